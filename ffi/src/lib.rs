@@ -1,0 +1,18 @@
+//! Hand-written declarations of the Lua 5.4 C API (lua.h, lauxlib.h, lualib.h).
+//!
+//! This crate is the only place in moonproxy that names C symbols. It holds no logic:
+//! opaque types, constants, `extern "C-unwind"` blocks grouped like the headers, and the
+//! C macros rewritten as `#[inline(always)]` functions. Lua itself is compiled from the
+//! sources vendored by `lua-src` (see `build.rs`).
+//!
+//! This is the minimal subset the foundation needs (state creation, loading, protected
+//! calls, version); the Lua engine issue fills in the rest of the API.
+#![allow(non_camel_case_types, non_snake_case)]
+
+pub mod lauxlib;
+pub mod lua;
+pub mod lualib;
+
+pub use lauxlib::*;
+pub use lua::*;
+pub use lualib::*;

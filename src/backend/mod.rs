@@ -1,0 +1,1 @@
+//! Backends: servers, balancing algorithms, queues, connect, retries and health checks.

@@ -1,0 +1,433 @@
+//! The typed configuration: what the parser produces and the runtime consumes.
+//!
+//! Every item that can be wrong at run time keeps its [`Location`] so later errors
+//! (an unknown backend, a bind that fails) can still name the file and line.
+//! Durations are `std::time::Duration`; "not set" is `None`, never a magic zero.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where a keyword was read: file and 1-based line.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Location {
+    pub file: Arc<str>,
+    pub line: u32,
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
+    }
+}
+
+/// The whole configuration after parsing and post-parse checks.
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    pub global: Global,
+    /// Every `frontend`, `backend` and `listen` section, in file order.
+    pub proxies: Vec<Proxy>,
+    /// The files read, in order (also exported as `HAPROXY_CFGFILES`).
+    pub files: Vec<PathBuf>,
+}
+
+impl Config {
+    pub fn proxy(&self, name: &str) -> Option<&Proxy> {
+        self.proxies.iter().find(|p| p.name == name)
+    }
+    pub fn frontends(&self) -> impl Iterator<Item = &Proxy> {
+        self.proxies.iter().filter(|p| p.cap.frontend)
+    }
+    pub fn backends(&self) -> impl Iterator<Item = &Proxy> {
+        self.proxies.iter().filter(|p| p.cap.backend)
+    }
+}
+
+/// The `global` section.
+#[derive(Clone, Debug)]
+pub struct Global {
+    pub daemon: bool,
+    pub pidfile: Option<PathBuf>,
+    pub nbthread: u32,
+    /// Global `maxconn`; `None` means derived from the fd limit.
+    pub maxconn: Option<u32>,
+    pub hard_stop_after: Option<Duration>,
+    pub logs: Vec<LogTarget>,
+    /// `log-tag` (defaults to the program name).
+    pub log_tag: Option<String>,
+    /// `log-send-hostname [name]`.
+    pub log_send_hostname: Option<String>,
+    /// `node` / `localpeer`.
+    pub node: Option<String>,
+    pub localpeer: Option<String>,
+    /// `tune.bufsize`.
+    pub bufsize: usize,
+    /// `tune.maxaccept`.
+    pub maxaccept: u32,
+    pub quiet: bool,
+    pub location: Option<Location>,
+}
+
+impl Default for Global {
+    fn default() -> Self {
+        Global {
+            daemon: false,
+            pidfile: None,
+            nbthread: 1,
+            maxconn: None,
+            hard_stop_after: None,
+            logs: Vec::new(),
+            log_tag: None,
+            log_send_hostname: None,
+            node: None,
+            localpeer: None,
+            bufsize: 16384,
+            maxaccept: 64,
+            quiet: false,
+            location: None,
+        }
+    }
+}
+
+/// What a proxy section can do: `frontend` (fe), `backend` (be), `listen` (both).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    pub frontend: bool,
+    pub backend: bool,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    #[default]
+    Tcp,
+    Http,
+}
+
+/// A `frontend`, `backend` or `listen` section (HAProxy calls all of them proxies).
+#[derive(Clone, Debug, Default)]
+pub struct Proxy {
+    pub name: String,
+    pub cap: Capabilities,
+    pub location: Option<Location>,
+    pub mode: Mode,
+    pub disabled: bool,
+    /// Frontend side.
+    pub binds: Vec<Bind>,
+    /// Per-frontend `maxconn` (None: inherits the global limit).
+    pub maxconn: Option<u32>,
+    pub backlog: Option<u32>,
+    pub default_backend: Option<NamedRef>,
+    pub use_backends: Vec<UseBackend>,
+    pub acls: Vec<Acl>,
+    /// Log targets after `log global` is resolved; `no log` empties it.
+    pub logs: Vec<LogTarget>,
+    /// `log-format`, or the format implied by `option tcplog`/`httplog`.
+    pub log_format: Option<String>,
+    pub options: ProxyOptions,
+    pub timeouts: Timeouts,
+    /// Backend side.
+    pub servers: Vec<Server>,
+    pub balance: Balance,
+    pub retries: u32,
+    /// `fullconn`, kept for `show stat`.
+    pub fullconn: Option<u32>,
+    /// `unique-id-format`.
+    pub unique_id_format: Option<String>,
+}
+
+/// A reference to another section by name, checked after parsing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NamedRef {
+    pub name: String,
+    pub location: Location,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ProxyOptions {
+    pub tcplog: bool,
+    pub httplog: bool,
+    pub dontlognull: bool,
+    pub redispatch: bool,
+    /// `option redispatch <interval>`: redispatch every N retries (default 1 = last retry only in HAProxy's sense).
+    pub redispatch_interval: i32,
+    pub log_separate_errors: bool,
+    pub tcpka: bool,
+    pub clitcpka: bool,
+    pub srvtcpka: bool,
+    pub splice_auto: bool,
+    pub nolinger: bool,
+    pub abortonclose: bool,
+    pub log_health_checks: bool,
+    pub allbackups: bool,
+}
+
+/// The timeouts a proxy knows. `None`: not set (infinite, with HAProxy's warning).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect: Option<Duration>,
+    pub client: Option<Duration>,
+    pub server: Option<Duration>,
+    pub tunnel: Option<Duration>,
+    pub client_fin: Option<Duration>,
+    pub server_fin: Option<Duration>,
+    pub queue: Option<Duration>,
+    pub check: Option<Duration>,
+    pub http_request: Option<Duration>,
+    pub http_keep_alive: Option<Duration>,
+    pub tarpit: Option<Duration>,
+}
+
+/// One `bind` line.
+#[derive(Clone, Debug)]
+pub struct Bind {
+    pub location: Location,
+    /// One `bind` line may list several addresses and port ranges.
+    pub addrs: Vec<BindAddr>,
+    pub name: Option<String>,
+    pub maxconn: Option<u32>,
+    pub backlog: Option<u32>,
+    pub v4v6: bool,
+    pub v6only: bool,
+    pub reuseport: bool,
+    /// Unix sockets: permissions and ownership.
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+}
+
+/// An address that can be listened on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BindAddr {
+    /// IPv4/IPv6 address and port (ranges are expanded by the parser).
+    Inet(SocketAddr),
+    /// `unix@path` or an absolute path.
+    Unix(PathBuf),
+    /// `abns@name`: Linux abstract namespace.
+    Abstract(String),
+    /// `fd@N`: an inherited listening socket.
+    Fd(i32),
+}
+
+#[derive(Clone, Debug)]
+pub struct UseBackend {
+    pub backend: NamedRef,
+    pub cond: Option<Condition>,
+}
+
+/// `if|unless` followed by ACL terms: an OR of AND groups, each term possibly negated.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Condition {
+    pub unless: bool,
+    /// Outer Vec: `||`; inner Vec: implicit AND.
+    pub or_groups: Vec<Vec<CondTerm>>,
+    pub location: Location,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct CondTerm {
+    pub negate: bool,
+    pub acl: AclRef,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum AclRef {
+    /// A named ACL declared in the section (several `acl` lines with one name are ORed).
+    Named(String),
+    /// A predefined ACL (`TRUE`, `FALSE`, ...).
+    Predefined(PredefinedAcl),
+    /// An anonymous `{ fetch [flags] patterns }` ACL.
+    Anonymous(Box<AclExpr>),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PredefinedAcl {
+    True,
+    False,
+    LocalHost,
+}
+
+/// `acl <name> <criterion> [flags] [operator] <value> ...`
+#[derive(Clone, Debug, PartialEq)]
+pub struct Acl {
+    pub name: String,
+    pub expr: AclExpr,
+    pub location: Location,
+}
+
+/// A sample fetch with its converters, a match method and the patterns.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AclExpr {
+    pub fetch: String,
+    pub fetch_args: Vec<String>,
+    pub converters: Vec<(String, Vec<String>)>,
+    pub method: MatchMethod,
+    pub ignore_case: bool,
+    pub patterns: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MatchMethod {
+    Found,
+    Bool,
+    Int,
+    Ip,
+    Bin,
+    Len,
+    Str,
+    Sub,
+    Reg,
+    Beg,
+    End,
+    Dir,
+    Dom,
+}
+
+/// `balance` algorithms.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Balance {
+    #[default]
+    RoundRobin,
+    StaticRr,
+    LeastConn,
+    First,
+    Source,
+}
+
+/// One `server` line (after `default-server` values are applied).
+#[derive(Clone, Debug)]
+pub struct Server {
+    pub name: String,
+    pub location: Location,
+    pub addr: ServerAddr,
+    pub weight: u32,
+    /// 0: unlimited.
+    pub maxconn: u32,
+    /// Waiting slots when `maxconn` is reached (`maxqueue`, 0: unlimited).
+    pub maxqueue: u32,
+    pub backup: bool,
+    pub disabled: bool,
+    pub check: Option<CheckParams>,
+    /// `id` (numeric server id, assigned when absent).
+    pub id: Option<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServerAddr {
+    /// Address and port. The port may be absent (`None`): then the client's destination port is used, refused in TCP mode.
+    Inet { ip: std::net::IpAddr, port: Option<u16> },
+    /// A host name resolved at start-up (kept for messages).
+    Resolved { host: String, addr: SocketAddr },
+    Unix(PathBuf),
+    Abstract(String),
+}
+
+/// `check` with its `inter/fastinter/downinter/rise/fall/port/addr` settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckParams {
+    pub inter: Duration,
+    pub fastinter: Option<Duration>,
+    pub downinter: Option<Duration>,
+    pub rise: u32,
+    pub fall: u32,
+    pub port: Option<u16>,
+    pub addr: Option<std::net::IpAddr>,
+}
+
+impl Default for CheckParams {
+    fn default() -> Self {
+        CheckParams {
+            inter: Duration::from_secs(2),
+            fastinter: None,
+            downinter: None,
+            rise: 2,
+            fall: 3,
+            port: None,
+            addr: None,
+        }
+    }
+}
+
+/// A `log` line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogTarget {
+    pub location: Location,
+    pub dest: LogDest,
+    pub format: LogWireFormat,
+    /// Truncate lines longer than this (`len`), default 1024.
+    pub maxlen: usize,
+    pub facility: Facility,
+    /// Only messages at this level or more urgent are sent.
+    pub max_level: Level,
+    /// Messages less urgent than this are raised to it.
+    pub min_level: Option<Level>,
+    /// `sample <ranges>:<size>`, kept as text.
+    pub sample: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LogDest {
+    Stdout,
+    Stderr,
+    /// `fd@N`.
+    Fd(i32),
+    Udp(SocketAddr),
+    /// `/dev/log` or another unix datagram socket.
+    Unix(PathBuf),
+}
+
+/// How a log line is framed on the wire (`format` on a `log` line).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogWireFormat {
+    #[default]
+    Rfc3164,
+    Rfc5424,
+    Raw,
+    Short,
+    Timed,
+    Iso,
+    Local,
+    Priority,
+}
+
+/// Syslog facilities, numbered as in RFC 5424.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Facility {
+    Kern = 0,
+    User,
+    Mail,
+    Daemon,
+    Auth,
+    Syslog,
+    Lpr,
+    News,
+    Uucp,
+    Cron,
+    Auth2,
+    Ftp,
+    Ntp,
+    Audit,
+    Alert,
+    Cron2,
+    Local0,
+    Local1,
+    Local2,
+    Local3,
+    Local4,
+    Local5,
+    Local6,
+    Local7,
+}
+
+/// Syslog severities, most urgent first (numbering as in RFC 5424).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Emerg = 0,
+    Alert,
+    Crit,
+    Err,
+    Warning,
+    Notice,
+    Info,
+    Debug,
+}

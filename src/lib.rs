@@ -1,0 +1,28 @@
+//! moonproxy: a TCP and HTTP/1.1 reverse proxy and load balancer driven by HAProxy's
+//! configuration language and scriptable with HAProxy's Lua API.
+//!
+//! # Map
+//!
+//! Data path (see `doc/architecture.md` and `doc/lifetime-of-a-stream.md`):
+//! [`reactor`] (mio poll, timers, run queue) → [`listener`] (accept) → [`stream`]
+//! (one per client connection, a state machine) → [`backend`] (server selection, queue,
+//! connect, retries, health checks) → forwarding through the stream's channels →
+//! termination code and [`log`] line → slab removal.
+//!
+//! Configuration: [`config`] (lexer, `.if` conditions, keyword table, typed model) is
+//! read once by `main.rs` and turned into the runtime by [`runtime`].
+//!
+//! Unsafe code lives only in the `ffi` crate, [`lua`] and [`sys`].
+
+pub mod backend;
+pub mod cli;
+pub mod config;
+pub mod diag;
+pub mod listener;
+pub mod log;
+pub mod lua;
+pub mod reactor;
+pub mod runtime;
+pub mod stream;
+pub mod sys;
+pub mod version;

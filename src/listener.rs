@@ -1,0 +1,1 @@
+//! Listening sockets: bind, accept until WouldBlock, maxconn gating.

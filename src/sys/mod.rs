@@ -1,0 +1,1 @@
+//! Thin libc wrappers the reactor needs: signals, daemonizing, inherited fds. Unsafe code is allowed here.
