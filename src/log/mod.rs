@@ -50,3 +50,7 @@ pub struct StreamLog {
     pub srv_queue: u32,
     pub backend_queue: u32,
 }
+
+/// HAProxy's `option tcplog` format.
+pub const TCPLOG_FORMAT: &str =
+    "%ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq";
