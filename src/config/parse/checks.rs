@@ -84,6 +84,7 @@ pub fn run(config: &mut Config, diags: &mut Vec<Diagnostic>) {
         let t = &proxy.timeouts;
         let missing_client = proxy.cap.frontend && t.client.is_none_or(|d| d.is_zero());
         let missing_be = proxy.cap.backend
+            && !proxy.servers.is_empty()
             && (t.connect.is_none_or(|d| d.is_zero()) || t.server.is_none_or(|d| d.is_zero()));
         if missing_client || missing_be {
             diags.push(Diagnostic::plain(

@@ -67,7 +67,7 @@ pub fn hard_stop_after(p: &mut Parser, l: &Line) -> Result<(), String> {
 
 pub fn log(p: &mut Parser, l: &Line) -> Result<(), String> {
     if l.arg(1) == "global" {
-        return Err("'log global' is only allowed in proxy sections.".into());
+        return Err("log : 'global' is not supported for a global syslog server".into());
     }
     let target = super::log::parse_log_target(&l.args[1..], &l.loc)?;
     p.config.global.logs.push(target);

@@ -291,7 +291,12 @@ impl Parser {
                             let expr_start =
                                 raw.find(&args[0]).map_or(0, |p| p + args[0].len() + 1);
                             let msg = format!("{} in '{kw}'", e.message);
-                            self.push(d(lexer::caret_message(&msg, raw, expr_start + e.offset)));
+                            self.push(d(lexer::caret_message(
+                                &msg,
+                                raw,
+                                expr_start + e.offset,
+                                e.offset + 1,
+                            )));
                             false
                         }
                     }
@@ -402,7 +407,10 @@ impl Parser {
         }
         let section = match &self.current {
             Current::None => {
-                self.alert(&line.loc, format!("unknown keyword '{kw}' out of section."));
+                self.push(
+                    Diagnostic::alert(&line.loc, format!("unknown keyword '{kw}' out of section."))
+                        .with_style(Style::Directive),
+                );
                 return;
             }
             Current::Unsupported => return,
