@@ -194,6 +194,12 @@ impl Parser {
         self.push(Diagnostic::alert(loc, msg));
     }
 
+    /// An alert in HAProxy's other shape, `parsing [file:line]: message` (no blank
+    /// before the colon), which some of its keywords use.
+    pub fn alert_directive(&mut self, loc: &Location, msg: impl Into<String>) {
+        self.push(Diagnostic::alert(loc, msg).with_style(Style::Directive));
+    }
+
     pub fn warn(&mut self, loc: &Location, msg: impl Into<String>) {
         self.push(Diagnostic::warning(loc, msg));
     }

@@ -23,7 +23,6 @@ pub fn mode(p: &mut Parser, l: &Line) -> Result<(), String> {
     let m = match l.arg(1) {
         "tcp" => Mode::Tcp,
         "http" => Mode::Http,
-        "" => return Err("'mode' expects one argument.".into()),
         "health" => return Err("'mode health' doesn't exist anymore. Please use 'http-request return' or 'tcp-request connection reject' instead.".into()),
         other => return Err(format!("unknown proxy mode '{other}'.")),
     };
@@ -51,6 +50,9 @@ pub fn fullconn(p: &mut Parser, l: &Line) -> Result<(), String> {
 }
 
 pub fn retries(p: &mut Parser, l: &Line) -> Result<(), String> {
+    if l.arg(1).is_empty() {
+        return Err("'retries' expects an integer argument (dispatch counts for one).".into());
+    }
     expect_args(l, 1, "an integer argument")?;
     p.draft().proxy.retries = u32_arg(l, 1, "retries")?;
     Ok(())
@@ -69,9 +71,9 @@ pub fn enabled(p: &mut Parser, l: &Line) -> Result<(), String> {
 }
 
 /// `description <text...>`: informational, not kept in the model.
-pub fn description(_p: &mut Parser, l: &Line) -> Result<(), String> {
+pub fn description(p: &mut Parser, l: &Line) -> Result<(), String> {
     if l.args.len() < 2 {
-        return Err("'description' expects a string argument.".into());
+        p.alert_directive(&l.loc, "'description' expects a string argument.");
     }
     Ok(())
 }
@@ -88,7 +90,7 @@ pub fn id(_p: &mut Parser, l: &Line) -> Result<(), String> {
 
 pub fn log_format(p: &mut Parser, l: &Line) -> Result<(), String> {
     if l.args.len() < 2 {
-        return Err("'log-format' expects a format string as argument.".into());
+        return Err("log-format expects an argument.".into());
     }
     expect_args(
         l,
@@ -144,8 +146,8 @@ pub fn use_backend(p: &mut Parser, l: &Line) -> Result<(), String> {
         }
         Some(other) => {
             return Err(format!(
-            "'use_backend' : expects 'if' or 'unless' followed by a condition but found '{other}'."
-        ))
+                "unexpected keyword '{other}' after switching rule, only 'if' and 'unless' are allowed."
+            ))
         }
     };
     let rule = UseBackend {
@@ -190,6 +192,9 @@ pub fn log(p: &mut Parser, l: &Line) -> Result<(), String> {
         }
         p.draft().proxy.logs.clear();
         return Ok(());
+    }
+    if l.args.len() < 2 {
+        return Err("log : expects <address> and <facility> or global as arguments".into());
     }
     if l.arg(1) == "global" {
         expect_args(l, 1, "no argument after 'global'")?;
@@ -260,7 +265,8 @@ pub fn option(p: &mut Parser, l: &Line) -> Result<(), String> {
     let args = if negate { &l.args[1..] } else { &l.args[..] };
     let name = args.get(1).map_or("", String::as_str);
     if name.is_empty() {
-        return Err("'option' expects an option name.".into());
+        p.alert_directive(&l.loc, "'option' expects an option name.");
+        return Ok(());
     }
     let Some(opt) = keywords::lookup_sub(keywords::OPTIONS, name) else {
         return Err(format!("unknown option '{name}'."));

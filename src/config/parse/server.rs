@@ -233,12 +233,12 @@ fn apply_opts(
             "addr" => {
                 o.params.addr = Some(
                     v.parse()
-                        .map_err(|_| format!("invalid address '{v}' for 'addr'"))?,
+                        .map_err(|_| format!("'addr' : invalid address: '{v}' in '{v}'."))?,
                 )
             }
             "id" => {
                 if !is_server {
-                    return Err("'id' is not allowed on 'default-server' lines.".into());
+                    return Err("'id' option is not accepted in default-server sections".into());
                 }
                 let id = num(v)?;
                 if id == 0 {
