@@ -188,16 +188,37 @@ fn unknown_keywords_name_the_keyword_and_suggest() {
 #[test]
 fn keywords_not_supported_yet_are_refused() {
     assert_parse_errors(
-        "global\n  stats socket /tmp/x\n  lua-load x.lua\n  nbthread 2\nfrontend fe\n  bind :0\n  http-request deny\n  option forwardfor\n  balance uri\n",
+        "global\n  stats socket /tmp/x\n  lua-load x.lua\n  nbthread 2\nfrontend fe\n  bind :0\n  http-request deny\n  option forwardfor\nbackend be\n  balance uri\n",
         &[
             "parsing [DIR/t.cfg:2] : 'stats' is not supported by moonproxy yet.",
             "parsing [DIR/t.cfg:3] : 'lua-load' is not supported by moonproxy yet.",
             "parsing [DIR/t.cfg:4] : 'nbthread 2' is not supported by moonproxy yet: it runs one thread per process (run several processes with SO_REUSEPORT listeners).",
             "parsing [DIR/t.cfg:7] : 'http-request' is not supported by moonproxy yet.",
             "parsing [DIR/t.cfg:8] : 'option forwardfor' is not supported by moonproxy yet.",
-            "parsing [DIR/t.cfg:9] : 'balance' not allowed because frontend 'fe' has no backend capability.",
+            "parsing [DIR/t.cfg:10] : 'balance uri' is not supported by moonproxy yet.",
         ],
     );
+}
+
+#[test]
+fn keywords_in_the_wrong_proxy_are_ignored_with_a_warning_or_refused() {
+    let o = check(&with_defaults(
+        "frontend fe\n  bind :0\n  balance roundrobin\n  server s 127.0.0.1:1\nbackend be\n  maxconn 10\n  bind :0\n  log-format x\n  server s 127.0.0.1:1\n",
+    ));
+    let warning = |msg: &str| format!("[WARNING]  (PID) : config : {msg}");
+    assert_eq!(
+        o.stderr,
+        [
+            warning("parsing [DIR/t.cfg:8] : 'balance' ignored because frontend 'fe' has no backend capability."),
+            alert("parsing [DIR/t.cfg:9] : 'server' not allowed because frontend 'fe' has no backend capability."),
+            warning("parsing [DIR/t.cfg:11] : 'maxconn' ignored because backend 'be' has no frontend capability. Maybe you want 'fullconn' instead ?"),
+            warning("parsing [DIR/t.cfg:12] : 'bind' ignored because backend 'be' has no frontend capability."),
+            warning("parsing [DIR/t.cfg:13] : backend 'be' : 'log-format' directive is ignored in backends."),
+            alert("Error(s) found in configuration file : DIR/t.cfg"),
+            alert("Fatal errors found in configuration."),
+        ]
+    );
+    assert_eq!(o.code, 1);
 }
 
 #[test]

@@ -465,30 +465,40 @@ impl Parser {
         }
     }
 
+    /// A proxy keyword used in a section that cannot use it. Like HAProxy: an alert
+    /// in `defaults` and for `server`/`default-server`, otherwise a warning and the
+    /// line is ignored.
     fn not_allowed(&mut self, section: Section, kw: &str, line: &Line) {
         let (desc, lacking) = {
             let d = self.draft();
-            (
-                d.describe(),
-                if d.proxy.cap.frontend {
-                    "backend"
-                } else {
-                    "frontend"
-                },
-            )
+            let lacking = if d.proxy.cap.frontend {
+                "backend"
+            } else {
+                "frontend"
+            };
+            (d.describe(), lacking)
         };
-        match section {
-            Section::Defaults => self.alert(
-                &line.loc,
-                format!("'{kw}' not allowed in 'defaults' section."),
-            ),
-            _ if kw == "bind" => self.warn(
-                &line.loc,
-                format!("'{kw}' ignored because {desc} has no {lacking} capability."),
-            ),
-            _ => self.alert(
-                &line.loc,
+        let loc = &line.loc;
+        match (section, kw) {
+            (Section::Defaults, _) => {
+                self.alert(loc, format!("'{kw}' not allowed in 'defaults' section."))
+            }
+            (_, "server" | "default-server") => self.alert(
+                loc,
                 format!("'{kw}' not allowed because {desc} has no {lacking} capability."),
+            ),
+            (_, "log-format" | "unique-id-format") => {
+                self.warn(loc, format!("{desc} : '{kw}' directive is ignored in backends."))
+            }
+            (_, "maxconn") => self.warn(
+                loc,
+                format!(
+                    "'{kw}' ignored because {desc} has no {lacking} capability. Maybe you want 'fullconn' instead ?"
+                ),
+            ),
+            _ => self.warn(
+                loc,
+                format!("'{kw}' ignored because {desc} has no {lacking} capability."),
             ),
         }
     }
