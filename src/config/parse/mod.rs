@@ -47,8 +47,6 @@ pub struct Draft {
     pub section: Section,
     /// `default-server` settings, inherited from `defaults`.
     pub default_server: server::ServerOpts,
-    /// Next automatic server id.
-    pub next_server_id: u32,
 }
 
 impl Draft {
@@ -79,7 +77,6 @@ impl Draft {
             proxy,
             section,
             default_server: server::ServerOpts::default(),
-            next_server_id: 1,
         }
     }
 
@@ -96,7 +93,6 @@ impl Draft {
         d.proxy.servers.clear();
         d.proxy.acls.clear();
         d.proxy.use_backends.clear();
-        d.proxy.disabled = defaults.proxy.disabled;
         d.default_server = defaults.default_server.clone();
         d
     }
@@ -225,8 +221,10 @@ impl Parser {
     pub fn parse_text(&mut self, name: &str, text: &str) {
         let file: Arc<str> = Arc::from(name);
         self.file_alerts = 0;
-        let mut conds: Vec<(CondFrame, Location)> = Vec::new();
+        let mut conds: Vec<CondFrame> = Vec::new();
+        let mut last_line = 0;
         for (n, raw) in text.lines().enumerate() {
+            last_line = n as u32 + 1;
             let loc = Location {
                 file: file.clone(),
                 line: n as u32 + 1,
@@ -241,7 +239,7 @@ impl Parser {
             if args.first().is_none_or(|a| a.is_empty()) {
                 continue;
             }
-            let active = conds.last().is_none_or(|(f, _)| f.active);
+            let active = conds.last().is_none_or(|f| f.active);
             if args[0].starts_with('.') {
                 self.directive(&args, raw, &loc, &mut conds, active);
                 continue;
@@ -250,10 +248,11 @@ impl Parser {
                 self.line(Line { args, loc });
             }
         }
-        if let Some((_, loc)) = conds.last() {
+        if !conds.is_empty() {
+            // HAProxy reports it at the last line of the file.
             let loc = Location {
                 file: file.clone(),
-                line: loc.line,
+                line: last_line,
             };
             self.push(
                 Diagnostic::alert(&loc, "non-terminated '.if' block.").with_style(Style::Directive),
@@ -277,7 +276,7 @@ impl Parser {
         args: &[String],
         raw: &str,
         loc: &Location,
-        conds: &mut Vec<(CondFrame, Location)>,
+        conds: &mut Vec<CondFrame>,
         active: bool,
     ) {
         let d = |msg: String| Diagnostic::alert(loc, msg).with_style(Style::Directive);
@@ -289,7 +288,7 @@ impl Parser {
                     || (kw == ".elif"
                         && conds
                             .last()
-                            .is_some_and(|(f, _)| f.parent_active && !f.taken))
+                            .is_some_and(|f| f.parent_active && !f.taken))
                 {
                     match cond::evaluate_in(&expr, &self.env) {
                         Ok(v) => v,
@@ -310,23 +309,20 @@ impl Parser {
                     false
                 };
                 if kw == ".if" {
-                    conds.push((
-                        CondFrame {
-                            parent_active: active,
-                            active: active && value,
-                            taken: value,
-                            in_else: false,
-                        },
-                        loc.clone(),
-                    ));
+                    conds.push(CondFrame {
+                        parent_active: active,
+                        active: active && value,
+                        taken: value,
+                        in_else: false,
+                    });
                     return;
                 }
                 match conds.last_mut() {
                     None => self.push(d("lone '.elif' with no matching '.if'.".into())),
-                    Some((f, _)) if f.in_else => {
+                    Some(f) if f.in_else => {
                         self.push(d("'.elif' after '.else' is not permitted.".into()))
                     }
-                    Some((f, _)) => {
+                    Some(f) => {
                         f.active = f.parent_active && !f.taken && value;
                         f.taken |= f.active;
                     }
@@ -334,10 +330,10 @@ impl Parser {
             }
             ".else" => match conds.last_mut() {
                 None => self.push(d("lone '.else' with no matching '.if'.".into())),
-                Some((f, _)) if f.in_else => {
+                Some(f) if f.in_else => {
                     self.push(d("'.else' after '.else' is not permitted.".into()))
                 }
-                Some((f, _)) => {
+                Some(f) => {
                     f.in_else = true;
                     f.active = f.parent_active && !f.taken;
                     f.taken = true;
