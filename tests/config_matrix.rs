@@ -491,3 +491,22 @@ fn errors_in_several_files_are_all_reported() {
     assert_eq!(out.status.code(), Some(1));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn httplog_in_tcp_mode_falls_back_to_tcplog() {
+    let o = check(&with_defaults(
+        "  option httplog\nfrontend fe\n  bind :0\n  default_backend be\nbackend be\n  server s 127.0.0.1:1\n",
+    ));
+    assert_eq!(
+        o.stderr,
+        [
+            "[WARNING]  (PID) : config : parsing [DIR/t.cfg:6] : 'option httplog' not usable with frontend 'fe' (needs 'mode http'). Falling back to 'option tcplog'.",
+            "[WARNING]  (PID) : config : log format ignored for frontend 'fe' since it has no log address.",
+        ]
+    );
+    assert_eq!(
+        o.stdout,
+        "Warnings were found.\nConfiguration file is valid\n"
+    );
+    assert_eq!(o.code, 0);
+}

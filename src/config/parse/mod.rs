@@ -18,7 +18,7 @@ use super::diagnostic::{Diagnostic, Style};
 use super::env::Env;
 use super::keywords::{self, Section, State};
 use super::lexer;
-use super::model::{Capabilities, Config, Location, Proxy};
+use super::model::{Capabilities, Config, Location, Mode, Proxy};
 use crate::diag::Severity;
 use std::sync::Arc;
 
@@ -47,6 +47,8 @@ pub struct Draft {
     pub section: Section,
     /// `default-server` settings, inherited from `defaults`.
     pub default_server: server::ServerOpts,
+    /// Where `option httplog` was set (it may come from a `defaults` section).
+    pub httplog_at: Option<Location>,
 }
 
 impl Draft {
@@ -77,6 +79,7 @@ impl Draft {
             proxy,
             section,
             default_server: server::ServerOpts::default(),
+            httplog_at: None,
         }
     }
 
@@ -94,6 +97,7 @@ impl Draft {
         d.proxy.acls.clear();
         d.proxy.use_backends.clear();
         d.default_server = defaults.default_server.clone();
+        d.httplog_at = defaults.httplog_at.clone();
         d
     }
 
@@ -285,10 +289,7 @@ impl Parser {
             ".if" | ".elif" => {
                 let expr = args[1..].join(" ");
                 let value = if (kw == ".if" && active)
-                    || (kw == ".elif"
-                        && conds
-                            .last()
-                            .is_some_and(|f| f.parent_active && !f.taken))
+                    || (kw == ".elif" && conds.last().is_some_and(|f| f.parent_active && !f.taken))
                 {
                     match cond::evaluate_in(&expr, &self.env) {
                         Ok(v) => v,
@@ -609,7 +610,22 @@ impl Parser {
 
     fn end_section(&mut self) {
         match std::mem::replace(&mut self.current, Current::None) {
-            Current::Proxy(d) => self.config.proxies.push(d.proxy),
+            Current::Proxy(mut d) => {
+                // `option httplog` needs HTTP: in TCP mode HAProxy falls back to tcplog.
+                if let Some(at) = d.httplog_at.as_ref().filter(|_| d.proxy.mode == Mode::Tcp) {
+                    if d.proxy.cap.frontend && d.proxy.options.httplog {
+                        let msg = format!(
+                            "'option httplog' not usable with {} (needs 'mode http'). Falling back to 'option tcplog'.",
+                            d.describe()
+                        );
+                        self.warn(&at.clone(), msg);
+                        d.proxy.options.httplog = false;
+                        d.proxy.options.tcplog = true;
+                        d.proxy.log_format = Some(proxy::TCPLOG_FORMAT.to_string());
+                    }
+                }
+                self.config.proxies.push(d.proxy)
+            }
             Current::Defaults(d, name) => {
                 if let Some(name) = name {
                     self.named_defaults.push((name, d.clone()));

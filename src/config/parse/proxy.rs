@@ -364,6 +364,11 @@ pub fn option(p: &mut Parser, l: &Line) -> Result<(), String> {
         "splice-auto" => o.splice_auto = on,
         _ => {}
     }
+    match name {
+        "httplog" => p.draft().httplog_at = Some(l.loc.clone()),
+        "tcplog" => p.draft().httplog_at = None,
+        _ => {}
+    }
     Ok(())
 }
 
