@@ -711,3 +711,107 @@ pub fn u32_arg(line: &Line, idx: usize, what: &str) -> Result<u32, String> {
     let v = uint_arg(line, idx, what)?;
     u32::try_from(v).map_err(|_| format!("'{what}' : value '{}' is too large.", line.arg(idx)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Random configurations built from real keywords never make the parser panic,
+    /// and every failure ends with HAProxy's fatal line.
+    #[test]
+    fn random_configurations_never_panic() {
+        let words = [
+            "global",
+            "defaults",
+            "frontend",
+            "backend",
+            "listen",
+            "from",
+            "d",
+            "fe",
+            "be",
+            "bind",
+            "server",
+            "s",
+            "default-server",
+            "acl",
+            "a",
+            "src",
+            "dst_port",
+            "use_backend",
+            "default_backend",
+            "if",
+            "unless",
+            "!",
+            "||",
+            "{",
+            "}",
+            "TRUE",
+            "timeout",
+            "client",
+            "1s",
+            "log",
+            "global",
+            "stdout",
+            "local0",
+            "option",
+            "no",
+            "tcplog",
+            "redispatch",
+            "balance",
+            "first",
+            "mode",
+            "http",
+            "maxconn",
+            "10",
+            ":0",
+            "127.0.0.1:80",
+            "unix@/x",
+            "fd@",
+            "weight",
+            "check",
+            "inter",
+            ".if",
+            ".elif",
+            ".else",
+            ".endif",
+            ".notice",
+            "\"x",
+            "setenv",
+            "X",
+            "\"${X}\"",
+            "#",
+            "\\",
+            "'",
+            "-m",
+            "int",
+            "gt",
+        ];
+        let mut seed: u64 = 0x1234_5678_9abc_def0;
+        let mut next = || {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) as usize
+        };
+        for _ in 0..300 {
+            let mut text = String::new();
+            for _ in 0..next() % 30 {
+                for _ in 0..next() % 6 {
+                    text.push_str(words[next() % words.len()]);
+                    text.push(' ');
+                }
+                text.push('\n');
+            }
+            let mut p = Parser::new(&ParseOptions::default());
+            p.parse_text("r.cfg", &text);
+            if let Err(diags) = p.finish() {
+                let last = diags.last().expect("a failure has diagnostics").to_string();
+                assert_eq!(
+                    last, "config : Fatal errors found in configuration.",
+                    "{text}"
+                );
+            }
+        }
+    }
+}
