@@ -458,7 +458,14 @@ impl Parser {
                 }
             }
             State::Ignored => {}
-            State::NotYet => self.alert(&line.loc, not_supported(k.name)),
+            State::NotYet => {
+                // Name the action too for keywords that are families (`stats socket`).
+                let what = match line.args.get(1) {
+                    Some(sub) if COMPOUND_KEYWORDS.contains(&k.name) => format!("{} {sub}", k.name),
+                    _ => k.name.to_string(),
+                };
+                self.alert(&line.loc, not_supported(&what));
+            }
         }
     }
 
@@ -674,6 +681,24 @@ fn fatal() -> Diagnostic {
         "Fatal errors found in configuration.",
     )
 }
+
+/// Keywords whose second word says what they do; "not supported" messages name both.
+const COMPOUND_KEYWORDS: &[&str] = &[
+    "capture",
+    "declare",
+    "email-alert",
+    "http-after-response",
+    "http-check",
+    "http-request",
+    "http-response",
+    "monitor",
+    "rate-limit",
+    "stats",
+    "stick",
+    "tcp-check",
+    "tcp-request",
+    "tcp-response",
+];
 
 /// The message for a keyword HAProxy has and moonproxy does not support yet.
 pub fn not_supported(what: &str) -> String {
