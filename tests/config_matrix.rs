@@ -510,3 +510,21 @@ fn httplog_in_tcp_mode_falls_back_to_tcplog() {
     );
     assert_eq!(o.code, 0);
 }
+
+#[test]
+fn duplicate_server_names_and_ids() {
+    assert_parse_errors(
+        &with_defaults("backend c\n  server x 127.0.0.1:1 id 3\n  server y 127.0.0.1:1 id 3\n"),
+        &["[DIR/t.cfg:8] : 'server c/y' : 'id' : custom id 3 already used at DIR/t.cfg:7 ('server x')."],
+    );
+    let o = check(&with_defaults(
+        "listen b\n  bind :0\n  server s 127.0.0.1:1\n  server s 127.0.0.1:2\n",
+    ));
+    assert_eq!(
+        o.stderr,
+        [
+            alert("parsing [DIR/t.cfg:9] : proxy 'b', another server named 's' was already defined at line 8, please use distinct names."),
+            alert("Fatal errors found in configuration."),
+        ]
+    );
+}
