@@ -394,26 +394,60 @@ global
 
 #[test]
 fn conditional_errors() {
-    assert_parse_errors(
-        ".if 1\n.else\n.elif 1\n.endif\n.endif\n.foo\n.alert \"stop\"\n",
-        &[
-            "parsing [DIR/t.cfg:3]: '.elif' after '.else' is not permitted.",
-            "parsing [DIR/t.cfg:5]: lone '.endif' with no matching '.if'.",
-            "parsing [DIR/t.cfg:6]: unknown directive '.foo'.",
-            "parsing [DIR/t.cfg:7]: 'stop'.",
-        ],
+    // A block structure error or an `.alert` stops reading at once, and HAProxy
+    // leaves out its "Fatal errors" line.
+    let aborted = |config: &str, msg: &str| {
+        let o = check(config);
+        assert_eq!(
+            o.stderr,
+            [
+                alert(msg),
+                alert("Error(s) found in configuration file : DIR/t.cfg")
+            ],
+            "{config}"
+        );
+        assert_eq!(o.code, 1);
+    };
+    aborted(
+        ".if 1\n.else\n.elif 1\n.endif\nbogus\n",
+        "parsing [DIR/t.cfg:3]: '.elif' after '.else' is not permitted.",
     );
+    aborted(
+        ".if 1\n.else\n.else\n.endif\n",
+        "parsing [DIR/t.cfg:3]: '.else' after '.else' is not permitted.",
+    );
+    aborted(
+        "global\n.endif\n",
+        "parsing [DIR/t.cfg:2]: lone '.endif' with no matching '.if'.",
+    );
+    aborted(
+        "global\n.else\n",
+        "parsing [DIR/t.cfg:2]: lone '.else' with no matching '.if'.",
+    );
+    aborted(
+        ".alert \"stop\"\n.alert \"not reached\"\n",
+        "parsing [DIR/t.cfg:1]: 'stop'.",
+    );
+    aborted(
+        ".if 1\nglobal\n  daemon\n\n",
+        "parsing [DIR/t.cfg:4]: non-terminated '.if' block.",
+    );
+    // An unknown directive is an ordinary error: parsing goes on.
     assert_parse_errors(
-        ".if 1\n",
-        &["parsing [DIR/t.cfg:1]: non-terminated '.if' block."],
+        ".foo\nglobal\n  bogus\n",
+        &[
+            "parsing [DIR/t.cfg:1]: unknown directive '.foo'.",
+            "parsing [DIR/t.cfg:3] : unknown keyword 'bogus' in 'global' section",
+        ],
     );
     let o = check(".if foo()\n.endif\n");
     assert_eq!(
-        o.stderr[..3],
+        o.stderr,
         [
             alert("parsing [DIR/t.cfg:1]: unparsable conditional expression 'foo()' in '.if' at position 1:"),
             "  .if foo()".to_string(),
             "      ^".to_string(),
+            alert("Error(s) found in configuration file : DIR/t.cfg"),
         ]
     );
 }
