@@ -743,26 +743,42 @@ impl Backend {
             Transition::WentUp => OpState::Up,
             Transition::WentDown => OpState::Down,
         };
-        let reason = if self.log_health_checks { None } else { Some(result) };
-        self.apply_state(id, op, reason.as_ref(), &mut report);
+        // With `log-health-checks` the reason was already logged on its own line.
+        let reason = if self.log_health_checks { String::new() } else { format!(", {result}") };
+        self.apply_state(id, op, &reason, &mut report);
         report
     }
 
     /// Sets a server's operational state by hand (an agent, the CLI's
     /// `set server ... health`), as if its checks had said so.
     pub fn set_operational_state(&mut self, id: ServerId, op: OpState) -> StateReport {
+        self.set_operational_state_with_reason(id, op, None)
+    }
+
+    /// Like [`Backend::set_operational_state`], with the reason HAProxy appends to
+    /// the message (the CLI says `changed from CLI`: `Server b/s1 is DOWN, changed
+    /// from CLI. ...`).
+    pub fn set_operational_state_with_reason(
+        &mut self,
+        id: ServerId,
+        op: OpState,
+        reason: Option<&str>,
+    ) -> StateReport {
         let mut report = StateReport::default();
         if let Some(check) = self.servers[id.0].check.as_mut() {
             check.force(op == OpState::Up);
         }
         if self.servers[id.0].op != op {
-            self.apply_state(id, op, None, &mut report);
+            let reason = reason.map(|r| format!(", {r}")).unwrap_or_default();
+            self.apply_state(id, op, &reason, &mut report);
         }
         report
     }
 
-    /// Changes the operator state of a server (`disabled`, CLI `set server ... state`).
-    /// Leaving maintenance restarts the check as at start-up.
+    /// Changes the operator state of a server (CLI `set server ... state`), with
+    /// HAProxy's messages. Entering maintenance takes the server out of the farm
+    /// (and, with `option redispatch`, its queue out); leaving it restarts its
+    /// check as at start-up, so the server is UP until its first failed check.
     pub fn set_admin_state(&mut self, id: ServerId, admin: AdminState) -> StateReport {
         let mut report = StateReport::default();
         let srv = &mut self.servers[id.0];
@@ -771,55 +787,57 @@ impl Backend {
             return report;
         }
         let was_usable = srv.is_usable();
+        let was_down = srv.op == OpState::Down;
         srv.admin = admin;
         if old == AdminState::Maint {
             if let Some(check) = srv.check.as_mut() {
                 check.restart();
-                srv.op = OpState::Up;
             }
+            srv.op = OpState::Up;
         }
-        let now_usable = self.servers[id.0].is_usable();
-        report.changed = was_usable != now_usable;
+        report.changed = was_usable != srv.is_usable();
         self.recompute_eligible();
-        let srv_name = format!("{}/{}", self.name, self.servers[id.0].name);
-        match admin {
-            AdminState::Maint => {
+        let s = &self.servers[id.0];
+        let who = format!("{}Server {}/{}", if s.backup { "Backup " } else { "" }, self.name, s.name);
+        let notice = |text: String| StateMessage {
+            level: Level::Notice,
+            console: Severity::Warning,
+            text,
+            console_text: None,
+        };
+        match (old, admin) {
+            (_, AdminState::Maint) if was_down => {
+                self.redistribute(id, &mut report);
+                report.messages.push(notice(format!("{who} was DOWN and now enters maintenance.")));
+            }
+            (_, AdminState::Maint) => {
                 let xferred = self.redistribute(id, &mut report);
-                let s = &self.servers[id.0];
-                let text = format!(
-                    "{}Server {srv_name} is going DOWN for maintenance{}",
-                    if s.backup { "Backup " } else { "" },
-                    self.down_suffix(id, xferred),
-                );
-                report.messages.push(StateMessage {
-                    level: Level::Alert,
-                    console: Severity::Warning,
-                    text,
-                    console_text: None,
-                });
-                self.no_server_alert(was_usable, &mut report);
-            }
-            AdminState::Ready | AdminState::Drain if old == AdminState::Maint => {
-                let xferred = self.grab_from_backend(id, &mut report);
-                let s = &self.servers[id.0];
-                let text = format!(
-                    "{}Server {srv_name} is {} (leaving maintenance){}",
-                    if s.backup { "Backup " } else { "" },
-                    if s.op == OpState::Up { "UP" } else { "DOWN" },
-                    self.up_suffix(id, xferred),
-                );
-                report.messages.push(StateMessage {
-                    level: Level::Notice,
-                    console: Severity::Warning,
-                    text,
-                    console_text: None,
-                });
-            }
-            _ => {
-                if now_usable && !was_usable {
-                    self.grab_from_backend(id, &mut report);
+                let mut msg = notice(format!(
+                    "{who} is going DOWN for maintenance{}",
+                    self.down_suffix(id, xferred)
+                ));
+                if was_usable {
+                    msg.level = Level::Alert;
                 }
+                report.messages.push(msg);
                 self.no_server_alert(was_usable, &mut report);
+            }
+            (AdminState::Maint, AdminState::Ready) => {
+                self.grab_from_backend(id, &mut report);
+                report.messages.push(notice(format!("{who} is UP/READY (leaving forced maintenance).")));
+            }
+            (AdminState::Maint, AdminState::Drain) => {
+                report.messages.push(notice(format!("{who} is UP/DRAIN (leaving forced maintenance).")));
+                report.messages.push(notice(format!("{who} remains in forced drain mode.")));
+            }
+            (_, AdminState::Drain) => {
+                let msg = notice(format!("{who} enters drain state{}", self.up_suffix(id, 0)));
+                report.messages.push(msg);
+                self.no_server_alert(was_usable, &mut report);
+            }
+            (_, AdminState::Ready) => {
+                self.grab_from_backend(id, &mut report);
+                report.messages.push(notice(format!("{who} is UP (leaving forced drain).")));
             }
         }
         report
@@ -831,12 +849,13 @@ impl Backend {
         self.recompute_eligible();
     }
 
-    /// Applies an UP/DOWN change and writes HAProxy's messages.
+    /// Applies an UP/DOWN change and writes HAProxy's messages; `reason` is
+    /// appended to `Server b/s is UP` (`, reason: ...` or empty).
     fn apply_state(
         &mut self,
         id: ServerId,
         op: OpState,
-        reason: Option<&CheckResult>,
+        reason: &str,
         report: &mut StateReport,
     ) {
         let was_usable = self.servers[id.0].is_usable();
@@ -845,12 +864,11 @@ impl Backend {
         self.recompute_eligible();
         let s = &self.servers[id.0];
         let head = format!(
-            "{}Server {}/{} is {}{}",
+            "{}Server {}/{} is {}{reason}",
             if s.backup { "Backup " } else { "" },
             self.name,
             s.name,
             if op == OpState::Up { "UP" } else { "DOWN" },
-            reason.map(|r| format!(", {r}")).unwrap_or_default(),
         );
         match op {
             OpState::Down => {
@@ -952,3 +970,5 @@ impl Backend {
     }
 }
 
+#[cfg(test)]
+mod tests;
