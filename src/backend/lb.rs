@@ -403,6 +403,33 @@ mod tests {
         assert_eq!(lb.pick(&slots[..2], None, Some(ServerId(0))), Some(ServerId(0)));
     }
 
+    /// The maps HAProxy 2.6 builds, read from its `static-rr` order and from
+    /// `source` with clients 127.0.0.1-10 (hash = address mod total weight).
+    #[test]
+    fn map_is_haproxys_map() {
+        let ids = |m: Vec<ServerId>| m.iter().map(|s| s.0 + 1).collect::<Vec<_>>();
+        let map = build_map(&[(ServerId(0), 1), (ServerId(1), 3)]);
+        assert_eq!(ids(map), [1, 2, 2, 2]);
+        let map = build_map(&[(ServerId(0), 2), (ServerId(1), 3), (ServerId(2), 5)]);
+        assert_eq!(ids(map), [1, 3, 2, 3, 1, 3, 2, 3, 2, 3]);
+    }
+
+    #[test]
+    fn source_matches_haproxy_for_loopback_clients() {
+        let mut slots = [slot(0, 2), slot(1, 3), slot(2, 5)];
+        let mut lb = LbState::new(Balance::Source, 3);
+        let got: Vec<usize> =
+            (1..=10u8).map(|i| lb.pick(&slots, Some([127, 0, 0, i].into()), None).unwrap().0 + 1).collect();
+        // HAProxy 2.6, `balance source`, weights 2 3 5, clients 127.0.0.1 to .10.
+        assert_eq!(got, [3, 1, 3, 2, 3, 2, 3, 1, 3, 2]);
+        for s in &mut slots {
+            s.weight = 1;
+        }
+        let got: Vec<usize> =
+            (1..=6u8).map(|i| lb.pick(&slots, Some([127, 0, 0, i].into()), None).unwrap().0 + 1).collect();
+        assert_eq!(got, [3, 1, 2, 3, 1, 2]);
+    }
+
     #[test]
     fn map_spreads_weights_and_starts_with_first_server() {
         let map = build_map(&[(ServerId(0), 2), (ServerId(1), 2), (ServerId(2), 4)]);

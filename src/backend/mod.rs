@@ -840,13 +840,21 @@ impl Backend {
                 report.messages.push(notice(format!("{who} is UP (leaving forced drain).")));
             }
         }
+        self.serve_backend_queue(&mut report);
         report
     }
 
     /// Sets a server's weight (0..=256) at run time; 0 takes it out of the balancing.
-    pub fn set_weight(&mut self, id: ServerId, weight: u32) {
+    /// The report lists the waiters that a now eligible server takes from the
+    /// backend queue.
+    pub fn set_weight(&mut self, id: ServerId, weight: u32) -> StateReport {
+        let mut report = StateReport::default();
+        let was_usable = self.servers[id.0].is_usable();
         self.servers[id.0].weight = weight.min(256);
+        report.changed = was_usable != self.servers[id.0].is_usable();
         self.recompute_eligible();
+        self.serve_backend_queue(&mut report);
+        report
     }
 
     /// Applies an UP/DOWN change and writes HAProxy's messages; `reason` is
@@ -892,6 +900,7 @@ impl Backend {
                 });
             }
         }
+        self.serve_backend_queue(report);
     }
 
     /// `. N active and M backup servers left. [Running on backup. ]X sessions active, Y requeued, Z remaining in queue.`
@@ -953,6 +962,22 @@ impl Backend {
             report.redispatch.push(waiter);
         }
         report.redispatch.len()
+    }
+
+    /// After the farm changed (backups taking over, a weight set), lets every
+    /// eligible server with free slots take waiters from the backend queue, so a
+    /// queue never waits while a usable server idles. (HAProxy only does this for
+    /// the server that came up; the others would wait for a connection to end.)
+    fn serve_backend_queue(&mut self, report: &mut StateReport) {
+        for i in 0..self.eligible.len() {
+            let id = self.eligible[i];
+            while self.queue.len() != 0 {
+                match self.next_dequeued(id) {
+                    Some(d) => report.assigned.push(d),
+                    None => break,
+                }
+            }
+        }
     }
 
     /// A server became usable: it takes waiters up to its `maxconn`, oldest first,

@@ -521,3 +521,33 @@ fn beconn_counts_attached_streams() {
     assert_eq!(be.counters().cum_conns, 2);
     assert_eq!(be.counters().max_conns, 2);
 }
+
+#[test]
+fn backups_taking_over_serve_the_backend_queue() {
+    let mut a = checked(server("a", 1), 1, 1);
+    a.maxconn = 1;
+    let mut k = backup(server("k", 2));
+    k.maxconn = 5;
+    let mut be = Backend::from_config(&proxy(Balance::RoundRobin, vec![a, k]));
+    assert_eq!(be.pick(None, None), Pick::Server(s(0)));
+    assert_eq!(be.pick(None, None), Pick::Queue);
+    be.enqueue(1, None);
+    be.enqueue(2, None);
+    let r = be.on_check_result(s(0), refused());
+    let assigned: Vec<(WaiterId, ServerId)> = r.assigned.iter().map(|d| (d.waiter, d.server)).collect();
+    assert_eq!(assigned, [(1, s(1)), (2, s(1))]);
+    assert_eq!(be.server(s(1)).current_conns(), 2);
+}
+
+#[test]
+fn weight_changes_apply_at_once() {
+    let mut be = Backend::from_config(&proxy(Balance::RoundRobin, vec![server("a", 1), server("b", 2)]));
+    assert_eq!(distribution(&mut be, 10), [5, 5]);
+    be.set_weight(s(0), 4);
+    assert_eq!(be.server(s(0)).effective_weight(), 4);
+    assert_eq!(distribution(&mut be, 10), [8, 2]);
+    let r = be.set_weight(s(1), 0);
+    assert!(r.changed);
+    assert_eq!(be.server(s(1)).effective_weight(), 0);
+    assert_eq!(distribution(&mut be, 10), [10, 0]);
+}
