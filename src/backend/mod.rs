@@ -72,6 +72,7 @@ pub mod lb;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use crate::config::model::{self, Balance, Level, Proxy, ServerAddr};
 use crate::diag::Severity;
@@ -193,6 +194,12 @@ pub struct ServerCounters {
     pub failed_checks: u64,
     /// UP to DOWN transitions (`chkdown`).
     pub down_transitions: u64,
+    /// Connection attempts that failed (`econ`).
+    pub failed_conns: u64,
+    /// Connection attempts retried (`wretr`).
+    pub retries: u64,
+    /// Streams redispatched away from this server (`wredis`).
+    pub redispatches: u64,
 }
 
 /// Per-backend counters.
@@ -208,6 +215,12 @@ pub struct BackendCounters {
     pub max_queue: usize,
     /// Times the backend lost its last server.
     pub down_transitions: u64,
+    /// Connection attempts that failed (`econ`).
+    pub failed_conns: u64,
+    /// Connection attempts retried (`wretr`).
+    pub retries: u64,
+    /// Streams redispatched (`wredis`).
+    pub redispatches: u64,
 }
 
 /// A FIFO of waiters ordered by arrival (a backend-wide sequence number, so the
@@ -292,6 +305,19 @@ impl Server {
             ServerAddr::Resolved { addr, .. } => Some(*addr),
             _ => None,
         }
+    }
+
+    /// Where the health check connects: the server's address and port, replaced
+    /// by the check's `addr` and `port` when set. `None` without `check`, or when
+    /// no port is known (an `Inet` server without port and no check `port`).
+    pub fn check_addr(&self) -> Option<SocketAddr> {
+        let check = self.check.as_ref()?;
+        let (ip, port) = match &self.addr {
+            ServerAddr::Inet { ip, port } => (Some(*ip), *port),
+            ServerAddr::Resolved { addr, .. } => (Some(addr.ip()), Some(addr.port())),
+            _ => (None, None),
+        };
+        Some(SocketAddr::new(check.addr().or(ip)?, check.port().or(port)?))
     }
 
     /// The numeric id (`id` keyword, or the lowest free one from 1, as HAProxy assigns).
@@ -392,6 +418,8 @@ pub struct Backend {
     redispatch: bool,
     retries: u32,
     log_health_checks: bool,
+    timeout_connect: Option<Duration>,
+    timeout_check: Option<Duration>,
     /// Eligible servers, recomputed when a state or weight changes.
     eligible: Vec<ServerId>,
     /// Reused buffer for the algorithm's view of the farm.
@@ -431,6 +459,8 @@ impl Backend {
             redispatch: proxy.options.redispatch,
             retries: proxy.retries,
             log_health_checks: proxy.options.log_health_checks,
+            timeout_connect: proxy.timeouts.connect,
+            timeout_check: proxy.timeouts.check,
             eligible: Vec::new(),
             slots: Vec::new(),
             queue: Queue::default(),
@@ -461,6 +491,19 @@ impl Backend {
     /// `option redispatch`.
     pub fn redispatch(&self) -> bool {
         self.redispatch
+    }
+
+    /// How long a health-check probe of server `id` may take before it is a
+    /// `Layer4 timeout`, as HAProxy documents it: `inter` alone, or, when
+    /// `timeout check` is set, `min(timeout connect, inter)` for the connection
+    /// (the TCP check is complete once connected). `None` without `check`.
+    pub fn check_timeout(&self, id: ServerId) -> Option<Duration> {
+        let check = self.servers[id.0].check.as_ref()?;
+        let inter = check.inter();
+        Some(match (self.timeout_check, self.timeout_connect) {
+            (Some(_), Some(connect)) => connect.min(inter),
+            _ => inter,
+        })
     }
 
     /// All servers, indexed by [`ServerId`].
@@ -624,6 +667,26 @@ impl Backend {
         let srv = &mut self.servers[id.0];
         debug_assert!(srv.served > 0, "connection_ended on {} without a slot", srv.name);
         srv.served = srv.served.saturating_sub(1);
+    }
+
+    /// Counts a failed connection attempt on `id` (stats only; the slot is still
+    /// held until [`Backend::connection_ended`]).
+    pub fn connection_failed(&mut self, id: ServerId) {
+        self.servers[id.0].counters.failed_conns += 1;
+        self.counters.failed_conns += 1;
+    }
+
+    /// Counts a retry of a connection to `id` (stats only).
+    pub fn connection_retried(&mut self, id: ServerId) {
+        self.servers[id.0].counters.retries += 1;
+        self.counters.retries += 1;
+    }
+
+    /// Counts a redispatch away from `id` (stats only; the caller releases the
+    /// slot and picks again with `avoid: Some(id)`).
+    pub fn redispatched(&mut self, id: ServerId) {
+        self.servers[id.0].counters.redispatches += 1;
+        self.counters.redispatches += 1;
     }
 
     /// Queues `waiter`: in the backend queue (`None`) or in a server's queue.

@@ -551,3 +551,41 @@ fn weight_changes_apply_at_once() {
     assert_eq!(be.server(s(1)).effective_weight(), 0);
     assert_eq!(distribution(&mut be, 10), [10, 0]);
 }
+
+#[test]
+fn check_address_and_timeout() {
+    let mut a = checked(server("a", 80), 2, 3);
+    a.check.as_mut().unwrap().port = Some(8080);
+    let mut b = checked(server("b", 81), 2, 3);
+    b.check.as_mut().unwrap().addr = Some([127, 0, 0, 9].into());
+    b.check.as_mut().unwrap().inter = Duration::from_millis(500);
+    let mut p = proxy(Balance::RoundRobin, vec![a, b, server("c", 82)]);
+    let be = Backend::from_config(&p);
+    assert_eq!(be.server(s(0)).check_addr(), Some("127.0.0.1:8080".parse().unwrap()));
+    assert_eq!(be.server(s(1)).check_addr(), Some("127.0.0.9:81".parse().unwrap()));
+    assert_eq!(be.server(s(2)).check_addr(), None);
+    assert_eq!(be.check_timeout(s(0)), Some(Duration::from_secs(2)));
+    assert_eq!(be.check_timeout(s(2)), None);
+    p.timeouts.connect = Some(Duration::from_secs(1));
+    let be = Backend::from_config(&p);
+    assert_eq!(be.check_timeout(s(0)), Some(Duration::from_secs(2)), "timeout connect alone is not used");
+    p.timeouts.check = Some(Duration::from_secs(5));
+    let be = Backend::from_config(&p);
+    assert_eq!(be.check_timeout(s(0)), Some(Duration::from_secs(1)));
+    assert_eq!(be.check_timeout(s(1)), Some(Duration::from_millis(500)));
+}
+
+#[test]
+fn connect_failure_counters() {
+    let mut be = Backend::from_config(&proxy(Balance::RoundRobin, vec![server("a", 1), server("b", 2)]));
+    let Pick::Server(id) = be.pick(None, None) else { panic!() };
+    be.connection_failed(id);
+    be.connection_retried(id);
+    be.connection_failed(id);
+    be.redispatched(id);
+    be.connection_ended(id);
+    let c = be.server(id).counters();
+    assert_eq!((c.failed_conns, c.retries, c.redispatches), (2, 1, 1));
+    assert_eq!(be.counters().failed_conns, 2);
+    assert_eq!(be.server(id).current_conns(), 0);
+}
