@@ -7,11 +7,9 @@
 //! [`Backend`](super::Backend)'s job. The only state kept here is the algorithm's own
 //! memory (round-robin scores, the static map, the leastconn tie-breaking cursor).
 //!
-//! Shared rule, as in HAProxy: an algorithm that walks the farm (`roundrobin`,
-//! `static-rr`, `leastconn`) skips a server that [`Slot::is_full`]; `first` skips a
-//! server whose connections plus queue reached `maxconn + maxqueue`; `source` hashes
-//! to one server whatever its load (the caller then queues on that server if it is
-//! full). A server to `avoid` (the one that just failed, for redispatch) is skipped
+//! Shared rule, as in HAProxy: every algorithm but `source` skips a server that
+//! [`Slot::is_full`]; `source` hashes to one server whatever its load (the caller
+//! then queues on that server if it is full). A server to `avoid` (the one that just failed, for redispatch) is skipped
 //! unless it is the only choice left.
 
 use std::net::IpAddr;
@@ -46,13 +44,6 @@ impl Slot {
     /// when it serves `maxconn` connections or already has a queue of its own.
     pub fn is_full(&self) -> bool {
         self.maxconn != 0 && (self.queued != 0 || self.served >= self.maxconn)
-    }
-
-    /// `first`'s test: the server can still take a connection or a queued request.
-    fn first_has_room(&self) -> bool {
-        self.maxconn == 0
-            || u64::from(self.served) + u64::from(self.queued)
-                < u64::from(self.maxconn) + u64::from(self.maxqueue)
     }
 }
 
@@ -240,12 +231,14 @@ impl LbState {
     }
 }
 
-/// `first`: the server with the lowest numeric id that still has room (see
-/// [`Slot::first_has_room`]), so servers fill up one after the other.
+/// `first`: the server with the lowest numeric id that is not full, so servers
+/// fill up one after the other (checked against HAProxy 2.6: with `maxconn 1
+/// maxqueue 2` on the first server, the second connection goes to the second
+/// server, not into the first one's queue).
 fn pick_first(slots: &[Slot], avoid: Option<ServerId>) -> Option<ServerId> {
     let mut best: Option<&Slot> = None;
     let mut avoided = None;
-    for s in slots.iter().filter(|s| s.first_has_room()) {
+    for s in slots.iter().filter(|s| !s.is_full()) {
         if Some(s.id) == avoid {
             avoided = Some(s.id);
             continue;

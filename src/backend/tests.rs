@@ -589,3 +589,18 @@ fn connect_failure_counters() {
     assert_eq!(be.counters().failed_conns, 2);
     assert_eq!(be.server(id).current_conns(), 0);
 }
+
+/// HAProxy 2.6 (`show stat` after holding connections): `first` does not queue on
+/// a full server with `maxqueue` room but moves on, then uses the backend queue.
+#[test]
+fn first_moves_on_from_a_full_server_even_with_queue_room() {
+    let mut a = server("a", 1);
+    a.maxconn = 1;
+    a.maxqueue = 2;
+    let mut b = server("b", 2);
+    b.maxconn = 1;
+    let mut be = Backend::from_config(&proxy(Balance::First, vec![a, b]));
+    assert_eq!(be.pick(None, None), Pick::Server(s(0)));
+    assert_eq!(be.pick(None, None), Pick::Server(s(1)));
+    assert_eq!(be.pick(None, None), Pick::Queue);
+}
