@@ -35,7 +35,8 @@ pub struct Slot {
     pub queued: u32,
     /// `maxconn` (0: unlimited).
     pub maxconn: u32,
-    /// `maxqueue` (0: unlimited).
+    /// `maxqueue` (0: unlimited). Not used by the algorithms: queue limits are
+    /// the caller's business.
     pub maxqueue: u32,
 }
 
@@ -117,6 +118,8 @@ impl LbState {
     /// any window of `sum(weights)` picks each server gets exactly its weight, and
     /// the picks are interleaved (weights 1 and 3 give `b a b b`). A weight change
     /// applies immediately, which is what HAProxy's dynamic round robin guarantees.
+    /// The shares are HAProxy's; the exact order is not (HAProxy 2.6 gives
+    /// `b b b a` for 1 and 3, and its first cycle after start-up is irregular).
     fn pick_smooth_rr(&mut self, slots: &[Slot], avoid: Option<ServerId>) -> Option<ServerId> {
         if let Some(max) = slots.iter().map(|s| s.id.0).max() {
             if self.scores.len() <= max {

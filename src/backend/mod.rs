@@ -53,11 +53,13 @@
 //!
 //! For a server with `check`, the reactor arms a timer with
 //! [`HealthCheck::first_check_in`] then [`HealthCheck::next_check_in`]
-//! (via [`Server::check`]), runs a TCP connect, and reports its outcome with
+//! (via [`Server::check`]), runs a TCP connect to [`Server::check_addr`] bounded by
+//! [`Backend::check_timeout`], and reports its outcome with
 //! [`Backend::on_check_result`]. That, [`Backend::set_admin_state`] and
 //! [`Backend::set_operational_state`] return a [`StateReport`]: the lines to log
 //! (with their level and the stderr severity, as HAProxy prints them), the waiters
-//! given a slot on a server that came up (wake them to connect), and the waiters
+//! given a slot on a server that came up, or on any server that became eligible
+//! (backups taking over), which must be woken to connect, and the waiters
 //! taken out of the queue of a server that went down (wake them to `pick` again;
 //! only with `option redispatch`, as HAProxy does).
 //!
