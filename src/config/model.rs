@@ -149,7 +149,8 @@ pub struct ProxyOptions {
     pub httplog: bool,
     pub dontlognull: bool,
     pub redispatch: bool,
-    /// `option redispatch <interval>`: redispatch every N retries (default 1 = last retry only in HAProxy's sense).
+    /// `option redispatch [<interval>]`, HAProxy's meaning: -1 (the default) redispatches on the
+    /// last retry only, N > 0 on every Nth retry, N < 0 on the Nth retry from the end; 0 disables.
     pub redispatch_interval: i32,
     pub log_separate_errors: bool,
     pub tcpka: bool,
