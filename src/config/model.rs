@@ -360,7 +360,7 @@ pub struct LogTarget {
     pub facility: Facility,
     /// Only messages at this level or more urgent are sent.
     pub max_level: Level,
-    /// Messages less urgent than this are raised to it.
+    /// Messages more urgent than this are lowered to it (HAProxy's minimum level).
     pub min_level: Option<Level>,
     /// `sample <ranges>:<size>`, kept as text.
     pub sample: Option<String>,
