@@ -73,7 +73,8 @@ pub enum ConnectState {
     /// Still in progress (spurious event).
     Pending,
     Refused,
-    Failed,
+    /// Another error (`errno` when known).
+    Failed(Option<i32>),
 }
 
 pub struct Conn {
@@ -128,7 +129,7 @@ impl Conn {
         match s.peer_addr() {
             Ok(_) => ConnectState::Established,
             Err(e) if e.kind() == io::ErrorKind::NotConnected => {
-                if self.hup { ConnectState::Failed } else { ConnectState::Pending }
+                if self.hup { ConnectState::Failed(None) } else { ConnectState::Pending }
             }
             Err(e) => classify_connect_error(&e),
         }
@@ -203,7 +204,7 @@ impl Conn {
 fn classify_connect_error(e: &io::Error) -> ConnectState {
     match e.kind() {
         io::ErrorKind::ConnectionRefused => ConnectState::Refused,
-        _ => ConnectState::Failed,
+        _ => ConnectState::Failed(e.raw_os_error()),
     }
 }
 

@@ -40,10 +40,13 @@ pub const MAX_TURNAROUND: Duration = Duration::from_secs(1);
 /// What a server choice gave.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pick {
-    /// A server with a free connection slot, now counted as used by this stream.
-    Server { srv: usize, addr: SocketAddr },
-    /// Usable servers exist but all are at their `maxconn`: queue.
-    Queue,
+    /// A server with a connection slot now reserved for this stream. `addr` is `None`
+    /// when the server has no usable address (no port in TCP mode, unix server).
+    Server { srv: usize, addr: Option<SocketAddr> },
+    /// Servers are full: wait in the backend queue (`None`) or that server's queue.
+    Queue { server: Option<usize> },
+    /// The chosen server's queue is at `maxqueue`.
+    QueueFull,
     /// No usable server at all.
     NoServer,
 }
@@ -56,10 +59,17 @@ pub trait ServerPool {
     fn pick(&mut self, be: usize, client: Option<IpAddr>, avoid: Option<usize>) -> Pick;
     /// Gives a connection slot back. The runtime then hands it to a queued stream.
     fn release(&mut self, be: usize, srv: usize);
-    /// Puts stream `key` in the backend's queue; returns the queue length before it.
-    fn enqueue(&mut self, be: usize, key: Key) -> u32;
-    /// Removes `key` from the queue (queue timeout, client abort).
+    /// Puts stream `key` in the backend's queue (or `server`'s); returns its position.
+    fn enqueue(&mut self, be: usize, key: Key, server: Option<usize>) -> u32;
+    /// Removes `key` from its queue (queue timeout, client abort).
     fn leave_queue(&mut self, be: usize, key: Key);
+    /// `false` once the stream left the queue without a slot (its server went down):
+    /// it must choose again.
+    fn is_queued(&self, be: usize, key: Key) -> bool;
+    /// A stream starts / stops using backend `be` (`%bc`).
+    fn attach(&mut self, be: usize);
+    fn detach(&mut self, be: usize);
+    fn beconn(&self, be: usize) -> u32;
     fn server_name(&self, be: usize, srv: usize) -> &str;
     /// Connections currently using server `srv`.
     fn server_conns(&self, be: usize, srv: usize) -> u32;
@@ -98,7 +108,7 @@ pub enum Life {
 struct ServerSide {
     be: usize,
     srv: usize,
-    addr: SocketAddr,
+    addr: Option<SocketAddr>,
     conn: Option<Conn>,
 }
 
@@ -107,6 +117,8 @@ pub struct Stream {
     state: State,
     /// Index of the frontend in the proxy table.
     pub frontend: usize,
+    /// Index of the listener that accepted the client (for its `maxconn`).
+    pub listener: usize,
     /// Chosen backend.
     pub backend: Option<usize>,
     server: Option<ServerSide>,
@@ -141,11 +153,13 @@ pub struct Stream {
 
 impl Stream {
     /// A stream for a freshly accepted connection; the runtime registers `client`.
-    pub fn new(id: u64, frontend: usize, client: Conn, src: Option<SocketAddr>, dst: Option<SocketAddr>, bufsize: usize, now: Instant) -> Stream {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(id: u64, frontend: usize, listener: usize, client: Conn, src: Option<SocketAddr>, dst: Option<SocketAddr>, bufsize: usize, now: Instant) -> Stream {
         Stream {
             id,
             state: State::Route,
             frontend,
+            listener,
             backend: None,
             server: None,
             client,
@@ -229,7 +243,9 @@ impl Stream {
     }
 
     /// The queue gave this stream a server slot (see [`ServerPool::release`]).
-    pub fn dequeued(&mut self, env: &mut Env<'_, '_>, srv: usize, addr: SocketAddr) -> Life {
+    /// `position` is how many streams left that queue while this one waited
+    /// (`%sq` when it waited in the server's queue, `%bq` for the backend's).
+    pub fn dequeued(&mut self, env: &mut Env<'_, '_>, srv: usize, addr: Option<SocketAddr>, from_server_queue: bool, position: u32) -> Life {
         if self.state != State::Queued {
             // Not waiting any more: give the slot back.
             if let Some(be) = self.backend {
@@ -238,6 +254,7 @@ impl Stream {
             return if self.state == State::Closed { Life::Finished } else { Life::Alive };
         }
         self.t_queue = self.queued_at.map(|q| env.cx.now - q);
+        self.queue_seen = if from_server_queue { (position, 0) } else { (0, position) };
         self.start_connect(env, srv, addr);
         self.on_event(env, Event::Wake)
     }
@@ -259,9 +276,9 @@ impl Stream {
             RuleStep::Backend(be) => {
                 self.backend = Some(be);
                 let p = &mut env.proxies[be];
-                p.beconn += 1;
                 p.cum_be += 1;
                 self.retries_left = p.retries;
+                env.pool.attach(be);
                 self.assign_server(env, None);
             }
             RuleStep::NoBackend => self.close(env, Cause::ProxyAbort, Phase::Request),
@@ -281,13 +298,15 @@ impl Stream {
                 }
                 self.start_connect(env, srv, addr)
             }
-            Pick::Queue => {
-                self.queue_seen = (0, env.pool.enqueue(be, env.key));
+            Pick::Queue { server } => {
+                let pos = env.pool.enqueue(be, env.key, server);
+                self.queue_seen = if server.is_some() { (pos, 0) } else { (0, pos) };
                 self.queued_at = Some(env.cx.now);
                 let t = &env.proxies[be].timeouts;
                 self.state_deadline = t.queue.or(t.connect).map(|d| env.cx.now + d);
                 self.goto(State::Queued);
             }
+            Pick::QueueFull => self.close(env, Cause::ServerTimeout, Phase::Queue),
             Pick::NoServer => {
                 self.server = None;
                 self.close(env, Cause::ServerAbort, Phase::Connect)
@@ -301,19 +320,29 @@ impl Stream {
         }
         if self.state_deadline.is_some_and(|d| d <= env.cx.now) {
             self.t_queue = self.queued_at.map(|q| env.cx.now - q);
-            self.close(env, Cause::ServerTimeout, Phase::Queue);
+            return self.close(env, Cause::ServerTimeout, Phase::Queue);
+        }
+        let be = self.backend.expect("queued in a backend");
+        if !env.pool.is_queued(be, env.key) {
+            // Taken out of a dead server's queue: choose again (keeps the queue deadline).
+            let deadline = self.state_deadline;
+            self.assign_server(env, None);
+            if self.state == State::Queued {
+                self.state_deadline = deadline;
+            }
         }
     }
 
-    fn start_connect(&mut self, env: &mut Env<'_, '_>, srv: usize, addr: SocketAddr) {
+    fn start_connect(&mut self, env: &mut Env<'_, '_>, srv: usize, addr: Option<SocketAddr>) {
         let be = self.backend.expect("a backend");
         let now = env.cx.now;
         self.connect_started.get_or_insert(now);
-        let conn = Conn::connect(addr).and_then(|mut c| {
-            c.register(env.cx.registry, token::encode(Kind::Server, env.key))?;
-            Ok(c)
+        let conn = addr.and_then(|addr| {
+            let mut c = Conn::connect(addr).ok()?;
+            c.register(env.cx.registry, token::encode(Kind::Server, env.key)).ok()?;
+            Some(c)
         });
-        self.server = Some(ServerSide { be, srv, addr, conn: conn.ok() });
+        self.server = Some(ServerSide { be, srv, addr, conn });
         self.state_deadline = env.proxies[be].timeouts.connect.map(|d| now + d);
         self.goto(State::Connecting);
     }
@@ -324,7 +353,7 @@ impl Stream {
         }
         let side = self.server.as_mut().expect("connecting has a server");
         let result = match side.conn.as_mut() {
-            None => ConnectState::Failed, // socket creation failed
+            None => ConnectState::Failed(None), // no address, or socket creation failed
             Some(c) if c.writable || c.hup => c.connect_state(),
             Some(_) => ConnectState::Pending,
         };
@@ -342,7 +371,7 @@ impl Stream {
                     self.connect_failed(env, Cause::ServerTimeout);
                 }
             }
-            ConnectState::Refused | ConnectState::Failed => self.connect_failed(env, Cause::ServerAbort),
+            ConnectState::Refused | ConnectState::Failed(_) => self.connect_failed(env, Cause::ServerAbort),
         }
     }
 
@@ -574,7 +603,7 @@ impl Stream {
             env.pool.release(side.be, side.srv);
         }
         if let Some(be) = self.backend {
-            env.proxies[be].beconn = env.proxies[be].beconn.saturating_sub(1);
+            env.pool.detach(be);
         }
         self.state_deadline = None;
         self.goto(State::Closed);
@@ -616,7 +645,7 @@ impl Stream {
             frontend_ssl: false,
             backend: be.map(|b| b.name.clone()),
             server: srv.map(|s| pool.server_name(s.be, s.srv).to_string()),
-            server_addr: srv.map(|s| s.addr),
+            server_addr: srv.and_then(|s| s.addr),
             t_queue: self.t_queue,
             t_connect: self.t_connect,
             t_total: now - self.accept_at,
@@ -625,7 +654,7 @@ impl Stream {
             termination: self.term.code(),
             actconn,
             feconn: fe.feconn,
-            beconn: be.map_or(0, |b| b.beconn),
+            beconn: self.backend.map_or(0, |b| pool.beconn(b)),
             srv_conn: srv.map_or(0, |s| pool.server_conns(s.be, s.srv)),
             retries: self.retries_done,
             redispatched: self.redispatched,

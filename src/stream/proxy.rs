@@ -29,9 +29,8 @@ pub struct ProxyRt {
     pub logs: Vec<LogTarget>,
     pub log_format: Option<String>,
     pub disabled: bool,
-    /// Live connections on the frontend side / streams using this backend.
+    /// Live connections on the frontend side (`%fc`); `%bc` is kept by the backend.
     pub feconn: u32,
-    pub beconn: u32,
     /// Cumulated connections (for "Proxy X stopped (cumulated conns: FE: n, BE: m)").
     pub cum_fe: u64,
     pub cum_be: u64,
@@ -119,7 +118,6 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
             log_format: p.log_format.clone(),
             disabled: p.disabled,
             feconn: 0,
-            beconn: 0,
             cum_fe: 0,
             cum_be: 0,
         });

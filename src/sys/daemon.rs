@@ -36,9 +36,11 @@ pub fn daemonize(pidfile: Option<&Path>, keep_stderr: bool) -> io::Result<Detach
             // SAFETY: as above, second fork in the session leader.
             match unsafe { libc::fork() } {
                 -1 => std::process::exit(1),
-                // SAFETY: the intermediate child leaves at once without running destructors.
                 0 => {}
-                _ => unsafe { libc::_exit(0) },
+                _ => {
+                    // SAFETY: the intermediate child leaves at once without running destructors.
+                    unsafe { libc::_exit(0) }
+                }
             }
             let status = match pidfile {
                 Some(p) => write_pidfile(p).map(|_| 0u8).unwrap_or(1),

@@ -26,3 +26,21 @@ pub fn inherited_socket(fd: RawFd) -> io::Result<socket2::Socket> {
     // Socket is its only owner: the configuration names each fd@N once.
     Ok(unsafe { socket2::Socket::from_raw_fd(fd) })
 }
+
+/// Raises the soft `RLIMIT_NOFILE` to the hard limit (HAProxy does the same to fit
+/// `maxconn`); returns the resulting soft limit.
+pub fn raise_nofile_limit() -> io::Result<u64> {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: `lim` is a valid rlimit for getrlimit to fill.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if lim.rlim_cur < lim.rlim_max {
+        let raised = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
+        // SAFETY: `raised` is a valid rlimit; raising the soft limit to the hard one is always allowed.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            lim = raised;
+        }
+    }
+    Ok(lim.rlim_cur)
+}
