@@ -136,3 +136,103 @@ fn serve(config: &Config, proxies: Vec<crate::stream::proxy::ProxyRt>, farm: poo
     }
     reactor.run(&mut world)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::model::{Bind, BindAddr, Capabilities, Location, Proxy, Server, ServerAddr, Timeouts};
+    use std::io::{Read, Write};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    fn loc() -> Location {
+        Location { file: Arc::from("unit.cfg"), line: 1 }
+    }
+
+    /// A `listen` section forwarding `port` to `backend`, built without the parser.
+    fn listen_config(port: u16, backend: std::net::SocketAddr) -> Config {
+        let mut p = Proxy { name: "l".into(), cap: Capabilities { frontend: true, backend: true }, ..Default::default() };
+        p.binds.push(Bind {
+            location: loc(),
+            addrs: vec![BindAddr::Inet(([127, 0, 0, 1], port).into())],
+            name: None,
+            maxconn: None,
+            backlog: None,
+            v4v6: false,
+            v6only: false,
+            reuseport: false,
+            mode: None,
+            uid: None,
+            gid: None,
+        });
+        p.retries = 3;
+        p.timeouts = Timeouts {
+            connect: Some(Duration::from_secs(1)),
+            client: Some(Duration::from_secs(5)),
+            server: Some(Duration::from_secs(5)),
+            ..Default::default()
+        };
+        p.servers.push(Server {
+            name: "s1".into(),
+            location: loc(),
+            addr: ServerAddr::Inet { ip: backend.ip(), port: Some(backend.port()) },
+            weight: 1,
+            maxconn: 0,
+            maxqueue: 0,
+            backup: false,
+            disabled: false,
+            check: None,
+            id: None,
+        });
+        Config { proxies: vec![p], ..Default::default() }
+    }
+
+    /// End to end without the parser: a hand-built `listen` proxies an echo server,
+    /// then SIGTERM stops the loop with exit code 0.
+    #[test]
+    fn forwards_to_an_echo_server_and_stops_on_sigterm() {
+        let echo = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let echo_addr = echo.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for c in echo.incoming() {
+                let mut c = c.unwrap();
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 4096];
+                    loop {
+                        match c.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => c.write_all(&buf[..n]).unwrap(),
+                        }
+                    }
+                });
+            }
+        });
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let cfg = listen_config(port, echo_addr);
+        let proxy = std::thread::spawn(move || run(cfg, RunOptions::default()));
+        let mut client = None;
+        for _ in 0..100 {
+            if let Ok(c) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+                client = Some(c);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let mut client = client.expect("proxy listens");
+        client.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let msg: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let mut w = client.try_clone().unwrap();
+        let m2 = msg.clone();
+        let writer = std::thread::spawn(move || {
+            w.write_all(&m2).unwrap();
+            w.shutdown(std::net::Shutdown::Write).unwrap();
+        });
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).unwrap();
+        writer.join().unwrap();
+        assert_eq!(got.len(), msg.len());
+        assert!(got == msg, "echoed bytes differ");
+        std::process::Command::new("kill").arg("-TERM").arg(std::process::id().to_string()).status().unwrap();
+        assert_eq!(proxy.join().unwrap(), 0);
+    }
+}
