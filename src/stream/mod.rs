@@ -559,13 +559,15 @@ impl Stream {
     /// Inactivity deadlines of the client and server sides while forwarding. A side
     /// has one only while the stream waits on it (to read from it or to write to it).
     /// `timeout tunnel` replaces `client`/`server` in TCP mode once connected;
-    /// `client-fin`/`server-fin` replace them once that side is half-closed.
+    /// `client-fin`/`server-fin` replace them once we shut that side's write
+    /// direction and only wait for it to close.
     fn side_deadlines(&self, proxies: &[ProxyRt]) -> (Option<Instant>, Option<Instant>) {
         let fe = &proxies[self.frontend].timeouts;
         let be = &proxies[self.backend.unwrap_or(self.frontend)].timeouts;
-        let srv_shut_w = self.server.as_ref().and_then(|s| s.conn.as_ref()).is_some_and(|c| c.shut_w);
-        let client_half = self.req.eof || self.client.shut_w;
-        let server_half = self.res.eof || srv_shut_w;
+        // A side is half-closed once we sent it our FIN and only wait for its own
+        // (the proxy's socket sits in FIN_WAIT: what `client-fin`/`server-fin` bound).
+        let server_half = self.server.as_ref().and_then(|s| s.conn.as_ref()).is_some_and(|c| c.shut_w);
+        let client_half = self.client.shut_w;
         let pick = |base: Option<Duration>, fin: Option<Duration>, half: bool| {
             let base = be.tunnel.or(base);
             if half { fin.or(base) } else { base }
