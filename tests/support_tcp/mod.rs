@@ -219,8 +219,12 @@ impl Backend {
     where
         F: Fn(TcpStream) + Send + Sync + 'static,
     {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        Backend::spawn_on(l, handler)
+        // A deep backlog: bursts of connections must not overflow the accept queue
+        // (the kernel would drop SYNs and the proxy would see connect timeouts).
+        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        s.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into()).unwrap();
+        s.listen(4096).unwrap();
+        Backend::spawn_on(s.into(), handler)
     }
 
     pub fn spawn_on<F>(l: TcpListener, handler: F) -> Backend
