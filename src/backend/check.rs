@@ -134,6 +134,10 @@ pub struct HealthCheck {
     fastinter: Duration,
     downinter: Duration,
     health: u32,
+    /// `port` on the server line: probe this port instead of the server's.
+    port: Option<u16>,
+    /// `addr` on the server line: probe this address instead of the server's.
+    addr: Option<std::net::IpAddr>,
     /// The last result, for stats and `log-health-checks` lines.
     last: Option<CheckResult>,
     /// Whether the last result moved the health counter.
@@ -152,6 +156,8 @@ impl HealthCheck {
             fastinter: params.fastinter.unwrap_or(params.inter),
             downinter: params.downinter.unwrap_or(params.inter),
             health: rise,
+            port: params.port,
+            addr: params.addr,
             last: None,
             last_changed: false,
         }
@@ -167,6 +173,11 @@ impl HealthCheck {
         self.health
     }
 
+    /// `inter` as configured: the interval while fully UP.
+    pub fn inter(&self) -> Duration {
+        self.inter
+    }
+
     /// `rise` as configured.
     pub fn rise(&self) -> u32 {
         self.rise
@@ -175,6 +186,16 @@ impl HealthCheck {
     /// `fall` as configured.
     pub fn fall(&self) -> u32 {
         self.fall
+    }
+
+    /// `port` override for the probe.
+    pub fn port(&self) -> Option<u16> {
+        self.port
+    }
+
+    /// `addr` override for the probe.
+    pub fn addr(&self) -> Option<std::net::IpAddr> {
+        self.addr
     }
 
     fn max_health(&self) -> u32 {

@@ -7,11 +7,9 @@
 //! [`Backend`](super::Backend)'s job. The only state kept here is the algorithm's own
 //! memory (round-robin scores, the static map, the leastconn tie-breaking cursor).
 //!
-//! Shared rule, as in HAProxy: an algorithm that walks the farm (`roundrobin`,
-//! `static-rr`, `leastconn`) skips a server that [`Slot::is_full`]; `first` skips a
-//! server whose connections plus queue reached `maxconn + maxqueue`; `source` hashes
-//! to one server whatever its load (the caller then queues on that server if it is
-//! full). A server to `avoid` (the one that just failed, for redispatch) is skipped
+//! Shared rule, as in HAProxy: every algorithm but `source` skips a server that
+//! [`Slot::is_full`]; `source` hashes to one server whatever its load (the caller
+//! then queues on that server if it is full). A server to `avoid` (the one that just failed, for redispatch) is skipped
 //! unless it is the only choice left.
 
 use std::net::IpAddr;
@@ -37,7 +35,8 @@ pub struct Slot {
     pub queued: u32,
     /// `maxconn` (0: unlimited).
     pub maxconn: u32,
-    /// `maxqueue` (0: unlimited).
+    /// `maxqueue` (0: unlimited). Not used by the algorithms: queue limits are
+    /// the caller's business.
     pub maxqueue: u32,
 }
 
@@ -46,13 +45,6 @@ impl Slot {
     /// when it serves `maxconn` connections or already has a queue of its own.
     pub fn is_full(&self) -> bool {
         self.maxconn != 0 && (self.queued != 0 || self.served >= self.maxconn)
-    }
-
-    /// `first`'s test: the server can still take a connection or a queued request.
-    fn first_has_room(&self) -> bool {
-        self.maxconn == 0
-            || u64::from(self.served) + u64::from(self.queued)
-                < u64::from(self.maxconn) + u64::from(self.maxqueue)
     }
 }
 
@@ -126,6 +118,8 @@ impl LbState {
     /// any window of `sum(weights)` picks each server gets exactly its weight, and
     /// the picks are interleaved (weights 1 and 3 give `b a b b`). A weight change
     /// applies immediately, which is what HAProxy's dynamic round robin guarantees.
+    /// The shares are HAProxy's; the exact order is not (HAProxy 2.6 gives
+    /// `b b b a` for 1 and 3, and its first cycle after start-up is irregular).
     fn pick_smooth_rr(&mut self, slots: &[Slot], avoid: Option<ServerId>) -> Option<ServerId> {
         if let Some(max) = slots.iter().map(|s| s.id.0).max() {
             if self.scores.len() <= max {
@@ -240,12 +234,14 @@ impl LbState {
     }
 }
 
-/// `first`: the server with the lowest numeric id that still has room (see
-/// [`Slot::first_has_room`]), so servers fill up one after the other.
+/// `first`: the server with the lowest numeric id that is not full, so servers
+/// fill up one after the other (checked against HAProxy 2.6: with `maxconn 1
+/// maxqueue 2` on the first server, the second connection goes to the second
+/// server, not into the first one's queue).
 fn pick_first(slots: &[Slot], avoid: Option<ServerId>) -> Option<ServerId> {
     let mut best: Option<&Slot> = None;
     let mut avoided = None;
-    for s in slots.iter().filter(|s| s.first_has_room()) {
+    for s in slots.iter().filter(|s| !s.is_full()) {
         if Some(s.id) == avoid {
             avoided = Some(s.id);
             continue;
@@ -401,6 +397,33 @@ mod tests {
         assert_eq!(picks, [0, 2, 0, 2]);
         assert_eq!(lb.pick(&slots, None, Some(ServerId(0))), Some(ServerId(2)));
         assert_eq!(lb.pick(&slots[..2], None, Some(ServerId(0))), Some(ServerId(0)));
+    }
+
+    /// The maps HAProxy 2.6 builds, read from its `static-rr` order and from
+    /// `source` with clients 127.0.0.1-10 (hash = address mod total weight).
+    #[test]
+    fn map_is_haproxys_map() {
+        let ids = |m: Vec<ServerId>| m.iter().map(|s| s.0 + 1).collect::<Vec<_>>();
+        let map = build_map(&[(ServerId(0), 1), (ServerId(1), 3)]);
+        assert_eq!(ids(map), [1, 2, 2, 2]);
+        let map = build_map(&[(ServerId(0), 2), (ServerId(1), 3), (ServerId(2), 5)]);
+        assert_eq!(ids(map), [1, 3, 2, 3, 1, 3, 2, 3, 2, 3]);
+    }
+
+    #[test]
+    fn source_matches_haproxy_for_loopback_clients() {
+        let mut slots = [slot(0, 2), slot(1, 3), slot(2, 5)];
+        let mut lb = LbState::new(Balance::Source, 3);
+        let got: Vec<usize> =
+            (1..=10u8).map(|i| lb.pick(&slots, Some([127, 0, 0, i].into()), None).unwrap().0 + 1).collect();
+        // HAProxy 2.6, `balance source`, weights 2 3 5, clients 127.0.0.1 to .10.
+        assert_eq!(got, [3, 1, 3, 2, 3, 2, 3, 1, 3, 2]);
+        for s in &mut slots {
+            s.weight = 1;
+        }
+        let got: Vec<usize> =
+            (1..=6u8).map(|i| lb.pick(&slots, Some([127, 0, 0, i].into()), None).unwrap().0 + 1).collect();
+        assert_eq!(got, [3, 1, 2, 3, 1, 2]);
     }
 
     #[test]

@@ -53,11 +53,13 @@
 //!
 //! For a server with `check`, the reactor arms a timer with
 //! [`HealthCheck::first_check_in`] then [`HealthCheck::next_check_in`]
-//! (via [`Server::check`]), runs a TCP connect, and reports its outcome with
+//! (via [`Server::check`]), runs a TCP connect to [`Server::check_addr`] bounded by
+//! [`Backend::check_timeout`], and reports its outcome with
 //! [`Backend::on_check_result`]. That, [`Backend::set_admin_state`] and
 //! [`Backend::set_operational_state`] return a [`StateReport`]: the lines to log
 //! (with their level and the stderr severity, as HAProxy prints them), the waiters
-//! given a slot on a server that came up (wake them to connect), and the waiters
+//! given a slot on a server that came up, or on any server that became eligible
+//! (backups taking over), which must be woken to connect, and the waiters
 //! taken out of the queue of a server that went down (wake them to `pick` again;
 //! only with `option redispatch`, as HAProxy does).
 //!
@@ -72,6 +74,7 @@ pub mod lb;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use crate::config::model::{self, Balance, Level, Proxy, ServerAddr};
 use crate::diag::Severity;
@@ -193,6 +196,12 @@ pub struct ServerCounters {
     pub failed_checks: u64,
     /// UP to DOWN transitions (`chkdown`).
     pub down_transitions: u64,
+    /// Connection attempts that failed (`econ`).
+    pub failed_conns: u64,
+    /// Connection attempts retried (`wretr`).
+    pub retries: u64,
+    /// Streams redispatched away from this server (`wredis`).
+    pub redispatches: u64,
 }
 
 /// Per-backend counters.
@@ -208,6 +217,12 @@ pub struct BackendCounters {
     pub max_queue: usize,
     /// Times the backend lost its last server.
     pub down_transitions: u64,
+    /// Connection attempts that failed (`econ`).
+    pub failed_conns: u64,
+    /// Connection attempts retried (`wretr`).
+    pub retries: u64,
+    /// Streams redispatched (`wredis`).
+    pub redispatches: u64,
 }
 
 /// A FIFO of waiters ordered by arrival (a backend-wide sequence number, so the
@@ -292,6 +307,19 @@ impl Server {
             ServerAddr::Resolved { addr, .. } => Some(*addr),
             _ => None,
         }
+    }
+
+    /// Where the health check connects: the server's address and port, replaced
+    /// by the check's `addr` and `port` when set. `None` without `check`, or when
+    /// no port is known (an `Inet` server without port and no check `port`).
+    pub fn check_addr(&self) -> Option<SocketAddr> {
+        let check = self.check.as_ref()?;
+        let (ip, port) = match &self.addr {
+            ServerAddr::Inet { ip, port } => (Some(*ip), *port),
+            ServerAddr::Resolved { addr, .. } => (Some(addr.ip()), Some(addr.port())),
+            _ => (None, None),
+        };
+        Some(SocketAddr::new(check.addr().or(ip)?, check.port().or(port)?))
     }
 
     /// The numeric id (`id` keyword, or the lowest free one from 1, as HAProxy assigns).
@@ -392,6 +420,8 @@ pub struct Backend {
     redispatch: bool,
     retries: u32,
     log_health_checks: bool,
+    timeout_connect: Option<Duration>,
+    timeout_check: Option<Duration>,
     /// Eligible servers, recomputed when a state or weight changes.
     eligible: Vec<ServerId>,
     /// Reused buffer for the algorithm's view of the farm.
@@ -431,6 +461,8 @@ impl Backend {
             redispatch: proxy.options.redispatch,
             retries: proxy.retries,
             log_health_checks: proxy.options.log_health_checks,
+            timeout_connect: proxy.timeouts.connect,
+            timeout_check: proxy.timeouts.check,
             eligible: Vec::new(),
             slots: Vec::new(),
             queue: Queue::default(),
@@ -461,6 +493,19 @@ impl Backend {
     /// `option redispatch`.
     pub fn redispatch(&self) -> bool {
         self.redispatch
+    }
+
+    /// How long a health-check probe of server `id` may take before it is a
+    /// `Layer4 timeout`, as HAProxy documents it: `inter` alone, or, when
+    /// `timeout check` is set, `min(timeout connect, inter)` for the connection
+    /// (the TCP check is complete once connected). `None` without `check`.
+    pub fn check_timeout(&self, id: ServerId) -> Option<Duration> {
+        let check = self.servers[id.0].check.as_ref()?;
+        let inter = check.inter();
+        Some(match (self.timeout_check, self.timeout_connect) {
+            (Some(_), Some(connect)) => connect.min(inter),
+            _ => inter,
+        })
     }
 
     /// All servers, indexed by [`ServerId`].
@@ -626,6 +671,26 @@ impl Backend {
         srv.served = srv.served.saturating_sub(1);
     }
 
+    /// Counts a failed connection attempt on `id` (stats only; the slot is still
+    /// held until [`Backend::connection_ended`]).
+    pub fn connection_failed(&mut self, id: ServerId) {
+        self.servers[id.0].counters.failed_conns += 1;
+        self.counters.failed_conns += 1;
+    }
+
+    /// Counts a retry of a connection to `id` (stats only).
+    pub fn connection_retried(&mut self, id: ServerId) {
+        self.servers[id.0].counters.retries += 1;
+        self.counters.retries += 1;
+    }
+
+    /// Counts a redispatch away from `id` (stats only; the caller releases the
+    /// slot and picks again with `avoid: Some(id)`).
+    pub fn redispatched(&mut self, id: ServerId) {
+        self.servers[id.0].counters.redispatches += 1;
+        self.counters.redispatches += 1;
+    }
+
     /// Queues `waiter`: in the backend queue (`None`) or in a server's queue.
     /// Returns its position (1 = first). A waiter already queued is moved.
     pub fn enqueue(&mut self, waiter: WaiterId, server: Option<ServerId>) -> usize {
@@ -743,26 +808,42 @@ impl Backend {
             Transition::WentUp => OpState::Up,
             Transition::WentDown => OpState::Down,
         };
-        let reason = if self.log_health_checks { None } else { Some(result) };
-        self.apply_state(id, op, reason.as_ref(), &mut report);
+        // With `log-health-checks` the reason was already logged on its own line.
+        let reason = if self.log_health_checks { String::new() } else { format!(", {result}") };
+        self.apply_state(id, op, &reason, &mut report);
         report
     }
 
     /// Sets a server's operational state by hand (an agent, the CLI's
     /// `set server ... health`), as if its checks had said so.
     pub fn set_operational_state(&mut self, id: ServerId, op: OpState) -> StateReport {
+        self.set_operational_state_with_reason(id, op, None)
+    }
+
+    /// Like [`Backend::set_operational_state`], with the reason HAProxy appends to
+    /// the message (the CLI says `changed from CLI`: `Server b/s1 is DOWN, changed
+    /// from CLI. ...`).
+    pub fn set_operational_state_with_reason(
+        &mut self,
+        id: ServerId,
+        op: OpState,
+        reason: Option<&str>,
+    ) -> StateReport {
         let mut report = StateReport::default();
         if let Some(check) = self.servers[id.0].check.as_mut() {
             check.force(op == OpState::Up);
         }
         if self.servers[id.0].op != op {
-            self.apply_state(id, op, None, &mut report);
+            let reason = reason.map(|r| format!(", {r}")).unwrap_or_default();
+            self.apply_state(id, op, &reason, &mut report);
         }
         report
     }
 
-    /// Changes the operator state of a server (`disabled`, CLI `set server ... state`).
-    /// Leaving maintenance restarts the check as at start-up.
+    /// Changes the operator state of a server (CLI `set server ... state`), with
+    /// HAProxy's messages. Entering maintenance takes the server out of the farm
+    /// (and, with `option redispatch`, its queue out); leaving it restarts its
+    /// check as at start-up, so the server is UP until its first failed check.
     pub fn set_admin_state(&mut self, id: ServerId, admin: AdminState) -> StateReport {
         let mut report = StateReport::default();
         let srv = &mut self.servers[id.0];
@@ -771,72 +852,83 @@ impl Backend {
             return report;
         }
         let was_usable = srv.is_usable();
+        let was_down = srv.op == OpState::Down;
         srv.admin = admin;
         if old == AdminState::Maint {
             if let Some(check) = srv.check.as_mut() {
                 check.restart();
-                srv.op = OpState::Up;
             }
+            srv.op = OpState::Up;
         }
-        let now_usable = self.servers[id.0].is_usable();
-        report.changed = was_usable != now_usable;
+        report.changed = was_usable != srv.is_usable();
         self.recompute_eligible();
-        let srv_name = format!("{}/{}", self.name, self.servers[id.0].name);
-        match admin {
-            AdminState::Maint => {
+        let s = &self.servers[id.0];
+        let who = format!("{}Server {}/{}", if s.backup { "Backup " } else { "" }, self.name, s.name);
+        let notice = |text: String| StateMessage {
+            level: Level::Notice,
+            console: Severity::Warning,
+            text,
+            console_text: None,
+        };
+        match (old, admin) {
+            (_, AdminState::Maint) if was_down => {
+                self.redistribute(id, &mut report);
+                report.messages.push(notice(format!("{who} was DOWN and now enters maintenance.")));
+            }
+            (_, AdminState::Maint) => {
                 let xferred = self.redistribute(id, &mut report);
-                let s = &self.servers[id.0];
-                let text = format!(
-                    "{}Server {srv_name} is going DOWN for maintenance{}",
-                    if s.backup { "Backup " } else { "" },
-                    self.down_suffix(id, xferred),
-                );
-                report.messages.push(StateMessage {
-                    level: Level::Alert,
-                    console: Severity::Warning,
-                    text,
-                    console_text: None,
-                });
-                self.no_server_alert(was_usable, &mut report);
-            }
-            AdminState::Ready | AdminState::Drain if old == AdminState::Maint => {
-                let xferred = self.grab_from_backend(id, &mut report);
-                let s = &self.servers[id.0];
-                let text = format!(
-                    "{}Server {srv_name} is {} (leaving maintenance){}",
-                    if s.backup { "Backup " } else { "" },
-                    if s.op == OpState::Up { "UP" } else { "DOWN" },
-                    self.up_suffix(id, xferred),
-                );
-                report.messages.push(StateMessage {
-                    level: Level::Notice,
-                    console: Severity::Warning,
-                    text,
-                    console_text: None,
-                });
-            }
-            _ => {
-                if now_usable && !was_usable {
-                    self.grab_from_backend(id, &mut report);
+                let mut msg = notice(format!(
+                    "{who} is going DOWN for maintenance{}",
+                    self.down_suffix(id, xferred)
+                ));
+                if was_usable {
+                    msg.level = Level::Alert;
                 }
+                report.messages.push(msg);
                 self.no_server_alert(was_usable, &mut report);
+            }
+            (AdminState::Maint, AdminState::Ready) => {
+                self.grab_from_backend(id, &mut report);
+                report.messages.push(notice(format!("{who} is UP/READY (leaving forced maintenance).")));
+            }
+            (AdminState::Maint, AdminState::Drain) => {
+                report.messages.push(notice(format!("{who} is UP/DRAIN (leaving forced maintenance).")));
+                report.messages.push(notice(format!("{who} remains in forced drain mode.")));
+            }
+            (_, AdminState::Drain) => {
+                let msg = notice(format!("{who} enters drain state{}", self.up_suffix(id, 0)));
+                report.messages.push(msg);
+                self.no_server_alert(was_usable, &mut report);
+            }
+            (_, AdminState::Ready) => {
+                self.grab_from_backend(id, &mut report);
+                report.messages.push(notice(format!("{who} is UP (leaving forced drain).")));
             }
         }
+        self.serve_backend_queue(&mut report);
         report
     }
 
     /// Sets a server's weight (0..=256) at run time; 0 takes it out of the balancing.
-    pub fn set_weight(&mut self, id: ServerId, weight: u32) {
+    /// The report lists the waiters that a now eligible server takes from the
+    /// backend queue.
+    pub fn set_weight(&mut self, id: ServerId, weight: u32) -> StateReport {
+        let mut report = StateReport::default();
+        let was_usable = self.servers[id.0].is_usable();
         self.servers[id.0].weight = weight.min(256);
+        report.changed = was_usable != self.servers[id.0].is_usable();
         self.recompute_eligible();
+        self.serve_backend_queue(&mut report);
+        report
     }
 
-    /// Applies an UP/DOWN change and writes HAProxy's messages.
+    /// Applies an UP/DOWN change and writes HAProxy's messages; `reason` is
+    /// appended to `Server b/s is UP` (`, reason: ...` or empty).
     fn apply_state(
         &mut self,
         id: ServerId,
         op: OpState,
-        reason: Option<&CheckResult>,
+        reason: &str,
         report: &mut StateReport,
     ) {
         let was_usable = self.servers[id.0].is_usable();
@@ -845,12 +937,11 @@ impl Backend {
         self.recompute_eligible();
         let s = &self.servers[id.0];
         let head = format!(
-            "{}Server {}/{} is {}{}",
+            "{}Server {}/{} is {}{reason}",
             if s.backup { "Backup " } else { "" },
             self.name,
             s.name,
             if op == OpState::Up { "UP" } else { "DOWN" },
-            reason.map(|r| format!(", {r}")).unwrap_or_default(),
         );
         match op {
             OpState::Down => {
@@ -874,6 +965,7 @@ impl Backend {
                 });
             }
         }
+        self.serve_backend_queue(report);
     }
 
     /// `. N active and M backup servers left. [Running on backup. ]X sessions active, Y requeued, Z remaining in queue.`
@@ -937,6 +1029,22 @@ impl Backend {
         report.redispatch.len()
     }
 
+    /// After the farm changed (backups taking over, a weight set), lets every
+    /// eligible server with free slots take waiters from the backend queue, so a
+    /// queue never waits while a usable server idles. (HAProxy only does this for
+    /// the server that came up; the others would wait for a connection to end.)
+    fn serve_backend_queue(&mut self, report: &mut StateReport) {
+        for i in 0..self.eligible.len() {
+            let id = self.eligible[i];
+            while self.queue.len() != 0 {
+                match self.next_dequeued(id) {
+                    Some(d) => report.assigned.push(d),
+                    None => break,
+                }
+            }
+        }
+    }
+
     /// A server became usable: it takes waiters up to its `maxconn`, oldest first,
     /// from its own queue and, if it is eligible, from the backend queue. Returns
     /// how many came from the backend queue (HAProxy's "requeued").
@@ -952,3 +1060,5 @@ impl Backend {
     }
 }
 
+#[cfg(test)]
+mod tests;
