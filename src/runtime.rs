@@ -125,7 +125,7 @@ fn serve(config: &Config, proxies: Vec<crate::stream::proxy::ProxyRt>, farm: poo
     let mut reactor = Reactor::new()?;
     let mut signals = Signals::install()?;
     signals.register(reactor.registry(), token::SIGNALS)?;
-    let checks = checks::Checks::build(config, &proxies);
+    let checks = checks::Checks::build(&farm);
     let g = &config.global;
     let maxconn = g.maxconn.unwrap_or_else(default_maxconn);
     let mut world = world::World::new(proxies, farm, listeners, checks, signals, g.bufsize, g.maxaccept, maxconn, g.hard_stop_after);

@@ -8,10 +8,8 @@
 
 use super::pool::Farm;
 use crate::backend::{CheckResult, FailReason, ServerId};
-use crate::config::model::{Config, ServerAddr};
 use crate::reactor::{token, Ctx, Key, Kind, Ready, TimerTarget};
 use crate::stream::conn::{Conn, ConnectState};
-use crate::stream::proxy::ProxyRt;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -36,31 +34,15 @@ pub struct Checks {
 }
 
 impl Checks {
-    /// One slot per server with `check` (and not `disabled`... the backend ignores
-    /// results while in maintenance, so disabled servers are probed harmlessly).
-    pub fn build(cfg: &Config, proxies: &[ProxyRt]) -> Checks {
+    /// One slot per server with `check`. Disabled servers are probed too: the
+    /// backend ignores results while a server is in maintenance.
+    pub fn build(farm: &Farm) -> Checks {
         let mut slots = Vec::new();
-        for (be, p) in cfg.proxies.iter().enumerate() {
-            if !p.cap.backend {
-                continue;
-            }
-            for (srv, s) in p.servers.iter().enumerate() {
-                let Some(params) = &s.check else { continue };
-                let (ip, port) = match &s.addr {
-                    ServerAddr::Inet { ip, port } => (Some(*ip), *port),
-                    ServerAddr::Resolved { addr, .. } => (Some(addr.ip()), Some(addr.port())),
-                    _ => (None, None),
-                };
-                let addr = match (params.addr.or(ip), params.port.or(port)) {
-                    (Some(ip), Some(port)) => Some(SocketAddr::new(ip, port)),
-                    _ => None,
-                };
-                let t = &proxies[be].timeouts;
-                let timeout = match t.check {
-                    Some(_) => t.connect.map_or(params.inter, |c| c.min(params.inter)),
-                    None => params.inter,
-                };
-                slots.push(CheckSlot { be, srv, addr, gen: 0, timeout, probe: None });
+        for (be, b) in farm.backends.iter().enumerate() {
+            let Some(b) = b else { continue };
+            for (id, s) in b.iter_servers() {
+                let Some(timeout) = b.check_timeout(id) else { continue };
+                slots.push(CheckSlot { be, srv: id.0, addr: s.check_addr(), gen: 0, timeout, probe: None });
             }
         }
         Checks { slots }

@@ -3,7 +3,7 @@
 
 use crate::backend::{Backend, Dequeued, Pick as BePick, ServerId, WaiterId};
 use crate::reactor::Key;
-use crate::stream::{Pick, ServerPool};
+use crate::stream::{Attempt, Pick, ServerPool};
 use std::net::IpAddr;
 
 pub struct Farm {
@@ -90,8 +90,13 @@ impl ServerPool for Farm {
         self.backend(be).server(ServerId(srv)).current_conns()
     }
 
-    fn connect_result(&mut self, _be: usize, _srv: usize, _ok: bool) {
-        // The backend module keeps no connect-failure counters yet.
+    fn record(&mut self, be: usize, srv: usize, what: Attempt) {
+        let b = self.backend_mut(be);
+        match what {
+            Attempt::Failed => b.connection_failed(ServerId(srv)),
+            Attempt::Retried => b.connection_retried(ServerId(srv)),
+            Attempt::Redispatched => b.redispatched(ServerId(srv)),
+        }
     }
 }
 

@@ -73,8 +73,16 @@ pub trait ServerPool {
     fn server_name(&self, be: usize, srv: usize) -> &str;
     /// Connections currently using server `srv`.
     fn server_conns(&self, be: usize, srv: usize) -> u32;
-    /// Reports the outcome of a connect, for the server's statistics.
-    fn connect_result(&mut self, be: usize, srv: usize, ok: bool);
+    /// Counts a connect attempt's outcome, for the server's statistics.
+    fn record(&mut self, be: usize, srv: usize, what: Attempt);
+}
+
+/// Connect-attempt events counted by [`ServerPool::record`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attempt {
+    Failed,
+    Retried,
+    Redispatched,
 }
 
 /// Everything a stream may use while it runs.
@@ -359,7 +367,6 @@ impl Stream {
         };
         match result {
             ConnectState::Established => {
-                env.pool.connect_result(side.be, side.srv, true);
                 self.t_connect = self.connect_started.map(|s| env.cx.now - s);
                 self.server_last = env.cx.now;
                 self.client_last = env.cx.now;
@@ -378,7 +385,7 @@ impl Stream {
     /// One attempt failed: retry, redispatch or give up (`SC` / `sC`).
     fn connect_failed(&mut self, env: &mut Env<'_, '_>, cause: Cause) {
         let side = self.server.as_mut().expect("a server");
-        env.pool.connect_result(side.be, side.srv, false);
+        env.pool.record(side.be, side.srv, Attempt::Failed);
         if let Some(mut c) = side.conn.take() {
             c.deregister(env.cx.registry);
         }
@@ -390,15 +397,18 @@ impl Stream {
         let (be, srv, addr) = (side.be, side.srv, side.addr);
         if self.redispatch_due(&env.proxies[be]) {
             // Give the slot back and choose again, avoiding this server.
+            env.pool.record(be, srv, Attempt::Redispatched);
             env.pool.release(be, srv);
             self.server = None;
             self.redispatched = true;
             self.assign_server(env, Some(srv));
         } else if cause == Cause::ServerAbort {
+            env.pool.record(be, srv, Attempt::Retried);
             let delay = env.proxies[be].timeouts.connect.map_or(MAX_TURNAROUND, |c| c.min(MAX_TURNAROUND));
             self.state_deadline = Some(env.cx.now + delay);
             self.goto(State::TurnAround);
         } else {
+            env.pool.record(be, srv, Attempt::Retried);
             self.start_connect(env, srv, addr);
         }
     }
