@@ -119,13 +119,14 @@ fn sigttou_pauses_and_sigttin_resumes_listeners() {
     let port = free_port();
     let p = Proxy::start(&listen_cfg(port, backend.addr, ""), port);
     p.signal("TTOU");
-    std::thread::sleep(Duration::from_millis(200));
+    p.lines.wait_for(Duration::from_secs(5), |l| l == "Paused proxy l.");
     let mut c = connect(port); // queued in the backlog
     c.write_all(b"z").unwrap();
     c.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
     let mut b = [0u8; 1];
     assert!(c.read_exact(&mut b).is_err(), "paused listener does not accept");
     p.signal("TTIN");
+    p.lines.wait_for(Duration::from_secs(5), |l| l.ends_with(") : Resumed proxy l."));
     c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     c.read_exact(&mut b).unwrap();
     assert_eq!(&b, b"z");

@@ -238,6 +238,16 @@ impl World {
         }
     }
 
+    /// "Paused proxy l." / "Resumed frontend f." for every proxy that listens.
+    fn log_frontends(&mut self, what: &str) {
+        for p in self.proxies.iter().filter(|p| p.cap.frontend && !p.disabled) {
+            let kind = if p.cap.backend { "proxy" } else { "frontend" };
+            let line = format!("{what} {kind} {}.", p.name);
+            diag::emit(Severity::Warning, format_args!("{line}"));
+            self.log.send(&p.logs, Level::Warning, &line);
+        }
+    }
+
     fn soft_stop(&mut self, cx: &mut Ctx<'_>) {
         if self.phase != Phase::Running {
             return;
@@ -279,14 +289,17 @@ impl Handler for World {
                     self.phase = Phase::Exit(0);
                 }
                 Signal::SoftStop => self.soft_stop(cx),
-                Signal::Pause => {
+                Signal::Pause if !self.paused_by_signal => {
                     self.paused_by_signal = true;
                     self.listeners_dirty = true;
+                    self.log_frontends("Paused");
                 }
-                Signal::Resume => {
+                Signal::Resume if self.paused_by_signal => {
                     self.paused_by_signal = false;
                     self.listeners_dirty = true;
+                    self.log_frontends("Resumed");
                 }
+                Signal::Pause | Signal::Resume => {}
             }
         }
     }
