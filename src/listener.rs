@@ -347,6 +347,29 @@ mod tests {
     }
 
     #[test]
+    fn inherited_listening_socket_accepts() {
+        use std::os::fd::IntoRawFd;
+        let std_l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = std_l.local_addr().unwrap();
+        let fd = std_l.into_raw_fd();
+        let b = bind_line(BindAddr::Fd(fd));
+        let mut l = Listener::open(&b, &BindAddr::Fd(fd), 0, 0, None, None).expect("adopts fd");
+        assert_eq!(l.local_addr(), Some(addr));
+        let _c = std::net::TcpStream::connect(addr).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        loop {
+            match l.accept() {
+                Accept::Conn { peer, .. } => {
+                    assert!(peer.is_some());
+                    break;
+                }
+                Accept::WouldBlock if std::time::Instant::now() < deadline => std::thread::sleep(std::time::Duration::from_millis(5)),
+                _ => panic!("no connection accepted on the inherited socket"),
+            }
+        }
+    }
+
+    #[test]
     fn inherited_fd_must_be_a_socket() {
         let b = bind_line(BindAddr::Fd(987));
         let err = Listener::open(&b, &BindAddr::Fd(987), 0, 0, None, None).err().unwrap();

@@ -158,3 +158,26 @@ fn unix_socket_bind_with_mode() {
     assert_eq!(got, b"over unix");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn daemon_mode_detaches_and_writes_the_pidfile() {
+    let backend = Backend::named("d");
+    let port = free_port();
+    let dir = temp_dir("daemon");
+    let pidfile = dir.join("d.pid");
+    let mut p = Proxy::start_with(&listen_cfg(port, backend.addr, ""), &["-D", "-p", pidfile.to_str().unwrap()]);
+    // The foreground process returns once the daemon wrote its pidfile.
+    assert_eq!(p.wait_exit(Duration::from_secs(10)), Some(0));
+    let pid: u32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    assert_ne!(pid, p.pid(), "the daemon is another process");
+    p.wait_listening(port);
+    assert_eq!(read_all(connect(port)), b"d");
+    let kill = |sig: &str| std::process::Command::new("kill").arg(sig).arg(pid.to_string()).status().unwrap().success();
+    assert!(kill("-TERM"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while kill("-0") {
+        assert!(std::time::Instant::now() < deadline, "daemon did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
