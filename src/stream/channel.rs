@@ -1,5 +1,6 @@
 //! A channel carries bytes in one direction (request: client → server, response:
-//! server → client) through one fixed buffer of `tune.bufsize` bytes.
+//! server → client) through one fixed buffer of `tune.bufsize` bytes, taken from a
+//! per-thread pool while it holds data and given back when it is empty.
 //!
 //! [`Buffer`] invariants: `start <= end <= cap`; bytes `start..end` are pending
 //! data, in order; nothing is ever reallocated. When the data is fully consumed both
@@ -7,15 +8,27 @@
 //! front, the pending bytes are moved to the front (at most once per fill), so a
 //! reader always gets a contiguous slice.
 
+/// Free buffer memory kept for reuse (the reactor is single-threaded: one pool per
+/// thread is one pool per reactor).
+const POOL_MAX: usize = 1024;
+
+thread_local! {
+    static POOL: std::cell::RefCell<Vec<Box<[u8]>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A fixed-capacity byte buffer whose memory is attached only while it holds data
+/// or is being filled: an idle connection holds no buffer memory (HAProxy does the
+/// same with its buffer pools), which keeps idle connections cheap.
 pub struct Buffer {
-    mem: Box<[u8]>,
+    mem: Option<Box<[u8]>>,
+    cap: usize,
     start: usize,
     end: usize,
 }
 
 impl Buffer {
     pub fn new(cap: usize) -> Buffer {
-        Buffer { mem: vec![0u8; cap.max(1)].into_boxed_slice(), start: 0, end: 0 }
+        Buffer { mem: None, cap: cap.max(1), start: 0, end: 0 }
     }
 
     pub fn len(&self) -> usize {
@@ -27,27 +40,37 @@ impl Buffer {
     }
 
     pub fn is_full(&self) -> bool {
-        self.len() == self.mem.len()
+        self.len() == self.cap
     }
 
     /// Pending bytes.
     pub fn data(&self) -> &[u8] {
-        &self.mem[self.start..self.end]
+        match &self.mem {
+            Some(m) => &m[self.start..self.end],
+            None => &[],
+        }
     }
 
-    /// Free room to read into (empty only when the buffer is full).
+    /// Free room to read into (empty only when the buffer is full). Attaches memory
+    /// from the pool if needed.
     pub fn space(&mut self) -> &mut [u8] {
-        if self.end == self.mem.len() && self.start > 0 {
-            self.mem.copy_within(self.start..self.end, 0);
+        let cap = self.cap;
+        let mem = self.mem.get_or_insert_with(|| {
+            POOL.with(|p| p.borrow_mut().pop())
+                .filter(|m| m.len() == cap)
+                .unwrap_or_else(|| vec![0u8; cap].into_boxed_slice())
+        });
+        if self.end == mem.len() && self.start > 0 {
+            mem.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
         }
-        &mut self.mem[self.end..]
+        &mut mem[self.end..]
     }
 
     /// `n` bytes were written into [`space`](Self::space).
     pub fn produced(&mut self, n: usize) {
-        debug_assert!(self.end + n <= self.mem.len());
+        debug_assert!(self.end + n <= self.cap);
         self.end += n;
     }
 
@@ -59,6 +82,33 @@ impl Buffer {
             self.start = 0;
             self.end = 0;
         }
+    }
+
+    /// Gives the memory back to the pool if the buffer holds nothing.
+    pub fn release_if_empty(&mut self) {
+        if self.is_empty() {
+            if let Some(m) = self.mem.take() {
+                POOL.with(|p| {
+                    let mut p = p.borrow_mut();
+                    if p.len() < POOL_MAX {
+                        p.push(m);
+                    }
+                });
+            }
+        }
+    }
+
+    /// Whether memory is attached (for tests and memory accounting).
+    pub fn is_allocated(&self) -> bool {
+        self.mem.is_some()
+    }
+}
+
+impl Drop for Buffer {
+    fn drop(&mut self) {
+        self.start = 0;
+        self.end = 0;
+        self.release_if_empty();
     }
 }
 
@@ -106,6 +156,21 @@ mod tests {
         out.extend_from_slice(b.data());
         let expect: Vec<u8> = (0..out.len()).map(|i| i as u8).collect();
         assert_eq!(out, expect);
+    }
+
+    #[test]
+    fn memory_is_attached_only_while_needed() {
+        let mut b = Buffer::new(16);
+        assert!(!b.is_allocated());
+        assert!(b.data().is_empty());
+        b.space()[..3].copy_from_slice(b"abc");
+        b.produced(3);
+        b.release_if_empty();
+        assert!(b.is_allocated(), "holds data");
+        b.consumed(3);
+        b.release_if_empty();
+        assert!(!b.is_allocated());
+        assert_eq!(b.space().len(), 16, "reattached from the pool");
     }
 
     #[test]

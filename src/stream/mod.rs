@@ -246,6 +246,9 @@ impl Stream {
         if self.state == State::Closed {
             return Life::Finished;
         }
+        // An idle stream keeps no buffer memory.
+        self.req.buf.release_if_empty();
+        self.res.buf.release_if_empty();
         self.rearm(env);
         Life::Alive
     }
