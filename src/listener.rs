@@ -320,6 +320,18 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_v6only_listener() {
+        let addr = BindAddr::Inet("[::1]:0".parse().unwrap());
+        let mut b = bind_line(addr.clone());
+        b.v6only = true;
+        match Listener::open(&b, &addr, 0, 0, None, None) {
+            Ok(l) => assert!(l.local_addr().unwrap().is_ipv6()),
+            // No IPv6 on this host: the error must still be a bind error.
+            Err(e) => assert_eq!(e.step, BindStep::Bind, "{e}"),
+        }
+    }
+
+    #[test]
     fn unix_socket_gets_mode_and_replaces_stale_file() {
         let dir = std::env::temp_dir().join(format!("mp-listener-{}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);

@@ -114,6 +114,31 @@ fn listener_maxconn_pauses_accepting_until_a_connection_closes() {
 }
 
 #[test]
+fn global_maxconn_pauses_every_listener() {
+    let backend = Backend::echo();
+    let (p1, p2) = (free_port(), free_port());
+    let cfg = format!(
+        "{}listen l\n    bind 127.0.0.1:{p1}\n    bind 127.0.0.1:{p2}\n    server s1 {}\n",
+        preamble("    maxconn 1\n", ""),
+        backend.addr
+    );
+    let p = Proxy::start(&cfg, p1);
+    p.wait_listening(p2);
+    let mut first = connect(p1);
+    first.write_all(b"1").unwrap();
+    let mut b = [0u8; 1];
+    first.read_exact(&mut b).unwrap();
+    let mut other = connect(p2);
+    other.write_all(b"2").unwrap();
+    other.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    assert!(other.read_exact(&mut b).is_err(), "global maxconn reached: not served");
+    drop(first);
+    other.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    other.read_exact(&mut b).unwrap();
+    assert_eq!(&b, b"2");
+}
+
+#[test]
 fn sigttou_pauses_and_sigttin_resumes_listeners() {
     let backend = Backend::echo();
     let port = free_port();

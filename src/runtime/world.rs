@@ -20,6 +20,9 @@ use crate::sys::signals::{Signal, Signals};
 use mio::Token;
 use std::time::Duration;
 
+/// Delay before accepting again after `accept()` failed for lack of resources.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+
 /// Where the process is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Phase {
@@ -116,8 +119,10 @@ impl World {
                 Accept::Conn { sock, peer, local } => self.new_stream(cx, li, Conn::new(sock), peer, local),
                 Accept::WouldBlock => return,
                 Accept::Failed(e) => {
-                    // EMFILE/ENFILE and friends: stop this round; the next event retries.
+                    // Out of file descriptors or memory: the backlog is still
+                    // pending but no new edge will come, so retry on a timer.
                     log::debug!("accept failed: {e}");
+                    cx.timers.arm(cx.now + ACCEPT_RETRY, TimerTarget::Entry(Kind::Listener, Key { slot: li, gen: 0 }));
                     return;
                 }
             }
@@ -326,6 +331,7 @@ impl Handler for World {
                     self.check_done(cx, be, srv, r);
                 }
             }
+            TimerTarget::Entry(Kind::Listener, key) => self.accept_from(cx, key.slot),
             TimerTarget::Entry(..) => {}
             TimerTarget::Global(GlobalTimer::HardStop) => self.hard_stop(cx),
         }
