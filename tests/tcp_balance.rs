@@ -64,9 +64,9 @@ fn retries_then_redispatch_to_another_server() {
     let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let alive = Backend::named("alive");
     let port = free_port();
-    // Source hashing pins nothing here; roundrobin starts on `dead` for the first stream.
+    // Roundrobin starts on `dead`; after each redispatch the next stream starts there again.
     let cfg = format!(
-        "{}listen l\n    bind 127.0.0.1:{port}\n    retries 2\n    option redispatch\n    timeout connect 100ms\n    server dead {dead}\n    server alive {}\n",
+        "{}listen l\n    bind 127.0.0.1:{port}\n    retries 3\n    option redispatch\n    timeout connect 100ms\n    server dead {dead}\n    server alive {}\n",
         preamble("", ""),
         alive.addr
     );
@@ -80,10 +80,31 @@ fn retries_then_redispatch_to_another_server() {
     let redispatched: Vec<_> = lines.iter().filter(|l| field(l, "rc").starts_with('+')).collect();
     assert!(!redispatched.is_empty(), "some stream was redispatched: {lines:?}");
     for l in redispatched {
-        assert_eq!(field(l, "rc"), "+2", "{l}");
+        // HAProxy 2.6 redispatches at the first retry (see `Stream::redispatch_due`).
+        assert_eq!(field(l, "rc"), "+1", "{l}");
         assert_eq!(field(l, "s"), "alive", "{l}");
         assert_eq!(field(l, "ts"), "--", "{l}");
     }
+}
+
+/// Without `option redispatch`, the same server is retried after a turn-around of
+/// `min(timeout connect, 1s)` per retry.
+#[test]
+fn retries_without_redispatch_wait_between_attempts() {
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let port = free_port();
+    let cfg = format!(
+        "{}listen l\n    bind 127.0.0.1:{port}\n    retries 2\n    timeout connect 100ms\n    server dead {dead}\n",
+        preamble("", "")
+    );
+    let p = Proxy::start(&cfg, port);
+    let t0 = std::time::Instant::now();
+    assert!(read_all(connect(port)).is_empty());
+    assert!(t0.elapsed() >= Duration::from_millis(200), "two turn-arounds of 100ms");
+    let line = p.log_line("LOG ");
+    assert_eq!(field(&line, "ts"), "SC", "{line}");
+    assert_eq!(field(&line, "rc"), "2", "{line}");
+    assert_eq!(field(&line, "s"), "dead", "{line}");
 }
 
 #[test]

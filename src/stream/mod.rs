@@ -416,19 +416,20 @@ impl Stream {
         }
     }
 
-    /// `option redispatch [interval]`: a negative (or unset) interval −N redispatches
-    /// on the Nth retry before the last; a positive P on every Pth retry. The model
-    /// documents 0 and 1 as "last retry only" (HAProxy's historical default).
+    /// `option redispatch [interval]`: a positive interval P redispatches on every
+    /// Pth retry; −N (N > 1) on the Nth retry before the last, as documented.
+    /// Plain `option redispatch` (−1, "the last retry" in the documentation) is
+    /// measured on HAProxy 2.6.12 to redispatch on *every* retry, without the
+    /// turn-around delay (two refusing servers with `retries 4` are tried
+    /// alternately, `%rc` = `+4`, `%Tt` = 0); we do what HAProxy does.
     fn redispatch_due(&self, be: &ProxyRt) -> bool {
         if !be.options.redispatch {
             return false;
         }
         match be.options.redispatch_interval {
-            i @ 2.. => self.retries_done % i as u32 == 0,
-            i => {
-                let n = if i < 0 { (-i) as u32 } else { 1 };
-                self.retries_left + 1 == n
-            }
+            p @ 1.. => self.retries_done % p as u32 == 0,
+            -1 | 0 => true,
+            n => self.retries_left + 1 == n.unsigned_abs(),
         }
     }
 
