@@ -28,18 +28,18 @@ impl LexError {
     /// 1-based position, the line without its indentation shown after two blanks).
     pub fn render(&self, raw: &str) -> String {
         let raw = raw.trim_end_matches(['\r', '\n']);
-        caret_message(self.message, raw, self.offset)
+        caret_message(self.message, raw, self.offset, self.offset + 1)
     }
 }
 
-/// Formats `message at position N:` followed by the line and a caret under byte `offset`.
-pub fn caret_message(message: &str, raw: &str, offset: usize) -> String {
+/// Formats `message at position N:` followed by the line (without its indentation,
+/// after two blanks) and a caret under byte `offset` of `raw`.
+pub fn caret_message(message: &str, raw: &str, offset: usize, position: usize) -> String {
     let trimmed = raw.trim_start();
     let indent = raw.len() - trimmed.len();
     let col = offset.saturating_sub(indent);
     format!(
-        "{message} at position {}:\n  {trimmed}\n  {}^",
-        offset + 1,
+        "{message} at position {position}:\n  {trimmed}\n  {}^",
         " ".repeat(col)
     )
 }

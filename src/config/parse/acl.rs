@@ -8,10 +8,12 @@
 //! `ge 5` `5:`, `lt 5` `:4`, `le 5` `:5`, `eq 5` `5`.
 
 use super::{not_supported, Line, Parser};
+use crate::config::diagnostic::Diagnostic;
 use crate::config::fetches::KNOWN_FETCHES;
 use crate::config::model::{
     Acl, AclExpr, AclRef, CondTerm, Condition, Location, MatchMethod, PredefinedAcl,
 };
+use crate::diag::Severity;
 use std::net::IpAddr;
 
 /// Fetches supported now, with their default match method.
@@ -84,6 +86,20 @@ pub fn acl(p: &mut Parser, l: &Line) -> Result<(), String> {
     }
     let expr = parse_acl_expr(&l.args[2..])
         .map_err(|e| format!("error detected while parsing ACL '{name}' : {e}."))?;
+    let explicit_end = l.args[3..].iter().any(|w| w == "--");
+    if expr.patterns.is_empty()
+        && !explicit_end
+        && !matches!(expr.method, MatchMethod::Found | MatchMethod::Bool)
+    {
+        let msg = format!(
+            "parsing acl keyword '{}' :\n  no pattern to match against were provided, so this ACL will never match.\n  \
+             If this is what you intended, please add '--' to get rid of this warning.\n  \
+             If you intended to match only for existence, please use '-m found'.\n  \
+             If you wanted to force an int to match as a bool, please use '-m bool'.\n",
+            expr.fetch
+        );
+        p.push(Diagnostic::plain(Severity::Warning, Some(&l.loc), msg));
+    }
     p.draft().proxy.acls.push(Acl {
         name: name.to_string(),
         expr,

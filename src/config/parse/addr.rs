@@ -107,10 +107,15 @@ pub fn resolve_host(host: &str, family: Family) -> Option<IpAddr> {
 
 /// A port number 1..=65535 (0 refused).
 pub fn parse_port(s: &str) -> Option<u16> {
+    parse_port_or_zero(s).filter(|p| *p > 0)
+}
+
+/// A port number 0..=65535.
+pub fn parse_port_or_zero(s: &str) -> Option<u16> {
     if s.is_empty() || !s.bytes().all(|c| c.is_ascii_digit()) {
         return None;
     }
-    s.parse::<u16>().ok().filter(|p| *p > 0)
+    s.parse::<u16>().ok()
 }
 
 #[cfg(test)]

@@ -9,8 +9,7 @@ use crate::config::diagnostic::Diagnostic;
 use crate::config::model::{Config, Mode, NamedRef, ServerAddr};
 use crate::diag::Severity;
 
-/// Runs every check, appending diagnostics; may complete the model (server ids,
-/// `option httplog` falling back to `tcplog`).
+/// Runs every check, appending diagnostics; completes the model (server ids).
 pub fn run(config: &mut Config, diags: &mut Vec<Diagnostic>) {
     let names: Vec<(String, bool, bool)> = config
         .proxies
@@ -84,6 +83,7 @@ pub fn run(config: &mut Config, diags: &mut Vec<Diagnostic>) {
         let t = &proxy.timeouts;
         let missing_client = proxy.cap.frontend && t.client.is_none_or(|d| d.is_zero());
         let missing_be = proxy.cap.backend
+            && !proxy.servers.is_empty()
             && (t.connect.is_none_or(|d| d.is_zero()) || t.server.is_none_or(|d| d.is_zero()));
         if missing_client || missing_be {
             diags.push(Diagnostic::plain(
@@ -94,15 +94,12 @@ pub fn run(config: &mut Config, diags: &mut Vec<Diagnostic>) {
                 ),
             ));
         }
-        if proxy.options.httplog && proxy.mode == Mode::Tcp {
+        if proxy.cap.frontend && proxy.log_format.is_some() && proxy.logs.is_empty() {
             diags.push(Diagnostic::plain(
                 Severity::Warning,
                 proxy.location.as_ref(),
-                format!("parsing [{}] : 'option httplog' not usable with {desc} (needs 'mode http'). Falling back to 'option tcplog'.", proxy.location.as_ref().map(|l| l.to_string()).unwrap_or_default()),
+                format!("log format ignored for {desc} since it has no log address."),
             ));
-            proxy.options.httplog = false;
-            proxy.options.tcplog = true;
-            proxy.log_format = Some(super::proxy::TCPLOG_FORMAT.to_string());
         }
         if proxy.mode == Mode::Tcp {
             for s in &proxy.servers {

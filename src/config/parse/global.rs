@@ -33,7 +33,7 @@ pub fn nbthread(p: &mut Parser, l: &Line) -> Result<(), String> {
     expect_args(l, 1, "an integer argument")?;
     let n = u32_arg(l, 1, "nbthread")?;
     match n {
-        0 => Err("'nbthread' expects a positive integer argument.".into()),
+        0 => Err("'nbthread' value must be between 1 and 64 (was 0)".into()),
         1 => {
             p.config.global.nbthread = 1;
             Ok(())
@@ -67,7 +67,7 @@ pub fn hard_stop_after(p: &mut Parser, l: &Line) -> Result<(), String> {
 
 pub fn log(p: &mut Parser, l: &Line) -> Result<(), String> {
     if l.arg(1) == "global" {
-        return Err("'log global' is only allowed in proxy sections.".into());
+        return Err("log : 'global' is not supported for a global syslog server".into());
     }
     let target = super::log::parse_log_target(&l.args[1..], &l.loc)?;
     p.config.global.logs.push(target);
@@ -109,7 +109,7 @@ pub fn node(p: &mut Parser, l: &Line) -> Result<(), String> {
 
 pub fn localpeer(p: &mut Parser, l: &Line) -> Result<(), String> {
     if l.arg(1).is_empty() {
-        return Err("'localpeer' expects a name.".into());
+        return Err("'localpeer' expects a name as an argument.".into());
     }
     expect_args(l, 1, "a name")?;
     p.config.global.localpeer = Some(l.arg(1).to_string());
@@ -144,7 +144,8 @@ pub fn maxaccept(p: &mut Parser, l: &Line) -> Result<(), String> {
 
 pub fn setenv(p: &mut Parser, l: &Line) -> Result<(), String> {
     if l.args.len() != 3 {
-        return Err("'setenv' expects a name and a value.".into());
+        p.alert_directive(&l.loc, "'setenv' expects a name and a value.");
+        return Ok(());
     }
     p.env.set(l.arg(1), l.arg(2));
     Ok(())
@@ -152,7 +153,8 @@ pub fn setenv(p: &mut Parser, l: &Line) -> Result<(), String> {
 
 pub fn presetenv(p: &mut Parser, l: &Line) -> Result<(), String> {
     if l.args.len() != 3 {
-        return Err("'presetenv' expects a name and a value.".into());
+        p.alert_directive(&l.loc, "'presetenv' expects a name and a value.");
+        return Ok(());
     }
     p.env.preset(l.arg(1), l.arg(2));
     Ok(())
@@ -160,7 +162,8 @@ pub fn presetenv(p: &mut Parser, l: &Line) -> Result<(), String> {
 
 pub fn unsetenv(p: &mut Parser, l: &Line) -> Result<(), String> {
     if l.args.len() < 2 {
-        return Err("'unsetenv' expects at least one variable name.".into());
+        p.alert_directive(&l.loc, "'unsetenv' expects at least one variable name.");
+        return Ok(());
     }
     for name in &l.args[1..] {
         p.env.unset(name);

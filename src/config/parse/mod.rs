@@ -18,7 +18,7 @@ use super::diagnostic::{Diagnostic, Style};
 use super::env::Env;
 use super::keywords::{self, Section, State};
 use super::lexer;
-use super::model::{Capabilities, Config, Location, Proxy};
+use super::model::{Capabilities, Config, Location, Mode, Proxy};
 use crate::diag::Severity;
 use std::sync::Arc;
 
@@ -47,8 +47,8 @@ pub struct Draft {
     pub section: Section,
     /// `default-server` settings, inherited from `defaults`.
     pub default_server: server::ServerOpts,
-    /// Next automatic server id.
-    pub next_server_id: u32,
+    /// Where `option httplog` was set (it may come from a `defaults` section).
+    pub httplog_at: Option<Location>,
 }
 
 impl Draft {
@@ -79,7 +79,7 @@ impl Draft {
             proxy,
             section,
             default_server: server::ServerOpts::default(),
-            next_server_id: 1,
+            httplog_at: None,
         }
     }
 
@@ -96,8 +96,8 @@ impl Draft {
         d.proxy.servers.clear();
         d.proxy.acls.clear();
         d.proxy.use_backends.clear();
-        d.proxy.disabled = defaults.proxy.disabled;
         d.default_server = defaults.default_server.clone();
+        d.httplog_at = defaults.httplog_at.clone();
         d
     }
 
@@ -194,6 +194,12 @@ impl Parser {
         self.push(Diagnostic::alert(loc, msg));
     }
 
+    /// An alert in HAProxy's other shape, `parsing [file:line]: message` (no blank
+    /// before the colon), which some of its keywords use.
+    pub fn alert_directive(&mut self, loc: &Location, msg: impl Into<String>) {
+        self.push(Diagnostic::alert(loc, msg).with_style(Style::Directive));
+    }
+
     pub fn warn(&mut self, loc: &Location, msg: impl Into<String>) {
         self.push(Diagnostic::warning(loc, msg));
     }
@@ -219,8 +225,10 @@ impl Parser {
     pub fn parse_text(&mut self, name: &str, text: &str) {
         let file: Arc<str> = Arc::from(name);
         self.file_alerts = 0;
-        let mut conds: Vec<(CondFrame, Location)> = Vec::new();
+        let mut conds: Vec<CondFrame> = Vec::new();
+        let mut last_line = 0;
         for (n, raw) in text.lines().enumerate() {
+            last_line = n as u32 + 1;
             let loc = Location {
                 file: file.clone(),
                 line: n as u32 + 1,
@@ -235,7 +243,7 @@ impl Parser {
             if args.first().is_none_or(|a| a.is_empty()) {
                 continue;
             }
-            let active = conds.last().is_none_or(|(f, _)| f.active);
+            let active = conds.last().is_none_or(|f| f.active);
             if args[0].starts_with('.') {
                 self.directive(&args, raw, &loc, &mut conds, active);
                 continue;
@@ -244,10 +252,11 @@ impl Parser {
                 self.line(Line { args, loc });
             }
         }
-        if let Some((_, loc)) = conds.last() {
+        if !conds.is_empty() {
+            // HAProxy reports it at the last line of the file.
             let loc = Location {
                 file: file.clone(),
-                line: loc.line,
+                line: last_line,
             };
             self.push(
                 Diagnostic::alert(&loc, "non-terminated '.if' block.").with_style(Style::Directive),
@@ -271,7 +280,7 @@ impl Parser {
         args: &[String],
         raw: &str,
         loc: &Location,
-        conds: &mut Vec<(CondFrame, Location)>,
+        conds: &mut Vec<CondFrame>,
         active: bool,
     ) {
         let d = |msg: String| Diagnostic::alert(loc, msg).with_style(Style::Directive);
@@ -280,10 +289,7 @@ impl Parser {
             ".if" | ".elif" => {
                 let expr = args[1..].join(" ");
                 let value = if (kw == ".if" && active)
-                    || (kw == ".elif"
-                        && conds
-                            .last()
-                            .is_some_and(|(f, _)| f.parent_active && !f.taken))
+                    || (kw == ".elif" && conds.last().is_some_and(|f| f.parent_active && !f.taken))
                 {
                     match cond::evaluate_in(&expr, &self.env) {
                         Ok(v) => v,
@@ -291,7 +297,12 @@ impl Parser {
                             let expr_start =
                                 raw.find(&args[0]).map_or(0, |p| p + args[0].len() + 1);
                             let msg = format!("{} in '{kw}'", e.message);
-                            self.push(d(lexer::caret_message(&msg, raw, expr_start + e.offset)));
+                            self.push(d(lexer::caret_message(
+                                &msg,
+                                raw,
+                                expr_start + e.offset,
+                                e.offset + 1,
+                            )));
                             false
                         }
                     }
@@ -299,23 +310,20 @@ impl Parser {
                     false
                 };
                 if kw == ".if" {
-                    conds.push((
-                        CondFrame {
-                            parent_active: active,
-                            active: active && value,
-                            taken: value,
-                            in_else: false,
-                        },
-                        loc.clone(),
-                    ));
+                    conds.push(CondFrame {
+                        parent_active: active,
+                        active: active && value,
+                        taken: value,
+                        in_else: false,
+                    });
                     return;
                 }
                 match conds.last_mut() {
                     None => self.push(d("lone '.elif' with no matching '.if'.".into())),
-                    Some((f, _)) if f.in_else => {
+                    Some(f) if f.in_else => {
                         self.push(d("'.elif' after '.else' is not permitted.".into()))
                     }
-                    Some((f, _)) => {
+                    Some(f) => {
                         f.active = f.parent_active && !f.taken && value;
                         f.taken |= f.active;
                     }
@@ -323,10 +331,10 @@ impl Parser {
             }
             ".else" => match conds.last_mut() {
                 None => self.push(d("lone '.else' with no matching '.if'.".into())),
-                Some((f, _)) if f.in_else => {
+                Some(f) if f.in_else => {
                     self.push(d("'.else' after '.else' is not permitted.".into()))
                 }
-                Some((f, _)) => {
+                Some(f) => {
                     f.in_else = true;
                     f.active = f.parent_active && !f.taken;
                     f.taken = true;
@@ -402,7 +410,10 @@ impl Parser {
         }
         let section = match &self.current {
             Current::None => {
-                self.alert(&line.loc, format!("unknown keyword '{kw}' out of section."));
+                self.push(
+                    Diagnostic::alert(&line.loc, format!("unknown keyword '{kw}' out of section."))
+                        .with_style(Style::Directive),
+                );
                 return;
             }
             Current::Unsupported => return,
@@ -451,30 +462,40 @@ impl Parser {
         }
     }
 
+    /// A proxy keyword used in a section that cannot use it. Like HAProxy: an alert
+    /// in `defaults` and for `server`/`default-server`, otherwise a warning and the
+    /// line is ignored.
     fn not_allowed(&mut self, section: Section, kw: &str, line: &Line) {
         let (desc, lacking) = {
             let d = self.draft();
-            (
-                d.describe(),
-                if d.proxy.cap.frontend {
-                    "backend"
-                } else {
-                    "frontend"
-                },
-            )
+            let lacking = if d.proxy.cap.frontend {
+                "backend"
+            } else {
+                "frontend"
+            };
+            (d.describe(), lacking)
         };
-        match section {
-            Section::Defaults => self.alert(
-                &line.loc,
-                format!("'{kw}' not allowed in 'defaults' section."),
-            ),
-            _ if kw == "bind" => self.warn(
-                &line.loc,
-                format!("'{kw}' ignored because {desc} has no {lacking} capability."),
-            ),
-            _ => self.alert(
-                &line.loc,
+        let loc = &line.loc;
+        match (section, kw) {
+            (Section::Defaults, _) => {
+                self.alert(loc, format!("'{kw}' not allowed in 'defaults' section."))
+            }
+            (_, "server" | "default-server") => self.alert(
+                loc,
                 format!("'{kw}' not allowed because {desc} has no {lacking} capability."),
+            ),
+            (_, "log-format" | "unique-id-format") => {
+                self.warn(loc, format!("{desc} : '{kw}' directive is ignored in backends."))
+            }
+            (_, "maxconn") => self.warn(
+                loc,
+                format!(
+                    "'{kw}' ignored because {desc} has no {lacking} capability. Maybe you want 'fullconn' instead ?"
+                ),
+            ),
+            _ => self.warn(
+                loc,
+                format!("'{kw}' ignored because {desc} has no {lacking} capability."),
             ),
         }
     }
@@ -589,7 +610,22 @@ impl Parser {
 
     fn end_section(&mut self) {
         match std::mem::replace(&mut self.current, Current::None) {
-            Current::Proxy(d) => self.config.proxies.push(d.proxy),
+            Current::Proxy(mut d) => {
+                // `option httplog` needs HTTP: in TCP mode HAProxy falls back to tcplog.
+                if let Some(at) = d.httplog_at.as_ref().filter(|_| d.proxy.mode == Mode::Tcp) {
+                    if d.proxy.cap.frontend && d.proxy.options.httplog {
+                        let msg = format!(
+                            "'option httplog' not usable with {} (needs 'mode http'). Falling back to 'option tcplog'.",
+                            d.describe()
+                        );
+                        self.warn(&at.clone(), msg);
+                        d.proxy.options.httplog = false;
+                        d.proxy.options.tcplog = true;
+                        d.proxy.log_format = Some(proxy::TCPLOG_FORMAT.to_string());
+                    }
+                }
+                self.config.proxies.push(d.proxy)
+            }
             Current::Defaults(d, name) => {
                 if let Some(name) = name {
                     self.named_defaults.push((name, d.clone()));

@@ -23,7 +23,6 @@ pub fn mode(p: &mut Parser, l: &Line) -> Result<(), String> {
     let m = match l.arg(1) {
         "tcp" => Mode::Tcp,
         "http" => Mode::Http,
-        "" => return Err("'mode' expects one argument.".into()),
         "health" => return Err("'mode health' doesn't exist anymore. Please use 'http-request return' or 'tcp-request connection reject' instead.".into()),
         other => return Err(format!("unknown proxy mode '{other}'.")),
     };
@@ -51,6 +50,9 @@ pub fn fullconn(p: &mut Parser, l: &Line) -> Result<(), String> {
 }
 
 pub fn retries(p: &mut Parser, l: &Line) -> Result<(), String> {
+    if l.arg(1).is_empty() {
+        return Err("'retries' expects an integer argument (dispatch counts for one).".into());
+    }
     expect_args(l, 1, "an integer argument")?;
     p.draft().proxy.retries = u32_arg(l, 1, "retries")?;
     Ok(())
@@ -69,9 +71,9 @@ pub fn enabled(p: &mut Parser, l: &Line) -> Result<(), String> {
 }
 
 /// `description <text...>`: informational, not kept in the model.
-pub fn description(_p: &mut Parser, l: &Line) -> Result<(), String> {
+pub fn description(p: &mut Parser, l: &Line) -> Result<(), String> {
     if l.args.len() < 2 {
-        return Err("'description' expects a string argument.".into());
+        p.alert_directive(&l.loc, "'description' expects a string argument.");
     }
     Ok(())
 }
@@ -88,7 +90,7 @@ pub fn id(_p: &mut Parser, l: &Line) -> Result<(), String> {
 
 pub fn log_format(p: &mut Parser, l: &Line) -> Result<(), String> {
     if l.args.len() < 2 {
-        return Err("'log-format' expects a format string as argument.".into());
+        return Err("log-format expects an argument.".into());
     }
     expect_args(
         l,
@@ -144,8 +146,8 @@ pub fn use_backend(p: &mut Parser, l: &Line) -> Result<(), String> {
         }
         Some(other) => {
             return Err(format!(
-            "'use_backend' : expects 'if' or 'unless' followed by a condition but found '{other}'."
-        ))
+                "unexpected keyword '{other}' after switching rule, only 'if' and 'unless' are allowed."
+            ))
         }
     };
     let rule = UseBackend {
@@ -185,16 +187,14 @@ pub fn balance(p: &mut Parser, l: &Line) -> Result<(), String> {
 /// `log global | no log | log <target> ...`.
 pub fn log(p: &mut Parser, l: &Line) -> Result<(), String> {
     if l.arg(0) == "no" {
-        expect_args(
-            &Line {
-                args: l.args[1..].to_vec(),
-                loc: l.loc.clone(),
-            },
-            0,
-            "no argument",
-        )?;
+        if l.args.len() > 2 {
+            return Err("log : 'no log' does not expect arguments".into());
+        }
         p.draft().proxy.logs.clear();
         return Ok(());
+    }
+    if l.args.len() < 2 {
+        return Err("log : expects <address> and <facility> or global as arguments".into());
     }
     if l.arg(1) == "global" {
         expect_args(l, 1, "no argument after 'global'")?;
@@ -265,7 +265,8 @@ pub fn option(p: &mut Parser, l: &Line) -> Result<(), String> {
     let args = if negate { &l.args[1..] } else { &l.args[..] };
     let name = args.get(1).map_or("", String::as_str);
     if name.is_empty() {
-        return Err("'option' expects an option name.".into());
+        p.alert_directive(&l.loc, "'option' expects an option name.");
+        return Ok(());
     }
     let Some(opt) = keywords::lookup_sub(keywords::OPTIONS, name) else {
         return Err(format!("unknown option '{name}'."));
@@ -286,7 +287,7 @@ pub fn option(p: &mut Parser, l: &Line) -> Result<(), String> {
             "backend"
         };
         let msg = format!(
-            "'option {name}' ignored because {} has no {lacking} capability.",
+            "'{name}' ignored because {} has no {lacking} capability.",
             d.describe()
         );
         p.warn(&l.loc, msg);
@@ -361,6 +362,11 @@ pub fn option(p: &mut Parser, l: &Line) -> Result<(), String> {
         "log-health-checks" => o.log_health_checks = on,
         "allbackups" => o.allbackups = on,
         "splice-auto" => o.splice_auto = on,
+        _ => {}
+    }
+    match name {
+        "httplog" => p.draft().httplog_at = Some(l.loc.clone()),
+        "tcplog" => p.draft().httplog_at = None,
         _ => {}
     }
     Ok(())
@@ -439,7 +445,7 @@ pub fn bind(p: &mut Parser, l: &Line) -> Result<(), String> {
 
 /// One address of a `bind` line; port ranges expand to several addresses.
 fn parse_bind_addr(p: &Parser, s: &str) -> Result<Vec<BindAddr>, String> {
-    use super::addr::{classify, parse_port, resolve_host, Parsed};
+    use super::addr::{classify, parse_port, parse_port_or_zero, resolve_host, Parsed};
     match classify(s) {
         Parsed::Unix(path) => {
             if path.is_empty() {
@@ -470,7 +476,9 @@ fn parse_bind_addr(p: &Parser, s: &str) -> Result<Vec<BindAddr>, String> {
             };
             let (lo, hi) = match port.split_once('-') {
                 None => {
-                    let p = parse_port(port)
+                    // Port 0 (an ephemeral port chosen by the kernel) is a moonproxy
+                    // extension, handy for tests; HAProxy refuses it.
+                    let p = parse_port_or_zero(port)
                         .ok_or_else(|| format!("'bind' : invalid port '{port}'"))?;
                     (p, p)
                 }

@@ -1,6 +1,6 @@
 //! `server` and `default-server` lines.
 
-use super::addr::{classify, parse_port, resolve_host, Parsed};
+use super::addr::{classify, parse_port, parse_port_or_zero, resolve_host, Parsed};
 use super::{not_supported, Line, Parser};
 use crate::config::diagnostic::Diagnostic;
 use crate::config::keywords::{self, SubState};
@@ -114,7 +114,11 @@ pub fn parse_server_addr(s: &str) -> Result<ServerAddr, String> {
                 Some(p) if p.contains('-') => {
                     return Err(format!("port ranges and offsets are not allowed in '{s}'"))
                 }
-                Some(p) => Some(parse_port(p).ok_or_else(|| format!("invalid port '{p}'"))?),
+                // Port 0 means "no port", as in HAProxy.
+                Some(p) => {
+                    Some(parse_port_or_zero(p).ok_or_else(|| format!("invalid port '{p}'"))?)
+                        .filter(|p| *p != 0)
+                }
             };
             let literal =
                 host.parse::<std::net::IpAddr>().is_ok() || host.is_empty() || host == "*";
@@ -229,12 +233,12 @@ fn apply_opts(
             "addr" => {
                 o.params.addr = Some(
                     v.parse()
-                        .map_err(|_| format!("invalid address '{v}' for 'addr'"))?,
+                        .map_err(|_| format!("'addr' : invalid address: '{v}' in '{v}'."))?,
                 )
             }
             "id" => {
                 if !is_server {
-                    return Err("'id' is not allowed on 'default-server' lines.".into());
+                    return Err("'id' option is not accepted in default-server sections".into());
                 }
                 let id = num(v)?;
                 if id == 0 {
