@@ -126,11 +126,12 @@ impl Conn {
             Ok(Some(e)) | Err(e) => return classify_connect_error(&e),
             Ok(None) => {}
         }
+        // A failed connect always leaves SO_ERROR set, so "not connected" here means
+        // "not yet" (e.g. an event left over from a previous attempt's socket, which
+        // shared this token): keep waiting, the connect timeout bounds it.
         match s.peer_addr() {
             Ok(_) => ConnectState::Established,
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => {
-                if self.hup { ConnectState::Failed(None) } else { ConnectState::Pending }
-            }
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => ConnectState::Pending,
             Err(e) => classify_connect_error(&e),
         }
     }

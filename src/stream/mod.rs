@@ -198,10 +198,6 @@ impl Stream {
         self.state
     }
 
-    pub fn client_conn(&mut self) -> &mut Conn {
-        &mut self.client
-    }
-
     pub fn termination(&self) -> Termination {
         self.term
     }
