@@ -18,6 +18,9 @@ pub mod proxy;
 pub mod state;
 pub mod termination;
 
+#[cfg(test)]
+mod tests;
+
 use crate::log::StreamLog;
 use crate::reactor::{token, Ctx, Key, Kind, Ready};
 use acl::SampleCtx;
