@@ -149,6 +149,15 @@ impl Listener {
         }
     }
 
+    /// The socket's fd number, for `-d` traces.
+    pub fn raw_fd(&self) -> Option<i32> {
+        use std::os::fd::AsRawFd;
+        match self.sock.as_ref()? {
+            ListenSock::Tcp(l) => Some(l.as_raw_fd()),
+            ListenSock::Unix(l) => Some(l.as_raw_fd()),
+        }
+    }
+
     /// `true` when the bind line's own `maxconn` is reached.
     pub fn full(&self) -> bool {
         self.maxconn.is_some_and(|m| m > 0 && self.conns >= m)

@@ -112,7 +112,7 @@ pub fn run(config: Config, opts: RunOptions) -> i32 {
         }
     }
     // 5. Run.
-    match serve(&config, proxies, farm, listeners) {
+    match serve(&config, &opts, proxies, farm, listeners) {
         Ok(code) => code,
         Err(e) => {
             alert!("[{}.main()] reactor failure: {e}", env!("CARGO_PKG_NAME"));
@@ -121,7 +121,7 @@ pub fn run(config: Config, opts: RunOptions) -> i32 {
     }
 }
 
-fn serve(config: &Config, proxies: Vec<crate::stream::proxy::ProxyRt>, farm: pool::Farm, listeners: Vec<Listener>) -> std::io::Result<i32> {
+fn serve(config: &Config, opts: &RunOptions, proxies: Vec<crate::stream::proxy::ProxyRt>, farm: pool::Farm, listeners: Vec<Listener>) -> std::io::Result<i32> {
     let mut reactor = Reactor::new()?;
     let mut signals = Signals::install()?;
     signals.register(reactor.registry(), token::SIGNALS)?;
@@ -129,6 +129,7 @@ fn serve(config: &Config, proxies: Vec<crate::stream::proxy::ProxyRt>, farm: poo
     let g = &config.global;
     let maxconn = g.maxconn.unwrap_or_else(default_maxconn);
     let mut world = world::World::new(proxies, farm, listeners, checks, signals, g.bufsize, g.maxaccept, maxconn, g.hard_stop_after);
+    world.debug = opts.debug;
     {
         let mut cx = reactor.ctx();
         world.sync_listeners(&mut cx);

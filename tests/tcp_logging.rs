@@ -66,3 +66,21 @@ fn dontlognull_skips_empty_connections() {
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(p.lines.all().iter().filter(|l| l.starts_with("LOG ")).count(), 1);
 }
+
+/// `-d` prints HAProxy's per-connection traces on stderr.
+#[test]
+fn debug_mode_traces_accept_and_close() {
+    let backend = Backend::named("x");
+    let port = free_port();
+    let cfg = format!("{PLAIN}listen l\n    bind 127.0.0.1:{port}\n    server s1 {}\n", backend.addr);
+    let p = Proxy::start_with(&cfg, &["-d"]);
+    p.wait_listening(port);
+    let c = connect(port);
+    let cport = c.local_addr().unwrap().port();
+    assert_eq!(read_all(c), b"x");
+    let accept = p.lines.wait_for(Duration::from_secs(5), |l| l.contains(".accept("));
+    assert!(accept.starts_with("00000000:l.accept("), "{accept}");
+    assert!(accept.ends_with(&format!(" from [127.0.0.1:{cport}] ALPN=<none>")), "{accept}");
+    let closed = p.lines.wait_for(Duration::from_secs(5), |l| l.contains(".closed["));
+    assert!(closed.starts_with("00000000:l.closed["), "{closed}");
+}

@@ -48,6 +48,8 @@ pub struct World {
     /// Live client connections (`%ac`).
     pub actconn: u32,
     pub hard_stop_after: Option<Duration>,
+    /// `-d`: HAProxy's per-connection traces on stderr.
+    pub debug: bool,
     next_stream_id: u64,
     phase: Phase,
     paused_by_signal: bool,
@@ -80,6 +82,7 @@ impl World {
             maxconn,
             actconn: 0,
             hard_stop_after,
+            debug: false,
             next_stream_id: 0,
             phase: Phase::Running,
             paused_by_signal: false,
@@ -138,6 +141,11 @@ impl World {
             return;
         }
         let fe = self.listeners[li].proxy;
+        if self.debug {
+            let from = peer.map_or("unix".to_string(), |a| format!("{}:{}", a.ip(), a.port()));
+            let lfd = self.listeners[li].raw_fd().unwrap_or(-1);
+            eprintln!("{:08x}:{}.accept({:04x})={:04x} from [{from}] ALPN=<none>", self.next_stream_id as u32, self.proxies[fe].name, lfd as u16, conn.raw_fd() as u16);
+        }
         let stream = Stream::new(self.next_stream_id, fe, li, conn, peer, local, self.bufsize, cx.now);
         let Some(key) = self.streams.insert(stream) else { return };
         self.next_stream_id += 1;
@@ -190,6 +198,11 @@ impl World {
         let fe = s.frontend;
         let rec = s.log_record(&self.proxies, &self.farm, cx.now, self.actconn);
         let li = s.listener;
+        if self.debug {
+            let (cfd, sfd) = s.fds();
+            let be = s.backend.map_or(&self.proxies[fe].name, |b| &self.proxies[b].name);
+            eprintln!("{:08x}:{be}.closed[{:04x}:{:04x}]", s.id as u32, cfd as u16, sfd.map_or(0xffff, |f| f as u16));
+        }
         self.streams.remove(key);
         self.actconn -= 1;
         if let Some(l) = self.listeners.get_mut(li) {

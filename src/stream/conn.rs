@@ -192,8 +192,16 @@ impl Conn {
         }
     }
 
-    /// Forgets the connection's pending data on close (`option nolinger` equivalent
-    /// is a later addition); dropping closes the socket.
+    /// The file descriptor number, for `-d` traces.
+    pub fn raw_fd(&self) -> i32 {
+        use std::os::fd::AsRawFd;
+        match &self.sock {
+            Sock::Tcp(s) => s.as_raw_fd(),
+            Sock::Unix(s) => s.as_raw_fd(),
+        }
+    }
+
+    /// The peer's address (TCP only).
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         match &self.sock {
             Sock::Tcp(s) => s.peer_addr().ok(),

@@ -121,6 +121,8 @@ struct ServerSide {
     srv: usize,
     addr: Option<SocketAddr>,
     conn: Option<Conn>,
+    /// The last connection's fd number, kept after close for `-d` traces.
+    fd: Option<i32>,
 }
 
 pub struct Stream {
@@ -352,7 +354,8 @@ impl Stream {
             c.register(env.cx.registry, token::encode(Kind::Server, env.key)).ok()?;
             Some(c)
         });
-        self.server = Some(ServerSide { be, srv, addr, conn });
+        let fd = conn.as_ref().map(Conn::raw_fd);
+        self.server = Some(ServerSide { be, srv, addr, conn, fd });
         self.state_deadline = env.proxies[be].timeouts.connect.map(|d| now + d);
         self.goto(State::Connecting);
     }
@@ -643,6 +646,11 @@ impl Stream {
                 env.cx.timers.arm(at, crate::reactor::TimerTarget::Entry(Kind::Client, env.key));
             }
         }
+    }
+
+    /// The client's and the (last) server connection's fd numbers, for `-d` traces.
+    pub fn fds(&self) -> (i32, Option<i32>) {
+        (self.client.raw_fd(), self.server.as_ref().and_then(|s| s.fd))
     }
 
     /// The log record, valid once the stream is closed.
