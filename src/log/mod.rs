@@ -3,12 +3,37 @@
 //!
 //! Logging never blocks the reactor: every target is non-blocking and a line that
 //! cannot be sent at once is counted as dropped.
+//!
+//! - [`target`]: [`Logger`] (a proxy's `log` lines, opened and ready), wire framing.
+//! - [`format`]: [`LogFormat`] (`log-format` compiled once, rendered per stream),
+//!   [`connect_line`] (the accept line logged without a log format).
+//! - [`events`]: the life-cycle lines HAProxy logs (`Proxy x stopped ...`).
+//! - [`time`], [`tz`]: dates in the formats HAProxy prints, local zone.
+//! - [`stdio`]: writer threads that keep stdout/stderr from blocking the reactor.
+//!
+//! A stream's life in the log: at accept, if its frontend has targets and no log format,
+//! `logger.send(Level::Info, &connect_line(..))`; at close, with a format,
+//! `format.render(&stream_log, &mut line); logger.send(Level::Info, &line)`.
+
+pub mod events;
+pub mod format;
+pub mod stdio;
+pub mod target;
+pub mod time;
+pub mod tz;
+
+pub use events::LogLine;
+pub use format::{connect_line, FormatError, LogFormat, RenderEnv};
+pub use target::{total_dropped, LogIdentity, Logger, DEFAULT_LOG_TAG};
 
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
 
 /// Everything a `log-format` can print about one finished (or starting) stream.
 /// The stream fills it in as it goes; the log module only reads it.
+///
+/// Build it with `StreamLog { field: value, ..StreamLog::default() }`: fields are only
+/// ever added, and a default is "not known" (`-` / `-1` in the line).
 #[derive(Clone, Debug)]
 pub struct StreamLog {
     /// `%ID`, unique id if `unique-id-format` is set.
@@ -49,6 +74,46 @@ pub struct StreamLog {
     /// `%sq %bq`: queue lengths seen when the stream was queued.
     pub srv_queue: u32,
     pub backend_queue: u32,
+    /// `%bi %bp`: local address of the connection to the server.
+    pub backend_src: Option<SocketAddr>,
+    /// `%Th`: handshake time (TLS, PROXY protocol); zero for plain TCP.
+    pub t_handshake: Duration,
+    /// `%lc`: the frontend's log counter.
+    pub frontend_counter: u64,
+}
+
+impl Default for StreamLog {
+    fn default() -> Self {
+        StreamLog {
+            unique_id: None,
+            stream_id: 0,
+            accept_date: SystemTime::UNIX_EPOCH,
+            client: None,
+            frontend_addr: None,
+            frontend: String::new(),
+            frontend_ssl: false,
+            backend: None,
+            server: None,
+            server_addr: None,
+            t_queue: None,
+            t_connect: None,
+            t_total: Duration::ZERO,
+            bytes_in: 0,
+            bytes_out: 0,
+            termination: *b"--",
+            actconn: 0,
+            feconn: 0,
+            beconn: 0,
+            srv_conn: 0,
+            retries: 0,
+            redispatched: false,
+            srv_queue: 0,
+            backend_queue: 0,
+            backend_src: None,
+            t_handshake: Duration::ZERO,
+            frontend_counter: 0,
+        }
+    }
 }
 
 /// HAProxy's `option tcplog` format.
