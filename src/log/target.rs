@@ -281,10 +281,54 @@ fn open_unix() -> io::Result<UnixDatagram> {
     Ok(s)
 }
 
+/// `sample <ranges>:<size>` on a `log` line: of every `size` messages (that pass the
+/// level filter), only those whose 1-based position is in `ranges` are sent.
+/// `sample 2-3:3` sends messages 2, 3, 5, 6, 8, 9 ... (checked against HAProxy 2.6).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sampling {
+    /// Inclusive 1-based ranges.
+    pub ranges: Vec<(u32, u32)>,
+    pub size: u32,
+}
+
+impl Sampling {
+    /// Parses `1,3-5:10`. The error names what is wrong.
+    pub fn parse(spec: &str) -> Result<Sampling, String> {
+        let (ranges, size) = spec
+            .rsplit_once(':')
+            .ok_or_else(|| format!("missing sample size in '{spec}'"))?;
+        let size: u32 = size
+            .parse()
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| format!("invalid sample size '{size}'"))?;
+        let mut out = Vec::new();
+        for r in ranges.split(',') {
+            let (lo, hi) = r.split_once('-').unwrap_or((r, r));
+            let parse = |v: &str| v.trim().parse::<u32>().ok().filter(|&n| n > 0);
+            match (parse(lo), parse(hi)) {
+                (Some(lo), Some(hi)) if lo <= hi => out.push((lo, hi)),
+                _ => return Err(format!("invalid sample range '{r}'")),
+            }
+        }
+        Ok(Sampling { ranges: out, size })
+    }
+
+    /// Is the message at 0-based index `n` (among those this target saw) sent?
+    pub fn selects(&self, n: u64) -> bool {
+        let pos = (n % u64::from(self.size)) as u32 + 1;
+        self.ranges.iter().any(|&(lo, hi)| lo <= pos && pos <= hi)
+    }
+}
+
 /// One configured `log` line with its open destination.
 struct Target {
     conf: LogTarget,
     sink: Sink,
+    /// `sample` (an invalid spec, which the config check refuses, samples nothing out).
+    sampling: Option<Sampling>,
+    /// Messages that passed the level filter so far (the sampling position).
+    seen: u64,
 }
 
 /// The log targets of one proxy (or of `global`), ready to send.
@@ -322,6 +366,8 @@ impl Logger {
                     .map(|t| Target {
                         conf: t.clone(),
                         sink: Sink::new(&t.dest),
+                        sampling: t.sample.as_deref().and_then(|s| Sampling::parse(s).ok()),
+                        seen: 0,
                     })
                     .collect(),
             ),
@@ -363,6 +409,11 @@ impl Logger {
         let mut line = Vec::with_capacity(msg.len() + 80);
         for t in targets.iter_mut() {
             if !level_passes(level, t.conf.max_level) {
+                continue;
+            }
+            let n = t.seen;
+            t.seen += 1;
+            if t.sampling.as_ref().is_some_and(|s| !s.selects(n)) {
                 continue;
             }
             let lvl = effective_level(level, t.conf.min_level);
@@ -701,6 +752,67 @@ mod tests {
         assert!(dropped < 5000, "the first lines fit in the socket buffer");
         assert!(total_dropped() >= before + dropped);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn sampling_matches_haproxy() {
+        let s = Sampling::parse("2-3:3").unwrap();
+        let sent: Vec<u64> = (0..7).filter(|&n| s.selects(n)).collect();
+        assert_eq!(sent, vec![1, 2, 4, 5]);
+        let s = Sampling::parse("1,3:4").unwrap();
+        let sent: Vec<u64> = (0..7).filter(|&n| s.selects(n)).collect();
+        assert_eq!(sent, vec![0, 2, 4, 6]);
+        assert!(Sampling::parse("1-2").is_err());
+        assert!(Sampling::parse("3-1:4").is_err());
+        assert!(Sampling::parse("1:0").is_err());
+        assert!(Sampling::parse("x:2").is_err());
+    }
+
+    #[test]
+    fn sampled_target_sends_only_selected_messages() {
+        let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut t = target(LogDest::Udp(peer.local_addr().unwrap()), LogWireFormat::Raw);
+        t.sample = Some("1:2".into());
+        t.max_level = Level::Info;
+        let logger = Logger::new(&[t], Arc::new(id()));
+        for i in 0..5 {
+            // Filtered messages do not move the sampling position.
+            logger.send_at(Level::Debug, "debug", at(), 0);
+            logger.send_at(Level::Info, &format!("m{i}"), at(), 0);
+        }
+        assert_eq!(recv_all(&peer), vec!["m0\n", "m2\n", "m4\n"]);
+    }
+
+    /// `fd@N`: lines reach an inherited descriptor (here a file opened by the test)
+    /// through the writer thread; `flush` waits for them.
+    #[test]
+    fn fd_target_writes_lines() {
+        use std::os::fd::AsRawFd;
+        let path = std::env::temp_dir().join(format!("moonproxy-logfd-{}", std::process::id()));
+        let file = std::fs::File::create(&path).unwrap();
+        let logger = Logger::new(
+            &[target(LogDest::Fd(file.as_raw_fd()), LogWireFormat::Short)],
+            Arc::new(id()),
+        );
+        logger.send_at(Level::Notice, "one", at(), 0);
+        logger.send_at(Level::Err, "two", at(), 0);
+        logger.flush(Duration::from_secs(5));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "<5>one\n<3>two\n");
+        assert_eq!(logger.dropped(), 0);
+        drop(file);
+        let _ = std::fs::remove_file(&path);
+    }
+
+    /// An fd that cannot be reached is counted, not fatal.
+    #[test]
+    fn missing_fd_is_counted() {
+        let logger = Logger::new(
+            &[target(LogDest::Fd(999_999), LogWireFormat::Raw)],
+            Arc::new(id()),
+        );
+        logger.send_at(Level::Info, "lost", at(), 0);
+        logger.send_at(Level::Info, "lost again", at(), 0);
+        assert_eq!(logger.dropped(), 2);
     }
 
     #[test]
