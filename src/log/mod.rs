@@ -24,7 +24,7 @@ pub mod tz;
 
 pub use events::LogLine;
 pub use format::{connect_line, FormatError, LogFormat, RenderEnv};
-pub use target::{total_dropped, LogIdentity, Logger, Sampling, DEFAULT_LOG_TAG};
+pub use target::{total_dropped, LogIdentity, LogSink, Logger, Sampling, DEFAULT_LOG_TAG};
 
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
@@ -32,8 +32,8 @@ use std::time::{Duration, SystemTime};
 /// Everything a `log-format` can print about one finished (or starting) stream.
 /// The stream fills it in as it goes; the log module only reads it.
 ///
-/// Build it with `StreamLog { field: value, ..StreamLog::default() }`: fields are only
-/// ever added, and a default is "not known" (`-` / `-1` in the line).
+/// Build it with `StreamLog { field: value, ..StreamLog::default() }` so that fields
+/// added later do not break the construction; a default is "not known" (`-` / `-1`).
 #[derive(Clone, Debug)]
 pub struct StreamLog {
     /// `%ID`, unique id if `unique-id-format` is set.
@@ -74,12 +74,10 @@ pub struct StreamLog {
     /// `%sq %bq`: queue lengths seen when the stream was queued.
     pub srv_queue: u32,
     pub backend_queue: u32,
-    /// `%bi %bp`: local address of the connection to the server.
-    pub backend_src: Option<SocketAddr>,
-    /// `%Th`: handshake time (TLS, PROXY protocol); zero for plain TCP.
-    pub t_handshake: Duration,
-    /// `%lc`: the frontend's log counter.
-    pub frontend_counter: u64,
+    // Not here yet, to be added together with the stream (which builds this record
+    // with a struct literal): `backend_src` (`%bi %bp`, printed `-` for now),
+    // `t_handshake` (`%Th`, 0 without TLS or PROXY protocol), `frontend_counter`
+    // (`%lc`, printed `-` for now).
 }
 
 impl Default for StreamLog {
@@ -109,9 +107,6 @@ impl Default for StreamLog {
             redispatched: false,
             srv_queue: 0,
             backend_queue: 0,
-            backend_src: None,
-            t_handshake: Duration::ZERO,
-            frontend_counter: 0,
         }
     }
 }

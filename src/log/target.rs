@@ -331,6 +331,57 @@ struct Target {
     seen: u64,
 }
 
+/// What became of a message for one target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Delivery {
+    /// Refused by the level filter or sampled out.
+    Skipped,
+    Sent,
+    Dropped,
+}
+
+impl Target {
+    fn new(conf: &LogTarget) -> Target {
+        Target {
+            conf: conf.clone(),
+            sink: Sink::new(&conf.dest),
+            sampling: conf.sample.as_deref().and_then(|s| Sampling::parse(s).ok()),
+            seen: 0,
+        }
+    }
+
+    /// Filters, frames (into `line`, a reusable buffer) and hands over one message.
+    fn deliver(
+        &mut self,
+        id: &LogIdentity,
+        level: Level,
+        msg: &str,
+        now: SystemTime,
+        utc_offset: i32,
+        line: &mut Vec<u8>,
+    ) -> Delivery {
+        if !level_passes(level, self.conf.max_level) {
+            return Delivery::Skipped;
+        }
+        let n = self.seen;
+        self.seen += 1;
+        if self.sampling.as_ref().is_some_and(|s| !s.selects(n)) {
+            return Delivery::Skipped;
+        }
+        let level = effective_level(level, self.conf.min_level);
+        let c = &self.conf;
+        encode(
+            line, c.format, c.facility, level, id, now, utc_offset, msg, c.maxlen,
+        );
+        if self.sink.send(line) {
+            Delivery::Sent
+        } else {
+            TOTAL_DROPPED.fetch_add(1, Ordering::Relaxed);
+            Delivery::Dropped
+        }
+    }
+}
+
 /// The log targets of one proxy (or of `global`), ready to send.
 ///
 /// `send` takes `&self` so a proxy's logger can be shared by all its streams; the
@@ -360,17 +411,7 @@ impl Logger {
         let max_level = targets.iter().map(|t| t.max_level).max();
         Logger {
             identity,
-            targets: Mutex::new(
-                targets
-                    .iter()
-                    .map(|t| Target {
-                        conf: t.clone(),
-                        sink: Sink::new(&t.dest),
-                        sampling: t.sample.as_deref().and_then(|s| Sampling::parse(s).ok()),
-                        seen: 0,
-                    })
-                    .collect(),
-            ),
+            targets: Mutex::new(targets.iter().map(Target::new).collect()),
             max_level,
             dropped: AtomicU64::new(0),
         }
@@ -408,29 +449,10 @@ impl Logger {
         };
         let mut line = Vec::with_capacity(msg.len() + 80);
         for t in targets.iter_mut() {
-            if !level_passes(level, t.conf.max_level) {
-                continue;
-            }
-            let n = t.seen;
-            t.seen += 1;
-            if t.sampling.as_ref().is_some_and(|s| !s.selects(n)) {
-                continue;
-            }
-            let lvl = effective_level(level, t.conf.min_level);
-            encode(
-                &mut line,
-                t.conf.format,
-                t.conf.facility,
-                lvl,
-                &self.identity,
-                now,
-                utc_offset,
-                msg,
-                t.conf.maxlen,
-            );
-            if !t.sink.send(&line) {
+            if t.deliver(&self.identity, level, msg, now, utc_offset, &mut line)
+                == Delivery::Dropped
+            {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
-                TOTAL_DROPPED.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
@@ -447,6 +469,86 @@ impl Logger {
             for t in targets.iter() {
                 t.sink.flush(timeout);
             }
+        }
+    }
+
+    pub fn identity(&self) -> &LogIdentity {
+        &self.identity
+    }
+}
+
+/// Sockets and writers shared by every proxy, with the targets given on each call:
+/// `sink.send(&proxy.logs, level, msg)`. The alternative to one [`Logger`] per proxy
+/// when the caller keeps the `LogTarget`s itself; targets are matched by value (a
+/// proxy that inherited `log global` shares the global line's destination and
+/// sampling position, as in HAProxy where `log global` points at the same loggers).
+pub struct LogSink {
+    identity: LogIdentity,
+    targets: Vec<Target>,
+    dropped: u64,
+    line: Vec<u8>,
+}
+
+impl Default for LogSink {
+    fn default() -> Self {
+        LogSink::new(LogIdentity::default())
+    }
+}
+
+impl LogSink {
+    pub fn new(identity: LogIdentity) -> LogSink {
+        LogSink {
+            identity,
+            targets: Vec::new(),
+            dropped: 0,
+            line: Vec::with_capacity(1024),
+        }
+    }
+
+    /// Sends `msg` at `level` to each of `targets` whose filters accept it. Never blocks.
+    pub fn send(&mut self, targets: &[LogTarget], level: Level, msg: &str) {
+        if !targets.iter().any(|t| level_passes(level, t.max_level)) {
+            return;
+        }
+        let now = SystemTime::now();
+        self.send_at(targets, level, msg, now, time::local_offset(now));
+    }
+
+    /// [`send`](Self::send) with an explicit timestamp and UTC offset (tests).
+    pub fn send_at(
+        &mut self,
+        targets: &[LogTarget],
+        level: Level,
+        msg: &str,
+        now: SystemTime,
+        utc_offset: i32,
+    ) {
+        for conf in targets {
+            let i = match self.targets.iter().position(|t| t.conf == *conf) {
+                Some(i) => i,
+                None => {
+                    self.targets.push(Target::new(conf));
+                    self.targets.len() - 1
+                }
+            };
+            let t = &mut self.targets[i];
+            if t.deliver(&self.identity, level, msg, now, utc_offset, &mut self.line)
+                == Delivery::Dropped
+            {
+                self.dropped += 1;
+            }
+        }
+    }
+
+    /// Lines this sink could not hand over.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// Waits until stdout/stderr/fd lines are written (shutdown, tests).
+    pub fn flush(&self, timeout: Duration) {
+        for t in &self.targets {
+            t.sink.flush(timeout);
         }
     }
 
@@ -813,6 +915,35 @@ mod tests {
         logger.send_at(Level::Info, "lost", at(), 0);
         logger.send_at(Level::Info, "lost again", at(), 0);
         assert_eq!(logger.dropped(), 2);
+    }
+
+    /// The shared sink: targets passed per call, sockets opened once per destination.
+    #[test]
+    fn log_sink_sends_to_the_targets_given() {
+        let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let ta = target(LogDest::Udp(a.local_addr().unwrap()), LogWireFormat::Raw);
+        let mut tb = target(
+            LogDest::Udp(b.local_addr().unwrap()),
+            LogWireFormat::Priority,
+        );
+        tb.max_level = Level::Warning;
+        let mut sink = LogSink::new(id());
+        let proxy1 = [ta.clone()];
+        let proxy2 = [ta, tb];
+        sink.send_at(&proxy1, Level::Info, "p1", at(), 0);
+        sink.send_at(&proxy2, Level::Info, "p2 info", at(), 0);
+        sink.send_at(&proxy2, Level::Warning, "p2 warn", at(), 0);
+        assert_eq!(recv_all(&a), vec!["p1\n", "p2 info\n", "p2 warn\n"]);
+        assert_eq!(recv_all(&b), vec!["<132>p2 warn\n"]);
+        assert_eq!(sink.targets.len(), 2, "one state per distinct target");
+        assert_eq!(sink.dropped(), 0);
+        let missing = target(
+            LogDest::Unix("/nonexistent/moonproxy.sock".into()),
+            LogWireFormat::Raw,
+        );
+        sink.send_at(&[missing], Level::Info, "x", at(), 0);
+        assert_eq!(sink.dropped(), 1);
     }
 
     #[test]
