@@ -114,3 +114,75 @@ impl Default for StreamLog {
 /// HAProxy's `option tcplog` format.
 pub const TCPLOG_FORMAT: &str =
     "%ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq";
+
+impl StreamLog {
+    /// Did the stream end in error, as HAProxy counts it for `option log-separate-errors`
+    /// and `option dontlog-normal`: redispatched, retried, or terminated by anything
+    /// else than a normal end (`-`) or a local action (`L`).
+    pub fn is_error(&self) -> bool {
+        self.redispatched || self.retries > 0 || !matches!(self.termination[0], b'-' | b'L')
+    }
+
+    /// The level of the stream's log line: `err` for an error with
+    /// `option log-separate-errors`, `info` otherwise.
+    pub fn level(&self, log_separate_errors: bool) -> crate::config::model::Level {
+        use crate::config::model::Level;
+        if log_separate_errors && self.is_error() {
+            Level::Err
+        } else {
+            Level::Info
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::model::Level;
+
+    #[test]
+    fn errors_and_levels() {
+        let ok = StreamLog::default();
+        assert!(!ok.is_error());
+        assert_eq!(ok.level(true), Level::Info);
+        let local = StreamLog {
+            termination: *b"LR",
+            ..StreamLog::default()
+        };
+        assert!(!local.is_error());
+        for (f, rec) in [
+            (
+                "SC",
+                StreamLog {
+                    termination: *b"SC",
+                    ..StreamLog::default()
+                },
+            ),
+            (
+                "cD",
+                StreamLog {
+                    termination: *b"cD",
+                    ..StreamLog::default()
+                },
+            ),
+            (
+                "retried",
+                StreamLog {
+                    retries: 1,
+                    ..StreamLog::default()
+                },
+            ),
+            (
+                "redispatched",
+                StreamLog {
+                    redispatched: true,
+                    ..StreamLog::default()
+                },
+            ),
+        ] {
+            assert!(rec.is_error(), "{f}");
+            assert_eq!(rec.level(true), Level::Err, "{f}");
+            assert_eq!(rec.level(false), Level::Info, "{f}");
+        }
+    }
+}

@@ -7,13 +7,13 @@
 //! does a `try_send`, and a full queue means the line is dropped and counted, exactly
 //! like a full socket buffer for the UDP and unix targets.
 //!
-//! Threads are started lazily, on the first line, so a process that daemonizes
-//! (`fork`) before logging keeps its writers.
+//! Threads are started lazily, on the first line, and again in a forked child (daemon
+//! mode), which does not inherit its parent's threads.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Lines waiting for the writer thread before new ones are dropped.
@@ -84,18 +84,37 @@ fn write_loop(rx: Receiver<Msg>, mut out: Box<dyn Write + Send>, failed: &Atomic
     }
 }
 
+/// A process-wide writer, remembered with the pid that started it: after a `fork`
+/// (daemon mode) the thread is gone, and the child starts its own on its first line.
+type Slot = Mutex<Option<(u32, LineWriter)>>;
+
+fn shared(
+    slot: &Slot,
+    name: &str,
+    open: impl FnOnce() -> Option<Box<dyn Write + Send>>,
+) -> Option<LineWriter> {
+    let mut slot = slot.lock().ok()?;
+    let pid = std::process::id();
+    if let Some((owner, w)) = slot.as_ref() {
+        if *owner == pid {
+            return Some(w.clone());
+        }
+    }
+    let w = LineWriter::spawn(name, open()?).ok()?;
+    *slot = Some((pid, w.clone()));
+    Some(w)
+}
+
 /// The shared writer for stdout (`log stdout`, `log fd@1`), started on first use.
 pub fn stdout() -> Option<LineWriter> {
-    static W: OnceLock<Option<LineWriter>> = OnceLock::new();
-    W.get_or_init(|| LineWriter::spawn("log-stdout", Box::new(std::io::stdout())).ok())
-        .clone()
+    static SLOT: Slot = Mutex::new(None);
+    shared(&SLOT, "log-stdout", || Some(Box::new(std::io::stdout())))
 }
 
 /// The shared writer for stderr (`log stderr`, `log fd@2`), started on first use.
 pub fn stderr() -> Option<LineWriter> {
-    static W: OnceLock<Option<LineWriter>> = OnceLock::new();
-    W.get_or_init(|| LineWriter::spawn("log-stderr", Box::new(std::io::stderr())).ok())
-        .clone()
+    static SLOT: Slot = Mutex::new(None);
+    shared(&SLOT, "log-stderr", || Some(Box::new(std::io::stderr())))
 }
 
 /// The writer for an inherited descriptor `fd@N`, shared by every target naming it.
@@ -109,18 +128,27 @@ pub fn fd(n: i32) -> Option<LineWriter> {
         2 => return stderr(),
         _ => {}
     }
-    static FDS: OnceLock<Mutex<Vec<(i32, LineWriter)>>> = OnceLock::new();
-    let mut fds = FDS.get_or_init(Default::default).lock().ok()?;
-    if let Some((_, w)) = fds.iter().find(|(k, _)| *k == n) {
-        return Some(w.clone());
-    }
-    let file = std::fs::OpenOptions::new()
-        .append(true)
-        .open(format!("/proc/self/fd/{n}"))
-        .ok()?;
-    let w = LineWriter::spawn(&format!("log-fd{n}"), Box::new(file)).ok()?;
-    fds.push((n, w.clone()));
-    Some(w)
+    /// One slot per descriptor number.
+    type FdSlots = Mutex<Vec<(i32, Arc<Slot>)>>;
+    static FDS: FdSlots = Mutex::new(Vec::new());
+    let slot = {
+        let mut fds = FDS.lock().ok()?;
+        match fds.iter().find(|(k, _)| *k == n) {
+            Some((_, slot)) => slot.clone(),
+            None => {
+                let slot = Arc::new(Mutex::new(None));
+                fds.push((n, slot.clone()));
+                slot
+            }
+        }
+    };
+    shared(&slot, &format!("log-fd{n}"), || {
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(format!("/proc/self/fd/{n}"))
+            .ok()?;
+        Some(Box::new(file))
+    })
 }
 
 /// Waits until stdout and stderr writers (if started) have written what they hold.

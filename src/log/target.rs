@@ -198,9 +198,9 @@ pub fn encode(
 
 /// A destination, opened lazily and re-tried after failures.
 enum Sink {
-    /// stdout, stderr, `fd@N`: a writer thread (None until the first line, or if it
-    /// could not be started / the fd could not be reopened).
-    Stream(StreamDest, Option<LineWriter>),
+    /// stdout, stderr, `fd@N`: the process-wide writer thread for it, looked up on
+    /// each line (so a forked child gets its own).
+    Stream(StreamDest),
     Udp(SocketAddr, Option<UdpSocket>),
     /// Sent with `send_to` by path on every line, so a syslog daemon that starts (or
     /// restarts) after us is reached as soon as its socket exists.
@@ -214,12 +214,22 @@ enum StreamDest {
     Fd(i32),
 }
 
+impl StreamDest {
+    fn writer(self) -> Option<LineWriter> {
+        match self {
+            StreamDest::Stdout => stdio::stdout(),
+            StreamDest::Stderr => stdio::stderr(),
+            StreamDest::Fd(n) => stdio::fd(n),
+        }
+    }
+}
+
 impl Sink {
     fn new(dest: &LogDest) -> Sink {
         match dest {
-            LogDest::Stdout => Sink::Stream(StreamDest::Stdout, None),
-            LogDest::Stderr => Sink::Stream(StreamDest::Stderr, None),
-            LogDest::Fd(n) => Sink::Stream(StreamDest::Fd(*n), None),
+            LogDest::Stdout => Sink::Stream(StreamDest::Stdout),
+            LogDest::Stderr => Sink::Stream(StreamDest::Stderr),
+            LogDest::Fd(n) => Sink::Stream(StreamDest::Fd(*n)),
             LogDest::Udp(addr) => Sink::Udp(*addr, None),
             LogDest::Unix(path) => Sink::Unix(path.clone(), None),
         }
@@ -228,16 +238,7 @@ impl Sink {
     /// Hands `line` over without blocking. `false`: dropped.
     fn send(&mut self, line: &[u8]) -> bool {
         match self {
-            Sink::Stream(dest, writer) => {
-                if writer.is_none() {
-                    *writer = match *dest {
-                        StreamDest::Stdout => stdio::stdout(),
-                        StreamDest::Stderr => stdio::stderr(),
-                        StreamDest::Fd(n) => stdio::fd(n),
-                    };
-                }
-                writer.as_ref().is_some_and(|w| w.try_write(line.to_vec()))
-            }
+            Sink::Stream(dest) => dest.writer().is_some_and(|w| w.try_write(line.to_vec())),
             Sink::Udp(addr, sock) => {
                 if sock.is_none() {
                     *sock = open_udp(addr).ok();
@@ -258,8 +259,10 @@ impl Sink {
     }
 
     fn flush(&self, timeout: Duration) {
-        if let Sink::Stream(_, Some(w)) = self {
-            w.flush(timeout);
+        if let Sink::Stream(dest) = self {
+            if let Some(w) = dest.writer() {
+                w.flush(timeout);
+            }
         }
     }
 }
