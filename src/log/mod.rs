@@ -4,7 +4,8 @@
 //! Logging never blocks the reactor: every target is non-blocking and a line that
 //! cannot be sent at once is counted as dropped.
 //!
-//! - [`target`]: [`Logger`] (a proxy's `log` lines, opened and ready), wire framing.
+//! - [`target`]: [`Logger`] (a proxy's `log` lines, opened and ready) or [`LogSink`]
+//!   (shared sockets, targets given per call), wire framing, the default tag.
 //! - [`format`]: [`LogFormat`] (`log-format` compiled once, rendered per stream),
 //!   [`connect_line`] (the accept line logged without a log format).
 //! - [`events`]: the life-cycle lines HAProxy logs (`Proxy x stopped ...`).
@@ -13,7 +14,22 @@
 //!
 //! A stream's life in the log: at accept, if its frontend has targets and no log format,
 //! `logger.send(Level::Info, &connect_line(..))`; at close, with a format,
-//! `format.render(&stream_log, &mut line); logger.send(Level::Info, &line)`.
+//! `format.render(&stream_log, &mut line); logger.send(stream_log.level(sep), &line)`.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use moonproxy::config::model::{Global, Level};
+//! use moonproxy::log::{LogFormat, LogIdentity, Logger, StreamLog};
+//!
+//! let identity = Arc::new(LogIdentity::from_global(&Global::default()));
+//! let logger = Logger::new(&[], identity); // a proxy's `logs`
+//! let format = LogFormat::compile("%ci:%cp %ft %b/%s %ts").unwrap();
+//! let rec = StreamLog { frontend: "fe".into(), ..StreamLog::default() };
+//! let mut line = String::new();
+//! format.render(&rec, &mut line);
+//! assert_eq!(line, "-:- fe fe/<NOSRV> --");
+//! logger.send(rec.level(false), &line);
+//! ```
 
 pub mod events;
 pub mod format;
