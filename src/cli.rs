@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! moonproxy [-f <cfgfile|cfgdir>]* [-c] [-cc <cond>] [-d] [-db] [-dD] [-D] [-p <pidfile>]
-//!           [-q] [-V] [-v] [-vv] [-N <maxpconn>] [-L <name>] [-sf|-st <pid>*] [-- <cfgfile>*]
+//!           [-q] [-V] [-v] [-vv] [-n <maxconn>] [-N <maxpconn>] [-C <dir>] [-L <name>]
+//!           [-sf|-st <pid>*] [-- <cfgfile>*]
 //! ```
 //! Exit codes follow HAProxy: `-c` exits 0 when valid, 1 on errors, 2 when the
 //! configuration is valid but has no listener; `-cc` exits 0 (true), 1 (false) or
@@ -33,6 +34,10 @@ pub struct Cli {
     pub verbose: bool,
     /// `-N <n>`: default per-proxy `maxconn` for frontends that set none.
     pub default_maxconn: Option<u32>,
+    /// `-n <n>`: global `maxconn` (overrides the configuration).
+    pub global_maxconn: Option<u32>,
+    /// `-C <dir>`: directory to change to before loading files.
+    pub chdir: Option<PathBuf>,
     /// `-L <name>`: local peer name.
     pub localpeer: Option<String>,
     /// `-sf <pid>*`: old processes to finish (soft stop) once started.
@@ -58,8 +63,8 @@ pub enum Action {
 /// The usage text printed on a bad command line.
 pub fn usage() -> String {
     format!(
-        "Usage : moonproxy [-f <cfgfile|cfgdir>]* [ -vdVD ] [ -N <maxpconn> ]\n\
-         \x20       [ -p <pidfile> ] [ -L <name> ] [-- <cfgfile>*]\n\
+        "Usage : moonproxy [-f <cfgfile|cfgdir>]* [ -vdVD ] [ -n <maxconn> ] [ -N <maxpconn> ]\n\
+         \x20       [ -p <pidfile> ] [ -C <dir> ] [ -L <name> ] [-- <cfgfile>*]\n\
          \x20       -v displays version ; -vv shows known build options.\n\
          \x20       -d enters debug mode ; -db only disables background mode.\n\
          \x20       -dD diagnostic mode : warn about suspicious configuration statements\n\
@@ -68,7 +73,9 @@ pub fn usage() -> String {
          \x20       -q quiet mode : don't display messages\n\
          \x20       -c check mode : only check config files and exit\n\
          \x20       -cc check condition : evaluate a condition and exit\n\
+         \x20       -n sets the maximum total # of connections\n\
          \x20       -N sets the default, per-proxy maximum # of connections\n\
+         \x20       -C changes to <dir> before loading files\n\
          \x20       -L set local peer name (default to hostname)\n\
          \x20       -p writes the pid to this file\n\
          \x20       -sf/-st [pid ]* finishes/terminates old pids.\n\
@@ -102,12 +109,35 @@ pub fn parse_args(args: &[String]) -> Result<Cli, String> {
             "-V" => cli.verbose = true,
             "-p" => cli.pidfile = Some(PathBuf::from(value(&mut i, a)?)),
             "-L" => cli.localpeer = Some(value(&mut i, a)?),
-            "-N" => {
+            "-N" | "-n" => {
                 let v = value(&mut i, a)?;
-                cli.default_maxconn = Some(
-                    v.parse()
-                        .map_err(|_| format!("'-N' expects an integer, got '{v}'"))?,
-                );
+                let n = v
+                    .parse()
+                    .map_err(|_| format!("'{a}' expects an integer, got '{v}'"))?;
+                if a == "-N" {
+                    cli.default_maxconn = Some(n);
+                } else {
+                    cli.global_maxconn = Some(n);
+                }
+            }
+            // Help: only the usage, no alert.
+            "-h" | "--help" => return Err(String::new()),
+            "-C" => cli.chdir = Some(PathBuf::from(value(&mut i, a)?)),
+            "-W" | "-Ws" => {
+                return Err(format!(
+                    "'{a}' (master-worker mode) is not supported by moonproxy yet"
+                ))
+            }
+            "-S" | "-x" | "-m" | "-de" | "-dp" | "-dS" | "-dG" | "-dR" | "-dL" | "-dr" | "-dV"
+            | "-dW" => {
+                return Err(format!(
+                    "HAProxy's '{a}' flag is not supported by moonproxy yet"
+                ))
+            }
+            _ if a.starts_with("-dK") || a.starts_with("-dM") => {
+                return Err(format!(
+                    "HAProxy's '{a}' flag is not supported by moonproxy yet"
+                ))
             }
             "-sf" | "-st" => {
                 while let Some(pid) = args.get(i + 1).and_then(|p| p.parse::<i32>().ok()) {
@@ -179,7 +209,9 @@ pub fn main() -> i32 {
     let cli = match parse_args(&args) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("[ALERT]    ({}) : {e}", std::process::id());
+            if !e.is_empty() {
+                crate::alert!("{e}");
+            }
             eprintln!("{}", usage());
             return 1;
         }
@@ -212,6 +244,12 @@ pub fn run(cli: Cli) -> i32 {
         }
         Action::Run | Action::Check => {}
     }
+    if let Some(dir) = &cli.chdir {
+        if let Err(e) = std::env::set_current_dir(dir) {
+            crate::alert!("Cannot chdir to {} : {e}", dir.display());
+            return 1;
+        }
+    }
     let opts = ParseOptions {
         localpeer: cli.localpeer.clone(),
     };
@@ -226,6 +264,9 @@ pub fn run(cli: Cli) -> i32 {
     let quiet = (cli.quiet || cfg.global.quiet) && !cli.verbose;
     crate::diag::set_quiet(quiet);
     diagnostic::print_all(&loaded.diagnostics);
+    if let Some(n) = cli.global_maxconn {
+        cfg.global.maxconn = Some(n);
+    }
     if let Some(n) = cli.default_maxconn {
         for p in cfg
             .proxies
@@ -302,5 +343,14 @@ mod tests {
         assert!(parse("-x").is_err());
         assert!(parse("-c").is_err(), "no file");
         assert!(parse("-f a -N x").is_err());
+        assert!(parse("-W -f a").unwrap_err().contains("master-worker"));
+        assert_eq!(parse("-h"), Err(String::new()));
+    }
+
+    #[test]
+    fn maxconn_and_chdir_flags() {
+        let c = parse("-C /etc -n 5 -f a.cfg").unwrap();
+        assert_eq!(c.chdir, Some(PathBuf::from("/etc")));
+        assert_eq!(c.global_maxconn, Some(5));
     }
 }

@@ -88,7 +88,7 @@ fn check_condition_exit_codes() {
 
 #[test]
 fn usage_error_exits_1() {
-    for args in [&["-x"][..], &["-f"][..], &[][..], &["-c"][..]] {
+    for args in [&["-Z"][..], &["-f"][..], &[][..], &["-c"][..]] {
         let out = moonproxy(args);
         assert_eq!(out.status.code(), Some(1), "{args:?}");
         let stderr = String::from_utf8(out.stderr).unwrap();
@@ -97,9 +97,11 @@ fn usage_error_exits_1() {
             "{args:?}: {stderr}"
         );
     }
-    let stderr = String::from_utf8(moonproxy(&["-x"]).stderr).unwrap();
+    let stderr = String::from_utf8(moonproxy(&["-Z"]).stderr).unwrap();
     assert!(stderr.starts_with("[ALERT]    ("), "{stderr}");
-    assert!(stderr.contains("unknown option '-x'"), "{stderr}");
+    assert!(stderr.contains("unknown option '-Z'"), "{stderr}");
+    let stderr = String::from_utf8(moonproxy(&["-W", "-f", "x.cfg"]).stderr).unwrap();
+    assert!(stderr.contains("'-W' (master-worker mode) is not supported by moonproxy yet"), "{stderr}");
 }
 
 #[test]

@@ -190,10 +190,10 @@ fn keywords_not_supported_yet_are_refused() {
     assert_parse_errors(
         "global\n  stats socket /tmp/x\n  lua-load x.lua\n  nbthread 2\nfrontend fe\n  bind :0\n  http-request deny\n  option forwardfor\nbackend be\n  balance uri\n",
         &[
-            "parsing [DIR/t.cfg:2] : 'stats' is not supported by moonproxy yet.",
+            "parsing [DIR/t.cfg:2] : 'stats socket' is not supported by moonproxy yet.",
             "parsing [DIR/t.cfg:3] : 'lua-load' is not supported by moonproxy yet.",
             "parsing [DIR/t.cfg:4] : 'nbthread 2' is not supported by moonproxy yet: it runs one thread per process (run several processes with SO_REUSEPORT listeners).",
-            "parsing [DIR/t.cfg:7] : 'http-request' is not supported by moonproxy yet.",
+            "parsing [DIR/t.cfg:7] : 'http-request deny' is not supported by moonproxy yet.",
             "parsing [DIR/t.cfg:8] : 'option forwardfor' is not supported by moonproxy yet.",
             "parsing [DIR/t.cfg:10] : 'balance uri' is not supported by moonproxy yet.",
         ],
@@ -394,26 +394,60 @@ global
 
 #[test]
 fn conditional_errors() {
-    assert_parse_errors(
-        ".if 1\n.else\n.elif 1\n.endif\n.endif\n.foo\n.alert \"stop\"\n",
-        &[
-            "parsing [DIR/t.cfg:3]: '.elif' after '.else' is not permitted.",
-            "parsing [DIR/t.cfg:5]: lone '.endif' with no matching '.if'.",
-            "parsing [DIR/t.cfg:6]: unknown directive '.foo'.",
-            "parsing [DIR/t.cfg:7]: 'stop'.",
-        ],
+    // A block structure error or an `.alert` stops reading at once, and HAProxy
+    // leaves out its "Fatal errors" line.
+    let aborted = |config: &str, msg: &str| {
+        let o = check(config);
+        assert_eq!(
+            o.stderr,
+            [
+                alert(msg),
+                alert("Error(s) found in configuration file : DIR/t.cfg")
+            ],
+            "{config}"
+        );
+        assert_eq!(o.code, 1);
+    };
+    aborted(
+        ".if 1\n.else\n.elif 1\n.endif\nbogus\n",
+        "parsing [DIR/t.cfg:3]: '.elif' after '.else' is not permitted.",
     );
+    aborted(
+        ".if 1\n.else\n.else\n.endif\n",
+        "parsing [DIR/t.cfg:3]: '.else' after '.else' is not permitted.",
+    );
+    aborted(
+        "global\n.endif\n",
+        "parsing [DIR/t.cfg:2]: lone '.endif' with no matching '.if'.",
+    );
+    aborted(
+        "global\n.else\n",
+        "parsing [DIR/t.cfg:2]: lone '.else' with no matching '.if'.",
+    );
+    aborted(
+        ".alert \"stop\"\n.alert \"not reached\"\n",
+        "parsing [DIR/t.cfg:1]: 'stop'.",
+    );
+    aborted(
+        ".if 1\nglobal\n  daemon\n\n",
+        "parsing [DIR/t.cfg:4]: non-terminated '.if' block.",
+    );
+    // An unknown directive is an ordinary error: parsing goes on.
     assert_parse_errors(
-        ".if 1\n",
-        &["parsing [DIR/t.cfg:1]: non-terminated '.if' block."],
+        ".foo\nglobal\n  bogus\n",
+        &[
+            "parsing [DIR/t.cfg:1]: unknown directive '.foo'.",
+            "parsing [DIR/t.cfg:3] : unknown keyword 'bogus' in 'global' section",
+        ],
     );
     let o = check(".if foo()\n.endif\n");
     assert_eq!(
-        o.stderr[..3],
+        o.stderr,
         [
             alert("parsing [DIR/t.cfg:1]: unparsable conditional expression 'foo()' in '.if' at position 1:"),
             "  .if foo()".to_string(),
             "      ^".to_string(),
+            alert("Error(s) found in configuration file : DIR/t.cfg"),
         ]
     );
 }
@@ -509,4 +543,22 @@ fn httplog_in_tcp_mode_falls_back_to_tcplog() {
         "Warnings were found.\nConfiguration file is valid\n"
     );
     assert_eq!(o.code, 0);
+}
+
+#[test]
+fn duplicate_server_names_and_ids() {
+    assert_parse_errors(
+        &with_defaults("backend c\n  server x 127.0.0.1:1 id 3\n  server y 127.0.0.1:1 id 3\n"),
+        &["[DIR/t.cfg:8] : 'server c/y' : 'id' : custom id 3 already used at DIR/t.cfg:7 ('server x')."],
+    );
+    let o = check(&with_defaults(
+        "listen b\n  bind :0\n  server s 127.0.0.1:1\n  server s 127.0.0.1:2\n",
+    ));
+    assert_eq!(
+        o.stderr,
+        [
+            alert("parsing [DIR/t.cfg:9] : proxy 'b', another server named 's' was already defined at line 8, please use distinct names."),
+            alert("Fatal errors found in configuration."),
+        ]
+    );
 }

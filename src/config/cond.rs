@@ -325,4 +325,42 @@ mod tests {
         assert_eq!(compare_versions("2.6", "2.10"), Less);
         assert_eq!(compare_versions("2.6-dev1", "2.6"), Less);
     }
+
+    /// Random expressions never make the condition parser panic.
+    #[test]
+    fn never_panics() {
+        let tokens = [
+            "defined(",
+            "streq(",
+            "feature(",
+            "version_atleast(",
+            ")",
+            "(",
+            ",",
+            "!",
+            "&&",
+            "||",
+            "1",
+            "0",
+            " ",
+            "\"",
+            "'",
+            "\\",
+            "é",
+            "x",
+        ];
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            let mut expr = String::new();
+            for _ in 0..(seed % 12) {
+                seed = seed
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                expr.push_str(tokens[(seed >> 33) as usize % tokens.len()]);
+            }
+            if let Err(e) = ev(&expr) {
+                assert!(e.offset <= expr.len(), "{expr:?}");
+            }
+        }
+    }
 }

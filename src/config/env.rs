@@ -85,3 +85,24 @@ impl Env {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_without_touching_the_process() {
+        let mut e = Env::new();
+        e.set("MOON_ENV_A", "1");
+        e.preset("MOON_ENV_A", "2");
+        e.preset("MOON_ENV_B", "3");
+        assert_eq!(e.get("MOON_ENV_A").as_deref(), Some("1"));
+        assert_eq!(e.get("MOON_ENV_B").as_deref(), Some("3"));
+        e.unset("MOON_ENV_A");
+        assert!(!e.is_defined("MOON_ENV_A"));
+        assert!(std::env::var("MOON_ENV_B").is_err(), "the process environment is untouched");
+        e.reset(&["MOON_ENV_B".to_string()]);
+        assert_eq!(e.get("MOON_ENV_B").as_deref(), Some("3"));
+        assert!(e.get("PATH").is_none(), "resetenv removes what it does not keep");
+    }
+}

@@ -16,7 +16,9 @@
 //! `default-server` settings and [`BIND_OPTIONS`] for `bind` settings.
 //! `doc/config.md` embeds [`markdown`]'s output; a test fails when it is stale.
 
-use super::parse::{self, KwFn};
+use super::parse::global as g;
+use super::parse::proxy as p;
+use super::parse::KwFn;
 
 /// What moonproxy does with a keyword.
 #[derive(Clone, Copy)]
@@ -183,9 +185,6 @@ const fn n(name: &'static str, sections: u8) -> SubKeyword {
         note: "",
     }
 }
-
-use parse::global as g;
-use parse::proxy as p;
 
 /// Keywords of the `global` section.
 pub static GLOBAL: &[Keyword] = &[

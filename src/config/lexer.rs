@@ -323,4 +323,24 @@ mod tests {
             "unmatched quote"
         );
     }
+
+    /// Random lines made of the characters that matter never make the lexer panic.
+    #[test]
+    fn never_panics() {
+        let alphabet: Vec<char> = "ab $ {}[*]-\\\"'#x0é\t".chars().collect();
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..20_000 {
+            let mut line = String::new();
+            for _ in 0..(seed % 24) {
+                seed = seed
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                line.push(alphabet[(seed >> 33) as usize % alphabet.len()]);
+            }
+            if let Err(e) = split_line(&line, &env()) {
+                assert!(e.offset <= line.len());
+                let _ = e.render(&line);
+            }
+        }
+    }
 }

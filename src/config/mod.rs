@@ -85,6 +85,9 @@ pub fn load(paths: &[PathBuf], opts: &ParseOptions) -> Result<Loaded, Vec<Diagno
             }
             Err(e) => errors.push(cannot_open(f, &e)),
         }
+        if parser.aborted() {
+            break;
+        }
     }
     if !errors.is_empty() {
         return Err(errors);

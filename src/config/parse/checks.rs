@@ -101,6 +101,17 @@ pub fn run(config: &mut Config, diags: &mut Vec<Diagnostic>) {
                 format!("log format ignored for {desc} since it has no log address."),
             ));
         }
+        for (i, s) in proxy.servers.iter().enumerate() {
+            if let Some(first) = proxy.servers[..i].iter().find(|f| f.name == s.name) {
+                diags.push(Diagnostic::alert(
+                    &s.location,
+                    format!(
+                        "{desc}, another server named '{}' was already defined at line {}, please use distinct names.",
+                        s.name, first.location.line
+                    ),
+                ));
+            }
+        }
         if proxy.mode == Mode::Tcp {
             for s in &proxy.servers {
                 if matches!(s.addr, ServerAddr::Inet { port: None, .. }) {

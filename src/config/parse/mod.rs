@@ -158,6 +158,8 @@ pub struct Parser {
     file_alerts: usize,
     /// Alerts found during parsing (all files).
     parse_alerts: usize,
+    /// A `.if` structure error or an `.alert` stopped parsing.
+    aborted: bool,
 }
 
 impl Parser {
@@ -180,6 +182,7 @@ impl Parser {
             named_defaults: Vec::new(),
             file_alerts: 0,
             parse_alerts: 0,
+            aborted: false,
         }
     }
 
@@ -245,14 +248,22 @@ impl Parser {
             }
             let active = conds.last().is_none_or(|f| f.active);
             if args[0].starts_with('.') {
+                let known = DIRECTIVES.contains(&args[0].as_str());
+                let before = self.file_alerts;
                 self.directive(&args, raw, &loc, &mut conds, active);
+                if known && self.file_alerts > before {
+                    // As in HAProxy, an error in a block structure or an `.alert`
+                    // stops reading: what follows cannot be trusted.
+                    self.aborted = true;
+                    break;
+                }
                 continue;
             }
             if active {
                 self.line(Line { args, loc });
             }
         }
-        if !conds.is_empty() {
+        if !conds.is_empty() && !self.aborted {
             // HAProxy reports it at the last line of the file.
             let loc = Location {
                 file: file.clone(),
@@ -261,6 +272,7 @@ impl Parser {
             self.push(
                 Diagnostic::alert(&loc, "non-terminated '.if' block.").with_style(Style::Directive),
             );
+            self.aborted = true;
         }
         // A section does not continue into the next file.
         self.end_section();
@@ -458,7 +470,14 @@ impl Parser {
                 }
             }
             State::Ignored => {}
-            State::NotYet => self.alert(&line.loc, not_supported(k.name)),
+            State::NotYet => {
+                // Name the action too for keywords that are families (`stats socket`).
+                let what = match line.args.get(1) {
+                    Some(sub) if COMPOUND_KEYWORDS.contains(&k.name) => format!("{} {sub}", k.name),
+                    _ => k.name.to_string(),
+                };
+                self.alert(&line.loc, not_supported(&what));
+            }
         }
     }
 
@@ -640,6 +659,10 @@ impl Parser {
     /// Returns the configuration, or every diagnostic when there is an alert.
     pub fn finish(mut self) -> Result<(Config, Vec<Diagnostic>), Vec<Diagnostic>> {
         self.end_section();
+        if self.aborted {
+            // HAProxy exits at once, without its "Fatal errors" line.
+            return Err(self.diags);
+        }
         if self.parse_alerts > 0 {
             self.diags.push(fatal());
             return Err(self.diags);
@@ -650,6 +673,11 @@ impl Parser {
             return Err(self.diags);
         }
         Ok((self.config, self.diags))
+    }
+
+    /// Did an error stop parsing (no further file should be read)?
+    pub fn aborted(&self) -> bool {
+        self.aborted
     }
 
     /// The environment after parsing (with `setenv` and friends applied).
@@ -674,6 +702,29 @@ fn fatal() -> Diagnostic {
         "Fatal errors found in configuration.",
     )
 }
+
+/// The directives of conditional blocks and messages.
+const DIRECTIVES: &[&str] = &[
+    ".if", ".elif", ".else", ".endif", ".diag", ".notice", ".warning", ".alert",
+];
+
+/// Keywords whose second word says what they do; "not supported" messages name both.
+const COMPOUND_KEYWORDS: &[&str] = &[
+    "capture",
+    "declare",
+    "email-alert",
+    "http-after-response",
+    "http-check",
+    "http-request",
+    "http-response",
+    "monitor",
+    "rate-limit",
+    "stats",
+    "stick",
+    "tcp-check",
+    "tcp-request",
+    "tcp-response",
+];
 
 /// The message for a keyword HAProxy has and moonproxy does not support yet.
 pub fn not_supported(what: &str) -> String {
@@ -710,4 +761,109 @@ pub fn uint_arg(line: &Line, idx: usize, what: &str) -> Result<u64, String> {
 pub fn u32_arg(line: &Line, idx: usize, what: &str) -> Result<u32, String> {
     let v = uint_arg(line, idx, what)?;
     u32::try_from(v).map_err(|_| format!("'{what}' : value '{}' is too large.", line.arg(idx)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Random configurations built from real keywords never make the parser panic,
+    /// and every failure ends with one of HAProxy's closing lines.
+    #[test]
+    fn random_configurations_never_panic() {
+        let words = [
+            "global",
+            "defaults",
+            "frontend",
+            "backend",
+            "listen",
+            "from",
+            "d",
+            "fe",
+            "be",
+            "bind",
+            "server",
+            "s",
+            "default-server",
+            "acl",
+            "a",
+            "src",
+            "dst_port",
+            "use_backend",
+            "default_backend",
+            "if",
+            "unless",
+            "!",
+            "||",
+            "{",
+            "}",
+            "TRUE",
+            "timeout",
+            "client",
+            "1s",
+            "log",
+            "global",
+            "stdout",
+            "local0",
+            "option",
+            "no",
+            "tcplog",
+            "redispatch",
+            "balance",
+            "first",
+            "mode",
+            "http",
+            "maxconn",
+            "10",
+            ":0",
+            "127.0.0.1:80",
+            "unix@/x",
+            "fd@",
+            "weight",
+            "check",
+            "inter",
+            ".if",
+            ".elif",
+            ".else",
+            ".endif",
+            ".notice",
+            "\"x",
+            "setenv",
+            "X",
+            "\"${X}\"",
+            "#",
+            "\\",
+            "'",
+            "-m",
+            "int",
+            "gt",
+        ];
+        let mut seed: u64 = 0x1234_5678_9abc_def0;
+        let mut next = || {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) as usize
+        };
+        for _ in 0..300 {
+            let mut text = String::new();
+            for _ in 0..next() % 30 {
+                for _ in 0..next() % 6 {
+                    text.push_str(words[next() % words.len()]);
+                    text.push(' ');
+                }
+                text.push('\n');
+            }
+            let mut p = Parser::new(&ParseOptions::default());
+            p.parse_text("r.cfg", &text);
+            if let Err(diags) = p.finish() {
+                let last = diags.last().expect("a failure has diagnostics").to_string();
+                let trailers = [
+                    "config : Fatal errors found in configuration.",
+                    "config : Error(s) found in configuration file : r.cfg",
+                ];
+                assert!(trailers.contains(&last.as_str()), "{last}\n{text}");
+            }
+        }
+    }
 }

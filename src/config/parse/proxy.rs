@@ -1,7 +1,6 @@
 //! Keyword parsers of the proxy sections (`defaults`, `frontend`, `backend`, `listen`).
 
 use super::{expect_args, not_supported, u32_arg, Line, Parser};
-use crate::config::diagnostic::{Diagnostic, Style};
 use crate::config::keywords::{self, Section, SubState, B, D, F};
 use crate::config::model::{Balance, Bind, BindAddr, Mode, NamedRef, UseBackend};
 use crate::config::units;
@@ -299,12 +298,9 @@ pub fn option(p: &mut Parser, l: &Line) -> Result<(), String> {
         SubState::Supported => {}
     }
     if negate && matches!(name, "tcplog" | "httplog") {
-        p.push(
-            Diagnostic::alert(
-                &l.loc,
-                format!("negation/default is not supported for option '{name}'."),
-            )
-            .with_style(Style::Directive),
+        p.alert_directive(
+            &l.loc,
+            format!("negation/default is not supported for option '{name}'."),
         );
         return Ok(());
     }

@@ -68,6 +68,17 @@ pub fn server(p: &mut Parser, l: &Line) -> Result<(), String> {
         server_alert(p, l, &who, &e);
         return Ok(());
     }
+    if let Some(id) = opts.id {
+        let taken = p.draft().proxy.servers.iter().find(|s| s.id == Some(id));
+        if let Some(other) = taken {
+            let msg = format!(
+                "'id' : custom id {id} already used at {} ('server {}').",
+                other.location, other.name
+            );
+            server_alert(p, l, &who, &msg);
+            return Ok(());
+        }
+    }
     let s = Server {
         name: name.to_string(),
         location: l.loc.clone(),
