@@ -11,19 +11,21 @@
 //!    the [`Reactor`] with the [`world::World`] handler.
 
 mod checks;
-mod logsink;
 mod pool;
 mod world;
 
 use crate::backend::Backend;
 use crate::config::model::Config;
 use crate::listener::Listener;
+use crate::log::{LogFormat, LogIdentity, Logger};
 use crate::reactor::{token, Reactor};
 use crate::stream::proxy::build_proxies;
 use crate::sys::daemon::{self, Detached};
 use crate::sys::signals::Signals;
 use crate::{alert, warning};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// What the command line decides about running (the configuration decides the rest).
 #[derive(Clone, Debug, Default)]
@@ -65,6 +67,23 @@ pub fn run(config: Config, opts: RunOptions) -> i32 {
             return 1;
         }
     };
+    // Log formats (`log-format`, or the one `option tcplog` implies).
+    let mut formats = Vec::new();
+    for p in &config.proxies {
+        let format = match (&p.log_format, p.options.tcplog) {
+            (Some(f), _) => match LogFormat::compile_for(f, p.mode) {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    alert!("config : proxy '{}' : failed to parse log-format : {e}", p.name);
+                    alert!("Fatal errors found in configuration.");
+                    return 1;
+                }
+            },
+            (None, true) => Some(crate::log::format::tcplog().clone()),
+            (None, false) => None,
+        };
+        formats.push(format);
+    }
     // 2. Backends.
     let backends: Vec<Option<Backend>> =
         config.proxies.iter().map(|p| p.cap.backend.then(|| Backend::from_config(p))).collect();
@@ -112,23 +131,41 @@ pub fn run(config: Config, opts: RunOptions) -> i32 {
         }
     }
     // 5. Run.
-    match serve(&config, &opts, proxies, farm, listeners) {
+    let code = match serve(&config, &opts, proxies, formats, farm, listeners) {
         Ok(code) => code,
         Err(e) => {
             alert!("[{}.main()] reactor failure: {e}", env!("CARGO_PKG_NAME"));
             1
         }
-    }
+    };
+    // Log lines go through writer threads: let them drain before the process exits.
+    crate::log::stdio::flush_all(Duration::from_millis(500));
+    code
 }
 
-fn serve(config: &Config, opts: &RunOptions, proxies: Vec<crate::stream::proxy::ProxyRt>, farm: pool::Farm, listeners: Vec<Listener>) -> std::io::Result<i32> {
+fn serve(
+    config: &Config,
+    opts: &RunOptions,
+    proxies: Vec<crate::stream::proxy::ProxyRt>,
+    formats: Vec<Option<LogFormat>>,
+    farm: pool::Farm,
+    listeners: Vec<Listener>,
+) -> std::io::Result<i32> {
     let mut reactor = Reactor::new()?;
     let mut signals = Signals::install()?;
     signals.register(reactor.registry(), token::SIGNALS)?;
     let checks = checks::Checks::build(&farm);
     let g = &config.global;
     let maxconn = g.maxconn.unwrap_or_else(default_maxconn);
-    let mut world = world::World::new(proxies, farm, listeners, checks, signals, g.bufsize, g.maxaccept, maxconn, g.hard_stop_after);
+    // Loggers are opened after daemonizing: their identity carries the daemon's pid.
+    let identity = Arc::new(LogIdentity::from_global(g));
+    let logs = config
+        .proxies
+        .iter()
+        .zip(formats)
+        .map(|(p, format)| world::ProxyLog { logger: Logger::new(&p.logs, identity.clone()), format })
+        .collect();
+    let mut world = world::World::new(proxies, farm, listeners, checks, logs, signals, g.bufsize, g.maxaccept, maxconn, g.hard_stop_after);
     world.debug = opts.debug;
     {
         let mut cx = reactor.ctx();

@@ -4,13 +4,12 @@
 //! hard stop, logging finished streams and server state changes.
 
 use super::checks::Checks;
-use super::logsink::{self, LogSink};
 use super::pool::{key_of, Farm};
 use crate::backend::{CheckResult, ServerId};
 use crate::config::model::Level;
 use crate::diag::{self, Severity};
 use crate::listener::{Accept, Listener};
-use crate::log::TCPLOG_FORMAT;
+use crate::log::{events, LogFormat, LogLine, Logger};
 use crate::reactor::{token, Ctx, Flow, GenSlab, GlobalTimer, Handler, Key, Kind, Ready, Tagged, TimerTarget};
 use crate::stream::conn::Conn;
 use crate::stream::proxy::ProxyRt;
@@ -22,6 +21,13 @@ use std::time::Duration;
 
 /// Delay before accepting again after `accept()` failed for lack of resources.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+
+/// A proxy's logging: its targets, and the format of the line written when a
+/// stream ends (`None`: HAProxy's "Connect from" line at accept instead).
+pub struct ProxyLog {
+    pub logger: Logger,
+    pub format: Option<LogFormat>,
+}
 
 /// Where the process is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,7 +45,8 @@ pub struct World {
     pub listeners: Vec<Listener>,
     pub streams: GenSlab<Stream>,
     pub checks: Checks,
-    pub log: LogSink,
+    /// Per proxy (indexed like `proxies`): its log targets and compiled format.
+    pub logs: Vec<ProxyLog>,
     pub signals: Signals,
     pub bufsize: usize,
     pub maxaccept: u32,
@@ -63,6 +70,7 @@ impl World {
         farm: Farm,
         listeners: Vec<Listener>,
         checks: Checks,
+        logs: Vec<ProxyLog>,
         signals: Signals,
         bufsize: usize,
         maxaccept: u32,
@@ -75,7 +83,7 @@ impl World {
             listeners,
             streams: GenSlab::with_capacity(1024),
             checks,
-            log: LogSink::default(),
+            logs,
             signals,
             bufsize,
             maxaccept: maxaccept.max(1),
@@ -155,10 +163,11 @@ impl World {
         p.feconn += 1;
         p.cum_fe += 1;
         // Without a log format, HAProxy logs the connection at accept time.
-        if p.log_format.is_none() && !p.options.tcplog && !p.logs.is_empty() {
-            let addr = |a: Option<std::net::SocketAddr>| a.map_or("unix".to_string(), |a| format!("{}:{}", a.ip(), a.port()));
-            let line = format!("Connect from {} to {} ({}/TCP)", addr(peer), addr(local), p.name);
-            self.log.send(&p.logs, Level::Info, &line);
+        let log = &self.logs[fe];
+        if log.format.is_none() && !log.logger.is_empty() {
+            if let (Some(peer), Some(local)) = (peer, local) {
+                log.logger.send(Level::Info, &crate::log::connect_line(peer, local, &p.name, p.mode));
+            }
         }
         self.stream_event(cx, key, Event::Wake);
     }
@@ -211,19 +220,14 @@ impl World {
         let p = &mut self.proxies[fe];
         p.feconn -= 1;
         self.listeners_dirty = true;
-        if p.logs.is_empty() {
+        let log = &self.logs[fe];
+        let Some(format) = &log.format else { return }; // logged at accept
+        if log.logger.is_empty() || (p.options.dontlognull && rec.bytes_in == 0) {
             return;
         }
-        let fmt = match (&p.log_format, p.options.tcplog) {
-            (Some(f), _) => f.as_str(),
-            (None, true) => TCPLOG_FORMAT,
-            (None, false) => return, // logged at accept
-        };
-        if p.options.dontlognull && rec.bytes_in == 0 {
-            return;
-        }
-        let line = logsink::render(fmt, &rec);
-        self.log.send(&p.logs, Level::Info, &line);
+        let mut line = String::with_capacity(256);
+        format.render(&rec, &mut line);
+        log.logger.send(rec.level(p.options.log_separate_errors), &line);
     }
 
     // ---- health checks -----------------------------------------------------
@@ -232,7 +236,7 @@ impl World {
         let report = self.farm.backend_mut(be).on_check_result(ServerId(srv), result);
         for m in &report.messages {
             diag::emit(m.console, format_args!("{}", m.console_text.as_deref().unwrap_or(&m.text)));
-            self.log.send(&self.proxies[be].logs, m.level, &m.text);
+            self.logs[be].logger.send(m.level, &m.text);
         }
         for d in report.assigned {
             self.farm.handed.push((be, d));
@@ -247,22 +251,24 @@ impl World {
 
     // ---- stopping ----------------------------------------------------------
 
+    /// A life-cycle line: on stderr as a warning (unless `-q`) and in the proxy's logs.
+    fn announce(&self, pi: usize, line: LogLine) {
+        diag::emit(Severity::Warning, format_args!("{}", line.text));
+        self.logs[pi].logger.send(line.level, &line.text);
+    }
+
     /// "Proxy X stopped (cumulated conns: FE: n, BE: m)." for every proxy.
     fn log_proxies_stopped(&mut self) {
-        for p in &self.proxies {
-            let line = format!("Proxy {} stopped (cumulated conns: FE: {}, BE: {}).", p.name, p.cum_fe, p.cum_be);
-            diag::emit(Severity::Warning, format_args!("{line}"));
-            self.log.send(&p.logs, Level::Warning, &line);
+        for (pi, p) in self.proxies.iter().enumerate() {
+            self.announce(pi, events::proxy_stopped(&p.name, p.cum_fe, p.cum_be));
         }
     }
 
     /// "Paused proxy l." / "Resumed frontend f." for every proxy that listens.
-    fn log_frontends(&mut self, what: &str) {
-        for p in self.proxies.iter().filter(|p| p.cap.frontend && !p.disabled) {
-            let kind = if p.cap.backend { "proxy" } else { "frontend" };
-            let line = format!("{what} {kind} {}.", p.name);
-            diag::emit(Severity::Warning, format_args!("{line}"));
-            self.log.send(&p.logs, Level::Warning, &line);
+    fn log_frontends(&mut self, paused: bool) {
+        for (pi, p) in self.proxies.iter().enumerate().filter(|(_, p)| p.cap.frontend && !p.disabled) {
+            let line = if paused { events::proxy_paused(p.cap, &p.name) } else { events::proxy_resumed(p.cap, &p.name) };
+            self.announce(pi, line);
         }
     }
 
@@ -310,12 +316,12 @@ impl Handler for World {
                 Signal::Pause if !self.paused_by_signal => {
                     self.paused_by_signal = true;
                     self.listeners_dirty = true;
-                    self.log_frontends("Paused");
+                    self.log_frontends(true);
                 }
                 Signal::Resume if self.paused_by_signal => {
                     self.paused_by_signal = false;
                     self.listeners_dirty = true;
-                    self.log_frontends("Resumed");
+                    self.log_frontends(false);
                 }
                 Signal::Pause | Signal::Resume => {}
             }
