@@ -132,7 +132,7 @@ impl World {
                 Accept::Failed(e) => {
                     // Out of file descriptors or memory: the backlog is still
                     // pending but no new edge will come, so retry on a timer.
-                    log::debug!("accept failed: {e}");
+                    ::log::debug!("accept failed: {e}");
                     cx.timers.arm(cx.now + ACCEPT_RETRY, TimerTarget::Entry(Kind::Listener, Key { slot: li, gen: 0 }));
                     return;
                 }
@@ -183,21 +183,29 @@ impl World {
         self.hand_out_slots(cx);
     }
 
-    /// Wakes the queued streams that were given a server slot.
+    /// Wakes the queued streams that were given a server slot, oldest hand-out
+    /// first (a woken stream may release slots and hand out more).
     fn hand_out_slots(&mut self, cx: &mut Ctx<'_>) {
-        while let Some((be, d)) = self.farm.handed.pop() {
-            let key = key_of(d.waiter);
-            let addr = self.farm.backend(be).server(d.server).socket_addr();
-            let Some(s) = self.streams.get_mut(key) else {
-                self.farm.backend_mut(be).connection_ended(d.server);
-                self.farm.drain_queue(be, d.server.0);
-                continue;
-            };
-            let mut env = Env { cx, key, proxies: &mut self.proxies, pool: &mut self.farm };
-            let from_server = d.from == crate::backend::QueueKind::Server;
-            if s.dequeued(&mut env, d.server.0, addr, from_server, d.queue_position as u32) == Life::Finished {
-                self.finish(cx, key);
+        while !self.farm.handed.is_empty() {
+            for (be, d) in std::mem::take(&mut self.farm.handed) {
+                self.hand_out(cx, be, d);
             }
+        }
+    }
+
+    fn hand_out(&mut self, cx: &mut Ctx<'_>, be: usize, d: crate::backend::Dequeued) {
+        let key = key_of(d.waiter);
+        let addr = self.farm.backend(be).server(d.server).socket_addr();
+        let Some(s) = self.streams.get_mut(key) else {
+            // The waiter is gone: give the slot back (it may go to the next one).
+            self.farm.backend_mut(be).connection_ended(d.server);
+            self.farm.drain_queue(be, d.server.0);
+            return;
+        };
+        let mut env = Env { cx, key, proxies: &mut self.proxies, pool: &mut self.farm };
+        let from_server = d.from == crate::backend::QueueKind::Server;
+        if s.dequeued(&mut env, d.server.0, addr, from_server, d.queue_position as u32) == Life::Finished {
+            self.finish(cx, key);
         }
     }
 
