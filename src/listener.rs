@@ -271,14 +271,28 @@ fn remove_stale_socket(path: &Path) {
     }
 }
 
+/// The address of `abns@name` as HAProxy builds it: a leading NUL, the name, and
+/// NUL padding to the full `sun_path` length. The padding is part of the name in
+/// Linux's abstract namespace, so it must match for HAProxy (or another moonproxy)
+/// to reach us with `server ... abns@name` (`/proc/net/unix` shows `@name@@@...`).
+pub fn abstract_addr(name: &str) -> io::Result<SockAddr> {
+    use std::os::unix::ffi::OsStrExt;
+    const SUN_PATH_LEN: usize = 108;
+    if name.len() + 1 > SUN_PATH_LEN {
+        return Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG));
+    }
+    let mut bytes = [0u8; SUN_PATH_LEN];
+    bytes[1..=name.len()].copy_from_slice(name.as_bytes());
+    SockAddr::unix(std::ffi::OsStr::from_bytes(&bytes))
+}
+
 fn open_abstract(name: &str, backlog: i32) -> StepResult<mio::net::UnixListener> {
-    use std::os::linux::net::SocketAddrExt;
-    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).map_err(|e| (BindStep::Bind, e))?;
-    let l = std::os::unix::net::UnixListener::bind_addr(&addr).map_err(|e| (BindStep::Bind, e))?;
-    let s = Socket::from(l);
-    // listen() again only changes the backlog of an already listening socket.
-    s.listen(backlog).map_err(|e| (BindStep::Listen, e))?;
+    let s = Socket::new(Domain::UNIX, Type::STREAM, None).map_err(|e| (BindStep::Create, e))?;
     s.set_nonblocking(true).map_err(|e| (BindStep::Create, e))?;
+    s.set_cloexec(true).map_err(|e| (BindStep::Create, e))?;
+    let addr = abstract_addr(name).map_err(|e| (BindStep::Bind, e))?;
+    s.bind(&addr).map_err(|e| (BindStep::Bind, e))?;
+    s.listen(backlog).map_err(|e| (BindStep::Listen, e))?;
     Ok(mio::net::UnixListener::from_std(s.into()))
 }
 
@@ -358,13 +372,15 @@ mod tests {
     }
 
     #[test]
-    fn abstract_socket_listens() {
+    fn abstract_socket_listens_with_haproxy_padding() {
         let name = format!("moonproxy-test-{}", std::process::id());
         let b = bind_line(BindAddr::Abstract(name.clone()));
         let _l = Listener::open(&b, &BindAddr::Abstract(name.clone()), 0, 0, None, None).unwrap();
-        use std::os::linux::net::SocketAddrExt;
-        let a = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
-        std::os::unix::net::UnixStream::connect_addr(&a).expect("abstract listener reachable");
+        let c = Socket::new(Domain::UNIX, Type::STREAM, None).unwrap();
+        c.connect(&abstract_addr(&name).unwrap()).expect("reachable at the padded address");
+        let table = std::fs::read_to_string("/proc/net/unix").unwrap();
+        let padded = format!("@{name}{}", "@".repeat(107 - name.len()));
+        assert!(table.lines().any(|l| l.ends_with(&padded)), "listed as HAProxy lists it");
     }
 
     #[test]
