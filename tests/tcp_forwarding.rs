@@ -98,3 +98,41 @@ fn thousand_concurrent_connections() {
     }
     assert_eq!(backend.hits(), 1000);
 }
+
+/// Servers on a unix socket path and in the abstract namespace (`abns@`, padded as
+/// HAProxy pads it).
+#[test]
+fn unix_and_abstract_servers() {
+    use std::os::unix::net::UnixListener;
+    let dir = temp_dir("usrv");
+    let path = dir.join("srv.sock");
+    let ul = UnixListener::bind(&path).unwrap();
+    std::thread::spawn(move || {
+        for c in ul.incoming() {
+            let mut c = c.unwrap();
+            c.write_all(b"from unix").unwrap();
+        }
+    });
+    let name = format!("moonproxy-srv-{}", std::process::id());
+    let abns = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None).unwrap();
+    abns.bind(&moonproxy::listener::abstract_addr(&name).unwrap()).unwrap();
+    abns.listen(16).unwrap();
+    let abns: UnixListener = abns.into();
+    std::thread::spawn(move || {
+        for c in abns.incoming() {
+            let mut c = c.unwrap();
+            c.write_all(b"from abns").unwrap();
+        }
+    });
+    let (p1, p2) = (free_port(), free_port());
+    let cfg = format!(
+        "{}listen u\n    bind 127.0.0.1:{p1}\n    server s1 {}\nlisten a\n    bind 127.0.0.1:{p2}\n    server s1 abns@{name}\n",
+        preamble("", ""),
+        path.display()
+    );
+    let p = Proxy::start(&cfg, p1);
+    p.wait_listening(p2);
+    assert_eq!(read_all(connect(p1)), b"from unix");
+    assert_eq!(read_all(connect(p2)), b"from abns");
+    let _ = std::fs::remove_dir_all(&dir);
+}

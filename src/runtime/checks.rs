@@ -76,7 +76,7 @@ impl Checks {
                     let r = CheckResult::Failed { reason: FailReason::SocketError, info: "no address".into(), duration: Duration::ZERO };
                     return Some(self.finish(cx, key.slot, r));
                 };
-                let conn = Conn::connect(addr).and_then(|mut c| {
+                let conn = Conn::connect(&crate::stream::Target::Inet(addr)).and_then(|mut c| {
                     c.register(cx.registry, token::encode(Kind::Check, key))?;
                     Ok(c)
                 });

@@ -3,7 +3,7 @@
 
 use crate::backend::{Backend, Dequeued, Pick as BePick, ServerId, WaiterId};
 use crate::reactor::Key;
-use crate::stream::{Attempt, Pick, ServerPool};
+use crate::stream::{Attempt, Pick, ServerPool, Target};
 use std::net::IpAddr;
 
 pub struct Farm {
@@ -21,6 +21,16 @@ pub fn waiter_of(key: Key) -> WaiterId {
 
 pub fn key_of(w: WaiterId) -> Key {
     Key { slot: (w & 0xffff_ffff) as usize, gen: (w >> 32) as u32 }
+}
+
+/// Where a server's connections go (`None`: an address without port).
+pub fn target_of(s: &crate::backend::Server) -> Option<Target> {
+    use crate::config::model::ServerAddr;
+    match s.addr() {
+        ServerAddr::Unix(p) => Some(Target::Unix(p.clone())),
+        ServerAddr::Abstract(n) => Some(Target::Abstract(n.clone())),
+        _ => s.socket_addr().map(Target::Inet),
+    }
 }
 
 impl Farm {
@@ -45,7 +55,7 @@ impl ServerPool for Farm {
     fn pick(&mut self, be: usize, client: Option<IpAddr>, avoid: Option<usize>) -> Pick {
         let b = self.backend_mut(be);
         match b.pick(client, avoid.map(ServerId)) {
-            BePick::Server(id) => Pick::Server { srv: id.0, addr: b.server(id).socket_addr() },
+            BePick::Server(id) => Pick::Server { srv: id.0, addr: target_of(b.server(id)) },
             BePick::Queue => Pick::Queue { server: None },
             BePick::QueueOnServer(id) => Pick::Queue { server: Some(id.0) },
             BePick::QueueFull(_) => Pick::QueueFull,

@@ -195,7 +195,7 @@ impl World {
 
     fn hand_out(&mut self, cx: &mut Ctx<'_>, be: usize, d: crate::backend::Dequeued) {
         let key = key_of(d.waiter);
-        let addr = self.farm.backend(be).server(d.server).socket_addr();
+        let addr = super::pool::target_of(self.farm.backend(be).server(d.server));
         let Some(s) = self.streams.get_mut(key) else {
             // The waiter is gone: give the slot back (it may go to the next one).
             self.farm.backend_mut(be).connection_ended(d.server);

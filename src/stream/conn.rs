@@ -42,6 +42,16 @@ impl Sock {
     }
 }
 
+/// Where a server connection goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    Inet(SocketAddr),
+    /// A unix socket path (`server s /run/app.sock`, `unix@...`).
+    Unix(std::path::PathBuf),
+    /// `abns@name`, HAProxy's padded abstract address.
+    Abstract(String),
+}
+
 /// How a read loop ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReadEnd {
@@ -94,11 +104,27 @@ impl Conn {
         Conn { sock, readable: false, writable: false, hup: false, shut_w: false }
     }
 
-    /// Starts a non-blocking connect to `addr`.
-    pub fn connect(addr: SocketAddr) -> io::Result<Conn> {
-        let s = mio::net::TcpStream::connect(addr)?;
-        let _ = s.set_nodelay(true);
-        Ok(Conn::new(Sock::Tcp(s)))
+    /// Starts a non-blocking connect to `target`.
+    pub fn connect(target: &Target) -> io::Result<Conn> {
+        Ok(match target {
+            Target::Inet(addr) => {
+                let s = mio::net::TcpStream::connect(*addr)?;
+                let _ = s.set_nodelay(true);
+                Conn::new(Sock::Tcp(s))
+            }
+            Target::Unix(path) => Conn::new(Sock::Unix(mio::net::UnixStream::connect(path)?)),
+            Target::Abstract(name) => {
+                let s = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None)?;
+                s.set_nonblocking(true)?;
+                s.set_cloexec(true)?;
+                match s.connect(&crate::listener::abstract_addr(name)?) {
+                    Ok(()) => {}
+                    Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+                    Err(e) => return Err(e),
+                }
+                Conn::new(Sock::Unix(mio::net::UnixStream::from_std(s.into())))
+            }
+        })
     }
 
     /// Registers for both directions once: readiness is edge-triggered, so interest
@@ -121,16 +147,19 @@ impl Conn {
     /// For a connecting server socket: did the connect complete? Checks `SO_ERROR`
     /// and then `getpeername`, as a writable event alone does not mean success.
     pub fn connect_state(&mut self) -> ConnectState {
-        let Sock::Tcp(s) = &self.sock else { return ConnectState::Established };
-        match s.take_error() {
+        let (err, peer) = match &self.sock {
+            Sock::Tcp(s) => (s.take_error(), s.peer_addr().map(drop)),
+            Sock::Unix(s) => (s.take_error(), s.peer_addr().map(drop)),
+        };
+        match err {
             Ok(Some(e)) | Err(e) => return classify_connect_error(&e),
             Ok(None) => {}
         }
         // A failed connect always leaves SO_ERROR set, so "not connected" here means
         // "not yet" (e.g. an event left over from a previous attempt's socket, which
         // shared this token): keep waiting, the connect timeout bounds it.
-        match s.peer_addr() {
-            Ok(_) => ConnectState::Established,
+        match peer {
+            Ok(()) => ConnectState::Established,
             Err(e) if e.kind() == io::ErrorKind::NotConnected => ConnectState::Pending,
             Err(e) => classify_connect_error(&e),
         }
@@ -259,7 +288,7 @@ mod tests {
     #[test]
     fn connect_to_closed_port_is_refused() {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-        let mut c = Conn::connect(port).unwrap();
+        let mut c = Conn::connect(&Target::Inet(port)).unwrap();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
         loop {
             match c.connect_state() {

@@ -26,6 +26,7 @@ use crate::reactor::{token, Ctx, Key, Kind, Ready};
 use acl::SampleCtx;
 use analysers::{RuleCursor, RuleStep, WaitFor};
 use channel::Channel;
+pub use conn::Target;
 use conn::{Conn, ConnectState, ReadEnd, WriteEnd};
 use proxy::ProxyRt;
 pub use state::State;
@@ -41,11 +42,11 @@ pub const MAX_STATE_STEPS: usize = 16;
 pub const MAX_TURNAROUND: Duration = Duration::from_secs(1);
 
 /// What a server choice gave.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Pick {
     /// A server with a connection slot now reserved for this stream. `addr` is `None`
-    /// when the server has no usable address (no port in TCP mode, unix server).
-    Server { srv: usize, addr: Option<SocketAddr> },
+    /// when the server has no usable address (no port in TCP mode).
+    Server { srv: usize, addr: Option<Target> },
     /// Servers are full: wait in the backend queue (`None`) or that server's queue.
     Queue { server: Option<usize> },
     /// The chosen server's queue is at `maxqueue`.
@@ -119,7 +120,7 @@ pub enum Life {
 struct ServerSide {
     be: usize,
     srv: usize,
-    addr: Option<SocketAddr>,
+    addr: Option<Target>,
     conn: Option<Conn>,
     /// The last connection's fd number, kept after close for `-d` traces.
     fd: Option<i32>,
@@ -257,7 +258,7 @@ impl Stream {
     /// The queue gave this stream a server slot (see [`ServerPool::release`]).
     /// `position` is how many streams left that queue while this one waited
     /// (`%sq` when it waited in the server's queue, `%bq` for the backend's).
-    pub fn dequeued(&mut self, env: &mut Env<'_, '_>, srv: usize, addr: Option<SocketAddr>, from_server_queue: bool, position: u32) -> Life {
+    pub fn dequeued(&mut self, env: &mut Env<'_, '_>, srv: usize, addr: Option<Target>, from_server_queue: bool, position: u32) -> Life {
         if self.state != State::Queued {
             // Not waiting any more: give the slot back.
             if let Some(be) = self.backend {
@@ -345,11 +346,11 @@ impl Stream {
         }
     }
 
-    fn start_connect(&mut self, env: &mut Env<'_, '_>, srv: usize, addr: Option<SocketAddr>) {
+    fn start_connect(&mut self, env: &mut Env<'_, '_>, srv: usize, addr: Option<Target>) {
         let be = self.backend.expect("a backend");
         let now = env.cx.now;
         self.connect_started.get_or_insert(now);
-        let conn = addr.and_then(|addr| {
+        let conn = addr.as_ref().and_then(|addr| {
             let mut c = Conn::connect(addr).ok()?;
             c.register(env.cx.registry, token::encode(Kind::Server, env.key)).ok()?;
             Some(c)
@@ -399,7 +400,7 @@ impl Stream {
         }
         self.retries_left -= 1;
         self.retries_done += 1;
-        let (be, srv, addr) = (side.be, side.srv, side.addr);
+        let (be, srv, addr) = (side.be, side.srv, side.addr.clone());
         if self.redispatch_due(&env.proxies[be]) {
             // Give the slot back and choose again, avoiding this server.
             env.pool.record(be, srv, Attempt::Redispatched);
@@ -441,7 +442,7 @@ impl Stream {
         }
         if self.state_deadline.is_some_and(|d| d <= env.cx.now) {
             let side = self.server.as_ref().expect("a server");
-            let (srv, addr) = (side.srv, side.addr);
+            let (srv, addr) = (side.srv, side.addr.clone());
             self.start_connect(env, srv, addr);
         }
     }
@@ -668,7 +669,10 @@ impl Stream {
             frontend_ssl: false,
             backend: be.map(|b| b.name.clone()),
             server: srv.map(|s| pool.server_name(s.be, s.srv).to_string()),
-            server_addr: srv.and_then(|s| s.addr),
+            server_addr: srv.and_then(|s| match s.addr {
+                Some(Target::Inet(a)) => Some(a),
+                _ => None,
+            }),
             t_queue: self.t_queue,
             t_connect: self.t_connect,
             t_total: now - self.accept_at,

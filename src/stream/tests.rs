@@ -154,7 +154,7 @@ fn refused_connects_retry_after_turnaround_then_sc() {
     let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let t = Timeouts { connect: Some(Duration::from_millis(20)), ..Default::default() };
     let mut r = Rig::new(t, 1);
-    r.pool.picks.push_back(Pick::Server { srv: 4, addr: Some(dead) });
+    r.pool.picks.push_back(Pick::Server { srv: 4, addr: Some(Target::Inet(dead)) });
     r.run(Event::Wake, Instant::now());
     assert_eq!(r.stream.state(), State::Connecting);
     // Let the kernel refuse, then deliver the writable/error event.
