@@ -257,6 +257,17 @@ pub fn connect_line(client: SocketAddr, local: SocketAddr, frontend: &str, mode:
     )
 }
 
+/// The accept line for a client of a unix socket listener, which HAProxy words
+/// differently: `Connect to unix:1 (a/TCP)`, `listener_id` being the listener's
+/// number in its frontend (1 for the first `bind`).
+pub fn connect_line_unix(listener_id: u32, frontend: &str, mode: Mode) -> String {
+    let mode = match mode {
+        Mode::Tcp => "TCP",
+        Mode::Http => "HTTP",
+    };
+    format!("Connect to unix:{listener_id} ({frontend}/{mode})")
+}
+
 fn err(message: String, offset: usize) -> FormatError {
     FormatError { message, offset }
 }
@@ -921,6 +932,10 @@ mod tests {
                 Mode::Tcp
             ),
             "Connect from ::1:40962 to ::1:40643 (fe3/TCP)"
+        );
+        assert_eq!(
+            connect_line_unix(1, "a", Mode::Tcp),
+            "Connect to unix:1 (a/TCP)"
         );
     }
 }
