@@ -232,7 +232,9 @@ fn write_line(out: &mut Vec<u8>, f: &Frame<'_>, msg: &str) {
     }
     out.clear();
     out.extend_from_slice(hdr.as_bytes());
-    out.extend_from_slice(msg.as_bytes());
+    // The line gets exactly one newline: a caller's own trailing ones are dropped, as
+    // HAProxy does for its `send_log("...\n")` messages.
+    out.extend_from_slice(msg.trim_end_matches(['\n', '\0']).as_bytes());
     if maxlen > 0 && out.len() + 1 > maxlen {
         out.truncate(maxlen - 1);
     }
@@ -541,6 +543,16 @@ pub struct LogSink {
     line: Vec<u8>,
 }
 
+impl std::fmt::Debug for LogSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogSink")
+            .field("identity", &self.identity)
+            .field("targets", &self.targets.len())
+            .field("dropped", &self.dropped)
+            .finish()
+    }
+}
+
 impl Default for LogSink {
     fn default() -> Self {
         LogSink::new(LogIdentity::default())
@@ -682,6 +694,15 @@ mod tests {
         for (fmt, want) in cases {
             assert_eq!(enc(fmt, &id, "msg", 1024), want, "{fmt:?}");
         }
+    }
+
+    #[test]
+    fn trailing_newlines_are_not_doubled() {
+        assert_eq!(
+            enc(LogWireFormat::Raw, &id(), "Proxy p stopped.\n", 0),
+            "Proxy p stopped.\n"
+        );
+        assert_eq!(enc(LogWireFormat::Short, &id(), "x\n\n", 0), "<6>x\n");
     }
 
     #[test]
