@@ -214,6 +214,7 @@ impl std::error::Error for FormatError {}
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogFormat {
     nodes: Vec<Node>,
+    source: String,
 }
 
 /// What rendering needs beyond the stream: process-wide values, injectable for tests.
@@ -402,7 +403,23 @@ impl LogFormat {
         }
         push_literal(&mut nodes, &mut text, &fmt[lit..]);
         flush_text(&mut nodes, &mut text);
-        Ok(LogFormat { nodes })
+        Ok(LogFormat {
+            nodes,
+            source: fmt.to_string(),
+        })
+    }
+
+    /// The format string as written in the configuration.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Does the format print `var` (e.g. `Var::UniqueId`, so the stream knows whether
+    /// to build the unique id)?
+    pub fn uses(&self, var: Var) -> bool {
+        self.nodes
+            .iter()
+            .any(|n| matches!(n, Node::Var(v, _) if *v == var))
     }
 
     pub fn nodes(&self) -> &[Node] {
@@ -854,6 +871,9 @@ mod tests {
         // A '%' before another character is dropped (HAProxy does the same).
         assert_eq!(render("a %(b) %-", &rec()), "a (b) -");
         assert_eq!(render("", &rec()), "");
+        let f = LogFormat::compile("%ID %ci").unwrap();
+        assert_eq!(f.source(), "%ID %ci");
+        assert!(f.uses(Var::UniqueId) && f.uses(Var::ClientIp) && !f.uses(Var::Server));
         assert!(LogFormat::compile("").unwrap().is_empty());
     }
 
