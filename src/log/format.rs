@@ -14,6 +14,10 @@
 //!
 //! Values that are not known print `-` (or `""` with `Q`), times never reached print
 //! `-1`, and `%rc` gets a `+` when the stream was redispatched.
+//!
+//! Spaces are separators, as in HAProxy: a space is printed only after something that
+//! printed characters, so leading spaces vanish and `a  b` or `[ %hr  %hr ]` (empty
+//! captures) print `a b` and `[ ]`.
 
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
@@ -178,7 +182,10 @@ impl Var {
 /// One piece of a compiled format.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Node {
+    /// Literal text (never contains a space).
     Text(String),
+    /// A space of the format string (see [`LogFormat::render_with`] for how runs collapse).
+    Separator,
     Var(Var, VarFlags),
     /// `%[expr]`: kept for the sample engine; rendered `-` for now.
     Sample {
@@ -207,6 +214,7 @@ impl std::error::Error for FormatError {}
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogFormat {
     nodes: Vec<Node>,
+    source: String,
 }
 
 /// What rendering needs beyond the stream: process-wide values, injectable for tests.
@@ -257,6 +265,17 @@ pub fn connect_line(client: SocketAddr, local: SocketAddr, frontend: &str, mode:
     )
 }
 
+/// The accept line for a client of a unix socket listener, which HAProxy words
+/// differently: `Connect to unix:1 (a/TCP)`, `listener_id` being the listener's
+/// number in its frontend (1 for the first `bind`).
+pub fn connect_line_unix(listener_id: u32, frontend: &str, mode: Mode) -> String {
+    let mode = match mode {
+        Mode::Tcp => "TCP",
+        Mode::Http => "HTTP",
+    };
+    format!("Connect to unix:{listener_id} ({frontend}/{mode})")
+}
+
 fn err(message: String, offset: usize) -> FormatError {
     FormatError { message, offset }
 }
@@ -288,7 +307,7 @@ impl LogFormat {
                 i += 1;
                 continue;
             }
-            text.push_str(&fmt[lit..i]);
+            push_literal(&mut nodes, &mut text, &fmt[lit..i]);
             let pct = i;
             i += 1;
             let Some(&c) = b.get(i) else {
@@ -382,9 +401,25 @@ impl LogFormat {
             }
             lit = i;
         }
-        text.push_str(&fmt[lit..]);
+        push_literal(&mut nodes, &mut text, &fmt[lit..]);
         flush_text(&mut nodes, &mut text);
-        Ok(LogFormat { nodes })
+        Ok(LogFormat {
+            nodes,
+            source: fmt.to_string(),
+        })
+    }
+
+    /// The format string as written in the configuration.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Does the format print `var` (e.g. `Var::UniqueId`, so the stream knows whether
+    /// to build the unique id)?
+    pub fn uses(&self, var: Var) -> bool {
+        self.nodes
+            .iter()
+            .any(|n| matches!(n, Node::Var(v, _) if *v == var))
     }
 
     pub fn nodes(&self) -> &[Node] {
@@ -403,13 +438,38 @@ impl LogFormat {
 
     /// [`render`](Self::render) with explicit process values (tests).
     pub fn render_with(&self, rec: &StreamLog, env: &RenderEnv, out: &mut String) {
+        // HAProxy prints a separator only after something that printed characters:
+        // leading spaces vanish and runs of spaces (even around empty values) collapse.
+        let mut last_is_space = true;
         for node in &self.nodes {
+            let before = out.len();
             match node {
+                Node::Separator => {
+                    if !last_is_space {
+                        out.push(' ');
+                        last_is_space = true;
+                    }
+                    continue;
+                }
                 Node::Text(t) => out.push_str(t),
                 Node::Var(var, flags) => render_var(*var, *flags, rec, env, out),
                 Node::Sample { flags, .. } => absent(*flags, out),
             }
+            if out.len() > before {
+                last_is_space = false;
+            }
         }
+    }
+}
+
+/// Literal text: each space becomes a [`Node::Separator`], the rest accumulates.
+fn push_literal(nodes: &mut Vec<Node>, text: &mut String, lit: &str) {
+    for (i, part) in lit.split(' ').enumerate() {
+        if i > 0 {
+            flush_text(nodes, text);
+            nodes.push(Node::Separator);
+        }
+        text.push_str(part);
     }
 }
 
@@ -803,10 +863,31 @@ mod tests {
             render("%b %{+Q}o%b %s %{-Q}s", &rec()),
             "fe1 \"fe1\" \"s1\" s1"
         );
+        // `o` flags accumulate and can be taken back (HAProxy 2.6 prints the same).
+        assert_eq!(
+            render("[%{+Q}o %{+X}o %b %{-Q}o %b %ci]", &rec()),
+            "[ \"fe1\" fe1 7F000001]"
+        );
         // A '%' before another character is dropped (HAProxy does the same).
         assert_eq!(render("a %(b) %-", &rec()), "a (b) -");
         assert_eq!(render("", &rec()), "");
+        let f = LogFormat::compile("%ID %ci").unwrap();
+        assert_eq!(f.source(), "%ID %ci");
+        assert!(f.uses(Var::UniqueId) && f.uses(Var::ClientIp) && !f.uses(Var::Server));
         assert!(LogFormat::compile("").unwrap().is_empty());
+    }
+
+    /// Outputs of HAProxy 2.6 for the same formats.
+    #[test]
+    fn spaces_collapse_like_haproxy() {
+        assert_eq!(
+            render("[ %hr  %hr ]{  }x%%  %%y %[src]  %b", &rec()),
+            "[ ]{ }x% %y - fe1"
+        );
+        assert_eq!(render("  %b  ", &rec()), "fe1 ");
+        assert_eq!(render(" %hr x", &rec()), "x");
+        assert_eq!(render("%b   .", &rec()), "fe1 .");
+        assert_eq!(render("[%{+Q}o|%b|%{-Q}o|%b]", &rec()), "[|\"fe1\"||fe1]");
     }
 
     #[test]
@@ -820,7 +901,7 @@ mod tests {
             }
         );
         assert_eq!(
-            f.nodes()[3],
+            f.nodes()[4],
             Node::Sample {
                 expr: "req.hdr(host),regsub(\\],_)".into(),
                 flags: VarFlags {
@@ -921,6 +1002,10 @@ mod tests {
                 Mode::Tcp
             ),
             "Connect from ::1:40962 to ::1:40643 (fe3/TCP)"
+        );
+        assert_eq!(
+            connect_line_unix(1, "a", Mode::Tcp),
+            "Connect to unix:1 (a/TCP)"
         );
     }
 }

@@ -39,8 +39,8 @@ pub mod time;
 pub mod tz;
 
 pub use events::LogLine;
-pub use format::{connect_line, FormatError, LogFormat, RenderEnv};
-pub use target::{total_dropped, LogIdentity, LogSink, Logger, Sampling, DEFAULT_LOG_TAG};
+pub use format::{connect_line, connect_line_unix, FormatError, LogFormat, RenderEnv};
+pub use target::{total_dropped, Frame, LogIdentity, LogSink, Logger, Sampling, DEFAULT_LOG_TAG};
 
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};

@@ -132,24 +132,67 @@ pub fn effective_level(level: Level, min: Option<Level>) -> Level {
     }
 }
 
-/// Frames `msg` as one complete line in `out` (cleared first), newline included,
-/// at most `maxlen` bytes long (a `maxlen` of 0 means no limit).
+/// Everything in a line besides the message: its framing and its time.
 ///
-/// `now` and `utc_offset` (seconds east of UTC, for the local dates) are parameters so
-/// tests can fix them; [`Logger::send`] passes the current time and local offset.
+/// `now` and `utc_offset` are fields so tests can fix them; [`Logger::send`] uses the
+/// current time and the local zone's offset.
+#[derive(Clone, Copy, Debug)]
+pub struct Frame<'a> {
+    pub format: LogWireFormat,
+    pub facility: Facility,
+    /// The level written (after the target's minimum level is applied).
+    pub level: Level,
+    pub identity: &'a LogIdentity,
+    pub now: SystemTime,
+    /// Seconds east of UTC, for the local dates.
+    pub utc_offset: i32,
+    /// `len`: bound on the whole line, newline included; 0 means no bound.
+    pub maxlen: usize,
+}
+
+impl Frame<'_> {
+    /// Frames `msg` as one complete line in `out` (cleared first), newline included.
+    pub fn encode(&self, msg: &str, out: &mut Vec<u8>) {
+        write_line(out, self, msg)
+    }
+}
+
+/// [`Frame::encode`] with the frame's fields as arguments (the first published form).
 #[allow(clippy::too_many_arguments)]
 pub fn encode(
     out: &mut Vec<u8>,
     format: LogWireFormat,
     facility: Facility,
     level: Level,
-    id: &LogIdentity,
+    identity: &LogIdentity,
     now: SystemTime,
     utc_offset: i32,
     msg: &str,
     maxlen: usize,
 ) {
+    let frame = Frame {
+        format,
+        facility,
+        level,
+        identity,
+        now,
+        utc_offset,
+        maxlen,
+    };
+    write_line(out, &frame, msg)
+}
+
+fn write_line(out: &mut Vec<u8>, f: &Frame<'_>, msg: &str) {
     use std::fmt::Write as _;
+    let Frame {
+        format,
+        facility,
+        level,
+        identity: id,
+        now,
+        utc_offset,
+        maxlen,
+    } = *f;
     let pri = facility as u32 * 8 + level as u32;
     let mut hdr = String::with_capacity(64);
     let tm = || time::breakdown(now, utc_offset);
@@ -189,7 +232,9 @@ pub fn encode(
     }
     out.clear();
     out.extend_from_slice(hdr.as_bytes());
-    out.extend_from_slice(msg.as_bytes());
+    // The line gets exactly one newline: a caller's own trailing ones are dropped, as
+    // HAProxy does for its `send_log("...\n")` messages.
+    out.extend_from_slice(msg.trim_end_matches(['\n', '\0']).as_bytes());
     if maxlen > 0 && out.len() + 1 > maxlen {
         out.truncate(maxlen - 1);
     }
@@ -372,10 +417,16 @@ impl Target {
             return Delivery::Skipped;
         }
         let level = effective_level(level, self.conf.min_level);
-        let c = &self.conf;
-        encode(
-            line, c.format, c.facility, level, id, now, utc_offset, msg, c.maxlen,
-        );
+        let frame = Frame {
+            format: self.conf.format,
+            facility: self.conf.facility,
+            level,
+            identity: id,
+            now,
+            utc_offset,
+            maxlen: self.conf.maxlen,
+        };
+        frame.encode(msg, line);
         if self.sink.send(line) {
             Delivery::Sent
         } else {
@@ -492,6 +543,16 @@ pub struct LogSink {
     line: Vec<u8>,
 }
 
+impl std::fmt::Debug for LogSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogSink")
+            .field("identity", &self.identity)
+            .field("targets", &self.targets.len())
+            .field("dropped", &self.dropped)
+            .finish()
+    }
+}
+
 impl Default for LogSink {
     fn default() -> Self {
         LogSink::new(LogIdentity::default())
@@ -581,17 +642,16 @@ mod tests {
 
     fn enc(format: LogWireFormat, id: &LogIdentity, msg: &str, maxlen: usize) -> String {
         let mut out = Vec::new();
-        encode(
-            &mut out,
+        Frame {
             format,
-            Facility::Local0,
-            Level::Info,
-            id,
-            at(),
-            0,
-            msg,
+            facility: Facility::Local0,
+            level: Level::Info,
+            identity: id,
+            now: at(),
+            utc_offset: 0,
             maxlen,
-        );
+        }
+        .encode(msg, &mut out);
         String::from_utf8(out).unwrap()
     }
 
@@ -637,6 +697,15 @@ mod tests {
     }
 
     #[test]
+    fn trailing_newlines_are_not_doubled() {
+        assert_eq!(
+            enc(LogWireFormat::Raw, &id(), "Proxy p stopped.\n", 0),
+            "Proxy p stopped.\n"
+        );
+        assert_eq!(enc(LogWireFormat::Short, &id(), "x\n\n", 0), "<6>x\n");
+    }
+
+    #[test]
     fn hostname_and_tag_appear_where_haproxy_puts_them() {
         let id = LogIdentity {
             tag: "mytag".into(),
@@ -661,46 +730,43 @@ mod tests {
     #[test]
     fn priority_combines_facility_and_level() {
         let mut out = Vec::new();
-        encode(
-            &mut out,
-            LogWireFormat::Priority,
-            Facility::Local1,
-            Level::Debug,
-            &id(),
-            at(),
-            0,
-            "x",
-            0,
-        );
+        Frame {
+            format: LogWireFormat::Priority,
+            facility: Facility::Local1,
+            level: Level::Debug,
+            identity: &id(),
+            now: at(),
+            utc_offset: 0,
+            maxlen: 0,
+        }
+        .encode("x", &mut out);
         assert_eq!(out, b"<143>x\n");
-        encode(
-            &mut out,
-            LogWireFormat::Short,
-            Facility::Kern,
-            Level::Emerg,
-            &id(),
-            at(),
-            0,
-            "x",
-            0,
-        );
+        Frame {
+            format: LogWireFormat::Short,
+            facility: Facility::Kern,
+            level: Level::Emerg,
+            identity: &id(),
+            now: at(),
+            utc_offset: 0,
+            maxlen: 0,
+        }
+        .encode("x", &mut out);
         assert_eq!(out, b"<0>x\n");
     }
 
     #[test]
     fn local_time_offset_is_used_in_headers() {
         let mut out = Vec::new();
-        encode(
-            &mut out,
-            LogWireFormat::Rfc5424,
-            Facility::Local0,
-            Level::Info,
-            &id(),
-            at(),
-            3600,
-            "x",
-            0,
-        );
+        Frame {
+            format: LogWireFormat::Rfc5424,
+            facility: Facility::Local0,
+            level: Level::Info,
+            identity: &id(),
+            now: at(),
+            utc_offset: 3600,
+            maxlen: 0,
+        }
+        .encode("x", &mut out);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "<134>1 2026-11-25T21:30:01.123456+01:00 - haproxy 1234 - - x\n"
