@@ -105,6 +105,9 @@ pub struct Listener {
     pub name: Option<String>,
     /// `maxconn` on the bind line.
     pub maxconn: Option<u32>,
+    /// Number of this listener within its frontend, from 1 (HAProxy's `luid`, as in
+    /// the `Connect to unix:1` accept line).
+    pub luid: u32,
     /// Live connections accepted here.
     pub conns: u32,
     sock: Option<ListenSock>,
@@ -130,6 +133,7 @@ impl Listener {
             addr: addr.clone(),
             name: bind.name.clone(),
             maxconn: bind.maxconn,
+            luid: 1,
             conns: 0,
             sock: Some(sock),
             state: ListenState::Paused,

@@ -99,7 +99,10 @@ pub fn run(config: Config, opts: RunOptions) -> i32 {
         for bind in &p.binds {
             for addr in &bind.addrs {
                 match Listener::open(bind, addr, pi, listeners.len(), p.backlog, p.maxconn) {
-                    Ok(l) => listeners.push(l),
+                    Ok(mut l) => {
+                        l.luid = listeners.iter().filter(|o: &&Listener| o.proxy == pi).count() as u32 + 1;
+                        listeners.push(l)
+                    }
                     Err(e) => {
                         alert!("Binding [{}] for {kind} {}: {e}", bind.location, p.name);
                         failed = true;

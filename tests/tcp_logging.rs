@@ -22,6 +22,32 @@ fn without_log_format_the_connection_is_logged_at_accept() {
 }
 
 #[test]
+fn unix_listener_accept_line() {
+    let backend = Backend::echo();
+    let dir = temp_dir("ulog");
+    let path = dir.join("f.sock");
+    let port = free_port();
+    let cfg = format!(
+        "{PLAIN}frontend fe\n    bind 127.0.0.1:{port}\n    bind unix@{}\n    default_backend be\nbackend be\n    server s1 {}\n",
+        path.display(),
+        backend.addr
+    );
+    let p = Proxy::start(&cfg, port);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let c = loop {
+        if let Ok(c) = std::os::unix::net::UnixStream::connect(&path) {
+            break c;
+        }
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let line = p.lines.wait_for(Duration::from_secs(5), |l| l.starts_with("Connect to"));
+    assert_eq!(line, "Connect to unix:2 (fe/TCP)", "second listener of fe");
+    drop(c);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn tcplog_line_at_close() {
     let backend = Backend::echo();
     let port = free_port();

@@ -165,9 +165,11 @@ impl World {
         // Without a log format, HAProxy logs the connection at accept time.
         let log = &self.logs[fe];
         if log.format.is_none() && !log.logger.is_empty() {
-            if let (Some(peer), Some(local)) = (peer, local) {
-                log.logger.send(Level::Info, &crate::log::connect_line(peer, local, &p.name, p.mode));
-            }
+            let line = match (peer, local) {
+                (Some(peer), Some(local)) => crate::log::connect_line(peer, local, &p.name, p.mode),
+                _ => crate::log::format::connect_line_unix(self.listeners[li].luid, &p.name, p.mode),
+            };
+            log.logger.send(Level::Info, &line);
         }
         self.stream_event(cx, key, Event::Wake);
     }
