@@ -283,6 +283,11 @@ impl Stream {
     // ---- states -------------------------------------------------------------
 
     fn route(&mut self, env: &mut Env<'_, '_>) {
+        // Rules may inspect client data (a yielded rule waiting for `ClientData` is
+        // re-run on the next client event): buffer it, and notice a reset (`CR`).
+        if let Err(abort) = self.read_client_early(env) {
+            return self.close(env, abort, Phase::Request);
+        }
         let cx = SampleCtx { src: self.src, dst: self.dst };
         let step = analysers::run_backend_rules(&env.proxies[self.frontend], &mut self.cursor, &cx);
         match step {
