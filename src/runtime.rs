@@ -56,6 +56,13 @@ pub fn run(config: Config, opts: RunOptions) -> i32 {
     if config.global.nbthread > 1 {
         warning!("nbthread {} is not supported: running one reactor thread.", config.global.nbthread);
     }
+    for p in config.proxies.iter().filter(|p| p.mode == crate::config::model::Mode::Http && !p.disabled) {
+        warning!(
+            "{} '{}' : mode http is not supported yet: its connections are forwarded as in mode tcp.",
+            crate::log::events::proxy_kind(p.cap),
+            p.name
+        );
+    }
     // 1. Proxies.
     let proxies = match build_proxies(&config) {
         Ok(p) => p,
