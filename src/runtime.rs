@@ -17,6 +17,8 @@ mod world;
 use crate::backend::Backend;
 use crate::config::model::Config;
 use crate::listener::Listener;
+use crate::config::model::Mode;
+use crate::log::events::proxy_kind;
 use crate::log::{LogFormat, LogIdentity, Logger};
 use crate::reactor::{token, Reactor};
 use crate::stream::proxy::build_proxies;
@@ -53,92 +55,28 @@ fn default_maxconn() -> u32 {
 /// Runs the proxy described by `config`; returns the process exit code
 /// (0 after a clean stop, 1 when start-up failed).
 pub fn run(config: Config, opts: RunOptions) -> i32 {
-    if config.global.nbthread > 1 {
-        warning!("nbthread {} is not supported: running one reactor thread.", config.global.nbthread);
-    }
-    for p in config.proxies.iter().filter(|p| p.mode == crate::config::model::Mode::Http && !p.disabled) {
-        warning!(
-            "{} '{}' : mode http is not supported yet: its connections are forwarded as in mode tcp.",
-            crate::log::events::proxy_kind(p.cap),
-            p.name
-        );
-    }
-    // 1. Proxies.
+    warn_unsupported(&config);
+    // 1. Proxies and their log formats.
     let proxies = match build_proxies(&config) {
         Ok(p) => p,
-        Err(errors) => {
-            for e in errors {
-                alert!("config : {e}");
-            }
-            alert!("Fatal errors found in configuration.");
-            return 1;
-        }
+        Err(errors) => return fatal(errors),
     };
-    // Log formats (`log-format`, or the one `option tcplog` implies).
-    let mut formats = Vec::new();
-    for p in &config.proxies {
-        let format = match (&p.log_format, p.options.tcplog) {
-            (Some(f), _) => match LogFormat::compile_for(f, p.mode) {
-                Ok(f) => Some(f),
-                Err(e) => {
-                    alert!("config : proxy '{}' : failed to parse log-format : {e}", p.name);
-                    alert!("Fatal errors found in configuration.");
-                    return 1;
-                }
-            },
-            (None, true) => Some(crate::log::format::tcplog().clone()),
-            (None, false) => None,
-        };
-        formats.push(format);
-    }
+    let formats = match compile_log_formats(&config) {
+        Ok(f) => f,
+        Err(errors) => return fatal(errors),
+    };
     // 2. Backends.
     let backends: Vec<Option<Backend>> =
         config.proxies.iter().map(|p| p.cap.backend.then(|| Backend::from_config(p))).collect();
     let farm = pool::Farm { backends, handed: Vec::new() };
-    // 3. Listeners.
-    let mut listeners = Vec::new();
-    let mut failed = false;
-    for (pi, p) in config.proxies.iter().enumerate() {
-        if !p.cap.frontend || p.disabled {
-            continue;
-        }
-        let kind = if p.cap.backend { "proxy" } else { "frontend" };
-        for bind in &p.binds {
-            for addr in &bind.addrs {
-                match Listener::open(bind, addr, pi, listeners.len(), p.backlog, p.maxconn) {
-                    Ok(mut l) => {
-                        l.luid = listeners.iter().filter(|o: &&Listener| o.proxy == pi).count() as u32 + 1;
-                        listeners.push(l)
-                    }
-                    Err(e) => {
-                        alert!("Binding [{}] for {kind} {}: {e}", bind.location, p.name);
-                        failed = true;
-                    }
-                }
-            }
-        }
-    }
-    if failed {
+    // 3. Listeners: all of them, or none.
+    let Some(listeners) = open_listeners(&config) else {
         alert!("[{}.main()] Some protocols failed to start their listeners! Exiting.", env!("CARGO_PKG_NAME"));
         return 1;
-    }
+    };
     // 4. Detach, pidfile.
-    let pidfile = opts.pidfile.clone().or_else(|| config.global.pidfile.clone());
-    let daemon = (opts.daemon || config.global.daemon) && !opts.foreground && !opts.debug;
-    if daemon {
-        match daemon::daemonize(pidfile.as_deref(), opts.verbose) {
-            Ok(Detached::Parent(code)) => return code,
-            Ok(Detached::Daemon) => {}
-            Err(e) => {
-                alert!("[{}.main()] Cannot fork: {e}.", env!("CARGO_PKG_NAME"));
-                return 1;
-            }
-        }
-    } else if let Some(p) = &pidfile {
-        if let Err(e) = daemon::write_pidfile(p) {
-            alert!("[{}.main()] Cannot create pidfile {} ({e})", env!("CARGO_PKG_NAME"), p.display());
-            return 1;
-        }
+    if let Some(code) = detach(&config, &opts) {
+        return code;
     }
     // 5. Run.
     let code = match serve(&config, &opts, proxies, formats, farm, listeners) {
@@ -151,6 +89,97 @@ pub fn run(config: Config, opts: RunOptions) -> i32 {
     // Log lines go through writer threads: let them drain before the process exits.
     crate::log::stdio::flush_all(Duration::from_millis(500));
     code
+}
+
+/// Prints configuration errors found at start-up; returns the exit code.
+fn fatal(errors: Vec<String>) -> i32 {
+    for e in errors {
+        alert!("config : {e}");
+    }
+    alert!("Fatal errors found in configuration.");
+    1
+}
+
+/// What the configuration asks for and this version does not do yet.
+fn warn_unsupported(config: &Config) {
+    if config.global.nbthread > 1 {
+        warning!("nbthread {} is not supported: running one reactor thread.", config.global.nbthread);
+    }
+    for p in config.proxies.iter().filter(|p| p.mode == Mode::Http && !p.disabled) {
+        warning!(
+            "{} '{}' : mode http is not supported yet: its connections are forwarded as in mode tcp.",
+            proxy_kind(p.cap),
+            p.name
+        );
+    }
+}
+
+/// Per proxy: its `log-format`, or the one `option tcplog` implies, compiled once.
+fn compile_log_formats(config: &Config) -> Result<Vec<Option<LogFormat>>, Vec<String>> {
+    let mut formats = Vec::new();
+    let mut errors = Vec::new();
+    for p in &config.proxies {
+        formats.push(match (&p.log_format, p.options.tcplog) {
+            (Some(f), _) => match LogFormat::compile_for(f, p.mode) {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    errors.push(format!("{} '{}' : failed to parse log-format : {e}", proxy_kind(p.cap), p.name));
+                    None
+                }
+            },
+            (None, true) => Some(crate::log::format::tcplog().clone()),
+            (None, false) => None,
+        });
+    }
+    if errors.is_empty() { Ok(formats) } else { Err(errors) }
+}
+
+/// Opens every listening socket of every enabled frontend. Each failure is an
+/// alert in HAProxy's words; `None` if any failed (nothing is served then).
+fn open_listeners(config: &Config) -> Option<Vec<Listener>> {
+    let mut listeners: Vec<Listener> = Vec::new();
+    let mut failed = false;
+    for (pi, p) in config.proxies.iter().enumerate().filter(|(_, p)| p.cap.frontend && !p.disabled) {
+        for bind in &p.binds {
+            for addr in &bind.addrs {
+                match Listener::open(bind, addr, pi, listeners.len(), p.backlog, p.maxconn) {
+                    Ok(mut l) => {
+                        l.luid = listeners.iter().filter(|o| o.proxy == pi).count() as u32 + 1;
+                        listeners.push(l);
+                    }
+                    Err(e) => {
+                        alert!("Binding [{}] for {} {}: {e}", bind.location, proxy_kind(p.cap), p.name);
+                        failed = true;
+                    }
+                }
+            }
+        }
+    }
+    (!failed).then_some(listeners)
+}
+
+/// `daemon`/`-D`: fork away (the original process returns `Some(exit code)`);
+/// then, or in the foreground, write the pidfile.
+fn detach(config: &Config, opts: &RunOptions) -> Option<i32> {
+    let pidfile = opts.pidfile.clone().or_else(|| config.global.pidfile.clone());
+    let daemon = (opts.daemon || config.global.daemon) && !opts.foreground && !opts.debug;
+    if daemon {
+        return match daemon::daemonize(pidfile.as_deref(), opts.verbose) {
+            Ok(Detached::Parent(code)) => Some(code),
+            Ok(Detached::Daemon) => None,
+            Err(e) => {
+                alert!("[{}.main()] Cannot fork: {e}.", env!("CARGO_PKG_NAME"));
+                Some(1)
+            }
+        };
+    }
+    if let Some(p) = &pidfile {
+        if let Err(e) = daemon::write_pidfile(p) {
+            alert!("[{}.main()] Cannot create pidfile {} ({e})", env!("CARGO_PKG_NAME"), p.display());
+            return Some(1);
+        }
+    }
+    None
 }
 
 fn serve(

@@ -61,7 +61,7 @@ fn leastconn_avoids_the_busy_server() {
 
 #[test]
 fn retries_then_redispatch_to_another_server() {
-    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let (_reserved, dead) = refusing_port();
     let alive = Backend::named("alive");
     let port = free_port();
     // Roundrobin starts on `dead`; after each redispatch the next stream starts there again.
@@ -91,7 +91,7 @@ fn retries_then_redispatch_to_another_server() {
 /// `min(timeout connect, 1s)` per retry.
 #[test]
 fn retries_without_redispatch_wait_between_attempts() {
-    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let (_reserved, dead) = refusing_port();
     let port = free_port();
     let cfg = format!(
         "{}listen l\n    bind 127.0.0.1:{port}\n    retries 2\n    timeout connect 100ms\n    server dead {dead}\n",

@@ -2,15 +2,14 @@
 
 mod support_tcp;
 
-use std::net::TcpListener;
 use std::time::Duration;
 use support_tcp::*;
 
 #[test]
 fn dead_server_goes_down_and_comes_back() {
     let good = Backend::named("good");
-    // Reserve a port for the flaky server, then free it so checks are refused.
-    let flaky_addr = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    // The flaky server's port: reserved, refusing until we listen on it.
+    let (flaky_sock, flaky_addr) = refusing_port();
     let port = free_port();
     let cfg = format!(
         "{}listen l\n    bind 127.0.0.1:{port}\n    balance roundrobin\n    server flaky {flaky_addr} check inter 100ms rise 2 fall 2\n    server good {} check inter 100ms\n",
@@ -27,8 +26,8 @@ fn dead_server_goes_down_and_comes_back() {
         assert_eq!(String::from_utf8(read_all(connect(port))).unwrap(), "good");
     }
     // Bring it back on the same port.
-    let l = TcpListener::bind(flaky_addr).expect("port still free");
-    let flaky = Backend::spawn_on(l, |mut c| {
+    flaky_sock.listen(64).unwrap();
+    let flaky = Backend::spawn_on(flaky_sock.into(), |mut c| {
         use std::io::Write;
         let _ = c.write_all(b"flaky");
     });
@@ -44,7 +43,7 @@ fn dead_server_goes_down_and_comes_back() {
 
 #[test]
 fn backend_with_no_server_left_is_reported_and_refuses_with_sc() {
-    let dead = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let (_reserved, dead) = refusing_port();
     let port = free_port();
     let cfg = format!(
         "{}listen l\n    bind 127.0.0.1:{port}\n    server only {dead} check inter 100ms fall 1\n",

@@ -3,7 +3,7 @@
 mod support_tcp;
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 use support_tcp::*;
 
@@ -121,7 +121,7 @@ fn connect_timeout_is_sc_after_retries() {
 
 #[test]
 fn refused_connect_is_sc_after_retries() {
-    let dead = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap(); // closed again
+    let (_reserved, dead) = refusing_port();
     let (proxy, port) = start("    timeout connect 100ms\n", dead, "    retries 2\n");
     let c = connect(port);
     assert!(read_all(c).is_empty());

@@ -29,6 +29,16 @@ pub fn is_listening(port: u16) -> bool {
         })
 }
 
+/// A port that refuses connections and stays reserved: the socket is bound but
+/// not listening (a port merely freed again could be taken by another test).
+/// Call `listen()` on it to bring the "server" to life.
+pub fn refusing_port() -> (socket2::Socket, SocketAddr) {
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    s.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into()).unwrap();
+    let addr = s.local_addr().unwrap().as_socket().unwrap();
+    (s, addr)
+}
+
 /// A fresh temporary directory for one test.
 pub fn temp_dir(tag: &str) -> PathBuf {
     static N: AtomicUsize = AtomicUsize::new(0);
