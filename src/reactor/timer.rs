@@ -64,6 +64,20 @@ impl Timers {
         self.heap.len()
     }
 
+    /// Drops the entries `keep` rejects. Lazy cancellation leaves superseded entries
+    /// in the heap until their deadline; with long timeouts and many short streams
+    /// they would pile up, so the owner compacts from time to time (see
+    /// [`Timers::needs_compaction`]).
+    pub fn retain(&mut self, mut keep: impl FnMut(Instant, TimerTarget) -> bool) {
+        self.heap.retain(|Reverse((at, _, t))| keep(*at, *t));
+    }
+
+    /// `true` when the heap holds many more entries than `live` targets can have
+    /// armed (a stream has one armed deadline at a time).
+    pub fn needs_compaction(&self, live: usize) -> bool {
+        self.heap.len() > 1024 + 4 * live
+    }
+
     pub fn is_empty(&self) -> bool {
         self.heap.is_empty()
     }
@@ -92,6 +106,20 @@ mod tests {
         assert!(t.pop_expired(later).is_none());
         assert_eq!(t.pop_expired(now + Duration::from_millis(20)).unwrap().1, target(1));
         assert!(t.is_empty());
+    }
+
+    #[test]
+    fn retain_drops_superseded_entries() {
+        let now = Instant::now();
+        let mut t = Timers::default();
+        for slot in 0..10 {
+            t.arm(now + Duration::from_secs(slot as u64), target(slot));
+        }
+        t.retain(|_, tg| matches!(tg, TimerTarget::Entry(_, k) if k.slot % 2 == 0));
+        assert_eq!(t.len(), 5);
+        assert!(!t.needs_compaction(0));
+        let order: Vec<_> = std::iter::from_fn(|| t.pop_expired(now + Duration::from_secs(60)).map(|(_, tg)| tg)).collect();
+        assert_eq!(order, vec![target(0), target(2), target(4), target(6), target(8)], "still a heap");
     }
 
     #[test]

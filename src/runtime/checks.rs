@@ -48,6 +48,11 @@ impl Checks {
         Checks { slots }
     }
 
+    /// Number of checked servers.
+    pub fn count(&self) -> usize {
+        self.slots.len()
+    }
+
     /// Arms the first probe of every check, spread over one interval per backend.
     pub fn start(&mut self, cx: &mut Ctx<'_>, farm: &Farm) {
         let mut per_be: std::collections::HashMap<usize, (usize, usize)> = Default::default();

@@ -384,6 +384,13 @@ impl Handler for World {
         if self.listeners_dirty {
             self.sync_listeners(cx);
         }
+        if cx.timers.needs_compaction(self.streams.len() + self.checks.count()) {
+            let streams = &self.streams;
+            cx.timers.retain(|at, target| match target {
+                TimerTarget::Entry(Kind::Client, key) => streams.get(key).is_some_and(|s| s.armed() == Some(at)),
+                _ => true,
+            });
+        }
         Flow::Continue
     }
 }

@@ -204,6 +204,11 @@ impl Stream {
         self.state
     }
 
+    /// The deadline this stream's live timer entry was armed for (others are stale).
+    pub fn armed(&self) -> Option<Instant> {
+        self.armed
+    }
+
     pub fn termination(&self) -> Termination {
         self.term
     }
