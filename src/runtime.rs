@@ -8,7 +8,7 @@
 //!    exit code 1, as with HAProxy;
 //! 4. detach (`daemon`/`-D`) and write the pidfile;
 //! 5. install the signal pipe, register listeners, arm the first health checks, run
-//!    the [`Reactor`] with the [`world::World`] handler.
+//!    the [`Reactor`] with the `world::World` handler.
 
 mod checks;
 mod pool;

@@ -5,7 +5,8 @@
 //! [`State::Route`] (rule pipeline, [`analysers`]) → [`State::Queued`] (all servers
 //! full) → [`State::Connecting`] (⇄ [`State::TurnAround`] between retries) →
 //! [`State::Forwarding`] → [`State::Closed`] (termination code, log record). Every move
-//! goes through [`Stream::goto`], which debug-asserts that the move is legal.
+//! goes through `Stream::goto`, which debug-asserts that the move is legal
+//! ([`State::can_go`]).
 //!
 //! A stream makes no syscall itself: sockets are behind [`conn::Conn`], servers behind
 //! the [`ServerPool`] seam, time and registration behind [`Env`].
