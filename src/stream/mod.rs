@@ -367,6 +367,10 @@ impl Stream {
             Some(c)
         });
         let fd = conn.as_ref().map(Conn::raw_fd);
+        if conn.is_none() {
+            // No socket, so no event will come: run again to count the failure.
+            env.cx.wake.push(Kind::Client, env.key);
+        }
         self.server = Some(ServerSide { be, srv, addr, conn, fd });
         self.state_deadline = env.proxies[be].timeouts.connect.map(|d| now + d);
         self.goto(State::Connecting);

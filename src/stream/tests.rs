@@ -170,3 +170,31 @@ fn refused_connects_retry_after_turnaround_then_sc() {
     assert_eq!(r.pool.records, vec![Attempt::Failed, Attempt::Retried, Attempt::Failed]);
     assert_eq!(r.pool.released, vec![4], "the slot is released once, at close");
 }
+
+#[test]
+fn a_server_without_address_fails_like_a_refused_one() {
+    let mut r = Rig::new(Timeouts::default(), 1);
+    r.pool.picks.push_back(Pick::Server { srv: 0, addr: None });
+    r.run(Event::Wake, Instant::now());
+    assert_eq!(r.stream.state(), State::TurnAround, "first attempt failed at once");
+    assert_eq!(r.fire_timer(), Life::Finished);
+    assert_eq!(r.stream.termination().to_string(), "SC");
+}
+
+/// A redispatch to a server whose socket cannot be created ends a pass in
+/// `Connecting` with no socket to report anything: the stream must have queued
+/// itself in the run queue.
+#[test]
+fn a_socketless_attempt_wakes_itself() {
+    let mut r = Rig::new(Timeouts::default(), 1);
+    r.proxies[0].options.redispatch = true;
+    r.pool.picks.push_back(Pick::Server { srv: 0, addr: None });
+    r.pool.picks.push_back(Pick::Server { srv: 1, addr: None });
+    assert_eq!(r.run(Event::Wake, Instant::now()), Life::Alive);
+    assert_eq!(r.stream.state(), State::Connecting);
+    assert!(!r.wake.is_empty(), "queued itself");
+    r.wake.take();
+    assert_eq!(r.run(Event::Wake, Instant::now()), Life::Finished);
+    assert_eq!(r.stream.termination().to_string(), "SC");
+    assert_eq!(r.pool.released, vec![0, 1]);
+}
