@@ -149,6 +149,13 @@ impl World {
             return;
         }
         let fe = self.listeners[li].proxy;
+        let opts = &self.proxies[fe].options;
+        if opts.tcpka || opts.clitcpka {
+            conn.set_keepalive();
+        }
+        if opts.nolinger {
+            conn.set_nolinger();
+        }
         if self.debug {
             let from = peer.map_or("unix".to_string(), |a| format!("{}:{}", a.ip(), a.port()));
             let lfd = self.listeners[li].raw_fd().unwrap_or(-1);

@@ -221,6 +221,20 @@ impl Conn {
         }
     }
 
+    /// `option tcpka` / `clitcpka` / `srvtcpka`: TCP keep-alive probes (TCP only).
+    pub fn set_keepalive(&self) {
+        if let Sock::Tcp(s) = &self.sock {
+            let _ = socket2::SockRef::from(s).set_keepalive(true);
+        }
+    }
+
+    /// `option nolinger`: close with a reset instead of a FIN, dropping unsent data.
+    pub fn set_nolinger(&self) {
+        if let Sock::Tcp(s) = &self.sock {
+            let _ = socket2::SockRef::from(s).set_linger(Some(std::time::Duration::ZERO));
+        }
+    }
+
     /// The file descriptor number, for `-d` traces.
     pub fn raw_fd(&self) -> i32 {
         use std::os::fd::AsRawFd;
@@ -271,6 +285,17 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(20));
         buf.consumed(36);
         assert_eq!(conn.read_into(&mut buf), (0, ReadEnd::Eof));
+    }
+
+    #[test]
+    fn keepalive_and_nolinger_options_reach_the_socket() {
+        let (conn, _peer) = pair();
+        conn.set_keepalive();
+        conn.set_nolinger();
+        let Sock::Tcp(s) = &conn.sock else { unreachable!() };
+        let r = socket2::SockRef::from(s);
+        assert!(r.keepalive().unwrap());
+        assert_eq!(r.linger().unwrap(), Some(std::time::Duration::ZERO));
     }
 
     #[test]

@@ -361,9 +361,17 @@ impl Stream {
         let be = self.backend.expect("a backend");
         let now = env.cx.now;
         self.connect_started.get_or_insert(now);
+        let opts = &env.proxies[be].options;
+        let (keepalive, nolinger) = (opts.tcpka || opts.srvtcpka, opts.nolinger);
         let conn = addr.as_ref().and_then(|addr| {
             let mut c = Conn::connect(addr).ok()?;
             c.register(env.cx.registry, token::encode(Kind::Server, env.key)).ok()?;
+            if keepalive {
+                c.set_keepalive();
+            }
+            if nolinger {
+                c.set_nolinger();
+            }
             Some(c)
         });
         let fd = conn.as_ref().map(Conn::raw_fd);
