@@ -136,3 +136,44 @@ fn unix_and_abstract_servers() {
     assert_eq!(read_all(connect(p2)), b"from abns");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Backpressure: while the server does not read, the proxy stops reading from the
+/// client once its buffer is full, so the client's writes block (bounded memory);
+/// when the server reads again every byte arrives, in order.
+#[test]
+fn a_slow_server_pushes_back_on_the_client() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    const TOTAL: usize = 64 * 1024 * 1024;
+    let go = Arc::new(AtomicBool::new(false));
+    let go2 = go.clone();
+    let backend = Backend::spawn(move |mut c| {
+        while !go2.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(expect_random(&mut c, 7, TOTAL), TOTAL);
+        c.write_all(b"ok").unwrap();
+    });
+    let port = free_port();
+    let cfg = format!("{}listen l\n    bind 127.0.0.1:{port}\n    server s1 {}\n", preamble("", ""), backend.addr);
+    let _p = Proxy::start(&cfg, port);
+    let c = connect(port);
+    let sent = Arc::new(AtomicUsize::new(0));
+    let (mut w, sent2) = (c.try_clone().unwrap(), sent.clone());
+    let writer = std::thread::spawn(move || {
+        let mut p = Prng::new(7);
+        let mut buf = vec![0u8; 64 * 1024];
+        for _ in 0..TOTAL / buf.len() {
+            p.fill(&mut buf);
+            w.write_all(&buf).unwrap();
+            sent2.fetch_add(buf.len(), Ordering::SeqCst);
+        }
+        w.shutdown(Shutdown::Write).unwrap();
+    });
+    std::thread::sleep(Duration::from_millis(700));
+    let stalled_at = sent.load(Ordering::SeqCst);
+    assert!(stalled_at < TOTAL / 2, "the client could push {stalled_at} bytes into a proxy whose server reads nothing");
+    go.store(true, Ordering::SeqCst);
+    writer.join().unwrap();
+    assert_eq!(read_all(c), b"ok");
+}
