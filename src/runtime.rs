@@ -1,8 +1,33 @@
 //! Turns a parsed [`Config`] into running listeners, streams and backends, and runs
 //! the reactor until the process is told to stop.
+//!
+//! Start-up order (everything that can fail does so before anything serves):
+//! 1. compile the proxies (rules, ACLs, backend references) — [`crate::stream::proxy`];
+//! 2. build the backends (servers, balancing, checks) — [`crate::backend`];
+//! 3. open every listening socket — [`crate::listener`]; one failure is an alert and
+//!    exit code 1, as with HAProxy;
+//! 4. detach (`daemon`/`-D`) and write the pidfile;
+//! 5. install the signal pipe, register listeners, arm the first health checks, run
+//!    the [`Reactor`] with the `world::World` handler.
 
+mod checks;
+mod pool;
+mod world;
+
+use crate::backend::Backend;
 use crate::config::model::Config;
+use crate::listener::Listener;
+use crate::config::model::Mode;
+use crate::log::events::proxy_kind;
+use crate::log::{LogFormat, LogIdentity, Logger};
+use crate::reactor::{token, Reactor};
+use crate::stream::proxy::build_proxies;
+use crate::sys::daemon::{self, Detached};
+use crate::sys::signals::Signals;
+use crate::{alert, warning};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// What the command line decides about running (the configuration decides the rest).
 #[derive(Clone, Debug, Default)]
@@ -20,9 +45,271 @@ pub struct RunOptions {
     pub verbose: bool,
 }
 
+/// Global `maxconn` when the configuration sets none: what the file-descriptor limit
+/// allows with two sockets per connection and some room for listeners and checks.
+fn default_maxconn() -> u32 {
+    let nofile = crate::sys::fd::raise_nofile_limit().unwrap_or(1024);
+    (nofile.saturating_sub(64) / 2).clamp(100, 1_000_000) as u32
+}
+
 /// Runs the proxy described by `config`; returns the process exit code
 /// (0 after a clean stop, 1 when start-up failed).
 pub fn run(config: Config, opts: RunOptions) -> i32 {
-    let _ = (config, opts);
-    0
+    warn_unsupported(&config);
+    // 1. Proxies and their log formats.
+    let proxies = match build_proxies(&config) {
+        Ok(p) => p,
+        Err(errors) => return fatal(errors),
+    };
+    let formats = match compile_log_formats(&config) {
+        Ok(f) => f,
+        Err(errors) => return fatal(errors),
+    };
+    // 2. Backends.
+    let backends: Vec<Option<Backend>> =
+        config.proxies.iter().map(|p| p.cap.backend.then(|| Backend::from_config(p))).collect();
+    let farm = pool::Farm { backends, handed: Vec::new() };
+    // 3. Listeners: all of them, or none.
+    let Some(listeners) = open_listeners(&config) else {
+        alert!("[{}.main()] Some protocols failed to start their listeners! Exiting.", env!("CARGO_PKG_NAME"));
+        return 1;
+    };
+    // 4. Detach, pidfile.
+    if let Some(code) = detach(&config, &opts) {
+        return code;
+    }
+    // 5. Run.
+    let code = match serve(&config, &opts, proxies, formats, farm, listeners) {
+        Ok(code) => code,
+        Err(e) => {
+            alert!("[{}.main()] reactor failure: {e}", env!("CARGO_PKG_NAME"));
+            1
+        }
+    };
+    // Log lines go through writer threads: let them drain before the process exits.
+    crate::log::stdio::flush_all(Duration::from_millis(500));
+    code
+}
+
+/// Prints configuration errors found at start-up; returns the exit code.
+fn fatal(errors: Vec<String>) -> i32 {
+    for e in errors {
+        alert!("config : {e}");
+    }
+    alert!("Fatal errors found in configuration.");
+    1
+}
+
+/// What the configuration asks for and this version does not do yet.
+fn warn_unsupported(config: &Config) {
+    if config.global.nbthread > 1 {
+        warning!("nbthread {} is not supported: running one reactor thread.", config.global.nbthread);
+    }
+    for p in config.proxies.iter().filter(|p| p.mode == Mode::Http && !p.disabled) {
+        warning!(
+            "{} '{}' : mode http is not supported yet: its connections are forwarded as in mode tcp.",
+            proxy_kind(p.cap),
+            p.name
+        );
+    }
+}
+
+/// Per proxy: its `log-format`, or the one `option tcplog` implies, compiled once.
+fn compile_log_formats(config: &Config) -> Result<Vec<Option<LogFormat>>, Vec<String>> {
+    let mut formats = Vec::new();
+    let mut errors = Vec::new();
+    for p in &config.proxies {
+        formats.push(match (&p.log_format, p.options.tcplog) {
+            (Some(f), _) => match LogFormat::compile_for(f, p.mode) {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    errors.push(format!("{} '{}' : failed to parse log-format : {e}", proxy_kind(p.cap), p.name));
+                    None
+                }
+            },
+            (None, true) => Some(crate::log::format::tcplog().clone()),
+            (None, false) => None,
+        });
+    }
+    if errors.is_empty() { Ok(formats) } else { Err(errors) }
+}
+
+/// Opens every listening socket of every enabled frontend. Each failure is an
+/// alert in HAProxy's words; `None` if any failed (nothing is served then).
+fn open_listeners(config: &Config) -> Option<Vec<Listener>> {
+    let mut listeners: Vec<Listener> = Vec::new();
+    let mut failed = false;
+    for (pi, p) in config.proxies.iter().enumerate().filter(|(_, p)| p.cap.frontend && !p.disabled) {
+        for bind in &p.binds {
+            for addr in &bind.addrs {
+                match Listener::open(bind, addr, pi, listeners.len(), p.backlog, p.maxconn) {
+                    Ok(mut l) => {
+                        l.luid = listeners.iter().filter(|o| o.proxy == pi).count() as u32 + 1;
+                        listeners.push(l);
+                    }
+                    Err(e) => {
+                        alert!("Binding [{}] for {} {}: {e}", bind.location, proxy_kind(p.cap), p.name);
+                        failed = true;
+                    }
+                }
+            }
+        }
+    }
+    (!failed).then_some(listeners)
+}
+
+/// `daemon`/`-D`: fork away (the original process returns `Some(exit code)`);
+/// then, or in the foreground, write the pidfile.
+fn detach(config: &Config, opts: &RunOptions) -> Option<i32> {
+    let pidfile = opts.pidfile.clone().or_else(|| config.global.pidfile.clone());
+    let daemon = (opts.daemon || config.global.daemon) && !opts.foreground && !opts.debug;
+    if daemon {
+        return match daemon::daemonize(pidfile.as_deref(), opts.verbose) {
+            Ok(Detached::Parent(code)) => Some(code),
+            Ok(Detached::Daemon) => None,
+            Err(e) => {
+                alert!("[{}.main()] Cannot fork: {e}.", env!("CARGO_PKG_NAME"));
+                Some(1)
+            }
+        };
+    }
+    if let Some(p) = &pidfile {
+        if let Err(e) = daemon::write_pidfile(p) {
+            alert!("[{}.main()] Cannot create pidfile {} ({e})", env!("CARGO_PKG_NAME"), p.display());
+            return Some(1);
+        }
+    }
+    None
+}
+
+fn serve(
+    config: &Config,
+    opts: &RunOptions,
+    proxies: Vec<crate::stream::proxy::ProxyRt>,
+    formats: Vec<Option<LogFormat>>,
+    farm: pool::Farm,
+    listeners: Vec<Listener>,
+) -> std::io::Result<i32> {
+    let mut reactor = Reactor::new()?;
+    let mut signals = Signals::install()?;
+    signals.register(reactor.registry(), token::SIGNALS)?;
+    let checks = checks::Checks::build(&farm);
+    let g = &config.global;
+    let maxconn = g.maxconn.unwrap_or_else(default_maxconn);
+    // Loggers are opened after daemonizing: their identity carries the daemon's pid.
+    let identity = Arc::new(LogIdentity::from_global(g));
+    let logs = config
+        .proxies
+        .iter()
+        .zip(formats)
+        .map(|(p, format)| world::ProxyLog { logger: Logger::new(&p.logs, identity.clone()), format })
+        .collect();
+    let mut world = world::World::new(proxies, farm, listeners, checks, logs, signals, g.bufsize, g.maxaccept, maxconn, g.hard_stop_after);
+    world.debug = opts.debug;
+    {
+        let mut cx = reactor.ctx();
+        world.sync_listeners(&mut cx);
+        world.checks.start(&mut cx, &world.farm);
+    }
+    reactor.run(&mut world)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::model::{Bind, BindAddr, Capabilities, Location, Proxy, Server, ServerAddr, Timeouts};
+    use std::io::{Read, Write};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    fn loc() -> Location {
+        Location { file: Arc::from("unit.cfg"), line: 1 }
+    }
+
+    /// A `listen` section forwarding `port` to `backend`, built without the parser.
+    fn listen_config(port: u16, backend: std::net::SocketAddr) -> Config {
+        let mut p = Proxy { name: "l".into(), cap: Capabilities { frontend: true, backend: true }, ..Default::default() };
+        p.binds.push(Bind {
+            location: loc(),
+            addrs: vec![BindAddr::Inet(([127, 0, 0, 1], port).into())],
+            name: None,
+            maxconn: None,
+            backlog: None,
+            v4v6: false,
+            v6only: false,
+            reuseport: false,
+            mode: None,
+            uid: None,
+            gid: None,
+        });
+        p.retries = 3;
+        p.timeouts = Timeouts {
+            connect: Some(Duration::from_secs(1)),
+            client: Some(Duration::from_secs(5)),
+            server: Some(Duration::from_secs(5)),
+            ..Default::default()
+        };
+        p.servers.push(Server {
+            name: "s1".into(),
+            location: loc(),
+            addr: ServerAddr::Inet { ip: backend.ip(), port: Some(backend.port()) },
+            weight: 1,
+            maxconn: 0,
+            maxqueue: 0,
+            backup: false,
+            disabled: false,
+            check: None,
+            id: None,
+        });
+        Config { proxies: vec![p], ..Default::default() }
+    }
+
+    /// End to end without the parser: a hand-built `listen` proxies an echo server,
+    /// then SIGTERM stops the loop with exit code 0.
+    #[test]
+    fn forwards_to_an_echo_server_and_stops_on_sigterm() {
+        let echo = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let echo_addr = echo.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for c in echo.incoming() {
+                let mut c = c.unwrap();
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 4096];
+                    loop {
+                        match c.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => c.write_all(&buf[..n]).unwrap(),
+                        }
+                    }
+                });
+            }
+        });
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let cfg = listen_config(port, echo_addr);
+        let proxy = std::thread::spawn(move || run(cfg, RunOptions::default()));
+        let mut client = None;
+        for _ in 0..100 {
+            if let Ok(c) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+                client = Some(c);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let mut client = client.expect("proxy listens");
+        client.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let msg: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let mut w = client.try_clone().unwrap();
+        let m2 = msg.clone();
+        let writer = std::thread::spawn(move || {
+            w.write_all(&m2).unwrap();
+            w.shutdown(std::net::Shutdown::Write).unwrap();
+        });
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).unwrap();
+        writer.join().unwrap();
+        assert_eq!(got.len(), msg.len());
+        assert!(got == msg, "echoed bytes differ");
+        std::process::Command::new("kill").arg("-TERM").arg(std::process::id().to_string()).status().unwrap();
+        assert_eq!(proxy.join().unwrap(), 0);
+    }
 }

@@ -3,12 +3,53 @@
 //!
 //! Logging never blocks the reactor: every target is non-blocking and a line that
 //! cannot be sent at once is counted as dropped.
+//!
+//! - [`target`]: [`Logger`] (a proxy's `log` lines, opened and ready) or [`LogSink`]
+//!   (shared sockets, targets given per call), wire framing, the default tag.
+//! - [`format`]: [`LogFormat`] (`log-format` compiled once, rendered per stream),
+//!   [`connect_line`] (the accept line logged without a log format).
+//! - [`events`]: the life-cycle lines HAProxy logs (`Proxy x stopped ...`).
+//! - [`time`], [`tz`]: dates in the formats HAProxy prints, local zone.
+//! - [`stdio`]: writer threads that keep stdout/stderr from blocking the reactor.
+//!
+//! A stream's life in the log: at accept, if its frontend has targets and no log format,
+//! `logger.send(Level::Info, &connect_line(..))`; at close, with a format,
+//! `format.render(&stream_log, &mut line); logger.send(stream_log.level(sep), &line)`.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use moonproxy::config::model::{Global, Level};
+//! use moonproxy::log::{LogFormat, LogIdentity, Logger, StreamLog};
+//!
+//! let identity = Arc::new(LogIdentity::from_global(&Global::default()));
+//! let logger = Logger::new(&[], identity); // a proxy's `logs`
+//! let format = LogFormat::compile("%ci:%cp %ft %b/%s %ts").unwrap();
+//! let rec = StreamLog { frontend: "fe".into(), ..StreamLog::default() };
+//! let mut line = String::new();
+//! format.render(&rec, &mut line);
+//! assert_eq!(line, "-:- fe fe/<NOSRV> --");
+//! logger.send(rec.level(false), &line);
+//! ```
+
+pub mod events;
+pub mod format;
+pub mod stdio;
+pub mod target;
+pub mod time;
+pub mod tz;
+
+pub use events::LogLine;
+pub use format::{connect_line, connect_line_unix, FormatError, LogFormat, RenderEnv};
+pub use target::{total_dropped, Frame, LogIdentity, LogSink, Logger, Sampling, DEFAULT_LOG_TAG};
 
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
 
 /// Everything a `log-format` can print about one finished (or starting) stream.
 /// The stream fills it in as it goes; the log module only reads it.
+///
+/// Build it with `StreamLog { field: value, ..StreamLog::default() }` so that fields
+/// added later do not break the construction; a default is "not known" (`-` / `-1`).
 #[derive(Clone, Debug)]
 pub struct StreamLog {
     /// `%ID`, unique id if `unique-id-format` is set.
@@ -49,8 +90,115 @@ pub struct StreamLog {
     /// `%sq %bq`: queue lengths seen when the stream was queued.
     pub srv_queue: u32,
     pub backend_queue: u32,
+    // Not here yet, to be added together with the stream (which builds this record
+    // with a struct literal): `backend_src` (`%bi %bp`, printed `-` for now),
+    // `t_handshake` (`%Th`, 0 without TLS or PROXY protocol), `frontend_counter`
+    // (`%lc`, printed `-` for now).
+}
+
+impl Default for StreamLog {
+    fn default() -> Self {
+        StreamLog {
+            unique_id: None,
+            stream_id: 0,
+            accept_date: SystemTime::UNIX_EPOCH,
+            client: None,
+            frontend_addr: None,
+            frontend: String::new(),
+            frontend_ssl: false,
+            backend: None,
+            server: None,
+            server_addr: None,
+            t_queue: None,
+            t_connect: None,
+            t_total: Duration::ZERO,
+            bytes_in: 0,
+            bytes_out: 0,
+            termination: *b"--",
+            actconn: 0,
+            feconn: 0,
+            beconn: 0,
+            srv_conn: 0,
+            retries: 0,
+            redispatched: false,
+            srv_queue: 0,
+            backend_queue: 0,
+        }
+    }
 }
 
 /// HAProxy's `option tcplog` format.
 pub const TCPLOG_FORMAT: &str =
     "%ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq";
+
+impl StreamLog {
+    /// Did the stream end in error, as HAProxy counts it for `option log-separate-errors`
+    /// and `option dontlog-normal`: redispatched, retried, or terminated by anything
+    /// else than a normal end (`-`) or a local action (`L`).
+    pub fn is_error(&self) -> bool {
+        self.redispatched || self.retries > 0 || !matches!(self.termination[0], b'-' | b'L')
+    }
+
+    /// The level of the stream's log line: `err` for an error with
+    /// `option log-separate-errors`, `info` otherwise.
+    pub fn level(&self, log_separate_errors: bool) -> crate::config::model::Level {
+        use crate::config::model::Level;
+        if log_separate_errors && self.is_error() {
+            Level::Err
+        } else {
+            Level::Info
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::model::Level;
+
+    #[test]
+    fn errors_and_levels() {
+        let ok = StreamLog::default();
+        assert!(!ok.is_error());
+        assert_eq!(ok.level(true), Level::Info);
+        let local = StreamLog {
+            termination: *b"LR",
+            ..StreamLog::default()
+        };
+        assert!(!local.is_error());
+        for (f, rec) in [
+            (
+                "SC",
+                StreamLog {
+                    termination: *b"SC",
+                    ..StreamLog::default()
+                },
+            ),
+            (
+                "cD",
+                StreamLog {
+                    termination: *b"cD",
+                    ..StreamLog::default()
+                },
+            ),
+            (
+                "retried",
+                StreamLog {
+                    retries: 1,
+                    ..StreamLog::default()
+                },
+            ),
+            (
+                "redispatched",
+                StreamLog {
+                    redispatched: true,
+                    ..StreamLog::default()
+                },
+            ),
+        ] {
+            assert!(rec.is_error(), "{f}");
+            assert_eq!(rec.level(true), Level::Err, "{f}");
+            assert_eq!(rec.level(false), Level::Info, "{f}");
+        }
+    }
+}
