@@ -113,16 +113,24 @@ fn stopped_backend_refuses_and_restarts_on_its_port() {
     assert_eq!(client.recv_exact(4), b"back");
 }
 
-/// The proxy runner against HAProxy 2.6: start-up on picked ports, forwarding to a backend,
-/// log capture, signals, exit status, and `run` for a refused configuration.
-#[test]
-fn harness_drives_haproxy() {
-    let Some(haproxy) = haproxy_bin() else {
+/// HAProxy, or `None` (with a note) when it is not installed; under CI its absence fails.
+fn haproxy_or_skip(test: &str) -> Option<std::path::PathBuf> {
+    let haproxy = haproxy_bin();
+    if haproxy.is_none() {
         assert!(
             std::env::var_os("CI").is_none(),
             "CI must install haproxy (see .ci/run)"
         );
-        eprintln!("note: haproxy is not installed; skipping harness_drives_haproxy");
+        eprintln!("note: haproxy is not installed; skipping {test}");
+    }
+    haproxy
+}
+
+/// The proxy runner against HAProxy 2.6: start-up on picked ports, forwarding to a backend,
+/// log capture, signals, exit status, and `run` for a refused configuration.
+#[test]
+fn harness_drives_haproxy() {
+    let Some(haproxy) = haproxy_or_skip("harness_drives_haproxy") else {
         return;
     };
     let echo = Backend::echo();
@@ -180,4 +188,47 @@ fn harness_drives_haproxy() {
         "{}",
         refused.stderr
     );
+}
+
+/// When the proxy exits because a port the harness picked was taken meanwhile, `start` tries
+/// again on new ports. The race is staged by a shell script standing for the proxy: its first
+/// run reports HAProxy's bind error, the second runs HAProxy.
+#[test]
+fn start_retries_on_new_ports_after_a_lost_bind_race() {
+    let Some(haproxy) = haproxy_or_skip("start_retries_on_new_ports_after_a_lost_bind_race") else {
+        return;
+    };
+    let attempts = std::env::temp_dir().join(format!("moonproxy-retry-{}", std::process::id()));
+    let _ = std::fs::remove_file(&attempts);
+    let script = r#"
+        echo {{fe}} >> "{{attempts}}"
+        if [ "$(wc -l < "{{attempts}}")" -eq 1 ]; then
+            echo "[ALERT] Binding [x:1] for proxy fe: cannot bind socket (Address already in use) for [127.0.0.1:{{fe}}]" >&2
+            exit 1
+        fi
+        exec "{{haproxy}}" -db "$@"
+    "#;
+    let proxy = ProxyBuilder::new(
+        "defaults
+            mode tcp
+            timeout connect 5s
+            timeout client 5s
+            timeout server 5s
+         listen fe
+            bind 127.0.0.1:{{fe}}
+            server s1 127.0.0.1:{{dead}}",
+    )
+    .bin("/bin/sh")
+    .flags(["-c", script, "fake-proxy"])
+    .var("attempts", attempts.display())
+    .var("haproxy", haproxy.display())
+    .free_port("dead")
+    .start();
+    let ports = std::fs::read_to_string(&attempts).unwrap();
+    let _ = std::fs::remove_file(&attempts);
+    let ports: Vec<u16> = ports.lines().map(|l| l.parse().unwrap()).collect();
+    assert_eq!(ports.len(), 2, "{ports:?}");
+    assert_ne!(ports[0], ports[1], "the second attempt must use a new port");
+    assert_eq!(proxy.port("fe"), ports[1]);
+    assert!(is_listening(proxy.port("fe")));
 }

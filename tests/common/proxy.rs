@@ -396,7 +396,7 @@ impl ProxyBuilder {
             match proxy.wait_listening(&listen, self.timeout) {
                 Ok(()) => return proxy,
                 Err(StartError::Exited(_))
-                    if attempt < START_ATTEMPTS && proxy.lost_bind_race() =>
+                    if attempt < START_ATTEMPTS && proxy.lost_bind_race(&listen) =>
                 {
                     eprintln!("[harness] a port was taken before the proxy bound it; retrying");
                     continue;
@@ -742,12 +742,15 @@ impl Proxy {
         }
     }
 
-    /// Whether the process exited because one of our ports was already taken.
-    fn lost_bind_race(&self) -> bool {
-        self.captured
-            .lines()
-            .iter()
-            .any(|l| l.text.contains("Address already in use"))
+    /// Whether the process exited because one of the ports the harness picked for it was
+    /// taken meanwhile: HAProxy's message (which moonproxy keeps) ends with
+    /// `cannot bind socket (Address already in use) for [127.0.0.1:<port>]`. A port the test
+    /// chose itself is not retried: a test may want exactly that error.
+    fn lost_bind_race(&self, picked: &[u16]) -> bool {
+        self.captured.lines().iter().any(|l| {
+            l.text.contains("Address already in use")
+                && picked.iter().any(|p| l.text.contains(&format!(":{p}]")))
+        })
     }
 }
 
