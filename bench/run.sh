@@ -59,7 +59,15 @@ moonproxy=${MOONPROXY:-$root/target/release/moonproxy}
 work=$(mktemp -d "${TMPDIR:-/tmp}/moonproxy-bench.XXXXXX")
 pids=()
 cleanup() {
+    # SIGTERM, then SIGKILL for whatever is still there a second later.
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for _ in $(seq 10); do
+        alive=0
+        for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+        [ "$alive" = 0 ] && break
+        sleep 0.1
+    done
+    for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
     rm -rf "$work"
 }
