@@ -33,7 +33,8 @@ mod proxy;
 pub use backend::{random_bytes, Backend, Behaviour, Handler, RandomStream, Stats};
 pub use client::{Client, CloseKind, HttpResponse};
 pub use proxy::{
-    haproxy_bin, is_listening, moonproxy_bin, render, Line, Proxy, ProxyBuilder, RunOutput, Source,
+    haproxy_bin, is_listening, moonproxy_and_haproxy, moonproxy_bin, render, Line, Proxy,
+    ProxyBuilder, RunOutput, Source,
 };
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};

@@ -46,6 +46,24 @@ pub fn haproxy_bin() -> Option<PathBuf> {
         .find(|p| is_executable(p))
 }
 
+/// The binaries a comparison test runs the same scenario on: moonproxy, then HAProxy when it
+/// is installed (otherwise a note is printed; under `CI`, where `.ci/run` installs it, its
+/// absence is a failure).
+pub fn moonproxy_and_haproxy() -> Vec<PathBuf> {
+    let mut bins = vec![moonproxy_bin()];
+    match haproxy_bin() {
+        Some(haproxy) => bins.push(haproxy),
+        None => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must install haproxy (see .ci/run)"
+            );
+            eprintln!("note: haproxy is not installed; running moonproxy only");
+        }
+    }
+    bins
+}
+
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
@@ -384,6 +402,8 @@ impl ProxyBuilder {
     /// Starts the process and returns once every port it should listen on accepts
     /// connections. Panics, with the process's output, if it exits or does not listen in
     /// time. When it exits because a port was taken meanwhile, starts again on new ports.
+    /// Listeners without a port placeholder (unix sockets) are not waited for: use
+    /// [`Proxy::wait_for_path`].
     pub fn start(self) -> Proxy {
         for attempt in 1..=START_ATTEMPTS {
             let mut proxy = self.spawn();
