@@ -1,6 +1,306 @@
 //! Command-line flags, HAProxy-compatible.
+//!
+//! ```text
+//! moonproxy [-f <cfgfile|cfgdir>]* [-c] [-cc <cond>] [-d] [-db] [-dD] [-D] [-p <pidfile>]
+//!           [-q] [-V] [-v] [-vv] [-N <maxpconn>] [-L <name>] [-sf|-st <pid>*] [-- <cfgfile>*]
+//! ```
+//! Exit codes follow HAProxy: `-c` exits 0 when valid, 1 on errors, 2 when the
+//! configuration is valid but has no listener; `-cc` exits 0 (true), 1 (false) or
+//! 2 (error); a bad command line prints the usage and exits 1.
+
+use crate::config::{self, diagnostic, ParseOptions};
+use crate::runtime::{self, RunOptions};
+use crate::version::{HAPROXY_COMPAT_VERSION, VERSION};
+use std::path::PathBuf;
+
+/// What the command line asks for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Cli {
+    pub action: Action,
+    /// `-f` arguments and files after `--`, in order.
+    pub files: Vec<PathBuf>,
+    /// `-d`: foreground with debug output.
+    pub debug: bool,
+    /// `-db`: foreground.
+    pub foreground: bool,
+    /// `-dD`: diagnostic messages.
+    pub diag: bool,
+    /// `-D`: daemon.
+    pub daemon: bool,
+    /// `-p <pidfile>`.
+    pub pidfile: Option<PathBuf>,
+    pub quiet: bool,
+    pub verbose: bool,
+    /// `-N <n>`: default per-proxy `maxconn` for frontends that set none.
+    pub default_maxconn: Option<u32>,
+    /// `-L <name>`: local peer name.
+    pub localpeer: Option<String>,
+    /// `-sf <pid>*`: old processes to finish (soft stop) once started.
+    pub finish_pids: Vec<i32>,
+    /// `-st <pid>*`: old processes to terminate once started.
+    pub terminate_pids: Vec<i32>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Action {
+    #[default]
+    Run,
+    /// `-c`.
+    Check,
+    /// `-cc <condition>`.
+    CheckCondition(String),
+    /// `-v`.
+    Version,
+    /// `-vv`.
+    BuildInfo,
+}
+
+/// The usage text printed on a bad command line.
+pub fn usage() -> String {
+    format!(
+        "Usage : moonproxy [-f <cfgfile|cfgdir>]* [ -vdVD ] [ -N <maxpconn> ]\n\
+         \x20       [ -p <pidfile> ] [ -L <name> ] [-- <cfgfile>*]\n\
+         \x20       -v displays version ; -vv shows known build options.\n\
+         \x20       -d enters debug mode ; -db only disables background mode.\n\
+         \x20       -dD diagnostic mode : warn about suspicious configuration statements\n\
+         \x20       -V enters verbose mode (disables quiet mode)\n\
+         \x20       -D goes daemon\n\
+         \x20       -q quiet mode : don't display messages\n\
+         \x20       -c check mode : only check config files and exit\n\
+         \x20       -cc check condition : evaluate a condition and exit\n\
+         \x20       -N sets the default, per-proxy maximum # of connections\n\
+         \x20       -L set local peer name (default to hostname)\n\
+         \x20       -p writes the pid to this file\n\
+         \x20       -sf/-st [pid ]* finishes/terminates old pids.\n\
+         (moonproxy {VERSION}, HAProxy {HAPROXY_COMPAT_VERSION} compatible)"
+    )
+}
+
+/// Parses the arguments (without the program name).
+pub fn parse_args(args: &[String]) -> Result<Cli, String> {
+    let mut cli = Cli::default();
+    let mut i = 0;
+    let value = |i: &mut usize, flag: &str| -> Result<String, String> {
+        *i += 1;
+        args.get(*i)
+            .cloned()
+            .ok_or_else(|| format!("'{flag}' expects an argument"))
+    };
+    while i < args.len() {
+        let a = args[i].as_str();
+        match a {
+            "-f" => cli.files.push(PathBuf::from(value(&mut i, a)?)),
+            "-c" => cli.action = Action::Check,
+            "-cc" => cli.action = Action::CheckCondition(value(&mut i, a)?),
+            "-v" => cli.action = Action::Version,
+            "-vv" => cli.action = Action::BuildInfo,
+            "-d" => cli.debug = true,
+            "-db" => cli.foreground = true,
+            "-dD" => cli.diag = true,
+            "-D" => cli.daemon = true,
+            "-q" => cli.quiet = true,
+            "-V" => cli.verbose = true,
+            "-p" => cli.pidfile = Some(PathBuf::from(value(&mut i, a)?)),
+            "-L" => cli.localpeer = Some(value(&mut i, a)?),
+            "-N" => {
+                let v = value(&mut i, a)?;
+                cli.default_maxconn = Some(
+                    v.parse()
+                        .map_err(|_| format!("'-N' expects an integer, got '{v}'"))?,
+                );
+            }
+            "-sf" | "-st" => {
+                while let Some(pid) = args.get(i + 1).and_then(|p| p.parse::<i32>().ok()) {
+                    if a == "-sf" {
+                        cli.finish_pids.push(pid)
+                    } else {
+                        cli.terminate_pids.push(pid)
+                    }
+                    i += 1;
+                }
+            }
+            "--" => {
+                cli.files.extend(args[i + 1..].iter().map(PathBuf::from));
+                break;
+            }
+            _ => return Err(format!("unknown option '{a}'")),
+        }
+        i += 1;
+    }
+    if matches!(cli.action, Action::Run | Action::Check) && cli.files.is_empty() {
+        return Err("no configuration file: use '-f <cfgfile|cfgdir>'".into());
+    }
+    Ok(cli)
+}
+
+/// One line: moonproxy's version and the HAProxy version it follows.
+pub fn version_line() -> String {
+    format!("moonproxy version {VERSION} (HAProxy {HAPROXY_COMPAT_VERSION} compatible configuration and Lua API)")
+}
+
+/// `-vv`: version, build options, features, Lua, poller.
+pub fn build_info() -> String {
+    let features: Vec<String> = config::cond::FEATURES
+        .iter()
+        .map(|(n, on)| format!("{}{n}", if *on { '+' } else { '-' }))
+        .collect();
+    let g = config::model::Global::default();
+    format!(
+        "{}\n\
+         Build options :\n\
+         \x20 TARGET  = {}\n\
+         \x20 PROFILE = {}\n\
+         \n\
+         Feature list : {}\n\
+         \n\
+         Default settings :\n\
+         \x20 bufsize = {}, maxaccept = {}\n\
+         \n\
+         Built with Lua version : Lua {}.{}\n\
+         Built without multi-threading support (one reactor per process).\n\
+         \n\
+         Available polling systems :\n\
+         \x20     epoll (mio) : pref=300,  test result OK\n\
+         Total: 1 (1 usable), will use epoll (mio).\n",
+        version_line(),
+        env!("MOONPROXY_BUILD_TARGET"),
+        env!("MOONPROXY_BUILD_PROFILE"),
+        features.join(" "),
+        g.bufsize,
+        g.maxaccept,
+        lua54_sys::LUA_VERSION_MAJOR,
+        lua54_sys::LUA_VERSION_MINOR,
+    )
+}
 
 /// Entry point used by `main.rs`; returns the process exit code.
 pub fn main() -> i32 {
-    0
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let cli = match parse_args(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("[ALERT]    ({}) : {e}", std::process::id());
+            eprintln!("{}", usage());
+            return 1;
+        }
+    };
+    run(cli)
+}
+
+/// Carries out a parsed command line; returns the exit code.
+pub fn run(cli: Cli) -> i32 {
+    crate::diag::set_quiet(cli.quiet && !cli.verbose);
+    crate::diag::set_diag(cli.diag);
+    match &cli.action {
+        Action::Version => {
+            println!("{}", version_line());
+            return 0;
+        }
+        Action::BuildInfo => {
+            print!("{}", build_info());
+            return 0;
+        }
+        Action::CheckCondition(c) => {
+            return match config::cond::evaluate(c) {
+                Ok(true) => 0,
+                Ok(false) => 1,
+                Err(e) => {
+                    crate::alert!("config : Failed to evaluate condition: {e}");
+                    2
+                }
+            };
+        }
+        Action::Run | Action::Check => {}
+    }
+    let opts = ParseOptions {
+        localpeer: cli.localpeer.clone(),
+    };
+    let loaded = match config::load(&cli.files, &opts) {
+        Ok(l) => l,
+        Err(diags) => {
+            diagnostic::print_all(&diags);
+            return 1;
+        }
+    };
+    let mut cfg = loaded.config;
+    let quiet = (cli.quiet || cfg.global.quiet) && !cli.verbose;
+    crate::diag::set_quiet(quiet);
+    diagnostic::print_all(&loaded.diagnostics);
+    if let Some(n) = cli.default_maxconn {
+        for p in cfg
+            .proxies
+            .iter_mut()
+            .filter(|p| p.cap.frontend && p.maxconn.is_none())
+        {
+            p.maxconn = Some(n);
+        }
+    }
+    let has_warnings = loaded
+        .diagnostics
+        .iter()
+        .any(|d| d.severity == crate::diag::Severity::Warning);
+    let has_listener = cfg.frontends().any(|p| !p.disabled && !p.binds.is_empty());
+    if cli.action == Action::Check {
+        if !quiet && has_warnings {
+            println!("Warnings were found.");
+        }
+        if !has_listener {
+            if !quiet {
+                println!(
+                    "Configuration file has no error but will not start (no listener) => exit(2)."
+                );
+            }
+            return 2;
+        }
+        if !quiet {
+            println!("Configuration file is valid");
+        }
+        return 0;
+    }
+    // Single-threaded start-up: the only moment the process environment may change.
+    loaded.env.apply_to_process();
+    let run_opts = RunOptions {
+        foreground: cli.foreground || cli.debug,
+        debug: cli.debug,
+        daemon: (cli.daemon || cfg.global.daemon) && !(cli.foreground || cli.debug),
+        pidfile: cli.pidfile.clone().or_else(|| cfg.global.pidfile.clone()),
+        quiet,
+        verbose: cli.verbose,
+    };
+    runtime::run(cfg, run_opts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Cli, String> {
+        parse_args(&s.split_whitespace().map(String::from).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn flags() {
+        let c = parse("-f a.cfg -f dir -c -q -L peer1 -N 100 -p /run/x.pid -sf 12 13 -db").unwrap();
+        assert_eq!(c.action, Action::Check);
+        assert_eq!(c.files, [PathBuf::from("a.cfg"), PathBuf::from("dir")]);
+        assert!(c.quiet && c.foreground && !c.debug);
+        assert_eq!(c.localpeer.as_deref(), Some("peer1"));
+        assert_eq!(c.default_maxconn, Some(100));
+        assert_eq!(c.finish_pids, [12, 13]);
+        assert_eq!(c.pidfile, Some(PathBuf::from("/run/x.pid")));
+        assert_eq!(
+            parse("-cc 1").unwrap().action,
+            Action::CheckCondition("1".into())
+        );
+        assert_eq!(parse("-vv").unwrap().action, Action::BuildInfo);
+        assert_eq!(parse("-st 5 -- x.cfg y.cfg").unwrap().files.len(), 2);
+    }
+
+    #[test]
+    fn bad_command_lines() {
+        assert!(parse("-f").is_err());
+        assert!(parse("-x").is_err());
+        assert!(parse("-c").is_err(), "no file");
+        assert!(parse("-f a -N x").is_err());
+    }
 }

@@ -1,1 +1,399 @@
-//! Listening sockets: bind, accept until WouldBlock, maxconn gating.
+//! Listening sockets: bind (from a `bind` line), accept until `WouldBlock`, and
+//! pause/resume by deregistering from the poller (the kernel keeps queueing
+//! connections in the backlog meanwhile, as HAProxy's paused listeners do).
+//!
+//! A listener knows its socket and its own `maxconn`; the decision to pause for the
+//! global or frontend limits, for SIGTTOU or for a soft stop is taken by the runtime,
+//! which calls [`Listener::set_active`] with the answer.
+
+use crate::config::model::{Bind, BindAddr, Location};
+use crate::reactor::{token, Key, Kind};
+use crate::stream::conn::Sock;
+use mio::{Interest, Registry};
+use socket2::{Domain, SockAddr, Socket, Type};
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::path::Path;
+
+/// Backlog when neither the bind line nor the frontend sets one nor a `maxconn` is known.
+pub const DEFAULT_BACKLOG: i32 = 1024;
+
+/// The bound socket.
+pub enum ListenSock {
+    Tcp(mio::net::TcpListener),
+    Unix(mio::net::UnixListener),
+}
+
+/// Which step of opening a listener failed, worded as HAProxy words it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BindStep {
+    Create,
+    Bind,
+    Listen,
+    Chmod,
+    Chown,
+    Inherit,
+}
+
+/// Why a `bind` address could not be opened.
+#[derive(Debug)]
+pub struct BindError {
+    pub step: BindStep,
+    pub error: io::Error,
+    /// The address as HAProxy prints it (`127.0.0.1:80`, `/run/x.sock`, `abns@x`, `fd@3`).
+    pub addr: String,
+}
+
+impl fmt::Display for BindError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self.step {
+            BindStep::Create => "cannot create listening socket",
+            BindStep::Bind => "cannot bind socket",
+            BindStep::Listen => "cannot listen to socket",
+            BindStep::Chmod => "cannot change UNIX socket permissions",
+            BindStep::Chown => "cannot change UNIX socket ownership",
+            BindStep::Inherit => "cannot use inherited socket",
+        };
+        write!(f, "{what} ({}) for [{}]", strerror(&self.error), self.addr)
+    }
+}
+
+/// The text of `strerror(errno)` without Rust's " (os error N)" suffix.
+pub fn strerror(e: &io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+/// How an address is printed in messages.
+pub fn describe(addr: &BindAddr) -> String {
+    match addr {
+        BindAddr::Inet(sa) => format!("{}:{}", sa.ip(), sa.port()),
+        BindAddr::Unix(p) => p.display().to_string(),
+        BindAddr::Abstract(n) => format!("abns@{n}"),
+        BindAddr::Fd(n) => format!("fd@{n}"),
+    }
+}
+
+/// One result of [`Listener::accept`].
+pub enum Accept {
+    /// A new connection, with the client's and our own address when they are inet.
+    Conn { sock: Sock, peer: Option<SocketAddr>, local: Option<SocketAddr> },
+    /// Nothing more to accept now.
+    WouldBlock,
+    /// A transient error (EMFILE, ECONNABORTED ...): stop this round.
+    Failed(io::Error),
+}
+
+/// Whether the listener is in the poller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListenState {
+    Active,
+    Paused,
+    Closed,
+}
+
+pub struct Listener {
+    /// Index of the frontend (in the runtime's proxy table) the connections go to.
+    pub proxy: usize,
+    pub location: Location,
+    pub addr: BindAddr,
+    /// `name` on the bind line.
+    pub name: Option<String>,
+    /// `maxconn` on the bind line.
+    pub maxconn: Option<u32>,
+    /// Live connections accepted here.
+    pub conns: u32,
+    sock: Option<ListenSock>,
+    state: ListenState,
+    index: usize,
+}
+
+impl Listener {
+    /// Opens the socket for one address of a `bind` line. Nothing is registered yet.
+    /// `index` is this listener's slot in the runtime's listener table (its token).
+    pub fn open(bind: &Bind, addr: &BindAddr, proxy: usize, index: usize, fe_backlog: Option<u32>, fe_maxconn: Option<u32>) -> Result<Listener, BindError> {
+        let backlog = bind.backlog.or(fe_backlog).or(fe_maxconn).map(|b| b.min(i32::MAX as u32) as i32).unwrap_or(DEFAULT_BACKLOG);
+        let err = |step, error| BindError { step, error, addr: describe(addr) };
+        let sock = match addr {
+            BindAddr::Inet(sa) => ListenSock::Tcp(open_inet(bind, *sa, backlog).map_err(|(s, e)| err(s, e))?),
+            BindAddr::Unix(path) => ListenSock::Unix(open_unix(bind, path, backlog).map_err(|(s, e)| err(s, e))?),
+            BindAddr::Abstract(name) => ListenSock::Unix(open_abstract(name, backlog).map_err(|(s, e)| err(s, e))?),
+            BindAddr::Fd(fd) => open_inherited(*fd).map_err(|e| err(BindStep::Inherit, e))?,
+        };
+        Ok(Listener {
+            proxy,
+            location: bind.location.clone(),
+            addr: addr.clone(),
+            name: bind.name.clone(),
+            maxconn: bind.maxconn,
+            conns: 0,
+            sock: Some(sock),
+            state: ListenState::Paused,
+            index,
+        })
+    }
+
+    pub fn state(&self) -> ListenState {
+        self.state
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        match &self.sock {
+            Some(ListenSock::Tcp(l)) => l.local_addr().ok(),
+            _ => None,
+        }
+    }
+
+    /// The socket's fd number, for `-d` traces.
+    pub fn raw_fd(&self) -> Option<i32> {
+        use std::os::fd::AsRawFd;
+        match self.sock.as_ref()? {
+            ListenSock::Tcp(l) => Some(l.as_raw_fd()),
+            ListenSock::Unix(l) => Some(l.as_raw_fd()),
+        }
+    }
+
+    /// `true` when the bind line's own `maxconn` is reached.
+    pub fn full(&self) -> bool {
+        self.maxconn.is_some_and(|m| m > 0 && self.conns >= m)
+    }
+
+    /// Registers (`want == true`) or deregisters the socket. A closed listener stays closed.
+    pub fn set_active(&mut self, registry: &Registry, want: bool) -> io::Result<()> {
+        let tok = token::encode(Kind::Listener, Key { slot: self.index, gen: 0 });
+        let Some(sock) = self.sock.as_mut() else { return Ok(()) };
+        match (self.state, want) {
+            (ListenState::Paused, true) => {
+                match sock {
+                    ListenSock::Tcp(l) => registry.register(l, tok, Interest::READABLE)?,
+                    ListenSock::Unix(l) => registry.register(l, tok, Interest::READABLE)?,
+                }
+                self.state = ListenState::Active;
+            }
+            (ListenState::Active, false) => {
+                match sock {
+                    ListenSock::Tcp(l) => registry.deregister(l)?,
+                    ListenSock::Unix(l) => registry.deregister(l)?,
+                }
+                self.state = ListenState::Paused;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Closes the socket for good (soft stop). A unix socket file is left in place, as
+    /// HAProxy leaves it for the next process to take over.
+    pub fn close(&mut self, registry: &Registry) {
+        let _ = self.set_active(registry, false);
+        self.sock = None;
+        self.state = ListenState::Closed;
+    }
+
+    /// Accepts one connection. `Interrupted` is retried here.
+    pub fn accept(&mut self) -> Accept {
+        let Some(sock) = self.sock.as_ref() else { return Accept::WouldBlock };
+        loop {
+            let r = match sock {
+                ListenSock::Tcp(l) => l.accept().map(|(s, peer)| {
+                    let local = s.local_addr().ok();
+                    let _ = s.set_nodelay(true);
+                    (Sock::Tcp(s), Some(peer), local)
+                }),
+                ListenSock::Unix(l) => l.accept().map(|(s, _)| (Sock::Unix(s), None, None)),
+            };
+            return match r {
+                Ok((sock, peer, local)) => Accept::Conn { sock, peer, local },
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Accept::WouldBlock,
+                Err(e) => Accept::Failed(e),
+            };
+        }
+    }
+}
+
+type StepResult<T> = Result<T, (BindStep, io::Error)>;
+
+fn open_inet(bind: &Bind, sa: SocketAddr, backlog: i32) -> StepResult<mio::net::TcpListener> {
+    let s = Socket::new(Domain::for_address(sa), Type::STREAM, None).map_err(|e| (BindStep::Create, e))?;
+    let setup = || -> io::Result<()> {
+        s.set_reuse_address(true)?;
+        if bind.reuseport {
+            s.set_reuse_port(true)?;
+        }
+        if sa.is_ipv6() {
+            if bind.v6only {
+                s.set_only_v6(true)?;
+            } else if bind.v4v6 {
+                s.set_only_v6(false)?;
+            }
+        }
+        s.set_nonblocking(true)?;
+        s.set_cloexec(true)
+    };
+    setup().map_err(|e| (BindStep::Create, e))?;
+    s.bind(&sa.into()).map_err(|e| (BindStep::Bind, e))?;
+    s.listen(backlog).map_err(|e| (BindStep::Listen, e))?;
+    Ok(mio::net::TcpListener::from_std(s.into()))
+}
+
+fn open_unix(bind: &Bind, path: &Path, backlog: i32) -> StepResult<mio::net::UnixListener> {
+    remove_stale_socket(path);
+    let s = Socket::new(Domain::UNIX, Type::STREAM, None).map_err(|e| (BindStep::Create, e))?;
+    s.set_nonblocking(true).map_err(|e| (BindStep::Create, e))?;
+    s.set_cloexec(true).map_err(|e| (BindStep::Create, e))?;
+    let addr = SockAddr::unix(path).map_err(|e| (BindStep::Bind, e))?;
+    s.bind(&addr).map_err(|e| (BindStep::Bind, e))?;
+    if let Some(mode) = bind.mode {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| (BindStep::Chmod, e))?;
+    }
+    if bind.uid.is_some() || bind.gid.is_some() {
+        std::os::unix::fs::chown(path, bind.uid, bind.gid).map_err(|e| (BindStep::Chown, e))?;
+    }
+    s.listen(backlog).map_err(|e| (BindStep::Listen, e))?;
+    Ok(mio::net::UnixListener::from_std(s.into()))
+}
+
+/// A socket file left by a previous run makes `bind()` fail with EADDRINUSE; remove
+/// it first, but only if it is a socket nobody listens on any more (never a regular
+/// file, never a live listener).
+fn remove_stale_socket(path: &Path) {
+    use std::os::unix::fs::FileTypeExt;
+    let Ok(meta) = std::fs::symlink_metadata(path) else { return };
+    if meta.file_type().is_socket() && std::os::unix::net::UnixStream::connect(path).is_err() {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+fn open_abstract(name: &str, backlog: i32) -> StepResult<mio::net::UnixListener> {
+    use std::os::linux::net::SocketAddrExt;
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).map_err(|e| (BindStep::Bind, e))?;
+    let l = std::os::unix::net::UnixListener::bind_addr(&addr).map_err(|e| (BindStep::Bind, e))?;
+    let s = Socket::from(l);
+    // listen() again only changes the backlog of an already listening socket.
+    s.listen(backlog).map_err(|e| (BindStep::Listen, e))?;
+    s.set_nonblocking(true).map_err(|e| (BindStep::Create, e))?;
+    Ok(mio::net::UnixListener::from_std(s.into()))
+}
+
+fn open_inherited(fd: i32) -> io::Result<ListenSock> {
+    let s = crate::sys::fd::inherited_socket(fd)?;
+    s.set_nonblocking(true)?;
+    s.set_cloexec(true)?;
+    let family = s.local_addr()?.family();
+    Ok(if family == libc::AF_UNIX as libc::sa_family_t {
+        ListenSock::Unix(mio::net::UnixListener::from_std(s.into()))
+    } else {
+        ListenSock::Tcp(mio::net::TcpListener::from_std(s.into()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn bind_line(addr: BindAddr) -> Bind {
+        Bind {
+            location: Location { file: Arc::from("t.cfg"), line: 3 },
+            addrs: vec![addr],
+            name: None,
+            maxconn: None,
+            backlog: None,
+            v4v6: false,
+            v6only: false,
+            reuseport: false,
+            mode: None,
+            uid: None,
+            gid: None,
+        }
+    }
+
+    #[test]
+    fn address_in_use_is_worded_like_haproxy() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = BindAddr::Inet(taken.local_addr().unwrap());
+        let b = bind_line(addr.clone());
+        let err = Listener::open(&b, &addr, 0, 0, None, None).err().expect("port is taken");
+        assert_eq!(err.step, BindStep::Bind);
+        assert_eq!(
+            err.to_string(),
+            format!("cannot bind socket (Address already in use) for [127.0.0.1:{}]", taken.local_addr().unwrap().port())
+        );
+    }
+
+    #[test]
+    fn ipv6_v6only_listener() {
+        let addr = BindAddr::Inet("[::1]:0".parse().unwrap());
+        let mut b = bind_line(addr.clone());
+        b.v6only = true;
+        match Listener::open(&b, &addr, 0, 0, None, None) {
+            Ok(l) => assert!(l.local_addr().unwrap().is_ipv6()),
+            // No IPv6 on this host: the error must still be a bind error.
+            Err(e) => assert_eq!(e.step, BindStep::Bind, "{e}"),
+        }
+    }
+
+    #[test]
+    fn unix_socket_gets_mode_and_replaces_stale_file() {
+        let dir = std::env::temp_dir().join(format!("mp-listener-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("s.sock");
+        // A stale socket file: bound then closed.
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        let mut b = bind_line(BindAddr::Unix(path.clone()));
+        b.mode = Some(0o600);
+        let l = Listener::open(&b, &BindAddr::Unix(path.clone()), 0, 0, None, None).expect("stale file removed");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        std::os::unix::net::UnixStream::connect(&path).expect("listening");
+        drop(l);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn abstract_socket_listens() {
+        let name = format!("moonproxy-test-{}", std::process::id());
+        let b = bind_line(BindAddr::Abstract(name.clone()));
+        let _l = Listener::open(&b, &BindAddr::Abstract(name.clone()), 0, 0, None, None).unwrap();
+        use std::os::linux::net::SocketAddrExt;
+        let a = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+        std::os::unix::net::UnixStream::connect_addr(&a).expect("abstract listener reachable");
+    }
+
+    #[test]
+    fn inherited_listening_socket_accepts() {
+        use std::os::fd::IntoRawFd;
+        let std_l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = std_l.local_addr().unwrap();
+        let fd = std_l.into_raw_fd();
+        let b = bind_line(BindAddr::Fd(fd));
+        let mut l = Listener::open(&b, &BindAddr::Fd(fd), 0, 0, None, None).expect("adopts fd");
+        assert_eq!(l.local_addr(), Some(addr));
+        let _c = std::net::TcpStream::connect(addr).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        loop {
+            match l.accept() {
+                Accept::Conn { peer, .. } => {
+                    assert!(peer.is_some());
+                    break;
+                }
+                Accept::WouldBlock if std::time::Instant::now() < deadline => std::thread::sleep(std::time::Duration::from_millis(5)),
+                _ => panic!("no connection accepted on the inherited socket"),
+            }
+        }
+    }
+
+    #[test]
+    fn inherited_fd_must_be_a_socket() {
+        let b = bind_line(BindAddr::Fd(987));
+        let err = Listener::open(&b, &BindAddr::Fd(987), 0, 0, None, None).err().unwrap();
+        assert_eq!(err.step, BindStep::Inherit);
+    }
+}

@@ -1,1 +1,688 @@
-//! Streams: one per client connection, an explicit state machine forwarding between two connections.
+//! Streams: one per client connection, an explicit state machine forwarding bytes
+//! between the client connection and a server connection.
+//!
+//! The life of a stream (details in `doc/lifetime-of-a-stream.md`):
+//! [`State::Route`] (rule pipeline, [`analysers`]) → [`State::Queued`] (all servers
+//! full) → [`State::Connecting`] (⇄ [`State::TurnAround`] between retries) →
+//! [`State::Forwarding`] → [`State::Closed`] (termination code, log record). Every move
+//! goes through [`Stream::goto`], which debug-asserts that the move is legal.
+//!
+//! A stream makes no syscall itself: sockets are behind [`conn::Conn`], servers behind
+//! the [`ServerPool`] seam, time and registration behind [`Env`].
+
+pub mod acl;
+pub mod analysers;
+pub mod channel;
+pub mod conn;
+pub mod proxy;
+pub mod state;
+pub mod termination;
+
+#[cfg(test)]
+mod tests;
+
+use crate::log::StreamLog;
+use crate::reactor::{token, Ctx, Key, Kind, Ready};
+use acl::SampleCtx;
+use analysers::{RuleCursor, RuleStep, WaitFor};
+use channel::Channel;
+use conn::{Conn, ConnectState, ReadEnd, WriteEnd};
+use proxy::ProxyRt;
+pub use state::State;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant, SystemTime};
+use termination::{Cause, Phase, Termination};
+
+/// Rounds of the forwarding loop per wake-up before the stream yields to others.
+pub const MAX_FORWARD_ROUNDS: usize = 64;
+/// State transitions per wake-up (a safety cap; a normal wake-up makes at most three).
+pub const MAX_STATE_STEPS: usize = 16;
+/// The turn-around delay before retrying the same server is `min(timeout connect, 1s)`.
+pub const MAX_TURNAROUND: Duration = Duration::from_secs(1);
+
+/// What a server choice gave.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pick {
+    /// A server with a connection slot now reserved for this stream. `addr` is `None`
+    /// when the server has no usable address (no port in TCP mode, unix server).
+    Server { srv: usize, addr: Option<SocketAddr> },
+    /// Servers are full: wait in the backend queue (`None`) or that server's queue.
+    Queue { server: Option<usize> },
+    /// The chosen server's queue is at `maxqueue`.
+    QueueFull,
+    /// No usable server at all.
+    NoServer,
+}
+
+/// The stream's view of the backend servers: selection, connection slots, queues.
+/// The runtime implements it over the backend module; tests may implement it by hand.
+pub trait ServerPool {
+    /// Chooses a server of backend `be` (not `avoid`, if another is usable) and takes
+    /// one of its connection slots.
+    fn pick(&mut self, be: usize, client: Option<IpAddr>, avoid: Option<usize>) -> Pick;
+    /// Gives a connection slot back. The runtime then hands it to a queued stream.
+    fn release(&mut self, be: usize, srv: usize);
+    /// Puts stream `key` in the backend's queue (or `server`'s); returns its position.
+    fn enqueue(&mut self, be: usize, key: Key, server: Option<usize>) -> u32;
+    /// Removes `key` from its queue (queue timeout, client abort).
+    fn leave_queue(&mut self, be: usize, key: Key);
+    /// `false` once the stream left the queue without a slot (its server went down):
+    /// it must choose again.
+    fn is_queued(&self, be: usize, key: Key) -> bool;
+    /// A stream starts / stops using backend `be` (`%bc`).
+    fn attach(&mut self, be: usize);
+    fn detach(&mut self, be: usize);
+    fn beconn(&self, be: usize) -> u32;
+    fn server_name(&self, be: usize, srv: usize) -> &str;
+    /// Connections currently using server `srv`.
+    fn server_conns(&self, be: usize, srv: usize) -> u32;
+    /// Counts a connect attempt's outcome, for the server's statistics.
+    fn record(&mut self, be: usize, srv: usize, what: Attempt);
+}
+
+/// Connect-attempt events counted by [`ServerPool::record`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attempt {
+    Failed,
+    Retried,
+    Redispatched,
+}
+
+/// Everything a stream may use while it runs.
+pub struct Env<'a, 'r> {
+    pub cx: &'a mut Ctx<'r>,
+    pub key: Key,
+    pub proxies: &'a mut [ProxyRt],
+    pub pool: &'a mut dyn ServerPool,
+}
+
+/// Why the stream was called.
+#[derive(Clone, Copy, Debug)]
+pub enum Event {
+    Client(Ready),
+    Server(Ready),
+    /// A timer armed by this stream for this deadline expired.
+    Timer(Instant),
+    /// Woken from the run queue (a freed queue slot, a forced yield).
+    Wake,
+}
+
+/// Whether the runtime keeps the stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Life {
+    Alive,
+    /// Closed: log it and remove it from the slab.
+    Finished,
+}
+
+/// The server side of the stream.
+struct ServerSide {
+    be: usize,
+    srv: usize,
+    addr: Option<SocketAddr>,
+    conn: Option<Conn>,
+    /// The last connection's fd number, kept after close for `-d` traces.
+    fd: Option<i32>,
+}
+
+pub struct Stream {
+    pub id: u64,
+    state: State,
+    /// Index of the frontend in the proxy table.
+    pub frontend: usize,
+    /// Index of the listener that accepted the client (for its `maxconn`).
+    pub listener: usize,
+    /// Chosen backend.
+    pub backend: Option<usize>,
+    server: Option<ServerSide>,
+    client: Conn,
+    /// Client → server.
+    req: Channel,
+    /// Server → client.
+    res: Channel,
+    cursor: RuleCursor,
+    src: Option<SocketAddr>,
+    dst: Option<SocketAddr>,
+    // Timing.
+    accept_at: Instant,
+    accept_date: SystemTime,
+    queued_at: Option<Instant>,
+    t_queue: Option<Duration>,
+    connect_started: Option<Instant>,
+    t_connect: Option<Duration>,
+    client_last: Instant,
+    server_last: Instant,
+    /// Deadline of the current waiting state (queue, connect, turn-around, rule yield).
+    state_deadline: Option<Instant>,
+    /// The deadline of the timer currently armed for this stream (lazy cancellation).
+    armed: Option<Instant>,
+    // Retries.
+    retries_left: u32,
+    retries_done: u32,
+    redispatched: bool,
+    queue_seen: (u32, u32),
+    term: Termination,
+}
+
+impl Stream {
+    /// A stream for a freshly accepted connection; the runtime registers `client`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(id: u64, frontend: usize, listener: usize, client: Conn, src: Option<SocketAddr>, dst: Option<SocketAddr>, bufsize: usize, now: Instant) -> Stream {
+        Stream {
+            id,
+            state: State::Route,
+            frontend,
+            listener,
+            backend: None,
+            server: None,
+            client,
+            req: Channel::new(bufsize),
+            res: Channel::new(bufsize),
+            cursor: RuleCursor::default(),
+            src,
+            dst,
+            accept_at: now,
+            accept_date: SystemTime::now(),
+            queued_at: None,
+            t_queue: None,
+            connect_started: None,
+            t_connect: None,
+            client_last: now,
+            server_last: now,
+            state_deadline: None,
+            armed: None,
+            retries_left: 0,
+            retries_done: 0,
+            redispatched: false,
+            queue_seen: (0, 0),
+            term: Termination::NORMAL,
+        }
+    }
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    pub fn termination(&self) -> Termination {
+        self.term
+    }
+
+    /// The one place where the state changes.
+    fn goto(&mut self, to: State) {
+        debug_assert!(self.state.can_go(to), "illegal stream transition {:?} -> {:?}", self.state, to);
+        self.state = to;
+    }
+
+    /// Reacts to `ev` and runs the state machine until it has to wait.
+    pub fn on_event(&mut self, env: &mut Env<'_, '_>, ev: Event) -> Life {
+        match ev {
+            Event::Client(r) => self.client.note(r),
+            Event::Server(r) => {
+                if let Some(c) = self.server.as_mut().and_then(|s| s.conn.as_mut()) {
+                    c.note(r)
+                }
+            }
+            Event::Timer(at) => {
+                if self.armed != Some(at) {
+                    return Life::Alive; // a superseded timer: lazy cancellation
+                }
+                self.armed = None;
+            }
+            Event::Wake => {}
+        }
+        for _ in 0..MAX_STATE_STEPS {
+            let before = self.state;
+            match self.state {
+                State::Route => self.route(env),
+                State::Queued => self.queued(env),
+                State::TurnAround => self.turnaround(env),
+                State::Connecting => self.connecting(env),
+                State::Forwarding => self.forward(env),
+                State::Closed => break,
+            }
+            if self.state == before {
+                break;
+            }
+        }
+        if self.state == State::Closed {
+            return Life::Finished;
+        }
+        // An idle stream keeps no buffer memory.
+        self.req.buf.release_if_empty();
+        self.res.buf.release_if_empty();
+        self.rearm(env);
+        Life::Alive
+    }
+
+    /// The queue gave this stream a server slot (see [`ServerPool::release`]).
+    /// `position` is how many streams left that queue while this one waited
+    /// (`%sq` when it waited in the server's queue, `%bq` for the backend's).
+    pub fn dequeued(&mut self, env: &mut Env<'_, '_>, srv: usize, addr: Option<SocketAddr>, from_server_queue: bool, position: u32) -> Life {
+        if self.state != State::Queued {
+            // Not waiting any more: give the slot back.
+            if let Some(be) = self.backend {
+                env.pool.release(be, srv);
+            }
+            return if self.state == State::Closed { Life::Finished } else { Life::Alive };
+        }
+        self.t_queue = self.queued_at.map(|q| env.cx.now - q);
+        self.queue_seen = if from_server_queue { (position, 0) } else { (0, position) };
+        self.start_connect(env, srv, addr);
+        self.on_event(env, Event::Wake)
+    }
+
+    /// Kills the stream (hard stop, server taken down ...).
+    pub fn kill(&mut self, env: &mut Env<'_, '_>, cause: Cause) {
+        if self.state != State::Closed {
+            let phase = self.phase();
+            self.close(env, cause, phase);
+        }
+    }
+
+    // ---- states -------------------------------------------------------------
+
+    fn route(&mut self, env: &mut Env<'_, '_>) {
+        let cx = SampleCtx { src: self.src, dst: self.dst };
+        let step = analysers::run_backend_rules(&env.proxies[self.frontend], &mut self.cursor, &cx);
+        match step {
+            RuleStep::Backend(be) => {
+                self.backend = Some(be);
+                let p = &mut env.proxies[be];
+                p.cum_be += 1;
+                self.retries_left = p.retries;
+                env.pool.attach(be);
+                self.assign_server(env, None);
+            }
+            RuleStep::NoBackend => self.close(env, Cause::ProxyAbort, Phase::Request),
+            RuleStep::Yield(WaitFor::Forced) => env.cx.wake.push(Kind::Client, env.key),
+            RuleStep::Yield(WaitFor::Timer(at)) => self.state_deadline = Some(at),
+            RuleStep::Yield(WaitFor::ClientData) => {}
+        }
+    }
+
+    /// Picks a server and connects, or queues.
+    fn assign_server(&mut self, env: &mut Env<'_, '_>, avoid: Option<usize>) {
+        let be = self.backend.expect("assign_server after a backend was chosen");
+        match env.pool.pick(be, self.src.map(|s| s.ip()), avoid) {
+            Pick::Server { srv, addr } => {
+                if self.queued_at.is_none() {
+                    self.t_queue = Some(Duration::ZERO);
+                }
+                self.start_connect(env, srv, addr)
+            }
+            Pick::Queue { server } => {
+                let pos = env.pool.enqueue(be, env.key, server);
+                self.queue_seen = if server.is_some() { (pos, 0) } else { (0, pos) };
+                self.queued_at = Some(env.cx.now);
+                let t = &env.proxies[be].timeouts;
+                self.state_deadline = t.queue.or(t.connect).map(|d| env.cx.now + d);
+                self.goto(State::Queued);
+            }
+            Pick::QueueFull => self.close(env, Cause::ServerTimeout, Phase::Queue),
+            Pick::NoServer => {
+                self.server = None;
+                self.close(env, Cause::ServerAbort, Phase::Connect)
+            }
+        }
+    }
+
+    fn queued(&mut self, env: &mut Env<'_, '_>) {
+        if let Err(abort) = self.read_client_early(env) {
+            return self.close(env, abort, Phase::Queue);
+        }
+        if self.state_deadline.is_some_and(|d| d <= env.cx.now) {
+            self.t_queue = self.queued_at.map(|q| env.cx.now - q);
+            return self.close(env, Cause::ServerTimeout, Phase::Queue);
+        }
+        let be = self.backend.expect("queued in a backend");
+        if !env.pool.is_queued(be, env.key) {
+            // Taken out of a dead server's queue: choose again (keeps the queue deadline).
+            let deadline = self.state_deadline;
+            self.assign_server(env, None);
+            if self.state == State::Queued {
+                self.state_deadline = deadline;
+            }
+        }
+    }
+
+    fn start_connect(&mut self, env: &mut Env<'_, '_>, srv: usize, addr: Option<SocketAddr>) {
+        let be = self.backend.expect("a backend");
+        let now = env.cx.now;
+        self.connect_started.get_or_insert(now);
+        let conn = addr.and_then(|addr| {
+            let mut c = Conn::connect(addr).ok()?;
+            c.register(env.cx.registry, token::encode(Kind::Server, env.key)).ok()?;
+            Some(c)
+        });
+        let fd = conn.as_ref().map(Conn::raw_fd);
+        self.server = Some(ServerSide { be, srv, addr, conn, fd });
+        self.state_deadline = env.proxies[be].timeouts.connect.map(|d| now + d);
+        self.goto(State::Connecting);
+    }
+
+    fn connecting(&mut self, env: &mut Env<'_, '_>) {
+        if let Err(abort) = self.read_client_early(env) {
+            return self.close(env, abort, Phase::Connect);
+        }
+        let side = self.server.as_mut().expect("connecting has a server");
+        let result = match side.conn.as_mut() {
+            None => ConnectState::Failed(None), // no address, or socket creation failed
+            Some(c) if c.writable || c.hup => c.connect_state(),
+            Some(_) => ConnectState::Pending,
+        };
+        match result {
+            ConnectState::Established => {
+                self.t_connect = self.connect_started.map(|s| env.cx.now - s);
+                self.server_last = env.cx.now;
+                self.client_last = env.cx.now;
+                self.state_deadline = None;
+                self.goto(State::Forwarding);
+            }
+            ConnectState::Pending => {
+                if self.state_deadline.is_some_and(|d| d <= env.cx.now) {
+                    self.connect_failed(env, Cause::ServerTimeout);
+                }
+            }
+            ConnectState::Refused | ConnectState::Failed(_) => self.connect_failed(env, Cause::ServerAbort),
+        }
+    }
+
+    /// One attempt failed: retry, redispatch or give up (`SC` / `sC`).
+    fn connect_failed(&mut self, env: &mut Env<'_, '_>, cause: Cause) {
+        let side = self.server.as_mut().expect("a server");
+        env.pool.record(side.be, side.srv, Attempt::Failed);
+        if let Some(mut c) = side.conn.take() {
+            c.deregister(env.cx.registry);
+        }
+        if self.retries_left == 0 {
+            return self.close(env, cause, Phase::Connect);
+        }
+        self.retries_left -= 1;
+        self.retries_done += 1;
+        let (be, srv, addr) = (side.be, side.srv, side.addr);
+        if self.redispatch_due(&env.proxies[be]) {
+            // Give the slot back and choose again, avoiding this server.
+            env.pool.record(be, srv, Attempt::Redispatched);
+            env.pool.release(be, srv);
+            self.server = None;
+            self.redispatched = true;
+            self.assign_server(env, Some(srv));
+        } else if cause == Cause::ServerAbort {
+            env.pool.record(be, srv, Attempt::Retried);
+            let delay = env.proxies[be].timeouts.connect.map_or(MAX_TURNAROUND, |c| c.min(MAX_TURNAROUND));
+            self.state_deadline = Some(env.cx.now + delay);
+            self.goto(State::TurnAround);
+        } else {
+            env.pool.record(be, srv, Attempt::Retried);
+            self.start_connect(env, srv, addr);
+        }
+    }
+
+    /// `option redispatch [interval]`: a positive interval P redispatches on every
+    /// Pth retry; −N (N > 1) on the Nth retry before the last, as documented.
+    /// Plain `option redispatch` (−1, "the last retry" in the documentation) is
+    /// measured on HAProxy 2.6.12 to redispatch on *every* retry, without the
+    /// turn-around delay (two refusing servers with `retries 4` are tried
+    /// alternately, `%rc` = `+4`, `%Tt` = 0); we do what HAProxy does.
+    fn redispatch_due(&self, be: &ProxyRt) -> bool {
+        if !be.options.redispatch {
+            return false;
+        }
+        match be.options.redispatch_interval {
+            p @ 1.. => self.retries_done % p as u32 == 0,
+            -1 | 0 => true,
+            n => self.retries_left + 1 == n.unsigned_abs(),
+        }
+    }
+
+    fn turnaround(&mut self, env: &mut Env<'_, '_>) {
+        if let Err(abort) = self.read_client_early(env) {
+            return self.close(env, abort, Phase::Connect);
+        }
+        if self.state_deadline.is_some_and(|d| d <= env.cx.now) {
+            let side = self.server.as_ref().expect("a server");
+            let (srv, addr) = (side.srv, side.addr);
+            self.start_connect(env, srv, addr);
+        }
+    }
+
+    /// Before the server is connected, client bytes are buffered (they are forwarded
+    /// once connected) and a client reset is noticed. A client FIN is kept as a
+    /// half-close unless `option abortonclose`.
+    fn read_client_early(&mut self, env: &mut Env<'_, '_>) -> Result<(), Cause> {
+        if self.client.hup && !self.client.readable {
+            return Err(Cause::ClientAbort);
+        }
+        if self.req.eof || !self.client.readable || self.req.buf.is_full() {
+            return Ok(());
+        }
+        let (n, end) = self.client.read_into(&mut self.req.buf);
+        self.req.total += n as u64;
+        match end {
+            ReadEnd::Error => Err(Cause::ClientAbort),
+            ReadEnd::Eof => {
+                self.req.eof = true;
+                let be = self.backend.unwrap_or(self.frontend);
+                if env.proxies[be].options.abortonclose { Err(Cause::ClientAbort) } else { Ok(()) }
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn forward(&mut self, env: &mut Env<'_, '_>) {
+        let now = env.cx.now;
+        let side = self.server.as_mut().expect("forwarding has a server");
+        let srv = side.conn.as_mut().expect("forwarding has a server connection");
+        let client = &mut self.client;
+        let mut outcome: Option<(Cause, Phase)> = None;
+        let mut rounds = 0;
+        loop {
+            rounds += 1;
+            if rounds > MAX_FORWARD_ROUNDS {
+                env.cx.wake.push(Kind::Client, env.key); // fairness: continue next iteration
+                break;
+            }
+            let mut progress = false;
+            // Request: client → server.
+            if !self.req.eof && client.readable && !self.req.buf.is_full() {
+                let (n, end) = client.read_into(&mut self.req.buf);
+                if n > 0 {
+                    self.req.total += n as u64;
+                    self.client_last = now;
+                    progress = true;
+                }
+                match end {
+                    ReadEnd::Eof => {
+                        self.req.eof = true;
+                        progress = true;
+                    }
+                    ReadEnd::Error => {
+                        outcome = Some((Cause::ClientAbort, Phase::Data));
+                        break;
+                    }
+                    ReadEnd::WouldBlock | ReadEnd::BufferFull => {}
+                }
+            }
+            if !self.req.buf.is_empty() && srv.writable {
+                let (n, end) = srv.write_from(&mut self.req.buf);
+                if n > 0 {
+                    self.server_last = now;
+                    progress = true;
+                }
+                if end == WriteEnd::Error {
+                    outcome = Some((Cause::ServerAbort, Phase::Data));
+                    break;
+                }
+            }
+            if self.req.drained_after_eof() && !srv.shut_w {
+                srv.shutdown_write();
+                progress = true;
+            }
+            // Response: server → client.
+            if !self.res.eof && srv.readable && !self.res.buf.is_full() {
+                let (n, end) = srv.read_into(&mut self.res.buf);
+                if n > 0 {
+                    self.res.total += n as u64;
+                    self.server_last = now;
+                    progress = true;
+                }
+                match end {
+                    ReadEnd::Eof => {
+                        self.res.eof = true;
+                        progress = true;
+                    }
+                    ReadEnd::Error => {
+                        outcome = Some((Cause::ServerAbort, Phase::Data));
+                        break;
+                    }
+                    ReadEnd::WouldBlock | ReadEnd::BufferFull => {}
+                }
+            }
+            if !self.res.buf.is_empty() && client.writable {
+                let (n, end) = client.write_from(&mut self.res.buf);
+                if n > 0 {
+                    self.client_last = now;
+                    progress = true;
+                }
+                if end == WriteEnd::Error {
+                    outcome = Some((Cause::ClientAbort, Phase::Data));
+                    break;
+                }
+            }
+            if self.res.drained_after_eof() && !client.shut_w {
+                client.shutdown_write();
+                progress = true;
+            }
+            if !progress {
+                break;
+            }
+        }
+        if let Some((cause, phase)) = outcome {
+            return self.close(env, cause, phase);
+        }
+        let done = self.req.drained_after_eof() && self.res.drained_after_eof();
+        if done {
+            return self.close(env, Cause::None, Phase::None);
+        }
+        let (c, s) = self.side_deadlines(env.proxies);
+        match (c, s) {
+            (Some(c), s) if c <= now && s.is_none_or(|s| c <= s) => self.close(env, Cause::ClientTimeout, Phase::Data),
+            (_, Some(s)) if s <= now => self.close(env, Cause::ServerTimeout, Phase::Data),
+            _ => {}
+        }
+    }
+
+    /// Inactivity deadlines of the client and server sides while forwarding. A side
+    /// has one only while the stream waits on it (to read from it or to write to it).
+    /// `timeout tunnel` replaces `client`/`server` in TCP mode once connected;
+    /// `client-fin`/`server-fin` replace them once we shut that side's write
+    /// direction and only wait for it to close.
+    fn side_deadlines(&self, proxies: &[ProxyRt]) -> (Option<Instant>, Option<Instant>) {
+        let fe = &proxies[self.frontend].timeouts;
+        let be = &proxies[self.backend.unwrap_or(self.frontend)].timeouts;
+        // A side is half-closed once we sent it our FIN and only wait for its own
+        // (the proxy's socket sits in FIN_WAIT: what `client-fin`/`server-fin` bound).
+        let server_half = self.server.as_ref().and_then(|s| s.conn.as_ref()).is_some_and(|c| c.shut_w);
+        let client_half = self.client.shut_w;
+        let pick = |base: Option<Duration>, fin: Option<Duration>, half: bool| {
+            let base = be.tunnel.or(base);
+            if half { fin.or(base) } else { base }
+        };
+        let wait_client = (!self.req.eof && !self.req.buf.is_full()) || !self.res.buf.is_empty();
+        let wait_server = (!self.res.eof && !self.res.buf.is_full()) || !self.req.buf.is_empty();
+        let c = pick(fe.client, fe.client_fin, client_half).filter(|_| wait_client).map(|d| self.client_last + d);
+        let s = pick(be.server, be.server_fin, server_half).filter(|_| wait_server).map(|d| self.server_last + d);
+        (c, s)
+    }
+
+    /// The phase letter for a termination happening now.
+    fn phase(&self) -> Phase {
+        match self.state {
+            State::Route => Phase::Request,
+            State::Queued => Phase::Queue,
+            State::TurnAround | State::Connecting => Phase::Connect,
+            State::Forwarding | State::Closed => Phase::Data,
+        }
+    }
+
+    fn close(&mut self, env: &mut Env<'_, '_>, cause: Cause, phase: Phase) {
+        self.term = Termination::new(cause, phase);
+        self.client.deregister(env.cx.registry);
+        if self.state == State::Queued {
+            if let Some(be) = self.backend {
+                env.pool.leave_queue(be, env.key);
+            }
+        }
+        if let Some(side) = self.server.as_mut() {
+            if let Some(c) = side.conn.as_mut() {
+                c.deregister(env.cx.registry);
+            }
+            side.conn = None;
+            env.pool.release(side.be, side.srv);
+        }
+        if let Some(be) = self.backend {
+            env.pool.detach(be);
+        }
+        self.state_deadline = None;
+        self.goto(State::Closed);
+    }
+
+    /// Arms the timer for the earliest deadline, unless an earlier one is armed.
+    fn rearm(&mut self, env: &mut Env<'_, '_>) {
+        let next = match self.state {
+            State::Forwarding => {
+                let (c, s) = self.side_deadlines(env.proxies);
+                match (c, s) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            }
+            State::Closed => None,
+            _ => self.state_deadline,
+        };
+        if let Some(at) = next {
+            if self.armed.is_none_or(|a| at < a) {
+                self.armed = Some(at);
+                env.cx.timers.arm(at, crate::reactor::TimerTarget::Entry(Kind::Client, env.key));
+            }
+        }
+    }
+
+    /// The client's and the (last) server connection's fd numbers, for `-d` traces.
+    pub fn fds(&self) -> (i32, Option<i32>) {
+        (self.client.raw_fd(), self.server.as_ref().and_then(|s| s.fd))
+    }
+
+    /// The log record, valid once the stream is closed.
+    pub fn log_record(&self, proxies: &[ProxyRt], pool: &dyn ServerPool, now: Instant, actconn: u32) -> StreamLog {
+        let fe = &proxies[self.frontend];
+        let be = self.backend.map(|b| &proxies[b]);
+        let srv = self.server.as_ref();
+        StreamLog {
+            unique_id: None,
+            stream_id: self.id,
+            accept_date: self.accept_date,
+            client: self.src,
+            frontend_addr: self.dst,
+            frontend: fe.name.clone(),
+            frontend_ssl: false,
+            backend: be.map(|b| b.name.clone()),
+            server: srv.map(|s| pool.server_name(s.be, s.srv).to_string()),
+            server_addr: srv.and_then(|s| s.addr),
+            t_queue: self.t_queue,
+            t_connect: self.t_connect,
+            t_total: now - self.accept_at,
+            bytes_in: self.req.total,
+            bytes_out: self.res.total,
+            termination: self.term.code(),
+            actconn,
+            feconn: fe.feconn,
+            beconn: self.backend.map_or(0, |b| pool.beconn(b)),
+            srv_conn: srv.map_or(0, |s| pool.server_conns(s.be, s.srv)),
+            retries: self.retries_done,
+            redispatched: self.redispatched,
+            srv_queue: self.queue_seen.0,
+            backend_queue: self.queue_seen.1,
+        }
+    }
+}

@@ -1,1 +1,7 @@
-//! Thin libc wrappers the reactor needs: signals, daemonizing, inherited fds. Unsafe code is allowed here.
+//! Thin libc wrappers the reactor needs: signals, daemonizing, inherited fds.
+//! Unsafe code is allowed here (and only here, besides `ffi/` and `src/lua/`); every
+//! block carries a `// SAFETY:` comment.
+
+pub mod daemon;
+pub mod fd;
+pub mod signals;

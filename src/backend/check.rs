@@ -1,0 +1,411 @@
+//! Health checks as a sans-io state machine: one [`HealthCheck`] per server with `check`.
+//!
+//! The reactor runs the probe (a TCP connect for now) when [`HealthCheck::next_check_in`]
+//! says so, and feeds the outcome to [`Backend::on_check_result`](super::Backend::on_check_result),
+//! which calls [`HealthCheck::on_result`] and turns a [`Transition`] into the server's new
+//! state, the queue moves and HAProxy's log lines.
+//!
+//! # The health counter (HAProxy 2.6)
+//!
+//! `health` runs from 0 to `rise + fall - 1`. The server is UP while `health >= rise`.
+//! - A failure on an UP server decrements it; when it drops below `rise` the server
+//!   goes DOWN and `health` becomes 0.
+//! - A success on a DOWN server increments it; when it reaches `rise` the server goes
+//!   UP and `health` jumps to its maximum.
+//!
+//! A server starts UP with `health = rise`: at the bottom of the UP range, so the
+//! *first* failure takes it down (checked against HAProxy 2.6: with `fall 3`,
+//! `option log-health-checks` logs `status: 0/3 DOWN` on the first failure), and
+//! `fall` failures are needed only once it has been fully up.
+//!
+//! # Intervals
+//!
+//! `inter` while fully UP, `downinter` (default `inter`) while fully DOWN, and
+//! `fastinter` (default `inter`) in between, i.e. while the state is transitioning,
+//! including right after start-up.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::config::model::CheckParams;
+
+/// Why a check failed, with HAProxy's wording (`reason:` in the logs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailReason {
+    /// The TCP connection failed (`Connection refused`, `No route to host`...; put
+    /// the error text in `info`). HAProxy: "Layer4 connection problem".
+    L4Connection,
+    /// The TCP connection did not complete in time. HAProxy: "Layer4 timeout".
+    L4Timeout,
+    /// The socket could not be created or configured. HAProxy: "Socket error".
+    SocketError,
+    /// An application-level check got no answer in time. HAProxy: "Layer7 timeout".
+    L7Timeout,
+    /// An application-level check got an invalid answer. HAProxy: "Layer7 invalid response".
+    L7Response,
+    /// An application-level check got a wrong status. HAProxy: "Layer7 wrong status".
+    L7Status,
+}
+
+impl FailReason {
+    /// HAProxy's description of the check status.
+    pub fn description(self) -> &'static str {
+        match self {
+            FailReason::L4Connection => "Layer4 connection problem",
+            FailReason::L4Timeout => "Layer4 timeout",
+            FailReason::SocketError => "Socket error",
+            FailReason::L7Timeout => "Layer7 timeout",
+            FailReason::L7Response => "Layer7 invalid response",
+            FailReason::L7Status => "Layer7 wrong status",
+        }
+    }
+}
+
+/// The outcome of one probe, as reported by the reactor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CheckResult {
+    /// The TCP connection was established ("Layer4 check passed").
+    Ok {
+        /// Time from the start of the probe to its outcome.
+        duration: Duration,
+    },
+    /// The probe failed.
+    Failed {
+        /// What failed.
+        reason: FailReason,
+        /// Details, e.g. `strerror` text ("Connection refused"); empty for none.
+        info: String,
+        /// Time from the start of the probe to its outcome.
+        duration: Duration,
+    },
+}
+
+impl CheckResult {
+    /// `true` for a passed check.
+    pub fn is_ok(&self) -> bool {
+        matches!(self, CheckResult::Ok { .. })
+    }
+
+    /// Time the probe took.
+    pub fn duration(&self) -> Duration {
+        match self {
+            CheckResult::Ok { duration } | CheckResult::Failed { duration, .. } => *duration,
+        }
+    }
+
+    /// HAProxy's `reason:` text.
+    pub fn description(&self) -> &'static str {
+        match self {
+            CheckResult::Ok { .. } => "Layer4 check passed",
+            CheckResult::Failed { reason, .. } => reason.description(),
+        }
+    }
+}
+
+/// Formats `reason: ..., info: "...", check duration: Nms` as HAProxy appends it to
+/// its server state messages.
+impl fmt::Display for CheckResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "reason: {}", self.description())?;
+        if let CheckResult::Failed { info, .. } = self {
+            if !info.is_empty() {
+                write!(f, ", info: \"{}\"", info.escape_default())?;
+            }
+        }
+        write!(f, ", check duration: {}ms", self.duration().as_millis())
+    }
+}
+
+/// A change of the server's operational state caused by a check result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transition {
+    /// The server reached `rise` consecutive successes while DOWN.
+    WentUp,
+    /// The server failed while at the bottom of its UP range.
+    WentDown,
+}
+
+/// The health-check state of one server.
+#[derive(Clone, Debug)]
+pub struct HealthCheck {
+    rise: u32,
+    fall: u32,
+    inter: Duration,
+    fastinter: Duration,
+    downinter: Duration,
+    health: u32,
+    /// `port` on the server line: probe this port instead of the server's.
+    port: Option<u16>,
+    /// `addr` on the server line: probe this address instead of the server's.
+    addr: Option<std::net::IpAddr>,
+    /// The last result, for stats and `log-health-checks` lines.
+    last: Option<CheckResult>,
+    /// Whether the last result moved the health counter.
+    last_changed: bool,
+}
+
+impl HealthCheck {
+    /// A check configured by `params`, starting UP with `health = rise`.
+    /// `rise` and `fall` of 0 are treated as 1.
+    pub fn new(params: &CheckParams) -> HealthCheck {
+        let rise = params.rise.max(1);
+        HealthCheck {
+            rise,
+            fall: params.fall.max(1),
+            inter: params.inter,
+            fastinter: params.fastinter.unwrap_or(params.inter),
+            downinter: params.downinter.unwrap_or(params.inter),
+            health: rise,
+            port: params.port,
+            addr: params.addr,
+            last: None,
+            last_changed: false,
+        }
+    }
+
+    /// `true` while the server is considered UP by its checks.
+    pub fn is_up(&self) -> bool {
+        self.health >= self.rise
+    }
+
+    /// The raw health counter, `0..=rise + fall - 1`.
+    pub fn health(&self) -> u32 {
+        self.health
+    }
+
+    /// `inter` as configured: the interval while fully UP.
+    pub fn inter(&self) -> Duration {
+        self.inter
+    }
+
+    /// `rise` as configured.
+    pub fn rise(&self) -> u32 {
+        self.rise
+    }
+
+    /// `fall` as configured.
+    pub fn fall(&self) -> u32 {
+        self.fall
+    }
+
+    /// `port` override for the probe.
+    pub fn port(&self) -> Option<u16> {
+        self.port
+    }
+
+    /// `addr` override for the probe.
+    pub fn addr(&self) -> Option<std::net::IpAddr> {
+        self.addr
+    }
+
+    fn max_health(&self) -> u32 {
+        self.rise + self.fall - 1
+    }
+
+    /// Delay before the next probe, to be armed after each result (and at start,
+    /// see [`HealthCheck::first_check_in`]).
+    pub fn next_check_in(&self) -> Duration {
+        if self.health == self.max_health() {
+            self.inter
+        } else if self.health == 0 {
+            self.downinter
+        } else {
+            self.fastinter
+        }
+    }
+
+    /// Delay before the very first probe: HAProxy spreads the first checks of the
+    /// `count` checked servers evenly over one interval, server `index` (0-based)
+    /// starting at `index / count` of it.
+    pub fn first_check_in(&self, index: usize, count: usize) -> Duration {
+        let count = count.max(1) as u32;
+        let index = (index as u32).min(count - 1);
+        self.next_check_in() * index / count
+    }
+
+    /// Applies one probe result and says whether the server changed state.
+    pub fn on_result(&mut self, result: CheckResult) -> Option<Transition> {
+        let was_up = self.is_up();
+        let before = self.health;
+        if result.is_ok() {
+            if self.health < self.max_health() {
+                self.health += 1;
+                if self.health >= self.rise {
+                    self.health = self.max_health();
+                }
+            }
+        } else if self.health > 0 {
+            self.health -= 1;
+            if self.health < self.rise {
+                self.health = 0;
+            }
+        }
+        self.last_changed = self.health != before;
+        self.last = Some(result);
+        match (was_up, self.is_up()) {
+            (false, true) => Some(Transition::WentUp),
+            (true, false) => Some(Transition::WentDown),
+            _ => None,
+        }
+    }
+
+    /// The last result fed to [`HealthCheck::on_result`].
+    pub fn last_result(&self) -> Option<&CheckResult> {
+        self.last.as_ref()
+    }
+
+    /// `true` if the last result moved the health counter (HAProxy logs a
+    /// `Health check for server ...` line only then, with `option log-health-checks`).
+    pub fn last_changed_health(&self) -> bool {
+        self.last_changed
+    }
+
+    /// The `status: N/M UP|DOWN` part of HAProxy's health-check lines: while UP,
+    /// the remaining failures before going down out of `fall`; while DOWN, the
+    /// successes so far out of `rise`.
+    pub fn status_text(&self) -> String {
+        if self.is_up() {
+            format!("{}/{} UP", self.health - self.rise + 1, self.fall)
+        } else {
+            format!("{}/{} DOWN", self.health, self.rise)
+        }
+    }
+
+    /// Forces the counter to fully DOWN (`up = false`) or fully UP, e.g. when an
+    /// operator sets the state by hand.
+    pub fn force(&mut self, up: bool) {
+        self.health = if up { self.max_health() } else { 0 };
+    }
+
+    /// Restarts the check as at start-up (UP with `health = rise`), used when a
+    /// server leaves maintenance.
+    pub fn restart(&mut self) {
+        self.health = self.rise;
+        self.last_changed = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(rise: u32, fall: u32) -> CheckParams {
+        CheckParams {
+            inter: Duration::from_millis(1000),
+            fastinter: Some(Duration::from_millis(200)),
+            downinter: Some(Duration::from_millis(700)),
+            rise,
+            fall,
+            ..CheckParams::default()
+        }
+    }
+
+    fn ok() -> CheckResult {
+        CheckResult::Ok { duration: Duration::ZERO }
+    }
+
+    fn refused() -> CheckResult {
+        CheckResult::Failed {
+            reason: FailReason::L4Connection,
+            info: "Connection refused".into(),
+            duration: Duration::from_micros(300),
+        }
+    }
+
+    #[test]
+    fn starts_up_and_first_failure_takes_it_down() {
+        let mut c = HealthCheck::new(&params(3, 3));
+        assert!(c.is_up());
+        assert_eq!(c.status_text(), "1/3 UP");
+        assert_eq!(c.on_result(refused()), Some(Transition::WentDown));
+        assert_eq!(c.status_text(), "0/3 DOWN");
+        assert_eq!(c.health(), 0);
+    }
+
+    #[test]
+    fn rise_successes_bring_it_up_then_fall_failures_down() {
+        let mut c = HealthCheck::new(&params(3, 3));
+        c.on_result(refused());
+        assert_eq!(c.on_result(ok()), None);
+        assert_eq!(c.status_text(), "1/3 DOWN");
+        assert_eq!(c.on_result(ok()), None);
+        assert_eq!(c.on_result(ok()), Some(Transition::WentUp));
+        assert_eq!(c.status_text(), "3/3 UP");
+        assert_eq!(c.on_result(ok()), None);
+        assert!(!c.last_changed_health());
+        assert_eq!(c.on_result(refused()), None);
+        assert_eq!(c.status_text(), "2/3 UP");
+        assert_eq!(c.on_result(refused()), None);
+        assert_eq!(c.status_text(), "1/3 UP");
+        assert_eq!(c.on_result(refused()), Some(Transition::WentDown));
+        assert_eq!(c.status_text(), "0/3 DOWN");
+        assert_eq!(c.on_result(refused()), None);
+        assert!(!c.last_changed_health());
+    }
+
+    #[test]
+    fn a_success_while_failing_restores_full_health() {
+        let mut c = HealthCheck::new(&params(2, 3));
+        c.force(true);
+        c.on_result(refused());
+        c.on_result(refused());
+        assert_eq!(c.status_text(), "1/3 UP");
+        assert_eq!(c.on_result(ok()), None);
+        assert_eq!(c.status_text(), "3/3 UP");
+        // A failure while rising resets the rise to zero.
+        c.force(false);
+        c.on_result(ok());
+        assert_eq!(c.on_result(refused()), None);
+        assert_eq!(c.health(), 0);
+    }
+
+    #[test]
+    fn intervals_follow_the_state() {
+        let mut c = HealthCheck::new(&params(2, 2));
+        // Start: health = rise, not the maximum: transitioning.
+        assert_eq!(c.next_check_in(), Duration::from_millis(200));
+        c.on_result(ok());
+        assert_eq!(c.next_check_in(), Duration::from_millis(1000));
+        c.on_result(refused());
+        assert_eq!(c.next_check_in(), Duration::from_millis(200));
+        c.on_result(refused());
+        assert_eq!(c.next_check_in(), Duration::from_millis(700));
+        c.on_result(ok());
+        assert_eq!(c.next_check_in(), Duration::from_millis(200));
+    }
+
+    #[test]
+    fn intervals_default_to_inter() {
+        let p = CheckParams { inter: Duration::from_secs(2), rise: 1, fall: 1, ..CheckParams::default() };
+        let mut c = HealthCheck::new(&p);
+        assert_eq!(c.next_check_in(), Duration::from_secs(2));
+        assert_eq!(c.on_result(refused()), Some(Transition::WentDown));
+        assert_eq!(c.next_check_in(), Duration::from_secs(2));
+        assert_eq!(c.on_result(ok()), Some(Transition::WentUp));
+    }
+
+    #[test]
+    fn first_checks_are_spread_over_one_interval() {
+        let c = HealthCheck::new(&params(1, 1));
+        assert_eq!(c.first_check_in(0, 4), Duration::ZERO);
+        assert_eq!(c.first_check_in(2, 4), Duration::from_millis(500));
+    }
+
+    #[test]
+    fn result_text_matches_haproxy() {
+        assert_eq!(
+            refused().to_string(),
+            "reason: Layer4 connection problem, info: \"Connection refused\", check duration: 0ms"
+        );
+        let t = CheckResult::Failed {
+            reason: FailReason::L4Timeout,
+            info: String::new(),
+            duration: Duration::from_millis(2001),
+        };
+        assert_eq!(t.to_string(), "reason: Layer4 timeout, check duration: 2001ms");
+        assert_eq!(
+            CheckResult::Ok { duration: Duration::from_millis(3) }.to_string(),
+            "reason: Layer4 check passed, check duration: 3ms"
+        );
+    }
+}

@@ -1,0 +1,547 @@
+//! Load-balancing algorithms: `roundrobin`, `static-rr`, `leastconn`, `first` and `source`.
+//!
+//! The algorithms are pure: [`LbState::pick`] receives a snapshot of the servers that
+//! are currently *eligible* (usable and in the farm being served: the active servers,
+//! or the backup ones when no active server is left) as a slice of [`Slot`]s, and
+//! returns the one to use. Counting connections, queueing and reserving the slot is
+//! [`Backend`](super::Backend)'s job. The only state kept here is the algorithm's own
+//! memory (round-robin scores, the static map, the leastconn tie-breaking cursor).
+//!
+//! Shared rule, as in HAProxy: every algorithm but `source` skips a server that
+//! [`Slot::is_full`]; `source` hashes to one server whatever its load (the caller
+//! then queues on that server if it is full). A server to `avoid` (the one that just failed, for redispatch) is skipped
+//! unless it is the only choice left.
+
+use std::net::IpAddr;
+
+use super::ServerId;
+use crate::config::model::Balance;
+
+/// Scale used to compare `connections / weight` ratios in integers (leastconn).
+const LC_SCALE: u64 = 1 << 16;
+
+/// What an algorithm sees of one eligible server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Slot {
+    /// The server.
+    pub id: ServerId,
+    /// Numeric server id (`id` keyword, or assigned): `first` walks servers in this order.
+    pub puid: u32,
+    /// Effective weight, always > 0 for an eligible server.
+    pub weight: u32,
+    /// Connections currently served (slots taken).
+    pub served: u32,
+    /// Requests waiting in this server's own queue.
+    pub queued: u32,
+    /// `maxconn` (0: unlimited).
+    pub maxconn: u32,
+    /// `maxqueue` (0: unlimited). Not used by the algorithms: queue limits are
+    /// the caller's business.
+    pub maxqueue: u32,
+}
+
+impl Slot {
+    /// HAProxy's "full" test for walking algorithms: with a `maxconn`, a server is full
+    /// when it serves `maxconn` connections or already has a queue of its own.
+    pub fn is_full(&self) -> bool {
+        self.maxconn != 0 && (self.queued != 0 || self.served >= self.maxconn)
+    }
+}
+
+/// The memory of one backend's balancing algorithm.
+#[derive(Clone, Debug)]
+pub struct LbState {
+    algo: Balance,
+    /// Smooth weighted round-robin scores, indexed by `ServerId`.
+    scores: Vec<i64>,
+    /// The weighted map used by `static-rr` and `source` (HAProxy's `map-based` lookup).
+    map: Vec<ServerId>,
+    /// The eligible set the map was built from, to know when to rebuild it.
+    map_key: Vec<(ServerId, u32)>,
+    /// Next map index for `static-rr`.
+    map_cursor: usize,
+    /// Last server picked by `leastconn`, to break ties round-robin.
+    lc_last: Option<ServerId>,
+}
+
+impl LbState {
+    /// A fresh state for `algo` over a backend of `nb_servers` servers.
+    pub fn new(algo: Balance, nb_servers: usize) -> LbState {
+        LbState {
+            algo,
+            scores: vec![0; nb_servers],
+            map: Vec::new(),
+            map_key: Vec::new(),
+            map_cursor: 0,
+            lc_last: None,
+        }
+    }
+
+    /// The algorithm this state runs.
+    pub fn algo(&self) -> &Balance {
+        &self.algo
+    }
+
+    /// Forgets the round-robin history. Called when the eligible set or a weight
+    /// changes, so the new weights apply from the next pick on.
+    pub fn reset(&mut self) {
+        self.scores.iter_mut().for_each(|s| *s = 0);
+    }
+
+    /// Chooses a server among `slots` (the eligible servers, in declaration order).
+    /// Returns `None` when every server is full (the request must queue) or `slots`
+    /// is empty. `client_ip` is used by `source` only; without one (a unix socket
+    /// client) `source` falls back to `static-rr` over the same map.
+    pub fn pick(
+        &mut self,
+        slots: &[Slot],
+        client_ip: Option<IpAddr>,
+        avoid: Option<ServerId>,
+    ) -> Option<ServerId> {
+        if slots.is_empty() {
+            return None;
+        }
+        match self.algo {
+            Balance::RoundRobin => self.pick_smooth_rr(slots, avoid),
+            Balance::StaticRr => self.pick_static_rr(slots, avoid),
+            Balance::LeastConn => self.pick_leastconn(slots, avoid),
+            Balance::First => pick_first(slots, avoid),
+            Balance::Source => match client_ip {
+                Some(ip) => self.pick_source(slots, ip),
+                None => self.pick_static_rr(slots, avoid),
+            },
+        }
+    }
+
+    /// `roundrobin`: smooth weighted round robin. Each non-full server's score grows
+    /// by its weight, the highest score wins and pays back the total weight. Over
+    /// any window of `sum(weights)` picks each server gets exactly its weight, and
+    /// the picks are interleaved (weights 1 and 3 give `b a b b`). A weight change
+    /// applies immediately, which is what HAProxy's dynamic round robin guarantees.
+    /// The shares are HAProxy's; the exact order is not (HAProxy 2.6 gives
+    /// `b b b a` for 1 and 3, and its first cycle after start-up is irregular).
+    fn pick_smooth_rr(&mut self, slots: &[Slot], avoid: Option<ServerId>) -> Option<ServerId> {
+        if let Some(max) = slots.iter().map(|s| s.id.0).max() {
+            if self.scores.len() <= max {
+                self.scores.resize(max + 1, 0);
+            }
+        }
+        let usable = |s: &&Slot| !s.is_full() && Some(s.id) != avoid;
+        let mut total: i64 = 0;
+        let mut best: Option<ServerId> = None;
+        for s in slots.iter().filter(usable) {
+            self.scores[s.id.0] += i64::from(s.weight);
+            total += i64::from(s.weight);
+            let score = self.scores[s.id.0];
+            if best.is_none_or(|b| score > self.scores[b.0]) {
+                best = Some(s.id);
+            }
+        }
+        match best {
+            Some(b) => {
+                self.scores[b.0] -= total;
+                Some(b)
+            }
+            None => avoid.filter(|a| slots.iter().any(|s| s.id == *a && !s.is_full())),
+        }
+    }
+
+    /// Rebuilds the weighted map if the eligible set or its weights changed.
+    fn refresh_map(&mut self, slots: &[Slot]) {
+        let same = self.map_key.len() == slots.len()
+            && self.map_key.iter().zip(slots).all(|(k, s)| k.0 == s.id && k.1 == s.weight);
+        if same {
+            return;
+        }
+        self.map_key = slots.iter().map(|s| (s.id, s.weight)).collect();
+        self.map = build_map(&self.map_key);
+        self.map_cursor = 0;
+    }
+
+    /// `static-rr`: walks the weighted map from where it stopped, skipping full
+    /// servers. Weights are those of the map, rebuilt only when the set changes.
+    fn pick_static_rr(&mut self, slots: &[Slot], avoid: Option<ServerId>) -> Option<ServerId> {
+        self.refresh_map(slots);
+        let len = self.map.len();
+        let mut avoided: Option<usize> = None;
+        for step in 0..len {
+            let idx = (self.map_cursor + step) % len;
+            let id = self.map[idx];
+            let Some(slot) = slots.iter().find(|s| s.id == id) else { continue };
+            if slot.is_full() {
+                continue;
+            }
+            if Some(id) == avoid {
+                avoided.get_or_insert(idx);
+                continue;
+            }
+            self.map_cursor = (idx + 1) % len;
+            return Some(id);
+        }
+        let idx = avoided?;
+        self.map_cursor = (idx + 1) % len;
+        Some(self.map[idx])
+    }
+
+    /// `leastconn`: the server with the fewest connections (served plus queued)
+    /// relative to its weight, as HAProxy orders its tree: an idle server has key 0,
+    /// otherwise `(inflight + 1) / weight`. Ties go to the first server after the one
+    /// picked last, so equally loaded servers take turns.
+    fn pick_leastconn(&mut self, slots: &[Slot], avoid: Option<ServerId>) -> Option<ServerId> {
+        let key = |s: &Slot| {
+            let inflight = u64::from(s.served) + u64::from(s.queued);
+            if inflight == 0 {
+                0
+            } else {
+                (inflight + 1) * LC_SCALE / u64::from(s.weight.max(1))
+            }
+        };
+        // Rotate the scan to start just after the last pick: the first minimum found
+        // is then the next in turn among equals.
+        let start = self
+            .lc_last
+            .and_then(|last| slots.iter().position(|s| s.id > last))
+            .unwrap_or(0);
+        let n = slots.len();
+        let mut best: Option<(u64, ServerId)> = None;
+        for s in (0..n).map(|i| &slots[(start + i) % n]) {
+            if s.is_full() || Some(s.id) == avoid {
+                continue;
+            }
+            let k = key(s);
+            if best.is_none_or(|(bk, _)| k < bk) {
+                best = Some((k, s.id));
+            }
+        }
+        let chosen = match best {
+            Some((_, id)) => id,
+            None => avoid.filter(|a| slots.iter().any(|s| s.id == *a && !s.is_full()))?,
+        };
+        self.lc_last = Some(chosen);
+        Some(chosen)
+    }
+
+    /// `source`: HAProxy's map-based hash of the client address. The IPv4 address
+    /// as a big-endian integer (IPv6: its four 32-bit words XORed) modulo the total
+    /// weight indexes the weighted map. With one server left there is nothing to hash.
+    fn pick_source(&mut self, slots: &[Slot], ip: IpAddr) -> Option<ServerId> {
+        self.refresh_map(slots);
+        if self.map.is_empty() {
+            return None;
+        }
+        let hash = if slots.len() == 1 { 0 } else { source_hash(ip) };
+        Some(self.map[hash as usize % self.map.len()])
+    }
+}
+
+/// `first`: the server with the lowest numeric id that is not full, so servers
+/// fill up one after the other (checked against HAProxy 2.6: with `maxconn 1
+/// maxqueue 2` on the first server, the second connection goes to the second
+/// server, not into the first one's queue).
+fn pick_first(slots: &[Slot], avoid: Option<ServerId>) -> Option<ServerId> {
+    let mut best: Option<&Slot> = None;
+    let mut avoided = None;
+    for s in slots.iter().filter(|s| !s.is_full()) {
+        if Some(s.id) == avoid {
+            avoided = Some(s.id);
+            continue;
+        }
+        if best.is_none_or(|b| s.puid < b.puid) {
+            best = Some(s);
+        }
+    }
+    best.map(|s| s.id).or(avoided)
+}
+
+/// The 32-bit hash HAProxy's map-based `source` uses for an address.
+pub fn source_hash(ip: IpAddr) -> u32 {
+    match ip {
+        IpAddr::V4(v4) => u32::from_be_bytes(v4.octets()),
+        IpAddr::V6(v6) => v6
+            .octets()
+            .chunks_exact(4)
+            .map(|w| u32::from_be_bytes([w[0], w[1], w[2], w[3]]))
+            .fold(0, |h, w| h ^ w),
+    }
+}
+
+/// Builds a weighted map of `sum(weights)` entries in which each server appears
+/// `weight` times, spread evenly. Like HAProxy's map, the first declared server
+/// wins ties, so equal weights keep declaration order and the map starts with it.
+pub fn build_map(servers: &[(ServerId, u32)]) -> Vec<ServerId> {
+    let total: i64 = servers.iter().map(|&(_, w)| i64::from(w)).sum();
+    if total == 0 {
+        return Vec::new();
+    }
+    if servers.len() == 1 {
+        return vec![servers[0].0; total as usize];
+    }
+    let mut scores = vec![0i64; servers.len()];
+    let mut map = Vec::with_capacity(total as usize);
+    for _ in 0..total {
+        let mut best = 0;
+        let mut max = i64::MIN;
+        for (i, &(_, w)) in servers.iter().enumerate() {
+            scores[i] += i64::from(w);
+            // Quantised as HAProxy does: a coarse score in 0..=2, first one wins ties.
+            let v = (scores[i] + total).div_euclid(total);
+            if v > max {
+                max = v;
+                best = i;
+            }
+        }
+        map.push(servers[best].0);
+        scores[best] -= total;
+    }
+    map
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn slot(i: usize, weight: u32) -> Slot {
+        Slot { id: ServerId(i), puid: i as u32 + 1, weight, served: 0, queued: 0, maxconn: 0, maxqueue: 0 }
+    }
+
+    fn count(picks: &[ServerId]) -> HashMap<usize, usize> {
+        let mut m = HashMap::new();
+        for p in picks {
+            *m.entry(p.0).or_insert(0) += 1;
+        }
+        m
+    }
+
+    fn run(lb: &mut LbState, slots: &[Slot], n: usize) -> Vec<ServerId> {
+        (0..n).map(|_| lb.pick(slots, None, None).expect("a server")).collect()
+    }
+
+    #[test]
+    fn roundrobin_weights_1_3_over_400_picks() {
+        let slots = [slot(0, 1), slot(1, 3)];
+        let mut lb = LbState::new(Balance::RoundRobin, 2);
+        let picks = run(&mut lb, &slots, 400);
+        let c = count(&picks);
+        assert_eq!((c[&0], c[&1]), (100, 300));
+        // Smooth: never two picks of the light server in a row, and every window of
+        // four picks has exactly one of it.
+        for w in picks.chunks(4) {
+            assert_eq!(w.iter().filter(|s| s.0 == 0).count(), 1, "{w:?}");
+        }
+        assert_eq!(&picks[..4], &[ServerId(1), ServerId(0), ServerId(1), ServerId(1)]);
+    }
+
+    #[test]
+    fn roundrobin_equal_weights_alternate() {
+        let slots = [slot(0, 1), slot(1, 1), slot(2, 1)];
+        let mut lb = LbState::new(Balance::RoundRobin, 3);
+        let picks: Vec<usize> = run(&mut lb, &slots, 6).iter().map(|s| s.0).collect();
+        assert_eq!(picks, [0, 1, 2, 0, 1, 2]);
+    }
+
+    #[test]
+    fn roundrobin_follows_weight_changes_and_departures() {
+        let mut slots = vec![slot(0, 1), slot(1, 1)];
+        let mut lb = LbState::new(Balance::RoundRobin, 3);
+        let c = count(&run(&mut lb, &slots, 100));
+        assert_eq!((c[&0], c[&1]), (50, 50));
+        slots[1].weight = 4;
+        lb.reset();
+        let c = count(&run(&mut lb, &slots, 100));
+        assert_eq!((c[&0], c[&1]), (20, 80));
+        // Server 0 goes down, server 2 comes up.
+        slots = vec![slot(1, 4), slot(2, 1)];
+        lb.reset();
+        let c = count(&run(&mut lb, &slots, 50));
+        assert_eq!((c.get(&0), c[&1], c[&2]), (None, 40, 10));
+    }
+
+    #[test]
+    fn roundrobin_skips_full_servers_and_avoids() {
+        let mut slots = [slot(0, 1), slot(1, 1)];
+        slots[0].maxconn = 1;
+        slots[0].served = 1;
+        let mut lb = LbState::new(Balance::RoundRobin, 2);
+        assert!(run(&mut lb, &slots, 10).iter().all(|s| s.0 == 1));
+        slots[1].maxconn = 2;
+        slots[1].served = 2;
+        assert_eq!(lb.pick(&slots, None, None), None);
+        // Avoid: another server if possible, the avoided one otherwise.
+        let slots = [slot(0, 1), slot(1, 1)];
+        for _ in 0..5 {
+            assert_eq!(lb.pick(&slots, None, Some(ServerId(0))), Some(ServerId(1)));
+        }
+        assert_eq!(lb.pick(&slots[..1], None, Some(ServerId(0))), Some(ServerId(0)));
+    }
+
+    #[test]
+    fn static_rr_weights_1_3_over_400_picks() {
+        let slots = [slot(0, 1), slot(1, 3)];
+        let mut lb = LbState::new(Balance::StaticRr, 2);
+        let picks = run(&mut lb, &slots, 400);
+        let c = count(&picks);
+        assert_eq!((c[&0], c[&1]), (100, 300));
+        for w in picks.chunks(4) {
+            assert_eq!(w.iter().filter(|s| s.0 == 0).count(), 1, "{w:?}");
+        }
+    }
+
+    #[test]
+    fn static_rr_skips_full_and_avoided() {
+        let mut slots = [slot(0, 1), slot(1, 1), slot(2, 1)];
+        let mut lb = LbState::new(Balance::StaticRr, 3);
+        slots[1].maxconn = 5;
+        slots[1].served = 5;
+        let picks: Vec<usize> = run(&mut lb, &slots, 4).iter().map(|s| s.0).collect();
+        assert_eq!(picks, [0, 2, 0, 2]);
+        assert_eq!(lb.pick(&slots, None, Some(ServerId(0))), Some(ServerId(2)));
+        assert_eq!(lb.pick(&slots[..2], None, Some(ServerId(0))), Some(ServerId(0)));
+    }
+
+    /// The maps HAProxy 2.6 builds, read from its `static-rr` order and from
+    /// `source` with clients 127.0.0.1-10 (hash = address mod total weight).
+    #[test]
+    fn map_is_haproxys_map() {
+        let ids = |m: Vec<ServerId>| m.iter().map(|s| s.0 + 1).collect::<Vec<_>>();
+        let map = build_map(&[(ServerId(0), 1), (ServerId(1), 3)]);
+        assert_eq!(ids(map), [1, 2, 2, 2]);
+        let map = build_map(&[(ServerId(0), 2), (ServerId(1), 3), (ServerId(2), 5)]);
+        assert_eq!(ids(map), [1, 3, 2, 3, 1, 3, 2, 3, 2, 3]);
+    }
+
+    #[test]
+    fn source_matches_haproxy_for_loopback_clients() {
+        let mut slots = [slot(0, 2), slot(1, 3), slot(2, 5)];
+        let mut lb = LbState::new(Balance::Source, 3);
+        let got: Vec<usize> =
+            (1..=10u8).map(|i| lb.pick(&slots, Some([127, 0, 0, i].into()), None).unwrap().0 + 1).collect();
+        // HAProxy 2.6, `balance source`, weights 2 3 5, clients 127.0.0.1 to .10.
+        assert_eq!(got, [3, 1, 3, 2, 3, 2, 3, 1, 3, 2]);
+        for s in &mut slots {
+            s.weight = 1;
+        }
+        let got: Vec<usize> =
+            (1..=6u8).map(|i| lb.pick(&slots, Some([127, 0, 0, i].into()), None).unwrap().0 + 1).collect();
+        assert_eq!(got, [3, 1, 2, 3, 1, 2]);
+    }
+
+    #[test]
+    fn map_spreads_weights_and_starts_with_first_server() {
+        let map = build_map(&[(ServerId(0), 2), (ServerId(1), 2), (ServerId(2), 4)]);
+        assert_eq!(map.len(), 8);
+        assert_eq!(map[0], ServerId(0));
+        let c = count(&map);
+        assert_eq!((c[&0], c[&1], c[&2]), (2, 2, 4));
+        assert!(build_map(&[]).is_empty());
+    }
+
+    #[test]
+    fn leastconn_prefers_fewest_connections() {
+        let mut slots = [slot(0, 1), slot(1, 1), slot(2, 1)];
+        let mut lb = LbState::new(Balance::LeastConn, 3);
+        // Connections held on servers 0 and 2: new ones go to 1 until it catches up.
+        slots[0].served = 3;
+        slots[2].served = 2;
+        let mut picks = Vec::new();
+        for _ in 0..4 {
+            let p = lb.pick(&slots, None, None).unwrap();
+            slots[p.0].served += 1;
+            picks.push(p.0);
+        }
+        assert_eq!(picks, [1, 1, 2, 1]);
+        assert_eq!(slots.map(|s| s.served), [3, 3, 3]);
+        // Now all equal: they take turns.
+        let mut picks = Vec::new();
+        for _ in 0..3 {
+            let p = lb.pick(&slots, None, None).unwrap();
+            picks.push(p.0);
+        }
+        assert_eq!(count(&picks.iter().map(|&i| ServerId(i)).collect::<Vec<_>>()).len(), 3);
+    }
+
+    #[test]
+    fn leastconn_relative_to_weight() {
+        // Server 1 has twice the weight: at equilibrium it holds twice the connections.
+        let mut slots = [slot(0, 1), slot(1, 2)];
+        let mut lb = LbState::new(Balance::LeastConn, 2);
+        for _ in 0..30 {
+            let p = lb.pick(&slots, None, None).unwrap();
+            slots[p.0].served += 1;
+        }
+        assert!((9..=11).contains(&slots[0].served), "{slots:?}");
+        assert_eq!(slots[0].served + slots[1].served, 30);
+    }
+
+    #[test]
+    fn leastconn_ties_round_robin_when_connections_close() {
+        let slots = [slot(0, 1), slot(1, 1), slot(2, 1)];
+        let mut lb = LbState::new(Balance::LeastConn, 3);
+        let picks: Vec<usize> = run(&mut lb, &slots, 6).iter().map(|s| s.0).collect();
+        assert_eq!(picks, [0, 1, 2, 0, 1, 2]);
+    }
+
+    #[test]
+    fn first_fills_servers_in_id_order() {
+        let mut slots = [slot(0, 1), slot(1, 1), slot(2, 1)];
+        for s in &mut slots {
+            s.maxconn = 2;
+        }
+        // Ids reversed: server 2 has the lowest id and fills first.
+        slots[0].puid = 3;
+        slots[2].puid = 1;
+        let mut lb = LbState::new(Balance::First, 3);
+        let mut picks = Vec::new();
+        for _ in 0..6 {
+            let p = lb.pick(&slots, None, None).unwrap();
+            slots[p.0].served += 1;
+            picks.push(p.0);
+        }
+        assert_eq!(picks, [2, 2, 1, 1, 0, 0]);
+        assert_eq!(lb.pick(&slots, None, None), None);
+        // A connection ends on server 1: it is the first with a free slot again.
+        slots[1].served -= 1;
+        assert_eq!(lb.pick(&slots, None, None), Some(ServerId(1)));
+    }
+
+    #[test]
+    fn first_without_maxconn_sends_everything_to_the_first() {
+        let slots = [slot(0, 1), slot(1, 1)];
+        let mut lb = LbState::new(Balance::First, 2);
+        assert!(run(&mut lb, &slots, 20).iter().all(|s| s.0 == 0));
+        assert_eq!(lb.pick(&slots, None, Some(ServerId(0))), Some(ServerId(1)));
+    }
+
+    #[test]
+    fn source_is_stable_per_ip_and_spreads() {
+        let slots = [slot(0, 1), slot(1, 1), slot(2, 1), slot(3, 1)];
+        let mut lb = LbState::new(Balance::Source, 4);
+        let mut picks = Vec::new();
+        for i in 0..=255u8 {
+            let ip: IpAddr = [10, 0, 0, i].into();
+            let first = lb.pick(&slots, Some(ip), None).unwrap();
+            for _ in 0..3 {
+                assert_eq!(lb.pick(&slots, Some(ip), None), Some(first));
+            }
+            picks.push(first);
+        }
+        let c = count(&picks);
+        assert_eq!(c.len(), 4);
+        assert!(c.values().all(|&n| n == 64), "{c:?}");
+        // Exactly HAProxy's map-based arithmetic: 10.0.0.5 = 0x0a000005, mod 4 = 1.
+        assert_eq!(lb.pick(&slots, Some([10, 0, 0, 5].into()), None), Some(ServerId(1)));
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        assert_eq!(source_hash(v6), 0x2001_0db8 ^ 1);
+    }
+
+    #[test]
+    fn source_ignores_load_and_single_server_takes_all() {
+        let mut slots = [slot(0, 1), slot(1, 1)];
+        slots[1].maxconn = 1;
+        slots[1].served = 1;
+        let mut lb = LbState::new(Balance::Source, 2);
+        // 0x0a000001 % 2 = 1: the full server is still chosen, the caller queues there.
+        assert_eq!(lb.pick(&slots, Some([10, 0, 0, 1].into()), None), Some(ServerId(1)));
+        assert_eq!(lb.pick(&slots[..1], Some([10, 0, 0, 1].into()), None), Some(ServerId(0)));
+    }
+}

@@ -1,0 +1,855 @@
+//! The keyword tables: the one place that says what moonproxy does with each keyword
+//! HAProxy 2.6 knows.
+//!
+//! Every keyword is in one of three states ([`State`]):
+//! - **supported**: parsed into the model by the function in the table;
+//! - **ignored**: a harmless tuning knob, accepted with no effect (a short list);
+//! - **not yet**: HAProxy has it, moonproxy does not yet; using it is an error
+//!   (`'X' is not supported by moonproxy yet.`), never silently ignored.
+//!
+//! A keyword in no table is unknown: the error names it and suggests the closest
+//! known keyword ([`suggest`]).
+//!
+//! Tables: [`GLOBAL`] for `global`; [`PROXY`] for `defaults`, `frontend`, `backend` and
+//! `listen` (each entry says in which of them it is allowed, like HAProxy's keyword
+//! matrix); [`OPTIONS`] for `option X`, [`SERVER_OPTIONS`] for `server` and
+//! `default-server` settings and [`BIND_OPTIONS`] for `bind` settings.
+//! `doc/config.md` embeds [`markdown`]'s output; a test fails when it is stale.
+
+use super::parse::{self, KwFn};
+
+/// What moonproxy does with a keyword.
+#[derive(Clone, Copy)]
+pub enum State {
+    Supported(KwFn),
+    /// Accepted and ignored (harmless tuning knobs only).
+    Ignored,
+    /// Known to HAProxy 2.6, not supported by moonproxy yet.
+    NotYet,
+}
+
+impl State {
+    pub fn label(&self) -> &'static str {
+        match self {
+            State::Supported(_) => "supported",
+            State::Ignored => "ignored",
+            State::NotYet => "not yet",
+        }
+    }
+}
+
+/// Section kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Section {
+    Global,
+    Defaults,
+    Frontend,
+    Backend,
+    Listen,
+}
+
+impl Section {
+    /// The name HAProxy uses in messages (`'global' section`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Section::Global => "global",
+            Section::Defaults => "defaults",
+            Section::Frontend => "frontend",
+            Section::Backend => "backend",
+            Section::Listen => "listen",
+        }
+    }
+
+    /// The proxy mask bit(s) this section satisfies.
+    fn allows(self, mask: u8) -> bool {
+        match self {
+            Section::Global => true,
+            Section::Defaults => mask & D != 0,
+            Section::Frontend => mask & F != 0,
+            Section::Backend => mask & B != 0,
+            Section::Listen => mask & (F | B) != 0,
+        }
+    }
+}
+
+/// Allowed in `defaults`.
+pub const D: u8 = 1;
+/// Allowed in `frontend` (and `listen`).
+pub const F: u8 = 2;
+/// Allowed in `backend` (and `listen`).
+pub const B: u8 = 4;
+const DFB: u8 = D | F | B;
+const DF: u8 = D | F;
+const DB: u8 = D | B;
+const FB: u8 = F | B;
+
+/// One keyword.
+#[derive(Clone, Copy)]
+pub struct Keyword {
+    pub name: &'static str,
+    pub state: State,
+    /// For proxy keywords: where allowed ([`D`], [`F`], [`B`]); 0 for global ones.
+    pub sections: u8,
+    pub note: &'static str,
+}
+
+impl Keyword {
+    pub fn allowed_in(&self, section: Section) -> bool {
+        section.allows(self.sections)
+    }
+}
+
+const fn sup(name: &'static str, sections: u8, f: KwFn, note: &'static str) -> Keyword {
+    Keyword {
+        name,
+        state: State::Supported(f),
+        sections,
+        note,
+    }
+}
+const fn ign(name: &'static str, sections: u8, note: &'static str) -> Keyword {
+    Keyword {
+        name,
+        state: State::Ignored,
+        sections,
+        note,
+    }
+}
+const fn nyi(name: &'static str, sections: u8) -> Keyword {
+    Keyword {
+        name,
+        state: State::NotYet,
+        sections,
+        note: "",
+    }
+}
+const fn nyi_n(name: &'static str, sections: u8, note: &'static str) -> Keyword {
+    Keyword {
+        name,
+        state: State::NotYet,
+        sections,
+        note,
+    }
+}
+
+/// A sub-keyword with no parser of its own (options of `option`, `server`, `bind`).
+#[derive(Clone, Copy)]
+pub struct SubKeyword {
+    pub name: &'static str,
+    pub state: SubState,
+    /// For options: where allowed; 0 when unrestricted.
+    pub sections: u8,
+    pub note: &'static str,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SubState {
+    Supported,
+    Ignored,
+    NotYet,
+}
+
+impl SubState {
+    pub fn label(self) -> &'static str {
+        match self {
+            SubState::Supported => "supported",
+            SubState::Ignored => "ignored",
+            SubState::NotYet => "not yet",
+        }
+    }
+}
+
+const fn s(name: &'static str, sections: u8, note: &'static str) -> SubKeyword {
+    SubKeyword {
+        name,
+        state: SubState::Supported,
+        sections,
+        note,
+    }
+}
+const fn i(name: &'static str, sections: u8, note: &'static str) -> SubKeyword {
+    SubKeyword {
+        name,
+        state: SubState::Ignored,
+        sections,
+        note,
+    }
+}
+const fn n(name: &'static str, sections: u8) -> SubKeyword {
+    SubKeyword {
+        name,
+        state: SubState::NotYet,
+        sections,
+        note: "",
+    }
+}
+
+use parse::global as g;
+use parse::proxy as p;
+
+/// Keywords of the `global` section.
+pub static GLOBAL: &[Keyword] = &[
+    sup("daemon", 0, g::daemon, "same as `-D`"),
+    sup("pidfile", 0, g::pidfile, "`-p` overrides it"),
+    sup(
+        "nbthread",
+        0,
+        g::nbthread,
+        "only `1`: run several processes for several cores",
+    ),
+    sup("maxconn", 0, g::maxconn, ""),
+    sup("hard-stop-after", 0, g::hard_stop_after, ""),
+    sup(
+        "log",
+        0,
+        g::log,
+        "stdout, stderr, `fd@N`, UDP, unix sockets",
+    ),
+    sup("log-tag", 0, g::log_tag, ""),
+    sup("log-send-hostname", 0, g::log_send_hostname, ""),
+    sup("node", 0, g::node, ""),
+    sup("localpeer", 0, g::localpeer, "also set by `-L`"),
+    sup("tune.bufsize", 0, g::bufsize, "size units accepted"),
+    sup("tune.maxaccept", 0, g::maxaccept, ""),
+    sup("quiet", 0, g::quiet, "same as `-q`"),
+    sup("setenv", 0, g::setenv, "acts while parsing"),
+    sup("presetenv", 0, g::presetenv, "acts while parsing"),
+    sup("resetenv", 0, g::resetenv, "acts while parsing"),
+    sup("unsetenv", 0, g::unsetenv, "acts while parsing"),
+    ign("busy-polling", 0, "the reactor never spins"),
+    ign("description", 0, "informational"),
+    ign("expose-experimental-directives", 0, ""),
+    ign("max-spread-checks", 0, ""),
+    ign("no-memory-trimming", 0, ""),
+    ign("nosplice", 0, "moonproxy does not splice"),
+    ign("set-dumpable", 0, ""),
+    ign("spread-checks", 0, ""),
+    ign("tune.fd.edge-triggered", 0, ""),
+    ign("tune.idle-pool.shared", 0, ""),
+    ign("tune.idletimer", 0, ""),
+    ign("tune.maxpollevents", 0, ""),
+    ign("tune.pattern.cache-size", 0, ""),
+    ign("tune.pool-high-fd-ratio", 0, ""),
+    ign("tune.pool-low-fd-ratio", 0, ""),
+    ign("tune.recv_enough", 0, ""),
+    ign("tune.runqueue-depth", 0, ""),
+    ign("tune.sched.low-latency", 0, ""),
+    nyi("51degrees-data-file", 0),
+    nyi("ca-base", 0),
+    nyi("chroot", 0),
+    nyi("close-spread-time", 0),
+    nyi("cluster-secret", 0),
+    nyi("cpu-map", 0),
+    nyi("crt-base", 0),
+    nyi("debug", 0),
+    nyi("default-path", 0),
+    nyi("deviceatlas-json-file", 0),
+    nyi("external-check", 0),
+    nyi("gid", 0),
+    nyi("grace", 0),
+    nyi("group", 0),
+    nyi("h1-accept-payload-with-any-method", 0),
+    nyi("h1-case-adjust", 0),
+    nyi("h1-case-adjust-file", 0),
+    nyi("h2-workaround-bogus-websocket-clients", 0),
+    nyi("httpclient.resolvers.id", 0),
+    nyi("httpclient.resolvers.prefer", 0),
+    nyi("httpclient.ssl.ca-file", 0),
+    nyi("httpclient.ssl.verify", 0),
+    nyi("insecure-fork-wanted", 0),
+    nyi("insecure-setuid-wanted", 0),
+    nyi("issuers-chain-path", 0),
+    nyi_n("lua-load", 0, "Lua engine issue"),
+    nyi_n("lua-load-per-thread", 0, "Lua engine issue"),
+    nyi_n("lua-prepend-path", 0, "Lua engine issue"),
+    nyi("master-worker", 0),
+    nyi("maxcompcpuusage", 0),
+    nyi("maxcomprate", 0),
+    nyi("maxconnrate", 0),
+    nyi("maxpipes", 0),
+    nyi("maxsessrate", 0),
+    nyi("maxsslconn", 0),
+    nyi("maxsslrate", 0),
+    nyi("maxzlibmem", 0),
+    nyi("mworker-max-reloads", 0),
+    nyi("noepoll", 0),
+    nyi("noevports", 0),
+    nyi("nogetaddrinfo", 0),
+    nyi("nokqueue", 0),
+    nyi("nopoll", 0),
+    nyi("noreuseport", 0),
+    nyi("numa-cpu-mapping", 0),
+    nyi("pp2-never-send-local", 0),
+    nyi("profiling.tasks", 0),
+    nyi("set-var", 0),
+    nyi("set-var-fmt", 0),
+    nyi("ssl-default-bind-ciphers", 0),
+    nyi("ssl-default-bind-ciphersuites", 0),
+    nyi("ssl-default-bind-curves", 0),
+    nyi("ssl-default-bind-options", 0),
+    nyi("ssl-default-server-ciphers", 0),
+    nyi("ssl-default-server-ciphersuites", 0),
+    nyi("ssl-default-server-options", 0),
+    nyi("ssl-dh-param-file", 0),
+    nyi("ssl-engine", 0),
+    nyi("ssl-load-extra-del-ext", 0),
+    nyi("ssl-load-extra-files", 0),
+    nyi("ssl-mode-async", 0),
+    nyi("ssl-propquery", 0),
+    nyi("ssl-provider", 0),
+    nyi("ssl-provider-path", 0),
+    nyi("ssl-server-verify", 0),
+    nyi("ssl-skip-self-issued-ca", 0),
+    nyi_n("stats", 0, "stats socket: CLI issue"),
+    nyi("strict-limits", 0),
+    nyi("thread-group", 0),
+    nyi("thread-groups", 0),
+    nyi("trace", 0),
+    nyi("tune.buffers.limit", 0),
+    nyi("tune.buffers.reserve", 0),
+    nyi("tune.comp.maxlevel", 0),
+    nyi("tune.fail-alloc", 0),
+    nyi("tune.h2.header-table-size", 0),
+    nyi("tune.h2.initial-window-size", 0),
+    nyi("tune.h2.max-concurrent-streams", 0),
+    nyi("tune.h2.max-frame-size", 0),
+    nyi("tune.http.cookielen", 0),
+    nyi("tune.http.logurilen", 0),
+    nyi("tune.http.maxhdr", 0),
+    nyi("tune.listener.multi-queue", 0),
+    nyi_n("tune.lua.burst-timeout", 0, "Lua engine issue"),
+    nyi_n("tune.lua.forced-yield", 0, "Lua engine issue"),
+    nyi_n("tune.lua.maxmem", 0, "Lua engine issue"),
+    nyi_n("tune.lua.service-timeout", 0, "Lua engine issue"),
+    nyi_n("tune.lua.session-timeout", 0, "Lua engine issue"),
+    nyi_n("tune.lua.task-timeout", 0, "Lua engine issue"),
+    nyi("tune.maxrewrite", 0),
+    nyi("tune.peers.max-updates-at-once", 0),
+    nyi("tune.pipesize", 0),
+    nyi("tune.rcvbuf.client", 0),
+    nyi("tune.rcvbuf.server", 0),
+    nyi("tune.sndbuf.client", 0),
+    nyi("tune.sndbuf.server", 0),
+    nyi("tune.ssl.cachesize", 0),
+    nyi("tune.ssl.capture-buffer-size", 0),
+    nyi("tune.ssl.default-dh-param", 0),
+    nyi("tune.ssl.force-private-cache", 0),
+    nyi("tune.ssl.keylog", 0),
+    nyi("tune.ssl.lifetime", 0),
+    nyi("tune.ssl.maxrecord", 0),
+    nyi("tune.ssl.ssl-ctx-cache-size", 0),
+    nyi("tune.vars.global-max-size", 0),
+    nyi("tune.vars.proc-max-size", 0),
+    nyi("tune.vars.reqres-max-size", 0),
+    nyi("tune.vars.sess-max-size", 0),
+    nyi("tune.vars.txn-max-size", 0),
+    nyi("tune.zlib.memlevel", 0),
+    nyi("tune.zlib.windowsize", 0),
+    nyi("uid", 0),
+    nyi("ulimit-n", 0),
+    nyi("unix-bind", 0),
+    nyi("user", 0),
+    nyi("wurfl-data-file", 0),
+    nyi("zero-warning", 0),
+];
+
+/// Keywords of the proxy sections (`defaults`, `frontend`, `backend`, `listen`).
+pub static PROXY: &[Keyword] = &[
+    sup("acl", FB, p::acl, "fetches: src, src_port, dst, dst_port, always_true, always_false"),
+    sup("backlog", DF, p::backlog, ""),
+    sup("balance", DB, p::balance, "roundrobin, static-rr, leastconn, first, source"),
+    sup("bind", F, p::bind, "see the bind options table"),
+    sup("default-server", DB, p::default_server, "see the server options table"),
+    sup("default_backend", DF, p::default_backend, ""),
+    sup("description", FB, p::description, "informational"),
+    sup("disabled", DFB, p::disabled, ""),
+    sup("enabled", DFB, p::enabled, ""),
+    sup("fullconn", DB, p::fullconn, "kept for statistics"),
+    sup("id", FB, p::id, "informational"),
+    sup("log", DFB, p::log, "`log global`, `no log`, targets as in global"),
+    sup("log-format", DF, p::log_format, ""),
+    sup("maxconn", DF, p::maxconn, ""),
+    sup("mode", DFB, p::mode, "`tcp`, `http`"),
+    sup("option", DFB, p::option, "see the options table"),
+    sup("retries", DB, p::retries, ""),
+    sup("server", B, p::server, "see the server options table"),
+    sup("timeout", DFB, p::timeout, "client, server, connect, queue, check, tunnel, client-fin, server-fin, http-request, http-keep-alive, tarpit"),
+    sup("unique-id-format", DF, p::unique_id_format, ""),
+    sup("use_backend", F, p::use_backend, "`if`/`unless` conditions on ACLs"),
+    nyi("capture", F),
+    nyi("clitcpka-cnt", DF),
+    nyi("clitcpka-idle", DF),
+    nyi("clitcpka-intvl", DF),
+    nyi("compression", DFB),
+    nyi("cookie", DB),
+    nyi("declare", F),
+    nyi("dispatch", B),
+    nyi("email-alert", DFB),
+    nyi("errorfile", DFB),
+    nyi("errorfiles", DFB),
+    nyi("errorloc", DFB),
+    nyi("errorloc302", DFB),
+    nyi("errorloc303", DFB),
+    nyi("filter", FB),
+    nyi("force-persist", FB),
+    nyi("hash-balance-factor", DB),
+    nyi("hash-type", DB),
+    nyi_n("http-after-response", FB, "HTTP issue"),
+    nyi("http-check", DB),
+    nyi("http-error", DFB),
+    nyi_n("http-request", FB, "HTTP issue"),
+    nyi_n("http-response", FB, "HTTP issue"),
+    nyi("http-reuse", DB),
+    nyi("http-send-name-header", DB),
+    nyi("ignore-persist", FB),
+    nyi("load-server-state-from-file", DB),
+    nyi("log-format-sd", DF),
+    nyi("log-tag", DFB),
+    nyi("max-keep-alive-queue", DB),
+    nyi("monitor", F),
+    nyi("monitor-uri", DF),
+    nyi("persist", DB),
+    nyi("rate-limit", DF),
+    nyi("redirect", FB),
+    nyi("retry-on", DB),
+    nyi("server-state-file-name", DB),
+    nyi("server-template", B),
+    nyi("source", DB),
+    nyi("srvtcpka-cnt", DB),
+    nyi("srvtcpka-idle", DB),
+    nyi("srvtcpka-intvl", DB),
+    nyi_n("stats", DFB, "stats page: later issue"),
+    nyi("stick", B),
+    nyi("stick-table", FB),
+    nyi("tcp-check", DB),
+    nyi("tcp-request", FB),
+    nyi("tcp-response", B),
+    nyi("unique-id-header", DF),
+    nyi("use-fcgi-app", B),
+    nyi("use-server", B),
+];
+
+/// `option X` (and `no option X`).
+pub static OPTIONS: &[SubKeyword] = &[
+    s("abortonclose", DB, ""),
+    s("allbackups", DB, ""),
+    s("clitcpka", DF, ""),
+    s("dontlognull", DF, ""),
+    s("httplog", DF, "`clf` argument not yet"),
+    s("log-health-checks", DB, ""),
+    s("log-separate-errors", DF, ""),
+    s("nolinger", DFB, ""),
+    s("redispatch", DB, "optional interval"),
+    s("srvtcpka", DB, ""),
+    s("tcpka", DFB, ""),
+    s("tcplog", DF, ""),
+    i("contstats", DF, ""),
+    i("splice-auto", DFB, "moonproxy does not splice"),
+    i("splice-request", DFB, "moonproxy does not splice"),
+    i("splice-response", DFB, "moonproxy does not splice"),
+    i("tcp-smart-accept", DF, ""),
+    i("tcp-smart-connect", DB, ""),
+    n("accept-invalid-http-request", DF),
+    n("accept-invalid-http-response", DB),
+    n("checkcache", DB),
+    n("disable-h2-upgrade", DF),
+    n("dontlog-normal", DF),
+    n("external-check", DB),
+    n("forwardfor", DFB),
+    n("h1-case-adjust-bogus-client", DF),
+    n("h1-case-adjust-bogus-server", DB),
+    n("http-buffer-request", DFB),
+    n("http-ignore-probes", DF),
+    n("http-keep-alive", DFB),
+    n("http-no-delay", DFB),
+    n("http-pretend-keepalive", DFB),
+    n("http-restrict-req-hdr-names", DFB),
+    n("http-server-close", DFB),
+    n("http-use-proxy-header", DF),
+    n("http_proxy", DFB),
+    n("httpchk", DB),
+    n("httpclose", DFB),
+    n("idle-close-on-response", DF),
+    n("independent-streams", DFB),
+    n("ldap-check", DB),
+    n("logasap", DF),
+    n("mysql-check", DB),
+    n("originalto", DFB),
+    n("persist", DB),
+    n("pgsql-check", DB),
+    n("prefer-last-server", DB),
+    n("redis-check", DB),
+    n("smtpchk", DB),
+    n("socket-stats", DF),
+    n("spop-check", B),
+    n("ssl-hello-chk", DB),
+    n("tcp-check", DB),
+    n("transparent", DB),
+];
+
+/// Settings on `server` and `default-server` lines.
+pub static SERVER_OPTIONS: &[SubKeyword] = &[
+    s("addr", 0, "check address"),
+    s("backup", 0, ""),
+    s("check", 0, "TCP connect checks"),
+    s("disabled", 0, ""),
+    s("downinter", 0, ""),
+    s("enabled", 0, ""),
+    s("fall", 0, ""),
+    s("fastinter", 0, ""),
+    s("id", 0, "`server` only"),
+    s("inter", 0, ""),
+    s("maxconn", 0, ""),
+    s("maxqueue", 0, ""),
+    s("no-backup", 0, ""),
+    s("no-check", 0, ""),
+    s("port", 0, "check port"),
+    s("rise", 0, ""),
+    s("weight", 0, "0 to 256"),
+    n("agent-addr", 0),
+    n("agent-check", 0),
+    n("agent-inter", 0),
+    n("agent-port", 0),
+    n("agent-send", 0),
+    n("allow-0rtt", 0),
+    n("alpn", 0),
+    n("ca-file", 0),
+    n("check-alpn", 0),
+    n("check-proto", 0),
+    n("check-send-proxy", 0),
+    n("check-sni", 0),
+    n("check-ssl", 0),
+    n("check-via-socks4", 0),
+    n("ciphers", 0),
+    n("ciphersuites", 0),
+    n("cookie", 0),
+    n("crl-file", 0),
+    n("crt", 0),
+    n("error-limit", 0),
+    n("force-sslv3", 0),
+    n("force-tlsv10", 0),
+    n("force-tlsv11", 0),
+    n("force-tlsv12", 0),
+    n("force-tlsv13", 0),
+    n("init-addr", 0),
+    n("log-proto", 0),
+    n("max-reuse", 0),
+    n("minconn", 0),
+    n("namespace", 0),
+    n("no-agent-check", 0),
+    n("no-check-send-proxy", 0),
+    n("no-check-ssl", 0),
+    n("no-send-proxy", 0),
+    n("no-send-proxy-v2", 0),
+    n("no-send-proxy-v2-ssl", 0),
+    n("no-send-proxy-v2-ssl-cn", 0),
+    n("no-ssl", 0),
+    n("no-ssl-reuse", 0),
+    n("no-sslv3", 0),
+    n("no-tfo", 0),
+    n("no-tls-tickets", 0),
+    n("no-tlsv10", 0),
+    n("no-tlsv11", 0),
+    n("no-tlsv12", 0),
+    n("no-tlsv13", 0),
+    n("non-stick", 0),
+    n("npn", 0),
+    n("observe", 0),
+    n("on-error", 0),
+    n("on-marked-down", 0),
+    n("on-marked-up", 0),
+    n("pool-low-conn", 0),
+    n("pool-max-conn", 0),
+    n("pool-purge-delay", 0),
+    n("proto", 0),
+    n("proxy-v2-options", 0),
+    n("redir", 0),
+    n("resolve-net", 0),
+    n("resolve-opts", 0),
+    n("resolve-prefer", 0),
+    n("resolvers", 0),
+    n("send-proxy", 0),
+    n("send-proxy-v2", 0),
+    n("send-proxy-v2-ssl", 0),
+    n("send-proxy-v2-ssl-cn", 0),
+    n("slowstart", 0),
+    n("sni", 0),
+    n("socks4", 0),
+    n("source", 0),
+    n("ssl", 0),
+    n("ssl-max-ver", 0),
+    n("ssl-min-ver", 0),
+    n("ssl-reuse", 0),
+    n("stick", 0),
+    n("tcp-ut", 0),
+    n("tfo", 0),
+    n("tls-tickets", 0),
+    n("track", 0),
+    n("usesrc", 0),
+    n("verify", 0),
+    n("verifyhost", 0),
+    n("ws", 0),
+];
+
+/// Settings on `bind` lines.
+pub static BIND_OPTIONS: &[SubKeyword] = &[
+    s("backlog", 0, ""),
+    s("gid", 0, "unix sockets"),
+    s("maxconn", 0, ""),
+    s("mode", 0, "unix sockets, octal"),
+    s("name", 0, ""),
+    s(
+        "reuseport",
+        0,
+        "moonproxy extension: SO_REUSEPORT is always set, as in HAProxy",
+    ),
+    s("uid", 0, "unix sockets"),
+    s("v4v6", 0, ""),
+    s("v6only", 0, ""),
+    n("accept-netscaler-cip", 0),
+    n("accept-proxy", 0),
+    n("allow-0rtt", 0),
+    n("alpn", 0),
+    n("ca-file", 0),
+    n("ca-ignore-err", 0),
+    n("ca-sign-file", 0),
+    n("ca-sign-pass", 0),
+    n("ca-verify-file", 0),
+    n("ciphers", 0),
+    n("ciphersuites", 0),
+    n("crl-file", 0),
+    n("crt", 0),
+    n("crt-ignore-err", 0),
+    n("crt-list", 0),
+    n("curves", 0),
+    n("defer-accept", 0),
+    n("ecdhe", 0),
+    n("expose-fd", 0),
+    n("force-sslv3", 0),
+    n("force-tlsv10", 0),
+    n("force-tlsv11", 0),
+    n("force-tlsv12", 0),
+    n("force-tlsv13", 0),
+    n("generate-certificates", 0),
+    n("group", 0),
+    n("id", 0),
+    n("interface", 0),
+    n("level", 0),
+    n("mss", 0),
+    n("namespace", 0),
+    n("nice", 0),
+    n("no-ca-names", 0),
+    n("no-sslv3", 0),
+    n("no-tls-tickets", 0),
+    n("no-tlsv10", 0),
+    n("no-tlsv11", 0),
+    n("no-tlsv12", 0),
+    n("no-tlsv13", 0),
+    n("npn", 0),
+    n("prefer-client-ciphers", 0),
+    n("process", 0),
+    n("proto", 0),
+    n("severity-output", 0),
+    n("shards", 0),
+    n("ssl", 0),
+    n("ssl-max-ver", 0),
+    n("ssl-min-ver", 0),
+    n("strict-sni", 0),
+    n("tcp-ut", 0),
+    n("tfo", 0),
+    n("thread", 0),
+    n("tls-ticket-keys", 0),
+    n("transparent", 0),
+    n("user", 0),
+    n("verify", 0),
+];
+
+/// The keywords usable in `section` (global, or proxy keywords allowed there).
+pub fn keywords(section: Section) -> impl Iterator<Item = &'static Keyword> {
+    let table = if section == Section::Global {
+        GLOBAL
+    } else {
+        PROXY
+    };
+    table.iter().filter(move |k| k.allowed_in(section))
+}
+
+/// Finds a keyword of the table for `section`, whether or not it is allowed there.
+pub fn lookup(section: Section, name: &str) -> Option<&'static Keyword> {
+    let table = if section == Section::Global {
+        GLOBAL
+    } else {
+        PROXY
+    };
+    table.iter().find(|k| k.name == name)
+}
+
+pub fn lookup_sub(table: &'static [SubKeyword], name: &str) -> Option<&'static SubKeyword> {
+    table.iter().find(|k| k.name == name)
+}
+
+/// The known word closest to `word` (optimal string alignment distance, so a
+/// transposition counts as one edit), if it is close enough to be a likely typo.
+pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let mut best: Option<(usize, &str)> = None;
+    for c in candidates {
+        let d = edit_distance(word, c);
+        if best.is_none_or(|(bd, _)| d < bd) {
+            best = Some((d, c));
+        }
+    }
+    let limit = (word.chars().count() / 3).max(1);
+    best.filter(|(d, _)| *d <= limit).map(|(_, c)| c)
+}
+
+/// Optimal string alignment distance (Levenshtein plus adjacent transpositions).
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let w = b.len() + 1;
+    let mut d = vec![0usize; (a.len() + 1) * w];
+    for i in 0..=a.len() {
+        d[i * w] = i;
+    }
+    for (j, cell) in d.iter_mut().enumerate().take(w) {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[(i - 1) * w + j] + 1)
+                .min(d[i * w + j - 1] + 1)
+                .min(d[(i - 1) * w + j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[(i - 2) * w + j - 2] + 1);
+            }
+            d[i * w + j] = v;
+        }
+    }
+    d[a.len() * w + b.len()]
+}
+
+fn where_allowed(mask: u8) -> String {
+    let yes = |b: bool| if b { "yes" } else { "-" };
+    format!(
+        "{} | {} | {} | {}",
+        yes(mask & D != 0),
+        yes(mask & F != 0),
+        yes(mask & (F | B) != 0),
+        yes(mask & B != 0)
+    )
+}
+
+/// The generated part of `doc/config.md`: every table as Markdown.
+pub fn markdown() -> String {
+    let mut out = String::new();
+    out.push_str("### `global`\n\n| keyword | state | notes |\n|---|---|---|\n");
+    for k in GLOBAL {
+        out.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            k.name,
+            k.state.label(),
+            k.note
+        ));
+    }
+    out.push_str("\n### Proxies (`defaults`, `frontend`, `listen`, `backend`)\n\n");
+    out.push_str("| keyword | defaults | frontend | listen | backend | state | notes |\n|---|---|---|---|---|---|---|\n");
+    for k in PROXY {
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} |\n",
+            k.name,
+            where_allowed(k.sections),
+            k.state.label(),
+            k.note
+        ));
+    }
+    out.push_str("\n### `option`\n\n");
+    out.push_str("| option | defaults | frontend | listen | backend | state | notes |\n|---|---|---|---|---|---|---|\n");
+    for k in OPTIONS {
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} |\n",
+            k.name,
+            where_allowed(k.sections),
+            k.state.label(),
+            k.note
+        ));
+    }
+    for (title, table) in [
+        ("`server` and `default-server` settings", SERVER_OPTIONS),
+        ("`bind` settings", BIND_OPTIONS),
+    ] {
+        out.push_str(&format!(
+            "\n### {title}\n\n| setting | state | notes |\n|---|---|---|\n"
+        ));
+        for k in table {
+            out.push_str(&format!(
+                "| `{}` | {} | {} |\n",
+                k.name,
+                k.state.label(),
+                k.note
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_have_no_duplicates_and_are_reachable() {
+        for table in [GLOBAL, PROXY] {
+            let mut names: Vec<_> = table.iter().map(|k| k.name).collect();
+            let len = names.len();
+            names.sort_unstable();
+            names.dedup();
+            assert_eq!(names.len(), len, "duplicate keyword");
+        }
+        for table in [OPTIONS, SERVER_OPTIONS, BIND_OPTIONS] {
+            let mut names: Vec<_> = table.iter().map(|k| k.name).collect();
+            let len = names.len();
+            names.sort_unstable();
+            names.dedup();
+            assert_eq!(names.len(), len, "duplicate sub-keyword");
+        }
+        assert!(PROXY.iter().all(|k| k.sections != 0));
+    }
+
+    #[test]
+    fn ignored_list_stays_short() {
+        let ignored = GLOBAL
+            .iter()
+            .chain(PROXY)
+            .filter(|k| matches!(k.state, State::Ignored))
+            .count();
+        assert!(
+            ignored <= 20,
+            "{ignored} ignored keywords: the ignored list must stay short"
+        );
+    }
+
+    #[test]
+    fn section_masks() {
+        let bind = lookup(Section::Frontend, "bind").unwrap();
+        assert!(bind.allowed_in(Section::Frontend) && bind.allowed_in(Section::Listen));
+        assert!(!bind.allowed_in(Section::Backend) && !bind.allowed_in(Section::Defaults));
+        assert!(keywords(Section::Backend).any(|k| k.name == "server"));
+        assert!(!keywords(Section::Frontend).any(|k| k.name == "server"));
+    }
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(edit_distance("optoin", "option"), 1);
+        assert_eq!(edit_distance("daemonn", "daemon"), 1);
+        assert_eq!(
+            suggest("daemonn", GLOBAL.iter().map(|k| k.name)),
+            Some("daemon")
+        );
+        assert_eq!(
+            suggest("optoin", PROXY.iter().map(|k| k.name)),
+            Some("option")
+        );
+        assert_eq!(suggest("zzzzzzzzzzzz", PROXY.iter().map(|k| k.name)), None);
+    }
+}

@@ -1,0 +1,199 @@
+//! Address forms shared by `bind`, `server` and `log`: `host:port`, `[v6]:port`,
+//! `ipv4@`, `ipv6@`, `unix@`, `abns@`, `fd@`, absolute paths.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+
+/// Address family forced by a prefix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    Any,
+    V4,
+    V6,
+}
+
+/// What an address string designates before host resolution.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Parsed<'a> {
+    /// Host (possibly empty or `*`) and optional port text.
+    Inet {
+        family: Family,
+        host: &'a str,
+        port: Option<&'a str>,
+    },
+    Unix(&'a str),
+    Abstract(&'a str),
+    Fd(&'a str),
+    /// A prefix moonproxy knows but does not support (e.g. `ring@`, `quic4@`).
+    Unsupported(&'a str),
+}
+
+/// Splits the prefix and the host/port parts.
+pub fn classify(s: &str) -> Parsed<'_> {
+    if let Some(rest) = s.strip_prefix("unix@") {
+        return Parsed::Unix(rest);
+    }
+    if s.starts_with('/') {
+        return Parsed::Unix(s);
+    }
+    if let Some(rest) = s.strip_prefix("abns@") {
+        return Parsed::Abstract(rest);
+    }
+    if let Some(rest) = s.strip_prefix("fd@") {
+        return Parsed::Fd(rest);
+    }
+    let (family, rest) = if let Some(r) = s.strip_prefix("ipv4@") {
+        (Family::V4, r)
+    } else if let Some(r) = s.strip_prefix("ipv6@") {
+        (Family::V6, r)
+    } else if let Some(r) = s.strip_prefix("udp@").or_else(|| s.strip_prefix("tcp@")) {
+        (Family::Any, r)
+    } else if let Some(r) = s.strip_prefix("udp4@").or_else(|| s.strip_prefix("tcp4@")) {
+        (Family::V4, r)
+    } else if let Some(r) = s.strip_prefix("udp6@").or_else(|| s.strip_prefix("tcp6@")) {
+        (Family::V6, r)
+    } else if let Some(at) = s.find('@').filter(|&at| {
+        s[..at]
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-')
+    }) {
+        return Parsed::Unsupported(&s[..at + 1]);
+    } else {
+        (Family::Any, s)
+    };
+    let (host, port) = split_host_port(rest);
+    Parsed::Inet { family, host, port }
+}
+
+/// `[v6]:port`, `host:port` (the last colon separates the port, as in HAProxy), `host`.
+pub fn split_host_port(s: &str) -> (&str, Option<&str>) {
+    if let Some(r) = s.strip_prefix('[') {
+        if let Some(end) = r.find(']') {
+            let host = &r[..end];
+            let after = &r[end + 1..];
+            return (host, after.strip_prefix(':'));
+        }
+    }
+    match s.rfind(':') {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
+    }
+}
+
+/// Resolves a host: empty or `*` is the wildcard address, an IP literal is itself,
+/// anything else goes through the system resolver (at parse time).
+pub fn resolve_host(host: &str, family: Family) -> Option<IpAddr> {
+    if host.is_empty() || host == "*" {
+        return Some(match family {
+            Family::V6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+            _ => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        });
+    }
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return match (family, ip) {
+            (Family::V4, IpAddr::V6(_)) | (Family::V6, IpAddr::V4(_)) => None,
+            _ => Some(ip),
+        };
+    }
+    if host.parse::<f64>().is_ok() || host.contains(':') {
+        return None;
+    }
+    let addrs = (host, 0u16).to_socket_addrs().ok()?;
+    addrs.map(|a: SocketAddr| a.ip()).find(|ip| match family {
+        Family::Any => true,
+        Family::V4 => ip.is_ipv4(),
+        Family::V6 => ip.is_ipv6(),
+    })
+}
+
+/// A port number 1..=65535 (0 refused).
+pub fn parse_port(s: &str) -> Option<u16> {
+    parse_port_or_zero(s).filter(|p| *p > 0)
+}
+
+/// A port number 0..=65535.
+pub fn parse_port_or_zero(s: &str) -> Option<u16> {
+    if s.is_empty() || !s.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    s.parse::<u16>().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms() {
+        assert_eq!(
+            classify(":80"),
+            Parsed::Inet {
+                family: Family::Any,
+                host: "",
+                port: Some("80")
+            }
+        );
+        assert_eq!(
+            classify("*:80"),
+            Parsed::Inet {
+                family: Family::Any,
+                host: "*",
+                port: Some("80")
+            }
+        );
+        assert_eq!(
+            classify("[::1]:80"),
+            Parsed::Inet {
+                family: Family::Any,
+                host: "::1",
+                port: Some("80")
+            }
+        );
+        assert_eq!(
+            classify(":::80"),
+            Parsed::Inet {
+                family: Family::Any,
+                host: "::",
+                port: Some("80")
+            }
+        );
+        assert_eq!(
+            classify("ipv6@:80"),
+            Parsed::Inet {
+                family: Family::V6,
+                host: "",
+                port: Some("80")
+            }
+        );
+        assert_eq!(
+            classify("1.2.3.4"),
+            Parsed::Inet {
+                family: Family::Any,
+                host: "1.2.3.4",
+                port: None
+            }
+        );
+        assert_eq!(classify("unix@/tmp/s"), Parsed::Unix("/tmp/s"));
+        assert_eq!(classify("/tmp/s"), Parsed::Unix("/tmp/s"));
+        assert_eq!(classify("abns@x"), Parsed::Abstract("x"));
+        assert_eq!(classify("fd@3"), Parsed::Fd("3"));
+        assert_eq!(classify("ring@buf"), Parsed::Unsupported("ring@"));
+    }
+
+    #[test]
+    fn hosts_and_ports() {
+        assert_eq!(
+            resolve_host("", Family::V6),
+            Some(IpAddr::V6(Ipv6Addr::UNSPECIFIED))
+        );
+        assert_eq!(resolve_host("127.0.0.1", Family::V6), None);
+        assert_eq!(resolve_host("1.2.3.4.5", Family::Any), None);
+        assert_eq!(
+            resolve_host("localhost", Family::V4),
+            Some(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        );
+        assert_eq!(parse_port("80"), Some(80));
+        assert_eq!(parse_port("0"), None);
+        assert_eq!(parse_port("99999"), None);
+        assert_eq!(parse_port("+1"), None);
+    }
+}

@@ -1,0 +1,713 @@
+//! From lines to a [`Config`]: sections, `.if` blocks, keyword dispatch and
+//! `defaults` inheritance. Keyword parsers live in the submodules, post-parse checks
+//! in [`checks`].
+//!
+//! The parser collects every diagnostic instead of stopping at the first one, as
+//! HAProxy does; post-parse checks only run when parsing found no error.
+
+pub mod acl;
+pub mod addr;
+pub mod checks;
+pub mod global;
+pub mod log;
+pub mod proxy;
+pub mod server;
+
+use super::cond;
+use super::diagnostic::{Diagnostic, Style};
+use super::env::Env;
+use super::keywords::{self, Section, State};
+use super::lexer;
+use super::model::{Capabilities, Config, Location, Mode, Proxy};
+use crate::diag::Severity;
+use std::sync::Arc;
+
+/// A keyword parser: the line's words (`args[0]` is the keyword) and location.
+/// `Err` is the alert text (without the `parsing [file:line] :` prefix).
+pub type KwFn = fn(&mut Parser, &Line) -> Result<(), String>;
+
+/// One logical configuration line after tokenizing.
+#[derive(Clone, Debug)]
+pub struct Line {
+    pub args: Vec<String>,
+    pub loc: Location,
+}
+
+impl Line {
+    /// The `i`-th word, or `""` when absent (HAProxy's convention).
+    pub fn arg(&self, i: usize) -> &str {
+        self.args.get(i).map_or("", String::as_str)
+    }
+}
+
+/// A proxy section being built, with what the model does not keep.
+#[derive(Clone, Debug)]
+pub struct Draft {
+    pub proxy: Proxy,
+    pub section: Section,
+    /// `default-server` settings, inherited from `defaults`.
+    pub default_server: server::ServerOpts,
+    /// Where `option httplog` was set (it may come from a `defaults` section).
+    pub httplog_at: Option<Location>,
+}
+
+impl Draft {
+    fn new(section: Section, name: &str, location: Location) -> Self {
+        let cap = match section {
+            Section::Frontend => Capabilities {
+                frontend: true,
+                backend: false,
+            },
+            Section::Backend => Capabilities {
+                frontend: false,
+                backend: true,
+            },
+            Section::Listen => Capabilities {
+                frontend: true,
+                backend: true,
+            },
+            _ => Capabilities::default(),
+        };
+        let proxy = Proxy {
+            name: name.to_string(),
+            cap,
+            location: Some(location),
+            retries: 3,
+            ..Proxy::default()
+        };
+        Draft {
+            proxy,
+            section,
+            default_server: server::ServerOpts::default(),
+            httplog_at: None,
+        }
+    }
+
+    /// A new proxy inheriting from a `defaults` section.
+    fn from_defaults(defaults: &Draft, section: Section, name: &str, location: Location) -> Self {
+        let mut d = Draft::new(section, name, location.clone());
+        let cap = d.proxy.cap;
+        d.proxy = defaults.proxy.clone();
+        d.proxy.name = name.to_string();
+        d.proxy.cap = cap;
+        d.proxy.location = Some(location);
+        // Never inherited: what only makes sense in the section itself.
+        d.proxy.binds.clear();
+        d.proxy.servers.clear();
+        d.proxy.acls.clear();
+        d.proxy.use_backends.clear();
+        d.default_server = defaults.default_server.clone();
+        d.httplog_at = defaults.httplog_at.clone();
+        d
+    }
+
+    /// `frontend 'fe'`, `backend 'be'`, `proxy 'li'` as HAProxy names proxies in messages.
+    pub fn describe(&self) -> String {
+        format!("{} '{}'", proxy_type_name(self.proxy.cap), self.proxy.name)
+    }
+}
+
+/// HAProxy's name for a proxy of these capabilities.
+pub fn proxy_type_name(cap: Capabilities) -> &'static str {
+    match (cap.frontend, cap.backend) {
+        (true, true) => "proxy",
+        (true, false) => "frontend",
+        (false, true) => "backend",
+        (false, false) => "defaults",
+    }
+}
+
+enum Current {
+    None,
+    Global,
+    Proxy(Box<Draft>),
+    Defaults(Box<Draft>, Option<String>),
+    /// A section moonproxy does not support (its lines are skipped after one alert).
+    Unsupported,
+}
+
+/// One open `.if` block.
+struct CondFrame {
+    /// Were lines active when the block was opened?
+    parent_active: bool,
+    /// Is the current branch active?
+    active: bool,
+    /// Has a branch already been taken?
+    taken: bool,
+    in_else: bool,
+}
+
+/// Options from the command line that influence parsing.
+#[derive(Clone, Debug, Default)]
+pub struct ParseOptions {
+    /// `-L name`: local peer name (`HAPROXY_LOCALPEER`).
+    pub localpeer: Option<String>,
+}
+
+/// The configuration parser. Feed it files with [`Parser::parse_text`], then call
+/// [`Parser::finish`].
+pub struct Parser {
+    pub env: Env,
+    pub config: Config,
+    pub diags: Vec<Diagnostic>,
+    current: Current,
+    /// The last `defaults` section read (anonymous or named): what new proxies inherit.
+    last_defaults: Option<Box<Draft>>,
+    named_defaults: Vec<(String, Box<Draft>)>,
+    /// Alerts found in the file being parsed.
+    file_alerts: usize,
+    /// Alerts found during parsing (all files).
+    parse_alerts: usize,
+}
+
+impl Parser {
+    pub fn new(opts: &ParseOptions) -> Self {
+        let mut env = Env::new();
+        let localpeer = opts.localpeer.clone().unwrap_or_else(hostname);
+        env.set("HAPROXY_LOCALPEER", &localpeer);
+        // Never set: moonproxy has no master-worker mode and no master CLI.
+        env.unset("HAPROXY_MWORKER");
+        env.unset("HAPROXY_MASTER_CLI");
+        env.unset("HAPROXY_CLI");
+        let mut config = Config::default();
+        config.global.localpeer = opts.localpeer.clone();
+        Parser {
+            env,
+            config,
+            diags: Vec::new(),
+            current: Current::None,
+            last_defaults: None,
+            named_defaults: Vec::new(),
+            file_alerts: 0,
+            parse_alerts: 0,
+        }
+    }
+
+    /// Sets `HAPROXY_CFGFILES` (the files list, `;`-separated) before parsing.
+    pub fn set_files(&mut self, files: &[std::path::PathBuf]) {
+        let list: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+        self.env.set("HAPROXY_CFGFILES", &list.join(";"));
+        self.config.files = files.to_vec();
+    }
+
+    pub fn alert(&mut self, loc: &Location, msg: impl Into<String>) {
+        self.push(Diagnostic::alert(loc, msg));
+    }
+
+    /// An alert in HAProxy's other shape, `parsing [file:line]: message` (no blank
+    /// before the colon), which some of its keywords use.
+    pub fn alert_directive(&mut self, loc: &Location, msg: impl Into<String>) {
+        self.push(Diagnostic::alert(loc, msg).with_style(Style::Directive));
+    }
+
+    pub fn warn(&mut self, loc: &Location, msg: impl Into<String>) {
+        self.push(Diagnostic::warning(loc, msg));
+    }
+
+    /// Adds a diagnostic (alerts count as errors of the current file).
+    pub fn push(&mut self, d: Diagnostic) {
+        if d.is_alert() {
+            self.file_alerts += 1;
+        }
+        self.diags.push(d);
+    }
+
+    /// The proxy section being parsed. Keyword parsers for proxy keywords are only
+    /// called inside one.
+    pub fn draft(&mut self) -> &mut Draft {
+        match &mut self.current {
+            Current::Proxy(d) | Current::Defaults(d, _) => d,
+            _ => unreachable!("proxy keyword dispatched outside a proxy section"),
+        }
+    }
+
+    /// Parses one file's text. `name` is the file name used in messages.
+    pub fn parse_text(&mut self, name: &str, text: &str) {
+        let file: Arc<str> = Arc::from(name);
+        self.file_alerts = 0;
+        let mut conds: Vec<CondFrame> = Vec::new();
+        let mut last_line = 0;
+        for (n, raw) in text.lines().enumerate() {
+            last_line = n as u32 + 1;
+            let loc = Location {
+                file: file.clone(),
+                line: n as u32 + 1,
+            };
+            let args = match lexer::split_line(raw, &self.env) {
+                Ok(a) => a,
+                Err(e) => {
+                    self.push(Diagnostic::alert(&loc, e.render(raw)).with_style(Style::Directive));
+                    continue;
+                }
+            };
+            if args.first().is_none_or(|a| a.is_empty()) {
+                continue;
+            }
+            let active = conds.last().is_none_or(|f| f.active);
+            if args[0].starts_with('.') {
+                self.directive(&args, raw, &loc, &mut conds, active);
+                continue;
+            }
+            if active {
+                self.line(Line { args, loc });
+            }
+        }
+        if !conds.is_empty() {
+            // HAProxy reports it at the last line of the file.
+            let loc = Location {
+                file: file.clone(),
+                line: last_line,
+            };
+            self.push(
+                Diagnostic::alert(&loc, "non-terminated '.if' block.").with_style(Style::Directive),
+            );
+        }
+        // A section does not continue into the next file.
+        self.end_section();
+        if self.file_alerts > 0 {
+            self.diags.push(Diagnostic::plain(
+                Severity::Alert,
+                None,
+                format!("Error(s) found in configuration file : {name}"),
+            ));
+        }
+        self.parse_alerts += self.file_alerts;
+    }
+
+    /// `.if`, `.elif`, `.else`, `.endif`, `.diag`, `.notice`, `.warning`, `.alert`.
+    fn directive(
+        &mut self,
+        args: &[String],
+        raw: &str,
+        loc: &Location,
+        conds: &mut Vec<CondFrame>,
+        active: bool,
+    ) {
+        let d = |msg: String| Diagnostic::alert(loc, msg).with_style(Style::Directive);
+        let kw = args[0].as_str();
+        match kw {
+            ".if" | ".elif" => {
+                let expr = args[1..].join(" ");
+                let value = if (kw == ".if" && active)
+                    || (kw == ".elif" && conds.last().is_some_and(|f| f.parent_active && !f.taken))
+                {
+                    match cond::evaluate_in(&expr, &self.env) {
+                        Ok(v) => v,
+                        Err(e) => {
+                            let expr_start =
+                                raw.find(&args[0]).map_or(0, |p| p + args[0].len() + 1);
+                            let msg = format!("{} in '{kw}'", e.message);
+                            self.push(d(lexer::caret_message(
+                                &msg,
+                                raw,
+                                expr_start + e.offset,
+                                e.offset + 1,
+                            )));
+                            false
+                        }
+                    }
+                } else {
+                    false
+                };
+                if kw == ".if" {
+                    conds.push(CondFrame {
+                        parent_active: active,
+                        active: active && value,
+                        taken: value,
+                        in_else: false,
+                    });
+                    return;
+                }
+                match conds.last_mut() {
+                    None => self.push(d("lone '.elif' with no matching '.if'.".into())),
+                    Some(f) if f.in_else => {
+                        self.push(d("'.elif' after '.else' is not permitted.".into()))
+                    }
+                    Some(f) => {
+                        f.active = f.parent_active && !f.taken && value;
+                        f.taken |= f.active;
+                    }
+                }
+            }
+            ".else" => match conds.last_mut() {
+                None => self.push(d("lone '.else' with no matching '.if'.".into())),
+                Some(f) if f.in_else => {
+                    self.push(d("'.else' after '.else' is not permitted.".into()))
+                }
+                Some(f) => {
+                    f.in_else = true;
+                    f.active = f.parent_active && !f.taken;
+                    f.taken = true;
+                }
+            },
+            ".endif" => match conds.pop() {
+                Some(_) => {}
+                None => self.push(d("lone '.endif' with no matching '.if'.".into())),
+            },
+            ".diag" | ".notice" | ".warning" | ".alert" if active => {
+                if let Some(extra) = args.get(2) {
+                    self.push(d(format!(
+                        "Unexpected argument '{extra}' for '{kw}'. Use quotes if the message should contain spaces."
+                    )));
+                    return;
+                }
+                let severity = match kw {
+                    ".diag" => Severity::Diag,
+                    ".notice" => Severity::Notice,
+                    ".warning" => Severity::Warning,
+                    _ => Severity::Alert,
+                };
+                let msg = format!("'{}'.", args.get(1).map_or("", String::as_str));
+                self.push(Diagnostic {
+                    severity,
+                    location: Some(loc.clone()),
+                    message: msg,
+                    style: Style::Directive,
+                });
+            }
+            ".diag" | ".notice" | ".warning" | ".alert" => {}
+            _ if active => self.push(d(format!("unknown directive '{kw}'."))),
+            _ => {}
+        }
+    }
+
+    /// One active, non-directive line.
+    fn line(&mut self, line: Line) {
+        let kw = line.args[0].as_str();
+        let section = match kw {
+            "global" => Some(Section::Global),
+            "defaults" => Some(Section::Defaults),
+            "frontend" => Some(Section::Frontend),
+            "backend" => Some(Section::Backend),
+            "listen" => Some(Section::Listen),
+            _ => None,
+        };
+        if let Some(section) = section {
+            self.start_section(section, &line);
+            return;
+        }
+        if matches!(
+            kw,
+            "userlist"
+                | "peers"
+                | "resolvers"
+                | "mailers"
+                | "program"
+                | "http-errors"
+                | "ring"
+                | "cache"
+                | "fcgi-app"
+                | "crt-store"
+                | "log-forward"
+        ) {
+            self.end_section();
+            self.alert(
+                &line.loc,
+                format!("'{kw}' sections are not supported by moonproxy yet."),
+            );
+            self.current = Current::Unsupported;
+            return;
+        }
+        let section = match &self.current {
+            Current::None => {
+                self.push(
+                    Diagnostic::alert(&line.loc, format!("unknown keyword '{kw}' out of section."))
+                        .with_style(Style::Directive),
+                );
+                return;
+            }
+            Current::Unsupported => return,
+            Current::Global => Section::Global,
+            Current::Proxy(d) | Current::Defaults(d, _) => d.section,
+        };
+        self.keyword(section, &line);
+    }
+
+    fn keyword(&mut self, section: Section, line: &Line) {
+        let kw = line.args[0].as_str();
+        // `no option X` / `no log`: negation prefix handled by the keyword itself.
+        let lookup_name = if kw == "no" && section != Section::Global {
+            line.arg(1)
+        } else {
+            kw
+        };
+        let Some(k) = keywords::lookup(section, lookup_name)
+            .filter(|_| kw != "no" || matches!(lookup_name, "option" | "log"))
+        else {
+            let suggestion = keywords::suggest(kw, keywords::keywords(section).map(|k| k.name));
+            let hint = suggestion
+                .map(|s| format!("; did you mean '{s}' maybe ?"))
+                .unwrap_or_default();
+            self.alert(
+                &line.loc,
+                format!(
+                    "unknown keyword '{kw}' in '{}' section{hint}",
+                    section.name()
+                ),
+            );
+            return;
+        };
+        if !k.allowed_in(section) {
+            self.not_allowed(section, k.name, line);
+            return;
+        }
+        match k.state {
+            State::Supported(f) => {
+                if let Err(msg) = f(self, line) {
+                    self.alert(&line.loc, msg);
+                }
+            }
+            State::Ignored => {}
+            State::NotYet => self.alert(&line.loc, not_supported(k.name)),
+        }
+    }
+
+    /// A proxy keyword used in a section that cannot use it. Like HAProxy: an alert
+    /// in `defaults` and for `server`/`default-server`, otherwise a warning and the
+    /// line is ignored.
+    fn not_allowed(&mut self, section: Section, kw: &str, line: &Line) {
+        let (desc, lacking) = {
+            let d = self.draft();
+            let lacking = if d.proxy.cap.frontend {
+                "backend"
+            } else {
+                "frontend"
+            };
+            (d.describe(), lacking)
+        };
+        let loc = &line.loc;
+        match (section, kw) {
+            (Section::Defaults, _) => {
+                self.alert(loc, format!("'{kw}' not allowed in 'defaults' section."))
+            }
+            (_, "server" | "default-server") => self.alert(
+                loc,
+                format!("'{kw}' not allowed because {desc} has no {lacking} capability."),
+            ),
+            (_, "log-format" | "unique-id-format") => {
+                self.warn(loc, format!("{desc} : '{kw}' directive is ignored in backends."))
+            }
+            (_, "maxconn") => self.warn(
+                loc,
+                format!(
+                    "'{kw}' ignored because {desc} has no {lacking} capability. Maybe you want 'fullconn' instead ?"
+                ),
+            ),
+            _ => self.warn(
+                loc,
+                format!("'{kw}' ignored because {desc} has no {lacking} capability."),
+            ),
+        }
+    }
+
+    fn start_section(&mut self, section: Section, line: &Line) {
+        self.end_section();
+        let kw = section.name();
+        if section == Section::Global {
+            if let Some(extra) = line.args.get(1) {
+                self.alert(
+                    &line.loc,
+                    format!("'global' cannot handle unexpected argument '{extra}'."),
+                );
+            }
+            if self.config.global.location.is_none() {
+                self.config.global.location = Some(line.loc.clone());
+            }
+            self.current = Current::Global;
+            return;
+        }
+        // defaults [<name>] [from <defaults>]; frontend|backend|listen <name> [from <defaults>]
+        let mut rest = &line.args[1..];
+        let mut name = None;
+        if let Some(first) = rest.first() {
+            if first != "from" || section != Section::Defaults {
+                name = Some(first.clone());
+                rest = &rest[1..];
+            }
+        }
+        let mut from = None;
+        if rest.first().is_some_and(|w| w == "from") {
+            if rest.len() < 2 {
+                self.alert(
+                    &line.loc,
+                    format!("'{kw}' : 'from' expects a defaults section name."),
+                );
+            } else {
+                from = Some(rest[1].clone());
+            }
+            rest = &rest[rest.len().min(2)..];
+        }
+        if let Some(extra) = rest.first() {
+            self.alert(
+                &line.loc,
+                format!("'{kw}' cannot handle unexpected argument '{extra}'."),
+            );
+        }
+        if section != Section::Defaults && name.as_deref().is_none_or(str::is_empty) {
+            self.alert(&line.loc, format!("'{kw}' expects an <id> argument"));
+            self.current = Current::Unsupported;
+            return;
+        }
+        if let Some(n) = &name {
+            if let Some(c) = n
+                .chars()
+                .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':')))
+            {
+                self.alert(
+                    &line.loc,
+                    format!("character '{c}' is not permitted in '{kw}' name '{n}'."),
+                );
+            }
+        }
+        let parent: Option<Box<Draft>> = match &from {
+            Some(f) => match self.named_defaults.iter().rev().find(|(n, _)| n == f) {
+                Some((_, d)) => Some(d.clone()),
+                None => {
+                    let what = match &name {
+                        Some(n) => format!("{kw} '{n}'"),
+                        None => "anonymous defaults section".into(),
+                    };
+                    self.alert(
+                        &line.loc,
+                        format!("defaults section '{f}' not found for {what}."),
+                    );
+                    None
+                }
+            },
+            None if section == Section::Defaults => None,
+            None => self.last_defaults.clone(),
+        };
+        let name_str = name.clone().unwrap_or_default();
+        let draft = match parent {
+            Some(p) => Draft::from_defaults(&p, section, &name_str, line.loc.clone()),
+            None => Draft::new(section, &name_str, line.loc.clone()),
+        };
+        if section == Section::Defaults {
+            self.current = Current::Defaults(Box::new(draft), name);
+            return;
+        }
+        if let Some(other) = self.config.proxies.iter().find(|p| {
+            p.name == name_str
+                && ((p.cap.frontend && draft.proxy.cap.frontend)
+                    || (p.cap.backend && draft.proxy.cap.backend))
+        }) {
+            let other_loc = other
+                .location
+                .as_ref()
+                .map(|l| l.to_string())
+                .unwrap_or_default();
+            let msg = format!(
+                "Parsing [{}]: {} has the same name as {} '{}' declared at {other_loc}.",
+                line.loc,
+                draft.describe(),
+                proxy_type_name(other.cap),
+                other.name
+            );
+            self.push(Diagnostic::plain(Severity::Alert, Some(&line.loc), msg));
+        }
+        self.current = Current::Proxy(Box::new(draft));
+    }
+
+    fn end_section(&mut self) {
+        match std::mem::replace(&mut self.current, Current::None) {
+            Current::Proxy(mut d) => {
+                // `option httplog` needs HTTP: in TCP mode HAProxy falls back to tcplog.
+                if let Some(at) = d.httplog_at.as_ref().filter(|_| d.proxy.mode == Mode::Tcp) {
+                    if d.proxy.cap.frontend && d.proxy.options.httplog {
+                        let msg = format!(
+                            "'option httplog' not usable with {} (needs 'mode http'). Falling back to 'option tcplog'.",
+                            d.describe()
+                        );
+                        self.warn(&at.clone(), msg);
+                        d.proxy.options.httplog = false;
+                        d.proxy.options.tcplog = true;
+                        d.proxy.log_format = Some(proxy::TCPLOG_FORMAT.to_string());
+                    }
+                }
+                self.config.proxies.push(d.proxy)
+            }
+            Current::Defaults(d, name) => {
+                if let Some(name) = name {
+                    self.named_defaults.push((name, d.clone()));
+                }
+                self.last_defaults = Some(d);
+            }
+            _ => {}
+        }
+    }
+
+    /// Ends parsing: runs the post-parse checks when parsing found no error.
+    /// Returns the configuration, or every diagnostic when there is an alert.
+    pub fn finish(mut self) -> Result<(Config, Vec<Diagnostic>), Vec<Diagnostic>> {
+        self.end_section();
+        if self.parse_alerts > 0 {
+            self.diags.push(fatal());
+            return Err(self.diags);
+        }
+        checks::run(&mut self.config, &mut self.diags);
+        if self.diags.iter().any(Diagnostic::is_alert) {
+            self.diags.push(fatal());
+            return Err(self.diags);
+        }
+        Ok((self.config, self.diags))
+    }
+
+    /// The environment after parsing (with `setenv` and friends applied).
+    pub fn env(&self) -> &Env {
+        &self.env
+    }
+}
+
+/// The host name, HAProxy's default local peer name.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+fn fatal() -> Diagnostic {
+    Diagnostic::plain(
+        Severity::Alert,
+        None,
+        "Fatal errors found in configuration.",
+    )
+}
+
+/// The message for a keyword HAProxy has and moonproxy does not support yet.
+pub fn not_supported(what: &str) -> String {
+    format!("'{what}' is not supported by moonproxy yet.")
+}
+
+/// Checks that a keyword got exactly `n` arguments after it.
+pub fn expect_args(line: &Line, n: usize, usage: &str) -> Result<(), String> {
+    let got = line.args.len() - 1;
+    if got < n {
+        return Err(format!("'{}' expects {usage}.", line.args[0]));
+    }
+    if got > n {
+        return Err(format!(
+            "'{}' cannot handle unexpected argument '{}'.",
+            line.args[0],
+            line.args[n + 1]
+        ));
+    }
+    Ok(())
+}
+
+/// Parses an unsigned integer argument of a keyword (`'maxconn' expects an integer argument.`).
+pub fn uint_arg(line: &Line, idx: usize, what: &str) -> Result<u64, String> {
+    let a = line.arg(idx);
+    super::units::parse_uint(a).map_err(|e| match e {
+        super::units::UnitError::Empty => format!("'{what}' expects an integer argument."),
+        super::units::UnitError::Overflow => format!("'{what}' : value '{a}' is too large."),
+        _ => format!("'{what}' expects an integer argument, got '{a}'."),
+    })
+}
+
+/// [`uint_arg`] limited to `u32`.
+pub fn u32_arg(line: &Line, idx: usize, what: &str) -> Result<u32, String> {
+    let v = uint_arg(line, idx, what)?;
+    u32::try_from(v).map_err(|_| format!("'{what}' : value '{}' is too large.", line.arg(idx)))
+}

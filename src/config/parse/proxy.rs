@@ -1,0 +1,497 @@
+//! Keyword parsers of the proxy sections (`defaults`, `frontend`, `backend`, `listen`).
+
+use super::{expect_args, not_supported, u32_arg, Line, Parser};
+use crate::config::diagnostic::{Diagnostic, Style};
+use crate::config::keywords::{self, Section, SubState, B, D, F};
+use crate::config::model::{Balance, Bind, BindAddr, Mode, NamedRef, UseBackend};
+use crate::config::units;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// HAProxy's `option tcplog` format.
+pub const TCPLOG_FORMAT: &str =
+    "%ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq";
+/// HAProxy's `option httplog` format.
+pub const HTTPLOG_FORMAT: &str =
+    "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r";
+
+pub use super::acl::acl;
+pub use super::server::{default_server, server};
+
+pub fn mode(p: &mut Parser, l: &Line) -> Result<(), String> {
+    let m = match l.arg(1) {
+        "tcp" => Mode::Tcp,
+        "http" => Mode::Http,
+        "health" => return Err("'mode health' doesn't exist anymore. Please use 'http-request return' or 'tcp-request connection reject' instead.".into()),
+        other => return Err(format!("unknown proxy mode '{other}'.")),
+    };
+    expect_args(l, 1, "one argument")?;
+    p.draft().proxy.mode = m;
+    Ok(())
+}
+
+pub fn maxconn(p: &mut Parser, l: &Line) -> Result<(), String> {
+    expect_args(l, 1, "an integer argument")?;
+    p.draft().proxy.maxconn = Some(u32_arg(l, 1, "maxconn")?);
+    Ok(())
+}
+
+pub fn backlog(p: &mut Parser, l: &Line) -> Result<(), String> {
+    expect_args(l, 1, "an integer argument")?;
+    p.draft().proxy.backlog = Some(u32_arg(l, 1, "backlog")?);
+    Ok(())
+}
+
+pub fn fullconn(p: &mut Parser, l: &Line) -> Result<(), String> {
+    expect_args(l, 1, "an integer argument")?;
+    p.draft().proxy.fullconn = Some(u32_arg(l, 1, "fullconn")?);
+    Ok(())
+}
+
+pub fn retries(p: &mut Parser, l: &Line) -> Result<(), String> {
+    if l.arg(1).is_empty() {
+        return Err("'retries' expects an integer argument (dispatch counts for one).".into());
+    }
+    expect_args(l, 1, "an integer argument")?;
+    p.draft().proxy.retries = u32_arg(l, 1, "retries")?;
+    Ok(())
+}
+
+pub fn disabled(p: &mut Parser, l: &Line) -> Result<(), String> {
+    expect_args(l, 0, "no argument")?;
+    p.draft().proxy.disabled = true;
+    Ok(())
+}
+
+pub fn enabled(p: &mut Parser, l: &Line) -> Result<(), String> {
+    expect_args(l, 0, "no argument")?;
+    p.draft().proxy.disabled = false;
+    Ok(())
+}
+
+/// `description <text...>`: informational, not kept in the model.
+pub fn description(p: &mut Parser, l: &Line) -> Result<(), String> {
+    if l.args.len() < 2 {
+        p.alert_directive(&l.loc, "'description' expects a string argument.");
+    }
+    Ok(())
+}
+
+/// `id <n>`: the proxy's numeric id, informational (not kept in the model).
+pub fn id(_p: &mut Parser, l: &Line) -> Result<(), String> {
+    expect_args(l, 1, "an integer argument")?;
+    let v = u32_arg(l, 1, "id")?;
+    if v == 0 {
+        return Err("custom id 0 reserved for internal use.".into());
+    }
+    Ok(())
+}
+
+pub fn log_format(p: &mut Parser, l: &Line) -> Result<(), String> {
+    if l.args.len() < 2 {
+        return Err("log-format expects an argument.".into());
+    }
+    expect_args(
+        l,
+        1,
+        "a format string as argument. Use quotes if the format contains spaces",
+    )?;
+    p.draft().proxy.log_format = Some(l.arg(1).to_string());
+    Ok(())
+}
+
+pub fn unique_id_format(p: &mut Parser, l: &Line) -> Result<(), String> {
+    if l.args.len() < 2 {
+        return Err("'unique-id-format' expects an argument.".into());
+    }
+    expect_args(
+        l,
+        1,
+        "an argument. Use quotes if the format contains spaces",
+    )?;
+    p.draft().proxy.unique_id_format = Some(l.arg(1).to_string());
+    Ok(())
+}
+
+pub fn default_backend(p: &mut Parser, l: &Line) -> Result<(), String> {
+    if l.arg(1).is_empty() {
+        return Err("'default_backend' expects a backend name.".into());
+    }
+    expect_args(l, 1, "a backend name")?;
+    if l.arg(1).contains('%') {
+        return Err(not_supported("default_backend with a log-format name"));
+    }
+    p.draft().proxy.default_backend = Some(NamedRef {
+        name: l.arg(1).to_string(),
+        location: l.loc.clone(),
+    });
+    Ok(())
+}
+
+pub fn use_backend(p: &mut Parser, l: &Line) -> Result<(), String> {
+    if l.arg(1).is_empty() {
+        return Err("'use_backend' expects a backend name.".into());
+    }
+    if l.arg(1).contains('%') {
+        return Err(not_supported("use_backend with a log-format name"));
+    }
+    let cond = match l.args.get(2).map(String::as_str) {
+        None => None,
+        Some(w @ ("if" | "unless")) => {
+            let acls = p.draft().proxy.acls.clone();
+            let c = super::acl::parse_condition(w == "unless", &l.args[3..], &acls, &l.loc)
+                .map_err(|e| format!("error detected while parsing switching rule : {e}."))?;
+            Some(c)
+        }
+        Some(other) => {
+            return Err(format!(
+                "unexpected keyword '{other}' after switching rule, only 'if' and 'unless' are allowed."
+            ))
+        }
+    };
+    let rule = UseBackend {
+        backend: NamedRef {
+            name: l.arg(1).to_string(),
+            location: l.loc.clone(),
+        },
+        cond,
+    };
+    p.draft().proxy.use_backends.push(rule);
+    Ok(())
+}
+
+pub fn balance(p: &mut Parser, l: &Line) -> Result<(), String> {
+    let b = match l.arg(1) {
+        "roundrobin" => Balance::RoundRobin,
+        "static-rr" => Balance::StaticRr,
+        "leastconn" => Balance::LeastConn,
+        "first" => Balance::First,
+        "source" => Balance::Source,
+        "random" | "uri" | "url_param" | "hash" => return Err(not_supported(&format!("balance {}", l.arg(1)))),
+        a if a.starts_with("hdr(") || a.starts_with("rdp-cookie") => return Err(not_supported(&format!("balance {a}"))),
+        _ => {
+            return Err("balance only supports 'roundrobin', 'static-rr', 'leastconn', 'source', 'uri', 'url_param', 'hdr(name)' and 'rdp-cookie(name)' options.".into())
+        }
+    };
+    if let Some(extra) = l.args.get(2) {
+        return Err(format!(
+            "'balance {}' cannot handle unexpected argument '{extra}'.",
+            l.arg(1)
+        ));
+    }
+    p.draft().proxy.balance = b;
+    Ok(())
+}
+
+/// `log global | no log | log <target> ...`.
+pub fn log(p: &mut Parser, l: &Line) -> Result<(), String> {
+    if l.arg(0) == "no" {
+        if l.args.len() > 2 {
+            return Err("log : 'no log' does not expect arguments".into());
+        }
+        p.draft().proxy.logs.clear();
+        return Ok(());
+    }
+    if l.args.len() < 2 {
+        return Err("log : expects <address> and <facility> or global as arguments".into());
+    }
+    if l.arg(1) == "global" {
+        expect_args(l, 1, "no argument after 'global'")?;
+        let global = p.config.global.logs.clone();
+        p.draft().proxy.logs.extend(global);
+        return Ok(());
+    }
+    let target = super::log::parse_log_target(&l.args[1..], &l.loc)?;
+    p.draft().proxy.logs.push(target);
+    Ok(())
+}
+
+const TIMEOUTS: &str = "'timeout' supports 'client', 'server', 'connect', 'check', 'queue', 'http-keep-alive', 'http-request', 'tunnel', 'tarpit', 'client-fin' and 'server-fin'";
+
+pub fn timeout(p: &mut Parser, l: &Line) -> Result<(), String> {
+    let name = l.arg(1);
+    // Which side of a proxy uses the timeout.
+    let side = match name {
+        "client" | "client-fin" | "http-request" => F,
+        "server" | "server-fin" | "connect" | "queue" | "check" | "tunnel" => B,
+        "http-keep-alive" | "tarpit" => F | B,
+        _ => return Err(format!("{TIMEOUTS} (got '{name}')")),
+    };
+    let what = format!("'timeout {name}'");
+    let value = l.arg(2);
+    let t: Duration =
+        units::parse_time(value).map_err(|e| units::time_error_message(&e, value, &what))?;
+    if let Some(extra) = l.args.get(3) {
+        return Err(format!(
+            "{what} cannot handle unexpected argument '{extra}'."
+        ));
+    }
+    let d = p.draft();
+    let cap = d.proxy.cap;
+    let usable = d.section == Section::Defaults
+        || (side & F != 0 && cap.frontend)
+        || (side & B != 0 && cap.backend);
+    if !usable {
+        let msg = format!(
+            "{what} will be ignored because {} has no {} capability",
+            d.describe(),
+            if side & F != 0 { "frontend" } else { "backend" }
+        );
+        p.warn(&l.loc, msg);
+        return Ok(());
+    }
+    let t = Some(t);
+    let to = &mut p.draft().proxy.timeouts;
+    match name {
+        "client" => to.client = t,
+        "client-fin" => to.client_fin = t,
+        "http-request" => to.http_request = t,
+        "server" => to.server = t,
+        "server-fin" => to.server_fin = t,
+        "connect" => to.connect = t,
+        "queue" => to.queue = t,
+        "check" => to.check = t,
+        "tunnel" => to.tunnel = t,
+        "http-keep-alive" => to.http_keep_alive = t,
+        _ => to.tarpit = t,
+    }
+    Ok(())
+}
+
+/// `option X`, `no option X`.
+pub fn option(p: &mut Parser, l: &Line) -> Result<(), String> {
+    let negate = l.arg(0) == "no";
+    let args = if negate { &l.args[1..] } else { &l.args[..] };
+    let name = args.get(1).map_or("", String::as_str);
+    if name.is_empty() {
+        p.alert_directive(&l.loc, "'option' expects an option name.");
+        return Ok(());
+    }
+    let Some(opt) = keywords::lookup_sub(keywords::OPTIONS, name) else {
+        return Err(format!("unknown option '{name}'."));
+    };
+    let d = p.draft();
+    let section = d.section;
+    let allowed = match section {
+        Section::Defaults => opt.sections & D != 0,
+        _ => {
+            (d.proxy.cap.frontend && opt.sections & F != 0)
+                || (d.proxy.cap.backend && opt.sections & B != 0)
+        }
+    };
+    if !allowed {
+        let lacking = if opt.sections & F != 0 {
+            "frontend"
+        } else {
+            "backend"
+        };
+        let msg = format!(
+            "'{name}' ignored because {} has no {lacking} capability.",
+            d.describe()
+        );
+        p.warn(&l.loc, msg);
+        return Ok(());
+    }
+    match opt.state {
+        SubState::NotYet => return Err(not_supported(&format!("option {name}"))),
+        SubState::Ignored => return Ok(()),
+        SubState::Supported => {}
+    }
+    if negate && matches!(name, "tcplog" | "httplog") {
+        p.push(
+            Diagnostic::alert(
+                &l.loc,
+                format!("negation/default is not supported for option '{name}'."),
+            )
+            .with_style(Style::Directive),
+        );
+        return Ok(());
+    }
+    let max_args = match name {
+        "redispatch" | "httplog" => 1,
+        _ => 0,
+    };
+    if let Some(extra) = args.get(2 + max_args) {
+        return Err(format!(
+            "'option {name}' cannot handle unexpected argument '{extra}'."
+        ));
+    }
+    let arg = args.get(2).map(String::as_str);
+    let on = !negate;
+    let proxy = &mut p.draft().proxy;
+    let o = &mut proxy.options;
+    match name {
+        "tcplog" => {
+            o.tcplog = true;
+            o.httplog = false;
+            proxy.log_format = Some(TCPLOG_FORMAT.to_string());
+        }
+        "httplog" => {
+            if let Some(a) = arg {
+                return Err(if a == "clf" {
+                    not_supported("option httplog clf")
+                } else {
+                    format!("'option httplog' cannot handle unexpected argument '{a}'.")
+                });
+            }
+            o.httplog = true;
+            o.tcplog = false;
+            proxy.log_format = Some(HTTPLOG_FORMAT.to_string());
+        }
+        "redispatch" => {
+            o.redispatch = on;
+            // HAProxy's default interval is -1: redispatch on the last retry.
+            o.redispatch_interval = match arg {
+                None => -1,
+                Some(a) => a.parse::<i32>().map_err(|_| {
+                    format!("'option redispatch' expects an integer interval, got '{a}'.")
+                })?,
+            };
+            if o.redispatch_interval == 0 {
+                o.redispatch = false;
+            }
+        }
+        "dontlognull" => o.dontlognull = on,
+        "log-separate-errors" => o.log_separate_errors = on,
+        "tcpka" => o.tcpka = on,
+        "clitcpka" => o.clitcpka = on,
+        "srvtcpka" => o.srvtcpka = on,
+        "nolinger" => o.nolinger = on,
+        "abortonclose" => o.abortonclose = on,
+        "log-health-checks" => o.log_health_checks = on,
+        "allbackups" => o.allbackups = on,
+        "splice-auto" => o.splice_auto = on,
+        _ => {}
+    }
+    match name {
+        "httplog" => p.draft().httplog_at = Some(l.loc.clone()),
+        "tcplog" => p.draft().httplog_at = None,
+        _ => {}
+    }
+    Ok(())
+}
+
+/// `bind <addr>[,<addr>...] [settings]`.
+pub fn bind(p: &mut Parser, l: &Line) -> Result<(), String> {
+    const USAGE: &str =
+        "'bind' expects {<path>|[addr1]:port1[-end1]}{,[addr]:port[-end]}... as arguments.";
+    let spec = l.arg(1);
+    if spec.is_empty() {
+        return Err(USAGE.into());
+    }
+    let mut addrs = Vec::new();
+    for one in spec.split(',') {
+        addrs.extend(parse_bind_addr(p, one)?);
+    }
+    let section = p.draft().section.name();
+    let ctx = format!("'bind {spec}' in section '{section}'");
+    let mut b = Bind {
+        location: l.loc.clone(),
+        addrs,
+        name: None,
+        maxconn: None,
+        backlog: None,
+        v4v6: false,
+        v6only: false,
+        reuseport: false,
+        mode: None,
+        uid: None,
+        gid: None,
+    };
+    let mut i = 2;
+    while i < l.args.len() {
+        let kw = l.arg(i);
+        let Some(sub) = keywords::lookup_sub(keywords::BIND_OPTIONS, kw) else {
+            let hint = keywords::suggest(kw, keywords::BIND_OPTIONS.iter().map(|k| k.name))
+                .map(|s| format!("; did you mean '{s}' maybe ?"))
+                .unwrap_or_default();
+            return Err(format!("{ctx}: unknown keyword '{kw}'{hint}"));
+        };
+        if sub.state == SubState::NotYet {
+            return Err(format!("{ctx} : {}", not_supported(kw)));
+        }
+        let takes_value = matches!(kw, "name" | "maxconn" | "backlog" | "mode" | "uid" | "gid");
+        let value = l.arg(i + 1);
+        if takes_value && value.is_empty() {
+            return Err(format!("{ctx} : '{kw}' : missing value"));
+        }
+        let num = |v: &str| -> Result<u32, String> {
+            v.parse::<u32>()
+                .map_err(|_| format!("{ctx} : '{kw}' : invalid value '{v}'"))
+        };
+        match kw {
+            "name" => b.name = Some(value.to_string()),
+            "maxconn" => b.maxconn = Some(num(value)?),
+            "backlog" => b.backlog = Some(num(value)?),
+            "mode" => {
+                b.mode = Some(
+                    u32::from_str_radix(value, 8)
+                        .map_err(|_| format!("{ctx} : '{kw}' : invalid value '{value}'"))?,
+                )
+            }
+            "uid" => b.uid = Some(num(value)?),
+            "gid" => b.gid = Some(num(value)?),
+            "v4v6" => b.v4v6 = true,
+            "v6only" => b.v6only = true,
+            "reuseport" => b.reuseport = true,
+            _ => {}
+        }
+        i += if takes_value { 2 } else { 1 };
+    }
+    p.draft().proxy.binds.push(b);
+    Ok(())
+}
+
+/// One address of a `bind` line; port ranges expand to several addresses.
+fn parse_bind_addr(p: &Parser, s: &str) -> Result<Vec<BindAddr>, String> {
+    use super::addr::{classify, parse_port, parse_port_or_zero, resolve_host, Parsed};
+    match classify(s) {
+        Parsed::Unix(path) => {
+            if path.is_empty() {
+                return Err(format!("'bind' : empty path in '{s}'"));
+            }
+            Ok(vec![BindAddr::Unix(PathBuf::from(path))])
+        }
+        Parsed::Abstract(name) => Ok(vec![BindAddr::Abstract(name.to_string())]),
+        Parsed::Fd(n) => {
+            // `fd@${VAR}` outside quotes: HAProxy users write it both ways.
+            let resolved = match n.strip_prefix("${").and_then(|r| r.strip_suffix('}')) {
+                Some(var) => p.env.get(var).unwrap_or_default(),
+                None => n.to_string(),
+            };
+            let fd = resolved
+                .parse::<i32>()
+                .ok()
+                .filter(|fd| *fd >= 0)
+                .ok_or_else(|| format!("'bind' : invalid file descriptor '{resolved}' in '{s}'"))?;
+            Ok(vec![BindAddr::Fd(fd)])
+        }
+        Parsed::Unsupported(prefix) => Err(format!(
+            "'bind' : '{prefix}' addresses are not supported by moonproxy yet."
+        )),
+        Parsed::Inet { family, host, port } => {
+            let Some(port) = port.filter(|p| !p.is_empty()) else {
+                return Err(format!("'bind' : missing port number: '{s}'"));
+            };
+            let (lo, hi) = match port.split_once('-') {
+                None => {
+                    // Port 0 (an ephemeral port chosen by the kernel) is a moonproxy
+                    // extension, handy for tests; HAProxy refuses it.
+                    let p = parse_port_or_zero(port)
+                        .ok_or_else(|| format!("'bind' : invalid port '{port}'"))?;
+                    (p, p)
+                }
+                Some((a, b)) => match (parse_port(a), parse_port(b)) {
+                    (Some(a), Some(b)) if a <= b => (a, b),
+                    _ => return Err(format!("'bind' : invalid port range '{port}'")),
+                },
+            };
+            let ip = resolve_host(host, family)
+                .ok_or_else(|| format!("'bind' : invalid address: '{host}' in '{s}'"))?;
+            Ok((lo..=hi)
+                .map(|port| BindAddr::Inet(SocketAddr::new(ip, port)))
+                .collect())
+        }
+    }
+}

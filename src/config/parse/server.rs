@@ -1,0 +1,327 @@
+//! `server` and `default-server` lines.
+
+use super::addr::{classify, parse_port, parse_port_or_zero, resolve_host, Parsed};
+use super::{not_supported, Line, Parser};
+use crate::config::diagnostic::Diagnostic;
+use crate::config::keywords::{self, SubState};
+use crate::config::model::{CheckParams, Server, ServerAddr};
+use crate::config::units;
+use crate::diag::Severity;
+use std::path::PathBuf;
+
+/// Settings a `server` line can take, which `default-server` presets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerOpts {
+    pub weight: u32,
+    pub maxconn: u32,
+    pub maxqueue: u32,
+    pub backup: bool,
+    pub disabled: bool,
+    pub check: bool,
+    pub params: CheckParams,
+    pub id: Option<u32>,
+}
+
+impl Default for ServerOpts {
+    fn default() -> Self {
+        ServerOpts {
+            weight: 1,
+            maxconn: 0,
+            maxqueue: 0,
+            backup: false,
+            disabled: false,
+            check: false,
+            params: CheckParams::default(),
+            id: None,
+        }
+    }
+}
+
+/// HAProxy prints server errors as `[file:line] : 'server be/name' : message`.
+fn server_alert(p: &mut Parser, l: &Line, who: &str, msg: &str) {
+    let text = format!("[{}] : {who} : {msg}", l.loc);
+    p.push(Diagnostic::plain(Severity::Alert, Some(&l.loc), text));
+}
+
+pub fn server(p: &mut Parser, l: &Line) -> Result<(), String> {
+    let backend = p.draft().proxy.name.clone();
+    if l.args.len() < 3 {
+        let text = format!(
+            "[{}] : 'server' expects <name> and <addr>[:<port>] as arguments.",
+            l.loc
+        );
+        p.push(Diagnostic::plain(Severity::Alert, Some(&l.loc), text));
+        return Ok(());
+    }
+    let name = l.arg(1);
+    let who = format!("'server {backend}/{name}'");
+    let addr = match parse_server_addr(l.arg(2)) {
+        Ok(a) => a,
+        Err(e) => {
+            server_alert(p, l, &who, &e);
+            return Ok(());
+        }
+    };
+    let mut opts = p.draft().default_server.clone();
+    opts.id = None;
+    if let Err(e) = apply_opts(&mut opts, &l.args[3..], name, true) {
+        server_alert(p, l, &who, &e);
+        return Ok(());
+    }
+    let s = Server {
+        name: name.to_string(),
+        location: l.loc.clone(),
+        addr,
+        weight: opts.weight,
+        maxconn: opts.maxconn,
+        maxqueue: opts.maxqueue,
+        backup: opts.backup,
+        disabled: opts.disabled,
+        check: opts.check.then(|| opts.params.clone()),
+        id: opts.id,
+    };
+    p.draft().proxy.servers.push(s);
+    Ok(())
+}
+
+pub fn default_server(p: &mut Parser, l: &Line) -> Result<(), String> {
+    let mut opts = p.draft().default_server.clone();
+    if let Err(e) = apply_opts(&mut opts, &l.args[1..], "", false) {
+        server_alert(p, l, "'default-server'", &e);
+        return Ok(());
+    }
+    p.draft().default_server = opts;
+    Ok(())
+}
+
+/// `<addr>[:<port>]`, `unix@path`, `/path`, `abns@name`; host names resolved now.
+pub fn parse_server_addr(s: &str) -> Result<ServerAddr, String> {
+    match classify(s) {
+        Parsed::Unix(path) => Ok(ServerAddr::Unix(PathBuf::from(path))),
+        Parsed::Abstract(name) => Ok(ServerAddr::Abstract(name.to_string())),
+        Parsed::Fd(_) => Err(format!(
+            "'fd@' addresses cannot be used for servers ('{s}')"
+        )),
+        Parsed::Unsupported(prefix) => Err(format!(
+            "'{prefix}' addresses are not supported by moonproxy yet."
+        )),
+        Parsed::Inet { family, host, port } => {
+            let port = match port.filter(|p| !p.is_empty()) {
+                None => None,
+                Some(p) if p.starts_with('+') || p.starts_with('-') => {
+                    return Err(not_supported("relative server port (port offset)"))
+                }
+                Some(p) if p.contains('-') => {
+                    return Err(format!("port ranges and offsets are not allowed in '{s}'"))
+                }
+                // Port 0 means "no port", as in HAProxy.
+                Some(p) => {
+                    Some(parse_port_or_zero(p).ok_or_else(|| format!("invalid port '{p}'"))?)
+                        .filter(|p| *p != 0)
+                }
+            };
+            let literal =
+                host.parse::<std::net::IpAddr>().is_ok() || host.is_empty() || host == "*";
+            let ip = resolve_host(host, family)
+                .ok_or_else(|| format!("could not resolve address '{host}'."))?;
+            Ok(match (literal, port) {
+                (false, Some(port)) => ServerAddr::Resolved {
+                    host: host.to_string(),
+                    addr: std::net::SocketAddr::new(ip, port),
+                },
+                _ => ServerAddr::Inet { ip, port },
+            })
+        }
+    }
+}
+
+/// Applies `server`/`default-server` settings. `is_server`: `id` allowed.
+fn apply_opts(
+    o: &mut ServerOpts,
+    args: &[String],
+    name: &str,
+    is_server: bool,
+) -> Result<(), String> {
+    let mut i = 0;
+    while i < args.len() {
+        let kw = args[i].as_str();
+        let Some(sub) = keywords::lookup_sub(keywords::SERVER_OPTIONS, kw) else {
+            let hint = keywords::suggest(kw, keywords::SERVER_OPTIONS.iter().map(|k| k.name))
+                .map(|s| format!("; did you mean '{s}' maybe ?"))
+                .unwrap_or_default();
+            return Err(format!("unknown keyword '{kw}'{hint}"));
+        };
+        match sub.state {
+            SubState::NotYet => return Err(not_supported(kw)),
+            SubState::Ignored => {
+                i += 1;
+                continue;
+            }
+            SubState::Supported => {}
+        }
+        let takes_value = matches!(
+            kw,
+            "weight"
+                | "maxconn"
+                | "maxqueue"
+                | "inter"
+                | "fastinter"
+                | "downinter"
+                | "rise"
+                | "fall"
+                | "port"
+                | "addr"
+                | "id"
+        );
+        let v = args.get(i + 1).map_or("", String::as_str);
+        if takes_value && v.is_empty() {
+            return Err(format!("'{kw}' expects an argument."));
+        }
+        let num = |v: &str| -> Result<u32, String> {
+            v.parse::<u32>()
+                .map_err(|_| format!("'{kw}' expects an integer argument, got '{v}'."))
+        };
+        let time = |v: &str| -> Result<std::time::Duration, String> {
+            let t = units::parse_time(v).map_err(|e| match e {
+                units::UnitError::Unexpected(c) => {
+                    format!("unexpected character '{c}' in '{kw}' argument of server {name}.")
+                }
+                e => units::time_error_message(&e, v, &format!("'{kw}'")),
+            })?;
+            if t.is_zero() {
+                return Err(format!(
+                    "invalid value 0 for argument '{kw}' of server {name}."
+                ));
+            }
+            Ok(t)
+        };
+        match kw {
+            "weight" => {
+                let w = num(v)?;
+                if w > 256 {
+                    return Err(format!(
+                        "weight of server {name} is not within 0 and 256 ({w})."
+                    ));
+                }
+                o.weight = w;
+            }
+            "maxconn" => o.maxconn = num(v)?,
+            "maxqueue" => o.maxqueue = num(v)?,
+            "backup" => o.backup = true,
+            "no-backup" => o.backup = false,
+            "disabled" => o.disabled = true,
+            "enabled" => o.disabled = false,
+            "check" => o.check = true,
+            "no-check" => o.check = false,
+            "inter" => o.params.inter = time(v)?,
+            "fastinter" => o.params.fastinter = Some(time(v)?),
+            "downinter" => o.params.downinter = Some(time(v)?),
+            "rise" | "fall" => {
+                let n = num(v)?;
+                if n == 0 {
+                    return Err(format!("'{kw}' has to be > 0."));
+                }
+                if kw == "rise" {
+                    o.params.rise = n;
+                } else {
+                    o.params.fall = n;
+                }
+            }
+            "port" => {
+                o.params.port = Some(parse_port(v).ok_or_else(|| format!("invalid port '{v}'"))?)
+            }
+            "addr" => {
+                o.params.addr = Some(
+                    v.parse()
+                        .map_err(|_| format!("'addr' : invalid address: '{v}' in '{v}'."))?,
+                )
+            }
+            "id" => {
+                if !is_server {
+                    return Err("'id' option is not accepted in default-server sections".into());
+                }
+                let id = num(v)?;
+                if id == 0 {
+                    return Err("custom id 0 reserved for internal use.".into());
+                }
+                o.id = Some(id);
+            }
+            _ => {}
+        }
+        i += if takes_value { 2 } else { 1 };
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::IpAddr;
+
+    #[test]
+    fn addresses() {
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        assert_eq!(
+            parse_server_addr("127.0.0.1:80"),
+            Ok(ServerAddr::Inet { ip, port: Some(80) })
+        );
+        assert_eq!(
+            parse_server_addr("127.0.0.1"),
+            Ok(ServerAddr::Inet { ip, port: None })
+        );
+        assert!(matches!(
+            parse_server_addr("localhost:80"),
+            Ok(ServerAddr::Resolved { .. })
+        ));
+        assert_eq!(
+            parse_server_addr("/tmp/s"),
+            Ok(ServerAddr::Unix("/tmp/s".into()))
+        );
+        assert_eq!(
+            parse_server_addr("1.2.3.4:99999"),
+            Err("invalid port '99999'".into())
+        );
+        assert!(parse_server_addr("1.2.3.4:+1")
+            .unwrap_err()
+            .contains("not supported"));
+        assert!(parse_server_addr("nohost.invalid:80").is_err());
+    }
+
+    #[test]
+    fn settings() {
+        let mut o = ServerOpts::default();
+        let a: Vec<String> = "weight 10 maxconn 5 check inter 3s rise 1 fall 2 backup id 7"
+            .split(' ')
+            .map(String::from)
+            .collect();
+        apply_opts(&mut o, &a, "s", true).unwrap();
+        assert_eq!(
+            (o.weight, o.maxconn, o.check, o.backup, o.id),
+            (10, 5, true, true, Some(7))
+        );
+        assert_eq!(
+            (o.params.inter.as_secs(), o.params.rise, o.params.fall),
+            (3, 1, 2)
+        );
+        let bad = |s: &str| {
+            apply_opts(
+                &mut ServerOpts::default(),
+                &s.split(' ').map(String::from).collect::<Vec<_>>(),
+                "s5",
+                true,
+            )
+            .unwrap_err()
+        };
+        assert_eq!(
+            bad("weight 300"),
+            "weight of server s5 is not within 0 and 256 (300)."
+        );
+        assert_eq!(
+            bad("inter 5x"),
+            "unexpected character 'x' in 'inter' argument of server s5."
+        );
+        assert_eq!(bad("rise 0"), "'rise' has to be > 0.");
+        assert_eq!(bad("ssl"), "'ssl' is not supported by moonproxy yet.");
+        assert!(bad("wieght 1").contains("did you mean 'weight'"));
+    }
+}

@@ -1,0 +1,115 @@
+//! Token layout: what a `mio::Token` means.
+//!
+//! A token is a `usize` split into three fields:
+//!
+//! ```text
+//!  63            32 31           3 2     0
+//! +----------------+--------------+-------+
+//! |   generation   |  slot index  | kind  |
+//! +----------------+--------------+-------+
+//! ```
+//!
+//! * `kind` says which table the slot indexes ([`Kind`]): a reserved token (signals),
+//!   a listener, the client or server side of a stream, or a health check.
+//! * `slot` is the index in that table (a slab key, a listener index ...).
+//! * `generation` is the value the slot had when the token was registered. A slab slot
+//!   is reused after a stream is removed; an event still queued for the old stream
+//!   carries the old generation and is dropped by [`super::GenSlab::get_mut`] instead of
+//!   reaching the new occupant.
+//!
+//! Only 64-bit targets are supported (mio itself assumes `usize` can hold a pointer).
+
+use mio::Token;
+
+/// Which table a token's slot indexes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    /// A token reserved by name (see [`SIGNALS`]).
+    Reserved = 0,
+    /// A listening socket; the slot is the listener's index.
+    Listener = 1,
+    /// The client-side connection of a stream.
+    Client = 2,
+    /// The server-side connection of a stream.
+    Server = 3,
+    /// A health-check connection; the slot indexes the checks table.
+    Check = 4,
+}
+
+impl Kind {
+    fn from_bits(b: usize) -> Option<Kind> {
+        Some(match b {
+            0 => Kind::Reserved,
+            1 => Kind::Listener,
+            2 => Kind::Client,
+            3 => Kind::Server,
+            4 => Kind::Check,
+            _ => return None,
+        })
+    }
+}
+
+const KIND_BITS: u32 = 3;
+const SLOT_BITS: u32 = 29;
+const SLOT_MASK: usize = (1 << SLOT_BITS) - 1;
+/// The largest slot index a token can carry.
+pub const MAX_SLOT: usize = SLOT_MASK;
+
+/// A slab key together with the generation it had when handed out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key {
+    pub slot: usize,
+    pub gen: u32,
+}
+
+/// A decoded token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Tagged {
+    pub kind: Kind,
+    pub key: Key,
+}
+
+/// The self-pipe (or signalfd) of [`crate::sys::signals`].
+pub const SIGNALS: Token = Token(0);
+
+/// Builds the token for `kind` and `key`.
+pub fn encode(kind: Kind, key: Key) -> Token {
+    debug_assert!(key.slot <= MAX_SLOT, "slot {} does not fit in a token", key.slot);
+    Token(((key.gen as usize) << (KIND_BITS + SLOT_BITS)) | (key.slot << KIND_BITS) | kind as usize)
+}
+
+/// Splits a token back into its fields; `None` for a kind we never hand out.
+pub fn decode(token: Token) -> Option<Tagged> {
+    let raw = token.0;
+    let kind = Kind::from_bits(raw & ((1 << KIND_BITS) - 1))?;
+    let slot = (raw >> KIND_BITS) & SLOT_MASK;
+    let gen = (raw >> (KIND_BITS + SLOT_BITS)) as u32;
+    Some(Tagged { kind, key: Key { slot, gen } })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        for kind in [Kind::Listener, Kind::Client, Kind::Server, Kind::Check] {
+            for (slot, gen) in [(0, 0), (1, 7), (MAX_SLOT, u32::MAX)] {
+                let key = Key { slot, gen };
+                assert_eq!(decode(encode(kind, key)), Some(Tagged { kind, key }));
+            }
+        }
+    }
+
+    #[test]
+    fn reserved_signal_token_decodes_as_reserved() {
+        let t = decode(SIGNALS).unwrap();
+        assert_eq!(t.kind, Kind::Reserved);
+        assert_eq!(t.key.slot, 0);
+    }
+
+    #[test]
+    fn unknown_kind_is_rejected() {
+        assert_eq!(decode(Token(7)), None);
+    }
+}

@@ -1,0 +1,134 @@
+//! Health checks driven by the reactor: the backend module decides (rise/fall,
+//! intervals, state changes); this file does the I/O: a timer per checked server,
+//! a non-blocking TCP connect, and the outcome as a [`CheckResult`].
+//!
+//! Each checked server has one [`CheckSlot`] whose index is the token slot and whose
+//! `gen` changes after every probe, so a late event from an old probe's socket and
+//! a superseded timer are both dropped.
+
+use super::pool::Farm;
+use crate::backend::{CheckResult, FailReason, ServerId};
+use crate::reactor::{token, Ctx, Key, Kind, Ready, TimerTarget};
+use crate::stream::conn::{Conn, ConnectState};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+struct Probe {
+    conn: Conn,
+    started: Instant,
+}
+
+pub struct CheckSlot {
+    pub be: usize,
+    pub srv: usize,
+    addr: Option<SocketAddr>,
+    gen: u32,
+    /// Connect timeout of one probe.
+    timeout: Duration,
+    probe: Option<Probe>,
+}
+
+#[derive(Default)]
+pub struct Checks {
+    slots: Vec<CheckSlot>,
+}
+
+impl Checks {
+    /// One slot per server with `check`. Disabled servers are probed too: the
+    /// backend ignores results while a server is in maintenance.
+    pub fn build(farm: &Farm) -> Checks {
+        let mut slots = Vec::new();
+        for (be, b) in farm.backends.iter().enumerate() {
+            let Some(b) = b else { continue };
+            for (id, s) in b.iter_servers() {
+                let Some(timeout) = b.check_timeout(id) else { continue };
+                slots.push(CheckSlot { be, srv: id.0, addr: s.check_addr(), gen: 0, timeout, probe: None });
+            }
+        }
+        Checks { slots }
+    }
+
+    /// Arms the first probe of every check, spread over one interval per backend.
+    pub fn start(&mut self, cx: &mut Ctx<'_>, farm: &Farm) {
+        let mut per_be: std::collections::HashMap<usize, (usize, usize)> = Default::default();
+        for s in &self.slots {
+            per_be.entry(s.be).or_insert((0, 0)).1 += 1;
+        }
+        for (i, s) in self.slots.iter().enumerate() {
+            let e = per_be.get_mut(&s.be).expect("counted");
+            let hc = farm.backend(s.be).server(ServerId(s.srv)).check();
+            let delay = hc.map_or(Duration::from_secs(2), |h| h.first_check_in(e.0, e.1));
+            e.0 += 1;
+            cx.timers.arm(cx.now + delay, TimerTarget::Entry(Kind::Check, Key { slot: i, gen: s.gen }));
+        }
+    }
+
+    /// A timer for slot `key` expired: start a probe, or time the running one out.
+    pub fn on_timer(&mut self, cx: &mut Ctx<'_>, key: Key) -> Option<(usize, usize, CheckResult)> {
+        let slot = self.slots.get_mut(key.slot).filter(|s| s.gen == key.gen)?;
+        match &mut slot.probe {
+            Some(p) => {
+                let duration = cx.now - p.started;
+                Some(self.finish(cx, key.slot, CheckResult::Failed { reason: FailReason::L4Timeout, info: String::new(), duration }))
+            }
+            None => {
+                let Some(addr) = slot.addr else {
+                    let r = CheckResult::Failed { reason: FailReason::SocketError, info: "no address".into(), duration: Duration::ZERO };
+                    return Some(self.finish(cx, key.slot, r));
+                };
+                let conn = Conn::connect(addr).and_then(|mut c| {
+                    c.register(cx.registry, token::encode(Kind::Check, key))?;
+                    Ok(c)
+                });
+                match conn {
+                    Ok(conn) => {
+                        slot.probe = Some(Probe { conn, started: cx.now });
+                        cx.timers.arm(cx.now + slot.timeout, TimerTarget::Entry(Kind::Check, key));
+                        None
+                    }
+                    Err(e) => {
+                        let r = CheckResult::Failed { reason: FailReason::SocketError, info: crate::listener::strerror(&e), duration: Duration::ZERO };
+                        Some(self.finish(cx, key.slot, r))
+                    }
+                }
+            }
+        }
+    }
+
+    /// The probe's socket is ready: did the connect succeed?
+    pub fn on_ready(&mut self, cx: &mut Ctx<'_>, key: Key, ready: Ready) -> Option<(usize, usize, CheckResult)> {
+        let slot = self.slots.get_mut(key.slot).filter(|s| s.gen == key.gen)?;
+        let p = slot.probe.as_mut()?;
+        p.conn.note(ready);
+        let duration = cx.now - p.started;
+        let result = match p.conn.connect_state() {
+            ConnectState::Pending => return None,
+            ConnectState::Established => CheckResult::Ok { duration },
+            ConnectState::Refused => {
+                CheckResult::Failed { reason: FailReason::L4Connection, info: "Connection refused".into(), duration }
+            }
+            ConnectState::Failed(errno) => {
+                let info = errno.map(|e| crate::listener::strerror(&std::io::Error::from_raw_os_error(e))).unwrap_or_default();
+                CheckResult::Failed { reason: FailReason::L4Connection, info, duration }
+            }
+        };
+        Some(self.finish(cx, key.slot, result))
+    }
+
+    /// Ends the probe of `slot` (closing its socket) and bumps the generation.
+    fn finish(&mut self, cx: &mut Ctx<'_>, slot: usize, result: CheckResult) -> (usize, usize, CheckResult) {
+        let s = &mut self.slots[slot];
+        if let Some(mut p) = s.probe.take() {
+            p.conn.deregister(cx.registry);
+        }
+        s.gen = s.gen.wrapping_add(1);
+        (s.be, s.srv, result)
+    }
+
+    /// Arms the next probe of the check of (`be`, `srv`) after `delay`.
+    pub fn schedule(&mut self, cx: &mut Ctx<'_>, be: usize, srv: usize, delay: Duration) {
+        if let Some((i, s)) = self.slots.iter().enumerate().find(|(_, s)| s.be == be && s.srv == srv) {
+            cx.timers.arm(cx.now + delay, TimerTarget::Entry(Kind::Check, Key { slot: i, gen: s.gen }));
+        }
+    }
+}

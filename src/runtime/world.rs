@@ -1,0 +1,373 @@
+//! [`World`]: everything the reactor's tokens point at (listeners, streams, health
+//! checks, the signal pipe) and the [`Handler`] that routes each event to it.
+//! Process-wide policy lives here: global `maxconn`, pausing listeners, soft and
+//! hard stop, logging finished streams and server state changes.
+
+use super::checks::Checks;
+use super::logsink::{self, LogSink};
+use super::pool::{key_of, Farm};
+use crate::backend::{CheckResult, ServerId};
+use crate::config::model::Level;
+use crate::diag::{self, Severity};
+use crate::listener::{Accept, Listener};
+use crate::log::TCPLOG_FORMAT;
+use crate::reactor::{token, Ctx, Flow, GenSlab, GlobalTimer, Handler, Key, Kind, Ready, Tagged, TimerTarget};
+use crate::stream::conn::Conn;
+use crate::stream::proxy::ProxyRt;
+use crate::stream::termination::Cause;
+use crate::stream::{Env, Event, Life, Stream};
+use crate::sys::signals::{Signal, Signals};
+use mio::Token;
+use std::time::Duration;
+
+/// Delay before accepting again after `accept()` failed for lack of resources.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+
+/// Where the process is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    Running,
+    /// SIGUSR1: listeners closed, waiting for live streams to finish.
+    SoftStop,
+    /// Leave the loop with this code.
+    Exit(i32),
+}
+
+pub struct World {
+    pub proxies: Vec<ProxyRt>,
+    pub farm: Farm,
+    pub listeners: Vec<Listener>,
+    pub streams: GenSlab<Stream>,
+    pub checks: Checks,
+    pub log: LogSink,
+    pub signals: Signals,
+    pub bufsize: usize,
+    pub maxaccept: u32,
+    /// Global `maxconn`.
+    pub maxconn: u32,
+    /// Live client connections (`%ac`).
+    pub actconn: u32,
+    pub hard_stop_after: Option<Duration>,
+    /// `-d`: HAProxy's per-connection traces on stderr.
+    pub debug: bool,
+    next_stream_id: u64,
+    phase: Phase,
+    paused_by_signal: bool,
+    listeners_dirty: bool,
+}
+
+impl World {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        proxies: Vec<ProxyRt>,
+        farm: Farm,
+        listeners: Vec<Listener>,
+        checks: Checks,
+        signals: Signals,
+        bufsize: usize,
+        maxaccept: u32,
+        maxconn: u32,
+        hard_stop_after: Option<Duration>,
+    ) -> World {
+        World {
+            proxies,
+            farm,
+            listeners,
+            streams: GenSlab::with_capacity(1024),
+            checks,
+            log: LogSink::default(),
+            signals,
+            bufsize,
+            maxaccept: maxaccept.max(1),
+            maxconn,
+            actconn: 0,
+            hard_stop_after,
+            debug: false,
+            next_stream_id: 0,
+            phase: Phase::Running,
+            paused_by_signal: false,
+            listeners_dirty: true,
+        }
+    }
+
+    /// Registers or deregisters every listener according to the limits and signals.
+    pub fn sync_listeners(&mut self, cx: &mut Ctx<'_>) {
+        self.listeners_dirty = false;
+        let global_full = self.actconn >= self.maxconn;
+        for l in &mut self.listeners {
+            let want = self.phase == Phase::Running
+                && !self.paused_by_signal
+                && !global_full
+                && !self.proxies[l.proxy].frontend_full()
+                && !l.full();
+            if let Err(e) = l.set_active(cx.registry, want) {
+                crate::warning!("could not {} listener: {}", if want { "resume" } else { "pause" }, e);
+            }
+        }
+    }
+
+    // ---- accepting --------------------------------------------------------
+
+    fn accept_from(&mut self, cx: &mut Ctx<'_>, li: usize) {
+        for _ in 0..self.maxaccept {
+            let Some(l) = self.listeners.get_mut(li) else { return };
+            if self.phase != Phase::Running {
+                return;
+            }
+            if self.actconn >= self.maxconn || self.proxies[l.proxy].frontend_full() || l.full() {
+                self.listeners_dirty = true; // pause until a connection closes
+                return;
+            }
+            match l.accept() {
+                Accept::Conn { sock, peer, local } => self.new_stream(cx, li, Conn::new(sock), peer, local),
+                Accept::WouldBlock => return,
+                Accept::Failed(e) => {
+                    // Out of file descriptors or memory: the backlog is still
+                    // pending but no new edge will come, so retry on a timer.
+                    log::debug!("accept failed: {e}");
+                    cx.timers.arm(cx.now + ACCEPT_RETRY, TimerTarget::Entry(Kind::Listener, Key { slot: li, gen: 0 }));
+                    return;
+                }
+            }
+        }
+        // Budget spent with connections possibly pending: come back next iteration
+        // (edge-triggered readiness will not tell us again).
+        cx.wake.push(Kind::Listener, Key { slot: li, gen: 0 });
+    }
+
+    fn new_stream(&mut self, cx: &mut Ctx<'_>, li: usize, mut conn: Conn, peer: Option<std::net::SocketAddr>, local: Option<std::net::SocketAddr>) {
+        let key = self.streams.vacant_key();
+        if conn.register(cx.registry, token::encode(Kind::Client, key)).is_err() {
+            return;
+        }
+        let fe = self.listeners[li].proxy;
+        if self.debug {
+            let from = peer.map_or("unix".to_string(), |a| format!("{}:{}", a.ip(), a.port()));
+            let lfd = self.listeners[li].raw_fd().unwrap_or(-1);
+            eprintln!("{:08x}:{}.accept({:04x})={:04x} from [{from}] ALPN=<none>", self.next_stream_id as u32, self.proxies[fe].name, lfd as u16, conn.raw_fd() as u16);
+        }
+        let stream = Stream::new(self.next_stream_id, fe, li, conn, peer, local, self.bufsize, cx.now);
+        let Some(key) = self.streams.insert(stream) else { return };
+        self.next_stream_id += 1;
+        self.actconn += 1;
+        self.listeners[li].conns += 1;
+        let p = &mut self.proxies[fe];
+        p.feconn += 1;
+        p.cum_fe += 1;
+        // Without a log format, HAProxy logs the connection at accept time.
+        if p.log_format.is_none() && !p.options.tcplog && !p.logs.is_empty() {
+            let addr = |a: Option<std::net::SocketAddr>| a.map_or("unix".to_string(), |a| format!("{}:{}", a.ip(), a.port()));
+            let line = format!("Connect from {} to {} ({}/TCP)", addr(peer), addr(local), p.name);
+            self.log.send(&p.logs, Level::Info, &line);
+        }
+        self.stream_event(cx, key, Event::Wake);
+    }
+
+    // ---- streams ----------------------------------------------------------
+
+    fn stream_event(&mut self, cx: &mut Ctx<'_>, key: Key, ev: Event) {
+        let Some(s) = self.streams.get_mut(key) else { return }; // stale token or timer
+        let mut env = Env { cx, key, proxies: &mut self.proxies, pool: &mut self.farm };
+        if s.on_event(&mut env, ev) == Life::Finished {
+            self.finish(cx, key);
+        }
+        self.hand_out_slots(cx);
+    }
+
+    /// Wakes the queued streams that were given a server slot.
+    fn hand_out_slots(&mut self, cx: &mut Ctx<'_>) {
+        while let Some((be, d)) = self.farm.handed.pop() {
+            let key = key_of(d.waiter);
+            let addr = self.farm.backend(be).server(d.server).socket_addr();
+            let Some(s) = self.streams.get_mut(key) else {
+                self.farm.backend_mut(be).connection_ended(d.server);
+                self.farm.drain_queue(be, d.server.0);
+                continue;
+            };
+            let mut env = Env { cx, key, proxies: &mut self.proxies, pool: &mut self.farm };
+            let from_server = d.from == crate::backend::QueueKind::Server;
+            if s.dequeued(&mut env, d.server.0, addr, from_server, d.queue_position as u32) == Life::Finished {
+                self.finish(cx, key);
+            }
+        }
+    }
+
+    /// Removes a closed stream: counters, listener slot, log line.
+    fn finish(&mut self, cx: &mut Ctx<'_>, key: Key) {
+        let Some(s) = self.streams.get(key) else { return };
+        let fe = s.frontend;
+        let rec = s.log_record(&self.proxies, &self.farm, cx.now, self.actconn);
+        let li = s.listener;
+        if self.debug {
+            let (cfd, sfd) = s.fds();
+            let be = s.backend.map_or(&self.proxies[fe].name, |b| &self.proxies[b].name);
+            eprintln!("{:08x}:{be}.closed[{:04x}:{:04x}]", s.id as u32, cfd as u16, sfd.map_or(0xffff, |f| f as u16));
+        }
+        self.streams.remove(key);
+        self.actconn -= 1;
+        if let Some(l) = self.listeners.get_mut(li) {
+            l.conns -= 1;
+        }
+        let p = &mut self.proxies[fe];
+        p.feconn -= 1;
+        self.listeners_dirty = true;
+        if p.logs.is_empty() {
+            return;
+        }
+        let fmt = match (&p.log_format, p.options.tcplog) {
+            (Some(f), _) => f.as_str(),
+            (None, true) => TCPLOG_FORMAT,
+            (None, false) => return, // logged at accept
+        };
+        if p.options.dontlognull && rec.bytes_in == 0 {
+            return;
+        }
+        let line = logsink::render(fmt, &rec);
+        self.log.send(&p.logs, Level::Info, &line);
+    }
+
+    // ---- health checks -----------------------------------------------------
+
+    fn check_done(&mut self, cx: &mut Ctx<'_>, be: usize, srv: usize, result: CheckResult) {
+        let report = self.farm.backend_mut(be).on_check_result(ServerId(srv), result);
+        for m in &report.messages {
+            diag::emit(m.console, format_args!("{}", m.console_text.as_deref().unwrap_or(&m.text)));
+            self.log.send(&self.proxies[be].logs, m.level, &m.text);
+        }
+        for d in report.assigned {
+            self.farm.handed.push((be, d));
+        }
+        for w in report.redispatch {
+            cx.wake.push(Kind::Client, key_of(w));
+        }
+        self.hand_out_slots(cx);
+        let next = self.farm.backend(be).server(ServerId(srv)).check().map_or(Duration::from_secs(2), |h| h.next_check_in());
+        self.checks.schedule(cx, be, srv, next);
+    }
+
+    // ---- stopping ----------------------------------------------------------
+
+    /// "Proxy X stopped (cumulated conns: FE: n, BE: m)." for every proxy.
+    fn log_proxies_stopped(&mut self) {
+        for p in &self.proxies {
+            let line = format!("Proxy {} stopped (cumulated conns: FE: {}, BE: {}).", p.name, p.cum_fe, p.cum_be);
+            diag::emit(Severity::Warning, format_args!("{line}"));
+            self.log.send(&p.logs, Level::Warning, &line);
+        }
+    }
+
+    /// "Paused proxy l." / "Resumed frontend f." for every proxy that listens.
+    fn log_frontends(&mut self, what: &str) {
+        for p in self.proxies.iter().filter(|p| p.cap.frontend && !p.disabled) {
+            let kind = if p.cap.backend { "proxy" } else { "frontend" };
+            let line = format!("{what} {kind} {}.", p.name);
+            diag::emit(Severity::Warning, format_args!("{line}"));
+            self.log.send(&p.logs, Level::Warning, &line);
+        }
+    }
+
+    fn soft_stop(&mut self, cx: &mut Ctx<'_>) {
+        if self.phase != Phase::Running {
+            return;
+        }
+        self.phase = Phase::SoftStop;
+        for l in &mut self.listeners {
+            l.close(cx.registry);
+        }
+        self.log_proxies_stopped();
+        if let Some(d) = self.hard_stop_after {
+            cx.timers.arm(cx.now + d, TimerTarget::Global(GlobalTimer::HardStop));
+        }
+    }
+
+    fn hard_stop(&mut self, cx: &mut Ctx<'_>) {
+        for key in self.streams.keys() {
+            if let Some(s) = self.streams.get_mut(key) {
+                let mut env = Env { cx, key, proxies: &mut self.proxies, pool: &mut self.farm };
+                s.kill(&mut env, Cause::Killed);
+                self.finish(cx, key);
+            }
+        }
+        self.farm.handed.clear();
+        self.phase = Phase::Exit(0);
+    }
+}
+
+impl Handler for World {
+    fn reserved(&mut self, cx: &mut Ctx<'_>, token: Token, _ready: Ready) {
+        if token != crate::reactor::token::SIGNALS {
+            return;
+        }
+        for sig in self.signals.drain() {
+            match sig {
+                Signal::Stop => {
+                    if self.phase == Phase::Running {
+                        self.log_proxies_stopped();
+                    }
+                    self.phase = Phase::Exit(0);
+                }
+                Signal::SoftStop => self.soft_stop(cx),
+                Signal::Pause if !self.paused_by_signal => {
+                    self.paused_by_signal = true;
+                    self.listeners_dirty = true;
+                    self.log_frontends("Paused");
+                }
+                Signal::Resume if self.paused_by_signal => {
+                    self.paused_by_signal = false;
+                    self.listeners_dirty = true;
+                    self.log_frontends("Resumed");
+                }
+                Signal::Pause | Signal::Resume => {}
+            }
+        }
+    }
+
+    fn ready(&mut self, cx: &mut Ctx<'_>, target: Tagged, ready: Ready) {
+        match target.kind {
+            Kind::Listener => self.accept_from(cx, target.key.slot),
+            Kind::Client => self.stream_event(cx, target.key, Event::Client(ready)),
+            Kind::Server => self.stream_event(cx, target.key, Event::Server(ready)),
+            Kind::Check => {
+                if let Some((be, srv, r)) = self.checks.on_ready(cx, target.key, ready) {
+                    self.check_done(cx, be, srv, r);
+                }
+            }
+            Kind::Reserved => {}
+        }
+    }
+
+    fn timer(&mut self, cx: &mut Ctx<'_>, deadline: std::time::Instant, target: TimerTarget) {
+        match target {
+            TimerTarget::Entry(Kind::Client, key) => self.stream_event(cx, key, Event::Timer(deadline)),
+            TimerTarget::Entry(Kind::Check, key) => {
+                if let Some((be, srv, r)) = self.checks.on_timer(cx, key) {
+                    self.check_done(cx, be, srv, r);
+                }
+            }
+            TimerTarget::Entry(Kind::Listener, key) => self.accept_from(cx, key.slot),
+            TimerTarget::Entry(..) => {}
+            TimerTarget::Global(GlobalTimer::HardStop) => self.hard_stop(cx),
+        }
+    }
+
+    fn wake(&mut self, cx: &mut Ctx<'_>, kind: Kind, key: Key) {
+        match kind {
+            Kind::Client => self.stream_event(cx, key, Event::Wake),
+            Kind::Listener => self.accept_from(cx, key.slot),
+            _ => {}
+        }
+    }
+
+    fn end_of_iteration(&mut self, cx: &mut Ctx<'_>) -> Flow {
+        if self.phase == Phase::SoftStop && self.streams.is_empty() {
+            self.phase = Phase::Exit(0);
+        }
+        if let Phase::Exit(code) = self.phase {
+            return Flow::Exit(code);
+        }
+        if self.listeners_dirty {
+            self.sync_listeners(cx);
+        }
+        Flow::Continue
+    }
+}

@@ -1,0 +1,274 @@
+//! One side of a stream: a non-blocking socket plus the readiness the poller last
+//! reported for it. Reads and writes loop until the kernel says `WouldBlock` (mio is
+//! edge-triggered) and report how they ended as a small enum; the stream never calls
+//! a syscall itself.
+
+use super::channel::Buffer;
+use mio::event::Source;
+use mio::{Interest, Registry, Token};
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+
+/// A connected socket, TCP or unix (clients of `unix@` binds).
+pub enum Sock {
+    Tcp(mio::net::TcpStream),
+    Unix(mio::net::UnixStream),
+}
+
+impl Sock {
+    fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Sock::Tcp(s) => s.read(b),
+            Sock::Unix(s) => s.read(b),
+        }
+    }
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        match self {
+            Sock::Tcp(s) => s.write(b),
+            Sock::Unix(s) => s.write(b),
+        }
+    }
+    fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        match self {
+            Sock::Tcp(s) => s.shutdown(how),
+            Sock::Unix(s) => s.shutdown(how),
+        }
+    }
+    fn source(&mut self) -> &mut dyn Source {
+        match self {
+            Sock::Tcp(s) => s,
+            Sock::Unix(s) => s,
+        }
+    }
+}
+
+/// How a read loop ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadEnd {
+    /// The socket has nothing more for now.
+    WouldBlock,
+    /// The buffer is full: stop reading until the other side drains it (backpressure).
+    BufferFull,
+    /// The peer closed its write side.
+    Eof,
+    /// A hard error (reset ...).
+    Error,
+}
+
+/// How a write loop ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteEnd {
+    /// Everything buffered was sent.
+    Drained,
+    /// The kernel's send buffer is full.
+    WouldBlock,
+    /// The peer is gone (EPIPE, reset ...).
+    Error,
+}
+
+/// Result of connecting a server socket, decided on its first writable event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectState {
+    Established,
+    /// Still in progress (spurious event).
+    Pending,
+    Refused,
+    /// Another error (`errno` when known).
+    Failed(Option<i32>),
+}
+
+pub struct Conn {
+    sock: Sock,
+    /// The poller said readable and we have not seen `WouldBlock` since.
+    pub readable: bool,
+    /// The poller said writable and we have not seen `WouldBlock` since.
+    pub writable: bool,
+    /// The poller reported an error or hang-up on this socket.
+    pub hup: bool,
+    /// We sent a FIN (shutdown(Write)).
+    pub shut_w: bool,
+}
+
+impl Conn {
+    pub fn new(sock: Sock) -> Conn {
+        Conn { sock, readable: false, writable: false, hup: false, shut_w: false }
+    }
+
+    /// Starts a non-blocking connect to `addr`.
+    pub fn connect(addr: SocketAddr) -> io::Result<Conn> {
+        let s = mio::net::TcpStream::connect(addr)?;
+        let _ = s.set_nodelay(true);
+        Ok(Conn::new(Sock::Tcp(s)))
+    }
+
+    /// Registers for both directions once: readiness is edge-triggered, so interest
+    /// never needs to change; what the stream wants is decided from the hints.
+    pub fn register(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
+        registry.register(self.sock.source(), token, Interest::READABLE | Interest::WRITABLE)
+    }
+
+    pub fn deregister(&mut self, registry: &Registry) {
+        let _ = registry.deregister(self.sock.source());
+    }
+
+    /// Records the poller's report.
+    pub fn note(&mut self, ready: crate::reactor::Ready) {
+        self.readable |= ready.readable || ready.read_closed || ready.error;
+        self.writable |= ready.writable || ready.write_closed || ready.error;
+        self.hup |= ready.error;
+    }
+
+    /// For a connecting server socket: did the connect complete? Checks `SO_ERROR`
+    /// and then `getpeername`, as a writable event alone does not mean success.
+    pub fn connect_state(&mut self) -> ConnectState {
+        let Sock::Tcp(s) = &self.sock else { return ConnectState::Established };
+        match s.take_error() {
+            Ok(Some(e)) | Err(e) => return classify_connect_error(&e),
+            Ok(None) => {}
+        }
+        // A failed connect always leaves SO_ERROR set, so "not connected" here means
+        // "not yet" (e.g. an event left over from a previous attempt's socket, which
+        // shared this token): keep waiting, the connect timeout bounds it.
+        match s.peer_addr() {
+            Ok(_) => ConnectState::Established,
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => ConnectState::Pending,
+            Err(e) => classify_connect_error(&e),
+        }
+    }
+
+    /// Reads into `buf` until `WouldBlock`, EOF, an error, or the buffer is full.
+    pub fn read_into(&mut self, buf: &mut Buffer) -> (usize, ReadEnd) {
+        let mut total = 0;
+        loop {
+            let room = buf.space();
+            if room.is_empty() {
+                return (total, ReadEnd::BufferFull);
+            }
+            match self.sock.read(room) {
+                Ok(0) => return (total, ReadEnd::Eof),
+                Ok(n) => {
+                    buf.produced(n);
+                    total += n;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.readable = false;
+                    return (total, ReadEnd::WouldBlock);
+                }
+                Err(_) => return (total, ReadEnd::Error),
+            }
+        }
+    }
+
+    /// Writes from `buf` until it is empty, `WouldBlock` or an error.
+    pub fn write_from(&mut self, buf: &mut Buffer) -> (usize, WriteEnd) {
+        let mut total = 0;
+        loop {
+            let data = buf.data();
+            if data.is_empty() {
+                return (total, WriteEnd::Drained);
+            }
+            match self.sock.write(data) {
+                Ok(0) => return (total, WriteEnd::Error),
+                Ok(n) => {
+                    buf.consumed(n);
+                    total += n;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.writable = false;
+                    return (total, WriteEnd::WouldBlock);
+                }
+                Err(_) => return (total, WriteEnd::Error),
+            }
+        }
+    }
+
+    /// Sends our FIN once.
+    pub fn shutdown_write(&mut self) {
+        if !self.shut_w {
+            self.shut_w = true;
+            let _ = self.sock.shutdown(Shutdown::Write);
+        }
+    }
+
+    /// The file descriptor number, for `-d` traces.
+    pub fn raw_fd(&self) -> i32 {
+        use std::os::fd::AsRawFd;
+        match &self.sock {
+            Sock::Tcp(s) => s.as_raw_fd(),
+            Sock::Unix(s) => s.as_raw_fd(),
+        }
+    }
+
+    /// The peer's address (TCP only).
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        match &self.sock {
+            Sock::Tcp(s) => s.peer_addr().ok(),
+            Sock::Unix(_) => None,
+        }
+    }
+}
+
+fn classify_connect_error(e: &io::Error) -> ConnectState {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => ConnectState::Refused,
+        _ => ConnectState::Failed(e.raw_os_error()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair() -> (Conn, std::net::TcpStream) {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (s, _) = l.accept().unwrap();
+        s.set_nonblocking(true).unwrap();
+        (Conn::new(Sock::Tcp(mio::net::TcpStream::from_std(s))), c)
+    }
+
+    #[test]
+    fn read_stops_when_buffer_full_then_on_eof() {
+        let (mut conn, mut peer) = pair();
+        peer.write_all(&[7u8; 100]).unwrap();
+        let mut buf = Buffer::new(64);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert_eq!(conn.read_into(&mut buf), (64, ReadEnd::BufferFull));
+        buf.consumed(64);
+        assert_eq!(conn.read_into(&mut buf), (36, ReadEnd::WouldBlock));
+        drop(peer);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        buf.consumed(36);
+        assert_eq!(conn.read_into(&mut buf), (0, ReadEnd::Eof));
+    }
+
+    #[test]
+    fn write_drains_and_reports() {
+        let (mut conn, mut peer) = pair();
+        let mut buf = Buffer::new(16);
+        buf.space()[..5].copy_from_slice(b"hello");
+        buf.produced(5);
+        assert_eq!(conn.write_from(&mut buf), (5, WriteEnd::Drained));
+        let mut got = [0u8; 5];
+        peer.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"hello");
+    }
+
+    #[test]
+    fn connect_to_closed_port_is_refused() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let mut c = Conn::connect(port).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        loop {
+            match c.connect_state() {
+                ConnectState::Pending if std::time::Instant::now() < deadline => std::thread::sleep(std::time::Duration::from_millis(5)),
+                s => {
+                    assert_eq!(s, ConnectState::Refused);
+                    break;
+                }
+            }
+        }
+    }
+}

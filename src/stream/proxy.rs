@@ -1,0 +1,126 @@
+//! The run-time view of a `frontend`, `backend` or `listen` section: its compiled
+//! rules, its timeouts and its live counters. Built once from the configuration by
+//! [`build_proxies`]; streams read it, the runtime updates the counters.
+
+use super::acl::{AclSet, CompiledCond, SampleCtx};
+use crate::config::model::{Capabilities, Config, LogTarget, Mode, ProxyOptions, Timeouts};
+
+/// One `use_backend` rule, compiled.
+#[derive(Debug)]
+pub struct BackendRule {
+    pub cond: Option<CompiledCond>,
+    /// Index of the target in the proxy table.
+    pub backend: usize,
+}
+
+#[derive(Debug)]
+pub struct ProxyRt {
+    pub name: String,
+    pub cap: Capabilities,
+    pub mode: Mode,
+    pub timeouts: Timeouts,
+    pub acls: AclSet,
+    pub rules: Vec<BackendRule>,
+    /// `default_backend`, or the section itself for a `listen` with servers.
+    pub default_backend: Option<usize>,
+    pub retries: u32,
+    pub options: ProxyOptions,
+    pub maxconn: Option<u32>,
+    pub logs: Vec<LogTarget>,
+    pub log_format: Option<String>,
+    pub disabled: bool,
+    /// Live connections on the frontend side (`%fc`); `%bc` is kept by the backend.
+    pub feconn: u32,
+    /// Cumulated connections (for "Proxy X stopped (cumulated conns: FE: n, BE: m)").
+    pub cum_fe: u64,
+    pub cum_be: u64,
+}
+
+impl ProxyRt {
+    pub fn frontend_full(&self) -> bool {
+        self.maxconn.is_some_and(|m| m > 0 && self.feconn >= m)
+    }
+
+    pub fn is_listen(&self) -> bool {
+        self.cap.frontend && self.cap.backend
+    }
+
+    /// Evaluates the `use_backend` rules from `cursor` on (see [`super::analysers`]).
+    pub fn rule_matches(&self, i: usize, cx: &SampleCtx) -> Option<usize> {
+        let r = self.rules.get(i)?;
+        match &r.cond {
+            None => Some(r.backend),
+            Some(c) if c.eval(&self.acls, cx) => Some(r.backend),
+            Some(_) => None,
+        }
+    }
+}
+
+/// Builds the proxy table, resolving backend names to indexes. Errors are worded
+/// like HAProxy's post-parse alerts and name file and line.
+pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
+    let index_of = |name: &str| cfg.proxies.iter().position(|p| p.name == name && p.cap.backend);
+    let mut errors = Vec::new();
+    let mut out = Vec::new();
+    for (i, p) in cfg.proxies.iter().enumerate() {
+        let acls = match AclSet::compile(&p.acls) {
+            Ok(a) => a,
+            Err(e) => {
+                errors.push(e);
+                AclSet::default()
+            }
+        };
+        let kind = if p.cap.frontend && p.cap.backend { "proxy" } else if p.cap.frontend { "frontend" } else { "backend" };
+        let mut rules = Vec::new();
+        for ub in &p.use_backends {
+            let Some(be) = index_of(&ub.backend.name) else {
+                errors.push(format!(
+                    "{kind} '{}': unable to find required use_backend: '{}'.",
+                    p.name, ub.backend.name
+                ));
+                continue;
+            };
+            let cond = match &ub.cond {
+                None => None,
+                Some(c) => match CompiledCond::compile(c, &acls) {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        errors.push(e);
+                        continue;
+                    }
+                },
+            };
+            rules.push(BackendRule { cond, backend: be });
+        }
+        let default_backend = match &p.default_backend {
+            Some(r) => match index_of(&r.name) {
+                Some(be) => Some(be),
+                None => {
+                    errors.push(format!("{kind} '{}': unable to find required default_backend: '{}'.", p.name, r.name));
+                    None
+                }
+            },
+            None if p.cap.backend => Some(i),
+            None => None,
+        };
+        out.push(ProxyRt {
+            name: p.name.clone(),
+            cap: p.cap,
+            mode: p.mode,
+            timeouts: p.timeouts.clone(),
+            acls,
+            rules,
+            default_backend,
+            retries: p.retries,
+            options: p.options.clone(),
+            maxconn: p.maxconn,
+            logs: p.logs.clone(),
+            log_format: p.log_format.clone(),
+            disabled: p.disabled,
+            feconn: 0,
+            cum_fe: 0,
+            cum_be: 0,
+        });
+    }
+    if errors.is_empty() { Ok(out) } else { Err(errors) }
+}

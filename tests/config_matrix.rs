@@ -1,0 +1,512 @@
+//! Runs the real binary with `-c` on small configurations and checks the exact
+//! messages (file and line), the output and the exit code, as `haproxy -c` gives them.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A fresh directory under the system temp dir, unique per test and process.
+fn temp_dir() -> PathBuf {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("moonproxy-config-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+struct Outcome {
+    code: i32,
+    stdout: String,
+    /// stderr lines with the pid replaced by `PID` and the directory by `DIR`.
+    stderr: Vec<String>,
+}
+
+fn check(config: &str) -> Outcome {
+    check_with(config, &[])
+}
+
+fn check_with(config: &str, env: &[(&str, &str)]) -> Outcome {
+    let dir = temp_dir();
+    let file = dir.join("t.cfg");
+    std::fs::write(&file, config).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_moonproxy"));
+    cmd.arg("-c").arg("-f").arg(&file);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = stderr
+        .lines()
+        .map(|l| {
+            let l = l.replace(&dir.display().to_string(), "DIR");
+            // `[ALERT]    (1234) : ...` -> `[ALERT]    (PID) : ...`
+            match (l.find('('), l.find(") : ")) {
+                (Some(a), Some(b)) if a < b && l[a + 1..b].bytes().all(|c| c.is_ascii_digit()) => {
+                    format!("{}(PID){}", &l[..a], &l[b + 1..])
+                }
+                _ => l,
+            }
+        })
+        .collect();
+    let _ = std::fs::remove_dir_all(&dir);
+    Outcome {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr,
+    }
+}
+
+const TIMEOUTS: &str =
+    "defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\n";
+
+fn with_defaults(rest: &str) -> String {
+    format!("{TIMEOUTS}{rest}")
+}
+
+fn alert(msg: &str) -> String {
+    format!("[ALERT]    (PID) : config : {msg}")
+}
+
+fn errors_trailer() -> Vec<String> {
+    vec![
+        alert("Error(s) found in configuration file : DIR/t.cfg"),
+        alert("Fatal errors found in configuration."),
+    ]
+}
+
+fn assert_rejected(config: &str, expected: &[String]) {
+    let o = check(config);
+    assert_eq!(o.stderr, expected, "config:\n{config}");
+    assert_eq!(o.code, 1);
+    assert_eq!(o.stdout, "");
+}
+
+/// Parse errors: the given alert lines, then the file and fatal trailers.
+fn assert_parse_errors(config: &str, alerts: &[&str]) {
+    let mut expected: Vec<String> = alerts.iter().map(|a| alert(a)).collect();
+    expected.extend(errors_trailer());
+    assert_rejected(config, &expected);
+}
+
+#[test]
+fn minimal_tcp_config_is_valid() {
+    let o = check(&with_defaults("frontend fe\n  bind 127.0.0.1:0\n  default_backend be\nbackend be\n  server s1 127.0.0.1:8080\n"));
+    assert_eq!(o.stderr, Vec::<String>::new());
+    assert_eq!(o.stdout, "Configuration file is valid\n");
+    assert_eq!(o.code, 0);
+}
+
+#[test]
+fn full_foundation_config_is_valid() {
+    let cfg = r#"
+# every keyword of the foundation issue
+global
+    daemon
+    pidfile /tmp/moonproxy-test.pid
+    nbthread 1
+    maxconn 1000
+    hard-stop-after 30s
+    log stdout format raw local0 info
+    log 127.0.0.1:514 len 2048 format rfc5424 local1 notice err
+    log-tag moon
+    log-send-hostname myhost
+    node n1
+    localpeer p1
+    tune.bufsize 16k
+    tune.maxaccept 32
+    setenv BIND_PORT 8443
+    presetenv OTHER_PORT 9000
+    tune.maxpollevents 100
+
+defaults base
+    mode tcp
+    log global
+    option tcplog
+    option dontlognull
+    option redispatch
+    retries 2
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+    timeout queue 10s
+    timeout tunnel 1h
+    timeout client-fin 1s
+    timeout server-fin 1s
+    timeout check 2s
+    default-server inter 3s fall 2 rise 1
+
+frontend fe from base
+    bind 127.0.0.1:8000-8002,[::1]:8003 name fe-bind maxconn 100 backlog 64 reuseport
+    bind ipv4@127.0.0.1:8004
+    bind "127.0.0.1:${BIND_PORT}"
+    bind unix@/tmp/moonproxy-test.sock mode 600 uid 0 gid 0
+    bind abns@moonproxy-test
+    bind fd@3
+    maxconn 500
+    backlog 128
+    acl local src 127.0.0.0/8 ::1
+    acl high_port dst_port gt 8001
+    use_backend be2 if local high_port || { src 10.0.0.1 }
+    use_backend be2 unless !TRUE
+    default_backend be
+
+backend be from base
+    balance leastconn
+    fullconn 100
+    server s1 127.0.0.1:9001 weight 10 maxconn 5 maxqueue 10 check
+    server s2 localhost:9002 backup disabled check inter 1s fastinter 500ms downinter 5s port 9999 addr 127.0.0.1 id 7
+
+listen be2
+    bind :0
+    balance source
+    option log-separate-errors
+    no option dontlognull
+    log-format "%ci:%cp %ft %b/%s %Tt %B %ts"
+    unique-id-format "%{+X}o %ci:%cp"
+    server s3 /tmp/moonproxy-backend.sock
+"#;
+    let o = check(cfg);
+    assert_eq!(o.stderr, Vec::<String>::new(), "stdout: {}", o.stdout);
+    assert_eq!(o.stdout, "Configuration file is valid\n");
+    assert_eq!(o.code, 0);
+}
+
+#[test]
+fn unknown_keywords_name_the_keyword_and_suggest() {
+    assert_parse_errors(
+        "global\n  daemonn\n  foo bar\nfrontend fe\n  bind :0\n  optoin tcplog\n",
+        &[
+            "parsing [DIR/t.cfg:2] : unknown keyword 'daemonn' in 'global' section; did you mean 'daemon' maybe ?",
+            "parsing [DIR/t.cfg:3] : unknown keyword 'foo' in 'global' section",
+            "parsing [DIR/t.cfg:6] : unknown keyword 'optoin' in 'frontend' section; did you mean 'option' maybe ?",
+        ],
+    );
+}
+
+#[test]
+fn keywords_not_supported_yet_are_refused() {
+    assert_parse_errors(
+        "global\n  stats socket /tmp/x\n  lua-load x.lua\n  nbthread 2\nfrontend fe\n  bind :0\n  http-request deny\n  option forwardfor\nbackend be\n  balance uri\n",
+        &[
+            "parsing [DIR/t.cfg:2] : 'stats' is not supported by moonproxy yet.",
+            "parsing [DIR/t.cfg:3] : 'lua-load' is not supported by moonproxy yet.",
+            "parsing [DIR/t.cfg:4] : 'nbthread 2' is not supported by moonproxy yet: it runs one thread per process (run several processes with SO_REUSEPORT listeners).",
+            "parsing [DIR/t.cfg:7] : 'http-request' is not supported by moonproxy yet.",
+            "parsing [DIR/t.cfg:8] : 'option forwardfor' is not supported by moonproxy yet.",
+            "parsing [DIR/t.cfg:10] : 'balance uri' is not supported by moonproxy yet.",
+        ],
+    );
+}
+
+#[test]
+fn keywords_in_the_wrong_proxy_are_ignored_with_a_warning_or_refused() {
+    let o = check(&with_defaults(
+        "frontend fe\n  bind :0\n  balance roundrobin\n  server s 127.0.0.1:1\nbackend be\n  maxconn 10\n  bind :0\n  log-format x\n  server s 127.0.0.1:1\n",
+    ));
+    let warning = |msg: &str| format!("[WARNING]  (PID) : config : {msg}");
+    assert_eq!(
+        o.stderr,
+        [
+            warning("parsing [DIR/t.cfg:8] : 'balance' ignored because frontend 'fe' has no backend capability."),
+            alert("parsing [DIR/t.cfg:9] : 'server' not allowed because frontend 'fe' has no backend capability."),
+            warning("parsing [DIR/t.cfg:11] : 'maxconn' ignored because backend 'be' has no frontend capability. Maybe you want 'fullconn' instead ?"),
+            warning("parsing [DIR/t.cfg:12] : 'bind' ignored because backend 'be' has no frontend capability."),
+            warning("parsing [DIR/t.cfg:13] : backend 'be' : 'log-format' directive is ignored in backends."),
+            alert("Error(s) found in configuration file : DIR/t.cfg"),
+            alert("Fatal errors found in configuration."),
+        ]
+    );
+    assert_eq!(o.code, 1);
+}
+
+#[test]
+fn lexer_errors_point_at_the_column() {
+    let o = check("global\n  log-tag \"abc\n");
+    assert_eq!(
+        o.stderr,
+        [
+            alert("parsing [DIR/t.cfg:2]: unmatched quote at position 11:"),
+            "  log-tag \"abc".to_string(),
+            "          ^".to_string(),
+            alert("Error(s) found in configuration file : DIR/t.cfg"),
+            alert("Fatal errors found in configuration."),
+        ]
+    );
+    assert_eq!(o.code, 1);
+}
+
+#[test]
+fn bad_values_use_haproxy_wording() {
+    assert_parse_errors(
+        &with_defaults("frontend fe\n  bind :99999\n  bind 1.2.3.4.5:80\n  bind :80-70\n  timeout client 5x\n  timeout client 99999999999\n  timeout clientt 5s\n  mode foo\n  maxconn abc\n"),
+        &[
+            "parsing [DIR/t.cfg:7] : 'bind' : invalid port '99999'",
+            "parsing [DIR/t.cfg:8] : 'bind' : invalid address: '1.2.3.4.5' in '1.2.3.4.5:80'",
+            "parsing [DIR/t.cfg:9] : 'bind' : invalid port range '80-70'",
+            "parsing [DIR/t.cfg:10] : unexpected character 'x' in 'timeout client'",
+            "parsing [DIR/t.cfg:11] : timer overflow in argument '99999999999' to 'timeout client' (maximum value is 2147483647 ms or ~24.8 days)",
+            "parsing [DIR/t.cfg:12] : 'timeout' supports 'client', 'server', 'connect', 'check', 'queue', 'http-keep-alive', 'http-request', 'tunnel', 'tarpit', 'client-fin' and 'server-fin' (got 'clientt')",
+            "parsing [DIR/t.cfg:13] : unknown proxy mode 'foo'.",
+            "parsing [DIR/t.cfg:14] : 'maxconn' expects an integer argument, got 'abc'.",
+        ],
+    );
+}
+
+#[test]
+fn server_errors_use_haproxy_shape() {
+    assert_parse_errors(
+        &with_defaults("backend be\n  server s1 1.2.3.4:80 weight 300\n  server s2 1.2.3.4:80 ssl\n  server s3 1.2.3.4:80 wieght 1\n  server s4\n"),
+        &[
+            "[DIR/t.cfg:7] : 'server be/s1' : weight of server s1 is not within 0 and 256 (300).",
+            "[DIR/t.cfg:8] : 'server be/s2' : 'ssl' is not supported by moonproxy yet.",
+            "[DIR/t.cfg:9] : 'server be/s3' : unknown keyword 'wieght'; did you mean 'weight' maybe ?",
+            "[DIR/t.cfg:10] : 'server' expects <name> and <addr>[:<port>] as arguments.",
+        ],
+    );
+}
+
+#[test]
+fn acl_and_switching_rule_errors() {
+    assert_parse_errors(
+        &with_defaults("frontend fe\n  bind :0\n  acl a src_porrt 1\n  acl b src 1.2.3.4 foo\n  acl c path_beg /x\n  use_backend be if nope\n"),
+        &[
+            "parsing [DIR/t.cfg:8] : error detected while parsing ACL 'a' : unknown fetch method 'src_porrt' in ACL expression 'src_porrt'.",
+            "parsing [DIR/t.cfg:9] : error detected while parsing ACL 'b' : 'foo' is not a valid IPv4 or IPv6 address.",
+            "parsing [DIR/t.cfg:10] : error detected while parsing ACL 'c' : fetch method 'path_beg' is not supported by moonproxy yet.",
+            "parsing [DIR/t.cfg:11] : error detected while parsing switching rule : no such ACL : 'nope'.",
+        ],
+    );
+}
+
+#[test]
+fn unknown_and_frontend_only_backends_are_fatal() {
+    let o = check(&with_defaults(
+        "frontend fe\n  bind :0\n  use_backend nob if TRUE\n  default_backend fe2\nfrontend fe2\n  bind :0\n  default_backend be\nbackend be\n  server s 127.0.0.1:1\n",
+    ));
+    assert_eq!(
+        o.stderr,
+        [
+            alert("parsing [DIR/t.cfg:9] : Proxy 'fe': unable to find required default_backend: 'fe2'. ('fe2' is a frontend: it has no backend capability)"),
+            alert("parsing [DIR/t.cfg:8] : Proxy 'fe': unable to find required use_backend: 'nob'."),
+            alert("Fatal errors found in configuration."),
+        ]
+    );
+    assert_eq!(o.code, 1);
+}
+
+#[test]
+fn duplicate_proxy_names() {
+    let o = check(&with_defaults("listen a\n  bind :0\n  server s 127.0.0.1:1\nfrontend a\n  bind :0\n  default_backend b\nbackend b\n  server s 127.0.0.1:1\nbackend b\n  server s 127.0.0.1:1\n"));
+    assert_eq!(
+        o.stderr[..2],
+        [
+            alert("Parsing [DIR/t.cfg:9]: frontend 'a' has the same name as proxy 'a' declared at DIR/t.cfg:6."),
+            alert("Parsing [DIR/t.cfg:14]: backend 'b' has the same name as backend 'b' declared at DIR/t.cfg:12."),
+        ]
+    );
+    assert_eq!(o.code, 1);
+}
+
+#[test]
+fn server_without_port_in_tcp_mode() {
+    let o = check(&with_defaults(
+        "listen li\n  bind :0\n  server s1 127.0.0.1\n",
+    ));
+    assert_eq!(
+        o.stderr,
+        [
+            alert("parsing [DIR/t.cfg:8] : 'server li/s1' : no port specified: a server in a TCP-mode proxy needs an explicit port."),
+            alert("Fatal errors found in configuration."),
+        ]
+    );
+    assert_eq!(o.code, 1);
+}
+
+#[test]
+fn missing_timeouts_is_a_warning() {
+    let o =
+        check("frontend fe\n  bind :0\n  default_backend be\nbackend be\n  server s 127.0.0.1:1\n");
+    let warning = |who: &str| {
+        vec![
+            format!("[WARNING]  (PID) : config : missing timeouts for {who}."),
+            "   | While not properly invalid, you will certainly encounter various problems"
+                .to_string(),
+            "   | with such a configuration. To fix this, please ensure that all following"
+                .to_string(),
+            "   | timeouts are set to a non-zero value: 'client', 'connect', 'server'.".to_string(),
+        ]
+    };
+    let mut expected = warning("frontend 'fe'");
+    expected.extend(warning("backend 'be'"));
+    assert_eq!(o.stderr, expected);
+    assert_eq!(
+        o.stdout,
+        "Warnings were found.\nConfiguration file is valid\n"
+    );
+    assert_eq!(o.code, 0);
+}
+
+#[test]
+fn proxy_without_bind_and_no_listener() {
+    let o = check(&with_defaults("listen li\n  server s 127.0.0.1:1\n"));
+    assert_eq!(
+        o.stderr,
+        ["[WARNING]  (PID) : config : proxy 'li' has no 'bind' directive. Please declare it as a backend if this was intended."]
+    );
+    assert_eq!(o.stdout, "Warnings were found.\nConfiguration file has no error but will not start (no listener) => exit(2).\n");
+    assert_eq!(o.code, 2);
+}
+
+#[test]
+fn conditional_blocks_select_lines() {
+    let cfg = r#"
+.if version_atleast(2.6) && !version_before(2.6) && feature(LUA)
+.notice "compatible"
+.elif 1
+.alert "not reached"
+.else
+.alert "not reached either"
+.endif
+.if defined(MOON_TEST_UNSET)
+global
+  this is not parsed
+.elif streq("${MOON_TEST_VAR}",yes)
+.warning "selected"
+.endif
+.if 0
+  .if 1
+  .alert "nested in a false block"
+  .endif
+.endif
+"#;
+    let o = check_with(cfg, &[("MOON_TEST_VAR", "yes")]);
+    assert_eq!(
+        o.stderr,
+        [
+            "[NOTICE]   (PID) : config : parsing [DIR/t.cfg:3]: 'compatible'.",
+            "[WARNING]  (PID) : config : parsing [DIR/t.cfg:13]: 'selected'.",
+        ]
+    );
+    assert_eq!(o.code, 2, "no listener");
+}
+
+#[test]
+fn conditional_errors() {
+    assert_parse_errors(
+        ".if 1\n.else\n.elif 1\n.endif\n.endif\n.foo\n.alert \"stop\"\n",
+        &[
+            "parsing [DIR/t.cfg:3]: '.elif' after '.else' is not permitted.",
+            "parsing [DIR/t.cfg:5]: lone '.endif' with no matching '.if'.",
+            "parsing [DIR/t.cfg:6]: unknown directive '.foo'.",
+            "parsing [DIR/t.cfg:7]: 'stop'.",
+        ],
+    );
+    assert_parse_errors(
+        ".if 1\n",
+        &["parsing [DIR/t.cfg:1]: non-terminated '.if' block."],
+    );
+    let o = check(".if foo()\n.endif\n");
+    assert_eq!(
+        o.stderr[..3],
+        [
+            alert("parsing [DIR/t.cfg:1]: unparsable conditional expression 'foo()' in '.if' at position 1:"),
+            "  .if foo()".to_string(),
+            "      ^".to_string(),
+        ]
+    );
+}
+
+#[test]
+fn setenv_acts_while_parsing() {
+    let cfg = "global\n  setenv MOON_A one\n  presetenv MOON_B two\n  presetenv MOON_PRE kept\n  unsetenv MOON_GONE\n.if streq(\"${MOON_A}${MOON_B}${MOON_PRE}\",onetwooriginal) && !defined(MOON_GONE)\n.notice \"ok\"\n.endif\n";
+    let o = check_with(cfg, &[("MOON_PRE", "original"), ("MOON_GONE", "x")]);
+    assert_eq!(
+        o.stderr,
+        ["[NOTICE]   (PID) : config : parsing [DIR/t.cfg:7]: 'ok'."]
+    );
+}
+
+#[test]
+fn haproxy_variables_are_set() {
+    let cfg = ".if streq(\"${HAPROXY_CFGFILES}\",\"${MOON_EXPECTED}\") && defined(HAPROXY_LOCALPEER) && !defined(HAPROXY_MWORKER)\n.notice \"ok\"\n.endif\n";
+    let dir = temp_dir();
+    let file = dir.join("v.cfg");
+    std::fs::write(&file, cfg).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_moonproxy"))
+        .arg("-c")
+        .arg("-f")
+        .arg(&file)
+        .env("MOON_EXPECTED", &file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(": 'ok'."), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn missing_file() {
+    let out = Command::new(env!("CARGO_BIN_EXE_moonproxy"))
+        .args(["-c", "-f", "/nonexistent/moonproxy.cfg"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.ends_with(": config : Cannot open configuration file/directory /nonexistent/moonproxy.cfg : No such file or directory\n"),
+        "{stderr}"
+    );
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn errors_in_several_files_are_all_reported() {
+    let dir = temp_dir();
+    std::fs::write(dir.join("a.cfg"), "global\n  bogus1\n").unwrap();
+    std::fs::write(dir.join("b.cfg"), "global\n  bogus2\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_moonproxy"))
+        .arg("-c")
+        .arg("-f")
+        .arg(dir.join("a.cfg"))
+        .arg("-f")
+        .arg(dir.join("b.cfg"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("a.cfg:2] : unknown keyword 'bogus1'"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("b.cfg:2] : unknown keyword 'bogus2'"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr
+            .matches("Error(s) found in configuration file")
+            .count(),
+        2
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn httplog_in_tcp_mode_falls_back_to_tcplog() {
+    let o = check(&with_defaults(
+        "  option httplog\nfrontend fe\n  bind :0\n  default_backend be\nbackend be\n  server s 127.0.0.1:1\n",
+    ));
+    assert_eq!(
+        o.stderr,
+        [
+            "[WARNING]  (PID) : config : parsing [DIR/t.cfg:6] : 'option httplog' not usable with frontend 'fe' (needs 'mode http'). Falling back to 'option tcplog'.",
+            "[WARNING]  (PID) : config : log format ignored for frontend 'fe' since it has no log address.",
+        ]
+    );
+    assert_eq!(
+        o.stdout,
+        "Warnings were found.\nConfiguration file is valid\n"
+    );
+    assert_eq!(o.code, 0);
+}
