@@ -1,5 +1,5 @@
 //! Tests of the test harness itself (`tests/common/`): its backends and client against each
-//! other, and the proxy runner against HAProxy when it is installed. moonproxy's own behaviour
+//! other, and the proxy runner on moonproxy and on HAProxy (when installed). moonproxy's behaviour
 //! is tested in the other files of `tests/`.
 
 mod common;
@@ -113,26 +113,17 @@ fn stopped_backend_refuses_and_restarts_on_its_port() {
     assert_eq!(client.recv_exact(4), b"back");
 }
 
-/// HAProxy, or `None` (with a note) when it is not installed; under CI its absence fails.
-fn haproxy_or_skip(test: &str) -> Option<std::path::PathBuf> {
-    let haproxy = haproxy_bin();
-    if haproxy.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must install haproxy (see .ci/run)"
-        );
-        eprintln!("note: haproxy is not installed; skipping {test}");
-    }
-    haproxy
-}
-
-/// The proxy runner against HAProxy 2.6: start-up on picked ports, forwarding to a backend,
+/// The proxy runner on moonproxy and on HAProxy 2.6 (when installed), with the same
+/// configuration and the same assertions: start-up on picked ports, forwarding to a backend,
 /// log capture, signals, exit status, and `run` for a refused configuration.
 #[test]
-fn harness_drives_haproxy() {
-    let Some(haproxy) = haproxy_or_skip("harness_drives_haproxy") else {
-        return;
-    };
+fn harness_drives_moonproxy_and_haproxy() {
+    for bin in moonproxy_and_haproxy() {
+        drive(&bin);
+    }
+}
+
+fn drive(bin: &std::path::Path) {
     let echo = Backend::echo();
     let mut proxy = ProxyBuilder::new(
         "global
@@ -152,7 +143,7 @@ fn harness_drives_haproxy() {
             server s1 127.0.0.1:{{dead}}
         ",
     )
-    .bin(&haproxy)
+    .bin(bin)
     .port("be", echo.port())
     .free_port("dead")
     .start();
@@ -179,7 +170,7 @@ fn harness_drives_haproxy() {
     assert_eq!(proxy.wait_exit(DEADLINE).code(), Some(0));
 
     let refused = ProxyBuilder::new("frontend fe\n    bind 127.0.0.1:{{fe}}\n    nosuchkeyword\n")
-        .bin(&haproxy)
+        .bin(bin)
         .flags(["-c"])
         .run();
     assert_eq!(refused.code(), Some(1));
@@ -192,12 +183,9 @@ fn harness_drives_haproxy() {
 
 /// When the proxy exits because a port the harness picked was taken meanwhile, `start` tries
 /// again on new ports. The race is staged by a shell script standing for the proxy: its first
-/// run reports HAProxy's bind error, the second runs HAProxy.
+/// run reports HAProxy's bind error, the second runs moonproxy.
 #[test]
 fn start_retries_on_new_ports_after_a_lost_bind_race() {
-    let Some(haproxy) = haproxy_or_skip("start_retries_on_new_ports_after_a_lost_bind_race") else {
-        return;
-    };
     let attempts = std::env::temp_dir().join(format!("moonproxy-retry-{}", std::process::id()));
     let _ = std::fs::remove_file(&attempts);
     let script = r#"
@@ -206,7 +194,7 @@ fn start_retries_on_new_ports_after_a_lost_bind_race() {
             echo "[ALERT] Binding [x:1] for proxy fe: cannot bind socket (Address already in use) for [127.0.0.1:{{fe}}]" >&2
             exit 1
         fi
-        exec "{{haproxy}}" -db "$@"
+        exec "{{proxy}}" -db "$@"
     "#;
     let proxy = ProxyBuilder::new(
         "defaults
@@ -221,7 +209,7 @@ fn start_retries_on_new_ports_after_a_lost_bind_race() {
     .bin("/bin/sh")
     .flags(["-c", script, "fake-proxy"])
     .var("attempts", attempts.display())
-    .var("haproxy", haproxy.display())
+    .var("proxy", moonproxy_bin().display())
     .free_port("dead")
     .start();
     let ports = std::fs::read_to_string(&attempts).unwrap();
