@@ -182,7 +182,10 @@ row() { # label format moonproxy haproxy
 
 hv=$("$haproxy" -v | awk 'NR == 1 { print $3 }')
 echo
-echo "moonproxy vs HAProxy $hv: TCP mode, nbthread 1, loopback; $(nproc) CPUs; $(date -u +%Y-%m-%d)."
+rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+git -C "$root" diff --quiet HEAD 2>/dev/null || rev="$rev+changes"
+[ -z "${MOONPROXY:-}" ] || rev="$rev, binary $moonproxy"
+echo "moonproxy ($rev) vs HAProxy $hv: TCP mode, nbthread 1, loopback; $(nproc) CPUs; $(date -u +%Y-%m-%d)."
 echo "wrk -t1 -c$conns, ${duration} s per run, median of $rounds interleaved rounds; idle RSS over $idle connections."
 echo
 echo "| metric | moonproxy | HAProxy | moonproxy / HAProxy |"
