@@ -196,7 +196,7 @@ fn start_retries_on_new_ports_after_a_lost_bind_race() {
         fi
         exec "{{proxy}}" -db "$@"
     "#;
-    let proxy = ProxyBuilder::new(
+    let mut proxy = ProxyBuilder::new(
         "defaults
             mode tcp
             timeout connect 5s
@@ -219,4 +219,5 @@ fn start_retries_on_new_ports_after_a_lost_bind_race() {
     assert_ne!(ports[0], ports[1], "the second attempt must use a new port");
     assert_eq!(proxy.port("fe"), ports[1]);
     assert!(is_listening(proxy.port("fe")));
+    assert_eq!(proxy.stop().code(), Some(0));
 }

@@ -640,6 +640,13 @@ impl Proxy {
         );
     }
 
+    /// Stops the process with SIGTERM and waits for it to exit (HAProxy and moonproxy exit
+    /// with 0 at once).
+    pub fn stop(&mut self) -> ExitStatus {
+        self.signal("TERM");
+        self.wait_exit(DEADLINE)
+    }
+
     /// The exit status if the process has exited, without waiting.
     pub fn try_exit_status(&mut self) -> Option<ExitStatus> {
         if self.exit.is_none() {
