@@ -1,0 +1,77 @@
+//! The integration-test harness shared by every file in `tests/`.
+//!
+//! Use it from a test file with `mod common;` and `use common::*;`.
+//!
+//! It gives a test four things, all on loopback and on ephemeral ports (never a fixed port):
+//!
+//! - [`ProxyBuilder`] / [`Proxy`]: run the real binary (moonproxy by default, or any binary that
+//!   speaks HAProxy's command line, such as `haproxy` itself, see [`haproxy_bin`]) on a
+//!   configuration given as a string. `{{name}}` placeholders in the configuration are replaced
+//!   by free loopback ports picked by the harness (or by values the test gives), the file is
+//!   written to a fresh temporary directory, and [`ProxyBuilder::start`] returns once every
+//!   picked port is listening. stdout and stderr are captured line by line in the background
+//!   ([`Proxy::wait_for_line`]); signals go through the `kill` command ([`Proxy::signal`]); the
+//!   process is killed and its directory removed when the [`Proxy`] is dropped.
+//! - [`Backend`]: small servers on std threads ([`Behaviour`]: echo, sink, fixed HTTP response,
+//!   close at once, silent, deterministic random data, or a custom handler), each with its port
+//!   and counters (connections, bytes, requests).
+//! - [`Client`]: a raw TCP client with blocking reads bounded by a deadline, half-close, close
+//!   detection and a minimal HTTP/1.1 exchange.
+//! - A few helpers: [`free_port`], [`wait_until`], [`random_bytes`].
+//!
+//! Timeouts in this module are deadlines after which a test fails with a clear message (and the
+//! captured output of the proxy); they are generous on purpose and are never assertions about
+//! speed. See `doc/testing.md` for the test doctrine.
+
+// Each test file compiles its own copy of this module and uses only part of it.
+#![allow(dead_code, unused_imports)]
+
+mod backend;
+mod client;
+mod proxy;
+
+pub use backend::{random_bytes, Backend, Behaviour, Handler, RandomStream, Stats};
+pub use client::{Client, CloseKind, HttpResponse};
+pub use proxy::{
+    haproxy_bin, is_listening, moonproxy_and_haproxy, moonproxy_bin, render, Line, Proxy,
+    ProxyBuilder, RunOutput, Source,
+};
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::time::{Duration, Instant};
+
+/// Default deadline for anything a test waits for: start-up, a log line, a reply, an exit.
+/// Long enough for a loaded CI machine; a healthy run never comes close.
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
+/// The loopback address with `port`.
+pub fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::from((Ipv4Addr::LOCALHOST, port))
+}
+
+/// A port that was free on 127.0.0.1 a moment ago: the kernel picks it for a listener bound to
+/// port 0, which is then closed. Another process may take it before the caller binds it, which
+/// is why [`ProxyBuilder::start`] retries with new ports when the proxy fails to bind.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind(loopback(0)).expect("bind 127.0.0.1:0");
+    listener
+        .local_addr()
+        .expect("local_addr of a bound listener")
+        .port()
+}
+
+/// Polls `cond` every few milliseconds until it is true (returns true) or `timeout` has passed
+/// (returns false). For conditions the test cannot be notified of, such as a counter reached
+/// by another thread or process.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}

@@ -1,0 +1,223 @@
+//! Tests of the test harness itself (`tests/common/`): its backends and client against each
+//! other, and the proxy runner on moonproxy and on HAProxy (when installed). moonproxy's behaviour
+//! is tested in the other files of `tests/`.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+
+#[test]
+fn render_fills_placeholders_and_leaves_lookalikes() {
+    let value = |name: &str| (name == "fe").then(|| "8080".to_string());
+    assert_eq!(
+        render("bind :{{fe}} {{ fe }} {{}} {fe} {{fe", value).unwrap(),
+        "bind :8080 {{ fe }} {{}} {fe} {{fe"
+    );
+    let err = render("server s1 127.0.0.1:{{be}}", value).unwrap_err();
+    assert!(err.contains("{{be}}"), "{err}");
+}
+
+#[test]
+fn echo_backend_echoes_and_follows_half_close() {
+    let echo = Backend::echo();
+    let mut client = Client::connect(echo.port());
+    client.send(b"hello");
+    assert_eq!(client.recv_exact(5), b"hello");
+    client.shutdown_write();
+    let (rest, how) = client.recv_until_close();
+    assert_eq!((rest.as_slice(), how), (&b""[..], CloseKind::Eof));
+    assert_eq!(echo.connections(), 1);
+    assert!(wait_until(DEADLINE, || echo.stats().active() == 0));
+    assert_eq!(echo.stats().bytes_in(), 5);
+}
+
+#[test]
+fn sink_backend_counts_bytes() {
+    let sink = Backend::sink();
+    let mut client = Client::connect(sink.port());
+    client.send(&[7; 100_000]);
+    client.shutdown_write();
+    assert_eq!(client.recv_until_close().1, CloseKind::Eof);
+    assert_eq!(sink.stats().bytes_in(), 100_000);
+    assert_eq!(sink.stats().bytes_out(), 0);
+}
+
+#[test]
+fn http_backend_keeps_alive_and_answers_pipelined_requests() {
+    let http = Backend::http(b"0123456789");
+    let mut client = Client::connect(http.port());
+    let first = client.http_get("/a");
+    assert_eq!(
+        (first.status, first.body.as_slice()),
+        (200, &b"0123456789"[..])
+    );
+    assert_eq!(first.header("Content-Length"), Some("10"));
+    // Two requests in one write, the first with a body the server must skip.
+    client.send(b"POST /b HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET /c HTTP/1.1\r\nConnection: close\r\n\r\n");
+    assert_eq!(client.read_http_response().body, b"0123456789");
+    assert_eq!(client.read_http_response().status, 200);
+    assert_eq!(client.recv_until_close().1, CloseKind::Eof);
+    assert_eq!((http.connections(), http.stats().requests()), (1, 3));
+}
+
+#[test]
+fn random_backend_sends_the_documented_stream() {
+    let random = Backend::random(42, 100_003);
+    let mut client = Client::connect(random.port());
+    let (data, how) = client.recv_until_close();
+    assert_eq!(how, CloseKind::Eof);
+    assert_eq!(data, random_bytes(42, 100_003));
+    assert_ne!(random_bytes(42, 64), random_bytes(43, 64));
+    // The stream does not depend on how it is cut.
+    let mut stream = RandomStream::new(42);
+    let mut pieces = vec![0; 100_003];
+    for chunk in pieces.chunks_mut(13) {
+        stream.fill(chunk);
+    }
+    assert_eq!(pieces, data);
+}
+
+#[test]
+fn close_backend_closes_and_silent_backend_stays_quiet() {
+    let close = Backend::close();
+    let mut client = Client::connect(close.port());
+    let (data, how) = client.recv_until_close();
+    assert!(data.is_empty() && how != CloseKind::Timeout, "{how:?}");
+
+    let mut silent = Backend::silent();
+    let mut client = Client::connect(silent.port());
+    client.send(b"anyone?");
+    client.set_timeout(Duration::from_millis(200));
+    assert_eq!(client.recv_until_close(), (Vec::new(), CloseKind::Timeout));
+    // Stopping the backend shuts its connections down.
+    silent.stop();
+    client.set_timeout(DEADLINE);
+    assert_ne!(client.recv_until_close().1, CloseKind::Timeout);
+}
+
+#[test]
+fn stopped_backend_refuses_and_restarts_on_its_port() {
+    let mut echo = Backend::echo();
+    let port = echo.port();
+    assert!(is_listening(port));
+    echo.stop();
+    assert!(!is_listening(port));
+    assert!(
+        Client::try_connect(port).is_err(),
+        "a stopped backend must refuse connections"
+    );
+    let again = Backend::start_on(port, Behaviour::Echo).expect("the port is free again");
+    let mut client = Client::connect(again.port());
+    client.send(b"back");
+    assert_eq!(client.recv_exact(4), b"back");
+}
+
+/// The proxy runner on moonproxy and on HAProxy 2.6 (when installed), with the same
+/// configuration and the same assertions: start-up on picked ports, forwarding to a backend,
+/// log capture, signals, exit status, and `run` for a refused configuration.
+#[test]
+fn harness_drives_moonproxy_and_haproxy() {
+    for bin in moonproxy_and_haproxy() {
+        drive(&bin);
+    }
+}
+
+fn drive(bin: &std::path::Path) {
+    let echo = Backend::echo();
+    let mut proxy = ProxyBuilder::new(
+        "global
+            log stdout format raw local0
+         defaults
+            mode tcp
+            log global
+            option tcplog
+            timeout connect 5s
+            timeout client 5s
+            timeout server 5s
+         listen fe
+            bind 127.0.0.1:{{fe}}
+            server s1 127.0.0.1:{{be}}
+         listen unused
+            bind 127.0.0.1:{{other}}
+            server s1 127.0.0.1:{{dead}}
+        ",
+    )
+    .bin(bin)
+    .port("be", echo.port())
+    .free_port("dead")
+    .start();
+    assert!(proxy.config_path().starts_with(proxy.dir()));
+    assert_ne!(proxy.port("fe"), proxy.port("other"));
+    // Waiting for the listeners did not open a connection through the proxy.
+    assert_eq!(echo.connections(), 0);
+
+    let mut client = proxy.connect("fe");
+    client.send(b"ping");
+    assert_eq!(client.recv_exact(4), b"ping");
+    client.shutdown_write();
+    assert_eq!(client.recv_until_close().1, CloseKind::Eof);
+    let log = proxy.wait_for_line(|l| l.contains(" fe fe/s1 "), DEADLINE);
+    assert!(
+        log.contains(" 4 --"),
+        "tcplog line with 4 bytes and no error: {log}"
+    );
+    assert_eq!(echo.connections(), 1);
+
+    let mark = proxy.mark();
+    proxy.signal("USR1");
+    proxy.wait_for_line_after(mark, |l| l.contains("Proxy fe stopped"), DEADLINE);
+    assert_eq!(proxy.wait_exit(DEADLINE).code(), Some(0));
+
+    let refused = ProxyBuilder::new("frontend fe\n    bind 127.0.0.1:{{fe}}\n    nosuchkeyword\n")
+        .bin(bin)
+        .flags(["-c"])
+        .run();
+    assert_eq!(refused.code(), Some(1));
+    assert!(
+        refused.stderr.contains("nosuchkeyword"),
+        "{}",
+        refused.stderr
+    );
+}
+
+/// When the proxy exits because a port the harness picked was taken meanwhile, `start` tries
+/// again on new ports. The race is staged by a shell script standing for the proxy: its first
+/// run reports HAProxy's bind error, the second runs moonproxy.
+#[test]
+fn start_retries_on_new_ports_after_a_lost_bind_race() {
+    let attempts = std::env::temp_dir().join(format!("moonproxy-retry-{}", std::process::id()));
+    let _ = std::fs::remove_file(&attempts);
+    let script = r#"
+        echo {{fe}} >> "{{attempts}}"
+        if [ "$(wc -l < "{{attempts}}")" -eq 1 ]; then
+            echo "[ALERT] Binding [x:1] for proxy fe: cannot bind socket (Address already in use) for [127.0.0.1:{{fe}}]" >&2
+            exit 1
+        fi
+        exec "{{proxy}}" -db "$@"
+    "#;
+    let mut proxy = ProxyBuilder::new(
+        "defaults
+            mode tcp
+            timeout connect 5s
+            timeout client 5s
+            timeout server 5s
+         listen fe
+            bind 127.0.0.1:{{fe}}
+            server s1 127.0.0.1:{{dead}}",
+    )
+    .bin("/bin/sh")
+    .flags(["-c", script, "fake-proxy"])
+    .var("attempts", attempts.display())
+    .var("proxy", moonproxy_bin().display())
+    .free_port("dead")
+    .start();
+    let ports = std::fs::read_to_string(&attempts).unwrap();
+    let _ = std::fs::remove_file(&attempts);
+    let ports: Vec<u16> = ports.lines().map(|l| l.parse().unwrap()).collect();
+    assert_eq!(ports.len(), 2, "{ports:?}");
+    assert_ne!(ports[0], ports[1], "the second attempt must use a new port");
+    assert_eq!(proxy.port("fe"), ports[1]);
+    assert!(is_listening(proxy.port("fe")));
+    assert_eq!(proxy.stop().code(), Some(0));
+}
