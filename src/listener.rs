@@ -318,19 +318,7 @@ mod tests {
     use std::sync::Arc;
 
     fn bind_line(addr: BindAddr) -> Bind {
-        Bind {
-            location: Location { file: Arc::from("t.cfg"), line: 3 },
-            addrs: vec![addr],
-            name: None,
-            maxconn: None,
-            backlog: None,
-            v4v6: false,
-            v6only: false,
-            reuseport: false,
-            mode: None,
-            uid: None,
-            gid: None,
-        }
+        Bind::new(Location { file: Arc::from("t.cfg"), line: 3 }, vec![addr])
     }
 
     #[test]

@@ -229,19 +229,7 @@ mod tests {
     /// A `listen` section forwarding `port` to `backend`, built without the parser.
     fn listen_config(port: u16, backend: std::net::SocketAddr) -> Config {
         let mut p = Proxy { name: "l".into(), cap: Capabilities { frontend: true, backend: true }, ..Default::default() };
-        p.binds.push(Bind {
-            location: loc(),
-            addrs: vec![BindAddr::Inet(([127, 0, 0, 1], port).into())],
-            name: None,
-            maxconn: None,
-            backlog: None,
-            v4v6: false,
-            v6only: false,
-            reuseport: false,
-            mode: None,
-            uid: None,
-            gid: None,
-        });
+        p.binds.push(Bind::new(loc(), vec![BindAddr::Inet(([127, 0, 0, 1], port).into())]));
         p.retries = 3;
         p.timeouts = Timeouts {
             connect: Some(Duration::from_secs(1)),
@@ -249,18 +237,7 @@ mod tests {
             server: Some(Duration::from_secs(5)),
             ..Default::default()
         };
-        p.servers.push(Server {
-            name: "s1".into(),
-            location: loc(),
-            addr: ServerAddr::Inet { ip: backend.ip(), port: Some(backend.port()) },
-            weight: 1,
-            maxconn: 0,
-            maxqueue: 0,
-            backup: false,
-            disabled: false,
-            check: None,
-            id: None,
-        });
+        p.servers.push(Server::new("s1", loc(), ServerAddr::Inet { ip: backend.ip(), port: Some(backend.port()) }));
         Config { proxies: vec![p], ..Default::default() }
     }
 

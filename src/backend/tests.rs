@@ -6,18 +6,7 @@ use crate::config::model::{self, CheckParams, Location, ProxyOptions};
 use std::time::Duration;
 
 fn server(name: &str, port: u16) -> model::Server {
-    model::Server {
-        name: name.into(),
-        location: Location { file: "t.cfg".into(), line: 1 },
-        addr: ServerAddr::Inet { ip: [127, 0, 0, 1].into(), port: Some(port) },
-        weight: 1,
-        maxconn: 0,
-        maxqueue: 0,
-        backup: false,
-        disabled: false,
-        check: None,
-        id: None,
-    }
+    model::Server::new(name, Location { file: "t.cfg".into(), line: 1 }, ServerAddr::Inet { ip: [127, 0, 0, 1].into(), port: Some(port) })
 }
 
 fn proxy(balance: Balance, servers: Vec<model::Server>) -> Proxy {

@@ -197,6 +197,25 @@ pub struct Bind {
     pub gid: Option<u32>,
 }
 
+impl Bind {
+    /// A `bind` line with these addresses and every option at its default.
+    pub fn new(location: Location, addrs: Vec<BindAddr>) -> Bind {
+        Bind {
+            location,
+            addrs,
+            name: None,
+            maxconn: None,
+            backlog: None,
+            v4v6: false,
+            v6only: false,
+            reuseport: false,
+            mode: None,
+            uid: None,
+            gid: None,
+        }
+    }
+}
+
 /// An address that can be listened on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BindAddr {
@@ -311,6 +330,24 @@ pub struct Server {
     pub check: Option<CheckParams>,
     /// `id` (numeric server id, assigned when absent).
     pub id: Option<u32>,
+}
+
+impl Server {
+    /// A `server` line with HAProxy's defaults: weight 1, no limits, active, no checks.
+    pub fn new(name: impl Into<String>, location: Location, addr: ServerAddr) -> Server {
+        Server {
+            name: name.into(),
+            location,
+            addr,
+            weight: 1,
+            maxconn: 0,
+            maxqueue: 0,
+            backup: false,
+            disabled: false,
+            check: None,
+            id: None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

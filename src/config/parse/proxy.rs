@@ -382,19 +382,7 @@ pub fn bind(p: &mut Parser, l: &Line) -> Result<(), String> {
     }
     let section = p.draft().section.name();
     let ctx = format!("'bind {spec}' in section '{section}'");
-    let mut b = Bind {
-        location: l.loc.clone(),
-        addrs,
-        name: None,
-        maxconn: None,
-        backlog: None,
-        v4v6: false,
-        v6only: false,
-        reuseport: false,
-        mode: None,
-        uid: None,
-        gid: None,
-    };
+    let mut b = Bind::new(l.loc.clone(), addrs);
     let mut i = 2;
     while i < l.args.len() {
         let kw = l.arg(i);
