@@ -149,8 +149,9 @@ pub struct ProxyOptions {
     pub httplog: bool,
     pub dontlognull: bool,
     pub redispatch: bool,
-    /// `option redispatch [<interval>]`, HAProxy's meaning: -1 (the default) redispatches on the
-    /// last retry only, N > 0 on every Nth retry, N < 0 on the Nth retry from the end; 0 disables.
+    /// `option redispatch [<interval>]`: N > 0 redispatches on every Nth retry, N < -1 on the
+    /// Nth retry from the end, 0 disables. -1 (the default) is documented by HAProxy as "the
+    /// last retry" but HAProxy 2.6 redispatches on every retry, and so do we.
     pub redispatch_interval: i32,
     pub log_separate_errors: bool,
     pub tcpka: bool,
