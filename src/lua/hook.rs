@@ -336,11 +336,6 @@ fn leave(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
     let slot = thread_slot();
     // SAFETY: l is the running thread of one of our states.
     let shared = unsafe { shared_of(l) };
-    if shared.running_task.get().is_null() {
-        ctx.push_integer(0)?;
-        return Ok(1);
-    }
-    slot.running.store(l, Ordering::Release);
     if let Some(kind) = shared.abort.get() {
         // An abort left the inner coroutine: raise it here too (uncatchable, rule P1).
         // SAFETY: l is running; the trampoline raises the error we return.
@@ -350,6 +345,12 @@ fn leave(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
             AbortKind::Panic => "internal error: a Rust function panicked",
         }));
     }
+    if shared.running_task.get().is_null() {
+        // Main-thread code: nothing to track or pass up.
+        ctx.push_integer(0)?;
+        return Ok(1);
+    }
+    slot.running.store(l, Ordering::Release);
     // SAFETY: the task context is alive while it runs.
     let task = unsafe { &*shared.running_task.get() };
     let action = match task.pending.get() {

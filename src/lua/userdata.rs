@@ -102,6 +102,11 @@ pub(crate) unsafe fn check<'a, T: 'static>(l: *mut ffi::lua_State, n: c_int, cla
         if !same {
             return None;
         }
+        // A script with the debug library can put our metatable on a foreign userdata: check
+        // the block's size before reading it, then the class key inside.
+        if ffi::lua_rawlen(l, n) as usize != std::mem::size_of::<Payload<T>>() {
+            return None;
+        }
         let p = &*ffi::lua_touserdata(l, n).cast::<Payload<T>>();
         if p.class != class.key() || !p.alive {
             return None;
