@@ -14,5 +14,9 @@ fn main() {
         println!("cargo:rustc-link-lib=static:+whole-archive,-bundle={lib}");
     }
     println!("cargo:include={}", artifacts.include_dir().display());
+    // For ffi/tests/cmodule.rs: the headers to build a C module, and a test executable that
+    // exports the Lua symbols like the moonproxy binary does.
+    println!("cargo:rustc-env=LUA54_SYS_INCLUDE_DIR={}", artifacts.include_dir().display());
+    println!("cargo:rustc-link-arg-tests=-rdynamic");
     println!("cargo:lib={}", artifacts.lib_dir().display());
 }
