@@ -1,8 +1,8 @@
 //! One test per rule of `doc/lua-ffi.md`: errors and panics in Rust callbacks, allocation
 //! failures, stale userdata, registry growth, preemption and budgets.
 use moonproxy::lua::{
-    maxmem_bytes, CallCtx, Class, Handle, Limits, LuaError, Preempt, Resume, RustFunction, State, Task, TimeoutKind,
-    Value, WaitReason,
+    maxmem_bytes, CallCtx, Class, Handle, Limits, LuaError, Preempt, Resume, RustFunction, State,
+    Task, TimeoutKind, Value, WaitReason,
 };
 use std::os::raw::c_int;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,7 +17,11 @@ fn run_task(state: &State, code: &str, limits: Limits) -> (Task, Resume) {
 
 fn finished_str(r: &Resume) -> String {
     match r {
-        Resume::Finished(v) => v.iter().map(|v| format!("{v:?}")).collect::<Vec<_>>().join(","),
+        Resume::Finished(v) => v
+            .iter()
+            .map(|v| format!("{v:?}"))
+            .collect::<Vec<_>>()
+            .join(","),
         other => panic!("expected Finished, got {other:?}"),
     }
 }
@@ -37,21 +41,42 @@ fn callback_error_has_position_and_traceback_and_state_survives() {
     let state = State::new().unwrap();
     state.set_global_function("fails", &FAILS).unwrap();
     // Caught by the script: message with the caller's position.
-    let r = state.exec(b"local ok, e = pcall(function() local r = fails(7) return r end) return ok, e", "a.lua").unwrap();
-    assert_eq!(r, vec![Value::Boolean(false), Value::String(b"a.lua:1: boom 7".to_vec())]);
+    let r = state
+        .exec(
+            b"local ok, e = pcall(function() local r = fails(7) return r end) return ok, e",
+            "a.lua",
+        )
+        .unwrap();
+    assert_eq!(
+        r,
+        vec![
+            Value::Boolean(false),
+            Value::String(b"a.lua:1: boom 7".to_vec())
+        ]
+    );
     // Called directly by pcall (a C function), there is no position, as with luaL_error.
-    let r = state.exec(b"local ok, e = pcall(fails, 7) return e", "a.lua").unwrap();
+    let r = state
+        .exec(b"local ok, e = pcall(fails, 7) return e", "a.lua")
+        .unwrap();
     assert_eq!(r, vec![Value::String(b"boom 7".to_vec())]);
     // Argument errors are worded as Lua's.
-    let r = state.exec(b"local ok, e = pcall(fails, 'x') return e", "a.lua").unwrap();
-    assert_eq!(r[0].as_str().unwrap(), "bad argument #1 to 'fails' (number expected, got string)");
+    let r = state
+        .exec(b"local ok, e = pcall(fails, 'x') return e", "a.lua")
+        .unwrap();
+    assert_eq!(
+        r[0].as_str().unwrap(),
+        "bad argument #1 to 'fails' (number expected, got string)"
+    );
     // Uncaught in a task: Error with message and traceback.
     let code = "local function inner() fails(3) end\ninner()";
     let (_t, r) = run_task(&state, code, Limits::default());
     match r {
         Resume::Error { message, traceback } => {
             assert_eq!(message, "t.lua:1: boom 3");
-            assert!(traceback.contains("t.lua:1: in") && traceback.contains("inner"), "{traceback}");
+            assert!(
+                traceback.contains("t.lua:1: in") && traceback.contains("inner"),
+                "{traceback}"
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -75,7 +100,10 @@ fn callback_panic_is_caught_and_cannot_be_swallowed_by_pcall() {
     let code = "local ok = pcall(panics)\nlocal n = 0\nfor i = 1, 10 do n = n + i end\nreturn 'swallowed', n";
     let (_t, r) = run_task(&state, code, Limits::default());
     match r {
-        Resume::Panic(msg) => assert!(msg.contains("callback exploded") && msg.contains("'panics'"), "{msg}"),
+        Resume::Panic(msg) => assert!(
+            msg.contains("callback exploded") && msg.contains("'panics'"),
+            "{msg}"
+        ),
         other => panic!("expected Panic, got {other:?}"),
     }
     // Inside a script coroutine, caught by pcall in both: still reported.
@@ -83,13 +111,24 @@ fn callback_panic_is_caught_and_cannot_be_swallowed_by_pcall() {
     let (_t, r) = run_task(&state, code, Limits::default());
     assert!(matches!(r, Resume::Panic(_)), "{r:?}");
     // On the main thread (a lua-load body), even through a script coroutine and two pcalls.
-    let e = state.exec(b"pcall(coroutine.wrap(function() pcall(panics) end)) return 'swallowed'", "body.lua");
+    let e = state.exec(
+        b"pcall(coroutine.wrap(function() pcall(panics) end)) return 'swallowed'",
+        "body.lua",
+    );
     assert!(matches!(e, Err(LuaError::Panic(_))), "{e:?}");
     // On the main thread (a lua-load body): reported as LuaError::Panic.
-    let e = state.exec(b"pcall(panics) return 'swallowed'", "body.lua").unwrap_err();
-    assert!(matches!(e, LuaError::Panic(ref m) if m.contains("callback exploded")), "{e:?}");
+    let e = state
+        .exec(b"pcall(panics) return 'swallowed'", "body.lua")
+        .unwrap_err();
+    assert!(
+        matches!(e, LuaError::Panic(ref m) if m.contains("callback exploded")),
+        "{e:?}"
+    );
     // The state is still usable, on both paths.
-    assert_eq!(state.exec(b"return 40 + 2", "b.lua").unwrap(), vec![Value::Integer(42)]);
+    assert_eq!(
+        state.exec(b"return 40 + 2", "b.lua").unwrap(),
+        vec![Value::Integer(42)]
+    );
     let (_t, r) = run_task(&state, "return 'ok'", Limits::default());
     assert_eq!(finished_str(&r), "String([111, 107])");
 }
@@ -107,13 +146,23 @@ static BIG_STRING: RustFunction = RustFunction::new("big_string", big_string);
 #[test]
 fn allocation_failure_fails_only_the_running_call() {
     let state = State::new().unwrap();
-    state.set_global_function("big_string", &BIG_STRING).unwrap();
+    state
+        .set_global_function("big_string", &BIG_STRING)
+        .unwrap();
     let base = state.memory().current;
     state.set_memory_limit(base + maxmem_bytes(1));
     // In the middle of an API call made by a Rust callback: the script sees the error.
-    let r = state.exec(b"local ok, e = pcall(big_string, 4 * 1024 * 1024) return ok, e", "m.lua").unwrap();
+    let r = state
+        .exec(
+            b"local ok, e = pcall(big_string, 4 * 1024 * 1024) return ok, e",
+            "m.lua",
+        )
+        .unwrap();
     assert_eq!(r[0], Value::Boolean(false));
-    assert!(r[1].as_str().unwrap().contains("not enough memory"), "{r:?}");
+    assert!(
+        r[1].as_str().unwrap().contains("not enough memory"),
+        "{r:?}"
+    );
     // Small allocations still work.
     assert_eq!(
         state.exec(b"return #big_string(1000)", "m.lua").unwrap(),
@@ -121,7 +170,8 @@ fn allocation_failure_fails_only_the_running_call() {
     );
     // A task growing a table past the limit ends with NoMem; the next one runs.
     let mut task = Task::new(&state, Limits::default()).unwrap();
-    task.load(b"local t = {} for i = 1, 1e8 do t[i] = i end", "m.lua").unwrap();
+    task.load(b"local t = {} for i = 1, 1e8 do t[i] = i end", "m.lua")
+        .unwrap();
     let r = loop {
         match task.resume(0) {
             Resume::Yield(WaitReason::Forced) => continue,
@@ -131,7 +181,11 @@ fn allocation_failure_fails_only_the_running_call() {
     assert_eq!(r, Resume::NoMem);
     drop(task);
     state.collect_garbage();
-    let (_t, r) = run_task(&state, "local t = {} for i = 1, 100 do t[i] = i end return #t", Limits::default());
+    let (_t, r) = run_task(
+        &state,
+        "local t = {} for i = 1, 100 do t[i] = i end return #t",
+        Limits::default(),
+    );
     assert_eq!(finished_str(&r), "Integer(100)");
     let m = state.memory();
     assert!(m.peak <= m.limit, "{m:?}");
@@ -151,7 +205,13 @@ fn obj_get(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
 fn make_obj(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
     let key = ctx.integer(1)? as u32;
     let gen = ctx.integer(2)? as u32;
-    ctx.push_userdata(&OBJ, Handle { key, generation: gen })?;
+    ctx.push_userdata(
+        &OBJ,
+        Handle {
+            key,
+            generation: gen,
+        },
+    )?;
     Ok(1)
 }
 static MAKE_OBJ: RustFunction = RustFunction::new("make_obj", make_obj);
@@ -174,23 +234,45 @@ static MAKE_TRACKED: RustFunction = RustFunction::new("make_tracked", make_track
 fn userdata_with_stale_handle_errors_and_gc_drops_rust_data() {
     let state = State::new().unwrap();
     state.set_global_function("make_obj", &MAKE_OBJ).unwrap();
-    state.set_global_function("make_tracked", &MAKE_TRACKED).unwrap();
+    state
+        .set_global_function("make_tracked", &MAKE_TRACKED)
+        .unwrap();
     let h = state.handles().insert();
-    let code = format!("obj = make_obj({}, {}) return obj:get(), getmetatable(obj)", h.key, h.generation);
+    let code = format!(
+        "obj = make_obj({}, {}) return obj:get(), getmetatable(obj)",
+        h.key, h.generation
+    );
     let r = state.exec(code.as_bytes(), "u.lua").unwrap();
     assert_eq!(r, vec![Value::Integer(h.key as i64), Value::Boolean(false)]);
     // The object the handle stands for goes away; the script kept the userdata.
     assert!(state.handles().remove(h));
-    let r = state.exec(b"local ok, e = pcall(function() return (obj:get()) end) return e", "u.lua").unwrap();
-    assert_eq!(r[0].as_str().unwrap(), "u.lua:1: Obj object no longer valid");
+    let r = state
+        .exec(
+            b"local ok, e = pcall(function() return (obj:get()) end) return e",
+            "u.lua",
+        )
+        .unwrap();
+    assert_eq!(
+        r[0].as_str().unwrap(),
+        "u.lua:1: Obj object no longer valid"
+    );
     // Wrong class / forged metatable are refused.
-    let r = state.exec(b"local ok, e = pcall(obj.get, {}) return e", "u.lua").unwrap();
-    assert!(r[0].as_str().unwrap().contains("Obj expected, got table"), "{r:?}");
-    let r = state.exec(b"return pcall(setmetatable, obj, {})", "u.lua").unwrap();
+    let r = state
+        .exec(b"local ok, e = pcall(obj.get, {}) return e", "u.lua")
+        .unwrap();
+    assert!(
+        r[0].as_str().unwrap().contains("Obj expected, got table"),
+        "{r:?}"
+    );
+    let r = state
+        .exec(b"return pcall(setmetatable, obj, {})", "u.lua")
+        .unwrap();
     assert_eq!(r[0], Value::Boolean(false));
     // __gc drops the Rust value exactly once.
     let before = DROPS.load(Ordering::SeqCst);
-    state.exec(b"for i = 1, 10 do make_tracked() end", "g.lua").unwrap();
+    state
+        .exec(b"for i = 1, 10 do make_tracked() end", "g.lua")
+        .unwrap();
     state.collect_garbage();
     assert_eq!(DROPS.load(Ordering::SeqCst) - before, 10);
 }
@@ -206,7 +288,10 @@ fn registry_size_constant_after_100k_short_lived_coroutines() {
             let mut t = Task::new(&state, Limits::default()).unwrap();
             t.push_function(&f).unwrap();
             t.push_value(&Value::Integer(i as i64)).unwrap();
-            assert_eq!(t.resume(1), Resume::Finished(vec![Value::Integer(i as i64)]));
+            assert_eq!(
+                t.resume(1),
+                Resume::Finished(vec![Value::Integer(i as i64)])
+            );
             drop(t);
             if i % 1000 == 999 {
                 state.drain();
@@ -262,7 +347,10 @@ fn timer_preempts_a_loop_inside_a_script_coroutine() {
          local ok, e = coroutine.resume(co) error('resume returned: ' .. tostring(e))",
     );
     // Nested script coroutines.
-    assert_preempted(&state, "coroutine.wrap(function() coroutine.wrap(function() while true do end end)() end)()");
+    assert_preempted(
+        &state,
+        "coroutine.wrap(function() coroutine.wrap(function() while true do end end)() end)()",
+    );
 }
 
 #[test]
@@ -283,18 +371,25 @@ fn script_coroutines_keep_their_semantics() {
                 local ok2, e2 = pcall(coroutine.wrap(function() error('wrapped') end))\n\
                 return x, y, ok, e, coroutine.status(co), e2";
     let (_t, r) = run_task(&state, code, Limits::default());
-    let Resume::Finished(v) = r else { panic!("{r:?}") };
+    let Resume::Finished(v) = r else {
+        panic!("{r:?}")
+    };
     assert_eq!(v[0], Value::Integer(2));
     assert_eq!(v[1], Value::Integer(20));
     assert_eq!(v[2], Value::Boolean(false));
     assert_eq!(v[3].as_str().unwrap(), "t.lua:3: inner");
     assert_eq!(v[4].as_str().unwrap(), "dead");
-    assert!(v[5].as_str().unwrap().ends_with("t.lua:5: wrapped"), "{v:?}");
+    assert!(
+        v[5].as_str().unwrap().ends_with("t.lua:5: wrapped"),
+        "{v:?}"
+    );
 }
 
 fn sleep_ms(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
     let ms = ctx.integer(1)?;
-    ctx.yield_now(WaitReason::Sleep(Instant::now() + Duration::from_millis(ms as u64)))?;
+    ctx.yield_now(WaitReason::Sleep(
+        Instant::now() + Duration::from_millis(ms as u64),
+    ))?;
     Ok(0)
 }
 static SLEEP_MS: RustFunction = RustFunction::new("sleep_ms", sleep_ms);
@@ -307,15 +402,29 @@ fn task_level_yield_passes_through_script_coroutines() {
                 local a = f() local b = f() return a, b";
     let mut task = Task::new(&state, Limits::default()).unwrap();
     task.load(code.as_bytes(), "s.lua").unwrap();
-    assert!(matches!(task.resume(0), Resume::Yield(WaitReason::Sleep(_))));
-    assert!(matches!(task.resume(0), Resume::Yield(WaitReason::Sleep(_))));
+    assert!(matches!(
+        task.resume(0),
+        Resume::Yield(WaitReason::Sleep(_))
+    ));
+    assert!(matches!(
+        task.resume(0),
+        Resume::Yield(WaitReason::Sleep(_))
+    ));
     assert_eq!(
         task.resume(0),
-        Resume::Finished(vec![Value::String(b"inner".to_vec()), Value::String(b"end".to_vec())])
+        Resume::Finished(vec![
+            Value::String(b"inner".to_vec()),
+            Value::String(b"end".to_vec())
+        ])
     );
     // Outside a task (main thread), yielding is refused with an error.
-    let r = state.exec(b"return pcall(function() sleep_ms(1) end)", "s.lua").unwrap();
-    assert_eq!(r[1].as_str().unwrap(), "s.lua:1: cannot yield outside a task");
+    let r = state
+        .exec(b"return pcall(function() sleep_ms(1) end)", "s.lua")
+        .unwrap();
+    assert_eq!(
+        r[1].as_str().unwrap(),
+        "s.lua:1: cannot yield outside a task"
+    );
 }
 
 // --- Section 8: budgets -----------------------------------------------------------------------
@@ -323,7 +432,10 @@ fn task_level_yield_passes_through_script_coroutines() {
 #[test]
 fn burst_budget_in_a_non_yieldable_call_is_not_catchable_by_pcall() {
     let state = State::new().unwrap();
-    let limits = Limits { burst: Some(Duration::from_millis(20)), total: None };
+    let limits = Limits {
+        burst: Some(Duration::from_millis(20)),
+        total: None,
+    };
     let code = "for i = 1, 3 do\n\
                   pcall(table.sort, {3, 2, 1}, function(a, b) while true do end end)\n\
                 end\n\
@@ -338,9 +450,13 @@ fn burst_budget_in_a_non_yieldable_call_is_not_catchable_by_pcall() {
 #[test]
 fn total_budget_ends_a_task_that_keeps_yielding() {
     let state = State::new().unwrap();
-    let limits = Limits { burst: None, total: Some(Duration::from_millis(30)) };
+    let limits = Limits {
+        burst: None,
+        total: Some(Duration::from_millis(30)),
+    };
     let mut task = Task::new(&state, limits).unwrap();
-    task.load(b"while true do pcall(function() end) end", "t.lua").unwrap();
+    task.load(b"while true do pcall(function() end) end", "t.lua")
+        .unwrap();
     let mut n = 0;
     let r = loop {
         n += 1;
@@ -352,7 +468,10 @@ fn total_budget_ends_a_task_that_keeps_yielding() {
     assert_eq!(r, Resume::Timeout(TimeoutKind::Total));
     assert!(n > 1);
     assert!(task.is_done());
-    assert!(matches!(task.resume(0), Resume::Error { .. }), "never resumed after the end");
+    assert!(
+        matches!(task.resume(0), Resume::Error { .. }),
+        "never resumed after the end"
+    );
 }
 
 // --- Measurement (not a test): loop speed by preemption mode -----------------------------------
@@ -384,14 +503,77 @@ fn measure_loop_speed_by_preemption_mode() {
             }
         }
         let secs = (thread_cpu_time() - start).as_secs_f64();
-        println!("{name:>18}: {:>7.1} M loops/s of CPU time, {yields} yields", LOOPS as f64 / secs / 1e6);
+        println!(
+            "{name:>18}: {:>7.1} M loops/s of CPU time, {yields} yields",
+            LOOPS as f64 / secs / 1e6
+        );
     }
 }
 
 /// CPU time of this thread (the machine is shared: wall time would measure the neighbours).
 fn thread_cpu_time() -> Duration {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: clock_gettime writes the timespec we pass.
     unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+// --- Rules C2/C4/Y1 ---------------------------------------------------------------------------
+
+#[test]
+fn dropping_a_suspended_task_closes_it() {
+    let state = State::new().unwrap();
+    let mut task = Task::new(&state, Limits::default()).unwrap();
+    // SAFETY: both threads are valid; task_of only reads the extra space.
+    unsafe {
+        assert!(
+            moonproxy::lua::task::task_of(task.raw()).is_some(),
+            "a task's thread is ours"
+        );
+        assert!(
+            moonproxy::lua::task::task_of(state.raw()).is_none(),
+            "the main thread is not a task"
+        );
+    }
+    task.load(
+        b"local x <close> = setmetatable({}, {__close = function() closed = true end})\ncoroutine.yield()",
+        "c.lua",
+    )
+    .unwrap();
+    assert_eq!(task.resume(0), Resume::Yield(WaitReason::Other));
+    assert_eq!(
+        state.exec(b"return closed", "c.lua").unwrap(),
+        vec![Value::Nil]
+    );
+    drop(task);
+    assert_eq!(
+        state.exec(b"return closed", "c.lua").unwrap(),
+        vec![Value::Boolean(true)]
+    );
+    assert_eq!(
+        state.drain(),
+        1,
+        "the anchor is released at the next safe point"
+    );
+}
+
+#[test]
+fn yield_is_refused_where_lua_cannot_yield() {
+    let state = State::new().unwrap();
+    state.set_global_function("sleep_ms", &SLEEP_MS).unwrap();
+    let (_t, r) = run_task(
+        &state,
+        "table.sort({2, 1}, function(a, b) sleep_ms(1) return a < b end)",
+        Limits::default(),
+    );
+    match r {
+        Resume::Error { message, .. } => assert!(
+            message.ends_with("attempt to yield across a C-call boundary"),
+            "{message}"
+        ),
+        other => panic!("{other:?}"),
+    }
 }

@@ -41,7 +41,12 @@ unsafe extern "C-unwind" {
     /// **Raises**.
     pub fn luaL_checklstring(L: *mut lua_State, arg: c_int, l: *mut usize) -> *const c_char;
     /// **Raises**.
-    pub fn luaL_optlstring(L: *mut lua_State, arg: c_int, def: *const c_char, l: *mut usize) -> *const c_char;
+    pub fn luaL_optlstring(
+        L: *mut lua_State,
+        arg: c_int,
+        def: *const c_char,
+        l: *mut usize,
+    ) -> *const c_char;
     /// **Raises**.
     pub fn luaL_checknumber(L: *mut lua_State, arg: c_int) -> lua_Number;
     /// **Raises**.
@@ -74,7 +79,8 @@ unsafe extern "C-unwind" {
     /// Releases a reference (no-op for `LUA_REFNIL`/`LUA_NOREF`). Writes existing slots only.
     pub fn luaL_unref(L: *mut lua_State, t: c_int, r: c_int);
     /// **Raises** (memory).
-    pub fn luaL_loadfilex(L: *mut lua_State, filename: *const c_char, mode: *const c_char) -> c_int;
+    pub fn luaL_loadfilex(L: *mut lua_State, filename: *const c_char, mode: *const c_char)
+        -> c_int;
     /// Returns a status; a memory error may still **raise** before the parser's own protection.
     pub fn luaL_loadbufferx(
         L: *mut lua_State,
@@ -89,7 +95,12 @@ unsafe extern "C-unwind" {
     /// **Raises** (`__len`, non-integer length).
     pub fn luaL_len(L: *mut lua_State, idx: c_int) -> lua_Integer;
     /// **Raises** (memory).
-    pub fn luaL_gsub(L: *mut lua_State, s: *const c_char, p: *const c_char, r: *const c_char) -> *const c_char;
+    pub fn luaL_gsub(
+        L: *mut lua_State,
+        s: *const c_char,
+        p: *const c_char,
+        r: *const c_char,
+    ) -> *const c_char;
     /// **Raises** (memory).
     pub fn luaL_setfuncs(L: *mut lua_State, l: *const luaL_Reg, nup: c_int);
     /// **Raises** (memory).
@@ -97,7 +108,12 @@ unsafe extern "C-unwind" {
     /// **Raises** (memory): pushes the traceback of `L1` onto `L`.
     pub fn luaL_traceback(L: *mut lua_State, L1: *mut lua_State, msg: *const c_char, level: c_int);
     /// **Raises** (anything `openf` raises).
-    pub fn luaL_requiref(L: *mut lua_State, modname: *const c_char, openf: lua_CFunction, glb: c_int);
+    pub fn luaL_requiref(
+        L: *mut lua_State,
+        modname: *const c_char,
+        openf: lua_CFunction,
+        glb: c_int,
+    );
 }
 
 /// `luaL_getmetatable` macro (raw access to a string key of the registry).
@@ -115,7 +131,12 @@ pub unsafe fn luaL_getmetatable(L: *mut lua_State, n: *const c_char) -> c_int {
 /// # Safety
 /// Valid state; `s` points at `sz` bytes; `n` is a C string.
 #[inline(always)]
-pub unsafe fn luaL_loadbuffer(L: *mut lua_State, s: *const c_char, sz: usize, n: *const c_char) -> c_int {
+pub unsafe fn luaL_loadbuffer(
+    L: *mut lua_State,
+    s: *const c_char,
+    sz: usize,
+    n: *const c_char,
+) -> c_int {
     // SAFETY: forwarded contract.
     unsafe { luaL_loadbufferx(L, s, sz, n, std::ptr::null()) }
 }

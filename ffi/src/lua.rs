@@ -26,10 +26,17 @@ pub type lua_KContext = isize;
 pub type lua_CFunction = unsafe extern "C-unwind" fn(L: *mut lua_State) -> c_int;
 pub type lua_KFunction =
     unsafe extern "C-unwind" fn(L: *mut lua_State, status: c_int, ctx: lua_KContext) -> c_int;
-pub type lua_Reader =
-    unsafe extern "C-unwind" fn(L: *mut lua_State, ud: *mut c_void, sz: *mut usize) -> *const c_char;
-pub type lua_Writer =
-    unsafe extern "C-unwind" fn(L: *mut lua_State, p: *const c_void, sz: usize, ud: *mut c_void) -> c_int;
+pub type lua_Reader = unsafe extern "C-unwind" fn(
+    L: *mut lua_State,
+    ud: *mut c_void,
+    sz: *mut usize,
+) -> *const c_char;
+pub type lua_Writer = unsafe extern "C-unwind" fn(
+    L: *mut lua_State,
+    p: *const c_void,
+    sz: usize,
+    ud: *mut c_void,
+) -> c_int;
 /// The allocator never unwinds: it is plain `extern "C"`.
 pub type lua_Alloc = unsafe extern "C" fn(
     ud: *mut c_void,
@@ -37,7 +44,8 @@ pub type lua_Alloc = unsafe extern "C" fn(
     osize: usize,
     nsize: usize,
 ) -> *mut c_void;
-pub type lua_WarnFunction = unsafe extern "C" fn(ud: *mut c_void, msg: *const c_char, tocont: c_int);
+pub type lua_WarnFunction =
+    unsafe extern "C" fn(ud: *mut c_void, msg: *const c_char, tocont: c_int);
 /// Hooks may raise (`lua_error`) or yield (count/line events only).
 pub type lua_Hook = unsafe extern "C-unwind" fn(L: *mut lua_State, ar: *mut lua_Debug);
 
@@ -340,14 +348,29 @@ unsafe extern "C-unwind" {
         chunkname: *const c_char,
         mode: *const c_char,
     ) -> c_int;
-    pub fn lua_dump(L: *mut lua_State, writer: lua_Writer, data: *mut c_void, strip: c_int) -> c_int;
+    pub fn lua_dump(
+        L: *mut lua_State,
+        writer: lua_Writer,
+        data: *mut c_void,
+        strip: c_int,
+    ) -> c_int;
 }
 
 // Coroutine functions.
 unsafe extern "C-unwind" {
     /// **Raises** (a yield) when called from a C function; returns normally from a hook.
-    pub fn lua_yieldk(L: *mut lua_State, nresults: c_int, ctx: lua_KContext, k: Option<lua_KFunction>) -> c_int;
-    pub fn lua_resume(L: *mut lua_State, from: *mut lua_State, narg: c_int, nres: *mut c_int) -> c_int;
+    pub fn lua_yieldk(
+        L: *mut lua_State,
+        nresults: c_int,
+        ctx: lua_KContext,
+        k: Option<lua_KFunction>,
+    ) -> c_int;
+    pub fn lua_resume(
+        L: *mut lua_State,
+        from: *mut lua_State,
+        narg: c_int,
+        nres: *mut c_int,
+    ) -> c_int;
     pub fn lua_status(L: *mut lua_State) -> c_int;
     pub fn lua_isyieldable(L: *mut lua_State) -> c_int;
 }
@@ -576,4 +599,3 @@ pub unsafe fn lua_newuserdata(L: *mut lua_State, sz: usize) -> *mut c_void {
     // SAFETY: forwarded contract.
     unsafe { lua_newuserdatauv(L, sz, 1) }
 }
-

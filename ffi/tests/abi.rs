@@ -19,7 +19,15 @@ unsafe fn new_state() -> *mut lua_State {
 
 unsafe fn load(l: *mut lua_State, code: &str) {
     // SAFETY: the state is valid; the buffer outlives the call.
-    let st = unsafe { luaL_loadbufferx(l, code.as_ptr().cast(), code.len(), c"=t".as_ptr(), ptr::null()) };
+    let st = unsafe {
+        luaL_loadbufferx(
+            l,
+            code.as_ptr().cast(),
+            code.len(),
+            c"=t".as_ptr(),
+            ptr::null(),
+        )
+    };
     assert_eq!(st, LUA_OK);
 }
 
@@ -69,7 +77,17 @@ fn push_pop_and_types() {
         lua_newtable(l);
         assert_eq!(lua_gettop(l), 6);
         let types: Vec<c_int> = (1..=6).map(|i| lua_type(l, i)).collect();
-        assert_eq!(types, [LUA_TNIL, LUA_TBOOLEAN, LUA_TNUMBER, LUA_TNUMBER, LUA_TSTRING, LUA_TTABLE]);
+        assert_eq!(
+            types,
+            [
+                LUA_TNIL,
+                LUA_TBOOLEAN,
+                LUA_TNUMBER,
+                LUA_TNUMBER,
+                LUA_TSTRING,
+                LUA_TTABLE
+            ]
+        );
         assert_eq!(lua_isinteger(l, 3), 1);
         assert_eq!(lua_isinteger(l, 4), 0);
         assert_eq!(lua_tonumber(l, 4), 2.5);
@@ -113,7 +131,10 @@ fn resume_and_yield() {
     unsafe {
         let l = new_state();
         let co = lua_newthread(l);
-        load(co, "local a = ... ; local b = coroutine.yield(a + 1) ; return b * 2, 'done'");
+        load(
+            co,
+            "local a = ... ; local b = coroutine.yield(a + 1) ; return b * 2, 'done'",
+        );
         lua_pushinteger(co, 10);
         let mut nres = 0;
         assert_eq!(lua_resume(co, l, 1, &mut nres), LUA_YIELD);
@@ -146,7 +167,10 @@ fn registry_ref_round_trip() {
         let r = luaL_ref(l, LUA_REGISTRYINDEX);
         assert!(r > 0);
         assert_eq!(lua_gettop(l), 0);
-        assert_eq!(lua_rawgeti(l, LUA_REGISTRYINDEX, r as lua_Integer), LUA_TSTRING);
+        assert_eq!(
+            lua_rawgeti(l, LUA_REGISTRYINDEX, r as lua_Integer),
+            LUA_TSTRING
+        );
         assert_eq!(string_at(l, -1), "kept");
         lua_pop(l, 1);
         lua_pushnil(l);
@@ -156,7 +180,10 @@ fn registry_ref_round_trip() {
         lua_pushboolean(l, 1);
         assert_eq!(luaL_ref(l, LUA_REGISTRYINDEX), r);
         // Predefined slots.
-        assert_eq!(lua_rawgeti(l, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD), LUA_TTHREAD);
+        assert_eq!(
+            lua_rawgeti(l, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD),
+            LUA_TTHREAD
+        );
         assert_eq!(lua_tothread(l, -1), l);
         lua_close(l);
     }

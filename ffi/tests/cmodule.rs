@@ -51,15 +51,30 @@ fn require_c_module_resolves_against_the_executable() {
     unsafe {
         let l = luaL_newstate();
         luaL_openlibs(l);
-        assert_eq!(luaL_loadbufferx(l, code.as_ptr().cast(), code.len(), c"=t".as_ptr(), std::ptr::null()), LUA_OK);
+        assert_eq!(
+            luaL_loadbufferx(
+                l,
+                code.as_ptr().cast(),
+                code.len(),
+                c"=t".as_ptr(),
+                std::ptr::null()
+            ),
+            LUA_OK
+        );
         let st = lua_pcall(l, 0, 2, 0);
         if st != LUA_OK {
             panic!("{}", CStr::from_ptr(lua_tostring(l, -1)).to_string_lossy());
         }
-        assert_eq!(CStr::from_ptr(lua_tostring(l, -2)).to_str().unwrap(), "hello from C");
+        assert_eq!(
+            CStr::from_ptr(lua_tostring(l, -2)).to_str().unwrap(),
+            "hello from C"
+        );
         let theirs = lua_tointeger(l, -1) as usize;
-        let ours = lua_pushstring as usize;
-        assert_eq!(theirs, ours, "the module must use the executable's lua_pushstring");
+        let ours = lua_pushstring as *const () as usize;
+        assert_eq!(
+            theirs, ours,
+            "the module must use the executable's lua_pushstring"
+        );
         lua_close(l);
     }
     let _ = std::fs::remove_dir_all(&dir);

@@ -29,7 +29,11 @@ pub(crate) struct Allocator {
 
 impl Allocator {
     pub(crate) fn stats(&self) -> MemoryStats {
-        MemoryStats { current: self.current.get(), peak: self.peak.get(), limit: self.limit.get() }
+        MemoryStats {
+            current: self.current.get(),
+            peak: self.peak.get(),
+            limit: self.limit.get(),
+        }
     }
 
     /// Sets the limit in bytes (0 removes it). A limit below the current use only refuses
@@ -130,10 +134,20 @@ mod tests {
             assert!(!p.is_null());
             assert_eq!(a.stats().current, 100);
             a.set_limit(150);
-            assert!(lua_alloc(ud, p, 100, 200).is_null(), "growth past the limit is refused");
+            assert!(
+                lua_alloc(ud, p, 100, 200).is_null(),
+                "growth past the limit is refused"
+            );
             let q = lua_alloc(ud, p, 100, 40);
             assert!(!q.is_null(), "a shrink always succeeds");
-            assert_eq!(a.stats(), MemoryStats { current: 40, peak: 100, limit: 150 });
+            assert_eq!(
+                a.stats(),
+                MemoryStats {
+                    current: 40,
+                    peak: 100,
+                    limit: 150
+                }
+            );
             assert!(lua_alloc(ud, q, 40, 0).is_null());
             assert_eq!(a.stats().current, 0);
         }

@@ -73,7 +73,13 @@ unsafe fn invoke(l: *mut ffi::lua_State, f: &'static RustFunction) -> Outcome {
     let shared = unsafe { shared_of(l) };
     // SAFETY: lua_gettop never raises.
     let nargs = unsafe { ffi::lua_gettop(l) };
-    let mut ctx = CallCtx { l, shared, name: f.name, nargs, yield_reason: None };
+    let mut ctx = CallCtx {
+        l,
+        shared,
+        name: f.name,
+        nargs,
+        yield_reason: None,
+    };
     let result = catch_unwind(AssertUnwindSafe(|| (f.func)(&mut ctx)));
     match result {
         Ok(Ok(n)) => match ctx.yield_reason {
@@ -235,7 +241,8 @@ impl CallCtx {
 
     /// Argument `n` as a UTF-8 string (invalid sequences replaced).
     pub fn string(&self, n: c_int) -> Result<String, LuaError> {
-        self.bytes(n).map(|b| String::from_utf8_lossy(&b).into_owned())
+        self.bytes(n)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
     }
 
     /// Argument `n` is truthy.
@@ -327,14 +334,20 @@ impl CallCtx {
         }
         // SAFETY: lua_isyieldable never raises.
         if unsafe { ffi::lua_isyieldable(self.l) } == 0 {
-            return Err(LuaError::runtime("attempt to yield across a C-call boundary"));
+            return Err(LuaError::runtime(
+                "attempt to yield across a C-call boundary",
+            ));
         }
         self.yield_reason = Some(reason);
         Ok(())
     }
 
     /// Pushes a new userdata of class `class` holding `value` (rule U1).
-    pub fn push_userdata<T: 'static>(&mut self, class: &'static Class<T>, value: T) -> Result<(), LuaError> {
+    pub fn push_userdata<T: 'static>(
+        &mut self,
+        class: &'static Class<T>,
+        value: T,
+    ) -> Result<(), LuaError> {
         self.reserve(4)?;
         let mut slot = Some(value);
         let slot_ptr: *mut Option<T> = &mut slot;
@@ -360,8 +373,10 @@ impl CallCtx {
         if self.shared.handles.borrow().is_live(h) {
             Ok(h)
         } else {
-            Err(LuaError::runtime(format!("{} object no longer valid", class.name)))
+            Err(LuaError::runtime(format!(
+                "{} object no longer valid",
+                class.name
+            )))
         }
     }
 }
-

@@ -19,7 +19,7 @@ use lua54_sys as ffi;
 use std::cell::Cell;
 use std::os::raw::{c_int, c_void};
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
@@ -69,6 +69,37 @@ pub(crate) struct Slot {
     pub(crate) running: AtomicPtr<ffi::lua_State>,
     /// The slice ran out since the last forced yield.
     pub(crate) expired: AtomicBool,
+    /// When the timer was armed for the current resume (`CLOCK_MONOTONIC`, ns), and the
+    /// slice: a signal arriving earlier than `armed_at + slice` was queued by a previous
+    /// resume (the thread was descheduled before it could be delivered) and is ignored.
+    armed_at: AtomicU64,
+    slice: AtomicU64,
+    /// This thread's CPU time when the resume began (ns): a slice is over when the thread
+    /// has both been running for a slice and used a slice of CPU, so a resume descheduled by
+    /// the system is not preempted for it.
+    cpu_start: AtomicU64,
+}
+
+/// `CLOCK_THREAD_CPUTIME_ID` in nanoseconds.
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec we pass.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// `CLOCK_MONOTONIC` in nanoseconds (async-signal-safe: `clock_gettime` is).
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec we pass.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 /// The POSIX timer of this thread, deleted when the thread ends.
@@ -90,6 +121,9 @@ thread_local! {
     static SLOT: &'static Slot = Box::leak(Box::new(Slot {
         running: AtomicPtr::new(ptr::null_mut()),
         expired: AtomicBool::new(false),
+        armed_at: AtomicU64::new(0),
+        slice: AtomicU64::new(u64::MAX),
+        cpu_start: AtomicU64::new(0),
     }));
     static TIMER: ThreadTimer = const { ThreadTimer { id: Cell::new(None), failed: Cell::new(false) } };
 }
@@ -125,6 +159,10 @@ extern "C" fn on_signal(_sig: c_int, info: *mut libc::siginfo_t, _uc: *mut c_voi
         if slot.is_null() {
             return;
         }
+        let armed_at = (*slot).armed_at.load(Ordering::Acquire);
+        if monotonic_ns().saturating_sub(armed_at) < (*slot).slice.load(Ordering::Relaxed) {
+            return; // a late signal from an earlier resume
+        }
         (*slot).expired.store(true, Ordering::Relaxed);
         let co = (*slot).running.load(Ordering::Acquire);
         if !co.is_null() {
@@ -150,11 +188,16 @@ fn thread_timer() -> Option<libc::timer_t> {
             let mut sev: libc::sigevent = std::mem::zeroed();
             sev.sigev_notify = libc::SIGEV_THREAD_ID;
             sev.sigev_signo = preempt_signal();
-            sev.sigev_value = libc::sigval { sival_ptr: (thread_slot() as *const Slot).cast_mut().cast() };
+            sev.sigev_value = libc::sigval {
+                sival_ptr: (thread_slot() as *const Slot).cast_mut().cast(),
+            };
             sev.sigev_notify_thread_id = libc::gettid();
             let mut id: libc::timer_t = ptr::null_mut();
             if libc::timer_create(libc::CLOCK_MONOTONIC, &mut sev, &mut id) != 0 {
-                log::error!("Lua: timer_create failed ({}); tasks will not be preempted", std::io::Error::last_os_error());
+                log::error!(
+                    "Lua: timer_create failed ({}); tasks will not be preempted",
+                    std::io::Error::last_os_error()
+                );
                 t.failed.set(true);
                 return None;
             }
@@ -165,8 +208,14 @@ fn thread_timer() -> Option<libc::timer_t> {
 }
 
 fn set_timer(id: libc::timer_t, slice: Duration) {
-    let ts = libc::timespec { tv_sec: slice.as_secs() as libc::time_t, tv_nsec: slice.subsec_nanos() as libc::c_long };
-    let spec = libc::itimerspec { it_interval: ts, it_value: ts };
+    let ts = libc::timespec {
+        tv_sec: slice.as_secs() as libc::time_t,
+        tv_nsec: slice.subsec_nanos() as libc::c_long,
+    };
+    let spec = libc::itimerspec {
+        it_interval: ts,
+        it_value: ts,
+    };
     // SAFETY: a timer of this thread; a zero spec disarms it.
     unsafe { libc::timer_settime(id, 0, &spec, ptr::null_mut()) };
 }
@@ -181,12 +230,20 @@ pub(crate) unsafe fn begin_resume(co: *mut ffi::lua_State, mode: Preempt) {
     // SAFETY: co is valid and not running; lua_sethook never raises.
     unsafe {
         match mode {
-            Preempt::Count(n) => ffi::lua_sethook(co, Some(preempt_hook), ffi::LUA_MASKCOUNT, n.max(1) as c_int),
+            Preempt::Count(n) => ffi::lua_sethook(
+                co,
+                Some(preempt_hook),
+                ffi::LUA_MASKCOUNT,
+                n.max(1) as c_int,
+            ),
             Preempt::Off | Preempt::Timer(_) => ffi::lua_sethook(co, None, 0, 0),
         }
     }
     slot.running.store(co, Ordering::Release);
     if let Preempt::Timer(slice) = mode {
+        slot.slice.store(slice.as_nanos() as u64, Ordering::Relaxed);
+        slot.cpu_start.store(thread_cpu_ns(), Ordering::Relaxed);
+        slot.armed_at.store(monotonic_ns(), Ordering::Release);
         if let Some(id) = thread_timer() {
             set_timer(id, slice);
         }
@@ -202,6 +259,7 @@ pub(crate) fn end_resume(mode: Preempt) {
     }
     let slot = thread_slot();
     slot.running.store(ptr::null_mut(), Ordering::Release);
+    slot.slice.store(u64::MAX, Ordering::Relaxed);
     slot.expired.store(false, Ordering::Relaxed);
 }
 
@@ -253,11 +311,17 @@ unsafe extern "C" fn hook_body(l: *mut ffi::lua_State, ar: *mut ffi::lua_Debug) 
         let slot = thread_slot();
         let tracked = slot.running.load(Ordering::Acquire) == l;
         let expired = match mode {
-            Preempt::Timer(_) => slot.expired.load(Ordering::Relaxed),
+            Preempt::Timer(slice) => {
+                slot.expired.load(Ordering::Relaxed)
+                    && thread_cpu_ns().saturating_sub(slot.cpu_start.load(Ordering::Relaxed))
+                        >= slice.as_nanos() as u64
+            }
             _ => true,
         };
         if tracked && !expired {
-            // A hook left over from an earlier slice.
+            // A hook left over from an earlier slice, or the thread was descheduled for part of
+            // the slice: the periodic timer comes back.
+            slot.expired.store(false, Ordering::Relaxed);
             ffi::lua_sethook(l, None, 0, 0);
             return;
         }
@@ -280,7 +344,14 @@ unsafe extern "C" fn hook_body(l: *mut ffi::lua_State, ar: *mut ffi::lua_Debug) 
         }
         if tracked {
             // Right after the blocking function returns; the periodic timer also comes back.
-            ffi::lua_sethook(l, Some(preempt_hook), ffi::LUA_MASKRET | ffi::LUA_MASKCOUNT, count);
+            // (A return hook alone does not make the VM trace every instruction; a count
+            // hook does, so it is added only in count mode.)
+            let mask = if count > 0 {
+                ffi::LUA_MASKRET | ffi::LUA_MASKCOUNT
+            } else {
+                ffi::LUA_MASKRET
+            };
+            ffi::lua_sethook(l, Some(preempt_hook), mask, count);
         } else {
             // The timer cannot find an untracked coroutine: fall back to counting.
             let n = if count > 0 { count } else { UNTRACKED_COUNT };
@@ -363,7 +434,9 @@ fn leave(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
         }
         Some(_) => {
             task.pending.set(None);
-            return Err(LuaError::runtime("attempt to yield across a C-call boundary"));
+            return Err(LuaError::runtime(
+                "attempt to yield across a C-call boundary",
+            ));
         }
     };
     ctx.push_integer(action)?;
@@ -379,7 +452,14 @@ pub(crate) fn install_prelude(state: &State) -> Result<(), LuaError> {
     // captures a 'static buffer.
     unsafe {
         state::protect(state.raw(), 0, 0, move |l| {
-            if ffi::luaL_loadbufferx(l, p.cast(), len, c"=[moonproxy prelude]".as_ptr(), c"t".as_ptr()) != ffi::LUA_OK {
+            if ffi::luaL_loadbufferx(
+                l,
+                p.cast(),
+                len,
+                c"=[moonproxy prelude]".as_ptr(),
+                c"t".as_ptr(),
+            ) != ffi::LUA_OK
+            {
                 ffi::lua_error(l);
             }
             super::callback::push_function(l, &ENTER);

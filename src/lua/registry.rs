@@ -23,7 +23,10 @@ impl RegistryRef {
     ///
     /// # Safety
     /// `l` is a non-running thread of `state` with a value on top.
-    pub(crate) unsafe fn from_top(state: &State, l: *mut ffi::lua_State) -> Result<RegistryRef, LuaError> {
+    pub(crate) unsafe fn from_top(
+        state: &State,
+        l: *mut ffi::lua_State,
+    ) -> Result<RegistryRef, LuaError> {
         let mut id: c_int = ffi::LUA_NOREF;
         let out: *mut c_int = &mut id;
         // SAFETY: luaL_ref allocates (raises on memory errors): protected; the closure writes
@@ -34,7 +37,10 @@ impl RegistryRef {
                 0
             })?;
         }
-        Ok(RegistryRef { id, inner: state.inner.clone() })
+        Ok(RegistryRef {
+            id,
+            inner: state.inner.clone(),
+        })
     }
 
     /// The reference number (`LUA_REFNIL` for nil).
@@ -70,7 +76,10 @@ impl Drop for RegistryRef {
 impl RegistryRef {
     /// Wraps an id obtained by `luaL_ref` on `state`'s registry.
     pub(crate) fn from_id(state: &State, id: c_int) -> RegistryRef {
-        RegistryRef { id, inner: state.inner.clone() }
+        RegistryRef {
+            id,
+            inner: state.inner.clone(),
+        }
     }
 }
 
@@ -104,6 +113,9 @@ mod tests {
         };
         assert_eq!(r.id(), ffi::LUA_REFNIL);
         drop(r);
-        assert!(state.shared().unref_queue.borrow().is_empty(), "LUA_REFNIL is never unref'd");
+        assert!(
+            state.shared().unref_queue.borrow().is_empty(),
+            "LUA_REFNIL is never unref'd"
+        );
     }
 }

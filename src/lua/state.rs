@@ -56,9 +56,12 @@ impl Shared {
         let kind = self.abort.take()?;
         Some(match kind {
             AbortKind::Timeout(k) => LuaError::Timeout(k),
-            AbortKind::Panic => {
-                LuaError::Panic(self.panic_msg.borrow_mut().take().unwrap_or_else(|| "unknown panic".into()))
-            }
+            AbortKind::Panic => LuaError::Panic(
+                self.panic_msg
+                    .borrow_mut()
+                    .take()
+                    .unwrap_or_else(|| "unknown panic".into()),
+            ),
         })
     }
 }
@@ -199,7 +202,12 @@ pub(crate) unsafe fn pop_error(l: *mut ffi::lua_State, status: c_int) -> LuaErro
 ///
 /// # Safety
 /// `l` is a valid thread of one of our states, not running, with `nargs` values on top.
-pub(crate) unsafe fn protect<F>(l: *mut ffi::lua_State, nargs: c_int, nresults: c_int, f: F) -> Result<(), LuaError>
+pub(crate) unsafe fn protect<F>(
+    l: *mut ffi::lua_State,
+    nargs: c_int,
+    nresults: c_int,
+    f: F,
+) -> Result<(), LuaError>
 where
     F: FnOnce(*mut ffi::lua_State) -> c_int + Copy,
 {
@@ -220,7 +228,12 @@ where
 ///
 /// # Safety
 /// As for [`protect`].
-pub(crate) unsafe fn pcall_raw<F>(l: *mut ffi::lua_State, nargs: c_int, nresults: c_int, f: F) -> c_int
+pub(crate) unsafe fn pcall_raw<F>(
+    l: *mut ffi::lua_State,
+    nargs: c_int,
+    nresults: c_int,
+    f: F,
+) -> c_int
 where
     F: FnOnce(*mut ffi::lua_State) -> c_int + Copy,
 {
@@ -276,7 +289,8 @@ impl StackGuard {
     /// not be to-be-closed variables (lowering the top would then run `__close`).
     pub unsafe fn new(l: *mut ffi::lua_State) -> Self {
         // SAFETY: lua_gettop never raises.
-        StackGuard { l, top: unsafe { ffi::lua_gettop(l) } }
+        let top = unsafe { ffi::lua_gettop(l) };
+        StackGuard { l, top }
     }
 }
 
@@ -308,7 +322,9 @@ pub struct State {
 
 impl std::fmt::Debug for State {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("State").field("memory", &self.memory()).finish()
+        f.debug_struct("State")
+            .field("memory", &self.memory())
+            .finish()
     }
 }
 
@@ -342,7 +358,9 @@ impl State {
             ffi::lua_atpanic(main, super::panic::at_panic);
             ffi::lua_setwarnf(main, Some(warn), std::ptr::null_mut());
         }
-        let state = State { inner: Rc::new(Inner { main, shared }) };
+        let state = State {
+            inner: Rc::new(Inner { main, shared }),
+        };
         if options.openlibs {
             // SAFETY: luaL_openlibs raises on memory errors only; protected.
             unsafe {
@@ -424,7 +442,11 @@ impl State {
     }
 
     /// Sets a global to a Rust function.
-    pub fn set_global_function(&self, name: &str, f: &'static RustFunction) -> Result<(), LuaError> {
+    pub fn set_global_function(
+        &self,
+        name: &str,
+        f: &'static RustFunction,
+    ) -> Result<(), LuaError> {
         let cname = CString::new(name).map_err(|_| LuaError::message("name contains NUL"))?;
         let cname = cname.as_ptr();
         // SAFETY: main thread between calls; the closure captures only Copy values (a C string
@@ -486,8 +508,13 @@ impl State {
 ///
 /// # Safety
 /// `l` is a valid thread of ours, not running.
-pub(crate) unsafe fn load_chunk(l: *mut ffi::lua_State, chunk: &[u8], name: &str) -> Result<(), LuaError> {
-    let cname = CString::new(format!("@{name}")).map_err(|_| LuaError::message("chunk name contains NUL"))?;
+pub(crate) unsafe fn load_chunk(
+    l: *mut ffi::lua_State,
+    chunk: &[u8],
+    name: &str,
+) -> Result<(), LuaError> {
+    let cname = CString::new(format!("@{name}"))
+        .map_err(|_| LuaError::message("chunk name contains NUL"))?;
     // SAFETY: lua_load is self-protected (luaD_protectedparser) and only pushes the function or
     // the error object; checkstack reserves the slot.
     unsafe {
@@ -514,5 +541,69 @@ unsafe extern "C" fn warn(_ud: *mut c_void, msg: *const c_char, _tocont: c_int) 
     let msg = unsafe { std::ffi::CStr::from_ptr(msg) }.to_string_lossy();
     if !msg.starts_with('@') {
         log::warn!("Lua warning: {msg}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stack_guard_restores_the_top() {
+        let state = State::new().unwrap();
+        let l = state.raw();
+        // SAFETY: main thread between calls; plain values pushed within LUA_MINSTACK.
+        unsafe {
+            let top = ffi::lua_gettop(l);
+            {
+                let _g = StackGuard::new(l);
+                ffi::lua_pushinteger(l, 1);
+                ffi::lua_pushinteger(l, 2);
+            }
+            assert_eq!(ffi::lua_gettop(l), top);
+        }
+    }
+
+    #[test]
+    fn protect_reports_errors_and_keeps_results() {
+        let state = State::new().unwrap();
+        let l = state.raw();
+        // SAFETY: main thread between calls; the closures only make API calls.
+        unsafe {
+            let _g = StackGuard::new(l);
+            protect(l, 0, 1, |l| {
+                ffi::lua_pushinteger(l, 7);
+                1
+            })
+            .unwrap();
+            assert_eq!(read_value(l, -1), Value::Integer(7));
+            let e = protect(l, 0, 0, |l| {
+                ffi::lua_pushstring(l, c"raised".as_ptr());
+                ffi::lua_error(l)
+            })
+            .unwrap_err();
+            assert_eq!(e, LuaError::Runtime("raised".into()));
+        }
+    }
+
+    #[test]
+    fn prelude_wraps_the_coroutine_library_and_main_extra_space_is_null() {
+        let state = State::new().unwrap();
+        let r = state.exec(b"return debug.getinfo(coroutine.resume, 'S').what, debug.getinfo(coroutine.wrap, 'S').what", "p").unwrap();
+        assert_eq!(
+            r,
+            vec![
+                Value::String(b"Lua".to_vec()),
+                Value::String(b"Lua".to_vec())
+            ]
+        );
+        // SAFETY: reading the main thread's extra space.
+        assert!(unsafe { (*ffi::lua_getextraspace(state.raw()).cast::<*mut c_void>()).is_null() });
+        // Without the standard libraries there is no prelude, and nothing breaks.
+        let bare = State::with_options(Options { openlibs: false }).unwrap();
+        assert_eq!(
+            bare.exec(b"return 1", "p").unwrap(),
+            vec![Value::Integer(1)]
+        );
     }
 }

@@ -58,7 +58,11 @@ impl TaskCtx {
         if self.limits.burst.is_some_and(|b| this > b) {
             return Some(TimeoutKind::Burst);
         }
-        if self.limits.total.is_some_and(|t| self.run_before.get() + this > t) {
+        if self
+            .limits
+            .total
+            .is_some_and(|t| self.run_before.get() + this > t)
+        {
             return Some(TimeoutKind::Total);
         }
         None
@@ -120,7 +124,12 @@ impl Task {
         // SAFETY: co is a fresh anchored thread; its extra space is one pointer.
         unsafe { *ffi::lua_getextraspace(co).cast::<*const TaskCtx>() = &*ctx };
         let anchor = RegistryRef::from_id(state, id);
-        Ok(Task { inner: state.inner.clone(), anchor: Some(anchor), ctx, done: false })
+        Ok(Task {
+            inner: state.inner.clone(),
+            anchor: Some(anchor),
+            ctx,
+            done: false,
+        })
     }
 
     /// The coroutine, for raw API use by the rest of `crate::lua`.
@@ -183,10 +192,16 @@ impl Task {
     /// Runs the coroutine with the `nargs` values on top of its stack until it stops.
     pub fn resume(&mut self, nargs: c_int) -> Resume {
         if self.done {
-            return Resume::Error { message: "cannot resume dead coroutine".into(), traceback: String::new() };
+            return Resume::Error {
+                message: "cannot resume dead coroutine".into(),
+                traceback: String::new(),
+            };
         }
         let shared = &self.inner.shared;
-        assert!(shared.running_task.get().is_null(), "a task is resumed while another one runs (rule C5)");
+        assert!(
+            shared.running_task.get().is_null(),
+            "a task is resumed while another one runs (rule C5)"
+        );
         let co = self.ctx.co;
         let mode = shared.preempt.get();
         self.ctx.pending.set(None);

@@ -19,8 +19,15 @@ pub struct Class<T: 'static> {
 }
 
 impl<T: 'static> Class<T> {
-    pub const fn new(name: &'static str, methods: &'static [(&'static std::ffi::CStr, &'static RustFunction)]) -> Self {
-        Class { name, methods, _type: PhantomData }
+    pub const fn new(
+        name: &'static str,
+        methods: &'static [(&'static std::ffi::CStr, &'static RustFunction)],
+    ) -> Self {
+        Class {
+            name,
+            methods,
+            _type: PhantomData,
+        }
     }
 
     fn key(&'static self) -> *const c_void {
@@ -66,15 +73,29 @@ unsafe fn push_metatable<T: 'static>(l: *mut ffi::lua_State, class: &'static Cla
 ///
 /// # Safety
 /// Protected context (or no memory limit); `value` points at a `Some`.
-pub(crate) unsafe fn push<T: 'static>(l: *mut ffi::lua_State, class: &'static Class<T>, value: *mut Option<T>) -> c_int {
-    const { assert!(std::mem::align_of::<Payload<T>>() <= 8, "userdata blocks are 8-aligned") };
+pub(crate) unsafe fn push<T: 'static>(
+    l: *mut ffi::lua_State,
+    class: &'static Class<T>,
+    value: *mut Option<T>,
+) -> c_int {
+    const {
+        assert!(
+            std::mem::align_of::<Payload<T>>() <= 8,
+            "userdata blocks are 8-aligned"
+        )
+    };
     // SAFETY: the block is fresh and large enough for Payload<T>; the value moves in with no
     // raising call in between; setmetatable never raises.
     unsafe {
         push_metatable(l, class);
-        let block = ffi::lua_newuserdatauv(l, std::mem::size_of::<Payload<T>>(), 0).cast::<Payload<T>>();
+        let block =
+            ffi::lua_newuserdatauv(l, std::mem::size_of::<Payload<T>>(), 0).cast::<Payload<T>>();
         let v = (*value).take().expect("userdata value present");
-        block.write(Payload { class: class.key(), alive: true, value: MaybeUninit::new(v) });
+        block.write(Payload {
+            class: class.key(),
+            alive: true,
+            value: MaybeUninit::new(v),
+        });
         ffi::lua_rotate(l, -2, 1);
         ffi::lua_setmetatable(l, -2);
     }
@@ -85,7 +106,11 @@ pub(crate) unsafe fn push<T: 'static>(l: *mut ffi::lua_State, class: &'static Cl
 ///
 /// # Safety
 /// `l` is valid; the returned borrow must not outlive the value's presence on the stack.
-pub(crate) unsafe fn check<'a, T: 'static>(l: *mut ffi::lua_State, n: c_int, class: &'static Class<T>) -> Option<&'a T> {
+pub(crate) unsafe fn check<'a, T: 'static>(
+    l: *mut ffi::lua_State,
+    n: c_int,
+    class: &'static Class<T>,
+) -> Option<&'a T> {
     // SAFETY: type check first; the class key identifies blocks we created as Payload<T>
     // (a userdata of another class or made by a C module has a different or no key: its first
     // word is compared only if its metatable is ours).
@@ -156,7 +181,10 @@ impl HandleTable {
     pub fn insert(&mut self) -> Handle {
         if let Some(key) = self.free.pop() {
             self.live[key as usize] = true;
-            return Handle { key, generation: self.generations[key as usize] };
+            return Handle {
+                key,
+                generation: self.generations[key as usize],
+            };
         }
         let key = self.generations.len() as u32;
         self.generations.push(0);
