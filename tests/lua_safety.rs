@@ -577,3 +577,41 @@ fn yield_is_refused_where_lua_cannot_yield() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn preemption_still_works_in_a_forked_child() {
+    // Daemon mode forks after the configuration (and maybe Lua) ran: the child must get a
+    // timer of its own, the parent's does not exist there.
+    let state = State::new().unwrap();
+    assert_preempted(&state, "while true do end"); // creates this thread's timer
+                                                   // SAFETY: the child only runs Lua (malloc is fork-safe in glibc) and leaves with _exit;
+                                                   // the parent reaps it with a deadline.
+    unsafe {
+        let pid = libc::fork();
+        assert!(pid >= 0);
+        if pid == 0 {
+            let mut task = Task::new(&state, Limits::default()).unwrap();
+            task.load(b"while true do end", "child.lua").unwrap();
+            let ok = task.resume(0) == Resume::Yield(WaitReason::Forced);
+            libc::_exit(if ok { 0 } else { 1 });
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut status = 0;
+        loop {
+            let r = libc::waitpid(pid, &mut status, libc::WNOHANG);
+            if r == pid {
+                break;
+            }
+            if Instant::now() > deadline {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, &mut status, 0);
+                panic!("the forked child's loop was never preempted");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "status {status}"
+        );
+    }
+}

@@ -146,8 +146,15 @@ fn install_handler() {
             if libc::sigaction(preempt_signal(), &sa, ptr::null_mut()) != 0 {
                 log::error!("Lua: cannot install the preemption signal handler");
             }
+            // POSIX timers are not inherited by fork (daemon mode): the child forgets the id.
+            libc::pthread_atfork(None, None, Some(forget_timer_after_fork));
         }
     });
+}
+
+/// `pthread_atfork` child handler: runs in the child's only thread, the one that forked.
+extern "C" fn forget_timer_after_fork() {
+    let _ = TIMER.try_with(|t| t.id.set(None));
 }
 
 /// The signal handler: async-signal-safe (atomics and `lua_sethook` only).
@@ -207,7 +214,7 @@ fn thread_timer() -> Option<libc::timer_t> {
     })
 }
 
-fn set_timer(id: libc::timer_t, slice: Duration) {
+fn set_timer(id: libc::timer_t, slice: Duration) -> bool {
     let ts = libc::timespec {
         tv_sec: slice.as_secs() as libc::time_t,
         tv_nsec: slice.subsec_nanos() as libc::c_long,
@@ -216,8 +223,22 @@ fn set_timer(id: libc::timer_t, slice: Duration) {
         it_interval: ts,
         it_value: ts,
     };
-    // SAFETY: a timer of this thread; a zero spec disarms it.
-    unsafe { libc::timer_settime(id, 0, &spec, ptr::null_mut()) };
+    // SAFETY: a timer id of this thread (or a stale one, which the kernel refuses); a zero
+    // spec disarms it.
+    unsafe { libc::timer_settime(id, 0, &spec, ptr::null_mut()) == 0 }
+}
+
+/// Arms this thread's timer for `slice`; if the kernel refuses the id (it should not: fork is
+/// handled by `forget_timer_after_fork`), a new timer is created.
+fn arm_timer(slice: Duration) {
+    if let Some(id) = thread_timer() {
+        if !set_timer(id, slice) {
+            TIMER.with(|t| t.id.set(None));
+            if let Some(id) = thread_timer() {
+                set_timer(id, slice);
+            }
+        }
+    }
 }
 
 /// Prepares the preemption of `co`, about to be resumed by a task (called by task.rs).
@@ -244,9 +265,7 @@ pub(crate) unsafe fn begin_resume(co: *mut ffi::lua_State, mode: Preempt) {
         slot.slice.store(slice.as_nanos() as u64, Ordering::Relaxed);
         slot.cpu_start.store(thread_cpu_ns(), Ordering::Relaxed);
         slot.armed_at.store(monotonic_ns(), Ordering::Release);
-        if let Some(id) = thread_timer() {
-            set_timer(id, slice);
-        }
+        arm_timer(slice);
     }
 }
 
