@@ -67,6 +67,10 @@ pub fn preempt_signal() -> c_int {
 pub(crate) struct Slot {
     /// The coroutine really running now (null between resumes).
     pub(crate) running: AtomicPtr<ffi::lua_State>,
+    /// The task's own coroutine during a resume: hooked by every tick too, so the task can
+    /// always be yielded even if `running` went stale (an error thrown between `enter` and
+    /// `leave`, which only a memory error in `coroutine.resume` itself can cause).
+    task_co: AtomicPtr<ffi::lua_State>,
     /// The slice ran out since the last forced yield.
     pub(crate) expired: AtomicBool,
     /// When the timer was armed for the current resume (`CLOCK_MONOTONIC`, ns), and the
@@ -120,6 +124,7 @@ impl Drop for ThreadTimer {
 thread_local! {
     static SLOT: &'static Slot = Box::leak(Box::new(Slot {
         running: AtomicPtr::new(ptr::null_mut()),
+        task_co: AtomicPtr::new(ptr::null_mut()),
         expired: AtomicBool::new(false),
         armed_at: AtomicU64::new(0),
         slice: AtomicU64::new(u64::MAX),
@@ -171,10 +176,15 @@ extern "C" fn on_signal(_sig: c_int, info: *mut libc::siginfo_t, _uc: *mut c_voi
             return; // a late signal from an earlier resume
         }
         (*slot).expired.store(true, Ordering::Relaxed);
+        // Both threads are anchored while recorded: the task's by its registry reference,
+        // the running one by the registry slot `enter` writes (RUNNING_ANCHOR).
         let co = (*slot).running.load(Ordering::Acquire);
         if !co.is_null() {
-            // The coroutine is anchored while it is recorded as running (task.rs, LEAVE).
             ffi::lua_sethook(co, Some(preempt_hook), ffi::LUA_MASKCOUNT, 1);
+        }
+        let task_co = (*slot).task_co.load(Ordering::Acquire);
+        if !task_co.is_null() && task_co != co {
+            ffi::lua_sethook(task_co, Some(preempt_hook), ffi::LUA_MASKCOUNT, 1);
         }
     }
 }
@@ -261,6 +271,7 @@ pub(crate) unsafe fn begin_resume(co: *mut ffi::lua_State, mode: Preempt) {
         }
     }
     slot.running.store(co, Ordering::Release);
+    slot.task_co.store(co, Ordering::Release);
     if let Preempt::Timer(slice) = mode {
         slot.slice.store(slice.as_nanos() as u64, Ordering::Relaxed);
         slot.cpu_start.store(thread_cpu_ns(), Ordering::Relaxed);
@@ -278,6 +289,7 @@ pub(crate) fn end_resume(mode: Preempt) {
     }
     let slot = thread_slot();
     slot.running.store(ptr::null_mut(), Ordering::Release);
+    slot.task_co.store(ptr::null_mut(), Ordering::Release);
     slot.slice.store(u64::MAX, Ordering::Relaxed);
     slot.expired.store(false, Ordering::Relaxed);
 }
@@ -327,8 +339,14 @@ unsafe extern "C" fn hook_body(l: *mut ffi::lua_State, ar: *mut ffi::lua_Debug) 
             ffi::lua_sethook(l, Some(preempt_hook), ffi::LUA_MASKCOUNT, 1);
             return;
         }
+        if task.pending.get().is_some() {
+            // A task-level yield is on its way up through the coroutine wrappers: let it go.
+            ffi::lua_sethook(l, None, 0, 0);
+            return;
+        }
         let slot = thread_slot();
-        let tracked = slot.running.load(Ordering::Acquire) == l;
+        // The coroutine the timer aims at, or the task's own (always safe to yield).
+        let tracked = slot.running.load(Ordering::Acquire) == l || task.co == l;
         let expired = match mode {
             Preempt::Timer(slice) => {
                 slot.expired.load(Ordering::Relaxed)
@@ -402,21 +420,24 @@ unsafe fn raise_abort(l: *mut ffi::lua_State, kind: AbortKind) -> ! {
 }
 
 /// `enter(co)`: records `co` as the running coroutine and returns it.
-pub static ENTER: RustFunction = RustFunction::new("resume", enter);
+pub(crate) static ENTER: RustFunction = RustFunction::new("resume", enter);
 /// `leave(co)`: records the caller as running again and says what the wrapper does next:
 /// 0 return to the script, 1 pass a task-level yield up, 2 resume the inner coroutine again.
-pub static LEAVE: RustFunction = RustFunction::new("resume", leave);
+pub(crate) static LEAVE: RustFunction = RustFunction::new("resume", leave);
 
 fn enter(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
     let l = ctx.raw();
     // SAFETY: non-raising reads; the pushed copy of argument 1 has a slot (LUA_MINSTACK).
     unsafe {
         let co = ffi::lua_tothread(l, 1);
+        ffi::lua_settop(l, 1);
         if !co.is_null() && co != l && ffi::lua_status(co) <= ffi::LUA_YIELD {
-            // Anchored by the wrapper's argument while it runs.
+            // Anchor it for as long as it is recorded, even if an error skips `leave`: the
+            // registry slot exists (install_prelude), so this raw set does not allocate.
+            ffi::lua_pushvalue(l, 1);
+            ffi::lua_rawsetp(l, ffi::LUA_REGISTRYINDEX, running_anchor());
             thread_slot().running.store(co, Ordering::Release);
         }
-        ffi::lua_settop(l, 1);
     }
     Ok(1)
 }
@@ -464,6 +485,13 @@ fn leave(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
 
 const PRELUDE: &str = include_str!("prelude.lua");
 
+/// Registry key (a static's address) of the slot anchoring the recorded running coroutine.
+static RUNNING_ANCHOR: u8 = 0;
+
+fn running_anchor() -> *const c_void {
+    (&RUNNING_ANCHOR as *const u8).cast()
+}
+
 /// Runs `prelude.lua` with [`ENTER`] and [`LEAVE`] (needs the coroutine library).
 pub(crate) fn install_prelude(state: &State) -> Result<(), LuaError> {
     let (p, len) = (PRELUDE.as_ptr(), PRELUDE.len());
@@ -481,6 +509,8 @@ pub(crate) fn install_prelude(state: &State) -> Result<(), LuaError> {
             {
                 ffi::lua_error(l);
             }
+            ffi::lua_pushboolean(l, 0);
+            ffi::lua_rawsetp(l, ffi::LUA_REGISTRYINDEX, running_anchor());
             super::callback::push_function(l, &ENTER);
             super::callback::push_function(l, &LEAVE);
             ffi::lua_call(l, 2, 0);
