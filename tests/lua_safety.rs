@@ -510,6 +510,35 @@ fn measure_loop_speed_by_preemption_mode() {
     }
 }
 
+#[test]
+#[ignore = "measurement: cargo test --release --test lua_safety -- --ignored --nocapture"]
+fn measure_preemption_latency() {
+    // How long a resume of `while true do end` lasts before the forced yield (wall time).
+    for (name, mode) in [
+        ("count hook 1000", Preempt::Count(1000)),
+        ("count hook 10000", Preempt::Count(10000)),
+        ("timer 1 ms", Preempt::Timer(Duration::from_millis(1))),
+        ("timer 2 ms", Preempt::Timer(Duration::from_millis(2))),
+    ] {
+        let state = State::new().unwrap();
+        state.set_preempt(mode);
+        let mut task = Task::new(&state, Limits::default()).unwrap();
+        task.load(b"while true do end", "spin.lua").unwrap();
+        let mut samples: Vec<Duration> = (0..200)
+            .map(|_| {
+                let start = Instant::now();
+                assert_eq!(task.resume(0), Resume::Yield(WaitReason::Forced));
+                start.elapsed()
+            })
+            .collect();
+        samples.sort();
+        println!(
+            "{name:>18}: resume until preempted: median {:?}, p99 {:?}, max {:?}",
+            samples[100], samples[198], samples[199]
+        );
+    }
+}
+
 /// CPU time of this thread (the machine is shared: wall time would measure the neighbours).
 fn thread_cpu_time() -> Duration {
     let mut ts = libc::timespec {
