@@ -1,6 +1,6 @@
 //! The counting allocator given to `lua_newstate` (`doc/lua-ffi.md` section 10).
 //!
-//! Every block Lua allocates goes through [`lua_alloc`], which keeps the live byte count and
+//! Every block Lua allocates goes through `lua_alloc`, which keeps the live byte count and
 //! its peak and refuses growth past the limit (`tune.lua.maxmem`). Lua answers a refusal with
 //! an emergency collection and, if that is not enough, a `not enough memory` error in the
 //! running call only. Shrinks and frees never fail.
@@ -19,7 +19,7 @@ pub struct MemoryStats {
 }
 
 /// The allocator's counters. It lives at a stable address (inside the state's shared block) and
-/// is the `ud` pointer Lua passes back to [`lua_alloc`].
+/// is the `ud` pointer Lua passes back to `lua_alloc`.
 #[derive(Debug, Default)]
 pub(crate) struct Allocator {
     current: Cell<usize>,

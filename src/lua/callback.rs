@@ -1,8 +1,8 @@
 //! The one trampoline for Rust functions exposed to Lua (`doc/lua-ffi.md` sections 2 and 3).
 //!
 //! A [`RustFunction`] is a `static` naming a plain Rust function
-//! `fn(&mut CallCtx) -> Result<c_int, LuaError>`. Lua calls [`trampoline`], which runs it under
-//! `catch_unwind` in [`invoke`]; every Rust value the function owned is dropped when `invoke`
+//! `fn(&mut CallCtx) -> Result<c_int, LuaError>`. Lua calls `trampoline`, which runs it under
+//! `catch_unwind` in `invoke`; every Rust value the function owned is dropped when `invoke`
 //! returns, and only then does the trampoline, holding `Copy` locals only, return, yield
 //! (`lua_yieldk`) or raise (`lua_error`). This file is the only place that calls those two.
 use super::error::LuaError;

@@ -7,8 +7,8 @@
 //! coroutine if it is yieldable, or checks the time budgets and tries again later.
 //!
 //! The running coroutine is tracked through a Lua prelude (`prelude.lua`) that wraps
-//! `coroutine.resume` and `coroutine.wrap` between two Rust functions, [`ENTER`] and
-//! [`LEAVE`]; the same wrappers pass a task-level yield (forced yield, sleep, I/O) from a
+//! `coroutine.resume` and `coroutine.wrap` between two Rust functions, `ENTER` and
+//! `LEAVE`; the same wrappers pass a task-level yield (forced yield, sleep, I/O) from a
 //! script's coroutine up to the task, and resume the inner coroutine when the task resumes.
 //!
 //! [`Preempt::Count`] is HAProxy's `tune.lua.forced-yield`: a count hook every N instructions.
@@ -492,7 +492,7 @@ fn running_anchor() -> *const c_void {
     (&RUNNING_ANCHOR as *const u8).cast()
 }
 
-/// Runs `prelude.lua` with [`ENTER`] and [`LEAVE`] (needs the coroutine library).
+/// Runs `prelude.lua` with `ENTER` and `LEAVE` (needs the coroutine library).
 pub(crate) fn install_prelude(state: &State) -> Result<(), LuaError> {
     let (p, len) = (PRELUDE.as_ptr(), PRELUDE.len());
     // SAFETY: main thread between calls; everything runs under protection; the closure

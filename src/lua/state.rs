@@ -4,7 +4,7 @@
 //! [`State`] is a cheap handle (`Rc`) on the main thread; tasks and registry references hold a
 //! clone, so the `lua_State` is closed only after the last of them is gone. Everything the
 //! Lua-side code needs to find from any thread (allocator counters, the running task, the abort
-//! record, the unref queue, handle generations, the preemption mode) lives in one [`Shared`]
+//! record, the unref queue, handle generations, the preemption mode) lives in one `Shared`
 //! block, which is also the allocator's `ud`: `lua_getallocf` leads back to it from any
 //! `lua_State` of the state.
 use super::alloc::{self, Allocator, MemoryStats};
@@ -66,7 +66,7 @@ impl Shared {
     }
 }
 
-/// Finds the [`Shared`] block of the state `l` belongs to.
+/// Finds the `Shared` block of the state `l` belongs to.
 ///
 /// # Safety
 /// `l` is a thread of a state created by [`State::new`].
@@ -198,7 +198,7 @@ pub(crate) unsafe fn pop_error(l: *mut ffi::lua_State, status: c_int) -> LuaErro
 /// (`nresults` of them are kept, as for `lua_pcall`).
 ///
 /// `F: Copy` guarantees the closure's captures have no destructor; its body must hold only
-/// `Copy` locals and must not panic (a panic there aborts the process, see [`run_raw`]).
+/// `Copy` locals and must not panic (a panic there aborts the process, see `run_raw`).
 ///
 /// # Safety
 /// `l` is a valid thread of one of our states, not running, with `nargs` values on top.
@@ -250,7 +250,7 @@ where
     }
 }
 
-/// The C function `protect` calls: it runs the closure through [`run_raw`].
+/// The C function `protect` calls: it runs the closure through `run_raw`.
 unsafe extern "C-unwind" fn protect_trampoline<F>(l: *mut ffi::lua_State) -> c_int
 where
     F: FnOnce(*mut ffi::lua_State) -> c_int + Copy,
@@ -275,7 +275,7 @@ where
 }
 
 /// Restores the stack top of a thread when dropped (rule S2). Never keep one alive across a
-/// raising call: guards belong to the Rust frame around [`protect`], not inside it.
+/// raising call: guards belong to the Rust frame around `protect`, not inside it.
 pub struct StackGuard {
     l: *mut ffi::lua_State,
     top: c_int,

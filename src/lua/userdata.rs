@@ -1,7 +1,7 @@
 //! Typed userdata and generation handles (`doc/lua-ffi.md` section 9).
 //!
 //! A class is a `static Class<T>`; its metatable lives in the registry under the static's
-//! address. A userdata block holds a [`Payload<T>`]: the class identity, an `alive` flag and
+//! address. A userdata block holds a `Payload<T>`: the class identity, an `alive` flag and
 //! the Rust value, dropped by `__gc` only. Objects that stand for reactor things (streams,
 //! sockets…) hold a [`Handle`] checked against the state's [`HandleTable`] on every call.
 use lua54_sys as ffi;
