@@ -163,6 +163,13 @@ fn allocation_failure_fails_only_the_running_call() {
         r[1].as_str().unwrap().contains("not enough memory"),
         "{r:?}"
     );
+    // Uncaught in a task, the callback's allocation failure is reported as NoMem.
+    let (_t, r) = run_task(
+        &state,
+        "return big_string(4 * 1024 * 1024)",
+        Limits::default(),
+    );
+    assert_eq!(r, Resume::NoMem);
     // Small allocations still work.
     assert_eq!(
         state.exec(b"return #big_string(1000)", "m.lua").unwrap(),

@@ -67,7 +67,9 @@ unsafe extern "C-unwind" fn trampoline(l: *mut ffi::lua_State) -> c_int {
     }
 }
 
-/// Runs the Rust function and prepares the outcome. Never raises.
+/// Runs the Rust function and prepares the outcome. Never raises. Not inlined, so that the
+/// frame that owned Rust values is gone when the trampoline longjmps.
+#[inline(never)]
 unsafe fn invoke(l: *mut ffi::lua_State, f: &'static RustFunction) -> Outcome {
     // SAFETY: l is the running thread of one of our states.
     let shared = unsafe { shared_of(l) };

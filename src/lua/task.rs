@@ -13,6 +13,9 @@ use std::os::raw::{c_int, c_void};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+/// Lua's memory error message (`LUA_ERRMEM`'s error object).
+const MEMORY_ERROR: &str = "not enough memory";
+
 /// Time budgets of a task (None: unlimited).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Limits {
@@ -249,8 +252,14 @@ impl Task {
                 // SAFETY: the error object is on top of co, whose stack is left as it was at
                 // the error, so the traceback can still walk it.
                 let message = unsafe { state::error_message(co) };
-                let traceback = self.traceback().unwrap_or_default();
-                Resume::Error { message, traceback }
+                if message == MEMORY_ERROR {
+                    // A Rust callback failed to allocate (LuaError::Memory): the C API has no
+                    // way to raise LUA_ERRMEM itself, so it raised Lua's message.
+                    Resume::NoMem
+                } else {
+                    let traceback = self.traceback().unwrap_or_default();
+                    Resume::Error { message, traceback }
+                }
             }
         };
         self.finish();
