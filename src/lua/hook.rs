@@ -340,8 +340,13 @@ unsafe extern "C" fn hook_body(l: *mut ffi::lua_State, ar: *mut ffi::lua_Debug) 
             return;
         }
         if task.pending.get().is_some() {
-            // A task-level yield is on its way up through the coroutine wrappers: let it go.
-            ffi::lua_sethook(l, None, 0, 0);
+            // A task-level yield is on its way up through the coroutine wrappers: let it go
+            // (in count mode, keep counting on this thread).
+            if count > 0 {
+                ffi::lua_sethook(l, Some(preempt_hook), ffi::LUA_MASKCOUNT, count);
+            } else {
+                ffi::lua_sethook(l, None, 0, 0);
+            }
             return;
         }
         let slot = thread_slot();
