@@ -5,8 +5,9 @@
 //! C macros rewritten as `#[inline(always)]` functions. Lua itself is compiled from the
 //! sources vendored by `lua-src` (see `build.rs`).
 //!
-//! This is the minimal subset the foundation needs (state creation, loading, protected
-//! calls, version); the Lua engine issue fills in the rest of the API.
+//! Functions that may `longjmp` (raise an error or a yield) say **Raises** in their docs; the
+//! rules for calling them are in `doc/lua-ffi.md`. Every declaration is `extern "C-unwind"`
+//! except the allocator and warning function types, which must never unwind.
 #![allow(non_camel_case_types, non_snake_case)]
 
 pub mod lauxlib;

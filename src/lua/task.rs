@@ -1,0 +1,331 @@
+//! Coroutines driven by the reactor (`doc/lua-ffi.md` section 7).
+//!
+//! A [`Task`] is one Lua thread anchored in the registry, with a small [`TaskCtx`] reachable
+//! from its extra space. [`Task::resume`] runs it until it stops and says why ([`Resume`]); the
+//! reactor acts on that: finished, waiting (forced yield, sleep deadline, I/O), or failed.
+use super::error::{LuaError, TimeoutKind};
+use super::hook::{self, WaitReason};
+use super::registry::RegistryRef;
+use super::state::{self, read_value, shared_of, Inner, State, Value};
+use lua54_sys as ffi;
+use std::cell::Cell;
+use std::os::raw::{c_int, c_void};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// Lua's memory error message (`LUA_ERRMEM`'s error object).
+const MEMORY_ERROR: &str = "not enough memory";
+
+/// Time budgets of a task (None: unlimited).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest single resume (`tune.lua.burst-timeout`).
+    pub burst: Option<Duration>,
+    /// Longest total Lua run time over all resumes (`session-timeout`, `task-timeout`…).
+    pub total: Option<Duration>,
+}
+
+/// Why a resume stopped.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Resume {
+    /// The function returned these values. The task is over.
+    Finished(Vec<Value>),
+    /// The task waits; resume it again when the reason is satisfied.
+    Yield(WaitReason),
+    /// A Lua error (message, and traceback of the coroutine). The task is over.
+    Error { message: String, traceback: String },
+    /// A time budget ran out. The task is over.
+    Timeout(TimeoutKind),
+    /// Lua ran out of memory. The task is over.
+    NoMem,
+    /// A Rust callback panicked (rule P1). The task is over.
+    Panic(String),
+}
+
+/// What the hook and the callbacks need to know about the running task. Reached through the
+/// state's `running_task` pointer and the thread's extra space (rule C2).
+pub struct TaskCtx {
+    pub(crate) co: *mut ffi::lua_State,
+    pub(crate) limits: Limits,
+    pub(crate) resume_start: Cell<Instant>,
+    /// Lua run time of the previous resumes.
+    pub(crate) run_before: Cell<Duration>,
+    /// The reason of a task-level yield in progress (rule Y3).
+    pub(crate) pending: Cell<Option<WaitReason>>,
+}
+
+impl TaskCtx {
+    /// The budget that ran out by `now`, if any.
+    pub(crate) fn over_budget(&self, now: Instant) -> Option<TimeoutKind> {
+        let this = now.saturating_duration_since(self.resume_start.get());
+        if self.limits.burst.is_some_and(|b| this > b) {
+            return Some(TimeoutKind::Burst);
+        }
+        if self
+            .limits
+            .total
+            .is_some_and(|t| self.run_before.get() + this > t)
+        {
+            return Some(TimeoutKind::Total);
+        }
+        None
+    }
+
+    /// Total Lua run time so far.
+    pub fn run_time(&self) -> Duration {
+        self.run_before.get()
+    }
+}
+
+/// The task context of thread `l`, if `l` is a task's own coroutine (null extra space means
+/// "not ours": the main thread and script coroutines).
+///
+/// # Safety
+/// `l` is a valid thread of one of our states.
+pub unsafe fn task_of<'a>(l: *mut ffi::lua_State) -> Option<&'a TaskCtx> {
+    // SAFETY: the extra space holds null or a pointer to a live TaskCtx (cleared on close).
+    unsafe { (*ffi::lua_getextraspace(l).cast::<*const TaskCtx>()).as_ref() }
+}
+
+/// A coroutine owned by Rust.
+pub struct Task {
+    inner: Rc<Inner>,
+    anchor: Option<RegistryRef>,
+    ctx: Box<TaskCtx>,
+    done: bool,
+}
+
+impl std::fmt::Debug for Task {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Task").field("done", &self.done).finish()
+    }
+}
+
+impl Task {
+    /// Creates the coroutine, anchored in the registry in the same protected step (rule C1).
+    pub fn new(state: &State, limits: Limits) -> Result<Task, LuaError> {
+        let main = state.raw();
+        let mut co: *mut ffi::lua_State = std::ptr::null_mut();
+        let mut id: c_int = ffi::LUA_NOREF;
+        let (co_out, id_out): (*mut *mut ffi::lua_State, *mut c_int) = (&mut co, &mut id);
+        // SAFETY: main thread between calls; newthread and ref allocate: protected. The closure
+        // writes through raw pointers to this frame's locals.
+        unsafe {
+            state::protect(main, 0, 0, move |l| {
+                *co_out = ffi::lua_newthread(l);
+                *id_out = ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX);
+                0
+            })?;
+        }
+        let ctx = Box::new(TaskCtx {
+            co,
+            limits,
+            resume_start: Cell::new(Instant::now()),
+            run_before: Cell::new(Duration::ZERO),
+            pending: Cell::new(None),
+        });
+        // SAFETY: co is a fresh anchored thread; its extra space is one pointer.
+        unsafe { *ffi::lua_getextraspace(co).cast::<*const TaskCtx>() = &*ctx };
+        let anchor = RegistryRef::from_id(state, id);
+        Ok(Task {
+            inner: state.inner.clone(),
+            anchor: Some(anchor),
+            ctx,
+            done: false,
+        })
+    }
+
+    /// The coroutine, for raw API use by the rest of `crate::lua`.
+    pub fn raw(&self) -> *mut ffi::lua_State {
+        self.ctx.co
+    }
+
+    pub fn ctx(&self) -> &TaskCtx {
+        &self.ctx
+    }
+
+    /// Whether the task is over (finished, failed or closed).
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Pushes the function in `f` onto the coroutine (before the first resume).
+    pub fn push_function(&mut self, f: &RegistryRef) -> Result<(), LuaError> {
+        // SAFETY: co is not running; checkstack and rawgeti never raise.
+        unsafe {
+            if ffi::lua_checkstack(self.ctx.co, 1) == 0 {
+                return Err(LuaError::Memory);
+            }
+            f.push(self.ctx.co);
+        }
+        Ok(())
+    }
+
+    /// Compiles `chunk` onto the coroutine as its function.
+    pub fn load(&mut self, chunk: &[u8], name: &str) -> Result<(), LuaError> {
+        // SAFETY: co is not running.
+        unsafe { state::load_chunk(self.ctx.co, chunk, name) }
+    }
+
+    /// Pushes an argument (or the values for a resume after a yield).
+    pub fn push_value(&mut self, v: &Value) -> Result<(), LuaError> {
+        let co = self.ctx.co;
+        // SAFETY: co is not running; strings allocate: protected.
+        unsafe {
+            if ffi::lua_checkstack(co, 3) == 0 {
+                return Err(LuaError::Memory);
+            }
+            match v {
+                Value::Nil | Value::Other(_) => ffi::lua_pushnil(co),
+                Value::Boolean(b) => ffi::lua_pushboolean(co, *b as c_int),
+                Value::Integer(i) => ffi::lua_pushinteger(co, *i),
+                Value::Number(n) => ffi::lua_pushnumber(co, *n),
+                Value::String(s) => {
+                    let (p, len) = (s.as_ptr(), s.len());
+                    state::protect(co, 0, 1, move |l| {
+                        ffi::lua_pushlstring(l, p.cast(), len);
+                        1
+                    })?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the coroutine with the `nargs` values on top of its stack until it stops.
+    pub fn resume(&mut self, nargs: c_int) -> Resume {
+        if self.done {
+            return Resume::Error {
+                message: "cannot resume dead coroutine".into(),
+                traceback: String::new(),
+            };
+        }
+        let shared = &self.inner.shared;
+        assert!(
+            shared.running_task.get().is_null(),
+            "a task is resumed while another one runs (rule C5)"
+        );
+        let co = self.ctx.co;
+        let mode = shared.preempt.get();
+        self.ctx.pending.set(None);
+        shared.running_task.set(&*self.ctx);
+        let start = Instant::now();
+        self.ctx.resume_start.set(start);
+        let mut nres: c_int = 0;
+        // SAFETY: co is anchored and suspended (or fresh) with its function and arguments
+        // pushed; lua_resume is a protected entry; the hook setup is non-raising.
+        let status = unsafe {
+            hook::begin_resume(co, mode);
+            let status = ffi::lua_resume(co, self.inner.main, nargs, &mut nres);
+            hook::end_resume(mode);
+            status
+        };
+        shared.running_task.set(std::ptr::null());
+        let elapsed = start.elapsed();
+        self.ctx.run_before.set(self.ctx.run_before.get() + elapsed);
+        let abort = shared.take_abort();
+        let outcome = match (status, abort) {
+            (_, Some(LuaError::Timeout(k))) => Resume::Timeout(k),
+            (_, Some(LuaError::Panic(m))) => Resume::Panic(m),
+            (ffi::LUA_YIELD, _) => {
+                // SAFETY: the yielded values are on co's stack; drop them (a task-level yield
+                // passes none).
+                unsafe { ffi::lua_pop(co, nres) };
+                let reason = self.ctx.pending.take().unwrap_or(WaitReason::Other);
+                match self.budget_after(elapsed) {
+                    Some(k) => Resume::Timeout(k),
+                    None => return Resume::Yield(reason),
+                }
+            }
+            (ffi::LUA_OK, _) => {
+                // SAFETY: the nres results are on top of co's stack.
+                let values = unsafe {
+                    let top = ffi::lua_gettop(co);
+                    let v: Vec<Value> = (top - nres + 1..=top).map(|i| read_value(co, i)).collect();
+                    ffi::lua_settop(co, 0);
+                    v
+                };
+                Resume::Finished(values)
+            }
+            (ffi::LUA_ERRMEM, _) => Resume::NoMem,
+            _ => {
+                // SAFETY: the error object is on top of co, whose stack is left as it was at
+                // the error, so the traceback can still walk it.
+                let message = unsafe { state::error_message(co) };
+                if message == MEMORY_ERROR {
+                    // A Rust callback failed to allocate (LuaError::Memory): the C API has no
+                    // way to raise LUA_ERRMEM itself, so it raised Lua's message.
+                    Resume::NoMem
+                } else {
+                    let traceback = self.traceback().unwrap_or_default();
+                    Resume::Error { message, traceback }
+                }
+            }
+        };
+        self.finish();
+        outcome
+    }
+
+    fn budget_after(&self, elapsed: Duration) -> Option<TimeoutKind> {
+        let l = self.ctx.limits;
+        if l.burst.is_some_and(|b| elapsed > b) {
+            return Some(TimeoutKind::Burst);
+        }
+        if l.total.is_some_and(|t| self.ctx.run_before.get() > t) {
+            return Some(TimeoutKind::Total);
+        }
+        None
+    }
+
+    /// The traceback of the (errored) coroutine, built on the main thread.
+    fn traceback(&self) -> Option<String> {
+        let main = self.inner.main;
+        let co = self.ctx.co;
+        // SAFETY: main is between calls; luaL_traceback allocates: protected; the result is
+        // copied before the guard pops it.
+        unsafe {
+            let _guard = state::StackGuard::new(main);
+            state::protect(main, 0, 1, move |l| {
+                ffi::luaL_traceback(l, co, std::ptr::null(), 0);
+                1
+            })
+            .ok()?;
+            Some(state::error_message(main))
+        }
+    }
+
+    /// Closes the coroutine (rule C4): runs its pending `__close` variables, frees its stack,
+    /// and queues its anchor for release. Idempotent.
+    pub fn close(&mut self) {
+        self.finish();
+    }
+
+    fn finish(&mut self) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        let co = self.ctx.co;
+        // SAFETY: co is not running; lua_closethread is protected internally (errors in
+        // __close become its status); hooks and the extra space are plain writes.
+        unsafe {
+            ffi::lua_sethook(co, None, 0, 0);
+            let status = ffi::lua_closethread(co, self.inner.main);
+            if status != ffi::LUA_OK && status != ffi::LUA_YIELD {
+                // The error object of the close is left on co's stack: clear it.
+                ffi::lua_settop(co, 0);
+            }
+            *ffi::lua_getextraspace(co).cast::<*mut c_void>() = std::ptr::null_mut();
+            // An abort raised while closing (a __close handler running into the re-raise
+            // hook) must not leak into the next task.
+            let _ = shared_of(co).take_abort();
+        }
+        self.anchor = None;
+    }
+}
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
