@@ -12,6 +12,7 @@
 //! - [`userdata`]: typed userdata holding generation handles ([`Class`], [`Handle`]).
 //! - [`hook`]: preemption by timer signal or instruction count, budgets ([`Preempt`]).
 pub mod alloc;
+pub mod api;
 pub mod callback;
 pub mod error;
 pub mod hook;

@@ -1,0 +1,14 @@
+//! The Lua-visible HAProxy API (HAProxy's hlua_fcn.c and hlua.c counterparts).
+//!
+//! - [`core`]: the `core` table, `lua-load`, `register_*`, tasks, logs, sleeps.
+//! - [`concat`]: the Concat class (`core.concat()`).
+//! - [`text`]: `core.tokenize` and other string helpers.
+//! - [`addr`]: `core.parse_addr`, `core.match_addr`.
+//! - [`regex`]: the Regex class.
+//! - [`blocking`]: detection of blocking calls (`io.*`, `os.execute`, `print`...) at run time.
+pub mod addr;
+pub mod blocking;
+pub mod concat;
+pub mod core;
+pub mod regex;
+pub mod text;

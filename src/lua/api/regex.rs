@@ -1,0 +1,1 @@
+//! See `super` (src/lua/api/mod.rs) for what this module will hold.
