@@ -14,16 +14,14 @@ fn ask(proxy: &Proxy, name: &str) -> String {
 #[test]
 fn roundrobin_spreads_evenly() {
     let (a, b, c) = (Backend::reply(b"a"), Backend::reply(b"b"), Backend::reply(b"c"));
-    let proxy = ProxyBuilder::new(&logged_tcp_config(
-        "",
-        "",
+    let proxy = ProxyBuilder::logged_tcp(
         "listen l
             bind 127.0.0.1:{{fe}}
             balance roundrobin
             server a 127.0.0.1:{{a}}
             server b 127.0.0.1:{{b}}
             server c 127.0.0.1:{{c}}",
-    ))
+    )
     .port("a", a.port())
     .port("b", b.port())
     .port("c", c.port())
@@ -42,15 +40,13 @@ fn leastconn_avoids_the_busy_server() {
     // s1 holds connections open (silent), s2 answers at once.
     let busy = Backend::silent();
     let free = Backend::reply(b"free");
-    let proxy = ProxyBuilder::new(&logged_tcp_config(
-        "",
-        "",
+    let proxy = ProxyBuilder::logged_tcp(
         "listen l
             bind 127.0.0.1:{{fe}}
             balance leastconn
             server s1 127.0.0.1:{{busy}}
             server s2 127.0.0.1:{{free}}",
-    ))
+    )
     .port("busy", busy.port())
     .port("free", free.port())
     .start();
@@ -73,9 +69,7 @@ fn retries_then_redispatch_to_another_server() {
     let dead = RefusingPort::new();
     let alive = Backend::reply(b"alive");
     // Roundrobin starts on `dead`; after each redispatch the next stream starts there again.
-    let proxy = ProxyBuilder::new(&logged_tcp_config(
-        "",
-        "",
+    let proxy = ProxyBuilder::logged_tcp(
         "listen l
             bind 127.0.0.1:{{fe}}
             retries 3
@@ -83,7 +77,7 @@ fn retries_then_redispatch_to_another_server() {
             timeout connect 100ms
             server dead 127.0.0.1:{{dead}}
             server alive 127.0.0.1:{{alive}}",
-    ))
+    )
     .port("dead", dead.port())
     .port("alive", alive.port())
     .start();
@@ -108,15 +102,13 @@ fn retries_then_redispatch_to_another_server() {
 #[test]
 fn retries_without_redispatch_wait_between_attempts() {
     let dead = RefusingPort::new();
-    let proxy = ProxyBuilder::new(&logged_tcp_config(
-        "",
-        "",
+    let proxy = ProxyBuilder::logged_tcp(
         "listen l
             bind 127.0.0.1:{{fe}}
             retries 2
             timeout connect 100ms
             server dead 127.0.0.1:{{dead}}",
-    ))
+    )
     .port("dead", dead.port())
     .start();
     let t0 = std::time::Instant::now();
@@ -131,14 +123,12 @@ fn retries_without_redispatch_wait_between_attempts() {
 #[test]
 fn maxconn_queues_then_serves_in_order() {
     let backend = Backend::echo();
-    let proxy = ProxyBuilder::new(&logged_tcp_config(
-        "",
-        "",
+    let proxy = ProxyBuilder::logged_tcp(
         "listen l
             bind 127.0.0.1:{{fe}}
             timeout queue 5s
             server s1 127.0.0.1:{{be}} maxconn 1",
-    ))
+    )
     .port("be", backend.port())
     .start();
     let mut first = proxy.connect("fe");
@@ -161,9 +151,7 @@ fn maxconn_queues_then_serves_in_order() {
 #[test]
 fn use_backend_rules_pick_by_destination_port() {
     let (a, b) = (Backend::reply(b"a"), Backend::reply(b"b"));
-    let proxy = ProxyBuilder::new(&logged_tcp_config(
-        "",
-        "",
+    let proxy = ProxyBuilder::logged_tcp(
         "frontend fe
             bind 127.0.0.1:{{first}}
             bind 127.0.0.1:{{second}}
@@ -175,7 +163,7 @@ fn use_backend_rules_pick_by_destination_port() {
             server a 127.0.0.1:{{a}}
         backend bb
             server b 127.0.0.1:{{b}}",
-    ))
+    )
     .port("a", a.port())
     .port("b", b.port())
     .start();

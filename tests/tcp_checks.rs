@@ -14,15 +14,13 @@ fn dead_server_goes_down_and_comes_back() {
     let good = Backend::reply(b"good");
     // The flaky server's port: reserved, refusing until we listen on it.
     let flaky_port = RefusingPort::new();
-    let proxy = ProxyBuilder::new(&logged_tcp_config(
-        "",
-        "",
+    let proxy = ProxyBuilder::logged_tcp(
         "listen l
             bind 127.0.0.1:{{fe}}
             balance roundrobin
             server flaky 127.0.0.1:{{flaky}} check inter 100ms rise 2 fall 2
             server good 127.0.0.1:{{good}} check inter 100ms",
-    ))
+    )
     .port("flaky", flaky_port.port())
     .port("good", good.port())
     .start();
@@ -49,13 +47,11 @@ fn dead_server_goes_down_and_comes_back() {
 #[test]
 fn backend_with_no_server_left_is_reported_and_refuses_with_sc() {
     let dead = RefusingPort::new();
-    let proxy = ProxyBuilder::new(&logged_tcp_config(
-        "",
-        "",
+    let proxy = ProxyBuilder::logged_tcp(
         "listen l
             bind 127.0.0.1:{{fe}}
             server only 127.0.0.1:{{dead}} check inter 100ms fall 1",
-    ))
+    )
     .port("dead", dead.port())
     .start();
     proxy.wait_for_line(|l| l.contains("Server l/only is DOWN"), DEADLINE);

@@ -10,19 +10,6 @@ use std::time::Duration;
 
 const HUNDRED_MB: u64 = 100 * 1024 * 1024;
 
-/// A proxy `l` on `{{fe}}` forwarding to `backend`, logging with [`LOG_FORMAT`].
-fn listen_in_front_of(backend: &Backend) -> Proxy {
-    ProxyBuilder::new(&logged_tcp_config(
-        "",
-        "",
-        "listen l
-            bind 127.0.0.1:{{fe}}
-            server s1 127.0.0.1:{{be}}",
-    ))
-    .port("be", backend.port())
-    .start()
-}
-
 /// The client sends 100 MB then half-closes; the server checks every byte, sends its
 /// own 100 MB, then half-closes; the client checks every byte. Both directions run
 /// at once (the server starts sending before it has read everything), so each half
@@ -40,15 +27,13 @@ fn hundred_megabytes_each_way_with_half_closes() {
         assert_eq!(n, HUNDRED_MB);
         sender.join().unwrap();
     });
-    let proxy = ProxyBuilder::new(&logged_tcp_config(
-        "",
-        "",
+    let proxy = ProxyBuilder::logged_tcp(
         "frontend fe
             bind 127.0.0.1:{{fe}}
             default_backend be
         backend be
             server s1 127.0.0.1:{{be}}",
-    ))
+    )
     .port("be", backend.port())
     .start();
     let mut client = proxy.connect("fe");
@@ -76,7 +61,7 @@ fn client_half_close_reaches_the_server_and_the_answer_comes_back() {
         let reply = format!("got {} bytes", got.len());
         c.write_all(reply.as_bytes()).unwrap();
     });
-    let proxy = listen_in_front_of(&backend);
+    let proxy = ProxyBuilder::logged_tcp_listen(&backend).start();
     let mut client = proxy.connect("fe");
     client.send(&[b'x'; 12345]);
     client.shutdown_write();
@@ -87,7 +72,7 @@ fn client_half_close_reaches_the_server_and_the_answer_comes_back() {
 #[test]
 fn thousand_concurrent_connections() {
     let backend = Backend::echo();
-    let proxy = listen_in_front_of(&backend);
+    let proxy = ProxyBuilder::logged_tcp_listen(&backend).start();
     // Open all connections first so they are truly concurrent.
     let mut clients: Vec<Client> = (0..1000).map(|_| proxy.connect("fe")).collect();
     for (i, c) in clients.iter_mut().enumerate() {
@@ -124,16 +109,14 @@ fn unix_and_abstract_servers() {
     abns.bind(&moonproxy::listener::abstract_addr(&name).unwrap()).unwrap();
     abns.listen(16).unwrap();
     serve(abns.into(), b"from abns");
-    let builder = ProxyBuilder::new(&logged_tcp_config(
-        "",
-        "",
+    let builder = ProxyBuilder::logged_tcp(
         "listen u
             bind 127.0.0.1:{{u}}
             server s1 {{dir}}/srv.sock
         listen a
             bind 127.0.0.1:{{a}}
             server s1 abns@{{abns}}",
-    ))
+    )
     .var("abns", &name);
     // The unix server's socket lives in the proxy's directory, known once it runs: start the
     // proxy, then the server (the proxy connects only when a client comes).
@@ -160,7 +143,7 @@ fn a_slow_server_pushes_back_on_the_client() {
         assert_eq!(expect_random(&mut c, 7, TOTAL as u64), TOTAL as u64);
         c.write_all(b"ok").unwrap();
     });
-    let proxy = listen_in_front_of(&backend);
+    let proxy = ProxyBuilder::logged_tcp_listen(&backend).start();
     let mut client = proxy.connect("fe");
     let sent = Arc::new(AtomicUsize::new(0));
     let (mut w, sent2) = (client.stream().try_clone().unwrap(), sent.clone());

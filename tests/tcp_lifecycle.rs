@@ -8,16 +8,6 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::time::Duration;
 
-/// `listen l` on `{{fe}}` in front of the server at `127.0.0.1:{{be}}`.
-const LISTEN: &str = "listen l
-    bind 127.0.0.1:{{fe}}
-    server s1 127.0.0.1:{{be}}";
-
-/// [`LISTEN`] in front of `backend`, not started yet (flags and arguments may follow).
-fn listen_in_front_of(backend: &Backend) -> ProxyBuilder {
-    ProxyBuilder::new(&logged_tcp_config("", "", LISTEN)).port("be", backend.port())
-}
-
 /// Sends one byte and reads it back through an echo backend: the connection is served.
 fn echo_one_byte(client: &mut Client, byte: u8) {
     client.send(&[byte]);
@@ -38,15 +28,13 @@ fn not_served(client: &mut Client, byte: u8, why: &str) {
 fn bind_error_is_an_alert_naming_file_line_and_address_then_exit_1() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
-    let mut p = ProxyBuilder::new(&logged_tcp_config(
-        "",
-        "",
+    let mut p = ProxyBuilder::logged_tcp(
         "frontend f
             bind 127.0.0.1:{{taken}}
             default_backend b
         backend b
             server s 127.0.0.1:1",
-    ))
+    )
     .port("taken", port)
     .spawn();
     assert_eq!(p.wait_exit(DEADLINE).code(), Some(1));
@@ -62,7 +50,7 @@ fn bind_error_is_an_alert_naming_file_line_and_address_then_exit_1() {
 fn sigterm_and_sigint_exit_0() {
     for sig in ["TERM", "INT"] {
         let backend = Backend::echo();
-        let mut p = listen_in_front_of(&backend).start();
+        let mut p = ProxyBuilder::logged_tcp_listen(&backend).start();
         p.signal(sig);
         assert_eq!(p.wait_exit(DEADLINE).code(), Some(0), "SIG{sig}");
     }
@@ -71,7 +59,7 @@ fn sigterm_and_sigint_exit_0() {
 #[test]
 fn soft_stop_closes_listeners_and_lets_live_connections_finish() {
     let backend = Backend::echo();
-    let mut p = listen_in_front_of(&backend).start();
+    let mut p = ProxyBuilder::logged_tcp_listen(&backend).start();
     let mut live = p.connect("fe");
     live.send(b"before");
     assert_eq!(live.recv_exact(6), b"before");
@@ -92,9 +80,14 @@ fn soft_stop_closes_listeners_and_lets_live_connections_finish() {
 #[test]
 fn hard_stop_after_ends_a_soft_stop() {
     let backend = Backend::silent();
-    let mut p = ProxyBuilder::new(&logged_tcp_config("    hard-stop-after 300ms", "", LISTEN))
-        .port("be", backend.port())
-        .start();
+    let config = logged_tcp_config(
+        "    hard-stop-after 300ms",
+        "",
+        "listen l
+            bind 127.0.0.1:{{fe}}
+            server s1 127.0.0.1:{{be}}",
+    );
+    let mut p = ProxyBuilder::new(&config).port("be", backend.port()).start();
     let live = p.connect("fe");
     std::thread::sleep(Duration::from_millis(100));
     p.signal("USR1");
@@ -105,7 +98,7 @@ fn hard_stop_after_ends_a_soft_stop() {
 #[test]
 fn pidfile_holds_the_pid() {
     let backend = Backend::echo();
-    let p = listen_in_front_of(&backend).arg("-p").arg("{{dir}}/moonproxy.pid").start();
+    let p = ProxyBuilder::logged_tcp_listen(&backend).arg("-p").arg("{{dir}}/moonproxy.pid").start();
     let text = std::fs::read_to_string(p.dir().join("moonproxy.pid")).unwrap();
     assert_eq!(text, format!("{}\n", p.pid()));
 }
@@ -113,13 +106,11 @@ fn pidfile_holds_the_pid() {
 #[test]
 fn listener_maxconn_pauses_accepting_until_a_connection_closes() {
     let backend = Backend::echo();
-    let p = ProxyBuilder::new(&logged_tcp_config(
-        "",
-        "",
+    let p = ProxyBuilder::logged_tcp(
         "listen l
             bind 127.0.0.1:{{fe}} maxconn 1
             server s1 127.0.0.1:{{be}}",
-    ))
+    )
     .port("be", backend.port())
     .start();
     let mut first = p.connect("fe");
@@ -156,7 +147,7 @@ fn global_maxconn_pauses_every_listener() {
 #[test]
 fn sigttou_pauses_and_sigttin_resumes_listeners() {
     let backend = Backend::echo();
-    let p = listen_in_front_of(&backend).start();
+    let p = ProxyBuilder::logged_tcp_listen(&backend).start();
     p.signal("TTOU");
     p.wait_for_line(|l| l == "Paused proxy l.", Duration::from_secs(5));
     let mut c = p.connect("fe"); // queued in the backlog
@@ -169,13 +160,11 @@ fn sigttou_pauses_and_sigttin_resumes_listeners() {
 #[test]
 fn unix_socket_bind_with_mode() {
     let backend = Backend::echo();
-    let p = ProxyBuilder::new(&logged_tcp_config(
-        "",
-        "",
+    let p = ProxyBuilder::logged_tcp(
         "listen l
             bind unix@{{dir}}/front.sock mode 600
             server s1 127.0.0.1:{{be}}",
-    ))
+    )
     .port("be", backend.port())
     .start();
     let path = p.dir().join("front.sock");
@@ -192,7 +181,7 @@ fn unix_socket_bind_with_mode() {
 #[test]
 fn daemon_mode_detaches_and_writes_the_pidfile() {
     let backend = Backend::reply(b"d");
-    let mut p = listen_in_front_of(&backend).flags(["-D", "-p", "{{dir}}/d.pid"]).spawn();
+    let mut p = ProxyBuilder::logged_tcp_listen(&backend).flags(["-D", "-p", "{{dir}}/d.pid"]).spawn();
     // The foreground process returns once the daemon wrote its pidfile.
     assert_eq!(p.wait_exit(DEADLINE).code(), Some(0));
     let pid: u32 = std::fs::read_to_string(p.dir().join("d.pid")).unwrap().trim().parse().unwrap();

@@ -10,19 +10,16 @@ use std::time::{Duration, Instant};
 /// Frontend `fe` on `{{fe}}`, backend `be` (with `backend_extra` lines) whose only server is
 /// 127.0.0.1:`server_port`, the defaults followed by `defaults_extra`.
 fn start(defaults_extra: &str, server_port: u16, backend_extra: &str) -> Proxy {
-    ProxyBuilder::new(&logged_tcp_config(
-        "",
-        defaults_extra,
-        &format!(
-            "frontend fe
-                bind 127.0.0.1:{{{{fe}}}}
-                default_backend be
-            backend be
-            {backend_extra}
-                server s1 127.0.0.1:{server_port}"
-        ),
-    ))
-    .start()
+    let proxies = "frontend fe
+            bind 127.0.0.1:{{fe}}
+            default_backend be
+        backend be
+            {{backend_extra}}
+            server s1 127.0.0.1:{{be}}";
+    ProxyBuilder::new(&logged_tcp_config("", defaults_extra, proxies))
+        .var("backend_extra", backend_extra)
+        .port("be", server_port)
+        .start()
 }
 
 /// Connects to the proxy, sends nothing, and checks that it closes without a byte; returns
@@ -193,16 +190,14 @@ fn server_abort_during_data_is_sd_and_client_abort_is_cd() {
 #[test]
 fn queue_timeout_is_sq() {
     let backend = Backend::silent();
-    let proxy = ProxyBuilder::new(&logged_tcp_config(
-        "",
-        "",
+    let proxy = ProxyBuilder::logged_tcp(
         "frontend fe
             bind 127.0.0.1:{{fe}}
             default_backend be
         backend be
             timeout queue 200ms
             server s1 127.0.0.1:{{be}} maxconn 1",
-    ))
+    )
     .port("be", backend.port())
     .start();
     let holder = proxy.connect("fe");

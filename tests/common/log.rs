@@ -1,5 +1,7 @@
-//! Traffic log lines: a configuration preamble that logs every stream on stdout, and parsers
-//! for the two line shapes the tests read (a key=value `log-format`, and `option tcplog`).
+//! Traffic log lines: TCP configurations that log every stream on stdout, and parsers for
+//! the two line shapes the tests read (a key=value `log-format`, and `option tcplog`).
+
+use super::{Backend, ProxyBuilder};
 
 /// A `log-format` whose lines are easy to take apart with [`field`]: a `LOG ` prefix, then
 /// `key=value` pairs separated by single spaces (no value contains a space).
@@ -26,6 +28,8 @@ pub fn field<'a>(line: &'a str, key: &str) -> &'a str {
 /// `timeout server 5s`), each followed by the lines of `global_extra` / `defaults_extra`
 /// (which may override them), then `proxies` (frontends, backends, listens; placeholders
 /// allowed, as in any [`ProxyBuilder`](super::ProxyBuilder) configuration).
+///
+/// Most tests need no extra lines: see [`ProxyBuilder::logged_tcp`].
 ///
 /// ```ignore
 /// let proxy = ProxyBuilder::new(&logged_tcp_config("", "    timeout client 200ms", "
@@ -54,6 +58,24 @@ defaults
 {proxies}
 "
     )
+}
+
+impl ProxyBuilder {
+    /// moonproxy on [`logged_tcp_config`]`("", "", proxies)`.
+    pub fn logged_tcp(proxies: &str) -> ProxyBuilder {
+        ProxyBuilder::new(&logged_tcp_config("", "", proxies))
+    }
+
+    /// The simplest logged TCP proxy: `listen l` on `{{fe}}`, whose one server `s1` is
+    /// `backend` (`{{be}}`).
+    pub fn logged_tcp_listen(backend: &Backend) -> ProxyBuilder {
+        ProxyBuilder::logged_tcp(
+            "listen l
+                bind 127.0.0.1:{{fe}}
+                server s1 127.0.0.1:{{be}}",
+        )
+        .port("be", backend.port())
+    }
 }
 
 /// An `option tcplog` line as HAProxy writes it in raw format, split into its fields:
