@@ -221,3 +221,111 @@ fn start_retries_on_new_ports_after_a_lost_bind_race() {
     assert!(is_listening(proxy.port("fe")));
     assert_eq!(proxy.stop().code(), Some(0));
 }
+
+#[test]
+fn refusing_port_refuses_until_it_listens() {
+    let dead = RefusingPort::new();
+    assert!(!is_listening(dead.port()));
+    let err = Client::try_connect(dead.port()).expect_err("a reserved port refuses");
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
+    let port = dead.port();
+    let alive = dead.listen(Behaviour::Reply(b"up".to_vec()));
+    assert_eq!(alive.port(), port);
+    let mut client = Client::connect(port);
+    assert_eq!(client.recv_until_close(), (b"up".to_vec(), CloseKind::Eof));
+}
+
+#[test]
+fn send_random_and_expect_random_agree_with_random_bytes() {
+    let mut sent = Vec::new();
+    send_random(&mut sent, 9, 200_001).unwrap();
+    assert_eq!(sent, random_bytes(9, 200_001));
+    assert_eq!(expect_random(&mut sent.as_slice(), 9, 200_001), 200_001);
+}
+
+#[test]
+#[should_panic(expected = "byte mismatch")]
+fn expect_random_rejects_a_changed_byte() {
+    let mut sent = random_bytes(9, 100_000);
+    sent[70_000] ^= 1;
+    expect_random(&mut sent.as_slice(), 9, 100_000);
+}
+
+#[test]
+#[should_panic(expected = "short stream")]
+fn expect_random_rejects_a_short_stream() {
+    let sent = random_bytes(9, 100_000);
+    expect_random(&mut &sent[..99_999], 9, 100_000);
+}
+
+/// `logged_tcp_config` is a configuration HAProxy takes too, and `field` reads its lines on
+/// both; `wait_for_lines` returns the first lines that match, in order.
+#[test]
+fn logged_tcp_lines_read_the_same_on_moonproxy_and_haproxy() {
+    for bin in moonproxy_and_haproxy() {
+        let echo = Backend::echo();
+        let proxy = ProxyBuilder::logged_tcp_listen(&echo).bin(&bin).start();
+        for (i, payload) in [&b"ab"[..], b"cdef"].into_iter().enumerate() {
+            let mut client = proxy.connect("fe");
+            client.send(payload);
+            assert_eq!(client.recv_exact(payload.len()), payload);
+            client.shutdown_write();
+            assert_eq!(client.recv_until_close().1, CloseKind::Eof);
+            // One stream at a time: the lines come in the order of the connections.
+            proxy.wait_for_lines(i + 1, is_log_line, DEADLINE);
+        }
+        let lines = proxy.wait_for_lines(2, is_log_line, DEADLINE);
+        for (line, bytes) in lines.iter().zip(["2", "4"]) {
+            assert_eq!(field(line, "ts"), "--", "{}: {line}", bin.display());
+            assert_eq!(field(line, "b"), "l", "{line}");
+            assert_eq!(field(line, "s"), "s1", "{line}");
+            assert_eq!((field(line, "U"), field(line, "B")), (bytes, bytes), "{line}");
+        }
+    }
+}
+
+/// `TcpLog` splits the `option tcplog` line HAProxy writes, and moonproxy's.
+#[test]
+fn tcplog_lines_split_into_named_fields_on_moonproxy_and_haproxy() {
+    for bin in moonproxy_and_haproxy() {
+        let echo = Backend::echo();
+        let proxy = ProxyBuilder::new(
+            "global
+                log stdout format raw local0
+             defaults
+                mode tcp
+                log global
+                option tcplog
+                timeout connect 5s
+                timeout client 5s
+                timeout server 5s
+             listen fe
+                bind 127.0.0.1:{{fe}}
+                server s1 127.0.0.1:{{be}}",
+        )
+        .bin(&bin)
+        .port("be", echo.port())
+        .start();
+        let mut client = proxy.connect("fe");
+        let client_port = client.local_port();
+        client.send(b"hello");
+        assert_eq!(client.recv_exact(5), b"hello");
+        client.shutdown_write();
+        assert_eq!(client.recv_until_close().1, CloseKind::Eof);
+        let line = proxy.wait_for_line(|l| l.contains(" fe fe/s1 "), DEADLINE);
+        let log = TcpLog::parse(&line);
+        assert_eq!(log.client, format!("127.0.0.1:{client_port}"), "{}: {line}", bin.display());
+        assert!(log.date.starts_with('[') && log.date.ends_with(']'), "{line}");
+        assert_eq!((log.frontend, log.backend_server), ("fe", "fe/s1"), "{line}");
+        assert_eq!(log.timers.split('/').count(), 3, "{line}");
+        assert_eq!((log.bytes, log.termination), ("5", "--"), "{line}");
+        assert_eq!(log.conns.split('/').count(), 5, "{line}");
+        assert_eq!(log.queues, "0/0", "{line}");
+    }
+}
+
+#[test]
+#[should_panic(expected = "not a tcplog line")]
+fn tcplog_parse_rejects_another_line() {
+    TcpLog::parse("LOG ts=-- b=l s=s1");
+}

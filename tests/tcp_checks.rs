@@ -1,41 +1,44 @@
 //! Health checks: a dead server is taken down by its checks and brought back.
 
-mod support_tcp;
+mod common;
 
-use std::time::Duration;
-use support_tcp::*;
+use common::*;
+
+/// Connects to `{{fe}}`, sends nothing, returns everything the server sent (its name).
+fn ask(proxy: &Proxy) -> String {
+    String::from_utf8(proxy.connect("fe").recv_until_close().0).unwrap()
+}
 
 #[test]
 fn dead_server_goes_down_and_comes_back() {
-    let good = Backend::named("good");
+    let good = Backend::reply(b"good");
     // The flaky server's port: reserved, refusing until we listen on it.
-    let (flaky_sock, flaky_addr) = refusing_port();
-    let port = free_port();
-    let cfg = format!(
-        "{}listen l\n    bind 127.0.0.1:{port}\n    balance roundrobin\n    server flaky {flaky_addr} check inter 100ms rise 2 fall 2\n    server good {} check inter 100ms\n",
-        preamble("", ""),
-        good.addr
-    );
-    let p = Proxy::start(&cfg, port);
-    let down = p.lines.wait_for(Duration::from_secs(10), |l| l.contains("Server l/flaky is DOWN"));
+    let flaky_port = RefusingPort::new();
+    let proxy = ProxyBuilder::logged_tcp(
+        "listen l
+            bind 127.0.0.1:{{fe}}
+            balance roundrobin
+            server flaky 127.0.0.1:{{flaky}} check inter 100ms rise 2 fall 2
+            server good 127.0.0.1:{{good}} check inter 100ms",
+    )
+    .port("flaky", flaky_port.port())
+    .port("good", good.port())
+    .start();
+    let down = proxy.wait_for_line(|l| l.contains("Server l/flaky is DOWN"), DEADLINE);
     assert!(down.contains("reason: Layer4 connection problem"), "{down}");
     assert!(down.contains("info: \"Connection refused\""), "{down}");
     assert!(down.contains("1 active and 0 backup servers left."), "{down}");
     // While down, all traffic goes to `good`.
     for _ in 0..4 {
-        assert_eq!(String::from_utf8(read_all(connect(port))).unwrap(), "good");
+        assert_eq!(ask(&proxy), "good");
     }
     // Bring it back on the same port.
-    flaky_sock.listen(64).unwrap();
-    let flaky = Backend::spawn_on(flaky_sock.into(), |mut c| {
-        use std::io::Write;
-        let _ = c.write_all(b"flaky");
-    });
-    let up = p.lines.wait_for(Duration::from_secs(10), |l| l.contains("Server l/flaky is UP"));
+    let flaky = flaky_port.listen(Behaviour::Reply(b"flaky".to_vec()));
+    let up = proxy.wait_for_line(|l| l.contains("Server l/flaky is UP"), DEADLINE);
     assert!(up.contains("reason: Layer4 check passed"), "{up}");
     let mut seen = std::collections::HashSet::new();
     for _ in 0..6 {
-        seen.insert(String::from_utf8(read_all(connect(port))).unwrap());
+        seen.insert(ask(&proxy));
     }
     assert!(seen.contains("flaky"), "traffic returns to the revived server: {seen:?}");
     drop(flaky);
@@ -43,17 +46,18 @@ fn dead_server_goes_down_and_comes_back() {
 
 #[test]
 fn backend_with_no_server_left_is_reported_and_refuses_with_sc() {
-    let (_reserved, dead) = refusing_port();
-    let port = free_port();
-    let cfg = format!(
-        "{}listen l\n    bind 127.0.0.1:{port}\n    server only {dead} check inter 100ms fall 1\n",
-        preamble("", ""),
-    );
-    let p = Proxy::start(&cfg, port);
-    p.lines.wait_for(Duration::from_secs(10), |l| l.contains("Server l/only is DOWN"));
-    p.lines.wait_for(Duration::from_secs(10), |l| l.contains("has no server available!"));
-    assert!(read_all(connect(port)).is_empty());
-    let line = p.log_line("LOG ");
+    let dead = RefusingPort::new();
+    let proxy = ProxyBuilder::logged_tcp(
+        "listen l
+            bind 127.0.0.1:{{fe}}
+            server only 127.0.0.1:{{dead}} check inter 100ms fall 1",
+    )
+    .port("dead", dead.port())
+    .start();
+    proxy.wait_for_line(|l| l.contains("Server l/only is DOWN"), DEADLINE);
+    proxy.wait_for_line(|l| l.contains("has no server available!"), DEADLINE);
+    assert!(proxy.connect("fe").recv_until_close().0.is_empty());
+    let line = proxy.wait_for_line(is_log_line, DEADLINE);
     assert_eq!(field(&line, "ts"), "SC", "{line}");
     assert_eq!(field(&line, "s"), "<NOSRV>", "{line}");
 }

@@ -4,6 +4,7 @@ use super::{loopback, wait_until};
 use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Read, Write};
+use socket2::{Domain, Socket, Type};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -13,6 +14,9 @@ use std::time::Duration;
 /// Connection threads do little and hold their buffers on the heap; a small stack lets a test
 /// keep a thousand connections open.
 const CONNECTION_STACK: usize = 256 * 1024;
+
+/// The accept queue of a backend's listening socket.
+const BACKLOG: i32 = 4096;
 
 /// What a [`Backend`] does with each connection it accepts.
 #[derive(Clone)]
@@ -25,6 +29,8 @@ pub enum Behaviour {
     /// `Content-Length` bytes if any) with `status` and `body`; closes after a request with
     /// `Connection: close`.
     Http { status: u16, body: Vec<u8> },
+    /// Sends these bytes, half-closes, then reads and discards until end of file.
+    Reply(Vec<u8>),
     /// Closes every connection as soon as it is accepted.
     Close,
     /// Accepts, reads and discards, never writes and never closes (until the backend stops).
@@ -45,6 +51,7 @@ impl fmt::Debug for Behaviour {
             Behaviour::Echo => f.write_str("Echo"),
             Behaviour::Sink => f.write_str("Sink"),
             Behaviour::Http { status, body } => write!(f, "Http({status}, {} bytes)", body.len()),
+            Behaviour::Reply(bytes) => write!(f, "Reply({:?})", String::from_utf8_lossy(bytes)),
             Behaviour::Close => f.write_str("Close"),
             Behaviour::Silent => f.write_str("Silent"),
             Behaviour::Random { seed, len } => write!(f, "Random(seed {seed}, {len} bytes)"),
@@ -124,7 +131,18 @@ impl Backend {
     /// Starts a server on a given port (e.g. the port of a backend stopped earlier, to bring a
     /// server back); fails if the port is taken.
     pub fn start_on(port: u16, behaviour: Behaviour) -> io::Result<Backend> {
-        let listener = TcpListener::bind(loopback(port))?;
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+        socket.set_reuse_address(true)?;
+        socket.bind(&loopback(port).into())?;
+        Backend::start_on_socket(socket, behaviour)
+    }
+
+    /// Starts a server on a socket already bound (a [`RefusingPort`] coming to life).
+    fn start_on_socket(socket: Socket, behaviour: Behaviour) -> io::Result<Backend> {
+        // A deep accept queue: a burst of connections (a thousand clients at once) must not
+        // overflow it, or the kernel drops SYNs and the proxy sees connect timeouts.
+        socket.listen(BACKLOG)?;
+        let listener = TcpListener::from(socket);
         let port = listener.local_addr()?.port();
         let shared = Arc::new(Shared::default());
         let acceptor = {
@@ -154,6 +172,15 @@ impl Backend {
             status: 200,
             body: body.to_vec(),
         })
+    }
+    /// Answers every connection with `bytes` (a server's name, to see which one was picked)
+    /// and half-closes.
+    pub fn reply(bytes: &[u8]) -> Backend {
+        Backend::start(Behaviour::Reply(bytes.to_vec()))
+    }
+    /// Runs `handler` on every connection, in a thread of its own.
+    pub fn custom(handler: impl Fn(TcpStream, &Stats) + Send + Sync + 'static) -> Backend {
+        Backend::start(Behaviour::Custom(Arc::new(handler)))
     }
     pub fn close() -> Backend {
         Backend::start(Behaviour::Close)
@@ -284,23 +311,43 @@ fn serve(mut conn: TcpStream, behaviour: &Behaviour, shared: &Shared) {
                 stopped = cond.wait(stopped).unwrap();
             }
         }
+        Behaviour::Reply(bytes) => {
+            if conn.write_all(bytes).is_err() {
+                return;
+            }
+            stats.add_bytes_out(bytes.len());
+            let _ = conn.shutdown(Shutdown::Write);
+            drain(&mut conn, stats);
+        }
         Behaviour::Random { seed, len } => {
-            let mut source = RandomStream::new(*seed);
-            let mut buf = vec![0; 64 * 1024];
-            let mut left = *len;
-            while left > 0 {
-                let n = left.min(buf.len() as u64) as usize;
-                source.fill(&mut buf[..n]);
-                if conn.write_all(&buf[..n]).is_err() {
-                    return;
-                }
-                stats.add_bytes_out(n);
-                left -= n as u64;
+            let mut counted = Counted {
+                inner: &mut conn,
+                stats,
+            };
+            if send_random(&mut counted, *seed, *len).is_err() {
+                return;
             }
             let _ = conn.shutdown(Shutdown::Write);
             drain(&mut conn, stats);
         }
         Behaviour::Custom(handler) => handler(conn, stats),
+    }
+}
+
+/// A writer that adds what it writes to [`Stats::bytes_out`].
+struct Counted<'a, W> {
+    inner: W,
+    stats: &'a Stats,
+}
+
+impl<W: Write> Write for Counted<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.stats.add_bytes_out(n);
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
     }
 }
 
@@ -440,5 +487,81 @@ impl RandomStream {
             tail.copy_from_slice(&self.word[..tail.len()]);
             self.used = tail.len();
         }
+    }
+}
+
+/// Writes `len` bytes of the stream for `seed` ([`random_bytes`]) to `out`, 64 KiB at a time.
+pub fn send_random(out: &mut impl Write, seed: u64, len: u64) -> io::Result<()> {
+    let mut source = RandomStream::new(seed);
+    let mut buf = vec![0; 64 * 1024];
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(buf.len() as u64) as usize;
+        source.fill(&mut buf[..n]);
+        out.write_all(&buf[..n])?;
+        left -= n as u64;
+    }
+    Ok(())
+}
+
+/// Reads `input` to end of file and checks that it is exactly the `len` bytes of the stream
+/// for `seed`; returns how many bytes were read. Panics at the first differing block, on more
+/// bytes than `len`, on a short stream, or on a read error (a timeout included).
+pub fn expect_random(input: &mut impl Read, seed: u64, len: u64) -> u64 {
+    let mut source = RandomStream::new(seed);
+    let mut got = vec![0; 64 * 1024];
+    let mut want = vec![0; 64 * 1024];
+    let mut seen = 0u64;
+    loop {
+        let n = match input.read(&mut got) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => panic!("read after {seen} of {len} bytes: {e}"),
+        };
+        assert!(seen + n as u64 <= len, "more bytes than sent: {} of {len}", seen + n as u64);
+        source.fill(&mut want[..n]);
+        assert!(got[..n] == want[..n], "byte mismatch in the block at offset {seen}");
+        seen += n as u64;
+    }
+    assert_eq!(seen, len, "short stream: {seen} of {len} bytes");
+    seen
+}
+
+/// A loopback port that refuses connections and stays reserved: its socket is bound but not
+/// listening, so no other test can take the port (as it could one merely freed again). A
+/// server that is down, for retries and health checks; [`listen`](Self::listen) brings it
+/// up on the same port.
+pub struct RefusingPort {
+    socket: Socket,
+    port: u16,
+}
+
+impl RefusingPort {
+    pub fn new() -> RefusingPort {
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+        socket
+            .bind(&loopback(0).into())
+            .expect("bind 127.0.0.1:0");
+        let port = socket
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_socket())
+            .expect("local_addr of a bound socket")
+            .port();
+        RefusingPort { socket, port }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        loopback(self.port)
+    }
+
+    /// Starts listening: a [`Backend`] with `behaviour` on this very port.
+    pub fn listen(self, behaviour: Behaviour) -> Backend {
+        Backend::start_on_socket(self.socket, behaviour).expect("listen on a reserved port")
     }
 }

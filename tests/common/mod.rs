@@ -17,7 +17,10 @@
 //!   and counters (connections, bytes, requests).
 //! - [`Client`]: a raw TCP client with blocking reads bounded by a deadline, half-close, close
 //!   detection and a minimal HTTP/1.1 exchange.
-//! - A few helpers: [`free_port`], [`wait_until`], [`random_bytes`].
+//! - [`logged_tcp_config`]: a TCP configuration that logs every stream with [`LOG_FORMAT`],
+//!   whose lines [`field`] takes apart; [`TcpLog`] splits an `option tcplog` line.
+//! - A few helpers: [`free_port`], [`RefusingPort`] (a dead server), [`wait_until`],
+//!   [`connect_unix`], [`random_bytes`], [`send_random`] / [`expect_random`].
 //!
 //! Timeouts in this module are deadlines after which a test fails with a clear message (and the
 //! captured output of the proxy); they are generous on purpose and are never assertions about
@@ -28,16 +31,23 @@
 
 mod backend;
 mod client;
+mod log;
 mod proxy;
 
-pub use backend::{random_bytes, Backend, Behaviour, Handler, RandomStream, Stats};
+pub use backend::{
+    expect_random, random_bytes, send_random, Backend, Behaviour, Handler, RandomStream,
+    RefusingPort, Stats,
+};
 pub use client::{Client, CloseKind, HttpResponse};
+pub use log::{field, is_log_line, logged_tcp_config, TcpLog, LOG_FORMAT};
 pub use proxy::{
     haproxy_bin, is_listening, moonproxy_and_haproxy, moonproxy_bin, render, Line, Proxy,
     ProxyBuilder, RunOutput, Source,
 };
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// Default deadline for anything a test waits for: start-up, a log line, a reply, an exit.
@@ -74,4 +84,21 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
         }
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// Connects to the unix socket at `path`, retrying until a listener accepts (a proxy's unix
+/// listener is not waited for by [`ProxyBuilder::start`]); reads then block for at most
+/// [`DEADLINE`]. Panics after [`DEADLINE`].
+pub fn connect_unix(path: &Path) -> UnixStream {
+    let mut stream = None;
+    let connected = wait_until(DEADLINE, || {
+        stream = UnixStream::connect(path).ok();
+        stream.is_some()
+    });
+    assert!(connected, "nothing accepts on {} within {DEADLINE:?}", path.display());
+    let stream = stream.expect("connected");
+    stream
+        .set_read_timeout(Some(DEADLINE))
+        .expect("set_read_timeout");
+    stream
 }

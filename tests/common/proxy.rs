@@ -698,6 +698,34 @@ impl Proxy {
         }
     }
 
+    /// The first `n` output lines for which `pred` is true, waiting for them as
+    /// [`wait_for_line`](Self::wait_for_line) waits for one (`timeout` is for all of them).
+    pub fn wait_for_lines(
+        &self,
+        n: usize,
+        pred: impl Fn(&str) -> bool,
+        timeout: Duration,
+    ) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        let mut found = Vec::with_capacity(n);
+        let mut from = 0;
+        while found.len() < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.captured.wait_for(from, &pred, left) {
+                Some((i, text)) => {
+                    found.push(text);
+                    from = i + 1;
+                }
+                None => panic!(
+                    "only {} of {n} matching output lines within {timeout:?}\n{}",
+                    found.len(),
+                    self.report()
+                ),
+            }
+        }
+        found
+    }
+
     /// As [`wait_for_line`](Self::wait_for_line), returning `None` instead of panicking.
     pub fn try_wait_for_line(
         &self,
