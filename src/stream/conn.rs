@@ -2,6 +2,13 @@
 //! reported for it. Reads and writes loop until the kernel says `WouldBlock` (mio is
 //! edge-triggered) and report how they ended as a small enum; the stream never calls
 //! a syscall itself.
+//!
+//! One shortcut saves a syscall per read: on a stream socket, a read that returns less
+//! than the room it was given has emptied the receive queue, so the next read could only
+//! say `WouldBlock`. It is taken as that answer, and any data arriving later raises a new
+//! edge-triggered event (epoll reports every arrival, not only empty-to-non-empty
+//! changes). The shortcut is skipped once the poller has reported the peer's FIN or an
+//! error, whose EOF or error must still be read.
 
 use super::channel::Buffer;
 use mio::event::Source;
@@ -97,11 +104,13 @@ pub struct Conn {
     pub hup: bool,
     /// We sent a FIN (shutdown(Write)).
     pub shut_w: bool,
+    /// The poller reported the peer's FIN (or an error): read until the kernel says so.
+    read_closed: bool,
 }
 
 impl Conn {
     pub fn new(sock: Sock) -> Conn {
-        Conn { sock, readable: false, writable: false, hup: false, shut_w: false }
+        Conn { sock, readable: false, writable: false, hup: false, shut_w: false, read_closed: false }
     }
 
     /// Starts a non-blocking connect to `target`.
@@ -142,6 +151,7 @@ impl Conn {
         self.readable |= ready.readable || ready.read_closed || ready.error;
         self.writable |= ready.writable || ready.write_closed || ready.error;
         self.hup |= ready.error;
+        self.read_closed |= ready.read_closed || ready.error;
     }
 
     /// For a connecting server socket: did the connect complete? Checks `SO_ERROR`
@@ -173,11 +183,17 @@ impl Conn {
             if room.is_empty() {
                 return (total, ReadEnd::BufferFull);
             }
+            let asked = room.len();
             match self.sock.read(room) {
                 Ok(0) => return (total, ReadEnd::Eof),
                 Ok(n) => {
                     buf.produced(n);
                     total += n;
+                    if n < asked && !self.read_closed {
+                        // A short read emptied the receive queue (see the module doc).
+                        self.readable = false;
+                        return (total, ReadEnd::WouldBlock);
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -285,6 +301,28 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(20));
         buf.consumed(36);
         assert_eq!(conn.read_into(&mut buf), (0, ReadEnd::Eof));
+    }
+
+    #[test]
+    fn a_short_read_counts_as_drained_without_another_syscall() {
+        let (mut conn, mut peer) = pair();
+        peer.write_all(b"hello").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        conn.readable = true;
+        let mut buf = Buffer::new(64);
+        assert_eq!(conn.read_into(&mut buf), (5, ReadEnd::WouldBlock));
+        assert!(!conn.readable, "a short read clears the readiness hint");
+    }
+
+    #[test]
+    fn data_and_fin_together_still_read_to_eof() {
+        let (mut conn, mut peer) = pair();
+        peer.write_all(b"last words").unwrap();
+        drop(peer);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        conn.note(crate::reactor::Ready { readable: true, read_closed: true, ..Default::default() });
+        let mut buf = Buffer::new(64);
+        assert_eq!(conn.read_into(&mut buf), (10, ReadEnd::Eof));
     }
 
     #[test]
