@@ -1,6 +1,6 @@
 //! Modules: the built-in ones (`package.preload`), the C module moonproxy ships, external C
 //! modules through `package.cpath`, and the detection of blocking calls at run time.
-use moonproxy::lua::{modules, State};
+use moonproxy::lua::{modules, State, Value};
 
 fn state() -> State {
     let state = State::new().unwrap();
@@ -57,4 +57,101 @@ fn mask_addresses(s: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+// --- moonproxy.codec (the C module moonproxy ships) ----------------------------------------
+
+/// Runs `code` with `codec` bound to the module, and returns its integer results.
+fn codec_ints(state: &State, code: &str) -> Vec<i64> {
+    let code = format!("local codec = require('moonproxy.codec')\n{code}");
+    state
+        .exec(code.as_bytes(), "t.lua")
+        .unwrap()
+        .into_iter()
+        .map(|v| match v {
+            Value::Integer(i) => i,
+            other => panic!("not an integer: {other:?}"),
+        })
+        .collect()
+}
+
+/// 47 bytes: two 16-byte (XXH32) / one 32-byte (XXH64) stripe, then every tail length.
+const A: &str = "0123456789012345678901234567890123456789abcdefg";
+
+#[test]
+fn codec_hashes_match_known_vectors_and_haproxy_converters() {
+    let state = state();
+    let lua = |expr: &str| codec_ints(&state, &format!("local A = {A:?}\nreturn {expr}"));
+    // Check values of the specifications.
+    assert_eq!(lua("codec.crc32('123456789')"), [0xCBF4_3926]);
+    assert_eq!(lua("codec.crc32c('123456789')"), [0xE306_9283]);
+    assert_eq!(
+        lua("codec.xxh32(''), codec.xxh32('abc')"),
+        [0x02CC_5D05, 0x32D1_53FF]
+    );
+    assert_eq!(
+        lua("codec.xxh64(''), codec.xxh64('abc')"),
+        [0xEF46_DB37_51D8_E999_u64 as i64, 0x44BC_2CF5_AD77_0999]
+    );
+    // Values printed by HAProxy 2.6 for %[str(A),crc32] %[str(A),crc32c] %[str(A),xxh32]
+    // %[str(A),xxh32(42)] %[str(A),xxh64] %[str(A),xxh64(42)].
+    assert_eq!(
+        lua("codec.crc32(A), codec.crc32c(A), codec.xxh32(A), codec.xxh32(A, 42), codec.xxh64(A), codec.xxh64(A, 42)"),
+        [749893354, 1269813327, 548930001, 3643808610, 5622134209332857410, 7784461116082079707]
+    );
+    // CRCs chain: crc(b, crc(a)) == crc(a .. b), as zlib's.
+    assert_eq!(
+        lua("codec.crc32(A:sub(8), codec.crc32(A:sub(1, 7))) - codec.crc32(A), codec.crc32c(A:sub(20), codec.crc32c(A:sub(1, 19))) - codec.crc32c(A)"),
+        [0, 0]
+    );
+}
+
+#[test]
+fn codec_encodings_round_trip_and_reject_malformed_input() {
+    let state = state();
+    let code = r#"local codec = require('moonproxy.codec')
+        local A = "@A@"
+        local function check(cond, what) if not cond then error(what, 2) end end
+        -- Outputs printed by HAProxy 2.6 for base64, ub64enc and hex of A, "ab".
+        check(codec.base64(A) == "MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDEyMzQ1Njc4OWFiY2RlZmc=", "base64")
+        check(codec.ub64enc(A) == "MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDEyMzQ1Njc4OWFiY2RlZmc", "ub64enc")
+        check(codec.base64("ab") == "YWI=" and codec.ub64enc("ab") == "YWI", "ab")
+        check(codec.hex("\0\1\171\255") == "0001ABFF", "hex")
+        -- RFC 4648 section 10 vectors.
+        local rfc = {{"", ""}, {"f", "Zg=="}, {"fo", "Zm8="}, {"foo", "Zm9v"}, {"foob", "Zm9vYg=="},
+                     {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"}}
+        for _, v in ipairs(rfc) do
+          check(codec.base64(v[1]) == v[2], "base64 " .. v[1])
+          check(codec.b64dec(v[2]) == v[1], "b64dec " .. v[2])
+          check(codec.ub64dec((v[2]:gsub("=", ""))) == v[1], "ub64dec " .. v[2])
+          check(codec.ub64dec(v[2]) == v[1], "ub64dec padded " .. v[2])
+        end
+        -- Every byte value survives every round trip.
+        local all = {}
+        for i = 0, 255 do all[#all + 1] = string.char(i) end
+        all = table.concat(all)
+        for n = 0, 5 do
+          local s = all:sub(1, 250 + n)
+          check(codec.b64dec(codec.base64(s)) == s, "base64 round trip " .. n)
+          check(codec.ub64dec(codec.ub64enc(s)) == s, "ub64 round trip " .. n)
+          check(codec.unhex(codec.hex(s)) == s, "hex round trip " .. n)
+        end
+        check(codec.ub64enc("\251\255") == "-_8", "url alphabet")
+        check(codec.unhex("abCD") == "\171\205", "unhex either case")
+        -- Malformed input: nil and a message, never an error.
+        local bad = {{codec.b64dec, "Zg="}, {codec.b64dec, "Zg"}, {codec.b64dec, "Z$=="},
+                     {codec.b64dec, "Zh=="}, {codec.b64dec, "Z==="}, {codec.ub64dec, "Z"},
+                     {codec.ub64dec, "+/8"}, {codec.unhex, "abc"}, {codec.unhex, "zz"}}
+        for i, b in ipairs(bad) do
+          local r, msg = b[1](b[2])
+          check(r == nil and type(msg) == "string" and msg:find("^invalid "), "malformed #" .. i)
+        end
+        -- A non-string argument raises Lua's usual argument error (named 'moonproxy.codec.crc32'
+        -- when called from C, as here through pcall).
+        local ok, e = pcall(codec.crc32, {})
+        check(not ok and e:find("bad argument #1 to '", 1, true) and e:find("crc32' (string expected, got table)", 1, true), e)
+        return "ok""#
+        .replace("@A@", A);
+    let r = state.exec(code.as_bytes(), "codec.lua");
+    assert_eq!(r, Ok(vec![Value::String(b"ok".to_vec())]));
 }
