@@ -155,3 +155,73 @@ fn codec_encodings_round_trip_and_reject_malformed_input() {
     let r = state.exec(code.as_bytes(), "codec.lua");
     assert_eq!(r, Ok(vec![Value::String(b"ok".to_vec())]));
 }
+
+// --- External C modules through package.cpath: Debian's lua-cjson ------------------------
+
+/// The directory holding Debian's `cjson.so` for Lua 5.4 (`apt-get install lua-cjson`).
+fn cjson_dir() -> Option<std::path::PathBuf> {
+    let listed = std::process::Command::new("dpkg")
+        .args(["-L", "lua-cjson"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let from_dpkg = listed
+        .lines()
+        .find(|l| l.ends_with("/lua/5.4/cjson.so"))
+        .map(std::path::PathBuf::from);
+    let fallback = [
+        "/usr/local/lib/lua/5.4/cjson.so",
+        "/usr/lib/lua/5.4/cjson.so",
+    ]
+    .into_iter()
+    .map(std::path::PathBuf::from);
+    from_dpkg
+        .into_iter()
+        .chain(fallback)
+        .find(|p| p.is_file())
+        .map(|p| p.parent().unwrap().to_path_buf())
+}
+
+#[test]
+fn cjson_from_package_cpath_round_trips_a_document() {
+    let Some(dir) = cjson_dir() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "lua-cjson for Lua 5.4 must be installed under CI (.ci/run installs it)"
+        );
+        eprintln!("skipped: lua-cjson is not installed (apt-get install lua-cjson)");
+        return;
+    };
+    let state = state();
+    let code = r#"
+        package.cpath = "@DIR@/?.so"
+        local cjson = require("cjson")
+        local doc = '{"name":"moon\\u00e9","ports":[80,443],"tls":true,"weight":1.5,' ..
+                    '"backup":null,"nested":{"a":{"b":[[],{}]}}}'
+        local v = cjson.decode(doc)
+        assert(v.name == "moon\195\169" and v.ports[2] == 443 and v.tls == true, "decode")
+        assert(v.weight == 1.5 and v.backup == cjson.null and #v.nested.a.b == 2, "decode 2")
+        -- encode then decode again gives the same document
+        local again = cjson.decode(cjson.encode(v))
+        assert(again.name == v.name and again.ports[1] == 80 and again.nested.a.b[1] ~= nil, "rt")
+        assert(cjson.encode({1, 2, "x"}) == '[1,2,"x"]', "array")
+        local ok, err = pcall(cjson.decode, "{bad")
+        assert(not ok and err:find("Expected object key string"), err)
+        return cjson.encode({ok = true})
+    "#
+    .replace("@DIR@", dir.to_str().unwrap());
+    let r = state.exec(code.as_bytes(), "cjson.lua");
+    assert_eq!(r, Ok(vec![Value::String(br#"{"ok":true}"#.to_vec())]));
+    // The module resolved the Lua API against this executable (exported, -rdynamic): no
+    // second Lua library was loaded for it.
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    // (Debian's cjson.so is a link to liblua5.4-cjson.so.0.0.0: that one is the module.)
+    assert!(maps.contains("cjson.so"), "the module is mapped");
+    let other_lua = maps
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .find(|path| path.contains("liblua") && !path.contains("cjson"));
+    assert_eq!(other_lua, None, "a second Lua library was loaded");
+}
