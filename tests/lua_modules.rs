@@ -225,3 +225,207 @@ fn cjson_from_package_cpath_round_trips_a_document() {
         .find(|path| path.contains("liblua") && !path.contains("cjson"));
     assert_eq!(other_lua, None, "a second Lua library was loaded");
 }
+
+// --- Blocking calls at run time (src/lua/api/blocking.rs) ---------------------------------
+
+use moonproxy::lua::api::blocking::{self, BlockingCall};
+use moonproxy::lua::{Limits, Resume, Task};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+/// A state with the detector installed and a sink that records what it receives.
+fn detecting_state() -> (State, Rc<RefCell<Vec<BlockingCall>>>) {
+    let state = state();
+    blocking::install(&state).unwrap();
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let sink = seen.clone();
+    blocking::set_sink(&state, move |call| sink.borrow_mut().push(call.clone()));
+    (state, seen)
+}
+
+fn call(function: &str, source: &str, line: i32) -> BlockingCall {
+    BlockingCall {
+        function: function.into(),
+        source: source.into(),
+        line,
+    }
+}
+
+fn temp_file(tag: &str, content: &str) -> String {
+    let path =
+        std::env::temp_dir().join(format!("moonproxy-blocking-{tag}-{}", std::process::id()));
+    std::fs::write(&path, content).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn blocking_functions_work_during_init_and_warn_once_per_call_site_at_run_time() {
+    let (state, seen) = detecting_state();
+    let path = temp_file("warn", "hello");
+    // Init (lua-load body): blocking functions are allowed and silent.
+    let init = format!(
+        "PATH = {path:?}\n\
+         local f = assert(io.open(PATH, 'a')) f:write(' world') f:close()\n\
+         for line in io.lines(PATH) do INIT = line end\n\
+         return INIT"
+    );
+    let r = state.exec(init.as_bytes(), "init.lua").unwrap();
+    assert_eq!(r, vec![Value::String(b"hello world".to_vec())]);
+    assert!(seen.borrow().is_empty(), "{:?}", seen.borrow());
+
+    blocking::enter_runtime(&state);
+    // Run time, in a task: each site is reported once, however often it runs, and the call
+    // still happens (warning mode).
+    let code = "local out = {}\n\
+                for i = 1, 3 do\n\
+                  local f = io.open(PATH, 'r')\n\
+                  out[#out + 1] = f:read('a') f:close()\n\
+                end\n\
+                os.remove(PATH .. '.absent')\n\
+                local again = io.open(PATH, 'r') again:close()\n\
+                return table.concat(out, '|')";
+    let mut task = Task::new(&state, Limits::default()).unwrap();
+    task.load(code.as_bytes(), "run.lua").unwrap();
+    match task.resume(0) {
+        Resume::Finished(v) => assert_eq!(
+            v,
+            vec![Value::String(
+                b"hello world|hello world|hello world".to_vec()
+            )]
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        *seen.borrow(),
+        vec![
+            call("io.open", "run.lua", 3),
+            call("file:read", "run.lua", 4),
+            call("file:close", "run.lua", 4),
+            call("os.remove", "run.lua", 6),
+            call("io.open", "run.lua", 7),
+            call("file:close", "run.lua", 7),
+        ]
+    );
+    let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn strict_blocking_raises_instead_of_calling() {
+    let (state, seen) = detecting_state();
+    let path = temp_file("strict", "keep me");
+    state
+        .exec(format!("PATH = {path:?}").as_bytes(), "init.lua")
+        .unwrap();
+    blocking::enter_runtime(&state);
+    blocking::set_strict(&state, true);
+    let code = "local ok, e = pcall(function()\n  os.remove(PATH)\nend)\n\
+                local ok2, e2 = pcall(function() print('never printed') end)\n\
+                return ok, e, ok2, e2";
+    let r = state.exec(code.as_bytes(), "strict.lua").unwrap();
+    assert_eq!(
+        r,
+        vec![
+            Value::Boolean(false),
+            Value::String(
+                b"strict.lua:2: blocking function 'os.remove' called at run time \
+                  (tune.lua.strict-blocking on)"
+                    .to_vec()
+            ),
+            Value::Boolean(false),
+            Value::String(
+                b"strict.lua:4: blocking function 'print' called at run time \
+                  (tune.lua.strict-blocking on)"
+                    .to_vec()
+            ),
+        ]
+    );
+    // The original function did not run, and nothing went to the sink.
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "keep me");
+    assert!(seen.borrow().is_empty());
+    // Uncaught in a task, the error ends the task with its traceback.
+    let mut task = Task::new(&state, Limits::default()).unwrap();
+    task.load(b"io.write('x')", "task.lua").unwrap();
+    match task.resume(0) {
+        Resume::Error { message, .. } => assert_eq!(
+            message,
+            "task.lua:1: blocking function 'io.write' called at run time \
+             (tune.lua.strict-blocking on)"
+        ),
+        other => panic!("{other:?}"),
+    }
+    // Back to warnings.
+    blocking::set_strict(&state, false);
+    state
+        .exec(b"os.remove(PATH .. '.absent')", "w.lua")
+        .unwrap();
+    assert_eq!(*seen.borrow(), vec![call("os.remove", "w.lua", 1)]);
+    let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn luasocket_and_file_system_require_are_detected() {
+    let (state, seen) = detecting_state();
+    // A stand-in for LuaSocket (not installed here): required at init, used at run time.
+    state
+        .exec(
+            b"package.preload['socket'] = function()\n\
+                return { tcp = function() return 'tcp object' end, gettime = function() return 1 end,\n\
+                         dns = { toip = function() return '127.0.0.1' end } }\n\
+              end\n\
+              socket = require('socket')",
+            "init.lua",
+        )
+        .unwrap();
+    blocking::enter_runtime(&state);
+    let code = "local t = socket.tcp()\n\
+                local ip = socket.dns.toip('localhost')\n\
+                local now = socket.gettime()\n\
+                local again = require('socket')\n\
+                local p = require('moonproxy.print_r')\n\
+                local ok = pcall(require, 'no.such.module')\n\
+                return t, ip, ok";
+    let r = state.exec(code.as_bytes(), "net.lua").unwrap();
+    assert_eq!(
+        r,
+        vec![
+            Value::String(b"tcp object".to_vec()),
+            Value::String(b"127.0.0.1".to_vec()),
+            Value::Boolean(false),
+        ]
+    );
+    // gettime does not block; an already loaded or preloaded module is not searched for.
+    assert_eq!(
+        *seen.borrow(),
+        vec![
+            call("socket.tcp", "net.lua", 1),
+            call("socket.dns.toip", "net.lua", 2),
+            call("require", "net.lua", 6),
+        ]
+    );
+}
+
+#[test]
+fn wrapped_functions_keep_their_errors() {
+    // Same messages, positions included, as without the wrappers (the deviations listed in
+    // blocking.rs's docs, tail calls, method argument numbers and C callers, are left out).
+    let plain = State::new().unwrap();
+    let (state, _) = detecting_state();
+    let bad_chunk = temp_file("chunk", "local x = 1\nerror('from the chunk')\n");
+    let code = format!(
+        r#"local results = {{}}
+        local function try(f) local ok, e = pcall(f) results[#results + 1] = tostring(e) end
+        try(function()
+          local f = io.open()
+        end)
+        try(function() os.remove() end)
+        try(function() print(setmetatable({{}}, {{ __tostring = function() return {{}} end }})) end)
+        try(function() dofile({bad_chunk:?}) end)
+        try(function() io.write({{}}) end)
+        return table.concat(results, "\n")"#
+    );
+    let expected = plain.exec(code.as_bytes(), "t.lua").unwrap();
+    assert_eq!(state.exec(code.as_bytes(), "t.lua").unwrap(), expected);
+    blocking::enter_runtime(&state);
+    assert_eq!(state.exec(code.as_bytes(), "t.lua").unwrap(), expected);
+    let _ = std::fs::remove_file(&bad_chunk);
+}
