@@ -46,6 +46,37 @@ fn print_r_is_required_from_preload_without_any_file() {
     assert_eq!(masked, expected, "{out}");
 }
 
+#[test]
+fn print_r_lists_methods_marks_shared_tables_and_writes_through_display() {
+    let state = state();
+    let out = exec_str(
+        &state,
+        r#"local print_r = require("moonproxy.print_r")
+           local class = { __index = { get = function() end, set = function() end, n = 1 } }
+           local obj = setmetatable({ id = 7 }, class)
+           local shared = {}
+           local lines = {}
+           print_r({ obj = obj, a = shared, b = shared }, false, function(t) lines[#lines + 1] = t end)
+           assert(#lines == 1)
+           return lines[1]"#,
+    );
+    let expected = r#"(table) TABLE {
+  ["a"] = (table) TABLE {}
+  ["b"] = (table) TABLE <seen>
+  ["obj"] = (table) TABLE {
+    ["id"] = (number) 7
+    methods: get, set
+  }
+}"#;
+    assert_eq!(mask_addresses(&out), expected, "{out}");
+    // Colours wrap each label in ANSI codes.
+    let out = exec_str(
+        &state,
+        r#"return require("moonproxy.print_r").tostring("x", true)"#,
+    );
+    assert_eq!(out, "\u{1b}[32m(string) \"x\"\u{1b}[0m");
+}
+
 /// Replaces `table: 0x...` by `TABLE` (addresses vary).
 fn mask_addresses(s: &str) -> String {
     let mut out = String::new();

@@ -70,6 +70,7 @@ local function dump(out, v, color, indent, path, seen)
   seen[v] = true
   local names = methods(v)
   if t == "userdata" and not names then out[#out + 1] = label(v, color); return end
+  if t == "table" and not names and next(v) == nil then out[#out + 1] = label(v, color) .. " {}"; return end
   path[v] = true
   out[#out + 1] = label(v, color) .. " {"
   local pad = rep("  ", indent + 1)
