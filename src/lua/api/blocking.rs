@@ -20,17 +20,20 @@
 //!   on`) the call raises `file:line: blocking function 'io.open' called at run time
 //!   (tune.lua.strict-blocking on)` instead of running.
 //!
-//! Errors keep their wording: the wrappers call the original as a local of the same short name
-//! and not as a tail call, so Lua's argument errors still name it (`bad argument #1 to
-//! 'open'`), under `pcall`, so such an error is raised again with the position of the script's
-//! line rather than the wrapper's. Deviations: a blocking function called in tail position
-//! (`return io.open(p)`) is a Lua function now, so the caller's frame is gone, and both the
-//! report and its errors give the position of the nearest Lua code still on the stack; called
-//! directly by a C function (`pcall(io.open)`) its errors get that position too where Lua gives
-//! none; for file methods the argument numbers count `self` (Lua numbers them after `self`
-//! only for calls written `f:read()`); an error raised
-//! deeper (in code run by `dofile`) keeps its message but its traceback starts at the wrapper;
-//! an iterator returned by `io.lines` at init and called at run time is not detected.
+//! Errors keep their wording. A wrapper calls the original through a local of the same short
+//! name and not as a tail call, so Lua's argument errors still name it (`bad argument #1 to
+//! 'open'`); it calls it under `pcall` and raises such an error again at the script's line
+//! instead of the wrapper's. Deviations:
+//! - a blocking function called in tail position (`return io.open(p)`) is a Lua function now,
+//!   so the caller's frame is gone: the report and the errors give the position of the nearest
+//!   Lua code still on the stack;
+//! - called directly by a C function (`pcall(io.open)`), its errors get that position too
+//!   where Lua gives none;
+//! - for file methods, argument numbers count `self` (Lua skips it for calls written
+//!   `f:read()`);
+//! - an error raised deeper (in code run by `dofile`) keeps its message, but its traceback
+//!   starts at the wrapper;
+//! - an iterator returned by `io.lines` at init and called at run time is not detected.
 //!
 //! The per-state detector (phase, strictness, sites already reported, sink) is a userdata
 //! (`doc/lua-ffi.md` section 9) anchored in the registry and held by the wrappers.
