@@ -187,6 +187,39 @@ fn codec_encodings_round_trip_and_reject_malformed_input() {
     assert_eq!(r, Ok(vec![Value::String(b"ok".to_vec())]));
 }
 
+#[test]
+fn codec_running_out_of_memory_fails_only_that_call() {
+    let state = state();
+    state
+        .exec(
+            b"codec = require('moonproxy.codec') big = string.rep('x', 1 << 20)",
+            "t.lua",
+        )
+        .unwrap();
+    // Room for the existing 1 MB string, not for its 2 MB hex form.
+    state.set_memory_limit(state.memory().current + (512 << 10));
+    let r = state
+        .exec(b"return pcall(codec.hex, big)", "t.lua")
+        .unwrap();
+    assert_eq!(
+        r,
+        vec![
+            Value::Boolean(false),
+            Value::String(b"not enough memory".to_vec())
+        ]
+    );
+    // The buffer was released by the collector, and the state keeps working.
+    state.collect_garbage();
+    let r = state
+        .exec(
+            b"return codec.hex(big:sub(1, 3)), codec.crc32(big)",
+            "t.lua",
+        )
+        .unwrap();
+    assert_eq!(r[0], Value::String(b"787878".to_vec()));
+    assert!(state.memory().current < state.memory().limit);
+}
+
 // --- External C modules through package.cpath: Debian's lua-cjson ------------------------
 
 /// The directory holding Debian's `cjson.so` for Lua 5.4 (`apt-get install lua-cjson`).
