@@ -105,6 +105,5 @@ fn build_c_modules(dir: &Path) {
         .std("c99")
         .warnings(true)
         .extra_warnings(true)
-        .warnings_into_errors(true)
         .compile("moonproxy_cmodules");
 }

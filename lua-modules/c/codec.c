@@ -21,6 +21,7 @@
  * functions (this is C: longjmp crosses only C frames), and every output is built in a
  * luaL_Buffer, so a memory error never leaks a block.
  */
+#define _POSIX_C_SOURCE 200809L /* pthread_once under -std=c99 */
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
