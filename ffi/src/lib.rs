@@ -13,6 +13,7 @@
 pub mod lauxlib;
 pub mod lua;
 pub mod lualib;
+pub mod modules;
 
 pub use lauxlib::*;
 pub use lua::*;

@@ -16,6 +16,7 @@ pub mod api;
 pub mod callback;
 pub mod error;
 pub mod hook;
+pub mod modules;
 mod panic;
 pub mod registry;
 pub mod state;
