@@ -1,0 +1,3 @@
+core.register_task(function()
+    error("task boom")
+end)
