@@ -287,7 +287,7 @@ pub fn run(cli: Cli) -> i32 {
         match runtime::lua::boot(&cfg, lua_opts) {
             Ok(Some(engine)) => has_warnings |= !engine.take_warnings().is_empty(),
             Ok(None) => {}
-            Err(()) => return 1,
+            Err(runtime::lua::BootFailed) => return 1,
         }
     }
     let has_listener = cfg.frontends().any(|p| !p.disabled && !p.binds.is_empty());

@@ -61,7 +61,7 @@ pub fn run(config: Config, opts: RunOptions) -> i32 {
     // 0. Lua: the `lua-load` bodies run first, as HAProxy runs them while parsing.
     let engine = match lua::boot(&config, EngineOptions { quiet: opts.quiet && !opts.verbose, debug: opts.debug }) {
         Ok(e) => e,
-        Err(()) => return 1,
+        Err(lua::BootFailed) => return 1,
     };
     // 1. Proxies and their log formats.
     let proxies = match build_proxies(&config) {

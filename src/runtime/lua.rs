@@ -22,8 +22,8 @@ use std::time::Instant;
 
 /// Creates the Lua engine and runs the `lua-load` bodies, if the configuration has any.
 /// A failure is printed as HAProxy prints a configuration error (the location of the
-/// `lua-load` line, then the file and fatal trailers) and gives `Err(())`.
-pub fn boot(config: &Config, opts: EngineOptions) -> Result<Option<Engine>, ()> {
+/// `lua-load` line, then the file and fatal trailers) and gives `Err(BootFailed)`.
+pub fn boot(config: &Config, opts: EngineOptions) -> Result<Option<Engine>, BootFailed> {
     let settings = &config.global.lua;
     if settings.directives.is_empty() {
         return Ok(None);
@@ -32,7 +32,7 @@ pub fn boot(config: &Config, opts: EngineOptions) -> Result<Option<Engine>, ()> 
         Ok(e) => e,
         Err(e) => {
             crate::alert!("Lua init: {e}.");
-            return Err(());
+            return Err(BootFailed);
         }
     };
     if let Err(msg) = engine.load_files() {
@@ -41,10 +41,14 @@ pub fn boot(config: &Config, opts: EngineOptions) -> Result<Option<Engine>, ()> 
             crate::alert!("config : Error(s) found in configuration file : {file}");
         }
         crate::alert!("config : Fatal errors found in configuration.");
-        return Err(());
+        return Err(BootFailed);
     }
     Ok(Some(engine))
 }
+
+/// The Lua start-up failed; the reason was printed on stderr (exit code 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BootFailed;
 
 /// The configuration file named in `parsing [file:line] : ...`.
 fn failing_file(msg: &str) -> Option<&str> {
