@@ -201,3 +201,29 @@ fn register_action_argument_errors_use_haproxy_messages() {
         o.stderr
     );
 }
+
+#[test]
+fn task_arguments_runtime_registration_yield_and_done() {
+    let be = Backend::echo();
+    let p = proxy("    lua-load {{lua}}/task_api.lua", &be);
+    p.wait_for_line(|l| l.ends_with(": args x 42"), DEADLINE);
+    p.wait_for_line(|l| l.ends_with(": child task ran"), DEADLINE);
+    p.wait_for_line(|l| l.ends_with(": marker"), DEADLINE);
+    assert_eq!(p.count_lines(|l| l.ends_with(": after done")), 0, "core.done() ends the task");
+    assert_eq!(p.count_lines(|l| l.contains("Lua task:")), 0, "core.done() is not an error");
+}
+
+#[test]
+fn an_init_function_error_stops_the_start_with_haproxy_message() {
+    let o = check("    lua-load {{lua}}/init_error.lua", &["-db"]);
+    assert_eq!(o.code(), Some(1), "{}", o.stderr);
+    let file = format!("{FIXTURES}/init_error.lua");
+    let expected = format!(
+        "Lua init: runtime error: '{file}:2: init boom' from [C]: in global 'error', {file}:2: in function line 1"
+    );
+    assert!(
+        o.stderr.lines().any(|l| l.ends_with(&expected)),
+        "{}",
+        o.stderr
+    );
+}

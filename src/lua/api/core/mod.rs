@@ -212,7 +212,7 @@ impl Engine {
                             break;
                         }
                         return Err(format!(
-                            "Lua init: runtime error: '{message}' from {}.",
+                            "Lua init: runtime error: '{message}' from {}",
                             haproxy_traceback(&traceback)
                         ));
                     }
