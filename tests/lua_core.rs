@@ -227,3 +227,74 @@ fn an_init_function_error_stops_the_start_with_haproxy_message() {
         o.stderr
     );
 }
+
+#[test]
+fn a_spinning_task_in_instruction_count_mode_does_not_stall_proxying() {
+    let be = Backend::echo();
+    let p = proxy("    tune.lua.forced-yield 1000\n    lua-load {{lua}}/spin.lua", &be);
+    p.wait_for_line(|l| l.ends_with(": spin: started"), DEADLINE);
+    for _ in 0..5 {
+        echo_round_trip(&p);
+    }
+}
+
+#[test]
+fn log_stderr_off_keeps_only_the_log_targets() {
+    let be = Backend::echo();
+    let p = proxy(
+        "    log stdout format raw local0\n    tune.lua.log.stderr off\n    lua-load {{lua}}/logs.lua",
+        &be,
+    );
+    p.wait_for_line(|l| l == "hello-info", DEADLINE);
+    assert_eq!(p.count_lines(|l| l.ends_with(": hello-alert")), 0);
+}
+
+#[test]
+fn prepend_path_and_duplicate_registration_warning() {
+    let o = check(
+        "    lua-prepend-path {{lua}}/modules/?.lua\n    lua-load {{lua}}/prepend.lua",
+        &["-c"],
+    );
+    assert_eq!(o.code(), Some(0), "{}", o.stderr);
+    assert!(o.stderr.contains(": required answer 42"), "{}", o.stderr);
+    assert!(
+        o.stderr.contains("[WARNING]  (") && o.stderr.contains(
+            ": config : Trying to register sample-fetch 'lua.f' more than once. This will become a hard error in version 2.5."
+        ),
+        "{}",
+        o.stderr
+    );
+    assert!(o.stdout.contains("Warnings were found."), "{}", o.stdout);
+}
+
+/// The `[ALERT]` lines of a refused configuration, pids removed.
+fn alerts(stderr: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .filter(|l| l.starts_with("[ALERT]"))
+        .map(|l| l.split_once(") : ").map_or(l, |(_, m)| m).to_string())
+        .collect()
+}
+
+#[test]
+fn load_errors_match_haproxy() {
+    for fixture in ["syntax_error.lua", "runtime_error.lua", "bad_action.lua"] {
+        let mut outputs = Vec::new();
+        for bin in moonproxy_and_haproxy() {
+            let o = ProxyBuilder::new(&config(&format!("    lua-load {{{{lua}}}}/{fixture}")))
+                .bin(&bin)
+                .var("lua", FIXTURES)
+                .free_port("be")
+                .flags(["-c"])
+                .run();
+            assert_eq!(o.code(), Some(1), "{}: {}", bin.display(), o.stderr);
+            outputs.push(alerts(&o.stderr).into_iter().map(|l| {
+                // The temporary directory differs between runs.
+                l.split_once("proxy.cfg").map_or(l.clone(), |(_, rest)| rest.to_string())
+            }).collect::<Vec<_>>());
+        }
+        if outputs.len() == 2 {
+            assert_eq!(outputs[0], outputs[1], "{fixture}");
+        }
+    }
+}

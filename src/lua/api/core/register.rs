@@ -257,7 +257,12 @@ fn register_cli(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
     check_function(ctx, 3)?;
     let core = core()?;
     let func = anchor(&core, ctx, 3)?;
-    core.registered.borrow_mut().clis.push(CliDef { words, usage, func });
+    let mut reg = core.registered.borrow_mut();
+    if let Some(i) = reg.clis.iter().position(|c| c.words == words) {
+        reg.clis.remove(i);
+        warn_twice(&core, "CLI keyword", &words.join(" "));
+    }
+    reg.clis.push(CliDef { words, usage, func });
     Ok(0)
 }
 

@@ -120,3 +120,22 @@ fn forced_yield_setting() {
     assert_eq!(preempt_for(Some(0)), Preempt::default());
     assert_eq!(preempt_for(Some(500)), Preempt::Count(500));
 }
+
+#[test]
+fn a_second_registration_replaces_the_first_with_haproxy_warning() {
+    let e = Engine::new(&LuaSettings::default(), EngineOptions::default()).unwrap();
+    e.state()
+        .exec(b"core.register_cli({'a', 'b'}, 'u1', print) core.register_cli({'a', 'b'}, 'u2', print) core.register_converters('c', print) core.register_converters('c', print)", "t")
+        .unwrap();
+    assert_eq!(
+        e.take_warnings(),
+        [
+            "Trying to register CLI keyword 'lua.a b' more than once. This will become a hard error in version 2.5.",
+            "Trying to register converter 'lua.c' more than once. This will become a hard error in version 2.5.",
+        ]
+    );
+    let r = e.registered();
+    assert_eq!(r.clis.len(), 1);
+    assert_eq!(r.clis[0].usage, "u2");
+    assert_eq!(r.converters.len(), 1);
+}
