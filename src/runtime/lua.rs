@@ -80,7 +80,11 @@ pub struct LuaRt {
 
 impl LuaRt {
     pub fn new(engine: Engine) -> LuaRt {
-        LuaRt { slots: Vec::new(), free: Vec::new(), engine }
+        LuaRt {
+            slots: Vec::new(),
+            free: Vec::new(),
+            engine,
+        }
     }
 
     /// Live tasks.
@@ -97,7 +101,11 @@ impl LuaRt {
         for spec in self.engine.take_new_tasks() {
             match self.engine.spawn(&spec) {
                 Ok((task, nargs)) => {
-                    let key = self.insert(Running { task, nargs, sleep: None });
+                    let key = self.insert(Running {
+                        task,
+                        nargs,
+                        sleep: None,
+                    });
                     cx.wake.push(Kind::Reserved, key);
                 }
                 Err(e) => self.engine.report_task_error(&format!("{e}.")),
@@ -114,8 +122,14 @@ impl LuaRt {
                 Key { slot, gen: s.gen }
             }
             None => {
-                self.slots.push(Slot { gen: 0, task: Some(r) });
-                Key { slot: self.slots.len() - 1, gen: 0 }
+                self.slots.push(Slot {
+                    gen: 0,
+                    task: Some(r),
+                });
+                Key {
+                    slot: self.slots.len() - 1,
+                    gen: 0,
+                }
             }
         }
     }
@@ -166,12 +180,18 @@ impl LuaRt {
             Resume::Error { .. } if done => false,
             Resume::Error { message, traceback } => {
                 let tb = haproxy_traceback(&traceback);
-                let from = if tb.is_empty() { String::new() } else { format!(" from {tb}") };
-                self.engine.report_task_error(&format!("[state-id 0] runtime error: {message}{from}."));
+                let from = if tb.is_empty() {
+                    String::new()
+                } else {
+                    format!(" from {tb}")
+                };
+                self.engine
+                    .report_task_error(&format!("[state-id 0] runtime error: {message}{from}."));
                 false
             }
             Resume::Timeout(k) => {
-                self.engine.report_task_error(&format!("[state-id 0] runtime error: {}.", k.message()));
+                self.engine
+                    .report_task_error(&format!("[state-id 0] runtime error: {}.", k.message()));
                 false
             }
             Resume::NoMem => {
@@ -179,7 +199,8 @@ impl LuaRt {
                 false
             }
             Resume::Panic(m) => {
-                self.engine.report_task_error(&format!("[state-id 0] runtime error: {m}."));
+                self.engine
+                    .report_task_error(&format!("[state-id 0] runtime error: {m}."));
                 false
             }
         };
@@ -203,7 +224,10 @@ impl LuaRt {
 mod tests {
     #[test]
     fn failing_file_is_read_from_the_location() {
-        assert_eq!(super::failing_file("parsing [a/b.cfg:12] : error in Lua file 'x': y"), Some("a/b.cfg"));
+        assert_eq!(
+            super::failing_file("parsing [a/b.cfg:12] : error in Lua file 'x': y"),
+            Some("a/b.cfg")
+        );
         assert_eq!(super::failing_file("other"), None);
     }
 }

@@ -44,7 +44,10 @@ pub fn load_per_thread(p: &mut Parser, l: &Line) -> Result<(), String> {
 /// `lua-prepend-path <path> [path|cpath]`.
 pub fn prepend_path(p: &mut Parser, l: &Line) -> Result<(), String> {
     if l.arg(1).is_empty() {
-        return Err(format!("'{}' expects to receive a <path> as argument", l.arg(0)));
+        return Err(format!(
+            "'{}' expects to receive a <path> as argument",
+            l.arg(0)
+        ));
     }
     let cpath = match l.arg(2) {
         "" | "path" => false,
@@ -56,11 +59,15 @@ pub fn prepend_path(p: &mut Parser, l: &Line) -> Result<(), String> {
             ))
         }
     };
-    p.config.global.lua.directives.push(LuaDirective::PrependPath {
-        path: l.arg(1).to_string(),
-        cpath,
-        location: l.loc.clone(),
-    });
+    p.config
+        .global
+        .lua
+        .directives
+        .push(LuaDirective::PrependPath {
+            path: l.arg(1).to_string(),
+            cpath,
+            location: l.loc.clone(),
+        });
     Ok(())
 }
 
@@ -157,12 +164,7 @@ pub fn bool_sample_conversion(p: &mut Parser, l: &Line) -> Result<(), String> {
     p.config.global.lua.bool_sample_normal = match l.arg(1) {
         "normal" => true,
         "pre-3.1-bug" => false,
-        _ => {
-            return Err(format!(
-                "'{}' expects 'normal' or 'pre-3.1-bug'.",
-                l.arg(0)
-            ))
-        }
+        _ => return Err(format!("'{}' expects 'normal' or 'pre-3.1-bug'.", l.arg(0))),
     };
     Ok(())
 }
@@ -170,12 +172,21 @@ pub fn bool_sample_conversion(p: &mut Parser, l: &Line) -> Result<(), String> {
 /// `tune.lua.openlibs all` (HAProxy 3.4). Only `all` for now: a partial set would also drop
 /// the prelude moonproxy's preemption relies on (the `coroutine` wrappers).
 pub fn openlibs(p: &mut Parser, l: &Line) -> Result<(), String> {
-    if p.config.global.lua.directives.iter().any(|d| matches!(d, LuaDirective::Load { .. })) {
+    if p.config
+        .global
+        .lua
+        .directives
+        .iter()
+        .any(|d| matches!(d, LuaDirective::Load { .. }))
+    {
         return Err(format!("'{}' must come before any 'lua-load'.", l.arg(0)));
     }
     match l.arg(1) {
         "all" => Ok(()),
-        "" => Err(format!("'{}' expects 'all', 'none' or a list of libraries.", l.arg(0))),
+        "" => Err(format!(
+            "'{}' expects 'all', 'none' or a list of libraries.",
+            l.arg(0)
+        )),
         other => Err(format!(
             "'{} {other}' is not supported by moonproxy yet: only 'all'.",
             l.arg(0)
@@ -193,7 +204,12 @@ mod tests {
         let text = format!("global\n{lines}\n");
         parse_str("t.cfg", &text, &ParseOptions::default())
             .map(|l| l.config.global.lua)
-            .map_err(|d| d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n"))
+            .map_err(|d| {
+                d.iter()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
     }
 
     #[test]
@@ -203,10 +219,23 @@ mod tests {
         )
         .unwrap();
         assert_eq!(lua.directives.len(), 4);
-        assert!(matches!(&lua.directives[0], LuaDirective::PrependPath { path, cpath: false, .. } if path == "/a/?.lua"));
-        assert!(matches!(&lua.directives[1], LuaDirective::Load { args, per_thread: false, location, .. } if args == &["a", "b"] && location.line == 3));
-        assert!(matches!(&lua.directives[2], LuaDirective::PrependPath { cpath: true, .. }));
-        assert!(matches!(&lua.directives[3], LuaDirective::Load { per_thread: true, .. }));
+        assert!(
+            matches!(&lua.directives[0], LuaDirective::PrependPath { path, cpath: false, .. } if path == "/a/?.lua")
+        );
+        assert!(
+            matches!(&lua.directives[1], LuaDirective::Load { args, per_thread: false, location, .. } if args == &["a", "b"] && location.line == 3)
+        );
+        assert!(matches!(
+            &lua.directives[2],
+            LuaDirective::PrependPath { cpath: true, .. }
+        ));
+        assert!(matches!(
+            &lua.directives[3],
+            LuaDirective::Load {
+                per_thread: true,
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -229,16 +258,40 @@ mod tests {
     fn haproxy_messages() {
         for (line, msg) in [
             ("lua-load", "'lua-load' expects a file name as parameter."),
-            ("lua-load-per-thread", "'lua-load-per-thread' expects a file as parameter."),
-            ("lua-prepend-path", "'lua-prepend-path' expects to receive a <path> as argument"),
-            ("lua-prepend-path /x foo", "'lua-prepend-path' expects <type> to either be 'path' or 'cpath'"),
-            ("tune.lua.session-timeout abc", "tune.lua.session-timeout: invalid timeout"),
-            ("tune.lua.maxmem", "'tune.lua.maxmem' expects an integer argument (Lua memory size in MB)."),
-            ("tune.lua.maxmem x", "tune.lua.maxmem: invalid number x (error at 'x')"),
-            ("tune.lua.forced-yield x", "tune.lua.forced-yield: invalid number"),
+            (
+                "lua-load-per-thread",
+                "'lua-load-per-thread' expects a file as parameter.",
+            ),
+            (
+                "lua-prepend-path",
+                "'lua-prepend-path' expects to receive a <path> as argument",
+            ),
+            (
+                "lua-prepend-path /x foo",
+                "'lua-prepend-path' expects <type> to either be 'path' or 'cpath'",
+            ),
+            (
+                "tune.lua.session-timeout abc",
+                "tune.lua.session-timeout: invalid timeout",
+            ),
+            (
+                "tune.lua.maxmem",
+                "'tune.lua.maxmem' expects an integer argument (Lua memory size in MB).",
+            ),
+            (
+                "tune.lua.maxmem x",
+                "tune.lua.maxmem: invalid number x (error at 'x')",
+            ),
+            (
+                "tune.lua.forced-yield x",
+                "tune.lua.forced-yield: invalid number",
+            ),
         ] {
             let err = global(&format!("  {line}")).unwrap_err();
-            assert!(err.contains(&format!("parsing [t.cfg:2] : {msg}")), "{line}: {err}");
+            assert!(
+                err.contains(&format!("parsing [t.cfg:2] : {msg}")),
+                "{line}: {err}"
+            );
         }
     }
 }

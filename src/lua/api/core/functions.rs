@@ -22,7 +22,10 @@ fn can_suspend(ctx: &CallCtx) -> Result<bool, LuaError> {
 /// `l` is a thread of one of our states.
 unsafe fn task_running(l: *mut ffi::lua_State) -> bool {
     // SAFETY: forwarded; reading the running-task pointer never raises.
-    !unsafe { crate::lua::state::shared_of(l) }.running_task.get().is_null()
+    !unsafe { crate::lua::state::shared_of(l) }
+        .running_task
+        .get()
+        .is_null()
 }
 
 fn sleep_for(ctx: &mut CallCtx, d: Duration) -> Result<c_int, LuaError> {
@@ -53,7 +56,9 @@ fn yield_(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
 
 /// `core.now()`: `{sec=, usec=}` of the wall clock.
 fn now(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
-    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     let (sec, usec) = (d.as_secs() as i64, i64::from(d.subsec_micros()));
     ctx.reserve(3)?;
     // SAFETY: the table and its two fields allocate: `allocating` protects them when a memory

@@ -50,7 +50,12 @@ impl LogOutput {
         };
         let starting = phase != Phase::Running;
         if stderr && (!self.quiet || starting) && (level != Level::Debug || self.debug) {
-            let line = format!("[{}] {} ({}) : {msg}", level_name(level), stamp(), std::process::id());
+            let line = format!(
+                "[{}] {} ({}) : {msg}",
+                level_name(level),
+                stamp(),
+                std::process::id()
+            );
             let _ = writeln!(std::io::stderr().lock(), "{line}");
         }
     }

@@ -94,7 +94,9 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("phase", &self.core.phase.get()).finish()
+        f.debug_struct("Engine")
+            .field("phase", &self.core.phase.get())
+            .finish()
     }
 }
 
@@ -142,7 +144,11 @@ impl Engine {
     pub fn load_files(&self) -> Result<(), String> {
         for d in &self.settings.directives {
             match d {
-                LuaDirective::PrependPath { path, cpath, location } => {
+                LuaDirective::PrependPath {
+                    path,
+                    cpath,
+                    location,
+                } => {
                     let field = if *cpath { "cpath" } else { "path" };
                     let chunk = format!(
                         "package.{field} = {} .. ';' .. package.{field}",
@@ -153,7 +159,12 @@ impl Engine {
                         .exec(chunk.as_bytes(), "=lua-prepend-path")
                         .map_err(|e| format!("parsing [{location}] : lua-prepend-path: {e}"))?;
                 }
-                LuaDirective::Load { file, args, location, .. } => {
+                LuaDirective::Load {
+                    file,
+                    args,
+                    location,
+                    ..
+                } => {
                     let name = file.display().to_string();
                     let chunk = std::fs::read(file).map_err(|e| {
                         format!(
@@ -201,7 +212,8 @@ impl Engine {
         for f in inits {
             let mut task = Task::new(&self.core.state, Limits::default())
                 .map_err(|e| format!("Lua init: {e}."))?;
-            task.push_function(&f).map_err(|e| format!("Lua init: {e}."))?;
+            task.push_function(&f)
+                .map_err(|e| format!("Lua init: {e}."))?;
             let mut nargs = 0;
             loop {
                 match task.resume(nargs) {
@@ -216,8 +228,12 @@ impl Engine {
                             haproxy_traceback(&traceback)
                         ));
                     }
-                    crate::lua::Resume::NoMem => return Err("Lua init: out of memory error.".into()),
-                    crate::lua::Resume::Timeout(k) => return Err(format!("Lua init: {}.", k.message())),
+                    crate::lua::Resume::NoMem => {
+                        return Err("Lua init: out of memory error.".into())
+                    }
+                    crate::lua::Resume::Timeout(k) => {
+                        return Err(format!("Lua init: {}.", k.message()))
+                    }
                     crate::lua::Resume::Panic(m) => return Err(format!("Lua init: {m}.")),
                 }
                 if self.core.done.replace(false) {
@@ -379,7 +395,9 @@ static CORE_FUNCTIONS: &[(&str, &RustFunction)] = &[
 ];
 
 /// Syslog levels as `core.emerg ... core.debug`.
-const LEVELS: [&str; 8] = ["emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"];
+const LEVELS: [&str; 8] = [
+    "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
+];
 
 /// Creates the global `core` table.
 fn install_core(st: &State) -> Result<(), LuaError> {

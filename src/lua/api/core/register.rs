@@ -142,7 +142,9 @@ fn register_init(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
 /// `core.register_task(fn [, args...])`: the arguments (HAProxy 2.8) are passed to `fn`.
 fn register_task(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
     if ctx.nargs() < 1 {
-        return Err(LuaError::runtime("'register_task' needs at least 1 argument"));
+        return Err(LuaError::runtime(
+            "'register_task' needs at least 1 argument",
+        ));
     }
     check_function(ctx, 1)?;
     let core = core()?;
@@ -157,7 +159,9 @@ fn register_task(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
 
 fn register_action(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
     if !(3..=4).contains(&ctx.nargs()) {
-        return Err(LuaError::runtime("'register_action' needs between 3 and 4 arguments"));
+        return Err(LuaError::runtime(
+            "'register_action' needs between 3 and 4 arguments",
+        ));
     }
     let name = ctx.string(1)?;
     let Some(words) = string_list(ctx, 2)? else {
@@ -188,21 +192,33 @@ fn register_action(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
         warn_twice(&core, "action", &name);
         reg.actions.remove(i);
     }
-    reg.actions.push(ActionDef { name, kinds, func, nb_args });
+    reg.actions.push(ActionDef {
+        name,
+        kinds,
+        func,
+        nb_args,
+    });
     Ok(0)
 }
 
 /// `register_fetches` and `register_converters`: `(name, fn)`.
 fn register_named(ctx: &mut CallCtx, what: &str, fetch: bool) -> Result<c_int, LuaError> {
     if ctx.nargs() != 2 {
-        return Err(LuaError::runtime(format!("'{}' needs 2 arguments", ctx.name())));
+        return Err(LuaError::runtime(format!(
+            "'{}' needs 2 arguments",
+            ctx.name()
+        )));
     }
     let name = ctx.string(1)?;
     check_function(ctx, 2)?;
     let core = core()?;
     let func = anchor(&core, ctx, 2)?;
     let mut reg = core.registered.borrow_mut();
-    let list = if fetch { &mut reg.fetches } else { &mut reg.converters };
+    let list = if fetch {
+        &mut reg.fetches
+    } else {
+        &mut reg.converters
+    };
     if let Some(i) = list.iter().position(|a| a.name == name) {
         list.remove(i);
         warn_twice(&core, what, &name);
@@ -269,9 +285,11 @@ fn register_cli(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
 pub static REGISTER_INIT: RustFunction = RustFunction::new("register_init", register_init);
 pub static REGISTER_TASK: RustFunction = RustFunction::new("register_task", register_task);
 pub static REGISTER_ACTION: RustFunction = RustFunction::new("register_action", register_action);
-pub static REGISTER_FETCHES: RustFunction =
-    RustFunction::new("register_fetches", |c| register_named(c, "sample-fetch", true));
-pub static REGISTER_CONVERTERS: RustFunction =
-    RustFunction::new("register_converters", |c| register_named(c, "converter", false));
+pub static REGISTER_FETCHES: RustFunction = RustFunction::new("register_fetches", |c| {
+    register_named(c, "sample-fetch", true)
+});
+pub static REGISTER_CONVERTERS: RustFunction = RustFunction::new("register_converters", |c| {
+    register_named(c, "converter", false)
+});
 pub static REGISTER_SERVICE: RustFunction = RustFunction::new("register_service", register_service);
 pub static REGISTER_CLI: RustFunction = RustFunction::new("register_cli", register_cli);

@@ -11,7 +11,10 @@ fn settings_with(files: &[(&std::path::Path, &[&str])]) -> LuaSettings {
             file: f.to_path_buf(),
             args: args.iter().map(|a| a.to_string()).collect(),
             per_thread: false,
-            location: Location { file: Arc::from("t.cfg"), line: i as u32 + 2 },
+            location: Location {
+                file: Arc::from("t.cfg"),
+                line: i as u32 + 2,
+            },
         });
     }
     s
@@ -21,12 +24,20 @@ fn script(name: &str, body: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("moonproxy-core-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let p = dir.join(name);
-    std::fs::File::create(&p).unwrap().write_all(body.as_bytes()).unwrap();
+    std::fs::File::create(&p)
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
     p
 }
 
 fn global_int(e: &Engine, expr: &str) -> Option<i64> {
-    match e.state().exec(format!("return {expr}").as_bytes(), "t").unwrap().first() {
+    match e
+        .state()
+        .exec(format!("return {expr}").as_bytes(), "t")
+        .unwrap()
+        .first()
+    {
         Some(Value::Integer(i)) => Some(*i),
         _ => None,
     }
@@ -37,11 +48,22 @@ use crate::lua::Value;
 #[test]
 fn body_gets_its_arguments_and_registers() {
     let f = script("a.lua", "ARGS = select('#', ...) X = ...\ncore.register_init(function() INIT = 1 end)\ncore.register_task(function(a, b) return a + b end, 2, 3)\n");
-    let e = Engine::new(&settings_with(&[(&f, &["first", "second"])]), EngineOptions::default()).unwrap();
+    let e = Engine::new(
+        &settings_with(&[(&f, &["first", "second"])]),
+        EngineOptions::default(),
+    )
+    .unwrap();
     e.load_files().unwrap();
     assert_eq!(global_int(&e, "ARGS"), Some(2));
-    assert_eq!(e.state().exec(b"return X", "t").unwrap(), vec![Value::String(b"first".to_vec())]);
-    assert_eq!(global_int(&e, "INIT"), None, "init functions run at start, not in the body");
+    assert_eq!(
+        e.state().exec(b"return X", "t").unwrap(),
+        vec![Value::String(b"first".to_vec())]
+    );
+    assert_eq!(
+        global_int(&e, "INIT"),
+        None,
+        "init functions run at start, not in the body"
+    );
     e.start().unwrap();
     assert_eq!(global_int(&e, "INIT"), Some(1));
     let specs = e.take_new_tasks();
@@ -55,11 +77,23 @@ fn load_errors_have_haproxy_wording() {
     let syn = script("syn.lua", "local x =\n");
     let e = Engine::new(&settings_with(&[(&syn, &[])]), EngineOptions::default()).unwrap();
     let err = e.load_files().unwrap_err();
-    assert_eq!(err, format!("parsing [t.cfg:2] : error in Lua file '{0}': {0}:2: unexpected symbol near <eof>", syn.display()));
+    assert_eq!(
+        err,
+        format!(
+            "parsing [t.cfg:2] : error in Lua file '{0}': {0}:2: unexpected symbol near <eof>",
+            syn.display()
+        )
+    );
     drop(e);
     let rt = script("rt.lua", "\nerror('boom')\n");
     let e = Engine::new(&settings_with(&[(&rt, &[])]), EngineOptions::default()).unwrap();
-    assert_eq!(e.load_files().unwrap_err(), format!("parsing [t.cfg:2] : Lua runtime error: {}:2: boom", rt.display()));
+    assert_eq!(
+        e.load_files().unwrap_err(),
+        format!(
+            "parsing [t.cfg:2] : Lua runtime error: {}:2: boom",
+            rt.display()
+        )
+    );
     drop(e);
     let missing = std::path::Path::new("/nonexistent/x.lua");
     let e = Engine::new(&settings_with(&[(missing, &[])]), EngineOptions::default()).unwrap();
@@ -111,7 +145,13 @@ fn constants_now_thread_and_sleep_outside_tasks() {
     assert!(sec > 1_600_000_000);
     assert!(global_int(&e, "core.now().usec").unwrap() < 1_000_000);
     // In a body, sleeping and yielding do nothing (HAProxy 2.6).
-    assert_eq!(global_int(&e, "(function() core.msleep(10) core.yield() core.done() return 1 end)()"), Some(1));
+    assert_eq!(
+        global_int(
+            &e,
+            "(function() core.msleep(10) core.yield() core.done() return 1 end)()"
+        ),
+        Some(1)
+    );
 }
 
 #[test]

@@ -47,6 +47,9 @@ mod tests {
             haproxy_traceback(lua),
             "[C]: in global 'error', /tmp/t.lua:2: in function line 2 ..."
         );
-        assert_eq!(haproxy_traceback("stack traceback:\n\tx.lua:1: in main chunk"), "x.lua:1: in main chunk");
+        assert_eq!(
+            haproxy_traceback("stack traceback:\n\tx.lua:1: in main chunk"),
+            "x.lua:1: in main chunk"
+        );
     }
 }
