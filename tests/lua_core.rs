@@ -92,7 +92,10 @@ fn sleeps_wake_up_on_time() {
 #[test]
 fn a_task_over_task_timeout_is_killed_and_the_proxy_keeps_serving() {
     let be = Backend::echo();
-    let p = proxy("    tune.lua.task-timeout 100\n    lua-load {{lua}}/spin.lua", &be);
+    let p = proxy(
+        "    tune.lua.task-timeout 100\n    lua-load {{lua}}/spin.lua",
+        &be,
+    );
     p.wait_for_line(
         |l| l.ends_with("Lua task: [state-id 0] runtime error: execution timeout."),
         DEADLINE,
@@ -119,7 +122,10 @@ fn a_task_error_is_reported_as_haproxy_does_and_the_process_goes_on() {
 #[test]
 fn maxmem_stops_the_hungry_task_while_another_keeps_working() {
     let be = Backend::echo();
-    let p = proxy("    tune.lua.maxmem 8\n    lua-load {{lua}}/maxmem.lua", &be);
+    let p = proxy(
+        "    tune.lua.maxmem 8\n    lua-load {{lua}}/maxmem.lua",
+        &be,
+    );
     p.wait_for_line(|l| l.ends_with("Lua task: out of memory error."), DEADLINE);
     let mark = p.mark();
     // The other task ticks on (twice more after the failure), and the proxy serves.
@@ -155,7 +161,9 @@ fn a_runtime_error_in_a_loaded_file_stops_the_start() {
     let file = format!("{FIXTURES}/runtime_error.lua");
     assert!(o.stderr.contains(": body starts"), "{}", o.stderr);
     assert!(
-        o.stderr.contains(&format!("/proxy.cfg:2] : Lua runtime error: {file}:2: boom")),
+        o.stderr.contains(&format!(
+            "/proxy.cfg:2] : Lua runtime error: {file}:2: boom"
+        )),
         "{}",
         o.stderr
     );
@@ -166,7 +174,10 @@ fn lua_load_arguments_are_the_body_varargs_and_check_mode_skips_init() {
     let o = check("    lua-load {{lua}}/body_args.lua one two", &["-c"]);
     assert_eq!(o.code(), Some(0), "{}", o.stderr);
     assert!(o.stderr.contains(": args: 2 one,two"), "{}", o.stderr);
-    assert!(!o.stderr.contains("init function ran"), "-c must not run init functions");
+    assert!(
+        !o.stderr.contains("init function ran"),
+        "-c must not run init functions"
+    );
     // Started for real, the init function runs.
     let be = Backend::echo();
     let p = proxy("    lua-load {{lua}}/body_args.lua", &be);
@@ -177,14 +188,27 @@ fn lua_load_arguments_are_the_body_varargs_and_check_mode_skips_init() {
 #[test]
 fn core_logs_reach_stderr_and_log_targets() {
     let be = Backend::echo();
-    let p = proxy("    log stdout format raw local0\n    lua-load {{lua}}/logs.lua", &be);
+    let p = proxy(
+        "    log stdout format raw local0\n    lua-load {{lua}}/logs.lua",
+        &be,
+    );
     for msg in ["hello-alert", "hello-info", "hello-debug"] {
         p.wait_for_line(|l| l == msg, DEADLINE);
     }
-    let stderr: Vec<String> = p.lines().into_iter().filter(is_err).map(|l| l.text).collect();
-    let alert = stderr.iter().find(|l| l.ends_with(": hello-alert")).expect("alert on stderr");
+    let stderr: Vec<String> = p
+        .lines()
+        .into_iter()
+        .filter(is_err)
+        .map(|l| l.text)
+        .collect();
+    let alert = stderr
+        .iter()
+        .find(|l| l.ends_with(": hello-alert"))
+        .expect("alert on stderr");
     assert!(alert.starts_with("[alert] "), "{alert}");
-    assert!(stderr.iter().any(|l| l.starts_with("[info] ") && l.ends_with(": hello-info")));
+    assert!(stderr
+        .iter()
+        .any(|l| l.starts_with("[info] ") && l.ends_with(": hello-info")));
     // Debug lines reach stderr only with -d, as in HAProxy.
     assert!(!stderr.iter().any(|l| l.ends_with(": hello-debug")));
 }
@@ -209,8 +233,16 @@ fn task_arguments_runtime_registration_yield_and_done() {
     p.wait_for_line(|l| l.ends_with(": args x 42"), DEADLINE);
     p.wait_for_line(|l| l.ends_with(": child task ran"), DEADLINE);
     p.wait_for_line(|l| l.ends_with(": marker"), DEADLINE);
-    assert_eq!(p.count_lines(|l| l.ends_with(": after done")), 0, "core.done() ends the task");
-    assert_eq!(p.count_lines(|l| l.contains("Lua task:")), 0, "core.done() is not an error");
+    assert_eq!(
+        p.count_lines(|l| l.ends_with(": after done")),
+        0,
+        "core.done() ends the task"
+    );
+    assert_eq!(
+        p.count_lines(|l| l.contains("Lua task:")),
+        0,
+        "core.done() is not an error"
+    );
 }
 
 #[test]
@@ -231,7 +263,10 @@ fn an_init_function_error_stops_the_start_with_haproxy_message() {
 #[test]
 fn a_spinning_task_in_instruction_count_mode_does_not_stall_proxying() {
     let be = Backend::echo();
-    let p = proxy("    tune.lua.forced-yield 1000\n    lua-load {{lua}}/spin.lua", &be);
+    let p = proxy(
+        "    tune.lua.forced-yield 1000\n    lua-load {{lua}}/spin.lua",
+        &be,
+    );
     p.wait_for_line(|l| l.ends_with(": spin: started"), DEADLINE);
     for _ in 0..5 {
         echo_round_trip(&p);
@@ -288,10 +323,16 @@ fn load_errors_match_haproxy() {
                 .flags(["-c"])
                 .run();
             assert_eq!(o.code(), Some(1), "{}: {}", bin.display(), o.stderr);
-            outputs.push(alerts(&o.stderr).into_iter().map(|l| {
-                // The temporary directory differs between runs.
-                l.split_once("proxy.cfg").map_or(l.clone(), |(_, rest)| rest.to_string())
-            }).collect::<Vec<_>>());
+            outputs.push(
+                alerts(&o.stderr)
+                    .into_iter()
+                    .map(|l| {
+                        // The temporary directory differs between runs.
+                        l.split_once("proxy.cfg")
+                            .map_or(l.clone(), |(_, rest)| rest.to_string())
+                    })
+                    .collect::<Vec<_>>(),
+            );
         }
         if outputs.len() == 2 {
             assert_eq!(outputs[0], outputs[1], "{fixture}");
