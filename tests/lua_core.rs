@@ -116,6 +116,17 @@ fn a_task_error_is_reported_as_haproxy_does_and_the_process_goes_on() {
         "{line}"
     );
     assert!(line.starts_with("[ALERT]"), "{line}");
+    // A non-string error object.
+    let line = p.wait_for_line(
+        |l| l.contains("Lua task: [state-id 0] runtime error: unknown runtime error from "),
+        DEADLINE,
+    );
+    assert!(
+        line.ends_with(&format!(
+            "[C]: in global 'error', {file}:6: in function line 4."
+        )),
+        "{line}"
+    );
     echo_round_trip(&p);
 }
 

@@ -172,6 +172,8 @@ impl LuaRt {
                 cx.timers.arm(at, TimerTarget::Entry(Kind::Reserved, key));
                 true
             }
+            // Forced, core.yield(), a plain coroutine.yield() at task level. (`Io` has no
+            // producer for tasks yet: sockets come with the stream API issue.)
             Resume::Yield(_) => {
                 cx.wake.push(Kind::Reserved, key);
                 true
@@ -179,6 +181,12 @@ impl LuaRt {
             Resume::Finished(_) => false,
             Resume::Error { .. } if done => false,
             Resume::Error { message, traceback } => {
+                // HAProxy's words for an error object that is not a string.
+                let message = if message.starts_with("(error object is a") {
+                    "unknown runtime error".to_string()
+                } else {
+                    message
+                };
                 let tb = haproxy_traceback(&traceback);
                 let from = if tb.is_empty() {
                     String::new()

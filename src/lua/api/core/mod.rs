@@ -133,6 +133,11 @@ impl Engine {
         &self.core.state
     }
 
+    /// The Lua part of the configuration (timeouts for the stream side).
+    pub fn settings(&self) -> &LuaSettings {
+        &self.settings
+    }
+
     pub fn phase(&self) -> Phase {
         self.core.phase.get()
     }
