@@ -350,3 +350,19 @@ fn load_errors_match_haproxy() {
         }
     }
 }
+
+#[test]
+fn msleep_in_a_script_coroutine_suspends_the_task() {
+    let be = Backend::echo();
+    let p = proxy("    lua-load {{lua}}/coroutine_sleep.lua", &be);
+    p.wait_for_line(|l| l.ends_with(": inner returned inner value"), DEADLINE);
+    let order: Vec<String> = p
+        .lines()
+        .into_iter()
+        .filter(|l| {
+            l.text.ends_with(": other task ran") || l.text.ends_with(": inner returned inner value")
+        })
+        .map(|l| l.text.rsplit(" : ").next().unwrap().to_string())
+        .collect();
+    assert_eq!(order, ["other task ran", "inner returned inner value"]);
+}
