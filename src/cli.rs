@@ -276,10 +276,20 @@ pub fn run(cli: Cli) -> i32 {
             p.maxconn = Some(n);
         }
     }
-    let has_warnings = loaded
+    let mut has_warnings = loaded
         .diagnostics
         .iter()
         .any(|d| d.severity == crate::diag::Severity::Warning);
+    if cli.action == Action::Check {
+        // `-c` runs the `lua-load` bodies (HAProxy runs them while parsing) but not the
+        // `register_init` functions, nor any task.
+        let lua_opts = crate::lua::api::core::EngineOptions { quiet, debug: cli.debug };
+        match runtime::lua::boot(&cfg, lua_opts) {
+            Ok(Some(engine)) => has_warnings |= !engine.take_warnings().is_empty(),
+            Ok(None) => {}
+            Err(runtime::lua::BootFailed) => return 1,
+        }
+    }
     let has_listener = cfg.frontends().any(|p| !p.disabled && !p.binds.is_empty());
     if cli.action == Action::Check {
         if !quiet && has_warnings {

@@ -11,6 +11,7 @@
 //!    the [`Reactor`] with the `world::World` handler.
 
 mod checks;
+pub mod lua;
 mod pool;
 mod world;
 
@@ -20,6 +21,7 @@ use crate::listener::Listener;
 use crate::config::model::Mode;
 use crate::log::events::proxy_kind;
 use crate::log::{LogFormat, LogIdentity, Logger};
+use crate::lua::api::core::{Engine, EngineOptions};
 use crate::reactor::{token, Reactor};
 use crate::stream::proxy::build_proxies;
 use crate::sys::daemon::{self, Detached};
@@ -56,6 +58,11 @@ fn default_maxconn() -> u32 {
 /// (0 after a clean stop, 1 when start-up failed).
 pub fn run(config: Config, opts: RunOptions) -> i32 {
     warn_unsupported(&config);
+    // 0. Lua: the `lua-load` bodies run first, as HAProxy runs them while parsing.
+    let engine = match lua::boot(&config, EngineOptions { quiet: opts.quiet && !opts.verbose, debug: opts.debug }) {
+        Ok(e) => e,
+        Err(lua::BootFailed) => return 1,
+    };
     // 1. Proxies and their log formats.
     let proxies = match build_proxies(&config) {
         Ok(p) => p,
@@ -79,7 +86,7 @@ pub fn run(config: Config, opts: RunOptions) -> i32 {
         return code;
     }
     // 5. Run.
-    let code = match serve(&config, &opts, proxies, formats, farm, listeners) {
+    let code = match serve(&config, &opts, proxies, formats, farm, listeners, engine) {
         Ok(code) => code,
         Err(e) => {
             alert!("[{}.main()] reactor failure: {e}", env!("CARGO_PKG_NAME"));
@@ -189,6 +196,7 @@ fn serve(
     formats: Vec<Option<LogFormat>>,
     farm: pool::Farm,
     listeners: Vec<Listener>,
+    engine: Option<Engine>,
 ) -> std::io::Result<i32> {
     let mut reactor = Reactor::new()?;
     let mut signals = Signals::install()?;
@@ -206,10 +214,22 @@ fn serve(
         .collect();
     let mut world = world::World::new(proxies, farm, listeners, checks, logs, signals, g.bufsize, g.maxaccept, maxconn, g.hard_stop_after);
     world.debug = opts.debug;
+    // Lua post-init: log targets, `tune.lua.maxmem`, `register_init` functions, then tasks.
+    if let Some(engine) = engine {
+        engine.set_logger(Logger::new(&g.logs, identity.clone()));
+        if let Err(msg) = engine.start() {
+            alert!("{msg}");
+            return Ok(1);
+        }
+        world.lua = Some(lua::LuaRt::new(engine));
+    }
     {
         let mut cx = reactor.ctx();
         world.sync_listeners(&mut cx);
         world.checks.start(&mut cx, &world.farm);
+        if let Some(lua) = &mut world.lua {
+            lua.spawn_new(&mut cx);
+        }
     }
     reactor.run(&mut world)
 }

@@ -17,6 +17,7 @@
 //! `doc/config.md` embeds [`markdown`]'s output; a test fails when it is stale.
 
 use super::parse::global as g;
+use super::parse::lua;
 use super::parse::proxy as p;
 use super::parse::KwFn;
 
@@ -215,6 +216,19 @@ pub static GLOBAL: &[Keyword] = &[
     sup("presetenv", 0, g::presetenv, "acts while parsing"),
     sup("resetenv", 0, g::resetenv, "acts while parsing"),
     sup("unsetenv", 0, g::unsetenv, "acts while parsing"),
+    sup("lua-load", 0, lua::load, "runs right after parsing; arguments (HAProxy 2.7) as `...`"),
+    sup("lua-load-per-thread", 0, lua::load_per_thread, "one reactor thread: the same state as `lua-load`"),
+    sup("lua-prepend-path", 0, lua::prepend_path, ""),
+    sup("tune.lua.bool-sample-conversion", 0, lua::bool_sample_conversion, "HAProxy 3.2 keyword, recorded"),
+    sup("tune.lua.burst-timeout", 0, lua::burst_timeout, "HAProxy 2.8 keyword; default none"),
+    sup("tune.lua.forced-yield", 0, lua::forced_yield, "set: instruction-count mode (default: 1 ms timer)"),
+    sup("tune.lua.log.loggers", 0, lua::log_loggers, "HAProxy 2.9 keyword"),
+    sup("tune.lua.log.stderr", 0, lua::log_stderr, "HAProxy 2.9 keyword; default `on` as 2.6"),
+    sup("tune.lua.maxmem", 0, lua::maxmem, "MB"),
+    sup("tune.lua.openlibs", 0, lua::openlibs, "HAProxy 3.4 keyword; only `all`"),
+    sup("tune.lua.service-timeout", 0, lua::service_timeout, "recorded for services"),
+    sup("tune.lua.session-timeout", 0, lua::session_timeout, "recorded for actions, fetches, converters"),
+    sup("tune.lua.task-timeout", 0, lua::task_timeout, ""),
     ign("busy-polling", 0, "the reactor never spins"),
     ign("description", 0, "informational"),
     ign("expose-experimental-directives", 0, ""),
@@ -258,9 +272,6 @@ pub static GLOBAL: &[Keyword] = &[
     nyi("insecure-fork-wanted", 0),
     nyi("insecure-setuid-wanted", 0),
     nyi("issuers-chain-path", 0),
-    nyi_n("lua-load", 0, "Lua engine issue"),
-    nyi_n("lua-load-per-thread", 0, "Lua engine issue"),
-    nyi_n("lua-prepend-path", 0, "Lua engine issue"),
     nyi("master-worker", 0),
     nyi("maxcompcpuusage", 0),
     nyi("maxcomprate", 0),
@@ -316,12 +327,6 @@ pub static GLOBAL: &[Keyword] = &[
     nyi("tune.http.logurilen", 0),
     nyi("tune.http.maxhdr", 0),
     nyi("tune.listener.multi-queue", 0),
-    nyi_n("tune.lua.burst-timeout", 0, "Lua engine issue"),
-    nyi_n("tune.lua.forced-yield", 0, "Lua engine issue"),
-    nyi_n("tune.lua.maxmem", 0, "Lua engine issue"),
-    nyi_n("tune.lua.service-timeout", 0, "Lua engine issue"),
-    nyi_n("tune.lua.session-timeout", 0, "Lua engine issue"),
-    nyi_n("tune.lua.task-timeout", 0, "Lua engine issue"),
     nyi("tune.maxrewrite", 0),
     nyi("tune.peers.max-updates-at-once", 0),
     nyi("tune.pipesize", 0),

@@ -67,6 +67,8 @@ pub struct Global {
     pub maxaccept: u32,
     pub quiet: bool,
     pub location: Option<Location>,
+    /// `lua-load`, `lua-prepend-path` and `tune.lua.*`.
+    pub lua: LuaSettings,
 }
 
 impl Default for Global {
@@ -86,8 +88,83 @@ impl Default for Global {
             maxaccept: 64,
             quiet: false,
             location: None,
+            lua: LuaSettings::default(),
         }
     }
+}
+
+/// The Lua part of the `global` section. The runtime (`crate::lua::api::core::Engine`) acts
+/// on it; the parser only records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LuaSettings {
+    /// `lua-load`, `lua-load-per-thread` and `lua-prepend-path`, in configuration order
+    /// (a prepended path only affects the files loaded after it).
+    pub directives: Vec<LuaDirective>,
+    /// `tune.lua.forced-yield` when set explicitly (see `doc/lua-ffi.md`, section 8).
+    pub forced_yield: Option<u32>,
+    /// `tune.lua.maxmem` in megabytes (0 or unset: unlimited).
+    pub maxmem_mb: usize,
+    /// `tune.lua.session-timeout` (actions, fetches, converters, CLI); `None`: no limit.
+    pub session_timeout: Option<Duration>,
+    /// `tune.lua.service-timeout`.
+    pub service_timeout: Option<Duration>,
+    /// `tune.lua.task-timeout` (default: none).
+    pub task_timeout: Option<Duration>,
+    /// `tune.lua.burst-timeout` (HAProxy 2.8; default here: none, as 2.6 has none).
+    pub burst_timeout: Option<Duration>,
+    /// `tune.lua.log.loggers` (HAProxy 2.9; default on).
+    pub log_loggers: bool,
+    /// `tune.lua.log.stderr` (HAProxy 2.9).
+    pub log_stderr: LuaLogStderr,
+    /// `tune.lua.bool-sample-conversion` (HAProxy 3.2): `true` for `normal` (booleans reach Lua
+    /// as booleans), `false` for `pre-3.1-bug` (as integers, HAProxy 2.6's behaviour, default).
+    pub bool_sample_normal: bool,
+}
+
+impl Default for LuaSettings {
+    fn default() -> Self {
+        LuaSettings {
+            directives: Vec::new(),
+            forced_yield: None,
+            maxmem_mb: 0,
+            session_timeout: Some(Duration::from_secs(4)),
+            service_timeout: Some(Duration::from_secs(4)),
+            task_timeout: None,
+            burst_timeout: None,
+            log_loggers: true,
+            log_stderr: LuaLogStderr::On,
+            bool_sample_normal: false,
+        }
+    }
+}
+
+/// `tune.lua.log.stderr`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LuaLogStderr {
+    /// Always (unless `-q`): HAProxy 2.6's behaviour, the default here.
+    On,
+    /// Only when no logger received the line (HAProxy 2.9's default).
+    Auto,
+    Off,
+}
+
+/// One Lua directive of the `global` section.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LuaDirective {
+    /// `lua-load <file> [args...]` (`per_thread`: `lua-load-per-thread`, the same single state
+    /// here since moonproxy runs one reactor thread).
+    Load {
+        file: PathBuf,
+        args: Vec<String>,
+        per_thread: bool,
+        location: Location,
+    },
+    /// `lua-prepend-path <path> [path|cpath]`.
+    PrependPath {
+        path: String,
+        cpath: bool,
+        location: Location,
+    },
 }
 
 /// What a proxy section can do: `frontend` (fe), `backend` (be), `listen` (both).

@@ -57,6 +57,8 @@ pub struct World {
     pub hard_stop_after: Option<Duration>,
     /// `-d`: HAProxy's per-connection traces on stderr.
     pub debug: bool,
+    /// The Lua engine and its tasks (`lua-load` in the configuration).
+    pub lua: Option<super::lua::LuaRt>,
     next_stream_id: u64,
     phase: Phase,
     paused_by_signal: bool,
@@ -91,6 +93,7 @@ impl World {
             actconn: 0,
             hard_stop_after,
             debug: false,
+            lua: None,
             next_stream_id: 0,
             phase: Phase::Running,
             paused_by_signal: false,
@@ -368,6 +371,11 @@ impl Handler for World {
                 }
             }
             TimerTarget::Entry(Kind::Listener, key) => self.accept_from(cx, key.slot),
+            TimerTarget::Entry(Kind::Reserved, key) => {
+                if let Some(lua) = &mut self.lua {
+                    lua.timer(cx, key, deadline);
+                }
+            }
             TimerTarget::Entry(..) => {}
             TimerTarget::Global(GlobalTimer::HardStop) => self.hard_stop(cx),
         }
@@ -377,6 +385,11 @@ impl Handler for World {
         match kind {
             Kind::Client => self.stream_event(cx, key, Event::Wake),
             Kind::Listener => self.accept_from(cx, key.slot),
+            Kind::Reserved => {
+                if let Some(lua) = &mut self.lua {
+                    lua.wake(cx, key);
+                }
+            }
             _ => {}
         }
     }
@@ -390,6 +403,9 @@ impl Handler for World {
         }
         if self.listeners_dirty {
             self.sync_listeners(cx);
+        }
+        if let Some(lua) = &mut self.lua {
+            lua.end_of_iteration();
         }
         if cx.timers.needs_compaction(self.streams.len() + self.checks.count()) {
             let streams = &self.streams;

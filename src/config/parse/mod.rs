@@ -10,6 +10,7 @@ pub mod addr;
 pub mod checks;
 pub mod global;
 pub mod log;
+pub mod lua;
 pub mod proxy;
 pub mod server;
 

@@ -1,0 +1,55 @@
+//! HAProxy's one-line traceback (`hlua_traceback(L, ", ")`), rebuilt from Lua's
+//! `luaL_traceback` text: `[C]: in global 'error', t.lua:2: in function line 2`.
+
+/// Turns `stack traceback:\n\t[C]: in function 'error'\n\tt.lua:2: in function <t.lua:1>`
+/// into HAProxy's shape. Lua 5.4 names global functions `function 'name'` (HAProxy prints
+/// `global 'name'`) and anonymous ones `function <file:line>` (HAProxy: `function line N`);
+/// other entries (`in main chunk`, `in method 'x'`, `in local 'f'`...) are kept; tail calls
+/// become ` ...`.
+pub fn haproxy_traceback(lua: &str) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for line in lua.lines().map(str::trim) {
+        if line.is_empty() || line == "stack traceback:" {
+            continue;
+        }
+        if line.starts_with("(...tail calls...)") {
+            if let Some(last) = parts.last_mut() {
+                last.push_str(" ...");
+            }
+            continue;
+        }
+        let converted = if let Some((at, what)) = line.split_once(": in ") {
+            let what = if let Some(name) = what.strip_prefix("function '") {
+                format!("global '{name}")
+            } else if let Some(rest) = what.strip_prefix("function <") {
+                let n = rest.trim_end_matches('>').rsplit(':').next().unwrap_or("?");
+                format!("function line {n}")
+            } else {
+                what.to_string()
+            };
+            format!("{at}: in {what}")
+        } else {
+            line.to_string()
+        };
+        parts.push(converted);
+    }
+    parts.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shape_of_haproxy() {
+        let lua = "stack traceback:\n\t[C]: in function 'error'\n\t/tmp/t.lua:2: in function </tmp/t.lua:2>\n\t(...tail calls...)";
+        assert_eq!(
+            haproxy_traceback(lua),
+            "[C]: in global 'error', /tmp/t.lua:2: in function line 2 ..."
+        );
+        assert_eq!(
+            haproxy_traceback("stack traceback:\n\tx.lua:1: in main chunk"),
+            "x.lua:1: in main chunk"
+        );
+    }
+}

@@ -1,0 +1,241 @@
+//! The Lua engine on the reactor: `lua-load` at start-up ([`boot`]) and the
+//! `core.register_task` tasks ([`LuaRt`]), resumed from the run queue and the timers.
+//!
+//! Tasks have no socket, so they use [`Kind::Reserved`] keys (a slot and a generation of
+//! [`LuaRt`]'s table) in the timer heap and the run queue; poll tokens never carry them.
+//!
+//! What a resume returns decides what comes next ([`Resume`]):
+//! - `Yield(Sleep(deadline))` (`core.sleep`/`msleep`): a reactor timer at the deadline;
+//! - `Yield(Forced)` (preempted), `Yield(Other)` (`core.yield`): the run queue, which the
+//!   reactor serves after the I/O events and timers of the iteration, so a task that spins
+//!   never starves connections;
+//! - `Finished`, or `core.done()`: the task ends;
+//! - `Error`, `Timeout`, `NoMem`, `Panic`: reported as HAProxy does
+//!   (`Lua task: [state-id 0] runtime error: <msg> from <traceback>.`) to stderr and the global
+//!   log targets; the task ends and the process goes on.
+use crate::config::model::Config;
+use crate::lua::api::core::{haproxy_traceback, Engine, EngineOptions};
+use crate::lua::{Resume, Task, WaitReason};
+use crate::reactor::{Ctx, Key, Kind, TimerTarget};
+use std::os::raw::c_int;
+use std::time::Instant;
+
+/// Creates the Lua engine and runs the `lua-load` bodies, if the configuration has any.
+/// A failure is printed as HAProxy prints a configuration error (the location of the
+/// `lua-load` line, then the file and fatal trailers) and gives `Err(BootFailed)`.
+pub fn boot(config: &Config, opts: EngineOptions) -> Result<Option<Engine>, BootFailed> {
+    let settings = &config.global.lua;
+    if settings.directives.is_empty() {
+        return Ok(None);
+    }
+    let engine = match Engine::new(settings, opts) {
+        Ok(e) => e,
+        Err(e) => {
+            crate::alert!("Lua init: {e}.");
+            return Err(BootFailed);
+        }
+    };
+    if let Err(msg) = engine.load_files() {
+        crate::alert!("config : {msg}");
+        if let Some(file) = failing_file(&msg) {
+            crate::alert!("config : Error(s) found in configuration file : {file}");
+        }
+        crate::alert!("config : Fatal errors found in configuration.");
+        return Err(BootFailed);
+    }
+    Ok(Some(engine))
+}
+
+/// The Lua start-up failed; the reason was printed on stderr (exit code 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BootFailed;
+
+/// The configuration file named in `parsing [file:line] : ...`.
+fn failing_file(msg: &str) -> Option<&str> {
+    let rest = msg.strip_prefix("parsing [")?;
+    let end = rest.find("] : ")?;
+    rest[..end].rsplit_once(':').map(|(f, _)| f)
+}
+
+/// A running task and what it waits for.
+struct Running {
+    task: Task,
+    /// Values on the coroutine's stack for the next resume (the arguments, then 0).
+    nargs: c_int,
+    /// `None`: runnable (in the run queue); `Some(at)`: sleeping until `at` (a timer).
+    sleep: Option<Instant>,
+}
+
+struct Slot {
+    gen: u32,
+    task: Option<Running>,
+}
+
+/// The tasks of the Lua engine. Fields drop in order: tasks before the engine.
+pub struct LuaRt {
+    slots: Vec<Slot>,
+    free: Vec<usize>,
+    pub engine: Engine,
+}
+
+impl LuaRt {
+    pub fn new(engine: Engine) -> LuaRt {
+        LuaRt {
+            slots: Vec::new(),
+            free: Vec::new(),
+            engine,
+        }
+    }
+
+    /// Live tasks.
+    pub fn len(&self) -> usize {
+        self.slots.iter().filter(|s| s.task.is_some()).count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Starts the tasks registered since the last call: each is queued to run at once.
+    pub fn spawn_new(&mut self, cx: &mut Ctx<'_>) {
+        for spec in self.engine.take_new_tasks() {
+            match self.engine.spawn(&spec) {
+                Ok((task, nargs)) => {
+                    let key = self.insert(Running {
+                        task,
+                        nargs,
+                        sleep: None,
+                    });
+                    cx.wake.push(Kind::Reserved, key);
+                }
+                Err(e) => self.engine.report_task_error(&format!("{e}.")),
+            }
+        }
+    }
+
+    fn insert(&mut self, r: Running) -> Key {
+        match self.free.pop() {
+            Some(slot) => {
+                let s = &mut self.slots[slot];
+                s.gen = s.gen.wrapping_add(1);
+                s.task = Some(r);
+                Key { slot, gen: s.gen }
+            }
+            None => {
+                self.slots.push(Slot {
+                    gen: 0,
+                    task: Some(r),
+                });
+                Key {
+                    slot: self.slots.len() - 1,
+                    gen: 0,
+                }
+            }
+        }
+    }
+
+    fn live(&mut self, key: Key) -> Option<&mut Running> {
+        let s = self.slots.get_mut(key.slot)?;
+        if s.gen != key.gen {
+            return None;
+        }
+        s.task.as_mut()
+    }
+
+    /// The run queue reached task `key`.
+    pub fn wake(&mut self, cx: &mut Ctx<'_>, key: Key) {
+        if self.live(key).is_some_and(|r| r.sleep.is_none()) {
+            self.run(cx, key);
+        }
+    }
+
+    /// A timer armed for task `key` at `deadline` expired (ignored if the task no longer
+    /// sleeps until then).
+    pub fn timer(&mut self, cx: &mut Ctx<'_>, key: Key, deadline: Instant) {
+        if self.live(key).is_some_and(|r| r.sleep == Some(deadline)) {
+            self.run(cx, key);
+        }
+    }
+
+    fn run(&mut self, cx: &mut Ctx<'_>, key: Key) {
+        let Some(r) = self.live(key) else { return };
+        let nargs = std::mem::replace(&mut r.nargs, 0);
+        r.sleep = None;
+        let outcome = r.task.resume(nargs);
+        let done = self.engine.take_done();
+        let keep = match outcome {
+            Resume::Yield(_) if done => false,
+            Resume::Yield(WaitReason::Sleep(at)) => {
+                if let Some(r) = self.live(key) {
+                    r.sleep = Some(at);
+                }
+                cx.timers.arm(at, TimerTarget::Entry(Kind::Reserved, key));
+                true
+            }
+            // Forced, core.yield(), a plain coroutine.yield() at task level. (`Io` has no
+            // producer for tasks yet: sockets come with the stream API issue.)
+            Resume::Yield(_) => {
+                cx.wake.push(Kind::Reserved, key);
+                true
+            }
+            Resume::Finished(_) => false,
+            Resume::Error { .. } if done => false,
+            Resume::Error { message, traceback } => {
+                // HAProxy's words for an error object that is not a string.
+                let message = if message.starts_with("(error object is a") {
+                    "unknown runtime error".to_string()
+                } else {
+                    message
+                };
+                let tb = haproxy_traceback(&traceback);
+                let from = if tb.is_empty() {
+                    String::new()
+                } else {
+                    format!(" from {tb}")
+                };
+                self.engine
+                    .report_task_error(&format!("[state-id 0] runtime error: {message}{from}."));
+                false
+            }
+            Resume::Timeout(k) => {
+                self.engine
+                    .report_task_error(&format!("[state-id 0] runtime error: {}.", k.message()));
+                false
+            }
+            Resume::NoMem => {
+                self.engine.report_task_error("out of memory error.");
+                false
+            }
+            Resume::Panic(m) => {
+                self.engine
+                    .report_task_error(&format!("[state-id 0] runtime error: {m}."));
+                false
+            }
+        };
+        if !keep {
+            if let Some(s) = self.slots.get_mut(key.slot) {
+                s.task = None;
+                self.free.push(key.slot);
+            }
+        }
+        // A task may have registered others.
+        self.spawn_new(cx);
+    }
+
+    /// Once per reactor iteration: releases dropped registry references (rule R2).
+    pub fn end_of_iteration(&mut self) {
+        self.engine.drain();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn failing_file_is_read_from_the_location() {
+        assert_eq!(
+            super::failing_file("parsing [a/b.cfg:12] : error in Lua file 'x': y"),
+            Some("a/b.cfg")
+        );
+        assert_eq!(super::failing_file("other"), None);
+    }
+}

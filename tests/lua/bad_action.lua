@@ -1,0 +1,1 @@
+core.register_action("a", {"foo"}, function() end)

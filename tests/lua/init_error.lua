@@ -1,0 +1,3 @@
+core.register_init(function()
+    error("init boom")
+end)

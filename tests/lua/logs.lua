@@ -1,0 +1,5 @@
+core.register_task(function()
+    core.Alert("hello-alert")
+    core.log(core.info, "hello-info")
+    core.Debug("hello-debug")
+end)

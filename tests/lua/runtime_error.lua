@@ -1,0 +1,2 @@
+core.Info("body starts")
+error("boom")

@@ -1,0 +1,2 @@
+core.Info("never printed")
+local x =

@@ -1,0 +1,7 @@
+core.register_task(function()
+    error("task boom")
+end)
+core.register_task(function()
+    core.msleep(50)
+    error({})
+end)
