@@ -366,3 +366,54 @@ fn msleep_in_a_script_coroutine_suspends_the_task() {
         .collect();
     assert_eq!(order, ["other task ran", "inner returned inner value"]);
 }
+
+#[test]
+fn blocking_calls_at_run_time_are_reported_once_per_call_site() {
+    let be = Backend::echo();
+    let p = proxy("    lua-load {{lua}}/blocking.lua", &be);
+    p.wait_for_line(|l| l.ends_with(": blocking: done"), DEADLINE);
+    // The call at load time is silent; the run-time call site is reported once, with its line.
+    let reports: Vec<String> = p
+        .lines()
+        .iter()
+        .filter(|l| l.text.contains("blocking function 'io.open' called at run time"))
+        .map(|l| l.text.clone())
+        .collect();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert!(reports[0].contains("blocking.lua:6:"), "{}", reports[0]);
+    // Reported, not refused: the three calls succeed.
+    assert_eq!(p.count_lines(|l| l.contains(": blocking: open true file (")), 3);
+    echo_round_trip(&p);
+}
+
+#[test]
+fn strict_blocking_refuses_the_call() {
+    let be = Backend::echo();
+    let p = proxy("    tune.lua.strict-blocking on\n    lua-load {{lua}}/blocking.lua", &be);
+    p.wait_for_line(|l| l.ends_with(": blocking: done"), DEADLINE);
+    let refused = p.count_lines(|l| l.contains(": blocking: open false ") && l.contains("io.open"));
+    assert_eq!(refused, 3);
+    echo_round_trip(&p);
+}
+
+#[test]
+fn shipped_modules_and_debian_cjson_load_with_require() {
+    let cjson = "/usr/lib/x86_64-linux-gnu/lua/5.4/cjson.so";
+    let have_cjson = std::path::Path::new(cjson).exists();
+    if !have_cjson {
+        assert!(std::env::var_os("CI").is_none(), "CI must install lua-cjson (.ci/run)");
+        eprintln!("note: {cjson} missing (apt-get install lua-cjson); testing the shipped module only");
+    }
+    let be = Backend::echo();
+    let lines = if have_cjson {
+        "    lua-prepend-path /usr/lib/x86_64-linux-gnu/lua/5.4/?.so cpath\n    lua-load {{lua}}/require_modules.lua cjson"
+    } else {
+        "    lua-load {{lua}}/require_modules.lua"
+    };
+    let p = proxy(lines, &be);
+    // CRC-32 of "123456789" is the standard check value 0xCBF43926.
+    p.wait_for_line(|l| l.ends_with(": codec: crc32=3421780262 b64=bW9vbg=="), DEADLINE);
+    if have_cjson {
+        p.wait_for_line(|l| l.ends_with(r#": cjson: x 3 {"k":"v"}"#), DEADLINE);
+    }
+}

@@ -119,6 +119,9 @@ pub struct LuaSettings {
     /// `tune.lua.bool-sample-conversion` (HAProxy 3.2): `true` for `normal` (booleans reach Lua
     /// as booleans), `false` for `pre-3.1-bug` (as integers, HAProxy 2.6's behaviour, default).
     pub bool_sample_normal: bool,
+    /// `tune.lua.strict-blocking on` (moonproxy): a blocking call at run time (`io.*`,
+    /// `os.execute`, `print`...) raises an error instead of logging a warning.
+    pub strict_blocking: bool,
 }
 
 impl Default for LuaSettings {
@@ -134,6 +137,7 @@ impl Default for LuaSettings {
             log_loggers: true,
             log_stderr: LuaLogStderr::On,
             bool_sample_normal: false,
+            strict_blocking: false,
         }
     }
 }

@@ -148,6 +148,12 @@ pub fn log_loggers(p: &mut Parser, l: &Line) -> Result<(), String> {
     Ok(())
 }
 
+/// `tune.lua.strict-blocking on|off` (moonproxy): blocking calls at run time are errors.
+pub fn strict_blocking(p: &mut Parser, l: &Line) -> Result<(), String> {
+    p.config.global.lua.strict_blocking = on_off(l)?;
+    Ok(())
+}
+
 /// `tune.lua.log.stderr on|auto|off` (HAProxy 2.9).
 pub fn log_stderr(p: &mut Parser, l: &Line) -> Result<(), String> {
     p.config.global.lua.log_stderr = match l.arg(1) {

@@ -107,6 +107,9 @@ impl Engine {
         let state = State::new()?;
         state.set_preempt(preempt_for(settings.forced_yield));
         install_core(&state)?;
+        crate::lua::modules::install_preload(&state)?;
+        super::blocking::install(&state)?;
+        super::blocking::set_strict(&state, settings.strict_blocking);
         let core = Rc::new(Core {
             state,
             phase: Cell::new(Phase::Body),
@@ -248,6 +251,8 @@ impl Engine {
             self.core.done.set(false);
         }
         self.core.phase.set(Phase::Running);
+        // From here on, io.*, os.execute, print... would block the reactor: report them.
+        super::blocking::enter_runtime(&self.core.state);
         Ok(())
     }
 
