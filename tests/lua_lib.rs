@@ -1,0 +1,382 @@
+//! The library part of the HAProxy Lua API: `core.concat` (Concat), `core.tokenize`,
+//! (more to come).
+//!
+//! The expected values are what HAProxy 2.6 answers to the same snippets (a `lua-load` body
+//! printing them with `core.Alert`, run by `haproxy -c`), except where a module's doc lists a
+//! deviation; those cases say so.
+use moonproxy::lua::api::{concat, text};
+use moonproxy::lua::{maxmem_bytes, RustFunction, State, Value};
+
+/// Serialises any value the way the tests compare them: strings quoted (`%q`), tables with
+/// sorted keys, other values as `type:value`.
+const SHOW: &str = r#"
+function show(v)
+  if type(v) == "table" then
+    local keys = {}
+    for k in pairs(v) do keys[#keys + 1] = k end
+    table.sort(keys, function(a, b)
+      if type(a) == type(b) and type(a) == "number" then return a < b end
+      return tostring(a) < tostring(b)
+    end)
+    local out = {}
+    for _, k in ipairs(keys) do out[#out + 1] = tostring(k) .. "=" .. show(v[k]) end
+    return "{" .. table.concat(out, ",") .. "}"
+  end
+  if type(v) == "string" then return (string.format("%q", v):gsub("\\\n", "\\n")) end
+  return type(v) .. ":" .. tostring(v)
+end
+-- Runs f in pcall and shows everything it returned: "ok | r1 | r2" or "err | message".
+function try(f)
+  local r = table.pack(pcall(f))
+  local out = { r[1] and "ok" or "err" }
+  for i = 2, r.n do
+    out[#out + 1] = (not r[1] and type(r[i]) == "string") and r[i] or show(r[i])
+  end
+  return table.concat(out, " | ")
+end
+"#;
+
+/// A state with the `core` table built from the modules' `core_functions()` (as the core
+/// module will do), the global `Regex`, and the test helpers above.
+fn state() -> State {
+    let state = State::new().unwrap();
+    install(&state);
+    state
+}
+
+fn install(state: &State) {
+    let groups: [&[(&str, &'static RustFunction)]; 2] =
+        [concat::core_functions(), text::core_functions()];
+    state.exec(b"core = {}", "setup").unwrap();
+    for (name, f) in groups.into_iter().flatten() {
+        state.set_global_function("__f", f).unwrap();
+        let code = format!("core.{name} = __f; __f = nil");
+        state.exec(code.as_bytes(), "setup").unwrap();
+    }
+    state.exec(SHOW.as_bytes(), "show").unwrap();
+}
+
+/// Runs `body` (a function body) under `try` and returns its summary line.
+fn run(state: &State, body: &str) -> String {
+    let code = format!("return try(function() {body} end)");
+    match state.exec(code.as_bytes(), "t.lua") {
+        Ok(v) => match v.as_slice() {
+            [Value::String(s)] => String::from_utf8_lossy(s).into_owned(),
+            other => panic!("unexpected results {other:?}"),
+        },
+        Err(e) => panic!("chunk failed: {e}"),
+    }
+}
+
+/// Asserts each `(body, expected)` pair on one state.
+fn check(cases: &[(&str, &str)]) {
+    let state = state();
+    for (body, expected) in cases {
+        assert_eq!(run(&state, body), *expected, "for: {body}");
+    }
+}
+
+// --- core_functions() --------------------------------------------------------------------------
+
+#[test]
+fn core_function_names_are_haproxys() {
+    let names =
+        |f: &[(&str, &RustFunction)]| f.iter().map(|(n, _)| n.to_string()).collect::<Vec<_>>();
+    assert_eq!(names(concat::core_functions()), ["concat"]);
+    assert_eq!(names(text::core_functions()), ["tokenize"]);
+}
+
+// --- Concat ------------------------------------------------------------------------------------
+
+#[test]
+fn concat_adds_and_dumps() {
+    check(&[
+        (
+            r#"local c = core.concat(); c:add("a"); c:add("bc"); return c:dump()"#,
+            r#"ok | "abc""#,
+        ),
+        (r#"return core.concat():dump()"#, r#"ok | """#),
+        // add returns nothing, ignores extra arguments.
+        (r#"local c = core.concat(); return c:add("x")"#, "ok"),
+        (
+            r#"local c = core.concat(); c:add("a", "b"); return c:dump()"#,
+            r#"ok | "a""#,
+        ),
+        // dump does not empty the buffer.
+        (
+            r#"local c = core.concat(); c:add("ab"); local d = c:dump(); c:add("c"); return d, c:dump()"#,
+            r#"ok | "ab" | "abc""#,
+        ),
+        // Binary content.
+        (
+            r#"local c = core.concat(); c:add("a\0b"); return c:dump(), #c:dump()"#,
+            r#"ok | "a\0b" | number:3"#,
+        ),
+        // Two objects are independent.
+        (
+            r#"local a, b = core.concat(), core.concat(); a:add("1"); b:add("2"); return a:dump(), b:dump()"#,
+            r#"ok | "1" | "2""#,
+        ),
+        // Methods can be called through the class too.
+        (
+            r#"local c = core.concat(); c.add(c, "x"); return c.dump(c)"#,
+            r#"ok | "x""#,
+        ),
+    ]);
+}
+
+#[test]
+fn concat_accepts_numbers_formatted_as_tostring() {
+    check(&[
+        (
+            r#"local c = core.concat(); c:add(12); c:add(1.5); return c:dump()"#,
+            r#"ok | "121.5""#,
+        ),
+        (
+            r#"local c = core.concat(); c:add(3.0); return c:dump()"#,
+            r#"ok | "3.0""#,
+        ),
+        (
+            r#"local c = core.concat(); c:add(2^53); c:add(-0.0); c:add(1e100); c:add(math.huge); c:add(math.mininteger) return c:dump()"#,
+            r#"ok | "9.007199254741e+15-0.01e+100inf-9223372036854775808""#,
+        ),
+    ]);
+}
+
+#[test]
+fn concat_argument_errors() {
+    check(&[
+        (
+            r#"local c = core.concat(); c:add(nil)"#,
+            "err | t.lua:1: bad argument #1 to 'add' (string expected, got nil)",
+        ),
+        (
+            r#"local c = core.concat(); c:add(true)"#,
+            "err | t.lua:1: bad argument #1 to 'add' (string expected, got boolean)",
+        ),
+        (
+            r#"local c = core.concat(); c:add({})"#,
+            "err | t.lua:1: bad argument #1 to 'add' (string expected, got table)",
+        ),
+        (
+            r#"local c = core.concat(); c:add()"#,
+            "err | t.lua:1: bad argument #1 to 'add' (string expected, got no value)",
+        ),
+        // Not a method call: the object counts as argument #1 (as in HAProxy).
+        (
+            r#"local c = core.concat(); c.add(c)"#,
+            "err | t.lua:1: bad argument #2 to 'add' (string expected, got no value)",
+        ),
+        // Deviation: HAProxy says "((null))" for a bad object.
+        (
+            r#"local c = core.concat(); c.add(nil, "x")"#,
+            "err | t.lua:1: bad argument #1 to 'add' (Concat expected, got nil)",
+        ),
+        (
+            r#"local c = core.concat(); c.dump({})"#,
+            "err | t.lua:1: bad argument #1 to 'dump' (Concat expected, got table)",
+        ),
+        (
+            r#"local c = core.concat(); local t = { add = c.add }; t:add("x")"#,
+            "err | t.lua:1: calling 'add' on bad self (Concat expected, got table)",
+        ),
+        // Called by pcall directly there is no caller position, as with luaL_error.
+        (
+            r#"return pcall(core.concat().dump, 1)"#,
+            "ok | boolean:false | \"bad argument #1 to 'dump' (Concat expected, got number)\"",
+        ),
+    ]);
+}
+
+#[test]
+fn concat_object_is_a_closed_userdata() {
+    // Deviation: HAProxy's object is a table with a visible metatable.
+    check(&[(
+        r#"local c = core.concat(); return type(c), getmetatable(c), (tostring(c):gsub("0x%x+", "ADDR"))"#,
+        r#"ok | "userdata" | boolean:false | "Concat: ADDR""#,
+    )]);
+}
+
+#[test]
+fn concat_large_inputs() {
+    check(&[
+        (
+            r#"local c = core.concat(); for i = 1, 100000 do c:add("xyz") end; return #c:dump()"#,
+            "ok | number:300000",
+        ),
+        (
+            r#"local c = core.concat(); local big = string.rep("0123456789", 100000)
+               c:add(big); c:add(big); local d = c:dump()
+               return #d, d == big .. big"#,
+            "ok | number:2000000 | boolean:true",
+        ),
+        (
+            r#"local c = core.concat(); local want = {}
+               for i = 1, 5000 do c:add(i); want[#want + 1] = tostring(i) end
+               return c:dump() == table.concat(want)"#,
+            "ok | boolean:true",
+        ),
+    ]);
+}
+
+#[test]
+fn concat_memory_counts_against_maxmem() {
+    let state = state();
+    state.set_memory_limit(state.memory().current + maxmem_bytes(1));
+    // 100 KB chunks: the Concat passes the 1 MB limit and its add fails, not the process.
+    let r = run(
+        &state,
+        r#"local c = core.concat(); local chunk = string.rep("x", 100000)
+           for i = 1, 100 do c:add(chunk) end"#,
+    );
+    assert_eq!(r, "err | not enough memory");
+    // The state works again once the garbage (the Concat) is collected.
+    state.collect_garbage();
+    let r = run(
+        &state,
+        r#"local c = core.concat(); c:add("ok"); return c:dump()"#,
+    );
+    assert_eq!(r, r#"ok | "ok""#);
+}
+
+#[test]
+fn concat_buffers_are_freed_by_the_collector() {
+    let state = state();
+    state.collect_garbage();
+    let before = state.memory().current;
+    state
+        .exec(
+            br#"for i = 1, 50 do local c = core.concat(); c:add(string.rep("y", 100000)) end"#,
+            "t.lua",
+        )
+        .unwrap();
+    state.collect_garbage();
+    let after = state.memory().current;
+    assert!(
+        after < before + 100_000,
+        "50 buffers of 100 KB were released: {before} -> {after}"
+    );
+}
+
+// --- core.tokenize -----------------------------------------------------------------------------
+
+#[test]
+fn tokenize_splits_as_haproxy() {
+    check(&[
+        (
+            r#"return core.tokenize("a,b,,c", ",")"#,
+            r#"ok | {1="a",2="b",3="",4="c"}"#,
+        ),
+        (
+            r#"return core.tokenize("a,b,,c", ",", true)"#,
+            r#"ok | {1="a",2="b",3="c"}"#,
+        ),
+        (
+            r#"return core.tokenize(",a,b,", ",")"#,
+            r#"ok | {1="",2="a",3="b",4=""}"#,
+        ),
+        (
+            r#"return core.tokenize(",a,b,", ",", true)"#,
+            r#"ok | {1="a",2="b"}"#,
+        ),
+        (r#"return core.tokenize("", ",")"#, r#"ok | {1=""}"#),
+        (r#"return core.tokenize("", ",", true)"#, "ok | {}"),
+        (r#"return core.tokenize("abc", "")"#, r#"ok | {1="abc"}"#),
+        (
+            r#"return core.tokenize("a b;c", " ;")"#,
+            r#"ok | {1="a",2="b",3="c"}"#,
+        ),
+        (
+            r#"return core.tokenize(12345, 3)"#,
+            r#"ok | {1="12",2="45"}"#,
+        ),
+        (r#"return core.tokenize(1.5, ".")"#, r#"ok | {1="1",2="5"}"#),
+        (
+            r#"return core.tokenize("a,,b", ",", false)"#,
+            r#"ok | {1="a",2="",3="b"}"#,
+        ),
+        (r#"return core.tokenize(",,,", ",", true)"#, "ok | {}"),
+        (
+            r#"return core.tokenize(",,,", ",")"#,
+            r#"ok | {1="",2="",3="",4=""}"#,
+        ),
+        (
+            r#"return core.tokenize("a,b", ",", true, 5)"#,
+            r#"ok | {1="a",2="b"}"#,
+        ),
+        (r#"return #core.tokenize("a,b", ",")"#, "ok | number:2"),
+    ]);
+}
+
+#[test]
+fn tokenize_is_binary_safe() {
+    // Deviation: HAProxy stops at the first NUL byte ({"a"} here).
+    check(&[
+        (
+            r#"return core.tokenize("a\0b,c", ",")"#,
+            r#"ok | {1="a\0b",2="c"}"#,
+        ),
+        (
+            r#"return core.tokenize("a\0b", "\0")"#,
+            r#"ok | {1="a",2="b"}"#,
+        ),
+    ]);
+}
+
+#[test]
+fn tokenize_large_input() {
+    check(&[(
+        r#"local s = string.rep("ab,", 100000); local t = core.tokenize(s, ",")
+           return #t, t[1], t[100000], t[100001]"#,
+        r#"ok | number:100001 | "ab" | "ab" | """#,
+    )]);
+}
+
+#[test]
+fn tokenize_argument_errors() {
+    check(&[
+        (
+            r#"return core.tokenize(nil, ",")"#,
+            "err | t.lua:1: bad argument #1 to 'tokenize' (string expected, got nil)",
+        ),
+        (
+            r#"return core.tokenize("a", nil)"#,
+            "err | t.lua:1: bad argument #2 to 'tokenize' (string expected, got nil)",
+        ),
+        (
+            r#"return core.tokenize()"#,
+            "err | t.lua:1: bad argument #1 to 'tokenize' (string expected, got no value)",
+        ),
+        (
+            r#"return core.tokenize({}, ",")"#,
+            "err | t.lua:1: bad argument #1 to 'tokenize' (string expected, got table)",
+        ),
+        (
+            r#"return core.tokenize("a,b", ",", 1)"#,
+            "err | t.lua:1: bad argument #3 to 'tokenize' (boolean expected)",
+        ),
+        (
+            r#"return core.tokenize("a,b", ",", nil)"#,
+            "err | t.lua:1: bad argument #3 to 'tokenize' (boolean expected)",
+        ),
+        (
+            r#"return core.tokenize("a,b", ",", "x")"#,
+            "err | t.lua:1: bad argument #3 to 'tokenize' (boolean expected)",
+        ),
+    ]);
+}
+
+#[test]
+fn tokenize_under_a_memory_limit() {
+    let state = state();
+    state.set_memory_limit(state.memory().current + maxmem_bytes(1));
+    // 300,000 pieces need far more than 1 MB: the call fails, the state survives.
+    let r = run(
+        &state,
+        r#"return #core.tokenize(string.rep(",", 300000), ",")"#,
+    );
+    assert_eq!(r, "err | not enough memory");
+    state.collect_garbage();
+    let r = run(&state, r#"return core.tokenize("a,b", ",")"#);
+    assert_eq!(r, r#"ok | {1="a",2="b"}"#);
+}
