@@ -1,10 +1,10 @@
 //! The library part of the HAProxy Lua API: `core.concat` (Concat), `core.tokenize`,
-//! (more to come).
+//! `core.parse_addr`, `core.match_addr` (more to come).
 //!
 //! The expected values are what HAProxy 2.6 answers to the same snippets (a `lua-load` body
 //! printing them with `core.Alert`, run by `haproxy -c`), except where a module's doc lists a
 //! deviation; those cases say so.
-use moonproxy::lua::api::{concat, text};
+use moonproxy::lua::api::{addr, concat, text};
 use moonproxy::lua::{maxmem_bytes, RustFunction, State, Value};
 
 /// Serialises any value the way the tests compare them: strings quoted (`%q`), tables with
@@ -45,8 +45,11 @@ fn state() -> State {
 }
 
 fn install(state: &State) {
-    let groups: [&[(&str, &'static RustFunction)]; 2] =
-        [concat::core_functions(), text::core_functions()];
+    let groups: [&[(&str, &'static RustFunction)]; 3] = [
+        concat::core_functions(),
+        text::core_functions(),
+        addr::core_functions(),
+    ];
     state.exec(b"core = {}", "setup").unwrap();
     for (name, f) in groups.into_iter().flatten() {
         state.set_global_function("__f", f).unwrap();
@@ -84,6 +87,7 @@ fn core_function_names_are_haproxys() {
         |f: &[(&str, &RustFunction)]| f.iter().map(|(n, _)| n.to_string()).collect::<Vec<_>>();
     assert_eq!(names(concat::core_functions()), ["concat"]);
     assert_eq!(names(text::core_functions()), ["tokenize"]);
+    assert_eq!(names(addr::core_functions()), ["parse_addr", "match_addr"]);
 }
 
 // --- Concat ------------------------------------------------------------------------------------
@@ -379,4 +383,158 @@ fn tokenize_under_a_memory_limit() {
     state.collect_garbage();
     let r = run(&state, r#"return core.tokenize("a,b", ",")"#);
     assert_eq!(r, r#"ok | {1="a",2="b"}"#);
+}
+
+// --- core.parse_addr / core.match_addr ------------------------------------------------------------
+
+#[test]
+fn parse_addr_returns_a_userdata_or_nil() {
+    let parsed = |s: &str| format!(r#"local a = core.parse_addr("{s}") return type(a)"#);
+    let state = state();
+    for ok in [
+        "192.168.1.1",
+        "192.168.1.0/24",
+        "10.0.0.0/255.0.0.0",
+        "10.0.0.0/255.0.255.0",
+        "1.2.3.4/0",
+        "1.2.3.4/32",
+        "1.2.3.4/ 8",
+        "1.2.3.4/+8",
+        "1.2.3.4/08",
+        "0.0.0.0",
+        "::1",
+        "2001:db8::/32",
+        "::ffff:1.2.3.4",
+        "::/0",
+        "::1/ 64",
+    ] {
+        assert_eq!(run(&state, &parsed(ok)), r#"ok | "userdata""#, "{ok}");
+    }
+    for bad in [
+        "bogus",
+        "",
+        "192.168.1.1/33",
+        "::1/129",
+        "256.1.1.1",
+        " 1.2.3.4",
+        "1.2.3.4 ",
+        "1.2.3.4/",
+        "1.2.3.4:80",
+        "[::1]",
+        "1.2.3.4/24/8",
+        "fe80::1%eth0",
+        "*",
+        "::1/64x",
+        "1.2.3.4/8x",
+        "::1/-1",
+        "1.2.3.4/-1",
+        "2001:db8::1/ffff::",
+        "1.2.3.4/4294967295",
+        "ipv4@1.2.3.4",
+        "0x1.2.3.4",
+    ] {
+        assert_eq!(run(&state, &parsed(bad)), r#"ok | "nil""#, "{bad}");
+    }
+    // Deviations (see addr.rs): HAProxy resolves these with getaddrinfo, moonproxy never
+    // resolves (a blocking DNS query), and reads the string whole.
+    for numeric_only in ["localhost", "1.2.3", "01.2.3.4", "1.2.3.4\\0junk"] {
+        assert_eq!(
+            run(&state, &parsed(numeric_only)),
+            r#"ok | "nil""#,
+            "{numeric_only}"
+        );
+    }
+}
+
+#[test]
+fn parse_addr_argument_errors() {
+    check(&[
+        (
+            "return core.parse_addr(nil)",
+            "err | t.lua:1: bad argument #1 to 'parse_addr' (string expected, got nil)",
+        ),
+        (
+            "return core.parse_addr()",
+            "err | t.lua:1: bad argument #1 to 'parse_addr' (string expected, got no value)",
+        ),
+        (
+            "return core.parse_addr({})",
+            "err | t.lua:1: bad argument #1 to 'parse_addr' (string expected, got table)",
+        ),
+        // A number is read as its text (HAProxy then resolves "1234" to 0.0.4.210).
+        ("return core.parse_addr(1234)", "ok | nil:nil"),
+    ]);
+}
+
+#[test]
+fn match_addr_as_haproxy() {
+    let state = state();
+    let cases = [
+        ("192.168.1.1", "192.168.1.1", true),
+        ("192.168.1.1", "192.168.1.0/24", true),
+        ("192.168.1.0/24", "192.168.1.1", true),
+        ("192.168.2.1", "192.168.1.0/24", false),
+        ("192.168.0.0/16", "192.168.1.0/24", true),
+        ("0.0.0.0/0", "1.2.3.4", true),
+        ("10.1.0.0/16", "10.0.0.0/8", true),
+        ("10.0.0.0/8", "10.1.0.0/16", true),
+        ("1.2.3.4/24", "1.2.3.5/24", true),
+        ("10.0.0.0/255.0.255.0", "10.1.0.1", true),
+        ("10.0.0.0/255.0.255.0", "10.1.1.1", false),
+        // The addresses are not masked at parse time (HAProxy's formula).
+        ("10.1.0.0/16", "10.1.0.0/8", false),
+        ("10.1.2.3/8", "10.9.9.9/32", false),
+        ("1.2.3.4", "1.2.3.4/0", false),
+        ("::1", "::1", true),
+        ("2001:db8::1", "2001:db8::/32", true),
+        ("2001:db9::1", "2001:db8::/32", false),
+        ("2001:db8::1/16", "2001:db9::1/16", true),
+        ("2001:db8::/16", "2001:db8::", false),
+        ("2001:db8::/32", "2001:db8::/16", false),
+        ("2001:db8::/16", "2001:db8::/32", false),
+        ("::/0", "::1", true),
+        ("2001:db8::1", "::/0", true),
+        ("2001:db8::5/127", "2001:db8::4", false),
+        ("2001:db8::4/127", "2001:db8::5", true),
+        ("2001:db8::/33", "2001:db8:8000::", false),
+        ("2001:db8::/33", "2001:db8:7fff::", true),
+        ("2001:db8::/3", "3fff::", false),
+        // Families never match.
+        ("1.2.3.4", "::ffff:1.2.3.4", false),
+        ("::ffff:1.2.3.4", "1.2.3.4", false),
+        ("::/0", "1.2.3.4", false),
+        ("1.2.3.0/24", "::ffff:1.2.3.9", false),
+    ];
+    for (a, b, expected) in cases {
+        let code =
+            format!(r#"return core.match_addr(core.parse_addr("{a}"), core.parse_addr("{b}"))"#);
+        assert_eq!(
+            run(&state, &code),
+            format!("ok | boolean:{expected}"),
+            "{a} vs {b}"
+        );
+    }
+}
+
+#[test]
+fn match_addr_with_other_values_is_false() {
+    check(&[
+        (
+            r#"return core.match_addr(nil, core.parse_addr("1.2.3.4"))"#,
+            "ok | boolean:false",
+        ),
+        (
+            r#"return core.match_addr(core.parse_addr("1.2.3.4"), "1.2.3.4")"#,
+            "ok | boolean:false",
+        ),
+        (
+            r#"return core.match_addr(core.parse_addr("1.2.3.4"))"#,
+            "ok | boolean:false",
+        ),
+        (
+            r#"return core.match_addr(core.concat(), core.parse_addr("1.2.3.4"))"#,
+            "ok | boolean:false",
+        ),
+        (r#"return core.match_addr()"#, "ok | boolean:false"),
+    ]);
 }
