@@ -1,10 +1,10 @@
 //! The library part of the HAProxy Lua API: `core.concat` (Concat), `core.tokenize`,
-//! `core.parse_addr`, `core.match_addr` (more to come).
+//! `core.parse_addr`, `core.match_addr` and the `Regex` class.
 //!
 //! The expected values are what HAProxy 2.6 answers to the same snippets (a `lua-load` body
 //! printing them with `core.Alert`, run by `haproxy -c`), except where a module's doc lists a
 //! deviation; those cases say so.
-use moonproxy::lua::api::{addr, concat, text};
+use moonproxy::lua::api::{addr, concat, regex, text};
 use moonproxy::lua::{maxmem_bytes, RustFunction, State, Value};
 
 /// Serialises any value the way the tests compare them: strings quoted (`%q`), tables with
@@ -56,6 +56,7 @@ fn install(state: &State) {
         let code = format!("core.{name} = __f; __f = nil");
         state.exec(code.as_bytes(), "setup").unwrap();
     }
+    regex::install_globals(state).unwrap();
     state.exec(SHOW.as_bytes(), "show").unwrap();
 }
 
@@ -536,5 +537,230 @@ fn match_addr_with_other_values_is_false() {
             "ok | boolean:false",
         ),
         (r#"return core.match_addr()"#, "ok | boolean:false"),
+    ]);
+}
+
+// --- Regex ---------------------------------------------------------------------------------------
+
+#[test]
+fn regex_new_returns_status_and_object() {
+    check(&[
+        (
+            r#"local ok, r = Regex.new("^a(b+)c$", false) return ok, type(r)"#,
+            r#"ok | boolean:true | "userdata""#,
+        ),
+        (
+            r#"local ok, r = Regex.new(12, true) return ok, r:exec("a12")"#,
+            "ok | boolean:true | boolean:true",
+        ),
+        (
+            r#"return Regex.new("a(b", false)"#,
+            r#"ok | boolean:false | "regex 'a(b' is invalid (error=unclosed group, erroffset=1)""#,
+        ),
+        (
+            r#"local ok, e = Regex.new("[", false) return ok, e:match("^regex '%[' is invalid %(error=.*, erroffset=%d+%)$") ~= nil"#,
+            "ok | boolean:false | boolean:true",
+        ),
+        (
+            r#"local ok, e = Regex.new("*", false) return ok, e:match("^regex '%*' is invalid") ~= nil"#,
+            "ok | boolean:false | boolean:true",
+        ),
+        // Extra arguments are ignored.
+        (r#"return (Regex.new("a", true, 5))"#, "ok | boolean:true"),
+        // The global table: new, plus exec and match through its metatable.
+        (
+            r#"local ok, r = Regex.new("a", true) return Regex.exec(r, "a"), Regex.match(r, "a")"#,
+            r#"ok | boolean:true | boolean:true | {1="a"}"#,
+        ),
+        (
+            r#"local n = 0 for k in pairs(Regex) do n = n + 1 end return n, type(Regex.new)"#,
+            r#"ok | number:1 | "function""#,
+        ),
+    ]);
+}
+
+#[test]
+fn regex_second_argument_is_case_sensitive() {
+    // HAProxy's documentation names it "icase"; HAProxy 2.6 treats true as case-sensitive.
+    check(&[
+        (
+            r#"local ok, r = Regex.new("^a(b+)c$", false) return r:exec("abbc"), r:exec("ABBC"), r:exec("xabbc")"#,
+            "ok | boolean:true | boolean:true | boolean:false",
+        ),
+        (
+            r#"local ok, r = Regex.new("^a(b+)c$", true) return r:exec("abbc"), r:exec("ABBC")"#,
+            "ok | boolean:true | boolean:false",
+        ),
+        (
+            r#"local ok, r = Regex.new("(?i)AB", true) return r:exec("ab")"#,
+            "ok | boolean:true",
+        ),
+        // Caseless matching is ASCII-only (PCRE2 without UTF).
+        (
+            r#"local ok, r = Regex.new("é", false) return r:exec("É"), r:exec("é")"#,
+            "ok | boolean:false | boolean:true",
+        ),
+    ]);
+}
+
+#[test]
+fn regex_match_returns_captures() {
+    check(&[
+        (
+            r#"local ok, r = Regex.new("a(b+)(x)?c", false) return r:match("zzabbbczz")"#,
+            r#"ok | boolean:true | {1="abbbc",2="bbb"}"#,
+        ),
+        (
+            r#"local ok, r = Regex.new("a(b+)c", false) return r:match("nope")"#,
+            "ok | boolean:false | {}",
+        ),
+        (
+            r#"local ok, r = Regex.new("(a)|(b)", false) return r:match("b")"#,
+            r#"ok | boolean:true | {1="b"}"#,
+        ),
+        (
+            r#"local ok, r = Regex.new("(a)(b)?", false) return r:match("a")"#,
+            r#"ok | boolean:true | {1="a",2="a"}"#,
+        ),
+        (
+            r#"local ok, r = Regex.new("\\d+", false) return r:match("ab123cd")"#,
+            r#"ok | boolean:true | {1="123"}"#,
+        ),
+        (
+            r#"local ok, r = Regex.new("(?<year>\\d{4})", false) return r:match("in 2024")"#,
+            r#"ok | boolean:true | {1="2024",2="2024"}"#,
+        ),
+        (
+            r#"local ok, r = Regex.new("[[:alpha:]]+", true) return r:match("12ab3")"#,
+            r#"ok | boolean:true | {1="ab"}"#,
+        ),
+        (
+            r#"local ok, r = Regex.new("", false) return r:exec(""), r:match("")"#,
+            r#"ok | boolean:true | boolean:true | {1=""}"#,
+        ),
+        // At most 20 entries: the whole match and the first 19 groups.
+        (
+            r#"local ok, r = Regex.new("(a)(b)(c)(d)(e)(f)(g)(h)(i)(j)(k)(l)(m)(n)(o)(p)(q)(r)(s)(t)(u)(v)", false)
+               local _, t = r:match("abcdefghijklmnopqrstuv") return #t, t[1], t[20]"#,
+            r#"ok | number:20 | "abcdefghijklmnopqrstuv" | "s""#,
+        ),
+        (
+            r#"local ok, r = Regex.new("a", false) return r:exec(12)"#,
+            "ok | boolean:false",
+        ),
+        (
+            r#"local ok, r = Regex.new("a", false) return r:exec("a", "b")"#,
+            "ok | boolean:true",
+        ),
+    ]);
+}
+
+#[test]
+fn regex_matches_bytes() {
+    check(&[
+        (
+            r#"local ok, r = Regex.new("^.$", false) return r:exec("é"), r:exec("\xff")"#,
+            "ok | boolean:false | boolean:true",
+        ),
+        (
+            r#"local ok, r = Regex.new("[é]", true) return r:exec("\xa9"), r:exec("\xc3")"#,
+            "ok | boolean:true | boolean:true",
+        ),
+        (
+            r#"local ok, r = Regex.new("\\w+", true) return r:match("é")"#,
+            "ok | boolean:false | {}",
+        ),
+        (
+            r#"local ok, r = Regex.new("a.c", false) return r:exec("a\nc")"#,
+            "ok | boolean:false",
+        ),
+        (
+            r#"local ok, r = Regex.new("^b", false) return r:exec("a\nb")"#,
+            "ok | boolean:false",
+        ),
+        (
+            r#"local ok, r = Regex.new("b", false) return r:exec("a\0b")"#,
+            "ok | boolean:true",
+        ),
+        (
+            r#"local ok, r = Regex.new("\\bfoo\\b", true) return r:exec("a foo b")"#,
+            "ok | boolean:true",
+        ),
+        // A pathological pattern for backtracking engines is linear here.
+        (
+            r#"local ok, r = Regex.new("^(a+)+$", false) return r:exec(string.rep("a", 5000) .. "b")"#,
+            "ok | boolean:false",
+        ),
+    ]);
+}
+
+#[test]
+fn regex_pcre_only_features_are_refused() {
+    // Deviation: PCRE2 accepts these (backreferences, look-around, possessive quantifiers).
+    check(&[
+        (
+            r#"local ok, e = Regex.new("(a)\\1", false) return ok, e"#,
+            r#"ok | boolean:false | "regex '(a)\\1' is invalid (error=backreferences are not supported, erroffset=3)""#,
+        ),
+        (
+            r#"local ok, e = Regex.new("a(?=b)", false) return ok, e"#,
+            r#"ok | boolean:false | "regex 'a(?=b)' is invalid (error=look-around, including look-ahead and look-behind, is not supported, erroffset=1)""#,
+        ),
+        (r#"return (Regex.new("a++b", true))"#, "ok | boolean:false"),
+        (
+            r#"return (Regex.new("(?<=x)a", true))"#,
+            "ok | boolean:false",
+        ),
+    ]);
+}
+
+#[test]
+fn regex_argument_errors() {
+    check(&[
+        (
+            r#"return Regex.new(nil, true)"#,
+            "err | t.lua:1: bad argument #1 to 'new' (string expected, got nil)",
+        ),
+        // HAProxy says "((null))" for the second argument.
+        (
+            r#"return Regex.new("a(b")"#,
+            "err | t.lua:1: bad argument #2 to 'new' (boolean expected, got no value)",
+        ),
+        (
+            r#"return Regex.new("ab", 1)"#,
+            "err | t.lua:1: bad argument #2 to 'new' (boolean expected, got number)",
+        ),
+        (
+            r#"return Regex.new("ab", nil)"#,
+            "err | t.lua:1: bad argument #2 to 'new' (boolean expected, got nil)",
+        ),
+        (
+            r#"local ok, r = Regex.new("a", false) return r:exec(nil)"#,
+            "err | t.lua:1: bad argument #1 to 'exec' (string expected, got nil)",
+        ),
+        (
+            r#"local ok, r = Regex.new("a", false) return r:exec()"#,
+            "err | t.lua:1: bad argument #1 to 'exec' (string expected, got no value)",
+        ),
+        (
+            r#"local ok, r = Regex.new("a", false) return r:match(nil)"#,
+            "err | t.lua:1: bad argument #1 to 'match' (string expected, got nil)",
+        ),
+        (
+            r#"local ok, r = Regex.new("a", false) return r.exec(nil, "a")"#,
+            "err | t.lua:1: bad argument #1 to 'exec' (Regex expected, got nil)",
+        ),
+        (
+            r#"return Regex.exec("a", "b")"#,
+            "err | t.lua:1: bad argument #1 to 'exec' (Regex expected, got string)",
+        ),
+        (
+            r#"local ok, r = Regex.new("a", false) return r.match({}, "a")"#,
+            "err | t.lua:1: bad argument #1 to 'match' (Regex expected, got table)",
+        ),
+        (
+            r#"local ok, r = Regex.new("a", false) return r.match(core.concat(), "a")"#,
+            "err | t.lua:1: bad argument #1 to 'match' (Regex expected, got userdata)",
+        ),
     ]);
 }
