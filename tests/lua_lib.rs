@@ -3,7 +3,10 @@
 //!
 //! The expected values are what HAProxy 2.6 answers to the same snippets (a `lua-load` body
 //! printing them with `core.Alert`, run by `haproxy -c`), except where a module's doc lists a
-//! deviation; those cases say so.
+//! deviation; those cases say so. `same_answers_as_haproxy` replays the cases where moonproxy
+//! means to answer exactly as HAProxy through the real `haproxy` and compares.
+mod common;
+
 use moonproxy::lua::api::{addr, concat, regex, text};
 use moonproxy::lua::{maxmem_bytes, RustFunction, State, Value};
 
@@ -763,4 +766,190 @@ fn regex_argument_errors() {
             "err | t.lua:1: bad argument #1 to 'match' (Regex expected, got userdata)",
         ),
     ]);
+}
+
+// --- Differential test against HAProxy ---------------------------------------------------------
+
+/// Snippets (function bodies) whose results must be the same in moonproxy and HAProxy 2.6.
+/// Error messages are compared without their `file:line:` prefix.
+const SAME_AS_HAPROXY: &[&str] = &[
+    // Concat
+    r#"local c = core.concat(); c:add("a"); c:add("bc"); return c:dump()"#,
+    r#"return core.concat():dump()"#,
+    r#"local c = core.concat(); return c:add("x")"#,
+    r#"local c = core.concat(); c:add("a", "b"); return c:dump()"#,
+    r#"local c = core.concat(); c:add("ab"); local d = c:dump(); c:add("c"); return d, c:dump()"#,
+    r#"local c = core.concat(); c:add("a\0b"); return c:dump(), #c:dump()"#,
+    r#"local c = core.concat(); c:add(12); c:add(1.5); c:add(3.0); c:add(-0.0); c:add(2^53); c:add(1e100); c:add(math.huge); c:add(math.mininteger); return c:dump()"#,
+    r#"local c = core.concat(); for i = 1, 20000 do c:add("xyz") end; return #c:dump()"#,
+    r#"local c = core.concat(); c:add(nil)"#,
+    r#"local c = core.concat(); c:add(true)"#,
+    r#"local c = core.concat(); c:add({})"#,
+    r#"local c = core.concat(); c:add()"#,
+    r#"local c = core.concat(); c.add(c)"#,
+    // tokenize
+    r#"return core.tokenize("a,b,,c", ",")"#,
+    r#"return core.tokenize("a,b,,c", ",", true)"#,
+    r#"return core.tokenize(",a,b,", ",")"#,
+    r#"return core.tokenize(",a,b,", ",", true)"#,
+    r#"return core.tokenize("", ",")"#,
+    r#"return core.tokenize("", ",", true)"#,
+    r#"return core.tokenize("abc", "")"#,
+    r#"return core.tokenize("a b;c", " ;")"#,
+    r#"return core.tokenize(12345, 3)"#,
+    r#"return core.tokenize(1.5, ".")"#,
+    r#"return core.tokenize("a,,b", ",", false)"#,
+    r#"return core.tokenize(",,,", ",", true)"#,
+    r#"return core.tokenize(",,,", ",")"#,
+    r#"return core.tokenize("a,b", ",", true, 5)"#,
+    r#"return core.tokenize(nil, ",")"#,
+    r#"return core.tokenize("a", nil)"#,
+    r#"return core.tokenize()"#,
+    r#"return core.tokenize({}, ",")"#,
+    r#"return core.tokenize("a,b", ",", 1)"#,
+    r#"return core.tokenize("a,b", ",", nil)"#,
+    // parse_addr
+    r#"local t = {}
+       for _, s in ipairs({"192.168.1.1", "192.168.1.0/24", "10.0.0.0/255.0.0.0",
+           "10.0.0.0/255.0.255.0", "1.2.3.4/0", "1.2.3.4/32", "1.2.3.4/ 8", "1.2.3.4/+8",
+           "1.2.3.4/08", "0.0.0.0", "::1", "2001:db8::/32", "::ffff:1.2.3.4", "::/0", "::1/ 64",
+           "bogus", "", "192.168.1.1/33", "::1/129", "256.1.1.1", " 1.2.3.4", "1.2.3.4 ",
+           "1.2.3.4/", "1.2.3.4:80", "[::1]", "1.2.3.4/24/8", "fe80::1%eth0", "*", "::1/64x",
+           "1.2.3.4/8x", "::1/-1", "1.2.3.4/-1", "2001:db8::1/ffff::", "1.2.3.4/4294967295",
+           "ipv4@1.2.3.4", "0x1.2.3.4"}) do
+         t[#t + 1] = s .. "=" .. type(core.parse_addr(s))
+       end
+       return table.concat(t, " ")"#,
+    r#"return core.parse_addr(nil)"#,
+    r#"return core.parse_addr()"#,
+    // match_addr
+    r#"local t = {}
+       for _, p in ipairs({{"192.168.1.1", "192.168.1.0/24"}, {"192.168.1.0/24", "192.168.1.1"},
+           {"192.168.2.1", "192.168.1.0/24"}, {"192.168.0.0/16", "192.168.1.0/24"},
+           {"0.0.0.0/0", "1.2.3.4"}, {"10.1.0.0/16", "10.0.0.0/8"}, {"10.1.0.0/16", "10.1.0.0/8"},
+           {"10.1.2.3/8", "10.9.9.9/32"}, {"1.2.3.4", "1.2.3.4/0"}, {"10.0.0.0/255.0.255.0", "10.1.0.1"},
+           {"10.0.0.0/255.0.255.0", "10.1.1.1"}, {"2001:db8::1", "2001:db8::/32"},
+           {"2001:db8::/32", "2001:db8::/16"}, {"2001:db8::1/16", "2001:db9::1/16"},
+           {"2001:db8::4/127", "2001:db8::5"}, {"2001:db8::5/127", "2001:db8::4"},
+           {"2001:db8::/33", "2001:db8:8000::"}, {"2001:db8::/33", "2001:db8:7fff::"},
+           {"::/0", "::1"}, {"2001:db8::1", "::/0"}, {"1.2.3.4", "::ffff:1.2.3.4"}, {"::/0", "1.2.3.4"}}) do
+         t[#t + 1] = tostring(core.match_addr(core.parse_addr(p[1]), core.parse_addr(p[2])))
+       end
+       return table.concat(t, " ")"#,
+    r#"return core.match_addr(nil, core.parse_addr("1.2.3.4")), core.match_addr(core.parse_addr("1.2.3.4"), "1.2.3.4"), core.match_addr(core.concat(), core.parse_addr("1.2.3.4"))"#,
+    // Regex
+    r#"local ok, r = Regex.new("^a(b+)c$", false) return ok, r:exec("abbc"), r:exec("ABBC"), r:exec("xabbc")"#,
+    r#"local ok, r = Regex.new("^a(b+)c$", true) return ok, r:exec("abbc"), r:exec("ABBC")"#,
+    r#"local ok, r = Regex.new(12, true) return ok, r:exec("a12")"#,
+    r#"local ok, r = Regex.new("a(b+)(x)?c", false) return r:match("zzabbbczz")"#,
+    r#"local ok, r = Regex.new("a(b+)c", false) return r:match("nope")"#,
+    r#"local ok, r = Regex.new("(a)|(b)", false) return r:match("b")"#,
+    r#"local ok, r = Regex.new("(a)(b)?", false) return r:match("a")"#,
+    r#"local ok, r = Regex.new("(?<year>\\d{4})", false) return r:match("in 2024")"#,
+    r#"local ok, r = Regex.new("[[:alpha:]]+", true) return r:match("12ab3")"#,
+    r#"local ok, r = Regex.new("", false) return r:exec(""), r:match("")"#,
+    r#"local ok, r = Regex.new("(a)(b)(c)(d)(e)(f)(g)(h)(i)(j)(k)(l)(m)(n)(o)(p)(q)(r)(s)(t)(u)(v)", false) return r:match("abcdefghijklmnopqrstuv")"#,
+    r#"local ok, r = Regex.new("^.$", false) return r:exec("é"), r:exec("\xff")"#,
+    r#"local ok, r = Regex.new("[é]", true) return r:exec("\xa9"), r:exec("\xc3")"#,
+    r#"local ok, r = Regex.new("é", false) return r:exec("É"), r:exec("é")"#,
+    r#"local ok, r = Regex.new("\\w+", true) return r:match("é")"#,
+    r#"local ok, r = Regex.new("a.c", false) return r:exec("a\nc"), r:exec("abc")"#,
+    r#"local ok, r = Regex.new("^b", false) return r:exec("a\nb")"#,
+    r#"local ok, r = Regex.new("b", false) return r:exec("a\0b")"#,
+    r#"local ok, r = Regex.new("(?i)AB", true) return r:exec("ab")"#,
+    r#"local ok, r = Regex.new("\\bfoo\\b", true) return r:exec("a foo b"), r:exec("afoo")"#,
+    r#"local ok, r = Regex.new("a{,3}", true) return r:exec("a{,3}"), r:exec("aaa")"#,
+    r#"local ok, r = Regex.new("a{2", true) return r:exec("a{2")"#,
+    r#"local ok, r = Regex.new("a", false) return r:exec(12), r:exec("a", "b")"#,
+    r#"local ok, r = Regex.new("a", true) return Regex.exec(r, "a"), Regex.match(r, "a")"#,
+    r#"return (Regex.new("a(b", false)), (Regex.new("[", false)), (Regex.new("a**", false))"#,
+    r#"return Regex.new(nil, true)"#,
+    r#"local ok, r = Regex.new("a", false) return r:exec(nil)"#,
+    r#"local ok, r = Regex.new("a", false) return r:exec()"#,
+    r#"local ok, r = Regex.new("a", false) return r:match(nil)"#,
+];
+
+/// A `lua-load` file that prints `CASE <n> <result>` for each case with `core.Alert`.
+fn differential_script() -> String {
+    let mut script = String::from(SHOW);
+    // Error positions differ by chunk name; compare the messages without them.
+    script.push_str(
+        r#"
+local function case(n, f)
+  local line = try(f):gsub("| [^ ]+:%d+: ", "| ", 1)
+  core.Alert("CASE " .. n .. " " .. line)
+end
+"#,
+    );
+    for (n, body) in SAME_AS_HAPROXY.iter().enumerate() {
+        script.push_str(&format!("case({n}, function() {body} end)\n"));
+    }
+    script
+}
+
+/// The `CASE <n> ...` lines of an output, by case number.
+fn case_lines(output: &str) -> Vec<(usize, String)> {
+    output
+        .lines()
+        .filter_map(|line| {
+            let rest = &line[line.find("CASE ")? + 5..];
+            let (n, result) = rest.split_once(' ')?;
+            Some((n.parse().ok()?, result.to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn same_answers_as_haproxy() {
+    let script = differential_script();
+    // moonproxy: the same file body, with core.Alert collecting the lines.
+    let state = state();
+    state
+        .exec(
+            b"__out = {} core.Alert = function(m) __out[#__out + 1] = m end",
+            "setup",
+        )
+        .unwrap();
+    state.exec(script.as_bytes(), "cases.lua").unwrap();
+    let ours = match state
+        .exec(b"return table.concat(__out, '\\n')", "out")
+        .unwrap()
+        .as_slice()
+    {
+        [Value::String(s)] => case_lines(&String::from_utf8_lossy(s)),
+        other => panic!("unexpected {other:?}"),
+    };
+    assert_eq!(ours.len(), SAME_AS_HAPROXY.len());
+
+    let Some(haproxy) = common::haproxy_bin() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install haproxy (see .ci/run)"
+        );
+        eprintln!("note: haproxy is not installed; only moonproxy's side ran");
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("moonproxy-lua-lib-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let lua = dir.join("cases.lua");
+    let cfg = dir.join("haproxy.cfg");
+    std::fs::write(&lua, &script).unwrap();
+    std::fs::write(&cfg, format!("global\n    lua-load {}\n", lua.display())).unwrap();
+    let out = std::process::Command::new(haproxy)
+        .arg("-c")
+        .arg("-f")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    let theirs = case_lines(&String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        theirs.len(),
+        SAME_AS_HAPROXY.len(),
+        "haproxy ran every case: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for ((n, ours), (_, theirs)) in ours.iter().zip(&theirs) {
+        assert_eq!(ours, theirs, "case {n}: {}", SAME_AS_HAPROXY[*n]);
+    }
 }
