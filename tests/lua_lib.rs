@@ -248,6 +248,23 @@ fn concat_memory_counts_against_maxmem() {
 }
 
 #[test]
+fn garbage_concats_are_collected_before_the_limit_refuses() {
+    // 100 Concats of 500 KB each under a 4 MB limit: the collector does not see the buffers
+    // grow, so without an emergency collection on refusal (and collector steps as they grow)
+    // the garbage ones would exhaust the limit.
+    let state = state();
+    state.collect_garbage();
+    state.set_memory_limit(state.memory().current + maxmem_bytes(4));
+    let r = run(
+        &state,
+        r#"local chunk = string.rep("z", 500000)
+           for i = 1, 100 do local c = core.concat(); c:add(chunk) end
+           local c = core.concat(); c:add(chunk); c:add(chunk); return #c:dump()"#,
+    );
+    assert_eq!(r, "ok | number:1000000");
+}
+
+#[test]
 fn concat_buffers_are_freed_by_the_collector() {
     let state = state();
     state.collect_garbage();

@@ -26,6 +26,7 @@
 //! the `add` with `not enough memory`.
 use crate::lua::callback::{CallCtx, RustFunction};
 use crate::lua::error::LuaError;
+use crate::lua::state;
 use crate::lua::userdata::Class;
 use lua54_sys as ffi;
 use std::cell::RefCell;
@@ -57,8 +58,20 @@ fn concat_new(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
 fn concat_add(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
     let concat = ctx.check_self(&CONCAT)?;
     let bytes = ctx.check_lstring(2)?;
-    // No Lua code runs while the buffer is borrowed: growing only calls the allocator.
-    concat.borrow_mut().extend(&bytes)?;
+    // No Lua code runs while the buffer is borrowed (growing only calls the allocator); the
+    // collections below may run finalizers, which may use this Concat: no borrow is held then.
+    // The object itself is argument 1, so the collector cannot free it meanwhile.
+    let grown = concat.borrow_mut().extend(&bytes);
+    match grown {
+        Ok(allocated) => ctx.collector_step(allocated),
+        Err(LuaError::Memory) => {
+            // As Lua does for its own allocations: an emergency collection, then one retry.
+            // Garbage Concats hold memory the collector does not see, so this matters.
+            ctx.full_collection();
+            concat.borrow_mut().extend(&bytes)?;
+        }
+        Err(e) => return Err(e),
+    }
     Ok(0)
 }
 
@@ -112,9 +125,11 @@ impl LuaBuffer {
         unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
     }
 
-    /// Appends `bytes`, growing geometrically. Fails with [`LuaError::Memory`] when the
-    /// allocator refuses the growth (the memory limit), leaving the content unchanged.
-    pub fn extend(&mut self, bytes: &[u8]) -> Result<(), LuaError> {
+    /// Appends `bytes`, growing geometrically; returns how many bytes were newly allocated
+    /// (0 when the capacity sufficed). Fails with [`LuaError::Memory`] when the allocator
+    /// refuses the growth (the memory limit), leaving the content unchanged.
+    pub fn extend(&mut self, bytes: &[u8]) -> Result<usize, LuaError> {
+        let old_cap = self.cap;
         let needed = self.len.checked_add(bytes.len()).ok_or(LuaError::Memory)?;
         if needed > self.cap {
             let new_cap = needed
@@ -137,7 +152,7 @@ impl LuaBuffer {
             std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.ptr.add(self.len), bytes.len())
         };
         self.len = needed;
-        Ok(())
+        Ok(self.cap - old_cap)
     }
 }
 
@@ -148,6 +163,39 @@ impl Drop for LuaBuffer {
             // never fails and never calls back into Lua.
             unsafe { (self.alloc)(self.ud, self.ptr.cast(), self.cap, 0) };
         }
+    }
+}
+
+/// The collector does not see memory allocated outside its own accounting, such as a Concat
+/// buffer: these keep it informed.
+impl CallCtx {
+    /// Runs a step of the incremental collector worth `allocated` bytes of allocation, so
+    /// that garbage buffers are reclaimed at the pace they are created.
+    fn collector_step(&self, allocated: usize) {
+        let kilobytes = c_int::try_from(allocated / 1024).unwrap_or(c_int::MAX);
+        if kilobytes == 0 {
+            return;
+        }
+        // SAFETY: a collection step raises only if a finalizer's error handling runs out of
+        // memory (5.4 turns finalizer errors into warnings); protected anyway. The closure
+        // holds only Copy values. Finalizers may run Lua code: the callers hold no borrow.
+        let _ = unsafe {
+            state::protect(self.raw(), 0, 0, move |l| {
+                ffi::lua_gc(l, ffi::LUA_GCSTEP, kilobytes);
+                0
+            })
+        };
+    }
+
+    /// A full collection (Lua's emergency collection when an allocation is refused).
+    fn full_collection(&self) {
+        // SAFETY: as in collector_step.
+        let _ = unsafe {
+            state::protect(self.raw(), 0, 0, |l| {
+                ffi::lua_gc(l, ffi::LUA_GCCOLLECT, 0);
+                0
+            })
+        };
     }
 }
 
@@ -271,7 +319,7 @@ mod tests {
             b"keep",
             "a refused growth leaves the content as it was"
         );
-        b.extend(b" more").unwrap();
+        assert_eq!(b.extend(b" more"), Ok(0), "within the first allocation");
         assert_eq!(b.as_bytes(), b"keep more");
     }
 }
