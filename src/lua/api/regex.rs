@@ -408,5 +408,11 @@ mod tests {
             "regex 'é(' is invalid (error=unclosed group, erroffset=2)"
         );
         assert!(err(b"a{2,1}").contains("erroffset="));
+        // Parses, but the compiled program is over the engine's size limit.
+        assert_eq!(
+            err(b"(a{1000}){1000}"),
+            "regex '(a{1000}){1000}' is invalid (error=compiled regex exceeds size limit of \
+             10485760 bytes, erroffset=0)"
+        );
     }
 }
