@@ -916,28 +916,32 @@ fn case_lines(output: &str) -> Vec<(usize, String)> {
         .collect()
 }
 
+/// Runs `cases.lua` as a `lua-load` body under `<bin> -c` and returns its `CASE` lines.
+fn run_cases(bin: &std::path::Path, script: &str, tag: &str) -> Vec<(usize, String)> {
+    let dir = std::env::temp_dir().join(format!("moonproxy-lua-lib-{}-{tag}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let lua = dir.join("cases.lua");
+    let cfg = dir.join("proxy.cfg");
+    std::fs::write(&lua, script).unwrap();
+    std::fs::write(&cfg, format!("global\n    lua-load {}\n", lua.display())).unwrap();
+    let out = std::process::Command::new(bin).arg("-c").arg("-f").arg(&cfg).output().unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    let lines = case_lines(&String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        lines.len(),
+        SAME_AS_HAPROXY.len(),
+        "{} ran every case: {}",
+        bin.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    lines
+}
+
 #[test]
 fn same_answers_as_haproxy() {
     let script = differential_script();
-    // moonproxy: the same file body, with core.Alert collecting the lines.
-    let state = state();
-    state
-        .exec(
-            b"__out = {} core.Alert = function(m) __out[#__out + 1] = m end",
-            "setup",
-        )
-        .unwrap();
-    state.exec(script.as_bytes(), "cases.lua").unwrap();
-    let ours = match state
-        .exec(b"return table.concat(__out, '\\n')", "out")
-        .unwrap()
-        .as_slice()
-    {
-        [Value::String(s)] => case_lines(&String::from_utf8_lossy(s)),
-        other => panic!("unexpected {other:?}"),
-    };
-    assert_eq!(ours.len(), SAME_AS_HAPROXY.len());
-
+    // Both binaries run the same file body with `-c`; core.Alert prints each case's line.
+    let ours = run_cases(std::path::Path::new(env!("CARGO_BIN_EXE_moonproxy")), &script, "moonproxy");
     let Some(haproxy) = common::haproxy_bin() else {
         assert!(
             std::env::var_os("CI").is_none(),
@@ -946,26 +950,7 @@ fn same_answers_as_haproxy() {
         eprintln!("note: haproxy is not installed; only moonproxy's side ran");
         return;
     };
-    let dir = std::env::temp_dir().join(format!("moonproxy-lua-lib-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let lua = dir.join("cases.lua");
-    let cfg = dir.join("haproxy.cfg");
-    std::fs::write(&lua, &script).unwrap();
-    std::fs::write(&cfg, format!("global\n    lua-load {}\n", lua.display())).unwrap();
-    let out = std::process::Command::new(haproxy)
-        .arg("-c")
-        .arg("-f")
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    std::fs::remove_dir_all(&dir).ok();
-    let theirs = case_lines(&String::from_utf8_lossy(&out.stderr));
-    assert_eq!(
-        theirs.len(),
-        SAME_AS_HAPROXY.len(),
-        "haproxy ran every case: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let theirs = run_cases(std::path::Path::new(&haproxy), &script, "haproxy");
     for ((n, ours), (_, theirs)) in ours.iter().zip(&theirs) {
         assert_eq!(ours, theirs, "case {n}: {}", SAME_AS_HAPROXY[*n]);
     }

@@ -381,8 +381,8 @@ fn run_body(st: &State, chunk: &[u8], name: &str, args: &[String]) -> Result<(),
     Ok(())
 }
 
-/// The `core` functions, by name. The lua-lib modules (`concat`, `text`, `addr`, `regex`) add
-/// theirs through [`install_core`]'s marked block.
+/// The `core` functions defined here, by name; [`install_core`] adds those of the
+/// `concat`, `text` and `addr` modules and the global `Regex` class.
 static CORE_FUNCTIONS: &[(&str, &RustFunction)] = &[
     ("log", &log::LOG),
     ("Debug", &log::DEBUG),
@@ -420,14 +420,11 @@ fn install_core(st: &State) -> Result<(), LuaError> {
             0
         })?;
     }
-    #[allow(unused_mut)] // the lua-lib block below extends it
     let mut fields: Vec<(&str, &'static RustFunction)> = CORE_FUNCTIONS.to_vec();
-    // lua-lib: install here (core.concat, core.tokenize, core.parse_addr, core.match_addr):
-    //     fields.extend_from_slice(super::concat::core_functions());
-    //     fields.extend_from_slice(super::text::core_functions());
-    //     fields.extend_from_slice(super::addr::core_functions());
-    //     fields.extend_from_slice(super::regex::core_functions());
-    //     super::regex::install_globals(st)?;   // the global `Regex` class
+    fields.extend_from_slice(super::concat::core_functions());
+    fields.extend_from_slice(super::text::core_functions());
+    fields.extend_from_slice(super::addr::core_functions());
+    super::regex::install_globals(st)?; // the global `Regex` class
     for (name, f) in fields {
         set_core_field(st, name, Field::Function(f))?;
     }
