@@ -5,23 +5,26 @@
 # served by the same process (a `listen` in front of an echo backend). Prints markdown tables.
 # Method: doc/performance.md, section "Lua".
 #
-# usage: bench/lua-loop/run.sh [-d SECONDS] [-n REQUESTS] [-y "FY FY ..."] [--no-build]
-#   defaults: 5 s of loop per run, 50 round trips per run, forced-yield 10 500 1000 10000 1000000.
+# usage: bench/lua-loop/run.sh [-d SECONDS] [-r ROUNDS] [-n REQUESTS] [-y "FY FY ..."] [--no-build]
+#   defaults: 5 s of loop per run, 3 rounds, 50 round trips per run,
+#   forced-yield 10 500 1000 10000 1000000.
 # environment: MOONPROXY=<binary> (skips the moonproxy build), HAPROXY=<binary>, LUA=<lua5.4>,
 #   LUA53=<lua5.3> (optional: HAProxy 2.6 as packaged by Debian runs Lua 5.3).
 #
 # Bounded: every step has a timeout (a proxy run at most 4 x SECONDS + 100 s, a plain run
-# SECONDS + 30 s); about 15 x SECONDS + 30 s in all when everything works. Loopback only.
+# SECONDS + 30 s); about ROUNDS x 5 settings x 4 runs x SECONDS when everything works (five
+# minutes with the defaults). Loopback only.
 set -euo pipefail
 
-duration=5 requests=50 settings="10 500 1000 10000 1000000" build=1
+duration=5 rounds=3 requests=50 settings="10 500 1000 10000 1000000" build=1
 while [ $# -gt 0 ]; do
     case "$1" in
         -d) duration="$2"; shift 2 ;;
+        -r) rounds="$2"; shift 2 ;;
         -n) requests="$2"; shift 2 ;;
         -y) settings="$2"; shift 2 ;;
         --no-build) build=0; shift ;;
-        -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "bench/lua-loop/run.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -106,20 +109,22 @@ run_proxy() {
     pid=$!
     pids+=($pid)
     if ! "$probe" wait-port "$port" 5000 2>/dev/null || ! kill -0 "$pid" 2>/dev/null; then
-        log "$name (forced-yield $fy) does not listen: n/a. Its output:"
+        log "$name (forced-yield $fy) does not listen: n/a for every setting. Its output:"
         show_output "$out"
         kill "$pid" 2>/dev/null || true
+        usable[$name]=0
         return 1
     fi
     if [ "$fy" != none ] && ! wait_line "$out" "lua-loop: start" 10 "$pid"; then
-        log "$name (forced-yield $fy) did not start the loop task: n/a. Its output:"
+        log "$name (forced-yield $fy) did not start the loop task: n/a for every setting. Its output:"
         show_output "$out"
         kill "$pid" 2>/dev/null || true
+        usable[$name]=0
         return 1
     fi
     # Spread the round trips over the first 70% of the loop, so that they all meet it.
     budget=$((duration * 700))
-    interval=$((budget / requests))
+    interval=$((budget * 9 / 10 / requests))
     sleep 0.2
     if ! lat=$(timeout $((duration + 60)) "$probe" latency "$port" "$requests" "$interval" "$budget" 2>"$work/probe.err"); then
         log "$name (forced-yield $fy): no round trip succeeded: $(tail -n1 "$work/probe.err")"
@@ -173,56 +178,61 @@ for name in haproxy moonproxy; do
 done
 [ "${usable[haproxy]}" = 1 ] || die "HAProxy does not proxy on loop.cfg: no reference, stopping"
 
-for fy in $settings; do
-    # The plain interpreter does not depend on the setting; running it once per setting, between
-    # the proxies, samples the machine's load at the same moments.
-    run_plain lua5.4 "$lua" "$fy"
-    for name in haproxy moonproxy; do
-        [ "${usable[$name]}" = 1 ] || continue
-        log "$name: forced-yield $fy, ${duration} s"
-        run_proxy "$name" "$fy" || true
+for round in $(seq "$rounds"); do
+    # Alternate which proxy goes first so that neither always runs on a warmer machine.
+    if [ $((round % 2)) = 1 ]; then order=(moonproxy haproxy); else order=(haproxy moonproxy); fi
+    for fy in $settings; do
+        # The plain interpreters do not depend on the setting; running them at every setting,
+        # between the proxies, samples the machine at the same moments.
+        run_plain lua5.4 "$lua" "$fy"
+        for name in "${order[@]}"; do
+            [ "${usable[$name]}" = 1 ] || continue
+            log "round $round/$rounds: $name, forced-yield $fy, ${duration} s"
+            run_proxy "$name" "$fy" || true
+        done
+        [ -z "$lua53" ] || run_plain lua5.3 "$lua53" "$fy"
     done
-    [ -z "$lua53" ] || run_plain lua5.3 "$lua53" "$fy"
 done
 
 # --- report --------------------------------------------------------------------------------
-# Loops per CPU second of a run (engine, setting), or empty.
-rate() { awk -v n="$1" -v s="$2" '$1 == n && $2 == s && $4 > 0 { printf "%.0f", $3 / ($4 / 1000) }' "$results"; }
-# Median over every setting of a plain interpreter's loops per CPU second.
-plain_rate() {
-    awk -v n="$1" '$1 == n && $4 > 0 { print $3 / ($4 / 1000) }' "$results" | sort -g \
-        | awk '{ v[NR] = $1 } END { if (NR) printf "%.0f", (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
-}
-field() { awk -v n="$1" -v s="$2" -v c="$3" '$1 == n && $2 == s { print $c }' "$results"; }
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) printf "%.0f", (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+# Median over the rounds of the loops per CPU second of (engine, setting); "all" for every setting.
+rate() { awk -v n="$1" -v s="$2" '$1 == n && (s == "all" || $2 == s) && $4 > 0 { print $3 / ($4 / 1000) }' "$results" | median; }
+# The numeric values of column $3 over the runs of (engine, setting), one a line.
+column() { awk -v n="$1" -v s="$2" -v c="$3" '$1 == n && $2 == s && $c ~ /^[0-9.]+$/ { print $c }' "$results"; }
 millions() { [ -n "$1" ] && awk -v v="$1" 'BEGIN { printf "%.1f", v / 1e6 }' || printf "n/a"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
-ms() { # µs -> ms, or n/a
-    case "$1" in ""|-) printf "n/a" ;; *) awk -v v="$1" 'BEGIN { printf "%.2f", v / 1000 }' ;; esac
-}
-latency_cell() { # engine setting
-    local ok note
-    ok=$(field "$1" "$2" 8)
-    # The note is the rest of the line (it holds spaces).
-    note=$(awk -v n="$1" -v s="$2" '$1 == n && $2 == s { $1 = $2 = $3 = $4 = $5 = $6 = $7 = $8 = ""; sub(/^ +/, ""); print }' "$results")
-    [ "$note" != - ] || note=""
-    [ -z "$ok" ] || [ "$ok" = "$requests" ] || note="$ok of $requests round trips done${note:+, $note}"
-    printf "%s / %s%s" "$(ms "$(field "$1" "$2" 6)")" "$(ms "$(field "$1" "$2" 7)")" "${note:+ ($note)}"
+ms() { [ -n "$1" ] && awk -v v="$1" 'BEGIN { printf "%.2f", v / 1000 }' || printf "n/a"; }
+# "median / max" of the round trips of (engine, setting) in ms: the median of the runs' medians
+# and the largest maximum, with how many round trips were done when fewer than planned, and
+# the runs' notes.
+latency_cell() {
+    local runs ok planned notes
+    runs=$(awk -v n="$1" -v s="$2" '$1 == n && $2 == s' "$results" | wc -l)
+    [ "$runs" -gt 0 ] || { printf "n/a"; return; }
+    ok=$(column "$1" "$2" 8 | awk '{ t += $1 } END { print t + 0 }')
+    planned=$((runs * requests))
+    # A note is the rest of its line (it holds spaces).
+    notes=$(awk -v n="$1" -v s="$2" '$1 == n && $2 == s { $1 = $2 = $3 = $4 = $5 = $6 = $7 = $8 = ""; sub(/^ +/, ""); if ($0 != "-") print }' "$results" \
+        | sort -u | paste -sd ';' | sed 's/;/; /g')
+    [ "$ok" = "$planned" ] || notes="$ok of $planned round trips done${notes:+; $notes}"
+    printf "%s / %s%s" "$(ms "$(column "$1" "$2" 6 | median)")" "$(ms "$(column "$1" "$2" 7 | sort -g | tail -n1)")" "${notes:+ ($notes)}"
 }
 
-p54=$(plain_rate lua5.4)
-p53=$(plain_rate lua5.3)
+p54=$(rate lua5.4 all)
+p53=$(rate lua5.3 all)
 hv=$("$haproxy" -v | awk 'NR == 1 { print $3 }')
 rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 git -C "$root" diff --quiet HEAD 2>/dev/null || rev="$rev+changes"
 [ -z "${MOONPROXY:-}" ] || rev="$rev, binary $moonproxy"
 
 echo
-echo "Tight Lua loop in a task (bench/lua-loop/loop.lua), ${duration} s per run, nbthread 1; $(nproc) CPUs; $(date -u +%Y-%m-%d)."
+echo "Tight Lua loop in a task (bench/lua-loop/loop.lua), ${duration} s per run, median of $rounds rounds, nbthread 1; $(nproc) CPUs; $(date -u +%Y-%m-%d)."
 echo "HAProxy $hv ($("$haproxy" -vv | sed -n 's/^Built with Lua version : //p')), moonproxy ($rev), $("$lua" -v 2>&1 | awk '{ print $1, $2 }')."
 echo "Loops per CPU second of the process (os.clock()), in millions (M); ratios against plain lua5.4"
 echo "(median of its ${duration}-second runs: $(millions "$p54") M/s$([ -z "$p53" ] || echo "; plain lua5.3: $(millions "$p53") M/s"))."
 echo "Round trips: connect + 32 bytes echoed + close through the proxy while the task spins,"
-echo "up to $requests per run over the first 70% of the loop, median / max in ms (echo backend directly: $(ms "$direct_median") / $(ms "$direct_max"))."
+echo "up to $requests per run over the first 70% of the loop, median / max in ms over the rounds (echo backend directly: $(ms "$direct_median") / $(ms "$direct_max"))."
 echo
 echo "| forced-yield | HAProxy M loops/s | HAProxy / lua5.4 | HAProxy round trip ms | moonproxy M loops/s | moonproxy / lua5.4 | moonproxy round trip ms |"
 echo "|---:|---:|---:|---:|---:|---:|---:|"
@@ -237,5 +247,11 @@ echo
 if [ -n "$p53" ]; then
     echo "HAProxy against its own Lua (5.3):$(for fy in $settings; do printf " %s: %s;" "$fy" "$(ratio "$(rate haproxy "$fy")" "$p53")"; done)"
 fi
-awk '$2 != "none" && $4 > 0 && $1 !~ /^lua/ { s = s sep sprintf("%s %s: %.2f s", $1, $2, $5 / $4); sep = "; " }
-     END { if (s != "") print "How far core.now() moved per CPU second of the loop: " s "." }' "$results"
+now_line=""
+for name in haproxy moonproxy; do
+    for fy in $settings; do
+        v=$(awk -v n="$name" -v s="$fy" '$1 == n && $2 == s && $4 > 0 { print 1000 * $5 / $4 }' "$results" | median)
+        [ -z "$v" ] || now_line="$now_line${now_line:+; }$name $fy: $(ms "$v") s"
+    done
+done
+[ -z "$now_line" ] || echo "How far core.now() moved per CPU second of the loop (median): $now_line."
