@@ -6,8 +6,9 @@
 # Method: doc/performance.md, section "Lua".
 #
 # usage: bench/lua-loop/run.sh [-d SECONDS] [-r ROUNDS] [-n REQUESTS] [-y "FY FY ..."] [--no-build]
-#   defaults: 5 s of loop per run, 3 rounds, 50 round trips per run,
-#   forced-yield 10 500 1000 10000 1000000.
+#   defaults: 5 s of loop per run, 3 rounds, 50 round trips per run, forced-yield settings
+#   "default 10 500 1000 10000 1000000" ("default": no tune.lua.forced-yield line, which is
+#   10000 in HAProxy and moonproxy's timer-based preemption).
 # environment: MOONPROXY=<binary> (skips the moonproxy build), HAPROXY=<binary>, LUA=<lua5.4>,
 #   LUA53=<lua5.3> (optional: HAProxy 2.6 as packaged by Debian runs Lua 5.3).
 #
@@ -16,7 +17,7 @@
 # minutes with the defaults). Loopback only.
 set -euo pipefail
 
-duration=5 rounds=3 requests=50 settings="10 500 1000 10000 1000000" build=1
+duration=5 rounds=3 requests=50 settings="default 10 500 1000 10000 1000000" build=1
 while [ $# -gt 0 ]; do
     case "$1" in
         -d) duration="$2"; shift 2 ;;
@@ -94,13 +95,15 @@ show_output() { # file
     if [ -s "$1" ]; then head -n 20 "$1" | sed 's/^/    /' >&2; else log "    (no output)"; fi
 }
 
-# run_proxy ENGINE SETTING: SETTING is a forced-yield value, or "none" for the baseline
-# without Lua (the same listen, no lua-load).
+# run_proxy ENGINE SETTING: SETTING is a forced-yield value, "default" for no forced-yield line,
+# or "none" for the baseline without Lua (the same listen, no lua-load).
 run_proxy() {
     local name=$1 fy=$2 cfg="$work/$1-$2.cfg" out="$work/$1-$2.log" port pid lat line budget interval note=""
     port=$("$probe" free-port)
     if [ "$fy" = none ]; then
         sed -e 's/@LUA_FORCED_YIELD@/# (no Lua)/' -e 's/@LUA_LOAD@//' "$here/loop.cfg"
+    elif [ "$fy" = default ]; then
+        sed -e 's/@LUA_FORCED_YIELD@/# (default forced-yield)/' -e "s|@LUA_LOAD@|lua-load $here/loop.lua|" "$here/loop.cfg"
     else
         sed -e "s|@LUA_FORCED_YIELD@|tune.lua.forced-yield $fy|" -e "s|@LUA_LOAD@|lua-load $here/loop.lua|" "$here/loop.cfg"
     fi | sed -e "s/@PROXY_PORT@/$port/" -e "s/@BACKEND_PORT@/$echo_port/" > "$cfg"
