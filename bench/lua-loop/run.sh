@@ -2,7 +2,7 @@
 # The forced-yield table: loops per second of a tight Lua loop in a task (loop.lua) at several
 # `tune.lua.forced-yield` settings, in HAProxy 2.6 and moonproxy running the same script, next to
 # plain lua5.4 running the same loop; and, while the task spins, the latency of TCP round trips
-# served by the same process (a `listen` in front of an echo backend). Prints markdown tables.
+# served by the same process (a `listen` in front of an echo backend). Prints a markdown table.
 # Method: doc/performance.md, section "Lua".
 #
 # usage: bench/lua-loop/run.sh [-d SECONDS] [-r ROUNDS] [-n REQUESTS] [-y "FY FY ..."] [--no-build]
@@ -13,7 +13,7 @@
 #   LUA53=<lua5.3> (optional: HAProxy 2.6 as packaged by Debian runs Lua 5.3).
 #
 # Bounded: every step has a timeout (a proxy run at most 4 x SECONDS + 100 s, a plain run
-# SECONDS + 30 s); about ROUNDS x 5 settings x 4 runs x SECONDS when everything works (five
+# SECONDS + 30 s); about ROUNDS x 6 settings x 4 runs x SECONDS when everything works (eight
 # minutes with the defaults). Loopback only.
 set -euo pipefail
 
@@ -25,7 +25,7 @@ while [ $# -gt 0 ]; do
         -n) requests="$2"; shift 2 ;;
         -y) settings="$2"; shift 2 ;;
         --no-build) build=0; shift ;;
-        -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "bench/lua-loop/run.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -225,9 +225,13 @@ latency_cell() {
 p54=$(rate lua5.4 all)
 p53=$(rate lua5.3 all)
 hv=$("$haproxy" -v | awk 'NR == 1 { print $3 }')
-rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
-git -C "$root" diff --quiet HEAD 2>/dev/null || rev="$rev+changes"
-[ -z "${MOONPROXY:-}" ] || rev="$rev, binary $moonproxy"
+if [ -n "${MOONPROXY:-}" ]; then
+    # Built elsewhere: this tree's commit says nothing about it.
+    rev="binary $moonproxy"
+else
+    rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+    git -C "$root" diff --quiet HEAD 2>/dev/null || rev="$rev+changes"
+fi
 
 echo
 echo "Tight Lua loop in a task (bench/lua-loop/loop.lua), ${duration} s per run, median of $rounds rounds, nbthread 1; $(nproc) CPUs; $(date -u +%Y-%m-%d)."
