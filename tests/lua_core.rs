@@ -275,7 +275,7 @@ fn an_init_function_error_stops_the_start_with_haproxy_message() {
 fn a_spinning_task_in_instruction_count_mode_does_not_stall_proxying() {
     let be = Backend::echo();
     let p = proxy(
-        "    tune.lua.forced-yield 1000\n    lua-load {{lua}}/spin.lua",
+        "    tune.lua.preempt count\n    tune.lua.forced-yield 1000\n    lua-load {{lua}}/spin.lua",
         &be,
     );
     p.wait_for_line(|l| l.ends_with(": spin: started"), DEADLINE);

@@ -102,6 +102,8 @@ pub struct LuaSettings {
     pub directives: Vec<LuaDirective>,
     /// `tune.lua.forced-yield` when set explicitly (see `doc/lua-ffi.md`, section 8).
     pub forced_yield: Option<u32>,
+    /// `tune.lua.preempt timer|count` (moonproxy): how `forced-yield` is enforced.
+    pub preempt_mode: PreemptMode,
     /// `tune.lua.maxmem` in megabytes (0 or unset: unlimited).
     pub maxmem_mb: usize,
     /// `tune.lua.session-timeout` (actions, fetches, converters, CLI); `None`: no limit.
@@ -124,11 +126,24 @@ pub struct LuaSettings {
     pub strict_blocking: bool,
 }
 
+/// How a task is made to give way (`tune.lua.preempt`, a moonproxy keyword).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PreemptMode {
+    /// Run with no hook; a timer signal interrupts the task after a time slice derived from
+    /// `tune.lua.forced-yield` (the default: full VM speed).
+    #[default]
+    Timer,
+    /// HAProxy's mechanism: a count hook every `forced-yield` instructions (the VM then
+    /// traces every instruction, about half speed).
+    Count,
+}
+
 impl Default for LuaSettings {
     fn default() -> Self {
         LuaSettings {
             directives: Vec::new(),
             forced_yield: None,
+            preempt_mode: PreemptMode::Timer,
             maxmem_mb: 0,
             session_timeout: Some(Duration::from_secs(4)),
             service_timeout: Some(Duration::from_secs(4)),

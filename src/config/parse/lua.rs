@@ -9,7 +9,7 @@
 //! [`LuaSettings`]: crate::config::model::LuaSettings
 
 use super::{Line, Parser};
-use crate::config::model::{LuaDirective, LuaLogStderr};
+use crate::config::model::{LuaDirective, LuaLogStderr, PreemptMode};
 use crate::config::units;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -109,6 +109,16 @@ pub fn forced_yield(p: &mut Parser, l: &Line) -> Result<(), String> {
             .map_err(|_| format!("{}: invalid number", l.arg(0)))?
     };
     p.config.global.lua.forced_yield = Some(n);
+    Ok(())
+}
+
+/// `tune.lua.preempt timer|count` (moonproxy): how `tune.lua.forced-yield` is enforced.
+pub fn preempt(p: &mut Parser, l: &Line) -> Result<(), String> {
+    p.config.global.lua.preempt_mode = match l.arg(1) {
+        "timer" => PreemptMode::Timer,
+        "count" => PreemptMode::Count,
+        _ => return Err(format!("'{}' expects 'timer' or 'count'.", l.arg(0))),
+    };
     Ok(())
 }
 

@@ -21,7 +21,7 @@ pub use self::log::LogOutput;
 pub use register::{ActionDef, ActionKind, CliDef, FunctionDef, Registered, ServiceDef};
 pub use traceback::haproxy_traceback;
 
-use crate::config::model::{LuaDirective, LuaSettings};
+use crate::config::model::{LuaDirective, LuaSettings, PreemptMode};
 use crate::lua::{
     callback, state, Limits, LuaError, Preempt, RegistryRef, RustFunction, StackGuard, State, Task,
 };
@@ -30,6 +30,7 @@ use std::cell::{Cell, RefCell};
 use std::ffi::CString;
 use std::os::raw::c_int;
 use std::rc::Rc;
+use std::time::Duration;
 
 /// Where the process is in its life, for the functions whose meaning depends on it
 /// (`core.sleep` does nothing in a body or an init function, as in HAProxy).
@@ -105,7 +106,7 @@ impl Engine {
     /// is applied by [`Engine::start`] (HAProxy counts but does not limit while parsing).
     pub fn new(settings: &LuaSettings, opts: EngineOptions) -> Result<Engine, LuaError> {
         let state = State::new()?;
-        state.set_preempt(preempt_for(settings.forced_yield));
+        state.set_preempt(preempt_for(settings.forced_yield, settings.preempt_mode));
         install_core(&state)?;
         crate::lua::modules::install_preload(&state)?;
         super::blocking::install(&state)?;
@@ -319,13 +320,26 @@ impl Drop for Engine {
     }
 }
 
-/// `tune.lua.forced-yield`: unset (or 0, which in HAProxy removes every check) keeps the
-/// default timer preemption; an explicit N asks for HAProxy's instruction-count mode.
-pub fn preempt_for(forced_yield: Option<u32>) -> Preempt {
-    match forced_yield {
-        Some(n) if n > 0 => Preempt::Count(n),
-        _ => Preempt::default(),
+/// HAProxy's default `tune.lua.forced-yield`.
+pub const DEFAULT_FORCED_YIELD: u32 = 10_000;
+
+/// `tune.lua.forced-yield N` asks a task to give way every N instructions. In timer mode that
+/// becomes a time slice: N instructions of simple Lua take about N × 250 ns at most on this
+/// class of machine, bounded to [100 µs, 1 ms] (a shorter slice costs more in signals than it
+/// buys in latency; a longer one delays the streams sharing the reactor). HAProxy's default,
+/// 10,000, gives the 1 ms cap. `0`, which in HAProxy removes every check, keeps the default:
+/// moonproxy never runs a task without preemption. In count mode, N is HAProxy's count hook.
+pub fn preempt_for(forced_yield: Option<u32>, mode: PreemptMode) -> Preempt {
+    let n = forced_yield.filter(|&n| n > 0).unwrap_or(DEFAULT_FORCED_YIELD);
+    match mode {
+        PreemptMode::Count => Preempt::Count(n),
+        PreemptMode::Timer => Preempt::Timer(forced_yield_slice(n)),
     }
+}
+
+/// The time slice standing for `forced-yield n` in timer mode (see [`preempt_for`]).
+pub fn forced_yield_slice(n: u32) -> Duration {
+    Duration::from_nanos(u64::from(n) * 250).clamp(Duration::from_micros(100), Duration::from_millis(1))
 }
 
 fn io_reason(e: &std::io::Error) -> String {

@@ -156,9 +156,17 @@ fn constants_now_thread_and_sleep_outside_tasks() {
 
 #[test]
 fn forced_yield_setting() {
-    assert_eq!(preempt_for(None), Preempt::default());
-    assert_eq!(preempt_for(Some(0)), Preempt::default());
-    assert_eq!(preempt_for(Some(500)), Preempt::Count(500));
+    use crate::config::model::PreemptMode::{Count, Timer};
+    use std::time::Duration;
+    // Unset and 0 are HAProxy's default (10,000): the 1 ms slice, which is also the
+    // safety layer's default.
+    assert_eq!(preempt_for(None, Timer), Preempt::default());
+    assert_eq!(preempt_for(Some(0), Timer), Preempt::Timer(Duration::from_millis(1)));
+    assert_eq!(preempt_for(Some(10), Timer), Preempt::Timer(Duration::from_micros(100)));
+    assert_eq!(preempt_for(Some(1000), Timer), Preempt::Timer(Duration::from_micros(250)));
+    assert_eq!(preempt_for(Some(1_000_000), Timer), Preempt::Timer(Duration::from_millis(1)));
+    assert_eq!(preempt_for(Some(500), Count), Preempt::Count(500));
+    assert_eq!(preempt_for(None, Count), Preempt::Count(10_000));
 }
 
 #[test]
