@@ -51,7 +51,7 @@ fn rows(section: &str) -> Vec<(&str, &str)> {
 /// The category a state counts under, or None if it is not one of the documented forms.
 fn category(state: &str) -> Option<String> {
     match state {
-        "supported" | "in progress (issue 4)" | "not yet (no issue)" => Some(state.to_owned()),
+        "supported" | "not yet (no issue)" => Some(state.to_owned()),
         _ if state
             .strip_prefix("deviation: ")
             .is_some_and(|why| !why.trim().is_empty()) =>

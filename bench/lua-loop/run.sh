@@ -9,7 +9,8 @@
 #   defaults: 5 s of loop per run, 3 rounds, 50 round trips per run, forced-yield settings
 #   "default 10 500 1000 10000 1000000" ("default": no tune.lua.forced-yield line, which is
 #   10000 in HAProxy and moonproxy's timer-based preemption).
-# environment: MOONPROXY=<binary> (skips the moonproxy build), HAPROXY=<binary>, LUA=<lua5.4>,
+# environment: MOONPROXY=<binary> (skips the moonproxy build), MOONPROXY_PREEMPT=timer|count
+#   (tune.lua.preempt for moonproxy), HAPROXY=<binary>, LUA=<lua5.4>,
 #   LUA53=<lua5.3> (optional: HAProxy 2.6 as packaged by Debian runs Lua 5.3).
 #
 # Bounded: every step has a timeout (a proxy run at most 4 x SECONDS + 100 s, a plain run
@@ -107,6 +108,10 @@ run_proxy() {
     else
         sed -e "s|@LUA_FORCED_YIELD@|tune.lua.forced-yield $fy|" -e "s|@LUA_LOAD@|lua-load $here/loop.lua|" "$here/loop.cfg"
     fi | sed -e "s/@PROXY_PORT@/$port/" -e "s/@BACKEND_PORT@/$echo_port/" > "$cfg"
+    # MOONPROXY_PREEMPT=count measures moonproxy with HAProxy's count hook (tune.lua.preempt).
+    if [ "$name" = moonproxy ] && [ -n "${MOONPROXY_PREEMPT:-}" ] && [ "$fy" != none ]; then
+        sed -i "s|^global$|global\n    tune.lua.preempt $MOONPROXY_PREEMPT|" "$cfg"
+    fi
 
     LUA_LOOP_SECONDS=$duration "${bin[$name]}" -db -f "$cfg" > "$out" 2>&1 &
     pid=$!
