@@ -53,6 +53,7 @@ const TIME: ArgSpec = spec(&[A::Str, A::Int], 1);
 
 /// Every converter this module implements, sorted by name.
 pub static CONVERTERS: &[Conv] = &[
+    conv!("add_item", spec(&[A::Str, A::Str, A::Str], 1), T::Str => T::Str, check_concat, run_add_item),
     conv!("add", INT_OR_VAR, T::Sint => T::Sint, check_int_or_var, |s, a, cx| arith(s, a, cx, i64::saturating_add)),
     conv!("and", INT_OR_VAR, T::Sint => T::Sint, check_int_or_var, |s, a, cx| arith(s, a, cx, |x, y| x & y)),
     conv!("b64dec", ArgSpec::NONE, T::Str => T::Bin, no_check, |s, _, _| Some(Sample::Bin(b64_decode(&bytes(s)?, false)?))),
@@ -61,6 +62,13 @@ pub static CONVERTERS: &[Conv] = &[
     conv!("bytes", spec(&[A::Int, A::Int], 1), T::Bin => T::Bin, no_check, run_bytes),
     conv!("concat", spec(&[A::Str, A::Str, A::Str], 0), T::Str => T::Str, check_concat, run_concat),
     conv!("cpl", ArgSpec::NONE, T::Sint => T::Sint, no_check, |s, _, _| Some(Sample::Sint(!int(&s)?))),
+    conv!("cut_crlf", ArgSpec::NONE, T::Str => T::Str, no_check, |s, _, _| {
+        let mut b = bytes(s)?;
+        if let Some(i) = b.iter().position(|&c| c == b'\r' || c == b'\n') {
+            b.truncate(i);
+        }
+        Some(Sample::Str(b))
+    }),
     conv!("crc32", AVALANCHE, T::Bin => T::Sint, no_check, |s, a, _| hash32(s, a, hash::crc32)),
     conv!("crc32c", AVALANCHE, T::Bin => T::Sint, no_check, |s, a, _| hash32(s, a, hash::crc32c)),
     conv!("div", INT_OR_VAR, T::Sint => T::Sint, check_int_or_var, |s, a, cx| {
@@ -75,12 +83,24 @@ pub static CONVERTERS: &[Conv] = &[
     conv!("hex", ArgSpec::NONE, T::Bin => T::Str, no_check, |s, _, _| {
         Some(Sample::Str(bytes(s)?.iter().flat_map(|b| format!("{b:02X}").into_bytes()).collect()))
     }),
+    conv!("hex2i", ArgSpec::NONE, T::Str => T::Sint, no_check, |s, _, _| Some(Sample::Sint(hex_to_int(&bytes(s)?)?))),
+    conv!("http_date", spec(&[A::Int, A::Str], 0), T::Sint => T::Str, check_time_unit, run_http_date),
+    conv!("iif", spec(&[A::Str, A::Str], 2), T::Bool => T::Str, no_check, |s, a, _| {
+        let pick = if matches!(s, Sample::Bool(true)) { a.first()? } else { a.get(1)? };
+        Some(Sample::str(pick.str()?))
+    }),
     conv!("ipmask", spec(&[A::Mask4, A::Mask6], 1), T::Addr => T::Addr, no_check, run_ipmask),
     conv!("json", spec(&[A::Str], 0), T::Str => T::Str, check_json, run_json),
     conv!("json_query", spec(&[A::Str, A::Str], 1), T::Str => T::Any, check_json_query, run_json_query),
     conv!("length", ArgSpec::NONE, T::Str => T::Sint, no_check, |s, _, _| Some(Sample::Sint(bytes(s)?.len() as i64))),
     conv!("lower", ArgSpec::NONE, T::Str => T::Str, no_check, |s, _, _| Some(Sample::Str(bytes(s)?.to_ascii_lowercase()))),
     conv!("ltime", TIME, T::Sint => T::Str, no_check, |s, a, _| format_time(s, a, true)),
+    conv!("ltrim", spec(&[A::Str], 1), T::Str => T::Str, no_check, |s, a, _| {
+        let set = a.first()?.str()?.as_bytes();
+        let b = bytes(s)?;
+        let start = b.iter().position(|c| !set.contains(c)).unwrap_or(b.len());
+        Some(Sample::Str(b[start..].to_vec()))
+    }),
     conv!("mod", INT_OR_VAR, T::Sint => T::Sint, check_int_or_var, |s, a, cx| {
         arith(s, a, cx, |x, y| if y == 0 { 0 } else { x.checked_rem(y).unwrap_or(0) })
     }),
@@ -90,6 +110,12 @@ pub static CONVERTERS: &[Conv] = &[
     conv!("odd", ArgSpec::NONE, T::Sint => T::Bool, no_check, |s, _, _| Some(Sample::Bool(int(&s)? & 1 == 1))),
     conv!("or", INT_OR_VAR, T::Sint => T::Sint, check_int_or_var, |s, a, cx| arith(s, a, cx, |x, y| x | y)),
     conv!("regsub", spec(&[A::Regex, A::Str, A::Str], 2), T::Str => T::Str, check_regsub, run_regsub),
+    conv!("rtrim", spec(&[A::Str], 1), T::Str => T::Str, no_check, |s, a, _| {
+        let set = a.first()?.str()?.as_bytes();
+        let b = bytes(s)?;
+        let end = b.iter().rposition(|c| !set.contains(c)).map_or(0, |i| i + 1);
+        Some(Sample::Str(b[..end].to_vec()))
+    }),
     conv!("sdbm", AVALANCHE, T::Bin => T::Sint, no_check, |s, a, _| hash32(s, a, hash::sdbm)),
     conv!("sub", INT_OR_VAR, T::Sint => T::Sint, check_int_or_var, |s, a, cx| arith(s, a, cx, i64::saturating_sub)),
     conv!("ub64dec", ArgSpec::NONE, T::Str => T::Bin, no_check, |s, _, _| Some(Sample::Bin(b64_decode(&bytes(s)?, true)?))),
@@ -112,6 +138,29 @@ pub static CONVERTERS: &[Conv] = &[
         let seed = a.first().and_then(Arg::int).unwrap_or(0) as u64;
         Some(Sample::Sint(hash::xxh64(&bytes(s)?, seed) as i64))
     }),
+];
+
+/// Converter names of HAProxy 2.6 (`haproxy -dKall`), so that one not implemented
+/// yet is reported as such rather than as unknown.
+#[rustfmt::skip]
+pub static KNOWN_CONVERTERS: &[&str] = &[
+    "add", "add_item", "aes_gcm_dec", "and", "b64dec", "base64", "be2dec", "be2hex", "bool", "bytes",
+    "capture-req", "capture-res", "concat", "cpl", "crc32", "crc32c", "cut_crlf", "debug", "digest", "div",
+    "djb2", "even", "field", "fix_is_valid", "fix_tag_value", "hex", "hex2i", "hmac", "host_only", "htonl",
+    "http_date", "iif", "in_table", "ipmask", "json", "json_query", "jwt_header_query", "jwt_payload_query",
+    "jwt_verify", "language", "length", "lower", "ltime", "ltrim", "map", "map_beg", "map_beg_int",
+    "map_beg_ip", "map_dir", "map_dir_int", "map_dir_ip", "map_dom", "map_dom_int", "map_dom_ip", "map_end",
+    "map_end_int", "map_end_ip", "map_int", "map_int_int", "map_int_ip", "map_ip", "map_ip_int", "map_ip_ip",
+    "map_reg", "map_reg_int", "map_reg_ip", "map_regm", "map_str", "map_str_int", "map_str_ip", "map_sub",
+    "map_sub_int", "map_sub_ip", "mod", "mqtt_field_value", "mqtt_is_valid", "mul", "nbsrv", "neg", "not",
+    "odd", "or", "port_only", "protobuf", "regsub", "rtrim", "sdbm", "secure_memcmp", "set-var", "sha1",
+    "sha2", "srv_queue", "strcmp", "sub", "table_bytes_in_rate", "table_bytes_out_rate", "table_conn_cnt",
+    "table_conn_cur", "table_conn_rate", "table_expire", "table_gpc", "table_gpc0", "table_gpc0_rate",
+    "table_gpc1", "table_gpc1_rate", "table_gpc_rate", "table_gpt", "table_gpt0", "table_http_err_cnt",
+    "table_http_err_rate", "table_http_fail_cnt", "table_http_fail_rate", "table_http_req_cnt",
+    "table_http_req_rate", "table_idle", "table_kbytes_in", "table_kbytes_out", "table_server_id",
+    "table_sess_cnt", "table_sess_rate", "table_trackers", "ub64dec", "ub64enc", "ungrpc", "unset-var",
+    "upper", "url_dec", "url_enc", "utime", "word", "wt6", "xor", "xxh3", "xxh32", "xxh64",
 ];
 
 /// The converter named `name`.
@@ -182,6 +231,62 @@ fn run_bytes(s: Sample, a: &[Arg], _: &dyn SampleCtx) -> Option<Sample> {
         None => b.len(),
     };
     Some(Sample::Bin(b[off..end].to_vec()))
+}
+
+/// `add_item(delim[,var][,suffix])`: appends the variable's text and the suffix,
+/// preceded by `delim` when the sample is not empty and something is appended.
+fn run_add_item(s: Sample, a: &[Arg], cx: &dyn SampleCtx) -> Option<Sample> {
+    let mut out = bytes(s)?;
+    let mut tail = Vec::new();
+    if let Some(Arg::Var(v)) = a.get(1) {
+        if let Some(val) = cx.var(v).and_then(Sample::into_bytes) {
+            tail.extend_from_slice(&val);
+        }
+    }
+    if let Some(p) = a.get(2).and_then(Arg::str) {
+        tail.extend_from_slice(p.as_bytes());
+    }
+    if !out.is_empty() && !tail.is_empty() {
+        out.extend_from_slice(a.first()?.str()?.as_bytes());
+    }
+    out.extend_from_slice(&tail);
+    Some(Sample::Str(out))
+}
+
+/// Hexadecimal digits as an integer (wrapping past 64 bits); any other byte fails.
+fn hex_to_int(b: &[u8]) -> Option<i64> {
+    b.iter().try_fold(0i64, |v, &c| {
+        Some(
+            v.wrapping_mul(16)
+                .wrapping_add(char::from(c).to_digit(16)? as i64),
+        )
+    })
+}
+
+fn check_time_unit(a: &mut [Arg]) -> Result<(), String> {
+    match a.get(1).and_then(Arg::str) {
+        None | Some("s" | "ms" | "us") => Ok(()),
+        Some(u) => Err(format!("expects 's', 'ms' or 'us', got '{u}'")),
+    }
+}
+
+/// `http_date([offset[,unit]])`: an IMF-fixdate (`Tue, 14 Nov 2023 22:13:20 GMT`).
+/// With `ms` or `us` the sub-second part follows the seconds as a plain number
+/// (`20.5` for 5 ms), as HAProxy prints it.
+fn run_http_date(s: Sample, a: &[Arg], _: &dyn SampleCtx) -> Option<Sample> {
+    let per_sec = match a.get(1).and_then(Arg::str) {
+        Some("ms") => 1000,
+        Some("us") => 1_000_000,
+        _ => 1,
+    };
+    let v = int(&s)?.saturating_add(a.first().and_then(Arg::int).unwrap_or(0));
+    let (t, frac) = (v.div_euclid(per_sec), v.rem_euclid(per_sec));
+    let fmt = if per_sec == 1 {
+        "%a, %d %b %Y %H:%M:%S GMT".to_string()
+    } else {
+        format!("%a, %d %b %Y %H:%M:%S.{frac} GMT")
+    };
+    Some(Sample::Str(strftime(&fmt, t, 0, false).into_bytes()))
 }
 
 fn check_concat(a: &mut [Arg]) -> Result<(), String> {

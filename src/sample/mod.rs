@@ -355,8 +355,13 @@ impl Expr {
             return Err(ParseError("missing fetch method".into()));
         }
         let name = &text[..name_end];
-        let fetch = fetch::lookup(name)
-            .ok_or_else(|| ParseError(format!("unknown fetch method '{name}'")))?;
+        let fetch = fetch::lookup(name).ok_or_else(|| {
+            ParseError(if crate::config::fetches::KNOWN_FETCHES.contains(&name) {
+                format!("fetch method '{name}' is not supported yet")
+            } else {
+                format!("unknown fetch method '{name}'")
+            })
+        })?;
         let mut pos = name_end;
         let mut fetch_args = Vec::new();
         if b.get(pos) == Some(&b'(') {
@@ -388,8 +393,13 @@ impl Expr {
                 continue;
             }
             let cname = &text[pos..end];
-            let conv = conv::lookup(cname)
-                .ok_or_else(|| ParseError(format!("unknown converter '{cname}'")))?;
+            let conv = conv::lookup(cname).ok_or_else(|| {
+                ParseError(if conv::KNOWN_CONVERTERS.contains(&cname) {
+                    format!("converter '{cname}' is not supported yet")
+                } else {
+                    format!("unknown converter '{cname}'")
+                })
+            })?;
             pos = end;
             let mut cargs = Vec::new();
             if b.get(pos) == Some(&b'(') {
@@ -424,6 +434,11 @@ impl Expr {
             },
             pos,
         ))
+    }
+
+    /// The fetch keyword's name (ACL errors quote it).
+    pub fn fetch_name(&self) -> &'static str {
+        self.fetch.name
     }
 
     /// The type the expression produces (`Any` when only known at run time).
