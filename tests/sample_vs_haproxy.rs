@@ -1,16 +1,17 @@
-//! Sample expressions evaluated by `moonproxy::sample` and by the real HAProxy 2.6,
-//! side by side.
+//! Sample expressions and ACL matches evaluated by `moonproxy::sample` and by the
+//! real HAProxy 2.6, side by side.
 //!
 //! One `haproxy` process serves every case: each expression becomes an
 //! `http-request return ... lf-string "%[expr]" if { path /N }` rule, and the body it
 //! answers is compared with what `Expr::eval_str` gives for a context holding the
-//! same names, addresses and variables. Parse errors are compared the same way, with
+//! same names, addresses and variables. ACL conditions are compared the same way
+//! (`string 1 if { path /N } { acl }`, else `string 0`). Parse errors are compared the same way, with
 //! one `haproxy -c` run over a configuration of bad `set-var` lines.
 //!
 //! Without `haproxy` the tests are skipped with a note, unless `CI` is set
 //! (`.ci/run` installs it), where they fail.
 
-use moonproxy::sample::{Expr, Sample, TestCtx, VarName, Vars};
+use moonproxy::sample::{Expr, Matcher, Method, Sample, TestCtx, VarName, Vars};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -164,6 +165,53 @@ const EXPRS: &[&str] = &[
     "date,length",
 ];
 
+/// ACL conditions: `fetch -m method [-i] patterns...`.
+const ACLS: &[&str] = &[
+    "str(abc) -m str abc",
+    "str(abc) -m str ABC",
+    "str(abc) -m str -i ABC",
+    "str(/api/v1) -m beg /api",
+    "str(/api/v1) -m beg /v1",
+    "str(a.JPG) -m end -i .jpg",
+    "str(a.JPG) -m end .jpg",
+    "str(/api/v1) -m sub x pi/",
+    "str(/api/v1) -m reg ^/a.i/v[0-9]$",
+    "str(Hello) -m reg -i ^hello",
+    "str(Hello) -m reg ^hello",
+    "str(/api/v1) -m dir api",
+    "str(/api/v1) -m dir ap",
+    "str(www.example.com) -m dom example",
+    "str(www.example.com) -m dom exam",
+    "str(abcd) -m len 3:5",
+    "str(abcd) -m len 5:",
+    "int(15) -m int 10:20",
+    "int(15) -m int gt 15",
+    "int(15) -m int ge 15",
+    "int(-5) -m int :0",
+    "str(12abc) -m int 12",
+    "str(abc) -m int 0",
+    "int(42) -m str 42",
+    "int(1) -m beg 1",
+    "int(0) -m bool",
+    "int(3) -m bool",
+    "str(0) -m bool",
+    "str() -m bool",
+    "str() -m found",
+    "var(txn.nope) -m found",
+    "var(txn.v1) -m found",
+    "src -m ip 127.0.0.0/8",
+    "src -m ip 10.0.0.0/8",
+    "str(10.1.2.3) -m ip 10.0.0.0/255.0.0.0",
+    "ipv6(::ffff:10.0.0.1) -m ip 10.0.0.0/8",
+    "ipv4(10.0.0.1) -m ip ::ffff:10.0.0.0/104",
+    "ipv6(2001:db8::5) -m ip 2001:db8::/32",
+    "str(abc) -m ip 1.2.3.4",
+    "bin(00ff) -m bin 00FF",
+    "str(ab) -m bin 6162",
+    "src,ipmask(24) -m ip 127.0.0.0",
+    "str(abc),upper -m str ABC",
+];
+
 /// Expressions `haproxy -c` refuses, with the reason it gives.
 const BAD: &[&str] = &[
     "nosuch",
@@ -234,12 +282,16 @@ fn free_port() -> u16 {
         .port()
 }
 
-struct Haproxy(Child, tempdir::Dir);
+/// The running haproxy, killed on drop, and its configuration directory.
+struct Haproxy {
+    child: Child,
+    _dir: tempdir::Dir,
+}
 
 impl Drop for Haproxy {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -322,12 +374,8 @@ fn expressions_give_what_haproxy_gives() {
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
-    let _guard = Haproxy(child, dir);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "haproxy did not start listening");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let _guard = Haproxy { child, _dir: dir };
+    wait_listening(port);
     let cx = ctx(port);
     let mut bad = Vec::new();
     for (i, e) in EXPRS.iter().enumerate() {
@@ -350,6 +398,74 @@ fn expressions_give_what_haproxy_gives() {
         EXPRS.len(),
         bad.join("\n")
     );
+}
+
+/// Compiles an ACL line from [`ACLS`] with the library: the expression, then the
+/// `-m` method, `-i`, and the patterns.
+fn our_acl(line: &str, cx: &TestCtx) -> bool {
+    let mut words = line.split(' ');
+    let expr = Expr::parse(words.next().unwrap()).unwrap();
+    assert_eq!(words.next(), Some("-m"));
+    let method = Method::parse(words.next().unwrap()).unwrap();
+    let mut pats: Vec<&str> = words.collect();
+    let icase = pats.first() == Some(&"-i");
+    if icase {
+        pats.remove(0);
+    }
+    let m = Matcher::compile(expr.fetch_name(), expr.out_type(), method, icase, &pats)
+        .unwrap_or_else(|e| panic!("{line}: {e}"));
+    m.matches(expr.eval(cx))
+}
+
+#[test]
+fn acl_matches_agree_with_haproxy() {
+    let Some(bin) = haproxy() else { return };
+    let port = free_port();
+    let mut cfg = format!(
+        "{PROLOGUE}frontend fe\n  bind 127.0.0.1:{port}\n  http-request set-var(txn.v1) str(foo)\n  default_backend be\nbackend be\n"
+    );
+    for (i, acl) in ACLS.iter().enumerate() {
+        cfg.push_str(&format!("  http-request return status 200 content-type text/plain string 1 if {{ path /{i} }} {{ {acl} }}\n"));
+    }
+    cfg.push_str("  http-request return status 200 content-type text/plain string 0\n  server s1 127.0.0.1:1\n");
+    let dir = tempdir::Dir::new("sample-acl");
+    let path = dir.0.join("acl.cfg");
+    std::fs::write(&path, &cfg).unwrap();
+    let child = Command::new(&bin)
+        .arg("-db")
+        .arg("-q")
+        .arg("-f")
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let _guard = Haproxy { child, _dir: dir };
+    wait_listening(port);
+    let cx = ctx(port);
+    let mut bad = Vec::new();
+    for (i, acl) in ACLS.iter().enumerate() {
+        let theirs = get(port, &format!("/{i}")) == b"1";
+        let ours = our_acl(acl, &cx);
+        if ours != theirs {
+            bad.push(format!("{acl}: haproxy {theirs}, moonproxy {ours}"));
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "{} of {} differ:\n{}",
+        bad.len(),
+        ACLS.len(),
+        bad.join("\n")
+    );
+}
+
+fn wait_listening(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "haproxy did not start listening");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]
