@@ -243,6 +243,13 @@ const BAD: &[&str] = &[
     "str(abc),url_enc(foo)",
     "bool(yes)",
     "bin(0)",
+    // Casts that do not exist.
+    "bin(3132),add(1)",
+    "meth(GET),add(1)",
+    "bin(00),ipmask(8)",
+    "ipv6(::1),bool",
+    "bool(1),ipmask(8)",
+    "meth(GET),ipmask(8)",
 ];
 
 fn haproxy() -> Option<PathBuf> {
@@ -527,6 +534,15 @@ fn lenient_forms_are_accepted_by_both() {
         "str(abc),mod",
         "env",
         "str(abc),lower()",
+        // Casts that exist.
+        "int(1),ipmask(8)",
+        "meth(GET),hex",
+        "bin(00),lower",
+        "ipv6(::1),lower",
+        "bool(1),lower",
+        "int(1),json_query('$.a')",
+        // json_query's path is not checked at compile time.
+        "str(a),json_query(a.b)",
     ];
     let mut cfg = format!("{PROLOGUE}frontend fe\n  bind 127.0.0.1:{}\n", free_port());
     for e in lenient {
