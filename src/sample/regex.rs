@@ -90,13 +90,17 @@ impl Regex {
 
     /// The leftmost match starting at or after `start`, with its captures.
     pub fn find_at(&self, text: &[u8], start: usize) -> Option<Captures> {
+        let m = Matcher {
+            text,
+            icase: self.icase,
+            budget: std::cell::Cell::new(MATCH_LIMIT),
+        };
         for s in start..=text.len() {
+            if m.budget.get() == 0 {
+                return None;
+            }
             let mut caps: Captures = vec![None; self.groups + 1];
             let mut found = None;
-            let m = Matcher {
-                text,
-                icase: self.icase,
-            };
             if m.one(&self.root, s, &mut caps, &mut |_, c| {
                 found = Some(c.clone());
                 true
@@ -338,7 +342,12 @@ impl Parser<'_> {
 struct Matcher<'t> {
     text: &'t [u8],
     icase: bool,
+    /// Steps left before giving up (PCRE's match limit; HAProxy then sees no match).
+    budget: std::cell::Cell<u64>,
 }
+
+/// Backtracking steps allowed per match attempt.
+const MATCH_LIMIT: u64 = 1_000_000;
 
 type Cont<'c> = dyn FnMut(usize, &mut Captures) -> bool + 'c;
 
@@ -349,10 +358,53 @@ impl Matcher<'_> {
             .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
     }
 
+    /// Whether a one-byte node matches `c`.
+    fn byte_matches(&self, node: &Node, c: u8) -> bool {
+        match node {
+            Node::Byte(b) => c == *b || (self.icase && c.eq_ignore_ascii_case(b)),
+            Node::Any => c != b'\n',
+            Node::Class(set) => {
+                set[c as usize]
+                    || (self.icase
+                        && (set[c.to_ascii_lowercase() as usize]
+                            || set[c.to_ascii_uppercase() as usize]))
+            }
+            _ => false,
+        }
+    }
+
     /// Matches one node at `pos`; on success calls `k` with the end position.
     fn one(&self, node: &Node, pos: usize, caps: &mut Captures, k: &mut Cont<'_>) -> bool {
+        let left = self.budget.get();
+        if left == 0 {
+            return false;
+        }
+        self.budget.set(left - 1);
         let t = self.text;
         match node {
+            // A repeated single byte is counted in a loop, so that `.*` over a long
+            // input does not recurse once per byte.
+            Node::Repeat {
+                node: inner,
+                min,
+                max,
+                greedy,
+            } if matches!(**inner, Node::Byte(_) | Node::Any | Node::Class(_)) => {
+                let cap = max.map_or(usize::MAX, |m| m as usize);
+                let mut n = 0;
+                while n < cap && pos + n < t.len() && self.byte_matches(inner, t[pos + n]) {
+                    n += 1;
+                }
+                let min = *min as usize;
+                if n < min {
+                    return false;
+                }
+                if *greedy {
+                    (min..=n).rev().any(|c| k(pos + c, caps))
+                } else {
+                    (min..=n).any(|c| k(pos + c, caps))
+                }
+            }
             Node::Byte(b) => {
                 pos < t.len()
                     && (t[pos] == *b || (self.icase && t[pos].eq_ignore_ascii_case(b)))
@@ -475,6 +527,23 @@ mod tests {
         assert_eq!(c, vec![Some((0, 3)), Some((0, 1)), Some((2, 3))]);
         let c = r.find_at(b"x=1;y=2", 3).unwrap();
         assert_eq!(c[1], Some((4, 5)));
+    }
+
+    #[test]
+    fn long_inputs_do_not_recurse_per_byte() {
+        let text = "a".repeat(200_000) + "x";
+        assert_eq!(find(".*x$", &text), Some((0, 200_001)));
+        assert_eq!(find("a+?x", &text), Some((0, 200_001)));
+        assert_eq!(find("[a-z]*y", "aaay"), Some((0, 4)));
+    }
+
+    #[test]
+    fn catastrophic_patterns_give_up_instead_of_hanging() {
+        let text = "a".repeat(40);
+        // Exponential for a backtracker; the step budget turns it into "no match".
+        assert!(!Regex::new("(a|aa)*b", false)
+            .unwrap()
+            .is_match(text.as_bytes()));
     }
 
     #[test]
