@@ -296,3 +296,50 @@ pub fn parse_size(s: &str) -> Option<u64> {
         _ => return None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sp(s: &str, max: usize) -> Result<(Vec<String>, usize), ArgError> {
+        split(s, 0, max)
+    }
+
+    #[test]
+    fn split_follows_haproxy_quoting() {
+        assert_eq!(sp("a,b)x", 2).unwrap(), (vec!["a".into(), "b".into()], 4));
+        assert_eq!(sp(")", 2).unwrap(), (vec![String::new()], 1));
+        assert_eq!(sp(")", 0).unwrap(), (vec![], 1));
+        assert_eq!(sp("'a,b')", 1).unwrap().0, vec!["a,b"]);
+        assert_eq!(sp("\"a)b\")", 1).unwrap().0, vec!["a)b"]);
+        assert_eq!(sp("'it''s')", 1).unwrap().0, vec!["its"]);
+        assert_eq!(sp("'a\\\\b')", 1).unwrap().0, vec!["a\\\\b"]);
+        assert_eq!(sp("\"a\\\"b\")", 1).unwrap().0, vec!["a\"b"]);
+        assert_eq!(sp("a\\ b\\x)", 1).unwrap().0, vec!["a b\\x"]);
+        assert_eq!(sp("a,b)", 1).unwrap_err(), ArgError { arg: 2, msg: "expected ')' before ',b)'".into() });
+        assert_eq!(sp("x)", 0).unwrap_err(), ArgError { arg: 1, msg: "expected ')' before 'x)'".into() });
+        assert_eq!(sp("'abc)", 1).unwrap_err().msg, "expected ')'");
+    }
+
+    #[test]
+    fn typed_values() {
+        assert_eq!(parse_int("-0012"), Some(-12));
+        assert_eq!(parse_int("99999999999999999999"), Some(i64::MAX));
+        assert_eq!(parse_int("1k"), None);
+        assert_eq!(parse_int("-"), None);
+        assert_eq!(parse_time("10s"), Some(10_000));
+        assert_eq!(parse_time("250"), Some(250));
+        assert_eq!(parse_time("2m"), Some(120_000));
+        assert_eq!(parse_time("1x"), None);
+        assert_eq!(parse_size("4k"), Some(4096));
+        assert_eq!(parse_size("1m"), Some(1 << 20));
+        assert_eq!(parse_mask4("255.255.255.0"), Some(24));
+        assert_eq!(parse_mask4("255.0.255.0"), None);
+        assert_eq!(parse_mask4("33"), None);
+        let spec = ArgSpec { types: &[ArgType::Int, ArgType::Str], mandatory: 2 };
+        assert_eq!(
+            type_args(&["1".into()], spec).unwrap_err().msg,
+            "missing arguments (got 1/2), type 'string' expected"
+        );
+    }
+}
