@@ -23,6 +23,7 @@ pub mod log;
 pub mod lua;
 pub mod reactor;
 pub mod runtime;
+pub mod sample;
 pub mod stream;
 pub mod sys;
 pub mod version;
