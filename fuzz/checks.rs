@@ -6,6 +6,9 @@
 //! feeding them whole, a complete head never claims more bytes than it was given, and
 //! the payload a body decoder reports is the same however the input is cut.
 
+// Each target uses only its own entry point.
+#![allow(dead_code)]
+
 use moonproxy::http::h1::{BodyDecoder, Limits, ParseError, RequestParser, ResponseParser, Status};
 use moonproxy::http::{BodyFraming, Method};
 
@@ -14,7 +17,11 @@ fn limits(seed: u8) -> Limits {
     if seed & 1 == 0 {
         Limits::default()
     } else {
-        Limits { max_head: 64 + usize::from(seed), max_headers: 4, max_trailers: 32 }
+        Limits {
+            max_head: 64 + usize::from(seed),
+            max_headers: 4,
+            max_trailers: 32,
+        }
     }
 }
 
@@ -27,8 +34,14 @@ fn outcome<T>(r: Result<Status<T>, ParseError>) -> Option<Result<(T, usize), Par
 }
 
 /// Runs one head parser whole and in two pieces and compares.
-fn head<T: PartialEq + std::fmt::Debug, P>(data: &[u8], new: impl Fn() -> P, parse: impl Fn(&mut P, &[u8]) -> Result<Status<T>, ParseError>) {
-    let Some((&cut, data)) = data.split_first() else { return };
+fn head<T: PartialEq + std::fmt::Debug, P>(
+    data: &[u8],
+    new: impl Fn() -> P,
+    parse: impl Fn(&mut P, &[u8]) -> Result<Status<T>, ParseError>,
+) {
+    let Some((&cut, data)) = data.split_first() else {
+        return;
+    };
     let whole = outcome(parse(&mut new(), data));
     if let Some(Ok((_, n))) = &whole {
         assert!(*n <= data.len(), "consumed more than given");
@@ -41,25 +54,38 @@ fn head<T: PartialEq + std::fmt::Debug, P>(data: &[u8], new: impl Fn() -> P, par
 
 /// Fuzz target `request_head`: the first byte picks the limits and the split point.
 pub fn request_head(data: &[u8]) {
-    let Some((&seed, rest)) = data.split_first() else { return };
+    let Some((&seed, rest)) = data.split_first() else {
+        return;
+    };
     head(rest, || RequestParser::new(limits(seed)), |p, b| p.parse(b));
 }
 
 /// Fuzz target `response_head`: the first byte also picks the request method.
 pub fn response_head(data: &[u8]) {
-    let Some((&seed, rest)) = data.split_first() else { return };
+    let Some((&seed, rest)) = data.split_first() else {
+        return;
+    };
     let method = match seed % 4 {
         0 => Method::Get,
         1 => Method::Head,
         2 => Method::Connect,
         _ => Method::Post,
     };
-    head(rest, || ResponseParser::new(limits(seed), method.clone()), |p, b| p.parse(b));
+    head(
+        rest,
+        || ResponseParser::new(limits(seed), method.clone()),
+        |p, b| p.parse(b),
+    );
 }
 
 /// Decodes `input` fed in pieces of `piece` bytes: (payload, consumed, error); consumed
 /// is 0 after an error.
-fn decode(framing: BodyFraming, lim: &Limits, input: &[u8], piece: usize) -> (Vec<u8>, usize, Option<ParseError>) {
+fn decode(
+    framing: BodyFraming,
+    lim: &Limits,
+    input: &[u8],
+    piece: usize,
+) -> (Vec<u8>, usize, Option<ParseError>) {
     let mut dec = BodyDecoder::new(framing, lim);
     let (mut payload, mut start, mut avail) = (Vec::new(), 0, 0);
     loop {
@@ -86,7 +112,9 @@ fn decode(framing: BodyFraming, lim: &Limits, input: &[u8], piece: usize) -> (Ve
 
 /// Fuzz target `body`: the first byte picks the framing and the piece size.
 pub fn body(data: &[u8]) {
-    let Some((&seed, rest)) = data.split_first() else { return };
+    let Some((&seed, rest)) = data.split_first() else {
+        return;
+    };
     let framing = match seed % 4 {
         0 | 1 => BodyFraming::Chunked,
         2 => BodyFraming::ContentLength(u64::from(seed)),

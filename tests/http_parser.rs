@@ -45,11 +45,15 @@ fn pipeline(count: usize, rng: &mut Rng) -> (Vec<u8>, Vec<Expected>) {
             2 => (Method::Put, "chunked"),
             _ => (Method::Post, "chunked+trailers"),
         };
-        wire.extend_from_slice(format!("{method} {target} HTTP/1.1\r\nHost: example.com\r\nX-Seq: {i}\r\n").as_bytes());
+        wire.extend_from_slice(
+            format!("{method} {target} HTTP/1.1\r\nHost: example.com\r\nX-Seq: {i}\r\n").as_bytes(),
+        );
         match framing {
             "none" => wire.extend_from_slice(b"\r\n"),
             "length" => {
-                wire.extend_from_slice(format!("Content-Length: {}\r\n\r\n", payload.len()).as_bytes());
+                wire.extend_from_slice(
+                    format!("Content-Length: {}\r\n\r\n", payload.len()).as_bytes(),
+                );
                 wire.extend_from_slice(&payload);
             }
             _ => {
@@ -70,8 +74,17 @@ fn pipeline(count: usize, rng: &mut Rng) -> (Vec<u8>, Vec<Expected>) {
                 wire.extend_from_slice(b"\r\n");
             }
         }
-        let method = if framing == "none" { Method::Get } else { method };
-        expected.push(Expected { method, target, payload, framing });
+        let method = if framing == "none" {
+            Method::Get
+        } else {
+            method
+        };
+        expected.push(Expected {
+            method,
+            target,
+            payload,
+            framing,
+        });
     }
     (wire, expected)
 }
@@ -97,14 +110,20 @@ fn hundred_pipelined_requests_with_mixed_framings() {
             ("chunked" | "chunked+trailers", BodyFraming::Chunked) => true,
             _ => false,
         };
-        assert!(framing_ok, "request {i}: {:?} for {}", req.framing, exp.framing);
+        assert!(
+            framing_ok,
+            "request {i}: {:?} for {}",
+            req.framing, exp.framing
+        );
         at += head_len;
         // Drain the body from the shared buffer, in reads of a few bytes.
         let mut decoder = BodyDecoder::new(req.framing, &limits);
         let mut payload = Vec::new();
         let mut window_end = at;
         loop {
-            let d = decoder.decode(&wire[at..window_end]).unwrap_or_else(|e| panic!("request {i}: {e}"));
+            let d = decoder
+                .decode(&wire[at..window_end])
+                .unwrap_or_else(|e| panic!("request {i}: {e}"));
             payload.extend_from_slice(&wire[at..window_end][d.data]);
             at += d.consumed;
             if d.done {
@@ -117,7 +136,10 @@ fn hundred_pipelined_requests_with_mixed_framings() {
         }
         assert_eq!(payload, exp.payload, "request {i}");
         if exp.framing == "chunked+trailers" {
-            assert_eq!(decoder.trailers().get("x-checksum"), Some(exp.payload.len().to_string().as_bytes()));
+            assert_eq!(
+                decoder.trailers().get("x-checksum"),
+                Some(exp.payload.len().to_string().as_bytes())
+            );
         }
     }
     assert_eq!(at, wire.len(), "every byte belongs to a request");
@@ -145,7 +167,15 @@ fn pattern() -> Vec<u8> {
 
 impl ChunkedSource {
     fn new(total: u64) -> ChunkedSource {
-        ChunkedSource { total, produced: 0, size_index: 0, framing: Vec::new(), framing_at: 0, chunk_left: 0, finished: false }
+        ChunkedSource {
+            total,
+            produced: 0,
+            size_index: 0,
+            framing: Vec::new(),
+            framing_at: 0,
+            chunk_left: 0,
+            finished: false,
+        }
     }
 
     /// Fills `out` with the next bytes of the stream; 0 at the end.
@@ -173,7 +203,8 @@ impl ChunkedSource {
                 self.set_framing(b"0\r\n\r\n".to_vec());
                 self.finished = true;
             } else {
-                let size = (SIZES[self.size_index % SIZES.len()] as u64).min(self.total - self.produced) as usize;
+                let size = (SIZES[self.size_index % SIZES.len()] as u64)
+                    .min(self.total - self.produced) as usize;
                 self.size_index += 1;
                 self.chunk_left = size;
                 self.set_framing(format!("{size:x}\r\n").into_bytes());
@@ -204,11 +235,16 @@ fn one_gib_chunked_body_streams_with_bounded_memory() {
     let reads = [65536, 1000, 17, 30000];
     let mut read_index = 0;
     loop {
-        let d = decoder.decode(&buf[start..end]).expect("valid chunked stream");
+        let d = decoder
+            .decode(&buf[start..end])
+            .expect("valid chunked stream");
         let data = &buf[start..end][d.data];
         // The payload is the pattern at its offset (a memcmp, cheap even in debug).
         let from = (forwarded % PERIOD as u64) as usize;
-        assert!(data == &pattern[from..from + data.len()], "payload differs at {forwarded}");
+        assert!(
+            data == &pattern[from..from + data.len()],
+            "payload differs at {forwarded}"
+        );
         forwarded += data.len() as u64;
         start += d.consumed;
         if d.done {
@@ -230,23 +266,40 @@ fn one_gib_chunked_body_streams_with_bounded_memory() {
     assert_eq!(forwarded, TOTAL);
     assert_eq!(start, end, "nothing after the last chunk");
     assert_eq!(buf.capacity(), 65536, "the buffer never grew");
-    assert_eq!(decoder.position(), received, "the decoder consumed every byte received");
+    assert_eq!(
+        decoder.position(),
+        received,
+        "the decoder consumed every byte received"
+    );
 }
 
 #[test]
 fn oversized_request_line_is_414_and_oversized_head_431() {
-    let limits = Limits { max_head: 1024, ..Limits::default() };
+    let limits = Limits {
+        max_head: 1024,
+        ..Limits::default()
+    };
     let long_uri = format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(2000));
-    let e = RequestParser::new(limits).parse(long_uri.as_bytes()).unwrap_err();
+    let e = RequestParser::new(limits)
+        .parse(long_uri.as_bytes())
+        .unwrap_err();
     assert_eq!((e.kind, e.kind.status()), (ErrorKind::UriTooLong, 414));
-    let long_header = format!("GET / HTTP/1.1\r\nHost: a\r\nX: {}\r\n\r\n", "a".repeat(2000));
-    let e = RequestParser::new(limits).parse(long_header.as_bytes()).unwrap_err();
+    let long_header = format!(
+        "GET / HTTP/1.1\r\nHost: a\r\nX: {}\r\n\r\n",
+        "a".repeat(2000)
+    );
+    let e = RequestParser::new(limits)
+        .parse(long_header.as_bytes())
+        .unwrap_err();
     assert_eq!((e.kind, e.kind.status()), (ErrorKind::HeadTooLarge, 431));
 }
 
 /// Seeds for the mutation fuzzer: valid messages of each kind, prefixed with the byte
 /// the targets use as a seed.
-fn corpus() -> Vec<(fn(&[u8]), Vec<u8>)> {
+/// A fuzz target and one input for it.
+type Seed = (fn(&[u8]), Vec<u8>);
+
+fn corpus() -> Vec<Seed> {
     let heads: [&[u8]; 4] = [
         b"GET /a?b HTTP/1.1\r\nHost: h\r\nX: 1\r\n\r\n",
         b"POST http://h/ HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\nContent-Length: 3\r\n\r\n",
@@ -257,8 +310,11 @@ fn corpus() -> Vec<(fn(&[u8]), Vec<u8>)> {
         b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi",
         b"HTTP/1.0 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n",
     ];
-    let bodies: [&[u8]; 2] = [b"5;a=b\r\nhello\r\n0\r\nX: 1\r\n\r\n", b"10\r\n0123456789abcdef\r\n0\r\n\r\n"];
-    let mut c: Vec<(fn(&[u8]), Vec<u8>)> = Vec::new();
+    let bodies: [&[u8]; 2] = [
+        b"5;a=b\r\nhello\r\n0\r\nX: 1\r\n\r\n",
+        b"10\r\n0123456789abcdef\r\n0\r\n\r\n",
+    ];
+    let mut c: Vec<Seed> = Vec::new();
     for h in heads {
         c.push((checks::request_head, [&[10u8][..], h].concat()));
     }
@@ -275,8 +331,18 @@ fn corpus() -> Vec<(fn(&[u8]), Vec<u8>)> {
 /// matters to HTTP framing.
 fn mutate(input: &mut Vec<u8>, rng: &mut Rng) {
     const TOKENS: [&[u8]; 12] = [
-        b"\r\n", b"\n", b"\r", b"\0", b" ", b":", b"chunked", b"Content-Length: 1\r\n",
-        b"Transfer-Encoding: chunked\r\n", b"\t", b";", b"ffffffffffffffffff",
+        b"\r\n",
+        b"\n",
+        b"\r",
+        b"\0",
+        b" ",
+        b":",
+        b"chunked",
+        b"Content-Length: 1\r\n",
+        b"Transfer-Encoding: chunked\r\n",
+        b"\t",
+        b";",
+        b"ffffffffffffffffff",
     ];
     for _ in 0..=rng.below(4) {
         let at = rng.below(input.len() + 1);
@@ -341,7 +407,10 @@ fn fuzz_smoke_fixed_iterations() {
 #[test]
 #[ignore = "runs for MOONPROXY_FUZZ_SECS seconds (default 30)"]
 fn fuzz_by_mutation() {
-    let secs = std::env::var("MOONPROXY_FUZZ_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(30);
+    let secs = std::env::var("MOONPROXY_FUZZ_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(30);
     let runs = fuzz_for(None, secs);
     eprintln!("fuzz_by_mutation: {runs} inputs in {secs} s");
     assert!(runs > 0);

@@ -173,7 +173,10 @@ impl Headers {
     }
 
     /// The values of `name`, in order (index 0 is the first occurrence).
-    pub fn get_all<'a, 'n>(&'a self, name: &'n str) -> impl Iterator<Item = &'a [u8]> + use<'a, 'n> {
+    pub fn get_all<'a, 'n>(
+        &'a self,
+        name: &'n str,
+    ) -> impl Iterator<Item = &'a [u8]> + use<'a, 'n> {
         self.fields
             .iter()
             .filter(move |h| h.name.eq_ignore_ascii_case(name))
@@ -202,7 +205,10 @@ impl Headers {
 
     /// Appends a field line (`http-request add-header`).
     pub fn add(&mut self, name: impl Into<String>, value: impl Into<Vec<u8>>) {
-        self.fields.push(Header { name: name.into(), value: value.into() });
+        self.fields.push(Header {
+            name: name.into(),
+            value: value.into(),
+        });
     }
 
     /// Removes every `name` line then appends one (`http-request set-header`).
@@ -240,9 +246,17 @@ impl Headers {
     /// Rewrites each `name` value in place, keeping position and name case: `f` returns
     /// the new value, or `None` to leave it unchanged (`replace-header`, `replace-value`
     /// compile their regex into such a function). Returns how many values changed.
-    pub fn replace_with(&mut self, name: &str, mut f: impl FnMut(&[u8]) -> Option<Vec<u8>>) -> usize {
+    pub fn replace_with(
+        &mut self,
+        name: &str,
+        mut f: impl FnMut(&[u8]) -> Option<Vec<u8>>,
+    ) -> usize {
         let mut changed = 0;
-        for h in self.fields.iter_mut().filter(|h| h.name.eq_ignore_ascii_case(name)) {
+        for h in self
+            .fields
+            .iter_mut()
+            .filter(|h| h.name.eq_ignore_ascii_case(name))
+        {
             if let Some(v) = f(&h.value) {
                 h.value = v;
                 changed += 1;
@@ -254,13 +268,17 @@ impl Headers {
     /// The comma-separated list elements of every `name` line, trimmed, empty elements
     /// skipped (RFC 9110 §5.6.1), in order.
     pub fn list<'a, 'n>(&'a self, name: &'n str) -> impl Iterator<Item = &'a [u8]> + use<'a, 'n> {
-        self.get_all(name).flat_map(|v| v.split(|&b| b == b',')).map(trim_ows).filter(|e| !e.is_empty())
+        self.get_all(name)
+            .flat_map(|v| v.split(|&b| b == b','))
+            .map(trim_ows)
+            .filter(|e| !e.is_empty())
     }
 
     /// Whether the list header `name` holds `token` (ASCII case-insensitive), e.g.
     /// `Connection: close`.
     pub fn has_token(&self, name: &str, token: &str) -> bool {
-        self.list(name).any(|e| e.eq_ignore_ascii_case(token.as_bytes()))
+        self.list(name)
+            .any(|e| e.eq_ignore_ascii_case(token.as_bytes()))
     }
 }
 
@@ -400,7 +418,13 @@ mod tests {
 
     #[test]
     fn lookup_ignores_case_and_keeps_order() {
-        let h = hdrs(&[("Host", "a"), ("X-A", "1"), ("x-a", "2"), ("X-B", "3"), ("X-a", "4")]);
+        let h = hdrs(&[
+            ("Host", "a"),
+            ("X-A", "1"),
+            ("x-a", "2"),
+            ("X-B", "3"),
+            ("X-a", "4"),
+        ]);
         assert_eq!(h.get("x-A"), Some(&b"1"[..]));
         assert_eq!(h.nth("X-A", 2), Some(&b"4"[..]));
         assert_eq!(h.nth("X-A", 3), None);
@@ -413,7 +437,12 @@ mod tests {
     fn add_set_del_replace() {
         let mut h = hdrs(&[("A", "1"), ("B", "2"), ("a", "3")]);
         h.set("a", "9");
-        assert_eq!(h.iter().map(|f| (f.name.as_str(), f.value.as_slice())).collect::<Vec<_>>(), [("B", &b"2"[..]), ("a", b"9")]);
+        assert_eq!(
+            h.iter()
+                .map(|f| (f.name.as_str(), f.value.as_slice()))
+                .collect::<Vec<_>>(),
+            [("B", &b"2"[..]), ("a", b"9")]
+        );
         h.add("B", "x");
         assert!(h.del_nth("b", 1));
         assert_eq!(h.get_all("b").collect::<Vec<_>>(), [b"2"]);
@@ -426,8 +455,15 @@ mod tests {
 
     #[test]
     fn list_tokens() {
-        let h = hdrs(&[("Connection", " Keep-Alive , ,Upgrade"), ("connection", "x"), ("Upgrade", "websocket")]);
-        assert_eq!(h.list("connection").collect::<Vec<_>>(), [&b"Keep-Alive"[..], b"Upgrade", b"x"]);
+        let h = hdrs(&[
+            ("Connection", " Keep-Alive , ,Upgrade"),
+            ("connection", "x"),
+            ("Upgrade", "websocket"),
+        ]);
+        assert_eq!(
+            h.list("connection").collect::<Vec<_>>(),
+            [&b"Keep-Alive"[..], b"Upgrade", b"x"]
+        );
         assert!(h.has_token("Connection", "keep-alive"));
         assert!(!h.has_token("Connection", "close"));
         let c = ConnectionInfo::from_headers(&h);

@@ -43,17 +43,25 @@ pub struct Decoded {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
-    Length { remaining: u64 },
+    Length {
+        remaining: u64,
+    },
     UntilClose,
     /// Hex digits of a chunk size.
-    Size { digits: u8 },
+    Size {
+        digits: u8,
+    },
     /// Whitespace after the size: only `;` (an extension) may follow (BWS).
     SizeWs,
     /// Chunk extensions, ignored, up to CR.
-    Ext { len: usize },
+    Ext {
+        len: usize,
+    },
     /// CR of the size line seen; LF expected.
     SizeLf,
-    Data { remaining: u64 },
+    Data {
+        remaining: u64,
+    },
     DataCr,
     DataLf,
     /// A trailer line (or the empty line ending the message) is being read.
@@ -128,7 +136,10 @@ impl BodyDecoder {
     }
 
     fn error(&self, kind: ErrorKind, i: usize) -> ParseError {
-        ParseError { kind, offset: self.pos + i as u64 }
+        ParseError {
+            kind,
+            offset: self.pos + i as u64,
+        }
     }
 
     /// Counts one byte of the trailer section (everything after the last chunk's size
@@ -150,7 +161,11 @@ impl BodyDecoder {
     }
 
     fn step(&mut self, input: &[u8], i: &mut usize) -> Result<Decoded, ParseError> {
-        let data_out = |start: usize, end: usize, done: bool| Decoded { consumed: end, data: start..end, done };
+        let data_out = |start: usize, end: usize, done: bool| Decoded {
+            consumed: end,
+            data: start..end,
+            done,
+        };
         while *i < input.len() {
             let b = input[*i];
             match self.state {
@@ -175,7 +190,8 @@ impl BodyDecoder {
                 }
                 State::Size { digits } => {
                     if let Some(v) = (b as char).to_digit(16) {
-                        if digits == MAX_CHUNK_DIGITS || self.chunk_size >> 60 != 0 {
+                        // 16 digits fill a u64: the bound on digits is the overflow check.
+                        if digits == MAX_CHUNK_DIGITS {
                             return Err(self.error(ErrorKind::ChunkSizeOverflow, *i));
                         }
                         self.chunk_size = self.chunk_size << 4 | u64::from(v);
@@ -208,13 +224,18 @@ impl BodyDecoder {
                 },
                 State::SizeLf => {
                     if b != b'\n' {
-                        return Err(ParseError { kind: ErrorKind::BareCr, offset: self.pos + *i as u64 - 1 });
+                        return Err(ParseError {
+                            kind: ErrorKind::BareCr,
+                            offset: self.pos + *i as u64 - 1,
+                        });
                     }
                     self.state = if self.chunk_size == 0 {
                         self.line_at = self.pos + *i as u64 + 1;
                         State::Trailer
                     } else {
-                        State::Data { remaining: self.chunk_size }
+                        State::Data {
+                            remaining: self.chunk_size,
+                        }
                     };
                     self.chunk_size = 0;
                 }
@@ -237,7 +258,10 @@ impl BodyDecoder {
                 State::TrailerLf => {
                     self.count_trailer_byte(*i)?;
                     if b != b'\n' {
-                        return Err(ParseError { kind: ErrorKind::BareCr, offset: self.pos + *i as u64 - 1 });
+                        return Err(ParseError {
+                            kind: ErrorKind::BareCr,
+                            offset: self.pos + *i as u64 - 1,
+                        });
                     }
                     if self.line.is_empty() {
                         self.state = State::Done;
@@ -245,8 +269,10 @@ impl BodyDecoder {
                         return Ok(data_out(*i, *i, true));
                     }
                     let line = std::mem::take(&mut self.line);
-                    let (name, value) = parse_field_line(&line, 0)
-                        .map_err(|e| ParseError { kind: e.kind, offset: self.line_at + e.offset })?;
+                    let (name, value) = parse_field_line(&line, 0).map_err(|e| ParseError {
+                        kind: e.kind,
+                        offset: self.line_at + e.offset,
+                    })?;
                     self.trailers.add(name, value);
                     self.line_at = self.pos + *i as u64 + 1;
                     self.state = State::Trailer;
@@ -254,7 +280,11 @@ impl BodyDecoder {
             }
             *i += 1;
         }
-        Ok(Decoded { consumed: *i, data: *i..*i, done: self.state == State::Done })
+        Ok(Decoded {
+            consumed: *i,
+            data: *i..*i,
+            done: self.state == State::Done,
+        })
     }
 }
 

@@ -6,7 +6,11 @@ use crate::http::h1::ErrorKind::*;
 
 /// Decodes `input` fed in pieces of the given sizes (the last repeats); returns the
 /// payload, the bytes the body took, and the decoder (for trailers).
-fn decode_in_pieces(framing: BodyFraming, input: &[u8], cuts: &[usize]) -> Result<(Vec<u8>, usize, BodyDecoder), ParseError> {
+fn decode_in_pieces(
+    framing: BodyFraming,
+    input: &[u8],
+    cuts: &[usize],
+) -> Result<(Vec<u8>, usize, BodyDecoder), ParseError> {
     let mut dec = BodyDecoder::new(framing, &Limits::default());
     let mut payload = Vec::new();
     let (mut start, mut avail, mut cut) = (0, 0, 0);
@@ -123,12 +127,18 @@ fn extension_length_bound() {
     assert_eq!(decode_in_pieces(Chunked, &input, &[7]).unwrap().0, b"x");
     input.insert(2, b'a');
     let e = decode_in_pieces(Chunked, &input, &[7]).unwrap_err();
-    assert_eq!((e.kind, e.offset), (ChunkExtTooLong, 2 + MAX_CHUNK_EXT as u64));
+    assert_eq!(
+        (e.kind, e.offset),
+        (ChunkExtTooLong, 2 + MAX_CHUNK_EXT as u64)
+    );
 }
 
 #[test]
 fn trailer_size_bound() {
-    let limits = Limits { max_trailers: 10, ..Limits::default() };
+    let limits = Limits {
+        max_trailers: 10,
+        ..Limits::default()
+    };
     let mut dec = BodyDecoder::new(Chunked, &limits);
     // "X: 123\r\n" + "\r\n" is exactly 10 trailer bytes.
     assert!(dec.decode(b"0\r\nX: 123\r\n\r\n").unwrap().done);
@@ -140,7 +150,10 @@ fn trailer_size_bound() {
 #[test]
 fn trailers_are_kept() {
     let (_, _, dec) = decode_in_pieces(Chunked, b"0\r\nX-Sum: 1\r\nx-sum:2\r\n\r\n", &[3]).unwrap();
-    assert_eq!(dec.trailers().get_all("X-SUM").collect::<Vec<_>>(), [b"1", b"2"]);
+    assert_eq!(
+        dec.trailers().get_all("X-SUM").collect::<Vec<_>>(),
+        [b"1", b"2"]
+    );
 }
 
 #[test]

@@ -29,7 +29,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits { max_head: 16384, max_headers: 101, max_trailers: 16384 }
+        Limits {
+            max_head: 16384,
+            max_headers: 101,
+            max_trailers: 16384,
+        }
     }
 }
 
@@ -150,7 +154,9 @@ impl ErrorKind {
             ErrorKind::TooManyHeaders => "too many headers",
             ErrorKind::HeadTooLarge => "headers too large",
             ErrorKind::MultipleHost => "several Host headers",
-            ErrorKind::ContentLengthWithTransferEncoding => "both Content-Length and Transfer-Encoding",
+            ErrorKind::ContentLengthWithTransferEncoding => {
+                "both Content-Length and Transfer-Encoding"
+            }
             ErrorKind::BadContentLength => "invalid Content-Length",
             ErrorKind::ConflictingContentLength => "differing Content-Length values",
             ErrorKind::BadTransferEncoding => "malformed Transfer-Encoding",
@@ -177,7 +183,10 @@ pub struct ParseError {
 
 impl ParseError {
     pub(crate) fn new(kind: ErrorKind, offset: usize) -> ParseError {
-        ParseError { kind, offset: offset as u64 }
+        ParseError {
+            kind,
+            offset: offset as u64,
+        }
     }
 }
 

@@ -18,8 +18,8 @@
 
 use super::{ErrorKind, Limits, ParseError, Status};
 use crate::http::{
-    trim_ows, BodyFraming, Headers, Method, Request, RequestLine, Response, StatusLine,
-    TargetForm, Version,
+    trim_ows, BodyFraming, Headers, Method, Request, RequestLine, Response, StatusLine, TargetForm,
+    Version,
 };
 
 type Result<T> = std::result::Result<T, ParseError>;
@@ -37,7 +37,10 @@ pub struct RequestParser {
 
 impl RequestParser {
     pub fn new(limits: Limits) -> RequestParser {
-        RequestParser { core: HeadCore::new(limits), line: None }
+        RequestParser {
+            core: HeadCore::new(limits),
+            line: None,
+        }
     }
 
     pub fn parse(&mut self, buf: &[u8]) -> Result<Status<Request>> {
@@ -52,7 +55,14 @@ impl RequestParser {
         let line = self.line.take().expect("a complete head has a start line");
         let headers = std::mem::take(&mut self.core.headers);
         let framing = request_framing(&line, &headers, &self.core.offsets)?;
-        Ok(Status::Complete(Request { line, headers, framing }, self.core.pos))
+        Ok(Status::Complete(
+            Request {
+                line,
+                headers,
+                framing,
+            },
+            self.core.pos,
+        ))
     }
 }
 
@@ -67,7 +77,11 @@ pub struct ResponseParser {
 
 impl ResponseParser {
     pub fn new(limits: Limits, request_method: Method) -> ResponseParser {
-        ResponseParser { core: HeadCore::new(limits), line: None, request_method }
+        ResponseParser {
+            core: HeadCore::new(limits),
+            line: None,
+            request_method,
+        }
     }
 
     pub fn parse(&mut self, buf: &[u8]) -> Result<Status<Response>> {
@@ -82,7 +96,14 @@ impl ResponseParser {
         let line = self.line.take().expect("a complete head has a start line");
         let headers = std::mem::take(&mut self.core.headers);
         let framing = response_framing(&self.request_method, &line, &headers, &self.core.offsets)?;
-        Ok(Status::Complete(Response { line, headers, framing }, self.core.pos))
+        Ok(Status::Complete(
+            Response {
+                line,
+                headers,
+                framing,
+            },
+            self.core.pos,
+        ))
     }
 }
 
@@ -103,7 +124,14 @@ struct HeadCore {
 
 impl HeadCore {
     fn new(limits: Limits) -> HeadCore {
-        HeadCore { limits, pos: 0, scanned: 0, start_done: false, headers: Headers::new(), offsets: Vec::new() }
+        HeadCore {
+            limits,
+            pos: 0,
+            scanned: 0,
+            start_done: false,
+            headers: Headers::new(),
+            offsets: Vec::new(),
+        }
     }
 
     /// Parses every complete line; true once the empty line ending the head is seen.
@@ -113,6 +141,10 @@ impl HeadCore {
         skip_leading_empty_lines: bool,
         mut start_line: impl FnMut(&[u8], usize) -> Result<()>,
     ) -> Result<bool> {
+        debug_assert!(
+            buf.len() >= self.scanned.min(self.limits.max_head),
+            "parse() must be given the same bytes again, plus more"
+        );
         // Bytes past the limit can never be part of an acceptable head.
         let window = &buf[..buf.len().min(self.limits.max_head)];
         while let Some(nl) = window[self.scanned..].iter().position(|&b| b == b'\n') {
@@ -148,7 +180,11 @@ impl HeadCore {
         }
         self.scanned = window.len();
         if buf.len() >= self.limits.max_head {
-            let kind = if self.start_done { ErrorKind::HeadTooLarge } else { ErrorKind::UriTooLong };
+            let kind = if self.start_done {
+                ErrorKind::HeadTooLarge
+            } else {
+                ErrorKind::UriTooLong
+            };
             return err(kind, self.limits.max_head);
         }
         Ok(false)
@@ -178,7 +214,11 @@ pub(crate) fn parse_field_line(text: &[u8], at: usize) -> Result<(String, Vec<u8
     let Some(colon) = text.iter().position(|&b| b == b':') else {
         // Say what is wrong with the name before saying the colon is missing.
         if let Some(i) = text.iter().position(|&b| !is_tchar(b)) {
-            let kind = if is_ctl(text[i]) { ErrorKind::ControlChar } else { ErrorKind::BadHeaderName };
+            let kind = if is_ctl(text[i]) {
+                ErrorKind::ControlChar
+            } else {
+                ErrorKind::BadHeaderName
+            };
             return err(kind, at + i);
         }
         return err(ErrorKind::MissingColon, at + text.len());
@@ -189,7 +229,9 @@ pub(crate) fn parse_field_line(text: &[u8], at: usize) -> Result<(String, Vec<u8
     }
     if let Some(i) = name.iter().position(|&b| !is_tchar(b)) {
         let kind = match name[i] {
-            b' ' | b'\t' if name[i..].iter().all(|&b| b == b' ' || b == b'\t') => ErrorKind::SpaceBeforeColon,
+            b' ' | b'\t' if name[i..].iter().all(|&b| b == b' ' || b == b'\t') => {
+                ErrorKind::SpaceBeforeColon
+            }
             b if is_ctl(b) && b != b'\t' => ErrorKind::ControlChar,
             _ => ErrorKind::BadHeaderName,
         };
@@ -206,7 +248,9 @@ pub(crate) fn parse_field_line(text: &[u8], at: usize) -> Result<(String, Vec<u8
 /// `HTTP/DIGIT.DIGIT`; a 1.x minor version above 1 is read as 1.1 (RFC 9110 §2.5).
 fn parse_version(text: &[u8], at: usize) -> Result<Version> {
     match text {
-        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor] if major.is_ascii_digit() && minor.is_ascii_digit() => {
+        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+            if major.is_ascii_digit() && minor.is_ascii_digit() =>
+        {
             match (major, minor) {
                 (b'1', b'0') => Ok(Version::Http10),
                 (b'1', _) => Ok(Version::Http11),
@@ -246,7 +290,12 @@ fn parse_request_line(text: &[u8], at: usize) -> Result<RequestLine> {
     // version: everything after the second space (a third space makes it invalid)
     let version = parse_version(&text[sp2 + 1..], at + sp2 + 1)?;
     let target = String::from_utf8(target.to_vec()).expect("target bytes are ASCII");
-    Ok(RequestLine { method, target, form, version })
+    Ok(RequestLine {
+        method,
+        target,
+        form,
+        version,
+    })
 }
 
 /// Bytes allowed in a request target: visible ASCII except `#` (a fragment is never
@@ -285,15 +334,22 @@ fn target_form(method: &Method, target: &[u8], at: usize) -> Result<TargetForm> 
 /// (RFC 9110 §4.2.4: a recipient SHOULD treat `user@host` as an error; it is a classic
 /// way to confuse a URL parser about the real host).
 fn absolute_form(target: &[u8], at: usize) -> Result<Option<TargetForm>> {
-    let Some(colon) = target.iter().position(|&b| b == b':') else { return Ok(None) };
+    let Some(colon) = target.iter().position(|&b| b == b':') else {
+        return Ok(None);
+    };
     let scheme = &target[..colon];
     let scheme_ok = scheme.first().is_some_and(u8::is_ascii_alphabetic)
-        && scheme.iter().all(|&b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
+        && scheme
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
     if !scheme_ok || !target[colon..].starts_with(b"://") {
         return Ok(None);
     }
     let a0 = colon + 3;
-    let authority_len = target[a0..].iter().position(|&b| b == b'/' || b == b'?').unwrap_or(target.len() - a0);
+    let authority_len = target[a0..]
+        .iter()
+        .position(|&b| b == b'/' || b == b'?')
+        .unwrap_or(target.len() - a0);
     let authority = &target[a0..a0 + authority_len];
     if authority.is_empty() {
         return err(ErrorKind::BadTarget, at + a0);
@@ -316,7 +372,11 @@ fn authority_form(target: &[u8], at: usize) -> Result<()> {
     }
     let colon = target.iter().rposition(|&b| b == b':');
     match colon {
-        Some(c) if c > 0 && c + 1 < target.len() && target[c + 1..].iter().all(u8::is_ascii_digit) => Ok(()),
+        Some(c)
+            if c > 0 && c + 1 < target.len() && target[c + 1..].iter().all(u8::is_ascii_digit) =>
+        {
+            Ok(())
+        }
         _ => err(ErrorKind::BadTarget, at),
     }
 }
@@ -344,7 +404,11 @@ fn parse_status_line(text: &[u8], at: usize) -> Result<StatusLine> {
     if let Some(i) = reason.iter().position(|&b| !is_field_byte(b)) {
         return err(ErrorKind::ControlChar, at + sp + 5 + i);
     }
-    Ok(StatusLine { version, status, reason: reason.to_vec() })
+    Ok(StatusLine {
+        version,
+        status,
+        reason: reason.to_vec(),
+    })
 }
 
 /// What the framing headers of a head say, validated (RFC 9112 §6).
@@ -356,9 +420,21 @@ struct Framing {
 
 /// Transfer codings a request may carry before the final `chunked`: the registered
 /// ones. Anything else is answered 501 (RFC 9112 §6.1).
-const KNOWN_CODINGS: &[&str] = &["chunked", "gzip", "x-gzip", "deflate", "compress", "x-compress"];
+const KNOWN_CODINGS: &[&str] = &[
+    "chunked",
+    "gzip",
+    "x-gzip",
+    "deflate",
+    "compress",
+    "x-compress",
+];
 
-fn framing_headers(version: Version, headers: &Headers, offsets: &[usize], request: bool) -> Result<Framing> {
+fn framing_headers(
+    version: Version,
+    headers: &Headers,
+    offsets: &[usize],
+    request: bool,
+) -> Result<Framing> {
     let mut te_at = None;
     let mut cl: Option<(u64, usize)> = None;
     for (h, &at) in headers.iter().zip(offsets) {
@@ -366,9 +442,12 @@ fn framing_headers(version: Version, headers: &Headers, offsets: &[usize], reque
             te_at.get_or_insert(at);
         } else if h.name.eq_ignore_ascii_case("content-length") {
             for element in h.value.split(|&b| b == b',') {
-                let n = parse_content_length(trim_ows(element)).ok_or(ParseError::new(ErrorKind::BadContentLength, at))?;
+                let n = parse_content_length(trim_ows(element))
+                    .ok_or(ParseError::new(ErrorKind::BadContentLength, at))?;
                 match cl {
-                    Some((prev, _)) if prev != n => return err(ErrorKind::ConflictingContentLength, at),
+                    Some((prev, _)) if prev != n => {
+                        return err(ErrorKind::ConflictingContentLength, at)
+                    }
                     Some(_) => {}
                     None => cl = Some((n, at)),
                 }
@@ -376,13 +455,19 @@ fn framing_headers(version: Version, headers: &Headers, offsets: &[usize], reque
         }
     }
     let Some(te_at) = te_at else {
-        return Ok(Framing { chunked: None, content_length: cl.map(|(n, _)| n) });
+        return Ok(Framing {
+            chunked: None,
+            content_length: cl.map(|(n, _)| n),
+        });
     };
     if version == Version::Http10 {
         return err(ErrorKind::TransferEncodingHttp10, te_at);
     }
     if let Some((_, cl_at)) = cl {
-        return err(ErrorKind::ContentLengthWithTransferEncoding, cl_at.max(te_at));
+        return err(
+            ErrorKind::ContentLengthWithTransferEncoding,
+            cl_at.max(te_at),
+        );
     }
     // The codings of every Transfer-Encoding line, in order.
     let mut codings = Vec::new();
@@ -407,22 +492,34 @@ fn framing_headers(version: Version, headers: &Headers, offsets: &[usize], reque
             codings.push((name.to_ascii_lowercase(), at));
         }
     }
-    let Some(last) = codings.last() else { return err(ErrorKind::BadTransferEncoding, te_at) };
+    let Some(last) = codings.last() else {
+        return err(ErrorKind::BadTransferEncoding, te_at);
+    };
     let last_is_chunked = last.0 == b"chunked";
     if let Some((_, at)) = codings.iter().rev().skip(1).find(|(c, _)| c == b"chunked") {
         // chunked applied twice, or chunked not last (then nothing can find the end).
-        let kind = if last_is_chunked { ErrorKind::BadTransferEncoding } else { ErrorKind::TransferEncodingNotChunked };
+        let kind = if last_is_chunked {
+            ErrorKind::BadTransferEncoding
+        } else {
+            ErrorKind::TransferEncodingNotChunked
+        };
         return err(kind, *at);
     }
     if request {
-        if let Some((_, at)) = codings.iter().find(|(c, _)| !KNOWN_CODINGS.iter().any(|k| k.as_bytes() == c.as_slice())) {
+        if let Some((_, at)) = codings
+            .iter()
+            .find(|(c, _)| !KNOWN_CODINGS.iter().any(|k| k.as_bytes() == c.as_slice()))
+        {
             return err(ErrorKind::UnknownTransferCoding, *at);
         }
         if !last_is_chunked {
             return err(ErrorKind::TransferEncodingNotChunked, last.1);
         }
     }
-    Ok(Framing { chunked: Some(last_is_chunked), content_length: None })
+    Ok(Framing {
+        chunked: Some(last_is_chunked),
+        content_length: None,
+    })
 }
 
 /// `1*DIGIT` fitting in a u64.
@@ -438,8 +535,15 @@ fn parse_content_length(s: &[u8]) -> Option<u64> {
     })
 }
 
-fn request_framing(line: &RequestLine, headers: &Headers, offsets: &[usize]) -> Result<BodyFraming> {
-    let mut hosts = headers.iter().zip(offsets).filter(|(h, _)| h.name.eq_ignore_ascii_case("host"));
+fn request_framing(
+    line: &RequestLine,
+    headers: &Headers,
+    offsets: &[usize],
+) -> Result<BodyFraming> {
+    let mut hosts = headers
+        .iter()
+        .zip(offsets)
+        .filter(|(h, _)| h.name.eq_ignore_ascii_case("host"));
     if let (Some(_), Some((_, &at))) = (hosts.next(), hosts.next()) {
         return err(ErrorKind::MultipleHost, at);
     }
@@ -451,7 +555,12 @@ fn request_framing(line: &RequestLine, headers: &Headers, offsets: &[usize]) -> 
     })
 }
 
-fn response_framing(method: &Method, line: &StatusLine, headers: &Headers, offsets: &[usize]) -> Result<BodyFraming> {
+fn response_framing(
+    method: &Method,
+    line: &StatusLine,
+    headers: &Headers,
+    offsets: &[usize],
+) -> Result<BodyFraming> {
     // Validate even when no body follows: a conflict is a broken server either way.
     let f = framing_headers(line.version, headers, offsets, false)?;
     let status = line.status;
@@ -471,7 +580,6 @@ fn response_framing(method: &Method, line: &StatusLine, headers: &Headers, offse
         (None, None) => BodyFraming::UntilClose,
     })
 }
-
 
 #[cfg(test)]
 #[path = "parse_tests.rs"]

@@ -20,7 +20,8 @@ fn feed_all_ways<T: PartialEq + std::fmt::Debug, P>(
             Err(e) => Some(Err(e)),
         }
     };
-    let whole = finish(parse(&mut new(), input)).unwrap_or_else(|| panic!("incomplete: {:?}", String::from_utf8_lossy(input)));
+    let whole = finish(parse(&mut new(), input))
+        .unwrap_or_else(|| panic!("incomplete: {:?}", String::from_utf8_lossy(input)));
     // Byte by byte: the first answer that is not Partial must be the same.
     let mut p = new();
     let mut incremental = None;
@@ -49,7 +50,11 @@ fn req(input: &[u8]) -> Outcome<Request> {
 }
 
 fn res_to(method: Method, input: &[u8]) -> Outcome<Response> {
-    feed_all_ways(input, || ResponseParser::new(Limits::default(), method.clone()), |p, b| p.parse(b))
+    feed_all_ways(
+        input,
+        || ResponseParser::new(Limits::default(), method.clone()),
+        |p, b| p.parse(b),
+    )
 }
 
 fn res(input: &[u8]) -> Outcome<Response> {
@@ -216,7 +221,10 @@ fn statuses_of_kinds() {
 
 #[test]
 fn header_count_limit() {
-    let limits = Limits { max_headers: 3, ..Limits::default() };
+    let limits = Limits {
+        max_headers: 3,
+        ..Limits::default()
+    };
     let ok = b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n";
     assert_eq!(req_with(ok, limits).unwrap().0.headers.len(), 3);
     let over = b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n";
@@ -228,22 +236,35 @@ fn header_count_limit() {
     }
     let mut over = many.clone();
     many.extend_from_slice(b"\r\n");
-    assert!(RequestParser::new(Limits::default()).parse(&many).is_ok_and(|s| matches!(s, Status::Complete(..))));
+    assert!(RequestParser::new(Limits::default())
+        .parse(&many)
+        .is_ok_and(|s| matches!(s, Status::Complete(..))));
     over.extend_from_slice(b"X-last: v\r\n\r\n");
-    let e = RequestParser::new(Limits::default()).parse(&over).unwrap_err();
+    let e = RequestParser::new(Limits::default())
+        .parse(&over)
+        .unwrap_err();
     assert_eq!(e.kind, TooManyHeaders);
 }
 
 #[test]
 fn head_size_limit() {
     let input = b"GET /abc HTTP/1.1\r\nHost: a\r\n\r\n"; // 30 bytes
-    let exact = Limits { max_head: input.len(), ..Limits::default() };
+    let exact = Limits {
+        max_head: input.len(),
+        ..Limits::default()
+    };
     assert!(req_with(input, exact).is_ok());
     // One byte short: the request line fits, the head does not.
-    let short = Limits { max_head: input.len() - 1, ..Limits::default() };
+    let short = Limits {
+        max_head: input.len() - 1,
+        ..Limits::default()
+    };
     expect_err(req_with(input, short), HeadTooLarge, 29);
     // The request line itself does not fit: 414.
-    let tiny = Limits { max_head: 10, ..Limits::default() };
+    let tiny = Limits {
+        max_head: 10,
+        ..Limits::default()
+    };
     expect_err(req_with(input, tiny), UriTooLong, 10);
     // A never-ending line is cut at the limit, not buffered forever.
     let endless = vec![b'a'; 100];
@@ -278,9 +299,11 @@ fn connection_semantics_of_requests() {
     assert!(r.keep_alive());
     let (r, _) = req(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n").unwrap();
     assert!(!r.keep_alive());
-    let (r, _) = req(b"GET /ws HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n").unwrap();
+    let (r, _) =
+        req(b"GET /ws HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n").unwrap();
     assert_eq!(r.upgrade(), Some(&b"websocket"[..]));
-    let (r, _) = req(b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n").unwrap();
+    let (r, _) =
+        req(b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n").unwrap();
     assert!(r.expects_continue());
     let (r, _) = req(b"GET / HTTP/1.0\r\nExpect: 100-continue\r\n\r\n").unwrap();
     assert!(!r.expects_continue());
@@ -332,13 +355,17 @@ res_rejects! {
 
 #[test]
 fn response_fields_and_keep_alive() {
-    let (r, n) = res(b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nhi").unwrap();
+    let (r, n) =
+        res(b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nhi").unwrap();
     assert_eq!(n, 62);
     assert_eq!(r.line.status, 200);
     assert_eq!(r.line.reason, b"OK");
     assert!(r.keep_alive());
     let (r, _) = res(b"HTTP/1.1 200 OK\r\n\r\n").unwrap();
-    assert!(!r.keep_alive(), "a body read until close ends the connection");
+    assert!(
+        !r.keep_alive(),
+        "a body read until close ends the connection"
+    );
     let (r, _) = res_to(Method::Post, b"HTTP/1.1 100 Continue\r\n\r\n").unwrap();
     assert!(r.is_interim());
 }
