@@ -10,7 +10,7 @@
 #![allow(dead_code)]
 
 use moonproxy::http::h1::{BodyDecoder, Limits, ParseError, RequestParser, ResponseParser, Status};
-use moonproxy::http::{BodyFraming, Method};
+use moonproxy::http::{BodyFraming, Method, Request, Response};
 
 /// Small limits, so the size rules are reached by short inputs too.
 fn limits(seed: u8) -> Limits {
@@ -25,6 +25,14 @@ fn limits(seed: u8) -> Limits {
     }
 }
 
+/// For re-parsing what `write_head` produced: `name: value` may be longer than the
+/// `name:value` it came from.
+const UNLIMITED: Limits = Limits {
+    max_head: usize::MAX,
+    max_headers: usize::MAX,
+    max_trailers: usize::MAX,
+};
+
 fn outcome<T>(r: Result<Status<T>, ParseError>) -> Option<Result<(T, usize), ParseError>> {
     match r {
         Ok(Status::Partial) => None,
@@ -37,14 +45,25 @@ fn outcome<T>(r: Result<Status<T>, ParseError>) -> Option<Result<(T, usize), Par
 fn head<T: PartialEq + std::fmt::Debug, P>(
     data: &[u8],
     new: impl Fn() -> P,
+    reparse: impl Fn() -> P,
+    write: impl Fn(&T, &mut Vec<u8>),
     parse: impl Fn(&mut P, &[u8]) -> Result<Status<T>, ParseError>,
 ) {
     let Some((&cut, data)) = data.split_first() else {
         return;
     };
     let whole = outcome(parse(&mut new(), data));
-    if let Some(Ok((_, n))) = &whole {
+    if let Some(Ok((msg, n))) = &whole {
         assert!(*n <= data.len(), "consumed more than given");
+        // What we would forward parses back to the same message.
+        let mut out = Vec::new();
+        write(msg, &mut out);
+        let again = outcome(parse(&mut reparse(), &out));
+        assert_eq!(
+            again.as_ref().map(|r| r.as_ref().map(|(m, _)| m)),
+            Some(Ok(msg)),
+            "write_head does not round-trip"
+        );
     }
     let k = usize::from(cut).min(data.len());
     let mut p = new();
@@ -57,7 +76,13 @@ pub fn request_head(data: &[u8]) {
     let Some((&seed, rest)) = data.split_first() else {
         return;
     };
-    head(rest, || RequestParser::new(limits(seed)), |p, b| p.parse(b));
+    head(
+        rest,
+        || RequestParser::new(limits(seed)),
+        || RequestParser::new(UNLIMITED),
+        |m: &Request, out: &mut Vec<u8>| m.write_head(out),
+        |p, b| p.parse(b),
+    );
 }
 
 /// Fuzz target `response_head`: the first byte also picks the request method.
@@ -74,6 +99,8 @@ pub fn response_head(data: &[u8]) {
     head(
         rest,
         || ResponseParser::new(limits(seed), method.clone()),
+        || ResponseParser::new(UNLIMITED, method.clone()),
+        |m: &Response, out: &mut Vec<u8>| m.write_head(out),
         |p, b| p.parse(b),
     );
 }

@@ -280,6 +280,33 @@ impl Headers {
         self.list(name)
             .any(|e| e.eq_ignore_ascii_case(token.as_bytes()))
     }
+
+    /// The values grouped by lowercased name, names in order of first appearance and
+    /// values in order: the shape of Lua's `txn.http:req_get_headers()`, whose per-name
+    /// arrays are indexed from 0.
+    pub fn grouped(&self) -> Vec<(String, Vec<&[u8]>)> {
+        let mut groups: Vec<(String, Vec<&[u8]>)> = Vec::new();
+        for h in &self.fields {
+            match groups
+                .iter_mut()
+                .find(|(n, _)| n.eq_ignore_ascii_case(&h.name))
+            {
+                Some((_, values)) => values.push(&h.value),
+                None => groups.push((h.name.to_ascii_lowercase(), vec![&h.value])),
+            }
+        }
+        groups
+    }
+
+    /// Appends every field line as `name: value CRLF`.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        for h in &self.fields {
+            out.extend_from_slice(h.name.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(&h.value);
+            out.extend_from_slice(b"\r\n");
+        }
+    }
 }
 
 impl<'a> IntoIterator for &'a Headers {
@@ -354,7 +381,52 @@ pub struct Request {
     pub framing: BodyFraming,
 }
 
+impl RequestLine {
+    /// The path of an origin-form or absolute-form target (what HAProxy's `path` fetch
+    /// returns): up to the `?`, without scheme and authority. `*` for asterisk-form, the
+    /// empty string for authority-form and for an absolute-form target with no path.
+    pub fn path(&self) -> &str {
+        let t = match self.form {
+            TargetForm::Origin | TargetForm::Asterisk => self.target.as_str(),
+            TargetForm::Authority => return "",
+            TargetForm::Absolute => {
+                let after_scheme = &self.target[self.target.find("://").map_or(0, |i| i + 3)..];
+                &after_scheme[after_scheme.find(['/', '?']).unwrap_or(after_scheme.len())..]
+            }
+        };
+        t.split('?').next().unwrap_or_default()
+    }
+
+    /// What follows the first `?` of the target (HAProxy's `query` fetch), if any.
+    pub fn query(&self) -> Option<&str> {
+        match self.form {
+            TargetForm::Authority => None,
+            _ => self.target.split_once('?').map(|(_, q)| q),
+        }
+    }
+
+    /// The authority of an absolute-form or authority-form target.
+    pub fn authority(&self) -> Option<&str> {
+        match self.form {
+            TargetForm::Authority => Some(&self.target),
+            TargetForm::Absolute => {
+                let rest = &self.target[self.target.find("://")? + 3..];
+                Some(&rest[..rest.find(['/', '?']).unwrap_or(rest.len())])
+            }
+            _ => None,
+        }
+    }
+}
+
 impl Request {
+    /// Appends the head as it goes on the wire: request line, field lines, empty line.
+    pub fn write_head(&self, out: &mut Vec<u8>) {
+        let l = &self.line;
+        out.extend_from_slice(format!("{} {} {}\r\n", l.method, l.target, l.version).as_bytes());
+        self.headers.write_to(out);
+        out.extend_from_slice(b"\r\n");
+    }
+
     pub fn connection(&self) -> ConnectionInfo {
         ConnectionInfo::from_headers(&self.headers)
     }
@@ -388,6 +460,16 @@ pub struct Response {
 }
 
 impl Response {
+    /// Appends the head as it goes on the wire: status line, field lines, empty line.
+    pub fn write_head(&self, out: &mut Vec<u8>) {
+        let l = &self.line;
+        out.extend_from_slice(format!("{} {:03} ", l.version, l.status).as_bytes());
+        out.extend_from_slice(&l.reason);
+        out.extend_from_slice(b"\r\n");
+        self.headers.write_to(out);
+        out.extend_from_slice(b"\r\n");
+    }
+
     pub fn connection(&self) -> ConnectionInfo {
         ConnectionInfo::from_headers(&self.headers)
     }
@@ -468,6 +550,43 @@ mod tests {
         assert!(!h.has_token("Connection", "close"));
         let c = ConnectionInfo::from_headers(&h);
         assert!(c.upgrade && c.keep_alive && !c.close);
+    }
+
+    #[test]
+    fn grouped_for_lua() {
+        let h = hdrs(&[("Accept", "a"), ("X-Y", "1"), ("accept", "b")]);
+        let g = h.grouped();
+        assert_eq!(g.len(), 2);
+        assert_eq!(g[0], ("accept".to_string(), vec![&b"a"[..], b"b"]));
+        assert_eq!(g[1], ("x-y".to_string(), vec![&b"1"[..]]));
+    }
+
+    #[test]
+    fn target_parts() {
+        let line = |target: &str, form| RequestLine {
+            method: Method::Get,
+            target: target.into(),
+            form,
+            version: Version::Http11,
+        };
+        let o = line("/a/b?x=1?y", TargetForm::Origin);
+        assert_eq!(
+            (o.path(), o.query(), o.authority()),
+            ("/a/b", Some("x=1?y"), None)
+        );
+        let a = line("http://h:80/p?q", TargetForm::Absolute);
+        assert_eq!(
+            (a.path(), a.query(), a.authority()),
+            ("/p", Some("q"), Some("h:80"))
+        );
+        let bare = line("http://h?q", TargetForm::Absolute);
+        assert_eq!((bare.path(), bare.authority()), ("", Some("h")));
+        let c = line("h:443", TargetForm::Authority);
+        assert_eq!(
+            (c.path(), c.query(), c.authority()),
+            ("", None, Some("h:443"))
+        );
+        assert_eq!(line("*", TargetForm::Asterisk).path(), "*");
     }
 
     #[test]

@@ -369,3 +369,20 @@ fn response_fields_and_keep_alive() {
     let (r, _) = res_to(Method::Post, b"HTTP/1.1 100 Continue\r\n\r\n").unwrap();
     assert!(r.is_interim());
 }
+
+#[test]
+fn heads_round_trip_through_write_head() {
+    let (r, _) = req(b"\r\nPOST http://h/p HTTP/1.2\r\nHost:h\r\nX:  a b\t\r\nTransfer-Encoding: chunked\r\n\r\n").unwrap();
+    let mut out = Vec::new();
+    r.write_head(&mut out);
+    assert_eq!(
+        out,
+        b"POST http://h/p HTTP/1.1\r\nHost: h\r\nX: a b\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
+    assert_eq!(req(&out).unwrap().0, r);
+    let (r, _) = res(b"HTTP/1.0 404\r\nContent-Length:0\r\n\r\n").unwrap();
+    let mut out = Vec::new();
+    r.write_head(&mut out);
+    assert_eq!(out, b"HTTP/1.0 404 \r\nContent-Length: 0\r\n\r\n");
+    assert_eq!(res(&out).unwrap().0, r);
+}
