@@ -18,6 +18,7 @@ pub mod backend;
 pub mod cli;
 pub mod config;
 pub mod diag;
+pub mod http;
 pub mod listener;
 pub mod log;
 pub mod lua;
