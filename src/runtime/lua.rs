@@ -15,10 +15,19 @@
 //!   log targets; the task ends and the process goes on.
 use crate::config::model::Config;
 use crate::lua::api::core::{haproxy_traceback, Engine, EngineOptions};
-use crate::lua::{Resume, Task, WaitReason};
+use crate::lua::{Preempt, Resume, Task, WaitReason};
 use crate::reactor::{Ctx, Key, Kind, TimerTarget};
 use std::os::raw::c_int;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// While streams have had I/O within [`TRAFFIC_WINDOW`], a task runs in slices of at most
+/// [`INTERACTIVE_SLICE`]: each step of a request through the proxy (accept, read, connect,
+/// forward the answer) may wait behind one slice of a spinning task, so short slices keep a
+/// round trip to a few hundred microseconds. With no traffic the configured slice applies
+/// and the task runs at full speed.
+pub const INTERACTIVE_SLICE: Duration = Duration::from_micros(100);
+/// How long after the last socket event the reactor counts as serving traffic.
+pub const TRAFFIC_WINDOW: Duration = Duration::from_millis(50);
 
 /// Creates the Lua engine and runs the `lua-load` bodies, if the configuration has any.
 /// A failure is printed as HAProxy prints a configuration error (the location of the
@@ -44,6 +53,19 @@ pub fn boot(config: &Config, opts: EngineOptions) -> Result<Option<Engine>, Boot
         return Err(BootFailed);
     }
     Ok(Some(engine))
+}
+
+/// The preemption for a resume at `now`: the configured timer slice, shortened to
+/// [`INTERACTIVE_SLICE`] while the reactor serves traffic. Count mode is left as asked.
+fn preempt_now(configured: Preempt, traffic_at: Option<Instant>, now: Instant) -> Preempt {
+    match configured {
+        Preempt::Timer(slice)
+            if traffic_at.is_some_and(|t| now.saturating_duration_since(t) < TRAFFIC_WINDOW) =>
+        {
+            Preempt::Timer(slice.min(INTERACTIVE_SLICE))
+        }
+        other => other,
+    }
 }
 
 /// The Lua start-up failed; the reason was printed on stderr (exit code 1).
@@ -76,14 +98,21 @@ pub struct LuaRt {
     slots: Vec<Slot>,
     free: Vec<usize>,
     pub engine: Engine,
+    /// The preemption the configuration asked for (`tune.lua.forced-yield`, `tune.lua.preempt`).
+    configured: Preempt,
+    /// The last socket event of a listener or stream.
+    traffic_at: Option<Instant>,
 }
 
 impl LuaRt {
     pub fn new(engine: Engine) -> LuaRt {
+        let configured = engine.state().preempt();
         LuaRt {
             slots: Vec::new(),
             free: Vec::new(),
             engine,
+            configured,
+            traffic_at: None,
         }
     }
 
@@ -157,7 +186,14 @@ impl LuaRt {
         }
     }
 
+    /// A listener or stream had a socket event (see [`INTERACTIVE_SLICE`]).
+    pub fn note_traffic(&mut self, now: Instant) {
+        self.traffic_at = Some(now);
+    }
+
     fn run(&mut self, cx: &mut Ctx<'_>, key: Key) {
+        let preempt = preempt_now(self.configured, self.traffic_at, cx.now);
+        self.engine.state().set_preempt(preempt);
         let Some(r) = self.live(key) else { return };
         let nargs = std::mem::replace(&mut r.nargs, 0);
         r.sleep = None;
@@ -230,6 +266,22 @@ impl LuaRt {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn traffic_shortens_the_timer_slice_for_a_while() {
+        use super::{preempt_now, INTERACTIVE_SLICE, TRAFFIC_WINDOW};
+        use crate::lua::Preempt;
+        use std::time::{Duration, Instant};
+        let now = Instant::now();
+        let ms = Preempt::Timer(Duration::from_millis(1));
+        assert_eq!(preempt_now(ms, None, now), ms, "no traffic: the configured slice");
+        assert_eq!(preempt_now(ms, Some(now), now), Preempt::Timer(INTERACTIVE_SLICE));
+        let later = now + TRAFFIC_WINDOW;
+        assert_eq!(preempt_now(ms, Some(now), later), ms, "the window has passed");
+        let short = Preempt::Timer(Duration::from_micros(50));
+        assert_eq!(preempt_now(short, Some(now), now), short, "never longer than configured");
+        assert_eq!(preempt_now(Preempt::Count(1000), Some(now), now), Preempt::Count(1000));
+    }
+
     #[test]
     fn failing_file_is_read_from_the_location() {
         assert_eq!(

@@ -349,6 +349,9 @@ impl Handler for World {
     }
 
     fn ready(&mut self, cx: &mut Ctx<'_>, target: Tagged, ready: Ready) {
+        if let (Some(lua), Kind::Listener | Kind::Client | Kind::Server) = (&mut self.lua, target.kind) {
+            lua.note_traffic(cx.now);
+        }
         match target.kind {
             Kind::Listener => self.accept_from(cx, target.key.slot),
             Kind::Client => self.stream_event(cx, target.key, Event::Client(ready)),
