@@ -178,6 +178,11 @@ const ACLS: &[&str] = &[
     "str(/api/v1) -m reg ^/a.i/v[0-9]$",
     "str(Hello) -m reg -i ^hello",
     "str(Hello) -m reg ^hello",
+    "str(a{x) -m reg ^a{x$",
+    "str(aaa) -m reg ^a{,3}$",
+    "str(AB) -m reg -i ^a[b]$",
+    // Exponential for a backtracking engine; the match is the final `b`.
+    "str(aaaaaaaaaaaaaaaaaaaaaaaaxb) -m reg (a|aa)*b",
     "str(/api/v1) -m dir api",
     "str(/api/v1) -m dir ap",
     "str(www.example.com) -m dom example",

@@ -235,10 +235,12 @@ pub fn type_args(raw: &[String], spec: ArgSpec) -> Result<Vec<Arg>, ArgError> {
             }
             ArgType::Ipv4 => Arg::Ipv4(r.parse().map_err(|_| bad())?),
             ArgType::Ipv6 => Arg::Ipv6(r.parse().map_err(|_| bad())?),
-            ArgType::Regex => Arg::Regex(Regex::new(r, false).map_err(|e| ArgError {
-                arg: n,
-                msg: format!("regex '{r}' is invalid ({e})"),
-            })?),
+            ArgType::Regex => {
+                Arg::Regex(Regex::new(r.as_bytes(), false).map_err(|e| ArgError {
+                    arg: n,
+                    msg: e.to_string(),
+                })?)
+            }
             ArgType::Time => Arg::Time(parse_time(r).ok_or_else(bad)?),
             ArgType::Size => Arg::Size(parse_size(r).ok_or_else(bad)?),
         });

@@ -493,7 +493,7 @@ fn check_regsub(a: &mut [Arg]) -> Result<(), String> {
     }
     if flags.contains('i') {
         if let Some(Arg::Regex(r)) = a.first() {
-            a[0] = Arg::Regex(r.clone().with_icase(true));
+            a[0] = Arg::Regex(r.with_icase(true).map_err(|e| e.to_string())?);
         }
     }
     Ok(())
@@ -510,16 +510,17 @@ fn run_regsub(s: Sample, a: &[Arg], _: &dyn SampleCtx) -> Option<Sample> {
     let mut out = Vec::with_capacity(text.len());
     let mut pos = 0;
     while pos <= text.len() {
-        let Some(caps) = re.find_at(&text, pos) else {
+        let Some(caps) = re.captures_at(&text, pos) else {
             break;
         };
-        let (ms, me) = caps[0]?;
+        let whole = caps.get(0)?;
+        let (ms, me) = (whole.start(), whole.end());
         out.extend_from_slice(&text[pos..ms]);
         let mut i = 0;
         while i < repl.len() {
             if repl[i] == b'\\' && i + 1 < repl.len() && repl[i + 1].is_ascii_digit() {
-                if let Some(Some((cs, ce))) = caps.get((repl[i + 1] - b'0') as usize) {
-                    out.extend_from_slice(&text[*cs..*ce]);
+                if let Some(group) = caps.get((repl[i + 1] - b'0') as usize) {
+                    out.extend_from_slice(group.as_bytes());
                 }
                 i += 2;
             } else {

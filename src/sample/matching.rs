@@ -195,8 +195,8 @@ impl Matcher {
             }
             Method::Reg => {
                 for p in patterns {
-                    let r = Regex::new(p, icase)
-                        .map_err(|e| MatchError(format!("regex '{p}' is invalid ({e})")))?;
+                    let r =
+                        Regex::new(p.as_bytes(), icase).map_err(|e| MatchError(e.to_string()))?;
                     out.push(Pattern::Regex(r));
                 }
             }

@@ -14,7 +14,8 @@
 //!
 //! Layout: [`args`] splits and types keyword arguments, [`fetch`] and [`conv`] hold the
 //! keyword tables, [`vars`] the variable store, [`matching`] the ACL match methods,
-//! [`regex`] and [`json`] the small engines `regsub`, `-m reg` and `json_query` need.
+//! [`regex`] the pattern compiler `regsub`, `-m reg` and the Lua `Regex` class share, and
+//! [`json`] the small reader `json_query` needs.
 
 pub mod args;
 pub mod conv;

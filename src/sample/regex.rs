@@ -1,494 +1,261 @@
-//! A small backtracking regular-expression engine for `regsub` and `-m reg`.
+//! moonproxy's one regular-expression compiler, shared by `regsub`, `-m reg` and the Lua
+//! `Regex` class (`src/lua/api/regex.rs`), so that a pattern means the same everywhere.
 //!
-//! HAProxy uses PCRE; this covers the common subset of it: literals, `.`, classes
-//! (`[a-z]`, `[^...]`, `\d \w \s` and their negations), anchors `^ $ \b \B`, groups
-//! (capturing and `(?:...)`), alternation, greedy and lazy quantifiers (`* + ? {n,m}`),
-//! and case-insensitive matching. Backreferences inside the pattern, lookaround and
-//! Unicode classes are refused at compile time. Matching works on bytes.
+//! HAProxy compiles its patterns with PCRE2 (Debian's build, without the UTF mode); this
+//! module compiles them with the `regex` crate, a finite-automaton engine: matching takes
+//! time linear in the subject, so a pattern cannot make the process spin on hostile input
+//! as a backtracking engine can, and no match is ever abandoned half-way.
+//!
+//! The options are HAProxy's:
+//!
+//! * Matching works on bytes, as PCRE2 without UTF does: `.` matches one byte (any but
+//!   `\n`), `\w`, `\d`, `\s`, `\b`, POSIX classes and caseless matching are ASCII-only, and
+//!   non-ASCII characters of the pattern stand for their bytes (`[é]` is the class of the
+//!   two bytes of `é` in UTF-8).
+//! * `^` and `$` match at the ends of the subject only (no multiline mode unless `(?m)`),
+//!   and inline flags such as `(?i)` work. The `icase` argument is HAProxy's `-i` (and the
+//!   `i` flag of `regsub`).
+//! * A `{` that does not begin a quantifier (`{n}`, `{n,}`, `{n,m}`) is a literal
+//!   (`a{,3}`), and a quantifier after a quantifier is an error (`a**`), as in PCRE2.
+//! * A bad pattern gives HAProxy's message,
+//!   `regex 'a(b' is invalid (error=<reason>, erroffset=<n>)` (see [`RegexError`]).
+//!
+//! Deviations from PCRE2. What PCRE2 has and the `regex` crate has not is refused at
+//! compile time, with the message above: backreferences (`\1`), look-around (`(?=`, `(?!`,
+//! `(?<=`, `(?<!`), atomic groups and possessive quantifiers (`(?>`, `a++`), recursion,
+//! conditionals, `\Q...\E`, `\Z`, and Unicode properties (`\p{L}`). Also:
+//!
+//! * The reason and offset of an error are the `regex` parser's (`unclosed group` at the
+//!   opening parenthesis) rather than PCRE2's (`missing closing parenthesis` at the end);
+//!   the offset is a byte offset into the pattern as given.
+//! * `$` matches at the very end only; PCRE2's `$` also matches before a final `\n`
+//!   (`^abc$` matches `"abc\n"` in HAProxy, not here).
+//! * A NUL byte in the pattern is a literal NUL byte; HAProxy ends the pattern there.
+//! * A pattern whose compiled program exceeds the `regex` crate's size limit (10 MiB, e.g.
+//!   `(a{1000}){1000}`) is refused.
 
-use std::fmt;
+use std::fmt::{self, Write};
 
-#[derive(Clone, Debug)]
-enum Node {
-    Byte(u8),
-    Any,
-    Class(Box<[bool; 256]>),
-    Start,
-    End,
-    WordBoundary(bool),
-    Group(Vec<Vec<Node>>, Option<usize>),
-    Repeat {
-        node: Box<Node>,
-        min: u32,
-        max: Option<u32>,
-        greedy: bool,
-    },
-}
-
-/// A compiled regular expression.
+/// A compiled pattern. Cloning is cheap (the compiled program is shared).
 #[derive(Clone)]
 pub struct Regex {
-    source: String,
-    /// The whole pattern as capture group 0.
-    root: Node,
-    groups: usize,
-    icase: bool,
+    regex: regex::bytes::Regex,
+    /// The pattern as given, to compile it again with other options.
+    pattern: Vec<u8>,
 }
 
 impl fmt::Debug for Regex {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Regex({:?})", self.source)
+        write!(f, "Regex({:?})", String::from_utf8_lossy(&self.pattern))
     }
 }
 
-/// Capture positions: group 0 is the whole match.
-pub type Captures = Vec<Option<(usize, usize)>>;
-
-struct Parser<'a> {
-    b: &'a [u8],
-    pos: usize,
-    groups: usize,
+/// Why a pattern does not compile. It displays as HAProxy's message:
+/// `regex 'a(b' is invalid (error=unclosed group, erroffset=1)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegexError {
+    /// The pattern as given.
+    pub pattern: Vec<u8>,
+    /// The parser's reason (`unclosed group`, `backreferences are not supported`...).
+    pub reason: String,
+    /// The byte offset in the pattern where the parser found the problem.
+    pub offset: usize,
 }
+
+impl fmt::Display for RegexError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "regex '{}' is invalid (error={}, erroffset={})",
+            String::from_utf8_lossy(&self.pattern),
+            self.reason,
+            self.offset
+        )
+    }
+}
+
+impl std::error::Error for RegexError {}
 
 impl Regex {
-    /// Compiles `pattern`; `icase` makes letters match either case.
-    pub fn new(pattern: &str, icase: bool) -> Result<Regex, String> {
-        let mut p = Parser {
-            b: pattern.as_bytes(),
-            pos: 0,
-            groups: 0,
+    /// Compiles `pattern` as HAProxy does (PCRE2 semantics on bytes, see the module doc);
+    /// `icase` makes ASCII letters match either case.
+    pub fn new(pattern: &[u8], icase: bool) -> Result<Regex, RegexError> {
+        let translated = Translated::new(pattern);
+        let invalid = |(reason, at): (String, usize)| RegexError {
+            pattern: pattern.to_vec(),
+            reason,
+            offset: translated.pattern_offset(at),
         };
-        let alts = p.alternation()?;
-        if p.pos < p.b.len() {
-            return Err(format!(
-                "unmatched closing parenthesis, erroffset={}",
-                p.pos
-            ));
+        // The syntax tree first, for PCRE2's quantifier rules; a parse error is reported
+        // by the build below, with the same parser.
+        if let Ok(ast) = regex_syntax::ast::parse::Parser::new().parse(&translated.text) {
+            check_quantifiers(&ast).map_err(invalid)?;
         }
-        Ok(Regex {
-            source: pattern.to_string(),
-            root: Node::Group(alts, Some(0)),
-            groups: p.groups,
-            icase,
-        })
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.source
-    }
-
-    /// The same expression, case-insensitive.
-    pub fn with_icase(mut self, icase: bool) -> Regex {
-        self.icase = icase;
-        self
-    }
-
-    /// Whether the expression matches somewhere in `text`.
-    pub fn is_match(&self, text: &[u8]) -> bool {
-        self.find_at(text, 0).is_some()
-    }
-
-    /// The leftmost match starting at or after `start`, with its captures.
-    pub fn find_at(&self, text: &[u8], start: usize) -> Option<Captures> {
-        let m = Matcher {
-            text,
-            icase: self.icase,
-            budget: std::cell::Cell::new(MATCH_LIMIT),
-        };
-        for s in start..=text.len() {
-            if m.budget.get() == 0 {
-                return None;
-            }
-            let mut caps: Captures = vec![None; self.groups + 1];
-            let mut found = None;
-            if m.one(&self.root, s, &mut caps, &mut |_, c| {
-                found = Some(c.clone());
-                true
-            }) {
-                return found;
-            }
-        }
-        None
-    }
-}
-
-impl Parser<'_> {
-    fn peek(&self) -> Option<u8> {
-        self.b.get(self.pos).copied()
-    }
-
-    fn alternation(&mut self) -> Result<Vec<Vec<Node>>, String> {
-        let mut alts = vec![self.sequence()?];
-        while self.peek() == Some(b'|') {
-            self.pos += 1;
-            alts.push(self.sequence()?);
-        }
-        Ok(alts)
-    }
-
-    fn sequence(&mut self) -> Result<Vec<Node>, String> {
-        let mut seq = Vec::new();
-        while let Some(c) = self.peek() {
-            if c == b'|' || c == b')' {
-                break;
-            }
-            let atom = self.atom()?;
-            let atom = self.quantifier(atom)?;
-            seq.push(atom);
-        }
-        Ok(seq)
-    }
-
-    fn atom(&mut self) -> Result<Node, String> {
-        let c = self.b[self.pos];
-        self.pos += 1;
-        Ok(match c {
-            b'.' => Node::Any,
-            b'^' => Node::Start,
-            b'$' => Node::End,
-            b'(' => {
-                let capture = if self.b[self.pos..].starts_with(b"?:") {
-                    self.pos += 2;
-                    None
-                } else if self.peek() == Some(b'?') {
-                    return Err(format!("unsupported group syntax, erroffset={}", self.pos));
-                } else {
-                    self.groups += 1;
-                    Some(self.groups)
-                };
-                let alts = self.alternation()?;
-                if self.peek() != Some(b')') {
-                    return Err(format!(
-                        "missing closing parenthesis, erroffset={}",
-                        self.pos
-                    ));
-                }
-                self.pos += 1;
-                Node::Group(alts, capture)
-            }
-            b'[' => self.class()?,
-            b'\\' => self.escape(false)?,
-            b'*' | b'+' | b'?' => {
-                return Err(format!(
-                    "quantifier does not follow a repeatable item, erroffset={}",
-                    self.pos - 1
-                ))
-            }
-            c => Node::Byte(c),
-        })
-    }
-
-    fn escape(&mut self, in_class: bool) -> Result<Node, String> {
-        let c = self
-            .peek()
-            .ok_or_else(|| format!("\\ at end of pattern, erroffset={}", self.pos))?;
-        self.pos += 1;
-        let class = |f: fn(u8) -> bool, neg: bool| {
-            let mut t = Box::new([false; 256]);
-            for (i, e) in t.iter_mut().enumerate() {
-                *e = f(i as u8) != neg;
-            }
-            Node::Class(t)
-        };
-        Ok(match c {
-            b'd' => class(|c| c.is_ascii_digit(), false),
-            b'D' => class(|c| c.is_ascii_digit(), true),
-            b'w' => class(|c| c.is_ascii_alphanumeric() || c == b'_', false),
-            b'W' => class(|c| c.is_ascii_alphanumeric() || c == b'_', true),
-            b's' => class(
-                |c| matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c),
-                false,
-            ),
-            b'S' => class(
-                |c| matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c),
-                true,
-            ),
-            b'b' if !in_class => Node::WordBoundary(true),
-            b'B' if !in_class => Node::WordBoundary(false),
-            b'n' => Node::Byte(b'\n'),
-            b'r' => Node::Byte(b'\r'),
-            b't' => Node::Byte(b'\t'),
-            b'x' => {
-                let h = self
-                    .b
-                    .get(self.pos..self.pos + 2)
-                    .and_then(|h| std::str::from_utf8(h).ok())
-                    .and_then(|h| u8::from_str_radix(h, 16).ok());
-                let h = h.ok_or_else(|| format!("bad \\x escape, erroffset={}", self.pos))?;
-                self.pos += 2;
-                Node::Byte(h)
-            }
-            c if c.is_ascii_alphanumeric() => {
-                return Err(format!(
-                    "unsupported escape \\{}, erroffset={}",
-                    c as char,
-                    self.pos - 1
-                ))
-            }
-            c => Node::Byte(c),
-        })
-    }
-
-    fn class(&mut self) -> Result<Node, String> {
-        let mut set = Box::new([false; 256]);
-        let neg = self.peek() == Some(b'^');
-        if neg {
-            self.pos += 1;
-        }
-        let mut first = true;
-        loop {
-            let c = self.peek().ok_or_else(|| {
-                format!(
-                    "missing terminating ] for character class, erroffset={}",
-                    self.b.len()
-                )
-            })?;
-            if c == b']' && !first {
-                self.pos += 1;
-                break;
-            }
-            first = false;
-            let lo = if c == b'\\' {
-                self.pos += 1;
-                match self.escape(true)? {
-                    Node::Byte(b) => b,
-                    Node::Class(t) => {
-                        for i in 0..256 {
-                            set[i] |= t[i];
-                        }
-                        continue;
-                    }
-                    _ => unreachable!("escape in a class is a byte or a class"),
-                }
-            } else {
-                self.pos += 1;
-                c
-            };
-            if self.peek() == Some(b'-') && self.b.get(self.pos + 1).is_some_and(|&n| n != b']') {
-                let hi = self.b[self.pos + 1];
-                self.pos += 2;
-                if hi < lo {
-                    return Err(format!(
-                        "range out of order in character class, erroffset={}",
-                        self.pos - 1
-                    ));
-                }
-                for i in lo..=hi {
-                    set[i as usize] = true;
-                }
-            } else {
-                set[lo as usize] = true;
-            }
-        }
-        if neg {
-            for e in set.iter_mut() {
-                *e = !*e;
-            }
-        }
-        Ok(Node::Class(set))
-    }
-
-    fn quantifier(&mut self, atom: Node) -> Result<Node, String> {
-        let (min, max) = match self.peek() {
-            Some(b'*') => (0, None),
-            Some(b'+') => (1, None),
-            Some(b'?') => (0, Some(1)),
-            Some(b'{') => match self.braces() {
-                Some(r) => r,
-                None => return Ok(atom),
-            },
-            _ => return Ok(atom),
-        };
-        if matches!(atom, Node::Start | Node::End | Node::WordBoundary(_)) {
-            return Err(format!(
-                "quantifier does not follow a repeatable item, erroffset={}",
-                self.pos
-            ));
-        }
-        // Past the quantifier character (or the closing brace).
-        self.pos += 1;
-        let greedy = if self.peek() == Some(b'?') {
-            self.pos += 1;
-            false
-        } else {
-            true
-        };
-        Ok(Node::Repeat {
-            node: Box::new(atom),
-            min,
-            max,
-            greedy,
-        })
-    }
-
-    /// `{n}`, `{n,}`, `{n,m}`: leaves `pos` on the closing brace. Anything else is a literal `{`.
-    fn braces(&mut self) -> Option<(u32, Option<u32>)> {
-        let rest = &self.b[self.pos + 1..];
-        let close = rest.iter().position(|&c| c == b'}')?;
-        let body = std::str::from_utf8(&rest[..close]).ok()?;
-        let (min, max) = match body.split_once(',') {
-            None => {
-                let n = body.parse().ok()?;
-                (n, Some(n))
-            }
-            Some((a, "")) => (a.parse().ok()?, None),
-            Some((a, b)) => (a.parse().ok()?, Some(b.parse().ok()?)),
-        };
-        self.pos += 1 + close;
-        Some((min, max))
-    }
-}
-
-struct Matcher<'t> {
-    text: &'t [u8],
-    icase: bool,
-    /// Steps left before giving up (PCRE's match limit; HAProxy then sees no match).
-    budget: std::cell::Cell<u64>,
-}
-
-/// Backtracking steps allowed per match attempt.
-const MATCH_LIMIT: u64 = 1_000_000;
-
-type Cont<'c> = dyn FnMut(usize, &mut Captures) -> bool + 'c;
-
-impl Matcher<'_> {
-    fn is_word(&self, i: usize) -> bool {
-        self.text
-            .get(i)
-            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
-    }
-
-    /// Whether a one-byte node matches `c`.
-    fn byte_matches(&self, node: &Node, c: u8) -> bool {
-        match node {
-            Node::Byte(b) => c == *b || (self.icase && c.eq_ignore_ascii_case(b)),
-            Node::Any => c != b'\n',
-            Node::Class(set) => {
-                set[c as usize]
-                    || (self.icase
-                        && (set[c.to_ascii_lowercase() as usize]
-                            || set[c.to_ascii_uppercase() as usize]))
-            }
-            _ => false,
-        }
-    }
-
-    /// Matches one node at `pos`; on success calls `k` with the end position.
-    fn one(&self, node: &Node, pos: usize, caps: &mut Captures, k: &mut Cont<'_>) -> bool {
-        let left = self.budget.get();
-        if left == 0 {
-            return false;
-        }
-        self.budget.set(left - 1);
-        let t = self.text;
-        match node {
-            // A repeated single byte is counted in a loop, so that `.*` over a long
-            // input does not recurse once per byte.
-            Node::Repeat {
-                node: inner,
-                min,
-                max,
-                greedy,
-            } if matches!(**inner, Node::Byte(_) | Node::Any | Node::Class(_)) => {
-                let cap = max.map_or(usize::MAX, |m| m as usize);
-                let mut n = 0;
-                while n < cap && pos + n < t.len() && self.byte_matches(inner, t[pos + n]) {
-                    n += 1;
-                }
-                let min = *min as usize;
-                if n < min {
-                    return false;
-                }
-                if *greedy {
-                    (min..=n).rev().any(|c| k(pos + c, caps))
-                } else {
-                    (min..=n).any(|c| k(pos + c, caps))
-                }
-            }
-            Node::Byte(b) => {
-                pos < t.len()
-                    && (t[pos] == *b || (self.icase && t[pos].eq_ignore_ascii_case(b)))
-                    && k(pos + 1, caps)
-            }
-            Node::Any => pos < t.len() && t[pos] != b'\n' && k(pos + 1, caps),
-            Node::Class(set) => {
-                pos < t.len()
-                    && (set[t[pos] as usize]
-                        || (self.icase
-                            && (set[t[pos].to_ascii_lowercase() as usize]
-                                || set[t[pos].to_ascii_uppercase() as usize])))
-                    && k(pos + 1, caps)
-            }
-            Node::Start => pos == 0 && k(pos, caps),
-            Node::End => pos == t.len() && k(pos, caps),
-            Node::WordBoundary(want) => {
-                let at = pos > 0 && self.is_word(pos - 1);
-                (at != self.is_word(pos)) == *want && k(pos, caps)
-            }
-            Node::Group(alts, idx) => {
-                for alt in alts {
-                    let ok = self.seq(alt, pos, caps, &mut |end, caps: &mut Captures| match idx {
-                        Some(i) => {
-                            let saved = caps[*i];
-                            caps[*i] = Some((pos, end));
-                            if k(end, caps) {
-                                return true;
-                            }
-                            caps[*i] = saved;
-                            false
-                        }
-                        None => k(end, caps),
-                    });
-                    if ok {
-                        return true;
-                    }
-                }
-                false
-            }
-            Node::Repeat {
-                node,
-                min,
-                max,
-                greedy,
-            } => self.repeat(node, *min, *max, *greedy, 0, pos, usize::MAX, caps, k),
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn repeat(
-        &self,
-        node: &Node,
-        min: u32,
-        max: Option<u32>,
-        greedy: bool,
-        count: u32,
-        pos: usize,
-        last: usize,
-        caps: &mut Captures,
-        k: &mut Cont<'_>,
-    ) -> bool {
-        let can_stop = count >= min;
-        let can_more = max.is_none_or(|m| count < m) && pos != last;
-        if can_stop && !greedy && k(pos, caps) {
-            return true;
-        }
-        if can_more
-            && self.one(node, pos, caps, &mut |p, caps: &mut Captures| {
-                self.repeat(node, min, max, greedy, count + 1, p, pos, caps, k)
+        regex::bytes::RegexBuilder::new(&translated.text)
+            .unicode(false)
+            .case_insensitive(icase)
+            .build()
+            .map(|regex| Regex {
+                regex,
+                pattern: pattern.to_vec(),
             })
-        {
-            return true;
-        }
-        can_stop && greedy && k(pos, caps)
+            .map_err(|e| invalid(translated.explain(&e, icase)))
     }
 
-    fn seq(&self, nodes: &[Node], pos: usize, caps: &mut Captures, k: &mut Cont<'_>) -> bool {
-        match nodes.split_first() {
-            None => k(pos, caps),
-            Some((first, rest)) => self.one(first, pos, caps, &mut |p, caps: &mut Captures| {
-                self.seq(rest, p, caps, k)
-            }),
+    /// The same pattern compiled again, caseless or not (`regsub`'s `i` flag comes after
+    /// the pattern).
+    pub fn with_icase(&self, icase: bool) -> Result<Regex, RegexError> {
+        Regex::new(&self.pattern, icase)
+    }
+
+    /// The pattern as given.
+    pub fn pattern(&self) -> &[u8] {
+        &self.pattern
+    }
+
+    /// Whether the pattern matches anywhere in `subject`.
+    pub fn is_match(&self, subject: &[u8]) -> bool {
+        self.regex.is_match(subject)
+    }
+
+    /// The leftmost match starting at or after `start`, with its groups (group 0 is the
+    /// whole match). The bytes before `start` still count for `^` and `\b`.
+    ///
+    /// # Panics
+    ///
+    /// When `start > subject.len()`.
+    pub fn captures_at<'s>(
+        &self,
+        subject: &'s [u8],
+        start: usize,
+    ) -> Option<regex::bytes::Captures<'s>> {
+        self.regex.captures_at(subject, start)
+    }
+}
+
+/// A pattern rewritten for the `regex` crate: every byte that is not ASCII, and NUL, becomes
+/// `\xHH`, which stands for that byte when Unicode mode is off. The pattern then is ASCII
+/// text, and non-ASCII characters stand for their bytes everywhere, in classes and ranges
+/// too, as in PCRE2 without UTF.
+struct Translated {
+    text: String,
+    /// For each byte of `text`, the offset of the pattern byte it comes from.
+    origin: Vec<usize>,
+}
+
+impl Translated {
+    fn new(pattern: &[u8]) -> Translated {
+        let mut text = String::with_capacity(pattern.len());
+        let mut origin = Vec::with_capacity(pattern.len());
+        let mut escaped = false;
+        // The previous byte is the letter of an escape that takes a `{...}` argument
+        // (`\x{41}`, `\p{L}`, `\g{1}`...).
+        let mut braced_escape = false;
+        for (offset, &b) in pattern.iter().enumerate() {
+            if b.is_ascii() && b != 0 {
+                if b == b'{'
+                    && !escaped
+                    && !braced_escape
+                    && !starts_quantifier(&pattern[offset + 1..])
+                {
+                    // PCRE2 reads a `{` that does not begin `{n}`, `{n,}` or `{n,m}` as a
+                    // literal (`a{,3}`, `a{x`); the `regex` parser would not.
+                    text.push('\\');
+                    origin.push(offset);
+                }
+                text.push(b as char);
+                origin.push(offset);
+                braced_escape = escaped && b"xopPgkN".contains(&b);
+                escaped = !escaped && b == b'\\';
+                continue;
+            }
+            braced_escape = false;
+            if escaped {
+                // `\` followed by a non-alphanumeric byte is that byte, literally: drop the
+                // backslash, the escape below says the same.
+                text.pop();
+                origin.pop();
+                escaped = false;
+            }
+            let start = text.len();
+            let _ = write!(text, "\\x{b:02X}");
+            origin.extend(std::iter::repeat_n(offset, text.len() - start));
         }
+        Translated { text, origin }
+    }
+
+    /// The offset in the original pattern of the byte at `at` in the translation.
+    fn pattern_offset(&self, at: usize) -> usize {
+        match self.origin.get(at) {
+            Some(&offset) => offset,
+            None => self.origin.last().map_or(0, |&last| last + 1),
+        }
+    }
+
+    /// The reason and the offset (in the translation) of a compilation error. The `regex`
+    /// crate's own message is a multi-line report; the parser of `regex-syntax` (which
+    /// `regex` uses) gives the short reason and the position.
+    fn explain(&self, error: &regex::Error, icase: bool) -> (String, usize) {
+        let parsed = regex_syntax::ParserBuilder::new()
+            .unicode(false)
+            .utf8(false)
+            .case_insensitive(icase)
+            .build()
+            .parse(&self.text);
+        match parsed {
+            Err(regex_syntax::Error::Parse(e)) => (e.kind().to_string(), e.span().start.offset),
+            Err(regex_syntax::Error::Translate(e)) => (e.kind().to_string(), e.span().start.offset),
+            // The pattern parses: the error is a limit of the compiled program.
+            _ => match error {
+                regex::Error::CompiledTooBig(limit) => (
+                    format!("compiled regex exceeds size limit of {limit} bytes"),
+                    0,
+                ),
+                other => (other.to_string(), 0),
+            },
+        }
+    }
+}
+
+/// Whether `rest`, the text after a `{`, makes it a quantifier for PCRE2 (10.42):
+/// `n}`, `n,}` or `n,m}`.
+fn starts_quantifier(rest: &[u8]) -> bool {
+    let digits = |s: &[u8]| s.iter().take_while(|b| b.is_ascii_digit()).count();
+    let n = digits(rest);
+    if n == 0 {
+        return false;
+    }
+    match &rest[n..] {
+        [b'}', ..] => true,
+        [b',', after @ ..] => after.get(digits(after)) == Some(&b'}'),
+        _ => false,
+    }
+}
+
+/// Applies PCRE2's rule for a quantifier that follows a quantified item, which the `regex`
+/// parser accepts as a repetition of a repetition: `+` there makes the first one possessive
+/// (`a++`, `a*+`, `a{2}+`), a semantics the `regex` engine does not have, and any other
+/// quantifier is an error (`a**`, `a{2}{3}`). Both are refused, with the reason and offset
+/// (in the translation) of the second quantifier.
+fn check_quantifiers(ast: &regex_syntax::ast::Ast) -> Result<(), (String, usize)> {
+    use regex_syntax::ast::{Ast, RepetitionKind};
+    match ast {
+        Ast::Repetition(outer) => {
+            if let Ast::Repetition(_) = &*outer.ast {
+                let at = outer.op.span.start.offset;
+                let reason = if outer.op.kind == RepetitionKind::OneOrMore && outer.greedy {
+                    "possessive quantifiers are not supported"
+                } else {
+                    "quantifier does not follow a repeatable item"
+                };
+                return Err((reason.to_string(), at));
+            }
+            check_quantifiers(&outer.ast)
+        }
+        Ast::Group(group) => check_quantifiers(&group.ast),
+        Ast::Alternation(alternation) => alternation.asts.iter().try_for_each(check_quantifiers),
+        Ast::Concat(concat) => concat.asts.iter().try_for_each(check_quantifiers),
+        _ => Ok(()),
     }
 }
 
@@ -496,11 +263,19 @@ impl Matcher<'_> {
 mod tests {
     use super::*;
 
+    fn re(p: &str, icase: bool) -> Regex {
+        Regex::new(p.as_bytes(), icase).unwrap()
+    }
+
+    /// The span of the leftmost match at or after byte 0.
     fn find(p: &str, t: &str) -> Option<(usize, usize)> {
-        Regex::new(p, false)
-            .unwrap()
-            .find_at(t.as_bytes(), 0)
-            .and_then(|c| c[0])
+        re(p, false)
+            .captures_at(t.as_bytes(), 0)
+            .map(|c| (c.get(0).unwrap().start(), c.get(0).unwrap().end()))
+    }
+
+    fn err(p: &[u8]) -> String {
+        Regex::new(p, false).err().unwrap().to_string()
     }
 
     #[test]
@@ -517,20 +292,27 @@ mod tests {
         assert_eq!(find("\\d\\s\\w", "x1 y"), Some((1, 4)));
         assert_eq!(find("(?:ab)+", "ababx"), Some((0, 4)));
         assert_eq!(find("a.c", "a\nc"), None);
-        assert!(Regex::new("H", true).unwrap().is_match(b"hello"));
+        assert!(re("H", true).is_match(b"hello"));
     }
 
     #[test]
     fn captures() {
-        let r = Regex::new("([a-z])=([0-9])", false).unwrap();
-        let c = r.find_at(b"x=1;y=2", 0).unwrap();
-        assert_eq!(c, vec![Some((0, 3)), Some((0, 1)), Some((2, 3))]);
-        let c = r.find_at(b"x=1;y=2", 3).unwrap();
-        assert_eq!(c[1], Some((4, 5)));
+        let r = re("([a-z])=([0-9])", false);
+        let spans = |start| {
+            let c = r.captures_at(b"x=1;y=2", start).unwrap();
+            c.iter()
+                .map(|g| g.map(|m| (m.start(), m.end())))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(spans(0), vec![Some((0, 3)), Some((0, 1)), Some((2, 3))]);
+        assert_eq!(spans(3)[1], Some((4, 5)));
+        // What comes before `start` counts for anchors and word boundaries.
+        assert!(re("^b", false).captures_at(b"ab", 1).is_none());
+        assert!(re(r"\bb", false).captures_at(b"ab", 1).is_none());
     }
 
     #[test]
-    fn long_inputs_do_not_recurse_per_byte() {
+    fn long_inputs_match() {
         let text = "a".repeat(200_000) + "x";
         assert_eq!(find(".*x$", &text), Some((0, 200_001)));
         assert_eq!(find("a+?x", &text), Some((0, 200_001)));
@@ -538,22 +320,115 @@ mod tests {
     }
 
     #[test]
-    fn catastrophic_patterns_give_up_instead_of_hanging() {
+    fn patterns_catastrophic_for_a_backtracker_answer_correctly() {
         let text = "a".repeat(40);
-        // Exponential for a backtracker; the step budget turns it into "no match".
-        assert!(!Regex::new("(a|aa)*b", false)
-            .unwrap()
-            .is_match(text.as_bytes()));
+        assert!(!re("(a|aa)*b", false).is_match(text.as_bytes()));
+        assert!(re("(a|aa)*$", false).is_match(text.as_bytes()));
     }
 
     #[test]
-    fn errors() {
-        assert!(Regex::new("[", false)
-            .unwrap_err()
-            .contains("missing terminating ]"));
-        assert!(Regex::new("(a", false).is_err());
-        assert!(Regex::new("a)", false).is_err());
-        assert!(Regex::new("*a", false).is_err());
-        assert!(Regex::new("(?=a)", false).is_err());
+    fn case_can_be_changed_after_compilation() {
+        let r = re("^h", false);
+        assert!(!r.is_match(b"Hello"));
+        let caseless = r.with_icase(true).unwrap();
+        assert!(caseless.is_match(b"Hello"));
+        assert_eq!(caseless.pattern(), b"^h");
+        assert_eq!(format!("{caseless:?}"), "Regex(\"^h\")");
+    }
+
+    #[test]
+    fn translation_keeps_ascii_and_escapes_other_bytes() {
+        let t = Translated::new("a(é)\\é\0".as_bytes());
+        assert_eq!(t.text, r"a(\xC3\xA9)\xC3\xA9\x00");
+        assert_eq!(t.origin.len(), t.text.len());
+        // The escaped `\é` maps back to the bytes of é (offsets 6 and 7).
+        assert_eq!(t.origin[t.text.len() - 5], 7);
+        let t = Translated::new(br"\\\xff");
+        assert_eq!(t.text, r"\\\xff", "ASCII escapes are untouched");
+    }
+
+    #[test]
+    fn braces_that_are_not_quantifiers_are_literal() {
+        assert_eq!(
+            Translated::new(b"a{,3}b{2}c{2,}d{2,5}").text,
+            r"a\{,3}b{2}c{2,}d{2,5}"
+        );
+        assert_eq!(Translated::new(b"a{x").text, r"a\{x");
+        assert_eq!(Translated::new(br"\x{41}\p{L}\{").text, r"\x{41}\p{L}\{");
+        assert!(re("a{,3}", false).is_match(b"a{,3}"));
+        assert!(!re("a{,3}", false).is_match(b"aaa"));
+        assert!(re("a{2", false).is_match(b"a{2"));
+        assert!(re("^a{2}$", false).is_match(b"aa"));
+        assert!(re(r"\x{41}", false).is_match(b"A"));
+    }
+
+    #[test]
+    fn quantified_quantifiers_are_refused() {
+        assert_eq!(
+            err(b"a++b"),
+            "regex 'a++b' is invalid (error=possessive quantifiers are not supported, erroffset=2)"
+        );
+        assert!(err(b"x(a*+)").contains("possessive"));
+        assert_eq!(
+            err(b"a**"),
+            "regex 'a**' is invalid (error=quantifier does not follow a repeatable item, erroffset=2)"
+        );
+        assert!(
+            err(b"a{2}{3}").contains("quantifier does not follow a repeatable item, erroffset=4")
+        );
+        assert!(Regex::new(b"(?:a+)+b|a+?|a??", false).is_ok());
+    }
+
+    #[test]
+    fn matches_bytes_like_pcre_without_utf() {
+        assert!(re("^a(b+)c$", true).is_match(b"ABBC"));
+        assert!(!re("^a(b+)c$", false).is_match(b"ABBC"));
+        assert!(!re("^.$", true).is_match("é".as_bytes()), "two bytes");
+        assert!(re("^.$", true).is_match(b"\xff"));
+        let class = re("[é]", false);
+        assert!(class.is_match(b"\xa9") && class.is_match(b"\xc3"));
+        assert!(
+            !re("é", true).is_match("É".as_bytes()),
+            "caseless is ASCII-only"
+        );
+        assert!(!re(r"\w", false).is_match("é".as_bytes()));
+        assert!(!re("a.c", false).is_match(b"a\nc"));
+        assert!(!re("^b", false).is_match(b"a\nb"));
+        assert!(re("(?i)AB", false).is_match(b"ab"));
+        assert!(re("b", false).is_match(b"a\0b"));
+        assert!(re("a\0b", false).is_match(b"a\0b") && !re("a\0b", false).is_match(b"a"));
+    }
+
+    #[test]
+    fn errors_name_the_pattern_reason_and_offset() {
+        assert_eq!(
+            err(b"a(b"),
+            "regex 'a(b' is invalid (error=unclosed group, erroffset=1)"
+        );
+        assert!(err(b"[").starts_with("regex '[' is invalid (error=unclosed character class"));
+        assert!(err(b"(a)\\1").contains("backreferences are not supported, erroffset=3)"));
+        assert!(err(b"a(?=b)").contains("look-around"));
+        // Offsets count the pattern's own bytes, not the translation's.
+        assert_eq!(
+            err("é(".as_bytes()),
+            "regex 'é(' is invalid (error=unclosed group, erroffset=2)"
+        );
+        assert!(err(b"a{2,1}").contains("erroffset="));
+        // Parses, but the compiled program is over the engine's size limit.
+        assert_eq!(
+            err(b"(a{1000}){1000}"),
+            "regex '(a{1000}){1000}' is invalid (error=compiled regex exceeds size limit of \
+             10485760 bytes, erroffset=0)"
+        );
+        let e = Regex::new(b"x(", true).unwrap_err();
+        assert_eq!((e.pattern.as_slice(), e.offset), (&b"x("[..], 1));
+        assert_eq!(e.reason, "unclosed group");
+    }
+
+    #[test]
+    fn other_bad_patterns_are_refused() {
+        for p in ["(a", "a)", "*a", "(?=a)"] {
+            assert!(Regex::new(p.as_bytes(), false).is_err(), "{p}");
+        }
     }
 }

@@ -117,6 +117,58 @@ fn regsub() {
     ]);
 }
 
+/// `regsub` and `-m reg` compile with `sample::regex` (the `regex` crate), as the Lua
+/// `Regex` class does: a bad pattern or a PCRE2-only feature is refused at config time
+/// with HAProxy's `regex '...' is invalid (error=..., erroffset=...)` wording.
+#[test]
+fn regexes_are_compiled_once_for_all() {
+    let conv_err = |e: &str| Expr::parse(e).unwrap_err().to_string();
+    assert_eq!(
+        conv_err("str(abc),regsub('[',x)"),
+        "invalid arg 1 in converter 'regsub' : regex '[' is invalid (error=unclosed character \
+         class, erroffset=0)"
+    );
+    assert_eq!(
+        conv_err("str(abc),regsub(a++,x)"),
+        "invalid arg 1 in converter 'regsub' : regex 'a++' is invalid (error=possessive \
+         quantifiers are not supported, erroffset=2)"
+    );
+    let acl_err = |p: &str| {
+        Matcher::compile("str", SampleType::Str, Method::Reg, false, &[p])
+            .unwrap_err()
+            .to_string()
+    };
+    assert_eq!(
+        acl_err("ab["),
+        "regex 'ab[' is invalid (error=unclosed character class, erroffset=2)"
+    );
+    assert_eq!(
+        acl_err("(a)\\1"),
+        "regex '(a)\\1' is invalid (error=backreferences are not supported, erroffset=3)"
+    );
+    assert!(acl_err("(?<=a)b").contains("look-around"));
+    assert!(acl_err("a**").contains("quantifier does not follow a repeatable item"));
+    // PCRE2's literal `{` and byte semantics, as in Lua.
+    check(&[("str('a{,3}'),regsub('{,',-)", "a-3}")]);
+    let reg = |icase, p: &str| {
+        Matcher::compile("str", SampleType::Str, Method::Reg, icase, &[p]).unwrap()
+    };
+    assert!(reg(false, "^a{,3}$").matches(Some(Sample::str("a{,3}"))));
+    assert!(!reg(true, "^.$").matches(Some(Sample::str("é"))));
+    assert!(reg(true, "^É").matches(Some(Sample::str("É"))));
+    assert!(
+        !reg(true, "^é").matches(Some(Sample::str("É"))),
+        "caseless is ASCII-only"
+    );
+    // Patterns that make a backtracking engine explore exponentially many paths still give
+    // the right answer (the match is the final `b`, after every start has failed).
+    let subject = "a".repeat(40) + "xb";
+    assert!(reg(false, "(a|aa)*b").matches(Some(Sample::str(subject.as_str()))));
+    let expr = format!("str({subject}),regsub('(a|aa)*b',X)");
+    let want = "a".repeat(40) + "xX";
+    check(&[(&expr, &want)]);
+}
+
 #[test]
 fn arithmetic_saturates_like_haproxy() {
     check(&[

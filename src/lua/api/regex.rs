@@ -15,29 +15,16 @@
 //!   gives `{"a", "a"}`.
 //! * `str` may be a number; other types give
 //!   `bad argument #1 to 'exec' (string expected, got nil)`. Extra arguments are ignored.
-//! * Matching works on bytes, as PCRE2 without UTF does: `.` matches one byte (any but `\n`),
-//!   `\w`, `\d`, `\s`, `\b`, POSIX classes and caseless matching are ASCII-only, and non-ASCII
-//!   characters of the pattern stand for their bytes (`[é]` is the class of the two bytes of
-//!   `é` in UTF-8). `^` and `$` match at the ends of the subject only (no multiline mode unless
-//!   `(?m)`), and inline flags such as `(?i)` work. A `{` that does not begin a quantifier
-//!   (`{n}`, `{n,}`, `{n,m}`) is a literal (`a{,3}`), and a quantifier after a quantifier is
-//!   an error (`a**`), as in PCRE2.
+//! * Patterns are compiled by [`crate::sample::regex`], as `regsub` and `-m reg` compile
+//!   theirs: PCRE2 semantics on bytes without UTF, with the `regex` crate (linear-time
+//!   matching) as the engine. What PCRE2 has and that engine has not (backreferences,
+//!   look-around, possessive quantifiers...) is refused by `Regex.new` with
+//!   `false, message`; that module's doc lists the options and the deviations.
 //! * `Regex.exec(re, str)` and `Regex.match(re, str)` work too: the `Regex` table's metatable
 //!   gives access to the methods, as in HAProxy.
 //!
-//! Engine and deviations. moonproxy uses the `regex` crate (a finite-automaton engine, linear
-//! time, so a pattern cannot make the process spin as backtracking can), not PCRE2. What
-//! PCRE2 has and it has not is refused by `Regex.new` with `false, message`:
-//! backreferences (`\1`), look-around (`(?=`, `(?!`, `(?<=`, `(?<!`), atomic groups and
-//! possessive quantifiers (`(?>`, `a++`), recursion, conditionals, `\Q...\E`, `\Z`, and
-//! Unicode properties (`\p{L}`). Also:
+//! Deviations of the class itself:
 //!
-//! * The reason and offset in the error message are the `regex` parser's (`unclosed group`
-//!   at the opening parenthesis) rather than PCRE2's (`missing closing parenthesis` at the
-//!   end); the offset is a byte offset into the pattern as given.
-//! * `$` matches at the very end only; PCRE2's `$` also matches before a final `\n`
-//!   (`^abc$` matches `"abc\n"` in HAProxy, not here).
-//! * A NUL byte in the pattern is a literal NUL byte; HAProxy ends the pattern there.
 //! * `Regex.new` with a non-boolean second argument says
 //!   `bad argument #2 to 'new' (boolean expected, got nil)`, and methods called on something
 //!   else than a Regex say `(Regex expected, got nil)`, where HAProxy says `((null))`.
@@ -47,8 +34,8 @@ use crate::lua::callback::{self, CallCtx, RustFunction};
 use crate::lua::error::LuaError;
 use crate::lua::state::{self, State};
 use crate::lua::userdata::Class;
+use crate::sample::regex as shared;
 use lua54_sys as ffi;
-use std::fmt::Write;
 use std::os::raw::c_int;
 
 /// At most this many entries in the table `match` returns (HAProxy's `MAX_MATCH`).
@@ -56,32 +43,16 @@ const MAX_MATCH: usize = 20;
 
 /// A compiled pattern.
 pub struct Regex {
-    regex: regex::bytes::Regex,
+    regex: shared::Regex,
 }
 
 impl Regex {
-    /// Compiles `pattern` as HAProxy does (PCRE2 semantics on bytes, see the module doc).
-    /// The error is the message `Regex.new` returns.
+    /// Compiles `pattern` as HAProxy does (see [`crate::sample::regex`]). The error is the
+    /// message `Regex.new` returns.
     pub fn new(pattern: &[u8], case_sensitive: bool) -> Result<Regex, String> {
-        let translated = Translated::new(pattern);
-        let invalid = |(reason, at): (String, usize)| {
-            format!(
-                "regex '{}' is invalid (error={reason}, erroffset={})",
-                String::from_utf8_lossy(pattern),
-                translated.pattern_offset(at)
-            )
-        };
-        // The syntax tree first, for PCRE2's quantifier rules; a parse error is reported
-        // by the build below, with the same parser.
-        if let Ok(ast) = regex_syntax::ast::parse::Parser::new().parse(&translated.text) {
-            check_quantifiers(&ast).map_err(invalid)?;
-        }
-        regex::bytes::RegexBuilder::new(&translated.text)
-            .unicode(false)
-            .case_insensitive(!case_sensitive)
-            .build()
+        shared::Regex::new(pattern, !case_sensitive)
             .map(|regex| Regex { regex })
-            .map_err(|e| invalid(translated.explain(&e, case_sensitive)))
+            .map_err(|e| e.to_string())
     }
 
     /// Whether the pattern matches anywhere in `subject`.
@@ -92,7 +63,7 @@ impl Regex {
     /// The whole match then the groups, up to the first group that did not take part, at
     /// most [`MAX_MATCH`] entries; `None` when there is no match.
     pub fn captures<'s>(&self, subject: &'s [u8]) -> Option<Vec<&'s [u8]>> {
-        let captures = self.regex.captures(subject)?;
+        let captures = self.regex.captures_at(subject, 0)?;
         Some(
             captures
                 .iter()
@@ -100,132 +71,6 @@ impl Regex {
                 .map_while(|group| group.map(|m| m.as_bytes()))
                 .collect(),
         )
-    }
-}
-
-/// A pattern rewritten for the `regex` crate: every byte that is not ASCII, and NUL, becomes
-/// `\xHH`, which stands for that byte when Unicode mode is off. The pattern then is ASCII
-/// text, and non-ASCII characters stand for their bytes everywhere, in classes and ranges
-/// too, as in PCRE2 without UTF.
-struct Translated {
-    text: String,
-    /// For each byte of `text`, the offset of the pattern byte it comes from.
-    origin: Vec<usize>,
-}
-
-impl Translated {
-    fn new(pattern: &[u8]) -> Translated {
-        let mut text = String::with_capacity(pattern.len());
-        let mut origin = Vec::with_capacity(pattern.len());
-        let mut escaped = false;
-        // The previous byte is the letter of an escape that takes a `{...}` argument
-        // (`\x{41}`, `\p{L}`, `\g{1}`...).
-        let mut braced_escape = false;
-        for (offset, &b) in pattern.iter().enumerate() {
-            if b.is_ascii() && b != 0 {
-                if b == b'{'
-                    && !escaped
-                    && !braced_escape
-                    && !starts_quantifier(&pattern[offset + 1..])
-                {
-                    // PCRE2 reads a `{` that does not begin `{n}`, `{n,}` or `{n,m}` as a
-                    // literal (`a{,3}`, `a{x`); the `regex` parser would not.
-                    text.push('\\');
-                    origin.push(offset);
-                }
-                text.push(b as char);
-                origin.push(offset);
-                braced_escape = escaped && b"xopPgkN".contains(&b);
-                escaped = !escaped && b == b'\\';
-                continue;
-            }
-            braced_escape = false;
-            if escaped {
-                // `\` followed by a non-alphanumeric byte is that byte, literally: drop the
-                // backslash, the escape below says the same.
-                text.pop();
-                origin.pop();
-                escaped = false;
-            }
-            let start = text.len();
-            let _ = write!(text, "\\x{b:02X}");
-            origin.extend(std::iter::repeat_n(offset, text.len() - start));
-        }
-        Translated { text, origin }
-    }
-
-    /// The offset in the original pattern of the byte at `at` in the translation.
-    fn pattern_offset(&self, at: usize) -> usize {
-        match self.origin.get(at) {
-            Some(&offset) => offset,
-            None => self.origin.last().map_or(0, |&last| last + 1),
-        }
-    }
-
-    /// The reason and the offset (in the translation) of a compilation error. The `regex` crate's own
-    /// message is a multi-line report; the parser of `regex-syntax` (which `regex` uses) gives
-    /// the short reason and the position.
-    fn explain(&self, error: &regex::Error, case_sensitive: bool) -> (String, usize) {
-        let parsed = regex_syntax::ParserBuilder::new()
-            .unicode(false)
-            .utf8(false)
-            .case_insensitive(!case_sensitive)
-            .build()
-            .parse(&self.text);
-        match parsed {
-            Err(regex_syntax::Error::Parse(e)) => (e.kind().to_string(), e.span().start.offset),
-            Err(regex_syntax::Error::Translate(e)) => (e.kind().to_string(), e.span().start.offset),
-            // The pattern parses: the error is a limit of the compiled program.
-            _ => match error {
-                regex::Error::CompiledTooBig(limit) => (
-                    format!("compiled regex exceeds size limit of {limit} bytes"),
-                    0,
-                ),
-                other => (other.to_string(), 0),
-            },
-        }
-    }
-}
-
-/// Whether `rest`, the text after a `{`, makes it a quantifier for PCRE2 (10.42):
-/// `n}`, `n,}` or `n,m}`.
-fn starts_quantifier(rest: &[u8]) -> bool {
-    let digits = |s: &[u8]| s.iter().take_while(|b| b.is_ascii_digit()).count();
-    let n = digits(rest);
-    if n == 0 {
-        return false;
-    }
-    match &rest[n..] {
-        [b'}', ..] => true,
-        [b',', after @ ..] => after.get(digits(after)) == Some(&b'}'),
-        _ => false,
-    }
-}
-
-/// Applies PCRE2's rule for a quantifier that follows a quantified item, which the `regex`
-/// parser accepts as a repetition of a repetition: `+` there makes the first one possessive
-/// (`a++`, `a*+`, `a{2}+`), a semantics the `regex` engine does not have, and any other
-/// quantifier is an error (`a**`, `a{2}{3}`). Both are refused, with the reason and offset
-/// (in the translation) of the second quantifier.
-fn check_quantifiers(ast: &regex_syntax::ast::Ast) -> Result<(), (String, usize)> {
-    use regex_syntax::ast::{Ast, RepetitionKind};
-    match ast {
-        Ast::Repetition(outer) => {
-            if let Ast::Repetition(_) = &*outer.ast {
-                let at = outer.op.span.start.offset;
-                let reason = if outer.op.kind == RepetitionKind::OneOrMore && outer.greedy {
-                    "possessive quantifiers are not supported"
-                } else {
-                    "quantifier does not follow a repeatable item"
-                };
-                return Err((reason.to_string(), at));
-            }
-            check_quantifiers(&outer.ast)
-        }
-        Ast::Group(group) => check_quantifiers(&group.ast),
-        Ast::Alternation(alternation) => alternation.asts.iter().try_for_each(check_quantifiers),
-        Ast::Concat(concat) => concat.asts.iter().try_for_each(check_quantifiers),
-        _ => Ok(()),
     }
 }
 
@@ -310,67 +155,14 @@ mod tests {
     }
 
     #[test]
-    fn translation_keeps_ascii_and_escapes_other_bytes() {
-        let t = Translated::new("a(é)\\é\0".as_bytes());
-        assert_eq!(t.text, r"a(\xC3\xA9)\xC3\xA9\x00");
-        assert_eq!(t.origin.len(), t.text.len());
-        // The escaped `\é` maps back to the bytes of é (offsets 6 and 7).
-        assert_eq!(t.origin[t.text.len() - 5], 7);
-        let t = Translated::new(br"\\\xff");
-        assert_eq!(t.text, r"\\\xff", "ASCII escapes are untouched");
-    }
-
-    #[test]
-    fn braces_that_are_not_quantifiers_are_literal() {
-        assert_eq!(
-            Translated::new(b"a{,3}b{2}c{2,}d{2,5}").text,
-            r"a\{,3}b{2}c{2,}d{2,5}"
-        );
-        assert_eq!(Translated::new(b"a{x").text, r"a\{x");
-        assert_eq!(Translated::new(br"\x{41}\p{L}\{").text, r"\x{41}\p{L}\{");
-        assert!(re("a{,3}", true).exec(b"a{,3}"));
-        assert!(!re("a{,3}", true).exec(b"aaa"));
-        assert!(re("a{2", true).exec(b"a{2"));
-        assert!(re("^a{2}$", true).exec(b"aa"));
-        assert!(re(r"\x{41}", true).exec(b"A"));
-    }
-
-    #[test]
-    fn quantified_quantifiers_are_refused() {
-        let err = |p: &str| Regex::new(p.as_bytes(), true).err().unwrap();
-        assert_eq!(
-            err("a++b"),
-            "regex 'a++b' is invalid (error=possessive quantifiers are not supported, erroffset=2)"
-        );
-        assert!(err("x(a*+)").contains("possessive"));
-        assert_eq!(
-            err("a**"),
-            "regex 'a**' is invalid (error=quantifier does not follow a repeatable item, erroffset=2)"
-        );
-        assert!(
-            err("a{2}{3}").contains("quantifier does not follow a repeatable item, erroffset=4")
-        );
-        assert!(Regex::new(b"(?:a+)+b|a+?|a??", true).is_ok());
-    }
-
-    #[test]
-    fn matches_bytes_like_pcre_without_utf() {
+    fn the_second_argument_means_case_sensitive() {
+        // The compile step and its semantics are tested in `crate::sample::regex`.
         assert!(re("^a(b+)c$", false).exec(b"ABBC"));
         assert!(!re("^a(b+)c$", true).exec(b"ABBC"));
-        assert!(!re("^.$", false).exec("é".as_bytes()), "two bytes");
-        assert!(re("^.$", false).exec(b"\xff"));
-        let class = re("[é]", true);
-        assert!(class.exec(b"\xa9") && class.exec(b"\xc3"));
-        assert!(
-            !re("é", false).exec("É".as_bytes()),
-            "caseless is ASCII-only"
+        assert_eq!(
+            Regex::new(b"a(b", true).err().unwrap(),
+            "regex 'a(b' is invalid (error=unclosed group, erroffset=1)"
         );
-        assert!(!re(r"\w", true).exec("é".as_bytes()));
-        assert!(!re("a.c", true).exec(b"a\nc"));
-        assert!(!re("^b", true).exec(b"a\nb"));
-        assert!(re("(?i)AB", true).exec(b"ab"));
-        assert!(re("b", true).exec(b"a\0b"));
-        assert!(re("a\0b", true).exec(b"a\0b") && !re("a\0b", true).exec(b"a"));
     }
 
     #[test]
@@ -390,29 +182,5 @@ mod tests {
         let got = caps(many, "abcdefghijklmnopqrstuv").unwrap();
         assert_eq!(got.len(), MAX_MATCH);
         assert_eq!(got[19], "s");
-    }
-
-    #[test]
-    fn errors_name_the_pattern_reason_and_offset() {
-        let err = |p: &[u8]| Regex::new(p, true).err().unwrap();
-        assert_eq!(
-            err(b"a(b"),
-            "regex 'a(b' is invalid (error=unclosed group, erroffset=1)"
-        );
-        assert!(err(b"[").starts_with("regex '[' is invalid (error=unclosed character class"));
-        assert!(err(b"(a)\\1").contains("backreferences are not supported, erroffset=3)"));
-        assert!(err(b"a(?=b)").contains("look-around"));
-        // Offsets count the pattern's own bytes, not the translation's.
-        assert_eq!(
-            err("é(".as_bytes()),
-            "regex 'é(' is invalid (error=unclosed group, erroffset=2)"
-        );
-        assert!(err(b"a{2,1}").contains("erroffset="));
-        // Parses, but the compiled program is over the engine's size limit.
-        assert_eq!(
-            err(b"(a{1000}){1000}"),
-            "regex '(a{1000}){1000}' is invalid (error=compiled regex exceeds size limit of \
-             10485760 bytes, erroffset=0)"
-        );
     }
 }
