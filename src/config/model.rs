@@ -383,22 +383,9 @@ pub struct AclExpr {
     pub patterns: Vec<String>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MatchMethod {
-    Found,
-    Bool,
-    Int,
-    Ip,
-    Bin,
-    Len,
-    Str,
-    Sub,
-    Reg,
-    Beg,
-    End,
-    Dir,
-    Dom,
-}
+/// ACL match methods (`-m str`, `-m ip`...): the sample module's, re-exported so the
+/// parsed configuration and the matcher use one enum.
+pub use crate::sample::Method as MatchMethod;
 
 /// `balance` algorithms.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

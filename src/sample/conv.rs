@@ -689,7 +689,8 @@ pub fn strftime(fmt: &str, t: i64, offset: i32, local: bool) -> String {
     let secs = t + offset as i64;
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
-    let (y, mo, d) = civil_from_days(days);
+    let (y, mo, d) = crate::log::time::civil_from_days(days);
+    let (mo, d) = (i64::from(mo), i64::from(d));
     let (h, mi, s) = (rem / 3600, rem / 60 % 60, rem % 60);
     let wday = (days + 4).rem_euclid(7) as usize;
     let yday = days - days_from_civil(y, 1, 1);
@@ -765,19 +766,6 @@ pub fn strftime(fmt: &str, t: i64, offset: i32, local: bool) -> String {
         out.push_str(&piece);
     }
     out
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
