@@ -163,7 +163,8 @@ fn forced_yield_setting() {
     assert_eq!(preempt_for(None, Timer), Preempt::default());
     assert_eq!(preempt_for(Some(0), Timer), Preempt::Timer(Duration::from_millis(1)));
     assert_eq!(preempt_for(Some(10), Timer), Preempt::Timer(Duration::from_micros(100)));
-    assert_eq!(preempt_for(Some(1000), Timer), Preempt::Timer(Duration::from_micros(250)));
+    assert_eq!(preempt_for(Some(500), Timer), Preempt::Timer(Duration::from_micros(500)));
+    assert_eq!(preempt_for(Some(1000), Timer), Preempt::Timer(Duration::from_millis(1)));
     assert_eq!(preempt_for(Some(1_000_000), Timer), Preempt::Timer(Duration::from_millis(1)));
     assert_eq!(preempt_for(Some(500), Count), Preempt::Count(500));
     assert_eq!(preempt_for(None, Count), Preempt::Count(10_000));
