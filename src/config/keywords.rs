@@ -746,6 +746,23 @@ fn where_allowed(mask: u8) -> String {
     )
 }
 
+/// One Markdown table of proxy-section keywords: (name, allowed sections, state, note) rows.
+fn proxy_table<'a>(
+    out: &mut String,
+    first_column: &str,
+    rows: impl Iterator<Item = (&'a str, u8, &'static str, &'a str)>,
+) {
+    out.push_str(&format!(
+        "| {first_column} | defaults | frontend | listen | backend | state | notes |\n|---|---|---|---|---|---|---|\n"
+    ));
+    for (name, sections, state, note) in rows {
+        out.push_str(&format!(
+            "| `{name}` | {} | {state} | {note} |\n",
+            where_allowed(sections)
+        ));
+    }
+}
+
 /// The generated part of `doc/config.md`: every table as Markdown.
 pub fn markdown() -> String {
     let mut out = String::new();
@@ -759,27 +776,9 @@ pub fn markdown() -> String {
         ));
     }
     out.push_str("\n### Proxies (`defaults`, `frontend`, `listen`, `backend`)\n\n");
-    out.push_str("| keyword | defaults | frontend | listen | backend | state | notes |\n|---|---|---|---|---|---|---|\n");
-    for k in PROXY {
-        out.push_str(&format!(
-            "| `{}` | {} | {} | {} |\n",
-            k.name,
-            where_allowed(k.sections),
-            k.state.label(),
-            k.note
-        ));
-    }
+    proxy_table(&mut out, "keyword", PROXY.iter().map(|k| (k.name, k.sections, k.state.label(), k.note)));
     out.push_str("\n### `option`\n\n");
-    out.push_str("| option | defaults | frontend | listen | backend | state | notes |\n|---|---|---|---|---|---|---|\n");
-    for k in OPTIONS {
-        out.push_str(&format!(
-            "| `{}` | {} | {} | {} |\n",
-            k.name,
-            where_allowed(k.sections),
-            k.state.label(),
-            k.note
-        ));
-    }
+    proxy_table(&mut out, "option", OPTIONS.iter().map(|k| (k.name, k.sections, k.state.label(), k.note)));
     for (title, table) in [
         ("`server` and `default-server` settings", SERVER_OPTIONS),
         ("`bind` settings", BIND_OPTIONS),
