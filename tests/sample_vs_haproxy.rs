@@ -300,6 +300,27 @@ struct Haproxy {
     _dir: tempdir::Dir,
 }
 
+impl Haproxy {
+    /// Runs `bin -db -q -f <cfg>` from a fresh directory and waits until `port` listens.
+    fn start(bin: &std::path::Path, tag: &str, cfg: &str, port: u16) -> Haproxy {
+        let dir = tempdir::Dir::new(tag);
+        let path = dir.0.join("haproxy.cfg");
+        std::fs::write(&path, cfg).unwrap();
+        let child = Command::new(bin)
+            .arg("-db")
+            .arg("-q")
+            .arg("-f")
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let guard = Haproxy { child, _dir: dir };
+        wait_listening(port);
+        guard
+    }
+}
+
 impl Drop for Haproxy {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -374,20 +395,7 @@ fn expressions_give_what_haproxy_gives() {
         ));
     }
     cfg.push_str("  server s1 127.0.0.1:1\n");
-    let dir = tempdir::Dir::new("sample-vs-haproxy");
-    let path = dir.0.join("h.cfg");
-    std::fs::write(&path, &cfg).unwrap();
-    let child = Command::new(&bin)
-        .arg("-db")
-        .arg("-q")
-        .arg("-f")
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let _guard = Haproxy { child, _dir: dir };
-    wait_listening(port);
+    let _guard = Haproxy::start(&bin, "sample-vs-haproxy", &cfg, port);
     let cx = ctx(port);
     let mut bad = Vec::new();
     for (i, e) in EXPRS.iter().enumerate() {
@@ -440,20 +448,7 @@ fn acl_matches_agree_with_haproxy() {
         cfg.push_str(&format!("  http-request return status 200 content-type text/plain string 1 if {{ path /{i} }} {{ {acl} }}\n"));
     }
     cfg.push_str("  http-request return status 200 content-type text/plain string 0\n  server s1 127.0.0.1:1\n");
-    let dir = tempdir::Dir::new("sample-acl");
-    let path = dir.0.join("acl.cfg");
-    std::fs::write(&path, &cfg).unwrap();
-    let child = Command::new(&bin)
-        .arg("-db")
-        .arg("-q")
-        .arg("-f")
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let _guard = Haproxy { child, _dir: dir };
-    wait_listening(port);
+    let _guard = Haproxy::start(&bin, "sample-acl", &cfg, port);
     let cx = ctx(port);
     let mut bad = Vec::new();
     for (i, acl) in ACLS.iter().enumerate() {
