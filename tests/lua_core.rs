@@ -96,8 +96,13 @@ fn a_task_over_task_timeout_is_killed_and_the_proxy_keeps_serving() {
         "    tune.lua.task-timeout 100\n    lua-load {{lua}}/spin.lua",
         &be,
     );
+    // As HAProxy 2.6 prints it: the message, then where the task was.
     p.wait_for_line(
-        |l| l.ends_with("Lua task: [state-id 0] runtime error: execution timeout."),
+        |l| {
+            l.contains("Lua task: [state-id 0] runtime error: execution timeout from ")
+                && l.contains("/spin.lua:4: in function")
+                && l.ends_with('.')
+        },
         DEADLINE,
     );
     echo_round_trip(&p);

@@ -93,6 +93,8 @@ pub struct Task {
     anchor: Option<RegistryRef>,
     ctx: Box<TaskCtx>,
     done: bool,
+    /// Where the task was when a budget stopped it (HAProxy logs it after the message).
+    timeout_traceback: Option<String>,
 }
 
 impl std::fmt::Debug for Task {
@@ -132,6 +134,7 @@ impl Task {
             anchor: Some(anchor),
             ctx,
             done: false,
+            timeout_traceback: None,
         })
     }
 
@@ -225,7 +228,10 @@ impl Task {
         self.ctx.run_before.set(self.ctx.run_before.get() + elapsed);
         let abort = shared.take_abort();
         let outcome = match (status, abort) {
-            (_, Some(LuaError::Timeout(k))) => Resume::Timeout(k),
+            (_, Some(LuaError::Timeout(k))) => {
+                self.timeout_traceback = self.traceback();
+                Resume::Timeout(k)
+            }
             (_, Some(LuaError::Panic(m))) => Resume::Panic(m),
             (ffi::LUA_YIELD, _) => {
                 // SAFETY: the yielded values are on co's stack; drop them (a task-level yield
@@ -233,7 +239,10 @@ impl Task {
                 unsafe { ffi::lua_pop(co, nres) };
                 let reason = self.ctx.pending.take().unwrap_or(WaitReason::Other);
                 match self.budget_after(elapsed) {
-                    Some(k) => Resume::Timeout(k),
+                    Some(k) => {
+                        self.timeout_traceback = self.traceback();
+                        Resume::Timeout(k)
+                    }
                     None => return Resume::Yield(reason),
                 }
             }
@@ -275,6 +284,12 @@ impl Task {
             return Some(TimeoutKind::Total);
         }
         None
+    }
+
+    /// After [`Resume::Timeout`]: the traceback of the coroutine where the budget stopped it,
+    /// taken before the coroutine was closed.
+    pub fn timeout_traceback(&self) -> Option<&str> {
+        self.timeout_traceback.as_deref()
     }
 
     /// The traceback of the (errored) coroutine, built on the main thread.

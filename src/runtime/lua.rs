@@ -71,6 +71,16 @@ fn preempt_now(configured: Preempt, traffic_at: Option<Instant>, now: Instant) -
     }
 }
 
+/// HAProxy's ` from <traceback>` after a task's error message, or nothing without one.
+fn from_clause(traceback: &str) -> String {
+    let tb = haproxy_traceback(traceback);
+    if tb.is_empty() {
+        String::new()
+    } else {
+        format!(" from {tb}")
+    }
+}
+
 /// The Lua start-up failed; the reason was printed on stderr (exit code 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BootFailed;
@@ -226,19 +236,20 @@ impl LuaRt {
                 } else {
                     message
                 };
-                let tb = haproxy_traceback(&traceback);
-                let from = if tb.is_empty() {
-                    String::new()
-                } else {
-                    format!(" from {tb}")
-                };
+                let from = from_clause(&traceback);
                 self.engine
                     .report_task_error(&format!("[state-id 0] runtime error: {message}{from}."));
                 false
             }
             Resume::Timeout(k) => {
-                self.engine
-                    .report_task_error(&format!("[state-id 0] runtime error: {}.", k.message()));
+                let from = self
+                    .live(key)
+                    .and_then(|r| r.task.timeout_traceback().map(from_clause))
+                    .unwrap_or_default();
+                self.engine.report_task_error(&format!(
+                    "[state-id 0] runtime error: {}{from}.",
+                    k.message()
+                ));
                 false
             }
             Resume::NoMem => {
