@@ -84,26 +84,25 @@ pub(crate) struct Slot {
     cpu_start: AtomicU64,
 }
 
-/// `CLOCK_THREAD_CPUTIME_ID` in nanoseconds.
-fn thread_cpu_ns() -> u64 {
+/// `clock` in nanoseconds (async-signal-safe: `clock_gettime` is).
+fn clock_ns(clock: libc::clockid_t) -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: clock_gettime writes the timespec we pass.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    unsafe { libc::clock_gettime(clock, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-/// `CLOCK_MONOTONIC` in nanoseconds (async-signal-safe: `clock_gettime` is).
+/// `CLOCK_THREAD_CPUTIME_ID` in nanoseconds.
+fn thread_cpu_ns() -> u64 {
+    clock_ns(libc::CLOCK_THREAD_CPUTIME_ID)
+}
+
+/// `CLOCK_MONOTONIC` in nanoseconds.
 fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes the timespec we pass.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+    clock_ns(libc::CLOCK_MONOTONIC)
 }
 
 /// The POSIX timer of this thread, deleted when the thread ends.
