@@ -123,26 +123,29 @@ fn harness_drives_moonproxy_and_haproxy() {
     }
 }
 
+/// `listen fe` on `{{fe}}` to one server on `{{be}}`, logging `option tcplog` lines on stdout.
+const TCPLOG_LISTEN: &str = "global
+    log stdout format raw local0
+defaults
+    mode tcp
+    log global
+    option tcplog
+    timeout connect 5s
+    timeout client 5s
+    timeout server 5s
+listen fe
+    bind 127.0.0.1:{{fe}}
+    server s1 127.0.0.1:{{be}}";
+
 fn drive(bin: &std::path::Path) {
     let echo = Backend::echo();
-    let mut proxy = ProxyBuilder::new(
-        "global
-            log stdout format raw local0
-         defaults
-            mode tcp
-            log global
-            option tcplog
-            timeout connect 5s
-            timeout client 5s
-            timeout server 5s
-         listen fe
-            bind 127.0.0.1:{{fe}}
-            server s1 127.0.0.1:{{be}}
+    let mut proxy = ProxyBuilder::new(&format!(
+        "{TCPLOG_LISTEN}
          listen unused
-            bind 127.0.0.1:{{other}}
-            server s1 127.0.0.1:{{dead}}
-        ",
-    )
+            bind 127.0.0.1:{{{{other}}}}
+            server s1 127.0.0.1:{{{{dead}}}}
+        "
+    ))
     .bin(bin)
     .port("be", echo.port())
     .free_port("dead")
@@ -289,20 +292,7 @@ fn logged_tcp_lines_read_the_same_on_moonproxy_and_haproxy() {
 fn tcplog_lines_split_into_named_fields_on_moonproxy_and_haproxy() {
     for bin in moonproxy_and_haproxy() {
         let echo = Backend::echo();
-        let proxy = ProxyBuilder::new(
-            "global
-                log stdout format raw local0
-             defaults
-                mode tcp
-                log global
-                option tcplog
-                timeout connect 5s
-                timeout client 5s
-                timeout server 5s
-             listen fe
-                bind 127.0.0.1:{{fe}}
-                server s1 127.0.0.1:{{be}}",
-        )
+        let proxy = ProxyBuilder::new(TCPLOG_LISTEN)
         .bin(&bin)
         .port("be", echo.port())
         .start();
