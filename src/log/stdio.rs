@@ -119,7 +119,7 @@ pub fn stderr() -> Option<LineWriter> {
 
 /// The writer for an inherited descriptor `fd@N`, shared by every target naming it.
 ///
-/// Without `unsafe` outside `src/sys`, the descriptor is reached by reopening
+/// Raw descriptors are only handled in `src/sys`, so here the descriptor is reached by reopening
 /// `/proc/self/fd/N`: this works for pipes, terminals and files (the usual cases:
 /// `fd@1`, a pipe to a log collector), not for a socket. `None` if it cannot be opened.
 pub fn fd(n: i32) -> Option<LineWriter> {
