@@ -13,7 +13,10 @@
 //!
 //! The contract and the table of rejections are in `doc/http.md`.
 
+pub mod errors;
 pub mod h1;
+pub mod rules;
+pub mod txn;
 
 use std::fmt;
 

@@ -90,10 +90,42 @@ pub struct StreamLog {
     /// `%sq %bq`: queue lengths seen when the stream was queued.
     pub srv_queue: u32,
     pub backend_queue: u32,
+    /// The HTTP part of the record, for streams of a `mode http` proxy.
+    pub http: Option<Box<HttpLog>>,
     // Not here yet, to be added together with the stream (which builds this record
     // with a struct literal): `backend_src` (`%bi %bp`, printed `-` for now),
     // `t_handshake` (`%Th`, 0 without TLS or PROXY protocol), `frontend_counter`
     // (`%lc`, printed `-` for now).
+}
+
+/// What an HTTP transaction adds to its log record (`%r %HM %HU %ST %hr %Tq %TR` ...).
+/// Filled by the stream from its [`crate::http::txn::Txn`] when the transaction ends.
+#[derive(Clone, Debug, Default)]
+pub struct HttpLog {
+    /// The request line as received (`%r`, `%HM %HU %HV`); `None` when no complete
+    /// request line was read (HAProxy prints `<BADREQ>`).
+    pub method: Option<String>,
+    pub uri: Option<String>,
+    pub version: Option<String>,
+    /// `%ST`: the status sent to the client; `None` logs -1.
+    pub status: Option<u16>,
+    /// `%hr` / `%hs`: captured header values, in declaration order.
+    pub req_captures: Vec<Option<Vec<u8>>>,
+    pub res_captures: Vec<Option<Vec<u8>>>,
+    /// `%Th`: accept to the connection being ready (TLS/PROXY handshakes; 0 without).
+    pub t_handshake: Duration,
+    /// `%Ti`: idle time before the first byte of this request (keep-alive wait).
+    pub t_idle: Option<Duration>,
+    /// `%TR`: first byte to the complete request head; `None` logs -1.
+    pub t_request: Option<Duration>,
+    /// `%Tr`: request sent to the server to the complete response head; `None` logs -1.
+    pub t_response: Option<Duration>,
+    /// The start of this transaction (its `%t`), which on a kept-alive connection is
+    /// later than the connection's accept date.
+    pub request_date: Option<SystemTime>,
+    /// `%CC` / `%CS`: captured cookies (`-` when none).
+    pub cookie_req: Option<String>,
+    pub cookie_res: Option<String>,
 }
 
 impl Default for StreamLog {
@@ -123,6 +155,7 @@ impl Default for StreamLog {
             redispatched: false,
             srv_queue: 0,
             backend_queue: 0,
+            http: None,
         }
     }
 }

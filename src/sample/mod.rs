@@ -252,6 +252,18 @@ pub trait SampleCtx {
     fn random_u32(&self) -> u32 {
         fetch::random_u32()
     }
+    /// The HTTP request head of the transaction (`method`, `path`, `hdr` ...).
+    fn http_req(&self) -> Option<&crate::http::Request> {
+        None
+    }
+    /// The HTTP response head, once there is one (`status`, `res.hdr` ...).
+    fn http_res(&self) -> Option<&crate::http::Response> {
+        None
+    }
+    /// The HTTP transaction: buffered bodies, captures, `txn` variables.
+    fn http_txn(&self) -> Option<&crate::http::txn::Txn> {
+        None
+    }
 }
 
 /// A context for tests and for expressions evaluated outside any stream.

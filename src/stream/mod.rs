@@ -710,6 +710,7 @@ impl Stream {
             redispatched: self.redispatched,
             srv_queue: self.queue_seen.0,
             backend_queue: self.queue_seen.1,
+            http: None,
         }
     }
 }

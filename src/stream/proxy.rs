@@ -28,6 +28,8 @@ pub struct ProxyRt {
     pub maxconn: Option<u32>,
     pub logs: Vec<LogTarget>,
     pub log_format: Option<String>,
+    /// `http-request`, `http-response` and `http-after-response` rules.
+    pub http_rules: crate::http::rules::HttpRules,
     pub disabled: bool,
     /// Live connections on the frontend side (`%fc`); `%bc` is kept by the backend.
     pub feconn: u32,
@@ -116,6 +118,7 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
             maxconn: p.maxconn,
             logs: p.logs.clone(),
             log_format: p.log_format.clone(),
+            http_rules: Default::default(),
             disabled: p.disabled,
             feconn: 0,
             cum_fe: 0,

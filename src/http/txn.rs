@@ -1,0 +1,66 @@
+//! One HTTP transaction's state apart from the sockets: the two messages as rules see
+//! and rewrite them, the transaction's variables, captures and log decisions.
+//!
+//! The stream owns one [`Txn`] per request on a connection ([`Txn::reset`] starts the
+//! next one on a kept-alive connection); rules ([`super::rules`]) read and rewrite it;
+//! the log record ([`crate::log::HttpLog`]) is built from it when the transaction ends.
+//! Later, Lua's `TXN` and `HTTP` classes are views of the same struct.
+//!
+//! Fields are added, never renamed: the stream, the rules, the log and Lua all use it.
+
+use super::{Request, Response};
+use crate::config::model::Level;
+use crate::sample::vars::{Scope, Vars};
+
+#[derive(Debug, Default)]
+pub struct Txn {
+    /// The request head, once parsed (rules rewrite it in place before it is sent).
+    pub req: Option<Request>,
+    /// The final response head, once parsed or generated.
+    pub res: Option<Response>,
+    /// Request body bytes kept for rules (`option http-buffer-request`,
+    /// `http-request wait-for-body`): what `req.body` returns.
+    pub req_body: Vec<u8>,
+    /// Response body bytes kept for rules (`http-response wait-for-body`): `res.body`.
+    pub res_body: Vec<u8>,
+    /// Variables of the `txn`, `req` and `res` scopes. `sess` variables live as long as
+    /// the client connection and `proc` ones in the process: not here.
+    pub vars: Vars,
+    /// `capture request header` slots, in declaration order (`%hr`, `capture.req.hdr`).
+    pub req_captures: Vec<Option<Vec<u8>>>,
+    /// `capture response header` slots (`%hs`, `capture.res.hdr`).
+    pub res_captures: Vec<Option<Vec<u8>>>,
+    /// `set-log-level`: the level the transaction's log line goes out at.
+    pub log_level: Option<Level>,
+    /// `set-log-level silent`: no log line for this transaction.
+    pub silent: bool,
+    /// `unique-id-format` rendered (`%ID`, `unique-id`), or set by `unique-id` rules.
+    pub unique_id: Option<String>,
+    /// The status sent to the client: the server's, or the one the proxy generated
+    /// (deny, return, redirect, error pages). `None` while nothing was sent (`%ST` -1).
+    pub status: Option<u16>,
+}
+
+impl Txn {
+    pub fn new() -> Txn {
+        Txn::default()
+    }
+
+    /// Ends this transaction and starts the next on the same connection: messages,
+    /// bodies, captures and the `txn`/`req`/`res` variables go, allocations stay.
+    pub fn reset(&mut self) {
+        self.req = None;
+        self.res = None;
+        self.req_body.clear();
+        self.res_body.clear();
+        for scope in [Scope::Txn, Scope::Req, Scope::Res] {
+            self.vars.clear(scope);
+        }
+        self.req_captures.iter_mut().for_each(|c| *c = None);
+        self.res_captures.iter_mut().for_each(|c| *c = None);
+        self.log_level = None;
+        self.silent = false;
+        self.unique_id = None;
+        self.status = None;
+    }
+}
