@@ -441,7 +441,7 @@ pub static OPTIONS: &[SubKeyword] = &[
     s("allbackups", DB, ""),
     s("clitcpka", DF, ""),
     s("dontlognull", DF, ""),
-    s("httplog", DF, "`clf` argument not yet"),
+    s("httplog", DF, ""),
     s("log-health-checks", DB, ""),
     s("log-separate-errors", DF, ""),
     s("nolinger", DFB, ""),

@@ -21,13 +21,14 @@
 
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use super::target::system_hostname;
 use super::time;
-use super::StreamLog;
+use super::{HttpLog, StreamLog};
 use crate::config::model::Mode;
+use crate::sample::{Expr, SampleCtx};
 
 /// Flags set with `%{...}` before a variable.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -92,15 +93,47 @@ pub enum Var {
     RequestCounter,
     /// `%lc`: frontend log counter.
     FrontendCounter,
-    /// `%ST`: HTTP status (0 in TCP).
+    /// `%ST`: HTTP status (0 in TCP, -1 in HTTP until a status is known).
     Status,
-    /// `%hr %hrl %hs %hsl`: captured headers (empty in TCP).
-    Captures,
     /// `%sslc %sslv`: TLS cipher and version (`-` without TLS).
     Ssl,
-    /// A variable reserved for HTTP mode (`%r`, `%HM`, `%Tq` ...): accepted in HTTP
-    /// proxies, rendered `-` until HTTP logging lands.
-    Http(&'static str),
+    /// `%hr`: captured request headers as `{a|b}`; `%hrl`: as a list `a b`.
+    ReqCaptures,
+    ReqCapturesList,
+    /// `%hs` / `%hsl`: captured response headers.
+    ResCaptures,
+    ResCapturesList,
+    /// `%r`: the request line (`<BADREQ>` when none was read).
+    RequestLine,
+    /// `%HM`: method.
+    Method,
+    /// `%HP`: URI without its query string.
+    Path,
+    /// `%HPO`: path only (no scheme, authority nor query).
+    PathOnly,
+    /// `%HQ`: query string with its `?` (empty without one).
+    Query,
+    /// `%HU`: URI.
+    Uri,
+    /// `%HV`: HTTP version.
+    HttpVersion,
+    /// `%CC` / `%CS`: captured request / response cookie.
+    CookieReq,
+    CookieRes,
+    /// `%Ta`: active time of the request (`Tt - Th - Ti`).
+    Ta,
+    /// `%Ti`: idle time before the request.
+    Ti,
+    /// `%Tq`: `Th + Ti + TR`.
+    Tq,
+    /// `%TR`: time to receive the full request head.
+    TRequest,
+    /// `%Tr`: server response time.
+    Tr,
+    /// `%tr %trg %trl`: date of the request (local with ms, GMT, local with offset).
+    ReqDate,
+    ReqDateGmt,
+    ReqDateLocal,
 }
 
 /// Variables HAProxy 2.6 accepts; `true`: reserved for HTTP mode.
@@ -145,29 +178,29 @@ const VARS: &[(&str, Var, bool)] = &[
     ("rt", Var::RequestCounter, false),
     ("lc", Var::FrontendCounter, false),
     ("ST", Var::Status, false),
-    ("hr", Var::Captures, false),
-    ("hrl", Var::Captures, false),
-    ("hs", Var::Captures, false),
-    ("hsl", Var::Captures, false),
+    ("hr", Var::ReqCaptures, false),
+    ("hrl", Var::ReqCapturesList, false),
+    ("hs", Var::ResCaptures, false),
+    ("hsl", Var::ResCapturesList, false),
     ("sslc", Var::Ssl, false),
     ("sslv", Var::Ssl, false),
-    ("CC", Var::Http("CC"), true),
-    ("CS", Var::Http("CS"), true),
-    ("HM", Var::Http("HM"), true),
-    ("HP", Var::Http("HP"), true),
-    ("HPO", Var::Http("HPO"), true),
-    ("HQ", Var::Http("HQ"), true),
-    ("HU", Var::Http("HU"), true),
-    ("HV", Var::Http("HV"), true),
-    ("Ta", Var::Http("Ta"), true),
-    ("Ti", Var::Http("Ti"), true),
-    ("Tq", Var::Http("Tq"), true),
-    ("TR", Var::Http("TR"), true),
-    ("Tr", Var::Http("Tr"), true),
-    ("r", Var::Http("r"), true),
-    ("tr", Var::Http("tr"), true),
-    ("trg", Var::Http("trg"), true),
-    ("trl", Var::Http("trl"), true),
+    ("CC", Var::CookieReq, true),
+    ("CS", Var::CookieRes, true),
+    ("HM", Var::Method, true),
+    ("HP", Var::Path, true),
+    ("HPO", Var::PathOnly, true),
+    ("HQ", Var::Query, true),
+    ("HU", Var::Uri, true),
+    ("HV", Var::HttpVersion, true),
+    ("Ta", Var::Ta, true),
+    ("Ti", Var::Ti, true),
+    ("Tq", Var::Tq, true),
+    ("TR", Var::TRequest, true),
+    ("Tr", Var::Tr, true),
+    ("r", Var::RequestLine, true),
+    ("tr", Var::ReqDate, true),
+    ("trg", Var::ReqDateGmt, true),
+    ("trl", Var::ReqDateLocal, true),
 ];
 
 impl Var {
@@ -187,12 +220,28 @@ pub enum Node {
     /// A space of the format string (see [`LogFormat::render_with`] for how runs collapse).
     Separator,
     Var(Var, VarFlags),
-    /// `%[expr]`: kept for the sample engine; rendered `-` for now.
+    /// `%[expr]`: a sample expression, compiled, evaluated against the
+    /// [`SampleCtx`] given to [`LogFormat::render_in`] (`-` without one).
     Sample {
         expr: String,
         flags: VarFlags,
+        compiled: SampleExpr,
     },
 }
+
+/// A compiled `%[...]` expression. Two are equal when their texts are (the
+/// expression is a function of its text), which keeps [`LogFormat`] comparable.
+#[derive(Clone, Debug)]
+pub struct SampleExpr(pub Arc<Expr>);
+
+impl PartialEq for SampleExpr {
+    fn eq(&self, _other: &SampleExpr) -> bool {
+        // Only compared through `Node::Sample`, whose `expr` texts decide.
+        true
+    }
+}
+
+impl Eq for SampleExpr {}
 
 /// A compile error: HAProxy's wording in `message`, and the byte offset in the format
 /// string where it was found.
@@ -342,10 +391,21 @@ impl LogFormat {
                             start,
                         ));
                     };
+                    let expr = &fmt[start..start + len];
+                    let compiled = Expr::parse(expr).map_err(|e| {
+                        err(
+                            format!(
+                                "failed to parse sample expression <{}> : {e}.",
+                                &fmt[start..]
+                            ),
+                            start,
+                        )
+                    })?;
                     flush_text(&mut nodes, &mut text);
                     nodes.push(Node::Sample {
-                        expr: fmt[start..start + len].to_string(),
+                        expr: expr.to_string(),
                         flags,
+                        compiled: SampleExpr(Arc::new(compiled)),
                     });
                     i = start + len + 1;
                 }
@@ -431,13 +491,38 @@ impl LogFormat {
         self.nodes.is_empty()
     }
 
+    /// Does the format use `%[...]` expressions (a render without a [`SampleCtx`]
+    /// prints them `-`)?
+    pub fn has_samples(&self) -> bool {
+        self.nodes.iter().any(|n| matches!(n, Node::Sample { .. }))
+    }
+
     /// Appends the line for `rec` to `out`, with this process's pid, host name and zone.
+    /// `%[...]` expressions print `-`: use [`render_in`](Self::render_in) to give them
+    /// a context.
     pub fn render(&self, rec: &StreamLog, out: &mut String) {
-        self.render_with(rec, RenderEnv::process(), out)
+        self.render_full(rec, None, RenderEnv::process(), out)
+    }
+
+    /// [`render`](Self::render) evaluating `%[...]` expressions against `cx` (the
+    /// stream's sample context: its transaction, variables, addresses).
+    pub fn render_in(&self, rec: &StreamLog, cx: &dyn SampleCtx, out: &mut String) {
+        self.render_full(rec, Some(cx), RenderEnv::process(), out)
     }
 
     /// [`render`](Self::render) with explicit process values (tests).
     pub fn render_with(&self, rec: &StreamLog, env: &RenderEnv, out: &mut String) {
+        self.render_full(rec, None, env, out)
+    }
+
+    /// The general form: an optional sample context and explicit process values.
+    pub fn render_full(
+        &self,
+        rec: &StreamLog,
+        cx: Option<&dyn SampleCtx>,
+        env: &RenderEnv,
+        out: &mut String,
+    ) {
         // HAProxy prints a separator only after something that printed characters:
         // leading spaces vanish and runs of spaces (even around empty values) collapse.
         let mut last_is_space = true;
@@ -453,7 +538,18 @@ impl LogFormat {
                 }
                 Node::Text(t) => out.push_str(t),
                 Node::Var(var, flags) => render_var(*var, *flags, rec, env, out),
-                Node::Sample { flags, .. } => absent(*flags, out),
+                Node::Sample {
+                    flags, compiled, ..
+                } => {
+                    // An empty result prints like a missing one, as in HAProxy.
+                    match cx
+                        .and_then(|cx| compiled.0.eval_str(cx))
+                        .filter(|v| !v.is_empty())
+                    {
+                        Some(v) => string(&String::from_utf8_lossy(&v), *flags, out),
+                        None => absent(*flags, out),
+                    }
+                }
             }
             if out.len() > before {
                 last_is_space = false;
@@ -599,6 +695,7 @@ fn millis(d: Option<Duration>, out: &mut String) {
 }
 
 fn render_var(var: Var, flags: VarFlags, rec: &StreamLog, env: &RenderEnv, out: &mut String) {
+    let http = rec.http.as_deref();
     match var {
         Var::ClientIp => ip(rec.client, flags, out),
         Var::ClientPort => port(rec.client, flags, out),
@@ -622,15 +719,13 @@ fn render_var(var: Var, flags: VarFlags, rec: &StreamLog, env: &RenderEnv, out: 
         Var::Tw => millis(rec.t_queue, out),
         Var::Tc => millis(rec.t_connect, out),
         Var::Tt | Var::Tu => millis(Some(rec.t_total), out),
-        // No TLS or PROXY protocol yet: the handshake takes no time.
-        Var::Th => out.push('0'),
-        Var::Td => {
-            let data = match (rec.t_queue, rec.t_connect) {
-                (Some(q), Some(c)) => Some(rec.t_total.saturating_sub(q + c)),
-                _ => None,
-            };
-            millis(data, out)
-        }
+        Var::Th => signed(Some(Timers::of(rec).th), out),
+        Var::Td => signed(Timers::of(rec).data(), out),
+        Var::Ta => signed(Some(Timers::of(rec).active()), out),
+        Var::Ti => signed(Timers::of(rec).ti, out),
+        Var::Tq => signed(Timers::of(rec).tq(), out),
+        Var::TRequest => signed(Timers::of(rec).tr_req, out),
+        Var::Tr => signed(Timers::of(rec).tr, out),
         Var::BytesOut => {
             let _ = write!(out, "{}", rec.bytes_out);
         }
@@ -640,7 +735,7 @@ fn render_var(var: Var, flags: VarFlags, rec: &StreamLog, env: &RenderEnv, out: 
         Var::TermState => push_term(rec.termination, out),
         Var::TermStateCookie => {
             push_term(rec.termination, out);
-            out.push_str("--");
+            push_term(http.map_or(*b"--", |h| h.cookie_flags), out);
         }
         Var::ActConn => {
             let _ = write!(out, "{}", rec.actconn);
@@ -667,16 +762,15 @@ fn render_var(var: Var, flags: VarFlags, rec: &StreamLog, env: &RenderEnv, out: 
             let _ = write!(out, "{}", rec.backend_queue);
         }
         Var::Pid => counter(u64::from(env.pid), flags, out),
-        Var::Date => {
-            time::breakdown(rec.accept_date, env.offset_at(rec.accept_date)).write_log_date_ms(out)
-        }
-        Var::DateGmt => time::breakdown(rec.accept_date, 0).write_log_date_tz(out),
-        Var::DateLocal => {
-            time::breakdown(rec.accept_date, env.offset_at(rec.accept_date)).write_log_date_tz(out)
-        }
-        Var::Timestamp => counter(time::unix_secs(rec.accept_date), flags, out),
+        Var::Date => date_ms(txn_date(rec), env, out),
+        Var::DateGmt => time::breakdown(txn_date(rec), 0).write_log_date_tz(out),
+        Var::DateLocal => date_tz(txn_date(rec), env, out),
+        Var::ReqDate => date_ms(request_date(rec), env, out),
+        Var::ReqDateGmt => time::breakdown(request_date(rec), 0).write_log_date_tz(out),
+        Var::ReqDateLocal => date_tz(request_date(rec), env, out),
+        Var::Timestamp => counter(time::unix_secs(txn_date(rec)), flags, out),
         Var::Millis => {
-            let ms = time::breakdown(rec.accept_date, 0).micros / 1000;
+            let ms = time::breakdown(txn_date(rec), 0).micros / 1000;
             if flags.hex {
                 let _ = write!(out, "{ms:02X}");
             } else {
@@ -686,15 +780,251 @@ fn render_var(var: Var, flags: VarFlags, rec: &StreamLog, env: &RenderEnv, out: 
         Var::UniqueId => opt_string(rec.unique_id.as_deref(), flags, out),
         Var::Hostname => string(&env.hostname, flags, out),
         Var::RequestCounter => counter(rec.stream_id, flags, out),
-        Var::Status => out.push('0'),
-        Var::Captures => {}
-        Var::Ssl | Var::Http(_) => absent(flags, out),
+        Var::Status => match http {
+            // TCP streams have no transaction: HAProxy prints 0.
+            None => out.push('0'),
+            Some(h) => match h.status {
+                Some(st) => {
+                    let _ = write!(out, "{st}");
+                }
+                None => out.push_str("-1"),
+            },
+        },
+        Var::Ssl => absent(flags, out),
+        Var::ReqCaptures => captures(http.map(|h| &h.req_captures[..]), false, flags, out),
+        Var::ReqCapturesList => captures(http.map(|h| &h.req_captures[..]), true, flags, out),
+        Var::ResCaptures => captures(http.map(|h| &h.res_captures[..]), false, flags, out),
+        Var::ResCapturesList => captures(http.map(|h| &h.res_captures[..]), true, flags, out),
+        Var::RequestLine => request_part(http, flags, out, |h| {
+            let mut line = h.method.clone()?;
+            for part in [&h.uri, &h.version].into_iter().flatten() {
+                line.push(' ');
+                line.push_str(part);
+            }
+            Some(line)
+        }),
+        Var::Method => request_part(http, flags, out, |h| h.method.clone()),
+        Var::Uri => request_part(http, flags, out, |h| h.uri.clone()),
+        Var::Path => request_part(http, flags, out, |h| {
+            h.uri.as_deref().map(|u| without_query(u).to_string())
+        }),
+        Var::PathOnly => request_part(http, flags, out, |h| {
+            h.uri
+                .as_deref()
+                .map(|u| path_only(without_query(u)).to_string())
+        }),
+        Var::Query => request_part(http, flags, out, |h| {
+            h.uri
+                .as_deref()
+                .map(|u| u.find('?').map_or("", |q| &u[q..]).to_string())
+        }),
+        Var::HttpVersion => request_part(http, flags, out, |h| h.version.clone()),
+        Var::CookieReq => opt_string(http.and_then(|h| h.cookie_req.as_deref()), flags, out),
+        Var::CookieRes => opt_string(http.and_then(|h| h.cookie_res.as_deref()), flags, out),
+    }
+}
+
+/// The timers of a record in milliseconds, with HAProxy's relations between them:
+/// `Tq = Th + Ti + TR`, `Ta = Tt - Th - Ti`, `Td = Tt - (Tq + Tw + Tc + Tr)`; a timer
+/// that was never reached, or depends on one, is `None` (printed `-1`).
+///
+/// Every value is rounded down to the millisecond before it is combined, so the
+/// relations hold exactly on the printed numbers, as in HAProxy's line.
+#[derive(Clone, Copy, Debug)]
+struct Timers {
+    http: bool,
+    th: i64,
+    ti: Option<i64>,
+    tr_req: Option<i64>,
+    tw: Option<i64>,
+    tc: Option<i64>,
+    tr: Option<i64>,
+    tt: i64,
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl Timers {
+    fn of(rec: &StreamLog) -> Timers {
+        let h = rec.http.as_deref();
+        Timers {
+            http: h.is_some(),
+            th: h.map_or(0, |h| ms(h.t_handshake)),
+            ti: h.and_then(|h| h.t_idle).map(ms),
+            tr_req: h.and_then(|h| h.t_request).map(ms),
+            tw: rec.t_queue.map(ms),
+            tc: rec.t_connect.map(ms),
+            tr: h.and_then(|h| h.t_response).map(ms),
+            tt: ms(rec.t_total),
+        }
+    }
+
+    fn tq(&self) -> Option<i64> {
+        Some(self.th + self.ti? + self.tr_req?)
+    }
+
+    /// `Ta`: the total time without the handshake and the idle time before the request.
+    fn active(&self) -> i64 {
+        (self.tt - self.th - self.ti.unwrap_or(0)).max(0)
+    }
+
+    /// `Td`: the data transfer time. In TCP, what follows the connection set-up.
+    fn data(&self) -> Option<i64> {
+        let before = if self.http {
+            self.tq()? + self.tw? + self.tc? + self.tr?
+        } else {
+            self.tw? + self.tc?
+        };
+        Some((self.tt - before).max(0))
+    }
+}
+
+fn signed(v: Option<i64>, out: &mut String) {
+    match v {
+        Some(v) => {
+            let _ = write!(out, "{v}");
+        }
+        None => out.push_str("-1"),
+    }
+}
+
+/// The date of the transaction (`%t`): the accept date, or on a kept-alive connection
+/// the end of the previous transaction, as HAProxy restarts its clock there.
+fn txn_date(rec: &StreamLog) -> SystemTime {
+    rec.http
+        .as_deref()
+        .and_then(|h| h.request_date)
+        .unwrap_or(rec.accept_date)
+}
+
+/// The date the request started (`%tr`): the transaction date plus `Th` and `Ti`.
+fn request_date(rec: &StreamLog) -> SystemTime {
+    let h = rec.http.as_deref();
+    let wait = h.map_or(Duration::ZERO, |h| {
+        h.t_handshake + h.t_idle.unwrap_or_default()
+    });
+    txn_date(rec) + wait
+}
+
+fn date_ms(t: SystemTime, env: &RenderEnv, out: &mut String) {
+    time::breakdown(t, env.offset_at(t)).write_log_date_ms(out)
+}
+
+fn date_tz(t: SystemTime, env: &RenderEnv, out: &mut String) {
+    time::breakdown(t, env.offset_at(t)).write_log_date_tz(out)
+}
+
+/// Bytes HAProxy writes as `#XX` in URIs and request lines: controls, non-ASCII,
+/// `"` and `#`.
+fn url_encoded(b: u8) -> bool {
+    !(32..127).contains(&b) || b == b'"' || b == b'#'
+}
+
+/// Bytes written as `#XX` in captured headers: those of [`url_encoded`] and `{ | }`,
+/// which would break the `{a|b}` framing.
+fn header_encoded(b: u8) -> bool {
+    url_encoded(b) || matches!(b, b'{' | b'|' | b'}')
+}
+
+/// Appends `bytes` with the bytes `encode` selects as `#XX`, then escaping as
+/// `+E` says, quoted as `+Q` says.
+fn encoded(bytes: &[u8], encode: fn(u8) -> bool, flags: VarFlags, out: &mut String) {
+    if flags.quote {
+        out.push('"');
+    }
+    for &b in bytes {
+        if encode(b) {
+            let _ = write!(out, "#{b:02X}");
+        } else {
+            if flags.escape && matches!(b, b'"' | b'\\' | b']') {
+                out.push('\\');
+            }
+            out.push(b as char);
+        }
+    }
+    if flags.quote {
+        out.push('"');
+    }
+}
+
+/// A part of the request line: `<BADREQ>` when no request line was read, `-` outside
+/// HTTP.
+fn request_part(
+    http: Option<&HttpLog>,
+    flags: VarFlags,
+    out: &mut String,
+    part: impl Fn(&HttpLog) -> Option<String>,
+) {
+    match http {
+        None => absent(flags, out),
+        Some(h) => match h.method.as_ref().and_then(|_| part(h)) {
+            Some(v) => encoded(v.as_bytes(), url_encoded, flags, out),
+            None => string("<BADREQ>", flags, out),
+        },
+    }
+}
+
+fn without_query(uri: &str) -> &str {
+    uri.find('?').map_or(uri, |q| &uri[..q])
+}
+
+/// The path of an absolute-form URI (`http://h/p` gives `/p`); other forms unchanged.
+fn path_only(uri: &str) -> &str {
+    match uri.find("://") {
+        Some(i) if !uri.starts_with('/') => {
+            let rest = &uri[i + 3..];
+            rest.find('/').map_or("/", |p| &rest[p..])
+        }
+        _ => uri,
+    }
+}
+
+/// `%hr` (`{a|b}`) or `%hrl` (`a b`, each item quoted on its own with `+Q`). Nothing
+/// at all when the transaction has no capture slots (TCP, or no request was parsed).
+fn captures(caps: Option<&[Option<Vec<u8>>]>, list: bool, flags: VarFlags, out: &mut String) {
+    let Some(caps) = caps.filter(|c| !c.is_empty()) else {
+        return;
+    };
+    if list {
+        for (i, c) in caps.iter().enumerate() {
+            if i > 0 {
+                out.push(' ');
+            }
+            match c {
+                Some(v) => encoded(v, header_encoded, flags, out),
+                None => absent(flags, out),
+            }
+        }
+        return;
+    }
+    if flags.quote {
+        out.push('"');
+    }
+    out.push('{');
+    let inner = VarFlags {
+        quote: false,
+        ..flags
+    };
+    for (i, c) in caps.iter().enumerate() {
+        if i > 0 {
+            out.push('|');
+        }
+        if let Some(v) = c {
+            encoded(v, header_encoded, inner, out);
+        }
+    }
+    out.push('}');
+    if flags.quote {
+        out.push('"');
     }
 }
 
 fn push_term(t: [u8; 2], out: &mut String) {
-    out.push(t[0] as char);
-    out.push(t[1] as char);
+    for c in t {
+        out.push(if c.is_ascii_graphic() { c as char } else { '-' });
+    }
 }
 
 #[cfg(test)]
@@ -891,25 +1221,13 @@ mod tests {
     }
 
     #[test]
-    fn samples_are_kept_and_rendered_as_dash() {
-        let f = LogFormat::compile("x=%[src] q=%{+Q}[req.hdr(host),regsub(\\],_)]").unwrap();
-        assert_eq!(
-            f.nodes()[1],
-            Node::Sample {
-                expr: "src".into(),
-                flags: VarFlags::default()
-            }
-        );
-        assert_eq!(
-            f.nodes()[4],
-            Node::Sample {
-                expr: "req.hdr(host),regsub(\\],_)".into(),
-                flags: VarFlags {
-                    quote: true,
-                    ..VarFlags::default()
-                }
-            }
-        );
+    fn samples_without_a_context_render_as_dash() {
+        let f = LogFormat::compile("x=%[src] q=%{+Q}[str(a),regsub(\\],_)]").unwrap();
+        assert!(matches!(&f.nodes()[1], Node::Sample { expr, flags, .. }
+            if expr == "src" && *flags == VarFlags::default()));
+        assert!(matches!(&f.nodes()[4], Node::Sample { expr, flags, .. }
+            if expr == "str(a),regsub(\\],_)" && flags.quote));
+        assert!(f.has_samples());
         let mut s = String::new();
         f.render_with(&rec(), &env(), &mut s);
         assert_eq!(s, "x=- q=\"\"");
@@ -981,6 +1299,286 @@ mod tests {
                 "{v}"
             );
         }
+    }
+
+    // ---- HTTP variables --------------------------------------------------------
+    //
+    // The expected lines below were printed by HAProxy 2.6.12 (`log stdout format raw`)
+    // for real transactions: a python backend answering after 120 ms with
+    // `Content-Type: text/html; charset="x"` and `Set-Cookie: SESS=srv`, and a python
+    // client that connects, waits 100 ms, sends `GET /a%22b?x="y" HTTP/1.1` and
+    // `Host: h` in two parts 50 ms apart, then `X-A: "q\xe9\x01` and `Cookie: SESS=c1`.
+    // The frontends captured `Host len 5`, then `User-Agent` or `X-A`, and
+    // `Content-Type len 10` on responses (`capture cookie SESS len 20` where `%CC` is
+    // set). The records rebuild those transactions field by field.
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// The slow request above, with HAProxy's measured timers.
+    fn http_rec(accept_ms: u64, ti: u64, tr_req: u64, tc: u64, tr: u64, tt: u64) -> StreamLog {
+        StreamLog {
+            accept_date: UNIX_EPOCH + ms(accept_ms),
+            client: Some("127.0.0.1:41262".parse().unwrap()),
+            frontend: "fe".into(),
+            backend: Some("be".into()),
+            server: Some("s1".into()),
+            t_queue: Some(ms(0)),
+            t_connect: Some(ms(tc)),
+            t_total: ms(tt),
+            bytes_out: 112,
+            actconn: 1,
+            feconn: 1,
+            http: Some(Box::new(HttpLog {
+                method: Some("GET".into()),
+                uri: Some("/a%22b?x=\"y\"".into()),
+                version: Some("HTTP/1.1".into()),
+                status: Some(200),
+                req_captures: vec![Some(b"h".to_vec()), None],
+                res_captures: vec![Some(b"text/html;".to_vec())],
+                t_idle: Some(ms(ti)),
+                t_request: Some(ms(tr_req)),
+                t_response: Some(ms(tr)),
+                cookie_flags: *b"--",
+                ..HttpLog::default()
+            })),
+            ..StreamLog::default()
+        }
+    }
+
+    fn http(r: &mut StreamLog) -> &mut HttpLog {
+        r.http.as_mut().unwrap()
+    }
+
+    // 2026-11-25 22:48:14.656 UTC (the accept date, 100 ms before `%tr`).
+    const T0: u64 = 1_795_646_894_656;
+
+    #[test]
+    fn httplog_line_matches_haproxy() {
+        let mut r = http_rec(T0, 100, 50, 0, 122, 342);
+        http(&mut r).cookie_req = Some("SESS=c1".into());
+        http(&mut r).cookie_res = Some("SESS=srv".into());
+        let f = LogFormat::compile(super::super::HTTPLOG_FORMAT).unwrap();
+        let mut s = String::new();
+        f.render_with(&r, &env(), &mut s);
+        assert_eq!(
+            s,
+            "127.0.0.1:41262 [25/Nov/2026:22:48:14.756] fe be/s1 50/0/0/122/242 200 112 \
+             SESS=c1 SESS=srv ---- 1/1/0/0/0 0/0 {h|} {text/html;} \
+             \"GET /a%22b?x=#22y#22 HTTP/1.1\""
+        );
+    }
+
+    #[test]
+    fn httplog_clf_line_matches_haproxy() {
+        // `option httplog clf` on a frontend capturing only `Host len 5`.
+        let mut r = http_rec(T0 + 11_482, 100, 50, 0, 121, 342);
+        r.client = Some("127.0.0.1:38400".parse().unwrap());
+        r.frontend = "fe3".into();
+        http(&mut r).req_captures = vec![Some(b"h".to_vec())];
+        http(&mut r).res_captures = vec![];
+        let f = LogFormat::compile(super::super::HTTPLOG_CLF_FORMAT).unwrap();
+        let mut s = String::new();
+        f.render_with(&r, &env(), &mut s);
+        assert_eq!(
+            s,
+            "127.0.0.1 - - [25/Nov/2026:22:48:26 +0000] \"GET /a%22b?x=#22y#22 HTTP/1.1\" 200 \
+             112 \"\" \"\" 38400 138 \"fe3\" \"be\" \"s1\" 50 0 0 121 242 ---- 1 1 0 0 0 0 0 \
+             \"\" \"\" \"h\" "
+        );
+    }
+
+    /// Every HTTP variable and its flags, against HAProxy's line for the same request.
+    #[test]
+    fn every_http_variable() {
+        const FMT: &str = "r=%r HM=%HM HP=%HP HQ=%HQ HU=%HU HV=%HV ST=%ST CC=%CC CS=%CS hr=%hr \
+            hs=%hs hrl=%hrl hsl=%hsl Ta=%Ta Tc=%Tc Td=%Td Th=%Th Ti=%Ti Tq=%Tq TR=%TR Tr=%Tr \
+            Tt=%Tt Tw=%Tw tr=%tr trg=%trg trl=%trl ID=%ID tsc=%tsc Qr=%{+Q}r QHM=%{+Q}HM \
+            QHU=%{+Q}HU Qhr=%{+Q}hr Qhs=%{+Q}hs Qhrl=%{+Q}hrl XST=%{+X}ST QST=%{+Q}ST \
+            Er=%{+E}r QCC=%{+Q}CC QHV=%{+Q}HV QHP=%{+Q}HP QHQ=%{+Q}HQ Xtr=%{+X}tr \
+            Qtr=%{+Q}tr Qtsc=%{+Q}tsc";
+        // 22:48:20.414
+        let mut r = http_rec(T0 + 5_758, 100, 50, 1, 124, 345);
+        r.unique_id = Some("7F000001:AE7E".into());
+        http(&mut r).req_captures = vec![Some(b"h".to_vec()), Some(b"\"q\xe9\x01".to_vec())];
+        assert_eq!(
+            render(FMT, &r),
+            "r=GET /a%22b?x=#22y#22 HTTP/1.1 HM=GET HP=/a%22b HQ=?x=#22y#22 \
+             HU=/a%22b?x=#22y#22 HV=HTTP/1.1 ST=200 CC=- CS=- hr={h|#22q#E9#01} \
+             hs={text/html;} hrl=h #22q#E9#01 hsl=text/html; Ta=245 Tc=1 Td=70 Th=0 Ti=100 \
+             Tq=150 TR=50 Tr=124 Tt=345 Tw=0 tr=25/Nov/2026:22:48:20.514 \
+             trg=25/Nov/2026:22:48:20 +0000 trl=25/Nov/2026:22:48:20 +0000 ID=7F000001:AE7E \
+             tsc=---- Qr=\"GET /a%22b?x=#22y#22 HTTP/1.1\" QHM=\"GET\" \
+             QHU=\"/a%22b?x=#22y#22\" Qhr=\"{h|#22q#E9#01}\" Qhs=\"{text/html;}\" \
+             Qhrl=\"h\" \"#22q#E9#01\" XST=200 QST=200 Er=GET /a%22b?x=#22y#22 HTTP/1.1 \
+             QCC=\"\" QHV=\"HTTP/1.1\" QHP=\"/a%22b\" QHQ=\"?x=#22y#22\" \
+             Xtr=25/Nov/2026:22:48:20.514 Qtr=25/Nov/2026:22:48:20.514 Qtsc=----"
+        );
+
+        // `GARBAGE\r\n\r\n`: answered 400 at once, no request line, no capture slots.
+        let bad = StreamLog {
+            accept_date: UNIX_EPOCH + ms(T0 + 17_273), // 22:48:31.929
+            frontend: "fe2".into(),
+            termination: *b"PR",
+            http: Some(Box::new(HttpLog {
+                status: Some(400),
+                t_idle: Some(ms(0)),
+                cookie_flags: *b"--",
+                ..HttpLog::default()
+            })),
+            ..StreamLog::default()
+        };
+        assert_eq!(
+            render(FMT, &bad),
+            "r=<BADREQ> HM=<BADREQ> HP=<BADREQ> HQ=<BADREQ> HU=<BADREQ> HV=<BADREQ> ST=400 \
+             CC=- CS=- hr= hs= hrl= hsl= Ta=0 Tc=-1 Td=-1 Th=0 Ti=0 Tq=-1 TR=-1 Tr=-1 Tt=0 \
+             Tw=-1 tr=25/Nov/2026:22:48:31.929 trg=25/Nov/2026:22:48:31 +0000 \
+             trl=25/Nov/2026:22:48:31 +0000 ID=- tsc=PR-- Qr=\"<BADREQ>\" QHM=\"<BADREQ>\" \
+             QHU=\"<BADREQ>\" Qhr= Qhs= Qhrl= XST=400 QST=400 Er=<BADREQ> QCC=\"\" \
+             QHV=\"<BADREQ>\" QHP=\"<BADREQ>\" QHQ=\"<BADREQ>\" \
+             Xtr=25/Nov/2026:22:48:31.929 Qtr=25/Nov/2026:22:48:31.929 Qtsc=PR--"
+        );
+    }
+
+    #[test]
+    fn keep_alive_transactions_restart_the_clock() {
+        // The second request of a kept-alive connection, sent 151 ms after the first
+        // answer: `%t` is the end of the first transaction, `%tr` 151 ms later.
+        let mut r = http_rec(T0, 151, 0, 0, 121, 342);
+        http(&mut r).request_date = Some(UNIX_EPOCH + ms(T0 + 17_717)); // 22:48:32.373
+        assert_eq!(
+            render(
+                "t=%t tr=%tr Ta=%Ta Td=%Td Ti=%Ti Tq=%Tq TR=%TR Tt=%Tt Ts=%Ts ms=%ms",
+                &r
+            ),
+            "t=25/Nov/2026:22:48:32.373 tr=25/Nov/2026:22:48:32.524 Ta=191 Td=70 Ti=151 \
+             Tq=151 TR=0 Tt=342 Ts=1795646912 ms=373"
+        );
+        // No server could be reached (HAProxy: `ST=503 Tw=0 Tc=-1 Tr=-1 Td=-1`).
+        let mut r = http_rec(T0, 0, 0, 0, 0, 3005);
+        r.t_connect = None;
+        r.termination = *b"SC";
+        http(&mut r).t_response = None;
+        http(&mut r).status = Some(503);
+        http(&mut r).uri = Some("/".into());
+        assert_eq!(
+            render(
+                "r=%r ST=%ST Tw=%Tw Tc=%Tc Tr=%Tr Td=%Td Ta=%Ta Tt=%Tt s=%s tsc=%tsc",
+                &r
+            ),
+            "r=GET / HTTP/1.1 ST=503 Tw=0 Tc=-1 Tr=-1 Td=-1 Ta=3005 Tt=3005 s=s1 tsc=SC--"
+        );
+        // A transaction still without status logs -1 (0 in TCP, see `every_tcp_variable`).
+        http(&mut r).status = None;
+        assert_eq!(render("%ST", &r), "-1");
+    }
+
+    /// `+E` escapes `"`, `\` and `]` after the `#XX` encoding; cookies are not encoded.
+    /// HAProxy's line for `GET /a\\b]c{d|e}f` with `X-A: \\]#{|}"x y` and the cookie
+    /// `SESS=a\\"]`, and a `unique-id-format "a\"b"`.
+    #[test]
+    fn escaping_and_encoding_match_haproxy() {
+        let mut r = http_rec(T0, 0, 0, 0, 0, 0);
+        r.unique_id = Some("a\"b".into());
+        {
+            let h = http(&mut r);
+            h.uri = Some("/a\\\\b]c{d|e}f".into());
+            h.req_captures = vec![Some(b"\\\\]#{|}\"x y".to_vec())];
+            h.cookie_req = Some("SESS=a\\\\\"]".into());
+        }
+        assert_eq!(
+            render(
+                "r=%r Er=%{+E}r EQhr=%{+E,+Q}hr Ehrl=%{+E}hrl HP=%HP HU=%HU HQ=%HQ \
+                 Xhr=%{+X}hr QID=%{+Q}ID CC=%CC ECC=%{+E}CC",
+                &r
+            ),
+            "r=GET /a\\\\b]c{d|e}f HTTP/1.1 Er=GET /a\\\\\\\\b\\]c{d|e}f HTTP/1.1 \
+             EQhr=\"{\\\\\\\\\\]#23#7B#7C#7D#22x y}\" Ehrl=\\\\\\\\\\]#23#7B#7C#7D#22x y \
+             HP=/a\\\\b]c{d|e}f HU=/a\\\\b]c{d|e}f HQ= Xhr={\\\\]#23#7B#7C#7D#22x y} \
+             QID=\"a\"b\" CC=SESS=a\\\\\"] ECC=SESS=a\\\\\\\\\\\"\\]"
+        );
+        // Absent and empty captures: `{|}` and `- ` in lists, `""` once quoted.
+        http(&mut r).req_captures = vec![Some(Vec::new()), None];
+        assert_eq!(
+            render("hr=%hr hrl=%hrl Qhrl=%{+Q}hrl Qhr=%{+Q}hr", &r),
+            "hr={|} hrl= - Qhrl=\"\" \"\" Qhr=\"{|}\""
+        );
+    }
+
+    #[test]
+    fn path_only_and_absolute_uris() {
+        let mut r = http_rec(T0, 0, 0, 0, 0, 0);
+        http(&mut r).uri = Some("http://h:8/p/q?z=1".into());
+        assert_eq!(
+            render("%HP %HPO %HQ %HU", &r),
+            "http://h:8/p/q /p/q ?z=1 http://h:8/p/q?z=1"
+        );
+        http(&mut r).uri = Some("*".into());
+        assert_eq!(
+            render("%HP %HPO %HQ", &r),
+            "* * ",
+            "an empty last value keeps its separator"
+        );
+        // HTTP variables in a record without HTTP part (a format compiled without mode).
+        assert_eq!(
+            render("%r %HM %Ti %Tq %TR %Tr %Ta %CC %hr|%hrl|", &rec()),
+            "- - -1 -1 -1 -1 1 - ||"
+        );
+    }
+
+    /// `%[...]` against a context, with HAProxy's rendering: every type is quoted by
+    /// `+Q`, `+X` does not apply, an empty string is a missing value. HAProxy printed
+    /// `a=3 b="3" d="" e=- f=a\]b\\c g=255 h="127.0.0.1" j=p"q#r{s]\ k="p\"q#r{s\]\\"
+    /// l=1 m=- n="" p=127.0.0.1 q="1"` with `txn.x` set to `p"q#r{s]\`.
+    #[test]
+    fn sample_expressions_render_like_haproxy() {
+        use crate::sample::{Sample, TestCtx, VarName};
+        let mut cx = TestCtx {
+            src: Some("127.0.0.1:4000".parse().unwrap()),
+            ..TestCtx::default()
+        };
+        cx.vars.set(
+            &VarName::parse("txn.x").unwrap(),
+            Sample::str(&b"p\"q#r{s]\\"[..]),
+        );
+        let f = LogFormat::compile(
+            "a=%[int(3)] b=%{+Q}[int(3)] d=%{+Q}[var(txn.nope)] e=%[var(txn.nope)] \
+             f=%{+E}[str(a]b\\c)] g=%{+X}[int(255)] h=%{+Q}[src] j=%[var(txn.x)] \
+             k=%{+Q,+E}[var(txn.x)] l=%[bool(1)] m=%[str()] n=%{+Q}[str()] p=%{+X}[src] \
+             q=%{+Q}[bool(1)]",
+        )
+        .unwrap();
+        let mut s = String::new();
+        f.render_full(&rec(), Some(&cx), &env(), &mut s);
+        assert_eq!(
+            s,
+            "a=3 b=\"3\" d=\"\" e=- f=a\\]b\\\\c g=255 h=\"127.0.0.1\" j=p\"q#r{s]\\ \
+             k=\"p\\\"q#r{s\\]\\\\\" l=1 m=- n=\"\" p=127.0.0.1 q=\"1\""
+        );
+    }
+
+    /// `haproxy -c` messages for bad expressions (after `failed to parse log-format : `).
+    #[test]
+    fn sample_errors_match_haproxy() {
+        assert_eq!(
+            compile_err("x=%[nope]"),
+            "failed to parse sample expression <nope]> : unknown fetch method 'nope'."
+        );
+        assert_eq!(
+            compile_err("x=%[src,nope] y"),
+            "failed to parse sample expression <src,nope] y> : unknown converter 'nope'."
+        );
+        assert_eq!(
+            compile_err("x=%[]"),
+            "failed to parse sample expression <]> : missing fetch method."
+        );
+        assert_eq!(
+            compile_err("x=%[str(a),ipmask(zz)]"),
+            "failed to parse sample expression <str(a),ipmask(zz)]> : invalid arg 1 in \
+             converter 'ipmask' : failed to parse 'zz' as type 'IPv4 mask' at position 1."
+        );
+        assert_eq!(compile_err("x=%[src"), "missing ']' after 'src'.");
     }
 
     #[test]

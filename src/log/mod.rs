@@ -39,7 +39,7 @@ pub mod time;
 pub mod tz;
 
 pub use events::LogLine;
-pub use format::{connect_line, connect_line_unix, FormatError, LogFormat, RenderEnv};
+pub use format::{connect_line, connect_line_unix, FormatError, LogFormat, RenderEnv, SampleExpr};
 pub use target::{total_dropped, Frame, LogIdentity, LogSink, Logger, Sampling, DEFAULT_LOG_TAG};
 
 use std::net::SocketAddr;
@@ -114,18 +114,26 @@ pub struct HttpLog {
     pub res_captures: Vec<Option<Vec<u8>>>,
     /// `%Th`: accept to the connection being ready (TLS/PROXY handshakes; 0 without).
     pub t_handshake: Duration,
-    /// `%Ti`: idle time before the first byte of this request (keep-alive wait).
+    /// `%Ti`: idle time before the first byte of this request (keep-alive wait, or
+    /// the wait for the first request); `None` logs -1 and makes `%Tq` -1.
     pub t_idle: Option<Duration>,
     /// `%TR`: first byte to the complete request head; `None` logs -1.
     pub t_request: Option<Duration>,
     /// `%Tr`: request sent to the server to the complete response head; `None` logs -1.
     pub t_response: Option<Duration>,
     /// The start of this transaction (its `%t`), which on a kept-alive connection is
-    /// later than the connection's accept date.
+    /// later than the connection's accept date: HAProxy restarts a transaction's clock
+    /// at the end of the previous one, so `Ti` is the wait for the next request and
+    /// `StreamLog::t_total` (`%Tt`) counts from this date. `None`: the accept date.
+    /// `%tr` (the request's own date) is this date plus `Th` and `Ti`.
     pub request_date: Option<SystemTime>,
     /// `%CC` / `%CS`: captured cookies (`-` when none).
     pub cookie_req: Option<String>,
     pub cookie_res: Option<String>,
+    /// The last two characters of `%tsc`: the persistence cookie's state on the
+    /// request and on the response (`--` when no `cookie` persistence is configured;
+    /// a zero byte prints `-`).
+    pub cookie_flags: [u8; 2],
 }
 
 impl Default for StreamLog {
@@ -163,6 +171,15 @@ impl Default for StreamLog {
 /// HAProxy's `option tcplog` format.
 pub const TCPLOG_FORMAT: &str =
     "%ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq";
+
+/// HAProxy's `option httplog` format.
+pub const HTTPLOG_FORMAT: &str = "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc \
+     %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r";
+
+/// HAProxy's `option httplog clf` format (Common Log Format, then HAProxy's fields).
+pub const HTTPLOG_CLF_FORMAT: &str =
+    "%{+Q}o %{-Q}ci - - [%trg] %r %ST %B \"\" \"\" %cp %ms %ft %b %s \
+     %TR %Tw %Tc %Tr %Ta %tsc %ac %fc %bc %sc %rc %sq %bq %CC %CS %hrl %hsl";
 
 impl StreamLog {
     /// Did the stream end in error, as HAProxy counts it for `option log-separate-errors`

@@ -12,8 +12,7 @@ use std::time::Duration;
 pub const TCPLOG_FORMAT: &str =
     "%ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq";
 /// HAProxy's `option httplog` format.
-pub const HTTPLOG_FORMAT: &str =
-    "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r";
+pub use crate::log::HTTPLOG_FORMAT;
 
 pub use super::acl::acl;
 pub use super::server::{default_server, server};
@@ -324,16 +323,14 @@ pub fn option(p: &mut Parser, l: &Line) -> Result<(), String> {
             proxy.log_format = Some(TCPLOG_FORMAT.to_string());
         }
         "httplog" => {
-            if let Some(a) = arg {
-                return Err(if a == "clf" {
-                    not_supported("option httplog clf")
-                } else {
-                    format!("'option httplog' cannot handle unexpected argument '{a}'.")
-                });
-            }
+            let format = match arg {
+                None => HTTPLOG_FORMAT,
+                Some("clf") => crate::log::HTTPLOG_CLF_FORMAT,
+                Some(a) => return Err(format!("'option httplog' cannot handle unexpected argument '{a}'.")),
+            };
             o.httplog = true;
             o.tcplog = false;
-            proxy.log_format = Some(HTTPLOG_FORMAT.to_string());
+            proxy.log_format = Some(format.to_string());
         }
         "redispatch" => {
             o.redispatch = on;
