@@ -17,6 +17,7 @@
 //! `doc/config.md` embeds [`markdown`]'s output; a test fails when it is stale.
 
 use super::parse::global as g;
+use super::parse::http_misc;
 use super::parse::lua;
 use super::parse::proxy as p;
 use super::parse::KwFn;
@@ -382,7 +383,7 @@ pub static PROXY: &[Keyword] = &[
     sup("timeout", DFB, p::timeout, "client, server, connect, queue, check, tunnel, client-fin, server-fin, http-request, http-keep-alive, tarpit"),
     sup("unique-id-format", DF, p::unique_id_format, ""),
     sup("use_backend", F, p::use_backend, "`if`/`unless` conditions on ACLs"),
-    nyi("capture", F),
+    sup("capture", F, http_misc::capture, "request/response header, cookie"),
     nyi("clitcpka-cnt", DF),
     nyi("clitcpka-idle", DF),
     nyi("clitcpka-intvl", DF),
@@ -391,8 +392,8 @@ pub static PROXY: &[Keyword] = &[
     nyi("declare", F),
     nyi("dispatch", B),
     nyi("email-alert", DFB),
-    nyi("errorfile", DFB),
-    nyi("errorfiles", DFB),
+    sup("errorfile", DFB, http_misc::errorfile, ""),
+    sup("errorfiles", DFB, http_misc::errorfiles, "with `http-errors` sections"),
     nyi("errorloc", DFB),
     nyi("errorloc302", DFB),
     nyi("errorloc303", DFB),
@@ -430,7 +431,7 @@ pub static PROXY: &[Keyword] = &[
     nyi("tcp-check", DB),
     nyi("tcp-request", FB),
     nyi("tcp-response", B),
-    nyi("unique-id-header", DF),
+    sup("unique-id-header", DF, http_misc::unique_id_header, ""),
     nyi("use-fcgi-app", B),
     nyi("use-server", B),
 ];

@@ -30,6 +30,8 @@ pub struct Config {
     pub proxies: Vec<Proxy>,
     /// The files read, in order (also exported as `HAPROXY_CFGFILES`).
     pub files: Vec<PathBuf>,
+    /// `http-errors` sections, in file order.
+    pub http_errors: Vec<HttpErrorsSection>,
 }
 
 impl Config {
@@ -230,6 +232,70 @@ pub struct Proxy {
     pub fullconn: Option<u32>,
     /// `unique-id-format`.
     pub unique_id_format: Option<String>,
+    // -- HTTP captures, unique id header and error pages (src/config/parse/http_misc.rs).
+    /// `capture request header <name> len <n>` (frontends), in declaration order: the
+    /// slots of `%hr` and `capture.req.hdr(idx)`.
+    pub req_captures: Vec<CaptureHeader>,
+    /// `capture response header <name> len <n>` (frontends): `%hs`, `capture.res.hdr`.
+    pub res_captures: Vec<CaptureHeader>,
+    /// `capture cookie <name> len <n>`: `%CC` and `%CS`.
+    pub capture_cookie: Option<CaptureCookie>,
+    /// `unique-id-header <name>`: the request header the unique id is added as.
+    pub unique_id_header: Option<String>,
+    /// `errorfile` and `errorfiles` lines, inherited ones first, in order (a later one
+    /// overrides an earlier one for the same status).
+    pub error_directives: Vec<ErrorDirective>,
+    /// The error pages after `errorfiles` are resolved (post-parse): one response per
+    /// status, sorted by status. `crate::http::errors::ErrorPages::from_proxy` reads it.
+    pub error_pages: Vec<(u16, Arc<[u8]>)>,
+}
+
+/// `capture request|response header <name> len <n>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CaptureHeader {
+    pub name: String,
+    /// At most this many bytes of the value are kept.
+    pub len: usize,
+    pub location: Location,
+}
+
+/// `capture cookie <name> len <n>`: the first cookie whose name starts with `name`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CaptureCookie {
+    pub name: String,
+    pub len: usize,
+    pub location: Location,
+}
+
+/// One `errorfile <status> <file>` line, its file read and checked at load.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ErrorFile {
+    pub status: u16,
+    pub path: PathBuf,
+    /// The complete response as sent (empty: close without answering).
+    pub response: Arc<[u8]>,
+    pub location: Location,
+}
+
+/// An `errorfile` or `errorfiles` line of a proxy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ErrorDirective {
+    File(ErrorFile),
+    /// `errorfiles <name> [<status> ...]`: the pages of an `http-errors` section (all of
+    /// them when no status is listed), resolved after parsing.
+    Section {
+        name: String,
+        statuses: Vec<u16>,
+        location: Location,
+    },
+}
+
+/// An `http-errors <name>` section.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpErrorsSection {
+    pub name: String,
+    pub files: Vec<ErrorFile>,
+    pub location: Location,
 }
 
 /// A reference to another section by name, checked after parsing.

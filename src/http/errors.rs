@@ -1,6 +1,168 @@
 //! The responses the proxy generates itself: the default error pages for each status
-//! it can answer (400, 403, 408, 500, 502, 503, 504 ...), and later the pages
-//! configured with `errorfile`, `errorfiles` and `http-errors` sections.
+//! it can answer (400, 403, 408, 500, 502, 503, 504 ...), and the pages configured with
+//! `errorfile`, `errorfiles` and `http-errors` sections ([`ErrorPages`]).
+//!
+//! A configured page is a complete HTTP/1 response read from a file at load time and
+//! sent as it is ([`load_error_file`] checks it as HAProxy does). An empty file is
+//! legal: the connection is then closed without a response.
+//!
+//! ```
+//! use moonproxy::http::errors::ErrorPages;
+//! let pages = ErrorPages::default(); // a proxy without errorfile
+//! assert!(pages.page(503).starts_with(b"HTTP/1.1 503 Service Unavailable\r\n"));
+//! ```
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use super::h1::{Limits, ResponseParser, Status};
+use super::{BodyFraming, Method};
+use crate::config::model::Proxy;
+
+/// The statuses `errorfile` accepts (HAProxy 2.6's list of the responses it generates).
+pub const HANDLED_STATUSES: [u16; 17] = [
+    200, 400, 401, 403, 404, 405, 407, 408, 410, 413, 425, 429, 500, 501, 502, 503, 504,
+];
+
+/// A proxy's configured error pages, looked up by status.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ErrorPages {
+    /// Sorted by status.
+    pages: Vec<(u16, Arc<[u8]>)>,
+}
+
+impl ErrorPages {
+    /// The pages of `proxy` (its `errorfile`, `errorfiles` and inherited ones, resolved
+    /// by the configuration parser into `Proxy::error_pages`).
+    pub fn from_proxy(proxy: &Proxy) -> ErrorPages {
+        ErrorPages::from_pages(proxy.error_pages.clone())
+    }
+
+    /// Pages given directly (tests, Lua); a later entry wins for the same status.
+    pub fn from_pages(list: Vec<(u16, Arc<[u8]>)>) -> ErrorPages {
+        let mut pages: Vec<(u16, Arc<[u8]>)> = Vec::with_capacity(list.len());
+        for (status, page) in list {
+            match pages.binary_search_by_key(&status, |(s, _)| *s) {
+                Ok(i) => pages[i].1 = page,
+                Err(i) => pages.insert(i, (status, page)),
+            }
+        }
+        ErrorPages { pages }
+    }
+
+    /// The configured page for `status`, if any.
+    pub fn configured(&self, status: u16) -> Option<&[u8]> {
+        self.pages
+            .binary_search_by_key(&status, |(s, _)| *s)
+            .ok()
+            .map(|i| &*self.pages[i].1)
+    }
+
+    /// The response to send for `status`: the configured page, else [`default_page`].
+    pub fn page(&self, status: u16) -> Cow<'_, [u8]> {
+        match self.configured(status) {
+            Some(p) => Cow::Borrowed(p),
+            None => Cow::Owned(default_page(status)),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pages.is_empty()
+    }
+}
+
+/// The response for `status` when a stream has a backend and a frontend: the backend's
+/// page first, then the frontend's, then the default (HAProxy's order).
+pub fn page_for<'a>(
+    status: u16,
+    backend: Option<&'a ErrorPages>,
+    frontend: &'a ErrorPages,
+) -> Cow<'a, [u8]> {
+    match backend.and_then(|b| b.configured(status)) {
+        Some(p) => Cow::Borrowed(p),
+        None => frontend.page(status),
+    }
+}
+
+/// Reads and checks the file of an `errorfile <status> <path>` line. The error is
+/// HAProxy's message after `errorfile : ` (`error opening file '/x'.`, `'/x': unable to
+/// parse headers (error offset: 0)`, `'/x': payload size does not match the announced
+/// content-length (6 != 3)`).
+pub fn load_error_file(path: &str) -> Result<Vec<u8>, String> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                || e.kind() == std::io::ErrorKind::PermissionDenied =>
+        {
+            return Err(format!("error opening file '{path}'."));
+        }
+        Err(_) => return Err(format!("error reading file '{path}'.")),
+    };
+    check_error_response(bytes).map_err(|e| format!("'{path}': {e}"))
+}
+
+/// Checks that `bytes` is one complete HTTP/1 response (or nothing) and returns it as it
+/// will be sent: a head with bare LF line ends (accepted by HAProxy) gets CRLF ones.
+pub fn check_error_response(bytes: Vec<u8>) -> Result<Vec<u8>, String> {
+    if bytes.is_empty() {
+        return Ok(bytes);
+    }
+    let bytes = match parse_head(&bytes) {
+        Ok(_) => bytes,
+        Err(offset) => {
+            let crlf = with_crlf_head(&bytes);
+            if parse_head(&crlf).is_err() {
+                // HAProxy points at the start of the faulty line.
+                let at = offset.min(bytes.len() as u64) as usize;
+                let line = bytes[..at]
+                    .iter()
+                    .rposition(|&b| b == b'\n')
+                    .map_or(0, |p| p + 1);
+                return Err(format!("unable to parse headers (error offset: {line})"));
+            }
+            crlf
+        }
+    };
+    let (framing, head_len) = parse_head(&bytes).expect("checked above");
+    let body = (bytes.len() - head_len) as u64;
+    if let BodyFraming::ContentLength(n) = framing {
+        if n != body {
+            return Err(format!(
+                "payload size does not match the announced content-length ({body} != {n})"
+            ));
+        }
+    }
+    Ok(bytes)
+}
+
+/// The head's body framing and length, or the offset of the error.
+fn parse_head(bytes: &[u8]) -> Result<(BodyFraming, usize), u64> {
+    match ResponseParser::new(Limits::default(), Method::Get).parse(bytes) {
+        Ok(Status::Complete(res, used)) => Ok((res.framing, used)),
+        Ok(Status::Partial) => Err(bytes.len() as u64),
+        Err(e) => Err(e.offset),
+    }
+}
+
+/// `bytes` with every bare LF of its head (up to the first empty line) made CRLF.
+fn with_crlf_head(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len() + 16);
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'\n' && (i == 0 || bytes[i - 1] != b'\r') {
+            out.push(b'\r');
+        }
+        out.push(b);
+        i += 1;
+        if out.ends_with(b"\r\n\r\n") {
+            break;
+        }
+    }
+    out.extend_from_slice(&bytes[i..]);
+    out
+}
 
 /// The reason phrase the proxy sends with `status`.
 pub fn reason(status: u16) -> &'static str {
@@ -43,6 +205,59 @@ pub fn default_page(status: u16) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn page(s: &str) -> Arc<[u8]> {
+        Arc::from(s.as_bytes())
+    }
+
+    #[test]
+    fn configured_pages_override_defaults() {
+        let fe = ErrorPages::from_pages(vec![
+            (503, page("HTTP/1.0 503 A\r\n\r\n")),
+            (403, page("HTTP/1.0 403 F\r\n\r\n")),
+            (503, page("HTTP/1.0 503 B\r\n\r\n")),
+        ]);
+        assert_eq!(
+            &*fe.page(503),
+            b"HTTP/1.0 503 B\r\n\r\n",
+            "the last one wins"
+        );
+        assert_eq!(fe.configured(403), Some(&b"HTTP/1.0 403 F\r\n\r\n"[..]));
+        assert_eq!(&*fe.page(502), &default_page(502)[..]);
+        let be = ErrorPages::from_pages(vec![(403, page("HTTP/1.0 403 BE\r\n\r\n"))]);
+        assert_eq!(&*page_for(403, Some(&be), &fe), b"HTTP/1.0 403 BE\r\n\r\n");
+        assert_eq!(&*page_for(503, Some(&be), &fe), b"HTTP/1.0 503 B\r\n\r\n");
+        assert_eq!(&*page_for(504, None, &fe), &default_page(504)[..]);
+        assert!(ErrorPages::default().is_empty());
+    }
+
+    /// The files `haproxy -c` accepts and refuses, with its messages.
+    #[test]
+    fn error_files_are_checked_like_haproxy() {
+        let ok =
+            b"HTTP/1.0 503 Service Unavailable\r\nCache-Control: no-cache\r\n\r\n<b>down</b>\n";
+        assert_eq!(check_error_response(ok.to_vec()).unwrap(), ok.to_vec());
+        assert_eq!(check_error_response(Vec::new()).unwrap(), b"");
+        assert_eq!(
+            check_error_response(b"garbage\n".to_vec()).unwrap_err(),
+            "unable to parse headers (error offset: 0)"
+        );
+        assert_eq!(
+            check_error_response(b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nabcdef".to_vec())
+                .unwrap_err(),
+            "payload size does not match the announced content-length (6 != 3)"
+        );
+        // Bare LF line ends are accepted, and sent as CRLF.
+        assert_eq!(
+            check_error_response(b"HTTP/1.0 503 X\nA: b\n\nbody\n".to_vec()).unwrap(),
+            b"HTTP/1.0 503 X\r\nA: b\r\n\r\nbody\n"
+        );
+        assert_eq!(
+            load_error_file("/nonexistent/x.http").unwrap_err(),
+            "error opening file '/nonexistent/x.http'."
+        );
+        assert_eq!(load_error_file("/").unwrap_err(), "error reading file '/'.");
+    }
 
     #[test]
     fn default_pages_are_complete_responses() {

@@ -1136,7 +1136,10 @@ mod tests {
         r.t_connect = None;
         r.termination = *b"SC";
         assert_eq!(
-            render("s=%s si=%si sp=%sp Tw=%Tw Tc=%Tc Td=%Td Qs=%{+Q}s Qsi=%{+Q}si Qsp=%{+Q}sp Xsp=%{+X}sp bi=%bi", &r),
+            render(
+                "s=%s si=%si sp=%sp Tw=%Tw Tc=%Tc Td=%Td Qs=%{+Q}s Qsi=%{+Q}si Qsp=%{+Q}sp Xsp=%{+X}sp bi=%bi",
+                &r
+            ),
             "s=<NOSRV> si=- sp=- Tw=-1 Tc=-1 Td=-1 Qs=\"<NOSRV>\" Qsi=\"\" Qsp=\"\" Xsp=- bi=-"
         );
         // No backend chosen yet: the frontend stands for it.

@@ -9,6 +9,7 @@ pub mod acl;
 pub mod addr;
 pub mod checks;
 pub mod global;
+pub mod http_misc;
 pub mod log;
 pub mod lua;
 pub mod proxy;
@@ -125,6 +126,8 @@ enum Current {
     Defaults(Box<Draft>, Option<String>),
     /// A section moonproxy does not support (its lines are skipped after one alert).
     Unsupported,
+    /// An `http-errors` section ([`http_misc`]).
+    HttpErrors(Box<super::model::HttpErrorsSection>),
 }
 
 /// One open `.if` block.
@@ -399,6 +402,11 @@ impl Parser {
             self.start_section(section, &line);
             return;
         }
+        if kw == "http-errors" {
+            self.end_section();
+            self.current = http_misc::start_http_errors(self, &line);
+            return;
+        }
         if matches!(
             kw,
             "userlist"
@@ -406,7 +414,6 @@ impl Parser {
                 | "resolvers"
                 | "mailers"
                 | "program"
-                | "http-errors"
                 | "ring"
                 | "cache"
                 | "fcgi-app"
@@ -430,6 +437,7 @@ impl Parser {
                 return;
             }
             Current::Unsupported => return,
+            Current::HttpErrors(_) => return http_misc::http_errors_line(self, &line),
             Current::Global => Section::Global,
             Current::Proxy(d) | Current::Defaults(d, _) => d.section,
         };
@@ -652,6 +660,7 @@ impl Parser {
                 }
                 self.last_defaults = Some(d);
             }
+            Current::HttpErrors(section) => self.config.http_errors.push(*section),
             _ => {}
         }
     }
@@ -668,6 +677,7 @@ impl Parser {
             self.diags.push(fatal());
             return Err(self.diags);
         }
+        http_misc::resolve_error_pages(&mut self.config, &mut self.diags);
         checks::run(&mut self.config, &mut self.diags);
         if self.diags.iter().any(Diagnostic::is_alert) {
             self.diags.push(fatal());
