@@ -292,3 +292,28 @@ fn httplog_and_clf_formats() {
         "config : parsing [m.cfg:8] : 'option httplog' cannot handle unexpected argument 'foo'."
     );
 }
+
+/// Formats are compiled after parsing, for the proxy's mode, as `haproxy -c` does.
+#[test]
+fn bad_formats_are_config_errors() {
+    let d = diags("frontend fe\n  bind :8\n  log stdout local0\n  log-format \"x=%[nope]\"\n  unique-id-format \"%[src,nope]\"\n");
+    assert_eq!(
+        d[..2],
+        [
+            "config : Parsing [m.cfg:9]: failed to parse log-format : failed to parse sample expression <nope]> : unknown fetch method 'nope'.",
+            "config : Parsing [m.cfg:10]: failed to parse unique-id : failed to parse sample expression <src,nope]> : unknown converter 'nope'.",
+        ]
+    );
+    let d =
+        diags("frontend fe\n  mode tcp\n  bind :8\n  log stdout local0\n  log-format \"x=%r\"\n");
+    assert_eq!(d[0], "config : Parsing [m.cfg:10]: failed to parse log-format : format variable 'r' is reserved for HTTP mode.");
+    // A bad format in `defaults` is reported once, at its line.
+    let d = diags("defaults d\n  mode http\n  log-format \"%[nope]\"\nfrontend a from d\n  bind :8\nfrontend b from d\n  bind :9\n");
+    let at_line: Vec<&String> = d
+        .iter()
+        .filter(|m| m.contains("m.cfg:8]: failed"))
+        .collect();
+    assert_eq!(at_line.len(), 1, "{d:#?}");
+    // Valid HTTP formats pass.
+    parse("frontend fe\n  bind :8\n  log stdout local0\n  log-format \"%r %[src] %{+Q}[str(a),lower]\"\n  unique-id-format %{+X}o%ci:%cp\n");
+}

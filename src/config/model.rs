@@ -248,6 +248,10 @@ pub struct Proxy {
     /// The error pages after `errorfiles` are resolved (post-parse): one response per
     /// status, sorted by status. `crate::http::errors::ErrorPages::from_proxy` reads it.
     pub error_pages: Vec<(u16, Arc<[u8]>)>,
+    /// Where `log-format` and `unique-id-format` were set (maybe in a `defaults`
+    /// section): the formats are compiled after parsing and errors name this line.
+    pub log_format_at: Option<Location>,
+    pub unique_id_format_at: Option<Location>,
 }
 
 /// `capture request|response header <name> len <n>`.

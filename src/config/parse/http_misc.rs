@@ -5,14 +5,19 @@
 //! Error files are read and checked while parsing (a missing file or a response that
 //! does not parse is an alert at its line, as in HAProxy); `errorfiles` references are
 //! resolved after parsing by [`resolve_error_pages`], which fills `Proxy::error_pages`.
+//!
+//! `log-format` and `unique-id-format` are compiled after parsing too
+//! ([`check_formats`]), when the proxy's mode is known, as HAProxy does.
 
 use super::{Current, Line, Parser};
 use crate::config::diagnostic::Diagnostic;
+use crate::config::model::Mode;
 use crate::config::model::{
     CaptureCookie, CaptureHeader, Config, ErrorDirective, ErrorFile, HttpErrorsSection,
 };
 use crate::diag::Severity;
 use crate::http::errors::{load_error_file, HANDLED_STATUSES};
+use crate::log::LogFormat;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -245,5 +250,56 @@ pub fn resolve_error_pages(config: &mut Config, diags: &mut Vec<Diagnostic>) {
         }
         pages.sort_by_key(|(s, _)| *s);
         proxy.error_pages = pages;
+    }
+}
+
+/// `log-format <fmt>`: [`super::proxy::log_format`], and where it was written.
+pub fn log_format(p: &mut Parser, l: &Line) -> Result<(), String> {
+    super::proxy::log_format(p, l)?;
+    p.draft().proxy.log_format_at = Some(l.loc.clone());
+    Ok(())
+}
+
+/// `unique-id-format <fmt>`: [`super::proxy::unique_id_format`], and where.
+pub fn unique_id_format(p: &mut Parser, l: &Line) -> Result<(), String> {
+    super::proxy::unique_id_format(p, l)?;
+    p.draft().proxy.unique_id_format_at = Some(l.loc.clone());
+    Ok(())
+}
+
+/// Compiles the `log-format` and `unique-id-format` of every proxy with a frontend
+/// (backends ignore them) for its mode. Errors are HAProxy's
+/// `Parsing [file:line]: failed to parse log-format : <reason>` (`unique-id` for the
+/// other), reported once per line even when several proxies inherit it.
+pub fn check_formats(config: &Config, diags: &mut Vec<Diagnostic>) {
+    let mut seen: Vec<String> = Vec::new();
+    for proxy in config.proxies.iter().filter(|p| p.cap.frontend) {
+        let formats = [
+            (
+                "log-format",
+                &proxy.log_format,
+                &proxy.log_format_at,
+                proxy.mode,
+            ),
+            // The unique id is built for HTTP and TCP streams alike.
+            (
+                "unique-id",
+                &proxy.unique_id_format,
+                &proxy.unique_id_format_at,
+                Mode::Http,
+            ),
+        ];
+        for (what, fmt, at, mode) in formats {
+            let (Some(fmt), Some(at)) = (fmt, at) else {
+                continue;
+            };
+            if let Err(e) = LogFormat::compile_for(fmt, mode) {
+                let msg = format!("Parsing [{at}]: failed to parse {what} : {}", e.message);
+                if !seen.contains(&msg) {
+                    diags.push(Diagnostic::plain(Severity::Alert, Some(at), msg.clone()));
+                    seen.push(msg);
+                }
+            }
+        }
     }
 }

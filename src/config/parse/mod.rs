@@ -678,6 +678,7 @@ impl Parser {
             return Err(self.diags);
         }
         http_misc::resolve_error_pages(&mut self.config, &mut self.diags);
+        http_misc::check_formats(&self.config, &mut self.diags);
         checks::run(&mut self.config, &mut self.diags);
         if self.diags.iter().any(Diagnostic::is_alert) {
             self.diags.push(fatal());
