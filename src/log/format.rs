@@ -7,13 +7,20 @@
 //!   numbers, ports or dates), `X` prints addresses, ports and counters in upper-case
 //!   hexadecimal, `E` escapes `"`, `\` and `]` with a backslash. Unknown flags are
 //!   ignored, as HAProxy does. `%{+Q}o` applies its flags to every following variable;
-//! - `%[expr]` and `%{+Q}[expr]`: a sample expression. It is parsed and kept
-//!   ([`Node::Sample`]) but rendered as `-` until sample fetches exist (HTTP issue);
+//! - `%[expr]` and `%{+Q}[expr]`: a sample expression, compiled with
+//!   [`crate::sample::Expr`] ([`Node::Sample`]) and evaluated against the
+//!   [`SampleCtx`] given to [`LogFormat::render_in`] / [`LogFormat::render_full`]
+//!   (`-` without one, or when the result is missing or empty);
 //! - a `%` followed by another character (`%(`) is dropped and the character is text;
 //!   followed by a digit or a blank, it is an error.
 //!
 //! Values that are not known print `-` (or `""` with `Q`), times never reached print
 //! `-1`, and `%rc` gets a `+` when the stream was redispatched.
+//!
+//! HTTP variables read [`StreamLog::http`]: the request line parts print `<BADREQ>`
+//! when no request line was read, URIs and captured headers encode unsafe bytes as
+//! `#XX` as HAProxy does, and the timers keep HAProxy's relations (see `Timers`).
+//! Every expectation in the tests was printed by HAProxy 2.6.12 for the same values.
 //!
 //! Spaces are separators, as in HAProxy: a space is printed only after something that
 //! printed characters, so leading spaces vanish and `a  b` or `[ %hr  %hr ]` (empty
@@ -41,7 +48,7 @@ pub struct VarFlags {
     pub escape: bool,
 }
 
-/// A log-format variable. The `%` names are in [`Var::name`].
+/// A log-format variable; [`Var::lookup`] finds one by its `%` name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Var {
     ClientIp,

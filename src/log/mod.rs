@@ -15,6 +15,10 @@
 //! A stream's life in the log: at accept, if its frontend has targets and no log format,
 //! `logger.send(Level::Info, &connect_line(..))`; at close, with a format,
 //! `format.render(&stream_log, &mut line); logger.send(stream_log.level(sep), &line)`.
+//! In HTTP mode one line is logged per transaction, with [`StreamLog::http`] filled
+//! from the transaction ([`HttpLog`]), and `format.render_in(&rec, cx, &mut line)`
+//! gives `%[...]` expressions the stream's [`crate::sample::SampleCtx`]. The variables
+//! and their rendering are listed in `doc/config.md` (section Logs).
 //!
 //! ```
 //! use std::sync::Arc;
