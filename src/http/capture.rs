@@ -19,7 +19,7 @@
 //! ```
 
 use super::Headers;
-use crate::config::model::{CaptureCookie, CaptureHeader};
+use crate::config::model::{CaptureCookie, CaptureHeader, Proxy};
 use crate::log::{LogFormat, StreamLog};
 use crate::sample::SampleCtx;
 
@@ -63,6 +63,13 @@ pub fn capture_response_cookie(decl: &CaptureCookie, headers: &Headers) -> Optio
 
 fn cut(v: &[u8], len: usize) -> String {
     String::from_utf8_lossy(&v[..v.len().min(len)]).into_owned()
+}
+
+/// The compiled `unique-id-format` of a frontend (`None` without one). The format was
+/// checked when the configuration was loaded, so this only fails on a configuration
+/// that did not go through the parser's checks.
+pub fn unique_id_format(proxy: &Proxy) -> Option<LogFormat> {
+    LogFormat::compile(proxy.unique_id_format.as_deref()?).ok()
 }
 
 /// Renders `unique-id-format` for a transaction. `rec` is the log record as known when
@@ -164,6 +171,12 @@ mod tests {
             ..StreamLog::default()
         };
         let cx = crate::sample::TestCtx::default();
+        let proxy = Proxy {
+            unique_id_format: Some("%{+X}o%ci:%cp_%[str(x)]".into()),
+            ..Proxy::default()
+        };
+        assert_eq!(unique_id_format(&proxy), Some(f.clone()));
+        assert_eq!(unique_id_format(&Proxy::default()), None);
         // HAProxy printed `7F000001:AE7E` for `%{+X}o%ci:%cp` and port 44670.
         assert_eq!(unique_id(&f, &rec, Some(&cx)), "7F000001:AE7E_x");
         assert_eq!(unique_id(&f, &rec, None), "7F000001:AE7E_-");

@@ -977,12 +977,13 @@ fn without_query(uri: &str) -> &str {
     uri.find('?').map_or(uri, |q| &uri[..q])
 }
 
-/// The path of an absolute-form URI (`http://h/p` gives `/p`); other forms unchanged.
+/// The path of an absolute-form URI (`http://h/p` gives `/p`, `http://h` nothing);
+/// other forms unchanged.
 fn path_only(uri: &str) -> &str {
     match uri.find("://") {
         Some(i) if !uri.starts_with('/') => {
             let rest = &uri[i + 3..];
-            rest.find('/').map_or("/", |p| &rest[p..])
+            rest.find('/').map_or("", |p| &rest[p..])
         }
         _ => uri,
     }
@@ -1380,6 +1381,47 @@ mod tests {
         );
     }
 
+    /// `GARBAGE\r\n\r\n` (400 at once) and a client that sent nothing (408 after
+    /// `timeout http-request` 5 s): HAProxy's `option httplog` lines.
+    #[test]
+    fn httplog_lines_without_a_request() {
+        let f = LogFormat::compile(super::super::HTTPLOG_FORMAT).unwrap();
+        let line = |r: &StreamLog| {
+            let mut s = String::new();
+            f.render_with(r, &env(), &mut s);
+            s
+        };
+        let mut r = StreamLog {
+            accept_date: UNIX_EPOCH + ms(T0 + 17_054), // 22:48:31.710
+            client: Some("127.0.0.1:59270".parse().unwrap()),
+            frontend: "fe".into(),
+            termination: *b"PR",
+            actconn: 1,
+            feconn: 1,
+            http: Some(Box::new(HttpLog {
+                status: Some(400),
+                t_idle: Some(ms(0)),
+                ..HttpLog::default()
+            })),
+            ..StreamLog::default()
+        };
+        assert_eq!(
+            line(&r),
+            "127.0.0.1:59270 [25/Nov/2026:22:48:31.710] fe fe/<NOSRV> -1/-1/-1/-1/0 400 0 - - \
+             PR-- 1/1/0/0/0 0/0 \"<BADREQ>\""
+        );
+        r.accept_date = UNIX_EPOCH + ms(T0 + 24_413); // 22:48:39.069
+        r.client = Some("127.0.0.1:46322".parse().unwrap());
+        r.termination = *b"cR";
+        r.t_total = ms(5003);
+        http(&mut r).status = Some(408);
+        assert_eq!(
+            line(&r),
+            "127.0.0.1:46322 [25/Nov/2026:22:48:39.069] fe fe/<NOSRV> -1/-1/-1/-1/5003 408 0 - - \
+             cR-- 1/1/0/0/0 0/0 \"<BADREQ>\""
+        );
+    }
+
     #[test]
     fn httplog_clf_line_matches_haproxy() {
         // `option httplog clf` on a frontend capturing only `Host len 5`.
@@ -1523,6 +1565,12 @@ mod tests {
         assert_eq!(
             render("%HP %HPO %HQ %HU", &r),
             "http://h:8/p/q /p/q ?z=1 http://h:8/p/q?z=1"
+        );
+        // HAProxy 2.6.12: `HP=http://h:8 HPO= HQ=` for `GET http://h:8 HTTP/1.1`.
+        http(&mut r).uri = Some("http://h:8".into());
+        assert_eq!(
+            render("HP=%HP HPO=%HPO HQ=%HQ", &r),
+            "HP=http://h:8 HPO= HQ="
         );
         http(&mut r).uri = Some("*".into());
         assert_eq!(
