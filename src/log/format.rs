@@ -9,8 +9,9 @@
 //!   ignored, as HAProxy does. `%{+Q}o` applies its flags to every following variable;
 //! - `%[expr]` and `%{+Q}[expr]`: a sample expression, compiled with
 //!   [`crate::sample::Expr`] ([`Node::Sample`]) and evaluated against the
-//!   [`SampleCtx`] given to [`LogFormat::render_in`] / [`LogFormat::render_full`]
-//!   (`-` without one, or when the result is missing or empty);
+//!   [`SampleCtx`] given to [`LogFormat::render_in`] / [`LogFormat::render_full`], or
+//!   the record itself for [`LogFormat::render`] (`-` when the result is missing or
+//!   empty);
 //! - a `%` followed by another character (`%(`) is dropped and the character is text;
 //!   followed by a digit or a blank, it is an error.
 //!
@@ -505,10 +506,10 @@ impl LogFormat {
     }
 
     /// Appends the line for `rec` to `out`, with this process's pid, host name and zone.
-    /// `%[...]` expressions print `-`: use [`render_in`](Self::render_in) to give them
-    /// a context.
+    /// `%[...]` expressions see only what the record holds (addresses, proxy and server
+    /// names): use [`render_in`](Self::render_in) to give them the stream's context.
     pub fn render(&self, rec: &StreamLog, out: &mut String) {
-        self.render_full(rec, None, RenderEnv::process(), out)
+        self.render_full(rec, Some(rec), RenderEnv::process(), out)
     }
 
     /// [`render`](Self::render) evaluating `%[...]` expressions against `cx` (the
@@ -519,7 +520,7 @@ impl LogFormat {
 
     /// [`render`](Self::render) with explicit process values (tests).
     pub fn render_with(&self, rec: &StreamLog, env: &RenderEnv, out: &mut String) {
-        self.render_full(rec, None, env, out)
+        self.render_full(rec, Some(rec), env, out)
     }
 
     /// The general form: an optional sample context and explicit process values.
@@ -1223,7 +1224,7 @@ mod tests {
     fn spaces_collapse_like_haproxy() {
         assert_eq!(
             render("[ %hr  %hr ]{  }x%%  %%y %[src]  %b", &rec()),
-            "[ ]{ }x% %y - fe1"
+            "[ ]{ }x% %y 127.0.0.1 fe1"
         );
         assert_eq!(render("  %b  ", &rec()), "fe1 ");
         assert_eq!(render(" %hr x", &rec()), "x");
@@ -1232,8 +1233,12 @@ mod tests {
     }
 
     #[test]
-    fn samples_without_a_context_render_as_dash() {
-        let f = LogFormat::compile("x=%[src] q=%{+Q}[str(a),regsub(\\],_)]").unwrap();
+    fn samples_without_a_stream_context_use_the_record() {
+        let f = LogFormat::compile(
+            "x=%[src] q=%{+Q}[str(a),regsub(\\],_)] %[fe_name]/%[be_name]/%[srv_name] \
+             %[dst_port] %[var(txn.x)]",
+        )
+        .unwrap();
         assert!(matches!(&f.nodes()[1], Node::Sample { expr, flags, .. }
             if expr == "src" && *flags == VarFlags::default()));
         assert!(matches!(&f.nodes()[4], Node::Sample { expr, flags, .. }
@@ -1241,7 +1246,10 @@ mod tests {
         assert!(f.has_samples());
         let mut s = String::new();
         f.render_with(&rec(), &env(), &mut s);
-        assert_eq!(s, "x=- q=\"\"");
+        assert_eq!(s, "x=127.0.0.1 q=\"a\" fe1/fe1/s1 45335 -");
+        s.clear();
+        f.render_full(&rec(), None, &env(), &mut s);
+        assert_eq!(s, "x=- q=\"\" -/-/- - -", "no context at all");
     }
 
     /// Error messages as HAProxy 2.6 words them (after its `failed to parse log-format : `).

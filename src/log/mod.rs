@@ -172,6 +172,27 @@ impl Default for StreamLog {
     }
 }
 
+/// A finished stream's record answers the fetches that only need what it holds
+/// (`src`, `dst`, `fe_name`, `be_name`, `srv_name` ...): [`LogFormat::render`] uses it
+/// for `%[...]` when the stream gives no richer context ([`LogFormat::render_in`]).
+impl crate::sample::SampleCtx for StreamLog {
+    fn src(&self) -> Option<SocketAddr> {
+        self.client
+    }
+    fn dst(&self) -> Option<SocketAddr> {
+        self.frontend_addr
+    }
+    fn frontend_name(&self) -> Option<&str> {
+        Some(&self.frontend)
+    }
+    fn backend_name(&self) -> Option<&str> {
+        self.backend.as_deref()
+    }
+    fn server_name(&self) -> Option<&str> {
+        self.server.as_deref()
+    }
+}
+
 /// HAProxy's `option tcplog` format.
 pub const TCPLOG_FORMAT: &str =
     "%ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq";
