@@ -363,7 +363,7 @@ pub static GLOBAL: &[Keyword] = &[
 pub static PROXY: &[Keyword] = &[
     sup("acl", FB, p::acl, "fetches: src, src_port, dst, dst_port, always_true, always_false"),
     sup("backlog", DF, p::backlog, ""),
-    sup("balance", DB, p::balance, "roundrobin, static-rr, leastconn, first, source"),
+    sup("balance", DB, p::balance, "roundrobin, static-rr, leastconn, first, source, uri, url_param, hdr(), random; not hash or rdp-cookie yet"),
     sup("bind", F, p::bind, "see the bind options table"),
     sup("default-server", DB, p::default_server, "see the server options table"),
     sup("default_backend", DF, p::default_backend, ""),
@@ -399,7 +399,7 @@ pub static PROXY: &[Keyword] = &[
     nyi("filter", FB),
     nyi("force-persist", FB),
     nyi("hash-balance-factor", DB),
-    nyi("hash-type", DB),
+    sup("hash-type", DB, p::hash_type, "map-based with sdbm, djb2, wt6 or crc32 and avalanche; not consistent yet"),
     nyi_n("http-after-response", FB, "HTTP issue"),
     nyi("http-check", DB),
     nyi("http-error", DFB),

@@ -225,6 +225,7 @@ pub struct Proxy {
     /// Backend side.
     pub servers: Vec<Server>,
     pub balance: Balance,
+    pub hash_type: HashType,
     pub retries: u32,
     /// `fullconn`, kept for `show stat`.
     pub fullconn: Option<u32>,
@@ -396,6 +397,45 @@ pub enum Balance {
     LeastConn,
     First,
     Source,
+    /// `uri [whole] [len N] [depth N] [path-only]`: a hash of the request target.
+    Uri(UriHash),
+    /// `url_param <name> [check_post]`: a hash of one query-string parameter's value.
+    UrlParam { name: String },
+    /// `hdr(<name>) [use_domain_only]`: a hash of a request header's value.
+    Hdr { name: String, domain_only: bool },
+    /// `random[(<draws>)]`: the least loaded of `draws` random weighted picks.
+    Random { draws: u32 },
+}
+
+/// The options of `balance uri`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UriHash {
+    /// `whole`: hash the query string too.
+    pub whole: bool,
+    /// `len N`: hash at most the first N characters (0: no limit).
+    pub len: u32,
+    /// `depth N`: hash up to the Nth slash (0: no limit).
+    pub depth: u32,
+    /// `path-only`: leave out the scheme and authority of an absolute-form target.
+    pub path_only: bool,
+}
+
+/// `hash-type <method> [<function>] [avalanche]`: how hash-based algorithms map a hash
+/// to a server. Only HAProxy's default method, `map-based`, exists here.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HashType {
+    pub function: HashFunction,
+    /// `avalanche`: mix the hash before using it.
+    pub avalanche: bool,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HashFunction {
+    #[default]
+    Sdbm,
+    Djb2,
+    Wt6,
+    Crc32,
 }
 
 /// One `server` line (after `default-server` values are applied).
