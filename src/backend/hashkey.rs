@@ -155,7 +155,7 @@ mod tests {
         let r = req("GET /img/a.png?v=2 HTTP/1.1\r\nHost: www.example.com\r\n\r\n");
         let uri = Balance::Uri(UriHash::default());
         assert_eq!(request_hash(&uri, HashType::default(), &r), Some(hash::sdbm(b"/img/a.png")));
-        let djb2 = HashType { function: HashFunction::Djb2, avalanche: true };
+        let djb2 = HashType { function: HashFunction::Djb2, avalanche: true, ..Default::default() };
         assert_eq!(request_hash(&uri, djb2, &r), Some(hash::avalanche(hash::djb2(b"/img/a.png"))));
         let host = Balance::Hdr { name: "host".into(), domain_only: true };
         assert_eq!(request_hash(&host, HashType::default(), &r), Some(hash::sdbm(b"example")));

@@ -456,7 +456,7 @@ impl Backend {
             .collect();
         let mut be = Backend {
             name: proxy.name.clone(),
-            lb: LbState::new(proxy.balance.clone(), servers.len()),
+            lb: LbState::new(proxy.balance.clone(), servers.len()).consistent(proxy.hash_type.consistent),
             servers,
             allbackups: proxy.options.allbackups,
             redispatch: proxy.options.redispatch,

@@ -399,7 +399,7 @@ pub static PROXY: &[Keyword] = &[
     nyi("filter", FB),
     nyi("force-persist", FB),
     nyi("hash-balance-factor", DB),
-    sup("hash-type", DB, p::hash_type, "map-based with sdbm, djb2, wt6 or crc32 and avalanche; not consistent yet"),
+    sup("hash-type", DB, p::hash_type, "map-based and consistent, sdbm, djb2, wt6 or crc32, avalanche"),
     nyi_n("http-after-response", FB, "HTTP issue"),
     nyi("http-check", DB),
     nyi("http-error", DFB),

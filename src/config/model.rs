@@ -421,9 +421,11 @@ pub struct UriHash {
 }
 
 /// `hash-type <method> [<function>] [avalanche]`: how hash-based algorithms map a hash
-/// to a server. Only HAProxy's default method, `map-based`, exists here.
+/// to a server.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HashType {
+    /// `consistent` (a ring of points per server) rather than `map-based` (the default).
+    pub consistent: bool,
     pub function: HashFunction,
     /// `avalanche`: mix the hash before using it.
     pub avalanche: bool,

@@ -249,12 +249,12 @@ fn balance_uri(p: &mut Parser, l: &Line) -> Result<(), String> {
 /// `hash-type <map-based|consistent> [sdbm|djb2|wt6|crc32] [avalanche]`.
 pub fn hash_type(p: &mut Parser, l: &Line) -> Result<(), String> {
     use crate::config::model::{HashFunction, HashType};
+    let mut ht = HashType::default();
     match l.arg(1) {
         "map-based" => {}
-        "consistent" => return Err(not_supported("hash-type consistent")),
+        "consistent" => ht.consistent = true,
         _ => return Err("'hash-type' only supports 'consistent' and 'map-based'.".into()),
     }
-    let mut ht = HashType::default();
     if let Some(f) = l.args.get(2) {
         ht.function = match f.as_str() {
             "sdbm" => HashFunction::Sdbm,
