@@ -707,7 +707,7 @@ mod tests {
     fn consistent_ring_moves_only_the_keys_of_a_departed_server() {
         let mut lb = LbState::new(Balance::Uri(Default::default()), 3).consistent(true);
         let all = [slot(0, 1), slot(1, 1), slot(2, 1)];
-        let keys: Vec<u32> = (0..3000u32).map(|k| crate::sample::hash::avalanche(k)).collect();
+        let keys: Vec<u32> = (0..3000u32).map(crate::sample::hash::avalanche).collect();
         let before: Vec<_> = keys.iter().map(|&h| lb.pick_keyed(&all, None, Some(h), None).unwrap()).collect();
         let c = count(&before);
         for s in 0..3 {
