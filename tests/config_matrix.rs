@@ -597,3 +597,36 @@ fn duplicate_server_names_and_ids() {
         ]
     );
 }
+
+/// `userlist` sections: duplicates ignored with warnings, bad lines and unknown
+/// references refused, each message as `haproxy -c` (2.6.12) prints it.
+#[test]
+fn userlist_sections_use_haproxy_wording() {
+    let o = check("userlist L1\n  group G1 users tiger\n  group G1\n  user tiger insecure-password x\n  user tiger insecure-password y\nuserlist L1\n  user b insecure-password x\n");
+    let warn = |m: &str| format!("[WARNING]  (PID) : config : {m}");
+    assert_eq!(
+        o.stderr,
+        [
+            warn("parsing [DIR/t.cfg:3]: ignoring duplicated group 'G1' in userlist 'L1'."),
+            warn("parsing [DIR/t.cfg:5]: ignoring duplicated user 'tiger' in userlist 'L1'."),
+            warn("parsing [DIR/t.cfg:6]: ignoring duplicated userlist 'L1'."),
+        ]
+    );
+    assert_parse_errors(
+        "userlist L1\n  group G1 users nobody\n  user a insecure-password x groups G9\n  foo bar\n  group\n  user a2 insecure-password x foo\n  user\n",
+        &[
+            "parsing [DIR/t.cfg:4]: unknown keyword 'foo' in 'users' section",
+            "parsing [DIR/t.cfg:5]: 'group' expects <name> as arguments.",
+            "parsing [DIR/t.cfg:6]: 'user' only supports 'password', 'insecure-password' and 'groups' options.",
+            "parsing [DIR/t.cfg:7]: 'user' expects <name> as arguments.",
+        ],
+    );
+    // Post-parse: the first unknown reference only, users' groups first.
+    for (config, msg) in [
+        ("userlist L1\n  group G1 users nobody\n  user a insecure-password x groups G9\n", "userlist 'L1': no such group 'G9' specified in user 'a'"),
+        ("userlist L1\n  group G1 users nobody\n", "userlist 'L1': no such user 'nobody' specified in group 'G1'"),
+    ] {
+        assert_rejected(config, &[alert(msg), alert("Fatal errors found in configuration.")]);
+    }
+}
+

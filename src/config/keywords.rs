@@ -795,8 +795,20 @@ pub fn markdown() -> String {
             ));
         }
     }
+    // Sections with a handful of keywords of their own, parsed by their module.
+    out.push_str("\n### Other sections\n\n| section | keyword | state | notes |\n|---|---|---|---|\n");
+    for (section, kw, note) in OTHER_SECTIONS {
+        out.push_str(&format!("| `{section}` | `{kw}` | supported | {note} |\n"));
+    }
     out
 }
+
+/// The keywords of the small sections (`src/config/parse/userlist.rs` ...), for the
+/// generated table.
+const OTHER_SECTIONS: &[(&str, &str, &str)] = &[
+    ("userlist", "group", "`users a,b`"),
+    ("userlist", "user", "`password` (any crypt(3) scheme libcrypt knows), `insecure-password`, `groups`"),
+];
 
 #[cfg(test)]
 mod tests {

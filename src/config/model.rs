@@ -30,6 +30,44 @@ pub struct Config {
     pub proxies: Vec<Proxy>,
     /// The files read, in order (also exported as `HAPROXY_CFGFILES`).
     pub files: Vec<PathBuf>,
+    /// `userlist` sections, in file order (a duplicated name is ignored with a warning).
+    pub userlists: Vec<Userlist>,
+}
+
+/// A `userlist` section: users with passwords and the groups they belong to
+/// (`http_auth`, `http_auth_group`, `http-request auth`).
+#[derive(Clone, Debug, Default)]
+pub struct Userlist {
+    pub name: String,
+    pub location: Option<Location>,
+    /// Groups in declaration order, each with its members once the section is checked
+    /// (from `group <g> users a,b` and from `user <u> groups g1,g2`).
+    pub groups: Vec<UserGroup>,
+    pub users: Vec<User>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct UserGroup {
+    pub name: String,
+    pub users: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct User {
+    pub name: String,
+    pub password: Password,
+    /// Groups named on the `user` line (`groups g1,g2`).
+    pub groups: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Password {
+    /// No password given: the user never authenticates.
+    None,
+    /// `insecure-password <pw>`: compared as is.
+    Insecure(String),
+    /// `password <hash>`: a crypt(3) hash.
+    Crypt(String),
 }
 
 impl Config {
