@@ -70,6 +70,7 @@
 //! [`Dequeued::queue_position`] gives `%sq`/`%bq` for a stream that waited.
 
 pub mod check;
+pub mod hashkey;
 pub mod lb;
 
 use std::collections::{BTreeMap, HashMap};
@@ -455,7 +456,7 @@ impl Backend {
             .collect();
         let mut be = Backend {
             name: proxy.name.clone(),
-            lb: LbState::new(proxy.balance.clone(), servers.len()),
+            lb: LbState::new(proxy.balance.clone(), servers.len()).consistent(proxy.hash_type.consistent),
             servers,
             allbackups: proxy.options.allbackups,
             redispatch: proxy.options.redispatch,
@@ -617,6 +618,12 @@ impl Backend {
     /// `client_ip` feeds `balance source`; `avoid` is the server that just failed
     /// when redispatching. On [`Pick::Server`] the slot is reserved.
     pub fn pick(&mut self, client_ip: Option<IpAddr>, avoid: Option<ServerId>) -> Pick {
+        self.pick_keyed(client_ip, None, avoid)
+    }
+
+    /// [`Backend::pick`] with the request's hash for `balance uri`, `url_param` and
+    /// `hdr` ([`hashkey::request_hash`]).
+    pub fn pick_keyed(&mut self, client_ip: Option<IpAddr>, hash: Option<u32>, avoid: Option<ServerId>) -> Pick {
         if self.eligible.is_empty() {
             return Pick::NoServer;
         }
@@ -639,7 +646,7 @@ impl Backend {
                 maxqueue: s.maxqueue,
             });
         }
-        let Some(id) = self.lb.pick(&self.slots, client_ip, avoid) else {
+        let Some(id) = self.lb.pick_keyed(&self.slots, client_ip, hash, avoid) else {
             return Pick::Queue;
         };
         self.counters.cum_lbconn += 1;

@@ -32,6 +32,44 @@ pub struct Config {
     pub files: Vec<PathBuf>,
     /// `http-errors` sections, in file order.
     pub http_errors: Vec<HttpErrorsSection>,
+    /// `userlist` sections, in file order (a duplicated name is ignored with a warning).
+    pub userlists: Vec<Userlist>,
+}
+
+/// A `userlist` section: users with passwords and the groups they belong to
+/// (`http_auth`, `http_auth_group`, `http-request auth`).
+#[derive(Clone, Debug, Default)]
+pub struct Userlist {
+    pub name: String,
+    pub location: Option<Location>,
+    /// Groups in declaration order, each with its members once the section is checked
+    /// (from `group <g> users a,b` and from `user <u> groups g1,g2`).
+    pub groups: Vec<UserGroup>,
+    pub users: Vec<User>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct UserGroup {
+    pub name: String,
+    pub users: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct User {
+    pub name: String,
+    pub password: Password,
+    /// Groups named on the `user` line (`groups g1,g2`).
+    pub groups: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Password {
+    /// No password given: the user never authenticates.
+    None,
+    /// `insecure-password <pw>`: compared as is.
+    Insecure(String),
+    /// `password <hash>`: a crypt(3) hash.
+    Crypt(String),
 }
 
 impl Config {
@@ -227,6 +265,7 @@ pub struct Proxy {
     /// Backend side.
     pub servers: Vec<Server>,
     pub balance: Balance,
+    pub hash_type: HashType,
     pub retries: u32,
     /// `fullconn`, kept for `show stat`.
     pub fullconn: Option<u32>,
@@ -466,6 +505,47 @@ pub enum Balance {
     LeastConn,
     First,
     Source,
+    /// `uri [whole] [len N] [depth N] [path-only]`: a hash of the request target.
+    Uri(UriHash),
+    /// `url_param <name> [check_post]`: a hash of one query-string parameter's value.
+    UrlParam { name: String },
+    /// `hdr(<name>) [use_domain_only]`: a hash of a request header's value.
+    Hdr { name: String, domain_only: bool },
+    /// `random[(<draws>)]`: the least loaded of `draws` random weighted picks.
+    Random { draws: u32 },
+}
+
+/// The options of `balance uri`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UriHash {
+    /// `whole`: hash the query string too.
+    pub whole: bool,
+    /// `len N`: hash at most the first N characters (0: no limit).
+    pub len: u32,
+    /// `depth N`: hash up to the Nth slash (0: no limit).
+    pub depth: u32,
+    /// `path-only`: leave out the scheme and authority of an absolute-form target.
+    pub path_only: bool,
+}
+
+/// `hash-type <method> [<function>] [avalanche]`: how hash-based algorithms map a hash
+/// to a server.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HashType {
+    /// `consistent` (a ring of points per server) rather than `map-based` (the default).
+    pub consistent: bool,
+    pub function: HashFunction,
+    /// `avalanche`: mix the hash before using it.
+    pub avalanche: bool,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HashFunction {
+    #[default]
+    Sdbm,
+    Djb2,
+    Wt6,
+    Crc32,
 }
 
 /// One `server` line (after `default-server` values are applied).

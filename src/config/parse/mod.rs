@@ -14,6 +14,7 @@ pub mod log;
 pub mod lua;
 pub mod proxy;
 pub mod server;
+pub mod userlist;
 
 use super::cond;
 use super::diagnostic::{Diagnostic, Style};
@@ -128,6 +129,8 @@ enum Current {
     Unsupported,
     /// An `http-errors` section ([`http_misc`]).
     HttpErrors(Box<super::model::HttpErrorsSection>),
+    /// A `userlist` section (index in `config.userlists`; `None`: a duplicate name).
+    Userlist(Option<usize>),
 }
 
 /// One open `.if` block.
@@ -407,10 +410,14 @@ impl Parser {
             self.current = http_misc::start_http_errors(self, &line);
             return;
         }
+        if kw == "userlist" {
+            self.end_section();
+            self.current = Current::Userlist(userlist::start(self, &line));
+            return;
+        }
         if matches!(
             kw,
-            "userlist"
-                | "peers"
+            "peers"
                 | "resolvers"
                 | "mailers"
                 | "program"
@@ -438,6 +445,7 @@ impl Parser {
             }
             Current::Unsupported => return,
             Current::HttpErrors(_) => return http_misc::http_errors_line(self, &line),
+            Current::Userlist(ul) => return userlist::keyword(self, *ul, &line),
             Current::Global => Section::Global,
             Current::Proxy(d) | Current::Defaults(d, _) => d.section,
         };
@@ -679,6 +687,7 @@ impl Parser {
         }
         http_misc::resolve_error_pages(&mut self.config, &mut self.diags);
         http_misc::check_formats(&self.config, &mut self.diags);
+        userlist::check(&mut self.config, &mut self.diags);
         checks::run(&mut self.config, &mut self.diags);
         if self.diags.iter().any(Diagnostic::is_alert) {
             self.diags.push(fatal());
