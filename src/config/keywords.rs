@@ -809,6 +809,7 @@ pub fn markdown() -> String {
 const OTHER_SECTIONS: &[(&str, &str, &str)] = &[
     ("userlist", "group", "`users a,b`"),
     ("userlist", "user", "`password` (any crypt(3) scheme libcrypt knows), `insecure-password`, `groups`"),
+    ("http-errors", "errorfile", "`errorfile <status> <file>`, used with `errorfiles <name>`"),
 ];
 
 #[cfg(test)]
