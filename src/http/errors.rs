@@ -190,13 +190,53 @@ pub fn reason(status: u16) -> &'static str {
     }
 }
 
-/// The complete default response for `status` (head and a small HTML body), closing the
-/// connection, as the proxy sends it when nothing else is configured.
+/// The line HAProxy's default page for `status` says under its title, for the
+/// statuses it generates ([`HANDLED_STATUSES`]); the 501 text keeps HAProxy's leading
+/// period.
+pub fn message(status: u16) -> Option<&'static str> {
+    Some(match status {
+        200 => "Service ready.",
+        400 => "Your browser sent an invalid request.",
+        401 | 407 => "You need a valid user and password to access this content.",
+        403 => "Request forbidden by administrative rules.",
+        404 => "The resource could not be found.",
+        405 => {
+            "A request was made of a resource using a request method not supported by that resource"
+        }
+        408 => "Your browser didn't send a complete request in time.",
+        410 => "The resource is no longer available and will not be available again.",
+        413 => "The request entity exceeds the maximum allowed.",
+        425 => "Your browser sent early data.",
+        429 => "You have sent too many requests in a given amount of time.",
+        500 => "An internal server error occurred.",
+        501 => ".The server does not support the functionality required to fulfill the request.",
+        502 => "The server returned an invalid or incomplete response.",
+        503 => "No server is available to handle this request.",
+        504 => "The server didn't respond in time.",
+        _ => return None,
+    })
+}
+
+/// The complete default response for `status` (head and a small HTML body), byte for
+/// byte HAProxy 2.6's for the statuses it generates. As in HAProxy, only the 400 and
+/// 408 pages say `connection: close`: whether the connection stays open after another
+/// page is the stream's decision. Statuses HAProxy has no page for (414, 431 ...) get
+/// the same shape without the message line, closing the connection.
 pub fn default_page(status: u16) -> Vec<u8> {
     let reason = reason(status);
-    let body = format!("<html><body><h1>{status} {reason}</h1>\n</body></html>\n");
+    let (body, close) = match message(status) {
+        Some(msg) => (
+            format!("<html><body><h1>{status} {reason}</h1>\n{msg}\n</body></html>\n"),
+            matches!(status, 400 | 408),
+        ),
+        None => (
+            format!("<html><body><h1>{status} {reason}</h1>\n</body></html>\n"),
+            true,
+        ),
+    };
+    let connection = if close { "connection: close\r\n" } else { "" };
     format!(
-        "HTTP/1.1 {status} {reason}\r\ncontent-length: {}\r\ncache-control: no-cache\r\ncontent-type: text/html\r\nconnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {status} {reason}\r\ncontent-length: {}\r\ncache-control: no-cache\r\ncontent-type: text/html\r\n{connection}\r\n{body}",
         body.len()
     )
     .into_bytes()
@@ -259,11 +299,68 @@ mod tests {
         assert_eq!(load_error_file("/").unwrap_err(), "error reading file '/'.");
     }
 
+    /// The pages HAProxy 2.6.12 sent for `http-request deny deny_status <status>`.
+    #[test]
+    fn default_pages_match_haproxy() {
+        assert_eq!(
+            default_page(503),
+            b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 107\r\ncache-control: no-cache\r\ncontent-type: text/html\r\n\r\n<html><body><h1>503 Service Unavailable</h1>\nNo server is available to handle this request.\n</body></html>\n"
+        );
+        assert_eq!(
+            default_page(400),
+            b"HTTP/1.1 400 Bad request\r\ncontent-length: 90\r\ncache-control: no-cache\r\ncontent-type: text/html\r\nconnection: close\r\n\r\n<html><body><h1>400 Bad request</h1>\nYour browser sent an invalid request.\n</body></html>\n"
+        );
+        assert_eq!(
+            default_page(200),
+            b"HTTP/1.1 200 OK\r\ncontent-length: 58\r\ncache-control: no-cache\r\ncontent-type: text/html\r\n\r\n<html><body><h1>200 OK</h1>\nService ready.\n</body></html>\n"
+        );
+        // Content-Length of every page HAProxy sent, and which ones close.
+        let haproxy = [
+            (200, 58, false),
+            (400, 90, true),
+            (401, 112, false),
+            (403, 93, false),
+            (404, 83, false),
+            (405, 146, false),
+            (407, 112, false),
+            (408, 110, true),
+            (410, 114, false),
+            (413, 106, false),
+            (425, 80, false),
+            (429, 117, false),
+            (500, 97, false),
+            (501, 136, false),
+            (502, 107, false),
+            (503, 107, false),
+            (504, 92, false),
+        ];
+        for (status, len, close) in haproxy {
+            let page = String::from_utf8(default_page(status)).unwrap();
+            assert!(
+                page.contains(&format!("\r\ncontent-length: {len}\r\n")),
+                "{page}"
+            );
+            assert_eq!(page.contains("connection: close"), close, "{status}");
+        }
+        assert_eq!(HANDLED_STATUSES.map(|s| s), haproxy.map(|(s, _, _)| s));
+    }
+
     #[test]
     fn default_pages_are_complete_responses() {
-        let page = String::from_utf8(default_page(502)).unwrap();
-        let (head, body) = page.split_once("\r\n\r\n").unwrap();
-        assert!(head.starts_with("HTTP/1.1 502 Bad Gateway\r\n"));
-        assert!(head.contains(&format!("content-length: {}", body.len())));
+        for status in [200, 400, 403, 408, 414, 431, 501, 502, 599] {
+            let page = default_page(status);
+            assert_eq!(
+                check_error_response(page.clone()),
+                Ok(page.clone()),
+                "{status}"
+            );
+            let page = String::from_utf8(page).unwrap();
+            let (head, body) = page.split_once("\r\n\r\n").unwrap();
+            assert!(head.starts_with(&format!("HTTP/1.1 {status} {}\r\n", reason(status))));
+            assert!(head.contains(&format!("content-length: {}", body.len())));
+        }
+        assert!(String::from_utf8(default_page(414))
+            .unwrap()
+            .contains("connection: close"));
     }
 }
