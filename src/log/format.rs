@@ -804,29 +804,27 @@ fn render_var(var: Var, flags: VarFlags, rec: &StreamLog, env: &RenderEnv, out: 
         Var::ResCaptures => captures(http.map(|h| &h.res_captures[..]), false, flags, out),
         Var::ResCapturesList => captures(http.map(|h| &h.res_captures[..]), true, flags, out),
         Var::RequestLine => request_part(http, flags, out, |h| {
-            let mut line = h.method.clone()?;
-            for part in [&h.uri, &h.version].into_iter().flatten() {
-                line.push(' ');
-                line.push_str(part);
-            }
-            Some(line)
+            Some([
+                h.method.as_deref()?,
+                h.uri.as_deref()?,
+                h.version.as_deref()?,
+            ])
         }),
-        Var::Method => request_part(http, flags, out, |h| h.method.clone()),
-        Var::Uri => request_part(http, flags, out, |h| h.uri.clone()),
+        Var::Method => request_part(http, flags, out, |h| Some([h.method.as_deref()?, "", ""])),
+        Var::Uri => request_part(http, flags, out, |h| Some([h.uri.as_deref()?, "", ""])),
         Var::Path => request_part(http, flags, out, |h| {
-            h.uri.as_deref().map(|u| without_query(u).to_string())
+            Some([without_query(h.uri.as_deref()?), "", ""])
         }),
         Var::PathOnly => request_part(http, flags, out, |h| {
-            h.uri
-                .as_deref()
-                .map(|u| path_only(without_query(u)).to_string())
+            Some([path_only(without_query(h.uri.as_deref()?)), "", ""])
         }),
         Var::Query => request_part(http, flags, out, |h| {
-            h.uri
-                .as_deref()
-                .map(|u| u.find('?').map_or("", |q| &u[q..]).to_string())
+            let u = h.uri.as_deref()?;
+            Some([u.find('?').map_or("", |q| &u[q..]), "", ""])
         }),
-        Var::HttpVersion => request_part(http, flags, out, |h| h.version.clone()),
+        Var::HttpVersion => {
+            request_part(http, flags, out, |h| Some([h.version.as_deref()?, "", ""]))
+        }
         Var::CookieReq => opt_string(http.and_then(|h| h.cookie_req.as_deref()), flags, out),
         Var::CookieRes => opt_string(http.and_then(|h| h.cookie_res.as_deref()), flags, out),
     }
@@ -942,35 +940,54 @@ fn encoded(bytes: &[u8], encode: fn(u8) -> bool, flags: VarFlags, out: &mut Stri
     if flags.quote {
         out.push('"');
     }
-    for &b in bytes {
-        if encode(b) {
-            let _ = write!(out, "#{b:02X}");
-        } else {
-            if flags.escape && matches!(b, b'"' | b'\\' | b']') {
-                out.push('\\');
-            }
-            out.push(b as char);
-        }
-    }
+    encode_into(bytes, encode, flags.escape, out);
     if flags.quote {
         out.push('"');
     }
 }
 
-/// A part of the request line: `<BADREQ>` when no request line was read, `-` outside
-/// HTTP.
+fn encode_into(bytes: &[u8], encode: fn(u8) -> bool, escape: bool, out: &mut String) {
+    for &b in bytes {
+        if encode(b) {
+            let _ = write!(out, "#{b:02X}");
+        } else {
+            if escape && matches!(b, b'"' | b'\\' | b']') {
+                out.push('\\');
+            }
+            out.push(b as char);
+        }
+    }
+}
+
+/// A part of the request line, given as up to three pieces joined by spaces (empty
+/// pieces after the first are left out): `<BADREQ>` when no request line was read,
+/// `-` outside HTTP. Written in place, without allocating.
 fn request_part(
     http: Option<&HttpLog>,
     flags: VarFlags,
     out: &mut String,
-    part: impl Fn(&HttpLog) -> Option<String>,
+    part: impl for<'a> Fn(&'a HttpLog) -> Option<[&'a str; 3]>,
 ) {
-    match http {
-        None => absent(flags, out),
-        Some(h) => match h.method.as_ref().and_then(|_| part(h)) {
-            Some(v) => encoded(v.as_bytes(), url_encoded, flags, out),
-            None => string("<BADREQ>", flags, out),
-        },
+    let Some(h) = http else {
+        return absent(flags, out);
+    };
+    let Some(pieces) = h.method.as_ref().and_then(|_| part(h)) else {
+        return string("<BADREQ>", flags, out);
+    };
+    if flags.quote {
+        out.push('"');
+    }
+    for (i, piece) in pieces.iter().enumerate() {
+        if i > 0 {
+            if piece.is_empty() {
+                continue;
+            }
+            out.push(' ');
+        }
+        encode_into(piece.as_bytes(), url_encoded, flags.escape, out);
+    }
+    if flags.quote {
+        out.push('"');
     }
 }
 

@@ -75,7 +75,8 @@ pub struct StreamLog {
     pub t_queue: Option<Duration>,
     /// `%Tc`: time to establish the server connection; `None` logs -1.
     pub t_connect: Option<Duration>,
-    /// `%Tt`: accept to close.
+    /// `%Tt`: accept to close. For an HTTP transaction: from the transaction's start
+    /// ([`HttpLog::request_date`], the accept date for the first one) to its end.
     pub t_total: Duration,
     /// `%U`: bytes from the client.
     pub bytes_in: u64,
