@@ -317,3 +317,38 @@ fn bad_formats_are_config_errors() {
     // Valid HTTP formats pass.
     parse("frontend fe\n  bind :8\n  log stdout local0\n  log-format \"%r %[src] %{+Q}[str(a),lower]\"\n  unique-id-format %{+X}o%ci:%cp\n");
 }
+
+#[test]
+fn errorloc_pages_are_redirects() {
+    let c = parse("frontend fe\n  bind :8\n  errorloc 403 http://x/y?a=1\n  errorloc303 503 /sorry\n  errorloc302 504 /s2\n  errorfile 504 DIR/503.http\n");
+    assert_eq!(
+        page(&c, "fe", 403),
+        b"HTTP/1.1 302 Found\r\ncache-control: no-cache\r\ncontent-length: 0\r\nlocation: http://x/y?a=1\r\n\r\n"
+    );
+    assert!(page(&c, "fe", 503).starts_with(b"HTTP/1.1 303 See Other\r\n"));
+    assert!(
+        page(&c, "fe", 504).starts_with(b"HTTP/1.0 503"),
+        "the later errorfile wins"
+    );
+    for (line, msg) in [
+        (
+            "errorloc 403",
+            "errorloc : expects <status_code> and <url> as arguments.",
+        ),
+        (
+            "errorloc303",
+            "errorloc303 : expects <status_code> and <url> as arguments.",
+        ),
+        (
+            "errorloc 999 /x",
+            "errorloc : status code '999' not handled.",
+        ),
+    ] {
+        let d = diags(&format!("frontend fe\n  bind :8\n  {line}\n"));
+        assert_eq!(
+            d[0],
+            format!("config : parsing [m.cfg:8] : {msg}"),
+            "{line}"
+        );
+    }
+}

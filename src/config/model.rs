@@ -281,8 +281,8 @@ pub struct Proxy {
     pub capture_cookie: Option<CaptureCookie>,
     /// `unique-id-header <name>`: the request header the unique id is added as.
     pub unique_id_header: Option<String>,
-    /// `errorfile` and `errorfiles` lines, inherited ones first, in order (a later one
-    /// overrides an earlier one for the same status).
+    /// `errorfile`, `errorloc*` and `errorfiles` lines, inherited ones first, in order
+    /// (a later one overrides an earlier one for the same status).
     pub error_directives: Vec<ErrorDirective>,
     /// The error pages after `errorfiles` are resolved (post-parse): one response per
     /// status, sorted by status. `crate::http::errors::ErrorPages::from_proxy` reads it.
@@ -320,10 +320,16 @@ pub struct ErrorFile {
     pub location: Location,
 }
 
-/// An `errorfile` or `errorfiles` line of a proxy.
+/// An `errorfile`, `errorloc` or `errorfiles` line of a proxy.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ErrorDirective {
     File(ErrorFile),
+    /// `errorloc`, `errorloc302`, `errorloc303 <status> <url>`: a redirect built at load.
+    Redirect {
+        status: u16,
+        response: Arc<[u8]>,
+        location: Location,
+    },
     /// `errorfiles <name> [<status> ...]`: the pages of an `http-errors` section (all of
     /// them when no status is listed), resolved after parsing.
     Section {

@@ -84,6 +84,16 @@ pub fn page_for<'a>(
     }
 }
 
+/// The page of `errorloc` / `errorloc302` (`code` 302) and `errorloc303` (303): an
+/// empty redirect to `url`, as HAProxy 2.6 sends it.
+pub fn redirect_page(code: u16, url: &str) -> Vec<u8> {
+    let reason = if code == 303 { "See Other" } else { "Found" };
+    format!(
+        "HTTP/1.1 {code} {reason}\r\ncache-control: no-cache\r\ncontent-length: 0\r\nlocation: {url}\r\n\r\n"
+    )
+    .into_bytes()
+}
+
 /// Reads and checks the file of an `errorfile <status> <path>` line. The error is
 /// HAProxy's message after `errorfile : ` (`error opening file '/x'.`, `'/x': unable to
 /// parse headers (error offset: 0)`, `'/x': payload size does not match the announced
@@ -343,6 +353,20 @@ mod tests {
             assert_eq!(page.contains("connection: close"), close, "{status}");
         }
         assert_eq!(HANDLED_STATUSES.map(|s| s), haproxy.map(|(s, _, _)| s));
+    }
+
+    /// HAProxy 2.6.12's answers to a deny with `errorloc 403 http://x/y?a=1` and
+    /// `errorloc303 403 /sorry`.
+    #[test]
+    fn redirect_pages_match_haproxy() {
+        assert_eq!(
+            redirect_page(302, "http://x/y?a=1"),
+            b"HTTP/1.1 302 Found\r\ncache-control: no-cache\r\ncontent-length: 0\r\nlocation: http://x/y?a=1\r\n\r\n"
+        );
+        assert_eq!(
+            redirect_page(303, "/sorry"),
+            b"HTTP/1.1 303 See Other\r\ncache-control: no-cache\r\ncontent-length: 0\r\nlocation: /sorry\r\n\r\n"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! HTTP keywords of the proxy sections that feed the log and the proxy's own responses:
 //! `capture request|response header`, `capture cookie`, `unique-id-header`,
-//! `errorfile`, `errorfiles`, and the `http-errors` section.
+//! `errorfile`, `errorloc`, `errorloc302`, `errorloc303`, `errorfiles`, and the
+//! `http-errors` section.
 //!
 //! Error files are read and checked while parsing (a missing file or a response that
 //! does not parse is an alert at its line, as in HAProxy); `errorfiles` references are
@@ -135,6 +136,29 @@ pub fn errorfile(p: &mut Parser, l: &Line) -> Result<(), String> {
     Ok(())
 }
 
+/// `errorloc <status> <url>` and `errorloc302` (a 302 to `url` instead of the page),
+/// `errorloc303` (a 303).
+pub fn errorloc(p: &mut Parser, l: &Line) -> Result<(), String> {
+    let kw = l.arg(0);
+    if l.args.len() < 3 {
+        return Err(format!(
+            "{kw} : expects <status_code> and <url> as arguments."
+        ));
+    }
+    let status = status_arg(kw, l.arg(1))?;
+    let code = if kw == "errorloc303" { 303 } else { 302 };
+    let response = crate::http::errors::redirect_page(code, l.arg(2));
+    p.draft()
+        .proxy
+        .error_directives
+        .push(ErrorDirective::Redirect {
+            status,
+            response: Arc::from(response),
+            location: l.loc.clone(),
+        });
+    Ok(())
+}
+
 /// `errorfiles <name> [<status> ...]`.
 pub fn errorfiles(p: &mut Parser, l: &Line) -> Result<(), String> {
     if l.arg(1).is_empty() {
@@ -210,6 +234,9 @@ pub fn resolve_error_pages(config: &mut Config, diags: &mut Vec<Diagnostic>) {
         for d in &proxy.error_directives {
             match d {
                 ErrorDirective::File(f) => set(f.status, &f.response),
+                ErrorDirective::Redirect {
+                    status, response, ..
+                } => set(*status, response),
                 ErrorDirective::Section {
                     name,
                     statuses,
