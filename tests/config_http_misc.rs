@@ -46,7 +46,11 @@ fn config(body: &str) -> (String, PathBuf) {
 }
 
 fn parse(body: &str) -> Config {
-    match parse_str("m.cfg", &config(body).0, &ParseOptions::default()) {
+    let (text, dir) = config(body);
+    let parsed = parse_str("m.cfg", &text, &ParseOptions::default());
+    // The pages were read while parsing.
+    let _ = std::fs::remove_dir_all(dir);
+    match parsed {
         Ok(l) => l.config,
         Err(d) => panic!(
             "unexpected errors: {:#?}",
@@ -62,6 +66,7 @@ fn diags(body: &str) -> Vec<String> {
         Ok(l) => l.diagnostics,
         Err(d) => d,
     };
+    let _ = std::fs::remove_dir_all(&dir);
     out.iter()
         .map(|d| d.to_string().replace(dir.to_str().unwrap(), "DIR"))
         .collect()
