@@ -1584,6 +1584,22 @@ mod tests {
     }
 
     #[test]
+    fn request_line_from_the_parser() {
+        let mut p = crate::http::h1::RequestParser::new(Default::default());
+        let Ok(crate::http::h1::Status::Complete(req, _)) =
+            p.parse(b"POST /a?b=\"c\" HTTP/1.0\r\nHost: x\r\n\r\n")
+        else {
+            panic!("the request parses");
+        };
+        let mut r = http_rec(T0, 0, 0, 0, 0, 0);
+        http(&mut r).set_request_line(&req.line);
+        assert_eq!(
+            render("%{+Q}r %HM %HP %HQ %HV", &r),
+            "\"POST /a?b=#22c#22 HTTP/1.0\" POST /a ?b=#22c#22 HTTP/1.0"
+        );
+    }
+
+    #[test]
     fn path_only_and_absolute_uris() {
         let mut r = http_rec(T0, 0, 0, 0, 0, 0);
         http(&mut r).uri = Some("http://h:8/p/q?z=1".into());

@@ -141,6 +141,17 @@ pub struct HttpLog {
     pub cookie_flags: [u8; 2],
 }
 
+impl HttpLog {
+    /// Records the request line for `%r %HM %HU %HP %HQ %HV`. Call it when the head is
+    /// parsed, before `http-request` rules run: HAProxy logs the request as the client
+    /// sent it, not as rules rewrote it.
+    pub fn set_request_line(&mut self, line: &crate::http::RequestLine) {
+        self.method = Some(line.method.as_str().to_string());
+        self.uri = Some(line.target.clone());
+        self.version = Some(line.version.as_str().to_string());
+    }
+}
+
 impl Default for StreamLog {
     fn default() -> Self {
         StreamLog {
