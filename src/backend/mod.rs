@@ -79,7 +79,11 @@ use std::time::Duration;
 use crate::config::model::{self, Balance, Level, Proxy, ServerAddr};
 use crate::diag::Severity;
 
-pub use check::{CheckResult, FailReason, HealthCheck, Transition};
+pub use check::{CheckResult, FailReason, HealthCheck, HttpProbe, Transition};
+
+/// The most bytes of a health-check response read: HAProxy's default buffer size
+/// (`tune.bufsize`, which the backend does not see).
+pub const HTTP_CHECK_MAX_RESPONSE: usize = 16384;
 use lb::{LbState, Slot};
 
 /// Identifies a request waiting in a queue; chosen by the reactor (e.g. a stream key
@@ -422,6 +426,8 @@ pub struct Backend {
     log_health_checks: bool,
     timeout_connect: Option<Duration>,
     timeout_check: Option<Duration>,
+    /// `option httpchk`: the servers' checks are HTTP checks.
+    http_probe: Option<HttpProbe>,
     /// Eligible servers, recomputed when a state or weight changes.
     eligible: Vec<ServerId>,
     /// Reused buffer for the algorithm's view of the farm.
@@ -463,6 +469,7 @@ impl Backend {
             log_health_checks: proxy.options.log_health_checks,
             timeout_connect: proxy.timeouts.connect,
             timeout_check: proxy.timeouts.check,
+            http_probe: proxy.http_check.as_ref().map(|hc| HttpProbe::new(hc, HTTP_CHECK_MAX_RESPONSE)),
             eligible: Vec::new(),
             slots: Vec::new(),
             queue: Queue::default(),
@@ -506,6 +513,19 @@ impl Backend {
             (Some(_), Some(connect)) => connect.min(inter),
             _ => inter,
         })
+    }
+
+    /// `timeout check`: how long an HTTP check may wait for the response once
+    /// connected before it is a `Layer7 timeout`. When unset, the whole check
+    /// (connect and response) is bounded by [`Backend::check_timeout`] (`inter`).
+    pub fn check_read_timeout(&self) -> Option<Duration> {
+        self.timeout_check
+    }
+
+    /// The HTTP check (`option httpchk`) its servers' checks run, if any; without
+    /// one a check is a TCP connect.
+    pub fn http_probe(&self) -> Option<&HttpProbe> {
+        self.http_probe.as_ref()
     }
 
     /// All servers, indexed by [`ServerId`].

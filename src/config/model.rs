@@ -230,6 +230,9 @@ pub struct Proxy {
     pub fullconn: Option<u32>,
     /// `unique-id-format`.
     pub unique_id_format: Option<String>,
+    /// `option httpchk` and the `http-check` rules: the servers' `check` is an HTTP
+    /// check (added for HTTP health checks).
+    pub http_check: Option<HttpCheck>,
 }
 
 /// A reference to another section by name, checked after parsing.
@@ -468,6 +471,69 @@ impl Default for CheckParams {
             addr: None,
         }
     }
+}
+
+/// An HTTP health check: `option httpchk [<method> <uri> [<version>]]` completed by
+/// `http-check send` and `http-check expect` (HAProxy 2.6 semantics).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpCheck {
+    /// Request method, `OPTIONS` by default.
+    pub method: String,
+    /// Request target, `/` by default.
+    pub uri: String,
+    /// Request version, `HTTP/1.0` by default.
+    pub version: String,
+    /// Extra header fields, in order (`http-check send hdr`, or the pre-2.2 form hidden
+    /// after `\r\n` in the version of `option httpchk`).
+    pub headers: Vec<(String, String)>,
+    /// Request body (`http-check send body`); a `content-length` is added when set.
+    pub body: String,
+    /// `http-check expect` rules, all of which must match; none: status 2xx or 3xx.
+    pub expects: Vec<HttpCheckExpect>,
+    /// `http-check disable-on-404`.
+    pub disable_on_404: bool,
+    /// `http-check connect port <n>`: probe this port instead of the server's.
+    pub connect_port: Option<u16>,
+    /// The rules came from a `defaults` section: a proxy's own first `http-check`
+    /// `send`/`expect`/`connect` line replaces them instead of adding to them.
+    pub inherited: bool,
+}
+
+impl Default for HttpCheck {
+    fn default() -> Self {
+        HttpCheck {
+            method: "OPTIONS".into(),
+            uri: "/".into(),
+            version: "HTTP/1.0".into(),
+            headers: Vec::new(),
+            body: String::new(),
+            expects: Vec::new(),
+            disable_on_404: false,
+            connect_port: None,
+            inherited: false,
+        }
+    }
+}
+
+/// One `http-check expect [!] <match> <pattern>` rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpCheckExpect {
+    /// `!`: the rule passes when the match fails.
+    pub negate: bool,
+    pub kind: HttpCheckMatch,
+}
+
+/// What an `http-check expect` rule looks at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HttpCheckMatch {
+    /// `status <codes>`: a comma-separated list of codes and `lo-hi` ranges.
+    Status(Vec<(u16, u16)>),
+    /// `rstatus <regex>` on the three status digits.
+    RStatus(String),
+    /// `string <text>` found in the body.
+    String(String),
+    /// `rstring <regex>` matching the body.
+    RString(String),
 }
 
 /// A `log` line.
