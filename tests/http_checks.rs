@@ -321,3 +321,47 @@ fn config_errors_are_haproxys() {
     // A bad regex is refused too (the reason comes from our regex engine).
     assert!(alert_for(&moon, "http-check expect rstring (").contains("regex '(' is invalid"));
 }
+
+#[test]
+fn disable_on_404_stops_an_up_server_and_a_200_brings_it_back() {
+    const NOT_FOUND: &str = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
+    for bin in moonproxy_and_haproxy() {
+        let (s, be) = CheckServer::new(OK);
+        let (_, other_be) = CheckServer::new(OK);
+        let proxy = ProxyBuilder::new(&config(
+            "    option httpchk\n    http-check disable-on-404",
+            "    server s 127.0.0.1:{{s}} check inter 100ms rise 2 fall 2
+    server other 127.0.0.1:{{other}} check inter 100ms",
+        ))
+        .bin(&bin)
+        .port("s", be.port())
+        .port("other", other_be.port())
+        .start();
+        assert!(wait_until(DEADLINE, || s.requests.lock().unwrap().len() >= 2));
+        s.set(NOT_FOUND);
+        let stopping = proxy.wait_for_line(|l| l.starts_with("Server l/s is stopping"), DEADLINE);
+        assert_eq!(
+            without_duration(&stopping),
+            "Server l/s is stopping, reason: Layer7 check conditionally passed, code: 404, check duration: Xms. 1 active and 0 backup servers online. 0 sessions requeued, 0 total in queue.",
+            "{}",
+            bin.display()
+        );
+        let mark = proxy.mark();
+        s.set(OK);
+        let up = proxy.wait_for_line_after(mark, |l| l.starts_with("Server l/s is UP"), DEADLINE);
+        assert!(without_duration(&up).starts_with("Server l/s is UP, reason: Layer7 check passed, code: 200, check duration: Xms. 2 active"), "{up}");
+        // A DOWN server answering 404 stays DOWN: the expect rules judge it.
+        s.set(UNAVAILABLE);
+        proxy.wait_for_line(|l| l.starts_with("Server l/s is DOWN"), DEADLINE);
+        let mark = proxy.mark();
+        s.set(NOT_FOUND);
+        let n = s.requests.lock().unwrap().len();
+        assert!(wait_until(DEADLINE, || s.requests.lock().unwrap().len() >= n + 4));
+        assert_eq!(
+            proxy.lines()[mark..].iter().filter(|l| l.text.starts_with("Server l/s is")).count(),
+            0,
+            "{}",
+            bin.display()
+        );
+    }
+}

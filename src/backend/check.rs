@@ -79,6 +79,18 @@ pub enum CheckResult {
         /// Time from the start of the probe to its outcome.
         duration: Duration,
     },
+    /// `http-check disable-on-404` and a 404 ("Layer7 check conditionally passed"): an
+    /// UP server stops taking new load-balanced traffic (HAProxy's "stopping" state)
+    /// while its health counts it as a success; a DOWN server is judged by `otherwise`,
+    /// the verdict of the expect rules.
+    ConditionalPass {
+        /// The response's status code (404).
+        code: u16,
+        /// Time from the start of the probe to its outcome.
+        duration: Duration,
+        /// The verdict without `disable-on-404`.
+        otherwise: Box<CheckResult>,
+    },
     /// An HTTP check got a status its rules refuse ("Layer7 wrong status").
     WrongStatus {
         /// The response's status code.
@@ -102,7 +114,7 @@ pub enum CheckResult {
 impl CheckResult {
     /// `true` for a passed check.
     pub fn is_ok(&self) -> bool {
-        matches!(self, CheckResult::Ok { .. } | CheckResult::Passed { .. })
+        matches!(self, CheckResult::Ok { .. } | CheckResult::Passed { .. } | CheckResult::ConditionalPass { .. })
     }
 
     /// Time the probe took.
@@ -110,6 +122,7 @@ impl CheckResult {
         match self {
             CheckResult::Ok { duration }
             | CheckResult::Passed { duration, .. }
+            | CheckResult::ConditionalPass { duration, .. }
             | CheckResult::WrongStatus { duration, .. }
             | CheckResult::Failed { duration, .. } => *duration,
         }
@@ -120,6 +133,7 @@ impl CheckResult {
         match self {
             CheckResult::Ok { .. } => "Layer4 check passed",
             CheckResult::Passed { .. } => "Layer7 check passed",
+            CheckResult::ConditionalPass { .. } => "Layer7 check conditionally passed",
             CheckResult::WrongStatus { .. } => FailReason::L7Status.description(),
             CheckResult::Failed { reason, .. } => reason.description(),
         }
@@ -131,7 +145,10 @@ impl CheckResult {
 impl fmt::Display for CheckResult {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "reason: {}", self.description())?;
-        if let CheckResult::Passed { code, .. } | CheckResult::WrongStatus { code, .. } = self {
+        if let CheckResult::Passed { code, .. }
+        | CheckResult::ConditionalPass { code, .. }
+        | CheckResult::WrongStatus { code, .. } = self
+        {
             write!(f, ", code: {code}")?;
         }
         if let CheckResult::Failed { info, .. } | CheckResult::WrongStatus { info, .. } = self {
@@ -323,6 +340,7 @@ pub struct HttpProbe {
     expects: Vec<Expect>,
     /// A rule looks at the body: wait for all of it (or a full buffer).
     needs_body: bool,
+    disable_on_404: bool,
     max_response: usize,
     port: Option<u16>,
 }
@@ -378,6 +396,7 @@ impl HttpProbe {
             method: Method::from_token(&hc.method),
             needs_body: expects.iter().any(|e| matches!(e.kind, ExpectKind::String(_) | ExpectKind::RString(_))),
             expects,
+            disable_on_404: hc.disable_on_404,
             max_response: max_response.max(1024),
             port: hc.connect_port,
         }
@@ -409,7 +428,6 @@ impl HttpProbe {
             Ok(Status::Partial) => return None,
             Ok(Status::Complete(r, n)) => (r, n),
         };
-        let code = response.line.status;
         let body = if self.needs_body {
             match body_of(&response, &received[head_len..], ended) {
                 Ok(Some(b)) => b,
@@ -419,36 +437,48 @@ impl HttpProbe {
         } else {
             Vec::new()
         };
+        let verdict = self.verdict(&response, &body, duration);
+        let code = response.line.status;
+        if self.disable_on_404 && code == 404 {
+            return Some(CheckResult::ConditionalPass { code, duration, otherwise: Box::new(verdict) });
+        }
+        Some(verdict)
+    }
+
+    /// What the expect rules (or the default 2xx/3xx rule) say of a complete response.
+    fn verdict(&self, response: &crate::http::Response, body: &[u8], duration: Duration) -> CheckResult {
+        let invalid = |info: &str| CheckResult::Failed { reason: FailReason::L7Response, info: info.into(), duration };
+        let code = response.line.status;
         let wrong_status = || CheckResult::WrongStatus {
             code,
             info: String::from_utf8_lossy(&response.line.reason).into_owned(),
             duration,
         };
         if self.expects.is_empty() && !(200..400).contains(&code) {
-            return Some(wrong_status());
+            return wrong_status();
         }
         for e in &self.expects {
             let on_body = matches!(e.kind, ExpectKind::String(_) | ExpectKind::RString(_));
             if on_body && body.is_empty() {
                 // Even a negated rule needs a body to look at.
-                return Some(invalid("HTTP content check could not find a response body"));
+                return invalid("HTTP content check could not find a response body");
             }
             let digits = format!("{code:03}");
             let matched = match &e.kind {
                 ExpectKind::Status(ranges) => ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&code)),
                 ExpectKind::RStatus(re) => re.is_match(digits.as_bytes()),
-                ExpectKind::String(t) => contains(&body, t),
-                ExpectKind::RString(re) => re.is_match(&body),
+                ExpectKind::String(t) => contains(body, t),
+                ExpectKind::RString(re) => re.is_match(body),
             };
             if matched == e.negate {
-                return Some(match e.kind {
+                return match e.kind {
                     ExpectKind::Status(_) | ExpectKind::RStatus(_) => wrong_status(),
                     _ if e.negate => invalid("HTTP check matched unwanted content"),
                     _ => invalid("HTTP content check did not match"),
-                });
+                };
             }
         }
-        Some(CheckResult::Passed { code, duration })
+        CheckResult::Passed { code, duration }
     }
 }
 

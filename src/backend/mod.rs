@@ -268,6 +268,9 @@ pub struct Server {
     maxqueue: u32,
     admin: AdminState,
     op: OpState,
+    /// `http-check disable-on-404`: the UP server answered its check with a 404 and
+    /// takes no new load-balanced traffic (HAProxy's "stopping" state).
+    stopping: bool,
     check: Option<HealthCheck>,
     served: u32,
     queue: Queue,
@@ -286,6 +289,7 @@ impl Server {
             maxqueue: s.maxqueue,
             admin: if s.disabled { AdminState::Maint } else { AdminState::Ready },
             op: OpState::Up,
+            stopping: false,
             check: s.check.as_ref().map(HealthCheck::new),
             served: 0,
             queue: Queue::default(),
@@ -372,7 +376,12 @@ impl Server {
 
     /// Up, ready and weighted: may receive load-balanced traffic.
     pub fn is_usable(&self) -> bool {
-        self.op == OpState::Up && self.admin == AdminState::Ready && self.weight > 0
+        self.op == OpState::Up && self.admin == AdminState::Ready && self.weight > 0 && !self.stopping
+    }
+
+    /// UP but "stopping": its HTTP check answered 404 with `http-check disable-on-404`.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping
     }
 
     /// The health check, if the server has `check`. Checks are not run while the
@@ -801,6 +810,13 @@ impl Backend {
             return report;
         }
         let Some(check) = srv.check.as_mut() else { return report };
+        // `disable-on-404` applies to a server that is not DOWN; a DOWN one is judged
+        // by the expect rules alone.
+        let result = match result {
+            CheckResult::ConditionalPass { otherwise, .. } if srv.op == OpState::Down => *otherwise,
+            r => r,
+        };
+        let conditional = matches!(result, CheckResult::ConditionalPass { .. });
         let failed = !result.is_ok();
         let transition = check.on_result(result.clone());
         if failed && check.last_changed_health() {
@@ -823,13 +839,19 @@ impl Backend {
                 console_text: None,
             });
         }
-        let Some(transition) = transition else { return report };
+        // With `log-health-checks` the reason was already logged on its own line.
+        let reason = if self.log_health_checks { String::new() } else { format!(", {result}") };
+        let Some(transition) = transition else {
+            let srv = &self.servers[id.0];
+            if srv.op == OpState::Up && !failed && srv.stopping != conditional {
+                self.set_stopping(id, conditional, &reason, &mut report);
+            }
+            return report;
+        };
         let op = match transition {
             Transition::WentUp => OpState::Up,
             Transition::WentDown => OpState::Down,
         };
-        // With `log-health-checks` the reason was already logged on its own line.
-        let reason = if self.log_health_checks { String::new() } else { format!(", {result}") };
         self.apply_state(id, op, &reason, &mut report);
         report
     }
@@ -953,6 +975,7 @@ impl Backend {
     ) {
         let was_usable = self.servers[id.0].is_usable();
         self.servers[id.0].op = op;
+        self.servers[id.0].stopping = false;
         report.changed = true;
         self.recompute_eligible();
         let s = &self.servers[id.0];
@@ -985,6 +1008,30 @@ impl Backend {
                 });
             }
         }
+        self.serve_backend_queue(report);
+    }
+
+    /// Enters or leaves the "stopping" state of `http-check disable-on-404`, with
+    /// HAProxy's messages: `Server b/s is stopping, reason: ...` then `... is UP` again.
+    fn set_stopping(&mut self, id: ServerId, stopping: bool, reason: &str, report: &mut StateReport) {
+        if !stopping {
+            self.apply_state(id, OpState::Up, reason, report);
+            return;
+        }
+        let was_usable = self.servers[id.0].is_usable();
+        self.servers[id.0].stopping = true;
+        report.changed = true;
+        self.recompute_eligible();
+        let s = &self.servers[id.0];
+        let text = format!(
+            "{}Server {}/{} is stopping{reason}{}",
+            if s.backup { "Backup " } else { "" },
+            self.name,
+            s.name,
+            self.up_suffix(id, 0),
+        );
+        report.messages.push(StateMessage { level: Level::Notice, console: Severity::Warning, text, console_text: None });
+        self.no_server_alert(was_usable, report);
         self.serve_backend_queue(report);
     }
 

@@ -371,7 +371,7 @@ pub static PROXY: &[Keyword] = &[
     sup("disabled", DFB, p::disabled, ""),
     sup("enabled", DFB, p::enabled, ""),
     sup("fullconn", DB, p::fullconn, "kept for statistics"),
-    sup("http-check", DB, super::parse::http_check::http_check, "`send`, `expect [!] status, rstatus, string, rstring`, `connect port`; `disable-on-404` not yet"),
+    sup("http-check", DB, super::parse::http_check::http_check, "`send`, `expect [!] status, rstatus, string, rstring`, `connect port`, `disable-on-404`"),
     sup("id", FB, p::id, "informational"),
     sup("log", DFB, p::log, "`log global`, `no log`, targets as in global"),
     sup("log-format", DF, p::log_format, ""),

@@ -84,9 +84,8 @@ pub fn http_check(p: &mut Parser, l: &Line) -> Result<(), String> {
             if let Some(extra) = l.args.get(2) {
                 return Err(format!("'http-check' cannot handle unexpected argument '{extra}'."));
             }
-            // Needs the "stopping" (NOLB) server state the backend does not have yet:
-            // refused rather than ignored.
-            Err(super::not_supported("http-check disable-on-404"))
+            check(p, false).disable_on_404 = true;
+            Ok(())
         }
         "send" => send(p, l),
         "expect" => expect(p, l),
