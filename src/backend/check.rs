@@ -186,6 +186,9 @@ pub struct HealthCheck {
     last: Option<CheckResult>,
     /// Whether the last result moved the health counter.
     last_changed: bool,
+    /// Whether the last result's status (its `reason:` text) differs from the one
+    /// before; the first result always does (HAProxy starts from "initializing").
+    last_new_status: bool,
 }
 
 impl HealthCheck {
@@ -204,6 +207,7 @@ impl HealthCheck {
             addr: params.addr,
             last: None,
             last_changed: false,
+            last_new_status: false,
         }
     }
 
@@ -285,6 +289,7 @@ impl HealthCheck {
             }
         }
         self.last_changed = self.health != before;
+        self.last_new_status = self.last.as_ref().map(CheckResult::description) != Some(result.description());
         self.last = Some(result);
         match (was_up, self.is_up()) {
             (false, true) => Some(Transition::WentUp),
@@ -302,6 +307,14 @@ impl HealthCheck {
     /// `Health check for server ...` line only then, with `option log-health-checks`).
     pub fn last_changed_health(&self) -> bool {
         self.last_changed
+    }
+
+    /// `true` if the last result is worth a `Health check for server ...` line with
+    /// `option log-health-checks`: HAProxy logs a check whose result moved the health
+    /// counter or whose status differs from the previous check's (the first check,
+    /// or `Layer7 timeout` after `Layer4 connection problem` on a server already DOWN).
+    pub fn last_worth_logging(&self) -> bool {
+        self.last_changed || self.last_new_status
     }
 
     /// The `status: N/M UP|DOWN` part of HAProxy's health-check lines: while UP,
@@ -326,6 +339,7 @@ impl HealthCheck {
     pub fn restart(&mut self) {
         self.health = self.rise;
         self.last_changed = false;
+        self.last = None;
     }
 }
 
@@ -673,5 +687,24 @@ mod tests {
         let p = probe(vec![HttpCheckMatch::Status(vec![(200, 204), (404, 404)])]);
         assert!(judge(&p, "HTTP/1.1 404 Not Found\r\n\r\n", false).unwrap().contains("passed"));
         assert!(judge(&p, "HTTP/1.1 205 Reset\r\n\r\n", false).unwrap().contains("wrong status"));
+    }
+
+    #[test]
+    fn a_new_status_is_worth_logging_even_when_health_stays() {
+        let mut c = HealthCheck::new(&params(1, 1));
+        // The first result is always new, though `rise 1 fall 1` leaves health at 1.
+        c.on_result(ok());
+        assert!(!c.last_changed_health());
+        assert!(c.last_worth_logging());
+        c.on_result(ok());
+        assert!(!c.last_worth_logging());
+        c.on_result(refused());
+        assert!(c.last_worth_logging());
+        // DOWN, same status: nothing to log; DOWN with another status: logged.
+        c.on_result(refused());
+        assert!(!c.last_worth_logging());
+        c.on_result(CheckResult::Failed { reason: FailReason::L7Timeout, info: String::new(), duration: Duration::ZERO });
+        assert!(!c.last_changed_health());
+        assert!(c.last_worth_logging());
     }
 }

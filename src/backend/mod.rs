@@ -822,7 +822,7 @@ impl Backend {
         if failed && check.last_changed_health() {
             srv.counters.failed_checks += 1;
         }
-        if self.log_health_checks && check.last_changed_health() {
+        if self.log_health_checks && check.last_worth_logging() {
             let text = format!(
                 "Health check for {}server {}/{} {}, {}, status: {}",
                 if srv.backup { "backup " } else { "" },
