@@ -365,3 +365,25 @@ fn disable_on_404_stops_an_up_server_and_a_200_brings_it_back() {
         );
     }
 }
+
+#[test]
+fn a_check_reads_at_most_one_buffer_of_the_response() {
+    for bin in moonproxy_and_haproxy() {
+        let body = format!("{}tail", "a".repeat(4000));
+        let big = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+        let (_, be) = CheckServer::new(&big);
+        let cfg = config(
+            "    option httpchk\n    http-check expect string tail",
+            "    server s 127.0.0.1:{{s}} check inter 100ms",
+        )
+        .replace("log stdout format raw local0", "log stdout format raw local0\n    tune.bufsize 2048");
+        let proxy = ProxyBuilder::new(&cfg).bin(&bin).port("s", be.port()).start();
+        let down = proxy.wait_for_line(|l| l.starts_with("Server l/s is DOWN"), DEADLINE);
+        assert!(
+            without_duration(&down)
+                .starts_with("Server l/s is DOWN, reason: Layer7 invalid response, info: \"HTTP content check did not match\""),
+            "{}: {down}",
+            bin.display()
+        );
+    }
+}

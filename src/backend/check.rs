@@ -374,10 +374,10 @@ enum ExpectKind {
 }
 
 impl HttpProbe {
-    /// Compiles a parsed check. `max_response` bounds what is read of a response
-    /// (HAProxy reads one buffer, `tune.bufsize`). Patterns were validated by the
-    /// parser; one that does not compile here is dropped.
-    pub fn new(hc: &HttpCheck, max_response: usize) -> HttpProbe {
+    /// Compiles a parsed check; at most `hc.response_limit` bytes of a response are
+    /// read (`tune.bufsize`). Patterns were validated by the parser; one that does not
+    /// compile here is dropped.
+    pub fn new(hc: &HttpCheck) -> HttpProbe {
         let mut request = format!("{} {} {}\r\n", hc.method, hc.uri, hc.version);
         // HAProxy sends lower-case names, a content-length for a body and, in
         // HTTP/1.1, asks the server to close.
@@ -411,7 +411,7 @@ impl HttpProbe {
             needs_body: expects.iter().any(|e| matches!(e.kind, ExpectKind::String(_) | ExpectKind::RString(_))),
             expects,
             disable_on_404: hc.disable_on_404,
-            max_response: max_response.max(1024),
+            max_response: hc.response_limit.max(1024),
             port: hc.connect_port,
         }
     }
@@ -646,7 +646,7 @@ mod tests {
             expects: expects.into_iter().map(|kind| crate::config::model::HttpCheckExpect { negate: false, kind }).collect(),
             ..HttpCheck::default()
         };
-        HttpProbe::new(&hc, 16384)
+        HttpProbe::new(&hc)
     }
 
     fn judge(p: &HttpProbe, response: &str, ended: bool) -> Option<String> {

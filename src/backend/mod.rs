@@ -80,10 +80,6 @@ use crate::config::model::{self, Balance, Level, Proxy, ServerAddr};
 use crate::diag::Severity;
 
 pub use check::{CheckResult, FailReason, HealthCheck, HttpProbe, Transition};
-
-/// The most bytes of a health-check response read: HAProxy's default buffer size
-/// (`tune.bufsize`, which the backend does not see).
-pub const HTTP_CHECK_MAX_RESPONSE: usize = 16384;
 use lb::{LbState, Slot};
 
 /// Identifies a request waiting in a queue; chosen by the reactor (e.g. a stream key
@@ -478,7 +474,7 @@ impl Backend {
             log_health_checks: proxy.options.log_health_checks,
             timeout_connect: proxy.timeouts.connect,
             timeout_check: proxy.timeouts.check,
-            http_probe: proxy.http_check.as_ref().map(|hc| HttpProbe::new(hc, HTTP_CHECK_MAX_RESPONSE)),
+            http_probe: proxy.http_check.as_ref().map(HttpProbe::new),
             eligible: Vec::new(),
             slots: Vec::new(),
             queue: Queue::default(),

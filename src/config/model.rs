@@ -494,6 +494,9 @@ pub struct HttpCheck {
     pub disable_on_404: bool,
     /// `http-check connect port <n>`: probe this port instead of the server's.
     pub connect_port: Option<u16>,
+    /// The most bytes of a response the check reads: `tune.bufsize`, filled in after
+    /// parsing (HAProxy reads one buffer).
+    pub response_limit: usize,
     /// The rules came from a `defaults` section: a proxy's own first `http-check`
     /// `send`/`expect`/`connect` line replaces them instead of adding to them.
     pub inherited: bool,
@@ -510,6 +513,7 @@ impl Default for HttpCheck {
             expects: Vec::new(),
             disable_on_404: false,
             connect_port: None,
+            response_limit: 16384,
             inherited: false,
         }
     }

@@ -16,7 +16,12 @@ pub fn run(config: &mut Config, diags: &mut Vec<Diagnostic>) {
         .iter()
         .map(|p| (p.name.clone(), p.cap.frontend, p.cap.backend))
         .collect();
+    let bufsize = config.global.bufsize;
     for proxy in &mut config.proxies {
+        // An HTTP check reads at most one buffer of its server's response.
+        if let Some(hc) = &mut proxy.http_check {
+            hc.response_limit = bufsize;
+        }
         if proxy.disabled {
             continue;
         }
