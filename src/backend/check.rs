@@ -392,6 +392,10 @@ impl HttpProbe {
         }
         request.push_str("\r\n");
         request.push_str(&hc.body);
+        if !hc.send {
+            // Only `expect` rules: nothing is sent, the server is expected to speak.
+            request.clear();
+        }
         let expects: Vec<Expect> = hc
             .expects
             .iter()
@@ -643,6 +647,8 @@ mod tests {
 
     fn probe(expects: Vec<HttpCheckMatch>) -> HttpProbe {
         let hc = HttpCheck {
+            enabled: true,
+            send: true,
             expects: expects.into_iter().map(|kind| crate::config::model::HttpCheckExpect { negate: false, kind }).collect(),
             ..HttpCheck::default()
         };

@@ -477,6 +477,12 @@ impl Default for CheckParams {
 /// `http-check send` and `http-check expect` (HAProxy 2.6 semantics).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HttpCheck {
+    /// `option httpchk` was given (here or in `defaults`): without it the `http-check`
+    /// rules are ignored, with HAProxy's warning, and checks stay TCP checks.
+    pub enabled: bool,
+    /// A request is sent (`option httpchk` or `http-check send` in the rule set); a
+    /// rule set of only `expect` rules sends nothing and waits for the server.
+    pub send: bool,
     /// Request method, `OPTIONS` by default.
     pub method: String,
     /// Request target, `/` by default.
@@ -505,6 +511,8 @@ pub struct HttpCheck {
 impl Default for HttpCheck {
     fn default() -> Self {
         HttpCheck {
+            enabled: false,
+            send: false,
             method: "OPTIONS".into(),
             uri: "/".into(),
             version: "HTTP/1.0".into(),

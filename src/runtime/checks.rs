@@ -188,13 +188,16 @@ impl Checks {
 /// server sent, and asks the probe for a verdict. `None`: wait for the socket.
 fn exchange(p: &mut Probe, http: &HttpProbe, duration: Duration) -> Option<CheckResult> {
     let ex = p.http.as_mut()?;
-    let broken = |info: &str| CheckResult::Failed { reason: FailReason::L7Response, info: info.into(), duration };
+    // Once connected, a socket error is HAProxy's "Socket error" with the error's text
+    // (the errno is not kept by `Conn`: on loopback it is a reset); a close before a
+    // complete response is a "Layer7 invalid response".
+    let reset = || CheckResult::Failed { reason: FailReason::SocketError, info: "Connection reset by peer".into(), duration };
     if !ex.out.is_empty() && p.conn.writable {
         if let (_, WriteEnd::Error) = p.conn.write_from(&mut ex.out) {
             // The server may have answered and closed before reading everything:
             // judge what it sent, if anything.
             if ex.response.is_empty() {
-                return Some(CheckResult::Failed { reason: FailReason::L4Connection, info: "Connection reset by peer".into(), duration });
+                return Some(reset());
             }
         }
     }
@@ -202,9 +205,12 @@ fn exchange(p: &mut Probe, http: &HttpProbe, duration: Duration) -> Option<Check
         return None;
     }
     let (_, end) = p.conn.read_into(&mut ex.response);
+    if end == ReadEnd::Error && ex.response.is_empty() {
+        return Some(reset());
+    }
     let ended = matches!(end, ReadEnd::Eof | ReadEnd::Error | ReadEnd::BufferFull);
     if ex.response.is_empty() && ended {
-        return Some(broken(""));
+        return Some(CheckResult::Failed { reason: FailReason::L7Response, info: String::new(), duration });
     }
     http.evaluate(ex.response.data(), ended, duration)
 }

@@ -18,12 +18,28 @@ pub fn run(config: &mut Config, diags: &mut Vec<Diagnostic>) {
         .collect();
     let bufsize = config.global.bufsize;
     for proxy in &mut config.proxies {
-        // An HTTP check reads at most one buffer of its server's response.
-        if let Some(hc) = &mut proxy.http_check {
-            hc.response_limit = bufsize;
-        }
         if proxy.disabled {
             continue;
+        }
+        // `http-check` rules only matter with `option httpchk`; an HTTP check reads at
+        // most one buffer of its server's response.
+        match &mut proxy.http_check {
+            Some(hc) if !hc.enabled => {
+                if proxy.cap.backend && !hc.inherited {
+                    diags.push(Diagnostic::plain(
+                        Severity::Warning,
+                        None,
+                        format!(
+                            "{} '{}' uses http-check rules without 'option httpchk', so the rules are ignored.",
+                            proxy_type_name(proxy.cap),
+                            proxy.name
+                        ),
+                    ));
+                }
+                proxy.http_check = None;
+            }
+            Some(hc) => hc.response_limit = bufsize,
+            None => {}
         }
         let desc = format!("{} '{}'", proxy_type_name(proxy.cap), proxy.name);
         // Backend references.

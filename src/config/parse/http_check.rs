@@ -12,6 +12,12 @@
 //!   rule must match. Without rules, a 2xx or 3xx status passes.
 //! - `http-check connect [port <n>]`, `http-check disable-on-404`.
 //!
+//! Inheritance, as HAProxy 2.6 does it: `option httpchk` and the `http-check` rules
+//! of a `defaults` section form one rule set, inherited only by a proxy that has no
+//! rule (nor `option httpchk`) of its own. A proxy with its own rules starts from
+//! scratch: its `expect` rules alone send no request at all. `http-check` rules
+//! without `option httpchk` are ignored, with a warning (see `checks.rs`).
+//!
 //! Error messages are HAProxy's, word for word.
 
 use super::{Line, Parser};
@@ -19,27 +25,29 @@ use crate::config::keywords::Section;
 use crate::config::model::{HttpCheck, HttpCheckExpect, HttpCheckMatch};
 
 /// The check of the proxy being parsed, created on first use. A proxy inheriting
-/// rules from `defaults` starts over on its first rule of its own (`reset`).
-fn check(p: &mut Parser, reset: bool) -> &mut HttpCheck {
+/// rules from `defaults` starts over on its first rule of its own (`rule`); whether
+/// the check is enabled and `disable-on-404` are options, not rules, and stay.
+fn check(p: &mut Parser, rule: bool) -> &mut HttpCheck {
     let in_defaults = p.draft().section == Section::Defaults;
     let hc = p.draft().proxy.http_check.get_or_insert_with(HttpCheck::default);
     if in_defaults {
         hc.inherited = true;
-    } else if reset && hc.inherited {
-        hc.expects.clear();
-        hc.headers.clear();
-        hc.body.clear();
-        hc.connect_port = None;
-        hc.inherited = false;
+    } else if rule && hc.inherited {
+        *hc = HttpCheck {
+            enabled: hc.enabled,
+            disable_on_404: hc.disable_on_404,
+            ..HttpCheck::default()
+        };
     }
     hc
 }
 
-/// `option httpchk [<method> <uri> [<version>]]` (and `no option httpchk`). `args`
-/// start after `httpchk`; the caller checked the section and the option's state.
+/// `option httpchk [<method> <uri> [<version>]]`. `args` start after `httpchk`; the
+/// caller checked the section and the option's state. `no option httpchk` is an
+/// error, as in HAProxy.
 pub fn option_httpchk(p: &mut Parser, l: &Line, negate: bool, args: &[String]) -> Result<(), String> {
     if negate {
-        p.draft().proxy.http_check = None;
+        p.alert_directive(&l.loc, "negation/default is not supported for option 'httpchk'.");
         return Ok(());
     }
     if let Some(extra) = args.get(3) {
@@ -58,18 +66,17 @@ pub fn option_httpchk(p: &mut Parser, l: &Line, negate: bool, args: &[String]) -
             "'option httpchk' : hiding headers or body at the end of the version string is deprecated. Please, consider to use 'http-check send' directive instead.",
         );
     }
-    let hc = check(p, false);
-    match args.len() {
-        0 => {}
-        1 => hc.uri = args[0].clone(),
-        _ => {
-            hc.method = args[0].clone();
-            hc.uri = args[1].clone();
-        }
-    }
-    if let Some(v) = version {
-        hc.version = v;
-    }
+    let hc = check(p, true);
+    hc.enabled = true;
+    hc.send = true;
+    let (method, uri) = match args {
+        [] => ("OPTIONS", "/"),
+        [uri] => ("OPTIONS", uri.as_str()),
+        [method, uri, ..] => (method.as_str(), uri.as_str()),
+    };
+    hc.method = method.to_string();
+    hc.uri = uri.to_string();
+    hc.version = version.unwrap_or_else(|| "HTTP/1.0".to_string());
     for h in hidden {
         let (name, value) = h.split_once(':').unwrap_or((&h, ""));
         hc.headers.push((name.trim().to_string(), value.trim().to_string()));
@@ -139,6 +146,7 @@ fn send(p: &mut Parser, l: &Line) -> Result<(), String> {
         }
     }
     let hc = check(p, true);
+    hc.send = true;
     if let Some(m) = meth {
         hc.method = m;
     }
