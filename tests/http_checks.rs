@@ -311,6 +311,8 @@ fn config_errors_are_haproxys() {
         "http-check connect port 99999",
         "option httpchk GET / HTTP/1.1 extra",
         "no option httpchk",
+        "http-check expect string",
+        "http-check expect status 200 comment",
     ];
     let moon = moonproxy_bin();
     let haproxy = haproxy_bin();
@@ -320,6 +322,10 @@ fn config_errors_are_haproxys() {
         if let Some(h) = &haproxy {
             assert_eq!(ours, alert_for(h, line), "`{line}`");
         }
+    }
+    // What HAProxy has and moonproxy does not is refused, never ignored.
+    for line in ["http-check send-state", "http-check expect status 200 ok-status L7OK", "http-check send uri-lf /%[str(x)]"] {
+        assert!(alert_for(&moon, line).ends_with("is not supported by moonproxy yet."), "{line}");
     }
     // A bad regex is refused too (the reason comes from our regex engine).
     assert!(alert_for(&moon, "http-check expect rstring (").contains("regex '(' is invalid"));

@@ -1,7 +1,9 @@
 //! Health checks as a sans-io state machine: one [`HealthCheck`] per server with `check`.
 //!
-//! The reactor runs the probe (a TCP connect for now) when [`HealthCheck::next_check_in`]
-//! says so, and feeds the outcome to [`Backend::on_check_result`](super::Backend::on_check_result),
+//! The reactor runs the probe when [`HealthCheck::next_check_in`] says so: a TCP
+//! connect, or with `option httpchk` an HTTP exchange judged by an [`HttpProbe`]
+//! (request bytes out, response bytes in, a [`CheckResult`] with HAProxy's reason).
+//! It feeds the outcome to [`Backend::on_check_result`](super::Backend::on_check_result),
 //! which calls [`HealthCheck::on_result`] and turns a [`Transition`] into the server's new
 //! state, the queue moves and HAProxy's log lines.
 //!

@@ -54,8 +54,11 @@
 //! For a server with `check`, the reactor arms a timer with
 //! [`HealthCheck::first_check_in`] then [`HealthCheck::next_check_in`]
 //! (via [`Server::check`]), runs a TCP connect to [`Server::check_addr`] bounded by
-//! [`Backend::check_timeout`], and reports its outcome with
-//! [`Backend::on_check_result`]. That, [`Backend::set_admin_state`] and
+//! [`Backend::check_timeout`] (with `option httpchk`, then the HTTP exchange of
+//! [`Backend::http_probe`], bounded by `timeout check` when set), and reports its
+//! outcome with [`Backend::on_check_result`]. With `http-check disable-on-404`, a 404
+//! makes an UP server "stopping" ([`Server::is_stopping`]): not usable for new
+//! traffic, not down. That, [`Backend::set_admin_state`] and
 //! [`Backend::set_operational_state`] return a [`StateReport`]: the lines to log
 //! (with their level and the stderr severity, as HAProxy prints them), the waiters
 //! given a slot on a server that came up, or on any server that became eligible

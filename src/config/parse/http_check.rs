@@ -97,6 +97,12 @@ pub fn http_check(p: &mut Parser, l: &Line) -> Result<(), String> {
         "send" => send(p, l),
         "expect" => expect(p, l),
         "connect" => connect(p, l),
+        // A comment rule only labels the rules after it in HAProxy's reports.
+        "comment" => Ok(()),
+        kw @ "send-state" => Err(super::not_supported(&format!("http-check {kw}"))),
+        kw if kw.starts_with("set-var") || kw.starts_with("unset-var") => {
+            Err(super::not_supported(&format!("http-check {kw}")))
+        }
         other => Err(format!(
             "'http-check' only supports 'disable-on-404', 'send-state', 'comment', 'connect', 'send', 'expect', 'set-var-fmt(*)', 'set-var(*)', 'unset-var(*)'. but got '{other}'"
         )),
@@ -190,8 +196,18 @@ fn expect(p: &mut Parser, l: &Line) -> Result<(), String> {
     let Some(pattern) = l.args.get(i + 1) else {
         return Err(format!("{CTX} : '{kw}' expects a <pattern> as argument."));
     };
-    if let Some(extra) = l.args.get(i + 2) {
-        return Err(only(extra));
+    // Options after the pattern: a comment, or what moonproxy does not do yet.
+    let mut j = i + 2;
+    while let Some(opt) = l.args.get(j) {
+        match opt.as_str() {
+            "comment" if l.args.get(j + 1).is_none() => {
+                return Err(format!("{CTX} : 'comment' expects a string as argument."));
+            }
+            "comment" => j += 2,
+            "min-recv" | "ok-status" | "error-status" | "tout-status" | "on-success" | "on-error"
+            | "status-code" => return Err(super::not_supported(&format!("http-check expect {opt}"))),
+            _ => return Err(only(opt)),
+        }
     }
     let kind = match kw {
         "status" => HttpCheckMatch::Status(status_list(pattern).map_err(|e| format!("{CTX} : {e}"))?),
