@@ -278,7 +278,13 @@ fn http_check_connect_port_probes_another_port() {
     .port("dead", dead.port())
     .start();
     assert!(wait_until(DEADLINE, || s.requests.lock().unwrap().len() >= 3));
-    assert_eq!(proxy.count_lines(|l| l.contains("Server l/s is DOWN") || l.contains("failed")), 0);
+    let bad: Vec<String> = proxy
+        .lines()
+        .into_iter()
+        .map(|l| l.text)
+        .filter(|l| l.contains("Server l/s is DOWN") || l.contains("failed"))
+        .collect();
+    assert!(bad.is_empty(), "{bad:?}");
 }
 
 /// The alert for one bad line in a backend with `option httpchk`, as `-c` prints it,
@@ -457,4 +463,32 @@ backend no_option
             assert_eq!(proxy.count_lines(|l| l.contains(&format!("Server {name}/s is DOWN"))), 0, "{}", bin.display());
         }
     }
+}
+
+#[test]
+fn a_server_without_port_needs_a_check_port() {
+    let cfg = |extra: &str| {
+        format!(
+            "defaults\n  mode http\n  timeout connect 1s\n  timeout client 1s\n  timeout server 1s\nbackend b\n  option httpchk\n{extra}  server s 127.0.0.1 check\n"
+        )
+    };
+    let moon = moonproxy_bin();
+    let alert_of = |bin: &std::path::Path, extra: &str| {
+        let out = ProxyBuilder::new(&cfg(extra)).bin(bin).flags(["-c"]).run();
+        let alert = out.stderr.lines().find(|l| l.contains("[ALERT]") && !l.contains("Fatal errors")).map(|l| {
+            l[l.find(" : ").expect("alert prefix") + 3..].to_string()
+        });
+        (out.code(), alert)
+    };
+    let (code, alert) = alert_of(&moon, "");
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        alert.as_deref(),
+        Some("config : config: backend 'b': server 's' has neither service port nor check port nor tcp_check rule 'connect' with port information.")
+    );
+    if let Some(h) = haproxy_bin() {
+        assert_eq!(alert_of(&h, ""), (code, alert));
+    }
+    // `http-check connect port` gives the check its port.
+    assert_eq!(alert_of(&moon, "  http-check connect port 8080\n"), (Some(2), None));
 }

@@ -60,10 +60,13 @@ impl Checks {
             for (id, s) in b.iter_servers() {
                 let Some(timeout) = b.check_timeout(id) else { continue };
                 let http = b.http_probe().cloned();
-                let mut addr = s.check_addr();
-                if let (Some(a), Some(port)) = (&mut addr, http.as_ref().and_then(HttpProbe::port)) {
-                    a.set_port(port);
-                }
+                // `http-check connect port` wins over the server's and the check's port,
+                // and gives one to a server configured without.
+                let addr = match (s.check_addr(), http.as_ref().and_then(HttpProbe::port)) {
+                    (Some(a), Some(port)) => Some(SocketAddr::new(a.ip(), port)),
+                    (None, Some(port)) => check_ip(s).map(|ip| SocketAddr::new(ip, port)),
+                    (a, None) => a,
+                };
                 let read_timeout = b.check_read_timeout();
                 slots.push(CheckSlot { be, srv: id.0, addr, gen: 0, timeout, read_timeout, http, probe: None });
             }
@@ -213,4 +216,15 @@ fn exchange(p: &mut Probe, http: &HttpProbe, duration: Duration) -> Option<Check
         return Some(CheckResult::Failed { reason: FailReason::L7Response, info: String::new(), duration });
     }
     http.evaluate(ex.response.data(), ended, duration)
+}
+
+/// The address a check of `s` connects to, before the port is chosen: the check's
+/// `addr`, else the server's.
+fn check_ip(s: &crate::backend::Server) -> Option<std::net::IpAddr> {
+    let configured = match s.addr() {
+        crate::config::model::ServerAddr::Inet { ip, .. } => Some(*ip),
+        crate::config::model::ServerAddr::Resolved { addr, .. } => Some(addr.ip()),
+        _ => None,
+    };
+    s.check().and_then(|c| c.addr()).or(configured)
 }

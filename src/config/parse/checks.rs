@@ -133,6 +133,26 @@ pub fn run(config: &mut Config, diags: &mut Vec<Diagnostic>) {
                 ));
             }
         }
+        // A check needs a port from somewhere (in TCP mode the server's own port is
+        // already required above).
+        let check_port = proxy.http_check.as_ref().and_then(|hc| hc.connect_port);
+        if proxy.mode != Mode::Tcp && check_port.is_none() {
+            for s in &proxy.servers {
+                let no_port = matches!(s.addr, ServerAddr::Inet { port: None, .. });
+                if no_port && s.check.as_ref().is_some_and(|c| c.port.is_none()) {
+                    diags.push(Diagnostic::plain(
+                        Severity::Alert,
+                        None,
+                        format!(
+                            "config: {} '{}': server '{}' has neither service port nor check port nor tcp_check rule 'connect' with port information.",
+                            proxy_type_name(proxy.cap),
+                            proxy.name,
+                            s.name
+                        ),
+                    ));
+                }
+            }
+        }
         if proxy.mode == Mode::Tcp {
             for s in &proxy.servers {
                 if matches!(s.addr, ServerAddr::Inet { port: None, .. }) {
