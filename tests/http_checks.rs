@@ -70,6 +70,8 @@ const UNAVAILABLE: &str = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0
 const GARBAGE: &str = "this is not HTTP\r\n\r\n";
 
 /// A `listen l` on `{{fe}}` whose servers are checked every 100 ms, logging to stdout.
+/// `timeout check 5s`: a response may take longer than `inter` on a loaded machine
+/// (the connection itself is still bounded by `inter`).
 fn config(checks: &str, servers: &str) -> String {
     format!(
         "global
@@ -80,6 +82,7 @@ defaults
     timeout connect 1s
     timeout client 5s
     timeout server 5s
+    timeout check 5s
 listen l
     bind 127.0.0.1:{{{{fe}}}}
 {checks}
@@ -418,6 +421,7 @@ defaults
     timeout connect 1s
     timeout client 5s
     timeout server 5s
+    timeout check 5s
     option httpchk GET /from-defaults
     http-check expect string not-in-the-body
 listen l
