@@ -25,7 +25,9 @@ pub fn run(config: &mut Config, diags: &mut Vec<Diagnostic>) {
         // most one buffer of its server's response.
         match &mut proxy.http_check {
             Some(hc) if !hc.enabled => {
-                if proxy.cap.backend && !hc.inherited {
+                // `disable-on-404` alone is an option, not a rule: no warning.
+                let rules = hc.send || !hc.expects.is_empty() || hc.connect_port.is_some();
+                if proxy.cap.backend && !hc.inherited && rules {
                     diags.push(Diagnostic::plain(
                         Severity::Warning,
                         None,
