@@ -271,6 +271,9 @@ pub struct Proxy {
     pub fullconn: Option<u32>,
     /// `unique-id-format`.
     pub unique_id_format: Option<String>,
+    /// `option httpchk` and the `http-check` rules: the servers' `check` is an HTTP
+    /// check (added for HTTP health checks).
+    pub http_check: Option<HttpCheck>,
     // -- HTTP captures, unique id header and error pages (src/config/parse/http_misc.rs).
     /// `capture request header <name> len <n>` (frontends), in declaration order: the
     /// slots of `%hr` and `capture.req.hdr(idx)`.
@@ -624,6 +627,81 @@ impl Default for CheckParams {
             addr: None,
         }
     }
+}
+
+/// An HTTP health check: `option httpchk [<method> <uri> [<version>]]` completed by
+/// `http-check send` and `http-check expect` (HAProxy 2.6 semantics).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpCheck {
+    /// `option httpchk` was given (here or in `defaults`): without it the `http-check`
+    /// rules are ignored, with HAProxy's warning, and checks stay TCP checks.
+    pub enabled: bool,
+    /// A request is sent (`option httpchk` or `http-check send` in the rule set); a
+    /// rule set of only `expect` rules sends nothing and waits for the server.
+    pub send: bool,
+    /// Request method, `OPTIONS` by default.
+    pub method: String,
+    /// Request target, `/` by default.
+    pub uri: String,
+    /// Request version, `HTTP/1.0` by default.
+    pub version: String,
+    /// Extra header fields, in order (`http-check send hdr`, or the pre-2.2 form hidden
+    /// after `\r\n` in the version of `option httpchk`).
+    pub headers: Vec<(String, String)>,
+    /// Request body (`http-check send body`); a `content-length` is added when set.
+    pub body: String,
+    /// `http-check expect` rules, all of which must match; none: status 2xx or 3xx.
+    pub expects: Vec<HttpCheckExpect>,
+    /// `http-check disable-on-404`.
+    pub disable_on_404: bool,
+    /// `http-check connect port <n>`: probe this port instead of the server's.
+    pub connect_port: Option<u16>,
+    /// The most bytes of a response the check reads: `tune.bufsize`, filled in after
+    /// parsing (HAProxy reads one buffer).
+    pub response_limit: usize,
+    /// The rules came from a `defaults` section: a proxy's own first `http-check`
+    /// `send`/`expect`/`connect` line replaces them instead of adding to them.
+    pub inherited: bool,
+}
+
+impl Default for HttpCheck {
+    fn default() -> Self {
+        HttpCheck {
+            enabled: false,
+            send: false,
+            method: "OPTIONS".into(),
+            uri: "/".into(),
+            version: "HTTP/1.0".into(),
+            headers: Vec::new(),
+            body: String::new(),
+            expects: Vec::new(),
+            disable_on_404: false,
+            connect_port: None,
+            response_limit: 16384,
+            inherited: false,
+        }
+    }
+}
+
+/// One `http-check expect [!] <match> <pattern>` rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpCheckExpect {
+    /// `!`: the rule passes when the match fails.
+    pub negate: bool,
+    pub kind: HttpCheckMatch,
+}
+
+/// What an `http-check expect` rule looks at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HttpCheckMatch {
+    /// `status <codes>`: a comma-separated list of codes and `lo-hi` ranges.
+    Status(Vec<(u16, u16)>),
+    /// `rstatus <regex>` on the three status digits.
+    RStatus(String),
+    /// `string <text>` found in the body.
+    String(String),
+    /// `rstring <regex>` matching the body.
+    RString(String),
 }
 
 /// A `log` line.

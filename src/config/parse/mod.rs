@@ -9,6 +9,7 @@ pub mod acl;
 pub mod addr;
 pub mod checks;
 pub mod global;
+pub mod http_check;
 pub mod http_misc;
 pub mod log;
 pub mod lua;

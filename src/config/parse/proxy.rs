@@ -386,6 +386,9 @@ pub fn option(p: &mut Parser, l: &Line) -> Result<(), String> {
         SubState::Ignored => return Ok(()),
         SubState::Supported => {}
     }
+    if name == "httpchk" {
+        return super::http_check::option_httpchk(p, l, negate, &args[2..]);
+    }
     if negate && matches!(name, "tcplog" | "httplog") {
         p.alert_directive(
             &l.loc,
