@@ -13,7 +13,7 @@
 //! ```
 
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use super::h1::{Limits, ResponseParser, Status};
 use super::{BodyFraming, Method};
@@ -58,11 +58,12 @@ impl ErrorPages {
             .map(|i| &*self.pages[i].1)
     }
 
-    /// The response to send for `status`: the configured page, else [`default_page`].
+    /// The response to send for `status`: the configured page, else [`default_page`]
+    /// (built once per process for HAProxy's statuses: no allocation per response).
     pub fn page(&self, status: u16) -> Cow<'_, [u8]> {
         match self.configured(status) {
             Some(p) => Cow::Borrowed(p),
-            None => Cow::Owned(default_page(status)),
+            None => default_page_cow(status),
         }
     }
 
@@ -92,6 +93,16 @@ pub fn redirect_page(code: u16, url: &str) -> Vec<u8> {
         "HTTP/1.1 {code} {reason}\r\ncache-control: no-cache\r\ncontent-length: 0\r\nlocation: {url}\r\n\r\n"
     )
     .into_bytes()
+}
+
+/// [`default_page`], borrowed from a table built once for [`HANDLED_STATUSES`].
+fn default_page_cow(status: u16) -> Cow<'static, [u8]> {
+    static PAGES: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
+    let pages = PAGES.get_or_init(|| HANDLED_STATUSES.iter().map(|&s| default_page(s)).collect());
+    match HANDLED_STATUSES.iter().position(|&s| s == status) {
+        Some(i) => Cow::Borrowed(&pages[i]),
+        None => Cow::Owned(default_page(status)),
+    }
 }
 
 /// Reads and checks the file of an `errorfile <status> <path>` line. The error is
@@ -278,6 +289,8 @@ mod tests {
         assert_eq!(&*page_for(403, Some(&be), &fe), b"HTTP/1.0 403 BE\r\n\r\n");
         assert_eq!(&*page_for(503, Some(&be), &fe), b"HTTP/1.0 503 B\r\n\r\n");
         assert_eq!(&*page_for(504, None, &fe), &default_page(504)[..]);
+        assert!(matches!(fe.page(504), Cow::Borrowed(_)), "built once");
+        assert_eq!(&*fe.page(414), &default_page(414)[..]);
         assert!(ErrorPages::default().is_empty());
     }
 
