@@ -499,8 +499,8 @@ impl LogFormat {
         self.nodes.is_empty()
     }
 
-    /// Does the format use `%[...]` expressions (a render without a [`SampleCtx`]
-    /// prints them `-`)?
+    /// Does the format use `%[...]` expressions? The stream then renders with its
+    /// context ([`render_in`](Self::render_in)) so that they see the transaction.
     pub fn has_samples(&self) -> bool {
         self.nodes.iter().any(|n| matches!(n, Node::Sample { .. }))
     }
