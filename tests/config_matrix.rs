@@ -270,11 +270,11 @@ fn server_errors_use_haproxy_shape() {
 #[test]
 fn acl_and_switching_rule_errors() {
     assert_parse_errors(
-        &with_defaults("frontend fe\n  bind :0\n  acl a src_porrt 1\n  acl b src 1.2.3.4 foo\n  acl c path_beg /x\n  use_backend be if nope\n"),
+        &with_defaults("frontend fe\n  bind :0\n  acl a src_porrt 1\n  acl b src 1.2.3.4 foo\n  acl c ssl_fc_sni_end x\n  use_backend be if nope\n"),
         &[
             "parsing [DIR/t.cfg:8] : error detected while parsing ACL 'a' : unknown fetch method 'src_porrt' in ACL expression 'src_porrt'.",
             "parsing [DIR/t.cfg:9] : error detected while parsing ACL 'b' : 'foo' is not a valid IPv4 or IPv6 address.",
-            "parsing [DIR/t.cfg:10] : error detected while parsing ACL 'c' : fetch method 'path_beg' is not supported by moonproxy yet.",
+            "parsing [DIR/t.cfg:10] : error detected while parsing ACL 'c' : fetch method 'ssl_fc_sni_end' is not supported by moonproxy yet.",
             "parsing [DIR/t.cfg:11] : error detected while parsing switching rule : no such ACL : 'nope'.",
         ],
     );

@@ -381,6 +381,9 @@ pub struct AclExpr {
     pub method: MatchMethod,
     pub ignore_case: bool,
     pub patterns: Vec<String>,
+    /// The sample expression as compiled (`req.hdr(host),lower`): ACL keywords such as
+    /// `path_beg` resolved to their fetch (`path`). Empty: built from the fields above.
+    pub sample: String,
 }
 
 /// ACL match methods (`-m str`, `-m ip`...): the sample module's, re-exported so the

@@ -92,6 +92,12 @@ pub static FETCHES: &[Fetch] = &[
     fetch!("env", spec(&[A::Str], 1), T::Str, no_check, |a, cx| Some(
         Sample::Str(cx.env(a.first()?.str()?)?)
     )),
+    fetch!("be_conn", spec(&[A::Backend], 0), T::Sint, no_check, |a, cx| Some(
+        Sample::Sint(cx.be_conn(a.first().and_then(Arg::str))?)
+    )),
+    fetch!("fe_conn", spec(&[A::Str], 0), T::Sint, no_check, |a, cx| Some(
+        Sample::Sint(cx.fe_conn(a.first().and_then(Arg::str))?)
+    )),
     fetch!("fe_name", ArgSpec::NONE, T::Str, no_check, |_, cx| Some(
         Sample::str(cx.frontend_name()?)
     )),
@@ -171,7 +177,10 @@ pub static FETCHES: &[Fetch] = &[
 
 /// The fetch named `name`.
 pub fn lookup(name: &str) -> Option<&'static Fetch> {
-    FETCHES.iter().find(|f| f.name == name)
+    FETCHES
+        .iter()
+        .find(|f| f.name == name)
+        .or_else(|| super::fetch_http::lookup(name))
 }
 
 fn check_bool(a: &mut [Arg]) -> Result<(), String> {

@@ -20,6 +20,7 @@
 pub mod args;
 pub mod conv;
 pub mod fetch;
+pub mod fetch_http;
 pub mod hash;
 pub mod json;
 pub mod matching;
@@ -233,6 +234,14 @@ pub trait SampleCtx {
     }
     /// Usable servers in `backend` (`None`: the current backend).
     fn nbsrv(&self, _backend: Option<&str>) -> Option<i64> {
+        None
+    }
+    /// Live connections on `frontend` (`None`: the current one) (`fe_conn`).
+    fn fe_conn(&self, _frontend: Option<&str>) -> Option<i64> {
+        None
+    }
+    /// Live connections on `backend` (`None`: the current one) (`be_conn`).
+    fn be_conn(&self, _backend: Option<&str>) -> Option<i64> {
         None
     }
     /// A variable's value.

@@ -398,7 +398,7 @@ fn parse_errors_match_haproxy() {
         ("int(-3),abs", "unknown converter 'abs'"),
         // Known to HAProxy 2.6, not implemented here yet: said so rather than "unknown".
         ("str(a),map(x.map)", "converter 'map' is not supported yet"),
-        ("req.hdr(host)", "fetch method 'req.hdr' is not supported yet"),
+        ("ssl_fc_sni", "fetch method 'ssl_fc_sni' is not supported yet"),
         ("str(abc", "fetch method 'str' : expected ')'"),
         ("str(abc),lower(", "invalid arg 1 in converter 'lower' : expected ')'"),
         ("str(abc),lower(1)", "invalid arg 1 in converter 'lower' : expected ')' before '1)'"),

@@ -8,7 +8,7 @@
 //! A pass runs at most [`MAX_RULES_PER_PASS`] rules, then yields to the reactor
 //! ([`WaitFor::Forced`]) so a long rule list cannot monopolize the loop.
 
-use super::acl::SampleCtx;
+use crate::sample::SampleCtx;
 use super::proxy::ProxyRt;
 use std::time::Instant;
 
@@ -43,8 +43,9 @@ pub enum RuleStep {
     Yield(WaitFor),
 }
 
-/// Runs the `use_backend` rules of `fe` from the cursor.
-pub fn run_backend_rules(fe: &ProxyRt, cursor: &mut RuleCursor, cx: &SampleCtx) -> RuleStep {
+/// Runs the `use_backend` rules of `fe` from the cursor. `cx` is what the conditions
+/// read: [`super::acl::ConnCtx`] in TCP mode, [`crate::http::rules::RuleCtx`] in HTTP mode.
+pub fn run_backend_rules(fe: &ProxyRt, cursor: &mut RuleCursor, cx: &dyn SampleCtx) -> RuleStep {
     let mut budget = MAX_RULES_PER_PASS;
     while cursor.next_rule < fe.rules.len() {
         if budget == 0 {

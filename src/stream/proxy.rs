@@ -2,7 +2,8 @@
 //! rules, its timeouts and its live counters. Built once from the configuration by
 //! [`build_proxies`]; streams read it, the runtime updates the counters.
 
-use super::acl::{AclSet, CompiledCond, SampleCtx};
+use super::acl::{AclSet, CompiledCond};
+use crate::sample::SampleCtx;
 use crate::config::model::{Capabilities, Config, LogTarget, Mode, ProxyOptions, Timeouts};
 
 /// One `use_backend` rule, compiled.
@@ -48,7 +49,7 @@ impl ProxyRt {
     }
 
     /// Evaluates the `use_backend` rules from `cursor` on (see [`super::analysers`]).
-    pub fn rule_matches(&self, i: usize, cx: &SampleCtx) -> Option<usize> {
+    pub fn rule_matches(&self, i: usize, cx: &dyn SampleCtx) -> Option<usize> {
         let r = self.rules.get(i)?;
         match &r.cond {
             None => Some(r.backend),
