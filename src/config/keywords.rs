@@ -361,7 +361,7 @@ pub static GLOBAL: &[Keyword] = &[
 
 /// Keywords of the proxy sections (`defaults`, `frontend`, `backend`, `listen`).
 pub static PROXY: &[Keyword] = &[
-    sup("acl", FB, p::acl, "fetches: src, src_port, dst, dst_port, always_true, always_false"),
+    sup("acl", FB, p::acl, "any sample expression, ACL keywords (`path_beg` ...), `-m` methods, `-i`, `-f`, `-M`; see doc/samples.md"),
     sup("backlog", DF, p::backlog, ""),
     sup("balance", DB, p::balance, "roundrobin, static-rr, leastconn, first, source"),
     sup("bind", F, p::bind, "see the bind options table"),
@@ -382,6 +382,12 @@ pub static PROXY: &[Keyword] = &[
     sup("timeout", DFB, p::timeout, "client, server, connect, queue, check, tunnel, client-fin, server-fin, http-request, http-keep-alive, tarpit"),
     sup("unique-id-format", DF, p::unique_id_format, ""),
     sup("use_backend", F, p::use_backend, "`if`/`unless` conditions on ACLs"),
+    // HTTP and TCP rules (src/config/parse/rules.rs); `defaults` only when named.
+    sup("http-after-response", DFB, p::http_rule, "add-header allow capture del-header replace-header replace-value set-header set-status set-var set-var-fmt unset-var"),
+    sup("http-request", DFB, p::http_rule, "add-header allow auth capture del-header deny redirect replace-header replace-path replace-pathq replace-uri replace-value return set-header set-log-level set-method set-path set-pathq set-query set-uri set-var set-var-fmt tarpit unset-var use-service (lua.*)"),
+    sup("http-response", DFB, p::http_rule, "add-header allow capture del-header deny redirect replace-header replace-value return set-header set-log-level set-status set-var set-var-fmt unset-var"),
+    sup("tcp-request", DFB, p::tcp_rule, "connection|content accept reject set-var unset-var, inspect-delay (parsed; run by the stream)"),
+    sup("tcp-response", DFB, p::tcp_rule, "content accept reject set-var unset-var, inspect-delay (parsed; run by the stream)"),
     nyi("capture", F),
     nyi("clitcpka-cnt", DF),
     nyi("clitcpka-idle", DF),
@@ -400,11 +406,8 @@ pub static PROXY: &[Keyword] = &[
     nyi("force-persist", FB),
     nyi("hash-balance-factor", DB),
     nyi("hash-type", DB),
-    nyi_n("http-after-response", FB, "HTTP issue"),
     nyi("http-check", DB),
     nyi("http-error", DFB),
-    nyi_n("http-request", FB, "HTTP issue"),
-    nyi_n("http-response", FB, "HTTP issue"),
     nyi("http-reuse", DB),
     nyi("http-send-name-header", DB),
     nyi("ignore-persist", FB),
@@ -428,8 +431,6 @@ pub static PROXY: &[Keyword] = &[
     nyi("stick", B),
     nyi("stick-table", FB),
     nyi("tcp-check", DB),
-    nyi("tcp-request", FB),
-    nyi("tcp-response", B),
     nyi("unique-id-header", DF),
     nyi("use-fcgi-app", B),
     nyi("use-server", B),

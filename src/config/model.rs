@@ -230,6 +230,64 @@ pub struct Proxy {
     pub fullconn: Option<u32>,
     /// `unique-id-format`.
     pub unique_id_format: Option<String>,
+    /// `http-request`, `http-response` and `http-after-response` lines, in order
+    /// (those of a named `defaults` section first).
+    pub http_rules: Vec<HttpRuleConf>,
+    /// `tcp-request connection|content` and `tcp-response content` lines, in order.
+    pub tcp_rules: Vec<TcpRuleConf>,
+}
+
+/// Which list an HTTP rule line goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HttpRuleList {
+    Request,
+    Response,
+    AfterResponse,
+}
+
+/// One `http-request|http-response|http-after-response <action> [args] [if|unless cond]`
+/// line, checked when parsed and compiled by `http::rules::HttpRules::compile`.
+#[derive(Clone, Debug)]
+pub struct HttpRuleConf {
+    pub list: HttpRuleList,
+    /// The action and its arguments: the words before `if`/`unless`.
+    pub action: Vec<String>,
+    pub cond: Option<Condition>,
+    pub location: Location,
+}
+
+/// Which list a TCP rule line goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TcpRuleList {
+    /// `tcp-request connection`.
+    Connection,
+    /// `tcp-request content`.
+    Content,
+    /// `tcp-response content`.
+    ResponseContent,
+}
+
+/// What a TCP rule does.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TcpAction {
+    Accept,
+    Reject,
+    /// `set-var(name) <expr>`: the expression text, checked when parsed.
+    SetVar { name: String, expr: String },
+    /// `unset-var(name)`.
+    UnsetVar { name: String },
+}
+
+/// One `tcp-request connection|content` or `tcp-response content` rule, or the
+/// `inspect-delay` of a list (`delay` set, `action` None).
+#[derive(Clone, Debug)]
+pub struct TcpRuleConf {
+    pub list: TcpRuleList,
+    pub action: Option<TcpAction>,
+    /// `tcp-request inspect-delay` / `tcp-response inspect-delay`.
+    pub delay: Option<Duration>,
+    pub cond: Option<Condition>,
+    pub location: Location,
 }
 
 /// A reference to another section by name, checked after parsing.

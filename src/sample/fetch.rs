@@ -13,7 +13,14 @@ pub struct Fetch {
     /// Checks and rewrites the typed arguments once, at compile time.
     pub check: fn(&mut [Arg]) -> Result<(), String>,
     pub run: fn(&[Arg], &dyn SampleCtx) -> Option<Sample>,
+    /// Every value, for fetches with several occurrences (`hdr(x)` on `X: a, b`):
+    /// ACLs try each in turn, as HAProxy does; `None` when the arguments pick one
+    /// occurrence or the fetch has one value.
+    pub all: Option<FetchAll>,
 }
+
+/// A fetch's every-occurrence function ([`Fetch::all`]).
+pub type FetchAll = fn(&[Arg], &dyn SampleCtx) -> Option<Vec<Sample>>;
 
 impl std::fmt::Debug for Fetch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -40,6 +47,7 @@ macro_rules! fetch {
             out: $out,
             check: $check,
             run: $run,
+            all: None,
         }
     };
 }

@@ -35,6 +35,17 @@ macro_rules! fetch {
             out: $out,
             check: no_check,
             run: $run,
+            all: None,
+        }
+    };
+    ($name:expr, $args:expr, $out:expr, $run:expr, all: $all:expr) => {
+        Fetch {
+            name: $name,
+            args: $args,
+            out: $out,
+            check: no_check,
+            run: $run,
+            all: Some($all),
         }
     };
 }
@@ -51,9 +62,7 @@ pub static FETCHES: &[Fetch] = &[
     fetch!("capture.req.method", ArgSpec::NONE, T::Str, |_, cx| Some(Sample::str(
         cx.http_req()?.line.method.as_str()
     ))),
-    fetch!("capture.req.uri", ArgSpec::NONE, T::Str, |_, cx| Some(Sample::str(
-        cx.http_req()?.line.target.as_str()
-    ))),
+    fetch!("capture.req.uri", ArgSpec::NONE, T::Str, |_, cx| Some(Sample::str(pathq(cx.http_req()?)))),
     fetch!("capture.req.ver", ArgSpec::NONE, T::Str, |_, cx| Some(Sample::str(
         cx.http_req()?.line.version.as_str()
     ))),
@@ -63,14 +72,14 @@ pub static FETCHES: &[Fetch] = &[
     fetch!("capture.res.ver", ArgSpec::NONE, T::Str, |_, cx| Some(Sample::str(
         cx.http_res()?.line.version.as_str()
     ))),
-    fetch!("cook", NAME, T::Str, |a, cx| req_cookie(cx, a)),
+    fetch!("cook", NAME, T::Str, |a, cx| req_cookie(cx, a), all: |a, cx| cookie_all(cookies(&cx.http_req()?.headers), a, Conv::Str)),
     fetch!("cook_cnt", NAME, T::Sint, |a, cx| req_cookie_cnt(cx, a)),
-    fetch!("cook_val", NAME, T::Sint, |a, cx| to_int(req_cookie(cx, a))),
-    fetch!("cookie", NAME, T::Str, |a, cx| req_cookie(cx, a)),
-    fetch!("hdr", NAME_OCC, T::Str, |a, cx| hdr_value(&cx.http_req()?.headers, a, false)),
+    fetch!("cook_val", NAME, T::Sint, |a, cx| to_int(req_cookie(cx, a)), all: |a, cx| cookie_all(cookies(&cx.http_req()?.headers), a, Conv::Int)),
+    fetch!("cookie", NAME, T::Str, |a, cx| req_cookie(cx, a), all: |a, cx| cookie_all(cookies(&cx.http_req()?.headers), a, Conv::Str)),
+    fetch!("hdr", NAME_OCC, T::Str, |a, cx| hdr_value(&cx.http_req()?.headers, a, false), all: |a, cx| hdr_all(&cx.http_req()?.headers, a, false, Conv::Str)),
     fetch!("hdr_cnt", NAME, T::Sint, |a, cx| hdr_count(&cx.http_req()?.headers, a, false)),
-    fetch!("hdr_ip", NAME_OCC, T::Ipv4, |a, cx| to_ip(hdr_value(&cx.http_req()?.headers, a, false))),
-    fetch!("hdr_val", NAME_OCC, T::Sint, |a, cx| to_int(hdr_value(&cx.http_req()?.headers, a, false))),
+    fetch!("hdr_ip", NAME_OCC, T::Ipv4, |a, cx| to_ip(hdr_value(&cx.http_req()?.headers, a, false)), all: |a, cx| hdr_all(&cx.http_req()?.headers, a, false, Conv::Ip)),
+    fetch!("hdr_val", NAME_OCC, T::Sint, |a, cx| to_int(hdr_value(&cx.http_req()?.headers, a, false)), all: |a, cx| hdr_all(&cx.http_req()?.headers, a, false, Conv::Int)),
     fetch!("method", ArgSpec::NONE, T::Meth, |_, cx| Some(Sample::Meth(
         cx.http_req()?.line.method.as_str().as_bytes().to_vec()
     ))),
@@ -88,26 +97,27 @@ pub static FETCHES: &[Fetch] = &[
             None => Some(Sample::Sint(cx.http_txn()?.req_body.len() as i64)),
         }
     }),
-    fetch!("req.cook", NAME, T::Str, |a, cx| req_cookie(cx, a)),
+    fetch!("req.cook", NAME, T::Str, |a, cx| req_cookie(cx, a), all: |a, cx| cookie_all(cookies(&cx.http_req()?.headers), a, Conv::Str)),
     fetch!("req.cook_cnt", NAME, T::Sint, |a, cx| req_cookie_cnt(cx, a)),
-    fetch!("req.cook_val", NAME, T::Sint, |a, cx| to_int(req_cookie(cx, a))),
-    fetch!("req.fhdr", NAME_OCC, T::Str, |a, cx| hdr_value(&cx.http_req()?.headers, a, true)),
+    fetch!("req.cook_val", NAME, T::Sint, |a, cx| to_int(req_cookie(cx, a)), all: |a, cx| cookie_all(cookies(&cx.http_req()?.headers), a, Conv::Int)),
+    fetch!("req.fhdr", NAME_OCC, T::Str, |a, cx| hdr_value(&cx.http_req()?.headers, a, true), all: |a, cx| hdr_all(&cx.http_req()?.headers, a, true, Conv::Str)),
     fetch!("req.fhdr_cnt", NAME, T::Sint, |a, cx| hdr_count(&cx.http_req()?.headers, a, true)),
-    fetch!("req.hdr", NAME_OCC, T::Str, |a, cx| hdr_value(&cx.http_req()?.headers, a, false)),
+    fetch!("req.hdr", NAME_OCC, T::Str, |a, cx| hdr_value(&cx.http_req()?.headers, a, false), all: |a, cx| hdr_all(&cx.http_req()?.headers, a, false, Conv::Str)),
     fetch!("req.hdr_cnt", NAME, T::Sint, |a, cx| hdr_count(&cx.http_req()?.headers, a, false)),
-    fetch!("req.hdr_ip", NAME_OCC, T::Ipv4, |a, cx| to_ip(hdr_value(&cx.http_req()?.headers, a, false))),
+    fetch!("req.hdr_ip", NAME_OCC, T::Ipv4, |a, cx| to_ip(hdr_value(&cx.http_req()?.headers, a, false)), all: |a, cx| hdr_all(&cx.http_req()?.headers, a, false, Conv::Ip)),
     fetch!("req.hdr_names", spec(&[A::Str], 0), T::Str, |a, cx| hdr_names(&cx.http_req()?.headers, a)),
-    fetch!("req.hdr_val", NAME_OCC, T::Sint, |a, cx| to_int(hdr_value(&cx.http_req()?.headers, a, false))),
+    fetch!("req.hdr_val", NAME_OCC, T::Sint, |a, cx| to_int(hdr_value(&cx.http_req()?.headers, a, false)), all: |a, cx| hdr_all(&cx.http_req()?.headers, a, false, Conv::Int)),
     fetch!("req.hdrs", ArgSpec::NONE, T::Str, |_, cx| {
+        // The field lines as HAProxy forwards them: names in lower case.
         let mut out = Vec::new();
-        cx.http_req()?.headers.write_to(&mut out);
+        for f in cx.http_req()?.headers.iter() {
+            out.extend_from_slice(f.name.to_ascii_lowercase().as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(&f.value);
+            out.extend_from_slice(b"\r\n");
+        }
         out.extend_from_slice(b"\r\n");
         Some(Sample::Str(out))
-    }),
-    fetch!("req.hdrs_len", ArgSpec::NONE, T::Sint, |_, cx| {
-        let mut out = Vec::new();
-        cx.http_req()?.headers.write_to(&mut out);
-        Some(Sample::Sint(out.len() as i64 + 2))
     }),
     fetch!("req.len", ArgSpec::NONE, T::Sint, |_, cx| {
         // The bytes of the request waiting in the buffer: its head, then what body
@@ -128,42 +138,39 @@ pub static FETCHES: &[Fetch] = &[
     fetch!("res.body_len", ArgSpec::NONE, T::Sint, |_, cx| Some(Sample::Sint(
         cx.http_txn()?.res_body.len() as i64
     ))),
-    fetch!("res.cook", NAME, T::Str, |a, cx| res_cookie(cx, a)),
+    fetch!("res.cook", NAME, T::Str, |a, cx| res_cookie(cx, a), all: |a, cx| cookie_all(set_cookies(&cx.http_res()?.headers), a, Conv::Str)),
     fetch!("res.cook_cnt", NAME, T::Sint, |a, cx| res_cookie_cnt(cx, a)),
-    fetch!("res.cook_val", NAME, T::Sint, |a, cx| to_int(res_cookie(cx, a))),
-    fetch!("res.fhdr", NAME_OCC, T::Str, |a, cx| hdr_value(&cx.http_res()?.headers, a, true)),
+    fetch!("res.cook_val", NAME, T::Sint, |a, cx| to_int(res_cookie(cx, a)), all: |a, cx| cookie_all(set_cookies(&cx.http_res()?.headers), a, Conv::Int)),
+    fetch!("res.fhdr", NAME_OCC, T::Str, |a, cx| hdr_value(&cx.http_res()?.headers, a, true), all: |a, cx| hdr_all(&cx.http_res()?.headers, a, true, Conv::Str)),
     fetch!("res.fhdr_cnt", NAME, T::Sint, |a, cx| hdr_count(&cx.http_res()?.headers, a, true)),
-    fetch!("res.hdr", NAME_OCC, T::Str, |a, cx| hdr_value(&cx.http_res()?.headers, a, false)),
+    fetch!("res.hdr", NAME_OCC, T::Str, |a, cx| hdr_value(&cx.http_res()?.headers, a, false), all: |a, cx| hdr_all(&cx.http_res()?.headers, a, false, Conv::Str)),
     fetch!("res.hdr_cnt", NAME, T::Sint, |a, cx| hdr_count(&cx.http_res()?.headers, a, false)),
-    fetch!("res.hdr_ip", NAME_OCC, T::Ipv4, |a, cx| to_ip(hdr_value(&cx.http_res()?.headers, a, false))),
+    fetch!("res.hdr_ip", NAME_OCC, T::Ipv4, |a, cx| to_ip(hdr_value(&cx.http_res()?.headers, a, false)), all: |a, cx| hdr_all(&cx.http_res()?.headers, a, false, Conv::Ip)),
     fetch!("res.hdr_names", spec(&[A::Str], 0), T::Str, |a, cx| hdr_names(&cx.http_res()?.headers, a)),
-    fetch!("res.hdr_val", NAME_OCC, T::Sint, |a, cx| to_int(hdr_value(&cx.http_res()?.headers, a, false))),
+    fetch!("res.hdr_val", NAME_OCC, T::Sint, |a, cx| to_int(hdr_value(&cx.http_res()?.headers, a, false)), all: |a, cx| hdr_all(&cx.http_res()?.headers, a, false, Conv::Int)),
     fetch!("res.ver", ArgSpec::NONE, T::Str, |_, cx| Some(Sample::str(version(
         cx.http_res()?.line.version
     )))),
     fetch!("resp_ver", ArgSpec::NONE, T::Str, |_, cx| Some(Sample::str(version(
         cx.http_res()?.line.version
     )))),
-    fetch!("scook", NAME, T::Str, |a, cx| res_cookie(cx, a)),
+    fetch!("scook", NAME, T::Str, |a, cx| res_cookie(cx, a), all: |a, cx| cookie_all(set_cookies(&cx.http_res()?.headers), a, Conv::Str)),
     fetch!("scook_cnt", NAME, T::Sint, |a, cx| res_cookie_cnt(cx, a)),
-    fetch!("scook_val", NAME, T::Sint, |a, cx| to_int(res_cookie(cx, a))),
-    fetch!("set-cookie", NAME, T::Str, |a, cx| res_cookie(cx, a)),
-    fetch!("shdr", NAME_OCC, T::Str, |a, cx| hdr_value(&cx.http_res()?.headers, a, false)),
+    fetch!("scook_val", NAME, T::Sint, |a, cx| to_int(res_cookie(cx, a)), all: |a, cx| cookie_all(set_cookies(&cx.http_res()?.headers), a, Conv::Int)),
+    fetch!("shdr", NAME_OCC, T::Str, |a, cx| hdr_value(&cx.http_res()?.headers, a, false), all: |a, cx| hdr_all(&cx.http_res()?.headers, a, false, Conv::Str)),
     fetch!("shdr_cnt", NAME, T::Sint, |a, cx| hdr_count(&cx.http_res()?.headers, a, false)),
-    fetch!("shdr_ip", NAME_OCC, T::Ipv4, |a, cx| to_ip(hdr_value(&cx.http_res()?.headers, a, false))),
-    fetch!("shdr_val", NAME_OCC, T::Sint, |a, cx| to_int(hdr_value(&cx.http_res()?.headers, a, false))),
+    fetch!("shdr_ip", NAME_OCC, T::Ipv4, |a, cx| to_ip(hdr_value(&cx.http_res()?.headers, a, false)), all: |a, cx| hdr_all(&cx.http_res()?.headers, a, false, Conv::Ip)),
+    fetch!("shdr_val", NAME_OCC, T::Sint, |a, cx| to_int(hdr_value(&cx.http_res()?.headers, a, false)), all: |a, cx| hdr_all(&cx.http_res()?.headers, a, false, Conv::Int)),
     fetch!("status", ArgSpec::NONE, T::Sint, |_, cx| Some(Sample::Sint(cx.http_res()?.line.status as i64))),
-    fetch!("txn.status", ArgSpec::NONE, T::Sint, |_, cx| Some(Sample::Sint(cx.http_txn()?.status? as i64))),
     fetch!("unique-id", ArgSpec::NONE, T::Str, |_, cx| Some(Sample::str(
         cx.http_txn()?.unique_id.as_deref()?
     ))),
     fetch!("url", ArgSpec::NONE, T::Str, |_, cx| Some(Sample::str(cx.http_req()?.line.target.as_str()))),
     fetch!("url_ip", ArgSpec::NONE, T::Ipv4, |_, cx| {
         let (host, _) = url_host_port(cx.http_req()?)?;
-        Some(Sample::ip(host.parse().ok()?))
+        Some(Sample::ip(host))
     }),
     fetch!("url_param", NAME_DELIM, T::Str, |a, cx| url_param(cx.http_req()?, a)),
-    fetch!("url_param_val", NAME_DELIM, T::Sint, |a, cx| to_int(url_param(cx.http_req()?, a))),
     fetch!("url_port", ArgSpec::NONE, T::Sint, |_, cx| {
         let (_, port) = url_host_port(cx.http_req()?)?;
         Some(Sample::Sint(port))
@@ -228,7 +235,8 @@ fn hdr_value(h: &Headers, a: &[Arg], full: bool) -> Option<Sample> {
 /// `hdr_cnt([name])`: how many occurrences; every field line without a name.
 fn hdr_count(h: &Headers, a: &[Arg], full: bool) -> Option<Sample> {
     let n = match a.first().and_then(Arg::str) {
-        None | Some("") => h.len(),
+        None | Some("") if full => h.len(),
+        None | Some("") => h.iter().map(|f| f.value.split(|&b| b == b',').count()).sum(),
         Some(name) => occurrences(h, name, full).len(),
     };
     Some(Sample::Sint(n as i64))
@@ -237,7 +245,8 @@ fn hdr_count(h: &Headers, a: &[Arg], full: bool) -> Option<Sample> {
 /// `req.hdr_names([delim])`: the field names in order, joined by `delim` (`,`).
 fn hdr_names(h: &Headers, a: &[Arg]) -> Option<Sample> {
     let delim = a.first().and_then(Arg::str).unwrap_or(",");
-    let names: Vec<&str> = h.iter().map(|f| f.name.as_str()).collect();
+    // HAProxy keeps header names in lower case.
+    let names: Vec<String> = h.iter().map(|f| f.name.to_ascii_lowercase()).collect();
     Some(Sample::str(names.join(delim)))
 }
 
@@ -246,10 +255,9 @@ fn capture(slots: &[Option<Vec<u8>>], a: &[Arg]) -> Option<Sample> {
     Some(Sample::Str(slots.get(i)?.clone()?))
 }
 
-/// `base`: the `Host` header followed by the path.
+/// `base`: the `Host` header (if any) followed by the path.
 fn base(req: &Request) -> Option<Vec<u8>> {
-    let host = req.headers.get("host")?;
-    let mut out = host.to_vec();
+    let mut out = req.headers.get("host").unwrap_or_default().to_vec();
     out.extend_from_slice(req.line.path().as_bytes());
     Some(out)
 }
@@ -267,28 +275,29 @@ fn pathq(req: &Request) -> &str {
     }
 }
 
-/// The host and port of an absolute-form target (`url_ip`, `url_port`; port 80 by default).
-fn url_host_port(req: &Request) -> Option<(&str, i64)> {
+/// The address and port of an absolute-form target whose host is an IP address
+/// (`url_ip`, `url_port`; port 80 by default). A host name gives nothing, as in HAProxy.
+fn url_host_port(req: &Request) -> Option<(std::net::IpAddr, i64)> {
     if req.line.form != TargetForm::Absolute {
         return None;
     }
     let auth = req.line.authority()?;
     let auth = auth.rsplit_once('@').map_or(auth, |(_, h)| h);
-    match auth.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || p.bytes().all(|b| b.is_ascii_digit()) => {
-            Some((h.trim_matches(['[', ']']), p.parse().ok()?))
-        }
-        _ => Some((auth.trim_matches(['[', ']']), 80)),
-    }
+    let (host, port) = match auth.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') || h.ends_with(']') => (h, p.parse().ok()?),
+        _ => (auth, 80),
+    };
+    Some((host.trim_matches(['[', ']']).parse().ok()?, port))
 }
 
-/// `url_param([name[,delim]])`: the value of the first `name` parameter of the query
-/// string (parameters split on `&` or `delim`); without a name, the first parameter's.
+/// `url_param([name[,delim]])`: the value of the first `name` parameter (the first
+/// parameter without a name). The parameters start after the first `delim` of the
+/// target (`?` by default) and are separated by `&` or `;`.
 fn url_param(req: &Request, a: &[Arg]) -> Option<Sample> {
-    let q = req.line.query()?;
     let name = a.first().and_then(Arg::str).unwrap_or("");
-    let delim = a.get(1).and_then(Arg::str).and_then(|d| d.chars().next()).unwrap_or('&');
-    for p in q.split(['&', delim]) {
+    let delim = a.get(1).and_then(Arg::str).and_then(|d| d.chars().next()).unwrap_or('?');
+    let (_, params) = req.line.target.split_once(delim)?;
+    for p in params.split(['&', ';', delim]) {
         let (k, v) = p.split_once('=').unwrap_or((p, ""));
         if name.is_empty() || k == name {
             return Some(Sample::str(v));
@@ -346,4 +355,40 @@ fn res_cookie(cx: &dyn SampleCtx, a: &[Arg]) -> Option<Sample> {
 
 fn res_cookie_cnt(cx: &dyn SampleCtx, a: &[Arg]) -> Option<Sample> {
     cookie_count(set_cookies(&cx.http_res()?.headers), a)
+}
+
+/// How the values of a multi-occurrence fetch are typed.
+#[derive(Clone, Copy)]
+enum Conv {
+    Str,
+    Int,
+    Ip,
+}
+
+fn typed(v: &[u8], conv: Conv) -> Option<Sample> {
+    let s = Some(Sample::Str(v.to_vec()));
+    match conv {
+        Conv::Str => s,
+        Conv::Int => to_int(s),
+        Conv::Ip => to_ip(s),
+    }
+}
+
+/// Every occurrence of a header, unless the arguments name one.
+fn hdr_all(h: &Headers, a: &[Arg], full: bool, conv: Conv) -> Option<Vec<Sample>> {
+    if a.len() > 1 {
+        return None;
+    }
+    let name = a.first()?.str()?;
+    Some(occurrences(h, name, full).into_iter().filter_map(|v| typed(v, conv)).collect())
+}
+
+/// Every cookie named like the argument.
+fn cookie_all<'a>(it: impl Iterator<Item = (&'a [u8], &'a [u8])>, a: &[Arg], conv: Conv) -> Option<Vec<Sample>> {
+    let name = a.first().and_then(Arg::str).unwrap_or("");
+    Some(
+        it.filter(|(k, _)| name.is_empty() || *k == name.as_bytes())
+            .filter_map(|(_, v)| typed(v, conv))
+            .collect(),
+    )
 }

@@ -479,6 +479,24 @@ impl Expr {
         Some(s)
     }
 
+    /// Evaluates every value of a multi-occurrence fetch (`hdr(x)` on `X: a, b`), each
+    /// through the converters, as an ACL sees them; one value for other fetches.
+    pub fn eval_all(&self, cx: &dyn SampleCtx) -> Vec<Sample> {
+        let Some(values) = self.fetch.all.and_then(|all| all(&self.fetch_args, cx)) else {
+            return self.eval(cx).into_iter().collect();
+        };
+        values
+            .into_iter()
+            .filter_map(|mut s| {
+                for c in &self.convs {
+                    s = s.cast(c.conv.input)?;
+                    s = (c.conv.run)(s, &c.args, cx)?;
+                }
+                Some(s)
+            })
+            .collect()
+    }
+
     /// Evaluates and renders as text, as `%[expr]` in a log-format does.
     pub fn eval_str(&self, cx: &dyn SampleCtx) -> Option<Vec<u8>> {
         self.eval(cx)?.into_bytes()

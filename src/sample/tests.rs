@@ -672,3 +672,14 @@ fn small_string_converters() {
         ("str(-_8),ub64dec,hex", "FBFF"),
     ]);
 }
+
+/// Every fetch moonproxy implements is one HAProxy 2.6 has, under the same name.
+#[test]
+fn every_fetch_is_a_haproxy_fetch() {
+    let ours = super::fetch::FETCHES.iter().chain(super::fetch_http::FETCHES);
+    let unknown: Vec<&str> = ours
+        .map(|f| f.name)
+        .filter(|n| !crate::config::fetches::KNOWN_FETCHES.contains(n))
+        .collect();
+    assert!(unknown.is_empty(), "{unknown:?}");
+}

@@ -62,14 +62,17 @@ impl AclMatcher {
         };
         let expr = Expr::parse(&text).map_err(|err| format!("ACL keyword '{}' : {err}", e.fetch))?;
         let pats: Vec<&str> = e.patterns.iter().map(String::as_str).collect();
-        let matcher = Matcher::compile(&e.fetch, expr.out_type(), e.method, e.ignore_case, &pats)
+        // HAProxy compares methods by name, case-sensitively, whatever `-i` says.
+        let icase = e.ignore_case && expr.out_type() != crate::sample::SampleType::Meth;
+        let matcher = Matcher::compile(&e.fetch, expr.out_type(), e.method, icase, &pats)
             .map_err(|err| err.to_string())?;
         Ok(AclMatcher { expr, matcher })
     }
 
-    /// Fetches the sample and matches it against the patterns.
+    /// Fetches the sample and matches it against the patterns; for a fetch with
+    /// several occurrences (`hdr(x)`), true when one of them matches.
     pub fn matches(&self, cx: &dyn Ctx) -> bool {
-        self.matcher.matches(self.expr.eval(cx))
+        self.expr.eval_all(cx).into_iter().any(|s| self.matcher.matches(Some(s)))
     }
 }
 

@@ -73,6 +73,13 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
                 AclSet::default()
             }
         };
+        let http_rules = match crate::http::rules::HttpRules::compile(&p.http_rules, &p.acls, &p.name) {
+            Ok(r) => r,
+            Err(e) => {
+                errors.extend(e);
+                Default::default()
+            }
+        };
         let kind = if p.cap.frontend && p.cap.backend { "proxy" } else if p.cap.frontend { "frontend" } else { "backend" };
         let mut rules = Vec::new();
         for ub in &p.use_backends {
@@ -119,7 +126,7 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
             maxconn: p.maxconn,
             logs: p.logs.clone(),
             log_format: p.log_format.clone(),
-            http_rules: Default::default(),
+            http_rules,
             disabled: p.disabled,
             feconn: 0,
             cum_fe: 0,

@@ -12,6 +12,7 @@ pub mod global;
 pub mod log;
 pub mod lua;
 pub mod proxy;
+pub mod rules;
 pub mod server;
 
 use super::cond;
