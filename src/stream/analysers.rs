@@ -63,3 +63,202 @@ pub fn run_backend_rules(fe: &ProxyRt, cursor: &mut RuleCursor, cx: &dyn SampleC
         None => RuleStep::NoBackend,
     }
 }
+
+// ---- tcp-request / tcp-response rules ---------------------------------------
+
+use super::acl::{AclSet, CompiledCond};
+use crate::config::model::{Acl, TcpAction, TcpRuleConf, TcpRuleList};
+use crate::sample::vars::{Scope, VarName, Vars};
+use crate::sample::Expr;
+use std::time::Duration;
+
+/// A proxy's compiled `tcp-request connection|content` and `tcp-response content`
+/// rules, with their `inspect-delay`s. The stream runs them with [`run_tcp_rules`]:
+/// `connection` rules once a connection is accepted, `content` rules before the
+/// backend is chosen (in HTTP mode, before the request is parsed), `response`
+/// rules before the response is forwarded.
+#[derive(Debug, Default)]
+pub struct TcpRules {
+    pub connection: Vec<TcpRule>,
+    pub content: Vec<TcpRule>,
+    pub response: Vec<TcpRule>,
+    /// `tcp-request inspect-delay`: how long `content` rules may wait for data.
+    pub inspect_delay: Option<Duration>,
+    /// `tcp-response inspect-delay`.
+    pub response_inspect_delay: Option<Duration>,
+    acls: AclSet,
+}
+
+/// One compiled TCP rule.
+#[derive(Debug)]
+pub struct TcpRule {
+    pub action: TcpRuleAction,
+    pub cond: Option<CompiledCond>,
+}
+
+#[derive(Debug)]
+pub enum TcpRuleAction {
+    Accept,
+    Reject,
+    SetVar(VarName, Expr),
+    UnsetVar(VarName),
+}
+
+/// How a TCP rule list ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TcpVerdict {
+    /// No rule decided, or `accept`: go on.
+    Continue,
+    /// `reject`: close the connection (silently for `connection` rules).
+    Reject,
+}
+
+impl TcpRules {
+    /// Compiles a proxy's TCP rules; errors are complete alert texts.
+    pub fn compile(confs: &[TcpRuleConf], acls: &[Acl]) -> Result<TcpRules, Vec<String>> {
+        let mut out = TcpRules { acls: AclSet::compile(acls).map_err(|e| vec![e])?, ..TcpRules::default() };
+        let mut errors = Vec::new();
+        for c in confs {
+            let Some(action) = &c.action else {
+                match c.list {
+                    TcpRuleList::ResponseContent => out.response_inspect_delay = c.delay,
+                    _ => out.inspect_delay = c.delay,
+                }
+                continue;
+            };
+            let var = |n: &str| VarName::parse(n).ok_or_else(|| format!("parsing [{}] : invalid variable name '{n}'.", c.location));
+            let action = match action {
+                TcpAction::Accept => Ok(TcpRuleAction::Accept),
+                TcpAction::Reject => Ok(TcpRuleAction::Reject),
+                TcpAction::SetVar { name, expr } => var(name).and_then(|v| {
+                    Expr::parse(expr)
+                        .map(|e| TcpRuleAction::SetVar(v, e))
+                        .map_err(|e| format!("parsing [{}] : {e}.", c.location))
+                }),
+                TcpAction::UnsetVar { name } => var(name).map(TcpRuleAction::UnsetVar),
+            };
+            let cond = c.cond.as_ref().map(|cond| CompiledCond::compile(cond, &out.acls)).transpose();
+            match (action, cond) {
+                (Ok(action), Ok(cond)) => {
+                    let rule = TcpRule { action, cond };
+                    match c.list {
+                        TcpRuleList::Connection => out.connection.push(rule),
+                        TcpRuleList::Content => out.content.push(rule),
+                        TcpRuleList::ResponseContent => out.response.push(rule),
+                    }
+                }
+                (Err(e), _) | (_, Err(e)) => errors.push(e),
+            }
+        }
+        if errors.is_empty() { Ok(out) } else { Err(errors) }
+    }
+
+    /// The rules of `list`.
+    pub fn list(&self, list: TcpRuleList) -> &[TcpRule] {
+        match list {
+            TcpRuleList::Connection => &self.connection,
+            TcpRuleList::Content => &self.content,
+            TcpRuleList::ResponseContent => &self.response,
+        }
+    }
+}
+
+/// The variables TCP rules may set: `sess.*` always, `txn.*`/`req.*`/`res.*` once a
+/// stream exists (`None` for `tcp-request connection`, where HAProxy refuses them).
+pub struct TcpVars<'a> {
+    pub sess: &'a mut Vars,
+    pub txn: Option<&'a mut Vars>,
+}
+
+/// Runs the rules of `list` from `cursor` and stops at the first `accept` or
+/// `reject` whose condition holds. `cx` is read by conditions and `set-var`
+/// expressions; it cannot borrow the stores `vars` writes, so the rules of one pass
+/// see variables as they were when the pass started. Rules never wait for data yet:
+/// a condition on data not received is false, as after `inspect-delay` in HAProxy.
+pub fn run_tcp_rules(
+    rules: &TcpRules,
+    list: TcpRuleList,
+    cursor: &mut RuleCursor,
+    cx: &dyn SampleCtx,
+    vars: &mut TcpVars<'_>,
+) -> TcpVerdict {
+    let list = rules.list(list);
+    while let Some(rule) = list.get(cursor.next_rule) {
+        cursor.next_rule += 1;
+        if let Some(c) = &rule.cond {
+            if !c.eval(&rules.acls, cx) {
+                continue;
+            }
+        }
+        match &rule.action {
+            TcpRuleAction::Accept => {
+                cursor.next_rule = list.len();
+                return TcpVerdict::Continue;
+            }
+            TcpRuleAction::Reject => {
+                cursor.next_rule = list.len();
+                return TcpVerdict::Reject;
+            }
+            TcpRuleAction::SetVar(name, expr) => {
+                if let Some(v) = expr.eval(cx) {
+                    match (name.scope, vars.txn.as_deref_mut()) {
+                        (Scope::Sess, _) => vars.sess.set(name, v),
+                        (Scope::Txn | Scope::Req | Scope::Res, Some(t)) => t.set(name, v),
+                        _ => {}
+                    }
+                }
+            }
+            TcpRuleAction::UnsetVar(name) => match (name.scope, vars.txn.as_deref_mut()) {
+                (Scope::Sess, _) => {
+                    vars.sess.unset(name);
+                }
+                (Scope::Txn | Scope::Req | Scope::Res, Some(t)) => {
+                    t.unset(name);
+                }
+                _ => {}
+            },
+        }
+    }
+    TcpVerdict::Continue
+}
+
+#[cfg(test)]
+mod tcp_tests {
+    use super::*;
+    use crate::config::{parse_str, ParseOptions};
+    use crate::stream::acl::ConnCtx;
+
+    fn rules(body: &str) -> TcpRules {
+        let text = format!("frontend fe\n  bind 127.0.0.1:0\n{body}");
+        let loaded = parse_str("t.cfg", &text, &ParseOptions::default()).unwrap();
+        let p = &loaded.config.proxies[0];
+        TcpRules::compile(&p.tcp_rules, &p.acls).unwrap()
+    }
+
+    fn cx(src: &str) -> ConnCtx {
+        ConnCtx { src: Some(src.parse().unwrap()), dst: Some("127.0.0.1:80".parse().unwrap()) }
+    }
+
+    #[test]
+    fn accept_reject_and_variables() {
+        let r = rules(
+            "  acl lan src 10.0.0.0/8\n  tcp-request inspect-delay 2s\n  tcp-request connection set-var(sess.port) src_port\n  tcp-request connection accept if lan\n  tcp-request connection reject\n  tcp-request content set-var(txn.t) str(x)\n  tcp-request content unset-var(sess.port) if { src_port 1 }\n",
+        );
+        assert_eq!(r.inspect_delay, Some(Duration::from_secs(2)));
+        let mut sess = Vars::new();
+        let run = |src: &str, sess: &mut Vars| {
+            let mut cursor = RuleCursor::default();
+            run_tcp_rules(&r, TcpRuleList::Connection, &mut cursor, &cx(src), &mut TcpVars { sess, txn: None })
+        };
+        assert_eq!(run("10.1.1.1:5", &mut sess), TcpVerdict::Continue);
+        assert_eq!(run("11.1.1.1:5", &mut sess), TcpVerdict::Reject);
+        let port = VarName::parse("sess.port").unwrap();
+        assert_eq!(sess.get(&port), Some(&crate::sample::Sample::Sint(5)));
+        let mut txn = Vars::new();
+        let mut cursor = RuleCursor::default();
+        let v = run_tcp_rules(&r, TcpRuleList::Content, &mut cursor, &cx("10.1.1.1:1"), &mut TcpVars { sess: &mut sess, txn: Some(&mut txn) });
+        assert_eq!(v, TcpVerdict::Continue);
+        assert_eq!(txn.get(&VarName::parse("txn.t").unwrap()), Some(&crate::sample::Sample::str("x")));
+        assert_eq!(sess.get(&port), None);
+    }
+}

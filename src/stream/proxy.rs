@@ -31,6 +31,9 @@ pub struct ProxyRt {
     pub log_format: Option<String>,
     /// `http-request`, `http-response` and `http-after-response` rules.
     pub http_rules: crate::http::rules::HttpRules,
+    /// `tcp-request` and `tcp-response` rules (run by the stream with
+    /// [`super::analysers::run_tcp_rules`]).
+    pub tcp_rules: super::analysers::TcpRules,
     pub disabled: bool,
     /// Live connections on the frontend side (`%fc`); `%bc` is kept by the backend.
     pub feconn: u32,
@@ -74,6 +77,13 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
             }
         };
         let http_rules = match crate::http::rules::HttpRules::compile(&p.http_rules, &p.acls, &p.name) {
+            Ok(r) => r,
+            Err(e) => {
+                errors.extend(e);
+                Default::default()
+            }
+        };
+        let tcp_rules = match super::analysers::TcpRules::compile(&p.tcp_rules, &p.acls) {
             Ok(r) => r,
             Err(e) => {
                 errors.extend(e);
@@ -127,6 +137,7 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
             logs: p.logs.clone(),
             log_format: p.log_format.clone(),
             http_rules,
+            tcp_rules,
             disabled: p.disabled,
             feconn: 0,
             cum_fe: 0,
