@@ -28,7 +28,9 @@ const FETCHES: &[&str] = &[
     "hdr(x-c,1)", "hdr(x-c,-2)", "hdr(x-c,7)", "req.fhdr(x-c)", "req.fhdr(x-c,1)", "hdr_cnt(x-c)",
     "req.fhdr_cnt(x-c)", "req.hdr_cnt", "hdr_val(x-n)", "req.hdr_ip(x-ip)", "cook(a)", "req.cook_cnt(a)",
     "req.cook_cnt", "cook_val(n)", "req.cook(b)", "urlp(b)", "url_param(a)", "urlp_val(n)", "urlp(c,;)",
-    "url_ip", "url_port", "req.hdr_names", "req.hdr_names(;)", "capture.req.ver", "req.proto_http", "var(txn.a)", "var(txn.b)", "var(sess.c)", "hdr(host),lower,field(1,.)",
+    "url_ip", "url_port", "req.hdr_names", "req.hdr_names(;)", "capture.req.ver", "req.proto_http",
+    "var(txn.a)", "var(txn.b)", "var(sess.c)", "hdr(host),lower,field(1,.)",
+    "path,map_beg(@DIR@/p.map,none)", "hdr(x-ip),map_ip(@DIR@/ip.map)", "urlp(n),map_int(@DIR@/int.map,0)",
 ];
 
 /// Named ACLs for the `X-Acl` markers.
@@ -45,12 +47,13 @@ const ACLS: &[&str] = &[
     "acl a_int hdr_val(x-n) 10:20",
     "acl a_ip req.hdr_ip(x-ip) 10.0.0.0/8",
     "acl a_meth method -i post",
+    "acl a_mapped path_beg -M -f @DIR@/p.map",
 ];
 
 /// Markers: `add-header X-Acl <name>` when the condition holds.
 const CONDS: &[&str] = &[
     "a_api", "a_host", "a_hdrsub", "a_len", "a_reg", "a_cook", "a_urlp", "a_dom", "a_dir", "a_int",
-    "a_ip", "a_meth", "METH_GET", "METH_POST", "METH_HEAD", "METH_PUT", "HTTP", "HTTP_1.0",
+    "a_ip", "a_meth", "a_mapped", "METH_GET", "METH_POST", "METH_HEAD", "METH_PUT", "HTTP", "HTTP_1.0",
     "HTTP_1.1", "HTTP_URL_ABS", "HTTP_URL_SLASH", "HTTP_CONTENT", "LOCALHOST", "TRUE", "FALSE",
     "a_api a_host", "a_api || a_len", "!a_api", "a_api !a_host", "{ path_end .png }",
     "{ hdr(x-c),lower -m sub b } or { method PUT }", "!{ req.hdr_cnt(x-c) gt 1 }",
@@ -106,7 +109,15 @@ const REQUESTS: &[&str] = &[
     "GET /rw/pq/s?t=1 HTTP/1.1\r\nHost: h\r\n\r\n",
 ];
 
-fn config(port: u16) -> String {
+/// The map files the rules use, written to `dir`.
+fn write_maps(dir: &std::path::Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("p.map"), "# paths\n/api/dir api-dir\n/api  api \n/rw rewrite\n").unwrap();
+    std::fs::write(dir.join("ip.map"), "10.0.0.0/8 net8\n10.1.0.0/16 net16\n").unwrap();
+    std::fs::write(dir.join("int.map"), "12 twelve\n10:20 range\n").unwrap();
+}
+
+fn config(port: u16, dir: &std::path::Path) -> String {
     let mut cfg = format!(
         "defaults\n  mode http\n  timeout client 5s\n  timeout server 5s\n  timeout connect 5s\nfrontend fe\n  bind 127.0.0.1:{port}\n"
     );
@@ -123,7 +134,7 @@ fn config(port: u16) -> String {
         "  http-request return status 200 content-type text/plain lf-string \"{}|%[req.hdrs]\"\n",
         body.join("|").replace('"', "\\\"")
     ));
-    cfg
+    cfg.replace("@DIR@", &dir.display().to_string())
 }
 
 fn ours(rules: &HttpRules, raw: &str) -> (Verdict, Txn) {
@@ -176,7 +187,9 @@ fn theirs(port: u16, raw: &str) -> Vec<u8> {
 fn rules_reply_as_haproxy_does() {
     let Some(bin) = haproxy() else { return };
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let cfg = config(port);
+    let dir = std::env::temp_dir().join(format!("moonproxy-http-rules-maps-{}", std::process::id()));
+    write_maps(&dir);
+    let cfg = config(port, &dir);
     let loaded = parse_str("t.cfg", &cfg, &ParseOptions::default())
         .unwrap_or_else(|d| panic!("{}", d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n")));
     let fe = &loaded.config.proxies[0];
@@ -209,6 +222,7 @@ fn rules_reply_as_haproxy_does() {
             ));
         }
     }
+    let _ = std::fs::remove_dir_all(&dir);
     assert!(bad.is_empty(), "{} of {} differ:\n{}", bad.len(), REQUESTS.len(), bad.join("\n"));
 }
 

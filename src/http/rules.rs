@@ -363,7 +363,12 @@ impl Action {
                 Action::SetStatus { status, reason }
             }
             "deny" | "tarpit" => {
-                let default = if base == "deny" { 403 } else { 500 };
+                // A denied response is a bad gateway to the client.
+                let default = match (base, list) {
+                    ("deny", HttpRuleList::Request) => 403,
+                    ("deny", _) => 502,
+                    _ => 500,
+                };
                 let (status, rest) = match args.first().map(String::as_str) {
                     Some("deny_status") => (status_arg(args.get(1)).map_err(a)?, &args[2.min(args.len())..]),
                     _ => (default, args),

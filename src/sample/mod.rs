@@ -23,6 +23,7 @@ pub mod fetch;
 pub mod fetch_http;
 pub mod hash;
 pub mod json;
+pub mod map;
 pub mod matching;
 pub mod regex;
 pub mod vars;

@@ -397,7 +397,8 @@ fn parse_errors_match_haproxy() {
         ("str(abc),unhex", "unknown converter 'unhex'"),
         ("int(-3),abs", "unknown converter 'abs'"),
         // Known to HAProxy 2.6, not implemented here yet: said so rather than "unknown".
-        ("str(a),map(x.map)", "converter 'map' is not supported yet"),
+        ("str(a),map(x.map)", "invalid args in converter 'map' : failed to open pattern file <x.map>"),
+        ("str(a),map_regm(x.map)", "converter 'map_regm' is not supported yet"),
         ("ssl_fc_sni", "fetch method 'ssl_fc_sni' is not supported yet"),
         ("str(abc", "fetch method 'str' : expected ')'"),
         ("str(abc),lower(", "invalid arg 1 in converter 'lower' : expected ')'"),

@@ -205,6 +205,10 @@ fn response_rules() {
         "HTTP/1.1 503 Go Away\r\nX-Up: 1\r\nContent-Length: 0\r\nX-Be: be\r\nX-After: 503\r\n\r\n"
     );
     assert_eq!(t.res_captures, vec![Some(b"1".to_vec())]);
+    let r = rules("  http-response deny if { status 500 }\n");
+    let mut t = with_response(txn("GET / HTTP/1.1\nHost: h"), "HTTP/1.1 500 Oops\nContent-Length: 0");
+    let mut cursor = 0;
+    assert_eq!(run_response(&r, &mut cursor, &mut t, &mut run.env()), Verdict::Deny { status: 502 });
 }
 
 #[test]
