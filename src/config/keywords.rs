@@ -381,7 +381,7 @@ pub static PROXY: &[Keyword] = &[
     sup("server", B, p::server, "see the server options table"),
     sup("timeout", DFB, p::timeout, "client, server, connect, queue, check, tunnel, client-fin, server-fin, http-request, http-keep-alive, tarpit"),
     sup("unique-id-format", DF, p::unique_id_format, ""),
-    sup("use_backend", F, p::use_backend, "`if`/`unless` conditions on ACLs"),
+    sup("use_backend", F, p::use_backend, "`if`/`unless` conditions on ACLs; log-format names (`%[...]`)"),
     // HTTP and TCP rules (src/config/parse/rules.rs); `defaults` only when named.
     sup("http-after-response", DFB, p::http_rule, "add-header allow capture del-header replace-header replace-value set-header set-status set-var set-var-fmt unset-var"),
     sup("http-request", DFB, p::http_rule, "add-header allow auth capture del-header deny redirect replace-header replace-path replace-pathq replace-uri replace-value return set-header set-log-level set-method set-path set-pathq set-query set-uri set-var set-var-fmt tarpit unset-var use-service (lua.*)"),

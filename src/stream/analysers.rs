@@ -9,7 +9,7 @@
 //! ([`WaitFor::Forced`]) so a long rule list cannot monopolize the loop.
 
 use crate::sample::SampleCtx;
-use super::proxy::ProxyRt;
+use super::proxy::{ProxyRt, RuleOutcome};
 use std::time::Instant;
 
 /// Rules evaluated in one pass before yielding.
@@ -54,8 +54,13 @@ pub fn run_backend_rules(fe: &ProxyRt, cursor: &mut RuleCursor, cx: &dyn SampleC
         budget -= 1;
         let i = cursor.next_rule;
         cursor.next_rule += 1;
-        if let Some(be) = fe.rule_matches(i, cx) {
-            return RuleStep::Backend(be);
+        match fe.rule_outcome(i, cx) {
+            RuleOutcome::Backend(be) => return RuleStep::Backend(be),
+            RuleOutcome::NoMatch => {}
+            RuleOutcome::Unresolved => {
+                cursor.next_rule = fe.rules.len();
+                break;
+            }
         }
     }
     match fe.default_backend {
@@ -223,7 +228,7 @@ pub fn run_tcp_rules(
 }
 
 #[cfg(test)]
-mod tcp_tests {
+mod tests {
     use super::*;
     use crate::config::{parse_str, ParseOptions};
     use crate::stream::acl::ConnCtx;
@@ -260,5 +265,48 @@ mod tcp_tests {
         assert_eq!(v, TcpVerdict::Continue);
         assert_eq!(txn.get(&VarName::parse("txn.t").unwrap()), Some(&crate::sample::Sample::str("x")));
         assert_eq!(sess.get(&port), None);
+    }
+
+    /// `use_backend %[...]`: the rendered name picks the backend; a name that is no
+    /// backend ends the rules with `default_backend` (HAProxy's behaviour).
+    #[test]
+    fn dynamic_backend_names() {
+        let text = "frontend fe\n  mode http\n  bind 127.0.0.1:0\n  use_backend be_%[req.hdr(x-be)] if { req.hdr(x-be) -m found }\n  use_backend be_2 if { path /two }\n  default_backend be_1\nbackend be_1\n  mode http\nbackend be_2\n  mode http\nbackend be_3\n  mode http\n";
+        let loaded = parse_str("t.cfg", text, &ParseOptions::default()).unwrap();
+        let proxies = crate::stream::proxy::build_proxies(&loaded.config).unwrap();
+        let fe = &proxies[0];
+        let route = |req: &str| {
+            let raw = format!("{req}\r\n\r\n").replace('\n', "\r\n").replace("\r\r", "\r");
+            let Ok(crate::http::h1::Status::Complete(r, _)) =
+                crate::http::h1::RequestParser::new(Default::default()).parse(raw.as_bytes())
+            else {
+                panic!("{raw:?}")
+            };
+            let txn = crate::http::txn::Txn { req: Some(r), ..Default::default() };
+            let mut sess = Vars::new();
+            let env = crate::http::rules::RuleEnv { src: None, dst: None, frontend: "fe", backend: None, server: None, sess_vars: &mut sess };
+            let cx = crate::http::rules::RuleCtx { env: &env, txn: &txn };
+            match run_backend_rules(fe, &mut RuleCursor::default(), &cx) {
+                RuleStep::Backend(i) => proxies[i].name.clone(),
+                other => format!("{other:?}"),
+            }
+        };
+        assert_eq!(route("GET /two HTTP/1.1\nX-Be: 3"), "be_3");
+        assert_eq!(route("GET /two HTTP/1.1\nX-Be: nope"), "be_1");
+        assert_eq!(route("GET /two HTTP/1.1"), "be_2");
+        assert_eq!(route("GET /x HTTP/1.1"), "be_1");
+        // A frontend is not a backend.
+        let text = "frontend fe\n  bind 127.0.0.1:0\n  use_backend %[fe_name]\n  default_backend be\nbackend be\n";
+        let loaded = parse_str("t.cfg", text, &ParseOptions::default()).unwrap();
+        let proxies = crate::stream::proxy::build_proxies(&loaded.config).unwrap();
+        let step = run_backend_rules(&proxies[0], &mut RuleCursor::default(), &TestFe);
+        assert_eq!(step, RuleStep::Backend(1));
+    }
+
+    struct TestFe;
+    impl SampleCtx for TestFe {
+        fn frontend_name(&self) -> Option<&str> {
+            Some("fe")
+        }
     }
 }

@@ -10,8 +10,30 @@ use crate::config::model::{Capabilities, Config, LogTarget, Mode, ProxyOptions, 
 #[derive(Debug)]
 pub struct BackendRule {
     pub cond: Option<CompiledCond>,
-    /// Index of the target in the proxy table.
+    /// Index of the target in the proxy table (unused when `dynamic` is set).
     pub backend: usize,
+    /// `use_backend %[...]`: the name is rendered per stream and looked up.
+    pub dynamic: Option<DynamicBackend>,
+}
+
+/// A log-format backend name and the backends it may name.
+#[derive(Debug)]
+pub struct DynamicBackend {
+    pub name: crate::http::rules::Fmt,
+    /// Name and index of every proxy with the backend capability.
+    pub table: std::sync::Arc<Vec<(String, usize)>>,
+}
+
+/// What one `use_backend` rule decides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuleOutcome {
+    /// Its condition holds: this backend.
+    Backend(usize),
+    /// Its condition does not hold: next rule.
+    NoMatch,
+    /// Its condition holds but its log-format name names no backend: HAProxy then
+    /// skips the remaining rules and uses `default_backend`.
+    Unresolved,
 }
 
 #[derive(Debug)]
@@ -53,11 +75,25 @@ impl ProxyRt {
 
     /// Evaluates the `use_backend` rules from `cursor` on (see [`super::analysers`]).
     pub fn rule_matches(&self, i: usize, cx: &dyn SampleCtx) -> Option<usize> {
-        let r = self.rules.get(i)?;
-        match &r.cond {
-            None => Some(r.backend),
-            Some(c) if c.eval(&self.acls, cx) => Some(r.backend),
-            Some(_) => None,
+        match self.rule_outcome(i, cx) {
+            RuleOutcome::Backend(be) => Some(be),
+            _ => None,
+        }
+    }
+
+    /// Evaluates the `i`-th `use_backend` rule.
+    pub fn rule_outcome(&self, i: usize, cx: &dyn SampleCtx) -> RuleOutcome {
+        let Some(r) = self.rules.get(i) else { return RuleOutcome::NoMatch };
+        if let Some(c) = &r.cond {
+            if !c.eval(&self.acls, cx) {
+                return RuleOutcome::NoMatch;
+            }
+        }
+        let Some(d) = &r.dynamic else { return RuleOutcome::Backend(r.backend) };
+        let name = d.name.render(cx);
+        match d.table.iter().find(|(n, _)| n.as_bytes() == name.as_slice()) {
+            Some((_, be)) => RuleOutcome::Backend(*be),
+            None => RuleOutcome::Unresolved,
         }
     }
 }
@@ -68,6 +104,9 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
     let index_of = |name: &str| cfg.proxies.iter().position(|p| p.name == name && p.cap.backend);
     let mut errors = Vec::new();
     let mut out = Vec::new();
+    let backends: std::sync::Arc<Vec<(String, usize)>> = std::sync::Arc::new(
+        cfg.proxies.iter().enumerate().filter(|(_, p)| p.cap.backend).map(|(i, p)| (p.name.clone(), i)).collect(),
+    );
     for (i, p) in cfg.proxies.iter().enumerate() {
         let acls = match AclSet::compile(&p.acls) {
             Ok(a) => a,
@@ -93,7 +132,17 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
         let kind = if p.cap.frontend && p.cap.backend { "proxy" } else if p.cap.frontend { "frontend" } else { "backend" };
         let mut rules = Vec::new();
         for ub in &p.use_backends {
-            let Some(be) = index_of(&ub.backend.name) else {
+            let dynamic = match ub.backend.name.contains('%') {
+                false => None,
+                true => match crate::http::rules::Fmt::parse(&ub.backend.name) {
+                    Ok(name) => Some(DynamicBackend { name, table: backends.clone() }),
+                    Err(e) => {
+                        errors.push(format!("parsing [{}] : use_backend '{}' : {e}.", ub.backend.location, ub.backend.name));
+                        continue;
+                    }
+                },
+            };
+            let Some(be) = index_of(&ub.backend.name).or(dynamic.as_ref().map(|_| usize::MAX)) else {
                 errors.push(format!(
                     "{kind} '{}': unable to find required use_backend: '{}'.",
                     p.name, ub.backend.name
@@ -110,7 +159,7 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
                     }
                 },
             };
-            rules.push(BackendRule { cond, backend: be });
+            rules.push(BackendRule { cond, backend: be, dynamic });
         }
         let default_backend = match &p.default_backend {
             Some(r) => match index_of(&r.name) {

@@ -134,7 +134,8 @@ pub fn use_backend(p: &mut Parser, l: &Line) -> Result<(), String> {
         return Err("'use_backend' expects a backend name.".into());
     }
     if l.arg(1).contains('%') {
-        return Err(not_supported("use_backend with a log-format name"));
+        crate::http::rules::Fmt::parse(l.arg(1))
+            .map_err(|e| format!("use_backend '{}' : {e}.", l.arg(1)))?;
     }
     let cond = match l.args.get(2).map(String::as_str) {
         None => None,

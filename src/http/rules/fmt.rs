@@ -9,6 +9,7 @@
 //! `%{+Q}` quotes the next item; other `%{...}` flags are accepted and ignored. The
 //! log module has the full formatter for log lines; this one only serves rules.
 
+#[cfg(doc)]
 use super::RuleCtx;
 use crate::sample::{Expr, SampleCtx};
 
@@ -128,8 +129,9 @@ impl Fmt {
         Fmt { parts: vec![Part::Lit(text.to_vec())] }
     }
 
-    /// Renders the string for the transaction in `cx`.
-    pub fn render(&self, cx: &RuleCtx<'_, '_>) -> Vec<u8> {
+    /// Renders the string for the transaction or connection in `cx`
+    /// ([`RuleCtx`] in HTTP rules).
+    pub fn render(&self, cx: &dyn SampleCtx) -> Vec<u8> {
         let mut out = Vec::new();
         for p in &self.parts {
             let (value, quote) = match p {
@@ -158,7 +160,7 @@ impl Fmt {
     }
 }
 
-fn var_value(v: Var, cx: &RuleCtx<'_, '_>) -> Option<Vec<u8>> {
+fn var_value(v: Var, cx: &dyn SampleCtx) -> Option<Vec<u8>> {
     let s = |x: &str| Some(x.as_bytes().to_vec());
     let req = cx.http_req();
     match v {
@@ -169,7 +171,7 @@ fn var_value(v: Var, cx: &RuleCtx<'_, '_>) -> Option<Vec<u8>> {
         Var::Frontend => s(cx.frontend_name()?),
         Var::Backend => s(cx.backend_name()?),
         Var::Server => s(cx.server_name()?),
-        Var::UniqueId => s(cx.txn.unique_id.as_deref()?),
+        Var::UniqueId => s(cx.http_txn()?.unique_id.as_deref()?),
         Var::Method => s(req?.line.method.as_str()),
         Var::Uri => s(&req?.line.target),
         Var::Path => s(req?.line.path()),
