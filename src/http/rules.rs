@@ -140,7 +140,8 @@ pub enum RedirectKind {
 pub enum Action {
     SetHeader { name: String, value: Fmt },
     AddHeader { name: String, value: Fmt },
-    DelHeader { name: String },
+    /// `del-header <name> [-m str|beg|end|sub|reg]`: names compared ignoring case.
+    DelHeader { name: String, matcher: Option<crate::sample::Matcher> },
     /// `replace-header` (`per_value: false`) and `replace-value` (`true`).
     ReplaceHeader { name: String, re: Regex, with: Fmt, per_value: bool },
     SetMethod(Fmt),
@@ -315,13 +316,26 @@ impl Action {
                 }
             }
             "del-header" => {
-                if args.is_empty() || (args.len() > 1 && args[1] != "-m") {
-                    return Err(a("expects exactly 1 argument".into()));
-                }
-                if args.len() > 1 {
-                    return Err(ActionError::NotSupported(format!("{} del-header -m", list.name())));
-                }
-                Action::DelHeader { name: args[0].clone() }
+                let matcher = match args {
+                    [_] => None,
+                    [n, m, meth] if m == "-m" => {
+                        use crate::sample::Method as M;
+                        let method = match meth.as_str() {
+                            "str" => M::Str,
+                            "beg" => M::Beg,
+                            "end" => M::End,
+                            "sub" => M::Sub,
+                            "reg" => M::Reg,
+                            other => return Err(a(format!("-m with unsupported matching method '{other}'"))),
+                        };
+                        let m = crate::sample::Matcher::compile("del-header", crate::sample::SampleType::Str, method, true, &[n])
+                            .map_err(|e| a(e.to_string()))?;
+                        Some(m)
+                    }
+                    [_, x, ..] if x != "-m" => return Err(a(format!("unexpected keyword '{x}'"))),
+                    _ => return Err(a("expects exactly 1 argument".into())),
+                };
+                Action::DelHeader { name: args[0].clone(), matcher }
             }
             "replace-header" | "replace-value" => {
                 let w = exact(args, 3, "3 arguments").map_err(a)?;
@@ -692,9 +706,23 @@ fn exec(rules: &HttpRules, action: &Action, side: Side, txn: &mut Txn, env: &mut
                 }
             }
         }
-        Action::DelHeader { name } => {
+        Action::DelHeader { name, matcher } => {
             if let Some(h) = headers_mut(txn, side) {
-                h.del(name);
+                match matcher {
+                    None => {
+                        h.del(name);
+                    }
+                    Some(m) => {
+                        let names: Vec<String> = h
+                            .iter()
+                            .filter(|f| m.matches(Some(Sample::str(f.name.as_bytes()))))
+                            .map(|f| f.name.clone())
+                            .collect();
+                        for n in names {
+                            h.del(&n);
+                        }
+                    }
+                }
             }
         }
         Action::ReplaceHeader { name, re, with, per_value } => {

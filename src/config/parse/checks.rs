@@ -11,6 +11,7 @@ use crate::diag::Severity;
 
 /// Runs every check, appending diagnostics; completes the model (server ids).
 pub fn run(config: &mut Config, diags: &mut Vec<Diagnostic>) {
+    super::rules::check_modes(config, diags);
     let names: Vec<(String, bool, bool)> = config
         .proxies
         .iter()

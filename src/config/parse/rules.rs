@@ -8,7 +8,9 @@
 
 use super::{Line, Parser};
 use crate::config::keywords::Section;
-use crate::config::model::{HttpRuleConf, HttpRuleList, TcpAction, TcpRuleConf, TcpRuleList};
+use crate::config::diagnostic::Diagnostic;
+use crate::config::model::{Config, HttpRuleConf, HttpRuleList, Mode, TcpAction, TcpRuleConf, TcpRuleList};
+use crate::diag::Severity;
 use crate::http::rules::{Action, ActionError};
 use crate::sample::{Expr, VarName};
 
@@ -174,4 +176,24 @@ pub fn tcp_rule(p: &mut Parser, l: &Line) -> Result<(), String> {
     };
     p.draft().proxy.tcp_rules.push(TcpRuleConf { list, action: Some(action), delay: None, cond, location: l.loc.clone() });
     Ok(())
+}
+
+/// Post-parse: HTTP rules in a TCP-mode proxy are ignored, with HAProxy's warning.
+pub fn check_modes(config: &Config, diags: &mut Vec<Diagnostic>) {
+    for p in config.proxies.iter().filter(|p| p.mode == Mode::Tcp && !p.disabled) {
+        for list in [HttpRuleList::Request, HttpRuleList::Response, HttpRuleList::AfterResponse] {
+            if p.http_rules.iter().any(|r| r.list == list) {
+                diags.push(Diagnostic::plain(
+                    Severity::Warning,
+                    None,
+                    format!(
+                        "'{}' rules ignored for {} '{}' as they require HTTP mode.",
+                        list.name(),
+                        super::proxy_type_name(p.cap),
+                        p.name
+                    ),
+                ));
+            }
+        }
+    }
 }

@@ -102,6 +102,28 @@ fn header_actions() {
 }
 
 #[test]
+fn del_header_with_a_match_method() {
+    let (_, t) = req_run(
+        "  http-request del-header x-f -m beg\n  http-request del-header ^Y-.*z$ -m reg\n",
+        "GET / HTTP/1.1\nHost: h\nX-Foo: 1\nx-fa: 2\nY-abz: 3\nY-abc: 4",
+    );
+    assert_eq!(head(&t), "GET / HTTP/1.1\nHost: h\nY-abc: 4\n\n");
+}
+
+#[test]
+fn http_rules_in_tcp_mode_are_ignored_with_a_warning() {
+    let text = "frontend fe\n  bind 127.0.0.1:0\n  http-request deny\n  http-response deny\n";
+    let loaded = parse_str("t.cfg", text, &ParseOptions::default()).unwrap();
+    let warnings: Vec<String> = loaded.diagnostics.iter().map(|d| d.to_string()).collect();
+    for want in [
+        "config : 'http-request' rules ignored for frontend 'fe' as they require HTTP mode.",
+        "config : 'http-response' rules ignored for frontend 'fe' as they require HTTP mode.",
+    ] {
+        assert!(warnings.iter().any(|w| w == want), "{want}\n{warnings:?}");
+    }
+}
+
+#[test]
 fn target_actions() {
     let cases = [
         ("set-path /new", "GET /old?a=1 HTTP/1.1", "GET /new?a=1 HTTP/1.1"),
@@ -277,6 +299,7 @@ fn config_errors_read_as_haproxy_writes_them() {
         ("http-request set-status 200", "parsing [t.cfg:4]: 'http-request' expects"),
         ("http-response auth", "parsing [t.cfg:4]: 'http-response' expects"),
         ("http-request early-hint link x", "'http-request early-hint' is not supported by moonproxy yet."),
+        ("http-request del-header X -m foo", "parsing [t.cfg:4] : error detected in frontend 'fe' while parsing 'http-request del-header' rule : -m with unsupported matching method 'foo'."),
     ];
     let mut bad = Vec::new();
     for (line, want) in cases {
