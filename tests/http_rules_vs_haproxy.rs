@@ -226,6 +226,87 @@ fn rules_reply_as_haproxy_does() {
     assert!(bad.is_empty(), "{} of {} differ:\n{}", bad.len(), REQUESTS.len(), bad.join("\n"));
 }
 
+/// Lines `haproxy -c` refuses, one configuration each (HAProxy stops a section at
+/// some errors): its alerts and moonproxy's must be the same text.
+const BAD_LINES: &[&str] = &[
+    "acl a path_bog /x",
+    "acl a src 1.2.3.4 foo",
+    "acl a path,nope x",
+    "acl a src -m foo 1",
+    "acl a -i x",
+    "acl a src -f /nonexistent/pats.txt",
+    "http-request deny if nope",
+    "http-request deny if { nope 1 }",
+    "http-request set-header X-C %[nope]",
+    "http-request set-header X-C %[path",
+    "http-request set-header X-C %ci%q",
+    "http-request set-header X",
+    "http-request add-header X a b",
+    "http-request redirect",
+    "http-request redirect location",
+    "http-request return status 99",
+    "http-request return status 200 string",
+    "http-request return file /nonexistent/x",
+    "http-request deny deny_status 999",
+    "http-request deny foo",
+    "http-request set-var(foo) str(a)",
+    "http-request capture path",
+    "http-request set-log-level foo",
+    "http-request use-service foo",
+    "http-request del-header X -m foo",
+    "http-request set-method",
+    "http-request foo",
+    "http-response set-status abc",
+    "http-response foo",
+    "http-after-response foo",
+    "tcp-request foo",
+    "tcp-request inspect-delay abc",
+    "tcp-request connection accept x",
+    "tcp-response content accept",
+];
+
+/// The alert lines of `stderr`, from `config : ` on, without the closing ones.
+fn alerts(stderr: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .filter(|l| l.starts_with("[ALERT]"))
+        .filter_map(|l| l.split_once(" : ").map(|(_, r)| r.to_string()))
+        .filter(|l| !l.contains("Error(s) found in configuration file") && !l.contains("Fatal errors found"))
+        .collect()
+}
+
+#[test]
+fn config_errors_read_as_haproxy_writes_them() {
+    let Some(bin) = haproxy() else { return };
+    let dir = std::env::temp_dir().join(format!("moonproxy-http-rules-errors-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("t.cfg");
+    let mut bad = Vec::new();
+    for line in BAD_LINES {
+        let cfg = format!(
+            "defaults\n  mode http\n  timeout client 5s\n  timeout server 5s\n  timeout connect 5s\nfrontend fe\n  bind 127.0.0.1:8080\n  {line}\n"
+        );
+        std::fs::write(&path, &cfg).unwrap();
+        let out = Command::new(&bin).arg("-c").arg("-f").arg(&path).output().unwrap();
+        let theirs = alerts(&String::from_utf8_lossy(&out.stderr));
+        let name = path.display().to_string();
+        let ours: Vec<String> = match parse_str(&name, &cfg, &ParseOptions::default()) {
+            Ok(_) => vec![],
+            Err(d) => d
+                .iter()
+                .filter(|d| d.is_alert())
+                .map(|d| d.to_string())
+                .filter(|l| !l.contains("Error(s) found in configuration file") && !l.contains("Fatal errors found"))
+                .collect(),
+        };
+        if theirs.is_empty() || ours != theirs {
+            bad.push(format!("{line}\n  haproxy   {theirs:?}\n  moonproxy {ours:?}"));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(bad.is_empty(), "{} of {} differ:\n{}", bad.len(), BAD_LINES.len(), bad.join("\n"));
+}
+
 fn haproxy() -> Option<PathBuf> {
     let found = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).map(|d| d.join("haproxy")).collect::<Vec<_>>())

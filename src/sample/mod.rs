@@ -480,6 +480,12 @@ impl Expr {
         Some(s)
     }
 
+    /// Whether the fetch may have several values ([`Expr::eval_all`] differs from
+    /// [`Expr::eval`]).
+    pub fn has_occurrences(&self) -> bool {
+        self.fetch.all.is_some()
+    }
+
     /// Evaluates every value of a multi-occurrence fetch (`hdr(x)` on `X: a, b`), each
     /// through the converters, as an ACL sees them; one value for other fetches.
     pub fn eval_all(&self, cx: &dyn SampleCtx) -> Vec<Sample> {

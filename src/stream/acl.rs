@@ -72,7 +72,11 @@ impl AclMatcher {
     /// Fetches the sample and matches it against the patterns; for a fetch with
     /// several occurrences (`hdr(x)`), true when one of them matches.
     pub fn matches(&self, cx: &dyn Ctx) -> bool {
-        self.expr.eval_all(cx).into_iter().any(|s| self.matcher.matches(Some(s)))
+        if self.expr.has_occurrences() {
+            self.expr.eval_all(cx).into_iter().any(|s| self.matcher.matches(Some(s)))
+        } else {
+            self.matcher.matches(self.expr.eval(cx))
+        }
     }
 }
 

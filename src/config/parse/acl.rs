@@ -194,7 +194,8 @@ pub fn parse_acl_expr(words: &[String]) -> Result<AclExpr, String> {
             } else if unknown {
                 format!("unknown fetch method '{kw}' in ACL expression '{criterion}'")
             } else {
-                format!("ACL keyword '{kw}' : {e}")
+                // HAProxy ends this message with its own period, then adds the line's.
+                format!("ACL keyword '{kw}' : {e}.")
             });
         }
     };
@@ -453,7 +454,7 @@ mod tests {
             .contains("not supported by moonproxy yet"));
         assert_eq!(
             parse_acl_expr(&w("path,nope x")).unwrap_err(),
-            "ACL keyword 'path' : unknown converter 'nope'"
+            "ACL keyword 'path' : unknown converter 'nope'."
         );
         assert_eq!(
             parse_acl_expr(&w("src -m foo 1")).unwrap_err(),
