@@ -263,6 +263,13 @@ const BAD_LINES: &[&str] = &[
     "tcp-request inspect-delay abc",
     "tcp-request connection accept x",
     "tcp-response content accept",
+    "redirect",
+    "redirect location",
+    "redirect prefix /x foo",
+    "redirect prefix /x if nope",
+    "redirect prefix /x code 999",
+    "http-request redirect prefix /x code 999",
+    "http-request redirect prefix /x foo",
 ];
 
 /// The alert lines of `stderr`, from `config : ` on, without the closing ones.

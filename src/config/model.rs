@@ -254,6 +254,9 @@ pub struct HttpRuleConf {
     pub action: Vec<String>,
     pub cond: Option<Condition>,
     pub location: Location,
+    /// A `redirect` line (`action` starts with `redirect`): it runs after the
+    /// proxy's `http-request` rules, wherever it is written.
+    pub redirect_keyword: bool,
 }
 
 /// Which list a TCP rule line goes to.

@@ -155,7 +155,16 @@ pub enum Action {
     Deny { status: u16, reply: Option<Box<ReturnSpec>> },
     Tarpit { status: u16 },
     Return(Box<ReturnSpec>),
-    Redirect { kind: RedirectKind, target: Fmt, code: u16, drop_query: bool, append_slash: bool, cookie: Option<String> },
+    Redirect {
+        kind: RedirectKind,
+        target: Fmt,
+        code: u16,
+        drop_query: bool,
+        append_slash: bool,
+        /// `ignore-empty`: no redirect when the target renders empty.
+        ignore_empty: bool,
+        cookie: Option<String>,
+    },
     SetVar { name: VarName, expr: Expr },
     SetVarFmt { name: VarName, fmt: Fmt },
     UnsetVar(VarName),
@@ -550,7 +559,7 @@ fn parse_redirect(args: &[String]) -> Result<Action, String> {
     };
     let target = args.get(1).ok_or_else(|| format!("missing argument for '{}'", args[0]))?;
     let target = Fmt::parse(target)?;
-    let (mut code, mut drop_query, mut append_slash, mut cookie) = (302, false, false, None);
+    let (mut code, mut drop_query, mut append_slash, mut ignore_empty, mut cookie) = (302, false, false, false, None);
     let mut i = 2;
     while i < args.len() {
         match args[i].as_str() {
@@ -558,7 +567,12 @@ fn parse_redirect(args: &[String]) -> Result<Action, String> {
                 let c = args.get(i + 1).and_then(|c| c.parse::<u16>().ok());
                 code = match c {
                     Some(c @ (301 | 302 | 303 | 307 | 308)) => c,
-                    _ => return Err("'code' expects a number among 301, 302, 303, 307 or 308".into()),
+                    _ => {
+                        return Err(format!(
+                            "'code': unsupported HTTP code '{}' (must be one of 301, 302, 303, 307 or 308)",
+                            args.get(i + 1).map_or("", String::as_str)
+                        ))
+                    }
                 };
                 i += 2;
             }
@@ -568,6 +582,10 @@ fn parse_redirect(args: &[String]) -> Result<Action, String> {
             }
             "append-slash" => {
                 append_slash = true;
+                i += 1;
+            }
+            "ignore-empty" => {
+                ignore_empty = true;
                 i += 1;
             }
             "set-cookie" => {
@@ -580,10 +598,10 @@ fn parse_redirect(args: &[String]) -> Result<Action, String> {
                 cookie = Some(format!("{n}; path=/; Max-Age=0;"));
                 i += 2;
             }
-            other => return Err(format!("expects 'code', 'prefix', 'location', 'scheme', 'set-cookie', 'clear-cookie', 'drop-query' or 'append-slash' (was '{other}')")),
+            other => return Err(format!("expects 'code', 'prefix', 'location', 'scheme', 'set-cookie', 'clear-cookie', 'drop-query', 'ignore-empty' or 'append-slash' (was '{other}')")),
         }
     }
-    Ok(Action::Redirect { kind, target, code, drop_query, append_slash, cookie })
+    Ok(Action::Redirect { kind, target, code, drop_query, append_slash, ignore_empty, cookie })
 }
 
 impl HttpRules {
@@ -594,7 +612,9 @@ impl HttpRules {
         let mut out = HttpRules { acls: AclSet::compile(acls).map_err(|e| vec![e])?, ..HttpRules::default() };
         let mut errors = Vec::new();
         let mut captures = 0;
-        for c in confs {
+        // `redirect` lines run after the `http-request` rules of their proxy.
+        let ordered = confs.iter().filter(|c| !c.redirect_keyword).chain(confs.iter().filter(|c| c.redirect_keyword));
+        for c in ordered {
             let action = match Action::parse(c.list, &c.action, proxy, captures) {
                 Ok(a) => a,
                 Err(ActionError::UnknownAction(m) | ActionError::Args(m) | ActionError::NotSupported(m)) => {
@@ -807,7 +827,10 @@ fn exec(rules: &HttpRules, action: &Action, side: Side, txn: &mut Txn, env: &mut
             let response = build_return(spec, txn, env);
             return Flow::Verdict(Verdict::Reply { response, close: false });
         }
-        Action::Redirect { kind, target, code, drop_query, append_slash, cookie } => {
+        Action::Redirect { kind, target, code, drop_query, append_slash, ignore_empty, cookie } => {
+            if *ignore_empty && target.render(&RuleCtx { env, txn }).is_empty() {
+                return Flow::Next;
+            }
             let Some(loc) = redirect_location(*kind, target, *drop_query, *append_slash, txn, env) else {
                 return Flow::Next;
             };

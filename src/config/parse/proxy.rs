@@ -16,7 +16,7 @@ pub const HTTPLOG_FORMAT: &str =
     "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r";
 
 pub use super::acl::acl;
-pub use super::rules::{http_rule, tcp_rule};
+pub use super::rules::{http_rule, redirect_rule, tcp_rule};
 pub use super::server::{default_server, server};
 
 pub fn mode(p: &mut Parser, l: &Line) -> Result<(), String> {

@@ -82,7 +82,40 @@ pub fn http_rule(p: &mut Parser, l: &Line) -> Result<(), String> {
             }
         }
     }
-    p.draft().proxy.http_rules.push(HttpRuleConf { list, action: words, cond, location: l.loc.clone() });
+    if list == HttpRuleList::Request && p.draft().proxy.http_rules.iter().any(|r| r.redirect_keyword) {
+        p.warn(&l.loc, "a 'http-request' rule placed after a 'redirect' rule will still be processed before.");
+    }
+    p.draft().proxy.http_rules.push(HttpRuleConf { list, action: words, cond, location: l.loc.clone(), redirect_keyword: false });
+    Ok(())
+}
+
+/// `redirect location|prefix|scheme <to> [options] [if|unless <cond>]`: an
+/// `http-request redirect` run after the proxy's `http-request` rules.
+pub fn redirect_rule(p: &mut Parser, l: &Line) -> Result<(), String> {
+    let desc = p.draft().describe();
+    let (words, cond) = match l.args.iter().position(|w| w == "if" || w == "unless") {
+        None => (l.args.clone(), None),
+        Some(at) => {
+            let acls = p.draft().proxy.acls.clone();
+            let c = super::acl::parse_condition(l.args[at] == "unless", &l.args[at + 1..], &acls, &l.loc).map_err(|e| {
+                format!("error detected in {desc} while parsing redirect rule : error in condition: {e}.")
+            })?;
+            (l.args[..at].to_vec(), Some(c))
+        }
+    };
+    let name = p.draft().proxy.name.clone();
+    Action::parse(HttpRuleList::Request, &words, &name, 0).map_err(|e| match e {
+        ActionError::Args(m) | ActionError::UnknownAction(m) | ActionError::NotSupported(m) => {
+            format!("error detected in {desc} while parsing redirect rule : {m}.")
+        }
+    })?;
+    p.draft().proxy.http_rules.push(HttpRuleConf {
+        list: HttpRuleList::Request,
+        action: words,
+        cond,
+        location: l.loc.clone(),
+        redirect_keyword: true,
+    });
     Ok(())
 }
 

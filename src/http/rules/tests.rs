@@ -101,6 +101,23 @@ fn header_actions() {
     );
 }
 
+/// `redirect` lines run after the `http-request` rules, with HAProxy's warning for a
+/// rule written after them; `ignore-empty` skips an empty target.
+#[test]
+fn redirect_keyword_runs_after_http_request_rules() {
+    let text = "frontend fe\n  mode http\n  bind 127.0.0.1:0\n  redirect location /red if { path_beg /a }\n  http-request redirect location %[req.hdr(x-to)] ignore-empty\n  http-request return status 200 if { path /a/rule }\n";
+    let loaded = parse_str("t.cfg", text, &ParseOptions::default()).unwrap();
+    let warnings: Vec<String> = loaded.diagnostics.iter().map(|d| d.to_string()).collect();
+    assert!(warnings.contains(&"config : parsing [t.cfg:5] : a 'http-request' rule placed after a 'redirect' rule will still be processed before.".to_string()), "{warnings:?}");
+    let p = &loaded.config.proxies[0];
+    let r = HttpRules::compile(&p.http_rules, &p.acls, &p.name).unwrap();
+    let mut run = Run::new();
+    assert!(reply(run.request(&r, &mut txn("GET /a/rule HTTP/1.1\nHost: h"))).starts_with("HTTP/1.1 200 OK\r\n"));
+    assert!(reply(run.request(&r, &mut txn("GET /a/x HTTP/1.1\nHost: h"))).contains("location: /red\r\n"));
+    assert!(reply(run.request(&r, &mut txn("GET /a/x HTTP/1.1\nHost: h\nX-To: /to"))).contains("location: /to\r\n"));
+    assert_eq!(run.request(&r, &mut txn("GET /b HTTP/1.1\nHost: h")), Verdict::Continue);
+}
+
 #[test]
 fn del_header_with_a_match_method() {
     let (_, t) = req_run(
