@@ -270,6 +270,33 @@ const BAD_LINES: &[&str] = &[
     "redirect prefix /x code 999",
     "http-request redirect prefix /x code 999",
     "http-request redirect prefix /x foo",
+    "http-request return string x",
+    "http-request return status 200 foo",
+    "http-request return hdr X",
+    "http-request return content-type",
+    "http-request tarpit foo",
+    "http-response set-status 200 reason",
+    "http-request capture path len x",
+    "http-request auth foo",
+    "http-request set-var(txn.x)",
+    "http-request unset-var(txn.x) x",
+    "http-request allow x",
+    "http-request deny if { }",
+    "http-request deny if { src 1.1.1.1",
+    "http-request return string \"\"",
+];
+
+/// Odd lines both accept.
+const ODD_LINES: &[&str] = &[
+    "http-request deny status 400",
+    "http-request deny deny_status 400 content-type text/plain string hi",
+    "http-request set-header X-A %[path] if",
+    "http-request deny if TRUE ||",
+    "http-request deny if || TRUE",
+    "http-request deny if !",
+    "http-request deny if TRUE || || FALSE",
+    "acl a path_beg -i /x /y",
+    "acl a hdr_sub(host),lower -m beg www",
 ];
 
 /// The alert lines of `stderr`, from `config : ` on, without the closing ones.
@@ -289,6 +316,17 @@ fn config_errors_read_as_haproxy_writes_them() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("t.cfg");
     let mut bad = Vec::new();
+    for line in ODD_LINES {
+        let cfg = format!(
+            "defaults\n  mode http\n  timeout client 5s\n  timeout server 5s\n  timeout connect 5s\nfrontend fe\n  bind 127.0.0.1:8080\n  {line}\n"
+        );
+        std::fs::write(&path, &cfg).unwrap();
+        let out = Command::new(&bin).arg("-c").arg("-f").arg(&path).output().unwrap();
+        let ours = parse_str("t.cfg", &cfg, &ParseOptions::default());
+        if !out.status.success() || ours.is_err() {
+            bad.push(format!("{line}: haproxy accepts: {}, moonproxy accepts: {}", out.status.success(), ours.is_ok()));
+        }
+    }
     for line in BAD_LINES {
         let cfg = format!(
             "defaults\n  mode http\n  timeout client 5s\n  timeout server 5s\n  timeout connect 5s\nfrontend fe\n  bind 127.0.0.1:8080\n  {line}\n"

@@ -378,11 +378,14 @@ impl Action {
                     .and_then(|s| s.parse::<u16>().ok())
                     .filter(|s| (100..=999).contains(s))
                     .ok_or_else(|| a("expects an integer status code between 100 and 999".into()))?;
-                let reason = match args.get(1).map(String::as_str) {
-                    None => None,
-                    Some("reason") => Some(args.get(2).ok_or_else(|| a("expects a reason after 'reason'".into()))?.clone()),
-                    Some(other) => return Err(a(format!("unexpected keyword '{other}'"))),
+                let reason = match (args.get(1).map(String::as_str), args.get(2)) {
+                    (None, _) => None,
+                    (Some("reason"), Some(r)) => Some(r.clone()),
+                    (Some(other), _) => return Err(a(format!("unexpected keyword '{other}'"))),
                 };
+                if let Some(x) = args.get(3) {
+                    return Err(a(format!("unexpected keyword '{x}'")));
+                }
                 Action::SetStatus { status, reason }
             }
             "deny" | "tarpit" => {
@@ -414,6 +417,9 @@ impl Action {
             "redirect" => parse_redirect(args).map_err(a)?,
             "set-var" => {
                 let n = var_name(name).map_err(a)?;
+                if args.is_empty() {
+                    return Err(a("missing fetch method".into()));
+                }
                 let w = exact(args, 1, "1 argument <expression>").map_err(a)?;
                 let expr = Expr::parse(&w[0]).map_err(|e| a(e.to_string()))?;
                 Action::SetVar { name: n, expr }
@@ -448,7 +454,12 @@ impl Action {
                     })
                 };
                 let [e, kw, n] = args else { return Err(usage()) };
-                let n: usize = n.parse().map_err(|_| usage())?;
+                let n: usize = match (kw.as_str(), n.parse::<usize>()) {
+                    ("len", Ok(n)) if n > 0 => n,
+                    ("len", _) => return Err(a("length must be > 0".into())),
+                    (_, Ok(n)) => n,
+                    _ => return Err(usage()),
+                };
                 let expr = Expr::parse(e).map_err(|e| a(e.to_string()))?;
                 let slot = match kw.as_str() {
                     "len" if request => CaptureSlot::New { index: capture_index, len: n },
@@ -461,6 +472,10 @@ impl Action {
                 let realm = match args {
                     [] => proxy.to_string(),
                     [kw, r] if kw == "realm" => r.clone(),
+                    [kw, rest @ ..] if kw == "realm" && rest.len() > 1 => {
+                        return Err(a(format!("unexpected keyword '{}'", rest[1])))
+                    }
+                    [kw, ..] if kw != "realm" => return Err(a(format!("unexpected keyword '{kw}'"))),
                     _ => return Err(a("expects 'realm' <realm>".into())),
                 };
                 Action::Auth { realm }
@@ -499,7 +514,9 @@ fn parse_return(args: &[String], default_status: u16) -> Result<ReturnSpec, Stri
     let mut spec = ReturnSpec { status: default_status, content_type: None, body: ReturnBody::None, headers: Vec::new() };
     let mut i = 0;
     let need = |i: usize, what: &str| -> Result<&String, String> {
-        args.get(i + 1).ok_or_else(|| format!("'{}' expects {what} as argument", args[i]))
+        args.get(i + 1)
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| format!("'{}' expects {what} as argument", args[i]))
     };
     while i < args.len() {
         match args[i].as_str() {
@@ -508,7 +525,7 @@ fn parse_return(args: &[String], default_status: u16) -> Result<ReturnSpec, Stri
                 i += 2;
             }
             "content-type" => {
-                spec.content_type = Some(need(i, "<type>")?.clone());
+                spec.content_type = Some(need(i, "<ctype>")?.clone());
                 i += 2;
             }
             "string" => {
@@ -542,8 +559,13 @@ fn parse_return(args: &[String], default_status: u16) -> Result<ReturnSpec, Stri
             other => return Err(format!("unexpected keyword '{other}'")),
         }
     }
-    if !matches!(spec.body, ReturnBody::None) && spec.content_type.is_none() {
-        return Err("a content-type must be specified with a payload".into());
+    let empty = match &spec.body {
+        ReturnBody::None => true,
+        ReturnBody::Static(b) => b.is_empty(),
+        ReturnBody::Format(_) => false,
+    };
+    if !empty && spec.content_type.is_none() {
+        return Err("a content type must be defined when non-empty payload is configured".into());
     }
     Ok(spec)
 }

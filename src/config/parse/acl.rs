@@ -292,23 +292,21 @@ pub fn parse_acl_expr(words: &[String]) -> Result<AclExpr, String> {
 
 /// Parses the words after `if`/`unless`: terms separated by `||` or `or`, each
 /// an ACL name, optionally negated with `!`, or `{ anonymous acl }`.
+///
+/// Like HAProxy, an empty condition, an empty `||` branch and a final lone `!` are
+/// accepted: an empty AND group holds, so `if` with no term never matches (no
+/// group) while `if A ||` always does.
 pub fn parse_condition(
     unless: bool,
     words: &[String],
     acls: &[Acl],
     loc: &Location,
 ) -> Result<Condition, String> {
-    if words.is_empty() {
-        return Err("missing condition after 'if' or 'unless'".into());
-    }
-    let mut or_groups = vec![Vec::new()];
+    let mut or_groups = if words.is_empty() { Vec::new() } else { vec![Vec::new()] };
     let mut i = 0;
     while i < words.len() {
         let w = words[i].as_str();
         if w == "||" || w == "or" {
-            if or_groups.last().is_some_and(Vec::is_empty) {
-                return Err("missing ACL before '||'".into());
-            }
             or_groups.push(Vec::new());
             i += 1;
             continue;
@@ -317,8 +315,10 @@ pub fn parse_condition(
             Some(rest) if !rest.is_empty() => (true, rest),
             Some(_) => {
                 i += 1;
-                let n = words.get(i).ok_or("missing ACL after '!'")?;
-                (true, n.as_str())
+                match words.get(i) {
+                    Some(n) => (true, n.as_str()),
+                    None => break,
+                }
             }
             None => (false, w),
         };
@@ -329,7 +329,7 @@ pub fn parse_condition(
                 .ok_or("missing closing '}' in condition")?;
             let inner = &words[i + 1..i + 1 + close];
             if inner.is_empty() {
-                return Err("empty anonymous ACL in condition".into());
+                return Err("missing fetch method in ACL expression ''".into());
             }
             i += close + 1;
             AclRef::Anonymous(Box::new(parse_acl_expr(inner)?))
@@ -357,9 +357,6 @@ pub fn parse_condition(
             .expect("never empty")
             .push(CondTerm { negate, acl });
         i += 1;
-    }
-    if or_groups.last().is_some_and(Vec::is_empty) {
-        return Err("missing ACL after '||'".into());
     }
     Ok(Condition {
         unless,
@@ -489,7 +486,9 @@ mod tests {
             parse_condition(false, &w("nope"), &acls, &loc).unwrap_err(),
             "no such ACL : 'nope'"
         );
-        assert!(parse_condition(true, &w(""), &acls, &loc).is_err());
-        assert!(parse_condition(true, &w("a ||"), &acls, &loc).is_err());
+        // HAProxy accepts these: no group never holds, an empty group always does.
+        assert!(parse_condition(true, &w(""), &acls, &loc).unwrap().or_groups.is_empty());
+        assert_eq!(parse_condition(true, &w("a ||"), &acls, &loc).unwrap().or_groups[1].len(), 0);
+        assert!(parse_condition(true, &w("{ }"), &acls, &loc).is_err());
     }
 }
