@@ -111,8 +111,9 @@ pub struct HttpRules {
     pub request: Vec<HttpRule>,
     pub response: Vec<HttpRule>,
     pub after_response: Vec<HttpRule>,
-    /// The proxy's named ACLs, as the rules' conditions see them.
-    pub acls: AclSet,
+    /// The proxy's named ACLs, as the rules' conditions see them (shared with
+    /// the proxy's other rules).
+    pub acls: std::sync::Arc<AclSet>,
     /// The first request capture slot `http-request capture ... len N` uses: the
     /// number of `capture request header` lines before them (set by whoever builds
     /// the captures; 0 by default).
@@ -631,7 +632,13 @@ impl HttpRules {
     /// conditions were checked against them when parsed). Errors are complete alert
     /// texts naming file and line.
     pub fn compile(confs: &[HttpRuleConf], acls: &[Acl], proxy: &str) -> Result<HttpRules, Vec<String>> {
-        let mut out = HttpRules { acls: AclSet::compile(acls).map_err(|e| vec![e])?, ..HttpRules::default() };
+        let acls = AclSet::compile(acls).map_err(|e| vec![e])?;
+        HttpRules::compile_with(confs, std::sync::Arc::new(acls), proxy)
+    }
+
+    /// [`HttpRules::compile`] with the proxy's ACLs already compiled.
+    pub fn compile_with(confs: &[HttpRuleConf], acls: std::sync::Arc<AclSet>, proxy: &str) -> Result<HttpRules, Vec<String>> {
+        let mut out = HttpRules { acls, ..HttpRules::default() };
         let mut errors = Vec::new();
         let mut captures = 0;
         // `redirect` lines run after the `http-request` rules of their proxy.

@@ -91,7 +91,7 @@ pub struct TcpRules {
     pub inspect_delay: Option<Duration>,
     /// `tcp-response inspect-delay`.
     pub response_inspect_delay: Option<Duration>,
-    acls: AclSet,
+    acls: std::sync::Arc<AclSet>,
 }
 
 /// One compiled TCP rule.
@@ -121,7 +121,13 @@ pub enum TcpVerdict {
 impl TcpRules {
     /// Compiles a proxy's TCP rules; errors are complete alert texts.
     pub fn compile(confs: &[TcpRuleConf], acls: &[Acl]) -> Result<TcpRules, Vec<String>> {
-        let mut out = TcpRules { acls: AclSet::compile(acls).map_err(|e| vec![e])?, ..TcpRules::default() };
+        let acls = AclSet::compile(acls).map_err(|e| vec![e])?;
+        TcpRules::compile_with(confs, std::sync::Arc::new(acls))
+    }
+
+    /// [`TcpRules::compile`] with the proxy's ACLs already compiled.
+    pub fn compile_with(confs: &[TcpRuleConf], acls: std::sync::Arc<AclSet>) -> Result<TcpRules, Vec<String>> {
+        let mut out = TcpRules { acls, ..TcpRules::default() };
         let mut errors = Vec::new();
         for c in confs {
             let Some(action) = &c.action else {

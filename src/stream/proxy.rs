@@ -42,7 +42,8 @@ pub struct ProxyRt {
     pub cap: Capabilities,
     pub mode: Mode,
     pub timeouts: Timeouts,
-    pub acls: AclSet,
+    /// The named ACLs, shared by `use_backend`, HTTP and TCP rules.
+    pub acls: std::sync::Arc<AclSet>,
     pub rules: Vec<BackendRule>,
     /// `default_backend`, or the section itself for a `listen` with servers.
     pub default_backend: Option<usize>,
@@ -108,21 +109,21 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
         cfg.proxies.iter().enumerate().filter(|(_, p)| p.cap.backend).map(|(i, p)| (p.name.clone(), i)).collect(),
     );
     for (i, p) in cfg.proxies.iter().enumerate() {
-        let acls = match AclSet::compile(&p.acls) {
+        let acls = std::sync::Arc::new(match AclSet::compile(&p.acls) {
             Ok(a) => a,
             Err(e) => {
                 errors.push(e);
                 AclSet::default()
             }
-        };
-        let http_rules = match crate::http::rules::HttpRules::compile(&p.http_rules, &p.acls, &p.name) {
+        });
+        let http_rules = match crate::http::rules::HttpRules::compile_with(&p.http_rules, acls.clone(), &p.name) {
             Ok(r) => r,
             Err(e) => {
                 errors.extend(e);
                 Default::default()
             }
         };
-        let tcp_rules = match super::analysers::TcpRules::compile(&p.tcp_rules, &p.acls) {
+        let tcp_rules = match super::analysers::TcpRules::compile_with(&p.tcp_rules, acls.clone()) {
             Ok(r) => r,
             Err(e) => {
                 errors.extend(e);
