@@ -362,3 +362,60 @@ fn tcp_rules_are_parsed() {
         assert!(errs.iter().any(|e| e.contains(want)), "{want}\n{errs:?}");
     }
 }
+
+/// Fetches the live comparison cannot reach (responses, bodies, captures).
+#[test]
+fn response_body_and_capture_fetches() {
+    let mut t = with_response(
+        txn("POST /p HTTP/1.1\nHost: h\nContent-Length: 5"),
+        "HTTP/1.0 404 Nope\nSet-Cookie: sid=abc; Path=/\nSet-Cookie: lang=fr\nX-A: 1, 2\nX-A: 3\nContent-Length: 0",
+    );
+    t.req_body = b"hello".to_vec();
+    t.res_body = b"xy".to_vec();
+    t.req_captures = vec![Some(b"cap0".to_vec()), None];
+    t.res_captures = vec![Some(b"rcap".to_vec())];
+    t.unique_id = Some("uid-1".into());
+    let mut run = Run::new();
+    let env = run.env();
+    let cx = RuleCtx { env: &env, txn: &t };
+    let f = |e: &str| {
+        let expr = Expr::parse(e).unwrap_or_else(|err| panic!("{e}: {err}"));
+        expr.eval_str(&cx).map(|v| String::from_utf8(v).unwrap())
+    };
+    let s = |v: &str| Some(v.to_string());
+    let cases = [
+        ("status", s("404")),
+        ("res.ver", s("1.0")),
+        ("capture.res.ver", s("HTTP/1.0")),
+        ("res.hdr(x-a)", s("3")),
+        ("res.hdr(x-a,1)", s("1")),
+        ("res.fhdr(x-a,1)", s("1, 2")),
+        ("res.hdr_cnt(x-a)", s("3")),
+        ("res.fhdr_cnt(x-a)", s("2")),
+        ("res.hdr_names", s("set-cookie,set-cookie,x-a,x-a,content-length")),
+        ("res.cook(sid)", s("abc")),
+        ("scook(lang)", s("fr")),
+        ("res.cook_cnt", s("2")),
+        ("req.body", s("hello")),
+        ("req.body_len", s("5")),
+        ("req.body_size", s("5")),
+        ("res.body", s("xy")),
+        ("res.body_len", s("2")),
+        ("capture.req.hdr(0)", s("cap0")),
+        ("capture.req.hdr(1)", None),
+        ("capture.res.hdr(0)", s("rcap")),
+        ("unique-id", s("uid-1")),
+        ("req.len", s(&(b"POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\n".len() + 5).to_string())),
+        ("fe_name", s("fe")),
+        ("be_name", s("be")),
+        ("src", s("10.0.0.1")),
+    ];
+    for (e, want) in cases {
+        assert_eq!(f(e), want, "{e}");
+    }
+    // In ACLs every Set-Cookie and every comma-separated value is tried.
+    let r = rules("  http-response set-header X-M 1 if { res.cook(lang) fr } { res.hdr(x-a) 2 }\n");
+    let mut cursor = 0;
+    run_response(&r, &mut cursor, &mut t, &mut run.env());
+    assert_eq!(t.res.as_ref().unwrap().headers.get("x-m"), Some(&b"1"[..]));
+}
