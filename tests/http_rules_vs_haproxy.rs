@@ -63,6 +63,8 @@ const RULES: &str = r#"  http-request set-var(txn.a) req.hdr(host),lower
   http-request set-var-fmt(txn.b) "%[var(txn.a)]:%[path]"
   http-request set-var(sess.c) int(7),add(1)
   http-request deny deny_status 429 if { path /deny }
+  http-request deny status 400 if { path /deny400 }
+  http-request deny deny_status 401 content-type text/plain string no hdr X-D %[path] if { path /deny401 }
   http-request auth realm "the realm" if { path /auth }
   http-request redirect location /loc?%[query] code 303 if { path_beg /redir1 }
   http-request redirect prefix https://x.com if { path_beg /redir2 }
@@ -93,6 +95,8 @@ const REQUESTS: &[&str] = &[
     "GET http://10.0.0.7/abs HTTP/1.1\r\nHost: 10.0.0.7\r\n\r\n",
     "PUT /api/dir/ HTTP/1.1\r\nHost: a.example.com\r\nX-C: B\r\nContent-Length: 0\r\n\r\n",
     "GET /deny HTTP/1.1\r\nHost: h\r\n\r\n",
+    "GET /deny400 HTTP/1.1\r\nHost: h\r\n\r\n",
+    "GET /deny401 HTTP/1.1\r\nHost: h\r\n\r\n",
     "GET /auth HTTP/1.1\r\nHost: h\r\n\r\n",
     "GET /redir1?x=1 HTTP/1.1\r\nHost: h\r\n\r\n",
     "GET /redir2/a?x=1 HTTP/1.1\r\nHost: h\r\n\r\n",

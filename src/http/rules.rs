@@ -411,7 +411,10 @@ impl Action {
                     }
                 } else {
                     let spec = parse_return(rest, status).map_err(a)?;
-                    Action::Deny { status: spec.status, reply: Some(Box::new(spec)) }
+                    // Without payload or headers, the error page for the status.
+                    let plain = matches!(spec.body, ReturnBody::None) && spec.headers.is_empty() && spec.content_type.is_none();
+                    let status = spec.status;
+                    Action::Deny { status, reply: (!plain).then(|| Box::new(spec)) }
                 }
             }
             "return" => Action::Return(Box::new(parse_return(args, 200).map_err(a)?)),

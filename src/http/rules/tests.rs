@@ -174,11 +174,19 @@ fn rewrites_never_inject_lines() {
 
 #[test]
 fn deny_tarpit_and_allow() {
-    let cfg = "  http-request allow if { path /ok }\n  http-request deny deny_status 429 if { path_beg /d }\n  http-request tarpit if { path /t }\n  http-request deny\n";
+    let cfg = "  http-request allow if { path /ok }\n  http-request deny status 400 if { path /s400 }\n  http-request deny deny_status 401 content-type text/plain string no if { path /s401 }\n  http-request deny deny_status 429 if { path_beg /d }\n  http-request tarpit if { path /t }\n  http-request deny\n";
     let r = rules(cfg);
     let mut run = Run::new();
     assert_eq!(run.request(&r, &mut txn("GET /ok HTTP/1.1\nHost: h")), Verdict::Continue);
     assert_eq!(run.request(&r, &mut txn("GET /d1 HTTP/1.1\nHost: h")), Verdict::Deny { status: 429 });
+    assert_eq!(run.request(&r, &mut txn("GET /s400 HTTP/1.1\nHost: h")), Verdict::Deny { status: 400 });
+    assert_eq!(
+        run.request(&r, &mut txn("GET /s401 HTTP/1.1\nHost: h")),
+        Verdict::Reply {
+            response: b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 2\r\ncontent-type: text/plain\r\n\r\nno".to_vec(),
+            close: true
+        }
+    );
     assert_eq!(run.request(&r, &mut txn("GET /t HTTP/1.1\nHost: h")), Verdict::Tarpit { status: 500 });
     assert_eq!(run.request(&r, &mut txn("GET /x HTTP/1.1\nHost: h")), Verdict::Deny { status: 403 });
 }
