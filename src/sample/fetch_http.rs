@@ -56,6 +56,22 @@ const NAME: ArgSpec = spec(&[A::Str], 0);
 /// Every HTTP fetch, looked up after [`super::fetch::FETCHES`].
 pub static FETCHES: &[Fetch] = &[
     fetch!("base", ArgSpec::NONE, T::Str, |_, cx| Some(Sample::Str(base(cx.http_req()?)?))),
+    fetch!("base32", ArgSpec::NONE, T::Sint, |_, cx| Some(Sample::Sint(
+        super::hash::avalanche(super::hash::sdbm(&base(cx.http_req()?)?)) as i64
+    ))),
+    fetch!("base32+src", ArgSpec::NONE, T::Bin, |_, cx| {
+        let hash = super::hash::avalanche(super::hash::sdbm(&base(cx.http_req()?)?));
+        Some(Sample::Bin(with_src(hash, cx)?))
+    }),
+    fetch!("baseq", ArgSpec::NONE, T::Str, |_, cx| {
+        let req = cx.http_req()?;
+        let mut out = base(req)?;
+        if let Some(q) = req.line.query() {
+            out.push(b'?');
+            out.extend_from_slice(q.as_bytes());
+        }
+        Some(Sample::Str(out))
+    }),
     fetch!("capture.req.hdr", spec(&[A::Int], 1), T::Str, |a, cx| {
         capture(&cx.http_txn()?.req_captures, a)
     }),
@@ -175,6 +191,13 @@ pub static FETCHES: &[Fetch] = &[
         let (_, port) = url_host_port(cx.http_req()?)?;
         Some(Sample::Sint(port))
     }),
+    fetch!("url32", ArgSpec::NONE, T::Sint, |_, cx| Some(Sample::Sint(
+        super::hash::avalanche(super::hash::sdbm(&host_url(cx.http_req()?))) as i64
+    ))),
+    fetch!("url32+src", ArgSpec::NONE, T::Bin, |_, cx| {
+        let hash = super::hash::avalanche(super::hash::sdbm(&host_url(cx.http_req()?)));
+        Some(Sample::Bin(with_src(hash, cx)?))
+    }),
     fetch!("urlp", NAME_DELIM, T::Str, |a, cx| url_param(cx.http_req()?, a)),
     fetch!("urlp_val", NAME_DELIM, T::Sint, |a, cx| to_int(url_param(cx.http_req()?, a))),
 ];
@@ -259,6 +282,25 @@ fn capture(slots: &[Option<Vec<u8>>], a: &[Arg]) -> Option<Sample> {
 fn base(req: &Request) -> Option<Vec<u8>> {
     let mut out = req.headers.get("host").unwrap_or_default().to_vec();
     out.extend_from_slice(req.line.path().as_bytes());
+    Some(out)
+}
+
+/// `url32`'s input: the `Host` header (if any) followed by the path and query
+/// (without the scheme and authority of an absolute-form target).
+fn host_url(req: &Request) -> Vec<u8> {
+    let mut out = req.headers.get("host").unwrap_or_default().to_vec();
+    out.extend_from_slice(pathq(req).as_bytes());
+    out
+}
+
+/// `base32+src`, `url32+src`: the hash (sdbm with HAProxy's final avalanche) in
+/// network order, then the client address.
+fn with_src(hash: u32, cx: &dyn SampleCtx) -> Option<Vec<u8>> {
+    let mut out = hash.to_be_bytes().to_vec();
+    match cx.src()?.ip() {
+        std::net::IpAddr::V4(a) => out.extend_from_slice(&a.octets()),
+        std::net::IpAddr::V6(a) => out.extend_from_slice(&a.octets()),
+    }
     Some(out)
 }
 
