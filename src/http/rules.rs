@@ -72,6 +72,7 @@ impl SampleCtx for RuleCtx<'_, '_> {
         match name.scope {
             Scope::Sess => self.env.sess_vars.get(name).cloned(),
             Scope::Txn | Scope::Req | Scope::Res => self.txn.vars.get(name).cloned(),
+            Scope::Proc => crate::sample::vars::with_proc_vars(|v| v.get(name).cloned()),
             _ => None,
         }
     }
@@ -892,6 +893,9 @@ fn exec(rules: &HttpRules, action: &Action, side: Side, txn: &mut Txn, env: &mut
             Scope::Sess => {
                 env.sess_vars.unset(name);
             }
+            Scope::Proc => {
+                crate::sample::vars::with_proc_vars(|p| p.unset(name));
+            }
             _ => {
                 txn.vars.unset(name);
             }
@@ -946,7 +950,7 @@ fn set_var(name: &VarName, v: Sample, txn: &mut Txn, env: &mut RuleEnv<'_>) {
     match name.scope {
         Scope::Sess => env.sess_vars.set(name, v),
         Scope::Txn | Scope::Req | Scope::Res => txn.vars.set(name, v),
-        // `proc` variables live in the process: not reachable from a rule yet.
+        Scope::Proc => crate::sample::vars::with_proc_vars(|p| p.set(name, v)),
         _ => {}
     }
 }

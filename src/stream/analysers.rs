@@ -214,6 +214,7 @@ pub fn run_tcp_rules(
                 if let Some(v) = expr.eval(cx) {
                     match (name.scope, vars.txn.as_deref_mut()) {
                         (Scope::Sess, _) => vars.sess.set(name, v),
+                        (Scope::Proc, _) => crate::sample::vars::with_proc_vars(|p| p.set(name, v)),
                         (Scope::Txn | Scope::Req | Scope::Res, Some(t)) => t.set(name, v),
                         _ => {}
                     }
@@ -222,6 +223,9 @@ pub fn run_tcp_rules(
             TcpRuleAction::UnsetVar(name) => match (name.scope, vars.txn.as_deref_mut()) {
                 (Scope::Sess, _) => {
                     vars.sess.unset(name);
+                }
+                (Scope::Proc, _) => {
+                    crate::sample::vars::with_proc_vars(|p| p.unset(name));
                 }
                 (Scope::Txn | Scope::Req | Scope::Res, Some(t)) => {
                     t.unset(name);

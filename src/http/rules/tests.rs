@@ -229,6 +229,13 @@ fn variables_captures_and_log_level() {
     assert_eq!(run.sess.get(&name("sess.n")), Some(&Sample::Sint(4)));
     assert_eq!(t.req_captures, vec![Some(b"exa".to_vec())]);
     assert_eq!(t.log_level, Some(Level::Err));
+    // `proc` variables outlive the transaction and the connection.
+    let r = rules("  http-request set-var(proc.hits) var(proc.hits),add(1)\n  http-request set-var(proc.hits) int(1) unless { var(proc.hits) -m found }\n");
+    for _ in 0..3 {
+        Run::new().request(&r, &mut txn("GET / HTTP/1.1\nHost: h"));
+    }
+    let hits = crate::sample::vars::with_proc_vars(|p| p.get(&name("proc.hits")).cloned());
+    assert_eq!(hits, Some(Sample::Sint(3)));
     let r = rules("  http-request set-log-level silent\n");
     let mut t = txn("GET / HTTP/1.1\nHost: h");
     Run::new().request(&r, &mut t);
