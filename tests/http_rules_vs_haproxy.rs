@@ -30,6 +30,7 @@ const FETCHES: &[&str] = &[
     "req.cook_cnt", "cook_val(n)", "req.cook(b)", "urlp(b)", "url_param(a)", "urlp_val(n)", "urlp(c,;)",
     "url_ip", "url_port", "req.hdr_names", "req.hdr_names(;)", "capture.req.ver", "req.proto_http",
     "var(txn.a)", "var(txn.b)", "var(sess.c)", "hdr(host),lower,field(1,.)",
+    "path,set-var(txn.p),length", "var(txn.p)", "str(a),set-var(txn.q),unset-var(txn.q)", "var(txn.q)",
     "base32", "baseq", "url32", "base32+src,hex", "url32+src,hex",
     "path,map_beg(@DIR@/p.map,none)", "hdr(x-ip),map_ip(@DIR@/ip.map)", "urlp(n),map_int(@DIR@/int.map,0)",
 ];
@@ -289,6 +290,7 @@ const BAD_LINES: &[&str] = &[
     "http-request deny if { }",
     "http-request deny if { src 1.1.1.1",
     "http-request return string \"\"",
+    "http-request set-header X-A %[path,set-var(foo)]",
 ];
 
 /// Odd lines both accept.

@@ -50,6 +50,34 @@ pub struct RuleEnv<'a> {
 pub struct RuleCtx<'a, 'e> {
     pub env: &'a RuleEnv<'e>,
     pub txn: &'a Txn,
+    /// Where `set-var()`/`unset-var()` converters record their writes while the
+    /// transaction is borrowed; the rule runner applies them after each rule.
+    writes: Option<&'a VarWrites>,
+}
+
+/// Variable writes made by converters during one rule: `None` unsets.
+type VarWrites = std::cell::RefCell<Vec<(VarName, Option<Sample>)>>;
+
+impl<'a, 'e> RuleCtx<'a, 'e> {
+    /// A context reading `env` and `txn`. `set-var()` converters evaluated through
+    /// it only reach `proc.*` variables (the others need the rule runner).
+    pub fn new(env: &'a RuleEnv<'e>, txn: &'a Txn) -> RuleCtx<'a, 'e> {
+        RuleCtx { env, txn, writes: None }
+    }
+
+    fn with_writes(env: &'a RuleEnv<'e>, txn: &'a Txn, writes: &'a VarWrites) -> RuleCtx<'a, 'e> {
+        RuleCtx { env, txn, writes: Some(writes) }
+    }
+}
+
+/// Applies the writes converters recorded during a rule.
+fn apply_writes(writes: &VarWrites, txn: &mut Txn, env: &mut RuleEnv<'_>) {
+    for (name, value) in writes.borrow_mut().drain(..) {
+        match value {
+            Some(v) => set_var(&name, v, txn, env),
+            None => unset_var(&name, txn, env),
+        }
+    }
 }
 
 impl SampleCtx for RuleCtx<'_, '_> {
@@ -69,6 +97,12 @@ impl SampleCtx for RuleCtx<'_, '_> {
         self.env.server
     }
     fn var(&self, name: &VarName) -> Option<Sample> {
+        // A write made earlier in the same rule wins.
+        if let Some(w) = self.writes {
+            if let Some((_, v)) = w.borrow().iter().rev().find(|(n, _)| n == name) {
+                return v.clone();
+            }
+        }
         match name.scope {
             Scope::Sess => self.env.sess_vars.get(name).cloned(),
             Scope::Txn | Scope::Req | Scope::Res => self.txn.vars.get(name).cloned(),
@@ -84,6 +118,19 @@ impl SampleCtx for RuleCtx<'_, '_> {
     }
     fn http_txn(&self) -> Option<&Txn> {
         Some(self.txn)
+    }
+    fn set_var(&self, name: &VarName, value: Option<Sample>) -> bool {
+        match (name.scope, self.writes) {
+            (Scope::Proc, _) => crate::sample::vars::with_proc_vars(|p| match value {
+                Some(v) => p.set(name, v),
+                None => {
+                    p.unset(name);
+                }
+            }),
+            (_, Some(w)) => w.borrow_mut().push((name.clone(), value)),
+            (_, None) => return false,
+        }
+        true
     }
 }
 
@@ -707,14 +754,19 @@ enum Side {
 }
 
 fn run(rules: &HttpRules, list: &[HttpRule], side: Side, cursor: &mut usize, txn: &mut Txn, env: &mut RuleEnv<'_>) -> Verdict {
+    let writes = VarWrites::default();
     while let Some(rule) = list.get(*cursor) {
         *cursor += 1;
         if let Some(c) = &rule.cond {
-            if !c.eval(&rules.acls, &RuleCtx { env, txn }) {
+            let holds = c.eval(&rules.acls, &RuleCtx::with_writes(env, txn, &writes));
+            apply_writes(&writes, txn, env);
+            if !holds {
                 continue;
             }
         }
-        match exec(rules, &rule.action, side, txn, env) {
+        let flow = exec(rules, &rule.action, side, txn, env, &writes);
+        apply_writes(&writes, txn, env);
+        match flow {
             Flow::Next => {}
             Flow::Stop => {
                 *cursor = list.len();
@@ -742,8 +794,8 @@ fn bad_value(v: &[u8]) -> bool {
     v.iter().any(|&b| b == b'\r' || b == b'\n' || b == 0)
 }
 
-fn exec(rules: &HttpRules, action: &Action, side: Side, txn: &mut Txn, env: &mut RuleEnv<'_>) -> Flow {
-    let render = |f: &Fmt, txn: &Txn, env: &RuleEnv<'_>| f.render(&RuleCtx { env, txn });
+fn exec(rules: &HttpRules, action: &Action, side: Side, txn: &mut Txn, env: &mut RuleEnv<'_>, writes: &VarWrites) -> Flow {
+    let render = |f: &Fmt, txn: &Txn, env: &RuleEnv<'_>| f.render(&RuleCtx::with_writes(env, txn, writes));
     match action {
         Action::SetHeader { name, value } | Action::AddHeader { name, value } => {
             let v = render(value, txn, env);
@@ -852,19 +904,20 @@ fn exec(rules: &HttpRules, action: &Action, side: Side, txn: &mut Txn, env: &mut
         }
         Action::Deny { status, reply: None } => return Flow::Verdict(Verdict::Deny { status: *status }),
         Action::Deny { reply: Some(spec), .. } => {
-            let response = build_return(spec, txn, env);
+            let response = build_return(spec, &RuleCtx::with_writes(env, txn, writes));
             return Flow::Verdict(Verdict::Reply { response, close: true });
         }
         Action::Tarpit { status } => return Flow::Verdict(Verdict::Tarpit { status: *status }),
         Action::Return(spec) => {
-            let response = build_return(spec, txn, env);
+            let response = build_return(spec, &RuleCtx::with_writes(env, txn, writes));
             return Flow::Verdict(Verdict::Reply { response, close: false });
         }
         Action::Redirect { kind, target, code, drop_query, append_slash, ignore_empty, cookie } => {
-            if *ignore_empty && target.render(&RuleCtx { env, txn }).is_empty() {
+            let cx = RuleCtx::with_writes(env, txn, writes);
+            if *ignore_empty && target.render(&cx).is_empty() {
                 return Flow::Next;
             }
-            let Some(loc) = redirect_location(*kind, target, *drop_query, *append_slash, txn, env) else {
+            let Some(loc) = redirect_location(*kind, target, *drop_query, *append_slash, &cx) else {
                 return Flow::Next;
             };
             if bad_value(&loc) {
@@ -881,7 +934,7 @@ fn exec(rules: &HttpRules, action: &Action, side: Side, txn: &mut Txn, env: &mut
             return Flow::Verdict(Verdict::Reply { response, close: false });
         }
         Action::SetVar { name, expr } => {
-            if let Some(v) = expr.eval(&RuleCtx { env, txn }) {
+            if let Some(v) = expr.eval(&RuleCtx::with_writes(env, txn, writes)) {
                 set_var(name, v, txn, env);
             }
         }
@@ -889,17 +942,7 @@ fn exec(rules: &HttpRules, action: &Action, side: Side, txn: &mut Txn, env: &mut
             let v = render(fmt, txn, env);
             set_var(name, Sample::Str(v), txn, env);
         }
-        Action::UnsetVar(name) => match name.scope {
-            Scope::Sess => {
-                env.sess_vars.unset(name);
-            }
-            Scope::Proc => {
-                crate::sample::vars::with_proc_vars(|p| p.unset(name));
-            }
-            _ => {
-                txn.vars.unset(name);
-            }
-        },
+        Action::UnsetVar(name) => unset_var(name, txn, env),
         Action::SetLogLevel(level) => match level {
             Some(l) => {
                 txn.log_level = Some(*l);
@@ -909,7 +952,7 @@ fn exec(rules: &HttpRules, action: &Action, side: Side, txn: &mut Txn, env: &mut
         },
         Action::Allow => return Flow::Stop,
         Action::Capture { expr, slot, response } => {
-            let Some(mut v) = expr.eval_str(&RuleCtx { env, txn }) else { return Flow::Next };
+            let Some(mut v) = expr.eval_str(&RuleCtx::with_writes(env, txn, writes)) else { return Flow::Next };
             let (i, len) = match slot {
                 CaptureSlot::New { index, len } => (rules.req_capture_base + index, Some(*len)),
                 CaptureSlot::Id(i) => (*i, None),
@@ -951,6 +994,21 @@ fn set_var(name: &VarName, v: Sample, txn: &mut Txn, env: &mut RuleEnv<'_>) {
         Scope::Sess => env.sess_vars.set(name, v),
         Scope::Txn | Scope::Req | Scope::Res => txn.vars.set(name, v),
         Scope::Proc => crate::sample::vars::with_proc_vars(|p| p.set(name, v)),
+        _ => {}
+    }
+}
+
+fn unset_var(name: &VarName, txn: &mut Txn, env: &mut RuleEnv<'_>) {
+    match name.scope {
+        Scope::Sess => {
+            env.sess_vars.unset(name);
+        }
+        Scope::Proc => {
+            crate::sample::vars::with_proc_vars(|p| p.unset(name));
+        }
+        Scope::Txn | Scope::Req | Scope::Res => {
+            txn.vars.unset(name);
+        }
         _ => {}
     }
 }
@@ -1036,11 +1094,10 @@ fn redirect_location(
     target: &Fmt,
     drop_query: bool,
     append_slash: bool,
-    txn: &Txn,
-    env: &RuleEnv<'_>,
+    cx: &RuleCtx<'_, '_>,
 ) -> Option<Vec<u8>> {
-    let value = target.render(&RuleCtx { env, txn });
-    let req = txn.req.as_ref();
+    let value = target.render(cx);
+    let req = cx.txn.req.as_ref();
     // The path and query of the request, as a prefix or scheme redirect appends them.
     let uri = |req: &super::Request| {
         let mut u = req.line.path().to_string();
@@ -1121,22 +1178,21 @@ fn is_head(txn: &Txn) -> bool {
 
 /// The response of `return`: the `hdr` headers, then content-length and content-type,
 /// in HAProxy's order.
-fn build_return(spec: &ReturnSpec, txn: &Txn, env: &RuleEnv<'_>) -> Vec<u8> {
-    let cx = RuleCtx { env, txn };
+fn build_return(spec: &ReturnSpec, cx: &RuleCtx<'_, '_>) -> Vec<u8> {
     let body = match &spec.body {
         ReturnBody::None => Vec::new(),
         ReturnBody::Static(b) => b.clone(),
-        ReturnBody::Format(f) => f.render(&cx),
+        ReturnBody::Format(f) => f.render(cx),
     };
     let mut hdrs: Vec<(String, Vec<u8>)> = spec
         .headers
         .iter()
-        .map(|(n, f)| (n.to_ascii_lowercase(), f.render(&cx)))
+        .map(|(n, f)| (n.to_ascii_lowercase(), f.render(cx)))
         .filter(|(_, v)| !bad_value(v))
         .collect();
     hdrs.push(("content-length".into(), body.len().to_string().into_bytes()));
     if let Some(ct) = &spec.content_type {
         hdrs.push(("content-type".into(), ct.as_bytes().to_vec()));
     }
-    build_response(spec.status, &hdrs, &body, is_head(txn))
+    build_response(spec.status, &hdrs, &body, is_head(cx.txn))
 }

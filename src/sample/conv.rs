@@ -172,11 +172,37 @@ pub static CONVERTERS: &[Conv] = &[
     conv!("map_ip_str", MAP_ARGS, T::Addr => T::Str, check_map_ip_str, |s, a, _| map::run(s, a, T::Str)),
     conv!("map_ip_int", MAP_ARGS, T::Addr => T::Sint, check_map_ip_int, |s, a, _| map::run(s, a, T::Sint)),
     conv!("map_ip_ip", MAP_ARGS, T::Addr => T::Addr, check_map_ip_ip, |s, a, _| map::run(s, a, T::Addr)),
+    conv!("set-var", spec(&[A::Str], 1), T::Any => T::Any, check_var_name, |s, a, cx| {
+        if let Some(Arg::Var(v)) = a.first() {
+            cx.set_var(v, Some(s.clone()));
+        }
+        Some(s)
+    }),
+    conv!("unset-var", spec(&[A::Str], 1), T::Any => T::Any, check_var_name, |s, a, cx| {
+        if let Some(Arg::Var(v)) = a.first() {
+            cx.set_var(v, None);
+        }
+        Some(s)
+    }),
     conv!("xxh64", AVALANCHE, T::Bin => T::Sint, no_check, |s, a, _| {
         let seed = a.first().and_then(Arg::int).unwrap_or(0) as u64;
         Some(Sample::Sint(hash::xxh64(&bytes(s)?, seed) as i64))
     }),
 ];
+
+/// `set-var(name)`, `unset-var(name)`: the variable name, checked once.
+fn check_var_name(a: &mut [Arg]) -> Result<(), String> {
+    let name = a.first().and_then(Arg::str).unwrap_or("").to_string();
+    match super::VarName::parse(&name) {
+        Some(v) => {
+            a[0] = Arg::Var(v);
+            Ok(())
+        }
+        None => Err(format!(
+            "invalid variable name '{name}'. A variable name must be start by its scope. The scope can be 'proc', 'sess', 'txn', 'req', 'res' or 'check'"
+        )),
+    }
+}
 
 /// `map*(file[,default])`.
 const MAP_ARGS: ArgSpec = spec(&[A::Str, A::Str], 1);

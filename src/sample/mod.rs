@@ -249,6 +249,11 @@ pub trait SampleCtx {
     fn var(&self, _name: &VarName) -> Option<Sample> {
         None
     }
+    /// Sets (`Some`) or unsets (`None`) a variable from a `set-var()`/`unset-var()`
+    /// converter; false when this context cannot store variables.
+    fn set_var(&self, _name: &VarName, _value: Option<Sample>) -> bool {
+        false
+    }
     /// The process environment (`env(name)`).
     fn env(&self, name: &str) -> Option<Vec<u8>> {
         use std::os::unix::ffi::OsStringExt;

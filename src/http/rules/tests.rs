@@ -236,6 +236,13 @@ fn variables_captures_and_log_level() {
     }
     let hits = crate::sample::vars::with_proc_vars(|p| p.get(&name("proc.hits")).cloned());
     assert_eq!(hits, Some(Sample::Sint(3)));
+    // Converters set variables too, seen by the rest of the rule and the next ones.
+    let r = rules("  http-request set-header X-L %[path,set-var(txn.p),length]-%[var(txn.p)]\n  http-request set-header X-P %[var(txn.p)] if { req.hdr(x-s),set-var(sess.s) -m found }\n");
+    let mut t = txn("GET /abc HTTP/1.1\nHost: h\nX-S: 1");
+    let mut run2 = Run::new();
+    run2.request(&r, &mut t);
+    assert_eq!(head(&t), "GET /abc HTTP/1.1\nHost: h\nX-S: 1\nX-L: 4-/abc\nX-P: /abc\n\n");
+    assert_eq!(run2.sess.get(&name("sess.s")), Some(&Sample::str("1")));
     let r = rules("  http-request set-log-level silent\n");
     let mut t = txn("GET / HTTP/1.1\nHost: h");
     Run::new().request(&r, &mut t);
@@ -293,7 +300,7 @@ fn formats() {
     let t = txn("GET /p?q HTTP/1.1\nHost: h");
     let mut run = Run::new();
     let env = run.env();
-    let cx = RuleCtx { env: &env, txn: &t };
+    let cx = RuleCtx::new(&env, &t);
     let f = |s: &str| String::from_utf8(Fmt::parse(s).unwrap().render(&cx)).unwrap();
     assert_eq!(f("%ci:%cp %f %b %HM %HU %HP %HQ %HV 100%%"), "10.0.0.1:5000 fe be GET /p?q /p ?q HTTP/1.1 100%");
     assert_eq!(f("%{+Q}[path]-%[req.hdr(none)]-"), "\"/p\"--");
@@ -392,7 +399,7 @@ fn response_body_and_capture_fetches() {
     t.unique_id = Some("uid-1".into());
     let mut run = Run::new();
     let env = run.env();
-    let cx = RuleCtx { env: &env, txn: &t };
+    let cx = RuleCtx::new(&env, &t);
     let f = |e: &str| {
         let expr = Expr::parse(e).unwrap_or_else(|err| panic!("{e}: {err}"));
         expr.eval_str(&cx).map(|v| String::from_utf8(v).unwrap())
