@@ -188,12 +188,12 @@ fn unknown_keywords_name_the_keyword_and_suggest() {
 #[test]
 fn keywords_not_supported_yet_are_refused() {
     assert_parse_errors(
-        "global\n  stats socket /tmp/x\n  chroot /tmp\n  nbthread 2\nfrontend fe\n  bind :0\n  http-request deny\n  option forwardfor\nbackend be\n  balance rdp-cookie\n",
+        "global\n  stats socket /tmp/x\n  chroot /tmp\n  nbthread 2\nfrontend fe\n  bind :0\n  http-request early-hint link x\n  option forwardfor\nbackend be\n  balance rdp-cookie\n",
         &[
             "parsing [DIR/t.cfg:2] : 'stats socket' is not supported by moonproxy yet.",
             "parsing [DIR/t.cfg:3] : 'chroot' is not supported by moonproxy yet.",
             "parsing [DIR/t.cfg:4] : 'nbthread 2' is not supported by moonproxy yet: it runs one thread per process (run several processes with SO_REUSEPORT listeners).",
-            "parsing [DIR/t.cfg:7] : 'http-request deny' is not supported by moonproxy yet.",
+            "parsing [DIR/t.cfg:7] : 'http-request early-hint' is not supported by moonproxy yet.",
             "parsing [DIR/t.cfg:8] : 'option forwardfor' is not supported by moonproxy yet.",
             "parsing [DIR/t.cfg:10] : 'balance rdp-cookie' is not supported by moonproxy yet.",
         ],
@@ -305,11 +305,11 @@ fn server_errors_use_haproxy_shape() {
 #[test]
 fn acl_and_switching_rule_errors() {
     assert_parse_errors(
-        &with_defaults("frontend fe\n  bind :0\n  acl a src_porrt 1\n  acl b src 1.2.3.4 foo\n  acl c path_beg /x\n  use_backend be if nope\n"),
+        &with_defaults("frontend fe\n  bind :0\n  acl a src_porrt 1\n  acl b src 1.2.3.4 foo\n  acl c ssl_fc_sni_end x\n  use_backend be if nope\n"),
         &[
             "parsing [DIR/t.cfg:8] : error detected while parsing ACL 'a' : unknown fetch method 'src_porrt' in ACL expression 'src_porrt'.",
             "parsing [DIR/t.cfg:9] : error detected while parsing ACL 'b' : 'foo' is not a valid IPv4 or IPv6 address.",
-            "parsing [DIR/t.cfg:10] : error detected while parsing ACL 'c' : fetch method 'path_beg' is not supported by moonproxy yet.",
+            "parsing [DIR/t.cfg:10] : error detected while parsing ACL 'c' : fetch method 'ssl_fc_sni_end' is not supported by moonproxy yet.",
             "parsing [DIR/t.cfg:11] : error detected while parsing switching rule : no such ACL : 'nope'.",
         ],
     );

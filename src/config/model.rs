@@ -294,6 +294,11 @@ pub struct Proxy {
     /// section): the formats are compiled after parsing and errors name this line.
     pub log_format_at: Option<Location>,
     pub unique_id_format_at: Option<Location>,
+    /// `http-request`, `http-response` and `http-after-response` lines, in order
+    /// (those of a named `defaults` section first).
+    pub http_rules: Vec<HttpRuleConf>,
+    /// `tcp-request connection|content` and `tcp-response content` lines, in order.
+    pub tcp_rules: Vec<TcpRuleConf>,
 }
 
 /// `capture request|response header <name> len <n>`.
@@ -347,6 +352,62 @@ pub enum ErrorDirective {
 pub struct HttpErrorsSection {
     pub name: String,
     pub files: Vec<ErrorFile>,
+    pub location: Location,
+}
+
+/// Which list an HTTP rule line goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HttpRuleList {
+    Request,
+    Response,
+    AfterResponse,
+}
+
+/// One `http-request|http-response|http-after-response <action> [args] [if|unless cond]`
+/// line, checked when parsed and compiled by `http::rules::HttpRules::compile`.
+#[derive(Clone, Debug)]
+pub struct HttpRuleConf {
+    pub list: HttpRuleList,
+    /// The action and its arguments: the words before `if`/`unless`.
+    pub action: Vec<String>,
+    pub cond: Option<Condition>,
+    pub location: Location,
+    /// A `redirect` line (`action` starts with `redirect`): it runs after the
+    /// proxy's `http-request` rules, wherever it is written.
+    pub redirect_keyword: bool,
+}
+
+/// Which list a TCP rule line goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TcpRuleList {
+    /// `tcp-request connection`.
+    Connection,
+    /// `tcp-request content`.
+    Content,
+    /// `tcp-response content`.
+    ResponseContent,
+}
+
+/// What a TCP rule does.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TcpAction {
+    Accept,
+    Reject,
+    /// `set-var(name) <expr>`: the expression text, checked when parsed.
+    SetVar { name: String, expr: String },
+    /// `unset-var(name)`.
+    UnsetVar { name: String },
+}
+
+/// One `tcp-request connection|content` or `tcp-response content` rule, or the
+/// `inspect-delay` of a list (`delay` set, `action` None).
+#[derive(Clone, Debug)]
+pub struct TcpRuleConf {
+    pub list: TcpRuleList,
+    pub action: Option<TcpAction>,
+    /// `tcp-request inspect-delay` / `tcp-response inspect-delay`.
+    pub delay: Option<Duration>,
+    pub cond: Option<Condition>,
     pub location: Location,
 }
 
@@ -499,6 +560,9 @@ pub struct AclExpr {
     pub method: MatchMethod,
     pub ignore_case: bool,
     pub patterns: Vec<String>,
+    /// The sample expression as compiled (`req.hdr(host),lower`): ACL keywords such as
+    /// `path_beg` resolved to their fetch (`path`). Empty: built from the fields above.
+    pub sample: String,
 }
 
 /// ACL match methods (`-m str`, `-m ip`...): the sample module's, re-exported so the

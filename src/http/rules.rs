@@ -8,12 +8,29 @@
 //! - before any response goes to the client, the server's or one the proxy generated
 //!   (deny, return, redirect, error pages): [`run_after_response`], backend then frontend.
 //!
-//! A rule list is resumable: [`RuleCursor`]-style, `cursor` is the next rule to run, so
-//! a rule that cannot decide yet ([`Verdict::Yield`]) is run again when the stream is
-//! woken. A verdict other than `Continue` stops the list.
+//! A rule list is resumable: `cursor` is the next rule to run, so a rule that cannot
+//! decide yet ([`Verdict::Yield`]) is run again when the stream is woken. A verdict
+//! other than `Continue` stops the list; so does `allow`.
+//!
+//! Conditions and samples read the transaction through [`RuleCtx`], which the stream
+//! can also use for its own conditions (`use_backend` in HTTP mode).
+//!
+//! Actions are parsed by [`Action::parse`] (the configuration parser calls it to
+//! report errors at their line) and compiled again when the proxy is built.
+
+mod fmt;
+#[cfg(test)]
+mod tests;
+
+pub use fmt::Fmt;
 
 use super::txn::Txn;
-use crate::sample::vars::Vars;
+use super::{Method, TargetForm};
+use crate::config::model::{Acl, HttpRuleConf, HttpRuleList, Level, Location};
+use crate::sample::regex::Regex;
+use crate::sample::vars::{Scope, VarName, Vars};
+use crate::sample::{Expr, Sample, SampleCtx};
+use crate::stream::acl::{AclSet, CompiledCond};
 use crate::stream::analysers::WaitFor;
 use std::net::SocketAddr;
 
@@ -26,6 +43,95 @@ pub struct RuleEnv<'a> {
     pub server: Option<&'a str>,
     /// `sess.*` variables (they live as long as the client connection).
     pub sess_vars: &'a mut Vars,
+}
+
+/// The sample context of a transaction: the connection from [`RuleEnv`], the messages,
+/// bodies, captures and variables from [`Txn`].
+pub struct RuleCtx<'a, 'e> {
+    pub env: &'a RuleEnv<'e>,
+    pub txn: &'a Txn,
+    /// Where `set-var()`/`unset-var()` converters record their writes while the
+    /// transaction is borrowed; the rule runner applies them after each rule.
+    writes: Option<&'a VarWrites>,
+}
+
+/// Variable writes made by converters during one rule: `None` unsets.
+type VarWrites = std::cell::RefCell<Vec<(VarName, Option<Sample>)>>;
+
+impl<'a, 'e> RuleCtx<'a, 'e> {
+    /// A context reading `env` and `txn`. `set-var()` converters evaluated through
+    /// it only reach `proc.*` variables (the others need the rule runner).
+    pub fn new(env: &'a RuleEnv<'e>, txn: &'a Txn) -> RuleCtx<'a, 'e> {
+        RuleCtx { env, txn, writes: None }
+    }
+
+    fn with_writes(env: &'a RuleEnv<'e>, txn: &'a Txn, writes: &'a VarWrites) -> RuleCtx<'a, 'e> {
+        RuleCtx { env, txn, writes: Some(writes) }
+    }
+}
+
+/// Applies the writes converters recorded during a rule.
+fn apply_writes(writes: &VarWrites, txn: &mut Txn, env: &mut RuleEnv<'_>) {
+    for (name, value) in writes.borrow_mut().drain(..) {
+        match value {
+            Some(v) => set_var(&name, v, txn, env),
+            None => unset_var(&name, txn, env),
+        }
+    }
+}
+
+impl SampleCtx for RuleCtx<'_, '_> {
+    fn src(&self) -> Option<SocketAddr> {
+        self.env.src
+    }
+    fn dst(&self) -> Option<SocketAddr> {
+        self.env.dst
+    }
+    fn frontend_name(&self) -> Option<&str> {
+        Some(self.env.frontend)
+    }
+    fn backend_name(&self) -> Option<&str> {
+        self.env.backend
+    }
+    fn server_name(&self) -> Option<&str> {
+        self.env.server
+    }
+    fn var(&self, name: &VarName) -> Option<Sample> {
+        // A write made earlier in the same rule wins.
+        if let Some(w) = self.writes {
+            if let Some((_, v)) = w.borrow().iter().rev().find(|(n, _)| n == name) {
+                return v.clone();
+            }
+        }
+        match name.scope {
+            Scope::Sess => self.env.sess_vars.get(name).cloned(),
+            Scope::Txn | Scope::Req | Scope::Res => self.txn.vars.get(name).cloned(),
+            Scope::Proc => crate::sample::vars::with_proc_vars(|v| v.get(name).cloned()),
+            _ => None,
+        }
+    }
+    fn http_req(&self) -> Option<&super::Request> {
+        self.txn.req.as_ref()
+    }
+    fn http_res(&self) -> Option<&super::Response> {
+        self.txn.res.as_ref()
+    }
+    fn http_txn(&self) -> Option<&Txn> {
+        Some(self.txn)
+    }
+    fn set_var(&self, name: &VarName, value: Option<Sample>) -> bool {
+        match (name.scope, self.writes) {
+            (Scope::Proc, _) => crate::sample::vars::with_proc_vars(|p| match value {
+                Some(v) => p.set(name, v),
+                None => {
+                    p.unset(name);
+                }
+            }),
+            (_, Some(w)) => w.borrow_mut().push((name.clone(), value)),
+            (_, None) => return false,
+        }
+        true
+    }
 }
 
 /// How a rule list ended.
@@ -53,28 +159,1040 @@ pub struct HttpRules {
     pub request: Vec<HttpRule>,
     pub response: Vec<HttpRule>,
     pub after_response: Vec<HttpRule>,
+    /// The proxy's named ACLs, as the rules' conditions see them (shared with
+    /// the proxy's other rules).
+    pub acls: std::sync::Arc<AclSet>,
+    /// The first request capture slot `http-request capture ... len N` uses: the
+    /// number of `capture request header` lines before them (set by whoever builds
+    /// the captures; 0 by default).
+    pub req_capture_base: usize,
 }
 
-/// One compiled rule (action and condition). Filled in by the rules work.
+/// One compiled rule: an action and its condition.
 #[derive(Debug)]
-pub struct HttpRule {}
+pub struct HttpRule {
+    pub action: Action,
+    pub cond: Option<CompiledCond>,
+    pub location: Location,
+}
+
+/// `redirect location|prefix|scheme`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RedirectKind {
+    Location,
+    Prefix,
+    Scheme,
+}
+
+/// A compiled action.
+#[derive(Debug)]
+pub enum Action {
+    SetHeader { name: String, value: Fmt },
+    AddHeader { name: String, value: Fmt },
+    /// `del-header <name> [-m str|beg|end|sub|reg]`: names compared ignoring case.
+    DelHeader { name: String, matcher: Option<crate::sample::Matcher> },
+    /// `replace-header` (`per_value: false`) and `replace-value` (`true`).
+    ReplaceHeader { name: String, re: Regex, with: Fmt, per_value: bool },
+    SetMethod(Fmt),
+    SetPath(Fmt),
+    SetPathq(Fmt),
+    SetQuery(Fmt),
+    SetUri(Fmt),
+    /// `replace-path`, `replace-pathq`, `replace-uri`.
+    ReplaceTarget { part: TargetPart, re: Regex, with: Fmt },
+    SetStatus { status: u16, reason: Option<String> },
+    Deny { status: u16, reply: Option<Box<ReturnSpec>> },
+    Tarpit { status: u16 },
+    Return(Box<ReturnSpec>),
+    Redirect {
+        kind: RedirectKind,
+        target: Fmt,
+        code: u16,
+        drop_query: bool,
+        append_slash: bool,
+        /// `ignore-empty`: no redirect when the target renders empty.
+        ignore_empty: bool,
+        cookie: Option<String>,
+    },
+    SetVar { name: VarName, expr: Expr },
+    SetVarFmt { name: VarName, fmt: Fmt },
+    UnsetVar(VarName),
+    SetLogLevel(Option<Level>),
+    Allow,
+    /// `capture <sample> len <n>` (a new slot) or `id <n>` (a declared slot).
+    Capture { expr: Expr, slot: CaptureSlot, response: bool },
+    Auth { realm: String },
+    UseService(String),
+}
+
+/// Which part of the request target a `replace-*` action rewrites.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TargetPart {
+    Path,
+    Pathq,
+    Uri,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CaptureSlot {
+    /// The n-th `capture ... len` rule of the proxy, after `req_capture_base`.
+    New { index: usize, len: usize },
+    Id(usize),
+}
+
+/// What `return` (and `deny` with a payload) answers.
+#[derive(Debug)]
+pub struct ReturnSpec {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body: ReturnBody,
+    pub headers: Vec<(String, Fmt)>,
+}
+
+#[derive(Debug)]
+pub enum ReturnBody {
+    None,
+    Static(Vec<u8>),
+    Format(Fmt),
+}
+
+/// The actions each list knows, as HAProxy 2.6 lists them in its error message.
+const REQUEST_KEYWORDS: &str = "'wait-for-handshake', 'ot-group', 'set-log-level', 'set-nice', 'use-service', 'sc-inc-gpc(*)', 'sc-inc-gpc0(*)', 'sc-inc-gpc1(*)', 'sc-set-gpt(*)', 'sc-set-gpt0(*)', 'send-spoe-group', 'do-resolve(*)', 'cache-use', 'add-acl(*)', 'add-header', 'allow', 'auth', 'capture', 'del-acl(*)', 'del-header', 'del-map(*)', 'deny', 'disable-l7-retry', 'early-hint', 'normalize-uri', 'redirect', 'reject', 'replace-header', 'replace-path', 'replace-pathq', 'replace-uri', 'replace-value', 'return', 'set-header', 'set-map(*)', 'set-method', 'set-path', 'set-pathq', 'set-query', 'set-uri', 'strict-mode', 'tarpit', 'track-sc(*)', 'set-timeout', 'wait-for-body', 'set-var-fmt(*)', 'set-var(*)', 'unset-var(*)', 'set-dst', 'set-dst-port', 'set-mark', 'set-src', 'set-src-port', 'set-tos', 'silent-drop', 'set-priority-class', 'set-priority-offset'";
+const RESPONSE_KEYWORDS: &str = "'ot-group', 'set-log-level', 'set-nice', 'sc-inc-gpc(*)', 'sc-inc-gpc0(*)', 'sc-inc-gpc1(*)', 'sc-set-gpt(*)', 'sc-set-gpt0(*)', 'send-spoe-group', 'cache-store', 'add-acl(*)', 'add-header', 'allow', 'capture', 'del-acl(*)', 'del-header', 'del-map(*)', 'deny', 'redirect', 'replace-header', 'replace-value', 'return', 'set-header', 'set-map(*)', 'set-status', 'strict-mode', 'track-sc(*)', 'wait-for-body', 'set-var-fmt(*)', 'set-var(*)', 'unset-var(*)', 'set-mark', 'set-tos', 'silent-drop'";
+const AFTER_RESPONSE_KEYWORDS: &str = "'ot-group', 'add-header', 'allow', 'capture', 'del-header', 'replace-header', 'replace-value', 'set-header', 'set-status', 'strict-mode', 'set-var-fmt(*)', 'set-var(*)', 'unset-var(*)'";
+
+/// Why an action line was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActionError {
+    /// The action name is not one of the list's: HAProxy's "'http-request' expects
+    /// ... but got 'x'." (printed without the space before the colon).
+    UnknownAction(String),
+    /// The action is known but its arguments are wrong: the message goes after
+    /// "error detected in <proxy> while parsing '<list> <action>' rule : ".
+    Args(String),
+    /// A keyword HAProxy has and moonproxy does not support yet.
+    NotSupported(String),
+}
+
+impl HttpRuleList {
+    fn keywords(self) -> &'static str {
+        match self {
+            HttpRuleList::Request => REQUEST_KEYWORDS,
+            HttpRuleList::Response => RESPONSE_KEYWORDS,
+            HttpRuleList::AfterResponse => AFTER_RESPONSE_KEYWORDS,
+        }
+    }
+}
+
+/// Whether `action` is in the list of `list` (HAProxy's names, `(*)` meaning an
+/// argument in parentheses).
+fn known_action(list: HttpRuleList, action: &str) -> bool {
+    let base = action.split('(').next().unwrap_or(action);
+    let with_arg = action.contains('(');
+    list.keywords().split(", ").any(|k| {
+        let k = k.trim_matches('\'');
+        match k.strip_suffix("(*)") {
+            Some(stem) => with_arg && stem == base,
+            None => !with_arg && k == action,
+        }
+    })
+}
+
+fn status_arg(s: Option<&String>) -> Result<u16, String> {
+    let s = s.map_or("", String::as_str);
+    match s.parse::<u16>() {
+        Ok(n) if (200..=599).contains(&n) => Ok(n),
+        _ => Err(format!("Unexpected status code '{s}'")),
+    }
+}
+
+/// Exactly `n` arguments; more are reported as an unexpected keyword (HAProxy reads
+/// them as a misspelt `if`).
+fn exact<'w>(args: &'w [String], n: usize, what: &str) -> Result<&'w [String], String> {
+    match args.len().cmp(&n) {
+        std::cmp::Ordering::Equal => Ok(args),
+        std::cmp::Ordering::Greater if n > 0 => Err(format!("unexpected keyword '{}'", args[n])),
+        _ if n == 0 => Err(format!("unexpected keyword '{}'", args[0])),
+        _ => Err(format!("expects exactly {what}")),
+    }
+}
+
+fn var_name(action: &str) -> Result<VarName, String> {
+    let inner = action
+        .split_once('(')
+        .and_then(|(_, r)| r.strip_suffix(')'))
+        .unwrap_or("");
+    VarName::parse(inner).ok_or_else(|| {
+        format!("invalid variable name '{inner}'. A variable name must be start by its scope. The scope can be 'proc', 'sess', 'txn', 'req', 'res' or 'check'")
+    })
+}
+
+fn level(name: &str) -> Option<Level> {
+    Some(match name {
+        "emerg" => Level::Emerg,
+        "alert" => Level::Alert,
+        "crit" => Level::Crit,
+        "err" => Level::Err,
+        "warning" => Level::Warning,
+        "notice" => Level::Notice,
+        "info" => Level::Info,
+        "debug" => Level::Debug,
+        _ => return None,
+    })
+}
+
+impl Action {
+    /// Parses the words of a rule before `if`/`unless`: the action and its arguments.
+    /// `proxy` is the section's name (the default `auth` realm); `capture_index`
+    /// counts the `capture ... len` rules before this one.
+    pub fn parse(
+        list: HttpRuleList,
+        words: &[String],
+        proxy: &str,
+        capture_index: usize,
+    ) -> Result<Action, ActionError> {
+        let name = words.first().map_or("", String::as_str);
+        if !known_action(list, name) {
+            return Err(ActionError::UnknownAction(format!(
+                "expects {}, but got '{name}'",
+                list.keywords()
+            )));
+        }
+        let args = &words[1..];
+        let request = list == HttpRuleList::Request;
+        let base = name.split('(').next().unwrap_or(name);
+        let a = |e: String| ActionError::Args(e);
+        let fmt = |s: &String| Fmt::parse(s).map_err(a);
+        Ok(match base {
+            "set-header" | "add-header" | "early-hint" => {
+                let w = exact(args, 2, "2 arguments").map_err(a)?;
+                let value = fmt(&w[1])?;
+                match base {
+                    "set-header" => Action::SetHeader { name: w[0].clone(), value },
+                    "add-header" => Action::AddHeader { name: w[0].clone(), value },
+                    _ => return Err(ActionError::NotSupported(format!("{} early-hint", list.name()))),
+                }
+            }
+            "del-header" => {
+                let matcher = match args {
+                    [_] => None,
+                    [n, m, meth] if m == "-m" => {
+                        use crate::sample::Method as M;
+                        let method = match meth.as_str() {
+                            "str" => M::Str,
+                            "beg" => M::Beg,
+                            "end" => M::End,
+                            "sub" => M::Sub,
+                            "reg" => M::Reg,
+                            other => return Err(a(format!("-m with unsupported matching method '{other}'"))),
+                        };
+                        let m = crate::sample::Matcher::compile("del-header", crate::sample::SampleType::Str, method, true, &[n])
+                            .map_err(|e| a(e.to_string()))?;
+                        Some(m)
+                    }
+                    [_, x, ..] if x != "-m" => return Err(a(format!("unexpected keyword '{x}'"))),
+                    _ => return Err(a("expects exactly 1 argument".into())),
+                };
+                Action::DelHeader { name: args[0].clone(), matcher }
+            }
+            "replace-header" | "replace-value" => {
+                let w = exact(args, 3, "3 arguments").map_err(a)?;
+                let re = Regex::new(w[1].as_bytes(), false).map_err(|e| a(e.to_string()))?;
+                Action::ReplaceHeader { name: w[0].clone(), re, with: fmt(&w[2])?, per_value: base == "replace-value" }
+            }
+            "replace-path" | "replace-pathq" | "replace-uri" => {
+                let w = exact(args, 2, "2 arguments").map_err(a)?;
+                let re = Regex::new(w[0].as_bytes(), false).map_err(|e| a(e.to_string()))?;
+                let part = match base {
+                    "replace-path" => TargetPart::Path,
+                    "replace-pathq" => TargetPart::Pathq,
+                    _ => TargetPart::Uri,
+                };
+                Action::ReplaceTarget { part, re, with: fmt(&w[1])? }
+            }
+            "set-method" | "set-path" | "set-pathq" | "set-query" | "set-uri" => {
+                let w = exact(args, 1, "1 argument <format>").map_err(a)?;
+                let f = fmt(&w[0])?;
+                match base {
+                    "set-method" => Action::SetMethod(f),
+                    "set-path" => Action::SetPath(f),
+                    "set-pathq" => Action::SetPathq(f),
+                    "set-query" => Action::SetQuery(f),
+                    _ => Action::SetUri(f),
+                }
+            }
+            "set-status" => {
+                let status = args
+                    .first()
+                    .and_then(|s| s.parse::<u16>().ok())
+                    .filter(|s| (100..=999).contains(s))
+                    .ok_or_else(|| a("expects an integer status code between 100 and 999".into()))?;
+                let reason = match (args.get(1).map(String::as_str), args.get(2)) {
+                    (None, _) => None,
+                    (Some("reason"), Some(r)) => Some(r.clone()),
+                    (Some(other), _) => return Err(a(format!("unexpected keyword '{other}'"))),
+                };
+                if let Some(x) = args.get(3) {
+                    return Err(a(format!("unexpected keyword '{x}'")));
+                }
+                Action::SetStatus { status, reason }
+            }
+            "deny" | "tarpit" => {
+                // A denied response is a bad gateway to the client.
+                let default = match (base, list) {
+                    ("deny", HttpRuleList::Request) => 403,
+                    ("deny", _) => 502,
+                    _ => 500,
+                };
+                let (status, rest) = match args.first().map(String::as_str) {
+                    Some("deny_status") => (status_arg(args.get(1)).map_err(a)?, &args[2.min(args.len())..]),
+                    _ => (default, args),
+                };
+                if base == "tarpit" || rest.is_empty() {
+                    if !rest.is_empty() {
+                        return Err(a(format!("unexpected keyword '{}'", rest[0])));
+                    }
+                    if base == "tarpit" {
+                        Action::Tarpit { status }
+                    } else {
+                        Action::Deny { status, reply: None }
+                    }
+                } else {
+                    let spec = parse_return(rest, status).map_err(a)?;
+                    // Without payload or headers, the error page for the status.
+                    let plain = matches!(spec.body, ReturnBody::None) && spec.headers.is_empty() && spec.content_type.is_none();
+                    let status = spec.status;
+                    Action::Deny { status, reply: (!plain).then(|| Box::new(spec)) }
+                }
+            }
+            "return" => Action::Return(Box::new(parse_return(args, 200).map_err(a)?)),
+            "redirect" => parse_redirect(args).map_err(a)?,
+            "set-var" => {
+                let n = var_name(name).map_err(a)?;
+                if args.is_empty() {
+                    return Err(a("missing fetch method".into()));
+                }
+                let w = exact(args, 1, "1 argument <expression>").map_err(a)?;
+                let expr = Expr::parse(&w[0]).map_err(|e| a(e.to_string()))?;
+                Action::SetVar { name: n, expr }
+            }
+            "set-var-fmt" => {
+                let n = var_name(name).map_err(a)?;
+                let w = exact(args, 1, "1 argument <format>").map_err(a)?;
+                Action::SetVarFmt { name: n, fmt: fmt(&w[0])? }
+            }
+            "unset-var" => {
+                exact(args, 0, "0 arguments").map_err(a)?;
+                Action::UnsetVar(var_name(name).map_err(a)?)
+            }
+            "set-log-level" => {
+                let usage = || a("expects exactly 1 argument (log level name or 'silent')".into());
+                match args {
+                    [l] if l == "silent" => Action::SetLogLevel(None),
+                    [l] => Action::SetLogLevel(Some(level(l).ok_or_else(usage)?)),
+                    _ => return Err(usage()),
+                }
+            }
+            "allow" => {
+                exact(args, 0, "0 arguments").map_err(a)?;
+                Action::Allow
+            }
+            "capture" => {
+                let usage = || {
+                    a(if request {
+                        "expects <expression> [ 'len' <length> | id <idx> ]".into()
+                    } else {
+                        "expects <expression> id <idx>".into()
+                    })
+                };
+                let [e, kw, n] = args else { return Err(usage()) };
+                let n: usize = match (kw.as_str(), n.parse::<usize>()) {
+                    ("len", Ok(n)) if n > 0 => n,
+                    ("len", _) => return Err(a("length must be > 0".into())),
+                    (_, Ok(n)) => n,
+                    _ => return Err(usage()),
+                };
+                let expr = Expr::parse(e).map_err(|e| a(e.to_string()))?;
+                let slot = match kw.as_str() {
+                    "len" if request => CaptureSlot::New { index: capture_index, len: n },
+                    "id" => CaptureSlot::Id(n),
+                    _ => return Err(usage()),
+                };
+                Action::Capture { expr, slot, response: !request }
+            }
+            "auth" => {
+                let realm = match args {
+                    [] => proxy.to_string(),
+                    [kw, r] if kw == "realm" => r.clone(),
+                    [kw, rest @ ..] if kw == "realm" && rest.len() > 1 => {
+                        return Err(a(format!("unexpected keyword '{}'", rest[1])))
+                    }
+                    [kw, ..] if kw != "realm" => return Err(a(format!("unexpected keyword '{kw}'"))),
+                    _ => return Err(a("expects 'realm' <realm>".into())),
+                };
+                Action::Auth { realm }
+            }
+            "use-service" => {
+                let w = exact(args, 1, "1 argument <service>").map_err(a)?;
+                if !w[0].starts_with("lua.") {
+                    return Err(a(format!("'{}' unknown service name.", w[0])));
+                }
+                Action::UseService(w[0].clone())
+            }
+            _ => return Err(ActionError::NotSupported(format!("{} {base}", list.name()))),
+        })
+    }
+
+    /// Whether this action is `capture ... len` (it takes a new capture slot).
+    pub fn takes_capture_slot(&self) -> bool {
+        matches!(self, Action::Capture { slot: CaptureSlot::New { .. }, .. })
+    }
+}
+
+impl HttpRuleList {
+    /// The keyword (`http-request` ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            HttpRuleList::Request => "http-request",
+            HttpRuleList::Response => "http-response",
+            HttpRuleList::AfterResponse => "http-after-response",
+        }
+    }
+}
+
+/// `[status <code>] [content-type <type>] [string <s> | lf-string <fmt> | file <path> |
+/// lf-file <path>] [hdr <name> <fmt>]...`
+fn parse_return(args: &[String], default_status: u16) -> Result<ReturnSpec, String> {
+    let mut spec = ReturnSpec { status: default_status, content_type: None, body: ReturnBody::None, headers: Vec::new() };
+    let mut i = 0;
+    let need = |i: usize, what: &str| -> Result<&String, String> {
+        args.get(i + 1)
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| format!("'{}' expects {what} as argument", args[i]))
+    };
+    while i < args.len() {
+        match args[i].as_str() {
+            "status" => {
+                spec.status = status_arg(args.get(i + 1))?;
+                i += 2;
+            }
+            "content-type" => {
+                spec.content_type = Some(need(i, "<ctype>")?.clone());
+                i += 2;
+            }
+            "string" => {
+                spec.body = ReturnBody::Static(need(i, "<str>")?.as_bytes().to_vec());
+                i += 2;
+            }
+            "lf-string" => {
+                spec.body = ReturnBody::Format(Fmt::parse(need(i, "<fmt>")?)?);
+                i += 2;
+            }
+            "file" | "lf-file" => {
+                let path = need(i, "<file>")?;
+                let data = std::fs::read(path).map_err(|_| format!("error opening file '{path}'"))?;
+                spec.body = if args[i] == "file" {
+                    ReturnBody::Static(data)
+                } else {
+                    ReturnBody::Format(Fmt::parse(&String::from_utf8_lossy(&data))?)
+                };
+                i += 2;
+            }
+            "hdr" => {
+                let (Some(n), Some(v)) = (args.get(i + 1), args.get(i + 2)) else {
+                    return Err("'hdr' expects <name> and <value> as arguments".into());
+                };
+                spec.headers.push((n.clone(), Fmt::parse(v)?));
+                i += 3;
+            }
+            "errorfile" | "errorfiles" | "default-errorfiles" => {
+                return Err(format!("'{}' in a return rule is not supported by moonproxy yet", args[i]))
+            }
+            other => return Err(format!("unexpected keyword '{other}'")),
+        }
+    }
+    let empty = match &spec.body {
+        ReturnBody::None => true,
+        ReturnBody::Static(b) => b.is_empty(),
+        ReturnBody::Format(_) => false,
+    };
+    if !empty && spec.content_type.is_none() {
+        return Err("a content type must be defined when non-empty payload is configured".into());
+    }
+    Ok(spec)
+}
+
+/// `redirect location|prefix|scheme <fmt> [code <n>] [drop-query] [append-slash]
+/// [set-cookie NAME[=value]] [clear-cookie NAME]`
+fn parse_redirect(args: &[String]) -> Result<Action, String> {
+    let kind = match args.first().map(String::as_str) {
+        Some("location") => RedirectKind::Location,
+        Some("prefix") => RedirectKind::Prefix,
+        Some("scheme") => RedirectKind::Scheme,
+        _ => return Err("redirection type expected ('prefix', 'location', or 'scheme')".into()),
+    };
+    let target = args.get(1).ok_or_else(|| format!("missing argument for '{}'", args[0]))?;
+    let target = Fmt::parse(target)?;
+    let (mut code, mut drop_query, mut append_slash, mut ignore_empty, mut cookie) = (302, false, false, false, None);
+    let mut i = 2;
+    while i < args.len() {
+        match args[i].as_str() {
+            "code" => {
+                let c = args.get(i + 1).and_then(|c| c.parse::<u16>().ok());
+                code = match c {
+                    Some(c @ (301 | 302 | 303 | 307 | 308)) => c,
+                    _ => {
+                        return Err(format!(
+                            "'code': unsupported HTTP code '{}' (must be one of 301, 302, 303, 307 or 308)",
+                            args.get(i + 1).map_or("", String::as_str)
+                        ))
+                    }
+                };
+                i += 2;
+            }
+            "drop-query" => {
+                drop_query = true;
+                i += 1;
+            }
+            "append-slash" => {
+                append_slash = true;
+                i += 1;
+            }
+            "ignore-empty" => {
+                ignore_empty = true;
+                i += 1;
+            }
+            "set-cookie" => {
+                let c = args.get(i + 1).ok_or("'set-cookie' expects a cookie")?;
+                cookie = Some(format!("{c}; path=/;"));
+                i += 2;
+            }
+            "clear-cookie" => {
+                let n = args.get(i + 1).ok_or("'clear-cookie' expects a cookie name")?;
+                cookie = Some(format!("{n}; path=/; Max-Age=0;"));
+                i += 2;
+            }
+            other => return Err(format!("expects 'code', 'prefix', 'location', 'scheme', 'set-cookie', 'clear-cookie', 'drop-query', 'ignore-empty' or 'append-slash' (was '{other}')")),
+        }
+    }
+    Ok(Action::Redirect { kind, target, code, drop_query, append_slash, ignore_empty, cookie })
+}
+
+impl HttpRules {
+    /// Compiles a proxy's rules. `acls` are the proxy's `acl` lines (the rules'
+    /// conditions were checked against them when parsed). Errors are complete alert
+    /// texts naming file and line.
+    pub fn compile(confs: &[HttpRuleConf], acls: &[Acl], proxy: &str) -> Result<HttpRules, Vec<String>> {
+        let acls = AclSet::compile(acls).map_err(|e| vec![e])?;
+        HttpRules::compile_with(confs, std::sync::Arc::new(acls), proxy)
+    }
+
+    /// [`HttpRules::compile`] with the proxy's ACLs already compiled.
+    pub fn compile_with(confs: &[HttpRuleConf], acls: std::sync::Arc<AclSet>, proxy: &str) -> Result<HttpRules, Vec<String>> {
+        let mut out = HttpRules { acls, ..HttpRules::default() };
+        let mut errors = Vec::new();
+        let mut captures = 0;
+        // `redirect` lines run after the `http-request` rules of their proxy.
+        let ordered = confs.iter().filter(|c| !c.redirect_keyword).chain(confs.iter().filter(|c| c.redirect_keyword));
+        for c in ordered {
+            let action = match Action::parse(c.list, &c.action, proxy, captures) {
+                Ok(a) => a,
+                Err(ActionError::UnknownAction(m) | ActionError::Args(m) | ActionError::NotSupported(m)) => {
+                    errors.push(format!("parsing [{}] : {m}.", c.location));
+                    continue;
+                }
+            };
+            if action.takes_capture_slot() {
+                captures += 1;
+            }
+            let cond = match &c.cond {
+                None => None,
+                Some(cond) => match CompiledCond::compile(cond, &out.acls) {
+                    Ok(cc) => Some(cc),
+                    Err(e) => {
+                        errors.push(e);
+                        continue;
+                    }
+                },
+            };
+            let rule = HttpRule { action, cond, location: c.location.clone() };
+            match c.list {
+                HttpRuleList::Request => out.request.push(rule),
+                HttpRuleList::Response => out.response.push(rule),
+                HttpRuleList::AfterResponse => out.after_response.push(rule),
+            }
+        }
+        if errors.is_empty() { Ok(out) } else { Err(errors) }
+    }
+
+    /// Whether the proxy has no HTTP rule at all.
+    pub fn is_empty(&self) -> bool {
+        self.request.is_empty() && self.response.is_empty() && self.after_response.is_empty()
+    }
+}
 
 /// Runs `rules.request` from `*cursor` on the request in `txn`.
 pub fn run_request(rules: &HttpRules, cursor: &mut usize, txn: &mut Txn, env: &mut RuleEnv<'_>) -> Verdict {
-    run(&rules.request, cursor, txn, env)
+    run(rules, &rules.request, Side::Request, cursor, txn, env)
 }
 
 /// Runs `rules.response` from `*cursor` on the response in `txn`.
 pub fn run_response(rules: &HttpRules, cursor: &mut usize, txn: &mut Txn, env: &mut RuleEnv<'_>) -> Verdict {
-    run(&rules.response, cursor, txn, env)
+    run(rules, &rules.response, Side::Response, cursor, txn, env)
 }
 
 /// Runs `rules.after_response` from `*cursor` on the response about to be sent.
 pub fn run_after_response(rules: &HttpRules, cursor: &mut usize, txn: &mut Txn, env: &mut RuleEnv<'_>) -> Verdict {
-    run(&rules.after_response, cursor, txn, env)
+    run(rules, &rules.after_response, Side::Response, cursor, txn, env)
 }
 
-fn run(list: &[HttpRule], cursor: &mut usize, _txn: &mut Txn, _env: &mut RuleEnv<'_>) -> Verdict {
-    *cursor = (*cursor).max(list.len());
+/// Which message the header actions of a list rewrite.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Request,
+    Response,
+}
+
+fn run(rules: &HttpRules, list: &[HttpRule], side: Side, cursor: &mut usize, txn: &mut Txn, env: &mut RuleEnv<'_>) -> Verdict {
+    let writes = VarWrites::default();
+    while let Some(rule) = list.get(*cursor) {
+        *cursor += 1;
+        if let Some(c) = &rule.cond {
+            let holds = c.eval(&rules.acls, &RuleCtx::with_writes(env, txn, &writes));
+            apply_writes(&writes, txn, env);
+            if !holds {
+                continue;
+            }
+        }
+        let flow = exec(rules, &rule.action, side, txn, env, &writes);
+        apply_writes(&writes, txn, env);
+        match flow {
+            Flow::Next => {}
+            Flow::Stop => {
+                *cursor = list.len();
+                return Verdict::Continue;
+            }
+            Flow::Verdict(v) => {
+                *cursor = list.len();
+                return v;
+            }
+        }
+    }
     Verdict::Continue
+}
+
+enum Flow {
+    Next,
+    /// `allow`: the rest of the list is skipped.
+    Stop,
+    Verdict(Verdict),
+}
+
+/// Bytes a header value may not hold: a rewrite producing them is dropped rather than
+/// letting a sample inject a field line.
+fn bad_value(v: &[u8]) -> bool {
+    v.iter().any(|&b| b == b'\r' || b == b'\n' || b == 0)
+}
+
+fn exec(rules: &HttpRules, action: &Action, side: Side, txn: &mut Txn, env: &mut RuleEnv<'_>, writes: &VarWrites) -> Flow {
+    let render = |f: &Fmt, txn: &Txn, env: &RuleEnv<'_>| f.render(&RuleCtx::with_writes(env, txn, writes));
+    match action {
+        Action::SetHeader { name, value } | Action::AddHeader { name, value } => {
+            let v = render(value, txn, env);
+            if bad_value(&v) {
+                return Flow::Next;
+            }
+            let set = matches!(action, Action::SetHeader { .. });
+            if let Some(h) = headers_mut(txn, side) {
+                if set {
+                    h.set(name.clone(), v);
+                } else {
+                    h.add(name.clone(), v);
+                }
+            }
+        }
+        Action::DelHeader { name, matcher } => {
+            if let Some(h) = headers_mut(txn, side) {
+                match matcher {
+                    None => {
+                        h.del(name);
+                    }
+                    Some(m) => {
+                        let names: Vec<String> = h
+                            .iter()
+                            .filter(|f| m.matches(Some(Sample::str(f.name.as_bytes()))))
+                            .map(|f| f.name.clone())
+                            .collect();
+                        for n in names {
+                            h.del(&n);
+                        }
+                    }
+                }
+            }
+        }
+        Action::ReplaceHeader { name, re, with, per_value } => {
+            let with = render(with, txn, env);
+            if let Some(h) = headers_mut(txn, side) {
+                h.replace_with(name, |v| {
+                    let new = if *per_value {
+                        // A replaced element loses the blanks before it; the others
+                        // are kept as they were (HAProxy's behaviour).
+                        let parts: Vec<Vec<u8>> = v
+                            .split(|&b| b == b',')
+                            .map(|p| regex_replace(re, crate::http::trim_ows(p), &with).unwrap_or_else(|| p.to_vec()))
+                            .collect();
+                        parts.join(&b","[..])
+                    } else {
+                        regex_replace(re, v, &with)?
+                    };
+                    (!bad_value(&new) && new != v).then_some(new)
+                });
+            }
+        }
+        Action::SetMethod(f) => {
+            let v = render(f, txn, env);
+            let token = std::str::from_utf8(&v).ok().filter(|t| !t.is_empty() && t.bytes().all(is_tchar));
+            if let (Some(t), Some(req)) = (token, txn.req.as_mut()) {
+                req.line.method = Method::from_token(t);
+            }
+        }
+        Action::SetPath(f) | Action::SetPathq(f) | Action::SetQuery(f) | Action::SetUri(f) => {
+            let v = render(f, txn, env);
+            let Ok(v) = String::from_utf8(v) else { return Flow::Next };
+            if v.bytes().any(|b| b <= b' ' || b == 0x7f) {
+                return Flow::Next;
+            }
+            if let Some(req) = txn.req.as_mut() {
+                let new = match action {
+                    Action::SetPath(_) => with_path(&req.line, &v, true),
+                    Action::SetPathq(_) => with_path(&req.line, &v, false),
+                    Action::SetQuery(_) => with_query(&req.line.target, &v),
+                    _ => v,
+                };
+                set_target(&mut req.line, new);
+            }
+        }
+        Action::ReplaceTarget { part, re, with } => {
+            let with = render(with, txn, env);
+            if let Some(req) = txn.req.as_mut() {
+                let subject = match part {
+                    TargetPart::Path => req.line.path().to_string(),
+                    TargetPart::Pathq => pathq(&req.line).to_string(),
+                    TargetPart::Uri => req.line.target.clone(),
+                };
+                let Some(out) = regex_replace(re, subject.as_bytes(), &with) else { return Flow::Next };
+                let Ok(out) = String::from_utf8(out) else { return Flow::Next };
+                if out.bytes().any(|b| b <= b' ' || b == 0x7f) {
+                    return Flow::Next;
+                }
+                let new = match part {
+                    TargetPart::Path => with_path(&req.line, &out, true),
+                    TargetPart::Pathq => with_path(&req.line, &out, false),
+                    TargetPart::Uri => out,
+                };
+                set_target(&mut req.line, new);
+            }
+        }
+        Action::SetStatus { status, reason } => {
+            if let Some(res) = txn.res.as_mut() {
+                res.line.status = *status;
+                res.line.reason = match reason {
+                    Some(r) => r.as_bytes().to_vec(),
+                    None => reason_phrase(*status).as_bytes().to_vec(),
+                };
+            }
+        }
+        Action::Deny { status, reply: None } => return Flow::Verdict(Verdict::Deny { status: *status }),
+        Action::Deny { reply: Some(spec), .. } => {
+            let response = build_return(spec, &RuleCtx::with_writes(env, txn, writes));
+            return Flow::Verdict(Verdict::Reply { response, close: true });
+        }
+        Action::Tarpit { status } => return Flow::Verdict(Verdict::Tarpit { status: *status }),
+        Action::Return(spec) => {
+            let response = build_return(spec, &RuleCtx::with_writes(env, txn, writes));
+            return Flow::Verdict(Verdict::Reply { response, close: false });
+        }
+        Action::Redirect { kind, target, code, drop_query, append_slash, ignore_empty, cookie } => {
+            let cx = RuleCtx::with_writes(env, txn, writes);
+            if *ignore_empty && target.render(&cx).is_empty() {
+                return Flow::Next;
+            }
+            let Some(loc) = redirect_location(*kind, target, *drop_query, *append_slash, &cx) else {
+                return Flow::Next;
+            };
+            if bad_value(&loc) {
+                return Flow::Next;
+            }
+            let mut hdrs = vec![("content-length".to_string(), b"0".to_vec()), ("location".to_string(), loc)];
+            if matches!(code, 302 | 303 | 307) {
+                hdrs.push(("cache-control".into(), b"no-cache".to_vec()));
+            }
+            if let Some(c) = cookie {
+                hdrs.push(("set-cookie".into(), c.as_bytes().to_vec()));
+            }
+            let response = build_response(*code, &hdrs, b"", is_head(txn));
+            return Flow::Verdict(Verdict::Reply { response, close: false });
+        }
+        Action::SetVar { name, expr } => {
+            if let Some(v) = expr.eval(&RuleCtx::with_writes(env, txn, writes)) {
+                set_var(name, v, txn, env);
+            }
+        }
+        Action::SetVarFmt { name, fmt } => {
+            let v = render(fmt, txn, env);
+            set_var(name, Sample::Str(v), txn, env);
+        }
+        Action::UnsetVar(name) => unset_var(name, txn, env),
+        Action::SetLogLevel(level) => match level {
+            Some(l) => {
+                txn.log_level = Some(*l);
+                txn.silent = false;
+            }
+            None => txn.silent = true,
+        },
+        Action::Allow => return Flow::Stop,
+        Action::Capture { expr, slot, response } => {
+            let Some(mut v) = expr.eval_str(&RuleCtx::with_writes(env, txn, writes)) else { return Flow::Next };
+            let (i, len) = match slot {
+                CaptureSlot::New { index, len } => (rules.req_capture_base + index, Some(*len)),
+                CaptureSlot::Id(i) => (*i, None),
+            };
+            if let Some(len) = len {
+                v.truncate(len);
+            }
+            let slots = if *response { &mut txn.res_captures } else { &mut txn.req_captures };
+            if slots.len() <= i {
+                slots.resize(i + 1, None);
+            }
+            slots[i] = Some(v);
+        }
+        Action::Auth { realm } => {
+            let body = b"<html><body><h1>401 Unauthorized</h1>\nYou need a valid user and password to access this content.\n</body></html>\n";
+            let hdrs = [
+                ("content-length".to_string(), body.len().to_string().into_bytes()),
+                ("cache-control".to_string(), b"no-cache".to_vec()),
+                ("content-type".to_string(), b"text/html".to_vec()),
+                ("www-authenticate".to_string(), format!("Basic realm=\"{realm}\"").into_bytes()),
+            ];
+            let response = build_response(401, &hdrs, body, is_head(txn));
+            return Flow::Verdict(Verdict::Reply { response, close: false });
+        }
+        Action::UseService(name) => return Flow::Verdict(Verdict::UseService(name.clone())),
+    }
+    Flow::Next
+}
+
+fn headers_mut(txn: &mut Txn, side: Side) -> Option<&mut super::Headers> {
+    match side {
+        Side::Request => txn.req.as_mut().map(|r| &mut r.headers),
+        Side::Response => txn.res.as_mut().map(|r| &mut r.headers),
+    }
+}
+
+fn set_var(name: &VarName, v: Sample, txn: &mut Txn, env: &mut RuleEnv<'_>) {
+    match name.scope {
+        Scope::Sess => env.sess_vars.set(name, v),
+        Scope::Txn | Scope::Req | Scope::Res => txn.vars.set(name, v),
+        Scope::Proc => crate::sample::vars::with_proc_vars(|p| p.set(name, v)),
+        _ => {}
+    }
+}
+
+fn unset_var(name: &VarName, txn: &mut Txn, env: &mut RuleEnv<'_>) {
+    match name.scope {
+        Scope::Sess => {
+            env.sess_vars.unset(name);
+        }
+        Scope::Proc => {
+            crate::sample::vars::with_proc_vars(|p| p.unset(name));
+        }
+        Scope::Txn | Scope::Req | Scope::Res => {
+            txn.vars.unset(name);
+        }
+        _ => {}
+    }
+}
+
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Replaces the whole of `subject` by `with`, its `\N` replaced by the regex groups,
+/// when the regex matches (HAProxy's `replace-header`, `replace-path` ...).
+fn regex_replace(re: &Regex, subject: &[u8], with: &[u8]) -> Option<Vec<u8>> {
+    let caps = re.captures_at(subject, 0)?;
+    let mut out = Vec::with_capacity(with.len());
+    let mut i = 0;
+    while i < with.len() {
+        if with[i] == b'\\' && i + 1 < with.len() && with[i + 1].is_ascii_digit() {
+            if let Some(m) = caps.get((with[i + 1] - b'0') as usize) {
+                out.extend_from_slice(m.as_bytes());
+            }
+            i += 2;
+        } else {
+            out.push(with[i]);
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
+/// The part of an absolute-form target before its path (`http://host`), or "".
+fn target_prefix(line: &super::RequestLine) -> &str {
+    if line.form != TargetForm::Absolute {
+        return "";
+    }
+    let t = &line.target;
+    let start = t.find("://").map_or(0, |i| i + 3);
+    &t[..start + t[start..].find(['/', '?']).unwrap_or(t.len() - start)]
+}
+
+fn pathq(line: &super::RequestLine) -> &str {
+    &line.target[target_prefix(line).len()..]
+}
+
+/// The target with its path (`keep_query`) or its path and query replaced by `new`.
+fn with_path(line: &super::RequestLine, new: &str, keep_query: bool) -> String {
+    let mut out = target_prefix(line).to_string();
+    out.push_str(new);
+    if keep_query {
+        if let Some(q) = line.query() {
+            out.push('?');
+            out.push_str(q);
+        }
+    }
+    out
+}
+
+/// `set-query`: the query replaced; a `?` is added only for a non-empty query and is
+/// kept once present.
+fn with_query(target: &str, q: &str) -> String {
+    match target.split_once('?') {
+        Some((p, _)) => format!("{p}?{q}"),
+        None if q.is_empty() => target.to_string(),
+        None => format!("{target}?{q}"),
+    }
+}
+
+fn set_target(line: &mut super::RequestLine, target: String) {
+    line.form = if target == "*" {
+        TargetForm::Asterisk
+    } else if target.starts_with('/') {
+        TargetForm::Origin
+    } else if target.contains("://") {
+        TargetForm::Absolute
+    } else if line.form == TargetForm::Authority {
+        TargetForm::Authority
+    } else {
+        TargetForm::Origin
+    };
+    line.target = target;
+}
+
+fn redirect_location(
+    kind: RedirectKind,
+    target: &Fmt,
+    drop_query: bool,
+    append_slash: bool,
+    cx: &RuleCtx<'_, '_>,
+) -> Option<Vec<u8>> {
+    let value = target.render(cx);
+    let req = cx.txn.req.as_ref();
+    // The path and query of the request, as a prefix or scheme redirect appends them.
+    let uri = |req: &super::Request| {
+        let mut u = req.line.path().to_string();
+        if append_slash && !u.ends_with('/') {
+            u.push('/');
+        }
+        if !drop_query {
+            if let Some(q) = req.line.query() {
+                u.push('?');
+                u.push_str(q);
+            }
+        }
+        u
+    };
+    Some(match kind {
+        RedirectKind::Location => value,
+        RedirectKind::Prefix => {
+            let mut out = value;
+            // A prefix of "/" adds nothing before the path.
+            if out == b"/" {
+                out.clear();
+            }
+            out.extend_from_slice(uri(req?).as_bytes());
+            out
+        }
+        RedirectKind::Scheme => {
+            let req = req?;
+            let host = req.headers.get("host").or(req.line.authority().map(str::as_bytes))?;
+            let mut out = value;
+            out.extend_from_slice(b"://");
+            out.extend_from_slice(host);
+            out.extend_from_slice(uri(req).as_bytes());
+            out
+        }
+    })
+}
+
+/// The reason phrase the proxy sends with `status`.
+pub fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        101 => "Switching Protocols",
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        204 => "No Content",
+        206 => "Partial Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        304 => "Not Modified",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        s => super::errors::reason(s),
+    }
+}
+
+/// A complete HTTP/1.1 response: status line, `headers` in order, body. The body is
+/// left out (its length kept) when answering a `HEAD` request.
+fn build_response(status: u16, headers: &[(String, Vec<u8>)], body: &[u8], head: bool) -> Vec<u8> {
+    let mut out = format!("HTTP/1.1 {status} {}\r\n", reason_phrase(status)).into_bytes();
+    for (n, v) in headers {
+        out.extend_from_slice(n.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(v);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    if !head {
+        out.extend_from_slice(body);
+    }
+    out
+}
+
+fn is_head(txn: &Txn) -> bool {
+    txn.req.as_ref().is_some_and(|r| r.line.method == Method::Head)
+}
+
+/// The response of `return`: the `hdr` headers, then content-length and content-type,
+/// in HAProxy's order.
+fn build_return(spec: &ReturnSpec, cx: &RuleCtx<'_, '_>) -> Vec<u8> {
+    let body = match &spec.body {
+        ReturnBody::None => Vec::new(),
+        ReturnBody::Static(b) => b.clone(),
+        ReturnBody::Format(f) => f.render(cx),
+    };
+    let mut hdrs: Vec<(String, Vec<u8>)> = spec
+        .headers
+        .iter()
+        .map(|(n, f)| (n.to_ascii_lowercase(), f.render(cx)))
+        .filter(|(_, v)| !bad_value(v))
+        .collect();
+    hdrs.push(("content-length".into(), body.len().to_string().into_bytes()));
+    if let Some(ct) = &spec.content_type {
+        hdrs.push(("content-type".into(), ct.as_bytes().to_vec()));
+    }
+    build_response(spec.status, &hdrs, &body, is_head(cx.txn))
 }

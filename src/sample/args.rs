@@ -79,6 +79,8 @@ pub enum Arg {
     /// Milliseconds.
     Time(u64),
     Size(u64),
+    /// A map file loaded at compile time (`map*` converters).
+    Map(std::sync::Arc<super::map::MapFile>),
 }
 
 impl Arg {

@@ -2,7 +2,8 @@
 //! type) and compiled arguments to a new sample. `None` drops the sample.
 
 use super::args::{Arg, ArgSpec, ArgType};
-use super::{hash, json, Sample, SampleCtx, SampleType};
+use super::matching::Method;
+use super::{hash, json, map, Sample, SampleCtx, SampleType};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// A converter keyword.
@@ -134,11 +135,185 @@ pub static CONVERTERS: &[Conv] = &[
         let seed = a.first().and_then(Arg::int).unwrap_or(0) as u32;
         Some(Sample::Sint(hash::xxh32(&bytes(s)?, seed) as i64))
     }),
+    conv!("map_str", MAP_ARGS, T::Str => T::Str, check_map_str_str, |s, a, _| map::run(s, a, T::Str)),
+    conv!("map", MAP_ARGS, T::Str => T::Str, check_map_str_str, |s, a, _| map::run(s, a, T::Str)),
+    conv!("map_str_str", MAP_ARGS, T::Str => T::Str, check_map_str_str, |s, a, _| map::run(s, a, T::Str)),
+    conv!("map_str_int", MAP_ARGS, T::Str => T::Sint, check_map_str_int, |s, a, _| map::run(s, a, T::Sint)),
+    conv!("map_str_ip", MAP_ARGS, T::Str => T::Addr, check_map_str_ip, |s, a, _| map::run(s, a, T::Addr)),
+    conv!("map_beg", MAP_ARGS, T::Str => T::Str, check_map_beg_str, |s, a, _| map::run(s, a, T::Str)),
+    conv!("map_beg_str", MAP_ARGS, T::Str => T::Str, check_map_beg_str, |s, a, _| map::run(s, a, T::Str)),
+    conv!("map_beg_int", MAP_ARGS, T::Str => T::Sint, check_map_beg_int, |s, a, _| map::run(s, a, T::Sint)),
+    conv!("map_beg_ip", MAP_ARGS, T::Str => T::Addr, check_map_beg_ip, |s, a, _| map::run(s, a, T::Addr)),
+    conv!("map_sub", MAP_ARGS, T::Str => T::Str, check_map_sub_str, |s, a, _| map::run(s, a, T::Str)),
+    conv!("map_sub_str", MAP_ARGS, T::Str => T::Str, check_map_sub_str, |s, a, _| map::run(s, a, T::Str)),
+    conv!("map_sub_int", MAP_ARGS, T::Str => T::Sint, check_map_sub_int, |s, a, _| map::run(s, a, T::Sint)),
+    conv!("map_sub_ip", MAP_ARGS, T::Str => T::Addr, check_map_sub_ip, |s, a, _| map::run(s, a, T::Addr)),
+    conv!("map_dir", MAP_ARGS, T::Str => T::Str, check_map_dir_str, |s, a, _| map::run(s, a, T::Str)),
+    conv!("map_dir_str", MAP_ARGS, T::Str => T::Str, check_map_dir_str, |s, a, _| map::run(s, a, T::Str)),
+    conv!("map_dir_int", MAP_ARGS, T::Str => T::Sint, check_map_dir_int, |s, a, _| map::run(s, a, T::Sint)),
+    conv!("map_dir_ip", MAP_ARGS, T::Str => T::Addr, check_map_dir_ip, |s, a, _| map::run(s, a, T::Addr)),
+    conv!("map_dom", MAP_ARGS, T::Str => T::Str, check_map_dom_str, |s, a, _| map::run(s, a, T::Str)),
+    conv!("map_dom_str", MAP_ARGS, T::Str => T::Str, check_map_dom_str, |s, a, _| map::run(s, a, T::Str)),
+    conv!("map_dom_int", MAP_ARGS, T::Str => T::Sint, check_map_dom_int, |s, a, _| map::run(s, a, T::Sint)),
+    conv!("map_dom_ip", MAP_ARGS, T::Str => T::Addr, check_map_dom_ip, |s, a, _| map::run(s, a, T::Addr)),
+    conv!("map_end", MAP_ARGS, T::Str => T::Str, check_map_end_str, |s, a, _| map::run(s, a, T::Str)),
+    conv!("map_end_str", MAP_ARGS, T::Str => T::Str, check_map_end_str, |s, a, _| map::run(s, a, T::Str)),
+    conv!("map_end_int", MAP_ARGS, T::Str => T::Sint, check_map_end_int, |s, a, _| map::run(s, a, T::Sint)),
+    conv!("map_end_ip", MAP_ARGS, T::Str => T::Addr, check_map_end_ip, |s, a, _| map::run(s, a, T::Addr)),
+    conv!("map_reg", MAP_ARGS, T::Str => T::Str, check_map_reg_str, |s, a, _| map::run(s, a, T::Str)),
+    conv!("map_reg_str", MAP_ARGS, T::Str => T::Str, check_map_reg_str, |s, a, _| map::run(s, a, T::Str)),
+    conv!("map_reg_int", MAP_ARGS, T::Str => T::Sint, check_map_reg_int, |s, a, _| map::run(s, a, T::Sint)),
+    conv!("map_reg_ip", MAP_ARGS, T::Str => T::Addr, check_map_reg_ip, |s, a, _| map::run(s, a, T::Addr)),
+    conv!("map_int", MAP_ARGS, T::Sint => T::Str, check_map_int_str, |s, a, _| map::run(s, a, T::Str)),
+    conv!("map_int_str", MAP_ARGS, T::Sint => T::Str, check_map_int_str, |s, a, _| map::run(s, a, T::Str)),
+    conv!("map_int_int", MAP_ARGS, T::Sint => T::Sint, check_map_int_int, |s, a, _| map::run(s, a, T::Sint)),
+    conv!("map_int_ip", MAP_ARGS, T::Sint => T::Addr, check_map_int_ip, |s, a, _| map::run(s, a, T::Addr)),
+    conv!("map_ip", MAP_ARGS, T::Addr => T::Str, check_map_ip_str, |s, a, _| map::run(s, a, T::Str)),
+    conv!("map_ip_str", MAP_ARGS, T::Addr => T::Str, check_map_ip_str, |s, a, _| map::run(s, a, T::Str)),
+    conv!("map_ip_int", MAP_ARGS, T::Addr => T::Sint, check_map_ip_int, |s, a, _| map::run(s, a, T::Sint)),
+    conv!("map_ip_ip", MAP_ARGS, T::Addr => T::Addr, check_map_ip_ip, |s, a, _| map::run(s, a, T::Addr)),
+    conv!("set-var", spec(&[A::Str], 1), T::Any => T::Any, check_var_name, |s, a, cx| {
+        if let Some(Arg::Var(v)) = a.first() {
+            cx.set_var(v, Some(s.clone()));
+        }
+        Some(s)
+    }),
+    conv!("unset-var", spec(&[A::Str], 1), T::Any => T::Any, check_var_name, |s, a, cx| {
+        if let Some(Arg::Var(v)) = a.first() {
+            cx.set_var(v, None);
+        }
+        Some(s)
+    }),
     conv!("xxh64", AVALANCHE, T::Bin => T::Sint, no_check, |s, a, _| {
         let seed = a.first().and_then(Arg::int).unwrap_or(0) as u64;
         Some(Sample::Sint(hash::xxh64(&bytes(s)?, seed) as i64))
     }),
 ];
+
+/// `set-var(name)`, `unset-var(name)`: the variable name, checked once.
+fn check_var_name(a: &mut [Arg]) -> Result<(), String> {
+    let name = a.first().and_then(Arg::str).unwrap_or("").to_string();
+    match super::VarName::parse(&name) {
+        Some(v) => {
+            a[0] = Arg::Var(v);
+            Ok(())
+        }
+        None => Err(format!(
+            "invalid variable name '{name}'. A variable name must be start by its scope. The scope can be 'proc', 'sess', 'txn', 'req', 'res' or 'check'"
+        )),
+    }
+}
+
+/// `map*(file[,default])`.
+const MAP_ARGS: ArgSpec = spec(&[A::Str, A::Str], 1);
+
+fn check_map_str_str(a: &mut [Arg]) -> Result<(), String> {
+    map::check(a, Method::Str, T::Str)
+}
+
+fn check_map_str_int(a: &mut [Arg]) -> Result<(), String> {
+    map::check(a, Method::Str, T::Sint)
+}
+
+fn check_map_str_ip(a: &mut [Arg]) -> Result<(), String> {
+    map::check(a, Method::Str, T::Addr)
+}
+
+fn check_map_beg_str(a: &mut [Arg]) -> Result<(), String> {
+    map::check(a, Method::Beg, T::Str)
+}
+
+fn check_map_beg_int(a: &mut [Arg]) -> Result<(), String> {
+    map::check(a, Method::Beg, T::Sint)
+}
+
+fn check_map_beg_ip(a: &mut [Arg]) -> Result<(), String> {
+    map::check(a, Method::Beg, T::Addr)
+}
+
+fn check_map_sub_str(a: &mut [Arg]) -> Result<(), String> {
+    map::check(a, Method::Sub, T::Str)
+}
+
+fn check_map_sub_int(a: &mut [Arg]) -> Result<(), String> {
+    map::check(a, Method::Sub, T::Sint)
+}
+
+fn check_map_sub_ip(a: &mut [Arg]) -> Result<(), String> {
+    map::check(a, Method::Sub, T::Addr)
+}
+
+fn check_map_dir_str(a: &mut [Arg]) -> Result<(), String> {
+    map::check(a, Method::Dir, T::Str)
+}
+
+fn check_map_dir_int(a: &mut [Arg]) -> Result<(), String> {
+    map::check(a, Method::Dir, T::Sint)
+}
+
+fn check_map_dir_ip(a: &mut [Arg]) -> Result<(), String> {
+    map::check(a, Method::Dir, T::Addr)
+}
+
+fn check_map_dom_str(a: &mut [Arg]) -> Result<(), String> {
+    map::check(a, Method::Dom, T::Str)
+}
+
+fn check_map_dom_int(a: &mut [Arg]) -> Result<(), String> {
+    map::check(a, Method::Dom, T::Sint)
+}
+
+fn check_map_dom_ip(a: &mut [Arg]) -> Result<(), String> {
+    map::check(a, Method::Dom, T::Addr)
+}
+
+fn check_map_end_str(a: &mut [Arg]) -> Result<(), String> {
+    map::check(a, Method::End, T::Str)
+}
+
+fn check_map_end_int(a: &mut [Arg]) -> Result<(), String> {
+    map::check(a, Method::End, T::Sint)
+}
+
+fn check_map_end_ip(a: &mut [Arg]) -> Result<(), String> {
+    map::check(a, Method::End, T::Addr)
+}
+
+fn check_map_reg_str(a: &mut [Arg]) -> Result<(), String> {
+    map::check(a, Method::Reg, T::Str)
+}
+
+fn check_map_reg_int(a: &mut [Arg]) -> Result<(), String> {
+    map::check(a, Method::Reg, T::Sint)
+}
+
+fn check_map_reg_ip(a: &mut [Arg]) -> Result<(), String> {
+    map::check(a, Method::Reg, T::Addr)
+}
+
+fn check_map_int_str(a: &mut [Arg]) -> Result<(), String> {
+    map::check(a, Method::Int, T::Str)
+}
+
+fn check_map_int_int(a: &mut [Arg]) -> Result<(), String> {
+    map::check(a, Method::Int, T::Sint)
+}
+
+fn check_map_int_ip(a: &mut [Arg]) -> Result<(), String> {
+    map::check(a, Method::Int, T::Addr)
+}
+
+fn check_map_ip_str(a: &mut [Arg]) -> Result<(), String> {
+    map::check(a, Method::Ip, T::Str)
+}
+
+fn check_map_ip_int(a: &mut [Arg]) -> Result<(), String> {
+    map::check(a, Method::Ip, T::Sint)
+}
+
+fn check_map_ip_ip(a: &mut [Arg]) -> Result<(), String> {
+    map::check(a, Method::Ip, T::Addr)
+}
 
 /// Converter names of HAProxy 2.6 (`haproxy -dKall`), so that one not implemented
 /// yet is reported as such rather than as unknown.

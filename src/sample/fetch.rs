@@ -13,7 +13,14 @@ pub struct Fetch {
     /// Checks and rewrites the typed arguments once, at compile time.
     pub check: fn(&mut [Arg]) -> Result<(), String>,
     pub run: fn(&[Arg], &dyn SampleCtx) -> Option<Sample>,
+    /// Every value, for fetches with several occurrences (`hdr(x)` on `X: a, b`):
+    /// ACLs try each in turn, as HAProxy does; `None` when the arguments pick one
+    /// occurrence or the fetch has one value.
+    pub all: Option<FetchAll>,
 }
+
+/// A fetch's every-occurrence function ([`Fetch::all`]).
+pub type FetchAll = fn(&[Arg], &dyn SampleCtx) -> Option<Vec<Sample>>;
 
 impl std::fmt::Debug for Fetch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -40,6 +47,7 @@ macro_rules! fetch {
             out: $out,
             check: $check,
             run: $run,
+            all: None,
         }
     };
 }
@@ -91,6 +99,12 @@ pub static FETCHES: &[Fetch] = &[
     )),
     fetch!("env", spec(&[A::Str], 1), T::Str, no_check, |a, cx| Some(
         Sample::Str(cx.env(a.first()?.str()?)?)
+    )),
+    fetch!("be_conn", spec(&[A::Backend], 0), T::Sint, no_check, |a, cx| Some(
+        Sample::Sint(cx.be_conn(a.first().and_then(Arg::str))?)
+    )),
+    fetch!("fe_conn", spec(&[A::Str], 0), T::Sint, no_check, |a, cx| Some(
+        Sample::Sint(cx.fe_conn(a.first().and_then(Arg::str))?)
     )),
     fetch!("fe_name", ArgSpec::NONE, T::Str, no_check, |_, cx| Some(
         Sample::str(cx.frontend_name()?)
@@ -171,7 +185,10 @@ pub static FETCHES: &[Fetch] = &[
 
 /// The fetch named `name`.
 pub fn lookup(name: &str) -> Option<&'static Fetch> {
-    FETCHES.iter().find(|f| f.name == name)
+    FETCHES
+        .iter()
+        .find(|f| f.name == name)
+        .or_else(|| super::fetch_http::lookup(name))
 }
 
 fn check_bool(a: &mut [Arg]) -> Result<(), String> {

@@ -249,6 +249,39 @@ impl Matcher {
         }
     }
 
+    /// The index of the first pattern `sample` matches (for `ip`, of the longest
+    /// matching prefix): what a map looks up. Patterns keep their order.
+    pub fn first_match(&self, sample: Sample) -> Option<usize> {
+        let s = sample.cast(self.method.input())?;
+        match (self.method, &s) {
+            (Method::Ip, s) => {
+                let ip = to_v6(s)?;
+                self.patterns
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| matches!(p, Pattern::Net(net, len) if mask(ip, *len) == *net))
+                    .max_by_key(|(i, p)| match p {
+                        Pattern::Net(_, len) => (*len, usize::MAX - i),
+                        _ => (0, 0),
+                    })
+                    .map(|(i, _)| i)
+            }
+            (Method::Int, Sample::Sint(v)) => self
+                .patterns
+                .iter()
+                .position(|p| matches!(p, Pattern::Int(lo, hi) if lo <= v && v <= hi)),
+            (Method::Reg, Sample::Str(b)) => self
+                .patterns
+                .iter()
+                .position(|p| matches!(p, Pattern::Regex(r) if r.is_match(b))),
+            (m, Sample::Str(b) | Sample::Bin(b)) => self
+                .patterns
+                .iter()
+                .position(|p| matches!(p, Pattern::Bytes(pat) if self.match_bytes(m, b, pat))),
+            _ => None,
+        }
+    }
+
     fn any_int(&self, v: i64) -> bool {
         self.patterns
             .iter()

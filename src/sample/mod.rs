@@ -20,8 +20,10 @@
 pub mod args;
 pub mod conv;
 pub mod fetch;
+pub mod fetch_http;
 pub mod hash;
 pub mod json;
+pub mod map;
 pub mod matching;
 pub mod regex;
 pub mod vars;
@@ -235,9 +237,22 @@ pub trait SampleCtx {
     fn nbsrv(&self, _backend: Option<&str>) -> Option<i64> {
         None
     }
+    /// Live connections on `frontend` (`None`: the current one) (`fe_conn`).
+    fn fe_conn(&self, _frontend: Option<&str>) -> Option<i64> {
+        None
+    }
+    /// Live connections on `backend` (`None`: the current one) (`be_conn`).
+    fn be_conn(&self, _backend: Option<&str>) -> Option<i64> {
+        None
+    }
     /// A variable's value.
     fn var(&self, _name: &VarName) -> Option<Sample> {
         None
+    }
+    /// Sets (`Some`) or unsets (`None`) a variable from a `set-var()`/`unset-var()`
+    /// converter; false when this context cannot store variables.
+    fn set_var(&self, _name: &VarName, _value: Option<Sample>) -> bool {
+        false
     }
     /// The process environment (`env(name)`).
     fn env(&self, name: &str) -> Option<Vec<u8>> {
@@ -468,6 +483,30 @@ impl Expr {
             s = (c.conv.run)(s, &c.args, cx)?;
         }
         Some(s)
+    }
+
+    /// Whether the fetch may have several values ([`Expr::eval_all`] differs from
+    /// [`Expr::eval`]).
+    pub fn has_occurrences(&self) -> bool {
+        self.fetch.all.is_some()
+    }
+
+    /// Evaluates every value of a multi-occurrence fetch (`hdr(x)` on `X: a, b`), each
+    /// through the converters, as an ACL sees them; one value for other fetches.
+    pub fn eval_all(&self, cx: &dyn SampleCtx) -> Vec<Sample> {
+        let Some(values) = self.fetch.all.and_then(|all| all(&self.fetch_args, cx)) else {
+            return self.eval(cx).into_iter().collect();
+        };
+        values
+            .into_iter()
+            .filter_map(|mut s| {
+                for c in &self.convs {
+                    s = s.cast(c.conv.input)?;
+                    s = (c.conv.run)(s, &c.args, cx)?;
+                }
+                Some(s)
+            })
+            .collect()
     }
 
     /// Evaluates and renders as text, as `%[expr]` in a log-format does.

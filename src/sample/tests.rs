@@ -397,8 +397,9 @@ fn parse_errors_match_haproxy() {
         ("str(abc),unhex", "unknown converter 'unhex'"),
         ("int(-3),abs", "unknown converter 'abs'"),
         // Known to HAProxy 2.6, not implemented here yet: said so rather than "unknown".
-        ("str(a),map(x.map)", "converter 'map' is not supported yet"),
-        ("req.hdr(host)", "fetch method 'req.hdr' is not supported yet"),
+        ("str(a),map(x.map)", "invalid args in converter 'map' : failed to open pattern file <x.map>"),
+        ("str(a),map_regm(x.map)", "converter 'map_regm' is not supported yet"),
+        ("ssl_fc_sni", "fetch method 'ssl_fc_sni' is not supported yet"),
         ("str(abc", "fetch method 'str' : expected ')'"),
         ("str(abc),lower(", "invalid arg 1 in converter 'lower' : expected ')'"),
         ("str(abc),lower(1)", "invalid arg 1 in converter 'lower' : expected ')' before '1)'"),
@@ -671,4 +672,15 @@ fn small_string_converters() {
         ("str(abc),ub64enc", "YWJj"),
         ("str(-_8),ub64dec,hex", "FBFF"),
     ]);
+}
+
+/// Every fetch moonproxy implements is one HAProxy 2.6 has, under the same name.
+#[test]
+fn every_fetch_is_a_haproxy_fetch() {
+    let ours = super::fetch::FETCHES.iter().chain(super::fetch_http::FETCHES);
+    let unknown: Vec<&str> = ours
+        .map(|f| f.name)
+        .filter(|n| !crate::config::fetches::KNOWN_FETCHES.contains(n))
+        .collect();
+    assert!(unknown.is_empty(), "{unknown:?}");
 }

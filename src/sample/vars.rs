@@ -112,6 +112,17 @@ impl Vars {
     }
 }
 
+thread_local! {
+    /// The `proc` scope: one store for the process (moonproxy runs one thread per
+    /// process, so a thread-local store is the process's).
+    static PROC_VARS: std::cell::RefCell<Vars> = std::cell::RefCell::new(Vars::new());
+}
+
+/// Runs `f` on the process-wide `proc.*` variables.
+pub fn with_proc_vars<R>(f: impl FnOnce(&mut Vars) -> R) -> R {
+    PROC_VARS.with(|v| f(&mut v.borrow_mut()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

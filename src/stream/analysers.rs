@@ -8,8 +8,8 @@
 //! A pass runs at most [`MAX_RULES_PER_PASS`] rules, then yields to the reactor
 //! ([`WaitFor::Forced`]) so a long rule list cannot monopolize the loop.
 
-use super::acl::SampleCtx;
-use super::proxy::ProxyRt;
+use crate::sample::SampleCtx;
+use super::proxy::{ProxyRt, RuleOutcome};
 use std::time::Instant;
 
 /// Rules evaluated in one pass before yielding.
@@ -43,8 +43,9 @@ pub enum RuleStep {
     Yield(WaitFor),
 }
 
-/// Runs the `use_backend` rules of `fe` from the cursor.
-pub fn run_backend_rules(fe: &ProxyRt, cursor: &mut RuleCursor, cx: &SampleCtx) -> RuleStep {
+/// Runs the `use_backend` rules of `fe` from the cursor. `cx` is what the conditions
+/// read: [`super::acl::ConnCtx`] in TCP mode, [`crate::http::rules::RuleCtx`] in HTTP mode.
+pub fn run_backend_rules(fe: &ProxyRt, cursor: &mut RuleCursor, cx: &dyn SampleCtx) -> RuleStep {
     let mut budget = MAX_RULES_PER_PASS;
     while cursor.next_rule < fe.rules.len() {
         if budget == 0 {
@@ -53,12 +54,269 @@ pub fn run_backend_rules(fe: &ProxyRt, cursor: &mut RuleCursor, cx: &SampleCtx) 
         budget -= 1;
         let i = cursor.next_rule;
         cursor.next_rule += 1;
-        if let Some(be) = fe.rule_matches(i, cx) {
-            return RuleStep::Backend(be);
+        match fe.rule_outcome(i, cx) {
+            RuleOutcome::Backend(be) => return RuleStep::Backend(be),
+            RuleOutcome::NoMatch => {}
+            RuleOutcome::Unresolved => {
+                cursor.next_rule = fe.rules.len();
+                break;
+            }
         }
     }
     match fe.default_backend {
         Some(be) => RuleStep::Backend(be),
         None => RuleStep::NoBackend,
+    }
+}
+
+// ---- tcp-request / tcp-response rules ---------------------------------------
+
+use super::acl::{AclSet, CompiledCond};
+use crate::config::model::{Acl, TcpAction, TcpRuleConf, TcpRuleList};
+use crate::sample::vars::{Scope, VarName, Vars};
+use crate::sample::Expr;
+use std::time::Duration;
+
+/// A proxy's compiled `tcp-request connection|content` and `tcp-response content`
+/// rules, with their `inspect-delay`s. The stream runs them with [`run_tcp_rules`]:
+/// `connection` rules once a connection is accepted, `content` rules before the
+/// backend is chosen (in HTTP mode, before the request is parsed), `response`
+/// rules before the response is forwarded.
+#[derive(Debug, Default)]
+pub struct TcpRules {
+    pub connection: Vec<TcpRule>,
+    pub content: Vec<TcpRule>,
+    pub response: Vec<TcpRule>,
+    /// `tcp-request inspect-delay`: how long `content` rules may wait for data.
+    pub inspect_delay: Option<Duration>,
+    /// `tcp-response inspect-delay`.
+    pub response_inspect_delay: Option<Duration>,
+    acls: std::sync::Arc<AclSet>,
+}
+
+/// One compiled TCP rule.
+#[derive(Debug)]
+pub struct TcpRule {
+    pub action: TcpRuleAction,
+    pub cond: Option<CompiledCond>,
+}
+
+#[derive(Debug)]
+pub enum TcpRuleAction {
+    Accept,
+    Reject,
+    SetVar(VarName, Expr),
+    UnsetVar(VarName),
+}
+
+/// How a TCP rule list ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TcpVerdict {
+    /// No rule decided, or `accept`: go on.
+    Continue,
+    /// `reject`: close the connection (silently for `connection` rules).
+    Reject,
+}
+
+impl TcpRules {
+    /// Compiles a proxy's TCP rules; errors are complete alert texts.
+    pub fn compile(confs: &[TcpRuleConf], acls: &[Acl]) -> Result<TcpRules, Vec<String>> {
+        let acls = AclSet::compile(acls).map_err(|e| vec![e])?;
+        TcpRules::compile_with(confs, std::sync::Arc::new(acls))
+    }
+
+    /// [`TcpRules::compile`] with the proxy's ACLs already compiled.
+    pub fn compile_with(confs: &[TcpRuleConf], acls: std::sync::Arc<AclSet>) -> Result<TcpRules, Vec<String>> {
+        let mut out = TcpRules { acls, ..TcpRules::default() };
+        let mut errors = Vec::new();
+        for c in confs {
+            let Some(action) = &c.action else {
+                match c.list {
+                    TcpRuleList::ResponseContent => out.response_inspect_delay = c.delay,
+                    _ => out.inspect_delay = c.delay,
+                }
+                continue;
+            };
+            let var = |n: &str| VarName::parse(n).ok_or_else(|| format!("parsing [{}] : invalid variable name '{n}'.", c.location));
+            let action = match action {
+                TcpAction::Accept => Ok(TcpRuleAction::Accept),
+                TcpAction::Reject => Ok(TcpRuleAction::Reject),
+                TcpAction::SetVar { name, expr } => var(name).and_then(|v| {
+                    Expr::parse(expr)
+                        .map(|e| TcpRuleAction::SetVar(v, e))
+                        .map_err(|e| format!("parsing [{}] : {e}.", c.location))
+                }),
+                TcpAction::UnsetVar { name } => var(name).map(TcpRuleAction::UnsetVar),
+            };
+            let cond = c.cond.as_ref().map(|cond| CompiledCond::compile(cond, &out.acls)).transpose();
+            match (action, cond) {
+                (Ok(action), Ok(cond)) => {
+                    let rule = TcpRule { action, cond };
+                    match c.list {
+                        TcpRuleList::Connection => out.connection.push(rule),
+                        TcpRuleList::Content => out.content.push(rule),
+                        TcpRuleList::ResponseContent => out.response.push(rule),
+                    }
+                }
+                (Err(e), _) | (_, Err(e)) => errors.push(e),
+            }
+        }
+        if errors.is_empty() { Ok(out) } else { Err(errors) }
+    }
+
+    /// The rules of `list`.
+    pub fn list(&self, list: TcpRuleList) -> &[TcpRule] {
+        match list {
+            TcpRuleList::Connection => &self.connection,
+            TcpRuleList::Content => &self.content,
+            TcpRuleList::ResponseContent => &self.response,
+        }
+    }
+}
+
+/// The variables TCP rules may set: `sess.*` always, `txn.*`/`req.*`/`res.*` once a
+/// stream exists (`None` for `tcp-request connection`, where HAProxy refuses them).
+pub struct TcpVars<'a> {
+    pub sess: &'a mut Vars,
+    pub txn: Option<&'a mut Vars>,
+}
+
+/// Runs the rules of `list` from `cursor` and stops at the first `accept` or
+/// `reject` whose condition holds. `cx` is read by conditions and `set-var`
+/// expressions; it cannot borrow the stores `vars` writes, so the rules of one pass
+/// see variables as they were when the pass started. Rules never wait for data yet:
+/// a condition on data not received is false, as after `inspect-delay` in HAProxy.
+pub fn run_tcp_rules(
+    rules: &TcpRules,
+    list: TcpRuleList,
+    cursor: &mut RuleCursor,
+    cx: &dyn SampleCtx,
+    vars: &mut TcpVars<'_>,
+) -> TcpVerdict {
+    let list = rules.list(list);
+    while let Some(rule) = list.get(cursor.next_rule) {
+        cursor.next_rule += 1;
+        if let Some(c) = &rule.cond {
+            if !c.eval(&rules.acls, cx) {
+                continue;
+            }
+        }
+        match &rule.action {
+            TcpRuleAction::Accept => {
+                cursor.next_rule = list.len();
+                return TcpVerdict::Continue;
+            }
+            TcpRuleAction::Reject => {
+                cursor.next_rule = list.len();
+                return TcpVerdict::Reject;
+            }
+            TcpRuleAction::SetVar(name, expr) => {
+                if let Some(v) = expr.eval(cx) {
+                    match (name.scope, vars.txn.as_deref_mut()) {
+                        (Scope::Sess, _) => vars.sess.set(name, v),
+                        (Scope::Proc, _) => crate::sample::vars::with_proc_vars(|p| p.set(name, v)),
+                        (Scope::Txn | Scope::Req | Scope::Res, Some(t)) => t.set(name, v),
+                        _ => {}
+                    }
+                }
+            }
+            TcpRuleAction::UnsetVar(name) => match (name.scope, vars.txn.as_deref_mut()) {
+                (Scope::Sess, _) => {
+                    vars.sess.unset(name);
+                }
+                (Scope::Proc, _) => {
+                    crate::sample::vars::with_proc_vars(|p| p.unset(name));
+                }
+                (Scope::Txn | Scope::Req | Scope::Res, Some(t)) => {
+                    t.unset(name);
+                }
+                _ => {}
+            },
+        }
+    }
+    TcpVerdict::Continue
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{parse_str, ParseOptions};
+    use crate::stream::acl::ConnCtx;
+
+    fn rules(body: &str) -> TcpRules {
+        let text = format!("frontend fe\n  bind 127.0.0.1:0\n{body}");
+        let loaded = parse_str("t.cfg", &text, &ParseOptions::default()).unwrap();
+        let p = &loaded.config.proxies[0];
+        TcpRules::compile(&p.tcp_rules, &p.acls).unwrap()
+    }
+
+    fn cx(src: &str) -> ConnCtx {
+        ConnCtx { src: Some(src.parse().unwrap()), dst: Some("127.0.0.1:80".parse().unwrap()) }
+    }
+
+    #[test]
+    fn accept_reject_and_variables() {
+        let r = rules(
+            "  acl lan src 10.0.0.0/8\n  tcp-request inspect-delay 2s\n  tcp-request connection set-var(sess.port) src_port\n  tcp-request connection accept if lan\n  tcp-request connection reject\n  tcp-request content set-var(txn.t) str(x)\n  tcp-request content unset-var(sess.port) if { src_port 1 }\n",
+        );
+        assert_eq!(r.inspect_delay, Some(Duration::from_secs(2)));
+        let mut sess = Vars::new();
+        let run = |src: &str, sess: &mut Vars| {
+            let mut cursor = RuleCursor::default();
+            run_tcp_rules(&r, TcpRuleList::Connection, &mut cursor, &cx(src), &mut TcpVars { sess, txn: None })
+        };
+        assert_eq!(run("10.1.1.1:5", &mut sess), TcpVerdict::Continue);
+        assert_eq!(run("11.1.1.1:5", &mut sess), TcpVerdict::Reject);
+        let port = VarName::parse("sess.port").unwrap();
+        assert_eq!(sess.get(&port), Some(&crate::sample::Sample::Sint(5)));
+        let mut txn = Vars::new();
+        let mut cursor = RuleCursor::default();
+        let v = run_tcp_rules(&r, TcpRuleList::Content, &mut cursor, &cx("10.1.1.1:1"), &mut TcpVars { sess: &mut sess, txn: Some(&mut txn) });
+        assert_eq!(v, TcpVerdict::Continue);
+        assert_eq!(txn.get(&VarName::parse("txn.t").unwrap()), Some(&crate::sample::Sample::str("x")));
+        assert_eq!(sess.get(&port), None);
+    }
+
+    /// `use_backend %[...]`: the rendered name picks the backend; a name that is no
+    /// backend ends the rules with `default_backend` (HAProxy's behaviour).
+    #[test]
+    fn dynamic_backend_names() {
+        let text = "frontend fe\n  mode http\n  bind 127.0.0.1:0\n  use_backend be_%[req.hdr(x-be)] if { req.hdr(x-be) -m found }\n  use_backend be_2 if { path /two }\n  default_backend be_1\nbackend be_1\n  mode http\nbackend be_2\n  mode http\nbackend be_3\n  mode http\n";
+        let loaded = parse_str("t.cfg", text, &ParseOptions::default()).unwrap();
+        let proxies = crate::stream::proxy::build_proxies(&loaded.config).unwrap();
+        let fe = &proxies[0];
+        let route = |req: &str| {
+            let raw = format!("{req}\r\n\r\n").replace('\n', "\r\n").replace("\r\r", "\r");
+            let Ok(crate::http::h1::Status::Complete(r, _)) =
+                crate::http::h1::RequestParser::new(Default::default()).parse(raw.as_bytes())
+            else {
+                panic!("{raw:?}")
+            };
+            let txn = crate::http::txn::Txn { req: Some(r), ..Default::default() };
+            let mut sess = Vars::new();
+            let env = crate::http::rules::RuleEnv { src: None, dst: None, frontend: "fe", backend: None, server: None, sess_vars: &mut sess };
+            let cx = crate::http::rules::RuleCtx::new(&env, &txn);
+            match run_backend_rules(fe, &mut RuleCursor::default(), &cx) {
+                RuleStep::Backend(i) => proxies[i].name.clone(),
+                other => format!("{other:?}"),
+            }
+        };
+        assert_eq!(route("GET /two HTTP/1.1\nX-Be: 3"), "be_3");
+        assert_eq!(route("GET /two HTTP/1.1\nX-Be: nope"), "be_1");
+        assert_eq!(route("GET /two HTTP/1.1"), "be_2");
+        assert_eq!(route("GET /x HTTP/1.1"), "be_1");
+        // A frontend is not a backend.
+        let text = "frontend fe\n  bind 127.0.0.1:0\n  use_backend %[fe_name]\n  default_backend be\nbackend be\n";
+        let loaded = parse_str("t.cfg", text, &ParseOptions::default()).unwrap();
+        let proxies = crate::stream::proxy::build_proxies(&loaded.config).unwrap();
+        let step = run_backend_rules(&proxies[0], &mut RuleCursor::default(), &TestFe);
+        assert_eq!(step, RuleStep::Backend(1));
+    }
+
+    struct TestFe;
+    impl SampleCtx for TestFe {
+        fn frontend_name(&self) -> Option<&str> {
+            Some("fe")
+        }
     }
 }

@@ -2,15 +2,38 @@
 //! rules, its timeouts and its live counters. Built once from the configuration by
 //! [`build_proxies`]; streams read it, the runtime updates the counters.
 
-use super::acl::{AclSet, CompiledCond, SampleCtx};
+use super::acl::{AclSet, CompiledCond};
+use crate::sample::SampleCtx;
 use crate::config::model::{Capabilities, Config, LogTarget, Mode, ProxyOptions, Timeouts};
 
 /// One `use_backend` rule, compiled.
 #[derive(Debug)]
 pub struct BackendRule {
     pub cond: Option<CompiledCond>,
-    /// Index of the target in the proxy table.
+    /// Index of the target in the proxy table (unused when `dynamic` is set).
     pub backend: usize,
+    /// `use_backend %[...]`: the name is rendered per stream and looked up.
+    pub dynamic: Option<DynamicBackend>,
+}
+
+/// A log-format backend name and the backends it may name.
+#[derive(Debug)]
+pub struct DynamicBackend {
+    pub name: crate::http::rules::Fmt,
+    /// Name and index of every proxy with the backend capability.
+    pub table: std::sync::Arc<Vec<(String, usize)>>,
+}
+
+/// What one `use_backend` rule decides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuleOutcome {
+    /// Its condition holds: this backend.
+    Backend(usize),
+    /// Its condition does not hold: next rule.
+    NoMatch,
+    /// Its condition holds but its log-format name names no backend: HAProxy then
+    /// skips the remaining rules and uses `default_backend`.
+    Unresolved,
 }
 
 #[derive(Debug)]
@@ -19,7 +42,8 @@ pub struct ProxyRt {
     pub cap: Capabilities,
     pub mode: Mode,
     pub timeouts: Timeouts,
-    pub acls: AclSet,
+    /// The named ACLs, shared by `use_backend`, HTTP and TCP rules.
+    pub acls: std::sync::Arc<AclSet>,
     pub rules: Vec<BackendRule>,
     /// `default_backend`, or the section itself for a `listen` with servers.
     pub default_backend: Option<usize>,
@@ -30,6 +54,9 @@ pub struct ProxyRt {
     pub log_format: Option<String>,
     /// `http-request`, `http-response` and `http-after-response` rules.
     pub http_rules: crate::http::rules::HttpRules,
+    /// `tcp-request` and `tcp-response` rules (run by the stream with
+    /// [`super::analysers::run_tcp_rules`]).
+    pub tcp_rules: super::analysers::TcpRules,
     pub disabled: bool,
     /// Live connections on the frontend side (`%fc`); `%bc` is kept by the backend.
     pub feconn: u32,
@@ -48,12 +75,26 @@ impl ProxyRt {
     }
 
     /// Evaluates the `use_backend` rules from `cursor` on (see [`super::analysers`]).
-    pub fn rule_matches(&self, i: usize, cx: &SampleCtx) -> Option<usize> {
-        let r = self.rules.get(i)?;
-        match &r.cond {
-            None => Some(r.backend),
-            Some(c) if c.eval(&self.acls, cx) => Some(r.backend),
-            Some(_) => None,
+    pub fn rule_matches(&self, i: usize, cx: &dyn SampleCtx) -> Option<usize> {
+        match self.rule_outcome(i, cx) {
+            RuleOutcome::Backend(be) => Some(be),
+            _ => None,
+        }
+    }
+
+    /// Evaluates the `i`-th `use_backend` rule.
+    pub fn rule_outcome(&self, i: usize, cx: &dyn SampleCtx) -> RuleOutcome {
+        let Some(r) = self.rules.get(i) else { return RuleOutcome::NoMatch };
+        if let Some(c) = &r.cond {
+            if !c.eval(&self.acls, cx) {
+                return RuleOutcome::NoMatch;
+            }
+        }
+        let Some(d) = &r.dynamic else { return RuleOutcome::Backend(r.backend) };
+        let name = d.name.render(cx);
+        match d.table.iter().find(|(n, _)| n.as_bytes() == name.as_slice()) {
+            Some((_, be)) => RuleOutcome::Backend(*be),
+            None => RuleOutcome::Unresolved,
         }
     }
 }
@@ -64,18 +105,45 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
     let index_of = |name: &str| cfg.proxies.iter().position(|p| p.name == name && p.cap.backend);
     let mut errors = Vec::new();
     let mut out = Vec::new();
+    let backends: std::sync::Arc<Vec<(String, usize)>> = std::sync::Arc::new(
+        cfg.proxies.iter().enumerate().filter(|(_, p)| p.cap.backend).map(|(i, p)| (p.name.clone(), i)).collect(),
+    );
     for (i, p) in cfg.proxies.iter().enumerate() {
-        let acls = match AclSet::compile(&p.acls) {
+        let acls = std::sync::Arc::new(match AclSet::compile(&p.acls) {
             Ok(a) => a,
             Err(e) => {
                 errors.push(e);
                 AclSet::default()
             }
+        });
+        let http_rules = match crate::http::rules::HttpRules::compile_with(&p.http_rules, acls.clone(), &p.name) {
+            Ok(r) => r,
+            Err(e) => {
+                errors.extend(e);
+                Default::default()
+            }
+        };
+        let tcp_rules = match super::analysers::TcpRules::compile_with(&p.tcp_rules, acls.clone()) {
+            Ok(r) => r,
+            Err(e) => {
+                errors.extend(e);
+                Default::default()
+            }
         };
         let kind = if p.cap.frontend && p.cap.backend { "proxy" } else if p.cap.frontend { "frontend" } else { "backend" };
         let mut rules = Vec::new();
         for ub in &p.use_backends {
-            let Some(be) = index_of(&ub.backend.name) else {
+            let dynamic = match ub.backend.name.contains('%') {
+                false => None,
+                true => match crate::http::rules::Fmt::parse(&ub.backend.name) {
+                    Ok(name) => Some(DynamicBackend { name, table: backends.clone() }),
+                    Err(e) => {
+                        errors.push(format!("parsing [{}] : use_backend '{}' : {e}.", ub.backend.location, ub.backend.name));
+                        continue;
+                    }
+                },
+            };
+            let Some(be) = index_of(&ub.backend.name).or(dynamic.as_ref().map(|_| usize::MAX)) else {
                 errors.push(format!(
                     "{kind} '{}': unable to find required use_backend: '{}'.",
                     p.name, ub.backend.name
@@ -92,7 +160,7 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
                     }
                 },
             };
-            rules.push(BackendRule { cond, backend: be });
+            rules.push(BackendRule { cond, backend: be, dynamic });
         }
         let default_backend = match &p.default_backend {
             Some(r) => match index_of(&r.name) {
@@ -118,7 +186,8 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
             maxconn: p.maxconn,
             logs: p.logs.clone(),
             log_format: p.log_format.clone(),
-            http_rules: Default::default(),
+            http_rules,
+            tcp_rules,
             disabled: p.disabled,
             feconn: 0,
             cum_fe: 0,

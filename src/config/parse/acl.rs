@@ -1,69 +1,88 @@
 //! `acl` lines and `if`/`unless` conditions.
 //!
-//! Fetches moonproxy evaluates today: `src`, `src_port`, `dst`, `dst_port`,
-//! `always_true`, `always_false`. Other fetches HAProxy knows are refused as not
-//! supported yet; converters too.
+//! An ACL criterion is any sample expression (`req.hdr(host),lower`), or one of
+//! HAProxy's ACL keywords that name a fetch and a match method at once (`path_beg` is
+//! `path -m beg`, `hdr_sub(x)` is `req.hdr(x) -m sub`, see [`ACL_KEYWORDS`]).
+//! Expressions and patterns are compiled here once to report errors at their line
+//! (the stream compiles them again from the model, which cannot fail then).
+//!
+//! Flags: `-i`, `-n`, `-m <method>`, `-f <file>` (one pattern a line, `#` comments),
+//! `-M` (the `-f` file is a map: its first word is the pattern), `-u <id>` (ignored),
+//! `--`. Predefined ACLs (`METH_GET`, `HTTP_1.1` ...) expand to their definition.
 //!
 //! Integer operators are stored as HAProxy's range patterns: `gt 5` becomes `6:`,
 //! `ge 5` `5:`, `lt 5` `:4`, `le 5` `:5`, `eq 5` `5`.
 
-use super::{not_supported, Line, Parser};
+use super::{Line, Parser};
 use crate::config::diagnostic::Diagnostic;
 use crate::config::fetches::KNOWN_FETCHES;
 use crate::config::model::{
     Acl, AclExpr, AclRef, CondTerm, Condition, Location, MatchMethod, PredefinedAcl,
 };
 use crate::diag::Severity;
-use std::net::IpAddr;
+use crate::sample::{Expr, Matcher};
 
-/// Fetches supported now, with their default match method.
-const SUPPORTED_FETCHES: &[(&str, MatchMethod)] = &[
-    ("src", MatchMethod::Ip),
-    ("dst", MatchMethod::Ip),
-    ("src_port", MatchMethod::Int),
-    ("dst_port", MatchMethod::Int),
-    ("always_true", MatchMethod::Bool),
-    ("always_false", MatchMethod::Bool),
+/// HAProxy 2.6's ACL keywords (`haproxy -dKacl`): name, the fetch it reads and its
+/// match method. A name that is also a fetch (`path`, `method`) keeps the fetch's
+/// type but this method.
+pub const ACL_KEYWORDS: &[(&str, &str, &str)] = &[
+    ("base", "base", "str"), ("base_beg", "base", "beg"), ("base_dir", "base", "dir"),
+    ("base_dom", "base", "dom"), ("base_end", "base", "end"), ("base_len", "base", "len"),
+    ("base_reg", "base", "reg"), ("base_sub", "base", "sub"),
+    ("cook", "req.cook", "str"), ("cook_beg", "req.cook", "beg"), ("cook_dir", "req.cook", "dir"),
+    ("cook_dom", "req.cook", "dom"), ("cook_end", "req.cook", "end"), ("cook_len", "req.cook", "len"),
+    ("cook_reg", "req.cook", "reg"), ("cook_sub", "req.cook", "sub"),
+    ("hdr", "req.hdr", "str"), ("hdr_beg", "req.hdr", "beg"), ("hdr_dir", "req.hdr", "dir"),
+    ("hdr_dom", "req.hdr", "dom"), ("hdr_end", "req.hdr", "end"), ("hdr_len", "req.hdr", "len"),
+    ("hdr_reg", "req.hdr", "reg"), ("hdr_sub", "req.hdr", "sub"),
+    ("http_auth_group", "http_auth_group", "str"), ("method", "method", "str"),
+    ("path", "path", "str"), ("path_beg", "path", "beg"), ("path_dir", "path", "dir"),
+    ("path_dom", "path", "dom"), ("path_end", "path", "end"), ("path_len", "path", "len"),
+    ("path_reg", "path", "reg"), ("path_sub", "path", "sub"),
+    ("payload", "req.payload", "bin"), ("payload_lv", "req.payload_lv", "bin"),
+    ("req.ssl_ver", "req.ssl_ver", "int"), ("req_rdp_cookie", "req.rdp_cookie", "str"),
+    ("req_rdp_cookie_cnt", "req.rdp_cookie_cnt", "int"), ("req_ssl_sni", "req.ssl_sni", "str"),
+    ("req_ssl_ver", "req.ssl_ver", "int"), ("req_ver", "req.ver", "str"), ("resp_ver", "res.ver", "str"),
+    ("scook", "res.cook", "str"), ("scook_beg", "res.cook", "beg"), ("scook_dir", "res.cook", "dir"),
+    ("scook_dom", "res.cook", "dom"), ("scook_end", "res.cook", "end"), ("scook_len", "res.cook", "len"),
+    ("scook_reg", "res.cook", "reg"), ("scook_sub", "res.cook", "sub"),
+    ("shdr", "res.hdr", "str"), ("shdr_beg", "res.hdr", "beg"), ("shdr_dir", "res.hdr", "dir"),
+    ("shdr_dom", "res.hdr", "dom"), ("shdr_end", "res.hdr", "end"), ("shdr_len", "res.hdr", "len"),
+    ("shdr_reg", "res.hdr", "reg"), ("shdr_sub", "res.hdr", "sub"),
+    ("ssl_fc_sni_end", "ssl_fc_sni", "end"), ("ssl_fc_sni_reg", "ssl_fc_sni", "reg"),
+    ("url", "url", "str"), ("url_beg", "url", "beg"), ("url_dir", "url", "dir"),
+    ("url_dom", "url", "dom"), ("url_end", "url", "end"), ("url_len", "url", "len"),
+    ("url_reg", "url", "reg"), ("url_sub", "url", "sub"),
+    ("urlp", "urlp", "str"), ("urlp_beg", "urlp", "beg"), ("urlp_dir", "urlp", "dir"),
+    ("urlp_dom", "urlp", "dom"), ("urlp_end", "urlp", "end"), ("urlp_len", "urlp", "len"),
+    ("urlp_reg", "urlp", "reg"), ("urlp_sub", "urlp", "sub"),
 ];
 
-/// HAProxy's predefined ACLs that need HTTP (not supported yet).
-const PREDEFINED_HTTP: &[&str] = &[
-    "HTTP",
-    "HTTP_1.0",
-    "HTTP_1.1",
-    "HTTP_2.0",
-    "HTTP_CONTENT",
-    "HTTP_URL_ABS",
-    "HTTP_URL_SLASH",
-    "HTTP_URL_STAR",
-    "METH_CONNECT",
-    "METH_DELETE",
-    "METH_GET",
-    "METH_HEAD",
-    "METH_OPTIONS",
-    "METH_POST",
-    "METH_PUT",
-    "METH_TRACE",
-    "RDP_COOKIE",
-    "REQ_CONTENT",
-    "WAIT_END",
+/// HAProxy's predefined ACLs and their definitions (`TRUE`, `FALSE` and `LOCALHOST`
+/// have their own [`PredefinedAcl`] variants).
+pub const PREDEFINED: &[(&str, &str)] = &[
+    ("HTTP", "req.proto_http"),
+    ("HTTP_1.0", "req.ver 1.0"),
+    ("HTTP_1.1", "req.ver 1.1"),
+    ("HTTP_2.0", "req.ver 2.0"),
+    ("HTTP_3.0", "req.ver 3.0"),
+    ("HTTP_CONTENT", "req.hdr_val(content-length) gt 0"),
+    ("HTTP_URL_ABS", "url_reg ^[^/:]*://"),
+    ("HTTP_URL_SLASH", "url_beg /"),
+    ("HTTP_URL_STAR", "url *"),
+    ("METH_CONNECT", "method CONNECT"),
+    ("METH_DELETE", "method DELETE"),
+    ("METH_GET", "method GET HEAD"),
+    ("METH_HEAD", "method HEAD"),
+    ("METH_OPTIONS", "method OPTIONS"),
+    ("METH_POST", "method POST"),
+    ("METH_PUT", "method PUT"),
+    ("METH_TRACE", "method TRACE"),
+    ("REQ_CONTENT", "req.len gt 0"),
 ];
 
-const METHODS: &[(&str, MatchMethod)] = &[
-    ("found", MatchMethod::Found),
-    ("bool", MatchMethod::Bool),
-    ("int", MatchMethod::Int),
-    ("ip", MatchMethod::Ip),
-    ("bin", MatchMethod::Bin),
-    ("len", MatchMethod::Len),
-    ("str", MatchMethod::Str),
-    ("sub", MatchMethod::Sub),
-    ("reg", MatchMethod::Reg),
-    ("beg", MatchMethod::Beg),
-    ("end", MatchMethod::End),
-    ("dir", MatchMethod::Dir),
-    ("dom", MatchMethod::Dom),
-];
+/// Predefined ACLs HAProxy has that need what moonproxy does not have yet.
+const PREDEFINED_UNSUPPORTED: &[&str] = &["RDP_COOKIE", "WAIT_END"];
 
 /// `acl <name> <criterion> [flags] [operator] <value> ...`
 pub fn acl(p: &mut Parser, l: &Line) -> Result<(), String> {
@@ -86,7 +105,7 @@ pub fn acl(p: &mut Parser, l: &Line) -> Result<(), String> {
     }
     let expr = parse_acl_expr(&l.args[2..])
         .map_err(|e| format!("error detected while parsing ACL '{name}' : {e}."))?;
-    let explicit_end = l.args[3..].iter().any(|w| w == "--");
+    let explicit_end = l.args[3..].iter().any(|w| w == "--" || w == "-f");
     if expr.patterns.is_empty()
         && !explicit_end
         && !matches!(expr.method, MatchMethod::Found | MatchMethod::Bool)
@@ -108,6 +127,14 @@ pub fn acl(p: &mut Parser, l: &Line) -> Result<(), String> {
     Ok(())
 }
 
+/// The keyword name at the start of a criterion (`req.hdr` in `req.hdr(host),lower`).
+fn keyword_name(criterion: &str) -> &str {
+    let end = criterion
+        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '+' | '-')))
+        .unwrap_or(criterion.len());
+    &criterion[..end]
+}
+
 /// Splits `fetch(a,b),conv(c)` at top-level commas.
 fn split_top(s: &str) -> Vec<&str> {
     let mut out = Vec::new();
@@ -127,71 +154,61 @@ fn split_top(s: &str) -> Vec<&str> {
     out
 }
 
-/// `name(arg1,arg2)` -> (`name`, [args]).
-fn call(s: &str) -> Result<(String, Vec<String>), String> {
+/// `name(arg1,arg2)` -> (`name`, [args]), for the model's informative fields.
+fn call(s: &str) -> (String, Vec<String>) {
     match s.find('(') {
-        None => Ok((s.to_string(), Vec::new())),
+        None => (s.to_string(), Vec::new()),
         Some(i) => {
-            let Some(inner) = s[i + 1..].strip_suffix(')') else {
-                return Err(format!(
-                    "missing closing ')' after arguments to fetch keyword '{}'",
-                    &s[..i]
-                ));
-            };
+            let inner = s[i + 1..].strip_suffix(')').unwrap_or(&s[i + 1..]);
             let args = if inner.is_empty() {
                 Vec::new()
             } else {
                 inner.split(',').map(|a| a.trim().to_string()).collect()
             };
-            Ok((s[..i].to_string(), args))
+            (s[..i].to_string(), args)
         }
     }
 }
 
 /// Parses `<criterion> [flags] [operator] <value> ...` (the words after the ACL name,
-/// or inside `{ }`).
+/// or inside `{ }`), compiling the expression and the patterns to check them.
 pub fn parse_acl_expr(words: &[String]) -> Result<AclExpr, String> {
-    let criterion = &words[0];
-    let parts = split_top(criterion);
-    let (fetch, fetch_args) = call(parts[0])?;
-    let method = match SUPPORTED_FETCHES.iter().find(|(n, _)| *n == fetch) {
-        Some((_, m)) => *m,
-        None if KNOWN_FETCHES.contains(&fetch.as_str()) => {
-            return Err(format!(
-                "fetch method '{fetch}' is not supported by moonproxy yet"
-            ))
-        }
-        None => {
-            return Err(format!(
-                "unknown fetch method '{fetch}' in ACL expression '{criterion}'"
-            ))
+    let criterion = words[0].as_str();
+    let kw = keyword_name(criterion);
+    // An ACL keyword names its fetch and method; otherwise the criterion is a sample
+    // expression matched with its type's default method.
+    let (sample, mut method) = match ACL_KEYWORDS.iter().find(|(n, _, _)| *n == kw) {
+        Some((_, fetch, m)) => (
+            format!("{fetch}{}", &criterion[kw.len()..]),
+            MatchMethod::parse(m),
+        ),
+        None => (criterion.to_string(), None),
+    };
+    let compiled = match Expr::parse(&sample) {
+        Ok(e) => e,
+        Err(e) => {
+            let fetch = keyword_name(&sample);
+            let unknown = crate::sample::fetch::lookup(fetch).is_none();
+            return Err(if unknown && (KNOWN_FETCHES.contains(&kw) || KNOWN_FETCHES.contains(&fetch)) {
+                format!("fetch method '{kw}' is not supported by moonproxy yet")
+            } else if unknown {
+                format!("unknown fetch method '{kw}' in ACL expression '{criterion}'")
+            } else {
+                // HAProxy ends this message with its own period, then adds the line's.
+                format!("ACL keyword '{kw}' : {e}.")
+            });
         }
     };
-    if !fetch_args.is_empty() {
-        return Err(format!(
-            "fetch method '{fetch}' : no argument supported (got '{}')",
-            fetch_args.join(",")
-        ));
-    }
-    if let Some(conv) = parts.get(1) {
-        let (name, _) = call(conv)?;
-        return Err(format!(
-            "converter '{name}' is not supported by moonproxy yet"
-        ));
-    }
-    let converters = Vec::new();
-    let mut expr = AclExpr {
-        fetch,
-        fetch_args,
-        converters,
-        method,
-        ignore_case: false,
-        patterns: Vec::new(),
-    };
+    let parts = split_top(&sample);
+    let (fetch, fetch_args) = call(parts[0]);
+    let converters = parts[1..].iter().filter(|c| !c.is_empty()).map(|c| call(c)).collect();
+    let mut ignore_case = false;
+    let mut files: Vec<String> = Vec::new();
+    let mut map = false;
     let mut i = 1;
     while let Some(w) = words.get(i).filter(|w| w.starts_with('-')) {
         match w.as_str() {
-            "-i" => expr.ignore_case = true,
+            "-i" => ignore_case = true,
             "-n" => {}
             "--" => {
                 i += 1;
@@ -199,105 +216,97 @@ pub fn parse_acl_expr(words: &[String]) -> Result<AclExpr, String> {
             }
             "-m" => {
                 let m = words.get(i + 1).map_or("", String::as_str);
-                expr.method = METHODS
-                    .iter()
-                    .find(|(n, _)| *n == m)
-                    .map(|(_, v)| *v)
-                    .ok_or_else(|| format!("unknown pattern matching method '{m}'"))?;
+                method = Some(MatchMethod::parse(m).ok_or_else(|| {
+                    format!("unknown matching method '{m}' when parsing ACL expression")
+                })?);
                 i += 1;
             }
-            "-f" | "-M" | "-u" => {
-                return Err(format!("ACL flag '{w}' is not supported by moonproxy yet"))
+            "-f" => {
+                let f = words.get(i + 1).ok_or("missing pattern file name")?;
+                files.push(f.clone());
+                i += 1;
             }
+            "-M" => map = true,
+            "-u" => i += 1,
             _ => return Err(format!("'{w}' is not a valid pattern matching option")),
         }
         i += 1;
     }
+    let method = method.unwrap_or_else(|| MatchMethod::default_for(compiled.out_type()));
+    let mut patterns: Vec<String> = Vec::new();
+    // Patterns from files are checked one by one so an error names its line.
+    for file in &files {
+        let text = std::fs::read(file).map_err(|_| format!("failed to open pattern file <{file}>"))?;
+        for (n, line) in text.split(|&b| b == b'\n').enumerate() {
+            let line = String::from_utf8_lossy(line);
+            let line = line.trim_end_matches('\r').trim_start_matches([' ', '\t']);
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let pat = if map {
+                line.split([' ', '\t']).next().unwrap_or(line)
+            } else {
+                line
+            };
+            Matcher::compile(kw, compiled.out_type(), method, ignore_case, &[pat])
+                .map_err(|e| format!("{e} at line {} of file '{file}'", n + 1))?;
+            patterns.push(pat.to_string());
+        }
+    }
+    // Integer operators on the line become ranges.
     let mut rest = &words[i..];
     while let Some(w) = rest.first() {
-        match expr.method {
-            MatchMethod::Ip => {
-                check_ip_pattern(w)?;
-                expr.patterns.push(w.clone());
-                rest = &rest[1..];
-            }
-            MatchMethod::Int | MatchMethod::Len => {
-                let op = w.as_str();
-                if matches!(op, "eq" | "ge" | "gt" | "le" | "lt") {
-                    let v = rest
-                        .get(1)
-                        .ok_or_else(|| format!("missing value after operator '{op}'"))?;
-                    let n: i64 = v.parse().map_err(|_| format!("'{v}' is not a number"))?;
-                    expr.patterns.push(match op {
-                        "eq" => n.to_string(),
-                        "ge" => format!("{n}:"),
-                        "gt" => format!("{}:", n + 1),
-                        "le" => format!(":{n}"),
-                        _ => format!(":{}", n - 1),
-                    });
-                    rest = &rest[2..];
-                } else {
-                    let valid = match w.split_once(':') {
-                        Some((a, b)) => {
-                            (a.is_empty() || a.parse::<i64>().is_ok())
-                                && (b.is_empty() || b.parse::<i64>().is_ok())
-                        }
-                        None => w.parse::<i64>().is_ok(),
-                    };
-                    if !valid {
-                        return Err(format!("'{w}' is not a number"));
-                    }
-                    expr.patterns.push(w.clone());
-                    rest = &rest[1..];
-                }
-            }
-            _ => {
-                expr.patterns.push(w.clone());
-                rest = &rest[1..];
-            }
+        let op = w.as_str();
+        if matches!(method, MatchMethod::Int | MatchMethod::Len)
+            && matches!(op, "eq" | "ge" | "gt" | "le" | "lt")
+        {
+            let v = rest
+                .get(1)
+                .ok_or_else(|| format!("missing value after operator '{op}'"))?;
+            let n: i64 = v.parse().map_err(|_| format!("'{v}' is not a number"))?;
+            patterns.push(match op {
+                "eq" => n.to_string(),
+                "ge" => format!("{n}:"),
+                "gt" => format!("{}:", n.saturating_add(1)),
+                "le" => format!(":{n}"),
+                _ => format!(":{}", n.saturating_sub(1)),
+            });
+            rest = &rest[2..];
+        } else {
+            Matcher::compile(kw, compiled.out_type(), method, ignore_case, &[op])
+                .map_err(|e| e.to_string())?;
+            patterns.push(w.clone());
+            rest = &rest[1..];
         }
     }
-    Ok(expr)
-}
-
-fn check_ip_pattern(w: &str) -> Result<(), String> {
-    let (addr, mask) = match w.split_once('/') {
-        Some((a, m)) => (a, Some(m)),
-        None => (w, None),
-    };
-    let ip: IpAddr = addr
-        .parse()
-        .map_err(|_| format!("'{w}' is not a valid IPv4 or IPv6 address"))?;
-    if let Some(m) = mask {
-        let max = if ip.is_ipv4() { 32 } else { 128 };
-        let ok = m.parse::<u8>().is_ok_and(|b| b <= max)
-            || (ip.is_ipv4() && m.parse::<std::net::Ipv4Addr>().is_ok());
-        if !ok {
-            return Err(format!("'{w}' is not a valid IPv4 or IPv6 address"));
-        }
-    }
-    Ok(())
+    Ok(AclExpr {
+        fetch,
+        fetch_args,
+        converters,
+        method,
+        ignore_case,
+        patterns,
+        sample,
+    })
 }
 
 /// Parses the words after `if`/`unless`: terms separated by `||` or `or`, each
 /// an ACL name, optionally negated with `!`, or `{ anonymous acl }`.
+///
+/// Like HAProxy, an empty condition, an empty `||` branch and a final lone `!` are
+/// accepted: an empty AND group holds, so `if` with no term never matches (no
+/// group) while `if A ||` always does.
 pub fn parse_condition(
     unless: bool,
     words: &[String],
     acls: &[Acl],
     loc: &Location,
 ) -> Result<Condition, String> {
-    if words.is_empty() {
-        return Err("missing condition after 'if' or 'unless'".into());
-    }
-    let mut or_groups = vec![Vec::new()];
+    let mut or_groups = if words.is_empty() { Vec::new() } else { vec![Vec::new()] };
     let mut i = 0;
     while i < words.len() {
         let w = words[i].as_str();
         if w == "||" || w == "or" {
-            if or_groups.last().is_some_and(Vec::is_empty) {
-                return Err("missing ACL before '||'".into());
-            }
             or_groups.push(Vec::new());
             i += 1;
             continue;
@@ -306,8 +315,10 @@ pub fn parse_condition(
             Some(rest) if !rest.is_empty() => (true, rest),
             Some(_) => {
                 i += 1;
-                let n = words.get(i).ok_or("missing ACL after '!'")?;
-                (true, n.as_str())
+                match words.get(i) {
+                    Some(n) => (true, n.as_str()),
+                    None => break,
+                }
             }
             None => (false, w),
         };
@@ -318,7 +329,7 @@ pub fn parse_condition(
                 .ok_or("missing closing '}' in condition")?;
             let inner = &words[i + 1..i + 1 + close];
             if inner.is_empty() {
-                return Err("empty anonymous ACL in condition".into());
+                return Err("missing fetch method in ACL expression ''".into());
             }
             i += close + 1;
             AclRef::Anonymous(Box::new(parse_acl_expr(inner)?))
@@ -329,10 +340,16 @@ pub fn parse_condition(
                 "TRUE" => AclRef::Predefined(PredefinedAcl::True),
                 "FALSE" => AclRef::Predefined(PredefinedAcl::False),
                 "LOCALHOST" => AclRef::Predefined(PredefinedAcl::LocalHost),
-                n if PREDEFINED_HTTP.contains(&n) => {
-                    return Err(not_supported(&format!("predefined ACL {n}")))
+                n if PREDEFINED_UNSUPPORTED.contains(&n) => {
+                    return Err(super::not_supported(&format!("predefined ACL {n}")))
                 }
-                _ => return Err(format!("no such ACL : '{name}'")),
+                n => match PREDEFINED.iter().find(|(p, _)| *p == n) {
+                    Some((_, def)) => {
+                        let words: Vec<String> = def.split(' ').map(String::from).collect();
+                        AclRef::Anonymous(Box::new(parse_acl_expr(&words)?))
+                    }
+                    None => return Err(format!("no such ACL : '{name}'")),
+                },
             }
         };
         or_groups
@@ -340,9 +357,6 @@ pub fn parse_condition(
             .expect("never empty")
             .push(CondTerm { negate, acl });
         i += 1;
-    }
-    if or_groups.last().is_some_and(Vec::is_empty) {
-        return Err("missing ACL after '||'".into());
     }
     Ok(Condition {
         unless,
@@ -372,6 +386,54 @@ mod tests {
         let e = parse_acl_expr(&w("src_port -m int -i 5")).unwrap();
         assert!(e.ignore_case);
         assert_eq!(e.method, MatchMethod::Int);
+        let e = parse_acl_expr(&w("hdr_sub(host) -i example")).unwrap();
+        assert_eq!((e.sample.as_str(), e.method), ("req.hdr(host)", MatchMethod::Sub));
+        let e = parse_acl_expr(&w("path_len gt 3")).unwrap();
+        assert_eq!((e.sample.as_str(), e.method, e.patterns[0].as_str()), ("path", MatchMethod::Len, "4:"));
+        let e = parse_acl_expr(&w("req.hdr(host),lower -m end .com")).unwrap();
+        assert_eq!((e.fetch.as_str(), e.converters.len(), e.method), ("req.hdr", 1, MatchMethod::End));
+        let e = parse_acl_expr(&w("status 200:299")).unwrap();
+        assert_eq!(e.method, MatchMethod::Int);
+    }
+
+    #[test]
+    fn pattern_files() {
+        let dir = std::env::temp_dir().join(format!("mp-acl-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pats = dir.join("pats.txt");
+        std::fs::write(&pats, "10.0.0.0/8\n# comment\n\n  ::1\n").unwrap();
+        let e = parse_acl_expr(&w(&format!("src -f {} 1.2.3.4", pats.display()))).unwrap();
+        assert_eq!(e.patterns, ["10.0.0.0/8", "::1", "1.2.3.4"]);
+        let map = dir.join("m.map");
+        std::fs::write(&map, "/a be1\n/b\tbe2\n").unwrap();
+        let e = parse_acl_expr(&w(&format!("path_beg -M -f {}", map.display()))).unwrap();
+        assert_eq!(e.patterns, ["/a", "/b"]);
+        std::fs::write(&pats, "10.0.0.0/8\n# c\n\n  foo  \n").unwrap();
+        assert_eq!(
+            parse_acl_expr(&w(&format!("src -f {}", pats.display()))).unwrap_err(),
+            format!("'foo  ' is not a valid IPv4 or IPv6 address at line 4 of file '{}'", pats.display())
+        );
+        let missing = dir.join("nope.txt");
+        assert_eq!(
+            parse_acl_expr(&w(&format!("path -f {}", missing.display()))).unwrap_err(),
+            format!("failed to open pattern file <{}>", missing.display())
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn predefined_acls_expand_to_their_definition() {
+        let loc = Location { file: Arc::from("t"), line: 1 };
+        for (name, _) in PREDEFINED {
+            let c = parse_condition(false, &w(name), &[], &loc).unwrap();
+            assert!(matches!(c.or_groups[0][0].acl, AclRef::Anonymous(_)), "{name}");
+        }
+        let c = parse_condition(false, &w("METH_GET"), &[], &loc).unwrap();
+        let AclRef::Anonymous(e) = &c.or_groups[0][0].acl else { unreachable!() };
+        assert_eq!((e.sample.as_str(), e.patterns.len()), ("method", 2));
+        assert!(parse_condition(false, &w("WAIT_END"), &[], &loc)
+            .unwrap_err()
+            .contains("not supported by moonproxy yet"));
     }
 
     #[test]
@@ -384,12 +446,17 @@ mod tests {
             parse_acl_expr(&w("src 1.2.3.4 foo")).unwrap_err(),
             "'foo' is not a valid IPv4 or IPv6 address"
         );
-        assert!(parse_acl_expr(&w("path_beg /x"))
+        assert!(parse_acl_expr(&w("ssl_fc_sni_end x"))
             .unwrap_err()
             .contains("not supported by moonproxy yet"));
-        assert!(parse_acl_expr(&w("src,ipmask(24) 1.2.3.4"))
-            .unwrap_err()
-            .contains("converter 'ipmask'"));
+        assert_eq!(
+            parse_acl_expr(&w("path,nope x")).unwrap_err(),
+            "ACL keyword 'path' : unknown converter 'nope'."
+        );
+        assert_eq!(
+            parse_acl_expr(&w("src -m foo 1")).unwrap_err(),
+            "unknown matching method 'foo' when parsing ACL expression"
+        );
         assert!(parse_acl_expr(&w("dst_port abc")).is_err());
     }
 
@@ -419,7 +486,9 @@ mod tests {
             parse_condition(false, &w("nope"), &acls, &loc).unwrap_err(),
             "no such ACL : 'nope'"
         );
-        assert!(parse_condition(true, &w(""), &acls, &loc).is_err());
-        assert!(parse_condition(true, &w("a ||"), &acls, &loc).is_err());
+        // HAProxy accepts these: no group never holds, an empty group always does.
+        assert!(parse_condition(true, &w(""), &acls, &loc).unwrap().or_groups.is_empty());
+        assert_eq!(parse_condition(true, &w("a ||"), &acls, &loc).unwrap().or_groups[1].len(), 0);
+        assert!(parse_condition(true, &w("{ }"), &acls, &loc).is_err());
     }
 }

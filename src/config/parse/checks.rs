@@ -11,6 +11,7 @@ use crate::diag::Severity;
 
 /// Runs every check, appending diagnostics; completes the model (server ids).
 pub fn run(config: &mut Config, diags: &mut Vec<Diagnostic>) {
+    super::rules::check_modes(config, diags);
     let names: Vec<(String, bool, bool)> = config
         .proxies
         .iter()
@@ -81,7 +82,8 @@ pub fn run(config: &mut Config, diags: &mut Vec<Diagnostic>) {
             if let Some(r) = &proxy.default_backend {
                 check_ref(r, "default_backend", diags);
             }
-            for u in &proxy.use_backends {
+            // A log-format name (`use_backend %[...]`) is resolved per request.
+            for u in proxy.use_backends.iter().filter(|u| !u.backend.name.contains('%')) {
                 check_ref(&u.backend, "use_backend", diags);
             }
         }

@@ -14,6 +14,7 @@ pub mod http_misc;
 pub mod log;
 pub mod lua;
 pub mod proxy;
+pub mod rules;
 pub mod server;
 pub mod userlist;
 

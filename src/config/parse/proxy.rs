@@ -15,6 +15,7 @@ pub const TCPLOG_FORMAT: &str =
 pub use crate::log::HTTPLOG_FORMAT;
 
 pub use super::acl::acl;
+pub use super::rules::{http_rule, redirect_rule, tcp_rule};
 pub use super::server::{default_server, server};
 
 pub fn mode(p: &mut Parser, l: &Line) -> Result<(), String> {
@@ -132,7 +133,8 @@ pub fn use_backend(p: &mut Parser, l: &Line) -> Result<(), String> {
         return Err("'use_backend' expects a backend name.".into());
     }
     if l.arg(1).contains('%') {
-        return Err(not_supported("use_backend with a log-format name"));
+        crate::http::rules::Fmt::parse(l.arg(1))
+            .map_err(|e| format!("use_backend '{}' : {e}.", l.arg(1)))?;
     }
     let cond = match l.args.get(2).map(String::as_str) {
         None => None,

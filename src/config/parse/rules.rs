@@ -1,0 +1,232 @@
+//! `http-request`, `http-response`, `http-after-response`, `tcp-request` and
+//! `tcp-response` lines: split into the action and its condition, checked with the
+//! same code that compiles them (`crate::http::rules::Action::parse`), and stored in
+//! the model in order.
+//!
+//! HAProxy 2.6 accepts these rules in a *named* `defaults` section only (proxies that
+//! name it with `from` run its rules before their own); an anonymous one is refused.
+
+use super::{Line, Parser};
+use crate::config::keywords::Section;
+use crate::config::diagnostic::Diagnostic;
+use crate::config::model::{Config, HttpRuleConf, HttpRuleList, Mode, TcpAction, TcpRuleConf, TcpRuleList};
+use crate::diag::Severity;
+use crate::http::rules::{Action, ActionError};
+use crate::sample::{Expr, VarName};
+
+/// Splits `words` at the first `if`/`unless` and parses the condition after it.
+/// `what` names the rule in condition errors (`'http-request deny'`).
+fn split_cond(
+    p: &mut Parser,
+    l: &Line,
+    words: &[String],
+    what: &str,
+) -> Result<(Vec<String>, Option<crate::config::model::Condition>), String> {
+    let Some(at) = words.iter().position(|w| w == "if" || w == "unless") else {
+        return Ok((words.to_vec(), None));
+    };
+    let acls = p.draft().proxy.acls.clone();
+    let cond = super::acl::parse_condition(words[at] == "unless", &words[at + 1..], &acls, &l.loc)
+        .map_err(|e| format!("error detected while parsing an '{what}' condition : {e}."))?;
+    Ok((words[..at].to_vec(), Some(cond)))
+}
+
+/// Refuses rules in an anonymous `defaults` section, as HAProxy 2.6 does.
+fn check_defaults(p: &mut Parser, kw: &str) -> Result<(), String> {
+    let d = p.draft();
+    if d.section == Section::Defaults && d.proxy.name.is_empty() {
+        return Err(format!("'{kw}' not allowed in anonymous 'defaults' section."));
+    }
+    Ok(())
+}
+
+/// `http-request|http-response|http-after-response <action> [args] [if|unless <cond>]`
+pub fn http_rule(p: &mut Parser, l: &Line) -> Result<(), String> {
+    let kw = l.arg(0);
+    let list = match kw {
+        "http-request" => HttpRuleList::Request,
+        "http-response" => HttpRuleList::Response,
+        _ => HttpRuleList::AfterResponse,
+    };
+    check_defaults(p, kw)?;
+    let action = l.arg(1);
+    let what = format!("{kw} {action}");
+    let (words, cond) = split_cond(p, l, &l.args[1..], &what)?;
+    let captures = p
+        .draft()
+        .proxy
+        .http_rules
+        .iter()
+        .filter(|r| r.list == list && r.action.first().is_some_and(|a| a == "capture") && r.action.get(2).is_some_and(|k| k == "len"))
+        .count();
+    let desc = p.draft().describe();
+    let name = p.draft().proxy.name.clone();
+    if let Err(e) = Action::parse(list, &words, &name, captures) {
+        match e {
+            ActionError::UnknownAction(m) => {
+                p.alert_directive(&l.loc, format!("'{kw}' {m}."));
+                return Ok(());
+            }
+            ActionError::NotSupported(what) => return Err(super::not_supported(&what)),
+            // Arguments the action did not take: HAProxy reads them as a bad condition keyword.
+            ActionError::Args(m) if m.starts_with("unexpected keyword") && cond.is_none() => {
+                let extra = m.split('\'').nth(1).unwrap_or("");
+                p.alert_directive(
+                    &l.loc,
+                    format!("'{what}' expects either 'if' or 'unless' followed by a condition but found '{extra}'."),
+                );
+                return Ok(());
+            }
+            ActionError::Args(m) => {
+                return Err(format!("error detected in {desc} while parsing '{what}' rule : {m}."))
+            }
+        }
+    }
+    if list == HttpRuleList::Request && p.draft().proxy.http_rules.iter().any(|r| r.redirect_keyword) {
+        p.warn(&l.loc, "a 'http-request' rule placed after a 'redirect' rule will still be processed before.");
+    }
+    p.draft().proxy.http_rules.push(HttpRuleConf { list, action: words, cond, location: l.loc.clone(), redirect_keyword: false });
+    Ok(())
+}
+
+/// `redirect location|prefix|scheme <to> [options] [if|unless <cond>]`: an
+/// `http-request redirect` run after the proxy's `http-request` rules.
+pub fn redirect_rule(p: &mut Parser, l: &Line) -> Result<(), String> {
+    let desc = p.draft().describe();
+    let (words, cond) = match l.args.iter().position(|w| w == "if" || w == "unless") {
+        None => (l.args.clone(), None),
+        Some(at) => {
+            let acls = p.draft().proxy.acls.clone();
+            let c = super::acl::parse_condition(l.args[at] == "unless", &l.args[at + 1..], &acls, &l.loc).map_err(|e| {
+                format!("error detected in {desc} while parsing redirect rule : error in condition: {e}.")
+            })?;
+            (l.args[..at].to_vec(), Some(c))
+        }
+    };
+    let name = p.draft().proxy.name.clone();
+    Action::parse(HttpRuleList::Request, &words, &name, 0).map_err(|e| match e {
+        ActionError::Args(m) | ActionError::UnknownAction(m) | ActionError::NotSupported(m) => {
+            format!("error detected in {desc} while parsing redirect rule : {m}.")
+        }
+    })?;
+    p.draft().proxy.http_rules.push(HttpRuleConf {
+        list: HttpRuleList::Request,
+        action: words,
+        cond,
+        location: l.loc.clone(),
+        redirect_keyword: true,
+    });
+    Ok(())
+}
+
+/// `tcp-request connection|content <action> [if|unless <cond>]`,
+/// `tcp-request inspect-delay <time>`, and the same for `tcp-response content`.
+pub fn tcp_rule(p: &mut Parser, l: &Line) -> Result<(), String> {
+    let kw = l.arg(0);
+    check_defaults(p, kw)?;
+    let desc = p.draft().describe();
+    let response = kw == "tcp-response";
+    let sub = l.arg(1);
+    let cap = p.draft().proxy.cap;
+    let list = match (response, sub) {
+        (_, "inspect-delay") => None,
+        (false, "connection") => Some(TcpRuleList::Connection),
+        (false, "content") => Some(TcpRuleList::Content),
+        (true, "content") => Some(TcpRuleList::ResponseContent),
+        (false, _) => {
+            return Err(format!("'{kw}' expects 'inspect-delay', 'connection', or 'content' in {desc} (got '{sub}')"))
+        }
+        (true, _) => return Err(format!("'{kw}' expects 'inspect-delay' or 'content' in {desc} (got '{sub}')")),
+    };
+    if response && !cap.backend && p.draft().section != Section::Defaults {
+        return Err("tcp-response content is only allowed in 'backend' sections or 'defaults' section with a name".into());
+    }
+    if list == Some(TcpRuleList::Connection) && !cap.frontend && p.draft().section != Section::Defaults {
+        return Err(format!("tcp-request connection is not allowed because {} {} is not a frontend", crate::config::parse::proxy_type_name(cap), p.draft().proxy.name));
+    }
+    let Some(list) = list else {
+        let d = crate::config::units::parse_time(l.arg(2)).map_err(|e| {
+            let base = format!("'{kw} inspect-delay' expects a positive delay in milliseconds, in {desc}");
+            match e {
+                crate::config::units::UnitError::Empty => base,
+                _ => match l.arg(2).chars().find(|c| !c.is_ascii_digit()) {
+                    Some(c) => format!("{base} (unexpected character '{c}')"),
+                    None => base,
+                },
+            }
+        })?;
+        let list = if response { TcpRuleList::ResponseContent } else { TcpRuleList::Content };
+        p.draft().proxy.tcp_rules.push(TcpRuleConf { list, action: None, delay: Some(d), cond: None, location: l.loc.clone() });
+        return Ok(());
+    };
+    let what = format!("{kw} {sub} {}", l.arg(2));
+    let (words, cond) = split_cond(p, l, &l.args[2..], what.trim_end())?;
+    let action_name = words.first().map_or("", String::as_str);
+    let base = action_name.split('(').next().unwrap_or("");
+    let var = || -> Result<String, String> {
+        let inner = action_name.split_once('(').and_then(|(_, r)| r.strip_suffix(')')).unwrap_or("");
+        VarName::parse(inner).map(|_| inner.to_string()).ok_or_else(|| {
+            format!("invalid variable name '{inner}'. A variable name must be start by its scope. The scope can be 'proc', 'sess', 'txn', 'req', 'res' or 'check'")
+        })
+    };
+    let extra = |n: usize| -> Result<(), String> {
+        match words.get(n) {
+            Some(x) => Err(format!("'{what}' only accepts 'if' or 'unless', in {desc} (got '{x}')")),
+            None => Ok(()),
+        }
+    };
+    let action = match base {
+        "accept" => {
+            extra(1)?;
+            TcpAction::Accept
+        }
+        "reject" => {
+            extra(1)?;
+            TcpAction::Reject
+        }
+        "set-var" => {
+            let name = var()?;
+            let expr = words.get(1).map_or("", String::as_str);
+            Expr::parse(expr).map_err(|e| e.to_string())?;
+            extra(2)?;
+            TcpAction::SetVar { name, expr: expr.to_string() }
+        }
+        "unset-var" => {
+            let name = var()?;
+            extra(1)?;
+            TcpAction::UnsetVar { name }
+        }
+        "capture" | "expect-proxy" | "expect-netscaler-cip" | "track-sc0" | "track-sc1" | "track-sc2" | "sc-inc-gpc"
+        | "sc-inc-gpc0" | "sc-inc-gpc1" | "sc-set-gpt" | "sc-set-gpt0" | "set-var-fmt" | "set-dst" | "set-dst-port"
+        | "set-mark" | "set-src" | "set-src-port" | "set-tos" | "silent-drop" | "do-resolve" | "set-log-level"
+        | "set-nice" | "switch-mode" | "use-service" | "close" | "send-spoe-group" | "set-priority-class"
+        | "set-priority-offset" | "lua" => return Err(super::not_supported(&format!("{kw} {sub} {base}"))),
+        _ => {
+            return Err(format!(
+                "'{kw} {sub}' expects 'accept', 'reject', 'set-var(*)', 'unset-var(*)' and others moonproxy does not support yet, in {desc} (got '{action_name}')"
+            ))
+        }
+    };
+    p.draft().proxy.tcp_rules.push(TcpRuleConf { list, action: Some(action), delay: None, cond, location: l.loc.clone() });
+    Ok(())
+}
+
+/// Post-parse: HTTP rules in a TCP-mode proxy are ignored, with HAProxy's warning.
+pub fn check_modes(config: &Config, diags: &mut Vec<Diagnostic>) {
+    for p in config.proxies.iter().filter(|p| p.mode == Mode::Tcp && !p.disabled) {
+        for list in [HttpRuleList::Request, HttpRuleList::Response, HttpRuleList::AfterResponse] {
+            if p.http_rules.iter().any(|r| r.list == list) {
+                diags.push(Diagnostic::plain(
+                    Severity::Warning,
+                    None,
+                    format!(
+                        "'{}' rules ignored for {} '{}' as they require HTTP mode.",
+                        list.name(),
+                        super::proxy_type_name(p.cap),
+                        p.name
+                    ),
+                ));
+            }
+        }
+    }
+}

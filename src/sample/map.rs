@@ -1,0 +1,141 @@
+//! Map files and the `map*` converters: `map_<match>[_<output>](file[,default])`.
+//!
+//! A map file holds one `key value` pair a line (`#` comments and blank lines
+//! skipped; the value is the rest of the line, blanks around it removed). It is read
+//! once, when the expression is compiled; keys are compiled as the patterns of the
+//! match method (`str`, `beg`, `sub`, `dir`, `dom`, `end`, `reg`, `int`, `ip`) and the
+//! values are typed as the output (`str`, `int` or `ip`). The first matching key
+//! wins, the longest prefix for `ip`; without a match the default is returned, or
+//! the sample is dropped.
+
+use super::args::Arg;
+use super::matching::{Matcher, Method};
+use super::{Sample, SampleType};
+use std::sync::Arc;
+
+/// A loaded map file.
+#[derive(Debug)]
+pub struct MapFile {
+    matcher: Matcher,
+    values: Vec<Sample>,
+}
+
+impl MapFile {
+    /// Reads `path`, compiling keys for `method` and typing values as `out`. Errors
+    /// read as HAProxy's (after `invalid args in converter 'x' : `).
+    pub fn load(path: &str, method: Method, out: SampleType) -> Result<MapFile, String> {
+        let text = std::fs::read(path).map_err(|_| format!("failed to open pattern file <{path}>"))?;
+        let mut keys: Vec<String> = Vec::new();
+        let mut values = Vec::new();
+        for (n, line) in text.split(|&b| b == b'\n').enumerate() {
+            let line = String::from_utf8_lossy(line);
+            let line = line.trim_end_matches('\r').trim_matches([' ', '\t']);
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (key, value) = line.split_once([' ', '\t']).unwrap_or((line, ""));
+            let value = value.trim_matches([' ', '\t']);
+            let typed = typed_value(value, out)
+                .ok_or_else(|| format!("unable to parse '{value}' at line {} of file '{path}'", n + 1))?;
+            Matcher::compile("map", key_type(method), method, false, &[key])
+                .map_err(|e| format!("{e} at line {} of file '{path}'", n + 1))?;
+            keys.push(key.to_string());
+            values.push(typed);
+        }
+        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let matcher = Matcher::compile("map", key_type(method), method, false, &refs).map_err(|e| e.to_string())?;
+        Ok(MapFile { matcher, values })
+    }
+
+    /// The value of the first key matching `sample` (the longest prefix for `ip`).
+    pub fn lookup(&self, sample: Sample) -> Option<&Sample> {
+        self.values.get(self.matcher.first_match(sample)?)
+    }
+}
+
+fn key_type(method: Method) -> SampleType {
+    match method {
+        Method::Ip => SampleType::Addr,
+        Method::Int => SampleType::Sint,
+        _ => SampleType::Str,
+    }
+}
+
+fn typed_value(v: &str, out: SampleType) -> Option<Sample> {
+    match out {
+        SampleType::Sint => Some(Sample::Sint(super::args::parse_int(v)?)),
+        SampleType::Addr => Some(Sample::ip(v.parse().ok()?)),
+        _ => Some(Sample::str(v)),
+    }
+}
+
+/// Compile-time check of a `map*` converter: loads the file into `Arg::Map` and
+/// types the default.
+pub fn check(a: &mut [Arg], method: Method, out: SampleType) -> Result<(), String> {
+    let path = a.first().and_then(Arg::str).unwrap_or("").to_string();
+    let map = MapFile::load(&path, method, out)?;
+    a[0] = Arg::Map(Arc::new(map));
+    if let Some(Arg::Str(d)) = a.get(1) {
+        if typed_value(d, out).is_none() {
+            return Err(format!("cannot parse default value '{d}'"));
+        }
+    }
+    Ok(())
+}
+
+/// Runs a `map*` converter.
+pub fn run(s: Sample, a: &[Arg], out: SampleType) -> Option<Sample> {
+    let Some(Arg::Map(map)) = a.first() else { return None };
+    match map.lookup(s) {
+        Some(v) => Some(v.clone()),
+        None => typed_value(a.get(1)?.str()?, out),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::sample::{Expr, Sample, TestCtx};
+
+    /// Values from HAProxy 2.6 on the same files.
+    #[test]
+    fn lookups_as_haproxy_does() {
+        let dir = std::env::temp_dir().join(format!("mp-map-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let t = dir.join("t.map");
+        std::fs::write(&t, "/a  A value \n/b\tB\n# x\n\n/c\n").unwrap();
+        let ip = dir.join("ip.map");
+        std::fs::write(&ip, "10.0.0.0/8 net8\n10.1.0.0/16 net16\n").unwrap();
+        let int = dir.join("int.map");
+        std::fs::write(&int, "5 five\n10:20 range\n").unwrap();
+        let (t, ip, int) = (t.display(), ip.display(), int.display());
+        let cx = TestCtx::default();
+        let eval = |e: String| Expr::parse(&e).unwrap_or_else(|err| panic!("{e}: {err}")).eval(&cx);
+        let s = |v: &str| Some(Sample::str(v));
+        let cases = [
+            (format!("str(/a),map({t})"), s("A value")),
+            (format!("str(/b/x),map({t})"), None),
+            (format!("str(/b/x),map_beg({t},def)"), s("B")),
+            (format!("str(/zz/a),map_sub({t})"), s("A value")),
+            (format!("str(/zz/a),map_beg({t},def)"), s("def")),
+            (format!("str(/c),map_beg({t},def)"), s("")),
+            (format!("str(10.1.2.3),map_ip({ip})"), s("net16")),
+            (format!("str(10.2.2.3),map_ip({ip},none)"), s("net8")),
+            (format!("str(11.1.1.1),map_ip({ip},none)"), s("none")),
+            (format!("int(15),map_int({int},none)"), s("range")),
+            (format!("int(5),map_int({int},none)"), s("five")),
+            (format!("str(x),map_int({int},none)"), s("none")),
+        ];
+        for (e, want) in cases {
+            assert_eq!(eval(e.clone()), want, "{e}");
+        }
+        assert_eq!(
+            Expr::parse(&format!("str(a),map_str_int({t})")).unwrap_err().to_string(),
+            format!("invalid args in converter 'map_str_int' : unable to parse 'A value' at line 1 of file '{t}'")
+        );
+        assert_eq!(
+            Expr::parse("str(a),map(/nonexistent/x.map)").unwrap_err().to_string(),
+            "invalid args in converter 'map' : failed to open pattern file </nonexistent/x.map>"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
