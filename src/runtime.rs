@@ -18,7 +18,6 @@ mod world;
 use crate::backend::Backend;
 use crate::config::model::Config;
 use crate::listener::Listener;
-use crate::config::model::Mode;
 use crate::log::events::proxy_kind;
 use crate::log::{LogFormat, LogIdentity, Logger};
 use crate::lua::api::core::{Engine, EngineOptions};
@@ -111,13 +110,6 @@ fn fatal(errors: Vec<String>) -> i32 {
 fn warn_unsupported(config: &Config) {
     if config.global.nbthread > 1 {
         warning!("nbthread {} is not supported: running one reactor thread.", config.global.nbthread);
-    }
-    for p in config.proxies.iter().filter(|p| p.mode == Mode::Http && !p.disabled) {
-        warning!(
-            "{} '{}' : mode http is not supported yet: its connections are forwarded as in mode tcp.",
-            proxy_kind(p.cap),
-            p.name
-        );
     }
 }
 
