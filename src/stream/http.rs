@@ -190,6 +190,10 @@ pub struct HttpSide {
     tarpit_status: u16,
     /// A server connection kept open from the previous transaction.
     pub(super) idle: Option<ServerSide>,
+    /// The request head sent on a reused server connection, kept until the response
+    /// starts: if the server had closed that connection, the request (which has no
+    /// body) is sent again on a new one.
+    replay: Option<Vec<u8>>,
     /// Transactions finished on this connection.
     pub done: u64,
     /// Whether the stream's close is logged: not for a kept-alive client that leaves
@@ -232,6 +236,7 @@ impl HttpSide {
             req_error: None,
             tarpit_status: 500,
             idle: None,
+            replay: None,
             done: 0,
             log_at_close: true,
             txn_start: now,
@@ -291,6 +296,7 @@ impl HttpSide {
         self.reply_term = Termination::NORMAL;
         self.res_started = false;
         self.req_error = None;
+        self.replay = None;
         self.done += 1;
         self.txn_start = now;
         self.txn_date = date;
@@ -1042,12 +1048,43 @@ impl Stream {
             return false;
         }
         idle.released = false; // the pick reserved a slot on this server again
+        h.replay = (h.req.stage == Stage::Done && h.req.fwd == 0).then(|| h.req.out.clone());
         self.server = Some(idle);
         self.t_connect = Some(Duration::ZERO);
         self.server_last = env.cx.now;
         self.client_last = env.cx.now;
         self.state_deadline = None;
         self.goto(State::Forwarding);
+        true
+    }
+
+    /// A reused server connection failed before any response byte (the server closed
+    /// it while it was idle): send the request again on a new connection to the same
+    /// server, once. True when done.
+    pub(super) fn http_retry_reused(&mut self, env: &mut Env<'_, '_>, cause: Cause, phase: Phase) -> bool {
+        if self.state != State::Forwarding || cause != Cause::ServerAbort || phase != Phase::Headers {
+            return false;
+        }
+        let Some(h) = self.http.as_mut() else { return false };
+        if h.res_head_at.is_some() || !h.res.out.is_empty() || !self.res.buf.is_empty() {
+            return false;
+        }
+        let Some(head) = h.replay.take() else { return false };
+        h.req.out = head;
+        h.req_sent = None;
+        h.res_parser = None;
+        self.res.eof = false;
+        let side = self.server.as_mut().expect("forwarding has a server");
+        if let Some(c) = side.conn.as_mut() {
+            c.deregister(env.cx.registry);
+        }
+        side.conn = None;
+        let (srv, addr) = (side.srv, side.addr.clone());
+        ::log::debug!("stream {}: idle server connection was closed, reconnecting", self.id);
+        // The slot stays reserved: the new connection takes it over.
+        self.t_connect = None;
+        self.connect_started = None;
+        self.start_connect(env, srv, addr);
         true
     }
 

@@ -668,6 +668,11 @@ impl Stream {
                 env.pool.leave_queue(be, env.key);
             }
         }
+        // HTTP: a request sent on a reused connection the server had closed is sent
+        // again; a client still waiting for its response gets an error page.
+        if self.http_retry_reused(env, cause, phase) {
+            return;
+        }
         // HTTP: a client still waiting for its response gets an error page first.
         if let Some(status) = self.http_error_status(cause, phase) {
             return self.http_reject(env, status, Termination::new(cause, phase));

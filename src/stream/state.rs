@@ -35,7 +35,8 @@ impl State {
     ///
     /// HTTP mode adds a loop: `HttpHead → Route → … → Forwarding → HttpHead` for
     /// each transaction of a kept-alive connection; `Route`/`Queued → Forwarding`
-    /// when an idle server connection is reused; and `LocalReply` wherever the proxy
+    /// when an idle server connection is reused (`Forwarding → Connecting` when the
+    /// server had closed it: the request is sent again on a new one); and `LocalReply` wherever the proxy
     /// answers instead of a server (a rejected request, `deny`, a failed connect,
     /// a bad or missing response).
     pub fn can_go(self, to: State) -> bool {
@@ -51,6 +52,7 @@ impl State {
                 | (Route, Tarpit | LocalReply)
                 | (Queued | Connecting | TurnAround | Forwarding | Tarpit, LocalReply)
                 | (Forwarding | LocalReply, HttpHead)
+                | (Forwarding, Connecting)
                 | (_, Closed)
         ) && self != Closed
     }
@@ -66,7 +68,7 @@ mod tests {
             assert!(!Closed.can_go(s));
         }
         assert!(Forwarding.can_go(Closed));
-        assert!(!Forwarding.can_go(Connecting));
+        assert!(!Forwarding.can_go(Queued));
         assert!(Route.can_go(Connecting));
         assert!(!Route.can_go(TurnAround));
         assert!(Connecting.can_go(Connecting), "a redispatch retries from Connecting");
