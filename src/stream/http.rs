@@ -380,8 +380,13 @@ impl Stream {
                 }
             }
         }
-        if self.http_mut().txn.req.is_none() {
-            let read = self.read_client_early(env);
+        let read = self.read_client_early(env);
+        if self.http_mut().txn.req.is_some() {
+            // Resuming the rules after a yield.
+            if read.is_err() {
+                return self.close(env, Cause::ClientAbort, Phase::Request);
+            }
+        } else {
             let nothing = self.req.buf.is_empty();
             if read.is_err() || (nothing && self.req.eof) {
                 // The client left. Between two requests that is the normal end of a
@@ -398,8 +403,14 @@ impl Stream {
             if !nothing && h.first_byte.is_none() {
                 h.first_byte = Some(now);
             }
-            let timeout = if nothing && idle_between { fe.http_keep_alive.or(req_timeout) } else { req_timeout };
-            let deadline = timeout.map(|t| h.txn_start + t);
+            // `timeout http-keep-alive` bounds the wait for the first byte of a next
+            // request, then `timeout http-request` the head from that byte on.
+            let (timeout, from) = match (idle_between, h.first_byte) {
+                (true, None) => (fe.http_keep_alive.or(req_timeout), h.txn_start),
+                (true, Some(first)) => (req_timeout, first),
+                (false, _) => (req_timeout, h.txn_start),
+            };
+            let deadline = timeout.map(|t| from + t);
             let parser = h.req_parser.get_or_insert_with(|| RequestParser::new(h.limits));
             match parser.parse(self.req.buf.data()) {
                 Err(e) => {

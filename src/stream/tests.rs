@@ -66,6 +66,15 @@ struct Rig {
 
 impl Rig {
     fn new(timeouts: Timeouts, retries: u32) -> Rig {
+        Rig::with_mode(timeouts, retries, false)
+    }
+
+    /// A rig whose stream runs in HTTP mode.
+    fn http(timeouts: Timeouts) -> Rig {
+        Rig::with_mode(timeouts, 0, true)
+    }
+
+    fn with_mode(timeouts: Timeouts, retries: u32, http_mode: bool) -> Rig {
         let p = Proxy {
             name: "l".into(),
             cap: Capabilities { frontend: true, backend: true },
@@ -80,7 +89,10 @@ impl Rig {
         s.set_nonblocking(true).unwrap();
         let client = Conn::new(conn::Sock::Tcp(mio::net::TcpStream::from_std(s)));
         let now = Instant::now();
-        let stream = Stream::new(0, 0, 0, client, Some(src), None, 1024, now);
+        let mut stream = Stream::new(0, 0, 0, client, Some(src), None, 1024, now);
+        if http_mode {
+            stream = stream.with_http(http::limits_for(1024));
+        }
         Rig {
             poll: mio::Poll::new().unwrap(),
             timers: Timers::default(),
@@ -197,4 +209,71 @@ fn a_socketless_attempt_wakes_itself() {
     assert_eq!(r.run(Event::Wake, Instant::now()), Life::Finished);
     assert_eq!(r.stream.termination().to_string(), "SC");
     assert_eq!(r.pool.released, vec![0, 1]);
+}
+
+/// The client sends `bytes`; the stream runs on the readable event.
+fn client_sends(r: &mut Rig, bytes: &[u8]) -> Life {
+    use std::io::Write;
+    r._peer.write_all(bytes).unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    r.run(Event::Client(Ready { readable: true, writable: true, ..Default::default() }), Instant::now())
+}
+
+/// What the client received, up to the proxy's close.
+fn client_reads(r: &mut Rig) -> String {
+    use std::io::Read;
+    r._peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    r._peer.shutdown(std::net::Shutdown::Write).unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    let life = r.run(Event::Client(Ready { readable: true, read_closed: true, ..Default::default() }), Instant::now());
+    assert_eq!(life, Life::Finished, "closed once the client closed");
+    let mut out = String::new();
+    r._peer.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn http_bad_request_is_answered_without_choosing_a_server() {
+    let mut r = Rig::http(Timeouts::default());
+    assert_eq!(r.stream.state(), State::HttpHead);
+    r.pool.picks.push_back(Pick::Server { srv: 0, addr: None });
+    assert_eq!(client_sends(&mut r, b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n"), Life::Alive);
+    assert_eq!(r.stream.state(), State::LocalReply);
+    assert_eq!(r.pool.picks.len(), 1, "no server was picked");
+    assert_eq!(r.pool.attached, 0);
+    let out = client_reads(&mut r);
+    assert!(out.starts_with("HTTP/1.1 400 "), "{out}");
+    assert_eq!(r.stream.termination().to_string(), "PR");
+    let rec = r.stream.log_record(&r.proxies, &r.pool, Instant::now(), 1);
+    let http = rec.http.expect("an HTTP log record");
+    assert_eq!((http.status, http.method), (Some(400), None));
+}
+
+#[test]
+fn http_request_without_server_gets_503_and_is_logged_as_such() {
+    let mut r = Rig::http(Timeouts::default());
+    assert_eq!(client_sends(&mut r, b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n"), Life::Alive);
+    assert_eq!(r.stream.state(), State::LocalReply);
+    let out = client_reads(&mut r);
+    assert!(out.starts_with("HTTP/1.1 503 "), "{out}");
+    assert_eq!(r.stream.termination().to_string(), "SC");
+    let rec = r.stream.log_record(&r.proxies, &r.pool, Instant::now(), 1);
+    let http = rec.http.expect("an HTTP log record");
+    assert_eq!(http.status, Some(503));
+    assert_eq!(http.uri.as_deref(), Some("/x"));
+    assert!(http.t_request.is_some());
+    assert_eq!(r.pool.attached, 0, "detached at close");
+}
+
+#[test]
+fn http_slow_head_times_out_with_408() {
+    let t = Timeouts { http_request: Some(Duration::from_millis(30)), ..Default::default() };
+    let mut r = Rig::http(t);
+    assert_eq!(client_sends(&mut r, b"GET / HTTP/1.1\r\n"), Life::Alive);
+    assert_eq!(r.stream.state(), State::HttpHead);
+    r.fire_timer();
+    assert_eq!(r.stream.state(), State::LocalReply);
+    let out = client_reads(&mut r);
+    assert!(out.starts_with("HTTP/1.1 408 "), "{out}");
+    assert_eq!(r.stream.termination().to_string(), "cR");
 }
