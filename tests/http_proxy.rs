@@ -200,6 +200,7 @@ fn chunked_upload_and_download_of_64_mib_are_streamed() {
     assert_eq!(n, SIZE);
     assert!(good, "downloaded bytes differ from what the server sent");
     let rss = rss_kib(proxy.pid());
+    eprintln!("proxy RSS after the transfers: {rss} KiB");
     assert!(rss < 64 * 1024, "the proxy's RSS is {rss} KiB after moving 128 MiB: bodies must not be buffered");
 }
 
@@ -382,4 +383,58 @@ listen l
     assert_eq!(rejected(&proxy, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"), 503);
     let line = proxy.wait_for_line(is_log_line, DEADLINE);
     assert_eq!(field(&line, "ts"), "SC", "{line}");
+}
+
+#[test]
+fn http_server_close_keeps_the_client_but_not_the_server_connection() {
+    let app = http_app();
+    let proxy = http_proxy(&app, "", "    option http-server-close");
+    let mut c = connect(&proxy);
+    for i in 0..3 {
+        c.get_mut().write_all(format!("GET /headers HTTP/1.1\r\nHost: t\r\nX-I: {i}\r\n\r\n").as_bytes()).unwrap();
+        let (head, body) = response(&mut c, false);
+        assert!(!head.has_token("connection", "close"), "the client side stays open: {head:?}");
+        let seen = String::from_utf8_lossy(&body).to_ascii_lowercase();
+        assert!(seen.contains("connection: close"), "the server is told to close: {seen}");
+    }
+    assert_eq!(app.connections(), 3, "one server connection per request");
+
+    // With http-pretend-keepalive the server is not told.
+    let proxy = http_proxy(&app, "", "    option http-server-close\n    option http-pretend-keepalive");
+    let mut c = connect(&proxy);
+    c.get_mut().write_all(b"GET /headers HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    let (_, body) = response(&mut c, false);
+    assert!(!String::from_utf8_lossy(&body).to_ascii_lowercase().contains("connection: close"));
+}
+
+#[test]
+fn originalto_adds_the_destination_address() {
+    let app = http_app();
+    let proxy = http_proxy(&app, "", "    option originalto header X-Dst");
+    let mut c = connect(&proxy);
+    c.get_mut().write_all(b"GET /headers HTTP/1.1\r\nHost: t\r\nX-Dst: spoofed\r\n\r\n").unwrap();
+    let (_, body) = response(&mut c, false);
+    let seen = String::from_utf8_lossy(&body);
+    assert!(seen.contains("X-Dst: 127.0.0.1\r\n"), "{seen}");
+    assert!(!seen.contains("spoofed"), "{seen}");
+}
+
+#[test]
+fn pipelined_requests_sent_a_byte_at_a_time_are_parsed_the_same() {
+    let app = http_app();
+    let proxy = http_proxy(&app, "", "");
+    let mut c = connect(&proxy);
+    c.get_mut().set_nodelay(true).unwrap();
+    let batch: &[u8] = b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n\
+GET /second HTTP/1.1\r\nHost: t\r\n\r\nPOST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nok";
+    let mut w = c.get_mut().try_clone().unwrap();
+    let writer = std::thread::spawn(move || {
+        for b in batch {
+            w.write_all(std::slice::from_ref(b)).unwrap();
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    });
+    let bodies: Vec<Vec<u8>> = (0..3).map(|_| response(&mut c, false).1).collect();
+    writer.join().unwrap();
+    assert_eq!(bodies, [b"abc".to_vec(), b"path=/second".to_vec(), b"ok".to_vec()]);
 }

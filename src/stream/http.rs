@@ -24,7 +24,7 @@ use crate::config::model::{HttpConnMode, Mode, Timeouts};
 use crate::http::h1::{BodyDecoder, Limits, ParseError, RequestParser, ResponseParser, Status};
 use crate::http::rules::{self, RuleEnv, Verdict};
 use crate::http::txn::Txn;
-use crate::http::{errors, BodyFraming, Method, Version};
+use crate::http::{errors, BodyFraming, Headers, Method, Version};
 use crate::log::{HttpLog, StreamLog};
 use crate::reactor::Kind;
 use crate::sample::vars::Vars;
@@ -175,6 +175,9 @@ pub struct HttpSide {
     /// Response rules: 0 backend `http-response`, 1 frontend, 2/3 after-response, 4 done.
     res_rules: (u8, usize),
     conn_mode: HttpConnMode,
+    /// The client's request allows the connection to persist (before the head was
+    /// rewritten for the server).
+    client_persistent: bool,
     /// Decided when the response head is sent: the client connection stays open.
     client_keep_alive: bool,
     /// The server connection may serve the next request.
@@ -228,6 +231,7 @@ impl HttpSide {
             be_rules_started: false,
             res_rules: (0, 0),
             conn_mode: HttpConnMode::KeepAlive,
+            client_persistent: false,
             client_keep_alive: false,
             server_keep_alive: false,
             reply_close: true,
@@ -292,6 +296,7 @@ impl HttpSide {
         self.res_rules = (0, 0);
         self.client_keep_alive = false;
         self.server_keep_alive = false;
+        self.client_persistent = false;
         self.reply_close = true;
         self.reply_term = Termination::NORMAL;
         self.res_started = false;
@@ -321,6 +326,27 @@ fn in_net(ip: IpAddr, (net, len): (IpAddr, u8)) -> bool {
         }
         _ => false,
     }
+}
+
+/// Rewrites the `Connection` header: its `close` and `keep-alive` tokens are replaced
+/// by `token` (none: the version's default), other tokens are kept.
+fn set_connection(headers: &mut Headers, token: Option<&str>) {
+    let mut tokens: Vec<Vec<u8>> = headers
+        .list("connection")
+        .filter(|t| !t.eq_ignore_ascii_case(b"close") && !t.eq_ignore_ascii_case(b"keep-alive"))
+        .map(<[u8]>::to_vec)
+        .collect();
+    let had = headers.contains("connection");
+    if let Some(t) = token {
+        tokens.push(t.as_bytes().to_vec());
+    }
+    if tokens.is_empty() {
+        if had {
+            headers.del("connection");
+        }
+        return;
+    }
+    headers.set("Connection", tokens.join(&b", "[..]));
 }
 
 /// The status code of a complete response the proxy generated.
@@ -438,6 +464,7 @@ impl Stream {
                     h.head_at = Some(now);
                     h.line = Some((req.line.method.to_string(), req.line.target.clone(), req.line.version.as_str()));
                     h.req.start_body(req.framing, &h.limits);
+                    h.client_persistent = req.keep_alive();
                     h.txn.req = Some(req);
                     h.rules_at = RulesAt::FrontendRequest;
                     h.rule_cursor = 0;
@@ -532,6 +559,7 @@ impl Stream {
         let h = self.http.as_mut().expect("HTTP mode");
         h.conn_mode = mode;
         let req = h.txn.req.as_mut().expect("a parsed request");
+        h.client_persistent = req.keep_alive(); // as the rules left it
         if let (Some(ff), Some(src)) = (forwardfor, src) {
             let skip = ff.except.is_some_and(|net| in_net(src.ip(), net)) || (ff.if_none && req.headers.contains(&ff.header));
             if !skip {
@@ -579,7 +607,7 @@ impl Stream {
         h.res.stage = Stage::Done;
         h.res_started = true;
         // Keep the connection only for a request fully read and not asking to close.
-        let keep = !close && h.req.stage == Stage::Done && h.req.fwd == 0 && h.txn.req.as_ref().is_some_and(|r| r.keep_alive());
+        let keep = !close && h.req.stage == Stage::Done && h.req.fwd == 0 && h.client_persistent;
         h.reply_close = !keep;
         h.reply_term = term;
         self.res.buf.clear();
@@ -985,16 +1013,19 @@ impl Stream {
             h.server_keep_alive = false;
             return;
         }
-        let client_ka = req.keep_alive() && h.conn_mode != HttpConnMode::Close && res.framing != BodyFraming::UntilClose;
+        let client_ka = h.client_persistent && h.conn_mode != HttpConnMode::Close && res.framing != BodyFraming::UntilClose;
         h.server_keep_alive = h.conn_mode == HttpConnMode::KeepAlive && res.keep_alive() && req.keep_alive();
         h.client_keep_alive = client_ka;
-        if !client_ka {
-            if !res.headers.has_token("connection", "close") {
-                res.headers.set("Connection", "close");
-            }
-        } else if req.line.version == Version::Http10 || res.line.version == Version::Http10 {
-            res.headers.set("Connection", "keep-alive");
-        }
+        // `Connection` is hop-by-hop: what the server said about its connection is
+        // replaced by what the proxy decided for the client's.
+        let token = if !client_ka {
+            Some("close")
+        } else if req.line.version == Version::Http10 {
+            Some("keep-alive")
+        } else {
+            None
+        };
+        set_connection(&mut res.headers, token);
         res.write_head(&mut h.res.out);
         let framing = res.framing;
         h.res.start_body(framing, &h.limits);
@@ -1177,6 +1208,22 @@ mod tests {
         cut.start_body(BodyFraming::ContentLength(9), &limits);
         cut.scan(b"abc").unwrap();
         assert!(cut.producer_closed().is_err(), "truncated");
+    }
+
+    #[test]
+    fn connection_header_is_rewritten() {
+        let mut h = Headers::new();
+        h.add("Connection", "close, X-Foo");
+        set_connection(&mut h, None);
+        assert_eq!(h.get("connection"), Some(&b"X-Foo"[..]));
+        set_connection(&mut h, Some("keep-alive"));
+        assert_eq!(h.get("connection"), Some(&b"X-Foo, keep-alive"[..]));
+        let mut only = Headers::new();
+        only.add("connection", "close");
+        set_connection(&mut only, None);
+        assert!(!only.contains("connection"));
+        set_connection(&mut only, Some("close"));
+        assert_eq!(only.get("Connection"), Some(&b"close"[..]));
     }
 
     #[test]
