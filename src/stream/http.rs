@@ -420,7 +420,13 @@ impl Stream {
                 if nothing && idle_between {
                     self.http_mut().log_at_close = false;
                 }
-                let cause = if nothing && idle_between { Cause::None } else { Cause::ClientAbort };
+                let cause = if nothing && idle_between {
+                    Cause::None
+                } else {
+                    // HAProxy logs an aborted request as a 400 (`CR`), sent or not.
+                    self.http_mut().txn.status = Some(400);
+                    Cause::ClientAbort
+                };
                 return self.close(env, cause, Phase::Request);
             }
             let fe = &env.proxies[self.frontend].timeouts;
@@ -688,7 +694,8 @@ impl Stream {
 
     /// In HTTP mode, the error page a closing stream owes the client instead of a
     /// silent close: 503 when no server could be reached, 502 for a server that failed
-    /// before its response head, 504 for one that did not answer in time. `None` once
+    /// before its response head (`SH`) or sent an invalid one (`PH`), 504 for one that
+    /// did not answer in time (`sH`). `None` once
     /// a response started, or when the client is the one that left.
     pub(super) fn http_error_status(&self, cause: Cause, phase: Phase) -> Option<u16> {
         let h = self.http.as_ref()?;
@@ -701,7 +708,7 @@ impl Stream {
         match (cause, phase) {
             (Cause::ServerAbort | Cause::ServerTimeout | Cause::ProxyAbort | Cause::Resource, Phase::Queue | Phase::Connect | Phase::Request) => Some(503),
             (Cause::ServerTimeout, Phase::Headers) => Some(504),
-            (Cause::ServerAbort | Cause::Internal, Phase::Headers) => Some(502),
+            (Cause::ServerAbort | Cause::ProxyAbort | Cause::Internal, Phase::Headers) => Some(502),
             _ => None,
         }
     }
@@ -886,8 +893,9 @@ impl Stream {
                 let parser = h.res_parser.get_or_insert_with(|| ResponseParser::new(limits, method));
                 match parser.parse(self.res.buf.data()) {
                     Err(e) => {
+                        // An invalid response is blocked by the proxy (`PH`, as HAProxy).
                         ::log::debug!("stream {}: response rejected: {e}", self.id);
-                        self.close(env, Cause::ServerAbort, Phase::Headers);
+                        self.close(env, Cause::ProxyAbort, Phase::Headers);
                         return Err(());
                     }
                     Ok(Status::Partial) => {

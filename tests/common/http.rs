@@ -15,6 +15,7 @@
 //! | `HEAD *` | 200 with `content-length: 5`, no body |
 //! | `GET /ws` | 101 Switching Protocols, then echoes raw bytes |
 //! | `GET /bad` | a malformed status line |
+//! | `GET /close` | nothing: the connection is closed |
 //! | `GET /slow` | nothing, ever (until the peer closes) |
 //! | anything else | 200, `path=<target>` |
 //!
@@ -314,6 +315,7 @@ fn serve_app(conn: TcpStream, stats: &Stats) {
                     }
                 }
                 ("GET", "/bad") => out.write_all(b"HTTP/1.1 2x0 Nope\r\n\r\n")?,
+                ("GET", "/close") => return Ok(()),
                 ("GET", "/slow") => {
                     // Never answer; wait for the peer to give up.
                     while !r.read_some(1024)?.is_empty() {}
