@@ -449,3 +449,25 @@ GET /second HTTP/1.1\r\nHost: t\r\n\r\nPOST /echo HTTP/1.1\r\nHost: t\r\nContent
     writer.join().unwrap();
     assert_eq!(bodies, [b"abc".to_vec(), b"path=/second".to_vec(), b"ok".to_vec()]);
 }
+
+#[test]
+fn http_buffer_request_waits_for_the_body_before_connecting() {
+    let app = http_app();
+    let proxy = http_proxy(&app, "", "    option http-buffer-request");
+    let mut c = connect(&proxy);
+    c.get_mut()
+        .write_all(b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(app.connections(), 0, "no server before the body is complete");
+    c.get_mut().write_all(b"lo\r\n0\r\n\r\n").unwrap();
+    let (head, body) = response(&mut c, false);
+    assert_eq!((head.status(), body.as_slice()), (200, &b"hello"[..]));
+
+    // A body that never completes gets 408 (timeout http-request).
+    let proxy = http_proxy(&app, "    timeout http-request 300ms", "    option http-buffer-request");
+    let mut c = connect(&proxy);
+    c.get_mut().write_all(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc").unwrap();
+    assert_eq!(response(&mut c, false).0.status(), 408);
+    assert_eq!(app.connections(), 1, "only the first request reached the server");
+}

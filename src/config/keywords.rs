@@ -451,7 +451,7 @@ pub static OPTIONS: &[SubKeyword] = &[
     s("tcplog", DF, ""),
     // HTTP mode (issue 5, http-stream).
     s("forwardfor", DFB, "`except`, `header`, `if-none`"),
-    s("http-buffer-request", DFB, "accepted; bodies are streamed, not buffered, yet"),
+    s("http-buffer-request", DFB, "frontend: the body (up to the buffer) is awaited before the rules"),
     s("http-keep-alive", DFB, ""),
     s("http-pretend-keepalive", DFB, ""),
     s("http-server-close", DFB, ""),

@@ -172,6 +172,8 @@ pub struct HttpSide {
     rule_cursor: usize,
     /// The backend's request rules were started (their cursor was reset).
     be_rules_started: bool,
+    /// `option http-buffer-request` waited for the body already.
+    body_buffered: bool,
     /// Response rules: 0 backend `http-response`, 1 frontend, 2/3 after-response, 4 done.
     res_rules: (u8, usize),
     conn_mode: HttpConnMode,
@@ -229,6 +231,7 @@ impl HttpSide {
             rules_at: RulesAt::FrontendRequest,
             rule_cursor: 0,
             be_rules_started: false,
+            body_buffered: false,
             res_rules: (0, 0),
             conn_mode: HttpConnMode::KeepAlive,
             client_persistent: false,
@@ -293,6 +296,7 @@ impl HttpSide {
         self.rules_at = RulesAt::FrontendRequest;
         self.rule_cursor = 0;
         self.be_rules_started = false;
+        self.body_buffered = false;
         self.res_rules = (0, 0);
         self.client_keep_alive = false;
         self.server_keep_alive = false;
@@ -326,6 +330,25 @@ fn in_net(ip: IpAddr, (net, len): (IpAddr, u8)) -> bool {
         }
         _ => false,
     }
+}
+
+/// The payload of the (possibly partial) body `bytes` framed as `framing`: what
+/// `req.body` returns after `option http-buffer-request` (chunk framing removed).
+fn payload(framing: BodyFraming, limits: &Limits, bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    if framing == BodyFraming::None {
+        return out;
+    }
+    let mut dec = BodyDecoder::new(framing, limits);
+    let mut at = 0;
+    while let Ok(d) = dec.decode(&bytes[at..]) {
+        out.extend_from_slice(&bytes[at..][d.data.clone()]);
+        at += d.consumed;
+        if d.done || d.consumed == 0 {
+            break;
+        }
+    }
+    out
 }
 
 /// Rewrites the `Connection` header: its `close` and `keep-alive` tokens are replaced
@@ -408,9 +431,12 @@ impl Stream {
         }
         let read = self.read_client_early(env);
         if self.http_mut().txn.req.is_some() {
-            // Resuming the rules after a yield.
-            if read.is_err() {
-                return self.close(env, Cause::ClientAbort, Phase::Request);
+            // Resuming: buffering the body, or the rules after a yield.
+            if let Err(cause) = read {
+                if let Some(status) = self.http_mut().req_error {
+                    return self.http_reject(env, status, Termination::new(Cause::ProxyAbort, Phase::Request));
+                }
+                return self.close(env, cause, Phase::Request);
             }
         } else {
             let nothing = self.req.buf.is_empty();
@@ -478,12 +504,47 @@ impl Stream {
                 }
             }
         }
+        if !self.http_buffer_body(env) {
+            return;
+        }
         // Frontend rules (resumed here after a yield).
         if !self.http_request_rules(env, self.frontend, Phase::Request) {
             return;
         }
         self.http_mut().rules_at = RulesAt::BackendRequest;
         self.goto(State::Route);
+    }
+
+    /// `option http-buffer-request` (frontend): before the rules run, wait until the
+    /// whole body is buffered (or the buffer is full, or the client closed), bounded by
+    /// `timeout http-request`, and give the payload to the rules as `txn.req_body`.
+    /// False while waiting (or answered: a bad body is a 400, a slow one a 408).
+    fn http_buffer_body(&mut self, env: &mut Env<'_, '_>) -> bool {
+        if !env.proxies[self.frontend].options.http.buffer_request || self.http_mut().body_buffered {
+            return true;
+        }
+        if self.http_scan_early().is_err() {
+            let status = self.http_mut().req_error.unwrap_or(400);
+            self.http_reject(env, status, Termination::new(Cause::ProxyAbort, Phase::Request));
+            return false;
+        }
+        let fe = &env.proxies[self.frontend].timeouts;
+        let timeout = fe.http_request.or(fe.client);
+        let h = self.http.as_mut().expect("HTTP mode");
+        if h.req.stage == Stage::Body && !self.req.eof && !self.req.buf.is_full() {
+            let deadline = timeout.map(|t| h.first_byte.unwrap_or(h.txn_start) + t);
+            if deadline.is_some_and(|d| d <= env.cx.now) {
+                self.http_reject(env, 408, Termination::new(Cause::ClientTimeout, Phase::Request));
+            } else {
+                self.state_deadline = deadline;
+            }
+            return false;
+        }
+        let framing = h.txn.req.as_ref().map_or(BodyFraming::None, |r| r.framing);
+        h.txn.req_body = payload(framing, &h.limits, &self.req.buf.data()[..h.req.fwd]);
+        h.body_buffered = true;
+        self.state_deadline = None;
+        true
     }
 
     /// Runs `proxy`'s `http-request` rules from the cursor; false when the stream must
@@ -1216,6 +1277,15 @@ mod tests {
         cut.start_body(BodyFraming::ContentLength(9), &limits);
         cut.scan(b"abc").unwrap();
         assert!(cut.producer_closed().is_err(), "truncated");
+    }
+
+    #[test]
+    fn buffered_payload_has_no_chunk_framing() {
+        let l = Limits::default();
+        assert_eq!(payload(BodyFraming::Chunked, &l, b"3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n"), b"abcde");
+        assert_eq!(payload(BodyFraming::Chunked, &l, b"3\r\nabc\r\n2\r\nd"), b"abcd", "partial");
+        assert_eq!(payload(BodyFraming::ContentLength(3), &l, b"abc"), b"abc");
+        assert!(payload(BodyFraming::None, &l, b"").is_empty());
     }
 
     #[test]
