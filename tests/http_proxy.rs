@@ -471,3 +471,16 @@ fn http_buffer_request_waits_for_the_body_before_connecting() {
     assert_eq!(response(&mut c, false).0.status(), 408);
     assert_eq!(app.connections(), 1, "only the first request reached the server");
 }
+
+#[test]
+fn abortonclose_stops_waiting_for_a_response_the_client_gave_up_on() {
+    let app = http_app();
+    let proxy = http_proxy(&app, "", "    option abortonclose");
+    let mut c = connect(&proxy);
+    c.get_mut().write_all(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    assert!(app.wait_connections(1, DEADLINE));
+    c.get_mut().shutdown(std::net::Shutdown::Write).unwrap();
+    let line = proxy.wait_for_line(is_log_line, DEADLINE);
+    assert_eq!(field(&line, "ts"), "CH", "{line}");
+    assert!(c.read_head().unwrap().is_none(), "no response, closed");
+}

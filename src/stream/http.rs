@@ -68,7 +68,8 @@ pub struct Flow {
     /// have been checked: they may be sent.
     pub fwd: usize,
     pub stage: Stage,
-    decoder: Option<BodyDecoder>,
+    /// Boxed: an idle connection's flows hold none, and stay small.
+    decoder: Option<Box<BodyDecoder>>,
 }
 
 impl Flow {
@@ -77,7 +78,7 @@ impl Flow {
         if framing == BodyFraming::None {
             self.stage = Stage::Done;
         } else {
-            self.decoder = Some(BodyDecoder::new(framing, limits));
+            self.decoder = Some(Box::new(BodyDecoder::new(framing, limits)));
             self.stage = Stage::Body;
         }
     }
@@ -162,8 +163,10 @@ pub struct HttpSide {
     pub txn: Txn,
     pub req: Flow,
     pub res: Flow,
-    req_parser: Option<RequestParser>,
-    res_parser: Option<ResponseParser>,
+    // Boxed, like the other parts only a transaction in progress needs, so that an
+    // idle kept-alive connection stays small.
+    req_parser: Option<Box<RequestParser>>,
+    res_parser: Option<Box<ResponseParser>>,
     /// Method, target and version as received, for the log.
     line: Option<(String, String, &'static str)>,
     /// `sess.*` variables: they live as long as the client connection.
@@ -194,7 +197,7 @@ pub struct HttpSide {
     /// The status of a tarpitted request.
     tarpit_status: u16,
     /// A server connection kept open from the previous transaction.
-    pub(super) idle: Option<ServerSide>,
+    pub(super) idle: Option<Box<ServerSide>>,
     /// The request head sent on a reused server connection, kept until the response
     /// starts: if the server had closed that connection, the request (which has no
     /// body) is sent again on a new one.
@@ -469,7 +472,7 @@ impl Stream {
                 (false, _) => (req_timeout, h.txn_start),
             };
             let deadline = timeout.map(|t| from + t);
-            let parser = h.req_parser.get_or_insert_with(|| RequestParser::new(h.limits));
+            let parser = h.req_parser.get_or_insert_with(|| Box::new(RequestParser::new(h.limits)));
             match parser.parse(self.req.buf.data()) {
                 Err(e) => {
                     ::log::debug!("stream {}: request rejected: {e}", self.id);
@@ -793,6 +796,7 @@ impl Stream {
     /// head is parsed and the transaction ends when the response was sent.
     pub(super) fn forward_http(&mut self, env: &mut Env<'_, '_>) {
         let now = env.cx.now;
+        let abortonclose = env.proxies[self.backend.unwrap_or(self.frontend)].options.abortonclose;
         let mut rounds = 0;
         loop {
             rounds += 1;
@@ -861,6 +865,11 @@ impl Stream {
             if h.req.stage == Stage::Tunnel && self.req.drained_after_eof() && !srv.shut_w {
                 srv.shutdown_write();
                 progress = true;
+            }
+            // `option abortonclose`: a client that closed while its response is still
+            // due does not wait for it (`CH`).
+            if self.req.eof && h.req.stage == Stage::Done && !h.res_started && abortonclose {
+                return self.close(env, Cause::ClientAbort, Phase::Headers);
             }
             // Response: server → buffer.
             if !self.res.eof && srv.readable && !self.res.buf.is_full() {
@@ -951,7 +960,7 @@ impl Stream {
             if h.txn.res.is_none() {
                 let method = h.txn.req.as_ref().map_or(Method::Get, |r| r.line.method.clone());
                 let limits = h.limits;
-                let parser = h.res_parser.get_or_insert_with(|| ResponseParser::new(limits, method));
+                let parser = h.res_parser.get_or_insert_with(|| Box::new(ResponseParser::new(limits, method)));
                 match parser.parse(self.res.buf.data()) {
                     Err(e) => {
                         // An invalid response is blocked by the proxy (`PH`, as HAProxy).
@@ -1121,7 +1130,7 @@ impl Stream {
                 side.released = true;
             }
             match side.conn.as_mut() {
-                Some(_) if reuse => h.idle = Some(side),
+                Some(_) if reuse => h.idle = Some(Box::new(side)),
                 Some(c) => c.deregister(env.cx.registry),
                 None => {}
             }
@@ -1160,7 +1169,7 @@ impl Stream {
         }
         idle.released = false; // the pick reserved a slot on this server again
         h.replay = (h.req.stage == Stage::Done && h.req.fwd == 0).then(|| h.req.out.clone());
-        self.server = Some(idle);
+        self.server = Some(*idle);
         self.t_connect = Some(Duration::ZERO);
         self.server_last = env.cx.now;
         self.client_last = env.cx.now;
@@ -1302,6 +1311,14 @@ mod tests {
         assert!(!only.contains("connection"));
         set_connection(&mut only, Some("close"));
         assert_eq!(only.get("Connection"), Some(&b"close"[..]));
+    }
+
+    /// An idle kept-alive client costs its `Stream` plus this: keep it small (the parts
+    /// only a transaction in progress needs are boxed).
+    #[test]
+    fn http_side_stays_small() {
+        assert!(std::mem::size_of::<HttpSide>() <= 1024, "{}", std::mem::size_of::<HttpSide>());
+        assert!(std::mem::size_of::<Flow>() <= 64);
     }
 
     #[test]
