@@ -260,6 +260,15 @@ impl HttpSide {
         }
     }
 
+    /// Puts a parsed request in the transaction as `HttpHead` does (tests).
+    #[cfg(test)]
+    pub(super) fn set_request_for_test(&mut self, req: crate::http::Request) {
+        self.line = Some((req.line.method.to_string(), req.line.target.clone(), req.line.version.as_str()));
+        self.req.start_body(req.framing, &self.limits);
+        self.client_persistent = req.keep_alive();
+        self.txn.req = Some(req);
+    }
+
     /// The HTTP part of the log record of the current transaction.
     pub fn log(&self) -> HttpLog {
         let since = |a: Option<Instant>, b: Option<Instant>| match (a, b) {
@@ -407,7 +416,7 @@ impl Stream {
         self.http.as_ref().is_none_or(|h| h.log_at_close)
     }
 
-    fn http_mut(&mut self) -> &mut HttpSide {
+    pub(super) fn http_mut(&mut self) -> &mut HttpSide {
         self.http.as_mut().expect("HTTP mode")
     }
 
@@ -569,7 +578,7 @@ impl Stream {
     }
 
     /// Acts on a request-side verdict; true for `Continue`.
-    fn http_verdict(&mut self, env: &mut Env<'_, '_>, verdict: Verdict, phase: Phase) -> bool {
+    pub(super) fn http_verdict(&mut self, env: &mut Env<'_, '_>, verdict: Verdict, phase: Phase) -> bool {
         match verdict {
             Verdict::Continue => return true,
             Verdict::Deny { status } => self.http_reject(env, status, Termination::new(Cause::ProxyAbort, phase)),
@@ -1118,6 +1127,9 @@ impl Stream {
         if !keep {
             // The last transaction is logged with the stream.
             return self.close(env, Cause::None, Phase::None);
+        }
+        if self.state == State::LocalReply {
+            self.term = h.reply_term; // `LR` for a `return` on a kept-alive connection
         }
         let rec = self.log_record(env.proxies, env.pool, env.cx.now, 0);
         let h = self.http.as_mut().expect("HTTP mode");

@@ -111,6 +111,13 @@ impl Rig {
         self.stream.on_event(&mut env, ev)
     }
 
+    /// Runs `f` on the stream with an `Env`, as the runtime would during an event.
+    fn with_env<T>(&mut self, f: impl FnOnce(&mut Stream, &mut Env<'_, '_>) -> T) -> T {
+        let mut cx = Ctx { registry: self.poll.registry(), timers: &mut self.timers, wake: &mut self.wake, now: Instant::now() };
+        let mut env = Env { cx: &mut cx, key: self.key, proxies: &mut self.proxies, pool: &mut self.pool };
+        f(&mut self.stream, &mut env)
+    }
+
     /// Fires armed timers at their own deadlines until the state changes. A timer
     /// armed for an earlier deadline that was since pushed back only re-arms
     /// (lazy cancellation), so this may take more than one.
@@ -225,7 +232,7 @@ fn client_reads(r: &mut Rig) -> String {
     r._peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     r._peer.shutdown(std::net::Shutdown::Write).unwrap();
     std::thread::sleep(Duration::from_millis(20));
-    let life = r.run(Event::Client(Ready { readable: true, read_closed: true, ..Default::default() }), Instant::now());
+    let life = r.run(Event::Client(Ready { readable: true, writable: true, read_closed: true, ..Default::default() }), Instant::now());
     assert_eq!(life, Life::Finished, "closed once the client closed");
     let mut out = String::new();
     r._peer.read_to_string(&mut out).unwrap();
@@ -276,4 +283,56 @@ fn http_slow_head_times_out_with_408() {
     let out = client_reads(&mut r);
     assert!(out.starts_with("HTTP/1.1 408 "), "{out}");
     assert_eq!(r.stream.termination().to_string(), "cR");
+}
+
+/// An HTTP rig whose stream has just parsed `GET / HTTP/1.1` and is about to run its
+/// rules; `verdict` is what they answered.
+fn http_verdict(timeouts: Timeouts, verdict: crate::http::rules::Verdict) -> Rig {
+    use crate::http::h1::{RequestParser, Status};
+    let mut r = Rig::http(timeouts);
+    let Ok(Status::Complete(req, _)) = RequestParser::new(Default::default()).parse(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n") else {
+        panic!("a valid request")
+    };
+    r.stream.http_mut().set_request_for_test(req);
+    let go_on = r.with_env(|s, env| s.http_verdict(env, verdict, Phase::Request));
+    assert!(!go_on, "only Continue goes on");
+    r.run(Event::Wake, Instant::now()); // as after an event: timers armed
+    r
+}
+
+#[test]
+fn http_deny_and_use_service_answer_with_error_pages() {
+    use crate::http::rules::Verdict;
+    let mut r = http_verdict(Timeouts::default(), Verdict::Deny { status: 403 });
+    assert_eq!(r.stream.state(), State::LocalReply);
+    assert!(client_reads(&mut r).starts_with("HTTP/1.1 403 "));
+    assert_eq!(r.stream.termination().to_string(), "PR");
+    let mut r = http_verdict(Timeouts::default(), Verdict::UseService("x".into()));
+    assert!(client_reads(&mut r).starts_with("HTTP/1.1 503 "));
+}
+
+#[test]
+fn http_tarpit_holds_then_answers() {
+    use crate::http::rules::Verdict;
+    let t = Timeouts { tarpit: Some(Duration::from_millis(20)), ..Default::default() };
+    let mut r = http_verdict(t, Verdict::Tarpit { status: 500 });
+    assert_eq!(r.stream.state(), State::Tarpit);
+    r.fire_timer();
+    assert_eq!(r.stream.state(), State::LocalReply);
+    assert!(client_reads(&mut r).starts_with("HTTP/1.1 500 "));
+    assert_eq!(r.stream.termination().to_string(), "PT");
+}
+
+#[test]
+fn http_reply_without_close_keeps_the_connection() {
+    use crate::http::rules::Verdict;
+    let response = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi".to_vec();
+    let mut r = http_verdict(Timeouts::default(), Verdict::Reply { response, close: false });
+    assert_eq!(r.stream.state(), State::LocalReply);
+    r.run(Event::Client(Ready { writable: true, ..Default::default() }), Instant::now());
+    assert_eq!(r.stream.state(), State::HttpHead, "ready for the next request");
+    let logs = r.stream.take_txn_logs();
+    assert_eq!(logs.len(), 1);
+    assert_eq!(&logs[0].termination, b"LR");
+    assert_eq!(logs[0].http.as_ref().and_then(|h| h.status), Some(200));
 }
