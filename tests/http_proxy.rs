@@ -241,7 +241,7 @@ fn websocket_upgrade_becomes_a_tunnel() {
     let proxy = http_proxy(&app, "", "");
     let mut c = connect(&proxy);
     c.get_mut()
-        .write_all(b"GET /ws HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+        .write_all(b"GET /ws HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
         .unwrap();
     let head = c.read_head().unwrap().unwrap();
     assert_eq!(head.status(), 101, "{head:?}");
@@ -298,12 +298,13 @@ fn malformed_requests_are_answered_by_the_proxy_and_never_forwarded() {
     let app = http_app();
     let proxy = http_proxy(&app, "", "");
     let big = format!("GET / HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\n\r\n", "a".repeat(20_000));
-    let cases: [(&str, &[u8], u16); 5] = [
+    let cases: [(&str, &[u8], u16); 6] = [
         ("bad request line", b"GET  / HTTP/1.1\r\nHost: t\r\n\r\n", 400),
         ("CL and TE", b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
         ("oversized head", big.as_bytes(), 431),
         ("bad chunk size", b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n", 400),
         ("unknown coding", b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: foo, chunked\r\n\r\n", 501),
+        ("websocket without key", b"GET /ws HTTP/1.1\r\nHost: t\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n", 400),
     ];
     for (i, (name, request, status)) in cases.iter().enumerate() {
         assert_eq!(rejected(&proxy, request), *status, "{name}");

@@ -344,6 +344,11 @@ fn in_net(ip: IpAddr, (net, len): (IpAddr, u8)) -> bool {
     }
 }
 
+/// A WebSocket upgrade (RFC 6455 §4.1) must carry `Sec-WebSocket-Key`.
+fn is_websocket_without_key(req: &crate::http::Request) -> bool {
+    req.upgrade().is_some_and(|u| u.eq_ignore_ascii_case(b"websocket")) && !req.headers.contains("sec-websocket-key")
+}
+
 /// The payload of the (possibly partial) body `bytes` framed as `framing`: what
 /// `req.body` returns after `option http-buffer-request` (chunk framing removed).
 fn payload(framing: BodyFraming, limits: &Limits, bytes: &[u8]) -> Vec<u8> {
@@ -503,6 +508,10 @@ impl Stream {
                     return;
                 }
                 Ok(Status::Complete(req, n)) => {
+                    if is_websocket_without_key(&req) {
+                        // HAProxy 2.6 answers such an upgrade 400 too.
+                        return self.http_reject(env, 400, Termination::new(Cause::ProxyAbort, Phase::Request));
+                    }
                     self.req.buf.consumed(n);
                     h.req_parser = None;
                     h.head_at = Some(now);

@@ -305,7 +305,7 @@ fn serve_app(conn: TcpStream, stats: &Stats) {
                 }
                 ("GET", "/204") => out.write_all(b"HTTP/1.1 204 No Content\r\n\r\n")?,
                 ("GET", "/ws") => {
-                    out.write_all(b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n")?;
+                    out.write_all(b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\nsec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n")?;
                     loop {
                         let piece = r.read_some(64 * 1024)?.to_vec();
                         if piece.is_empty() {
