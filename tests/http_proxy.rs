@@ -249,7 +249,9 @@ fn websocket_upgrade_becomes_a_tunnel() {
         c.get_mut().write_all(msg).unwrap();
         let mut got = Vec::new();
         while got.len() < msg.len() {
-            got.extend_from_slice(c.read_some(msg.len() - got.len()).unwrap());
+            let piece = c.read_some(msg.len() - got.len()).unwrap();
+            assert!(!piece.is_empty(), "closed after {got:?}");
+            got.extend_from_slice(piece);
         }
         assert_eq!(got, msg);
     }
@@ -484,4 +486,36 @@ fn abortonclose_stops_waiting_for_a_response_the_client_gave_up_on() {
     let line = proxy.wait_for_line(is_log_line, DEADLINE);
     assert_eq!(field(&line, "ts"), "CH", "{line}");
     assert!(c.read_head().unwrap().is_none(), "no response, closed");
+}
+
+#[test]
+fn a_response_delimited_by_close_ends_the_connection() {
+    let app = http_app();
+    let proxy = http_proxy(&app, "", "");
+    let mut c = connect(&proxy);
+    c.get_mut().write_all(b"GET /untilclose HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    let (head, body) = response(&mut c, false);
+    assert!(head.has_token("connection", "close"), "the client cannot be kept: {head:?}");
+    assert_eq!(body, b"until close");
+    let line = proxy.wait_for_line(is_log_line, DEADLINE);
+    assert_eq!(field(&line, "ts"), "--", "{line}");
+}
+
+#[test]
+fn connect_becomes_a_tunnel() {
+    let app = http_app();
+    let proxy = http_proxy(&app, "", "");
+    let mut c = connect(&proxy);
+    c.get_mut().write_all(b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n").unwrap();
+    let head = c.read_head().unwrap().unwrap();
+    assert_eq!(head.status(), 200, "{head:?}");
+    let msg = b"\x16\x03\x01 tls-ish bytes";
+    c.get_mut().write_all(msg).unwrap();
+    let mut got = Vec::new();
+    while got.len() < msg.len() {
+        let piece = c.read_some(msg.len() - got.len()).unwrap();
+        assert!(!piece.is_empty(), "closed after {got:?}");
+        got.extend_from_slice(piece);
+    }
+    assert_eq!(got, msg);
 }

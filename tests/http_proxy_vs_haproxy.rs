@@ -122,7 +122,9 @@ fn interim_and_upgrade_responses_pass_through() {
         ws.get_mut().write_all(b"ping").unwrap();
         let mut echoed = Vec::new();
         while echoed.len() < 4 {
-            echoed.extend_from_slice(ws.read_some(4 - echoed.len()).unwrap());
+            let piece = ws.read_some(4 - echoed.len()).unwrap();
+            assert!(!piece.is_empty(), "closed after {echoed:?}");
+            echoed.extend_from_slice(piece);
         }
         (interim, head.status(), switched, echoed)
     });

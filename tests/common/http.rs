@@ -16,6 +16,8 @@
 //! | `GET /ws` | 101 Switching Protocols, then echoes raw bytes |
 //! | `GET /bad` | a malformed status line |
 //! | `GET /close` | nothing: the connection is closed |
+//! | `GET /untilclose` | 200 without a length, body `until close`, then closes |
+//! | `CONNECT *` | 200, then echoes raw bytes |
 //! | `GET /slow` | nothing, ever (until the peer closes) |
 //! | anything else | 200, `path=<target>` |
 //!
@@ -304,8 +306,18 @@ fn serve_app(conn: TcpStream, stats: &Stats) {
                     out.write_all(b"0\r\n\r\n")?;
                 }
                 ("GET", "/204") => out.write_all(b"HTTP/1.1 204 No Content\r\n\r\n")?,
-                ("GET", "/ws") => {
-                    out.write_all(b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\nsec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n")?;
+                ("GET", "/bad") => out.write_all(b"HTTP/1.1 2x0 Nope\r\n\r\n")?,
+                ("GET", "/close") => return Ok(()),
+                ("GET", "/untilclose") => {
+                    out.write_all(b"HTTP/1.1 200 OK\r\n\r\nuntil close")?;
+                    return Ok(());
+                }
+                ("CONNECT", _) | ("GET", "/ws") => {
+                    if method == "CONNECT" {
+                        out.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")?;
+                    } else {
+                        out.write_all(b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\nsec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n")?;
+                    }
                     loop {
                         let piece = r.read_some(64 * 1024)?.to_vec();
                         if piece.is_empty() {
@@ -314,8 +326,6 @@ fn serve_app(conn: TcpStream, stats: &Stats) {
                         out.write_all(&piece)?;
                     }
                 }
-                ("GET", "/bad") => out.write_all(b"HTTP/1.1 2x0 Nope\r\n\r\n")?,
-                ("GET", "/close") => return Ok(()),
                 ("GET", "/slow") => {
                     // Never answer; wait for the peer to give up.
                     while !r.read_some(1024)?.is_empty() {}
