@@ -467,6 +467,15 @@ fn http_buffer_request_waits_for_the_body_before_connecting() {
     let (head, body) = response(&mut c, false);
     assert_eq!((head.status(), body.as_slice()), (200, &b"hello"[..]));
 
+    // A client expecting 100-continue is answered by the proxy, which needs the body.
+    c.get_mut()
+        .write_all(b"POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n")
+        .unwrap();
+    assert_eq!(c.read_head().unwrap().unwrap().status(), 100);
+    c.get_mut().write_all(b"abc").unwrap();
+    let (head, body) = response(&mut c, false);
+    assert_eq!((head.status(), body.as_slice()), (200, &b"abc"[..]));
+
     // A body that never completes gets 408 (timeout http-request).
     let proxy = http_proxy(&app, "    timeout http-request 300ms", "    option http-buffer-request");
     let mut c = connect(&proxy);

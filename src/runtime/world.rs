@@ -165,7 +165,7 @@ impl World {
             eprintln!("{:08x}:{}.accept({:04x})={:04x} from [{from}] ALPN=<none>", self.next_stream_id as u32, self.proxies[fe].name, lfd as u16, conn.raw_fd() as u16);
         }
         let mut stream = Stream::new(self.next_stream_id, fe, li, conn, peer, local, self.bufsize, cx.now);
-        if crate::stream::http::is_http(self.proxies[fe].mode) {
+        if self.proxies[fe].mode == crate::config::model::Mode::Http {
             stream = stream.with_http(crate::stream::http::limits_for(self.bufsize));
         }
         let Some(key) = self.streams.insert(stream) else { return };

@@ -4,10 +4,12 @@
 //! (see `doc/lifetime-of-a-stream.md`, "HTTP mode"):
 //!
 //! ```text
-//! HttpHead ─▶ Route ─▶ [Queued] ─▶ Connecting ─▶ Forwarding ─┬─▶ HttpHead (keep-alive)
-//!    │  │        │                                  │         └─▶ Closed
-//!    │  └▶ Tarpit┴──────────────▶ LocalReply ◀──────┘
-//!    └──────────────────────────▶ LocalReply ─▶ Closed | HttpHead
+//! HttpHead ─▶ Route ─▶ [Queued] ─▶ Connecting ─▶ Forwarding ─┬─▶ HttpHead (next request)
+//!    │          │  └── idle server connection reused ──▶ ▲   └─▶ Closed
+//!    ├─▶ Tarpit ┤                                          │
+//!    ▼          ▼                                          ▼
+//! LocalReply (error page, `return`; also from Queued, Connecting, TurnAround)
+//!    └─▶ Closed, or HttpHead after a `return` that keeps the connection
 //! ```
 //!
 //! The message bookkeeping is sans-io: a [`Flow`] per direction knows which bytes at
@@ -20,7 +22,7 @@
 use super::conn::{ReadEnd, WriteEnd};
 use super::termination::{Cause, Phase, Termination};
 use super::{ServerSide, State, Stream};
-use crate::config::model::{HttpConnMode, Mode, Timeouts};
+use crate::config::model::{HttpConnMode, Timeouts};
 use crate::http::h1::{BodyDecoder, Limits, ParseError, RequestParser, ResponseParser, Status};
 use crate::http::rules::{self, RuleEnv, Verdict};
 use crate::http::txn::Txn;
@@ -33,6 +35,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::analysers::WaitFor;
 use super::Env;
+
 
 /// `tune.maxrewrite`'s default: room kept free in a buffer for header rewrites, so
 /// the largest head accepted is `tune.bufsize - 1024`.
@@ -425,10 +428,9 @@ impl Stream {
         self.http.as_mut().expect("HTTP mode")
     }
 
-    /// The timeouts of the frontend, and of the backend once chosen.
-    fn fe_be_timeouts<'p>(&self, env: &'p Env<'_, '_>) -> (&'p Timeouts, &'p Timeouts) {
-        let fe = &env.proxies[self.frontend].timeouts;
-        (fe, &env.proxies[self.backend.unwrap_or(self.frontend)].timeouts)
+    /// The timeouts of the backend once chosen, else of the frontend.
+    fn be_timeouts<'p>(&self, env: &'p Env<'_, '_>) -> &'p Timeouts {
+        &env.proxies[self.backend.unwrap_or(self.frontend)].timeouts
     }
 
     // ---- HttpHead ---------------------------------------------------------------
@@ -553,6 +555,20 @@ impl Stream {
         let timeout = fe.http_request.or(fe.client);
         let h = self.http.as_mut().expect("HTTP mode");
         if h.req.stage == Stage::Body && !self.req.eof && !self.req.buf.is_full() {
+            // A client waiting for `100 Continue` before its body gets it from the
+            // proxy (the server will not be asked: the expectation is removed).
+            if let Some(req) = h.txn.req.as_mut().filter(|r| r.expects_continue()) {
+                req.headers.del("expect");
+                let mut interim = b"HTTP/1.1 100 Continue\r\n\r\n".to_vec();
+                let (n, end) = self.client.write_vec(&mut interim);
+                self.res.total += n as u64;
+                if end != WriteEnd::Drained {
+                    // 25 bytes on a connection with nothing in flight: only a dead
+                    // client does not take them.
+                    self.close(env, Cause::ClientAbort, Phase::Request);
+                    return false;
+                }
+            }
             let deadline = timeout.map(|t| h.first_byte.unwrap_or(h.txn_start) + t);
             if deadline.is_some_and(|d| d <= env.cx.now) {
                 self.http_reject(env, 408, Termination::new(Cause::ClientTimeout, Phase::Request));
@@ -592,7 +608,7 @@ impl Stream {
             Verdict::Continue => return true,
             Verdict::Deny { status } => self.http_reject(env, status, Termination::new(Cause::ProxyAbort, phase)),
             Verdict::Tarpit { status } => {
-                let t = self.fe_be_timeouts(env).1;
+                let t = self.be_timeouts(env);
                 let delay = t.tarpit.or(t.connect).unwrap_or_default();
                 self.http_mut().tarpit_status = status;
                 self.state_deadline = Some(env.cx.now + delay);
@@ -862,8 +878,6 @@ impl Stream {
                     return self.close(env, Cause::ServerAbort, self.http_phase());
                 }
             }
-            let h = self.http.as_mut().expect("HTTP mode");
-            let srv = self.server.as_mut().and_then(|s| s.conn.as_mut()).expect("server");
             if h.req.out.is_empty() {
                 if h.req_sent.is_none() {
                     h.req_sent = Some(now);
@@ -1258,11 +1272,6 @@ impl Stream {
         rec.bytes_in = self.req.total.saturating_sub(h.bytes_at_start.0);
         rec.bytes_out = self.res.total.saturating_sub(h.bytes_at_start.1);
     }
-}
-
-/// Whether a frontend runs in HTTP mode.
-pub fn is_http(mode: Mode) -> bool {
-    mode == Mode::Http
 }
 
 #[cfg(test)]
