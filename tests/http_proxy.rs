@@ -528,3 +528,23 @@ fn connect_becomes_a_tunnel() {
     }
     assert_eq!(got, msg);
 }
+
+#[test]
+fn soft_stop_lets_idle_keep_alive_clients_go() {
+    let app = http_app();
+    let mut proxy = http_proxy(&app, "", "");
+    let mut idle = connect(&proxy);
+    idle.get_mut().write_all(b"GET /a HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    assert_eq!(response(&mut idle, false).0.status(), 200);
+    let mut busy = connect(&proxy);
+    busy.get_mut().write_all(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nab").unwrap();
+    assert!(app.wait_connections(2, DEADLINE));
+    proxy.signal("USR1");
+    assert!(idle.read_head().unwrap().is_none(), "the idle client is closed at once");
+    // The one in a transaction finishes it, told to close.
+    busy.get_mut().write_all(b"cd").unwrap();
+    let (head, body) = response(&mut busy, false);
+    assert_eq!((head.status(), body.as_slice()), (200, &b"abcd"[..]));
+    assert!(head.has_token("connection", "close"), "{head:?}");
+    assert!(proxy.wait_exit(DEADLINE).success());
+}

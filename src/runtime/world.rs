@@ -324,6 +324,15 @@ impl World {
             l.close(cx.registry);
         }
         self.log_proxies_stopped();
+        // HTTP: idle kept-alive clients are let go now, the others after their response.
+        for key in self.streams.keys() {
+            if let Some(s) = self.streams.get_mut(key) {
+                let mut env = Env { cx, key, proxies: &mut self.proxies, pool: &mut self.farm };
+                if s.soft_stop(&mut env) == Life::Finished {
+                    self.finish(cx, key);
+                }
+            }
+        }
         if let Some(d) = self.hard_stop_after {
             cx.timers.arm(cx.now + d, TimerTarget::Global(GlobalTimer::HardStop));
         }

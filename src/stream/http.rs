@@ -207,6 +207,8 @@ pub struct HttpSide {
     replay: Option<Vec<u8>>,
     /// Transactions finished on this connection.
     pub done: u64,
+    /// The process is stopping (soft stop): no next request on this connection.
+    stopping: bool,
     /// Whether the stream's close is logged: not for a kept-alive client that leaves
     /// (or times out) between requests.
     pub log_at_close: bool,
@@ -251,6 +253,7 @@ impl HttpSide {
             idle: None,
             replay: None,
             done: 0,
+            stopping: false,
             log_at_close: true,
             txn_start: now,
             txn_date: date,
@@ -417,6 +420,20 @@ impl Stream {
     /// now; the last transaction is logged when the stream closes.
     pub fn take_txn_logs(&mut self) -> Vec<StreamLog> {
         self.http.as_mut().map(|h| std::mem::take(&mut h.logs)).unwrap_or_default()
+    }
+
+    /// Soft stop: a kept-alive connection waiting for its next request is closed now
+    /// (without a log line); one in a transaction closes after its response (which
+    /// says `Connection: close`). TCP streams are left alone. Returns the stream's life.
+    pub fn soft_stop(&mut self, env: &mut Env<'_, '_>) -> super::Life {
+        let Some(h) = self.http.as_mut() else { return super::Life::Alive };
+        h.stopping = true;
+        if self.state == State::HttpHead && h.done > 0 && h.txn.req.is_none() && self.req.buf.is_empty() {
+            h.log_at_close = false;
+            self.close(env, Cause::None, Phase::Request);
+            return super::Life::Finished;
+        }
+        super::Life::Alive
     }
 
     /// Whether the runtime logs this stream when it closes.
@@ -1123,7 +1140,7 @@ impl Stream {
             h.server_keep_alive = false;
             return;
         }
-        let client_ka = h.client_persistent && h.conn_mode != HttpConnMode::Close && res.framing != BodyFraming::UntilClose;
+        let client_ka = h.client_persistent && !h.stopping && h.conn_mode != HttpConnMode::Close && res.framing != BodyFraming::UntilClose;
         h.server_keep_alive = h.conn_mode == HttpConnMode::KeepAlive && res.keep_alive() && req.keep_alive();
         h.client_keep_alive = client_ka;
         // `Connection` is hop-by-hop: what the server said about its connection is
@@ -1145,7 +1162,7 @@ impl Stream {
     /// same connection, or close.
     fn http_end_txn(&mut self, env: &mut Env<'_, '_>) {
         let h = self.http.as_mut().expect("HTTP mode");
-        let keep = h.client_keep_alive && h.req.complete() && !(self.req.eof && self.req.buf.is_empty())
+        let keep = h.client_keep_alive && !h.stopping && h.req.complete() && !(self.req.eof && self.req.buf.is_empty())
             || (self.state == State::LocalReply && !h.reply_close);
         if !keep {
             // The last transaction is logged with the stream.
