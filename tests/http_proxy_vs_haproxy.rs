@@ -129,3 +129,27 @@ fn interim_and_upgrade_responses_pass_through() {
         (interim, head.status(), switched, echoed)
     });
 }
+
+#[test]
+fn pipelined_requests_and_server_close_behave_the_same() {
+    let expected = (vec![b"abc".to_vec(), b"helloworld".to_vec(), b"path=/third".to_vec()], 3, 3);
+    on_both("    option http-server-close", expected, |p, app| {
+        let mut c = connect(p, "fe");
+        c.get_mut()
+            .write_all(
+                b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc\
+POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n5\r\nworld\r\n0\r\n\r\n\
+GET /third HTTP/1.1\r\nHost: t\r\n\r\n",
+            )
+            .unwrap();
+        let mut bodies = Vec::new();
+        for _ in 0..3 {
+            let head = c.read_head().unwrap().unwrap();
+            let mut body = Vec::new();
+            c.read_body(&head, false, |b| body.extend_from_slice(b)).unwrap();
+            bodies.push(body);
+        }
+        let lines = p.wait_for_lines(3, is_log_line, DEADLINE).len();
+        (bodies, lines, app.connections())
+    });
+}
