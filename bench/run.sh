@@ -1,29 +1,37 @@
 #!/usr/bin/env bash
-# moonproxy against HAProxy 2.6 on the same TCP configuration, behind the same backend, on
-# loopback. Prints a markdown table: requests/s, the proxy's CPU time per request (64-byte and
-# 16-KiB responses) and its RSS per idle proxied connection, with moonproxy/HAProxy ratios.
-# Method: doc/performance.md.
+# moonproxy against HAProxy 2.6 on the same configurations, behind the same backend, on
+# loopback. Prints a markdown table: requests/s, the proxy's CPU time per request and its RSS
+# per idle connection, with moonproxy/HAProxy ratios. Method: doc/performance.md.
 #
-# usage: bench/run.sh [-d SECONDS] [-r ROUNDS] [-c CONNECTIONS] [-n IDLE_CONNECTIONS] [--no-build]
+# usage: bench/run.sh [-m tcp|http|all] [-d SECONDS] [-r ROUNDS] [-c CONNECTIONS] [-n IDLE_CONNECTIONS] [--no-build]
+#   -m: tcp (default): bench/tcp.cfg, GET of 64-byte and 16-KiB responses forwarded in mode tcp;
+#       http: bench/http*.cfg, proxied GET (64 B, 16 KiB), `http-request return`, 20 ACLs and
+#       header rewrites; all: both.
 #   defaults: 10 s per run, 3 rounds (interleaved), 50 connections, 2000 idle connections.
 # environment: MOONPROXY=<binary> (skips the moonproxy build), HAPROXY=<binary>, WRK=<binary>.
 #
-# Bounded: at most 2 proxies x 2 sizes x ROUNDS runs of SECONDS each, plus start-up and the
-# idle-connection measurement (each step has its own timeout).
+# Bounded: at most 2 proxies x 6 scenarios x ROUNDS runs of SECONDS each (wrk itself under a
+# timeout), plus start-up, checks and the idle-connection measurements, each under a timeout.
 set -euo pipefail
 
-duration=10 rounds=3 conns=50 idle=2000 build=1
+mode=tcp duration=10 rounds=3 conns=50 idle=2000 build=1
 while [ $# -gt 0 ]; do
     case "$1" in
+        -m) mode="$2"; shift 2 ;;
         -d) duration="$2"; shift 2 ;;
         -r) rounds="$2"; shift 2 ;;
         -c) conns="$2"; shift 2 ;;
         -n) idle="$2"; shift 2 ;;
         --no-build) build=0; shift ;;
-        -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "bench/run.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
     esac
 done
+
+case "$mode" in
+    tcp|http|all) ;;
+    *) echo "bench/run.sh: -m expects tcp, http or all, not $mode" >&2; exit 2 ;;
+esac
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 log() { echo "[bench] $*" >&2; }
@@ -55,20 +63,46 @@ fi
 moonproxy=${MOONPROXY:-$root/target/release/moonproxy}
 [ -x "$benchtool" ] || die "$benchtool missing (run without --no-build)"
 
+# --- scenarios -----------------------------------------------------------------------------
+# A group is one configuration both proxies run at the same time; its scenarios are the paths
+# wrk asks for. g_checks: "path length [header]" requests a proxy must answer right (';'
+# between them) before it is measured; g_rss: measure RSS per idle connection on it.
+declare -A g_cfg g_checks g_scen g_rss
+g_cfg[tcp]=tcp.cfg          g_checks[tcp]="/64 64;/16k 16384"           g_scen[tcp]="tcp-64=/64 tcp-16k=/16k"      g_rss[tcp]=1
+g_cfg[http]=http.cfg        g_checks[http]="/64 64;/16k 16384"          g_scen[http]="http-64=/64 http-16k=/16k"   g_rss[http]=1
+g_cfg[return]=http-return.cfg g_checks[return]="/ 2"                    g_scen[return]="http-return=/"             g_rss[return]=0
+g_cfg[rules]=http-rules.cfg g_checks[rules]="/api/64 64 x-rules:applied" g_scen[rules]="http-rules=/api/64"         g_rss[rules]=0
+declare -A label=(
+    [tcp-64]="64 B responses"
+    [tcp-16k]="16 KiB responses"
+    [http-64]="HTTP proxied GET, 64 B"
+    [http-16k]="HTTP proxied GET, 16 KiB"
+    [http-return]="HTTP \`http-request return\`"
+    [http-rules]="HTTP 20 ACLs + rewrites, 64 B"
+)
+case "$mode" in
+    tcp) groups=(tcp) ;;
+    http) groups=(http return rules) ;;
+    all) groups=(tcp http return rules) ;;
+esac
+
 # --- processes -----------------------------------------------------------------------------
 work=$(mktemp -d "${TMPDIR:-/tmp}/moonproxy-bench.XXXXXX")
 pids=()
-cleanup() {
-    # SIGTERM, then SIGKILL for whatever is still there a second later.
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+# SIGTERM, then SIGKILL for whatever is still there a second later.
+stop_pids() {
+    for pid in "$@"; do kill "$pid" 2>/dev/null || true; done
     for _ in $(seq 10); do
         alive=0
-        for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+        for pid in "$@"; do kill -0 "$pid" 2>/dev/null && alive=1; done
         [ "$alive" = 0 ] && break
         sleep 0.1
     done
-    for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
+    for pid in "$@"; do kill -9 "$pid" 2>/dev/null || true; done
+    for pid in "$@"; do wait "$pid" 2>/dev/null || true; done
+}
+cleanup() {
+    stop_pids "${pids[@]}"
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -88,35 +122,65 @@ wait_listening() {
     return 1
 }
 
-declare -A port pid ok
+# The requests of group $2 answered right by the proxy on port $1.
+checks_pass() {
+    local port=$1 group=$2 spec path len header
+    IFS=';' read -ra specs <<< "${g_checks[$group]}"
+    for spec in "${specs[@]}"; do
+        read -r path len header <<< "$spec"
+        timeout 15 "$benchtool" check "$port" "$path" "$len" ${header:+"$header"} >> "$work/check.err" 2>&1 || return 1
+    done
+}
+
 names=(moonproxy haproxy)
 declare -A bin=([moonproxy]="$moonproxy" [haproxy]="$haproxy")
-for name in "${names[@]}"; do
+declare -A port pid ok
+# status[name.scenario]: why a proxy has no figure for a scenario, or what its figures mean.
+declare -A status
+
+# The first line of proxy $1's output on group $2 matching $3, without the log prefix and
+# with the generated file's path replaced by the configuration's name.
+first_line() {
+    grep -m1 -E "$3" "$work/$1.$2.log" | sed -e 's/^.*) : //' -e "s|$work/$1.$2.cfg|bench/${g_cfg[$2]}|g"
+}
+
+# Starts proxy $1 on group $2's configuration and checks it; sets ok[$1] and, when it
+# cannot be measured, status for each scenario of the group.
+start_proxy() {
+    local name=$1 group=$2 why="" s
     port[$name]=$("$benchtool" free-port)
     sed -e "s/@PROXY_PORT@/${port[$name]}/" -e "s/@BACKEND_PORT@/$backend_port/" -e "s/@MAXCONN@/$maxconn/" \
-        "$root/bench/tcp.cfg" > "$work/$name.cfg"
+        "$root/bench/${g_cfg[$group]}" > "$work/$name.$group.cfg"
     ok[$name]=0
     if [ ! -x "${bin[$name]}" ]; then
-        log "$name: ${bin[$name]} is not executable: n/a"
-        continue
-    fi
-    "${bin[$name]}" -db -f "$work/$name.cfg" > "$work/$name.log" 2>&1 &
-    pid[$name]=$!
-    pids+=($!)
-    if wait_listening "${pid[$name]}" "${port[$name]}" && "$benchtool" check "${port[$name]}" /64 64 && "$benchtool" check "${port[$name]}" /16k 16384; then
-        ok[$name]=1
-        log "$name (pid ${pid[$name]}) proxies 127.0.0.1:${port[$name]} -> 127.0.0.1:$backend_port"
+        why="${bin[$name]} is not executable"
     else
-        if kill -0 "${pid[$name]}" 2>/dev/null; then
-            log "$name does not proxy: n/a. Its output so far:"
+        "${bin[$name]}" -db -f "$work/$name.$group.cfg" > "$work/$name.$group.log" 2>&1 &
+        pid[$name]=$!
+        pids+=($!)
+        : > "$work/check.err"
+        if wait_listening "${pid[$name]}" "${port[$name]}" && checks_pass "${port[$name]}" "$group"; then
+            ok[$name]=1
+            log "$name (pid ${pid[$name]}) serves ${g_cfg[$group]} on 127.0.0.1:${port[$name]} -> 127.0.0.1:$backend_port"
+            # A proxy that accepts the configuration but says it does not implement part of
+            # it (moonproxy before HTTP mode) is measured, and the table says so.
+            if grep -q 'not supported yet' "$work/$name.$group.log"; then
+                why=$(first_line "$name" "$group" 'not supported yet')
+                for s in ${g_scen[$group]}; do status[$name.${s%%=*}]="measured, but it warned: $why"; done
+                why=""
+            fi
+            return
+        elif kill -0 "${pid[$name]}" 2>/dev/null; then
+            why="wrong answer: $(tail -n1 "$work/check.err")"
         else
-            wait "${pid[$name]}" && status=0 || status=$?
-            log "$name exited (status $status) instead of proxying: n/a. Its output:"
+            why="refused the configuration: $(first_line "$name" "$group" 'ALERT|rror')"
         fi
-        if [ -s "$work/$name.log" ]; then sed 's/^/    /' "$work/$name.log" >&2; else log "    (none)"; fi
+        log "$name on ${g_cfg[$group]}: n/a. Its output:"
+        if [ -s "$work/$name.$group.log" ]; then sed 's/^/    /' "$work/$name.$group.log" | head -n 20 >&2; else log "    (none)"; fi
     fi
-done
-[ "${ok[haproxy]}" = 1 ] || die "HAProxy does not proxy on bench/tcp.cfg: no reference, stopping"
+    log "$name on ${g_cfg[$group]}: n/a ($why)"
+    for s in ${g_scen[$group]}; do status[$name.${s%%=*}]="n/a: $why"; done
+}
 
 # --- measurements --------------------------------------------------------------------------
 clk_tck=$(getconf CLK_TCK)
@@ -125,52 +189,65 @@ clk_tck=$(getconf CLK_TCK)
 cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
 
 declare -A rss
-for name in "${names[@]}"; do
-    [ "${ok[$name]}" = 1 ] || continue
-    log "$name: RSS with $idle idle connections"
-    if out=$(timeout 120 "$benchtool" idle-rss "${port[$name]}" "${pid[$name]}" "$idle"); then
-        read -r before after per_conn <<< "$out"
-        rss[$name]=$per_conn
-        log "$name: VmRSS ${before} kB -> ${after} kB, ${per_conn} bytes per connection"
-    else
-        log "$name: idle-connection measurement failed"
-    fi
-done
-
-# One line per run: name size requests seconds requests/s cpu_us_per_request errors
+# One line per run: name scenario requests requests/s cpu_us_per_request errors
 results="$work/results"
 : > "$results"
-run_wrk() { # name size_path
-    local name=$1 path=$2 t0 t1 out reqs rps errors
+run_wrk() { # name scenario path
+    local name=$1 scen=$2 path=$3 t0 t1 out reqs rps errors
     t0=$(cpu_ticks "${pid[$name]}")
-    out=$("$wrk" -t1 -c"$conns" -d"${duration}s" --timeout 5s "http://127.0.0.1:${port[$name]}$path" 2>&1) || true
+    out=$(timeout $((duration + 20)) "$wrk" -t1 -c"$conns" -d"${duration}s" --timeout 5s "http://127.0.0.1:${port[$name]}$path" 2>&1) || true
     t1=$(cpu_ticks "${pid[$name]}")
     reqs=$(awk '/requests in/ { print $1 }' <<< "$out")
     rps=$(awk '/^Requests\/sec/ { print $2 }' <<< "$out")
     errors=$(awk '/Socket errors|Non-2xx/ { printf "%s; ", $0 }' <<< "$out")
     if [ -z "$reqs" ] || [ "$reqs" = 0 ]; then
-        log "$name $path: wrk failed: $out"
+        log "$name $scen: wrk failed: $out"
+        status[$name.$scen]="n/a: wrk completed no request"
         return
     fi
-    awk -v n="$name" -v p="$path" -v r="$reqs" -v s="$rps" -v d=$((t1 - t0)) -v hz="$clk_tck" -v e="$errors" \
+    awk -v n="$name" -v p="$scen" -v r="$reqs" -v s="$rps" -v d=$((t1 - t0)) -v hz="$clk_tck" -v e="$errors" \
         'BEGIN { printf "%s %s %d %.1f %.3f %s\n", n, p, r, s, d / hz * 1e6 / r, (e == "" ? "-" : "errors") }' >> "$results"
     log "$(tail -n1 "$results")${errors:+ ($errors)}"
 }
 
-for round in $(seq "$rounds"); do
-    # Alternate which proxy goes first so that neither always runs on a warmer machine.
-    if [ $((round % 2)) = 1 ]; then order=(moonproxy haproxy); else order=(haproxy moonproxy); fi
-    for path in /64 /16k; do
-        for name in "${order[@]}"; do
+for group in "${groups[@]}"; do
+    log "=== ${g_cfg[$group]}"
+    group_pids=()
+    for name in "${names[@]}"; do
+        start_proxy "$name" "$group"
+        [ -n "${pid[$name]:-}" ] && group_pids+=("${pid[$name]}")
+    done
+    [ "${ok[haproxy]}" = 1 ] || log "HAProxy does not serve ${g_cfg[$group]}: no reference for its scenarios"
+    if [ "${g_rss[$group]}" = 1 ]; then
+        for name in "${names[@]}"; do
             [ "${ok[$name]}" = 1 ] || continue
-            log "round $round/$rounds: $name GET $path, $conns connections, ${duration}s"
-            run_wrk "$name" "$path"
+            log "$name: RSS with $idle idle connections"
+            if out=$(timeout 120 "$benchtool" idle-rss "${port[$name]}" "${pid[$name]}" "$idle"); then
+                read -r before after per_conn <<< "$out"
+                rss[$name.$group]=$per_conn
+                log "$name: VmRSS ${before} kB -> ${after} kB, ${per_conn} bytes per connection"
+            else
+                log "$name: idle-connection measurement failed"
+            fi
+        done
+    fi
+    for round in $(seq "$rounds"); do
+        # Alternate which proxy goes first so that neither always runs on a warmer machine.
+        if [ $((round % 2)) = 1 ]; then order=(moonproxy haproxy); else order=(haproxy moonproxy); fi
+        for sp in ${g_scen[$group]}; do
+            for name in "${order[@]}"; do
+                [ "${ok[$name]}" = 1 ] || continue
+                log "round $round/$rounds: $name ${sp%%=*} (GET ${sp#*=}), $conns connections, ${duration}s"
+                run_wrk "$name" "${sp%%=*}" "${sp#*=}"
+            done
         done
     done
+    stop_pids "${group_pids[@]}"
+    unset 'pid[moonproxy]' 'pid[haproxy]'
 done
 
 # --- report --------------------------------------------------------------------------------
-median() { # name path column -> median over rounds, or empty
+median() { # name scenario column -> median over rounds, or empty
     awk -v n="$1" -v p="$2" -v c="$3" '$1 == n && $2 == p { print $c }' "$results" | sort -g \
         | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
 }
@@ -185,17 +262,33 @@ echo
 rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 git -C "$root" diff --quiet HEAD 2>/dev/null || rev="$rev+changes"
 [ -z "${MOONPROXY:-}" ] || rev="$rev, binary $moonproxy"
-echo "moonproxy ($rev) vs HAProxy $hv: TCP mode, nbthread 1, loopback; $(nproc) CPUs; $(date -u +%Y-%m-%d)."
+case "$mode" in tcp) what="TCP mode" ;; http) what="HTTP mode" ;; *) what="TCP and HTTP modes" ;; esac
+echo "moonproxy ($rev) vs HAProxy $hv: $what, nbthread 1, loopback; $(nproc) CPUs; $(date -u +%Y-%m-%d)."
 echo "wrk -t1 -c$conns, ${duration} s per run, median of $rounds interleaved rounds; idle RSS over $idle connections."
 echo
 echo "| metric | moonproxy | HAProxy | moonproxy / HAProxy |"
 echo "|---|---:|---:|---:|"
-row "requests/s, 64 B responses" %.0f "$(median moonproxy /64 4)" "$(median haproxy /64 4)"
-row "CPU µs per request, 64 B responses" %.1f "$(median moonproxy /64 5)" "$(median haproxy /64 5)"
-row "requests/s, 16 KiB responses" %.0f "$(median moonproxy /16k 4)" "$(median haproxy /16k 4)"
-row "CPU µs per request, 16 KiB responses" %.1f "$(median moonproxy /16k 5)" "$(median haproxy /16k 5)"
-row "RSS bytes per idle connection" %.0f "${rss[moonproxy]:-}" "${rss[haproxy]:-}"
+for group in "${groups[@]}"; do
+    for sp in ${g_scen[$group]}; do
+        s=${sp%%=*}
+        row "requests/s, ${label[$s]}" %.0f "$(median moonproxy "$s" 4)" "$(median haproxy "$s" 4)"
+        row "CPU µs per request, ${label[$s]}" %.1f "$(median moonproxy "$s" 5)" "$(median haproxy "$s" 5)"
+    done
+    if [ "${g_rss[$group]}" = 1 ]; then
+        case "$group" in tcp) l="RSS bytes per idle connection" ;; *) l="RSS bytes per idle keep-alive client connection (HTTP)" ;; esac
+        row "$l" %.0f "${rss[moonproxy.$group]:-}" "${rss[haproxy.$group]:-}"
+    fi
+done
 echo
+# Per scenario, whatever makes a figure missing or not what the row says.
+for group in "${groups[@]}"; do
+    for sp in ${g_scen[$group]}; do
+        s=${sp%%=*}
+        for name in "${names[@]}"; do
+            [ -n "${status[$name.$s]:-}" ] && echo "- ${label[$s]}: $name ${status[$name.$s]}"
+        done
+    done
+done
 if grep -q ' errors$' "$results"; then
-    echo "Some runs reported socket errors or non-2xx responses (see the [bench] lines above)."
+    echo "- Some runs reported socket errors or non-2xx responses (see the [bench] lines above)."
 fi

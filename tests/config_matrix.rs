@@ -188,14 +188,14 @@ fn unknown_keywords_name_the_keyword_and_suggest() {
 #[test]
 fn keywords_not_supported_yet_are_refused() {
     assert_parse_errors(
-        "global\n  stats socket /tmp/x\n  chroot /tmp\n  nbthread 2\nfrontend fe\n  bind :0\n  http-request deny\n  option http-use-proxy-header\nbackend be\n  balance uri\n",
+        "global\n  stats socket /tmp/x\n  chroot /tmp\n  nbthread 2\nfrontend fe\n  bind :0\n  http-request deny\n  option http-use-proxy-header\nbackend be\n  balance rdp-cookie\n",
         &[
             "parsing [DIR/t.cfg:2] : 'stats socket' is not supported by moonproxy yet.",
             "parsing [DIR/t.cfg:3] : 'chroot' is not supported by moonproxy yet.",
             "parsing [DIR/t.cfg:4] : 'nbthread 2' is not supported by moonproxy yet: it runs one thread per process (run several processes with SO_REUSEPORT listeners).",
             "parsing [DIR/t.cfg:7] : 'http-request deny' is not supported by moonproxy yet.",
             "parsing [DIR/t.cfg:8] : 'option http-use-proxy-header' is not supported by moonproxy yet.",
-            "parsing [DIR/t.cfg:10] : 'balance uri' is not supported by moonproxy yet.",
+            "parsing [DIR/t.cfg:10] : 'balance rdp-cookie' is not supported by moonproxy yet.",
         ],
     );
 }
@@ -250,6 +250,41 @@ fn bad_values_use_haproxy_wording() {
             "parsing [DIR/t.cfg:12] : 'timeout' supports 'client', 'server', 'connect', 'check', 'queue', 'http-keep-alive', 'http-request', 'tunnel', 'tarpit', 'client-fin' and 'server-fin' (got 'clientt')",
             "parsing [DIR/t.cfg:13] : unknown proxy mode 'foo'.",
             "parsing [DIR/t.cfg:14] : 'maxconn' expects an integer argument, got 'abc'.",
+        ],
+    );
+}
+
+/// Wording read off `haproxy -c` (2.6.12) for each line.
+#[test]
+fn balance_and_hash_type_errors_use_haproxy_wording() {
+    let lines = [
+        "balance uri foo",
+        "balance url_param",
+        "balance hdr(Host) foo",
+        "balance hdr()",
+        "balance random(0)",
+        "balance random(x)",
+        "balance uri len",
+        "balance uri depth x",
+        "hash-type foo",
+        "hash-type map-based foo",
+        "hash-type map-based djb2 foo",
+    ];
+    let body: String = lines.iter().map(|l| format!("  {l}\n")).collect();
+    assert_parse_errors(
+        &with_defaults(&format!("backend be\n{body}  server s 127.0.0.1:1\n")),
+        &[
+            "parsing [DIR/t.cfg:7] : balance uri only accepts parameters 'len', 'depth', 'path-only', and 'whole' (got 'foo').",
+            "parsing [DIR/t.cfg:8] : balance url_param requires an URL parameter name.",
+            "parsing [DIR/t.cfg:9] : balance hdr(Host) only accepts 'use_domain_only' modifier (got 'foo').",
+            "parsing [DIR/t.cfg:10] : balance hdr requires an http header field name.",
+            "parsing [DIR/t.cfg:11] : balance random : number of draws must be at least 1.",
+            "parsing [DIR/t.cfg:12] : balance random : unexpected character 'x' after argument.",
+            "parsing [DIR/t.cfg:13] : balance uri : 'len' expects a positive integer (got '').",
+            "parsing [DIR/t.cfg:14] : balance uri : 'depth' expects a positive integer (got 'x').",
+            "parsing [DIR/t.cfg:15] : 'hash-type' only supports 'consistent' and 'map-based'.",
+            "parsing [DIR/t.cfg:16] : 'hash-type' only supports 'sdbm', 'djb2', 'crc32', or 'wt6' hash functions.",
+            "parsing [DIR/t.cfg:17] : 'hash-type' only supports 'avalanche' as a modifier for hash functions.",
         ],
     );
 }
@@ -562,3 +597,36 @@ fn duplicate_server_names_and_ids() {
         ]
     );
 }
+
+/// `userlist` sections: duplicates ignored with warnings, bad lines and unknown
+/// references refused, each message as `haproxy -c` (2.6.12) prints it.
+#[test]
+fn userlist_sections_use_haproxy_wording() {
+    let o = check("userlist L1\n  group G1 users tiger\n  group G1\n  user tiger insecure-password x\n  user tiger insecure-password y\nuserlist L1\n  user b insecure-password x\n");
+    let warn = |m: &str| format!("[WARNING]  (PID) : config : {m}");
+    assert_eq!(
+        o.stderr,
+        [
+            warn("parsing [DIR/t.cfg:3]: ignoring duplicated group 'G1' in userlist 'L1'."),
+            warn("parsing [DIR/t.cfg:5]: ignoring duplicated user 'tiger' in userlist 'L1'."),
+            warn("parsing [DIR/t.cfg:6]: ignoring duplicated userlist 'L1'."),
+        ]
+    );
+    assert_parse_errors(
+        "userlist L1\n  group G1 users nobody\n  user a insecure-password x groups G9\n  foo bar\n  group\n  user a2 insecure-password x foo\n  user\n",
+        &[
+            "parsing [DIR/t.cfg:4]: unknown keyword 'foo' in 'users' section",
+            "parsing [DIR/t.cfg:5]: 'group' expects <name> as arguments.",
+            "parsing [DIR/t.cfg:6]: 'user' only supports 'password', 'insecure-password' and 'groups' options.",
+            "parsing [DIR/t.cfg:7]: 'user' expects <name> as arguments.",
+        ],
+    );
+    // Post-parse: the first unknown reference only, users' groups first.
+    for (config, msg) in [
+        ("userlist L1\n  group G1 users nobody\n  user a insecure-password x groups G9\n", "userlist 'L1': no such group 'G9' specified in user 'a'"),
+        ("userlist L1\n  group G1 users nobody\n", "userlist 'L1': no such user 'nobody' specified in group 'G1'"),
+    ] {
+        assert_rejected(config, &[alert(msg), alert("Fatal errors found in configuration.")]);
+    }
+}
+

@@ -78,6 +78,12 @@ echo_port=$(cat "$work/echo.port" 2>/dev/null) || die "the echo backend did not 
 # (now_ms: how far core.now() moved during the loop; "-" where not measured).
 results="$work/results"
 : > "$results"
+# One line per proxy run: engine setting ratio-to-the-lua5.4-run-just-before. The table's
+# ratios are the medians of these: a machine shared with other work drifts by ±25% over
+# minutes, and a pair of runs a few seconds apart shares most of that drift.
+pairs="$work/pairs"
+: > "$pairs"
+last_plain_rate=""
 declare -A usable=([haproxy]=1 [moonproxy]=1)
 declare -A bin=([haproxy]="$haproxy" [moonproxy]="$moonproxy")
 
@@ -150,6 +156,10 @@ run_proxy() {
         line=$(grep -o 'lua-loop: done.*' "$out" | head -n1)
         read -r loops cpu now <<< "$(sed -E 's/.*loops=([0-9]+) cpu_ms=([0-9]+) now_ms=([0-9]+).*/\1 \2 \3/' <<< "$line")"
         echo "$name $fy $loops $cpu $now $lat_median $lat_max $lat_ok ${note:--}" >> "$results"
+        # The ratio to the plain lua5.4 run just before, on the machine of the same moment.
+        [ -z "$last_plain_rate" ] || [ "$cpu" = 0 ] \
+            || awk -v n="$name" -v s="$fy" -v l="$loops" -v c="$cpu" -v p="$last_plain_rate" \
+                'BEGIN { printf "%s %s %.4f\n", n, s, l / (c / 1000) / p }' >> "$pairs"
         log "$name forced-yield $fy: $loops loops in ${cpu} ms CPU (core.now() moved ${now} ms); $lat_ok round trips, median ${lat_median} µs, max ${lat_max} µs${note:+ ($note)}"
     else
         log "$name (forced-yield $fy): the loop did not report within $((duration * 3 + 30)) s. Its output:"
@@ -169,6 +179,7 @@ run_plain() { # name interpreter setting
     fi
     read -r loops cpu <<< "$(sed -E 's/.*loops=([0-9]+) cpu_ms=([0-9]+).*/\1 \2/' <<< "$line")"
     echo "$1 $3 $loops $cpu - - - - -" >> "$results"
+    [ "$1" != lua5.4 ] || [ "$cpu" = 0 ] || last_plain_rate=$(awk -v l="$loops" -v c="$cpu" 'BEGIN { print l / (c / 1000) }')
     log "$1: $loops loops in ${cpu} ms CPU"
 }
 
@@ -210,6 +221,13 @@ rate() { awk -v n="$1" -v s="$2" '$1 == n && (s == "all" || $2 == s) && $4 > 0 {
 column() { awk -v n="$1" -v s="$2" -v c="$3" '$1 == n && $2 == s && $c ~ /^[0-9.]+$/ { print $c }' "$results"; }
 millions() { [ -n "$1" ] && awk -v v="$1" 'BEGIN { printf "%.1f", v / 1e6 }' || printf "n/a"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
+# Median over the rounds of (engine, setting)'s ratio to the lua5.4 run just before it.
+paired() {
+    local v
+    v=$(awk -v n="$1" -v s="$2" '$1 == n && $2 == s { print $3 }' "$pairs" | sort -g \
+        | awk '{ v[NR] = $1 } END { if (NR) printf "%.2f", (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }')
+    echo "${v:-n/a}"
+}
 ms() { [ -n "$1" ] && awk -v v="$1" 'BEGIN { printf "%.2f", v / 1000 }' || printf "n/a"; }
 # "median / max" of the round trips of (engine, setting) in ms: the median of the runs' medians
 # and the largest maximum, with how many round trips were done when fewer than planned, and
@@ -241,7 +259,8 @@ fi
 echo
 echo "Tight Lua loop in a task (bench/lua-loop/loop.lua), ${duration} s per run, median of $rounds rounds, nbthread 1; $(nproc) CPUs; $(date -u +%Y-%m-%d)."
 echo "HAProxy $hv ($("$haproxy" -vv | sed -n 's/^Built with Lua version : //p')), moonproxy ($rev), $("$lua" -v 2>&1 | awk '{ print $1, $2 }')."
-echo "Loops per CPU second of the process (os.clock()), in millions (M); ratios against plain lua5.4"
+echo "Loops per CPU second of the process (os.clock()), in millions (M); ratios against plain lua5.4:"
+echo "the median over the rounds of each run's rate over the lua5.4 run just before it"
 echo "(median of its ${duration}-second runs: $(millions "$p54") M/s$([ -z "$p53" ] || echo "; plain lua5.3: $(millions "$p53") M/s"))."
 echo "Round trips: connect + 32 bytes echoed + close through the proxy while the task spins,"
 echo "up to $requests per run over the first 70% of the loop, median / max in ms over the rounds (echo backend directly: $(ms "$direct_median") / $(ms "$direct_max"))."
@@ -252,8 +271,8 @@ printf "| no Lua | | | %s | | | %s |\n" "$(latency_cell haproxy none)" "$(latenc
 for fy in $settings; do
     h=$(rate haproxy "$fy") m=$(rate moonproxy "$fy")
     printf "| %s | %s | %s | %s | %s | %s | %s |\n" "$fy" \
-        "$(millions "$h")" "$(ratio "$h" "$p54")" "$(latency_cell haproxy "$fy")" \
-        "$(millions "$m")" "$(ratio "$m" "$p54")" "$(latency_cell moonproxy "$fy")"
+        "$(millions "$h")" "$(paired haproxy "$fy")" "$(latency_cell haproxy "$fy")" \
+        "$(millions "$m")" "$(paired moonproxy "$fy")" "$(latency_cell moonproxy "$fy")"
 done
 echo
 if [ -n "$p53" ]; then

@@ -5,7 +5,8 @@
 //!                                               GET /16k answers 16384 bytes, anything else 64
 //! benchtool free-port                           print a port free on 127.0.0.1
 //! benchtool wait-port PORT [TIMEOUT_MS]         exit 0 once PORT accepts connections
-//! benchtool check PORT PATH LEN                 one GET PATH, exit 0 if 200 with a LEN-byte body
+//! benchtool check PORT PATH LEN [NAME:VALUE]    one GET PATH, exit 0 if 200 with a LEN-byte body
+//!                                               (and, if given, that response header)
 //! benchtool idle-rss PORT PID N [SETTLE_MS]     open N connections through PORT (one request
 //!                                               each, then idle), print PID's VmRSS before and
 //!                                               after and the difference per connection
@@ -34,7 +35,8 @@ fn main() -> ExitCode {
         ["free-port"] => free_port().map(|port| println!("{port}")),
         ["wait-port", port] => wait_port(parse(port), 10_000),
         ["wait-port", port, timeout] => wait_port(parse(port), parse(timeout)),
-        ["check", port, path, len] => check(parse(port), path, parse(len)),
+        ["check", port, path, len] => check(parse(port), path, parse(len), None),
+        ["check", port, path, len, header] => check(parse(port), path, parse(len), Some(header)),
         ["idle-rss", port, pid, n] => idle_rss(parse(port), parse(pid), parse(n), 500),
         ["idle-rss", port, pid, n, settle] => {
             idle_rss(parse(port), parse(pid), parse(n), parse(settle))
@@ -168,6 +170,11 @@ fn connect(port: u16) -> io::Result<TcpStream> {
 
 /// Sends `GET path` on `conn` and reads the whole response; returns (status, body length).
 fn exchange(conn: &mut TcpStream, path: &str) -> io::Result<(u16, usize)> {
+    exchange_head(conn, path).map(|(status, len, _)| (status, len))
+}
+
+/// [`exchange`], also returning the response head, lower-cased.
+fn exchange_head(conn: &mut TcpStream, path: &str) -> io::Result<(u16, usize, String)> {
     conn.write_all(format!("GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n").as_bytes())?;
     let mut buf = Vec::with_capacity(LARGE_BODY + 256);
     let mut chunk = [0u8; 16 * 1024];
@@ -195,18 +202,24 @@ fn exchange(conn: &mut TcpStream, path: &str) -> io::Result<(u16, usize)> {
         }
         buf.extend_from_slice(&chunk[..n]);
     }
-    Ok((status, len))
+    Ok((status, len, head))
 }
 
-fn check(port: u16, path: &str, expected_len: usize) -> io::Result<()> {
+fn check(port: u16, path: &str, expected_len: usize, header: Option<&str>) -> io::Result<()> {
     let mut conn = connect(port)?;
-    match exchange(&mut conn, path)? {
-        (200, len) if len == expected_len => Ok(()),
-        (status, len) => Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("GET {path}: status {status}, {len} bytes; expected 200, {expected_len} bytes"),
-        )),
+    let (status, len, head) = exchange_head(&mut conn, path)?;
+    let wrong = |what: String| Err(io::Error::new(io::ErrorKind::InvalidData, format!("GET {path}: {what}")));
+    if (status, len) != (200, expected_len) {
+        return wrong(format!("status {status}, {len} bytes; expected 200, {expected_len} bytes"));
     }
+    if let Some(h) = header {
+        let (name, value) = h.split_once(':').unwrap_or((h, ""));
+        let want = format!("{}: {}", name.trim(), value.trim()).to_ascii_lowercase();
+        if !head.lines().any(|l| l.trim_end() == want) {
+            return wrong(format!("no '{h}' header in the response"));
+        }
+    }
+    Ok(())
 }
 
 /// VmRSS of `pid`, in kB.

@@ -10,6 +10,7 @@
 //! except the allocator and warning function types, which must never unwind.
 #![allow(non_camel_case_types, non_snake_case)]
 
+pub mod crypt;
 pub mod lauxlib;
 pub mod lua;
 pub mod lualib;

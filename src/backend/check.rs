@@ -1,7 +1,9 @@
 //! Health checks as a sans-io state machine: one [`HealthCheck`] per server with `check`.
 //!
-//! The reactor runs the probe (a TCP connect for now) when [`HealthCheck::next_check_in`]
-//! says so, and feeds the outcome to [`Backend::on_check_result`](super::Backend::on_check_result),
+//! The reactor runs the probe when [`HealthCheck::next_check_in`] says so: a TCP
+//! connect, or with `option httpchk` an HTTP exchange judged by an [`HttpProbe`]
+//! (request bytes out, response bytes in, a [`CheckResult`] with HAProxy's reason).
+//! It feeds the outcome to [`Backend::on_check_result`](super::Backend::on_check_result),
 //! which calls [`HealthCheck::on_result`] and turns a [`Transition`] into the server's new
 //! state, the queue moves and HAProxy's log lines.
 //!
@@ -27,7 +29,10 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::config::model::CheckParams;
+use crate::config::model::{CheckParams, HttpCheck, HttpCheckMatch};
+use crate::http::h1::{BodyDecoder, Limits, ResponseParser, Status};
+use crate::http::Method;
+use crate::sample::regex::Regex;
 
 /// Why a check failed, with HAProxy's wording (`reason:` in the logs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,6 +74,34 @@ pub enum CheckResult {
         /// Time from the start of the probe to its outcome.
         duration: Duration,
     },
+    /// An HTTP check got a response its rules accept ("Layer7 check passed").
+    Passed {
+        /// The response's status code.
+        code: u16,
+        /// Time from the start of the probe to its outcome.
+        duration: Duration,
+    },
+    /// `http-check disable-on-404` and a 404 ("Layer7 check conditionally passed"): an
+    /// UP server stops taking new load-balanced traffic (HAProxy's "stopping" state)
+    /// while its health counts it as a success; a DOWN server is judged by `otherwise`,
+    /// the verdict of the expect rules.
+    ConditionalPass {
+        /// The response's status code (404).
+        code: u16,
+        /// Time from the start of the probe to its outcome.
+        duration: Duration,
+        /// The verdict without `disable-on-404`.
+        otherwise: Box<CheckResult>,
+    },
+    /// An HTTP check got a status its rules refuse ("Layer7 wrong status").
+    WrongStatus {
+        /// The response's status code.
+        code: u16,
+        /// The response's reason phrase.
+        info: String,
+        /// Time from the start of the probe to its outcome.
+        duration: Duration,
+    },
     /// The probe failed.
     Failed {
         /// What failed.
@@ -83,13 +116,17 @@ pub enum CheckResult {
 impl CheckResult {
     /// `true` for a passed check.
     pub fn is_ok(&self) -> bool {
-        matches!(self, CheckResult::Ok { .. })
+        matches!(self, CheckResult::Ok { .. } | CheckResult::Passed { .. } | CheckResult::ConditionalPass { .. })
     }
 
     /// Time the probe took.
     pub fn duration(&self) -> Duration {
         match self {
-            CheckResult::Ok { duration } | CheckResult::Failed { duration, .. } => *duration,
+            CheckResult::Ok { duration }
+            | CheckResult::Passed { duration, .. }
+            | CheckResult::ConditionalPass { duration, .. }
+            | CheckResult::WrongStatus { duration, .. }
+            | CheckResult::Failed { duration, .. } => *duration,
         }
     }
 
@@ -97,17 +134,26 @@ impl CheckResult {
     pub fn description(&self) -> &'static str {
         match self {
             CheckResult::Ok { .. } => "Layer4 check passed",
+            CheckResult::Passed { .. } => "Layer7 check passed",
+            CheckResult::ConditionalPass { .. } => "Layer7 check conditionally passed",
+            CheckResult::WrongStatus { .. } => FailReason::L7Status.description(),
             CheckResult::Failed { reason, .. } => reason.description(),
         }
     }
 }
 
-/// Formats `reason: ..., info: "...", check duration: Nms` as HAProxy appends it to
-/// its server state messages.
+/// Formats `reason: ...[, code: N][, info: "..."], check duration: Nms` as HAProxy
+/// appends it to its server state messages.
 impl fmt::Display for CheckResult {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "reason: {}", self.description())?;
-        if let CheckResult::Failed { info, .. } = self {
+        if let CheckResult::Passed { code, .. }
+        | CheckResult::ConditionalPass { code, .. }
+        | CheckResult::WrongStatus { code, .. } = self
+        {
+            write!(f, ", code: {code}")?;
+        }
+        if let CheckResult::Failed { info, .. } | CheckResult::WrongStatus { info, .. } = self {
             if !info.is_empty() {
                 write!(f, ", info: \"{}\"", info.escape_default())?;
             }
@@ -142,6 +188,9 @@ pub struct HealthCheck {
     last: Option<CheckResult>,
     /// Whether the last result moved the health counter.
     last_changed: bool,
+    /// Whether the last result's status (its `reason:` text) differs from the one
+    /// before; the first result always does (HAProxy starts from "initializing").
+    last_new_status: bool,
 }
 
 impl HealthCheck {
@@ -160,6 +209,7 @@ impl HealthCheck {
             addr: params.addr,
             last: None,
             last_changed: false,
+            last_new_status: false,
         }
     }
 
@@ -241,6 +291,7 @@ impl HealthCheck {
             }
         }
         self.last_changed = self.health != before;
+        self.last_new_status = self.last.as_ref().map(CheckResult::description) != Some(result.description());
         self.last = Some(result);
         match (was_up, self.is_up()) {
             (false, true) => Some(Transition::WentUp),
@@ -258,6 +309,14 @@ impl HealthCheck {
     /// `Health check for server ...` line only then, with `option log-health-checks`).
     pub fn last_changed_health(&self) -> bool {
         self.last_changed
+    }
+
+    /// `true` if the last result is worth a `Health check for server ...` line with
+    /// `option log-health-checks`: HAProxy logs a check whose result moved the health
+    /// counter or whose status differs from the previous check's (the first check,
+    /// or `Layer7 timeout` after `Layer4 connection problem` on a server already DOWN).
+    pub fn last_worth_logging(&self) -> bool {
+        self.last_changed || self.last_new_status
     }
 
     /// The `status: N/M UP|DOWN` part of HAProxy's health-check lines: while UP,
@@ -282,7 +341,186 @@ impl HealthCheck {
     pub fn restart(&mut self) {
         self.health = self.rise;
         self.last_changed = false;
+        self.last = None;
     }
+}
+
+/// An HTTP check ready to run (`option httpchk`, `http-check send/expect`): the request
+/// to send and the rules that judge the response. Sans-io: the reactor writes
+/// [`HttpProbe::request`], reads at most [`HttpProbe::max_response`] bytes and asks
+/// [`HttpProbe::evaluate`] after each read.
+#[derive(Clone, Debug)]
+pub struct HttpProbe {
+    request: Vec<u8>,
+    method: Method,
+    expects: Vec<Expect>,
+    /// A rule looks at the body: wait for all of it (or a full buffer).
+    needs_body: bool,
+    disable_on_404: bool,
+    max_response: usize,
+    port: Option<u16>,
+}
+
+#[derive(Clone, Debug)]
+struct Expect {
+    negate: bool,
+    kind: ExpectKind,
+}
+
+#[derive(Clone, Debug)]
+enum ExpectKind {
+    Status(Vec<(u16, u16)>),
+    RStatus(Regex),
+    String(Vec<u8>),
+    RString(Regex),
+}
+
+impl HttpProbe {
+    /// Compiles a parsed check; at most `hc.response_limit` bytes of a response are
+    /// read (`tune.bufsize`). Patterns were validated by the parser; one that does not
+    /// compile here is dropped.
+    pub fn new(hc: &HttpCheck) -> HttpProbe {
+        let mut request = format!("{} {} {}\r\n", hc.method, hc.uri, hc.version);
+        // HAProxy sends lower-case names, a content-length for a body and, in
+        // HTTP/1.1, asks the server to close.
+        for (name, value) in &hc.headers {
+            request.push_str(&format!("{}: {}\r\n", name.to_ascii_lowercase(), value));
+        }
+        if !hc.body.is_empty() {
+            request.push_str(&format!("content-length: {}\r\n", hc.body.len()));
+        }
+        if hc.version.eq_ignore_ascii_case("HTTP/1.1") {
+            request.push_str("connection: close\r\n");
+        }
+        request.push_str("\r\n");
+        request.push_str(&hc.body);
+        if !hc.send {
+            // Only `expect` rules: nothing is sent, the server is expected to speak.
+            request.clear();
+        }
+        let expects: Vec<Expect> = hc
+            .expects
+            .iter()
+            .filter_map(|e| {
+                let kind = match &e.kind {
+                    HttpCheckMatch::Status(r) => ExpectKind::Status(r.clone()),
+                    HttpCheckMatch::RStatus(re) => ExpectKind::RStatus(Regex::new(re.as_bytes(), false).ok()?),
+                    HttpCheckMatch::String(t) => ExpectKind::String(t.as_bytes().to_vec()),
+                    HttpCheckMatch::RString(re) => ExpectKind::RString(Regex::new(re.as_bytes(), false).ok()?),
+                };
+                Some(Expect { negate: e.negate, kind })
+            })
+            .collect();
+        HttpProbe {
+            request: request.into_bytes(),
+            method: Method::from_token(&hc.method),
+            needs_body: expects.iter().any(|e| matches!(e.kind, ExpectKind::String(_) | ExpectKind::RString(_))),
+            expects,
+            disable_on_404: hc.disable_on_404,
+            max_response: hc.response_limit.max(1024),
+            port: hc.connect_port,
+        }
+    }
+
+    /// The request bytes to send once connected.
+    pub fn request(&self) -> &[u8] {
+        &self.request
+    }
+
+    /// The most bytes of a response to read.
+    pub fn max_response(&self) -> usize {
+        self.max_response
+    }
+
+    /// `http-check connect port`: probe this port instead of the server's.
+    pub fn port(&self) -> Option<u16> {
+        self.port
+    }
+
+    /// Judges the response received so far. `ended`: no more bytes will come (the
+    /// server closed, or `max_response` bytes were read). `None`: wait for more.
+    pub fn evaluate(&self, received: &[u8], ended: bool, duration: Duration) -> Option<CheckResult> {
+        let invalid = |info: &str| CheckResult::Failed { reason: FailReason::L7Response, info: info.into(), duration };
+        let limits = Limits { max_head: self.max_response, ..Limits::default() };
+        let (response, head_len) = match ResponseParser::new(limits, self.method.clone()).parse(received) {
+            Err(_) => return Some(invalid("")),
+            Ok(Status::Partial) if ended => return Some(invalid("")),
+            Ok(Status::Partial) => return None,
+            Ok(Status::Complete(r, n)) => (r, n),
+        };
+        let body = if self.needs_body {
+            match body_of(&response, &received[head_len..], ended) {
+                Ok(Some(b)) => b,
+                Ok(None) => return None,
+                Err(()) => return Some(invalid("")),
+            }
+        } else {
+            Vec::new()
+        };
+        let verdict = self.verdict(&response, &body, duration);
+        let code = response.line.status;
+        if self.disable_on_404 && code == 404 {
+            return Some(CheckResult::ConditionalPass { code, duration, otherwise: Box::new(verdict) });
+        }
+        Some(verdict)
+    }
+
+    /// What the expect rules (or the default 2xx/3xx rule) say of a complete response.
+    fn verdict(&self, response: &crate::http::Response, body: &[u8], duration: Duration) -> CheckResult {
+        let invalid = |info: &str| CheckResult::Failed { reason: FailReason::L7Response, info: info.into(), duration };
+        let code = response.line.status;
+        let wrong_status = || CheckResult::WrongStatus {
+            code,
+            info: String::from_utf8_lossy(&response.line.reason).into_owned(),
+            duration,
+        };
+        if self.expects.is_empty() && !(200..400).contains(&code) {
+            return wrong_status();
+        }
+        for e in &self.expects {
+            let on_body = matches!(e.kind, ExpectKind::String(_) | ExpectKind::RString(_));
+            if on_body && body.is_empty() {
+                // Even a negated rule needs a body to look at.
+                return invalid("HTTP content check could not find a response body");
+            }
+            let digits = format!("{code:03}");
+            let matched = match &e.kind {
+                ExpectKind::Status(ranges) => ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&code)),
+                ExpectKind::RStatus(re) => re.is_match(digits.as_bytes()),
+                ExpectKind::String(t) => contains(body, t),
+                ExpectKind::RString(re) => re.is_match(body),
+            };
+            if matched == e.negate {
+                return match e.kind {
+                    ExpectKind::Status(_) | ExpectKind::RStatus(_) => wrong_status(),
+                    _ if e.negate => invalid("HTTP check matched unwanted content"),
+                    _ => invalid("HTTP content check did not match"),
+                };
+            }
+        }
+        CheckResult::Passed { code, duration }
+    }
+}
+
+/// The decoded body of `response` from the bytes after its head: `Ok(None)` while
+/// incomplete, `Err` when its framing is broken. A body cut by `ended` is judged as
+/// far as it goes.
+fn body_of(response: &crate::http::Response, mut input: &[u8], ended: bool) -> Result<Option<Vec<u8>>, ()> {
+    let mut decoder = BodyDecoder::new(response.framing, &Limits::default());
+    let mut body = Vec::new();
+    while !decoder.is_done() && !input.is_empty() {
+        let d = decoder.decode(input).map_err(drop)?;
+        body.extend_from_slice(&input[d.data.clone()]);
+        input = &input[d.consumed..];
+        if d.consumed == 0 {
+            break;
+        }
+    }
+    Ok((decoder.is_done() || ended).then_some(body))
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 #[cfg(test)]
@@ -407,5 +645,74 @@ mod tests {
             CheckResult::Ok { duration: Duration::from_millis(3) }.to_string(),
             "reason: Layer4 check passed, check duration: 3ms"
         );
+    }
+
+    fn probe(expects: Vec<HttpCheckMatch>) -> HttpProbe {
+        let hc = HttpCheck {
+            enabled: true,
+            send: true,
+            expects: expects.into_iter().map(|kind| crate::config::model::HttpCheckExpect { negate: false, kind }).collect(),
+            ..HttpCheck::default()
+        };
+        HttpProbe::new(&hc)
+    }
+
+    fn judge(p: &HttpProbe, response: &str, ended: bool) -> Option<String> {
+        p.evaluate(response.as_bytes(), ended, Duration::ZERO).map(|r| r.to_string())
+    }
+
+    #[test]
+    fn default_http_check_request_and_verdicts() {
+        let p = probe(vec![]);
+        assert_eq!(p.request(), b"OPTIONS / HTTP/1.0\r\n\r\n");
+        assert_eq!(judge(&p, "HTTP/1.1 200 OK\r\n", false), None, "head incomplete");
+        assert_eq!(
+            judge(&p, "HTTP/1.1 302 Found\r\n\r\n", false).unwrap(),
+            "reason: Layer7 check passed, code: 302, check duration: 0ms"
+        );
+        assert_eq!(
+            judge(&p, "HTTP/1.0 404 Not Found\r\n\r\n", false).unwrap(),
+            "reason: Layer7 wrong status, code: 404, info: \"Not Found\", check duration: 0ms"
+        );
+        assert_eq!(judge(&p, "HTTP/1.1 200", true).unwrap(), "reason: Layer7 invalid response, check duration: 0ms");
+        assert_eq!(judge(&p, "SSH-2.0\r\n\r\n", false).unwrap(), "reason: Layer7 invalid response, check duration: 0ms");
+    }
+
+    #[test]
+    fn body_rules_wait_for_the_body() {
+        let p = probe(vec![HttpCheckMatch::String("up".into()), HttpCheckMatch::RStatus("^2".into())]);
+        assert_eq!(judge(&p, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ni'", false), None);
+        assert!(judge(&p, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ni'up", false).unwrap().contains("check passed"));
+        assert!(judge(&p, "HTTP/1.1 200 OK\r\n\r\nall is up", true).unwrap().contains("check passed"), "body until close");
+        assert!(judge(&p, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ndown", false)
+            .unwrap()
+            .contains("info: \"HTTP content check did not match\""));
+        assert!(judge(&p, "HTTP/1.1 500 Oops\r\nContent-Length: 2\r\n\r\nup", false).unwrap().contains("wrong status, code: 500"));
+    }
+
+    #[test]
+    fn status_ranges() {
+        let p = probe(vec![HttpCheckMatch::Status(vec![(200, 204), (404, 404)])]);
+        assert!(judge(&p, "HTTP/1.1 404 Not Found\r\n\r\n", false).unwrap().contains("passed"));
+        assert!(judge(&p, "HTTP/1.1 205 Reset\r\n\r\n", false).unwrap().contains("wrong status"));
+    }
+
+    #[test]
+    fn a_new_status_is_worth_logging_even_when_health_stays() {
+        let mut c = HealthCheck::new(&params(1, 1));
+        // The first result is always new, though `rise 1 fall 1` leaves health at 1.
+        c.on_result(ok());
+        assert!(!c.last_changed_health());
+        assert!(c.last_worth_logging());
+        c.on_result(ok());
+        assert!(!c.last_worth_logging());
+        c.on_result(refused());
+        assert!(c.last_worth_logging());
+        // DOWN, same status: nothing to log; DOWN with another status: logged.
+        c.on_result(refused());
+        assert!(!c.last_worth_logging());
+        c.on_result(CheckResult::Failed { reason: FailReason::L7Timeout, info: String::new(), duration: Duration::ZERO });
+        assert!(!c.last_changed_health());
+        assert!(c.last_worth_logging());
     }
 }

@@ -62,6 +62,10 @@ pub struct LbState {
     map_cursor: usize,
     /// Last server picked by `leastconn`, to break ties round-robin.
     lc_last: Option<ServerId>,
+    /// `hash-type consistent`: hashes look up [`LbState::ring`] instead of the map.
+    consistent: bool,
+    /// The consistent-hash ring: (point, server), sorted by point.
+    ring: Vec<(u32, ServerId)>,
 }
 
 impl LbState {
@@ -74,7 +78,17 @@ impl LbState {
             map_key: Vec::new(),
             map_cursor: 0,
             lc_last: None,
+            consistent: false,
+            ring: Vec::new(),
         }
+    }
+
+    /// `hash-type consistent`: hash-based algorithms (`source`, `uri`, `url_param`,
+    /// `hdr`) look the hash up in a ring of points instead of the weighted map, so a
+    /// server going away only moves the keys it had.
+    pub fn consistent(mut self, on: bool) -> LbState {
+        self.consistent = on;
+        self
     }
 
     /// The algorithm this state runs.
@@ -98,10 +112,30 @@ impl LbState {
         client_ip: Option<IpAddr>,
         avoid: Option<ServerId>,
     ) -> Option<ServerId> {
+        self.pick_keyed(slots, client_ip, None, avoid)
+    }
+
+    /// [`LbState::pick`] with the request's hash for the hash-based algorithms (`uri`,
+    /// `url_param`, `hdr`: see [`super::hashkey::request_hash`]). Without one (no such
+    /// parameter or header in the request) they walk the map in turn, as HAProxy falls
+    /// back to round robin. Like `source`, a hash sends the request to its server even
+    /// when that server is full: it queues there.
+    pub fn pick_keyed(
+        &mut self,
+        slots: &[Slot],
+        client_ip: Option<IpAddr>,
+        hash: Option<u32>,
+        avoid: Option<ServerId>,
+    ) -> Option<ServerId> {
         if slots.is_empty() {
             return None;
         }
         match self.algo {
+            Balance::Uri(_) | Balance::UrlParam { .. } | Balance::Hdr { .. } => match hash {
+                Some(h) => self.pick_hashed(slots, h),
+                None => self.pick_static_rr(slots, avoid),
+            },
+            Balance::Random { draws } => self.pick_random(slots, draws, avoid),
             Balance::RoundRobin => self.pick_smooth_rr(slots, avoid),
             Balance::StaticRr => self.pick_static_rr(slots, avoid),
             Balance::LeastConn => self.pick_leastconn(slots, avoid),
@@ -156,6 +190,9 @@ impl LbState {
         self.map_key = slots.iter().map(|s| (s.id, s.weight)).collect();
         self.map = build_map(&self.map_key);
         self.map_cursor = 0;
+        if self.consistent {
+            self.ring = build_ring(slots);
+        }
     }
 
     /// `static-rr`: walks the weighted map from where it stopped, skipping full
@@ -225,12 +262,51 @@ impl LbState {
     /// as a big-endian integer (IPv6: its four 32-bit words XORed) modulo the total
     /// weight indexes the weighted map. With one server left there is nothing to hash.
     fn pick_source(&mut self, slots: &[Slot], ip: IpAddr) -> Option<ServerId> {
+        let hash = if slots.len() == 1 { 0 } else { source_hash(ip) };
+        self.pick_hashed(slots, hash)
+    }
+
+    /// HAProxy's `map-based` lookup: the hash modulo the total weight indexes the map;
+    /// with `hash-type consistent`, the ring point nearest to the mixed (`avalanche`)
+    /// hash, which is what makes neighbouring addresses spread over the ring as they do
+    /// in HAProxy (tests/tcp_balance.rs compares 60 client addresses).
+    fn pick_hashed(&mut self, slots: &[Slot], hash: u32) -> Option<ServerId> {
         self.refresh_map(slots);
+        if self.consistent {
+            return ring_lookup(&self.ring, crate::sample::hash::avalanche(hash));
+        }
         if self.map.is_empty() {
             return None;
         }
-        let hash = if slots.len() == 1 { 0 } else { source_hash(ip) };
         Some(self.map[hash as usize % self.map.len()])
+    }
+
+    /// `random(draws)`: `draws` servers drawn at random in proportion to their weights,
+    /// and the least loaded of them (connections and queue relative to weight) wins,
+    /// the first drawn on a tie. Full servers are drawn again when others are not.
+    fn pick_random(&mut self, slots: &[Slot], draws: u32, avoid: Option<ServerId>) -> Option<ServerId> {
+        self.refresh_map(slots);
+        let slot = |id: ServerId| slots.iter().find(|s| s.id == id).expect("the map holds eligible servers");
+        let preferred = |s: &Slot| !s.is_full() && Some(s.id) != avoid;
+        if !slots.iter().any(preferred) {
+            // Everything is full (queue), or only the server to avoid has room.
+            return slots.iter().find(|s| !s.is_full()).map(|s| s.id);
+        }
+        let load = |s: &Slot| (u64::from(s.served) + u64::from(s.queued)) * LC_SCALE / u64::from(s.weight.max(1));
+        let draws = draws.max(1);
+        let (mut best, mut drawn, mut tries) = (None::<&Slot>, 0, 0);
+        while drawn < draws && tries < 8 * draws {
+            tries += 1;
+            let s = slot(self.map[crate::sample::fetch::random_u32() as usize % self.map.len()]);
+            if !preferred(s) {
+                continue;
+            }
+            drawn += 1;
+            if best.is_none_or(|b| load(s) < load(b)) {
+                best = Some(s);
+            }
+        }
+        best.or_else(|| slots.iter().find(|s| preferred(s))).map(|s| s.id)
     }
 }
 
@@ -263,6 +339,40 @@ pub fn source_hash(ip: IpAddr) -> u32 {
             .map(|w| u32::from_be_bytes([w[0], w[1], w[2], w[3]]))
             .fold(0, |h, w| h ^ w),
     }
+}
+
+/// Points per unit of weight on the consistent-hash ring.
+const RING_POINTS_PER_WEIGHT: u32 = 16;
+/// Point numbers reserved per server id: the most points a server of weight 256 has.
+const RING_POINTS_RANGE: u32 = 256 * RING_POINTS_PER_WEIGHT;
+
+/// The consistent-hash ring: `weight x 16` points per server, point `i` of the server
+/// with numeric id `puid` at `avalanche(puid x 4096 + i)`, the layout HAProxy
+/// describes for its consistent hashing (the ring is the same whatever else is up).
+pub fn build_ring(slots: &[Slot]) -> Vec<(u32, ServerId)> {
+    let mut ring: Vec<(u32, ServerId)> = slots
+        .iter()
+        .flat_map(|s| {
+            let points = s.weight.min(256) * RING_POINTS_PER_WEIGHT;
+            let base = s.puid.wrapping_mul(RING_POINTS_RANGE);
+            (0..points).map(move |i| (crate::sample::hash::avalanche(base.wrapping_add(i)), s.id))
+        })
+        .collect();
+    ring.sort_unstable_by_key(|&(point, id)| (point, id.0));
+    ring
+}
+
+/// The server of the ring point nearest to `hash`, looking both ways round the ring
+/// (the point before wins a tie).
+pub fn ring_lookup(ring: &[(u32, ServerId)], hash: u32) -> Option<ServerId> {
+    if ring.is_empty() {
+        return None;
+    }
+    let next = ring.partition_point(|&(p, _)| p < hash);
+    let after = ring[next % ring.len()];
+    let before = ring[(next + ring.len() - 1) % ring.len()];
+    let (d_before, d_after) = (hash.wrapping_sub(before.0), after.0.wrapping_sub(hash));
+    Some(if d_before <= d_after { before.1 } else { after.1 })
 }
 
 /// Builds a weighted map of `sum(weights)` entries in which each server appears
@@ -544,4 +654,84 @@ mod tests {
         assert_eq!(lb.pick(&slots, Some([10, 0, 0, 1].into()), None), Some(ServerId(1)));
         assert_eq!(lb.pick(&slots[..1], Some([10, 0, 0, 1].into()), None), Some(ServerId(0)));
     }
+
+    #[test]
+    fn hashed_algorithms_index_the_weighted_map_and_fall_back_to_turns() {
+        let mut lb = LbState::new(Balance::Uri(Default::default()), 2);
+        let slots = [slot(0, 1), slot(1, 3)];
+        let map = build_map(&[(ServerId(0), 1), (ServerId(1), 3)]);
+        for h in [0u32, 1, 2, 3, 7, 1_000_003] {
+            assert_eq!(lb.pick_keyed(&slots, None, Some(h), None), Some(map[h as usize % 4]), "hash {h}");
+        }
+        // The same hash always lands on the same server, even when it is full.
+        let mut full = slots;
+        full[1].maxconn = 1;
+        full[1].served = 1;
+        assert_eq!(lb.pick_keyed(&full, None, Some(1), None), Some(map[1]));
+        // Without a hash: the map in turn, over 4 picks each server its weight.
+        let picks: Vec<_> = (0..4).map(|_| lb.pick_keyed(&slots, None, None, None).unwrap()).collect();
+        assert_eq!(count(&picks), HashMap::from([(0, 1), (1, 3)]));
+    }
+
+    #[test]
+    fn random_with_two_draws_prefers_the_less_loaded() {
+        let mut lb = LbState::new(Balance::Random { draws: 2 }, 2);
+        let mut slots = [slot(0, 1), slot(1, 1)];
+        slots[0].served = 50;
+        let picks: Vec<_> = (0..400).map(|_| lb.pick_keyed(&slots, None, None, None).unwrap()).collect();
+        let c = count(&picks);
+        // Server 0 wins only when both draws are server 0: about a quarter of the time.
+        assert!(c.get(&1).copied().unwrap_or(0) > 250, "{c:?}");
+        assert!(c.get(&0).copied().unwrap_or(0) > 40, "{c:?}");
+    }
+
+    #[test]
+    fn random_skips_full_servers_and_queues_when_all_are_full() {
+        let mut lb = LbState::new(Balance::Random { draws: 1 }, 2);
+        let mut slots = [slot(0, 1), slot(1, 1)];
+        slots[0].maxconn = 1;
+        slots[0].served = 1;
+        for _ in 0..50 {
+            assert_eq!(lb.pick_keyed(&slots, None, None, None), Some(ServerId(1)));
+        }
+        slots[1].maxconn = 1;
+        slots[1].served = 1;
+        assert_eq!(lb.pick_keyed(&slots, None, None, None), None);
+        // Only the server to avoid has room: it is used rather than queueing.
+        slots[1].served = 0;
+        assert_eq!(lb.pick_keyed(&slots, None, None, Some(ServerId(1))), Some(ServerId(1)));
+    }
+
+
+    #[test]
+    fn consistent_ring_moves_only_the_keys_of_a_departed_server() {
+        let mut lb = LbState::new(Balance::Uri(Default::default()), 3).consistent(true);
+        let all = [slot(0, 1), slot(1, 1), slot(2, 1)];
+        let keys: Vec<u32> = (0..3000u32).map(crate::sample::hash::avalanche).collect();
+        let before: Vec<_> = keys.iter().map(|&h| lb.pick_keyed(&all, None, Some(h), None).unwrap()).collect();
+        let c = count(&before);
+        for s in 0..3 {
+            let n = c.get(&s).copied().unwrap_or(0);
+            assert!((600..=1400).contains(&n), "server {s} got {n} of 3000: {c:?}");
+        }
+        let two = [slot(0, 1), slot(2, 1)];
+        for (&h, &was) in keys.iter().zip(&before) {
+            let now = lb.pick_keyed(&two, None, Some(h), None).unwrap();
+            if was != ServerId(1) {
+                assert_eq!(now, was, "hash {h} moved although its server stayed");
+            }
+        }
+    }
+
+    #[test]
+    fn ring_lookup_takes_the_nearest_point_either_way() {
+        let ring = vec![(100, ServerId(0)), (200, ServerId(1)), (u32::MAX - 10, ServerId(2))];
+        assert_eq!(ring_lookup(&ring, 140), Some(ServerId(0)));
+        assert_eq!(ring_lookup(&ring, 150), Some(ServerId(0)), "a tie goes to the point before");
+        assert_eq!(ring_lookup(&ring, 160), Some(ServerId(1)));
+        assert_eq!(ring_lookup(&ring, 5), Some(ServerId(2)), "wraps round");
+        assert_eq!(ring_lookup(&ring, 60), Some(ServerId(0)));
+        assert_eq!(ring_lookup(&[], 5), None);
+    }
+
 }

@@ -54,8 +54,11 @@
 //! For a server with `check`, the reactor arms a timer with
 //! [`HealthCheck::first_check_in`] then [`HealthCheck::next_check_in`]
 //! (via [`Server::check`]), runs a TCP connect to [`Server::check_addr`] bounded by
-//! [`Backend::check_timeout`], and reports its outcome with
-//! [`Backend::on_check_result`]. That, [`Backend::set_admin_state`] and
+//! [`Backend::check_timeout`] (with `option httpchk`, then the HTTP exchange of
+//! [`Backend::http_probe`], bounded by `timeout check` when set), and reports its
+//! outcome with [`Backend::on_check_result`]. With `http-check disable-on-404`, a 404
+//! makes an UP server "stopping" ([`Server::is_stopping`]): not usable for new
+//! traffic, not down. That, [`Backend::set_admin_state`] and
 //! [`Backend::set_operational_state`] return a [`StateReport`]: the lines to log
 //! (with their level and the stderr severity, as HAProxy prints them), the waiters
 //! given a slot on a server that came up, or on any server that became eligible
@@ -70,6 +73,7 @@
 //! [`Dequeued::queue_position`] gives `%sq`/`%bq` for a stream that waited.
 
 pub mod check;
+pub mod hashkey;
 pub mod lb;
 
 use std::collections::{BTreeMap, HashMap};
@@ -79,7 +83,7 @@ use std::time::Duration;
 use crate::config::model::{self, Balance, Level, Proxy, ServerAddr};
 use crate::diag::Severity;
 
-pub use check::{CheckResult, FailReason, HealthCheck, Transition};
+pub use check::{CheckResult, FailReason, HealthCheck, HttpProbe, Transition};
 use lb::{LbState, Slot};
 
 /// Identifies a request waiting in a queue; chosen by the reactor (e.g. a stream key
@@ -264,6 +268,9 @@ pub struct Server {
     maxqueue: u32,
     admin: AdminState,
     op: OpState,
+    /// `http-check disable-on-404`: the UP server answered its check with a 404 and
+    /// takes no new load-balanced traffic (HAProxy's "stopping" state).
+    stopping: bool,
     check: Option<HealthCheck>,
     served: u32,
     queue: Queue,
@@ -282,6 +289,7 @@ impl Server {
             maxqueue: s.maxqueue,
             admin: if s.disabled { AdminState::Maint } else { AdminState::Ready },
             op: OpState::Up,
+            stopping: false,
             check: s.check.as_ref().map(HealthCheck::new),
             served: 0,
             queue: Queue::default(),
@@ -368,7 +376,12 @@ impl Server {
 
     /// Up, ready and weighted: may receive load-balanced traffic.
     pub fn is_usable(&self) -> bool {
-        self.op == OpState::Up && self.admin == AdminState::Ready && self.weight > 0
+        self.op == OpState::Up && self.admin == AdminState::Ready && self.weight > 0 && !self.stopping
+    }
+
+    /// UP but "stopping": its HTTP check answered 404 with `http-check disable-on-404`.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping
     }
 
     /// The health check, if the server has `check`. Checks are not run while the
@@ -422,6 +435,8 @@ pub struct Backend {
     log_health_checks: bool,
     timeout_connect: Option<Duration>,
     timeout_check: Option<Duration>,
+    /// `option httpchk`: the servers' checks are HTTP checks.
+    http_probe: Option<HttpProbe>,
     /// Eligible servers, recomputed when a state or weight changes.
     eligible: Vec<ServerId>,
     /// Reused buffer for the algorithm's view of the farm.
@@ -455,7 +470,7 @@ impl Backend {
             .collect();
         let mut be = Backend {
             name: proxy.name.clone(),
-            lb: LbState::new(proxy.balance.clone(), servers.len()),
+            lb: LbState::new(proxy.balance.clone(), servers.len()).consistent(proxy.hash_type.consistent),
             servers,
             allbackups: proxy.options.allbackups,
             redispatch: proxy.options.redispatch,
@@ -463,6 +478,7 @@ impl Backend {
             log_health_checks: proxy.options.log_health_checks,
             timeout_connect: proxy.timeouts.connect,
             timeout_check: proxy.timeouts.check,
+            http_probe: proxy.http_check.as_ref().map(HttpProbe::new),
             eligible: Vec::new(),
             slots: Vec::new(),
             queue: Queue::default(),
@@ -506,6 +522,19 @@ impl Backend {
             (Some(_), Some(connect)) => connect.min(inter),
             _ => inter,
         })
+    }
+
+    /// `timeout check`: how long an HTTP check may wait for the response once
+    /// connected before it is a `Layer7 timeout`. When unset, the whole check
+    /// (connect and response) is bounded by [`Backend::check_timeout`] (`inter`).
+    pub fn check_read_timeout(&self) -> Option<Duration> {
+        self.timeout_check
+    }
+
+    /// The HTTP check (`option httpchk`) its servers' checks run, if any; without
+    /// one a check is a TCP connect.
+    pub fn http_probe(&self) -> Option<&HttpProbe> {
+        self.http_probe.as_ref()
     }
 
     /// All servers, indexed by [`ServerId`].
@@ -617,6 +646,12 @@ impl Backend {
     /// `client_ip` feeds `balance source`; `avoid` is the server that just failed
     /// when redispatching. On [`Pick::Server`] the slot is reserved.
     pub fn pick(&mut self, client_ip: Option<IpAddr>, avoid: Option<ServerId>) -> Pick {
+        self.pick_keyed(client_ip, None, avoid)
+    }
+
+    /// [`Backend::pick`] with the request's hash for `balance uri`, `url_param` and
+    /// `hdr` ([`hashkey::request_hash`]).
+    pub fn pick_keyed(&mut self, client_ip: Option<IpAddr>, hash: Option<u32>, avoid: Option<ServerId>) -> Pick {
         if self.eligible.is_empty() {
             return Pick::NoServer;
         }
@@ -639,7 +674,7 @@ impl Backend {
                 maxqueue: s.maxqueue,
             });
         }
-        let Some(id) = self.lb.pick(&self.slots, client_ip, avoid) else {
+        let Some(id) = self.lb.pick_keyed(&self.slots, client_ip, hash, avoid) else {
             return Pick::Queue;
         };
         self.counters.cum_lbconn += 1;
@@ -781,12 +816,19 @@ impl Backend {
             return report;
         }
         let Some(check) = srv.check.as_mut() else { return report };
+        // `disable-on-404` applies to a server that is not DOWN; a DOWN one is judged
+        // by the expect rules alone.
+        let result = match result {
+            CheckResult::ConditionalPass { otherwise, .. } if srv.op == OpState::Down => *otherwise,
+            r => r,
+        };
+        let conditional = matches!(result, CheckResult::ConditionalPass { .. });
         let failed = !result.is_ok();
         let transition = check.on_result(result.clone());
         if failed && check.last_changed_health() {
             srv.counters.failed_checks += 1;
         }
-        if self.log_health_checks && check.last_changed_health() {
+        if self.log_health_checks && check.last_worth_logging() {
             let text = format!(
                 "Health check for {}server {}/{} {}, {}, status: {}",
                 if srv.backup { "backup " } else { "" },
@@ -803,13 +845,19 @@ impl Backend {
                 console_text: None,
             });
         }
-        let Some(transition) = transition else { return report };
+        // With `log-health-checks` the reason was already logged on its own line.
+        let reason = if self.log_health_checks { String::new() } else { format!(", {result}") };
+        let Some(transition) = transition else {
+            let srv = &self.servers[id.0];
+            if srv.op == OpState::Up && !failed && srv.stopping != conditional {
+                self.set_stopping(id, conditional, &reason, &mut report);
+            }
+            return report;
+        };
         let op = match transition {
             Transition::WentUp => OpState::Up,
             Transition::WentDown => OpState::Down,
         };
-        // With `log-health-checks` the reason was already logged on its own line.
-        let reason = if self.log_health_checks { String::new() } else { format!(", {result}") };
         self.apply_state(id, op, &reason, &mut report);
         report
     }
@@ -933,6 +981,7 @@ impl Backend {
     ) {
         let was_usable = self.servers[id.0].is_usable();
         self.servers[id.0].op = op;
+        self.servers[id.0].stopping = false;
         report.changed = true;
         self.recompute_eligible();
         let s = &self.servers[id.0];
@@ -965,6 +1014,30 @@ impl Backend {
                 });
             }
         }
+        self.serve_backend_queue(report);
+    }
+
+    /// Enters or leaves the "stopping" state of `http-check disable-on-404`, with
+    /// HAProxy's messages: `Server b/s is stopping, reason: ...` then `... is UP` again.
+    fn set_stopping(&mut self, id: ServerId, stopping: bool, reason: &str, report: &mut StateReport) {
+        if !stopping {
+            self.apply_state(id, OpState::Up, reason, report);
+            return;
+        }
+        let was_usable = self.servers[id.0].is_usable();
+        self.servers[id.0].stopping = true;
+        report.changed = true;
+        self.recompute_eligible();
+        let s = &self.servers[id.0];
+        let text = format!(
+            "{}Server {}/{} is stopping{reason}{}",
+            if s.backup { "Backup " } else { "" },
+            self.name,
+            s.name,
+            self.up_suffix(id, 0),
+        );
+        report.messages.push(StateMessage { level: Level::Notice, console: Severity::Warning, text, console_text: None });
+        self.no_server_alert(was_usable, report);
         self.serve_backend_queue(report);
     }
 

@@ -593,3 +593,44 @@ fn first_moves_on_from_a_full_server_even_with_queue_room() {
     assert_eq!(be.pick(None, None), Pick::Server(s(1)));
     assert_eq!(be.pick(None, None), Pick::Queue);
 }
+
+/// `http-check disable-on-404`: a 404 takes an UP server out of the farm without
+/// taking it down; a 200 brings it back; a DOWN server answering 404 stays DOWN.
+#[test]
+fn conditional_pass_makes_an_up_server_stop_taking_traffic() {
+    let mut be = Backend::from_config(&proxy(
+        Balance::RoundRobin,
+        vec![checked(server("s1", 1), 2, 2), checked(server("s2", 2), 2, 2)],
+    ));
+    let not_found = || CheckResult::ConditionalPass {
+        code: 404,
+        duration: Duration::ZERO,
+        otherwise: Box::new(CheckResult::WrongStatus { code: 404, info: "Not Found".into(), duration: Duration::ZERO }),
+    };
+    let passed = || CheckResult::Passed { code: 200, duration: Duration::ZERO };
+    let r = be.on_check_result(s(0), not_found());
+    assert_eq!(
+        texts(&r),
+        ["Server b/s1 is stopping, reason: Layer7 check conditionally passed, code: 404, check duration: 0ms. 1 active and 0 backup servers online. 0 sessions requeued, 0 total in queue."]
+    );
+    assert!(be.server(s(0)).is_stopping());
+    assert_eq!(be.server(s(0)).op_state(), OpState::Up);
+    assert_eq!(distribution(&mut be, 4), [0, 4]);
+    // Still 404: no new message.
+    assert!(be.on_check_result(s(0), not_found()).messages.is_empty());
+    let r = be.on_check_result(s(0), passed());
+    assert_eq!(
+        texts(&r),
+        ["Server b/s1 is UP, reason: Layer7 check passed, code: 200, check duration: 0ms. 2 active and 0 backup servers online. 0 sessions requeued, 0 total in queue."]
+    );
+    assert_eq!(distribution(&mut be, 4), [2, 2]);
+    // Down (fall 2 from full health), then 404s: judged as wrong statuses, it stays down.
+    be.on_check_result(s(0), refused());
+    be.on_check_result(s(0), refused());
+    assert_eq!(be.server(s(0)).op_state(), OpState::Down);
+    for _ in 0..3 {
+        assert!(be.on_check_result(s(0), not_found()).messages.is_empty());
+    }
+    assert_eq!(be.server(s(0)).op_state(), OpState::Down);
+    assert!(!be.server(s(0)).is_stopping());
+}

@@ -363,7 +363,7 @@ pub static GLOBAL: &[Keyword] = &[
 pub static PROXY: &[Keyword] = &[
     sup("acl", FB, p::acl, "fetches: src, src_port, dst, dst_port, always_true, always_false"),
     sup("backlog", DF, p::backlog, ""),
-    sup("balance", DB, p::balance, "roundrobin, static-rr, leastconn, first, source"),
+    sup("balance", DB, p::balance, "roundrobin, static-rr, leastconn, first, source, uri, url_param, hdr(), random; not hash or rdp-cookie yet"),
     sup("bind", F, p::bind, "see the bind options table"),
     sup("default-server", DB, p::default_server, "see the server options table"),
     sup("default_backend", DF, p::default_backend, ""),
@@ -371,6 +371,7 @@ pub static PROXY: &[Keyword] = &[
     sup("disabled", DFB, p::disabled, ""),
     sup("enabled", DFB, p::enabled, ""),
     sup("fullconn", DB, p::fullconn, "kept for statistics"),
+    sup("http-check", DB, super::parse::http_check::http_check, "`send`, `expect [!] status, rstatus, string, rstring`, `connect port`, `disable-on-404`"),
     sup("id", FB, p::id, "informational"),
     sup("log", DFB, p::log, "`log global`, `no log`, targets as in global"),
     sup("log-format", DF, p::log_format, ""),
@@ -399,9 +400,8 @@ pub static PROXY: &[Keyword] = &[
     nyi("filter", FB),
     nyi("force-persist", FB),
     nyi("hash-balance-factor", DB),
-    nyi("hash-type", DB),
+    sup("hash-type", DB, p::hash_type, "map-based and consistent, sdbm, djb2, wt6 or crc32, avalanche"),
     nyi_n("http-after-response", FB, "HTTP issue"),
-    nyi("http-check", DB),
     nyi("http-error", DFB),
     nyi_n("http-request", FB, "HTTP issue"),
     nyi_n("http-response", FB, "HTTP issue"),
@@ -442,6 +442,7 @@ pub static OPTIONS: &[SubKeyword] = &[
     s("clitcpka", DF, ""),
     s("dontlognull", DF, ""),
     s("httplog", DF, "`clf` argument not yet"),
+    s("httpchk", DB, "HTTP health checks, see `http-check`"),
     s("log-health-checks", DB, ""),
     s("log-separate-errors", DF, ""),
     s("nolinger", DFB, ""),
@@ -476,7 +477,6 @@ pub static OPTIONS: &[SubKeyword] = &[
     n("http-restrict-req-hdr-names", DFB),
     n("http-use-proxy-header", DF),
     n("http_proxy", DFB),
-    n("httpchk", DB),
     n("idle-close-on-response", DF),
     n("independent-streams", DFB),
     n("ldap-check", DB),
@@ -796,8 +796,20 @@ pub fn markdown() -> String {
             ));
         }
     }
+    // Sections with a handful of keywords of their own, parsed by their module.
+    out.push_str("\n### Other sections\n\n| section | keyword | state | notes |\n|---|---|---|---|\n");
+    for (section, kw, note) in OTHER_SECTIONS {
+        out.push_str(&format!("| `{section}` | `{kw}` | supported | {note} |\n"));
+    }
     out
 }
+
+/// The keywords of the small sections (`src/config/parse/userlist.rs` ...), for the
+/// generated table.
+const OTHER_SECTIONS: &[(&str, &str, &str)] = &[
+    ("userlist", "group", "`users a,b`"),
+    ("userlist", "user", "`password` (any crypt(3) scheme libcrypt knows), `insecure-password`, `groups`"),
+];
 
 #[cfg(test)]
 mod tests {

@@ -30,6 +30,44 @@ pub struct Config {
     pub proxies: Vec<Proxy>,
     /// The files read, in order (also exported as `HAPROXY_CFGFILES`).
     pub files: Vec<PathBuf>,
+    /// `userlist` sections, in file order (a duplicated name is ignored with a warning).
+    pub userlists: Vec<Userlist>,
+}
+
+/// A `userlist` section: users with passwords and the groups they belong to
+/// (`http_auth`, `http_auth_group`, `http-request auth`).
+#[derive(Clone, Debug, Default)]
+pub struct Userlist {
+    pub name: String,
+    pub location: Option<Location>,
+    /// Groups in declaration order, each with its members once the section is checked
+    /// (from `group <g> users a,b` and from `user <u> groups g1,g2`).
+    pub groups: Vec<UserGroup>,
+    pub users: Vec<User>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct UserGroup {
+    pub name: String,
+    pub users: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct User {
+    pub name: String,
+    pub password: Password,
+    /// Groups named on the `user` line (`groups g1,g2`).
+    pub groups: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Password {
+    /// No password given: the user never authenticates.
+    None,
+    /// `insecure-password <pw>`: compared as is.
+    Insecure(String),
+    /// `password <hash>`: a crypt(3) hash.
+    Crypt(String),
 }
 
 impl Config {
@@ -225,11 +263,15 @@ pub struct Proxy {
     /// Backend side.
     pub servers: Vec<Server>,
     pub balance: Balance,
+    pub hash_type: HashType,
     pub retries: u32,
     /// `fullconn`, kept for `show stat`.
     pub fullconn: Option<u32>,
     /// `unique-id-format`.
     pub unique_id_format: Option<String>,
+    /// `option httpchk` and the `http-check` rules: the servers' `check` is an HTTP
+    /// check (added for HTTP health checks).
+    pub http_check: Option<HttpCheck>,
 }
 
 /// A reference to another section by name, checked after parsing.
@@ -446,6 +488,47 @@ pub enum Balance {
     LeastConn,
     First,
     Source,
+    /// `uri [whole] [len N] [depth N] [path-only]`: a hash of the request target.
+    Uri(UriHash),
+    /// `url_param <name> [check_post]`: a hash of one query-string parameter's value.
+    UrlParam { name: String },
+    /// `hdr(<name>) [use_domain_only]`: a hash of a request header's value.
+    Hdr { name: String, domain_only: bool },
+    /// `random[(<draws>)]`: the least loaded of `draws` random weighted picks.
+    Random { draws: u32 },
+}
+
+/// The options of `balance uri`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UriHash {
+    /// `whole`: hash the query string too.
+    pub whole: bool,
+    /// `len N`: hash at most the first N characters (0: no limit).
+    pub len: u32,
+    /// `depth N`: hash up to the Nth slash (0: no limit).
+    pub depth: u32,
+    /// `path-only`: leave out the scheme and authority of an absolute-form target.
+    pub path_only: bool,
+}
+
+/// `hash-type <method> [<function>] [avalanche]`: how hash-based algorithms map a hash
+/// to a server.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HashType {
+    /// `consistent` (a ring of points per server) rather than `map-based` (the default).
+    pub consistent: bool,
+    pub function: HashFunction,
+    /// `avalanche`: mix the hash before using it.
+    pub avalanche: bool,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HashFunction {
+    #[default]
+    Sdbm,
+    Djb2,
+    Wt6,
+    Crc32,
 }
 
 /// One `server` line (after `default-server` values are applied).
@@ -518,6 +601,81 @@ impl Default for CheckParams {
             addr: None,
         }
     }
+}
+
+/// An HTTP health check: `option httpchk [<method> <uri> [<version>]]` completed by
+/// `http-check send` and `http-check expect` (HAProxy 2.6 semantics).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpCheck {
+    /// `option httpchk` was given (here or in `defaults`): without it the `http-check`
+    /// rules are ignored, with HAProxy's warning, and checks stay TCP checks.
+    pub enabled: bool,
+    /// A request is sent (`option httpchk` or `http-check send` in the rule set); a
+    /// rule set of only `expect` rules sends nothing and waits for the server.
+    pub send: bool,
+    /// Request method, `OPTIONS` by default.
+    pub method: String,
+    /// Request target, `/` by default.
+    pub uri: String,
+    /// Request version, `HTTP/1.0` by default.
+    pub version: String,
+    /// Extra header fields, in order (`http-check send hdr`, or the pre-2.2 form hidden
+    /// after `\r\n` in the version of `option httpchk`).
+    pub headers: Vec<(String, String)>,
+    /// Request body (`http-check send body`); a `content-length` is added when set.
+    pub body: String,
+    /// `http-check expect` rules, all of which must match; none: status 2xx or 3xx.
+    pub expects: Vec<HttpCheckExpect>,
+    /// `http-check disable-on-404`.
+    pub disable_on_404: bool,
+    /// `http-check connect port <n>`: probe this port instead of the server's.
+    pub connect_port: Option<u16>,
+    /// The most bytes of a response the check reads: `tune.bufsize`, filled in after
+    /// parsing (HAProxy reads one buffer).
+    pub response_limit: usize,
+    /// The rules came from a `defaults` section: a proxy's own first `http-check`
+    /// `send`/`expect`/`connect` line replaces them instead of adding to them.
+    pub inherited: bool,
+}
+
+impl Default for HttpCheck {
+    fn default() -> Self {
+        HttpCheck {
+            enabled: false,
+            send: false,
+            method: "OPTIONS".into(),
+            uri: "/".into(),
+            version: "HTTP/1.0".into(),
+            headers: Vec::new(),
+            body: String::new(),
+            expects: Vec::new(),
+            disable_on_404: false,
+            connect_port: None,
+            response_limit: 16384,
+            inherited: false,
+        }
+    }
+}
+
+/// One `http-check expect [!] <match> <pattern>` rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpCheckExpect {
+    /// `!`: the rule passes when the match fails.
+    pub negate: bool,
+    pub kind: HttpCheckMatch,
+}
+
+/// What an `http-check expect` rule looks at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HttpCheckMatch {
+    /// `status <codes>`: a comma-separated list of codes and `lo-hi` ranges.
+    Status(Vec<(u16, u16)>),
+    /// `rstatus <regex>` on the three status digits.
+    RStatus(String),
+    /// `string <text>` found in the body.
+    String(String),
+    /// `rstring <regex>` matching the body.
+    RString(String),
 }
 
 /// A `log` line.

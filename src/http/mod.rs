@@ -13,6 +13,7 @@
 //!
 //! The contract and the table of rejections are in `doc/http.md`.
 
+pub mod auth;
 pub mod errors;
 pub mod h1;
 pub mod rules;

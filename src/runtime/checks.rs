@@ -1,21 +1,33 @@
 //! Health checks driven by the reactor: the backend module decides (rise/fall,
 //! intervals, state changes); this file does the I/O: a timer per checked server,
-//! a non-blocking TCP connect, and the outcome as a [`CheckResult`].
+//! a non-blocking TCP connect, for an HTTP check ([`HttpProbe`]) the request written
+//! and the response read, and the outcome as a [`CheckResult`].
 //!
 //! Each checked server has one [`CheckSlot`] whose index is the token slot and whose
 //! `gen` changes after every probe, so a late event from an old probe's socket and
 //! a superseded timer are both dropped.
 
 use super::pool::Farm;
-use crate::backend::{CheckResult, FailReason, ServerId};
+use crate::backend::{CheckResult, FailReason, HttpProbe, ServerId};
 use crate::reactor::{token, Ctx, Key, Kind, Ready, TimerTarget};
-use crate::stream::conn::{Conn, ConnectState};
+use crate::stream::channel::Buffer;
+use crate::stream::conn::{Conn, ConnectState, ReadEnd, WriteEnd};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 struct Probe {
     conn: Conn,
     started: Instant,
+    /// When the probe times out; timers armed for an earlier deadline are ignored.
+    deadline: Instant,
+    /// Set once connected, for an HTTP check.
+    http: Option<HttpExchange>,
+}
+
+/// An HTTP check's request going out and response coming in.
+struct HttpExchange {
+    out: Buffer,
+    response: Buffer,
 }
 
 pub struct CheckSlot {
@@ -25,6 +37,11 @@ pub struct CheckSlot {
     gen: u32,
     /// Connect timeout of one probe.
     timeout: Duration,
+    /// HTTP checks: how long the response may take once connected (`timeout
+    /// check`); `None`: the connect deadline bounds the whole check.
+    read_timeout: Option<Duration>,
+    /// The HTTP check to run once connected; `None`: a TCP check.
+    http: Option<HttpProbe>,
     probe: Option<Probe>,
 }
 
@@ -42,7 +59,16 @@ impl Checks {
             let Some(b) = b else { continue };
             for (id, s) in b.iter_servers() {
                 let Some(timeout) = b.check_timeout(id) else { continue };
-                slots.push(CheckSlot { be, srv: id.0, addr: s.check_addr(), gen: 0, timeout, probe: None });
+                let http = b.http_probe().cloned();
+                // `http-check connect port` wins over the server's and the check's port,
+                // and gives one to a server configured without.
+                let addr = match (s.check_addr(), http.as_ref().and_then(HttpProbe::port)) {
+                    (Some(a), Some(port)) => Some(SocketAddr::new(a.ip(), port)),
+                    (None, Some(port)) => check_ip(s).map(|ip| SocketAddr::new(ip, port)),
+                    (a, None) => a,
+                };
+                let read_timeout = b.check_read_timeout();
+                slots.push(CheckSlot { be, srv: id.0, addr, gen: 0, timeout, read_timeout, http, probe: None });
             }
         }
         Checks { slots }
@@ -72,9 +98,11 @@ impl Checks {
     pub fn on_timer(&mut self, cx: &mut Ctx<'_>, key: Key) -> Option<(usize, usize, CheckResult)> {
         let slot = self.slots.get_mut(key.slot).filter(|s| s.gen == key.gen)?;
         match &mut slot.probe {
+            Some(p) if cx.now < p.deadline => None,
             Some(p) => {
                 let duration = cx.now - p.started;
-                Some(self.finish(cx, key.slot, CheckResult::Failed { reason: FailReason::L4Timeout, info: String::new(), duration }))
+                let reason = if p.http.is_some() { FailReason::L7Timeout } else { FailReason::L4Timeout };
+                Some(self.finish(cx, key.slot, CheckResult::Failed { reason, info: String::new(), duration }))
             }
             None => {
                 let Some(addr) = slot.addr else {
@@ -87,8 +115,9 @@ impl Checks {
                 });
                 match conn {
                     Ok(conn) => {
-                        slot.probe = Some(Probe { conn, started: cx.now });
-                        cx.timers.arm(cx.now + slot.timeout, TimerTarget::Entry(Kind::Check, key));
+                        let deadline = cx.now + slot.timeout;
+                        slot.probe = Some(Probe { conn, started: cx.now, deadline, http: None });
+                        cx.timers.arm(deadline, TimerTarget::Entry(Kind::Check, key));
                         None
                     }
                     Err(e) => {
@@ -100,15 +129,35 @@ impl Checks {
         }
     }
 
-    /// The probe's socket is ready: did the connect succeed?
+    /// The probe's socket is ready: did the connect succeed? For an HTTP check, send
+    /// the request and read the response as far as the socket allows.
     pub fn on_ready(&mut self, cx: &mut Ctx<'_>, key: Key, ready: Ready) -> Option<(usize, usize, CheckResult)> {
         let slot = self.slots.get_mut(key.slot).filter(|s| s.gen == key.gen)?;
         let p = slot.probe.as_mut()?;
         p.conn.note(ready);
         let duration = cx.now - p.started;
+        if p.http.is_some() {
+            let result = exchange(p, slot.http.as_ref()?, duration);
+            return result.map(|r| self.finish(cx, key.slot, r));
+        }
         let result = match p.conn.connect_state() {
             ConnectState::Pending => return None,
-            ConnectState::Established => CheckResult::Ok { duration },
+            ConnectState::Established => match &slot.http {
+                None => CheckResult::Ok { duration },
+                Some(http) => {
+                    let mut out = Buffer::new(http.request().len());
+                    out.space()[..http.request().len()].copy_from_slice(http.request());
+                    out.produced(http.request().len());
+                    p.http = Some(HttpExchange { out, response: Buffer::new(http.max_response()) });
+                    if let Some(t) = slot.read_timeout {
+                        // The response has its own deadline, from now.
+                        p.deadline = cx.now + t;
+                        cx.timers.arm(p.deadline, TimerTarget::Entry(Kind::Check, key));
+                    }
+                    let result = exchange(p, http, duration);
+                    return result.map(|r| self.finish(cx, key.slot, r));
+                }
+            },
             ConnectState::Refused => {
                 CheckResult::Failed { reason: FailReason::L4Connection, info: "Connection refused".into(), duration }
             }
@@ -136,4 +185,46 @@ impl Checks {
             cx.timers.arm(cx.now + delay, TimerTarget::Entry(Kind::Check, Key { slot: i, gen: s.gen }));
         }
     }
+}
+
+/// Moves an HTTP check forward: writes what is left of the request, reads what the
+/// server sent, and asks the probe for a verdict. `None`: wait for the socket.
+fn exchange(p: &mut Probe, http: &HttpProbe, duration: Duration) -> Option<CheckResult> {
+    let ex = p.http.as_mut()?;
+    // Once connected, a socket error is HAProxy's "Socket error" with the error's text
+    // (the errno is not kept by `Conn`: on loopback it is a reset); a close before a
+    // complete response is a "Layer7 invalid response".
+    let reset = || CheckResult::Failed { reason: FailReason::SocketError, info: "Connection reset by peer".into(), duration };
+    if !ex.out.is_empty() && p.conn.writable {
+        if let (_, WriteEnd::Error) = p.conn.write_from(&mut ex.out) {
+            // The server may have answered and closed before reading everything:
+            // judge what it sent, if anything.
+            if ex.response.is_empty() {
+                return Some(reset());
+            }
+        }
+    }
+    if !p.conn.readable {
+        return None;
+    }
+    let (_, end) = p.conn.read_into(&mut ex.response);
+    if end == ReadEnd::Error && ex.response.is_empty() {
+        return Some(reset());
+    }
+    let ended = matches!(end, ReadEnd::Eof | ReadEnd::Error | ReadEnd::BufferFull);
+    if ex.response.is_empty() && ended {
+        return Some(CheckResult::Failed { reason: FailReason::L7Response, info: String::new(), duration });
+    }
+    http.evaluate(ex.response.data(), ended, duration)
+}
+
+/// The address a check of `s` connects to, before the port is chosen: the check's
+/// `addr`, else the server's.
+fn check_ip(s: &crate::backend::Server) -> Option<std::net::IpAddr> {
+    let configured = match s.addr() {
+        crate::config::model::ServerAddr::Inet { ip, .. } => Some(*ip),
+        crate::config::model::ServerAddr::Resolved { addr, .. } => Some(addr.ip()),
+        _ => None,
+    };
+    s.check().and_then(|c| c.addr()).or(configured)
 }

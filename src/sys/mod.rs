@@ -2,6 +2,7 @@
 //! Unsafe code is allowed here (and only here, besides `ffi/` and `src/lua/`); every
 //! block carries a `// SAFETY:` comment.
 
+pub mod crypt;
 pub mod daemon;
 pub mod fd;
 pub mod signals;

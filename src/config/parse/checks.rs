@@ -16,9 +16,32 @@ pub fn run(config: &mut Config, diags: &mut Vec<Diagnostic>) {
         .iter()
         .map(|p| (p.name.clone(), p.cap.frontend, p.cap.backend))
         .collect();
+    let bufsize = config.global.bufsize;
     for proxy in &mut config.proxies {
         if proxy.disabled {
             continue;
+        }
+        // `http-check` rules only matter with `option httpchk`; an HTTP check reads at
+        // most one buffer of its server's response.
+        match &mut proxy.http_check {
+            Some(hc) if !hc.enabled => {
+                // `disable-on-404` alone is an option, not a rule: no warning.
+                let rules = hc.send || !hc.expects.is_empty() || hc.connect_port.is_some();
+                if proxy.cap.backend && !hc.inherited && rules {
+                    diags.push(Diagnostic::plain(
+                        Severity::Warning,
+                        None,
+                        format!(
+                            "{} '{}' uses http-check rules without 'option httpchk', so the rules are ignored.",
+                            proxy_type_name(proxy.cap),
+                            proxy.name
+                        ),
+                    ));
+                }
+                proxy.http_check = None;
+            }
+            Some(hc) => hc.response_limit = bufsize,
+            None => {}
         }
         let desc = format!("{} '{}'", proxy_type_name(proxy.cap), proxy.name);
         // Backend references.
@@ -110,6 +133,26 @@ pub fn run(config: &mut Config, diags: &mut Vec<Diagnostic>) {
                         s.name, first.location.line
                     ),
                 ));
+            }
+        }
+        // A check needs a port from somewhere (in TCP mode the server's own port is
+        // already required above).
+        let check_port = proxy.http_check.as_ref().and_then(|hc| hc.connect_port);
+        if proxy.mode != Mode::Tcp && check_port.is_none() {
+            for s in &proxy.servers {
+                let no_port = matches!(s.addr, ServerAddr::Inet { port: None, .. });
+                if no_port && s.check.as_ref().is_some_and(|c| c.port.is_none()) {
+                    diags.push(Diagnostic::plain(
+                        Severity::Alert,
+                        None,
+                        format!(
+                            "config: {} '{}': server '{}' has neither service port nor check port nor tcp_check rule 'connect' with port information.",
+                            proxy_type_name(proxy.cap),
+                            proxy.name,
+                            s.name
+                        ),
+                    ));
+                }
             }
         }
         if proxy.mode == Mode::Tcp {

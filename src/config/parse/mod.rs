@@ -9,10 +9,12 @@ pub mod acl;
 pub mod addr;
 pub mod checks;
 pub mod global;
+pub mod http_check;
 pub mod log;
 pub mod lua;
 pub mod proxy;
 pub mod server;
+pub mod userlist;
 
 use super::cond;
 use super::diagnostic::{Diagnostic, Style};
@@ -125,6 +127,8 @@ enum Current {
     Defaults(Box<Draft>, Option<String>),
     /// A section moonproxy does not support (its lines are skipped after one alert).
     Unsupported,
+    /// A `userlist` section (index in `config.userlists`; `None`: a duplicate name).
+    Userlist(Option<usize>),
 }
 
 /// One open `.if` block.
@@ -399,10 +403,14 @@ impl Parser {
             self.start_section(section, &line);
             return;
         }
+        if kw == "userlist" {
+            self.end_section();
+            self.current = Current::Userlist(userlist::start(self, &line));
+            return;
+        }
         if matches!(
             kw,
-            "userlist"
-                | "peers"
+            "peers"
                 | "resolvers"
                 | "mailers"
                 | "program"
@@ -430,6 +438,7 @@ impl Parser {
                 return;
             }
             Current::Unsupported => return,
+            Current::Userlist(ul) => return userlist::keyword(self, *ul, &line),
             Current::Global => Section::Global,
             Current::Proxy(d) | Current::Defaults(d, _) => d.section,
         };
@@ -668,6 +677,7 @@ impl Parser {
             self.diags.push(fatal());
             return Err(self.diags);
         }
+        userlist::check(&mut self.config, &mut self.diags);
         checks::run(&mut self.config, &mut self.diags);
         if self.diags.iter().any(Diagnostic::is_alert) {
             self.diags.push(fatal());

@@ -161,25 +161,115 @@ pub fn use_backend(p: &mut Parser, l: &Line) -> Result<(), String> {
 }
 
 pub fn balance(p: &mut Parser, l: &Line) -> Result<(), String> {
-    let b = match l.arg(1) {
+    let algo = l.arg(1);
+    let b = match algo {
         "roundrobin" => Balance::RoundRobin,
         "static-rr" => Balance::StaticRr,
         "leastconn" => Balance::LeastConn,
         "first" => Balance::First,
         "source" => Balance::Source,
-        "random" | "uri" | "url_param" | "hash" => return Err(not_supported(&format!("balance {}", l.arg(1)))),
-        a if a.starts_with("hdr(") || a.starts_with("rdp-cookie") => return Err(not_supported(&format!("balance {a}"))),
+        "uri" => return balance_uri(p, l),
+        "url_param" => {
+            let name = l.args.get(2).filter(|n| !n.is_empty()).ok_or("balance url_param requires an URL parameter name.")?;
+            // `check_post [<max_wait>]` looks into POST bodies: accepted, the query string is used.
+            Balance::UrlParam { name: name.clone() }
+        }
+        "random" => Balance::Random { draws: 2 },
+        a if a.starts_with("random(") => {
+            let inner = &a["random(".len()..];
+            let digits = inner.find(|c: char| !c.is_ascii_digit()).unwrap_or(inner.len());
+            if !inner[digits..].starts_with(')') || inner.len() != digits + 1 {
+                let bad = inner[digits..].chars().next().unwrap_or(')');
+                return Err(format!("balance random : unexpected character '{bad}' after argument."));
+            }
+            let draws: u32 = inner[..digits].parse().unwrap_or(0);
+            if draws < 1 {
+                return Err("balance random : number of draws must be at least 1.".into());
+            }
+            Balance::Random { draws }
+        }
+        a if a.starts_with("hdr(") => {
+            let name = a["hdr(".len()..].strip_suffix(')').unwrap_or(&a["hdr(".len()..]);
+            if name.is_empty() {
+                return Err("balance hdr requires an http header field name.".into());
+            }
+            let domain_only = match l.args.get(2).map(String::as_str) {
+                None => false,
+                Some("use_domain_only") => true,
+                Some(other) => {
+                    return Err(format!("balance {a} only accepts 'use_domain_only' modifier (got '{other}')."));
+                }
+            };
+            Balance::Hdr { name: name.to_string(), domain_only }
+        }
+        "hash" => return Err(not_supported("balance hash")),
+        a if a.starts_with("rdp-cookie") => return Err(not_supported(&format!("balance {a}"))),
         _ => {
             return Err("balance only supports 'roundrobin', 'static-rr', 'leastconn', 'source', 'uri', 'url_param', 'hdr(name)' and 'rdp-cookie(name)' options.".into())
         }
     };
-    if let Some(extra) = l.args.get(2) {
-        return Err(format!(
-            "'balance {}' cannot handle unexpected argument '{extra}'.",
-            l.arg(1)
-        ));
+    let takes_args = matches!(b, Balance::UrlParam { .. } | Balance::Hdr { .. });
+    if let Some(extra) = l.args.get(2).filter(|_| !takes_args) {
+        return Err(format!("'balance {algo}' cannot handle unexpected argument '{extra}'."));
     }
     p.draft().proxy.balance = b;
+    Ok(())
+}
+
+/// `balance uri [whole] [len N] [depth N] [path-only]`.
+fn balance_uri(p: &mut Parser, l: &Line) -> Result<(), String> {
+    let mut u = crate::config::model::UriHash::default();
+    let mut i = 2;
+    while let Some(word) = l.args.get(i) {
+        match word.as_str() {
+            "whole" => u.whole = true,
+            "path-only" => u.path_only = true,
+            "len" | "depth" => {
+                let value = l.args.get(i + 1).map_or("", String::as_str);
+                let n: u32 = value
+                    .parse()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| format!("balance uri : '{word}' expects a positive integer (got '{value}')."))?;
+                if word == "len" { u.len = n } else { u.depth = n }
+                i += 1;
+            }
+            other => {
+                return Err(format!(
+                    "balance uri only accepts parameters 'len', 'depth', 'path-only', and 'whole' (got '{other}')."
+                ))
+            }
+        }
+        i += 1;
+    }
+    p.draft().proxy.balance = Balance::Uri(u);
+    Ok(())
+}
+
+/// `hash-type <map-based|consistent> [sdbm|djb2|wt6|crc32] [avalanche]`.
+pub fn hash_type(p: &mut Parser, l: &Line) -> Result<(), String> {
+    use crate::config::model::{HashFunction, HashType};
+    let mut ht = HashType::default();
+    match l.arg(1) {
+        "map-based" => {}
+        "consistent" => ht.consistent = true,
+        _ => return Err("'hash-type' only supports 'consistent' and 'map-based'.".into()),
+    }
+    if let Some(f) = l.args.get(2) {
+        ht.function = match f.as_str() {
+            "sdbm" => HashFunction::Sdbm,
+            "djb2" => HashFunction::Djb2,
+            "wt6" => HashFunction::Wt6,
+            "crc32" => HashFunction::Crc32,
+            _ => return Err("'hash-type' only supports 'sdbm', 'djb2', 'crc32', or 'wt6' hash functions.".into()),
+        };
+    }
+    match l.args.get(3).map(String::as_str) {
+        None => {}
+        Some("avalanche") => ht.avalanche = true,
+        Some(_) => return Err("'hash-type' only supports 'avalanche' as a modifier for hash functions.".into()),
+    }
+    p.draft().proxy.hash_type = ht;
     Ok(())
 }
 
@@ -296,6 +386,9 @@ pub fn option(p: &mut Parser, l: &Line) -> Result<(), String> {
         SubState::NotYet => return Err(not_supported(&format!("option {name}"))),
         SubState::Ignored => return Ok(()),
         SubState::Supported => {}
+    }
+    if name == "httpchk" {
+        return super::http_check::option_httpchk(p, l, negate, &args[2..]);
     }
     if negate && matches!(name, "tcplog" | "httplog") {
         p.alert_directive(
