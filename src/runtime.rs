@@ -74,7 +74,8 @@ pub fn run(config: Config, opts: RunOptions) -> i32 {
     // 2. Backends.
     let backends: Vec<Option<Backend>> =
         config.proxies.iter().map(|p| p.cap.backend.then(|| Backend::from_config(p))).collect();
-    let farm = pool::Farm { backends, handed: Vec::new() };
+    let request_keys = config.proxies.iter().map(pool::request_key).collect();
+    let farm = pool::Farm { backends, handed: Vec::new(), request_keys };
     // 3. Listeners: all of them, or none.
     let Some(listeners) = open_listeners(&config) else {
         alert!("[{}.main()] Some protocols failed to start their listeners! Exiting.", env!("CARGO_PKG_NAME"));

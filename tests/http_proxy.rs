@@ -548,3 +548,33 @@ fn soft_stop_lets_idle_keep_alive_clients_go() {
     assert!(head.has_token("connection", "close"), "{head:?}");
     assert!(proxy.wait_exit(DEADLINE).success());
 }
+
+#[test]
+fn balance_uri_sends_a_uri_to_the_same_server() {
+    let (a, b) = (http_app(), http_app());
+    let proxy = ProxyBuilder::new(
+        "defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+listen l
+    bind 127.0.0.1:{{fe}}
+    balance uri
+    server a 127.0.0.1:{{a}}
+    server b 127.0.0.1:{{b}}
+",
+    )
+    .port("a", a.port())
+    .port("b", b.port())
+    .start();
+    let mut c = connect(&proxy);
+    for path in ["/same", "/same", "/same", "/same", "/other", "/same"] {
+        c.get_mut().write_all(format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes()).unwrap();
+        assert_eq!(response(&mut c, false).0.status(), 200);
+    }
+    // Round robin would have split the five /same requests between a and b.
+    let (ra, rb) = (a.stats().requests(), b.stats().requests());
+    assert_eq!(ra + rb, 6);
+    assert!(ra >= 5 || rb >= 5, "a served {ra}, b served {rb}");
+}

@@ -65,6 +65,13 @@ pub trait ServerPool {
     /// Chooses a server of backend `be` (not `avoid`, if another is usable) and takes
     /// one of its connection slots.
     fn pick(&mut self, be: usize, client: Option<IpAddr>, avoid: Option<usize>) -> Pick;
+    /// HTTP mode: [`ServerPool::pick`] for a request, which the algorithms that hash
+    /// requests (`balance uri`, `url_param`, `hdr`) look at. By default the request
+    /// is ignored.
+    fn pick_request(&mut self, be: usize, client: Option<IpAddr>, req: &crate::http::Request, avoid: Option<usize>) -> Pick {
+        let _ = req;
+        self.pick(be, client, avoid)
+    }
     /// Gives a connection slot back. The runtime then hands it to a queued stream.
     fn release(&mut self, be: usize, srv: usize);
     /// Puts stream `key` in the backend's queue (or `server`'s); returns its position.
@@ -334,7 +341,12 @@ impl Stream {
     /// Picks a server and connects, or queues.
     fn assign_server(&mut self, env: &mut Env<'_, '_>, avoid: Option<usize>) {
         let be = self.backend.expect("assign_server after a backend was chosen");
-        match env.pool.pick(be, self.src.map(|s| s.ip()), avoid) {
+        let client = self.src.map(|s| s.ip());
+        let pick = match self.http.as_ref().and_then(|h| h.txn.req.as_ref()) {
+            Some(req) => env.pool.pick_request(be, client, req, avoid),
+            None => env.pool.pick(be, client, avoid),
+        };
+        match pick {
             Pick::Server { srv, addr } => {
                 if self.queued_at.is_none() {
                     self.t_queue = Some(Duration::ZERO);
