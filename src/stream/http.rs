@@ -402,8 +402,8 @@ fn status_of(response: &[u8]) -> Option<u16> {
 }
 
 /// How long to keep reading (and discarding) what a client still sends after the
-/// proxy's final response, so that closing does not reset the connection before the
-/// client read the response.
+/// proxy's final response to a request not read entirely, so that closing does not
+/// reset the connection before the client read the response.
 const LINGER: Duration = Duration::from_secs(1);
 
 impl Stream {
@@ -801,8 +801,13 @@ impl Stream {
                 ReadEnd::BufferFull => {}
             }
         }
-        if self.client.hup || self.state_deadline.is_some_and(|d| d <= now) {
-            let term = self.http_mut().reply_term;
+        // A client whose request was read entirely has nothing more to send: once its
+        // pending bytes are drained, closing cannot reset the connection. Otherwise
+        // (a rejected head, a body still coming) wait for its close, a little.
+        let h = self.http.as_ref().expect("HTTP mode");
+        let request_read = matches!(h.req.stage, Stage::Done | Stage::Tunnel) && self.req.buf.is_empty();
+        if request_read || self.client.hup || self.state_deadline.is_some_and(|d| d <= now) {
+            let term = h.reply_term;
             self.close(env, term.cause, term.phase);
         }
     }
