@@ -18,7 +18,6 @@ mod world;
 use crate::backend::Backend;
 use crate::config::model::Config;
 use crate::listener::Listener;
-use crate::config::model::Mode;
 use crate::log::events::proxy_kind;
 use crate::log::{LogFormat, LogIdentity, Logger};
 use crate::lua::api::core::{Engine, EngineOptions};
@@ -75,7 +74,8 @@ pub fn run(config: Config, opts: RunOptions) -> i32 {
     // 2. Backends.
     let backends: Vec<Option<Backend>> =
         config.proxies.iter().map(|p| p.cap.backend.then(|| Backend::from_config(p))).collect();
-    let farm = pool::Farm { backends, handed: Vec::new() };
+    let request_keys = config.proxies.iter().map(pool::request_key).collect();
+    let farm = pool::Farm { backends, handed: Vec::new(), request_keys };
     // 3. Listeners: all of them, or none.
     let Some(listeners) = open_listeners(&config) else {
         alert!("[{}.main()] Some protocols failed to start their listeners! Exiting.", env!("CARGO_PKG_NAME"));
@@ -111,13 +111,6 @@ fn fatal(errors: Vec<String>) -> i32 {
 fn warn_unsupported(config: &Config) {
     if config.global.nbthread > 1 {
         warning!("nbthread {} is not supported: running one reactor thread.", config.global.nbthread);
-    }
-    for p in config.proxies.iter().filter(|p| p.mode == Mode::Http && !p.disabled) {
-        warning!(
-            "{} '{}' : mode http is not supported yet: its connections are forwarded as in mode tcp.",
-            proxy_kind(p.cap),
-            p.name
-        );
     }
 }
 

@@ -437,6 +437,56 @@ pub struct ProxyOptions {
     pub abortonclose: bool,
     pub log_health_checks: bool,
     pub allbackups: bool,
+    /// HTTP-mode options (`option httpclose`, `forwardfor` ...), added for issue 5.
+    pub http: HttpOptions,
+}
+
+/// How an HTTP proxy treats connections between transactions: `option http-keep-alive`
+/// (the default), `http-server-close`, `httpclose`. The last one set in a section wins;
+/// a frontend and a backend combine to the most closing of the two.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum HttpConnMode {
+    /// Both sides stay open between transactions.
+    #[default]
+    KeepAlive,
+    /// The client side stays open; the server connection closes after each response.
+    ServerClose,
+    /// Both sides close after each transaction.
+    Close,
+}
+
+/// `option forwardfor [except <net>] [header <name>] [if-none]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ForwardFor {
+    /// The header to add (`X-Forwarded-For` by default).
+    pub header: String,
+    /// Clients in this network get no header (`except`): address and prefix length.
+    pub except: Option<(std::net::IpAddr, u8)>,
+    /// Add the header only when the request has none (`if-none`).
+    pub if_none: bool,
+}
+
+/// `option originalto [except <net>] [header <name>]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OriginalTo {
+    /// The header to add (`X-Original-To` by default).
+    pub header: String,
+    /// Destinations in this network get no header.
+    pub except: Option<(std::net::IpAddr, u8)>,
+}
+
+/// The HTTP-mode options of a proxy.
+#[derive(Clone, Debug, Default)]
+pub struct HttpOptions {
+    /// `option http-keep-alive` / `http-server-close` / `httpclose`; `None`: not set
+    /// in this section (keep-alive).
+    pub conn_mode: Option<HttpConnMode>,
+    /// `option http-pretend-keepalive`: do not announce `Connection: close` to the server.
+    pub pretend_keepalive: bool,
+    pub forwardfor: Option<ForwardFor>,
+    pub originalto: Option<OriginalTo>,
+    /// `option http-buffer-request`.
+    pub buffer_request: bool,
 }
 
 /// The timeouts a proxy knows. `None`: not set (infinite, with HAProxy's warning).

@@ -1,7 +1,8 @@
 //! [`Farm`]: the [`ServerPool`] streams use, over the backend module's sans-io
 //! [`Backend`]s (one per proxy with backend capability, indexed like the proxy table).
 
-use crate::backend::{Backend, Dequeued, Pick as BePick, ServerId, WaiterId};
+use crate::backend::{hashkey, Backend, Dequeued, Pick as BePick, ServerId, WaiterId};
+use crate::config::model::{Balance, HashType};
 use crate::reactor::Key;
 use crate::stream::{Attempt, Pick, ServerPool, Target};
 use std::net::IpAddr;
@@ -12,6 +13,14 @@ pub struct Farm {
     /// Slots handed to queued streams by [`ServerPool::release`] (and by check
     /// reports), waiting for the runtime to wake those streams.
     pub handed: Vec<(usize, Dequeued)>,
+    /// Indexed like the proxy table: what a request hashes to for the backends whose
+    /// `balance` hashes requests (`uri`, `url_param`, `hdr`), see [`request_key`].
+    pub request_keys: Vec<Option<(Balance, HashType)>>,
+}
+
+/// The algorithm and hash function of a backend that balances on the request.
+pub fn request_key(p: &crate::config::model::Proxy) -> Option<(Balance, HashType)> {
+    matches!(p.balance, Balance::Uri(_) | Balance::UrlParam { .. } | Balance::Hdr { .. }).then(|| (p.balance.clone(), p.hash_type))
 }
 
 /// A stream's key as the backend's opaque waiter id.
@@ -51,16 +60,32 @@ impl Farm {
     }
 }
 
-impl ServerPool for Farm {
-    fn pick(&mut self, be: usize, client: Option<IpAddr>, avoid: Option<usize>) -> Pick {
+impl Farm {
+    /// A pick with the request's hash (`None`: not a request-hashing backend, or the
+    /// request has nothing to hash).
+    fn pick_hashed(&mut self, be: usize, client: Option<IpAddr>, hash: Option<u32>, avoid: Option<usize>) -> Pick {
         let b = self.backend_mut(be);
-        match b.pick(client, avoid.map(ServerId)) {
+        match b.pick_keyed(client, hash, avoid.map(ServerId)) {
             BePick::Server(id) => Pick::Server { srv: id.0, addr: target_of(b.server(id)) },
             BePick::Queue => Pick::Queue { server: None },
             BePick::QueueOnServer(id) => Pick::Queue { server: Some(id.0) },
             BePick::QueueFull(_) => Pick::QueueFull,
             BePick::NoServer => Pick::NoServer,
         }
+    }
+}
+
+impl ServerPool for Farm {
+    fn pick(&mut self, be: usize, client: Option<IpAddr>, avoid: Option<usize>) -> Pick {
+        self.pick_hashed(be, client, None, avoid)
+    }
+
+    fn pick_request(&mut self, be: usize, client: Option<IpAddr>, req: &crate::http::Request, avoid: Option<usize>) -> Pick {
+        let hash = match self.request_keys.get(be) {
+            Some(Some((algo, ht))) => hashkey::request_hash(algo, *ht, req),
+            _ => None,
+        };
+        self.pick_hashed(be, client, hash, avoid)
     }
 
     fn release(&mut self, be: usize, srv: usize) {

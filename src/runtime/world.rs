@@ -164,7 +164,10 @@ impl World {
             let lfd = self.listeners[li].raw_fd().unwrap_or(-1);
             eprintln!("{:08x}:{}.accept({:04x})={:04x} from [{from}] ALPN=<none>", self.next_stream_id as u32, self.proxies[fe].name, lfd as u16, conn.raw_fd() as u16);
         }
-        let stream = Stream::new(self.next_stream_id, fe, li, conn, peer, local, self.bufsize, cx.now);
+        let mut stream = Stream::new(self.next_stream_id, fe, li, conn, peer, local, self.bufsize, cx.now);
+        if self.proxies[fe].mode == crate::config::model::Mode::Http {
+            stream = stream.with_http(crate::stream::http::limits_for(self.bufsize));
+        }
         let Some(key) = self.streams.insert(stream) else { return };
         self.next_stream_id += 1;
         self.actconn += 1;
@@ -189,10 +192,36 @@ impl World {
     fn stream_event(&mut self, cx: &mut Ctx<'_>, key: Key, ev: Event) {
         let Some(s) = self.streams.get_mut(key) else { return }; // stale token or timer
         let mut env = Env { cx, key, proxies: &mut self.proxies, pool: &mut self.farm };
-        if s.on_event(&mut env, ev) == Life::Finished {
+        let life = s.on_event(&mut env, ev);
+        self.log_transactions(key);
+        if life == Life::Finished {
             self.finish(cx, key);
         }
         self.hand_out_slots(cx);
+    }
+
+    /// HTTP mode: logs the transactions a stream finished on a connection that stays
+    /// open (the last one is logged by [`World::finish`]).
+    fn log_transactions(&mut self, key: Key) {
+        let Some(s) = self.streams.get_mut(key) else { return };
+        let fe = s.frontend;
+        for mut rec in s.take_txn_logs() {
+            rec.actconn = self.actconn;
+            self.log_stream(fe, &rec);
+        }
+    }
+
+    /// Writes one stream (or HTTP transaction) log line with the frontend's format.
+    fn log_stream(&self, fe: usize, rec: &crate::log::StreamLog) {
+        let p = &self.proxies[fe];
+        let log = &self.logs[fe];
+        let Some(format) = &log.format else { return }; // logged at accept
+        if log.logger.is_empty() || (p.options.dontlognull && rec.bytes_in == 0) {
+            return;
+        }
+        let mut line = String::with_capacity(256);
+        format.render(rec, &mut line);
+        log.logger.send(rec.level(p.options.log_separate_errors), &line);
     }
 
     /// Wakes the queued streams that were given a server slot, oldest hand-out
@@ -225,7 +254,7 @@ impl World {
     fn finish(&mut self, cx: &mut Ctx<'_>, key: Key) {
         let Some(s) = self.streams.get(key) else { return };
         let fe = s.frontend;
-        let rec = s.log_record(&self.proxies, &self.farm, cx.now, self.actconn);
+        let rec = s.logs_at_close().then(|| s.log_record(&self.proxies, &self.farm, cx.now, self.actconn));
         let li = s.listener;
         if self.debug {
             let (cfd, sfd) = s.fds();
@@ -237,17 +266,11 @@ impl World {
         if let Some(l) = self.listeners.get_mut(li) {
             l.conns -= 1;
         }
-        let p = &mut self.proxies[fe];
-        p.feconn -= 1;
+        self.proxies[fe].feconn -= 1;
         self.listeners_dirty = true;
-        let log = &self.logs[fe];
-        let Some(format) = &log.format else { return }; // logged at accept
-        if log.logger.is_empty() || (p.options.dontlognull && rec.bytes_in == 0) {
-            return;
+        if let Some(rec) = rec {
+            self.log_stream(fe, &rec);
         }
-        let mut line = String::with_capacity(256);
-        format.render(&rec, &mut line);
-        log.logger.send(rec.level(p.options.log_separate_errors), &line);
     }
 
     // ---- health checks -----------------------------------------------------
@@ -301,6 +324,15 @@ impl World {
             l.close(cx.registry);
         }
         self.log_proxies_stopped();
+        // HTTP: idle kept-alive clients are let go now, the others after their response.
+        for key in self.streams.keys() {
+            if let Some(s) = self.streams.get_mut(key) {
+                let mut env = Env { cx, key, proxies: &mut self.proxies, pool: &mut self.farm };
+                if s.soft_stop(&mut env) == Life::Finished {
+                    self.finish(cx, key);
+                }
+            }
+        }
         if let Some(d) = self.hard_stop_after {
             cx.timers.arm(cx.now + d, TimerTarget::Global(GlobalTimer::HardStop));
         }

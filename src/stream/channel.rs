@@ -84,6 +84,11 @@ impl Buffer {
         }
     }
 
+    /// Drops every pending byte.
+    pub fn clear(&mut self) {
+        self.consumed(self.len());
+    }
+
     /// Gives the memory back to the pool if the buffer holds nothing.
     pub fn release_if_empty(&mut self) {
         if self.is_empty() {

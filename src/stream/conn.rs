@@ -207,9 +207,16 @@ impl Conn {
 
     /// Writes from `buf` until it is empty, `WouldBlock` or an error.
     pub fn write_from(&mut self, buf: &mut Buffer) -> (usize, WriteEnd) {
+        self.write_some(buf, usize::MAX)
+    }
+
+    /// Writes at most `max` bytes from the front of `buf` (HTTP mode forwards only
+    /// the bytes of the current message), until they are sent, `WouldBlock` or an error.
+    pub fn write_some(&mut self, buf: &mut Buffer, max: usize) -> (usize, WriteEnd) {
         let mut total = 0;
         loop {
             let data = buf.data();
+            let data = &data[..data.len().min(max - total)];
             if data.is_empty() {
                 return (total, WriteEnd::Drained);
             }
@@ -227,6 +234,29 @@ impl Conn {
                 Err(_) => return (total, WriteEnd::Error),
             }
         }
+    }
+
+    /// Writes the front of `out` (bytes the proxy generated: a rewritten head, an
+    /// error page) and removes what was sent, until it is empty, `WouldBlock` or an error.
+    pub fn write_vec(&mut self, out: &mut Vec<u8>) -> (usize, WriteEnd) {
+        let mut total = 0;
+        let end = loop {
+            if total == out.len() {
+                break WriteEnd::Drained;
+            }
+            match self.sock.write(&out[total..]) {
+                Ok(0) => break WriteEnd::Error,
+                Ok(n) => total += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.writable = false;
+                    break WriteEnd::WouldBlock;
+                }
+                Err(_) => break WriteEnd::Error,
+            }
+        };
+        out.drain(..total);
+        (total, end)
     }
 
     /// Sends our FIN once.

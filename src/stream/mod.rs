@@ -4,7 +4,9 @@
 //! The life of a stream (details in `doc/lifetime-of-a-stream.md`):
 //! [`State::Route`] (rule pipeline, [`analysers`]) → [`State::Queued`] (all servers
 //! full) → [`State::Connecting`] (⇄ [`State::TurnAround`] between retries) →
-//! [`State::Forwarding`] → [`State::Closed`] (termination code, log record). Every move
+//! [`State::Forwarding`] → [`State::Closed`] (termination code, log record). In
+//! `mode http` ([`http`]) a stream starts in [`State::HttpHead`] and loops back there
+//! for each request of a kept-alive connection. Every move
 //! goes through `Stream::goto`, which debug-asserts that the move is legal
 //! ([`State::can_go`]).
 //!
@@ -15,6 +17,7 @@ pub mod acl;
 pub mod analysers;
 pub mod channel;
 pub mod conn;
+pub mod http;
 pub mod proxy;
 pub mod state;
 pub mod termination;
@@ -62,6 +65,13 @@ pub trait ServerPool {
     /// Chooses a server of backend `be` (not `avoid`, if another is usable) and takes
     /// one of its connection slots.
     fn pick(&mut self, be: usize, client: Option<IpAddr>, avoid: Option<usize>) -> Pick;
+    /// HTTP mode: [`ServerPool::pick`] for a request, which the algorithms that hash
+    /// requests (`balance uri`, `url_param`, `hdr`) look at. By default the request
+    /// is ignored.
+    fn pick_request(&mut self, be: usize, client: Option<IpAddr>, req: &crate::http::Request, avoid: Option<usize>) -> Pick {
+        let _ = req;
+        self.pick(be, client, avoid)
+    }
     /// Gives a connection slot back. The runtime then hands it to a queued stream.
     fn release(&mut self, be: usize, srv: usize);
     /// Puts stream `key` in the backend's queue (or `server`'s); returns its position.
@@ -125,6 +135,9 @@ struct ServerSide {
     conn: Option<Conn>,
     /// The last connection's fd number, kept after close for `-d` traces.
     fd: Option<i32>,
+    /// The connection slot was given back already (HTTP: the connection was closed
+    /// before the stream, or kept idle between transactions).
+    released: bool,
 }
 
 pub struct Stream {
@@ -164,6 +177,8 @@ pub struct Stream {
     redispatched: bool,
     queue_seen: (u32, u32),
     term: Termination,
+    /// HTTP mode: the transaction and message state (`None` in TCP mode).
+    http: Option<Box<http::HttpSide>>,
 }
 
 impl Stream {
@@ -198,6 +213,7 @@ impl Stream {
             redispatched: false,
             queue_seen: (0, 0),
             term: Termination::NORMAL,
+            http: None,
         }
     }
 
@@ -225,7 +241,8 @@ impl Stream {
         match ev {
             Event::Client(r) => self.client.note(r),
             Event::Server(r) => {
-                if let Some(c) = self.server.as_mut().and_then(|s| s.conn.as_mut()) {
+                let idle = self.http.as_mut().and_then(|h| h.idle.as_mut());
+                if let Some(c) = self.server.as_mut().and_then(|s| s.conn.as_mut()).or(idle.and_then(|s| s.conn.as_mut())) {
                     c.note(r)
                 }
             }
@@ -240,6 +257,9 @@ impl Stream {
         for _ in 0..MAX_STATE_STEPS {
             let before = self.state;
             match self.state {
+                State::HttpHead => self.http_head(env),
+                State::Tarpit => self.http_tarpit(env),
+                State::LocalReply => self.http_local_replying(env),
                 State::Route => self.route(env),
                 State::Queued => self.queued(env),
                 State::TurnAround => self.turnaround(env),
@@ -294,28 +314,39 @@ impl Stream {
         if let Err(abort) = self.read_client_early(env) {
             return self.close(env, abort, Phase::Request);
         }
-        let cx = SampleCtx { src: self.src, dst: self.dst };
-        let step = analysers::run_backend_rules(&env.proxies[self.frontend], &mut self.cursor, &cx);
-        match step {
-            RuleStep::Backend(be) => {
-                self.backend = Some(be);
-                let p = &mut env.proxies[be];
-                p.cum_be += 1;
-                self.retries_left = p.retries;
-                env.pool.attach(be);
-                self.assign_server(env, None);
+        if self.backend.is_none() {
+            let cx = SampleCtx { src: self.src, dst: self.dst };
+            let step = analysers::run_backend_rules(&env.proxies[self.frontend], &mut self.cursor, &cx);
+            match step {
+                RuleStep::Backend(be) => {
+                    self.backend = Some(be);
+                    let p = &mut env.proxies[be];
+                    p.cum_be += 1;
+                    self.retries_left = p.retries;
+                    env.pool.attach(be);
+                }
+                RuleStep::NoBackend => return self.close(env, Cause::ProxyAbort, Phase::Request),
+                RuleStep::Yield(WaitFor::Forced) => return env.cx.wake.push(Kind::Client, env.key),
+                RuleStep::Yield(WaitFor::Timer(at)) => return self.state_deadline = Some(at),
+                RuleStep::Yield(WaitFor::ClientData) => return,
             }
-            RuleStep::NoBackend => self.close(env, Cause::ProxyAbort, Phase::Request),
-            RuleStep::Yield(WaitFor::Forced) => env.cx.wake.push(Kind::Client, env.key),
-            RuleStep::Yield(WaitFor::Timer(at)) => self.state_deadline = Some(at),
-            RuleStep::Yield(WaitFor::ClientData) => {}
         }
+        // HTTP: the backend's request rules run once it is known (they may wait).
+        if self.http.is_some() && !self.http_backend_rules(env) {
+            return;
+        }
+        self.assign_server(env, None);
     }
 
     /// Picks a server and connects, or queues.
     fn assign_server(&mut self, env: &mut Env<'_, '_>, avoid: Option<usize>) {
         let be = self.backend.expect("assign_server after a backend was chosen");
-        match env.pool.pick(be, self.src.map(|s| s.ip()), avoid) {
+        let client = self.src.map(|s| s.ip());
+        let pick = match self.http.as_ref().and_then(|h| h.txn.req.as_ref()) {
+            Some(req) => env.pool.pick_request(be, client, req, avoid),
+            None => env.pool.pick(be, client, avoid),
+        };
+        match pick {
             Pick::Server { srv, addr } => {
                 if self.queued_at.is_none() {
                     self.t_queue = Some(Duration::ZERO);
@@ -359,6 +390,9 @@ impl Stream {
 
     fn start_connect(&mut self, env: &mut Env<'_, '_>, srv: usize, addr: Option<Target>) {
         let be = self.backend.expect("a backend");
+        if self.http_reuse(env, be, srv) {
+            return;
+        }
         let now = env.cx.now;
         self.connect_started.get_or_insert(now);
         let opts = &env.proxies[be].options;
@@ -379,7 +413,7 @@ impl Stream {
             // No socket, so no event will come: run again to count the failure.
             env.cx.wake.push(Kind::Client, env.key);
         }
-        self.server = Some(ServerSide { be, srv, addr, conn, fd });
+        self.server = Some(ServerSide { be, srv, addr, conn, fd, released: false });
         self.state_deadline = env.proxies[be].timeouts.connect.map(|d| now + d);
         self.goto(State::Connecting);
     }
@@ -478,7 +512,7 @@ impl Stream {
             return Err(Cause::ClientAbort);
         }
         if self.req.eof || !self.client.readable || self.req.buf.is_full() {
-            return Ok(());
+            return self.http_scan_early();
         }
         let (n, end) = self.client.read_into(&mut self.req.buf);
         self.req.total += n as u64;
@@ -487,13 +521,16 @@ impl Stream {
             ReadEnd::Eof => {
                 self.req.eof = true;
                 let be = self.backend.unwrap_or(self.frontend);
-                if env.proxies[be].options.abortonclose { Err(Cause::ClientAbort) } else { Ok(()) }
+                if env.proxies[be].options.abortonclose { Err(Cause::ClientAbort) } else { self.http_scan_early() }
             }
-            _ => Ok(()),
+            _ => self.http_scan_early(),
         }
     }
 
     fn forward(&mut self, env: &mut Env<'_, '_>) {
+        if self.http.is_some() {
+            return self.forward_http(env);
+        }
         let now = env.cx.now;
         let side = self.server.as_mut().expect("forwarding has a server");
         let srv = side.conn.as_mut().expect("forwarding has a server connection");
@@ -608,12 +645,17 @@ impl Stream {
         // (the proxy's socket sits in FIN_WAIT: what `client-fin`/`server-fin` bound).
         let server_half = self.server.as_ref().and_then(|s| s.conn.as_ref()).is_some_and(|c| c.shut_w);
         let client_half = self.client.shut_w;
+        // HTTP mode waits on a side only while a message needs it, and uses
+        // `timeout tunnel` only once upgraded.
+        let (wait_client, wait_server, tunnel) = self.http_waits().unwrap_or((
+            (!self.req.eof && !self.req.buf.is_full()) || !self.res.buf.is_empty(),
+            (!self.res.eof && !self.res.buf.is_full()) || !self.req.buf.is_empty(),
+            true,
+        ));
         let pick = |base: Option<Duration>, fin: Option<Duration>, half: bool| {
-            let base = be.tunnel.or(base);
+            let base = if tunnel { be.tunnel.or(base) } else { base };
             if half { fin.or(base) } else { base }
         };
-        let wait_client = (!self.req.eof && !self.req.buf.is_full()) || !self.res.buf.is_empty();
-        let wait_server = (!self.res.eof && !self.res.buf.is_full()) || !self.req.buf.is_empty();
         let c = pick(fe.client, fe.client_fin, client_half).filter(|_| wait_client).map(|d| self.client_last + d);
         let s = pick(be.server, be.server_fin, server_half).filter(|_| wait_server).map(|d| self.server_last + d);
         (c, s)
@@ -622,28 +664,44 @@ impl Stream {
     /// The phase letter for a termination happening now.
     fn phase(&self) -> Phase {
         match self.state {
-            State::Route => Phase::Request,
+            State::HttpHead | State::Route => Phase::Request,
+            State::Tarpit => Phase::Tarpit,
+            State::LocalReply => Phase::Last,
             State::Queued => Phase::Queue,
             State::TurnAround | State::Connecting => Phase::Connect,
+            State::Forwarding if self.http.is_some() => self.http_phase(),
             State::Forwarding | State::Closed => Phase::Data,
         }
     }
 
     fn close(&mut self, env: &mut Env<'_, '_>, cause: Cause, phase: Phase) {
-        self.term = Termination::new(cause, phase);
-        self.client.deregister(env.cx.registry);
         if self.state == State::Queued {
             if let Some(be) = self.backend {
                 env.pool.leave_queue(be, env.key);
             }
         }
+        // HTTP: a request sent on a reused connection the server had closed is sent
+        // again; a client still waiting for its response gets an error page.
+        if self.http_retry_reused(env, cause, phase) {
+            return;
+        }
+        // HTTP: a client still waiting for its response gets an error page first.
+        if let Some(status) = self.http_error_status(cause, phase) {
+            return self.http_reject(env, status, Termination::new(cause, phase));
+        }
+        self.term = Termination::new(cause, phase);
+        self.client.deregister(env.cx.registry);
         if let Some(side) = self.server.as_mut() {
             if let Some(c) = side.conn.as_mut() {
                 c.deregister(env.cx.registry);
             }
             side.conn = None;
-            env.pool.release(side.be, side.srv);
+            if !side.released {
+                side.released = true;
+                env.pool.release(side.be, side.srv);
+            }
         }
+        self.http_close_idle(env);
         if let Some(be) = self.backend {
             env.pool.detach(be);
         }
@@ -682,7 +740,7 @@ impl Stream {
         let fe = &proxies[self.frontend];
         let be = self.backend.map(|b| &proxies[b]);
         let srv = self.server.as_ref();
-        StreamLog {
+        let mut rec = StreamLog {
             unique_id: None,
             stream_id: self.id,
             accept_date: self.accept_date,
@@ -711,6 +769,8 @@ impl Stream {
             srv_queue: self.queue_seen.0,
             backend_queue: self.queue_seen.1,
             http: None,
-        }
+        };
+        self.http_log_fields(&mut rec, now);
+        rec
     }
 }

@@ -57,6 +57,8 @@ pub struct ProxyRt {
     /// `tcp-request` and `tcp-response` rules (run by the stream with
     /// [`super::analysers::run_tcp_rules`]).
     pub tcp_rules: super::analysers::TcpRules,
+    /// The pages of `errorfile`, `errorloc`, `errorfiles` (defaults when none).
+    pub error_pages: crate::http::errors::ErrorPages,
     pub disabled: bool,
     /// Live connections on the frontend side (`%fc`); `%bc` is kept by the backend.
     pub feconn: u32,
@@ -188,6 +190,7 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
             log_format: p.log_format.clone(),
             http_rules,
             tcp_rules,
+            error_pages: crate::http::errors::ErrorPages::from_proxy(p),
             disabled: p.disabled,
             feconn: 0,
             cum_fe: 0,

@@ -66,6 +66,15 @@ struct Rig {
 
 impl Rig {
     fn new(timeouts: Timeouts, retries: u32) -> Rig {
+        Rig::with_mode(timeouts, retries, false)
+    }
+
+    /// A rig whose stream runs in HTTP mode.
+    fn http(timeouts: Timeouts) -> Rig {
+        Rig::with_mode(timeouts, 0, true)
+    }
+
+    fn with_mode(timeouts: Timeouts, retries: u32, http_mode: bool) -> Rig {
         let p = Proxy {
             name: "l".into(),
             cap: Capabilities { frontend: true, backend: true },
@@ -80,7 +89,10 @@ impl Rig {
         s.set_nonblocking(true).unwrap();
         let client = Conn::new(conn::Sock::Tcp(mio::net::TcpStream::from_std(s)));
         let now = Instant::now();
-        let stream = Stream::new(0, 0, 0, client, Some(src), None, 1024, now);
+        let mut stream = Stream::new(0, 0, 0, client, Some(src), None, 1024, now);
+        if http_mode {
+            stream = stream.with_http(http::limits_for(1024));
+        }
         Rig {
             poll: mio::Poll::new().unwrap(),
             timers: Timers::default(),
@@ -97,6 +109,13 @@ impl Rig {
         let mut cx = Ctx { registry: self.poll.registry(), timers: &mut self.timers, wake: &mut self.wake, now };
         let mut env = Env { cx: &mut cx, key: self.key, proxies: &mut self.proxies, pool: &mut self.pool };
         self.stream.on_event(&mut env, ev)
+    }
+
+    /// Runs `f` on the stream with an `Env`, as the runtime would during an event.
+    fn with_env<T>(&mut self, f: impl FnOnce(&mut Stream, &mut Env<'_, '_>) -> T) -> T {
+        let mut cx = Ctx { registry: self.poll.registry(), timers: &mut self.timers, wake: &mut self.wake, now: Instant::now() };
+        let mut env = Env { cx: &mut cx, key: self.key, proxies: &mut self.proxies, pool: &mut self.pool };
+        f(&mut self.stream, &mut env)
     }
 
     /// Fires armed timers at their own deadlines until the state changes. A timer
@@ -197,4 +216,132 @@ fn a_socketless_attempt_wakes_itself() {
     assert_eq!(r.run(Event::Wake, Instant::now()), Life::Finished);
     assert_eq!(r.stream.termination().to_string(), "SC");
     assert_eq!(r.pool.released, vec![0, 1]);
+}
+
+/// The client sends `bytes`; the stream runs on the readable event.
+fn client_sends(r: &mut Rig, bytes: &[u8]) -> Life {
+    use std::io::Write;
+    r._peer.write_all(bytes).unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    r.run(Event::Client(Ready { readable: true, writable: true, ..Default::default() }), Instant::now())
+}
+
+/// What the client received, up to the proxy's close.
+fn client_reads(r: &mut Rig) -> String {
+    use std::io::Read;
+    r._peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    r._peer.shutdown(std::net::Shutdown::Write).unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    let life = r.run(Event::Client(Ready { readable: true, writable: true, read_closed: true, ..Default::default() }), Instant::now());
+    assert_eq!(life, Life::Finished, "closed once the client closed");
+    let mut out = String::new();
+    r._peer.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn http_bad_request_is_answered_without_choosing_a_server() {
+    let mut r = Rig::http(Timeouts::default());
+    assert_eq!(r.stream.state(), State::HttpHead);
+    r.pool.picks.push_back(Pick::Server { srv: 0, addr: None });
+    assert_eq!(client_sends(&mut r, b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n"), Life::Alive);
+    assert_eq!(r.stream.state(), State::LocalReply);
+    assert_eq!(r.pool.picks.len(), 1, "no server was picked");
+    assert_eq!(r.pool.attached, 0);
+    let out = client_reads(&mut r);
+    assert!(out.starts_with("HTTP/1.1 400 "), "{out}");
+    assert_eq!(r.stream.termination().to_string(), "PR");
+    let rec = r.stream.log_record(&r.proxies, &r.pool, Instant::now(), 1);
+    let http = rec.http.expect("an HTTP log record");
+    assert_eq!((http.status, http.method), (Some(400), None));
+}
+
+#[test]
+fn http_request_without_server_gets_503_and_is_logged_as_such() {
+    use std::io::Read;
+    let mut r = Rig::http(Timeouts::default());
+    // The request was read entirely and asks to close: the stream closes as soon as the
+    // page is sent (a kept-alive client would wait for its next request, as in HAProxy).
+    assert_eq!(client_sends(&mut r, b"GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"), Life::Finished);
+    let mut out = String::new();
+    r._peer.read_to_string(&mut out).unwrap();
+    assert!(out.starts_with("HTTP/1.1 503 "), "{out}");
+    assert_eq!(r.stream.termination().to_string(), "SC");
+    let rec = r.stream.log_record(&r.proxies, &r.pool, Instant::now(), 1);
+    let http = rec.http.expect("an HTTP log record");
+    assert_eq!(http.status, Some(503));
+    assert_eq!(http.uri.as_deref(), Some("/x"));
+    assert!(http.t_request.is_some());
+    assert_eq!(r.pool.attached, 0, "detached at close");
+}
+
+#[test]
+fn http_slow_head_times_out_with_408() {
+    let t = Timeouts { http_request: Some(Duration::from_millis(30)), ..Default::default() };
+    let mut r = Rig::http(t);
+    assert_eq!(client_sends(&mut r, b"GET / HTTP/1.1\r\n"), Life::Alive);
+    assert_eq!(r.stream.state(), State::HttpHead);
+    r.fire_timer();
+    assert_eq!(r.stream.state(), State::LocalReply);
+    let out = client_reads(&mut r);
+    assert!(out.starts_with("HTTP/1.1 408 "), "{out}");
+    assert_eq!(r.stream.termination().to_string(), "cR");
+}
+
+/// An HTTP rig whose stream has just parsed `GET / HTTP/1.1` (with `Connection: close`,
+/// so that the stream ends after its answer) and is about to run its rules; `verdict`
+/// is what they answered.
+fn http_verdict(timeouts: Timeouts, verdict: crate::http::rules::Verdict) -> Rig {
+    http_verdict_on(timeouts, verdict, b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+}
+
+/// [`http_verdict`] on the request head `head`.
+fn http_verdict_on(timeouts: Timeouts, verdict: crate::http::rules::Verdict, head: &[u8]) -> Rig {
+    use crate::http::h1::{RequestParser, Status};
+    let mut r = Rig::http(timeouts);
+    let Ok(Status::Complete(req, _)) = RequestParser::new(Default::default()).parse(head) else {
+        panic!("a valid request")
+    };
+    r.stream.http_mut().set_request_for_test(req);
+    let go_on = r.with_env(|s, env| s.http_verdict(env, verdict, Phase::Request));
+    assert!(!go_on, "only Continue goes on");
+    r.run(Event::Wake, Instant::now()); // as after an event: timers armed
+    r
+}
+
+#[test]
+fn http_deny_and_use_service_answer_with_error_pages() {
+    use crate::http::rules::Verdict;
+    let mut r = http_verdict(Timeouts::default(), Verdict::Deny { status: 403 });
+    assert_eq!(r.stream.state(), State::LocalReply);
+    assert!(client_reads(&mut r).starts_with("HTTP/1.1 403 "));
+    assert_eq!(r.stream.termination().to_string(), "PR");
+    let mut r = http_verdict(Timeouts::default(), Verdict::UseService("x".into()));
+    assert!(client_reads(&mut r).starts_with("HTTP/1.1 503 "));
+}
+
+#[test]
+fn http_tarpit_holds_then_answers() {
+    use crate::http::rules::Verdict;
+    let t = Timeouts { tarpit: Some(Duration::from_millis(20)), ..Default::default() };
+    let mut r = http_verdict(t, Verdict::Tarpit { status: 500 });
+    assert_eq!(r.stream.state(), State::Tarpit);
+    r.fire_timer();
+    assert_eq!(r.stream.state(), State::LocalReply);
+    assert!(client_reads(&mut r).starts_with("HTTP/1.1 500 "));
+    assert_eq!(r.stream.termination().to_string(), "PT");
+}
+
+#[test]
+fn http_reply_without_close_keeps_the_connection() {
+    use crate::http::rules::Verdict;
+    let response = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi".to_vec();
+    let mut r = http_verdict_on(Timeouts::default(), Verdict::Reply { response, close: false }, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(r.stream.state(), State::LocalReply);
+    r.run(Event::Client(Ready { writable: true, ..Default::default() }), Instant::now());
+    assert_eq!(r.stream.state(), State::HttpHead, "ready for the next request");
+    let logs = r.stream.take_txn_logs();
+    assert_eq!(logs.len(), 1);
+    assert_eq!(&logs[0].termination, b"LR");
+    assert_eq!(logs[0].http.as_ref().and_then(|h| h.status), Some(200));
 }

@@ -19,6 +19,8 @@
 //!   detection and a minimal HTTP/1.1 exchange.
 //! - [`logged_tcp_config`]: a TCP configuration that logs every stream with [`LOG_FORMAT`],
 //!   whose lines [`field`] takes apart; [`TcpLog`] splits an `option tcplog` line.
+//! - [`http_app`]: an HTTP/1.1 application server (echo, upload, download, 100-continue,
+//!   upgrade, bad and silent responses), and [`HttpReader`], a streaming HTTP reader.
 //! - A few helpers: [`free_port`], [`RefusingPort`] (a dead server), [`wait_until`],
 //!   [`connect_unix`], [`random_bytes`], [`send_random`] / [`expect_random`].
 //!
@@ -31,6 +33,7 @@
 
 mod backend;
 mod client;
+mod http;
 mod log;
 mod proxy;
 
@@ -39,6 +42,7 @@ pub use backend::{
     RefusingPort, Stats,
 };
 pub use client::{Client, CloseKind, HttpResponse};
+pub use http::{http_app, pattern, Head, HttpReader};
 pub use log::{field, is_log_line, logged_tcp_config, TcpLog, LOG_FORMAT};
 pub use proxy::{
     haproxy_bin, is_listening, moonproxy_and_haproxy, moonproxy_bin, render, Line, Proxy,

@@ -398,6 +398,9 @@ pub fn option(p: &mut Parser, l: &Line) -> Result<(), String> {
         );
         return Ok(());
     }
+    if let Some(result) = http_option(p, name, negate, &args[2..]) {
+        return result;
+    }
     let max_args = match name {
         "redispatch" | "httplog" => 1,
         _ => 0,
@@ -458,6 +461,108 @@ pub fn option(p: &mut Parser, l: &Line) -> Result<(), String> {
         _ => {}
     }
     Ok(())
+}
+
+/// The HTTP-mode options (issue 5): `option http-keep-alive`, `http-server-close`,
+/// `httpclose`, `http-pretend-keepalive`, `http-buffer-request`, `forwardfor`,
+/// `originalto`. `None` when `name` is not one of them.
+fn http_option(p: &mut Parser, name: &str, negate: bool, args: &[String]) -> Option<Result<(), String>> {
+    use crate::config::model::{ForwardFor, HttpConnMode, OriginalTo};
+    let mode = match name {
+        "http-keep-alive" => Some(HttpConnMode::KeepAlive),
+        "http-server-close" => Some(HttpConnMode::ServerClose),
+        "httpclose" => Some(HttpConnMode::Close),
+        "http-pretend-keepalive" | "http-buffer-request" | "forwardfor" | "originalto" => None,
+        _ => return None,
+    };
+    let takes_args = matches!(name, "forwardfor" | "originalto");
+    if !takes_args {
+        if let Some(extra) = args.first() {
+            return Some(Err(format!("'option {name}' cannot handle unexpected argument '{extra}'.")));
+        }
+    }
+    let o = &mut p.draft().proxy.options.http;
+    if let Some(m) = mode {
+        // `no option X` goes back to the default only if X was the mode in force.
+        if !negate {
+            o.conn_mode = Some(m);
+        } else if o.conn_mode == Some(m) {
+            o.conn_mode = None;
+        }
+        return Some(Ok(()));
+    }
+    match name {
+        "http-pretend-keepalive" => o.pretend_keepalive = !negate,
+        "http-buffer-request" => o.buffer_request = !negate,
+        _ if negate => {
+            if name == "forwardfor" {
+                o.forwardfor = None;
+            } else {
+                o.originalto = None;
+            }
+        }
+        _ => {
+            let default_header = if name == "forwardfor" { "X-Forwarded-For" } else { "X-Original-To" };
+            let (mut header, mut except, mut if_none) = (default_header.to_string(), None, false);
+            let mut i = 0;
+            while i < args.len() {
+                let value = args.get(i + 1).filter(|v| !v.is_empty());
+                match args[i].as_str() {
+                    "except" => match value.map(|v| parse_net(v)) {
+                        Some(Ok(net)) => except = Some(net),
+                        Some(Err(e)) => return Some(Err(e)),
+                        None => return Some(Err(format!("'option {name}' : missing netmask after 'except'."))),
+                    },
+                    "header" => match value {
+                        Some(v) => header = v.clone(),
+                        None => return Some(Err(format!("'option {name}' : missing header name after 'header'."))),
+                    },
+                    "if-none" if name == "forwardfor" => {
+                        if_none = true;
+                        i += 1;
+                        continue;
+                    }
+                    other => {
+                        let expected = if name == "forwardfor" { "'except', 'header' and 'if-none'" } else { "'except' and 'header'" };
+                        return Some(Err(format!("'option {name}' only supports optional values {expected} (got '{other}').")));
+                    }
+                }
+                i += 2;
+            }
+            if name == "forwardfor" {
+                o.forwardfor = Some(ForwardFor { header, except, if_none });
+            } else {
+                o.originalto = Some(OriginalTo { header, except });
+            }
+        }
+    }
+    Some(Ok(()))
+}
+
+/// `addr[/prefix]` or `addr/dotted-mask`, for `except`.
+fn parse_net(s: &str) -> Result<(std::net::IpAddr, u8), String> {
+    let bad = || format!("invalid network '{s}'.");
+    let (addr, len) = match s.split_once('/') {
+        Some((a, l)) => (a, Some(l)),
+        None => (s, None),
+    };
+    let ip: std::net::IpAddr = addr.parse().map_err(|_| bad())?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    let len = match len {
+        None => max,
+        Some(l) => match (l.parse::<u8>(), l.parse::<std::net::Ipv4Addr>()) {
+            (Ok(n), _) if n <= max => n,
+            (_, Ok(mask)) if ip.is_ipv4() => {
+                let m = u32::from(mask);
+                if m.leading_ones() + m.trailing_zeros() != 32 {
+                    return Err(bad());
+                }
+                m.leading_ones() as u8
+            }
+            _ => return Err(bad()),
+        },
+    };
+    Ok((ip, len))
 }
 
 /// `bind <addr>[,<addr>...] [settings]`.

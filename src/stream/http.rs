@@ -1,0 +1,1444 @@
+//! HTTP mode of a stream: the per-transaction analysers.
+//!
+//! A stream of a `mode http` frontend carries an [`HttpSide`] and runs extra states
+//! (see `doc/lifetime-of-a-stream.md`, "HTTP mode"):
+//!
+//! ```text
+//! HttpHead ─▶ Route ─▶ [Queued] ─▶ Connecting ─▶ Forwarding ─┬─▶ HttpHead (next request)
+//!    │          │  └── idle server connection reused ──▶ ▲   └─▶ Closed
+//!    ├─▶ Tarpit ┤                                          │
+//!    ▼          ▼                                          ▼
+//! LocalReply (error page, `return`; also from Queued, Connecting, TurnAround)
+//!    └─▶ Closed, or HttpHead after a `return` that keeps the connection
+//! ```
+//!
+//! The message bookkeeping is sans-io: a [`Flow`] per direction knows which bytes at
+//! the front of its channel belong to the current message and may be forwarded
+//! (`fwd`), holds the rewritten head to send before them (`out`), and runs the body
+//! decoder over new bytes ([`Flow::scan`]). The stream only moves bytes between the
+//! sockets and the channels, never more than `fwd`: a message ends exactly where its
+//! framing says, and a pipelined next request stays in the buffer.
+
+use super::conn::{ReadEnd, WriteEnd};
+use super::termination::{Cause, Phase, Termination};
+use super::{ServerSide, State, Stream};
+use crate::config::model::{HttpConnMode, Timeouts};
+use crate::http::h1::{BodyDecoder, Limits, ParseError, RequestParser, ResponseParser, Status};
+use crate::http::rules::{self, RuleEnv, Verdict};
+use crate::http::txn::Txn;
+use crate::http::{errors, BodyFraming, Headers, Method, Version};
+use crate::log::{HttpLog, StreamLog};
+use crate::reactor::Kind;
+use crate::sample::vars::Vars;
+use std::net::IpAddr;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::analysers::WaitFor;
+use super::Env;
+
+
+/// `tune.maxrewrite`'s default: room kept free in a buffer for header rewrites, so
+/// the largest head accepted is `tune.bufsize - 1024`.
+pub const MAX_REWRITE: usize = 1024;
+
+/// The parser limits for buffers of `bufsize` bytes.
+pub fn limits_for(bufsize: usize) -> Limits {
+    let max_head = bufsize - MAX_REWRITE.min(bufsize / 2);
+    Limits { max_head, max_headers: Limits::default().max_headers, max_trailers: max_head }
+}
+
+/// Where a message is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Stage {
+    /// Its head is not parsed yet.
+    #[default]
+    Head,
+    /// Its body is being forwarded.
+    Body,
+    /// Its last byte is known (it may still sit in the buffer, counted in `fwd`).
+    Done,
+    /// Upgraded or CONNECT: every byte is forwarded as it comes.
+    Tunnel,
+}
+
+/// One message's progress through its channel (sans-io).
+#[derive(Debug, Default)]
+pub struct Flow {
+    /// Bytes the proxy produced (the head as rewritten, an interim response, an error
+    /// page), sent before the `fwd` bytes of the buffer.
+    pub out: Vec<u8>,
+    /// Bytes at the front of the channel's buffer that belong to this message and
+    /// have been checked: they may be sent.
+    pub fwd: usize,
+    pub stage: Stage,
+    /// Boxed: an idle connection's flows hold none, and stay small.
+    decoder: Option<Box<BodyDecoder>>,
+}
+
+impl Flow {
+    /// The head was parsed: its body (if any) follows.
+    pub fn start_body(&mut self, framing: BodyFraming, limits: &Limits) {
+        if framing == BodyFraming::None {
+            self.stage = Stage::Done;
+        } else {
+            self.decoder = Some(Box::new(BodyDecoder::new(framing, limits)));
+            self.stage = Stage::Body;
+        }
+    }
+
+    /// Checks the bytes of `data` (the channel's pending bytes) not checked yet, and
+    /// clears them for forwarding up to the end of the message.
+    pub fn scan(&mut self, data: &[u8]) -> Result<(), ParseError> {
+        match self.stage {
+            Stage::Tunnel => self.fwd = data.len(),
+            Stage::Body => {
+                let dec = self.decoder.as_mut().expect("a body has a decoder");
+                loop {
+                    let d = dec.decode(&data[self.fwd..])?;
+                    self.fwd += d.consumed;
+                    if d.done {
+                        self.stage = Stage::Done;
+                        self.decoder = None;
+                        break;
+                    }
+                    if d.consumed == 0 {
+                        break;
+                    }
+                }
+            }
+            Stage::Head | Stage::Done => {}
+        }
+        Ok(())
+    }
+
+    /// The producer closed its side: a body read until close ends here, any other
+    /// unfinished body is truncated.
+    pub fn producer_closed(&mut self) -> Result<(), ParseError> {
+        if let (Stage::Body, Some(dec)) = (self.stage, self.decoder.as_mut()) {
+            dec.finish()?;
+            self.stage = Stage::Done;
+            self.decoder = None;
+        }
+        Ok(())
+    }
+
+    /// `n` bytes of the buffer were sent.
+    pub fn sent(&mut self, n: usize) {
+        debug_assert!(n <= self.fwd);
+        self.fwd -= n;
+    }
+
+    /// Nothing of this message is waiting to be sent.
+    pub fn flushed(&self) -> bool {
+        self.out.is_empty() && self.fwd == 0
+    }
+
+    /// The whole message was sent.
+    pub fn complete(&self) -> bool {
+        self.stage == Stage::Done && self.flushed()
+    }
+
+    fn reset(&mut self) {
+        self.out.clear();
+        if self.out.capacity() > 4096 {
+            self.out = Vec::new();
+        }
+        self.fwd = 0;
+        self.stage = Stage::Head;
+        self.decoder = None;
+    }
+}
+
+/// The rule lists of the current transaction still to run, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RulesAt {
+    /// Frontend `http-request` rules (in `HttpHead`).
+    FrontendRequest,
+    /// Backend `http-request` rules (in `Route`, once the backend is known).
+    BackendRequest,
+    /// Request rules done: the head is rewritten and queued for the server.
+    RequestDone,
+}
+
+/// What a stream in HTTP mode adds: the transaction and both messages' progress.
+pub struct HttpSide {
+    pub limits: Limits,
+    pub txn: Txn,
+    pub req: Flow,
+    pub res: Flow,
+    // Boxed, like the other parts only a transaction in progress needs, so that an
+    // idle kept-alive connection stays small.
+    req_parser: Option<Box<RequestParser>>,
+    res_parser: Option<Box<ResponseParser>>,
+    /// Method, target and version as received, for the log.
+    line: Option<(String, String, &'static str)>,
+    /// `sess.*` variables: they live as long as the client connection.
+    pub sess_vars: Vars,
+    rules_at: RulesAt,
+    rule_cursor: usize,
+    /// The backend's request rules were started (their cursor was reset).
+    be_rules_started: bool,
+    /// `option http-buffer-request` waited for the body already.
+    body_buffered: bool,
+    /// Response rules: 0 backend `http-response`, 1 frontend, 2/3 after-response, 4 done.
+    res_rules: (u8, usize),
+    conn_mode: HttpConnMode,
+    /// The client's request allows the connection to persist (before the head was
+    /// rewritten for the server).
+    client_persistent: bool,
+    /// Decided when the response head is sent: the client connection stays open.
+    client_keep_alive: bool,
+    /// The server connection may serve the next request.
+    server_keep_alive: bool,
+    /// The proxy's own response closes the connection once sent (`LocalReply`).
+    reply_close: bool,
+    reply_term: Termination,
+    /// The status line of the response was sent (no error page can replace it now).
+    res_started: bool,
+    /// A request-body error found before the response started: answer this status.
+    req_error: Option<u16>,
+    /// The status of a tarpitted request.
+    tarpit_status: u16,
+    /// A server connection kept open from the previous transaction.
+    pub(super) idle: Option<Box<ServerSide>>,
+    /// The request head sent on a reused server connection, kept until the response
+    /// starts: if the server had closed that connection, the request (which has no
+    /// body) is sent again on a new one.
+    replay: Option<Vec<u8>>,
+    /// Transactions finished on this connection.
+    pub done: u64,
+    /// The process is stopping (soft stop): no next request on this connection.
+    stopping: bool,
+    /// Whether the stream's close is logged: not for a kept-alive client that leaves
+    /// (or times out) between requests.
+    pub log_at_close: bool,
+    // Timing of the current transaction.
+    txn_start: Instant,
+    txn_date: SystemTime,
+    first_byte: Option<Instant>,
+    head_at: Option<Instant>,
+    req_sent: Option<Instant>,
+    res_head_at: Option<Instant>,
+    /// The channels' byte counters when the transaction started (`%U`/`%B` per request).
+    bytes_at_start: (u64, u64),
+    /// Log records of transactions finished on a connection that stays open.
+    pub logs: Vec<StreamLog>,
+}
+
+impl HttpSide {
+    pub fn new(limits: Limits, now: Instant, date: SystemTime) -> HttpSide {
+        HttpSide {
+            limits,
+            txn: Txn::new(),
+            req: Flow::default(),
+            res: Flow::default(),
+            req_parser: None,
+            res_parser: None,
+            line: None,
+            sess_vars: Vars::default(),
+            rules_at: RulesAt::FrontendRequest,
+            rule_cursor: 0,
+            be_rules_started: false,
+            body_buffered: false,
+            res_rules: (0, 0),
+            conn_mode: HttpConnMode::KeepAlive,
+            client_persistent: false,
+            client_keep_alive: false,
+            server_keep_alive: false,
+            reply_close: true,
+            reply_term: Termination::NORMAL,
+            res_started: false,
+            req_error: None,
+            tarpit_status: 500,
+            idle: None,
+            replay: None,
+            done: 0,
+            stopping: false,
+            log_at_close: true,
+            txn_start: now,
+            txn_date: date,
+            first_byte: None,
+            head_at: None,
+            req_sent: None,
+            res_head_at: None,
+            bytes_at_start: (0, 0),
+            logs: Vec::new(),
+        }
+    }
+
+    /// Puts a parsed request in the transaction as `HttpHead` does (tests).
+    #[cfg(test)]
+    pub(super) fn set_request_for_test(&mut self, req: crate::http::Request) {
+        self.line = Some((req.line.method.to_string(), req.line.target.clone(), req.line.version.as_str()));
+        self.req.start_body(req.framing, &self.limits);
+        self.client_persistent = req.keep_alive();
+        self.txn.req = Some(req);
+    }
+
+    /// The HTTP part of the log record of the current transaction.
+    pub fn log(&self) -> HttpLog {
+        let since = |a: Option<Instant>, b: Option<Instant>| match (a, b) {
+            (Some(a), Some(b)) => Some(b.saturating_duration_since(a)),
+            _ => None,
+        };
+        let t_idle = self.first_byte.map(|f| f.saturating_duration_since(self.txn_start));
+        let (method, uri, version) = match &self.line {
+            Some((m, u, v)) => (Some(m.clone()), Some(u.clone()), Some(v.to_string())),
+            None => (None, None, None),
+        };
+        HttpLog {
+            method,
+            uri,
+            version,
+            status: self.txn.status,
+            req_captures: self.txn.req_captures.clone(),
+            res_captures: self.txn.res_captures.clone(),
+            t_handshake: Duration::ZERO,
+            t_idle,
+            t_request: since(self.first_byte, self.head_at),
+            t_response: since(self.req_sent, self.res_head_at),
+            // The transaction's start: the log adds Th and Ti for `%tr`.
+            request_date: Some(self.txn_date),
+            cookie_req: None,
+            cookie_res: None,
+            cookie_flags: [0; 2],
+        }
+    }
+
+    /// Starts the next transaction on the same client connection.
+    fn next_txn(&mut self, now: Instant, date: SystemTime, bytes: (u64, u64)) {
+        self.txn.reset();
+        self.req.reset();
+        self.res.reset();
+        self.req_parser = None;
+        self.res_parser = None;
+        self.line = None;
+        self.rules_at = RulesAt::FrontendRequest;
+        self.rule_cursor = 0;
+        self.be_rules_started = false;
+        self.body_buffered = false;
+        self.res_rules = (0, 0);
+        self.client_keep_alive = false;
+        self.server_keep_alive = false;
+        self.client_persistent = false;
+        self.reply_close = true;
+        self.reply_term = Termination::NORMAL;
+        self.res_started = false;
+        self.req_error = None;
+        self.replay = None;
+        self.done += 1;
+        self.txn_start = now;
+        self.txn_date = date;
+        self.first_byte = None;
+        self.head_at = None;
+        self.req_sent = None;
+        self.res_head_at = None;
+        self.bytes_at_start = bytes;
+    }
+}
+
+/// Whether `ip` is in `net` (`except` of `option forwardfor` / `originalto`).
+fn in_net(ip: IpAddr, (net, len): (IpAddr, u8)) -> bool {
+    match (ip, net) {
+        (IpAddr::V4(a), IpAddr::V4(n)) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+            u32::from(a) & mask == u32::from(n) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(n)) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
+            u128::from(a) & mask == u128::from(n) & mask
+        }
+        _ => false,
+    }
+}
+
+/// A WebSocket upgrade (RFC 6455 §4.1) must carry `Sec-WebSocket-Key`.
+fn is_websocket_without_key(req: &crate::http::Request) -> bool {
+    req.upgrade().is_some_and(|u| u.eq_ignore_ascii_case(b"websocket")) && !req.headers.contains("sec-websocket-key")
+}
+
+/// The payload of the (possibly partial) body `bytes` framed as `framing`: what
+/// `req.body` returns after `option http-buffer-request` (chunk framing removed).
+fn payload(framing: BodyFraming, limits: &Limits, bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    if framing == BodyFraming::None {
+        return out;
+    }
+    let mut dec = BodyDecoder::new(framing, limits);
+    let mut at = 0;
+    while let Ok(d) = dec.decode(&bytes[at..]) {
+        out.extend_from_slice(&bytes[at..][d.data.clone()]);
+        at += d.consumed;
+        if d.done || d.consumed == 0 {
+            break;
+        }
+    }
+    out
+}
+
+/// Rewrites the `Connection` header: its `close` and `keep-alive` tokens are replaced
+/// by `token` (none: the version's default), other tokens are kept.
+fn set_connection(headers: &mut Headers, token: Option<&str>) {
+    let mut tokens: Vec<Vec<u8>> = headers
+        .list("connection")
+        .filter(|t| !t.eq_ignore_ascii_case(b"close") && !t.eq_ignore_ascii_case(b"keep-alive"))
+        .map(<[u8]>::to_vec)
+        .collect();
+    let had = headers.contains("connection");
+    if let Some(t) = token {
+        tokens.push(t.as_bytes().to_vec());
+    }
+    if tokens.is_empty() {
+        if had {
+            headers.del("connection");
+        }
+        return;
+    }
+    headers.set("Connection", tokens.join(&b", "[..]));
+}
+
+/// The status code of a complete response the proxy generated.
+fn status_of(response: &[u8]) -> Option<u16> {
+    let line = response.split(|&b| b == b'\r').next()?;
+    std::str::from_utf8(line).ok()?.split(' ').nth(1)?.parse().ok()
+}
+
+/// How long to keep reading (and discarding) what a client still sends after the
+/// proxy's final response to a request not read entirely, so that closing does not
+/// reset the connection before the client read the response.
+const LINGER: Duration = Duration::from_secs(1);
+
+impl Stream {
+    /// Puts a new stream of a `mode http` frontend in HTTP mode, waiting for its first
+    /// request head. Called once, before the first event.
+    pub fn with_http(mut self, limits: Limits) -> Stream {
+        debug_assert_eq!(self.state, State::Route);
+        self.http = Some(Box::new(HttpSide::new(limits, self.accept_at, self.accept_date)));
+        self.state = State::HttpHead;
+        self
+    }
+
+    /// The runtime logs these transactions (finished on a connection that stays open)
+    /// now; the last transaction is logged when the stream closes.
+    pub fn take_txn_logs(&mut self) -> Vec<StreamLog> {
+        self.http.as_mut().map(|h| std::mem::take(&mut h.logs)).unwrap_or_default()
+    }
+
+    /// Soft stop: a kept-alive connection waiting for its next request is closed now
+    /// (without a log line); one in a transaction closes after its response (which
+    /// says `Connection: close`). TCP streams are left alone. Returns the stream's life.
+    pub fn soft_stop(&mut self, env: &mut Env<'_, '_>) -> super::Life {
+        let Some(h) = self.http.as_mut() else { return super::Life::Alive };
+        h.stopping = true;
+        if self.state == State::HttpHead && h.done > 0 && h.txn.req.is_none() && self.req.buf.is_empty() {
+            h.log_at_close = false;
+            self.close(env, Cause::None, Phase::Request);
+            return super::Life::Finished;
+        }
+        super::Life::Alive
+    }
+
+    /// Whether the runtime logs this stream when it closes.
+    pub fn logs_at_close(&self) -> bool {
+        self.http.as_ref().is_none_or(|h| h.log_at_close)
+    }
+
+    pub(super) fn http_mut(&mut self) -> &mut HttpSide {
+        self.http.as_mut().expect("HTTP mode")
+    }
+
+    /// The timeouts of the backend once chosen, else of the frontend.
+    fn be_timeouts<'p>(&self, env: &'p Env<'_, '_>) -> &'p Timeouts {
+        &env.proxies[self.backend.unwrap_or(self.frontend)].timeouts
+    }
+
+    // ---- HttpHead ---------------------------------------------------------------
+
+    /// Waits for a request head, parses it and runs the frontend's request rules.
+    pub(super) fn http_head(&mut self, env: &mut Env<'_, '_>) {
+        let now = env.cx.now;
+        let idle_between = self.http_mut().done > 0;
+        if let Some(idle) = self.http_mut().idle.as_mut().and_then(|s| s.conn.as_mut()) {
+            if idle.readable || idle.hup {
+                // The server closed (or talked out of turn) while idle: forget it.
+                let mut side = self.http_mut().idle.take().expect("idle");
+                if let Some(c) = side.conn.as_mut() {
+                    c.deregister(env.cx.registry);
+                }
+            }
+        }
+        let read = self.read_client_early(env);
+        if self.http_mut().txn.req.is_some() {
+            // Resuming: buffering the body, or the rules after a yield.
+            if let Err(cause) = read {
+                if let Some(status) = self.http_mut().req_error {
+                    return self.http_reject(env, status, Termination::new(Cause::ProxyAbort, Phase::Request));
+                }
+                return self.close(env, cause, Phase::Request);
+            }
+        } else {
+            let nothing = self.req.buf.is_empty();
+            if read.is_err() || (nothing && self.req.eof) {
+                // The client left. Between two requests that is the normal end of a
+                // kept-alive connection, not logged.
+                if nothing && idle_between {
+                    self.http_mut().log_at_close = false;
+                }
+                let cause = if nothing && idle_between {
+                    Cause::None
+                } else {
+                    // HAProxy logs an aborted request as a 400 (`CR`), sent or not.
+                    self.http_mut().txn.status = Some(400);
+                    Cause::ClientAbort
+                };
+                return self.close(env, cause, Phase::Request);
+            }
+            let fe = &env.proxies[self.frontend].timeouts;
+            let req_timeout = fe.http_request.or(fe.client);
+            let h = self.http.as_mut().expect("HTTP mode");
+            if !nothing && h.first_byte.is_none() {
+                h.first_byte = Some(now);
+            }
+            // `timeout http-keep-alive` bounds the wait for the first byte of a next
+            // request, then `timeout http-request` the head from that byte on.
+            let (timeout, from) = match (idle_between, h.first_byte) {
+                (true, None) => (fe.http_keep_alive.or(req_timeout), h.txn_start),
+                (true, Some(first)) => (req_timeout, first),
+                (false, _) => (req_timeout, h.txn_start),
+            };
+            let deadline = timeout.map(|t| from + t);
+            let parser = h.req_parser.get_or_insert_with(|| Box::new(RequestParser::new(h.limits)));
+            match parser.parse(self.req.buf.data()) {
+                Err(e) => {
+                    ::log::debug!("stream {}: request rejected: {e}", self.id);
+                    return self.http_reject(env, e.kind.status(), Termination::new(Cause::ProxyAbort, Phase::Request));
+                }
+                Ok(Status::Partial) => {
+                    if deadline.is_some_and(|d| d <= now) {
+                        if nothing && idle_between {
+                            h.log_at_close = false;
+                            return self.close(env, Cause::None, Phase::Request);
+                        }
+                        return self.http_reject(env, 408, Termination::new(Cause::ClientTimeout, Phase::Request));
+                    }
+                    if self.req.eof {
+                        // Closed in the middle of a head.
+                        return self.http_reject(env, 400, Termination::new(Cause::ClientAbort, Phase::Request));
+                    }
+                    self.state_deadline = deadline;
+                    return;
+                }
+                Ok(Status::Complete(req, n)) => {
+                    if is_websocket_without_key(&req) {
+                        // HAProxy 2.6 answers such an upgrade 400 too.
+                        return self.http_reject(env, 400, Termination::new(Cause::ProxyAbort, Phase::Request));
+                    }
+                    self.req.buf.consumed(n);
+                    h.req_parser = None;
+                    h.head_at = Some(now);
+                    h.line = Some((req.line.method.to_string(), req.line.target.clone(), req.line.version.as_str()));
+                    h.req.start_body(req.framing, &h.limits);
+                    h.client_persistent = req.keep_alive();
+                    h.txn.req = Some(req);
+                    h.rules_at = RulesAt::FrontendRequest;
+                    h.rule_cursor = 0;
+                    self.state_deadline = None;
+                }
+            }
+        }
+        if !self.http_buffer_body(env) {
+            return;
+        }
+        // Frontend rules (resumed here after a yield).
+        if !self.http_request_rules(env, self.frontend, Phase::Request) {
+            return;
+        }
+        self.http_mut().rules_at = RulesAt::BackendRequest;
+        self.goto(State::Route);
+    }
+
+    /// `option http-buffer-request` (frontend): before the rules run, wait until the
+    /// whole body is buffered (or the buffer is full, or the client closed), bounded by
+    /// `timeout http-request`, and give the payload to the rules as `txn.req_body`.
+    /// False while waiting (or answered: a bad body is a 400, a slow one a 408).
+    fn http_buffer_body(&mut self, env: &mut Env<'_, '_>) -> bool {
+        if !env.proxies[self.frontend].options.http.buffer_request || self.http_mut().body_buffered {
+            return true;
+        }
+        if self.http_scan_early().is_err() {
+            let status = self.http_mut().req_error.unwrap_or(400);
+            self.http_reject(env, status, Termination::new(Cause::ProxyAbort, Phase::Request));
+            return false;
+        }
+        let fe = &env.proxies[self.frontend].timeouts;
+        let timeout = fe.http_request.or(fe.client);
+        let h = self.http.as_mut().expect("HTTP mode");
+        if h.req.stage == Stage::Body && !self.req.eof && !self.req.buf.is_full() {
+            // A client waiting for `100 Continue` before its body gets it from the
+            // proxy (the server will not be asked: the expectation is removed).
+            if let Some(req) = h.txn.req.as_mut().filter(|r| r.expects_continue()) {
+                req.headers.del("expect");
+                let mut interim = b"HTTP/1.1 100 Continue\r\n\r\n".to_vec();
+                let (n, end) = self.client.write_vec(&mut interim);
+                self.res.total += n as u64;
+                if end != WriteEnd::Drained {
+                    // 25 bytes on a connection with nothing in flight: only a dead
+                    // client does not take them.
+                    self.close(env, Cause::ClientAbort, Phase::Request);
+                    return false;
+                }
+            }
+            let deadline = timeout.map(|t| h.first_byte.unwrap_or(h.txn_start) + t);
+            if deadline.is_some_and(|d| d <= env.cx.now) {
+                self.http_reject(env, 408, Termination::new(Cause::ClientTimeout, Phase::Request));
+            } else {
+                self.state_deadline = deadline;
+            }
+            return false;
+        }
+        let framing = h.txn.req.as_ref().map_or(BodyFraming::None, |r| r.framing);
+        h.txn.req_body = payload(framing, &h.limits, &self.req.buf.data()[..h.req.fwd]);
+        h.body_buffered = true;
+        self.state_deadline = None;
+        true
+    }
+
+    /// Runs `proxy`'s `http-request` rules from the cursor; false when the stream must
+    /// not go on (it waits, or answers by itself).
+    fn http_request_rules(&mut self, env: &mut Env<'_, '_>, proxy: usize, phase: Phase) -> bool {
+        let be_name = self.backend.map(|b| env.proxies[b].name.clone());
+        let p = &env.proxies[proxy];
+        let h = self.http.as_mut().expect("HTTP mode");
+        let mut renv = RuleEnv {
+            src: self.src,
+            dst: self.dst,
+            frontend: &env.proxies[self.frontend].name,
+            backend: be_name.as_deref(),
+            server: None,
+            sess_vars: &mut h.sess_vars,
+        };
+        let verdict = rules::run_request(&p.http_rules, &mut h.rule_cursor, &mut h.txn, &mut renv);
+        self.http_verdict(env, verdict, phase)
+    }
+
+    /// Acts on a request-side verdict; true for `Continue`.
+    pub(super) fn http_verdict(&mut self, env: &mut Env<'_, '_>, verdict: Verdict, phase: Phase) -> bool {
+        match verdict {
+            Verdict::Continue => return true,
+            Verdict::Deny { status } => self.http_reject(env, status, Termination::new(Cause::ProxyAbort, phase)),
+            Verdict::Tarpit { status } => {
+                let t = self.be_timeouts(env);
+                let delay = t.tarpit.or(t.connect).unwrap_or_default();
+                self.http_mut().tarpit_status = status;
+                self.state_deadline = Some(env.cx.now + delay);
+                self.goto(State::Tarpit);
+            }
+            Verdict::Reply { response, close } => {
+                self.http_local_reply(env, response, close, Termination::new(Cause::Local, phase))
+            }
+            Verdict::UseService(_) => self.http_reject(env, 503, Termination::new(Cause::ProxyAbort, phase)),
+            Verdict::Yield(WaitFor::Forced) => env.cx.wake.push(Kind::Client, env.key),
+            Verdict::Yield(WaitFor::Timer(at)) => self.state_deadline = Some(at),
+            Verdict::Yield(WaitFor::ClientData) => {}
+        }
+        false
+    }
+
+    // ---- Route (HTTP part) -------------------------------------------------------
+
+    /// Once `use_backend` chose the backend: its `http-request` rules (unless it is
+    /// the frontend itself), then the head is rewritten and queued for the server.
+    /// False when the stream must not connect (yet).
+    pub(super) fn http_backend_rules(&mut self, env: &mut Env<'_, '_>) -> bool {
+        let be = self.backend.expect("a backend was chosen");
+        if self.http_mut().rules_at == RulesAt::BackendRequest {
+            if be != self.frontend {
+                let h = self.http_mut();
+                if !h.be_rules_started {
+                    // The frontend's list left the cursor at its end.
+                    h.be_rules_started = true;
+                    h.rule_cursor = 0;
+                }
+                if !self.http_request_rules(env, be, Phase::Request) {
+                    return false;
+                }
+            }
+            self.http_prepare_request(env);
+            self.http_mut().rules_at = RulesAt::RequestDone;
+        }
+        true
+    }
+
+    /// The request head as it goes to the server: `X-Forwarded-For`, `X-Original-To`,
+    /// the `Connection` header the connection mode asks for; written to `req.out`.
+    fn http_prepare_request(&mut self, env: &mut Env<'_, '_>) {
+        let fe = &env.proxies[self.frontend].options.http;
+        let be = &env.proxies[self.backend.unwrap_or(self.frontend)].options.http;
+        let mode = fe.conn_mode.unwrap_or_default().max(be.conn_mode.unwrap_or_default());
+        let pretend = fe.pretend_keepalive || be.pretend_keepalive;
+        let forwardfor = be.forwardfor.as_ref().or(fe.forwardfor.as_ref()).cloned();
+        let originalto = be.originalto.as_ref().or(fe.originalto.as_ref()).cloned();
+        let (src, dst) = (self.src, self.dst);
+        let h = self.http.as_mut().expect("HTTP mode");
+        h.conn_mode = mode;
+        let req = h.txn.req.as_mut().expect("a parsed request");
+        h.client_persistent = req.keep_alive(); // as the rules left it
+        if let (Some(ff), Some(src)) = (forwardfor, src) {
+            let skip = ff.except.is_some_and(|net| in_net(src.ip(), net)) || (ff.if_none && req.headers.contains(&ff.header));
+            if !skip {
+                req.headers.add(ff.header, src.ip().to_string());
+            }
+        }
+        if let (Some(ot), Some(dst)) = (originalto, dst) {
+            if !ot.except.is_some_and(|net| in_net(dst.ip(), net)) {
+                req.headers.set(ot.header, dst.ip().to_string());
+            }
+        }
+        if mode != HttpConnMode::KeepAlive && !pretend && req.upgrade().is_none() {
+            req.headers.set("Connection", "close");
+        }
+        h.req.out.clear();
+        req.write_head(&mut h.req.out);
+    }
+
+    // ---- Tarpit and LocalReply ---------------------------------------------------------
+
+    pub(super) fn http_tarpit(&mut self, env: &mut Env<'_, '_>) {
+        if self.read_client_early(env).is_err() {
+            return self.close(env, Cause::ClientAbort, Phase::Tarpit);
+        }
+        self.req.buf.clear(); // a tarpitted client's bytes are not kept
+        if self.state_deadline.is_some_and(|d| d <= env.cx.now) {
+            let status = self.http_mut().tarpit_status;
+            self.http_reject(env, status, Termination::new(Cause::ProxyAbort, Phase::Tarpit));
+        }
+    }
+
+    /// Answers with the error page for `status` (the backend's `errorfile`, else the
+    /// frontend's, else the default); `term` is logged. As HAProxy 2.6 does, the client
+    /// connection stays open after it unless the page says `connection: close` (the 400
+    /// and 408 pages) or the request was not read to its end.
+    pub(super) fn http_reject(&mut self, env: &mut Env<'_, '_>, status: u16, term: Termination) {
+        let be = self.backend.filter(|&b| b != self.frontend).map(|b| &env.proxies[b].error_pages);
+        let page = errors::page_for(status, be, &env.proxies[self.frontend].error_pages).into_owned();
+        let close = head_says_close(&page);
+        self.http_local_reply(env, page, close, term)
+    }
+
+    /// Sends `response` (a complete response the proxy made) instead of a server's;
+    /// any server connection of this transaction is closed.
+    fn http_local_reply(&mut self, env: &mut Env<'_, '_>, response: Vec<u8>, close: bool, term: Termination) {
+        self.drop_server(env);
+        let h = self.http.as_mut().expect("HTTP mode");
+        h.txn.status = status_of(&response).or(h.txn.status);
+        h.res.reset();
+        h.res.out = response;
+        h.res.stage = Stage::Done;
+        h.res_started = true;
+        // Keep the connection only for a request fully read and not asking to close.
+        let keep = !close
+            && h.req_error.is_none()
+            && h.req.stage == Stage::Done
+            && h.req.fwd == 0
+            && h.client_persistent;
+        if !keep {
+            // Tell the client the connection ends here (harmless for HTTP/1.0).
+            add_close_header(&mut h.res.out);
+        }
+        h.reply_close = !keep;
+        h.reply_term = term;
+        self.res.buf.clear();
+        let fe = &env.proxies[self.frontend].timeouts;
+        self.state_deadline = fe.client.map(|t| env.cx.now + t);
+        self.client_last = env.cx.now;
+        self.goto(State::LocalReply);
+    }
+
+    /// Closes the server connection of the current transaction, if any, and gives its
+    /// slot back.
+    fn drop_server(&mut self, env: &mut Env<'_, '_>) {
+        if let Some(mut side) = self.server.take() {
+            if let Some(c) = side.conn.as_mut() {
+                c.deregister(env.cx.registry);
+            }
+            if !side.released {
+                env.pool.release(side.be, side.srv);
+                side.released = true;
+            }
+            // Keep the server for the log line and traces.
+            side.conn = None;
+            self.server = Some(side);
+        }
+    }
+
+    pub(super) fn http_local_replying(&mut self, env: &mut Env<'_, '_>) {
+        let now = env.cx.now;
+        let h = self.http.as_mut().expect("HTTP mode");
+        if !h.res.out.is_empty() {
+            if self.client.writable {
+                let (n, end) = self.client.write_vec(&mut h.res.out);
+                self.res.total += n as u64;
+                if n > 0 {
+                    self.client_last = now;
+                }
+                if end == WriteEnd::Error {
+                    let phase = h.reply_term.phase;
+                    return self.close(env, Cause::ClientAbort, phase);
+                }
+            }
+            if !h.res.out.is_empty() {
+                if self.state_deadline.is_some_and(|d| d <= now) {
+                    let phase = h.reply_term.phase;
+                    return self.close(env, Cause::ClientTimeout, phase);
+                }
+                return;
+            }
+            // Sent. Keep-alive after a `return` that allows it.
+            if !h.reply_close {
+                return self.http_end_txn(env);
+            }
+            self.client.shutdown_write();
+            self.state_deadline = Some(now + LINGER);
+        }
+        // Sent and shut: read and discard until the client closes, so that our close
+        // does not reset the connection under the response.
+        loop {
+            if !self.client.readable {
+                break;
+            }
+            let (_, end) = self.client.read_into(&mut self.req.buf);
+            self.req.buf.clear();
+            match end {
+                ReadEnd::Eof | ReadEnd::Error => {
+                    let term = self.http_mut().reply_term;
+                    return self.close(env, term.cause, term.phase);
+                }
+                ReadEnd::WouldBlock => break,
+                ReadEnd::BufferFull => {}
+            }
+        }
+        // A client whose request was read entirely has nothing more to send: once its
+        // pending bytes are drained, closing cannot reset the connection. Otherwise
+        // (a rejected head, a body still coming) wait for its close, a little.
+        let h = self.http.as_ref().expect("HTTP mode");
+        let request_read = matches!(h.req.stage, Stage::Done | Stage::Tunnel) && self.req.buf.is_empty();
+        if request_read || self.client.hup || self.state_deadline.is_some_and(|d| d <= now) {
+            let term = h.reply_term;
+            self.close(env, term.cause, term.phase);
+        }
+    }
+
+    /// In HTTP mode, the error page a closing stream owes the client instead of a
+    /// silent close: 503 when no server could be reached, 502 for a server that failed
+    /// before its response head (`SH`) or sent an invalid one (`PH`), 504 for one that
+    /// did not answer in time (`sH`). `None` once
+    /// a response started, or when the client is the one that left.
+    pub(super) fn http_error_status(&self, cause: Cause, phase: Phase) -> Option<u16> {
+        let h = self.http.as_ref()?;
+        if h.res_started || self.state == State::LocalReply || self.state == State::HttpHead {
+            return None;
+        }
+        if let Some(status) = h.req_error {
+            return Some(status);
+        }
+        match (cause, phase) {
+            (Cause::ServerAbort | Cause::ServerTimeout | Cause::ProxyAbort | Cause::Resource, Phase::Queue | Phase::Connect | Phase::Request) => Some(503),
+            (Cause::ServerTimeout, Phase::Headers) => Some(504),
+            (Cause::ServerAbort | Cause::ProxyAbort | Cause::Internal, Phase::Headers) => Some(502),
+            _ => None,
+        }
+    }
+
+    /// Before the server is reached: check the request-body bytes already buffered, so
+    /// a malformed body is answered 400 without contacting the server.
+    pub(super) fn http_scan_early(&mut self) -> Result<(), Cause> {
+        if let Some(h) = self.http.as_mut() {
+            if let Err(e) = h.req.scan(self.req.buf.data()) {
+                ::log::debug!("stream {}: request body rejected: {e}", self.id);
+                h.req_error = Some(e.kind.status());
+                return Err(Cause::ProxyAbort);
+            }
+        }
+        Ok(())
+    }
+
+    // ---- Forwarding -------------------------------------------------------------
+
+    /// Forwarding in HTTP mode: both messages move with their framing, the response
+    /// head is parsed and the transaction ends when the response was sent.
+    pub(super) fn forward_http(&mut self, env: &mut Env<'_, '_>) {
+        let now = env.cx.now;
+        let abortonclose = env.proxies[self.backend.unwrap_or(self.frontend)].options.abortonclose;
+        let mut rounds = 0;
+        loop {
+            rounds += 1;
+            if rounds > super::MAX_FORWARD_ROUNDS {
+                env.cx.wake.push(Kind::Client, env.key);
+                break;
+            }
+            let mut progress = false;
+            let h = self.http.as_mut().expect("HTTP mode");
+            let srv = self.server.as_mut().and_then(|s| s.conn.as_mut()).expect("forwarding has a server connection");
+            let client = &mut self.client;
+            // Request: client → buffer.
+            if !self.req.eof && client.readable && !self.req.buf.is_full() {
+                let (n, end) = client.read_into(&mut self.req.buf);
+                if n > 0 {
+                    self.req.total += n as u64;
+                    self.client_last = now;
+                    progress = true;
+                }
+                match end {
+                    ReadEnd::Eof => {
+                        self.req.eof = true;
+                        progress = true;
+                    }
+                    ReadEnd::Error => return self.close(env, Cause::ClientAbort, Phase::Data),
+                    _ => {}
+                }
+            }
+            if let Err(e) = h.req.scan(self.req.buf.data()) {
+                ::log::debug!("stream {}: request body rejected: {e}", self.id);
+                h.req_error = Some(e.kind.status());
+                return self.close(env, Cause::ProxyAbort, Phase::Data);
+            }
+            if self.req.eof && h.req.stage == Stage::Body && h.req.producer_closed().is_err() {
+                return self.close(env, Cause::ClientAbort, Phase::Data);
+            }
+            // Buffer → server: the head first, then the checked body bytes.
+            if srv.writable && !h.req.out.is_empty() {
+                let (n, end) = srv.write_vec(&mut h.req.out);
+                if n > 0 {
+                    self.server_last = now;
+                    progress = true;
+                }
+                if end == WriteEnd::Error {
+                    return self.close(env, Cause::ServerAbort, self.http_phase());
+                }
+            }
+            if h.req.out.is_empty() {
+                if h.req_sent.is_none() {
+                    h.req_sent = Some(now);
+                }
+                if h.req.fwd > 0 && srv.writable {
+                    let (n, end) = srv.write_some(&mut self.req.buf, h.req.fwd);
+                    h.req.sent(n);
+                    if n > 0 {
+                        self.server_last = now;
+                        progress = true;
+                    }
+                    if end == WriteEnd::Error {
+                        return self.close(env, Cause::ServerAbort, self.http_phase());
+                    }
+                }
+            }
+            if h.req.stage == Stage::Tunnel && self.req.drained_after_eof() && !srv.shut_w {
+                srv.shutdown_write();
+                progress = true;
+            }
+            // `option abortonclose`: a client that closed while its response is still
+            // due does not wait for it (`CH`).
+            if self.req.eof && h.req.stage == Stage::Done && !h.res_started && abortonclose {
+                return self.close(env, Cause::ClientAbort, Phase::Headers);
+            }
+            // Response: server → buffer.
+            if !self.res.eof && srv.readable && !self.res.buf.is_full() {
+                let (n, end) = srv.read_into(&mut self.res.buf);
+                if n > 0 {
+                    self.res.total += n as u64;
+                    self.server_last = now;
+                    progress = true;
+                }
+                match end {
+                    ReadEnd::Eof => {
+                        self.res.eof = true;
+                        progress = true;
+                    }
+                    ReadEnd::Error => return self.close(env, Cause::ServerAbort, self.http_phase()),
+                    _ => {}
+                }
+            }
+            match self.http_response(env) {
+                Ok(p) => progress |= p,
+                Err(()) => return, // the stream answered or closed
+            }
+            let h = self.http.as_mut().expect("HTTP mode");
+            // Buffer → client.
+            if self.client.writable && !h.res.out.is_empty() {
+                let (n, end) = self.client.write_vec(&mut h.res.out);
+                if n > 0 {
+                    self.client_last = now;
+                    progress = true;
+                }
+                if end == WriteEnd::Error {
+                    return self.close(env, Cause::ClientAbort, Phase::Data);
+                }
+            }
+            if h.res.out.is_empty() && h.res.fwd > 0 && self.client.writable {
+                let (n, end) = self.client.write_some(&mut self.res.buf, h.res.fwd);
+                h.res.sent(n);
+                if n > 0 {
+                    self.client_last = now;
+                    progress = true;
+                }
+                if end == WriteEnd::Error {
+                    return self.close(env, Cause::ClientAbort, Phase::Data);
+                }
+            }
+            if h.res.stage == Stage::Tunnel {
+                if self.res.drained_after_eof() && !self.client.shut_w {
+                    self.client.shutdown_write();
+                    progress = true;
+                }
+                if self.req.drained_after_eof() && self.res.drained_after_eof() {
+                    return self.close(env, Cause::None, Phase::None);
+                }
+            } else if h.res.complete() {
+                return self.http_end_txn(env);
+            }
+            if !progress {
+                break;
+            }
+        }
+        // Inactivity timeouts.
+        let (c, s) = self.side_deadlines(env.proxies);
+        match (c, s) {
+            (Some(c), s) if c <= now && s.is_none_or(|s| c <= s) => self.close(env, Cause::ClientTimeout, Phase::Data),
+            (_, Some(s)) if s <= now => self.close(env, Cause::ServerTimeout, self.http_phase()),
+            _ => {}
+        }
+    }
+
+    /// The phase letter while forwarding: `H` until the response head arrived.
+    pub(super) fn http_phase(&self) -> Phase {
+        match self.http.as_ref() {
+            Some(h) if h.res.stage == Stage::Head => Phase::Headers,
+            _ => Phase::Data,
+        }
+    }
+
+    /// Parses the response head, runs the response rules and checks the body bytes.
+    /// `Ok(progress)`, or `Err(())` when the stream answered by itself or closed.
+    fn http_response(&mut self, env: &mut Env<'_, '_>) -> Result<bool, ()> {
+        let now = env.cx.now;
+        let mut progress = false;
+        loop {
+            let h = self.http.as_mut().expect("HTTP mode");
+            if h.res.stage != Stage::Head {
+                break;
+            }
+            if h.txn.res.is_none() {
+                let method = h.txn.req.as_ref().map_or(Method::Get, |r| r.line.method.clone());
+                let limits = h.limits;
+                let parser = h.res_parser.get_or_insert_with(|| Box::new(ResponseParser::new(limits, method)));
+                match parser.parse(self.res.buf.data()) {
+                    Err(e) => {
+                        // An invalid response is blocked by the proxy (`PH`, as HAProxy).
+                        ::log::debug!("stream {}: response rejected: {e}", self.id);
+                        self.close(env, Cause::ProxyAbort, Phase::Headers);
+                        return Err(());
+                    }
+                    Ok(Status::Partial) => {
+                        if self.res.eof {
+                            self.close(env, Cause::ServerAbort, Phase::Headers);
+                            return Err(());
+                        }
+                        return Ok(progress);
+                    }
+                    Ok(Status::Complete(res, n)) => {
+                        progress = true;
+                        self.res.buf.consumed(n);
+                        h.res_parser = None;
+                        if res.is_interim() {
+                            // 100-continue and friends go to the client as they are;
+                            // the final response follows.
+                            res.write_head(&mut h.res.out);
+                            continue;
+                        }
+                        h.res_head_at = Some(now);
+                        h.txn.res = Some(res);
+                        h.res_rules = (0, 0);
+                    }
+                }
+            }
+            if !self.http_response_rules(env) {
+                return Err(());
+            }
+            if self.state != State::Forwarding {
+                return Err(());
+            }
+            self.http_emit_response_head();
+            progress = true;
+        }
+        let h = self.http.as_mut().expect("HTTP mode");
+        if let Err(e) = h.res.scan(self.res.buf.data()) {
+            ::log::debug!("stream {}: response body rejected: {e}", self.id);
+            self.close(env, Cause::ServerAbort, Phase::Data);
+            return Err(());
+        }
+        if self.res.eof && h.res.stage == Stage::Body {
+            if h.res.producer_closed().is_err() {
+                self.close(env, Cause::ServerAbort, Phase::Data);
+                return Err(());
+            }
+            progress = true;
+        }
+        Ok(progress)
+    }
+
+    /// `http-response` (backend, then frontend) and `http-after-response` rules;
+    /// false when the stream must wait or answered by itself.
+    fn http_response_rules(&mut self, env: &mut Env<'_, '_>) -> bool {
+        let be = self.backend.unwrap_or(self.frontend);
+        let server = self.server.as_ref().map(|s| env.pool.server_name(s.be, s.srv).to_string());
+        loop {
+            let h = self.http.as_mut().expect("HTTP mode");
+            let (step, ref mut cursor) = h.res_rules;
+            let proxy = match step {
+                0 | 2 => be,
+                1 | 3 if be != self.frontend => self.frontend,
+                1 | 3 => {
+                    h.res_rules = (step + 1, 0);
+                    continue;
+                }
+                _ => return true,
+            };
+            let mut cursor_v = *cursor;
+            let mut renv = RuleEnv {
+                src: self.src,
+                dst: self.dst,
+                frontend: &env.proxies[self.frontend].name,
+                backend: Some(&env.proxies[be].name),
+                server: server.as_deref(),
+                sess_vars: &mut h.sess_vars,
+            };
+            let list = &env.proxies[proxy].http_rules;
+            let verdict = if step < 2 {
+                rules::run_response(list, &mut cursor_v, &mut h.txn, &mut renv)
+            } else {
+                rules::run_after_response(list, &mut cursor_v, &mut h.txn, &mut renv)
+            };
+            h.res_rules.1 = cursor_v;
+            match verdict {
+                Verdict::Continue => h.res_rules = (step + 1, 0),
+                Verdict::Yield(WaitFor::Forced) => {
+                    env.cx.wake.push(Kind::Client, env.key);
+                    return false;
+                }
+                Verdict::Yield(_) => return false,
+                Verdict::Deny { status } | Verdict::Tarpit { status } => {
+                    self.http_reject(env, status, Termination::new(Cause::ProxyAbort, Phase::Headers));
+                    return false;
+                }
+                Verdict::Reply { response, close } => {
+                    self.http_local_reply(env, response, close, Termination::new(Cause::Local, Phase::Headers));
+                    return false;
+                }
+                Verdict::UseService(_) => {
+                    self.http_reject(env, 500, Termination::new(Cause::ProxyAbort, Phase::Headers));
+                    return false;
+                }
+            }
+        }
+    }
+
+    /// The final response head goes to the client: the keep-alive decisions are made
+    /// and the `Connection` header says them; a 101 or a 2xx to CONNECT turns both
+    /// sides into a tunnel.
+    fn http_emit_response_head(&mut self) {
+        let h = self.http.as_mut().expect("HTTP mode");
+        let req = h.txn.req.as_ref().expect("a request");
+        let res = h.txn.res.as_mut().expect("a response");
+        let status = res.line.status;
+        h.txn.status = Some(status);
+        h.res_started = true;
+        let tunnel = status == 101 || (req.line.method == Method::Connect && (200..300).contains(&status));
+        if tunnel {
+            res.write_head(&mut h.res.out);
+            h.res.stage = Stage::Tunnel;
+            h.req.stage = Stage::Tunnel;
+            h.client_keep_alive = false;
+            h.server_keep_alive = false;
+            return;
+        }
+        let client_ka = h.client_persistent && !h.stopping && h.conn_mode != HttpConnMode::Close && res.framing != BodyFraming::UntilClose;
+        h.server_keep_alive = h.conn_mode == HttpConnMode::KeepAlive && res.keep_alive() && req.keep_alive();
+        h.client_keep_alive = client_ka;
+        // `Connection` is hop-by-hop: what the server said about its connection is
+        // replaced by what the proxy decided for the client's.
+        let token = if !client_ka {
+            Some("close")
+        } else if req.line.version == Version::Http10 {
+            Some("keep-alive")
+        } else {
+            None
+        };
+        set_connection(&mut res.headers, token);
+        res.write_head(&mut h.res.out);
+        let framing = res.framing;
+        h.res.start_body(framing, &h.limits);
+    }
+
+    /// The response was sent: log the transaction and serve the next request on the
+    /// same connection, or close.
+    fn http_end_txn(&mut self, env: &mut Env<'_, '_>) {
+        let h = self.http.as_mut().expect("HTTP mode");
+        let keep = h.client_keep_alive && !h.stopping && h.req.complete() && !(self.req.eof && self.req.buf.is_empty())
+            || (self.state == State::LocalReply && !h.reply_close);
+        if !keep {
+            // The last transaction is logged with the stream.
+            return self.close(env, Cause::None, Phase::None);
+        }
+        if self.state == State::LocalReply {
+            self.term = h.reply_term; // `LR` for a `return` on a kept-alive connection
+        }
+        let rec = self.log_record(env.proxies, env.pool, env.cx.now, 0);
+        let h = self.http.as_mut().expect("HTTP mode");
+        h.logs.push(rec);
+        // The server connection: kept idle for the next request if it may be reused.
+        let reuse = h.server_keep_alive && self.res.buf.is_empty() && !self.res.eof;
+        if let Some(mut side) = self.server.take() {
+            if !side.released {
+                env.pool.release(side.be, side.srv);
+                side.released = true;
+            }
+            match side.conn.as_mut() {
+                Some(_) if reuse => h.idle = Some(Box::new(side)),
+                Some(c) => c.deregister(env.cx.registry),
+                None => {}
+            }
+        }
+        if let Some(be) = self.backend.take() {
+            env.pool.detach(be);
+        }
+        self.res.buf.clear();
+        self.res.eof = false;
+        self.cursor = Default::default();
+        self.queued_at = None;
+        self.t_queue = None;
+        self.connect_started = None;
+        self.t_connect = None;
+        self.retries_done = 0;
+        self.redispatched = false;
+        self.queue_seen = (0, 0);
+        self.term = Termination::NORMAL;
+        self.state_deadline = None;
+        let bytes = (self.req.total - self.req.buf.len() as u64, self.res.total);
+        self.http_mut().next_txn(env.cx.now, SystemTime::now(), bytes);
+        self.goto(State::HttpHead);
+    }
+
+    /// Reuses the idle server connection if it goes to `(be, srv)`; otherwise closes it.
+    /// True when reused (the stream is then `Forwarding`).
+    pub(super) fn http_reuse(&mut self, env: &mut Env<'_, '_>, be: usize, srv: usize) -> bool {
+        let Some(h) = self.http.as_mut() else { return false };
+        let Some(mut idle) = h.idle.take() else { return false };
+        let usable = idle.be == be && idle.srv == srv && idle.conn.as_ref().is_some_and(|c| !c.readable && !c.hup && !c.shut_w);
+        if !usable {
+            if let Some(c) = idle.conn.as_mut() {
+                c.deregister(env.cx.registry);
+            }
+            return false;
+        }
+        idle.released = false; // the pick reserved a slot on this server again
+        h.replay = (h.req.stage == Stage::Done && h.req.fwd == 0).then(|| h.req.out.clone());
+        self.server = Some(*idle);
+        self.t_connect = Some(Duration::ZERO);
+        self.server_last = env.cx.now;
+        self.client_last = env.cx.now;
+        self.state_deadline = None;
+        self.goto(State::Forwarding);
+        true
+    }
+
+    /// A reused server connection failed before any response byte (the server closed
+    /// it while it was idle): send the request again on a new connection to the same
+    /// server, once. True when done.
+    pub(super) fn http_retry_reused(&mut self, env: &mut Env<'_, '_>, cause: Cause, phase: Phase) -> bool {
+        if self.state != State::Forwarding || cause != Cause::ServerAbort || phase != Phase::Headers {
+            return false;
+        }
+        let Some(h) = self.http.as_mut() else { return false };
+        if h.res_head_at.is_some() || !h.res.out.is_empty() || !self.res.buf.is_empty() {
+            return false;
+        }
+        let Some(head) = h.replay.take() else { return false };
+        h.req.out = head;
+        h.req_sent = None;
+        h.res_parser = None;
+        self.res.eof = false;
+        let side = self.server.as_mut().expect("forwarding has a server");
+        if let Some(c) = side.conn.as_mut() {
+            c.deregister(env.cx.registry);
+        }
+        side.conn = None;
+        let (srv, addr) = (side.srv, side.addr.clone());
+        ::log::debug!("stream {}: idle server connection was closed, reconnecting", self.id);
+        // The slot stays reserved: the new connection takes it over.
+        self.t_connect = None;
+        self.connect_started = None;
+        self.start_connect(env, srv, addr);
+        true
+    }
+
+    /// Closes the idle server connection (the stream is closing).
+    pub(super) fn http_close_idle(&mut self, env: &mut Env<'_, '_>) {
+        if let Some(mut idle) = self.http.as_mut().and_then(|h| h.idle.take()) {
+            if let Some(c) = idle.conn.as_mut() {
+                c.deregister(env.cx.registry);
+            }
+        }
+    }
+
+    /// What the client and server sides wait for while forwarding in HTTP mode (for
+    /// their inactivity timeouts), and whether `timeout tunnel` applies.
+    pub(super) fn http_waits(&self) -> Option<(bool, bool, bool)> {
+        let h = self.http.as_ref()?;
+        let tunnel = h.res.stage == Stage::Tunnel;
+        let wait_client = (matches!(h.req.stage, Stage::Body | Stage::Tunnel) && !self.req.eof && !self.req.buf.is_full())
+            || !h.res.flushed();
+        let wait_server = (h.res.stage != Stage::Done && !self.res.eof && !self.res.buf.is_full()) || !h.req.flushed();
+        Some((wait_client, wait_server, tunnel))
+    }
+
+    /// The per-transaction parts of the log record (HTTP mode).
+    pub(super) fn http_log_fields(&self, rec: &mut StreamLog, now: Instant) {
+        let Some(h) = self.http.as_ref() else { return };
+        rec.http = Some(Box::new(h.log()));
+        rec.accept_date = h.txn_date;
+        rec.t_total = now.saturating_duration_since(h.txn_start);
+        rec.bytes_in = self.req.total.saturating_sub(h.bytes_at_start.0);
+        rec.bytes_out = self.res.total.saturating_sub(h.bytes_at_start.1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flow_stops_at_the_end_of_a_message() {
+        let limits = Limits::default();
+        let mut f = Flow::default();
+        f.start_body(BodyFraming::Chunked, &limits);
+        let data = b"3\r\nabc\r\n0\r\n\r\nGET /next HTTP/1.1\r\n";
+        f.scan(&data[..5]).unwrap();
+        assert_eq!(f.stage, Stage::Body);
+        f.scan(data).unwrap();
+        assert_eq!(f.stage, Stage::Done);
+        assert_eq!(f.fwd, 13, "the pipelined request stays behind");
+        f.sent(13);
+        assert!(f.complete());
+    }
+
+    #[test]
+    fn flow_content_length_and_errors() {
+        let limits = Limits::default();
+        let mut f = Flow::default();
+        f.start_body(BodyFraming::ContentLength(4), &limits);
+        f.scan(b"ab").unwrap();
+        assert_eq!((f.fwd, f.stage), (2, Stage::Body));
+        f.sent(2);
+        f.scan(b"cdXY").unwrap();
+        assert_eq!((f.fwd, f.stage), (2, Stage::Done));
+        let mut bad = Flow::default();
+        bad.start_body(BodyFraming::Chunked, &limits);
+        assert!(bad.scan(b"zz\r\n").is_err());
+        let mut until = Flow::default();
+        until.start_body(BodyFraming::UntilClose, &limits);
+        until.scan(b"anything").unwrap();
+        assert_eq!(until.fwd, 8);
+        until.producer_closed().unwrap();
+        assert_eq!(until.stage, Stage::Done);
+        let mut cut = Flow::default();
+        cut.start_body(BodyFraming::ContentLength(9), &limits);
+        cut.scan(b"abc").unwrap();
+        assert!(cut.producer_closed().is_err(), "truncated");
+    }
+
+    #[test]
+    fn buffered_payload_has_no_chunk_framing() {
+        let l = Limits::default();
+        assert_eq!(payload(BodyFraming::Chunked, &l, b"3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n"), b"abcde");
+        assert_eq!(payload(BodyFraming::Chunked, &l, b"3\r\nabc\r\n2\r\nd"), b"abcd", "partial");
+        assert_eq!(payload(BodyFraming::ContentLength(3), &l, b"abc"), b"abc");
+        assert!(payload(BodyFraming::None, &l, b"").is_empty());
+    }
+
+    #[test]
+    fn connection_header_is_rewritten() {
+        let mut h = Headers::new();
+        h.add("Connection", "close, X-Foo");
+        set_connection(&mut h, None);
+        assert_eq!(h.get("connection"), Some(&b"X-Foo"[..]));
+        set_connection(&mut h, Some("keep-alive"));
+        assert_eq!(h.get("connection"), Some(&b"X-Foo, keep-alive"[..]));
+        let mut only = Headers::new();
+        only.add("connection", "close");
+        set_connection(&mut only, None);
+        assert!(!only.contains("connection"));
+        set_connection(&mut only, Some("close"));
+        assert_eq!(only.get("Connection"), Some(&b"close"[..]));
+    }
+
+    /// An idle kept-alive client costs its `Stream` plus this: keep it small (the parts
+    /// only a transaction in progress needs are boxed).
+    #[test]
+    fn http_side_stays_small() {
+        assert!(std::mem::size_of::<HttpSide>() <= 1024, "{}", std::mem::size_of::<HttpSide>());
+        assert!(std::mem::size_of::<Flow>() <= 64);
+    }
+
+    #[test]
+    fn networks_and_limits() {
+        let net = ("10.0.0.0".parse().unwrap(), 8);
+        assert!(in_net("10.1.2.3".parse().unwrap(), net));
+        assert!(!in_net("11.1.2.3".parse().unwrap(), net));
+        assert!(in_net("::1".parse().unwrap(), ("::1".parse().unwrap(), 128)));
+        assert!(in_net("1.2.3.4".parse().unwrap(), ("9.9.9.9".parse().unwrap(), 0)));
+        assert_eq!(limits_for(16384).max_head, 15360);
+        assert_eq!(limits_for(1024).max_head, 512);
+        assert_eq!(status_of(b"HTTP/1.1 503 Service Unavailable\r\n"), Some(503));
+    }
+}
+
+/// Whether a complete response the proxy holds has `Connection: close` in its head.
+fn head_says_close(response: &[u8]) -> bool {
+    let head_end = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(response.len());
+    response[..head_end].split(|&c| c == b'\n').skip(1).any(|line| {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        match line.iter().position(|&c| c == b':') {
+            Some(colon) => {
+                line[..colon].trim_ascii().eq_ignore_ascii_case(b"connection")
+                    && line[colon + 1..].split(|&c| c == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
+            }
+            None => false,
+        }
+    })
+}
+
+/// Adds `connection: close` to the head of a complete response that lacks it.
+fn add_close_header(response: &mut Vec<u8>) {
+    if head_says_close(response) {
+        return;
+    }
+    if let Some(end) = response.windows(4).position(|w| w == b"\r\n\r\n") {
+        response.splice(end + 2..end + 2, b"connection: close\r\n".iter().copied());
+    }
+}
+
+#[cfg(test)]
+mod close_header_tests {
+    use super::{add_close_header, head_says_close};
+
+    #[test]
+    fn close_is_read_from_the_head_only_and_added_once() {
+        assert!(head_says_close(b"HTTP/1.1 400 Bad request\r\nConnection: keep-alive, Close\r\n\r\nx"));
+        assert!(!head_says_close(b"HTTP/1.1 503 X\r\ncontent-length: 17\r\n\r\nconnection: close"));
+        let mut r = b"HTTP/1.1 503 X\r\ncontent-length: 0\r\n\r\n".to_vec();
+        add_close_header(&mut r);
+        assert_eq!(r, b"HTTP/1.1 503 X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        add_close_header(&mut r);
+        assert_eq!(r.windows(17).filter(|w| w == b"connection: close").count(), 1);
+    }
+}

@@ -1,0 +1,155 @@
+//! `mode http` scenarios run on moonproxy and on HAProxy 2.6 with the same
+//! configuration: both must answer the same statuses and log the same termination
+//! states. (Where moonproxy is deliberately stricter than HAProxy, e.g. Content-Length
+//! with Transfer-Encoding, see doc/http.md; those cases are in tests/http_proxy.rs.)
+
+mod common;
+
+use common::*;
+use std::io::Write;
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::Duration;
+
+/// `l` in front of the test application, `dead` in front of a refusing port.
+fn start(bin: &Path, app: &Backend, dead: &RefusingPort, defaults_extra: &str) -> Proxy {
+    ProxyBuilder::new(&format!(
+        "global
+    log stdout format raw local0
+defaults
+    mode http
+    log global
+    log-format \"LOG ts=%ts b=%b\"
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+{defaults_extra}
+listen l
+    bind 127.0.0.1:{{{{fe}}}}
+    server s1 127.0.0.1:{{{{be}}}}
+listen dead
+    bind 127.0.0.1:{{{{dead_fe}}}}
+    server s1 127.0.0.1:{{{{dead}}}}
+"
+    ))
+    .bin(bin)
+    .port("be", app.port())
+    .port("dead", dead.port())
+    .free_port("dead_fe")
+    .start()
+}
+
+fn connect(proxy: &Proxy, name: &str) -> HttpReader<TcpStream> {
+    let s = TcpStream::connect(proxy.addr(name)).expect("connect to the proxy");
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    HttpReader::new(s)
+}
+
+/// Sends `request`, returns the final status and the next log line's `ts`.
+fn exchange(proxy: &Proxy, name: &str, request: &[u8]) -> (u16, String) {
+    let mark = proxy.mark();
+    let mut c = connect(proxy, name);
+    c.get_mut().write_all(request).unwrap();
+    let head = c.read_head().unwrap().expect("a response");
+    let line = proxy.wait_for_line_after(mark, is_log_line, DEADLINE);
+    (head.status(), field(&line, "ts").to_string())
+}
+
+/// Runs `scenario` on moonproxy and HAProxy and checks they agree with `expected`.
+fn on_both<T: PartialEq + std::fmt::Debug>(defaults_extra: &str, expected: T, scenario: impl Fn(&Proxy, &Backend) -> T) {
+    for bin in moonproxy_and_haproxy() {
+        let app = http_app();
+        let dead = RefusingPort::new();
+        let proxy = start(&bin, &app, &dead, defaults_extra);
+        assert_eq!(scenario(&proxy, &app), expected, "{}", bin.display());
+    }
+}
+
+#[test]
+fn failures_get_the_same_status_and_termination_state() {
+    on_both("    timeout server 300ms\n    timeout http-request 300ms", true, |p, _| {
+        assert_eq!(exchange(p, "fe", b"GET /bad HTTP/1.1\r\nHost: t\r\n\r\n"), (502, "PH".into()));
+        assert_eq!(exchange(p, "fe", b"GET /close HTTP/1.1\r\nHost: t\r\n\r\n"), (502, "SH".into()));
+        assert_eq!(exchange(p, "fe", b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n"), (504, "sH".into()));
+        assert_eq!(exchange(p, "fe", b"GET / HTTP/1.1\r\nHost: t\r\n"), (408, "cR".into()));
+        assert_eq!(exchange(p, "dead_fe", b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"), (503, "SC".into()));
+        assert_eq!(exchange(p, "fe", b"G(T / HTTP/1.1\r\nHost: t\r\n\r\n"), (400, "PR".into()));
+        true
+    });
+}
+
+#[test]
+fn keep_alive_reuses_both_connections_and_logs_each_request() {
+    on_both("    timeout http-keep-alive 300ms", (vec![200, 204, 200], 3, 1, 3), |p, app| {
+        let mut c = connect(p, "fe");
+        let mut statuses = Vec::new();
+        for (req, head_only) in [
+            (&b"HEAD /a HTTP/1.1\r\nHost: t\r\n\r\n"[..], true),
+            (b"GET /204 HTTP/1.1\r\nHost: t\r\n\r\n", false),
+            (b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nok", false),
+        ] {
+            c.get_mut().write_all(req).unwrap();
+            let head = c.read_head().unwrap().unwrap();
+            let no_body = head_only || head.status() == 204;
+            c.read_body(&head, no_body, |_| {}).unwrap();
+            statuses.push(head.status());
+        }
+        // The client stays idle until timeout http-keep-alive closes it, unlogged.
+        assert!(c.read_head().unwrap().is_none());
+        std::thread::sleep(Duration::from_millis(100));
+        let lines = p.count_lines(is_log_line);
+        let normal = p.count_lines(|l| is_log_line(l) && field(l, "ts") == "--");
+        (statuses, lines, app.connections(), normal)
+    });
+}
+
+#[test]
+fn interim_and_upgrade_responses_pass_through() {
+    on_both("", (100, 200, 101, b"ping".to_vec()), |p, _| {
+        let mut c = connect(p, "fe");
+        c.get_mut()
+            .write_all(b"POST /continue HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n")
+            .unwrap();
+        let interim = c.read_head().unwrap().unwrap().status();
+        c.get_mut().write_all(b"ok").unwrap();
+        let head = c.read_head().unwrap().unwrap();
+        c.read_body(&head, false, |_| {}).unwrap();
+        let mut ws = connect(p, "fe");
+        ws.get_mut()
+            .write_all(b"GET /ws HTTP/1.1\r\nHost: t\r\nConnection: upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+            .unwrap();
+        let switched = ws.read_head().unwrap().unwrap().status();
+        ws.get_mut().write_all(b"ping").unwrap();
+        let mut echoed = Vec::new();
+        while echoed.len() < 4 {
+            let piece = ws.read_some(4 - echoed.len()).unwrap();
+            assert!(!piece.is_empty(), "closed after {echoed:?}");
+            echoed.extend_from_slice(piece);
+        }
+        (interim, head.status(), switched, echoed)
+    });
+}
+
+#[test]
+fn pipelined_requests_and_server_close_behave_the_same() {
+    let expected = (vec![b"abc".to_vec(), b"helloworld".to_vec(), b"path=/third".to_vec()], 3, 3);
+    on_both("    option http-server-close", expected, |p, app| {
+        let mut c = connect(p, "fe");
+        c.get_mut()
+            .write_all(
+                b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc\
+POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n5\r\nworld\r\n0\r\n\r\n\
+GET /third HTTP/1.1\r\nHost: t\r\n\r\n",
+            )
+            .unwrap();
+        let mut bodies = Vec::new();
+        for _ in 0..3 {
+            let head = c.read_head().unwrap().unwrap();
+            let mut body = Vec::new();
+            c.read_body(&head, false, |b| body.extend_from_slice(b)).unwrap();
+            bodies.push(body);
+        }
+        let lines = p.wait_for_lines(3, is_log_line, DEADLINE).len();
+        (bodies, lines, app.connections())
+    });
+}
