@@ -586,3 +586,102 @@ listen l
     assert_eq!(ra + rb, 6);
     assert!(ra >= 5 || rb >= 5, "a served {ra}, b served {rb}");
 }
+
+#[test]
+fn unique_id_is_sent_to_the_server_and_logged() {
+    let app = http_app();
+    let proxy = http_proxy(
+        &app,
+        "",
+        "    unique-id-format %{+X}o\\ %ci-%fp\n    unique-id-header X-Unique-ID\n    log-format \"LOG id=%ID\"",
+    );
+    let mut c = connect(&proxy);
+    c.get_mut().write_all(b"GET /headers HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    let (_, body) = response(&mut c, false);
+    // The client address and the frontend port in hexadecimal, as HAProxy renders it.
+    let expected = format!("7F000001-{:X}", proxy.port("fe"));
+    let seen = String::from_utf8_lossy(&body);
+    assert!(seen.contains(&format!("X-Unique-ID: {expected}")), "{seen}");
+    let line = proxy.wait_for_line(|l| l.starts_with("LOG id="), DEADLINE);
+    assert_eq!(line, format!("LOG id={expected}"));
+}
+
+#[test]
+fn use_backend_rules_see_the_request() {
+    let (api, web) = (http_app(), Backend::http(b"web"));
+    let proxy = ProxyBuilder::new(
+        "defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{fe}}
+    acl is_api path_beg /api
+    use_backend api if is_api || { hdr(host) -i api.example.com }
+    default_backend web
+backend api
+    server a 127.0.0.1:{{api}}
+backend web
+    server w 127.0.0.1:{{web}}
+",
+    )
+    .port("api", api.port())
+    .port("web", web.port())
+    .start();
+    for (request, body) in [
+        (&b"GET /api/x HTTP/1.1\r\nHost: t\r\n\r\n"[..], "path=/api/x"),
+        (b"GET /x HTTP/1.1\r\nHost: API.example.com\r\n\r\n", "path=/x"),
+        (b"GET /x HTTP/1.1\r\nHost: www.example.com\r\n\r\n", "web"),
+    ] {
+        let mut c = connect(&proxy);
+        c.get_mut().write_all(request).unwrap();
+        let (_, got) = response(&mut c, false);
+        assert_eq!(String::from_utf8_lossy(&got), body);
+    }
+}
+
+/// `userlist`, `http_auth`, `http_auth_group` and `http-request auth`, on moonproxy and
+/// HAProxy alike: 401 with a realm without credentials or with wrong ones, the page
+/// for a user outside the group, 200 for an admin (crypt(3) and plain passwords).
+#[test]
+fn basic_auth_against_a_userlist_as_haproxy_does() {
+    for bin in moonproxy_and_haproxy() {
+        let app = http_app();
+        let proxy = ProxyBuilder::new(
+            "userlist L1
+    group admins users tiger
+    user tiger password $6$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1
+    user scott insecure-password elgato
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+listen l
+    bind 127.0.0.1:{{fe}}
+    acl authed http_auth(L1)
+    acl admin http_auth_group(L1) admins
+    http-request auth realm Private if !authed
+    http-request deny if !admin
+    server s1 127.0.0.1:{{be}}
+",
+        )
+        .bin(&bin)
+        .port("be", app.port())
+        .start();
+        let ask = |auth: Option<&str>| {
+            let mut c = connect(&proxy);
+            let header = auth.map(|a| format!("Authorization: Basic {a}\r\n")).unwrap_or_default();
+            c.get_mut().write_all(format!("GET /x HTTP/1.1\r\nHost: t\r\n{header}\r\n").as_bytes()).unwrap();
+            let (head, _) = response(&mut c, false);
+            (head.status(), head.header("www-authenticate").map(str::to_string))
+        };
+        let challenge = Some("Basic realm=\"Private\"".to_string());
+        assert_eq!(ask(None), (401, challenge.clone()), "{}", bin.display());
+        // base64("tiger:wrong"), ("scott:elgato"), ("tiger:secret").
+        assert_eq!(ask(Some("dGlnZXI6d3Jvbmc=")), (401, challenge), "{}", bin.display());
+        assert_eq!(ask(Some("c2NvdHQ6ZWxnYXRv")), (403, None), "{}", bin.display());
+        assert_eq!(ask(Some("dGlnZXI6c2VjcmV0")), (200, None), "{}", bin.display());
+    }
+}

@@ -156,6 +156,7 @@ fn ours(rules: &HttpRules, raw: &str) -> (Verdict, Txn) {
         backend: None,
         server: None,
         sess_vars: &mut sess,
+        userlists: &[],
     };
     let mut cursor = 0;
     let v = run_request(rules, &mut cursor, &mut txn, &mut env);

@@ -43,6 +43,8 @@ pub struct RuleEnv<'a> {
     pub server: Option<&'a str>,
     /// `sess.*` variables (they live as long as the client connection).
     pub sess_vars: &'a mut Vars,
+    /// The `userlist` sections (`http_auth`, `http_auth_group`).
+    pub userlists: &'a [crate::config::model::Userlist],
 }
 
 /// The sample context of a transaction: the connection from [`RuleEnv`], the messages,
@@ -83,6 +85,9 @@ fn apply_writes(writes: &VarWrites, txn: &mut Txn, env: &mut RuleEnv<'_>) {
 impl SampleCtx for RuleCtx<'_, '_> {
     fn src(&self) -> Option<SocketAddr> {
         self.env.src
+    }
+    fn userlist(&self, name: &str) -> Option<&crate::config::model::Userlist> {
+        self.env.userlists.iter().find(|u| u.name == name)
     }
     fn dst(&self) -> Option<SocketAddr> {
         self.env.dst

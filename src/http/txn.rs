@@ -36,6 +36,9 @@ pub struct Txn {
     pub silent: bool,
     /// `unique-id-format` rendered (`%ID`, `unique-id`), or set by `unique-id` rules.
     pub unique_id: Option<String>,
+    /// `capture cookie`: the request's and the response's cookie (`%CC`, `%CS`).
+    pub cookie_req: Option<String>,
+    pub cookie_res: Option<String>,
     /// The status sent to the client: the server's, or the one the proxy generated
     /// (deny, return, redirect, error pages). `None` while nothing was sent (`%ST` -1).
     pub status: Option<u16>,
@@ -61,6 +64,8 @@ impl Txn {
         self.log_level = None;
         self.silent = false;
         self.unique_id = None;
+        self.cookie_req = None;
+        self.cookie_res = None;
         self.status = None;
     }
 }

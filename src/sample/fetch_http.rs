@@ -14,7 +14,7 @@
 use super::args::{Arg, ArgSpec, ArgType};
 use super::fetch::Fetch;
 use super::{Sample, SampleCtx, SampleType};
-use crate::http::{Headers, Request, TargetForm};
+use crate::http::{auth, Headers, Request, TargetForm};
 
 use ArgType as A;
 use SampleType as T;
@@ -96,6 +96,30 @@ pub static FETCHES: &[Fetch] = &[
     fetch!("hdr_cnt", NAME, T::Sint, |a, cx| hdr_count(&cx.http_req()?.headers, a, false)),
     fetch!("hdr_ip", NAME_OCC, T::Ipv4, |a, cx| to_ip(hdr_value(&cx.http_req()?.headers, a, false)), all: |a, cx| hdr_all(&cx.http_req()?.headers, a, false, Conv::Ip)),
     fetch!("hdr_val", NAME_OCC, T::Sint, |a, cx| to_int(hdr_value(&cx.http_req()?.headers, a, false)), all: |a, cx| hdr_all(&cx.http_req()?.headers, a, false, Conv::Int)),
+    // Basic authentication (src/http/auth.rs). `http_auth_group` gives the user name; an
+    // ACL on it matches the groups the user belongs to (HAProxy's group patterns).
+    fetch!("http_auth", spec(&[A::Str], 1), T::Bool, |a, cx| {
+        let ul = cx.userlist(a.first()?.str()?)?;
+        Some(Sample::Bool(auth::authenticated_user(ul, &cx.http_req()?.headers).is_some()))
+    }),
+    fetch!("http_auth_group", spec(&[A::Str], 1), T::Str, |a, cx| {
+        let ul = cx.userlist(a.first()?.str()?)?;
+        Some(Sample::str(auth::authenticated_user(ul, &cx.http_req()?.headers)?))
+    }, all: |a, cx| {
+        let ul = cx.userlist(a.first()?.str()?)?;
+        let user = auth::authenticated_user(ul, &cx.http_req()?.headers)?;
+        Some(ul.groups.iter().filter(|g| g.users.contains(&user)).map(|g| Sample::str(g.name.as_str())).collect())
+    }),
+    fetch!("http_auth_pass", ArgSpec::NONE, T::Str, |_, cx| {
+        Some(Sample::str(auth::basic_credentials(&cx.http_req()?.headers)?.1))
+    }),
+    fetch!("http_auth_type", ArgSpec::NONE, T::Str, |_, cx| {
+        let value = cx.http_req()?.headers.get("authorization")?.trim_ascii();
+        Some(Sample::str(value.split(|&c| c == b' ').next()?.to_vec()))
+    }),
+    fetch!("http_auth_user", ArgSpec::NONE, T::Str, |_, cx| {
+        Some(Sample::str(auth::basic_credentials(&cx.http_req()?.headers)?.0))
+    }),
     fetch!("method", ArgSpec::NONE, T::Meth, |_, cx| Some(Sample::Meth(
         cx.http_req()?.line.method.as_str().as_bytes().to_vec()
     ))),

@@ -275,6 +275,10 @@ pub trait SampleCtx {
     fn http_res(&self) -> Option<&crate::http::Response> {
         None
     }
+    /// A `userlist` section by name (`http_auth`, `http_auth_group`).
+    fn userlist(&self, _name: &str) -> Option<&crate::config::model::Userlist> {
+        None
+    }
     /// The HTTP transaction: buffered bodies, captures, `txn` variables.
     fn http_txn(&self) -> Option<&crate::http::txn::Txn> {
         None

@@ -26,7 +26,7 @@ use crate::config::model::{HttpConnMode, Timeouts};
 use crate::http::h1::{BodyDecoder, Limits, ParseError, RequestParser, ResponseParser, Status};
 use crate::http::rules::{self, RuleEnv, Verdict};
 use crate::http::txn::Txn;
-use crate::http::{errors, BodyFraming, Headers, Method, Version};
+use crate::http::{capture, errors, BodyFraming, Headers, Method, Version};
 use crate::log::{HttpLog, StreamLog};
 use crate::reactor::Kind;
 use crate::sample::vars::Vars;
@@ -299,8 +299,8 @@ impl HttpSide {
             t_response: since(self.req_sent, self.res_head_at),
             // The transaction's start: the log adds Th and Ti for `%tr`.
             request_date: Some(self.txn_date),
-            cookie_req: None,
-            cookie_res: None,
+            cookie_req: self.txn.cookie_req.clone(),
+            cookie_res: self.txn.cookie_res.clone(),
             cookie_flags: [0; 2],
         }
     }
@@ -457,6 +457,18 @@ impl Stream {
     /// Waits for a request head, parses it and runs the frontend's request rules.
     pub(super) fn http_head(&mut self, env: &mut Env<'_, '_>) {
         let now = env.cx.now;
+        // One capture slot per declaration, even when nothing is captured (`{|}` in logs).
+        let (nreq, nres) = {
+            let fe = &env.proxies[self.frontend];
+            (fe.req_captures.len(), fe.res_captures.len())
+        };
+        let txn = &mut self.http_mut().txn;
+        if txn.req_captures.len() < nreq {
+            txn.req_captures.resize(nreq, None);
+        }
+        if txn.res_captures.len() < nres {
+            txn.res_captures.resize(nres, None);
+        }
         let idle_between = self.http_mut().done > 0;
         if let Some(idle) = self.http_mut().idle.as_mut().and_then(|s| s.conn.as_mut()) {
             if idle.readable || idle.hup {
@@ -539,6 +551,28 @@ impl Stream {
                     h.line = Some((req.line.method.to_string(), req.line.target.clone(), req.line.version.as_str()));
                     h.req.start_body(req.framing, &h.limits);
                     h.client_persistent = req.keep_alive();
+                    let mut req = req;
+                    let fe = &env.proxies[self.frontend];
+                    // Captures see the request as received, before any rule rewrites it.
+                    capture::capture_headers(&fe.req_captures, &req.headers, &mut h.txn.req_captures);
+                    if let Some(c) = &fe.capture_cookie {
+                        h.txn.cookie_req = capture::capture_request_cookie(c, &req.headers);
+                    }
+                    if let Some(format) = &fe.unique_id {
+                        let rec = StreamLog {
+                            stream_id: self.id,
+                            accept_date: self.accept_date,
+                            client: self.src,
+                            frontend_addr: self.dst,
+                            frontend: fe.name.clone(),
+                            ..StreamLog::default()
+                        };
+                        let id = capture::unique_id(format, &rec, None);
+                        if let Some(name) = &fe.unique_id_header {
+                            capture::unique_id_header(&mut req.headers, name, &id);
+                        }
+                        h.txn.unique_id = Some(id);
+                    }
                     h.txn.req = Some(req);
                     h.rules_at = RulesAt::FrontendRequest;
                     h.rule_cursor = 0;
@@ -616,6 +650,7 @@ impl Stream {
             backend: be_name.as_deref(),
             server: None,
             sess_vars: &mut h.sess_vars,
+            userlists: &env.proxies[self.frontend].userlists,
         };
         let verdict = rules::run_request(&p.http_rules, &mut h.rule_cursor, &mut h.txn, &mut renv);
         self.http_verdict(env, verdict, phase)
@@ -1056,6 +1091,11 @@ impl Stream {
                             continue;
                         }
                         h.res_head_at = Some(now);
+                        let fe = &env.proxies[self.frontend];
+                        capture::capture_headers(&fe.res_captures, &res.headers, &mut h.txn.res_captures);
+                        if let Some(c) = &fe.capture_cookie {
+                            h.txn.cookie_res = capture::capture_response_cookie(c, &res.headers);
+                        }
                         h.txn.res = Some(res);
                         h.res_rules = (0, 0);
                     }
@@ -1111,6 +1151,7 @@ impl Stream {
                 backend: Some(&env.proxies[be].name),
                 server: server.as_deref(),
                 sess_vars: &mut h.sess_vars,
+                userlists: &env.proxies[self.frontend].userlists,
             };
             let list = &env.proxies[proxy].http_rules;
             let verdict = if step < 2 {
@@ -1192,9 +1233,9 @@ impl Stream {
         if self.state == State::LocalReply {
             self.term = h.reply_term; // `LR` for a `return` on a kept-alive connection
         }
-        let rec = self.log_record(env.proxies, env.pool, env.cx.now, 0);
+        let mut rec = self.log_record(env.proxies, env.pool, env.cx.now, 0);
+        let counted = self.server.as_ref().map(|side| (side.be, side.srv));
         let h = self.http.as_mut().expect("HTTP mode");
-        h.logs.push(rec);
         // The server connection: kept idle for the next request if it may be reused.
         let reuse = h.server_keep_alive && self.res.buf.is_empty() && !self.res.eof;
         if let Some(mut side) = self.server.take() {
@@ -1211,6 +1252,13 @@ impl Stream {
         if let Some(be) = self.backend.take() {
             env.pool.detach(be);
         }
+        // As in HAProxy, whose stream ends with the transaction: `%bc` and `%sc` no longer
+        // count this transaction (its server connection is idle or closed).
+        if let Some((be, srv)) = counted {
+            rec.beconn = env.pool.beconn(be);
+            rec.srv_conn = env.pool.server_conns(be, srv);
+        }
+        self.http_mut().logs.push(rec);
         self.res.buf.clear();
         self.res.eof = false;
         self.cursor = Default::default();

@@ -315,8 +315,24 @@ impl Stream {
             return self.close(env, abort, Phase::Request);
         }
         if self.backend.is_none() {
-            let cx = SampleCtx { src: self.src, dst: self.dst };
-            let step = analysers::run_backend_rules(&env.proxies[self.frontend], &mut self.cursor, &cx);
+            let fe = &env.proxies[self.frontend];
+            let step = match self.http.as_mut() {
+                // HTTP: conditions see the request (`path_beg`, `hdr(host)` ...).
+                Some(h) => {
+                    let renv = crate::http::rules::RuleEnv {
+                        src: self.src,
+                        dst: self.dst,
+                        frontend: &fe.name,
+                        backend: None,
+                        server: None,
+                        sess_vars: &mut h.sess_vars,
+                        userlists: &fe.userlists,
+                    };
+                    let cx = crate::http::rules::RuleCtx::new(&renv, &h.txn);
+                    analysers::run_backend_rules(fe, &mut self.cursor, &cx)
+                }
+                None => analysers::run_backend_rules(fe, &mut self.cursor, &SampleCtx { src: self.src, dst: self.dst }),
+            };
             match step {
                 RuleStep::Backend(be) => {
                     self.backend = Some(be);
@@ -741,7 +757,7 @@ impl Stream {
         let be = self.backend.map(|b| &proxies[b]);
         let srv = self.server.as_ref();
         let mut rec = StreamLog {
-            unique_id: None,
+            unique_id: self.http.as_ref().and_then(|h| h.txn.unique_id.clone()),
             stream_id: self.id,
             accept_date: self.accept_date,
             client: self.src,

@@ -59,6 +59,15 @@ pub struct ProxyRt {
     pub tcp_rules: super::analysers::TcpRules,
     /// The pages of `errorfile`, `errorloc`, `errorfiles` (defaults when none).
     pub error_pages: crate::http::errors::ErrorPages,
+    /// `capture request header` / `capture response header` / `capture cookie`.
+    pub req_captures: Vec<crate::config::model::CaptureHeader>,
+    pub res_captures: Vec<crate::config::model::CaptureHeader>,
+    pub capture_cookie: Option<crate::config::model::CaptureCookie>,
+    /// The configuration's `userlist` sections, shared by every proxy.
+    pub userlists: std::sync::Arc<[crate::config::model::Userlist]>,
+    /// `unique-id-format`, compiled, and `unique-id-header`.
+    pub unique_id: Option<crate::log::LogFormat>,
+    pub unique_id_header: Option<String>,
     pub disabled: bool,
     /// Live connections on the frontend side (`%fc`); `%bc` is kept by the backend.
     pub feconn: u32,
@@ -107,6 +116,7 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
     let index_of = |name: &str| cfg.proxies.iter().position(|p| p.name == name && p.cap.backend);
     let mut errors = Vec::new();
     let mut out = Vec::new();
+    let userlists: std::sync::Arc<[crate::config::model::Userlist]> = cfg.userlists.clone().into();
     let backends: std::sync::Arc<Vec<(String, usize)>> = std::sync::Arc::new(
         cfg.proxies.iter().enumerate().filter(|(_, p)| p.cap.backend).map(|(i, p)| (p.name.clone(), i)).collect(),
     );
@@ -119,7 +129,8 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
             }
         });
         let http_rules = match crate::http::rules::HttpRules::compile_with(&p.http_rules, acls.clone(), &p.name) {
-            Ok(r) => r,
+            // `capture ... len` rules take the slots after the `capture request header` ones.
+            Ok(r) => crate::http::rules::HttpRules { req_capture_base: p.req_captures.len(), ..r },
             Err(e) => {
                 errors.extend(e);
                 Default::default()
@@ -191,6 +202,12 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
             http_rules,
             tcp_rules,
             error_pages: crate::http::errors::ErrorPages::from_proxy(p),
+            req_captures: p.req_captures.clone(),
+            res_captures: p.res_captures.clone(),
+            capture_cookie: p.capture_cookie.clone(),
+            unique_id: crate::http::capture::unique_id_format(p),
+            unique_id_header: p.unique_id_header.clone(),
+            userlists: userlists.clone(),
             disabled: p.disabled,
             feconn: 0,
             cum_fe: 0,

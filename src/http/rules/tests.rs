@@ -57,6 +57,7 @@ impl Run {
             backend: Some("be"),
             server: None,
             sess_vars: &mut self.sess,
+            userlists: &[],
         }
     }
 
