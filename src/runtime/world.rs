@@ -147,6 +147,20 @@ impl World {
     }
 
     fn new_stream(&mut self, cx: &mut Ctx<'_>, li: usize, mut conn: Conn, peer: Option<std::net::SocketAddr>, local: Option<std::net::SocketAddr>) {
+        // `tcp-request connection` rules: a rejected connection is closed at once, before
+        // a stream exists, and not logged (HAProxy counts it as denied).
+        let fe = self.listeners[li].proxy;
+        let rules = &self.proxies[fe].tcp_rules;
+        if !rules.connection.is_empty() {
+            use crate::stream::analysers::{run_tcp_rules, RuleCursor, TcpVars, TcpVerdict};
+            let cx_conn = crate::stream::acl::ConnCtx { src: peer, dst: local };
+            let mut sess = crate::sample::vars::Vars::new();
+            let mut vars = TcpVars { sess: &mut sess, txn: None };
+            let list = crate::config::model::TcpRuleList::Connection;
+            if run_tcp_rules(rules, list, &mut RuleCursor::default(), &cx_conn, &mut vars) == TcpVerdict::Reject {
+                return; // dropping `conn` closes the socket
+            }
+        }
         let key = self.streams.vacant_key();
         if conn.register(cx.registry, token::encode(Kind::Client, key)).is_err() {
             return;

@@ -1262,6 +1262,7 @@ impl Stream {
         self.res.buf.clear();
         self.res.eof = false;
         self.cursor = Default::default();
+        self.tcp_content_done = false;
         self.queued_at = None;
         self.t_queue = None;
         self.connect_started = None;

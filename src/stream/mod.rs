@@ -156,6 +156,8 @@ pub struct Stream {
     /// Server → client.
     res: Channel,
     cursor: RuleCursor,
+    /// The `tcp-request content` rules ran for this stream (or this HTTP request).
+    tcp_content_done: bool,
     src: Option<SocketAddr>,
     dst: Option<SocketAddr>,
     // Timing.
@@ -196,6 +198,7 @@ impl Stream {
             req: Channel::new(bufsize),
             res: Channel::new(bufsize),
             cursor: RuleCursor::default(),
+            tcp_content_done: false,
             src,
             dst,
             accept_at: now,
@@ -313,6 +316,46 @@ impl Stream {
         // re-run on the next client event): buffer it, and notice a reset (`CR`).
         if let Err(abort) = self.read_client_early(env) {
             return self.close(env, abort, Phase::Request);
+        }
+        if self.backend.is_none() && !self.tcp_content_done {
+            // `tcp-request content` rules, once per stream in TCP mode and once per
+            // request in HTTP mode (where they see the parsed request), before
+            // `use_backend`. They do not wait for data (`inspect-delay`) yet.
+            self.tcp_content_done = true;
+            let fe = &env.proxies[self.frontend];
+            if !fe.tcp_rules.content.is_empty() {
+                use analysers::{run_tcp_rules, TcpVars, TcpVerdict};
+                let list = crate::config::model::TcpRuleList::Content;
+                let verdict = match self.http.as_mut() {
+                    Some(h) => {
+                        let mut sess = std::mem::take(&mut h.sess_vars);
+                        let renv = crate::http::rules::RuleEnv {
+                            src: self.src,
+                            dst: self.dst,
+                            frontend: &fe.name,
+                            backend: None,
+                            server: None,
+                            sess_vars: &mut Default::default(),
+                            userlists: &fe.userlists,
+                        };
+                        let cx = crate::http::rules::RuleCtx::new(&renv, &h.txn);
+                        let mut txn_vars = crate::sample::vars::Vars::new();
+                        let mut vars = TcpVars { sess: &mut sess, txn: Some(&mut txn_vars) };
+                        let v = run_tcp_rules(&fe.tcp_rules, list, &mut RuleCursor::default(), &cx, &mut vars);
+                        h.sess_vars = sess;
+                        v
+                    }
+                    None => {
+                        let cx = SampleCtx { src: self.src, dst: self.dst };
+                        let mut sess = crate::sample::vars::Vars::new();
+                        let mut vars = TcpVars { sess: &mut sess, txn: None };
+                        run_tcp_rules(&fe.tcp_rules, list, &mut RuleCursor::default(), &cx, &mut vars)
+                    }
+                };
+                if verdict == TcpVerdict::Reject {
+                    return self.close(env, Cause::ProxyAbort, Phase::Request);
+                }
+            }
         }
         if self.backend.is_none() {
             let fe = &env.proxies[self.frontend];

@@ -207,6 +207,11 @@ pub fn tcp_rule(p: &mut Parser, l: &Line) -> Result<(), String> {
             ))
         }
     };
+    if list == TcpRuleList::ResponseContent {
+        // Parsed and checked, but the stream does not run response rules yet: say so
+        // rather than let the rule be silently ignored.
+        p.warn(&l.loc, "'tcp-response content' rules are not applied by moonproxy yet; this one is ignored.");
+    }
     p.draft().proxy.tcp_rules.push(TcpRuleConf { list, action: Some(action), delay: None, cond, location: l.loc.clone() });
     Ok(())
 }
