@@ -171,20 +171,6 @@ fn use_backend_rules_pick_by_destination_port() {
     assert_eq!(ask(&proxy, "second"), "b");
 }
 
-/// Asks `{{fe}}` from the client address `127.0.0.<host>` and returns the server's name.
-fn ask_from(proxy: &Proxy, host: u8) -> String {
-    use std::io::Read;
-    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    let from: std::net::SocketAddr = format!("127.0.0.{host}:0").parse().unwrap();
-    sock.bind(&from.into()).unwrap();
-    sock.connect(&proxy.addr("fe").into()).unwrap();
-    let mut stream: std::net::TcpStream = sock.into();
-    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let mut name = String::new();
-    stream.read_to_string(&mut name).unwrap();
-    name
-}
-
 /// `balance source` sends each client address to the same server as HAProxy 2.6 does,
 /// with the map-based lookup and with `hash-type consistent` (whose ring layout must be
 /// HAProxy's for this to hold), for 60 client addresses and weights 1, 2 and 3.
@@ -219,7 +205,7 @@ fn source_hashing_picks_the_servers_haproxy_picks() {
                 .port("b", b.port())
                 .port("c", c.port())
                 .start();
-            let names: Vec<String> = (2..62).map(|host| ask_from(&proxy, host)).collect();
+            let names: Vec<String> = (2..62).map(|host| recv_all_from(proxy.addr("fe"), host)).collect();
             seen.push(names);
         }
         assert_eq!(seen[0], seen[1], "hash-type {hash_type}: moonproxy (left) and HAProxy (right) disagree");

@@ -328,16 +328,10 @@ impl Stream {
                 let list = crate::config::model::TcpRuleList::Content;
                 let verdict = match self.http.as_mut() {
                     Some(h) => {
-                        let mut sess = std::mem::take(&mut h.sess_vars);
-                        let renv = crate::http::rules::RuleEnv {
-                            src: self.src,
-                            dst: self.dst,
-                            frontend: &fe.name,
-                            backend: None,
-                            server: None,
-                            sess_vars: &mut Default::default(),
-                            userlists: &fe.userlists,
-                        };
+                        // `set-var(sess.*)` writes go to `sess`; conditions read the
+                        // variables as they were before this pass.
+                        let mut sess = h.sess_vars.clone();
+                        let renv = frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars);
                         let cx = crate::http::rules::RuleCtx::new(&renv, &h.txn);
                         let mut txn_vars = crate::sample::vars::Vars::new();
                         let mut vars = TcpVars { sess: &mut sess, txn: Some(&mut txn_vars) };
@@ -362,15 +356,7 @@ impl Stream {
             let step = match self.http.as_mut() {
                 // HTTP: conditions see the request (`path_beg`, `hdr(host)` ...).
                 Some(h) => {
-                    let renv = crate::http::rules::RuleEnv {
-                        src: self.src,
-                        dst: self.dst,
-                        frontend: &fe.name,
-                        backend: None,
-                        server: None,
-                        sess_vars: &mut h.sess_vars,
-                        userlists: &fe.userlists,
-                    };
+                    let renv = frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars);
                     let cx = crate::http::rules::RuleCtx::new(&renv, &h.txn);
                     analysers::run_backend_rules(fe, &mut self.cursor, &cx)
                 }
@@ -832,4 +818,14 @@ impl Stream {
         self.http_log_fields(&mut rec, now);
         rec
     }
+}
+
+/// What the frontend's rules know of an HTTP stream before a backend is chosen.
+fn frontend_rule_env<'a>(
+    src: Option<SocketAddr>,
+    dst: Option<SocketAddr>,
+    fe: &'a ProxyRt,
+    sess_vars: &'a mut crate::sample::vars::Vars,
+) -> crate::http::rules::RuleEnv<'a> {
+    crate::http::rules::RuleEnv { src, dst, frontend: &fe.name, backend: None, server: None, sess_vars, userlists: &fe.userlists }
 }

@@ -22,7 +22,7 @@
 //! - [`http_app`]: an HTTP/1.1 application server (echo, upload, download, 100-continue,
 //!   upgrade, bad and silent responses), and [`HttpReader`], a streaming HTTP reader.
 //! - A few helpers: [`free_port`], [`RefusingPort`] (a dead server), [`wait_until`],
-//!   [`connect_unix`], [`random_bytes`], [`send_random`] / [`expect_random`].
+//!   [`connect_unix`], [`recv_all_from`], [`random_bytes`], [`send_random`] / [`expect_random`].
 //!
 //! Timeouts in this module are deadlines after which a test fails with a clear message (and the
 //! captured output of the proxy); they are generous on purpose and are never assertions about
@@ -61,6 +61,22 @@ pub const DEADLINE: Duration = Duration::from_secs(10);
 /// The loopback address with `port`.
 pub fn loopback(port: u16) -> SocketAddr {
     SocketAddr::from((Ipv4Addr::LOCALHOST, port))
+}
+
+/// Connects to `addr` from the loopback address `127.0.0.<host>` (Linux answers on all
+/// of 127.0.0.0/8), for tests of rules and balancing on the client address, and returns
+/// what the peer sent until it closed (or reset) the connection.
+pub fn recv_all_from(addr: SocketAddr, host: u8) -> String {
+    use std::io::Read;
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let from: SocketAddr = format!("127.0.0.{host}:0").parse().unwrap();
+    sock.bind(&from.into()).unwrap();
+    sock.connect(&addr.into()).unwrap();
+    let mut stream: std::net::TcpStream = sock.into();
+    stream.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut got = Vec::new();
+    let _ = stream.read_to_end(&mut got); // a rejecting proxy may reset
+    String::from_utf8_lossy(&got).into_owned()
 }
 
 /// A port that was free on 127.0.0.1 a moment ago: the kernel picks it for a listener bound to
