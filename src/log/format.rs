@@ -19,7 +19,7 @@
 //! `-1`, and `%rc` gets a `+` when the stream was redispatched.
 //!
 //! HTTP variables read [`StreamLog::http`]: the request line parts print `<BADREQ>`
-//! when no request line was read, URIs and captured headers encode unsafe bytes as
+//! when no request line was read, URIs and captured headers encode the bytes HAProxy escapes (controls, quotes, `#` ...) as
 //! `#XX` as HAProxy does, and the timers keep HAProxy's relations (see `Timers`).
 //! Every expectation in the tests was printed by HAProxy 2.6.12 for the same values.
 //!
