@@ -940,9 +940,16 @@ impl Stream {
             if self.req.eof && h.req.stage == Stage::Body && h.req.producer_closed().is_err() {
                 return self.close(env, Cause::ClientAbort, Phase::Data);
             }
-            // Buffer → server: the head first, then the checked body bytes.
+            // Buffer → server: the head first, then the checked body bytes (one system call
+            // for both when the body is already here).
             if srv.writable && !h.req.out.is_empty() {
-                let (n, end) = srv.write_vec(&mut h.req.out);
+                let (n, end) = if h.req.fwd > 0 {
+                    let (head, body, end) = srv.write_head_and_body(&mut h.req.out, &mut self.req.buf, h.req.fwd);
+                    h.req.sent(body);
+                    (head + body, end)
+                } else {
+                    srv.write_vec(&mut h.req.out)
+                };
                 if n > 0 {
                     self.server_last = now;
                     progress = true;
@@ -998,9 +1005,15 @@ impl Stream {
                 Err(()) => return, // the stream answered or closed
             }
             let h = self.http.as_mut().expect("HTTP mode");
-            // Buffer → client.
+            // Buffer → client: the head (one system call with the body already here).
             if self.client.writable && !h.res.out.is_empty() {
-                let (n, end) = self.client.write_vec(&mut h.res.out);
+                let (n, end) = if h.res.fwd > 0 {
+                    let (head, body, end) = self.client.write_head_and_body(&mut h.res.out, &mut self.res.buf, h.res.fwd);
+                    h.res.sent(body);
+                    (head + body, end)
+                } else {
+                    self.client.write_vec(&mut h.res.out)
+                };
                 if n > 0 {
                     self.client_last = now;
                     progress = true;
