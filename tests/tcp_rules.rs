@@ -39,3 +39,42 @@ listen fe
         assert_eq!(server.connections(), 2, "{name}: only the accepted clients reached the server");
     }
 }
+
+/// In HTTP mode `tcp-request content` rules see the request and come before the
+/// `http-request` rules: a rejected request gets no answer, even one a rule would return.
+#[test]
+fn http_mode_content_rules_run_before_http_rules() {
+    use std::io::{Read, Write};
+    for bin in moonproxy_and_haproxy() {
+        let server = Backend::http(b"from-server");
+        let proxy = ProxyBuilder::new(
+            "defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+listen fe
+    bind 127.0.0.1:{{fe}}
+    tcp-request content reject if { path /blocked }
+    http-request return status 200 content-type text/plain string returned if { path /blocked } || { path /ret }
+    server s1 127.0.0.1:{{be}}
+",
+        )
+        .bin(&bin)
+        .port("be", server.port())
+        .start();
+        let ask = |path: &str| {
+            let mut s = std::net::TcpStream::connect(proxy.addr("fe")).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            s.write_all(format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes()).unwrap();
+            let mut got = Vec::new();
+            let _ = s.read_to_end(&mut got);
+            let got = String::from_utf8_lossy(&got).into_owned();
+            got.split("\r\n\r\n").nth(1).unwrap_or("").to_string()
+        };
+        let name = bin.display().to_string();
+        assert_eq!(ask("/ret"), "returned", "{name}");
+        assert_eq!(ask("/blocked"), "", "{name}: rejected before the return rule");
+        assert_eq!(ask("/x"), "from-server", "{name}");
+    }
+}

@@ -583,7 +583,11 @@ impl Stream {
         if !self.http_buffer_body(env) {
             return;
         }
-        // Frontend rules (resumed here after a yield).
+        // `tcp-request content` rules come first, then the frontend's HTTP rules
+        // (resumed here after a yield).
+        if !self.tcp_content_rules(env) {
+            return;
+        }
         if !self.http_request_rules(env, self.frontend, Phase::Request) {
             return;
         }

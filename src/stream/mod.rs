@@ -317,39 +317,8 @@ impl Stream {
         if let Err(abort) = self.read_client_early(env) {
             return self.close(env, abort, Phase::Request);
         }
-        if self.backend.is_none() && !self.tcp_content_done {
-            // `tcp-request content` rules, once per stream in TCP mode and once per
-            // request in HTTP mode (where they see the parsed request), before
-            // `use_backend`. They do not wait for data (`inspect-delay`) yet.
-            self.tcp_content_done = true;
-            let fe = &env.proxies[self.frontend];
-            if !fe.tcp_rules.content.is_empty() {
-                use analysers::{run_tcp_rules, TcpVars, TcpVerdict};
-                let list = crate::config::model::TcpRuleList::Content;
-                let verdict = match self.http.as_mut() {
-                    Some(h) => {
-                        // `set-var(sess.*)` writes go to `sess`; conditions read the
-                        // variables as they were before this pass.
-                        let mut sess = h.sess_vars.clone();
-                        let renv = frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars);
-                        let cx = crate::http::rules::RuleCtx::new(&renv, &h.txn);
-                        let mut txn_vars = crate::sample::vars::Vars::new();
-                        let mut vars = TcpVars { sess: &mut sess, txn: Some(&mut txn_vars) };
-                        let v = run_tcp_rules(&fe.tcp_rules, list, &mut RuleCursor::default(), &cx, &mut vars);
-                        h.sess_vars = sess;
-                        v
-                    }
-                    None => {
-                        let cx = SampleCtx { src: self.src, dst: self.dst };
-                        let mut sess = crate::sample::vars::Vars::new();
-                        let mut vars = TcpVars { sess: &mut sess, txn: None };
-                        run_tcp_rules(&fe.tcp_rules, list, &mut RuleCursor::default(), &cx, &mut vars)
-                    }
-                };
-                if verdict == TcpVerdict::Reject {
-                    return self.close(env, Cause::ProxyAbort, Phase::Request);
-                }
-            }
+        if self.backend.is_none() && !self.tcp_content_rules(env) {
+            return;
         }
         if self.backend.is_none() {
             let fe = &env.proxies[self.frontend];
@@ -381,6 +350,48 @@ impl Stream {
             return;
         }
         self.assign_server(env, None);
+    }
+
+    /// `tcp-request content` rules, once per stream in TCP mode (before `use_backend`) and
+    /// once per request in HTTP mode (before the `http-request` rules, where they see the
+    /// parsed request), as HAProxy orders them. They do not wait for data
+    /// (`inspect-delay`) yet. False when a `reject` closed the stream.
+    pub(super) fn tcp_content_rules(&mut self, env: &mut Env<'_, '_>) -> bool {
+        if self.tcp_content_done {
+            return true;
+        }
+        self.tcp_content_done = true;
+        let fe = &env.proxies[self.frontend];
+        if fe.tcp_rules.content.is_empty() {
+            return true;
+        }
+        use analysers::{run_tcp_rules, TcpVars, TcpVerdict};
+        let list = crate::config::model::TcpRuleList::Content;
+        let verdict = match self.http.as_mut() {
+            Some(h) => {
+                // `set-var(sess.*)` writes go to `sess`; conditions read the variables as
+                // they were before this pass.
+                let mut sess = h.sess_vars.clone();
+                let renv = frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars);
+                let cx = crate::http::rules::RuleCtx::new(&renv, &h.txn);
+                let mut txn_vars = crate::sample::vars::Vars::new();
+                let mut vars = TcpVars { sess: &mut sess, txn: Some(&mut txn_vars) };
+                let v = run_tcp_rules(&fe.tcp_rules, list, &mut RuleCursor::default(), &cx, &mut vars);
+                h.sess_vars = sess;
+                v
+            }
+            None => {
+                let cx = SampleCtx { src: self.src, dst: self.dst };
+                let mut sess = crate::sample::vars::Vars::new();
+                let mut vars = TcpVars { sess: &mut sess, txn: None };
+                run_tcp_rules(&fe.tcp_rules, list, &mut RuleCursor::default(), &cx, &mut vars)
+            }
+        };
+        if verdict == TcpVerdict::Reject {
+            self.close(env, Cause::ProxyAbort, Phase::Request);
+            return false;
+        }
+        true
     }
 
     /// Picks a server and connects, or queues.
