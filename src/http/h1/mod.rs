@@ -90,6 +90,10 @@ pub enum ErrorKind {
     HeadTooLarge,
     /// More than one Host field line (RFC 9112 §3.2: MUST reject).
     MultipleHost,
+    /// An absolute-form target whose authority is not the Host header's (compared
+    /// without case and without the scheme's default port), which HAProxy 2.6 rejects:
+    /// the proxy and the server could otherwise route by different hosts.
+    HostMismatch,
     // --- framing ---
     /// Content-Length and Transfer-Encoding in one message.
     ContentLengthWithTransferEncoding,
@@ -154,6 +158,7 @@ impl ErrorKind {
             ErrorKind::TooManyHeaders => "too many headers",
             ErrorKind::HeadTooLarge => "headers too large",
             ErrorKind::MultipleHost => "several Host headers",
+            ErrorKind::HostMismatch => "Host header differs from the target's authority",
             ErrorKind::ContentLengthWithTransferEncoding => {
                 "both Content-Length and Transfer-Encoding"
             }

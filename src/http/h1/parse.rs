@@ -544,8 +544,16 @@ fn request_framing(
         .iter()
         .zip(offsets)
         .filter(|(h, _)| h.name.eq_ignore_ascii_case("host"));
-    if let (Some(_), Some((_, &at))) = (hosts.next(), hosts.next()) {
+    let first = hosts.next();
+    if let (Some(_), Some((_, &at))) = (first, hosts.next()) {
         return err(ErrorKind::MultipleHost, at);
+    }
+    if let (TargetForm::Absolute, Some((host, &at))) = (line.form, first) {
+        let authority = line.authority().unwrap_or_default();
+        let https = line.target.get(..8).is_some_and(|s| s.eq_ignore_ascii_case("https://"));
+        if !same_host(authority.as_bytes(), host.value.trim_ascii(), if https { b":443" } else { b":80" }) {
+            return err(ErrorKind::HostMismatch, at);
+        }
     }
     let f = framing_headers(line.version, headers, offsets, true)?;
     Ok(match (f.chunked, f.content_length) {
@@ -584,3 +592,16 @@ fn response_framing(
 #[cfg(test)]
 #[path = "parse_tests.rs"]
 mod tests;
+
+/// Whether two `host[:port]` forms name the same host: ASCII case ignored, and the
+/// scheme's default port (`default`, e.g. `:80`) the same as none.
+fn same_host(a: &[u8], b: &[u8], default: &[u8]) -> bool {
+    let strip = |h: &'_ [u8]| -> Vec<u8> {
+        let h = h.to_ascii_lowercase();
+        match h.strip_suffix(default) {
+            Some(rest) => rest.to_vec(),
+            None => h,
+        }
+    };
+    strip(a) == strip(b)
+}

@@ -120,7 +120,7 @@ req_accepts! {
     get_simple: b"GET / HTTP/1.1\r\nHost: a\r\n\r\n" => NO_BODY;
     get_http10_no_host: b"GET /x?y=1 HTTP/1.0\r\n\r\n" => NO_BODY;
     leading_empty_lines_skipped: b"\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n" => NO_BODY;
-    absolute_form: b"GET http://example.com:8080/a?b HTTP/1.1\r\nHost: x\r\n\r\n" => NO_BODY;
+    absolute_form: b"GET http://example.com:8080/a?b HTTP/1.1\r\nHost: example.com:8080\r\n\r\n" => NO_BODY;
     absolute_form_no_path: b"GET https://[::1]:8443 HTTP/1.1\r\n\r\n" => NO_BODY;
     asterisk_options: b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n" => NO_BODY;
     connect_authority: b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n" => NO_BODY;
@@ -190,6 +190,7 @@ req_rejects! {
     obs_fold_tab: b"GET / HTTP/1.1\r\nX: a\r\n\tb\r\n\r\n" => ObsFold @ 22;
     whitespace_first_header: b"GET / HTTP/1.1\r\n Host: a\r\n\r\n" => ObsFold @ 16;
     multiple_host: b"GET / HTTP/1.1\r\nHost: a\r\nhost: a\r\n\r\n" => MultipleHost @ 25;
+    host_not_the_authority: b"GET http://a.example/p HTTP/1.1\r\nHost: b.example\r\n\r\n" => HostMismatch @ 33;
     // framing
     cl_and_te: b"POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n" => ContentLengthWithTransferEncoding @ 36;
     te_and_cl: b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n" => ContentLengthWithTransferEncoding @ 45;
@@ -385,4 +386,23 @@ fn heads_round_trip_through_write_head() {
     r.write_head(&mut out);
     assert_eq!(out, b"HTTP/1.0 404 \r\nContent-Length: 0\r\n\r\n");
     assert_eq!(res(&out).unwrap().0, r);
+}
+
+/// What HAProxy 2.6 accepts for an absolute-form target with a Host header (checked live):
+/// the same host in any case, with or without the scheme's default port.
+#[test]
+fn host_matching_the_authority_is_accepted() {
+    for (target, host) in [
+        ("http://h0.example.com/p", "h0.example.com"),
+        ("http://h0.example.com/p", "H0.Example.COM"),
+        ("http://h0.example.com:80/p", "h0.example.com"),
+        ("http://h0.example.com/p", "h0.example.com:80"),
+        ("http://h0.example.com:8080/p", "h0.example.com:8080"),
+        ("https://h0.example.com:443/p", "h0.example.com"),
+    ] {
+        let head = format!("GET {target} HTTP/1.1\r\nHost: {host}\r\n\r\n");
+        assert!(req(head.as_bytes()).is_ok(), "{target} with Host {host}");
+    }
+    let head = b"GET http://h0.example.com:8080/p HTTP/1.1\r\nHost: h0.example.com\r\n\r\n";
+    assert!(req(head).is_err(), "a different port is a different authority");
 }

@@ -151,7 +151,7 @@ fn target_actions() {
         ("set-query %[str()]", "GET /old?a HTTP/1.1", "GET /old? HTTP/1.1"),
         ("set-uri /x%[path]", "GET /old?a=1 HTTP/1.1", "GET /x/old HTTP/1.1"),
         ("set-method POST", "GET / HTTP/1.1", "POST / HTTP/1.1"),
-        ("set-path /n", "GET http://h.com/o?x HTTP/1.1", "GET http://h.com/n?x HTTP/1.1"),
+        ("set-path /n", "GET http://h/o?x HTTP/1.1", "GET http://h/n?x HTTP/1.1"),
         ("replace-path /api(/.*) \\1", "GET /api/v1?k HTTP/1.1", "GET /v1?k HTTP/1.1"),
         ("replace-uri ^/a(.*) /b\\1", "GET /a/c HTTP/1.1", "GET /b/c HTTP/1.1"),
         ("replace-pathq ^/a\\?(.*) /q/\\1", "GET /a?z HTTP/1.1", "GET /q/z HTTP/1.1"),
