@@ -216,10 +216,10 @@ pub fn install(state: &State) -> Result<(), LuaError> {
     });
     let slot_ptr: *mut Option<Detector> = &mut slot;
     let (src, len) = (WRAPPERS.as_ptr(), WRAPPERS.len());
-    // SAFETY: main thread between calls, under protection (rule L2). The closure captures
-    // raw pointers only: `slot` (this frame, outside the protected call; userdata::push moves
-    // the value out right after allocating its block) and the static source. It uses 4 slots:
-    // the userdata, the chunk, its two arguments.
+    // The closure captures raw pointers only: `slot` (this frame, outside the protected
+    // call; userdata::push moves the value out right after allocating its block) and the
+    // static source; it uses 4 slots (the userdata, the chunk, its two arguments).
+    // SAFETY: main thread between calls, under protection (rule L2); pointers as above.
     unsafe {
         protect(state.raw(), 0, 0, move |l| {
             userdata::push(l, &DETECTOR, slot_ptr);

@@ -135,10 +135,9 @@ impl LuaBuffer {
             let new_cap = needed
                 .max(self.cap.saturating_mul(2))
                 .max(Self::MIN_CAPACITY);
-            // SAFETY: `ptr`/`cap` describe the block this allocator gave us (or null, where
-            // Lua's convention makes `osize` a type tag: 0 is fine). The allocator is plain
-            // `extern "C"` and never unwinds; it returns null on refusal and leaves the old
-            // block untouched then.
+            // Growing the block: `ptr`/`cap` describe the block this allocator gave us (or
+            // null, where Lua makes `osize` a type tag: 0 is fine). SAFETY: the allocator is
+            // plain `extern "C"`, never unwinds, and on refusal returns null, old block intact.
             let new = unsafe { (self.alloc)(self.ud, self.ptr.cast(), self.cap, new_cap) };
             if new.is_null() {
                 return Err(LuaError::Memory);
