@@ -135,6 +135,42 @@ impl Channel {
     pub fn drained_after_eof(&self) -> bool {
         self.eof && self.buf.is_empty()
     }
+
+    /// Reads from `producer` while this channel can take bytes (not at EOF, the producer
+    /// readable, room in the buffer), counting them in `total` and noting EOF.
+    pub fn fill_from(&mut self, producer: &mut super::conn::Conn) -> Result<Fill, ReadFailed> {
+        if self.eof || !producer.readable || self.buf.is_full() {
+            return Ok(Fill::default());
+        }
+        let (bytes, end) = producer.read_into(&mut self.buf);
+        self.total += bytes as u64;
+        match end {
+            super::conn::ReadEnd::Eof => self.eof = true,
+            super::conn::ReadEnd::Error => return Err(ReadFailed),
+            super::conn::ReadEnd::WouldBlock | super::conn::ReadEnd::BufferFull => {}
+        }
+        Ok(Fill { bytes, eof: end == super::conn::ReadEnd::Eof })
+    }
+}
+
+/// The producer's socket failed (reset ...): the stream ends on that side's abort.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadFailed;
+
+/// What one [`Channel::fill_from`] brought.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Fill {
+    /// Bytes read (the producer was active).
+    pub bytes: usize,
+    /// The producer's EOF was read now.
+    pub eof: bool,
+}
+
+impl Fill {
+    /// Anything happened: bytes or EOF.
+    pub fn progress(self) -> bool {
+        self.bytes > 0 || self.eof
+    }
 }
 
 #[cfg(test)]

@@ -920,21 +920,14 @@ impl Stream {
             let srv = self.server.as_mut().and_then(|s| s.conn.as_mut()).expect("forwarding has a server connection");
             let client = &mut self.client;
             // Request: client → buffer.
-            if !self.req.eof && client.readable && !self.req.buf.is_full() {
-                let (n, end) = client.read_into(&mut self.req.buf);
-                if n > 0 {
-                    self.req.total += n as u64;
-                    self.client_last = now;
-                    progress = true;
-                }
-                match end {
-                    ReadEnd::Eof => {
-                        self.req.eof = true;
-                        progress = true;
+            match self.req.fill_from(client) {
+                Ok(f) => {
+                    if f.bytes > 0 {
+                        self.client_last = now;
                     }
-                    ReadEnd::Error => return self.close(env, Cause::ClientAbort, Phase::Data),
-                    _ => {}
+                    progress |= f.progress();
                 }
+                Err(super::channel::ReadFailed) => return self.close(env, Cause::ClientAbort, Phase::Data),
             }
             if let Err(e) = h.req.scan(self.req.buf.data()) {
                 ::log::debug!("stream {}: request body rejected: {e}", self.id);
@@ -988,21 +981,14 @@ impl Stream {
                 return self.close(env, Cause::ClientAbort, Phase::Headers);
             }
             // Response: server → buffer.
-            if !self.res.eof && srv.readable && !self.res.buf.is_full() {
-                let (n, end) = srv.read_into(&mut self.res.buf);
-                if n > 0 {
-                    self.res.total += n as u64;
-                    self.server_last = now;
-                    progress = true;
-                }
-                match end {
-                    ReadEnd::Eof => {
-                        self.res.eof = true;
-                        progress = true;
+            match self.res.fill_from(srv) {
+                Ok(f) => {
+                    if f.bytes > 0 {
+                        self.server_last = now;
                     }
-                    ReadEnd::Error => return self.close(env, Cause::ServerAbort, self.http_phase()),
-                    _ => {}
+                    progress |= f.progress();
                 }
+                Err(super::channel::ReadFailed) => return self.close(env, Cause::ServerAbort, self.http_phase()),
             }
             match self.http_response(env) {
                 Ok(p) => progress |= p,

@@ -601,23 +601,16 @@ impl Stream {
             }
             let mut progress = false;
             // Request: client → server.
-            if !self.req.eof && client.readable && !self.req.buf.is_full() {
-                let (n, end) = client.read_into(&mut self.req.buf);
-                if n > 0 {
-                    self.req.total += n as u64;
-                    self.client_last = now;
-                    progress = true;
+            match self.req.fill_from(client) {
+                Ok(f) => {
+                    if f.bytes > 0 {
+                        self.client_last = now;
+                    }
+                    progress |= f.progress();
                 }
-                match end {
-                    ReadEnd::Eof => {
-                        self.req.eof = true;
-                        progress = true;
-                    }
-                    ReadEnd::Error => {
-                        outcome = Some((Cause::ClientAbort, Phase::Data));
-                        break;
-                    }
-                    ReadEnd::WouldBlock | ReadEnd::BufferFull => {}
+                Err(channel::ReadFailed) => {
+                    outcome = Some((Cause::ClientAbort, Phase::Data));
+                    break;
                 }
             }
             if !self.req.buf.is_empty() && srv.writable {
@@ -636,23 +629,16 @@ impl Stream {
                 progress = true;
             }
             // Response: server → client.
-            if !self.res.eof && srv.readable && !self.res.buf.is_full() {
-                let (n, end) = srv.read_into(&mut self.res.buf);
-                if n > 0 {
-                    self.res.total += n as u64;
-                    self.server_last = now;
-                    progress = true;
+            match self.res.fill_from(srv) {
+                Ok(f) => {
+                    if f.bytes > 0 {
+                        self.server_last = now;
+                    }
+                    progress |= f.progress();
                 }
-                match end {
-                    ReadEnd::Eof => {
-                        self.res.eof = true;
-                        progress = true;
-                    }
-                    ReadEnd::Error => {
-                        outcome = Some((Cause::ServerAbort, Phase::Data));
-                        break;
-                    }
-                    ReadEnd::WouldBlock | ReadEnd::BufferFull => {}
+                Err(channel::ReadFailed) => {
+                    outcome = Some((Cause::ServerAbort, Phase::Data));
+                    break;
                 }
             }
             if !self.res.buf.is_empty() && client.writable {
