@@ -11,6 +11,7 @@
 //!    the [`Reactor`] with the `world::World` handler.
 
 mod checks;
+mod idle;
 pub mod lua;
 mod pool;
 mod world;
@@ -75,7 +76,7 @@ pub fn run(config: Config, opts: RunOptions) -> i32 {
     let backends: Vec<Option<Backend>> =
         config.proxies.iter().map(|p| p.cap.backend.then(|| Backend::from_config(p))).collect();
     let request_keys = config.proxies.iter().map(pool::request_key).collect();
-    let farm = pool::Farm { backends, handed: Vec::new(), request_keys };
+    let farm = pool::Farm { backends, handed: Vec::new(), request_keys, idle: idle::IdlePool::new(&config) };
     // 3. Listeners: all of them, or none.
     let Some(listeners) = open_listeners(&config) else {
         alert!("[{}.main()] Some protocols failed to start their listeners! Exiting.", env!("CARGO_PKG_NAME"));

@@ -379,6 +379,11 @@ impl Server {
         self.op == OpState::Up && self.admin == AdminState::Ready && self.weight > 0 && !self.stopping
     }
 
+    /// Down or in maintenance: takes no traffic at all (its idle connections go).
+    pub fn is_out(&self) -> bool {
+        self.op == OpState::Down || self.admin == AdminState::Maint
+    }
+
     /// UP but "stopping": its HTTP check answered 404 with `http-check disable-on-404`.
     pub fn is_stopping(&self) -> bool {
         self.stopping

@@ -267,6 +267,8 @@ pub struct Proxy {
     pub balance: Balance,
     pub hash_type: HashType,
     pub retries: u32,
+    /// `http-reuse` (backends).
+    pub http_reuse: HttpReuse,
     /// `fullconn`, kept for `show stat`.
     pub fullconn: Option<u32>,
     /// `unique-id-format`.
@@ -687,6 +689,43 @@ pub struct Server {
     pub check: Option<CheckParams>,
     /// `id` (numeric server id, assigned when absent).
     pub id: Option<u32>,
+    /// `pool-max-conn`, `pool-purge-delay`, `max-reuse`: its idle HTTP connections.
+    pub idle: IdlePoolConf,
+}
+
+/// How many idle HTTP connections a server keeps, and for how long
+/// (`pool-max-conn`, `pool-purge-delay`, `max-reuse` on its `server` line).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdlePoolConf {
+    /// `pool-max-conn`: `None` (-1, the default) for no limit; 0 keeps no idle
+    /// connection at all, not even for the next request of the same client.
+    pub max_conn: Option<u32>,
+    /// `pool-purge-delay` (default 5 s): an idle connection unused this long is closed.
+    pub purge_delay: std::time::Duration,
+    /// `max-reuse` (`None`: -1, unlimited). Parsed; like HAProxy 2.6 it only bounds
+    /// multiplexed protocols, so it changes nothing for HTTP/1 connections.
+    pub max_reuse: Option<u32>,
+}
+
+impl Default for IdlePoolConf {
+    fn default() -> Self {
+        IdlePoolConf { max_conn: None, purge_delay: std::time::Duration::from_secs(5), max_reuse: None }
+    }
+}
+
+/// `http-reuse`: which idle server connections a request may be sent over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum HttpReuse {
+    /// An idle connection serves only the client that opened it.
+    Never,
+    /// The first request of a client gets its own connection; later ones may take any
+    /// idle connection (the default).
+    #[default]
+    Safe,
+    /// Like `safe`, and a first request may take a connection that was reused already.
+    Aggressive,
+    /// Any request may take any idle connection.
+    Always,
 }
 
 impl Server {
@@ -703,6 +742,7 @@ impl Server {
             disabled: false,
             check: None,
             id: None,
+            idle: IdlePoolConf::default(),
         }
     }
 }

@@ -10,7 +10,8 @@
 //! ```
 //!
 //! * `kind` says which table the slot indexes ([`Kind`]): a reserved token (signals),
-//!   a listener, the client or server side of a stream, or a health check.
+//!   a listener, the client or server side of a stream, a health check, or an idle
+//!   server connection.
 //! * `slot` is the index in that table (a slab key, a listener index ...).
 //! * `generation` is the value the slot had when the token was registered. A slab slot
 //!   is reused after a stream is removed; an event still queued for the old stream
@@ -34,6 +35,8 @@ pub enum Kind {
     Server = 3,
     /// A health-check connection; the slot indexes the checks table.
     Check = 4,
+    /// An idle HTTP server connection waiting in the shared pool (`http-reuse`).
+    Idle = 5,
 }
 
 impl Kind {
@@ -44,6 +47,7 @@ impl Kind {
             2 => Kind::Client,
             3 => Kind::Server,
             4 => Kind::Check,
+            5 => Kind::Idle,
             _ => return None,
         })
     }
@@ -93,7 +97,7 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        for kind in [Kind::Listener, Kind::Client, Kind::Server, Kind::Check] {
+        for kind in [Kind::Listener, Kind::Client, Kind::Server, Kind::Check, Kind::Idle] {
             for (slot, gen) in [(0, 0), (1, 7), (MAX_SLOT, u32::MAX)] {
                 let key = Key { slot, gen };
                 assert_eq!(decode(encode(kind, key)), Some(Tagged { kind, key }));

@@ -3,8 +3,9 @@
 
 use crate::backend::{hashkey, Backend, Dequeued, Pick as BePick, ServerId, WaiterId};
 use crate::config::model::{Balance, HashType};
-use crate::reactor::Key;
-use crate::stream::{Attempt, Pick, ServerPool, Target};
+use crate::reactor::{Ctx, Key};
+use crate::stream::conn::Conn;
+use crate::stream::{Attempt, IdleOffer, Pick, ServerPool, Target};
 use std::net::IpAddr;
 
 pub struct Farm {
@@ -16,6 +17,8 @@ pub struct Farm {
     /// Indexed like the proxy table: what a request hashes to for the backends whose
     /// `balance` hashes requests (`uri`, `url_param`, `hdr`), see [`request_key`].
     pub request_keys: Vec<Option<(Balance, HashType)>>,
+    /// Idle HTTP server connections shared between clients.
+    pub idle: super::idle::IdlePool,
 }
 
 /// The algorithm and hash function of a backend that balances on the request.
@@ -132,6 +135,14 @@ impl ServerPool for Farm {
             Attempt::Retried => b.connection_retried(ServerId(srv)),
             Attempt::Redispatched => b.redispatched(ServerId(srv)),
         }
+    }
+
+    fn offer_idle(&mut self, cx: &mut Ctx<'_>, be: usize, srv: usize, conn: Conn, owner: Key, served: u32) -> IdleOffer {
+        self.idle.offer(cx, be, srv, conn, owner, served)
+    }
+
+    fn take_idle(&mut self, be: usize, srv: usize, owner: Key, first: bool) -> Option<(Conn, u32)> {
+        self.idle.take(be, srv, owner, first)
     }
 }
 

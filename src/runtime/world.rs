@@ -301,6 +301,9 @@ impl World {
         for w in report.redispatch {
             cx.wake.push(Kind::Client, key_of(w));
         }
+        if self.farm.backend(be).server(ServerId(srv)).is_out() {
+            self.farm.idle.purge_server(cx, be, srv);
+        }
         self.hand_out_slots(cx);
         let next = self.farm.backend(be).server(ServerId(srv)).check().map_or(Duration::from_secs(2), |h| h.next_check_in());
         self.checks.schedule(cx, be, srv, next);
@@ -338,6 +341,7 @@ impl World {
             l.close(cx.registry);
         }
         self.log_proxies_stopped();
+        self.farm.idle.close_all(cx);
         // HTTP: idle kept-alive clients are let go now, the others after their response.
         for key in self.streams.keys() {
             if let Some(s) = self.streams.get_mut(key) {
@@ -402,6 +406,7 @@ impl Handler for World {
             Kind::Listener => self.accept_from(cx, target.key.slot),
             Kind::Client => self.stream_event(cx, target.key, Event::Client(ready)),
             Kind::Server => self.stream_event(cx, target.key, Event::Server(ready)),
+            Kind::Idle => self.farm.idle.event(cx, target.key, ready),
             Kind::Check => {
                 if let Some((be, srv, r)) = self.checks.on_ready(cx, target.key, ready) {
                     self.check_done(cx, be, srv, r);
@@ -414,6 +419,7 @@ impl Handler for World {
     fn timer(&mut self, cx: &mut Ctx<'_>, deadline: std::time::Instant, target: TimerTarget) {
         match target {
             TimerTarget::Entry(Kind::Client, key) => self.stream_event(cx, key, Event::Timer(deadline)),
+            TimerTarget::Entry(Kind::Idle, key) => self.farm.idle.expire(cx, key, deadline),
             TimerTarget::Entry(Kind::Check, key) => {
                 if let Some((be, srv, r)) = self.checks.on_timer(cx, key) {
                     self.check_done(cx, be, srv, r);

@@ -148,6 +148,11 @@ impl Conn {
         registry.register(self.sock.source(), token, Interest::READABLE | Interest::WRITABLE)
     }
 
+    /// Moves the socket to another token (an idle server connection changing hands).
+    pub fn reregister(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
+        registry.reregister(self.sock.source(), token, Interest::READABLE | Interest::WRITABLE)
+    }
+
     pub fn deregister(&mut self, registry: &Registry) {
         let _ = registry.deregister(self.sock.source());
     }

@@ -21,14 +21,14 @@
 
 use super::conn::{ReadEnd, WriteEnd};
 use super::termination::{Cause, Phase, Termination};
-use super::{ServerSide, State, Stream};
+use super::{IdleOffer, ServerSide, State, Stream};
 use crate::config::model::{HttpConnMode, Timeouts};
 use crate::http::h1::{BodyDecoder, Limits, ParseError, RequestParser, ResponseParser, Status};
 use crate::http::rules::{self, RuleEnv, Verdict};
 use crate::http::txn::Txn;
 use crate::http::{capture, errors, BodyFraming, Headers, Method, Version};
 use crate::log::{HttpLog, StreamLog};
-use crate::reactor::Kind;
+use crate::reactor::{token, Kind};
 use crate::sample::vars::Vars;
 use std::net::IpAddr;
 use std::time::{Duration, Instant, SystemTime};
@@ -1094,6 +1094,11 @@ impl Stream {
                             continue;
                         }
                         h.res_head_at = Some(now);
+                        if is_connection_based_auth(&res) {
+                            if let Some(side) = self.server.as_mut() {
+                                side.private = true;
+                            }
+                        }
                         let fe = &env.proxies[self.frontend];
                         capture::capture_headers(&fe.res_captures, &res.headers, &mut h.txn.res_captures);
                         if let Some(c) = &fe.capture_cookie {
@@ -1246,9 +1251,24 @@ impl Stream {
                 env.pool.release(side.be, side.srv);
                 side.released = true;
             }
-            match side.conn.as_mut() {
-                Some(_) if reuse => h.idle = Some(Box::new(side)),
-                Some(c) => c.deregister(env.cx.registry),
+            match side.conn.take() {
+                Some(conn) if reuse => {
+                    side.served += 1;
+                    let offer = if side.private {
+                        IdleOffer::KeepPrivate(conn)
+                    } else {
+                        env.pool.offer_idle(env.cx, side.be, side.srv, conn, env.key, side.served)
+                    };
+                    match offer {
+                        IdleOffer::Pooled => {}
+                        IdleOffer::KeepPrivate(conn) => {
+                            side.conn = Some(conn);
+                            h.idle = Some(Box::new(side));
+                        }
+                        IdleOffer::Close(mut c) => c.deregister(env.cx.registry),
+                    }
+                }
+                Some(mut c) => c.deregister(env.cx.registry),
                 None => {}
             }
         }
@@ -1280,18 +1300,34 @@ impl Stream {
         self.goto(State::HttpHead);
     }
 
-    /// Reuses the idle server connection if it goes to `(be, srv)`; otherwise closes it.
-    /// True when reused (the stream is then `Forwarding`).
-    pub(super) fn http_reuse(&mut self, env: &mut Env<'_, '_>, be: usize, srv: usize) -> bool {
+    /// Sends the request over an idle connection to `(be, srv)` if there is one: the
+    /// stream's own (kept from its previous transaction, which is closed if it goes
+    /// elsewhere), else one from the shared pool as `http-reuse` allows. True when
+    /// reused (the stream is then `Forwarding`).
+    pub(super) fn http_reuse(&mut self, env: &mut Env<'_, '_>, be: usize, srv: usize, addr: &Option<super::Target>) -> bool {
         let Some(h) = self.http.as_mut() else { return false };
-        let Some(mut idle) = h.idle.take() else { return false };
-        let usable = idle.be == be && idle.srv == srv && idle.conn.as_ref().is_some_and(|c| !c.readable && !c.hup && !c.shut_w);
-        if !usable {
-            if let Some(c) = idle.conn.as_mut() {
-                c.deregister(env.cx.registry);
+        let mut own = h.idle.take();
+        if let Some(idle) = own.as_mut() {
+            let usable = idle.be == be && idle.srv == srv && idle.conn.as_ref().is_some_and(|c| !c.readable && !c.hup && !c.shut_w);
+            if !usable {
+                if let Some(c) = idle.conn.as_mut() {
+                    c.deregister(env.cx.registry);
+                }
+                own = None;
             }
-            return false;
         }
+        let mut idle = match own {
+            Some(idle) => idle,
+            None => {
+                let Some((mut conn, served)) = env.pool.take_idle(be, srv, env.key, h.done == 0) else { return false };
+                if conn.reregister(env.cx.registry, token::encode(Kind::Server, env.key)).is_err() {
+                    conn.deregister(env.cx.registry);
+                    return false;
+                }
+                let (addr, fd) = (addr.clone(), Some(conn.raw_fd()));
+                Box::new(ServerSide { be, srv, addr, conn: Some(conn), fd, released: false, served, private: false })
+            }
+        };
         idle.released = false; // the pick reserved a slot on this server again
         h.replay = (h.req.stage == Stage::Done && h.req.fwd == 0).then(|| h.req.out.clone());
         self.server = Some(*idle);
@@ -1455,6 +1491,24 @@ mod tests {
 }
 
 /// Whether a complete response the proxy holds has `Connection: close` in its head.
+/// NTLM and Negotiate authenticate the connection, not the request: a connection
+/// that carried such a challenge (a 401 or 407, as HAProxy checks) stays with its client.
+fn is_connection_based_auth(res: &crate::http::Response) -> bool {
+    let header = match res.line.status {
+        401 => "www-authenticate",
+        407 => "proxy-authenticate",
+        _ => return false,
+    };
+    res.headers.list(header).any(|v| {
+        let v = v.trim_ascii_start();
+        [&b"NTLM"[..], b"Negotiate"].iter().any(|scheme| {
+            v.len() >= scheme.len()
+                && v[..scheme.len()].eq_ignore_ascii_case(scheme)
+                && v.get(scheme.len()).is_none_or(|b| *b == b' ')
+        })
+    })
+}
+
 fn head_says_close(response: &[u8]) -> bool {
     let head_end = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(response.len());
     response[..head_end].split(|&c| c == b'\n').skip(1).any(|line| {

@@ -90,6 +90,29 @@ pub trait ServerPool {
     fn server_conns(&self, be: usize, srv: usize) -> u32;
     /// Counts a connect attempt's outcome, for the server's statistics.
     fn record(&mut self, be: usize, srv: usize, what: Attempt);
+    /// HTTP: offers the server connection of a finished transaction for later requests
+    /// (`http-reuse`); `owner` is the offering stream, `served` the requests the
+    /// connection carried. By default the stream keeps it.
+    fn offer_idle(&mut self, cx: &mut Ctx<'_>, be: usize, srv: usize, conn: Conn, owner: Key, served: u32) -> IdleOffer {
+        let _ = (cx, be, srv, owner, served);
+        IdleOffer::KeepPrivate(conn)
+    }
+    /// HTTP: an idle connection to server `srv` that stream `owner` may send a request
+    /// over (`first`: the first request of its client), with the requests it carried.
+    fn take_idle(&mut self, be: usize, srv: usize, owner: Key, first: bool) -> Option<(Conn, u32)> {
+        let _ = (be, srv, owner, first);
+        None
+    }
+}
+
+/// What became of a server connection offered by [`ServerPool::offer_idle`].
+pub enum IdleOffer {
+    /// Shared with the other clients of the server.
+    Pooled,
+    /// Not shared (`http-reuse never`): the stream keeps it for its next request.
+    KeepPrivate(Conn),
+    /// No idle connection may be kept (`pool-max-conn`): close it.
+    Close(Conn),
 }
 
 /// Connect-attempt events counted by [`ServerPool::record`].
@@ -138,6 +161,12 @@ struct ServerSide {
     /// The connection slot was given back already (HTTP: the connection was closed
     /// before the stream, or kept idle between transactions).
     released: bool,
+    /// HTTP: requests this connection carried before the current one (it came from
+    /// the idle pool when not 0).
+    served: u32,
+    /// HTTP: the server tied the connection to its client (NTLM or Negotiate
+    /// authentication): it is never shared with other clients.
+    private: bool,
 }
 
 pub struct Stream {
@@ -446,7 +475,7 @@ impl Stream {
 
     fn start_connect(&mut self, env: &mut Env<'_, '_>, srv: usize, addr: Option<Target>) {
         let be = self.backend.expect("a backend");
-        if self.http_reuse(env, be, srv) {
+        if self.http_reuse(env, be, srv, &addr) {
             return;
         }
         let now = env.cx.now;
@@ -469,7 +498,7 @@ impl Stream {
             // No socket, so no event will come: run again to count the failure.
             env.cx.wake.push(Kind::Client, env.key);
         }
-        self.server = Some(ServerSide { be, srv, addr, conn, fd, released: false });
+        self.server = Some(ServerSide { be, srv, addr, conn, fd, released: false, served: 0, private: false });
         self.state_deadline = env.proxies[be].timeouts.connect.map(|d| now + d);
         self.goto(State::Connecting);
     }

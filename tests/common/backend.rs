@@ -214,6 +214,14 @@ impl Backend {
         wait_until(timeout, || self.connections() >= n)
     }
 
+    /// Shuts down every open connection and goes on accepting new ones (a server closing
+    /// its idle keep-alive connections).
+    pub fn close_connections(&self) {
+        for (_, conn) in self.shared.live.lock().unwrap().drain() {
+            let _ = conn.shutdown(Shutdown::Both);
+        }
+    }
+
     /// Closes the listening socket (new connections are refused) and shuts down every open
     /// connection. Idempotent; also done on drop.
     pub fn stop(&mut self) {

@@ -57,6 +57,23 @@ pub fn retries(p: &mut Parser, l: &Line) -> Result<(), String> {
     Ok(())
 }
 
+/// `http-reuse never|safe|aggressive|always`.
+pub fn http_reuse(p: &mut Parser, l: &Line) -> Result<(), String> {
+    use crate::config::model::HttpReuse;
+    let mode = match l.arg(1) {
+        "never" => HttpReuse::Never,
+        "safe" => HttpReuse::Safe,
+        "aggressive" => HttpReuse::Aggressive,
+        "always" => HttpReuse::Always,
+        _ => return Err("'http-reuse' only supports 'never', 'safe', 'aggressive', 'always'.".into()),
+    };
+    if l.args.len() > 2 {
+        return Err(format!("'http-reuse {}' cannot handle unexpected argument '{}'.", l.arg(1), l.arg(2)));
+    }
+    p.draft().proxy.http_reuse = mode;
+    Ok(())
+}
+
 pub fn disabled(p: &mut Parser, l: &Line) -> Result<(), String> {
     expect_args(l, 0, "no argument")?;
     p.draft().proxy.disabled = true;

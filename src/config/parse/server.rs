@@ -4,7 +4,7 @@ use super::addr::{classify, parse_port, parse_port_or_zero, resolve_host, Parsed
 use super::{not_supported, Line, Parser};
 use crate::config::diagnostic::Diagnostic;
 use crate::config::keywords::{self, SubState};
-use crate::config::model::{CheckParams, Server, ServerAddr};
+use crate::config::model::{CheckParams, IdlePoolConf, Server, ServerAddr};
 use crate::config::units;
 use crate::diag::Severity;
 use std::path::PathBuf;
@@ -20,6 +20,7 @@ pub struct ServerOpts {
     pub check: bool,
     pub params: CheckParams,
     pub id: Option<u32>,
+    pub idle: IdlePoolConf,
 }
 
 impl Default for ServerOpts {
@@ -33,6 +34,7 @@ impl Default for ServerOpts {
             check: false,
             params: CheckParams::default(),
             id: None,
+            idle: IdlePoolConf::default(),
         }
     }
 }
@@ -90,6 +92,7 @@ pub fn server(p: &mut Parser, l: &Line) -> Result<(), String> {
         disabled: opts.disabled,
         check: opts.check.then(|| opts.params.clone()),
         id: opts.id,
+        idle: opts.idle.clone(),
     };
     p.draft().proxy.servers.push(s);
     Ok(())
@@ -183,11 +186,26 @@ fn apply_opts(
                 | "port"
                 | "addr"
                 | "id"
+                | "pool-max-conn"
+                | "pool-purge-delay"
+                | "max-reuse"
         );
         let v = args.get(i + 1).map_or("", String::as_str);
         if takes_value && v.is_empty() {
+            if kw.starts_with("pool-") || kw == "max-reuse" {
+                return Err(format!("'{kw}' expects <value> as argument."));
+            }
             return Err(format!("'{kw}' expects an argument."));
         }
+        // -1 (no limit) or a count.
+        let limit = |v: &str| -> Result<Option<u32>, String> {
+            match v.parse::<i64>() {
+                Ok(-1) => Ok(None),
+                Ok(n) if n >= 0 && n <= u32::MAX as i64 => Ok(Some(n as u32)),
+                Ok(_) => Err(format!("'{kw}' must be >= -1.")),
+                Err(_) => Err(format!("'{kw}' expects an integer argument, got '{v}'.")),
+            }
+        };
         let num = |v: &str| -> Result<u32, String> {
             v.parse::<u32>()
                 .map_err(|_| format!("'{kw}' expects an integer argument, got '{v}'."))
@@ -218,6 +236,16 @@ fn apply_opts(
             }
             "maxconn" => o.maxconn = num(v)?,
             "maxqueue" => o.maxqueue = num(v)?,
+            "pool-max-conn" => o.idle.max_conn = limit(v)?,
+            "max-reuse" => o.idle.max_reuse = limit(v)?,
+            "pool-purge-delay" => {
+                o.idle.purge_delay = units::parse_time(v).map_err(|e| match e {
+                    units::UnitError::Unexpected(c) => {
+                        format!("unexpected character '{c}' in argument to <{kw}>.")
+                    }
+                    e => units::time_error_message(&e, v, &format!("'{kw}'")),
+                })?
+            }
             "backup" => o.backup = true,
             "no-backup" => o.backup = false,
             "disabled" => o.disabled = true,
