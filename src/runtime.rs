@@ -200,6 +200,10 @@ fn serve(
     let maxconn = g.maxconn.unwrap_or_else(default_maxconn);
     // Loggers are opened after daemonizing: their identity carries the daemon's pid.
     let identity = Arc::new(LogIdentity::from_global(g));
+    let mut proxies = proxies;
+    for (p, format) in proxies.iter_mut().zip(&formats) {
+        p.log_samples = format.as_ref().filter(|f| f.has_samples()).map(|f| Arc::new(f.clone()));
+    }
     let logs = config
         .proxies
         .iter()

@@ -63,3 +63,50 @@ fn a_bad_expression_is_refused_at_load() {
         "{stderr}"
     );
 }
+
+/// In HTTP mode `%[...]` sees the transaction the line is about: its captures, status,
+/// method and `txn.*` variables, one line per request of a kept-alive connection.
+/// Compared with HAProxy 2.6 when it is installed. Beyond HAProxy (which refuses them
+/// in a log-format at load), the request and response headers can be read too.
+#[test]
+fn sample_expressions_see_each_transaction_in_http_logs() {
+    let app = Backend::http(b"ok");
+    let lines_of = |bin: &std::path::Path, format: &str| -> Vec<String> {
+        let config = format!(
+            "global
+                log stdout format raw local0
+            defaults
+                mode http
+                log global
+                timeout connect 1s
+                timeout client 5s
+                timeout server 5s
+            frontend fe
+                bind 127.0.0.1:{{{{fe}}}}
+                capture request header X-Trace len 8
+                http-request set-var(txn.who) req.hdr(x-user),lower
+                http-request set-var(sess.first) path if !{{ var(sess.first) -m found }}
+                http-response set-header X-Seen %[var(txn.who)]
+                log-format \"{format}\"
+                default_backend be
+            backend be
+                server s1 127.0.0.1:{{{{be}}}}"
+        );
+        let p = ProxyBuilder::new(&config).bin(bin).port("be", app.port()).start();
+        let mut c = p.connect("fe");
+        for (path, user, trace) in [("/one", "ALICE", "t1"), ("/two", "Bob", "t2")] {
+            let req = format!("GET {path} HTTP/1.1\r\nHost: h{path}\r\nX-User: {user}\r\nX-Trace: {trace}\r\n\r\n");
+            assert_eq!(c.http_request(req.as_bytes()).status, 200);
+        }
+        p.wait_for_lines(2, |l| l.starts_with("L "), Duration::from_secs(5))
+    };
+    let common = "L %[var(txn.who)] %[capture.req.hdr(0)] %[status] %[var(sess.first)] %{+Q}[method]";
+    let ours = lines_of(&moonproxy_bin(), common);
+    assert_eq!(ours, ["L alice t1 200 /one \"GET\"", "L bob t2 200 /one \"GET\""]);
+    match haproxy_bin() {
+        Some(h) => assert_eq!(lines_of(&h, common), ours, "HAProxy (left) vs moonproxy"),
+        None => assert!(std::env::var_os("CI").is_none(), "CI must install haproxy (see .ci/run)"),
+    }
+    let headers = lines_of(&moonproxy_bin(), "L %[req.hdr(host)] %[path] %[res.hdr(x-seen)]");
+    assert_eq!(headers, ["L h/one /one alice", "L h/two /two bob"]);
+}

@@ -518,6 +518,18 @@ impl LogFormat {
         self.render_full(rec, Some(cx), RenderEnv::process(), out)
     }
 
+    /// The values of the `%[...]` expressions, in order, evaluated against `cx`: what
+    /// [`StreamLog::samples`] holds for a stream that renders its line later.
+    pub fn eval_samples(&self, cx: &dyn SampleCtx) -> Vec<Option<Vec<u8>>> {
+        self.nodes
+            .iter()
+            .filter_map(|n| match n {
+                Node::Sample { compiled, .. } => Some(compiled.0.eval_str(cx)),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// [`render`](Self::render) with explicit process values (tests).
     pub fn render_with(&self, rec: &StreamLog, env: &RenderEnv, out: &mut String) {
         self.render_full(rec, Some(rec), env, out)
@@ -534,6 +546,7 @@ impl LogFormat {
         // HAProxy prints a separator only after something that printed characters:
         // leading spaces vanish and runs of spaces (even around empty values) collapse.
         let mut last_is_space = true;
+        let mut samples = rec.samples.iter();
         for node in &self.nodes {
             let before = out.len();
             match node {
@@ -549,10 +562,13 @@ impl LogFormat {
                 Node::Sample {
                     flags, compiled, ..
                 } => {
-                    // An empty result prints like a missing one, as in HAProxy.
-                    match cx
-                        .and_then(|cx| compiled.0.eval_str(cx))
-                        .filter(|v| !v.is_empty())
+                    // Values the stream evaluated come first; an empty result prints
+                    // like a missing one, as in HAProxy.
+                    let value = match samples.next() {
+                        Some(v) => v.clone(),
+                        None => cx.and_then(|cx| compiled.0.eval_str(cx)),
+                    };
+                    match value.filter(|v| !v.is_empty())
                     {
                         Some(v) => string(&String::from_utf8_lossy(&v), *flags, out),
                         None => absent(*flags, out),

@@ -97,6 +97,10 @@ pub struct StreamLog {
     pub backend_queue: u32,
     /// The HTTP part of the record, for streams of a `mode http` proxy.
     pub http: Option<Box<HttpLog>>,
+    /// The values of the log format's `%[...]` expressions, in order, evaluated by the
+    /// stream while its transaction (headers, `txn.*` variables) still existed; empty
+    /// when the format has none (they are then evaluated on this record).
+    pub samples: Vec<Option<Vec<u8>>>,
     // Not here yet, to be added together with the stream (which builds this record
     // with a struct literal): `backend_src` (`%bi %bp`, printed `-` for now),
     // `t_handshake` (`%Th`, 0 without TLS or PROXY protocol), `frontend_counter`
@@ -180,6 +184,7 @@ impl Default for StreamLog {
             srv_queue: 0,
             backend_queue: 0,
             http: None,
+            samples: Vec::new(),
         }
     }
 }

@@ -266,7 +266,7 @@ impl World {
 
     /// Removes a closed stream: counters, listener slot, log line.
     fn finish(&mut self, cx: &mut Ctx<'_>, key: Key) {
-        let Some(s) = self.streams.get(key) else { return };
+        let Some(s) = self.streams.get_mut(key) else { return };
         let fe = s.frontend;
         let rec = s.logs_at_close().then(|| s.log_record(&self.proxies, &self.farm, cx.now, self.actconn));
         let li = s.listener;

@@ -807,7 +807,7 @@ impl Stream {
     }
 
     /// The log record, valid once the stream is closed.
-    pub fn log_record(&self, proxies: &[ProxyRt], pool: &dyn ServerPool, now: Instant, actconn: u32) -> StreamLog {
+    pub fn log_record(&mut self, proxies: &[ProxyRt], pool: &dyn ServerPool, now: Instant, actconn: u32) -> StreamLog {
         let fe = &proxies[self.frontend];
         let be = self.backend.map(|b| &proxies[b]);
         let srv = self.server.as_ref();
@@ -840,9 +840,31 @@ impl Stream {
             srv_queue: self.queue_seen.0,
             backend_queue: self.queue_seen.1,
             http: None,
+            samples: Vec::new(),
         };
         self.http_log_fields(&mut rec, now);
+        if let Some(format) = &fe.log_samples {
+            rec.samples = self.log_samples(format, proxies, &rec);
+        }
         rec
+    }
+
+    /// The log format's `%[...]` values, evaluated while the transaction exists (its
+    /// headers and `txn.*` variables are gone once the next request starts). In TCP
+    /// mode the record itself answers (addresses, names).
+    fn log_samples(&mut self, format: &crate::log::LogFormat, proxies: &[ProxyRt], rec: &StreamLog) -> Vec<Option<Vec<u8>>> {
+        let fe = &proxies[self.frontend];
+        let Some(h) = self.http.as_mut() else { return format.eval_samples(rec) };
+        let renv = crate::http::rules::RuleEnv {
+            src: self.src,
+            dst: self.dst,
+            frontend: &fe.name,
+            backend: rec.backend.as_deref(),
+            server: rec.server.as_deref(),
+            sess_vars: &mut h.sess_vars,
+            userlists: &fe.userlists,
+        };
+        format.eval_samples(&crate::http::rules::RuleCtx::new(&renv, &h.txn))
     }
 }
 
