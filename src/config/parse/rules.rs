@@ -196,6 +196,10 @@ pub fn tcp_rule(p: &mut Parser, l: &Line) -> Result<(), String> {
             extra(1)?;
             TcpAction::UnsetVar { name }
         }
+        "close" if list == TcpRuleList::ResponseContent => {
+            extra(1)?;
+            TcpAction::Close
+        }
         "capture" | "expect-proxy" | "expect-netscaler-cip" | "track-sc0" | "track-sc1" | "track-sc2" | "sc-inc-gpc"
         | "sc-inc-gpc0" | "sc-inc-gpc1" | "sc-set-gpt" | "sc-set-gpt0" | "set-var-fmt" | "set-dst" | "set-dst-port"
         | "set-mark" | "set-src" | "set-src-port" | "set-tos" | "silent-drop" | "do-resolve" | "set-log-level"
@@ -207,11 +211,6 @@ pub fn tcp_rule(p: &mut Parser, l: &Line) -> Result<(), String> {
             ))
         }
     };
-    if list == TcpRuleList::ResponseContent {
-        // Parsed and checked, but the stream does not run response rules yet: say so
-        // rather than let the rule be silently ignored.
-        p.warn(&l.loc, "'tcp-response content' rules are not applied by moonproxy yet; this one is ignored.");
-    }
     p.draft().proxy.tcp_rules.push(TcpRuleConf { list, action: Some(action), delay: None, cond, location: l.loc.clone() });
     Ok(())
 }
