@@ -311,8 +311,10 @@ pub struct TcpVars<'a> {
 
 /// Runs the rules of `list` from `cursor` and stops at the first `accept`, `reject`
 /// or `close` whose condition holds. `cx` is read by conditions and `set-var`
-/// expressions; it cannot borrow the stores `vars` writes, so the rules of one pass
-/// see variables as they were when the pass started.
+/// expressions. A variable goes to `cx` when it stores variables itself
+/// ([`SampleCtx::set_var`] is true: the next rules see it at once, as in HAProxy),
+/// else to `vars`, which `cx` cannot borrow (the rules of that pass then see
+/// variables as they were when it started).
 ///
 /// A condition whose fetches lack data that may still come ([`Tri::Miss`]) stops the
 /// pass with [`TcpVerdict::Wait`], the cursor on that rule: the stream runs the list
@@ -343,7 +345,9 @@ pub fn run_tcp_rules(
             TcpRuleAction::Reject => TcpVerdict::Reject,
             TcpRuleAction::Close => TcpVerdict::Close,
             TcpRuleAction::SetVar(name, expr) => {
-                if let Some(v) = expr.eval(cx) {
+                // A context that stores variables itself shows the write to the next
+                // rules at once, as HAProxy does.
+                if let Some(v) = expr.eval(cx).filter(|v| !cx.set_var(name, Some(v.clone()))) {
                     match (name.scope, vars.txn.as_deref_mut()) {
                         (Scope::Sess, _) => vars.sess.set(name, v),
                         (Scope::Proc, _) => crate::sample::vars::with_proc_vars(|p| p.set(name, v)),
@@ -354,6 +358,9 @@ pub fn run_tcp_rules(
                 continue;
             }
             TcpRuleAction::UnsetVar(name) => {
+                if cx.set_var(name, None) {
+                    continue;
+                }
                 match (name.scope, vars.txn.as_deref_mut()) {
                     (Scope::Sess, _) => {
                         vars.sess.unset(name);

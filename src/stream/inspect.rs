@@ -29,7 +29,7 @@ use crate::http::BodyFraming;
 use crate::reactor::Kind;
 use crate::sample::vars::{Scope, VarName, Vars};
 use crate::sample::{ChannelData, Dir, Sample, SampleCtx};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -60,8 +60,10 @@ pub struct InspectCtx<'a> {
     pub dst: Option<SocketAddr>,
     pub frontend: &'a str,
     pub backend: Option<&'a str>,
-    pub sess: Option<&'a Vars>,
-    pub txn: Option<&'a Vars>,
+    /// Copies of the stream's variables: rules write them as they run (so the next
+    /// rule sees the write), the stream takes them back after the pass.
+    pub sess: RefCell<Vars>,
+    pub txn: RefCell<Vars>,
     pub req: Option<ChannelData<'a>>,
     pub res: Option<ChannelData<'a>>,
     missed: Cell<bool>,
@@ -75,8 +77,8 @@ impl<'a> InspectCtx<'a> {
             dst: s.1,
             frontend,
             backend,
-            sess: ins.map(|i| &i.sess_vars),
-            txn: ins.map(|i| &i.txn_vars),
+            sess: RefCell::new(ins.map(|i| i.sess_vars.clone()).unwrap_or_default()),
+            txn: RefCell::new(ins.map(|i| i.txn_vars.clone()).unwrap_or_default()),
             req: None,
             res: None,
             missed: Cell::new(false),
@@ -99,11 +101,34 @@ impl SampleCtx for InspectCtx<'_> {
     }
     fn var(&self, name: &VarName) -> Option<Sample> {
         match name.scope {
-            Scope::Sess => self.sess?.get(name).cloned(),
-            Scope::Txn | Scope::Req | Scope::Res => self.txn?.get(name).cloned(),
+            Scope::Sess => self.sess.borrow().get(name).cloned(),
+            Scope::Txn | Scope::Req | Scope::Res => self.txn.borrow().get(name).cloned(),
             Scope::Proc => crate::sample::vars::with_proc_vars(|v| v.get(name).cloned()),
             _ => None,
         }
+    }
+    fn set_var(&self, name: &VarName, value: Option<Sample>) -> bool {
+        let store = match name.scope {
+            Scope::Sess => &self.sess,
+            Scope::Txn | Scope::Req | Scope::Res => &self.txn,
+            Scope::Proc => {
+                crate::sample::vars::with_proc_vars(|p| match value {
+                    Some(v) => p.set(name, v),
+                    None => {
+                        p.unset(name);
+                    }
+                });
+                return true;
+            }
+            _ => return false,
+        };
+        match value {
+            Some(v) => store.borrow_mut().set(name, v),
+            None => {
+                store.borrow_mut().unset(name);
+            }
+        }
+        true
     }
     fn channel_data(&self, dir: Dir) -> Option<ChannelData<'_>> {
         match dir {
@@ -124,14 +149,15 @@ fn is_last(ch: &Channel, delay: Option<Duration>, started: Instant, now: Instant
     delay.is_none_or(|d| now >= started + d) || ch.eof || ch.buf.is_full()
 }
 
-/// Runs the rules of `list` from `cursor` with `cx` (which reads `ins`'s variables);
-/// gives the verdict, the new cursor and the variables as the rules left them.
-fn run_pass(ins: &Inspect, rules: &super::analysers::TcpRules, list: TcpRuleList, cursor: RuleCursor, cx: &InspectCtx<'_>) -> (TcpVerdict, RuleCursor, Vars, Vars) {
+/// Runs the rules of `list` from `cursor` with `cx`; gives the verdict, the new
+/// cursor and the variables as the rules left them.
+fn run_pass(rules: &super::analysers::TcpRules, list: TcpRuleList, cursor: RuleCursor, cx: InspectCtx<'_>) -> (TcpVerdict, RuleCursor, Vars, Vars) {
     let mut cursor = cursor;
-    let (mut sess, mut txn) = (ins.sess_vars.clone(), ins.txn_vars.clone());
-    let mut vars = TcpVars { sess: &mut sess, txn: Some(&mut txn) };
-    let v = run_tcp_rules(rules, list, &mut cursor, cx, &mut vars);
-    (v, cursor, sess, txn)
+    // `cx` stores the writes itself (see `InspectCtx::set_var`).
+    let (mut unused_sess, mut unused_txn) = (Vars::new(), Vars::new());
+    let mut vars = TcpVars { sess: &mut unused_sess, txn: Some(&mut unused_txn) };
+    let v = run_tcp_rules(rules, list, &mut cursor, &cx, &mut vars);
+    (v, cursor, cx.sess.into_inner(), cx.txn.into_inner())
 }
 
 /// The context of a TCP-mode stream's `use_backend` conditions: the connection,
@@ -171,13 +197,10 @@ pub(super) fn tcp_response_rules(ins: &mut Option<Box<Inspect>>, side: ResponseS
     let ins = ins.get_or_insert_with(Default::default);
     let started = *ins.res_started.get_or_insert(now);
     let last = is_last(side.res, delay, started, now);
-    let (v, cursor, sess, txn) = {
-        let ins: &Inspect = ins;
-        let mut cx = InspectCtx::new(side.addrs, fe_name, Some(&be.name), Some(ins));
-        cx.req = Some(ChannelData { bytes: side.req.buf.data(), last: true });
-        cx.res = Some(ChannelData { bytes: side.res.buf.data(), last });
-        run_pass(ins, &be.tcp_rules, TcpRuleList::ResponseContent, ins.res_cursor, &cx)
-    };
+    let mut cx = InspectCtx::new(side.addrs, fe_name, Some(&be.name), Some(ins));
+    cx.req = Some(ChannelData { bytes: side.req.buf.data(), last: true });
+    cx.res = Some(ChannelData { bytes: side.res.buf.data(), last });
+    let (v, cursor, sess, txn) = run_pass(&be.tcp_rules, TcpRuleList::ResponseContent, ins.res_cursor, cx);
     ins.res_cursor = cursor;
     ins.sess_vars = sess;
     ins.txn_vars = txn;
@@ -224,12 +247,9 @@ impl Stream {
                 let ins = self.inspect.get_or_insert_with(Default::default);
                 let started = *ins.req_started.get_or_insert(now);
                 let last = is_last(&self.req, delay, started, now);
-                let (v, cursor, sess, txn) = {
-                    let ins: &Inspect = ins;
-                    let mut cx = InspectCtx::new((self.src, self.dst), &fe.name, None, Some(ins));
-                    cx.req = Some(ChannelData { bytes: self.req.buf.data(), last });
-                    run_pass(ins, &fe.tcp_rules, list, ins.req_cursor, &cx)
-                };
+                let mut cx = InspectCtx::new((self.src, self.dst), &fe.name, None, Some(ins));
+                cx.req = Some(ChannelData { bytes: self.req.buf.data(), last });
+                let (v, cursor, sess, txn) = run_pass(&fe.tcp_rules, list, ins.req_cursor, cx);
                 ins.req_cursor = cursor;
                 ins.sess_vars = sess;
                 ins.txn_vars = txn;
