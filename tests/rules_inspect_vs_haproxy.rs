@@ -268,14 +268,14 @@ fn normalize_uri_matches_haproxy() {
         }
         let proxy = ProxyBuilder::new(&config).bin(&bin).start();
         let mut got = Vec::new();
-        for i in 0..NORMALIZERS.len() {
+        for (i, normalizer) in NORMALIZERS.iter().enumerate() {
             for t in TARGETS {
                 let req = format!("GET {t} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
                 let (out, _) = exchange(proxy.addr(&format!("n{i}")), &[Send(req.as_bytes())], Duration::from_secs(5));
                 let out = text(&out);
                 let status = out.get(9..12).unwrap_or("").to_string();
                 let body = if status == "200" { out.split("\r\n\r\n").nth(1).unwrap_or("").to_string() } else { String::new() };
-                got.push(format!("{} {t} -> {status} {body}", NORMALIZERS[i]));
+                got.push(format!("{normalizer} {t} -> {status} {body}"));
             }
         }
         results.push(got);
@@ -328,5 +328,43 @@ fn wait_for_body_feeds_the_rules_after_it() {
         let r = post("abc", 20);
         let (got, _) = exchange(proxy.addr("fe"), &[Send(r.as_bytes())], wait);
         assert!(text(&got).starts_with("HTTP/1.1 408 Request Time-out\r\n"), "{name}: {}", text(&got));
+    }
+}
+
+/// `http-response wait-for-body`: the response rules after it see `res.body` once the
+/// body is complete; a server too slow for the time gets the client a 504.
+#[test]
+fn response_wait_for_body_feeds_the_rules_after_it() {
+    for bin in moonproxy_and_haproxy() {
+        let server = Backend::custom(|mut s, _| {
+            let mut buf = [0u8; 4096];
+            let n = s.read(&mut buf).unwrap_or(0);
+            if buf[..n].starts_with(b"GET /slow") {
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 20\r\n\r\nabc");
+            } else {
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nab");
+                std::thread::sleep(Duration::from_millis(150));
+                let _ = s.write_all(b"cde");
+            }
+            let _ = s.read(&mut buf); // until the proxy closes
+        });
+        let proxy = ProxyBuilder::new(&format!(
+            "{HTTP_DEFAULTS}listen fe
+    bind 127.0.0.1:{{{{fe}}}}
+    http-response wait-for-body time 400ms at-least 10
+    http-response set-header x-body \"%[res.body]\"
+    server s 127.0.0.1:{{{{be}}}}
+"
+        ))
+        .bin(&bin)
+        .port("be", server.port())
+        .start();
+        let name = bin.display().to_string();
+        let wait = Duration::from_secs(3);
+        let (got, _) = exchange(proxy.addr("fe"), &[Send(b"GET /two HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")], wait);
+        let got = text(&got);
+        assert!(got.starts_with("HTTP/1.1 200 OK\r\n") && got.contains("\r\nx-body: abcde\r\n") && got.ends_with("\r\n\r\nabcde"), "{name}: {got}");
+        let (got, _) = exchange(proxy.addr("fe"), &[Send(b"GET /slow HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")], wait);
+        assert!(text(&got).starts_with("HTTP/1.1 504 Gateway Time-out\r\n"), "{name}: {}", text(&got));
     }
 }

@@ -393,9 +393,6 @@ impl Action {
                 }
             }
             "normalize-uri" => Action::NormalizeUri(Normalizer::parse(args).map_err(a)?),
-            "wait-for-body" if !request => {
-                return Err(ActionError::NotSupported(format!("{} wait-for-body", list.name())))
-            }
             "wait-for-body" => parse_wait_for_body(args).map_err(a)?,
             "del-header" => {
                 let matcher = match args {

@@ -1106,6 +1106,11 @@ impl Stream {
                     }
                 }
             }
+            // `http-response wait-for-body` in progress: the rules after it resume once
+            // the body is here.
+            if !self.http_res_body_wait(env)? {
+                return Ok(progress);
+            }
             if !self.http_response_rules(env) {
                 return Err(());
             }
@@ -1169,6 +1174,10 @@ impl Stream {
                 Verdict::Continue => h.res_rules = (step + 1, 0),
                 Verdict::Yield(WaitFor::Forced) => {
                     env.cx.wake.push(Kind::Client, env.key);
+                    return false;
+                }
+                Verdict::Yield(WaitFor::Body { time, at_least }) => {
+                    self.http_start_res_body_wait(env, time, at_least);
                     return false;
                 }
                 Verdict::Yield(_) => return false,

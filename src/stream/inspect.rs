@@ -49,8 +49,10 @@ pub struct Inspect {
     res_done: bool,
     /// The response rules wait for data until this deadline.
     res_waiting: Option<Instant>,
-    /// A `wait-for-body` in progress: its deadline and byte bound.
+    /// A request `wait-for-body` in progress: its deadline and byte bound.
     body_wait: Option<(Instant, u64)>,
+    /// The same for `http-response wait-for-body`.
+    res_body_wait: Option<(Instant, u64)>,
 }
 
 /// The sample context of TCP content rules: the connection, the variables and the
@@ -271,9 +273,11 @@ impl Stream {
         true
     }
 
-    /// The deadline of the response rules while they wait for data.
+    /// While forwarding: the deadline of the TCP response rules waiting for data, or
+    /// of an `http-response wait-for-body`.
     pub(super) fn inspect_deadline(&self) -> Option<Instant> {
-        self.inspect.as_ref().and_then(|i| i.res_waiting)
+        let i = self.inspect.as_ref()?;
+        i.res_waiting.or(i.res_body_wait.map(|(at, _)| at))
     }
 
     // ---- HTTP: wait-for-body, early hints ------------------------------------------
@@ -300,7 +304,8 @@ impl Stream {
         }
         let h = self.http.as_mut().expect("HTTP mode");
         let framing = h.txn.req.as_ref().map_or(BodyFraming::None, |r| r.framing);
-        let body = payload(framing, &h.limits, &self.req.buf.data()[..h.req.fwd]);
+        // The bytes were checked by the scan above.
+        let (body, _) = decode_body(framing, &h.limits, &self.req.buf.data()[..h.req.fwd]).unwrap_or_default();
         let enough = at_least > 0 && body.len() as u64 >= at_least;
         if h.req.stage == Stage::Body && !enough && !self.req.eof && !self.req.buf.is_full() {
             if let Some(req) = h.txn.req.as_mut().filter(|r| r.expects_continue()) {
@@ -328,6 +333,41 @@ impl Stream {
         true
     }
 
+    /// `http-response wait-for-body` yielded: wait from now on.
+    pub(super) fn http_start_res_body_wait(&mut self, env: &mut Env<'_, '_>, time: Duration, at_least: u64) {
+        let deadline = env.cx.now + time;
+        self.inspect.get_or_insert_with(Default::default).res_body_wait = Some((deadline, at_least));
+        env.cx.wake.push(Kind::Client, env.key);
+    }
+
+    /// An `http-response wait-for-body` in progress, before the response head is
+    /// sent: `Ok(true)` once the body is complete, `at-least` bytes of it came, the
+    /// buffer is full or the server closed (the payload is kept for `res.body`);
+    /// `Ok(false)` while waiting; `Err` when the stream answered: a 504 when the time
+    /// runs out first (what HAProxy answers), a 502 for a malformed body.
+    pub(super) fn http_res_body_wait(&mut self, env: &mut Env<'_, '_>) -> Result<bool, ()> {
+        let Some((deadline, at_least)) = self.inspect.as_ref().and_then(|i| i.res_body_wait) else { return Ok(true) };
+        let h = self.http.as_mut().expect("HTTP mode");
+        let framing = h.txn.res.as_ref().map_or(BodyFraming::None, |r| r.framing);
+        let Ok((body, complete)) = decode_body(framing, &h.limits, self.res.buf.data()) else {
+            self.http_reject(env, 502, Termination::new(Cause::ServerAbort, Phase::Data));
+            return Err(());
+        };
+        let enough = at_least > 0 && body.len() as u64 >= at_least;
+        if !(complete || enough || self.res.eof || self.res.buf.is_full()) {
+            if deadline <= env.cx.now {
+                self.http_reject(env, 504, Termination::new(Cause::ServerTimeout, Phase::Data));
+                return Err(());
+            }
+            return Ok(false);
+        }
+        h.txn.res_body = body;
+        if let Some(i) = self.inspect.as_mut() {
+            i.res_body_wait = None;
+        }
+        Ok(true)
+    }
+
     /// `http-request early-hint`: sends the `103 Early Hints` message now and runs the
     /// rules again on the next turn of the loop.
     pub(super) fn http_send_early_hint(&mut self, env: &mut Env<'_, '_>, mut msg: Vec<u8>) {
@@ -343,20 +383,24 @@ impl Stream {
 }
 
 /// The payload of the (possibly partial) body `bytes` framed as `framing`, chunk
-/// framing removed: what `req.body` returns.
-fn payload(framing: BodyFraming, limits: &crate::http::h1::Limits, bytes: &[u8]) -> Vec<u8> {
+/// framing removed (what `req.body`/`res.body` return), and whether the body is
+/// complete. `Err` for a malformed body.
+fn decode_body(framing: BodyFraming, limits: &crate::http::h1::Limits, bytes: &[u8]) -> Result<(Vec<u8>, bool), ()> {
     let mut out = Vec::new();
     if framing == BodyFraming::None {
-        return out;
+        return Ok((out, true));
     }
     let mut dec = BodyDecoder::new(framing, limits);
     let mut at = 0;
-    while let Ok(d) = dec.decode(&bytes[at..]) {
+    loop {
+        let d = dec.decode(&bytes[at..]).map_err(|_| ())?;
         out.extend_from_slice(&bytes[at..][d.data.clone()]);
         at += d.consumed;
-        if d.done || d.consumed == 0 {
-            break;
+        if d.done {
+            return Ok((out, true));
+        }
+        if d.consumed == 0 {
+            return Ok((out, false));
         }
     }
-    out
 }

@@ -349,7 +349,6 @@ fn config_errors_read_as_haproxy_writes_them() {
         ("http-request normalize-uri foo", "parsing [t.cfg:4] : error detected in frontend 'fe' while parsing 'http-request normalize-uri' rule : unknown normalizer 'foo'."),
         ("http-request normalize-uri path-strip-dotdot x", "parsing [t.cfg:4] : error detected in frontend 'fe' while parsing 'http-request normalize-uri' rule : unknown argument 'x' for 'path-strip-dotdot' normalizer."),
         ("http-request normalize-uri fragment-strip x", "parsing [t.cfg:4]: 'http-request normalize-uri' expects either 'if' or 'unless' followed by a condition but found 'x'."),
-        ("http-response wait-for-body time 1s", "'http-response wait-for-body' is not supported by moonproxy yet."),
         ("http-request del-header X -m foo", "parsing [t.cfg:4] : error detected in frontend 'fe' while parsing 'http-request del-header' rule : -m with unsupported matching method 'foo'."),
     ];
     let mut bad = Vec::new();
