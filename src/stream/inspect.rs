@@ -216,6 +216,15 @@ pub(super) fn tcp_response_rules(ins: &mut Option<Box<Inspect>>, side: ResponseS
 }
 
 impl Stream {
+    /// Gives the stream the `sess.*` variables `tcp-request connection` rules set
+    /// before it existed (HTTP mode keeps them in the `HttpSide`).
+    pub fn set_session_vars(&mut self, vars: Vars) {
+        match self.http.as_mut() {
+            Some(h) => h.sess_vars = vars,
+            None => self.inspect.get_or_insert_with(Default::default).sess_vars = vars,
+        }
+    }
+
     /// `tcp-request content` rules, once per stream in TCP mode (before `use_backend`,
     /// waiting for data within `inspect-delay`) and once per request in HTTP mode
     /// (before the `http-request` rules, on the parsed request), as HAProxy orders
