@@ -307,7 +307,8 @@ impl Stream {
     pub(super) fn http_body_wait(&mut self, env: &mut Env<'_, '_>) -> bool {
         let Some((deadline, at_least)) = self.inspect.as_ref().and_then(|i| i.body_wait) else { return true };
         if self.http_scan_early().is_err() {
-            let status = 400;
+            self.end_body_waits();
+            let status = 400; // the scan found a malformed body
             self.http_reject(env, status, Termination::new(Cause::ProxyAbort, Phase::Request));
             return false;
         }
@@ -328,6 +329,7 @@ impl Stream {
                 }
             }
             if deadline <= env.cx.now {
+                self.end_body_waits();
                 self.http_reject(env, 408, Termination::new(Cause::ClientTimeout, Phase::Request));
             } else {
                 self.state_deadline = Some(deadline);
@@ -340,6 +342,15 @@ impl Stream {
             i.body_wait = None;
         }
         true
+    }
+
+    /// Forgets the `wait-for-body`s of a transaction the proxy answers by itself (a
+    /// kept-alive connection's next transaction starts without them).
+    fn end_body_waits(&mut self) {
+        if let Some(i) = self.inspect.as_mut() {
+            i.body_wait = None;
+            i.res_body_wait = None;
+        }
     }
 
     /// `http-response wait-for-body` yielded: wait from now on.
@@ -359,12 +370,14 @@ impl Stream {
         let h = self.http.as_mut().expect("HTTP mode");
         let framing = h.txn.res.as_ref().map_or(BodyFraming::None, |r| r.framing);
         let Ok((body, complete)) = decode_body(framing, &h.limits, self.res.buf.data()) else {
+            self.end_body_waits();
             self.http_reject(env, 502, Termination::new(Cause::ServerAbort, Phase::Data));
             return Err(());
         };
         let enough = at_least > 0 && body.len() as u64 >= at_least;
         if !(complete || enough || self.res.eof || self.res.buf.is_full()) {
             if deadline <= env.cx.now {
+                self.end_body_waits();
                 self.http_reject(env, 504, Termination::new(Cause::ServerTimeout, Phase::Data));
                 return Err(());
             }
