@@ -142,7 +142,9 @@ fn speaking(parts: &'static [&'static [u8]]) -> Backend {
 /// `tcp-response content` rules hold the response until they decide: `accept` once
 /// the expected bytes came, `reject` closes without forwarding, `close` forwards what
 /// came and closes although the server keeps its connection open. `sess` variables
-/// set by request rules are seen by response rules.
+/// set by request rules are seen by response rules. Without an inspect delay the
+/// rules decide as soon as the server is connected, on no data: an unconditional
+/// `close` then forwards nothing.
 #[test]
 fn response_rules_hold_the_response_until_they_decide() {
     for bin in moonproxy_and_haproxy() {
@@ -165,7 +167,12 @@ listen bye
     server s 127.0.0.1:{{{{bye_srv}}}}
 listen closing
     bind 127.0.0.1:{{{{closing}}}}
+    tcp-response inspect-delay 30s
     tcp-response content close if {{ res.payload(0,5) -m str CLOSE }}
+    server s 127.0.0.1:{{{{closing_srv}}}}
+listen at_once
+    bind 127.0.0.1:{{{{at_once}}}}
+    tcp-response content close
     server s 127.0.0.1:{{{{closing_srv}}}}
 "
         ))
@@ -182,6 +189,8 @@ listen closing
         assert_eq!((text(&got).as_str(), closed), ("", true), "{name}: rejected");
         let (got, closed) = exchange(proxy.addr("closing"), &[Send(b"x")], wait);
         assert_eq!((text(&got).as_str(), closed), ("CLOSE", true), "{name}: forwarded, then closed");
+        let (got, closed) = exchange(proxy.addr("at_once"), &[Send(b"x")], wait);
+        assert_eq!((text(&got).as_str(), closed), ("", true), "{name}: closed before any byte");
     }
 }
 

@@ -179,8 +179,8 @@ pub(super) struct ResponseSide<'a> {
     pub res: &'a Channel,
 }
 
-/// While a TCP-mode stream forwards: its backend's `tcp-response content` rules on
-/// the server's bytes received so far. `Continue` once they decided (or when there
+/// While a TCP-mode stream forwards (from the moment the server connection is up):
+/// its backend's `tcp-response content` rules on the server's bytes received so far. `Continue` once they decided (or when there
 /// are none); `Wait` holds the response back.
 pub(super) fn tcp_response_rules(ins: &mut Option<Box<Inspect>>, side: ResponseSide<'_>, proxies: &[ProxyRt], now: Instant) -> TcpVerdict {
     let be = match side.backend {
@@ -190,10 +190,8 @@ pub(super) fn tcp_response_rules(ins: &mut Option<Box<Inspect>>, side: ResponseS
     if ins.as_ref().is_some_and(|i| i.res_done) {
         return TcpVerdict::Continue;
     }
-    // Rules about a response look at one: wait for its first byte (or its end).
-    if side.res.buf.is_empty() && !side.res.eof {
-        return TcpVerdict::Wait;
-    }
+    // As in HAProxy, the rules first run once the server connection is up, before
+    // any byte: without an inspect delay they decide on an empty response.
     let fe_name = &proxies[side.frontend].name;
     let delay = be.tcp_rules.response_inspect_delay;
     let ins = ins.get_or_insert_with(Default::default);
