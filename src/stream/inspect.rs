@@ -7,7 +7,8 @@
 //!   decides, the buffer is full, the client closes or the delay expires (then the
 //!   data is final and every rule decides).
 //! - `tcp-response content` rules of the backend, the same way on the server's
-//!   bytes before any of them is forwarded to the client (TCP mode).
+//!   bytes, from the moment the server is connected; nothing goes to the client
+//!   before they decide (TCP mode).
 //! - Session variables of a TCP-mode stream (`sess.*`; HTTP mode keeps them in the
 //!   `HttpSide`) and `txn.*` variables of TCP rules, which conditions, `use_backend`
 //!   and the response rules read.
