@@ -287,7 +287,7 @@ pub enum ActionError {
     /// ... but got 'x'." (printed without the space before the colon).
     UnknownAction(String),
     /// The action is known but its arguments are wrong: the message goes after
-    /// "error detected in <proxy> while parsing '<list> <action>' rule : ".
+    /// `error detected in <proxy> while parsing '<list> <action>' rule : `.
     Args(String),
     /// A keyword HAProxy has and moonproxy does not support yet.
     NotSupported(String),

@@ -13,7 +13,8 @@
 //!   `HttpSide`) and `txn.*` variables of TCP rules, which conditions, `use_backend`
 //!   and the response rules read.
 //! - `http-request wait-for-body` and `http-request early-hint`, which the HTTP rules
-//!   ask of the stream ([`WaitFor::Body`], [`Verdict::EarlyHint`]).
+//!   ask of the stream ([`super::analysers::WaitFor::Body`],
+//!   [`crate::http::rules::Verdict::EarlyHint`]).
 //!
 //! State lives in an [`Inspect`] box created only for streams that use one of these.
 
