@@ -377,3 +377,36 @@ fn response_wait_for_body_feeds_the_rules_after_it() {
         assert!(text(&got).starts_with("HTTP/1.1 504 Gateway Time-out\r\n"), "{name}: {}", text(&got));
     }
 }
+
+/// `wait-for-body` in a backend's rules, on a chunked body whose client first waits
+/// for `100 Continue`: the proxy sends it, and the rules see the decoded body.
+#[test]
+fn backend_wait_for_body_on_a_chunked_body_after_100_continue() {
+    for bin in moonproxy_and_haproxy() {
+        let proxy = ProxyBuilder::new(&format!(
+            "{HTTP_DEFAULTS}frontend fe
+    bind 127.0.0.1:{{{{fe}}}}
+    default_backend be
+backend be
+    http-request wait-for-body time 3s
+    http-request return status 200 content-type text/plain lf-string \"len=%[req.body_len] body=%[req.body]\"
+"
+        ))
+        .bin(&bin)
+        .start();
+        let name = bin.display().to_string();
+        let mut s = TcpStream::connect(proxy.addr("fe")).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(b"POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n").unwrap();
+        let mut buf = [0u8; 25];
+        s.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf[..], b"HTTP/1.1 100 Continue\r\n\r\n", "{name}");
+        s.write_all(b"3\r\nabc\r\n").unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        s.write_all(b"2\r\nde\r\n0\r\n\r\n").unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        let out = text(&out);
+        assert!(out.starts_with("HTTP/1.1 200 OK\r\n") && out.ends_with("\r\n\r\nlen=5 body=abcde"), "{name}: {out}");
+    }
+}
