@@ -92,6 +92,13 @@ frontend short
     tcp-request inspect-delay 300ms
     tcp-request content reject if {{ req.payload(0,4) -m str PING }}
     default_backend be_other
+frontend proto
+    bind 127.0.0.1:{{{{proto}}}}
+    tcp-request inspect-delay 30s
+    tcp-request content accept if {{ req.proto_http }}
+    tcp-request content accept if {{ req.len ge 3 }}
+    use_backend be_ping if {{ req.proto_http }}
+    default_backend be_other
 backend be_ping
     server s 127.0.0.1:{{{{ping}}}}
 backend be_other
@@ -114,6 +121,11 @@ backend be_other
         // A length-prefixed value, complete after the second segment.
         let (got, _) = exchange(fe, &[Send(b"\x05hel"), Pause(200), Send(b"lo")], wait);
         assert_eq!(text(&got), "other:\x05hello", "{name}");
+        // `req.proto_http` waits for a complete request head; a TLS hello is not HTTP.
+        let (got, _) = exchange(proxy.addr("proto"), &[Send(b"GET / HT"), Pause(200), Send(b"TP/1.0\r\n\r\n")], wait);
+        assert_eq!(text(&got), "ping:GET / HTTP/1.0\r\n\r\n", "{name}");
+        let (got, _) = exchange(proxy.addr("proto"), &[Send(b"\x16\x03\x01")], wait);
+        assert_eq!(text(&got), "other:\x16\x03\x01", "{name}");
         // Too short for any rule to decide before the (short) delay expires: the rules
         // then run on final data and nothing rejects.
         let (got, _) = exchange(proxy.addr("short"), &[Send(b"PI")], wait);
