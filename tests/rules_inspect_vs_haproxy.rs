@@ -422,3 +422,27 @@ backend be
         assert!(out.starts_with("HTTP/1.1 200 OK\r\n") && out.ends_with("\r\n\r\nlen=5 body=abcde"), "{name}: {out}");
     }
 }
+
+/// In HTTP mode `tcp-request content` rules see the parsed request (the payload
+/// fetches find nothing there, in HAProxy too) and the variables they set are seen by
+/// the next rules and by the `http-request` rules.
+#[test]
+fn http_mode_content_rules_share_variables_with_http_rules() {
+    for bin in moonproxy_and_haproxy() {
+        let proxy = ProxyBuilder::new(&format!(
+            "{HTTP_DEFAULTS}listen fe
+    bind 127.0.0.1:{{{{fe}}}}
+    tcp-request inspect-delay 5s
+    tcp-request content set-var(txn.a) path
+    tcp-request content set-var(sess.b) var(txn.a),upper
+    tcp-request content set-var(txn.p) req.payload(0,3)
+    http-request return status 200 content-type text/plain lf-string \"a=%[var(txn.a)] b=%[var(sess.b)] p=%[var(txn.p)]\"
+"
+        ))
+        .bin(&bin)
+        .start();
+        let name = bin.display().to_string();
+        let (got, _) = exchange(proxy.addr("fe"), &[Send(b"GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")], Duration::from_secs(5));
+        assert!(text(&got).ends_with("\r\n\r\na=/x b=/X p="), "{name}: {}", text(&got));
+    }
+}

@@ -60,7 +60,7 @@ pub struct RuleCtx<'a, 'e> {
 }
 
 /// Variable writes made by converters during one rule: `None` unsets.
-type VarWrites = std::cell::RefCell<Vec<(VarName, Option<Sample>)>>;
+pub type VarWrites = std::cell::RefCell<Vec<(VarName, Option<Sample>)>>;
 
 impl<'a, 'e> RuleCtx<'a, 'e> {
     /// A context reading `env` and `txn`. `set-var()` converters evaluated through
@@ -72,10 +72,17 @@ impl<'a, 'e> RuleCtx<'a, 'e> {
     fn with_writes(env: &'a RuleEnv<'e>, txn: &'a Txn, writes: &'a VarWrites) -> RuleCtx<'a, 'e> {
         RuleCtx { env, txn, writes: Some(writes) }
     }
+
+    /// A context whose variable writes (`set-var` of TCP rules, `set-var()`
+    /// converters) are recorded in `writes` and seen by later reads through it;
+    /// [`apply_writes`] stores them once `txn` may be borrowed mutably.
+    pub fn recording(env: &'a RuleEnv<'e>, txn: &'a Txn, writes: &'a VarWrites) -> RuleCtx<'a, 'e> {
+        RuleCtx::with_writes(env, txn, writes)
+    }
 }
 
-/// Applies the writes converters recorded during a rule.
-fn apply_writes(writes: &VarWrites, txn: &mut Txn, env: &mut RuleEnv<'_>) {
+/// Applies the variable writes recorded through a [`RuleCtx::recording`] context.
+pub fn apply_writes(writes: &VarWrites, txn: &mut Txn, env: &mut RuleEnv<'_>) {
     for (name, value) in writes.borrow_mut().drain(..) {
         match value {
             Some(v) => set_var(&name, v, txn, env),

@@ -241,15 +241,20 @@ impl Stream {
         let list = TcpRuleList::Content;
         let verdict = match self.http.as_mut() {
             Some(h) => {
-                // `set-var(sess.*)` writes go to `sess`; conditions read the variables as
-                // they were before this pass. The request is complete: nothing waits.
-                let mut sess = h.sess_vars.clone();
-                let renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars);
-                let cx = crate::http::rules::RuleCtx::new(&renv, &h.txn);
-                let mut txn_vars = Vars::new();
-                let mut vars = TcpVars { sess: &mut sess, txn: Some(&mut txn_vars) };
-                let v = run_tcp_rules(&fe.tcp_rules, list, &mut RuleCursor::default(), &cx, &mut vars);
-                h.sess_vars = sess;
+                // The request is complete: nothing waits. Variables are recorded by the
+                // context (the next rules see them), then stored in the transaction
+                // (`txn.*`, read by the `http-request` rules) and the session.
+                use crate::http::rules::{apply_writes, RuleCtx, VarWrites};
+                let writes = VarWrites::default();
+                let v = {
+                    let renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars);
+                    let cx = RuleCtx::recording(&renv, &h.txn, &writes);
+                    let (mut unused_sess, mut unused_txn) = (Vars::new(), Vars::new());
+                    let mut vars = TcpVars { sess: &mut unused_sess, txn: Some(&mut unused_txn) };
+                    run_tcp_rules(&fe.tcp_rules, list, &mut RuleCursor::default(), &cx, &mut vars)
+                };
+                let mut renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars);
+                apply_writes(&writes, &mut h.txn, &mut renv);
                 v
             }
             None => {
