@@ -395,6 +395,8 @@ pub enum TcpRuleList {
 pub enum TcpAction {
     Accept,
     Reject,
+    /// `tcp-response content close`.
+    Close,
     /// `set-var(name) <expr>`: the expression text, checked when parsed.
     SetVar { name: String, expr: String },
     /// `unset-var(name)`.

@@ -19,10 +19,12 @@
 //! report errors at their line) and compiled again when the proxy is built.
 
 mod fmt;
+pub mod normalize;
 #[cfg(test)]
 mod tests;
 
 pub use fmt::Fmt;
+pub use normalize::Normalizer;
 
 use super::txn::Txn;
 use super::{Method, TargetForm};
@@ -58,7 +60,7 @@ pub struct RuleCtx<'a, 'e> {
 }
 
 /// Variable writes made by converters during one rule: `None` unsets.
-type VarWrites = std::cell::RefCell<Vec<(VarName, Option<Sample>)>>;
+pub type VarWrites = std::cell::RefCell<Vec<(VarName, Option<Sample>)>>;
 
 impl<'a, 'e> RuleCtx<'a, 'e> {
     /// A context reading `env` and `txn`. `set-var()` converters evaluated through
@@ -70,10 +72,17 @@ impl<'a, 'e> RuleCtx<'a, 'e> {
     fn with_writes(env: &'a RuleEnv<'e>, txn: &'a Txn, writes: &'a VarWrites) -> RuleCtx<'a, 'e> {
         RuleCtx { env, txn, writes: Some(writes) }
     }
+
+    /// A context whose variable writes (`set-var` of TCP rules, `set-var()`
+    /// converters) are recorded in `writes` and seen by later reads through it;
+    /// [`apply_writes`] stores them once `txn` may be borrowed mutably.
+    pub fn recording(env: &'a RuleEnv<'e>, txn: &'a Txn, writes: &'a VarWrites) -> RuleCtx<'a, 'e> {
+        RuleCtx::with_writes(env, txn, writes)
+    }
 }
 
-/// Applies the writes converters recorded during a rule.
-fn apply_writes(writes: &VarWrites, txn: &mut Txn, env: &mut RuleEnv<'_>) {
+/// Applies the variable writes recorded through a [`RuleCtx::recording`] context.
+pub fn apply_writes(writes: &VarWrites, txn: &mut Txn, env: &mut RuleEnv<'_>) {
     for (name, value) in writes.borrow_mut().drain(..) {
         match value {
             Some(v) => set_var(&name, v, txn, env),
@@ -154,8 +163,13 @@ pub enum Verdict {
     Reply { response: Vec<u8>, close: bool },
     /// `use-service <name>`: an applet answers instead of a server.
     UseService(String),
-    /// Cannot decide yet: run the same rule again after this.
+    /// Cannot decide yet: run the rules again from the cursor after this. For
+    /// [`WaitFor::Body`] (`wait-for-body`) the cursor is already past the rule: the
+    /// stream waits for the body, keeps it for `req.body`, then resumes.
     Yield(WaitFor),
+    /// `early-hint`: send this `103 Early Hints` interim response to the client now,
+    /// then run the rules again from the cursor (past the rule).
+    EarlyHint(Vec<u8>),
 }
 
 /// A proxy's compiled HTTP rules. Empty lists cost nothing at run time.
@@ -228,6 +242,13 @@ pub enum Action {
     Capture { expr: Expr, slot: CaptureSlot, response: bool },
     Auth { realm: String },
     UseService(String),
+    /// `early-hint <name> <fmt>`: a header of a `103 Early Hints` sent before the
+    /// final response (not to HTTP/1.0 clients).
+    EarlyHint { name: String, value: Fmt },
+    /// `normalize-uri <normalizer> [full|strict]`.
+    NormalizeUri(Normalizer),
+    /// `wait-for-body time <time> [at-least <bytes>]` (`at_least` 0: none).
+    WaitForBody { time: std::time::Duration, at_least: u64 },
 }
 
 /// Which part of the request target a `replace-*` action rewrites.
@@ -273,7 +294,7 @@ pub enum ActionError {
     /// ... but got 'x'." (printed without the space before the colon).
     UnknownAction(String),
     /// The action is known but its arguments are wrong: the message goes after
-    /// "error detected in <proxy> while parsing '<list> <action>' rule : ".
+    /// `error detected in <proxy> while parsing '<list> <action>' rule : `.
     Args(String),
     /// A keyword HAProxy has and moonproxy does not support yet.
     NotSupported(String),
@@ -375,9 +396,11 @@ impl Action {
                 match base {
                     "set-header" => Action::SetHeader { name: w[0].clone(), value },
                     "add-header" => Action::AddHeader { name: w[0].clone(), value },
-                    _ => return Err(ActionError::NotSupported(format!("{} early-hint", list.name()))),
+                    _ => Action::EarlyHint { name: w[0].clone(), value },
                 }
             }
+            "normalize-uri" => Action::NormalizeUri(Normalizer::parse(args).map_err(a)?),
+            "wait-for-body" => parse_wait_for_body(args).map_err(a)?,
             "del-header" => {
                 let matcher = match args {
                     [_] => None,
@@ -563,6 +586,34 @@ impl HttpRuleList {
             HttpRuleList::AfterResponse => "http-after-response",
         }
     }
+}
+
+/// `wait-for-body time <time> [at-least <bytes>]`, with HAProxy's messages.
+fn parse_wait_for_body(args: &[String]) -> Result<Action, String> {
+    let mut time = None;
+    let mut at_least = 0;
+    let mut i = 0;
+    while let Some(kw) = args.get(i) {
+        let value = || args.get(i + 1).ok_or_else(|| format!("missing argument for '{kw}'"));
+        let bad = |v: &str| {
+            let c = v.chars().find(|c| !c.is_ascii_digit()).unwrap_or(' ');
+            format!("unexpected character '{c}'")
+        };
+        match kw.as_str() {
+            "time" => {
+                let v = value()?;
+                time = Some(crate::config::units::parse_time(v).map_err(|_| bad(v))?);
+            }
+            "at-least" => {
+                let v = value()?;
+                at_least = crate::config::units::parse_size(v).map_err(|_| bad(v))?;
+            }
+            other => return Err(format!("unexpected keyword '{other}'")),
+        }
+        i += 2;
+    }
+    let time = time.ok_or("expects time <time> [ at-least <bytes> ]")?;
+    Ok(Action::WaitForBody { time, at_least })
 }
 
 /// `[status <code>] [content-type <type>] [string <s> | lf-string <fmt> | file <path> |
@@ -781,6 +832,7 @@ fn run(rules: &HttpRules, list: &[HttpRule], side: Side, cursor: &mut usize, txn
                 *cursor = list.len();
                 return v;
             }
+            Flow::Resume(v) => return v,
         }
     }
     Verdict::Continue
@@ -791,6 +843,8 @@ enum Flow {
     /// `allow`: the rest of the list is skipped.
     Stop,
     Verdict(Verdict),
+    /// The stream must act, then run the list again from the next rule.
+    Resume(Verdict),
 }
 
 /// Bytes a header value may not hold: a rewrite producing them is dropped rather than
@@ -983,6 +1037,34 @@ fn exec(rules: &HttpRules, action: &Action, side: Side, txn: &mut Txn, env: &mut
             return Flow::Verdict(Verdict::Reply { response, close: false });
         }
         Action::UseService(name) => return Flow::Verdict(Verdict::UseService(name.clone())),
+        Action::EarlyHint { name, value } => {
+            // HTTP/1.0 clients do not know interim responses: they get none.
+            if txn.req.as_ref().is_none_or(|r| r.line.version == super::Version::Http10) {
+                return Flow::Next;
+            }
+            let v = render(value, txn, env);
+            if bad_value(&v) {
+                return Flow::Next;
+            }
+            let mut msg = b"HTTP/1.1 103 Early Hints\r\n".to_vec();
+            msg.extend_from_slice(name.as_bytes());
+            msg.extend_from_slice(b": ");
+            msg.extend_from_slice(&v);
+            msg.extend_from_slice(b"\r\n\r\n");
+            return Flow::Resume(Verdict::EarlyHint(msg));
+        }
+        Action::NormalizeUri(n) => {
+            if let Some(req) = txn.req.as_mut() {
+                match n.apply(&req.line.target) {
+                    Ok(t) if t != req.line.target => set_target(&mut req.line, t),
+                    Ok(_) => {}
+                    Err(normalize::BadEncoding) => return Flow::Verdict(Verdict::Deny { status: 400 }),
+                }
+            }
+        }
+        Action::WaitForBody { time, at_least } => {
+            return Flow::Resume(Verdict::Yield(WaitFor::Body { time: *time, at_least: *at_least }))
+        }
     }
     Flow::Next
 }

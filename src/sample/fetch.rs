@@ -188,6 +188,7 @@ pub fn lookup(name: &str) -> Option<&'static Fetch> {
     FETCHES
         .iter()
         .find(|f| f.name == name)
+        .or_else(|| super::fetch_payload::lookup(name))
         .or_else(|| super::fetch_http::lookup(name))
 }
 

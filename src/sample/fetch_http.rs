@@ -159,15 +159,6 @@ pub static FETCHES: &[Fetch] = &[
         out.extend_from_slice(b"\r\n");
         Some(Sample::Str(out))
     }),
-    fetch!("req.len", ArgSpec::NONE, T::Sint, |_, cx| {
-        // The bytes of the request waiting in the buffer: its head, then what body
-        // was kept for the rules.
-        let mut head = Vec::new();
-        cx.http_req()?.write_head(&mut head);
-        let body = cx.http_txn().map_or(0, |t| t.req_body.len());
-        Some(Sample::Sint((head.len() + body) as i64))
-    }),
-    fetch!("req.proto_http", ArgSpec::NONE, T::Bool, |_, cx| Some(Sample::Bool(cx.http_req().is_some()))),
     fetch!("req.ver", ArgSpec::NONE, T::Str, |_, cx| Some(Sample::str(version(
         cx.http_req()?.line.version
     )))),

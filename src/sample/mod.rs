@@ -21,6 +21,7 @@ pub mod args;
 pub mod conv;
 pub mod fetch;
 pub mod fetch_http;
+pub mod fetch_payload;
 pub mod hash;
 pub mod json;
 pub mod map;
@@ -283,6 +284,39 @@ pub trait SampleCtx {
     fn http_txn(&self) -> Option<&crate::http::txn::Txn> {
         None
     }
+    /// The raw bytes waiting in a channel, for `tcp-request|tcp-response content`
+    /// rules in TCP mode (`req.payload`, `res.len` ...). `None` where there is no raw
+    /// buffer to inspect (HTTP mode, where HAProxy's payload fetches find nothing
+    /// either).
+    fn channel_data(&self, _dir: Dir) -> Option<ChannelData<'_>> {
+        None
+    }
+    /// Called by a fetch whose answer may change once more data arrives (HAProxy's
+    /// `SMP_F_MAY_CHANGE`): a rule whose condition fails or finds nothing because of
+    /// it waits for more data instead of deciding.
+    fn may_change(&self) {}
+    /// Whether [`SampleCtx::may_change`] was called since the last call, and resets it.
+    fn took_may_change(&self) -> bool {
+        false
+    }
+}
+
+/// Which channel a payload fetch reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dir {
+    /// Client to server (`req.*`).
+    Req,
+    /// Server to client (`res.*`).
+    Res,
+}
+
+/// The bytes of a channel as a rule sees them.
+#[derive(Clone, Copy, Debug)]
+pub struct ChannelData<'a> {
+    pub bytes: &'a [u8],
+    /// No more bytes will be waited for: the inspect delay expired, the buffer is
+    /// full or the sender closed. A fetch short of data then fails for good.
+    pub last: bool,
 }
 
 /// A context for tests and for expressions evaluated outside any stream.

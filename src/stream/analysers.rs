@@ -30,6 +30,9 @@ pub enum WaitFor {
     Timer(Instant),
     /// More bytes from the client (e.g. `tcp-request content` inspection).
     ClientData,
+    /// `wait-for-body`: the request body, until it is complete, `at_least` bytes
+    /// of it arrived (0: no such bound) or the buffer is full, for at most `time`.
+    Body { time: Duration, at_least: u64 },
 }
 
 /// Outcome of one pass.
@@ -71,8 +74,8 @@ pub fn run_backend_rules(fe: &ProxyRt, cursor: &mut RuleCursor, cx: &dyn SampleC
 
 // ---- tcp-request / tcp-response rules ---------------------------------------
 
-use super::acl::{AclSet, CompiledCond};
-use crate::config::model::{Acl, TcpAction, TcpRuleConf, TcpRuleList};
+use super::acl::{AclMatcher, AclSet, CompiledCond};
+use crate::config::model::{Acl, AclExpr, AclRef, Condition, MatchMethod, PredefinedAcl, TcpAction, TcpRuleConf, TcpRuleList};
 use crate::sample::vars::{Scope, VarName, Vars};
 use crate::sample::Expr;
 use std::time::Duration;
@@ -98,13 +101,15 @@ pub struct TcpRules {
 #[derive(Debug)]
 pub struct TcpRule {
     pub action: TcpRuleAction,
-    pub cond: Option<CompiledCond>,
+    pub cond: Option<InspectCond>,
 }
 
 #[derive(Debug)]
 pub enum TcpRuleAction {
     Accept,
     Reject,
+    /// `tcp-response content close`: close the server connection, forward what came.
+    Close,
     SetVar(VarName, Expr),
     UnsetVar(VarName),
 }
@@ -116,6 +121,12 @@ pub enum TcpVerdict {
     Continue,
     /// `reject`: close the connection (silently for `connection` rules).
     Reject,
+    /// `close` (response rules): close the server side, forward what was received.
+    Close,
+    /// A condition needs data that has not arrived yet (its fetches "may change"):
+    /// run the list again from the same rule when data comes or the inspect delay
+    /// expires (the context then says the data is final).
+    Wait,
 }
 
 impl TcpRules {
@@ -141,6 +152,7 @@ impl TcpRules {
             let action = match action {
                 TcpAction::Accept => Ok(TcpRuleAction::Accept),
                 TcpAction::Reject => Ok(TcpRuleAction::Reject),
+                TcpAction::Close => Ok(TcpRuleAction::Close),
                 TcpAction::SetVar { name, expr } => var(name).and_then(|v| {
                     Expr::parse(expr)
                         .map(|e| TcpRuleAction::SetVar(v, e))
@@ -148,7 +160,7 @@ impl TcpRules {
                 }),
                 TcpAction::UnsetVar { name } => var(name).map(TcpRuleAction::UnsetVar),
             };
-            let cond = c.cond.as_ref().map(|cond| CompiledCond::compile(cond, &out.acls)).transpose();
+            let cond = c.cond.as_ref().map(|cond| InspectCond::compile(cond, &out.acls)).transpose();
             match (action, cond) {
                 (Ok(action), Ok(cond)) => {
                     let rule = TcpRule { action, cond };
@@ -174,6 +186,122 @@ impl TcpRules {
     }
 }
 
+/// The result of a condition on data that may still be incomplete: HAProxy's
+/// three-valued ACL logic (`ACL_TEST_FAIL`, `ACL_TEST_MISS`, `ACL_TEST_PASS`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tri {
+    Fail,
+    /// Not decided: a fetch lacked data that may still come.
+    Miss,
+    Pass,
+}
+
+impl Tri {
+    fn not(self) -> Tri {
+        match self {
+            Tri::Fail => Tri::Pass,
+            Tri::Pass => Tri::Fail,
+            Tri::Miss => Tri::Miss,
+        }
+    }
+}
+
+#[derive(Debug)]
+enum InspectTerm {
+    Const(bool),
+    Named(String),
+    Anon(Box<AclMatcher>),
+}
+
+/// An `if|unless` condition of a TCP rule, evaluated term by term so that a term
+/// whose fetch lacked data ([`crate::sample::SampleCtx::may_change`]) counts as
+/// unknown ([`Tri::Miss`]): `a || b` passes as soon as one term passes, `a b` fails
+/// as soon as one fails, and a negated unknown stays unknown, as in HAProxy.
+#[derive(Debug)]
+pub struct InspectCond {
+    unless: bool,
+    or_groups: Vec<Vec<(bool, InspectTerm)>>,
+}
+
+impl InspectCond {
+    /// Compiles `cond` against the proxy's ACLs (every named ACL must exist).
+    pub fn compile(cond: &Condition, set: &AclSet) -> Result<InspectCond, String> {
+        // The same checks and messages as every other rule's conditions.
+        CompiledCond::compile(cond, set)?;
+        let mut or_groups = Vec::new();
+        for group in &cond.or_groups {
+            let mut terms = Vec::new();
+            for t in group {
+                let term = match &t.acl {
+                    AclRef::Predefined(PredefinedAcl::True) => InspectTerm::Const(true),
+                    AclRef::Predefined(PredefinedAcl::False) => InspectTerm::Const(false),
+                    AclRef::Predefined(PredefinedAcl::LocalHost) => {
+                        let e = AclExpr {
+                            fetch: "src".into(),
+                            fetch_args: vec![],
+                            converters: vec![],
+                            method: MatchMethod::Ip,
+                            ignore_case: false,
+                            patterns: vec!["127.0.0.1/8".into(), "::1".into()],
+                            sample: String::new(),
+                        };
+                        InspectTerm::Anon(Box::new(AclMatcher::compile(&e)?))
+                    }
+                    AclRef::Named(n) => InspectTerm::Named(n.clone()),
+                    AclRef::Anonymous(e) => InspectTerm::Anon(Box::new(
+                        AclMatcher::compile(e).map_err(|e| format!("parsing [{}] : {e}", cond.location))?,
+                    )),
+                };
+                terms.push((t.negate, term));
+            }
+            or_groups.push(terms);
+        }
+        Ok(InspectCond { unless: cond.unless, or_groups })
+    }
+
+    /// Evaluates the condition; [`Tri::Miss`] when the answer needs more data.
+    pub fn eval(&self, set: &AclSet, cx: &dyn SampleCtx) -> Tri {
+        let mut any = Tri::Fail;
+        for group in &self.or_groups {
+            let mut all = Tri::Pass;
+            for (negate, term) in group {
+                cx.took_may_change(); // forget what earlier terms reported
+                let pass = match term {
+                    InspectTerm::Const(b) => *b,
+                    InspectTerm::Named(n) => set.eval(n, cx),
+                    InspectTerm::Anon(m) => m.matches(cx),
+                };
+                let missed = cx.took_may_change();
+                let mut v = match (pass, missed) {
+                    (true, _) => Tri::Pass,
+                    (false, true) => Tri::Miss,
+                    (false, false) => Tri::Fail,
+                };
+                if *negate {
+                    v = v.not();
+                }
+                match v {
+                    Tri::Fail => {
+                        all = Tri::Fail;
+                        break;
+                    }
+                    Tri::Miss => all = Tri::Miss,
+                    Tri::Pass => {}
+                }
+            }
+            match all {
+                Tri::Pass => {
+                    any = Tri::Pass;
+                    break;
+                }
+                Tri::Miss => any = Tri::Miss,
+                Tri::Fail => {}
+            }
+        }
+        if self.unless { any.not() } else { any }
+    }
+}
+
 /// The variables TCP rules may set: `sess.*` always, `txn.*`/`req.*`/`res.*` once a
 /// stream exists (`None` for `tcp-request connection`, where HAProxy refuses them).
 pub struct TcpVars<'a> {
@@ -181,11 +309,17 @@ pub struct TcpVars<'a> {
     pub txn: Option<&'a mut Vars>,
 }
 
-/// Runs the rules of `list` from `cursor` and stops at the first `accept` or
-/// `reject` whose condition holds. `cx` is read by conditions and `set-var`
-/// expressions; it cannot borrow the stores `vars` writes, so the rules of one pass
-/// see variables as they were when the pass started. Rules never wait for data yet:
-/// a condition on data not received is false, as after `inspect-delay` in HAProxy.
+/// Runs the rules of `list` from `cursor` and stops at the first `accept`, `reject`
+/// or `close` whose condition holds. `cx` is read by conditions and `set-var`
+/// expressions. A variable goes to `cx` when it stores variables itself
+/// ([`SampleCtx::set_var`] is true: the next rules see it at once, as in HAProxy),
+/// else to `vars`, which `cx` cannot borrow (the rules of that pass then see
+/// variables as they were when it started).
+///
+/// A condition whose fetches lack data that may still come ([`Tri::Miss`]) stops the
+/// pass with [`TcpVerdict::Wait`], the cursor on that rule: the stream runs the list
+/// again when data arrives, and once the inspect delay expired, with a context whose
+/// data is final (then nothing is unknown any more and every rule decides).
 pub fn run_tcp_rules(
     rules: &TcpRules,
     list: TcpRuleList,
@@ -195,23 +329,25 @@ pub fn run_tcp_rules(
 ) -> TcpVerdict {
     let list = rules.list(list);
     while let Some(rule) = list.get(cursor.next_rule) {
-        cursor.next_rule += 1;
         if let Some(c) = &rule.cond {
-            if !c.eval(&rules.acls, cx) {
-                continue;
+            match c.eval(&rules.acls, cx) {
+                Tri::Miss => return TcpVerdict::Wait,
+                Tri::Fail => {
+                    cursor.next_rule += 1;
+                    continue;
+                }
+                Tri::Pass => {}
             }
         }
-        match &rule.action {
-            TcpRuleAction::Accept => {
-                cursor.next_rule = list.len();
-                return TcpVerdict::Continue;
-            }
-            TcpRuleAction::Reject => {
-                cursor.next_rule = list.len();
-                return TcpVerdict::Reject;
-            }
+        cursor.next_rule += 1;
+        let end = match &rule.action {
+            TcpRuleAction::Accept => TcpVerdict::Continue,
+            TcpRuleAction::Reject => TcpVerdict::Reject,
+            TcpRuleAction::Close => TcpVerdict::Close,
             TcpRuleAction::SetVar(name, expr) => {
-                if let Some(v) = expr.eval(cx) {
+                // A context that stores variables itself shows the write to the next
+                // rules at once, as HAProxy does.
+                if let Some(v) = expr.eval(cx).filter(|v| !cx.set_var(name, Some(v.clone()))) {
                     match (name.scope, vars.txn.as_deref_mut()) {
                         (Scope::Sess, _) => vars.sess.set(name, v),
                         (Scope::Proc, _) => crate::sample::vars::with_proc_vars(|p| p.set(name, v)),
@@ -219,20 +355,29 @@ pub fn run_tcp_rules(
                         _ => {}
                     }
                 }
+                continue;
             }
-            TcpRuleAction::UnsetVar(name) => match (name.scope, vars.txn.as_deref_mut()) {
-                (Scope::Sess, _) => {
-                    vars.sess.unset(name);
+            TcpRuleAction::UnsetVar(name) => {
+                if cx.set_var(name, None) {
+                    continue;
                 }
-                (Scope::Proc, _) => {
-                    crate::sample::vars::with_proc_vars(|p| p.unset(name));
+                match (name.scope, vars.txn.as_deref_mut()) {
+                    (Scope::Sess, _) => {
+                        vars.sess.unset(name);
+                    }
+                    (Scope::Proc, _) => {
+                        crate::sample::vars::with_proc_vars(|p| p.unset(name));
+                    }
+                    (Scope::Txn | Scope::Req | Scope::Res, Some(t)) => {
+                        t.unset(name);
+                    }
+                    _ => {}
                 }
-                (Scope::Txn | Scope::Req | Scope::Res, Some(t)) => {
-                    t.unset(name);
-                }
-                _ => {}
-            },
-        }
+                continue;
+            }
+        };
+        cursor.next_rule = list.len();
+        return end;
     }
     TcpVerdict::Continue
 }
@@ -311,6 +456,44 @@ mod tests {
         let proxies = crate::stream::proxy::build_proxies(&loaded.config).unwrap();
         let step = run_backend_rules(&proxies[0], &mut RuleCursor::default(), &TestFe);
         assert_eq!(step, RuleStep::Backend(1));
+    }
+
+    /// Conditions on data that may still change wait ([`TcpVerdict::Wait`]) at their
+    /// rule, with HAProxy's three-valued logic; final data always decides.
+    #[test]
+    fn content_rules_wait_for_data_that_may_change() {
+        use crate::sample::{ChannelData, Dir};
+        struct Data(&'static [u8], bool, std::cell::Cell<bool>);
+        impl SampleCtx for Data {
+            fn channel_data(&self, _: Dir) -> Option<ChannelData<'_>> {
+                Some(ChannelData { bytes: self.0, last: self.1 })
+            }
+            fn may_change(&self) {
+                self.2.set(true);
+            }
+            fn took_may_change(&self) -> bool {
+                self.2.replace(false)
+            }
+        }
+        let r = rules(
+            "  tcp-request inspect-delay 2s\n  tcp-request content set-var(sess.n) int(1)\n  tcp-request content accept if { req.payload(0,4) -m str PING }\n  tcp-request content reject if { req.len gt 6 } || FALSE\n  tcp-request content reject unless { req.len ge 3 }\n  tcp-request content accept if TRUE || { req.len gt 100 }\n",
+        );
+        let run = |bytes: &'static [u8], last: bool, cursor: &mut RuleCursor| {
+            let mut sess = Vars::new();
+            let cx = Data(bytes, last, Default::default());
+            run_tcp_rules(&r, TcpRuleList::Content, cursor, &cx, &mut TcpVars { sess: &mut sess, txn: None })
+        };
+        let mut c = RuleCursor::default();
+        assert_eq!(run(b"PI", false, &mut c), TcpVerdict::Wait);
+        assert_eq!(c.next_rule, 1, "waits at the rule that needs data, after the set-var");
+        assert_eq!(run(b"PING", false, &mut c), TcpVerdict::Continue);
+        let mut c = RuleCursor::default();
+        assert_eq!(run(b"PANGxyz", false, &mut c), TcpVerdict::Reject, "a passing term decides at once");
+        let mut c = RuleCursor::default();
+        assert_eq!(run(b"PANG", false, &mut c), TcpVerdict::Wait, "req.len gt 6 may still become true");
+        assert_eq!(run(b"PANG", true, &mut c), TcpVerdict::Continue, "final: TRUE || ... accepts");
+        let mut c = RuleCursor::default();
+        assert_eq!(run(b"PA", true, &mut c), TcpVerdict::Reject, "unless on final data");
     }
 
     struct TestFe;

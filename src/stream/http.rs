@@ -588,7 +588,7 @@ impl Stream {
         if !self.tcp_content_rules(env) {
             return;
         }
-        if !self.http_request_rules(env, self.frontend, Phase::Request) {
+        if !self.http_body_wait(env) || !self.http_request_rules(env, self.frontend, Phase::Request) {
             return;
         }
         self.http_mut().rules_at = RulesAt::BackendRequest;
@@ -679,6 +679,8 @@ impl Stream {
             Verdict::Yield(WaitFor::Forced) => env.cx.wake.push(Kind::Client, env.key),
             Verdict::Yield(WaitFor::Timer(at)) => self.state_deadline = Some(at),
             Verdict::Yield(WaitFor::ClientData) => {}
+            Verdict::Yield(WaitFor::Body { time, at_least }) => self.http_start_body_wait(env, time, at_least),
+            Verdict::EarlyHint(msg) => self.http_send_early_hint(env, msg),
         }
         false
     }
@@ -698,7 +700,7 @@ impl Stream {
                     h.be_rules_started = true;
                     h.rule_cursor = 0;
                 }
-                if !self.http_request_rules(env, be, Phase::Request) {
+                if !self.http_body_wait(env) || !self.http_request_rules(env, be, Phase::Request) {
                     return false;
                 }
             }
@@ -1109,6 +1111,11 @@ impl Stream {
                     }
                 }
             }
+            // `http-response wait-for-body` in progress: the rules after it resume once
+            // the body is here.
+            if !self.http_res_body_wait(env)? {
+                return Ok(progress);
+            }
             if !self.http_response_rules(env) {
                 return Err(());
             }
@@ -1174,7 +1181,13 @@ impl Stream {
                     env.cx.wake.push(Kind::Client, env.key);
                     return false;
                 }
+                Verdict::Yield(WaitFor::Body { time, at_least }) => {
+                    self.http_start_res_body_wait(env, time, at_least);
+                    return false;
+                }
                 Verdict::Yield(_) => return false,
+                // A request-only action: nothing to send here.
+                Verdict::EarlyHint(_) => {}
                 Verdict::Deny { status } | Verdict::Tarpit { status } => {
                     self.http_reject(env, status, Termination::new(Cause::ProxyAbort, Phase::Headers));
                     return false;

@@ -18,6 +18,7 @@ pub mod analysers;
 pub mod channel;
 pub mod conn;
 pub mod http;
+pub mod inspect;
 pub mod proxy;
 pub mod state;
 pub mod termination;
@@ -27,7 +28,6 @@ mod tests;
 
 use crate::log::StreamLog;
 use crate::reactor::{token, Ctx, Key, Kind, Ready};
-use acl::SampleCtx;
 use analysers::{RuleCursor, RuleStep, WaitFor};
 use channel::Channel;
 pub use conn::Target;
@@ -210,6 +210,9 @@ pub struct Stream {
     term: Termination,
     /// HTTP mode: the transaction and message state (`None` in TCP mode).
     http: Option<Box<http::HttpSide>>,
+    /// Content inspection state (TCP rules waiting for data, TCP-mode variables,
+    /// `wait-for-body`), created when first needed ([`inspect`]).
+    inspect: Option<Box<inspect::Inspect>>,
 }
 
 impl Stream {
@@ -246,6 +249,7 @@ impl Stream {
             queue_seen: (0, 0),
             term: Termination::NORMAL,
             http: None,
+            inspect: None,
         }
     }
 
@@ -358,7 +362,10 @@ impl Stream {
                     let cx = crate::http::rules::RuleCtx::new(&renv, &h.txn);
                     analysers::run_backend_rules(fe, &mut self.cursor, &cx)
                 }
-                None => analysers::run_backend_rules(fe, &mut self.cursor, &SampleCtx { src: self.src, dst: self.dst }),
+                None => {
+                    let cx = inspect::route_ctx((self.src, self.dst), fe, self.inspect.as_deref(), &self.req);
+                    analysers::run_backend_rules(fe, &mut self.cursor, &cx)
+                }
             };
             match step {
                 RuleStep::Backend(be) => {
@@ -371,7 +378,7 @@ impl Stream {
                 RuleStep::NoBackend => return self.close(env, Cause::ProxyAbort, Phase::Request),
                 RuleStep::Yield(WaitFor::Forced) => return env.cx.wake.push(Kind::Client, env.key),
                 RuleStep::Yield(WaitFor::Timer(at)) => return self.state_deadline = Some(at),
-                RuleStep::Yield(WaitFor::ClientData) => return,
+                RuleStep::Yield(WaitFor::ClientData | WaitFor::Body { .. }) => return,
             }
         }
         // HTTP: the backend's request rules run once it is known (they may wait).
@@ -379,48 +386,6 @@ impl Stream {
             return;
         }
         self.assign_server(env, None);
-    }
-
-    /// `tcp-request content` rules, once per stream in TCP mode (before `use_backend`) and
-    /// once per request in HTTP mode (before the `http-request` rules, where they see the
-    /// parsed request), as HAProxy orders them. They do not wait for data
-    /// (`inspect-delay`) yet. False when a `reject` closed the stream.
-    pub(super) fn tcp_content_rules(&mut self, env: &mut Env<'_, '_>) -> bool {
-        if self.tcp_content_done {
-            return true;
-        }
-        self.tcp_content_done = true;
-        let fe = &env.proxies[self.frontend];
-        if fe.tcp_rules.content.is_empty() {
-            return true;
-        }
-        use analysers::{run_tcp_rules, TcpVars, TcpVerdict};
-        let list = crate::config::model::TcpRuleList::Content;
-        let verdict = match self.http.as_mut() {
-            Some(h) => {
-                // `set-var(sess.*)` writes go to `sess`; conditions read the variables as
-                // they were before this pass.
-                let mut sess = h.sess_vars.clone();
-                let renv = frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars);
-                let cx = crate::http::rules::RuleCtx::new(&renv, &h.txn);
-                let mut txn_vars = crate::sample::vars::Vars::new();
-                let mut vars = TcpVars { sess: &mut sess, txn: Some(&mut txn_vars) };
-                let v = run_tcp_rules(&fe.tcp_rules, list, &mut RuleCursor::default(), &cx, &mut vars);
-                h.sess_vars = sess;
-                v
-            }
-            None => {
-                let cx = SampleCtx { src: self.src, dst: self.dst };
-                let mut sess = crate::sample::vars::Vars::new();
-                let mut vars = TcpVars { sess: &mut sess, txn: None };
-                run_tcp_rules(&fe.tcp_rules, list, &mut RuleCursor::default(), &cx, &mut vars)
-            }
-        };
-        if verdict == TcpVerdict::Reject {
-            self.close(env, Cause::ProxyAbort, Phase::Request);
-            return false;
-        }
-        true
     }
 
     /// Picks a server and connects, or queues.
@@ -670,7 +635,23 @@ impl Stream {
                     break;
                 }
             }
-            if !self.res.buf.is_empty() && client.writable {
+            // `tcp-response content` rules hold the response until they decide.
+            let side = inspect::ResponseSide { addrs: (self.src, self.dst), frontend: self.frontend, backend: self.backend, req: &self.req, res: &self.res };
+            let held = match inspect::tcp_response_rules(&mut self.inspect, side, env.proxies, now) {
+                analysers::TcpVerdict::Reject => {
+                    outcome = Some((Cause::ProxyAbort, Phase::Data));
+                    break;
+                }
+                analysers::TcpVerdict::Close if !self.res.eof => {
+                    self.res.eof = true;
+                    srv.shutdown_write();
+                    progress = true;
+                    false
+                }
+                analysers::TcpVerdict::Wait => true,
+                _ => false,
+            };
+            if !held && !self.res.buf.is_empty() && client.writable {
                 let (n, end) = client.write_from(&mut self.res.buf);
                 if n > 0 {
                     self.client_last = now;
@@ -785,10 +766,7 @@ impl Stream {
         let next = match self.state {
             State::Forwarding => {
                 let (c, s) = self.side_deadlines(env.proxies);
-                match (c, s) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                }
+                [c, s, self.inspect_deadline()].into_iter().flatten().min()
             }
             State::Closed => None,
             _ => self.state_deadline,

@@ -196,6 +196,10 @@ pub fn tcp_rule(p: &mut Parser, l: &Line) -> Result<(), String> {
             extra(1)?;
             TcpAction::UnsetVar { name }
         }
+        "close" if list == TcpRuleList::ResponseContent => {
+            extra(1)?;
+            TcpAction::Close
+        }
         "capture" | "expect-proxy" | "expect-netscaler-cip" | "track-sc0" | "track-sc1" | "track-sc2" | "sc-inc-gpc"
         | "sc-inc-gpc0" | "sc-inc-gpc1" | "sc-set-gpt" | "sc-set-gpt0" | "set-var-fmt" | "set-dst" | "set-dst-port"
         | "set-mark" | "set-src" | "set-src-port" | "set-tos" | "silent-drop" | "do-resolve" | "set-log-level"
@@ -207,17 +211,27 @@ pub fn tcp_rule(p: &mut Parser, l: &Line) -> Result<(), String> {
             ))
         }
     };
-    if list == TcpRuleList::ResponseContent {
-        // Parsed and checked, but the stream does not run response rules yet: say so
-        // rather than let the rule be silently ignored.
-        p.warn(&l.loc, "'tcp-response content' rules are not applied by moonproxy yet; this one is ignored.");
-    }
     p.draft().proxy.tcp_rules.push(TcpRuleConf { list, action: Some(action), delay: None, cond, location: l.loc.clone() });
     Ok(())
 }
 
-/// Post-parse: HTTP rules in a TCP-mode proxy are ignored, with HAProxy's warning.
+/// Post-parse: HTTP rules in a TCP-mode proxy are ignored, with HAProxy's warning;
+/// `tcp-response content` rules in an HTTP-mode proxy are not run by moonproxy yet,
+/// which is said rather than done silently.
 pub fn check_modes(config: &Config, diags: &mut Vec<Diagnostic>) {
+    for p in config.proxies.iter().filter(|p| p.mode == Mode::Http && !p.disabled) {
+        if let Some(r) = p.tcp_rules.iter().find(|r| r.list == TcpRuleList::ResponseContent && r.action.is_some()) {
+            diags.push(Diagnostic::plain(
+                Severity::Warning,
+                Some(&r.location),
+                format!(
+                    "'tcp-response content' rules are not applied by moonproxy in HTTP mode yet; they are ignored for {} '{}'.",
+                    super::proxy_type_name(p.cap),
+                    p.name
+                ),
+            ));
+        }
+    }
     for p in config.proxies.iter().filter(|p| p.mode == Mode::Tcp && !p.disabled) {
         for list in [HttpRuleList::Request, HttpRuleList::Response, HttpRuleList::AfterResponse] {
             if p.http_rules.iter().any(|r| r.list == list) {

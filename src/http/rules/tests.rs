@@ -338,7 +338,17 @@ fn config_errors_read_as_haproxy_writes_them() {
         ("http-request deny if { nope 1 }", "parsing [t.cfg:4] : error detected while parsing an 'http-request deny' condition : unknown fetch method 'nope' in ACL expression 'nope'."),
         ("http-request set-status 200", "parsing [t.cfg:4]: 'http-request' expects"),
         ("http-response auth", "parsing [t.cfg:4]: 'http-response' expects"),
-        ("http-request early-hint link x", "'http-request early-hint' is not supported by moonproxy yet."),
+        ("http-request early-hint a", "parsing [t.cfg:4] : error detected in frontend 'fe' while parsing 'http-request early-hint' rule : expects exactly 2 arguments."),
+        ("http-request early-hint a b c", "parsing [t.cfg:4]: 'http-request early-hint' expects either 'if' or 'unless' followed by a condition but found 'c'."),
+        ("http-request wait-for-body", "parsing [t.cfg:4] : error detected in frontend 'fe' while parsing 'http-request wait-for-body' rule : expects time <time> [ at-least <bytes> ]."),
+        ("http-request wait-for-body time", "parsing [t.cfg:4] : error detected in frontend 'fe' while parsing 'http-request wait-for-body' rule : missing argument for 'time'."),
+        ("http-request wait-for-body time 1s at-least", "parsing [t.cfg:4] : error detected in frontend 'fe' while parsing 'http-request wait-for-body' rule : missing argument for 'at-least'."),
+        ("http-request wait-for-body time x", "parsing [t.cfg:4] : error detected in frontend 'fe' while parsing 'http-request wait-for-body' rule : unexpected character 'x'."),
+        ("http-request wait-for-body time 1s foo", "parsing [t.cfg:4]: 'http-request wait-for-body' expects either 'if' or 'unless' followed by a condition but found 'foo'."),
+        ("http-request normalize-uri", "parsing [t.cfg:4] : error detected in frontend 'fe' while parsing 'http-request normalize-uri' rule : missing argument <normalizer>."),
+        ("http-request normalize-uri foo", "parsing [t.cfg:4] : error detected in frontend 'fe' while parsing 'http-request normalize-uri' rule : unknown normalizer 'foo'."),
+        ("http-request normalize-uri path-strip-dotdot x", "parsing [t.cfg:4] : error detected in frontend 'fe' while parsing 'http-request normalize-uri' rule : unknown argument 'x' for 'path-strip-dotdot' normalizer."),
+        ("http-request normalize-uri fragment-strip x", "parsing [t.cfg:4]: 'http-request normalize-uri' expects either 'if' or 'unless' followed by a condition but found 'x'."),
         ("http-request del-header X -m foo", "parsing [t.cfg:4] : error detected in frontend 'fe' while parsing 'http-request del-header' rule : -m with unsupported matching method 'foo'."),
     ];
     let mut bad = Vec::new();
@@ -441,4 +451,44 @@ fn response_body_and_capture_fetches() {
     let mut cursor = 0;
     run_response(&r, &mut cursor, &mut t, &mut run.env());
     assert_eq!(t.res.as_ref().unwrap().headers.get("x-m"), Some(&b"1"[..]));
+}
+
+/// `early-hint` and `wait-for-body` hand the stream a job and leave the cursor after
+/// their rule, so the list resumes there; HTTP/1.0 clients get no hints.
+#[test]
+fn early_hints_and_body_waits_resume_after_their_rule() {
+    let r = rules(
+        "  http-request early-hint link \"</a.css>; rel=preload\"\n  http-request wait-for-body time 2s at-least 1k\n  http-request early-hint x-p %[path]\n  http-request set-header x-done 1\n",
+    );
+    let mut t = txn("GET /p HTTP/1.1\nHost: h");
+    let mut run = Run::new();
+    let mut cursor = 0;
+    let v = run_request(&r, &mut cursor, &mut t, &mut run.env());
+    assert_eq!(v, Verdict::EarlyHint(b"HTTP/1.1 103 Early Hints\r\nlink: </a.css>; rel=preload\r\n\r\n".to_vec()));
+    assert_eq!(cursor, 1);
+    let v = run_request(&r, &mut cursor, &mut t, &mut run.env());
+    assert_eq!(v, Verdict::Yield(WaitFor::Body { time: std::time::Duration::from_secs(2), at_least: 1024 }));
+    let v = run_request(&r, &mut cursor, &mut t, &mut run.env());
+    assert_eq!(v, Verdict::EarlyHint(b"HTTP/1.1 103 Early Hints\r\nx-p: /p\r\n\r\n".to_vec()));
+    assert_eq!(run_request(&r, &mut cursor, &mut t, &mut run.env()), Verdict::Continue);
+    assert_eq!(t.req.as_ref().unwrap().headers.get("x-done").map(|v| v.to_vec()), Some(b"1".to_vec()));
+    // HTTP/1.0: the hints are skipped.
+    let mut t = txn("GET /p HTTP/1.0");
+    let mut cursor = 0;
+    let v = run_request(&r, &mut cursor, &mut t, &mut run.env());
+    assert!(matches!(v, Verdict::Yield(WaitFor::Body { .. })), "{v:?}");
+}
+
+/// `normalize-uri` rewrites the target; a `strict` normalizer answers 400 to a bad
+/// percent-encoding.
+#[test]
+fn normalize_uri_rewrites_or_refuses() {
+    let (v, t) = req_run(
+        "  http-request normalize-uri path-merge-slashes\n  http-request normalize-uri path-strip-dotdot\n  http-request normalize-uri query-sort-by-name\n",
+        "GET //a/b/../c?z=1&a=2 HTTP/1.1\nHost: h",
+    );
+    assert_eq!(v, Verdict::Continue);
+    assert_eq!(t.req.as_ref().unwrap().line.target, "/a/c?a=2&z=1");
+    let (v, _) = req_run("  http-request normalize-uri percent-to-uppercase strict\n", "GET /%zz HTTP/1.1\nHost: h");
+    assert_eq!(v, Verdict::Deny { status: 400 });
 }

@@ -1,0 +1,433 @@
+//! Content inspection: the parts of the rules that need the stream's buffers and
+//! clock, kept out of the forwarding code.
+//!
+//! - `tcp-request content` rules that wait for data: with `tcp-request inspect-delay`,
+//!   a rule whose condition lacks data that may still come ([`TcpVerdict::Wait`],
+//!   HAProxy's `SMP_F_MAY_CHANGE`) is run again as client bytes arrive, until a rule
+//!   decides, the buffer is full, the client closes or the delay expires (then the
+//!   data is final and every rule decides).
+//! - `tcp-response content` rules of the backend, the same way on the server's
+//!   bytes, from the moment the server is connected; nothing goes to the client
+//!   before they decide (TCP mode).
+//! - Session variables of a TCP-mode stream (`sess.*`; HTTP mode keeps them in the
+//!   `HttpSide`) and `txn.*` variables of TCP rules, which conditions, `use_backend`
+//!   and the response rules read.
+//! - `http-request wait-for-body` and `http-request early-hint`, which the HTTP rules
+//!   ask of the stream ([`super::analysers::WaitFor::Body`],
+//!   [`crate::http::rules::Verdict::EarlyHint`]).
+//!
+//! State lives in an [`Inspect`] box created only for streams that use one of these.
+
+use super::analysers::{run_tcp_rules, RuleCursor, TcpVars, TcpVerdict};
+use super::channel::Channel;
+use super::conn::WriteEnd;
+use super::http::Stage;
+use super::proxy::ProxyRt;
+use super::termination::{Cause, Phase, Termination};
+use super::{Env, Stream};
+use crate::config::model::TcpRuleList;
+use crate::http::h1::BodyDecoder;
+use crate::http::BodyFraming;
+use crate::reactor::Kind;
+use crate::sample::vars::{Scope, VarName, Vars};
+use crate::sample::{ChannelData, Dir, Sample, SampleCtx};
+use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// What a stream keeps for content inspection.
+#[derive(Debug, Default)]
+pub struct Inspect {
+    /// `sess.*` variables of a TCP-mode stream.
+    pub sess_vars: Vars,
+    /// `txn.*` (and `req.*`/`res.*`) variables set by TCP rules in TCP mode.
+    pub txn_vars: Vars,
+    req_cursor: RuleCursor,
+    /// When `tcp-request content` rules first ran (the inspect delay counts from it).
+    req_started: Option<Instant>,
+    res_cursor: RuleCursor,
+    res_started: Option<Instant>,
+    /// The response rules decided: the response flows.
+    res_done: bool,
+    /// The response rules wait for data until this deadline.
+    res_waiting: Option<Instant>,
+    /// A request `wait-for-body` in progress: its deadline and byte bound.
+    body_wait: Option<(Instant, u64)>,
+    /// The same for `http-response wait-for-body`.
+    res_body_wait: Option<(Instant, u64)>,
+}
+
+/// The sample context of TCP content rules: the connection, the variables and the
+/// raw bytes of both channels, and whether those bytes are final.
+pub struct InspectCtx<'a> {
+    pub src: Option<SocketAddr>,
+    pub dst: Option<SocketAddr>,
+    pub frontend: &'a str,
+    pub backend: Option<&'a str>,
+    /// Copies of the stream's variables: rules write them as they run (so the next
+    /// rule sees the write), the stream takes them back after the pass.
+    pub sess: RefCell<Vars>,
+    pub txn: RefCell<Vars>,
+    pub req: Option<ChannelData<'a>>,
+    pub res: Option<ChannelData<'a>>,
+    missed: Cell<bool>,
+}
+
+impl<'a> InspectCtx<'a> {
+    /// A context on `ins`'s variables (none before a stream has any).
+    fn new(s: (Option<SocketAddr>, Option<SocketAddr>), frontend: &'a str, backend: Option<&'a str>, ins: Option<&'a Inspect>) -> Self {
+        InspectCtx {
+            src: s.0,
+            dst: s.1,
+            frontend,
+            backend,
+            sess: RefCell::new(ins.map(|i| i.sess_vars.clone()).unwrap_or_default()),
+            txn: RefCell::new(ins.map(|i| i.txn_vars.clone()).unwrap_or_default()),
+            req: None,
+            res: None,
+            missed: Cell::new(false),
+        }
+    }
+}
+
+impl SampleCtx for InspectCtx<'_> {
+    fn src(&self) -> Option<SocketAddr> {
+        self.src
+    }
+    fn dst(&self) -> Option<SocketAddr> {
+        self.dst
+    }
+    fn frontend_name(&self) -> Option<&str> {
+        Some(self.frontend)
+    }
+    fn backend_name(&self) -> Option<&str> {
+        self.backend
+    }
+    fn var(&self, name: &VarName) -> Option<Sample> {
+        match name.scope {
+            Scope::Sess => self.sess.borrow().get(name).cloned(),
+            Scope::Txn | Scope::Req | Scope::Res => self.txn.borrow().get(name).cloned(),
+            Scope::Proc => crate::sample::vars::with_proc_vars(|v| v.get(name).cloned()),
+            _ => None,
+        }
+    }
+    fn set_var(&self, name: &VarName, value: Option<Sample>) -> bool {
+        let store = match name.scope {
+            Scope::Sess => &self.sess,
+            Scope::Txn | Scope::Req | Scope::Res => &self.txn,
+            Scope::Proc => {
+                crate::sample::vars::with_proc_vars(|p| match value {
+                    Some(v) => p.set(name, v),
+                    None => {
+                        p.unset(name);
+                    }
+                });
+                return true;
+            }
+            _ => return false,
+        };
+        match value {
+            Some(v) => store.borrow_mut().set(name, v),
+            None => {
+                store.borrow_mut().unset(name);
+            }
+        }
+        true
+    }
+    fn channel_data(&self, dir: Dir) -> Option<ChannelData<'_>> {
+        match dir {
+            Dir::Req => self.req,
+            Dir::Res => self.res,
+        }
+    }
+    fn may_change(&self) {
+        self.missed.set(true);
+    }
+    fn took_may_change(&self) -> bool {
+        self.missed.replace(false)
+    }
+}
+
+/// Whether a channel's bytes are final for rules with `delay` started at `started`.
+fn is_last(ch: &Channel, delay: Option<Duration>, started: Instant, now: Instant) -> bool {
+    delay.is_none_or(|d| now >= started + d) || ch.eof || ch.buf.is_full()
+}
+
+/// Runs the rules of `list` from `cursor` with `cx`; gives the verdict, the new
+/// cursor and the variables as the rules left them.
+fn run_pass(rules: &super::analysers::TcpRules, list: TcpRuleList, cursor: RuleCursor, cx: InspectCtx<'_>) -> (TcpVerdict, RuleCursor, Vars, Vars) {
+    let mut cursor = cursor;
+    // `cx` stores the writes itself (see `InspectCtx::set_var`).
+    let (mut unused_sess, mut unused_txn) = (Vars::new(), Vars::new());
+    let mut vars = TcpVars { sess: &mut unused_sess, txn: Some(&mut unused_txn) };
+    let v = run_tcp_rules(rules, list, &mut cursor, &cx, &mut vars);
+    (v, cursor, cx.sess.into_inner(), cx.txn.into_inner())
+}
+
+/// The context of a TCP-mode stream's `use_backend` conditions: the connection,
+/// the variables the TCP rules set, and the client bytes received (final).
+pub(super) fn route_ctx<'a>(addrs: (Option<SocketAddr>, Option<SocketAddr>), fe: &'a ProxyRt, ins: Option<&'a Inspect>, req: &'a Channel) -> InspectCtx<'a> {
+    let mut cx = InspectCtx::new(addrs, &fe.name, None, ins);
+    cx.req = Some(ChannelData { bytes: req.buf.data(), last: true });
+    cx
+}
+
+/// The stream's parts the response rules use (the forwarding loop holds the others).
+pub(super) struct ResponseSide<'a> {
+    pub addrs: (Option<SocketAddr>, Option<SocketAddr>),
+    pub frontend: usize,
+    pub backend: Option<usize>,
+    pub req: &'a Channel,
+    pub res: &'a Channel,
+}
+
+/// While a TCP-mode stream forwards (from the moment the server connection is up):
+/// its backend's `tcp-response content` rules on the server's bytes received so far. `Continue` once they decided (or when there
+/// are none); `Wait` holds the response back.
+pub(super) fn tcp_response_rules(ins: &mut Option<Box<Inspect>>, side: ResponseSide<'_>, proxies: &[ProxyRt], now: Instant) -> TcpVerdict {
+    let be = match side.backend {
+        Some(b) if !proxies[b].tcp_rules.response.is_empty() => &proxies[b],
+        _ => return TcpVerdict::Continue,
+    };
+    if ins.as_ref().is_some_and(|i| i.res_done) {
+        return TcpVerdict::Continue;
+    }
+    // As in HAProxy, the rules first run once the server connection is up, before
+    // any byte: without an inspect delay they decide on an empty response.
+    let fe_name = &proxies[side.frontend].name;
+    let delay = be.tcp_rules.response_inspect_delay;
+    let ins = ins.get_or_insert_with(Default::default);
+    let started = *ins.res_started.get_or_insert(now);
+    let last = is_last(side.res, delay, started, now);
+    let mut cx = InspectCtx::new(side.addrs, fe_name, Some(&be.name), Some(ins));
+    cx.req = Some(ChannelData { bytes: side.req.buf.data(), last: true });
+    cx.res = Some(ChannelData { bytes: side.res.buf.data(), last });
+    let (v, cursor, sess, txn) = run_pass(&be.tcp_rules, TcpRuleList::ResponseContent, ins.res_cursor, cx);
+    ins.res_cursor = cursor;
+    ins.sess_vars = sess;
+    ins.txn_vars = txn;
+    if v == TcpVerdict::Wait {
+        ins.res_waiting = delay.map(|d| started + d);
+    } else {
+        ins.res_done = true;
+        ins.res_waiting = None;
+    }
+    v
+}
+
+impl Stream {
+    /// Gives the stream the `sess.*` variables `tcp-request connection` rules set
+    /// before it existed (HTTP mode keeps them in the `HttpSide`).
+    pub fn set_session_vars(&mut self, vars: Vars) {
+        match self.http.as_mut() {
+            Some(h) => h.sess_vars = vars,
+            None => self.inspect.get_or_insert_with(Default::default).sess_vars = vars,
+        }
+    }
+
+    /// `tcp-request content` rules, once per stream in TCP mode (before `use_backend`,
+    /// waiting for data within `inspect-delay`) and once per request in HTTP mode
+    /// (before the `http-request` rules, on the parsed request), as HAProxy orders
+    /// them. False while they wait, or when a `reject` closed the stream.
+    pub(super) fn tcp_content_rules(&mut self, env: &mut Env<'_, '_>) -> bool {
+        if self.tcp_content_done {
+            return true;
+        }
+        let fe = &env.proxies[self.frontend];
+        if fe.tcp_rules.content.is_empty() {
+            self.tcp_content_done = true;
+            return true;
+        }
+        let list = TcpRuleList::Content;
+        let verdict = match self.http.as_mut() {
+            Some(h) => {
+                // The request is complete: nothing waits. Variables are recorded by the
+                // context (the next rules see them), then stored in the transaction
+                // (`txn.*`, read by the `http-request` rules) and the session.
+                use crate::http::rules::{apply_writes, RuleCtx, VarWrites};
+                let writes = VarWrites::default();
+                let v = {
+                    let renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars);
+                    let cx = RuleCtx::recording(&renv, &h.txn, &writes);
+                    let (mut unused_sess, mut unused_txn) = (Vars::new(), Vars::new());
+                    let mut vars = TcpVars { sess: &mut unused_sess, txn: Some(&mut unused_txn) };
+                    run_tcp_rules(&fe.tcp_rules, list, &mut RuleCursor::default(), &cx, &mut vars)
+                };
+                let mut renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars);
+                apply_writes(&writes, &mut h.txn, &mut renv);
+                v
+            }
+            None => {
+                let now = env.cx.now;
+                let delay = fe.tcp_rules.inspect_delay;
+                let ins = self.inspect.get_or_insert_with(Default::default);
+                let started = *ins.req_started.get_or_insert(now);
+                let last = is_last(&self.req, delay, started, now);
+                let mut cx = InspectCtx::new((self.src, self.dst), &fe.name, None, Some(ins));
+                cx.req = Some(ChannelData { bytes: self.req.buf.data(), last });
+                let (v, cursor, sess, txn) = run_pass(&fe.tcp_rules, list, ins.req_cursor, cx);
+                ins.req_cursor = cursor;
+                ins.sess_vars = sess;
+                ins.txn_vars = txn;
+                if v == TcpVerdict::Wait {
+                    // Not final yet (a final pass always decides): run again on the
+                    // next client bytes, or when the delay expires.
+                    self.state_deadline = delay.map(|d| started + d);
+                    return false;
+                }
+                self.state_deadline = None;
+                v
+            }
+        };
+        self.tcp_content_done = true;
+        if verdict == TcpVerdict::Reject {
+            self.close(env, Cause::ProxyAbort, Phase::Request);
+            return false;
+        }
+        true
+    }
+
+    /// While forwarding: the deadline of the TCP response rules waiting for data, or
+    /// of an `http-response wait-for-body`.
+    pub(super) fn inspect_deadline(&self) -> Option<Instant> {
+        let i = self.inspect.as_ref()?;
+        i.res_waiting.or(i.res_body_wait.map(|(at, _)| at))
+    }
+
+    // ---- HTTP: wait-for-body, early hints ------------------------------------------
+
+    /// `http-request wait-for-body` yielded: wait from now on (the next wake checks
+    /// whether the body is already here).
+    pub(super) fn http_start_body_wait(&mut self, env: &mut Env<'_, '_>, time: Duration, at_least: u64) {
+        let deadline = env.cx.now + time;
+        self.inspect.get_or_insert_with(Default::default).body_wait = Some((deadline, at_least));
+        env.cx.wake.push(Kind::Client, env.key);
+    }
+
+    /// A `wait-for-body` in progress: true once the body is complete, `at-least`
+    /// bytes of it arrived, the buffer is full or the client closed; the payload is
+    /// then kept for `req.body` and the rules after it run. When the time runs out
+    /// first the client gets a 408, as HAProxy answers. A client waiting for
+    /// `100 Continue` gets it from the proxy.
+    pub(super) fn http_body_wait(&mut self, env: &mut Env<'_, '_>) -> bool {
+        let Some((deadline, at_least)) = self.inspect.as_ref().and_then(|i| i.body_wait) else { return true };
+        if self.http_scan_early().is_err() {
+            self.end_body_waits();
+            let status = 400; // the scan found a malformed body
+            self.http_reject(env, status, Termination::new(Cause::ProxyAbort, Phase::Request));
+            return false;
+        }
+        let h = self.http.as_mut().expect("HTTP mode");
+        let framing = h.txn.req.as_ref().map_or(BodyFraming::None, |r| r.framing);
+        // The bytes were checked by the scan above.
+        let (body, _) = decode_body(framing, &h.limits, &self.req.buf.data()[..h.req.fwd]).unwrap_or_default();
+        let enough = at_least > 0 && body.len() as u64 >= at_least;
+        if h.req.stage == Stage::Body && !enough && !self.req.eof && !self.req.buf.is_full() {
+            if let Some(req) = h.txn.req.as_mut().filter(|r| r.expects_continue()) {
+                req.headers.del("expect");
+                let mut interim = b"HTTP/1.1 100 Continue\r\n\r\n".to_vec();
+                let (n, end) = self.client.write_vec(&mut interim);
+                self.res.total += n as u64;
+                if end != WriteEnd::Drained {
+                    self.close(env, Cause::ClientAbort, Phase::Request);
+                    return false;
+                }
+            }
+            if deadline <= env.cx.now {
+                self.end_body_waits();
+                self.http_reject(env, 408, Termination::new(Cause::ClientTimeout, Phase::Request));
+            } else {
+                self.state_deadline = Some(deadline);
+            }
+            return false;
+        }
+        h.txn.req_body = body;
+        self.state_deadline = None;
+        if let Some(i) = self.inspect.as_mut() {
+            i.body_wait = None;
+        }
+        true
+    }
+
+    /// Forgets the `wait-for-body`s of a transaction the proxy answers by itself (a
+    /// kept-alive connection's next transaction starts without them).
+    fn end_body_waits(&mut self) {
+        if let Some(i) = self.inspect.as_mut() {
+            i.body_wait = None;
+            i.res_body_wait = None;
+        }
+    }
+
+    /// `http-response wait-for-body` yielded: wait from now on.
+    pub(super) fn http_start_res_body_wait(&mut self, env: &mut Env<'_, '_>, time: Duration, at_least: u64) {
+        let deadline = env.cx.now + time;
+        self.inspect.get_or_insert_with(Default::default).res_body_wait = Some((deadline, at_least));
+        env.cx.wake.push(Kind::Client, env.key);
+    }
+
+    /// An `http-response wait-for-body` in progress, before the response head is
+    /// sent: `Ok(true)` once the body is complete, `at-least` bytes of it came, the
+    /// buffer is full or the server closed (the payload is kept for `res.body`);
+    /// `Ok(false)` while waiting; `Err` when the stream answered: a 504 when the time
+    /// runs out first (what HAProxy answers), a 502 for a malformed body.
+    pub(super) fn http_res_body_wait(&mut self, env: &mut Env<'_, '_>) -> Result<bool, ()> {
+        let Some((deadline, at_least)) = self.inspect.as_ref().and_then(|i| i.res_body_wait) else { return Ok(true) };
+        let h = self.http.as_mut().expect("HTTP mode");
+        let framing = h.txn.res.as_ref().map_or(BodyFraming::None, |r| r.framing);
+        let Ok((body, complete)) = decode_body(framing, &h.limits, self.res.buf.data()) else {
+            self.end_body_waits();
+            self.http_reject(env, 502, Termination::new(Cause::ServerAbort, Phase::Data));
+            return Err(());
+        };
+        let enough = at_least > 0 && body.len() as u64 >= at_least;
+        if !(complete || enough || self.res.eof || self.res.buf.is_full()) {
+            if deadline <= env.cx.now {
+                self.end_body_waits();
+                self.http_reject(env, 504, Termination::new(Cause::ServerTimeout, Phase::Data));
+                return Err(());
+            }
+            return Ok(false);
+        }
+        h.txn.res_body = body;
+        if let Some(i) = self.inspect.as_mut() {
+            i.res_body_wait = None;
+        }
+        Ok(true)
+    }
+
+    /// `http-request early-hint`: sends the `103 Early Hints` message now and runs the
+    /// rules again on the next turn of the loop.
+    pub(super) fn http_send_early_hint(&mut self, env: &mut Env<'_, '_>, mut msg: Vec<u8>) {
+        let (n, end) = self.client.write_vec(&mut msg);
+        self.res.total += n as u64;
+        if end != WriteEnd::Drained {
+            // A hundred bytes on a connection with nothing in flight: only a dead
+            // client does not take them.
+            return self.close(env, Cause::ClientAbort, Phase::Request);
+        }
+        env.cx.wake.push(Kind::Client, env.key);
+    }
+}
+
+/// The payload of the (possibly partial) body `bytes` framed as `framing`, chunk
+/// framing removed (what `req.body`/`res.body` return), and whether the body is
+/// complete. `Err` for a malformed body.
+fn decode_body(framing: BodyFraming, limits: &crate::http::h1::Limits, bytes: &[u8]) -> Result<(Vec<u8>, bool), ()> {
+    let mut out = Vec::new();
+    if framing == BodyFraming::None {
+        return Ok((out, true));
+    }
+    let mut dec = BodyDecoder::new(framing, limits);
+    let mut at = 0;
+    loop {
+        let d = dec.decode(&bytes[at..]).map_err(|_| ())?;
+        out.extend_from_slice(&bytes[at..][d.data.clone()]);
+        at += d.consumed;
+        if d.done {
+            return Ok((out, true));
+        }
+        if d.consumed == 0 {
+            return Ok((out, false));
+        }
+    }
+}
