@@ -110,3 +110,43 @@ fn sample_expressions_see_each_transaction_in_http_logs() {
     let headers = lines_of(&moonproxy_bin(), "L %[req.hdr(host)] %[path] %[res.hdr(x-seen)]");
     assert_eq!(headers, ["L h/one /one alice", "L h/two /two bob"]);
 }
+
+/// TCP mode: the variables set by `tcp-request connection` and `content` rules reach
+/// the log line (the connection rules run before the stream exists: their `sess.*`
+/// variables are handed to it). Compared with HAProxy 2.6 when installed.
+#[test]
+fn tcp_rule_variables_reach_tcp_logs() {
+    let backend = Backend::echo();
+    let line_of = |bin: &std::path::Path| -> String {
+        let p = ProxyBuilder::new(
+            "global
+                log stdout format raw local0
+            defaults
+                mode tcp
+                log global
+                timeout connect 1s
+                timeout client 5s
+                timeout server 5s
+            listen li
+                bind 127.0.0.1:{{fe}}
+                tcp-request connection set-var(sess.c) str(conn)
+                tcp-request content set-var(txn.t) str(content)
+                log-format \"V %[var(sess.c)] %[var(txn.t)] %[srv_name] %[var(txn.none)]\"
+                server s1 127.0.0.1:{{be}}",
+        )
+        .bin(bin)
+        .port("be", backend.port())
+        .start();
+        let mut c = p.connect("fe");
+        c.send(b"hi");
+        c.shutdown_write();
+        assert_eq!(c.recv_until_close().0, b"hi");
+        p.wait_for_line(|l| l.starts_with("V "), Duration::from_secs(5))
+    };
+    let ours = line_of(&moonproxy_bin());
+    assert_eq!(ours, "V conn content s1 -");
+    match haproxy_bin() {
+        Some(h) => assert_eq!(line_of(&h), ours, "HAProxy (left) vs moonproxy"),
+        None => assert!(std::env::var_os("CI").is_none(), "CI must install haproxy (see .ci/run)"),
+    }
+}

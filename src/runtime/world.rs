@@ -151,11 +151,12 @@ impl World {
         // a stream exists, and not logged (HAProxy counts it as denied).
         let fe = self.listeners[li].proxy;
         let rules = &self.proxies[fe].tcp_rules;
+        let mut sess = None;
         if !rules.connection.is_empty() {
             use crate::stream::analysers::{run_tcp_rules, RuleCursor, TcpVars, TcpVerdict};
             let cx_conn = crate::stream::acl::ConnCtx { src: peer, dst: local };
-            let mut sess = crate::sample::vars::Vars::new();
-            let mut vars = TcpVars { sess: &mut sess, txn: None };
+            let vars = sess.insert(crate::sample::vars::Vars::new());
+            let mut vars = TcpVars { sess: vars, txn: None };
             let list = crate::config::model::TcpRuleList::Connection;
             if run_tcp_rules(rules, list, &mut RuleCursor::default(), &cx_conn, &mut vars) == TcpVerdict::Reject {
                 return; // dropping `conn` closes the socket
@@ -181,6 +182,10 @@ impl World {
         let mut stream = Stream::new(self.next_stream_id, fe, li, conn, peer, local, self.bufsize, cx.now);
         if self.proxies[fe].mode == crate::config::model::Mode::Http {
             stream = stream.with_http(crate::stream::http::limits_for(self.bufsize));
+        }
+        // What the connection rules set in `sess.*` lives as long as the connection.
+        if let Some(vars) = sess.filter(|v| !v.is_empty()) {
+            stream.set_session_vars(vars);
         }
         let Some(key) = self.streams.insert(stream) else { return };
         self.next_stream_id += 1;

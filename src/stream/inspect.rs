@@ -431,3 +431,36 @@ fn decode_body(framing: BodyFraming, limits: &crate::http::h1::Limits, bytes: &[
         }
     }
 }
+
+/// The sample context of a TCP-mode stream's log-format expressions: the log record
+/// answers for the connection and the names, the TCP rules' variables for `var()`.
+pub(super) struct LogCtx<'a> {
+    pub rec: &'a crate::log::StreamLog,
+    pub ins: &'a Inspect,
+}
+
+impl SampleCtx for LogCtx<'_> {
+    fn src(&self) -> Option<SocketAddr> {
+        self.rec.src()
+    }
+    fn dst(&self) -> Option<SocketAddr> {
+        self.rec.dst()
+    }
+    fn frontend_name(&self) -> Option<&str> {
+        self.rec.frontend_name()
+    }
+    fn backend_name(&self) -> Option<&str> {
+        self.rec.backend_name()
+    }
+    fn server_name(&self) -> Option<&str> {
+        self.rec.server_name()
+    }
+    fn var(&self, name: &VarName) -> Option<Sample> {
+        match name.scope {
+            Scope::Sess => self.ins.sess_vars.get(name).cloned(),
+            Scope::Txn | Scope::Req | Scope::Res => self.ins.txn_vars.get(name).cloned(),
+            Scope::Proc => crate::sample::vars::with_proc_vars(|v| v.get(name).cloned()),
+            _ => None,
+        }
+    }
+}

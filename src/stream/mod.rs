@@ -829,10 +829,15 @@ impl Stream {
 
     /// The log format's `%[...]` values, evaluated while the transaction exists (its
     /// headers and `txn.*` variables are gone once the next request starts). In TCP
-    /// mode the record itself answers (addresses, names).
+    /// mode the record answers (addresses, names) with the TCP rules' variables.
     fn log_samples(&mut self, format: &crate::log::LogFormat, proxies: &[ProxyRt], rec: &StreamLog) -> Vec<Option<Vec<u8>>> {
         let fe = &proxies[self.frontend];
-        let Some(h) = self.http.as_mut() else { return format.eval_samples(rec) };
+        let Some(h) = self.http.as_mut() else {
+            return match self.inspect.as_deref() {
+                Some(ins) => format.eval_samples(&inspect::LogCtx { rec, ins }),
+                None => format.eval_samples(rec),
+            };
+        };
         let renv = crate::http::rules::RuleEnv {
             src: self.src,
             dst: self.dst,
