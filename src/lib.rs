@@ -25,6 +25,7 @@ pub mod lua;
 pub mod reactor;
 pub mod runtime;
 pub mod sample;
+pub mod stats;
 pub mod stream;
 pub mod sys;
 pub mod version;

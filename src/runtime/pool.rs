@@ -133,6 +133,10 @@ impl ServerPool for Farm {
             Attempt::Redispatched => b.redispatched(ServerId(srv)),
         }
     }
+
+    fn backend_state(&self, be: usize) -> Option<&Backend> {
+        self.backends.get(be).and_then(Option::as_ref)
+    }
 }
 
 #[cfg(test)]

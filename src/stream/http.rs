@@ -207,6 +207,9 @@ pub struct HttpSide {
     replay: Option<Vec<u8>>,
     /// Transactions finished on this connection.
     pub done: u64,
+    /// The proxy's own service answered this transaction (the stats page): the name
+    /// the log shows for the server (`<STATS>`).
+    service: Option<&'static str>,
     /// The process is stopping (soft stop): no next request on this connection.
     stopping: bool,
     /// Whether the stream's close is logged: not for a kept-alive client that leaves
@@ -253,6 +256,7 @@ impl HttpSide {
             idle: None,
             replay: None,
             done: 0,
+            service: None,
             stopping: false,
             log_at_close: true,
             txn_start: now,
@@ -327,6 +331,7 @@ impl HttpSide {
         self.req_error = None;
         self.replay = None;
         self.done += 1;
+        self.service = None;
         self.txn_start = now;
         self.txn_date = date;
         self.first_byte = None;
@@ -541,6 +546,7 @@ impl Stream {
                     return;
                 }
                 Ok(Status::Complete(req, n)) => {
+                    crate::stats::account_request(&mut env.proxies[self.frontend], now);
                     if is_websocket_without_key(&req) {
                         // HAProxy 2.6 answers such an upgrade 400 too.
                         return self.http_reject(env, 400, Termination::new(Cause::ProxyAbort, Phase::Request));
@@ -656,7 +662,19 @@ impl Stream {
             sess_vars: &mut h.sess_vars,
             userlists: &env.proxies[self.frontend].userlists,
         };
-        let verdict = rules::run_request(&p.http_rules, &mut h.rule_cursor, &mut h.txn, &mut renv);
+        let mut verdict = rules::run_request(&p.http_rules, &mut h.rule_cursor, &mut h.txn, &mut renv);
+        // The stats page (`stats enable`) answers here, once the rules let the request in.
+        let mut stats = false;
+        if let (Verdict::Continue, Some(page)) = (&verdict, p.stats_page.as_deref()) {
+            let view = crate::stats::View::new(env.proxies, &*env.pool, env.cx.now);
+            if let Some(v) = page.intercept(&view, proxy, &h.txn, &renv) {
+                (verdict, stats) = (v, true);
+            }
+        }
+        if stats {
+            h.service = Some(crate::stats::page::LOG_SERVER_NAME);
+            crate::stats::account_intercepted(&mut env.proxies[proxy]);
+        }
         self.http_verdict(env, verdict, phase)
     }
 
@@ -1238,6 +1256,7 @@ impl Stream {
         }
         let mut rec = self.log_record(env.proxies, env.pool, env.cx.now, 0);
         let counted = self.server.as_ref().map(|side| (side.be, side.srv));
+        crate::stats::account_end(env.proxies, self.frontend, self.backend, counted.map(|(_, s)| s), &rec, env.cx.now);
         let h = self.http.as_mut().expect("HTTP mode");
         // The server connection: kept idle for the next request if it may be reused.
         let reuse = h.server_keep_alive && self.res.buf.is_empty() && !self.res.eof;
@@ -1361,6 +1380,15 @@ impl Stream {
         rec.t_total = now.saturating_duration_since(h.txn_start);
         rec.bytes_in = self.req.total.saturating_sub(h.bytes_at_start.0);
         rec.bytes_out = self.res.total.saturating_sub(h.bytes_at_start.1);
+        if let Some(name) = h.service {
+            // As HAProxy logs its applets: no queue, connect or response wait.
+            rec.server = Some(name.to_string());
+            rec.t_queue = Some(Duration::ZERO);
+            rec.t_connect = Some(Duration::ZERO);
+            if let Some(http) = rec.http.as_mut() {
+                http.t_response = Some(Duration::ZERO);
+            }
+        }
     }
 }
 

@@ -90,6 +90,12 @@ pub trait ServerPool {
     fn server_conns(&self, be: usize, srv: usize) -> u32;
     /// Counts a connect attempt's outcome, for the server's statistics.
     fn record(&mut self, be: usize, srv: usize, what: Attempt);
+    /// The state of backend `be` for the statistics (servers, queues, checks);
+    /// `None` when the pool cannot show it.
+    fn backend_state(&self, be: usize) -> Option<&crate::backend::Backend> {
+        let _ = be;
+        None
+    }
 }
 
 /// Connect-attempt events counted by [`ServerPool::record`].
@@ -233,6 +239,12 @@ impl Stream {
         self.term
     }
 
+    /// The server of the current (or last) transaction, as an index into its
+    /// backend's servers (for the statistics).
+    pub fn server_index(&self) -> Option<usize> {
+        self.server.as_ref().map(|s| s.srv)
+    }
+
     /// The one place where the state changes.
     fn goto(&mut self, to: State) {
         debug_assert!(self.state.can_go(to), "illegal stream transition {:?} -> {:?}", self.state, to);
@@ -336,6 +348,7 @@ impl Stream {
                     self.backend = Some(be);
                     let p = &mut env.proxies[be];
                     p.cum_be += 1;
+                    crate::stats::account_backend_session(p, env.cx.now);
                     self.retries_left = p.retries;
                     env.pool.attach(be);
                 }

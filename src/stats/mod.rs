@@ -1,0 +1,157 @@
+//! Statistics: the counters of every frontend, backend and server, snapshots of them
+//! with HAProxy 2.6's `show stat` columns, and the stats page that serves them.
+//!
+//! - [`counters`]: what a proxy counts ([`ProxyCounters`], kept in
+//!   [`ProxyRt::counters`]), updated in place by the `account_*` functions below,
+//!   which the stream and the runtime call at the moments HAProxy counts: a
+//!   connection accepted, a request head parsed, a backend chosen, a transaction ended
+//!   (from its log record), a server's state changed.
+//! - [`snapshot`]: [`snapshot::rows`] reads those counters and the backend state
+//!   ([`crate::backend::Backend`]: sessions, queues, weights, checks) into rows of
+//!   [`fields`] columns, in HAProxy's order and with its empty cells.
+//! - [`csv`] and [`json`]: the `show stat` output formats (the CLI reuses them).
+//! - [`page`]: `stats enable|uri|auth|...`, the page answered by the proxy itself.
+//!
+//! See doc/stats.md for what is filled and how it differs from HAProxy.
+
+pub mod counters;
+pub mod csv;
+pub mod fields;
+pub mod json;
+pub mod page;
+pub mod snapshot;
+
+use std::time::Instant;
+
+pub use counters::ProxyCounters;
+pub use page::StatsPage;
+pub use snapshot::{Row, RowKind, Value, View};
+
+use crate::backend::Backend;
+use crate::log::StreamLog;
+use crate::stream::proxy::ProxyRt;
+
+/// A connection was accepted by `p`'s frontend and became a session (call after
+/// `feconn` counts it).
+pub fn account_accept(p: &mut ProxyRt, now: Instant) {
+    let ms = counters::millis(now);
+    let c = &mut p.counters.fe;
+    c.conn_tot += 1;
+    c.conn_rate.add(ms);
+    c.sess_tot += 1;
+    c.sess_rate.add(ms);
+    c.sess_max = c.sess_max.max(p.feconn);
+}
+
+/// A connection was refused by `tcp-request connection` rules (`dcon`).
+pub fn account_conn_denied(p: &mut ProxyRt, now: Instant) {
+    let c = &mut p.counters.fe;
+    c.conn_tot += 1;
+    c.conn_rate.add(counters::millis(now));
+    c.denied_conn += 1;
+}
+
+/// An HTTP request head was received by `p`'s frontend (`req_tot`, `req_rate`).
+pub fn account_request(p: &mut ProxyRt, now: Instant) {
+    let c = &mut p.counters.fe;
+    c.req_tot += 1;
+    c.req_rate.add(counters::millis(now));
+}
+
+/// A stream chose `p` as its backend.
+pub fn account_backend_session(p: &mut ProxyRt, now: Instant) {
+    p.counters.be.sess_rate.add(counters::millis(now));
+    p.counters.be.last_sess = Some(now);
+}
+
+/// The stats page answered a request of `p`'s (`intercepted`).
+pub fn account_intercepted(p: &mut ProxyRt) {
+    p.counters.fe.intercepted += 1;
+}
+
+/// A transaction (HTTP) or a stream (TCP) ended: counts its bytes, status,
+/// termination and times on its frontend, backend (`be`) and server (`srv`, an index
+/// into the backend's servers). `rec` is its log record.
+pub fn account_end(proxies: &mut [ProxyRt], fe: usize, be: Option<usize>, srv: Option<usize>, rec: &StreamLog, now: Instant) {
+    let status = rec.http.as_ref().and_then(|h| h.status);
+    let bad_request = rec.http.as_ref().is_some_and(|h| h.method.is_none());
+    let [cause, phase] = rec.termination;
+    {
+        let c = &mut proxies[fe].counters.fe;
+        c.bytes_in += rec.bytes_in;
+        c.bytes_out += rec.bytes_out;
+        if let Some(s) = status {
+            c.rsp.add(s);
+        }
+        match (cause, phase) {
+            // Rules refused it (`deny`, `tarpit`, `reject`), or it could not be parsed.
+            (b'P', b'R' | b'T') if !bad_request => c.denied_req += 1,
+            (b'P', b'R') => c.failed_req += 1,
+            // The client left or timed out before its request was complete.
+            (b'c' | b'C', b'R') => c.failed_req += 1,
+            _ => {}
+        }
+    }
+    let Some(be) = be.filter(|&b| b < proxies.len()) else { return };
+    let p = &mut proxies[be];
+    let denied_by_backend = be != fe && matches!((cause, phase), (b'P', b'R' | b'T')) && !bad_request;
+    let update = |t: &mut counters::TrafficCounters, timed: bool| {
+        t.bytes_in += rec.bytes_in;
+        t.bytes_out += rec.bytes_out;
+        if rec.http.is_some() {
+            t.req_tot += 1;
+        }
+        if let Some(s) = status {
+            t.rsp.add(s);
+        }
+        match (cause, phase) {
+            (b'c' | b'C', b'D') => t.cli_abrt += 1,
+            (b'S' | b's', b'D') => t.srv_abrt += 1,
+            (b'S' | b's' | b'P' | b'I', b'H') => t.failed_resp += 1,
+            _ => {}
+        }
+        if timed {
+            if let Some(q) = rec.t_queue {
+                t.qtime.add(q);
+            }
+            if let Some(c) = rec.t_connect {
+                t.ctime.add(c);
+            }
+            if let Some(r) = rec.http.as_ref().and_then(|h| h.t_response) {
+                t.rtime.add(r);
+            }
+            t.ttime.add(rec.t_total);
+        }
+    };
+    update(&mut p.counters.be, srv.is_some());
+    if denied_by_backend {
+        p.counters.be.denied_req += 1;
+    }
+    if let Some(t) = srv.and_then(|s| p.counters.servers.get_mut(s)) {
+        update(t, true);
+        t.sess_rate.add(counters::millis(now));
+        t.last_sess = Some(now);
+    }
+}
+
+/// Server `srv` of backend `b` (proxy `p`) may have changed state (a check result, an
+/// admin command): records the change time and downtime of the server and of the
+/// backend (`lastchg`, `downtime`).
+pub fn server_state_changed(p: &mut ProxyRt, b: &Backend, srv: usize, now: Instant) {
+    if let (Some(clock), Some(s)) = (p.counters.server_states.get_mut(srv), b.servers().get(srv)) {
+        clock.changed(s.op_state() == crate::backend::OpState::Up, now);
+    }
+    let up = !b.eligible_servers().is_empty() || b.servers().is_empty();
+    if up != p.counters.be_up {
+        p.counters.be_up = up;
+        p.counters.be_state.changed(up, now);
+    }
+}
+
+/// `show stat`'s CSV of every proxy, as the CLI prints it.
+pub fn show_stat_csv(view: &View<'_>) -> String {
+    let rows = snapshot::rows(view, &|_, _| true);
+    let mut out = String::with_capacity(2048 + rows.len() * 512);
+    csv::write(&mut out, &rows);
+    out
+}
