@@ -83,6 +83,12 @@ pub fn account_end(proxies: &mut [ProxyRt], fe: usize, be: Option<usize>, srv: O
         if let Some(s) = status {
             c.rsp.add(s);
         }
+        if bad_request {
+            // No complete head, so not counted by `account_request`: HAProxy counts
+            // bad, timed-out and aborted requests in `req_tot` too.
+            c.req_tot += 1;
+            c.req_rate.add(counters::millis(now));
+        }
         match (cause, phase) {
             // Rules refused it (`deny`, `tarpit`, `reject`), or it could not be parsed.
             (b'P', b'R' | b'T') if !bad_request => c.denied_req += 1,

@@ -1,0 +1,344 @@
+//! The stats page (`stats enable`, `stats uri` ...) and its `show stat` CSV: served by
+//! the proxy itself, compared with HAProxy 2.6 on the same configuration (same header,
+//! same rows in the same order, same values for the deterministic fields, the same
+//! empty cells), authentication, refresh, scope, and the log line.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+use std::time::Duration;
+
+/// A CSV answer parsed into rows of cells (the header row first, without its `# `).
+fn parse_csv(body: &[u8]) -> Vec<Vec<String>> {
+    let text = String::from_utf8(body.to_vec()).expect("UTF-8 CSV");
+    text.lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let l = l.strip_prefix("# ").unwrap_or(l);
+            // No cell of these configurations holds a comma.
+            let mut cells: Vec<String> = l.split(',').map(str::to_string).collect();
+            assert_eq!(cells.pop().as_deref(), Some(""), "every line ends with a comma: {l}");
+            cells
+        })
+        .collect()
+}
+
+fn get(port: u16, path: &str) -> HttpResponse {
+    let mut c = Client::connect(port);
+    c.http_request(format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes())
+}
+
+fn col(header: &[String], name: &str) -> usize {
+    header.iter().position(|h| h == name).unwrap_or_else(|| panic!("no column {name}"))
+}
+
+const COMPARED: &str = "/st;csv";
+
+/// The configuration both proxies run for the comparison.
+fn comparison_config() -> String {
+    "global
+    log stdout format raw local0
+defaults
+    mode http
+    log global
+    log-format \"LOG ts=%ts s=%s\"
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+listen stats
+    bind 127.0.0.1:{{st}}
+    stats enable
+    stats uri /st
+frontend fe
+    bind 127.0.0.1:{{fe}}
+    http-request deny if { path /deny }
+    default_backend be
+backend be
+    server a 127.0.0.1:{{be}} weight 3
+    server b 127.0.0.1:{{be}} backup
+    server c 127.0.0.1:{{be}} disabled
+    server e 127.0.0.1:{{be}} check inter 100ms weight 0
+listen t
+    mode tcp
+    bind 127.0.0.1:{{t}}
+    server s1 127.0.0.1:{{be}}
+"
+    .to_string()
+}
+
+/// Runs the same traffic on `bin` and returns the stats CSV it then serves.
+fn traffic_and_csv(bin: &Path, app: &Backend) -> Vec<Vec<String>> {
+    let proxy = ProxyBuilder::new(&comparison_config()).bin(bin).port("be", app.port()).start();
+    let (st, fe, t) = (proxy.port("st"), proxy.port("fe"), proxy.port("t"));
+    // Server `e`'s first check has passed once its status column says so.
+    assert!(
+        wait_until(DEADLINE, || {
+            let rows = parse_csv(&get(st, COMPARED).body);
+            let i = col(&rows[0], "check_status");
+            rows.iter().any(|r| r[1] == "e" && r[i] == "L4OK")
+        }),
+        "{}: the check of server e never passed",
+        bin.display()
+    );
+    for _ in 0..3 {
+        assert_eq!(get(fe, "/hello").status, 200);
+    }
+    assert_eq!(get(fe, "/deny").status, 403);
+    let mut c = Client::connect(fe);
+    assert_eq!(c.http_request(b"G(T / HTTP/1.1\r\nHost: t\r\n\r\n").status, 400);
+    // A client that leaves in the middle of a head, one that leaves without a byte.
+    for partial in [&b"GET / HTTP/1.1\r\nHost"[..], b""] {
+        let mut c = Client::connect(fe);
+        c.send(partial);
+        c.shutdown_write();
+        let _ = c.recv_until_close();
+    }
+    let mut c = Client::connect(t);
+    assert_eq!(c.http_request(b"GET /tcp HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").status, 200);
+    drop(c);
+    // Every stream above is logged (ended) before the stats are read.
+    proxy.wait_for_lines(7 + 1, |l| l.starts_with("LOG ") && !l.contains("s=<STATS>"), DEADLINE);
+    std::thread::sleep(Duration::from_millis(100));
+    parse_csv(&get(st, COMPARED).body)
+}
+
+/// The fields whose values are deterministic after that traffic; the others (times,
+/// rates, ages, limits derived from the machine) are compared for emptiness only.
+const DETERMINISTIC: &[&str] = &[
+    "pxname", "svname", "qcur", "qmax", "stot", "dreq", "dresp", "ereq", "econ", "eresp", "wretr", "wredis",
+    "status", "weight", "act", "bck", "chkdown", "pid", "iid", "sid", "lbtot", "type", "rate_lim",
+    "check_status", "check_code", "check_rise", "check_fall", "check_health", "hrsp_1xx", "hrsp_2xx",
+    "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "hrsp_other", "req_tot", "cli_abrt", "srv_abrt", "check_desc",
+    "mode", "conn_tot", "intercepted", "dcon", "dses", "wrew", "connect", "uweight", "-", "ssl_sess",
+];
+
+/// Same header, rows, deterministic values and empty cells as HAProxy 2.6.
+#[test]
+fn csv_matches_haproxy() {
+    let app = http_app();
+    let mut results = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        results.push((bin.display().to_string(), traffic_and_csv(&bin, &app)));
+    }
+    let (name, ours) = &results[0];
+    let header = &ours[0];
+    assert_eq!(header[..2], ["pxname".to_string(), "svname".to_string()]);
+    assert_eq!(header.last().map(String::as_str), Some("h1_spliced_bytes_out"));
+    let get = |rows: &[Vec<String>], px: &str, sv: &str, field: &str| -> String {
+        let r = rows.iter().find(|r| r[0] == px && r[1] == sv).unwrap_or_else(|| panic!("no row {px}/{sv}"));
+        r[col(&rows[0], field)].clone()
+    };
+    if let Some((hname, theirs)) = results.get(1) {
+        assert_eq!(ours[0], theirs[0], "the header line");
+        assert_eq!(ours.len(), theirs.len(), "row count");
+        let mut diffs = Vec::new();
+        for (a, b) in ours[1..].iter().zip(&theirs[1..]) {
+            for (i, field) in header.iter().enumerate() {
+                // The stats proxy's own counters depend on how many times each polled.
+                let own = a[0] == "stats" && !["pxname", "svname", "status", "type", "iid", "sid", "mode"].contains(&field.as_str());
+                let same = if DETERMINISTIC.contains(&field.as_str()) && !own {
+                    a[i] == b[i]
+                } else {
+                    a[i].is_empty() == b[i].is_empty()
+                };
+                if !same {
+                    diffs.push(format!("{}/{} {field}: moonproxy {:?}, haproxy {:?}", a[0], a[1], a[i], b[i]));
+                }
+            }
+        }
+        assert!(diffs.is_empty(), "differences with {hname}:\n{}", diffs.join("\n"));
+    }
+    // Our own expectations, so that the test means something without HAProxy too.
+    assert_eq!(get(ours, "fe", "FRONTEND", "req_tot"), "7", "{name}");
+    assert_eq!(get(ours, "fe", "FRONTEND", "hrsp_2xx"), "3");
+    assert_eq!(get(ours, "fe", "FRONTEND", "hrsp_4xx"), "4");
+    assert_eq!(get(ours, "fe", "FRONTEND", "dreq"), "1");
+    assert_eq!(get(ours, "fe", "FRONTEND", "ereq"), "3");
+    assert_eq!(get(ours, "be", "a", "stot"), "3");
+    assert_eq!(get(ours, "be", "BACKEND", "hrsp_2xx"), "3");
+    assert_eq!(get(ours, "be", "BACKEND", "weight"), "3");
+    assert_eq!(get(ours, "be", "c", "status"), "MAINT");
+    assert_eq!(get(ours, "be", "e", "status"), "UP");
+    assert_eq!(get(ours, "t", "s1", "stot"), "1");
+    assert!(get(ours, "stats", "FRONTEND", "intercepted").parse::<u64>().unwrap() >= 2);
+    let names: Vec<(String, String)> = ours[1..].iter().map(|r| (r[0].clone(), r[1].clone())).collect();
+    let expected: Vec<(String, String)> = [
+        ("stats", "FRONTEND"),
+        ("stats", "BACKEND"),
+        ("fe", "FRONTEND"),
+        ("be", "a"),
+        ("be", "b"),
+        ("be", "c"),
+        ("be", "e"),
+        ("be", "BACKEND"),
+        ("t", "FRONTEND"),
+        ("t", "s1"),
+        ("t", "BACKEND"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(names, expected);
+}
+
+fn stats_proxy(stats_lines: &str) -> (Proxy, Backend) {
+    let app = http_app();
+    let proxy = ProxyBuilder::new(&format!(
+        "global
+    log stdout format raw local0
+defaults
+    mode http
+    log global
+    log-format \"LOG ts=%ts s=%s b=%b ST=%ST\"
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+listen web
+    bind 127.0.0.1:{{{{web}}}}
+{stats_lines}
+    server s1 127.0.0.1:{{{{be}}}}
+frontend fe
+    bind 127.0.0.1:{{{{fe}}}}
+    default_backend be
+backend be
+    server a 127.0.0.1:{{{{be}}}}
+"
+    ))
+    .port("be", app.port())
+    .start();
+    (proxy, app)
+}
+
+#[test]
+fn auth_is_required_and_checked() {
+    let (proxy, app) = stats_proxy("    stats uri /st\n    stats auth admin:secret\n    stats auth ops:pw\n    stats realm My\\ Realm");
+    let web = proxy.port("web");
+    for auth in ["", "Authorization: Basic YWRtaW46YmFk\r\n"] {
+        // none, then admin:bad
+        let mut c = Client::connect(web);
+        let r = c.http_request(format!("GET /st;csv HTTP/1.1\r\nHost: t\r\n{auth}\r\n").as_bytes());
+        assert_eq!(r.status, 401);
+        assert_eq!(r.header("www-authenticate"), Some("Basic realm=\"My Realm\""));
+        assert!(String::from_utf8_lossy(&r.body).contains("401 Unauthorized"));
+    }
+    for cred in ["YWRtaW46c2VjcmV0", "b3BzOnB3"] {
+        // admin:secret, ops:pw
+        let mut c = Client::connect(web);
+        let r = c.http_request(format!("GET /st;csv HTTP/1.1\r\nHost: t\r\nAuthorization: Basic {cred}\r\n\r\n").as_bytes());
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("content-type"), Some("text/plain"));
+        assert!(r.body.starts_with(b"# pxname,svname,"));
+    }
+    // Other URIs go to the servers, without authentication.
+    assert_eq!(get(web, "/other").body, b"path=/other");
+    assert_eq!(app.stats().requests(), 1);
+    // Logged as HAProxy logs its stats applet: server <STATS>, `LR`.
+    let line = proxy.wait_for_line(|l| l.starts_with("LOG ") && l.contains("ST=200") && l.contains("<STATS>"), DEADLINE);
+    assert_eq!(field(&line, "ts"), "LR");
+    assert_eq!(field(&line, "b"), "web");
+}
+
+#[test]
+fn refresh_header_and_options() {
+    let (proxy, _app) = stats_proxy("    stats enable\n    stats refresh 7s");
+    let web = proxy.port("web");
+    let r = get(web, "/haproxy?stats");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("refresh"), Some("7"));
+    assert_eq!(r.header("content-type"), Some("text/html"));
+    let r = get(web, "/haproxy?stats;csv;norefresh");
+    assert_eq!(r.header("refresh"), None);
+    assert!(r.body.starts_with(b"# pxname"));
+    let r = get(web, "/haproxy?stats;json");
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    let body = String::from_utf8(r.body).unwrap();
+    assert!(body.starts_with("[[{\"objType\":\"Frontend\",\"proxyId\":1,\"id\":0,\"field\":{\"pos\":0,\"name\":\"pxname\"}"), "{body}");
+    assert!(body.contains("{\"pos\":1,\"name\":\"svname\"},\"processNum\":1,\"value\":{\"type\":\"str\",\"value\":\"BACKEND\"}"));
+    // HEAD: the head only.
+    let mut c = Client::connect(web);
+    c.send(b"HEAD /haproxy?stats HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    let (raw, _) = c.recv_until_close();
+    let text = String::from_utf8(raw).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n") && text.ends_with("\r\n\r\n"), "{text}");
+}
+
+#[test]
+fn scope_filters_the_proxies() {
+    let (proxy, _app) = stats_proxy("    stats uri /st\n    stats scope .\n    stats scope be");
+    let rows = parse_csv(&get(proxy.port("web"), "/st;csv").body);
+    let names: Vec<&str> = rows[1..].iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(names, ["web", "web", "web", "be", "be"]);
+    let rows = parse_csv(&get(proxy.port("web"), "/st;csv;scope=b").body);
+    let names: Vec<&str> = rows[1..].iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(names, ["web", "web", "web", "be", "be"], "web and be contain a b");
+    let rows = parse_csv(&get(proxy.port("web"), "/st;csv;scope=we").body);
+    assert!(rows[1..].iter().all(|r| r[0] == "web"));
+}
+
+#[test]
+fn html_page_rules_and_options() {
+    let (proxy, app) = stats_proxy(
+        "    acl local src 127.0.0.2\n    stats uri /st\n    stats hide-version\n    stats show-node edge-1\n    \
+         stats show-legends\n    stats admin if TRUE\n    stats http-request deny if { path_end /forbidden }",
+    );
+    let web = proxy.port("web");
+    let r = get(web, "/st");
+    assert_eq!(r.status, 200);
+    let html = String::from_utf8(r.body).unwrap();
+    assert!(html.contains("<title>Statistics Report for edge-1</title>"), "{html}");
+    assert!(!html.contains("version"), "hide-version");
+    for id in ["web", "fe", "be"] {
+        assert!(html.contains(&format!("<table id=\"{id}\">")), "a table for {id}");
+    }
+    assert!(html.contains("Legend"));
+    assert_eq!(get(web, "/st/forbidden").status, 403);
+    // With show-legends, the CSV has the servers' addresses and the algorithm.
+    let rows = parse_csv(&get(web, "/st;csv").body);
+    let a = rows.iter().find(|r| r[0] == "be" && r[1] == "a").unwrap();
+    assert_eq!(a[col(&rows[0], "addr")], format!("127.0.0.1:{}", app.port()));
+    let b = rows.iter().find(|r| r[0] == "be" && r[1] == "BACKEND").unwrap();
+    assert_eq!(b[col(&rows[0], "algo")], "roundrobin");
+}
+
+#[test]
+fn counters_follow_the_traffic() {
+    let (proxy, _app) = stats_proxy("    stats uri /st");
+    let fe = proxy.port("fe");
+    // Two requests on one kept-alive connection, one on another.
+    let mut c = Client::connect(fe);
+    for _ in 0..2 {
+        assert_eq!(c.http_get("/x").status, 200);
+    }
+    drop(c);
+    assert_eq!(get(fe, "/y").status, 200);
+    let (rows, polls) = wait_rows(&proxy, |rows| value(rows, "be", "BACKEND", "req_tot") == "3");
+    assert_eq!(value(&rows, "fe", "FRONTEND", "req_tot"), "3");
+    assert_eq!(value(&rows, "fe", "FRONTEND", "stot"), "2");
+    assert_eq!(value(&rows, "fe", "FRONTEND", "conn_tot"), "2");
+    assert_eq!(value(&rows, "fe", "FRONTEND", "hrsp_2xx"), "3");
+    assert_eq!(value(&rows, "be", "a", "hrsp_2xx"), "3");
+    assert_eq!(value(&rows, "be", "a", "lbtot"), "3");
+    assert_ne!(value(&rows, "be", "a", "bout"), "0");
+    assert_eq!(value(&rows, "be", "a", "bout"), value(&rows, "be", "BACKEND", "bout"));
+    assert_eq!(value(&rows, "web", "FRONTEND", "intercepted"), polls.to_string());
+}
+
+fn value(rows: &[Vec<String>], px: &str, sv: &str, field: &str) -> String {
+    let r = rows.iter().find(|r| r[0] == px && r[1] == sv).unwrap_or_else(|| panic!("no row {px}/{sv}"));
+    r[col(&rows[0], field)].clone()
+}
+
+/// Reads the stats (without polling the page more than needed) until `ok`.
+/// Also returns how many times the page was read.
+fn wait_rows(proxy: &Proxy, ok: impl Fn(&[Vec<String>]) -> bool) -> (Vec<Vec<String>>, u32) {
+    let mut rows = Vec::new();
+    for polls in 1..=100 {
+        rows = parse_csv(&get(proxy.port("web"), "/st;csv").body);
+        if ok(&rows) {
+            return (rows, polls);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("stats never reached the expected state: {rows:?}");
+}
