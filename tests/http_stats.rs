@@ -67,8 +67,9 @@ listen t
     .to_string()
 }
 
-/// Runs the same traffic on `bin` and returns the stats CSV it then serves.
-fn traffic_and_csv(bin: &Path, app: &Backend) -> Vec<Vec<String>> {
+/// Runs the same traffic on `bin` and returns the stats CSV it then serves, and the
+/// description of each field of its JSON output.
+fn traffic_and_csv(bin: &Path, app: &Backend) -> (Vec<Vec<String>>, Vec<String>) {
     let proxy = ProxyBuilder::new(&comparison_config()).bin(bin).port("be", app.port()).start();
     let (st, fe, t) = (proxy.port("st"), proxy.port("fe"), proxy.port("t"));
     // Server `e`'s first check has passed once its status column says so.
@@ -100,7 +101,24 @@ fn traffic_and_csv(bin: &Path, app: &Backend) -> Vec<Vec<String>> {
     // Every stream above is logged (ended) before the stats are read.
     proxy.wait_for_lines(7 + 1, |l| l.starts_with("LOG ") && !l.contains("s=<STATS>"), DEADLINE);
     std::thread::sleep(Duration::from_millis(100));
-    parse_csv(&get(st, COMPARED).body)
+    let csv = parse_csv(&get(st, COMPARED).body);
+    (csv, json_fields(&get(st, "/st;json").body))
+}
+
+/// For each field object of a `show stat json` answer: its object type, position,
+/// name, tags and value type (the text from `"objType"` to the value's type, without
+/// the ids).
+fn json_fields(body: &[u8]) -> Vec<String> {
+    let text = String::from_utf8(body.to_vec()).expect("UTF-8 JSON");
+    text.split("{\"objType\":")
+        .skip(1)
+        .map(|obj| {
+            let kind = obj.split(',').next().unwrap_or_default();
+            let field = obj.find("\"field\":").map_or("", |i| &obj[i..]);
+            let end = field.find("\",\"value\":").map_or(field.len(), |i| i);
+            format!("{kind} {}", &field[..end])
+        })
+        .collect()
 }
 
 /// The fields whose values are deterministic after that traffic; the others (times,
@@ -119,9 +137,10 @@ fn csv_matches_haproxy() {
     let app = http_app();
     let mut results = Vec::new();
     for bin in moonproxy_and_haproxy() {
-        results.push((bin.display().to_string(), traffic_and_csv(&bin, &app)));
+        let (csv, json) = traffic_and_csv(&bin, &app);
+        results.push((bin.display().to_string(), csv, json));
     }
-    let (name, ours) = &results[0];
+    let (name, ours, our_json) = &results[0];
     let header = &ours[0];
     assert_eq!(header[..2], ["pxname".to_string(), "svname".to_string()]);
     assert_eq!(header.last().map(String::as_str), Some("h1_spliced_bytes_out"));
@@ -129,7 +148,7 @@ fn csv_matches_haproxy() {
         let r = rows.iter().find(|r| r[0] == px && r[1] == sv).unwrap_or_else(|| panic!("no row {px}/{sv}"));
         r[col(&rows[0], field)].clone()
     };
-    if let Some((hname, theirs)) = results.get(1) {
+    if let Some((hname, theirs, their_json)) = results.get(1) {
         assert_eq!(ours[0], theirs[0], "the header line");
         assert_eq!(ours.len(), theirs.len(), "row count");
         let mut diffs = Vec::new();
@@ -148,7 +167,13 @@ fn csv_matches_haproxy() {
             }
         }
         assert!(diffs.is_empty(), "differences with {hname}:\n{}", diffs.join("\n"));
+        // The JSON: the same fields with the same tags and types.
+        for (a, b) in our_json.iter().zip(their_json) {
+            assert_eq!(a, b, "a JSON field and its tags");
+        }
+        assert_eq!(our_json.len(), their_json.len(), "JSON field count");
     }
+    assert!(our_json.iter().any(|f| f.contains("\"name\":\"req_tot\"")));
     // Our own expectations, so that the test means something without HAProxy too.
     assert_eq!(get(ours, "fe", "FRONTEND", "req_tot"), "7", "{name}");
     assert_eq!(get(ours, "fe", "FRONTEND", "hrsp_2xx"), "3");
@@ -254,7 +279,10 @@ fn refresh_header_and_options() {
     assert_eq!(r.header("content-type"), Some("application/json"));
     let body = String::from_utf8(r.body).unwrap();
     assert!(body.starts_with("[[{\"objType\":\"Frontend\",\"proxyId\":1,\"id\":0,\"field\":{\"pos\":0,\"name\":\"pxname\"}"), "{body}");
-    assert!(body.contains("{\"pos\":1,\"name\":\"svname\"},\"processNum\":1,\"value\":{\"type\":\"str\",\"value\":\"BACKEND\"}"));
+    assert!(body.contains(
+        "{\"pos\":1,\"name\":\"svname\"},\"processNum\":1,\"tags\":{\"origin\":\"Key\",\"nature\":\"Name\",\"scope\":\"Service\"},\
+         \"value\":{\"type\":\"str\",\"value\":\"BACKEND\"}"
+    ));
     // HEAD: the head only.
     let mut c = Client::connect(web);
     c.send(b"HEAD /haproxy?stats HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");

@@ -1,11 +1,11 @@
-//! `show stat json` and the page's `;json`: HAProxy 2.6's typed JSON shape, an array
-//! of rows, each an array of its non-empty fields:
+//! `show stat json` and the page's `;json`: HAProxy 2.6's typed JSON, an array of
+//! rows, each an array of its non-empty fields:
 //! `{"objType":"Server","proxyId":3,"id":1,"field":{"pos":4,"name":"scur"},
-//! "processNum":1,"value":{"type":"u32","value":0}}`.
-//! HAProxy adds a `tags` object (origin, nature, scope) to each field; moonproxy does
-//! not yet (doc/stats.md).
+//! "processNum":1,"tags":{"origin":"Metric","nature":"Gauge","scope":"Process"},
+//! "value":{"type":"u32","value":0}}` (tags and types from [`super::typed`]).
 
-use super::fields::{self, NAMES};
+use super::fields::NAMES;
+use super::typed;
 use super::snapshot::{Row, RowKind, Value};
 use std::fmt::Write;
 
@@ -27,29 +27,29 @@ fn write_row(out: &mut String, r: &Row) {
         RowKind::Backend => "Backend",
         RowKind::Server => "Server",
     };
-    let num = |v: &Value| match v {
-        Value::U32(n) => u64::from(*n),
-        _ => 0,
-    };
-    let (iid, sid) = (num(r.get(fields::IID)), num(r.get(fields::SID)));
+    let (_, iid, sid) = typed::row_key(r);
     out.push('[');
     let mut first = true;
     for (pos, v) in r.values.iter().enumerate() {
-        let (ty, val) = match v {
+        let Some(at) = typed::typed_pos(pos) else { continue };
+        let val = match v {
             Value::Empty => continue,
-            Value::U32(n) => ("u32", n.to_string()),
-            Value::U64(n) => ("u64", n.to_string()),
-            Value::S32(n) => ("s32", n.to_string()),
-            Value::Str(s) => ("str", quote(s)),
+            Value::U32(n) => n.to_string(),
+            Value::U64(n) => n.to_string(),
+            Value::S32(n) => n.to_string(),
+            Value::Str(s) => quote(s),
         };
+        let (tags, ty) = typed::meta(r.kind, pos, v);
+        let (origin, nature, scope) = typed::tag_names(tags);
         if !first {
             out.push(',');
         }
         first = false;
         let _ = write!(
             out,
-            "{{\"objType\":\"{obj}\",\"proxyId\":{iid},\"id\":{sid},\"field\":{{\"pos\":{pos},\"name\":{}}},\
-             \"processNum\":1,\"value\":{{\"type\":\"{ty}\",\"value\":{val}}}}}",
+            "{{\"objType\":\"{obj}\",\"proxyId\":{iid},\"id\":{sid},\"field\":{{\"pos\":{at},\"name\":{}}},\
+             \"processNum\":1,\"tags\":{{\"origin\":\"{origin}\",\"nature\":\"{nature}\",\"scope\":\"{scope}\"}},\
+             \"value\":{{\"type\":\"{ty}\",\"value\":{val}}}}}",
             quote(NAMES[pos])
         );
     }

@@ -9,7 +9,8 @@
 //! - [`snapshot`]: [`snapshot::rows`] reads those counters and the backend state
 //!   ([`crate::backend::Backend`]: sessions, queues, weights, checks) into rows of
 //!   [`fields`] columns, in HAProxy's order and with its empty cells.
-//! - [`csv`] and [`json`]: the `show stat` output formats (the CLI reuses them).
+//! - [`csv`], [`typed`] and [`json`]: the `show stat` output formats (the CLI reuses
+//!   them).
 //! - [`page`]: `stats enable|uri|auth|...`, the page answered by the proxy itself.
 //!
 //! See doc/stats.md for what is filled and how it differs from HAProxy.
@@ -20,6 +21,7 @@ pub mod fields;
 pub mod json;
 pub mod page;
 pub mod snapshot;
+pub mod typed;
 
 use std::time::Instant;
 
@@ -154,10 +156,22 @@ pub fn server_state_changed(p: &mut ProxyRt, b: &Backend, srv: usize, now: Insta
     }
 }
 
-/// `show stat`'s CSV of every proxy, as the CLI prints it.
-pub fn show_stat_csv(view: &View<'_>) -> String {
+/// `show stat`'s output formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Typed,
+    Json,
+}
+
+/// `show stat [typed|json]` of every proxy, as the CLI prints it.
+pub fn show_stat(view: &View<'_>, format: Format) -> String {
     let rows = snapshot::rows(view, &|_, _| true);
     let mut out = String::with_capacity(2048 + rows.len() * 512);
-    csv::write(&mut out, &rows);
+    match format {
+        Format::Csv => csv::write(&mut out, &rows),
+        Format::Typed => typed::write(&mut out, &rows),
+        Format::Json => json::write(&mut out, &rows),
+    }
     out
 }

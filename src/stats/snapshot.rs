@@ -297,6 +297,9 @@ fn server_row(view: &View<'_>, i: usize, p: &ProxyRt, sid: usize, s: &Server) ->
         r.set(f::CHECK_RISE, Value::U32(hc.rise()));
         r.set(f::CHECK_FALL, Value::U32(hc.fall()));
         r.set(f::CHECK_HEALTH, Value::U32(hc.health()));
+        // The check's output (none for a TCP check): an empty text, which the typed
+        // formats show.
+        r.set(f::LAST_CHK, Value::Str(String::new()));
         match hc.last_result() {
             Some(res) => {
                 r.set(f::CHECK_STATUS, Value::Str(check_code(res).into()));
