@@ -55,6 +55,7 @@ frontend fe
     http-request deny if { path /deny }
     default_backend be
 backend be
+    http-response deny if { status 204 }
     server a 127.0.0.1:{{be}} weight 3
     server b 127.0.0.1:{{be}} backup
     server c 127.0.0.1:{{be}} disabled
@@ -86,6 +87,9 @@ fn traffic_and_csv(bin: &Path, app: &Backend) -> (Vec<Vec<String>>, Vec<String>)
         assert_eq!(get(fe, "/hello").status, 200);
     }
     assert_eq!(get(fe, "/deny").status, 403);
+    // A response denied by `http-response deny`, an invalid one.
+    assert_eq!(get(fe, "/204").status, 502);
+    assert_eq!(get(fe, "/bad").status, 502);
     let mut c = Client::connect(fe);
     assert_eq!(c.http_request(b"G(T / HTTP/1.1\r\nHost: t\r\n\r\n").status, 400);
     // A client that leaves in the middle of a head, one that leaves without a byte.
@@ -99,7 +103,7 @@ fn traffic_and_csv(bin: &Path, app: &Backend) -> (Vec<Vec<String>>, Vec<String>)
     assert_eq!(c.http_request(b"GET /tcp HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").status, 200);
     drop(c);
     // Every stream above is logged (ended) before the stats are read.
-    proxy.wait_for_lines(7 + 1, |l| l.starts_with("LOG ") && !l.contains("s=<STATS>"), DEADLINE);
+    proxy.wait_for_lines(9 + 1, |l| l.starts_with("LOG ") && !l.contains("s=<STATS>"), DEADLINE);
     std::thread::sleep(Duration::from_millis(100));
     let csv = parse_csv(&get(st, COMPARED).body);
     (csv, json_fields(&get(st, "/st;json").body))
@@ -175,12 +179,17 @@ fn csv_matches_haproxy() {
     }
     assert!(our_json.iter().any(|f| f.contains("\"name\":\"req_tot\"")));
     // Our own expectations, so that the test means something without HAProxy too.
-    assert_eq!(get(ours, "fe", "FRONTEND", "req_tot"), "7", "{name}");
+    assert_eq!(get(ours, "fe", "FRONTEND", "req_tot"), "9", "{name}");
+    assert_eq!(get(ours, "fe", "FRONTEND", "hrsp_5xx"), "2");
+    assert_eq!(get(ours, "fe", "FRONTEND", "dresp"), "1");
+    assert_eq!(get(ours, "be", "a", "dresp"), "1");
+    assert_eq!(get(ours, "be", "a", "eresp"), "1");
+    assert_eq!(get(ours, "be", "BACKEND", "eresp"), "1");
     assert_eq!(get(ours, "fe", "FRONTEND", "hrsp_2xx"), "3");
     assert_eq!(get(ours, "fe", "FRONTEND", "hrsp_4xx"), "4");
     assert_eq!(get(ours, "fe", "FRONTEND", "dreq"), "1");
     assert_eq!(get(ours, "fe", "FRONTEND", "ereq"), "3");
-    assert_eq!(get(ours, "be", "a", "stot"), "3");
+    assert_eq!(get(ours, "be", "a", "stot"), "5");
     assert_eq!(get(ours, "be", "BACKEND", "hrsp_2xx"), "3");
     assert_eq!(get(ours, "be", "BACKEND", "weight"), "3");
     assert_eq!(get(ours, "be", "c", "status"), "MAINT");

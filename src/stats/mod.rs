@@ -103,22 +103,26 @@ pub fn account_end(proxies: &mut [ProxyRt], fe: usize, be: Option<usize>, srv: O
     let Some(be) = be.filter(|&b| b < proxies.len()) else { return };
     let p = &mut proxies[be];
     let denied_by_backend = be != fe && matches!((cause, phase), (b'P', b'R' | b'T')) && !bad_request;
-    let update = |t: &mut counters::TrafficCounters, timed: bool| {
+    // A backend counts every request and the status sent to the client; a server
+    // counts the responses it sent, when they arrive (`account_server_response`).
+    let update = |t: &mut counters::TrafficCounters, server: bool| {
         t.bytes_in += rec.bytes_in;
         t.bytes_out += rec.bytes_out;
-        if rec.http.is_some() {
+        if rec.http.is_some() && !server {
             t.req_tot += 1;
         }
-        if let Some(s) = status {
+        if let Some(s) = status.filter(|_| !server) {
             t.rsp.add(s);
         }
         match (cause, phase) {
             (b'c' | b'C', b'D') => t.cli_abrt += 1,
             (b'S' | b's', b'D') => t.srv_abrt += 1,
-            (b'S' | b's' | b'P' | b'I', b'H') => t.failed_resp += 1,
+            // Server aborts and timeouts before the response head; invalid responses
+            // and `http-response deny` are counted where they happen (`PH`).
+            (b'S' | b's', b'H') => t.failed_resp += 1,
             _ => {}
         }
-        if timed {
+        if server || srv.is_some() {
             if let Some(q) = rec.t_queue {
                 t.qtime.add(q);
             }
@@ -131,7 +135,7 @@ pub fn account_end(proxies: &mut [ProxyRt], fe: usize, be: Option<usize>, srv: O
             t.ttime.add(rec.t_total);
         }
     };
-    update(&mut p.counters.be, srv.is_some());
+    update(&mut p.counters.be, false);
     if denied_by_backend {
         p.counters.be.denied_req += 1;
     }
@@ -139,6 +143,41 @@ pub fn account_end(proxies: &mut [ProxyRt], fe: usize, be: Option<usize>, srv: O
         update(t, true);
         t.sess_rate.add(counters::millis(now));
         t.last_sess = Some(now);
+    }
+}
+
+/// Server `srv` of backend `be` sent a (final) response head with `status`
+/// (`req_tot` and `hrsp_*` of the server, as HAProxy counts them).
+pub fn account_server_response(proxies: &mut [ProxyRt], be: usize, srv: usize, status: u16) {
+    if let Some(t) = proxies.get_mut(be).and_then(|p| p.counters.servers.get_mut(srv)) {
+        t.req_tot += 1;
+        t.rsp.add(status);
+    }
+}
+
+/// What happened to a response, counted where it happens (the log record's `PH`
+/// does not tell them apart).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResponseEvent {
+    /// The server's response head was invalid (`eresp` of the backend and server).
+    Invalid,
+    /// `http-response deny`: `dresp` of the frontend, backend and server.
+    Denied,
+}
+
+/// Counts `ev` for the frontend `fe` and the `(backend, server)` that answered.
+pub fn account_response(proxies: &mut [ProxyRt], fe: usize, srv: Option<(usize, usize)>, ev: ResponseEvent) {
+    if ev == ResponseEvent::Denied {
+        proxies[fe].counters.fe.denied_resp += 1;
+    }
+    let Some((be, s)) = srv else { return };
+    let Some(p) = proxies.get_mut(be) else { return };
+    let targets = std::iter::once(&mut p.counters.be).chain(p.counters.servers.get_mut(s));
+    for t in targets {
+        match ev {
+            ResponseEvent::Invalid => t.failed_resp += 1,
+            ResponseEvent::Denied => t.denied_resp += 1,
+        }
     }
 }
 

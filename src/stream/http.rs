@@ -1091,6 +1091,8 @@ impl Stream {
                     Err(e) => {
                         // An invalid response is blocked by the proxy (`PH`, as HAProxy).
                         ::log::debug!("stream {}: response rejected: {e}", self.id);
+                        let srv = self.server.as_ref().map(|s| (s.be, s.srv));
+                        crate::stats::account_response(env.proxies, self.frontend, srv, crate::stats::ResponseEvent::Invalid);
                         self.close(env, Cause::ProxyAbort, Phase::Headers);
                         return Err(());
                     }
@@ -1112,6 +1114,9 @@ impl Stream {
                             continue;
                         }
                         h.res_head_at = Some(now);
+                        if let Some(side) = self.server.as_ref() {
+                            crate::stats::account_server_response(env.proxies, side.be, side.srv, res.line.status);
+                        }
                         let fe = &env.proxies[self.frontend];
                         capture::capture_headers(&fe.res_captures, &res.headers, &mut h.txn.res_captures);
                         if let Some(c) = &fe.capture_cookie {
@@ -1189,6 +1194,8 @@ impl Stream {
                 }
                 Verdict::Yield(_) => return false,
                 Verdict::Deny { status } | Verdict::Tarpit { status } => {
+                    let srv = self.server.as_ref().map(|s| (s.be, s.srv));
+                    crate::stats::account_response(env.proxies, self.frontend, srv, crate::stats::ResponseEvent::Denied);
                     self.http_reject(env, status, Termination::new(Cause::ProxyAbort, Phase::Headers));
                     return false;
                 }
