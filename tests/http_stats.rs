@@ -60,6 +60,8 @@ backend be
     server b 127.0.0.1:{{be}} backup
     server c 127.0.0.1:{{be}} disabled
     server e 127.0.0.1:{{be}} check inter 100ms weight 0
+backend bd
+    server d 127.0.0.1:{{dead}} check inter 100ms
 listen t
     mode tcp
     bind 127.0.0.1:{{t}}
@@ -71,16 +73,17 @@ listen t
 /// Runs the same traffic on `bin` and returns the stats CSV it then serves, and the
 /// description of each field of its JSON output.
 fn traffic_and_csv(bin: &Path, app: &Backend) -> (Vec<Vec<String>>, Vec<String>) {
-    let proxy = ProxyBuilder::new(&comparison_config()).bin(bin).port("be", app.port()).start();
+    let dead = RefusingPort::new();
+    let proxy = ProxyBuilder::new(&comparison_config()).bin(bin).port("be", app.port()).port("dead", dead.port()).start();
     let (st, fe, t) = (proxy.port("st"), proxy.port("fe"), proxy.port("t"));
-    // Server `e`'s first check has passed once its status column says so.
+    // Server `e`'s first check has passed, and `d` is down after its third failure.
     assert!(
         wait_until(DEADLINE, || {
             let rows = parse_csv(&get(st, COMPARED).body);
-            let i = col(&rows[0], "check_status");
-            rows.iter().any(|r| r[1] == "e" && r[i] == "L4OK")
+            let (check, status) = (col(&rows[0], "check_status"), col(&rows[0], "status"));
+            rows.iter().any(|r| r[1] == "e" && r[check] == "L4OK") && rows.iter().any(|r| r[1] == "d" && r[status] == "DOWN")
         }),
-        "{}: the check of server e never passed",
+        "{}: the checks of servers e and d did not conclude",
         bin.display()
     );
     for _ in 0..3 {
@@ -194,6 +197,8 @@ fn csv_matches_haproxy() {
     assert_eq!(get(ours, "be", "BACKEND", "weight"), "3");
     assert_eq!(get(ours, "be", "c", "status"), "MAINT");
     assert_eq!(get(ours, "be", "e", "status"), "UP");
+    assert_eq!(get(ours, "bd", "d", "check_status"), "L4CON");
+    assert_eq!(get(ours, "bd", "BACKEND", "status"), "DOWN");
     assert_eq!(get(ours, "t", "s1", "stot"), "1");
     assert!(get(ours, "stats", "FRONTEND", "intercepted").parse::<u64>().unwrap() >= 2);
     let names: Vec<(String, String)> = ours[1..].iter().map(|r| (r[0].clone(), r[1].clone())).collect();
@@ -206,6 +211,8 @@ fn csv_matches_haproxy() {
         ("be", "c"),
         ("be", "e"),
         ("be", "BACKEND"),
+        ("bd", "d"),
+        ("bd", "BACKEND"),
         ("t", "FRONTEND"),
         ("t", "s1"),
         ("t", "BACKEND"),

@@ -297,9 +297,13 @@ fn server_row(view: &View<'_>, i: usize, p: &ProxyRt, sid: usize, s: &Server) ->
         r.set(f::CHECK_RISE, Value::U32(hc.rise()));
         r.set(f::CHECK_FALL, Value::U32(hc.fall()));
         r.set(f::CHECK_HEALTH, Value::U32(hc.health()));
-        // The check's output (none for a TCP check): an empty text, which the typed
-        // formats show.
-        r.set(f::LAST_CHK, Value::Str(String::new()));
+        // The check's output (the error text of a failed connect, the reason of a
+        // wrong status), empty for a passed check: the typed formats show it.
+        let output = match hc.last_result() {
+            Some(CheckResult::Failed { info, .. } | CheckResult::WrongStatus { info, .. }) => info.clone(),
+            _ => String::new(),
+        };
+        r.set(f::LAST_CHK, Value::Str(output));
         match hc.last_result() {
             Some(res) => {
                 r.set(f::CHECK_STATUS, Value::Str(check_code(res).into()));
