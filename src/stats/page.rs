@@ -43,6 +43,15 @@ enum StatsAction {
     Auth { realm: Option<String> },
 }
 
+/// What the page does with a request for it.
+#[derive(Debug)]
+pub struct Intercepted {
+    /// The page (a `Reply`), or a refusal (`Deny`, a 401 `Reply`).
+    pub verdict: Verdict,
+    /// The page itself was served (not refused).
+    pub served: bool,
+}
+
 /// A proxy's stats page, compiled from its [`StatsConf`].
 #[derive(Debug)]
 pub struct StatsPage {
@@ -50,6 +59,14 @@ pub struct StatsPage {
     rules: Vec<StatsRule>,
     /// `stats show-node`, resolved (the host name when no name was given).
     node: Option<String>,
+}
+
+/// HAProxy's refusal of `stats auth` or `stats realm` together with
+/// `stats http-request` in proxy `proxy`, if `conf` has both.
+pub fn conflict(conf: &StatsConf, proxy: &str) -> Option<String> {
+    let auth = !conf.auth.is_empty() || conf.realm.is_some();
+    (auth && !conf.http_rules.is_empty())
+        .then(|| format!("proxy '{proxy}': stats 'auth'/'realm' and 'http-request' can't be used at the same time."))
 }
 
 /// What the URI asks for, after the `stats uri` prefix.
@@ -70,8 +87,13 @@ enum Format {
 }
 
 impl StatsPage {
-    /// Compiles the `stats http-request` conditions against the proxy's ACLs.
-    pub fn new(conf: &StatsConf, acls: &AclSet) -> Result<StatsPage, String> {
+    /// Compiles the `stats http-request` conditions against the ACLs of `proxy`.
+    /// As HAProxy, refuses `stats auth` or `stats realm` together with
+    /// `stats http-request`.
+    pub fn new(conf: &StatsConf, acls: &AclSet, proxy: &str) -> Result<StatsPage, String> {
+        if let Some(e) = conflict(conf, proxy) {
+            return Err(e);
+        }
         let mut rules = Vec::new();
         for r in &conf.http_rules {
             let action = match r.action.first().map(String::as_str) {
@@ -95,34 +117,33 @@ impl StatsPage {
     /// Answers a request for the page (`None` when the request is not for it):
     /// the page itself, or the verdict of `stats http-request` / `stats auth` (a 403,
     /// a 401 with the realm). `proxy` is the proxy whose page it is.
-    pub fn intercept(&self, view: &View<'_>, proxy: usize, txn: &Txn, env: &RuleEnv<'_>) -> Option<Verdict> {
+    pub fn intercept(&self, view: &View<'_>, proxy: usize, txn: &Txn, env: &RuleEnv<'_>) -> Option<Intercepted> {
         let req = txn.req.as_ref()?;
         if !self.matches(&req.line.target) {
             return None;
         }
         let acls = &view.proxies[proxy].acls;
         let cx = RuleCtx::new(env, txn);
-        let mut allowed = false;
+        let refused = |verdict| Some(Intercepted { verdict, served: false });
+        // `stats http-request` and `stats auth` do not go together (checked at load).
         for rule in &self.rules {
             if rule.cond.as_ref().is_some_and(|c| !c.eval(acls, &cx)) {
                 continue;
             }
             match &rule.action {
-                StatsAction::Allow => {
-                    allowed = true;
-                    break;
-                }
-                StatsAction::Deny => return Some(Verdict::Deny { status: 403 }),
-                StatsAction::Auth { realm } => return Some(self.unauthorized(realm.as_deref())),
+                StatsAction::Allow => break,
+                StatsAction::Deny => return refused(Verdict::Deny { status: 403 }),
+                StatsAction::Auth { realm } => return refused(self.unauthorized(realm.as_deref())),
             }
         }
-        if !allowed && !self.conf.auth.is_empty() && !self.authorized(&req.headers) {
-            return Some(self.unauthorized(None));
+        if !self.conf.auth.is_empty() && !self.authorized(&req.headers) {
+            return refused(self.unauthorized(None));
         }
         let after = &origin_part(&req.line.target)[self.conf.uri.len()..];
         let opts = Options::parse(after);
         let head_only = req.line.method == crate::http::Method::Head;
-        Some(Verdict::Reply { response: self.render(view, proxy, &opts, head_only), close: false })
+        let response = self.render(view, proxy, &opts, head_only);
+        Some(Intercepted { verdict: Verdict::Reply { response, close: false }, served: true })
     }
 
     fn authorized(&self, headers: &crate::http::Headers) -> bool {
@@ -381,7 +402,7 @@ mod tests {
 
     #[test]
     fn the_prefix_is_matched_on_the_path_and_query() {
-        let page = StatsPage::new(&StatsConf::default(), &AclSet::default()).unwrap();
+        let page = StatsPage::new(&StatsConf::default(), &AclSet::default(), "p").unwrap();
         assert!(page.matches("/haproxy?stats"));
         assert!(page.matches("/haproxy?stats;csv"));
         assert!(page.matches("http://h:80/haproxy?stats"));
@@ -392,13 +413,27 @@ mod tests {
     #[test]
     fn unauthorized_names_the_realm() {
         let conf = StatsConf { realm: Some("My Realm".into()), ..StatsConf::default() };
-        let page = StatsPage::new(&conf, &AclSet::default()).unwrap();
+        let page = StatsPage::new(&conf, &AclSet::default(), "p").unwrap();
         let Verdict::Reply { response, .. } = page.unauthorized(None) else { panic!() };
         let text = String::from_utf8(response).unwrap();
         assert!(text.starts_with("HTTP/1.1 401 Unauthorized\r\ncontent-length: 112\r\n"), "{text}");
         assert!(text.contains("www-authenticate: Basic realm=\"My Realm\"\r\n"));
         let Verdict::Reply { response, .. } = page.unauthorized(Some("R2")) else { panic!() };
         assert!(String::from_utf8(response).unwrap().contains("realm=\"R2\""));
+    }
+
+    #[test]
+    fn auth_and_rules_do_not_go_together() {
+        let mut conf = StatsConf { auth: vec![("u".into(), "p".into())], ..StatsConf::default() };
+        conf.http_rules.push(crate::config::model::HttpRuleConf {
+            list: crate::config::model::HttpRuleList::Request,
+            action: vec!["allow".into()],
+            cond: None,
+            location: crate::config::model::Location { file: "t.cfg".into(), line: 1 },
+            redirect_keyword: false,
+        });
+        let err = StatsPage::new(&conf, &AclSet::default(), "web").unwrap_err();
+        assert_eq!(err, "proxy 'web': stats 'auth'/'realm' and 'http-request' can't be used at the same time.");
     }
 
     #[test]

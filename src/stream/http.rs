@@ -210,6 +210,9 @@ pub struct HttpSide {
     /// The proxy's own service answered this transaction (the stats page): the name
     /// the log shows for the server (`<STATS>`).
     service: Option<&'static str>,
+    /// That service answered (the log shows a response time of 0) rather than refused
+    /// the request (-1).
+    service_answered: bool,
     /// The process is stopping (soft stop): no next request on this connection.
     stopping: bool,
     /// Whether the stream's close is logged: not for a kept-alive client that leaves
@@ -257,6 +260,7 @@ impl HttpSide {
             replay: None,
             done: 0,
             service: None,
+            service_answered: false,
             stopping: false,
             log_at_close: true,
             txn_start: now,
@@ -332,6 +336,7 @@ impl HttpSide {
         self.replay = None;
         self.done += 1;
         self.service = None;
+        self.service_answered = false;
         self.txn_start = now;
         self.txn_date = date;
         self.first_byte = None;
@@ -664,16 +669,19 @@ impl Stream {
         };
         let mut verdict = rules::run_request(&p.http_rules, &mut h.rule_cursor, &mut h.txn, &mut renv);
         // The stats page (`stats enable`) answers here, once the rules let the request in.
-        let mut stats = false;
+        let mut stats = None;
         if let (Verdict::Continue, Some(page)) = (&verdict, p.stats_page.as_deref()) {
             let view = crate::stats::View::new(env.proxies, &*env.pool, env.cx.now);
-            if let Some(v) = page.intercept(&view, proxy, &h.txn, &renv) {
-                (verdict, stats) = (v, true);
+            if let Some(answer) = page.intercept(&view, proxy, &h.txn, &renv) {
+                (verdict, stats) = (answer.verdict, Some(answer.served));
             }
         }
-        if stats {
+        if let Some(served) = stats {
             h.service = Some(crate::stats::page::LOG_SERVER_NAME);
-            crate::stats::account_intercepted(&mut env.proxies[proxy]);
+            h.service_answered = served;
+            if served {
+                crate::stats::account_intercepted(&mut env.proxies[proxy]);
+            }
         }
         self.http_verdict(env, verdict, phase)
     }
@@ -1388,11 +1396,12 @@ impl Stream {
         rec.bytes_in = self.req.total.saturating_sub(h.bytes_at_start.0);
         rec.bytes_out = self.res.total.saturating_sub(h.bytes_at_start.1);
         if let Some(name) = h.service {
-            // As HAProxy logs its applets: no queue, connect or response wait.
+            // As HAProxy logs its applets: no queue or connect time, no response time
+            // unless the applet itself answered.
             rec.server = Some(name.to_string());
             rec.t_queue = Some(Duration::ZERO);
             rec.t_connect = Some(Duration::ZERO);
-            if let Some(http) = rec.http.as_mut() {
+            if let Some(http) = rec.http.as_mut().filter(|_| h.service_answered) {
                 http.t_response = Some(Duration::ZERO);
             }
         }

@@ -190,7 +190,7 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
             None if p.cap.backend => Some(i),
             None => None,
         };
-        let stats_page = match p.stats.as_ref().map(|s| crate::stats::StatsPage::new(s, &acls)) {
+        let stats_page = match p.stats.as_ref().map(|s| crate::stats::StatsPage::new(s, &acls, &p.name)) {
             Some(Ok(page)) => Some(Box::new(page)),
             Some(Err(e)) => {
                 errors.push(e);

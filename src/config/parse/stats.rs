@@ -70,6 +70,12 @@ pub fn stats(p: &mut Parser, l: &Line) -> Result<(), String> {
         "http-request" => conf.http_rules.push(stats_rule(p, l, rest)?),
         other => return Err(format!("unknown stats parameter '{other}', {EXPECTS}.")),
     }
+    // Checked here, at the line that makes them meet (HAProxy checks after parsing).
+    if p.draft().section != Section::Defaults {
+        if let Some(e) = crate::stats::page::conflict(&conf, &p.draft().proxy.name) {
+            return Err(e);
+        }
+    }
     p.draft().proxy.stats = Some(conf);
     Ok(())
 }
@@ -156,8 +162,7 @@ mod tests {
     fn settings_are_read() {
         let cfg = parse(
             "listen l\n  bind :0\n  stats uri /st\n  stats realm R\\ 1\n  stats auth a:b:c\n  stats auth u\n  \
-             stats refresh 5\n  stats scope .\n  stats scope be\n  stats show-node n1\n  stats admin if TRUE\n  \
-             stats http-request deny if FALSE\n",
+             stats refresh 5\n  stats scope .\n  stats scope be\n  stats show-node n1\n  stats admin if TRUE\n",
         )
         .unwrap();
         let s = stats_of(&cfg, "l");
@@ -168,7 +173,10 @@ mod tests {
         assert_eq!(s.scope, vec![".".to_string(), "be".to_string()]);
         assert_eq!(s.show_node.as_deref(), Some("n1"));
         assert!(s.admin.is_some());
-        assert_eq!(s.http_rules.len(), 1);
+        let cfg = parse("listen l\n  bind :0\n  stats http-request deny if FALSE\n  stats http-request auth realm R\n").unwrap();
+        let rules = stats_of(&cfg, "l").http_rules;
+        assert_eq!(rules.len(), 2);
+        assert_eq!(rules[1].action, ["auth", "realm", "R"]);
         let cfg = parse("listen l\n  bind :0\n  stats refresh 1m\n").unwrap();
         assert_eq!(stats_of(&cfg, "l").refresh, Some(std::time::Duration::from_secs(60)));
     }
@@ -197,6 +205,8 @@ mod tests {
             let err = parse(&format!("backend b\n  {line}\n")).unwrap_err();
             assert!(err.contains(msg), "{line}: {err}");
         }
+        let err = parse("  stats auth a:b\nbackend b\n  stats http-request allow\n").unwrap_err();
+        assert!(err.contains("proxy 'b': stats 'auth'/'realm' and 'http-request' can't be used at the same time."), "{err}");
         let err = parse("  stats admin if TRUE\nbackend b\n").unwrap_err();
         assert!(err.contains("'stats admin' not allowed in 'defaults' section."), "{err}");
     }
