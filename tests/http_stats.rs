@@ -39,6 +39,7 @@ const COMPARED: &str = "/st;csv";
 fn comparison_config() -> String {
     "global
     log stdout format raw local0
+    maxconn 500
 defaults
     mode http
     log global
@@ -131,7 +132,7 @@ fn json_fields(body: &[u8]) -> Vec<String> {
 /// The fields whose values are deterministic after that traffic; the others (times,
 /// rates, ages, limits derived from the machine) are compared for emptiness only.
 const DETERMINISTIC: &[&str] = &[
-    "pxname", "svname", "qcur", "qmax", "stot", "dreq", "dresp", "ereq", "econ", "eresp", "wretr", "wredis",
+    "pxname", "svname", "qcur", "qmax", "slim", "stot", "dreq", "dresp", "ereq", "econ", "eresp", "wretr", "wredis",
     "status", "weight", "act", "bck", "chkdown", "pid", "iid", "sid", "lbtot", "type", "rate_lim",
     "check_status", "check_code", "check_rise", "check_fall", "check_health", "hrsp_1xx", "hrsp_2xx",
     "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "hrsp_other", "req_tot", "cli_abrt", "srv_abrt", "check_desc",

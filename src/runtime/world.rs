@@ -79,6 +79,8 @@ impl World {
         maxconn: u32,
         hard_stop_after: Option<Duration>,
     ) -> World {
+        let mut proxies = proxies;
+        crate::stats::set_limits(&mut proxies, maxconn);
         World {
             proxies,
             farm,

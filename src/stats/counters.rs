@@ -226,6 +226,12 @@ pub struct ProxyCounters {
     pub server_states: Vec<StateClock>,
     /// The backend was UP at the last state change (to notice its transitions).
     pub be_up: bool,
+    /// `fullconn`, as configured.
+    pub fullconn: Option<u32>,
+    /// The session limits shown as `slim`: the frontend's `maxconn` (or the global
+    /// one), the backend's `fullconn` (see [`crate::stats::set_limits`]).
+    pub fe_limit: u32,
+    pub be_limit: u32,
 }
 
 impl ProxyCounters {
@@ -237,6 +243,9 @@ impl ProxyCounters {
             be_state: StateClock::new(now),
             server_states: vec![StateClock::new(now); servers],
             be_up: true,
+            fullconn: None,
+            fe_limit: 0,
+            be_limit: 0,
         }
     }
 }

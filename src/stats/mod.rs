@@ -195,6 +195,33 @@ pub fn server_state_changed(p: &mut ProxyRt, b: &Backend, srv: usize, now: Insta
     }
 }
 
+/// Computes the `slim` of every proxy once the global `maxconn` is known: a
+/// frontend's own `maxconn`, else the global one; a backend's `fullconn`, else, as
+/// HAProxy defaults it, 10% (rounded up, at least 1) of the limits of the frontends
+/// that can reach it (`default_backend`, `use_backend` with a fixed name, a `listen`
+/// itself).
+pub fn set_limits(proxies: &mut [ProxyRt], global_maxconn: u32) {
+    for p in proxies.iter_mut() {
+        p.counters.fe_limit = p.maxconn.unwrap_or(global_maxconn);
+    }
+    let mut sums = vec![0u64; proxies.len()];
+    for p in proxies.iter().filter(|p| p.cap.frontend) {
+        let mut targets: Vec<usize> = p.rules.iter().filter(|r| r.dynamic.is_none()).map(|r| r.backend).collect();
+        targets.extend(p.default_backend);
+        targets.sort_unstable();
+        targets.dedup();
+        for be in targets {
+            if let Some(sum) = sums.get_mut(be) {
+                *sum += u64::from(p.counters.fe_limit);
+            }
+        }
+    }
+    for (p, sum) in proxies.iter_mut().zip(sums) {
+        let computed = u32::try_from(sum.div_ceil(10)).unwrap_or(u32::MAX).max(1);
+        p.counters.be_limit = p.counters.fullconn.unwrap_or(computed);
+    }
+}
+
 /// `show stat`'s output formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {

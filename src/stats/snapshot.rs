@@ -146,7 +146,7 @@ fn frontend_row(view: &View<'_>, i: usize, p: &ProxyRt) -> Row {
     identity(&mut r, p, i, "FRONTEND", 0);
     r.set(f::SCUR, Value::U32(p.feconn));
     r.set(f::SMAX, Value::U32(c.sess_max));
-    r.set(f::SLIM, Value::U32(p.maxconn.unwrap_or(0)));
+    r.set(f::SLIM, Value::U32(p.counters.fe_limit));
     r.set(f::STOT, Value::U64(c.sess_tot));
     r.set(f::BIN, Value::U64(c.bytes_in));
     r.set(f::BOUT, Value::U64(c.bytes_out));
@@ -349,7 +349,7 @@ fn backend_row(view: &View<'_>, i: usize, p: &ProxyRt, b: &Backend) -> Row {
     r.set(f::QMAX, Value::u32(bc.max_queue));
     r.set(f::SCUR, Value::U32(b.beconn()));
     r.set(f::SMAX, Value::U32(bc.max_conns));
-    r.set(f::SLIM, Value::U32(p.maxconn.unwrap_or(0)));
+    r.set(f::SLIM, Value::U32(p.counters.be_limit));
     r.set(f::STOT, Value::U64(bc.cum_conns));
     r.set(f::DREQ, Value::U64(t.denied_req));
     r.set(f::ECON, Value::U64(bc.failed_conns));

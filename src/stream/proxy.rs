@@ -225,7 +225,10 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
             feconn: 0,
             cum_fe: 0,
             cum_be: 0,
-            counters: crate::stats::ProxyCounters::new(nservers, std::time::Instant::now()),
+            counters: crate::stats::ProxyCounters {
+                fullconn: p.fullconn,
+                ..crate::stats::ProxyCounters::new(nservers, std::time::Instant::now())
+            },
             stats_page,
         });
     }
