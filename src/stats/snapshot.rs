@@ -235,26 +235,20 @@ fn check_code(res: &CheckResult) -> &'static str {
 /// The `status` column of a server: `MAINT`, `DRAIN`, `NOLB`, `no check`, or its
 /// health: `UP`, `DOWN`, or `UP n/m` (going down) / `DOWN n/m` (going up).
 pub fn server_status(s: &Server) -> String {
-    if s.admin_state() == AdminState::Maint {
-        return "MAINT".into();
-    }
-    if s.admin_state() == AdminState::Drain {
-        return "DRAIN".into();
+    match s.admin_state() {
+        AdminState::Maint => return "MAINT".into(),
+        AdminState::Drain => return "DRAIN".into(),
+        AdminState::Ready => {}
     }
     let Some(hc) = s.check() else { return "no check".into() };
     let full = hc.rise() + hc.fall() - 1;
-    let health = if s.op_state() == OpState::Up && s.is_stopping() {
-        return "NOLB".into();
-    } else if hc.is_up() && hc.health() < full {
-        format!("UP {}/{}", hc.health() - hc.rise() + 1, hc.fall())
-    } else if !hc.is_up() && hc.health() > 0 {
-        format!("DOWN {}/{}", hc.health(), hc.rise())
-    } else if s.op_state() == OpState::Up {
-        "UP".to_string()
-    } else {
-        "DOWN".to_string()
-    };
-    health
+    match (s.op_state(), hc.health()) {
+        (OpState::Up, _) if s.is_stopping() => "NOLB".into(),
+        (OpState::Up, h) if h < full && h >= hc.rise() => format!("UP {}/{}", h - hc.rise() + 1, hc.fall()),
+        (OpState::Down, h) if h > 0 && h < hc.rise() => format!("DOWN {}/{}", h, hc.rise()),
+        (OpState::Up, _) => "UP".into(),
+        (OpState::Down, _) => "DOWN".into(),
+    }
 }
 
 fn server_row(view: &View<'_>, i: usize, p: &ProxyRt, sid: usize, s: &Server) -> Row {
@@ -388,4 +382,50 @@ fn backend_row(view: &View<'_>, i: usize, p: &ProxyRt, b: &Backend) -> Row {
         r.set(f::ALGO, Value::Str(balance_name(b.balance()).into()));
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::ServerId;
+    use crate::config::model::{self, CheckParams, Location, Proxy, ServerAddr};
+    use std::time::Duration;
+
+    fn backend() -> Backend {
+        let mut s = model::Server::new("s", Location { file: "t.cfg".into(), line: 1 }, ServerAddr::Inet { ip: [127, 0, 0, 1].into(), port: Some(1) });
+        s.check = Some(CheckParams { rise: 2, fall: 3, ..CheckParams::default() });
+        let plain = model::Server::new("p", Location { file: "t.cfg".into(), line: 2 }, ServerAddr::Inet { ip: [127, 0, 0, 1].into(), port: Some(2) });
+        Backend::from_config(&Proxy { name: "b".into(), servers: vec![s, plain], ..Proxy::default() })
+    }
+
+    fn fail() -> CheckResult {
+        CheckResult::Failed { reason: FailReason::L4Connection, info: "Connection refused".into(), duration: Duration::ZERO }
+    }
+
+    #[test]
+    fn status_follows_the_health_as_haproxy_shows_it() {
+        let mut b = backend();
+        let id = ServerId(0);
+        // Before its first check a server is UP at the bottom of its range (HAProxy 2.6
+        // shows `UP 1/3` with `INI`); a passed check takes it to the top.
+        assert_eq!(server_status(b.server(id)), "UP 1/3");
+        assert_eq!(server_status(b.server(ServerId(1))), "no check");
+        b.on_check_result(id, CheckResult::Ok { duration: Duration::ZERO });
+        assert_eq!(server_status(b.server(id)), "UP");
+        b.on_check_result(id, fail());
+        assert_eq!(server_status(b.server(id)), "UP 2/3");
+        b.on_check_result(id, fail());
+        assert_eq!(server_status(b.server(id)), "UP 1/3");
+        b.on_check_result(id, fail());
+        assert_eq!(server_status(b.server(id)), "DOWN");
+        b.on_check_result(id, CheckResult::Ok { duration: Duration::ZERO });
+        assert_eq!(server_status(b.server(id)), "DOWN 1/2");
+        b.on_check_result(id, CheckResult::Ok { duration: Duration::ZERO });
+        assert!(server_status(b.server(id)).starts_with("UP"));
+        b.set_admin_state(id, AdminState::Drain);
+        assert_eq!(server_status(b.server(id)), "DRAIN");
+        b.set_admin_state(id, AdminState::Maint);
+        assert_eq!(server_status(b.server(id)), "MAINT");
+        assert_eq!(check_code(&fail()), "L4CON");
+    }
 }
