@@ -300,6 +300,8 @@ fn refresh_header_and_options() {
         "{\"pos\":1,\"name\":\"svname\"},\"processNum\":1,\"tags\":{\"origin\":\"Key\",\"nature\":\"Name\",\"scope\":\"Service\"},\
          \"value\":{\"type\":\"str\",\"value\":\"BACKEND\"}"
     ));
+    let r = get(web, "/haproxy?stats;typed");
+    assert!(r.body.starts_with(b"F.1.0.0.pxname.1:KNS:str:web\nF.1.0.1.svname.1:KNS:str:FRONTEND\n"));
     // HEAD: the head only.
     let mut c = Client::connect(web);
     c.send(b"HEAD /haproxy?stats HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");

@@ -4,9 +4,10 @@
 //!
 //! - `<uri>`: an HTML page, one table per proxy;
 //! - `<uri>;csv`: HAProxy 2.6's `show stat` CSV ([`super::csv`]);
-//! - `<uri>;json`: the same fields as a JSON array of rows (see doc/stats.md);
+//! - `<uri>;typed` and `<uri>;json`: `show stat typed` and `show stat json`;
 //! - `;norefresh` drops the `Refresh` header, `;up` keeps only servers that are UP,
-//!   `;scope=<text>` keeps the proxies whose name contains `<text>`.
+//!   `;no-maint` drops servers in maintenance, `;scope=<text>` keeps the proxies whose
+//!   name contains `<text>`.
 //!
 //! `stats http-request allow|deny|auth` rules run first, then `stats auth` (basic
 //! authentication answered with HAProxy's 401 page and the `stats realm`).
@@ -75,6 +76,7 @@ struct Options {
     format: Format,
     norefresh: bool,
     up_only: bool,
+    no_maint: bool,
     scope: Option<String>,
 }
 
@@ -83,6 +85,7 @@ enum Format {
     #[default]
     Html,
     Csv,
+    Typed,
     Json,
 }
 
@@ -176,8 +179,15 @@ impl StatsPage {
             in_scope && opts.scope.as_ref().is_none_or(|s| p.name.contains(s.as_str()))
         };
         let mut rows = snapshot::rows(view, &keep);
+        let status = |r: &Row| match r.get(f::STATUS) {
+            Value::Str(s) => s.clone(),
+            _ => String::new(),
+        };
         if opts.up_only {
-            rows.retain(|r| r.kind != RowKind::Server || matches!(r.get(f::STATUS), Value::Str(s) if s.starts_with("UP") || s == "no check"));
+            rows.retain(|r| r.kind != RowKind::Server || status(r).starts_with("UP") || status(r) == "no check");
+        }
+        if opts.no_maint {
+            rows.retain(|r| r.kind != RowKind::Server || status(r) != "MAINT");
         }
         rows
     }
@@ -190,6 +200,10 @@ impl StatsPage {
         let ctype = match opts.format {
             Format::Csv => {
                 csv::write(&mut body, &rows);
+                "text/plain"
+            }
+            Format::Typed => {
+                super::typed::write(&mut body, &rows);
                 "text/plain"
             }
             Format::Json => {
@@ -325,6 +339,8 @@ impl Options {
             let word = part.split(['/', '?', '&']).next().unwrap_or("");
             match word {
                 "csv" => o.format = Format::Csv,
+                "typed" => o.format = Format::Typed,
+                "no-maint" => o.no_maint = true,
                 "json" => o.format = Format::Json,
                 "norefresh" => o.norefresh = true,
                 "up" => o.up_only = true,
@@ -395,8 +411,9 @@ mod tests {
         let o = Options::parse(";csv;norefresh");
         assert_eq!((o.format, o.norefresh, o.up_only), (Format::Csv, true, false));
         assert_eq!(Options::parse("/;json").format, Format::Json);
-        let o = Options::parse(";up;scope=web");
-        assert!(o.up_only);
+        let o = Options::parse(";up;scope=web;no-maint;typed");
+        assert!(o.up_only && o.no_maint);
+        assert_eq!(o.format, Format::Typed);
         assert_eq!(o.scope.as_deref(), Some("web"));
     }
 
