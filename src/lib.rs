@@ -12,6 +12,9 @@
 //! Configuration: [`config`] (lexer, `.if` conditions, keyword table, typed model) is
 //! read once by `main.rs` and turned into the runtime by [`runtime`].
 //!
+//! Statistics: [`stats`] (per-frontend/backend/server counters, HAProxy's `show stat`
+//! rows and formats, the stats page; see `doc/stats.md`).
+//!
 //! Unsafe code lives only in the `ffi` crate, [`lua`] and [`sys`].
 
 pub mod backend;
@@ -25,6 +28,7 @@ pub mod lua;
 pub mod reactor;
 pub mod runtime;
 pub mod sample;
+pub mod stats;
 pub mod stream;
 pub mod sys;
 pub mod version;

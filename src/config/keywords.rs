@@ -428,7 +428,12 @@ pub static PROXY: &[Keyword] = &[
     nyi("srvtcpka-cnt", DB),
     nyi("srvtcpka-idle", DB),
     nyi("srvtcpka-intvl", DB),
-    nyi_n("stats", DFB, "stats page: later issue"),
+    sup(
+        "stats",
+        DFB,
+        super::parse::stats::stats,
+        "the stats page (see doc/stats.md); `stats admin` is parsed, its actions are not served",
+    ),
     nyi("stick", B),
     nyi("stick-table", FB),
     nyi("tcp-check", DB),

@@ -301,6 +301,58 @@ pub struct Proxy {
     pub http_rules: Vec<HttpRuleConf>,
     /// `tcp-request connection|content` and `tcp-response content` lines, in order.
     pub tcp_rules: Vec<TcpRuleConf>,
+    /// The `stats` lines (the statistics page, src/config/parse/stats.rs); `None`
+    /// when no `stats` keyword enabled it. Inherited from `defaults` as a whole.
+    pub stats: Option<StatsConf>,
+}
+
+/// The statistics page of a proxy: `stats enable|uri|realm|auth|refresh|scope|admin|
+/// hide-version|show-legends|show-node|show-desc|show-modules|http-request`.
+#[derive(Clone, Debug)]
+pub struct StatsConf {
+    /// `stats uri`: the prefix a request's URI must start with (`/haproxy?stats`).
+    pub uri: String,
+    /// `stats realm`: the basic-auth realm (`HAProxy Statistics` when unset).
+    pub realm: Option<String>,
+    /// `stats auth user:pass`, in order (none: no authentication).
+    pub auth: Vec<(String, String)>,
+    /// `stats refresh`: the page's `Refresh` header.
+    pub refresh: Option<Duration>,
+    pub hide_version: bool,
+    pub show_legends: bool,
+    pub show_modules: bool,
+    /// `stats show-node [name]`: `Some("")` means the host name.
+    pub show_node: Option<String>,
+    /// `stats show-desc [desc]`: `Some("")` means the global `description`.
+    pub show_desc: Option<String>,
+    /// `stats scope`: the proxies shown (`.` is the proxy itself); empty: all.
+    pub scope: Vec<String>,
+    /// `stats admin { if | unless } <cond>`: parsed, the admin actions are not served.
+    pub admin: Option<Condition>,
+    /// `stats http-request { allow | deny | auth [realm <r>] } [{ if | unless } <cond>]`.
+    pub http_rules: Vec<HttpRuleConf>,
+}
+
+/// HAProxy's default `stats uri`.
+pub const STATS_DEFAULT_URI: &str = "/haproxy?stats";
+
+impl Default for StatsConf {
+    fn default() -> Self {
+        StatsConf {
+            uri: STATS_DEFAULT_URI.to_string(),
+            realm: None,
+            auth: Vec::new(),
+            refresh: None,
+            hide_version: false,
+            show_legends: false,
+            show_modules: false,
+            show_node: None,
+            show_desc: None,
+            scope: Vec::new(),
+            admin: None,
+            http_rules: Vec::new(),
+        }
+    }
 }
 
 /// `capture request|response header <name> len <n>`.

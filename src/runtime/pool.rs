@@ -144,6 +144,10 @@ impl ServerPool for Farm {
     fn take_idle(&mut self, be: usize, srv: usize, owner: Key, first: bool) -> Option<(Conn, u32)> {
         self.idle.take(be, srv, owner, first)
     }
+
+    fn backend_state(&self, be: usize) -> Option<&Backend> {
+        self.backends.get(be).and_then(Option::as_ref)
+    }
 }
 
 #[cfg(test)]

@@ -79,6 +79,8 @@ impl World {
         maxconn: u32,
         hard_stop_after: Option<Duration>,
     ) -> World {
+        let mut proxies = proxies;
+        crate::stats::set_limits(&mut proxies, maxconn);
         World {
             proxies,
             farm,
@@ -159,6 +161,7 @@ impl World {
             let mut vars = TcpVars { sess: vars, txn: None };
             let list = crate::config::model::TcpRuleList::Connection;
             if run_tcp_rules(rules, list, &mut RuleCursor::default(), &cx_conn, &mut vars) == TcpVerdict::Reject {
+                crate::stats::account_conn_denied(&mut self.proxies[fe], cx.now);
                 return; // dropping `conn` closes the socket
             }
         }
@@ -194,6 +197,7 @@ impl World {
         let p = &mut self.proxies[fe];
         p.feconn += 1;
         p.cum_fe += 1;
+        crate::stats::account_accept(p, cx.now);
         // Without a log format, HAProxy logs the connection at accept time.
         let log = &self.logs[fe];
         if log.format.is_none() && !log.logger.is_empty() {
@@ -274,6 +278,7 @@ impl World {
         let Some(s) = self.streams.get_mut(key) else { return };
         let fe = s.frontend;
         let rec = s.logs_at_close().then(|| s.log_record(&self.proxies, &self.farm, cx.now, self.actconn));
+        let (be, srv) = (s.backend, s.server_index());
         let li = s.listener;
         if self.debug {
             let (cfd, sfd) = s.fds();
@@ -288,6 +293,7 @@ impl World {
         self.proxies[fe].feconn -= 1;
         self.listeners_dirty = true;
         if let Some(rec) = rec {
+            crate::stats::account_end(&mut self.proxies, fe, be, srv, &rec, cx.now);
             self.log_stream(fe, &rec);
         }
     }
@@ -296,6 +302,9 @@ impl World {
 
     fn check_done(&mut self, cx: &mut Ctx<'_>, be: usize, srv: usize, result: CheckResult) {
         let report = self.farm.backend_mut(be).on_check_result(ServerId(srv), result);
+        if report.changed {
+            crate::stats::server_state_changed(&mut self.proxies[be], self.farm.backend(be), srv, cx.now);
+        }
         for m in &report.messages {
             diag::emit(m.console, format_args!("{}", m.console_text.as_deref().unwrap_or(&m.text)));
             self.logs[be].logger.send(m.level, &m.text);

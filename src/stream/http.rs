@@ -207,6 +207,12 @@ pub struct HttpSide {
     replay: Option<Vec<u8>>,
     /// Transactions finished on this connection.
     pub done: u64,
+    /// The proxy's own service answered this transaction (the stats page): the name
+    /// the log shows for the server (`<STATS>`).
+    service: Option<&'static str>,
+    /// That service answered (the log shows a response time of 0) rather than refused
+    /// the request (-1).
+    service_answered: bool,
     /// The process is stopping (soft stop): no next request on this connection.
     stopping: bool,
     /// Whether the stream's close is logged: not for a kept-alive client that leaves
@@ -253,6 +259,8 @@ impl HttpSide {
             idle: None,
             replay: None,
             done: 0,
+            service: None,
+            service_answered: false,
             stopping: false,
             log_at_close: true,
             txn_start: now,
@@ -327,6 +335,8 @@ impl HttpSide {
         self.req_error = None;
         self.replay = None;
         self.done += 1;
+        self.service = None;
+        self.service_answered = false;
         self.txn_start = now;
         self.txn_date = date;
         self.first_byte = None;
@@ -541,6 +551,7 @@ impl Stream {
                     return;
                 }
                 Ok(Status::Complete(req, n)) => {
+                    crate::stats::account_request(&mut env.proxies[self.frontend], now);
                     if is_websocket_without_key(&req) {
                         // HAProxy 2.6 answers such an upgrade 400 too.
                         return self.http_reject(env, 400, Termination::new(Cause::ProxyAbort, Phase::Request));
@@ -656,7 +667,22 @@ impl Stream {
             sess_vars: &mut h.sess_vars,
             userlists: &env.proxies[self.frontend].userlists,
         };
-        let verdict = rules::run_request(&p.http_rules, &mut h.rule_cursor, &mut h.txn, &mut renv);
+        let mut verdict = rules::run_request(&p.http_rules, &mut h.rule_cursor, &mut h.txn, &mut renv);
+        // The stats page (`stats enable`) answers here, once the rules let the request in.
+        let mut stats = None;
+        if let (Verdict::Continue, Some(page)) = (&verdict, p.stats_page.as_deref()) {
+            let view = crate::stats::View::new(env.proxies, &*env.pool, env.cx.now);
+            if let Some(answer) = page.intercept(&view, proxy, &h.txn, &renv) {
+                (verdict, stats) = (answer.verdict, Some(answer.served));
+            }
+        }
+        if let Some(served) = stats {
+            h.service = Some(crate::stats::page::LOG_SERVER_NAME);
+            h.service_answered = served;
+            if served {
+                crate::stats::account_intercepted(&mut env.proxies[proxy]);
+            }
+        }
         self.http_verdict(env, verdict, phase)
     }
 
@@ -1075,6 +1101,8 @@ impl Stream {
                     Err(e) => {
                         // An invalid response is blocked by the proxy (`PH`, as HAProxy).
                         ::log::debug!("stream {}: response rejected: {e}", self.id);
+                        let srv = self.server.as_ref().map(|s| (s.be, s.srv));
+                        crate::stats::account_response(env.proxies, self.frontend, srv, crate::stats::ResponseEvent::Invalid);
                         self.close(env, Cause::ProxyAbort, Phase::Headers);
                         return Err(());
                     }
@@ -1100,6 +1128,9 @@ impl Stream {
                             if let Some(side) = self.server.as_mut() {
                                 side.private = true;
                             }
+                        }
+                        if let Some(side) = self.server.as_ref() {
+                            crate::stats::account_server_response(env.proxies, side.be, side.srv, res.line.status);
                         }
                         let fe = &env.proxies[self.frontend];
                         capture::capture_headers(&fe.res_captures, &res.headers, &mut h.txn.res_captures);
@@ -1189,6 +1220,8 @@ impl Stream {
                 // A request-only action: nothing to send here.
                 Verdict::EarlyHint(_) => {}
                 Verdict::Deny { status } | Verdict::Tarpit { status } => {
+                    let srv = self.server.as_ref().map(|s| (s.be, s.srv));
+                    crate::stats::account_response(env.proxies, self.frontend, srv, crate::stats::ResponseEvent::Denied);
                     self.http_reject(env, status, Termination::new(Cause::ProxyAbort, Phase::Headers));
                     return false;
                 }
@@ -1256,6 +1289,7 @@ impl Stream {
         }
         let mut rec = self.log_record(env.proxies, env.pool, env.cx.now, 0);
         let counted = self.server.as_ref().map(|side| (side.be, side.srv));
+        crate::stats::account_end(env.proxies, self.frontend, self.backend, counted.map(|(_, s)| s), &rec, env.cx.now);
         let h = self.http.as_mut().expect("HTTP mode");
         // The server connection: kept idle for the next request if it may be reused.
         let reuse = h.server_keep_alive && self.res.buf.is_empty() && !self.res.eof;
@@ -1410,6 +1444,16 @@ impl Stream {
         rec.t_total = now.saturating_duration_since(h.txn_start);
         rec.bytes_in = self.req.total.saturating_sub(h.bytes_at_start.0);
         rec.bytes_out = self.res.total.saturating_sub(h.bytes_at_start.1);
+        if let Some(name) = h.service {
+            // As HAProxy logs its applets: no queue or connect time, no response time
+            // unless the applet itself answered.
+            rec.server = Some(name.to_string());
+            rec.t_queue = Some(Duration::ZERO);
+            rec.t_connect = Some(Duration::ZERO);
+            if let Some(http) = rec.http.as_mut().filter(|_| h.service_answered) {
+                http.t_response = Some(Duration::ZERO);
+            }
+        }
     }
 }
 

@@ -103,6 +103,12 @@ pub trait ServerPool {
         let _ = (be, srv, owner, first);
         None
     }
+    /// The state of backend `be` for the statistics (servers, queues, checks);
+    /// `None` when the pool cannot show it.
+    fn backend_state(&self, be: usize) -> Option<&crate::backend::Backend> {
+        let _ = be;
+        None
+    }
 }
 
 /// What became of a server connection offered by [`ServerPool::offer_idle`].
@@ -266,6 +272,12 @@ impl Stream {
         self.term
     }
 
+    /// The server of the current (or last) transaction, as an index into its
+    /// backend's servers (for the statistics).
+    pub fn server_index(&self) -> Option<usize> {
+        self.server.as_ref().map(|s| s.srv)
+    }
+
     /// The one place where the state changes.
     fn goto(&mut self, to: State) {
         debug_assert!(self.state.can_go(to), "illegal stream transition {:?} -> {:?}", self.state, to);
@@ -372,6 +384,7 @@ impl Stream {
                     self.backend = Some(be);
                     let p = &mut env.proxies[be];
                     p.cum_be += 1;
+                    crate::stats::account_backend_session(p, env.cx.now);
                     self.retries_left = p.retries;
                     env.pool.attach(be);
                 }

@@ -77,6 +77,10 @@ pub struct ProxyRt {
     /// Cumulated connections (for "Proxy X stopped (cumulated conns: FE: n, BE: m)").
     pub cum_fe: u64,
     pub cum_be: u64,
+    /// The statistics counters (`show stat`, the stats page), see [`crate::stats`].
+    pub counters: crate::stats::ProxyCounters,
+    /// `stats enable|uri|...`: the stats page this proxy answers.
+    pub stats_page: Option<Box<crate::stats::StatsPage>>,
 }
 
 impl ProxyRt {
@@ -189,6 +193,15 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
             None if p.cap.backend => Some(i),
             None => None,
         };
+        let stats_page = match p.stats.as_ref().map(|s| crate::stats::StatsPage::new(s, &acls, &p.name)) {
+            Some(Ok(page)) => Some(Box::new(page)),
+            Some(Err(e)) => {
+                errors.push(e);
+                None
+            }
+            None => None,
+        };
+        let nservers = if p.cap.backend { p.servers.len() } else { 0 };
         out.push(ProxyRt {
             name: p.name.clone(),
             cap: p.cap,
@@ -216,6 +229,11 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
             feconn: 0,
             cum_fe: 0,
             cum_be: 0,
+            counters: crate::stats::ProxyCounters {
+                fullconn: p.fullconn,
+                ..crate::stats::ProxyCounters::new(nservers, std::time::Instant::now())
+            },
+            stats_page,
         });
     }
     if errors.is_empty() { Ok(out) } else { Err(errors) }

@@ -16,6 +16,7 @@ pub mod lua;
 pub mod proxy;
 pub mod rules;
 pub mod server;
+pub mod stats;
 pub mod userlist;
 
 use super::cond;
