@@ -11,11 +11,13 @@
 //! - [`task`]: coroutines driven by the reactor ([`Task`], [`Resume`]).
 //! - [`userdata`]: typed userdata holding generation handles ([`Class`], [`Handle`]).
 //! - [`hook`]: preemption by timer signal or instruction count, budgets ([`Preempt`]).
+//! - [`host`]: what callbacks reach of the process during a resume ([`host::Host`]).
 pub mod alloc;
 pub mod api;
 pub mod callback;
 pub mod error;
 pub mod hook;
+pub mod host;
 pub mod modules;
 mod panic;
 pub mod registry;

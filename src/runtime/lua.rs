@@ -15,6 +15,7 @@
 //!   log targets; the task ends and the process goes on.
 use crate::config::model::Config;
 use crate::lua::api::core::{haproxy_traceback, Engine, EngineOptions};
+use crate::lua::host::{self, Host, WorldView};
 use crate::lua::{Preempt, Resume, Task, WaitReason};
 use crate::reactor::{Ctx, Key, Kind, TimerTarget};
 use std::os::raw::c_int;
@@ -78,6 +79,19 @@ fn from_clause(traceback: &str) -> String {
         String::new()
     } else {
         format!(" from {tb}")
+    }
+}
+
+/// The world as Lua callbacks see it during a resume: the runtime's tables, borrowed
+/// from [`super::world::World`] next to its `lua` field.
+pub struct WorldParts<'a> {
+    pub proxies: &'a mut [crate::stream::proxy::ProxyRt],
+    pub farm: &'a mut super::pool::Farm,
+}
+
+impl WorldView for WorldParts<'_> {
+    fn proxy_names(&self) -> Vec<String> {
+        self.proxies.iter().map(|p| p.name.clone()).collect()
     }
 }
 
@@ -185,17 +199,17 @@ impl LuaRt {
     }
 
     /// The run queue reached task `key`.
-    pub fn wake(&mut self, cx: &mut Ctx<'_>, key: Key) {
+    pub fn wake(&mut self, cx: &mut Ctx<'_>, world: &mut dyn WorldView, key: Key) {
         if self.live(key).is_some_and(|r| r.sleep.is_none()) {
-            self.run(cx, key);
+            self.run(cx, world, key);
         }
     }
 
     /// A timer armed for task `key` at `deadline` expired (ignored if the task no longer
     /// sleeps until then).
-    pub fn timer(&mut self, cx: &mut Ctx<'_>, key: Key, deadline: Instant) {
+    pub fn timer(&mut self, cx: &mut Ctx<'_>, world: &mut dyn WorldView, key: Key, deadline: Instant) {
         if self.live(key).is_some_and(|r| r.sleep == Some(deadline)) {
-            self.run(cx, key);
+            self.run(cx, world, key);
         }
     }
 
@@ -204,13 +218,13 @@ impl LuaRt {
         self.traffic_at = Some(now);
     }
 
-    fn run(&mut self, cx: &mut Ctx<'_>, key: Key) {
+    fn run(&mut self, cx: &mut Ctx<'_>, world: &mut dyn WorldView, key: Key) {
         let preempt = preempt_now(self.configured, self.traffic_at, cx.now);
         self.engine.state().set_preempt(preempt);
         let Some(r) = self.live(key) else { return };
         let nargs = std::mem::replace(&mut r.nargs, 0);
         r.sleep = None;
-        let outcome = r.task.resume(nargs);
+        let outcome = host::enter(&mut Host { cx: &mut *cx, world }, || r.task.resume(nargs));
         let done = self.engine.take_done();
         let keep = match outcome {
             Resume::Yield(_) if done => false,

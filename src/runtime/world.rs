@@ -442,7 +442,8 @@ impl Handler for World {
             TimerTarget::Entry(Kind::Listener, key) => self.accept_from(cx, key.slot),
             TimerTarget::Entry(Kind::Reserved, key) => {
                 if let Some(lua) = &mut self.lua {
-                    lua.timer(cx, key, deadline);
+                    let mut world = super::lua::WorldParts { proxies: &mut self.proxies, farm: &mut self.farm };
+                    lua.timer(cx, &mut world, key, deadline);
                 }
             }
             TimerTarget::Entry(..) => {}
@@ -456,7 +457,8 @@ impl Handler for World {
             Kind::Listener => self.accept_from(cx, key.slot),
             Kind::Reserved => {
                 if let Some(lua) = &mut self.lua {
-                    lua.wake(cx, key);
+                    let mut world = super::lua::WorldParts { proxies: &mut self.proxies, farm: &mut self.farm };
+                    lua.wake(cx, &mut world, key);
                 }
             }
             _ => {}

@@ -1,0 +1,126 @@
+//! What a Rust function called from Lua reaches of the running process.
+//!
+//! Lua runs only when the reactor resumes a coroutine (a task today; a stream's actions,
+//! fetches and services, and CLI commands with issue 6). Around each resume the runtime
+//! *enters* a [`Host`] ([`enter`]): the reactor's context (poll registry, timers, run
+//! queue, the iteration's clock) and a [`WorldView`] of the proxies, servers and maps. A
+//! callback reaches it with [`with_host`]. Outside a resume (while `lua-load` bodies run,
+//! in unit tests) there is none: `with_host` returns `None` and the callback raises the
+//! error HAProxy raises in that phase.
+//!
+//! The host is reached through a thread-local pointer, valid exactly while [`enter`]'s
+//! closure runs (a guard restores the previous value even if the closure unwinds).
+//! [`with_host`] takes the pointer out while its closure runs, so no two `&mut Host`
+//! exist at once even if that closure ends up calling Lua again (it then sees no host).
+
+use crate::reactor::Ctx;
+use std::cell::Cell;
+use std::ptr::NonNull;
+
+/// The process as Lua sees it: proxies, servers, maps, process information. The runtime
+/// implements it over its tables (`runtime::lua`); each part of the Lua API adds the
+/// methods it needs, with a default that says "not available" so test hosts stay short.
+pub trait WorldView {
+    /// Names of the proxies, in configuration order (`core.proxies` keys).
+    fn proxy_names(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// A world with nothing in it (tests, tools).
+pub struct NoWorld;
+
+impl WorldView for NoWorld {}
+
+/// What a callback gets: the reactor and the world, borrowed for one resume.
+pub struct Host<'h, 'r> {
+    pub cx: &'h mut Ctx<'r>,
+    pub world: &'h mut dyn WorldView,
+}
+
+/// The host of the resume in progress, lifetimes erased (see the module comment).
+type Erased = NonNull<Host<'static, 'static>>;
+
+thread_local! {
+    static CURRENT: Cell<Option<Erased>> = const { Cell::new(None) };
+}
+
+/// Restores the previous host when [`enter`] or [`with_host`] ends, unwinding included.
+struct Restore(Option<Erased>);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set(self.0));
+    }
+}
+
+/// Runs `f` (a resume) with `host` reachable from the callbacks it makes.
+pub fn enter<R>(host: &mut Host<'_, '_>, f: impl FnOnce() -> R) -> R {
+    let ptr = NonNull::from(host).cast::<Host<'static, 'static>>();
+    let _restore = Restore(CURRENT.with(|c| c.replace(Some(ptr))));
+    f()
+}
+
+/// Runs `f` with the host of the resume in progress; `None` when there is none (or when
+/// called from inside another `with_host`).
+pub fn with_host<R>(f: impl for<'h, 'r> FnOnce(&mut Host<'h, 'r>) -> R) -> Option<R> {
+    let ptr = CURRENT.with(|c| c.take())?;
+    let _restore = Restore(Some(ptr));
+    // SAFETY: `ptr` was made by `enter` from a `&mut Host` that outlives the closure
+    // `enter` runs, and CURRENT holds it only during that closure (the Restore guard
+    // clears it on every exit). We are inside that closure (CURRENT was Some), and the
+    // pointer was taken out of CURRENT, so this is the only live reference made from it.
+    // `f` is generic over the lifetimes, so it cannot keep what the host borrows past
+    // its return.
+    let host = unsafe { &mut *ptr.as_ptr() };
+    Some(f(host))
+}
+
+/// Whether a host is entered (tests, assertions).
+pub fn is_entered() -> bool {
+    CURRENT.with(|c| c.get().is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reactor::{Timers, WakeQueue};
+    use std::time::Instant;
+
+    struct Named;
+    impl WorldView for Named {
+        fn proxy_names(&self) -> Vec<String> {
+            vec!["fe".into()]
+        }
+    }
+
+    #[test]
+    fn the_host_is_reachable_only_inside_enter_and_not_twice() {
+        let poll = mio::Poll::new().unwrap();
+        let (mut timers, mut wake) = (Timers::default(), WakeQueue::default());
+        let mut cx = Ctx { registry: poll.registry(), timers: &mut timers, wake: &mut wake, now: Instant::now() };
+        let mut world = Named;
+        assert!(with_host(|_| ()).is_none());
+        let mut host = Host { cx: &mut cx, world: &mut world };
+        let names = enter(&mut host, || {
+            with_host(|h| {
+                assert!(with_host(|_| ()).is_none(), "no second host from inside");
+                h.world.proxy_names()
+            })
+        });
+        assert_eq!(names, Some(vec!["fe".to_string()]));
+        assert!(!is_entered());
+    }
+
+    #[test]
+    fn a_panic_inside_enter_leaves_no_host_behind() {
+        let poll = mio::Poll::new().unwrap();
+        let (mut timers, mut wake) = (Timers::default(), WakeQueue::default());
+        let mut cx = Ctx { registry: poll.registry(), timers: &mut timers, wake: &mut wake, now: Instant::now() };
+        let mut world = NoWorld;
+        let mut host = Host { cx: &mut cx, world: &mut world };
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| enter(&mut host, || panic!("boom"))));
+        assert!(r.is_err());
+        assert!(!is_entered());
+    }
+}
