@@ -174,9 +174,9 @@ fn decode(
     }
 }
 
-/// Offsets every `piece` bytes.
+/// Offsets every `piece` bytes, up to `len`.
 fn every(piece: usize, len: usize) -> impl Iterator<Item = usize> {
-    (1..=len.div_ceil(piece)).map(move |i| i * piece)
+    (1..=len.div_ceil(piece)).map(move |i| (i * piece).min(len))
 }
 
 /// Fuzz target `body`: the first byte picks the framing and the piece size. The body is
