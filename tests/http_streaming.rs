@@ -285,8 +285,8 @@ fn one_gib_chunked_upload_and_download_stream_with_bounded_memory() {
         "defaults
     mode http
     timeout connect 5s
-    timeout client 60s
-    timeout server 60s
+    timeout client 120s
+    timeout server 120s
 listen l
     bind 127.0.0.1:{{fe}}
     server s1 127.0.0.1:{{be}}
@@ -296,7 +296,7 @@ listen l
     .start();
     let stream = TcpStream::connect(proxy.addr("fe")).unwrap();
     stream
-        .set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .set_read_timeout(Some(std::time::Duration::from_secs(120)))
         .unwrap();
     let mut w = stream.try_clone().unwrap();
     let mut r = BufReader::with_capacity(256 * 1024, stream);
