@@ -10,7 +10,7 @@
 #![allow(dead_code)]
 
 use moonproxy::http::h1::{BodyDecoder, Limits, ParseError, RequestParser, ResponseParser, Status};
-use moonproxy::http::{BodyFraming, Method, Request, Response};
+use moonproxy::http::{BodyFraming, Headers, Method, Request, Response};
 
 /// Small limits, so the size rules are reached by short inputs too.
 fn limits(seed: u8) -> Limits {
@@ -69,6 +69,30 @@ fn head<T: PartialEq + std::fmt::Debug, P>(
     let mut p = new();
     let split = outcome(parse(&mut p, &data[..k])).or_else(|| outcome(parse(&mut p, data)));
     assert_eq!(split, whole, "split at {k} differs");
+    // As the stream receives it: the buffer grows by a few bytes per read and the
+    // parser sees all of it each time.
+    let piece = usize::from(cut % 13) + 1;
+    assert_eq!(grown(data, piece, new(), &parse), whole, "pieces of {piece} differ");
+}
+
+/// Feeds `data` to `p` through a buffer that grows by `piece` bytes per call, until an
+/// answer; the whole input last.
+fn grown<T, P>(
+    data: &[u8],
+    piece: usize,
+    mut p: P,
+    parse: impl Fn(&mut P, &[u8]) -> Result<Status<T>, ParseError>,
+) -> Option<Result<(T, usize), ParseError>> {
+    let mut end = 0;
+    loop {
+        end = (end + piece).min(data.len());
+        if let Some(answer) = outcome(parse(&mut p, &data[..end])) {
+            return Some(answer);
+        }
+        if end == data.len() {
+            return None;
+        }
+    }
 }
 
 /// Fuzz target `request_head`: the first byte picks the limits and the split point.
@@ -105,39 +129,59 @@ pub fn response_head(data: &[u8]) {
     );
 }
 
-/// Decodes `input` fed in pieces of `piece` bytes: (payload, consumed, error); consumed
-/// is 0 after an error.
+/// What decoding a body gave: the payload, the bytes consumed (0 after an error: how
+/// much was consumed before the error depends on the cuts, the error does not), the
+/// error, and the trailers of a complete chunked body.
+type BodyOutcome = (Vec<u8>, usize, Option<ParseError>, Option<Headers>);
+
+/// Decodes `input` as the stream would, the bytes arriving up to each `cuts` offset in
+/// turn (then all of it); a call that consumes nothing asks for the next piece, and
+/// the end of the input is the peer closing.
 fn decode(
     framing: BodyFraming,
     lim: &Limits,
     input: &[u8],
-    piece: usize,
-) -> (Vec<u8>, usize, Option<ParseError>) {
+    cuts: impl IntoIterator<Item = usize>,
+) -> BodyOutcome {
+    let mut cuts = cuts.into_iter();
     let mut dec = BodyDecoder::new(framing, lim);
     let (mut payload, mut start, mut avail) = (Vec::new(), 0, 0);
     loop {
         let d = match dec.decode(&input[start..avail]) {
             Ok(d) => d,
-            // How much was consumed before the error depends on the cuts; the error
-            // (kind and absolute offset) and the payload before it do not.
-            Err(e) => return (payload, 0, Some(e)),
+            Err(e) => return (payload, 0, Some(e), None),
         };
         assert!(d.data.end <= d.consumed && d.consumed <= avail - start);
+        assert!(d.data.start <= d.data.end);
         payload.extend_from_slice(&input[start..avail][d.data]);
         start += d.consumed;
         if d.done {
-            return (payload, start, None);
+            assert!(dec.is_done());
+            return (payload, start, None, Some(dec.trailers().clone()));
         }
         if d.consumed == 0 {
             if avail == input.len() {
-                return (payload, start, dec.finish().err());
+                let e = dec.finish().err();
+                let trailers = e.is_none().then(|| dec.trailers().clone());
+                return (payload, start, e, trailers);
             }
-            avail = (avail + piece).min(input.len());
+            avail = cuts
+                .by_ref()
+                .find(|&c| c > avail)
+                .unwrap_or(input.len())
+                .min(input.len());
         }
     }
 }
 
-/// Fuzz target `body`: the first byte picks the framing and the piece size.
+/// Offsets every `piece` bytes, up to `len`.
+fn every(piece: usize, len: usize) -> impl Iterator<Item = usize> {
+    (1..=len.div_ceil(piece)).map(move |i| (i * piece).min(len))
+}
+
+/// Fuzz target `body`: the first byte picks the framing and the piece size. The body is
+/// decoded whole, in pieces, byte by byte and, when short, split in two at every offset:
+/// the answers must be equal.
 pub fn body(data: &[u8]) {
     let Some((&seed, rest)) = data.split_first() else {
         return;
@@ -148,9 +192,113 @@ pub fn body(data: &[u8]) {
         _ => BodyFraming::UntilClose,
     };
     let lim = limits(seed);
-    let whole = decode(framing, &lim, rest, rest.len().max(1));
-    let pieces = decode(framing, &lim, rest, usize::from(seed >> 2) + 1);
-    assert_eq!(pieces, whole, "pieces of {} differ", (seed >> 2) + 1);
-    let bytes = decode(framing, &lim, rest, 1);
+    let whole = decode(framing, &lim, rest, []);
+    let piece = usize::from(seed >> 2) + 1;
+    let pieces = decode(framing, &lim, rest, every(piece, rest.len()));
+    assert_eq!(pieces, whole, "pieces of {piece} differ");
+    let bytes = decode(framing, &lim, rest, every(1, rest.len()));
     assert_eq!(bytes, whole, "byte by byte differs");
+    if rest.len() <= 512 {
+        for k in 1..rest.len() {
+            assert_eq!(decode(framing, &lim, rest, [k]), whole, "split at {k} differs");
+        }
+    }
+}
+
+/// One event of a connection's message stream, for comparing two feeds.
+#[derive(Debug, PartialEq)]
+enum Event<M> {
+    Head(M, usize),
+    Body(BodyOutcome),
+    HeadError(ParseError),
+}
+
+/// Parses a stream of pipelined messages (heads and bodies, as `src/stream/http.rs`
+/// drives the parsers) from `data` arriving up to each offset of `cuts`. `head` parses
+/// the `i`-th head from its first byte and returns it with its framing.
+fn messages<M: Clone>(
+    data: &[u8],
+    lim: &Limits,
+    cuts: &[usize],
+    mut new_parser: impl FnMut(usize) -> Box<dyn FnMut(&[u8]) -> Result<Status<M>, ParseError>>,
+    framing_of: impl Fn(&M) -> BodyFraming,
+) -> Vec<Event<M>> {
+    let mut events = Vec::new();
+    let mut start = 0;
+    for i in 0.. {
+        if start == data.len() || i == 8 {
+            break;
+        }
+        // The head: the buffer from `start` grows to each cut past it.
+        let mut parse = new_parser(i);
+        let mut ends = cuts.iter().copied().filter(|&c| c > start).chain([data.len()]);
+        let (msg, n) = loop {
+            let end = ends.next().expect("the last end is the whole input");
+            match parse(&data[start..end]) {
+                Ok(Status::Partial) if end < data.len() => continue,
+                Ok(Status::Partial) => return events,
+                Ok(Status::Complete(m, n)) => break (m, n),
+                Err(e) => {
+                    events.push(Event::HeadError(e));
+                    return events;
+                }
+            }
+        };
+        events.push(Event::Head(msg.clone(), n));
+        start += n;
+        // The body, from the bytes after the head, with the same cuts.
+        let rest = &data[start..];
+        let body_cuts = cuts.iter().filter(|&&c| c > start).map(|&c| c - start).collect::<Vec<_>>();
+        let outcome = decode(framing_of(&msg), lim, rest, body_cuts);
+        let (consumed, failed) = (outcome.1, outcome.2.is_some());
+        events.push(Event::Body(outcome));
+        if failed || framing_of(&msg) == BodyFraming::UntilClose {
+            break;
+        }
+        start += consumed;
+    }
+    events
+}
+
+/// Fuzz target `exchange`: a connection's worth of pipelined requests or responses,
+/// heads and bodies, parsed whole and in pieces (the first byte picks requests or
+/// responses, the limits and the piece size). Every message parsed must be the same.
+pub fn exchange(data: &[u8]) {
+    let Some((&seed, rest)) = data.split_first() else {
+        return;
+    };
+    let lim = limits(seed);
+    let piece = usize::from(seed >> 3) + 1;
+    let cuts: Vec<usize> = every(piece, rest.len()).collect();
+    if seed & 2 == 0 {
+        let run = |cuts: &[usize]| {
+            messages(
+                rest,
+                &lim,
+                cuts,
+                |_| {
+                    let mut p = RequestParser::new(lim);
+                    Box::new(move |b: &[u8]| p.parse(b))
+                },
+                |r: &Request| r.framing,
+            )
+        };
+        assert_eq!(run(&cuts), run(&[]), "requests in pieces of {piece} differ");
+    } else {
+        // The responses answer GET, HEAD, POST and CONNECT in turn.
+        const METHODS: [Method; 4] = [Method::Get, Method::Head, Method::Post, Method::Connect];
+        let run = |cuts: &[usize]| {
+            messages(
+                rest,
+                &lim,
+                cuts,
+                |i| {
+                    let mut p = ResponseParser::new(lim, METHODS[i % 4].clone());
+                    Box::new(move |b: &[u8]| p.parse(b))
+                },
+                |r: &Response| r.framing,
+            )
+        };
+        assert_eq!(run(&cuts), run(&[]), "responses in pieces of {piece} differ");
+    }
 }

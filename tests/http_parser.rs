@@ -324,6 +324,16 @@ fn corpus() -> Vec<Seed> {
     for b in bodies {
         c.push((checks::body, [&[8u8][..], b].concat()));
     }
+    let exchanges: [&[u8]; 2] = [
+        b"\x10GET / HTTP/1.1\r\nHost: h\r\n\r\nPOST /p HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc\
+          PUT /q HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;x\r\nabc\r\n0\r\nT: 1\r\n\r\n",
+        b"\x1aHTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n\
+          HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nHTTP/1.1 204 No\r\n\r\n\
+          HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n",
+    ];
+    for e in exchanges {
+        c.push((checks::exchange, e.to_vec()));
+    }
     c
 }
 

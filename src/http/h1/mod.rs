@@ -21,7 +21,8 @@ pub struct Limits {
     /// The largest head (start line, field lines and the final empty line), in bytes:
     /// the head must fit in one buffer (`tune.bufsize`, default 16384).
     pub max_head: usize,
-    /// The most header field lines in a head (`tune.http.maxhdr`, default 101).
+    /// The most lines in a head, the start line included, as HAProxy counts
+    /// `tune.http.maxhdr` (default 101): at most `max_headers - 1` field lines.
     pub max_headers: usize,
     /// The largest trailer section of a chunked body, in bytes (the same buffer bound).
     pub max_trailers: usize,
@@ -84,7 +85,7 @@ pub enum ErrorKind {
     MissingColon,
     /// A line starting with whitespace: obsolete line folding (RFC 9112 §5.2).
     ObsFold,
-    /// More field lines than `tune.http.maxhdr`.
+    /// `tune.http.maxhdr` lines or more, the start line included.
     TooManyHeaders,
     /// The head does not fit in the buffer (`tune.bufsize`).
     HeadTooLarge,

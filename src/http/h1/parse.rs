@@ -172,7 +172,9 @@ impl HeadCore {
                 return Ok(true);
             }
             let (name, value) = parse_field_line(text, at)?;
-            if self.headers.len() == self.limits.max_headers {
+            // `tune.http.maxhdr` counts the start line (HAProxy 2.6 answers a request
+            // with 100 field lines and refuses one with 101).
+            if self.headers.len() + 1 >= self.limits.max_headers {
                 return err(ErrorKind::TooManyHeaders, at);
             }
             self.headers.add(name, value);
