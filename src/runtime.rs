@@ -212,6 +212,7 @@ fn serve(
         .collect();
     let mut world = world::World::new(proxies, farm, listeners, checks, logs, signals, g.bufsize, g.maxaccept, maxconn, g.hard_stop_after);
     world.debug = opts.debug;
+    world.http_maxhdr = g.http_maxhdr;
     // Lua post-init: log targets, `tune.lua.maxmem`, `register_init` functions, then tasks.
     if let Some(engine) = engine {
         engine.set_logger(Logger::new(&g.logs, identity.clone()));

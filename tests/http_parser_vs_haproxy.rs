@@ -60,17 +60,24 @@ fn server(seen: Seen) -> Backend {
 }
 
 fn start(bin: &Path, backend: &Backend) -> Proxy {
-    ProxyBuilder::new(
-        "defaults
+    start_with(bin, backend, "")
+}
+
+/// `global` lines first (e.g. `tune.http.maxhdr 10`).
+fn start_with(bin: &Path, backend: &Backend, global: &str) -> Proxy {
+    ProxyBuilder::new(&format!(
+        "global
+    {global}
+defaults
     mode http
     timeout connect 1s
     timeout client 5s
     timeout server 5s
 listen l
-    bind 127.0.0.1:{{fe}}
-    server s1 127.0.0.1:{{be}}
-",
-    )
+    bind 127.0.0.1:{{{{fe}}}}
+    server s1 127.0.0.1:{{{{be}}}}
+"
+    ))
     .bin(bin)
     .port("be", backend.port())
     .start()
@@ -170,6 +177,24 @@ fn maxhdr_counts_the_start_line_as_haproxy_does() {
         let (head, body, _) = exchange(&proxy, b"GET /many/100 HTTP/1.1\r\nHost: t\r\n\r\n");
         assert_eq!((status(&head), body.as_str()), (200, "ok"), "{who}");
         let (head, _, _) = exchange(&proxy, b"GET /many/101 HTTP/1.1\r\nHost: t\r\n\r\n");
+        assert_eq!(status(&head), 502, "{who}");
+    }
+}
+
+/// `tune.http.maxhdr 10`: 9 field lines pass, 10 are refused, for requests and responses.
+#[test]
+fn a_configured_maxhdr_applies_as_in_haproxy() {
+    for bin in moonproxy_and_haproxy() {
+        let backend = server(Seen::default());
+        let proxy = start_with(&bin, &backend, "tune.http.maxhdr 10");
+        let who = bin.display();
+        let (head, _, _) = exchange(&proxy, &request_with_fields(9));
+        assert_eq!(status(&head), 200, "{who}");
+        let (head, _, _) = exchange(&proxy, &request_with_fields(10));
+        assert_eq!(status(&head), if is_moonproxy(&bin) { 431 } else { 400 }, "{who}");
+        let (head, _, _) = exchange(&proxy, b"GET /many/9 HTTP/1.1\r\nHost: t\r\n\r\n");
+        assert_eq!(status(&head), 200, "{who}");
+        let (head, _, _) = exchange(&proxy, b"GET /many/10 HTTP/1.1\r\nHost: t\r\n\r\n");
         assert_eq!(status(&head), 502, "{who}");
     }
 }

@@ -328,7 +328,7 @@ pub static GLOBAL: &[Keyword] = &[
     nyi("tune.h2.max-frame-size", 0),
     nyi("tune.http.cookielen", 0),
     nyi("tune.http.logurilen", 0),
-    nyi("tune.http.maxhdr", 0),
+    sup("tune.http.maxhdr", 0, g::http_maxhdr, "1 to 32767; the start line counts, as in HAProxy"),
     nyi("tune.listener.multi-queue", 0),
     nyi("tune.maxrewrite", 0),
     nyi("tune.peers.max-updates-at-once", 0),

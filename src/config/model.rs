@@ -103,6 +103,9 @@ pub struct Global {
     pub localpeer: Option<String>,
     /// `tune.bufsize`.
     pub bufsize: usize,
+    /// `tune.http.maxhdr` (default 101): header lines of a message, its start line
+    /// counted, as HAProxy counts them.
+    pub http_maxhdr: usize,
     /// `tune.maxaccept`.
     pub maxaccept: u32,
     pub quiet: bool,
@@ -125,6 +128,7 @@ impl Default for Global {
             node: None,
             localpeer: None,
             bufsize: 16384,
+            http_maxhdr: 101,
             maxaccept: 64,
             quiet: false,
             location: None,

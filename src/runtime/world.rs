@@ -49,6 +49,8 @@ pub struct World {
     pub logs: Vec<ProxyLog>,
     pub signals: Signals,
     pub bufsize: usize,
+    /// `tune.http.maxhdr`.
+    pub http_maxhdr: usize,
     pub maxaccept: u32,
     /// Global `maxconn`.
     pub maxconn: u32,
@@ -90,6 +92,7 @@ impl World {
             logs,
             signals,
             bufsize,
+            http_maxhdr: crate::http::h1::Limits::default().max_headers,
             maxaccept: maxaccept.max(1),
             maxconn,
             actconn: 0,
@@ -184,7 +187,8 @@ impl World {
         }
         let mut stream = Stream::new(self.next_stream_id, fe, li, conn, peer, local, self.bufsize, cx.now);
         if self.proxies[fe].mode == crate::config::model::Mode::Http {
-            stream = stream.with_http(crate::stream::http::limits_for(self.bufsize));
+            let limits = crate::stream::http::limits_for(self.bufsize);
+            stream = stream.with_http(crate::http::h1::Limits { max_headers: self.http_maxhdr, ..limits });
         }
         // What the connection rules set in `sess.*` lives as long as the connection.
         if let Some(vars) = sess.filter(|v| !v.is_empty()) {

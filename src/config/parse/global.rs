@@ -131,6 +131,17 @@ pub fn bufsize(p: &mut Parser, l: &Line) -> Result<(), String> {
     Ok(())
 }
 
+pub fn http_maxhdr(p: &mut Parser, l: &Line) -> Result<(), String> {
+    expect_args(l, 1, "an integer argument")?;
+    match l.arg(1).parse::<usize>() {
+        Ok(n @ 1..=32767) => {
+            p.config.global.http_maxhdr = n;
+            Ok(())
+        }
+        _ => Err("'tune.http.maxhdr' expects a numeric value between 1 and 32767".into()),
+    }
+}
+
 pub fn maxaccept(p: &mut Parser, l: &Line) -> Result<(), String> {
     expect_args(l, 1, "an integer argument")?;
     // HAProxy: -1 means unlimited.
