@@ -79,6 +79,10 @@ impl World {
         maxconn: u32,
         hard_stop_after: Option<Duration>,
     ) -> World {
+        let mut proxies = proxies;
+        for (p, log) in proxies.iter_mut().zip(&logs) {
+            p.logs_streams = log.format.is_some() && !log.logger.is_empty();
+        }
         World {
             proxies,
             farm,
@@ -268,7 +272,8 @@ impl World {
     fn finish(&mut self, cx: &mut Ctx<'_>, key: Key) {
         let Some(s) = self.streams.get(key) else { return };
         let fe = s.frontend;
-        let rec = s.logs_at_close().then(|| s.log_record(&self.proxies, &self.farm, cx.now, self.actconn));
+        let logged = s.logs_at_close() && self.proxies[fe].logs_streams;
+        let rec = logged.then(|| s.log_record(&self.proxies, &self.farm, cx.now, self.actconn));
         let li = s.listener;
         if self.debug {
             let (cfd, sfd) = s.fds();

@@ -170,7 +170,7 @@ pub struct HttpSide {
     // idle kept-alive connection stays small.
     req_parser: Option<Box<RequestParser>>,
     res_parser: Option<Box<ResponseParser>>,
-    /// Method, target and version as received, for the log.
+    /// Method, target and version as received, for the log (only when the frontend logs).
     line: Option<(String, String, &'static str)>,
     /// `sess.*` variables: they live as long as the client connection.
     pub sess_vars: Vars,
@@ -201,10 +201,10 @@ pub struct HttpSide {
     tarpit_status: u16,
     /// A server connection kept open from the previous transaction.
     pub(super) idle: Option<Box<ServerSide>>,
-    /// The request head sent on a reused server connection, kept until the response
-    /// starts: if the server had closed that connection, the request (which has no
-    /// body) is sent again on a new one.
-    replay: Option<Vec<u8>>,
+    /// The request (which has no body) went on a reused server connection: until the
+    /// response starts, if the server had closed that connection, it is sent again on a
+    /// new one (its head written again from `txn.req`, as it was prepared for the server).
+    replay: bool,
     /// Transactions finished on this connection.
     pub done: u64,
     /// The process is stopping (soft stop): no next request on this connection.
@@ -251,7 +251,7 @@ impl HttpSide {
             req_error: None,
             tarpit_status: 500,
             idle: None,
-            replay: None,
+            replay: false,
             done: 0,
             stopping: false,
             log_at_close: true,
@@ -325,7 +325,7 @@ impl HttpSide {
         self.reply_term = Termination::NORMAL;
         self.res_started = false;
         self.req_error = None;
-        self.replay = None;
+        self.replay = false;
         self.done += 1;
         self.txn_start = now;
         self.txn_date = date;
@@ -548,11 +548,13 @@ impl Stream {
                     self.req.buf.consumed(n);
                     h.req_parser = None;
                     h.head_at = Some(now);
-                    h.line = Some((req.line.method.to_string(), req.line.target.clone(), req.line.version.as_str()));
+                    let fe = &env.proxies[self.frontend];
+                    if fe.logs_streams {
+                        h.line = Some((req.line.method.to_string(), req.line.target.clone(), req.line.version.as_str()));
+                    }
                     h.req.start_body(req.framing, &h.limits);
                     h.client_persistent = req.keep_alive();
                     let mut req = req;
-                    let fe = &env.proxies[self.frontend];
                     // Captures see the request as received, before any rule rewrites it.
                     capture::capture_headers(&fe.req_captures, &req.headers, &mut h.txn.req_captures);
                     if let Some(c) = &fe.capture_cookie {
@@ -644,14 +646,14 @@ impl Stream {
     /// Runs `proxy`'s `http-request` rules from the cursor; false when the stream must
     /// not go on (it waits, or answers by itself).
     fn http_request_rules(&mut self, env: &mut Env<'_, '_>, proxy: usize, phase: Phase) -> bool {
-        let be_name = self.backend.map(|b| env.proxies[b].name.clone());
+        let be_name = self.backend.map(|b| env.proxies[b].name.as_str());
         let p = &env.proxies[proxy];
         let h = self.http.as_mut().expect("HTTP mode");
         let mut renv = RuleEnv {
             src: self.src,
             dst: self.dst,
             frontend: &env.proxies[self.frontend].name,
-            backend: be_name.as_deref(),
+            backend: be_name,
             server: None,
             sess_vars: &mut h.sess_vars,
             userlists: &env.proxies[self.frontend].userlists,
@@ -1133,7 +1135,7 @@ impl Stream {
     /// false when the stream must wait or answered by itself.
     fn http_response_rules(&mut self, env: &mut Env<'_, '_>) -> bool {
         let be = self.backend.unwrap_or(self.frontend);
-        let server = self.server.as_ref().map(|s| env.pool.server_name(s.be, s.srv).to_string());
+        let server = self.server.as_ref().map(|s| (s.be, s.srv));
         loop {
             let h = self.http.as_mut().expect("HTTP mode");
             let (step, ref mut cursor) = h.res_rules;
@@ -1152,7 +1154,7 @@ impl Stream {
                 dst: self.dst,
                 frontend: &env.proxies[self.frontend].name,
                 backend: Some(&env.proxies[be].name),
-                server: server.as_deref(),
+                server: server.map(|(be, srv)| env.pool.server_name(be, srv)),
                 sess_vars: &mut h.sess_vars,
                 userlists: &env.proxies[self.frontend].userlists,
             };
@@ -1236,7 +1238,8 @@ impl Stream {
         if self.state == State::LocalReply {
             self.term = h.reply_term; // `LR` for a `return` on a kept-alive connection
         }
-        let mut rec = self.log_record(env.proxies, env.pool, env.cx.now, 0);
+        // Nothing logs this frontend's transactions: no record to build.
+        let rec = env.proxies[self.frontend].logs_streams.then(|| self.log_record(env.proxies, env.pool, env.cx.now, 0));
         let counted = self.server.as_ref().map(|side| (side.be, side.srv));
         let h = self.http.as_mut().expect("HTTP mode");
         // The server connection: kept idle for the next request if it may be reused.
@@ -1247,7 +1250,7 @@ impl Stream {
                 side.released = true;
             }
             match side.conn.as_mut() {
-                Some(_) if reuse => h.idle = Some(Box::new(side)),
+                Some(_) if reuse => h.idle = Some(side),
                 Some(c) => c.deregister(env.cx.registry),
                 None => {}
             }
@@ -1257,11 +1260,13 @@ impl Stream {
         }
         // As in HAProxy, whose stream ends with the transaction: `%bc` and `%sc` no longer
         // count this transaction (its server connection is idle or closed).
-        if let Some((be, srv)) = counted {
-            rec.beconn = env.pool.beconn(be);
-            rec.srv_conn = env.pool.server_conns(be, srv);
+        if let Some(mut rec) = rec {
+            if let Some((be, srv)) = counted {
+                rec.beconn = env.pool.beconn(be);
+                rec.srv_conn = env.pool.server_conns(be, srv);
+            }
+            self.http_mut().logs.push(rec);
         }
-        self.http_mut().logs.push(rec);
         self.res.buf.clear();
         self.res.eof = false;
         self.cursor = Default::default();
@@ -1293,8 +1298,8 @@ impl Stream {
             return false;
         }
         idle.released = false; // the pick reserved a slot on this server again
-        h.replay = (h.req.stage == Stage::Done && h.req.fwd == 0).then(|| h.req.out.clone());
-        self.server = Some(*idle);
+        h.replay = h.req.stage == Stage::Done && h.req.fwd == 0;
+        self.server = Some(idle);
         self.t_connect = Some(Duration::ZERO);
         self.server_last = env.cx.now;
         self.client_last = env.cx.now;
@@ -1314,8 +1319,9 @@ impl Stream {
         if h.res_head_at.is_some() || !h.res.out.is_empty() || !self.res.buf.is_empty() {
             return false;
         }
-        let Some(head) = h.replay.take() else { return false };
-        h.req.out = head;
+        let Some(req) = h.txn.req.as_ref().filter(|_| std::mem::take(&mut h.replay)) else { return false };
+        h.req.out.clear();
+        req.write_head(&mut h.req.out);
         h.req_sent = None;
         h.res_parser = None;
         self.res.eof = false;

@@ -149,7 +149,10 @@ pub struct Stream {
     pub listener: usize,
     /// Chosen backend.
     pub backend: Option<usize>,
-    server: Option<ServerSide>,
+    /// Boxed: most of a stream's life (an idle HTTP client, a TCP stream before it
+    /// connects) has none, and in HTTP mode it moves to and from `HttpSide::idle`
+    /// without a copy.
+    server: Option<Box<ServerSide>>,
     client: Conn,
     /// Client → server.
     req: Channel,
@@ -469,7 +472,7 @@ impl Stream {
             // No socket, so no event will come: run again to count the failure.
             env.cx.wake.push(Kind::Client, env.key);
         }
-        self.server = Some(ServerSide { be, srv, addr, conn, fd, released: false });
+        self.server = Some(Box::new(ServerSide { be, srv, addr, conn, fd, released: false }));
         self.state_deadline = env.proxies[be].timeouts.connect.map(|d| now + d);
         self.goto(State::Connecting);
     }

@@ -74,6 +74,10 @@ pub struct ProxyRt {
     /// Cumulated connections (for "Proxy X stopped (cumulated conns: FE: n, BE: m)").
     pub cum_fe: u64,
     pub cum_be: u64,
+    /// Streams and HTTP transactions of this frontend get a log line (a log format and
+    /// at least one log target). When false they build no log record at all: the
+    /// runtime clears it for frontends that log nothing. True as built.
+    pub logs_streams: bool,
 }
 
 impl ProxyRt {
@@ -212,6 +216,7 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
             feconn: 0,
             cum_fe: 0,
             cum_be: 0,
+            logs_streams: true,
         });
     }
     if errors.is_empty() { Ok(out) } else { Err(errors) }
