@@ -139,13 +139,44 @@ impl Flow {
     }
 
     fn reset(&mut self) {
-        self.out.clear();
-        if self.out.capacity() > 4096 {
-            self.out = Vec::new();
-        }
+        // Freed, not cleared: an idle kept-alive connection holds no head bytes.
+        self.out = Vec::new();
         self.fwd = 0;
         self.stage = Stage::Head;
         self.decoder = None;
+    }
+}
+
+/// The transaction of an [`HttpSide`], allocated only while one is in progress: a kept-alive
+/// connection waiting for its next request holds none (a [`Txn`] is about 400 bytes, as much
+/// as the rest of the idle connection). It reads as a [`Txn`]: an empty slot reads as a
+/// fresh one, and the first write allocates it.
+#[derive(Debug, Default)]
+pub struct TxnSlot(Option<Box<Txn>>);
+
+impl TxnSlot {
+    /// Ends the transaction: what it held is freed (the next one starts empty).
+    pub fn release(&mut self) {
+        self.0 = None;
+    }
+
+    /// Whether a transaction is allocated.
+    pub fn is_allocated(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
+impl std::ops::Deref for TxnSlot {
+    type Target = Txn;
+    fn deref(&self) -> &Txn {
+        static EMPTY: std::sync::LazyLock<Txn> = std::sync::LazyLock::new(Txn::new);
+        self.0.as_deref().unwrap_or(&EMPTY)
+    }
+}
+
+impl std::ops::DerefMut for TxnSlot {
+    fn deref_mut(&mut self) -> &mut Txn {
+        self.0.get_or_insert_with(Default::default)
     }
 }
 
@@ -163,15 +194,16 @@ enum RulesAt {
 /// What a stream in HTTP mode adds: the transaction and both messages' progress.
 pub struct HttpSide {
     pub limits: Limits,
-    pub txn: Txn,
+    pub txn: TxnSlot,
     pub req: Flow,
     pub res: Flow,
     // Boxed, like the other parts only a transaction in progress needs, so that an
     // idle kept-alive connection stays small.
     req_parser: Option<Box<RequestParser>>,
     res_parser: Option<Box<ResponseParser>>,
-    /// Method, target and version as received, for the log (only when the frontend logs).
-    line: Option<(String, String, &'static str)>,
+    /// Method, target and version as received, for the log (only when the frontend logs;
+    /// boxed, as it is only there during a transaction).
+    line: Option<Box<(String, String, &'static str)>>,
     /// `sess.*` variables: they live as long as the client connection.
     pub sess_vars: Vars,
     rules_at: RulesAt,
@@ -229,7 +261,7 @@ impl HttpSide {
     pub fn new(limits: Limits, now: Instant, date: SystemTime) -> HttpSide {
         HttpSide {
             limits,
-            txn: Txn::new(),
+            txn: TxnSlot::default(),
             req: Flow::default(),
             res: Flow::default(),
             req_parser: None,
@@ -269,7 +301,7 @@ impl HttpSide {
     /// Puts a parsed request in the transaction as `HttpHead` does (tests).
     #[cfg(test)]
     pub(super) fn set_request_for_test(&mut self, req: crate::http::Request) {
-        self.line = Some((req.line.method.to_string(), req.line.target.clone(), req.line.version.as_str()));
+        self.line = Some(Box::new((req.line.method.to_string(), req.line.target.clone(), req.line.version.as_str())));
         self.req.start_body(req.framing, &self.limits);
         self.client_persistent = req.keep_alive();
         self.txn.req = Some(req);
@@ -282,7 +314,7 @@ impl HttpSide {
             _ => None,
         };
         let t_idle = self.first_byte.map(|f| f.saturating_duration_since(self.txn_start));
-        let (method, uri, version) = match &self.line {
+        let (method, uri, version) = match self.line.as_deref() {
             Some((m, u, v)) => (Some(m.clone()), Some(u.clone()), Some(v.to_string())),
             None => (None, None, None),
         };
@@ -307,7 +339,7 @@ impl HttpSide {
 
     /// Starts the next transaction on the same client connection.
     fn next_txn(&mut self, now: Instant, date: SystemTime, bytes: (u64, u64)) {
-        self.txn.reset();
+        self.txn.release();
         self.req.reset();
         self.res.reset();
         self.req_parser = None;
@@ -462,6 +494,7 @@ impl Stream {
             let fe = &env.proxies[self.frontend];
             (fe.req_captures.len(), fe.res_captures.len())
         };
+        // Read first: an idle connection's transaction is only allocated by a write.
         let txn = &mut self.http_mut().txn;
         if txn.req_captures.len() < nreq {
             txn.req_captures.resize(nreq, None);
@@ -519,8 +552,14 @@ impl Stream {
                 (false, _) => (req_timeout, h.txn_start),
             };
             let deadline = timeout.map(|t| from + t);
-            let parser = h.req_parser.get_or_insert_with(|| Box::new(RequestParser::new(h.limits)));
-            match parser.parse(self.req.buf.data()) {
+            // No parser for an empty buffer: an idle connection keeps none.
+            let parsed = if nothing {
+                Ok(Status::Partial)
+            } else {
+                let parser = h.req_parser.get_or_insert_with(|| Box::new(RequestParser::new(h.limits)));
+                parser.parse(self.req.buf.data())
+            };
+            match parsed {
                 Err(e) => {
                     ::log::debug!("stream {}: request rejected: {e}", self.id);
                     return self.http_reject(env, e.kind.status(), Termination::new(Cause::ProxyAbort, Phase::Request));
@@ -550,7 +589,7 @@ impl Stream {
                     h.head_at = Some(now);
                     let fe = &env.proxies[self.frontend];
                     if fe.logs_streams {
-                        h.line = Some((req.line.method.to_string(), req.line.target.clone(), req.line.version.as_str()));
+                        h.line = Some(Box::new((req.line.method.to_string(), req.line.target.clone(), req.line.version.as_str())));
                     }
                     h.req.start_body(req.framing, &h.limits);
                     h.client_persistent = req.keep_alive();
@@ -1193,10 +1232,11 @@ impl Stream {
     /// sides into a tunnel.
     fn http_emit_response_head(&mut self) {
         let h = self.http.as_mut().expect("HTTP mode");
-        let req = h.txn.req.as_ref().expect("a request");
-        let res = h.txn.res.as_mut().expect("a response");
+        let txn = &mut *h.txn;
+        let req = txn.req.as_ref().expect("a request");
+        let res = txn.res.as_mut().expect("a response");
         let status = res.line.status;
-        h.txn.status = Some(status);
+        txn.status = Some(status);
         h.res_started = true;
         let tunnel = status == 101 || (req.line.method == Method::Connect && (200..300).contains(&status));
         if tunnel {
@@ -1443,8 +1483,22 @@ mod tests {
     /// only a transaction in progress needs are boxed).
     #[test]
     fn http_side_stays_small() {
-        assert!(std::mem::size_of::<HttpSide>() <= 1024, "{}", std::mem::size_of::<HttpSide>());
+        assert!(std::mem::size_of::<HttpSide>() <= 512, "{}", std::mem::size_of::<HttpSide>());
         assert!(std::mem::size_of::<Flow>() <= 64);
+        assert_eq!(std::mem::size_of::<TxnSlot>(), std::mem::size_of::<usize>());
+    }
+
+    #[test]
+    fn txn_slot_allocates_on_write_only() {
+        let mut slot = TxnSlot::default();
+        assert!(slot.req.is_none() && slot.status.is_none(), "an empty slot reads as a fresh transaction");
+        assert!(!slot.is_allocated());
+        slot.status = Some(200);
+        assert!(slot.is_allocated());
+        assert_eq!(slot.status, Some(200));
+        slot.release();
+        assert!(!slot.is_allocated());
+        assert_eq!(slot.status, None);
     }
 
     #[test]
