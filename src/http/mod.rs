@@ -367,11 +367,19 @@ pub struct ConnectionInfo {
 
 impl ConnectionInfo {
     pub fn from_headers(headers: &Headers) -> ConnectionInfo {
-        ConnectionInfo {
-            close: headers.has_token("connection", "close"),
-            keep_alive: headers.has_token("connection", "keep-alive"),
-            upgrade: headers.has_token("connection", "upgrade") && headers.contains("upgrade"),
+        // One pass over the `Connection` tokens: this runs several times per request.
+        let mut info = ConnectionInfo { close: false, keep_alive: false, upgrade: false };
+        for token in headers.list("connection") {
+            if token.eq_ignore_ascii_case(b"close") {
+                info.close = true;
+            } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                info.keep_alive = true;
+            } else if token.eq_ignore_ascii_case(b"upgrade") {
+                info.upgrade = true;
+            }
         }
+        info.upgrade = info.upgrade && headers.contains("upgrade");
+        info
     }
 
     /// Whether the connection persists after this message: HTTP/1.1 does unless `close`,
