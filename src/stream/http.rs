@@ -1036,9 +1036,14 @@ impl Stream {
                 Err(()) => return, // the stream answered or closed
             }
             let h = self.http.as_mut().expect("HTTP mode");
+            // More of this response waits in the server's socket (its read stopped at a
+            // full buffer): what goes to the client now may wait for it in the kernel
+            // (`Conn::more`), to leave as one segment; uncorked below if nothing came.
+            let more = h.res.stage == Stage::Body && self.server.as_ref().and_then(|s| s.conn.as_ref()).is_some_and(|c| c.readable && !c.hup);
             // Buffer → client: the head (one system call with the body already here).
             if self.client.writable && !h.res.out.is_empty() {
                 let (n, end) = if h.res.fwd > 0 {
+                    self.client.more = more;
                     let (head, body, end) = self.client.write_head_and_body(&mut h.res.out, &mut self.res.buf, h.res.fwd);
                     h.res.sent(body);
                     (head + body, end)
@@ -1054,6 +1059,7 @@ impl Stream {
                 }
             }
             if h.res.out.is_empty() && h.res.fwd > 0 && self.client.writable {
+                self.client.more = more;
                 let (n, end) = self.client.write_some(&mut self.res.buf, h.res.fwd);
                 h.res.sent(n);
                 if n > 0 {
@@ -1079,6 +1085,7 @@ impl Stream {
                 break;
             }
         }
+        self.client.uncork();
         // Inactivity timeouts.
         let (c, s) = self.side_deadlines(env.proxies);
         match (c, s) {
