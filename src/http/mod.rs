@@ -305,12 +305,18 @@ impl Headers {
 
     /// Appends every field line as `name: value CRLF`.
     pub fn write_to(&self, out: &mut Vec<u8>) {
+        out.reserve(self.wire_len());
         for h in &self.fields {
             out.extend_from_slice(h.name.as_bytes());
             out.extend_from_slice(b": ");
             out.extend_from_slice(&h.value);
             out.extend_from_slice(b"\r\n");
         }
+    }
+
+    /// The bytes [`Headers::write_to`] appends.
+    pub fn wire_len(&self) -> usize {
+        self.fields.iter().map(|h| h.name.len() + h.value.len() + 4).sum()
     }
 }
 
@@ -361,11 +367,19 @@ pub struct ConnectionInfo {
 
 impl ConnectionInfo {
     pub fn from_headers(headers: &Headers) -> ConnectionInfo {
-        ConnectionInfo {
-            close: headers.has_token("connection", "close"),
-            keep_alive: headers.has_token("connection", "keep-alive"),
-            upgrade: headers.has_token("connection", "upgrade") && headers.contains("upgrade"),
+        // One pass over the `Connection` tokens: this runs several times per request.
+        let mut info = ConnectionInfo { close: false, keep_alive: false, upgrade: false };
+        for token in headers.list("connection") {
+            if token.eq_ignore_ascii_case(b"close") {
+                info.close = true;
+            } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                info.keep_alive = true;
+            } else if token.eq_ignore_ascii_case(b"upgrade") {
+                info.upgrade = true;
+            }
         }
+        info.upgrade = info.upgrade && headers.contains("upgrade");
+        info
     }
 
     /// Whether the connection persists after this message: HTTP/1.1 does unless `close`,
@@ -426,8 +440,13 @@ impl RequestLine {
 impl Request {
     /// Appends the head as it goes on the wire: request line, field lines, empty line.
     pub fn write_head(&self, out: &mut Vec<u8>) {
+        // One reservation for the whole head, and no formatting: this runs per request.
         let l = &self.line;
-        out.extend_from_slice(format!("{} {} {}\r\n", l.method, l.target, l.version).as_bytes());
+        let (method, version) = (l.method.as_str(), l.version.as_str());
+        out.reserve(method.len() + l.target.len() + version.len() + 6 + self.headers.wire_len());
+        for part in [method.as_bytes(), b" ", l.target.as_bytes(), b" ", version.as_bytes(), b"\r\n"] {
+            out.extend_from_slice(part);
+        }
         self.headers.write_to(out);
         out.extend_from_slice(b"\r\n");
     }
@@ -467,8 +486,20 @@ pub struct Response {
 impl Response {
     /// Appends the head as it goes on the wire: status line, field lines, empty line.
     pub fn write_head(&self, out: &mut Vec<u8>) {
+        // As for requests: one reservation, no formatting.
         let l = &self.line;
-        out.extend_from_slice(format!("{} {:03} ", l.version, l.status).as_bytes());
+        let version = l.version.as_str();
+        out.reserve(version.len() + 5 + l.reason.len() + 2 + self.headers.wire_len() + 2);
+        out.extend_from_slice(version.as_bytes());
+        out.push(b' ');
+        // Three digits at least, as `{:03}` writes them.
+        let st = l.status;
+        if st < 1000 {
+            out.extend_from_slice(&[b'0' + (st / 100) as u8, b'0' + (st / 10 % 10) as u8, b'0' + (st % 10) as u8]);
+        } else {
+            out.extend_from_slice(st.to_string().as_bytes());
+        }
+        out.push(b' ');
         out.extend_from_slice(&l.reason);
         out.extend_from_slice(b"\r\n");
         self.headers.write_to(out);

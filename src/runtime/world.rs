@@ -83,6 +83,9 @@ impl World {
     ) -> World {
         let mut proxies = proxies;
         crate::stats::set_limits(&mut proxies, maxconn);
+        for (p, log) in proxies.iter_mut().zip(&logs) {
+            p.logs_streams = log.format.is_some() && !log.logger.is_empty();
+        }
         World {
             proxies,
             farm,
@@ -281,7 +284,9 @@ impl World {
     fn finish(&mut self, cx: &mut Ctx<'_>, key: Key) {
         let Some(s) = self.streams.get_mut(key) else { return };
         let fe = s.frontend;
-        let rec = s.logs_at_close().then(|| s.log_record(&self.proxies, &self.farm, cx.now, self.actconn));
+        let logged = s.logs_at_close() && self.proxies[fe].logs_streams;
+        let rec = logged.then(|| s.log_record(&self.proxies, &self.farm, cx.now, self.actconn));
+        let facts = s.logs_at_close().then(|| s.end_facts(cx.now));
         let (be, srv) = (s.backend, s.server_index());
         let li = s.listener;
         if self.debug {
@@ -296,8 +301,10 @@ impl World {
         }
         self.proxies[fe].feconn -= 1;
         self.listeners_dirty = true;
+        if let Some(facts) = facts {
+            crate::stats::account_end(&mut self.proxies, fe, be, srv, &facts, cx.now);
+        }
         if let Some(rec) = rec {
-            crate::stats::account_end(&mut self.proxies, fe, be, srv, &rec, cx.now);
             self.log_stream(fe, &rec);
         }
     }

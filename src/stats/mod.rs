@@ -30,7 +30,6 @@ pub use page::StatsPage;
 pub use snapshot::{Row, RowKind, Value, View};
 
 use crate::backend::Backend;
-use crate::log::StreamLog;
 use crate::stream::proxy::ProxyRt;
 
 /// A connection was accepted by `p`'s frontend and became a session (call after
@@ -71,12 +70,32 @@ pub fn account_intercepted(p: &mut ProxyRt) {
     p.counters.fe.intercepted += 1;
 }
 
+/// What the statistics count of an ended transaction (HTTP) or stream (TCP): the
+/// figures its log record would carry, gathered without building the record
+/// (`Stream::end_facts`), since a frontend that logs nothing builds none.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EndFacts {
+    /// An HTTP transaction (a request is counted).
+    pub http: bool,
+    pub status: Option<u16>,
+    /// No request line could be read (HAProxy's `<BADREQ>`).
+    pub bad_request: bool,
+    /// The termination state (`%ts`).
+    pub termination: [u8; 2],
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub t_queue: Option<std::time::Duration>,
+    pub t_connect: Option<std::time::Duration>,
+    pub t_response: Option<std::time::Duration>,
+    pub t_total: std::time::Duration,
+}
+
 /// A transaction (HTTP) or a stream (TCP) ended: counts its bytes, status,
 /// termination and times on its frontend, backend (`be`) and server (`srv`, an index
-/// into the backend's servers). `rec` is its log record.
-pub fn account_end(proxies: &mut [ProxyRt], fe: usize, be: Option<usize>, srv: Option<usize>, rec: &StreamLog, now: Instant) {
-    let status = rec.http.as_ref().and_then(|h| h.status);
-    let bad_request = rec.http.as_ref().is_some_and(|h| h.method.is_none());
+/// into the backend's servers).
+pub fn account_end(proxies: &mut [ProxyRt], fe: usize, be: Option<usize>, srv: Option<usize>, rec: &EndFacts, now: Instant) {
+    let status = rec.status;
+    let bad_request = rec.http && rec.bad_request;
     let [cause, phase] = rec.termination;
     {
         let c = &mut proxies[fe].counters.fe;
@@ -108,7 +127,7 @@ pub fn account_end(proxies: &mut [ProxyRt], fe: usize, be: Option<usize>, srv: O
     let update = |t: &mut counters::TrafficCounters, server: bool| {
         t.bytes_in += rec.bytes_in;
         t.bytes_out += rec.bytes_out;
-        if rec.http.is_some() && !server {
+        if rec.http && !server {
             t.req_tot += 1;
         }
         if let Some(s) = status.filter(|_| !server) {
@@ -129,7 +148,7 @@ pub fn account_end(proxies: &mut [ProxyRt], fe: usize, be: Option<usize>, srv: O
             if let Some(c) = rec.t_connect {
                 t.ctime.add(c);
             }
-            if let Some(r) = rec.http.as_ref().and_then(|h| h.t_response) {
+            if let Some(r) = rec.t_response {
                 t.rtime.add(r);
             }
             t.ttime.add(rec.t_total);

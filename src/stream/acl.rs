@@ -80,33 +80,48 @@ impl AclMatcher {
     }
 }
 
-/// A section's named ACLs; several `acl` lines with one name are ORed.
+/// A section's named ACLs; several `acl` lines with one name are ORed. Each name is
+/// numbered in order of first appearance: compiled conditions refer to ACLs by that
+/// number, so evaluating one hashes no name.
 #[derive(Debug, Default)]
 pub struct AclSet {
-    by_name: HashMap<String, Vec<AclMatcher>>,
+    by_name: HashMap<String, usize>,
+    lists: Vec<Vec<AclMatcher>>,
 }
 
 impl AclSet {
     pub fn compile(acls: &[Acl]) -> Result<AclSet, String> {
-        let mut by_name: HashMap<String, Vec<AclMatcher>> = HashMap::new();
+        let mut set = AclSet::default();
         for a in acls {
             let m = AclMatcher::compile(&a.expr)
                 .map_err(|e| format!("parsing [{}] : error detected while parsing ACL '{}' : {e}.", a.location, a.name))?;
-            by_name.entry(a.name.clone()).or_default().push(m);
+            let next = set.lists.len();
+            let i = *set.by_name.entry(a.name.clone()).or_insert(next);
+            if i == next {
+                set.lists.push(Vec::new());
+            }
+            set.lists[i].push(m);
         }
-        Ok(AclSet { by_name })
+        Ok(set)
     }
 
     /// Whether the named ACL matches (false when it does not exist).
     pub fn eval(&self, name: &str, cx: &dyn Ctx) -> bool {
-        self.by_name.get(name).is_some_and(|ms| ms.iter().any(|m| m.matches(cx)))
+        self.by_name.get(name).is_some_and(|&i| self.eval_at(i, cx))
+    }
+
+    /// Whether the ACL numbered `i` (see [`AclSet::compile`]) matches.
+    fn eval_at(&self, i: usize, cx: &dyn Ctx) -> bool {
+        self.lists.get(i).is_some_and(|ms| ms.iter().any(|m| m.matches(cx)))
     }
 }
 
 #[derive(Debug)]
 enum Term {
     Const(bool),
-    Named(String),
+    /// A named ACL, by its number in the [`AclSet`] the condition was compiled with
+    /// (every set of a proxy is compiled from the same `acl` lines, so numbers agree).
+    Named(usize),
     Anon(Box<AclMatcher>),
 }
 
@@ -128,8 +143,10 @@ impl CompiledCond {
                     AclRef::Predefined(PredefinedAcl::True) => Term::Const(true),
                     AclRef::Predefined(PredefinedAcl::False) => Term::Const(false),
                     AclRef::Predefined(PredefinedAcl::LocalHost) => Term::Anon(Box::new(localhost())),
-                    AclRef::Named(n) if set.by_name.contains_key(n) => Term::Named(n.clone()),
-                    AclRef::Named(n) => return Err(format!("parsing [{}] : no such ACL : '{n}'", cond.location)),
+                    AclRef::Named(n) => match set.by_name.get(n) {
+                        Some(&i) => Term::Named(i),
+                        None => return Err(format!("parsing [{}] : no such ACL : '{n}'", cond.location)),
+                    },
                     AclRef::Anonymous(e) => Term::Anon(Box::new(
                         AclMatcher::compile(e).map_err(|e| format!("parsing [{}] : {e}", cond.location))?,
                     )),
@@ -147,7 +164,7 @@ impl CompiledCond {
             group.iter().all(|(negate, term)| {
                 let v = match term {
                     Term::Const(b) => *b,
-                    Term::Named(n) => set.eval(n, cx),
+                    Term::Named(i) => set.eval_at(*i, cx),
                     Term::Anon(m) => m.matches(cx),
                 };
                 v != *negate

@@ -139,13 +139,44 @@ impl Flow {
     }
 
     fn reset(&mut self) {
-        self.out.clear();
-        if self.out.capacity() > 4096 {
-            self.out = Vec::new();
-        }
+        // Freed, not cleared: an idle kept-alive connection holds no head bytes.
+        self.out = Vec::new();
         self.fwd = 0;
         self.stage = Stage::Head;
         self.decoder = None;
+    }
+}
+
+/// The transaction of an [`HttpSide`], allocated only while one is in progress: a kept-alive
+/// connection waiting for its next request holds none (a [`Txn`] is about 400 bytes, as much
+/// as the rest of the idle connection). It reads as a [`Txn`]: an empty slot reads as a
+/// fresh one, and the first write allocates it.
+#[derive(Debug, Default)]
+pub struct TxnSlot(Option<Box<Txn>>);
+
+impl TxnSlot {
+    /// Ends the transaction: what it held is freed (the next one starts empty).
+    pub fn release(&mut self) {
+        self.0 = None;
+    }
+
+    /// Whether a transaction is allocated.
+    pub fn is_allocated(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
+impl std::ops::Deref for TxnSlot {
+    type Target = Txn;
+    fn deref(&self) -> &Txn {
+        static EMPTY: std::sync::LazyLock<Txn> = std::sync::LazyLock::new(Txn::new);
+        self.0.as_deref().unwrap_or(&EMPTY)
+    }
+}
+
+impl std::ops::DerefMut for TxnSlot {
+    fn deref_mut(&mut self) -> &mut Txn {
+        self.0.get_or_insert_with(Default::default)
     }
 }
 
@@ -163,15 +194,16 @@ enum RulesAt {
 /// What a stream in HTTP mode adds: the transaction and both messages' progress.
 pub struct HttpSide {
     pub limits: Limits,
-    pub txn: Txn,
+    pub txn: TxnSlot,
     pub req: Flow,
     pub res: Flow,
     // Boxed, like the other parts only a transaction in progress needs, so that an
     // idle kept-alive connection stays small.
     req_parser: Option<Box<RequestParser>>,
     res_parser: Option<Box<ResponseParser>>,
-    /// Method, target and version as received, for the log.
-    line: Option<(String, String, &'static str)>,
+    /// Method, target and version as received, for the log (only when the frontend logs;
+    /// boxed, as it is only there during a transaction).
+    line: Option<Box<(String, String, &'static str)>>,
     /// `sess.*` variables: they live as long as the client connection.
     pub sess_vars: Vars,
     rules_at: RulesAt,
@@ -201,10 +233,10 @@ pub struct HttpSide {
     tarpit_status: u16,
     /// A server connection kept open from the previous transaction.
     pub(super) idle: Option<Box<ServerSide>>,
-    /// The request head sent on a reused server connection, kept until the response
-    /// starts: if the server had closed that connection, the request (which has no
-    /// body) is sent again on a new one.
-    replay: Option<Vec<u8>>,
+    /// The request (which has no body) went on a reused server connection: until the
+    /// response starts, if the server had closed that connection, it is sent again on a
+    /// new one (its head written again from `txn.req`, as it was prepared for the server).
+    replay: bool,
     /// Transactions finished on this connection.
     pub done: u64,
     /// The proxy's own service answered this transaction (the stats page): the name
@@ -235,7 +267,7 @@ impl HttpSide {
     pub fn new(limits: Limits, now: Instant, date: SystemTime) -> HttpSide {
         HttpSide {
             limits,
-            txn: Txn::new(),
+            txn: TxnSlot::default(),
             req: Flow::default(),
             res: Flow::default(),
             req_parser: None,
@@ -257,7 +289,7 @@ impl HttpSide {
             req_error: None,
             tarpit_status: 500,
             idle: None,
-            replay: None,
+            replay: false,
             done: 0,
             service: None,
             service_answered: false,
@@ -277,7 +309,7 @@ impl HttpSide {
     /// Puts a parsed request in the transaction as `HttpHead` does (tests).
     #[cfg(test)]
     pub(super) fn set_request_for_test(&mut self, req: crate::http::Request) {
-        self.line = Some((req.line.method.to_string(), req.line.target.clone(), req.line.version.as_str()));
+        self.line = Some(Box::new((req.line.method.to_string(), req.line.target.clone(), req.line.version.as_str())));
         self.req.start_body(req.framing, &self.limits);
         self.client_persistent = req.keep_alive();
         self.txn.req = Some(req);
@@ -290,7 +322,7 @@ impl HttpSide {
             _ => None,
         };
         let t_idle = self.first_byte.map(|f| f.saturating_duration_since(self.txn_start));
-        let (method, uri, version) = match &self.line {
+        let (method, uri, version) = match self.line.as_deref() {
             Some((m, u, v)) => (Some(m.clone()), Some(u.clone()), Some(v.to_string())),
             None => (None, None, None),
         };
@@ -315,7 +347,7 @@ impl HttpSide {
 
     /// Starts the next transaction on the same client connection.
     fn next_txn(&mut self, now: Instant, date: SystemTime, bytes: (u64, u64)) {
-        self.txn.reset();
+        self.txn.release();
         self.req.reset();
         self.res.reset();
         self.req_parser = None;
@@ -333,7 +365,7 @@ impl HttpSide {
         self.reply_term = Termination::NORMAL;
         self.res_started = false;
         self.req_error = None;
-        self.replay = None;
+        self.replay = false;
         self.done += 1;
         self.service = None;
         self.service_answered = false;
@@ -472,6 +504,7 @@ impl Stream {
             let fe = &env.proxies[self.frontend];
             (fe.req_captures.len(), fe.res_captures.len())
         };
+        // Read first: an idle connection's transaction is only allocated by a write.
         let txn = &mut self.http_mut().txn;
         if txn.req_captures.len() < nreq {
             txn.req_captures.resize(nreq, None);
@@ -529,8 +562,14 @@ impl Stream {
                 (false, _) => (req_timeout, h.txn_start),
             };
             let deadline = timeout.map(|t| from + t);
-            let parser = h.req_parser.get_or_insert_with(|| Box::new(RequestParser::new(h.limits)));
-            match parser.parse(self.req.buf.data()) {
+            // No parser for an empty buffer: an idle connection keeps none.
+            let parsed = if nothing {
+                Ok(Status::Partial)
+            } else {
+                let parser = h.req_parser.get_or_insert_with(|| Box::new(RequestParser::new(h.limits)));
+                parser.parse(self.req.buf.data())
+            };
+            match parsed {
                 Err(e) => {
                     ::log::debug!("stream {}: request rejected: {e}", self.id);
                     return self.http_reject(env, e.kind.status(), Termination::new(Cause::ProxyAbort, Phase::Request));
@@ -559,11 +598,13 @@ impl Stream {
                     self.req.buf.consumed(n);
                     h.req_parser = None;
                     h.head_at = Some(now);
-                    h.line = Some((req.line.method.to_string(), req.line.target.clone(), req.line.version.as_str()));
+                    let fe = &env.proxies[self.frontend];
+                    if fe.logs_streams {
+                        h.line = Some(Box::new((req.line.method.to_string(), req.line.target.clone(), req.line.version.as_str())));
+                    }
                     h.req.start_body(req.framing, &h.limits);
                     h.client_persistent = req.keep_alive();
                     let mut req = req;
-                    let fe = &env.proxies[self.frontend];
                     // Captures see the request as received, before any rule rewrites it.
                     capture::capture_headers(&fe.req_captures, &req.headers, &mut h.txn.req_captures);
                     if let Some(c) = &fe.capture_cookie {
@@ -655,14 +696,14 @@ impl Stream {
     /// Runs `proxy`'s `http-request` rules from the cursor; false when the stream must
     /// not go on (it waits, or answers by itself).
     fn http_request_rules(&mut self, env: &mut Env<'_, '_>, proxy: usize, phase: Phase) -> bool {
-        let be_name = self.backend.map(|b| env.proxies[b].name.clone());
+        let be_name = self.backend.map(|b| env.proxies[b].name.as_str());
         let p = &env.proxies[proxy];
         let h = self.http.as_mut().expect("HTTP mode");
         let mut renv = RuleEnv {
             src: self.src,
             dst: self.dst,
             frontend: &env.proxies[self.frontend].name,
-            backend: be_name.as_deref(),
+            backend: be_name,
             server: None,
             sess_vars: &mut h.sess_vars,
             userlists: &env.proxies[self.frontend].userlists,
@@ -1023,9 +1064,14 @@ impl Stream {
                 Err(()) => return, // the stream answered or closed
             }
             let h = self.http.as_mut().expect("HTTP mode");
+            // More of this response waits in the server's socket (its read stopped at a
+            // full buffer): what goes to the client now may wait for it in the kernel
+            // (`Conn::more`), to leave as one segment; uncorked below if nothing came.
+            let more = h.res.stage == Stage::Body && self.server.as_ref().and_then(|s| s.conn.as_ref()).is_some_and(|c| c.readable && !c.hup);
             // Buffer → client: the head (one system call with the body already here).
             if self.client.writable && !h.res.out.is_empty() {
                 let (n, end) = if h.res.fwd > 0 {
+                    self.client.more = more;
                     let (head, body, end) = self.client.write_head_and_body(&mut h.res.out, &mut self.res.buf, h.res.fwd);
                     h.res.sent(body);
                     (head + body, end)
@@ -1041,6 +1087,7 @@ impl Stream {
                 }
             }
             if h.res.out.is_empty() && h.res.fwd > 0 && self.client.writable {
+                self.client.more = more;
                 let (n, end) = self.client.write_some(&mut self.res.buf, h.res.fwd);
                 h.res.sent(n);
                 if n > 0 {
@@ -1066,6 +1113,7 @@ impl Stream {
                 break;
             }
         }
+        self.client.uncork();
         // Inactivity timeouts.
         let (c, s) = self.side_deadlines(env.proxies);
         match (c, s) {
@@ -1176,7 +1224,7 @@ impl Stream {
     /// false when the stream must wait or answered by itself.
     fn http_response_rules(&mut self, env: &mut Env<'_, '_>) -> bool {
         let be = self.backend.unwrap_or(self.frontend);
-        let server = self.server.as_ref().map(|s| env.pool.server_name(s.be, s.srv).to_string());
+        let server = self.server.as_ref().map(|s| (s.be, s.srv));
         loop {
             let h = self.http.as_mut().expect("HTTP mode");
             let (step, ref mut cursor) = h.res_rules;
@@ -1195,7 +1243,7 @@ impl Stream {
                 dst: self.dst,
                 frontend: &env.proxies[self.frontend].name,
                 backend: Some(&env.proxies[be].name),
-                server: server.as_deref(),
+                server: server.map(|(be, srv)| env.pool.server_name(be, srv)),
                 sess_vars: &mut h.sess_vars,
                 userlists: &env.proxies[self.frontend].userlists,
             };
@@ -1242,10 +1290,11 @@ impl Stream {
     /// sides into a tunnel.
     fn http_emit_response_head(&mut self) {
         let h = self.http.as_mut().expect("HTTP mode");
-        let req = h.txn.req.as_ref().expect("a request");
-        let res = h.txn.res.as_mut().expect("a response");
+        let txn = &mut *h.txn;
+        let req = txn.req.as_ref().expect("a request");
+        let res = txn.res.as_mut().expect("a response");
         let status = res.line.status;
-        h.txn.status = Some(status);
+        txn.status = Some(status);
         h.res_started = true;
         let tunnel = status == 101 || (req.line.method == Method::Connect && (200..300).contains(&status));
         if tunnel {
@@ -1287,9 +1336,11 @@ impl Stream {
         if self.state == State::LocalReply {
             self.term = h.reply_term; // `LR` for a `return` on a kept-alive connection
         }
-        let mut rec = self.log_record(env.proxies, env.pool, env.cx.now, 0);
+        // Nothing logs this frontend's transactions: no record to build.
+        let rec = env.proxies[self.frontend].logs_streams.then(|| self.log_record(env.proxies, env.pool, env.cx.now, 0));
         let counted = self.server.as_ref().map(|side| (side.be, side.srv));
-        crate::stats::account_end(env.proxies, self.frontend, self.backend, counted.map(|(_, s)| s), &rec, env.cx.now);
+        let facts = self.end_facts(env.cx.now);
+        crate::stats::account_end(env.proxies, self.frontend, self.backend, counted.map(|(_, s)| s), &facts, env.cx.now);
         let h = self.http.as_mut().expect("HTTP mode");
         // The server connection: kept idle for the next request if it may be reused.
         let reuse = h.server_keep_alive && self.res.buf.is_empty() && !self.res.eof;
@@ -1310,7 +1361,7 @@ impl Stream {
                         IdleOffer::Pooled => {}
                         IdleOffer::KeepPrivate(conn) => {
                             side.conn = Some(conn);
-                            h.idle = Some(Box::new(side));
+                            h.idle = Some(side);
                         }
                         IdleOffer::Close(mut c) => c.deregister(env.cx.registry),
                     }
@@ -1324,11 +1375,13 @@ impl Stream {
         }
         // As in HAProxy, whose stream ends with the transaction: `%bc` and `%sc` no longer
         // count this transaction (its server connection is idle or closed).
-        if let Some((be, srv)) = counted {
-            rec.beconn = env.pool.beconn(be);
-            rec.srv_conn = env.pool.server_conns(be, srv);
+        if let Some(mut rec) = rec {
+            if let Some((be, srv)) = counted {
+                rec.beconn = env.pool.beconn(be);
+                rec.srv_conn = env.pool.server_conns(be, srv);
+            }
+            self.http_mut().logs.push(rec);
         }
-        self.http_mut().logs.push(rec);
         self.res.buf.clear();
         self.res.eof = false;
         self.cursor = Default::default();
@@ -1376,8 +1429,8 @@ impl Stream {
             }
         };
         idle.released = false; // the pick reserved a slot on this server again
-        h.replay = (h.req.stage == Stage::Done && h.req.fwd == 0).then(|| h.req.out.clone());
-        self.server = Some(*idle);
+        h.replay = h.req.stage == Stage::Done && h.req.fwd == 0;
+        self.server = Some(idle);
         self.t_connect = Some(Duration::ZERO);
         self.server_last = env.cx.now;
         self.client_last = env.cx.now;
@@ -1397,8 +1450,9 @@ impl Stream {
         if h.res_head_at.is_some() || !h.res.out.is_empty() || !self.res.buf.is_empty() {
             return false;
         }
-        let Some(head) = h.replay.take() else { return false };
-        h.req.out = head;
+        let Some(req) = h.txn.req.as_ref().filter(|_| std::mem::take(&mut h.replay)) else { return false };
+        h.req.out.clear();
+        req.write_head(&mut h.req.out);
         h.req_sent = None;
         h.res_parser = None;
         self.res.eof = false;
@@ -1437,6 +1491,29 @@ impl Stream {
     }
 
     /// The per-transaction parts of the log record (HTTP mode).
+    /// The HTTP part of [`Stream::end_facts`]: the transaction's status, bytes and
+    /// times, as [`Stream::http_log_fields`] puts them in the log record.
+    pub(super) fn http_end_facts(&self, f: &mut crate::stats::EndFacts, now: Instant) {
+        let Some(h) = self.http.as_ref() else { return };
+        f.http = true;
+        f.status = h.txn.status;
+        f.bad_request = h.line.is_none();
+        f.t_total = now.saturating_duration_since(h.txn_start);
+        f.bytes_in = self.req.total.saturating_sub(h.bytes_at_start.0);
+        f.bytes_out = self.res.total.saturating_sub(h.bytes_at_start.1);
+        f.t_response = match (h.req_sent, h.res_head_at) {
+            (Some(a), Some(b)) => Some(b.saturating_duration_since(a)),
+            _ => None,
+        };
+        if h.service.is_some() {
+            f.t_queue = Some(Duration::ZERO);
+            f.t_connect = Some(Duration::ZERO);
+            if h.service_answered {
+                f.t_response = Some(Duration::ZERO);
+            }
+        }
+    }
+
     pub(super) fn http_log_fields(&self, rec: &mut StreamLog, now: Instant) {
         let Some(h) = self.http.as_ref() else { return };
         rec.http = Some(Box::new(h.log()));
@@ -1530,8 +1607,22 @@ mod tests {
     /// only a transaction in progress needs are boxed).
     #[test]
     fn http_side_stays_small() {
-        assert!(std::mem::size_of::<HttpSide>() <= 1024, "{}", std::mem::size_of::<HttpSide>());
+        assert!(std::mem::size_of::<HttpSide>() <= 512, "{}", std::mem::size_of::<HttpSide>());
         assert!(std::mem::size_of::<Flow>() <= 64);
+        assert_eq!(std::mem::size_of::<TxnSlot>(), std::mem::size_of::<usize>());
+    }
+
+    #[test]
+    fn txn_slot_allocates_on_write_only() {
+        let mut slot = TxnSlot::default();
+        assert!(slot.req.is_none() && slot.status.is_none(), "an empty slot reads as a fresh transaction");
+        assert!(!slot.is_allocated());
+        slot.status = Some(200);
+        assert!(slot.is_allocated());
+        assert_eq!(slot.status, Some(200));
+        slot.release();
+        assert!(!slot.is_allocated());
+        assert_eq!(slot.status, None);
     }
 
     #[test]

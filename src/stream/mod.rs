@@ -184,7 +184,10 @@ pub struct Stream {
     pub listener: usize,
     /// Chosen backend.
     pub backend: Option<usize>,
-    server: Option<ServerSide>,
+    /// Boxed: most of a stream's life (an idle HTTP client, a TCP stream before it
+    /// connects) has none, and in HTTP mode it moves to and from `HttpSide::idle`
+    /// without a copy.
+    server: Option<Box<ServerSide>>,
     client: Conn,
     /// Client → server.
     req: Channel,
@@ -476,7 +479,7 @@ impl Stream {
             // No socket, so no event will come: run again to count the failure.
             env.cx.wake.push(Kind::Client, env.key);
         }
-        self.server = Some(ServerSide { be, srv, addr, conn, fd, released: false, served: 0, private: false });
+        self.server = Some(Box::new(ServerSide { be, srv, addr, conn, fd, released: false, served: 0, private: false }));
         self.state_deadline = env.proxies[be].timeouts.connect.map(|d| now + d);
         self.goto(State::Connecting);
     }
@@ -795,6 +798,26 @@ impl Stream {
     /// The client's and the (last) server connection's fd numbers, for `-d` traces.
     pub fn fds(&self) -> (i32, Option<i32>) {
         (self.client.raw_fd(), self.server.as_ref().and_then(|s| s.fd))
+    }
+
+    /// What the statistics count of the stream (or, in HTTP mode, of its current
+    /// transaction) when it ends: the figures of its log record, built without the
+    /// record (which exists only when something logs).
+    pub fn end_facts(&self, now: Instant) -> crate::stats::EndFacts {
+        let mut f = crate::stats::EndFacts {
+            http: false,
+            status: None,
+            bad_request: false,
+            termination: self.term.code(),
+            bytes_in: self.req.total,
+            bytes_out: self.res.total,
+            t_queue: self.t_queue,
+            t_connect: self.t_connect,
+            t_response: None,
+            t_total: now - self.accept_at,
+        };
+        self.http_end_facts(&mut f, now);
+        f
     }
 
     /// The log record, valid once the stream is closed.

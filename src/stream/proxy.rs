@@ -81,6 +81,10 @@ pub struct ProxyRt {
     pub counters: crate::stats::ProxyCounters,
     /// `stats enable|uri|...`: the stats page this proxy answers.
     pub stats_page: Option<Box<crate::stats::StatsPage>>,
+    /// Streams and HTTP transactions of this frontend get a log line (a log format and
+    /// at least one log target). When false they build no log record at all: the
+    /// runtime clears it for frontends that log nothing. True as built.
+    pub logs_streams: bool,
 }
 
 impl ProxyRt {
@@ -234,6 +238,7 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
                 ..crate::stats::ProxyCounters::new(nservers, std::time::Instant::now())
             },
             stats_page,
+            logs_streams: true,
         });
     }
     if errors.is_empty() { Ok(out) } else { Err(errors) }

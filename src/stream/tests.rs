@@ -345,3 +345,33 @@ fn http_reply_without_close_keeps_the_connection() {
     assert_eq!(&logs[0].termination, b"LR");
     assert_eq!(logs[0].http.as_ref().and_then(|h| h.status), Some(200));
 }
+
+/// A frontend that logs nothing gets no log record per transaction; either way the
+/// connection, once back to waiting for its next request, holds no transaction.
+#[test]
+fn http_txn_without_logging_builds_no_record_and_idles_empty() {
+    use crate::http::rules::Verdict;
+    for logs in [true, false] {
+        let response = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi".to_vec();
+        let head = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+        let mut r = Rig::http(Timeouts::default());
+        r.proxies[0].logs_streams = logs;
+        let mut r = {
+            // As `http_verdict_on`, with the flag set before the transaction ends.
+            use crate::http::h1::{RequestParser, Status};
+            let Ok(Status::Complete(req, _)) = RequestParser::new(Default::default()).parse(head) else {
+                panic!("a valid request")
+            };
+            r.stream.http_mut().set_request_for_test(req);
+            let go_on = r.with_env(|s, env| s.http_verdict(env, Verdict::Reply { response, close: false }, Phase::Request));
+            assert!(!go_on);
+            r
+        };
+        r.run(Event::Client(Ready { writable: true, ..Default::default() }), Instant::now());
+        assert_eq!(r.stream.state(), State::HttpHead, "ready for the next request");
+        assert_eq!(r.stream.take_txn_logs().len(), usize::from(logs), "logs_streams = {logs}");
+        let h = r.stream.http.as_ref().expect("HTTP mode");
+        assert!(!h.txn.is_allocated(), "an idle connection holds no transaction");
+        assert!(h.txn.req.is_none() && h.txn.status.is_none());
+    }
+}
