@@ -204,3 +204,35 @@ fn http_reuse_arguments_are_checked_like_haproxy() {
         assert!(out.stderr.contains(message), "{line}: {}", out.stderr);
     }
 }
+
+/// `safe`: the connection of a client that left is shared; a later (not first) request
+/// of another client takes it, a first request does not.
+#[test]
+fn safe_shares_the_connection_of_a_client_that_left() {
+    let run = |bin: &std::path::Path| -> Vec<String> {
+        let be = Numbered::start(None);
+        let cfg = config("safe", "").replace(
+            "default_backend be",
+            "http-request return status 200 content-type text/plain string local if { path /local }\n            default_backend be",
+        );
+        let proxy = ProxyBuilder::new(&cfg).bin(bin).port("be", be.backend.port()).start();
+        let body = |c: &mut Client, path: &str| format!("{path}:{}", String::from_utf8_lossy(&c.http_get(path).body));
+        let mut seen = Vec::new();
+        {
+            let mut a = proxy.connect("fe");
+            seen.push(body(&mut a, "/a1"));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        let mut b = proxy.connect("fe");
+        seen.push(body(&mut b, "/local"));
+        seen.push(body(&mut b, "/b2"));
+        let mut c = proxy.connect("fe");
+        seen.push(body(&mut c, "/c1"));
+        seen
+    };
+    let ours = run(&moonproxy_bin());
+    assert_eq!(ours, expect("/a1:1 /local:local /b2:1 /c1:2"));
+    if let Some(h) = haproxy_bin() {
+        assert_eq!(run(&h), ours, "HAProxy (left) vs moonproxy");
+    }
+}

@@ -1,9 +1,10 @@
 //! Idle HTTP server connections shared between clients (`http-reuse`).
 //!
 //! When a transaction ends on a server connection that may carry another request, the
-//! stream parks it here instead of keeping it to itself (unless `http-reuse never`, or
-//! the server made it private, e.g. NTLM). Any stream going to the same server may
-//! then take it, under the backend's `http-reuse` rule:
+//! stream parks it here (`aggressive`, `always`), or keeps it until its client leaves
+//! and parks it then (`safe`; `never` and connections the server made private, e.g.
+//! NTLM, stay with their client and close with it). Any stream going to the same
+//! server may then take a parked one, under the backend's `http-reuse` rule:
 //!
 //! | mode         | first request of a client            | later requests           |
 //! |--------------|--------------------------------------|--------------------------|
@@ -64,15 +65,27 @@ impl IdlePool {
     }
 
     /// Offers the connection of a finished transaction; `served` counts the requests it
-    /// carried, this one included.
-    pub fn offer(&mut self, cx: &mut Ctx<'_>, be: usize, srv: usize, mut conn: Conn, owner: Key, served: u32) -> Offer {
+    /// carried, this one included. `leaving`: its client is gone (the stream closes).
+    ///
+    /// Under `safe` a connection stays with its client while the client lives (HAProxy
+    /// gives a client's later requests its own connection first, and a first request
+    /// never takes another's), so it is shared only once the client leaves: that spares
+    /// two `epoll_ctl` calls per request of a kept-alive client. `aggressive` and
+    /// `always` share it at once, as a first request may take it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn offer(&mut self, cx: &mut Ctx<'_>, be: usize, srv: usize, mut conn: Conn, owner: Key, served: u32, leaving: bool) -> Offer {
         let conf = self.conf(be, srv);
+        if conf.max_conn == Some(0) {
+            return Offer::Close(conn);
+        }
+        match self.modes.get(be).copied().unwrap_or_default() {
+            HttpReuse::Never => return Offer::KeepPrivate(conn),
+            HttpReuse::Safe if !leaving => return Offer::KeepPrivate(conn),
+            _ => {}
+        }
         let list = self.by_server.entry((be, srv)).or_default();
         if conf.max_conn.is_some_and(|max| list.len() as u32 >= max) {
             return Offer::Close(conn);
-        }
-        if self.modes.get(be).copied().unwrap_or_default() == HttpReuse::Never {
-            return Offer::KeepPrivate(conn);
         }
         let key = self.parked.vacant_key();
         if conn.reregister(cx.registry, token::encode(Kind::Idle, key)).is_err() {

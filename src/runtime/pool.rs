@@ -137,8 +137,8 @@ impl ServerPool for Farm {
         }
     }
 
-    fn offer_idle(&mut self, cx: &mut Ctx<'_>, be: usize, srv: usize, conn: Conn, owner: Key, served: u32) -> IdleOffer {
-        self.idle.offer(cx, be, srv, conn, owner, served)
+    fn offer_idle(&mut self, cx: &mut Ctx<'_>, be: usize, srv: usize, conn: Conn, owner: Key, served: u32, leaving: bool) -> IdleOffer {
+        self.idle.offer(cx, be, srv, conn, owner, served, leaving)
     }
 
     fn take_idle(&mut self, be: usize, srv: usize, owner: Key, first: bool) -> Option<(Conn, u32)> {

@@ -366,7 +366,6 @@ impl World {
             l.close(cx.registry);
         }
         self.log_proxies_stopped();
-        self.farm.idle.close_all(cx);
         // HTTP: idle kept-alive clients are let go now, the others after their response.
         for key in self.streams.keys() {
             if let Some(s) = self.streams.get_mut(key) {
@@ -376,6 +375,8 @@ impl World {
                 }
             }
         }
+        // After the streams: those that closed just now parked their server connections.
+        self.farm.idle.close_all(cx);
         if let Some(d) = self.hard_stop_after {
             cx.timers.arm(cx.now + d, TimerTarget::Global(GlobalTimer::HardStop));
         }

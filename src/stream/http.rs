@@ -1355,7 +1355,7 @@ impl Stream {
                     let offer = if side.private {
                         IdleOffer::KeepPrivate(conn)
                     } else {
-                        env.pool.offer_idle(env.cx, side.be, side.srv, conn, env.key, side.served)
+                        env.pool.offer_idle(env.cx, side.be, side.srv, conn, env.key, side.served, false)
                     };
                     match offer {
                         IdleOffer::Pooled => {}
@@ -1471,12 +1471,19 @@ impl Stream {
     }
 
     /// Closes the idle server connection (the stream is closing).
+    /// The stream closes: its idle server connection goes to the shared pool if
+    /// `http-reuse` allows (`safe` shares it only now), or is closed.
     pub(super) fn http_close_idle(&mut self, env: &mut Env<'_, '_>) {
-        if let Some(mut idle) = self.http.as_mut().and_then(|h| h.idle.take()) {
-            if let Some(c) = idle.conn.as_mut() {
-                c.deregister(env.cx.registry);
+        let Some(mut idle) = self.http.as_mut().and_then(|h| h.idle.take()) else { return };
+        let Some(mut conn) = idle.conn.take() else { return };
+        let healthy = !conn.readable && !conn.hup && !conn.shut_w;
+        if healthy && !idle.private {
+            match env.pool.offer_idle(env.cx, idle.be, idle.srv, conn, env.key, idle.served, true) {
+                IdleOffer::Pooled => return,
+                IdleOffer::KeepPrivate(c) | IdleOffer::Close(c) => conn = c,
             }
         }
+        conn.deregister(env.cx.registry);
     }
 
     /// What the client and server sides wait for while forwarding in HTTP mode (for

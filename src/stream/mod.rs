@@ -92,9 +92,11 @@ pub trait ServerPool {
     fn record(&mut self, be: usize, srv: usize, what: Attempt);
     /// HTTP: offers the server connection of a finished transaction for later requests
     /// (`http-reuse`); `owner` is the offering stream, `served` the requests the
-    /// connection carried. By default the stream keeps it.
-    fn offer_idle(&mut self, cx: &mut Ctx<'_>, be: usize, srv: usize, conn: Conn, owner: Key, served: u32) -> IdleOffer {
-        let _ = (cx, be, srv, owner, served);
+    /// connection carried, `leaving` says the stream is closing. By default the stream
+    /// keeps it.
+    #[allow(clippy::too_many_arguments)]
+    fn offer_idle(&mut self, cx: &mut Ctx<'_>, be: usize, srv: usize, conn: Conn, owner: Key, served: u32, leaving: bool) -> IdleOffer {
+        let _ = (cx, be, srv, owner, served, leaving);
         IdleOffer::KeepPrivate(conn)
     }
     /// HTTP: an idle connection to server `srv` that stream `owner` may send a request
@@ -115,7 +117,8 @@ pub trait ServerPool {
 pub enum IdleOffer {
     /// Shared with the other clients of the server.
     Pooled,
-    /// Not shared (`http-reuse never`): the stream keeps it for its next request.
+    /// Not shared now (`http-reuse never`, or `safe` while the client lives): the stream
+    /// keeps it for its next request.
     KeepPrivate(Conn),
     /// No idle connection may be kept (`pool-max-conn`): close it.
     Close(Conn),
