@@ -468,3 +468,60 @@ end)
     assert_eq!(out[0], "timeout 504|Gateway Time-out");
     assert!(out[1].starts_with("https false|") && out[1].contains("https is not supported"), "{out:?}");
 }
+
+#[test]
+fn closing_a_socket_another_task_waits_on_wakes_it() {
+    let be = redis_like();
+    let script = r#"
+shared = nil
+core.register_task(function()
+  shared = core.tcp()
+  shared:connect("127.0.0.1", {{port}})
+  show("waiter", shared:receive())
+  show("done")
+end)
+core.register_task(function()
+  core.msleep(200)
+  local ok, err = pcall(function() return shared:receive() end)
+  show("busy", ok, (tostring(err):gsub("^[^:]*:%d+: ", "")))
+  shared:close()
+end)
+"#;
+    let out = run_script(&moonproxy_bin(), script, &[("port", be.port().to_string())]);
+    assert_eq!(
+        out,
+        [
+            "busy false|socket: another coroutine is already waiting on this socket",
+            "waiter nil|connection closed.",
+            "done",
+        ]
+    );
+}
+
+#[test]
+fn the_read_timeout_counts_from_the_last_data() {
+    // Eight bytes 200 ms apart, then the line end: 1.6 s in all, never 1 s without data.
+    let be = Backend::custom(|mut stream: TcpStream, _| {
+        let mut buf = [0u8; 6];
+        if stream.read_exact(&mut buf).is_err() {
+            return;
+        }
+        for b in b"slowdata" {
+            std::thread::sleep(Duration::from_millis(200));
+            let _ = stream.write_all(&[*b]);
+        }
+        let _ = stream.write_all(b"\n");
+    });
+    let script = r#"
+core.register_task(function()
+  local s = core.tcp()
+  s:settimeout(1)
+  s:connect("127.0.0.1", {{port}})
+  s:send("START\n")
+  show("line", s:receive())
+  show("done")
+end)
+"#;
+    let out = run_script(&moonproxy_bin(), script, &[("port", be.port().to_string())]);
+    assert_eq!(out, ["line slowdata", "done"]);
+}

@@ -340,6 +340,10 @@ impl LuaRt {
         }
         // A task may have registered others.
         self.spawn_new(cx);
+        // It may have closed a socket another task waits on.
+        for c in socket::take_completed() {
+            self.complete(cx, world, c);
+        }
     }
 
     /// Once per reactor iteration: releases dropped registry references (rule R2).

@@ -511,6 +511,15 @@ thread_local! {
     static ORPHANS: RefCell<Vec<Key>> = const { RefCell::new(Vec::new()) };
     /// The coroutine being resumed ([`running_as`]).
     static CURRENT: Cell<Option<Waiter>> = const { Cell::new(None) };
+    /// Calls completed by another coroutine (a `close` while someone waits), for
+    /// [`take_completed`].
+    static COMPLETED: RefCell<Vec<Completion>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Calls that completed during the last resume without an event of their own (another
+/// coroutine closed the socket): the runtime resumes their waiters after the resume.
+pub fn take_completed() -> Vec<Completion> {
+    COMPLETED.with(|q| std::mem::take(&mut *q.borrow_mut()))
 }
 
 fn with_table<R>(f: impl FnOnce(&mut Table) -> R) -> R {
@@ -561,14 +570,13 @@ pub fn on_ready(cx: &mut Ctx<'_>, key: Key, ready: Ready) -> Option<Completion> 
         if let Some((waiter, results)) = sock.try_complete() {
             return Some(Completion { waiter, results });
         }
-        // Still waiting: data arriving restarts the read timeout (an inactivity timeout,
-        // as HAProxy's).
+        // Still waiting: data arriving pushes the read timeout back (an inactivity timeout,
+        // as HAProxy's). The armed timer stays; when it fires early, `on_timer` re-arms it
+        // at the new deadline, so a busy socket keeps one timer, not one per event.
         if let Some(p) = sock.pending.as_mut() {
             if arrived && matches!(p.op, Op::Receive { .. } | Op::Http(_)) {
                 if let Some(d) = sock.timeouts.read {
-                    let at = cx.now + d;
-                    p.deadline = Some(at);
-                    cx.timers.arm(at, TimerTarget::Entry(Kind::LuaSocket, key));
+                    p.deadline = Some(cx.now + d);
                 }
             }
         }
@@ -583,8 +591,13 @@ pub fn on_timer(cx: &mut Ctx<'_>, key: Key, deadline: Instant) -> Option<Complet
     with_table(|t| {
         let sock = t.get(key)?;
         let p = sock.pending.as_ref()?;
-        if p.deadline != Some(deadline) {
-            return None;
+        match p.deadline {
+            Some(at) if at == deadline => {}
+            Some(later) if later > deadline => {
+                cx.timers.arm(later, TimerTarget::Entry(Kind::LuaSocket, key));
+                return None;
+            }
+            _ => return None,
         }
         let waiter = p.waiter;
         let results = sock.time_out(registry)?;
@@ -794,6 +807,9 @@ pub fn parse_target(host: &str, port: Option<i64>) -> Result<Target, String> {
 fn wait(ctx: &mut CallCtx, key: Key, op: Op, timeout: Option<Duration>) -> Result<c_int, LuaError> {
     let waiter = current_waiter()
         .ok_or_else(|| LuaError::runtime("sockets can only wait in a task, an action or a service"))?;
+    if with_sock(key, |s| s.pending.is_some()).unwrap_or(false) {
+        return Err(LuaError::runtime("socket: another coroutine is already waiting on this socket"));
+    }
     let armed = host::with_host(|h| {
         let deadline = timeout.map(|d| h.cx.now.max(Instant::now()) + d);
         if let Some(at) = deadline {
@@ -1062,10 +1078,18 @@ fn getsockname(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
 /// socket. Returns nothing, as HAProxy.
 fn close(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
     let key = this(ctx)?;
-    with_sock(key, |s| {
+    let woken = with_sock(key, |s| {
         host::with_host(|h| s.shut(Some(h.cx.registry))).unwrap_or_else(|| s.shut(None));
         s.rbuf.clear();
-    });
+        // Another coroutine waiting on this socket gets the answer of a closed socket.
+        let mut p = s.pending.take()?;
+        let results = s.attempt(&mut p.op).unwrap_or_else(closed_results);
+        Some(Completion { waiter: p.waiter, results })
+    })
+    .flatten();
+    if let Some(c) = woken {
+        COMPLETED.with(|q| q.borrow_mut().push(c));
+    }
     Ok(0)
 }
 
