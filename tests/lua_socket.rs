@@ -40,14 +40,21 @@ fn run_script(bin: &std::path::Path, script: &str, vars: &[(&str, String)]) -> V
         b = b.var(k, v);
     }
     let p = b.start();
-    p.wait_for_line(|l| l.ends_with(" : R done") || l.ends_with(" : R done "), Duration::from_secs(20));
+    p.wait_for_line(
+        |l| l.ends_with(" : R done") || l.ends_with(" : R done "),
+        Duration::from_secs(20),
+    );
     results(&p)
 }
 
 fn results(p: &Proxy) -> Vec<String> {
     p.lines()
         .iter()
-        .filter_map(|l| l.text.split_once(" : R ").map(|(_, r)| r.trim_end().to_string()))
+        .filter_map(|l| {
+            l.text
+                .split_once(" : R ")
+                .map(|(_, r)| r.trim_end().to_string())
+        })
         .collect()
 }
 
@@ -62,7 +69,10 @@ fn redis_like() -> Backend {
         while reader.read_line(&mut line).unwrap_or(0) > 0 {
             let cmd = line.trim_end().to_string();
             line.clear();
-            let reply: &[u8] = match cmd.split_once(' ').map_or((cmd.as_str(), ""), |(a, b)| (a, b)) {
+            let reply: &[u8] = match cmd
+                .split_once(' ')
+                .map_or((cmd.as_str(), ""), |(a, b)| (a, b))
+            {
                 ("PING", _) => b"+PONG\r\n",
                 ("ECHO", arg) => {
                     let _ = out.write_all(format!("${}\r\n{arg}\r\n", arg.len()).as_bytes());
@@ -142,7 +152,10 @@ end)
 "#;
 
 fn redis_vars(be: &Backend) -> Vec<(&'static str, String)> {
-    vec![("port", be.port().to_string()), ("refused", RefusingPort::new().port().to_string())]
+    vec![
+        ("port", be.port().to_string()),
+        ("refused", RefusingPort::new().port().to_string()),
+    ]
 }
 
 #[test]
@@ -286,11 +299,15 @@ end)
     let out = run_script(
         &moonproxy_bin(),
         script,
-        &[("sink", be.port().to_string()), ("pong", pong.port().to_string())],
+        &[
+            ("sink", be.port().to_string()),
+            ("pong", pong.port().to_string()),
+        ],
     );
     assert_eq!(out, ["lost 1", "kept 1", "reused +PONG", "done"]);
     // The unreachable socket was closed by the collection at the end of its task.
-    assert!(wait_until(DEADLINE, || be.connections() == 1 && be.stats().active() == 0));
+    assert!(wait_until(DEADLINE, || be.connections() == 1
+        && be.stats().active() == 0));
 }
 
 #[test]
@@ -323,14 +340,23 @@ core.register_task(function()
   show("done")
 end)
 "#;
-    let out = run_script(&moonproxy_bin(), script, &[("path", path.display().to_string())]);
+    let out = run_script(
+        &moonproxy_bin(),
+        script,
+        &[("path", path.display().to_string())],
+    );
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(
         out,
         [
-            "connect 1", "names unix|unix", "recv U:hello",
-            "connect 1", "names unix|unix", "recv U:hello",
-            "missing nil|Can't connect", "done",
+            "connect 1",
+            "names unix|unix",
+            "recv U:hello",
+            "connect 1",
+            "names unix|unix",
+            "recv U:hello",
+            "missing nil|Can't connect",
+            "done",
         ]
     );
 }
@@ -353,7 +379,11 @@ fn http_backend() -> Backend {
             head.push(line.trim_end().to_string());
         }
         let header = |n: &str| {
-            head.iter().find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.trim().to_string()))
+            head.iter().find_map(|l| {
+                l.split_once(':')
+                    .filter(|(k, _)| k.eq_ignore_ascii_case(n))
+                    .map(|(_, v)| v.trim().to_string())
+            })
         };
         let mut body = Vec::new();
         if let Some(n) = header("content-length") {
@@ -373,7 +403,10 @@ fn http_backend() -> Backend {
             }
         }
         let mut parts = head[0].split(' ');
-        let (method, path) = (parts.next().unwrap().to_string(), parts.next().unwrap().to_string());
+        let (method, path) = (
+            parts.next().unwrap().to_string(),
+            parts.next().unwrap().to_string(),
+        );
         let reply: Vec<u8> = match path.as_str() {
             "/cl" => b"HTTP/1.1 201 Created\r\nContent-Length: 3\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n\r\nabc".to_vec(),
             "/chunked" => {
@@ -428,7 +461,10 @@ end)
 #[test]
 fn httpclient_requests_get_haproxy_response_tables() {
     let be = http_backend();
-    let vars = [("port", be.port().to_string()), ("refused", RefusingPort::new().port().to_string())];
+    let vars = [
+        ("port", be.port().to_string()),
+        ("refused", RefusingPort::new().port().to_string()),
+    ];
     let mut outputs = Vec::new();
     for bin in moonproxy_and_haproxy() {
         outputs.push(run_script(&bin, HTTP_SCRIPT, &vars));
@@ -466,7 +502,10 @@ end)
 "#;
     let out = run_script(&moonproxy_bin(), script, &[("port", be.port().to_string())]);
     assert_eq!(out[0], "timeout 504|Gateway Time-out");
-    assert!(out[1].starts_with("https false|") && out[1].contains("https is not supported"), "{out:?}");
+    assert!(
+        out[1].starts_with("https false|") && out[1].contains("https is not supported"),
+        "{out:?}"
+    );
 }
 
 #[test]

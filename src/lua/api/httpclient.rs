@@ -117,7 +117,8 @@ pub struct Outcome {
 impl Outcome {
     /// HAProxy's answer of its own (`errorfile` pages of the internal proxy).
     fn canned(status: u16, reason: &str, text: &str) -> Outcome {
-        let body = format!("<html><body><h1>{status} {reason}</h1>\n{text}\n</body></html>\n").into_bytes();
+        let body = format!("<html><body><h1>{status} {reason}</h1>\n{text}\n</body></html>\n")
+            .into_bytes();
         Outcome {
             status,
             reason: reason.as_bytes().to_vec(),
@@ -132,17 +133,29 @@ impl Outcome {
 
     /// The server could not be reached.
     pub fn unavailable() -> Outcome {
-        Outcome::canned(503, "Service Unavailable", "No server is available to handle this request.")
+        Outcome::canned(
+            503,
+            "Service Unavailable",
+            "No server is available to handle this request.",
+        )
     }
 
     /// The timeout expired.
     pub fn timed_out() -> Outcome {
-        Outcome::canned(504, "Gateway Time-out", "The server didn't respond in time.")
+        Outcome::canned(
+            504,
+            "Gateway Time-out",
+            "The server didn't respond in time.",
+        )
     }
 
     /// The response did not parse, or was cut short.
     pub fn bad_gateway() -> Outcome {
-        Outcome::canned(502, "Bad Gateway", "The server returned an invalid or incomplete response.")
+        Outcome::canned(
+            502,
+            "Bad Gateway",
+            "The server returned an invalid or incomplete response.",
+        )
     }
 }
 
@@ -169,7 +182,12 @@ impl Exchange {
 
     /// Feeds what arrived (consumed from `rbuf`). `connected`: the connection is up or
     /// coming; `closed`: nothing more will arrive. Returns the outcome once known.
-    pub fn progress(&mut self, connected: bool, rbuf: &mut Vec<u8>, closed: bool) -> Option<Outcome> {
+    pub fn progress(
+        &mut self,
+        connected: bool,
+        rbuf: &mut Vec<u8>,
+        closed: bool,
+    ) -> Option<Outcome> {
         self.answered |= !rbuf.is_empty();
         if !connected && !self.answered {
             return Some(Outcome::unavailable());
@@ -177,7 +195,11 @@ impl Exchange {
         if self.head.is_none() {
             match self.parser.parse(rbuf) {
                 Ok(Status::Partial) if closed => {
-                    return Some(if self.answered { Outcome::bad_gateway() } else { Outcome::unavailable() })
+                    return Some(if self.answered {
+                        Outcome::bad_gateway()
+                    } else {
+                        Outcome::unavailable()
+                    })
                 }
                 Ok(Status::Partial) => return None,
                 Ok(Status::Complete(resp, n)) => {
@@ -240,7 +262,9 @@ pub fn build_request(
     dst: Option<&str>,
     headers: &[(String, Vec<u8>)],
 ) -> Result<Request, String> {
-    let (scheme, rest) = url.split_once("://").ok_or_else(|| format!("cannot parse url '{url}'"))?;
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| format!("cannot parse url '{url}'"))?;
     if scheme.eq_ignore_ascii_case("https") {
         return Err("https is not supported by moonproxy's httpclient yet (no TLS)".into());
     }
@@ -259,15 +283,19 @@ pub fn build_request(
         Some(d) => socket::parse_target(d, None).map_err(|e| e.replace("connect: ", "dst: "))?,
         None => {
             let (host, port) = match authority.rsplit_once(':') {
-                Some((h, p)) if !h.ends_with(':') || h.starts_with('[') => {
-                    (h, p.parse::<u16>().map_err(|_| format!("cannot parse url '{url}'"))?)
-                }
+                Some((h, p)) if !h.ends_with(':') || h.starts_with('[') => (
+                    h,
+                    p.parse::<u16>()
+                        .map_err(|_| format!("cannot parse url '{url}'"))?,
+                ),
                 _ => (authority, 80),
             };
             let host = host.trim_start_matches('[').trim_end_matches(']');
             let ip: std::net::IpAddr = match host.parse() {
                 Ok(ip) => ip,
-                Err(_) if host.eq_ignore_ascii_case("localhost") => std::net::Ipv4Addr::LOCALHOST.into(),
+                Err(_) if host.eq_ignore_ascii_case("localhost") => {
+                    std::net::Ipv4Addr::LOCALHOST.into()
+                }
                 Err(_) => {
                     return Err(format!(
                         "cannot resolve '{host}': moonproxy has no DNS resolver yet, give 'dst'"
@@ -280,7 +308,9 @@ pub fn build_request(
     let mut out = format!("{verb} {path} HTTP/1.1\r\n").into_bytes();
     let has = |n: &str| headers.iter().any(|(h, _)| h.eq_ignore_ascii_case(n));
     for (name, value) in headers {
-        if name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("transfer-encoding") {
+        if name.eq_ignore_ascii_case("content-length")
+            || name.eq_ignore_ascii_case("transfer-encoding")
+        {
             continue; // framing is ours
         }
         out.extend_from_slice(name.to_ascii_lowercase().as_bytes());
@@ -304,7 +334,10 @@ pub fn build_request(
     if let Some(b) = body {
         out.extend_from_slice(b);
     }
-    Ok(Request { target, head_and_body: out })
+    Ok(Request {
+        target,
+        head_and_body: out,
+    })
 }
 
 /// `core.httpclient()`'s handle: a fresh internal socket.
@@ -325,7 +358,12 @@ fn opt_bytes(ctx: &CallCtx, n: c_int) -> Result<Option<Vec<u8>>, LuaError> {
         Value::Nil => Ok(None),
         Value::String(s) => Ok(Some(s)),
         Value::Integer(_) | Value::Number(_) => ctx.bytes(n).map(Some),
-        _ => Err(LuaError::message(format!("'{}' must be a string", ["", "", "", "url", "body", "", "dst"].get(n as usize).unwrap_or(&"argument")))),
+        _ => Err(LuaError::message(format!(
+            "'{}' must be a string",
+            ["", "", "", "url", "body", "", "dst"]
+                .get(n as usize)
+                .unwrap_or(&"argument")
+        ))),
     }
 }
 
@@ -365,7 +403,14 @@ fn start(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
         }
     };
     let method = Method::from_token(&verb);
-    socket::start_exchange(ctx, key, &req.target, req.head_and_body, Exchange::new(method), timeout)
+    socket::start_exchange(
+        ctx,
+        key,
+        &req.target,
+        req.head_and_body,
+        Exchange::new(method),
+        timeout,
+    )
 }
 
 /// `collect(handle)`: status, reason, body, then each header's name and value.
@@ -389,17 +434,39 @@ mod tests {
 
     #[test]
     fn requests_are_built_as_haproxy_sends_them() {
-        let r = build_request("GET", "http://127.0.0.1:8080/a?b", None, None, &[("X-T".into(), b"1".to_vec())]).unwrap();
+        let r = build_request(
+            "GET",
+            "http://127.0.0.1:8080/a?b",
+            None,
+            None,
+            &[("X-T".into(), b"1".to_vec())],
+        )
+        .unwrap();
         assert_eq!(r.target, Target::Inet("127.0.0.1:8080".parse().unwrap()));
         assert_eq!(
             String::from_utf8(r.head_and_body).unwrap(),
             "GET /a?b HTTP/1.1\r\nx-t: 1\r\nhost: 127.0.0.1:8080\r\naccept: */*\r\nuser-agent: HAProxy\r\nconnection: close\r\n\r\n"
         );
-        let r = build_request("POST", "http://h.example/", Some(b"xyz"), Some("127.0.0.1:9"), &[]).unwrap();
+        let r = build_request(
+            "POST",
+            "http://h.example/",
+            Some(b"xyz"),
+            Some("127.0.0.1:9"),
+            &[],
+        )
+        .unwrap();
         assert_eq!(r.target, Target::Inet("127.0.0.1:9".parse().unwrap()));
-        assert!(String::from_utf8(r.head_and_body).unwrap().ends_with("content-length: 3\r\nconnection: close\r\n\r\nxyz"));
-        assert!(build_request("GET", "https://127.0.0.1/", None, None, &[]).unwrap_err().contains("https"));
-        assert!(build_request("GET", "http://name.example/", None, None, &[]).unwrap_err().contains("dst"));
+        assert!(String::from_utf8(r.head_and_body)
+            .unwrap()
+            .ends_with("content-length: 3\r\nconnection: close\r\n\r\nxyz"));
+        assert!(build_request("GET", "https://127.0.0.1/", None, None, &[])
+            .unwrap_err()
+            .contains("https"));
+        assert!(
+            build_request("GET", "http://name.example/", None, None, &[])
+                .unwrap_err()
+                .contains("dst")
+        );
         assert!(build_request("GET", "nothttp", None, None, &[]).is_err());
         let r = build_request("GET", "http://[::1]:81", None, None, &[]).unwrap();
         assert_eq!(r.target, Target::Inet("[::1]:81".parse().unwrap()));
@@ -408,7 +475,8 @@ mod tests {
     #[test]
     fn responses_are_read_with_each_framing() {
         let mut x = Exchange::new(Method::Get);
-        let mut buf = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\n\r\n5\r\nhel".to_vec();
+        let mut buf =
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\n\r\n5\r\nhel".to_vec();
         assert_eq!(x.progress(true, &mut buf, false), None);
         buf.extend_from_slice(b"lo\r\n0\r\n\r\n");
         let o = x.progress(true, &mut buf, false).unwrap();
@@ -419,12 +487,22 @@ mod tests {
         let mut buf = b"HTTP/1.1 404 Nope\r\n\r\nuntil close".to_vec();
         assert_eq!(x.progress(true, &mut buf, false), None);
         let o = x.progress(true, &mut buf, true).unwrap();
-        assert_eq!((o.status, o.reason.as_slice(), o.body.as_slice()), (404, &b"Nope"[..], &b"until close"[..]));
+        assert_eq!(
+            (o.status, o.reason.as_slice(), o.body.as_slice()),
+            (404, &b"Nope"[..], &b"until close"[..])
+        );
 
         let mut x = Exchange::new(Method::Get);
         let mut buf = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort".to_vec();
-        assert_eq!(x.progress(true, &mut buf, true).unwrap().status, 502, "cut short");
+        assert_eq!(
+            x.progress(true, &mut buf, true).unwrap().status,
+            502,
+            "cut short"
+        );
         let mut x = Exchange::new(Method::Get);
-        assert_eq!(x.progress(false, &mut Vec::new(), true).unwrap().status, 503);
+        assert_eq!(
+            x.progress(false, &mut Vec::new(), true).unwrap().status,
+            503
+        );
     }
 }

@@ -59,7 +59,8 @@ pub struct Completion {
 }
 
 /// HAProxy's socket timeouts when the script sets none: the internal `LUA-SOCKET` proxy
-/// has no `timeout` settings, so a connect, a receive or a send waits until the peer acts.
+/// has no `timeout` settings, so a connect, a receive or a send waits until the peer acts
+/// (a receive on a silent server was still waiting after 100 s).
 /// `settimeout` sets all three.
 pub const DEFAULT_TIMEOUT: Option<Duration> = None;
 
@@ -231,9 +232,14 @@ enum Pattern {
 /// What a waiting call waits for.
 enum Op {
     Connect,
-    Receive { pattern: Pattern, prefix: Vec<u8> },
+    Receive {
+        pattern: Pattern,
+        prefix: Vec<u8>,
+    },
     /// The data is in the write buffer; the call returns `count` once it drained enough.
-    Send { count: i64 },
+    Send {
+        count: i64,
+    },
     /// An HTTP exchange of `core.httpclient()` (see `httpclient.rs`).
     Http(Box<super::httpclient::Exchange>),
 }
@@ -275,7 +281,11 @@ impl Sock {
             rbuf: Vec::new(),
             eof: false,
             wbuf: Vec::new(),
-            timeouts: Timeouts { connect: DEFAULT_TIMEOUT, read: DEFAULT_TIMEOUT, write: DEFAULT_TIMEOUT },
+            timeouts: Timeouts {
+                connect: DEFAULT_TIMEOUT,
+                read: DEFAULT_TIMEOUT,
+                write: DEFAULT_TIMEOUT,
+            },
             pending: None,
             http_result: None,
         }
@@ -298,7 +308,9 @@ impl Sock {
         if self.conn != Conn::Connecting {
             return;
         }
-        let Some(t) = self.transport.as_mut() else { return };
+        let Some(t) = self.transport.as_mut() else {
+            return;
+        };
         match t.connected() {
             Ok(true) => self.conn = Conn::Connected,
             Ok(false) => {}
@@ -315,7 +327,9 @@ impl Sock {
         let before = self.rbuf.len();
         let mut chunk = [0u8; 16384];
         while self.rbuf.len() < before + READ_AHEAD {
-            let Some(t) = self.transport.as_mut() else { break };
+            let Some(t) = self.transport.as_mut() else {
+                break;
+            };
             match t.read(&mut chunk) {
                 Ok(0) => {
                     self.eof = true;
@@ -340,7 +354,9 @@ impl Sock {
     /// Writes what the kernel takes. A write error closes the socket.
     fn flush(&mut self, registry: Option<&Registry>) {
         while self.conn == Conn::Connected && !self.wbuf.is_empty() {
-            let Some(t) = self.transport.as_mut() else { return };
+            let Some(t) = self.transport.as_mut() else {
+                return;
+            };
             match t.write(&self.wbuf) {
                 Ok(0) => break,
                 Ok(n) => {
@@ -438,9 +454,9 @@ impl Sock {
         (self.rbuf, self.eof) = (rbuf, eof);
         Some(match p.op {
             Op::Connect => cant_connect(),
-            Op::Receive { pattern, prefix } => {
-                self.try_receive(pattern, &prefix).unwrap_or_else(closed_results)
-            }
+            Op::Receive { pattern, prefix } => self
+                .try_receive(pattern, &prefix)
+                .unwrap_or_else(closed_results),
             Op::Send { .. } => vec![Value::Integer(-1)],
             Op::Http(_) => {
                 self.http_result = Some(super::httpclient::Outcome::timed_out());
@@ -480,8 +496,14 @@ impl Table {
             s.sock = Some(sock);
             return Key { slot, gen: s.gen };
         }
-        self.slots.push(Slot { gen: 0, sock: Some(sock) });
-        Key { slot: self.slots.len() - 1, gen: 0 }
+        self.slots.push(Slot {
+            gen: 0,
+            sock: Some(sock),
+        });
+        Key {
+            slot: self.slots.len() - 1,
+            gen: 0,
+        }
     }
 
     fn get(&mut self, key: Key) -> Option<&mut Sock> {
@@ -565,8 +587,15 @@ pub fn on_ready(cx: &mut Ctx<'_>, key: Key, ready: Ready) -> Option<Completion> 
         let sock = t.get(key)?;
         sock.check_connect(registry);
         sock.flush(registry);
-        let reading = matches!(sock.pending.as_ref().map(|p| &p.op), Some(Op::Receive { .. } | Op::Http(_)));
-        let arrived = if reading || sock.rbuf.len() < READ_AHEAD { sock.fill(registry) } else { false };
+        let reading = matches!(
+            sock.pending.as_ref().map(|p| &p.op),
+            Some(Op::Receive { .. } | Op::Http(_))
+        );
+        let arrived = if reading || sock.rbuf.len() < READ_AHEAD {
+            sock.fill(registry)
+        } else {
+            false
+        };
         if let Some((waiter, results)) = sock.try_complete() {
             return Some(Completion { waiter, results });
         }
@@ -594,7 +623,8 @@ pub fn on_timer(cx: &mut Ctx<'_>, key: Key, deadline: Instant) -> Option<Complet
         match p.deadline {
             Some(at) if at == deadline => {}
             Some(later) if later > deadline => {
-                cx.timers.arm(later, TimerTarget::Entry(Kind::LuaSocket, key));
+                cx.timers
+                    .arm(later, TimerTarget::Entry(Kind::LuaSocket, key));
                 return None;
             }
             _ => return None,
@@ -659,7 +689,11 @@ fn called_as_method(l: *mut ffi::lua_State) -> bool {
 
 /// An argument error numbered as Lua numbers it for method calls.
 fn arg_error(ctx: &CallCtx, n: c_int, msg: &str) -> LuaError {
-    let n = if called_as_method(ctx.raw()) { n - 1 } else { n };
+    let n = if called_as_method(ctx.raw()) {
+        n - 1
+    } else {
+        n
+    };
     if n == 0 {
         return LuaError::runtime(format!("calling '{}' on bad self ({msg})", ctx.name()));
     }
@@ -667,7 +701,11 @@ fn arg_error(ctx: &CallCtx, n: c_int, msg: &str) -> LuaError {
 }
 
 fn type_error(ctx: &CallCtx, n: c_int, expected: &str) -> LuaError {
-    arg_error(ctx, n, &format!("{expected} expected, got {}", ctx.type_name(n)))
+    arg_error(
+        ctx,
+        n,
+        &format!("{expected} expected, got {}", ctx.type_name(n)),
+    )
 }
 
 /// Argument `n` as an integer (`luaL_checkinteger`: numbers with an integer value and
@@ -682,7 +720,12 @@ fn arg_integer(ctx: &CallCtx, n: c_int) -> Result<i64, LuaError> {
             let t = t.trim();
             t.parse::<i64>()
                 .ok()
-                .or_else(|| t.parse::<f64>().ok().filter(|f| f.fract() == 0.0).map(|f| f as i64))
+                .or_else(|| {
+                    t.parse::<f64>()
+                        .ok()
+                        .filter(|f| f.fract() == 0.0)
+                        .map(|f| f as i64)
+                })
                 .ok_or_else(|| type_error(ctx, n, "number"))
         }
         _ => Err(type_error(ctx, n, "number")),
@@ -805,23 +848,35 @@ pub fn parse_target(host: &str, port: Option<i64>) -> Result<Target, String> {
 /// How the calling coroutine waits for the socket `key` doing `op`: it is recorded, the
 /// deadline armed, and the coroutine yields. `timeout` is the one for this operation.
 fn wait(ctx: &mut CallCtx, key: Key, op: Op, timeout: Option<Duration>) -> Result<c_int, LuaError> {
-    let waiter = current_waiter()
-        .ok_or_else(|| LuaError::runtime("sockets can only wait in a task, an action or a service"))?;
+    let waiter = current_waiter().ok_or_else(|| {
+        LuaError::runtime("sockets can only wait in a task, an action or a service")
+    })?;
     if with_sock(key, |s| s.pending.is_some()).unwrap_or(false) {
-        return Err(LuaError::runtime("socket: another coroutine is already waiting on this socket"));
+        return Err(LuaError::runtime(
+            "socket: another coroutine is already waiting on this socket",
+        ));
     }
     let armed = host::with_host(|h| {
         let deadline = timeout.map(|d| h.cx.now.max(Instant::now()) + d);
         if let Some(at) = deadline {
-            h.cx.timers.arm(at, TimerTarget::Entry(Kind::LuaSocket, key));
+            h.cx.timers
+                .arm(at, TimerTarget::Entry(Kind::LuaSocket, key));
         }
         deadline
     });
     let Some(deadline) = armed else {
-        return Err(LuaError::runtime("sockets need the reactor: not available here"));
+        return Err(LuaError::runtime(
+            "sockets need the reactor: not available here",
+        ));
     };
     ctx.yield_now(WaitReason::Io)?;
-    with_sock(key, |s| s.pending = Some(Pending { waiter, op, deadline }));
+    with_sock(key, |s| {
+        s.pending = Some(Pending {
+            waiter,
+            op,
+            deadline,
+        })
+    });
     Ok(0)
 }
 
@@ -844,7 +899,8 @@ fn connect_to(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
     if core()?.phase.get() != Phase::Running {
         return Ok(0);
     }
-    let state = with_sock(key, |s| s.conn).ok_or_else(|| LuaError::runtime("Socket object no longer valid"))?;
+    let state = with_sock(key, |s| s.conn)
+        .ok_or_else(|| LuaError::runtime("Socket object no longer valid"))?;
     if state == Conn::Connected {
         ctx.push_integer(1)?;
         return Ok(1);
@@ -863,21 +919,29 @@ fn connect_to(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
 /// `first` queued to be written once connected. `Ok(false)`: the connection failed at once.
 fn open(key: Key, target: &Target, first: Vec<u8>) -> Result<bool, LuaError> {
     let Some(waiter) = current_waiter() else {
-        return Err(LuaError::runtime("sockets can only connect in a task, an action or a service"));
+        return Err(LuaError::runtime(
+            "sockets can only connect in a task, an action or a service",
+        ));
     };
     let opened = host::with_host(|h| {
         let mut t = Transport::open(target).ok()?;
         let tok = token::encode(Kind::LuaSocket, key);
-        h.cx.registry.register(t.source(), tok, Interest::READABLE | Interest::WRITABLE).ok()?;
+        h.cx.registry
+            .register(t.source(), tok, Interest::READABLE | Interest::WRITABLE)
+            .ok()?;
         Some(t)
     })
     .ok_or_else(|| LuaError::runtime("sockets need the reactor: not available here"))?;
-    let Some(transport) = opened else { return Ok(false) };
+    let Some(transport) = opened else {
+        return Ok(false);
+    };
     with_table(|t| {
         if !t.used_by.contains(&waiter) {
             t.used_by.push(waiter);
         }
-        let s = t.get(key).ok_or_else(|| LuaError::runtime("Socket object no longer valid"))?;
+        let s = t
+            .get(key)
+            .ok_or_else(|| LuaError::runtime("Socket object no longer valid"))?;
         s.transport = Some(transport);
         s.conn = Conn::Connecting;
         s.rbuf.clear();
@@ -908,12 +972,18 @@ pub(super) fn start_exchange(
         s.shut(None);
         s.http_result = None;
         if timeout.is_some() {
-            s.timeouts = Timeouts { connect: timeout, read: timeout, write: timeout };
+            s.timeouts = Timeouts {
+                connect: timeout,
+                read: timeout,
+                write: timeout,
+            };
         }
     });
     let mut op = Op::Http(Box::new(exchange));
     if !open(key, target, request)? {
-        with_sock(key, |s| s.http_result = Some(super::httpclient::Outcome::unavailable()));
+        with_sock(key, |s| {
+            s.http_result = Some(super::httpclient::Outcome::unavailable())
+        });
         return Ok(0);
     }
     if with_sock(key, |s| s.attempt(&mut op)).flatten().is_some() {
@@ -965,7 +1035,9 @@ fn send(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
         j += len + 1;
     }
     j = j.min(len);
-    let registry_flush = |s: &mut Sock| host::with_host(|h| s.flush(Some(h.cx.registry))).unwrap_or_else(|| s.flush(None));
+    let registry_flush = |s: &mut Sock| {
+        host::with_host(|h| s.flush(Some(h.cx.registry))).unwrap_or_else(|| s.flush(None))
+    };
     let outcome = with_sock(key, |s| {
         if matches!(s.conn, Conn::Closed | Conn::Fresh) {
             return Err(-1);
@@ -974,7 +1046,8 @@ fn send(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
             return Err(0);
         }
         let count = j - i + 1;
-        s.wbuf.extend_from_slice(&data[(i - 1) as usize..j as usize]);
+        s.wbuf
+            .extend_from_slice(&data[(i - 1) as usize..j as usize]);
         registry_flush(s);
         if s.conn == Conn::Closed {
             return Err(-1);
@@ -1017,7 +1090,9 @@ fn receive(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
         Value::Nil => Vec::new(),
         _ => arg_bytes(ctx, 3)?,
     };
-    let registry_fill = |s: &mut Sock| host::with_host(|h| s.fill(Some(h.cx.registry))).unwrap_or_else(|| s.fill(None));
+    let registry_fill = |s: &mut Sock| {
+        host::with_host(|h| s.fill(Some(h.cx.registry))).unwrap_or_else(|| s.fill(None))
+    };
     let mut op = Op::Receive { pattern, prefix };
     let now = with_sock(key, |s| {
         registry_fill(s);
@@ -1046,7 +1121,13 @@ fn settimeout(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
     }
     let ms = (secs * 1000.0) as u64;
     let d = (ms > 0).then(|| Duration::from_millis(ms));
-    with_sock(key, |s| s.timeouts = Timeouts { connect: d, read: d, write: d });
+    with_sock(key, |s| {
+        s.timeouts = Timeouts {
+            connect: d,
+            read: d,
+            write: d,
+        }
+    });
     ctx.push_integer(1)?;
     Ok(1)
 }
@@ -1084,7 +1165,10 @@ fn close(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
         // Another coroutine waiting on this socket gets the answer of a closed socket.
         let mut p = s.pending.take()?;
         let results = s.attempt(&mut p.op).unwrap_or_else(closed_results);
-        Some(Completion { waiter: p.waiter, results })
+        Some(Completion {
+            waiter: p.waiter,
+            results,
+        })
     })
     .flatten();
     if let Some(c) = woken {
@@ -1106,17 +1190,35 @@ mod tests {
     #[test]
     fn destinations_parse_as_haproxy_reads_them() {
         let inet = |s: &str| Target::Inet(s.parse().unwrap());
-        assert_eq!(parse_target("127.0.0.1", Some(80)), Ok(inet("127.0.0.1:80")));
+        assert_eq!(
+            parse_target("127.0.0.1", Some(80)),
+            Ok(inet("127.0.0.1:80"))
+        );
         assert_eq!(parse_target("127.0.0.1:81", None), Ok(inet("127.0.0.1:81")));
-        assert_eq!(parse_target("ipv4@10.0.0.1:5", None), Ok(inet("10.0.0.1:5")));
+        assert_eq!(
+            parse_target("ipv4@10.0.0.1:5", None),
+            Ok(inet("10.0.0.1:5"))
+        );
         assert_eq!(parse_target("::1", Some(80)), Ok(inet("[::1]:80")));
         assert_eq!(parse_target("[::1]:80", None), Ok(inet("[::1]:80")));
         assert_eq!(parse_target("ipv6@::1", Some(8)), Ok(inet("[::1]:8")));
         assert_eq!(parse_target("*", Some(8)), Ok(inet("0.0.0.0:8")));
-        assert_eq!(parse_target("unix@/tmp/s", None), Ok(Target::Unix("/tmp/s".into())));
-        assert_eq!(parse_target("/tmp/s", None), Ok(Target::Unix("/tmp/s".into())));
-        assert_eq!(parse_target("abns@x", None), Ok(Target::Abstract(b"x".to_vec())));
-        assert_eq!(parse_target("127.0.0.1", None), Err("connect: port missing".into()));
+        assert_eq!(
+            parse_target("unix@/tmp/s", None),
+            Ok(Target::Unix("/tmp/s".into()))
+        );
+        assert_eq!(
+            parse_target("/tmp/s", None),
+            Ok(Target::Unix("/tmp/s".into()))
+        );
+        assert_eq!(
+            parse_target("abns@x", None),
+            Ok(Target::Abstract(b"x".to_vec()))
+        );
+        assert_eq!(
+            parse_target("127.0.0.1", None),
+            Err("connect: port missing".into())
+        );
         assert_eq!(
             parse_target("localhost", Some(80)),
             Err("connect: cannot parse destination address 'localhost:'".into())
@@ -1154,19 +1256,38 @@ mod tests {
         assert_eq!(text(&s.try_receive(Pattern::Line, b">").unwrap()), [">two"]);
         assert!(s.try_receive(Pattern::Line, b"").is_none(), "no LF yet");
         assert!(s.try_receive(Pattern::Bytes(4), b"").is_none());
-        assert_eq!(text(&s.try_receive(Pattern::Bytes(2), b"").unwrap()), ["th"]);
-        assert!(s.try_receive(Pattern::All, b"").is_none(), "*a waits for the close");
+        assert_eq!(
+            text(&s.try_receive(Pattern::Bytes(2), b"").unwrap()),
+            ["th"]
+        );
+        assert!(
+            s.try_receive(Pattern::All, b"").is_none(),
+            "*a waits for the close"
+        );
         s.eof = true;
         assert_eq!(text(&s.try_receive(Pattern::All, b"").unwrap()), ["r"]);
-        assert_eq!(text(&s.try_receive(Pattern::All, b"").unwrap()), ["nil", CLOSED]);
-        assert_eq!(text(&s.try_receive(Pattern::Line, b"p").unwrap()), ["p"], "the prefix alone");
+        assert_eq!(
+            text(&s.try_receive(Pattern::All, b"").unwrap()),
+            ["nil", CLOSED]
+        );
+        assert_eq!(
+            text(&s.try_receive(Pattern::Line, b"p").unwrap()),
+            ["p"],
+            "the prefix alone"
+        );
     }
 
     #[test]
     fn a_close_gives_the_partial_data() {
         let mut s = sock_with(b"partial", true);
-        assert_eq!(text(&s.try_receive(Pattern::Line, b"").unwrap()), ["partial"]);
+        assert_eq!(
+            text(&s.try_receive(Pattern::Line, b"").unwrap()),
+            ["partial"]
+        );
         let mut s = sock_with(b"abc", true);
-        assert_eq!(text(&s.try_receive(Pattern::Bytes(10), b"P:").unwrap()), ["P:abc"]);
+        assert_eq!(
+            text(&s.try_receive(Pattern::Bytes(10), b"P:").unwrap()),
+            ["P:abc"]
+        );
     }
 }
