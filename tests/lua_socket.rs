@@ -564,3 +564,27 @@ end)
     let out = run_script(&moonproxy_bin(), script, &[("port", be.port().to_string())]);
     assert_eq!(out, ["line slowdata", "done"]);
 }
+
+#[test]
+fn a_socket_waits_inside_a_script_coroutine() {
+    // The wait passes up through coroutine.wrap (doc/lua-ffi.md, rule Y3): the task is
+    // suspended, and the inner call still gets its results.
+    let be = redis_like();
+    let script = r#"
+core.register_task(function()
+  local fetch = coroutine.wrap(function()
+    local s = core.tcp()
+    s:connect("127.0.0.1", {{port}})
+    s:send("ECHO inner\r\n")
+    local len = s:receive()
+    local data = s:receive(7)
+    s:close()
+    return len, data
+  end)
+  show("wrapped", fetch())
+  show("done")
+end)
+"#;
+    let out = run_script(&moonproxy_bin(), script, &[("port", be.port().to_string())]);
+    assert_eq!(out, ["wrapped $5|inner\\r\\n", "done"]);
+}
