@@ -588,3 +588,33 @@ end)
     let out = run_script(&moonproxy_bin(), script, &[("port", be.port().to_string())]);
     assert_eq!(out, ["wrapped $5|inner\\r\\n", "done"]);
 }
+
+#[test]
+fn large_transfers_wait_for_the_peer_in_both_directions() {
+    // 2 MB in: `*a` collects it all; 2 MB out: `send` waits while the kernel buffers are
+    // full and returns the whole count.
+    const LEN: u64 = 2 * 1024 * 1024;
+    let source = Backend::random(7, LEN);
+    let sink = Backend::sink();
+    let script = r#"
+core.register_task(function()
+  local s = core.tcp()
+  s:connect("127.0.0.1", {{source}})
+  local all = s:receive("*a")
+  show("in", #all, s:receive("*a"))
+  local o = core.tcp()
+  o:connect("127.0.0.1", {{sink}})
+  show("out", o:send(string.rep("x", {{len}})))
+  o:close()
+  show("done")
+end)
+"#;
+    let vars = [
+        ("source", source.port().to_string()),
+        ("sink", sink.port().to_string()),
+        ("len", LEN.to_string()),
+    ];
+    let out = run_script(&moonproxy_bin(), script, &vars);
+    assert_eq!(out, [format!("in {LEN}|nil|connection closed."), format!("out {LEN}"), "done".into()]);
+    assert!(wait_until(DEADLINE, || sink.stats().bytes_in() == LEN), "the sink got {}", sink.stats().bytes_in());
+}

@@ -318,15 +318,18 @@ impl Sock {
         }
     }
 
-    /// Reads what the kernel has (until it would block, or the read-ahead is full).
-    /// Returns whether anything arrived.
-    fn fill(&mut self, registry: Option<&Registry>) -> bool {
+    /// Reads what the kernel has, until it would block, or until the buffer holds `cap`
+    /// bytes (read-ahead while no call reads). Returns whether anything arrived.
+    ///
+    /// A call that is about to wait for data reads with no cap: readiness is
+    /// edge-triggered, so only a read that reached `WouldBlock` guarantees another event.
+    fn fill(&mut self, registry: Option<&Registry>, cap: Option<usize>) -> bool {
         if self.conn != Conn::Connected || self.eof {
             return false;
         }
         let before = self.rbuf.len();
         let mut chunk = [0u8; 16384];
-        while self.rbuf.len() < before + READ_AHEAD {
+        while cap.is_none_or(|c| self.rbuf.len() < c) {
             let Some(t) = self.transport.as_mut() else {
                 break;
             };
@@ -591,11 +594,9 @@ pub fn on_ready(cx: &mut Ctx<'_>, key: Key, ready: Ready) -> Option<Completion> 
             sock.pending.as_ref().map(|p| &p.op),
             Some(Op::Receive { .. } | Op::Http(_))
         );
-        let arrived = if reading || sock.rbuf.len() < READ_AHEAD {
-            sock.fill(registry)
-        } else {
-            false
-        };
+        // A waiting reader reads everything; otherwise read ahead up to READ_AHEAD and
+        // leave the rest in the kernel (the next receive reads it before waiting).
+        let arrived = sock.fill(registry, (!reading).then_some(READ_AHEAD));
         if let Some((waiter, results)) = sock.try_complete() {
             return Some(Completion { waiter, results });
         }
@@ -1091,7 +1092,7 @@ fn receive(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
         _ => arg_bytes(ctx, 3)?,
     };
     let registry_fill = |s: &mut Sock| {
-        host::with_host(|h| s.fill(Some(h.cx.registry))).unwrap_or_else(|| s.fill(None))
+        host::with_host(|h| s.fill(Some(h.cx.registry), None)).unwrap_or_else(|| s.fill(None, None))
     };
     let mut op = Op::Receive { pattern, prefix };
     let now = with_sock(key, |s| {
@@ -1160,6 +1161,8 @@ fn getsockname(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
 fn close(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
     let key = this(ctx)?;
     let woken = with_sock(key, |s| {
+        // What `send` accepted goes out if the kernel takes it now (no lingering).
+        s.flush(None);
         host::with_host(|h| s.shut(Some(h.cx.registry))).unwrap_or_else(|| s.shut(None));
         s.rbuf.clear();
         // Another coroutine waiting on this socket gets the answer of a closed socket.
