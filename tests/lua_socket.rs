@@ -615,6 +615,17 @@ end)
         ("len", LEN.to_string()),
     ];
     let out = run_script(&moonproxy_bin(), script, &vars);
-    assert_eq!(out, [format!("in {LEN}|nil|connection closed."), format!("out {LEN}"), "done".into()]);
-    assert!(wait_until(DEADLINE, || sink.stats().bytes_in() == LEN), "the sink got {}", sink.stats().bytes_in());
+    assert_eq!(
+        out,
+        [
+            format!("in {LEN}|nil|connection closed."),
+            format!("out {LEN}"),
+            "done".into()
+        ]
+    );
+    assert!(
+        wait_until(DEADLINE, || sink.stats().bytes_in() == LEN),
+        "the sink got {}",
+        sink.stats().bytes_in()
+    );
 }
