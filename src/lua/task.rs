@@ -173,7 +173,9 @@ impl Task {
     /// Pushes an argument (or the values for a resume after a yield).
     pub fn push_value(&mut self, v: &Value) -> Result<(), LuaError> {
         let co = self.ctx.co;
-        // SAFETY: co is not running; strings allocate: protected.
+        // SAFETY: co is not running (not started, or suspended in a yield); strings allocate:
+        // protected, on the main thread (between calls) and moved with lua_xmove, which
+        // never raises (room checked on co above).
         unsafe {
             if ffi::lua_checkstack(co, 3) == 0 {
                 return Err(LuaError::Memory);
@@ -184,11 +186,19 @@ impl Task {
                 Value::Integer(i) => ffi::lua_pushinteger(co, *i),
                 Value::Number(n) => ffi::lua_pushnumber(co, *n),
                 Value::String(s) => {
+                    // A suspended coroutine cannot run a protected call (Lua asserts
+                    // "cannot do calls on non-normal thread"): the string is made on the
+                    // main thread, between calls, and moved over.
                     let (p, len) = (s.as_ptr(), s.len());
-                    state::protect(co, 0, 1, move |l| {
+                    let main = self.inner.main;
+                    if ffi::lua_checkstack(main, 3) == 0 {
+                        return Err(LuaError::Memory);
+                    }
+                    state::protect(main, 0, 1, move |l| {
                         ffi::lua_pushlstring(l, p.cast(), len);
                         1
                     })?;
+                    ffi::lua_xmove(main, co, 1);
                 }
             }
         }

@@ -10,8 +10,8 @@
 //! ```
 //!
 //! * `kind` says which table the slot indexes ([`Kind`]): a reserved token (signals),
-//!   a listener, the client or server side of a stream, a health check, or an idle
-//!   server connection.
+//!   a listener, the client or server side of a stream, a health check, an idle
+//!   server connection, or a Lua socket.
 //! * `slot` is the index in that table (a slab key, a listener index ...).
 //! * `generation` is the value the slot had when the token was registered. A slab slot
 //!   is reused after a stream is removed; an event still queued for the old stream
@@ -37,6 +37,9 @@ pub enum Kind {
     Check = 4,
     /// An idle HTTP server connection waiting in the shared pool (`http-reuse`).
     Idle = 5,
+    /// A Lua socket (`core.tcp()`, `core.httpclient()`); the slot indexes the socket
+    /// table of `lua::api::socket`.
+    LuaSocket = 6,
 }
 
 impl Kind {
@@ -48,6 +51,7 @@ impl Kind {
             3 => Kind::Server,
             4 => Kind::Check,
             5 => Kind::Idle,
+            6 => Kind::LuaSocket,
             _ => return None,
         })
     }
@@ -97,7 +101,7 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        for kind in [Kind::Listener, Kind::Client, Kind::Server, Kind::Check, Kind::Idle] {
+        for kind in [Kind::Listener, Kind::Client, Kind::Server, Kind::Check, Kind::Idle, Kind::LuaSocket] {
             for (slot, gen) in [(0, 0), (1, 7), (MAX_SLOT, u32::MAX)] {
                 let key = Key { slot, gen };
                 assert_eq!(decode(encode(kind, key)), Some(Tagged { kind, key }));

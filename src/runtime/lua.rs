@@ -1,11 +1,15 @@
 //! The Lua engine on the reactor: `lua-load` at start-up ([`boot`]) and the
 //! `core.register_task` tasks ([`LuaRt`]), resumed from the run queue and the timers.
 //!
-//! Tasks have no socket, so they use [`Kind::Reserved`] keys (a slot and a generation of
-//! [`LuaRt`]'s table) in the timer heap and the run queue; poll tokens never carry them.
+//! Tasks use [`Kind::Reserved`] keys (a slot and a generation of [`LuaRt`]'s table) in the
+//! timer heap and the run queue. Their sockets (`core.tcp()`, `core.httpclient()`) have
+//! their own tokens and timers ([`Kind::LuaSocket`], `lua::api::socket`): the world hands
+//! those events here ([`LuaRt::socket_ready`], [`LuaRt::socket_timer`]), and the task
+//! whose call they complete is resumed with the call's results.
 //!
 //! What a resume returns decides what comes next ([`Resume`]):
 //! - `Yield(Sleep(deadline))` (`core.sleep`/`msleep`): a reactor timer at the deadline;
+//! - `Yield(Io)` (a socket call): nothing until the socket completes the call;
 //! - `Yield(Forced)` (preempted), `Yield(Other)` (`core.yield`): the run queue, which the
 //!   reactor serves after the I/O events and timers of the iteration, so a task that spins
 //!   never starves connections;
@@ -15,9 +19,10 @@
 //!   log targets; the task ends and the process goes on.
 use crate::config::model::Config;
 use crate::lua::api::core::{haproxy_traceback, Engine, EngineOptions};
+use crate::lua::api::socket::{self, Completion, Waiter};
 use crate::lua::host::{self, Host, WorldView};
 use crate::lua::{Preempt, Resume, Task, WaitReason};
-use crate::reactor::{Ctx, Key, Kind, TimerTarget};
+use crate::reactor::{Ctx, Key, Kind, Ready, TimerTarget};
 use std::os::raw::c_int;
 use std::time::{Duration, Instant};
 
@@ -113,6 +118,8 @@ struct Running {
     nargs: c_int,
     /// `None`: runnable (in the run queue); `Some(at)`: sleeping until `at` (a timer).
     sleep: Option<Instant>,
+    /// Waiting in a socket call (resumed by [`LuaRt::socket_ready`] / `socket_timer`).
+    io: bool,
 }
 
 struct Slot {
@@ -161,6 +168,7 @@ impl LuaRt {
                         task,
                         nargs,
                         sleep: None,
+                        io: false,
                     });
                     cx.wake.push(Kind::Reserved, key);
                 }
@@ -200,7 +208,7 @@ impl LuaRt {
 
     /// The run queue reached task `key`.
     pub fn wake(&mut self, cx: &mut Ctx<'_>, world: &mut dyn WorldView, key: Key) {
-        if self.live(key).is_some_and(|r| r.sleep.is_none()) {
+        if self.live(key).is_some_and(|r| r.sleep.is_none() && !r.io) {
             self.run(cx, world, key);
         }
     }
@@ -210,6 +218,41 @@ impl LuaRt {
     pub fn timer(&mut self, cx: &mut Ctx<'_>, world: &mut dyn WorldView, key: Key, deadline: Instant) {
         if self.live(key).is_some_and(|r| r.sleep == Some(deadline)) {
             self.run(cx, world, key);
+        }
+    }
+
+    /// A Lua socket had an event: resumes the task whose call it completes.
+    pub fn socket_ready(&mut self, cx: &mut Ctx<'_>, world: &mut dyn WorldView, key: Key, ready: Ready) {
+        if let Some(c) = socket::on_ready(cx, key, ready) {
+            self.complete(cx, world, c);
+        }
+    }
+
+    /// A Lua socket's timer expired: the waiting call times out.
+    pub fn socket_timer(&mut self, cx: &mut Ctx<'_>, world: &mut dyn WorldView, key: Key, deadline: Instant) {
+        if let Some(c) = socket::on_timer(cx, key, deadline) {
+            self.complete(cx, world, c);
+        }
+    }
+
+    /// Resumes the coroutine of a completed socket call with the call's results.
+    fn complete(&mut self, cx: &mut Ctx<'_>, world: &mut dyn WorldView, c: Completion) {
+        match c.waiter {
+            Waiter::Task(key) => {
+                let Some(r) = self.live(key).filter(|r| r.io) else { return };
+                let mut pushed = 0;
+                for v in &c.results {
+                    if r.task.push_value(v).is_err() {
+                        break;
+                    }
+                    pushed += 1;
+                }
+                r.nargs = pushed;
+                r.io = false;
+                self.run(cx, world, key);
+            }
+            // Streams' coroutines resume through their own analysers (stream Lua API).
+            Waiter::Stream(_) => {}
         }
     }
 
@@ -224,10 +267,18 @@ impl LuaRt {
         let Some(r) = self.live(key) else { return };
         let nargs = std::mem::replace(&mut r.nargs, 0);
         r.sleep = None;
-        let outcome = host::enter(&mut Host { cx: &mut *cx, world }, || r.task.resume(nargs));
+        let outcome = host::enter(&mut Host { cx: &mut *cx, world }, || {
+            socket::running_as(Waiter::Task(key), || r.task.resume(nargs))
+        });
         let done = self.engine.take_done();
         let keep = match outcome {
             Resume::Yield(_) if done => false,
+            Resume::Yield(WaitReason::Io) => {
+                if let Some(r) = self.live(key) {
+                    r.io = true;
+                }
+                true
+            }
             Resume::Yield(WaitReason::Sleep(at)) => {
                 if let Some(r) = self.live(key) {
                     r.sleep = Some(at);
@@ -235,8 +286,7 @@ impl LuaRt {
                 cx.timers.arm(at, TimerTarget::Entry(Kind::Reserved, key));
                 true
             }
-            // Forced, core.yield(), a plain coroutine.yield() at task level. (`Io` has no
-            // producer for tasks yet: sockets come with the stream API issue.)
+            // Forced, core.yield(), a plain coroutine.yield() at task level.
             Resume::Yield(_) => {
                 cx.wake.push(Kind::Reserved, key);
                 true
@@ -281,14 +331,26 @@ impl LuaRt {
                 s.task = None;
                 self.free.push(key.slot);
             }
+            // Sockets it left open and unreachable are closed now (HAProxy's full
+            // collection at the end of a context that used sockets).
+            if socket::coroutine_ended(Waiter::Task(key)) {
+                self.engine.state().collect_garbage();
+            }
+            socket::reap(Some(cx.registry));
         }
         // A task may have registered others.
         self.spawn_new(cx);
+        // It may have closed a socket another task waits on.
+        for c in socket::take_completed() {
+            self.complete(cx, world, c);
+        }
     }
 
     /// Once per reactor iteration: releases dropped registry references (rule R2).
     pub fn end_of_iteration(&mut self) {
         self.engine.drain();
+        // Sockets whose Lua objects the collector finalized meanwhile.
+        socket::reap(None);
     }
 }
 

@@ -438,6 +438,12 @@ impl Handler for World {
                     self.check_done(cx, be, srv, r);
                 }
             }
+            Kind::LuaSocket => {
+                if let Some(lua) = &mut self.lua {
+                    let mut world = super::lua::WorldParts { proxies: &mut self.proxies, farm: &mut self.farm };
+                    lua.socket_ready(cx, &mut world, target.key, ready);
+                }
+            }
             Kind::Reserved => {}
         }
     }
@@ -456,6 +462,12 @@ impl Handler for World {
                 if let Some(lua) = &mut self.lua {
                     let mut world = super::lua::WorldParts { proxies: &mut self.proxies, farm: &mut self.farm };
                     lua.timer(cx, &mut world, key, deadline);
+                }
+            }
+            TimerTarget::Entry(Kind::LuaSocket, key) => {
+                if let Some(lua) = &mut self.lua {
+                    let mut world = super::lua::WorldParts { proxies: &mut self.proxies, farm: &mut self.farm };
+                    lua.socket_timer(cx, &mut world, key, deadline);
                 }
             }
             TimerTarget::Entry(..) => {}

@@ -6,9 +6,13 @@
 //! - [`addr`]: `core.parse_addr`, `core.match_addr`.
 //! - [`regex`]: the Regex class.
 //! - [`blocking`]: detection of blocking calls (`io.*`, `os.execute`, `print`...) at run time.
+//! - [`socket`]: `core.tcp()` and the Socket class on the reactor.
+//! - [`httpclient`]: `core.httpclient()` and the HTTPClient class, over [`socket`].
 pub mod addr;
 pub mod blocking;
 pub mod concat;
 pub mod core;
+pub mod httpclient;
 pub mod regex;
+pub mod socket;
 pub mod text;

@@ -439,6 +439,7 @@ fn install_core(st: &State) -> Result<(), LuaError> {
     fields.extend_from_slice(super::concat::core_functions());
     fields.extend_from_slice(super::text::core_functions());
     fields.extend_from_slice(super::addr::core_functions());
+    fields.extend_from_slice(super::socket::core_functions());
     super::regex::install_globals(st)?; // the global `Regex` class
     for (name, f) in fields {
         set_core_field(st, name, Field::Function(f))?;
@@ -448,6 +449,7 @@ fn install_core(st: &State) -> Result<(), LuaError> {
     }
     // Thread id of the state: 0 is HAProxy's shared state (`lua-load`).
     set_core_field(st, "thread", Field::Integer(0))?;
+    super::httpclient::install(st)?; // `core.httpclient` (a Lua-side class)
     Ok(())
 }
 
