@@ -107,7 +107,7 @@ impl StatsPage {
             let cond = r.cond.as_ref().map(|c| CompiledCond::compile(c, acls)).transpose()?;
             rules.push(StatsRule { action, cond });
         }
-        let node = conf.show_node.as_ref().map(|n| if n.is_empty() { hostname() } else { n.clone() });
+        let node = conf.show_node.as_ref().map(|n| if n.is_empty() { crate::log::target::system_hostname().to_string() } else { n.clone() });
         Ok(StatsPage { conf: conf.clone(), rules, node })
     }
 
@@ -392,14 +392,6 @@ fn esc(s: &str) -> String {
     o
 }
 
-/// The host name (`stats show-node` without a name).
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".to_string())
-}
 
 #[cfg(test)]
 mod tests {

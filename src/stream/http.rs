@@ -664,20 +664,10 @@ impl Stream {
         let timeout = fe.http_request.or(fe.client);
         let h = self.http.as_mut().expect("HTTP mode");
         if h.req.stage == Stage::Body && !self.req.eof && !self.req.buf.is_full() {
-            // A client waiting for `100 Continue` before its body gets it from the
-            // proxy (the server will not be asked: the expectation is removed).
-            if let Some(req) = h.txn.req.as_mut().filter(|r| r.expects_continue()) {
-                req.headers.del("expect");
-                let mut interim = b"HTTP/1.1 100 Continue\r\n\r\n".to_vec();
-                let (n, end) = self.client.write_vec(&mut interim);
-                self.res.total += n as u64;
-                if end != WriteEnd::Drained {
-                    // 25 bytes on a connection with nothing in flight: only a dead
-                    // client does not take them.
-                    self.close(env, Cause::ClientAbort, Phase::Request);
-                    return false;
-                }
+            if !self.http_send_continue(env) {
+                return false;
             }
+            let h = self.http.as_mut().expect("HTTP mode");
             let deadline = timeout.map(|t| h.first_byte.unwrap_or(h.txn_start) + t);
             if deadline.is_some_and(|d| d <= env.cx.now) {
                 self.http_reject(env, 408, Termination::new(Cause::ClientTimeout, Phase::Request));
@@ -690,6 +680,25 @@ impl Stream {
         h.txn.req_body = payload(framing, &h.limits, &self.req.buf.data()[..h.req.fwd]);
         h.body_buffered = true;
         self.state_deadline = None;
+        true
+    }
+
+    /// A client waiting for `100 Continue` before its body gets it from the proxy while
+    /// the proxy waits for the body itself (the server will not be asked: the
+    /// expectation is removed). False when the client is gone (the stream closed).
+    pub(super) fn http_send_continue(&mut self, env: &mut Env<'_, '_>) -> bool {
+        let h = self.http.as_mut().expect("HTTP mode");
+        let Some(req) = h.txn.req.as_mut().filter(|r| r.expects_continue()) else { return true };
+        req.headers.del("expect");
+        let mut interim = b"HTTP/1.1 100 Continue\r\n\r\n".to_vec();
+        let (n, end) = self.client.write_vec(&mut interim);
+        self.res.total += n as u64;
+        if end != WriteEnd::Drained {
+            // 25 bytes on a connection with nothing in flight: only a dead client does
+            // not take them.
+            self.close(env, Cause::ClientAbort, Phase::Request);
+            return false;
+        }
         true
     }
 

@@ -323,15 +323,8 @@ impl Stream {
         let (body, _) = decode_body(framing, &h.limits, &self.req.buf.data()[..h.req.fwd]).unwrap_or_default();
         let enough = at_least > 0 && body.len() as u64 >= at_least;
         if h.req.stage == Stage::Body && !enough && !self.req.eof && !self.req.buf.is_full() {
-            if let Some(req) = h.txn.req.as_mut().filter(|r| r.expects_continue()) {
-                req.headers.del("expect");
-                let mut interim = b"HTTP/1.1 100 Continue\r\n\r\n".to_vec();
-                let (n, end) = self.client.write_vec(&mut interim);
-                self.res.total += n as u64;
-                if end != WriteEnd::Drained {
-                    self.close(env, Cause::ClientAbort, Phase::Request);
-                    return false;
-                }
+            if !self.http_send_continue(env) {
+                return false;
             }
             if deadline <= env.cx.now {
                 self.end_body_waits();

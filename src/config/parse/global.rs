@@ -92,7 +92,7 @@ pub fn log_send_hostname(p: &mut Parser, l: &Line) -> Result<(), String> {
     }
     let name = match l.args.get(1) {
         Some(n) => n.clone(),
-        None => super::hostname(),
+        None => crate::log::target::system_hostname().to_string(),
     };
     p.config.global.log_send_hostname = Some(name);
     Ok(())

@@ -175,7 +175,7 @@ pub struct Parser {
 impl Parser {
     pub fn new(opts: &ParseOptions) -> Self {
         let mut env = Env::new();
-        let localpeer = opts.localpeer.clone().unwrap_or_else(hostname);
+        let localpeer = opts.localpeer.clone().unwrap_or_else(|| crate::log::target::system_hostname().to_string());
         env.set("HAPROXY_LOCALPEER", &localpeer);
         // Never set: moonproxy has no master-worker mode and no master CLI.
         env.unset("HAPROXY_MWORKER");
@@ -710,14 +710,6 @@ impl Parser {
     }
 }
 
-/// The host name, HAProxy's default local peer name.
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".to_string())
-}
 
 fn fatal() -> Diagnostic {
     Diagnostic::plain(
