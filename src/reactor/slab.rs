@@ -75,6 +75,10 @@ impl<T> GenSlab<T> {
     pub fn iter(&self) -> impl Iterator<Item = (Key, &T)> {
         self.inner.iter().map(|(slot, (gen, v))| (Key { slot, gen: *gen }, v))
     }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (Key, &mut T)> {
+        self.inner.iter_mut().map(|(slot, (gen, v))| (Key { slot, gen: *gen }, v))
+    }
 }
 
 #[cfg(test)]

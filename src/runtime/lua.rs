@@ -22,7 +22,7 @@ use crate::lua::api::core::{haproxy_traceback, Engine, EngineOptions};
 use crate::lua::api::socket::{self, Completion, Waiter};
 use crate::lua::host::{self, Host, WorldView};
 use crate::lua::{Preempt, Resume, Task, WaitReason};
-use crate::reactor::{Ctx, Key, Kind, Ready, TimerTarget};
+use crate::reactor::{Ctx, GenSlab, Key, Kind, Ready, TimerTarget};
 use std::os::raw::c_int;
 use std::time::{Duration, Instant};
 
@@ -122,15 +122,9 @@ struct Running {
     io: bool,
 }
 
-struct Slot {
-    gen: u32,
-    task: Option<Running>,
-}
-
 /// The tasks of the Lua engine. Fields drop in order: tasks before the engine.
 pub struct LuaRt {
-    slots: Vec<Slot>,
-    free: Vec<usize>,
+    tasks: GenSlab<Running>,
     pub engine: Engine,
     /// The preemption the configuration asked for (`tune.lua.forced-yield`, `tune.lua.preempt`).
     configured: Preempt,
@@ -142,8 +136,7 @@ impl LuaRt {
     pub fn new(engine: Engine) -> LuaRt {
         let configured = engine.state().preempt();
         LuaRt {
-            slots: Vec::new(),
-            free: Vec::new(),
+            tasks: GenSlab::default(),
             engine,
             configured,
             traffic_at: None,
@@ -152,7 +145,7 @@ impl LuaRt {
 
     /// Live tasks.
     pub fn len(&self) -> usize {
-        self.slots.iter().filter(|s| s.task.is_some()).count()
+        self.tasks.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -164,46 +157,19 @@ impl LuaRt {
         for spec in self.engine.take_new_tasks() {
             match self.engine.spawn(&spec) {
                 Ok((task, nargs)) => {
-                    let key = self.insert(Running {
-                        task,
-                        nargs,
-                        sleep: None,
-                        io: false,
-                    });
-                    cx.wake.push(Kind::Reserved, key);
+                    let running = Running { task, nargs, sleep: None, io: false };
+                    match self.tasks.insert(running) {
+                        Some(key) => cx.wake.push(Kind::Reserved, key),
+                        None => self.engine.report_task_error("too many tasks."),
+                    }
                 }
                 Err(e) => self.engine.report_task_error(&format!("{e}.")),
             }
         }
     }
 
-    fn insert(&mut self, r: Running) -> Key {
-        match self.free.pop() {
-            Some(slot) => {
-                let s = &mut self.slots[slot];
-                s.gen = s.gen.wrapping_add(1);
-                s.task = Some(r);
-                Key { slot, gen: s.gen }
-            }
-            None => {
-                self.slots.push(Slot {
-                    gen: 0,
-                    task: Some(r),
-                });
-                Key {
-                    slot: self.slots.len() - 1,
-                    gen: 0,
-                }
-            }
-        }
-    }
-
     fn live(&mut self, key: Key) -> Option<&mut Running> {
-        let s = self.slots.get_mut(key.slot)?;
-        if s.gen != key.gen {
-            return None;
-        }
-        s.task.as_mut()
+        self.tasks.get_mut(key)
     }
 
     /// The run queue reached task `key`.
@@ -327,10 +293,7 @@ impl LuaRt {
             }
         };
         if !keep {
-            if let Some(s) = self.slots.get_mut(key.slot) {
-                s.task = None;
-                self.free.push(key.slot);
-            }
+            self.tasks.remove(key);
             // Sockets it left open and unreachable are closed now (HAProxy's full
             // collection at the end of a context that used sockets).
             if socket::coroutine_ended(Waiter::Task(key)) {

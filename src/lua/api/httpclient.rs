@@ -342,7 +342,7 @@ pub fn build_request(
 
 /// `core.httpclient()`'s handle: a fresh internal socket.
 fn new(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
-    let key = socket::new_socket();
+    let key = socket::new_socket().ok_or_else(|| LuaError::runtime("httpclient: too many sockets."))?;
     ctx.push_userdata(&HANDLE, SocketRef::from_key(key))?;
     Ok(1)
 }

@@ -32,7 +32,7 @@
 use super::core::{core, Phase};
 use crate::lua::host;
 use crate::lua::{CallCtx, Class, LuaError, RustFunction, Value, WaitReason};
-use crate::reactor::{token, Ctx, Key, Kind, Ready, TimerTarget};
+use crate::reactor::{token, Ctx, GenSlab, Key, Kind, Ready, TimerTarget};
 use lua54_sys as ffi;
 use mio::{Interest, Registry};
 use std::cell::{Cell, RefCell};
@@ -477,56 +477,21 @@ fn cant_connect() -> Vec<Value> {
     vec![Value::Nil, Value::String(CANT_CONNECT.into())]
 }
 
-struct Slot {
-    gen: u32,
-    sock: Option<Sock>,
-}
-
 #[derive(Default)]
 struct Table {
-    slots: Vec<Slot>,
-    free: Vec<usize>,
+    socks: GenSlab<Sock>,
     /// Coroutines that connected a socket since they started (a full collection follows
     /// their end).
     used_by: Vec<Waiter>,
 }
 
 impl Table {
-    fn insert(&mut self, sock: Sock) -> Key {
-        if let Some(slot) = self.free.pop() {
-            let s = &mut self.slots[slot];
-            s.gen = s.gen.wrapping_add(1);
-            s.sock = Some(sock);
-            return Key { slot, gen: s.gen };
-        }
-        self.slots.push(Slot {
-            gen: 0,
-            sock: Some(sock),
-        });
-        Key {
-            slot: self.slots.len() - 1,
-            gen: 0,
-        }
-    }
-
     fn get(&mut self, key: Key) -> Option<&mut Sock> {
-        let s = self.slots.get_mut(key.slot)?;
-        if s.gen != key.gen {
-            return None;
-        }
-        s.sock.as_mut()
+        self.socks.get_mut(key)
     }
 
     fn remove(&mut self, key: Key) -> Option<Sock> {
-        let s = self.slots.get_mut(key.slot)?;
-        if s.gen != key.gen {
-            return None;
-        }
-        let sock = s.sock.take();
-        if sock.is_some() {
-            self.free.push(key.slot);
-        }
-        sock
+        self.socks.remove(key)
     }
 }
 
@@ -578,7 +543,7 @@ pub(super) fn current_waiter() -> Option<Waiter> {
 
 /// Live sockets (tests, `show` commands).
 pub fn live_count() -> usize {
-    with_table(|t| t.slots.iter().filter(|s| s.sock.is_some()).count())
+    with_table(|t| t.socks.len())
 }
 
 /// A socket event reached the runtime: does I/O, and completes the pending operation if
@@ -657,11 +622,9 @@ pub fn reap(registry: Option<&Registry>) -> usize {
 /// caller runs a full collection and then [`reap`]s.
 pub fn coroutine_ended(waiter: Waiter) -> bool {
     with_table(|t| {
-        for s in &mut t.slots {
-            if let Some(sock) = s.sock.as_mut() {
-                if sock.pending.as_ref().is_some_and(|p| p.waiter == waiter) {
-                    sock.pending = None;
-                }
+        for (_, sock) in t.socks.iter_mut() {
+            if sock.pending.as_ref().is_some_and(|p| p.waiter == waiter) {
+                sock.pending = None;
             }
         }
         let before = t.used_by.len();
@@ -775,9 +738,10 @@ fn push_values(ctx: &mut CallCtx, values: &[Value]) -> Result<c_int, LuaError> {
     Ok(values.len() as c_int)
 }
 
-/// Creates a socket slot for a new Lua object.
-pub(super) fn new_socket() -> Key {
-    with_table(|t| t.insert(Sock::new()))
+/// Creates a socket slot for a new Lua object (`None`: more sockets than a poll token
+/// can name).
+pub(super) fn new_socket() -> Option<Key> {
+    with_table(|t| t.socks.insert(Sock::new()))
 }
 
 /// `core.tcp()`: a new, unconnected `Socket`. In a `lua-load` body HAProxy has no socket
@@ -786,7 +750,7 @@ fn tcp(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
     if core()?.phase.get() == Phase::Body {
         return Err(LuaError::runtime("socket: uninitialized pools."));
     }
-    let key = new_socket();
+    let key = new_socket().ok_or_else(|| LuaError::runtime("socket: too many sockets."))?;
     ctx.push_userdata(&SOCKET, SocketRef(key))?;
     Ok(1)
 }
