@@ -17,10 +17,19 @@ pub struct Fetch {
     /// ACLs try each in turn, as HAProxy does; `None` when the arguments pick one
     /// occurrence or the fetch has one value.
     pub all: Option<FetchAll>,
+    /// The allocation-free path of an ACL on this fetch: calls the function on each
+    /// string value (every occurrence where [`Fetch::all`] would give several),
+    /// borrowed from the request, until it returns true; the result says whether one
+    /// did. `None` from the visitor: not applicable to these arguments (the ACL then
+    /// takes [`Fetch::run`] / [`Fetch::all`]). Only for `str` fetches.
+    pub visit: Option<FetchVisit>,
 }
 
 /// A fetch's every-occurrence function ([`Fetch::all`]).
 pub type FetchAll = fn(&[Arg], &dyn SampleCtx) -> Option<Vec<Sample>>;
+
+/// A fetch's borrowed-values visitor ([`Fetch::visit`]).
+pub type FetchVisit = fn(&[Arg], &dyn SampleCtx, &mut dyn FnMut(&[u8]) -> bool) -> Option<bool>;
 
 impl std::fmt::Debug for Fetch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -48,6 +57,7 @@ macro_rules! fetch {
             check: $check,
             run: $run,
             all: None,
+            visit: None,
         }
     };
 }

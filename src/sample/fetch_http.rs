@@ -36,6 +36,18 @@ macro_rules! fetch {
             check: no_check,
             run: $run,
             all: None,
+            visit: None,
+        }
+    };
+    ($name:expr, $args:expr, $out:expr, $run:expr, visit: $visit:expr) => {
+        Fetch {
+            name: $name,
+            args: $args,
+            out: $out,
+            check: no_check,
+            run: $run,
+            all: None,
+            visit: Some($visit),
         }
     };
     ($name:expr, $args:expr, $out:expr, $run:expr, all: $all:expr) => {
@@ -46,8 +58,42 @@ macro_rules! fetch {
             check: no_check,
             run: $run,
             all: Some($all),
+            visit: None,
         }
     };
+    ($name:expr, $args:expr, $out:expr, $run:expr, all: $all:expr, visit: $visit:expr) => {
+        Fetch {
+            name: $name,
+            args: $args,
+            out: $out,
+            check: no_check,
+            run: $run,
+            all: Some($all),
+            visit: Some($visit),
+        }
+    };
+}
+
+/// [`Fetch::visit`] for a fetch with one string value borrowed from the request.
+fn visit_one(value: Option<&[u8]>, f: &mut dyn FnMut(&[u8]) -> bool) -> Option<bool> {
+    Some(value.is_some_and(f))
+}
+
+/// [`Fetch::visit`] of `hdr(name)` / `req.hdr(name)`: every comma-separated value, as
+/// [`hdr_all`] gives them; not for a chosen occurrence.
+fn visit_hdr(a: &[Arg], cx: &dyn SampleCtx, f: &mut dyn FnMut(&[u8]) -> bool) -> Option<bool> {
+    if a.len() > 1 {
+        return None;
+    }
+    let name = a.first()?.str()?;
+    let Some(req) = cx.http_req() else { return Some(false) };
+    Some(
+        req.headers
+            .get_all(name)
+            .flat_map(|v| v.split(|&b| b == b','))
+            .map(crate::http::trim_ows)
+            .any(f),
+    )
 }
 
 const NAME_OCC: ArgSpec = spec(&[A::Str, A::Int], 0);
@@ -92,7 +138,7 @@ pub static FETCHES: &[Fetch] = &[
     fetch!("cook_cnt", NAME, T::Sint, |a, cx| req_cookie_cnt(cx, a)),
     fetch!("cook_val", NAME, T::Sint, |a, cx| to_int(req_cookie(cx, a)), all: |a, cx| cookie_all(cookies(&cx.http_req()?.headers), a, Conv::Int)),
     fetch!("cookie", NAME, T::Str, |a, cx| req_cookie(cx, a), all: |a, cx| cookie_all(cookies(&cx.http_req()?.headers), a, Conv::Str)),
-    fetch!("hdr", NAME_OCC, T::Str, |a, cx| hdr_value(&cx.http_req()?.headers, a, false), all: |a, cx| hdr_all(&cx.http_req()?.headers, a, false, Conv::Str)),
+    fetch!("hdr", NAME_OCC, T::Str, |a, cx| hdr_value(&cx.http_req()?.headers, a, false), all: |a, cx| hdr_all(&cx.http_req()?.headers, a, false, Conv::Str), visit: visit_hdr),
     fetch!("hdr_cnt", NAME, T::Sint, |a, cx| hdr_count(&cx.http_req()?.headers, a, false)),
     fetch!("hdr_ip", NAME_OCC, T::Ipv4, |a, cx| to_ip(hdr_value(&cx.http_req()?.headers, a, false)), all: |a, cx| hdr_all(&cx.http_req()?.headers, a, false, Conv::Ip)),
     fetch!("hdr_val", NAME_OCC, T::Sint, |a, cx| to_int(hdr_value(&cx.http_req()?.headers, a, false)), all: |a, cx| hdr_all(&cx.http_req()?.headers, a, false, Conv::Int)),
@@ -123,7 +169,7 @@ pub static FETCHES: &[Fetch] = &[
     fetch!("method", ArgSpec::NONE, T::Meth, |_, cx| Some(Sample::Meth(
         cx.http_req()?.line.method.as_str().as_bytes().to_vec()
     ))),
-    fetch!("path", ArgSpec::NONE, T::Str, |_, cx| Some(Sample::str(cx.http_req()?.line.path()))),
+    fetch!("path", ArgSpec::NONE, T::Str, |_, cx| Some(Sample::str(cx.http_req()?.line.path())), visit: |_, cx, f| visit_one(cx.http_req().map(|r| r.line.path().as_bytes()), f)),
     fetch!("pathq", ArgSpec::NONE, T::Str, |_, cx| Some(Sample::str(pathq(cx.http_req()?)))),
     fetch!("query", ArgSpec::NONE, T::Str, |_, cx| Some(Sample::str(cx.http_req()?.line.query()?))),
     fetch!("req.body", ArgSpec::NONE, T::Bin, |_, cx| Some(Sample::Bin(cx.http_txn()?.req_body.clone()))),
@@ -142,7 +188,7 @@ pub static FETCHES: &[Fetch] = &[
     fetch!("req.cook_val", NAME, T::Sint, |a, cx| to_int(req_cookie(cx, a)), all: |a, cx| cookie_all(cookies(&cx.http_req()?.headers), a, Conv::Int)),
     fetch!("req.fhdr", NAME_OCC, T::Str, |a, cx| hdr_value(&cx.http_req()?.headers, a, true), all: |a, cx| hdr_all(&cx.http_req()?.headers, a, true, Conv::Str)),
     fetch!("req.fhdr_cnt", NAME, T::Sint, |a, cx| hdr_count(&cx.http_req()?.headers, a, true)),
-    fetch!("req.hdr", NAME_OCC, T::Str, |a, cx| hdr_value(&cx.http_req()?.headers, a, false), all: |a, cx| hdr_all(&cx.http_req()?.headers, a, false, Conv::Str)),
+    fetch!("req.hdr", NAME_OCC, T::Str, |a, cx| hdr_value(&cx.http_req()?.headers, a, false), all: |a, cx| hdr_all(&cx.http_req()?.headers, a, false, Conv::Str), visit: visit_hdr),
     fetch!("req.hdr_cnt", NAME, T::Sint, |a, cx| hdr_count(&cx.http_req()?.headers, a, false)),
     fetch!("req.hdr_ip", NAME_OCC, T::Ipv4, |a, cx| to_ip(hdr_value(&cx.http_req()?.headers, a, false)), all: |a, cx| hdr_all(&cx.http_req()?.headers, a, false, Conv::Ip)),
     fetch!("req.hdr_names", spec(&[A::Str], 0), T::Str, |a, cx| hdr_names(&cx.http_req()?.headers, a)),
@@ -196,7 +242,7 @@ pub static FETCHES: &[Fetch] = &[
     fetch!("unique-id", ArgSpec::NONE, T::Str, |_, cx| Some(Sample::str(
         cx.http_txn()?.unique_id.as_deref()?
     ))),
-    fetch!("url", ArgSpec::NONE, T::Str, |_, cx| Some(Sample::str(cx.http_req()?.line.target.as_str()))),
+    fetch!("url", ArgSpec::NONE, T::Str, |_, cx| Some(Sample::str(cx.http_req()?.line.target.as_str())), visit: |_, cx, f| visit_one(cx.http_req().map(|r| r.line.target.as_bytes()), f)),
     fetch!("url_ip", ArgSpec::NONE, T::Ipv4, |_, cx| {
         let (host, _) = url_host_port(cx.http_req()?)?;
         Some(Sample::ip(host))

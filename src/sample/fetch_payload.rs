@@ -26,7 +26,7 @@ fn no_check(_: &mut [Arg]) -> Result<(), String> {
 
 macro_rules! fetch {
     ($name:expr, $args:expr, $out:expr, $check:expr, $run:expr) => {
-        Fetch { name: $name, args: $args, out: $out, check: $check, run: $run, all: None }
+        Fetch { name: $name, args: $args, out: $out, check: $check, run: $run, all: None, visit: None }
     };
 }
 

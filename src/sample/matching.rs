@@ -249,6 +249,24 @@ impl Matcher {
         }
     }
 
+    /// Whether the method reads strings as they are (not `bool`, `int`, `ip`, which
+    /// convert them first): [`Matcher::matches_str`] applies.
+    pub fn reads_strings(&self) -> bool {
+        !matches!(self.method, Method::Bool | Method::Int | Method::Ip)
+    }
+
+    /// What [`Matcher::matches`] answers for `Sample::Str(value)`, without building the
+    /// sample; `None` unless [`Matcher::reads_strings`].
+    pub fn matches_str(&self, value: &[u8]) -> Option<bool> {
+        Some(match self.method {
+            Method::Bool | Method::Int | Method::Ip => return None,
+            Method::Found => true,
+            Method::Len => self.any_int(value.len() as i64),
+            Method::Reg => self.patterns.iter().any(|p| matches!(p, Pattern::Regex(r) if r.is_match(value))),
+            m => self.patterns.iter().any(|p| matches!(p, Pattern::Bytes(pat) if self.match_bytes(m, value, pat))),
+        })
+    }
+
     /// The index of the first pattern `sample` matches (for `ip`, of the longest
     /// matching prefix): what a map looks up. Patterns keep their order.
     pub fn first_match(&self, sample: Sample) -> Option<usize> {

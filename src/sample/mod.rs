@@ -523,6 +523,17 @@ impl Expr {
         Some(s)
     }
 
+    /// Calls `f` on each string value of the expression, borrowed (no sample is
+    /// built), until it returns true: `Some(whether one did)`, or `None` when the
+    /// expression has converters or its fetch has no borrowed path for these arguments
+    /// ([`fetch::Fetch::visit`]).
+    pub fn visit_strs(&self, cx: &dyn SampleCtx, f: &mut dyn FnMut(&[u8]) -> bool) -> Option<bool> {
+        if !self.convs.is_empty() {
+            return None;
+        }
+        (self.fetch.visit?)(&self.fetch_args, cx, f)
+    }
+
     /// Whether the fetch may have several values ([`Expr::eval_all`] differs from
     /// [`Expr::eval`]).
     pub fn has_occurrences(&self) -> bool {

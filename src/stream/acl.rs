@@ -72,6 +72,19 @@ impl AclMatcher {
     /// Fetches the sample and matches it against the patterns; for a fetch with
     /// several occurrences (`hdr(x)`), true when one of them matches.
     pub fn matches(&self, cx: &dyn Ctx) -> bool {
+        // Strings borrowed from the request where the fetch allows it (`path_beg`,
+        // `hdr(host) -m beg` ...): no sample is built.
+        if self.matcher.reads_strings() {
+            let m = &self.matcher;
+            if let Some(hit) = self.expr.visit_strs(cx, &mut |v| m.matches_str(v) == Some(true)) {
+                return hit;
+            }
+        }
+        self.matches_owned(cx)
+    }
+
+    /// [`AclMatcher::matches`] through owned samples: every fetch and converter.
+    fn matches_owned(&self, cx: &dyn Ctx) -> bool {
         if self.expr.has_occurrences() {
             self.expr.eval_all(cx).into_iter().any(|s| self.matcher.matches(Some(s)))
         } else {
@@ -281,5 +294,39 @@ mod tests {
         let m = AclMatcher::compile(&e).unwrap();
         assert!(m.matches(&cx("10.9.9.9:1", "1.1.1.1:1")));
         assert!(!m.matches(&cx("11.9.9.9:1", "1.1.1.1:1")));
+    }
+
+    /// The borrowed path (`Fetch::visit`) answers what the owned samples answer, for
+    /// every match method on the fetches that have one.
+    #[test]
+    fn borrowed_strings_match_like_owned_samples() {
+        struct Req(crate::http::Request);
+        impl Ctx for Req {
+            fn http_req(&self) -> Option<&crate::http::Request> {
+                Some(&self.0)
+            }
+        }
+        let raw = b"GET /api/v2/Item.json?x=1 HTTP/1.1\r\nHost: www.Example.com\r\nAccept: text/html, application/json\r\nX-Empty:\r\nX-Two: a\r\nX-Two: b,c\r\n\r\n";
+        let req = match crate::http::h1::RequestParser::new(Default::default()).parse(raw) {
+            Ok(crate::http::h1::Status::Complete(r, _)) => r,
+            other => panic!("{other:?}"),
+        };
+        let cx = Req(req);
+        let (mut checked, mut hits) = (0, 0);
+        for fetch in ["path", "url", "hdr(host)", "req.hdr(accept)", "hdr(x-two)", "hdr(x-empty)", "hdr(none)", "hdr(x-two,1)"] {
+            for method in ["", "-m str", "-m beg", "-m end", "-m sub", "-m dir", "-m dom", "-m len", "-m found", "-m reg", "-m bin", "-i -m beg", "-m int"] {
+                for pattern in ["/api", "www.example.com", "json", "b", "c", "v2", "^/api/v[0-9]", "3", "25", "617069"] {
+                    let line = format!("{fetch} {method} {pattern}");
+                    let Ok(expr) = parse_acl_expr(&line.split_whitespace().map(String::from).collect::<Vec<_>>()) else { continue };
+                    let Ok(m) = AclMatcher::compile(&expr) else { continue };
+                    let hit = m.matches(&cx);
+                    assert_eq!(hit, m.matches_owned(&cx), "{line}");
+                    checked += 1;
+                    hits += usize::from(hit);
+                }
+            }
+        }
+        assert!(checked > 500, "only {checked} combinations compiled");
+        assert!(hits > 30, "only {hits} of {checked} matched: the cases do not exercise matching");
     }
 }
