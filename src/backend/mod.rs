@@ -1140,3 +1140,40 @@ impl Backend {
 
 #[cfg(test)]
 mod tests;
+
+/// Run-time changes asked by an operator or a script (Lua's `Server` class; the CLI's
+/// `set server` with issue 7). Whoever calls them applies the report as for a check
+/// result (messages, `assigned` slots, `redispatch`), then calls
+/// `stats::server_state_changed` when `changed`.
+impl Backend {
+    /// Sets a server's `maxconn` (0: no limit). Slots it frees go to queued waiters,
+    /// listed in the report's `assigned`.
+    pub fn set_maxconn(&mut self, id: ServerId, maxconn: u32) -> StateReport {
+        self.servers[id.0].maxconn = maxconn;
+        let mut report = StateReport::default();
+        while let Some(d) = self.next_dequeued(id) {
+            report.assigned.push(d);
+        }
+        report
+    }
+
+    /// Changes where a server's new connections go (existing ones stay).
+    pub fn set_addr(&mut self, id: ServerId, addr: ServerAddr) {
+        self.servers[id.0].addr = addr;
+    }
+
+    /// Makes an UP server "stopping" (no new load-balanced traffic) as if its check
+    /// had asked for it (`check_force_nolb`); `reason` follows `is stopping`
+    /// (`, changed from Lua script`). Nothing happens to a DOWN or stopping server.
+    pub fn force_stopping(&mut self, id: ServerId, reason: &str) -> StateReport {
+        let mut report = StateReport::default();
+        if let Some(check) = self.servers[id.0].check.as_mut() {
+            check.force(true);
+        }
+        let s = &self.servers[id.0];
+        if s.op == OpState::Up && !s.stopping {
+            self.set_stopping(id, true, reason, &mut report);
+        }
+        report
+    }
+}

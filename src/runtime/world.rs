@@ -442,9 +442,10 @@ impl Handler for World {
             TimerTarget::Entry(Kind::Listener, key) => self.accept_from(cx, key.slot),
             TimerTarget::Entry(Kind::Reserved, key) => {
                 if let Some(lua) = &mut self.lua {
-                    let mut world = super::lua::WorldParts { proxies: &mut self.proxies, farm: &mut self.farm };
+                    let mut world = super::lua::WorldParts::new(&mut self.proxies, &mut self.farm, &self.listeners, &self.logs, (self.actconn, self.maxconn));
                     lua.timer(cx, &mut world, key, deadline);
                 }
+                self.hand_out_slots(cx); // slots freed by a script's server changes
             }
             TimerTarget::Entry(..) => {}
             TimerTarget::Global(GlobalTimer::HardStop) => self.hard_stop(cx),
@@ -457,9 +458,10 @@ impl Handler for World {
             Kind::Listener => self.accept_from(cx, key.slot),
             Kind::Reserved => {
                 if let Some(lua) = &mut self.lua {
-                    let mut world = super::lua::WorldParts { proxies: &mut self.proxies, farm: &mut self.farm };
+                    let mut world = super::lua::WorldParts::new(&mut self.proxies, &mut self.farm, &self.listeners, &self.logs, (self.actconn, self.maxconn));
                     lua.wake(cx, &mut world, key);
                 }
+                self.hand_out_slots(cx); // slots freed by a script's server changes
             }
             _ => {}
         }

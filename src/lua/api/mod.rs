@@ -5,6 +5,8 @@
 //! - [`text`]: `core.tokenize` and other string helpers.
 //! - [`addr`]: `core.parse_addr`, `core.match_addr`.
 //! - [`regex`]: the Regex class.
+//! - [`world`]: `core.proxies/frontends/backends`, Proxy, Server, Listener, `core.get_info`, dates.
+//! - [`map`]: the Map class and `core.set_map`, `del_map`, `add_acl`, `del_acl`.
 //! - [`blocking`]: detection of blocking calls (`io.*`, `os.execute`, `print`...) at run time.
 pub mod addr;
 pub mod blocking;
@@ -12,3 +14,5 @@ pub mod concat;
 pub mod core;
 pub mod regex;
 pub mod text;
+pub mod world;
+pub mod map;

@@ -1,0 +1,196 @@
+//! The Lua classes over the process's tables (`core.proxies/frontends/backends`, Proxy,
+//! Server, Listener, `core.get_info`, the date parsers, Map and `core.set_map`...),
+//! end to end: one script runs in `lua-load`, `register_init` and a task on moonproxy
+//! and on HAProxy 2.6; it reports what it sees with `core.Alert("R ...")` lines, which
+//! must be the same on both, then the traffic shows its changes took effect (a server
+//! put in maintenance gets no requests, a map changed by `core.set_map` answers the new
+//! value in the configuration's `map_beg` converter).
+
+mod common;
+use common::*;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+const CONFIG: &str = "\
+global
+    setenv WORLD_DIR {{dir}}
+    lua-load {{dir}}/world.lua
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{fe}}
+    bind 127.0.0.1:{{fe2}} name second
+    http-request return status 200 content-type text/plain lf-string \"%[path,map_beg({{dir}}/paths.map,none)]\" if { path_beg /map }
+    default_backend be
+backend be
+    balance roundrobin
+    server s1 127.0.0.1:{{b1}} weight 10
+    server s2 127.0.0.1:{{b2}}
+listen other
+    mode tcp
+    bind 127.0.0.1:{{o}}
+    server x 127.0.0.1:{{b1}}
+";
+
+const MAP: &str = "/map/old OLD\n/map/keep KEEP\n# comment\n\n/map/k2   spaced value  \n";
+
+/// Written to run unchanged on HAProxy 2.6 (Lua 5.3) and moonproxy (Lua 5.4).
+const SCRIPT: &str = r#"
+local function R(...)
+    local t = {}
+    for i = 1, select('#', ...) do t[#t + 1] = tostring((select(i, ...))) end
+    core.Alert("R " .. table.concat(t, " "))
+end
+local function keys(t)
+    local k = {}
+    for n in pairs(t) do k[#k + 1] = n end
+    table.sort(k)
+    return table.concat(k, ",")
+end
+local mapfile = os.getenv("WORLD_DIR") .. "/paths.map"
+
+R("body", type(core.proxies), type(core.frontends), type(core.backends))
+R("consts", Map._int, Map._ip, Map._str, Map._beg, Map._sub, Map._dir, Map._dom, Map._end, Map._reg, Map.str, Map._found)
+local m = Map.new(mapfile, Map._beg)
+R("lookup", m:lookup("/map/keep/x"), m:lookup("/nope"), "[" .. m:slookup("/nope") .. "]", m:lookup("/map/k2"))
+R("new errors", select(2, pcall(Map.new, mapfile, 99)), select(2, pcall(Map.new, mapfile, Map._found)),
+  select(2, pcall(Map.new)), select(2, pcall(m.lookup, m)))
+R("dates", core.http_date("Sun, 06 Nov 1994 08:49:37 GMT"), core.http_date("Sunday, 06-Nov-94 08:49:37 GMT"),
+  core.http_date("Sun Nov  6 08:49:37 1994"), core.http_date("bad"), core.imf_date("Sun Nov  6 08:49:37 1994"),
+  core.rfc850_date("Sunday, 06-Nov-94 08:49:37 GMT"), core.asctime_date("Sun Nov  6 08:49:37 1994"))
+
+core.register_init(function()
+    local s = core.backends.be.servers.s1
+    R("init", keys(core.proxies), s:get_weight(), s:get_maxconn(), s:get_addr() == "127.0.0.1:{{b1}}")
+end)
+
+core.register_task(function()
+    R("proxies", keys(core.proxies), "fe:", keys(core.frontends), "be:", keys(core.backends))
+    for _, name in ipairs({"fe", "be", "other"}) do
+        local p = core.proxies[name]
+        R("proxy", p.name, type(p.uuid), p.uuid, p:get_cap(), p:get_mode(), keys(p.servers), keys(p.listeners))
+    end
+    for _, name in ipairs({"s1", "s2"}) do
+        local s = core.backends.be.servers[name]
+        R("server", s.name, type(s.puid), s.puid, s:get_weight(), s:get_maxconn(), type(s:is_draining()), s:is_draining())
+    end
+    local function stats(t, ...)
+        local out = {}
+        for _, k in ipairs({...}) do out[#out + 1] = k .. "=" .. tostring(t[k]) end
+        return table.concat(out, " ")
+    end
+    local common = {"pxname", "svname", "iid", "sid", "type", "status", "stot", "scur", "bin", "bout"}
+    R("stats fe", stats(core.frontends.fe:get_stats(), table.unpack(common)))
+    R("stats be", stats(core.backends.be:get_stats(), "weight", "act", "bck", "lbtot", table.unpack(common)))
+    R("stats other", stats(core.proxies.other:get_stats(), table.unpack(common)))
+    R("stats s1", stats(core.backends.be.servers.s1:get_stats(), "weight", "act", "bck", table.unpack(common)))
+    R("stats s1 addr", core.backends.be.servers.s1:get_stats().addr == "127.0.0.1:{{b1}}", core.backends.be:get_stats().algo)
+    R("listener", type(core.frontends.fe.listeners.second:get_stats()))
+    local info = core.get_info()
+    R("info", type(info.Pid), type(info.CurrConns), type(info.Maxconn), type(info.Uptime_sec), type(info.Uptime))
+
+    local s = core.backends.be.servers.s1
+    for _, w in ipairs({"", "x", "5x", "-1", "257", "12 ", "-5%", "256", " 12", "50%", "300%", "100%"}) do
+        R("weight [" .. w .. "]", s:set_weight(w), s:get_weight())
+    end
+    for _, c in ipairs({"", "x", "5x", "7", "0"}) do
+        R("maxconn [" .. c .. "]", s:set_maxconn(c), s:get_maxconn())
+    end
+    -- The first message names the backend's port, which differs between runs.
+    R("addr", (s:set_addr("127.0.0.2", 81):gsub("{{b1}}", "B1")), s:get_addr())
+    R("addr", s:set_addr("127.0.0.2", "x"), s:get_addr())
+    R("addr", s:set_addr("bad!"), s:get_addr())
+    R("addr", s:set_addr("127.0.0.1", {{b1}}) ~= nil, s:get_addr() == "127.0.0.1:{{b1}}")
+    R("addr", s:set_addr("127.0.0.1", {{b1}}))
+    -- The messages differ on purpose (HAProxy: "bad argument #1 to '?' ((null))").
+    R("args", pcall(s.set_weight, s), (pcall(s.get_weight, nil)), (pcall(s.get_weight, {})))
+    s:set_drain()
+    R("drain", s:is_draining(), s:get_stats().status)
+    s:set_ready()
+    R("ready", s:is_draining(), s:get_stats().status)
+
+    R("set_map errors", select(2, pcall(core.set_map, "/none.map", "k", "v")), select(2, pcall(core.del_map, "/none.map", "k")),
+      select(2, pcall(core.add_acl, "/none.acl", "k")), select(2, pcall(core.del_acl, "/none.acl", "k")),
+      select(2, pcall(core.set_map, mapfile, "k")))
+    R("set_map", core.set_map(mapfile, "/map/new", "NEW"), core.set_map(mapfile, "/map/keep", "KEPT"),
+      core.del_map(mapfile, "/map/old"), core.del_map(mapfile, "/map/never"))
+    R("after", m:lookup("/map/new/x"), m:lookup("/map/keep"), m:lookup("/map/old"))
+    R("runtime new", select(2, pcall(Map.new, mapfile, Map._str)))
+
+    s:set_maint()
+    R("maint", s:get_stats().status)
+    R("ready")
+end)
+"#;
+
+/// The `R ...` lines of a run, in order.
+fn reports(p: &Proxy) -> Vec<String> {
+    p.lines()
+        .into_iter()
+        .filter_map(|l| l.text.split_once(" : R ").map(|(_, r)| r.to_string()))
+        .collect()
+}
+
+fn get(port: u16, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\n\r\n").unwrap();
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).unwrap();
+    let text = String::from_utf8_lossy(&resp).into_owned();
+    let status = text.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_string();
+    (status, body)
+}
+
+#[test]
+fn proxies_servers_and_maps_as_haproxy_shows_and_changes_them() {
+    let (one, two) = (Backend::http(b"one"), Backend::http(b"two"));
+    let mut runs = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let p = ProxyBuilder::new(CONFIG)
+            .bin(&bin)
+            .file("world.lua", SCRIPT)
+            .file("paths.map", MAP)
+            .port("b1", one.port())
+            .port("b2", two.port())
+            .start();
+        p.wait_for_line(|l| l.ends_with(" : R ready"), DEADLINE);
+        // The task put s1 in maintenance: every request goes to s2.
+        let before = one.stats().requests();
+        for _ in 0..4 {
+            assert_eq!(get(p.port("fe"), "/"), (200, "two".to_string()), "{}", bin.display());
+        }
+        assert_eq!(one.stats().requests(), before, "{}: s1 is in maintenance", bin.display());
+        // core.set_map / del_map reached the configuration's converter.
+        for (path, want) in [("/map/new/a", "NEW"), ("/map/keep", "KEPT"), ("/map/old", "none"), ("/map/k2", "spaced value")] {
+            assert_eq!(get(p.port("fe"), path), (200, want.to_string()), "{}: {path}", bin.display());
+        }
+        runs.push((bin, reports(&p)));
+    }
+    let (_, ours) = &runs[0];
+    let want_some = [
+        "body nil nil nil",
+        "consts 2 3 6 7 8 9 10 11 12 6 0",
+        "init be,fe,other 10 0 true",
+        "proxy be string 2 backend http s1,s2 ",
+        "proxy other string 3 proxy tcp x sock-1",
+        "server s1 string 1 10 0 number 0",
+        "weight [50%] nil 5",
+        "drain 1 DRAIN",
+        "after NEW KEPT nil",
+        "maint MAINT",
+    ];
+    for w in want_some {
+        assert!(ours.iter().any(|l| l == w), "missing {w:?} in\n{}", ours.join("\n"));
+    }
+    if let [(_, ours), (_, theirs)] = &runs[..] {
+        for (a, b) in ours.iter().zip(theirs) {
+            assert_eq!(a, b, "moonproxy vs HAProxy 2.6");
+        }
+        assert_eq!(ours.len(), theirs.len(), "moonproxy:\n{}\nHAProxy:\n{}", ours.join("\n"), theirs.join("\n"));
+    }
+}
