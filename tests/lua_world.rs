@@ -120,17 +120,31 @@ core.register_task(function()
     R("after", m:lookup("/map/new/x"), m:lookup("/map/keep"), m:lookup("/map/old"))
     R("runtime new", select(2, pcall(Map.new, mapfile, Map._str)))
 
+    local x = core.backends.other.servers.x
+    -- (The stats status of a server without `check` forced DOWN is not compared:
+    -- moonproxy's stats still say "no check" there, HAProxy "DOWN".)
+    x:check_force_nolb()
+    R("nolb", core.backends.other:get_stats().act)
+    x:check_force_down()
+    R("down", core.backends.other:get_stats().act)
+    x:check_force_up()
+    R("up", core.backends.other:get_stats().act)
+    R("agent", x:agent_enable(), x:agent_disable(), x:agent_force_up(), x:agent_force_down())
+
     s:set_maint()
     R("maint", s:get_stats().status)
     R("ready")
 end)
 "#;
 
-/// The `R ...` lines of a run, in order.
+/// The `R ...` lines of a run and the server state messages, in order.
 fn reports(p: &Proxy) -> Vec<String> {
     p.lines()
         .into_iter()
-        .filter_map(|l| l.text.split_once(" : R ").map(|(_, r)| r.to_string()))
+        .filter_map(|l| {
+            let (_, rest) = l.text.split_once(" : ")?;
+            (rest.starts_with("R ") || rest.starts_with("Server ")).then(|| rest.to_string())
+        })
         .collect()
 }
 
@@ -173,16 +187,18 @@ fn proxies_servers_and_maps_as_haproxy_shows_and_changes_them() {
     }
     let (_, ours) = &runs[0];
     let want_some = [
-        "body nil nil nil",
-        "consts 2 3 6 7 8 9 10 11 12 6 0",
-        "init be,fe,other 10 0 true",
-        "proxy be string 2 backend http s1,s2 ",
-        "proxy other string 3 proxy tcp x sock-1",
-        "server s1 string 1 10 0 number 0",
-        "weight [50%] nil 5",
-        "drain 1 DRAIN",
-        "after NEW KEPT nil",
-        "maint MAINT",
+        "R body nil nil nil",
+        "R consts 2 3 6 7 8 9 10 11 12 6 0",
+        "R init be,fe,other 10 0 true",
+        "R proxy be string 2 backend http s1,s2 ",
+        "R proxy other string 3 proxy tcp x sock-1",
+        "R server s1 string 1 10 0 number 0",
+        "R weight [50%] nil 5",
+        "R drain 1 DRAIN",
+        "R after NEW KEPT nil",
+        "R maint MAINT",
+        "R down 0",
+        "Server other/x is DOWN, changed from Lua script. 0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.",
     ];
     for w in want_some {
         assert!(ours.iter().any(|l| l == w), "missing {w:?} in\n{}", ours.join("\n"));
