@@ -58,6 +58,10 @@ local m = Map.new(mapfile, Map._beg)
 R("lookup", m:lookup("/map/keep/x"), m:lookup("/nope"), "[" .. m:slookup("/nope") .. "]", m:lookup("/map/k2"))
 R("new errors", select(2, pcall(Map.new, mapfile, 99)), select(2, pcall(Map.new, mapfile, Map._found)),
   select(2, pcall(Map.new)), select(2, pcall(m.lookup, m)))
+local ipm = Map.new(os.getenv("WORLD_DIR") .. "/ip.map", Map._ip)
+local intm = Map.new(os.getenv("WORLD_DIR") .. "/int.map", Map._int)
+R("ip map", ipm:lookup("10.1.2.3"), ipm:lookup("10.2.0.1"), ipm:lookup("11.0.0.1"), ipm:lookup("garbage"))
+R("int map", intm:lookup("5"), intm:lookup(15), (pcall(intm.lookup, intm, "x")), intm:lookup(1), (pcall(intm.lookup, intm, 7.5)))
 R("dates", core.http_date("Sun, 06 Nov 1994 08:49:37 GMT"), core.http_date("Sunday, 06-Nov-94 08:49:37 GMT"),
   core.http_date("Sun Nov  6 08:49:37 1994"), core.http_date("bad"), core.imf_date("Sun Nov  6 08:49:37 1994"),
   core.rfc850_date("Sunday, 06-Nov-94 08:49:37 GMT"), core.asctime_date("Sun Nov  6 08:49:37 1994"))
@@ -65,6 +69,7 @@ R("dates", core.http_date("Sun, 06 Nov 1994 08:49:37 GMT"), core.http_date("Sund
 core.register_init(function()
     local s = core.backends.be.servers.s1
     R("init", keys(core.proxies), s:get_weight(), s:get_maxconn(), s:get_addr() == "127.0.0.1:{{b1}}")
+    R("init map", Map.new(mapfile, Map._str):lookup("/map/keep"))
 end)
 
 core.register_task(function()
@@ -169,6 +174,8 @@ fn proxies_servers_and_maps_as_haproxy_shows_and_changes_them() {
             .bin(&bin)
             .file("world.lua", SCRIPT)
             .file("paths.map", MAP)
+            .file("ip.map", "10.0.0.0/8 net8\n10.1.0.0/16 net16\n")
+            .file("int.map", "5 five\n10:20 range\n")
             .port("b1", one.port())
             .port("b2", two.port())
             .start();
@@ -190,6 +197,9 @@ fn proxies_servers_and_maps_as_haproxy_shows_and_changes_them() {
         "R body nil nil nil",
         "R consts 2 3 6 7 8 9 10 11 12 6 0",
         "R init be,fe,other 10 0 true",
+        "R ip map net16 net8 nil nil",
+        "R int map five range false nil false",
+        "R init map KEEP",
         "R proxy be string 2 backend http s1,s2 ",
         "R proxy other string 3 proxy tcp x sock-1",
         "R server s1 string 1 10 0 number 0",

@@ -57,6 +57,11 @@ impl MapFile {
         Ok(MapFile { pat, method, out, compiled: Mutex::new(compiled) })
     }
 
+    /// The match method of the keys.
+    pub fn method(&self) -> Method {
+        self.method
+    }
+
     /// The shared entries this map reads.
     pub fn pattern_ref(&self) -> &Arc<PatRef> {
         &self.pat

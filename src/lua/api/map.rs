@@ -14,7 +14,9 @@
 //!   read: `'new': failed to open pattern file <f>.`. Once the process serves, 2.6
 //!   refuses to load: `'new': map: cannot load map at runtime.` (so does moonproxy).
 //! * `m:lookup(key)` gives the value as a string or nil; `m:slookup(key)` gives "" for
-//!   nil. Both need exactly 2 arguments (`'lookup' needs 2 arguments`).
+//!   nil. Both need exactly 2 arguments (`'lookup' needs 2 arguments`). The key of an
+//!   `_int` map must be an integer (or a numeric string); 2.6 then says `bad argument
+//!   #1 to 'lookup' (number expected, got string)`, moonproxy `#2`.
 //! * `core.set_map(file, key, value)` sets the value of every entry with this key, or
 //!   appends one; `core.del_map(file, key)` removes the entries with this key;
 //!   `core.add_acl(file, pattern)` appends one; `core.del_acl(file, pattern)` removes
@@ -108,8 +110,12 @@ fn lookup(ctx: &mut CallCtx, name: &str) -> Result<Option<Vec<u8>>, LuaError> {
         return Err(LuaError::runtime(format!("'{name}' needs 2 arguments")));
     }
     let map = ctx.check_self(&MAP)?.clone();
-    let key = ctx.check_lstring(2)?;
-    Ok(map.lookup(Sample::str(key)).map(|v| match v {
+    // An `_int` map takes an integer key (a numeric string too), as in 2.6.
+    let key = match map.method() {
+        Method::Int => Sample::Sint(ctx.integer(2)?),
+        _ => Sample::str(ctx.check_lstring(2)?),
+    };
+    Ok(map.lookup(key).map(|v| match v {
         Sample::Str(b) | Sample::Bin(b) => b,
         other => format!("{other:?}").into_bytes(),
     }))
