@@ -220,3 +220,54 @@ fn proxies_servers_and_maps_as_haproxy_shows_and_changes_them() {
         assert_eq!(ours.len(), theirs.len(), "moonproxy:\n{}\nHAProxy:\n{}", ours.join("\n"), theirs.join("\n"));
     }
 }
+
+const SHUT_CONFIG: &str = "\
+global
+    lua-load {{dir}}/shut.lua
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+listen t
+    bind 127.0.0.1:{{t}}
+    server x 127.0.0.1:{{echo}}
+    server y 127.0.0.1:{{echo}} backup
+";
+
+const SHUT_SCRIPT: &str = r#"
+core.register_task(function()
+    local t = core.proxies.t
+    local x = t.servers.x
+    while x:get_stats().scur == 0 do core.msleep(10) end
+    t:shut_bcksess()
+    core.Alert("R bck " .. tostring(x:get_stats().scur))
+    core.msleep(500)
+    x:shut_sess()
+    core.Alert("R shut")
+end)
+"#;
+
+#[test]
+fn shut_sess_kills_the_servers_streams_and_shut_bcksess_only_the_backups() {
+    let echo = Backend::echo();
+    for bin in moonproxy_and_haproxy() {
+        let p = ProxyBuilder::new(SHUT_CONFIG)
+            .bin(&bin)
+            .file("shut.lua", SHUT_SCRIPT)
+            .port("echo", echo.port())
+            .start();
+        let mut c = p.connect("t");
+        c.set_timeout(DEADLINE);
+        c.send(b"one\n");
+        assert_eq!(c.recv_exact(4), b"one\n");
+        p.wait_for_line(|l| l.ends_with(" : R bck 1"), DEADLINE);
+        c.send(b"two\n");
+        assert_eq!(c.recv_exact(4), b"two\n", "{}: shut_bcksess left the active server's stream", bin.display());
+        p.wait_for_line(|l| l.ends_with(" : R shut"), DEADLINE);
+        // Well before the proxy's own timeouts.
+        c.set_timeout(std::time::Duration::from_secs(5));
+        let (rest, how) = c.recv_until_close();
+        assert!(rest.is_empty() && how != CloseKind::Timeout, "{}: shut_sess closes the client's connection ({how:?})", bin.display());
+    }
+}

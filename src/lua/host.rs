@@ -42,10 +42,25 @@ pub trait WorldView {
         None
     }
 
+    /// Kills the streams using a server (`Server.shut_sess`) or the backup servers of a
+    /// backend (`Proxy.shut_bcksess`), once the resume is over; `false`: not available.
+    fn shut_sessions(&mut self, _which: Sessions) -> bool {
+        false
+    }
+
     /// Applies a `Server` method's change (arguments already checked); `Err` is raised.
     fn server_op(&mut self, _cx: &mut Ctx<'_>, _proxy: usize, _server: usize, _op: ServerOp) -> Result<(), String> {
         Err("not available here".into())
     }
+}
+
+/// Streams to kill (`Server.shut_sess`, `Proxy.shut_bcksess`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sessions {
+    /// Those on server `.1` of backend `.0`.
+    Server(usize, usize),
+    /// Those on the backup servers of a backend.
+    Backup(usize),
 }
 
 /// Whose stats a stats table shows (proxy and server/listener indexes, from 0).

@@ -59,6 +59,8 @@ pub struct World {
     pub debug: bool,
     /// The Lua engine and its tasks (`lua-load` in the configuration).
     pub lua: Option<super::lua::LuaRt>,
+    /// Streams a Lua script asked to kill (`Server.shut_sess`), killed after its resume.
+    lua_kills: Vec<crate::lua::host::Sessions>,
     next_stream_id: u64,
     phase: Phase,
     paused_by_signal: bool,
@@ -96,6 +98,7 @@ impl World {
             hard_stop_after,
             debug: false,
             lua: None,
+            lua_kills: Vec::new(),
             next_stream_id: 0,
             phase: Phase::Running,
             paused_by_signal: false,
@@ -370,6 +373,35 @@ impl World {
         }
     }
 
+    /// After a Lua resume: kills the streams the script asked to kill, and wakes the
+    /// queued streams handed the slots its server changes freed.
+    fn after_lua(&mut self, cx: &mut Ctx<'_>) {
+        use crate::lua::host::Sessions;
+        let mut doomed = Vec::new();
+        for which in std::mem::take(&mut self.lua_kills) {
+            for (key, s) in self.streams.iter() {
+                let hit = match (which, s.backend, s.server_index()) {
+                    (Sessions::Server(be, srv), Some(b), Some(i)) => b == be && i == srv,
+                    (Sessions::Backup(be), Some(b), Some(i)) => {
+                        b == be && self.farm.backends[be].as_ref().is_some_and(|b| b.servers()[i].is_backup())
+                    }
+                    _ => false,
+                };
+                if hit {
+                    doomed.push(key);
+                }
+            }
+        }
+        for key in doomed {
+            if let Some(s) = self.streams.get_mut(key) {
+                let mut env = Env { cx, key, proxies: &mut self.proxies, pool: &mut self.farm };
+                s.kill(&mut env, Cause::Killed);
+                self.finish(cx, key);
+            }
+        }
+        self.hand_out_slots(cx);
+    }
+
     fn hard_stop(&mut self, cx: &mut Ctx<'_>) {
         for key in self.streams.keys() {
             if let Some(s) = self.streams.get_mut(key) {
@@ -442,10 +474,10 @@ impl Handler for World {
             TimerTarget::Entry(Kind::Listener, key) => self.accept_from(cx, key.slot),
             TimerTarget::Entry(Kind::Reserved, key) => {
                 if let Some(lua) = &mut self.lua {
-                    let mut world = super::lua::WorldParts::new(&mut self.proxies, &mut self.farm, &self.listeners, &self.logs, (self.actconn, self.maxconn));
+                    let mut world = super::lua::WorldParts::new(&mut self.proxies, &mut self.farm, &self.listeners, &self.logs, (self.actconn, self.maxconn), &mut self.lua_kills);
                     lua.timer(cx, &mut world, key, deadline);
                 }
-                self.hand_out_slots(cx); // slots freed by a script's server changes
+                self.after_lua(cx);
             }
             TimerTarget::Entry(..) => {}
             TimerTarget::Global(GlobalTimer::HardStop) => self.hard_stop(cx),
@@ -458,10 +490,10 @@ impl Handler for World {
             Kind::Listener => self.accept_from(cx, key.slot),
             Kind::Reserved => {
                 if let Some(lua) = &mut self.lua {
-                    let mut world = super::lua::WorldParts::new(&mut self.proxies, &mut self.farm, &self.listeners, &self.logs, (self.actconn, self.maxconn));
+                    let mut world = super::lua::WorldParts::new(&mut self.proxies, &mut self.farm, &self.listeners, &self.logs, (self.actconn, self.maxconn), &mut self.lua_kills);
                     lua.wake(cx, &mut world, key);
                 }
-                self.hand_out_slots(cx); // slots freed by a script's server changes
+                self.after_lua(cx);
             }
             _ => {}
         }

@@ -28,7 +28,7 @@ use crate::config::model::{Config, Mode, ServerAddr};
 use crate::lua::api::core::{core, Phase};
 use crate::lua::callback::{self, CallCtx, RustFunction};
 use crate::lua::error::LuaError;
-use crate::lua::host::{self, Field, ServerOp, ServerView, StatsOf};
+use crate::lua::host::{self, Field, ServerOp, ServerView, Sessions, StatsOf};
 use crate::lua::userdata::{self, Class};
 use crate::lua::{state, State};
 use lua54_sys as ffi;
@@ -296,10 +296,12 @@ static PROXY_METHODS: &[(&CStr, &RustFunction)] = &[
     (c"get_cap", &PROXY_GET_CAP),
     (c"get_mode", &PROXY_GET_MODE),
     (c"get_stats", &PROXY_GET_STATS),
+    (c"shut_bcksess", &PROXY_SHUT_BCKSESS),
 ];
 static PROXY_GET_CAP: RustFunction = RustFunction::new("get_cap", proxy_get_cap);
 static PROXY_GET_MODE: RustFunction = RustFunction::new("get_mode", proxy_get_mode);
 static PROXY_GET_STATS: RustFunction = RustFunction::new("get_stats", proxy_get_stats);
+static PROXY_SHUT_BCKSESS: RustFunction = RustFunction::new("shut_bcksess", proxy_shut_bcksess);
 
 fn proxy_info(r: Ref) -> Option<ProxyInfo> {
     with_topology(|t| t.proxies.get(r.proxy).cloned())
@@ -342,6 +344,19 @@ fn proxy_get_stats(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
     push_stats(ctx, StatsOf::Proxy(r.proxy))
 }
 
+/// Kills the streams on the backend's backup servers (after the running callback).
+fn proxy_shut_bcksess(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
+    let r = ctx.world_ref(RefKind::Proxy)?;
+    shut(ctx, Sessions::Backup(r.proxy))
+}
+
+fn shut(ctx: &mut CallCtx, which: Sessions) -> Result<c_int, LuaError> {
+    if !with_world(ctx, |h| h.world.shut_sessions(which))? {
+        return Err(LuaError::runtime(format!("'{}': not available here", ctx.name())));
+    }
+    Ok(0)
+}
+
 // ---- Listener -----------------------------------------------------------------------
 
 static LISTENER_METHODS: &[(&CStr, &RustFunction)] = &[(c"get_stats", &LISTENER_GET_STATS)];
@@ -363,6 +378,7 @@ static SERVER_METHODS: &[(&CStr, &RustFunction)] = &[
     (c"set_addr", &SERVER_SET_ADDR),
     (c"get_addr", &SERVER_GET_ADDR),
     (c"get_stats", &SERVER_GET_STATS),
+    (c"shut_sess", &SERVER_SHUT_SESS),
     (c"set_drain", &SERVER_SET_DRAIN),
     (c"set_maint", &SERVER_SET_MAINT),
     (c"set_ready", &SERVER_SET_READY),
@@ -382,6 +398,7 @@ static SERVER_GET_WEIGHT: RustFunction = RustFunction::new("get_weight", server_
 static SERVER_SET_ADDR: RustFunction = RustFunction::new("set_addr", server_set_addr);
 static SERVER_GET_ADDR: RustFunction = RustFunction::new("get_addr", server_get_addr);
 static SERVER_GET_STATS: RustFunction = RustFunction::new("get_stats", server_get_stats);
+static SERVER_SHUT_SESS: RustFunction = RustFunction::new("shut_sess", server_shut_sess);
 static SERVER_SET_DRAIN: RustFunction = RustFunction::new("set_drain", server_set_drain);
 static SERVER_SET_MAINT: RustFunction = RustFunction::new("set_maint", server_set_maint);
 static SERVER_SET_READY: RustFunction = RustFunction::new("set_ready", server_set_ready);
@@ -472,6 +489,12 @@ fn server_get_addr(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
 fn server_get_stats(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
     let r = ctx.world_ref(RefKind::Server)?;
     push_stats(ctx, StatsOf::Server(r.proxy, r.index))
+}
+
+/// Kills the streams using the server (after the running callback).
+fn server_shut_sess(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
+    let r = ctx.world_ref(RefKind::Server)?;
+    shut(ctx, Sessions::Server(r.proxy, r.index))
 }
 
 /// C's `strtol` on `s`: the value of the leading integer (after blanks) and the rest;

@@ -11,7 +11,7 @@ use crate::backend::{AdminState, OpState, ServerId, StateReport};
 use crate::config::model::ServerAddr;
 use crate::listener::Listener;
 use crate::lua::api::world::{addr_text, ip_port};
-use crate::lua::host::{Field, ServerOp, ServerView, StatsOf, WorldView};
+use crate::lua::host::{Field, ServerOp, ServerView, Sessions, StatsOf, WorldView};
 use crate::reactor::{Ctx, Kind};
 use crate::runtime::pool::{key_of, Farm};
 use crate::runtime::world::ProxyLog;
@@ -29,6 +29,8 @@ pub struct WorldParts<'a> {
     pub logs: &'a [ProxyLog],
     /// Live client connections and the global `maxconn` (`core.get_info`).
     pub conns: (u32, u32),
+    /// Streams to kill once the resume is over (the world owns the streams).
+    pub kills: &'a mut Vec<Sessions>,
 }
 
 impl<'a> WorldParts<'a> {
@@ -38,8 +40,9 @@ impl<'a> WorldParts<'a> {
         listeners: &'a [Listener],
         logs: &'a [ProxyLog],
         conns: (u32, u32),
+        kills: &'a mut Vec<Sessions>,
     ) -> WorldParts<'a> {
-        WorldParts { proxies, farm, listeners, logs, conns }
+        WorldParts { proxies, farm, listeners, logs, conns, kills }
     }
 
     /// Applies what a server change reports, as the world applies a check result.
@@ -179,6 +182,11 @@ impl WorldView for WorldParts<'_> {
             port,
             draining: s.admin_state() == AdminState::Drain,
         })
+    }
+
+    fn shut_sessions(&mut self, which: Sessions) -> bool {
+        self.kills.push(which);
+        true
     }
 
     fn server_op(&mut self, cx: &mut Ctx<'_>, px: usize, srv: usize, op: ServerOp) -> Result<(), String> {
