@@ -33,6 +33,9 @@ listen other
     mode tcp
     bind 127.0.0.1:{{o}}
     server x 127.0.0.1:{{b1}}
+backend static
+    balance static-rr
+    server s 127.0.0.1:{{b2}} weight 10
 ";
 
 const MAP: &str = "/map/old OLD\n/map/keep KEEP\n# comment\n\n/map/k2   spaced value  \n";
@@ -101,6 +104,8 @@ core.register_task(function()
     for _, w in ipairs({"", "x", "5x", "-1", "257", "12 ", "-5%", "256", " 12", "50%", "300%", "100%"}) do
         R("weight [" .. w .. "]", s:set_weight(w), s:get_weight())
     end
+    local st = core.backends.static.servers.s
+    R("static weights", st:set_weight("5"), st:set_weight("0"), st:set_weight("100%"), st:get_weight())
     for _, c in ipairs({"", "x", "5x", "7", "0"}) do
         R("maxconn [" .. c .. "]", s:set_maxconn(c), s:get_maxconn())
     end
@@ -196,7 +201,7 @@ fn proxies_servers_and_maps_as_haproxy_shows_and_changes_them() {
     let want_some = [
         "R body nil nil nil",
         "R consts 2 3 6 7 8 9 10 11 12 6 0",
-        "R init be,fe,other 10 0 true",
+        "R init be,fe,other,static 10 0 true",
         "R ip map net16 net8 nil nil",
         "R int map five range false nil false",
         "R init map KEEP",

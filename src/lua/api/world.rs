@@ -24,7 +24,7 @@
 //! `Listener.get_stats` gives the listener's own fields (`pxname svname scur slim stot
 //! status pid iid sid type`) where 2.6 returns a copy of unrelated fields;
 //! `tostring(obj)` is Lua's `table: 0x...` (HAProxy: `HAProxy class Server`).
-use crate::config::model::{Config, Mode, ServerAddr};
+use crate::config::model::{Balance, Config, Mode, ServerAddr};
 use crate::lua::api::core::{core, Phase};
 use crate::lua::callback::{self, CallCtx, RustFunction};
 use crate::lua::error::LuaError;
@@ -53,6 +53,9 @@ pub struct ProxyInfo {
     pub frontend: bool,
     pub backend: bool,
     pub mode: Mode,
+    /// A static load-balancing algorithm (`static-rr`, map-based hashing): weights can
+    /// only be switched between 0 and the configured one at run time.
+    pub static_lb: bool,
     pub servers: Vec<ServerInfo>,
     /// Listener names: the `bind` line's `name`, else `sock-<n>` (n from 1 in the proxy).
     pub listeners: Vec<String>,
@@ -107,6 +110,13 @@ impl Topology {
                     frontend: p.cap.frontend,
                     backend: p.cap.backend,
                     mode: p.mode,
+                    static_lb: match p.balance {
+                        Balance::StaticRr => true,
+                        Balance::Source | Balance::Uri(_) | Balance::UrlParam { .. } | Balance::Hdr { .. } => {
+                            !p.hash_type.consistent
+                        }
+                        Balance::RoundRobin | Balance::LeastConn | Balance::First | Balance::Random { .. } => false,
+                    },
                     servers,
                     listeners,
                 }
@@ -515,8 +525,16 @@ fn strtol(s: &str) -> Option<(i64, &str)> {
 }
 
 /// The CLI's weight syntax (`N` or `N%` of the configured weight), with HAProxy's
-/// messages.
-pub fn parse_weight(text: &str, initial: u32) -> Result<u32, &'static str> {
+/// messages; with a static algorithm only 0 and the configured weight are accepted.
+pub fn parse_weight(text: &str, initial: u32, static_lb: bool) -> Result<u32, &'static str> {
+    let w = parse_weight_value(text, initial)?;
+    if static_lb && w != 0 && w != initial {
+        return Err("Backend is using a static LB algorithm and only accepts weights '0%' and '100%'.");
+    }
+    Ok(w)
+}
+
+fn parse_weight_value(text: &str, initial: u32) -> Result<u32, &'static str> {
     if text.is_empty() {
         return Err("Require <weight> or <weight%>.");
     }
@@ -549,8 +567,12 @@ pub fn parse_maxconn(text: &str) -> Result<u32, &'static str> {
 fn server_set_weight(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
     let r = ctx.world_ref(RefKind::Server)?;
     let text = String::from_utf8_lossy(&ctx.check_lstring(2)?).into_owned();
-    let initial = with_topology(|t| t.proxies.get(r.proxy).and_then(|p| p.servers.get(r.index)).map(|s| s.weight));
-    match parse_weight(&text, initial.unwrap_or(1)) {
+    let (initial, static_lb) = with_topology(|t| {
+        let p = t.proxies.get(r.proxy)?;
+        Some((p.servers.get(r.index)?.weight, p.static_lb))
+    })
+    .unwrap_or((1, false));
+    match parse_weight(&text, initial, static_lb) {
         Ok(w) => {
             server_change(ctx, ServerOp::Weight(w))?;
             push_outcome(ctx, None)
@@ -725,17 +747,22 @@ mod tests {
     /// Messages and values from HAProxy 2.6 (`Server.set_weight` / `set_maxconn`).
     #[test]
     fn weights_and_maxconn_parse_as_haproxy() {
-        assert_eq!(parse_weight("", 10), Err("Require <weight> or <weight%>."));
-        assert_eq!(parse_weight("x", 10), Err("Empty weight string empty or preceded by garbage"));
-        assert_eq!(parse_weight("5x", 10), Err("Trailing garbage in weight string"));
-        assert_eq!(parse_weight("12 ", 10), Err("Trailing garbage in weight string"));
-        assert_eq!(parse_weight("-1", 10), Err("Absolute weight can only be between 0 and 256 inclusive."));
-        assert_eq!(parse_weight("257", 10), Err("Absolute weight can only be between 0 and 256 inclusive."));
-        assert_eq!(parse_weight("-5%", 10), Err("Relative weight must be positive."));
-        assert_eq!(parse_weight("256", 10), Ok(256));
-        assert_eq!(parse_weight(" 12", 10), Ok(12));
-        assert_eq!(parse_weight("50%", 10), Ok(5));
-        assert_eq!(parse_weight("300%", 10), Ok(30));
+        assert_eq!(parse_weight_value("", 10), Err("Require <weight> or <weight%>."));
+        assert_eq!(parse_weight_value("x", 10), Err("Empty weight string empty or preceded by garbage"));
+        assert_eq!(parse_weight_value("5x", 10), Err("Trailing garbage in weight string"));
+        assert_eq!(parse_weight_value("12 ", 10), Err("Trailing garbage in weight string"));
+        assert_eq!(parse_weight_value("-1", 10), Err("Absolute weight can only be between 0 and 256 inclusive."));
+        assert_eq!(parse_weight_value("257", 10), Err("Absolute weight can only be between 0 and 256 inclusive."));
+        assert_eq!(parse_weight_value("-5%", 10), Err("Relative weight must be positive."));
+        assert_eq!(parse_weight_value("256", 10), Ok(256));
+        assert_eq!(parse_weight_value(" 12", 10), Ok(12));
+        assert_eq!(parse_weight_value("50%", 10), Ok(5));
+        assert_eq!(parse_weight_value("300%", 10), Ok(30));
+        let stat = "Backend is using a static LB algorithm and only accepts weights '0%' and '100%'.";
+        assert_eq!(parse_weight("5", 10, true), Err(stat));
+        assert_eq!(parse_weight("0", 10, true), Ok(0));
+        assert_eq!(parse_weight("100%", 10, true), Ok(10));
+        assert_eq!(parse_weight("5", 10, false), Ok(5));
         assert_eq!(parse_maxconn(""), Err("Require <maxconn>."));
         assert_eq!(parse_maxconn("x"), Err("maxconn string empty or preceded by garbage"));
         assert_eq!(parse_maxconn("5x"), Err("Trailing garbage in maxconn string"));
