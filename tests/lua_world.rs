@@ -276,3 +276,83 @@ fn shut_sess_kills_the_servers_streams_and_shut_bcksess_only_the_backups() {
         assert!(rest.is_empty() && how != CloseKind::Timeout, "{}: shut_sess closes the client's connection ({how:?})", bin.display());
     }
 }
+
+const CHECK_CONFIG: &str = "\
+global
+    lua-load {{dir}}/check.lua
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{fe}}
+    default_backend be
+backend be
+    server s1 127.0.0.1:{{refused}} check inter 100 fall 1 rise 1
+";
+
+/// The check fails (connection refused): the server goes DOWN, then the script disables
+/// the check, forces the server UP, and enables the check again.
+const CHECK_SCRIPT: &str = r#"
+local function R(...)
+    local t = {}
+    for i = 1, select('#', ...) do t[#t + 1] = tostring((select(i, ...))) end
+    core.Alert("R " .. table.concat(t, " "))
+end
+core.register_task(function()
+    local s = core.backends.be.servers.s1
+    local function wait(status)
+        for _ = 1, 300 do
+            if s:get_stats().status == status then return status end
+            core.msleep(10)
+        end
+        return "never " .. status
+    end
+    R("first", wait("DOWN"), s:get_stats().check_status)
+    -- The server stays DOWN (the backend's `act` counts usable servers); its status
+    -- is not compared here: moonproxy's stats say "no check" for a DOWN server without
+    -- a check, HAProxy "DOWN".
+    s:check_disable()
+    R("disabled", core.backends.be:get_stats().act, s:get_stats().check_status)
+    core.msleep(400)
+    R("still", core.backends.be:get_stats().act)
+    s:check_force_up()
+    R("forced up", s:get_stats().status, s:get_stats().check_status)
+    core.msleep(400)
+    R("stays up", s:get_stats().status)
+    s:check_enable()
+    R("enabled", (s:get_stats().status:gsub(" .*", "")), s:get_stats().check_status)
+    R("again", wait("DOWN"))
+    R("done")
+end)
+"#;
+
+#[test]
+fn check_disable_and_enable_as_haproxy() {
+    let refused = RefusingPort::new();
+    let mut runs = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let p = ProxyBuilder::new(CHECK_CONFIG)
+            .bin(&bin)
+            .file("check.lua", CHECK_SCRIPT)
+            .port("refused", refused.port())
+            .start();
+        p.wait_for_line(|l| l.ends_with(" : R done"), DEADLINE);
+        let lines: Vec<String> = reports(&p).into_iter().filter(|l| l.starts_with("R ")).collect();
+        runs.push(lines);
+    }
+    let want = [
+        "R first DOWN L4CON",
+        "R disabled 0 nil",
+        "R still 0",
+        "R forced up no check nil",
+        "R stays up no check",
+        "R enabled UP L4CON",
+        "R again DOWN",
+        "R done",
+    ];
+    for run in &runs {
+        assert_eq!(run, &want);
+    }
+}

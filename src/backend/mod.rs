@@ -272,6 +272,9 @@ pub struct Server {
     /// takes no new load-balanced traffic (HAProxy's "stopping" state).
     stopping: bool,
     check: Option<HealthCheck>,
+    /// The health check while disabled at run time (Lua's `check_disable`): the server
+    /// then behaves and shows as one without `check`.
+    disabled_check: Option<HealthCheck>,
     served: u32,
     queue: Queue,
     counters: ServerCounters,
@@ -291,6 +294,7 @@ impl Server {
             op: OpState::Up,
             stopping: false,
             check: s.check.as_ref().map(HealthCheck::new),
+            disabled_check: None,
             served: 0,
             queue: Queue::default(),
             counters: ServerCounters::default(),
@@ -1155,6 +1159,22 @@ impl Backend {
             report.assigned.push(d);
         }
         report
+    }
+
+    /// Disables or re-enables a server's health check (`check_disable`/`check_enable`).
+    /// While disabled, check results are ignored and the server shows as one without
+    /// `check`; its state stays what it was. Re-enabled, the check resumes from the
+    /// server's current state (a failing check then takes it DOWN as usual).
+    pub fn set_check_enabled(&mut self, id: ServerId, enabled: bool) {
+        let s = &mut self.servers[id.0];
+        if enabled {
+            if let Some(mut c) = s.disabled_check.take() {
+                c.force(s.op == OpState::Up);
+                s.check = Some(c);
+            }
+        } else if let Some(c) = s.check.take() {
+            s.disabled_check = Some(c);
+        }
     }
 
     /// Changes where a server's new connections go (existing ones stay).

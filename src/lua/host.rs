@@ -104,6 +104,8 @@ pub enum ServerOp {
     Drain,
     Maint,
     Ready,
+    /// `check_enable`, `check_disable`.
+    CheckEnabled(bool),
     /// `check_force_up`, `check_force_nolb`, `check_force_down`.
     ForceUp,
     ForceNolb,

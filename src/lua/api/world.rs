@@ -392,6 +392,8 @@ static SERVER_METHODS: &[(&CStr, &RustFunction)] = &[
     (c"set_drain", &SERVER_SET_DRAIN),
     (c"set_maint", &SERVER_SET_MAINT),
     (c"set_ready", &SERVER_SET_READY),
+    (c"check_enable", &SERVER_CHECK_ENABLE),
+    (c"check_disable", &SERVER_CHECK_DISABLE),
     (c"check_force_up", &SERVER_CHECK_FORCE_UP),
     (c"check_force_nolb", &SERVER_CHECK_FORCE_NOLB),
     (c"check_force_down", &SERVER_CHECK_FORCE_DOWN),
@@ -412,6 +414,8 @@ static SERVER_SHUT_SESS: RustFunction = RustFunction::new("shut_sess", server_sh
 static SERVER_SET_DRAIN: RustFunction = RustFunction::new("set_drain", server_set_drain);
 static SERVER_SET_MAINT: RustFunction = RustFunction::new("set_maint", server_set_maint);
 static SERVER_SET_READY: RustFunction = RustFunction::new("set_ready", server_set_ready);
+static SERVER_CHECK_ENABLE: RustFunction = RustFunction::new("check_enable", server_check_enable);
+static SERVER_CHECK_DISABLE: RustFunction = RustFunction::new("check_disable", server_check_disable);
 static SERVER_CHECK_FORCE_UP: RustFunction = RustFunction::new("check_force_up", server_check_force_up);
 static SERVER_CHECK_FORCE_NOLB: RustFunction = RustFunction::new("check_force_nolb", server_check_force_nolb);
 static SERVER_CHECK_FORCE_DOWN: RustFunction = RustFunction::new("check_force_down", server_check_force_down);
@@ -638,6 +642,8 @@ macro_rules! state_change {
 state_change!(server_set_drain, ServerOp::Drain);
 state_change!(server_set_maint, ServerOp::Maint);
 state_change!(server_set_ready, ServerOp::Ready);
+state_change!(server_check_enable, ServerOp::CheckEnabled(true));
+state_change!(server_check_disable, ServerOp::CheckEnabled(false));
 state_change!(server_check_force_up, ServerOp::ForceUp);
 state_change!(server_check_force_nolb, ServerOp::ForceNolb);
 state_change!(server_check_force_down, ServerOp::ForceDown);

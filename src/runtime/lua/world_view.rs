@@ -205,6 +205,10 @@ impl WorldView for WorldParts<'_> {
                 self.farm.idle.purge_server(cx, px, srv);
                 StateReport::default()
             }
+            ServerOp::CheckEnabled(on) => {
+                b.set_check_enabled(id, on);
+                StateReport::default()
+            }
             ServerOp::Drain => b.set_admin_state(id, AdminState::Drain),
             ServerOp::Maint => b.set_admin_state(id, AdminState::Maint),
             ServerOp::Ready => b.set_admin_state(id, AdminState::Ready),
