@@ -12,7 +12,7 @@ pub mod addr;
 pub mod blocking;
 pub mod concat;
 pub mod core;
+pub mod map;
 pub mod regex;
 pub mod text;
 pub mod world;
-pub mod map;
