@@ -56,6 +56,7 @@ end
 local mapfile = os.getenv("WORLD_DIR") .. "/paths.map"
 
 R("body", type(core.proxies), type(core.frontends), type(core.backends))
+R("body info", type(core.get_info().Pid), type(core.get_info().Uptime_sec), type(core.get_info().Name))
 R("consts", Map._int, Map._ip, Map._str, Map._beg, Map._sub, Map._dir, Map._dom, Map._end, Map._reg, Map.str, Map._found)
 local m = Map.new(mapfile, Map._beg)
 R("lookup", m:lookup("/map/keep/x"), m:lookup("/nope"), "[" .. m:slookup("/nope") .. "]", m:lookup("/map/k2"))
@@ -73,6 +74,7 @@ core.register_init(function()
     local s = core.backends.be.servers.s1
     R("init", keys(core.proxies), s:get_weight(), s:get_maxconn(), s:get_addr() == "127.0.0.1:{{b1}}")
     R("init map", Map.new(mapfile, Map._str):lookup("/map/keep"))
+    R("init info", type(core.get_info().Pid), type(core.get_info().Version))
 end)
 
 core.register_task(function()
@@ -205,6 +207,8 @@ fn proxies_servers_and_maps_as_haproxy_shows_and_changes_them() {
         "R ip map net16 net8 nil nil",
         "R int map five range false nil false",
         "R init map KEEP",
+        "R body info number number string",
+        "R init info number string",
         "R proxy be string 2 backend http s1,s2 ",
         "R proxy other string 3 proxy tcp x sock-1",
         "R server s1 string 1 10 0 number 0",

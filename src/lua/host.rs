@@ -32,7 +32,8 @@ pub trait WorldView {
         None
     }
 
-    /// The `show info` fields this process has (`core.get_info`).
+    /// The `show info` fields read from the runtime's tables (`core.get_info` adds the
+    /// process's own: name, version, pid, uptime...).
     fn info(&self, _now: std::time::Instant) -> Vec<(&'static str, Field)> {
         Vec::new()
     }

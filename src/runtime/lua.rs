@@ -43,7 +43,7 @@ pub fn boot(config: &Config, opts: EngineOptions) -> Result<Option<Engine>, Boot
     }
     // What core.proxies and friends stand for, and the start for core.get_info.
     crate::lua::api::world::set_topology(crate::lua::api::world::Topology::from_config(config));
-    world_view::mark_start();
+    crate::lua::api::world::mark_start();
     let engine = match Engine::new(settings, opts) {
         Ok(e) => e,
         Err(e) => {

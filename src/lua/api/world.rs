@@ -15,8 +15,9 @@
 //!   ([`crate::lua::host::WorldView`]): stats tables with `show stat`'s field names
 //!   (non-empty fields only, numbers as integers), the servers' state. In
 //!   `register_init` functions, which moonproxy runs before the reactor exists, the
-//!   getters read the configuration (what the server is at that time), and the stats
-//!   and the setters raise `not available in register_init functions`.
+//!   getters read the configuration (what the server is at that time), `core.get_info`
+//!   gives the process's own fields only, and the stats and the setters raise `not
+//!   available before the process serves`.
 //!
 //! Deviations from 2.6, all in what a script sees of a misuse: calling a method on
 //! something else than its object says `bad argument #1 to 'get_weight' (Server
@@ -36,6 +37,8 @@ use std::cell::RefCell;
 use std::ffi::CStr;
 use std::net::IpAddr;
 use std::os::raw::c_int;
+use std::sync::OnceLock;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 // ---- the structure, from the configuration ---------------------------------------
 
@@ -224,7 +227,7 @@ impl CallCtx {
 /// (no reactor yet) and elsewhere without one, the error names the method.
 fn with_world<R>(ctx: &CallCtx, f: impl for<'h, 'r> FnOnce(&mut host::Host<'h, 'r>) -> R) -> Result<R, LuaError> {
     host::with_host(f).ok_or_else(|| {
-        LuaError::runtime(format!("'{}': not available in register_init functions", ctx.name()))
+        LuaError::runtime(format!("'{}': not available before the process serves (lua-load bodies, register_init functions)", ctx.name()))
     })
 }
 
@@ -676,9 +679,36 @@ static CORE_FUNCTIONS: [(&str, &RustFunction); 5] = [
     ("asctime_date", &ASCTIME_DATE),
 ];
 
-/// `core.get_info()`: the `show info` fields the process has.
+/// When the process started (`Uptime`, `Start_time_sec`).
+static START: OnceLock<(Instant, SystemTime)> = OnceLock::new();
+
+/// Records the start time (the runtime, at boot).
+pub fn mark_start() {
+    START.get_or_init(|| (Instant::now(), SystemTime::now()));
+}
+
+/// `core.get_info()`: the `show info` fields the process has. Those of the runtime's
+/// tables (connections, requests, listeners) only once it serves.
 fn get_info(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
-    let fields = with_world(ctx, |h| h.world.info(h.cx.now))?;
+    let now = Instant::now();
+    let (started, started_wall) = *START.get_or_init(|| (now, SystemTime::now()));
+    let up = now.saturating_duration_since(started).as_secs();
+    let start_sec = started_wall.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let node = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default();
+    let int = |v: u64| Field::Int(i64::try_from(v).unwrap_or(i64::MAX));
+    let mut fields = vec![
+        ("Name", Field::Str("moonproxy".into())),
+        ("Version", Field::Str(crate::version::VERSION.into())),
+        ("Nbthread", Field::Int(1)),
+        ("Nbproc", Field::Int(1)),
+        ("Process_num", Field::Int(1)),
+        ("Pid", Field::Int(i64::from(std::process::id()))),
+        ("Uptime", Field::Str(format!("{}d {}h{:02}m{:02}s", up / 86400, up / 3600 % 24, up / 60 % 60, up % 60))),
+        ("Uptime_sec", int(up)),
+        ("Start_time_sec", int(start_sec)),
+        ("node", Field::Str(node)),
+    ];
+    fields.extend(host::with_host(|h| h.world.info(h.cx.now)).unwrap_or_default());
     ctx.push_fields(&fields)?;
     Ok(1)
 }

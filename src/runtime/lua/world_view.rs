@@ -17,8 +17,7 @@ use crate::runtime::pool::{key_of, Farm};
 use crate::runtime::world::ProxyLog;
 use crate::stats::snapshot::{self, RowKind, Value, View};
 use crate::stream::proxy::ProxyRt;
-use std::sync::OnceLock;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 /// The world as Lua callbacks see it during a resume: the runtime's tables, borrowed
 /// from [`crate::runtime::world::World`] next to its `lua` field.
@@ -89,14 +88,6 @@ impl<'a> WorldParts<'a> {
     }
 }
 
-/// When the process started (`Uptime`, `Start_time_sec`).
-static START: OnceLock<(Instant, SystemTime)> = OnceLock::new();
-
-/// Records the start time (at boot).
-pub fn mark_start() {
-    START.get_or_init(|| (Instant::now(), SystemTime::now()));
-}
-
 /// A stats row as `(name, value)` pairs: the non-empty cells of HAProxy's own fields
 /// (2.6's Lua tables stop at the `-` column: no extra modules' fields such as `h1_*`).
 fn row_fields(row: &snapshot::Row) -> Vec<(&'static str, Field)> {
@@ -141,25 +132,12 @@ impl WorldView for WorldParts<'_> {
         row.map(row_fields)
     }
 
-    fn info(&self, now: Instant) -> Vec<(&'static str, Field)> {
-        let (started, started_wall) = *START.get_or_init(|| (now, SystemTime::now()));
-        let up = now.saturating_duration_since(started).as_secs();
-        let start_sec = started_wall.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    fn info(&self, _now: Instant) -> Vec<(&'static str, Field)> {
         let fe = self.proxies.iter().filter(|p| p.cap.frontend);
         let (cum_conns, cum_req) = fe.fold((0u64, 0u64), |(c, r), p| (c + p.cum_fe, r + p.counters.fe.req_tot));
-        let node = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default();
         let (actconn, maxconn) = self.conns;
         let int = |v: u64| Field::Int(i64::try_from(v).unwrap_or(i64::MAX));
         vec![
-            ("Name", Field::Str("moonproxy".into())),
-            ("Version", Field::Str(crate::version::VERSION.into())),
-            ("Nbthread", Field::Int(1)),
-            ("Nbproc", Field::Int(1)),
-            ("Process_num", Field::Int(1)),
-            ("Pid", Field::Int(i64::from(std::process::id()))),
-            ("Uptime", Field::Str(format!("{}d {}h{:02}m{:02}s", up / 86400, up / 3600 % 24, up / 60 % 60, up % 60))),
-            ("Uptime_sec", int(up)),
-            ("Start_time_sec", int(start_sec)),
             ("Maxconn", Field::Int(i64::from(maxconn))),
             ("Hard_maxconn", Field::Int(i64::from(maxconn))),
             ("CurrConns", Field::Int(i64::from(actconn))),
@@ -167,7 +145,6 @@ impl WorldView for WorldParts<'_> {
             ("CumReq", int(cum_req)),
             ("Listeners", int(self.listeners.len() as u64)),
             ("Stopping", Field::Int(0)),
-            ("node", Field::Str(node)),
         ]
     }
 
