@@ -14,6 +14,8 @@
 //! The process runs one reactor thread today; the store is behind a mutex anyway, so
 //! the compiled views can sit in `Send + Sync` sample arguments.
 
+use crate::sample::matching::{Matcher, Method};
+use crate::sample::{Sample, SampleType};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
@@ -221,6 +223,106 @@ impl Store {
     }
 }
 
+/// The patterns of an ACL's `-f` files as the ACL matches them: the shared entries
+/// (edited at run time by `core.add_acl`, `del_acl`, the CLI's `add acl`...) compiled
+/// with the ACL's method and flags, recompiled when they change. The ACL's own
+/// patterns (written on its line) stay in its own matcher; a sample matches the ACL
+/// when it matches either.
+#[derive(Debug)]
+pub struct AclFiles {
+    refs: Vec<Arc<PatRef>>,
+    keyword: String,
+    fetch_type: SampleType,
+    method: Method,
+    icase: bool,
+    /// `-M`: the files are maps, the patterns are their keys.
+    keys_only: bool,
+    compiled: Mutex<(Vec<u64>, Matcher)>,
+}
+
+impl AclFiles {
+    /// Loads `files` through the store (as ACL files, or as maps with `-M`) and checks
+    /// every pattern as `acl` does, naming the file and line of a bad one.
+    pub fn load(
+        files: &[String],
+        keyword: &str,
+        fetch_type: SampleType,
+        method: Method,
+        icase: bool,
+        keys_only: bool,
+    ) -> Result<AclFiles, String> {
+        let mut refs = Vec::with_capacity(files.len());
+        for f in files {
+            let r = if keys_only { store().load_map(f)? } else { store().load_acl(f)? };
+            for e in &r.entries().1 {
+                Matcher::compile(keyword, fetch_type, method, icase, &[acl_pattern(e, keys_only)])
+                    .map_err(|err| format!("{err} at line {} of file '{f}'", super::line_of(f, e.id)))?;
+            }
+            refs.push(r);
+        }
+        let (generations, matcher) = compile_acl(&refs, keyword, fetch_type, method, icase, keys_only);
+        Ok(AclFiles {
+            refs,
+            keyword: keyword.to_string(),
+            fetch_type,
+            method,
+            icase,
+            keys_only,
+            compiled: Mutex::new((generations, matcher)),
+        })
+    }
+
+    /// Whether `sample` matches one of the files' patterns, as they are now.
+    pub fn matches(&self, sample: Option<Sample>) -> bool {
+        let mut c = self.compiled.lock().unwrap_or_else(|e| e.into_inner());
+        if self.refs.iter().zip(&c.0).any(|(r, g)| r.generation() != *g) {
+            *c = compile_acl(&self.refs, &self.keyword, self.fetch_type, self.method, self.icase, self.keys_only);
+        }
+        c.1.matches(sample)
+    }
+
+    /// The files' references (`show acl`).
+    pub fn refs(&self) -> &[Arc<PatRef>] {
+        &self.refs
+    }
+}
+
+fn acl_pattern(e: &Entry, keys_only: bool) -> &str {
+    if keys_only {
+        e.key.split([' ', '\t']).next().unwrap_or(&e.key)
+    } else {
+        &e.key
+    }
+}
+
+/// Compiles the entries of every file; a pattern that does not compile (one added at
+/// run time) is left out.
+fn compile_acl(
+    refs: &[Arc<PatRef>],
+    keyword: &str,
+    fetch_type: SampleType,
+    method: Method,
+    icase: bool,
+    keys_only: bool,
+) -> (Vec<u64>, Matcher) {
+    let mut generations = Vec::with_capacity(refs.len());
+    let mut entries = Vec::new();
+    for r in refs {
+        let (g, e) = r.entries();
+        generations.push(g);
+        entries.extend(e);
+    }
+    let patterns: Vec<&str> = entries
+        .iter()
+        .map(|e| acl_pattern(e, keys_only))
+        .filter(|p| Matcher::compile(keyword, fetch_type, method, icase, &[p]).is_ok())
+        .collect();
+    let matcher = Matcher::compile(keyword, fetch_type, method, icase, &patterns)
+        .or_else(|_| Matcher::compile(keyword, fetch_type, method, icase, &[]))
+        .expect("an empty pattern list compiles for a method the ACL accepted");
+    (generations, matcher)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,6 +355,27 @@ mod tests {
         a.clear();
         assert!(a.entries().1.is_empty());
         assert!(store().load_map("/nonexistent/y.map").unwrap_err().contains("failed to open pattern file"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_acl_sees_patterns_added_and_removed_at_run_time() {
+        let dir = std::env::temp_dir().join(format!("mp-patref-acl-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("bad.acl");
+        std::fs::write(&f, "# first\n/admin\n  /private\n").unwrap();
+        let name = f.display().to_string();
+        let acl = AclFiles::load(std::slice::from_ref(&name), "path", SampleType::Str, Method::Beg, false, false).unwrap();
+        let hit = |p: &str| acl.matches(Some(Sample::str(p)));
+        assert!(hit("/admin/x") && hit("/private") && !hit("/public"));
+        let r = store().get(&name).unwrap();
+        r.add("/public", None);
+        assert!(hit("/public/x"), "an added pattern matches at once");
+        r.delete("/admin");
+        assert!(!hit("/admin/x"), "a removed one no longer does");
+        // "/admin" was deleted: the first entry left is "/private", on line 3.
+        let err = AclFiles::load(&[name], "src", SampleType::Addr, Method::Ip, false, false).unwrap_err();
+        assert!(err.ends_with(&format!("is not a valid IPv4 or IPv6 address at line 3 of file '{}'", f.display())), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
