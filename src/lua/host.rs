@@ -43,9 +43,9 @@ pub trait WorldView {
         None
     }
 
-    /// Kills the streams using a server (`Server.shut_sess`) or the backup servers of a
-    /// backend (`Proxy.shut_bcksess`), once the resume is over; `false`: not available.
-    fn shut_sessions(&mut self, _which: Sessions) -> bool {
+    /// Asks for what needs the streams or the listeners (`Server.shut_sess`,
+    /// `Proxy.pause`...), done once the resume is over; `false`: not available.
+    fn defer(&mut self, _what: Deferred) -> bool {
         false
     }
 
@@ -53,6 +53,22 @@ pub trait WorldView {
     fn server_op(&mut self, _cx: &mut Ctx<'_>, _proxy: usize, _server: usize, _op: ServerOp) -> Result<(), String> {
         Err("not available here".into())
     }
+}
+
+/// What a script asks that the world does once the resume is over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Deferred {
+    /// Kill streams (`Server.shut_sess`, `Proxy.shut_bcksess`).
+    Kill(Sessions),
+    /// `Proxy.pause`, `resume`, `stop` on a proxy (index from 0).
+    Proxy(usize, ProxyOp),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProxyOp {
+    Pause,
+    Resume,
+    Stop,
 }
 
 /// Streams to kill (`Server.shut_sess`, `Proxy.shut_bcksess`).

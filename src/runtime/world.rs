@@ -59,8 +59,11 @@ pub struct World {
     pub debug: bool,
     /// The Lua engine and its tasks (`lua-load` in the configuration).
     pub lua: Option<super::lua::LuaRt>,
-    /// Streams a Lua script asked to kill (`Server.shut_sess`), killed after its resume.
-    lua_kills: Vec<crate::lua::host::Sessions>,
+    /// What a Lua script asked that needs streams or listeners (`Server.shut_sess`,
+    /// `Proxy.pause`...), done after its resume.
+    lua_deferred: Vec<crate::lua::host::Deferred>,
+    /// Frontends paused by `Proxy.pause` (indexed like `proxies`; empty: none yet).
+    lua_paused: Vec<bool>,
     next_stream_id: u64,
     phase: Phase,
     paused_by_signal: bool,
@@ -98,7 +101,8 @@ impl World {
             hard_stop_after,
             debug: false,
             lua: None,
-            lua_kills: Vec::new(),
+            lua_deferred: Vec::new(),
+            lua_paused: Vec::new(),
             next_stream_id: 0,
             phase: Phase::Running,
             paused_by_signal: false,
@@ -113,6 +117,7 @@ impl World {
         for l in &mut self.listeners {
             let want = self.phase == Phase::Running
                 && !self.paused_by_signal
+                && !self.lua_paused.get(l.proxy).copied().unwrap_or(false)
                 && !global_full
                 && !self.proxies[l.proxy].frontend_full()
                 && !l.full();
@@ -373,12 +378,20 @@ impl World {
         }
     }
 
-    /// After a Lua resume: kills the streams the script asked to kill, and wakes the
-    /// queued streams handed the slots its server changes freed.
+    /// After a Lua resume: kills the streams the script asked to kill, pauses, resumes
+    /// or stops the frontends it asked to, and wakes the queued streams handed the slots
+    /// its server changes freed.
     fn after_lua(&mut self, cx: &mut Ctx<'_>) {
-        use crate::lua::host::Sessions;
+        use crate::lua::host::{Deferred, Sessions};
         let mut doomed = Vec::new();
-        for which in std::mem::take(&mut self.lua_kills) {
+        for what in std::mem::take(&mut self.lua_deferred) {
+            let which = match what {
+                Deferred::Kill(which) => which,
+                Deferred::Proxy(px, op) => {
+                    self.lua_proxy_op(cx, px, op);
+                    continue;
+                }
+            };
             for (key, s) in self.streams.iter() {
                 let hit = match (which, s.backend, s.server_index()) {
                     (Sessions::Server(be, srv), Some(b), Some(i)) => b == be && i == srv,
@@ -400,6 +413,29 @@ impl World {
             }
         }
         self.hand_out_slots(cx);
+    }
+
+    /// `Proxy.pause/resume/stop` on a frontend (nothing on a backend, as in HAProxy),
+    /// with HAProxy's messages.
+    fn lua_proxy_op(&mut self, cx: &mut Ctx<'_>, px: usize, op: crate::lua::host::ProxyOp) {
+        use crate::lua::host::ProxyOp;
+        let Some(p) = self.proxies.get_mut(px).filter(|p| p.cap.frontend && !p.disabled) else { return };
+        self.lua_paused.resize(self.lua_paused.len().max(px + 1), false);
+        let line = match op {
+            ProxyOp::Pause if !self.lua_paused[px] => events::proxy_paused(p.cap, &p.name),
+            ProxyOp::Resume if self.lua_paused[px] => events::proxy_resumed(p.cap, &p.name),
+            ProxyOp::Stop => {
+                p.disabled = true;
+                for l in self.listeners.iter_mut().filter(|l| l.proxy == px) {
+                    l.close(cx.registry);
+                }
+                events::proxy_stopped(&p.name, p.cum_fe, p.cum_be)
+            }
+            _ => return,
+        };
+        self.lua_paused[px] = op == ProxyOp::Pause;
+        self.announce(px, line);
+        self.listeners_dirty = true;
     }
 
     fn hard_stop(&mut self, cx: &mut Ctx<'_>) {
@@ -474,7 +510,7 @@ impl Handler for World {
             TimerTarget::Entry(Kind::Listener, key) => self.accept_from(cx, key.slot),
             TimerTarget::Entry(Kind::Reserved, key) => {
                 if let Some(lua) = &mut self.lua {
-                    let mut world = super::lua::WorldParts::new(&mut self.proxies, &mut self.farm, &self.listeners, &self.logs, (self.actconn, self.maxconn), &mut self.lua_kills);
+                    let mut world = super::lua::WorldParts::new(&mut self.proxies, &mut self.farm, &self.listeners, &self.logs, (self.actconn, self.maxconn), &mut self.lua_deferred);
                     lua.timer(cx, &mut world, key, deadline);
                 }
                 self.after_lua(cx);
@@ -490,7 +526,7 @@ impl Handler for World {
             Kind::Listener => self.accept_from(cx, key.slot),
             Kind::Reserved => {
                 if let Some(lua) = &mut self.lua {
-                    let mut world = super::lua::WorldParts::new(&mut self.proxies, &mut self.farm, &self.listeners, &self.logs, (self.actconn, self.maxconn), &mut self.lua_kills);
+                    let mut world = super::lua::WorldParts::new(&mut self.proxies, &mut self.farm, &self.listeners, &self.logs, (self.actconn, self.maxconn), &mut self.lua_deferred);
                     lua.wake(cx, &mut world, key);
                 }
                 self.after_lua(cx);

@@ -29,7 +29,7 @@ use crate::config::model::{Balance, Config, Mode, ServerAddr};
 use crate::lua::api::core::{core, Phase};
 use crate::lua::callback::{self, CallCtx, RustFunction};
 use crate::lua::error::LuaError;
-use crate::lua::host::{self, Field, ServerOp, ServerView, Sessions, StatsOf};
+use crate::lua::host::{self, Deferred, Field, ProxyOp, ServerOp, ServerView, Sessions, StatsOf};
 use crate::lua::userdata::{self, Class};
 use crate::lua::{state, State};
 use lua54_sys as ffi;
@@ -310,11 +310,17 @@ static PROXY_METHODS: &[(&CStr, &RustFunction)] = &[
     (c"get_mode", &PROXY_GET_MODE),
     (c"get_stats", &PROXY_GET_STATS),
     (c"shut_bcksess", &PROXY_SHUT_BCKSESS),
+    (c"pause", &PROXY_PAUSE),
+    (c"resume", &PROXY_RESUME),
+    (c"stop", &PROXY_STOP),
 ];
 static PROXY_GET_CAP: RustFunction = RustFunction::new("get_cap", proxy_get_cap);
 static PROXY_GET_MODE: RustFunction = RustFunction::new("get_mode", proxy_get_mode);
 static PROXY_GET_STATS: RustFunction = RustFunction::new("get_stats", proxy_get_stats);
 static PROXY_SHUT_BCKSESS: RustFunction = RustFunction::new("shut_bcksess", proxy_shut_bcksess);
+static PROXY_PAUSE: RustFunction = RustFunction::new("pause", proxy_pause);
+static PROXY_RESUME: RustFunction = RustFunction::new("resume", proxy_resume);
+static PROXY_STOP: RustFunction = RustFunction::new("stop", proxy_stop);
 
 fn proxy_info(r: Ref) -> Option<ProxyInfo> {
     with_topology(|t| t.proxies.get(r.proxy).cloned())
@@ -357,6 +363,25 @@ fn proxy_get_stats(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
     push_stats(ctx, StatsOf::Proxy(r.proxy))
 }
 
+/// `pause`, `resume`, `stop`: done by the world once the running callback returns
+/// (its listeners stop or resume accepting; a stopped proxy closes them for good).
+fn proxy_op(ctx: &mut CallCtx, op: ProxyOp) -> Result<c_int, LuaError> {
+    let r = ctx.world_ref(RefKind::Proxy)?;
+    defer(ctx, Deferred::Proxy(r.proxy, op))
+}
+
+fn proxy_pause(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
+    proxy_op(ctx, ProxyOp::Pause)
+}
+
+fn proxy_resume(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
+    proxy_op(ctx, ProxyOp::Resume)
+}
+
+fn proxy_stop(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
+    proxy_op(ctx, ProxyOp::Stop)
+}
+
 /// Kills the streams on the backend's backup servers (after the running callback).
 fn proxy_shut_bcksess(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
     let r = ctx.world_ref(RefKind::Proxy)?;
@@ -364,7 +389,11 @@ fn proxy_shut_bcksess(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
 }
 
 fn shut(ctx: &mut CallCtx, which: Sessions) -> Result<c_int, LuaError> {
-    if !with_world(ctx, |h| h.world.shut_sessions(which))? {
+    defer(ctx, Deferred::Kill(which))
+}
+
+fn defer(ctx: &mut CallCtx, what: Deferred) -> Result<c_int, LuaError> {
+    if !with_world(ctx, |h| h.world.defer(what))? {
         return Err(LuaError::runtime(format!("'{}': not available here", ctx.name())));
     }
     Ok(0)

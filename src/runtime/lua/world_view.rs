@@ -11,7 +11,7 @@ use crate::backend::{AdminState, OpState, ServerId, StateReport};
 use crate::config::model::ServerAddr;
 use crate::listener::Listener;
 use crate::lua::api::world::{addr_text, ip_port};
-use crate::lua::host::{Field, ServerOp, ServerView, Sessions, StatsOf, WorldView};
+use crate::lua::host::{Deferred, Field, ServerOp, ServerView, StatsOf, WorldView};
 use crate::reactor::{Ctx, Kind};
 use crate::runtime::pool::{key_of, Farm};
 use crate::runtime::world::ProxyLog;
@@ -28,8 +28,8 @@ pub struct WorldParts<'a> {
     pub logs: &'a [ProxyLog],
     /// Live client connections and the global `maxconn` (`core.get_info`).
     pub conns: (u32, u32),
-    /// Streams to kill once the resume is over (the world owns the streams).
-    pub kills: &'a mut Vec<Sessions>,
+    /// What the world does once the resume is over (it owns streams and listeners).
+    pub deferred: &'a mut Vec<Deferred>,
 }
 
 impl<'a> WorldParts<'a> {
@@ -39,9 +39,9 @@ impl<'a> WorldParts<'a> {
         listeners: &'a [Listener],
         logs: &'a [ProxyLog],
         conns: (u32, u32),
-        kills: &'a mut Vec<Sessions>,
+        deferred: &'a mut Vec<Deferred>,
     ) -> WorldParts<'a> {
-        WorldParts { proxies, farm, listeners, logs, conns, kills }
+        WorldParts { proxies, farm, listeners, logs, conns, deferred }
     }
 
     /// Applies what a server change reports, as the world applies a check result.
@@ -161,8 +161,8 @@ impl WorldView for WorldParts<'_> {
         })
     }
 
-    fn shut_sessions(&mut self, which: Sessions) -> bool {
-        self.kills.push(which);
+    fn defer(&mut self, what: Deferred) -> bool {
+        self.deferred.push(what);
         true
     }
 
