@@ -87,6 +87,16 @@ core.register_task(function()
         local s = core.backends.be.servers[name]
         R("server", s.name, type(s.puid), s.puid, s:get_weight(), s:get_maxconn(), type(s:is_draining()), s:is_draining())
     end
+    local function names(t)
+        local k = {}
+        for n in pairs(t) do k[#k + 1] = tostring(n) end
+        table.sort(k)
+        return table.concat(k, ",")
+    end
+    local px, sv = core.backends.be, core.backends.be.servers.s1
+    R("methods", names(getmetatable(px).__index), names(getmetatable(sv).__index),
+      names(getmetatable(core.frontends.fe.listeners.second).__index))
+    R("fields", names(px), names(sv), names(core.frontends.fe.listeners.second))
     local function stats(t, ...)
         local out = {}
         for _, k in ipairs({...}) do out[#out + 1] = k .. "=" .. tostring(t[k]) end
