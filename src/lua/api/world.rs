@@ -13,7 +13,11 @@
 //!   configuration, recorded at start-up ([`set_topology`]);
 //! - run-time state and changes through the host of the resume in progress
 //!   ([`crate::lua::host::WorldView`]): stats tables with `show stat`'s field names
-//!   (non-empty fields only, numbers as integers), the servers' state. In
+//!   (non-empty fields only, numbers as integers), the servers' state and its changes
+//!   (through the backend module, at once). What needs the streams or the listeners
+//!   (`Server.shut_sess`, `Proxy.shut_bcksess`, `pause`, `resume`, `stop`) is
+//!   [deferred](crate::lua::host::Deferred): the world does it when the callback's
+//!   resume is over, so it shows in the next resume, not in the same one. In
 //!   `register_init` functions, which moonproxy runs before the reactor exists, the
 //!   getters read the configuration (what the server is at that time), `core.get_info`
 //!   gives the process's own fields only, and the stats and the setters raise `not
@@ -22,8 +26,10 @@
 //! Deviations from 2.6, all in what a script sees of a misuse: calling a method on
 //! something else than its object says `bad argument #1 to 'get_weight' (Server
 //! expected, got nil)` where HAProxy says `bad argument #1 to '?' ((null))`;
-//! `Listener.get_stats` gives the listener's own fields (`pxname svname scur slim stot
-//! status pid iid sid type`) where 2.6 returns a copy of unrelated fields;
+//! `Listener.get_stats` gives the listener's own fields (`pxname svname scur slim
+//! status pid iid sid type`) where 2.6 returns a copy of unrelated fields; a paused
+//! frontend leaves connections in the listen queue (2.6 refuses them) and its status
+//! stays `OPEN`;
 //! `tostring(obj)` is Lua's `table: 0x...` (HAProxy: `HAProxy class Server`).
 use crate::config::model::{Balance, Config, Mode, ServerAddr};
 use crate::lua::api::core::{core, Phase};

@@ -20,7 +20,7 @@ use crate::stream::proxy::ProxyRt;
 use std::time::Instant;
 
 /// The world as Lua callbacks see it during a resume: the runtime's tables, borrowed
-/// from [`crate::runtime::world::World`] next to its `lua` field.
+/// from the runtime's `World` next to its `lua` field.
 pub struct WorldParts<'a> {
     pub proxies: &'a mut [ProxyRt],
     pub farm: &'a mut Farm,
