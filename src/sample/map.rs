@@ -118,7 +118,13 @@ fn compile(generation: u64, entries: &[patref::Entry], method: Method, out: Samp
                 .filter(|(k, _)| Matcher::compile("map", key_type(method), method, false, &[k]).is_ok())
                 .unzip();
             values = v;
-            Matcher::compile("map", key_type(method), method, false, &k).expect("keys checked one by one")
+            Matcher::compile("map", key_type(method), method, false, &k).unwrap_or_else(|_| {
+                // Keys that compile alone compile together; should they not, the map
+                // is empty rather than wrong.
+                values.clear();
+                Matcher::compile("map", key_type(method), method, false, &[])
+                    .expect("no pattern compiles for the method's own input type")
+            })
         }
     };
     Compiled { generation, matcher, values }
