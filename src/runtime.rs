@@ -216,11 +216,10 @@ fn serve(
     // Lua post-init: log targets, `tune.lua.maxmem`, `register_init` functions, then tasks.
     if let Some(engine) = engine {
         engine.set_logger(Logger::new(&g.logs, identity.clone()));
-        if let Err(msg) = engine.start() {
+        if let Err(msg) = world.start_lua(&mut reactor.ctx(), engine) {
             alert!("{msg}");
             return Ok(1);
         }
-        world.lua = Some(lua::LuaRt::new(engine));
     }
     {
         let mut cx = reactor.ctx();

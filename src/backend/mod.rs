@@ -272,6 +272,9 @@ pub struct Server {
     /// takes no new load-balanced traffic (HAProxy's "stopping" state).
     stopping: bool,
     check: Option<HealthCheck>,
+    /// The health check while disabled at run time (Lua's `check_disable`): the server
+    /// then behaves and shows as one without `check`.
+    disabled_check: Option<HealthCheck>,
     served: u32,
     queue: Queue,
     counters: ServerCounters,
@@ -291,6 +294,7 @@ impl Server {
             op: OpState::Up,
             stopping: false,
             check: s.check.as_ref().map(HealthCheck::new),
+            disabled_check: None,
             served: 0,
             queue: Queue::default(),
             counters: ServerCounters::default(),
@@ -1140,3 +1144,56 @@ impl Backend {
 
 #[cfg(test)]
 mod tests;
+
+/// Run-time changes asked by an operator or a script (Lua's `Server` class; the CLI's
+/// `set server` with issue 7). Whoever calls them applies the report as for a check
+/// result (messages, `assigned` slots, `redispatch`), then calls
+/// `stats::server_state_changed` when `changed`.
+impl Backend {
+    /// Sets a server's `maxconn` (0: no limit). Slots it frees go to queued waiters,
+    /// listed in the report's `assigned`.
+    pub fn set_maxconn(&mut self, id: ServerId, maxconn: u32) -> StateReport {
+        self.servers[id.0].maxconn = maxconn;
+        let mut report = StateReport::default();
+        while let Some(d) = self.next_dequeued(id) {
+            report.assigned.push(d);
+        }
+        report
+    }
+
+    /// Disables or re-enables a server's health check (`check_disable`/`check_enable`).
+    /// While disabled, check results are ignored and the server shows as one without
+    /// `check`; its state stays what it was. Re-enabled, the check resumes from the
+    /// server's current state (a failing check then takes it DOWN as usual).
+    pub fn set_check_enabled(&mut self, id: ServerId, enabled: bool) {
+        let s = &mut self.servers[id.0];
+        if enabled {
+            if let Some(mut c) = s.disabled_check.take() {
+                c.force(s.op == OpState::Up);
+                s.check = Some(c);
+            }
+        } else if let Some(c) = s.check.take() {
+            s.disabled_check = Some(c);
+        }
+    }
+
+    /// Changes where a server's new connections go (existing ones stay).
+    pub fn set_addr(&mut self, id: ServerId, addr: ServerAddr) {
+        self.servers[id.0].addr = addr;
+    }
+
+    /// Makes an UP server "stopping" (no new load-balanced traffic) as if its check
+    /// had asked for it (`check_force_nolb`); `reason` follows `is stopping`
+    /// (`, changed from Lua script`). Nothing happens to a DOWN or stopping server.
+    pub fn force_stopping(&mut self, id: ServerId, reason: &str) -> StateReport {
+        let mut report = StateReport::default();
+        if let Some(check) = self.servers[id.0].check.as_mut() {
+            check.force(true);
+        }
+        let s = &self.servers[id.0];
+        if s.op == OpState::Up && !s.stopping {
+            self.set_stopping(id, true, reason, &mut report);
+        }
+        report
+    }
+}

@@ -25,6 +25,108 @@ pub trait WorldView {
     fn proxy_names(&self) -> Vec<String> {
         Vec::new()
     }
+
+    /// A stats table (`Proxy.get_stats`, `Server.get_stats`, `Listener.get_stats`):
+    /// HAProxy's `show stat` field names with the non-empty values. `None`: unknown.
+    fn stats(&self, _of: StatsOf, _now: std::time::Instant) -> Option<Vec<(&'static str, Field)>> {
+        None
+    }
+
+    /// The `show info` fields read from the runtime's tables (`core.get_info` adds the
+    /// process's own: name, version, pid, uptime...).
+    fn info(&self, _now: std::time::Instant) -> Vec<(&'static str, Field)> {
+        Vec::new()
+    }
+
+    /// What `Server.get_weight/get_maxconn/get_addr/is_draining` read.
+    fn server(&self, _proxy: usize, _server: usize) -> Option<ServerView> {
+        None
+    }
+
+    /// Asks for what needs the streams or the listeners (`Server.shut_sess`,
+    /// `Proxy.pause`...), done once the resume is over; `false`: not available.
+    fn defer(&mut self, _what: Deferred) -> bool {
+        false
+    }
+
+    /// Applies a `Server` method's change (arguments already checked); `Err` is raised.
+    fn server_op(&mut self, _cx: &mut Ctx<'_>, _proxy: usize, _server: usize, _op: ServerOp) -> Result<(), String> {
+        Err("not available here".into())
+    }
+}
+
+/// What a script asks that the world does once the resume is over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Deferred {
+    /// Kill streams (`Server.shut_sess`, `Proxy.shut_bcksess`).
+    Kill(Sessions),
+    /// `Proxy.pause`, `resume`, `stop` on a proxy (index from 0).
+    Proxy(usize, ProxyOp),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProxyOp {
+    Pause,
+    Resume,
+    Stop,
+}
+
+/// Streams to kill (`Server.shut_sess`, `Proxy.shut_bcksess`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sessions {
+    /// Those on server `.1` of backend `.0`.
+    Server(usize, usize),
+    /// Those on the backup servers of a backend.
+    Backup(usize),
+}
+
+/// Whose stats a stats table shows (proxy and server/listener indexes, from 0).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatsOf {
+    /// Its `BACKEND` row when it has the backend capability, else its `FRONTEND` row.
+    Proxy(usize),
+    Server(usize, usize),
+    Listener(usize, usize),
+}
+
+/// A value of a stats or info table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Field {
+    Int(i64),
+    Str(String),
+}
+
+/// A server's settings as `Server` methods read them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerView {
+    pub weight: u32,
+    pub maxconn: u32,
+    /// `ip:port` as HAProxy's `get_addr` prints it.
+    pub addr: String,
+    /// The IP and port, where the address has them (`set_addr`'s messages).
+    pub ip: Option<std::net::IpAddr>,
+    pub port: Option<u16>,
+    pub draining: bool,
+}
+
+/// A change asked by a `Server` method.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServerOp {
+    /// `set_weight`: the new weight (0..=256).
+    Weight(u32),
+    /// `set_maxconn`: the new limit (0: none).
+    Maxconn(u32),
+    /// `set_addr`: the new IP and port (the port kept when not given).
+    Addr(std::net::IpAddr, Option<u16>),
+    Drain,
+    Maint,
+    Ready,
+    /// `check_enable`, `check_disable`.
+    CheckEnabled(bool),
+    /// `check_force_up`, `check_force_nolb`, `check_force_down`.
+    ForceUp,
+    ForceNolb,
+    ForceDown,
 }
 
 /// A world with nothing in it (tests, tools).

@@ -46,6 +46,9 @@ pub fn boot(config: &Config, opts: EngineOptions) -> Result<Option<Engine>, Boot
     if settings.directives.is_empty() {
         return Ok(None);
     }
+    // What core.proxies and friends stand for, and the start for core.get_info.
+    crate::lua::api::world::set_topology(crate::lua::api::world::Topology::from_config(config));
+    crate::lua::api::world::mark_start();
     let engine = match Engine::new(settings, opts) {
         Ok(e) => e,
         Err(e) => {
@@ -87,18 +90,8 @@ fn from_clause(traceback: &str) -> String {
     }
 }
 
-/// The world as Lua callbacks see it during a resume: the runtime's tables, borrowed
-/// from [`super::world::World`] next to its `lua` field.
-pub struct WorldParts<'a> {
-    pub proxies: &'a mut [crate::stream::proxy::ProxyRt],
-    pub farm: &'a mut super::pool::Farm,
-}
-
-impl WorldView for WorldParts<'_> {
-    fn proxy_names(&self) -> Vec<String> {
-        self.proxies.iter().map(|p| p.name.clone()).collect()
-    }
-}
+mod world_view;
+pub use world_view::WorldParts;
 
 /// The Lua start-up failed; the reason was printed on stderr (exit code 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -61,6 +61,11 @@ pub struct World {
     pub debug: bool,
     /// The Lua engine and its tasks (`lua-load` in the configuration).
     pub lua: Option<super::lua::LuaRt>,
+    /// What a Lua script asked that needs streams or listeners (`Server.shut_sess`,
+    /// `Proxy.pause`...), done after its resume.
+    lua_deferred: Vec<crate::lua::host::Deferred>,
+    /// Frontends paused by `Proxy.pause` (indexed like `proxies`; empty: none yet).
+    lua_paused: Vec<bool>,
     next_stream_id: u64,
     phase: Phase,
     paused_by_signal: bool,
@@ -102,6 +107,8 @@ impl World {
             hard_stop_after,
             debug: false,
             lua: None,
+            lua_deferred: Vec::new(),
+            lua_paused: Vec::new(),
             next_stream_id: 0,
             phase: Phase::Running,
             paused_by_signal: false,
@@ -116,6 +123,7 @@ impl World {
         for l in &mut self.listeners {
             let want = self.phase == Phase::Running
                 && !self.paused_by_signal
+                && !self.lua_paused.get(l.proxy).copied().unwrap_or(false)
                 && !global_full
                 && !self.proxies[l.proxy].frontend_full()
                 && !l.full();
@@ -382,6 +390,77 @@ impl World {
         }
     }
 
+    /// Post-init of the Lua engine (`register_init` functions, which may read the
+    /// statistics and change servers as tasks do), then its tasks table.
+    pub fn start_lua(&mut self, cx: &mut Ctx<'_>, engine: crate::lua::api::core::Engine) -> Result<(), String> {
+        let mut world = super::lua::WorldParts::new(&mut self.proxies, &mut self.farm, &self.listeners, &self.logs, (self.actconn, self.maxconn), &mut self.lua_deferred);
+        let started = crate::lua::host::enter(&mut crate::lua::host::Host { cx: &mut *cx, world: &mut world }, || engine.start());
+        self.after_lua(cx);
+        started?;
+        self.lua = Some(super::lua::LuaRt::new(engine));
+        Ok(())
+    }
+
+    /// After a Lua resume: kills the streams the script asked to kill, pauses, resumes
+    /// or stops the frontends it asked to, and wakes the queued streams handed the slots
+    /// its server changes freed.
+    fn after_lua(&mut self, cx: &mut Ctx<'_>) {
+        use crate::lua::host::{Deferred, Sessions};
+        let mut doomed = Vec::new();
+        for what in std::mem::take(&mut self.lua_deferred) {
+            let which = match what {
+                Deferred::Kill(which) => which,
+                Deferred::Proxy(px, op) => {
+                    self.lua_proxy_op(cx, px, op);
+                    continue;
+                }
+            };
+            for (key, s) in self.streams.iter() {
+                let hit = match (which, s.backend, s.server_index()) {
+                    (Sessions::Server(be, srv), Some(b), Some(i)) => b == be && i == srv,
+                    (Sessions::Backup(be), Some(b), Some(i)) => {
+                        b == be && self.farm.backends[be].as_ref().is_some_and(|b| b.servers()[i].is_backup())
+                    }
+                    _ => false,
+                };
+                if hit {
+                    doomed.push(key);
+                }
+            }
+        }
+        for key in doomed {
+            if let Some(s) = self.streams.get_mut(key) {
+                let mut env = Env { cx, key, proxies: &mut self.proxies, pool: &mut self.farm };
+                s.kill(&mut env, Cause::Killed);
+                self.finish(cx, key);
+            }
+        }
+        self.hand_out_slots(cx);
+    }
+
+    /// `Proxy.pause/resume/stop` on a frontend (nothing on a backend, as in HAProxy),
+    /// with HAProxy's messages.
+    fn lua_proxy_op(&mut self, cx: &mut Ctx<'_>, px: usize, op: crate::lua::host::ProxyOp) {
+        use crate::lua::host::ProxyOp;
+        let Some(p) = self.proxies.get_mut(px).filter(|p| p.cap.frontend && !p.disabled) else { return };
+        self.lua_paused.resize(self.lua_paused.len().max(px + 1), false);
+        let line = match op {
+            ProxyOp::Pause if !self.lua_paused[px] => events::proxy_paused(p.cap, &p.name),
+            ProxyOp::Resume if self.lua_paused[px] => events::proxy_resumed(p.cap, &p.name),
+            ProxyOp::Stop => {
+                p.disabled = true;
+                for l in self.listeners.iter_mut().filter(|l| l.proxy == px) {
+                    l.close(cx.registry);
+                }
+                events::proxy_stopped(&p.name, p.cum_fe, p.cum_be)
+            }
+            _ => return,
+        };
+        self.lua_paused[px] = op == ProxyOp::Pause;
+        self.announce(px, line);
+        self.listeners_dirty = true;
+    }
+
     fn hard_stop(&mut self, cx: &mut Ctx<'_>) {
         for key in self.streams.keys() {
             if let Some(s) = self.streams.get_mut(key) {
@@ -440,9 +519,10 @@ impl Handler for World {
             }
             Kind::LuaSocket => {
                 if let Some(lua) = &mut self.lua {
-                    let mut world = super::lua::WorldParts { proxies: &mut self.proxies, farm: &mut self.farm };
+                    let mut world = super::lua::WorldParts::new(&mut self.proxies, &mut self.farm, &self.listeners, &self.logs, (self.actconn, self.maxconn), &mut self.lua_deferred);
                     lua.socket_ready(cx, &mut world, target.key, ready);
                 }
+                self.after_lua(cx);
             }
             Kind::Reserved => {}
         }
@@ -460,15 +540,17 @@ impl Handler for World {
             TimerTarget::Entry(Kind::Listener, key) => self.accept_from(cx, key.slot),
             TimerTarget::Entry(Kind::Reserved, key) => {
                 if let Some(lua) = &mut self.lua {
-                    let mut world = super::lua::WorldParts { proxies: &mut self.proxies, farm: &mut self.farm };
+                    let mut world = super::lua::WorldParts::new(&mut self.proxies, &mut self.farm, &self.listeners, &self.logs, (self.actconn, self.maxconn), &mut self.lua_deferred);
                     lua.timer(cx, &mut world, key, deadline);
                 }
+                self.after_lua(cx);
             }
             TimerTarget::Entry(Kind::LuaSocket, key) => {
                 if let Some(lua) = &mut self.lua {
-                    let mut world = super::lua::WorldParts { proxies: &mut self.proxies, farm: &mut self.farm };
+                    let mut world = super::lua::WorldParts::new(&mut self.proxies, &mut self.farm, &self.listeners, &self.logs, (self.actconn, self.maxconn), &mut self.lua_deferred);
                     lua.socket_timer(cx, &mut world, key, deadline);
                 }
+                self.after_lua(cx);
             }
             TimerTarget::Entry(..) => {}
             TimerTarget::Global(GlobalTimer::HardStop) => self.hard_stop(cx),
@@ -481,9 +563,10 @@ impl Handler for World {
             Kind::Listener => self.accept_from(cx, key.slot),
             Kind::Reserved => {
                 if let Some(lua) = &mut self.lua {
-                    let mut world = super::lua::WorldParts { proxies: &mut self.proxies, farm: &mut self.farm };
+                    let mut world = super::lua::WorldParts::new(&mut self.proxies, &mut self.farm, &self.listeners, &self.logs, (self.actconn, self.maxconn), &mut self.lua_deferred);
                     lua.wake(cx, &mut world, key);
                 }
+                self.after_lua(cx);
             }
             _ => {}
         }

@@ -2,55 +2,132 @@
 //!
 //! A map file holds one `key value` pair a line (`#` comments and blank lines
 //! skipped; the value is the rest of the line, blanks around it removed). It is read
-//! once, when the expression is compiled; keys are compiled as the patterns of the
+//! once, at its first use, into the process-wide pattern store ([`patref`]), which
+//! every converter and Lua `Map` on that file shares and which run-time changes
+//! (`core.set_map`, the CLI) edit; keys are compiled as the patterns of the
 //! match method (`str`, `beg`, `sub`, `dir`, `dom`, `end`, `reg`, `int`, `ip`) and the
 //! values are typed as the output (`str`, `int` or `ip`). The first matching key
 //! wins, the longest prefix for `ip`; without a match the default is returned, or
 //! the sample is dropped.
 
+pub mod patref;
+
 use super::args::Arg;
 use super::matching::{Matcher, Method};
 use super::{Sample, SampleType};
-use std::sync::Arc;
+use patref::PatRef;
+use std::sync::{Arc, Mutex};
 
-/// A loaded map file.
+/// A map file as one converter (or one Lua `Map`) sees it: the shared entries of the
+/// file ([`patref`]) compiled for a match method and an output type. The compiled form
+/// follows the entries: it is rebuilt at the first lookup after a change.
 #[derive(Debug)]
 pub struct MapFile {
+    pat: Arc<PatRef>,
+    method: Method,
+    out: SampleType,
+    compiled: Mutex<Compiled>,
+}
+
+#[derive(Debug)]
+struct Compiled {
+    /// The generation of the entries this was built from.
+    generation: u64,
     matcher: Matcher,
     values: Vec<Sample>,
 }
 
 impl MapFile {
-    /// Reads `path`, compiling keys for `method` and typing values as `out`. Errors
-    /// read as HAProxy's (after `invalid args in converter 'x' : `).
+    /// Opens `path` through the pattern store (read at its first use), checking every
+    /// key for `method` and every value for `out`. Errors read as HAProxy's (after
+    /// `invalid args in converter 'x' : `).
     pub fn load(path: &str, method: Method, out: SampleType) -> Result<MapFile, String> {
-        let text = std::fs::read(path).map_err(|_| format!("failed to open pattern file <{path}>"))?;
-        let mut keys: Vec<String> = Vec::new();
-        let mut values = Vec::new();
-        for (n, line) in text.split(|&b| b == b'\n').enumerate() {
-            let line = String::from_utf8_lossy(line);
-            let line = line.trim_end_matches('\r').trim_matches([' ', '\t']);
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let (key, value) = line.split_once([' ', '\t']).unwrap_or((line, ""));
-            let value = value.trim_matches([' ', '\t']);
-            let typed = typed_value(value, out)
-                .ok_or_else(|| format!("unable to parse '{value}' at line {} of file '{path}'", n + 1))?;
-            Matcher::compile("map", key_type(method), method, false, &[key])
-                .map_err(|e| format!("{e} at line {} of file '{path}'", n + 1))?;
-            keys.push(key.to_string());
-            values.push(typed);
+        let pat = patref::store().load_map(path)?;
+        let (generation, entries) = pat.entries();
+        // Entries are checked one by one so that an error names its line (for a file
+        // nobody changed yet, entry ids are line ranks among the non-blank lines).
+        for e in &entries {
+            let value = e.value.as_deref().unwrap_or("");
+            let at = || line_of(path, e.id);
+            typed_value(value, out).ok_or_else(|| format!("unable to parse '{value}' at line {} of file '{path}'", at()))?;
+            Matcher::compile("map", key_type(method), method, false, &[e.key.as_str()])
+                .map_err(|err| format!("{err} at line {} of file '{path}'", at()))?;
         }
-        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let matcher = Matcher::compile("map", key_type(method), method, false, &refs).map_err(|e| e.to_string())?;
-        Ok(MapFile { matcher, values })
+        let compiled = compile(generation, &entries, method, out);
+        Ok(MapFile { pat, method, out, compiled: Mutex::new(compiled) })
     }
 
-    /// The value of the first key matching `sample` (the longest prefix for `ip`).
-    pub fn lookup(&self, sample: Sample) -> Option<&Sample> {
-        self.values.get(self.matcher.first_match(sample)?)
+    /// The match method of the keys.
+    pub fn method(&self) -> Method {
+        self.method
     }
+
+    /// The shared entries this map reads.
+    pub fn pattern_ref(&self) -> &Arc<PatRef> {
+        &self.pat
+    }
+
+    /// The value of the first key matching `sample` (the longest prefix for `ip`), as
+    /// the entries are now.
+    pub fn lookup(&self, sample: Sample) -> Option<Sample> {
+        let mut c = self.compiled.lock().unwrap_or_else(|e| e.into_inner());
+        if c.generation != self.pat.generation() {
+            let (generation, entries) = self.pat.entries();
+            *c = compile(generation, &entries, self.method, self.out);
+        }
+        c.values.get(c.matcher.first_match(sample)?).cloned()
+    }
+}
+
+/// The 1-based line of the entry with id `id` in the file as read (ids count the
+/// non-blank, non-comment lines).
+fn line_of(path: &str, id: u64) -> usize {
+    let Ok(text) = std::fs::read(path) else { return id as usize };
+    let mut seen = 0;
+    for (n, line) in text.split(|&b| b == b'\n').enumerate() {
+        let line = String::from_utf8_lossy(line);
+        let line = line.trim_end_matches('\r').trim_matches([' ', '\t']);
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        seen += 1;
+        if seen == id {
+            return n + 1;
+        }
+    }
+    id as usize
+}
+
+/// Compiles the entries; an entry whose key or value does not fit this map (one added
+/// at run time) is left out of it.
+fn compile(generation: u64, entries: &[patref::Entry], method: Method, out: SampleType) -> Compiled {
+    let mut keys = Vec::with_capacity(entries.len());
+    let mut values = Vec::with_capacity(entries.len());
+    for e in entries {
+        let Some(v) = typed_value(e.value.as_deref().unwrap_or(""), out) else { continue };
+        keys.push(e.key.as_str());
+        values.push(v);
+    }
+    let matcher = match Matcher::compile("map", key_type(method), method, false, &keys) {
+        Ok(m) => m,
+        Err(_) => {
+            // Keep the keys that compile on their own.
+            let (k, v): (Vec<&str>, Vec<Sample>) = keys
+                .into_iter()
+                .zip(values)
+                .filter(|(k, _)| Matcher::compile("map", key_type(method), method, false, &[k]).is_ok())
+                .unzip();
+            values = v;
+            Matcher::compile("map", key_type(method), method, false, &k).unwrap_or_else(|_| {
+                // Keys that compile alone compile together; should they not, the map
+                // is empty rather than wrong.
+                values.clear();
+                Matcher::compile("map", key_type(method), method, false, &[])
+                    .expect("no pattern compiles for the method's own input type")
+            })
+        }
+    };
+    Compiled { generation, matcher, values }
 }
 
 fn key_type(method: Method) -> SampleType {
@@ -87,7 +164,7 @@ pub fn check(a: &mut [Arg], method: Method, out: SampleType) -> Result<(), Strin
 pub fn run(s: Sample, a: &[Arg], out: SampleType) -> Option<Sample> {
     let Some(Arg::Map(map)) = a.first() else { return None };
     match map.lookup(s) {
-        Some(v) => Some(v.clone()),
+        Some(v) => Some(v),
         None => typed_value(a.get(1)?.str()?, out),
     }
 }

@@ -5,6 +5,8 @@
 //! - [`text`]: `core.tokenize` and other string helpers.
 //! - [`addr`]: `core.parse_addr`, `core.match_addr`.
 //! - [`regex`]: the Regex class.
+//! - [`world`]: `core.proxies/frontends/backends`, Proxy, Server, Listener, `core.get_info`, dates.
+//! - [`map`]: the Map class and `core.set_map`, `del_map`, `add_acl`, `del_acl`.
 //! - [`blocking`]: detection of blocking calls (`io.*`, `os.execute`, `print`...) at run time.
 //! - [`socket`]: `core.tcp()` and the Socket class on the reactor.
 //! - [`httpclient`]: `core.httpclient()` and the HTTPClient class, over [`socket`].
@@ -13,6 +15,8 @@ pub mod blocking;
 pub mod concat;
 pub mod core;
 pub mod httpclient;
+pub mod map;
 pub mod regex;
 pub mod socket;
 pub mod text;
+pub mod world;

@@ -440,6 +440,8 @@ fn install_core(st: &State) -> Result<(), LuaError> {
     fields.extend_from_slice(super::text::core_functions());
     fields.extend_from_slice(super::addr::core_functions());
     fields.extend_from_slice(super::socket::core_functions());
+    fields.extend_from_slice(super::world::core_functions());
+    fields.extend_from_slice(super::map::core_functions());
     super::regex::install_globals(st)?; // the global `Regex` class
     for (name, f) in fields {
         set_core_field(st, name, Field::Function(f))?;
@@ -450,6 +452,8 @@ fn install_core(st: &State) -> Result<(), LuaError> {
     // Thread id of the state: 0 is HAProxy's shared state (`lua-load`).
     set_core_field(st, "thread", Field::Integer(0))?;
     super::httpclient::install(st)?; // `core.httpclient` (a Lua-side class)
+    super::world::install(st)?; // core.proxies/frontends/backends
+    super::map::install(st)?; // the global `Map`
     Ok(())
 }
 

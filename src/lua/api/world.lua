@@ -1,0 +1,49 @@
+-- core.proxies, core.frontends and core.backends (src/lua/api/world.rs).
+--
+-- As in HAProxy 2.6, each object is a table holding its private reference at [0], with
+-- its fields (Proxy: name, uuid, servers, listeners; Server: name, puid) and a metatable
+-- whose __index holds the class's methods. The three tables are built at their first
+-- use once the configuration is loaded (nil in lua-load bodies, as in 2.6), then kept:
+-- they are snapshots, like HAProxy's.
+local prim = __moonproxy_world
+__moonproxy_world = nil
+
+local Proxy = { __index = prim.Proxy }
+local Server = { __index = prim.Server }
+local Listener = { __index = prim.Listener }
+
+local function build()
+    local proxies, frontends, backends = {}, {}, {}
+    for i = 1, prim.count() do
+        local name, uuid, fe, be, nsrv, nli = prim.proxy(i)
+        local servers, listeners = {}, {}
+        for j = 1, nsrv do
+            local sname, puid = prim.server(i, j)
+            servers[sname] = setmetatable({ [0] = prim.ref(2, i, j), name = sname, puid = puid }, Server)
+        end
+        for k = 1, nli do
+            listeners[prim.listener(i, k)] = setmetatable({ [0] = prim.ref(3, i, k) }, Listener)
+        end
+        local p = setmetatable({ [0] = prim.ref(1, i, 0), name = name, uuid = uuid,
+            servers = servers, listeners = listeners }, Proxy)
+        -- A frontend and a backend sharing a name: the later one stays in core.proxies.
+        proxies[name] = p
+        if fe then frontends[name] = p end
+        if be then backends[name] = p end
+    end
+    return proxies, frontends, backends
+end
+
+local which = { proxies = 1, frontends = 2, backends = 3 }
+
+setmetatable(core, { __index = function(t, k)
+    local n = which[k]
+    if not n or not prim.ready() then
+        return nil
+    end
+    local all = { build() }
+    rawset(t, "proxies", all[1])
+    rawset(t, "frontends", all[2])
+    rawset(t, "backends", all[3])
+    return all[n]
+end })
