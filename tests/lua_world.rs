@@ -481,3 +481,49 @@ backend be
         assert_eq!(line_of(&h), ours, "HAProxy (left) vs moonproxy");
     }
 }
+
+/// `core.add_acl` / `core.del_acl` change what an `acl ... -f <file>` of the
+/// configuration matches, at once (HAProxy's shared pattern references).
+#[test]
+fn add_acl_and_del_acl_change_the_running_acl() {
+    let script = r#"
+core.register_task(function()
+  core.msleep(300)
+  core.add_acl("{{dir}}/block.acl", "127.0.0.0/8")
+  core.Alert("acl: added")
+  core.msleep(1500)
+  core.del_acl("{{dir}}/block.acl", "127.0.0.0/8")
+  core.Alert("acl: deleted")
+end)
+"#;
+    let backend = Backend::http(b"ok");
+    for bin in moonproxy_and_haproxy() {
+        let config = "global
+    lua-load {{dir}}/acl.lua
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{fe}}
+    acl blocked src -f {{dir}}/block.acl
+    http-request deny if blocked
+    default_backend be
+backend be
+    server s1 127.0.0.1:{{be}}
+";
+        let p = ProxyBuilder::new(config)
+            .bin(&bin)
+            .file("block.acl", "10.0.0.0/8\n")
+            .file("acl.lua", script)
+            .port("be", backend.port())
+            .start();
+        let who = bin.display();
+        assert_eq!(get(p.port("fe"), "/").0, 200, "{who}: before the task");
+        p.wait_for_line(|l| l.contains("acl: added"), DEADLINE);
+        assert_eq!(get(p.port("fe"), "/").0, 403, "{who}: after add_acl");
+        p.wait_for_line(|l| l.contains("acl: deleted"), DEADLINE);
+        assert_eq!(get(p.port("fe"), "/").0, 200, "{who}: after del_acl");
+    }
+}

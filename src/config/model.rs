@@ -669,10 +669,16 @@ pub struct AclExpr {
     pub converters: Vec<(String, Vec<String>)>,
     pub method: MatchMethod,
     pub ignore_case: bool,
+    /// The patterns written on the line.
     pub patterns: Vec<String>,
     /// The sample expression as compiled (`req.hdr(host),lower`): ACL keywords such as
     /// `path_beg` resolved to their fetch (`path`). Empty: built from the fields above.
     pub sample: String,
+    /// `-f` pattern files (checked while parsing), matched through the process-wide
+    /// pattern store so that `core.add_acl` / `del_acl` (and the CLI) change them.
+    pub files: Vec<String>,
+    /// `-M`: the `-f` files are maps, their keys are the patterns.
+    pub files_are_maps: bool,
 }
 
 /// ACL match methods (`-m str`, `-m ip`...): the sample module's, re-exported so the

@@ -8,6 +8,7 @@
 //! transaction in HTTP mode ([`crate::http::rules::RuleCtx`]).
 
 use crate::config::model::{Acl, AclExpr, AclRef, Condition, MatchMethod, PredefinedAcl};
+use crate::sample::map::patref::AclFiles;
 use crate::sample::{Expr, Matcher, SampleCtx as Ctx};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -37,7 +38,10 @@ impl Ctx for ConnCtx {
 #[derive(Clone, Debug)]
 pub struct AclMatcher {
     expr: Expr,
+    /// The patterns written on the line.
     matcher: Matcher,
+    /// The `-f` files' patterns, shared and editable at run time (`core.add_acl`).
+    files: Option<std::sync::Arc<AclFiles>>,
 }
 
 impl AclMatcher {
@@ -66,7 +70,12 @@ impl AclMatcher {
         let icase = e.ignore_case && expr.out_type() != crate::sample::SampleType::Meth;
         let matcher = Matcher::compile(&e.fetch, expr.out_type(), e.method, icase, &pats)
             .map_err(|err| err.to_string())?;
-        Ok(AclMatcher { expr, matcher })
+        let files = if e.files.is_empty() {
+            None
+        } else {
+            Some(std::sync::Arc::new(AclFiles::load(&e.files, &e.fetch, expr.out_type(), e.method, icase, e.files_are_maps)?))
+        };
+        Ok(AclMatcher { expr, matcher, files })
     }
 
     /// Fetches the sample and matches it against the patterns; for a fetch with
@@ -74,7 +83,7 @@ impl AclMatcher {
     pub fn matches(&self, cx: &dyn Ctx) -> bool {
         // Strings borrowed from the request where the fetch allows it (`path_beg`,
         // `hdr(host) -m beg` ...): no sample is built.
-        if self.matcher.reads_strings() {
+        if self.matcher.reads_strings() && self.files.is_none() {
             let m = &self.matcher;
             if let Some(hit) = self.expr.visit_strs(cx, &mut |v| m.matches_str(v) == Some(true)) {
                 return hit;
@@ -85,10 +94,14 @@ impl AclMatcher {
 
     /// [`AclMatcher::matches`] through owned samples: every fetch and converter.
     fn matches_owned(&self, cx: &dyn Ctx) -> bool {
+        let one = |s: Option<crate::sample::Sample>| match &self.files {
+            None => self.matcher.matches(s),
+            Some(files) => self.matcher.matches(s.clone()) || files.matches(s),
+        };
         if self.expr.has_occurrences() {
-            self.expr.eval_all(cx).into_iter().any(|s| self.matcher.matches(Some(s)))
+            self.expr.eval_all(cx).into_iter().any(|s| one(Some(s)))
         } else {
-            self.matcher.matches(self.expr.eval(cx))
+            one(self.expr.eval(cx))
         }
     }
 }
@@ -192,7 +205,7 @@ fn localhost() -> AclMatcher {
     let expr = Expr::parse("src").expect("src is a fetch");
     let matcher = Matcher::compile("src", expr.out_type(), MatchMethod::Ip, false, &["127.0.0.1/8", "::1"])
         .expect("valid networks");
-    AclMatcher { expr, matcher }
+    AclMatcher { expr, matcher, files: None }
 }
 
 #[cfg(test)]
@@ -290,6 +303,8 @@ mod tests {
             ignore_case: false,
             patterns: vec!["10.0.0.0".into()],
             sample: String::new(),
+            files: vec![],
+            files_are_maps: false,
         };
         let m = AclMatcher::compile(&e).unwrap();
         assert!(m.matches(&cx("10.9.9.9:1", "1.1.1.1:1")));

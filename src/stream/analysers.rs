@@ -244,6 +244,8 @@ impl InspectCond {
                             ignore_case: false,
                             patterns: vec!["127.0.0.1/8".into(), "::1".into()],
                             sample: String::new(),
+                            files: vec![],
+                            files_are_maps: false,
                         };
                         InspectTerm::Anon(Box::new(AclMatcher::compile(&e)?))
                     }

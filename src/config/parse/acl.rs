@@ -250,7 +250,6 @@ pub fn parse_acl_expr(words: &[String]) -> Result<AclExpr, String> {
             };
             Matcher::compile(kw, compiled.out_type(), method, ignore_case, &[pat])
                 .map_err(|e| format!("{e} at line {} of file '{file}'", n + 1))?;
-            patterns.push(pat.to_string());
         }
     }
     // Integer operators on the line become ranges.
@@ -287,6 +286,8 @@ pub fn parse_acl_expr(words: &[String]) -> Result<AclExpr, String> {
         ignore_case,
         patterns,
         sample,
+        files,
+        files_are_maps: map,
     })
 }
 
@@ -403,11 +404,11 @@ mod tests {
         let pats = dir.join("pats.txt");
         std::fs::write(&pats, "10.0.0.0/8\n# comment\n\n  ::1\n").unwrap();
         let e = parse_acl_expr(&w(&format!("src -f {} 1.2.3.4", pats.display()))).unwrap();
-        assert_eq!(e.patterns, ["10.0.0.0/8", "::1", "1.2.3.4"]);
+        assert_eq!((e.patterns.as_slice(), e.files.as_slice()), (&["1.2.3.4".to_string()][..], &[pats.display().to_string()][..]));
         let map = dir.join("m.map");
         std::fs::write(&map, "/a be1\n/b\tbe2\n").unwrap();
         let e = parse_acl_expr(&w(&format!("path_beg -M -f {}", map.display()))).unwrap();
-        assert_eq!(e.patterns, ["/a", "/b"]);
+        assert_eq!((e.patterns.len(), e.files_are_maps), (0, true));
         std::fs::write(&pats, "10.0.0.0/8\n# c\n\n  foo  \n").unwrap();
         assert_eq!(
             parse_acl_expr(&w(&format!("src -f {}", pats.display()))).unwrap_err(),
