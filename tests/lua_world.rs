@@ -527,3 +527,34 @@ backend be
         assert_eq!(get(p.port("fe"), "/").0, 200, "{who}: after del_acl");
     }
 }
+
+/// A server without `check` forced down shows `DOWN` (not `no check`), as in HAProxy.
+#[test]
+fn a_server_without_check_forced_down_shows_down() {
+    let script = r#"
+core.register_task(function()
+  local s = core.backends["be"].servers["s1"]
+  s:check_force_down()
+  core.Alert("forced: " .. tostring(s:get_stats()["status"]))
+end)
+"#;
+    let config = "global
+    lua-load {{dir}}/down.lua
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{fe}}
+    default_backend be
+backend be
+    server s1 127.0.0.1:{{be}}
+";
+    let backend = Backend::http(b"ok");
+    for bin in moonproxy_and_haproxy() {
+        let p = ProxyBuilder::new(config).bin(&bin).file("down.lua", script).port("be", backend.port()).start();
+        let line = p.wait_for_line(|l| l.contains("forced: "), DEADLINE);
+        assert!(line.ends_with("forced: DOWN"), "{}: {line}", bin.display());
+    }
+}

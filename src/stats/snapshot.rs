@@ -240,7 +240,10 @@ pub fn server_status(s: &Server) -> String {
         AdminState::Drain => return "DRAIN".into(),
         AdminState::Ready => {}
     }
-    let Some(hc) = s.check() else { return "no check".into() };
+    let Some(hc) = s.check() else {
+        // Without a check a server is down only when forced so (Lua, the CLI).
+        return if s.op_state() == OpState::Down { "DOWN".into() } else { "no check".into() };
+    };
     let full = hc.rise() + hc.fall() - 1;
     match (s.op_state(), hc.health()) {
         (OpState::Up, _) if s.is_stopping() => "NOLB".into(),
