@@ -68,12 +68,31 @@ fn masked(line: &str) -> String {
     words.join(" ")
 }
 
+/// Connections the proxy has not closed yet whose local port is `port` (its side of its
+/// clients' connections: ESTABLISHED, or CLOSE_WAIT once the client's FIN arrived),
+/// from /proc/net/tcp.
+fn established_on(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    table
+        .lines()
+        .skip(1)
+        .filter(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() > 3 && (f[3] == "01" || f[3] == "08") && f[1].rsplit(':').next().and_then(|p| u16::from_str_radix(p, 16).ok()) == Some(port)
+        })
+        .count()
+}
+
 fn run(bin: &Path) -> (Vec<String>, Vec<String>) {
     let app = http_app();
     let proxy = start(bin, &app);
     let mut lines = Vec::new();
     let mut bodies = Vec::new();
     for request in REQUESTS {
+        // The previous client's connection is closed on the proxy's side too, so that
+        // `%ac/%fc` count this request's connection only (a loaded machine may delay
+        // the close of the previous one, on either proxy).
+        assert!(wait_until(DEADLINE, || established_on(proxy.port("fe")) == 0), "the previous connection stays open");
         let mark = proxy.mark();
         let s = TcpStream::connect(proxy.addr("fe")).unwrap();
         s.set_read_timeout(Some(DEADLINE)).unwrap();
