@@ -236,3 +236,49 @@ fn safe_shares_the_connection_of_a_client_that_left() {
         assert_eq!(run(&h), ours, "HAProxy (left) vs moonproxy");
     }
 }
+
+/// `show stat`'s connection-reuse columns after kept-alive clients: `connect` counts
+/// the connections opened, `reuse` the requests sent over an idle one, `srv_icur` and
+/// `safe_conn_cur` the idle connections — the values HAProxy 2.6 shows.
+#[test]
+fn reuse_columns_of_show_stat_count_as_haproxy_does() {
+    let fields = ["connect", "reuse", "stot", "srv_icur", "idle_conn_cur", "safe_conn_cur", "used_conn_cur"];
+    let run = |bin: &std::path::Path| -> Vec<String> {
+        let be = Numbered::start(None);
+        let cfg = format!(
+            "{}\n        listen st\n            bind 127.0.0.1:{{{{st}}}}\n            stats enable\n            stats uri /",
+            config("safe", "")
+        );
+        let proxy = ProxyBuilder::new(&cfg).bin(bin).port("be", be.backend.port()).start();
+        let (mut a, mut b) = (proxy.connect("fe"), proxy.connect("fe"));
+        for _ in 0..3 {
+            assert_eq!(a.http_get("/a").status, 200);
+        }
+        for _ in 0..2 {
+            assert_eq!(b.http_get("/b").status, 200);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        let csv = String::from_utf8(proxy.connect("st").http_get("/;csv").body).unwrap();
+        let mut lines = csv.lines();
+        let header: Vec<&str> = lines.next().unwrap().trim_start_matches("# ").split(',').collect();
+        lines
+            .map(|l| l.split(',').collect::<Vec<_>>())
+            .filter(|v| v[0] == "be")
+            .map(|v| {
+                let cols: Vec<String> = fields.iter().map(|f| format!("{f}={}", v[header.iter().position(|h| h == f).unwrap()])).collect();
+                format!("{} {}", v[1], cols.join(" "))
+            })
+            .collect()
+    };
+    let ours = run(&moonproxy_bin());
+    assert_eq!(
+        ours,
+        [
+            "s1 connect=2 reuse=3 stot=5 srv_icur=2 idle_conn_cur=0 safe_conn_cur=2 used_conn_cur=0",
+            "BACKEND connect=2 reuse=3 stot=5 srv_icur= idle_conn_cur= safe_conn_cur= used_conn_cur=",
+        ]
+    );
+    if let Some(h) = haproxy_bin() {
+        assert_eq!(run(&h), ours, "HAProxy (left) vs moonproxy");
+    }
+}

@@ -102,6 +102,11 @@ impl IdlePool {
         Offer::Pooled
     }
 
+    /// Connections parked for `(be, srv)`.
+    pub fn count(&self, be: usize, srv: usize) -> u32 {
+        self.by_server.get(&(be, srv)).map_or(0, |l| l.len() as u32)
+    }
+
     /// Takes an idle connection to `(be, srv)` for a request of stream `owner`
     /// (`first`: the first request of its client connection), if the backend's
     /// `http-reuse` allows one. Returns it with the number of requests it carried; it

@@ -145,6 +145,10 @@ impl ServerPool for Farm {
         self.idle.take(be, srv, owner, first)
     }
 
+    fn idle_conns(&self, be: usize, srv: usize) -> u32 {
+        self.idle.count(be, srv)
+    }
+
     fn backend_state(&self, be: usize) -> Option<&Backend> {
         self.backends.get(be).and_then(Option::as_ref)
     }

@@ -179,6 +179,13 @@ pub struct TrafficCounters {
     pub ctime: AvgMs,
     pub rtime: AvgMs,
     pub ttime: AvgMs,
+    /// Server connections opened (`connect`) and requests sent over an idle one
+    /// (`reuse`).
+    pub connects: u64,
+    pub reuses: u64,
+    /// Servers: idle connections a client keeps for its next request (the shared pool's
+    /// are counted by the pool); with them, `srv_icur` and `safe_conn_cur`.
+    pub idle_private: u32,
 }
 
 /// When the state (UP/DOWN) of a server or backend last changed, and how long it was

@@ -59,6 +59,26 @@ pub fn account_request(p: &mut ProxyRt, now: Instant) {
     c.req_rate.add(counters::millis(now));
 }
 
+/// A server connection of backend `be`'s server `srv` was opened (`reused`: false) or
+/// an idle one taken for a request (`reused`: true): `connect` and `reuse`.
+pub fn account_connection(proxies: &mut [ProxyRt], be: usize, srv: usize, reused: bool) {
+    let c = &mut proxies[be].counters;
+    for t in [Some(&mut c.be), c.servers.get_mut(srv)].into_iter().flatten() {
+        if reused {
+            t.reuses += 1;
+        } else {
+            t.connects += 1;
+        }
+    }
+}
+
+/// A client starts (`+1`) or stops (`-1`) keeping an idle connection to server `srv`.
+pub fn account_private_idle(proxies: &mut [ProxyRt], be: usize, srv: usize, delta: i32) {
+    if let Some(t) = proxies.get_mut(be).and_then(|p| p.counters.servers.get_mut(srv)) {
+        t.idle_private = t.idle_private.saturating_add_signed(delta);
+    }
+}
+
 /// A stream chose `p` as its backend.
 pub fn account_backend_session(p: &mut ProxyRt, now: Instant) {
     p.counters.be.sess_rate.add(counters::millis(now));

@@ -207,7 +207,7 @@ fn traffic(r: &mut Row, view: &View<'_>, p: &ProxyRt, t: &TrafficCounters) {
         r.set(avg, Value::U32(u32::try_from(a.avg()).unwrap_or(u32::MAX)));
         r.set(max, Value::U32(u32::try_from(a.max).unwrap_or(u32::MAX)));
     }
-    r.set(f::REUSE, Value::U64(0));
+    r.set(f::REUSE, Value::U64(t.reuses));
     if http {
         hrsp(r, &t.rsp);
         r.set(f::REQ_TOT, Value::U64(t.req_tot));
@@ -286,7 +286,7 @@ fn server_row(view: &View<'_>, i: usize, p: &ProxyRt, sid: usize, s: &Server) ->
         r.set(f::QLIMIT, Value::U32(s.maxqueue()));
     }
     r.set(f::LBTOT, Value::U64(sc.cum_lbconn));
-    r.set(f::CONNECT, Value::U64(sc.cum_conns));
+    r.set(f::CONNECT, Value::U64(t.connects));
     traffic(&mut r, view, p, t);
     if let Some(hc) = s.check() {
         r.set(f::CHKFAIL, Value::U64(sc.failed_checks));
@@ -320,6 +320,10 @@ fn server_row(view: &View<'_>, i: usize, p: &ProxyRt, sid: usize, s: &Server) ->
     }
     r.zeros([f::SRV_ICUR, f::IDLE_CONN_CUR, f::SAFE_CONN_CUR, f::USED_CONN_CUR, f::NEED_CONN_EST]);
     r.set(f::USED_CONN_CUR, Value::U32(s.current_conns()));
+    // Every idle connection carried a request to its end: HAProxy's "safe" ones.
+    let idle = t.idle_private + view.pool.idle_conns(i, sid);
+    r.set(f::SRV_ICUR, Value::U32(idle));
+    r.set(f::SAFE_CONN_CUR, Value::U32(idle));
     r
 }
 
@@ -366,8 +370,7 @@ fn backend_row(view: &View<'_>, i: usize, p: &ProxyRt, b: &Backend) -> Row {
         r.set(f::DOWNTIME, secs(p.counters.be_state.downtime(view.now)));
     }
     r.set(f::LBTOT, Value::U64(bc.cum_lbconn));
-    let connects: u64 = b.servers().iter().map(|s| s.counters().cum_conns).sum();
-    r.set(f::CONNECT, Value::U64(connects));
+    r.set(f::CONNECT, Value::U64(t.connects));
     traffic(&mut r, view, p, t);
     r.zeros([f::COMP_IN, f::COMP_OUT, f::COMP_BYP, f::COMP_RSP]);
     r.zeros([f::AGG_SERVER_STATUS, f::AGG_SERVER_CHECK_STATUS, f::AGG_CHECK_STATUS]);
@@ -376,7 +379,7 @@ fn backend_row(view: &View<'_>, i: usize, p: &ProxyRt, b: &Backend) -> Row {
         r.zeros([f::CACHE_LOOKUPS, f::CACHE_HITS]);
         r.set(f::H1_OPEN_CONNECTIONS, Value::U32(b.beconn()));
         r.set(f::H1_OPEN_STREAMS, Value::U32(b.beconn()));
-        r.set(f::H1_TOTAL_CONNECTIONS, Value::U64(connects));
+        r.set(f::H1_TOTAL_CONNECTIONS, Value::U64(t.connects));
         r.set(f::H1_TOTAL_STREAMS, Value::U64(t.req_tot));
         r.set(f::H1_BYTES_IN, Value::U64(t.bytes_out));
         r.set(f::H1_BYTES_OUT, Value::U64(t.bytes_in));

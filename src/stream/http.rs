@@ -517,6 +517,7 @@ impl Stream {
             if idle.readable || idle.hup {
                 // The server closed (or talked out of turn) while idle: forget it.
                 let mut side = self.http_mut().idle.take().expect("idle");
+                crate::stats::account_private_idle(env.proxies, side.be, side.srv, -1);
                 if let Some(c) = side.conn.as_mut() {
                     c.deregister(env.cx.registry);
                 }
@@ -1370,6 +1371,7 @@ impl Stream {
                         IdleOffer::Pooled => {}
                         IdleOffer::KeepPrivate(conn) => {
                             side.conn = Some(conn);
+                            crate::stats::account_private_idle(env.proxies, side.be, side.srv, 1);
                             h.idle = Some(side);
                         }
                         IdleOffer::Close(mut c) => c.deregister(env.cx.registry),
@@ -1416,6 +1418,9 @@ impl Stream {
     pub(super) fn http_reuse(&mut self, env: &mut Env<'_, '_>, be: usize, srv: usize, addr: &Option<super::Target>) -> bool {
         let Some(h) = self.http.as_mut() else { return false };
         let mut own = h.idle.take();
+        if let Some(idle) = own.as_ref() {
+            crate::stats::account_private_idle(env.proxies, idle.be, idle.srv, -1);
+        }
         if let Some(idle) = own.as_mut() {
             let usable = idle.be == be && idle.srv == srv && idle.conn.as_ref().is_some_and(|c| !c.readable && !c.hup && !c.shut_w);
             if !usable {
@@ -1438,6 +1443,7 @@ impl Stream {
             }
         };
         idle.released = false; // the pick reserved a slot on this server again
+        crate::stats::account_connection(env.proxies, be, srv, true);
         h.replay = h.req.stage == Stage::Done && h.req.fwd == 0;
         self.server = Some(idle);
         self.t_connect = Some(Duration::ZERO);
@@ -1484,6 +1490,7 @@ impl Stream {
     /// `http-reuse` allows (`safe` shares it only now), or is closed.
     pub(super) fn http_close_idle(&mut self, env: &mut Env<'_, '_>) {
         let Some(mut idle) = self.http.as_mut().and_then(|h| h.idle.take()) else { return };
+        crate::stats::account_private_idle(env.proxies, idle.be, idle.srv, -1);
         let Some(mut conn) = idle.conn.take() else { return };
         let healthy = !conn.readable && !conn.hup && !conn.shut_w;
         if healthy && !idle.private {

@@ -105,6 +105,11 @@ pub trait ServerPool {
         let _ = (be, srv, owner, first);
         None
     }
+    /// Idle connections to server `srv` in the shared pool (`srv_icur`).
+    fn idle_conns(&self, be: usize, srv: usize) -> u32 {
+        let _ = (be, srv);
+        0
+    }
     /// The state of backend `be` for the statistics (servers, queues, checks);
     /// `None` when the pool cannot show it.
     fn backend_state(&self, be: usize) -> Option<&crate::backend::Backend> {
@@ -466,6 +471,7 @@ impl Stream {
         self.connect_started.get_or_insert(now);
         let opts = &env.proxies[be].options;
         let (keepalive, nolinger) = (opts.tcpka || opts.srvtcpka, opts.nolinger);
+        crate::stats::account_connection(env.proxies, be, srv, false);
         let conn = addr.as_ref().and_then(|addr| {
             let mut c = Conn::connect(addr).ok()?;
             c.register(env.cx.registry, token::encode(Kind::Server, env.key)).ok()?;
