@@ -309,6 +309,17 @@ impl World {
         }
     }
 
+    /// Socket calls made by streams' Lua actions that completed: each stream gets the
+    /// results and runs again (the action resumes at its rule).
+    fn lua_stream_completions(&mut self, cx: &mut Ctx<'_>) {
+        let Some(lua) = &mut self.lua else { return };
+        for (key, results) in lua.take_stream_completions() {
+            if self.streams.get_mut(key).is_some_and(|s| s.lua_complete(&results)) {
+                self.stream_event(cx, key, Event::Wake);
+            }
+        }
+    }
+
     // ---- health checks -----------------------------------------------------
 
     fn check_done(&mut self, cx: &mut Ctx<'_>, be: usize, srv: usize, result: CheckResult) {
@@ -443,6 +454,7 @@ impl Handler for World {
                     let mut world = super::lua::WorldParts { proxies: &mut self.proxies, farm: &mut self.farm };
                     lua.socket_ready(cx, &mut world, target.key, ready);
                 }
+                self.lua_stream_completions(cx);
             }
             Kind::Reserved => {}
         }
@@ -463,12 +475,14 @@ impl Handler for World {
                     let mut world = super::lua::WorldParts { proxies: &mut self.proxies, farm: &mut self.farm };
                     lua.timer(cx, &mut world, key, deadline);
                 }
+                self.lua_stream_completions(cx);
             }
             TimerTarget::Entry(Kind::LuaSocket, key) => {
                 if let Some(lua) = &mut self.lua {
                     let mut world = super::lua::WorldParts { proxies: &mut self.proxies, farm: &mut self.farm };
                     lua.socket_timer(cx, &mut world, key, deadline);
                 }
+                self.lua_stream_completions(cx);
             }
             TimerTarget::Entry(..) => {}
             TimerTarget::Global(GlobalTimer::HardStop) => self.hard_stop(cx),
@@ -484,6 +498,7 @@ impl Handler for World {
                     let mut world = super::lua::WorldParts { proxies: &mut self.proxies, farm: &mut self.farm };
                     lua.wake(cx, &mut world, key);
                 }
+                self.lua_stream_completions(cx);
             }
             _ => {}
         }

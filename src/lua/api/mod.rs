@@ -7,6 +7,7 @@
 //! - [`regex`]: the Regex class.
 //! - [`blocking`]: detection of blocking calls (`io.*`, `os.execute`, `print`...) at run time.
 //! - [`socket`]: `core.tcp()` and the Socket class on the reactor.
+//! - [`txn`]: the `TXN` class (with `txn.http`, `txn.f`, `txn.sf`) of Lua actions.
 //! - [`httpclient`]: `core.httpclient()` and the HTTPClient class, over [`socket`].
 pub mod addr;
 pub mod blocking;
@@ -16,3 +17,4 @@ pub mod httpclient;
 pub mod regex;
 pub mod socket;
 pub mod text;
+pub mod txn;
