@@ -396,3 +396,68 @@ fn an_action_without_lua_load_is_unknown() {
         o.stderr
     );
 }
+
+const SOCKET: &str = r#"
+core.register_action("ask", { "http-req" }, function(txn, port)
+  local s = core.tcp()
+  s:settimeout(2)
+  assert(s:connect("127.0.0.1", tonumber(port)))
+  s:send("ping\n")
+  local line = s:receive("*l")
+  s:close()
+  txn.http:req_set_header("X-Echo", line)
+end, 1)
+"#;
+
+#[test]
+fn an_action_waits_for_a_socket_and_resumes_at_its_rule() {
+    let be = http_app();
+    let echo = Backend::echo();
+    let rules = format!(
+        "    http-request lua.ask {}\n    http-request set-header X-After %[req.hdr(x-echo)]",
+        echo.port()
+    );
+    for bin in moonproxy_and_haproxy() {
+        let p = start(&bin, SOCKET, &rules, &be);
+        for _ in 0..3 {
+            let r = get(&p, "GET /headers HTTP/1.1\r\nHost: a\r\n\r\n");
+            assert_eq!(r.status, 200, "{bin:?}");
+            let seen = String::from_utf8_lossy(&r.body).to_ascii_lowercase();
+            assert!(seen.contains("x-echo: ping"), "{bin:?}: {seen}");
+            assert!(seen.contains("x-after: ping"), "{bin:?}: {seen}");
+        }
+    }
+}
+
+#[test]
+fn a_client_leaving_during_a_sleep_and_kept_alive_requests_are_fine() {
+    let be = http_app();
+    let script = r#"
+core.register_action("nap", { "http-req" }, function(txn, ms)
+  txn:set_priv((txn:get_priv() or 0) + 1)
+  core.msleep(tonumber(ms))
+  txn.http:req_set_header("X-Count", tostring(txn:get_priv()))
+end, 1)
+"#;
+    let rules = "    http-request lua.nap 20 if !{ path /long }\n    http-request lua.nap 2000 if { path /long }";
+    // HAProxy runs each request of a kept-alive connection in a new stream: the private
+    // value starts again at each one.
+    for bin in moonproxy_and_haproxy() {
+        let p = start(&bin, script, rules, &be);
+        let mut c = p.connect("fe");
+        for _ in 1..=3 {
+            let r = c.http_request(b"GET /headers HTTP/1.1\r\nHost: a\r\n\r\n");
+            let seen = String::from_utf8_lossy(&r.body).to_ascii_lowercase();
+            assert!(seen.contains("x-count: 1"), "{bin:?}: {seen}");
+        }
+    }
+    let p = start(&moonproxy_bin(), script, rules, &be);
+    let mut c = p.connect("fe");
+    // A client that leaves while its action sleeps: the stream ends, the process goes on.
+    let mut gone = p.connect("fe");
+    gone.send(b"GET /long HTTP/1.1\r\nHost: a\r\n\r\n");
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    drop(gone);
+    let r = c.http_request(b"GET /headers HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(r.status, 200);
+}

@@ -1459,6 +1459,9 @@ impl Stream {
         self.state_deadline = None;
         let bytes = (self.req.total - self.req.buf.len() as u64, self.res.total);
         self.http_mut().next_txn(env.cx.now, SystemTime::now(), bytes);
+        // HAProxy runs each transaction in a stream of its own: the Lua context (the
+        // `TXN` handle, `set_priv`) does not outlive the transaction.
+        self.lua = None;
         self.goto(State::HttpHead);
     }
 
