@@ -401,3 +401,68 @@ fn report(name: &str, what: &str) {
             .error(&format!("Lua function '{name}': {what}."));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::model::HttpRuleList;
+    use crate::http::rules::Action;
+
+    #[test]
+    fn return_values_map_to_haproxys_answers() {
+        let req = |v: i64| finished(false, Some(&Value::Integer(v)), Side::Request);
+        let res = |v: i64| finished(false, Some(&Value::Integer(v)), Side::Response);
+        assert_eq!(finished(false, None, Side::Request), LuaStep::Next);
+        assert_eq!(
+            finished(false, Some(&Value::String(b"x".to_vec())), Side::Request),
+            LuaStep::Next
+        );
+        assert_eq!(req(act::CONTINUE), LuaStep::Next);
+        assert_eq!(req(act::STOP), LuaStep::Stop);
+        assert_eq!(req(act::DONE), LuaStep::Stop);
+        assert_eq!(req(act::YIELD), LuaStep::Wait(WaitFor::Forced));
+        assert_eq!(
+            req(act::ERROR),
+            LuaStep::Verdict(Verdict::Deny { status: 500 })
+        );
+        assert_eq!(
+            req(act::DENY),
+            LuaStep::Verdict(Verdict::Deny { status: 403 })
+        );
+        assert_eq!(
+            res(act::DENY),
+            LuaStep::Verdict(Verdict::Deny { status: 502 })
+        );
+        assert_eq!(
+            req(act::INVALID),
+            LuaStep::Verdict(Verdict::Deny { status: 400 })
+        );
+        assert_eq!(
+            req(act::ABORT),
+            LuaStep::Verdict(Verdict::Deny { status: 503 })
+        );
+        assert_eq!(
+            finished(true, Some(&Value::Integer(act::DENY)), Side::Request),
+            LuaStep::Close,
+            "txn:done() wins"
+        );
+    }
+
+    #[test]
+    fn a_lua_word_parses_into_an_unresolved_action() {
+        let words: Vec<String> = ["lua.cors", "a", "b"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        match Action::parse(HttpRuleList::Response, &words, "fe", 0) {
+            Ok(Action::Lua(a)) => assert_eq!(
+                *a,
+                LuaAction {
+                    name: "cors".into(),
+                    args: vec!["a".into(), "b".into()]
+                }
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+}
