@@ -461,3 +461,29 @@ end, 1)
     let r = c.http_request(b"GET /headers HTTP/1.1\r\nHost: a\r\n\r\n");
     assert_eq!(r.status, 200);
 }
+
+#[test]
+fn a_spinning_action_times_out_and_the_request_goes_on() {
+    let be = http_app();
+    let script = "core.register_action(\"spin\", { \"http-req\" }, function(txn)\n  while true do end\nend)\n";
+    let cfg = config("    http-request lua.spin if { path /spin }")
+        .replace("global\n", "global\n    tune.lua.session-timeout 300\n");
+    for bin in moonproxy_and_haproxy() {
+        let p = ProxyBuilder::new(&cfg)
+            .bin(&bin)
+            .file("t.lua", script)
+            .port("be", be.port())
+            .start();
+        // Preempted and resumed until `session-timeout` runs out; the rules then go on.
+        assert_eq!(
+            get(&p, "GET /spin HTTP/1.1\r\nHost: a\r\n\r\n").status,
+            200,
+            "{bin:?}"
+        );
+        let file = format!("{}/t.lua", p.dir().display());
+        p.wait_for_line(
+            |l| l.ends_with(&format!("Lua function 'spin': [state-id 0] runtime error: execution timeout from {file}:2: in function line 1.")),
+            DEADLINE,
+        );
+    }
+}

@@ -299,14 +299,7 @@ pub fn run_action(
             } else {
                 message
             };
-            // The wrapper calls the function as a tail call: not part of the script's stack.
-            let tb = traceback.trim_end();
-            let tb = haproxy_traceback(tb.strip_suffix("(...tail calls...)").unwrap_or(tb));
-            let from = if tb.is_empty() {
-                String::new()
-            } else {
-                format!(" from {tb}")
-            };
+            let from = from_clause(&traceback);
             report(
                 &name,
                 &format!("[state-id 0] runtime error: {message}{from}"),
@@ -314,9 +307,14 @@ pub fn run_action(
             LuaStep::Next
         }
         Resume::Timeout(k) => {
+            let from = call
+                .task
+                .timeout_traceback()
+                .map(from_clause)
+                .unwrap_or_default();
             report(
                 &name,
-                &format!("[state-id 0] runtime error: {}", k.message()),
+                &format!("[state-id 0] runtime error: {}{from}", k.message()),
             );
             LuaStep::Next
         }
@@ -390,6 +388,18 @@ fn finished(txn_done: bool, ret: Option<&Value>, side: Side) -> LuaStep {
         // HAProxy 2.6 answers 503 (verified), with or without a backend.
         act::ABORT => LuaStep::Verdict(Verdict::Deny { status: 503 }),
         _ => LuaStep::Next,
+    }
+}
+
+/// HAProxy's ` from <traceback>` after an error message, or nothing without one. The
+/// wrapper calls the action's function as a tail call: that mark is not the script's.
+fn from_clause(traceback: &str) -> String {
+    let tb = traceback.trim_end();
+    let tb = haproxy_traceback(tb.strip_suffix("(...tail calls...)").unwrap_or(tb));
+    if tb.is_empty() {
+        String::new()
+    } else {
+        format!(" from {tb}")
     }
 }
 
