@@ -487,3 +487,60 @@ fn a_spinning_action_times_out_and_the_request_goes_on() {
         );
     }
 }
+
+const REPLY: &str = r#"
+core.register_action("rep", { "http-req" }, function(txn)
+  local r = txn:reply({ status = 201, headers = { ["x-a"] = { "1", "2" } }, body = "unused" })
+  r:set_body("hello")
+  r:add_header("x-b", "3")
+  r:add_header("x-c", "4")
+  r:del_header("x-c")
+  r:set_status(202, "Accepted!")
+  r:add_header("content-type", "text/plain")
+  txn:done(r)
+  error("not reached")
+end)
+core.register_action("empty", { "http-req" }, function(txn) txn:done(txn:reply()) end)
+"#;
+
+#[test]
+fn txn_done_sends_a_reply_built_with_txn_reply() {
+    let be = http_app();
+    let rules =
+        "    http-request lua.rep if { path /a }\n    http-request lua.empty if { path /b }";
+    for bin in moonproxy_and_haproxy() {
+        let p = start(&bin, REPLY, rules, &be);
+        let mut c = p.connect("fe");
+        let r = c.http_request(b"GET /a HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert!(
+            r.head.starts_with("HTTP/1.1 202 Accepted!"),
+            "{bin:?}: {}",
+            r.head
+        );
+        let a: Vec<&str> = r
+            .headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case("x-a"))
+            .map(|(_, v)| v.as_str())
+            .collect();
+        assert_eq!(a, ["1", "2"], "{bin:?}");
+        assert_eq!(r.header("x-b"), Some("3"), "{bin:?}");
+        assert_eq!(r.header("x-c"), None, "{bin:?}");
+        assert_eq!(r.header("content-type"), Some("text/plain"), "{bin:?}");
+        assert_eq!(r.body, b"hello", "{bin:?}");
+        // The connection stays open for the next request.
+        let r = c.http_request(b"GET /b HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(
+            (r.status, r.header("content-length")),
+            (200, Some("0")),
+            "{bin:?}: {}",
+            r.head
+        );
+        let r = c.http_request(b"GET /c HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(r.status, 200, "{bin:?}");
+        assert!(
+            !p.lines().iter().any(|l| l.text.contains("not reached")),
+            "{bin:?}"
+        );
+    }
+}

@@ -45,6 +45,9 @@ pub trait StreamView {
     fn eval(&self, expr: &crate::sample::Expr) -> Option<crate::sample::Sample>;
     /// `txn:done()`: the stream stops processing and closes once the action returns.
     fn done(&mut self);
+    /// `txn:done(reply)`: this complete HTTP/1.1 response is sent instead of forwarding
+    /// the request (or the server's response), and the transaction ends.
+    fn reply(&mut self, response: Vec<u8>);
 }
 
 /// A world with nothing in it (tests, tools).

@@ -169,6 +169,7 @@ pub struct ActionView<'a, 'e> {
     txn: &'a mut Txn,
     env: &'a mut RuleEnv<'e>,
     done: bool,
+    reply: Option<Vec<u8>>,
 }
 
 impl StreamView for ActionView<'_, '_> {
@@ -192,6 +193,9 @@ impl StreamView for ActionView<'_, '_> {
     }
     fn done(&mut self) {
         self.done = true;
+    }
+    fn reply(&mut self, response: Vec<u8>) {
+        self.reply = Some(response);
     }
 }
 
@@ -264,6 +268,7 @@ pub fn run_action(
         txn,
         env,
         done: false,
+        reply: None,
     };
     let mut world = Proxies(proxies);
     let outcome = {
@@ -279,9 +284,14 @@ pub fn run_action(
     };
     let done_flag = core().is_ok_and(|c| c.done.replace(false));
     let txn_done = view.done;
+    let reply = view.reply.take();
     let action = call.action.clone();
     let name = action.name.clone();
     let step = match outcome {
+        Resume::Yield(_) if reply.is_some() => LuaStep::Verdict(Verdict::Reply {
+            response: reply.unwrap_or_default(),
+            close: false,
+        }),
         Resume::Yield(_) if done_flag || txn_done => finished(txn_done, None, side),
         Resume::Yield(WaitReason::Sleep(at)) => {
             call.wait = Wait::Sleep(at);

@@ -35,7 +35,7 @@ const CLASSES: &str = r#"
 local TXN, HTTP = {}, {}
 local txn_mt, http_mt = { __index = TXN }, { __index = HTTP }
 for _, m in ipairs({ "set_var", "get_var", "unset_var", "log", "Debug", "Info", "Warning",
-                     "Alert", "set_loglevel", "done" }) do
+                     "Alert", "set_loglevel" }) do
   TXN[m] = P[m]
 end
 local privs = {}
@@ -48,6 +48,45 @@ end
 function TXN.set_priv(self, v)
   local k, g = P.handle(self[0])
   privs[k] = { g, v }
+end
+local Reply = {}
+local reply_mt = { __index = Reply }
+function Reply.set_status(self, status, reason)
+  self.status = math.tointeger(status) or error("bad argument #1 to 'set_status' (integer expected)")
+  self.reason = reason
+end
+-- Names are kept as given (2.6's `del_header` is case-sensitive); they go out in lower case.
+function Reply.add_header(self, name, value)
+  local h = self.headers[name]
+  if h == nil then h = {}; self.headers[name] = h end
+  h[#h + 1] = tostring(value)
+end
+function Reply.del_header(self, name) self.headers[name] = nil end
+function Reply.set_body(self, body) self.body = tostring(body) end
+function TXN.reply(self, t)
+  local r = setmetatable({ status = 200, headers = {}, body = "" }, reply_mt)
+  if t ~= nil then
+    if t.status ~= nil then r:set_status(t.status, t.reason) end
+    for n, vs in pairs(t.headers or {}) do
+      if type(vs) == "table" then
+        for _, v in ipairs(vs) do r:add_header(n, v) end
+      else
+        r:add_header(n, vs)
+      end
+    end
+    if t.body ~= nil then r:set_body(t.body) end
+  end
+  return r
+end
+function TXN.done(self, reply)
+  if reply == nil then return P.done(self) end
+  local names, flat = {}, {}
+  for n in pairs(reply.headers) do names[#names + 1] = n end
+  table.sort(names)
+  for _, n in ipairs(names) do
+    for _, v in ipairs(reply.headers[n]) do flat[#flat + 1] = n; flat[#flat + 1] = v end
+  end
+  return P.done(self, reply.status, reply.reason, flat, reply.body)
 end
 local function headers(flat)
   local t, n = {}, {}
@@ -331,15 +370,87 @@ static SET_LOGLEVEL: RustFunction = RustFunction::new("set_loglevel", |ctx| {
     Ok(0)
 });
 
-/// `txn:done()`: the action ends here and the stream closes (`core.done`'s flag ends the
-/// coroutine as finished, which `pcall` cannot catch).
+/// `txn:done([reply])`: the action ends here and the stream closes, or with a reply
+/// (`txn:reply()`, passed here as status, reason, `{name, value...}`, body), the reply is
+/// sent and the transaction ends. `core.done`'s flag ends the coroutine as finished,
+/// which `pcall` cannot catch.
 static DONE: RustFunction = RustFunction::new("done", |ctx| {
-    with_stream(ctx, |s| s.done())?;
+    let reply = if ctx.nargs() >= 2 {
+        let status = ctx.integer(2)?;
+        let status = u16::try_from(status)
+            .ok()
+            .filter(|s| (100..=999).contains(s));
+        let status = status.ok_or_else(|| ctx.arg_error(2, "invalid status code"))?;
+        let reason = match ctx.type_name(3) {
+            "string" => ctx.bytes(3)?,
+            _ => crate::http::rules::reason_phrase(status)
+                .as_bytes()
+                .to_vec(),
+        };
+        let flat = string_array(ctx, 4)?;
+        let body = ctx.bytes(5)?;
+        Some((status, reason, flat, body))
+    } else {
+        None
+    };
+    with_stream(ctx, |s| {
+        let Some((status, reason, flat, body)) = reply else {
+            return s.done();
+        };
+        let head = s
+            .txn()
+            .and_then(|t| t.req.as_ref())
+            .is_some_and(|r| r.line.method == crate::http::Method::Head);
+        let mut out = format!("HTTP/1.1 {status} ").into_bytes();
+        out.extend_from_slice(&reason);
+        out.extend_from_slice(b"\r\n");
+        for pair in flat.chunks(2) {
+            let [name, value] = pair else { break };
+            if name.eq_ignore_ascii_case(b"content-length")
+                || value.iter().any(|&b| b == b'\r' || b == b'\n')
+            {
+                continue;
+            }
+            out.extend_from_slice(&name.to_ascii_lowercase());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(format!("content-length: {}\r\n\r\n", body.len()).as_bytes());
+        if !head {
+            out.extend_from_slice(&body);
+        }
+        s.reply(out);
+    })?;
     let core = super::core::core()?;
     core.done.set(true);
     ctx.yield_now(crate::lua::WaitReason::Other)?;
     Ok(0)
 });
+
+/// The strings of table argument `n` at `1..#t` (other values are skipped).
+fn string_array(ctx: &mut CallCtx, n: c_int) -> Result<Vec<Vec<u8>>, LuaError> {
+    if ctx.type_name(n) != "table" {
+        return Err(ctx.arg_error(n, &format!("table expected, got {}", ctx.type_name(n))));
+    }
+    ctx.reserve(1)?;
+    let l = ctx.raw();
+    let mut out = Vec::new();
+    // SAFETY: lua_rawlen and lua_rawgeti call no metamethod and do not allocate; read_value
+    // copies the value out and lua_pop drops it; one slot reserved.
+    unsafe {
+        let len = ffi::lua_rawlen(l, n) as i64;
+        for i in 1..=len {
+            ffi::lua_rawgeti(l, n, i);
+            let v = crate::lua::state::read_value(l, -1);
+            ffi::lua_pop(l, 1);
+            if let Value::String(b) = v {
+                out.push(b);
+            }
+        }
+    }
+    Ok(out)
+}
 
 /// `P.headers(ud, res)`: `{name1, value1, name2, value2...}`, names in lower case.
 static HEADERS: RustFunction = RustFunction::new("headers", |ctx| {
