@@ -290,13 +290,16 @@ core.register_action("rewrite", { "http-req" }, function(txn)
   txn.http:req_set_path("/headers")
   if txn.sf:req_hdr("x-q") ~= "" then txn.http:req_set_query("q=1") end
   txn.http:req_rep_header("X-Rep", "^a(.*)$", "b\\1")
-  txn:set_var("txn.seen", txn.sf:req_hdr("x-rep"))
+  txn.http:req_rep_value("X-RV", "^a$", "q")
+  txn:set_var("txn.seen", txn.sf:req_hdr("x-rep") .. "|" .. txn.sf:req_fhdr("x-rv"))
   txn:set_loglevel(core.debug)
 end)
 core.register_action("resp", { "http-res" }, function(txn)
   local h = txn.http:res_get_headers()
   txn.http:res_set_header("X-Had-Length", tostring(h["content-length"] ~= nil))
   txn.http:res_del_header("X-Drop")
+  txn.http:res_rep_header("X-Rep-Res", "^(.*)$", "<\\1>")
+  txn.http:res_rep_value("X-Vals", "^a$", "z")
   txn.http:res_set_status(201, "Made")
 end)
 "#;
@@ -304,12 +307,12 @@ end)
 #[test]
 fn an_action_rewrites_the_request_line_and_the_response() {
     let be = http_app();
-    let rules = "    http-request lua.rewrite\n    http-response add-header X-Drop 1\n    http-response set-header X-Seen %[var(txn.seen)]\n    http-response lua.resp";
+    let rules = "    http-request lua.rewrite\n    http-response add-header X-Drop 1\n    http-response add-header X-Rep-Res v\n    http-response add-header X-Vals \"a, b,a\"\n    http-response set-header X-Seen %[var(txn.seen)]\n    http-response lua.resp";
     for bin in moonproxy_and_haproxy() {
         let p = start(&bin, REWRITE, rules, &be);
         let r = get(
             &p,
-            "GET /original HTTP/1.1\r\nHost: a\r\nX-Rep: abc\r\nX-Q: 1\r\n\r\n",
+            "GET /original HTTP/1.1\r\nHost: a\r\nX-Rep: abc\r\nX-RV: a,b\r\nX-Q: 1\r\n\r\n",
         );
         assert_eq!(r.status, 201, "{bin:?}: {}", r.head);
         assert!(
@@ -319,12 +322,14 @@ fn an_action_rewrites_the_request_line_and_the_response() {
         );
         assert_eq!(r.header("x-had-length"), Some("true"), "{bin:?}");
         assert_eq!(r.header("x-drop"), None, "{bin:?}");
+        assert_eq!(r.header("x-rep-res"), Some("<v>"), "{bin:?}");
+        assert_eq!(r.header("x-vals"), Some("z, b,z"), "{bin:?}");
         assert_eq!(
             String::from_utf8_lossy(&r.body),
             "path=/headers?q=1",
             "{bin:?}"
         );
-        assert_eq!(r.header("x-seen"), Some("bbc"), "{bin:?}");
+        assert_eq!(r.header("x-seen"), Some("bbc|q,b"), "{bin:?}");
         let r = get(&p, "GET /original HTTP/1.1\r\nHost: a\r\n\r\n");
         let seen = String::from_utf8_lossy(&r.body).to_ascii_lowercase();
         assert!(
