@@ -170,6 +170,19 @@ pub enum Verdict {
     /// `early-hint`: send this `103 Early Hints` interim response to the client now,
     /// then run the rules again from the cursor (past the rule).
     EarlyHint(Vec<u8>),
+    /// `lua.<name>`: the stream runs this Lua action (it may wait), then runs the
+    /// rules again from the cursor (past the rule) unless the action's result says
+    /// otherwise (`src/stream/lua.rs`).
+    Lua(std::sync::Arc<LuaAction>),
+}
+
+/// A `lua.<name> [args...]` action: the name `core.register_action` gave and the
+/// configuration's arguments. The name is resolved once the `lua-load` files ran
+/// (`runtime::lua::resolve_actions`), so the parser accepts any `lua.` word.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LuaAction {
+    pub name: String,
+    pub args: Vec<String>,
 }
 
 /// A proxy's compiled HTTP rules. Empty lists cost nothing at run time.
@@ -249,6 +262,8 @@ pub enum Action {
     NormalizeUri(Normalizer),
     /// `wait-for-body time <time> [at-least <bytes>]` (`at_least` 0: none).
     WaitForBody { time: std::time::Duration, at_least: u64 },
+    /// `lua.<name> [args...]` (see [`Verdict::Lua`]).
+    Lua(std::sync::Arc<LuaAction>),
 }
 
 /// Which part of the request target a `replace-*` action rewrites.
@@ -301,7 +316,8 @@ pub enum ActionError {
 }
 
 impl HttpRuleList {
-    fn keywords(self) -> &'static str {
+    /// HAProxy 2.6's list of this rule set's actions (its error messages).
+    pub(crate) fn keywords(self) -> &'static str {
         match self {
             HttpRuleList::Request => REQUEST_KEYWORDS,
             HttpRuleList::Response => RESPONSE_KEYWORDS,
@@ -378,6 +394,10 @@ impl Action {
         capture_index: usize,
     ) -> Result<Action, ActionError> {
         let name = words.first().map_or("", String::as_str);
+        if let Some(lua) = name.strip_prefix("lua.") {
+            // Checked against the registered actions after `lua-load` ran.
+            return Ok(Action::Lua(std::sync::Arc::new(LuaAction { name: lua.to_string(), args: words[1..].to_vec() })));
+        }
         if !known_action(list, name) {
             return Err(ActionError::UnknownAction(format!(
                 "expects {}, but got '{name}'",
@@ -1065,8 +1085,49 @@ fn exec(rules: &HttpRules, action: &Action, side: Side, txn: &mut Txn, env: &mut
         Action::WaitForBody { time, at_least } => {
             return Flow::Resume(Verdict::Yield(WaitFor::Body { time: *time, at_least: *at_least }))
         }
+        Action::Lua(a) => return Flow::Resume(Verdict::Lua(a.clone())),
     }
     Flow::Next
+}
+
+/// `replace-header` (`per_value: false`) or `replace-value` on `h`, for callers outside
+/// the rule runner (Lua's `txn.http:req_rep_header`).
+pub(crate) fn replace_header(h: &mut super::Headers, name: &str, re: &Regex, with: &[u8], per_value: bool) {
+    h.replace_with(name, |v| {
+        let new = if per_value {
+            let parts: Vec<Vec<u8>> = v
+                .split(|&b| b == b',')
+                .map(|p| regex_replace(re, crate::http::trim_ows(p), with).unwrap_or_else(|| p.to_vec()))
+                .collect();
+            parts.join(&b","[..])
+        } else {
+            regex_replace(re, v, with)?
+        };
+        (!bad_value(&new) && new != v).then_some(new)
+    });
+}
+
+/// Sets the request's `method`, `path`, `query` or `uri` as `set-method` ... do; false
+/// when the value is refused (not a token, blanks or controls in the target).
+pub(crate) fn set_request_part(req: &mut super::Request, part: &str, value: &str) -> bool {
+    if part == "method" {
+        if value.is_empty() || !value.bytes().all(is_tchar) {
+            return false;
+        }
+        req.line.method = Method::from_token(value);
+        return true;
+    }
+    if value.bytes().any(|b| b <= b' ' || b == 0x7f) {
+        return false;
+    }
+    let new = match part {
+        "path" => with_path(&req.line, value, true),
+        "query" => with_query(&req.line.target, value),
+        "uri" => value.to_string(),
+        _ => return false,
+    };
+    set_target(&mut req.line, new);
+    true
 }
 
 fn headers_mut(txn: &mut Txn, side: Side) -> Option<&mut super::Headers> {
@@ -1076,7 +1137,7 @@ fn headers_mut(txn: &mut Txn, side: Side) -> Option<&mut super::Headers> {
     }
 }
 
-fn set_var(name: &VarName, v: Sample, txn: &mut Txn, env: &mut RuleEnv<'_>) {
+pub(crate) fn set_var(name: &VarName, v: Sample, txn: &mut Txn, env: &mut RuleEnv<'_>) {
     match name.scope {
         Scope::Sess => env.sess_vars.set(name, v),
         Scope::Txn | Scope::Req | Scope::Res => txn.vars.set(name, v),
@@ -1085,7 +1146,7 @@ fn set_var(name: &VarName, v: Sample, txn: &mut Txn, env: &mut RuleEnv<'_>) {
     }
 }
 
-fn unset_var(name: &VarName, txn: &mut Txn, env: &mut RuleEnv<'_>) {
+pub(crate) fn unset_var(name: &VarName, txn: &mut Txn, env: &mut RuleEnv<'_>) {
     match name.scope {
         Scope::Sess => {
             env.sess_vars.unset(name);

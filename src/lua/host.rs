@@ -129,15 +129,40 @@ pub enum ServerOp {
     ForceDown,
 }
 
+/// The stream whose Lua code is running (an action today; fetches, converters and
+/// services later), as the `TXN`, `HTTP` and `Fetches` classes see it
+/// (`crate::lua::api::txn`). The stream implements it for the length of one resume
+/// (`crate::stream::lua`), over the transaction and the variables it borrows.
+pub trait StreamView {
+    /// The identity of the stream's Lua context: a `TXN` object holding another handle
+    /// (another stream's, or one whose stream ended) is refused.
+    fn handle(&self) -> crate::lua::Handle;
+    /// A variable of any scope (`proc`, `sess`, `txn`, `req`, `res`).
+    fn var(&self, name: &crate::sample::VarName) -> Option<crate::sample::Sample>;
+    fn set_var(&mut self, name: &crate::sample::VarName, value: crate::sample::Sample);
+    fn unset_var(&mut self, name: &crate::sample::VarName);
+    /// The HTTP transaction (`None` in TCP mode).
+    fn txn(&mut self) -> Option<&mut crate::http::txn::Txn>;
+    /// Evaluates a sample expression (a fetch and its converters) on the stream.
+    fn eval(&self, expr: &crate::sample::Expr) -> Option<crate::sample::Sample>;
+    /// `txn:done()`: the stream stops processing and closes once the action returns.
+    fn done(&mut self);
+    /// `txn:done(reply)`: this complete HTTP/1.1 response is sent instead of forwarding
+    /// the request (or the server's response), and the transaction ends.
+    fn reply(&mut self, response: Vec<u8>);
+}
+
 /// A world with nothing in it (tests, tools).
 pub struct NoWorld;
 
 impl WorldView for NoWorld {}
 
-/// What a callback gets: the reactor and the world, borrowed for one resume.
+/// What a callback gets: the reactor and the world, borrowed for one resume; and the
+/// stream when the resumed coroutine is a stream's.
 pub struct Host<'h, 'r> {
     pub cx: &'h mut Ctx<'r>,
     pub world: &'h mut dyn WorldView,
+    pub stream: Option<&'h mut dyn StreamView>,
 }
 
 /// The host of the resume in progress, lifetimes erased (see the module comment).
@@ -203,7 +228,7 @@ mod tests {
         let mut cx = Ctx { registry: poll.registry(), timers: &mut timers, wake: &mut wake, now: Instant::now() };
         let mut world = Named;
         assert!(with_host(|_| ()).is_none());
-        let mut host = Host { cx: &mut cx, world: &mut world };
+        let mut host = Host { cx: &mut cx, world: &mut world, stream: None };
         let names = enter(&mut host, || {
             with_host(|h| {
                 assert!(with_host(|_| ()).is_none(), "no second host from inside");
@@ -220,7 +245,7 @@ mod tests {
         let (mut timers, mut wake) = (Timers::default(), WakeQueue::default());
         let mut cx = Ctx { registry: poll.registry(), timers: &mut timers, wake: &mut wake, now: Instant::now() };
         let mut world = NoWorld;
-        let mut host = Host { cx: &mut cx, world: &mut world };
+        let mut host = Host { cx: &mut cx, world: &mut world, stream: None };
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| enter(&mut host, || panic!("boom"))));
         assert!(r.is_err());
         assert!(!is_entered());

@@ -18,7 +18,7 @@
 //!   (`Lua task: [state-id 0] runtime error: <msg> from <traceback>.`) to stderr and the global
 //!   log targets; the task ends and the process goes on.
 use crate::config::model::Config;
-use crate::lua::api::core::{haproxy_traceback, Engine, EngineOptions};
+use crate::lua::api::core::{haproxy_traceback, ActionKind, Engine, EngineOptions, Registered};
 use crate::lua::api::socket::{self, Completion, Waiter};
 use crate::lua::host::{self, Host, WorldView};
 use crate::lua::{Preempt, Resume, Task, WaitReason};
@@ -44,7 +44,7 @@ pub const TRAFFIC_WINDOW: Duration = Duration::from_millis(5);
 pub fn boot(config: &Config, opts: EngineOptions) -> Result<Option<Engine>, BootFailed> {
     let settings = &config.global.lua;
     if settings.directives.is_empty() {
-        return Ok(None);
+        return check_actions(config, &Registered::default()).map(|()| None);
     }
     // What core.proxies and friends stand for, and the start for core.get_info.
     crate::lua::api::world::set_topology(crate::lua::api::world::Topology::from_config(config));
@@ -64,7 +64,79 @@ pub fn boot(config: &Config, opts: EngineOptions) -> Result<Option<Engine>, Boot
         crate::alert!("config : Fatal errors found in configuration.");
         return Err(BootFailed);
     }
+    check_actions(config, &engine.registered())?;
     Ok(Some(engine))
+}
+
+/// Resolves the `lua.<name>` actions of the rules against what the `lua-load` files
+/// registered; prints HAProxy's alerts and fails if any is wrong.
+fn check_actions(config: &Config, registered: &Registered) -> Result<(), BootFailed> {
+    let errors = resolve_actions(config, registered);
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let mut files = Vec::new();
+    for (file, e) in &errors {
+        crate::alert!("config : {e}");
+        if !files.contains(file) {
+            files.push(file.clone());
+        }
+    }
+    for f in files {
+        crate::alert!("config : Error(s) found in configuration file : {f}");
+    }
+    crate::alert!("config : Fatal errors found in configuration.");
+    Err(BootFailed)
+}
+
+/// The `lua.<name>` actions of the configuration checked as HAProxy 2.6 checks them
+/// once the Lua files ran: the name must be registered for the rule set (not for
+/// `http-after-response`, where HAProxy has no Lua actions), with at least `nb_args`
+/// arguments; more are read as a misplaced condition. Each error is `(file, alert text)`.
+pub fn resolve_actions(config: &Config, registered: &Registered) -> Vec<(String, String)> {
+    use crate::config::model::HttpRuleList;
+    let mut errors = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for p in &config.proxies {
+        for r in &p.http_rules {
+            let Some(name) = r.action.first().and_then(|a| a.strip_prefix("lua.")) else { continue };
+            if !seen.insert(r.location.to_string()) {
+                continue; // a `defaults` rule seen through another proxy
+            }
+            let kind = match r.list {
+                HttpRuleList::Request => Some(ActionKind::HttpReq),
+                HttpRuleList::Response => Some(ActionKind::HttpRes),
+                HttpRuleList::AfterResponse => None,
+            };
+            let usable = |a: &&crate::lua::api::core::ActionDef| kind.is_some_and(|k| a.kinds.contains(&k));
+            let list_name = r.list.name();
+            let file = r.location.file.to_string();
+            let Some(def) = registered.actions.iter().find(|a| a.name == name).filter(usable) else {
+                let mut expected = r.list.keywords().to_string();
+                for a in registered.actions.iter().filter(usable) {
+                    expected.push_str(&format!(", 'lua.{}'", a.name));
+                }
+                errors.push((file, format!("parsing [{}]: '{list_name}' expects {expected}, but got 'lua.{name}'.", r.location)));
+                continue;
+            };
+            let args = r.action.len() - 1;
+            let wanted = usize::try_from(def.nb_args).unwrap_or(0);
+            if args < wanted {
+                let desc = format!("{} '{}'", crate::config::parse::proxy_type_name(p.cap), p.name);
+                errors.push((
+                    file,
+                    format!("parsing [{}] : error detected in {desc} while parsing '{list_name} lua.{name}' rule : expect {wanted} arguments.", r.location),
+                ));
+            } else if args > wanted {
+                let extra = &r.action[1 + wanted];
+                errors.push((
+                    file,
+                    format!("parsing [{}]: '{list_name} lua.{name}' expects either 'if' or 'unless' followed by a condition but found '{extra}'.", r.location),
+                ));
+            }
+        }
+    }
+    errors
 }
 
 /// The preemption for a resume at `now`: the configured timer slice, shortened to
@@ -123,6 +195,9 @@ pub struct LuaRt {
     configured: Preempt,
     /// The last socket event of a listener or stream.
     traffic_at: Option<Instant>,
+    /// Socket calls of streams' Lua actions that completed: the world hands the results
+    /// to the streams ([`LuaRt::take_stream_completions`]).
+    stream_completions: Vec<(Key, Vec<crate::lua::Value>)>,
 }
 
 impl LuaRt {
@@ -133,6 +208,7 @@ impl LuaRt {
             engine,
             configured,
             traffic_at: None,
+            stream_completions: Vec::new(),
         }
     }
 
@@ -210,9 +286,14 @@ impl LuaRt {
                 r.io = false;
                 self.run(cx, world, key);
             }
-            // Streams' coroutines resume through their own analysers (stream Lua API).
-            Waiter::Stream(_) => {}
+            // Streams' coroutines resume through their own rules (`stream::lua`).
+            Waiter::Stream(key) => self.stream_completions.push((key, c.results)),
         }
+    }
+
+    /// The socket calls of streams' Lua actions completed since the last call.
+    pub fn take_stream_completions(&mut self) -> Vec<(Key, Vec<crate::lua::Value>)> {
+        std::mem::take(&mut self.stream_completions)
     }
 
     /// A listener or stream had a socket event (see [`INTERACTIVE_SLICE`]).
@@ -226,7 +307,7 @@ impl LuaRt {
         let Some(r) = self.live(key) else { return };
         let nargs = std::mem::replace(&mut r.nargs, 0);
         r.sleep = None;
-        let outcome = host::enter(&mut Host { cx: &mut *cx, world }, || {
+        let outcome = host::enter(&mut Host { cx: &mut *cx, world, stream: None }, || {
             socket::running_as(Waiter::Task(key), || r.task.resume(nargs))
         });
         let done = self.engine.take_done();

@@ -317,6 +317,17 @@ impl World {
         }
     }
 
+    /// Socket calls made by streams' Lua actions that completed: each stream gets the
+    /// results and runs again (the action resumes at its rule).
+    fn lua_stream_completions(&mut self, cx: &mut Ctx<'_>) {
+        let Some(lua) = &mut self.lua else { return };
+        for (key, results) in lua.take_stream_completions() {
+            if self.streams.get_mut(key).is_some_and(|s| s.lua_complete(&results)) {
+                self.stream_event(cx, key, Event::Wake);
+            }
+        }
+    }
+
     // ---- health checks -----------------------------------------------------
 
     fn check_done(&mut self, cx: &mut Ctx<'_>, be: usize, srv: usize, result: CheckResult) {
@@ -394,7 +405,7 @@ impl World {
     /// statistics and change servers as tasks do), then its tasks table.
     pub fn start_lua(&mut self, cx: &mut Ctx<'_>, engine: crate::lua::api::core::Engine) -> Result<(), String> {
         let mut world = super::lua::WorldParts::new(&mut self.proxies, &mut self.farm, &self.listeners, &self.logs, (self.actconn, self.maxconn), &mut self.lua_deferred);
-        let started = crate::lua::host::enter(&mut crate::lua::host::Host { cx: &mut *cx, world: &mut world }, || engine.start());
+        let started = crate::lua::host::enter(&mut crate::lua::host::Host { cx: &mut *cx, world: &mut world, stream: None }, || engine.start());
         self.after_lua(cx);
         started?;
         self.lua = Some(super::lua::LuaRt::new(engine));
@@ -523,6 +534,7 @@ impl Handler for World {
                     lua.socket_ready(cx, &mut world, target.key, ready);
                 }
                 self.after_lua(cx);
+                self.lua_stream_completions(cx);
             }
             Kind::Reserved => {}
         }
@@ -544,6 +556,7 @@ impl Handler for World {
                     lua.timer(cx, &mut world, key, deadline);
                 }
                 self.after_lua(cx);
+                self.lua_stream_completions(cx);
             }
             TimerTarget::Entry(Kind::LuaSocket, key) => {
                 if let Some(lua) = &mut self.lua {
@@ -551,6 +564,7 @@ impl Handler for World {
                     lua.socket_timer(cx, &mut world, key, deadline);
                 }
                 self.after_lua(cx);
+                self.lua_stream_completions(cx);
             }
             TimerTarget::Entry(..) => {}
             TimerTarget::Global(GlobalTimer::HardStop) => self.hard_stop(cx),
@@ -567,6 +581,7 @@ impl Handler for World {
                     lua.wake(cx, &mut world, key);
                 }
                 self.after_lua(cx);
+                self.lua_stream_completions(cx);
             }
             _ => {}
         }

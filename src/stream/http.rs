@@ -34,6 +34,7 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::analysers::WaitFor;
+use super::lua::{self, LuaStep};
 use super::Env;
 
 
@@ -718,7 +719,28 @@ impl Stream {
             sess_vars: &mut h.sess_vars,
             userlists: &env.proxies[self.frontend].userlists,
         };
-        let mut verdict = rules::run_request(&p.http_rules, &mut h.rule_cursor, &mut h.txn, &mut renv);
+        // A Lua action in progress resumes first; a rule reaching one runs it, then the
+        // list goes on after it.
+        let mut start = None;
+        let mut verdict = loop {
+            if start.is_some() || self.lua.as_ref().is_some_and(|l| l.pending()) {
+                let step = lua::run_action(&mut self.lua, env.cx, env.proxies, env.key, start.take().as_ref(), &mut h.txn, &mut renv, lua::Side::Request);
+                match step {
+                    LuaStep::Next => {}
+                    LuaStep::Stop => break Verdict::Continue,
+                    LuaStep::Wait(w) => break Verdict::Yield(w),
+                    LuaStep::Verdict(v) => break v,
+                    LuaStep::Close => {
+                        self.close(env, Cause::ProxyAbort, phase);
+                        return false;
+                    }
+                }
+            }
+            match rules::run_request(&p.http_rules, &mut h.rule_cursor, &mut h.txn, &mut renv) {
+                Verdict::Lua(a) => start = Some(a),
+                v => break v,
+            }
+        };
         // The stats page (`stats enable`) answers here, once the rules let the request in.
         let mut stats = None;
         if let (Verdict::Continue, Some(page)) = (&verdict, p.stats_page.as_deref()) {
@@ -758,6 +780,8 @@ impl Stream {
             Verdict::Yield(WaitFor::ClientData) => {}
             Verdict::Yield(WaitFor::Body { time, at_least }) => self.http_start_body_wait(env, time, at_least),
             Verdict::EarlyHint(msg) => self.http_send_early_hint(env, msg),
+            // Run by `http_request_rules` before a verdict gets here.
+            Verdict::Lua(_) => return true,
         }
         false
     }
@@ -1258,10 +1282,33 @@ impl Stream {
                 userlists: &env.proxies[self.frontend].userlists,
             };
             let list = &env.proxies[proxy].http_rules;
-            let verdict = if step < 2 {
-                rules::run_response(list, &mut cursor_v, &mut h.txn, &mut renv)
-            } else {
-                rules::run_after_response(list, &mut cursor_v, &mut h.txn, &mut renv)
+            let side = lua::Side::Response;
+            let mut start = None;
+            let verdict = loop {
+                if start.is_some() || self.lua.as_ref().is_some_and(|l| l.pending()) {
+                    match lua::run_action(&mut self.lua, env.cx, env.proxies, env.key, start.take().as_ref(), &mut h.txn, &mut renv, side) {
+                        LuaStep::Next => {}
+                        LuaStep::Stop => {
+                            cursor_v = usize::MAX;
+                            break Verdict::Continue;
+                        }
+                        LuaStep::Wait(w) => break Verdict::Yield(w),
+                        LuaStep::Verdict(v) => break v,
+                        LuaStep::Close => {
+                            self.close(env, Cause::ProxyAbort, Phase::Headers);
+                            return false;
+                        }
+                    }
+                }
+                let v = if step < 2 {
+                    rules::run_response(list, &mut cursor_v, &mut h.txn, &mut renv)
+                } else {
+                    rules::run_after_response(list, &mut cursor_v, &mut h.txn, &mut renv)
+                };
+                match v {
+                    Verdict::Lua(a) => start = Some(a),
+                    v => break v,
+                }
             };
             h.res_rules.1 = cursor_v;
             match verdict {
@@ -1274,7 +1321,13 @@ impl Stream {
                     self.http_start_res_body_wait(env, time, at_least);
                     return false;
                 }
+                Verdict::Yield(WaitFor::Timer(at)) => {
+                    self.state_deadline = Some(at);
+                    return false;
+                }
                 Verdict::Yield(_) => return false,
+                // Run by the loop above before a verdict gets here.
+                Verdict::Lua(_) => h.res_rules = (step + 1, 0),
                 // A request-only action: nothing to send here.
                 Verdict::EarlyHint(_) => {}
                 Verdict::Deny { status } | Verdict::Tarpit { status } => {
@@ -1408,6 +1461,9 @@ impl Stream {
         self.state_deadline = None;
         let bytes = (self.req.total - self.req.buf.len() as u64, self.res.total);
         self.http_mut().next_txn(env.cx.now, SystemTime::now(), bytes);
+        // HAProxy runs each transaction in a stream of its own: the Lua context (the
+        // `TXN` handle, `set_priv`) does not outlive the transaction.
+        self.lua = None;
         self.goto(State::HttpHead);
     }
 

@@ -19,6 +19,7 @@ pub mod channel;
 pub mod conn;
 pub mod http;
 pub mod inspect;
+pub mod lua;
 pub mod proxy;
 pub mod state;
 pub mod termination;
@@ -230,6 +231,8 @@ pub struct Stream {
     /// Content inspection state (TCP rules waiting for data, TCP-mode variables,
     /// `wait-for-body`), created when first needed ([`inspect`]).
     inspect: Option<Box<inspect::Inspect>>,
+    /// The Lua context (`lua.<name>` actions), created by the first action ([`lua`]).
+    lua: Option<Box<lua::StreamLua>>,
 }
 
 impl Stream {
@@ -267,6 +270,7 @@ impl Stream {
             term: Termination::NORMAL,
             http: None,
             inspect: None,
+            lua: None,
         }
     }
 

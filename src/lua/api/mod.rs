@@ -9,6 +9,7 @@
 //! - [`map`]: the Map class and `core.set_map`, `del_map`, `add_acl`, `del_acl`.
 //! - [`blocking`]: detection of blocking calls (`io.*`, `os.execute`, `print`...) at run time.
 //! - [`socket`]: `core.tcp()` and the Socket class on the reactor.
+//! - [`txn`]: the `TXN` class (with `txn.http`, `txn.f`, `txn.sf`) of Lua actions.
 //! - [`httpclient`]: `core.httpclient()` and the HTTPClient class, over [`socket`].
 pub mod addr;
 pub mod blocking;
@@ -19,4 +20,5 @@ pub mod map;
 pub mod regex;
 pub mod socket;
 pub mod text;
+pub mod txn;
 pub mod world;

@@ -65,6 +65,8 @@ pub(crate) struct Core {
     pub(crate) done: Cell<bool>,
     /// `core.set_nice` (recorded; the reactor has no priorities).
     pub(crate) nice: Cell<i64>,
+    /// The budgets of a stream's Lua code (`tune.lua.session-timeout`, `burst-timeout`).
+    pub(crate) session_limits: Limits,
 }
 
 thread_local! {
@@ -108,6 +110,7 @@ impl Engine {
         let state = State::new()?;
         state.set_preempt(preempt_for(settings.forced_yield, settings.preempt_mode));
         install_core(&state)?;
+        super::txn::install_act(&state)?;
         crate::lua::modules::install_preload(&state)?;
         super::blocking::install(&state)?;
         super::blocking::set_strict(&state, settings.strict_blocking);
@@ -121,6 +124,10 @@ impl Engine {
             warnings: RefCell::new(Vec::new()),
             done: Cell::new(false),
             nice: Cell::new(0),
+            session_limits: Limits {
+                burst: settings.burst_timeout,
+                total: settings.session_timeout,
+            },
         });
         CORE.with(|c| {
             let mut c = c.borrow_mut();

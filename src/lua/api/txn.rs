@@ -1,0 +1,642 @@
+//! The `TXN` class (HAProxy's `hlua_txn`), with its `HTTP` (`txn.http`) and `Fetches`
+//! (`txn.f`, `txn.sf`) objects, as a Lua action sees them.
+//!
+//! A `TXN` is a Lua table, as in HAProxy: `[0]` holds a userdata of class `TXN` with the
+//! [`Handle`] of the stream's Lua context, and `f`, `sf`, `http` are tables holding the
+//! same userdata. The methods are Rust functions (`P.*` below) that check the handle
+//! (a stream that ended removed it: `TXN object no longer valid`) and that it is the
+//! handle of the stream being run ([`crate::lua::host::StreamView`]), then act on that
+//! stream. The tables and metatables are built once per state by a small Lua chunk
+//! ([`CLASSES`]), which also returns the function every action call goes through
+//! ([`wrapper`]): `wrapper(fn, key, generation, args...)` makes the `TXN` and calls
+//! `fn(txn, args...)` as a tail call.
+//!
+//! `txn:get_priv()`/`set_priv()` keep the value in a Lua table of the chunk, indexed by
+//! handle key and checked against the generation, so a stream never sees another's.
+use crate::config::model::Level;
+use crate::lua::host::{self, StreamView};
+use crate::lua::{CallCtx, Class, Handle, LuaError, RegistryRef, RustFunction, Value};
+use crate::sample::{Expr, Sample, VarName};
+use lua54_sys as ffi;
+use std::cell::RefCell;
+use std::os::raw::c_int;
+
+/// The userdata at `txn[0]`.
+pub static TXN_CLASS: Class<Handle> = Class::new("TXN", &[]);
+
+thread_local! {
+    /// The action wrapper of this thread's state (built on first use).
+    static WRAPPER: RefCell<Option<RegistryRef>> = const { RefCell::new(None) };
+}
+
+/// Builds the classes; receives the primitives table and hands the wrapper back
+/// through `P.set_wrapper`.
+const CLASSES: &str = r#"
+local TXN, HTTP = {}, {}
+local txn_mt, http_mt = { __index = TXN }, { __index = HTTP }
+for _, m in ipairs({ "set_var", "get_var", "unset_var", "log", "Debug", "Info", "Warning",
+                     "Alert", "set_loglevel" }) do
+  TXN[m] = P[m]
+end
+local privs = {}
+function TXN.get_priv(self)
+  local k, g = P.handle(self[0])
+  local e = privs[k]
+  if e and e[1] == g then return e[2] end
+  return nil
+end
+function TXN.set_priv(self, v)
+  local k, g = P.handle(self[0])
+  privs[k] = { g, v }
+end
+local Reply = {}
+local reply_mt = { __index = Reply }
+function Reply.set_status(self, status, reason)
+  self.status = math.tointeger(status) or error("bad argument #1 to 'set_status' (integer expected)")
+  self.reason = reason
+end
+-- Names are kept as given (2.6's `del_header` is case-sensitive); they go out in lower case.
+function Reply.add_header(self, name, value)
+  local h = self.headers[name]
+  if h == nil then h = {}; self.headers[name] = h end
+  h[#h + 1] = tostring(value)
+end
+function Reply.del_header(self, name) self.headers[name] = nil end
+function Reply.set_body(self, body) self.body = tostring(body) end
+function TXN.reply(self, t)
+  local r = setmetatable({ status = 200, headers = {}, body = "" }, reply_mt)
+  if t ~= nil then
+    if t.status ~= nil then r:set_status(t.status, t.reason) end
+    for n, vs in pairs(t.headers or {}) do
+      if type(vs) == "table" then
+        for _, v in ipairs(vs) do r:add_header(n, v) end
+      else
+        r:add_header(n, vs)
+      end
+    end
+    if t.body ~= nil then r:set_body(t.body) end
+  end
+  return r
+end
+function TXN.done(self, reply)
+  if reply == nil then return P.done(self) end
+  local names, flat = {}, {}
+  for n in pairs(reply.headers) do names[#names + 1] = n end
+  table.sort(names)
+  for _, n in ipairs(names) do
+    for _, v in ipairs(reply.headers[n]) do flat[#flat + 1] = n; flat[#flat + 1] = v end
+  end
+  return P.done(self, reply.status, reply.reason, flat, reply.body)
+end
+local function headers(flat)
+  local t, n = {}, {}
+  for i = 1, #flat, 2 do
+    local name, value = flat[i], flat[i + 1]
+    local e = t[name]
+    if e == nil then e = {}; t[name] = e; n[name] = 0 end
+    e[n[name]] = value
+    n[name] = n[name] + 1
+  end
+  return t
+end
+for _, side in ipairs({ "req", "res" }) do
+  local res = side == "res"
+  HTTP[side .. "_get_headers"] = function(self) return headers(P.headers(self[0], res)) end
+  HTTP[side .. "_set_header"] = function(self, n, v) return P.header(self[0], res, "set", n, v) end
+  HTTP[side .. "_add_header"] = function(self, n, v) return P.header(self[0], res, "add", n, v) end
+  HTTP[side .. "_del_header"] = function(self, n) return P.header(self[0], res, "del", n) end
+  HTTP[side .. "_rep_header"] = function(self, n, re, with) return P.header(self[0], res, "rep", n, re, with) end
+  HTTP[side .. "_rep_value"] = function(self, n, re, with) return P.header(self[0], res, "repval", n, re, with) end
+end
+for _, part in ipairs({ "method", "path", "query", "uri" }) do
+  HTTP["req_set_" .. part] = function(self, v) return P.set_target(self[0], part, v) end
+end
+function HTTP.res_set_status(self, status, reason) return P.set_status(self[0], status, reason) end
+local function fetches(strict)
+  local cache = {}
+  return { __index = function(_, name)
+    local f = cache[name]
+    if f == nil then
+      f = function(self, ...) return P.fetch(self[0], name, strict, ...) end
+      cache[name] = f
+    end
+    return f
+  end }
+end
+local f_mt, sf_mt = fetches(false), fetches(true)
+P.set_wrapper(function(fn, key, gen, ...)
+  local ud = P.new_ref(key, gen)
+  local txn = setmetatable({ [0] = ud }, txn_mt)
+  txn.f = setmetatable({ [0] = ud }, f_mt)
+  txn.sf = setmetatable({ [0] = ud }, sf_mt)
+  txn.http = setmetatable({ [0] = ud }, http_mt)
+  return fn(txn, ...)
+end)
+"#;
+
+/// Installs the global `act` table: HAProxy's action return codes.
+pub fn install_act(state: &crate::lua::State) -> Result<(), LuaError> {
+    state.exec(
+        b"act = { CONTINUE = 0, STOP = 1, YIELD = 2, ERROR = 3, DONE = 4, DENY = 5, ABORT = 6, INVALID = 7 }",
+        "=act",
+    )?;
+    Ok(())
+}
+
+/// Pushes the wrapper every action call goes through (see the module comment) on
+/// `task`; builds the classes on first use.
+pub fn push_wrapper(
+    state: &crate::lua::State,
+    task: &mut crate::lua::Task,
+) -> Result<(), LuaError> {
+    if WRAPPER.with(|w| w.borrow().is_none()) {
+        let mut prologue = String::from("local P = {}\n");
+        for (name, f) in PRIMITIVES {
+            let global = format!("__moonproxy_txn_{}", name.to_str().unwrap_or(""));
+            state.set_global_function(&global, f)?;
+            prologue.push_str(&format!(
+                "P[\"{}\"] = {global}; {global} = nil\n",
+                name.to_str().unwrap_or("")
+            ));
+        }
+        prologue.push_str(CLASSES);
+        state.exec(prologue.as_bytes(), "=txn")?;
+    }
+    WRAPPER.with(|w| match w.borrow().as_ref() {
+        Some(f) => task.push_function(f),
+        None => Err(LuaError::message("the TXN classes did not install")),
+    })
+}
+
+/// A float as Lua's `tostring` shows it (`%.14g`, integral values with `.0`).
+fn number_text(n: f64) -> String {
+    if n.is_finite() && n.fract() == 0.0 && n.abs() < 1e15 {
+        format!("{n:.1}")
+    } else {
+        format!("{n}")
+    }
+}
+
+static PRIMITIVES: &[(&std::ffi::CStr, &RustFunction)] = &[
+    (c"set_wrapper", &SET_WRAPPER),
+    (c"new_ref", &NEW_REF),
+    (c"handle", &HANDLE),
+    (c"set_var", &SET_VAR),
+    (c"get_var", &GET_VAR),
+    (c"unset_var", &UNSET_VAR),
+    (c"log", &LOG),
+    (c"Debug", &DEBUG),
+    (c"Info", &INFO),
+    (c"Warning", &WARNING),
+    (c"Alert", &ALERT),
+    (c"set_loglevel", &SET_LOGLEVEL),
+    (c"done", &DONE),
+    (c"headers", &HEADERS),
+    (c"header", &HEADER),
+    (c"set_target", &SET_TARGET),
+    (c"set_status", &SET_STATUS),
+    (c"fetch", &FETCH),
+];
+
+static SET_WRAPPER: RustFunction = RustFunction::new("set_wrapper", |ctx| {
+    let core = super::core::core()?;
+    ctx.reserve(1)?;
+    let l = ctx.raw();
+    // SAFETY: lua_pushvalue never raises (room reserved); from_top runs luaL_ref protected
+    // and pops the copy.
+    let f = unsafe {
+        ffi::lua_pushvalue(l, 1);
+        RegistryRef::from_top(&core.state, l)?
+    };
+    WRAPPER.with(|w| *w.borrow_mut() = Some(f));
+    Ok(0)
+});
+
+static NEW_REF: RustFunction = RustFunction::new("new_ref", |ctx| {
+    let key = u32::try_from(ctx.integer(1)?).map_err(|_| ctx.arg_error(1, "bad key"))?;
+    let generation =
+        u32::try_from(ctx.integer(2)?).map_err(|_| ctx.arg_error(2, "bad generation"))?;
+    ctx.push_userdata(&TXN_CLASS, Handle { key, generation })?;
+    Ok(1)
+});
+
+static HANDLE: RustFunction = RustFunction::new("handle", |ctx| {
+    let h = txn_handle(ctx)?;
+    ctx.push_integer(i64::from(h.key))?;
+    ctx.push_integer(i64::from(h.generation))?;
+    Ok(2)
+});
+
+/// The handle of the `TXN` at argument 1: the userdata itself (what `txn.http` and
+/// `txn.f` pass) or the `TXN` table holding it at `[0]`, which replaces it on the stack.
+fn txn_handle(ctx: &mut CallCtx) -> Result<Handle, LuaError> {
+    if ctx.type_name(1) == "table" {
+        ctx.reserve(1)?;
+        let l = ctx.raw();
+        // SAFETY: a raw get neither raises nor allocates (room reserved); lua_replace moves
+        // the value into argument 1's slot and pops it.
+        unsafe {
+            ffi::lua_rawgeti(l, 1, 0);
+            ffi::lua_replace(l, 1);
+        }
+    }
+    ctx.handle(1, &TXN_CLASS)
+}
+
+/// Runs `f` on the stream of the `TXN` at argument 1: errors when the object is stale
+/// (its stream ended) or belongs to a stream other than the one running.
+fn with_stream<R>(
+    ctx: &mut CallCtx,
+    f: impl FnOnce(&mut dyn StreamView) -> R,
+) -> Result<R, LuaError> {
+    let h = txn_handle(ctx)?;
+    host::with_host(|host| match host.stream.as_deref_mut() {
+        Some(s) if s.handle() == h => Ok(f(s)),
+        _ => Err(LuaError::runtime(
+            "TXN object used outside its stream's Lua code",
+        )),
+    })
+    .unwrap_or_else(|| {
+        Err(LuaError::runtime(
+            "TXN object used outside its stream's Lua code",
+        ))
+    })
+}
+
+fn var_name(ctx: &CallCtx, n: c_int) -> Result<VarName, LuaError> {
+    let name = ctx.string(n)?;
+    VarName::parse(&name).ok_or_else(|| {
+        LuaError::runtime(format!(
+            "invalid variable name '{name}'. A variable name must be start by its scope. The scope can be 'proc', 'sess', 'txn', 'req', 'res' or 'check'"
+        ))
+    })
+}
+
+/// A Lua value as a sample (HAProxy's `hlua_lua2smp`): `None` for types it has no sample for.
+fn to_sample(v: Value) -> Option<Sample> {
+    Some(match v {
+        Value::Boolean(b) => Sample::Bool(b),
+        Value::Integer(i) => Sample::Sint(i),
+        Value::Number(n) => Sample::Str(number_text(n).into_bytes()),
+        Value::String(s) => Sample::Str(s),
+        Value::Nil | Value::Other(_) => return None,
+    })
+}
+
+/// Pushes a sample as HAProxy's `hlua_smp2lua` does.
+fn push_sample(ctx: &mut CallCtx, s: Option<Sample>) -> Result<(), LuaError> {
+    match s {
+        None => ctx.push_nil(),
+        Some(Sample::Bool(b)) => ctx.push_boolean(b),
+        Some(Sample::Sint(i)) => ctx.push_integer(i),
+        Some(Sample::Ipv4(a)) => ctx.push_str(&a.to_string()),
+        Some(Sample::Ipv6(a)) => ctx.push_str(&a.to_string()),
+        Some(Sample::Str(b) | Sample::Bin(b) | Sample::Meth(b)) => ctx.push_bytes(&b),
+    }
+}
+
+/// `txn:set_var(name, value [, ifexist])`. HAProxy 2.6.12 sets the variable whether or not
+/// `ifexist` is given (verified: a variable never set before is created), and so does this.
+static SET_VAR: RustFunction = RustFunction::new("set_var", |ctx| {
+    let name = var_name(ctx, 2)?;
+    let value = to_sample(ctx.value(3));
+    with_stream(ctx, |s| match value {
+        Some(v) => s.set_var(&name, v),
+        None => s.unset_var(&name),
+    })?;
+    Ok(0)
+});
+
+static GET_VAR: RustFunction = RustFunction::new("get_var", |ctx| {
+    let name = var_name(ctx, 2)?;
+    // Variables keep booleans as integers (HAProxy 2.6 gives `1`, not `true`).
+    let v = with_stream(ctx, |s| s.var(&name))?.map(|v| match v {
+        Sample::Bool(b) => Sample::Sint(i64::from(b)),
+        v => v,
+    });
+    push_sample(ctx, v)?;
+    Ok(1)
+});
+
+static UNSET_VAR: RustFunction = RustFunction::new("unset_var", |ctx| {
+    let name = var_name(ctx, 2)?;
+    with_stream(ctx, |s| s.unset_var(&name))?;
+    Ok(0)
+});
+
+fn level_of(n: i64) -> Option<Level> {
+    Some(match n {
+        0 => Level::Emerg,
+        1 => Level::Alert,
+        2 => Level::Crit,
+        3 => Level::Err,
+        4 => Level::Warning,
+        5 => Level::Notice,
+        6 => Level::Info,
+        7 => Level::Debug,
+        _ => return None,
+    })
+}
+
+fn send_log(ctx: &mut CallCtx, level: Level, msg_arg: c_int) -> Result<c_int, LuaError> {
+    let msg = String::from_utf8_lossy(&ctx.bytes(msg_arg)?).into_owned();
+    with_stream(ctx, |_| ())?;
+    let core = super::core::core()?;
+    core.log.borrow().send(level, &msg, core.phase.get());
+    Ok(0)
+}
+
+/// `txn:log(level, msg)`.
+static LOG: RustFunction = RustFunction::new("log", |ctx| {
+    let n = ctx.integer(2)?;
+    let level = level_of(n).ok_or_else(|| ctx.arg_error(2, "Invalid loglevel."))?;
+    send_log(ctx, level, 3)
+});
+static DEBUG: RustFunction = RustFunction::new("Debug", |ctx| send_log(ctx, Level::Debug, 2));
+static INFO: RustFunction = RustFunction::new("Info", |ctx| send_log(ctx, Level::Info, 2));
+static WARNING: RustFunction = RustFunction::new("Warning", |ctx| send_log(ctx, Level::Warning, 2));
+static ALERT: RustFunction = RustFunction::new("Alert", |ctx| send_log(ctx, Level::Alert, 2));
+
+/// `txn:set_loglevel(level)`: the level of the transaction's log line (0..7).
+static SET_LOGLEVEL: RustFunction = RustFunction::new("set_loglevel", |ctx| {
+    let n = ctx.integer(2)?;
+    let level = level_of(n).ok_or_else(|| ctx.arg_error(2, "Invalid loglevel."))?;
+    with_stream(ctx, |s| {
+        if let Some(t) = s.txn() {
+            t.log_level = Some(level);
+            t.silent = false;
+        }
+    })?;
+    Ok(0)
+});
+
+/// `txn:done([reply])`: the action ends here and the stream closes, or with a reply
+/// (`txn:reply()`, passed here as status, reason, `{name, value...}`, body), the reply is
+/// sent and the transaction ends. `core.done`'s flag ends the coroutine as finished,
+/// which `pcall` cannot catch.
+static DONE: RustFunction = RustFunction::new("done", |ctx| {
+    let reply = if ctx.nargs() >= 2 {
+        let status = ctx.integer(2)?;
+        let status = u16::try_from(status)
+            .ok()
+            .filter(|s| (100..=999).contains(s));
+        let status = status.ok_or_else(|| ctx.arg_error(2, "invalid status code"))?;
+        let reason = match ctx.type_name(3) {
+            "string" => ctx.bytes(3)?,
+            _ => crate::http::rules::reason_phrase(status)
+                .as_bytes()
+                .to_vec(),
+        };
+        let flat = string_array(ctx, 4)?;
+        let body = ctx.bytes(5)?;
+        Some((status, reason, flat, body))
+    } else {
+        None
+    };
+    with_stream(ctx, |s| {
+        let Some((status, reason, flat, body)) = reply else {
+            return s.done();
+        };
+        let head = s
+            .txn()
+            .and_then(|t| t.req.as_ref())
+            .is_some_and(|r| r.line.method == crate::http::Method::Head);
+        let mut out = format!("HTTP/1.1 {status} ").into_bytes();
+        out.extend_from_slice(&reason);
+        out.extend_from_slice(b"\r\n");
+        for pair in flat.chunks(2) {
+            let [name, value] = pair else { break };
+            if name.eq_ignore_ascii_case(b"content-length")
+                || value.iter().any(|&b| b == b'\r' || b == b'\n')
+            {
+                continue;
+            }
+            out.extend_from_slice(&name.to_ascii_lowercase());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(format!("content-length: {}\r\n\r\n", body.len()).as_bytes());
+        if !head {
+            out.extend_from_slice(&body);
+        }
+        s.reply(out);
+    })?;
+    let core = super::core::core()?;
+    core.done.set(true);
+    ctx.yield_now(crate::lua::WaitReason::Other)?;
+    Ok(0)
+});
+
+/// The strings of table argument `n` at `1..#t` (other values are skipped).
+fn string_array(ctx: &mut CallCtx, n: c_int) -> Result<Vec<Vec<u8>>, LuaError> {
+    if ctx.type_name(n) != "table" {
+        return Err(ctx.arg_error(n, &format!("table expected, got {}", ctx.type_name(n))));
+    }
+    ctx.reserve(1)?;
+    let l = ctx.raw();
+    let mut out = Vec::new();
+    // SAFETY: lua_rawlen and lua_rawgeti call no metamethod and do not allocate; read_value
+    // copies the value out and lua_pop drops it; one slot reserved.
+    unsafe {
+        let len = ffi::lua_rawlen(l, n) as i64;
+        for i in 1..=len {
+            ffi::lua_rawgeti(l, n, i);
+            let v = crate::lua::state::read_value(l, -1);
+            ffi::lua_pop(l, 1);
+            if let Value::String(b) = v {
+                out.push(b);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `P.headers(ud, res)`: `{name1, value1, name2, value2...}`, names in lower case.
+static HEADERS: RustFunction = RustFunction::new("headers", |ctx| {
+    let res = ctx.boolean(2);
+    let flat: Vec<Vec<u8>> = with_stream(ctx, |s| {
+        let Some(t) = s.txn() else { return Vec::new() };
+        let h = if res {
+            t.res.as_ref().map(|r| &r.headers)
+        } else {
+            t.req.as_ref().map(|r| &r.headers)
+        };
+        let mut out = Vec::new();
+        for f in h.into_iter().flat_map(|h| h.iter()) {
+            out.push(f.name.to_ascii_lowercase().into_bytes());
+            out.push(f.value.clone());
+        }
+        out
+    })?;
+    let items: Vec<&[u8]> = flat.iter().map(Vec::as_slice).collect();
+    ctx.push_string_array(&items)?;
+    Ok(1)
+});
+
+/// A header value may not hold CR, LF or NUL.
+fn checked_value(ctx: &CallCtx, n: c_int) -> Result<Vec<u8>, LuaError> {
+    let v = ctx.bytes(n)?;
+    if v.iter().any(|&b| b == b'\r' || b == b'\n' || b == 0) {
+        return Err(ctx.arg_error(n, "invalid header value"));
+    }
+    Ok(v)
+}
+
+/// `P.header(ud, res, op, name [, value | regex, with])`: set, add, del, rep, repval.
+static HEADER: RustFunction = RustFunction::new("header", |ctx| {
+    let res = ctx.boolean(2);
+    let op = ctx.string(3)?;
+    let name = ctx.string(4)?;
+    enum Op {
+        Set(Vec<u8>),
+        Add(Vec<u8>),
+        Del,
+        Rep(crate::sample::regex::Regex, Vec<u8>, bool),
+    }
+    let op = match op.as_str() {
+        "set" => Op::Set(checked_value(ctx, 5)?),
+        "add" => Op::Add(checked_value(ctx, 5)?),
+        "del" => Op::Del,
+        "rep" | "repval" => {
+            let re = ctx.string(5)?;
+            let re = crate::sample::regex::Regex::new(re.as_bytes(), false)
+                .map_err(|e| LuaError::runtime(e.to_string()))?;
+            Op::Rep(re, checked_value(ctx, 6)?, op == "repval")
+        }
+        _ => return Err(LuaError::runtime("unknown header operation")),
+    };
+    with_stream(ctx, |s| {
+        let Some(t) = s.txn() else { return };
+        let h = if res {
+            t.res.as_mut().map(|r| &mut r.headers)
+        } else {
+            t.req.as_mut().map(|r| &mut r.headers)
+        };
+        let Some(h) = h else { return };
+        match op {
+            Op::Set(v) => h.set(name, v),
+            Op::Add(v) => h.add(name, v),
+            Op::Del => {
+                h.del(&name);
+            }
+            Op::Rep(re, with, per_value) => {
+                crate::http::rules::replace_header(h, &name, &re, &with, per_value)
+            }
+        }
+    })?;
+    Ok(0)
+});
+
+/// `P.set_target(ud, part, value)`: `req_set_method/path/query/uri`.
+static SET_TARGET: RustFunction = RustFunction::new("set_target", |ctx| {
+    let part = ctx.string(2)?;
+    let value = ctx.string(3)?;
+    let ok = with_stream(ctx, |s| {
+        let Some(req) = s.txn().and_then(|t| t.req.as_mut()) else {
+            return false;
+        };
+        crate::http::rules::set_request_part(req, &part, &value)
+    })?;
+    ctx.push_boolean(ok)?;
+    Ok(1)
+});
+
+/// `P.set_status(ud, status [, reason])`.
+static SET_STATUS: RustFunction = RustFunction::new("set_status", |ctx| {
+    let status = ctx.integer(2)?;
+    let Ok(status) = u16::try_from(status).map(|s| s.clamp(100, 999)) else {
+        return Err(ctx.arg_error(2, "invalid status code"));
+    };
+    let reason = if ctx.nargs() >= 3 && ctx.type_name(3) == "string" {
+        Some(ctx.bytes(3)?)
+    } else {
+        None
+    };
+    with_stream(ctx, |s| {
+        if let Some(res) = s.txn().and_then(|t| t.res.as_mut()) {
+            res.line.status = status;
+            res.line.reason = reason.unwrap_or_else(|| {
+                crate::http::rules::reason_phrase(status)
+                    .as_bytes()
+                    .to_vec()
+            });
+        }
+    })?;
+    Ok(0)
+});
+
+/// The native fetch a Lua name stands for: HAProxy's Lua names replace `.` and `-` by `_`
+/// (`req_hdr` is `req.hdr`), so each `_` is tried as `.`, `-` and `_`.
+pub fn demangle(lua_name: &str) -> Option<&'static str> {
+    let positions: Vec<usize> = lua_name.match_indices('_').map(|(i, _)| i).collect();
+    if positions.len() > 6 {
+        return crate::sample::fetch::lookup(lua_name).map(|f| f.name);
+    }
+    let mut name = lua_name.as_bytes().to_vec();
+    for combo in 0..3usize.pow(positions.len() as u32) {
+        let mut c = combo;
+        for &p in &positions {
+            name[p] = [b'.', b'-', b'_'][c % 3];
+            c /= 3;
+        }
+        let candidate = std::str::from_utf8(&name).ok()?;
+        if let Some(f) = crate::sample::fetch::lookup(candidate) {
+            return Some(f.name);
+        }
+    }
+    None
+}
+
+/// `txn.f:<name>(args...)` / `txn.sf:<name>(args...)`: the native fetch on the stream;
+/// `f` gives nil when it has no value, `sf` an empty string (and strings for every type).
+static FETCH: RustFunction = RustFunction::new("fetch", |ctx| {
+    let lua_name = ctx.string(2)?;
+    let strict = ctx.boolean(3);
+    let Some(name) = demangle(&lua_name) else {
+        return Err(LuaError::runtime(format!(
+            "attempt to call a nil value (method '{lua_name}')"
+        )));
+    };
+    let mut text = name.to_string();
+    let first_arg = 4; // (txn, name, strict, args...)
+    if ctx.nargs() >= first_arg {
+        let args: Vec<String> = (first_arg..=ctx.nargs())
+            .map(|n| match ctx.value(n) {
+                Value::String(s) => String::from_utf8_lossy(&s).into_owned(),
+                Value::Integer(i) => i.to_string(),
+                Value::Number(f) => number_text(f),
+                Value::Boolean(b) => b.to_string(),
+                _ => String::new(),
+            })
+            .collect();
+        text = format!("{name}({})", args.join(","));
+    }
+    let expr = Expr::parse(&text).map_err(|e| LuaError::runtime(format!("{lua_name}: {e}")))?;
+    let v = with_stream(ctx, |s| s.eval(&expr))?;
+    if strict {
+        let bytes = match v {
+            None => Vec::new(),
+            Some(Sample::Str(b) | Sample::Bin(b) | Sample::Meth(b)) => b,
+            Some(Sample::Sint(i)) => i.to_string().into_bytes(),
+            Some(Sample::Bool(b)) => (b as u8).to_string().into_bytes(),
+            Some(Sample::Ipv4(a)) => a.to_string().into_bytes(),
+            Some(Sample::Ipv6(a)) => a.to_string().into_bytes(),
+        };
+        ctx.push_bytes(&bytes)?;
+    } else {
+        push_sample(ctx, v)?;
+    }
+    Ok(1)
+});
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn lua_names_find_native_fetches() {
+        assert_eq!(super::demangle("req_hdr"), Some("req.hdr"));
+        assert_eq!(super::demangle("src"), Some("src"));
+        assert_eq!(super::demangle("be_name"), Some("be_name"));
+        assert_eq!(super::demangle("no_such_fetch"), None);
+    }
+}
