@@ -332,22 +332,7 @@ impl World {
 
     fn check_done(&mut self, cx: &mut Ctx<'_>, be: usize, srv: usize, result: CheckResult) {
         let report = self.farm.backend_mut(be).on_check_result(ServerId(srv), result);
-        if report.changed {
-            crate::stats::server_state_changed(&mut self.proxies[be], self.farm.backend(be), srv, cx.now);
-        }
-        for m in &report.messages {
-            diag::emit(m.console, format_args!("{}", m.console_text.as_deref().unwrap_or(&m.text)));
-            self.logs[be].logger.send(m.level, &m.text);
-        }
-        for d in report.assigned {
-            self.farm.handed.push((be, d));
-        }
-        for w in report.redispatch {
-            cx.wake.push(Kind::Client, key_of(w));
-        }
-        if self.farm.backend(be).server(ServerId(srv)).is_out() {
-            self.farm.idle.purge_server(cx, be, srv);
-        }
+        apply_server_report(cx, &mut self.proxies, &mut self.farm, &self.logs, be, srv, report);
         self.hand_out_slots(cx);
         let next = self.farm.backend(be).server(ServerId(srv)).check().map_or(Duration::from_secs(2), |h| h.next_check_in());
         self.checks.schedule(cx, be, srv, next);
@@ -482,6 +467,38 @@ impl World {
         }
         self.farm.handed.clear();
         self.phase = Phase::Exit(0);
+    }
+}
+
+/// Applies what a server's state change reports (a check result, or a change asked by
+/// Lua or the CLI): statistics, the log lines, queued streams handed a slot or sent
+/// elsewhere, the idle connections of a server that went out.
+pub(super) fn apply_server_report(
+    cx: &mut Ctx<'_>,
+    proxies: &mut [ProxyRt],
+    farm: &mut Farm,
+    logs: &[ProxyLog],
+    be: usize,
+    srv: usize,
+    report: crate::backend::StateReport,
+) {
+    if report.changed {
+        crate::stats::server_state_changed(&mut proxies[be], farm.backend(be), srv, cx.now);
+    }
+    for m in &report.messages {
+        diag::emit(m.console, format_args!("{}", m.console_text.as_deref().unwrap_or(&m.text)));
+        if let Some(log) = logs.get(be) {
+            log.logger.send(m.level, &m.text);
+        }
+    }
+    for d in report.assigned {
+        farm.handed.push((be, d));
+    }
+    for w in report.redispatch {
+        cx.wake.push(Kind::Client, key_of(w));
+    }
+    if farm.backend(be).server(ServerId(srv)).is_out() {
+        farm.idle.purge_server(cx, be, srv);
     }
 }
 

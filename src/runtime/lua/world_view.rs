@@ -12,8 +12,8 @@ use crate::config::model::ServerAddr;
 use crate::listener::Listener;
 use crate::lua::api::world::{addr_text, ip_port};
 use crate::lua::host::{Deferred, Field, ServerOp, ServerView, StatsOf, WorldView};
-use crate::reactor::{Ctx, Kind};
-use crate::runtime::pool::{key_of, Farm};
+use crate::reactor::Ctx;
+use crate::runtime::pool::Farm;
 use crate::runtime::world::ProxyLog;
 use crate::stats::snapshot::{self, RowKind, Value, View};
 use crate::stream::proxy::ProxyRt;
@@ -46,24 +46,7 @@ impl<'a> WorldParts<'a> {
 
     /// Applies what a server change reports, as the world applies a check result.
     fn apply(&mut self, cx: &mut Ctx<'_>, be: usize, srv: usize, report: StateReport) {
-        if report.changed {
-            crate::stats::server_state_changed(&mut self.proxies[be], self.farm.backend(be), srv, cx.now);
-        }
-        for m in &report.messages {
-            crate::diag::emit(m.console, format_args!("{}", m.console_text.as_deref().unwrap_or(&m.text)));
-            if let Some(log) = self.logs.get(be) {
-                log.logger.send(m.level, &m.text);
-            }
-        }
-        for d in report.assigned {
-            self.farm.handed.push((be, d));
-        }
-        for w in report.redispatch {
-            cx.wake.push(Kind::Client, key_of(w));
-        }
-        if self.farm.backend(be).server(ServerId(srv)).is_out() {
-            self.farm.idle.purge_server(cx, be, srv);
-        }
+        crate::runtime::world::apply_server_report(cx, self.proxies, self.farm, self.logs, be, srv, report);
     }
 
     fn listener_stats(&self, px: usize, k: usize) -> Option<Vec<(&'static str, Field)>> {
