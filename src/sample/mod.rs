@@ -642,6 +642,43 @@ impl Expr {
     }
 }
 
+/// The start of [`apply_converter`]'s chain: the input, of any type.
+static INPUT: fetch::Fetch = fetch::Fetch {
+    name: "input",
+    args: args::ArgSpec::NONE,
+    out: SampleType::Any,
+    check: |_| Ok(()),
+    run: |_, _| None,
+    all: None,
+    visit: None,
+};
+
+/// Applies the converter `call` (`name` or `name(args)`, as written in an expression)
+/// to `input`, as the Lua `Converters` class does (`txn.c:sdbm(s, 1)`). `Ok(None)`: the
+/// input's cast or the converter failed.
+pub fn apply_converter(
+    call: &str,
+    input: Sample,
+    cx: &dyn SampleCtx,
+) -> Result<Option<Sample>, ParseError> {
+    let text = format!(",{call}");
+    let (e, used) = Expr::parse_convs(&text, 0, &INPUT, Vec::new())?;
+    if used != text.len() || e.convs.len() != 1 {
+        return Err(ParseError(format!("invalid converter call '{call}'")));
+    }
+    let mut s = input;
+    for c in &e.convs {
+        let Some(cast) = s.cast(c.conv.input) else {
+            return Ok(None);
+        };
+        let Some(out) = (c.conv.run)(cast, &c.args, cx) else {
+            return Ok(None);
+        };
+        s = out;
+    }
+    Ok(Some(s))
+}
+
 /// End of a keyword name starting at `from`: letters, digits and `_ . + -` (HAProxy
 /// accepts names such as `req.hdr`, `base32+src` and `set-var`).
 fn keyword_end(b: &[u8], from: usize) -> usize {

@@ -71,6 +71,9 @@ impl StreamView for FetchView<'_> {
     fn eval(&self, expr: &Expr) -> Option<Sample> {
         expr.eval(self.cx)
     }
+    fn convert(&self, call: &str, input: Sample) -> Result<Option<Sample>, crate::sample::ParseError> {
+        crate::sample::apply_converter(call, input, self.cx)
+    }
     fn done(&mut self) {}
     fn reply(&mut self, _response: Vec<u8>) {}
 }
