@@ -133,3 +133,50 @@ fn run_conv(input: Sample, args: &[Arg], cx: &dyn SampleCtx) -> Option<Sample> {
     let (name, args) = split_args(args)?;
     (HOOKS.get()?.conv)(name, input, &args, cx)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sample::{apply_converter, Expr, TestCtx};
+
+    #[test]
+    fn lua_keywords_compile_against_the_published_names() {
+        // The only test publishing names (they are process-wide).
+        publish(vec!["my-hash".into()], vec!["up".into()]);
+        let e = Expr::parse("lua.my-hash(a,'b c'),lua.up(x),lower").unwrap();
+        assert_eq!(e.keyword(), "lua.my-hash");
+        assert_eq!(e.out_type(), SampleType::Str);
+        assert_eq!(
+            Expr::parse("lua.nope").unwrap_err().to_string(),
+            "unknown fetch method 'lua.nope'"
+        );
+        assert_eq!(
+            Expr::parse("str(a),lua.nope").unwrap_err().to_string(),
+            "unknown converter 'lua.nope'"
+        );
+        assert_eq!(
+            Expr::parse("lua.up").unwrap_err().to_string(),
+            "unknown fetch method 'lua.up'",
+            "a converter is not a fetch"
+        );
+        assert_eq!(
+            Expr::parse("lua.my-hash(a)x").unwrap_err().to_string(),
+            "missing comma after fetch keyword 'lua.my-hash'"
+        );
+    }
+
+    #[test]
+    fn a_converter_applies_by_name() {
+        let cx = TestCtx::default();
+        assert_eq!(
+            apply_converter("upper", Sample::str("ab"), &cx).unwrap(),
+            Some(Sample::str("AB"))
+        );
+        assert_eq!(
+            apply_converter("add(2)", Sample::Sint(40), &cx).unwrap(),
+            Some(Sample::Sint(42))
+        );
+        assert!(apply_converter("no_such", Sample::Sint(1), &cx).is_err());
+        assert!(apply_converter("upper,lower", Sample::Sint(1), &cx).is_err());
+    }
+}
