@@ -82,11 +82,23 @@ fn fetches_and_converters_feed_headers_and_variables() {
         assert_eq!(r.status, 200, "{bin:?}");
         let hash = seen(&r, "x-hash").unwrap_or_default();
         assert!(hash.parse::<u32>().is_ok(), "{bin:?}: {hash:?}");
-        assert_eq!(Some(hash), seen(&r, "x-native"), "{bin:?}: the seed's lua.my-hash");
+        assert_eq!(
+            Some(hash),
+            seen(&r, "x-native"),
+            "{bin:?}: the seed's lua.my-hash"
+        );
         assert_eq!(seen(&r, "x-hello"), Some("hi-a-b"), "{bin:?}");
         assert_eq!(seen(&r, "x-num"), Some("42"), "{bin:?}");
-        assert_eq!(seen(&r, "x-nil"), Some("[0]"), "{bin:?}: nil is the boolean false");
-        assert_eq!(seen(&r, "x-nothing"), Some("[]"), "{bin:?}: a bare return, no sample");
+        assert_eq!(
+            seen(&r, "x-nil"),
+            Some("[0]"),
+            "{bin:?}: nil is the boolean false"
+        );
+        assert_eq!(
+            seen(&r, "x-nothing"),
+            Some("[]"),
+            "{bin:?}: a bare return, no sample"
+        );
         assert_eq!(seen(&r, "x-var"), Some("vv"), "{bin:?}");
         assert_eq!(seen(&r, "x-conv"), Some("ABq-6"), "{bin:?}");
     }
@@ -98,9 +110,15 @@ fn a_fetch_in_an_acl_chooses_the_backend() {
     let rules = "    acl api lua.kind -m str api\n    use_backend be2 if api";
     for bin in moonproxy_and_haproxy() {
         let p = start(&bin, rules, &be, &be2);
-        let r = get(&p, "GET /headers HTTP/1.1\r\nHost: a\r\nX-Kind: api\r\n\r\n");
+        let r = get(
+            &p,
+            "GET /headers HTTP/1.1\r\nHost: a\r\nX-Kind: api\r\n\r\n",
+        );
         assert_eq!(r.body, b"two", "{bin:?}");
-        let r = get(&p, "GET /headers HTTP/1.1\r\nHost: a\r\nX-Kind: web\r\n\r\n");
+        let r = get(
+            &p,
+            "GET /headers HTTP/1.1\r\nHost: a\r\nX-Kind: web\r\n\r\n",
+        );
         assert_eq!(seen(&r, "x-kind"), Some("web"), "{bin:?}");
     }
 }
@@ -161,7 +179,7 @@ fn unknown_lua_fetches_and_converters_are_refused_with_haproxys_messages() {
             assert!(
                 a.iter().any(|m| {
                     let (before, after) = want.split_once("{cfg}").unwrap();
-                    m.starts_with(before) && m.ends_with(&after[..])
+                    m.starts_with(before) && m.ends_with(after)
                 }),
                 "{bin:?}: {}",
                 o.stderr
@@ -169,12 +187,14 @@ fn unknown_lua_fetches_and_converters_are_refused_with_haproxys_messages() {
         }
     }
     // Known names pass the check.
-    let o = ProxyBuilder::new(&config("    http-request set-header X-A %[lua.hello(a),lua.up]"))
-        .file("t.lua", SCRIPT)
-        .port("be", 1)
-        .port("be2", 1)
-        .flags(["-c"])
-        .run();
+    let o = ProxyBuilder::new(&config(
+        "    http-request set-header X-A %[lua.hello(a),lua.up]",
+    ))
+    .file("t.lua", SCRIPT)
+    .port("be", 1)
+    .port("be2", 1)
+    .flags(["-c"])
+    .run();
     assert_eq!(o.code(), Some(0), "{}", o.stderr);
 }
 
@@ -187,7 +207,9 @@ fn a_lua_fetch_without_lua_load_is_unknown() {
     .run();
     assert_ne!(o.code(), Some(0));
     assert!(
-        alerts(&o).iter().any(|m| m.ends_with("unknown fetch method 'lua.x'.")),
+        alerts(&o)
+            .iter()
+            .any(|m| m.ends_with("unknown fetch method 'lua.x'.")),
         "{}",
         o.stderr
     );

@@ -71,7 +71,11 @@ impl StreamView for FetchView<'_> {
     fn eval(&self, expr: &Expr) -> Option<Sample> {
         expr.eval(self.cx)
     }
-    fn convert(&self, call: &str, input: Sample) -> Result<Option<Sample>, crate::sample::ParseError> {
+    fn convert(
+        &self,
+        call: &str,
+        input: Sample,
+    ) -> Result<Option<Sample>, crate::sample::ParseError> {
         crate::sample::apply_converter(call, input, self.cx)
     }
     fn done(&mut self) {}
@@ -232,11 +236,22 @@ fn finish(task: &mut Task, outcome: Option<Resume>, what: &str, name: &str) -> O
                 message
             };
             let from = from_clause(&traceback);
-            report(what, name, &format!("[state-id 0] runtime error: {message}{from}"));
+            report(
+                what,
+                name,
+                &format!("[state-id 0] runtime error: {message}{from}"),
+            );
         }
         Resume::Timeout(k) => {
-            let from = task.timeout_traceback().map(from_clause).unwrap_or_default();
-            report(what, name, &format!("[state-id 0] runtime error: {}{from}", k.message()));
+            let from = task
+                .timeout_traceback()
+                .map(from_clause)
+                .unwrap_or_default();
+            report(
+                what,
+                name,
+                &format!("[state-id 0] runtime error: {}{from}", k.message()),
+            );
         }
         Resume::NoMem => report(what, name, "out of memory error"),
         Resume::Panic(m) => report(what, name, &format!("[state-id 0] runtime error: {m}")),
@@ -260,7 +275,9 @@ fn from_clause(traceback: &str) -> String {
 /// `Lua sample-fetch 'NAME': <what>.` / `Lua converter 'NAME': <what>.`
 fn report(what: &str, name: &str, msg: &str) {
     if let Ok(core) = core() {
-        core.log.borrow().error(&format!("Lua {what} '{name}': {msg}."));
+        core.log
+            .borrow()
+            .error(&format!("Lua {what} '{name}': {msg}."));
     }
 }
 
@@ -272,11 +289,17 @@ mod tests {
     fn return_values_become_samples_as_in_haproxy() {
         assert_eq!(to_sample(None), None, "a bare return: no sample");
         assert_eq!(to_sample(Some(&Value::Nil)), Some(Sample::Bool(false)));
-        assert_eq!(to_sample(Some(&Value::Other("table"))), Some(Sample::Bool(false)));
+        assert_eq!(
+            to_sample(Some(&Value::Other("table"))),
+            Some(Sample::Bool(false))
+        );
         assert_eq!(to_sample(Some(&Value::Integer(7))), Some(Sample::Sint(7)));
         assert_eq!(to_sample(Some(&Value::Number(3.0))), Some(Sample::Sint(3)));
         assert_eq!(to_sample(Some(&Value::Number(2.5))), Some(Sample::Sint(0)));
-        assert_eq!(to_sample(Some(&Value::Boolean(true))), Some(Sample::Bool(true)));
+        assert_eq!(
+            to_sample(Some(&Value::Boolean(true))),
+            Some(Sample::Bool(true))
+        );
         assert_eq!(
             to_sample(Some(&Value::String(b"x".to_vec()))),
             Some(Sample::str("x"))
