@@ -1,10 +1,10 @@
 //! Small servers for tests, one std thread per connection, on loopback.
 
 use super::{loopback, wait_until};
-use socket2::{Domain, Socket, Type};
 use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Read, Write};
+use socket2::{Domain, Socket, Type};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -527,16 +527,9 @@ pub fn expect_random(input: &mut impl Read, seed: u64, len: u64) -> u64 {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => panic!("read after {seen} of {len} bytes: {e}"),
         };
-        assert!(
-            seen + n as u64 <= len,
-            "more bytes than sent: {} of {len}",
-            seen + n as u64
-        );
+        assert!(seen + n as u64 <= len, "more bytes than sent: {} of {len}", seen + n as u64);
         source.fill(&mut want[..n]);
-        assert!(
-            got[..n] == want[..n],
-            "byte mismatch in the block at offset {seen}"
-        );
+        assert!(got[..n] == want[..n], "byte mismatch in the block at offset {seen}");
         seen += n as u64;
     }
     assert_eq!(seen, len, "short stream: {seen} of {len} bytes");
@@ -555,7 +548,9 @@ pub struct RefusingPort {
 impl RefusingPort {
     pub fn new() -> RefusingPort {
         let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
-        socket.bind(&loopback(0).into()).expect("bind 127.0.0.1:0");
+        socket
+            .bind(&loopback(0).into())
+            .expect("bind 127.0.0.1:0");
         let port = socket
             .local_addr()
             .ok()

@@ -58,10 +58,7 @@ pub struct Head {
 impl Head {
     pub fn header(&self, name: &str) -> Option<&str> {
         let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
     }
     pub fn has_token(&self, name: &str, token: &str) -> bool {
         self.header(name)
@@ -75,22 +72,13 @@ impl Head {
     }
     /// The status of a response head.
     pub fn status(&self) -> u16 {
-        self.line
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0)
+        self.line.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
     }
 }
 
 impl<R: Read> HttpReader<R> {
     pub fn new(inner: R) -> HttpReader<R> {
-        HttpReader {
-            inner,
-            buf: Vec::with_capacity(64 * 1024),
-            start: 0,
-            read_total: 0,
-        }
+        HttpReader { inner, buf: Vec::with_capacity(64 * 1024), start: 0, read_total: 0 }
     }
 
     pub fn get_mut(&mut self) -> &mut R {
@@ -135,10 +123,7 @@ impl<R: Read> HttpReader<R> {
                 return if self.pending().is_empty() {
                     Ok(None)
                 } else {
-                    Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "closed inside a head",
-                    ))
+                    Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed inside a head"))
                 };
             }
         }
@@ -163,22 +148,14 @@ impl<R: Read> HttpReader<R> {
                 return Ok(line);
             }
             if self.fill()? == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "closed inside a line",
-                ));
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed inside a line"));
             }
         }
     }
 
     /// Reads the body `head` announces (no body for `no_body`), giving each piece to
     /// `sink`; returns its length.
-    pub fn read_body(
-        &mut self,
-        head: &Head,
-        no_body: bool,
-        mut sink: impl FnMut(&[u8]),
-    ) -> io::Result<u64> {
+    pub fn read_body(&mut self, head: &Head, no_body: bool, mut sink: impl FnMut(&[u8])) -> io::Result<u64> {
         if no_body {
             return Ok(0);
         }
@@ -188,12 +165,7 @@ impl<R: Read> HttpReader<R> {
                 let line = self.read_line()?;
                 let text = String::from_utf8_lossy(&line);
                 let size = u64::from_str_radix(text.split(';').next().unwrap_or("").trim(), 16)
-                    .map_err(|_| {
-                        io::Error::new(
-                            io::ErrorKind::InvalidData,
-                            format!("bad chunk size {text:?}"),
-                        )
-                    })?;
+                    .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("bad chunk size {text:?}")))?;
                 if size == 0 {
                     while !self.read_line()?.is_empty() {}
                     return Ok(total);
@@ -202,30 +174,21 @@ impl<R: Read> HttpReader<R> {
                 while left > 0 {
                     let piece = self.read_some(left as usize)?;
                     if piece.is_empty() {
-                        return Err(io::Error::new(
-                            io::ErrorKind::UnexpectedEof,
-                            "closed inside a chunk",
-                        ));
+                        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed inside a chunk"));
                     }
                     left -= piece.len() as u64;
                     total += piece.len() as u64;
                     sink(piece);
                 }
                 if !self.read_line()?.is_empty() {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "chunk not followed by CRLF",
-                    ));
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, "chunk not followed by CRLF"));
                 }
             }
         } else if let Some(len) = head.content_length() {
             while total < len {
                 let piece = self.read_some((len - total) as usize)?;
                 if piece.is_empty() {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "closed inside a body",
-                    ));
+                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed inside a body"));
                 }
                 total += piece.len() as u64;
                 sink(piece);
@@ -253,11 +216,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// Writes a response with a content-length body.
 fn respond(out: &mut impl Write, status: &str, extra: &str, body: &[u8]) -> io::Result<()> {
-    let mut r = format!(
-        "HTTP/1.1 {status}\r\ncontent-length: {}\r\n{extra}\r\n",
-        body.len()
-    )
-    .into_bytes();
+    let mut r = format!("HTTP/1.1 {status}\r\ncontent-length: {}\r\n{extra}\r\n", body.len()).into_bytes();
     r.extend_from_slice(body);
     out.write_all(&r)
 }
@@ -302,10 +261,7 @@ fn serve_app(conn: TcpStream, stats: &Stats) {
                     let mut body = Vec::new();
                     r.read_body(&head, false, |p| body.extend_from_slice(p))?;
                     if head.chunked() {
-                        let mut resp = format!(
-                            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n{conn_hdr}\r\n"
-                        )
-                        .into_bytes();
+                        let mut resp = format!("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n{conn_hdr}\r\n").into_bytes();
                         for part in body.chunks(7) {
                             resp.extend_from_slice(format!("{:x}\r\n", part.len()).as_bytes());
                             resp.extend_from_slice(part);
@@ -330,19 +286,12 @@ fn serve_app(conn: TcpStream, stats: &Stats) {
                             at += 1;
                         }
                     })?;
-                    let body = if good {
-                        at.to_string()
-                    } else {
-                        format!("corrupt after {at}")
-                    };
+                    let body = if good { at.to_string() } else { format!("corrupt after {at}") };
                     respond(&mut out, "200 OK", conn_hdr, body.as_bytes())?;
                 }
                 ("GET", t) if t.starts_with("/download/") => {
                     let n: u64 = t["/download/".len()..].parse().unwrap_or(0);
-                    out.write_all(
-                        format!("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n{conn_hdr}\r\n")
-                            .as_bytes(),
-                    )?;
+                    out.write_all(format!("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n{conn_hdr}\r\n").as_bytes())?;
                     let mut at = 0u64;
                     let mut chunk = Vec::with_capacity(64 * 1024 + 16);
                     while at < n {
@@ -384,12 +333,7 @@ fn serve_app(conn: TcpStream, stats: &Stats) {
                 }
                 _ => {
                     r.read_body(&head, false, |_| {})?;
-                    respond(
-                        &mut out,
-                        "200 OK",
-                        conn_hdr,
-                        format!("path={target}").as_bytes(),
-                    )?;
+                    respond(&mut out, "200 OK", conn_hdr, format!("path={target}").as_bytes())?;
                 }
             }
             if close {

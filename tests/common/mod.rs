@@ -115,11 +115,7 @@ pub fn connect_unix(path: &Path) -> UnixStream {
         stream = UnixStream::connect(path).ok();
         stream.is_some()
     });
-    assert!(
-        connected,
-        "nothing accepts on {} within {DEADLINE:?}",
-        path.display()
-    );
+    assert!(connected, "nothing accepts on {} within {DEADLINE:?}", path.display());
     let stream = stream.expect("connected");
     stream
         .set_read_timeout(Some(DEADLINE))
