@@ -81,7 +81,9 @@ fn recheck_lua_samples(config: &Config) -> Result<(), BootFailed> {
     if !crate::sample::lua::took_deferred() || config.files.is_empty() {
         return Ok(());
     }
-    let opts = crate::config::ParseOptions::default();
+    let opts = crate::config::ParseOptions {
+        localpeer: config.global.localpeer.clone(),
+    };
     let Err(diags) = crate::config::load(&config.files, &opts) else {
         return Ok(());
     };
