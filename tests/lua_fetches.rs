@@ -54,6 +54,8 @@ core.register_fetches("boom", function(txn) error("kaboom") end)
 core.register_fetches("sleepy", function(txn) core.msleep(10) return "x" end)
 core.register_converters("up", function(v, suffix) return string.upper(v) .. (suffix or "") end)
 core.register_converters("len", function(v) return #v end)
+core.register_converters("bad", function(v) error("bad " .. v) end)
+core.register_fetches("pick", function(txn) return txn.sf:req_hdr("x-be") end)
 "#;
 
 #[test]
@@ -213,4 +215,23 @@ fn a_lua_fetch_without_lua_load_is_unknown() {
         "{}",
         o.stderr
     );
+}
+
+#[test]
+fn a_fetch_names_the_backend_and_a_failing_converter_is_logged() {
+    let (be, be2) = (http_app(), Backend::http(b"two"));
+    let rules = "    use_backend %[lua.pick] if { req.hdr(x-be) -m found }\n    http-request set-header X-B [%[str(v),lua.bad]]";
+    for bin in moonproxy_and_haproxy() {
+        let p = start(&bin, rules, &be, &be2);
+        let r = get(&p, "GET /headers HTTP/1.1\r\nHost: a\r\nX-Be: be2\r\n\r\n");
+        assert_eq!(r.body, b"two", "{bin:?}");
+        let r = get(&p, "GET /headers HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(r.status, 200, "{bin:?}");
+        assert_eq!(seen(&r, "x-b"), Some("[]"), "{bin:?}");
+        let file = format!("{}/t.lua", p.dir().display());
+        p.wait_for_line(
+            |l| l.ends_with(&format!("Lua converter 'bad': [state-id 0] runtime error: {file}:15: bad v from [C]: in global 'error', {file}:15: in function line 15.")),
+            DEADLINE,
+        );
+    }
 }
