@@ -56,6 +56,7 @@ core.register_converters("up", function(v, suffix) return string.upper(v) .. (su
 core.register_converters("len", function(v) return #v end)
 core.register_converters("bad", function(v) error("bad " .. v) end)
 core.register_fetches("pick", function(txn) return txn.sf:req_hdr("x-be") end)
+core.register_fetches("setter", function(txn) txn:set_var("txn.from_fetch", "ff") return "ok" end)
 "#;
 
 #[test]
@@ -76,6 +77,8 @@ fn fetches_and_converters_feed_headers_and_variables() {
         "    http-request set-var(txn.c) str(ab),lua.up(q)",
         "    http-request set-var(txn.l) lua.hello(x,y),lua.len",
         "    http-request set-header X-Conv %[var(txn.c)]-%[var(txn.l)]",
+        "    http-request set-header X-Set %[lua.setter]",
+        "    http-request set-header X-From-Fetch %[var(txn.from_fetch)]",
     ]
     .join("\n");
     for bin in moonproxy_and_haproxy() {
@@ -103,6 +106,12 @@ fn fetches_and_converters_feed_headers_and_variables() {
         );
         assert_eq!(seen(&r, "x-var"), Some("vv"), "{bin:?}");
         assert_eq!(seen(&r, "x-conv"), Some("ABq-6"), "{bin:?}");
+        assert_eq!(seen(&r, "x-set"), Some("ok"), "{bin:?}");
+        assert_eq!(
+            seen(&r, "x-from-fetch"),
+            Some("ff"),
+            "{bin:?}: a variable set by a fetch"
+        );
     }
 }
 
