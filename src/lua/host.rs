@@ -145,6 +145,15 @@ pub trait StreamView {
     fn txn(&mut self) -> Option<&mut crate::http::txn::Txn>;
     /// Evaluates a sample expression (a fetch and its converters) on the stream.
     fn eval(&self, expr: &crate::sample::Expr) -> Option<crate::sample::Sample>;
+    /// Applies a native converter (`name` or `name(args)`) to `input` (`txn.c`,
+    /// `txn.sc`); by default without the stream (variables unreachable).
+    fn convert(
+        &self,
+        call: &str,
+        input: crate::sample::Sample,
+    ) -> Result<Option<crate::sample::Sample>, crate::sample::ParseError> {
+        crate::sample::apply_converter(call, input, &crate::sample::TestCtx::default())
+    }
     /// `txn:done()`: the stream stops processing and closes once the action returns.
     fn done(&mut self);
     /// `txn:done(reply)`: this complete HTTP/1.1 response is sent instead of forwarding

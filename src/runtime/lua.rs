@@ -44,6 +44,8 @@ pub const TRAFFIC_WINDOW: Duration = Duration::from_millis(5);
 pub fn boot(config: &Config, opts: EngineOptions) -> Result<Option<Engine>, BootFailed> {
     let settings = &config.global.lua;
     if settings.directives.is_empty() {
+        crate::sample::lua::publish(Vec::new(), Vec::new());
+        recheck_lua_samples(config)?;
         return check_actions(config, &Registered::default()).map(|()| None);
     }
     // What core.proxies and friends stand for, and the start for core.get_info.
@@ -64,8 +66,36 @@ pub fn boot(config: &Config, opts: EngineOptions) -> Result<Option<Engine>, Boot
         crate::alert!("config : Fatal errors found in configuration.");
         return Err(BootFailed);
     }
+    // `lua.NAME` fetches and converters: known from now on (the expressions compile
+    // again when the proxies are built).
+    crate::lua::api::fetches::install();
+    recheck_lua_samples(config)?;
     check_actions(config, &engine.registered())?;
     Ok(Some(engine))
+}
+
+/// The configuration used `lua.NAME` fetches or converters before the Lua files ran:
+/// it is read again now that their names are known, and its errors (an unknown name,
+/// in HAProxy's words and place) are fatal. Its warnings were printed the first time.
+fn recheck_lua_samples(config: &Config) -> Result<(), BootFailed> {
+    if !crate::sample::lua::took_deferred() || config.files.is_empty() {
+        return Ok(());
+    }
+    let opts = crate::config::ParseOptions {
+        localpeer: config.global.localpeer.clone(),
+    };
+    let Err(diags) = crate::config::load(&config.files, &opts) else {
+        return Ok(());
+    };
+    let alerts: Vec<_> = diags
+        .into_iter()
+        .filter(|d| d.severity == crate::diag::Severity::Alert)
+        .collect();
+    if alerts.is_empty() {
+        return Ok(());
+    }
+    crate::config::diagnostic::print_all(&alerts);
+    Err(BootFailed)
 }
 
 /// Resolves the `lua.<name>` actions of the rules against what the `lua-load` files

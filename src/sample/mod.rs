@@ -24,6 +24,7 @@ pub mod fetch_http;
 pub mod fetch_payload;
 pub mod hash;
 pub mod json;
+pub mod lua;
 pub mod map;
 pub mod matching;
 pub mod regex;
@@ -390,6 +391,16 @@ struct ConvCall {
     args: Vec<Arg>,
 }
 
+impl ConvCall {
+    /// The converter's keyword, `lua.NAME` for a Lua one.
+    fn display_name(&self) -> String {
+        match &self.args[..] {
+            [Arg::Str(n), ..] if std::ptr::eq(self.conv, &lua::LUA_CONV) => format!("lua.{n}"),
+            _ => self.conv.name.to_string(),
+        }
+    }
+}
+
 /// A compiled sample expression: a fetch and its converters, arguments parsed and
 /// checked once.
 #[derive(Clone, Debug)]
@@ -406,7 +417,7 @@ impl Expr {
         if used != text.len() {
             return Err(ParseError(format!(
                 "missing comma after fetch keyword '{}'",
-                e.fetch.name
+                e.keyword()
             )));
         }
         Ok(e)
@@ -421,6 +432,9 @@ impl Expr {
             return Err(ParseError("missing fetch method".into()));
         }
         let name = &text[..name_end];
+        if let Some(lua_name) = name.strip_prefix("lua.") {
+            return Expr::parse_lua_fetch(text, lua_name);
+        }
         let fetch = fetch::lookup(name).ok_or_else(|| {
             ParseError(if crate::config::fetches::KNOWN_FETCHES.contains(&name) {
                 format!("fetch method '{name}' is not supported yet")
@@ -439,6 +453,39 @@ impl Expr {
                 .map_err(|e| ParseError(format!("invalid args in fetch method '{name}' : {e}")))?;
             pos = next;
         }
+        Expr::parse_convs(text, pos, fetch, fetch_args)
+    }
+
+    /// `lua.NAME(args)` at the start of `text` (see [`lua`]).
+    fn parse_lua_fetch(text: &str, lua_name: &str) -> Result<(Expr, usize), ParseError> {
+        let name = &text[..4 + lua_name.len()];
+        if lua_name.is_empty() || !lua::is_known(lua_name, false) {
+            return Err(ParseError(format!("unknown fetch method '{name}'")));
+        }
+        let mut pos = name.len();
+        let mut args = Vec::new();
+        if text.as_bytes().get(pos) == Some(&b'(') {
+            let (raw, next) = args::split(text, pos + 1, lua::MAX_ARGS)
+                .map_err(|e| ParseError(format!("fetch method '{name}' : {e}")))?;
+            args = raw;
+            pos = next;
+        }
+        let fetch_args = lua::compiled_args(lua_name, args);
+        Expr::parse_convs(text, pos, &lua::LUA_FETCH, fetch_args)
+    }
+
+    /// The converters after a fetch ending at `pos`.
+    fn parse_convs(
+        text: &str,
+        mut pos: usize,
+        fetch: &'static fetch::Fetch,
+        fetch_args: Vec<Arg>,
+    ) -> Result<(Expr, usize), ParseError> {
+        let b = text.as_bytes();
+        let name = match &fetch_args[..] {
+            [Arg::Str(n), ..] if std::ptr::eq(fetch, &lua::LUA_FETCH) => format!("lua.{n}"),
+            _ => fetch.name.to_string(),
+        };
         let mut out = fetch.out;
         let mut convs: Vec<ConvCall> = Vec::new();
         loop {
@@ -448,7 +495,7 @@ impl Expr {
                 Some(_) => {
                     let what = match convs.last() {
                         None => format!("fetch keyword '{name}'"),
-                        Some(c) => format!("converter '{}'", c.conv.name),
+                        Some(c) => format!("converter '{}'", c.display_name()),
                     };
                     return Err(ParseError(format!("missing comma after {what}")));
                 }
@@ -459,6 +506,29 @@ impl Expr {
                 continue;
             }
             let cname = &text[pos..end];
+            if let Some(lua_name) = cname.strip_prefix("lua.") {
+                if lua_name.is_empty() || !lua::is_known(lua_name, true) {
+                    return Err(ParseError(format!("unknown converter '{cname}'")));
+                }
+                pos = end;
+                let mut cargs = Vec::new();
+                if b.get(pos) == Some(&b'(') {
+                    let (raw, next) = args::split(text, pos + 1, lua::MAX_ARGS).map_err(|e| {
+                        ParseError(format!(
+                            "invalid arg {} in converter '{cname}' : {e}",
+                            e.arg
+                        ))
+                    })?;
+                    cargs = raw;
+                    pos = next;
+                }
+                out = lua::LUA_CONV.out;
+                convs.push(ConvCall {
+                    conv: &lua::LUA_CONV,
+                    args: lua::compiled_args(lua_name, cargs),
+                });
+                continue;
+            }
             let conv = conv::lookup(cname).ok_or_else(|| {
                 ParseError(if conv::KNOWN_CONVERTERS.contains(&cname) {
                     format!("converter '{cname}' is not supported yet")
@@ -500,6 +570,14 @@ impl Expr {
             },
             pos,
         ))
+    }
+
+    /// The fetch keyword as written: its name, `lua.NAME` for a Lua fetch.
+    pub fn keyword(&self) -> String {
+        match &self.fetch_args[..] {
+            [Arg::Str(n), ..] if std::ptr::eq(self.fetch, &lua::LUA_FETCH) => format!("lua.{n}"),
+            _ => self.fetch.name.to_string(),
+        }
     }
 
     /// The fetch keyword's name (ACL errors quote it).
@@ -562,6 +640,43 @@ impl Expr {
     pub fn eval_str(&self, cx: &dyn SampleCtx) -> Option<Vec<u8>> {
         self.eval(cx)?.into_bytes()
     }
+}
+
+/// The start of [`apply_converter`]'s chain: the input, of any type.
+static INPUT: fetch::Fetch = fetch::Fetch {
+    name: "input",
+    args: args::ArgSpec::NONE,
+    out: SampleType::Any,
+    check: |_| Ok(()),
+    run: |_, _| None,
+    all: None,
+    visit: None,
+};
+
+/// Applies the converter `call` (`name` or `name(args)`, as written in an expression)
+/// to `input`, as the Lua `Converters` class does (`txn.c:sdbm(s, 1)`). `Ok(None)`: the
+/// input's cast or the converter failed.
+pub fn apply_converter(
+    call: &str,
+    input: Sample,
+    cx: &dyn SampleCtx,
+) -> Result<Option<Sample>, ParseError> {
+    let text = format!(",{call}");
+    let (e, used) = Expr::parse_convs(&text, 0, &INPUT, Vec::new())?;
+    if used != text.len() || e.convs.len() != 1 {
+        return Err(ParseError(format!("invalid converter call '{call}'")));
+    }
+    let mut s = input;
+    for c in &e.convs {
+        let Some(cast) = s.cast(c.conv.input) else {
+            return Ok(None);
+        };
+        let Some(out) = (c.conv.run)(cast, &c.args, cx) else {
+            return Ok(None);
+        };
+        s = out;
+    }
+    Ok(Some(s))
 }
 
 /// End of a keyword name starting at `from`: letters, digits and `_ . + -` (HAProxy

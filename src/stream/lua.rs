@@ -191,6 +191,9 @@ impl StreamView for ActionView<'_, '_> {
     fn eval(&self, expr: &Expr) -> Option<Sample> {
         expr.eval(&RuleCtx::new(self.env, self.txn))
     }
+    fn convert(&self, call: &str, input: Sample) -> Result<Option<Sample>, crate::sample::ParseError> {
+        crate::sample::apply_converter(call, input, &RuleCtx::new(self.env, self.txn))
+    }
     fn done(&mut self) {
         self.done = true;
     }

@@ -15,6 +15,7 @@ pub mod addr;
 pub mod blocking;
 pub mod concat;
 pub mod core;
+pub mod fetches;
 pub mod httpclient;
 pub mod map;
 pub mod regex;

@@ -124,11 +124,25 @@ local function fetches(strict)
   end }
 end
 local f_mt, sf_mt = fetches(false), fetches(true)
+local function converters(strict)
+  local cache = {}
+  return { __index = function(_, name)
+    local f = cache[name]
+    if f == nil then
+      f = function(self, ...) return P.conv(self[0], name, strict, ...) end
+      cache[name] = f
+    end
+    return f
+  end }
+end
+local c_mt, sc_mt = converters(false), converters(true)
 P.set_wrapper(function(fn, key, gen, ...)
   local ud = P.new_ref(key, gen)
   local txn = setmetatable({ [0] = ud }, txn_mt)
   txn.f = setmetatable({ [0] = ud }, f_mt)
   txn.sf = setmetatable({ [0] = ud }, sf_mt)
+  txn.c = setmetatable({ [0] = ud }, c_mt)
+  txn.sc = setmetatable({ [0] = ud }, sc_mt)
   txn.http = setmetatable({ [0] = ud }, http_mt)
   return fn(txn, ...)
 end)
@@ -196,6 +210,7 @@ static PRIMITIVES: &[(&std::ffi::CStr, &RustFunction)] = &[
     (c"set_target", &SET_TARGET),
     (c"set_status", &SET_STATUS),
     (c"fetch", &FETCH),
+    (c"conv", &CONV),
 ];
 
 static SET_WRAPPER: RustFunction = RustFunction::new("set_wrapper", |ctx| {
@@ -623,6 +638,58 @@ static FETCH: RustFunction = RustFunction::new("fetch", |ctx| {
             Some(Sample::Ipv4(a)) => a.to_string().into_bytes(),
             Some(Sample::Ipv6(a)) => a.to_string().into_bytes(),
         };
+        ctx.push_bytes(&bytes)?;
+    } else {
+        push_sample(ctx, v)?;
+    }
+    Ok(1)
+});
+
+/// The native converter a Lua method name stands for (`.`, `-` and `+` become `_`).
+pub fn demangle_conv(lua_name: &str) -> Option<&'static str> {
+    crate::sample::conv::CONVERTERS
+        .iter()
+        .map(|c| c.name)
+        .find(|n| n.replace(['.', '-', '+'], "_") == lua_name)
+}
+
+/// `txn.c:NAME(input, args...)` / `txn.sc:...`: a native converter applied to a value;
+/// no result is `nil` (`c`) or `""` (`sc`).
+static CONV: RustFunction = RustFunction::new("conv", |ctx| {
+    let lua_name = ctx.string(2)?;
+    let strict = ctx.boolean(3);
+    let Some(name) = demangle_conv(&lua_name) else {
+        return Err(LuaError::runtime(format!(
+            "attempt to call a nil value (method '{lua_name}')"
+        )));
+    };
+    let input = match ctx.value(4) {
+        Value::String(s) => Some(Sample::Str(s)),
+        Value::Integer(i) => Some(Sample::Sint(i)),
+        Value::Number(f) => Some(Sample::Sint(f as i64)),
+        Value::Boolean(b) => Some(Sample::Bool(b)),
+        _ => None,
+    };
+    let mut text = name.to_string();
+    if ctx.nargs() >= 5 {
+        let args: Vec<String> = (5..=ctx.nargs())
+            .map(|n| match ctx.value(n) {
+                Value::String(s) => String::from_utf8_lossy(&s).into_owned(),
+                Value::Integer(i) => i.to_string(),
+                Value::Number(f) => number_text(f),
+                Value::Boolean(b) => b.to_string(),
+                _ => String::new(),
+            })
+            .collect();
+        text = format!("{name}({})", args.join(","));
+    }
+    let v = match input {
+        None => None,
+        Some(input) => with_stream(ctx, |s| s.convert(&text, input))?
+            .map_err(|e| LuaError::runtime(format!("{lua_name}: {e}")))?,
+    };
+    if strict {
+        let bytes = v.and_then(Sample::into_bytes).unwrap_or_default();
         ctx.push_bytes(&bytes)?;
     } else {
         push_sample(ctx, v)?;
