@@ -3,10 +3,12 @@
 # loopback. Prints a markdown table: requests/s, the proxy's CPU time per request and its RSS
 # per idle connection, with moonproxy/HAProxy ratios. Method: doc/performance.md.
 #
-# usage: bench/run.sh [-m tcp|http|all] [-d SECONDS] [-r ROUNDS] [-c CONNECTIONS] [-n IDLE_CONNECTIONS] [--no-build]
+# usage: bench/run.sh [-m tcp|http|lua|all] [-d SECONDS] [-r ROUNDS] [-c CONNECTIONS] [-n IDLE_CONNECTIONS] [--no-build]
 #   -m: tcp (default): bench/tcp.cfg, GET of 64-byte and 16-KiB responses forwarded in mode tcp;
 #       http: bench/http*.cfg, proxied GET (64 B, 16 KiB), `http-request return`, 20 ACLs and
-#       header rewrites; all: both.
+#       header rewrites; lua: bench/http-lua-*.cfg with bench/lua/bench.lua, a Lua action
+#       setting a header, a Lua fetch, a Lua service answering 64 B, an action opening a
+#       core.tcp connection per request; all: every group.
 #   defaults: 10 s per run, 3 rounds (interleaved), 50 connections, 2000 idle connections.
 # environment: MOONPROXY=<binary> (skips the moonproxy build), HAPROXY=<binary>, WRK=<binary>.
 #
@@ -29,8 +31,8 @@ while [ $# -gt 0 ]; do
 done
 
 case "$mode" in
-    tcp|http|all) ;;
-    *) echo "bench/run.sh: -m expects tcp, http or all, not $mode" >&2; exit 2 ;;
+    tcp|http|lua|lua-socket|all) ;;
+    *) echo "bench/run.sh: -m expects tcp, http, lua or all, not $mode" >&2; exit 2 ;;
 esac
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -72,6 +74,10 @@ g_cfg[tcp]=tcp.cfg          g_checks[tcp]="/64 64;/16k 16384"           g_scen[t
 g_cfg[http]=http.cfg        g_checks[http]="/64 64;/16k 16384"          g_scen[http]="http-64=/64 http-16k=/16k"   g_rss[http]=1
 g_cfg[return]=http-return.cfg g_checks[return]="/ 2"                    g_scen[return]="http-return=/"             g_rss[return]=0
 g_cfg[rules]=http-rules.cfg g_checks[rules]="/api/64 64 x-rules:applied" g_scen[rules]="http-rules=/api/64"         g_rss[rules]=0
+g_cfg[lua-action]=http-lua-action.cfg   g_checks[lua-action]="/64 64 x-lua:action"   g_scen[lua-action]="lua-action=/64"   g_rss[lua-action]=0
+g_cfg[lua-fetch]=http-lua-fetch.cfg     g_checks[lua-fetch]="/64 64 x-lua:fetched"   g_scen[lua-fetch]="lua-fetch=/64"     g_rss[lua-fetch]=0
+g_cfg[lua-service]=http-lua-service.cfg g_checks[lua-service]="/ 64"                 g_scen[lua-service]="lua-service=/"   g_rss[lua-service]=0
+g_cfg[lua-socket]=http-lua-socket.cfg   g_checks[lua-socket]="/64 64 x-lua:200"      g_scen[lua-socket]="lua-socket=/64"   g_rss[lua-socket]=0
 declare -A label=(
     [tcp-64]="64 B responses"
     [tcp-16k]="16 KiB responses"
@@ -79,11 +85,17 @@ declare -A label=(
     [http-16k]="HTTP proxied GET, 16 KiB"
     [http-return]="HTTP \`http-request return\`"
     [http-rules]="HTTP 20 ACLs + rewrites, 64 B"
+    [lua-action]="Lua \`http-request\` action setting a header, 64 B"
+    [lua-fetch]="Lua fetch in a rule, 64 B"
+    [lua-service]="Lua HTTP service answering 64 B"
+    [lua-socket]="Lua action with a \`core.tcp\` sub-request, 64 B"
 )
 case "$mode" in
     tcp) groups=(tcp) ;;
     http) groups=(http return rules) ;;
-    all) groups=(tcp http return rules) ;;
+    lua) groups=(lua-action lua-fetch lua-service lua-socket) ;;
+    lua-socket) groups=(lua-socket) ;;
+    all) groups=(tcp http return rules lua-action lua-fetch lua-service lua-socket) ;;
 esac
 
 # --- processes -----------------------------------------------------------------------------
@@ -149,7 +161,8 @@ first_line() {
 start_proxy() {
     local name=$1 group=$2 why="" s
     port[$name]=$("$benchtool" free-port)
-    sed -e "s/@PROXY_PORT@/${port[$name]}/" -e "s/@BACKEND_PORT@/$backend_port/" -e "s/@MAXCONN@/$maxconn/" \
+    sed -e "s/@PROXY_PORT@/${port[$name]}/" -e "s/@BACKEND_PORT@/$backend_port/g" -e "s/@MAXCONN@/$maxconn/" \
+        -e "s|@BENCH_DIR@|$root/bench|" \
         "$root/bench/${g_cfg[$group]}" > "$work/$name.$group.cfg"
     ok[$name]=0
     if [ ! -x "${bin[$name]}" ]; then
