@@ -31,7 +31,7 @@ while [ $# -gt 0 ]; do
 done
 
 case "$mode" in
-    tcp|http|lua|lua-socket|all) ;;
+    tcp|http|lua|lua-action|lua-fetch|lua-service|lua-socket|all) ;;
     *) echo "bench/run.sh: -m expects tcp, http, lua or all, not $mode" >&2; exit 2 ;;
 esac
 
@@ -94,7 +94,7 @@ case "$mode" in
     tcp) groups=(tcp) ;;
     http) groups=(http return rules) ;;
     lua) groups=(lua-action lua-fetch lua-service lua-socket) ;;
-    lua-socket) groups=(lua-socket) ;;
+    lua-action|lua-fetch|lua-service|lua-socket) groups=("$mode") ;;
     all) groups=(tcp http return rules lua-action lua-fetch lua-service lua-socket) ;;
 esac
 

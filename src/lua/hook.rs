@@ -82,6 +82,11 @@ pub(crate) struct Slot {
     /// has both been running for a slice and used a slice of CPU, so a resume descheduled by
     /// the system is not preempted for it.
     cpu_start: AtomicU64,
+    /// The thread's timer while it is armed (periodic, `armed_slice` apart), null when
+    /// disarmed. It stays armed between resumes, so a busy reactor arms it once rather
+    /// than twice per resume; the first tick that finds no Lua running disarms it.
+    timer_armed: AtomicPtr<c_void>,
+    armed_slice: AtomicU64,
 }
 
 /// `clock` in nanoseconds (async-signal-safe: `clock_gettime` is).
@@ -128,6 +133,8 @@ thread_local! {
         armed_at: AtomicU64::new(0),
         slice: AtomicU64::new(u64::MAX),
         cpu_start: AtomicU64::new(0),
+        timer_armed: AtomicPtr::new(ptr::null_mut()),
+        armed_slice: AtomicU64::new(0),
     }));
     static TIMER: ThreadTimer = const { ThreadTimer { id: Cell::new(None), failed: Cell::new(false) } };
 }
@@ -159,6 +166,7 @@ fn install_handler() {
 /// `pthread_atfork` child handler: runs in the child's only thread, the one that forked.
 extern "C" fn forget_timer_after_fork() {
     let _ = TIMER.try_with(|t| t.id.set(None));
+    let _ = SLOT.try_with(|s| s.timer_armed.store(ptr::null_mut(), Ordering::Release));
 }
 
 /// The signal handler: async-signal-safe (atomics and `lua_sethook` only).
@@ -168,6 +176,14 @@ extern "C" fn on_signal(_sig: c_int, info: *mut libc::siginfo_t, _uc: *mut c_voi
     unsafe {
         let slot = (*info).si_value().sival_ptr.cast::<Slot>();
         if slot.is_null() {
+            return;
+        }
+        if (*slot).running.load(Ordering::Acquire).is_null() && (*slot).task_co.load(Ordering::Acquire).is_null() {
+            // No Lua runs: the timer was left armed by the last resume; stop it.
+            let id = (*slot).timer_armed.swap(ptr::null_mut(), Ordering::AcqRel);
+            if !id.is_null() {
+                set_timer(id, Duration::ZERO);
+            }
             return;
         }
         let armed_at = (*slot).armed_at.load(Ordering::Acquire);
@@ -239,15 +255,14 @@ fn set_timer(id: libc::timer_t, slice: Duration) -> bool {
 
 /// Arms this thread's timer for `slice`; if the kernel refuses the id (it should not: fork is
 /// handled by `forget_timer_after_fork`), a new timer is created.
-fn arm_timer(slice: Duration) {
-    if let Some(id) = thread_timer() {
-        if !set_timer(id, slice) {
-            TIMER.with(|t| t.id.set(None));
-            if let Some(id) = thread_timer() {
-                set_timer(id, slice);
-            }
-        }
+fn arm_timer(slice: Duration) -> Option<libc::timer_t> {
+    let id = thread_timer()?;
+    if set_timer(id, slice) {
+        return Some(id);
     }
+    TIMER.with(|t| t.id.set(None));
+    let id = thread_timer()?;
+    set_timer(id, slice).then_some(id)
 }
 
 /// Prepares the preemption of `co`, about to be resumed by a task (called by task.rs).
@@ -271,21 +286,38 @@ pub(crate) unsafe fn begin_resume(co: *mut ffi::lua_State, mode: Preempt) {
     }
     slot.running.store(co, Ordering::Release);
     slot.task_co.store(co, Ordering::Release);
-    if let Preempt::Timer(slice) = mode {
-        slot.slice.store(slice.as_nanos() as u64, Ordering::Relaxed);
-        slot.cpu_start.store(thread_cpu_ns(), Ordering::Relaxed);
-        slot.armed_at.store(monotonic_ns(), Ordering::Release);
-        arm_timer(slice);
+    match mode {
+        Preempt::Timer(slice) => {
+            let nanos = slice.as_nanos() as u64;
+            slot.slice.store(nanos, Ordering::Relaxed);
+            slot.cpu_start.store(thread_cpu_ns(), Ordering::Relaxed);
+            slot.armed_at.store(monotonic_ns(), Ordering::Release);
+            // Left armed by an earlier resume with the same slice: its next tick comes
+            // within a slice, and the checks above (armed_at, the CPU used) make an early
+            // tick wait for the following one.
+            let armed = !slot.timer_armed.load(Ordering::Acquire).is_null();
+            if !armed || slot.armed_slice.load(Ordering::Relaxed) != nanos {
+                if let Some(id) = arm_timer(slice) {
+                    slot.armed_slice.store(nanos, Ordering::Relaxed);
+                    slot.timer_armed.store(id, Ordering::Release);
+                }
+            }
+        }
+        Preempt::Count(_) | Preempt::Off => disarm_timer(slot),
     }
 }
 
-/// Ends the preemption of the resume started by [`begin_resume`].
-pub(crate) fn end_resume(mode: Preempt) {
-    if let Preempt::Timer(_) = mode {
-        if let Some(id) = thread_timer() {
-            set_timer(id, Duration::ZERO);
-        }
+/// Stops this thread's timer if a timer-mode resume left it armed.
+fn disarm_timer(slot: &Slot) {
+    let id = slot.timer_armed.swap(ptr::null_mut(), Ordering::AcqRel);
+    if !id.is_null() {
+        set_timer(id, Duration::ZERO);
     }
+}
+
+/// Ends the preemption of the resume started by [`begin_resume`]. The timer stays armed
+/// (see [`Slot::timer_armed`]).
+pub(crate) fn end_resume(_mode: Preempt) {
     let slot = thread_slot();
     slot.running.store(ptr::null_mut(), Ordering::Release);
     slot.task_co.store(ptr::null_mut(), Ordering::Release);
