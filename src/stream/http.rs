@@ -774,7 +774,7 @@ impl Stream {
             Verdict::Reply { response, close } => {
                 self.http_local_reply(env, response, close, Termination::new(Cause::Local, phase))
             }
-            Verdict::UseService(_) => self.http_reject(env, 503, Termination::new(Cause::ProxyAbort, phase)),
+            Verdict::UseService(name) => self.http_start_service(env, &name, phase),
             Verdict::Yield(WaitFor::Forced) => env.cx.wake.push(Kind::Client, env.key),
             Verdict::Yield(WaitFor::Timer(at)) => self.state_deadline = Some(at),
             Verdict::Yield(WaitFor::ClientData) => {}
@@ -869,7 +869,7 @@ impl Stream {
 
     /// Sends `response` (a complete response the proxy made) instead of a server's;
     /// any server connection of this transaction is closed.
-    fn http_local_reply(&mut self, env: &mut Env<'_, '_>, response: Vec<u8>, close: bool, term: Termination) {
+    pub(super) fn http_local_reply(&mut self, env: &mut Env<'_, '_>, response: Vec<u8>, close: bool, term: Termination) {
         self.drop_server(env);
         let h = self.http.as_mut().expect("HTTP mode");
         h.txn.status = status_of(&response).or(h.txn.status);
@@ -911,6 +911,31 @@ impl Stream {
             side.conn = None;
             self.server = Some(side);
         }
+    }
+
+    /// A service of the proxy answers this transaction: the log shows `name` as the
+    /// server, with no queue, connect or response time.
+    pub(super) fn http_set_service(&mut self, name: &'static str) {
+        let h = self.http_mut();
+        h.service = Some(name);
+        h.service_answered = true;
+    }
+
+    /// The request body for a service: the payload buffered so far (framing removed),
+    /// taken out of the request channel; and whether the whole body is there (false
+    /// while it is still coming and there is room for more).
+    pub(super) fn http_service_body(&mut self, take: bool) -> (Vec<u8>, bool) {
+        let h = self.http.as_mut().expect("HTTP mode");
+        let complete = h.req.stage != Stage::Body || self.req.eof || self.req.buf.is_full();
+        if !take {
+            return (Vec::new(), complete);
+        }
+        let framing = h.txn.req.as_ref().map_or(BodyFraming::None, |r| r.framing);
+        let fwd = h.req.fwd;
+        let body = payload(framing, &h.limits, &self.req.buf.data()[..fwd]);
+        self.req.buf.consumed(fwd);
+        h.req.sent(fwd);
+        (body, complete)
     }
 
     pub(super) fn http_local_replying(&mut self, env: &mut Env<'_, '_>) {
