@@ -190,7 +190,7 @@ fn from_clause(traceback: &str) -> String {
 }
 
 mod world_view;
-pub use world_view::WorldParts;
+pub use world_view::{proxy_stats, WorldParts};
 
 /// The Lua start-up failed; the reason was printed on stderr (exit code 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -31,7 +31,7 @@ use crate::http::txn::Txn;
 use crate::lua::api::applet;
 use crate::lua::api::core::{core, haproxy_traceback};
 use crate::lua::api::socket::{self, Waiter};
-use crate::lua::host::{self, Host, StreamView, WorldView};
+use crate::lua::host::{self, Field, Host, StatsOf, StreamView, WorldView};
 use crate::lua::{Handle, Resume, Task, Value, WaitReason};
 use crate::reactor::{Key, Kind};
 use crate::sample::{Expr, Sample, VarName};
@@ -138,11 +138,16 @@ impl StreamView for ServiceView<'_, '_> {
     fn reply(&mut self, _: Vec<u8>) {}
 }
 
-struct Proxies<'a>(&'a [super::proxy::ProxyRt]);
+/// The proxies as a service sees them: names and statistics (`core.backends`,
+/// `Proxy:get_stats()`, `Server:get_stats()`), e.g. for a Prometheus-style exporter.
+struct Proxies<'a>(&'a [super::proxy::ProxyRt], &'a dyn super::ServerPool);
 
 impl WorldView for Proxies<'_> {
     fn proxy_names(&self) -> Vec<String> {
         self.0.iter().map(|p| p.name.clone()).collect()
+    }
+    fn stats(&self, of: StatsOf, now: Instant) -> Option<Vec<(&'static str, Field)>> {
+        crate::runtime::lua::proxy_stats(self.0, self.1, of, now)
     }
 }
 
@@ -286,7 +291,7 @@ impl Stream {
         let nargs = std::mem::replace(&mut svc.nargs, 0);
         svc.wait = Wait::Run;
         let mut view = ServiceView { handle: svc.handle, txn: &mut h.txn, env: &mut renv };
-        let mut world = Proxies(env.proxies);
+        let mut world = Proxies(env.proxies, &*env.pool);
         let key = env.key;
         let outcome = {
             let mut host = Host { cx: &mut *env.cx, world: &mut world, stream: Some(&mut view) };

@@ -73,7 +73,7 @@ function Applet.start_response(self)
 end
 function Applet.send(self, data)
   local s = st[self]
-  if not s.started then Applet.start_response(self) end
+  if not s.started then error("Lua: 'send' you must call start_response() before sending data.", 2) end
   P.send(self[0], tostring(data))
 end
 function Applet.receive(self, size)
