@@ -59,6 +59,7 @@ core.register_service("nap", "http", function(applet)
   applet:send("slept")
 end)
 core.register_service("t", "tcp", function(applet) end)
+core.register_service("nothing", "http", function(applet) end)
 core.register_service("early", "http", function(applet)
   applet:send("x")
 end)
@@ -70,7 +71,7 @@ core.register_service("priv", "http", function(applet)
 end)
 "#;
 
-const RULES: &str = "    http-request use-service lua.hello if { path /hello }\n    http-request use-service lua.chunk if { path /chunk }\n    http-request use-service lua.echo if { path_beg /echo }\n    http-request use-service lua.fail if { path /fail }\n    http-request use-service lua.nap if { path /nap }\n    http-request use-service lua.early if { path /early }\n    http-request use-service lua.priv if { path /priv }";
+const RULES: &str = "    http-request use-service lua.hello if { path /hello }\n    http-request use-service lua.chunk if { path /chunk }\n    http-request use-service lua.echo if { path_beg /echo }\n    http-request use-service lua.fail if { path /fail }\n    http-request use-service lua.nap if { path /nap }\n    http-request use-service lua.early if { path /early }\n    http-request use-service lua.priv if { path /priv }\n    http-request use-service lua.nothing if { path /nothing }";
 
 /// Reads exactly `n` bytes of a response.
 fn raw(c: &mut Client, request: &str, n: usize) -> String {
@@ -146,6 +147,9 @@ fn a_service_failing_before_its_response_is_a_500_and_the_connection_stays() {
         let r = c.http_request(b"GET /hello HTTP/1.1\r\nHost: a\r\n\r\n");
         assert_eq!(r.status, 200, "{bin:?}");
         assert_eq!(r.body, b"Hello World !", "{bin:?}");
+        // Returning without a response is a 500 too.
+        let r = c.http_request(b"GET /nothing HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(r.status, 500, "{bin:?}");
         let file = format!("{}/t.lua", p.dir().display());
         p.wait_for_line(
             |l| l.ends_with(&format!("Lua applet http '<lua.fail>': [state-id 0] runtime error: {file}:29: boom from [C]: in global 'error', {file}:29: in function line 28.")),
@@ -164,7 +168,7 @@ fn send_before_start_response_fails_and_the_private_value_is_kept() {
         assert_eq!(c.http_request(b"GET /early HTTP/1.1\r\nHost: a\r\n\r\n").status, 500, "{bin:?}");
         let file = format!("{}/t.lua", p.dir().display());
         p.wait_for_line(
-            |l| l.contains(&format!("Lua applet http '<lua.early>': [state-id 0] runtime error: {file}:39: Lua: 'send' you must call start_response() before sending data. from ")),
+            |l| l.contains(&format!("Lua applet http '<lua.early>': [state-id 0] runtime error: {file}:40: Lua: 'send' you must call start_response() before sending data. from ")),
             DEADLINE,
         );
     }

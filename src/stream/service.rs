@@ -17,7 +17,7 @@
 //! head has no `content-length` and the client speaks HTTP/1.1 (an HTTP/1.0 client
 //! gets the body until the close). The connection stays open for the next request
 //! when the request was read to its end (HAProxy keeps it too, after a 500 as well).
-//! A service that fails before `start_response` is answered 500 and its error logged
+//! A service that fails, or returns, before `start_response` is answered 500 and its error logged
 //! as HAProxy logs it (`Lua applet http '<lua.NAME>': [state-id 0] runtime error:
 //! ...`); one that fails after it gets what it sent, then the close. The log line
 //! names the service as the server (`fe/<lua.NAME>`), with zero times, `LR--`.
@@ -222,6 +222,8 @@ impl Stream {
         }
         match self.resume_service(env) {
             Outcome::Wait => {}
+            // A service that returns without `start_response` is a 500 (HAProxy 2.6).
+            Outcome::Done if !self.lua_service.as_ref().is_some_and(|s| applet::peek_started(s.handle)) => self.service_failed(env),
             Outcome::Done => self.service_answer(env, false),
             Outcome::Failed(msg) => {
                 let name = self.lua_service.as_ref().map(|s| s.name.clone()).unwrap_or_default();
@@ -355,12 +357,11 @@ impl Stream {
     }
 }
 
-/// The bytes of a service's response: the head it built (`200 OK` if it never called
-/// `start_response`), chunked when it has no `content-length` and the client speaks
+/// The bytes of a service's response: the head it built, chunked when it has no `content-length` and the client speaks
 /// HTTP/1.1. Also whether the connection must close after it (HTTP/1.0 without a
 /// length, or a service that failed midway).
 fn build_response(out: applet::AppletOut, http10: bool, head_only: bool, truncated: bool) -> (Vec<u8>, bool) {
-    let mut head = out.head.unwrap_or_else(|| b"HTTP/1.1 200 OK\r\n".to_vec());
+    let mut head = out.head.unwrap_or_default();
     if http10 && head.starts_with(b"HTTP/1.1") {
         head[7] = b'0';
     }
