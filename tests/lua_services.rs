@@ -38,12 +38,14 @@ core.register_service("chunk", "http", function(applet)
 end)
 core.register_service("echo", "http", function(applet)
   applet:set_var("txn.v", "var")
+  applet:set_var("txn.gone", "x")
+  applet:unset_var("txn.gone")
   local first = applet:getline()
   local two = applet:receive(2)
   local rest = applet:receive()
   local r = table.concat({ applet.method, applet.path, applet.qs, applet.version, tostring(applet.length),
     applet.headers["host"][0], tostring(applet.headers["x-m"][1]), "[" .. first .. "]", "[" .. two .. "]",
-    "[" .. rest .. "]", type(applet:receive()), applet:get_var("txn.v") }, " ")
+    "[" .. rest .. "]", type(applet:receive()), applet:get_var("txn.v"), tostring(applet:get_var("txn.gone")) }, " ")
   applet:set_status(201, "Made")
   applet:add_header("content-length", #r)
   applet:start_response()
@@ -117,7 +119,7 @@ fn hello_world_and_chunked_output_are_haproxys_bytes() {
 
 #[test]
 fn a_service_reads_the_request_and_its_body() {
-    let expected = "POST /echo x=1 HTTP/1.1 11 a m2 [line1\n] [li] [ne2] string var";
+    let expected = "POST /echo x=1 HTTP/1.1 11 a m2 [line1\n] [li] [ne2] string var nil";
     for bin in moonproxy_and_haproxy() {
         let p = start(&bin, SERVICES, RULES);
         let mut c = p.connect("fe");
@@ -133,7 +135,7 @@ fn a_service_reads_the_request_and_its_body() {
         // `applet.length` of a chunked body: HAProxy gives what had arrived when the
         // service started (6 here), moonproxy the whole body (it waits for it first).
         let body = String::from_utf8_lossy(&r.body).replacen(" 6 a b", " 11 a b", 1);
-        assert_eq!(body, "POST /echo  HTTP/1.1 11 a b [line1\n] [li] [ne2] string var", "{bin:?}");
+        assert_eq!(body, "POST /echo  HTTP/1.1 11 a b [line1\n] [li] [ne2] string var nil", "{bin:?}");
     }
 }
 
@@ -152,7 +154,7 @@ fn a_service_failing_before_its_response_is_a_500_and_the_connection_stays() {
         assert_eq!(r.status, 500, "{bin:?}");
         let file = format!("{}/t.lua", p.dir().display());
         p.wait_for_line(
-            |l| l.ends_with(&format!("Lua applet http '<lua.fail>': [state-id 0] runtime error: {file}:29: boom from [C]: in global 'error', {file}:29: in function line 28.")),
+            |l| l.ends_with(&format!("Lua applet http '<lua.fail>': [state-id 0] runtime error: {file}:31: boom from [C]: in global 'error', {file}:31: in function line 30.")),
             DEADLINE,
         );
         let line = p.wait_for_line(|l| l.contains("fe/<lua.fail>"), DEADLINE);
@@ -168,7 +170,7 @@ fn send_before_start_response_fails_and_the_private_value_is_kept() {
         assert_eq!(c.http_request(b"GET /early HTTP/1.1\r\nHost: a\r\n\r\n").status, 500, "{bin:?}");
         let file = format!("{}/t.lua", p.dir().display());
         p.wait_for_line(
-            |l| l.contains(&format!("Lua applet http '<lua.early>': [state-id 0] runtime error: {file}:40: Lua: 'send' you must call start_response() before sending data. from ")),
+            |l| l.contains(&format!("Lua applet http '<lua.early>': [state-id 0] runtime error: {file}:42: Lua: 'send' you must call start_response() before sending data. from ")),
             DEADLINE,
         );
     }
