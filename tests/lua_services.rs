@@ -254,3 +254,29 @@ fn configuration_errors_are_haproxys() {
         }
     }
 }
+
+#[test]
+fn a_service_waits_for_a_socket_and_answers_with_what_it_read() {
+    let echo = Backend::echo();
+    let script = r#"
+core.register_service("ask", "http", function(applet)
+  local s = core.tcp()
+  s:settimeout(2)
+  assert(s:connect("127.0.0.1", tonumber(applet.qs)))
+  s:send("ping\n")
+  local line = s:receive("*l")
+  s:close()
+  applet:add_header("content-length", #line)
+  applet:start_response()
+  applet:send(line)
+end)
+"#;
+    for bin in moonproxy_and_haproxy() {
+        let p = start(&bin, script, "    http-request use-service lua.ask");
+        let mut c = p.connect("fe");
+        for _ in 0..3 {
+            let r = c.http_request(format!("GET /?{} HTTP/1.1\r\nHost: a\r\n\r\n", echo.port()).as_bytes());
+            assert_eq!((r.status, r.body.as_slice()), (200, &b"ping"[..]), "{bin:?}");
+        }
+    }
+}
