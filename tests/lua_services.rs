@@ -280,3 +280,25 @@ end)
         }
     }
 }
+
+#[test]
+fn a_client_leaving_while_its_service_sleeps_does_not_disturb_others() {
+    let p = start(&moonproxy_bin(), SERVICES, RULES);
+    let mut gone = p.connect("fe");
+    gone.send(b"GET /nap HTTP/1.1\r\nHost: a\r\n\r\n");
+    std::thread::sleep(Duration::from_millis(50));
+    drop(gone);
+    // A body that never completes: the client leaves while the service waits for it.
+    let mut partial = p.connect("fe");
+    partial.send(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\nabc");
+    std::thread::sleep(Duration::from_millis(50));
+    drop(partial);
+    std::thread::sleep(Duration::from_millis(400));
+    let mut c = p.connect("fe");
+    for _ in 0..2 {
+        assert_eq!(c.http_request(b"GET /hello HTTP/1.1\r\nHost: a\r\n\r\n").body, b"Hello World !");
+    }
+    let line = p.wait_for_line(|l| l.contains("fe/<lua.echo>"), DEADLINE);
+    // As HAProxy 2.6 logs it: the service never answered.
+    assert!(line.contains(" 0/0/0/-1/") && line.contains(" -1 0 - - LR-- "), "{line}");
+}

@@ -915,27 +915,32 @@ impl Stream {
 
     /// A service of the proxy answers this transaction: the log shows `name` as the
     /// server, with no queue, connect or response time.
-    pub(super) fn http_set_service(&mut self, name: &'static str) {
+    /// `answered`: false when the service did not get to answer (a `-1` response time).
+    pub(super) fn http_set_service(&mut self, name: &'static str, answered: bool) {
         let h = self.http_mut();
         h.service = Some(name);
-        h.service_answered = true;
+        h.service_answered = answered;
     }
 
     /// The request body for a service: the payload buffered so far (framing removed),
     /// taken out of the request channel; and whether the whole body is there (false
-    /// while it is still coming and there is room for more).
-    pub(super) fn http_service_body(&mut self, take: bool) -> (Vec<u8>, bool) {
+    /// while it is still coming and there is room for more). `None` when the client
+    /// closed before the end of its body.
+    pub(super) fn http_service_body(&mut self, take: bool) -> Option<(Vec<u8>, bool)> {
         let h = self.http.as_mut().expect("HTTP mode");
-        let complete = h.req.stage != Stage::Body || self.req.eof || self.req.buf.is_full();
+        if h.req.stage == Stage::Body && self.req.eof {
+            return None;
+        }
+        let complete = h.req.stage != Stage::Body || self.req.buf.is_full();
         if !take {
-            return (Vec::new(), complete);
+            return Some((Vec::new(), complete));
         }
         let framing = h.txn.req.as_ref().map_or(BodyFraming::None, |r| r.framing);
         let fwd = h.req.fwd;
         let body = payload(framing, &h.limits, &self.req.buf.data()[..fwd]);
         self.req.buf.consumed(fwd);
         h.req.sent(fwd);
-        (body, complete)
+        Some((body, complete))
     }
 
     pub(super) fn http_local_replying(&mut self, env: &mut Env<'_, '_>) {

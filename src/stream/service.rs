@@ -178,7 +178,7 @@ impl Stream {
             wait: Wait::Run,
             phase,
         }));
-        self.http_set_service(log_name(svc));
+        self.http_set_service(log_name(svc), true);
         let fe = &env.proxies[self.frontend].timeouts;
         let timeout = fe.http_request.or(fe.client);
         self.state_deadline = timeout.map(|t| env.cx.now + t);
@@ -193,7 +193,14 @@ impl Stream {
             if let Err(cause) = self.read_client_early(env) {
                 return self.close(env, cause, phase);
             }
-            if !self.http_service_body(false).1 {
+            let Some((_, complete)) = self.http_service_body(false) else {
+                // The client closed before the end of its body: the service never ran
+                // (HAProxy logs `LR--`, status and response time -1).
+                let name = log_name(&self.lua_service.take().map(|s| s.name.clone()).unwrap_or_default());
+                self.http_set_service(name, false);
+                return self.close(env, Cause::Local, phase);
+            };
+            if !complete {
                 if !self.http_send_continue(env) {
                     return;
                 }
@@ -204,7 +211,7 @@ impl Stream {
                 return;
             }
             self.state_deadline = None;
-            let (body, _) = self.http_service_body(true);
+            let (body, _) = self.http_service_body(true).unwrap_or_default();
             if let Err(msg) = self.start_service_task(body) {
                 let name = self.lua_service.as_ref().map(|s| s.name.clone()).unwrap_or_default();
                 report(&name, &msg);
