@@ -302,3 +302,48 @@ fn a_client_leaving_while_its_service_sleeps_does_not_disturb_others() {
     // As HAProxy 2.6 logs it: the service never answered.
     assert!(line.contains(" 0/0/0/-1/") && line.contains(" -1 0 - - LR-- "), "{line}");
 }
+
+const STREAMING: &str = r#"
+core.register_service("tick", "http", function(applet)
+  applet:start_response()
+  applet:send("first")
+  -- Waits until the test has seen "first": the test's listener answers then.
+  local s = core.tcp()
+  s:settimeout(5)
+  assert(s:connect("127.0.0.1", tonumber(applet.qs)))
+  local go = s:receive("*l")
+  s:close()
+  applet:send(go)
+end)
+core.register_service("sized", "http", function(applet)
+  applet:add_header("content-length", 6)
+  applet:start_response()
+  applet:send("abc")
+  core.msleep(100)
+  applet:send("def")
+  core.msleep(50)
+end)
+"#;
+
+#[test]
+fn what_a_service_sends_goes_out_while_it_sleeps() {
+    for bin in moonproxy_and_haproxy() {
+        let p = start(&bin, STREAMING, "    http-request use-service lua.tick if { path /tick }\n    http-request use-service lua.sized if { path /sized }");
+        let gate = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut c = p.connect("fe");
+        c.send(format!("GET /tick?{} HTTP/1.1\r\nHost: a\r\n\r\n", gate.local_addr().unwrap().port()).as_bytes());
+        // The head and the first chunk arrive while the service waits on its socket,
+        // which the test answers only then.
+        let head = c.recv_until(b"\r\n\r\n");
+        assert!(String::from_utf8_lossy(&head).contains("transfer-encoding: chunked"), "{bin:?}");
+        assert_eq!(c.recv_until(b"first\r\n"), b"5\r\nfirst\r\n", "{bin:?}");
+        let (mut peer, _) = gate.accept().unwrap();
+        std::io::Write::write_all(&mut peer, b"second\n").unwrap();
+        assert_eq!(c.recv_until(b"0\r\n\r\n"), b"6\r\nsecond\r\n0\r\n\r\n", "{bin:?}");
+        // Kept alive, also after a response whose body was all sent before the end.
+        let r = c.http_request(b"GET /sized HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(r.body, b"abcdef", "{bin:?}");
+        let r = c.http_request(b"GET /sized HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(r.body, b"abcdef", "{bin:?}");
+    }
+}

@@ -441,7 +441,7 @@ fn set_connection(headers: &mut Headers, token: Option<&str>) {
 }
 
 /// The status code of a complete response the proxy generated.
-fn status_of(response: &[u8]) -> Option<u16> {
+pub(super) fn status_of(response: &[u8]) -> Option<u16> {
     let line = response.split(|&b| b == b'\r').next()?;
     std::str::from_utf8(line).ok()?.split(' ').nth(1)?.parse().ok()
 }
@@ -870,23 +870,34 @@ impl Stream {
     /// Sends `response` (a complete response the proxy made) instead of a server's;
     /// any server connection of this transaction is closed.
     pub(super) fn http_local_reply(&mut self, env: &mut Env<'_, '_>, response: Vec<u8>, close: bool, term: Termination) {
-        self.drop_server(env);
-        let h = self.http.as_mut().expect("HTTP mode");
-        h.txn.status = status_of(&response).or(h.txn.status);
-        h.res.reset();
-        h.res.out = response;
-        h.res.stage = Stage::Done;
-        h.res_started = true;
-        // Keep the connection only for a request fully read and not asking to close.
-        let keep = !close
-            && h.req_error.is_none()
-            && h.req.stage == Stage::Done
-            && h.req.fwd == 0
-            && h.client_persistent;
+        let status = status_of(&response);
+        let keep = self.http_reply_keeps(close);
+        let mut response = response;
         if !keep {
             // Tell the client the connection ends here (harmless for HTTP/1.0).
-            add_close_header(&mut h.res.out);
+            add_close_header(&mut response);
         }
+        self.http_local_reply_rest(env, response, status, keep, term);
+    }
+
+    /// Whether the connection may stay open after the proxy's own response: only for a
+    /// request fully read and not asking to close (nor `close` asked).
+    pub(super) fn http_reply_keeps(&self, close: bool) -> bool {
+        let h = self.http.as_ref().expect("HTTP mode");
+        !close && h.req_error.is_none() && h.req.stage == Stage::Done && h.req.fwd == 0 && h.client_persistent
+    }
+
+    /// Sends `rest`, the end of a response the proxy made (all of it, or what follows
+    /// the part a service already sent), whose head said `status` and, unless `keep`,
+    /// `connection: close`.
+    pub(super) fn http_local_reply_rest(&mut self, env: &mut Env<'_, '_>, rest: Vec<u8>, status: Option<u16>, keep: bool, term: Termination) {
+        self.drop_server(env);
+        let h = self.http.as_mut().expect("HTTP mode");
+        h.txn.status = status.or(h.txn.status);
+        h.res.reset();
+        h.res.out = rest;
+        h.res.stage = Stage::Done;
+        h.res_started = true;
         h.reply_close = !keep;
         h.reply_term = term;
         self.res.buf.clear();
@@ -894,6 +905,10 @@ impl Stream {
         self.state_deadline = fe.client.map(|t| env.cx.now + t);
         self.client_last = env.cx.now;
         self.goto(State::LocalReply);
+        if keep && self.http_mut().res.out.is_empty() {
+            // A service already sent everything: the transaction ends here.
+            self.http_end_txn(env);
+        }
     }
 
     /// Closes the server connection of the current transaction, if any, and gives its
@@ -1781,7 +1796,7 @@ fn head_says_close(response: &[u8]) -> bool {
 }
 
 /// Adds `connection: close` to the head of a complete response that lacks it.
-fn add_close_header(response: &mut Vec<u8>) {
+pub(super) fn add_close_header(response: &mut Vec<u8>) {
     if head_says_close(response) {
         return;
     }

@@ -12,8 +12,7 @@
 //! socket call waits for its completion ([`LuaService::complete`]), a forced yield
 //! goes through the run queue.
 //!
-//! When the service ends, its output becomes the response sent by `LocalReply`, as
-//! HAProxy 2.6 sends it: the head as the service built it, the body chunked when the
+//! The service's output is framed as HAProxy 2.6 frames it: the head as the service built it, the body chunked when the
 //! head has no `content-length` and the client speaks HTTP/1.1 (an HTTP/1.0 client
 //! gets the body until the close). The connection stays open for the next request
 //! when the request was read to its end (HAProxy keeps it too, after a 500 as well).
@@ -22,7 +21,9 @@
 //! ...`); one that fails after it gets what it sent, then the close. The log line
 //! names the service as the server (`fe/<lua.NAME>`), with zero times, `LR--`.
 //!
-//! Deviation: the response is sent when the service ends, not while it runs.
+//! What the service sends goes out whenever it yields (one chunk per flush when
+//! chunked) and when it ends; beyond [`PENDING_MAX`] bytes the client not read yet, the
+//! service is not resumed until the client reads.
 use super::state::State;
 use super::termination::{Cause, Phase, Termination};
 use super::{Env, Stream};
@@ -51,7 +52,25 @@ pub struct LuaService {
     nargs: c_int,
     wait: Wait,
     phase: Phase,
+    /// Decided when the head goes out.
+    framing: Option<Framing>,
+    /// Response bytes framed, not yet written to the client.
+    pending: Vec<u8>,
 }
+
+/// How a service's response is framed, decided from its head.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Framing {
+    chunked: bool,
+    /// The connection stays open after the response.
+    keep: bool,
+    status: Option<u16>,
+    /// A response to HEAD: no body bytes.
+    head_only: bool,
+}
+
+/// Output beyond this waits for the client to read before the service runs again.
+const PENDING_MAX: usize = 64 * 1024;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Wait {
@@ -177,6 +196,8 @@ impl Stream {
             nargs: 0,
             wait: Wait::Run,
             phase,
+            framing: None,
+            pending: Vec::new(),
         }));
         self.http_set_service(log_name(svc), true);
         let fe = &env.proxies[self.frontend].timeouts;
@@ -218,7 +239,13 @@ impl Stream {
                 return self.service_failed(env);
             }
         }
+        if self.service_flush(env).is_err() {
+            return self.close(env, Cause::ClientAbort, Phase::Data);
+        }
         let Some(svc) = self.lua_service.as_mut() else { return };
+        if svc.pending.len() > PENDING_MAX {
+            return; // the client reads first
+        }
         match svc.wait {
             Wait::Sleep(at) if env.cx.now < at => {
                 self.state_deadline = Some(at);
@@ -228,7 +255,13 @@ impl Stream {
             _ => {}
         }
         match self.resume_service(env) {
-            Outcome::Wait => {}
+            Outcome::Wait => {
+                // What the service sent so far goes out while it waits.
+                self.service_frame();
+                if self.service_flush(env).is_err() {
+                    self.close(env, Cause::ClientAbort, Phase::Data);
+                }
+            }
             // A service that returns without `start_response` is a 500 (HAProxy 2.6).
             Outcome::Done if !self.lua_service.as_ref().is_some_and(|s| applet::peek_started(s.handle)) => self.service_failed(env),
             Outcome::Done => self.service_answer(env, false),
@@ -349,49 +382,101 @@ impl Stream {
         self.http_reject(env, 500, Termination::new(Cause::Local, phase));
     }
 
-    /// Sends what the service produced (`LocalReply`); `truncated`: it failed midway,
-    /// the connection closes after it.
-    fn service_answer(&mut self, env: &mut Env<'_, '_>, truncated: bool) {
-        let Some(svc) = self.lua_service.take() else { return };
-        let out = applet::take_output(svc.handle);
-        let phase = svc.phase;
-        drop(svc);
+    /// Frames what the service produced since the last call into its pending bytes:
+    /// the head once (the framing decided then), then body bytes.
+    fn service_frame(&mut self) {
+        let Some(handle) = self.lua_service.as_ref().map(|s| s.handle) else { return };
+        let Some(out) = applet::drain_output(handle) else { return };
         let req = self.http.as_ref().and_then(|h| h.txn.req.as_ref());
         let http10 = req.is_some_and(|r| r.line.version.as_str() == "HTTP/1.0");
         let head_only = req.is_some_and(|r| r.line.method == crate::http::Method::Head);
-        let (response, close) = build_response(out, http10, head_only, truncated);
-        self.http_local_reply(env, response, close, Termination::new(Cause::Local, phase));
+        let keep_possible = self.http_reply_keeps(false);
+        let svc = self.lua_service.as_mut().expect("a service");
+        if let Some(head) = out.head {
+            let (head, framing) = frame_head(head, out.has_length, http10, head_only, keep_possible);
+            svc.framing = Some(framing);
+            svc.pending.extend_from_slice(&head);
+        }
+        if let Some(f) = svc.framing {
+            frame_body(&f, &out.body, &mut svc.pending);
+        }
+    }
+
+    /// Writes the pending response bytes the client takes now.
+    fn service_flush(&mut self, env: &mut Env<'_, '_>) -> Result<(), ()> {
+        let Some(svc) = self.lua_service.as_mut() else { return Ok(()) };
+        if svc.pending.is_empty() || !self.client.writable {
+            return Ok(());
+        }
+        let (n, end) = self.client.write_vec(&mut svc.pending);
+        self.res.total += n as u64;
+        if n > 0 {
+            self.client_last = env.cx.now;
+        }
+        if end == super::conn::WriteEnd::Error {
+            return Err(());
+        }
+        Ok(())
+    }
+
+    /// The service ended (`truncated`: it failed after `start_response`): the rest of
+    /// its response goes out (`LocalReply`), the connection kept if its framing allows.
+    fn service_answer(&mut self, env: &mut Env<'_, '_>, truncated: bool) {
+        self.service_frame();
+        let Some(mut svc) = self.lua_service.take() else { return };
+        let Some(f) = svc.framing else {
+            drop(svc);
+            return self.http_reject(env, 500, Termination::new(Cause::Local, Phase::Request));
+        };
+        if !truncated {
+            frame_end(&f, &mut svc.pending);
+        }
+        let rest = std::mem::take(&mut svc.pending);
+        let phase = svc.phase;
+        drop(svc);
+        self.http_local_reply_rest(env, rest, f.status, f.keep && !truncated, Termination::new(Cause::Local, phase));
     }
 }
 
-/// The bytes of a service's response: the head it built, chunked when it has no `content-length` and the client speaks
-/// HTTP/1.1. Also whether the connection must close after it (HTTP/1.0 without a
-/// length, or a service that failed midway).
-fn build_response(out: applet::AppletOut, http10: bool, head_only: bool, truncated: bool) -> (Vec<u8>, bool) {
-    let mut head = out.head.unwrap_or_default();
+/// The head of a service's response as it goes out, and the framing it decides: chunked
+/// without a `content-length` for an HTTP/1.1 client; an HTTP/1.0 client gets the body
+/// until the close; `connection: close` when the connection cannot stay.
+fn frame_head(mut head: Vec<u8>, has_length: bool, http10: bool, head_only: bool, keep_possible: bool) -> (Vec<u8>, Framing) {
     if http10 && head.starts_with(b"HTTP/1.1") {
         head[7] = b'0';
     }
-    let chunked = !out.has_length && !http10;
+    let chunked = !has_length && !http10;
+    let keep = keep_possible && (has_length || chunked);
     if chunked {
         head.extend_from_slice(b"transfer-encoding: chunked\r\n");
     }
     head.extend_from_slice(b"\r\n");
-    if !head_only {
-        if chunked {
-            if !out.body.is_empty() {
-                head.extend_from_slice(format!("{:x}\r\n", out.body.len()).as_bytes());
-                head.extend_from_slice(&out.body);
-                head.extend_from_slice(b"\r\n");
-            }
-            if !truncated {
-                head.extend_from_slice(b"0\r\n\r\n");
-            }
-        } else {
-            head.extend_from_slice(&out.body);
-        }
+    if !keep {
+        super::http::add_close_header(&mut head);
     }
-    (head, truncated || (http10 && !out.has_length))
+    let status = super::http::status_of(&head);
+    (head, Framing { chunked, keep, status, head_only })
+}
+
+/// Body bytes as they go out: one chunk per flush when chunked.
+fn frame_body(f: &Framing, body: &[u8], out: &mut Vec<u8>) {
+    if f.head_only || body.is_empty() {
+        return;
+    }
+    if f.chunked {
+        out.extend_from_slice(format!("{:x}\r\n", body.len()).as_bytes());
+        out.extend_from_slice(body);
+        out.extend_from_slice(b"\r\n");
+    } else {
+        out.extend_from_slice(body);
+    }
+}
+
+/// The end of a chunked body.
+fn frame_end(f: &Framing, out: &mut Vec<u8>) {
+    if f.chunked && !f.head_only {
+        out.extend_from_slice(b"0\r\n\r\n");
+    }
 }
 
 /// HAProxy's ` from <traceback>` after an error (the wrapper's tail call mark removed).
@@ -416,23 +501,29 @@ fn report(name: &str, what: &str) {
 mod tests {
     use super::*;
 
-    fn out(head: &str, has_length: bool, body: &str) -> applet::AppletOut {
-        applet::AppletOut { head: Some(head.as_bytes().to_vec()), has_length, body: body.as_bytes().to_vec() }
+    fn whole(head: &str, has_length: bool, body: &str, http10: bool) -> (String, Framing) {
+        let (mut out, f) = frame_head(head.as_bytes().to_vec(), has_length, http10, false, true);
+        frame_body(&f, body.as_bytes(), &mut out);
+        frame_end(&f, &mut out);
+        (String::from_utf8(out).unwrap(), f)
     }
 
     #[test]
     fn responses_are_framed_as_haproxy_frames_them() {
-        let (r, close) = build_response(out("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n", true, "hi"), false, false, false);
-        assert_eq!(r, b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi");
-        assert!(!close);
-        let (r, close) = build_response(out("HTTP/1.1 200 OK\r\n", false, "abcdefg"), false, false, false);
-        assert_eq!(r, b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n7\r\nabcdefg\r\n0\r\n\r\n");
-        assert!(!close);
-        let (r, close) = build_response(out("HTTP/1.1 200 OK\r\n", false, "abcdefg"), true, false, false);
-        assert_eq!(r, b"HTTP/1.0 200 OK\r\n\r\nabcdefg");
-        assert!(close, "an HTTP/1.0 body without a length ends with the close");
-        let (r, close) = build_response(out("HTTP/1.1 200 OK\r\n", false, "ab"), false, false, true);
-        assert_eq!(r, b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nab\r\n");
-        assert!(close, "a failed service's response is cut");
+        let (r, f) = whole("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n", true, "hi", false);
+        assert_eq!(r, "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi");
+        assert!(f.keep && !f.chunked);
+        assert_eq!(f.status, Some(200));
+        let (r, f) = whole("HTTP/1.1 200 OK\r\n", false, "abcdefg", false);
+        assert_eq!(r, "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n7\r\nabcdefg\r\n0\r\n\r\n");
+        assert!(f.keep);
+        let (r, f) = whole("HTTP/1.1 200 OK\r\n", false, "abcdefg", true);
+        assert!(r.starts_with("HTTP/1.0 200 OK\r\n") && r.ends_with("\r\n\r\nabcdefg"), "{r}");
+        assert!(!f.keep, "an HTTP/1.0 body without a length ends with the close");
+        let (head, f) = frame_head(b"HTTP/1.1 200 OK\r\n".to_vec(), false, false, true, true);
+        let mut out = head;
+        frame_body(&f, b"ignored", &mut out);
+        frame_end(&f, &mut out);
+        assert_eq!(out, b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n", "HEAD: no body");
     }
 }

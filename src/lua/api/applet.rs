@@ -10,10 +10,10 @@
 //! The request body is read by the stream before the service starts (up to the buffer
 //! size) and handed over as a string: `receive` and `getline` read from it and never
 //! wait. The response goes out through two primitives, `start` (the head) and `send`
-//! (body bytes), into a per-handle [`AppletOut`] the stream takes when the service
-//! ends ([`take_output`]); so a service that fails after `start_response` still leaves
-//! what it produced, and one that fails before it leaves nothing (the stream answers
-//! 500). The chunked framing is the stream's: a response without `content-length` to
+//! (body bytes), into a per-handle [`AppletOut`] the stream drains whenever the service
+//! yields or ends ([`drain_output`]); so a service that fails after `start_response`
+//! still leaves what it produced, and one that fails before it leaves nothing (the
+//! stream answers 500). The chunked framing is the stream's: a response without `content-length` to
 //! an HTTP/1.1 client is sent chunked.
 use crate::lua::host::{self, StreamView};
 use crate::lua::{CallCtx, Class, Handle, LuaError, RegistryRef, RustFunction};
@@ -34,6 +34,8 @@ pub struct AppletOut {
     pub has_length: bool,
     /// Body bytes sent.
     pub body: Vec<u8>,
+    /// `start_response` ran (the head may have been taken already).
+    pub started: bool,
 }
 
 thread_local! {
@@ -44,6 +46,21 @@ thread_local! {
 /// Takes (and forgets) what the service of `handle` produced.
 pub fn take_output(handle: Handle) -> AppletOut {
     OUTPUT.with(|o| o.borrow_mut().remove(&handle).unwrap_or_default())
+}
+
+/// Takes what the service of `handle` produced since the last call (the head once),
+/// while it runs; `None` before `start_response`.
+pub fn drain_output(handle: Handle) -> Option<AppletOut> {
+    OUTPUT.with(|o| {
+        let mut o = o.borrow_mut();
+        let out = o.get_mut(&handle).filter(|out| out.started)?;
+        Some(AppletOut {
+            head: out.head.take(),
+            has_length: out.has_length,
+            body: std::mem::take(&mut out.body),
+            started: true,
+        })
+    })
 }
 
 const CLASSES: &str = r#"
@@ -194,6 +211,7 @@ static START: RustFunction = RustFunction::new("start", |ctx| {
         let out = o.entry(h).or_default();
         out.head = Some(head);
         out.has_length = has_length;
+        out.started = true;
     });
     Ok(0)
 });
@@ -238,5 +256,5 @@ static VAR: RustFunction = RustFunction::new("var", |ctx| {
 
 /// Whether the service of `handle` started its response.
 pub fn peek_started(handle: Handle) -> bool {
-    OUTPUT.with(|o| o.borrow().get(&handle).is_some_and(|out| out.head.is_some()))
+    OUTPUT.with(|o| o.borrow().get(&handle).is_some_and(|out| out.started))
 }
