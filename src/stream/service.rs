@@ -12,14 +12,15 @@
 //! socket call waits for its completion ([`LuaService::complete`]), a forced yield
 //! goes through the run queue.
 //!
-//! The service's output is framed as HAProxy 2.6 frames it: the head as the service built it, the body chunked when the
-//! head has no `content-length` and the client speaks HTTP/1.1 (an HTTP/1.0 client
-//! gets the body until the close). The connection stays open for the next request
-//! when the request was read to its end (HAProxy keeps it too, after a 500 as well).
-//! A service that fails, or returns, before `start_response` is answered 500 and its error logged
-//! as HAProxy logs it (`Lua applet http '<lua.NAME>': [state-id 0] runtime error:
-//! ...`); one that fails after it gets what it sent, then the close. The log line
-//! names the service as the server (`fe/<lua.NAME>`), with zero times, `LR--`.
+//! The service's output is framed as HAProxy 2.6 frames it: the head as the service
+//! built it, the body chunked when the head has no `content-length` and the client
+//! speaks HTTP/1.1 (an HTTP/1.0 client gets the body until the close). The connection
+//! stays open for the next request when the request was read to its end (HAProxy keeps
+//! it too, after a 500 as well). A service that fails, or returns, before
+//! `start_response` is answered 500, a failure logged as HAProxy logs it (`Lua applet
+//! http '<lua.NAME>': [state-id 0] runtime error: ...`); one that fails after it gets
+//! what it sent, then the close. The log line names the service as the server
+//! (`fe/<lua.NAME>`), with zero times, `LR--`.
 //!
 //! What the service sends goes out whenever it yields (one chunk per flush when
 //! chunked) and when it ends; beyond [`PENDING_MAX`] bytes the client not read yet, the
