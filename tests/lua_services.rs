@@ -347,3 +347,18 @@ fn what_a_service_sends_goes_out_while_it_sleeps() {
         assert_eq!(r.body, b"abcdef", "{bin:?}");
     }
 }
+
+#[test]
+fn a_backend_rule_hands_the_request_to_a_service() {
+    let cfg = "global\n    lua-load {{dir}}/t.lua\ndefaults\n    mode http\n    timeout connect 5s\n    timeout client 5s\n    timeout server 5s\n    log stdout format raw local0\nfrontend fe\n    bind 127.0.0.1:{{fe}}\n    option httplog\n    default_backend be\nbackend be\n    http-request use-service lua.hello\n    server s1 127.0.0.1:{{be}}\n";
+    for bin in moonproxy_and_haproxy() {
+        let p = ProxyBuilder::new(cfg).bin(&bin).file("t.lua", SERVICES).free_port("be").start();
+        let mut c = p.connect("fe");
+        for _ in 0..2 {
+            let r = c.http_request(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+            assert_eq!((r.status, r.body.as_slice()), (200, &b"Hello World !"[..]), "{bin:?}");
+        }
+        let line = p.wait_for_line(|l| l.contains("<lua.hello>"), DEADLINE);
+        assert!(line.contains(" fe be/<lua.hello> 0/0/0/0/0 200 "), "{bin:?}: {line}");
+    }
+}
