@@ -362,3 +362,17 @@ fn a_backend_rule_hands_the_request_to_a_service() {
         assert!(line.contains(" fe be/<lua.hello> 0/0/0/0/0 200 "), "{bin:?}: {line}");
     }
 }
+
+#[test]
+fn a_client_expecting_100_continue_gets_it_before_sending_its_body() {
+    for bin in moonproxy_and_haproxy() {
+        let p = start(&bin, SERVICES, RULES);
+        let mut c = p.connect("fe");
+        c.send(b"POST /echo HTTP/1.1\r\nHost: a\r\nX-M: a\r\nX-M: b\r\nExpect: 100-continue\r\nContent-Length: 11\r\n\r\n");
+        assert_eq!(c.recv_until(b"\r\n\r\n"), b"HTTP/1.1 100 Continue\r\n\r\n", "{bin:?}");
+        c.send(b"line1\nline2");
+        let r = c.read_http_response();
+        assert_eq!(r.status, 201, "{bin:?}");
+        assert!(String::from_utf8_lossy(&r.body).contains("[line1\n] [li] [ne2]"), "{bin:?}");
+    }
+}
