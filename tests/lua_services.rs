@@ -376,3 +376,28 @@ fn a_client_expecting_100_continue_gets_it_before_sending_its_body() {
         assert!(String::from_utf8_lossy(&r.body).contains("[line1\n] [li] [ne2]"), "{bin:?}");
     }
 }
+
+#[test]
+fn under_abortonclose_a_client_leaving_ends_a_waiting_service_and_its_socket() {
+    let script = r#"
+core.register_service("wait", "http", function(applet)
+  local s = core.tcp()
+  assert(s:connect("127.0.0.1", tonumber(applet.qs)))
+  s:receive("*l")
+end)
+"#;
+    // abortonclose is a backend option: the service runs from the backend's rules.
+    let cfg = "global\n    lua-load {{dir}}/t.lua\ndefaults\n    mode http\n    timeout connect 5s\n    timeout client 5s\n    timeout server 5s\n    log stdout format raw local0\nfrontend fe\n    bind 127.0.0.1:{{fe}}\n    option httplog\n    default_backend be\nbackend be\n    option abortonclose\n    http-request use-service lua.wait\n    server s1 127.0.0.1:{{be}}\n";
+    let p = ProxyBuilder::new(cfg).bin(moonproxy_bin()).file("t.lua", script).free_port("be").start();
+    let gate = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut c = p.connect("fe");
+    c.send(format!("GET /?{} HTTP/1.1\r\nHost: a\r\n\r\n", gate.local_addr().unwrap().port()).as_bytes());
+    let (mut peer, _) = gate.accept().unwrap();
+    drop(c);
+    // The service's coroutine is closed with the stream: its socket closes.
+    peer.set_read_timeout(Some(DEADLINE)).unwrap();
+    let n = std::io::Read::read(&mut peer, &mut [0u8; 16]).unwrap();
+    assert_eq!(n, 0, "the service's socket was closed");
+    let line = p.wait_for_line(|l| l.contains("be/<lua.wait>"), DEADLINE);
+    assert!(line.contains(" CD-- ") || line.contains(" CR-- "), "{line}");
+}

@@ -240,7 +240,8 @@ impl Stream {
                 return self.service_failed(env);
             }
         }
-        if self.service_flush(env).is_err() {
+        // A client that resets (or closes, under `option abortonclose`) ends the service.
+        if self.read_client_early(env).is_err() || self.service_flush(env).is_err() {
             return self.close(env, Cause::ClientAbort, Phase::Data);
         }
         let Some(svc) = self.lua_service.as_mut() else { return };
