@@ -125,7 +125,7 @@ fn check_actions(config: &Config, registered: &Registered) -> Result<(), BootFai
 /// arguments; more are read as a misplaced condition. Each error is `(file, alert text)`.
 pub fn resolve_actions(config: &Config, registered: &Registered) -> Vec<(String, String)> {
     use crate::config::model::HttpRuleList;
-    let mut errors = Vec::new();
+    let mut errors = resolve_services(config, registered);
     let mut seen = std::collections::HashSet::new();
     for p in &config.proxies {
         for r in &p.http_rules {
@@ -169,6 +169,33 @@ pub fn resolve_actions(config: &Config, registered: &Registered) -> Vec<(String,
     errors
 }
 
+/// The `http-request use-service lua.<name>` rules checked as HAProxy 2.6 checks them:
+/// the name must be a registered service, an HTTP one. Each error is `(file, alert text)`.
+fn resolve_services(config: &Config, registered: &Registered) -> Vec<(String, String)> {
+    let mut errors = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for p in &config.proxies {
+        for r in &p.http_rules {
+            let [kw, target, ..] = r.action.as_slice() else { continue };
+            let Some(name) = target.strip_prefix("lua.").filter(|_| kw == "use-service") else { continue };
+            if !seen.insert(r.location.to_string()) {
+                continue; // a `defaults` rule seen through another proxy
+            }
+            let why = match registered.service(name) {
+                None => format!("'{target}' unknown service name.."),
+                Some(s) if !s.http => "Lua TCP services cannot be used on HTTP proxies.".to_string(),
+                Some(_) => continue,
+            };
+            let desc = format!("{} '{}'", crate::config::parse::proxy_type_name(p.cap), p.name);
+            errors.push((
+                r.location.file.to_string(),
+                format!("parsing [{}] : error detected in {desc} while parsing '{} use-service' rule : {why}", r.location, r.list.name()),
+            ));
+        }
+    }
+    errors
+}
+
 /// The preemption for a resume at `now`: the configured timer slice, shortened to
 /// [`INTERACTIVE_SLICE`] while the reactor serves traffic. Count mode is left as asked.
 fn preempt_now(configured: Preempt, traffic_at: Option<Instant>, now: Instant) -> Preempt {
@@ -193,7 +220,7 @@ fn from_clause(traceback: &str) -> String {
 }
 
 mod world_view;
-pub use world_view::WorldParts;
+pub use world_view::{proxy_stats, WorldParts};
 
 /// The Lua start-up failed; the reason was printed on stderr (exit code 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

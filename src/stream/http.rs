@@ -441,7 +441,7 @@ fn set_connection(headers: &mut Headers, token: Option<&str>) {
 }
 
 /// The status code of a complete response the proxy generated.
-fn status_of(response: &[u8]) -> Option<u16> {
+pub(super) fn status_of(response: &[u8]) -> Option<u16> {
     let line = response.split(|&b| b == b'\r').next()?;
     std::str::from_utf8(line).ok()?.split(' ').nth(1)?.parse().ok()
 }
@@ -774,7 +774,7 @@ impl Stream {
             Verdict::Reply { response, close } => {
                 self.http_local_reply(env, response, close, Termination::new(Cause::Local, phase))
             }
-            Verdict::UseService(_) => self.http_reject(env, 503, Termination::new(Cause::ProxyAbort, phase)),
+            Verdict::UseService(name) => self.http_start_service(env, &name, phase),
             Verdict::Yield(WaitFor::Forced) => env.cx.wake.push(Kind::Client, env.key),
             Verdict::Yield(WaitFor::Timer(at)) => self.state_deadline = Some(at),
             Verdict::Yield(WaitFor::ClientData) => {}
@@ -869,24 +869,35 @@ impl Stream {
 
     /// Sends `response` (a complete response the proxy made) instead of a server's;
     /// any server connection of this transaction is closed.
-    fn http_local_reply(&mut self, env: &mut Env<'_, '_>, response: Vec<u8>, close: bool, term: Termination) {
-        self.drop_server(env);
-        let h = self.http.as_mut().expect("HTTP mode");
-        h.txn.status = status_of(&response).or(h.txn.status);
-        h.res.reset();
-        h.res.out = response;
-        h.res.stage = Stage::Done;
-        h.res_started = true;
-        // Keep the connection only for a request fully read and not asking to close.
-        let keep = !close
-            && h.req_error.is_none()
-            && h.req.stage == Stage::Done
-            && h.req.fwd == 0
-            && h.client_persistent;
+    pub(super) fn http_local_reply(&mut self, env: &mut Env<'_, '_>, response: Vec<u8>, close: bool, term: Termination) {
+        let status = status_of(&response);
+        let keep = self.http_reply_keeps(close);
+        let mut response = response;
         if !keep {
             // Tell the client the connection ends here (harmless for HTTP/1.0).
-            add_close_header(&mut h.res.out);
+            add_close_header(&mut response);
         }
+        self.http_local_reply_rest(env, response, status, keep, term);
+    }
+
+    /// Whether the connection may stay open after the proxy's own response: only for a
+    /// request fully read and not asking to close (nor `close` asked).
+    pub(super) fn http_reply_keeps(&self, close: bool) -> bool {
+        let h = self.http.as_ref().expect("HTTP mode");
+        !close && h.req_error.is_none() && h.req.stage == Stage::Done && h.req.fwd == 0 && h.client_persistent
+    }
+
+    /// Sends `rest`, the end of a response the proxy made (all of it, or what follows
+    /// the part a service already sent), whose head said `status` and, unless `keep`,
+    /// `connection: close`.
+    pub(super) fn http_local_reply_rest(&mut self, env: &mut Env<'_, '_>, rest: Vec<u8>, status: Option<u16>, keep: bool, term: Termination) {
+        self.drop_server(env);
+        let h = self.http.as_mut().expect("HTTP mode");
+        h.txn.status = status.or(h.txn.status);
+        h.res.reset();
+        h.res.out = rest;
+        h.res.stage = Stage::Done;
+        h.res_started = true;
         h.reply_close = !keep;
         h.reply_term = term;
         self.res.buf.clear();
@@ -894,6 +905,10 @@ impl Stream {
         self.state_deadline = fe.client.map(|t| env.cx.now + t);
         self.client_last = env.cx.now;
         self.goto(State::LocalReply);
+        if keep && self.http_mut().res.out.is_empty() {
+            // A service already sent everything: the transaction ends here.
+            self.http_end_txn(env);
+        }
     }
 
     /// Closes the server connection of the current transaction, if any, and gives its
@@ -911,6 +926,36 @@ impl Stream {
             side.conn = None;
             self.server = Some(side);
         }
+    }
+
+    /// A service of the proxy answers this transaction: the log shows `name` as the
+    /// server, with no queue, connect or response time.
+    /// `answered`: false when the service did not get to answer (a `-1` response time).
+    pub(super) fn http_set_service(&mut self, name: &'static str, answered: bool) {
+        let h = self.http_mut();
+        h.service = Some(name);
+        h.service_answered = answered;
+    }
+
+    /// The request body for a service: the payload buffered so far (framing removed),
+    /// taken out of the request channel; and whether the whole body is there (false
+    /// while it is still coming and there is room for more). `None` when the client
+    /// closed before the end of its body.
+    pub(super) fn http_service_body(&mut self, take: bool) -> Option<(Vec<u8>, bool)> {
+        let h = self.http.as_mut().expect("HTTP mode");
+        if h.req.stage == Stage::Body && self.req.eof {
+            return None;
+        }
+        let complete = h.req.stage != Stage::Body || self.req.buf.is_full();
+        if !take {
+            return Some((Vec::new(), complete));
+        }
+        let framing = h.txn.req.as_ref().map_or(BodyFraming::None, |r| r.framing);
+        let fwd = h.req.fwd;
+        let body = payload(framing, &h.limits, &self.req.buf.data()[..fwd]);
+        self.req.buf.consumed(fwd);
+        h.req.sent(fwd);
+        Some((body, complete))
     }
 
     pub(super) fn http_local_replying(&mut self, env: &mut Env<'_, '_>) {
@@ -1751,7 +1796,7 @@ fn head_says_close(response: &[u8]) -> bool {
 }
 
 /// Adds `connection: close` to the head of a complete response that lacks it.
-fn add_close_header(response: &mut Vec<u8>) {
+pub(super) fn add_close_header(response: &mut Vec<u8>) {
     if head_says_close(response) {
         return;
     }

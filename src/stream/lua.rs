@@ -145,6 +145,7 @@ impl super::Stream {
     /// when the stream must run (the action resumes).
     pub fn lua_complete(&mut self, results: &[Value]) -> bool {
         self.lua.as_mut().is_some_and(|l| l.complete(results))
+            || self.lua_service.as_mut().is_some_and(|s| s.complete(results))
     }
 }
 

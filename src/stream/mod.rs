@@ -21,6 +21,7 @@ pub mod http;
 pub mod inspect;
 pub mod lua;
 pub mod proxy;
+pub mod service;
 pub mod state;
 pub mod termination;
 
@@ -233,6 +234,8 @@ pub struct Stream {
     inspect: Option<Box<inspect::Inspect>>,
     /// The Lua context (`lua.<name>` actions), created by the first action ([`lua`]).
     lua: Option<Box<lua::StreamLua>>,
+    /// The Lua service answering the transaction (`use-service lua.<name>`, [`service`]).
+    lua_service: Option<Box<service::LuaService>>,
 }
 
 impl Stream {
@@ -271,6 +274,7 @@ impl Stream {
             http: None,
             inspect: None,
             lua: None,
+            lua_service: None,
         }
     }
 
@@ -323,6 +327,7 @@ impl Stream {
                 State::HttpHead => self.http_head(env),
                 State::Tarpit => self.http_tarpit(env),
                 State::LocalReply => self.http_local_replying(env),
+                State::LuaService => self.lua_service_run(env),
                 State::Route => self.route(env),
                 State::Queued => self.queued(env),
                 State::TurnAround => self.turnaround(env),
@@ -745,7 +750,7 @@ impl Stream {
     /// The phase letter for a termination happening now.
     fn phase(&self) -> Phase {
         match self.state {
-            State::HttpHead | State::Route => Phase::Request,
+            State::HttpHead | State::Route | State::LuaService => Phase::Request,
             State::Tarpit => Phase::Tarpit,
             State::LocalReply => Phase::Last,
             State::Queued => Phase::Queue,

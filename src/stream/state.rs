@@ -13,6 +13,9 @@ pub enum State {
     /// HTTP mode: sending a response the proxy made itself (error page, `return`,
     /// `deny`), then closing, or waiting for the next request.
     LocalReply,
+    /// HTTP mode: `use-service lua.<name>`: a Lua service answers the request
+    /// (`super::service`), then `LocalReply` sends its response.
+    LuaService,
     /// Running the frontend's rule pipeline (choosing a backend). Resumable: a rule
     /// that must wait leaves the cursor on itself and the stream stays here.
     Route,
@@ -50,6 +53,8 @@ impl State {
                 | (HttpHead, Route | Tarpit | LocalReply)
                 | (Route | Queued, Forwarding)
                 | (Route, Tarpit | LocalReply)
+                | (HttpHead | Route, LuaService)
+                | (LuaService, LocalReply)
                 | (Queued | Connecting | TurnAround | Forwarding | Tarpit, LocalReply)
                 | (Forwarding | LocalReply, HttpHead)
                 | (Forwarding, Connecting)
@@ -64,7 +69,7 @@ mod tests {
 
     #[test]
     fn closed_is_final_and_forwarding_only_closes() {
-        for s in [HttpHead, Tarpit, LocalReply, Route, Queued, TurnAround, Connecting, Forwarding, Closed] {
+        for s in [HttpHead, Tarpit, LocalReply, LuaService, Route, Queued, TurnAround, Connecting, Forwarding, Closed] {
             assert!(!Closed.can_go(s));
         }
         assert!(Forwarding.can_go(Closed));

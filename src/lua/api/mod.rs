@@ -10,8 +10,10 @@
 //! - [`blocking`]: detection of blocking calls (`io.*`, `os.execute`, `print`...) at run time.
 //! - [`socket`]: `core.tcp()` and the Socket class on the reactor.
 //! - [`txn`]: the `TXN` class (with `txn.http`, `txn.f`, `txn.sf`) of Lua actions.
+//! - [`applet`]: the `AppletHTTP` class of Lua services.
 //! - [`httpclient`]: `core.httpclient()` and the HTTPClient class, over [`socket`].
 pub mod addr;
+pub mod applet;
 pub mod blocking;
 pub mod concat;
 pub mod core;

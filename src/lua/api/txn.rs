@@ -278,7 +278,7 @@ fn with_stream<R>(
     })
 }
 
-fn var_name(ctx: &CallCtx, n: c_int) -> Result<VarName, LuaError> {
+pub(crate) fn var_name(ctx: &CallCtx, n: c_int) -> Result<VarName, LuaError> {
     let name = ctx.string(n)?;
     VarName::parse(&name).ok_or_else(|| {
         LuaError::runtime(format!(
@@ -288,7 +288,7 @@ fn var_name(ctx: &CallCtx, n: c_int) -> Result<VarName, LuaError> {
 }
 
 /// A Lua value as a sample (HAProxy's `hlua_lua2smp`): `None` for types it has no sample for.
-fn to_sample(v: Value) -> Option<Sample> {
+pub(crate) fn to_sample(v: Value) -> Option<Sample> {
     Some(match v {
         Value::Boolean(b) => Sample::Bool(b),
         Value::Integer(i) => Sample::Sint(i),
@@ -299,7 +299,7 @@ fn to_sample(v: Value) -> Option<Sample> {
 }
 
 /// Pushes a sample as HAProxy's `hlua_smp2lua` does.
-fn push_sample(ctx: &mut CallCtx, s: Option<Sample>) -> Result<(), LuaError> {
+pub(crate) fn push_sample(ctx: &mut CallCtx, s: Option<Sample>) -> Result<(), LuaError> {
     match s {
         None => ctx.push_nil(),
         Some(Sample::Bool(b)) => ctx.push_boolean(b),

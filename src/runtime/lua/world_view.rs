@@ -91,28 +91,37 @@ fn row_fields(row: &snapshot::Row) -> Vec<(&'static str, Field)> {
         .collect()
 }
 
+/// The stats of a proxy or server (`Proxy:get_stats()`, `Server:get_stats()`) from the
+/// proxies and the server pool: also what a stream's Lua code reads (a Lua service).
+/// `None` for a listener (the listeners are the world's).
+pub fn proxy_stats(proxies: &[ProxyRt], pool: &dyn crate::stream::ServerPool, of: StatsOf, now: Instant) -> Option<Vec<(&'static str, Field)>> {
+    let px = match of {
+        StatsOf::Listener(..) => return None,
+        StatsOf::Proxy(px) | StatsOf::Server(px, _) => px,
+    };
+    let mut view = View::new(proxies, pool, now);
+    view.legends = true; // 2.6's Lua tables have `addr` and `algo`
+    let rows = snapshot::rows(&view, &|i, _| i == px);
+    let row = match of {
+        StatsOf::Server(_, s) => rows.iter().filter(|r| r.kind == RowKind::Server).nth(s),
+        _ => {
+            let want = if proxies.get(px)?.cap.backend { RowKind::Backend } else { RowKind::Frontend };
+            rows.iter().find(|r| r.kind == want)
+        }
+    };
+    row.map(row_fields)
+}
+
 impl WorldView for WorldParts<'_> {
     fn proxy_names(&self) -> Vec<String> {
         self.proxies.iter().map(|p| p.name.clone()).collect()
     }
 
     fn stats(&self, of: StatsOf, now: Instant) -> Option<Vec<(&'static str, Field)>> {
-        let px = match of {
-            StatsOf::Listener(px, k) => return self.listener_stats(px, k),
-            StatsOf::Proxy(px) | StatsOf::Server(px, _) => px,
-        };
-        let mut view = View::new(self.proxies, &*self.farm, now);
-        view.legends = true; // 2.6's Lua tables have `addr` and `algo`
-
-        let rows = snapshot::rows(&view, &|i, _| i == px);
-        let row = match of {
-            StatsOf::Server(_, s) => rows.iter().filter(|r| r.kind == RowKind::Server).nth(s),
-            _ => {
-                let want = if self.proxies.get(px)?.cap.backend { RowKind::Backend } else { RowKind::Frontend };
-                rows.iter().find(|r| r.kind == want)
-            }
-        };
-        row.map(row_fields)
+        match of {
+            StatsOf::Listener(px, k) => self.listener_stats(px, k),
+            _ => proxy_stats(self.proxies, &*self.farm, of, now),
+        }
     }
 
     fn info(&self, _now: Instant) -> Vec<(&'static str, Field)> {
