@@ -18,7 +18,7 @@
 //!   (`Lua task: [state-id 0] runtime error: <msg> from <traceback>.`) to stderr and the global
 //!   log targets; the task ends and the process goes on.
 use crate::config::model::Config;
-use crate::lua::api::core::{haproxy_traceback, ActionKind, Engine, EngineOptions, Registered};
+use crate::lua::api::core::{error_message, from_clause, ActionKind, Engine, EngineOptions, Registered};
 use crate::lua::api::socket::{self, Completion, Waiter};
 use crate::lua::host::{self, Host, WorldView};
 use crate::lua::{Preempt, Resume, Task, WaitReason};
@@ -209,15 +209,6 @@ fn preempt_now(configured: Preempt, traffic_at: Option<Instant>, now: Instant) -
     }
 }
 
-/// HAProxy's ` from <traceback>` after a task's error message, or nothing without one.
-fn from_clause(traceback: &str) -> String {
-    let tb = haproxy_traceback(traceback);
-    if tb.is_empty() {
-        String::new()
-    } else {
-        format!(" from {tb}")
-    }
-}
 
 mod world_view;
 pub use world_view::{proxy_stats, WorldParts};
@@ -392,12 +383,8 @@ impl LuaRt {
             Resume::Error { .. } if done => false,
             Resume::Error { message, traceback } => {
                 // HAProxy's words for an error object that is not a string.
-                let message = if message.starts_with("(error object is a") {
-                    "unknown runtime error".to_string()
-                } else {
-                    message
-                };
-                let from = from_clause(&traceback);
+                let message = error_message(message);
+                let from = from_clause(&traceback, false);
                 self.engine
                     .report_task_error(&format!("[state-id 0] runtime error: {message}{from}."));
                 false
@@ -405,7 +392,7 @@ impl LuaRt {
             Resume::Timeout(k) => {
                 let from = self
                     .live(key)
-                    .and_then(|r| r.task.timeout_traceback().map(from_clause))
+                    .and_then(|r| r.task.timeout_traceback().map(|tb| from_clause(tb, false)))
                     .unwrap_or_default();
                 self.engine.report_task_error(&format!(
                     "[state-id 0] runtime error: {}{from}.",

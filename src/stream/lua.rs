@@ -33,7 +33,7 @@ use super::analysers::WaitFor;
 use super::proxy::ProxyRt;
 use crate::http::rules::{self, LuaAction, RuleCtx, RuleEnv, Verdict};
 use crate::http::txn::Txn;
-use crate::lua::api::core::{core, haproxy_traceback};
+use crate::lua::api::core::{core, error_message, from_clause};
 use crate::lua::api::socket::{self, Waiter};
 use crate::lua::host::{self, Host, StreamView, WorldView};
 use crate::lua::{Handle, Resume, Task, Value, WaitReason};
@@ -308,12 +308,8 @@ pub fn run_action(
         Resume::Yield(_) => return LuaStep::Wait(WaitFor::Forced),
         Resume::Finished(values) => finished(txn_done, values.first(), side),
         Resume::Error { message, traceback } => {
-            let message = if message.starts_with("(error object is a") {
-                "unknown runtime error".to_string()
-            } else {
-                message
-            };
-            let from = from_clause(&traceback);
+            let message = error_message(message);
+            let from = from_clause(&traceback, true);
             report(
                 &name,
                 &format!("[state-id 0] runtime error: {message}{from}"),
@@ -324,7 +320,7 @@ pub fn run_action(
             let from = call
                 .task
                 .timeout_traceback()
-                .map(from_clause)
+                .map(|tb| from_clause(tb, true))
                 .unwrap_or_default();
             report(
                 &name,
@@ -405,17 +401,6 @@ fn finished(txn_done: bool, ret: Option<&Value>, side: Side) -> LuaStep {
     }
 }
 
-/// HAProxy's ` from <traceback>` after an error message, or nothing without one. The
-/// wrapper calls the action's function as a tail call: that mark is not the script's.
-fn from_clause(traceback: &str) -> String {
-    let tb = traceback.trim_end();
-    let tb = haproxy_traceback(tb.strip_suffix("(...tail calls...)").unwrap_or(tb));
-    if tb.is_empty() {
-        String::new()
-    } else {
-        format!(" from {tb}")
-    }
-}
 
 /// HAProxy's report of a failed action: `Lua function 'NAME': <what>.`
 fn report(name: &str, what: &str) {

@@ -31,7 +31,7 @@ use super::{Env, Stream};
 use crate::http::rules::{self, RuleCtx, RuleEnv};
 use crate::http::txn::Txn;
 use crate::lua::api::applet;
-use crate::lua::api::core::{core, haproxy_traceback};
+use crate::lua::api::core::{core, error_message, from_clause};
 use crate::lua::api::socket::{self, Waiter};
 use crate::lua::host::{self, Field, Host, StatsOf, StreamView, WorldView};
 use crate::lua::{Handle, Resume, Task, Value, WaitReason};
@@ -360,11 +360,11 @@ impl Stream {
             }
             Resume::Finished(_) => Outcome::Done,
             Resume::Error { message, traceback } => {
-                let message = if message.starts_with("(error object is a") { "unknown runtime error".to_string() } else { message };
-                Outcome::Failed(format!("[state-id 0] runtime error: {message}{}", from_clause(&traceback)))
+                let message = error_message(message);
+                Outcome::Failed(format!("[state-id 0] runtime error: {message}{}", from_clause(&traceback, true)))
             }
             Resume::Timeout(k) => {
-                let from = task.timeout_traceback().map(from_clause).unwrap_or_default();
+                let from = task.timeout_traceback().map(|tb| from_clause(tb, true)).unwrap_or_default();
                 Outcome::Failed(format!("[state-id 0] runtime error: {}{from}", k.message()))
             }
             Resume::NoMem => Outcome::Failed("out of memory error".into()),
@@ -481,16 +481,6 @@ fn frame_end(f: &Framing, out: &mut Vec<u8>) {
     }
 }
 
-/// HAProxy's ` from <traceback>` after an error (the wrapper's tail call mark removed).
-fn from_clause(traceback: &str) -> String {
-    let tb = traceback.trim_end();
-    let tb = haproxy_traceback(tb.strip_suffix("(...tail calls...)").unwrap_or(tb));
-    if tb.is_empty() {
-        String::new()
-    } else {
-        format!(" from {tb}")
-    }
-}
 
 /// HAProxy's report of a failed service: `Lua applet http '<lua.NAME>': <what>.`
 fn report(name: &str, what: &str) {

@@ -18,7 +18,7 @@
 //! for a converter), and gives no sample; so does an error, logged as HAProxy logs it
 //! (`Lua sample-fetch 'NAME': [state-id 0] runtime error: <msg> from <traceback>.`).
 //! The request goes on either way.
-use super::core::{core, haproxy_traceback};
+use super::core::{core, error_message, from_clause};
 use crate::lua::host::{self, Host, NoWorld, StreamView};
 use crate::lua::{Handle, Resume, Task, Value};
 use crate::reactor::{Ctx, Timers, WakeQueue};
@@ -230,12 +230,8 @@ fn finish(task: &mut Task, outcome: Option<Resume>, what: &str, name: &str) -> O
         Resume::Finished(values) => return to_sample(values.first()),
         Resume::Yield(_) => report(what, name, "yield not allowed"),
         Resume::Error { message, traceback } => {
-            let message = if message.starts_with("(error object is a") {
-                "unknown runtime error".to_string()
-            } else {
-                message
-            };
-            let from = from_clause(&traceback);
+            let message = error_message(message);
+            let from = from_clause(&traceback, true);
             report(
                 what,
                 name,
@@ -245,7 +241,7 @@ fn finish(task: &mut Task, outcome: Option<Resume>, what: &str, name: &str) -> O
         Resume::Timeout(k) => {
             let from = task
                 .timeout_traceback()
-                .map(from_clause)
+                .map(|tb| from_clause(tb, true))
                 .unwrap_or_default();
             report(
                 what,
@@ -260,17 +256,6 @@ fn finish(task: &mut Task, outcome: Option<Resume>, what: &str, name: &str) -> O
     None
 }
 
-/// HAProxy's ` from <traceback>` after an error message (the fetch wrapper's tail call
-/// is not the script's).
-fn from_clause(traceback: &str) -> String {
-    let tb = traceback.trim_end();
-    let tb = haproxy_traceback(tb.strip_suffix("(...tail calls...)").unwrap_or(tb));
-    if tb.is_empty() {
-        String::new()
-    } else {
-        format!(" from {tb}")
-    }
-}
 
 /// `Lua sample-fetch 'NAME': <what>.` / `Lua converter 'NAME': <what>.`
 fn report(what: &str, name: &str, msg: &str) {

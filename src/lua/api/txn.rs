@@ -339,19 +339,6 @@ static UNSET_VAR: RustFunction = RustFunction::new("unset_var", |ctx| {
     Ok(0)
 });
 
-fn level_of(n: i64) -> Option<Level> {
-    Some(match n {
-        0 => Level::Emerg,
-        1 => Level::Alert,
-        2 => Level::Crit,
-        3 => Level::Err,
-        4 => Level::Warning,
-        5 => Level::Notice,
-        6 => Level::Info,
-        7 => Level::Debug,
-        _ => return None,
-    })
-}
 
 fn send_log(ctx: &mut CallCtx, level: Level, msg_arg: c_int) -> Result<c_int, LuaError> {
     let msg = String::from_utf8_lossy(&ctx.bytes(msg_arg)?).into_owned();
@@ -364,7 +351,7 @@ fn send_log(ctx: &mut CallCtx, level: Level, msg_arg: c_int) -> Result<c_int, Lu
 /// `txn:log(level, msg)`.
 static LOG: RustFunction = RustFunction::new("log", |ctx| {
     let n = ctx.integer(2)?;
-    let level = level_of(n).ok_or_else(|| ctx.arg_error(2, "Invalid loglevel."))?;
+    let level = super::core::log::level_of(n).ok_or_else(|| ctx.arg_error(2, "Invalid loglevel."))?;
     send_log(ctx, level, 3)
 });
 static DEBUG: RustFunction = RustFunction::new("Debug", |ctx| send_log(ctx, Level::Debug, 2));
@@ -375,7 +362,7 @@ static ALERT: RustFunction = RustFunction::new("Alert", |ctx| send_log(ctx, Leve
 /// `txn:set_loglevel(level)`: the level of the transaction's log line (0..7).
 static SET_LOGLEVEL: RustFunction = RustFunction::new("set_loglevel", |ctx| {
     let n = ctx.integer(2)?;
-    let level = level_of(n).ok_or_else(|| ctx.arg_error(2, "Invalid loglevel."))?;
+    let level = super::core::log::level_of(n).ok_or_else(|| ctx.arg_error(2, "Invalid loglevel."))?;
     with_stream(ctx, |s| {
         if let Some(t) = s.txn() {
             t.log_level = Some(level);

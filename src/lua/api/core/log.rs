@@ -87,7 +87,8 @@ pub(crate) fn level_name(level: Level) -> &'static str {
     super::LEVELS[level as usize]
 }
 
-fn level_of(n: i64) -> Option<Level> {
+/// The log level numbered `n` (`core.emerg` 0 .. `core.debug` 7).
+pub(crate) fn level_of(n: i64) -> Option<Level> {
     Some(match n {
         0 => Level::Emerg,
         1 => Level::Alert,

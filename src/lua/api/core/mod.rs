@@ -13,13 +13,13 @@
 //! reactor thread, as there is one Lua state per reactor thread.
 
 mod functions;
-mod log;
+pub(crate) mod log;
 mod register;
 mod traceback;
 
 pub use self::log::LogOutput;
 pub use register::{ActionDef, ActionKind, CliDef, FunctionDef, Registered, ServiceDef};
-pub use traceback::haproxy_traceback;
+pub use traceback::{error_message, from_clause, haproxy_traceback};
 
 use crate::config::model::{LuaDirective, LuaSettings, PreemptMode};
 use crate::lua::{

@@ -36,6 +36,31 @@ pub fn haproxy_traceback(lua: &str) -> String {
     parts.join(", ")
 }
 
+
+/// HAProxy's ` from <traceback>` after an error message, or nothing without a traceback.
+/// `wrapped`: the function was called through one of our Lua wrappers (actions, fetches,
+/// converters), whose tail call is not the script's and is left out.
+pub fn from_clause(traceback: &str, wrapped: bool) -> String {
+    let tb = traceback.trim_end();
+    let tb = if wrapped { tb.strip_suffix("(...tail calls...)").unwrap_or(tb) } else { tb };
+    let tb = haproxy_traceback(tb);
+    if tb.is_empty() {
+        String::new()
+    } else {
+        format!(" from {tb}")
+    }
+}
+
+/// The message of a Lua error as HAProxy prints it: an error object that is not a string
+/// (`error({})`, `error()`) is an "unknown runtime error".
+pub fn error_message(message: String) -> String {
+    if message.starts_with("(error object is a") {
+        "unknown runtime error".to_string()
+    } else {
+        message
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
