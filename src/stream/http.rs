@@ -724,7 +724,7 @@ impl Stream {
         let mut start = None;
         let mut verdict = loop {
             if start.is_some() || self.lua.as_ref().is_some_and(|l| l.pending()) {
-                let step = lua::run_action(&mut self.lua, env.cx, env.proxies, env.key, start.take().as_ref(), &mut h.txn, &mut renv, lua::Side::Request);
+                let step = lua::run_action(&mut self.lua, env.cx, env.proxies, &*env.pool, env.key, start.take().as_ref(), &mut h.txn, &mut renv, lua::Side::Request);
                 match step {
                     LuaStep::Next => {}
                     LuaStep::Stop => break Verdict::Continue,
@@ -1331,7 +1331,7 @@ impl Stream {
             let mut start = None;
             let verdict = loop {
                 if start.is_some() || self.lua.as_ref().is_some_and(|l| l.pending()) {
-                    match lua::run_action(&mut self.lua, env.cx, env.proxies, env.key, start.take().as_ref(), &mut h.txn, &mut renv, side) {
+                    match lua::run_action(&mut self.lua, env.cx, env.proxies, &*env.pool, env.key, start.take().as_ref(), &mut h.txn, &mut renv, side) {
                         LuaStep::Next => {}
                         LuaStep::Stop => {
                             cursor_v = usize::MAX;

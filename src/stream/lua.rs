@@ -164,13 +164,20 @@ pub enum LuaStep {
     Close,
 }
 
-/// The stream as the `TXN` methods see it during one resume.
+/// The stream as the `TXN` methods see it during one resume (an action's, or a
+/// service's, which never calls `done` or `reply`).
 pub struct ActionView<'a, 'e> {
     handle: Handle,
     txn: &'a mut Txn,
     env: &'a mut RuleEnv<'e>,
     done: bool,
     reply: Option<Vec<u8>>,
+}
+
+impl<'a, 'e> ActionView<'a, 'e> {
+    pub(super) fn new(handle: Handle, txn: &'a mut Txn, env: &'a mut RuleEnv<'e>) -> Self {
+        ActionView { handle, txn, env, done: false, reply: None }
+    }
 }
 
 impl StreamView for ActionView<'_, '_> {
@@ -203,12 +210,16 @@ impl StreamView for ActionView<'_, '_> {
     }
 }
 
-/// The proxies' names, for `core.proxies` and friends during a stream's resume.
-struct Proxies<'a>(&'a [ProxyRt]);
+/// The proxies as a stream's Lua (actions, services) sees them: names and statistics
+/// (`core.backends`, `Proxy:get_stats()`, `Server:get_stats()`).
+pub(super) struct Proxies<'a>(pub &'a [ProxyRt], pub &'a dyn super::ServerPool);
 
 impl WorldView for Proxies<'_> {
     fn proxy_names(&self) -> Vec<String> {
         self.0.iter().map(|p| p.name.clone()).collect()
+    }
+    fn stats(&self, of: crate::lua::host::StatsOf, now: std::time::Instant) -> Option<Vec<(&'static str, crate::lua::host::Field)>> {
+        crate::runtime::lua::proxy_stats(self.0, self.1, of, now)
     }
 }
 
@@ -227,6 +238,7 @@ pub fn run_action(
     slot: &mut Option<Box<StreamLua>>,
     cx: &mut Ctx<'_>,
     proxies: &[ProxyRt],
+    pool: &dyn super::ServerPool,
     key: Key,
     start: Option<&Arc<LuaAction>>,
     txn: &mut Txn,
@@ -274,7 +286,7 @@ pub fn run_action(
         done: false,
         reply: None,
     };
-    let mut world = Proxies(proxies);
+    let mut world = Proxies(proxies, pool);
     let outcome = {
         let task = &mut call.task;
         let mut h = Host {

@@ -28,15 +28,13 @@
 use super::state::State;
 use super::termination::{Cause, Phase, Termination};
 use super::{Env, Stream};
-use crate::http::rules::{self, RuleCtx, RuleEnv};
-use crate::http::txn::Txn;
+use crate::http::rules::RuleEnv;
 use crate::lua::api::applet;
 use crate::lua::api::core::{core, error_message, from_clause};
 use crate::lua::api::socket::{self, Waiter};
-use crate::lua::host::{self, Field, Host, StatsOf, StreamView, WorldView};
+use crate::lua::host::{self, Host};
 use crate::lua::{Handle, Resume, Task, Value, WaitReason};
 use crate::reactor::{Key, Kind};
-use crate::sample::{Expr, Sample, VarName};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::os::raw::c_int;
@@ -125,50 +123,6 @@ fn log_name(name: &str) -> &'static str {
             .entry(name.to_string())
             .or_insert_with(|| Box::leak(format!("<lua.{name}>").into_boxed_str()))
     })
-}
-
-/// The stream as an applet's methods see it during one resume.
-struct ServiceView<'a, 'e> {
-    handle: Handle,
-    txn: &'a mut Txn,
-    env: &'a mut RuleEnv<'e>,
-}
-
-impl StreamView for ServiceView<'_, '_> {
-    fn handle(&self) -> Handle {
-        self.handle
-    }
-    fn var(&self, name: &VarName) -> Option<Sample> {
-        crate::sample::SampleCtx::var(&RuleCtx::new(self.env, self.txn), name)
-    }
-    fn set_var(&mut self, name: &VarName, value: Sample) {
-        rules::set_var(name, value, self.txn, self.env);
-    }
-    fn unset_var(&mut self, name: &VarName) {
-        rules::unset_var(name, self.txn, self.env);
-    }
-    fn txn(&mut self) -> Option<&mut Txn> {
-        Some(self.txn)
-    }
-    fn eval(&self, expr: &Expr) -> Option<Sample> {
-        expr.eval(&RuleCtx::new(self.env, self.txn))
-    }
-    // A service has no `txn:done()` nor `txn:reply()`.
-    fn done(&mut self) {}
-    fn reply(&mut self, _: Vec<u8>) {}
-}
-
-/// The proxies as a service sees them: names and statistics (`core.backends`,
-/// `Proxy:get_stats()`, `Server:get_stats()`), e.g. for a Prometheus-style exporter.
-struct Proxies<'a>(&'a [super::proxy::ProxyRt], &'a dyn super::ServerPool);
-
-impl WorldView for Proxies<'_> {
-    fn proxy_names(&self) -> Vec<String> {
-        self.0.iter().map(|p| p.name.clone()).collect()
-    }
-    fn stats(&self, of: StatsOf, now: Instant) -> Option<Vec<(&'static str, Field)>> {
-        crate::runtime::lua::proxy_stats(self.0, self.1, of, now)
-    }
 }
 
 /// How a resume ended.
@@ -334,8 +288,8 @@ impl Stream {
         let Some(task) = svc.task.as_mut() else { return Outcome::Failed("no coroutine".into()) };
         let nargs = std::mem::replace(&mut svc.nargs, 0);
         svc.wait = Wait::Run;
-        let mut view = ServiceView { handle: svc.handle, txn: &mut h.txn, env: &mut renv };
-        let mut world = Proxies(env.proxies, &*env.pool);
+        let mut view = super::lua::ActionView::new(svc.handle, &mut h.txn, &mut renv);
+        let mut world = super::lua::Proxies(env.proxies, &*env.pool);
         let key = env.key;
         let outcome = {
             let mut host = Host { cx: &mut *env.cx, world: &mut world, stream: Some(&mut view) };
