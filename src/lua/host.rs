@@ -202,12 +202,12 @@ pub fn enter<R>(host: &mut Host<'_, '_>, f: impl FnOnce() -> R) -> R {
 pub fn with_host<R>(f: impl for<'h, 'r> FnOnce(&mut Host<'h, 'r>) -> R) -> Option<R> {
     let ptr = CURRENT.with(|c| c.take())?;
     let _restore = Restore(Some(ptr));
-    // SAFETY: `ptr` was made by `enter` from a `&mut Host` that outlives the closure
-    // `enter` runs, and CURRENT holds it only during that closure (the Restore guard
-    // clears it on every exit). We are inside that closure (CURRENT was Some), and the
-    // pointer was taken out of CURRENT, so this is the only live reference made from it.
-    // `f` is generic over the lifetimes, so it cannot keep what the host borrows past
-    // its return.
+    // `ptr` was made by `enter` from a `&mut Host` that outlives the closure `enter`
+    // runs, and CURRENT holds it only during that closure (the Restore guard clears it on
+    // every exit). `f` is generic over the lifetimes: it cannot keep what the host
+    // borrows past its return.
+    // SAFETY: we are inside `enter`'s closure (CURRENT was Some), so the Host is alive;
+    // the pointer was taken out of CURRENT, so this is the only reference made from it.
     let host = unsafe { &mut *ptr.as_ptr() };
     Some(f(host))
 }
