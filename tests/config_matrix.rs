@@ -630,3 +630,13 @@ fn userlist_sections_use_haproxy_wording() {
     }
 }
 
+
+/// A frontend with no backend gets moonproxy's hint, unless its rules may answer by
+/// themselves (HAProxy says nothing in either case).
+#[test]
+fn frontend_without_backend_is_hinted_unless_rules_answer() {
+    let o = check(&with_defaults("frontend fe\n  mode http\n  bind 127.0.0.1:0\n"));
+    assert!(o.stderr.iter().any(|l| l.contains("has no backend ('default_backend' or 'use_backend')")), "{:?}", o.stderr);
+    let o = check(&with_defaults("frontend fe\n  mode http\n  bind 127.0.0.1:0\n  http-request return status 200\n"));
+    assert!(!o.stderr.iter().any(|l| l.contains("has no backend")), "{:?}", o.stderr);
+}

@@ -401,3 +401,22 @@ end)
     let line = p.wait_for_line(|l| l.contains("be/<lua.wait>"), DEADLINE);
     assert!(line.contains(" CD-- ") || line.contains(" CR-- "), "{line}");
 }
+
+/// The README's first command runs `examples/hello.cfg`: it must start and answer with
+/// no backend (a Lua service), and serve its stats page.
+#[test]
+fn the_bundled_hello_example_answers_without_a_backend() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let cfg = std::fs::read_to_string(format!("{root}/examples/hello.cfg"))
+        .unwrap()
+        .replace("127.0.0.1:8080", "127.0.0.1:{{fe}}")
+        .replace("examples/hello.lua", &format!("{root}/examples/hello.lua"));
+    let p = ProxyBuilder::new(&cfg).start();
+    let mut c = p.connect("fe");
+    let res = c.http_get("/x");
+    assert_eq!(res.status, 200);
+    assert_eq!(String::from_utf8_lossy(&res.body), "Hello from Lua! You asked for GET /x (request 1).\n");
+    let stats = c.http_get("/stats;csv");
+    assert_eq!(stats.status, 200);
+    assert!(String::from_utf8_lossy(&stats.body).starts_with("# pxname,svname,"), "the stats page answers /stats");
+}

@@ -94,10 +94,15 @@ pub fn run(config: &mut Config, diags: &mut Vec<Diagnostic>) {
                 format!("{desc} has no 'bind' directive. Please declare it as a backend if this was intended."),
             ));
         }
+        // moonproxy's own hint (HAProxy says nothing), left out when rules may answer
+        // by themselves (`use-service`, `return`, the stats page...).
         if proxy.cap.frontend
             && !proxy.cap.backend
             && proxy.default_backend.is_none()
             && proxy.use_backends.is_empty()
+            && proxy.http_rules.is_empty()
+            && proxy.tcp_rules.is_empty()
+            && proxy.stats.is_none()
         {
             diags.push(Diagnostic::plain(
                 Severity::Warning,
