@@ -17,7 +17,6 @@
 //! an HTTP/1.1 client is sent chunked.
 use crate::lua::host::{self, StreamView};
 use crate::lua::{CallCtx, Class, Handle, LuaError, RegistryRef, RustFunction};
-use lua54_sys as ffi;
 use std::cell::RefCell;
 use std::collections::HashMap;
 
@@ -163,15 +162,7 @@ pub fn push_wrapper(state: &crate::lua::State, task: &mut crate::lua::Task) -> R
 }
 
 static SET_WRAPPER: RustFunction = RustFunction::new("set_wrapper", |ctx| {
-    let core = super::core::core()?;
-    ctx.reserve(1)?;
-    let l = ctx.raw();
-    // SAFETY: lua_pushvalue never raises (room reserved); from_top runs luaL_ref protected
-    // and pops the copy.
-    let f = unsafe {
-        ffi::lua_pushvalue(l, 1);
-        RegistryRef::from_top(&core.state, l)?
-    };
+    let f = super::txn::ref_first_arg(ctx)?;
     WRAPPER.with(|w| *w.borrow_mut() = Some(f));
     Ok(0)
 });

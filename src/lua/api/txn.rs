@@ -112,30 +112,20 @@ for _, part in ipairs({ "method", "path", "query", "uri" }) do
   HTTP["req_set_" .. part] = function(self, v) return P.set_target(self[0], part, v) end
 end
 function HTTP.res_set_status(self, status, reason) return P.set_status(self[0], status, reason) end
-local function fetches(strict)
+-- Fetches and Converters objects: a method per keyword, made on first use.
+local function keywords(prim, strict)
   local cache = {}
   return { __index = function(_, name)
     local f = cache[name]
     if f == nil then
-      f = function(self, ...) return P.fetch(self[0], name, strict, ...) end
+      f = function(self, ...) return P[prim](self[0], name, strict, ...) end
       cache[name] = f
     end
     return f
   end }
 end
-local f_mt, sf_mt = fetches(false), fetches(true)
-local function converters(strict)
-  local cache = {}
-  return { __index = function(_, name)
-    local f = cache[name]
-    if f == nil then
-      f = function(self, ...) return P.conv(self[0], name, strict, ...) end
-      cache[name] = f
-    end
-    return f
-  end }
-end
-local c_mt, sc_mt = converters(false), converters(true)
+local f_mt, sf_mt = keywords("fetch", false), keywords("fetch", true)
+local c_mt, sc_mt = keywords("conv", false), keywords("conv", true)
 P.set_wrapper(function(fn, key, gen, ...)
   local ud = P.new_ref(key, gen)
   local txn = setmetatable({ [0] = ud }, txn_mt)
@@ -214,18 +204,24 @@ static PRIMITIVES: &[(&std::ffi::CStr, &RustFunction)] = &[
 ];
 
 static SET_WRAPPER: RustFunction = RustFunction::new("set_wrapper", |ctx| {
+    let f = ref_first_arg(ctx)?;
+    WRAPPER.with(|w| *w.borrow_mut() = Some(f));
+    Ok(0)
+});
+
+/// A registry reference to the first argument (the Lua wrapper a class's prelude hands
+/// over with `set_wrapper`).
+pub(crate) fn ref_first_arg(ctx: &mut CallCtx) -> Result<RegistryRef, LuaError> {
     let core = super::core::core()?;
     ctx.reserve(1)?;
     let l = ctx.raw();
     // SAFETY: lua_pushvalue never raises (room reserved); from_top runs luaL_ref protected
     // and pops the copy.
-    let f = unsafe {
+    unsafe {
         ffi::lua_pushvalue(l, 1);
-        RegistryRef::from_top(&core.state, l)?
-    };
-    WRAPPER.with(|w| *w.borrow_mut() = Some(f));
-    Ok(0)
-});
+        RegistryRef::from_top(&core.state, l)
+    }
+}
 
 static NEW_REF: RustFunction = RustFunction::new("new_ref", |ctx| {
     let key = u32::try_from(ctx.integer(1)?).map_err(|_| ctx.arg_error(1, "bad key"))?;
