@@ -172,15 +172,6 @@ pub fn push_wrapper(
     })
 }
 
-/// A float as Lua's `tostring` shows it (`%.14g`, integral values with `.0`).
-fn number_text(n: f64) -> String {
-    if n.is_finite() && n.fract() == 0.0 && n.abs() < 1e15 {
-        format!("{n:.1}")
-    } else {
-        format!("{n}")
-    }
-}
-
 static PRIMITIVES: &[(&std::ffi::CStr, &RustFunction)] = &[
     (c"set_wrapper", &SET_WRAPPER),
     (c"new_ref", &NEW_REF),
@@ -288,7 +279,7 @@ pub(crate) fn to_sample(v: Value) -> Option<Sample> {
     Some(match v {
         Value::Boolean(b) => Sample::Bool(b),
         Value::Integer(i) => Sample::Sint(i),
-        Value::Number(n) => Sample::Str(number_text(n).into_bytes()),
+        Value::Number(n) => Sample::Str(super::concat::lua_number_text(n).into_bytes()),
         Value::String(s) => Sample::Str(s),
         Value::Nil | Value::Other(_) => return None,
     })
@@ -596,37 +587,35 @@ static FETCH: RustFunction = RustFunction::new("fetch", |ctx| {
             "attempt to call a nil value (method '{lua_name}')"
         )));
     };
-    let mut text = name.to_string();
-    let first_arg = 4; // (txn, name, strict, args...)
-    if ctx.nargs() >= first_arg {
-        let args: Vec<String> = (first_arg..=ctx.nargs())
-            .map(|n| match ctx.value(n) {
-                Value::String(s) => String::from_utf8_lossy(&s).into_owned(),
-                Value::Integer(i) => i.to_string(),
-                Value::Number(f) => number_text(f),
-                Value::Boolean(b) => b.to_string(),
-                _ => String::new(),
-            })
-            .collect();
-        text = format!("{name}({})", args.join(","));
-    }
+    let text = call_text(ctx, name, 4); // (txn, name, strict, args...)
     let expr = Expr::parse(&text).map_err(|e| LuaError::runtime(format!("{lua_name}: {e}")))?;
     let v = with_stream(ctx, |s| s.eval(&expr))?;
     if strict {
-        let bytes = match v {
-            None => Vec::new(),
-            Some(Sample::Str(b) | Sample::Bin(b) | Sample::Meth(b)) => b,
-            Some(Sample::Sint(i)) => i.to_string().into_bytes(),
-            Some(Sample::Bool(b)) => (b as u8).to_string().into_bytes(),
-            Some(Sample::Ipv4(a)) => a.to_string().into_bytes(),
-            Some(Sample::Ipv6(a)) => a.to_string().into_bytes(),
-        };
+        let bytes = v.and_then(Sample::into_bytes).unwrap_or_default();
         ctx.push_bytes(&bytes)?;
     } else {
         push_sample(ctx, v)?;
     }
     Ok(1)
 });
+
+/// `name(arg1,arg2...)` from the Lua arguments from `first` on, as configuration text
+/// (plain `name` without any).
+fn call_text(ctx: &CallCtx, name: &str, first: c_int) -> String {
+    if ctx.nargs() < first {
+        return name.to_string();
+    }
+    let args: Vec<String> = (first..=ctx.nargs())
+        .map(|n| match ctx.value(n) {
+            Value::String(s) => String::from_utf8_lossy(&s).into_owned(),
+            Value::Integer(i) => i.to_string(),
+            Value::Number(f) => super::concat::lua_number_text(f),
+            Value::Boolean(b) => b.to_string(),
+            _ => String::new(),
+        })
+        .collect();
+    format!("{name}({})", args.join(","))
+}
 
 /// The native converter a Lua method name stands for (`.`, `-` and `+` become `_`).
 pub fn demangle_conv(lua_name: &str) -> Option<&'static str> {
@@ -653,19 +642,7 @@ static CONV: RustFunction = RustFunction::new("conv", |ctx| {
         Value::Boolean(b) => Some(Sample::Bool(b)),
         _ => None,
     };
-    let mut text = name.to_string();
-    if ctx.nargs() >= 5 {
-        let args: Vec<String> = (5..=ctx.nargs())
-            .map(|n| match ctx.value(n) {
-                Value::String(s) => String::from_utf8_lossy(&s).into_owned(),
-                Value::Integer(i) => i.to_string(),
-                Value::Number(f) => number_text(f),
-                Value::Boolean(b) => b.to_string(),
-                _ => String::new(),
-            })
-            .collect();
-        text = format!("{name}({})", args.join(","));
-    }
+    let text = call_text(ctx, name, 5); // (txn, name, strict, input, args...)
     let v = match input {
         None => None,
         Some(input) => with_stream(ctx, |s| s.convert(&text, input))?
