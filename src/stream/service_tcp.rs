@@ -15,11 +15,12 @@
 //! A service waiting in `receive`/`getline` runs again when client bytes come, the
 //! client closes, or its `receive` timeout expires; one waiting in `send` when the client
 //! read enough. While it waits on the client, `timeout client` bounds the silence
-//! (`cD`). When the function returns, what it sent goes out, then the close (`--`); a
-//! failure is logged as HAProxy logs it (`Lua applet tcp '<lua.NAME>': [state-id 0]
-//! runtime error: ...`) and ends the connection the same way (HAProxy 2.6 also logs
-//! `--`). The log line names the service as the server (`fe fe/<lua.NAME>`, `Tw` and
-//! `Tc` 0), as HAProxy's does.
+//! (`cD`). When the function returns, what it sent goes out, then our FIN, and the
+//! stream ends when the client closes its side (`--`; after `timeout client`, `cD`),
+//! as in HAProxy 2.6. A failure is logged as HAProxy logs it (`Lua applet tcp
+//! '<lua.NAME>': [state-id 0] runtime error: ...`) and closes the connection at once,
+//! after what the service sent (HAProxy 2.6 logs `--` there too). The log line names the
+//! service as the server (`fe fe/<lua.NAME>`, `Tw` and `Tc` 0), as HAProxy's does.
 use super::inspect::{Inspect, InspectCtx};
 use super::service::{classify, coroutine_over, log_name, report_applet, Ran};
 use super::state::State;
@@ -56,6 +57,8 @@ pub struct TcpService {
     wait: Wait,
     /// What the service sent, not written to the client yet.
     pending: Vec<u8>,
+    /// The service failed: the connection closes without waiting for the client.
+    failed: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -196,7 +199,7 @@ impl Stream {
     pub(super) fn tcp_start_service(&mut self, env: &mut Env<'_, '_>, name: &str) {
         let Ok(core) = core() else { return self.close(env, Cause::ProxyAbort, Phase::Request) };
         let handle = core.state.handles().insert();
-        let mut svc = Box::new(TcpService { name: name.to_string(), handle, key: env.key, task: None, nargs: 0, wait: Wait::Run, pending: Vec::new() });
+        let mut svc = Box::new(TcpService { name: name.to_string(), handle, key: env.key, task: None, nargs: 0, wait: Wait::Run, pending: Vec::new(), failed: false });
         // An applet answers at once: no queue, no connect (`Tw`/`Tc` 0 in the log).
         self.t_queue = Some(Duration::ZERO);
         self.t_connect = Some(Duration::ZERO);
@@ -206,7 +209,10 @@ impl Stream {
                 svc.task = Some(task);
                 svc.nargs = 4;
             }
-            Err(msg) => report_applet("tcp", name, &msg),
+            Err(msg) => {
+                report_applet("tcp", name, &msg);
+                svc.failed = true;
+            }
         }
         self.tcp_service = Some(svc);
         self.state_deadline = None;
@@ -223,12 +229,16 @@ impl Stream {
             }
             let Some(svc) = self.tcp_service.as_mut() else { return };
             if svc.task.is_none() {
-                if !svc.pending.is_empty() {
-                    return self.tcp_service_deadline(env);
+                // Ended: what it sent goes out, then our FIN; the stream ends when the
+                // client closes too (`--`), or after `timeout client` (`cD`), as in
+                // HAProxy 2.6.
+                if svc.pending.is_empty() {
+                    self.client.shutdown_write();
+                    if self.req.eof || svc.failed {
+                        return self.close(env, Cause::None, Phase::None);
+                    }
                 }
-                // Ended and all sent: the close (`--`, as HAProxy logs it).
-                self.client.shutdown_write();
-                return self.close(env, Cause::None, Phase::None);
+                return self.tcp_service_deadline(env);
             }
             let handle = svc.handle;
             let ready = match svc.wait {
@@ -273,12 +283,17 @@ impl Stream {
             }
             // The service's input holds at most [`INPUT_MAX`] bytes, unless a read asks
             // for more (`receive()` until the close, a larger `receive(n)`).
+            let limit = match svc.wait {
+                Wait::Input { need: None, .. } => usize::MAX,
+                Wait::Input { need: Some(n), .. } => n.max(INPUT_MAX),
+                _ => INPUT_MAX,
+            };
+            let ended = svc.task.is_none();
             let moved = applet_tcp::with_io(svc.handle, |io| {
-                let limit = match io.want {
-                    Some(Want::Input { need: None, .. }) => usize::MAX,
-                    Some(Want::Input { need: Some(n), .. }) => n.max(INPUT_MAX),
-                    _ => INPUT_MAX,
-                };
+                if ended {
+                    // Nobody reads any more: the client's bytes are dropped until it closes.
+                    io.input.clear();
+                }
                 let room = limit.saturating_sub(io.input.len());
                 let data = self.req.buf.data();
                 let n = data.len().min(room);
@@ -357,6 +372,7 @@ impl Stream {
             Ran::Done => svc.end(),
             Ran::Failed(msg) => {
                 report_applet("tcp", &svc.name, &msg);
+                svc.failed = true;
                 svc.end();
             }
         }
