@@ -498,8 +498,35 @@ fn invalid_service_rules_are_refused_as_haproxy_refuses_them() {
             assert_eq!(out.code(), Some(1), "{bin:?} {rules}: {out:?}");
             assert!(out.stderr.lines().any(|l| l.contains("[ALERT]") && l.contains(".cfg") && l.ends_with(want)), "{bin:?} {rules}: wanted {want:?} in\n{}", out.stderr);
         }
-        let cfg = config(&format!("frontend fe\n    mode http\n    bind 127.0.0.1:{{{{fe}}}}\n    http-request use-service lua.t\n"));
+        let cfg = config("frontend fe\n    mode http\n    bind 127.0.0.1:{{fe}}\n    http-request use-service lua.t\n");
         let out = ProxyBuilder::new(&cfg).bin(&bin).file("t.lua", script).flags(["-c"]).run();
         assert!(out.stderr.contains("while parsing 'http-request use-service' rule : Lua TCP services cannot be used on HTTP proxies."), "{bin:?}: {}", out.stderr);
+    }
+}
+
+/// A service in a busy loop is preempted: other connections are served meanwhile (one
+/// of them ends the loop).
+#[test]
+fn a_spinning_service_does_not_hold_the_others() {
+    let script = r#"
+local released = false
+core.register_service("spin", "tcp", function(applet)
+  local n = 0
+  while not released do n = n + 1 end
+  applet:send("released\n")
+end)
+core.register_service("release", "tcp", function(applet)
+  released = true
+  applet:send("ok\n")
+end)
+"#;
+    let fes = frontend("spin", "    tcp-request content use-service lua.spin") + &frontend("release", "    tcp-request content use-service lua.release");
+    for bin in moonproxy_and_haproxy() {
+        let p = start(&bin, script, &fes);
+        let mut spin = p.connect("spin");
+        std::thread::sleep(Duration::from_millis(50));
+        let mut release = p.connect("release");
+        assert_eq!(until_close(&mut release), ("ok\n".to_string(), CloseKind::Eof), "{bin:?}");
+        assert_eq!(until_close(&mut spin), ("released\n".to_string(), CloseKind::Eof), "{bin:?}");
     }
 }

@@ -242,10 +242,12 @@ impl Stream {
             }
             let handle = svc.handle;
             let ready = match svc.wait {
-                Wait::Run => true,
+                // However it waits, a service whose client lags is not run (a socket
+                // completion is kept until then).
+                _ if svc.pending.len() >= OUTPUT_MAX => false,
+                Wait::Run | Wait::Room => true,
                 Wait::Io => false,
                 Wait::Sleep(at) => now >= at,
-                Wait::Room => svc.pending.len() < OUTPUT_MAX,
                 Wait::Input { need, deadline } => {
                     let (have, eof) = applet_tcp::with_io(handle, |io| (io.input.len(), io.eof));
                     let timed_out = deadline.is_some_and(|d| now >= d);
@@ -324,12 +326,14 @@ impl Stream {
     /// while it waits on the client, `timeout client` (expired: `cD`).
     fn tcp_service_deadline(&mut self, env: &mut Env<'_, '_>) {
         let Some(svc) = self.tcp_service.as_ref() else { return };
-        let on_client = matches!(svc.wait, Wait::Input { .. } | Wait::Room) || svc.task.is_none();
+        let lagging = svc.pending.len() >= OUTPUT_MAX;
+        let on_client = matches!(svc.wait, Wait::Input { .. } | Wait::Room) || svc.task.is_none() || lagging;
         let client = env.proxies[self.frontend].timeouts.client.filter(|_| on_client).map(|t| self.client_last + t);
         if client.is_some_and(|c| c <= env.cx.now) {
             return self.close(env, Cause::ClientTimeout, Phase::Data);
         }
         let own = match svc.wait {
+            _ if lagging => None,
             Wait::Sleep(at) => Some(at),
             Wait::Input { deadline, .. } => deadline,
             _ => None,
