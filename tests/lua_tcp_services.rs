@@ -530,3 +530,47 @@ end)
         assert_eq!(until_close(&mut spin), ("released\n".to_string(), CloseKind::Eof), "{bin:?}");
     }
 }
+
+/// A client that leaves while its service waits on a `core.tcp()` socket ends the
+/// stream; the socket the service had open is closed (the target sees the close) and
+/// other connections are served.
+#[test]
+fn a_client_leaving_closes_the_services_socket() {
+    use std::io::Read;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let closed = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&closed);
+    // Reads until the proxy closes, never answers.
+    let target = Backend::custom(move |mut stream, _| {
+        let mut buf = [0u8; 64];
+        while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
+        seen.fetch_add(1, Ordering::SeqCst);
+    });
+    let script = format!(
+        r#"
+core.register_service("wait", "tcp", function(applet)
+  local sock = core.tcp()
+  sock:connect("127.0.0.1", {})
+  sock:send("hi\n")
+  applet:send("connected\n")
+  local never = sock:receive("*l")
+  applet:send("unreachable " .. tostring(never))
+end)
+core.register_service("ok", "tcp", function(applet) applet:send("ok\n") end)
+"#,
+        target.port()
+    );
+    let fes = frontend("fe", "    tcp-request content use-service lua.wait") + &frontend("ok", "    tcp-request content use-service lua.ok");
+    for bin in moonproxy_and_haproxy() {
+        let before = closed.load(Ordering::SeqCst);
+        let p = start(&bin, &script, &fes);
+        let mut c = p.connect("fe");
+        assert_eq!(String::from_utf8_lossy(&c.recv_until(b"\n")), "connected\n", "{bin:?}");
+        socket2::SockRef::from(c.stream()).set_linger(Some(Duration::ZERO)).expect("linger");
+        drop(c); // a reset
+        assert!(wait_until(DEADLINE, || closed.load(Ordering::SeqCst) > before), "{bin:?}: the service's socket is closed");
+        let mut o = p.connect("ok");
+        assert_eq!(until_close(&mut o), ("ok\n".to_string(), CloseKind::Eof), "{bin:?}");
+    }
+}
