@@ -457,6 +457,9 @@ pub enum TcpAction {
     SetVar { name: String, expr: String },
     /// `unset-var(name)`.
     UnsetVar { name: String },
+    /// `tcp-request content use-service lua.<name>`: a Lua TCP service takes the
+    /// connection (`name` as written, with its `lua.` prefix).
+    UseService { name: String },
 }
 
 /// One `tcp-request connection|content` or `tcp-response content` rule, or the

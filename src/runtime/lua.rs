@@ -170,8 +170,11 @@ pub fn resolve_actions(config: &Config, registered: &Registered) -> Vec<(String,
 }
 
 /// The `http-request use-service lua.<name>` rules checked as HAProxy 2.6 checks them:
-/// the name must be a registered service, an HTTP one. Each error is `(file, alert text)`.
+/// the name must be a registered service, an HTTP one; `tcp-request content
+/// use-service lua.<name>` needs a TCP one, in a TCP-mode proxy. Each error is
+/// `(file, alert text)`.
 fn resolve_services(config: &Config, registered: &Registered) -> Vec<(String, String)> {
+    use crate::config::model::{Mode, TcpAction};
     let mut errors = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for p in &config.proxies {
@@ -191,6 +194,20 @@ fn resolve_services(config: &Config, registered: &Registered) -> Vec<(String, St
                 r.location.file.to_string(),
                 format!("parsing [{}] : error detected in {desc} while parsing '{} use-service' rule : {why}", r.location, r.list.name()),
             ));
+        }
+        for r in &p.tcp_rules {
+            let Some(TcpAction::UseService { name: target }) = &r.action else { continue };
+            if !seen.insert(r.location.to_string()) {
+                continue;
+            }
+            let name = target.strip_prefix("lua.").unwrap_or(target);
+            let why = match registered.service(name) {
+                None => "'content' unknown service name.",
+                Some(s) if s.http => "HTTP applets are forbidden from 'tcp-request' rulesets",
+                Some(_) if p.mode == Mode::Http => "Lua TCP services cannot be used on HTTP proxies",
+                Some(_) => continue,
+            };
+            errors.push((r.location.file.to_string(), format!("parsing [{}] : {why}", r.location)));
         }
     }
     errors

@@ -112,6 +112,8 @@ pub enum TcpRuleAction {
     Close,
     SetVar(VarName, Expr),
     UnsetVar(VarName),
+    /// `use-service lua.<name>` (`tcp-request content`): the name without `lua.`.
+    UseService(String),
 }
 
 /// How a TCP rule list ended.
@@ -127,6 +129,9 @@ pub enum TcpVerdict {
     /// run the list again from the same rule when data comes or the inspect delay
     /// expires (the context then says the data is final).
     Wait,
+    /// `use-service`: the Lua TCP service of this rule (its index in the list, see
+    /// [`TcpRules::service_name`]) takes the connection.
+    UseService(usize),
 }
 
 impl TcpRules {
@@ -159,6 +164,9 @@ impl TcpRules {
                         .map_err(|e| format!("parsing [{}] : {e}.", c.location))
                 }),
                 TcpAction::UnsetVar { name } => var(name).map(TcpRuleAction::UnsetVar),
+                TcpAction::UseService { name } => {
+                    Ok(TcpRuleAction::UseService(name.strip_prefix("lua.").unwrap_or(name).to_string()))
+                }
             };
             let cond = c.cond.as_ref().map(|cond| InspectCond::compile(cond, &out.acls)).transpose();
             match (action, cond) {
@@ -182,6 +190,14 @@ impl TcpRules {
             TcpRuleList::Connection => &self.connection,
             TcpRuleList::Content => &self.content,
             TcpRuleList::ResponseContent => &self.response,
+        }
+    }
+
+    /// The service of the `content` rule `index` ([`TcpVerdict::UseService`]).
+    pub fn service_name(&self, index: usize) -> Option<&str> {
+        match &self.content.get(index)?.action {
+            TcpRuleAction::UseService(name) => Some(name),
+            _ => None,
         }
     }
 }
@@ -341,9 +357,11 @@ pub fn run_tcp_rules(
                 Tri::Pass => {}
             }
         }
+        let index = cursor.next_rule;
         cursor.next_rule += 1;
         let end = match &rule.action {
             TcpRuleAction::Accept => TcpVerdict::Continue,
+            TcpRuleAction::UseService(_) => TcpVerdict::UseService(index),
             TcpRuleAction::Reject => TcpVerdict::Reject,
             TcpRuleAction::Close => TcpVerdict::Close,
             TcpRuleAction::SetVar(name, expr) => {

@@ -75,7 +75,7 @@ pub struct InspectCtx<'a> {
 
 impl<'a> InspectCtx<'a> {
     /// A context on `ins`'s variables (none before a stream has any).
-    fn new(s: (Option<SocketAddr>, Option<SocketAddr>), frontend: &'a str, backend: Option<&'a str>, ins: Option<&'a Inspect>) -> Self {
+    pub(super) fn new(s: (Option<SocketAddr>, Option<SocketAddr>), frontend: &'a str, backend: Option<&'a str>, ins: Option<&'a Inspect>) -> Self {
         InspectCtx {
             src: s.0,
             dst: s.1,
@@ -280,6 +280,17 @@ impl Stream {
             }
         };
         self.tcp_content_done = true;
+        if let TcpVerdict::UseService(rule) = verdict {
+            // Only TCP-mode proxies get here: start-up refuses a TCP service in an HTTP
+            // proxy and an HTTP service in `tcp-request` rules, as HAProxy does.
+            let name = env.proxies[self.frontend].tcp_rules.service_name(rule).map(str::to_string);
+            if self.http.is_none() {
+                if let Some(name) = name {
+                    self.tcp_start_service(env, &name);
+                    return false;
+                }
+            }
+        }
         if verdict == TcpVerdict::Reject {
             self.close(env, Cause::ProxyAbort, Phase::Request);
             return false;

@@ -146,6 +146,7 @@ impl super::Stream {
     pub fn lua_complete(&mut self, results: &[Value]) -> bool {
         self.lua.as_mut().is_some_and(|l| l.complete(results))
             || self.lua_service.as_mut().is_some_and(|s| s.complete(results))
+            || self.tcp_service.as_mut().is_some_and(|s| s.complete(results))
     }
 }
 

@@ -22,6 +22,7 @@ pub mod inspect;
 pub mod lua;
 pub mod proxy;
 pub mod service;
+pub mod service_tcp;
 pub mod state;
 pub mod termination;
 
@@ -236,6 +237,9 @@ pub struct Stream {
     lua: Option<Box<lua::StreamLua>>,
     /// The Lua service answering the transaction (`use-service lua.<name>`, [`service`]).
     lua_service: Option<Box<service::LuaService>>,
+    /// The Lua TCP service talking with the client (`tcp-request content use-service
+    /// lua.<name>`, [`service_tcp`]); kept after it ended, for the log line.
+    tcp_service: Option<Box<service_tcp::TcpService>>,
 }
 
 impl Stream {
@@ -275,6 +279,7 @@ impl Stream {
             inspect: None,
             lua: None,
             lua_service: None,
+            tcp_service: None,
         }
     }
 
@@ -328,6 +333,7 @@ impl Stream {
                 State::Tarpit => self.http_tarpit(env),
                 State::LocalReply => self.http_local_replying(env),
                 State::LuaService => self.lua_service_run(env),
+                State::TcpService => self.tcp_service_run(env),
                 State::Route => self.route(env),
                 State::Queued => self.queued(env),
                 State::TurnAround => self.turnaround(env),
@@ -751,6 +757,7 @@ impl Stream {
     fn phase(&self) -> Phase {
         match self.state {
             State::HttpHead | State::Route | State::LuaService => Phase::Request,
+            State::TcpService => Phase::Data,
             State::Tarpit => Phase::Tarpit,
             State::LocalReply => Phase::Last,
             State::Queued => Phase::Queue,
@@ -875,6 +882,7 @@ impl Stream {
             samples: Vec::new(),
         };
         self.http_log_fields(&mut rec, now);
+        self.tcp_service_log_fields(&mut rec);
         if let Some(format) = &fe.log_samples {
             rec.samples = self.log_samples(format, proxies, &rec);
         }

@@ -100,14 +100,23 @@ impl LuaService {
 
 impl Drop for LuaService {
     fn drop(&mut self) {
-        if self.task.take().is_some() && socket::coroutine_ended(Waiter::Stream(self.key)) {
-            if let Ok(core) = core() {
-                core.state.collect_garbage();
-            }
+        if self.task.take().is_some() {
+            coroutine_over(self.key);
         }
         applet::take_output(self.handle);
         if let Ok(core) = core() {
             core.state.handles().remove(self.handle);
+        }
+    }
+}
+
+/// A service's coroutine (HTTP or TCP) of the stream `key` was dropped: the sockets it
+/// waited on forget it, and when it used some, a full collection closes those it left
+/// open (as HAProxy does at the end of an applet).
+pub(super) fn coroutine_over(key: Key) {
+    if socket::coroutine_ended(Waiter::Stream(key)) {
+        if let Ok(core) = core() {
+            core.state.collect_garbage();
         }
     }
 }
@@ -117,7 +126,7 @@ thread_local! {
     static LOG_NAMES: RefCell<HashMap<String, &'static str>> = RefCell::new(HashMap::new());
 }
 
-fn log_name(name: &str) -> &'static str {
+pub(super) fn log_name(name: &str) -> &'static str {
     LOG_NAMES.with(|m| {
         *m.borrow_mut()
             .entry(name.to_string())
@@ -297,32 +306,23 @@ impl Stream {
         };
         // `core.done()` ends the service as if it returned.
         let done_flag = core().is_ok_and(|c| c.done.replace(false));
-        match outcome {
-            Resume::Yield(_) if done_flag => Outcome::Done,
-            Resume::Yield(WaitReason::Sleep(at)) => {
+        match classify(outcome, task) {
+            Ran::Yield(_) if done_flag => Outcome::Done,
+            Ran::Yield(WaitReason::Sleep(at)) => {
                 svc.wait = Wait::Sleep(at);
                 self.state_deadline = Some(at);
                 Outcome::Wait
             }
-            Resume::Yield(WaitReason::Io) => {
+            Ran::Yield(WaitReason::Io) => {
                 svc.wait = Wait::Io;
                 Outcome::Wait
             }
-            Resume::Yield(_) => {
+            Ran::Yield(_) => {
                 env.cx.wake.push(Kind::Client, key);
                 Outcome::Wait
             }
-            Resume::Finished(_) => Outcome::Done,
-            Resume::Error { message, traceback } => {
-                let message = error_message(message);
-                Outcome::Failed(format!("[state-id 0] runtime error: {message}{}", from_clause(&traceback, true)))
-            }
-            Resume::Timeout(k) => {
-                let from = task.timeout_traceback().map(|tb| from_clause(tb, true)).unwrap_or_default();
-                Outcome::Failed(format!("[state-id 0] runtime error: {}{from}", k.message()))
-            }
-            Resume::NoMem => Outcome::Failed("out of memory error".into()),
-            Resume::Panic(m) => Outcome::Failed(format!("[state-id 0] runtime error: {m}")),
+            Ran::Done => Outcome::Done,
+            Ran::Failed(msg) => Outcome::Failed(msg),
         }
     }
 
@@ -436,10 +436,42 @@ fn frame_end(f: &Framing, out: &mut Vec<u8>) {
 }
 
 
+/// How one resume of a service's coroutine (HTTP or TCP) ended.
+pub(super) enum Ran {
+    Yield(WaitReason),
+    Done,
+    /// The failure as HAProxy reports it after `Lua applet <kind> '<lua.NAME>': `.
+    Failed(String),
+}
+
+/// Reads a resume of the service coroutine `task`.
+pub(super) fn classify(outcome: Resume, task: &Task) -> Ran {
+    match outcome {
+        Resume::Yield(w) => Ran::Yield(w),
+        Resume::Finished(_) => Ran::Done,
+        Resume::Error { message, traceback } => {
+            let message = error_message(message);
+            Ran::Failed(format!("[state-id 0] runtime error: {message}{}", from_clause(&traceback, true)))
+        }
+        Resume::Timeout(k) => {
+            let from = task.timeout_traceback().map(|tb| from_clause(tb, true)).unwrap_or_default();
+            Ran::Failed(format!("[state-id 0] runtime error: {}{from}", k.message()))
+        }
+        Resume::NoMem => Ran::Failed("out of memory error".into()),
+        Resume::Panic(m) => Ran::Failed(format!("[state-id 0] runtime error: {m}")),
+    }
+}
+
 /// HAProxy's report of a failed service: `Lua applet http '<lua.NAME>': <what>.`
 fn report(name: &str, what: &str) {
+    report_applet("http", name, what);
+}
+
+/// HAProxy's report of a failed service of `kind` (`http`, `tcp`):
+/// `Lua applet <kind> '<lua.NAME>': <what>.`
+pub(super) fn report_applet(kind: &str, name: &str, what: &str) {
     if let Ok(core) = core() {
-        core.log.borrow().error(&format!("Lua applet http '<lua.{name}>': {what}."));
+        core.log.borrow().error(&format!("Lua applet {kind} '<lua.{name}>': {what}."));
     }
 }
 

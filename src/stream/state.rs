@@ -16,6 +16,10 @@ pub enum State {
     /// HTTP mode: `use-service lua.<name>`: a Lua service answers the request
     /// (`super::service`), then `LocalReply` sends its response.
     LuaService,
+    /// TCP mode: `tcp-request content use-service lua.<name>`: a Lua TCP service
+    /// talks with the client (`super::service_tcp`) until it returns, then the stream
+    /// closes.
+    TcpService,
     /// Running the frontend's rule pipeline (choosing a backend). Resumable: a rule
     /// that must wait leaves the cursor on itself and the stream stays here.
     Route,
@@ -55,6 +59,7 @@ impl State {
                 | (Route, Tarpit | LocalReply)
                 | (HttpHead | Route, LuaService)
                 | (LuaService, LocalReply)
+                | (Route, TcpService)
                 | (Queued | Connecting | TurnAround | Forwarding | Tarpit, LocalReply)
                 | (Forwarding | LocalReply, HttpHead)
                 | (Forwarding, Connecting)
@@ -69,7 +74,7 @@ mod tests {
 
     #[test]
     fn closed_is_final_and_forwarding_only_closes() {
-        for s in [HttpHead, Tarpit, LocalReply, LuaService, Route, Queued, TurnAround, Connecting, Forwarding, Closed] {
+        for s in [HttpHead, Tarpit, LocalReply, LuaService, TcpService, Route, Queued, TurnAround, Connecting, Forwarding, Closed] {
             assert!(!Closed.can_go(s));
         }
         assert!(Forwarding.can_go(Closed));

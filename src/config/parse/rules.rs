@@ -196,6 +196,16 @@ pub fn tcp_rule(p: &mut Parser, l: &Line) -> Result<(), String> {
             extra(1)?;
             TcpAction::UnsetVar { name }
         }
+        "use-service" if list == TcpRuleList::Content => {
+            let Some(name) = words.get(1) else { return Err(format!("'{kw}' expects a service name.")) };
+            // Only Lua services exist; whether this one is registered, and a TCP one, is
+            // checked once the Lua files ran (`runtime::lua`).
+            if !name.starts_with("lua.") {
+                return Err(format!("'{sub}' unknown service name."));
+            }
+            extra(2)?;
+            TcpAction::UseService { name: name.clone() }
+        }
         "close" if list == TcpRuleList::ResponseContent => {
             extra(1)?;
             TcpAction::Close

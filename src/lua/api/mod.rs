@@ -14,6 +14,7 @@
 //! - [`httpclient`]: `core.httpclient()` and the HTTPClient class, over [`socket`].
 pub mod addr;
 pub mod applet;
+pub mod applet_tcp;
 pub mod blocking;
 pub mod concat;
 pub mod core;
