@@ -457,6 +457,9 @@ pub enum TcpAction {
     SetVar { name: String, expr: String },
     /// `unset-var(name)`.
     UnsetVar { name: String },
+    /// `lua.<name> [args...]` (`tcp-request content`, `tcp-response content`): an
+    /// action of `core.register_action`, resolved once the Lua files ran.
+    Lua { name: String, args: Vec<String> },
 }
 
 /// One `tcp-request connection|content` or `tcp-response content` rule, or the

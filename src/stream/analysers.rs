@@ -112,6 +112,8 @@ pub enum TcpRuleAction {
     Close,
     SetVar(VarName, Expr),
     UnsetVar(VarName),
+    /// `lua.<name> [args]`: the stream runs the Lua action ([`TcpVerdict::Lua`]).
+    Lua(std::sync::Arc<crate::http::rules::LuaAction>),
 }
 
 /// How a TCP rule list ended.
@@ -127,6 +129,9 @@ pub enum TcpVerdict {
     /// run the list again from the same rule when data comes or the inspect delay
     /// expires (the context then says the data is final).
     Wait,
+    /// Rule `n` of the list is a Lua action whose condition holds: the stream runs it
+    /// (it may wait), then the list again from the cursor, which is past it.
+    Lua(usize),
 }
 
 impl TcpRules {
@@ -159,6 +164,9 @@ impl TcpRules {
                         .map_err(|e| format!("parsing [{}] : {e}.", c.location))
                 }),
                 TcpAction::UnsetVar { name } => var(name).map(TcpRuleAction::UnsetVar),
+                TcpAction::Lua { name, args } => Ok(TcpRuleAction::Lua(std::sync::Arc::new(
+                    crate::http::rules::LuaAction { name: name.clone(), args: args.clone() },
+                ))),
             };
             let cond = c.cond.as_ref().map(|cond| InspectCond::compile(cond, &out.acls)).transpose();
             match (action, cond) {
@@ -346,6 +354,7 @@ pub fn run_tcp_rules(
             TcpRuleAction::Accept => TcpVerdict::Continue,
             TcpRuleAction::Reject => TcpVerdict::Reject,
             TcpRuleAction::Close => TcpVerdict::Close,
+            TcpRuleAction::Lua(_) => return TcpVerdict::Lua(cursor.next_rule - 1),
             TcpRuleAction::SetVar(name, expr) => {
                 // A context that stores variables itself shows the write to the next
                 // rules at once, as HAProxy does.

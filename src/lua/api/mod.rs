@@ -15,6 +15,7 @@
 pub mod addr;
 pub mod applet;
 pub mod blocking;
+pub mod channel;
 pub mod concat;
 pub mod core;
 pub mod fetches;
