@@ -299,10 +299,10 @@ end, 1)
 fn channels_are_refused_on_http_streams() {
     for bin in moonproxy_and_haproxy() {
         let be = http_app();
-        let p = ProxyBuilder::new(&format!(
-            "global\n    lua-load {{{{dir}}}}/t.lua\ndefaults\n    mode http\n    timeout connect 2s\n    timeout client 5s\n    timeout server 5s
+        let p = ProxyBuilder::new(
+            "global\n    lua-load {{dir}}/t.lua\ndefaults\n    mode http\n    timeout connect 2s\n    timeout client 5s\n    timeout server 5s
 frontend fe
-    bind 127.0.0.1:{{{{fe}}}}
+    bind 127.0.0.1:{{fe}}
     tcp-request content lua.probe tcp
     http-request lua.probe http
     http-response set-header x-tcp-data %[var(txn.tcp_data)]
@@ -313,9 +313,9 @@ frontend fe
     http-response set-header x-http-flags %[var(txn.http_flags)]
     default_backend be
 backend be
-    server s 127.0.0.1:{{{{be}}}}
-"
-        ))
+    server s 127.0.0.1:{{be}}
+",
+        )
         .bin(&bin)
         .file("t.lua", HTTP_PROBE)
         .port("be", be.port())
@@ -427,5 +427,96 @@ fn tcp_lua_actions_are_checked_at_startup_as_haproxy_does() {
                 "{rule}"
             );
         }
+    }
+}
+
+const PROBE: &str = r#"
+core.register_action("probe", { "tcp-req" }, function(txn)
+  local r, out = txn.req, {}
+  local function try(tag, f, ...)
+    local res = table.pack(pcall(f, ...))
+    for i = 1, res.n do res[i] = tostring(res[i]) end
+    out[#out + 1] = tag .. " = " .. table.concat(res, ",", 1, res.n)
+  end
+  try("data()", r.data, r)
+  try("data(2)", r.data, r, 2)
+  try("data(-3)", r.data, r, -3)
+  try("data(0,3)", r.data, r, 0, 3)
+  try("data(0,0)", r.data, r, 0, 0)
+  try("data(1,-1)", r.data, r, 1, -1)
+  try("data(99)", r.data, r, 99)
+  try("data(0,-2)", r.data, r, 0, -2)
+  try("data(1,2,3)", r.data, r, 1, 2, 3)
+  try("line()", r.line, r)
+  try("line(3)", r.line, r, 3)
+  try("line(0,3)", r.line, r, 0, 3)
+  try("line(1,2,3)", r.line, r, 1, 2, 3)
+  try("set()", r.set, r)
+  try("set(x,0,99)", r.set, r, "x", 0, 99)
+  try("set(XY,0,-1)", r.set, r, "XY", 0, -1)
+  try("set(ab,1,0)", r.set, r, "ab", 1, 0)
+  try("set(a,0,1,2)", r.set, r, "a", 0, 1, 2)
+  try("dup", r.dup, r)
+  try("insert(ab)", r.insert, r, "ab")
+  try("insert(cd,-1)", r.insert, r, "cd", -1)
+  try("insert(ef,99)", r.insert, r, "ef", 99)
+  try("insert()", r.insert, r)
+  try("insert(a,1,2)", r.insert, r, "a", 1, 2)
+  try("prepend(pp)", r.prepend, r, "pp")
+  try("prepend(a,1)", r.prepend, r, "a", 1)
+  try("append()", r.append, r)
+  try("dup", r.dup, r)
+  try("remove(1,2)", r.remove, r, 1, 2)
+  try("remove(-2)", r.remove, r, -2)
+  try("remove(0,99)", r.remove, r, 0, 99)
+  try("remove(1,2,3)", r.remove, r, 1, 2, 3)
+  try("dup", r.dup, r)
+  try("dup(1)", r.dup, r, 1)
+  try("lens", function() return r:get_in_len(), r:get_out_len(), r:input(), r:output() end)
+  try("forward(2)", r.forward, r, 2)
+  try("lens", function() return r:input(), r:output(), r:data() end)
+  try("set(Q)", r.set, r, "Q")
+  try("lens", function() return r:input(), r:output(), r:data() end)
+  try("forward()", r.forward, r)
+  try("send()", r.send, r)
+  try("getline(1)", r.getline, r, 1)
+  try("is_full(1)", r.is_full, r, 1)
+  try("input(1)", r.input, r, 1)
+  try("flags", function() return r:is_full(), r:may_recv(), r:is_resp(), txn.res:is_resp(), txn.http end)
+  r:forward(r:input())
+  r:send("\n" .. table.concat(out, "\n") .. "\n")
+end)
+"#;
+
+/// The `Channel` functions' offsets, lengths, results and argument errors, as HAProxy
+/// 2.6 gives them: a probe script's report must be the same on both.
+#[test]
+fn channel_functions_answer_as_haproxy() {
+    let mut reports = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let be = tagged("be");
+        let p = proxy(
+            &bin,
+            PROBE,
+            "listen li
+    bind 127.0.0.1:{{li}}
+    tcp-request inspect-delay 30s
+    tcp-request content lua.probe if { req.len ge 12 }
+    server s 127.0.0.1:{{be}}
+",
+        )
+        .port("be", be.port())
+        .start();
+        let (got, closed) = exchange(p.addr("li"), &[Send(b"hello\nworld\n"), Pause(200), Shut]);
+        assert!(closed, "{bin:?}");
+        reports.push((bin, got));
+    }
+    let (ours, first) = &reports[0];
+    assert!(first.contains("data(0,3) = true,hel"), "{ours:?}: {first}");
+    for (bin, report) in &reports[1..] {
+        for (a, b) in first.lines().zip(report.lines()) {
+            assert_eq!(a, b, "{ours:?} vs {bin:?}");
+        }
+        assert_eq!(first.lines().count(), report.lines().count(), "{first}\n---\n{report}");
     }
 }
