@@ -520,3 +520,56 @@ fn channel_functions_answer_as_haproxy() {
         assert_eq!(first.lines().count(), report.lines().count(), "{first}\n---\n{report}");
     }
 }
+
+const SLEEPY: &str = r#"
+core.register_action("nap", { "tcp-req" }, function(txn, what)
+  txn:set_var("txn.before", "b")
+  core.msleep(100)
+  txn:set_var("txn.after", "a")
+  if what ~= "-" then return act[what] end
+end, 1)
+core.register_action("tag", { "tcp-req" }, function(txn)
+  txn.req:prepend(txn:get_var("txn.before") .. txn:get_var("txn.after") .. ":")
+end)
+"#;
+
+/// An action that sleeps resumes at the same rule, in TCP mode and in HTTP mode (where
+/// `tcp-request content` rules run before the `http-request` rules, which see their
+/// variables); its answer then decides: `act.DENY` and `act.ABORT` close an HTTP
+/// stream without a response.
+#[test]
+fn sleeping_actions_resume_at_the_same_rule_in_tcp_and_http_mode() {
+    for bin in moonproxy_and_haproxy() {
+        let be = tagged("be");
+        let p = proxy(
+            &bin,
+            SLEEPY,
+            "listen tcp
+    bind 127.0.0.1:{{tcp}}
+    tcp-request inspect-delay 5s
+    tcp-request content lua.nap -
+    tcp-request content lua.tag
+    server s 127.0.0.1:{{be}}
+frontend http
+    mode http
+    bind 127.0.0.1:{{http}}
+    tcp-request inspect-delay 5s
+    tcp-request content lua.nap DENY if { path /deny }
+    tcp-request content lua.nap ABORT if { path /abort }
+    tcp-request content lua.nap -
+    http-request return status 200 content-type text/plain lf-string \"ok %[var(txn.before)]%[var(txn.after)]\"
+",
+        )
+        .port("be", be.port())
+        .start();
+        let name = bin.display().to_string();
+        let got = exchange(p.addr("tcp"), &[Send(b"x"), Pause(300), Shut]);
+        assert_eq!(got, ("be:ba:x".into(), true), "{name}");
+        let r = p.connect("http").http_request(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!((r.status, r.body.as_slice()), (200, &b"ok ba"[..]), "{name}");
+        for path in ["/deny", "/abort"] {
+            let got = exchange(p.addr("http"), &[Send(format!("GET {path} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes())]);
+            assert_eq!(got, (String::new(), true), "{name}: {path}");
+        }
+    }
+}

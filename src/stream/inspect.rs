@@ -269,9 +269,10 @@ pub(super) fn tcp_response_rules(ins: &mut Option<Box<Inspect>>, side: ResponseS
     v
 }
 
-/// What a Lua action's answer means to TCP rules: `act.DENY`, `act.ERROR` and
-/// `act.INVALID` reject; `act.ABORT` (the 503 of [`super::lua::run_action`]) ends the
-/// rules and lets the stream go on, as HAProxy's `abort` leaves closing to the action.
+/// What a Lua action's answer means to the TCP rules of a TCP stream: `act.DENY`,
+/// `act.ERROR` and `act.INVALID` reject; `act.ABORT` (the 503 of
+/// [`super::lua::run_action`]) ends the rules and lets the stream go on, as HAProxy's
+/// `abort` leaves closing to the action (verified with 2.6).
 fn tcp_verdict(v: crate::http::rules::Verdict) -> TcpVerdict {
     match v {
         crate::http::rules::Verdict::Deny { status: 503 } => TcpVerdict::Continue,
@@ -498,7 +499,8 @@ impl Stream {
                         }
                         return None;
                     }
-                    LuaStep::Verdict(v) => break tcp_verdict(v),
+                    // Every answer closes an HTTP stream, `act.ABORT` too (HAProxy 2.6, verified).
+                    LuaStep::Verdict(_) => break TcpVerdict::Reject,
                     LuaStep::Close => break TcpVerdict::Reject,
                 }
             }
