@@ -30,7 +30,9 @@ fn exchange(addr: SocketAddr, steps: &[Step<'_>]) -> (String, bool) {
         match step {
             Send(b) => s.write_all(b).unwrap(),
             Pause(ms) => std::thread::sleep(Duration::from_millis(*ms)),
-            Shut => s.shutdown(std::net::Shutdown::Write).unwrap(),
+            Shut => {
+                let _ = s.shutdown(std::net::Shutdown::Write);
+            }
         }
     }
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -571,5 +573,52 @@ frontend http
             let got = exchange(p.addr("http"), &[Send(format!("GET {path} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes())]);
             assert_eq!(got, (String::new(), true), "{name}: {path}");
         }
+    }
+}
+
+const ENDINGS: &str = r#"
+core.register_action("res_ret", { "tcp-res" }, function(txn, what)
+  if txn.res:line() == "secret\n" then return act[what] end
+end, 1)
+core.register_action("done", { "tcp-req" }, function(txn)
+  txn:done()
+  error("not reached")
+end)
+"#;
+
+/// A `tcp-res` action's `act.DENY` closes the connection before the server's bytes
+/// reach the client; `txn:done()` in a `tcp-req` action closes the stream.
+#[test]
+fn a_response_action_denies_and_txn_done_closes() {
+    for bin in moonproxy_and_haproxy() {
+        let (secret, public) = (speaking(&[b"secr", b"et\nmore"]), speaking(&[b"publ", b"ic\nmore"]));
+        let be = tagged("be");
+        let p = proxy(
+            &bin,
+            ENDINGS,
+            "listen secret
+    bind 127.0.0.1:{{secret}}
+    tcp-response inspect-delay 30s
+    tcp-response content lua.res_ret DENY
+    server s 127.0.0.1:{{s}}
+listen public
+    bind 127.0.0.1:{{public}}
+    tcp-response inspect-delay 30s
+    tcp-response content lua.res_ret DENY
+    server s 127.0.0.1:{{p}}
+listen done
+    bind 127.0.0.1:{{done}}
+    tcp-request content lua.done
+    server s 127.0.0.1:{{be}}
+",
+        )
+        .port("s", secret.port())
+        .port("p", public.port())
+        .port("be", be.port())
+        .start();
+        let name = bin.display().to_string();
+        assert_eq!(exchange(p.addr("secret"), &[Send(b"x")]), (String::new(), true), "{name}");
+        assert_eq!(exchange(p.addr("public"), &[Send(b"x")]), ("public\nmore".into(), true), "{name}");
+        assert_eq!(exchange(p.addr("done"), &[Send(b"x"), Pause(100), Shut]), (String::new(), true), "{name}");
     }
 }
