@@ -460,6 +460,9 @@ pub enum TcpAction {
     /// `tcp-request content use-service lua.<name>`: a Lua TCP service takes the
     /// connection (`name` as written, with its `lua.` prefix).
     UseService { name: String },
+    /// `lua.<name> [args...]` (`tcp-request content`, `tcp-response content`): an
+    /// action of `core.register_action`, resolved once the Lua files ran.
+    Lua { name: String, args: Vec<String> },
 }
 
 /// One `tcp-request connection|content` or `tcp-response content` rule, or the

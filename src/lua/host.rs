@@ -159,6 +159,11 @@ pub trait StreamView {
     /// `txn:done(reply)`: this complete HTTP/1.1 response is sent instead of forwarding
     /// the request (or the server's response), and the transaction ends.
     fn reply(&mut self, response: Vec<u8>);
+    /// The stream's buffers for `txn.req`/`txn.res` (`Channel`); `None` on an HTTP
+    /// stream, whose channels Lua may not manipulate (the default).
+    fn channels(&mut self) -> Option<&mut dyn crate::lua::api::channel::ChannelIo> {
+        None
+    }
 }
 
 /// A world with nothing in it (tests, tools).

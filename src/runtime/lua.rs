@@ -126,6 +126,7 @@ fn check_actions(config: &Config, registered: &Registered) -> Result<(), BootFai
 pub fn resolve_actions(config: &Config, registered: &Registered) -> Vec<(String, String)> {
     use crate::config::model::HttpRuleList;
     let mut errors = resolve_services(config, registered);
+    errors.extend(resolve_tcp_actions(config, registered));
     let mut seen = std::collections::HashSet::new();
     for p in &config.proxies {
         for r in &p.http_rules {
@@ -163,6 +164,52 @@ pub fn resolve_actions(config: &Config, registered: &Registered) -> Vec<(String,
                     file,
                     format!("parsing [{}]: '{list_name} lua.{name}' expects either 'if' or 'unless' followed by a condition but found '{extra}'.", r.location),
                 ));
+            }
+        }
+    }
+    errors
+}
+
+/// The keywords HAProxy 2.6 lists when a `tcp-request content` action is unknown
+/// (before the Lua actions registered for the list).
+const TCP_REQ_CONTENT_KEYWORDS: &str = "'accept', 'reject', 'capture', 'expect-proxy', 'expect-netscaler-cip', 'track-sc0' ... 'track-sc2', 'ot-group', 'set-log-level', 'set-nice', 'switch-mode', 'use-service', 'sc-inc-gpc(*)', 'sc-inc-gpc0(*)', 'sc-inc-gpc1(*)', 'sc-set-gpt(*)', 'sc-set-gpt0(*)', 'send-spoe-group', 'do-resolve(*)', 'set-var-fmt(*)', 'set-var(*)', 'unset-var(*)', 'set-src', 'set-src-port', 'set-dst', 'set-dst-port', 'set-mark', 'set-tos', 'silent-drop', 'set-priority-class', 'set-priority-offset'";
+/// The same for `tcp-response content`.
+const TCP_RES_CONTENT_KEYWORDS: &str = "'accept', 'close', 'reject', 'ot-group', 'set-log-level', 'set-nice', 'sc-inc-gpc(*)', 'sc-inc-gpc0(*)', 'sc-inc-gpc1(*)', 'sc-set-gpt(*)', 'sc-set-gpt0(*)', 'send-spoe-group', 'set-var-fmt(*)', 'set-var(*)', 'unset-var(*)', 'set-mark', 'set-tos', 'silent-drop'";
+
+/// The `tcp-request content` / `tcp-response content` `lua.<name>` rules checked as
+/// HAProxy 2.6 checks them: the name must be registered for `tcp-req` (`tcp-res`), with
+/// exactly `nb_args` arguments before the condition. HAProxy adds a "Did you mean"
+/// suggestion to the unknown-action message, which is left out here.
+fn resolve_tcp_actions(config: &Config, registered: &Registered) -> Vec<(String, String)> {
+    use crate::config::model::{TcpAction, TcpRuleList};
+    let mut errors = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for p in &config.proxies {
+        for r in &p.tcp_rules {
+            let Some(TcpAction::Lua { name, args }) = &r.action else { continue };
+            if !seen.insert(r.location.to_string()) {
+                continue; // a `defaults` rule seen through another proxy
+            }
+            let (kind, list_name, keywords) = match r.list {
+                TcpRuleList::ResponseContent => (ActionKind::TcpRes, "tcp-response content", TCP_RES_CONTENT_KEYWORDS),
+                _ => (ActionKind::TcpReq, "tcp-request content", TCP_REQ_CONTENT_KEYWORDS),
+            };
+            let usable = |a: &&crate::lua::api::core::ActionDef| a.kinds.contains(&kind);
+            let file = r.location.file.to_string();
+            let desc = format!("{} '{}'", crate::config::parse::proxy_type_name(p.cap), p.name);
+            let Some(def) = registered.actions.iter().find(|a| &a.name == name).filter(usable) else {
+                let mut expected = keywords.to_string();
+                for a in registered.actions.iter().filter(usable) {
+                    expected.push_str(&format!(", 'lua.{}'", a.name));
+                }
+                errors.push((file, format!("parsing [{}] : '{list_name}' expects {expected} in {desc} (got 'lua.{name}').", r.location)));
+                continue;
+            };
+            let wanted = usize::try_from(def.nb_args).unwrap_or(0);
+            if args.len() < wanted {
+                errors.push((file, format!("parsing [{}] : expect {wanted} arguments", r.location)));
+            } else if let Some(extra) = args.get(wanted) {
+                errors.push((file, format!("parsing [{}] : '{list_name} lua.{name}' only accepts 'if' or 'unless', in {desc} (got '{extra}')", r.location)));
             }
         }
     }

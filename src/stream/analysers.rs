@@ -114,6 +114,8 @@ pub enum TcpRuleAction {
     UnsetVar(VarName),
     /// `use-service lua.<name>` (`tcp-request content`): the name without `lua.`.
     UseService(String),
+    /// `lua.<name> [args]`: the stream runs the Lua action ([`TcpVerdict::Lua`]).
+    Lua(std::sync::Arc<crate::http::rules::LuaAction>),
 }
 
 /// How a TCP rule list ended.
@@ -132,6 +134,9 @@ pub enum TcpVerdict {
     /// `use-service`: the Lua TCP service of this rule (its index in the list, see
     /// [`TcpRules::service_name`]) takes the connection.
     UseService(usize),
+    /// Rule `n` of the list is a Lua action whose condition holds: the stream runs it
+    /// (it may wait), then the list again from the cursor, which is past it.
+    Lua(usize),
 }
 
 impl TcpRules {
@@ -167,6 +172,9 @@ impl TcpRules {
                 TcpAction::UseService { name } => {
                     Ok(TcpRuleAction::UseService(name.strip_prefix("lua.").unwrap_or(name).to_string()))
                 }
+                TcpAction::Lua { name, args } => Ok(TcpRuleAction::Lua(std::sync::Arc::new(
+                    crate::http::rules::LuaAction { name: name.clone(), args: args.clone() },
+                ))),
             };
             let cond = c.cond.as_ref().map(|cond| InspectCond::compile(cond, &out.acls)).transpose();
             match (action, cond) {
@@ -364,6 +372,7 @@ pub fn run_tcp_rules(
             TcpRuleAction::UseService(_) => TcpVerdict::UseService(index),
             TcpRuleAction::Reject => TcpVerdict::Reject,
             TcpRuleAction::Close => TcpVerdict::Close,
+            TcpRuleAction::Lua(_) => return TcpVerdict::Lua(cursor.next_rule - 1),
             TcpRuleAction::SetVar(name, expr) => {
                 // A context that stores variables itself shows the write to the next
                 // rules at once, as HAProxy does.

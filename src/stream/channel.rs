@@ -43,6 +43,11 @@ impl Buffer {
         self.len() == self.cap
     }
 
+    /// The most bytes the buffer holds.
+    pub fn capacity(&self) -> usize {
+        self.cap
+    }
+
     /// Pending bytes.
     pub fn data(&self) -> &[u8] {
         match &self.mem {

@@ -9,6 +9,13 @@
 //! - `tcp-response content` rules of the backend, the same way on the server's
 //!   bytes, from the moment the server is connected; nothing goes to the client
 //!   before they decide (TCP mode).
+//! - `lua.<name>` actions in those lists (`core.register_action(.., {"tcp-req"}` or
+//!   `{"tcp-res"}`): the rule list stops on them ([`TcpVerdict::Lua`]), the stream runs
+//!   the action through [`super::lua::run_action_io`] with its buffers as `txn.req` and
+//!   `txn.res` ([`TcpChannels`]), and the list goes on after it, or waits with it: a
+//!   `Channel` call short of data waits for client (server) bytes within the
+//!   inspect-delay, a `core.sleep` for its timer. In HTTP mode the actions run too
+//!   (before the `http-request` rules), with the channels refused as in HAProxy.
 //! - Session variables of a TCP-mode stream (`sess.*`; HTTP mode keeps them in the
 //!   `HttpSide`) and `txn.*` variables of TCP rules, which conditions, `use_backend`
 //!   and the response rules read.
@@ -18,7 +25,8 @@
 //!
 //! State lives in an [`Inspect`] box created only for streams that use one of these.
 
-use super::analysers::{run_tcp_rules, RuleCursor, TcpVars, TcpVerdict};
+use super::analysers::{run_tcp_rules, RuleCursor, TcpRuleAction, TcpVars, TcpVerdict, WaitFor};
+use super::lua::LuaStep;
 use super::channel::Channel;
 use super::conn::WriteEnd;
 use super::http::Stage;
@@ -55,6 +63,13 @@ pub struct Inspect {
     body_wait: Option<(Instant, u64)>,
     /// The same for `http-response wait-for-body`.
     res_body_wait: Option<(Instant, u64)>,
+    /// Bytes at the head of the request and response buffers that Lua actions sent or
+    /// forwarded (`Channel.send`/`forward`): the channels' output parts, which the rules
+    /// no longer see.
+    lua_out: [usize; 2],
+    /// HTTP mode: where the `tcp-request content` rules of the request are (a Lua
+    /// action among them may wait).
+    http_cursor: RuleCursor,
 }
 
 /// The sample context of TCP content rules: the connection, the variables and the
@@ -177,14 +192,18 @@ pub(super) struct ResponseSide<'a> {
     pub addrs: (Option<SocketAddr>, Option<SocketAddr>),
     pub frontend: usize,
     pub backend: Option<usize>,
-    pub req: &'a Channel,
-    pub res: &'a Channel,
+    pub req: &'a mut Channel,
+    pub res: &'a mut Channel,
+    /// The stream's Lua context (`lua.<name>` actions of the response rules).
+    pub lua: &'a mut Option<Box<super::lua::StreamLua>>,
 }
 
 /// While a TCP-mode stream forwards (from the moment the server connection is up):
-/// its backend's `tcp-response content` rules on the server's bytes received so far. `Continue` once they decided (or when there
-/// are none); `Wait` holds the response back.
-pub(super) fn tcp_response_rules(ins: &mut Option<Box<Inspect>>, side: ResponseSide<'_>, proxies: &[ProxyRt], now: Instant) -> TcpVerdict {
+/// its backend's `tcp-response content` rules on the server's bytes received so far,
+/// with the Lua actions among them. `Continue` once they decided (or when there are
+/// none); `Wait` holds the response back.
+pub(super) fn tcp_response_rules(ins: &mut Option<Box<Inspect>>, side: ResponseSide<'_>, env: &mut Env<'_, '_>) -> TcpVerdict {
+    let proxies = &*env.proxies;
     let be = match side.backend {
         Some(b) if !proxies[b].tcp_rules.response.is_empty() => &proxies[b],
         _ => return TcpVerdict::Continue,
@@ -194,18 +213,53 @@ pub(super) fn tcp_response_rules(ins: &mut Option<Box<Inspect>>, side: ResponseS
     }
     // As in HAProxy, the rules first run once the server connection is up, before
     // any byte: without an inspect delay they decide on an empty response.
-    let fe_name = &proxies[side.frontend].name;
+    let now = env.cx.now;
+    let fe = &proxies[side.frontend];
     let delay = be.tcp_rules.response_inspect_delay;
     let ins = ins.get_or_insert_with(Default::default);
     let started = *ins.res_started.get_or_insert(now);
     let last = is_last(side.res, delay, started, now);
-    let mut cx = InspectCtx::new(side.addrs, fe_name, Some(&be.name), Some(ins));
-    cx.req = Some(ChannelData { bytes: side.req.buf.data(), last: true });
-    cx.res = Some(ChannelData { bytes: side.res.buf.data(), last });
-    let (v, cursor, sess, txn) = run_pass(&be.tcp_rules, TcpRuleList::ResponseContent, ins.res_cursor, cx);
-    ins.res_cursor = cursor;
-    ins.sess_vars = sess;
-    ins.txn_vars = txn;
+    let mut start = None;
+    let v = loop {
+        if start.is_some() || side.lua.as_ref().is_some_and(|l| l.pending()) {
+            let mut txn = crate::http::txn::Txn { vars: std::mem::take(&mut ins.txn_vars), ..Default::default() };
+            let mut renv = crate::http::rules::RuleEnv { src: side.addrs.0, dst: side.addrs.1, frontend: &fe.name, backend: Some(&be.name), server: None, sess_vars: &mut ins.sess_vars, userlists: &fe.userlists };
+            let mut io = TcpChannels { chans: [&mut *side.req, &mut *side.res], outs: &mut ins.lua_out, can_wait: [false, !last], waited: false };
+            let step = super::lua::run_action_io(side.lua, env.cx, proxies, &*env.pool, env.key, start.take().as_ref(), &mut txn, &mut renv, super::lua::Side::Response, Some(&mut io));
+            let waited = io.waited;
+            ins.txn_vars = txn.vars;
+            match step {
+                LuaStep::Next => {}
+                LuaStep::Stop => break TcpVerdict::Continue,
+                LuaStep::Wait(w) => {
+                    ins.res_waiting = match w {
+                        _ if waited => delay.map(|d| started + d),
+                        WaitFor::Timer(at) => Some(at),
+                        WaitFor::Forced => {
+                            env.cx.wake.push(Kind::Client, env.key);
+                            None
+                        }
+                        WaitFor::ClientData | WaitFor::Body { .. } => None,
+                    };
+                    return TcpVerdict::Wait;
+                }
+                LuaStep::Verdict(v) => break tcp_verdict(v),
+                LuaStep::Close => break TcpVerdict::Reject,
+            }
+        }
+        let out = ins.lua_out[1].min(side.res.buf.len());
+        let mut cx = InspectCtx::new(side.addrs, &fe.name, Some(&be.name), Some(ins));
+        cx.req = Some(ChannelData { bytes: side.req.buf.data(), last: true });
+        cx.res = Some(ChannelData { bytes: &side.res.buf.data()[out..], last });
+        let (v, cursor, sess, txn) = run_pass(&be.tcp_rules, TcpRuleList::ResponseContent, ins.res_cursor, cx);
+        ins.res_cursor = cursor;
+        ins.sess_vars = sess;
+        ins.txn_vars = txn;
+        match v {
+            TcpVerdict::Lua(i) => start = lua_action(&be.tcp_rules, TcpRuleList::ResponseContent, i),
+            v => break v,
+        }
+    };
     if v == TcpVerdict::Wait {
         ins.res_waiting = delay.map(|d| started + d);
     } else {
@@ -213,6 +267,108 @@ pub(super) fn tcp_response_rules(ins: &mut Option<Box<Inspect>>, side: ResponseS
         ins.res_waiting = None;
     }
     v
+}
+
+/// What a Lua action's answer means to the TCP rules of a TCP stream: `act.DENY`,
+/// `act.ERROR` and `act.INVALID` reject; `act.ABORT` (the 503 of
+/// [`super::lua::run_action`]) ends the rules and lets the stream go on, as HAProxy's
+/// `abort` leaves closing to the action (verified with 2.6).
+fn tcp_verdict(v: crate::http::rules::Verdict) -> TcpVerdict {
+    match v {
+        crate::http::rules::Verdict::Deny { status: 503 } => TcpVerdict::Continue,
+        _ => TcpVerdict::Reject,
+    }
+}
+
+/// The Lua action of rule `i` of `list`.
+fn lua_action(rules: &super::analysers::TcpRules, list: TcpRuleList, i: usize) -> Option<std::sync::Arc<crate::http::rules::LuaAction>> {
+    match rules.list(list).get(i).map(|r| &r.action) {
+        Some(TcpRuleAction::Lua(a)) => Some(a.clone()),
+        _ => None,
+    }
+}
+
+/// A TCP stream's buffers as Lua's `Channel` sees them (`[request, response]`): the
+/// first `outs[d]` bytes of a buffer are its output part (sent or forwarded by Lua),
+/// the rest its input.
+struct TcpChannels<'a> {
+    chans: [&'a mut Channel; 2],
+    outs: &'a mut [usize; 2],
+    /// Whether the rules may still wait for bytes of each direction.
+    can_wait: [bool; 2],
+    /// A `Channel` call asked to wait for data.
+    waited: bool,
+}
+
+impl TcpChannels<'_> {
+    fn out(&self, d: usize) -> usize {
+        self.outs[d].min(self.chans[d].buf.len())
+    }
+}
+
+/// Replaces `remove` bytes at `at` of `buf` by `with`; false (nothing changed) when the
+/// result would not fit.
+fn rewrite(buf: &mut super::channel::Buffer, at: usize, remove: usize, with: &[u8]) -> bool {
+    let data = buf.data();
+    if data.len() - remove + with.len() > buf.capacity() {
+        return false;
+    }
+    let mut v = Vec::with_capacity(data.len() - remove + with.len());
+    v.extend_from_slice(&data[..at]);
+    v.extend_from_slice(with);
+    v.extend_from_slice(&data[at + remove..]);
+    buf.clear();
+    buf.space()[..v.len()].copy_from_slice(&v);
+    buf.produced(v.len());
+    true
+}
+
+impl crate::lua::api::channel::ChannelIo for TcpChannels<'_> {
+    fn input(&self, res: bool) -> &[u8] {
+        let d = usize::from(res);
+        &self.chans[d].buf.data()[self.out(d)..]
+    }
+    fn output_len(&self, res: bool) -> usize {
+        self.out(usize::from(res))
+    }
+    fn splice(&mut self, res: bool, at: usize, remove: usize, with: &[u8]) -> bool {
+        let d = usize::from(res);
+        let at = self.out(d) + at;
+        rewrite(&mut self.chans[d].buf, at, remove, with)
+    }
+    fn send(&mut self, res: bool, bytes: &[u8]) -> bool {
+        let d = usize::from(res);
+        let at = self.out(d);
+        if !rewrite(&mut self.chans[d].buf, at, 0, bytes) {
+            return false;
+        }
+        self.outs[d] = at + bytes.len();
+        true
+    }
+    fn forward(&mut self, res: bool, n: usize) {
+        let d = usize::from(res);
+        self.outs[d] = (self.out(d) + n).min(self.chans[d].buf.len());
+    }
+    fn room(&self, res: bool) -> usize {
+        let b = &self.chans[usize::from(res)].buf;
+        b.capacity() - b.len()
+    }
+    fn may_recv(&self, res: bool) -> bool {
+        let c = &self.chans[usize::from(res)];
+        !c.eof && !c.buf.is_full()
+    }
+    fn input_closed(&self, res: bool) -> bool {
+        self.chans[usize::from(res)].eof
+    }
+    fn is_full(&self, res: bool) -> bool {
+        self.chans[usize::from(res)].buf.is_full()
+    }
+    fn can_wait(&self, res: bool) -> bool {
+        self.can_wait[usize::from(res)] && self.may_recv(res)
+    }
+    fn wait_data(&mut self, _res: bool) {
+        self.waited = true;
+    }
 }
 
 impl Stream {
@@ -238,46 +394,15 @@ impl Stream {
             self.tcp_content_done = true;
             return true;
         }
-        let list = TcpRuleList::Content;
-        let verdict = match self.http.as_mut() {
-            Some(h) => {
-                // The request is complete: nothing waits. Variables are recorded by the
-                // context (the next rules see them), then stored in the transaction
-                // (`txn.*`, read by the `http-request` rules) and the session.
-                use crate::http::rules::{apply_writes, RuleCtx, VarWrites};
-                let writes = VarWrites::default();
-                let v = {
-                    let renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars);
-                    let cx = RuleCtx::recording(&renv, &h.txn, &writes);
-                    let (mut unused_sess, mut unused_txn) = (Vars::new(), Vars::new());
-                    let mut vars = TcpVars { sess: &mut unused_sess, txn: Some(&mut unused_txn) };
-                    run_tcp_rules(&fe.tcp_rules, list, &mut RuleCursor::default(), &cx, &mut vars)
-                };
-                let mut renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars);
-                apply_writes(&writes, &mut h.txn, &mut renv);
-                v
-            }
-            None => {
-                let now = env.cx.now;
-                let delay = fe.tcp_rules.inspect_delay;
-                let ins = self.inspect.get_or_insert_with(Default::default);
-                let started = *ins.req_started.get_or_insert(now);
-                let last = is_last(&self.req, delay, started, now);
-                let mut cx = InspectCtx::new((self.src, self.dst), &fe.name, None, Some(ins));
-                cx.req = Some(ChannelData { bytes: self.req.buf.data(), last });
-                let (v, cursor, sess, txn) = run_pass(&fe.tcp_rules, list, ins.req_cursor, cx);
-                ins.req_cursor = cursor;
-                ins.sess_vars = sess;
-                ins.txn_vars = txn;
-                if v == TcpVerdict::Wait {
-                    // Not final yet (a final pass always decides): run again on the
-                    // next client bytes, or when the delay expires.
-                    self.state_deadline = delay.map(|d| started + d);
-                    return false;
-                }
-                self.state_deadline = None;
-                v
-            }
+        let verdict = match self.http.is_some() {
+            true => match self.http_tcp_content_pass(env) {
+                Some(v) => v,
+                None => return false,
+            },
+            false => match self.tcp_content_pass(env) {
+                Some(v) => v,
+                None => return false,
+            },
         };
         self.tcp_content_done = true;
         if let TcpVerdict::UseService(rule) = verdict {
@@ -296,6 +421,117 @@ impl Stream {
             return false;
         }
         true
+    }
+
+    /// TCP mode: the `tcp-request content` rules from where they are, waiting for data
+    /// within `inspect-delay`, with the Lua actions among them. `None` while they wait.
+    fn tcp_content_pass(&mut self, env: &mut Env<'_, '_>) -> Option<TcpVerdict> {
+        let fe = &env.proxies[self.frontend];
+        let now = env.cx.now;
+        let delay = fe.tcp_rules.inspect_delay;
+        let ins = self.inspect.get_or_insert_with(Default::default);
+        let started = *ins.req_started.get_or_insert(now);
+        let last = is_last(&self.req, delay, started, now);
+        let mut start = None;
+        loop {
+            if start.is_some() || self.lua.as_ref().is_some_and(|l| l.pending()) {
+                let mut txn = crate::http::txn::Txn { vars: std::mem::take(&mut ins.txn_vars), ..Default::default() };
+                let mut renv = super::frontend_rule_env(self.src, self.dst, fe, &mut ins.sess_vars);
+                let mut io = TcpChannels { chans: [&mut self.req, &mut self.res], outs: &mut ins.lua_out, can_wait: [!last, false], waited: false };
+                let step = super::lua::run_action_io(&mut self.lua, env.cx, env.proxies, &*env.pool, env.key, start.take().as_ref(), &mut txn, &mut renv, super::lua::Side::Request, Some(&mut io));
+                let waited = io.waited;
+                ins.txn_vars = txn.vars;
+                match step {
+                    LuaStep::Next => {}
+                    LuaStep::Stop => break Some(TcpVerdict::Continue),
+                    LuaStep::Wait(w) => {
+                        self.state_deadline = match w {
+                            // A `Channel` call short of data: the next client bytes or the
+                            // end of the inspect delay resume it.
+                            _ if waited => delay.map(|d| started + d),
+                            WaitFor::Timer(at) => Some(at),
+                            WaitFor::Forced => {
+                                env.cx.wake.push(Kind::Client, env.key);
+                                None
+                            }
+                            WaitFor::ClientData | WaitFor::Body { .. } => None,
+                        };
+                        return None;
+                    }
+                    LuaStep::Verdict(v) => break Some(tcp_verdict(v)),
+                    LuaStep::Close => break Some(TcpVerdict::Reject),
+                }
+            }
+            let out = ins.lua_out[0].min(self.req.buf.len());
+            let mut cx = InspectCtx::new((self.src, self.dst), &fe.name, None, Some(ins));
+            cx.req = Some(ChannelData { bytes: &self.req.buf.data()[out..], last });
+            let (v, cursor, sess, txn) = run_pass(&fe.tcp_rules, TcpRuleList::Content, ins.req_cursor, cx);
+            ins.req_cursor = cursor;
+            ins.sess_vars = sess;
+            ins.txn_vars = txn;
+            match v {
+                TcpVerdict::Lua(i) => start = lua_action(&fe.tcp_rules, TcpRuleList::Content, i),
+                TcpVerdict::Wait => {
+                    // Not final yet (a final pass always decides): run again on the
+                    // next client bytes, or when the delay expires.
+                    self.state_deadline = delay.map(|d| started + d);
+                    return None;
+                }
+                v => {
+                    self.state_deadline = None;
+                    break Some(v);
+                }
+            }
+        }
+    }
+
+    /// HTTP mode: the `tcp-request content` rules on the parsed request (nothing waits
+    /// for data), with the Lua actions among them (which may wait: sleeps, sockets).
+    /// Variables are recorded by the context (the next rules see them), then stored in
+    /// the transaction (`txn.*`, read by the `http-request` rules) and the session.
+    /// `None` while a Lua action waits.
+    fn http_tcp_content_pass(&mut self, env: &mut Env<'_, '_>) -> Option<TcpVerdict> {
+        use crate::http::rules::{apply_writes, RuleCtx, VarWrites};
+        let fe = &env.proxies[self.frontend];
+        let h = self.http.as_mut().expect("HTTP mode");
+        let ins = self.inspect.get_or_insert_with(Default::default);
+        let mut start = None;
+        let v = loop {
+            if start.is_some() || self.lua.as_ref().is_some_and(|l| l.pending()) {
+                let mut renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars);
+                match super::lua::run_action(&mut self.lua, env.cx, env.proxies, &*env.pool, env.key, start.take().as_ref(), &mut h.txn, &mut renv, super::lua::Side::Request) {
+                    LuaStep::Next => {}
+                    LuaStep::Stop => break TcpVerdict::Continue,
+                    LuaStep::Wait(w) => {
+                        match w {
+                            WaitFor::Timer(at) => self.state_deadline = Some(at),
+                            WaitFor::Forced => env.cx.wake.push(Kind::Client, env.key),
+                            WaitFor::ClientData | WaitFor::Body { .. } => {}
+                        }
+                        return None;
+                    }
+                    // Every answer closes an HTTP stream, `act.ABORT` too (HAProxy 2.6, verified).
+                    LuaStep::Verdict(_) => break TcpVerdict::Reject,
+                    LuaStep::Close => break TcpVerdict::Reject,
+                }
+            }
+            let writes = VarWrites::default();
+            let v = {
+                let renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars);
+                let cx = RuleCtx::recording(&renv, &h.txn, &writes);
+                let (mut unused_sess, mut unused_txn) = (Vars::new(), Vars::new());
+                let mut vars = TcpVars { sess: &mut unused_sess, txn: Some(&mut unused_txn) };
+                run_tcp_rules(&fe.tcp_rules, TcpRuleList::Content, &mut ins.http_cursor, &cx, &mut vars)
+            };
+            let mut renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars);
+            apply_writes(&writes, &mut h.txn, &mut renv);
+            match v {
+                TcpVerdict::Lua(i) => start = lua_action(&fe.tcp_rules, TcpRuleList::Content, i),
+                v => break v,
+            }
+        };
+        ins.http_cursor = RuleCursor::default(); // the next request starts over
+        Some(v)
     }
 
     /// While forwarding: the deadline of the TCP response rules waiting for data, or

@@ -33,6 +33,7 @@ use super::analysers::WaitFor;
 use super::proxy::ProxyRt;
 use crate::http::rules::{self, LuaAction, RuleCtx, RuleEnv, Verdict};
 use crate::http::txn::Txn;
+use crate::lua::api::channel::ChannelIo;
 use crate::lua::api::core::{core, error_message, from_clause};
 use crate::lua::api::socket::{self, Waiter};
 use crate::lua::host::{self, Host, StreamView, WorldView};
@@ -173,11 +174,13 @@ pub struct ActionView<'a, 'e> {
     env: &'a mut RuleEnv<'e>,
     done: bool,
     reply: Option<Vec<u8>>,
+    /// The buffers `txn.req`/`txn.res` work on (TCP rules); `None` on HTTP streams.
+    channels: Option<&'a mut dyn ChannelIo>,
 }
 
 impl<'a, 'e> ActionView<'a, 'e> {
     pub(super) fn new(handle: Handle, txn: &'a mut Txn, env: &'a mut RuleEnv<'e>) -> Self {
-        ActionView { handle, txn, env, done: false, reply: None }
+        ActionView { handle, txn, env, done: false, reply: None, channels: None }
     }
 }
 
@@ -208,6 +211,12 @@ impl StreamView for ActionView<'_, '_> {
     }
     fn reply(&mut self, response: Vec<u8>) {
         self.reply = Some(response);
+    }
+    fn channels(&mut self) -> Option<&mut dyn ChannelIo> {
+        match self.channels.as_mut() {
+            Some(c) => Some(&mut **c),
+            None => None,
+        }
     }
 }
 
@@ -245,6 +254,24 @@ pub fn run_action(
     txn: &mut Txn,
     env: &mut RuleEnv<'_>,
     side: Side,
+) -> LuaStep {
+    run_action_io(slot, cx, proxies, pool, key, start, txn, env, side, None)
+}
+
+/// [`run_action`] for TCP rules: `channels` are the stream's buffers, which the
+/// action reaches as `txn.req`/`txn.res`.
+#[allow(clippy::too_many_arguments)]
+pub fn run_action_io(
+    slot: &mut Option<Box<StreamLua>>,
+    cx: &mut Ctx<'_>,
+    proxies: &[ProxyRt],
+    pool: &dyn super::ServerPool,
+    key: Key,
+    start: Option<&Arc<LuaAction>>,
+    txn: &mut Txn,
+    env: &mut RuleEnv<'_>,
+    side: Side,
+    mut channels: Option<&mut dyn ChannelIo>,
 ) -> LuaStep {
     let start = start
         .cloned()
@@ -286,6 +313,10 @@ pub fn run_action(
         env,
         done: false,
         reply: None,
+        channels: match channels.as_mut() {
+            Some(c) => Some(&mut **c),
+            None => None,
+        },
     };
     let mut world = Proxies(proxies, pool);
     let outcome = {

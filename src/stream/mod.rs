@@ -676,8 +676,8 @@ impl Stream {
                 }
             }
             // `tcp-response content` rules hold the response until they decide.
-            let side = inspect::ResponseSide { addrs: (self.src, self.dst), frontend: self.frontend, backend: self.backend, req: &self.req, res: &self.res };
-            let held = match inspect::tcp_response_rules(&mut self.inspect, side, env.proxies, now) {
+            let side = inspect::ResponseSide { addrs: (self.src, self.dst), frontend: self.frontend, backend: self.backend, req: &mut self.req, res: &mut self.res, lua: &mut self.lua };
+            let held = match inspect::tcp_response_rules(&mut self.inspect, side, env) {
                 analysers::TcpVerdict::Reject => {
                     outcome = Some((Cause::ProxyAbort, Phase::Data));
                     break;

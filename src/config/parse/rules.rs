@@ -210,6 +210,11 @@ pub fn tcp_rule(p: &mut Parser, l: &Line) -> Result<(), String> {
             extra(1)?;
             TcpAction::Close
         }
+        // Any `lua.` word: its name and argument count are checked once the Lua files
+        // ran (`runtime::lua::resolve_actions`); `connection` rules have no Lua actions.
+        lua if lua.starts_with("lua.") && list != TcpRuleList::Connection => {
+            TcpAction::Lua { name: lua["lua.".len()..].to_string(), args: words[1..].to_vec() }
+        }
         "capture" | "expect-proxy" | "expect-netscaler-cip" | "track-sc0" | "track-sc1" | "track-sc2" | "sc-inc-gpc"
         | "sc-inc-gpc0" | "sc-inc-gpc1" | "sc-set-gpt" | "sc-set-gpt0" | "set-var-fmt" | "set-dst" | "set-dst-port"
         | "set-mark" | "set-src" | "set-src-port" | "set-tos" | "silent-drop" | "do-resolve" | "set-log-level"

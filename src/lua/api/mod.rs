@@ -16,6 +16,7 @@ pub mod addr;
 pub mod applet;
 pub mod applet_tcp;
 pub mod blocking;
+pub mod channel;
 pub mod concat;
 pub mod core;
 pub mod fetches;

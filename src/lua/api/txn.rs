@@ -133,7 +133,9 @@ P.set_wrapper(function(fn, key, gen, ...)
   txn.sf = setmetatable({ [0] = ud }, sf_mt)
   txn.c = setmetatable({ [0] = ud }, c_mt)
   txn.sc = setmetatable({ [0] = ud }, sc_mt)
-  txn.http = setmetatable({ [0] = ud }, http_mt)
+  txn.req = P.new_channel(ud, false)
+  txn.res = P.new_channel(ud, true)
+  if not P.ch_is_tcp(ud) then txn.http = setmetatable({ [0] = ud }, http_mt) end
   return fn(txn, ...)
 end)
 "#;
@@ -163,6 +165,13 @@ pub fn push_wrapper(
                 name.to_str().unwrap_or("")
             ));
         }
+        for (name, f) in super::channel::PRIMITIVES {
+            let name = name.to_str().unwrap_or("");
+            let global = format!("__moonproxy_txn_{name}");
+            state.set_global_function(&global, f)?;
+            prologue.push_str(&format!("P[\"{name}\"] = {global}; {global} = nil\n"));
+        }
+        prologue.push_str(super::channel::CLASS);
         prologue.push_str(CLASSES);
         state.exec(prologue.as_bytes(), "=txn")?;
     }
