@@ -1,0 +1,66 @@
+-- Authentication sub-request over a raw TCP socket, the way HAProxy 2.x users wrote it
+-- before core.httpclient() existed.
+--
+--   global
+--       lua-load /etc/haproxy/auth_tcp.lua
+--   frontend fe
+--       http-request lua.auth_tcp 127.0.0.1 8081
+--       http-request deny deny_status 401 unless { var(txn.auth_ok) -m bool }
+--
+-- The client's Authorization header goes to the auth server (GET /auth); a 200 answer
+-- lets the request through, with the user the server names in X-User passed to the
+-- backend. A 401 from the auth server is answered at once with its WWW-Authenticate
+-- challenge (txn:done with a reply); an auth server that cannot be reached denies the
+-- request (act.DENY, HAProxy's 403).
+
+core.register_action("auth_tcp", { "http-req" }, function(txn, ip, port)
+  txn:set_var("txn.auth_ok", false)
+  local hdrs = txn.http:req_get_headers()
+  if hdrs["authorization"] == nil then
+    return act.CONTINUE
+  end
+
+  local sock = core.tcp()
+  sock:settimeout(2)
+  local ok = sock:connect(ip, tonumber(port))
+  if not ok then
+    core.Warning("auth_tcp: cannot reach the auth server at " .. ip .. ":" .. port)
+    return act.DENY
+  end
+  sock:send("GET /auth HTTP/1.0\r\n" ..
+            "Host: auth\r\n" ..
+            "Authorization: " .. hdrs["authorization"][0] .. "\r\n" ..
+            "\r\n")
+
+  local status_line = sock:receive("*l")
+  if status_line == nil then
+    sock:close()
+    return act.DENY
+  end
+  local status = tonumber(status_line:match("^HTTP/%d%.%d (%d%d%d)"))
+
+  -- The response headers, up to the empty line.
+  local headers = {}
+  while true do
+    local line = sock:receive("*l")
+    if line == nil or line == "" then break end
+    local name, value = line:match("^([^:]+):%s*(.-)%s*$")
+    if name then headers[name:lower()] = value end
+  end
+  sock:close()
+
+  if status == 200 then
+    txn:set_var("txn.auth_ok", true)
+    if headers["x-user"] then
+      txn.http:req_set_header("X-User", headers["x-user"])
+    end
+  elseif status == 401 then
+    local reply = txn:reply()
+    reply:set_status(401, "Unauthorized")
+    reply:add_header("WWW-Authenticate", headers["www-authenticate"] or 'Basic realm="app"')
+    reply:add_header("Content-Type", "text/plain")
+    reply:set_body("authentication required\n")
+    txn:done(reply)
+  end
+  return act.CONTINUE
+end, 2)

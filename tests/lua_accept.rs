@@ -1,0 +1,363 @@
+//! Acceptance of the Lua API with scripts as users write them for HAProxy (issue 6: "scripts
+//! that real users write work unchanged"). Each script and its configuration live in
+//! `tests/lua/accept/` exactly as a user would deploy them (only addresses and paths are
+//! `{{placeholders}}`); each test runs them on moonproxy and, where HAProxy 2.6 is
+//! installed, on HAProxy too, and checks that both answer the same.
+//!
+//! - `auth_tcp`: an authentication sub-request over `core.tcp()`;
+//! - `auth_httpclient`: the same with `core.httpclient()`, auth server slow or down;
+//! - `jwt`: JWT (HS256) verification with lua-cjson and the `hmac` converter;
+//! - `acme`: an ACME http-01 responder (`use-service`, `Map.new`, `register_init`);
+//! - `ratelimit`: a counter table shared by the streams, emptied by a task.
+//!
+//! (The CORS example of HAProxy's documentation is in `tests/lua_actions.rs`.)
+
+mod common;
+use common::*;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A script and its configuration from `tests/lua/accept/`.
+fn accept_file(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/lua/accept")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// `NAME.cfg` with `NAME.lua` beside it in the proxy's directory, `vars` filling the
+/// placeholders; `app` is the port of the backend application.
+fn start(bin: &Path, name: &str, vars: &[(&str, String)]) -> Proxy {
+    let mut builder = ProxyBuilder::new(&accept_file(&format!("{name}.cfg")))
+        .bin(bin)
+        .file(&format!("{name}.lua"), &accept_file(&format!("{name}.lua")));
+    for (key, value) in vars {
+        builder = builder.var(key, value);
+    }
+    builder.start()
+}
+
+fn get(p: &Proxy, request: &str) -> HttpResponse {
+    p.connect("fe").http_request(request.as_bytes())
+}
+
+/// `GET /headers` (the application echoes the request head) with extra header lines.
+fn get_headers(p: &Proxy, extra: &str) -> HttpResponse {
+    get(p, &format!("GET /headers HTTP/1.1\r\nHost: app\r\n{extra}\r\n"))
+}
+
+/// The value of header `name` in the request head the application echoed in `r`'s body.
+fn echoed(r: &HttpResponse, name: &str) -> Option<String> {
+    String::from_utf8_lossy(&r.body).lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim().to_string())
+    })
+}
+
+// --- The authentication server -----------------------------------------------------------
+
+/// An HTTP authentication server: `Authorization: Bearer good` gets a 200 naming the user
+/// (`X-User: alice`), `Bearer slow` an answer after 3 s, anything else a 401 with a
+/// `WWW-Authenticate` challenge. Every answer closes the connection.
+fn auth_server() -> Backend {
+    Backend::custom(|conn, stats| {
+        let mut reader = BufReader::new(conn.try_clone().expect("clone"));
+        let mut auth = String::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            if line == "\r\n" || line == "\n" {
+                break;
+            }
+            if let Some((k, v)) = line.split_once(':') {
+                if k.eq_ignore_ascii_case("authorization") {
+                    auth = v.trim().to_string();
+                }
+            }
+        }
+        stats.add_request();
+        let answer = match auth.as_str() {
+            "Bearer good" => "HTTP/1.1 200 OK\r\nX-User: alice\r\nContent-Length: 0\r\n",
+            "Bearer slow" => {
+                std::thread::sleep(Duration::from_secs(3));
+                "HTTP/1.1 200 OK\r\nX-User: late\r\nContent-Length: 0\r\n"
+            }
+            _ => "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"test\"\r\nContent-Length: 0\r\n",
+        };
+        let mut conn = conn;
+        let _ = conn.write_all(format!("{answer}Connection: close\r\n\r\n").as_bytes());
+    })
+}
+
+/// What a client sees for one request: status, `WWW-Authenticate`, and the `X-User` the
+/// application received.
+type AuthOutcome = (u16, Option<String>, Option<String>);
+
+fn auth_outcome(p: &Proxy, extra: &str) -> AuthOutcome {
+    let r = get_headers(p, extra);
+    let user = (r.status == 200).then(|| echoed(&r, "x-user")).flatten();
+    (
+        r.status,
+        r.header("www-authenticate").map(str::to_string),
+        user,
+    )
+}
+
+// --- 1. Auth sub-request over core.tcp ---------------------------------------------------
+
+#[test]
+fn auth_subrequest_over_core_tcp() {
+    let app = http_app();
+    let auth = auth_server();
+    let down = RefusingPort::new();
+    let challenge = Some("Bearer realm=\"test\"".to_string());
+    for bin in moonproxy_and_haproxy() {
+        let p = start(
+            &bin,
+            "auth_tcp",
+            &[("app", app.port().to_string()), ("auth", auth.port().to_string())],
+        );
+        // Accepted: the user the auth server named reaches the application, not the one
+        // the client sent.
+        assert_eq!(
+            auth_outcome(&p, "Authorization: Bearer good\r\nX-User: forged\r\n"),
+            (200, None, Some("alice".into())),
+            "{bin:?}"
+        );
+        // Refused by the auth server: its challenge, from the Lua reply.
+        assert_eq!(
+            auth_outcome(&p, "Authorization: Bearer bad\r\n"),
+            (401, challenge.clone(), None),
+            "{bin:?}"
+        );
+        // No credentials: the configuration's deny.
+        assert_eq!(auth_outcome(&p, ""), (401, None, None), "{bin:?}");
+        // Two requests on one connection, the second refused: the Lua reply keeps it open.
+        let mut c = p.connect("fe");
+        let ok = c.http_request(b"GET /headers HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer good\r\n\r\n");
+        let no = c.http_request(b"GET /headers HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer no\r\n\r\n");
+        assert_eq!((ok.status, no.status), (200, 401), "{bin:?}");
+        drop(p);
+
+        // The auth server down: act.DENY, HAProxy's 403.
+        let p = start(
+            &bin,
+            "auth_tcp",
+            &[("app", app.port().to_string()), ("auth", down.port().to_string())],
+        );
+        assert_eq!(
+            auth_outcome(&p, "Authorization: Bearer good\r\n"),
+            (403, None, None),
+            "{bin:?}"
+        );
+    }
+}
+
+// --- 2. Auth sub-request with core.httpclient --------------------------------------------
+
+#[test]
+fn auth_subrequest_with_httpclient_and_a_slow_or_dead_auth_server() {
+    let app = http_app();
+    let auth = auth_server();
+    let down = RefusingPort::new();
+    for bin in moonproxy_and_haproxy() {
+        let p = start(
+            &bin,
+            "auth_httpclient",
+            &[("app", app.port().to_string()), ("auth", auth.port().to_string())],
+        );
+        assert_eq!(
+            auth_outcome(&p, "Authorization: Bearer good\r\nX-User: forged\r\n"),
+            (200, None, Some("alice".into())),
+            "{bin:?}"
+        );
+        assert_eq!(
+            auth_outcome(&p, "Authorization: Bearer bad\r\n"),
+            (401, None, None),
+            "{bin:?}"
+        );
+        assert_eq!(auth_outcome(&p, ""), (401, None, None), "{bin:?}");
+        // The auth server answers after the script's 1 s timeout: httpclient's own 504.
+        assert_eq!(
+            auth_outcome(&p, "Authorization: Bearer slow\r\n"),
+            (503, None, None),
+            "{bin:?}"
+        );
+        drop(p);
+
+        // Connection refused: httpclient's own 503.
+        let p = start(
+            &bin,
+            "auth_httpclient",
+            &[("app", app.port().to_string()), ("auth", down.port().to_string())],
+        );
+        assert_eq!(
+            auth_outcome(&p, "Authorization: Bearer good\r\n"),
+            (503, None, None),
+            "{bin:?}"
+        );
+    }
+}
+
+// --- 3. JWT verification with lua-cjson ----------------------------------------------------
+
+/// The directory of lua-cjson's `cjson.so` for the Lua of `bin`: 5.4 for moonproxy, 5.3
+/// for HAProxy 2.6 (Debian's `lua-cjson` ships both).
+fn cjson_dir(bin: &Path) -> Option<PathBuf> {
+    let version = if *bin == moonproxy_bin() { "5.4" } else { "5.3" };
+    [
+        format!("/usr/lib/x86_64-linux-gnu/lua/{version}"),
+        format!("/usr/local/lib/lua/{version}"),
+        format!("/usr/lib/lua/{version}"),
+    ]
+    .into_iter()
+    .map(PathBuf::from)
+    .find(|dir| dir.join("cjson.so").is_file())
+}
+
+/// Tokens signed with the key `secret` (`c2VjcmV0` in base64), made with Python's `hmac`.
+const JWT_VALID: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsInNjb3BlIjoicmVhZCB3cml0ZSIsInJvbGVzIjpbImFkbWluIiwiZGV2Il0sImV4cCI6NDEwMjQ0NDgwMH0.avq2--jcK2mc46cKbM_KjwebfcYvYIYK4cRKpSYxKYs";
+const JWT_EXPIRED: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsImV4cCI6MTAwMDAwMDAwMH0.YHht8HQrOgdLJwQuvcnf2seR1fhG3j6OHenBvQxFuEk";
+/// Signed with the key `other`.
+const JWT_BAD_SIGNATURE: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJtYWxsb3J5IiwiZXhwIjo0MTAyNDQ0ODAwfQ.-P4uBZ-NtiZ-FkTr_HDHTkQKYQDOWKS4aa0dixRcEKA";
+const JWT_NOT_BEFORE: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsIm5iZiI6NDEwMjQ0NDgwMCwiZXhwIjo0MTAyNDQ0ODAxfQ.eCA3eYJW4IW9hNCTcc5-PhHvvOrXgP-x_cYd-fxhTgQ";
+const JWT_ALG_NONE: &str = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSIsImV4cCI6NDEwMjQ0NDgwMH0.";
+const JWT_BAD_JSON: &str = "e25vdCBqc29u.e30.x";
+
+/// (status, body of a refusal or the claims the application received).
+fn jwt_outcome(p: &Proxy, token: Option<&str>) -> (u16, String) {
+    let extra = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let r = get_headers(p, &extra);
+    if r.status != 200 {
+        return (r.status, String::from_utf8_lossy(&r.body).into_owned());
+    }
+    let claims = ["x-jwt-sub", "x-jwt-scope", "x-jwt-roles"]
+        .map(|h| echoed(&r, h).unwrap_or_default())
+        .join("|");
+    (r.status, claims)
+}
+
+#[test]
+fn jwt_verification_with_cjson_and_the_hmac_converter() {
+    let app = http_app();
+    for bin in moonproxy_and_haproxy() {
+        let Some(cjson) = cjson_dir(&bin) else {
+            assert!(std::env::var_os("CI").is_none(), "CI installs lua-cjson");
+            eprintln!("skipped for {bin:?}: lua-cjson is not installed");
+            continue;
+        };
+        let p = start(
+            &bin,
+            "jwt",
+            &[
+                ("app", app.port().to_string()),
+                ("cjson", cjson.display().to_string()),
+                ("key", "c2VjcmV0".to_string()),
+            ],
+        );
+        let cases = [
+            (Some(JWT_VALID), (200, "alice|read write|admin,dev")),
+            (Some(JWT_EXPIRED), (401, "expired")),
+            (Some(JWT_BAD_SIGNATURE), (401, "bad signature")),
+            (Some(JWT_NOT_BEFORE), (401, "not yet valid")),
+            (Some(JWT_ALG_NONE), (401, "unsupported alg")),
+            (Some(JWT_BAD_JSON), (401, "bad JSON")),
+            (Some("a.b"), (401, "malformed token")),
+            (None, (401, "no token")),
+        ];
+        for (token, (status, text)) in cases {
+            assert_eq!(
+                jwt_outcome(&p, token),
+                (status, text.to_string()),
+                "{bin:?} {token:?}"
+            );
+        }
+    }
+}
+
+// --- 4. ACME http-01 responder ----------------------------------------------------------
+
+#[test]
+fn acme_http01_responder_answers_tokens_from_a_map_and_an_init_table() {
+    let app = http_app();
+    for bin in moonproxy_and_haproxy() {
+        let p = ProxyBuilder::new(&accept_file("acme.cfg"))
+            .bin(&bin)
+            .file("acme.lua", &accept_file("acme.lua"))
+            .file("acme.map", "# token key-authorization\ntok-MAP_1 tok-MAP_1.thumbprint\n")
+            .file("tokens.txt", "tok_init tok_init.thumbprint\n")
+            .port("app", app.port())
+            .start();
+        let acme = |path: &str| {
+            let r = get(&p, &format!("GET {path} HTTP/1.1\r\nHost: example.org\r\n\r\n"));
+            (
+                r.status,
+                r.header("content-type").unwrap_or_default().to_string(),
+                String::from_utf8_lossy(&r.body).into_owned(),
+            )
+        };
+        let found = |body: &str| (200, "application/octet-stream".to_string(), body.to_string());
+        let missing = (404, "text/plain".to_string(), "no such challenge\n".to_string());
+        let prefix = "/.well-known/acme-challenge/";
+        assert_eq!(acme(&format!("{prefix}tok-MAP_1")), found("tok-MAP_1.thumbprint"), "{bin:?}");
+        assert_eq!(acme(&format!("{prefix}tok_init")), found("tok_init.thumbprint"), "{bin:?}");
+        assert_eq!(acme(&format!("{prefix}unknown")), missing, "{bin:?}");
+        assert_eq!(acme(&format!("{prefix}a/b")), missing, "{bin:?}");
+        assert_eq!(acme(prefix), missing, "{bin:?}");
+        // Everything else goes to the application.
+        assert_eq!(acme("/index.html"), (200, String::new(), "path=/index.html".into()), "{bin:?}");
+        // A HEAD is not a challenge fetch.
+        let mut c = p.connect("fe");
+        c.send(format!("HEAD {prefix}tok_init HTTP/1.1\r\nHost: e\r\n\r\n").as_bytes());
+        let head = String::from_utf8_lossy(&c.recv_until(b"\r\n\r\n")).into_owned();
+        assert!(head.starts_with("HTTP/1.1 404"), "{bin:?}: {head}");
+    }
+}
+
+// --- 5. A rate limiter: a table shared by the streams, emptied by a task ---------------------
+
+#[test]
+fn rate_limiter_table_is_shared_by_streams_and_emptied_by_a_task() {
+    let app = http_app();
+    for bin in moonproxy_and_haproxy() {
+        let p = start(
+            &bin,
+            "ratelimit",
+            &[("app", app.port().to_string()), ("window", "1500".into())],
+        );
+        // Each request on its own connection: the count lives in the table, not the stream.
+        // The window may end at any moment, so requests go on until one is refused; the
+        // refusal must come right after a third request of the same window.
+        let mut counts = Vec::new();
+        let refused = wait_until(DEADLINE, || {
+            let r = get_headers(&p, "");
+            if r.status == 429 {
+                return true;
+            }
+            assert_eq!(r.status, 200, "{bin:?}");
+            counts.push(echoed(&r, "x-rate-count").unwrap_or_default());
+            false
+        });
+        assert!(refused, "{bin:?}: never limited: {counts:?}");
+        assert_eq!(counts.last().map(String::as_str), Some("3"), "{bin:?}: {counts:?}");
+        assert!(
+            counts.iter().all(|c| ["1", "2", "3"].contains(&c.as_str())),
+            "{bin:?}: {counts:?}"
+        );
+        // The task empties the table at the end of the window: the client is let in again
+        // and counted from 1.
+        let mut after = None;
+        let reopened = wait_until(DEADLINE, || {
+            let r = get_headers(&p, "");
+            after = echoed(&r, "x-rate-count");
+            r.status == 200
+        });
+        assert!(reopened, "{bin:?}: the window never ended");
+        assert_eq!(after.as_deref(), Some("1"), "{bin:?}");
+    }
+}
