@@ -6,11 +6,16 @@
 --   frontend http
 --       http-request use-service lua.acme if { path_beg /.well-known/acme-challenge/ }
 --
--- The map file holds "<token> <key authorization>" lines, which an ACME client can change
--- at run time (`add map` on the CLI). Tokens issued before the start can also come from a
+-- The map file holds "<token> <key authorization>" lines, which the ACME client changes
+-- at run time through the acme_admin service (PUT or DELETE /acme-admin/<token>, the
+-- key authorization as the body), kept to local clients by the configuration:
+--
+--       http-request use-service lua.acme_admin if { path_beg /acme-admin/ } { src 127.0.0.1 }
+-- Tokens issued before the start can also come from a
 -- plain file (ACME_TOKENS, same format), read once by an init function into a Lua table.
 
-local challenges = Map.new(os.getenv("ACME_MAP"), Map._str)
+local map_file = os.getenv("ACME_MAP")
+local challenges = Map.new(map_file, Map._str)
 local preloaded = {}
 
 core.register_init(function()
@@ -48,4 +53,23 @@ core.register_service("acme", "http", function(applet)
     return answer(applet, 404, "no such challenge\n", "text/plain")
   end
   answer(applet, 200, key_auth, "application/octet-stream")
+end)
+
+core.register_service("acme_admin", "http", function(applet)
+  local token = applet.path:match("^/acme%-admin/([%w_-]+)$")
+  if token == nil then
+    return answer(applet, 400, "bad token\n", "text/plain")
+  end
+  if applet.method == "PUT" then
+    local key_auth = applet:receive()
+    if key_auth == nil or not key_auth:match("^[%w_.-]+$") then
+      return answer(applet, 400, "bad key authorization\n", "text/plain")
+    end
+    core.set_map(map_file, token, key_auth)
+    return answer(applet, 201, "added " .. token .. "\n", "text/plain")
+  elseif applet.method == "DELETE" then
+    core.del_map(map_file, token)
+    return answer(applet, 200, "removed " .. token .. "\n", "text/plain")
+  end
+  answer(applet, 405, "PUT or DELETE\n", "text/plain")
 end)

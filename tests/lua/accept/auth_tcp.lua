@@ -4,30 +4,51 @@
 --   global
 --       lua-load /etc/haproxy/auth_tcp.lua
 --   frontend fe
---       http-request lua.auth_tcp 127.0.0.1 8081
+--       http-request lua.auth_tcp auth_servers /auth
 --       http-request deny deny_status 401 unless { var(txn.auth_ok) -m bool }
+--   backend auth_servers
+--       server auth1 127.0.0.1:8081 check
 --
--- The client's Authorization header goes to the auth server (GET /auth); a 200 answer
+-- The auth server is the first server of the backend named in the rule that is not down
+-- (core.backends, Server:get_addr()); the request goes to the path given after it.
+-- The client's Authorization header goes to the auth server (GET <path>); a 200 answer
 -- lets the request through, with the user the server names in X-User passed to the
 -- backend. A 401 from the auth server is answered at once with its WWW-Authenticate
 -- challenge (txn:done with a reply); an auth server that cannot be reached denies the
 -- request (act.DENY, HAProxy's 403).
 
-core.register_action("auth_tcp", { "http-req" }, function(txn, ip, port)
+-- "ip:port" of the first server of backend `name` that is not down, or nil.
+local function pick_server(name)
+  local backend = core.backends[name]
+  if backend == nil then return nil end
+  for _, server in pairs(backend.servers) do
+    if server:get_stats()["status"] ~= "DOWN" then
+      return server:get_addr()
+    end
+  end
+  return nil
+end
+
+core.register_action("auth_tcp", { "http-req" }, function(txn, backend, path)
   txn:set_var("txn.auth_ok", false)
   local hdrs = txn.http:req_get_headers()
   if hdrs["authorization"] == nil then
     return act.CONTINUE
   end
 
-  local sock = core.tcp()
-  sock:settimeout(2)
-  local ok = sock:connect(ip, tonumber(port))
-  if not ok then
-    core.Warning("auth_tcp: cannot reach the auth server at " .. ip .. ":" .. port)
+  local addr = pick_server(backend)
+  if addr == nil then
+    core.Warning("auth_tcp: no server in backend " .. backend)
     return act.DENY
   end
-  sock:send("GET /auth HTTP/1.0\r\n" ..
+  local sock = core.tcp()
+  sock:settimeout(2)
+  local ok = sock:connect(addr)
+  if not ok then
+    core.Warning("auth_tcp: cannot reach the auth server at " .. addr)
+    return act.DENY
+  end
+  sock:send("GET " .. path .. " HTTP/1.0\r\n" ..
             "Host: auth\r\n" ..
             "Authorization: " .. hdrs["authorization"][0] .. "\r\n" ..
             "\r\n")
