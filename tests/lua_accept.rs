@@ -60,8 +60,8 @@ fn echoed(r: &HttpResponse, name: &str) -> Option<String> {
 // --- The authentication server -----------------------------------------------------------
 
 /// An HTTP authentication server: `Authorization: Bearer good` gets a 200 naming the user
-/// (`X-User: alice`), `Bearer slow` an answer after 3 s, anything else a 401 with a
-/// `WWW-Authenticate` challenge. Every answer closes the connection.
+/// (`X-User: alice`), `Bearer intern` a 403 naming the user, `Bearer slow` an answer
+/// after 3 s, anything else a 401 with a `WWW-Authenticate` challenge. Every answer closes the connection.
 fn auth_server() -> Backend {
     Backend::custom(|conn, stats| {
         let mut reader = BufReader::new(conn.try_clone().expect("clone"));
@@ -83,6 +83,7 @@ fn auth_server() -> Backend {
         stats.add_request();
         let answer = match auth.as_str() {
             "Bearer good" => "HTTP/1.1 200 OK\r\nX-User: alice\r\nContent-Length: 0\r\n",
+            "Bearer intern" => "HTTP/1.1 403 Forbidden\r\nX-User: bob\r\nContent-Length: 0\r\n",
             "Bearer slow" => {
                 std::thread::sleep(Duration::from_secs(3));
                 "HTTP/1.1 200 OK\r\nX-User: late\r\nContent-Length: 0\r\n"
@@ -135,6 +136,9 @@ fn auth_subrequest_over_core_tcp() {
             (401, challenge.clone(), None),
             "{bin:?}"
         );
+        // Forbidden by the auth server: the Lua reply built with methods.
+        let r = get_headers(&p, "Authorization: Bearer intern\r\n");
+        assert_eq!((r.status, &r.body[..]), (403, &b"forbidden for bob\n"[..]), "{bin:?}");
         // No credentials: the configuration's deny.
         assert_eq!(auth_outcome(&p, ""), (401, None, None), "{bin:?}");
         // Two requests on one connection, the second refused: the Lua reply keeps it open.
@@ -222,6 +226,8 @@ fn cjson_dir(bin: &Path) -> Option<PathBuf> {
 
 /// Tokens signed with the key `secret` (`c2VjcmV0` in base64), made with Python's `hmac`.
 const JWT_VALID: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsInNjb3BlIjoicmVhZCB3cml0ZSIsInJvbGVzIjpbImFkbWluIiwiZGV2Il0sImV4cCI6NDEwMjQ0NDgwMH0.avq2--jcK2mc46cKbM_KjwebfcYvYIYK4cRKpSYxKYs";
+/// With a `tenant` claim and a JSON `null` scope.
+const JWT_TENANT: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJib2IiLCJ0ZW5hbnQiOiJhY21lIiwic2NvcGUiOm51bGwsImV4cCI6NDEwMjQ0NDgwMH0.Rf7nMK5bGK6Nsl5mZy06qAUYj3gzPUTZ-BnS_ouTt8I";
 const JWT_EXPIRED: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsImV4cCI6MTAwMDAwMDAwMH0.YHht8HQrOgdLJwQuvcnf2seR1fhG3j6OHenBvQxFuEk";
 /// Signed with the key `other`.
 const JWT_BAD_SIGNATURE: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJtYWxsb3J5IiwiZXhwIjo0MTAyNDQ0ODAwfQ.-P4uBZ-NtiZ-FkTr_HDHTkQKYQDOWKS4aa0dixRcEKA";
@@ -229,14 +235,15 @@ const JWT_NOT_BEFORE: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhb
 const JWT_ALG_NONE: &str = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSIsImV4cCI6NDEwMjQ0NDgwMH0.";
 const JWT_BAD_JSON: &str = "e25vdCBqc29u.e30.x";
 
-/// (status, body of a refusal or the claims the application received).
+/// (status, body of a refusal or the claims the application received: sub, scope, roles
+/// and the tenant the `lua.jwt_claim` converter read).
 fn jwt_outcome(p: &Proxy, token: Option<&str>) -> (u16, String) {
     let extra = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
     let r = get_headers(p, &extra);
     if r.status != 200 {
         return (r.status, String::from_utf8_lossy(&r.body).into_owned());
     }
-    let claims = ["x-jwt-sub", "x-jwt-scope", "x-jwt-roles"]
+    let claims = ["x-jwt-sub", "x-jwt-scope", "x-jwt-roles", "x-tenant"]
         .map(|h| echoed(&r, h).unwrap_or_default())
         .join("|");
     (r.status, claims)
@@ -261,7 +268,8 @@ fn jwt_verification_with_cjson_and_the_hmac_converter() {
             ],
         );
         let cases = [
-            (Some(JWT_VALID), (200, "alice|read write|admin,dev")),
+            (Some(JWT_VALID), (200, "alice|read write|admin,dev|")),
+            (Some(JWT_TENANT), (200, "bob|||acme")),
             (Some(JWT_EXPIRED), (401, "expired")),
             (Some(JWT_BAD_SIGNATURE), (401, "bad signature")),
             (Some(JWT_NOT_BEFORE), (401, "not yet valid")),

@@ -14,8 +14,8 @@
 -- The client's Authorization header goes to the auth server (GET <path>); a 200 answer
 -- lets the request through, with the user the server names in X-User passed to the
 -- backend. A 401 from the auth server is answered at once with its WWW-Authenticate
--- challenge (txn:done with a reply); an auth server that cannot be reached denies the
--- request (act.DENY, HAProxy's 403).
+-- challenge, a 403 with a page naming the user (txn:done with a reply); an auth server
+-- that cannot be reached denies the request (act.DENY, HAProxy's 403).
 
 -- "ip:port" of the first server of backend `name` that is not down, or nil.
 local function pick_server(name)
@@ -76,11 +76,21 @@ core.register_action("auth_tcp", { "http-req" }, function(txn, backend, path)
       txn.http:req_set_header("X-User", headers["x-user"])
     end
   elseif status == 401 then
+    -- A reply built from a table (HAProxy's documentation shows both forms).
+    txn:done(txn:reply{
+      status = 401,
+      reason = "Unauthorized",
+      headers = {
+        ["www-authenticate"] = { headers["www-authenticate"] or 'Basic realm="app"' },
+        ["content-type"] = { "text/plain" },
+      },
+      body = "authentication required\n",
+    })
+  elseif status == 403 then
     local reply = txn:reply()
-    reply:set_status(401, "Unauthorized")
-    reply:add_header("WWW-Authenticate", headers["www-authenticate"] or 'Basic realm="app"')
+    reply:set_status(403, "Forbidden")
     reply:add_header("Content-Type", "text/plain")
-    reply:set_body("authentication required\n")
+    reply:set_body("forbidden for " .. (headers["x-user"] or "?") .. "\n")
     txn:done(reply)
   end
   return act.CONTINUE

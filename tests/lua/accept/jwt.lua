@@ -12,7 +12,9 @@
 -- base64url-decoded here and parsed with cjson; the signature is checked with HAProxy's
 -- hmac(sha256,<key>) converter through txn.c when JWT_KEY_B64 is set; `exp` (and `nbf`
 -- when present) are checked against core.now(). The claims `sub` and `scope` and the
--- `roles` array go to the backend as X-JWT-* headers.
+-- `roles` array go to the backend as X-JWT-* headers. The converter lua.jwt_claim(<name>)
+-- reads one claim of a token without checking it (for logs and routing):
+--       http-request set-var(txn.tenant) req.hdr(authorization),word(2,' '),lua.jwt_claim(tenant)
 
 local cjson = require "cjson"
 
@@ -91,4 +93,15 @@ core.register_action("jwt_verify", { "http-req" }, function(txn)
   end
   txn:set_var("txn.jwt_ok", true)
   return act.CONTINUE
+end)
+
+core.register_converters("jwt_claim", function(token, name)
+  local p64 = token:match("^[%w_-]+%.([%w_-]+)%.")
+  local payload = p64 and decode_json_part(p64)
+  -- An empty string when absent: HAProxy 2.6 turns a nil result into the boolean false
+  -- (a found sample that prints "0").
+  if payload == nil or payload[name] == nil or payload[name] == cjson.null then
+    return ""
+  end
+  return tostring(payload[name])
 end)
