@@ -691,3 +691,87 @@ fn a_json_status_service_made_with_cjson() {
         assert_eq!((r.status, &r.body[..]), (404, &br#"{"error":"no such backend"}"#[..]), "{bin:?}");
     }
 }
+
+// --- 10. Request and response rewriting -----------------------------------------------------
+
+/// An application that answers with the request head it received as its body, a `Server`
+/// and an `X-App-Version` header, and a 404 for paths containing `missing`.
+fn rewrite_app() -> Backend {
+    Backend::custom(|conn, stats| {
+        let mut reader = BufReader::new(conn.try_clone().expect("clone"));
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            if line.trim_end().is_empty() {
+                break;
+            }
+            head.push_str(line.trim_end());
+            head.push('\n');
+        }
+        stats.add_request();
+        let status = if head.lines().next().unwrap_or("").contains("missing") { "404 Not Found" } else { "200 OK" };
+        let mut conn = conn;
+        let _ = conn.write_all(
+            format!(
+                "HTTP/1.1 {status}\r\nServer: nginx/1.25\r\nX-App-Version: 1.2.3\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{head}",
+                head.len()
+            )
+            .as_bytes(),
+        );
+    })
+}
+
+#[test]
+fn request_and_response_rewriting() {
+    let app = rewrite_app();
+    let mut answers = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let p = start(&bin, "rewrite", &[("app", app.port().to_string())]);
+        let mut seen = Vec::new();
+        for request in [
+            "GET /api/v2/users?id=7 HTTP/1.1\r\nHost: a\r\nCookie: a=1; tracking_id=xyz; b=2\r\nX-Debug: 1\r\n\r\n",
+            "GET /api/items HTTP/1.1\r\nHost: a\r\nCookie: tracking_id=xyz\r\n\r\n",
+            "GET /api/v1/missing HTTP/1.1\r\nHost: a\r\n\r\n",
+            "GET /static/app.js HTTP/1.1\r\nHost: a\r\n\r\n",
+        ] {
+            let r = get(&p, request);
+            let mut headers: Vec<String> = r
+                .headers
+                .iter()
+                .filter(|(k, _)| !["date", "content-length", "connection"].contains(&k.to_ascii_lowercase().as_str()))
+                .map(|(k, v)| format!("{}: {v}", k.to_ascii_lowercase()))
+                .collect();
+            headers.sort();
+            let status_line = r.head.lines().next().unwrap_or("").to_string();
+            // (HAProxy sends header names in lower case; moonproxy keeps the client's.)
+            let forwarded = String::from_utf8_lossy(&r.body).to_ascii_lowercase();
+            seen.push(format!("{status_line}\n{}\n--\n{forwarded}", headers.join("\n")));
+        }
+        answers.push(seen);
+    }
+    let moon = &answers[0];
+    assert!(moon[0].starts_with("HTTP/1.1 200 OK\n"), "{}", moon[0]);
+    for want in [
+        "GET /users?id=7&via=haproxy HTTP/1.1",
+        "x-api-version: v2",
+        "cookie: a=1; b=2\n",
+        "x-debug: 1",
+        "strict-transport-security: max-age=63072000",
+        "x-version: 1.2.3",
+    ] {
+        assert!(moon[0].to_ascii_lowercase().contains(&want.to_ascii_lowercase()), "{want:?} in\n{}", moon[0]);
+    }
+    assert!(!moon[0].contains("server: nginx"), "{}", moon[0]);
+    assert!(moon[1].contains("get /items http/1.1") && moon[1].contains("x-api-version: v1"), "{}", moon[1]);
+    assert!(moon[1].contains("cookie:\n"), "the only cookie removed: {}", moon[1]);
+    assert!(moon[2].starts_with("HTTP/1.1 410 Gone For Good\n"), "{}", moon[2]);
+    assert!(moon[3].contains("get /static/app.js http/1.1") && !moon[3].contains("x-api-version"), "{}", moon[3]);
+    if let Some(haproxy) = answers.get(1) {
+        for (m, h) in moon.iter().zip(haproxy) {
+            assert_eq!(m, h, "moonproxy, then HAProxy 2.6");
+        }
+    }
+}
