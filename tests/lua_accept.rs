@@ -775,3 +775,52 @@ fn request_and_response_rewriting() {
         }
     }
 }
+
+// --- 11. JSON body validation with the buffered request body -------------------------------
+
+#[test]
+fn json_body_validation_with_cjson() {
+    let app = http_app();
+    for bin in moonproxy_and_haproxy() {
+        let Some(cjson) = cjson_dir(&bin) else {
+            assert!(std::env::var_os("CI").is_none(), "CI installs lua-cjson");
+            continue;
+        };
+        let p = start(
+            &bin,
+            "json_guard",
+            &[("app", app.port().to_string()), ("cjson", cjson.display().to_string())],
+        );
+        let post = |content_type: &str, body: &str| {
+            let r = get(
+                &p,
+                &format!(
+                    "POST /echo HTTP/1.1\r\nHost: api\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                ),
+            );
+            (r.status, r.header("content-type").unwrap_or("").to_string(), String::from_utf8_lossy(&r.body).into_owned())
+        };
+        let json = "application/json";
+        let valid = r#"{"name":"x","tags":["a"],"n":1}"#;
+        assert_eq!(post(json, valid), (200, String::new(), valid.to_string()), "{bin:?}");
+        assert_eq!(
+            post("application/json; charset=utf-8", "{bad"),
+            (400, json.to_string(), r#"{"error":"invalid JSON"}"#.to_string()),
+            "{bin:?}"
+        );
+        assert_eq!(
+            post(json, r#"{"name":"x","is_admin":true}"#),
+            (403, json.to_string(), r#"{"error":"field 'is_admin' is not allowed"}"#.to_string()),
+            "{bin:?}"
+        );
+        assert_eq!(post(json, "[1,2]").0, 200, "{bin:?}: an array has no forbidden field");
+        assert_eq!(post("text/plain", "{bad").0, 200, "{bin:?}: not JSON, not checked");
+        // The fields were counted for the application.
+        let r = get(
+            &p,
+            &format!("POST /headers HTTP/1.1\r\nHost: api\r\nContent-Type: {json}\r\nContent-Length: {}\r\n\r\n{valid}", valid.len()),
+        );
+        assert_eq!(echoed(&r, "x-json-fields").as_deref(), Some("3"), "{bin:?}");
+    }
+}
