@@ -44,7 +44,10 @@ fn get(p: &Proxy, request: &str) -> HttpResponse {
 
 /// `GET /headers` (the application echoes the request head) with extra header lines.
 fn get_headers(p: &Proxy, extra: &str) -> HttpResponse {
-    get(p, &format!("GET /headers HTTP/1.1\r\nHost: app\r\n{extra}\r\n"))
+    get(
+        p,
+        &format!("GET /headers HTTP/1.1\r\nHost: app\r\n{extra}\r\n"),
+    )
 }
 
 /// The value of header `name` in the request head the application echoed in `r`'s body.
@@ -121,7 +124,10 @@ fn auth_subrequest_over_core_tcp() {
         let p = start(
             &bin,
             "auth_tcp",
-            &[("app", app.port().to_string()), ("auth", auth.port().to_string())],
+            &[
+                ("app", app.port().to_string()),
+                ("auth", auth.port().to_string()),
+            ],
         );
         // Accepted: the user the auth server named reaches the application, not the one
         // the client sent.
@@ -138,13 +144,20 @@ fn auth_subrequest_over_core_tcp() {
         );
         // Forbidden by the auth server: the Lua reply built with methods.
         let r = get_headers(&p, "Authorization: Bearer intern\r\n");
-        assert_eq!((r.status, &r.body[..]), (403, &b"forbidden for bob\n"[..]), "{bin:?}");
+        assert_eq!(
+            (r.status, &r.body[..]),
+            (403, &b"forbidden for bob\n"[..]),
+            "{bin:?}"
+        );
         // No credentials: the configuration's deny.
         assert_eq!(auth_outcome(&p, ""), (401, None, None), "{bin:?}");
         // Two requests on one connection, the second refused: the Lua reply keeps it open.
         let mut c = p.connect("fe");
-        let ok = c.http_request(b"GET /headers HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer good\r\n\r\n");
-        let no = c.http_request(b"GET /headers HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer no\r\n\r\n");
+        let ok = c.http_request(
+            b"GET /headers HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer good\r\n\r\n",
+        );
+        let no =
+            c.http_request(b"GET /headers HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer no\r\n\r\n");
         assert_eq!((ok.status, no.status), (200, 401), "{bin:?}");
         drop(p);
 
@@ -152,7 +165,10 @@ fn auth_subrequest_over_core_tcp() {
         let p = start(
             &bin,
             "auth_tcp",
-            &[("app", app.port().to_string()), ("auth", down.port().to_string())],
+            &[
+                ("app", app.port().to_string()),
+                ("auth", down.port().to_string()),
+            ],
         );
         assert_eq!(
             auth_outcome(&p, "Authorization: Bearer good\r\n"),
@@ -173,7 +189,10 @@ fn auth_subrequest_with_httpclient_and_a_slow_or_dead_auth_server() {
         let p = start(
             &bin,
             "auth_httpclient",
-            &[("app", app.port().to_string()), ("auth", auth.port().to_string())],
+            &[
+                ("app", app.port().to_string()),
+                ("auth", auth.port().to_string()),
+            ],
         );
         assert_eq!(
             auth_outcome(&p, "Authorization: Bearer good\r\nX-User: forged\r\n"),
@@ -198,7 +217,10 @@ fn auth_subrequest_with_httpclient_and_a_slow_or_dead_auth_server() {
         let p = start(
             &bin,
             "auth_httpclient",
-            &[("app", app.port().to_string()), ("auth", down.port().to_string())],
+            &[
+                ("app", app.port().to_string()),
+                ("auth", down.port().to_string()),
+            ],
         );
         assert_eq!(
             auth_outcome(&p, "Authorization: Bearer good\r\n"),
@@ -213,7 +235,11 @@ fn auth_subrequest_with_httpclient_and_a_slow_or_dead_auth_server() {
 /// The directory of lua-cjson's `cjson.so` for the Lua of `bin`: 5.4 for moonproxy, 5.3
 /// for HAProxy 2.6 (Debian's `lua-cjson` ships both).
 fn cjson_dir(bin: &Path) -> Option<PathBuf> {
-    let version = if *bin == moonproxy_bin() { "5.4" } else { "5.3" };
+    let version = if *bin == moonproxy_bin() {
+        "5.4"
+    } else {
+        "5.3"
+    };
     [
         format!("/usr/lib/x86_64-linux-gnu/lua/{version}"),
         format!("/usr/local/lib/lua/{version}"),
@@ -297,28 +323,56 @@ fn acme_http01_responder_answers_tokens_from_a_map_and_an_init_table() {
         let p = ProxyBuilder::new(&accept_file("acme.cfg"))
             .bin(&bin)
             .file("acme.lua", &accept_file("acme.lua"))
-            .file("acme.map", "# token key-authorization\ntok-MAP_1 tok-MAP_1.thumbprint\n")
+            .file(
+                "acme.map",
+                "# token key-authorization\ntok-MAP_1 tok-MAP_1.thumbprint\n",
+            )
             .file("tokens.txt", "tok_init tok_init.thumbprint\n")
             .port("app", app.port())
             .start();
         let acme = |path: &str| {
-            let r = get(&p, &format!("GET {path} HTTP/1.1\r\nHost: example.org\r\n\r\n"));
+            let r = get(
+                &p,
+                &format!("GET {path} HTTP/1.1\r\nHost: example.org\r\n\r\n"),
+            );
             (
                 r.status,
                 r.header("content-type").unwrap_or_default().to_string(),
                 String::from_utf8_lossy(&r.body).into_owned(),
             )
         };
-        let found = |body: &str| (200, "application/octet-stream".to_string(), body.to_string());
-        let missing = (404, "text/plain".to_string(), "no such challenge\n".to_string());
+        let found = |body: &str| {
+            (
+                200,
+                "application/octet-stream".to_string(),
+                body.to_string(),
+            )
+        };
+        let missing = (
+            404,
+            "text/plain".to_string(),
+            "no such challenge\n".to_string(),
+        );
         let prefix = "/.well-known/acme-challenge/";
-        assert_eq!(acme(&format!("{prefix}tok-MAP_1")), found("tok-MAP_1.thumbprint"), "{bin:?}");
-        assert_eq!(acme(&format!("{prefix}tok_init")), found("tok_init.thumbprint"), "{bin:?}");
+        assert_eq!(
+            acme(&format!("{prefix}tok-MAP_1")),
+            found("tok-MAP_1.thumbprint"),
+            "{bin:?}"
+        );
+        assert_eq!(
+            acme(&format!("{prefix}tok_init")),
+            found("tok_init.thumbprint"),
+            "{bin:?}"
+        );
         assert_eq!(acme(&format!("{prefix}unknown")), missing, "{bin:?}");
         assert_eq!(acme(&format!("{prefix}a/b")), missing, "{bin:?}");
         assert_eq!(acme(prefix), missing, "{bin:?}");
         // Everything else goes to the application.
-        assert_eq!(acme("/index.html"), (200, String::new(), "path=/index.html".into()), "{bin:?}");
+        assert_eq!(
+            acme("/index.html"),
+            (200, String::new(), "path=/index.html".into()),
+            "{bin:?}"
+        );
         // A HEAD is not a challenge fetch.
         let mut c = p.connect("fe");
         c.send(format!("HEAD {prefix}tok_init HTTP/1.1\r\nHost: e\r\n\r\n").as_bytes());
@@ -337,16 +391,48 @@ fn acme_http01_responder_answers_tokens_from_a_map_and_an_init_table() {
             );
             (r.status, String::from_utf8_lossy(&r.body).into_owned())
         };
-        assert_eq!(admin("PUT", "tok_new", "tok_new.thumb"), (201, "added tok_new\n".into()), "{bin:?}");
-        assert_eq!(acme(&format!("{prefix}tok_new")), found("tok_new.thumb"), "{bin:?}");
-        assert_eq!(admin("PUT", "tok_new", "tok_new.other"), (201, "added tok_new\n".into()), "{bin:?}");
-        assert_eq!(acme(&format!("{prefix}tok_new")), found("tok_new.other"), "{bin:?}");
-        assert_eq!(admin("DELETE", "tok_new", ""), (200, "removed tok_new\n".into()), "{bin:?}");
-        assert_eq!(admin("DELETE", "tok-MAP_1", ""), (200, "removed tok-MAP_1\n".into()), "{bin:?}");
+        assert_eq!(
+            admin("PUT", "tok_new", "tok_new.thumb"),
+            (201, "added tok_new\n".into()),
+            "{bin:?}"
+        );
+        assert_eq!(
+            acme(&format!("{prefix}tok_new")),
+            found("tok_new.thumb"),
+            "{bin:?}"
+        );
+        assert_eq!(
+            admin("PUT", "tok_new", "tok_new.other"),
+            (201, "added tok_new\n".into()),
+            "{bin:?}"
+        );
+        assert_eq!(
+            acme(&format!("{prefix}tok_new")),
+            found("tok_new.other"),
+            "{bin:?}"
+        );
+        assert_eq!(
+            admin("DELETE", "tok_new", ""),
+            (200, "removed tok_new\n".into()),
+            "{bin:?}"
+        );
+        assert_eq!(
+            admin("DELETE", "tok-MAP_1", ""),
+            (200, "removed tok-MAP_1\n".into()),
+            "{bin:?}"
+        );
         assert_eq!(acme(&format!("{prefix}tok_new")), missing, "{bin:?}");
         assert_eq!(acme(&format!("{prefix}tok-MAP_1")), missing, "{bin:?}");
-        assert_eq!(admin("PUT", "x", "bad value"), (400, "bad key authorization\n".into()), "{bin:?}");
-        assert_eq!(admin("GET", "x", ""), (405, "PUT or DELETE\n".into()), "{bin:?}");
+        assert_eq!(
+            admin("PUT", "x", "bad value"),
+            (400, "bad key authorization\n".into()),
+            "{bin:?}"
+        );
+        assert_eq!(
+            admin("GET", "x", ""),
+            (405, "PUT or DELETE\n".into()),
+            "{bin:?}"
+        );
     }
 }
 
@@ -376,12 +462,19 @@ fn rate_limiter_table_is_shared_by_streams_and_emptied_by_a_task() {
             // next one, emptied in between: then 3 are left).
             let left = r.header("x-ratelimit-remaining").unwrap_or_default();
             let expect = 3 - count.parse::<i32>().unwrap_or(0);
-            assert!(left == expect.to_string() || left == "3", "{bin:?}: {count} {left}");
+            assert!(
+                left == expect.to_string() || left == "3",
+                "{bin:?}: {count} {left}"
+            );
             counts.push(count);
             false
         });
         assert!(refused, "{bin:?}: never limited: {counts:?}");
-        assert_eq!(counts.last().map(String::as_str), Some("3"), "{bin:?}: {counts:?}");
+        assert_eq!(
+            counts.last().map(String::as_str),
+            Some("3"),
+            "{bin:?}: {counts:?}"
+        );
         assert!(
             counts.iter().all(|c| ["1", "2", "3"].contains(&c.as_str())),
             "{bin:?}: {counts:?}"
@@ -475,7 +568,11 @@ fn http_server(
             }
         }
         // HAProxy's httpclient sends a body chunked.
-        let Some(body) = (if chunked { read_chunked(&mut reader) } else { read_exact(&mut reader, length) }) else {
+        let Some(body) = (if chunked {
+            read_chunked(&mut reader)
+        } else {
+            read_exact(&mut reader, length)
+        }) else {
             return;
         };
         stats.add_request();
@@ -529,7 +626,9 @@ fn token_introspection_with_a_cache_in_a_lua_table() {
             return (404, "text/plain", "no\n".into());
         }
         let json = match body {
-            "token=writer" => r#"{"active":true,"scope":"read write","client_id":"app1","exp":4102444800}"#,
+            "token=writer" => {
+                r#"{"active":true,"scope":"read write","client_id":"app1","exp":4102444800}"#
+            }
             "token=reader" => r#"{"active":true,"scope":"read","client_id":"app2"}"#,
             "token=broken" => "{not json",
             _ => r#"{"active":false}"#,
@@ -556,7 +655,9 @@ fn token_introspection_with_a_cache_in_a_lua_table() {
                 &p,
                 &format!("{method} /headers HTTP/1.1\r\nHost: api\r\nAuthorization: Bearer {token}\r\nContent-Length: 0\r\n\r\n"),
             );
-            let client = (r.status == 200).then(|| echoed(&r, "x-client-id")).flatten();
+            let client = (r.status == 200)
+                .then(|| echoed(&r, "x-client-id"))
+                .flatten();
             (r.status, client)
         };
         let app1 = Some("app1".to_string());
@@ -565,7 +666,11 @@ fn token_introspection_with_a_cache_in_a_lua_table() {
         assert_eq!(call("POST", "reader"), (403, None), "{bin:?}");
         assert_eq!(call("GET", "revoked"), (401, None), "{bin:?}");
         assert_eq!(call("GET", "broken"), (401, None), "{bin:?}");
-        assert_eq!(idp.stats().requests() - before, 4, "{bin:?}: one request per token");
+        assert_eq!(
+            idp.stats().requests() - before,
+            4,
+            "{bin:?}: one request per token"
+        );
         // Cached: writer and reader do not go to the server again; the failures do.
         assert_eq!(call("PUT", "writer"), (200, app1), "{bin:?}");
         assert_eq!(call("GET", "reader"), (200, Some("app2".into())), "{bin:?}");
@@ -584,35 +689,54 @@ fn token_introspection_with_a_cache_in_a_lua_table() {
 fn a_task_downloads_a_blocklist_the_action_reads() {
     use std::sync::{Arc, Mutex};
     let app = http_app();
-    let list = Arc::new(Mutex::new(Some("# bad guys\n192.0.2.1\n198.51.100.7\n".to_string())));
+    let list = Arc::new(Mutex::new(Some(
+        "# bad guys\n192.0.2.1\n198.51.100.7\n".to_string(),
+    )));
     let served = Arc::clone(&list);
-    let lists = http_server(move |_, path, _| match (path, served.lock().unwrap().clone()) {
-        ("/blocklist.txt", Some(text)) => (200, "text/plain", text),
-        _ => (500, "text/plain", "down\n".into()),
-    });
+    let lists = http_server(
+        move |_, path, _| match (path, served.lock().unwrap().clone()) {
+            ("/blocklist.txt", Some(text)) => (200, "text/plain", text),
+            _ => (500, "text/plain", "down\n".into()),
+        },
+    );
     for bin in moonproxy_and_haproxy() {
         *list.lock().unwrap() = Some("# bad guys\n192.0.2.1\n198.51.100.7\n".into());
         let p = start(
             &bin,
             "blocklist",
-            &[("app", app.port().to_string()), ("lists", lists.port().to_string())],
+            &[
+                ("app", app.port().to_string()),
+                ("lists", lists.port().to_string()),
+            ],
         );
         let status = |xff: &str| get_headers(&p, &format!("X-Forwarded-For: {xff}\r\n")).status;
         // The first download may not have happened when the proxy starts listening.
-        assert!(wait_until(DEADLINE, || status("192.0.2.1") == 403), "{bin:?}");
+        assert!(
+            wait_until(DEADLINE, || status("192.0.2.1") == 403),
+            "{bin:?}"
+        );
         assert_eq!(status("198.51.100.7"), 403, "{bin:?}");
         assert_eq!(status("192.0.2.2"), 200, "{bin:?}");
         // The list changes: the next download replaces the table.
         *list.lock().unwrap() = Some("192.0.2.2\n".into());
-        assert!(wait_until(DEADLINE, || status("192.0.2.2") == 403), "{bin:?}");
+        assert!(
+            wait_until(DEADLINE, || status("192.0.2.2") == 403),
+            "{bin:?}"
+        );
         assert_eq!(status("192.0.2.1"), 200, "{bin:?}");
         // The list server fails: the last list stays.
         *list.lock().unwrap() = None;
         let failures = lists.stats().requests();
-        assert!(wait_until(DEADLINE, || lists.stats().requests() >= failures + 2), "{bin:?}");
+        assert!(
+            wait_until(DEADLINE, || lists.stats().requests() >= failures + 2),
+            "{bin:?}"
+        );
         assert_eq!(status("192.0.2.2"), 403, "{bin:?}");
         assert_eq!(status("192.0.2.1"), 200, "{bin:?}");
-        p.wait_for_line(|l| l.contains("blocklist: download failed (500), keeping the old list"), DEADLINE);
+        p.wait_for_line(
+            |l| l.contains("blocklist: download failed (500), keeping the old list"),
+            DEADLINE,
+        );
     }
 }
 
@@ -634,11 +758,27 @@ fn canary_routing_by_a_lua_fetch_in_use_backend() {
         };
         for i in 1..=10 {
             let user = format!("u{i}");
-            let want = if canary.contains(&user.as_str()) { "canary" } else { "stable" };
-            assert_eq!(served_by(&format!("X-User-Id: {user}\r\n")), want, "{bin:?} {user}");
+            let want = if canary.contains(&user.as_str()) {
+                "canary"
+            } else {
+                "stable"
+            };
+            assert_eq!(
+                served_by(&format!("X-User-Id: {user}\r\n")),
+                want,
+                "{bin:?} {user}"
+            );
         }
-        assert_eq!(served_by("X-User-Id: u2\r\nCookie: canary=always\r\n"), "canary", "{bin:?}");
-        assert_eq!(served_by("X-User-Id: u1\r\nCookie: x=1; canary=never\r\n"), "stable", "{bin:?}");
+        assert_eq!(
+            served_by("X-User-Id: u2\r\nCookie: canary=always\r\n"),
+            "canary",
+            "{bin:?}"
+        );
+        assert_eq!(
+            served_by("X-User-Id: u1\r\nCookie: x=1; canary=never\r\n"),
+            "stable",
+            "{bin:?}"
+        );
     }
 }
 
@@ -663,11 +803,19 @@ fn a_json_status_service_made_with_cjson() {
             ],
         );
         for _ in 0..2 {
-            assert_eq!(get(&p, "GET /x HTTP/1.1\r\nHost: a\r\n\r\n").status, 200, "{bin:?}");
+            assert_eq!(
+                get(&p, "GET /x HTTP/1.1\r\nHost: a\r\n\r\n").status,
+                200,
+                "{bin:?}"
+            );
         }
         let r = get(&p, "GET /status?backend=app HTTP/1.1\r\nHost: a\r\n\r\n");
         assert_eq!(r.status, 200, "{bin:?}");
-        assert_eq!(r.header("content-type"), Some("application/json"), "{bin:?}");
+        assert_eq!(
+            r.header("content-type"),
+            Some("application/json"),
+            "{bin:?}"
+        );
         let body = String::from_utf8_lossy(&r.body).into_owned();
         // cjson writes an object's keys in the order of the Lua table: look for each pair.
         let web1 = format!("\"addr\":\"127.0.0.1:{}\"", app.port());
@@ -686,9 +834,16 @@ fn a_json_status_service_made_with_cjson() {
         ] {
             assert!(body.contains(pair), "{bin:?}: {pair} not in {body}");
         }
-        assert!(body.find("web1") < body.find("web2"), "{bin:?}: sorted: {body}");
+        assert!(
+            body.find("web1") < body.find("web2"),
+            "{bin:?}: sorted: {body}"
+        );
         let r = get(&p, "GET /status?backend=nope HTTP/1.1\r\nHost: a\r\n\r\n");
-        assert_eq!((r.status, &r.body[..]), (404, &br#"{"error":"no such backend"}"#[..]), "{bin:?}");
+        assert_eq!(
+            (r.status, &r.body[..]),
+            (404, &br#"{"error":"no such backend"}"#[..]),
+            "{bin:?}"
+        );
     }
 }
 
@@ -712,7 +867,11 @@ fn rewrite_app() -> Backend {
             head.push('\n');
         }
         stats.add_request();
-        let status = if head.lines().next().unwrap_or("").contains("missing") { "404 Not Found" } else { "200 OK" };
+        let status = if head.lines().next().unwrap_or("").contains("missing") {
+            "404 Not Found"
+        } else {
+            "200 OK"
+        };
         let mut conn = conn;
         let _ = conn.write_all(
             format!(
@@ -762,13 +921,35 @@ fn request_and_response_rewriting() {
         "strict-transport-security: max-age=63072000",
         "x-version: 1.2.3",
     ] {
-        assert!(moon[0].to_ascii_lowercase().contains(&want.to_ascii_lowercase()), "{want:?} in\n{}", moon[0]);
+        assert!(
+            moon[0]
+                .to_ascii_lowercase()
+                .contains(&want.to_ascii_lowercase()),
+            "{want:?} in\n{}",
+            moon[0]
+        );
     }
     assert!(!moon[0].contains("server: nginx"), "{}", moon[0]);
-    assert!(moon[1].contains("get /items http/1.1") && moon[1].contains("x-api-version: v1"), "{}", moon[1]);
-    assert!(moon[1].contains("cookie:\n"), "the only cookie removed: {}", moon[1]);
-    assert!(moon[2].starts_with("HTTP/1.1 410 Gone For Good\n"), "{}", moon[2]);
-    assert!(moon[3].contains("get /static/app.js http/1.1") && !moon[3].contains("x-api-version"), "{}", moon[3]);
+    assert!(
+        moon[1].contains("get /items http/1.1") && moon[1].contains("x-api-version: v1"),
+        "{}",
+        moon[1]
+    );
+    assert!(
+        moon[1].contains("cookie:\n"),
+        "the only cookie removed: {}",
+        moon[1]
+    );
+    assert!(
+        moon[2].starts_with("HTTP/1.1 410 Gone For Good\n"),
+        "{}",
+        moon[2]
+    );
+    assert!(
+        moon[3].contains("get /static/app.js http/1.1") && !moon[3].contains("x-api-version"),
+        "{}",
+        moon[3]
+    );
     if let Some(haproxy) = answers.get(1) {
         for (m, h) in moon.iter().zip(haproxy) {
             assert_eq!(m, h, "moonproxy, then HAProxy 2.6");
@@ -789,7 +970,10 @@ fn json_body_validation_with_cjson() {
         let p = start(
             &bin,
             "json_guard",
-            &[("app", app.port().to_string()), ("cjson", cjson.display().to_string())],
+            &[
+                ("app", app.port().to_string()),
+                ("cjson", cjson.display().to_string()),
+            ],
         );
         let post = |content_type: &str, body: &str| {
             let r = get(
@@ -799,28 +983,89 @@ fn json_body_validation_with_cjson() {
                     body.len()
                 ),
             );
-            (r.status, r.header("content-type").unwrap_or("").to_string(), String::from_utf8_lossy(&r.body).into_owned())
+            (
+                r.status,
+                r.header("content-type").unwrap_or("").to_string(),
+                String::from_utf8_lossy(&r.body).into_owned(),
+            )
         };
         let json = "application/json";
         let valid = r#"{"name":"x","tags":["a"],"n":1}"#;
-        assert_eq!(post(json, valid), (200, String::new(), valid.to_string()), "{bin:?}");
+        assert_eq!(
+            post(json, valid),
+            (200, String::new(), valid.to_string()),
+            "{bin:?}"
+        );
         assert_eq!(
             post("application/json; charset=utf-8", "{bad"),
-            (400, json.to_string(), r#"{"error":"invalid JSON"}"#.to_string()),
+            (
+                400,
+                json.to_string(),
+                r#"{"error":"invalid JSON"}"#.to_string()
+            ),
             "{bin:?}"
         );
         assert_eq!(
             post(json, r#"{"name":"x","is_admin":true}"#),
-            (403, json.to_string(), r#"{"error":"field 'is_admin' is not allowed"}"#.to_string()),
+            (
+                403,
+                json.to_string(),
+                r#"{"error":"field 'is_admin' is not allowed"}"#.to_string()
+            ),
             "{bin:?}"
         );
-        assert_eq!(post(json, "[1,2]").0, 200, "{bin:?}: an array has no forbidden field");
-        assert_eq!(post("text/plain", "{bad").0, 200, "{bin:?}: not JSON, not checked");
+        assert_eq!(
+            post(json, "[1,2]").0,
+            200,
+            "{bin:?}: an array has no forbidden field"
+        );
+        assert_eq!(
+            post("text/plain", "{bad").0,
+            200,
+            "{bin:?}: not JSON, not checked"
+        );
         // The fields were counted for the application.
         let r = get(
             &p,
             &format!("POST /headers HTTP/1.1\r\nHost: api\r\nContent-Type: {json}\r\nContent-Length: {}\r\n\r\n{valid}", valid.len()),
         );
         assert_eq!(echoed(&r, "x-json-fields").as_deref(), Some("3"), "{bin:?}");
+    }
+}
+
+// --- 12. Custom metrics: a response action counts, a service renders ------------------------
+
+#[test]
+fn metrics_counted_by_a_response_action_and_served_by_a_service() {
+    let app = http_app();
+    let mut pages = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let p = start(&bin, "metrics", &[("app", app.port().to_string())]);
+        for request in [
+            "GET /a HTTP/1.1\r\nHost: a\r\n\r\n",
+            "GET /b HTTP/1.1\r\nHost: a\r\n\r\n",
+            "GET /204 HTTP/1.1\r\nHost: a\r\n\r\n",
+            "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi",
+            "GET /admin HTTP/1.1\r\nHost: a\r\n\r\n",
+        ] {
+            get(&p, request);
+        }
+        let r = get(&p, "GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(
+            r.header("content-type"),
+            Some("text/plain; version=0.0.4"),
+            "{bin:?}"
+        );
+        pages.push(String::from_utf8_lossy(&r.body).into_owned());
+    }
+    // The deny's 403 and the service's own answer go through no http-response rule.
+    assert_eq!(
+        pages[0],
+        "# TYPE http_responses_total counter\n\
+         http_responses_total{method=\"GET\",code=\"2xx\"} 3\n\
+         http_responses_total{method=\"POST\",code=\"2xx\"} 1\n"
+    );
+    if let Some(haproxy) = pages.get(1) {
+        assert_eq!(haproxy, &pages[0], "HAProxy 2.6 counts the same");
     }
 }

@@ -15,6 +15,7 @@ pub enum Algorithm {
 
 /// OpenSSL digest names that moonproxy does not implement: refused with "not supported
 /// yet" rather than as invalid names (which they are not for HAProxy).
+#[rustfmt::skip]
 pub const KNOWN_UNSUPPORTED: &[&str] = &[
     "md4", "md5", "md5-sha1", "mdc2", "ripemd", "ripemd160", "rmd160", "sha512-224",
     "sha512-256", "sha3-224", "sha3-256", "sha3-384", "sha3-512", "shake128", "shake256",
@@ -116,7 +117,11 @@ fn padding(len: usize, block: usize, len_bytes: usize) -> Vec<u8> {
 }
 
 /// Feeds the concatenation of `parts` and its padding to `compress`, block by block.
-fn for_each_block<const B: usize>(parts: &[&[u8]], len_bytes: usize, mut compress: impl FnMut(&[u8; B])) {
+fn for_each_block<const B: usize>(
+    parts: &[&[u8]],
+    len_bytes: usize,
+    mut compress: impl FnMut(&[u8; B]),
+) {
     let total: usize = parts.iter().map(|p| p.len()).sum();
     let pad = padding(total, B, len_bytes);
     let mut block = [0u8; B];
@@ -134,8 +139,11 @@ fn for_each_block<const B: usize>(parts: &[&[u8]], len_bytes: usize, mut compres
     debug_assert_eq!(filled, 0, "the padding completes the last block");
 }
 
+#[rustfmt::skip]
+const SHA1_IV: [u32; 5] = [0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0];
+
 fn sha1(parts: &[&[u8]]) -> [u8; 20] {
-    let mut h: [u32; 5] = [0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0];
+    let mut h = SHA1_IV;
     for_each_block::<64>(parts, 8, |block| {
         let mut w = [0u32; 80];
         for (i, word) in block.chunks_exact(4).enumerate() {
@@ -175,10 +183,12 @@ fn sha1(parts: &[&[u8]]) -> [u8; 20] {
     out
 }
 
+#[rustfmt::skip]
 const SHA224_IV: [u32; 8] = [
     0xc105_9ed8, 0x367c_d507, 0x3070_dd17, 0xf70e_5939, 0xffc0_0b31, 0x6858_1511, 0x64f9_8fa7,
     0xbefa_4fa4,
 ];
+#[rustfmt::skip]
 const SHA256_IV: [u32; 8] = [
     0x6a09_e667, 0xbb67_ae85, 0x3c6e_f372, 0xa54f_f53a, 0x510e_527f, 0x9b05_688c, 0x1f83_d9ab,
     0x5be0_cd19,
@@ -237,10 +247,12 @@ fn sha256(parts: &[&[u8]], iv: &[u32; 8]) -> [u8; 32] {
     out
 }
 
+#[rustfmt::skip]
 const SHA384_IV: [u64; 8] = [
     0xcbbb9d5dc1059ed8, 0x629a292a367cd507, 0x9159015a3070dd17, 0x152fecd8f70e5939,
     0x67332667ffc00b31, 0x8eb44a8768581511, 0xdb0c2e0d64f98fa7, 0x47b5481dbefa4fa4,
 ];
+#[rustfmt::skip]
 const SHA512_IV: [u64; 8] = [
     0x6a09e667f3bcc908, 0xbb67ae8584caa73b, 0x3c6ef372fe94f82b, 0xa54ff53a5f1d36f1,
     0x510e527fade682d1, 0x9b05688c2b3e6c1f, 0x1f83d9abfb41bd6b, 0x5be0cd19137e2179,
@@ -344,11 +356,26 @@ mod tests {
         // 64-byte blocks, 111/112/128 for 128-byte ones): the SHA-256 of the concatenated
         // hex digests, as Python's hashlib computes it.
         let chained = [
-            (Sha1, "65aa281136b4cdeeb7a41bf5f1cfa2bea203cc334fad2132f2c5aadbb3dca308"),
-            (Sha224, "e65e3238fcbd550a6a9f4a63ffd2d23904e715bb05778fcdb097da123e318fd5"),
-            (Sha256, "b941727062911011046b91a996ccbbecf2f25d15c1ab1591686c0e0319b69e08"),
-            (Sha384, "af1326ef6cb8df9359b107d33083046132fc7f4441e26a2362429f0b91977bd8"),
-            (Sha512, "0dee9a3fe1138f159daa1f7da748610ff4ab025c3ea07c32d6943aa63e242cdf"),
+            (
+                Sha1,
+                "65aa281136b4cdeeb7a41bf5f1cfa2bea203cc334fad2132f2c5aadbb3dca308",
+            ),
+            (
+                Sha224,
+                "e65e3238fcbd550a6a9f4a63ffd2d23904e715bb05778fcdb097da123e318fd5",
+            ),
+            (
+                Sha256,
+                "b941727062911011046b91a996ccbbecf2f25d15c1ab1591686c0e0319b69e08",
+            ),
+            (
+                Sha384,
+                "af1326ef6cb8df9359b107d33083046132fc7f4441e26a2362429f0b91977bd8",
+            ),
+            (
+                Sha512,
+                "0dee9a3fe1138f159daa1f7da748610ff4ab025c3ea07c32d6943aa63e242cdf",
+            ),
         ];
         for (alg, want) in chained {
             let all: String = (0..260).map(|n| hex(&alg.digest(&vec![b'a'; n]))).collect();
@@ -378,7 +405,10 @@ mod tests {
         );
         let key131 = [0xaau8; 131];
         assert_eq!(
-            hex(&Sha256.hmac(&key131, b"Test Using Larger Than Block-Size Key - Hash Key First")),
+            hex(&Sha256.hmac(
+                &key131,
+                b"Test Using Larger Than Block-Size Key - Hash Key First"
+            )),
             "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
         );
         assert_eq!(
