@@ -1069,3 +1069,40 @@ fn metrics_counted_by_a_response_action_and_served_by_a_service() {
         assert_eq!(haproxy, &pages[0], "HAProxy 2.6 counts the same");
     }
 }
+
+/// Users check a configuration with `-c` before they reload: every acceptance
+/// configuration passes it on both programs. (moonproxy's `-c` ran the `lua-load` bodies
+/// before applying `setenv`, so the ACME script's `Map.new(os.getenv("ACME_MAP"))` failed.)
+#[test]
+fn every_acceptance_configuration_passes_the_check() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lua/accept");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("tests/lua/accept")
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            name.strip_suffix(".cfg").map(str::to_string)
+        })
+        .collect();
+    names.sort();
+    assert!(names.len() >= 10, "{names:?}");
+    for bin in moonproxy_and_haproxy() {
+        let cjson = cjson_dir(&bin).unwrap_or_default();
+        for name in &names {
+            let out = ProxyBuilder::new(&accept_file(&format!("{name}.cfg")))
+                .bin(&bin)
+                .flags(["-c"])
+                .file(&format!("{name}.lua"), &accept_file(&format!("{name}.lua")))
+                .file("acme.map", "")
+                .var("cjson", cjson.display())
+                .var("key", "c2VjcmV0")
+                .var("window", 1000)
+                .run();
+            assert_eq!(out.code(), Some(0), "{bin:?} -c {name}: {}", out.stderr);
+            assert!(
+                out.stdout.contains("Configuration file is valid"),
+                "{bin:?} {name}: {}",
+                out.stdout
+            );
+        }
+    }
+}
