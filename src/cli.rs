@@ -280,6 +280,9 @@ pub fn run(cli: Cli) -> i32 {
         .diagnostics
         .iter()
         .any(|d| d.severity == crate::diag::Severity::Warning);
+    // Single-threaded start-up: the only moment the process environment may change.
+    // Before the `lua-load` bodies, for `-c` too: they read what `setenv` set.
+    loaded.env.apply_to_process();
     if cli.action == Action::Check {
         // `-c` runs the `lua-load` bodies (HAProxy runs them while parsing) but not the
         // `register_init` functions, nor any task.
@@ -308,8 +311,6 @@ pub fn run(cli: Cli) -> i32 {
         }
         return 0;
     }
-    // Single-threaded start-up: the only moment the process environment may change.
-    loaded.env.apply_to_process();
     let run_opts = RunOptions {
         foreground: cli.foreground || cli.debug,
         debug: cli.debug,

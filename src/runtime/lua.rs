@@ -275,7 +275,7 @@ fn preempt_now(configured: Preempt, traffic_at: Option<Instant>, now: Instant) -
 
 
 mod world_view;
-pub use world_view::{proxy_stats, WorldParts};
+pub use world_view::{proxy_stats, server_view, WorldParts};
 
 /// The Lua start-up failed; the reason was printed on stderr (exit code 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

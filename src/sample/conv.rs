@@ -3,6 +3,7 @@
 
 use super::args::{Arg, ArgSpec, ArgType};
 use super::matching::Method;
+use super::digest::{self, Algorithm};
 use super::{hash, json, map, Sample, SampleCtx, SampleType};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -72,6 +73,7 @@ pub static CONVERTERS: &[Conv] = &[
     }),
     conv!("crc32", AVALANCHE, T::Bin => T::Sint, no_check, |s, a, _| hash32(s, a, hash::crc32)),
     conv!("crc32c", AVALANCHE, T::Bin => T::Sint, no_check, |s, a, _| hash32(s, a, hash::crc32c)),
+    conv!("digest", spec(&[A::Str], 0), T::Bin => T::Bin, check_digest, |s, a, _| Some(Sample::Bin(algorithm(a)?.digest(&bytes(s)?)))),
     conv!("div", INT_OR_VAR, T::Sint => T::Sint, check_int_or_var, |s, a, cx| {
         arith(s, a, cx, |x, y| match y {
             0 => i64::MAX,
@@ -85,6 +87,7 @@ pub static CONVERTERS: &[Conv] = &[
         Some(Sample::Str(bytes(s)?.iter().flat_map(|b| format!("{b:02X}").into_bytes()).collect()))
     }),
     conv!("hex2i", ArgSpec::NONE, T::Str => T::Sint, no_check, |s, _, _| Some(Sample::Sint(hex_to_int(&bytes(s)?)?))),
+    conv!("hmac", spec(&[A::Str, A::Str], 2), T::Bin => T::Bin, check_hmac, run_hmac),
     conv!("http_date", spec(&[A::Int, A::Str], 0), T::Sint => T::Str, check_time_unit, run_http_date),
     conv!("iif", spec(&[A::Str, A::Str], 2), T::Bool => T::Str, no_check, |s, a, _| {
         let pick = if matches!(s, Sample::Bool(true)) { a.first()? } else { a.get(1)? };
@@ -118,6 +121,11 @@ pub static CONVERTERS: &[Conv] = &[
         Some(Sample::Str(b[..end].to_vec()))
     }),
     conv!("sdbm", AVALANCHE, T::Bin => T::Sint, no_check, |s, a, _| hash32(s, a, hash::sdbm)),
+    conv!("sha1", ArgSpec::NONE, T::Bin => T::Bin, no_check, |s, _, _| Some(Sample::Bin(Algorithm::Sha1.digest(&bytes(s)?)))),
+    conv!("sha2", spec(&[A::Int], 0), T::Bin => T::Bin, check_sha2, |s, a, _| {
+        let bits = a.first().and_then(Arg::int).unwrap_or(256);
+        Some(Sample::Bin(Algorithm::sha2(bits)?.digest(&bytes(s)?)))
+    }),
     conv!("sub", INT_OR_VAR, T::Sint => T::Sint, check_int_or_var, |s, a, cx| arith(s, a, cx, i64::saturating_sub)),
     conv!("ub64dec", ArgSpec::NONE, T::Str => T::Bin, no_check, |s, _, _| Some(Sample::Bin(b64_decode(&bytes(s)?, true)?))),
     conv!("ub64enc", ArgSpec::NONE, T::Bin => T::Str, no_check, |s, _, _| Some(Sample::Str(b64_encode(&bytes(s)?, true)))),
@@ -189,6 +197,62 @@ pub static CONVERTERS: &[Conv] = &[
         Some(Sample::Sint(hash::xxh64(&bytes(s)?, seed) as i64))
     }),
 ];
+
+/// `sha2([bits])`: 224, 256 (the default), 384 or 512.
+fn check_sha2(a: &mut [Arg]) -> Result<(), String> {
+    match a.first().and_then(Arg::int) {
+        Some(bits) if Algorithm::sha2(bits).is_none() => {
+            Err(format!("Unsupported number of bits: '{bits}'"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The algorithm named by the first argument of `digest` and `hmac`, compiled to
+/// `Arg::Int(id)`; HAProxy accepts any OpenSSL digest name.
+fn check_algorithm(a: &mut [Arg]) -> Result<(), String> {
+    let name = a.first().and_then(Arg::str).unwrap_or("").to_string();
+    match Algorithm::from_name(&name) {
+        Some(alg) => {
+            a[0] = Arg::Int(alg.id());
+            Ok(())
+        }
+        None if digest::KNOWN_UNSUPPORTED.contains(&name.to_ascii_lowercase().as_str()) => Err(
+            format!("digest '{name}' is not supported yet (sha1, sha224, sha256, sha384 and sha512 are)"),
+        ),
+        None => Err("algorithm must be a valid OpenSSL message digest name.".to_string()),
+    }
+}
+
+fn check_digest(a: &mut [Arg]) -> Result<(), String> {
+    check_algorithm(a)
+}
+
+/// `hmac(<algorithm>,<key>)`: the key is base64 text, given as is or as the name of a
+/// variable holding it (`txn.key`).
+fn check_hmac(a: &mut [Arg]) -> Result<(), String> {
+    check_algorithm(a)?;
+    if let Some(var) = a.get(1).and_then(Arg::str).and_then(super::VarName::parse) {
+        a[1] = Arg::Var(var);
+    }
+    Ok(())
+}
+
+fn algorithm(a: &[Arg]) -> Option<Algorithm> {
+    Algorithm::from_id(a.first()?.int()?)
+}
+
+/// The HMAC of the sample; no sample when the key is not valid base64 (or its variable
+/// is not set).
+fn run_hmac(s: Sample, a: &[Arg], cx: &dyn SampleCtx) -> Option<Sample> {
+    let key_b64 = match a.get(1)? {
+        Arg::Str(text) => text.as_bytes().to_vec(),
+        Arg::Var(v) => bytes(cx.var(v)?)?,
+        _ => return None,
+    };
+    let key = b64_decode(&key_b64, false)?;
+    Some(Sample::Bin(algorithm(a)?.hmac(&key, &bytes(s)?)))
+}
 
 /// `set-var(name)`, `unset-var(name)`: the variable name, checked once.
 fn check_var_name(a: &mut [Arg]) -> Result<(), String> {

@@ -19,6 +19,7 @@
 
 pub mod args;
 pub mod conv;
+pub mod digest;
 pub mod fetch;
 pub mod fetch_http;
 pub mod fetch_payload;

@@ -7,6 +7,7 @@ fn ctx() -> TestCtx {
     let mut vars = Vars::new();
     vars.set(&VarName::parse("txn.v1").unwrap(), Sample::str("foo"));
     vars.set(&VarName::parse("sess.s1").unwrap(), Sample::Sint(42));
+    vars.set(&VarName::parse("txn.k").unwrap(), Sample::str("a2V5"));
     TestCtx {
         src: Some("127.0.0.1:40000".parse().unwrap()),
         dst: Some("127.0.0.1:8080".parse().unwrap()),
@@ -295,6 +296,26 @@ fn time_converters() {
     ]);
 }
 
+/// `sha1`, `sha2`, `digest` and `hmac` (key in base64, given or in a variable); the
+/// values HAProxy 2.6 printed for the same expressions.
+#[test]
+fn digest_converters() {
+    check(&[
+        ("str(abc),sha1,hex", "A9993E364706816ABA3E25717850C26C9CD0D89D"),
+        ("str(abc),sha2,hex", "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"),
+        ("str(abc),sha2(224),hex", "23097D223405D8228642A477BDA255B32AADBCE4BDA0B3F7E36C9DA7"),
+        ("str(abc),sha2(512),hex", "DDAF35A193617ABACC417349AE20413112E6FA4E89A97EA20A9EEEE64B55D39A2192992A274FC1A836BA3C23A3FEEBBD454D4423643CE80E2A9AC94FA54CA49F"),
+        ("str(abc),digest(sha384),hex", "CB00753F45A35E8BB5A03D699AC65007272C32AB0EDED1631A8B605A43FF5BED8086072BA1E7CC2358BAECA134C825A7"),
+        ("str(abc),digest(SHA1),hex", "A9993E364706816ABA3E25717850C26C9CD0D89D"),
+        ("int(12),sha2,hex", "D27A8D9A8D38C7A37C922450A7A1961F138ABFA25F5DA3DF2B972820715FA5AE"),
+        ("str(abc),hmac(sha256,a2V5),hex", "9C196E32DC0175F86F4B1CB89289D6619DE6BEE699E4C378E68309ED97A1A6AB"),
+        ("var(txn.v1),hmac(sha1,txn.k),base64", "n8JUEmwrG38QarrK4Mt35zQR+tc="),
+        // A key that is not base64, or a variable that is not set: no sample.
+        ("str(abc),hmac(sha256,!!!),hex", ""),
+        ("str(abc),hmac(sha256,txn.nope),hex", ""),
+    ]);
+}
+
 #[test]
 fn concat_and_vars() {
     check(&[
@@ -437,6 +458,12 @@ fn parse_errors_match_haproxy() {
         ("str(abc),url_enc(foo)", "invalid args in converter 'url_enc' : Unexpected encode type. Allowed value is 'query'"),
         ("bool(yes)", "invalid args in fetch method 'bool' : Expects 'true', 'false', '0' or '1'"),
         ("bin(0)", "invalid args in fetch method 'bin' : an even number of hex digit is expected"),
+        ("str(a),sha2(100)", "invalid args in converter 'sha2' : Unsupported number of bits: '100'"),
+        ("str(a),digest(foo)", "invalid args in converter 'digest' : algorithm must be a valid OpenSSL message digest name."),
+        ("str(a),hmac(foo,a2V5)", "invalid args in converter 'hmac' : algorithm must be a valid OpenSSL message digest name."),
+        ("str(a),hmac(sha256)", "invalid arg 2 in converter 'hmac' : missing arguments (got 1/2), type 'string' expected"),
+        // A digest OpenSSL has and moonproxy does not: said so.
+        ("str(a),digest(md5)", "invalid args in converter 'digest' : digest 'md5' is not supported yet (sha1, sha224, sha256, sha384 and sha512 are)"),
     ];
     let mut bad = Vec::new();
     for (expr, want) in table {

@@ -220,8 +220,9 @@ impl StreamView for ActionView<'_, '_> {
     }
 }
 
-/// The proxies as a stream's Lua (actions, services) sees them: names and statistics
-/// (`core.backends`, `Proxy:get_stats()`, `Server:get_stats()`).
+/// The proxies as a stream's Lua (actions, services) sees them: names, statistics and
+/// server settings (`core.backends`, `Proxy:get_stats()`, `Server:get_stats()`,
+/// `Server:get_addr()`...).
 pub(super) struct Proxies<'a>(pub &'a [ProxyRt], pub &'a dyn super::ServerPool);
 
 impl WorldView for Proxies<'_> {
@@ -230,6 +231,9 @@ impl WorldView for Proxies<'_> {
     }
     fn stats(&self, of: crate::lua::host::StatsOf, now: std::time::Instant) -> Option<Vec<(&'static str, crate::lua::host::Field)>> {
         crate::runtime::lua::proxy_stats(self.0, self.1, of, now)
+    }
+    fn server(&self, px: usize, srv: usize) -> Option<crate::lua::host::ServerView> {
+        crate::runtime::lua::server_view(self.1.backend_state(px)?, srv)
     }
 }
 

@@ -112,6 +112,21 @@ pub fn proxy_stats(proxies: &[ProxyRt], pool: &dyn crate::stream::ServerPool, of
     row.map(row_fields)
 }
 
+/// What `Server.get_weight/get_maxconn/get_addr/is_draining` read of server `srv` of a
+/// backend: also what a stream's Lua code reads (actions, services).
+pub fn server_view(backend: &crate::backend::Backend, srv: usize) -> Option<ServerView> {
+    let s = backend.servers().get(srv)?;
+    let (ip, port) = ip_port(s.addr());
+    Some(ServerView {
+        weight: s.weight(),
+        maxconn: s.maxconn(),
+        addr: addr_text(s.addr()),
+        ip,
+        port,
+        draining: s.admin_state() == AdminState::Drain,
+    })
+}
+
 impl WorldView for WorldParts<'_> {
     fn proxy_names(&self) -> Vec<String> {
         self.proxies.iter().map(|p| p.name.clone()).collect()
@@ -141,16 +156,7 @@ impl WorldView for WorldParts<'_> {
     }
 
     fn server(&self, px: usize, srv: usize) -> Option<ServerView> {
-        let s = self.farm.backends.get(px)?.as_ref()?.servers().get(srv)?;
-        let (ip, port) = ip_port(s.addr());
-        Some(ServerView {
-            weight: s.weight(),
-            maxconn: s.maxconn(),
-            addr: addr_text(s.addr()),
-            ip,
-            port,
-            draining: s.admin_state() == AdminState::Drain,
-        })
+        server_view(self.farm.backends.get(px)?.as_ref()?, srv)
     }
 
     fn defer(&mut self, what: Deferred) -> bool {
