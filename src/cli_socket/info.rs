@@ -1,0 +1,220 @@
+//! `show info [typed|json|float]`: HAProxy 2.6's process fields, by name, position and
+//! tags, in its order. Fields about features moonproxy does not have (SSL, pipes,
+//! compression, peers, pools) are present with 0, as HAProxy prints them when unused.
+
+use super::Exec;
+use std::time::UNIX_EPOCH;
+
+struct Info {
+    pos: u32,
+    name: &'static str,
+    /// Origin, nature and scope letters (as in `show stat typed`).
+    tags: &'static str,
+    ty: &'static str,
+}
+
+/// HAProxy 2.6's `show info` fields (positions 45, 46 and 51 are not printed by it).
+static FIELDS: &[Info] = &[
+    Info { pos: 0, name: "Name", tags: "POS", ty: "str" },
+    Info { pos: 1, name: "Version", tags: "POS", ty: "str" },
+    Info { pos: 2, name: "Release_date", tags: "POS", ty: "str" },
+    Info { pos: 3, name: "Nbthread", tags: "CGS", ty: "u32" },
+    Info { pos: 4, name: "Nbproc", tags: "CGS", ty: "u32" },
+    Info { pos: 5, name: "Process_num", tags: "KGP", ty: "u32" },
+    Info { pos: 6, name: "Pid", tags: "SGP", ty: "u32" },
+    Info { pos: 7, name: "Uptime", tags: "MDP", ty: "str" },
+    Info { pos: 8, name: "Uptime_sec", tags: "MDP", ty: "u32" },
+    Info { pos: 9, name: "Memmax_MB", tags: "CLP", ty: "u32" },
+    Info { pos: 10, name: "PoolAlloc_MB", tags: "MGP", ty: "u32" },
+    Info { pos: 11, name: "PoolUsed_MB", tags: "MGP", ty: "u32" },
+    Info { pos: 12, name: "PoolFailed", tags: "MCP", ty: "u32" },
+    Info { pos: 13, name: "Ulimit-n", tags: "CLP", ty: "u32" },
+    Info { pos: 14, name: "Maxsock", tags: "CLP", ty: "u32" },
+    Info { pos: 15, name: "Maxconn", tags: "CLP", ty: "u32" },
+    Info { pos: 16, name: "Hard_maxconn", tags: "CLP", ty: "u32" },
+    Info { pos: 17, name: "CurrConns", tags: "MGP", ty: "u32" },
+    Info { pos: 18, name: "CumConns", tags: "MCP", ty: "u32" },
+    Info { pos: 19, name: "CumReq", tags: "MCP", ty: "u32" },
+    Info { pos: 20, name: "MaxSslConns", tags: "MMP", ty: "u32" },
+    Info { pos: 21, name: "CurrSslConns", tags: "MGP", ty: "u32" },
+    Info { pos: 22, name: "CumSslConns", tags: "MCP", ty: "u32" },
+    Info { pos: 23, name: "Maxpipes", tags: "CLP", ty: "u32" },
+    Info { pos: 24, name: "PipesUsed", tags: "MGP", ty: "u32" },
+    Info { pos: 25, name: "PipesFree", tags: "MGP", ty: "u32" },
+    Info { pos: 26, name: "ConnRate", tags: "MRP", ty: "u32" },
+    Info { pos: 27, name: "ConnRateLimit", tags: "CLP", ty: "u32" },
+    Info { pos: 28, name: "MaxConnRate", tags: "MMP", ty: "u32" },
+    Info { pos: 29, name: "SessRate", tags: "MRP", ty: "u32" },
+    Info { pos: 30, name: "SessRateLimit", tags: "CLP", ty: "u32" },
+    Info { pos: 31, name: "MaxSessRate", tags: "MRP", ty: "u32" },
+    Info { pos: 32, name: "SslRate", tags: "MRP", ty: "u32" },
+    Info { pos: 33, name: "SslRateLimit", tags: "CLP", ty: "u32" },
+    Info { pos: 34, name: "MaxSslRate", tags: "MMP", ty: "u32" },
+    Info { pos: 35, name: "SslFrontendKeyRate", tags: "MGP", ty: "u32" },
+    Info { pos: 36, name: "SslFrontendMaxKeyRate", tags: "MMP", ty: "u32" },
+    Info { pos: 37, name: "SslFrontendSessionReuse_pct", tags: "MGP", ty: "u32" },
+    Info { pos: 38, name: "SslBackendKeyRate", tags: "MRP", ty: "u32" },
+    Info { pos: 39, name: "SslBackendMaxKeyRate", tags: "MMP", ty: "u32" },
+    Info { pos: 40, name: "SslCacheLookups", tags: "MCP", ty: "u32" },
+    Info { pos: 41, name: "SslCacheMisses", tags: "MCP", ty: "u32" },
+    Info { pos: 42, name: "CompressBpsIn", tags: "MRP", ty: "u32" },
+    Info { pos: 43, name: "CompressBpsOut", tags: "MRP", ty: "u32" },
+    Info { pos: 44, name: "CompressBpsRateLim", tags: "CLP", ty: "u32" },
+    Info { pos: 47, name: "Tasks", tags: "MGP", ty: "u32" },
+    Info { pos: 48, name: "Run_queue", tags: "MGP", ty: "u32" },
+    Info { pos: 49, name: "Idle_pct", tags: "MaP", ty: "u32" },
+    Info { pos: 50, name: "node", tags: "COS", ty: "str" },
+    Info { pos: 52, name: "Stopping", tags: "MGP", ty: "u32" },
+    Info { pos: 53, name: "Jobs", tags: "MGP", ty: "u32" },
+    Info { pos: 54, name: "Unstoppable Jobs", tags: "MGP", ty: "u32" },
+    Info { pos: 55, name: "Listeners", tags: "MGP", ty: "u32" },
+    Info { pos: 56, name: "ActivePeers", tags: "MGP", ty: "u32" },
+    Info { pos: 57, name: "ConnectedPeers", tags: "MGP", ty: "u32" },
+    Info { pos: 58, name: "DroppedLogs", tags: "MGP", ty: "u32" },
+    Info { pos: 59, name: "BusyPolling", tags: "MGP", ty: "u32" },
+    Info { pos: 60, name: "FailedResolutions", tags: "MGP", ty: "u32" },
+    Info { pos: 61, name: "TotalBytesOut", tags: "MGP", ty: "u64" },
+    Info { pos: 62, name: "TotalSplicdedBytesOut", tags: "MGP", ty: "u64" },
+    Info { pos: 63, name: "BytesOutRate", tags: "MRP", ty: "u64" },
+    Info { pos: 64, name: "DebugCommandsIssued", tags: "MGP", ty: "u32" },
+    Info { pos: 65, name: "CumRecvLogs", tags: "MCP", ty: "u32" },
+    Info { pos: 66, name: "Build info", tags: "POS", ty: "str" },
+    Info { pos: 67, name: "Memmax_bytes", tags: "CLP", ty: "u32" },
+    Info { pos: 68, name: "PoolAlloc_bytes", tags: "MGP", ty: "u64" },
+    Info { pos: 69, name: "PoolUsed_bytes", tags: "MGP", ty: "u64" },
+    Info { pos: 70, name: "Start_time_sec", tags: "MDP", ty: "u32" },
+    Info { pos: 71, name: "Tainted", tags: "SGP", ty: "str" },
+];
+
+/// A field's value.
+enum V {
+    Str(String),
+    Int(u64),
+    /// Seconds with microseconds (`float`; an integer otherwise).
+    Secs(f64),
+}
+
+fn value(exec: &Exec<'_>, name: &str) -> V {
+    let p = exec.host.process();
+    let now = exec.host.now();
+    let (started, started_wall) = exec.shared.started;
+    let up = now.saturating_duration_since(started);
+    let proxies = exec.host.proxies();
+    let fe = || proxies.iter().filter(|p| p.cap.frontend);
+    match name {
+        "Name" => V::Str("moonproxy".into()),
+        "Version" | "Build info" => V::Str(crate::version::VERSION.into()),
+        "Release_date" => V::Str(String::new()),
+        "Nbthread" | "Nbproc" | "Process_num" => V::Int(1),
+        "Pid" => V::Int(u64::from(std::process::id())),
+        "Uptime" => {
+            let s = up.as_secs();
+            V::Str(format!("{}d {}h{:02}m{:02}s", s / 86400, s / 3600 % 24, s / 60 % 60, s % 60))
+        }
+        "Uptime_sec" => V::Secs(up.as_secs_f64()),
+        "Start_time_sec" => V::Secs(started_wall.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())),
+        "Ulimit-n" | "Maxsock" => V::Int(nofile()),
+        "Maxconn" => V::Int(u64::from(p.maxconn)),
+        "Hard_maxconn" => V::Int(u64::from(p.hard_maxconn)),
+        "CurrConns" => V::Int(u64::from(p.actconn)),
+        "CumConns" => V::Int(fe().map(|p| p.cum_fe).sum()),
+        "CumReq" => V::Int(fe().map(|p| p.counters.fe.req_tot).sum()),
+        "Idle_pct" => V::Int(100),
+        "node" => V::Str(std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default()),
+        "Stopping" => V::Int(u64::from(p.stopping)),
+        "Jobs" => V::Int(u64::from(p.actconn) + p.listeners as u64),
+        "Listeners" => V::Int(p.listeners as u64),
+        "Tainted" => V::Str(if exec.shared.tainted { "0x1" } else { "0" }.into()),
+        _ => V::Int(0),
+    }
+}
+
+/// The soft `RLIMIT_NOFILE`, read from `/proc/self/limits` (0 if unreadable).
+fn nofile() -> u64 {
+    let text = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
+    text.lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l["Max open files".len()..].split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn text(v: &V, float: bool) -> String {
+    match v {
+        V::Str(s) => s.clone(),
+        V::Int(n) => n.to_string(),
+        V::Secs(s) if float => format!("{s:.6}"),
+        V::Secs(s) => (*s as u64).to_string(),
+    }
+}
+
+fn json_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// `show info [typed|json|float|desc]*` (`desc` is accepted and adds nothing yet).
+pub fn show_info(exec: &mut Exec<'_>, args: &[String]) -> String {
+    let has = |w: &str| args.iter().any(|a| a == w);
+    let (typed, json, float) = (has("typed"), has("json"), has("float"));
+    let mut out = String::with_capacity(4096);
+    if json {
+        out.push('[');
+    }
+    for (i, f) in FIELDS.iter().enumerate() {
+        let v = value(exec, f.name);
+        if json {
+            let (origin, nature, scope) = crate::stats::typed::tag_names(f.tags);
+            let value = match (&v, f.ty) {
+                (V::Str(s), _) => json_str(s),
+                (v, _) => text(v, float),
+            };
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&format!(
+                "{{\"field\":{{\"pos\":{},\"name\":{}}},\"processNum\":1,\"tags\":{{\"origin\":\"{origin}\",\"nature\":\"{nature}\",\"scope\":\"{scope}\"}},\"value\":{{\"type\":\"{}\",\"value\":{value}}}}}",
+                f.pos,
+                json_str(f.name),
+                f.ty
+            ));
+        } else if typed {
+            out.push_str(&format!("{}.{}.1:{}:{}:{}\n", f.pos, f.name, f.tags, f.ty, text(&v, float)));
+        } else {
+            out.push_str(&format!("{}: {}\n", f.name, text(&v, float)));
+        }
+    }
+    if json {
+        out.push_str("]\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_increase_and_names_are_unique() {
+        assert!(FIELDS.windows(2).all(|w| w[0].pos < w[1].pos));
+        let mut names: Vec<_> = FIELDS.iter().map(|f| f.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), FIELDS.len());
+        assert_eq!(FIELDS.last().unwrap().name, "Tainted");
+    }
+
+    #[test]
+    fn limits_are_readable() {
+        assert!(nofile() > 0);
+    }
+}
