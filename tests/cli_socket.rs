@@ -343,3 +343,64 @@ backend be
     }
     let _ = Duration::ZERO;
 }
+
+#[test]
+fn addresses_health_timeouts_and_shutdowns() {
+    let s = Setup::start();
+    let (a, b) = (s._a.port(), s._b.port());
+    assert_eq!(s.admin("show backend\n"), "# name\nbe\n\n");
+    let sockets = s.admin("show cli sockets\n");
+    let dir = s.proxy.dir().display().to_string();
+    assert!(sockets.starts_with("# socket lvl processes\n"), "{sockets}");
+    assert!(sockets.contains(&format!("unix@{dir}/admin.sock admin all\n")), "{sockets}");
+    assert!(sockets.contains(&format!("ipv4@127.0.0.1:{} operator all\n", s.proxy.port("cli"))), "{sockets}");
+    assert_eq!(s.admin("set timeout cli x\n"), "Invalid timeout value.\n\n");
+    assert_eq!(s.admin("set timeout foo 1s\n"), "'set timeout' only supports 'cli'.\n\n");
+    assert_eq!(s.admin("set timeout cli 1m\n"), "\n");
+    // Addresses, as HAProxy words the change.
+    assert_eq!(s.admin("set server be/s1 addr\n"), "set server <b>/<s> addr requires an address and optionally a port.\n\n");
+    assert_eq!(s.admin("set server be/s1 addr nope\n"), "Invalid addr 'nope' by 'stats socket command'\n\n");
+    assert_eq!(
+        s.admin(&format!("set server be/s1 addr 127.0.0.1 port {b}\n")),
+        format!("no need to change the addr, port changed from '{a}' to '{b}' by 'stats socket command'\n\n")
+    );
+    for _ in 0..4 {
+        assert_eq!(s.body(), "B", "both servers now reach B");
+    }
+    assert_eq!(
+        s.admin(&format!("set server be/s1 addr 127.0.0.1 port {a}\n")),
+        format!("no need to change the addr, port changed from '{b}' to '{a}' by 'stats socket command'\n\n")
+    );
+    // Forced health.
+    assert_eq!(s.admin("set server be/s1 health sick\n"), "'set server <srv> health' expects 'up', 'stopping', or 'down'.\n\n");
+    assert_eq!(s.admin("set server be/s1 health down\n"), "\n");
+    s.proxy.wait_for_line(|l| l.contains("be/s1") && l.contains("changed from CLI"), DEADLINE);
+    assert_eq!(cell(&csv_rows(&s.admin("show stat\n")), "s1", "status"), "DOWN");
+    for _ in 0..4 {
+        assert_eq!(s.body(), "B", "a server forced down gets no request");
+    }
+    assert_eq!(s.admin("set server be/s1 health up\n"), "\n");
+    assert_eq!(cell(&csv_rows(&s.admin("show stat\n")), "s1", "status"), "no check", "up again (a server without check)");
+    assert_eq!(s.admin("disable health be/s1;enable health be/s1;enable health be/zz\n"), "\n\nNo such server.\n\n");
+    assert_eq!(s.admin("set maxconn server be/s1 10\n"), "\n");
+    assert_eq!(cell(&csv_rows(&s.admin("show stat\n")), "s1", "slim"), "10");
+    assert_eq!(s.admin("set maxconn server be/s1\n"), "Require <maxconn>.\n\n");
+    // `shutdown session`: a stream in flight, by the handle `show sess` prints.
+    let mut c = Client::connect(s.proxy.port("fe"));
+    c.send(b"GET / HTTP/1.1\r\n");
+    let mut handle = String::new();
+    assert!(wait_until(DEADLINE, || {
+        let list = s.admin("show sess\n");
+        handle = list.lines().find(|l| l.contains(" fe=fe ")).map(|l| l.split(':').next().unwrap().to_string()).unwrap_or_default();
+        !handle.is_empty()
+    }));
+    assert_eq!(s.admin(&format!("shutdown session {handle}\n")), "\n");
+    assert_eq!(c.recv_until_close().0, b"", "the client is closed without an answer");
+    assert_eq!(s.admin(&format!("shutdown session {handle}\n")), "No such session (use 'show sess').\n\n");
+    assert_eq!(s.admin("shutdown session\n"), "Session pointer expected (use 'show sess').\n\n");
+    assert_eq!(s.admin("shutdown sessions server be/s1\n"), "\n");
+    assert_eq!(s.admin("shutdown frontend fe\n"), "\n");
+    s.proxy.wait_for_line(|l| l.contains("Proxy fe stopped"), DEADLINE);
+    assert!(std::net::TcpStream::connect(("127.0.0.1", s.proxy.port("fe"))).is_err(), "a stopped frontend listens no more");
+    assert_eq!(s.admin("shutdown frontend fe\n"), "No such frontend.\n\n");
+}

@@ -43,8 +43,10 @@ pub static COMMANDS: &[Command] = &[
     cmd(&["del", "acl"], "del acl <acl> [<key>|#<ref>]", "delete acl entries matching <key>", User, maps::del_acl),
     cmd(&["del", "map"], "del map <map> [<key>|#<ref>]", "delete map entries matching <key>", User, maps::del_map),
     cmd(&["disable", "frontend"], "disable frontend <frontend>", "temporarily disable specific frontend", Admin, disable_frontend),
+    cmd(&["disable", "health"], "disable health", "disable health checks", Admin, disable_health),
     cmd(&["disable", "server"], "disable server (DEPRECATED)", "disable a server for maintenance (use 'set server' instead)", Admin, disable_server),
     cmd(&["enable", "frontend"], "enable frontend <frontend>", "re-enable specific frontend", Admin, enable_frontend),
+    cmd(&["enable", "health"], "enable health", "enable health checks", Admin, enable_health),
     cmd(&["enable", "server"], "enable server  (DEPRECATED)", "enable a disabled server (use 'set server' instead)", Admin, enable_server),
     cmd(&["experimental-mode"], "", "", Admin, experimental_mode),
     cmd(&["expert-mode"], "", "", Admin, expert_mode),
@@ -55,10 +57,14 @@ pub static COMMANDS: &[Command] = &[
     cmd(&["set", "map"], "set map <map> [<key>|#<ref>] <value>", "modify a map entry", User, maps::set_map),
     cmd(&["set", "maxconn", "frontend"], "set maxconn frontend <frontend> <value>", "change a frontend's maxconn setting", Admin, set_maxconn_frontend),
     cmd(&["set", "maxconn", "global"], "set maxconn global <value>", "change the per-process maxconn setting", Admin, set_maxconn_global),
+    cmd(&["set", "maxconn", "server"], "set maxconn server <bk>/<srv>", "change a server's maxconn setting", Admin, set_maxconn_server),
     cmd(&["set", "server"], "set server <bk>/<srv> [opts]", "change a server's state, weight, address or ssl", Admin, set_server),
+    cmd(&["set", "timeout"], "set timeout [cli] <delay>", "change a timeout setting", User, set_timeout),
     cmd(&["set", "weight"], "set weight <bk>/<srv>  (DEPRECATED)", "change a server's weight (use 'set server' instead)", Admin, set_weight),
     cmd(&["show", "acl"], "show acl [@<ver>] <acl>]", "report available acls or dump an acl's contents", User, maps::show_acl),
+    cmd(&["show", "backend"], "show backend", "list backends in the current running config", User, show_backend),
     cmd(&["show", "cli", "level"], "show cli level", "display the level of the current CLI session", User, show_cli_level),
+    cmd(&["show", "cli", "sockets"], "show cli sockets", "dump list of cli sockets", User, show_cli_sockets),
     cmd(&["show", "env"], "show env [var]", "dump environment variables known to the process", Operator, show_env),
     cmd(&["show", "info"], "show info [desc|json|typed|float]*", "report information about the running process", User, info::show_info),
     cmd(&["show", "map"], "show map [@ver] [map]", "report available maps or dump a map's contents", User, maps::show_map),
@@ -66,6 +72,9 @@ pub static COMMANDS: &[Command] = &[
     cmd(&["show", "sess"], "show sess [id]", "report the list of current sessions or dump this exact session", Operator, show_sess),
     cmd(&["show", "stat"], "show stat [desc|json|no-maint|typed|up]*", "report counters for each proxy and server", User, show_stat),
     cmd(&["show", "version"], "show version", "show version of the current process", User, show_version),
+    cmd(&["shutdown", "frontend"], "shutdown frontend <frontend>", "stop a specific frontend", Admin, shutdown_frontend),
+    cmd(&["shutdown", "session"], "shutdown session [id]", "kill a specific session", Admin, shutdown_session),
+    cmd(&["shutdown", "sessions", "server"], "shutdown sessions server <bk>/<srv>", "kill sessions on a server", Admin, shutdown_sessions_server),
     cmd(&["user"], "user", "lower the level of the current CLI session to user", User, user),
 ];
 
@@ -119,6 +128,29 @@ fn operator(exec: &mut Exec<'_>, _: &[String]) -> String {
     }
     exec.state.level = CliLevel::Operator;
     String::new()
+}
+
+fn show_cli_sockets(exec: &mut Exec<'_>, _: &[String]) -> String {
+    let mut out = String::from("# socket lvl processes\n");
+    for (addr, level) in &exec.shared.sockets {
+        out.push_str(&format!("{addr} {} all\n", level.name()));
+    }
+    out
+}
+
+/// `set timeout cli <delay>`: this session's idle timeout.
+fn set_timeout(exec: &mut Exec<'_>, args: &[String]) -> String {
+    if args.first().map(String::as_str) != Some("cli") {
+        return "'set timeout' only supports 'cli'.\n".into();
+    }
+    let Some(v) = args.get(1) else { return "Expects an integer value.\n".into() };
+    match crate::config::units::parse_time(v) {
+        Ok(t) if !t.is_zero() => {
+            exec.state.timeout = t;
+            String::new()
+        }
+        _ => "Invalid timeout value.\n".into(),
+    }
 }
 
 /// `expert-mode [on|off]` and `experimental-mode [on|off]`: without argument, the state.
@@ -210,6 +242,24 @@ fn toggle_frontend(exec: &mut Exec<'_>, args: &[String], pause: bool) -> String 
     String::new()
 }
 
+fn shutdown_frontend(exec: &mut Exec<'_>, args: &[String]) -> String {
+    let Some(name) = args.first() else { return "A frontend name is expected.\n".into() };
+    let Some(px) = frontend(exec, name) else { return "No such frontend.\n".into() };
+    if !exec.host.stop_frontend(px) {
+        return "Frontend was already shut down.\n".into();
+    }
+    String::new()
+}
+
+fn show_backend(exec: &mut Exec<'_>, _: &[String]) -> String {
+    let mut out = String::from("# name\n");
+    for p in exec.host.proxies().iter().filter(|p| p.cap.backend) {
+        out.push_str(&p.name);
+        out.push('\n');
+    }
+    out
+}
+
 // ---- servers -----------------------------------------------------------------------
 
 /// Finds `<backend>/<server>`; `Err` is HAProxy's answer.
@@ -246,10 +296,97 @@ fn set_server(exec: &mut Exec<'_>, args: &[String]) -> String {
             apply(exec, be, srv, op)
         }
         Some("weight") => change_weight(exec, be, srv, args.get(2)),
-        Some(what @ ("addr" | "agent" | "agent-addr" | "agent-port" | "agent-send" | "check-addr" | "check-port" | "fqdn" | "health" | "ssl")) => {
+        Some("health") => {
+            let op = match args.get(2).map(String::as_str) {
+                Some("up") => ServerOp::ForceUp,
+                Some("stopping") => ServerOp::ForceNolb,
+                Some("down") => ServerOp::ForceDown,
+                _ => return "'set server <srv> health' expects 'up', 'stopping', or 'down'.\n".into(),
+            };
+            apply(exec, be, srv, op)
+        }
+        Some("addr") => change_addr(exec, be, srv, &args[2..]),
+        Some(what @ ("agent" | "agent-addr" | "agent-port" | "agent-send" | "check-addr" | "check-port" | "fqdn" | "ssl")) => {
             format!("'set server <srv> {what}' is not supported by moonproxy yet.\n")
         }
         _ => USAGE.into(),
+    }
+}
+
+/// `set server <b>/<s> addr <ip> [port <port>]`, answered as HAProxy answers it.
+fn change_addr(exec: &mut Exec<'_>, be: usize, srv: usize, args: &[String]) -> String {
+    const BY: &str = " by 'stats socket command'";
+    let Some(text) = args.first() else { return "set server <b>/<s> addr requires an address and optionally a port.\n".into() };
+    let Ok(ip) = text.parse::<std::net::IpAddr>() else { return format!("Invalid addr '{text}'{BY}\n") };
+    let Some(b) = exec.host.backend(be) else { return "No such backend.\n".into() };
+    let (old_ip, old_port) = crate::lua::api::world::ip_port(b.servers()[srv].addr());
+    let mut msg = match old_ip {
+        Some(old) if old == ip => "no need to change the addr".to_string(),
+        Some(old) => format!("IP changed from '{old}' to '{ip}'"),
+        None => format!("IP changed from '' to '{ip}'"),
+    };
+    let mut port = None;
+    if args.get(1).map(String::as_str) == Some("port") {
+        let p = args.get(2).map_or("", String::as_str);
+        match p.parse::<u16>() {
+            Ok(p) if Some(p) == old_port => msg.push_str(", no need to change the port"),
+            Ok(p) => {
+                msg.push_str(&format!(", port changed from '{}' to '{p}'", old_port.unwrap_or(0)));
+                port = Some(p);
+            }
+            Err(_) => msg.push_str(&format!(", problem converting port '{p}' to an int")),
+        }
+    }
+    if let Err(e) = exec.host.server_op(be, srv, ServerOp::Addr(ip, port)) {
+        return format!("{e}\n");
+    }
+    format!("{msg}{BY}\n")
+}
+
+fn set_maxconn_server(exec: &mut Exec<'_>, args: &[String]) -> String {
+    let (be, srv) = match server_arg(exec, args.first()) {
+        Ok(x) => x,
+        Err(e) => return e,
+    };
+    let Some(v) = args.get(1) else { return "Require <maxconn>.\n".into() };
+    match v.parse::<u32>() {
+        Ok(n) => apply(exec, be, srv, ServerOp::Maxconn(n)),
+        Err(_) => "Require <maxconn>.\n".into(),
+    }
+}
+
+fn enable_health(exec: &mut Exec<'_>, args: &[String]) -> String {
+    match server_arg(exec, args.first()) {
+        Ok((be, srv)) => apply(exec, be, srv, ServerOp::CheckEnabled(true)),
+        Err(e) => e,
+    }
+}
+
+fn disable_health(exec: &mut Exec<'_>, args: &[String]) -> String {
+    match server_arg(exec, args.first()) {
+        Ok((be, srv)) => apply(exec, be, srv, ServerOp::CheckEnabled(false)),
+        Err(e) => e,
+    }
+}
+
+fn shutdown_sessions_server(exec: &mut Exec<'_>, args: &[String]) -> String {
+    match server_arg(exec, args.first()) {
+        Ok((be, srv)) => {
+            exec.host.shutdown_server_streams(be, srv);
+            String::new()
+        }
+        Err(e) => e,
+    }
+}
+
+/// `shutdown session <id>`: the `0x...` handle `show sess` prints (streams only).
+fn shutdown_session(exec: &mut Exec<'_>, args: &[String]) -> String {
+    let Some(arg) = args.first() else { return "Session pointer expected (use 'show sess').\n".into() };
+    let id = u64::from_str_radix(arg.trim_start_matches("0x"), 16).ok();
+    if id.is_some_and(|id| exec.host.shutdown_stream(id)) {
+        String::new()
+    } else {
+        "No such session (use 'show sess').\n".into()
     }
 }
 

@@ -47,9 +47,15 @@ pub trait Host {
     fn pool(&self) -> &dyn ServerPool;
     fn backend(&self, proxy: usize) -> Option<&Backend>;
     fn process(&self) -> Process;
-    /// Changes a server (state, weight), with the same messages, logs and queue
-    /// hand-outs as a health check's change.
+    /// Changes a server (state, weight, address, health), with the same messages, logs
+    /// and queue hand-outs as a health check's change.
     fn server_op(&mut self, proxy: usize, server: usize, op: ServerOp) -> Result<(), String>;
+    /// Kills the stream with this id (`shutdown session`); `false`: no such stream.
+    fn shutdown_stream(&mut self, id: u64) -> bool;
+    /// Kills the streams on a server (`shutdown sessions server`).
+    fn shutdown_server_streams(&mut self, proxy: usize, server: usize);
+    /// Stops a frontend for good (`shutdown frontend`); `false`: already stopped.
+    fn stop_frontend(&mut self, proxy: usize) -> bool;
     /// Whether a frontend's listeners are paused (`disable frontend`).
     fn frontend_paused(&self, proxy: usize) -> bool;
     fn pause_frontend(&mut self, proxy: usize, pause: bool);
@@ -95,6 +101,8 @@ pub struct SessionState {
     pub prompt: bool,
     pub expert: bool,
     pub experimental: bool,
+    /// Idle timeout (`stats timeout`, `set timeout cli`).
+    pub timeout: Duration,
 }
 
 /// What all sessions share.
@@ -107,6 +115,24 @@ pub struct Shared {
     pub tainted: bool,
     /// The CLI sessions, filled for `show sess`.
     pub cli_sessions: Vec<StreamLine>,
+    /// Every CLI socket as `show cli sockets` prints it, with its level.
+    pub sockets: Vec<(String, CliLevel)>,
+}
+
+/// The ids of CLI sessions in `show sess` start here, apart from the streams' ids.
+pub const CLI_SESSION_IDS: u64 = 1 << 40;
+
+/// A CLI address as `show cli sockets` prints it.
+fn socket_name(addr: &crate::config::model::BindAddr, bound: Option<SocketAddr>) -> String {
+    use crate::config::model::BindAddr;
+    match (addr, bound) {
+        (_, Some(SocketAddr::V4(a))) => format!("ipv4@{a}"),
+        (_, Some(SocketAddr::V6(a))) => format!("ipv6@{a}"),
+        (BindAddr::Unix(p), None) => format!("unix@{}", p.display()),
+        (BindAddr::Abstract(n), None) => format!("abns@{n}"),
+        (BindAddr::Fd(fd), None) => format!("fd@{fd}"),
+        (BindAddr::Inet(a), None) => format!("{a}"),
+    }
 }
 
 impl Shared {
@@ -174,11 +200,12 @@ impl Default for Cli {
 impl Cli {
     pub fn new(listeners: Vec<CliListener>, timeout: Duration, maxconn: u32, initial_weights: Vec<Vec<u32>>) -> Cli {
         let mut table = GenSlab::with_capacity(listeners.len() + 4);
+        let sockets = listeners.iter().map(|l| (socket_name(&l.listener.addr, l.listener.local_addr()), l.level)).collect();
         for l in listeners {
             table.insert(Entry::Listener(l));
         }
-        let shared = Shared { started: (Instant::now(), SystemTime::now()), initial_weights, tainted: false, cli_sessions: Vec::new() };
-        Cli { table, timeout, maxconn, shared, next_id: 0 }
+        let shared = Shared { started: (Instant::now(), SystemTime::now()), initial_weights, tainted: false, cli_sessions: Vec::new(), sockets };
+        Cli { table, timeout, maxconn, shared, next_id: CLI_SESSION_IDS }
     }
 
     /// Registers the listening sockets with the poller.

@@ -40,7 +40,6 @@ pub struct Session {
     /// The client will send nothing more.
     read_closed: bool,
     accepted: Instant,
-    timeout: Duration,
     deadline: Instant,
 }
 
@@ -53,7 +52,7 @@ impl Session {
             listener,
             luid,
             peer,
-            state: SessionState { level, prompt: false, expert: false, experimental: false },
+            state: SessionState { level, prompt: false, expert: false, experimental: false, timeout },
             input: Vec::new(),
             output: Vec::new(),
             sent: 0,
@@ -61,7 +60,6 @@ impl Session {
             closing: false,
             read_closed: false,
             accepted: now,
-            timeout,
             deadline: now + timeout,
         }
     }
@@ -187,7 +185,7 @@ impl Session {
                 }
                 Ok(n) => {
                     self.input.extend_from_slice(&buf[..n]);
-                    self.deadline = now + self.timeout;
+                    self.deadline = now + self.state.timeout;
                     progress = true;
                     if self.input.len() > MAX_LINE && !self.input.contains(&b'\n') {
                         return Err(io::Error::new(io::ErrorKind::InvalidData, "request line too long"));
@@ -215,7 +213,7 @@ impl Session {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     self.sent += n;
-                    self.deadline = now + self.timeout;
+                    self.deadline = now + self.state.timeout;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

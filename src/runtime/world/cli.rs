@@ -5,7 +5,7 @@
 use super::{Phase, World};
 use crate::backend::Backend;
 use crate::cli_socket::{Cli, Host, Process, StreamLine};
-use crate::lua::host::{ServerOp, WorldView};
+use crate::lua::host::ServerOp;
 use crate::reactor::{Ctx, Key, Kind, Ready, TimerTarget};
 use crate::stream::proxy::ProxyRt;
 use crate::stream::ServerPool;
@@ -87,9 +87,62 @@ impl Host for CliHost<'_, '_, '_> {
     }
 
     fn server_op(&mut self, proxy: usize, server: usize, op: ServerOp) -> Result<(), String> {
+        use crate::backend::{AdminState, OpState, ServerId, StateReport};
+        const WHY: &str = "changed from CLI";
         let w = &mut *self.world;
-        let mut parts = crate::runtime::lua::WorldParts::new(&mut w.proxies, &mut w.farm, &w.listeners, &w.logs, (w.actconn, w.maxconn), &mut w.lua_deferred);
-        parts.server_op(self.cx, proxy, server, op)
+        let Some(Some(b)) = w.farm.backends.get_mut(proxy) else { return Err("No such backend.".into()) };
+        if server >= b.servers().len() {
+            return Err("No such server.".into());
+        }
+        let id = ServerId(server);
+        let report = match op {
+            ServerOp::Weight(weight) => b.set_weight(id, weight),
+            ServerOp::Maxconn(n) => b.set_maxconn(id, n),
+            ServerOp::Addr(ip, port) => {
+                let port = port.or_else(|| b.server(id).socket_addr().map(|a| a.port()));
+                b.set_addr(id, crate::config::model::ServerAddr::Inet { ip, port });
+                // Idle connections go to the old address.
+                w.farm.idle.purge_server(self.cx, proxy, server);
+                StateReport::default()
+            }
+            ServerOp::CheckEnabled(on) => {
+                b.set_check_enabled(id, on);
+                StateReport::default()
+            }
+            ServerOp::Drain => b.set_admin_state(id, AdminState::Drain),
+            ServerOp::Maint => b.set_admin_state(id, AdminState::Maint),
+            ServerOp::Ready => b.set_admin_state(id, AdminState::Ready),
+            ServerOp::ForceUp => b.set_operational_state_with_reason(id, OpState::Up, Some(WHY)),
+            ServerOp::ForceDown => b.set_operational_state_with_reason(id, OpState::Down, Some(WHY)),
+            ServerOp::ForceNolb => b.force_stopping(id, &format!(", {WHY}")),
+        };
+        super::apply_server_report(self.cx, &mut w.proxies, &mut w.farm, &w.logs, proxy, server, report);
+        Ok(())
+    }
+
+    fn shutdown_stream(&mut self, id: u64) -> bool {
+        let w = &mut *self.world;
+        let Some(key) = w.streams.iter().find(|(_, s)| s.id == id).map(|(k, _)| k) else { return false };
+        if let Some(s) = w.streams.get_mut(key) {
+            let mut env = crate::stream::Env { cx: self.cx, key, proxies: &mut w.proxies, pool: &mut w.farm };
+            s.kill(&mut env, crate::stream::termination::Cause::Killed);
+            w.finish(self.cx, key);
+        }
+        true
+    }
+
+    fn shutdown_server_streams(&mut self, proxy: usize, server: usize) {
+        use crate::lua::host::{Deferred, Sessions};
+        // Done once the command is over, as for Lua's `Server.shut_sess`.
+        self.world.lua_deferred.push(Deferred::Kill(Sessions::Server(proxy, server)));
+    }
+
+    fn stop_frontend(&mut self, proxy: usize) -> bool {
+        if self.world.proxies.get(proxy).is_none_or(|p| p.disabled) {
+            return false;
+        }
+        self.world.lua_proxy_op(self.cx, proxy, crate::lua::host::ProxyOp::Stop);
+        true
     }
 
     fn frontend_paused(&self, proxy: usize) -> bool {
