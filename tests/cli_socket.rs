@@ -404,3 +404,78 @@ fn addresses_health_timeouts_and_shutdowns() {
     assert!(std::net::TcpStream::connect(("127.0.0.1", s.proxy.port("fe"))).is_err(), "a stopped frontend listens no more");
     assert_eq!(s.admin("shutdown frontend fe\n"), "No such frontend.\n\n");
 }
+
+/// Answers that must be the same bytes from moonproxy and HAProxy 2.6.
+#[test]
+fn answers_match_haproxy() {
+    let cfg = "global
+    stats socket {{dir}}/cli.sock level admin
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{fe}}
+    default_backend be
+backend be
+    server s1 127.0.0.1:{{a}}
+    server s2 127.0.0.1:{{a}} weight 5
+";
+    let commands = [
+        "show cli level;user;show cli level;operator\n",
+        "show cli level;quit;show cli level\n",
+        "prompt\nshow cli level\nprompt\nshow cli level\n",
+        "expert-mode;expert-mode on;expert-mode;experimental-mode\n",
+        "set maxconn\n",
+        "help set server\n",
+        "set server be\n",
+        "set server be/s1\n",
+        "set server be/zz state maint\n",
+        "set server zz/s1 state maint\n",
+        "set server be/s1 state bogus\n",
+        "set server be/s1 weight 300\n",
+        "set server be/s1 health sick\n",
+        "set server be/s1 addr\n",
+        "set server be/s1 addr nope\n",
+        "set server be/s2 weight 40%;get weight be/s2;set weight be/s2 7;get weight be/s2\n",
+        "set server be/s1 state drain;get weight be/s1;set server be/s1 state ready\n",
+        "disable frontend;disable frontend be;disable frontend fe;disable frontend fe;enable frontend fe;enable frontend fe\n",
+        "set maxconn global;set maxconn frontend fe;set maxconn frontend zz 1;set maxconn server be/s1\n",
+        "show servers state zz\n",
+        "show stat zz 1 -1\n",
+        "show backend\n",
+        "show env NO_SUCH_VARIABLE_HERE\n",
+        "set timeout cli x;set timeout foo 1s;set timeout cli 20s\n",
+        "shutdown session;shutdown session 0x1;shutdown sessions server be;shutdown frontend zz\n",
+        "show map zz;get map zz k;add map;set map;del map;clear map\n",
+        "show acl zz;add acl;del acl;clear acl;get acl zz k\n",
+        "disable health;enable health be/zz\n",
+        "show cli level\nshow cli",
+    ];
+    let mut answers = Vec::new();
+    let app = Backend::http(b"ok");
+    for bin in moonproxy_and_haproxy() {
+        let proxy = ProxyBuilder::new(cfg).bin(&bin).port("a", app.port()).start();
+        let sock = proxy.dir().join("cli.sock");
+        assert!(proxy.wait_for_path(&sock, DEADLINE));
+        let got: Vec<String> = commands.iter().map(|c| cli(&sock, c)).collect();
+        // `show servers state` without the time since the last change, and without the
+        // backend's id: HAProxy counts its internal `GLOBAL` proxy (the CLI's) as
+        // proxy 1 when a stats socket is declared (see doc/cli.md).
+        let state: Vec<String> = cli(&sock, "show servers state\n")
+            .lines()
+            .map(|l| {
+                let data = !l.starts_with('#') && l.contains(' ');
+                l.split(' ').enumerate().filter(|(i, _)| *i != 9 && !(data && *i == 0)).map(|(_, w)| w).collect::<Vec<_>>().join(" ")
+            })
+            .collect();
+        answers.push((got, state));
+    }
+    if let [ours, theirs] = &answers[..] {
+        for (i, c) in commands.iter().enumerate() {
+            assert_eq!(ours.0[i], theirs.0[i], "answer to {c:?}");
+        }
+        assert_eq!(ours.1, theirs.1, "show servers state");
+    }
+}
