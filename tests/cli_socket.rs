@@ -479,3 +479,31 @@ backend be
         assert_eq!(ours.1, theirs.1, "show servers state");
     }
 }
+
+/// Bad `stats` lines are refused with HAProxy's words; good ones are accepted by both.
+#[test]
+fn stats_keyword_errors_match_haproxy() {
+    for (line, message) in [
+        ("stats socket", "'stats socket' in global section expects an address or a path to a UNIX socket"),
+        ("stats socket {{dir}}/x.sock level foo", "'stats socket' : ''level' only supports 'user', 'operator', and 'admin' (got 'foo')'"),
+        ("stats socket {{dir}}/x.sock level", "'stats socket' : ''level' : missing level'"),
+        ("stats socket {{dir}}/x.sock gid", "'stats socket' : ''gid' : missing value'"),
+        ("stats socket {{dir}}/x.sock mode 9z", "'stats socket' : ''mode' : missing or invalid mode '9z' (octal integer expected)'"),
+        ("stats socket {{dir}}/x.sock user no-such-user-here", "'stats socket' : ''user' : unknown user name 'no-such-user-here''"),
+        ("stats socket {{dir}}/x.sock expose-fd all", "'stats socket' : ''expose-fd' only supports 'listeners' (got 'all')'"),
+        ("stats socket {{dir}}/x.sock bogus 1", "'stats socket' : unknown keyword 'bogus'."),
+        ("stats timeout x", "'stats timeout' : unexpected character 'x'"),
+        ("stats timeout 0", "'stats timeout' expects a positive value"),
+        ("stats maxconn x", "'stats maxconn' expects a positive value"),
+        ("stats foo", "'stats' only supports 'socket', 'maxconn', 'bind-process' and 'timeout' (got 'foo')"),
+    ] {
+        for bin in moonproxy_and_haproxy() {
+            let out = ProxyBuilder::new(&format!("global\n    {line}\n")).bin(&bin).flags(["-c"]).run();
+            assert_ne!(out.code(), Some(0), "{}: {line}", bin.display());
+            assert!(out.stderr.contains(message), "{}: {line}\n{out:?}", bin.display());
+        }
+    }
+    let good = "global\n    stats socket {{dir}}/x.sock uid 0 level admin mode 600 expose-fd listeners\n    stats socket ipv4@127.0.0.1:0 level user\n    stats timeout 1m\n    stats maxconn 5\n";
+    let ok = ProxyBuilder::new(good).flags(["-c"]).run();
+    assert!(ok.code() == Some(0) || ok.code() == Some(2), "{ok:?}");
+}

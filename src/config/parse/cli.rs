@@ -11,20 +11,21 @@ pub fn stats(p: &mut Parser, l: &Line) -> Result<(), String> {
     match l.arg(1) {
         "socket" => socket(p, l),
         "timeout" => {
-            let v = l.arg(2);
-            let t = units::parse_time(v).ok().filter(|t| !t.is_zero());
-            p.config.global.stats_timeout = t.ok_or_else(|| format!("'stats timeout' expects a positive value (got '{v}')."))?;
+            let t = match units::parse_time(l.arg(2)) {
+                Err(units::UnitError::Unexpected(c)) => return Err(format!("'stats timeout' : unexpected character '{c}'")),
+                t => t.ok().filter(|t| !t.is_zero()),
+            };
+            p.config.global.stats_timeout = t.ok_or("'stats timeout' expects a positive value")?;
             Ok(())
         }
         "maxconn" => {
-            let v = l.arg(2);
-            let n = v.parse::<u32>().ok().filter(|n| *n > 0);
-            p.config.global.stats_maxconn = n.ok_or_else(|| format!("'stats maxconn' expects a positive numeric value (got '{v}')."))?;
+            let n = l.arg(2).parse::<u32>().ok().filter(|n| *n > 0);
+            p.config.global.stats_maxconn = n.ok_or("'stats maxconn' expects a positive value")?;
             Ok(())
         }
         "bind-process" => Err(super::not_supported("stats bind-process")),
         other => Err(format!(
-            "'stats' only supports 'socket', 'maxconn', 'bind-process' and 'timeout' (got '{other}')."
+            "'stats' only supports 'socket', 'maxconn', 'bind-process' and 'timeout' (got '{other}')"
         )),
     }
 }
@@ -34,20 +35,17 @@ pub fn stats(p: &mut Parser, l: &Line) -> Result<(), String> {
 fn socket(p: &mut Parser, l: &Line) -> Result<(), String> {
     let spec = l.arg(2);
     if spec.is_empty() {
-        return Err("'stats socket' requires a path or an address as an argument.".into());
+        return Err("'stats socket' in global section expects an address or a path to a UNIX socket".into());
     }
     let addrs = super::proxy::parse_bind_addr(p, spec).map_err(|e| e.replacen("'bind'", "'stats socket'", 1))?;
     let mut sock = StatsSocket { bind: Bind::new(l.loc.clone(), addrs), level: CliLevel::default(), expose_fd_listeners: false };
+    // HAProxy words a setting's error inside the keyword's: `'stats socket' : '<error>'`.
+    let wrap = |msg: String| format!("'stats socket' : '{msg}'");
     let mut i = 3;
     while i < l.args.len() {
         let kw = l.arg(i);
         let value = l.arg(i + 1);
         let needs_value = !matches!(kw, "v4v6" | "v6only" | "reuseport");
-        if needs_value && value.is_empty() {
-            return Err(format!("'stats socket {spec}' : '{kw}' : missing value"));
-        }
-        let bad = || format!("'stats socket {spec}' : '{kw}' : invalid value '{value}'");
-        let num = |v: &str| v.parse::<u32>().map_err(|_| bad());
         let b = &mut sock.bind;
         match kw {
             "level" => {
@@ -55,36 +53,63 @@ fn socket(p: &mut Parser, l: &Line) -> Result<(), String> {
                     "user" => CliLevel::User,
                     "operator" => CliLevel::Operator,
                     "admin" => CliLevel::Admin,
-                    _ => return Err("'level' only supports 'user', 'operator', and 'admin'.".into()),
+                    "" => return Err(wrap("'level' : missing level".into())),
+                    _ => return Err(wrap(format!("'level' only supports 'user', 'operator', and 'admin' (got '{value}')"))),
                 }
             }
             "expose-fd" => {
                 if value != "listeners" {
-                    return Err("'expose-fd' only supports 'listeners'.".into());
+                    return Err(wrap(format!("'expose-fd' only supports 'listeners' (got '{value}')")));
                 }
                 sock.expose_fd_listeners = true;
             }
-            "mode" => b.mode = Some(u32::from_str_radix(value, 8).map_err(|_| bad())?),
-            "uid" => b.uid = Some(num(value)?),
-            "gid" => b.gid = Some(num(value)?),
-            "user" => b.uid = Some(lookup_id("/etc/passwd", value).ok_or_else(|| format!("'stats socket {spec}' : unknown user '{value}'"))?),
-            "group" => b.gid = Some(lookup_id("/etc/group", value).ok_or_else(|| format!("'stats socket {spec}' : unknown group '{value}'"))?),
+            "mode" => {
+                let mode = u32::from_str_radix(value, 8).ok();
+                b.mode = Some(mode.ok_or_else(|| wrap(format!("'mode' : missing or invalid mode '{value}' (octal integer expected)")))?);
+            }
+            "user" | "group" => {
+                let db = if kw == "user" { "/etc/passwd" } else { "/etc/group" };
+                let id = lookup_id(db, value).ok_or_else(|| wrap(format!("'{kw}' : unknown {kw} name '{value}'")))?;
+                if kw == "user" {
+                    b.uid = Some(id);
+                } else {
+                    b.gid = Some(id);
+                }
+            }
+            _ if needs_value && value.is_empty() && KNOWN.contains(&kw) => return Err(wrap(format!("'{kw}' : missing value"))),
+            // Numbers are read as C's `atoi` reads them, as HAProxy does.
+            "uid" => b.uid = Some(leading_number(value)),
+            "gid" => b.gid = Some(leading_number(value)),
+            "maxconn" => b.maxconn = Some(leading_number(value)),
+            "backlog" => b.backlog = Some(leading_number(value)),
             "name" => b.name = Some(value.to_string()),
-            "maxconn" => b.maxconn = Some(num(value)?),
-            "backlog" => b.backlog = Some(num(value)?),
             "v4v6" => b.v4v6 = true,
             "v6only" => b.v6only = true,
             "reuseport" => b.reuseport = true,
             "process" | "thread" => {} // one process, one thread
-            "severity-output" | "accept-netscaler-cip" | "accept-proxy" | "ssl" | "crt" => {
+            "severity-output" | "accept-netscaler-cip" | "accept-proxy" | "ssl" | "crt" | "tfo" => {
                 return Err(format!("'stats socket {spec}' : {}", super::not_supported(kw)));
             }
-            _ => return Err(format!("'stats socket {spec}' : unknown keyword '{kw}'")),
+            _ => {
+                let hint = crate::config::keywords::suggest(kw, KNOWN.iter().copied()).map(|s| format!(" Did you mean '{s}' maybe ?")).unwrap_or_default();
+                return Err(format!("'stats socket' : unknown keyword '{kw}'.{hint}"));
+            }
         }
         i += if needs_value { 2 } else { 1 };
     }
     p.config.global.stats_sockets.push(sock);
     Ok(())
+}
+
+/// The settings `stats socket` knows.
+const KNOWN: &[&str] = &[
+    "level", "expose-fd", "mode", "uid", "gid", "user", "group", "name", "maxconn", "backlog", "v4v6", "v6only", "reuseport", "process",
+    "thread", "severity-output", "accept-netscaler-cip", "accept-proxy", "ssl", "crt", "tfo",
+];
+
+/// The leading decimal digits of `s` (0 if none), as `atoi` reads a setting.
+fn leading_number(s: &str) -> u32 {
+    s.bytes().take_while(u8::is_ascii_digit).fold(0u32, |n, d| n.saturating_mul(10).saturating_add(u32::from(d - b'0')))
 }
 
 /// The numeric id of `name` in a `name:x:id:...` database file (`/etc/passwd`,
