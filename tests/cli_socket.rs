@@ -331,8 +331,17 @@ backend be
         let names: Vec<String> = stat.iter().map(|r| format!("{}/{}", r[0], r[1])).collect();
         let info: Vec<String> = cli(&sock, "show info\n").lines().filter_map(|l| l.split_once(": ").map(|(k, _)| k.to_string())).collect();
         let typed: Vec<String> = cli(&sock, "show info typed\n").lines().filter_map(|l| l.split(':').next().map(String::from)).collect();
+        // `show info json`: each field's position, name, tags and type, without its value.
+        let json: Vec<String> = cli(&sock, "show info json\n")
+            .split("{\"field\":")
+            .skip(1)
+            .map(|f| {
+                let (head, value) = f.split_once("\"value\":").unwrap();
+                format!("{head}{}", value.split(",\"value\"").next().unwrap())
+            })
+            .collect();
         let status = |sv: &str| cell(&stat, sv, "status");
-        seen.push((stat[0].clone(), names, info, typed, status("s1"), status("s2")));
+        seen.push((stat[0].clone(), names, info, typed, status("s1"), status("s2"), json));
     }
     if let [ours, theirs] = &seen[..] {
         assert_eq!(ours.0, theirs.0, "show stat header");
@@ -340,8 +349,8 @@ backend be
         assert_eq!(ours.2, theirs.2, "show info field names");
         assert_eq!(ours.3, theirs.3, "show info typed positions and names");
         assert_eq!((&ours.4, &ours.5), (&theirs.4, &theirs.5), "server status");
+        assert_eq!(ours.6, theirs.6, "show info json fields");
     }
-    let _ = Duration::ZERO;
 }
 
 #[test]
@@ -506,4 +515,35 @@ fn stats_keyword_errors_match_haproxy() {
     let good = "global\n    stats socket {{dir}}/x.sock uid 0 level admin mode 600 expose-fd listeners\n    stats socket ipv4@127.0.0.1:0 level user\n    stats timeout 1m\n    stats maxconn 5\n";
     let ok = ProxyBuilder::new(good).flags(["-c"]).run();
     assert!(ok.code() == Some(0) || ok.code() == Some(2), "{ok:?}");
+}
+
+/// A client that queues many answers and reads none for a while holds only its own
+/// session: another one is answered meanwhile, and the slow one gets every answer, in
+/// order, once it reads. The CLI also listens on an abstract socket.
+#[test]
+fn a_slow_reader_gets_everything_and_blocks_nobody() {
+    let name = format!("moonproxy-cli-test-{}", std::process::id());
+    let cfg = format!(
+        "global\n    stats socket abns@{name} level admin\n    stats socket {{{{dir}}}}/cli.sock level admin\n    stats timeout 20s\n{}",
+        CONFIG.split_once("defaults\n").map(|(_, rest)| format!("defaults\n{rest}")).unwrap()
+    );
+    let (a, b) = (Backend::http(b"A"), Backend::http(b"B"));
+    let proxy = ProxyBuilder::new(&cfg).file("paths.map", "/x one\n").port("a", a.port()).port("b", b.port()).start();
+    let sock = proxy.dir().join("cli.sock");
+    assert!(proxy.wait_for_path(&sock, DEADLINE));
+    let abns = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None).unwrap();
+    abns.connect(&moonproxy::listener::abstract_addr(&name).unwrap()).expect("the abstract socket listens");
+    let mut abns: UnixStream = UnixStream::from(std::os::fd::OwnedFd::from(abns));
+    const N: usize = 300;
+    let request = format!("show stat\n{}\n", vec!["show stat"; N - 1].join(";"));
+    abns.write_all(request.as_bytes()).unwrap();
+    abns.shutdown(std::net::Shutdown::Write).unwrap();
+    // Not read yet: the socket buffers fill up and the session waits.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(cli(&sock, "show cli level\n"), "admin\n\n", "another session is answered meanwhile");
+    let mut all = String::new();
+    abns.set_read_timeout(Some(DEADLINE)).unwrap();
+    abns.read_to_string(&mut all).unwrap();
+    assert_eq!(all.matches("# pxname,svname,").count(), N, "every answer arrives, whole");
+    assert!(all.ends_with(",\n\n"));
 }

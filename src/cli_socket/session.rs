@@ -1,8 +1,9 @@
 //! One CLI connection: request lines in, answers out, never blocking the reactor.
 //!
 //! The loop of [`Session::on_event`]: write what is pending; while an answer is not
-//! fully written, read nothing more (a slow reader holds its own buffer only); then run
-//! the next complete line; then read. Without `prompt` the session closes once the
+//! fully written, run and read nothing more (a slow reader holds one answer and its
+//! own input only); then run the next command of the line, or split the next complete
+//! line into commands; then read. Without `prompt` the session closes once the
 //! lines it has received are answered (a client writes a line, half-closes and reads to
 //! the end, as `socat` does); with `prompt` it stays until `quit`, the client's end of
 //! input, or `stats timeout` without any progress.
@@ -13,6 +14,7 @@ use crate::config::model::CliLevel;
 use crate::reactor::Key;
 use crate::stream::conn::Sock;
 use mio::{Interest, Registry, Token};
+use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -30,6 +32,9 @@ pub struct Session {
     peer: Option<SocketAddr>,
     state: SessionState,
     input: Vec<u8>,
+    /// The commands of the current line not run yet: one runs only once the previous
+    /// answer is written, so a session holds one answer at a time.
+    pending: VecDeque<Vec<String>>,
     output: Vec<u8>,
     /// How much of `output` is written.
     sent: usize,
@@ -54,6 +59,7 @@ impl Session {
             peer,
             state: SessionState { level, prompt: false, expert: false, experimental: false, timeout },
             input: Vec::new(),
+            pending: VecDeque::new(),
             output: Vec::new(),
             sent: 0,
             answered: false,
@@ -124,8 +130,13 @@ impl Session {
             if self.closing {
                 return false;
             }
+            if let Some(words) = self.pending.pop_front() {
+                self.run(&words, host, shared);
+                continue;
+            }
             if let Some(line) = self.next_line() {
-                self.run_line(&line, host, shared);
+                self.answered = true;
+                self.pending.extend(parse::split_line(&line));
                 continue;
             }
             if self.read_closed || (self.answered && !self.state.prompt) {
@@ -147,23 +158,20 @@ impl Session {
         Some(line)
     }
 
-    fn run_line(&mut self, line: &[u8], host: &mut dyn Host, shared: &mut Shared) {
-        self.answered = true;
-        for words in parse::split_line(line) {
-            let mut exec = super::Exec { host: &mut *host, state: &mut self.state, shared: &mut *shared };
-            match commands::execute(&mut exec, &words) {
-                Outcome::Reply(text) => {
-                    self.output.extend_from_slice(text.as_bytes());
-                    self.output.push(b'\n');
-                    if self.state.prompt {
-                        self.output.extend_from_slice(b"> ");
-                    }
+    fn run(&mut self, words: &[String], host: &mut dyn Host, shared: &mut Shared) {
+        let mut exec = super::Exec { host: &mut *host, state: &mut self.state, shared: &mut *shared };
+        match commands::execute(&mut exec, words) {
+            Outcome::Reply(text) => {
+                self.output.extend_from_slice(text.as_bytes());
+                self.output.push(b'\n');
+                if self.state.prompt {
+                    self.output.extend_from_slice(b"> ");
                 }
-                Outcome::Quit => {
-                    self.closing = true;
-                    self.input.clear();
-                    return;
-                }
+            }
+            Outcome::Quit => {
+                self.closing = true;
+                self.pending.clear();
+                self.input.clear();
             }
         }
     }
