@@ -426,12 +426,18 @@ defaults
     timeout server 5s
 frontend fe
     bind 127.0.0.1:{{fe}}
+    http-request set-var(proc.n) int(42)
+    http-request set-var(proc.s) str(abc)
+    http-request set-var(proc.b) bool(1)
+    http-request set-var(txn.t) str(x)
     default_backend be
 backend be
     server s1 127.0.0.1:{{a}}
     server s2 127.0.0.1:{{a}} weight 5
 ";
     let commands = [
+        "get var proc.n\n",
+        "get var proc.s;get var proc.b;get var proc.nope;get var txn.t;get var\n",
         "show cli level;user;show cli level;operator\n",
         "show cli level;quit;show cli level\n",
         "prompt\nshow cli level\nprompt\nshow cli level\n",
@@ -468,6 +474,8 @@ backend be
         let proxy = ProxyBuilder::new(cfg).bin(&bin).port("a", app.port()).start();
         let sock = proxy.dir().join("cli.sock");
         assert!(proxy.wait_for_path(&sock, DEADLINE));
+        let mut c = Client::connect(proxy.port("fe"));
+        assert_eq!(c.http_request(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").status, 200);
         let got: Vec<String> = commands.iter().map(|c| cli(&sock, c)).collect();
         // `show servers state` without the time since the last change, and without the
         // backend's id: HAProxy counts its internal `GLOBAL` proxy (the CLI's) as

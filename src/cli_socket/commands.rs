@@ -52,6 +52,7 @@ pub static COMMANDS: &[Command] = &[
     cmd(&["expert-mode"], "", "", Admin, expert_mode),
     cmd(&["get", "acl"], "get acl <acl> <value>", "report the patterns matching a sample for an ACL", User, maps::get_acl),
     cmd(&["get", "map"], "get map <acl> <value>", "report the keys and values matching a sample for a map", User, maps::get_map),
+    cmd(&["get", "var"], "get var <name>", "retrieve contents of a process-wide variable", Operator, get_var),
     cmd(&["get", "weight"], "get weight <bk>/<srv>", "report a server's current weight", User, get_weight),
     cmd(&["operator"], "operator", "lower the level of the current CLI session to operator", User, operator),
     cmd(&["set", "map"], "set map <map> [<key>|#<ref>] <value>", "modify a map entry", User, maps::set_map),
@@ -191,6 +192,23 @@ fn show_env(_: &mut Exec<'_>, args: &[String]) -> String {
             None => "Variable not found\n".into(),
         },
     }
+}
+
+/// `get var proc.<name>`. HAProxy 2.6 answers a found variable on one line without
+/// the empty line that ends other answers; so does this.
+fn get_var(_: &mut Exec<'_>, args: &[String]) -> String {
+    use crate::sample::{vars, Sample, SampleType, VarName};
+    let Some(name) = args.first() else { return "Missing process-wide variable identifier.\n".into() };
+    let found = VarName::parse(name)
+        .filter(|v| v.scope == vars::Scope::Proc)
+        .and_then(|v| vars::with_proc_vars(|store| store.get(&v).cloned()));
+    let Some(value) = found else { return "Variable not found.\n".into() };
+    let ty = value.ty().name();
+    let text = match value.cast(SampleType::Str) {
+        Some(Sample::Str(b)) => String::from_utf8_lossy(&b).into_owned(),
+        _ => String::new(),
+    };
+    format!("{name}: type={ty} value=<{text}>")
 }
 
 fn set_maxconn_global(exec: &mut Exec<'_>, args: &[String]) -> String {
