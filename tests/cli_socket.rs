@@ -555,3 +555,15 @@ fn a_slow_reader_gets_everything_and_blocks_nobody() {
     assert_eq!(all.matches("# pxname,svname,").count(), N, "every answer arrives, whole");
     assert!(all.ends_with(",\n\n"));
 }
+
+/// A stats socket that cannot be opened stops the start-up, as a `bind` line does.
+#[test]
+fn an_unbindable_stats_socket_stops_the_start() {
+    let cfg = "global\n    stats socket {{dir}}/no/such/dir/cli.sock\ndefaults\n    mode tcp\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\nlisten l\n    bind 127.0.0.1:{{l}}\n    server s 127.0.0.1:{{l}}\n";
+    for bin in moonproxy_and_haproxy() {
+        let out = ProxyBuilder::new(cfg).bin(&bin).timeout(DEADLINE).run();
+        assert_eq!(out.code(), Some(1), "{}: {out:?}", bin.display());
+        assert!(out.stderr.contains("for frontend GLOBAL: cannot bind"), "{}: {out:?}", bin.display());
+        assert!(out.stderr.contains("Some protocols failed to start their listeners! Exiting."), "{}: {out:?}", bin.display());
+    }
+}

@@ -23,7 +23,7 @@ mod usage;
 
 use crate::backend::Backend;
 use crate::config::model::{CliLevel, Global};
-use crate::listener::{Accept, BindError, Listener};
+use crate::listener::{Accept, Listener};
 use crate::lua::host::ServerOp;
 use crate::reactor::{token, Ctx, GenSlab, Key, Kind, Ready};
 use crate::stream::proxy::ProxyRt;
@@ -171,15 +171,12 @@ pub fn open(global: &Global) -> Result<Vec<CliListener>, Vec<String>> {
         for addr in &s.bind.addrs {
             match Listener::open(&s.bind, addr, usize::MAX, out.len(), None, None) {
                 Ok(listener) => out.push(CliListener { listener, level: s.level, sessions: 0, blocked: false }),
-                Err(e) => errors.push(starting_error(&e)),
+                // Worded as a `bind` line's failure; HAProxy's CLI proxy is `GLOBAL`.
+                Err(e) => errors.push(format!("Binding [{}] for frontend GLOBAL: {e}", s.bind.location)),
             }
         }
     }
     if errors.is_empty() { Ok(out) } else { Err(errors) }
-}
-
-fn starting_error(e: &BindError) -> String {
-    format!("Starting frontend GLOBAL: {e}")
 }
 
 /// The CLI: its sockets and sessions.
