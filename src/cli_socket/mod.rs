@@ -237,10 +237,10 @@ impl Cli {
     }
 
     /// A socket event for the CLI token `key`.
-    pub fn ready(&mut self, host: &mut dyn Host, key: Key, ready: Ready) {
+    pub fn ready(&mut self, host: &mut dyn Host, key: Key, _ready: Ready) {
         match self.table.get_mut(key) {
             Some(Entry::Listener(_)) => self.accept(host, key),
-            Some(Entry::Session(_)) => self.run_session(host, key, Some(ready)),
+            Some(Entry::Session(_)) => self.run_session(host, key),
             None => {}
         }
     }
@@ -253,9 +253,9 @@ impl Cli {
     }
 
     /// A session's idle timer.
-    pub fn timer(&mut self, host: &mut dyn Host, key: Key, at: Instant) {
-        let Some(Entry::Session(s)) = self.table.get_mut(key) else { return };
-        match s.on_timer(at, host.now()) {
+    pub fn timer(&mut self, host: &mut dyn Host, key: Key) {
+        let Some(Entry::Session(s)) = self.table.get(key) else { return };
+        match s.on_timer(host.now()) {
             Some(next) => host.arm_timer(next, key),
             None => self.close_session(host, key),
         }
@@ -292,12 +292,16 @@ impl Cli {
             let deadline = s.deadline();
             if self.table.insert(Entry::Session(Box::new(s))).is_some() {
                 host.arm_timer(deadline, key);
+            } else if let Some(Entry::Listener(l)) = self.table.get_mut(lkey) {
+                l.sessions -= 1; // no slot left for a token: the connection is dropped
             }
         }
         host.wake_cli(lkey); // budget spent: more may be pending
     }
 
-    fn run_session(&mut self, host: &mut dyn Host, key: Key, ready: Option<Ready>) {
+    /// Runs a session as far as its socket allows (it reads and writes until
+    /// `WouldBlock`, so the readiness itself is not needed).
+    fn run_session(&mut self, host: &mut dyn Host, key: Key) {
         let now = host.now();
         // `show sess` lists the CLI's own sessions too.
         self.shared.cli_sessions = self
@@ -309,7 +313,7 @@ impl Cli {
             })
             .collect();
         let Some(Entry::Session(s)) = self.table.get_mut(key) else { return };
-        let alive = s.on_event(now, ready, host, &mut self.shared);
+        let alive = s.on_event(now, host, &mut self.shared);
         if !alive {
             self.close_session(host, key);
         }

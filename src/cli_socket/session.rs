@@ -93,8 +93,9 @@ impl Session {
         self.deadline
     }
 
-    /// The idle timer fired: `None` closes the session, else the timer to arm next.
-    pub fn on_timer(&mut self, _fired: Instant, now: Instant) -> Option<Instant> {
+    /// The idle timer fired: `None` closes the session, else the timer to arm next
+    /// (one timer per session, moved forward lazily).
+    pub fn on_timer(&self, now: Instant) -> Option<Instant> {
         (now < self.deadline).then_some(self.deadline)
     }
 
@@ -117,7 +118,7 @@ impl Session {
     }
 
     /// Handles readiness (or a wake-up); `false`: the session is over.
-    pub fn on_event(&mut self, now: Instant, _ready: Option<crate::reactor::Ready>, host: &mut dyn Host, shared: &mut Shared) -> bool {
+    pub fn on_event(&mut self, now: Instant, host: &mut dyn Host, shared: &mut Shared) -> bool {
         loop {
             if self.flush(now).is_err() {
                 return false; // the reader is gone: drop the rest

@@ -594,7 +594,7 @@ impl Handler for World {
                 self.after_lua(cx);
                 self.lua_stream_completions(cx);
             }
-            TimerTarget::Entry(Kind::Cli, key) => self.cli_timer(cx, key, deadline),
+            TimerTarget::Entry(Kind::Cli, key) => self.cli_timer(cx, key),
             TimerTarget::Entry(..) => {}
             TimerTarget::Global(GlobalTimer::HardStop) => self.hard_stop(cx),
         }

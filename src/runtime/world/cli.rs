@@ -30,8 +30,8 @@ impl World {
         self.cli = cli;
     }
 
-    pub(super) fn cli_timer(&mut self, cx: &mut Ctx<'_>, key: Key, at: Instant) {
-        self.with_cli(cx, |cli, host| cli.timer(host, key, at));
+    pub(super) fn cli_timer(&mut self, cx: &mut Ctx<'_>, key: Key) {
+        self.with_cli(cx, |cli, host| cli.timer(host, key));
     }
 
     pub(super) fn cli_wake(&mut self, cx: &mut Ctx<'_>, key: Key) {
