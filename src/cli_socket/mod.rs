@@ -4,8 +4,8 @@
 //! Shape:
 //! - [`Cli`] owns the CLI's listening sockets and its sessions in one generation-tagged
 //!   table; their reactor tokens are [`Kind::Cli`] tokens with the table's keys.
-//! - A [`session::Session`] reads request lines, splits them ([`parse`]), runs each
-//!   command ([`commands::execute`]) and queues the answer; it never blocks: output is
+//! - A `session::Session` reads request lines, splits them (`parse`), runs each
+//!   command (`commands::execute`) and queues the answer; it never blocks: output is
 //!   written as the socket accepts it, input is not read further while an answer is
 //!   pending, and a session idle for `stats timeout` is closed.
 //! - Commands reach the running process through [`Host`], which the runtime implements
@@ -13,6 +13,16 @@
 //!
 //! Levels: a session starts at its socket's `level` and may lower it (`user`,
 //! `operator`); a command above the session's level answers `Permission denied`.
+//!
+//! Extending (the rest of issue 7):
+//! - a native command is one row of `commands::COMMANDS` (words, HAProxy's usage and
+//!   description, level, handler); `help` and the unknown-command suggestions follow;
+//! - what a command needs from the process is one more [`Host`] method, implemented in
+//!   `runtime/world/cli.rs` (Lua statistics, profiling, the error ring...);
+//! - commands registered by `core.register_cli` are looked up after the table, through
+//!   the host; running them in a coroutine that yields needs an `Outcome` that parks the
+//!   session until the world wakes its token (the session already waits for writability
+//!   the same way).
 
 mod commands;
 mod info;
@@ -214,17 +224,6 @@ impl Cli {
                 }
             }
         }
-    }
-
-    /// The bound addresses of the TCP sockets (tests, `-d`).
-    pub fn local_addrs(&self) -> Vec<SocketAddr> {
-        self.table
-            .iter()
-            .filter_map(|(_, e)| match e {
-                Entry::Listener(l) => l.listener.local_addr(),
-                Entry::Session(_) => None,
-            })
-            .collect()
     }
 
     /// Closes the listening sockets (soft stop); sessions finish their answers.
