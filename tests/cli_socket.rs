@@ -567,3 +567,48 @@ fn an_unbindable_stats_socket_stops_the_start() {
         assert!(out.stderr.contains("Some protocols failed to start their listeners! Exiting."), "{}: {out:?}", bin.display());
     }
 }
+
+/// `show stat up` and `no-maint` hide the same servers as HAProxy and give backends the
+/// same "(usable/total)" status.
+#[test]
+fn stat_filters_match_haproxy() {
+    let cfg = "global
+    stats socket {{dir}}/cli.sock level admin
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{fe}}
+    default_backend be
+backend be
+    server s1 127.0.0.1:{{a}}
+    server s2 127.0.0.1:{{a}}
+    server s3 127.0.0.1:{{a}}
+    server s4 127.0.0.1:{{a}}
+backend other
+    server o1 127.0.0.1:{{a}} disabled
+";
+    let app = Backend::http(b"ok");
+    let mut seen = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let proxy = ProxyBuilder::new(cfg).bin(&bin).port("a", app.port()).start();
+        let sock = proxy.dir().join("cli.sock");
+        assert!(proxy.wait_for_path(&sock, DEADLINE));
+        assert_eq!(cli(&sock, "set server be/s1 state maint;set server be/s2 state drain;set server be/s3 health down\n"), "\n\n\n");
+        let view = |flags: &str| -> Vec<String> {
+            let rows = csv_rows(&cli(&sock, &format!("show stat {flags}\n")));
+            let st = rows[0].iter().position(|f| f == "status").unwrap();
+            rows.iter().skip(1).map(|r| format!("{}/{} {}", r[0], r[1], r[st])).collect()
+        };
+        seen.push((view(""), view("up"), view("no-maint"), view("up no-maint")));
+    }
+    if let [ours, theirs] = &seen[..] {
+        assert_eq!(ours.0, theirs.0, "show stat");
+        assert_eq!(ours.1, theirs.1, "show stat up");
+        assert_eq!(ours.2, theirs.2, "show stat no-maint");
+        assert_eq!(ours.3, theirs.3, "show stat up no-maint");
+    }
+    assert!(seen[0].1.contains(&"be/s2 DRAIN".to_string()) && !seen[0].1.iter().any(|l| l.starts_with("be/s1 ")));
+}

@@ -560,6 +560,26 @@ fn show_stat(exec: &mut Exec<'_>, args: &[String]) -> String {
     let mut rows = snapshot::rows(&view, &|i, _| keep_px.is_none_or(|p| p == i));
     let no_maint = flags.iter().any(|f| f == "no-maint");
     let up_only = flags.iter().any(|f| f == "up");
+    let status = |r: &snapshot::Row| match r.get(f::STATUS) {
+        Value::Str(s) => s.clone(),
+        _ => String::new(),
+    };
+    // A stopped server: down (or going up) or in maintenance.
+    let stopped = |st: &str| st.starts_with("DOWN") || st.starts_with("MAINT");
+    if no_maint || up_only {
+        // With these flags HAProxy adds "(usable/total)" servers to a backend's status.
+        let counts: Vec<(usize, usize)> = (0..proxies.len())
+            .map(|px| {
+                let servers = rows.iter().filter(|r| r.proxy == px && r.kind == RowKind::Server);
+                servers.fold((0, 0), |(up, all), r| (up + usize::from(!stopped(&status(r))), all + 1))
+            })
+            .collect();
+        for r in rows.iter_mut().filter(|r| r.kind == RowKind::Backend) {
+            let (up, all) = counts[r.proxy];
+            let text = format!("{} ({up}/{all})", status(r));
+            r.values[f::STATUS] = Value::Str(text);
+        }
+    }
     rows.retain(|r| {
         let bit = match r.kind {
             RowKind::Frontend => 1,
@@ -575,11 +595,8 @@ fn show_stat(exec: &mut Exec<'_>, args: &[String]) -> String {
         if sid != -1 && !matches!(r.get(f::SID), Value::U32(n) if i64::from(*n) == sid) {
             return false;
         }
-        let status = match r.get(f::STATUS) {
-            Value::Str(s) => s.as_str(),
-            _ => "",
-        };
-        !(no_maint && status.starts_with("MAINT") || up_only && !status.starts_with("UP") && status != "no check")
+        let st = status(r);
+        !(no_maint && st.starts_with("MAINT") || up_only && stopped(&st))
     });
     let mut out = String::with_capacity(2048 + rows.len() * 512);
     if flags.iter().any(|f| f == "json") {
