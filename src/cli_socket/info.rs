@@ -103,6 +103,7 @@ fn value(exec: &Exec<'_>, name: &str) -> V {
     let up = now.saturating_duration_since(started);
     let proxies = exec.host.proxies();
     let fe = || proxies.iter().filter(|p| p.cap.frontend);
+    let listeners = (p.listeners + exec.shared.sockets.len()) as u64;
     match name {
         "Name" => V::Str("moonproxy".into()),
         "Version" | "Build info" => V::Str(crate::version::VERSION.into()),
@@ -119,13 +120,16 @@ fn value(exec: &Exec<'_>, name: &str) -> V {
         "Maxconn" => V::Int(u64::from(p.maxconn)),
         "Hard_maxconn" => V::Int(u64::from(p.hard_maxconn)),
         "CurrConns" => V::Int(u64::from(p.actconn)),
-        "CumConns" => V::Int(fe().map(|p| p.cum_fe).sum()),
-        "CumReq" => V::Int(fe().map(|p| p.counters.fe.req_tot).sum()),
+        // The CLI's own connections count, as in HAProxy (its sockets are listeners of
+        // its `GLOBAL` frontend).
+        "CumConns" => V::Int(fe().map(|p| p.cum_fe).sum::<u64>() + exec.shared.accepted),
+        // HAProxy counts each CLI connection as a request too (it is a stream).
+        "CumReq" => V::Int(fe().map(|p| p.counters.fe.req_tot).sum::<u64>() + exec.shared.accepted),
         "Idle_pct" => V::Int(100),
         "node" => V::Str(std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default()),
         "Stopping" => V::Int(u64::from(p.stopping)),
-        "Jobs" => V::Int(u64::from(p.actconn) + p.listeners as u64),
-        "Listeners" => V::Int(p.listeners as u64),
+        "Jobs" => V::Int(u64::from(p.actconn) + listeners + exec.shared.cli_sessions.len() as u64),
+        "Listeners" => V::Int(listeners),
         "Tainted" => V::Str(if exec.shared.tainted { "0x1" } else { "0" }.into()),
         _ => V::Int(0),
     }

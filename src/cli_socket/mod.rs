@@ -127,6 +127,8 @@ pub struct Shared {
     pub cli_sessions: Vec<StreamLine>,
     /// Every CLI socket as `show cli sockets` prints it, with its level.
     pub sockets: Vec<(String, CliLevel)>,
+    /// CLI connections accepted so far (HAProxy counts them in `CumConns`).
+    pub accepted: u64,
 }
 
 /// The ids of CLI sessions in `show sess` start here, apart from the streams' ids.
@@ -211,7 +213,7 @@ impl Cli {
         for l in listeners {
             table.insert(Entry::Listener(l));
         }
-        let shared = Shared { started: (Instant::now(), SystemTime::now()), initial_weights, tainted: false, cli_sessions: Vec::new(), sockets };
+        let shared = Shared { started: (Instant::now(), SystemTime::now()), initial_weights, tainted: false, cli_sessions: Vec::new(), sockets, accepted: 0 };
         Cli { table, timeout, maxconn, shared, next_id: CLI_SESSION_IDS }
     }
 
@@ -278,6 +280,7 @@ impl Cli {
                 }
             };
             l.sessions += 1;
+            self.shared.accepted += 1;
             let id = self.next_id;
             self.next_id += 1;
             let key = self.table.vacant_key();
