@@ -621,3 +621,50 @@ backend other
     }
     assert!(seen[0].1.contains(&"be/s2 DRAIN".to_string()) && !seen[0].1.iter().any(|l| l.starts_with("be/s1 ")));
 }
+
+/// Payloads: a line ending with `<<` takes the lines after it, up to an empty one,
+/// as HAProxy 2.6 does (`add map <map> <<` adds one `key value` a line).
+#[test]
+fn payloads_match_haproxy() {
+    let cfg = "global
+    stats socket {{dir}}/cli.sock level admin
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{fe}}
+    http-request set-header X-M %[req.hdr(host),map({{dir}}/m.map,none)]
+    default_backend be
+backend be
+    server s1 127.0.0.1:{{a}}
+";
+    let app = Backend::http(b"ok");
+    let mut seen = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let proxy = ProxyBuilder::new(cfg).bin(&bin).file("m.map", "a 1\n").port("a", app.port()).start();
+        let sock = proxy.dir().join("cli.sock");
+        assert!(proxy.wait_for_path(&sock, DEADLINE));
+        let m = proxy.dir().join("m.map").display().to_string();
+        let answers: Vec<String> = [
+            format!("add map {m} <<\nb 2\nc   three words\n\n"),
+            format!("add map {m}  <<\nd\n\n"),
+            format!("add map {m} <<\ne 5"),
+            format!("prompt\nadd map {m} <<\nf 6\n\nshow cli level\n"),
+            "show cli level <<\nignored\n\n".to_string(),
+            format!("add map {m} <<x\n"),
+        ]
+        .iter()
+        .map(|c| cli(&sock, c))
+        .collect();
+        // The entries, without their handles.
+        let entries: Vec<String> = cli(&sock, &format!("show map {m}\n")).lines().filter_map(|l| l.split_once(' ').map(|(_, e)| e.to_string())).collect();
+        seen.push((answers, entries));
+    }
+    assert_eq!(seen[0].1, ["a 1", "b 2", "c three words", "f 6"], "moonproxy's map after the payloads");
+    if let [ours, theirs] = &seen[..] {
+        assert_eq!(ours.0, theirs.0, "answers");
+        assert_eq!(ours.1, theirs.1, "entries");
+    }
+}

@@ -111,8 +111,22 @@ pub fn show_acl(_: &mut Exec<'_>, args: &[String]) -> String {
     list(Family::Acl, args)
 }
 
-pub fn add_map(_: &mut Exec<'_>, args: &[String]) -> String {
+pub fn add_map(exec: &mut Exec<'_>, args: &[String]) -> String {
     const USAGE: &str = "'add map' expects three parameters (map identifier, key and value) or one parameter (map identifier) and a payload\n";
+    if let (Some(payload), Some(name)) = (exec.payload, args.first()) {
+        // One `key value` a line; the value is the rest of the line.
+        let r = match find(Family::Map, name) {
+            Ok(r) => r,
+            Err(e) => return e,
+        };
+        for line in payload.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            match line.split_once([' ', '\t']) {
+                Some((key, value)) => r.add(key, Some(value.trim_start())),
+                None => return format!("Missing value for key '{line}'.\n"),
+            }
+        }
+        return String::new();
+    }
     if args.len() != 3 {
         return USAGE.into();
     }

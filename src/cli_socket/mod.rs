@@ -158,6 +158,8 @@ pub struct Exec<'a> {
     pub host: &'a mut dyn Host,
     pub state: &'a mut SessionState,
     pub shared: &'a mut Shared,
+    /// The payload given after a line ending with `<<` (for the line's last command).
+    pub payload: Option<&'a str>,
 }
 
 /// One `stats socket` address, opened.

@@ -34,7 +34,10 @@ pub struct Session {
     input: Vec<u8>,
     /// The commands of the current line not run yet: one runs only once the previous
     /// answer is written, so a session holds one answer at a time.
-    pending: VecDeque<Vec<String>>,
+    pending: VecDeque<(Vec<String>, Option<String>)>,
+    /// Payload mode: a line ended with `<<`; its commands (the line without the
+    /// marker) wait for the lines that follow, up to an empty one.
+    payload: Option<(Vec<u8>, String)>,
     output: Vec<u8>,
     /// How much of `output` is written.
     sent: usize,
@@ -60,6 +63,7 @@ impl Session {
             state: SessionState { level, prompt: false, expert: false, experimental: false, timeout },
             input: Vec::new(),
             pending: VecDeque::new(),
+            payload: None,
             output: Vec::new(),
             sent: 0,
             answered: false,
@@ -131,17 +135,17 @@ impl Session {
             if self.closing {
                 return false;
             }
-            if let Some(words) = self.pending.pop_front() {
-                self.run(&words, host, shared);
+            if let Some((words, payload)) = self.pending.pop_front() {
+                self.run(&words, payload.as_deref(), host, shared);
                 continue;
             }
             if let Some(line) = self.next_line() {
                 self.answered = true;
-                self.pending.extend(parse::split_line(&line));
+                self.take_line(line);
                 continue;
             }
-            if self.read_closed || (self.answered && !self.state.prompt) {
-                return false;
+            if self.read_closed || (self.answered && !self.state.prompt && self.payload.is_none()) {
+                return false; // an unfinished payload is dropped with the session
             }
             match self.fill(now) {
                 Ok(true) => continue,
@@ -159,8 +163,42 @@ impl Session {
         Some(line)
     }
 
-    fn run(&mut self, words: &[String], host: &mut dyn Host, shared: &mut Shared) {
-        let mut exec = super::Exec { host: &mut *host, state: &mut self.state, shared: &mut *shared };
+    /// A complete request line: commands to run, or the start, a line or the end of a
+    /// payload.
+    fn take_line(&mut self, line: Vec<u8>) {
+        if let Some((_, body)) = &mut self.payload {
+            if !line.is_empty() && line != b"\r" {
+                body.push_str(&String::from_utf8_lossy(&line));
+                body.push('\n');
+                self.continuation_prompt();
+                return;
+            }
+            let (command, body) = self.payload.take().unwrap_or_default();
+            let mut commands: Vec<_> = parse::split_line(&command).into_iter().map(|c| (c, None)).collect();
+            if let Some(last) = commands.last_mut() {
+                last.1 = Some(body); // the payload belongs to the line's last command
+            }
+            self.pending.extend(commands);
+            return;
+        }
+        match payload_start(&line) {
+            Some(command) => {
+                self.payload = Some((command.to_vec(), String::new()));
+                self.continuation_prompt();
+            }
+            None => self.pending.extend(parse::split_line(&line).into_iter().map(|c| (c, None))),
+        }
+    }
+
+    /// In interactive mode, `+ ` asks for the next payload line.
+    fn continuation_prompt(&mut self) {
+        if self.state.prompt {
+            self.output.extend_from_slice(b"+ ");
+        }
+    }
+
+    fn run(&mut self, words: &[String], payload: Option<&str>, host: &mut dyn Host, shared: &mut Shared) {
+        let mut exec = super::Exec { host: &mut *host, state: &mut self.state, shared: &mut *shared, payload };
         match commands::execute(&mut exec, words) {
             Outcome::Reply(text) => {
                 self.output.extend_from_slice(text.as_bytes());
@@ -177,6 +215,32 @@ impl Session {
         }
     }
 
+}
+
+/// A line ending with the payload marker `<<` (alone or after a blank, nothing after
+/// it but a CR): the line without it.
+fn payload_start(line: &[u8]) -> Option<&[u8]> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let rest = line.strip_suffix(b"<<")?;
+    (rest.is_empty() || matches!(rest.last(), Some(b' ' | b'\t'))).then_some(rest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::payload_start;
+
+    #[test]
+    fn the_payload_marker_ends_the_line() {
+        assert_eq!(payload_start(b"add map m <<"), Some(&b"add map m "[..]));
+        assert_eq!(payload_start(b"add map m <<\r"), Some(&b"add map m "[..]));
+        assert_eq!(payload_start(b"<<"), Some(&b""[..]));
+        assert_eq!(payload_start(b"add map m <<x"), None);
+        assert_eq!(payload_start(b"add map m<<"), None);
+        assert_eq!(payload_start(b"add map m <<  "), None);
+    }
+}
+
+impl Session {
     /// Reads what the socket has; `Ok(true)` when something arrived (or the input
     /// ended), `Ok(false)` when nothing is there yet.
     fn fill(&mut self, now: Instant) -> io::Result<bool> {
