@@ -225,21 +225,6 @@ fn payload_start(line: &[u8]) -> Option<&[u8]> {
     (rest.is_empty() || matches!(rest.last(), Some(b' ' | b'\t'))).then_some(rest)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::payload_start;
-
-    #[test]
-    fn the_payload_marker_ends_the_line() {
-        assert_eq!(payload_start(b"add map m <<"), Some(&b"add map m "[..]));
-        assert_eq!(payload_start(b"add map m <<\r"), Some(&b"add map m "[..]));
-        assert_eq!(payload_start(b"<<"), Some(&b""[..]));
-        assert_eq!(payload_start(b"add map m <<x"), None);
-        assert_eq!(payload_start(b"add map m<<"), None);
-        assert_eq!(payload_start(b"add map m <<  "), None);
-    }
-}
-
 impl Session {
     /// Reads what the socket has; `Ok(true)` when something arrived (or the input
     /// ended), `Ok(false)` when nothing is there yet.
@@ -294,5 +279,20 @@ impl Session {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::payload_start;
+
+    #[test]
+    fn the_payload_marker_ends_the_line() {
+        assert_eq!(payload_start(b"add map m <<"), Some(&b"add map m "[..]));
+        assert_eq!(payload_start(b"add map m <<\r"), Some(&b"add map m "[..]));
+        assert_eq!(payload_start(b"<<"), Some(&b""[..]));
+        assert_eq!(payload_start(b"add map m <<x"), None);
+        assert_eq!(payload_start(b"add map m<<"), None);
+        assert_eq!(payload_start(b"add map m <<  "), None);
     }
 }
