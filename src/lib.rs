@@ -12,6 +12,8 @@
 //! Configuration: [`config`] (lexer, `.if` conditions, keyword table, typed model) is
 //! read once by `main.rs` and turned into the runtime by [`runtime`].
 //!
+//! Operations: [`cli_socket`] (the stats socket CLI, `doc/cli.md`).
+//!
 //! Statistics: [`stats`] (per-frontend/backend/server counters, HAProxy's `show stat`
 //! rows and formats, the stats page; see `doc/stats.md`).
 //!
@@ -19,6 +21,7 @@
 
 pub mod backend;
 pub mod cli;
+pub mod cli_socket;
 pub mod config;
 pub mod diag;
 pub mod http;

@@ -191,6 +191,19 @@ impl Listener {
         Ok(())
     }
 
+    /// Registers the socket under `token` instead of its own listener token: the CLI's
+    /// sockets (`stats socket`) are opened like `bind` lines but accepted by
+    /// `crate::cli_socket`. Use either this or [`Listener::set_active`], not both.
+    pub fn register_as(&mut self, registry: &Registry, token: mio::Token) -> io::Result<()> {
+        let Some(sock) = self.sock.as_mut() else { return Ok(()) };
+        match sock {
+            ListenSock::Tcp(l) => registry.register(l, token, Interest::READABLE)?,
+            ListenSock::Unix(l) => registry.register(l, token, Interest::READABLE)?,
+        }
+        self.state = ListenState::Active;
+        Ok(())
+    }
+
     /// Closes the socket for good (soft stop). A unix socket file is left in place, as
     /// HAProxy leaves it for the next process to take over.
     pub fn close(&mut self, registry: &Registry) {

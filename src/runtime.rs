@@ -82,12 +82,23 @@ pub fn run(config: Config, opts: RunOptions) -> i32 {
         alert!("[{}.main()] Some protocols failed to start their listeners! Exiting.", env!("CARGO_PKG_NAME"));
         return 1;
     };
+    // The CLI's sockets (`stats socket`), with the same all-or-nothing rule.
+    let cli_listeners = match crate::cli_socket::open(&config.global) {
+        Ok(l) => l,
+        Err(errors) => {
+            for e in errors {
+                alert!("{e}");
+            }
+            alert!("[{}.main()] Some protocols failed to start their listeners! Exiting.", env!("CARGO_PKG_NAME"));
+            return 1;
+        }
+    };
     // 4. Detach, pidfile.
     if let Some(code) = detach(&config, &opts) {
         return code;
     }
     // 5. Run.
-    let code = match serve(&config, &opts, proxies, formats, farm, listeners, engine) {
+    let code = match serve(&config, &opts, proxies, formats, farm, (listeners, cli_listeners), engine) {
         Ok(code) => code,
         Err(e) => {
             alert!("[{}.main()] reactor failure: {e}", env!("CARGO_PKG_NAME"));
@@ -189,7 +200,7 @@ fn serve(
     proxies: Vec<crate::stream::proxy::ProxyRt>,
     formats: Vec<Option<LogFormat>>,
     farm: pool::Farm,
-    listeners: Vec<Listener>,
+    (listeners, cli_listeners): (Vec<Listener>, Vec<crate::cli_socket::CliListener>),
     engine: Option<Engine>,
 ) -> std::io::Result<i32> {
     let mut reactor = Reactor::new()?;
@@ -213,6 +224,8 @@ fn serve(
     let mut world = world::World::new(proxies, farm, listeners, checks, logs, signals, g.bufsize, g.maxaccept, maxconn, g.hard_stop_after);
     world.debug = opts.debug;
     world.http_maxhdr = g.http_maxhdr;
+    let initial_weights = world.farm.backends.iter().map(|b| b.as_ref().map_or_else(Vec::new, |b| b.servers().iter().map(|s| s.weight()).collect())).collect();
+    world.start_cli(&mut reactor.ctx(), crate::cli_socket::Cli::new(cli_listeners, g.stats_timeout, g.stats_maxconn, initial_weights));
     // Lua post-init: log targets, `tune.lua.maxmem`, `register_init` functions, then tasks.
     if let Some(engine) = engine {
         engine.set_logger(Logger::new(&g.logs, identity.clone()));

@@ -112,6 +112,43 @@ pub struct Global {
     pub location: Option<Location>,
     /// `lua-load`, `lua-prepend-path` and `tune.lua.*`.
     pub lua: LuaSettings,
+    /// `stats socket` lines: the CLI's listening sockets (see `doc/cli.md`).
+    pub stats_sockets: Vec<StatsSocket>,
+    /// `stats timeout`: a CLI session idle this long is closed (default 10s).
+    pub stats_timeout: Duration,
+    /// `stats maxconn`: concurrent CLI sessions per socket (default 10).
+    pub stats_maxconn: u32,
+}
+
+/// One `stats socket` line: where the CLI listens and what its sessions may do.
+#[derive(Clone, Debug)]
+pub struct StatsSocket {
+    /// The address and the `bind` settings that apply (`mode`, `uid`, `gid`...).
+    pub bind: Bind,
+    /// `level` (default `operator`, as HAProxy 2.6 grants when none is given).
+    pub level: CliLevel,
+    /// `expose-fd listeners` (recorded; fd passing is not implemented yet).
+    pub expose_fd_listeners: bool,
+}
+
+/// A CLI session's access level, lowest first.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CliLevel {
+    User,
+    #[default]
+    Operator,
+    Admin,
+}
+
+impl CliLevel {
+    /// The word used by `level` and printed by `show cli level`.
+    pub fn name(self) -> &'static str {
+        match self {
+            CliLevel::User => "user",
+            CliLevel::Operator => "operator",
+            CliLevel::Admin => "admin",
+        }
+    }
 }
 
 impl Default for Global {
@@ -133,6 +170,9 @@ impl Default for Global {
             quiet: false,
             location: None,
             lua: LuaSettings::default(),
+            stats_sockets: Vec::new(),
+            stats_timeout: Duration::from_secs(10),
+            stats_maxconn: 10,
         }
     }
 }

@@ -19,6 +19,8 @@ use crate::sys::signals::{Signal, Signals};
 use mio::Token;
 use std::time::Duration;
 
+mod cli;
+
 /// Delay before accepting again after `accept()` failed for lack of resources.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
@@ -64,8 +66,13 @@ pub struct World {
     /// What a Lua script asked that needs streams or listeners (`Server.shut_sess`,
     /// `Proxy.pause`...), done after its resume.
     lua_deferred: Vec<crate::lua::host::Deferred>,
-    /// Frontends paused by `Proxy.pause` (indexed like `proxies`; empty: none yet).
+    /// Frontends paused by `Proxy.pause` or the CLI's `disable frontend` (indexed like
+    /// `proxies`; empty: none yet).
     lua_paused: Vec<bool>,
+    /// The stats socket CLI (`stats socket`): its listeners and sessions.
+    pub cli: crate::cli_socket::Cli,
+    /// The configured global `maxconn` (`set maxconn global` may not exceed it).
+    hard_maxconn: u32,
     next_stream_id: u64,
     phase: Phase,
     paused_by_signal: bool,
@@ -109,6 +116,8 @@ impl World {
             lua: None,
             lua_deferred: Vec::new(),
             lua_paused: Vec::new(),
+            cli: crate::cli_socket::Cli::default(),
+            hard_maxconn: maxconn,
             next_stream_id: 0,
             phase: Phase::Running,
             paused_by_signal: false,
@@ -369,6 +378,7 @@ impl World {
         for l in &mut self.listeners {
             l.close(cx.registry);
         }
+        self.cli.close_listeners(cx);
         self.log_proxies_stopped();
         // HTTP: idle kept-alive clients are let go now, the others after their response.
         for key in self.streams.keys() {
@@ -553,6 +563,7 @@ impl Handler for World {
                 self.after_lua(cx);
                 self.lua_stream_completions(cx);
             }
+            Kind::Cli => self.cli_ready(cx, target.key, ready),
             Kind::Reserved => {}
         }
     }
@@ -583,6 +594,7 @@ impl Handler for World {
                 self.after_lua(cx);
                 self.lua_stream_completions(cx);
             }
+            TimerTarget::Entry(Kind::Cli, key) => self.cli_timer(cx, key),
             TimerTarget::Entry(..) => {}
             TimerTarget::Global(GlobalTimer::HardStop) => self.hard_stop(cx),
         }
@@ -592,6 +604,7 @@ impl Handler for World {
         match kind {
             Kind::Client => self.stream_event(cx, key, Event::Wake),
             Kind::Listener => self.accept_from(cx, key.slot),
+            Kind::Cli => self.cli_wake(cx, key),
             Kind::Reserved => {
                 if let Some(lua) = &mut self.lua {
                     let mut world = super::lua::WorldParts::new(&mut self.proxies, &mut self.farm, &self.listeners, &self.logs, (self.actconn, self.maxconn), &mut self.lua_deferred);

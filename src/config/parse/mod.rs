@@ -8,6 +8,7 @@
 pub mod acl;
 pub mod addr;
 pub mod checks;
+pub mod cli;
 pub mod global;
 pub mod http_check;
 pub mod http_misc;

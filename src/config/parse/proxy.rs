@@ -642,7 +642,7 @@ pub fn bind(p: &mut Parser, l: &Line) -> Result<(), String> {
 }
 
 /// One address of a `bind` line; port ranges expand to several addresses.
-fn parse_bind_addr(p: &Parser, s: &str) -> Result<Vec<BindAddr>, String> {
+pub(super) fn parse_bind_addr(p: &Parser, s: &str) -> Result<Vec<BindAddr>, String> {
     use super::addr::{classify, parse_port, parse_port_or_zero, resolve_host, Parsed};
     match classify(s) {
         Parsed::Unix(path) => {

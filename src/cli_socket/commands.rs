@@ -1,0 +1,684 @@
+//! The command table and the commands that read or change proxies and servers.
+//! Map and ACL commands are in [`super::maps`], `show info` in [`super::info`].
+//!
+//! Every answer is the text HAProxy 2.6 prints, each line ending with `\n`; the
+//! session adds the empty line that ends every reply. An empty answer means success
+//! for the commands that change something.
+
+use super::{info, maps, usage, Exec};
+use crate::backend::AdminState;
+use crate::config::model::CliLevel;
+use crate::lua::host::ServerOp;
+use crate::stats::snapshot::{self, RowKind, Value, View};
+use crate::stats::{csv, fields as f, json, typed};
+
+/// A command's handler: the words after the command's own, the answer.
+pub type Run = fn(&mut Exec<'_>, &[String]) -> String;
+
+/// One entry of the table.
+pub struct Command {
+    /// The words that name it (`["show", "stat"]`).
+    pub words: &'static [&'static str],
+    /// Its usage and description in `help` (empty usage: not listed).
+    pub usage: &'static str,
+    pub help: &'static str,
+    /// The lowest level allowed to run it ("Permission denied" below).
+    pub level: CliLevel,
+    pub run: Run,
+}
+
+const fn cmd(words: &'static [&'static str], usage: &'static str, help: &'static str, level: CliLevel, run: Run) -> Command {
+    Command { words, usage, help, level, run }
+}
+
+use CliLevel::{Admin, Operator, User};
+
+/// Every command, sorted as `help` prints them. The usages and descriptions are
+/// HAProxy 2.6's, including the commands' own quirks (`enable server  (DEPRECATED)`).
+pub static COMMANDS: &[Command] = &[
+    cmd(&["add", "acl"], "add acl [@<ver>] <acl> <pattern>", "add an acl entry", User, maps::add_acl),
+    cmd(&["add", "map"], "add map [@<ver>] <map> <key> <val>", "add a map entry (payload supported instead of key/val)", User, maps::add_map),
+    cmd(&["clear", "acl"], "clear acl [@<ver>] <acl>", "clear the contents of this acl", User, maps::clear_acl),
+    cmd(&["clear", "map"], "clear map [@<ver>] <map>", "clear the contents of this map", User, maps::clear_map),
+    cmd(&["del", "acl"], "del acl <acl> [<key>|#<ref>]", "delete acl entries matching <key>", User, maps::del_acl),
+    cmd(&["del", "map"], "del map <map> [<key>|#<ref>]", "delete map entries matching <key>", User, maps::del_map),
+    cmd(&["disable", "frontend"], "disable frontend <frontend>", "temporarily disable specific frontend", Admin, disable_frontend),
+    cmd(&["disable", "health"], "disable health", "disable health checks", Admin, disable_health),
+    cmd(&["disable", "server"], "disable server (DEPRECATED)", "disable a server for maintenance (use 'set server' instead)", Admin, disable_server),
+    cmd(&["enable", "frontend"], "enable frontend <frontend>", "re-enable specific frontend", Admin, enable_frontend),
+    cmd(&["enable", "health"], "enable health", "enable health checks", Admin, enable_health),
+    cmd(&["enable", "server"], "enable server  (DEPRECATED)", "enable a disabled server (use 'set server' instead)", Admin, enable_server),
+    cmd(&["experimental-mode"], "", "", Admin, experimental_mode),
+    cmd(&["expert-mode"], "", "", Admin, expert_mode),
+    cmd(&["get", "acl"], "get acl <acl> <value>", "report the patterns matching a sample for an ACL", User, maps::get_acl),
+    cmd(&["get", "map"], "get map <acl> <value>", "report the keys and values matching a sample for a map", User, maps::get_map),
+    cmd(&["get", "var"], "get var <name>", "retrieve contents of a process-wide variable", Operator, get_var),
+    cmd(&["get", "weight"], "get weight <bk>/<srv>", "report a server's current weight", User, get_weight),
+    cmd(&["operator"], "operator", "lower the level of the current CLI session to operator", User, operator),
+    cmd(&["set", "map"], "set map <map> [<key>|#<ref>] <value>", "modify a map entry", User, maps::set_map),
+    cmd(&["set", "maxconn", "frontend"], "set maxconn frontend <frontend> <value>", "change a frontend's maxconn setting", Admin, set_maxconn_frontend),
+    cmd(&["set", "maxconn", "global"], "set maxconn global <value>", "change the per-process maxconn setting", Admin, set_maxconn_global),
+    cmd(&["set", "maxconn", "server"], "set maxconn server <bk>/<srv>", "change a server's maxconn setting", Admin, set_maxconn_server),
+    cmd(&["set", "server"], "set server <bk>/<srv> [opts]", "change a server's state, weight, address or ssl", Admin, set_server),
+    cmd(&["set", "timeout"], "set timeout [cli] <delay>", "change a timeout setting", User, set_timeout),
+    cmd(&["set", "weight"], "set weight <bk>/<srv>  (DEPRECATED)", "change a server's weight (use 'set server' instead)", Admin, set_weight),
+    cmd(&["show", "acl"], "show acl [@<ver>] <acl>]", "report available acls or dump an acl's contents", User, maps::show_acl),
+    cmd(&["show", "backend"], "show backend", "list backends in the current running config", User, show_backend),
+    cmd(&["show", "cli", "level"], "show cli level", "display the level of the current CLI session", User, show_cli_level),
+    cmd(&["show", "cli", "sockets"], "show cli sockets", "dump list of cli sockets", User, show_cli_sockets),
+    cmd(&["show", "env"], "show env [var]", "dump environment variables known to the process", Operator, show_env),
+    cmd(&["show", "info"], "show info [desc|json|typed|float]*", "report information about the running process", User, info::show_info),
+    cmd(&["show", "map"], "show map [@ver] [map]", "report available maps or dump a map's contents", User, maps::show_map),
+    cmd(&["show", "servers", "state"], "show servers state [<backend>]", "dump volatile server information (all or for a single backend)", User, show_servers_state),
+    cmd(&["show", "sess"], "show sess [id]", "report the list of current sessions or dump this exact session", Operator, show_sess),
+    cmd(&["show", "stat"], "show stat [desc|json|no-maint|typed|up]*", "report counters for each proxy and server", User, show_stat),
+    cmd(&["show", "version"], "show version", "show version of the current process", User, show_version),
+    cmd(&["shutdown", "frontend"], "shutdown frontend <frontend>", "stop a specific frontend", Admin, shutdown_frontend),
+    cmd(&["shutdown", "session"], "shutdown session [id]", "kill a specific session", Admin, shutdown_session),
+    cmd(&["shutdown", "sessions", "server"], "shutdown sessions server <bk>/<srv>", "kill sessions on a server", Admin, shutdown_sessions_server),
+    cmd(&["user"], "user", "lower the level of the current CLI session to user", User, user),
+];
+
+/// The command named by the first words of `words`.
+pub fn find(words: &[String]) -> Option<&'static Command> {
+    COMMANDS.iter().find(|c| words.len() >= c.words.len() && c.words.iter().zip(words).all(|(k, w)| k == w))
+}
+
+/// What a session does after a command.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Send this answer (possibly empty) and go on.
+    Reply(String),
+    /// `quit`: close now, nothing more is answered.
+    Quit,
+}
+
+/// Runs one command (its words, already split).
+pub fn execute(exec: &mut Exec<'_>, words: &[String]) -> Outcome {
+    let Some(first) = words.first() else { return Outcome::Reply(usage::unknown(&[])) };
+    match first.as_str() {
+        "quit" => return Outcome::Quit,
+        "prompt" => {
+            exec.state.prompt = !exec.state.prompt;
+            return Outcome::Reply(String::new());
+        }
+        "help" => return Outcome::Reply(usage::help(&words[1..])),
+        _ => {}
+    }
+    let Some(c) = find(words) else { return Outcome::Reply(usage::unknown(words)) };
+    if exec.state.level < c.level {
+        return Outcome::Reply("Permission denied\n".into());
+    }
+    Outcome::Reply((c.run)(exec, &words[c.words.len()..]))
+}
+
+// ---- the session itself ------------------------------------------------------------
+
+fn show_cli_level(exec: &mut Exec<'_>, _: &[String]) -> String {
+    format!("{}\n", exec.state.level.name())
+}
+
+fn user(exec: &mut Exec<'_>, _: &[String]) -> String {
+    exec.state.level = CliLevel::User;
+    String::new()
+}
+
+fn operator(exec: &mut Exec<'_>, _: &[String]) -> String {
+    if exec.state.level < CliLevel::Operator {
+        return "Permission denied\n".into();
+    }
+    exec.state.level = CliLevel::Operator;
+    String::new()
+}
+
+fn show_cli_sockets(exec: &mut Exec<'_>, _: &[String]) -> String {
+    let mut out = String::from("# socket lvl processes\n");
+    for (addr, level) in &exec.shared.sockets {
+        out.push_str(&format!("{addr} {} all\n", level.name()));
+    }
+    out
+}
+
+/// `set timeout cli <delay>`: this session's idle timeout.
+fn set_timeout(exec: &mut Exec<'_>, args: &[String]) -> String {
+    if args.first().map(String::as_str) != Some("cli") {
+        return "'set timeout' only supports 'cli'.\n".into();
+    }
+    let Some(v) = args.get(1) else { return "Expects an integer value.\n".into() };
+    match crate::config::units::parse_time(v) {
+        Ok(t) if !t.is_zero() => {
+            exec.state.timeout = t;
+            String::new()
+        }
+        _ => "Invalid timeout value.\n".into(),
+    }
+}
+
+/// `expert-mode [on|off]` and `experimental-mode [on|off]`: without argument, the state.
+fn mode_switch(flag: &mut bool, name: &str, args: &[String]) -> String {
+    match args.first().map(String::as_str) {
+        None => format!("{name} is {}\n", if *flag { "ON" } else { "OFF" }),
+        Some("on") => {
+            *flag = true;
+            String::new()
+        }
+        Some("off") => {
+            *flag = false;
+            String::new()
+        }
+        Some(_) => String::new(), // HAProxy 2.6 ignores other words silently
+    }
+}
+
+fn expert_mode(exec: &mut Exec<'_>, args: &[String]) -> String {
+    mode_switch(&mut exec.state.expert, "expert-mode", args)
+}
+
+fn experimental_mode(exec: &mut Exec<'_>, args: &[String]) -> String {
+    mode_switch(&mut exec.state.experimental, "experimental-mode", args)
+}
+
+// ---- process -----------------------------------------------------------------------
+
+fn show_version(_: &mut Exec<'_>, _: &[String]) -> String {
+    format!("{}\n", crate::version::VERSION)
+}
+
+fn show_env(_: &mut Exec<'_>, args: &[String]) -> String {
+    match args.first() {
+        None => std::env::vars_os().map(|(k, v)| format!("{}={}\n", k.to_string_lossy(), v.to_string_lossy())).collect(),
+        Some(name) => match std::env::var_os(name) {
+            Some(v) => format!("{name}={}\n", v.to_string_lossy()),
+            None => "Variable not found\n".into(),
+        },
+    }
+}
+
+/// `get var proc.<name>`. HAProxy 2.6 answers a found variable on one line without
+/// the empty line that ends other answers; so does this.
+fn get_var(_: &mut Exec<'_>, args: &[String]) -> String {
+    use crate::sample::{vars, Sample, SampleType, VarName};
+    let Some(name) = args.first() else { return "Missing process-wide variable identifier.\n".into() };
+    let found = VarName::parse(name)
+        .filter(|v| v.scope == vars::Scope::Proc)
+        .and_then(|v| vars::with_proc_vars(|store| store.get(&v).cloned()));
+    let Some(value) = found else { return "Variable not found.\n".into() };
+    let ty = value.ty().name();
+    let text = match value.cast(SampleType::Str) {
+        Some(Sample::Str(b)) => String::from_utf8_lossy(&b).into_owned(),
+        _ => String::new(),
+    };
+    format!("{name}: type={ty} value=<{text}>")
+}
+
+fn set_maxconn_global(exec: &mut Exec<'_>, args: &[String]) -> String {
+    let Some(v) = args.first() else { return "Expects an integer value.\n".into() };
+    let hard = exec.host.process().hard_maxconn;
+    let v = super::parse::atoi(v);
+    if v > i64::from(hard) {
+        return "Value out of range.\n".into();
+    }
+    // As HAProxy: 0 (or no number at all) means the hard limit.
+    let v = if v <= 0 { hard } else { v as u32 };
+    exec.host.set_global_maxconn(v);
+    String::new()
+}
+
+fn set_maxconn_frontend(exec: &mut Exec<'_>, args: &[String]) -> String {
+    let Some(name) = args.first() else { return "A frontend name is expected.\n".into() };
+    let Some(px) = frontend(exec, name) else { return "No such frontend.\n".into() };
+    let Some(v) = args.get(1) else { return "Integer value expected.\n".into() };
+    let v = super::parse::atoi(v);
+    if v < 0 {
+        return "Value out of range.\n".into();
+    }
+    exec.host.set_frontend_maxconn(px, u32::try_from(v).unwrap_or(u32::MAX));
+    String::new()
+}
+
+/// A frontend (or `listen`) by name or `#<id>`.
+fn frontend(exec: &Exec<'_>, name: &str) -> Option<usize> {
+    let proxies = exec.host.proxies();
+    proxies.iter().position(|p| p.name == name && p.cap.frontend && !p.disabled)
+}
+
+fn disable_frontend(exec: &mut Exec<'_>, args: &[String]) -> String {
+    toggle_frontend(exec, args, true)
+}
+
+fn enable_frontend(exec: &mut Exec<'_>, args: &[String]) -> String {
+    toggle_frontend(exec, args, false)
+}
+
+fn toggle_frontend(exec: &mut Exec<'_>, args: &[String], pause: bool) -> String {
+    let Some(name) = args.first() else { return "A frontend name is expected.\n".into() };
+    let Some(px) = frontend(exec, name) else { return "No such frontend.\n".into() };
+    if exec.host.frontend_paused(px) == pause {
+        return if pause { "All sockets are already disabled.\n" } else { "All sockets are already enabled.\n" }.into();
+    }
+    exec.host.pause_frontend(px, pause);
+    String::new()
+}
+
+fn shutdown_frontend(exec: &mut Exec<'_>, args: &[String]) -> String {
+    let Some(name) = args.first() else { return "A frontend name is expected.\n".into() };
+    let Some(px) = frontend(exec, name) else { return "No such frontend.\n".into() };
+    if !exec.host.stop_frontend(px) {
+        return "Frontend was already shut down.\n".into();
+    }
+    String::new()
+}
+
+fn show_backend(exec: &mut Exec<'_>, _: &[String]) -> String {
+    let mut out = String::from("# name\n");
+    for p in exec.host.proxies().iter().filter(|p| p.cap.backend) {
+        out.push_str(&p.name);
+        out.push('\n');
+    }
+    out
+}
+
+// ---- servers -----------------------------------------------------------------------
+
+/// Finds `<backend>/<server>`; `Err` is HAProxy's answer.
+fn server_arg(exec: &Exec<'_>, arg: Option<&String>) -> Result<(usize, usize), String> {
+    let Some((b, s)) = arg.and_then(|a| a.split_once('/')) else { return Err("Require 'backend/server'.\n".into()) };
+    let proxies = exec.host.proxies();
+    let Some(be) = proxies.iter().position(|p| p.name == b && p.cap.backend) else { return Err("No such backend.\n".into()) };
+    let backend = exec.host.backend(be).ok_or_else(|| "No such backend.\n".to_string())?;
+    let srv = backend.server_by_name(s).ok_or_else(|| "No such server.\n".to_string())?;
+    Ok((be, srv.0))
+}
+
+fn apply(exec: &mut Exec<'_>, be: usize, srv: usize, op: ServerOp) -> String {
+    match exec.host.server_op(be, srv, op) {
+        Ok(()) => String::new(),
+        Err(e) => format!("{e}\n"),
+    }
+}
+
+fn set_server(exec: &mut Exec<'_>, args: &[String]) -> String {
+    const USAGE: &str = "usage: set server <backend>/<server> addr | agent | agent-addr | agent-port | agent-send | check-addr | check-port | fqdn | health | ssl | state | weight\n";
+    let (be, srv) = match server_arg(exec, args.first()) {
+        Ok(x) => x,
+        Err(e) => return e,
+    };
+    match args.get(1).map(String::as_str) {
+        Some("state") => {
+            let op = match args.get(2).map(String::as_str) {
+                Some("ready") => ServerOp::Ready,
+                Some("drain") => ServerOp::Drain,
+                Some("maint") => ServerOp::Maint,
+                _ => return "'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n".into(),
+            };
+            apply(exec, be, srv, op)
+        }
+        Some("weight") => change_weight(exec, be, srv, args.get(2)),
+        Some("health") => {
+            let op = match args.get(2).map(String::as_str) {
+                Some("up") => ServerOp::ForceUp,
+                Some("stopping") => ServerOp::ForceNolb,
+                Some("down") => ServerOp::ForceDown,
+                _ => return "'set server <srv> health' expects 'up', 'stopping', or 'down'.\n".into(),
+            };
+            apply(exec, be, srv, op)
+        }
+        Some("addr") => change_addr(exec, be, srv, &args[2..]),
+        Some(what @ ("agent" | "agent-addr" | "agent-port" | "agent-send" | "check-addr" | "check-port" | "fqdn" | "ssl")) => {
+            format!("'set server <srv> {what}' is not supported by moonproxy yet.\n")
+        }
+        _ => USAGE.into(),
+    }
+}
+
+/// `set server <b>/<s> addr <ip> [port <port>]`, answered as HAProxy answers it.
+fn change_addr(exec: &mut Exec<'_>, be: usize, srv: usize, args: &[String]) -> String {
+    const BY: &str = " by 'stats socket command'";
+    let Some(text) = args.first() else { return "set server <b>/<s> addr requires an address and optionally a port.\n".into() };
+    let Ok(ip) = text.parse::<std::net::IpAddr>() else { return format!("Invalid addr '{text}'{BY}\n") };
+    let Some(b) = exec.host.backend(be) else { return "No such backend.\n".into() };
+    let (old_ip, old_port) = crate::lua::api::world::ip_port(b.servers()[srv].addr());
+    let mut msg = match old_ip {
+        Some(old) if old == ip => "no need to change the addr".to_string(),
+        Some(old) => format!("IP changed from '{old}' to '{ip}'"),
+        None => format!("IP changed from '' to '{ip}'"),
+    };
+    let mut port = None;
+    if args.get(1).map(String::as_str) == Some("port") {
+        let p = args.get(2).map_or("", String::as_str);
+        match p.parse::<u16>() {
+            Ok(p) if Some(p) == old_port => msg.push_str(", no need to change the port"),
+            Ok(p) => {
+                msg.push_str(&format!(", port changed from '{}' to '{p}'", old_port.unwrap_or(0)));
+                port = Some(p);
+            }
+            Err(_) => msg.push_str(&format!(", problem converting port '{p}' to an int")),
+        }
+    }
+    if let Err(e) = exec.host.server_op(be, srv, ServerOp::Addr(ip, port)) {
+        return format!("{e}\n");
+    }
+    format!("{msg}{BY}\n")
+}
+
+fn set_maxconn_server(exec: &mut Exec<'_>, args: &[String]) -> String {
+    let (be, srv) = match server_arg(exec, args.first()) {
+        Ok(x) => x,
+        Err(e) => return e,
+    };
+    let Some(v) = args.get(1) else { return "Require <maxconn>.\n".into() };
+    match v.parse::<u32>() {
+        Ok(n) => apply(exec, be, srv, ServerOp::Maxconn(n)),
+        Err(_) => "Require <maxconn>.\n".into(),
+    }
+}
+
+fn enable_health(exec: &mut Exec<'_>, args: &[String]) -> String {
+    match server_arg(exec, args.first()) {
+        Ok((be, srv)) => apply(exec, be, srv, ServerOp::CheckEnabled(true)),
+        Err(e) => e,
+    }
+}
+
+fn disable_health(exec: &mut Exec<'_>, args: &[String]) -> String {
+    match server_arg(exec, args.first()) {
+        Ok((be, srv)) => apply(exec, be, srv, ServerOp::CheckEnabled(false)),
+        Err(e) => e,
+    }
+}
+
+fn shutdown_sessions_server(exec: &mut Exec<'_>, args: &[String]) -> String {
+    match server_arg(exec, args.first()) {
+        Ok((be, srv)) => {
+            exec.host.shutdown_server_streams(be, srv);
+            String::new()
+        }
+        Err(e) => e,
+    }
+}
+
+/// `shutdown session <id>`: the `0x...` handle `show sess` prints (streams only).
+fn shutdown_session(exec: &mut Exec<'_>, args: &[String]) -> String {
+    let Some(arg) = args.first() else { return "Session pointer expected (use 'show sess').\n".into() };
+    let id = u64::from_str_radix(arg.trim_start_matches("0x"), 16).ok();
+    if id.is_some_and(|id| exec.host.shutdown_stream(id)) {
+        String::new()
+    } else {
+        "No such session (use 'show sess').\n".into()
+    }
+}
+
+fn set_weight(exec: &mut Exec<'_>, args: &[String]) -> String {
+    match server_arg(exec, args.first()) {
+        Ok((be, srv)) => change_weight(exec, be, srv, args.get(1)),
+        Err(e) => e,
+    }
+}
+
+/// `<weight>` or `<percent>%` of the initial weight, with HAProxy's checks.
+fn change_weight(exec: &mut Exec<'_>, be: usize, srv: usize, arg: Option<&String>) -> String {
+    let Some(arg) = arg.filter(|a| !a.is_empty()) else { return "Require <weight> or <weight%>.\n".into() };
+    let w = super::parse::atoi(arg);
+    let weight = if arg.ends_with('%') {
+        if w < 0 {
+            return "Relative weight must be positive.\n".into();
+        }
+        let initial = i64::from(exec.shared.initial_weight(be, srv));
+        let w = initial * w / 100;
+        if w > 256 {
+            return "Relative weight too large.\n".into();
+        }
+        w
+    } else {
+        if !(0..=256).contains(&w) {
+            return "Absolute weight can only be between 0 and 256 inclusive.\n".into();
+        }
+        w
+    };
+    apply(exec, be, srv, ServerOp::Weight(weight as u32))
+}
+
+fn get_weight(exec: &mut Exec<'_>, args: &[String]) -> String {
+    match server_arg(exec, args.first()) {
+        Ok((be, srv)) => {
+            let Some(b) = exec.host.backend(be) else { return "No such backend.\n".into() };
+            let w = b.servers()[srv].weight();
+            format!("{w} (initial {})\n", exec.shared.initial_weight(be, srv))
+        }
+        Err(e) => e,
+    }
+}
+
+fn disable_server(exec: &mut Exec<'_>, args: &[String]) -> String {
+    match server_arg(exec, args.first()) {
+        Ok((be, srv)) => apply(exec, be, srv, ServerOp::Maint),
+        Err(e) => e,
+    }
+}
+
+fn enable_server(exec: &mut Exec<'_>, args: &[String]) -> String {
+    match server_arg(exec, args.first()) {
+        Ok((be, srv)) => apply(exec, be, srv, ServerOp::Ready),
+        Err(e) => e,
+    }
+}
+
+/// `show servers state [<backend>]`: the format of `server-state-file` (version 1).
+fn show_servers_state(exec: &mut Exec<'_>, args: &[String]) -> String {
+    let proxies = exec.host.proxies();
+    let only = match args.first() {
+        Some(name) => match proxies.iter().position(|p| &p.name == name && p.cap.backend) {
+            Some(i) => Some(i),
+            None => return "Can't find backend.\n".into(),
+        },
+        None => None,
+    };
+    let view = View::new(proxies, exec.host.pool(), exec.host.now());
+    let rows = snapshot::rows(&view, &|i, p| p.cap.backend && only.is_none_or(|o| o == i));
+    let mut out = String::from("1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port\n");
+    let mut index = vec![0usize; proxies.len()];
+    for r in rows.iter().filter(|r| r.kind == RowKind::Server) {
+        let Some(b) = exec.host.backend(r.proxy) else { continue };
+        let k = index[r.proxy];
+        index[r.proxy] += 1;
+        let Some(s) = b.servers().get(k) else { continue };
+        let num = |field: usize| match r.get(field) {
+            Value::U32(n) => i64::from(*n),
+            Value::U64(n) => i64::try_from(*n).unwrap_or(i64::MAX),
+            Value::S32(n) => i64::from(*n),
+            _ => 0,
+        };
+        let be_id = rows.iter().find(|x| x.proxy == r.proxy && x.kind == RowKind::Backend).map_or(0, |x| match x.get(f::IID) {
+            Value::U32(n) => *n,
+            _ => 0,
+        });
+        let maint = s.admin_state() == AdminState::Maint;
+        let op_state = if maint || s.op_state() == crate::backend::OpState::Down {
+            0
+        } else if s.is_stopping() {
+            3
+        } else {
+            2
+        };
+        let admin = match s.admin_state() {
+            AdminState::Ready => 0,
+            AdminState::Maint => 1,
+            AdminState::Drain => 8,
+        };
+        let (ip, port) = crate::lua::api::world::ip_port(s.addr());
+        let rise = s.check().map_or(2, |c| c.rise());
+        let (check_status, check_result, check_health, check_state) = match s.check() {
+            None => (1, 0, if op_state == 0 { 0 } else { rise }, 0),
+            Some(_) => (if op_state == 0 { 7 } else { 6 }, if op_state == 0 { 1 } else { 3 }, if op_state == 0 { 0 } else { rise }, if maint { 2 } else { 6 }),
+        };
+        out.push_str(&format!(
+            "{be_id} {} {} {} {} {op_state} {admin} {} {} {} {check_status} {check_result} {check_health} {check_state} 0 0 0 - {} - 0 0 - - 0\n",
+            proxies[r.proxy].name,
+            num(f::SID),
+            s.name(),
+            ip.map_or("-".to_string(), |ip| ip.to_string()),
+            s.weight(),
+            exec.shared.initial_weight(r.proxy, k),
+            num(f::LASTCHG).max(0),
+            port.unwrap_or(0),
+        ));
+    }
+    out
+}
+
+// ---- statistics --------------------------------------------------------------------
+
+/// `show stat [<proxy> <type> <sid>] [typed|json|desc|no-maint|up]*`.
+fn show_stat(exec: &mut Exec<'_>, args: &[String]) -> String {
+    let proxies = exec.host.proxies();
+    let (filter, flags) = if args.len() >= 3 {
+        let px = &args[0];
+        let iid = if px == "-1" {
+            None
+        } else {
+            // A proxy's name, or its numeric id (the `iid` column).
+            let view = View::new(proxies, exec.host.pool(), exec.host.now());
+            let by_name = proxies.iter().position(|p| &p.name == px);
+            let by_id = || {
+                let id = px.parse::<u32>().ok()?;
+                snapshot::rows(&view, &|_, _| true).into_iter().find(|r| matches!(r.get(f::IID), Value::U32(n) if *n == id)).map(|r| r.proxy)
+            };
+            match by_name.or_else(by_id) {
+                Some(i) => Some(i),
+                None => return "No such proxy.\n".into(),
+            }
+        };
+        let types = super::parse::atoi(&args[1]);
+        let sid = super::parse::atoi(&args[2]);
+        (Some((iid, types, sid)), &args[3..])
+    } else {
+        (None, args)
+    };
+    let mut view = View::new(proxies, exec.host.pool(), exec.host.now());
+    view.legends = exec.state.level >= CliLevel::Operator;
+    let (keep_px, types, sid) = filter.unwrap_or((None, -1, -1));
+    let mut rows = snapshot::rows(&view, &|i, _| keep_px.is_none_or(|p| p == i));
+    let no_maint = flags.iter().any(|f| f == "no-maint");
+    let up_only = flags.iter().any(|f| f == "up");
+    let status = |r: &snapshot::Row| match r.get(f::STATUS) {
+        Value::Str(s) => s.clone(),
+        _ => String::new(),
+    };
+    // A stopped server: down (or going up) or in maintenance.
+    let stopped = |st: &str| st.starts_with("DOWN") || st.starts_with("MAINT");
+    if no_maint || up_only {
+        // With these flags HAProxy adds "(usable/total)" servers to a backend's status.
+        let counts: Vec<(usize, usize)> = (0..proxies.len())
+            .map(|px| {
+                let servers = rows.iter().filter(|r| r.proxy == px && r.kind == RowKind::Server);
+                servers.fold((0, 0), |(up, all), r| (up + usize::from(!stopped(&status(r))), all + 1))
+            })
+            .collect();
+        for r in rows.iter_mut().filter(|r| r.kind == RowKind::Backend) {
+            let (up, all) = counts[r.proxy];
+            let text = format!("{} ({up}/{all})", status(r));
+            r.values[f::STATUS] = Value::Str(text);
+        }
+    }
+    rows.retain(|r| {
+        let bit = match r.kind {
+            RowKind::Frontend => 1,
+            RowKind::Backend => 2,
+            RowKind::Server => 4,
+        };
+        if types != -1 && types & bit == 0 {
+            return false;
+        }
+        if r.kind != RowKind::Server {
+            return true;
+        }
+        if sid != -1 && !matches!(r.get(f::SID), Value::U32(n) if i64::from(*n) == sid) {
+            return false;
+        }
+        let st = status(r);
+        !(no_maint && st.starts_with("MAINT") || up_only && stopped(&st))
+    });
+    let mut out = String::with_capacity(2048 + rows.len() * 512);
+    if flags.iter().any(|f| f == "json") {
+        json::write(&mut out, &rows);
+    } else if flags.iter().any(|f| f == "typed") {
+        typed::write(&mut out, &rows);
+    } else {
+        csv::write(&mut out, &rows);
+    }
+    out
+}
+
+// ---- sessions ----------------------------------------------------------------------
+
+/// `show sess`: one line per stream, then the CLI's own sessions, in HAProxy's layout
+/// with the fields moonproxy has (the `0x...` handle is the stream's id).
+fn show_sess(exec: &mut Exec<'_>, args: &[String]) -> String {
+    let mut lines = exec.host.streams();
+    lines.extend(exec.shared.cli_sessions.iter().cloned());
+    if let Some(want) = args.first().filter(|a| *a != "all") {
+        let id = u64::from_str_radix(want.trim_start_matches("0x"), 16).ok();
+        lines.retain(|l| Some(l.id) == id);
+        if lines.is_empty() {
+            return "No such session (use 'show sess').\n".into();
+        }
+    }
+    let proxies = exec.host.proxies();
+    let mut out = String::new();
+    for l in &lines {
+        let (proto, src) = match l.src {
+            Some(a) if a.is_ipv4() => ("tcpv4", format!("{}:{}", a.ip(), a.port())),
+            Some(a) => ("tcpv6", format!("{}:{}", a.ip(), a.port())),
+            None => ("unix_stream", format!("unix:{}", l.listener)),
+        };
+        let fe = l.frontend.and_then(|i| proxies.get(i)).map_or("GLOBAL", |p| p.name.as_str());
+        let be = l.backend.and_then(|i| proxies.get(i)).map_or("<NONE>", |p| p.name.as_str());
+        let srv = match (l.backend, l.server) {
+            (Some(b), Some(s)) => exec.host.backend(b).and_then(|b| b.servers().get(s)).map_or("<none>", |s| s.name()),
+            _ => "<none>",
+        };
+        out.push_str(&format!(
+            "0x{:x}: proto={proto} src={src} fe={fe} be={be} srv={srv} ts=00 epoch=0 age={} calls=0 rate=0 cpu=0 lat=0 scf=[fd={}] scb=[fd={}]\n",
+            l.id,
+            human_time(l.age.as_secs()),
+            l.fds.0,
+            l.fds.1.unwrap_or(-1),
+        ));
+    }
+    out
+}
+
+/// A duration as HAProxy prints ages: `5s`, `2m05s`, `3h07m`, `2d04h`.
+pub fn human_time(s: u64) -> String {
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        3600..=86399 => format!("{}h{:02}m", s / 3600, s / 60 % 60),
+        _ => format!("{}d{:02}h", s / 86400, s / 3600 % 24),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_sorted_and_lookup_takes_the_longest_name() {
+        let names: Vec<String> = COMMANDS.iter().map(|c| c.words.join(" ")).collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted);
+        let w = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
+        assert_eq!(find(&w("show stat typed")).unwrap().words, &["show", "stat"]);
+        assert_eq!(find(&w("set maxconn global 10")).unwrap().words, &["set", "maxconn", "global"]);
+        assert!(find(&w("show")).is_none());
+    }
+
+    #[test]
+    fn ages() {
+        assert_eq!(human_time(5), "5s");
+        assert_eq!(human_time(125), "2m05s");
+        assert_eq!(human_time(3600 * 3 + 7 * 60), "3h07m");
+        assert_eq!(human_time(86400 * 2 + 3600 * 4), "2d04h");
+    }
+}

@@ -1,0 +1,90 @@
+//! Splitting a CLI request line into commands and words, as HAProxy 2.6 does:
+//! blanks (space, tab, CR) separate words, `;` separates commands, a backslash makes
+//! the next character literal (`\;`, `\ `). Quotes have no meaning.
+
+/// The commands of one line, each as its words. An empty command (an empty line, or
+/// `;;`) is kept: HAProxy answers it with the full usage text.
+pub fn split_line(line: &[u8]) -> Vec<Vec<String>> {
+    let mut commands = Vec::new();
+    let mut words: Vec<String> = Vec::new();
+    let mut word: Vec<u8> = Vec::new();
+    let mut in_word = false;
+    let mut bytes = line.iter().copied();
+    let end_word = |words: &mut Vec<String>, word: &mut Vec<u8>, in_word: &mut bool| {
+        if *in_word {
+            words.push(String::from_utf8_lossy(word).into_owned());
+            word.clear();
+            *in_word = false;
+        }
+    };
+    while let Some(b) = bytes.next() {
+        match b {
+            b'\\' => {
+                if let Some(next) = bytes.next() {
+                    word.push(next);
+                }
+                in_word = true;
+            }
+            b';' => {
+                end_word(&mut words, &mut word, &mut in_word);
+                commands.push(std::mem::take(&mut words));
+            }
+            b' ' | b'\t' | b'\r' => end_word(&mut words, &mut word, &mut in_word),
+            _ => {
+                word.push(b);
+                in_word = true;
+            }
+        }
+    }
+    end_word(&mut words, &mut word, &mut in_word);
+    commands.push(words);
+    commands
+}
+
+/// C's `atoi`: the leading decimal digits (after blanks and a sign), 0 when none.
+/// HAProxy parses several CLI numbers this way (`set maxconn`).
+pub fn atoi(s: &str) -> i64 {
+    let s = s.trim_start();
+    let (neg, digits) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let mut v: i64 = 0;
+    for b in digits.bytes().take_while(u8::is_ascii_digit) {
+        v = v.saturating_mul(10).saturating_add(i64::from(b - b'0'));
+    }
+    if neg { -v } else { v }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(line: &str) -> Vec<Vec<String>> {
+        split_line(line.as_bytes())
+    }
+
+    #[test]
+    fn blanks_and_semicolons() {
+        assert_eq!(words("  show   cli\tlevel \r"), vec![vec!["show", "cli", "level"]]);
+        assert_eq!(words("show info;show stat"), vec![vec!["show", "info"], vec!["show", "stat"]]);
+        assert_eq!(words("a;;b"), vec![vec!["a"], vec![], vec!["b"]]);
+        assert_eq!(words("a;"), vec![vec!["a"], vec![]]);
+        assert_eq!(words(""), vec![Vec::<String>::new()]);
+    }
+
+    #[test]
+    fn backslash_escapes_and_quotes_are_plain() {
+        assert_eq!(words(r"set map m a\;b c\ d"), vec![vec!["set", "map", "m", "a;b", "c d"]]);
+        assert_eq!(words("show \"env\""), vec![vec!["show", "\"env\""]]);
+    }
+
+    #[test]
+    fn atoi_like_c() {
+        assert_eq!(atoi("42"), 42);
+        assert_eq!(atoi("12abc"), 12);
+        assert_eq!(atoi("x"), 0);
+        assert_eq!(atoi("-5"), -5);
+    }
+}

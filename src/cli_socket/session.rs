@@ -1,0 +1,298 @@
+//! One CLI connection: request lines in, answers out, never blocking the reactor.
+//!
+//! The loop of [`Session::on_event`]: write what is pending; while an answer is not
+//! fully written, run and read nothing more (a slow reader holds one answer and its
+//! own input only); then run the next command of the line, or split the next complete
+//! line into commands; then read. Without `prompt` the session closes once the
+//! lines it has received are answered (a client writes a line, half-closes and reads to
+//! the end, as `socat` does); with `prompt` it stays until `quit`, the client's end of
+//! input, or `stats timeout` without any progress.
+
+use super::commands::{self, Outcome};
+use super::{parse, Host, SessionState, Shared, StreamLine};
+use crate::config::model::CliLevel;
+use crate::reactor::Key;
+use crate::stream::conn::Sock;
+use mio::{Interest, Registry, Token};
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// A request line longer than this closes the session (HAProxy's limit is its buffer
+/// size).
+const MAX_LINE: usize = 64 * 1024;
+
+pub struct Session {
+    sock: Sock,
+    id: u64,
+    listener: Key,
+    /// The listener's number, for `show sess` (`unix:<n>`).
+    luid: usize,
+    peer: Option<SocketAddr>,
+    state: SessionState,
+    input: Vec<u8>,
+    /// The commands of the current line not run yet: one runs only once the previous
+    /// answer is written, so a session holds one answer at a time.
+    pending: VecDeque<(Vec<String>, Option<String>)>,
+    /// Payload mode: a line ended with `<<`; its commands (the line without the
+    /// marker) wait for the lines that follow, up to an empty one.
+    payload: Option<(Vec<u8>, String)>,
+    output: Vec<u8>,
+    /// How much of `output` is written.
+    sent: usize,
+    /// At least one line was answered.
+    answered: bool,
+    /// Close once the output is written (`quit`).
+    closing: bool,
+    /// The client will send nothing more.
+    read_closed: bool,
+    accepted: Instant,
+    deadline: Instant,
+}
+
+impl Session {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(sock: Sock, id: u64, listener: Key, luid: usize, peer: Option<SocketAddr>, level: CliLevel, now: Instant, timeout: Duration) -> Session {
+        Session {
+            sock,
+            id,
+            listener,
+            luid,
+            peer,
+            state: SessionState { level, prompt: false, expert: false, experimental: false, timeout },
+            input: Vec::new(),
+            pending: VecDeque::new(),
+            payload: None,
+            output: Vec::new(),
+            sent: 0,
+            answered: false,
+            closing: false,
+            read_closed: false,
+            accepted: now,
+            deadline: now + timeout,
+        }
+    }
+
+    pub fn register(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        match &mut self.sock {
+            Sock::Tcp(s) => registry.register(s, token, interest),
+            Sock::Unix(s) => registry.register(s, token, interest),
+        }
+    }
+
+    pub fn deregister(&mut self, registry: &Registry) {
+        let _ = match &mut self.sock {
+            Sock::Tcp(s) => registry.deregister(s),
+            Sock::Unix(s) => registry.deregister(s),
+        };
+    }
+
+    pub fn listener(&self) -> Key {
+        self.listener
+    }
+
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// The idle timer fired: `None` closes the session, else the timer to arm next
+    /// (one timer per session, moved forward lazily).
+    pub fn on_timer(&self, now: Instant) -> Option<Instant> {
+        (now < self.deadline).then_some(self.deadline)
+    }
+
+    pub fn line(&self, now: Instant) -> StreamLine {
+        use std::os::fd::AsRawFd;
+        let fd = match &self.sock {
+            Sock::Tcp(s) => s.as_raw_fd(),
+            Sock::Unix(s) => s.as_raw_fd(),
+        };
+        StreamLine {
+            id: self.id,
+            src: self.peer,
+            listener: self.luid,
+            frontend: None,
+            backend: None,
+            server: None,
+            age: now.saturating_duration_since(self.accepted),
+            fds: (fd, None),
+        }
+    }
+
+    /// Handles readiness (or a wake-up); `false`: the session is over.
+    pub fn on_event(&mut self, now: Instant, host: &mut dyn Host, shared: &mut Shared) -> bool {
+        loop {
+            if self.flush(now).is_err() {
+                return false; // the reader is gone: drop the rest
+            }
+            if self.sent < self.output.len() {
+                return true; // wait until writable
+            }
+            self.output.clear();
+            self.sent = 0;
+            if self.closing {
+                return false;
+            }
+            if let Some((words, payload)) = self.pending.pop_front() {
+                self.run(&words, payload.as_deref(), host, shared);
+                continue;
+            }
+            if let Some(line) = self.next_line() {
+                self.answered = true;
+                self.take_line(line);
+                continue;
+            }
+            if self.read_closed || (self.answered && !self.state.prompt && self.payload.is_none()) {
+                return false; // an unfinished payload is dropped with the session
+            }
+            match self.fill(now) {
+                Ok(true) => continue,
+                Ok(false) => return true, // wait until readable
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// The next complete line, without its `\n`.
+    fn next_line(&mut self) -> Option<Vec<u8>> {
+        let end = self.input.iter().position(|b| *b == b'\n')?;
+        let mut line: Vec<u8> = self.input.drain(..=end).collect();
+        line.pop();
+        Some(line)
+    }
+
+    /// A complete request line: commands to run, or the start, a line or the end of a
+    /// payload.
+    fn take_line(&mut self, line: Vec<u8>) {
+        if let Some((_, body)) = &mut self.payload {
+            if !line.is_empty() && line != b"\r" {
+                body.push_str(&String::from_utf8_lossy(&line));
+                body.push('\n');
+                self.continuation_prompt();
+                return;
+            }
+            let (command, body) = self.payload.take().unwrap_or_default();
+            let mut commands: Vec<_> = parse::split_line(&command).into_iter().map(|c| (c, None)).collect();
+            if let Some(last) = commands.last_mut() {
+                last.1 = Some(body); // the payload belongs to the line's last command
+            }
+            self.pending.extend(commands);
+            return;
+        }
+        match payload_start(&line) {
+            Some(command) => {
+                self.payload = Some((command.to_vec(), String::new()));
+                self.continuation_prompt();
+            }
+            None => self.pending.extend(parse::split_line(&line).into_iter().map(|c| (c, None))),
+        }
+    }
+
+    /// In interactive mode, `+ ` asks for the next payload line.
+    fn continuation_prompt(&mut self) {
+        if self.state.prompt {
+            self.output.extend_from_slice(b"+ ");
+        }
+    }
+
+    fn run(&mut self, words: &[String], payload: Option<&str>, host: &mut dyn Host, shared: &mut Shared) {
+        let mut exec = super::Exec { host: &mut *host, state: &mut self.state, shared: &mut *shared, payload };
+        match commands::execute(&mut exec, words) {
+            Outcome::Reply(text) => {
+                self.output.extend_from_slice(text.as_bytes());
+                self.output.push(b'\n');
+                if self.state.prompt {
+                    self.output.extend_from_slice(b"> ");
+                }
+            }
+            Outcome::Quit => {
+                self.closing = true;
+                self.pending.clear();
+                self.input.clear();
+            }
+        }
+    }
+
+}
+
+/// A line ending with the payload marker `<<` (alone or after a blank, nothing after
+/// it but a CR): the line without it.
+fn payload_start(line: &[u8]) -> Option<&[u8]> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let rest = line.strip_suffix(b"<<")?;
+    (rest.is_empty() || matches!(rest.last(), Some(b' ' | b'\t'))).then_some(rest)
+}
+
+impl Session {
+    /// Reads what the socket has; `Ok(true)` when something arrived (or the input
+    /// ended), `Ok(false)` when nothing is there yet.
+    fn fill(&mut self, now: Instant) -> io::Result<bool> {
+        let mut buf = [0u8; 4096];
+        let mut progress = false;
+        loop {
+            let r = match &mut self.sock {
+                Sock::Tcp(s) => s.read(&mut buf),
+                Sock::Unix(s) => s.read(&mut buf),
+            };
+            match r {
+                Ok(0) => {
+                    self.read_closed = true;
+                    return Ok(true);
+                }
+                Ok(n) => {
+                    self.input.extend_from_slice(&buf[..n]);
+                    self.deadline = now + self.state.timeout;
+                    progress = true;
+                    if self.input.len() > MAX_LINE && !self.input.contains(&b'\n') {
+                        return Err(io::Error::new(io::ErrorKind::InvalidData, "request line too long"));
+                    }
+                    if self.input.contains(&b'\n') {
+                        return Ok(true);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(progress),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Writes pending output until done or the socket is full.
+    fn flush(&mut self, now: Instant) -> io::Result<()> {
+        while self.sent < self.output.len() {
+            let pending = &self.output[self.sent..];
+            let r = match &mut self.sock {
+                Sock::Tcp(s) => s.write(pending),
+                Sock::Unix(s) => s.write(pending),
+            };
+            match r {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.sent += n;
+                    self.deadline = now + self.state.timeout;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::payload_start;
+
+    #[test]
+    fn the_payload_marker_ends_the_line() {
+        assert_eq!(payload_start(b"add map m <<"), Some(&b"add map m "[..]));
+        assert_eq!(payload_start(b"add map m <<\r"), Some(&b"add map m "[..]));
+        assert_eq!(payload_start(b"<<"), Some(&b""[..]));
+        assert_eq!(payload_start(b"add map m <<x"), None);
+        assert_eq!(payload_start(b"add map m<<"), None);
+        assert_eq!(payload_start(b"add map m <<  "), None);
+    }
+}

@@ -1,0 +1,190 @@
+//! The world as the CLI's commands see it ([`crate::cli_socket::Host`]), and the
+//! routing of CLI events. The CLI is taken out of the world while a session runs, so
+//! a command can borrow every other table.
+
+use super::{Phase, World};
+use crate::backend::Backend;
+use crate::cli_socket::{Cli, Host, Process, StreamLine};
+use crate::lua::host::ServerOp;
+use crate::reactor::{Ctx, Key, Kind, Ready, TimerTarget};
+use crate::stream::proxy::ProxyRt;
+use crate::stream::ServerPool;
+use std::time::Instant;
+
+struct CliHost<'w, 'c, 'r> {
+    world: &'w mut World,
+    cx: &'c mut Ctx<'r>,
+}
+
+impl World {
+    /// Installs the CLI (its sockets already open) and starts listening.
+    pub fn start_cli(&mut self, cx: &mut Ctx<'_>, mut cli: Cli) {
+        cli.start(cx);
+        self.cli = cli;
+    }
+
+    /// Runs `f` on the CLI with the rest of the world as its host.
+    fn with_cli(&mut self, cx: &mut Ctx<'_>, f: impl FnOnce(&mut Cli, &mut dyn Host)) {
+        let mut cli = std::mem::take(&mut self.cli);
+        f(&mut cli, &mut CliHost { world: self, cx: &mut *cx });
+        self.cli = cli;
+    }
+
+    pub(super) fn cli_timer(&mut self, cx: &mut Ctx<'_>, key: Key) {
+        self.with_cli(cx, |cli, host| cli.timer(host, key));
+    }
+
+    pub(super) fn cli_wake(&mut self, cx: &mut Ctx<'_>, key: Key) {
+        self.with_cli(cx, |cli, host| cli.wake(host, key));
+    }
+
+    pub(super) fn cli_ready(&mut self, cx: &mut Ctx<'_>, key: Key, ready: Ready) {
+        self.with_cli(cx, |cli, host| cli.ready(host, key, ready));
+        // A server change may have handed queued streams their slots.
+        self.hand_out_slots(cx);
+        self.after_lua(cx);
+    }
+}
+
+impl Host for CliHost<'_, '_, '_> {
+    fn now(&self) -> Instant {
+        self.cx.now
+    }
+
+    fn registry(&self) -> &mio::Registry {
+        self.cx.registry
+    }
+
+    fn arm_timer(&mut self, at: Instant, key: Key) {
+        self.cx.timers.arm(at, TimerTarget::Entry(Kind::Cli, key));
+    }
+
+    fn wake_cli(&mut self, key: Key) {
+        self.cx.wake.push(Kind::Cli, key);
+    }
+
+    fn proxies(&self) -> &[ProxyRt] {
+        &self.world.proxies
+    }
+
+    fn pool(&self) -> &dyn ServerPool {
+        &self.world.farm
+    }
+
+    fn backend(&self, proxy: usize) -> Option<&Backend> {
+        self.world.farm.backends.get(proxy)?.as_ref()
+    }
+
+    fn process(&self) -> Process {
+        let w = &*self.world;
+        Process {
+            actconn: w.actconn,
+            maxconn: w.maxconn,
+            hard_maxconn: w.hard_maxconn,
+            listeners: w.listeners.len(),
+            stopping: w.phase != Phase::Running,
+        }
+    }
+
+    fn server_op(&mut self, proxy: usize, server: usize, op: ServerOp) -> Result<(), String> {
+        use crate::backend::{AdminState, OpState, ServerId, StateReport};
+        const WHY: &str = "changed from CLI";
+        let w = &mut *self.world;
+        let Some(Some(b)) = w.farm.backends.get_mut(proxy) else { return Err("No such backend.".into()) };
+        if server >= b.servers().len() {
+            return Err("No such server.".into());
+        }
+        let id = ServerId(server);
+        let report = match op {
+            ServerOp::Weight(weight) => b.set_weight(id, weight),
+            ServerOp::Maxconn(n) => b.set_maxconn(id, n),
+            ServerOp::Addr(ip, port) => {
+                let port = port.or_else(|| b.server(id).socket_addr().map(|a| a.port()));
+                b.set_addr(id, crate::config::model::ServerAddr::Inet { ip, port });
+                // Idle connections go to the old address.
+                w.farm.idle.purge_server(self.cx, proxy, server);
+                StateReport::default()
+            }
+            ServerOp::CheckEnabled(on) => {
+                b.set_check_enabled(id, on);
+                StateReport::default()
+            }
+            ServerOp::Drain => b.set_admin_state(id, AdminState::Drain),
+            ServerOp::Maint => b.set_admin_state(id, AdminState::Maint),
+            ServerOp::Ready => b.set_admin_state(id, AdminState::Ready),
+            ServerOp::ForceUp => b.set_operational_state_with_reason(id, OpState::Up, Some(WHY)),
+            ServerOp::ForceDown => b.set_operational_state_with_reason(id, OpState::Down, Some(WHY)),
+            ServerOp::ForceNolb => b.force_stopping(id, &format!(", {WHY}")),
+        };
+        super::apply_server_report(self.cx, &mut w.proxies, &mut w.farm, &w.logs, proxy, server, report);
+        Ok(())
+    }
+
+    fn shutdown_stream(&mut self, id: u64) -> bool {
+        let w = &mut *self.world;
+        let Some(key) = w.streams.iter().find(|(_, s)| s.id == id).map(|(k, _)| k) else { return false };
+        if let Some(s) = w.streams.get_mut(key) {
+            let mut env = crate::stream::Env { cx: self.cx, key, proxies: &mut w.proxies, pool: &mut w.farm };
+            s.kill(&mut env, crate::stream::termination::Cause::Killed);
+            w.finish(self.cx, key);
+        }
+        true
+    }
+
+    fn shutdown_server_streams(&mut self, proxy: usize, server: usize) {
+        use crate::lua::host::{Deferred, Sessions};
+        // Done once the command is over, as for Lua's `Server.shut_sess`.
+        self.world.lua_deferred.push(Deferred::Kill(Sessions::Server(proxy, server)));
+    }
+
+    fn stop_frontend(&mut self, proxy: usize) -> bool {
+        if self.world.proxies.get(proxy).is_none_or(|p| p.disabled) {
+            return false;
+        }
+        self.world.lua_proxy_op(self.cx, proxy, crate::lua::host::ProxyOp::Stop);
+        true
+    }
+
+    fn frontend_paused(&self, proxy: usize) -> bool {
+        self.world.lua_paused.get(proxy).copied().unwrap_or(false)
+    }
+
+    fn pause_frontend(&mut self, proxy: usize, pause: bool) {
+        use crate::lua::host::ProxyOp;
+        // The same path as Lua's `Proxy.pause/resume`: messages, logs, listeners.
+        self.world.lua_proxy_op(self.cx, proxy, if pause { ProxyOp::Pause } else { ProxyOp::Resume });
+    }
+
+    fn set_global_maxconn(&mut self, maxconn: u32) {
+        self.world.maxconn = maxconn;
+        self.world.listeners_dirty = true;
+    }
+
+    fn set_frontend_maxconn(&mut self, proxy: usize, maxconn: u32) {
+        if let Some(p) = self.world.proxies.get_mut(proxy) {
+            p.maxconn = Some(maxconn);
+            p.counters.fe_limit = maxconn; // `slim`, as HAProxy shows the new limit
+            self.world.listeners_dirty = true;
+        }
+    }
+
+    fn streams(&self) -> Vec<StreamLine> {
+        self.world
+            .streams
+            .iter()
+            .map(|(_, s)| {
+                let (src, age) = s.client_info(self.cx.now);
+                StreamLine {
+                    id: s.id,
+                    src,
+                    listener: self.world.listeners.get(s.listener).map_or(0, |l| l.luid as usize),
+                    frontend: Some(s.frontend),
+                    backend: s.backend,
+                    server: s.server_index(),
+                    age,
+                    fds: s.fds(),
+                }
+            })
+            .collect()
+    }
+}
