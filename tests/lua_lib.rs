@@ -201,7 +201,7 @@ fn concat_object_is_a_closed_userdata() {
     // Deviation: HAProxy's object is a table with a visible metatable.
     check(&[(
         r#"local c = core.concat(); return type(c), getmetatable(c), (tostring(c):gsub("0x%x+", "ADDR"))"#,
-        r#"ok | "userdata" | boolean:false | "Concat: ADDR""#,
+        r#"ok | "userdata" | boolean:false | "Concat object: ADDR""#,
     )]);
 }
 

@@ -230,7 +230,7 @@ pub static GLOBAL: &[Keyword] = &[
     sup("tune.lua.log.stderr", 0, lua::log_stderr, "HAProxy 2.9 keyword; default `on` as 2.6"),
     sup("tune.lua.maxmem", 0, lua::maxmem, "MB"),
     sup("tune.lua.openlibs", 0, lua::openlibs, "HAProxy 3.4 keyword; only `all`"),
-    sup("tune.lua.service-timeout", 0, lua::service_timeout, "recorded for services"),
+    sup("tune.lua.service-timeout", 0, lua::service_timeout, "the run-time budget of Lua services"),
     sup("tune.lua.session-timeout", 0, lua::session_timeout, "recorded for actions, fetches, converters"),
     sup("tune.lua.strict-blocking", 0, lua::strict_blocking, "moonproxy: blocking calls at run time are errors"),
     sup("tune.lua.task-timeout", 0, lua::task_timeout, ""),

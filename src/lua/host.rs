@@ -164,6 +164,31 @@ pub trait StreamView {
     fn channels(&mut self) -> Option<&mut dyn crate::lua::api::channel::ChannelIo> {
         None
     }
+    /// The descriptor of the client connection, for `txn:set_tos()`/`txn:set_mark()`: by
+    /// default the one of the stream being processed on this thread ([`client_scope`]).
+    fn client_fd(&self) -> Option<std::os::fd::RawFd> {
+        CLIENT_FD.with(std::cell::Cell::get)
+    }
+}
+
+thread_local! {
+    static CLIENT_FD: std::cell::Cell<Option<std::os::fd::RawFd>> = const { std::cell::Cell::new(None) };
+}
+
+/// Marks `fd` as the client connection of the stream this thread processes, until the
+/// returned guard drops (the previous value comes back). The stream enters it around its
+/// state machine, so its Lua code reaches the socket without the rule lists carrying it.
+pub fn client_scope(fd: std::os::fd::RawFd) -> ClientScope {
+    ClientScope(CLIENT_FD.with(|c| c.replace(Some(fd))))
+}
+
+/// See [`client_scope`].
+pub struct ClientScope(Option<std::os::fd::RawFd>);
+
+impl Drop for ClientScope {
+    fn drop(&mut self) {
+        CLIENT_FD.with(|c| c.set(self.0));
+    }
 }
 
 /// A world with nothing in it (tests, tools).

@@ -12,10 +12,26 @@ use std::os::raw::{c_int, c_void};
 use super::callback::{self, RustFunction};
 
 /// A userdata class: its name (`__name`, error messages) and its methods (`__index`).
+///
+/// `tostring()` gives what HAProxy prints for its classes, `HAProxy class <name>`
+/// ([`Printed::Class`]), unless the class says otherwise.
 pub struct Class<T: 'static> {
     pub name: &'static str,
     pub methods: &'static [(&'static std::ffi::CStr, &'static RustFunction)],
+    printed: Printed,
     _type: PhantomData<fn() -> T>,
+}
+
+/// What `tostring()` gives for the objects of a class, as in HAProxy 2.6.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Printed {
+    /// `HAProxy class <name>` (most classes).
+    Class,
+    /// `<name> object: 0x...` (HAProxy's `Concat`).
+    Object,
+    /// `userdata: 0x...`, as a userdata without a metatable prints (HAProxy's
+    /// `core.parse_addr` results).
+    Userdata,
 }
 
 impl<T: 'static> Class<T> {
@@ -26,13 +42,21 @@ impl<T: 'static> Class<T> {
         Class {
             name,
             methods,
+            printed: Printed::Class,
             _type: PhantomData,
         }
+    }
+
+    /// The class with another `tostring()` text.
+    pub const fn printed_as(mut self, printed: Printed) -> Self {
+        self.printed = printed;
+        self
     }
 
     fn key(&'static self) -> *const c_void {
         (self as *const Class<T>).cast()
     }
+
 }
 
 #[repr(C)]
@@ -63,10 +87,73 @@ unsafe fn push_metatable<T: 'static>(l: *mut ffi::lua_State, class: &'static Cla
         ffi::lua_setfield(l, -2, c"__name".as_ptr());
         ffi::lua_pushcfunction(l, gc::<T>);
         ffi::lua_setfield(l, -2, c"__gc".as_ptr());
+        callback::push_function(l, &TOSTRING);
+        ffi::lua_setfield(l, -2, c"__tostring".as_ptr());
+        // The text `tostring()` starts with, from static parts (no Rust value with a
+        // destructor lives across these raising calls, rule L1).
+        let (first, second) = match class.printed {
+            Printed::Class => ("HAProxy class ", class.name),
+            Printed::Object => (class.name, " object: "),
+            Printed::Userdata => ("userdata: ", ""),
+        };
+        ffi::lua_pushlstring(l, first.as_ptr().cast(), first.len());
+        ffi::lua_pushlstring(l, second.as_ptr().cast(), second.len());
+        ffi::lua_concat(l, 2);
+        ffi::lua_rawsetp(l, -2, tostring_key());
+        if class.printed != Printed::Class {
+            ffi::lua_pushboolean(l, 1);
+            ffi::lua_rawsetp(l, -2, address_key());
+        }
         ffi::lua_pushvalue(l, -1);
         ffi::lua_rawsetp(l, ffi::LUA_REGISTRYINDEX, class.key());
     }
 }
+
+/// Registry-unique keys of the metatable entries `__tostring` reads (raw, light
+/// userdata keys: reading them never raises).
+static TOSTRING_KEY: u8 = 0;
+static ADDRESS_KEY: u8 = 0;
+
+fn tostring_key() -> *mut c_void {
+    std::ptr::addr_of!(TOSTRING_KEY).cast_mut().cast()
+}
+
+fn address_key() -> *mut c_void {
+    std::ptr::addr_of!(ADDRESS_KEY).cast_mut().cast()
+}
+
+/// `__tostring` of every class: the text stored in the metatable, and the object's
+/// address for the classes printed with it.
+static TOSTRING: RustFunction = RustFunction::new("__tostring", |ctx| {
+    ctx.reserve(3)?;
+    let l = ctx.raw();
+    let mut text = Vec::new();
+    let mut address = None;
+    // SAFETY: non-raising calls only (rule L3): lua_getmetatable, lua_pushlightuserdata,
+    // raw gets, lua_tolstring on a string, lua_topointer, lua_pop; three slots reserved.
+    // The bytes are copied before the string is popped.
+    unsafe {
+        if ffi::lua_getmetatable(l, 1) != 0 {
+            ffi::lua_pushlightuserdata(l, tostring_key());
+            if ffi::lua_rawget(l, -2) == ffi::LUA_TSTRING {
+                let mut len = 0;
+                let p = ffi::lua_tolstring(l, -1, &mut len);
+                text.extend_from_slice(std::slice::from_raw_parts(p.cast::<u8>(), len));
+            }
+            ffi::lua_pop(l, 1);
+            ffi::lua_pushlightuserdata(l, address_key());
+            if ffi::lua_rawget(l, -2) == ffi::LUA_TBOOLEAN {
+                address = Some(ffi::lua_topointer(l, 1));
+            }
+            ffi::lua_pop(l, 2);
+        }
+    }
+    if let Some(p) = address {
+        text.extend_from_slice(format!("{p:p}").as_bytes());
+    }
+    ctx.push_bytes(&text)?;
+    Ok(1)
+});
 
 /// Pushes a new userdata of `class` holding the value taken from `*value`. **Raises**
 /// (memory) before the value is taken: on error it stays in `*value`. Returns 1.

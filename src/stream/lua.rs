@@ -63,6 +63,8 @@ pub struct StreamLua {
     call: Option<Call>,
     /// An action that returned `act.YIELD`: it runs again from the start.
     restart: Option<Arc<LuaAction>>,
+    /// Not before this time, when it called `act.wake_time(ms)`.
+    restart_at: Option<Instant>,
 }
 
 /// An action in progress.
@@ -92,6 +94,7 @@ impl StreamLua {
             key,
             call: None,
             restart: None,
+            restart_at: None,
         })
     }
 
@@ -277,6 +280,11 @@ pub fn run_action_io(
     side: Side,
     mut channels: Option<&mut dyn ChannelIo>,
 ) -> LuaStep {
+    if start.is_none() {
+        if let Some(at) = slot.as_ref().and_then(|l| l.restart_at).filter(|&at| cx.now < at) {
+            return LuaStep::Wait(WaitFor::Timer(at));
+        }
+    }
     let start = start
         .cloned()
         .or_else(|| slot.as_mut().and_then(|l| l.restart.take()));
@@ -330,10 +338,12 @@ pub fn run_action_io(
             world: &mut world,
             stream: Some(&mut view),
         };
+        crate::lua::api::txn_extra::take_wake_time();
         host::enter(&mut h, || {
             socket::running_as(Waiter::Stream(key), || task.resume(nargs))
         })
     };
+    let wake_time = crate::lua::api::txn_extra::take_wake_time();
     let done_flag = core().is_ok_and(|c| c.done.replace(false));
     let txn_done = view.done;
     let reply = view.reply.take();
@@ -387,8 +397,12 @@ pub fn run_action_io(
     };
     lua.end_call(Some(cx));
     if step == LuaStep::Wait(WaitFor::Forced) {
-        // act.YIELD: the action runs again from the start.
+        // act.YIELD: the action runs again from the start (not before `act.wake_time`).
         lua.restart = Some(action);
+        lua.restart_at = wake_time;
+        if let Some(at) = wake_time {
+            return LuaStep::Wait(WaitFor::Timer(at));
+        }
     }
     step
 }

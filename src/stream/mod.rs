@@ -332,6 +332,7 @@ impl Stream {
             }
             Event::Wake => {}
         }
+        let _client = crate::lua::host::client_scope(self.client.raw_fd()); // txn:set_tos()
         for _ in 0..MAX_STATE_STEPS {
             let before = self.state;
             match self.state {

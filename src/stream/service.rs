@@ -244,7 +244,7 @@ impl Stream {
         let req = h.txn.req.as_ref().ok_or("no request")?;
         let core = core().map_err(|e| e.to_string())?;
         let svc = self.lua_service.as_mut().expect("a service");
-        let mut task = Task::new(&core.state, core.session_limits).map_err(|e| e.to_string())?;
+        let mut task = Task::new(&core.state, core.service_limits).map_err(|e| e.to_string())?;
         applet::push_wrapper(&core.state, &mut task).map_err(|e| e.to_string())?;
         {
             let reg = core.registered.borrow();

@@ -120,7 +120,7 @@ fn push_all(task: &mut Task, values: &[Value]) -> c_int {
 /// wrapper (for `f`, `sf`, `c`, `sc` and the variables), the handle.
 fn start_task(name: &str, handle: Handle) -> Result<Task, String> {
     let core = core().map_err(|e| e.to_string())?;
-    let mut task = Task::new(&core.state, core.session_limits).map_err(|e| e.to_string())?;
+    let mut task = Task::new(&core.state, core.service_limits).map_err(|e| e.to_string())?;
     applet_tcp::push_wrapper(&core.state, &mut task).map_err(|e| e.to_string())?;
     {
         let reg = core.registered.borrow();

@@ -6,3 +6,4 @@ pub mod crypt;
 pub mod daemon;
 pub mod fd;
 pub mod signals;
+pub mod sockopt;

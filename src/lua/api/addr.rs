@@ -27,8 +27,8 @@
 //!   numeric addresses only, in their standard forms (dotted quad; RFC 4291 text for IPv6,
 //!   including `::ffff:1.2.3.4`), and returns `nil` for the rest.
 //! * The string is read whole: a NUL byte makes it invalid (HAProxy reads up to the NUL).
-//! * The userdata has the class `Addr`: `tostring` gives `Addr: 0x...` (HAProxy:
-//!   `userdata: 0x...`) and `getmetatable` gives `false` (HAProxy: `nil`).
+//! * The userdata has the class `Addr`: `tostring` gives `userdata: 0x...` as in HAProxy,
+//!   and `getmetatable` gives `false` (HAProxy: `nil`).
 use crate::lua::callback::{CallCtx, RustFunction};
 use crate::lua::error::LuaError;
 use crate::lua::userdata::Class;
@@ -111,7 +111,8 @@ fn prefix_mask_v6(len: u32) -> Ipv6Addr {
 }
 
 /// The class of the userdata `core.parse_addr` returns. It has no methods.
-pub static ADDR: Class<Network> = Class::new("Addr", &[]);
+pub static ADDR: Class<Network> =
+    Class::new("Addr", &[]).printed_as(crate::lua::userdata::Printed::Userdata);
 
 static PARSE_ADDR: RustFunction = RustFunction::new("parse_addr", parse_addr);
 static MATCH_ADDR: RustFunction = RustFunction::new("match_addr", match_addr);

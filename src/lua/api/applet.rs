@@ -64,7 +64,7 @@ pub fn drain_output(handle: Handle) -> Option<AppletOut> {
 
 const CLASSES: &str = r#"
 local Applet = {}
-local applet_mt = { __index = Applet }
+local applet_mt = { __index = Applet, __tostring = function() return "HAProxy class AppletHTTP" end }
 local st = setmetatable({}, { __mode = "k" })
 function Applet.set_status(self, code, reason)
   local s = st[self]

@@ -77,7 +77,7 @@ pub fn forget(handle: Handle) {
 
 const CLASSES: &str = r#"
 local Applet = {}
-local applet_mt = { __index = Applet }
+local applet_mt = { __index = Applet, __tostring = function() return "HAProxy class AppletTCP" end }
 local privs = setmetatable({}, { __mode = "k" })
 local function read(self, kind, n, timeout, fname)
   local deadline

@@ -34,7 +34,7 @@ use std::os::raw::{c_int, c_void};
 
 /// The Concat class: a byte buffer owned by Rust, allocated in Lua's memory.
 pub static CONCAT: Class<RefCell<LuaBuffer>> =
-    Class::new("Concat", &[(c"add", &CONCAT_ADD), (c"dump", &CONCAT_DUMP)]);
+    Class::new("Concat", &[(c"add", &CONCAT_ADD), (c"dump", &CONCAT_DUMP)]).printed_as(crate::lua::userdata::Printed::Object);
 
 static CONCAT_NEW: RustFunction = RustFunction::new("concat", concat_new);
 static CONCAT_ADD: RustFunction = RustFunction::new("add", concat_add);

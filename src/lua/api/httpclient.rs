@@ -49,6 +49,7 @@ end
 local HTTPClient = {}
 HTTPClient.__index = HTTPClient
 HTTPClient.__name = "HTTPClient"
+HTTPClient.__tostring = function() return "HAProxy class HTTPClient" end
 
 local function method(name)
   local verb = name:upper()

@@ -26,4 +26,5 @@ pub mod regex;
 pub mod socket;
 pub mod text;
 pub mod txn;
+pub mod txn_extra;
 pub mod world;

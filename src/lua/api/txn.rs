@@ -171,8 +171,15 @@ pub fn push_wrapper(
             state.set_global_function(&global, f)?;
             prologue.push_str(&format!("P[\"{name}\"] = {global}; {global} = nil\n"));
         }
+        for (name, f) in super::txn_extra::PRIMITIVES {
+            let name = name.to_str().unwrap_or("");
+            let global = format!("__moonproxy_txn_{name}");
+            state.set_global_function(&global, f)?;
+            prologue.push_str(&format!("P[\"{name}\"] = {global}; {global} = nil\n"));
+        }
         prologue.push_str(super::channel::CLASS);
         prologue.push_str(CLASSES);
+        prologue.push_str(super::txn_extra::CLASS);
         state.exec(prologue.as_bytes(), "=txn")?;
     }
     WRAPPER.with(|w| match w.borrow().as_ref() {
@@ -256,7 +263,7 @@ fn txn_handle(ctx: &mut CallCtx) -> Result<Handle, LuaError> {
 
 /// Runs `f` on the stream of the `TXN` at argument 1: errors when the object is stale
 /// (its stream ended) or belongs to a stream other than the one running.
-fn with_stream<R>(
+pub(crate) fn with_stream<R>(
     ctx: &mut CallCtx,
     f: impl FnOnce(&mut dyn StreamView) -> R,
 ) -> Result<R, LuaError> {

@@ -8,9 +8,9 @@
 local prim = __moonproxy_world
 __moonproxy_world = nil
 
-local Proxy = { __index = prim.Proxy }
-local Server = { __index = prim.Server }
-local Listener = { __index = prim.Listener }
+local Proxy = { __index = prim.Proxy, __tostring = function() return "HAProxy class Proxy" end }
+local Server = { __index = prim.Server, __tostring = function() return "HAProxy class Server" end }
+local Listener = { __index = prim.Listener, __tostring = function() return "HAProxy class Listener" end }
 
 local function build()
     local proxies, frontends, backends = {}, {}, {}

@@ -67,6 +67,8 @@ pub(crate) struct Core {
     pub(crate) nice: Cell<i64>,
     /// The budgets of a stream's Lua code (`tune.lua.session-timeout`, `burst-timeout`).
     pub(crate) session_limits: Limits,
+    /// The budgets of a Lua service (`tune.lua.service-timeout`, `burst-timeout`).
+    pub(crate) service_limits: Limits,
 }
 
 thread_local! {
@@ -111,6 +113,7 @@ impl Engine {
         state.set_preempt(preempt_for(settings.forced_yield, settings.preempt_mode));
         install_core(&state)?;
         super::txn::install_act(&state)?;
+        super::txn_extra::install_act_wake_time(&state)?;
         crate::lua::modules::install_preload(&state)?;
         super::blocking::install(&state)?;
         super::blocking::set_strict(&state, settings.strict_blocking);
@@ -127,6 +130,10 @@ impl Engine {
             session_limits: Limits {
                 burst: settings.burst_timeout,
                 total: settings.session_timeout,
+            },
+            service_limits: Limits {
+                burst: settings.burst_timeout,
+                total: settings.service_timeout,
             },
         });
         CORE.with(|c| {
