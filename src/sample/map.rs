@@ -7,7 +7,7 @@
 //! (`core.set_map`, the CLI) edit; keys are compiled as the patterns of the
 //! match method (`str`, `beg`, `sub`, `dir`, `dom`, `end`, `reg`, `int`, `ip`) and the
 //! values are typed as the output (`str`, `int` or `ip`). The first matching key
-//! wins, the longest prefix for `ip`; without a match the default is returned, or
+//! wins, the longest prefix for `ip` and `beg`; without a match the default is returned, or
 //! the sample is dropped.
 
 pub mod patref;
@@ -67,7 +67,7 @@ impl MapFile {
         &self.pat
     }
 
-    /// The value of the first key matching `sample` (the longest prefix for `ip`), as
+    /// The value of the first key matching `sample` (the longest prefix for `ip` and `beg`), as
     /// the entries are now.
     pub fn lookup(&self, sample: Sample) -> Option<Sample> {
         let mut c = self.compiled.lock().unwrap_or_else(|e| e.into_inner());
@@ -213,6 +213,30 @@ mod tests {
             Expr::parse("str(a),map(/nonexistent/x.map)").unwrap_err().to_string(),
             "invalid args in converter 'map' : failed to open pattern file </nonexistent/x.map>"
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// `map_beg` answers the longest matching key, wherever it is in the file, as
+    /// HAProxy 2.6's prefix tree does (checked on 2.6.12 with these two files).
+    #[test]
+    fn map_beg_prefers_the_longest_prefix() {
+        let dir = std::env::temp_dir().join(format!("mp-map-beg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (m1, m2) = (dir.join("m1.map"), dir.join("m2.map"));
+        std::fs::write(&m1, "ab long\na short\n").unwrap();
+        std::fs::write(&m2, "a short\nab long\nabc longer-but-not\n").unwrap();
+        let cx = TestCtx::default();
+        let look = |m: &std::path::Path, v: &str| {
+            let e = format!("str({v}),map_beg({},none)", m.display());
+            match Expr::parse(&e).unwrap().eval(&cx) {
+                Some(Sample::Str(b)) => Some(String::from_utf8_lossy(&b).into_owned()),
+                other => panic!("{e}: {other:?}"),
+            }
+        };
+        for (v, want1, want2) in [("abc", "long", "longer-but-not"), ("abx", "long", "long"), ("a", "short", "short"), ("zz", "none", "none")] {
+            assert_eq!(look(&m1, v).as_deref(), Some(want1), "{v} in m1");
+            assert_eq!(look(&m2, v).as_deref(), Some(want2), "{v} in m2");
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

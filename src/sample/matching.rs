@@ -267,11 +267,22 @@ impl Matcher {
         })
     }
 
-    /// The index of the first pattern `sample` matches (for `ip`, of the longest
-    /// matching prefix): what a map looks up. Patterns keep their order.
+    /// The index of the first pattern `sample` matches (for `ip`, and for `beg` without
+    /// `-i`, of the longest matching prefix, as HAProxy's prefix trees answer): what a
+    /// map looks up. Patterns keep their order; among equal prefixes the first wins.
     pub fn first_match(&self, sample: Sample) -> Option<usize> {
         let s = sample.cast(self.method.input())?;
         match (self.method, &s) {
+            (Method::Beg, Sample::Str(b) | Sample::Bin(b)) if !self.icase => self
+                .patterns
+                .iter()
+                .enumerate()
+                .filter_map(|(i, p)| match p {
+                    Pattern::Bytes(pat) if b.starts_with(pat) => Some((pat.len(), usize::MAX - i)),
+                    _ => None,
+                })
+                .max()
+                .map(|(_, rev)| usize::MAX - rev),
             (Method::Ip, s) => {
                 let ip = to_v6(s)?;
                 self.patterns
