@@ -486,12 +486,17 @@ backend be
 /// configuration matches, at once (HAProxy's shared pattern references).
 #[test]
 fn add_acl_and_del_acl_change_the_running_acl() {
+    // The task waits for the test's go-ahead files, so a slow machine cannot reorder the
+    // steps (it once deleted the entry before the test's second request).
     let script = r#"
+local function await(name)
+  while not io.open("{{dir}}/" .. name) do core.msleep(20) end
+end
 core.register_task(function()
-  core.msleep(300)
+  await("go-add")
   core.add_acl("{{dir}}/block.acl", "127.0.0.0/8")
   core.Alert("acl: added")
-  core.msleep(1500)
+  await("go-del")
   core.del_acl("{{dir}}/block.acl", "127.0.0.0/8")
   core.Alert("acl: deleted")
 end)
@@ -521,8 +526,10 @@ backend be
             .start();
         let who = bin.display();
         assert_eq!(get(p.port("fe"), "/").0, 200, "{who}: before the task");
+        std::fs::write(p.dir().join("go-add"), "").unwrap();
         p.wait_for_line(|l| l.contains("acl: added"), DEADLINE);
         assert_eq!(get(p.port("fe"), "/").0, 403, "{who}: after add_acl");
+        std::fs::write(p.dir().join("go-del"), "").unwrap();
         p.wait_for_line(|l| l.contains("acl: deleted"), DEADLINE);
         assert_eq!(get(p.port("fe"), "/").0, 200, "{who}: after del_acl");
     }
