@@ -36,10 +36,13 @@ use crate::http::txn::Txn;
 use crate::lua::api::core::{core, error_message, from_clause};
 use crate::lua::api::socket::{self, Waiter};
 use crate::lua::host::{self, Host, StreamView, WorldView};
-use crate::lua::{Handle, Resume, Task, Value, WaitReason};
+use crate::lua::{Handle, RegistryRef, Resume, Task, Value, WaitReason};
 use crate::reactor::{Ctx, Key};
 use crate::sample::{Expr, Sample, VarName};
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::os::raw::c_int;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -55,9 +58,10 @@ pub mod act {
     pub const INVALID: i64 = 7;
 }
 
-/// The Lua context of one stream.
+/// The Lua context of one stream: what the stream owns (the action in progress); the
+/// thread and the `TXN` live in [`THREADS`] under the stream's key, where the stream's
+/// fetches and converters find them too.
 pub struct StreamLua {
-    handle: Handle,
     key: Key,
     call: Option<Call>,
     /// An action that returned `act.YIELD`: it runs again from the start.
@@ -66,7 +70,9 @@ pub struct StreamLua {
 
 /// An action in progress.
 struct Call {
+    /// The stream's thread, lent to the action until it ends ([`StreamLua::end_call`]).
     task: Task,
+    handle: Handle,
     action: Arc<LuaAction>,
     /// Values on the coroutine's stack for the next resume.
     nargs: c_int,
@@ -82,16 +88,180 @@ enum Wait {
     Io,
 }
 
+/// The Lua thread of a stream and its `TXN`, made at the stream's first Lua call.
+struct Thread {
+    /// The identity the stream's `TXN` holds; removed when the stream ends.
+    handle: Handle,
+    txn: Rc<RegistryRef>,
+    /// The coroutine, when no call runs on it.
+    task: Option<Task>,
+}
+
+/// How many reset threads of ended streams are kept for the next streams.
+const SPARE_THREADS: usize = 64;
+
+thread_local! {
+    /// The Lua side of every stream holding a [`StreamLua`], by key: `None` until the
+    /// stream's first Lua call.
+    static THREADS: RefCell<HashMap<Key, Option<Thread>>> = RefCell::new(HashMap::new());
+    /// Reset threads, ready for the next stream (a thread costs a `lua_newthread`, its
+    /// registry anchor and a collection once dropped).
+    static SPARE: RefCell<Vec<Task>> = const { RefCell::new(Vec::new()) };
+    /// The stream running its state machine ([`enter`]): its fetches use its thread.
+    static CURRENT: Cell<Option<Key>> = const { Cell::new(None) };
+}
+
+/// A thread taken from [`SPARE`], or a new one.
+fn spare_task() -> Result<Task, String> {
+    if let Some(task) = SPARE.with(|s| s.borrow_mut().pop()) {
+        return Ok(task);
+    }
+    let core = core().map_err(|e| e.to_string())?;
+    Task::new(&core.state, core.session_limits).map_err(|e| e.to_string())
+}
+
+/// Resets `task` and keeps it for another stream (or drops it when enough are kept).
+fn keep_spare(mut task: Task) {
+    if task.reuse() {
+        SPARE.with(|s| {
+            let mut s = s.borrow_mut();
+            if s.len() < SPARE_THREADS {
+                s.push(task);
+            }
+        });
+    }
+}
+
+/// Takes the thread of stream `key` for one call, making it (with the `TXN`) at the
+/// stream's first call. `Ok(None)`: the thread is busy (a call on it is in progress).
+fn take_thread(key: Key) -> Result<Option<(Handle, Rc<RegistryRef>, Task)>, String> {
+    let made = THREADS.with(|t| {
+        let t = t.borrow();
+        match t.get(&key) {
+            Some(Some(th)) => Some(th.task.is_some()),
+            Some(None) => None,
+            None => Some(false),
+        }
+    });
+    match made {
+        Some(false) => return Ok(None),
+        Some(true) => {}
+        None => {
+            let core = core().map_err(|e| e.to_string())?;
+            let handle = core.state.handles().insert();
+            let txn = match crate::lua::api::txn::new_txn(&core.state, handle) {
+                Ok(txn) => txn,
+                Err(e) => {
+                    core.state.handles().remove(handle);
+                    return Err(e.to_string());
+                }
+            };
+            let task = spare_task().inspect_err(|_| {
+                core.state.handles().remove(handle);
+            })?;
+            let th = Thread { handle, txn: Rc::new(txn), task: Some(task) };
+            THREADS.with(|t| t.borrow_mut().insert(key, Some(th)));
+        }
+    }
+    Ok(THREADS.with(|t| {
+        let mut t = t.borrow_mut();
+        let th = t.get_mut(&key)?.as_mut()?;
+        let task = th.task.take()?;
+        Some((th.handle, th.txn.clone(), task))
+    }))
+}
+
+/// Gives the thread of stream `key` back after a call (reset if the call did not end
+/// normally); a stream that ended meanwhile passes it on to the next stream.
+fn give_back(key: Key, mut task: Task) {
+    if !task.reuse() {
+        return;
+    }
+    let task = THREADS.with(|t| {
+        match t.borrow_mut().get_mut(&key) {
+            Some(Some(th)) if th.task.is_none() => {
+                th.task = Some(task);
+                None
+            }
+            _ => Some(task),
+        }
+    });
+    if let Some(task) = task {
+        keep_spare(task);
+    }
+}
+
+/// The thread a Lua fetch or converter runs on, lent for one call-to-the-end
+/// ([`crate::lua::api::fetches`]).
+pub(crate) struct Lent {
+    /// The stream whose thread this is; `None`: a spare thread with a `TXN` of its own,
+    /// valid for this call only.
+    key: Option<Key>,
+    pub handle: Handle,
+    pub txn: Rc<RegistryRef>,
+    pub task: Task,
+}
+
+/// Lends the thread of the stream being run (when it has a [`StreamLua`] and no call
+/// is in progress on it), else a spare thread with a `TXN` made for the call.
+pub(crate) fn lend() -> Result<Lent, String> {
+    if let Some(key) = CURRENT.with(Cell::get) {
+        if let Some((handle, txn, task)) = take_thread(key)? {
+            return Ok(Lent { key: Some(key), handle, txn, task });
+        }
+    }
+    let core = core().map_err(|e| e.to_string())?;
+    let handle = core.state.handles().insert();
+    let made = crate::lua::api::txn::new_txn(&core.state, handle)
+        .map_err(|e| e.to_string())
+        .and_then(|txn| Ok((txn, spare_task()?)));
+    match made {
+        Ok((txn, task)) => Ok(Lent { key: None, handle, txn: Rc::new(txn), task }),
+        Err(e) => {
+            core.state.handles().remove(handle);
+            Err(e)
+        }
+    }
+}
+
+/// Ends a [`lend`]: the stream's thread goes back to the stream; a spare one to the
+/// spares, its `TXN` made invalid.
+pub(crate) fn give_back_lent(lent: Lent) {
+    match lent.key {
+        Some(key) => give_back(key, lent.task),
+        None => {
+            if let Ok(core) = core() {
+                core.state.handles().remove(lent.handle);
+            }
+            keep_spare(lent.task);
+        }
+    }
+}
+
+/// The stream calls this before running its state machine (and [`leave`] after): the
+/// Lua fetches and converters it runs meanwhile share its thread and `TXN`. A stream
+/// gets its [`StreamLua`] here when the Lua files registered fetches or converters
+/// (the thread itself is only made at the first Lua call).
+pub fn enter(slot: &mut Option<Box<StreamLua>>, key: Key) {
+    CURRENT.with(|c| c.set(Some(key)));
+    if slot.is_none() && crate::lua::api::fetches::any_registered() {
+        *slot = Some(Box::new(StreamLua::new(key)));
+    }
+}
+
+/// See [`enter`].
+pub fn leave() {
+    CURRENT.with(|c| c.set(None));
+}
+
 impl StreamLua {
-    fn new(key: Key) -> Option<StreamLua> {
-        let core = core().ok()?;
-        let handle = core.state.handles().insert();
-        Some(StreamLua {
-            handle,
+    fn new(key: Key) -> StreamLua {
+        THREADS.with(|t| t.borrow_mut().insert(key, None));
+        StreamLua {
             key,
             call: None,
             restart: None,
-        })
+        }
     }
 
     /// Whether an action is in progress (or must run again, `act.YIELD`): the rule list
@@ -118,9 +288,11 @@ impl StreamLua {
         true
     }
 
-    /// Ends the action in progress (its coroutine is closed, its sockets forget it).
+    /// Ends the action in progress: the thread goes back to the stream (reset when the
+    /// action did not end normally), its sockets forget it.
     fn end_call(&mut self, cx: Option<&mut Ctx<'_>>) {
-        if self.call.take().is_some() {
+        if let Some(call) = self.call.take() {
+            give_back(self.key, call.task);
             if socket::coroutine_ended(Waiter::Stream(self.key)) {
                 if let Ok(core) = core() {
                     core.state.collect_garbage();
@@ -134,8 +306,14 @@ impl StreamLua {
 impl Drop for StreamLua {
     fn drop(&mut self) {
         self.end_call(None);
-        if let Ok(core) = core() {
-            core.state.handles().remove(self.handle);
+        let th = THREADS.with(|t| t.borrow_mut().remove(&self.key)).flatten();
+        if let Some(th) = th {
+            if let Ok(core) = core() {
+                core.state.handles().remove(th.handle);
+            }
+            if let Some(task) = th.task {
+                keep_spare(task);
+            }
         }
     }
 }
@@ -249,13 +427,7 @@ pub fn run_action(
         .cloned()
         .or_else(|| slot.as_mut().and_then(|l| l.restart.take()));
     if let Some(a) = start {
-        if slot.is_none() {
-            match StreamLua::new(key) {
-                Some(l) => *slot = Some(Box::new(l)),
-                None => return LuaStep::Next,
-            }
-        }
-        let lua = slot.as_mut().expect("created above");
+        let lua = slot.get_or_insert_with(|| Box::new(StreamLua::new(key)));
         lua.end_call(Some(&mut *cx));
         match start_call(lua, &a) {
             Ok(call) => lua.call = Some(call),
@@ -268,10 +440,10 @@ pub fn run_action(
     let Some(lua) = slot.as_mut() else {
         return LuaStep::Next;
     };
-    let handle = lua.handle;
     let Some(call) = lua.call.as_mut() else {
         return LuaStep::Next;
     };
+    let handle = call.handle;
     match call.wait {
         Wait::Sleep(at) if cx.now < at => return LuaStep::Wait(WaitFor::Timer(at)),
         Wait::Io => return LuaStep::Wait(WaitFor::ClientData),
@@ -357,28 +529,33 @@ pub fn run_action(
     step
 }
 
-/// Creates the coroutine of an action call, its wrapper, function and arguments pushed.
+/// Starts an action call on the stream's thread: the function, the stream's `TXN` and
+/// the arguments pushed.
 fn start_call(lua: &StreamLua, a: &Arc<LuaAction>) -> Result<Call, String> {
     let core = core().map_err(|e| e.to_string())?;
     let reg = core.registered.borrow();
     let def = reg
         .action(&a.name)
         .ok_or_else(|| "unknown action".to_string())?;
-    let mut task = Task::new(&core.state, core.session_limits).map_err(|e| e.to_string())?;
-    crate::lua::api::txn::push_wrapper(&core.state, &mut task).map_err(|e| e.to_string())?;
-    task.push_function(&def.func).map_err(|e| e.to_string())?;
-    task.push_value(&Value::Integer(i64::from(lua.handle.key)))
-        .map_err(|e| e.to_string())?;
-    task.push_value(&Value::Integer(i64::from(lua.handle.generation)))
-        .map_err(|e| e.to_string())?;
-    for arg in &a.args {
-        task.push_value(&Value::String(arg.as_bytes().to_vec()))
-            .map_err(|e| e.to_string())?;
+    let (handle, txn, mut task) =
+        take_thread(lua.key)?.ok_or_else(|| "the stream's Lua thread is busy".to_string())?;
+    let pushed = (|| {
+        task.push_function(&def.func)?;
+        task.push_function(&txn)?;
+        for arg in &a.args {
+            task.push_value(&Value::String(arg.as_bytes().to_vec()))?;
+        }
+        Ok::<(), crate::lua::LuaError>(())
+    })();
+    if let Err(e) = pushed {
+        give_back(lua.key, task);
+        return Err(e.to_string());
     }
     Ok(Call {
         task,
+        handle,
         action: a.clone(),
-        nargs: 3 + a.args.len() as c_int,
+        nargs: 1 + a.args.len() as c_int,
         wait: Wait::Run,
     })
 }

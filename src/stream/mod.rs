@@ -321,6 +321,7 @@ impl Stream {
             }
             Event::Wake => {}
         }
+        lua::enter(&mut self.lua, env.key);
         for _ in 0..MAX_STATE_STEPS {
             let before = self.state;
             match self.state {
@@ -339,6 +340,7 @@ impl Stream {
                 break;
             }
         }
+        lua::leave();
         if self.state == State::Closed {
             return Life::Finished;
         }

@@ -7,9 +7,9 @@
 //! (a stream that ended removed it: `TXN object no longer valid`) and that it is the
 //! handle of the stream being run ([`crate::lua::host::StreamView`]), then act on that
 //! stream. The tables and metatables are built once per state by a small Lua chunk
-//! ([`CLASSES`]), which also returns the function every action call goes through
-//! ([`wrapper`]): `wrapper(fn, key, generation, args...)` makes the `TXN` and calls
-//! `fn(txn, args...)` as a tail call.
+//! ([`CLASSES`]), which also hands over the maker of `TXN` objects ([`new_txn`]): a
+//! stream makes its `TXN` once, at its first Lua call, keeps it in the registry and
+//! passes the same object to every action and fetch it runs (`crate::stream::lua`).
 //!
 //! `txn:get_priv()`/`set_priv()` keep the value in a Lua table of the chunk, indexed by
 //! handle key and checked against the generation, so a stream never sees another's.
@@ -25,12 +25,12 @@ use std::os::raw::c_int;
 pub static TXN_CLASS: Class<Handle> = Class::new("TXN", &[]);
 
 thread_local! {
-    /// The action wrapper of this thread's state (built on first use).
-    static WRAPPER: RefCell<Option<RegistryRef>> = const { RefCell::new(None) };
+    /// The `TXN` maker of this thread's state (built on first use).
+    static MAKER: RefCell<Option<RegistryRef>> = const { RefCell::new(None) };
 }
 
-/// Builds the classes; receives the primitives table and hands the wrapper back
-/// through `P.set_wrapper`.
+/// Builds the classes; receives the primitives table and hands the `TXN` maker back
+/// through `P.set_maker`.
 const CLASSES: &str = r#"
 local TXN, HTTP = {}, {}
 local txn_mt, http_mt = { __index = TXN }, { __index = HTTP }
@@ -126,7 +126,7 @@ local function keywords(prim, strict)
 end
 local f_mt, sf_mt = keywords("fetch", false), keywords("fetch", true)
 local c_mt, sc_mt = keywords("conv", false), keywords("conv", true)
-P.set_wrapper(function(fn, key, gen, ...)
+P.set_maker(function(key, gen)
   local ud = P.new_ref(key, gen)
   local txn = setmetatable({ [0] = ud }, txn_mt)
   txn.f = setmetatable({ [0] = ud }, f_mt)
@@ -134,7 +134,7 @@ P.set_wrapper(function(fn, key, gen, ...)
   txn.c = setmetatable({ [0] = ud }, c_mt)
   txn.sc = setmetatable({ [0] = ud }, sc_mt)
   txn.http = setmetatable({ [0] = ud }, http_mt)
-  return fn(txn, ...)
+  return txn
 end)
 "#;
 
@@ -147,13 +147,11 @@ pub fn install_act(state: &crate::lua::State) -> Result<(), LuaError> {
     Ok(())
 }
 
-/// Pushes the wrapper every action call goes through (see the module comment) on
-/// `task`; builds the classes on first use.
-pub fn push_wrapper(
-    state: &crate::lua::State,
-    task: &mut crate::lua::Task,
-) -> Result<(), LuaError> {
-    if WRAPPER.with(|w| w.borrow().is_none()) {
+/// Makes the `TXN` object of the stream whose Lua context is `handle` (see the module
+/// comment), kept in the registry: the stream makes it once, at its first Lua call, and
+/// hands it to every action and fetch it runs. Builds the classes on first use.
+pub fn new_txn(state: &crate::lua::State, handle: Handle) -> Result<RegistryRef, LuaError> {
+    if MAKER.with(|w| w.borrow().is_none()) {
         let mut prologue = String::from("local P = {}\n");
         for (name, f) in PRIMITIVES {
             let global = format!("__moonproxy_txn_{}", name.to_str().unwrap_or(""));
@@ -166,14 +164,35 @@ pub fn push_wrapper(
         prologue.push_str(CLASSES);
         state.exec(prologue.as_bytes(), "=txn")?;
     }
-    WRAPPER.with(|w| match w.borrow().as_ref() {
-        Some(f) => task.push_function(f),
-        None => Err(LuaError::message("the TXN classes did not install")),
+    MAKER.with(|w| {
+        let maker = w.borrow();
+        let maker = maker
+            .as_ref()
+            .ok_or_else(|| LuaError::message("the TXN classes did not install"))?;
+        let l = state.raw();
+        // SAFETY: the main thread, between calls or under a Rust callback of a running
+        // task (a fetch reached from a script), where its own stack is free to use above
+        // the guard's top; the maker runs under lua_pcall; from_top pops the result into
+        // the registry (protected). The guard drops what an error leaves.
+        unsafe {
+            let _guard = crate::lua::state::StackGuard::new(l);
+            if ffi::lua_checkstack(l, 3) == 0 {
+                return Err(LuaError::Memory);
+            }
+            maker.push(l);
+            ffi::lua_pushinteger(l, ffi::lua_Integer::from(handle.key));
+            ffi::lua_pushinteger(l, ffi::lua_Integer::from(handle.generation));
+            let status = ffi::lua_pcall(l, 2, 1, 0);
+            if status != ffi::LUA_OK {
+                return Err(crate::lua::state::pop_error(l, status));
+            }
+            RegistryRef::from_top(state, l)
+        }
     })
 }
 
 static PRIMITIVES: &[(&std::ffi::CStr, &RustFunction)] = &[
-    (c"set_wrapper", &SET_WRAPPER),
+    (c"set_maker", &SET_MAKER),
     (c"new_ref", &NEW_REF),
     (c"handle", &HANDLE),
     (c"set_var", &SET_VAR),
@@ -194,14 +213,14 @@ static PRIMITIVES: &[(&std::ffi::CStr, &RustFunction)] = &[
     (c"conv", &CONV),
 ];
 
-static SET_WRAPPER: RustFunction = RustFunction::new("set_wrapper", |ctx| {
+static SET_MAKER: RustFunction = RustFunction::new("set_maker", |ctx| {
     let f = ref_first_arg(ctx)?;
-    WRAPPER.with(|w| *w.borrow_mut() = Some(f));
+    MAKER.with(|w| *w.borrow_mut() = Some(f));
     Ok(0)
 });
 
-/// A registry reference to the first argument (the Lua wrapper a class's prelude hands
-/// over with `set_wrapper`).
+/// A registry reference to the first argument (the Lua function a class's prelude hands
+/// over: `set_maker`, `set_wrapper`).
 pub(crate) fn ref_first_arg(ctx: &mut CallCtx) -> Result<RegistryRef, LuaError> {
     let core = super::core::core()?;
     ctx.reserve(1)?;
