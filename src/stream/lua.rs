@@ -40,7 +40,6 @@ use crate::lua::{Handle, RegistryRef, Resume, Task, Value, WaitReason};
 use crate::reactor::{Ctx, Key};
 use crate::sample::{Expr, Sample, VarName};
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::os::raw::c_int;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -97,13 +96,45 @@ struct Thread {
     task: Option<Task>,
 }
 
+/// A map by stream key: a vector indexed by the key's slot (the reactor's slab keeps
+/// slots dense), each entry checked against the key's generation.
+struct ByKey<T>(Vec<Option<(u32, T)>>);
+
+impl<T> ByKey<T> {
+    fn get(&self, key: &Key) -> Option<&T> {
+        match self.0.get(key.slot)? {
+            Some((gen, v)) if *gen == key.gen => Some(v),
+            _ => None,
+        }
+    }
+    fn get_mut(&mut self, key: &Key) -> Option<&mut T> {
+        match self.0.get_mut(key.slot)? {
+            Some((gen, v)) if *gen == key.gen => Some(v),
+            _ => None,
+        }
+    }
+    fn insert(&mut self, key: Key, v: T) {
+        if self.0.len() <= key.slot {
+            self.0.resize_with(key.slot + 1, || None);
+        }
+        self.0[key.slot] = Some((key.gen, v));
+    }
+    fn remove(&mut self, key: &Key) -> Option<T> {
+        let e = self.0.get_mut(key.slot)?;
+        match e {
+            Some((gen, _)) if *gen == key.gen => e.take().map(|(_, v)| v),
+            _ => None,
+        }
+    }
+}
+
 /// How many reset threads of ended streams are kept for the next streams.
 const SPARE_THREADS: usize = 64;
 
 thread_local! {
     /// The Lua side of every stream holding a [`StreamLua`], by key: `None` until the
     /// stream's first Lua call.
-    static THREADS: RefCell<HashMap<Key, Option<Thread>>> = RefCell::new(HashMap::new());
+    static THREADS: RefCell<ByKey<Option<Thread>>> = const { RefCell::new(ByKey(Vec::new())) };
     /// Reset threads, ready for the next stream (a thread costs a `lua_newthread`, its
     /// registry anchor and a collection once dropped).
     static SPARE: RefCell<Vec<Task>> = const { RefCell::new(Vec::new()) };

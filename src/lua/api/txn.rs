@@ -7,8 +7,8 @@
 //! (a stream that ended removed it: `TXN object no longer valid`) and that it is the
 //! handle of the stream being run ([`crate::lua::host::StreamView`]), then act on that
 //! stream. The tables and metatables are built once per state by a small Lua chunk
-//! ([`CLASSES`]), which also hands over the maker of `TXN` objects ([`new_txn`]): a
-//! stream makes its `TXN` once, at its first Lua call, keeps it in the registry and
+//! ([`CLASSES`]), which also hands over their metatables, from which [`new_txn`] makes
+//! the `TXN` objects: a stream makes its `TXN` once, at its first Lua call, keeps it in the registry and
 //! passes the same object to every action and fetch it runs (`crate::stream::lua`).
 //!
 //! `txn:get_priv()`/`set_priv()` keep the value in a Lua table of the chunk, indexed by
@@ -25,12 +25,12 @@ use std::os::raw::c_int;
 pub static TXN_CLASS: Class<Handle> = Class::new("TXN", &[]);
 
 thread_local! {
-    /// The `TXN` maker of this thread's state (built on first use).
-    static MAKER: RefCell<Option<RegistryRef>> = const { RefCell::new(None) };
+    /// The list of the `TXN` metatables of this thread's state (built on first use).
+    static METATABLES: RefCell<Option<RegistryRef>> = const { RefCell::new(None) };
 }
 
 /// Builds the classes; receives the primitives table and hands the `TXN` maker back
-/// through `P.set_maker`.
+/// through `P.set_metatables`.
 const CLASSES: &str = r#"
 local TXN, HTTP = {}, {}
 local txn_mt, http_mt = { __index = TXN }, { __index = HTTP }
@@ -126,16 +126,9 @@ local function keywords(prim, strict)
 end
 local f_mt, sf_mt = keywords("fetch", false), keywords("fetch", true)
 local c_mt, sc_mt = keywords("conv", false), keywords("conv", true)
-P.set_maker(function(key, gen)
-  local ud = P.new_ref(key, gen)
-  local txn = setmetatable({ [0] = ud }, txn_mt)
-  txn.f = setmetatable({ [0] = ud }, f_mt)
-  txn.sf = setmetatable({ [0] = ud }, sf_mt)
-  txn.c = setmetatable({ [0] = ud }, c_mt)
-  txn.sc = setmetatable({ [0] = ud }, sc_mt)
-  txn.http = setmetatable({ [0] = ud }, http_mt)
-  return txn
-end)
+-- The metatables of a TXN and of its f, sf, c, sc and http objects, in that order:
+-- new_txn builds the objects from Rust.
+P.set_metatables({ txn_mt, f_mt, sf_mt, c_mt, sc_mt, http_mt })
 "#;
 
 /// Installs the global `act` table: HAProxy's action return codes.
@@ -147,11 +140,19 @@ pub fn install_act(state: &crate::lua::State) -> Result<(), LuaError> {
     Ok(())
 }
 
+/// The fields of a `TXN` holding the other objects, with the index of their metatable
+/// in the list `P.set_metatables` hands over (1 is the `TXN`'s own).
+const SUB_OBJECTS: [(&std::ffi::CStr, ffi::lua_Integer); 5] =
+    [(c"f", 2), (c"sf", 3), (c"c", 4), (c"sc", 5), (c"http", 6)];
+
 /// Makes the `TXN` object of the stream whose Lua context is `handle` (see the module
 /// comment), kept in the registry: the stream makes it once, at its first Lua call, and
 /// hands it to every action and fetch it runs. Builds the classes on first use.
+///
+/// The objects are built here rather than by a Lua function: seven objects, sized at
+/// creation, in one protected call, with no Lua code run.
 pub fn new_txn(state: &crate::lua::State, handle: Handle) -> Result<RegistryRef, LuaError> {
-    if MAKER.with(|w| w.borrow().is_none()) {
+    if METATABLES.with(|w| w.borrow().is_none()) {
         let mut prologue = String::from("local P = {}\n");
         for (name, f) in PRIMITIVES {
             let global = format!("__moonproxy_txn_{}", name.to_str().unwrap_or(""));
@@ -164,36 +165,49 @@ pub fn new_txn(state: &crate::lua::State, handle: Handle) -> Result<RegistryRef,
         prologue.push_str(CLASSES);
         state.exec(prologue.as_bytes(), "=txn")?;
     }
-    MAKER.with(|w| {
-        let maker = w.borrow();
-        let maker = maker
-            .as_ref()
-            .ok_or_else(|| LuaError::message("the TXN classes did not install"))?;
-        let l = state.raw();
-        // SAFETY: the main thread, between calls or under a Rust callback of a running
-        // task (a fetch reached from a script), where its own stack is free to use above
-        // the guard's top; the maker runs under lua_pcall; from_top pops the result into
-        // the registry (protected). The guard drops what an error leaves.
-        unsafe {
-            let _guard = crate::lua::state::StackGuard::new(l);
-            if ffi::lua_checkstack(l, 3) == 0 {
-                return Err(LuaError::Memory);
-            }
-            maker.push(l);
-            ffi::lua_pushinteger(l, ffi::lua_Integer::from(handle.key));
-            ffi::lua_pushinteger(l, ffi::lua_Integer::from(handle.generation));
-            let status = ffi::lua_pcall(l, 2, 1, 0);
-            if status != ffi::LUA_OK {
-                return Err(crate::lua::state::pop_error(l, status));
-            }
-            RegistryRef::from_top(state, l)
+    let metatables = METATABLES.with(|w| w.borrow().as_ref().map(RegistryRef::id));
+    let metatables = metatables.ok_or_else(|| LuaError::message("the TXN classes did not install"))?;
+    let l = state.raw();
+    // SAFETY: the main thread, between calls or under a Rust callback of a running task (a
+    // fetch reached from a script), where its stack is free above the guard's top. The
+    // closure captures Copy values only and holds no value with a destructor (a Copy
+    // handle), so a memory error raised inside unwinds nothing; it leaves the TXN alone
+    // on the stack, which from_top pops into the registry (protected).
+    unsafe {
+        let _guard = crate::lua::state::StackGuard::new(l);
+        if ffi::lua_checkstack(l, 6) == 0 {
+            return Err(LuaError::Memory);
         }
-    })
+        crate::lua::state::protect(l, 0, 1, move |l| {
+            ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, ffi::lua_Integer::from(metatables));
+            let mut value = Some(handle);
+            crate::lua::userdata::push(l, &TXN_CLASS, &mut value);
+            // [mts, ud]
+            ffi::lua_createtable(l, 0, 1 + SUB_OBJECTS.len() as c_int);
+            ffi::lua_pushvalue(l, -2);
+            ffi::lua_rawseti(l, -2, 0);
+            for (name, mt) in SUB_OBJECTS {
+                ffi::lua_createtable(l, 0, 1);
+                ffi::lua_pushvalue(l, -3);
+                ffi::lua_rawseti(l, -2, 0);
+                ffi::lua_rawgeti(l, -4, mt);
+                ffi::lua_setmetatable(l, -2);
+                // The TXN has no metatable yet: a plain set.
+                ffi::lua_setfield(l, -2, name.as_ptr());
+            }
+            ffi::lua_rawgeti(l, -3, 1);
+            ffi::lua_setmetatable(l, -2);
+            // [mts, ud, txn] -> [txn]
+            ffi::lua_rotate(l, -3, 1);
+            ffi::lua_settop(l, -3);
+            1
+        })?;
+        RegistryRef::from_top(state, l)
+    }
 }
 
 static PRIMITIVES: &[(&std::ffi::CStr, &RustFunction)] = &[
-    (c"set_maker", &SET_MAKER),
-    (c"new_ref", &NEW_REF),
+    (c"set_metatables", &SET_METATABLES),
     (c"handle", &HANDLE),
     (c"set_var", &SET_VAR),
     (c"get_var", &GET_VAR),
@@ -213,14 +227,14 @@ static PRIMITIVES: &[(&std::ffi::CStr, &RustFunction)] = &[
     (c"conv", &CONV),
 ];
 
-static SET_MAKER: RustFunction = RustFunction::new("set_maker", |ctx| {
+static SET_METATABLES: RustFunction = RustFunction::new("set_metatables", |ctx| {
     let f = ref_first_arg(ctx)?;
-    MAKER.with(|w| *w.borrow_mut() = Some(f));
+    METATABLES.with(|w| *w.borrow_mut() = Some(f));
     Ok(0)
 });
 
 /// A registry reference to the first argument (the Lua function a class's prelude hands
-/// over: `set_maker`, `set_wrapper`).
+/// over: `set_metatables`, `set_wrapper`).
 pub(crate) fn ref_first_arg(ctx: &mut CallCtx) -> Result<RegistryRef, LuaError> {
     let core = super::core::core()?;
     ctx.reserve(1)?;
@@ -232,14 +246,6 @@ pub(crate) fn ref_first_arg(ctx: &mut CallCtx) -> Result<RegistryRef, LuaError> 
         RegistryRef::from_top(&core.state, l)
     }
 }
-
-static NEW_REF: RustFunction = RustFunction::new("new_ref", |ctx| {
-    let key = u32::try_from(ctx.integer(1)?).map_err(|_| ctx.arg_error(1, "bad key"))?;
-    let generation =
-        u32::try_from(ctx.integer(2)?).map_err(|_| ctx.arg_error(2, "bad generation"))?;
-    ctx.push_userdata(&TXN_CLASS, Handle { key, generation })?;
-    Ok(1)
-});
 
 static HANDLE: RustFunction = RustFunction::new("handle", |ctx| {
     let h = txn_handle(ctx)?;
