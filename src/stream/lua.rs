@@ -1,14 +1,20 @@
-//! The stream side of Lua: `lua.<name>` actions run in the stream's Lua context.
+//! The stream side of Lua: `lua.<name>` actions run in the stream's Lua context, and
+//! the stream's Lua fetches and converters share it.
 //!
-//! A stream without Lua actions pays one `None` ([`super::Stream::lua`]). The first
-//! action creates a [`StreamLua`]: a [`Handle`] in the state's handle table (the identity
-//! the `TXN` objects of this stream hold, `crate::lua::api::txn`) and room for the action
-//! in progress. Each action call is a coroutine ([`Task`]) running
-//! `wrapper(fn, handle, args...)`, which builds the `TXN` and calls the registered
-//! function. The coroutine is resumed inside [`host::enter`] with the stream as the
-//! host's [`StreamView`] ([`ActionView`]: the transaction, the variables, the rule
-//! context), and inside `socket::running_as(Waiter::Stream(key))` so a socket call
-//! knows whom to wake.
+//! A stream without Lua pays one `None` ([`super::Stream::lua`]). A [`StreamLua`] is
+//! made at the first action (or, when the Lua files registered fetches or converters,
+//! when the stream first runs: [`enter`]); the stream's first Lua call then makes its
+//! thread, a [`Handle`] in the state's handle table (the identity the stream's `TXN`
+//! holds, `crate::lua::api::txn`) and the `TXN` itself, kept in the registry. Every
+//! action, fetch and converter of the stream runs on that thread, one call at a time
+//! (HAProxy's per-stream Lua context): an action call is `fn(txn, args...)` on it; a call
+//! that failed or was abandoned leaves it reset (`Task::reuse`, `doc/lua-ffi.md` C6),
+//! and the budgets count per call. The thread and the `TXN` live in a table by stream
+//! key ([`THREADS`]) where a fetch, which only sees its expression's context, finds them
+//! through the key of the stream being run ([`enter`]/[`leave`]). The coroutine is
+//! resumed inside [`host::enter`] with the stream as the host's [`StreamView`]
+//! ([`ActionView`]: the transaction, the variables, the rule context), and inside
+//! `socket::running_as(Waiter::Stream(key))` so a socket call knows whom to wake.
 //!
 //! What the resume gives decides what the rule list does ([`LuaStep`]):
 //! - a sleep (`core.sleep`/`msleep`): the stream's state deadline is the wake-up time,
@@ -27,8 +33,9 @@
 //!   error: <msg> from <traceback>.`), and the rules go on.
 //!
 //! When the stream ends, [`StreamLua`] drops: the handle is removed (a `TXN` kept by a
-//! script now raises `TXN object no longer valid`), the coroutine is closed and the
-//! sockets it waited on forget it.
+//! script now raises `TXN object no longer valid`), an action in progress is abandoned
+//! (its sockets forget it; a full collection follows a call that used sockets), and the
+//! thread, reset, waits in [`SPARE`] for another stream.
 use super::analysers::WaitFor;
 use super::proxy::ProxyRt;
 use crate::http::rules::{self, LuaAction, RuleCtx, RuleEnv, Verdict};
