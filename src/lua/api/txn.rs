@@ -1,9 +1,9 @@
 //! The `TXN` class (HAProxy's `hlua_txn`), with its `HTTP` (`txn.http`) and `Fetches`
 //! (`txn.f`, `txn.sf`) objects, as a Lua action sees them.
 //!
-//! A `TXN` is a Lua table, as in HAProxy: `[0]` holds a userdata of class `TXN` with the
-//! [`Handle`] of the stream's Lua context, and `f`, `sf`, `http` are tables holding the
-//! same userdata. The methods are Rust functions (`P.*` below) that check the handle
+//! A `TXN` is a Lua table, as in HAProxy: `[0]` holds the [`Handle`] of the stream's Lua
+//! context (a light userdata, [`handle_word`]), and `f`, `sf`, `c`, `sc`, `http` are
+//! tables holding the same value. The methods are Rust functions (`P.*` below) that check the handle
 //! (a stream that ended removed it: `TXN object no longer valid`) and that it is the
 //! handle of the stream being run ([`crate::lua::host::StreamView`]), then act on that
 //! stream. The tables and metatables are built once per state by a small Lua chunk
@@ -15,14 +15,21 @@
 //! handle key and checked against the generation, so a stream never sees another's.
 use crate::config::model::Level;
 use crate::lua::host::{self, StreamView};
-use crate::lua::{CallCtx, Class, Handle, LuaError, RegistryRef, RustFunction, Value};
+use crate::lua::{CallCtx, Handle, LuaError, RegistryRef, RustFunction, Value};
 use crate::sample::{Expr, Sample, VarName};
 use lua54_sys as ffi;
 use std::cell::RefCell;
 use std::os::raw::c_int;
 
-/// The userdata at `txn[0]`.
-pub static TXN_CLASS: Class<Handle> = Class::new("TXN", &[]);
+/// `txn[0]` (and `[0]` of its `f`, `sf`, `c`, `sc`, `http` objects): the stream's
+/// [`Handle`] as a light userdata, its key in the high half of the word and its
+/// generation in the low half. Scripts cannot make one; a stale one fails the handle
+/// table's check (`TXN object no longer valid`). Light rather than a full userdata: no
+/// allocation and no finalizer per stream.
+fn handle_word(h: Handle) -> *mut std::ffi::c_void {
+    const { assert!(usize::BITS >= 64, "a handle needs a 64-bit word") };
+    (((h.key as usize) << 32) | h.generation as usize) as *mut std::ffi::c_void
+}
 
 thread_local! {
     /// The list of the `TXN` metatables of this thread's state (built on first use).
@@ -180,8 +187,7 @@ pub fn new_txn(state: &crate::lua::State, handle: Handle) -> Result<RegistryRef,
         }
         crate::lua::state::protect(l, 0, 1, move |l| {
             ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, ffi::lua_Integer::from(metatables));
-            let mut value = Some(handle);
-            crate::lua::userdata::push(l, &TXN_CLASS, &mut value);
+            ffi::lua_pushlightuserdata(l, handle_word(handle));
             // [mts, ud]
             ffi::lua_createtable(l, 0, 1 + SUB_OBJECTS.len() as c_int);
             ffi::lua_pushvalue(l, -2);
@@ -267,7 +273,21 @@ fn txn_handle(ctx: &mut CallCtx) -> Result<Handle, LuaError> {
             ffi::lua_replace(l, 1);
         }
     }
-    ctx.handle(1, &TXN_CLASS)
+    let l = ctx.raw();
+    // SAFETY: reading a stack slot's type and light userdata never raises.
+    let word = unsafe {
+        (ffi::lua_type(l, 1) == ffi::LUA_TLIGHTUSERDATA).then(|| ffi::lua_touserdata(l, 1) as usize)
+    };
+    let word = word.ok_or_else(|| ctx.arg_error(1, &format!("TXN expected, got {}", ctx.type_name(1))))?;
+    let h = Handle {
+        key: (word >> 32) as u32,
+        generation: word as u32,
+    };
+    if super::core::core()?.state.handles().is_live(h) {
+        Ok(h)
+    } else {
+        Err(LuaError::runtime("TXN object no longer valid"))
+    }
 }
 
 /// Runs `f` on the stream of the `TXN` at argument 1: errors when the object is stale
