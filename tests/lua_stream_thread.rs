@@ -123,3 +123,32 @@ fn lua_memory_stays_flat_over_many_requests() {
     // would show; the slack is for the registry's and the string table's own growth.
     assert!(after < warm + 16 * 1024, "Lua memory grew from {warm} to {after} bytes");
 }
+
+const CACHED: &str = r#"
+core.register_action("t1", { "http-req" }, function(txn)
+  txn:set_var("txn.t1", tostring(txn) .. "/" .. tostring(txn.http))
+end)
+core.register_action("t2", { "http-req" }, function(txn)
+  txn:set_var("txn.t2", tostring(txn) .. "/" .. tostring(txn.http))
+  txn:set_var("txn.p", txn.f:path())
+end)
+core.register_fetches("t3", function(txn) return tostring(txn) .. "/" .. tostring(txn.http) end)
+"#;
+
+#[test]
+fn a_stream_builds_its_txn_once_for_its_actions_and_fetches() {
+    let be = http_app();
+    let rules = "    http-request lua.t1\n    http-request lua.t2\n    http-request set-var(txn.t3) lua.t3\n    http-request set-header X-Txn \"%[var(txn.t1)]|%[var(txn.t2)]|%[var(txn.t3)]|%[var(txn.p)]\"";
+    let p = start(&moonproxy_bin(), CACHED, rules, &be);
+    let mut c = p.connect("fe");
+    for _ in 0..2 {
+        let r = c.http_request(b"GET /headers HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(r.status, 200);
+        let v = echoed(&r, "x-txn").unwrap_or_default();
+        let parts: Vec<&str> = v.split('|').collect();
+        assert_eq!(parts.len(), 4, "{v}");
+        assert!(parts[0].starts_with("table: "), "{v}");
+        assert!(parts[0] == parts[1] && parts[1] == parts[2], "{v}");
+        assert_eq!(parts[3], "/headers", "{v}");
+    }
+}

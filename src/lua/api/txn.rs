@@ -7,8 +7,9 @@
 //! (a stream that ended removed it: `TXN object no longer valid`) and that it is the
 //! handle of the stream being run ([`crate::lua::host::StreamView`]), then act on that
 //! stream. The tables and metatables are built once per state by a small Lua chunk
-//! ([`CLASSES`]), which also hands over their metatables, from which [`new_txn`] makes
-//! the `TXN` objects: a stream makes its `TXN` once, at its first Lua call, keeps it in the registry and
+//! ([`CLASSES`]), which also hands over the `TXN` metatable, with which [`new_txn`] makes
+//! the `TXN` objects (`f`, `sf`, `c`, `sc`, `http` are made at their first use): a
+//! stream makes its `TXN` once, at its first Lua call, keeps it in the registry and
 //! passes the same object to every action and fetch it runs (`crate::stream::lua`).
 //!
 //! `txn:get_priv()`/`set_priv()` keep the value in a Lua table of the chunk, indexed by
@@ -32,12 +33,12 @@ fn handle_word(h: Handle) -> *mut std::ffi::c_void {
 }
 
 thread_local! {
-    /// The list of the `TXN` metatables of this thread's state (built on first use).
-    static METATABLES: RefCell<Option<RegistryRef>> = const { RefCell::new(None) };
+    /// The metatable of the `TXN` objects of this thread's state (built on first use).
+    static TXN_MT: RefCell<Option<RegistryRef>> = const { RefCell::new(None) };
 }
 
-/// Builds the classes; receives the primitives table and hands the `TXN` maker back
-/// through `P.set_metatables`.
+/// Builds the classes; receives the primitives table and hands the `TXN` metatable
+/// back through `P.set_metatable`.
 const CLASSES: &str = r#"
 local TXN, HTTP = {}, {}
 local txn_mt, http_mt = { __index = TXN }, { __index = HTTP }
@@ -133,9 +134,20 @@ local function keywords(prim, strict)
 end
 local f_mt, sf_mt = keywords("fetch", false), keywords("fetch", true)
 local c_mt, sc_mt = keywords("conv", false), keywords("conv", true)
--- The metatables of a TXN and of its f, sf, c, sc and http objects, in that order:
--- new_txn builds the objects from Rust.
-P.set_metatables({ txn_mt, f_mt, sf_mt, c_mt, sc_mt, http_mt })
+-- A TXN's f, sf, c, sc and http objects are made at their first use (a call uses one
+-- or none of them), then kept in the TXN: a stream's garbage is one table.
+local subs = { f = f_mt, sf = sf_mt, c = c_mt, sc = sc_mt, http = http_mt }
+function txn_mt.__index(t, k)
+  local m = TXN[k]
+  if m ~= nil then return m end
+  local mt = subs[k]
+  if mt == nil then return nil end
+  local o = setmetatable({ [0] = rawget(t, 0) }, mt)
+  rawset(t, k, o)
+  return o
+end
+-- new_txn builds the TXN itself from Rust.
+P.set_metatable(txn_mt)
 "#;
 
 /// Installs the global `act` table: HAProxy's action return codes.
@@ -147,19 +159,15 @@ pub fn install_act(state: &crate::lua::State) -> Result<(), LuaError> {
     Ok(())
 }
 
-/// The fields of a `TXN` holding the other objects, with the index of their metatable
-/// in the list `P.set_metatables` hands over (1 is the `TXN`'s own).
-const SUB_OBJECTS: [(&std::ffi::CStr, ffi::lua_Integer); 5] =
-    [(c"f", 2), (c"sf", 3), (c"c", 4), (c"sc", 5), (c"http", 6)];
-
 /// Makes the `TXN` object of the stream whose Lua context is `handle` (see the module
 /// comment), kept in the registry: the stream makes it once, at its first Lua call, and
 /// hands it to every action and fetch it runs. Builds the classes on first use.
 ///
-/// The objects are built here rather than by a Lua function: seven objects, sized at
-/// creation, in one protected call, with no Lua code run.
+/// The table is built here rather than by a Lua function: one table, sized at creation,
+/// in one protected call, with no Lua code run (its `f`, `sf`, `c`, `sc` and `http`
+/// objects come at their first use, [`CLASSES`]).
 pub fn new_txn(state: &crate::lua::State, handle: Handle) -> Result<RegistryRef, LuaError> {
-    if METATABLES.with(|w| w.borrow().is_none()) {
+    if TXN_MT.with(|w| w.borrow().is_none()) {
         let mut prologue = String::from("local P = {}\n");
         for (name, f) in PRIMITIVES {
             let global = format!("__moonproxy_txn_{}", name.to_str().unwrap_or(""));
@@ -172,8 +180,8 @@ pub fn new_txn(state: &crate::lua::State, handle: Handle) -> Result<RegistryRef,
         prologue.push_str(CLASSES);
         state.exec(prologue.as_bytes(), "=txn")?;
     }
-    let metatables = METATABLES.with(|w| w.borrow().as_ref().map(RegistryRef::id));
-    let metatables = metatables.ok_or_else(|| LuaError::message("the TXN classes did not install"))?;
+    let txn_mt = TXN_MT.with(|w| w.borrow().as_ref().map(RegistryRef::id));
+    let txn_mt = txn_mt.ok_or_else(|| LuaError::message("the TXN classes did not install"))?;
     let l = state.raw();
     // SAFETY: the main thread, between calls or under a Rust callback of a running task (a
     // fetch reached from a script), where its stack is free above the guard's top. The
@@ -186,26 +194,15 @@ pub fn new_txn(state: &crate::lua::State, handle: Handle) -> Result<RegistryRef,
             return Err(LuaError::Memory);
         }
         crate::lua::state::protect(l, 0, 1, move |l| {
-            ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, ffi::lua_Integer::from(metatables));
+            ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, ffi::lua_Integer::from(txn_mt));
             ffi::lua_pushlightuserdata(l, handle_word(handle));
-            // [mts, ud]
-            ffi::lua_createtable(l, 0, 1 + SUB_OBJECTS.len() as c_int);
-            ffi::lua_pushvalue(l, -2);
+            // [txn_mt, ud]
+            ffi::lua_createtable(l, 0, 1);
+            ffi::lua_rotate(l, -2, 1);
             ffi::lua_rawseti(l, -2, 0);
-            for (name, mt) in SUB_OBJECTS {
-                ffi::lua_createtable(l, 0, 1);
-                ffi::lua_pushvalue(l, -3);
-                ffi::lua_rawseti(l, -2, 0);
-                ffi::lua_rawgeti(l, -4, mt);
-                ffi::lua_setmetatable(l, -2);
-                // The TXN has no metatable yet: a plain set.
-                ffi::lua_setfield(l, -2, name.as_ptr());
-            }
-            ffi::lua_rawgeti(l, -3, 1);
+            // [txn_mt, txn]
+            ffi::lua_rotate(l, -2, 1);
             ffi::lua_setmetatable(l, -2);
-            // [mts, ud, txn] -> [txn]
-            ffi::lua_rotate(l, -3, 1);
-            ffi::lua_settop(l, -3);
             1
         })?;
         RegistryRef::from_top(state, l)
@@ -213,7 +210,7 @@ pub fn new_txn(state: &crate::lua::State, handle: Handle) -> Result<RegistryRef,
 }
 
 static PRIMITIVES: &[(&std::ffi::CStr, &RustFunction)] = &[
-    (c"set_metatables", &SET_METATABLES),
+    (c"set_metatable", &SET_TXN_MT),
     (c"handle", &HANDLE),
     (c"set_var", &SET_VAR),
     (c"get_var", &GET_VAR),
@@ -233,14 +230,14 @@ static PRIMITIVES: &[(&std::ffi::CStr, &RustFunction)] = &[
     (c"conv", &CONV),
 ];
 
-static SET_METATABLES: RustFunction = RustFunction::new("set_metatables", |ctx| {
+static SET_TXN_MT: RustFunction = RustFunction::new("set_metatable", |ctx| {
     let f = ref_first_arg(ctx)?;
-    METATABLES.with(|w| *w.borrow_mut() = Some(f));
+    TXN_MT.with(|w| *w.borrow_mut() = Some(f));
     Ok(0)
 });
 
 /// A registry reference to the first argument (the Lua function a class's prelude hands
-/// over: `set_metatables`, `set_wrapper`).
+/// over: `set_metatable`, `set_wrapper`).
 pub(crate) fn ref_first_arg(ctx: &mut CallCtx) -> Result<RegistryRef, LuaError> {
     let core = super::core::core()?;
     ctx.reserve(1)?;
