@@ -152,3 +152,33 @@ fn a_stream_builds_its_txn_once_for_its_actions_and_fetches() {
         assert_eq!(parts[3], "/headers", "{v}");
     }
 }
+
+#[test]
+fn an_action_stopped_by_its_budget_leaves_the_thread_usable_and_budgets_count_per_call() {
+    let be = http_app();
+    let script = format!(
+        "{SHARED}\ncore.register_action(\"spin\", {{ \"http-req\" }}, function(txn)\n  while true do end\nend)\ncore.register_action(\"busy\", {{ \"http-req\" }}, function(txn)\n  local t = core.now(); local n = 0\n  repeat n = n + 1; local u = core.now() until (u.sec - t.sec) * 1000 + (u.usec - t.usec) // 1000 >= 200\nend)\n"
+    );
+    // Two actions of 200 ms each fit a 300 ms budget counted per call, not per stream.
+    let rules = "    http-request lua.busy\n    http-request lua.busy\n    http-request lua.a1\n    http-request lua.spin\n    http-request lua.a2\n    http-request set-var(txn.f) lua.who\n    http-request set-header X-Co \"%[var(txn.a1)]|%[var(txn.a2)]|%[var(txn.f)]\"";
+    let cfg = config(rules).replace("global\n", "global\n    tune.lua.session-timeout 300\n");
+    let p = ProxyBuilder::new(&cfg)
+        .bin(&moonproxy_bin())
+        .file("t.lua", &script)
+        .port("be", be.port())
+        .start();
+    let mut c = p.connect("fe");
+    let r = c.http_request(b"GET /headers HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(r.status, 200);
+    let co = echoed(&r, "x-co").unwrap_or_default();
+    let ids: Vec<&str> = co.split('|').collect();
+    assert_eq!(ids.len(), 3, "{co}");
+    assert!(ids[0].starts_with("thread: "), "{co}");
+    assert!(ids.iter().all(|id| *id == ids[0]), "{co}");
+    p.wait_for_line(|l| l.contains("Lua function 'spin': [state-id 0] runtime error: execution timeout"), DEADLINE);
+    assert_eq!(
+        p.count_lines(|l| l.contains("Lua function 'busy'")),
+        0,
+        "a 200 ms action must not run out of a 300 ms budget"
+    );
+}

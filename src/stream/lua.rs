@@ -512,7 +512,7 @@ pub fn run_action(
     let txn_done = view.done;
     let reply = view.reply.take();
     let action = call.action.clone();
-    let name = action.name.clone();
+    let name = action.name.as_str();
     let step = match outcome {
         Resume::Yield(_) if reply.is_some() => LuaStep::Verdict(Verdict::Reply {
             response: reply.unwrap_or_default(),
