@@ -533,7 +533,7 @@ pub fn run_action(
             let message = error_message(message);
             let from = from_clause(&traceback, true);
             report(
-                &name,
+                name,
                 &format!("[state-id 0] runtime error: {message}{from}"),
             );
             LuaStep::Next
@@ -545,17 +545,17 @@ pub fn run_action(
                 .map(|tb| from_clause(tb, true))
                 .unwrap_or_default();
             report(
-                &name,
+                name,
                 &format!("[state-id 0] runtime error: {}{from}", k.message()),
             );
             LuaStep::Next
         }
         Resume::NoMem => {
-            report(&name, "out of memory error");
+            report(name, "out of memory error");
             LuaStep::Next
         }
         Resume::Panic(m) => {
-            report(&name, &format!("[state-id 0] runtime error: {m}"));
+            report(name, &format!("[state-id 0] runtime error: {m}"));
             LuaStep::Next
         }
     };
