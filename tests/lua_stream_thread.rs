@@ -163,7 +163,7 @@ fn an_action_stopped_by_its_budget_leaves_the_thread_usable_and_budgets_count_pe
     let rules = "    http-request lua.busy\n    http-request lua.busy\n    http-request lua.a1\n    http-request lua.spin\n    http-request lua.a2\n    http-request set-var(txn.f) lua.who\n    http-request set-header X-Co \"%[var(txn.a1)]|%[var(txn.a2)]|%[var(txn.f)]\"";
     let cfg = config(rules).replace("global\n", "global\n    tune.lua.session-timeout 300\n");
     let p = ProxyBuilder::new(&cfg)
-        .bin(&moonproxy_bin())
+        .bin(moonproxy_bin())
         .file("t.lua", &script)
         .port("be", be.port())
         .start();
