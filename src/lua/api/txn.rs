@@ -257,9 +257,10 @@ static HANDLE: RustFunction = RustFunction::new("handle", |ctx| {
     Ok(2)
 });
 
-/// The handle of the `TXN` at argument 1: the userdata itself (what `txn.http` and
-/// `txn.f` pass) or the `TXN` table holding it at `[0]`, which replaces it on the stack.
-fn txn_handle(ctx: &mut CallCtx) -> Result<Handle, LuaError> {
+/// The live handle of the `TXN` at argument 1: the light userdata itself (what
+/// `txn.http` and `txn.f` pass) or a table holding it at `[0]` (the `TXN`, or any object
+/// made at its first use from it: [`CLASSES`]), which replaces it on the stack.
+pub(crate) fn txn_handle(ctx: &mut CallCtx) -> Result<Handle, LuaError> {
     if ctx.type_name(1) == "table" {
         ctx.reserve(1)?;
         let l = ctx.raw();
