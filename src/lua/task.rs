@@ -264,7 +264,10 @@ impl Task {
                     ffi::lua_settop(co, 0);
                     v
                 };
-                Resume::Finished(values)
+                // The function returned: the thread is back at its base, with nothing left
+                // to close, ready for another call ([`Task::reuse`]) without a reset.
+                self.done = true;
+                return Resume::Finished(values);
             }
             (ffi::LUA_ERRMEM, _) => Resume::NoMem,
             _ => {
@@ -320,11 +323,43 @@ impl Task {
     }
 
     /// Closes the coroutine (rule C4): runs its pending `__close` variables, frees its stack,
-    /// and queues its anchor for release. Idempotent.
+    /// and queues its anchor for release. Idempotent; the task cannot be reused after it.
     pub fn close(&mut self) {
         self.finish();
+        if self.anchor.take().is_some() {
+            // SAFETY: co is still anchored here (the reference is only queued for release)
+            // and not running; the extra space is one pointer. A script that kept the
+            // thread (`coroutine.running()`) now sees it as no task of ours.
+            unsafe { *ffi::lua_getextraspace(self.ctx.co).cast::<*mut c_void>() = std::ptr::null_mut() };
+        }
     }
 
+    /// Makes a task whose call is over ready for another call on the same thread (rule C6):
+    /// a suspended call is abandoned first (the thread is reset with `lua_closethread`,
+    /// which runs its pending `__close` variables), as is a thread an error or a budget
+    /// stopped. The budgets count again from zero. False when the task was closed
+    /// ([`Task::close`]): it cannot be reused.
+    pub fn reuse(&mut self) -> bool {
+        if self.anchor.is_none() {
+            return false;
+        }
+        self.finish();
+        let co = self.ctx.co;
+        // SAFETY: co is anchored and not running; its stack is empty (a finished call
+        // cleared it, finish reset it otherwise); the extra space is one pointer, and the
+        // context outlives the thread's use as a task (it is cleared again on close).
+        unsafe {
+            ffi::lua_settop(co, 0);
+            *ffi::lua_getextraspace(co).cast::<*const TaskCtx>() = &*self.ctx;
+        }
+        self.ctx.run_before.set(Duration::ZERO);
+        self.ctx.pending.set(None);
+        self.timeout_traceback = None;
+        self.done = false;
+        true
+    }
+
+    /// Resets the thread unless its last call returned normally (which leaves it clean).
     fn finish(&mut self) {
         if self.done {
             return;
@@ -345,12 +380,11 @@ impl Task {
             // hook) must not leak into the next task.
             let _ = shared_of(co).take_abort();
         }
-        self.anchor = None;
     }
 }
 
 impl Drop for Task {
     fn drop(&mut self) {
-        self.finish();
+        self.close();
     }
 }

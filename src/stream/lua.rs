@@ -1,14 +1,20 @@
-//! The stream side of Lua: `lua.<name>` actions run in the stream's Lua context.
+//! The stream side of Lua: `lua.<name>` actions run in the stream's Lua context, and
+//! the stream's Lua fetches and converters share it.
 //!
-//! A stream without Lua actions pays one `None` ([`super::Stream::lua`]). The first
-//! action creates a [`StreamLua`]: a [`Handle`] in the state's handle table (the identity
-//! the `TXN` objects of this stream hold, `crate::lua::api::txn`) and room for the action
-//! in progress. Each action call is a coroutine ([`Task`]) running
-//! `wrapper(fn, handle, args...)`, which builds the `TXN` and calls the registered
-//! function. The coroutine is resumed inside [`host::enter`] with the stream as the
-//! host's [`StreamView`] ([`ActionView`]: the transaction, the variables, the rule
-//! context), and inside `socket::running_as(Waiter::Stream(key))` so a socket call
-//! knows whom to wake.
+//! A stream without Lua pays one `None` ([`super::Stream::lua`]). A [`StreamLua`] is
+//! made at the first action (or, when the Lua files registered fetches or converters,
+//! when the stream first runs: [`enter`]); the stream's first Lua call then makes its
+//! thread, a [`Handle`] in the state's handle table (the identity the stream's `TXN`
+//! holds, `crate::lua::api::txn`) and the `TXN` itself, kept in the registry. Every
+//! action, fetch and converter of the stream runs on that thread, one call at a time
+//! (HAProxy's per-stream Lua context): an action call is `fn(txn, args...)` on it; a call
+//! that failed or was abandoned leaves it reset (`Task::reuse`, `doc/lua-ffi.md` C6),
+//! and the budgets count per call. The thread and the `TXN` live in a table by stream
+//! key ([`THREADS`]) where a fetch, which only sees its expression's context, finds them
+//! through the key of the stream being run ([`enter`]/[`leave`]). The coroutine is
+//! resumed inside [`host::enter`] with the stream as the host's [`StreamView`]
+//! ([`ActionView`]: the transaction, the variables, the rule context), and inside
+//! `socket::running_as(Waiter::Stream(key))` so a socket call knows whom to wake.
 //!
 //! What the resume gives decides what the rule list does ([`LuaStep`]):
 //! - a sleep (`core.sleep`/`msleep`): the stream's state deadline is the wake-up time,
@@ -27,8 +33,9 @@
 //!   error: <msg> from <traceback>.`), and the rules go on.
 //!
 //! When the stream ends, [`StreamLua`] drops: the handle is removed (a `TXN` kept by a
-//! script now raises `TXN object no longer valid`), the coroutine is closed and the
-//! sockets it waited on forget it.
+//! script now raises `TXN object no longer valid`), an action in progress is abandoned
+//! (its sockets forget it; a full collection follows a call that used sockets), and the
+//! thread, reset, waits in [`SPARE`] for another stream.
 use super::analysers::WaitFor;
 use super::proxy::ProxyRt;
 use crate::http::rules::{self, LuaAction, RuleCtx, RuleEnv, Verdict};
@@ -37,10 +44,12 @@ use crate::lua::api::channel::ChannelIo;
 use crate::lua::api::core::{core, error_message, from_clause};
 use crate::lua::api::socket::{self, Waiter};
 use crate::lua::host::{self, Host, StreamView, WorldView};
-use crate::lua::{Handle, Resume, Task, Value, WaitReason};
+use crate::lua::{Handle, RegistryRef, Resume, Task, Value, WaitReason};
 use crate::reactor::{Ctx, Key};
 use crate::sample::{Expr, Sample, VarName};
+use std::cell::{Cell, RefCell};
 use std::os::raw::c_int;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -56,9 +65,10 @@ pub mod act {
     pub const INVALID: i64 = 7;
 }
 
-/// The Lua context of one stream.
+/// The Lua context of one stream: what the stream owns (the action in progress); the
+/// thread and the `TXN` live in [`THREADS`] under the stream's key, where the stream's
+/// fetches and converters find them too.
 pub struct StreamLua {
-    handle: Handle,
     key: Key,
     call: Option<Call>,
     /// An action that returned `act.YIELD`: it runs again from the start.
@@ -69,7 +79,9 @@ pub struct StreamLua {
 
 /// An action in progress.
 struct Call {
+    /// The stream's thread, lent to the action until it ends ([`StreamLua::end_call`]).
     task: Task,
+    handle: Handle,
     action: Arc<LuaAction>,
     /// Values on the coroutine's stack for the next resume.
     nargs: c_int,
@@ -85,17 +97,213 @@ enum Wait {
     Io,
 }
 
+/// The Lua thread of a stream and its `TXN`, made at the stream's first Lua call.
+struct Thread {
+    /// The identity the stream's `TXN` holds; removed when the stream ends.
+    handle: Handle,
+    txn: Rc<RegistryRef>,
+    /// The coroutine, when no call runs on it.
+    task: Option<Task>,
+}
+
+/// A map by stream key: a vector indexed by the key's slot (the reactor's slab keeps
+/// slots dense), each entry checked against the key's generation.
+struct ByKey<T>(Vec<Option<(u32, T)>>);
+
+impl<T> ByKey<T> {
+    fn get(&self, key: &Key) -> Option<&T> {
+        match self.0.get(key.slot)? {
+            Some((gen, v)) if *gen == key.gen => Some(v),
+            _ => None,
+        }
+    }
+    fn get_mut(&mut self, key: &Key) -> Option<&mut T> {
+        match self.0.get_mut(key.slot)? {
+            Some((gen, v)) if *gen == key.gen => Some(v),
+            _ => None,
+        }
+    }
+    fn insert(&mut self, key: Key, v: T) {
+        if self.0.len() <= key.slot {
+            self.0.resize_with(key.slot + 1, || None);
+        }
+        self.0[key.slot] = Some((key.gen, v));
+    }
+    fn remove(&mut self, key: &Key) -> Option<T> {
+        let e = self.0.get_mut(key.slot)?;
+        match e {
+            Some((gen, _)) if *gen == key.gen => e.take().map(|(_, v)| v),
+            _ => None,
+        }
+    }
+}
+
+/// How many reset threads of ended streams are kept for the next streams.
+const SPARE_THREADS: usize = 64;
+
+thread_local! {
+    /// The Lua side of every stream holding a [`StreamLua`], by key: `None` until the
+    /// stream's first Lua call.
+    static THREADS: RefCell<ByKey<Option<Thread>>> = const { RefCell::new(ByKey(Vec::new())) };
+    /// Reset threads, ready for the next stream (a thread costs a `lua_newthread`, its
+    /// registry anchor and a collection once dropped).
+    static SPARE: RefCell<Vec<Task>> = const { RefCell::new(Vec::new()) };
+    /// The stream running its state machine ([`enter`]): its fetches use its thread.
+    static CURRENT: Cell<Option<Key>> = const { Cell::new(None) };
+}
+
+/// A thread taken from [`SPARE`], or a new one.
+fn spare_task() -> Result<Task, String> {
+    if let Some(task) = SPARE.with(|s| s.borrow_mut().pop()) {
+        return Ok(task);
+    }
+    let core = core().map_err(|e| e.to_string())?;
+    Task::new(&core.state, core.session_limits).map_err(|e| e.to_string())
+}
+
+/// Resets `task` and keeps it for another stream (or drops it when enough are kept).
+fn keep_spare(mut task: Task) {
+    if task.reuse() {
+        SPARE.with(|s| {
+            let mut s = s.borrow_mut();
+            if s.len() < SPARE_THREADS {
+                s.push(task);
+            }
+        });
+    }
+}
+
+/// Takes the thread of stream `key` for one call, making it (with the `TXN`) at the
+/// stream's first call. `Ok(None)`: the thread is busy (a call on it is in progress).
+fn take_thread(key: Key) -> Result<Option<(Handle, Rc<RegistryRef>, Task)>, String> {
+    let made = THREADS.with(|t| {
+        let t = t.borrow();
+        match t.get(&key) {
+            Some(Some(th)) => Some(th.task.is_some()),
+            Some(None) => None,
+            None => Some(false),
+        }
+    });
+    match made {
+        Some(false) => return Ok(None),
+        Some(true) => {}
+        None => {
+            let core = core().map_err(|e| e.to_string())?;
+            let handle = core.state.handles().insert();
+            let txn = match crate::lua::api::txn::new_txn(&core.state, handle) {
+                Ok(txn) => txn,
+                Err(e) => {
+                    core.state.handles().remove(handle);
+                    return Err(e.to_string());
+                }
+            };
+            let task = spare_task().inspect_err(|_| {
+                core.state.handles().remove(handle);
+            })?;
+            let th = Thread { handle, txn: Rc::new(txn), task: Some(task) };
+            THREADS.with(|t| t.borrow_mut().insert(key, Some(th)));
+        }
+    }
+    Ok(THREADS.with(|t| {
+        let mut t = t.borrow_mut();
+        let th = t.get_mut(&key)?.as_mut()?;
+        let task = th.task.take()?;
+        Some((th.handle, th.txn.clone(), task))
+    }))
+}
+
+/// Gives the thread of stream `key` back after a call (reset if the call did not end
+/// normally); a stream that ended meanwhile passes it on to the next stream.
+fn give_back(key: Key, mut task: Task) {
+    if !task.reuse() {
+        return;
+    }
+    let task = THREADS.with(|t| {
+        match t.borrow_mut().get_mut(&key) {
+            Some(Some(th)) if th.task.is_none() => {
+                th.task = Some(task);
+                None
+            }
+            _ => Some(task),
+        }
+    });
+    if let Some(task) = task {
+        keep_spare(task);
+    }
+}
+
+/// The thread a Lua fetch or converter runs on, lent for one call-to-the-end
+/// ([`crate::lua::api::fetches`]).
+pub(crate) struct Lent {
+    /// The stream whose thread this is; `None`: a spare thread with a `TXN` of its own,
+    /// valid for this call only.
+    key: Option<Key>,
+    pub handle: Handle,
+    pub txn: Rc<RegistryRef>,
+    pub task: Task,
+}
+
+/// Lends the thread of the stream being run (when it has a [`StreamLua`] and no call
+/// is in progress on it), else a spare thread with a `TXN` made for the call.
+pub(crate) fn lend() -> Result<Lent, String> {
+    if let Some(key) = CURRENT.with(Cell::get) {
+        if let Some((handle, txn, task)) = take_thread(key)? {
+            return Ok(Lent { key: Some(key), handle, txn, task });
+        }
+    }
+    let core = core().map_err(|e| e.to_string())?;
+    let handle = core.state.handles().insert();
+    let made = crate::lua::api::txn::new_txn(&core.state, handle)
+        .map_err(|e| e.to_string())
+        .and_then(|txn| Ok((txn, spare_task()?)));
+    match made {
+        Ok((txn, task)) => Ok(Lent { key: None, handle, txn: Rc::new(txn), task }),
+        Err(e) => {
+            core.state.handles().remove(handle);
+            Err(e)
+        }
+    }
+}
+
+/// Ends a [`lend`]: the stream's thread goes back to the stream; a spare one to the
+/// spares, its `TXN` made invalid.
+pub(crate) fn give_back_lent(lent: Lent) {
+    match lent.key {
+        Some(key) => give_back(key, lent.task),
+        None => {
+            if let Ok(core) = core() {
+                core.state.handles().remove(lent.handle);
+            }
+            keep_spare(lent.task);
+        }
+    }
+}
+
+/// The stream calls this before running its state machine (and [`leave`] after): the
+/// Lua fetches and converters it runs meanwhile share its thread and `TXN`. A stream
+/// gets its [`StreamLua`] here when the Lua files registered fetches or converters
+/// (the thread itself is only made at the first Lua call).
+pub fn enter(slot: &mut Option<Box<StreamLua>>, key: Key) {
+    CURRENT.with(|c| c.set(Some(key)));
+    if slot.is_none() && crate::lua::api::fetches::any_registered() {
+        *slot = Some(Box::new(StreamLua::new(key)));
+    }
+}
+
+/// See [`enter`].
+pub fn leave() {
+    CURRENT.with(|c| c.set(None));
+}
+
 impl StreamLua {
-    fn new(key: Key) -> Option<StreamLua> {
-        let core = core().ok()?;
-        let handle = core.state.handles().insert();
-        Some(StreamLua {
-            handle,
+    fn new(key: Key) -> StreamLua {
+        THREADS.with(|t| t.borrow_mut().insert(key, None));
+        StreamLua {
             key,
             call: None,
             restart: None,
             restart_at: None,
-        })
+        }
     }
 
     /// Whether an action is in progress (or must run again, `act.YIELD`): the rule list
@@ -122,9 +330,11 @@ impl StreamLua {
         true
     }
 
-    /// Ends the action in progress (its coroutine is closed, its sockets forget it).
+    /// Ends the action in progress: the thread goes back to the stream (reset when the
+    /// action did not end normally), its sockets forget it.
     fn end_call(&mut self, cx: Option<&mut Ctx<'_>>) {
-        if self.call.take().is_some() {
+        if let Some(call) = self.call.take() {
+            give_back(self.key, call.task);
             if socket::coroutine_ended(Waiter::Stream(self.key)) {
                 if let Ok(core) = core() {
                     core.state.collect_garbage();
@@ -138,8 +348,14 @@ impl StreamLua {
 impl Drop for StreamLua {
     fn drop(&mut self) {
         self.end_call(None);
-        if let Ok(core) = core() {
-            core.state.handles().remove(self.handle);
+        let th = THREADS.with(|t| t.borrow_mut().remove(&self.key)).flatten();
+        if let Some(th) = th {
+            if let Ok(core) = core() {
+                core.state.handles().remove(th.handle);
+            }
+            if let Some(task) = th.task {
+                keep_spare(task);
+            }
         }
     }
 }
@@ -289,13 +505,7 @@ pub fn run_action_io(
         .cloned()
         .or_else(|| slot.as_mut().and_then(|l| l.restart.take()));
     if let Some(a) = start {
-        if slot.is_none() {
-            match StreamLua::new(key) {
-                Some(l) => *slot = Some(Box::new(l)),
-                None => return LuaStep::Next,
-            }
-        }
-        let lua = slot.as_mut().expect("created above");
+        let lua = slot.get_or_insert_with(|| Box::new(StreamLua::new(key)));
         lua.end_call(Some(&mut *cx));
         match start_call(lua, &a) {
             Ok(call) => lua.call = Some(call),
@@ -308,10 +518,10 @@ pub fn run_action_io(
     let Some(lua) = slot.as_mut() else {
         return LuaStep::Next;
     };
-    let handle = lua.handle;
     let Some(call) = lua.call.as_mut() else {
         return LuaStep::Next;
     };
+    let handle = call.handle;
     match call.wait {
         Wait::Sleep(at) if cx.now < at => return LuaStep::Wait(WaitFor::Timer(at)),
         Wait::Io => return LuaStep::Wait(WaitFor::ClientData),
@@ -348,7 +558,7 @@ pub fn run_action_io(
     let txn_done = view.done;
     let reply = view.reply.take();
     let action = call.action.clone();
-    let name = action.name.clone();
+    let name = action.name.as_str();
     let step = match outcome {
         Resume::Yield(_) if reply.is_some() => LuaStep::Verdict(Verdict::Reply {
             response: reply.unwrap_or_default(),
@@ -369,7 +579,7 @@ pub fn run_action_io(
             let message = error_message(message);
             let from = from_clause(&traceback, true);
             report(
-                &name,
+                name,
                 &format!("[state-id 0] runtime error: {message}{from}"),
             );
             LuaStep::Next
@@ -381,17 +591,17 @@ pub fn run_action_io(
                 .map(|tb| from_clause(tb, true))
                 .unwrap_or_default();
             report(
-                &name,
+                name,
                 &format!("[state-id 0] runtime error: {}{from}", k.message()),
             );
             LuaStep::Next
         }
         Resume::NoMem => {
-            report(&name, "out of memory error");
+            report(name, "out of memory error");
             LuaStep::Next
         }
         Resume::Panic(m) => {
-            report(&name, &format!("[state-id 0] runtime error: {m}"));
+            report(name, &format!("[state-id 0] runtime error: {m}"));
             LuaStep::Next
         }
     };
@@ -407,28 +617,33 @@ pub fn run_action_io(
     step
 }
 
-/// Creates the coroutine of an action call, its wrapper, function and arguments pushed.
+/// Starts an action call on the stream's thread: the function, the stream's `TXN` and
+/// the arguments pushed.
 fn start_call(lua: &StreamLua, a: &Arc<LuaAction>) -> Result<Call, String> {
     let core = core().map_err(|e| e.to_string())?;
     let reg = core.registered.borrow();
     let def = reg
         .action(&a.name)
         .ok_or_else(|| "unknown action".to_string())?;
-    let mut task = Task::new(&core.state, core.session_limits).map_err(|e| e.to_string())?;
-    crate::lua::api::txn::push_wrapper(&core.state, &mut task).map_err(|e| e.to_string())?;
-    task.push_function(&def.func).map_err(|e| e.to_string())?;
-    task.push_value(&Value::Integer(i64::from(lua.handle.key)))
-        .map_err(|e| e.to_string())?;
-    task.push_value(&Value::Integer(i64::from(lua.handle.generation)))
-        .map_err(|e| e.to_string())?;
-    for arg in &a.args {
-        task.push_value(&Value::String(arg.as_bytes().to_vec()))
-            .map_err(|e| e.to_string())?;
+    let (handle, txn, mut task) =
+        take_thread(lua.key)?.ok_or_else(|| "the stream's Lua thread is busy".to_string())?;
+    let pushed = (|| {
+        task.push_function(&def.func)?;
+        task.push_function(&txn)?;
+        for arg in &a.args {
+            task.push_value(&Value::String(arg.as_bytes().to_vec()))?;
+        }
+        Ok::<(), crate::lua::LuaError>(())
+    })();
+    if let Err(e) = pushed {
+        give_back(lua.key, task);
+        return Err(e.to_string());
     }
     Ok(Call {
         task,
+        handle,
         action: a.clone(),
-        nargs: 3 + a.args.len() as c_int,
+        nargs: 1 + a.args.len() as c_int,
         wait: Wait::Run,
     })
 }

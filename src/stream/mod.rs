@@ -333,6 +333,7 @@ impl Stream {
             Event::Wake => {}
         }
         let _client = crate::lua::host::client_scope(self.client.raw_fd()); // txn:set_tos()
+        lua::enter(&mut self.lua, env.key);
         for _ in 0..MAX_STATE_STEPS {
             let before = self.state;
             match self.state {
@@ -352,6 +353,7 @@ impl Stream {
                 break;
             }
         }
+        lua::leave();
         if self.state == State::Closed {
             return Life::Finished;
         }

@@ -116,8 +116,8 @@ fn push_all(task: &mut Task, values: &[Value]) -> c_int {
     pushed
 }
 
-/// Creates the service's coroutine: the applet wrapper, the function, the `TXN`
-/// wrapper (for `f`, `sf`, `c`, `sc` and the variables), the handle.
+/// Creates the service's coroutine: the applet wrapper, the function, and a `TXN` of the
+/// service's handle (the applet takes its `f`, `sf`, `c`, `sc` and variable methods).
 fn start_task(name: &str, handle: Handle) -> Result<Task, String> {
     let core = core().map_err(|e| e.to_string())?;
     let mut task = Task::new(&core.state, core.service_limits).map_err(|e| e.to_string())?;
@@ -127,10 +127,8 @@ fn start_task(name: &str, handle: Handle) -> Result<Task, String> {
         let def = reg.service(name).filter(|s| !s.http).ok_or("unknown service")?;
         task.push_function(&def.func).map_err(|e| e.to_string())?;
     }
-    crate::lua::api::txn::push_wrapper(&core.state, &mut task).map_err(|e| e.to_string())?;
-    for v in [Value::Integer(i64::from(handle.key)), Value::Integer(i64::from(handle.generation))] {
-        task.push_value(&v).map_err(|e| e.to_string())?;
-    }
+    let txn = crate::lua::api::txn::new_txn(&core.state, handle).map_err(|e| e.to_string())?;
+    task.push_function(&txn).map_err(|e| e.to_string())?;
     Ok(task)
 }
 

@@ -2,9 +2,9 @@
 //! with `core.register_service(name, "tcp", fn)` receives.
 //!
 //! The stream side (`crate::stream::service_tcp`) runs each service as a coroutine of
-//! `wrapper(fn, make_txn, key, generation)`. The wrapper builds a `TXN` for the same
-//! [`Handle`] with `make_txn` (the `TXN` wrapper of `super::txn`), and makes the applet
-//! from it: a Lua table whose `[0]` is that `TXN`'s userdata, so `f`, `sf`, `c`, `sc` and
+//! `wrapper(fn, txn)`, `txn` a `TXN` of the service's [`Handle`] (`super::txn::new_txn`);
+//! the wrapper makes the applet from it: a Lua table whose `[0]` is that `TXN`'s
+//! handle, so `f`, `sf`, `c`, `sc` and
 //! `set_var`/`get_var`/`unset_var` are the `TXN`'s own (they read `self[0]` and act on
 //! the stream being run). Then it calls `fn(applet)`.
 //!
@@ -114,12 +114,9 @@ function Applet.send(self, data)
 end
 function Applet.get_priv(self) return privs[self] end
 function Applet.set_priv(self, v) privs[self] = v end
-local txn_methods
-P.set_wrapper(function(fn, make_txn, key, gen)
-  local txn = make_txn(function(t) return t end, key, gen)
-  if txn_methods == nil then
-    txn_methods = getmetatable(txn).__index
-    Applet.set_var, Applet.get_var, Applet.unset_var = txn_methods.set_var, txn_methods.get_var, txn_methods.unset_var
+P.set_wrapper(function(fn, txn)
+  if Applet.set_var == nil then
+    Applet.set_var, Applet.get_var, Applet.unset_var = txn.set_var, txn.get_var, txn.unset_var
   end
   local applet = setmetatable({ [0] = txn[0], f = txn.f, sf = txn.sf, c = txn.c, sc = txn.sc }, applet_mt)
   return fn(applet)
@@ -135,8 +132,8 @@ static PRIMITIVES: &[(&std::ffi::CStr, &RustFunction)] = &[
 ];
 
 /// Pushes the wrapper every TCP service goes through (see the module comment) on
-/// `task`; builds the class on first use. The caller pushes `fn`, the `TXN` wrapper
-/// ([`super::txn::push_wrapper`]), the handle's key and generation after it.
+/// `task`; builds the class on first use. The caller pushes `fn` and the stream's `TXN`
+/// ([`super::txn::new_txn`]) after it.
 pub fn push_wrapper(state: &crate::lua::State, task: &mut crate::lua::Task) -> Result<(), LuaError> {
     if WRAPPER.with(|w| w.borrow().is_none()) {
         let mut prologue = String::from("local P = {}\n");
@@ -171,7 +168,7 @@ static CLOCK: RustFunction = RustFunction::new("clock", |ctx| {
 /// The handle of the applet at argument 1, refused unless it is the service being run
 /// (an applet kept by a script after its service ended, or passed to another stream).
 fn own_handle(ctx: &mut CallCtx) -> Result<Handle, LuaError> {
-    let h = ctx.handle(1, &super::txn::TXN_CLASS)?;
+    let h = super::txn::txn_handle(ctx)?;
     let running = host::with_host(|host| host.stream.as_deref().map(|s| s.handle())).flatten();
     if running != Some(h) {
         return Err(LuaError::runtime("AppletTCP object used outside its service"));

@@ -129,7 +129,7 @@ const HTTP_REFUSED: &str = "Cannot manipulate HAProxy channels in HTTP mode.";
 
 /// `P.ch_new_ref(txn_ud, res)`: the channel userdata of a `TXN`'s stream.
 static NEW_REF: RustFunction = RustFunction::new("new_ref", |ctx| {
-    let handle = ctx.handle(1, &super::txn::TXN_CLASS)?;
+    let handle = super::txn::txn_handle(ctx)?;
     let res = ctx.boolean(2);
     ctx.push_userdata(&CHANNEL_CLASS, ChanRef { handle, res })?;
     Ok(1)
@@ -138,7 +138,7 @@ static NEW_REF: RustFunction = RustFunction::new("new_ref", |ctx| {
 /// `P.ch_is_tcp(txn_ud)`: whether the running stream lends its buffers (a TCP stream:
 /// `txn.http` is then nil, as HAProxy leaves it on non-HTTP streams).
 static IS_TCP: RustFunction = RustFunction::new("is_tcp", |ctx| {
-    let handle = ctx.handle(1, &super::txn::TXN_CLASS)?;
+    let handle = super::txn::txn_handle(ctx)?;
     let tcp = host::with_host(|host| match host.stream.as_deref_mut() {
         Some(s) if s.handle() == handle => s.channels().is_some(),
         _ => false,

@@ -1,10 +1,12 @@
 //! Lua sample fetches and converters at run time: the calls `crate::sample::lua` makes
 //! when an expression reaches `lua.NAME` or `,lua.NAME`.
 //!
-//! Each call is a fresh coroutine run to its end, as in HAProxy: a fetch gets a `TXN`
-//! (the wrapper of `crate::lua::api::txn`, over a handle that lives for the call) and
-//! its string arguments; a converter gets the sample, cast to a string, and its
-//! arguments. The stream is seen through the expression's [`SampleCtx`] ([`FetchView`]):
+//! Each call runs to its end on the Lua thread of the stream being run, which its
+//! actions use too (`crate::stream::lua::lend`): a fetch gets the stream's `TXN` and its
+//! string arguments; a converter gets the sample, cast to a string, and its arguments.
+//! Outside a stream with a Lua context (or while an action of the stream is in progress
+//! on its thread), the call borrows a spare thread, and a fetch gets a `TXN` made for
+//! the call. The stream is seen through the expression's [`SampleCtx`] ([`FetchView`]):
 //! `txn.f`/`txn.sf`, `txn:get_var`/`set_var`/`unset_var` work; `txn.http` finds no HTTP
 //! transaction to change.
 //!
@@ -20,12 +22,24 @@
 //! The request goes on either way.
 use super::core::{core, error_message, from_clause};
 use crate::lua::host::{self, Host, NoWorld, StreamView};
-use crate::lua::{Handle, Resume, Task, Value};
+use crate::lua::{Handle, LuaError, Resume, Task, Value};
+use crate::stream::lua::{give_back_lent, lend};
 use crate::reactor::{Ctx, Timers, WakeQueue};
 use crate::sample::{lua as hook, Expr, Sample, SampleCtx, VarName};
 use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::os::raw::c_int;
 use std::time::Instant;
+
+/// Whether the Lua files registered fetches or converters (streams then give their
+/// Lua context to the fetches they run: `crate::stream::lua::enter`).
+static REGISTERED: AtomicBool = AtomicBool::new(false);
+
+/// See [`REGISTERED`].
+pub fn any_registered() -> bool {
+    REGISTERED.load(Ordering::Relaxed)
+}
 
 /// Installs the hooks and publishes the names the `lua-load` files registered.
 pub fn install() {
@@ -43,6 +57,7 @@ pub fn install() {
         }
         Err(_) => (Vec::new(), Vec::new()),
     };
+    REGISTERED.store(!fetches.is_empty() || !converters.is_empty(), Ordering::Relaxed);
     hook::publish(fetches, converters);
 }
 
@@ -136,65 +151,74 @@ fn in_host<V: StreamView, R>(mut view: Option<&mut V>, f: impl FnOnce() -> R) ->
 /// `lua.NAME(args)`.
 fn call_fetch(name: &str, args: &[String], cx: &dyn SampleCtx) -> Option<Sample> {
     let core = core().ok()?;
-    let handle = core.state.handles().insert();
-    let task = (|| -> Result<Task, String> {
-        let reg = core.registered.borrow();
-        let def = reg.fetch(name).ok_or("unknown sample-fetch")?;
-        let mut task = Task::new(&core.state, core.session_limits).map_err(|e| e.to_string())?;
-        super::txn::push_wrapper(&core.state, &mut task).map_err(|e| e.to_string())?;
-        task.push_function(&def.func).map_err(|e| e.to_string())?;
-        task.push_value(&Value::Integer(i64::from(handle.key)))
-            .map_err(|e| e.to_string())?;
-        task.push_value(&Value::Integer(i64::from(handle.generation)))
-            .map_err(|e| e.to_string())?;
-        push_strings(&mut task, args)?;
-        Ok(task)
-    })();
-    let result = match task {
-        Ok(mut task) => {
-            let mut view = FetchView { handle, cx };
-            let nargs = 3 + args.len() as c_int;
-            let outcome = in_host(Some(&mut view), || task.resume(nargs));
-            finish(&mut task, outcome, "sample-fetch", name)
-        }
+    let mut lent = match lend() {
+        Ok(lent) => lent,
         Err(msg) => {
             report("sample-fetch", name, &msg);
+            return None;
+        }
+    };
+    let txn = Rc::clone(&lent.txn);
+    let pushed = (|| {
+        let reg = core.registered.borrow();
+        let def = reg.fetch(name).ok_or(LuaError::message("unknown sample-fetch"))?;
+        lent.task.push_function(&def.func)?;
+        lent.task.push_function(&txn)?;
+        push_strings(&mut lent.task, args)
+    })();
+    let result = match pushed {
+        Ok(()) => {
+            let mut view = FetchView { handle: lent.handle, cx };
+            let nargs = 1 + args.len() as c_int;
+            let task = &mut lent.task;
+            let outcome = in_host(Some(&mut view), || task.resume(nargs));
+            finish(&lent.task, outcome, "sample-fetch", name)
+        }
+        Err(e) => {
+            report("sample-fetch", name, &e.to_string());
             None
         }
     };
-    core.state.handles().remove(handle);
+    give_back_lent(lent);
     result
 }
 
 /// `,lua.NAME(args)`.
 fn call_conv(name: &str, input: Sample, args: &[String], _cx: &dyn SampleCtx) -> Option<Sample> {
     let core = core().ok()?;
-    let task = (|| -> Result<Task, String> {
-        let reg = core.registered.borrow();
-        let def = reg.converter(name).ok_or("unknown converter")?;
-        let mut task = Task::new(&core.state, core.session_limits).map_err(|e| e.to_string())?;
-        task.push_function(&def.func).map_err(|e| e.to_string())?;
-        task.push_value(&to_lua(input)).map_err(|e| e.to_string())?;
-        push_strings(&mut task, args)?;
-        Ok(task)
-    })();
-    match task {
-        Ok(mut task) => {
-            let nargs = 1 + args.len() as c_int;
-            let outcome = in_host(None::<&mut FetchView>, || task.resume(nargs));
-            finish(&mut task, outcome, "converter", name)
-        }
+    let mut lent = match lend() {
+        Ok(lent) => lent,
         Err(msg) => {
             report("converter", name, &msg);
+            return None;
+        }
+    };
+    let pushed = (|| {
+        let reg = core.registered.borrow();
+        let def = reg.converter(name).ok_or(LuaError::message("unknown converter"))?;
+        lent.task.push_function(&def.func)?;
+        lent.task.push_value(&to_lua(input))?;
+        push_strings(&mut lent.task, args)
+    })();
+    let result = match pushed {
+        Ok(()) => {
+            let nargs = 1 + args.len() as c_int;
+            let task = &mut lent.task;
+            let outcome = in_host(None::<&mut FetchView>, || task.resume(nargs));
+            finish(&lent.task, outcome, "converter", name)
+        }
+        Err(e) => {
+            report("converter", name, &e.to_string());
             None
         }
-    }
+    };
+    give_back_lent(lent);
+    result
 }
 
-fn push_strings(task: &mut Task, args: &[String]) -> Result<(), String> {
+fn push_strings(task: &mut Task, args: &[String]) -> Result<(), crate::lua::LuaError> {
     for a in args {
-        task.push_value(&Value::String(a.as_bytes().to_vec()))
-            .map_err(|e| e.to_string())?;
+        task.push_value(&Value::String(a.as_bytes().to_vec()))?;
     }
     Ok(())
 }
@@ -221,7 +245,7 @@ pub fn to_sample(v: Option<&Value>) -> Option<Sample> {
 }
 
 /// What a call's resume gives the expression; errors are reported.
-fn finish(task: &mut Task, outcome: Option<Resume>, what: &str, name: &str) -> Option<Sample> {
+fn finish(task: &Task, outcome: Option<Resume>, what: &str, name: &str) -> Option<Sample> {
     let Some(outcome) = outcome else {
         report(what, name, "no context to run in");
         return None;
@@ -252,7 +276,6 @@ fn finish(task: &mut Task, outcome: Option<Resume>, what: &str, name: &str) -> O
         Resume::NoMem => report(what, name, "out of memory error"),
         Resume::Panic(m) => report(what, name, &format!("[state-id 0] runtime error: {m}")),
     }
-    task.close();
     None
 }
 

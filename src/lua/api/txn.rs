@@ -1,36 +1,44 @@
 //! The `TXN` class (HAProxy's `hlua_txn`), with its `HTTP` (`txn.http`) and `Fetches`
 //! (`txn.f`, `txn.sf`) objects, as a Lua action sees them.
 //!
-//! A `TXN` is a Lua table, as in HAProxy: `[0]` holds a userdata of class `TXN` with the
-//! [`Handle`] of the stream's Lua context, and `f`, `sf`, `http` are tables holding the
-//! same userdata. The methods are Rust functions (`P.*` below) that check the handle
+//! A `TXN` is a Lua table, as in HAProxy: `[0]` holds the [`Handle`] of the stream's Lua
+//! context (a light userdata, [`handle_word`]), and `f`, `sf`, `c`, `sc`, `http` are
+//! tables holding the same value. The methods are Rust functions (`P.*` below) that check the handle
 //! (a stream that ended removed it: `TXN object no longer valid`) and that it is the
 //! handle of the stream being run ([`crate::lua::host::StreamView`]), then act on that
 //! stream. The tables and metatables are built once per state by a small Lua chunk
-//! ([`CLASSES`]), which also returns the function every action call goes through
-//! ([`wrapper`]): `wrapper(fn, key, generation, args...)` makes the `TXN` and calls
-//! `fn(txn, args...)` as a tail call.
+//! ([`CLASSES`]), which also hands over the `TXN` metatable, with which [`new_txn`] makes
+//! the `TXN` objects (`f`, `sf`, `c`, `sc`, `http` are made at their first use): a
+//! stream makes its `TXN` once, at its first Lua call, keeps it in the registry and
+//! passes the same object to every action and fetch it runs (`crate::stream::lua`).
 //!
 //! `txn:get_priv()`/`set_priv()` keep the value in a Lua table of the chunk, indexed by
 //! handle key and checked against the generation, so a stream never sees another's.
 use crate::config::model::Level;
 use crate::lua::host::{self, StreamView};
-use crate::lua::{CallCtx, Class, Handle, LuaError, RegistryRef, RustFunction, Value};
+use crate::lua::{CallCtx, Handle, LuaError, RegistryRef, RustFunction, Value};
 use crate::sample::{Expr, Sample, VarName};
 use lua54_sys as ffi;
 use std::cell::RefCell;
 use std::os::raw::c_int;
 
-/// The userdata at `txn[0]`.
-pub static TXN_CLASS: Class<Handle> = Class::new("TXN", &[]);
-
-thread_local! {
-    /// The action wrapper of this thread's state (built on first use).
-    static WRAPPER: RefCell<Option<RegistryRef>> = const { RefCell::new(None) };
+/// `txn[0]` (and `[0]` of its `f`, `sf`, `c`, `sc`, `http` objects): the stream's
+/// [`Handle`] as a light userdata, its key in the high half of the word and its
+/// generation in the low half. Scripts cannot make one; a stale one fails the handle
+/// table's check (`TXN object no longer valid`). Light rather than a full userdata: no
+/// allocation and no finalizer per stream.
+fn handle_word(h: Handle) -> *mut std::ffi::c_void {
+    const { assert!(usize::BITS >= 64, "a handle needs a 64-bit word") };
+    (((h.key as usize) << 32) | h.generation as usize) as *mut std::ffi::c_void
 }
 
-/// Builds the classes; receives the primitives table and hands the wrapper back
-/// through `P.set_wrapper`.
+thread_local! {
+    /// The metatable of the `TXN` objects of this thread's state (built on first use).
+    static TXN_MT: RefCell<Option<RegistryRef>> = const { RefCell::new(None) };
+}
+
+/// Builds the classes; receives the primitives table and hands the `TXN` metatable
+/// back through `P.set_metatable`.
 const CLASSES: &str = r#"
 local TXN, HTTP = {}, {}
 local txn_mt, http_mt = { __index = TXN }, { __index = HTTP }
@@ -126,18 +134,27 @@ local function keywords(prim, strict)
 end
 local f_mt, sf_mt = keywords("fetch", false), keywords("fetch", true)
 local c_mt, sc_mt = keywords("conv", false), keywords("conv", true)
-P.set_wrapper(function(fn, key, gen, ...)
-  local ud = P.new_ref(key, gen)
-  local txn = setmetatable({ [0] = ud }, txn_mt)
-  txn.f = setmetatable({ [0] = ud }, f_mt)
-  txn.sf = setmetatable({ [0] = ud }, sf_mt)
-  txn.c = setmetatable({ [0] = ud }, c_mt)
-  txn.sc = setmetatable({ [0] = ud }, sc_mt)
-  txn.req = P.new_channel(ud, false)
-  txn.res = P.new_channel(ud, true)
-  if not P.ch_is_tcp(ud) then txn.http = setmetatable({ [0] = ud }, http_mt) end
-  return fn(txn, ...)
-end)
+-- A TXN's f, sf, c, sc, http, req and res objects are made at their first use (a call
+-- uses one or none of them), then kept in the TXN: a stream's garbage is one table.
+-- `http` is nil on a TCP stream, as in HAProxy.
+local subs = { f = f_mt, sf = sf_mt, c = c_mt, sc = sc_mt, http = http_mt }
+function txn_mt.__index(t, k)
+  local m = TXN[k]
+  if m ~= nil then return m end
+  local ud = rawget(t, 0)
+  local o
+  if k == "req" or k == "res" then
+    o = P.new_channel(ud, k == "res")
+  else
+    local mt = subs[k]
+    if mt == nil or (k == "http" and P.ch_is_tcp(ud)) then return nil end
+    o = setmetatable({ [0] = ud }, mt)
+  end
+  rawset(t, k, o)
+  return o
+end
+-- new_txn builds the TXN itself from Rust.
+P.set_metatable(txn_mt)
 "#;
 
 /// Installs the global `act` table: HAProxy's action return codes.
@@ -149,13 +166,15 @@ pub fn install_act(state: &crate::lua::State) -> Result<(), LuaError> {
     Ok(())
 }
 
-/// Pushes the wrapper every action call goes through (see the module comment) on
-/// `task`; builds the classes on first use.
-pub fn push_wrapper(
-    state: &crate::lua::State,
-    task: &mut crate::lua::Task,
-) -> Result<(), LuaError> {
-    if WRAPPER.with(|w| w.borrow().is_none()) {
+/// Makes the `TXN` object of the stream whose Lua context is `handle` (see the module
+/// comment), kept in the registry: the stream makes it once, at its first Lua call, and
+/// hands it to every action and fetch it runs. Builds the classes on first use.
+///
+/// The table is built here rather than by a Lua function: one table, sized at creation,
+/// in one protected call, with no Lua code run (its `f`, `sf`, `c`, `sc` and `http`
+/// objects come at their first use, [`CLASSES`]).
+pub fn new_txn(state: &crate::lua::State, handle: Handle) -> Result<RegistryRef, LuaError> {
+    if TXN_MT.with(|w| w.borrow().is_none()) {
         let mut prologue = String::from("local P = {}\n");
         for (name, f) in PRIMITIVES {
             let global = format!("__moonproxy_txn_{}", name.to_str().unwrap_or(""));
@@ -182,15 +201,37 @@ pub fn push_wrapper(
         prologue.push_str(super::txn_extra::CLASS);
         state.exec(prologue.as_bytes(), "=txn")?;
     }
-    WRAPPER.with(|w| match w.borrow().as_ref() {
-        Some(f) => task.push_function(f),
-        None => Err(LuaError::message("the TXN classes did not install")),
-    })
+    let txn_mt = TXN_MT.with(|w| w.borrow().as_ref().map(RegistryRef::id));
+    let txn_mt = txn_mt.ok_or_else(|| LuaError::message("the TXN classes did not install"))?;
+    let l = state.raw();
+    // SAFETY: the main thread, between calls or under a Rust callback of a running task (a
+    // fetch reached from a script), where its stack is free above the guard's top. The
+    // closure captures Copy values only and holds no value with a destructor (a Copy
+    // handle), so a memory error raised inside unwinds nothing; it leaves the TXN alone
+    // on the stack, which from_top pops into the registry (protected).
+    unsafe {
+        let _guard = crate::lua::state::StackGuard::new(l);
+        if ffi::lua_checkstack(l, 6) == 0 {
+            return Err(LuaError::Memory);
+        }
+        crate::lua::state::protect(l, 0, 1, move |l| {
+            ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, ffi::lua_Integer::from(txn_mt));
+            ffi::lua_pushlightuserdata(l, handle_word(handle));
+            // [txn_mt, ud]
+            ffi::lua_createtable(l, 0, 1);
+            ffi::lua_rotate(l, -2, 1);
+            ffi::lua_rawseti(l, -2, 0);
+            // [txn_mt, txn]
+            ffi::lua_rotate(l, -2, 1);
+            ffi::lua_setmetatable(l, -2);
+            1
+        })?;
+        RegistryRef::from_top(state, l)
+    }
 }
 
 static PRIMITIVES: &[(&std::ffi::CStr, &RustFunction)] = &[
-    (c"set_wrapper", &SET_WRAPPER),
-    (c"new_ref", &NEW_REF),
+    (c"set_metatable", &SET_TXN_MT),
     (c"handle", &HANDLE),
     (c"set_var", &SET_VAR),
     (c"get_var", &GET_VAR),
@@ -210,14 +251,14 @@ static PRIMITIVES: &[(&std::ffi::CStr, &RustFunction)] = &[
     (c"conv", &CONV),
 ];
 
-static SET_WRAPPER: RustFunction = RustFunction::new("set_wrapper", |ctx| {
+static SET_TXN_MT: RustFunction = RustFunction::new("set_metatable", |ctx| {
     let f = ref_first_arg(ctx)?;
-    WRAPPER.with(|w| *w.borrow_mut() = Some(f));
+    TXN_MT.with(|w| *w.borrow_mut() = Some(f));
     Ok(0)
 });
 
-/// A registry reference to the first argument (the Lua wrapper a class's prelude hands
-/// over with `set_wrapper`).
+/// A registry reference to the first argument (the Lua function a class's prelude hands
+/// over: `set_metatable`, `set_wrapper`).
 pub(crate) fn ref_first_arg(ctx: &mut CallCtx) -> Result<RegistryRef, LuaError> {
     let core = super::core::core()?;
     ctx.reserve(1)?;
@@ -230,14 +271,6 @@ pub(crate) fn ref_first_arg(ctx: &mut CallCtx) -> Result<RegistryRef, LuaError> 
     }
 }
 
-static NEW_REF: RustFunction = RustFunction::new("new_ref", |ctx| {
-    let key = u32::try_from(ctx.integer(1)?).map_err(|_| ctx.arg_error(1, "bad key"))?;
-    let generation =
-        u32::try_from(ctx.integer(2)?).map_err(|_| ctx.arg_error(2, "bad generation"))?;
-    ctx.push_userdata(&TXN_CLASS, Handle { key, generation })?;
-    Ok(1)
-});
-
 static HANDLE: RustFunction = RustFunction::new("handle", |ctx| {
     let h = txn_handle(ctx)?;
     ctx.push_integer(i64::from(h.key))?;
@@ -245,9 +278,10 @@ static HANDLE: RustFunction = RustFunction::new("handle", |ctx| {
     Ok(2)
 });
 
-/// The handle of the `TXN` at argument 1: the userdata itself (what `txn.http` and
-/// `txn.f` pass) or the `TXN` table holding it at `[0]`, which replaces it on the stack.
-fn txn_handle(ctx: &mut CallCtx) -> Result<Handle, LuaError> {
+/// The live handle of the `TXN` at argument 1: the light userdata itself (what
+/// `txn.http` and `txn.f` pass) or a table holding it at `[0]` (the `TXN`, or any object
+/// made at its first use from it: [`CLASSES`]), which replaces it on the stack.
+pub(crate) fn txn_handle(ctx: &mut CallCtx) -> Result<Handle, LuaError> {
     if ctx.type_name(1) == "table" {
         ctx.reserve(1)?;
         let l = ctx.raw();
@@ -258,7 +292,21 @@ fn txn_handle(ctx: &mut CallCtx) -> Result<Handle, LuaError> {
             ffi::lua_replace(l, 1);
         }
     }
-    ctx.handle(1, &TXN_CLASS)
+    let l = ctx.raw();
+    // SAFETY: reading a stack slot's type and light userdata never raises.
+    let word = unsafe {
+        (ffi::lua_type(l, 1) == ffi::LUA_TLIGHTUSERDATA).then(|| ffi::lua_touserdata(l, 1) as usize)
+    };
+    let word = word.ok_or_else(|| ctx.arg_error(1, &format!("TXN expected, got {}", ctx.type_name(1))))?;
+    let h = Handle {
+        key: (word >> 32) as u32,
+        generation: word as u32,
+    };
+    if super::core::core()?.state.handles().is_live(h) {
+        Ok(h)
+    } else {
+        Err(LuaError::runtime("TXN object no longer valid"))
+    }
 }
 
 /// Runs `f` on the stream of the `TXN` at argument 1: errors when the object is stale
