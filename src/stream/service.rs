@@ -28,8 +28,9 @@
 use super::state::State;
 use super::termination::{Cause, Phase, Termination};
 use super::{Env, Stream};
-use crate::http::rules::RuleEnv;
-use crate::lua::api::applet;
+use crate::http::rules::{reason_phrase, RuleEnv};
+use crate::http::{BodyFraming, Method, Response, StatusLine, Version};
+use crate::lua::api::applet::{self, ResponseHead};
 use crate::lua::api::core::{core, error_message, from_clause};
 use crate::lua::api::socket::{self, Waiter};
 use crate::lua::host::{self, Host};
@@ -51,10 +52,24 @@ pub struct LuaService {
     nargs: c_int,
     wait: Wait,
     phase: Phase,
-    /// Decided when the head goes out.
-    framing: Option<Framing>,
+    /// Where the response head is.
+    head: Head,
+    /// The service ended (`Some(truncated)`: it failed after `start_response`) while the
+    /// response rules were still running on its head.
+    ended: Option<bool>,
     /// Response bytes framed, not yet written to the client.
     pending: Vec<u8>,
+    /// Body bytes taken from the service, before framing (kept to reuse the allocation).
+    body: Vec<u8>,
+}
+
+/// The service's response head: not made yet, in the transaction while the response
+/// rules run on it, or sent with the framing it decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Head {
+    Waiting,
+    Rules,
+    Sent(Framing),
 }
 
 /// How a service's response is framed, decided from its head.
@@ -105,7 +120,7 @@ impl Drop for LuaService {
                 core.state.collect_garbage();
             }
         }
-        applet::take_output(self.handle);
+        applet::close(self.handle);
         if let Ok(core) = core() {
             core.state.handles().remove(self.handle);
         }
@@ -151,8 +166,10 @@ impl Stream {
             nargs: 0,
             wait: Wait::Run,
             phase,
-            framing: None,
+            head: Head::Waiting,
+            ended: None,
             pending: Vec::new(),
+            body: Vec::new(),
         }));
         self.http_set_service(log_name(svc), true);
         let fe = &env.proxies[self.frontend].timeouts;
@@ -162,7 +179,8 @@ impl Stream {
     }
 
     /// [`State::LuaService`]: waits for the request body, then runs (or resumes) the
-    /// service; once it ended, its response goes out (`LocalReply`).
+    /// service; its head goes through the response rules, then out with what it sent;
+    /// once it ended, the rest of its response goes out (`LocalReply`).
     pub(super) fn lua_service_run(&mut self, env: &mut Env<'_, '_>) {
         let phase = self.lua_service.as_ref().map_or(Phase::Request, |s| s.phase);
         if self.lua_service.as_ref().is_some_and(|s| s.task.is_none()) {
@@ -198,6 +216,21 @@ impl Stream {
         if self.read_client_early(env).is_err() || self.service_flush(env).is_err() {
             return self.close(env, Cause::ClientAbort, Phase::Data);
         }
+        let Some(svc) = self.lua_service.as_ref() else { return };
+        if svc.head == Head::Rules {
+            // The response rules (a Lua action among them) waited: they go on first, and
+            // the service's end, if it came meanwhile, is acted on once they are done.
+            let ended = svc.ended;
+            if !self.service_output(env) || self.lua_service.as_ref().is_some_and(|s| s.head == Head::Rules) {
+                return;
+            }
+            if let Some(truncated) = ended {
+                return self.service_answer(env, truncated);
+            }
+            if self.service_flush(env).is_err() {
+                return self.close(env, Cause::ClientAbort, Phase::Data);
+            }
+        }
         let Some(svc) = self.lua_service.as_mut() else { return };
         if svc.pending.len() > PENDING_MAX {
             return; // the client reads first
@@ -213,8 +246,7 @@ impl Stream {
         match self.resume_service(env) {
             Outcome::Wait => {
                 // What the service sent so far goes out while it waits.
-                self.service_frame();
-                if self.service_flush(env).is_err() {
+                if self.service_output(env) && self.service_flush(env).is_err() {
                     self.close(env, Cause::ClientAbort, Phase::Data);
                 }
             }
@@ -229,10 +261,10 @@ impl Stream {
         }
     }
 
-    /// Creates the service's coroutine: the applet wrapper, the function, the request.
+    /// Creates the service's coroutine: `wrapper(fn, key, generation)`, the applet's
+    /// context holding the request body (the applet reads the rest of the request from
+    /// the transaction when it is made).
     fn start_service_task(&mut self, body: Vec<u8>) -> Result<(), String> {
-        let h = self.http.as_ref().expect("HTTP mode");
-        let req = h.txn.req.as_ref().ok_or("no request")?;
         let core = core().map_err(|e| e.to_string())?;
         let svc = self.lua_service.as_mut().expect("a service");
         let mut task = Task::new(&core.state, core.session_limits).map_err(|e| e.to_string())?;
@@ -242,31 +274,11 @@ impl Stream {
             let def = reg.service(&svc.name).ok_or("unknown service")?;
             task.push_function(&def.func).map_err(|e| e.to_string())?;
         }
-        let target = req.line.target.as_bytes();
-        let (path, qs) = match target.iter().position(|&b| b == b'?') {
-            Some(i) => (&target[..i], &target[i + 1..]),
-            None => (target, &b""[..]),
-        };
-        let version = req.line.version.as_str();
-        let mut args = vec![
-            Value::Integer(i64::from(svc.handle.key)),
-            Value::Integer(i64::from(svc.handle.generation)),
-            Value::String(req.line.method.to_string().into_bytes()),
-            Value::String(path.to_vec()),
-            Value::String(qs.to_vec()),
-            Value::String(version.as_bytes().to_vec()),
-            Value::Integer(body.len() as i64),
-            Value::Boolean(version != "HTTP/1.0"),
-            Value::String(body),
-        ];
-        for f in req.headers.iter() {
-            args.push(Value::String(f.name.to_ascii_lowercase().into_bytes()));
-            args.push(Value::String(f.value.clone()));
+        for v in [i64::from(svc.handle.key), i64::from(svc.handle.generation)] {
+            task.push_value(&Value::Integer(v)).map_err(|e| e.to_string())?;
         }
-        for a in &args {
-            task.push_value(a).map_err(|e| e.to_string())?;
-        }
-        svc.nargs = 1 + args.len() as c_int;
+        applet::open(svc.handle, body);
+        svc.nargs = 3;
         svc.task = Some(task);
         Ok(())
     }
@@ -338,24 +350,57 @@ impl Stream {
         self.http_reject(env, 500, Termination::new(Cause::Local, phase));
     }
 
-    /// Frames what the service produced since the last call into its pending bytes:
-    /// the head once (the framing decided then), then body bytes.
-    fn service_frame(&mut self) {
-        let Some(handle) = self.lua_service.as_ref().map(|s| s.handle) else { return };
-        let Some(out) = applet::drain_output(handle) else { return };
-        let req = self.http.as_ref().and_then(|h| h.txn.req.as_ref());
-        let http10 = req.is_some_and(|r| r.line.version.as_str() == "HTTP/1.0");
-        let head_only = req.is_some_and(|r| r.line.method == crate::http::Method::Head);
+    /// Moves what the service produced since the last call towards the client, as a
+    /// server's response goes: its head (once `start_response` made it) becomes the
+    /// transaction's response and goes through the `http-response` and
+    /// `http-after-response` rules (HAProxy 2.6 runs them on a service's answer too),
+    /// then out with the framing it decides; then the body bytes, framed.
+    ///
+    /// False when the rules answered instead (`deny`, `return`...: the service is
+    /// dropped) or closed the stream; true otherwise, also while they wait.
+    fn service_output(&mut self, env: &mut Env<'_, '_>) -> bool {
+        let Some(svc) = self.lua_service.as_mut() else { return false };
+        if svc.head == Head::Waiting {
+            let Some(head) = applet::take_head(svc.handle) else { return true };
+            svc.head = Head::Rules;
+            let h = self.http.as_mut().expect("HTTP mode");
+            let http10 = h.txn.req.as_ref().is_some_and(|r| r.line.version == Version::Http10);
+            h.txn.res = Some(service_response(head, http10));
+            self.http_start_response_rules();
+        }
+        if self.lua_service.as_ref().is_some_and(|s| s.head == Head::Rules) {
+            if !self.http_response_rules(env) {
+                if self.state != State::LuaService {
+                    // The rules answered (or closed): the service's answer is dropped.
+                    self.lua_service = None;
+                    return false;
+                }
+                return true; // they wait
+            }
+            self.service_emit_head();
+        }
+        let Some(svc) = self.lua_service.as_mut() else { return false };
+        if let Head::Sent(f) = svc.head {
+            applet::take_body(svc.handle, &mut svc.body);
+            frame_body(&f, &svc.body, &mut svc.pending);
+            svc.body.clear();
+        }
+        true
+    }
+
+    /// The response rules are done: the transaction's response (the service's head as
+    /// they left it) is serialized once into the pending bytes, and decides the framing.
+    fn service_emit_head(&mut self) {
         let keep_possible = self.http_reply_keeps(false);
+        let h = self.http.as_mut().expect("HTTP mode");
+        let txn = &mut *h.txn;
+        let head_only = txn.req.as_ref().is_some_and(|r| r.line.method == Method::Head);
+        let Some(res) = txn.res.as_mut() else { return };
+        let framing = service_framing(res, head_only, keep_possible);
+        txn.status = Some(res.line.status);
         let svc = self.lua_service.as_mut().expect("a service");
-        if let Some(head) = out.head {
-            let (head, framing) = frame_head(head, out.has_length, http10, head_only, keep_possible);
-            svc.framing = Some(framing);
-            svc.pending.extend_from_slice(&head);
-        }
-        if let Some(f) = svc.framing {
-            frame_body(&f, &out.body, &mut svc.pending);
-        }
+        res.write_head(&mut svc.pending);
+        svc.head = Head::Sent(framing);
     }
 
     /// Writes the pending response bytes the client takes now.
@@ -378,40 +423,70 @@ impl Stream {
     /// The service ended (`truncated`: it failed after `start_response`): the rest of
     /// its response goes out (`LocalReply`), the connection kept if its framing allows.
     fn service_answer(&mut self, env: &mut Env<'_, '_>, truncated: bool) {
-        self.service_frame();
-        let Some(mut svc) = self.lua_service.take() else { return };
-        let Some(f) = svc.framing else {
-            drop(svc);
-            return self.http_reject(env, 500, Termination::new(Cause::Local, Phase::Request));
+        if !self.service_output(env) {
+            return;
+        }
+        let Some(svc) = self.lua_service.as_mut() else { return };
+        let f = match svc.head {
+            Head::Sent(f) => f,
+            Head::Rules => {
+                svc.ended = Some(truncated); // the rules wait: the end is acted on after them
+                return;
+            }
+            Head::Waiting => {
+                self.lua_service = None;
+                return self.http_reject(env, 500, Termination::new(Cause::Local, Phase::Request));
+            }
         };
         if !truncated {
             frame_end(&f, &mut svc.pending);
         }
         let rest = std::mem::take(&mut svc.pending);
         let phase = svc.phase;
-        drop(svc);
+        self.lua_service = None;
         self.http_local_reply_rest(env, rest, f.status, f.keep && !truncated, Termination::new(Cause::Local, phase));
+    }
+
+    /// How the stream ends when a response rule answers instead of the service's
+    /// response (`deny`, `return`): as the service itself would, `LR` (HAProxy 2.6 logs
+    /// the applet's termination there); `None` when no service answers.
+    pub(super) fn service_rule_term(&self) -> Option<Termination> {
+        self.lua_service.as_ref().map(|s| Termination::new(Cause::Local, s.phase))
     }
 }
 
-/// The head of a service's response as it goes out, and the framing it decides: chunked
-/// without a `content-length` for an HTTP/1.1 client; an HTTP/1.0 client gets the body
-/// until the close; `connection: close` when the connection cannot stay.
-fn frame_head(mut head: Vec<u8>, has_length: bool, http10: bool, head_only: bool, keep_possible: bool) -> (Vec<u8>, Framing) {
-    if http10 && head.starts_with(b"HTTP/1.1") {
-        head[7] = b'0';
-    }
-    let chunked = !has_length && !http10;
+/// The transaction's response for a service's head: the client's HTTP version, the
+/// status and reason, the headers, and `transfer-encoding: chunked` without a
+/// `content-length` for an HTTP/1.1 client (added before the rules run, as HAProxy
+/// does; an HTTP/1.0 client gets the body until the close).
+fn service_response(head: ResponseHead, http10: bool) -> Response {
+    let mut headers = head.headers;
+    let has_length = headers.contains("content-length");
+    let framing = if has_length {
+        let n = headers.get("content-length").and_then(|v| std::str::from_utf8(v).ok()?.trim().parse().ok());
+        BodyFraming::ContentLength(n.unwrap_or(0))
+    } else if http10 {
+        BodyFraming::UntilClose
+    } else {
+        headers.add("transfer-encoding", "chunked");
+        BodyFraming::Chunked
+    };
+    let reason = head.reason.unwrap_or_else(|| reason_phrase(head.status).as_bytes().to_vec());
+    let version = if http10 { Version::Http10 } else { Version::Http11 };
+    Response { line: StatusLine { version, status: head.status, reason }, headers, framing }
+}
+
+/// The framing of a service's response as the rules left it: chunked when it says so,
+/// the connection kept when the body has an end the client sees and the request allows
+/// it (`keep_possible`), else `connection: close` is added.
+fn service_framing(res: &mut Response, head_only: bool, keep_possible: bool) -> Framing {
+    let has_length = res.headers.contains("content-length");
+    let chunked = !has_length && res.headers.has_token("transfer-encoding", "chunked");
     let keep = keep_possible && (has_length || chunked);
-    if chunked {
-        head.extend_from_slice(b"transfer-encoding: chunked\r\n");
+    if !keep && !res.headers.has_token("connection", "close") {
+        res.headers.add("connection", "close");
     }
-    head.extend_from_slice(b"\r\n");
-    if !keep {
-        super::http::add_close_header(&mut head);
-    }
-    let status = super::http::status_of(&head);
-    (head, Framing { chunked, keep, status, head_only })
+    Framing { chunked, keep, status: Some(res.line.status), head_only }
 }
 
 /// Body bytes as they go out: one chunk per flush when chunked.
@@ -446,9 +521,22 @@ fn report(name: &str, what: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::Headers;
 
-    fn whole(head: &str, has_length: bool, body: &str, http10: bool) -> (String, Framing) {
-        let (mut out, f) = frame_head(head.as_bytes().to_vec(), has_length, http10, false, true);
+    fn head(status: u16, headers: &[(&str, &str)]) -> ResponseHead {
+        let mut h = Headers::new();
+        for (n, v) in headers {
+            h.add(*n, *v);
+        }
+        ResponseHead { status, reason: None, headers: h }
+    }
+
+    /// The head as it goes out, the framing, and the whole response with `body`.
+    fn whole(head: ResponseHead, body: &str, http10: bool, head_only: bool) -> (String, Framing) {
+        let mut res = service_response(head, http10);
+        let f = service_framing(&mut res, head_only, true);
+        let mut out = Vec::new();
+        res.write_head(&mut out);
         frame_body(&f, body.as_bytes(), &mut out);
         frame_end(&f, &mut out);
         (String::from_utf8(out).unwrap(), f)
@@ -456,20 +544,35 @@ mod tests {
 
     #[test]
     fn responses_are_framed_as_haproxy_frames_them() {
-        let (r, f) = whole("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n", true, "hi", false);
+        let (r, f) = whole(head(200, &[("content-length", "2")]), "hi", false, false);
         assert_eq!(r, "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi");
         assert!(f.keep && !f.chunked);
         assert_eq!(f.status, Some(200));
-        let (r, f) = whole("HTTP/1.1 200 OK\r\n", false, "abcdefg", false);
+        let (r, f) = whole(head(200, &[]), "abcdefg", false, false);
         assert_eq!(r, "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n7\r\nabcdefg\r\n0\r\n\r\n");
         assert!(f.keep);
-        let (r, f) = whole("HTTP/1.1 200 OK\r\n", false, "abcdefg", true);
-        assert!(r.starts_with("HTTP/1.0 200 OK\r\n") && r.ends_with("\r\n\r\nabcdefg"), "{r}");
+        let (r, f) = whole(head(200, &[]), "abcdefg", true, false);
+        assert_eq!(r, "HTTP/1.0 200 OK\r\nconnection: close\r\n\r\nabcdefg");
         assert!(!f.keep, "an HTTP/1.0 body without a length ends with the close");
-        let (head, f) = frame_head(b"HTTP/1.1 200 OK\r\n".to_vec(), false, false, true, true);
-        let mut out = head;
-        frame_body(&f, b"ignored", &mut out);
-        frame_end(&f, &mut out);
-        assert_eq!(out, b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n", "HEAD: no body");
+        let (r, _) = whole(head(200, &[]), "ignored", false, true);
+        assert_eq!(r, "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n", "HEAD: no body");
+        let mut custom = head(201, &[]);
+        custom.reason = Some(b"Made".to_vec());
+        assert!(whole(custom, "", false, false).0.starts_with("HTTP/1.1 201 Made\r\n"));
+    }
+
+    #[test]
+    fn the_framing_follows_the_headers_the_rules_left() {
+        // A rule removed the length: the body cannot end without the close.
+        let mut res = service_response(head(200, &[("content-length", "2")]), false);
+        res.headers.del("content-length");
+        let f = service_framing(&mut res, false, true);
+        assert!(!f.keep && !f.chunked);
+        assert!(res.headers.has_token("connection", "close"));
+        // A request that does not allow keep-alive: `connection: close`, once.
+        let mut res = service_response(head(200, &[("content-length", "2"), ("connection", "close")]), false);
+        let f = service_framing(&mut res, false, false);
+        assert!(!f.keep);
+        assert_eq!(res.headers.count("connection"), 1);
     }
 }
