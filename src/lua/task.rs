@@ -95,6 +95,8 @@ pub struct Task {
     done: bool,
     /// Where the task was when a budget stopped it (HAProxy logs it after the message).
     timeout_traceback: Option<String>,
+    /// A budget or a panic stopped it: its thread is not reused.
+    aborted: bool,
 }
 
 impl std::fmt::Debug for Task {
@@ -135,6 +137,7 @@ impl Task {
             ctx,
             done: false,
             timeout_traceback: None,
+            aborted: false,
         })
     }
 
@@ -242,7 +245,10 @@ impl Task {
                 self.timeout_traceback = self.traceback();
                 Resume::Timeout(k)
             }
-            (_, Some(LuaError::Panic(m))) => Resume::Panic(m),
+            (_, Some(LuaError::Panic(m))) => {
+                self.aborted = true;
+                Resume::Panic(m)
+            }
             (ffi::LUA_YIELD, _) => {
                 // SAFETY: the yielded values are on co's stack; drop them (a task-level yield
                 // passes none).
@@ -319,10 +325,28 @@ impl Task {
         }
     }
 
-    /// Closes the coroutine (rule C4): runs its pending `__close` variables, frees its stack,
-    /// and queues its anchor for release. Idempotent.
+    /// Closes the coroutine (rule C4): runs its pending `__close` variables and frees its
+    /// stack; its anchor goes with the task (see [`Task::reuse`]). Idempotent.
     pub fn close(&mut self) {
         self.finish();
+    }
+
+    /// Makes a task that is over ready to run a new function on the same coroutine (no
+    /// new thread, no new registry anchor: a pool of tasks saves both per call). Its run
+    /// time starts again from zero, under `limits`. False (the task stays unusable) if it
+    /// is not over or was stopped by a budget or a panic (its thread is not reused then).
+    pub fn reuse(&mut self, limits: Limits) -> bool {
+        if !self.done || self.anchor.is_none() || self.timeout_traceback.is_some() || self.aborted {
+            return false;
+        }
+        self.ctx.limits = limits;
+        self.ctx.run_before.set(Duration::ZERO);
+        self.ctx.pending.set(None);
+        // SAFETY: co is anchored (the anchor is kept until the task drops) and was reset by
+        // lua_closethread; its extra space is one pointer, set back to this task's context.
+        unsafe { *ffi::lua_getextraspace(self.ctx.co).cast::<*const TaskCtx>() = &*self.ctx };
+        self.done = false;
+        true
     }
 
     fn finish(&mut self) {
@@ -345,12 +369,43 @@ impl Task {
             // hook) must not leak into the next task.
             let _ = shared_of(co).take_abort();
         }
-        self.anchor = None;
+        // The anchor stays until the task drops, so that `reuse` can run it again.
     }
 }
 
 impl Drop for Task {
     fn drop(&mut self) {
         self.finish();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_finished_task_runs_again_on_its_coroutine_with_fresh_budgets() {
+        let state = State::new().unwrap();
+        let limits = Limits { burst: None, total: Some(Duration::from_secs(5)) };
+        let mut task = Task::new(&state, limits).unwrap();
+        assert!(!task.reuse(limits), "not over yet");
+        task.load(b"local t = setmetatable({}, { __close = function() X = 1 end }) return 1", "=a").unwrap();
+        assert_eq!(task.resume(0), Resume::Finished(vec![Value::Integer(1)]));
+        let co = task.raw();
+        assert!(task.reuse(limits));
+        assert!(!task.is_done());
+        assert_eq!(task.ctx().run_time(), Duration::ZERO);
+        task.load(b"coroutine.yield() return 2", "=b").unwrap();
+        assert_eq!(task.resume(0), Resume::Yield(WaitReason::Other));
+        assert!(!task.reuse(limits), "suspended: not reusable");
+        assert_eq!(task.resume(0), Resume::Finished(vec![Value::Integer(2)]));
+        assert_eq!(task.raw(), co, "the same thread");
+        // A task that failed is over too: its thread was reset by the close.
+        assert!(task.reuse(limits));
+        task.load(b"error('x')", "=c").unwrap();
+        assert!(matches!(task.resume(0), Resume::Error { .. }));
+        assert!(task.reuse(limits));
+        task.load(b"return 3", "=d").unwrap();
+        assert_eq!(task.resume(0), Resume::Finished(vec![Value::Integer(3)]));
     }
 }

@@ -57,6 +57,8 @@ pub struct LuaService {
     /// The service ended (`Some(truncated)`: it failed after `start_response`) while the
     /// response rules were still running on its head.
     ended: Option<bool>,
+    /// The service's function returned: its coroutine may serve another call.
+    returned: bool,
     /// Response bytes framed, not yet written to the client.
     pending: Vec<u8>,
     /// Body bytes taken from the service, before framing (kept to reuse the allocation).
@@ -115,9 +117,15 @@ impl LuaService {
 
 impl Drop for LuaService {
     fn drop(&mut self) {
-        if self.task.take().is_some() && socket::coroutine_ended(Waiter::Stream(self.key)) {
-            if let Ok(core) = core() {
-                core.state.collect_garbage();
+        if let Some(task) = self.task.take() {
+            if socket::coroutine_ended(Waiter::Stream(self.key)) {
+                // Closed and unanchored first, so that the collection frees its sockets.
+                drop(task);
+                if let Ok(core) = core() {
+                    core.state.collect_garbage();
+                }
+            } else if self.returned {
+                spare_task(task);
             }
         }
         applet::close(self.handle);
@@ -130,13 +138,46 @@ impl Drop for LuaService {
 thread_local! {
     /// `<lua.NAME>` for the log, one per service name (bounded by the configuration).
     static LOG_NAMES: RefCell<HashMap<String, &'static str>> = RefCell::new(HashMap::new());
+    /// Coroutines of services that returned, each with the main thread of its state, for
+    /// the next calls: a call then costs no new Lua thread nor registry anchor.
+    static SPARE_TASKS: RefCell<Vec<(usize, Task)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// At most this many spare coroutines are kept (a closed Lua thread is about 1 KiB).
+const SPARE_MAX: usize = 64;
+
+fn spare_task(task: Task) {
+    if let Ok(core) = core() {
+        let state = core.state.raw() as usize;
+        SPARE_TASKS.with(|s| {
+            let mut s = s.borrow_mut();
+            if s.len() < SPARE_MAX {
+                s.push((state, task));
+            }
+        });
+    }
+}
+
+/// A coroutine for a service call: a spare one of `state` made ready again, else a new
+/// one. (A spare task keeps its state alive, so a state's address names it.)
+fn service_task(state: &crate::lua::State, limits: crate::lua::Limits) -> Result<Task, crate::lua::LuaError> {
+    let id = state.raw() as usize;
+    while let Some((owner, mut task)) = SPARE_TASKS.with(|s| s.borrow_mut().pop()) {
+        if owner == id && task.reuse(limits) {
+            return Ok(task);
+        }
+    }
+    Task::new(state, limits)
 }
 
 fn log_name(name: &str) -> &'static str {
     LOG_NAMES.with(|m| {
-        *m.borrow_mut()
-            .entry(name.to_string())
-            .or_insert_with(|| Box::leak(format!("<lua.{name}>").into_boxed_str()))
+        if let Some(n) = m.borrow().get(name) {
+            return *n; // no allocation per request
+        }
+        let n: &'static str = Box::leak(format!("<lua.{name}>").into_boxed_str());
+        m.borrow_mut().insert(name.to_string(), n);
+        n
     })
 }
 
@@ -168,6 +209,7 @@ impl Stream {
             phase,
             head: Head::Waiting,
             ended: None,
+            returned: false,
             pending: Vec::new(),
             body: Vec::new(),
         }));
@@ -267,7 +309,7 @@ impl Stream {
     fn start_service_task(&mut self, body: Vec<u8>) -> Result<(), String> {
         let core = core().map_err(|e| e.to_string())?;
         let svc = self.lua_service.as_mut().expect("a service");
-        let mut task = Task::new(&core.state, core.session_limits).map_err(|e| e.to_string())?;
+        let mut task = service_task(&core.state, core.session_limits).map_err(|e| e.to_string())?;
         applet::push_wrapper(&core.state, &mut task).map_err(|e| e.to_string())?;
         {
             let reg = core.registered.borrow();
@@ -324,7 +366,10 @@ impl Stream {
                 env.cx.wake.push(Kind::Client, key);
                 Outcome::Wait
             }
-            Resume::Finished(_) => Outcome::Done,
+            Resume::Finished(_) => {
+                svc.returned = true;
+                Outcome::Done
+            }
             Resume::Error { message, traceback } => {
                 let message = error_message(message);
                 Outcome::Failed(format!("[state-id 0] runtime error: {message}{}", from_clause(&traceback, true)))
