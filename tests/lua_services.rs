@@ -469,6 +469,13 @@ fn response_rules_run_on_a_services_answer() {
         let mut c = p.connect("fe");
         let r = c.http_request(b"GET /ret HTTP/1.1\r\nHost: a\r\n\r\n");
         assert_eq!((r.status, r.body.as_slice(), r.header("x-svc")), (203, &b"ret"[..], None), "{bin:?}: {}", r.head);
+        // An HTTP/1.0 client asking for keep-alive is told, after the rules' headers.
+        let mut c = p.connect("fe");
+        for _ in 0..2 {
+            let r = c.http_request(b"GET /hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+            assert!(r.head.starts_with("HTTP/1.0 200 OK\r\n"), "{bin:?}: {}", r.head);
+            assert_eq!((r.header("x-after"), r.header("connection")), (Some("200"), Some("keep-alive")), "{bin:?}: {}", r.head);
+        }
         // The log: the status sent, what the rules read, the service's termination.
         for (status, var) in [("200", "200 1"), ("200", "200 -"), ("202", "200 1"), ("502", "200 1"), ("203", "200 1")] {
             let line = format!("{status} {var} fe/<lua.");

@@ -523,13 +523,17 @@ fn service_response(head: ResponseHead, http10: bool) -> Response {
 
 /// The framing of a service's response as the rules left it: chunked when it says so,
 /// the connection kept when the body has an end the client sees and the request allows
-/// it (`keep_possible`), else `connection: close` is added.
+/// it (`keep_possible`), else `connection: close` is added (`keep-alive` when kept for
+/// an HTTP/1.0 client).
 fn service_framing(res: &mut Response, head_only: bool, keep_possible: bool) -> Framing {
     let has_length = res.headers.contains("content-length");
     let chunked = !has_length && res.headers.has_token("transfer-encoding", "chunked");
     let keep = keep_possible && (has_length || chunked);
     if !keep && !res.headers.has_token("connection", "close") {
         res.headers.add("connection", "close");
+    } else if keep && res.line.version == Version::Http10 && !res.headers.has_token("connection", "keep-alive") {
+        // An HTTP/1.0 client assumes the close unless told (HAProxy says it too).
+        res.headers.add("connection", "keep-alive");
     }
     Framing { chunked, keep, status: Some(res.line.status), head_only }
 }
@@ -619,5 +623,9 @@ mod tests {
         let f = service_framing(&mut res, false, false);
         assert!(!f.keep);
         assert_eq!(res.headers.count("connection"), 1);
+        // Kept for an HTTP/1.0 client that asked: it is told.
+        let mut res = service_response(head(200, &[("content-length", "2")]), true);
+        assert!(service_framing(&mut res, false, true).keep);
+        assert_eq!(res.headers.get("connection"), Some(&b"keep-alive"[..]));
     }
 }
