@@ -505,3 +505,22 @@ fn a_waiting_lua_response_action_holds_the_services_head() {
         }
     }
 }
+
+/// `http-response wait-for-body` on a service's answer: the rules wait while the service
+/// runs on (here it sleeps between two sends), then `res.body` is what it sent.
+#[test]
+fn response_rules_may_wait_for_a_services_body() {
+    let script = format!(
+        "{ANSWERS}\ncore.register_service(\"slow\", \"http\", function(applet)\n  applet:start_response()\n  applet:send(\"abc\")\n  core.msleep(100)\n  applet:send(\"defg\")\nend)\n"
+    );
+    let rules = "    http-request use-service lua.chunk if { path /chunk }\n    http-request use-service lua.slow if { path /slow }\n    http-request use-service lua.hello\n    http-response wait-for-body time 2s\n    http-response set-header x-len %[res.body,length]";
+    for bin in moonproxy_and_haproxy() {
+        let p = start(&bin, &script, rules);
+        let mut c = p.connect("fe");
+        for (path, body) in [("/hello", "Hello World !"), ("/chunk", "abcdefg"), ("/slow", "abcdefg"), ("/hello", "Hello World !")] {
+            let r = c.http_request(format!("GET {path} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes());
+            assert_eq!((r.status, String::from_utf8_lossy(&r.body).as_ref()), (200, body), "{bin:?} {path}");
+            assert_eq!(r.header("x-len"), Some(body.len().to_string().as_str()), "{bin:?} {path}: {}", r.head);
+        }
+    }
+}

@@ -10,11 +10,18 @@
 //! [`StreamView`] (its variables and transaction) and inside
 //! `socket::running_as(Waiter::Stream(key))`; a sleep sets the stream's deadline, a
 //! socket call waits for its completion ([`LuaService::complete`]), a forced yield
-//! goes through the run queue.
+//! goes through the run queue. A service that returned leaves its coroutine to the next
+//! call (a small per-thread pool, `Task::reuse`).
 //!
-//! The service's output is framed as HAProxy 2.6 frames it: the head as the service
-//! built it, the body chunked when the head has no `content-length` and the client
-//! speaks HTTP/1.1 (an HTTP/1.0 client gets the body until the close). The connection
+//! The service's answer goes through the response rules as a server's does (HAProxy 2.6
+//! does this too): its head (`start_response`) becomes the transaction's response, the
+//! backend's and the frontend's `http-response` rules and the `http-after-response`
+//! rules run on it (they may wait: a Lua action sleeping, or `wait-for-body`, during
+//! which the service runs on and its body is kept for `res.body`), and may answer instead
+//! (`deny`, `return`: the service is dropped, the log says `LR`). Then the head is
+//! serialized once and the output is framed as HAProxy 2.6 frames it: the body chunked
+//! when the head has no `content-length` and the client speaks HTTP/1.1 (an HTTP/1.0
+//! client gets the body until the close). The connection
 //! stays open for the next request when the request was read to its end (HAProxy keeps
 //! it too, after a 500 as well). A service that fails, or returns, before
 //! `start_response` is answered 500, a failure logged as HAProxy logs it (`Lua applet
@@ -59,6 +66,9 @@ pub struct LuaService {
     ended: Option<bool>,
     /// The service's function returned: its coroutine may serve another call.
     returned: bool,
+    /// An `http-response wait-for-body` on the service's answer (deadline, `at-least`):
+    /// the service runs on while the rules wait for its body.
+    body_wait: Option<(Instant, u64)>,
     /// Response bytes framed, not yet written to the client.
     pending: Vec<u8>,
     /// Body bytes taken from the service, before framing (kept to reuse the allocation).
@@ -210,6 +220,7 @@ impl Stream {
             head: Head::Waiting,
             ended: None,
             returned: false,
+            body_wait: None,
             pending: Vec::new(),
             body: Vec::new(),
         }));
@@ -262,15 +273,22 @@ impl Stream {
         if svc.head == Head::Rules {
             // The response rules (a Lua action among them) waited: they go on first, and
             // the service's end, if it came meanwhile, is acted on once they are done.
+            // Only a wait for the body lets the service run meanwhile.
             let ended = svc.ended;
-            if !self.service_output(env) || self.lua_service.as_ref().is_some_and(|s| s.head == Head::Rules) {
+            if !self.service_output(env) {
                 return;
             }
-            if let Some(truncated) = ended {
-                return self.service_answer(env, truncated);
+            let svc = self.lua_service.as_ref().expect("a service");
+            if svc.head == Head::Rules && (svc.body_wait.is_none() || ended.is_some()) {
+                return;
             }
-            if self.service_flush(env).is_err() {
-                return self.close(env, Cause::ClientAbort, Phase::Data);
+            if svc.head != Head::Rules {
+                if let Some(truncated) = ended {
+                    return self.service_answer(env, truncated);
+                }
+                if self.service_flush(env).is_err() {
+                    return self.close(env, Cause::ClientAbort, Phase::Data);
+                }
             }
         }
         let Some(svc) = self.lua_service.as_mut() else { return };
@@ -414,13 +432,21 @@ impl Stream {
             self.http_start_response_rules();
         }
         if self.lua_service.as_ref().is_some_and(|s| s.head == Head::Rules) {
+            if !self.service_body_waited(env) {
+                return true;
+            }
             if !self.http_response_rules(env) {
                 if self.state != State::LuaService {
                     // The rules answered (or closed): the service's answer is dropped.
                     self.lua_service = None;
                     return false;
                 }
-                return true; // they wait
+                // They wait: for a Lua action, or for the service's body.
+                if let Some(wait) = self.take_res_body_wait() {
+                    self.lua_service.as_mut().expect("a service").body_wait = Some(wait);
+                    env.cx.wake.push(Kind::Client, env.key);
+                }
+                return true;
             }
             self.service_emit_head();
         }
@@ -430,6 +456,26 @@ impl Stream {
             frame_body(&f, &svc.body, &mut svc.pending);
             svc.body.clear();
         }
+        true
+    }
+
+    /// `http-response wait-for-body` on the service's answer: true once the body is
+    /// there for `res.body` (the service ended, `at-least` bytes came, the buffer size
+    /// was reached, or the time ran out: the rules then see what came), false while the
+    /// service runs on. The body bytes wait in the service's unframed buffer.
+    fn service_body_waited(&mut self, env: &mut Env<'_, '_>) -> bool {
+        let bufsize = self.http.as_ref().map_or(usize::MAX, |h| h.limits.max_head);
+        let Some(svc) = self.lua_service.as_mut() else { return true };
+        let Some((deadline, at_least)) = svc.body_wait else { return true };
+        applet::take_body(svc.handle, &mut svc.body);
+        let enough = at_least > 0 && svc.body.len() as u64 >= at_least;
+        if !(svc.ended.is_some() || enough || svc.body.len() >= bufsize || deadline <= env.cx.now) {
+            self.state_deadline = Some(deadline);
+            return false;
+        }
+        svc.body_wait = None;
+        let body = svc.body.clone();
+        self.http.as_mut().expect("HTTP mode").txn.res_body = body;
         true
     }
 
@@ -468,6 +514,9 @@ impl Stream {
     /// The service ended (`truncated`: it failed after `start_response`): the rest of
     /// its response goes out (`LocalReply`), the connection kept if its framing allows.
     fn service_answer(&mut self, env: &mut Env<'_, '_>, truncated: bool) {
+        if let Some(svc) = self.lua_service.as_mut() {
+            svc.ended = Some(truncated); // a wait for the body is over
+        }
         if !self.service_output(env) {
             return;
         }
