@@ -7,7 +7,7 @@
 //! service as a coroutine of its own ([`LuaService`]): `fn(applet)` with the
 //! `AppletHTTP` object of `crate::lua::api::applet`. The coroutine is resumed as actions
 //! are (`super::lua`): inside [`host::enter`] with the stream as the host's
-//! [`StreamView`] (its variables and transaction) and inside
+//! [`StreamView`](crate::lua::host::StreamView) (its variables and transaction) and inside
 //! `socket::running_as(Waiter::Stream(key))`; a sleep sets the stream's deadline, a
 //! socket call waits for its completion ([`LuaService::complete`]), a forced yield
 //! goes through the run queue. A service that returned leaves its coroutine to the next
@@ -30,7 +30,7 @@
 //! (`fe/<lua.NAME>`), with zero times, `LR--`.
 //!
 //! What the service sends goes out whenever it yields (one chunk per flush when
-//! chunked) and when it ends; beyond [`PENDING_MAX`] bytes the client not read yet, the
+//! chunked) and when it ends; beyond `PENDING_MAX` bytes the client not read yet, the
 //! service is not resumed until the client reads.
 use super::state::State;
 use super::termination::{Cause, Phase, Termination};

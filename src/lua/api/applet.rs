@@ -3,7 +3,7 @@
 //!
 //! The stream side (`crate::stream::service`) opens an applet context for each service
 //! call ([`open`], with the request body it read) and runs the call as a coroutine of
-//! `wrapper(fn, key, generation)`: the wrapper makes the applet ([`NEW`]) and calls
+//! `wrapper(fn, key, generation)`: the wrapper makes the applet (`P.new`) and calls
 //! `fn(applet)` as a tail call. The applet is a Lua table, as in HAProxy: `[0]` holds a
 //! userdata with the [`Handle`] of the service's context, and `method`, `path`, `qs`,
 //! `version`, `length` are plain fields read from the stream's request when the applet
@@ -12,7 +12,7 @@
 //! that never looks at the headers does not pay for them.
 //!
 //! The methods are Rust functions working on the context of the handle (a thread-local
-//! map, [`Applet`]): the request body is kept there and `receive`/`getline` hand out
+//! map of `Applet` contexts): the request body is kept there and `receive`/`getline` hand out
 //! pieces of it (they never wait: the stream read the body before the service started);
 //! `set_status`, `add_header` and `start_response` build the response head as a
 //! structure ([`ResponseHead`]), and `send` appends body bytes. The stream takes the head
