@@ -420,3 +420,107 @@ fn the_bundled_hello_example_answers_without_a_backend() {
     assert_eq!(stats.status, 200);
     assert!(String::from_utf8_lossy(&stats.body).starts_with("# pxname,svname,"), "the stats page answers /stats");
 }
+
+const ANSWERS: &str = r#"
+core.register_service("hello", "http", function(applet)
+  applet:add_header("content-length", 13)
+  applet:add_header("x-svc", "1")
+  applet:start_response()
+  applet:send("Hello World !")
+end)
+core.register_service("chunk", "http", function(applet)
+  applet:add_header("x-svc", "1")
+  applet:start_response()
+  applet:send("abc")
+  applet:send("defg")
+end)
+"#;
+
+/// HAProxy 2.6 runs the frontend's `http-response` and `http-after-response` rules on a
+/// service's answer: they see its status and headers (`status`, `res.hdr`), rewrite it
+/// (`set-header`, `del-header`, `set-status`), or answer instead (`deny`, `return`), and
+/// the log shows the status sent. (A service run from the frontend: the backend is never
+/// chosen, so its rules do not run.)
+#[test]
+fn response_rules_run_on_a_services_answer() {
+    let rules = "    http-request set-var(txn.p) path\n    log-format \"%ST %[var(txn.st)] %[var(txn.h)] %b/%s %tsc\"\n    http-request use-service lua.chunk if { path /chunk }\n    http-request use-service lua.hello\n    http-response set-header x-fe %[res.hdr(x-svc)]-%[status]\n    http-response del-header x-svc if { var(txn.p) -m str /chunk }\n    http-response set-var(txn.st) status\n    http-response set-var(txn.h) res.hdr(x-svc)\n    http-response deny if { var(txn.p) -m str /deny }\n    http-response set-status 202 reason Acc if { var(txn.p) -m str /status }\n    http-response return status 203 content-type text/plain string ret if { var(txn.p) -m str /ret }\n    http-after-response set-header x-after %[status]";
+    let cfg = config(rules).replace("\nbackend be\n", "\nbackend be\n    http-response set-header x-be 1\n");
+    for bin in moonproxy_and_haproxy() {
+        let p = ProxyBuilder::new(&cfg).bin(&bin).file("t.lua", ANSWERS).free_port("be").start();
+        let mut c = p.connect("fe");
+        let r = c.http_request(b"GET /hello HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!((r.status, r.body.as_slice()), (200, &b"Hello World !"[..]), "{bin:?}");
+        assert_eq!(r.header("x-fe"), Some("1-200"), "{bin:?}: {}", r.head);
+        assert_eq!(r.header("x-after"), Some("200"), "{bin:?}: {}", r.head);
+        assert_eq!(r.header("x-svc"), Some("1"), "{bin:?}: {}", r.head);
+        assert_eq!(r.header("x-be"), None, "{bin:?}: {}", r.head);
+        // Kept alive; the chunked framing is in the head the rules see, `x-svc` deleted.
+        let r = c.http_request(b"GET /chunk HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!((r.status, r.body.as_slice()), (200, &b"abcdefg"[..]), "{bin:?}");
+        assert_eq!(r.header("transfer-encoding"), Some("chunked"), "{bin:?}");
+        assert_eq!((r.header("x-svc"), r.header("x-fe")), (None, Some("1-200")), "{bin:?}: {}", r.head);
+        let r = c.http_request(b"GET /status HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert!(r.head.starts_with("HTTP/1.1 202 Acc\r\n"), "{bin:?}: {}", r.head);
+        assert_eq!((r.header("x-fe"), r.header("x-after")), (Some("1-200"), Some("202")), "{bin:?}: {}", r.head);
+        assert_eq!(r.body, b"Hello World !", "{bin:?}");
+        // `deny` on a response is a 502; `return` replaces the service's answer.
+        let r = c.http_request(b"GET /deny HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!((r.status, r.header("x-svc")), (502, None), "{bin:?}: {}", r.head);
+        let mut c = p.connect("fe");
+        let r = c.http_request(b"GET /ret HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!((r.status, r.body.as_slice(), r.header("x-svc")), (203, &b"ret"[..], None), "{bin:?}: {}", r.head);
+        // An HTTP/1.0 client asking for keep-alive is told, after the rules' headers.
+        let mut c = p.connect("fe");
+        for _ in 0..2 {
+            let r = c.http_request(b"GET /hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+            assert!(r.head.starts_with("HTTP/1.0 200 OK\r\n"), "{bin:?}: {}", r.head);
+            assert_eq!((r.header("x-after"), r.header("connection")), (Some("200"), Some("keep-alive")), "{bin:?}: {}", r.head);
+        }
+        // The log: the status sent, what the rules read, the service's termination.
+        for (status, var) in [("200", "200 1"), ("200", "200 -"), ("202", "200 1"), ("502", "200 1"), ("203", "200 1")] {
+            let line = format!("{status} {var} fe/<lua.");
+            p.wait_for_line(|l| l.starts_with(&line) && l.ends_with(" LR--"), DEADLINE);
+        }
+    }
+}
+
+/// A service run from a backend: the backend's response rules run, then the
+/// frontend's; a Lua `http-response` action may wait (here it sleeps) before the head
+/// goes out, and reads the service's headers.
+#[test]
+fn a_waiting_lua_response_action_holds_the_services_head() {
+    let script = format!(
+        "{ANSWERS}\ncore.register_action(\"late\", {{ \"http-res\" }}, function(txn)\n  core.msleep(100)\n  txn.http:res_set_header(\"x-late\", txn.http:res_get_headers()[\"x-svc\"][0])\nend)\n"
+    );
+    let cfg = "global\n    lua-load {{dir}}/t.lua\ndefaults\n    mode http\n    timeout connect 5s\n    timeout client 5s\n    timeout server 5s\nfrontend fe\n    bind 127.0.0.1:{{fe}}\n    http-response set-header x-fe %[res.hdr(x-be)]\n    default_backend be\nbackend be\n    http-request use-service lua.chunk if { path /chunk }\n    http-request use-service lua.hello\n    http-response lua.late\n    http-response set-header x-be 1\n    server s1 127.0.0.1:{{be}}\n";
+    for bin in moonproxy_and_haproxy() {
+        let p = ProxyBuilder::new(cfg).bin(&bin).file("t.lua", &script).free_port("be").start();
+        let mut c = p.connect("fe");
+        for path in ["/hello", "/chunk", "/hello"] {
+            let r = c.http_request(format!("GET {path} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes());
+            assert_eq!(r.status, 200, "{bin:?} {path}");
+            assert_eq!((r.header("x-late"), r.header("x-be"), r.header("x-fe")), (Some("1"), Some("1"), Some("1")), "{bin:?} {path}: {}", r.head);
+            let body: &[u8] = if path == "/chunk" { b"abcdefg" } else { b"Hello World !" };
+            assert_eq!(r.body, body, "{bin:?} {path}");
+        }
+    }
+}
+
+/// `http-response wait-for-body` on a service's answer: the rules wait while the service
+/// runs on (here it sleeps between two sends), then `res.body` is what it sent.
+#[test]
+fn response_rules_may_wait_for_a_services_body() {
+    let script = format!(
+        "{ANSWERS}\ncore.register_service(\"slow\", \"http\", function(applet)\n  applet:start_response()\n  applet:send(\"abc\")\n  core.msleep(100)\n  applet:send(\"defg\")\nend)\n"
+    );
+    let rules = "    http-request use-service lua.chunk if { path /chunk }\n    http-request use-service lua.slow if { path /slow }\n    http-request use-service lua.hello\n    http-response wait-for-body time 2s\n    http-response set-header x-len %[res.body,length]";
+    for bin in moonproxy_and_haproxy() {
+        let p = start(&bin, &script, rules);
+        let mut c = p.connect("fe");
+        for (path, body) in [("/hello", "Hello World !"), ("/chunk", "abcdefg"), ("/slow", "abcdefg"), ("/hello", "Hello World !")] {
+            let r = c.http_request(format!("GET {path} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes());
+            assert_eq!((r.status, String::from_utf8_lossy(&r.body).as_ref()), (200, body), "{bin:?} {path}");
+            assert_eq!(r.header("x-len"), Some(body.len().to_string().as_str()), "{bin:?} {path}: {}", r.head);
+        }
+    }
+}

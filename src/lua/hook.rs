@@ -82,7 +82,8 @@ pub(crate) struct Slot {
     /// has both been running for a slice and used a slice of CPU, so a resume descheduled by
     /// the system is not preempted for it.
     cpu_start: AtomicU64,
-    /// The thread's timer while it is armed (periodic, `armed_slice` apart), null when
+    /// The thread's timer while it is armed ([`armed_token`]: the id plus one, since
+    /// glibc's first timer id is 0, a null `timer_t`), null when
     /// disarmed. It stays armed between resumes, so a busy reactor arms it once rather
     /// than twice per resume; the first tick that finds no Lua running disarms it.
     timer_armed: AtomicPtr<c_void>,
@@ -180,8 +181,8 @@ extern "C" fn on_signal(_sig: c_int, info: *mut libc::siginfo_t, _uc: *mut c_voi
         }
         if (*slot).running.load(Ordering::Acquire).is_null() && (*slot).task_co.load(Ordering::Acquire).is_null() {
             // No Lua runs: the timer was left armed by the last resume; stop it.
-            let id = (*slot).timer_armed.swap(ptr::null_mut(), Ordering::AcqRel);
-            if !id.is_null() {
+            let token = (*slot).timer_armed.swap(ptr::null_mut(), Ordering::AcqRel);
+            if let Some(id) = armed_id(token) {
                 set_timer(id, Duration::ZERO);
             }
             return;
@@ -299,7 +300,7 @@ pub(crate) unsafe fn begin_resume(co: *mut ffi::lua_State, mode: Preempt) {
             if !armed || slot.armed_slice.load(Ordering::Relaxed) != nanos {
                 if let Some(id) = arm_timer(slice) {
                     slot.armed_slice.store(nanos, Ordering::Relaxed);
-                    slot.timer_armed.store(id, Ordering::Release);
+                    slot.timer_armed.store(armed_token(id), Ordering::Release);
                 }
             }
         }
@@ -309,10 +310,21 @@ pub(crate) unsafe fn begin_resume(co: *mut ffi::lua_State, mode: Preempt) {
 
 /// Stops this thread's timer if a timer-mode resume left it armed.
 fn disarm_timer(slot: &Slot) {
-    let id = slot.timer_armed.swap(ptr::null_mut(), Ordering::AcqRel);
-    if !id.is_null() {
+    if let Some(id) = armed_id(slot.timer_armed.swap(ptr::null_mut(), Ordering::AcqRel)) {
         set_timer(id, Duration::ZERO);
     }
+}
+
+/// What [`Slot::timer_armed`] holds for the armed timer `id`: never null, even for id 0
+/// (the first timer glibc hands out is the kernel's id 0, a null pointer; storing it as
+/// is made the timer look disarmed, so every resume armed it again with a syscall).
+fn armed_token(id: libc::timer_t) -> *mut c_void {
+    (id as usize).wrapping_add(1) as *mut c_void
+}
+
+/// The timer id of a [`Slot::timer_armed`] value, `None` when disarmed (null).
+fn armed_id(token: *mut c_void) -> Option<libc::timer_t> {
+    (!token.is_null()).then(|| (token as usize).wrapping_sub(1) as libc::timer_t)
 }
 
 /// Ends the preemption of the resume started by [`begin_resume`]. The timer stays armed

@@ -359,6 +359,11 @@ impl Task {
         true
     }
 
+    /// The budgets of the next calls (a reused task may serve another kind of caller).
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.ctx.limits = limits;
+    }
+
     /// Resets the thread unless its last call returned normally (which leaves it clean).
     fn finish(&mut self) {
         if self.done {
@@ -386,5 +391,41 @@ impl Task {
 impl Drop for Task {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_task_runs_again_on_its_coroutine_with_fresh_budgets() {
+        let state = State::new().unwrap();
+        let limits = Limits { burst: None, total: Some(Duration::from_secs(5)) };
+        let mut task = Task::new(&state, limits).unwrap();
+        task.load(b"return 1", "=a").unwrap();
+        assert_eq!(task.resume(0), Resume::Finished(vec![Value::Integer(1)]));
+        let co = task.raw();
+        assert!(task.reuse());
+        assert!(!task.is_done());
+        assert_eq!(task.ctx().run_time(), Duration::ZERO);
+        // A suspended call is abandoned: its pending to-be-closed variable runs.
+        task.load(b"local t <close> = setmetatable({}, { __close = function() X = 2 end }) coroutine.yield()", "=b").unwrap();
+        assert_eq!(task.resume(0), Resume::Yield(WaitReason::Other));
+        assert!(task.reuse());
+        task.load(b"return X", "=c").unwrap();
+        assert_eq!(task.resume(0), Resume::Finished(vec![Value::Integer(2)]));
+        assert_eq!(task.raw(), co, "the same thread");
+        // A task that failed is reset for the next call.
+        assert!(task.reuse());
+        task.load(b"error('x')", "=d").unwrap();
+        assert!(matches!(task.resume(0), Resume::Error { .. }));
+        assert!(task.reuse());
+        task.set_limits(Limits::default());
+        task.load(b"return 3", "=e").unwrap();
+        assert_eq!(task.resume(0), Resume::Finished(vec![Value::Integer(3)]));
+        // A closed task cannot run again.
+        task.close();
+        assert!(!task.reuse());
     }
 }

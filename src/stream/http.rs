@@ -1299,9 +1299,17 @@ impl Stream {
         Ok(progress)
     }
 
+    /// The response rules start from the first (a new response head is in the
+    /// transaction: a server's, or a Lua service's, `super::service`).
+    pub(super) fn http_start_response_rules(&mut self) {
+        self.http_mut().res_rules = (0, 0);
+    }
+
     /// `http-response` (backend, then frontend) and `http-after-response` rules;
-    /// false when the stream must wait or answered by itself.
-    fn http_response_rules(&mut self, env: &mut Env<'_, '_>) -> bool {
+    /// false when the stream must wait or answered by itself. On a Lua service's answer
+    /// too (`super::service`), where a rule's own answer ends the stream as the service
+    /// would (`LR`, as HAProxy logs it).
+    pub(super) fn http_response_rules(&mut self, env: &mut Env<'_, '_>) -> bool {
         let be = self.backend.unwrap_or(self.frontend);
         let server = self.server.as_ref().map(|s| (s.be, s.srv));
         loop {
@@ -1378,11 +1386,13 @@ impl Stream {
                 Verdict::Deny { status } | Verdict::Tarpit { status } => {
                     let srv = self.server.as_ref().map(|s| (s.be, s.srv));
                     crate::stats::account_response(env.proxies, self.frontend, srv, crate::stats::ResponseEvent::Denied);
-                    self.http_reject(env, status, Termination::new(Cause::ProxyAbort, Phase::Headers));
+                    let term = self.service_rule_term().unwrap_or(Termination::new(Cause::ProxyAbort, Phase::Headers));
+                    self.http_reject(env, status, term);
                     return false;
                 }
                 Verdict::Reply { response, close } => {
-                    self.http_local_reply(env, response, close, Termination::new(Cause::Local, Phase::Headers));
+                    let term = self.service_rule_term().unwrap_or(Termination::new(Cause::Local, Phase::Headers));
+                    self.http_local_reply(env, response, close, term);
                     return false;
                 }
                 Verdict::UseService(_) => {

@@ -605,6 +605,12 @@ impl Stream {
         env.cx.wake.push(Kind::Client, env.key);
     }
 
+    /// Takes the `http-response wait-for-body` just started, if any (deadline, `at-least`):
+    /// on a Lua service's answer the service feeds it (`super::service`), not the server.
+    pub(super) fn take_res_body_wait(&mut self) -> Option<(Instant, u64)> {
+        self.inspect.as_mut().and_then(|i| i.res_body_wait.take())
+    }
+
     /// An `http-response wait-for-body` in progress, before the response head is
     /// sent: `Ok(true)` once the body is complete, `at-least` bytes of it came, the
     /// buffer is full or the server closed (the payload is kept for `res.body`);

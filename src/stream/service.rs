@@ -7,14 +7,21 @@
 //! service as a coroutine of its own ([`LuaService`]): `fn(applet)` with the
 //! `AppletHTTP` object of `crate::lua::api::applet`. The coroutine is resumed as actions
 //! are (`super::lua`): inside [`host::enter`] with the stream as the host's
-//! [`StreamView`] (its variables and transaction) and inside
+//! [`StreamView`](crate::lua::host::StreamView) (its variables and transaction) and inside
 //! `socket::running_as(Waiter::Stream(key))`; a sleep sets the stream's deadline, a
 //! socket call waits for its completion ([`LuaService::complete`]), a forced yield
-//! goes through the run queue.
+//! goes through the run queue. A service that returned leaves its coroutine to the next
+//! call (a small per-thread pool, `Task::reuse`).
 //!
-//! The service's output is framed as HAProxy 2.6 frames it: the head as the service
-//! built it, the body chunked when the head has no `content-length` and the client
-//! speaks HTTP/1.1 (an HTTP/1.0 client gets the body until the close). The connection
+//! The service's answer goes through the response rules as a server's does (HAProxy 2.6
+//! does this too): its head (`start_response`) becomes the transaction's response, the
+//! backend's and the frontend's `http-response` rules and the `http-after-response`
+//! rules run on it (they may wait: a Lua action sleeping, or `wait-for-body`, during
+//! which the service runs on and its body is kept for `res.body`), and may answer instead
+//! (`deny`, `return`: the service is dropped, the log says `LR`). Then the head is
+//! serialized once and the output is framed as HAProxy 2.6 frames it: the body chunked
+//! when the head has no `content-length` and the client speaks HTTP/1.1 (an HTTP/1.0
+//! client gets the body until the close). The connection
 //! stays open for the next request when the request was read to its end (HAProxy keeps
 //! it too, after a 500 as well). A service that fails, or returns, before
 //! `start_response` is answered 500, a failure logged as HAProxy logs it (`Lua applet
@@ -23,13 +30,14 @@
 //! (`fe/<lua.NAME>`), with zero times, `LR--`.
 //!
 //! What the service sends goes out whenever it yields (one chunk per flush when
-//! chunked) and when it ends; beyond [`PENDING_MAX`] bytes the client not read yet, the
+//! chunked) and when it ends; beyond `PENDING_MAX` bytes the client not read yet, the
 //! service is not resumed until the client reads.
 use super::state::State;
 use super::termination::{Cause, Phase, Termination};
 use super::{Env, Stream};
-use crate::http::rules::RuleEnv;
-use crate::lua::api::applet;
+use crate::http::rules::{reason_phrase, RuleEnv};
+use crate::http::{BodyFraming, Method, Response, StatusLine, Version};
+use crate::lua::api::applet::{self, ResponseHead};
 use crate::lua::api::core::{core, error_message, from_clause};
 use crate::lua::api::socket::{self, Waiter};
 use crate::lua::host::{self, Host};
@@ -51,10 +59,29 @@ pub struct LuaService {
     nargs: c_int,
     wait: Wait,
     phase: Phase,
-    /// Decided when the head goes out.
-    framing: Option<Framing>,
+    /// Where the response head is.
+    head: Head,
+    /// The service ended (`Some(truncated)`: it failed after `start_response`) while the
+    /// response rules were still running on its head.
+    ended: Option<bool>,
+    /// The service's function returned: its coroutine may serve another call.
+    returned: bool,
+    /// An `http-response wait-for-body` on the service's answer (deadline, `at-least`):
+    /// the service runs on while the rules wait for its body.
+    body_wait: Option<(Instant, u64)>,
     /// Response bytes framed, not yet written to the client.
     pending: Vec<u8>,
+    /// Body bytes taken from the service, before framing (kept to reuse the allocation).
+    body: Vec<u8>,
+}
+
+/// The service's response head: not made yet, in the transaction while the response
+/// rules run on it, or sent with the framing it decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Head {
+    Waiting,
+    Rules,
+    Sent(Framing),
 }
 
 /// How a service's response is framed, decided from its head.
@@ -100,10 +127,18 @@ impl LuaService {
 
 impl Drop for LuaService {
     fn drop(&mut self) {
-        if self.task.take().is_some() {
-            coroutine_over(self.key);
+        if let Some(task) = self.task.take() {
+            if socket::coroutine_ended(Waiter::Stream(self.key)) {
+                // Closed and unanchored first, so that the collection frees its sockets.
+                drop(task);
+                if let Ok(core) = core() {
+                    core.state.collect_garbage();
+                }
+            } else if self.returned {
+                spare_task(task);
+            }
         }
-        applet::take_output(self.handle);
+        applet::close(self.handle);
         if let Ok(core) = core() {
             core.state.handles().remove(self.handle);
         }
@@ -124,13 +159,47 @@ pub(super) fn coroutine_over(key: Key) {
 thread_local! {
     /// `<lua.NAME>` for the log, one per service name (bounded by the configuration).
     static LOG_NAMES: RefCell<HashMap<String, &'static str>> = RefCell::new(HashMap::new());
+    /// Coroutines of services that returned, each with the main thread of its state, for
+    /// the next calls: a call then costs no new Lua thread nor registry anchor.
+    static SPARE_TASKS: RefCell<Vec<(usize, Task)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// At most this many spare coroutines are kept (a closed Lua thread is about 1 KiB).
+const SPARE_MAX: usize = 64;
+
+fn spare_task(task: Task) {
+    if let Ok(core) = core() {
+        let state = core.state.raw() as usize;
+        SPARE_TASKS.with(|s| {
+            let mut s = s.borrow_mut();
+            if s.len() < SPARE_MAX {
+                s.push((state, task));
+            }
+        });
+    }
+}
+
+/// A coroutine for a service call: a spare one of `state` made ready again, else a new
+/// one. (A spare task keeps its state alive, so a state's address names it.)
+fn service_task(state: &crate::lua::State, limits: crate::lua::Limits) -> Result<Task, crate::lua::LuaError> {
+    let id = state.raw() as usize;
+    while let Some((owner, mut task)) = SPARE_TASKS.with(|s| s.borrow_mut().pop()) {
+        if owner == id && task.is_done() && task.reuse() {
+            task.set_limits(limits);
+            return Ok(task);
+        }
+    }
+    Task::new(state, limits)
 }
 
 pub(super) fn log_name(name: &str) -> &'static str {
     LOG_NAMES.with(|m| {
-        *m.borrow_mut()
-            .entry(name.to_string())
-            .or_insert_with(|| Box::leak(format!("<lua.{name}>").into_boxed_str()))
+        if let Some(n) = m.borrow().get(name) {
+            return *n; // no allocation per request
+        }
+        let n: &'static str = Box::leak(format!("<lua.{name}>").into_boxed_str());
+        m.borrow_mut().insert(name.to_string(), n);
+        n
     })
 }
 
@@ -160,8 +229,12 @@ impl Stream {
             nargs: 0,
             wait: Wait::Run,
             phase,
-            framing: None,
+            head: Head::Waiting,
+            ended: None,
+            returned: false,
+            body_wait: None,
             pending: Vec::new(),
+            body: Vec::new(),
         }));
         self.http_set_service(log_name(svc), true);
         let fe = &env.proxies[self.frontend].timeouts;
@@ -171,7 +244,8 @@ impl Stream {
     }
 
     /// [`State::LuaService`]: waits for the request body, then runs (or resumes) the
-    /// service; once it ended, its response goes out (`LocalReply`).
+    /// service; its head goes through the response rules, then out with what it sent;
+    /// once it ended, the rest of its response goes out (`LocalReply`).
     pub(super) fn lua_service_run(&mut self, env: &mut Env<'_, '_>) {
         let phase = self.lua_service.as_ref().map_or(Phase::Request, |s| s.phase);
         if self.lua_service.as_ref().is_some_and(|s| s.task.is_none()) {
@@ -207,6 +281,28 @@ impl Stream {
         if self.read_client_early(env).is_err() || self.service_flush(env).is_err() {
             return self.close(env, Cause::ClientAbort, Phase::Data);
         }
+        let Some(svc) = self.lua_service.as_ref() else { return };
+        if svc.head == Head::Rules {
+            // The response rules (a Lua action among them) waited: they go on first, and
+            // the service's end, if it came meanwhile, is acted on once they are done.
+            // Only a wait for the body lets the service run meanwhile.
+            let ended = svc.ended;
+            if !self.service_output(env) {
+                return;
+            }
+            let svc = self.lua_service.as_ref().expect("a service");
+            if svc.head == Head::Rules && (svc.body_wait.is_none() || ended.is_some()) {
+                return;
+            }
+            if svc.head != Head::Rules {
+                if let Some(truncated) = ended {
+                    return self.service_answer(env, truncated);
+                }
+                if self.service_flush(env).is_err() {
+                    return self.close(env, Cause::ClientAbort, Phase::Data);
+                }
+            }
+        }
         let Some(svc) = self.lua_service.as_mut() else { return };
         if svc.pending.len() > PENDING_MAX {
             return; // the client reads first
@@ -222,8 +318,7 @@ impl Stream {
         match self.resume_service(env) {
             Outcome::Wait => {
                 // What the service sent so far goes out while it waits.
-                self.service_frame();
-                if self.service_flush(env).is_err() {
+                if self.service_output(env) && self.service_flush(env).is_err() {
                     self.close(env, Cause::ClientAbort, Phase::Data);
                 }
             }
@@ -238,44 +333,24 @@ impl Stream {
         }
     }
 
-    /// Creates the service's coroutine: the applet wrapper, the function, the request.
+    /// Creates the service's coroutine: `wrapper(fn, key, generation)`, the applet's
+    /// context holding the request body (the applet reads the rest of the request from
+    /// the transaction when it is made).
     fn start_service_task(&mut self, body: Vec<u8>) -> Result<(), String> {
-        let h = self.http.as_ref().expect("HTTP mode");
-        let req = h.txn.req.as_ref().ok_or("no request")?;
         let core = core().map_err(|e| e.to_string())?;
         let svc = self.lua_service.as_mut().expect("a service");
-        let mut task = Task::new(&core.state, core.service_limits).map_err(|e| e.to_string())?;
+        let mut task = service_task(&core.state, core.service_limits).map_err(|e| e.to_string())?;
         applet::push_wrapper(&core.state, &mut task).map_err(|e| e.to_string())?;
         {
             let reg = core.registered.borrow();
             let def = reg.service(&svc.name).ok_or("unknown service")?;
             task.push_function(&def.func).map_err(|e| e.to_string())?;
         }
-        let target = req.line.target.as_bytes();
-        let (path, qs) = match target.iter().position(|&b| b == b'?') {
-            Some(i) => (&target[..i], &target[i + 1..]),
-            None => (target, &b""[..]),
-        };
-        let version = req.line.version.as_str();
-        let mut args = vec![
-            Value::Integer(i64::from(svc.handle.key)),
-            Value::Integer(i64::from(svc.handle.generation)),
-            Value::String(req.line.method.to_string().into_bytes()),
-            Value::String(path.to_vec()),
-            Value::String(qs.to_vec()),
-            Value::String(version.as_bytes().to_vec()),
-            Value::Integer(body.len() as i64),
-            Value::Boolean(version != "HTTP/1.0"),
-            Value::String(body),
-        ];
-        for f in req.headers.iter() {
-            args.push(Value::String(f.name.to_ascii_lowercase().into_bytes()));
-            args.push(Value::String(f.value.clone()));
+        for v in [i64::from(svc.handle.key), i64::from(svc.handle.generation)] {
+            task.push_value(&Value::Integer(v)).map_err(|e| e.to_string())?;
         }
-        for a in &args {
-            task.push_value(a).map_err(|e| e.to_string())?;
-        }
-        svc.nargs = 1 + args.len() as c_int;
+        applet::open(svc.handle, body);
+        svc.nargs = 3;
         svc.task = Some(task);
         Ok(())
     }
@@ -321,7 +396,10 @@ impl Stream {
                 env.cx.wake.push(Kind::Client, key);
                 Outcome::Wait
             }
-            Ran::Done => Outcome::Done,
+            Ran::Done => {
+                svc.returned = true;
+                Outcome::Done
+            }
             Ran::Failed(msg) => Outcome::Failed(msg),
         }
     }
@@ -338,24 +416,85 @@ impl Stream {
         self.http_reject(env, 500, Termination::new(Cause::Local, phase));
     }
 
-    /// Frames what the service produced since the last call into its pending bytes:
-    /// the head once (the framing decided then), then body bytes.
-    fn service_frame(&mut self) {
-        let Some(handle) = self.lua_service.as_ref().map(|s| s.handle) else { return };
-        let Some(out) = applet::drain_output(handle) else { return };
-        let req = self.http.as_ref().and_then(|h| h.txn.req.as_ref());
-        let http10 = req.is_some_and(|r| r.line.version.as_str() == "HTTP/1.0");
-        let head_only = req.is_some_and(|r| r.line.method == crate::http::Method::Head);
+    /// Moves what the service produced since the last call towards the client, as a
+    /// server's response goes: its head (once `start_response` made it) becomes the
+    /// transaction's response and goes through the `http-response` and
+    /// `http-after-response` rules (HAProxy 2.6 runs them on a service's answer too),
+    /// then out with the framing it decides; then the body bytes, framed.
+    ///
+    /// False when the rules answered instead (`deny`, `return`...: the service is
+    /// dropped) or closed the stream; true otherwise, also while they wait.
+    fn service_output(&mut self, env: &mut Env<'_, '_>) -> bool {
+        let Some(svc) = self.lua_service.as_mut() else { return false };
+        if svc.head == Head::Waiting {
+            let Some(head) = applet::take_head(svc.handle) else { return true };
+            svc.head = Head::Rules;
+            let h = self.http.as_mut().expect("HTTP mode");
+            let http10 = h.txn.req.as_ref().is_some_and(|r| r.line.version == Version::Http10);
+            h.txn.res = Some(service_response(head, http10));
+            self.http_start_response_rules();
+        }
+        if self.lua_service.as_ref().is_some_and(|s| s.head == Head::Rules) {
+            if !self.service_body_waited(env) {
+                return true;
+            }
+            if !self.http_response_rules(env) {
+                if self.state != State::LuaService {
+                    // The rules answered (or closed): the service's answer is dropped.
+                    self.lua_service = None;
+                    return false;
+                }
+                // They wait: for a Lua action, or for the service's body.
+                if let Some(wait) = self.take_res_body_wait() {
+                    self.lua_service.as_mut().expect("a service").body_wait = Some(wait);
+                    env.cx.wake.push(Kind::Client, env.key);
+                }
+                return true;
+            }
+            self.service_emit_head();
+        }
+        let Some(svc) = self.lua_service.as_mut() else { return false };
+        if let Head::Sent(f) = svc.head {
+            applet::take_body(svc.handle, &mut svc.body);
+            frame_body(&f, &svc.body, &mut svc.pending);
+            svc.body.clear();
+        }
+        true
+    }
+
+    /// `http-response wait-for-body` on the service's answer: true once the body is
+    /// there for `res.body` (the service ended, `at-least` bytes came, the buffer size
+    /// was reached, or the time ran out: the rules then see what came), false while the
+    /// service runs on. The body bytes wait in the service's unframed buffer.
+    fn service_body_waited(&mut self, env: &mut Env<'_, '_>) -> bool {
+        let bufsize = self.http.as_ref().map_or(usize::MAX, |h| h.limits.max_head);
+        let Some(svc) = self.lua_service.as_mut() else { return true };
+        let Some((deadline, at_least)) = svc.body_wait else { return true };
+        applet::take_body(svc.handle, &mut svc.body);
+        let enough = at_least > 0 && svc.body.len() as u64 >= at_least;
+        if !(svc.ended.is_some() || enough || svc.body.len() >= bufsize || deadline <= env.cx.now) {
+            self.state_deadline = Some(deadline);
+            return false;
+        }
+        svc.body_wait = None;
+        let body = svc.body.clone();
+        self.http.as_mut().expect("HTTP mode").txn.res_body = body;
+        true
+    }
+
+    /// The response rules are done: the transaction's response (the service's head as
+    /// they left it) is serialized once into the pending bytes, and decides the framing.
+    fn service_emit_head(&mut self) {
         let keep_possible = self.http_reply_keeps(false);
+        let h = self.http.as_mut().expect("HTTP mode");
+        let txn = &mut *h.txn;
+        let head_only = txn.req.as_ref().is_some_and(|r| r.line.method == Method::Head);
+        let Some(res) = txn.res.as_mut() else { return };
+        let framing = service_framing(res, head_only, keep_possible);
+        txn.status = Some(res.line.status);
         let svc = self.lua_service.as_mut().expect("a service");
-        if let Some(head) = out.head {
-            let (head, framing) = frame_head(head, out.has_length, http10, head_only, keep_possible);
-            svc.framing = Some(framing);
-            svc.pending.extend_from_slice(&head);
-        }
-        if let Some(f) = svc.framing {
-            frame_body(&f, &out.body, &mut svc.pending);
-        }
+        res.write_head(&mut svc.pending);
+        svc.head = Head::Sent(framing);
     }
 
     /// Writes the pending response bytes the client takes now.
@@ -378,40 +517,77 @@ impl Stream {
     /// The service ended (`truncated`: it failed after `start_response`): the rest of
     /// its response goes out (`LocalReply`), the connection kept if its framing allows.
     fn service_answer(&mut self, env: &mut Env<'_, '_>, truncated: bool) {
-        self.service_frame();
-        let Some(mut svc) = self.lua_service.take() else { return };
-        let Some(f) = svc.framing else {
-            drop(svc);
-            return self.http_reject(env, 500, Termination::new(Cause::Local, Phase::Request));
+        if let Some(svc) = self.lua_service.as_mut() {
+            svc.ended = Some(truncated); // a wait for the body is over
+        }
+        if !self.service_output(env) {
+            return;
+        }
+        let Some(svc) = self.lua_service.as_mut() else { return };
+        let f = match svc.head {
+            Head::Sent(f) => f,
+            Head::Rules => {
+                svc.ended = Some(truncated); // the rules wait: the end is acted on after them
+                return;
+            }
+            Head::Waiting => {
+                self.lua_service = None;
+                return self.http_reject(env, 500, Termination::new(Cause::Local, Phase::Request));
+            }
         };
         if !truncated {
             frame_end(&f, &mut svc.pending);
         }
         let rest = std::mem::take(&mut svc.pending);
         let phase = svc.phase;
-        drop(svc);
+        self.lua_service = None;
         self.http_local_reply_rest(env, rest, f.status, f.keep && !truncated, Termination::new(Cause::Local, phase));
+    }
+
+    /// How the stream ends when a response rule answers instead of the service's
+    /// response (`deny`, `return`): as the service itself would, `LR` (HAProxy 2.6 logs
+    /// the applet's termination there); `None` when no service answers.
+    pub(super) fn service_rule_term(&self) -> Option<Termination> {
+        self.lua_service.as_ref().map(|s| Termination::new(Cause::Local, s.phase))
     }
 }
 
-/// The head of a service's response as it goes out, and the framing it decides: chunked
-/// without a `content-length` for an HTTP/1.1 client; an HTTP/1.0 client gets the body
-/// until the close; `connection: close` when the connection cannot stay.
-fn frame_head(mut head: Vec<u8>, has_length: bool, http10: bool, head_only: bool, keep_possible: bool) -> (Vec<u8>, Framing) {
-    if http10 && head.starts_with(b"HTTP/1.1") {
-        head[7] = b'0';
-    }
-    let chunked = !has_length && !http10;
+/// The transaction's response for a service's head: the client's HTTP version, the
+/// status and reason, the headers, and `transfer-encoding: chunked` without a
+/// `content-length` for an HTTP/1.1 client (added before the rules run, as HAProxy
+/// does; an HTTP/1.0 client gets the body until the close).
+fn service_response(head: ResponseHead, http10: bool) -> Response {
+    let mut headers = head.headers;
+    let has_length = headers.contains("content-length");
+    let framing = if has_length {
+        let n = headers.get("content-length").and_then(|v| std::str::from_utf8(v).ok()?.trim().parse().ok());
+        BodyFraming::ContentLength(n.unwrap_or(0))
+    } else if http10 {
+        BodyFraming::UntilClose
+    } else {
+        headers.add("transfer-encoding", "chunked");
+        BodyFraming::Chunked
+    };
+    let reason = head.reason.unwrap_or_else(|| reason_phrase(head.status).as_bytes().to_vec());
+    let version = if http10 { Version::Http10 } else { Version::Http11 };
+    Response { line: StatusLine { version, status: head.status, reason }, headers, framing }
+}
+
+/// The framing of a service's response as the rules left it: chunked when it says so,
+/// the connection kept when the body has an end the client sees and the request allows
+/// it (`keep_possible`), else `connection: close` is added (`keep-alive` when kept for
+/// an HTTP/1.0 client).
+fn service_framing(res: &mut Response, head_only: bool, keep_possible: bool) -> Framing {
+    let has_length = res.headers.contains("content-length");
+    let chunked = !has_length && res.headers.has_token("transfer-encoding", "chunked");
     let keep = keep_possible && (has_length || chunked);
-    if chunked {
-        head.extend_from_slice(b"transfer-encoding: chunked\r\n");
+    if !keep && !res.headers.has_token("connection", "close") {
+        res.headers.add("connection", "close");
+    } else if keep && res.line.version == Version::Http10 && !res.headers.has_token("connection", "keep-alive") {
+        // An HTTP/1.0 client assumes the close unless told (HAProxy says it too).
+        res.headers.add("connection", "keep-alive");
     }
-    head.extend_from_slice(b"\r\n");
-    if !keep {
-        super::http::add_close_header(&mut head);
-    }
-    let status = super::http::status_of(&head);
-    (head, Framing { chunked, keep, status, head_only })
+    Framing { chunked, keep, status: Some(res.line.status), head_only }
 }
 
 /// Body bytes as they go out: one chunk per flush when chunked.
@@ -478,9 +654,22 @@ pub(super) fn report_applet(kind: &str, name: &str, what: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::Headers;
 
-    fn whole(head: &str, has_length: bool, body: &str, http10: bool) -> (String, Framing) {
-        let (mut out, f) = frame_head(head.as_bytes().to_vec(), has_length, http10, false, true);
+    fn head(status: u16, headers: &[(&str, &str)]) -> ResponseHead {
+        let mut h = Headers::new();
+        for (n, v) in headers {
+            h.add(*n, *v);
+        }
+        ResponseHead { status, reason: None, headers: h }
+    }
+
+    /// The head as it goes out, the framing, and the whole response with `body`.
+    fn whole(head: ResponseHead, body: &str, http10: bool, head_only: bool) -> (String, Framing) {
+        let mut res = service_response(head, http10);
+        let f = service_framing(&mut res, head_only, true);
+        let mut out = Vec::new();
+        res.write_head(&mut out);
         frame_body(&f, body.as_bytes(), &mut out);
         frame_end(&f, &mut out);
         (String::from_utf8(out).unwrap(), f)
@@ -488,20 +677,39 @@ mod tests {
 
     #[test]
     fn responses_are_framed_as_haproxy_frames_them() {
-        let (r, f) = whole("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n", true, "hi", false);
+        let (r, f) = whole(head(200, &[("content-length", "2")]), "hi", false, false);
         assert_eq!(r, "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi");
         assert!(f.keep && !f.chunked);
         assert_eq!(f.status, Some(200));
-        let (r, f) = whole("HTTP/1.1 200 OK\r\n", false, "abcdefg", false);
+        let (r, f) = whole(head(200, &[]), "abcdefg", false, false);
         assert_eq!(r, "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n7\r\nabcdefg\r\n0\r\n\r\n");
         assert!(f.keep);
-        let (r, f) = whole("HTTP/1.1 200 OK\r\n", false, "abcdefg", true);
-        assert!(r.starts_with("HTTP/1.0 200 OK\r\n") && r.ends_with("\r\n\r\nabcdefg"), "{r}");
+        let (r, f) = whole(head(200, &[]), "abcdefg", true, false);
+        assert_eq!(r, "HTTP/1.0 200 OK\r\nconnection: close\r\n\r\nabcdefg");
         assert!(!f.keep, "an HTTP/1.0 body without a length ends with the close");
-        let (head, f) = frame_head(b"HTTP/1.1 200 OK\r\n".to_vec(), false, false, true, true);
-        let mut out = head;
-        frame_body(&f, b"ignored", &mut out);
-        frame_end(&f, &mut out);
-        assert_eq!(out, b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n", "HEAD: no body");
+        let (r, _) = whole(head(200, &[]), "ignored", false, true);
+        assert_eq!(r, "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n", "HEAD: no body");
+        let mut custom = head(201, &[]);
+        custom.reason = Some(b"Made".to_vec());
+        assert!(whole(custom, "", false, false).0.starts_with("HTTP/1.1 201 Made\r\n"));
+    }
+
+    #[test]
+    fn the_framing_follows_the_headers_the_rules_left() {
+        // A rule removed the length: the body cannot end without the close.
+        let mut res = service_response(head(200, &[("content-length", "2")]), false);
+        res.headers.del("content-length");
+        let f = service_framing(&mut res, false, true);
+        assert!(!f.keep && !f.chunked);
+        assert!(res.headers.has_token("connection", "close"));
+        // A request that does not allow keep-alive: `connection: close`, once.
+        let mut res = service_response(head(200, &[("content-length", "2"), ("connection", "close")]), false);
+        let f = service_framing(&mut res, false, false);
+        assert!(!f.keep);
+        assert_eq!(res.headers.count("connection"), 1);
+        // Kept for an HTTP/1.0 client that asked: it is told.
+        let mut res = service_response(head(200, &[("content-length", "2")]), true);
+        assert!(service_framing(&mut res, false, true).keep);
+        assert_eq!(res.headers.get("connection"), Some(&b"keep-alive"[..]));
     }
 }

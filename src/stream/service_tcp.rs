@@ -205,7 +205,7 @@ impl Stream {
         match start_task(name, handle) {
             Ok(task) => {
                 svc.task = Some(task);
-                svc.nargs = 4;
+                svc.nargs = 2; // fn, txn
             }
             Err(msg) => {
                 report_applet("tcp", name, &msg);

@@ -1,144 +1,151 @@
 //! The `AppletHTTP` class (HAProxy's `hlua_appletHTTP`): what a Lua service registered
 //! with `core.register_service(name, "http", fn)` receives.
 //!
-//! The stream side (`crate::stream::service`) runs each service call as a coroutine of
-//! `wrapper(fn, key, generation, method, path, qs, version, length, http11, body,
-//! name1, value1, ...)`: the wrapper builds the applet (a Lua table, as in HAProxy: the
-//! request fields, `headers` as 0-indexed arrays per lower-cased name, `[0]` holding a
-//! userdata with the [`Handle`] of the service's context) and calls `fn(applet)`.
+//! The stream side (`crate::stream::service`) opens an applet context for each service
+//! call ([`open`], with the request body it read) and runs the call as a coroutine of
+//! `wrapper(fn, key, generation)`: the wrapper makes the applet (`P.new`) and calls
+//! `fn(applet)` as a tail call. The applet is a Lua table, as in HAProxy: `[0]` holds a
+//! userdata with the [`Handle`] of the service's context, and `method`, `path`, `qs`,
+//! `version`, `length` are plain fields read from the stream's request when the applet
+//! is made. `headers` (0-indexed arrays per lower-cased name) is built the first time a
+//! script reads it, by the metatable's `__index`, and then kept in the table: a service
+//! that never looks at the headers does not pay for them.
 //!
-//! The request body is read by the stream before the service starts (up to the buffer
-//! size) and handed over as a string: `receive` and `getline` read from it and never
-//! wait. The response goes out through two primitives, `start` (the head) and `send`
-//! (body bytes), into a per-handle [`AppletOut`] the stream drains whenever the service
-//! yields or ends ([`drain_output`]); so a service that fails after `start_response`
-//! still leaves what it produced, and one that fails before it leaves nothing (the
-//! stream answers 500). The chunked framing is the stream's: a response without `content-length` to
-//! an HTTP/1.1 client is sent chunked.
+//! The methods are Rust functions working on the context of the handle (a thread-local
+//! map of `Applet` contexts): the request body is kept there and `receive`/`getline` hand out
+//! pieces of it (they never wait: the stream read the body before the service started);
+//! `set_status`, `add_header` and `start_response` build the response head as a
+//! structure ([`ResponseHead`]), and `send` appends body bytes. The stream takes the head
+//! once ([`take_head`]) to run the response rules on it and serialize it, and the body
+//! bytes whenever the service yields or ends ([`take_body`]): a service that fails after
+//! `start_response` still leaves what it produced, one that fails before it leaves
+//! nothing (the stream answers 500).
+use crate::http::Headers;
 use crate::lua::host::{self, StreamView};
 use crate::lua::{CallCtx, Class, Handle, LuaError, RegistryRef, RustFunction};
+use lua54_sys as ffi;
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::os::raw::c_int;
 
 /// The userdata at `applet[0]`.
 pub static APPLET_CLASS: Class<Handle> = Class::new("AppletHTTP", &[]);
 
-/// What a service produced so far.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct AppletOut {
-    /// The response head (status line and headers, CRLF-terminated, without the final
-    /// empty line) once `start_response` ran.
-    pub head: Option<Vec<u8>>,
-    /// The head has a `content-length`.
-    pub has_length: bool,
-    /// Body bytes sent.
-    pub body: Vec<u8>,
-    /// `start_response` ran (the head may have been taken already).
-    pub started: bool,
+/// The response head a service built with `set_status`, `add_header` and
+/// `start_response`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseHead {
+    pub status: u16,
+    /// `set_status`'s reason, if given (else the status's usual phrase).
+    pub reason: Option<Vec<u8>>,
+    /// In the order added, names lower-cased.
+    pub headers: Headers,
+}
+
+/// The context of one service call.
+#[derive(Debug)]
+struct Applet {
+    status: u16,
+    reason: Option<Vec<u8>>,
+    headers: Headers,
+    /// `start_response` ran.
+    started: bool,
+    /// The head, from `start_response` until the stream takes it.
+    head: Option<ResponseHead>,
+    /// Body bytes sent and not yet taken by the stream.
+    body: Vec<u8>,
+    /// The request body, and how far `receive`/`getline` read it.
+    request: Vec<u8>,
+    pos: usize,
 }
 
 thread_local! {
     static WRAPPER: RefCell<Option<RegistryRef>> = const { RefCell::new(None) };
-    static OUTPUT: RefCell<HashMap<Handle, AppletOut>> = RefCell::new(HashMap::new());
+    /// The applet metatable (its `__index` holds the methods and builds `headers`).
+    static META: RefCell<Option<RegistryRef>> = const { RefCell::new(None) };
+    static APPLETS: RefCell<HashMap<Handle, Applet>> = RefCell::new(HashMap::new());
 }
 
-/// Takes (and forgets) what the service of `handle` produced.
-pub fn take_output(handle: Handle) -> AppletOut {
-    OUTPUT.with(|o| o.borrow_mut().remove(&handle).unwrap_or_default())
+/// Opens the context of the service call of `handle`, with the request body it reads.
+pub fn open(handle: Handle, request: Vec<u8>) {
+    let applet = Applet {
+        status: 200,
+        reason: None,
+        headers: Headers::new(),
+        started: false,
+        head: None,
+        body: Vec::new(),
+        request,
+        pos: 0,
+    };
+    APPLETS.with(|a| a.borrow_mut().insert(handle, applet));
 }
 
-/// Takes what the service of `handle` produced since the last call (the head once),
-/// while it runs; `None` before `start_response`.
-pub fn drain_output(handle: Handle) -> Option<AppletOut> {
-    OUTPUT.with(|o| {
-        let mut o = o.borrow_mut();
-        let out = o.get_mut(&handle).filter(|out| out.started)?;
-        Some(AppletOut {
-            head: out.head.take(),
-            has_length: out.has_length,
-            body: std::mem::take(&mut out.body),
-            started: true,
-        })
+/// Forgets the context of `handle` (the service call ended).
+pub fn close(handle: Handle) {
+    APPLETS.with(|a| a.borrow_mut().remove(&handle));
+}
+
+/// Whether the service of `handle` started its response.
+pub fn peek_started(handle: Handle) -> bool {
+    APPLETS.with(|a| a.borrow().get(&handle).is_some_and(|s| s.started))
+}
+
+/// The response head of the service of `handle`, once: `None` before `start_response`
+/// and after the first call.
+pub fn take_head(handle: Handle) -> Option<ResponseHead> {
+    APPLETS.with(|a| a.borrow_mut().get_mut(&handle).and_then(|s| s.head.take()))
+}
+
+/// Moves the body bytes the service sent since the last call to the end of `out`.
+pub fn take_body(handle: Handle, out: &mut Vec<u8>) {
+    APPLETS.with(|a| {
+        if let Some(s) = a.borrow_mut().get_mut(&handle) {
+            if out.is_empty() {
+                std::mem::swap(out, &mut s.body);
+            } else {
+                out.append(&mut s.body);
+            }
+        }
     })
 }
 
+/// Builds the class (once per state): the methods, the metatable, the wrapper.
 const CLASSES: &str = r#"
 local Applet = {}
-local applet_mt = { __index = Applet, __tostring = function() return "HAProxy class AppletHTTP" end }
-local st = setmetatable({}, { __mode = "k" })
-function Applet.set_status(self, code, reason)
-  local s = st[self]
-  s.status = math.tointeger(code) or error("bad argument #1 to 'set_status' (integer expected)")
-  s.reason = reason
+for _, m in ipairs({ "set_status", "add_header", "start_response", "send", "receive", "getline",
+                     "set_var", "get_var", "unset_var" }) do
+  Applet[m] = P[m]
 end
-function Applet.add_header(self, name, value)
-  local h = st[self].headers
-  h[#h + 1] = { string.lower(tostring(name)), tostring(value) }
-end
-function Applet.start_response(self)
-  local s = st[self]
-  if s.started then return end
-  s.started = true
-  local out = { "HTTP/1.1 ", tostring(s.status), " ", s.reason or P.reason(s.status), "\r\n" }
-  local has_length = false
-  for _, h in ipairs(s.headers) do
-    if h[1] == "content-length" then has_length = true end
-    out[#out + 1] = h[1] .. ": " .. h[2] .. "\r\n"
-  end
-  P.start(self[0], table.concat(out), has_length)
-end
-function Applet.send(self, data)
-  local s = st[self]
-  if not s.started then error("Lua: 'send' you must call start_response() before sending data.", 2) end
-  P.send(self[0], tostring(data))
-end
-function Applet.receive(self, size)
-  local s = st[self]
-  local body, pos = s.body, s.pos
-  local last = #body
-  if size ~= nil then
-    size = math.tointeger(size) or error("bad argument #1 to 'receive' (integer expected)")
-    last = math.min(last, pos + size - 1)
-  end
-  s.pos = last + 1
-  return string.sub(body, pos, last)
-end
-function Applet.getline(self)
-  local s = st[self]
-  local body, pos = s.body, s.pos
-  local nl = string.find(body, "\n", pos, true) or #body
-  s.pos = nl + 1
-  return string.sub(body, pos, nl)
-end
-function Applet.get_priv(self) return st[self].priv end
-function Applet.set_priv(self, v) st[self].priv = v end
-function Applet.set_var(self, name, value) return P.var(self[0], "set", name, value) end
-function Applet.get_var(self, name) return P.var(self[0], "get", name) end
-function Applet.unset_var(self, name) return P.var(self[0], "unset", name) end
-P.set_wrapper(function(fn, key, gen, method, path, qs, version, length, http11, body, ...)
-  local flat = table.pack(...)
-  local headers, n = {}, {}
-  for i = 1, flat.n, 2 do
-    local name, value = flat[i], flat[i + 1]
-    local e = headers[name]
-    if e == nil then e = {}; headers[name] = e; n[name] = 0 end
-    e[n[name]] = value
-    n[name] = n[name] + 1
-  end
-  local applet = setmetatable({ [0] = P.new_ref(key, gen), method = method, path = path,
-    qs = qs, version = version, length = length, headers = headers }, applet_mt)
-  st[applet] = { status = 200, headers = {}, body = body, pos = 1 }
-  return fn(applet)
-end)
+local privs = setmetatable({}, { __mode = "k" })
+function Applet.get_priv(self) return privs[self] end
+function Applet.set_priv(self, v) privs[self] = v end
+local headers, rawset = P.headers, rawset
+P.set_meta({ __index = function(self, k)
+  local m = Applet[k]
+  if m ~= nil or k ~= "headers" then return m end
+  local h = headers(self)
+  rawset(self, "headers", h)
+  return h
+end, __tostring = function() return "HAProxy class AppletHTTP" end })
+local new = P.new
+P.set_wrapper(function(fn, key, gen) return fn(new(key, gen)) end)
 "#;
 
 static PRIMITIVES: &[(&std::ffi::CStr, &RustFunction)] = &[
     (c"set_wrapper", &SET_WRAPPER),
-    (c"new_ref", &NEW_REF),
-    (c"reason", &REASON),
-    (c"start", &START),
+    (c"set_meta", &SET_META),
+    (c"new", &NEW),
+    (c"headers", &HEADERS),
+    (c"set_status", &SET_STATUS),
+    (c"add_header", &ADD_HEADER),
+    (c"start_response", &START_RESPONSE),
     (c"send", &SEND),
-    (c"var", &VAR),
+    (c"receive", &RECEIVE),
+    (c"getline", &GETLINE),
+    (c"set_var", &SET_VAR),
+    (c"get_var", &GET_VAR),
+    (c"unset_var", &UNSET_VAR),
 ];
 
 /// Pushes the wrapper every service call goes through (see the module comment) on
@@ -167,85 +174,274 @@ static SET_WRAPPER: RustFunction = RustFunction::new("set_wrapper", |ctx| {
     Ok(0)
 });
 
-static NEW_REF: RustFunction = RustFunction::new("new_ref", |ctx| {
+static SET_META: RustFunction = RustFunction::new("set_meta", |ctx| {
+    let f = super::txn::ref_first_arg(ctx)?;
+    META.with(|m| *m.borrow_mut() = Some(f));
+    Ok(0)
+});
+
+/// A byte string borrowed for the length of one raw building step (Copy, so a protected
+/// closure may capture it).
+#[derive(Clone, Copy)]
+struct Raw(*const u8, usize);
+
+impl Raw {
+    fn of(b: &[u8]) -> Raw {
+        Raw(b.as_ptr(), b.len())
+    }
+}
+
+/// `P.new(key, generation)`: the applet table of the service call of that handle, its
+/// fields read from the stream's request.
+static NEW: RustFunction = RustFunction::new("new", |ctx| {
     let key = u32::try_from(ctx.integer(1)?).map_err(|_| ctx.arg_error(1, "bad key"))?;
     let generation = u32::try_from(ctx.integer(2)?).map_err(|_| ctx.arg_error(2, "bad generation"))?;
-    ctx.push_userdata(&APPLET_CLASS, Handle { key, generation })?;
+    let handle = Handle { key, generation };
+    let length = APPLETS.with(|a| a.borrow().get(&handle).map(|s| s.request.len()));
+    let length = length.ok_or_else(|| LuaError::runtime("AppletHTTP object used outside its service"))? as i64;
+    let meta = META.with(|m| m.borrow().as_ref().map(RegistryRef::id));
+    let meta = meta.ok_or_else(|| LuaError::message("the AppletHTTP class did not install"))?;
+    ctx.reserve(8)?;
+    with_own_stream(handle, |s| {
+        let req = s.txn().and_then(|t| t.req.as_ref()).ok_or_else(|| LuaError::runtime("no request"))?;
+        let target = req.line.target.as_bytes();
+        let (path, qs) = match target.iter().position(|&b| b == b'?') {
+            Some(i) => (&target[..i], &target[i + 1..]),
+            None => (target, &b""[..]),
+        };
+        let (method, version) = (Raw::of(req.line.method.as_str().as_bytes()), Raw::of(req.line.version.as_str().as_bytes()));
+        let (path, qs) = (Raw::of(path), Raw::of(qs));
+        let mut ud = Some(handle);
+        let ud_ptr: *mut Option<Handle> = &mut ud;
+        // SAFETY: the closure captures raw pointers into the request (borrowed for this
+        // whole call) and to `ud`, a local of this frame; it pushes exactly one value (the
+        // table: every other push is popped by the set that follows it), using at most 3
+        // slots (8 reserved). `allocating` protects it when a memory limit is set.
+        unsafe {
+            ctx.allocating(move |l| {
+                ffi::lua_createtable(l, 0, 7);
+                crate::lua::userdata::push(l, &APPLET_CLASS, ud_ptr);
+                ffi::lua_rawseti(l, -2, 0);
+                for (name, v) in [(c"method", method), (c"path", path), (c"qs", qs), (c"version", version)] {
+                    ffi::lua_pushlstring(l, v.0.cast(), v.1);
+                    ffi::lua_setfield(l, -2, name.as_ptr());
+                }
+                ffi::lua_pushinteger(l, length);
+                ffi::lua_setfield(l, -2, c"length".as_ptr());
+                ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, ffi::lua_Integer::from(meta));
+                ffi::lua_setmetatable(l, -2);
+                1
+            })
+        }
+    })??;
     Ok(1)
 });
 
-static REASON: RustFunction = RustFunction::new("reason", |ctx| {
-    let status = u16::try_from(ctx.integer(1)?).unwrap_or(0);
-    ctx.push_str(crate::http::rules::reason_phrase(status))?;
+/// `P.headers(applet)`: the request headers as HAProxy gives them, a table of 0-indexed
+/// arrays per lower-cased name.
+static HEADERS: RustFunction = RustFunction::new("headers", |ctx| {
+    let handle = applet_handle(ctx)?;
+    ctx.reserve(8)?;
+    with_own_stream(handle, |s| {
+        let req = s.txn().and_then(|t| t.req.as_ref()).ok_or_else(|| LuaError::runtime("no request"))?;
+        let groups = req.headers.grouped();
+        let groups_ptr: *const Vec<(String, Vec<&[u8]>)> = &groups;
+        // SAFETY: the closure reads `groups` (alive for this whole call) through a raw
+        // pointer, creates nothing with a destructor, and pushes exactly one value (the
+        // outer table; each inner table and value is popped by the set that stores it),
+        // at most 3 slots deep (8 reserved).
+        unsafe {
+            ctx.allocating(move |l| {
+                let groups = &*groups_ptr;
+                ffi::lua_createtable(l, 0, groups.len() as c_int);
+                for (name, values) in groups {
+                    ffi::lua_pushlstring(l, name.as_ptr().cast(), name.len());
+                    ffi::lua_createtable(l, values.len() as c_int, 1);
+                    for (i, v) in values.iter().enumerate() {
+                        ffi::lua_pushlstring(l, v.as_ptr().cast(), v.len());
+                        ffi::lua_rawseti(l, -2, i as ffi::lua_Integer);
+                    }
+                    ffi::lua_rawset(l, -3);
+                }
+                1
+            })
+        }
+    })??;
     Ok(1)
 });
 
-/// Runs `f` on the stream of the applet whose handle is at argument 1: an applet kept
-/// after its service ended, or used from another stream's code, is refused.
-fn with_stream<R>(ctx: &mut CallCtx, f: impl FnOnce(&mut dyn StreamView) -> R) -> Result<R, LuaError> {
-    let h = ctx.handle(1, &APPLET_CLASS)?;
+/// The handle of the applet at argument 1: the table (its `[0]`, which then replaces it
+/// on the stack) or the userdata itself.
+fn applet_handle(ctx: &mut CallCtx) -> Result<Handle, LuaError> {
+    if ctx.type_name(1) == "table" {
+        ctx.reserve(1)?;
+        let l = ctx.raw();
+        // SAFETY: a raw get neither raises nor allocates (room reserved); lua_replace moves
+        // the value into argument 1's slot and pops it.
+        unsafe {
+            ffi::lua_rawgeti(l, 1, 0);
+            ffi::lua_replace(l, 1);
+        }
+    }
+    ctx.handle(1, &APPLET_CLASS)
+}
+
+/// Runs `f` on the stream running the service of `handle`: an applet kept after its
+/// service ended, or used from another stream's code, is refused.
+fn with_own_stream<R>(handle: Handle, f: impl FnOnce(&mut dyn StreamView) -> R) -> Result<R, LuaError> {
     let refused = || LuaError::runtime("AppletHTTP object used outside its service");
     host::with_host(|host| match host.stream.as_deref_mut() {
-        Some(s) if s.handle() == h => Ok(f(s)),
+        Some(s) if s.handle() == handle => Ok(f(s)),
         _ => Err(refused()),
     })
     .unwrap_or_else(|| Err(refused()))
 }
 
-/// `P.start(ud, head, has_length)`.
-static START: RustFunction = RustFunction::new("start", |ctx| {
-    let head = ctx.bytes(2)?;
-    let has_length = ctx.boolean(3);
-    let h = with_stream(ctx, |s| s.handle())?;
-    OUTPUT.with(|o| {
-        let mut o = o.borrow_mut();
-        let out = o.entry(h).or_default();
-        out.head = Some(head);
-        out.has_length = has_length;
-        out.started = true;
-    });
-    Ok(0)
-});
-
-/// `P.send(ud, data)`.
-static SEND: RustFunction = RustFunction::new("send", |ctx| {
-    let data = ctx.bytes(2)?;
-    let h = with_stream(ctx, |s| s.handle())?;
-    OUTPUT.with(|o| o.borrow_mut().entry(h).or_default().body.extend_from_slice(&data));
-    Ok(0)
-});
-
-/// `P.var(ud, "set"|"get"|"unset", name [, value])`: the applet's `set_var`,
-/// `get_var`, `unset_var`, as `TXN`'s.
-static VAR: RustFunction = RustFunction::new("var", |ctx| {
-    use super::txn::{push_sample, to_sample, var_name};
-    let op = ctx.string(2)?;
-    let name = var_name(ctx, 3)?;
-    match op.as_str() {
-        "set" => {
-            let value = to_sample(ctx.value(4));
-            with_stream(ctx, |s| match value {
-                Some(v) => s.set_var(&name, v),
-                None => s.unset_var(&name),
-            })?;
-            Ok(0)
-        }
-        "get" => {
-            let v = with_stream(ctx, |s| s.var(&name))?.map(|v| match v {
-                crate::sample::Sample::Bool(b) => crate::sample::Sample::Sint(i64::from(b)),
-                v => v,
-            });
-            push_sample(ctx, v)?;
-            Ok(1)
-        }
-        _ => {
-            with_stream(ctx, |s| s.unset_var(&name))?;
-            Ok(0)
-        }
-    }
-});
-
-/// Whether the service of `handle` started its response.
-pub fn peek_started(handle: Handle) -> bool {
-    OUTPUT.with(|o| o.borrow().get(&handle).is_some_and(|out| out.started))
+/// Runs `f` on the context of the applet at argument 1 (see [`with_own_stream`]).
+fn with_applet<R>(ctx: &mut CallCtx, f: impl FnOnce(&mut Applet) -> R) -> Result<R, LuaError> {
+    let handle = applet_handle(ctx)?;
+    with_own_stream(handle, |_| ())?;
+    APPLETS.with(|a| a.borrow_mut().get_mut(&handle).map(f))
+        .ok_or_else(|| LuaError::runtime("AppletHTTP object used outside its service"))
 }
+
+/// Argument `n` as Lua's `tostring` gives it for the types a header value takes.
+fn text_arg(ctx: &CallCtx, n: c_int) -> Vec<u8> {
+    match ctx.value(n) {
+        crate::lua::Value::Boolean(b) => b.to_string().into_bytes(),
+        crate::lua::Value::Nil => b"nil".to_vec(),
+        _ => ctx.bytes(n).unwrap_or_default(),
+    }
+}
+
+/// `applet:set_status(code [, reason])`.
+static SET_STATUS: RustFunction = RustFunction::new("set_status", |ctx| {
+    let status = ctx.integer(2).map_err(|_| ctx.arg_error(1, "integer expected"))?;
+    let status = u16::try_from(status).map_err(|_| ctx.arg_error(1, "invalid status code"))?;
+    let reason = match ctx.type_name(3) {
+        "nil" | "no value" => None,
+        _ => Some(ctx.bytes(3)?),
+    };
+    with_applet(ctx, |a| {
+        a.status = status;
+        a.reason = reason;
+    })?;
+    Ok(0)
+});
+
+/// `applet:add_header(name, value)`: names go out in lower case, as HAProxy sends them.
+static ADD_HEADER: RustFunction = RustFunction::new("add_header", |ctx| {
+    let mut name = text_arg(ctx, 2);
+    name.make_ascii_lowercase();
+    let name = String::from_utf8_lossy(&name).into_owned();
+    let value = text_arg(ctx, 3);
+    with_applet(ctx, |a| a.headers.add(name, value))?;
+    Ok(0)
+});
+
+/// `applet:start_response()`: the head is made (once).
+static START_RESPONSE: RustFunction = RustFunction::new("start_response", |ctx| {
+    with_applet(ctx, |a| {
+        if !a.started {
+            a.started = true;
+            a.head = Some(ResponseHead { status: a.status, reason: a.reason.take(), headers: std::mem::take(&mut a.headers) });
+        }
+    })?;
+    Ok(0)
+});
+
+/// `applet:send(data)`.
+static SEND: RustFunction = RustFunction::new("send", |ctx| {
+    let l = ctx.raw();
+    // SAFETY: lua_type never raises.
+    let is_string = unsafe { ffi::lua_type(l, 2) } == ffi::LUA_TSTRING;
+    let owned = if is_string { None } else { Some(text_arg(ctx, 2)) };
+    let sent = with_applet(ctx, |a| {
+        if !a.started {
+            return false;
+        }
+        match &owned {
+            Some(b) => a.body.extend_from_slice(b),
+            None => {
+                let mut len = 0usize;
+                // SAFETY: argument 2 is a string: lua_tolstring neither converts nor
+                // allocates, and the bytes stay valid while it is on the stack (this call).
+                unsafe {
+                    let p = ffi::lua_tolstring(l, 2, &mut len);
+                    a.body.extend_from_slice(std::slice::from_raw_parts(p.cast::<u8>(), len));
+                }
+            }
+        }
+        true
+    })?;
+    if !sent {
+        return Err(LuaError::runtime("Lua: 'send' you must call start_response() before sending data."));
+    }
+    Ok(0)
+});
+
+/// `applet:receive([size])`: the rest of the request body, or up to `size` bytes of it.
+static RECEIVE: RustFunction = RustFunction::new("receive", |ctx| {
+    let size = match ctx.type_name(2) {
+        "nil" | "no value" => None,
+        _ => Some(ctx.integer(2).map_err(|_| ctx.arg_error(1, "integer expected"))?),
+    };
+    push_request_part(ctx, |rest| match size {
+        Some(n) => usize::try_from(n).unwrap_or(0).min(rest.len()),
+        None => rest.len(),
+    })
+});
+
+/// `applet:getline()`: the request body up to and including the next `\n`, or its rest.
+static GETLINE: RustFunction = RustFunction::new("getline", |ctx| {
+    push_request_part(ctx, |rest| rest.iter().position(|&b| b == b'\n').map_or(rest.len(), |i| i + 1))
+});
+
+/// Pushes the next `len(rest)` bytes of the request body and moves past them.
+fn push_request_part(ctx: &mut CallCtx, len: impl FnOnce(&[u8]) -> usize) -> Result<c_int, LuaError> {
+    let handle = applet_handle(ctx)?;
+    with_own_stream(handle, |_| ())?;
+    ctx.reserve(1)?;
+    let pushed = APPLETS.with(|a| {
+        let mut a = a.borrow_mut();
+        let s = a.get_mut(&handle)?;
+        let rest = s.request.get(s.pos..).unwrap_or_default();
+        let n = len(rest);
+        s.pos += n;
+        Some(ctx.push_bytes(&rest[..n]))
+    });
+    pushed.ok_or_else(|| LuaError::runtime("AppletHTTP object used outside its service"))??;
+    Ok(1)
+}
+
+/// `applet:set_var(name, value)`, as `TXN`'s.
+static SET_VAR: RustFunction = RustFunction::new("set_var", |ctx| {
+    let name = super::txn::var_name(ctx, 2)?;
+    let value = super::txn::to_sample(ctx.value(3));
+    let handle = applet_handle(ctx)?;
+    with_own_stream(handle, |s| match value {
+        Some(v) => s.set_var(&name, v),
+        None => s.unset_var(&name),
+    })?;
+    Ok(0)
+});
+
+/// `applet:get_var(name)`.
+static GET_VAR: RustFunction = RustFunction::new("get_var", |ctx| {
+    let name = super::txn::var_name(ctx, 2)?;
+    let handle = applet_handle(ctx)?;
+    let v = with_own_stream(handle, |s| s.var(&name))?.map(|v| match v {
+        crate::sample::Sample::Bool(b) => crate::sample::Sample::Sint(i64::from(b)),
+        v => v,
+    });
+    super::txn::push_sample(ctx, v)?;
+    Ok(1)
+});
+
+/// `applet:unset_var(name)`.
+static UNSET_VAR: RustFunction = RustFunction::new("unset_var", |ctx| {
+    let name = super::txn::var_name(ctx, 2)?;
+    let handle = applet_handle(ctx)?;
+    with_own_stream(handle, |s| s.unset_var(&name))?;
+    Ok(0)
+});
