@@ -219,6 +219,11 @@ impl Cli {
         Cli { table, timeout, maxconn, shared, next_id: CLI_SESSION_IDS }
     }
 
+    /// How many sockets the CLI listens on.
+    pub fn socket_count(&self) -> usize {
+        self.shared.sockets.len()
+    }
+
     /// Registers the listening sockets with the poller.
     pub fn start(&mut self, cx: &mut Ctx<'_>) {
         for (key, e) in self.table.iter_mut() {

@@ -20,6 +20,7 @@ pub mod csv;
 pub mod fields;
 pub mod json;
 pub mod page;
+pub mod prometheus;
 pub mod snapshot;
 pub mod typed;
 

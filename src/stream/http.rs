@@ -741,6 +741,21 @@ impl Stream {
                 v => break v,
             }
         };
+        // `use-service prometheus-exporter`: the exporter answers at once.
+        if matches!(&verdict, Verdict::UseService(s) if s == crate::stats::prometheus::SERVICE) {
+            let mut view = crate::stats::View::new(env.proxies, &*env.pool, env.cx.now);
+            view.serving = Some(proxy);
+            let req = h.txn.req.as_ref();
+            let target = req.map_or("", |r| r.line.target.as_str());
+            let head_only = req.is_some_and(|r| r.line.method == crate::http::Method::Head);
+            verdict = crate::stats::prometheus::answer(&view, target, head_only);
+            h.service = Some(crate::stats::prometheus::LOG_SERVER_NAME);
+            h.service_answered = matches!(verdict, Verdict::Reply { .. });
+            if h.service_answered {
+                crate::stats::account_intercepted(&mut env.proxies[proxy]);
+            }
+            return self.http_verdict(env, verdict, phase);
+        }
         // The stats page (`stats enable`) answers here, once the rules let the request in.
         let mut stats = None;
         if let (Verdict::Continue, Some(page)) = (&verdict, p.stats_page.as_deref()) {
@@ -1621,7 +1636,8 @@ impl Stream {
         let Some(h) = self.http.as_ref() else { return };
         f.http = true;
         f.status = h.txn.status;
-        f.bad_request = h.line.is_none();
+        // `line` is kept only when the frontend logs: a parsed head is what tells.
+        f.bad_request = h.head_at.is_none();
         f.t_total = now.saturating_duration_since(h.txn_start);
         f.bytes_in = self.req.total.saturating_sub(h.bytes_at_start.0);
         f.bytes_out = self.res.total.saturating_sub(h.bytes_at_start.1);

@@ -20,6 +20,12 @@ impl World {
     /// Installs the CLI (its sockets already open) and starts listening.
     pub fn start_cli(&mut self, cx: &mut Ctx<'_>, mut cli: Cli) {
         cli.start(cx);
+        crate::stats::prometheus::set_process_info(crate::stats::prometheus::ProcessInfo {
+            maxconn: self.maxconn,
+            hard_maxconn: self.hard_maxconn,
+            listeners: self.listeners.len() + cli.socket_count(),
+            started: (cx.now, std::time::SystemTime::now()),
+        });
         self.cli = cli;
     }
 
@@ -157,6 +163,7 @@ impl Host for CliHost<'_, '_, '_> {
 
     fn set_global_maxconn(&mut self, maxconn: u32) {
         self.world.maxconn = maxconn;
+        crate::stats::prometheus::set_process_maxconn(maxconn);
         self.world.listeners_dirty = true;
     }
 
