@@ -39,6 +39,7 @@ pub static COMMANDS: &[Command] = &[
     cmd(&["add", "acl"], "add acl [@<ver>] <acl> <pattern>", "add an acl entry", User, maps::add_acl),
     cmd(&["add", "map"], "add map [@<ver>] <map> <key> <val>", "add a map entry (payload supported instead of key/val)", User, maps::add_map),
     cmd(&["clear", "acl"], "clear acl [@<ver>] <acl>", "clear the contents of this acl", User, maps::clear_acl),
+    cmd(&["clear", "counters"], "clear counters [all]", "clear max statistics counters (or all counters)", Operator, clear_counters),
     cmd(&["clear", "map"], "clear map [@<ver>] <map>", "clear the contents of this map", User, maps::clear_map),
     cmd(&["del", "acl"], "del acl <acl> [<key>|#<ref>]", "delete acl entries matching <key>", User, maps::del_acl),
     cmd(&["del", "map"], "del map <map> [<key>|#<ref>]", "delete map entries matching <key>", User, maps::del_map),
@@ -59,6 +60,7 @@ pub static COMMANDS: &[Command] = &[
     cmd(&["set", "maxconn", "frontend"], "set maxconn frontend <frontend> <value>", "change a frontend's maxconn setting", Admin, set_maxconn_frontend),
     cmd(&["set", "maxconn", "global"], "set maxconn global <value>", "change the per-process maxconn setting", Admin, set_maxconn_global),
     cmd(&["set", "maxconn", "server"], "set maxconn server <bk>/<srv>", "change a server's maxconn setting", Admin, set_maxconn_server),
+    cmd(&["set", "rate-limit"], "set rate-limit <setting> <value>", "change a rate limiting value", Admin, set_rate_limit),
     cmd(&["set", "server"], "set server <bk>/<srv> [opts]", "change a server's state, weight, address or ssl", Admin, set_server),
     cmd(&["set", "timeout"], "set timeout [cli] <delay>", "change a timeout setting", User, set_timeout),
     cmd(&["set", "weight"], "set weight <bk>/<srv>  (DEPRECATED)", "change a server's weight (use 'set server' instead)", Admin, set_weight),
@@ -71,6 +73,7 @@ pub static COMMANDS: &[Command] = &[
     cmd(&["show", "map"], "show map [@ver] [map]", "report available maps or dump a map's contents", User, maps::show_map),
     cmd(&["show", "servers", "state"], "show servers state [<backend>]", "dump volatile server information (all or for a single backend)", User, show_servers_state),
     cmd(&["show", "sess"], "show sess [id]", "report the list of current sessions or dump this exact session", Operator, show_sess),
+    cmd(&["show", "startup-logs"], "show startup-logs", "report logs emitted during HAProxy startup", Operator, show_startup_logs),
     cmd(&["show", "stat"], "show stat [desc|json|no-maint|typed|up]*", "report counters for each proxy and server", User, show_stat),
     cmd(&["show", "version"], "show version", "show version of the current process", User, show_version),
     cmd(&["shutdown", "frontend"], "shutdown frontend <frontend>", "stop a specific frontend", Admin, shutdown_frontend),
@@ -209,6 +212,50 @@ fn get_var(_: &mut Exec<'_>, args: &[String]) -> String {
         _ => String::new(),
     };
     format!("{name}: type={ty} value=<{text}>")
+}
+
+/// `clear counters [all]`: `all` needs the admin level.
+fn clear_counters(exec: &mut Exec<'_>, args: &[String]) -> String {
+    let all = args.first().is_some_and(|a| a == "all");
+    if all && exec.state.level < CliLevel::Admin {
+        return "Permission denied\n".into();
+    }
+    exec.host.clear_counters(all);
+    String::new()
+}
+
+/// `show startup-logs`: the messages printed while starting (HAProxy answers one
+/// empty line when there were none).
+fn show_startup_logs(_: &mut Exec<'_>, _: &[String]) -> String {
+    let logs = crate::diag::startup_logs();
+    if logs.is_empty() {
+        "\n".into()
+    } else {
+        logs
+    }
+}
+
+/// `set rate-limit connections|sessions|ssl-sessions|http-compression global <n>`:
+/// checked as HAProxy checks it; moonproxy has none of these limits (`maxconnrate`,
+/// `maxsessrate`, `maxsslrate` and `maxcomprate` are refused at load), so a valid
+/// request says so.
+fn set_rate_limit(_: &mut Exec<'_>, args: &[String]) -> String {
+    const USAGE: &str = "'set rate-limit' only supports :\n   \
+        - 'connections global' to set the per-process maximum connection rate\n   \
+        - 'sessions global' to set the per-process maximum session rate\n   \
+        - 'ssl-sessions global' to set the per-process maximum SSL session rate\n   \
+        - 'http-compression global' to set the per-process maximum compression speed in kB/s\n";
+    let what = args.first().map(String::as_str);
+    if !matches!(what, Some("connections" | "sessions" | "ssl-sessions" | "http-compression"))
+        || args.get(1).map(String::as_str) != Some("global")
+    {
+        return USAGE.into();
+    }
+    let Some(v) = args.get(2) else { return "Expects an integer value.\n".into() };
+    if super::parse::atoi(v) < 0 {
+        return "Value out of range.\n".into();
+    }
+    format!("'set rate-limit {} global' is not supported by moonproxy yet.\n", what.unwrap_or_default())
 }
 
 fn set_maxconn_global(exec: &mut Exec<'_>, args: &[String]) -> String {

@@ -73,6 +73,8 @@ pub trait Host {
     fn set_frontend_maxconn(&mut self, proxy: usize, maxconn: u32);
     /// The live streams (`show sess`).
     fn streams(&self) -> Vec<StreamLine>;
+    /// `clear counters [all]`: the maxima of every proxy and server, or every counter.
+    fn clear_counters(&mut self, all: bool);
 }
 
 /// Process-wide numbers (`show info`, `set maxconn global`).

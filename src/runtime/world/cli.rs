@@ -175,6 +175,16 @@ impl Host for CliHost<'_, '_, '_> {
         }
     }
 
+    fn clear_counters(&mut self, all: bool) {
+        let w = &mut *self.world;
+        for p in w.proxies.iter_mut() {
+            p.counters.clear(all);
+        }
+        for b in w.farm.backends.iter_mut().flatten() {
+            b.clear_counters(all);
+        }
+    }
+
     fn streams(&self) -> Vec<StreamLine> {
         self.world
             .streams
