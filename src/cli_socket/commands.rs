@@ -520,7 +520,7 @@ fn show_servers_state(exec: &mut Exec<'_>, args: &[String]) -> String {
         },
         None => None,
     };
-    let view = View::new(proxies, exec.host.pool(), exec.host.now());
+    let view = View { with_disabled: true, ..View::new(proxies, exec.host.pool(), exec.host.now()) };
     let rows = snapshot::rows(&view, &|i, p| p.cap.backend && only.is_none_or(|o| o == i));
     let mut out = String::from("1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port\n");
     let mut index = vec![0usize; proxies.len()];
@@ -535,10 +535,7 @@ fn show_servers_state(exec: &mut Exec<'_>, args: &[String]) -> String {
             Value::S32(n) => i64::from(*n),
             _ => 0,
         };
-        let be_id = rows.iter().find(|x| x.proxy == r.proxy && x.kind == RowKind::Backend).map_or(0, |x| match x.get(f::IID) {
-            Value::U32(n) => *n,
-            _ => 0,
-        });
+        let be_id = proxies[r.proxy].uuid;
         let maint = s.admin_state() == AdminState::Maint;
         let op_state = if maint || s.op_state() == crate::backend::OpState::Down {
             0
