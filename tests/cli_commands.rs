@@ -222,3 +222,77 @@ fn duplicate_proxy_ids_are_refused() {
         );
     }
 }
+
+/// `show errors`: the invalid request and response captured with their bytes and the
+/// error's position, as HAProxy prints them (dates, client ports and HAProxy's internal
+/// H1 flags and buffer wrap aside).
+#[test]
+fn show_errors_matches_haproxy() {
+    let cfg = "global
+    stats socket {{dir}}/cli.sock level admin
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{fe}}
+    default_backend be
+backend be
+    server bad 127.0.0.1:{{bad}}
+";
+    let bad = Backend::reply(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nBad\tHeader: x\r\n\r\n");
+    let normalize = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| !l.starts_with("  H1 "))
+            .map(|l| {
+                let mut l = l.to_string();
+                if let (Some(a), Some(b)) = (l.find('['), l.find(']')) {
+                    l.replace_range(a..=b, "[date]");
+                }
+                if let Some(i) = l.find(", src ") {
+                    l.truncate(i);
+                }
+                if let Some(i) = l.find(", wraps at ") {
+                    let end = l.find(", error at").unwrap_or(l.len());
+                    l.replace_range(i..end, "");
+                }
+                l
+            })
+            .collect()
+    };
+    let mut seen = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let proxy = ProxyBuilder::new(cfg).bin(&bin).port("bad", bad.port()).start();
+        let sock = proxy.dir().join("cli.sock");
+        assert!(proxy.wait_for_path(&sock, DEADLINE));
+        let empty = cli(&sock, "show errors\n");
+        assert!(empty.starts_with("Total events captured on [") && empty.ends_with("] : 0\n\n"), "{}: {empty:?}", bin.display());
+        let mut c = Client::connect(proxy.port("fe"));
+        assert_eq!(c.http_request(b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n").status, 400);
+        let mut c = Client::connect(proxy.port("fe"));
+        assert_eq!(c.http_request(b"GET /r HTTP/1.1\r\nHost: x\r\n\r\n").status, 502);
+        let all = cli(&sock, "show errors\n");
+        let answers = [
+            all.clone(),
+            cli(&sock, "show errors fe\n"),
+            cli(&sock, "show errors be response\n"),
+            cli(&sock, "show errors -1 request\n"),
+            cli(&sock, "show errors nope\n"),
+            cli(&sock, "show errors 99\n"),
+            cli(&sock, "user;show errors\n"),
+        ];
+        seen.push(answers.iter().map(|a| normalize(a)).collect::<Vec<_>>());
+    }
+    let ours = &seen[0];
+    let all = ours[0].join("\n");
+    assert!(all.contains("] : 2"), "{all}");
+    assert!(all.contains("frontend fe (#2): invalid request\n  backend <NONE> (#-1), server <NONE> (#-1), event #0"), "{all}");
+    assert!(all.contains("backend be (#3): invalid response\n  frontend fe (#2), server bad (#1), event #1"), "{all}");
+    assert!(all.contains("len 39, error at position 28") && all.contains("  00025  Bad Header\\r\\n"), "{all}");
+    if let [ours, theirs] = &seen[..] {
+        for (i, (a, b)) in ours.iter().zip(theirs).enumerate() {
+            assert_eq!(a, b, "answer {i}");
+        }
+    }
+}

@@ -69,6 +69,7 @@ pub static COMMANDS: &[Command] = &[
     cmd(&["show", "cli", "level"], "show cli level", "display the level of the current CLI session", User, show_cli_level),
     cmd(&["show", "cli", "sockets"], "show cli sockets", "dump list of cli sockets", User, show_cli_sockets),
     cmd(&["show", "env"], "show env [var]", "dump environment variables known to the process", Operator, show_env),
+    cmd(&["show", "errors"], "show errors [<px>] [request|response]", "report last request and/or response errors for each proxy", Operator, show_errors),
     cmd(&["show", "info"], "show info [desc|json|typed|float]*", "report information about the running process", User, info::show_info),
     cmd(&["show", "map"], "show map [@ver] [map]", "report available maps or dump a map's contents", User, maps::show_map),
     cmd(&["show", "servers", "state"], "show servers state [<backend>]", "dump volatile server information (all or for a single backend)", User, show_servers_state),
@@ -222,6 +223,30 @@ fn clear_counters(exec: &mut Exec<'_>, args: &[String]) -> String {
     }
     exec.host.clear_counters(all);
     String::new()
+}
+
+/// `show errors [<px>] [request|response]`: `<px>` is a proxy's name or id (`-1`: all;
+/// an unknown id shows nothing, an unknown name is an error, as in HAProxy).
+fn show_errors(exec: &mut Exec<'_>, args: &[String]) -> String {
+    use crate::stats::errors::{self, Named, Side};
+    let proxies = exec.host.proxies();
+    let only = match args.first().map(String::as_str) {
+        None | Some("-1") => None,
+        Some(px) => match px.parse::<i64>() {
+            Ok(id) => Some(proxies.iter().position(|p| i64::from(p.uuid) == id).unwrap_or(usize::MAX)),
+            Err(_) => match proxies.iter().position(|p| p.name == px) {
+                Some(i) => Some(i),
+                None => return "No such proxy.\n".into(),
+            },
+        },
+    };
+    let side = match args.get(1).map(String::as_str) {
+        Some("request") => Some(Side::Request),
+        Some("response") => Some(Side::Response),
+        _ => None,
+    };
+    let named = |i: usize| proxies.get(i).map(|p| Named { name: p.name.clone(), uuid: p.uuid });
+    errors::show(&named, only, side)
 }
 
 /// `show startup-logs`: the messages printed while starting (HAProxy answers one

@@ -17,6 +17,7 @@
 
 pub mod counters;
 pub mod csv;
+pub mod errors;
 pub mod fields;
 pub mod json;
 pub mod page;

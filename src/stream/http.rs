@@ -574,6 +574,16 @@ impl Stream {
             match parsed {
                 Err(e) => {
                     ::log::debug!("stream {}: request rejected: {e}", self.id);
+                    crate::stats::errors::capture(crate::stats::errors::Capture {
+                        side: crate::stats::errors::Side::Request,
+                        proxy: self.frontend,
+                        other: None,
+                        server: None,
+                        src: self.src,
+                        bytes: self.req.buf.data().to_vec(),
+                        error_at: usize::try_from(e.offset).unwrap_or(usize::MAX),
+                        bufsize: self.req.buf.capacity(),
+                    });
                     return self.http_reject(env, e.kind.status(), Termination::new(Cause::ProxyAbort, Phase::Request));
                 }
                 Ok(Status::Partial) => {
@@ -1244,6 +1254,19 @@ impl Stream {
                         // An invalid response is blocked by the proxy (`PH`, as HAProxy).
                         ::log::debug!("stream {}: response rejected: {e}", self.id);
                         let srv = self.server.as_ref().map(|s| (s.be, s.srv));
+                        if let Some((be, s)) = srv {
+                            let server = env.pool.backend_state(be).and_then(|b| b.servers().get(s)).map(|s| (s.name().to_string(), s.puid()));
+                            crate::stats::errors::capture(crate::stats::errors::Capture {
+                                side: crate::stats::errors::Side::Response,
+                                proxy: be,
+                                other: Some(self.frontend),
+                                server,
+                                src: self.src,
+                                bytes: self.res.buf.data().to_vec(),
+                                error_at: usize::try_from(e.offset).unwrap_or(usize::MAX),
+                                bufsize: self.res.buf.capacity(),
+                            });
+                        }
                         crate::stats::account_response(env.proxies, self.frontend, srv, crate::stats::ResponseEvent::Invalid);
                         self.close(env, Cause::ProxyAbort, Phase::Headers);
                         return Err(());
