@@ -296,3 +296,84 @@ backend be
         }
     }
 }
+
+/// The fields of a `show fd` line moonproxy prints (HAProxy's poller pipes, flags,
+/// owners and addresses aside), in a fixed order; `None` for HAProxy's own pipes.
+fn fd_fields(line: &str) -> Option<String> {
+    let iocb = line.split("iocb=").nth(1)?.split_whitespace().next()?;
+    let iocb = &iocb[iocb.find('(')?..];
+    if iocb.contains("poller_pipe") {
+        return None;
+    }
+    let mut keep = vec![iocb.to_string()];
+    let back1 = line.contains(" back=1");
+    for w in line.split_whitespace() {
+        let key = w.split('=').next().unwrap_or_default();
+        // The server side's family is not printed by moonproxy, nor the ports of
+        // connections.
+        let conn = line.contains("(sock_conn_iocb)");
+        if ["l.st", "fe", "fam", "lport", "back", "sv", "px", "mux"].contains(&key) && !(back1 && key == "fam") && !(conn && key == "lport") {
+            keep.push(w.to_string());
+        }
+    }
+    Some(keep.join(" "))
+}
+
+/// `show fd`: the same descriptors (listeners, the CLI's socket and session, a client
+/// connection and its server connection) with the same names as HAProxy.
+#[test]
+fn show_fd_matches_haproxy() {
+    let cfg = "global
+    stats socket {{dir}}/cli.sock level admin
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{fe}}
+    default_backend be
+backend be
+    server s1 127.0.0.1:{{slow}}
+listen t
+    mode tcp
+    bind 127.0.0.1:{{t}}
+    server s1 127.0.0.1:{{slow}}
+";
+    let slow = Backend::silent();
+    let mut seen = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let proxy = ProxyBuilder::new(cfg).bin(&bin).port("slow", slow.port()).start();
+        let sock = proxy.dir().join("cli.sock");
+        assert!(proxy.wait_for_path(&sock, DEADLINE));
+        let mut c = Client::connect(proxy.port("fe"));
+        c.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+        let mut text = String::new();
+        assert!(wait_until(DEADLINE, || {
+            text = cli(&sock, "show fd\n");
+            text.contains(" back=1 ")
+        }), "{}: no server connection in {text}", bin.display());
+        let mut fields: Vec<String> = text.lines().filter_map(fd_fields).collect();
+        fields.sort();
+        // One descriptor alone, and a word: nothing.
+        let first: i32 = text.split(':').next().unwrap_or_default().trim().parse().expect("an fd number");
+        let one = cli(&sock, &format!("show fd {first}\n"));
+        assert_eq!(one.lines().filter(|l| !l.is_empty()).count(), 1, "{}: {one}", bin.display());
+        assert_eq!(cli(&sock, "show fd x\n"), "\n");
+        seen.push(fields);
+        drop(c);
+    }
+    let ours = seen[0].join("\n");
+    assert!(ours.contains("(sock_accept_iocb) l.st=RDY fe=fe fam=ipv4 lport="), "{ours}");
+    assert!(ours.contains("(sock_accept_iocb) l.st=RDY fe=GLOBAL fam=unix"), "{ours}");
+    assert!(ours.contains("(sock_conn_iocb) back=0 fam=ipv4 fe=fe mux=H1"), "{ours}");
+    assert!(ours.contains("(sock_conn_iocb) back=1 sv=be/s1 mux=H1"), "{ours}");
+    assert!(ours.contains("(sock_conn_iocb) back=0 fam=unix fe=GLOBAL mux=PASS"), "{ours}");
+    if let [ours, theirs] = &seen[..] {
+        // HAProxy's listener lines carry `lport` values of its own ports.
+        let strip = |v: &Vec<String>| {
+            v.iter().map(|l| l.split(' ').filter(|w| !w.starts_with("lport=")).collect::<Vec<_>>().join(" ")).collect::<Vec<_>>()
+        };
+        assert_eq!(strip(ours), strip(theirs));
+    }
+}

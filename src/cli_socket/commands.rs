@@ -70,8 +70,10 @@ pub static COMMANDS: &[Command] = &[
     cmd(&["show", "cli", "sockets"], "show cli sockets", "dump list of cli sockets", User, show_cli_sockets),
     cmd(&["show", "env"], "show env [var]", "dump environment variables known to the process", Operator, show_env),
     cmd(&["show", "errors"], "show errors [<px>] [request|response]", "report last request and/or response errors for each proxy", Operator, show_errors),
+    cmd(&["show", "fd"], "show fd [num]", "dump list of file descriptors in use or a specific one", Operator, show_fd),
     cmd(&["show", "info"], "show info [desc|json|typed|float]*", "report information about the running process", User, info::show_info),
     cmd(&["show", "map"], "show map [@ver] [map]", "report available maps or dump a map's contents", User, maps::show_map),
+    cmd(&["show", "pools"], "show pools", "report information about the memory pools usage", User, show_pools),
     cmd(&["show", "servers", "state"], "show servers state [<backend>]", "dump volatile server information (all or for a single backend)", User, show_servers_state),
     cmd(&["show", "sess"], "show sess [id]", "report the list of current sessions or dump this exact session", Operator, show_sess),
     cmd(&["show", "startup-logs"], "show startup-logs", "report logs emitted during HAProxy startup", Operator, show_startup_logs),
@@ -674,6 +676,68 @@ fn show_stat(exec: &mut Exec<'_>, args: &[String]) -> String {
         typed::write(&mut out, &rows);
     } else {
         csv::write(&mut out, &rows);
+    }
+    out
+}
+
+/// `show pools`: HAProxy's layout; moonproxy allocates from the system allocator and
+/// keeps no pools, so the list is empty.
+fn show_pools(_: &mut Exec<'_>, _: &[String]) -> String {
+    "Dumping pools usage. Use SIGQUIT to flush them.\nTotal: 0 pools, 0 bytes allocated, 0 used (~0 by thread caches).\n".into()
+}
+
+// ---- file descriptors --------------------------------------------------------------
+
+/// `show fd [num]`: the descriptors moonproxy owns (listeners, the CLI's sockets and
+/// sessions, client and server connections), in fd order, with the parts of HAProxy's
+/// line that mean something here (no poller flags, owners or handler addresses).
+fn show_fd(exec: &mut Exec<'_>, args: &[String]) -> String {
+    let only = match args.first() {
+        None => None,
+        // HAProxy shows nothing for a word or an unused number.
+        Some(a) => match a.parse::<i32>() {
+            Ok(n) => Some(n),
+            Err(_) => return String::new(),
+        },
+    };
+    let fam = |a: Option<std::net::SocketAddr>| match a {
+        Some(a) if a.is_ipv4() => "ipv4",
+        Some(_) => "ipv6",
+        None => "unix",
+    };
+    let proxies = exec.host.proxies();
+    let name = |px: Option<usize>| px.and_then(|i| proxies.get(i)).map_or("GLOBAL", |p| p.name.as_str());
+    let mux = |px: Option<usize>| match px.and_then(|i| proxies.get(i)) {
+        Some(p) if p.mode == crate::config::model::Mode::Http => "H1",
+        _ => "PASS",
+    };
+    let mut lines: Vec<(i32, String)> = Vec::new();
+    let accept = |fe: &str, addr: Option<std::net::SocketAddr>, state: &str| {
+        let port = addr.map_or(String::new(), |a| format!(" lport={}", a.port()));
+        format!("iocb=(sock_accept_iocb) l.st={state} fe={fe} fam={}{port}", fam(addr))
+    };
+    for l in exec.host.listeners() {
+        lines.push((l.fd, accept(name(Some(l.proxy)), l.addr, l.state)));
+    }
+    for (fd, addr) in &exec.shared.socket_fds {
+        lines.push((*fd, accept("GLOBAL", *addr, "RDY")));
+    }
+    let mut streams = exec.host.streams();
+    streams.extend(exec.shared.cli_sessions.iter().cloned());
+    for s in &streams {
+        let fe = name(s.frontend);
+        lines.push((s.fds.0, format!("iocb=(sock_conn_iocb) back=0 fam={} fe={fe} mux={}", fam(s.src), mux(s.frontend))));
+        if let (Some(fd), Some(be)) = (s.fds.1, s.backend) {
+            // `sv=<backend>/<server>`, or `px=<backend>` without a server, as HAProxy.
+            let sv = s.server.and_then(|i| exec.host.backend(be)?.servers().get(i).map(|x| x.name().to_string()));
+            let target = sv.map_or_else(|| format!("px={}", name(Some(be))), |n| format!("sv={}/{n}", name(Some(be))));
+            lines.push((fd, format!("iocb=(sock_conn_iocb) back=1 {target} mux={}", mux(Some(be)))));
+        }
+    }
+    lines.sort_by_key(|(fd, _)| *fd);
+    let mut out = String::new();
+    for (fd, text) in lines.iter().filter(|(fd, _)| only.is_none_or(|o| o == *fd)) {
+        out.push_str(&format!("{fd:>7} : {text}\n"));
     }
     out
 }

@@ -4,7 +4,7 @@
 
 use super::{Phase, World};
 use crate::backend::Backend;
-use crate::cli_socket::{Cli, Host, Process, StreamLine};
+use crate::cli_socket::{Cli, Host, ListenerLine, Process, StreamLine};
 use crate::lua::host::ServerOp;
 use crate::reactor::{Ctx, Key, Kind, Ready, TimerTarget};
 use crate::stream::proxy::ProxyRt;
@@ -183,6 +183,23 @@ impl Host for CliHost<'_, '_, '_> {
         for b in w.farm.backends.iter_mut().flatten() {
             b.clear_counters(all);
         }
+    }
+
+    fn listeners(&self) -> Vec<ListenerLine> {
+        let w = &*self.world;
+        w.listeners
+            .iter()
+            .filter_map(|l| {
+                let state = if self.frontend_paused(l.proxy) {
+                    "PAU"
+                } else if l.full() {
+                    "FUL"
+                } else {
+                    "RDY"
+                };
+                Some(ListenerLine { fd: l.raw_fd()?, proxy: l.proxy, addr: l.local_addr(), state })
+            })
+            .collect()
     }
 
     fn streams(&self) -> Vec<StreamLine> {
