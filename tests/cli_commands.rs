@@ -377,3 +377,29 @@ listen t
         assert_eq!(strip(ours), strip(theirs));
     }
 }
+
+/// `show activity`: HAProxy's fields in its order; the loop and accept counters move.
+#[test]
+fn show_activity_has_haproxys_fields() {
+    let app = Backend::http(b"ok");
+    let mut names = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let proxy = ProxyBuilder::new(CONFIG).bin(&bin).port("a", app.port()).start();
+        let sock = proxy.dir().join("cli.sock");
+        assert!(proxy.wait_for_path(&sock, DEADLINE));
+        let before = cli(&sock, "show activity\n");
+        let mut c = Client::connect(proxy.port("fe"));
+        assert_eq!(c.http_request(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").status, 200);
+        let after = cli(&sock, "user;show activity\n");
+        let value = |text: &str, name: &str| -> u64 {
+            let line = text.lines().find(|l| l.starts_with(&format!("{name}: "))).unwrap_or_else(|| panic!("no {name} in {text}"));
+            line[name.len() + 2..].split_whitespace().next().unwrap_or_default().parse().expect("a number")
+        };
+        assert!(value(&after, "loops") > value(&before, "loops"), "{}: {after}", bin.display());
+        assert!(value(&after, "accepted") > value(&before, "accepted"), "{}: {after}", bin.display());
+        names.push(before.lines().filter(|l| !l.is_empty()).map(|l| l.split(':').next().unwrap_or_default().to_string()).collect::<Vec<_>>());
+    }
+    if let [ours, theirs] = &names[..] {
+        assert_eq!(ours, theirs, "show activity fields");
+    }
+}

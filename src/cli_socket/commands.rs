@@ -65,6 +65,7 @@ pub static COMMANDS: &[Command] = &[
     cmd(&["set", "timeout"], "set timeout [cli] <delay>", "change a timeout setting", User, set_timeout),
     cmd(&["set", "weight"], "set weight <bk>/<srv>  (DEPRECATED)", "change a server's weight (use 'set server' instead)", Admin, set_weight),
     cmd(&["show", "acl"], "show acl [@<ver>] <acl>]", "report available acls or dump an acl's contents", User, maps::show_acl),
+    cmd(&["show", "activity"], "show activity", "show per-thread activity stats (for support/developers)", User, show_activity),
     cmd(&["show", "backend"], "show backend", "list backends in the current running config", User, show_backend),
     cmd(&["show", "cli", "level"], "show cli level", "display the level of the current CLI session", User, show_cli_level),
     cmd(&["show", "cli", "sockets"], "show cli sockets", "dump list of cli sockets", User, show_cli_sockets),
@@ -678,6 +679,13 @@ fn show_stat(exec: &mut Exec<'_>, args: &[String]) -> String {
         csv::write(&mut out, &rows);
     }
     out
+}
+
+/// `show activity`: the reactor's counters in HAProxy's one-thread layout
+/// ([`crate::stats::activity`]).
+fn show_activity(exec: &mut Exec<'_>, _: &[String]) -> String {
+    let accepted = exec.host.proxies().iter().map(|p| p.cum_fe).sum::<u64>() + exec.shared.accepted;
+    crate::stats::activity::show(accepted, std::time::SystemTime::now())
 }
 
 /// `show pools`: HAProxy's layout; moonproxy allocates from the system allocator and

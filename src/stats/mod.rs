@@ -16,6 +16,7 @@
 //! See doc/stats.md for what is filled and how it differs from HAProxy.
 
 pub mod counters;
+pub mod activity;
 pub mod csv;
 pub mod errors;
 pub mod fields;
