@@ -7,6 +7,7 @@
 use std::fmt;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 
 /// Severity of an operator message, with HAProxy's padded tags.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -49,14 +50,38 @@ pub fn format_line(sev: Severity, args: fmt::Arguments<'_>) -> String {
 
 /// Prints one message to stderr unless filtered by `-q`. Never fails.
 pub fn emit(sev: Severity, args: fmt::Arguments<'_>) {
-    match sev {
-        Severity::Alert => {}
-        Severity::Diag if !DIAG.load(Ordering::Relaxed) => return,
-        _ if QUIET.load(Ordering::Relaxed) => return,
-        _ => {}
+    if sev == Severity::Diag && !DIAG.load(Ordering::Relaxed) {
+        return;
     }
     let line = format_line(sev, args);
-    let _ = writeln!(std::io::stderr().lock(), "{line}");
+    keep_startup_line(&line);
+    if sev == Severity::Alert || !QUIET.load(Ordering::Relaxed) {
+        let _ = writeln!(std::io::stderr().lock(), "{line}");
+    }
+}
+
+/// The messages emitted while the process starts (`show startup-logs`), and whether
+/// it is still starting. Bounded like HAProxy's startup ring.
+static STARTUP_LOGS: Mutex<(String, bool)> = Mutex::new((String::new(), true));
+const STARTUP_LOGS_MAX: usize = 64 * 1024;
+
+fn keep_startup_line(line: &str) {
+    let mut logs = STARTUP_LOGS.lock().unwrap_or_else(|e| e.into_inner());
+    if logs.1 && logs.0.len() + line.len() < STARTUP_LOGS_MAX {
+        logs.0.push_str(line);
+        logs.0.push('\n');
+    }
+}
+
+/// The process has started: later messages are not startup logs.
+pub fn end_startup() {
+    STARTUP_LOGS.lock().unwrap_or_else(|e| e.into_inner()).1 = false;
+}
+
+/// The messages emitted while starting, as `show startup-logs` prints them (even
+/// those `-q` kept off stderr, as HAProxy keeps them).
+pub fn startup_logs() -> String {
+    STARTUP_LOGS.lock().unwrap_or_else(|e| e.into_inner()).0.clone()
 }
 
 #[macro_export]

@@ -242,6 +242,7 @@ fn serve(
             lua.spawn_new(&mut cx);
         }
     }
+    crate::diag::end_startup(); // `show startup-logs` keeps what came before
     reactor.run(&mut world)
 }
 

@@ -612,6 +612,23 @@ impl Backend {
         &self.counters
     }
 
+    /// `clear counters [all]` (the stats socket): the highest values (`smax`, `qmax`)
+    /// of the backend and its servers, or with `all` every counter.
+    pub fn clear_counters(&mut self, all: bool) {
+        if all {
+            self.counters = BackendCounters::default();
+        } else {
+            (self.counters.max_conns, self.counters.max_queue) = (0, 0);
+        }
+        for s in &mut self.servers {
+            if all {
+                s.counters = ServerCounters::default();
+            } else {
+                (s.counters.max_conns, s.counters.max_queue) = (0, 0);
+            }
+        }
+    }
+
     /// A stream starts using this backend (`beconn` +1).
     pub fn stream_attached(&mut self) {
         self.beconn += 1;

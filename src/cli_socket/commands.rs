@@ -39,6 +39,7 @@ pub static COMMANDS: &[Command] = &[
     cmd(&["add", "acl"], "add acl [@<ver>] <acl> <pattern>", "add an acl entry", User, maps::add_acl),
     cmd(&["add", "map"], "add map [@<ver>] <map> <key> <val>", "add a map entry (payload supported instead of key/val)", User, maps::add_map),
     cmd(&["clear", "acl"], "clear acl [@<ver>] <acl>", "clear the contents of this acl", User, maps::clear_acl),
+    cmd(&["clear", "counters"], "clear counters [all]", "clear max statistics counters (or all counters)", Operator, clear_counters),
     cmd(&["clear", "map"], "clear map [@<ver>] <map>", "clear the contents of this map", User, maps::clear_map),
     cmd(&["del", "acl"], "del acl <acl> [<key>|#<ref>]", "delete acl entries matching <key>", User, maps::del_acl),
     cmd(&["del", "map"], "del map <map> [<key>|#<ref>]", "delete map entries matching <key>", User, maps::del_map),
@@ -59,18 +60,24 @@ pub static COMMANDS: &[Command] = &[
     cmd(&["set", "maxconn", "frontend"], "set maxconn frontend <frontend> <value>", "change a frontend's maxconn setting", Admin, set_maxconn_frontend),
     cmd(&["set", "maxconn", "global"], "set maxconn global <value>", "change the per-process maxconn setting", Admin, set_maxconn_global),
     cmd(&["set", "maxconn", "server"], "set maxconn server <bk>/<srv>", "change a server's maxconn setting", Admin, set_maxconn_server),
+    cmd(&["set", "rate-limit"], "set rate-limit <setting> <value>", "change a rate limiting value", Admin, set_rate_limit),
     cmd(&["set", "server"], "set server <bk>/<srv> [opts]", "change a server's state, weight, address or ssl", Admin, set_server),
     cmd(&["set", "timeout"], "set timeout [cli] <delay>", "change a timeout setting", User, set_timeout),
     cmd(&["set", "weight"], "set weight <bk>/<srv>  (DEPRECATED)", "change a server's weight (use 'set server' instead)", Admin, set_weight),
     cmd(&["show", "acl"], "show acl [@<ver>] <acl>]", "report available acls or dump an acl's contents", User, maps::show_acl),
+    cmd(&["show", "activity"], "show activity", "show per-thread activity stats (for support/developers)", User, show_activity),
     cmd(&["show", "backend"], "show backend", "list backends in the current running config", User, show_backend),
     cmd(&["show", "cli", "level"], "show cli level", "display the level of the current CLI session", User, show_cli_level),
     cmd(&["show", "cli", "sockets"], "show cli sockets", "dump list of cli sockets", User, show_cli_sockets),
     cmd(&["show", "env"], "show env [var]", "dump environment variables known to the process", Operator, show_env),
+    cmd(&["show", "errors"], "show errors [<px>] [request|response]", "report last request and/or response errors for each proxy", Operator, show_errors),
+    cmd(&["show", "fd"], "show fd [num]", "dump list of file descriptors in use or a specific one", Operator, show_fd),
     cmd(&["show", "info"], "show info [desc|json|typed|float]*", "report information about the running process", User, info::show_info),
     cmd(&["show", "map"], "show map [@ver] [map]", "report available maps or dump a map's contents", User, maps::show_map),
+    cmd(&["show", "pools"], "show pools", "report information about the memory pools usage", User, show_pools),
     cmd(&["show", "servers", "state"], "show servers state [<backend>]", "dump volatile server information (all or for a single backend)", User, show_servers_state),
     cmd(&["show", "sess"], "show sess [id]", "report the list of current sessions or dump this exact session", Operator, show_sess),
+    cmd(&["show", "startup-logs"], "show startup-logs", "report logs emitted during HAProxy startup", Operator, show_startup_logs),
     cmd(&["show", "stat"], "show stat [desc|json|no-maint|typed|up]*", "report counters for each proxy and server", User, show_stat),
     cmd(&["show", "version"], "show version", "show version of the current process", User, show_version),
     cmd(&["shutdown", "frontend"], "shutdown frontend <frontend>", "stop a specific frontend", Admin, shutdown_frontend),
@@ -209,6 +216,74 @@ fn get_var(_: &mut Exec<'_>, args: &[String]) -> String {
         _ => String::new(),
     };
     format!("{name}: type={ty} value=<{text}>")
+}
+
+/// `clear counters [all]`: `all` needs the admin level.
+fn clear_counters(exec: &mut Exec<'_>, args: &[String]) -> String {
+    let all = args.first().is_some_and(|a| a == "all");
+    if all && exec.state.level < CliLevel::Admin {
+        return "Permission denied\n".into();
+    }
+    exec.host.clear_counters(all);
+    String::new()
+}
+
+/// `show errors [<px>] [request|response]`: `<px>` is a proxy's name or id (`-1`: all;
+/// an unknown id shows nothing, an unknown name is an error, as in HAProxy).
+fn show_errors(exec: &mut Exec<'_>, args: &[String]) -> String {
+    use crate::stats::errors::{self, Named, Side};
+    let proxies = exec.host.proxies();
+    let only = match args.first().map(String::as_str) {
+        None | Some("-1") => None,
+        Some(px) => match px.parse::<i64>() {
+            Ok(id) => Some(proxies.iter().position(|p| i64::from(p.uuid) == id).unwrap_or(usize::MAX)),
+            Err(_) => match proxies.iter().position(|p| p.name == px) {
+                Some(i) => Some(i),
+                None => return "No such proxy.\n".into(),
+            },
+        },
+    };
+    let side = match args.get(1).map(String::as_str) {
+        Some("request") => Some(Side::Request),
+        Some("response") => Some(Side::Response),
+        _ => None,
+    };
+    let named = |i: usize| proxies.get(i).map(|p| Named { name: p.name.clone(), uuid: p.uuid });
+    errors::show(&named, only, side)
+}
+
+/// `show startup-logs`: the messages printed while starting (HAProxy answers one
+/// empty line when there were none).
+fn show_startup_logs(_: &mut Exec<'_>, _: &[String]) -> String {
+    let logs = crate::diag::startup_logs();
+    if logs.is_empty() {
+        "\n".into()
+    } else {
+        logs
+    }
+}
+
+/// `set rate-limit connections|sessions|ssl-sessions|http-compression global <n>`:
+/// checked as HAProxy checks it; moonproxy has none of these limits (`maxconnrate`,
+/// `maxsessrate`, `maxsslrate` and `maxcomprate` are refused at load), so a valid
+/// request says so.
+fn set_rate_limit(_: &mut Exec<'_>, args: &[String]) -> String {
+    const USAGE: &str = "'set rate-limit' only supports :\n   \
+        - 'connections global' to set the per-process maximum connection rate\n   \
+        - 'sessions global' to set the per-process maximum session rate\n   \
+        - 'ssl-sessions global' to set the per-process maximum SSL session rate\n   \
+        - 'http-compression global' to set the per-process maximum compression speed in kB/s\n";
+    let what = args.first().map(String::as_str);
+    if !matches!(what, Some("connections" | "sessions" | "ssl-sessions" | "http-compression"))
+        || args.get(1).map(String::as_str) != Some("global")
+    {
+        return USAGE.into();
+    }
+    let Some(v) = args.get(2) else { return "Expects an integer value.\n".into() };
+    if super::parse::atoi(v) < 0 {
+        return "Value out of range.\n".into();
+    }
+    format!("'set rate-limit {} global' is not supported by moonproxy yet.\n", what.unwrap_or_default())
 }
 
 fn set_maxconn_global(exec: &mut Exec<'_>, args: &[String]) -> String {
@@ -473,7 +548,7 @@ fn show_servers_state(exec: &mut Exec<'_>, args: &[String]) -> String {
         },
         None => None,
     };
-    let view = View::new(proxies, exec.host.pool(), exec.host.now());
+    let view = View { with_disabled: true, ..View::new(proxies, exec.host.pool(), exec.host.now()) };
     let rows = snapshot::rows(&view, &|i, p| p.cap.backend && only.is_none_or(|o| o == i));
     let mut out = String::from("1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port\n");
     let mut index = vec![0usize; proxies.len()];
@@ -488,10 +563,7 @@ fn show_servers_state(exec: &mut Exec<'_>, args: &[String]) -> String {
             Value::S32(n) => i64::from(*n),
             _ => 0,
         };
-        let be_id = rows.iter().find(|x| x.proxy == r.proxy && x.kind == RowKind::Backend).map_or(0, |x| match x.get(f::IID) {
-            Value::U32(n) => *n,
-            _ => 0,
-        });
+        let be_id = proxies[r.proxy].uuid;
         let maint = s.admin_state() == AdminState::Maint;
         let op_state = if maint || s.op_state() == crate::backend::OpState::Down {
             0
@@ -605,6 +677,75 @@ fn show_stat(exec: &mut Exec<'_>, args: &[String]) -> String {
         typed::write(&mut out, &rows);
     } else {
         csv::write(&mut out, &rows);
+    }
+    out
+}
+
+/// `show activity`: the reactor's counters in HAProxy's one-thread layout
+/// ([`crate::stats::activity`]).
+fn show_activity(exec: &mut Exec<'_>, _: &[String]) -> String {
+    let accepted = exec.host.proxies().iter().map(|p| p.cum_fe).sum::<u64>() + exec.shared.accepted;
+    crate::stats::activity::show(accepted, std::time::SystemTime::now())
+}
+
+/// `show pools`: HAProxy's layout; moonproxy allocates from the system allocator and
+/// keeps no pools, so the list is empty.
+fn show_pools(_: &mut Exec<'_>, _: &[String]) -> String {
+    "Dumping pools usage. Use SIGQUIT to flush them.\nTotal: 0 pools, 0 bytes allocated, 0 used (~0 by thread caches).\n".into()
+}
+
+// ---- file descriptors --------------------------------------------------------------
+
+/// `show fd [num]`: the descriptors moonproxy owns (listeners, the CLI's sockets and
+/// sessions, client and server connections), in fd order, with the parts of HAProxy's
+/// line that mean something here (no poller flags, owners or handler addresses).
+fn show_fd(exec: &mut Exec<'_>, args: &[String]) -> String {
+    let only = match args.first() {
+        None => None,
+        // HAProxy shows nothing for a word or an unused number.
+        Some(a) => match a.parse::<i32>() {
+            Ok(n) => Some(n),
+            Err(_) => return String::new(),
+        },
+    };
+    let fam = |a: Option<std::net::SocketAddr>| match a {
+        Some(a) if a.is_ipv4() => "ipv4",
+        Some(_) => "ipv6",
+        None => "unix",
+    };
+    let proxies = exec.host.proxies();
+    let name = |px: Option<usize>| px.and_then(|i| proxies.get(i)).map_or("GLOBAL", |p| p.name.as_str());
+    let mux = |px: Option<usize>| match px.and_then(|i| proxies.get(i)) {
+        Some(p) if p.mode == crate::config::model::Mode::Http => "H1",
+        _ => "PASS",
+    };
+    let mut lines: Vec<(i32, String)> = Vec::new();
+    let accept = |fe: &str, addr: Option<std::net::SocketAddr>, state: &str| {
+        let port = addr.map_or(String::new(), |a| format!(" lport={}", a.port()));
+        format!("iocb=(sock_accept_iocb) l.st={state} fe={fe} fam={}{port}", fam(addr))
+    };
+    for l in exec.host.listeners() {
+        lines.push((l.fd, accept(name(Some(l.proxy)), l.addr, l.state)));
+    }
+    for (fd, addr) in &exec.shared.socket_fds {
+        lines.push((*fd, accept("GLOBAL", *addr, "RDY")));
+    }
+    let mut streams = exec.host.streams();
+    streams.extend(exec.shared.cli_sessions.iter().cloned());
+    for s in &streams {
+        let fe = name(s.frontend);
+        lines.push((s.fds.0, format!("iocb=(sock_conn_iocb) back=0 fam={} fe={fe} mux={}", fam(s.src), mux(s.frontend))));
+        if let (Some(fd), Some(be)) = (s.fds.1, s.backend) {
+            // `sv=<backend>/<server>`, or `px=<backend>` without a server, as HAProxy.
+            let sv = s.server.and_then(|i| exec.host.backend(be)?.servers().get(i).map(|x| x.name().to_string()));
+            let target = sv.map_or_else(|| format!("px={}", name(Some(be))), |n| format!("sv={}/{n}", name(Some(be))));
+            lines.push((fd, format!("iocb=(sock_conn_iocb) back=1 {target} mux={}", mux(Some(be)))));
+        }
+    }
+    lines.sort_by_key(|(fd, _)| *fd);
+    let mut out = String::new();
+    for (fd, text) in lines.iter().filter(|(fd, _)| only.is_none_or(|o| o == *fd)) {
+        out.push_str(&format!("{fd:>7} : {text}\n"));
     }
     out
 }

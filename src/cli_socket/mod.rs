@@ -73,6 +73,10 @@ pub trait Host {
     fn set_frontend_maxconn(&mut self, proxy: usize, maxconn: u32);
     /// The live streams (`show sess`).
     fn streams(&self) -> Vec<StreamLine>;
+    /// `clear counters [all]`: the maxima of every proxy and server, or every counter.
+    fn clear_counters(&mut self, all: bool);
+    /// The proxies' listening sockets (`show fd`).
+    fn listeners(&self) -> Vec<ListenerLine>;
 }
 
 /// Process-wide numbers (`show info`, `set maxconn global`).
@@ -103,6 +107,17 @@ pub struct StreamLine {
     pub fds: (i32, Option<i32>),
 }
 
+/// One listening socket of a proxy (`show fd`).
+#[derive(Clone, Debug)]
+pub struct ListenerLine {
+    pub fd: i32,
+    pub proxy: usize,
+    /// `None`: a unix socket.
+    pub addr: Option<SocketAddr>,
+    /// HAProxy's listener state: `RDY`, `FUL` (at its `maxconn`), `PAU` (paused).
+    pub state: &'static str,
+}
+
 /// A session's own state, which commands may change.
 #[derive(Clone, Copy, Debug)]
 pub struct SessionState {
@@ -129,6 +144,8 @@ pub struct Shared {
     pub sockets: Vec<(String, CliLevel)>,
     /// CLI connections accepted so far (HAProxy counts them in `CumConns`).
     pub accepted: u64,
+    /// The CLI's listening sockets' descriptors and addresses (`None`: unix).
+    pub socket_fds: Vec<(i32, Option<SocketAddr>)>,
 }
 
 /// The ids of CLI sessions in `show sess` start here, apart from the streams' ids.
@@ -212,11 +229,17 @@ impl Cli {
     pub fn new(listeners: Vec<CliListener>, timeout: Duration, maxconn: u32, initial_weights: Vec<Vec<u32>>) -> Cli {
         let mut table = GenSlab::with_capacity(listeners.len() + 4);
         let sockets = listeners.iter().map(|l| (socket_name(&l.listener.addr, l.listener.local_addr()), l.level)).collect();
+        let socket_fds = listeners.iter().filter_map(|l| Some((l.listener.raw_fd()?, l.listener.local_addr()))).collect();
         for l in listeners {
             table.insert(Entry::Listener(l));
         }
-        let shared = Shared { started: (Instant::now(), SystemTime::now()), initial_weights, tainted: false, cli_sessions: Vec::new(), sockets, accepted: 0 };
+        let shared = Shared { started: (Instant::now(), SystemTime::now()), initial_weights, tainted: false, cli_sessions: Vec::new(), sockets, accepted: 0, socket_fds };
         Cli { table, timeout, maxconn, shared, next_id: CLI_SESSION_IDS }
+    }
+
+    /// How many sockets the CLI listens on.
+    pub fn socket_count(&self) -> usize {
+        self.shared.sockets.len()
     }
 
     /// Registers the listening sockets with the poller.

@@ -25,7 +25,7 @@ pub const FEATURES: &[(&str, bool)] = &[
     ("LUA", true),
     ("OPENSSL", false),
     ("PCRE2", false),
-    ("PROMEX", false),
+    ("PROMEX", true),
     ("QUIC", false),
     ("THREAD", false),
     ("ZLIB", false),

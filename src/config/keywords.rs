@@ -374,7 +374,7 @@ pub static PROXY: &[Keyword] = &[
     sup("enabled", DFB, p::enabled, ""),
     sup("fullconn", DB, p::fullconn, "kept for statistics"),
     sup("http-check", DB, super::parse::http_check::http_check, "`send`, `expect [!] status, rstatus, string, rstring`, `connect port`, `disable-on-404`"),
-    sup("id", FB, p::id, "informational"),
+    sup("id", FB, p::id, "the proxy's id (`iid`, Lua `Proxy.uuid`); duplicates refused"),
     sup("log", DFB, p::log, "`log global`, `no log`, targets as in global"),
     sup("log-format", DF, http_misc::log_format, ""),
     sup("maxconn", DF, p::maxconn, ""),

@@ -290,6 +290,9 @@ pub struct Proxy {
     pub name: String,
     pub cap: Capabilities,
     pub location: Option<Location>,
+    /// `id <n>`: the proxy's numeric id as configured (see `stats::proxy_ids` for the
+    /// ids of all proxies).
+    pub id: Option<u32>,
     pub mode: Mode,
     pub disabled: bool,
     /// Frontend side.

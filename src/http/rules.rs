@@ -582,7 +582,7 @@ impl Action {
             }
             "use-service" => {
                 let w = exact(args, 1, "1 argument <service>").map_err(a)?;
-                if !w[0].starts_with("lua.") {
+                if !w[0].starts_with("lua.") && w[0] != crate::stats::prometheus::SERVICE {
                     return Err(a(format!("'{}' unknown service name.", w[0])));
                 }
                 Action::UseService(w[0].clone())

@@ -157,9 +157,12 @@ impl Reactor {
                 handler.timer(&mut cx, at, target);
                 fired += 1;
             }
+            let mut wakes = 0;
             for (kind, key) in cx.wake.take() {
                 handler.wake(&mut cx, kind, key);
+                wakes += 1;
             }
+            crate::stats::activity::iteration(self.events.iter().count(), fired, wakes);
             if let Flow::Exit(code) = handler.end_of_iteration(&mut cx) {
                 return Ok(code);
             }

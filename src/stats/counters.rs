@@ -257,6 +257,34 @@ impl ProxyCounters {
     }
 }
 
+impl ProxyCounters {
+    /// `clear counters`: the highest values (sessions, rates, times), as HAProxy
+    /// clears them; with `all`, every counter (`clear counters all`). States, their
+    /// clocks and the limits stay.
+    pub fn clear(&mut self, all: bool) {
+        let traffic = std::iter::once(&mut self.be).chain(self.servers.iter_mut());
+        if all {
+            self.fe = FrontendCounters::default();
+            for t in traffic {
+                // A gauge, not a counter: the idle connections still exist.
+                *t = TrafficCounters { idle_private: t.idle_private, ..TrafficCounters::default() };
+            }
+            return;
+        }
+        let fe = &mut self.fe;
+        fe.sess_max = 0;
+        for r in [&mut fe.conn_rate, &mut fe.sess_rate, &mut fe.req_rate] {
+            r.max = 0;
+        }
+        for t in traffic {
+            t.sess_rate.max = 0;
+            for a in [&mut t.qtime, &mut t.ctime, &mut t.rtime, &mut t.ttime] {
+                a.max = 0;
+            }
+        }
+    }
+}
+
 impl Default for ProxyCounters {
     fn default() -> Self {
         ProxyCounters::new(0, Instant::now())

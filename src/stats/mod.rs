@@ -16,10 +16,13 @@
 //! See doc/stats.md for what is filled and how it differs from HAProxy.
 
 pub mod counters;
+pub mod activity;
 pub mod csv;
+pub mod errors;
 pub mod fields;
 pub mod json;
 pub mod page;
+pub mod prometheus;
 pub mod snapshot;
 pub mod typed;
 
@@ -259,6 +262,34 @@ pub fn set_limits(proxies: &mut [ProxyRt], global_maxconn: u32) {
         let computed = u32::try_from(sum.div_ceil(10)).unwrap_or(u32::MAX).max(1);
         p.counters.be_limit = p.counters.fullconn.unwrap_or(computed);
     }
+}
+
+/// Each proxy's id (`iid` and `pid`'s companion in `show stat`, `be_id` in `show
+/// servers state`, Lua's `Proxy.uuid`), computed once, as HAProxy 2.6 numbers them: an
+/// explicit `id`, else the first free number from a counter every proxy advances,
+/// numbered or not, in declaration order. When a stats socket exists, HAProxy's
+/// internal `GLOBAL` frontend (the CLI's) comes first and advances the counter, so the
+/// configuration's proxies usually start at 2 (compared in `tests/cli_commands.rs`).
+pub fn proxy_ids(cfg: &crate::config::model::Config) -> Vec<u32> {
+    let used: std::collections::HashSet<u32> = cfg.proxies.iter().filter_map(|p| p.id).collect();
+    let mut next = 1u32;
+    let take_free = |next: &mut u32| {
+        while used.contains(next) {
+            *next += 1;
+        }
+        *next
+    };
+    if !cfg.global.stats_sockets.is_empty() {
+        next += 1; // GLOBAL
+    }
+    cfg.proxies
+        .iter()
+        .map(|p| {
+            let id = p.id.unwrap_or_else(|| take_free(&mut next));
+            next += 1;
+            id
+        })
+        .collect()
 }
 
 /// `show stat`'s output formats.

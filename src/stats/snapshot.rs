@@ -79,11 +79,14 @@ pub struct View<'a> {
     /// The stats page of this proxy is answering: its `intercepted` count includes
     /// the request being answered, as HAProxy counts it before answering.
     pub serving: Option<usize>,
+    /// Rows for `disabled` proxies too (`show servers state` lists them; the
+    /// statistics, as HAProxy's, do not).
+    pub with_disabled: bool,
 }
 
 impl<'a> View<'a> {
     pub fn new(proxies: &'a [ProxyRt], pool: &'a dyn ServerPool, now: Instant) -> View<'a> {
-        View { proxies, pool, now, legends: false, serving: None }
+        View { proxies, pool, now, legends: false, serving: None, with_disabled: false }
     }
 }
 
@@ -92,7 +95,8 @@ impl<'a> View<'a> {
 pub fn rows(view: &View<'_>, keep: &dyn Fn(usize, &ProxyRt) -> bool) -> Vec<Row> {
     let mut out = Vec::new();
     for (i, p) in view.proxies.iter().enumerate() {
-        if !keep(i, p) {
+        // As HAProxy, a proxy declared `disabled` has no statistics.
+        if (p.declared_disabled && !view.with_disabled) || !keep(i, p) {
             continue;
         }
         if p.cap.frontend {
@@ -126,11 +130,11 @@ fn hrsp(r: &mut Row, c: &StatusClasses) {
 }
 
 /// The columns common to the rows of every type.
-fn identity(r: &mut Row, p: &ProxyRt, iid: usize, svname: &str, sid: u32) {
+fn identity(r: &mut Row, p: &ProxyRt, svname: &str, sid: u32) {
     r.set(f::PXNAME, Value::Str(p.name.clone()));
     r.set(f::SVNAME, Value::Str(svname.to_string()));
     r.set(f::PID, Value::U32(1));
-    r.set(f::IID, Value::u32(iid + 1));
+    r.set(f::IID, Value::U32(p.uuid));
     r.set(f::SID, Value::U32(sid));
     r.set(f::TYPE, Value::U32(r.kind as u32));
     r.set(f::MODE, Value::Str(mode_name(p.mode).into()));
@@ -143,7 +147,7 @@ fn frontend_row(view: &View<'_>, i: usize, p: &ProxyRt) -> Row {
     let c = &p.counters.fe;
     let http = p.mode == Mode::Http;
     let mut r = Row::new(RowKind::Frontend, i);
-    identity(&mut r, p, i, "FRONTEND", 0);
+    identity(&mut r, p, "FRONTEND", 0);
     r.set(f::SCUR, Value::U32(p.feconn));
     r.set(f::SMAX, Value::U32(c.sess_max));
     r.set(f::SLIM, Value::U32(p.counters.fe_limit));
@@ -256,7 +260,7 @@ pub fn server_status(s: &Server) -> String {
 
 fn server_row(view: &View<'_>, i: usize, p: &ProxyRt, sid: usize, s: &Server) -> Row {
     let mut r = Row::new(RowKind::Server, i);
-    identity(&mut r, p, i, s.name(), s.puid());
+    identity(&mut r, p, s.name(), s.puid());
     let sc = s.counters();
     let fallback = TrafficCounters::default();
     let t = p.counters.servers.get(sid).unwrap_or(&fallback);
@@ -343,7 +347,7 @@ fn balance_name(b: &Balance) -> &'static str {
 
 fn backend_row(view: &View<'_>, i: usize, p: &ProxyRt, b: &Backend) -> Row {
     let mut r = Row::new(RowKind::Backend, i);
-    identity(&mut r, p, i, "BACKEND", 0);
+    identity(&mut r, p, "BACKEND", 0);
     let bc = b.counters();
     let t = &p.counters.be;
     r.set(f::QCUR, Value::u32(b.queue_len()));

@@ -574,6 +574,16 @@ impl Stream {
             match parsed {
                 Err(e) => {
                     ::log::debug!("stream {}: request rejected: {e}", self.id);
+                    crate::stats::errors::capture(crate::stats::errors::Capture {
+                        side: crate::stats::errors::Side::Request,
+                        proxy: self.frontend,
+                        other: None,
+                        server: None,
+                        src: self.src,
+                        bytes: self.req.buf.data().to_vec(),
+                        error_at: usize::try_from(e.offset).unwrap_or(usize::MAX),
+                        bufsize: self.req.buf.capacity(),
+                    });
                     return self.http_reject(env, e.kind.status(), Termination::new(Cause::ProxyAbort, Phase::Request));
                 }
                 Ok(Status::Partial) => {
@@ -741,6 +751,21 @@ impl Stream {
                 v => break v,
             }
         };
+        // `use-service prometheus-exporter`: the exporter answers at once.
+        if matches!(&verdict, Verdict::UseService(s) if s == crate::stats::prometheus::SERVICE) {
+            let mut view = crate::stats::View::new(env.proxies, &*env.pool, env.cx.now);
+            view.serving = Some(proxy);
+            let req = h.txn.req.as_ref();
+            let target = req.map_or("", |r| r.line.target.as_str());
+            let head_only = req.is_some_and(|r| r.line.method == crate::http::Method::Head);
+            verdict = crate::stats::prometheus::answer(&view, target, head_only);
+            h.service = Some(crate::stats::prometheus::LOG_SERVER_NAME);
+            h.service_answered = matches!(verdict, Verdict::Reply { .. });
+            if h.service_answered {
+                crate::stats::account_intercepted(&mut env.proxies[proxy]);
+            }
+            return self.http_verdict(env, verdict, phase);
+        }
         // The stats page (`stats enable`) answers here, once the rules let the request in.
         let mut stats = None;
         if let (Verdict::Continue, Some(page)) = (&verdict, p.stats_page.as_deref()) {
@@ -1229,6 +1254,19 @@ impl Stream {
                         // An invalid response is blocked by the proxy (`PH`, as HAProxy).
                         ::log::debug!("stream {}: response rejected: {e}", self.id);
                         let srv = self.server.as_ref().map(|s| (s.be, s.srv));
+                        if let Some((be, s)) = srv {
+                            let server = env.pool.backend_state(be).and_then(|b| b.servers().get(s)).map(|s| (s.name().to_string(), s.puid()));
+                            crate::stats::errors::capture(crate::stats::errors::Capture {
+                                side: crate::stats::errors::Side::Response,
+                                proxy: be,
+                                other: Some(self.frontend),
+                                server,
+                                src: self.src,
+                                bytes: self.res.buf.data().to_vec(),
+                                error_at: usize::try_from(e.offset).unwrap_or(usize::MAX),
+                                bufsize: self.res.buf.capacity(),
+                            });
+                        }
                         crate::stats::account_response(env.proxies, self.frontend, srv, crate::stats::ResponseEvent::Invalid);
                         self.close(env, Cause::ProxyAbort, Phase::Headers);
                         return Err(());
@@ -1631,7 +1669,8 @@ impl Stream {
         let Some(h) = self.http.as_ref() else { return };
         f.http = true;
         f.status = h.txn.status;
-        f.bad_request = h.line.is_none();
+        // `line` is kept only when the frontend logs: a parsed head is what tells.
+        f.bad_request = h.head_at.is_none();
         f.t_total = now.saturating_duration_since(h.txn_start);
         f.bytes_in = self.req.total.saturating_sub(h.bytes_at_start.0);
         f.bytes_out = self.res.total.saturating_sub(h.bytes_at_start.1);

@@ -39,6 +39,11 @@ pub enum RuleOutcome {
 #[derive(Debug)]
 pub struct ProxyRt {
     pub name: String,
+    /// The proxy's id (`iid`, Lua's `Proxy.uuid`), see [`crate::stats::proxy_ids`].
+    pub uuid: u32,
+    /// Declared `disabled`: never started, and without statistics in HAProxy (unlike a
+    /// proxy stopped at run time, which `disabled` also marks).
+    pub declared_disabled: bool,
     pub cap: Capabilities,
     pub mode: Mode,
     pub timeouts: Timeouts,
@@ -131,6 +136,7 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
     let backends: std::sync::Arc<Vec<(String, usize)>> = std::sync::Arc::new(
         cfg.proxies.iter().enumerate().filter(|(_, p)| p.cap.backend).map(|(i, p)| (p.name.clone(), i)).collect(),
     );
+    let ids = crate::stats::proxy_ids(cfg);
     for (i, p) in cfg.proxies.iter().enumerate() {
         let acls = std::sync::Arc::new(match AclSet::compile(&p.acls) {
             Ok(a) => a,
@@ -208,6 +214,7 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
         let nservers = if p.cap.backend { p.servers.len() } else { 0 };
         out.push(ProxyRt {
             name: p.name.clone(),
+            uuid: ids[i],
             cap: p.cap,
             mode: p.mode,
             timeouts: p.timeouts.clone(),
@@ -230,6 +237,7 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
             unique_id_header: p.unique_id_header.clone(),
             userlists: userlists.clone(),
             disabled: p.disabled,
+            declared_disabled: p.disabled,
             feconn: 0,
             cum_fe: 0,
             cum_be: 0,

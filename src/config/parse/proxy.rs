@@ -94,13 +94,22 @@ pub fn description(p: &mut Parser, l: &Line) -> Result<(), String> {
     Ok(())
 }
 
-/// `id <n>`: the proxy's numeric id, informational (not kept in the model).
-pub fn id(_p: &mut Parser, l: &Line) -> Result<(), String> {
+/// `id <n>`: the proxy's numeric id (`iid`, Lua's `Proxy.uuid`), unique among proxies.
+pub fn id(p: &mut Parser, l: &Line) -> Result<(), String> {
     expect_args(l, 1, "an integer argument")?;
     let v = u32_arg(l, 1, "id")?;
     if v == 0 {
         return Err("custom id 0 reserved for internal use.".into());
     }
+    let me = &p.draft().proxy;
+    let me = format!("{} {}", super::proxy_type_name(me.cap), me.name);
+    if let Some(other) = p.config.proxies.iter().find(|o| o.id == Some(v)) {
+        let at = other.location.as_ref().map_or(String::new(), |l| l.to_string());
+        let msg = format!("{me} reuses same custom id as {} {} (declared at {at}).", super::proxy_type_name(other.cap), other.name);
+        p.alert_directive(&l.loc, msg);
+        return Ok(());
+    }
+    p.draft().proxy.id = Some(v);
     Ok(())
 }
 

@@ -82,6 +82,7 @@ pub struct ServerInfo {
 
 impl Topology {
     pub fn from_config(config: &Config) -> Topology {
+        let ids = crate::stats::proxy_ids(config);
         let proxies = config
             .proxies
             .iter()
@@ -114,7 +115,7 @@ impl Topology {
                 }
                 ProxyInfo {
                     name: p.name.clone(),
-                    uuid: i as u32 + 1,
+                    uuid: ids[i],
                     frontend: p.cap.frontend,
                     backend: p.cap.backend,
                     mode: p.mode,

@@ -63,7 +63,7 @@ impl<'a> WorldParts<'a> {
         f.extend([
             ("status", Field::Str(if l.full() { "FULL" } else { "OPEN" }.into())),
             ("pid", Field::Int(1)),
-            ("iid", Field::Int(px as i64 + 1)),
+            ("iid", Field::Int(i64::from(p.uuid))),
             ("sid", Field::Int(i64::from(l.luid))),
             ("type", Field::Int(3)),
         ]);

@@ -4,7 +4,7 @@
 
 use super::{Phase, World};
 use crate::backend::Backend;
-use crate::cli_socket::{Cli, Host, Process, StreamLine};
+use crate::cli_socket::{Cli, Host, ListenerLine, Process, StreamLine};
 use crate::lua::host::ServerOp;
 use crate::reactor::{Ctx, Key, Kind, Ready, TimerTarget};
 use crate::stream::proxy::ProxyRt;
@@ -20,6 +20,12 @@ impl World {
     /// Installs the CLI (its sockets already open) and starts listening.
     pub fn start_cli(&mut self, cx: &mut Ctx<'_>, mut cli: Cli) {
         cli.start(cx);
+        crate::stats::prometheus::set_process_info(crate::stats::prometheus::ProcessInfo {
+            maxconn: self.maxconn,
+            hard_maxconn: self.hard_maxconn,
+            listeners: self.listeners.len() + cli.socket_count(),
+            started: (cx.now, std::time::SystemTime::now()),
+        });
         self.cli = cli;
     }
 
@@ -157,6 +163,7 @@ impl Host for CliHost<'_, '_, '_> {
 
     fn set_global_maxconn(&mut self, maxconn: u32) {
         self.world.maxconn = maxconn;
+        crate::stats::prometheus::set_process_maxconn(maxconn);
         self.world.listeners_dirty = true;
     }
 
@@ -166,6 +173,33 @@ impl Host for CliHost<'_, '_, '_> {
             p.counters.fe_limit = maxconn; // `slim`, as HAProxy shows the new limit
             self.world.listeners_dirty = true;
         }
+    }
+
+    fn clear_counters(&mut self, all: bool) {
+        let w = &mut *self.world;
+        for p in w.proxies.iter_mut() {
+            p.counters.clear(all);
+        }
+        for b in w.farm.backends.iter_mut().flatten() {
+            b.clear_counters(all);
+        }
+    }
+
+    fn listeners(&self) -> Vec<ListenerLine> {
+        let w = &*self.world;
+        w.listeners
+            .iter()
+            .filter_map(|l| {
+                let state = if self.frontend_paused(l.proxy) {
+                    "PAU"
+                } else if l.full() {
+                    "FUL"
+                } else {
+                    "RDY"
+                };
+                Some(ListenerLine { fd: l.raw_fd()?, proxy: l.proxy, addr: l.local_addr(), state })
+            })
+            .collect()
     }
 
     fn streams(&self) -> Vec<StreamLine> {
