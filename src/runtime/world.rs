@@ -480,6 +480,60 @@ impl World {
     }
 }
 
+/// Why a change asked of a server could not be made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum NoSuch {
+    Backend,
+    Server,
+}
+
+/// Makes the change `op` that Lua (`Server` methods) or the CLI (`set server`, `enable
+/// server`...) asks of server `srv` of backend `be`, then applies what it reports
+/// ([`apply_server_report`]). `why` ends the state-change log lines ("changed from CLI").
+/// A new address without a port keeps the server's port.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn apply_server_op(
+    cx: &mut Ctx<'_>,
+    proxies: &mut [ProxyRt],
+    farm: &mut Farm,
+    logs: &[ProxyLog],
+    be: usize,
+    srv: usize,
+    op: crate::lua::host::ServerOp,
+    why: &str,
+) -> Result<(), NoSuch> {
+    use crate::backend::{AdminState, OpState, StateReport};
+    use crate::lua::host::ServerOp;
+    let Some(Some(b)) = farm.backends.get_mut(be) else { return Err(NoSuch::Backend) };
+    if srv >= b.servers().len() {
+        return Err(NoSuch::Server);
+    }
+    let id = ServerId(srv);
+    let report = match op {
+        ServerOp::Weight(weight) => b.set_weight(id, weight),
+        ServerOp::Maxconn(n) => b.set_maxconn(id, n),
+        ServerOp::Addr(ip, port) => {
+            let port = port.or_else(|| b.server(id).socket_addr().map(|a| a.port()));
+            b.set_addr(id, crate::config::model::ServerAddr::Inet { ip, port });
+            // Idle connections go to the old address.
+            farm.idle.purge_server(cx, be, srv);
+            StateReport::default()
+        }
+        ServerOp::CheckEnabled(on) => {
+            b.set_check_enabled(id, on);
+            StateReport::default()
+        }
+        ServerOp::Drain => b.set_admin_state(id, AdminState::Drain),
+        ServerOp::Maint => b.set_admin_state(id, AdminState::Maint),
+        ServerOp::Ready => b.set_admin_state(id, AdminState::Ready),
+        ServerOp::ForceUp => b.set_operational_state_with_reason(id, OpState::Up, Some(why)),
+        ServerOp::ForceDown => b.set_operational_state_with_reason(id, OpState::Down, Some(why)),
+        ServerOp::ForceNolb => b.force_stopping(id, &format!(", {why}")),
+    };
+    apply_server_report(cx, proxies, farm, logs, be, srv, report);
+    Ok(())
+}
+
 /// Applies what a server's state change reports (a check result, or a change asked by
 /// Lua or the CLI): statistics, the log lines, queued streams handed a slot or sent
 /// elsewhere, the idle connections of a server that went out.

@@ -7,8 +7,7 @@
 //! `stats::server_state_changed`, queued streams handed the freed slots (the world
 //! wakes them after the resume), redispatched streams woken, idle connections to a
 //! server that left the farm (or moved) dropped.
-use crate::backend::{AdminState, OpState, ServerId, StateReport};
-use crate::config::model::ServerAddr;
+use crate::backend::AdminState;
 use crate::listener::Listener;
 use crate::lua::api::world::{addr_text, ip_port};
 use crate::lua::host::{Deferred, Field, ServerOp, ServerView, StatsOf, WorldView};
@@ -42,11 +41,6 @@ impl<'a> WorldParts<'a> {
         deferred: &'a mut Vec<Deferred>,
     ) -> WorldParts<'a> {
         WorldParts { proxies, farm, listeners, logs, conns, deferred }
-    }
-
-    /// Applies what a server change reports, as the world applies a check result.
-    fn apply(&mut self, cx: &mut Ctx<'_>, be: usize, srv: usize, report: StateReport) {
-        crate::runtime::world::apply_server_report(cx, self.proxies, self.farm, self.logs, be, srv, report);
     }
 
     fn listener_stats(&self, px: usize, k: usize) -> Option<Vec<(&'static str, Field)>> {
@@ -165,33 +159,10 @@ impl WorldView for WorldParts<'_> {
     }
 
     fn server_op(&mut self, cx: &mut Ctx<'_>, px: usize, srv: usize, op: ServerOp) -> Result<(), String> {
-        let Some(Some(b)) = self.farm.backends.get_mut(px) else { return Err("unknown backend".into()) };
-        if srv >= b.servers().len() {
-            return Err("unknown server".into());
-        }
-        let id = ServerId(srv);
-        const WHY: &str = "changed from Lua script";
-        let report = match op {
-            ServerOp::Weight(w) => b.set_weight(id, w),
-            ServerOp::Maxconn(n) => b.set_maxconn(id, n),
-            ServerOp::Addr(ip, port) => {
-                b.set_addr(id, ServerAddr::Inet { ip, port });
-                // Idle connections go to the old address.
-                self.farm.idle.purge_server(cx, px, srv);
-                StateReport::default()
-            }
-            ServerOp::CheckEnabled(on) => {
-                b.set_check_enabled(id, on);
-                StateReport::default()
-            }
-            ServerOp::Drain => b.set_admin_state(id, AdminState::Drain),
-            ServerOp::Maint => b.set_admin_state(id, AdminState::Maint),
-            ServerOp::Ready => b.set_admin_state(id, AdminState::Ready),
-            ServerOp::ForceUp => b.set_operational_state_with_reason(id, OpState::Up, Some(WHY)),
-            ServerOp::ForceDown => b.set_operational_state_with_reason(id, OpState::Down, Some(WHY)),
-            ServerOp::ForceNolb => b.force_stopping(id, &format!(", {WHY}")),
-        };
-        self.apply(cx, px, srv, report);
-        Ok(())
+        use crate::runtime::world::{apply_server_op, NoSuch};
+        apply_server_op(cx, self.proxies, self.farm, self.logs, px, srv, op, "changed from Lua script").map_err(|e| match e {
+            NoSuch::Backend => "unknown backend".to_string(),
+            NoSuch::Server => "unknown server".to_string(),
+        })
     }
 }

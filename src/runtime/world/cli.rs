@@ -93,37 +93,12 @@ impl Host for CliHost<'_, '_, '_> {
     }
 
     fn server_op(&mut self, proxy: usize, server: usize, op: ServerOp) -> Result<(), String> {
-        use crate::backend::{AdminState, OpState, ServerId, StateReport};
-        const WHY: &str = "changed from CLI";
         let w = &mut *self.world;
-        let Some(Some(b)) = w.farm.backends.get_mut(proxy) else { return Err("No such backend.".into()) };
-        if server >= b.servers().len() {
-            return Err("No such server.".into());
-        }
-        let id = ServerId(server);
-        let report = match op {
-            ServerOp::Weight(weight) => b.set_weight(id, weight),
-            ServerOp::Maxconn(n) => b.set_maxconn(id, n),
-            ServerOp::Addr(ip, port) => {
-                let port = port.or_else(|| b.server(id).socket_addr().map(|a| a.port()));
-                b.set_addr(id, crate::config::model::ServerAddr::Inet { ip, port });
-                // Idle connections go to the old address.
-                w.farm.idle.purge_server(self.cx, proxy, server);
-                StateReport::default()
-            }
-            ServerOp::CheckEnabled(on) => {
-                b.set_check_enabled(id, on);
-                StateReport::default()
-            }
-            ServerOp::Drain => b.set_admin_state(id, AdminState::Drain),
-            ServerOp::Maint => b.set_admin_state(id, AdminState::Maint),
-            ServerOp::Ready => b.set_admin_state(id, AdminState::Ready),
-            ServerOp::ForceUp => b.set_operational_state_with_reason(id, OpState::Up, Some(WHY)),
-            ServerOp::ForceDown => b.set_operational_state_with_reason(id, OpState::Down, Some(WHY)),
-            ServerOp::ForceNolb => b.force_stopping(id, &format!(", {WHY}")),
-        };
-        super::apply_server_report(self.cx, &mut w.proxies, &mut w.farm, &w.logs, proxy, server, report);
-        Ok(())
+        super::apply_server_op(self.cx, &mut w.proxies, &mut w.farm, &w.logs, proxy, server, op, "changed from CLI")
+            .map_err(|e| match e {
+                super::NoSuch::Backend => "No such backend.".to_string(),
+                super::NoSuch::Server => "No such server.".to_string(),
+            })
     }
 
     fn shutdown_stream(&mut self, id: u64) -> bool {
