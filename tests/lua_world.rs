@@ -123,6 +123,7 @@ core.register_task(function()
     end
     -- The first message names the backend's port, which differs between runs.
     R("addr", (s:set_addr("127.0.0.2", 81):gsub("{{b1}}", "B1")), s:get_addr())
+    R("addr without port", s:set_addr("127.0.0.3"), s:get_addr()) -- the port stays 81
     R("addr", s:set_addr("127.0.0.2", "x"), s:get_addr())
     R("addr", s:set_addr("bad!"), s:get_addr())
     R("addr", s:set_addr("127.0.0.1", {{b1}}) ~= nil, s:get_addr() == "127.0.0.1:{{b1}}")
