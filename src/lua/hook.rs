@@ -88,6 +88,11 @@ pub(crate) struct Slot {
     /// than twice per resume; the first tick that finds no Lua running disarms it.
     timer_armed: AtomicPtr<c_void>,
     armed_slice: AtomicU64,
+    /// A resume began since the last tick: a tick that finds no Lua running disarms the
+    /// timer only after a whole slice without any resume, so a busy reactor (a resume per
+    /// slice or more) keeps it armed rather than disarming and re-arming it (two
+    /// `timer_settime` calls) around every idle tick.
+    resumed: AtomicBool,
 }
 
 /// `clock` in nanoseconds (async-signal-safe: `clock_gettime` is).
@@ -134,6 +139,7 @@ thread_local! {
         cpu_mark: AtomicU64::new(NO_MARK),
         timer_armed: AtomicPtr::new(ptr::null_mut()),
         armed_slice: AtomicU64::new(0),
+        resumed: AtomicBool::new(false),
     }));
     static TIMER: ThreadTimer = const { ThreadTimer { id: Cell::new(None), failed: Cell::new(false) } };
 }
@@ -178,7 +184,11 @@ extern "C" fn on_signal(_sig: c_int, info: *mut libc::siginfo_t, _uc: *mut c_voi
             return;
         }
         if (*slot).running.load(Ordering::Acquire).is_null() && (*slot).task_co.load(Ordering::Acquire).is_null() {
-            // No Lua runs: the timer was left armed by the last resume; stop it.
+            // No Lua runs: the timer was left armed by the last resume; stop it, unless a
+            // resume began during the last slice (a busy reactor: the next one comes soon).
+            if (*slot).resumed.swap(false, Ordering::AcqRel) {
+                return;
+            }
             let token = (*slot).timer_armed.swap(ptr::null_mut(), Ordering::AcqRel);
             if let Some(id) = armed_id(token) {
                 set_timer(id, Duration::ZERO);
@@ -295,6 +305,7 @@ pub(crate) unsafe fn begin_resume(co: *mut ffi::lua_State, mode: Preempt) {
             // No clock read here: the signal handler measures the CPU used (`cpu_mark`).
             slot.cpu_mark.store(NO_MARK, Ordering::Relaxed);
             slot.slice.store(nanos, Ordering::Relaxed);
+            slot.resumed.store(true, Ordering::Relaxed);
             // Left armed by an earlier resume with the same slice: its next tick comes
             // within a slice and only takes the CPU mark; the one after can preempt.
             let armed = !slot.timer_armed.load(Ordering::Acquire).is_null();

@@ -363,7 +363,29 @@ pub(crate) fn with_stream<R>(
     })
 }
 
+/// Argument `n` when it is a string, borrowed from the Lua stack (no copy; numbers are not
+/// converted): valid while the argument stays in its slot, that is for the whole call unless
+/// the function replaces it.
+fn str_arg(ctx: &CallCtx, n: c_int) -> Option<&[u8]> {
+    let l = ctx.raw();
+    // SAFETY: lua_type and lua_tolstring on a string neither raise nor allocate; the bytes
+    // belong to the string anchored by argument slot `n`, which no caller of this function
+    // replaces while the borrow (tied to `ctx`) lives.
+    unsafe {
+        if n > ctx.nargs() || ffi::lua_type(l, n) != ffi::LUA_TSTRING {
+            return None;
+        }
+        let mut len = 0usize;
+        let p = ffi::lua_tolstring(l, n, &mut len);
+        Some(std::slice::from_raw_parts(p.cast::<u8>(), len))
+    }
+}
+
 pub(crate) fn var_name(ctx: &CallCtx, n: c_int) -> Result<VarName, LuaError> {
+    // The common case, a string argument, is parsed where it lies (no copy).
+    if let Some(v) = str_arg(ctx, n).and_then(|b| std::str::from_utf8(b).ok()).and_then(VarName::parse) {
+        return Ok(v);
+    }
     let name = ctx.string(n)?;
     VarName::parse(&name).ok_or_else(|| {
         LuaError::runtime(format!(
@@ -573,23 +595,26 @@ fn checked_value(ctx: &CallCtx, n: c_int) -> Result<Vec<u8>, LuaError> {
 /// `P.header(ud, res, op, name [, value | regex, with])`: set, add, del, rep, repval.
 static HEADER: RustFunction = RustFunction::new("header", |ctx| {
     let res = ctx.boolean(2);
-    let op = ctx.string(3)?;
-    let name = ctx.string(4)?;
+    let op = str_arg(ctx, 3).unwrap_or_default();
+    let name = match str_arg(ctx, 4) {
+        Some(b) => String::from_utf8_lossy(b).into_owned(),
+        None => ctx.string(4)?,
+    };
     enum Op {
         Set(Vec<u8>),
         Add(Vec<u8>),
         Del,
         Rep(crate::sample::regex::Regex, Vec<u8>, bool),
     }
-    let op = match op.as_str() {
-        "set" => Op::Set(checked_value(ctx, 5)?),
-        "add" => Op::Add(checked_value(ctx, 5)?),
-        "del" => Op::Del,
-        "rep" | "repval" => {
+    let op = match op {
+        b"set" => Op::Set(checked_value(ctx, 5)?),
+        b"add" => Op::Add(checked_value(ctx, 5)?),
+        b"del" => Op::Del,
+        b"rep" | b"repval" => {
             let re = ctx.string(5)?;
             let re = crate::sample::regex::Regex::new(re.as_bytes(), false)
                 .map_err(|e| LuaError::runtime(e.to_string()))?;
-            Op::Rep(re, checked_value(ctx, 6)?, op == "repval")
+            Op::Rep(re, checked_value(ctx, 6)?, op == b"repval")
         }
         _ => return Err(LuaError::runtime("unknown header operation")),
     };
@@ -678,7 +703,8 @@ pub fn demangle(lua_name: &str) -> Option<&'static str> {
 /// `txn.f:<name>(args...)` / `txn.sf:<name>(args...)`: the native fetch on the stream;
 /// `f` gives nil when it has no value, `sf` an empty string (and strings for every type).
 static FETCH: RustFunction = RustFunction::new("fetch", |ctx| {
-    let lua_name = ctx.string(2)?;
+    // The method name, a string the class passes: read in place.
+    let lua_name = str_arg(ctx, 2).and_then(|b| std::str::from_utf8(b).ok()).unwrap_or_default();
     let flags = ctx.integer(3)?;
     let strict = flags & FETCH_STRICT != 0;
     let Some(name) = demangle(&lua_name) else {
