@@ -75,12 +75,13 @@ pub(crate) struct Slot {
     pub(crate) expired: AtomicBool,
     /// The slice of the current resume (ns), `u64::MAX` between resumes.
     slice: AtomicU64,
-    /// This thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`, ns) at the last tick of the
-    /// current resume, [`NO_MARK`] before its first tick. Read by the signal handler only,
-    /// so a resume costs no clock syscall: the first tick of a resume only takes this mark,
-    /// and a later tick finds the slice over when the thread used at least half a slice of
-    /// CPU since the previous tick. A resume descheduled by the system is thus not preempted
-    /// for it, and a signal queued by an earlier resume but delivered late only takes the mark.
+    /// This thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`, ns) at the first tick of the
+    /// current resume, [`NO_MARK`] before it. Read by the signal handler only, so a resume
+    /// costs no clock syscall: the first tick of a resume only takes this mark, and a later
+    /// tick finds the slice over when the thread used at least half a slice of CPU since
+    /// the mark (cumulative, so a thread that gets only part of a CPU is still preempted).
+    /// A resume descheduled by the system is thus not preempted for it, and a signal queued
+    /// by an earlier resume but delivered late only takes the mark.
     cpu_mark: AtomicU64,
     /// The thread's timer while it is armed ([`armed_token`]: the id plus one, since
     /// glibc's first timer id is 0, a null `timer_t`), null when
@@ -196,11 +197,14 @@ extern "C" fn on_signal(_sig: c_int, info: *mut libc::siginfo_t, _uc: *mut c_voi
             return;
         }
         // The slice is over when this resume has seen an earlier tick and the thread used at
-        // least half a slice of CPU since it (see `Slot::cpu_mark`).
+        // least half a slice of CPU since the first one (see `Slot::cpu_mark`).
         let cpu = thread_cpu_ns();
-        let mark = (*slot).cpu_mark.swap(cpu, Ordering::AcqRel);
-        let slice = (*slot).slice.load(Ordering::Relaxed);
-        if mark == NO_MARK || cpu.saturating_sub(mark) < slice / 2 {
+        let mark = (*slot).cpu_mark.load(Ordering::Acquire);
+        if mark == NO_MARK {
+            (*slot).cpu_mark.store(cpu, Ordering::Release);
+            return;
+        }
+        if cpu.saturating_sub(mark) < (*slot).slice.load(Ordering::Relaxed) / 2 {
             return;
         }
         (*slot).expired.store(true, Ordering::Relaxed);
