@@ -707,7 +707,7 @@ static FETCH: RustFunction = RustFunction::new("fetch", |ctx| {
     let lua_name = str_arg(ctx, 2).and_then(|b| std::str::from_utf8(b).ok()).unwrap_or_default();
     let flags = ctx.integer(3)?;
     let strict = flags & FETCH_STRICT != 0;
-    let Some(name) = demangle(&lua_name) else {
+    let Some(name) = demangle(lua_name) else {
         return Err(LuaError::runtime(format!(
             "attempt to call a nil value (method '{lua_name}')"
         )));
