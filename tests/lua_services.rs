@@ -524,3 +524,81 @@ fn response_rules_may_wait_for_a_services_body() {
         }
     }
 }
+
+/// `AppletHTTP.f`, `sf`, `c`, `sc`: a service's native fetches and converters. Its
+/// fetches act on its stream, HTTP fetches refused (HAProxy makes a service's `Fetches`
+/// without HTTP rights), and each object is kept in the applet.
+const FETCHES: &str = r#"
+core.register_service("fetches", "http", function(applet)
+  local out = {}
+  local function try(name, f)
+    local ok, v = pcall(f)
+    out[#out + 1] = name .. "=" .. tostring(ok) .. ":" .. tostring(v)
+  end
+  try("f.src", function() return applet.f:src() end)
+  try("sf.src", function() return applet.sf:src() end)
+  try("f.dst_port", function() return type(applet.f:dst_port()) end)
+  try("sf.dst_port", function() return type(applet.sf:dst_port()) end)
+  try("f.req_hdr", function() return applet.f:req_hdr("host") end)
+  try("sf.req_hdr", function() return applet.sf:req_hdr("host") end)
+  try("f.path", function() return applet.f:path() end)
+  try("f.method", function() return applet.f:method() end)
+  applet:set_var("txn.x", "v1")
+  try("f.var", function() return applet.f:var("txn.x") end)
+  try("sf.var_none", function() return applet.sf:var("txn.none") end)
+  try("c.lower", function() return applet.c:lower("AbC") end)
+  try("sc.lower", function() return applet.sc:lower("AbC") end)
+  try("c.upper", function() return applet.c:upper(12) end)
+  try("kept", function() return rawequal(applet.f, applet.f) and rawequal(applet.sc, applet.sc) end)
+  local body = table.concat(out, "\n") .. "\n"
+  applet:add_header("content-length", #body)
+  applet:start_response()
+  applet:send(body)
+end)
+-- `applet.response`: the headers added so far, by name, 1-based; what the script puts
+-- there is what start_response sends.
+core.register_service("resp", "http", function(applet)
+  applet:add_header("x-a", "1")
+  local r = applet.response
+  local seen = {}
+  for k, v in pairs(r) do seen[#seen + 1] = k .. "=" .. table.concat(v, ",") end
+  table.sort(seen)
+  applet:add_header("x-b", 2)
+  applet:add_header("x-a", "3")
+  r["x-direct"] = { "d1", "d2" }
+  local body = table.concat(seen, ";") .. " " .. tostring(rawequal(r, applet.response)) .. " " .. r["x-a"][2]
+    .. " " .. type(r["x-b"][1]) .. "\n"
+  applet:add_header("content-length", #body)
+  applet:start_response()
+  applet:send(body)
+end)
+"#;
+
+#[test]
+fn a_services_fetches_converters_and_response_table_are_haproxys() {
+    let rules = "    http-request use-service lua.fetches if { path /f }\n    http-request use-service lua.resp if { path /r }";
+    let expected = "f.src=true:127.0.0.1\nsf.src=true:127.0.0.1\nf.dst_port=true:number\nsf.dst_port=true:string\n\
+f.req_hdr=false:the sample-fetch 'req.hdr' needs an HTTP parser which is not available in Lua services\n\
+sf.req_hdr=false:the sample-fetch 'req.hdr' needs an HTTP parser which is not available in Lua services\n\
+f.path=false:the sample-fetch 'path' needs an HTTP parser which is not available in Lua services\n\
+f.method=false:the sample-fetch 'method' needs an HTTP parser which is not available in Lua services\n\
+f.var=true:v1\nsf.var_none=true:\nc.lower=true:abc\nsc.lower=true:abc\nc.upper=true:12\nkept=true:true\n";
+    for bin in moonproxy_and_haproxy() {
+        let p = start(&bin, FETCHES, rules);
+        let mut c = p.connect("fe");
+        let r = c.http_request(b"GET /f HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(r.status, 200, "{bin:?}: {}", r.head);
+        assert_eq!(String::from_utf8_lossy(&r.body), expected, "{bin:?}");
+        let r = c.http_request(b"GET /r HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(String::from_utf8_lossy(&r.body), "x-a=1 true 3 string\n", "{bin:?}");
+        // Sent in a hash order by both: compared as a set.
+        let mut lines: Vec<&str> = r.head.split("\r\n").skip(1).filter(|l| !l.is_empty()).collect();
+        lines.sort();
+        assert_eq!(
+            lines,
+            ["content-length: 20", "x-a: 1", "x-a: 3", "x-b: 2", "x-direct: d1", "x-direct: d2"],
+            "{bin:?}: {}",
+            r.head
+        );
+    }
+}

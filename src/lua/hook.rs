@@ -73,21 +73,27 @@ pub(crate) struct Slot {
     task_co: AtomicPtr<ffi::lua_State>,
     /// The slice ran out since the last forced yield.
     pub(crate) expired: AtomicBool,
-    /// When the timer was armed for the current resume (`CLOCK_MONOTONIC`, ns), and the
-    /// slice: a signal arriving earlier than `armed_at + slice` was queued by a previous
-    /// resume (the thread was descheduled before it could be delivered) and is ignored.
-    armed_at: AtomicU64,
+    /// The slice of the current resume (ns), `u64::MAX` between resumes.
     slice: AtomicU64,
-    /// This thread's CPU time when the resume began (ns): a slice is over when the thread
-    /// has both been running for a slice and used a slice of CPU, so a resume descheduled by
-    /// the system is not preempted for it.
-    cpu_start: AtomicU64,
+    /// This thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`, ns) at the first tick of the
+    /// current resume, [`NO_MARK`] before it. Read by the signal handler only, so a resume
+    /// costs no clock syscall: the first tick of a resume only takes this mark, and a later
+    /// tick finds the slice over when the thread used at least half a slice of CPU since
+    /// the mark (cumulative, so a thread that gets only part of a CPU is still preempted).
+    /// A resume descheduled by the system is thus not preempted for it, and a signal queued
+    /// by an earlier resume but delivered late only takes the mark.
+    cpu_mark: AtomicU64,
     /// The thread's timer while it is armed ([`armed_token`]: the id plus one, since
     /// glibc's first timer id is 0, a null `timer_t`), null when
     /// disarmed. It stays armed between resumes, so a busy reactor arms it once rather
     /// than twice per resume; the first tick that finds no Lua running disarms it.
     timer_armed: AtomicPtr<c_void>,
     armed_slice: AtomicU64,
+    /// A resume began since the last tick: a tick that finds no Lua running disarms the
+    /// timer only after a whole slice without any resume, so a busy reactor (a resume per
+    /// slice or more) keeps it armed rather than disarming and re-arming it (two
+    /// `timer_settime` calls) around every idle tick.
+    resumed: AtomicBool,
 }
 
 /// `clock` in nanoseconds (async-signal-safe: `clock_gettime` is).
@@ -101,15 +107,14 @@ fn clock_ns(clock: libc::clockid_t) -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-/// `CLOCK_THREAD_CPUTIME_ID` in nanoseconds.
+/// `CLOCK_THREAD_CPUTIME_ID` in nanoseconds: a real syscall (the vDSO does not serve
+/// per-thread CPU clocks), so it is read on timer ticks only, never per resume.
 fn thread_cpu_ns() -> u64 {
     clock_ns(libc::CLOCK_THREAD_CPUTIME_ID)
 }
 
-/// `CLOCK_MONOTONIC` in nanoseconds.
-fn monotonic_ns() -> u64 {
-    clock_ns(libc::CLOCK_MONOTONIC)
-}
+/// [`Slot::cpu_mark`] before the first tick of a resume.
+const NO_MARK: u64 = u64::MAX;
 
 /// The POSIX timer of this thread, deleted when the thread ends.
 struct ThreadTimer {
@@ -131,11 +136,11 @@ thread_local! {
         running: AtomicPtr::new(ptr::null_mut()),
         task_co: AtomicPtr::new(ptr::null_mut()),
         expired: AtomicBool::new(false),
-        armed_at: AtomicU64::new(0),
         slice: AtomicU64::new(u64::MAX),
-        cpu_start: AtomicU64::new(0),
+        cpu_mark: AtomicU64::new(NO_MARK),
         timer_armed: AtomicPtr::new(ptr::null_mut()),
         armed_slice: AtomicU64::new(0),
+        resumed: AtomicBool::new(false),
     }));
     static TIMER: ThreadTimer = const { ThreadTimer { id: Cell::new(None), failed: Cell::new(false) } };
 }
@@ -180,16 +185,27 @@ extern "C" fn on_signal(_sig: c_int, info: *mut libc::siginfo_t, _uc: *mut c_voi
             return;
         }
         if (*slot).running.load(Ordering::Acquire).is_null() && (*slot).task_co.load(Ordering::Acquire).is_null() {
-            // No Lua runs: the timer was left armed by the last resume; stop it.
+            // No Lua runs: the timer was left armed by the last resume; stop it, unless a
+            // resume began during the last slice (a busy reactor: the next one comes soon).
+            if (*slot).resumed.swap(false, Ordering::AcqRel) {
+                return;
+            }
             let token = (*slot).timer_armed.swap(ptr::null_mut(), Ordering::AcqRel);
             if let Some(id) = armed_id(token) {
                 set_timer(id, Duration::ZERO);
             }
             return;
         }
-        let armed_at = (*slot).armed_at.load(Ordering::Acquire);
-        if monotonic_ns().saturating_sub(armed_at) < (*slot).slice.load(Ordering::Relaxed) {
-            return; // a late signal from an earlier resume
+        // The slice is over when this resume has seen an earlier tick and the thread used at
+        // least half a slice of CPU since the first one (see `Slot::cpu_mark`).
+        let cpu = thread_cpu_ns();
+        let mark = (*slot).cpu_mark.load(Ordering::Acquire);
+        if mark == NO_MARK {
+            (*slot).cpu_mark.store(cpu, Ordering::Release);
+            return;
+        }
+        if cpu.saturating_sub(mark) < (*slot).slice.load(Ordering::Relaxed) / 2 {
+            return;
         }
         (*slot).expired.store(true, Ordering::Relaxed);
         // Both threads are anchored while recorded: the task's by its registry reference,
@@ -290,12 +306,12 @@ pub(crate) unsafe fn begin_resume(co: *mut ffi::lua_State, mode: Preempt) {
     match mode {
         Preempt::Timer(slice) => {
             let nanos = slice.as_nanos() as u64;
+            // No clock read here: the signal handler measures the CPU used (`cpu_mark`).
+            slot.cpu_mark.store(NO_MARK, Ordering::Relaxed);
             slot.slice.store(nanos, Ordering::Relaxed);
-            slot.cpu_start.store(thread_cpu_ns(), Ordering::Relaxed);
-            slot.armed_at.store(monotonic_ns(), Ordering::Release);
+            slot.resumed.store(true, Ordering::Relaxed);
             // Left armed by an earlier resume with the same slice: its next tick comes
-            // within a slice, and the checks above (armed_at, the CPU used) make an early
-            // tick wait for the following one.
+            // within a slice and only takes the CPU mark; the one after can preempt.
             let armed = !slot.timer_armed.load(Ordering::Acquire).is_null();
             if !armed || slot.armed_slice.load(Ordering::Relaxed) != nanos {
                 if let Some(id) = arm_timer(slice) {
@@ -334,6 +350,7 @@ pub(crate) fn end_resume(_mode: Preempt) {
     slot.running.store(ptr::null_mut(), Ordering::Release);
     slot.task_co.store(ptr::null_mut(), Ordering::Release);
     slot.slice.store(u64::MAX, Ordering::Relaxed);
+    slot.cpu_mark.store(NO_MARK, Ordering::Relaxed);
     slot.expired.store(false, Ordering::Relaxed);
 }
 
@@ -395,12 +412,9 @@ unsafe extern "C" fn hook_body(l: *mut ffi::lua_State, ar: *mut ffi::lua_Debug) 
         let slot = thread_slot();
         // The coroutine the timer aims at, or the task's own (always safe to yield).
         let tracked = slot.running.load(Ordering::Acquire) == l || task.co == l;
+        // In timer mode the signal handler set `expired` after checking the CPU used.
         let expired = match mode {
-            Preempt::Timer(slice) => {
-                slot.expired.load(Ordering::Relaxed)
-                    && thread_cpu_ns().saturating_sub(slot.cpu_start.load(Ordering::Relaxed))
-                        >= slice.as_nanos() as u64
-            }
+            Preempt::Timer(_) => slot.expired.load(Ordering::Relaxed),
             _ => true,
         };
         if tracked && !expired {

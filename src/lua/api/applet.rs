@@ -120,13 +120,55 @@ end
 local privs = setmetatable({}, { __mode = "k" })
 function Applet.get_priv(self) return privs[self] end
 function Applet.set_priv(self, v) privs[self] = v end
-local headers, rawset = P.headers, rawset
+local headers, rawset, rawget, pairs, tostring = P.headers, rawset, rawget, pairs, tostring
+local svc_sub, word = P.svc_sub(), P.word
+-- `applet.response` (undocumented in HAProxy, filled by add_header and read by
+-- start_response): made on first read from the headers added so far; from then on the
+-- table is the list of headers, and this applet's add_header/start_response go through it.
+local function add_header_t(self, n, v)
+  P.add_header(self, n, v)
+  local r = rawget(self, "response")
+  local e = r[n]
+  if e == nil then e = {}; r[n] = e end
+  e[#e + 1] = tostring(v)
+end
+local function start_response_t(self)
+  local flat = {}
+  for n, vs in pairs(rawget(self, "response")) do
+    if type(vs) == "table" then
+      for _, v in pairs(vs) do flat[#flat + 1] = tostring(n); flat[#flat + 1] = tostring(v) end
+    end
+  end
+  P.set_headers(self, flat)
+  return P.start_response(self)
+end
+local function response(self)
+  local r, flat = {}, P.added(self)
+  for i = 1, #flat, 2 do
+    local e = r[flat[i]]
+    if e == nil then e = {}; r[flat[i]] = e end
+    e[#e + 1] = flat[i + 1]
+  end
+  rawset(self, "add_header", add_header_t)
+  rawset(self, "start_response", start_response_t)
+  return r
+end
+local lazy = { f = true, sf = true, c = true, sc = true }
 P.set_meta({ __index = function(self, k)
   local m = Applet[k]
-  if m ~= nil or k ~= "headers" then return m end
-  local h = headers(self)
-  rawset(self, "headers", h)
-  return h
+  if m ~= nil then return m end
+  local v
+  if k == "headers" then
+    v = headers(self)
+  elseif k == "response" then
+    v = response(self)
+  elseif lazy[k] then
+    v = svc_sub(word(self), k)
+  else
+    return nil
+  end
+  rawset(self, k, v)
+  return v
 end, __tostring = function() return "HAProxy class AppletHTTP" end })
 local new = P.new
 P.set_wrapper(function(fn, key, gen) return fn(new(key, gen)) end)
@@ -146,12 +188,18 @@ static PRIMITIVES: &[(&std::ffi::CStr, &RustFunction)] = &[
     (c"set_var", &SET_VAR),
     (c"get_var", &GET_VAR),
     (c"unset_var", &UNSET_VAR),
+    (c"svc_sub", &SVC_SUB),
+    (c"word", &WORD),
+    (c"added", &ADDED),
+    (c"set_headers", &SET_HEADERS),
 ];
 
 /// Pushes the wrapper every service call goes through (see the module comment) on
 /// `task`; builds the class on first use.
 pub fn push_wrapper(state: &crate::lua::State, task: &mut crate::lua::Task) -> Result<(), LuaError> {
     if WRAPPER.with(|w| w.borrow().is_none()) {
+        // `f`, `sf`, `c`, `sc` are the TXN classes' (`super::txn::svc_sub_ref`).
+        super::txn::install_classes(state)?;
         let mut prologue = String::from("local P = {}\n");
         for (name, f) in PRIMITIVES {
             let name = name.to_str().unwrap_or("");
@@ -313,6 +361,90 @@ fn text_arg(ctx: &CallCtx, n: c_int) -> Vec<u8> {
         _ => ctx.bytes(n).unwrap_or_default(),
     }
 }
+
+/// `P.svc_sub()`: the maker of a service's `f`, `sf`, `c`, `sc` objects (`txn.rs`).
+static SVC_SUB: RustFunction = RustFunction::new("svc_sub", |ctx| {
+    let id = super::txn::svc_sub_ref().ok_or_else(|| LuaError::message("the TXN classes did not install"))?;
+    ctx.reserve(1)?;
+    // SAFETY: a raw get from the registry neither raises nor allocates (room reserved).
+    unsafe { ffi::lua_rawgeti(ctx.raw(), ffi::LUA_REGISTRYINDEX, ffi::lua_Integer::from(id)) };
+    Ok(1)
+});
+
+/// `P.word(applet)`: the applet's stream handle as a `TXN` holds it (`txn::handle_word`),
+/// the `[0]` of its `f`, `sf`, `c`, `sc` objects, which then act on the service's stream.
+static WORD: RustFunction = RustFunction::new("word", |ctx| {
+    let handle = applet_handle(ctx)?;
+    ctx.reserve(1)?;
+    // SAFETY: pushing a light userdata never raises (room reserved).
+    unsafe { ffi::lua_pushlightuserdata(ctx.raw(), super::txn::handle_word(handle)) };
+    Ok(1)
+});
+
+/// `P.added(applet)`: the headers added so far, as a flat list of names and values.
+static ADDED: RustFunction = RustFunction::new("added", |ctx| {
+    let flat: Vec<(String, Vec<u8>)> = with_applet(ctx, |a| {
+        a.headers.iter().map(|h| (h.name.clone(), h.value.clone())).collect()
+    })?;
+    ctx.reserve(3)?;
+    let flat = &flat;
+    // SAFETY: one table pushed, every other push popped by the set after it (3 slots
+    // reserved); `allocating` protects the building when a memory limit is set; the closure
+    // borrows `flat`, alive for this whole call, and holds nothing to drop.
+    unsafe {
+        ctx.allocating(move |l| {
+            ffi::lua_createtable(l, (flat.len() * 2) as c_int, 0);
+            for (i, (n, v)) in flat.iter().enumerate() {
+                ffi::lua_pushlstring(l, n.as_ptr().cast(), n.len());
+                ffi::lua_rawseti(l, -2, (2 * i + 1) as ffi::lua_Integer);
+                ffi::lua_pushlstring(l, v.as_ptr().cast(), v.len());
+                ffi::lua_rawseti(l, -2, (2 * i + 2) as ffi::lua_Integer);
+            }
+            1
+        })
+    }?;
+    Ok(1)
+});
+
+/// `P.set_headers(applet, flat)`: replaces the headers added with the names and values of
+/// `flat` (strings), what `start_response` sends once a script read `applet.response`.
+static SET_HEADERS: RustFunction = RustFunction::new("set_headers", |ctx| {
+    let l = ctx.raw();
+    let mut pairs = Vec::new();
+    // SAFETY: raw reads of argument 2 (checked a table) and of string slots, which neither
+    // raise nor allocate; the bytes are copied while the value is on the stack.
+    unsafe {
+        if ffi::lua_type(l, 2) != ffi::LUA_TTABLE {
+            return Err(ctx.arg_error(2, "table expected"));
+        }
+        let n = ffi::lua_rawlen(l, 2) as ffi::lua_Integer;
+        ctx.reserve(1)?;
+        let mut i = 1;
+        while i < n {
+            let mut item = [Vec::new(), Vec::new()];
+            for (j, slot) in item.iter_mut().enumerate() {
+                ffi::lua_rawgeti(l, 2, i + j as ffi::lua_Integer);
+                if ffi::lua_type(l, -1) == ffi::LUA_TSTRING {
+                    let mut len = 0usize;
+                    let p = ffi::lua_tolstring(l, -1, &mut len);
+                    *slot = std::slice::from_raw_parts(p.cast::<u8>(), len).to_vec();
+                }
+                ffi::lua_settop(l, -2);
+            }
+            let [mut name, value] = item;
+            name.make_ascii_lowercase();
+            pairs.push((String::from_utf8_lossy(&name).into_owned(), value));
+            i += 2;
+        }
+    }
+    with_applet(ctx, |a| {
+        a.headers = Headers::default();
+        for (n, v) in pairs {
+            a.headers.add(n, v);
+        }
+    })?;
+    Ok(0)
+});
 
 /// `applet:set_status(code [, reason])`.
 static SET_STATUS: RustFunction = RustFunction::new("set_status", |ctx| {

@@ -27,7 +27,7 @@ use std::os::raw::c_int;
 /// generation in the low half. Scripts cannot make one; a stale one fails the handle
 /// table's check (`TXN object no longer valid`). Light rather than a full userdata: no
 /// allocation and no finalizer per stream.
-fn handle_word(h: Handle) -> *mut std::ffi::c_void {
+pub(crate) fn handle_word(h: Handle) -> *mut std::ffi::c_void {
     const { assert!(usize::BITS >= 64, "a handle needs a 64-bit word") };
     (((h.key as usize) << 32) | h.generation as usize) as *mut std::ffi::c_void
 }
@@ -35,7 +35,15 @@ fn handle_word(h: Handle) -> *mut std::ffi::c_void {
 thread_local! {
     /// The metatable of the `TXN` objects of this thread's state (built on first use).
     static TXN_MT: RefCell<Option<RegistryRef>> = const { RefCell::new(None) };
+    /// `svc_sub(ud, k)`: the `f`, `sf`, `c` or `sc` object of a service ([`CLASSES`]).
+    static SVC_SUB: RefCell<Option<RegistryRef>> = const { RefCell::new(None) };
 }
+
+/// The `fetch` primitive's flags (its third argument): `sf` (strings), and "called from a
+/// service", where HTTP fetches are refused as in HAProxy (a service's `Fetches` object is
+/// made without HTTP rights: `AppletHTTP.f`/`sf`).
+const FETCH_STRICT: i64 = 1;
+const FETCH_SERVICE: i64 = 2;
 
 /// Builds the classes; receives the primitives table and hands the `TXN` metatable
 /// back through `P.set_metatable`.
@@ -132,7 +140,7 @@ local function keywords(prim, strict)
     return f
   end }
 end
-local f_mt, sf_mt = keywords("fetch", false), keywords("fetch", true)
+local f_mt, sf_mt = keywords("fetch", 0), keywords("fetch", 1)
 local c_mt, sc_mt = keywords("conv", false), keywords("conv", true)
 -- A TXN's f, sf, c, sc, http, req and res objects are made at their first use (a call
 -- uses one or none of them), then kept in the TXN: a stream's garbage is one table.
@@ -155,6 +163,13 @@ function txn_mt.__index(t, k)
 end
 -- new_txn builds the TXN itself from Rust.
 P.set_metatable(txn_mt)
+-- A service's f, sf, c, sc (AppletHTTP): the same objects on its stream's handle, its
+-- fetches without HTTP rights (fetch flag 2), as HAProxy makes them.
+local svc_subs = { f = keywords("fetch", 2), sf = keywords("fetch", 3), c = c_mt, sc = sc_mt }
+P.set_svc_sub(function(ud, k)
+  local mt = svc_subs[k]
+  if mt ~= nil then return setmetatable({ [0] = ud }, mt) end
+end)
 "#;
 
 /// Installs the global `act` table: HAProxy's action return codes.
@@ -174,33 +189,7 @@ pub fn install_act(state: &crate::lua::State) -> Result<(), LuaError> {
 /// in one protected call, with no Lua code run (its `f`, `sf`, `c`, `sc` and `http`
 /// objects come at their first use, [`CLASSES`]).
 pub fn new_txn(state: &crate::lua::State, handle: Handle) -> Result<RegistryRef, LuaError> {
-    if TXN_MT.with(|w| w.borrow().is_none()) {
-        let mut prologue = String::from("local P = {}\n");
-        for (name, f) in PRIMITIVES {
-            let global = format!("__moonproxy_txn_{}", name.to_str().unwrap_or(""));
-            state.set_global_function(&global, f)?;
-            prologue.push_str(&format!(
-                "P[\"{}\"] = {global}; {global} = nil\n",
-                name.to_str().unwrap_or("")
-            ));
-        }
-        for (name, f) in super::channel::PRIMITIVES {
-            let name = name.to_str().unwrap_or("");
-            let global = format!("__moonproxy_txn_{name}");
-            state.set_global_function(&global, f)?;
-            prologue.push_str(&format!("P[\"{name}\"] = {global}; {global} = nil\n"));
-        }
-        for (name, f) in super::txn_extra::PRIMITIVES {
-            let name = name.to_str().unwrap_or("");
-            let global = format!("__moonproxy_txn_{name}");
-            state.set_global_function(&global, f)?;
-            prologue.push_str(&format!("P[\"{name}\"] = {global}; {global} = nil\n"));
-        }
-        prologue.push_str(super::channel::CLASS);
-        prologue.push_str(CLASSES);
-        prologue.push_str(super::txn_extra::CLASS);
-        state.exec(prologue.as_bytes(), "=txn")?;
-    }
+    install_classes(state)?;
     let txn_mt = TXN_MT.with(|w| w.borrow().as_ref().map(RegistryRef::id));
     let txn_mt = txn_mt.ok_or_else(|| LuaError::message("the TXN classes did not install"))?;
     let l = state.raw();
@@ -230,8 +219,47 @@ pub fn new_txn(state: &crate::lua::State, handle: Handle) -> Result<RegistryRef,
     }
 }
 
+/// Builds the `TXN` classes of `state` (once).
+pub(crate) fn install_classes(state: &crate::lua::State) -> Result<(), LuaError> {
+    if TXN_MT.with(|w| w.borrow().is_none()) {
+        let mut prologue = String::from("local P = {}\n");
+        for (name, f) in PRIMITIVES {
+            let global = format!("__moonproxy_txn_{}", name.to_str().unwrap_or(""));
+            state.set_global_function(&global, f)?;
+            prologue.push_str(&format!(
+                "P[\"{}\"] = {global}; {global} = nil\n",
+                name.to_str().unwrap_or("")
+            ));
+        }
+        for (name, f) in super::channel::PRIMITIVES {
+            let name = name.to_str().unwrap_or("");
+            let global = format!("__moonproxy_txn_{name}");
+            state.set_global_function(&global, f)?;
+            prologue.push_str(&format!("P[\"{name}\"] = {global}; {global} = nil\n"));
+        }
+        for (name, f) in super::txn_extra::PRIMITIVES {
+            let name = name.to_str().unwrap_or("");
+            let global = format!("__moonproxy_txn_{name}");
+            state.set_global_function(&global, f)?;
+            prologue.push_str(&format!("P[\"{name}\"] = {global}; {global} = nil\n"));
+        }
+        prologue.push_str(super::channel::CLASS);
+        prologue.push_str(CLASSES);
+        prologue.push_str(super::txn_extra::CLASS);
+        state.exec(prologue.as_bytes(), "=txn")?;
+    }
+    Ok(())
+}
+
+/// The registry id of `svc_sub(ud, k)`, the maker of a service's `f`, `sf`, `c` and `sc`
+/// objects (`AppletHTTP`), once [`install_classes`] ran.
+pub(crate) fn svc_sub_ref() -> Option<c_int> {
+    SVC_SUB.with(|w| w.borrow().as_ref().map(RegistryRef::id))
+}
+
 static PRIMITIVES: &[(&std::ffi::CStr, &RustFunction)] = &[
     (c"set_metatable", &SET_TXN_MT),
+    (c"set_svc_sub", &SET_SVC_SUB),
     (c"handle", &HANDLE),
     (c"set_var", &SET_VAR),
     (c"get_var", &GET_VAR),
@@ -250,6 +278,12 @@ static PRIMITIVES: &[(&std::ffi::CStr, &RustFunction)] = &[
     (c"fetch", &FETCH),
     (c"conv", &CONV),
 ];
+
+static SET_SVC_SUB: RustFunction = RustFunction::new("set_svc_sub", |ctx| {
+    let f = ref_first_arg(ctx)?;
+    SVC_SUB.with(|w| *w.borrow_mut() = Some(f));
+    Ok(0)
+});
 
 static SET_TXN_MT: RustFunction = RustFunction::new("set_metatable", |ctx| {
     let f = ref_first_arg(ctx)?;
@@ -329,7 +363,29 @@ pub(crate) fn with_stream<R>(
     })
 }
 
+/// Argument `n` when it is a string, borrowed from the Lua stack (no copy; numbers are not
+/// converted): valid while the argument stays in its slot, that is for the whole call unless
+/// the function replaces it.
+fn str_arg(ctx: &CallCtx, n: c_int) -> Option<&[u8]> {
+    let l = ctx.raw();
+    // SAFETY: lua_type and lua_tolstring on a string neither raise nor allocate; the bytes
+    // belong to the string anchored by argument slot `n`, which no caller of this function
+    // replaces while the borrow (tied to `ctx`) lives.
+    unsafe {
+        if n > ctx.nargs() || ffi::lua_type(l, n) != ffi::LUA_TSTRING {
+            return None;
+        }
+        let mut len = 0usize;
+        let p = ffi::lua_tolstring(l, n, &mut len);
+        Some(std::slice::from_raw_parts(p.cast::<u8>(), len))
+    }
+}
+
 pub(crate) fn var_name(ctx: &CallCtx, n: c_int) -> Result<VarName, LuaError> {
+    // The common case, a string argument, is parsed where it lies (no copy).
+    if let Some(v) = str_arg(ctx, n).and_then(|b| std::str::from_utf8(b).ok()).and_then(VarName::parse) {
+        return Ok(v);
+    }
     let name = ctx.string(n)?;
     VarName::parse(&name).ok_or_else(|| {
         LuaError::runtime(format!(
@@ -539,23 +595,26 @@ fn checked_value(ctx: &CallCtx, n: c_int) -> Result<Vec<u8>, LuaError> {
 /// `P.header(ud, res, op, name [, value | regex, with])`: set, add, del, rep, repval.
 static HEADER: RustFunction = RustFunction::new("header", |ctx| {
     let res = ctx.boolean(2);
-    let op = ctx.string(3)?;
-    let name = ctx.string(4)?;
+    let op = str_arg(ctx, 3).unwrap_or_default();
+    let name = match str_arg(ctx, 4) {
+        Some(b) => String::from_utf8_lossy(b).into_owned(),
+        None => ctx.string(4)?,
+    };
     enum Op {
         Set(Vec<u8>),
         Add(Vec<u8>),
         Del,
         Rep(crate::sample::regex::Regex, Vec<u8>, bool),
     }
-    let op = match op.as_str() {
-        "set" => Op::Set(checked_value(ctx, 5)?),
-        "add" => Op::Add(checked_value(ctx, 5)?),
-        "del" => Op::Del,
-        "rep" | "repval" => {
+    let op = match op {
+        b"set" => Op::Set(checked_value(ctx, 5)?),
+        b"add" => Op::Add(checked_value(ctx, 5)?),
+        b"del" => Op::Del,
+        b"rep" | b"repval" => {
             let re = ctx.string(5)?;
             let re = crate::sample::regex::Regex::new(re.as_bytes(), false)
                 .map_err(|e| LuaError::runtime(e.to_string()))?;
-            Op::Rep(re, checked_value(ctx, 6)?, op == "repval")
+            Op::Rep(re, checked_value(ctx, 6)?, op == b"repval")
         }
         _ => return Err(LuaError::runtime("unknown header operation")),
     };
@@ -644,13 +703,21 @@ pub fn demangle(lua_name: &str) -> Option<&'static str> {
 /// `txn.f:<name>(args...)` / `txn.sf:<name>(args...)`: the native fetch on the stream;
 /// `f` gives nil when it has no value, `sf` an empty string (and strings for every type).
 static FETCH: RustFunction = RustFunction::new("fetch", |ctx| {
-    let lua_name = ctx.string(2)?;
-    let strict = ctx.boolean(3);
-    let Some(name) = demangle(&lua_name) else {
+    // The method name, a string the class passes: read in place.
+    let lua_name = str_arg(ctx, 2).and_then(|b| std::str::from_utf8(b).ok()).unwrap_or_default();
+    let flags = ctx.integer(3)?;
+    let strict = flags & FETCH_STRICT != 0;
+    let Some(name) = demangle(lua_name) else {
         return Err(LuaError::runtime(format!(
             "attempt to call a nil value (method '{lua_name}')"
         )));
     };
+    if flags & FETCH_SERVICE != 0 && is_http_fetch(name) {
+        // No position, as HAProxy raises it.
+        return Err(LuaError::message(format!(
+            "the sample-fetch '{name}' needs an HTTP parser which is not available in Lua services"
+        )));
+    }
     let text = call_text(ctx, name, 4); // (txn, name, strict, args...)
     let expr = Expr::parse(&text).map_err(|e| LuaError::runtime(format!("{lua_name}: {e}")))?;
     let v = with_stream(ctx, |s| s.eval(&expr))?;
@@ -662,6 +729,12 @@ static FETCH: RustFunction = RustFunction::new("fetch", |ctx| {
     }
     Ok(1)
 });
+
+/// A fetch of the HTTP message (HAProxy's `SMP_USE_HTTP_ANY`): one of `fetch_http`'s.
+fn is_http_fetch(name: &str) -> bool {
+    crate::sample::fetch_http::lookup(name).is_some_and(|f| f.name == name)
+        && !crate::sample::fetch::FETCHES.iter().any(|f| f.name == name)
+}
 
 /// `name(arg1,arg2...)` from the Lua arguments from `first` on, as configuration text
 /// (plain `name` without any).
