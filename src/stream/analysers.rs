@@ -57,7 +57,15 @@ pub fn run_backend_rules(fe: &ProxyRt, cursor: &mut RuleCursor, cx: &dyn SampleC
         budget -= 1;
         let i = cursor.next_rule;
         cursor.next_rule += 1;
-        match fe.rule_outcome(i, cx) {
+        let outcome = match crate::sample::lua::in_rule(|| fe.rule_outcome(i, cx)) {
+            Ok(outcome) => outcome,
+            // A Lua fetch of the rule waits: the rule runs again after.
+            Err(s) => {
+                cursor.next_rule = i;
+                return RuleStep::Yield(crate::http::rules::lua_wait(s));
+            }
+        };
+        match outcome {
             RuleOutcome::Backend(be) => return RuleStep::Backend(be),
             RuleOutcome::NoMatch => {}
             RuleOutcome::Unresolved => {
