@@ -207,3 +207,32 @@ fn a_fetch_yielding_in_a_log_format_fails_clearly_and_the_request_succeeds() {
     );
     p.wait_for_line(|l| l.contains("log:200:-:"), DEADLINE);
 }
+
+#[test]
+fn tcp_request_content_rules_and_tcp_use_backend_wait_for_lua_fetches() {
+    let s = Setup::new();
+    let echo = Backend::echo();
+    let cfg = format!(
+        "{}frontend ft_reject\n    mode tcp\n    bind 127.0.0.1:{{{{ft1}}}}\n    tcp-request content reject if {{ lua.sleepy -m str awake }}\n    default_backend echo\nfrontend ft_pick\n    mode tcp\n    bind 127.0.0.1:{{{{ft2}}}}\n    tcp-request content set-var(sess.s) lua.sleepy\n    tcp-request content reject unless {{ var(sess.s) -m str awake }}\n    use_backend %[lua.tcp_pick]\nfrontend fh\n    bind 127.0.0.1:{{{{fh}}}}\n    tcp-request content set-var(txn.k) str(k),lua.slow_upper\n    http-request set-header X-K %[var(txn.k)]\n    default_backend be\nbackend echo\n    mode tcp\n    server s1 127.0.0.1:{{{{echo}}}}\n",
+        config("").replace("\nbackend be2\n", "\nbackend be2_unused\n")
+    );
+    let script = format!("{SCRIPT}\ncore.register_fetches(\"tcp_pick\", function(txn) core.msleep(20) return \"echo\" end)\n");
+    let p = ProxyBuilder::new(&cfg)
+        .bin(moonproxy_bin())
+        .file("t.lua", &script)
+        .port("be", s.be.port())
+        .port("be2", s.be2.port())
+        .port("lookup", s.lookup.port())
+        .port("echo", echo.port())
+        .start();
+    let mut c = p.connect("ft1");
+    c.send(b"hello\n");
+    let (got, _) = c.recv_until_close();
+    assert!(got.is_empty(), "rejected after the fetch woke: {got:?}");
+    let mut c = p.connect("ft2");
+    c.send(b"hello\n");
+    assert_eq!(c.recv_until(b"\n"), b"hello\n", "the rules waited, use_backend picked echo");
+    let mut c = p.connect("fh");
+    let r = c.http_request(b"GET /headers HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(seen(&r, "x-k").as_deref(), Some("K"), "HTTP mode tcp-request content");
+}
