@@ -128,11 +128,13 @@ fn seen(r: &HttpResponse, name: &str) -> Option<String> {
 #[test]
 fn a_sleeping_converter_in_set_header_waits_then_sets_the_header() {
     let s = Setup::new();
-    let p = s.start("    http-request set-header X-Up %[req.hdr(x-in),lua.slow_upper]\n    http-request set-header X-Y %[str(a),lua.yielding]");
+    let p = s.start("    http-request set-header X-Up %[req.hdr(x-in),lua.slow_upper]\n    http-request set-header X-Y %[str(a),lua.yielding]\n    http-response set-header X-R %[str(r),lua.slow_upper]\n    http-after-response set-header X-After %[str(b),lua.slow_upper]");
     let r = get(&p, "GET /headers HTTP/1.1\r\nHost: a\r\nX-In: abc\r\n\r\n");
     assert_eq!(r.status, 200);
     assert_eq!(seen(&r, "x-up").as_deref(), Some("ABC"));
     assert_eq!(seen(&r, "x-y").as_deref(), Some("a!"));
+    assert_eq!(r.header("x-r"), Some("R"), "http-response");
+    assert_eq!(r.header("x-after"), Some("B"), "http-after-response");
     assert_eq!(p.count_lines(|l| l.contains("Lua converter")), 0, "no error logged");
 }
 

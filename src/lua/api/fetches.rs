@@ -1,25 +1,29 @@
 //! Lua sample fetches and converters at run time: the calls `crate::sample::lua` makes
 //! when an expression reaches `lua.NAME` or `,lua.NAME`.
 //!
-//! Each call runs to its end on the Lua thread of the stream being run, which its
-//! actions use too (`crate::stream::lua::lend`): a fetch gets the stream's `TXN` and its
-//! string arguments; a converter gets the sample, cast to a string, and its arguments.
-//! Outside a stream with a Lua context (or while an action of the stream is in progress
-//! on its thread), the call borrows a spare thread, and a fetch gets a `TXN` made for
-//! the call. The stream is seen through the expression's [`SampleCtx`] ([`FetchView`]):
+//! Each call runs on the Lua thread of the stream being run, which its actions use too
+//! (`crate::stream::lua::lend`): a fetch gets the stream's `TXN` and its string
+//! arguments; a converter gets the sample, cast to a string, and its arguments. Outside
+//! a stream with a Lua context (or while an action of the stream is in progress on its
+//! thread), the call borrows a spare thread, and a fetch gets a `TXN` made for the call.
+//! The stream is seen through the expression's [`SampleCtx`] ([`FetchView`]):
 //! `txn.f`/`txn.sf`, `txn:get_var`/`set_var`/`unset_var` work; `txn.http` finds no HTTP
-//! transaction to change.
+//! transaction to change. The proxies and servers are those the stream gave with
+//! [`in_stream`] (`core.backends`, `Server:get_stats()`), as its actions see them.
 //!
 //! The result becomes the sample by HAProxy's rules (`hlua_lua2smp`): an integer (a float
 //! is truncated toward an integer, 0 when it has a fraction, as Lua 5.3's
 //! `lua_tointeger` gives) is `sint`, a boolean `bool`, a string `str`; `nil` and any
 //! other value are the boolean false; a bare `return` gives no sample.
 //!
-//! HAProxy forbids yields there: a fetch or converter that sleeps, yields or waits on a
-//! socket fails with `Lua sample-fetch 'NAME': yield not allowed.` (`Lua converter`
-//! for a converter), and gives no sample; so does an error, logged as HAProxy logs it
-//! (`Lua sample-fetch 'NAME': [state-id 0] runtime error: <msg> from <traceback>.`).
-//! The request goes on either way.
+//! Beyond HAProxy, which forbids yields there: inside a rule that can wait
+//! (`crate::sample::lua::in_rule`), a call that sleeps, yields or waits on a socket is
+//! parked on the stream's thread (`crate::stream::lua::park`) and the rule waits; the
+//! rule's next evaluation resumes it, or takes its result if it completed. Anywhere
+//! else the yield fails with `Lua sample-fetch 'NAME': lua.NAME: cannot yield here
+//! (<place>).` (`Lua converter` for a converter), and gives no sample; so does an
+//! error, logged as HAProxy logs it (`Lua sample-fetch 'NAME': [state-id 0] runtime
+//! error: <msg> from <traceback>.`). The request goes on either way.
 use super::core::{core, error_message, from_clause};
 use crate::lua::host::{self, Host, NoWorld, StreamView, WorldView};
 use crate::lua::{Handle, LuaError, Resume, Task, Value};
@@ -169,7 +173,8 @@ thread_local! {
 }
 
 /// Runs `f` (a resume) inside a host whose stream is `view`: the host of the resume in
-/// progress when a Lua call reaches the expression, else an idle one.
+/// progress when a Lua call reaches the expression, else the stream's context and world
+/// ([`in_stream`]), else an idle one (nothing there can wait).
 fn in_host<V: StreamView, R>(mut view: Option<&mut V>, f: impl FnOnce() -> R) -> Option<R> {
     if host::is_entered() {
         return host::with_host(|h| {
