@@ -164,6 +164,19 @@ fn a_call_that_completed_is_not_made_again_when_its_rule_runs_again() {
 }
 
 #[test]
+fn a_waiting_converter_whose_input_changes_between_evaluations_completes() {
+    // `uuid` differs at each evaluation of the rule: the parked call is found again by
+    // its site and completes on the input it started with.
+    let s = Setup::new();
+    let p = s.start("    http-request set-header X-U %[uuid,lua.slow_upper]");
+    let r = get(&p, "GET /headers HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(r.status, 200);
+    let u = seen(&r, "x-u").unwrap_or_default();
+    assert_eq!(u.len(), 36, "{u:?}");
+    assert_eq!(u, u.to_uppercase());
+}
+
+#[test]
 fn pcall_and_xpcall_around_a_yield_in_a_fetch() {
     let s = Setup::new();
     let p = s.start("    http-request set-header X-G %[lua.guarded]");

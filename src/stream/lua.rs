@@ -120,13 +120,22 @@ struct Kept {
 }
 
 /// A Lua fetch or converter call of a rule, as the rule's next evaluation finds it
-/// again: the function, its arguments, and a converter's input.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// again: the function and its arguments (equality: the call site). A converter's
+/// input is not part of it: a value that changed between two evaluations (`date`)
+/// still finds its call, which keeps the input it started with.
+#[derive(Clone, Debug)]
 pub(crate) struct FetchSite {
     pub conv: bool,
     pub name: String,
     pub args: Vec<String>,
+    /// A converter's input.
     pub input: Option<Sample>,
+}
+
+impl PartialEq for FetchSite {
+    fn eq(&self, other: &FetchSite) -> bool {
+        self.conv == other.conv && self.name == other.name && self.args == other.args
+    }
 }
 
 /// A fetch or converter that yielded inside a rule (`crate::sample::lua::in_rule`).
@@ -140,12 +149,11 @@ pub(crate) struct Parked {
 
 /// What a rule's Lua call finds of its stream's parked call ([`unpark`]).
 pub(crate) enum Unpark {
-    /// None parked: run the call.
+    /// None parked (or one parked elsewhere, now abandoned): run the call.
     Free,
     /// This call, ready to resume.
     Ready(Parked),
-    /// This call, still waiting; or another call of the rule, parked (this one is not
-    /// run until that one completed).
+    /// This call, still waiting.
     Waiting(crate::sample::lua::Suspend),
 }
 
@@ -364,24 +372,28 @@ pub(crate) fn keep(key: Key, site: FetchSite, result: Option<Sample>) {
     });
 }
 
-/// What the call at `site` finds of the stream's parked call (see [`Unpark`]).
+/// What the call at `site` finds of the stream's parked call (see [`Unpark`]). A call
+/// parked at another site is abandoned: the evaluation went another way than the one
+/// that parked it (a fetch's value changed), which would otherwise never reach it.
 pub(crate) fn unpark(key: Key, site: &FetchSite, now: Instant) -> Unpark {
     use crate::sample::lua::Suspend;
-    THREADS.with(|t| {
+    let (found, stale) = THREADS.with(|t| {
         let mut t = t.borrow_mut();
-        let Some(Some(th)) = t.get_mut(&key) else { return Unpark::Free };
-        let Some(p) = th.parked.as_ref() else { return Unpark::Free };
-        let waiting = match p.wait {
-            Wait::Sleep(at) if now < at => Some(Suspend::Timer(at)),
-            Wait::Io => Some(Suspend::Io),
-            _ => None,
-        };
-        match waiting {
-            Some(s) => Unpark::Waiting(s),
-            None if p.site != *site => Unpark::Waiting(Suspend::Run),
-            None => Unpark::Ready(th.parked.take().expect("parked")),
+        let Some(Some(th)) = t.get_mut(&key) else { return (Unpark::Free, None) };
+        let Some(p) = th.parked.as_ref() else { return (Unpark::Free, None) };
+        if p.site != *site {
+            return (Unpark::Free, th.parked.take());
         }
-    })
+        match p.wait {
+            Wait::Sleep(at) if now < at => (Unpark::Waiting(Suspend::Timer(at)), None),
+            Wait::Io => (Unpark::Waiting(Suspend::Io), None),
+            _ => (Unpark::Ready(th.parked.take().expect("parked")), None),
+        }
+    });
+    if let Some(p) = stale {
+        abandon(key, p);
+    }
+    found
 }
 
 /// Parks a rule's call that yielded for `why` (its thread stays lent).

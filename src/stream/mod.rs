@@ -817,7 +817,10 @@ impl Stream {
         let next = match self.state {
             State::Forwarding => {
                 let (c, s) = self.side_deadlines(env.proxies);
-                [c, s, self.inspect_deadline()].into_iter().flatten().min()
+                // A response rule waiting for a Lua sleep (an action's, or a fetch's
+                // in a rule) set the state deadline; a stale one is in the past.
+                let rules = self.state_deadline.filter(|&at| at > env.cx.now);
+                [c, s, self.inspect_deadline(), rules].into_iter().flatten().min()
             }
             State::Closed => None,
             _ => self.state_deadline,
