@@ -272,6 +272,28 @@ mod tests {
     }
 
     #[test]
+    fn a_rule_is_suspended_by_a_parked_call_and_places_name_themselves() {
+        assert_eq!(may_yield(), Err("outside a rule"));
+        assert_eq!(in_rule(|| may_yield()), Ok(Ok(())));
+        let at = Instant::now();
+        let r = in_rule(|| {
+            suspend(Suspend::Timer(at));
+            suspend(Suspend::Io); // the first one parked wins
+            suspended()
+        });
+        assert_eq!(r, Err(Suspend::Timer(at)));
+        assert!(!suspended(), "the next evaluation starts afresh");
+        let e = in_rule(evaluation).unwrap();
+        assert!(in_rule(evaluation).unwrap() > e);
+        assert_eq!(
+            cannot_yield("log-format at stream end", || in_rule(|| cannot_yield("x", may_yield))),
+            Ok(Err("x"))
+        );
+        assert_eq!(cannot_yield("log-format at stream end", may_yield), Err("log-format at stream end"));
+        assert_eq!(may_yield(), Err("outside a rule"), "places are restored");
+    }
+
+    #[test]
     fn a_converter_applies_by_name() {
         let cx = TestCtx::default();
         assert_eq!(

@@ -16,6 +16,12 @@
 //! ([`ActionView`]: the transaction, the variables, the rule context), and inside
 //! `socket::running_as(Waiter::Stream(key))` so a socket call knows whom to wake.
 //!
+//! A fetch or converter that a rule evaluates may wait too (beyond HAProxy): it yields
+//! on the stream's thread, which stays *parked* with it ([`park`]) while the rule list
+//! waits at the rule; the rule's next evaluation resumes it ([`unpark`]) and takes the
+//! results its other calls got before ([`take_kept`]); `doc/lifetime-of-a-stream.md`
+//! ("Lua fetches and converters in rules").
+//!
 //! What the resume gives decides what the rule list does ([`LuaStep`]):
 //! - a sleep (`core.sleep`/`msleep`): the stream's state deadline is the wake-up time,
 //!   and the rule list stays on the action ([`LuaStep::Wait`]); a forced yield or
@@ -106,8 +112,8 @@ struct Thread {
     task: Option<Task>,
     /// A fetch or converter of a rule that waits, holding the coroutine.
     parked: Option<Parked>,
-    /// The results of the fetches and converters of the rule being evaluated again,
-    /// in the order they completed ([`kept`]).
+    /// The results of the fetches and converters of the rule being evaluated, in the
+    /// order they completed ([`keep`]), while a later call of the rule is parked.
     kept: Vec<Kept>,
 }
 
@@ -408,11 +414,14 @@ pub(crate) fn park(site: FetchSite, lent: Lent, why: &WaitReason) -> crate::samp
         give_back_lent(lent);
         return s;
     };
-    THREADS.with(|t| {
-        if let Some(Some(th)) = t.borrow_mut().get_mut(&key) {
-            th.parked = Some(Parked { site, lent, nargs: 0, wait });
-        }
+    let parked = Parked { site, lent, nargs: 0, wait };
+    let left = THREADS.with(|t| match t.borrow_mut().get_mut(&key) {
+        Some(Some(th)) => th.parked.replace(parked),
+        _ => Some(parked),
     });
+    if let Some(p) = left {
+        abandon(key, p);
+    }
     s
 }
 
