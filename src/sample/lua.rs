@@ -274,7 +274,7 @@ mod tests {
     #[test]
     fn a_rule_is_suspended_by_a_parked_call_and_places_name_themselves() {
         assert_eq!(may_yield(), Err("outside a rule"));
-        assert_eq!(in_rule(|| may_yield()), Ok(Ok(())));
+        assert_eq!(in_rule(may_yield), Ok(Ok(())));
         let at = Instant::now();
         let r = in_rule(|| {
             suspend(Suspend::Timer(at));
