@@ -72,6 +72,10 @@ local function lookup(txn)
   s:close()
   return line or ""
 end
+core.register_fetches("via_client", function(txn)
+  local r = core.httpclient():get{url = "http://127.0.0.1:{{be}}/headers"}
+  return r and tostring(r.status) or "none"
+end)
 core.register_fetches("backend", function(txn) return (lookup(txn):match("^(%S+)")) end)
 core.register_fetches("blocked", function(txn) return lookup(txn):match("blocked$") ~= nil end)
 core.register_converters("slow_upper", function(s)
@@ -151,6 +155,15 @@ fn a_fetch_using_a_socket_chooses_the_backend_and_denies() {
     assert_eq!(r.status, 403, "denied by the ACL's lookup");
     // One lookup for the ACL of each request, one for use_backend of the two let in.
     assert_eq!(s.lookup.stats().requests(), 5);
+}
+
+#[test]
+fn a_fetch_using_the_http_client_in_a_rule() {
+    let s = Setup::new();
+    let p = s.start("    http-request set-header X-Status %[lua.via_client]");
+    let r = get(&p, "GET /headers HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(r.status, 200);
+    assert_eq!(seen(&r, "x-status").as_deref(), Some("200"));
 }
 
 #[test]
