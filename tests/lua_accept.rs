@@ -743,7 +743,6 @@ fn a_task_downloads_a_blocklist_the_action_reads() {
 // --- 8. Canary routing with a Lua fetch in use_backend ------------------------------------------
 
 #[test]
-#[ignore = "moonproxy: Server:get_stats() gives nil in a Lua fetch that a rule (use_backend) evaluates: such calls run with no world view (src/lua/api/fetches.rs in_host uses NoWorld outside a resume); passes on HAProxy 2.6"]
 fn canary_routing_by_a_lua_fetch_in_use_backend() {
     let app = http_app();
     // CRC32 of the ids modulo 100, as Python's zlib.crc32 computes it: u1 22, u2 64, u3 6,

@@ -833,15 +833,24 @@ fn run(rules: &HttpRules, list: &[HttpRule], side: Side, cursor: &mut usize, txn
     let writes = VarWrites::default();
     while let Some(rule) = list.get(*cursor) {
         *cursor += 1;
-        if let Some(c) = &rule.cond {
-            let holds = c.eval(&rules.acls, &RuleCtx::with_writes(env, txn, &writes));
-            apply_writes(&writes, txn, env);
-            if !holds {
-                continue;
+        let ran = crate::sample::lua::in_rule(|| {
+            if let Some(c) = &rule.cond {
+                let holds = c.eval(&rules.acls, &RuleCtx::with_writes(env, txn, &writes));
+                if !holds || crate::sample::lua::suspended() {
+                    return Flow::Next;
+                }
             }
-        }
-        let flow = exec(rules, &rule.action, side, txn, env, &writes);
+            exec(rules, &rule.action, side, txn, env, &writes)
+        });
         apply_writes(&writes, txn, env);
+        let flow = match ran {
+            Ok(flow) => flow,
+            // A Lua fetch or converter of the rule waits: the rule runs again after.
+            Err(s) => {
+                *cursor -= 1;
+                return Verdict::Yield(lua_wait(s));
+            }
+        };
         match flow {
             Flow::Next => {}
             Flow::Stop => {
@@ -856,6 +865,17 @@ fn run(rules: &HttpRules, list: &[HttpRule], side: Side, cursor: &mut usize, txn
         }
     }
     Verdict::Continue
+}
+
+/// What a rule list waits for while a Lua fetch or converter of its rule is parked (a
+/// socket's completion wakes the stream, as for a waiting Lua action).
+pub fn lua_wait(s: crate::sample::lua::Suspend) -> WaitFor {
+    use crate::sample::lua::Suspend;
+    match s {
+        Suspend::Timer(at) => WaitFor::Timer(at),
+        Suspend::Run => WaitFor::Forced,
+        Suspend::Io => WaitFor::ClientData,
+    }
 }
 
 enum Flow {
@@ -875,9 +895,15 @@ fn bad_value(v: &[u8]) -> bool {
 
 fn exec(rules: &HttpRules, action: &Action, side: Side, txn: &mut Txn, env: &mut RuleEnv<'_>, writes: &VarWrites) -> Flow {
     let render = |f: &Fmt, txn: &Txn, env: &RuleEnv<'_>| f.render(&RuleCtx::with_writes(env, txn, writes));
+    // A Lua call of the rule waits: what was evaluated is worthless, nothing is done
+    // (the rule runs again, see `run`).
+    let parked = crate::sample::lua::suspended;
     match action {
         Action::SetHeader { name, value } | Action::AddHeader { name, value } => {
             let v = render(value, txn, env);
+            if parked() {
+                return Flow::Next;
+            }
             if bad_value(&v) {
                 return Flow::Next;
             }
@@ -911,6 +937,9 @@ fn exec(rules: &HttpRules, action: &Action, side: Side, txn: &mut Txn, env: &mut
         }
         Action::ReplaceHeader { name, re, with, per_value } => {
             let with = render(with, txn, env);
+            if parked() {
+                return Flow::Next;
+            }
             if let Some(h) = headers_mut(txn, side) {
                 h.replace_with(name, |v| {
                     let new = if *per_value {
@@ -930,6 +959,9 @@ fn exec(rules: &HttpRules, action: &Action, side: Side, txn: &mut Txn, env: &mut
         }
         Action::SetMethod(f) => {
             let v = render(f, txn, env);
+            if parked() {
+                return Flow::Next;
+            }
             let token = std::str::from_utf8(&v).ok().filter(|t| !t.is_empty() && t.bytes().all(is_tchar));
             if let (Some(t), Some(req)) = (token, txn.req.as_mut()) {
                 req.line.method = Method::from_token(t);
@@ -937,6 +969,9 @@ fn exec(rules: &HttpRules, action: &Action, side: Side, txn: &mut Txn, env: &mut
         }
         Action::SetPath(f) | Action::SetPathq(f) | Action::SetQuery(f) | Action::SetUri(f) => {
             let v = render(f, txn, env);
+            if parked() {
+                return Flow::Next;
+            }
             let Ok(v) = String::from_utf8(v) else { return Flow::Next };
             if v.bytes().any(|b| b <= b' ' || b == 0x7f) {
                 return Flow::Next;
@@ -953,6 +988,9 @@ fn exec(rules: &HttpRules, action: &Action, side: Side, txn: &mut Txn, env: &mut
         }
         Action::ReplaceTarget { part, re, with } => {
             let with = render(with, txn, env);
+            if parked() {
+                return Flow::Next;
+            }
             if let Some(req) = txn.req.as_mut() {
                 let subject = match part {
                     TargetPart::Path => req.line.path().to_string(),
@@ -984,11 +1022,17 @@ fn exec(rules: &HttpRules, action: &Action, side: Side, txn: &mut Txn, env: &mut
         Action::Deny { status, reply: None } => return Flow::Verdict(Verdict::Deny { status: *status }),
         Action::Deny { reply: Some(spec), .. } => {
             let response = build_return(spec, &RuleCtx::with_writes(env, txn, writes));
+            if parked() {
+                return Flow::Next;
+            }
             return Flow::Verdict(Verdict::Reply { response, close: true });
         }
         Action::Tarpit { status } => return Flow::Verdict(Verdict::Tarpit { status: *status }),
         Action::Return(spec) => {
             let response = build_return(spec, &RuleCtx::with_writes(env, txn, writes));
+            if parked() {
+                return Flow::Next;
+            }
             return Flow::Verdict(Verdict::Reply { response, close: false });
         }
         Action::Redirect { kind, target, code, drop_query, append_slash, ignore_empty, cookie } => {
@@ -999,6 +1043,9 @@ fn exec(rules: &HttpRules, action: &Action, side: Side, txn: &mut Txn, env: &mut
             let Some(loc) = redirect_location(*kind, target, *drop_query, *append_slash, &cx) else {
                 return Flow::Next;
             };
+            if parked() {
+                return Flow::Next;
+            }
             if bad_value(&loc) {
                 return Flow::Next;
             }
@@ -1013,12 +1060,19 @@ fn exec(rules: &HttpRules, action: &Action, side: Side, txn: &mut Txn, env: &mut
             return Flow::Verdict(Verdict::Reply { response, close: false });
         }
         Action::SetVar { name, expr } => {
-            if let Some(v) = expr.eval(&RuleCtx::with_writes(env, txn, writes)) {
+            let v = expr.eval(&RuleCtx::with_writes(env, txn, writes));
+            if parked() {
+                return Flow::Next;
+            }
+            if let Some(v) = v {
                 set_var(name, v, txn, env);
             }
         }
         Action::SetVarFmt { name, fmt } => {
             let v = render(fmt, txn, env);
+            if parked() {
+                return Flow::Next;
+            }
             set_var(name, Sample::Str(v), txn, env);
         }
         Action::UnsetVar(name) => unset_var(name, txn, env),
@@ -1032,6 +1086,9 @@ fn exec(rules: &HttpRules, action: &Action, side: Side, txn: &mut Txn, env: &mut
         Action::Allow => return Flow::Stop,
         Action::Capture { expr, slot, response } => {
             let Some(mut v) = expr.eval_str(&RuleCtx::with_writes(env, txn, writes)) else { return Flow::Next };
+            if parked() {
+                return Flow::Next;
+            }
             let (i, len) = match slot {
                 CaptureSlot::New { index, len } => (rules.req_capture_base + index, Some(*len)),
                 CaptureSlot::Id(i) => (*i, None),
@@ -1063,6 +1120,9 @@ fn exec(rules: &HttpRules, action: &Action, side: Side, txn: &mut Txn, env: &mut
                 return Flow::Next;
             }
             let v = render(value, txn, env);
+            if parked() {
+                return Flow::Next;
+            }
             if bad_value(&v) {
                 return Flow::Next;
             }

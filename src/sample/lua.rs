@@ -16,12 +16,22 @@
 //! passes them. Their types are HAProxy's: a fetch declares `str` out, a converter takes
 //! `str` (its input is cast to a string) and gives `str`; the actual sample is whatever
 //! the function returned ([`from_lua_result`] rules are the Lua side's).
+//!
+//! A Lua call may wait (`core.msleep`, a socket) where the evaluator can come back to
+//! the expression later: a rule list that runs each rule inside [`in_rule`]. The call
+//! then parks on the stream's Lua thread and flags the evaluation [`suspended`]; the
+//! rule, whose result is worthless, must have no effect, and the list runs it again
+//! once the [`Suspend`] happened (the parked call then resumes, and its result is kept
+//! for the next evaluation of that rule). Anywhere else ([`cannot_yield`] names the
+//! place, e.g. a log-format at stream end) a call that yields fails.
 use super::args::{Arg, ArgSpec};
 use super::conv::Conv;
 use super::fetch::Fetch;
 use super::{Sample, SampleCtx, SampleType};
+use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{OnceLock, RwLock};
+use std::time::Instant;
 
 /// The most arguments a Lua fetch or converter takes (HAProxy declares 12 strings).
 pub const MAX_ARGS: usize = 12;
@@ -32,6 +42,102 @@ pub struct Hooks {
     pub fetch: fn(name: &str, args: &[String], cx: &dyn SampleCtx) -> Option<Sample>,
     /// Runs converter `name` on `input` with `args`; `None`: no sample.
     pub conv: fn(name: &str, input: Sample, args: &[String], cx: &dyn SampleCtx) -> Option<Sample>,
+    /// A rule's evaluation ended without waiting: the results kept for it go, and a
+    /// call parked by an earlier evaluation that this one did not reach is abandoned.
+    pub rule_done: fn(),
+}
+
+/// What a parked Lua call waits for before the rule is worth evaluating again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Suspend {
+    /// A sleep: not before this time.
+    Timer(Instant),
+    /// A yield (`core.yield`, preemption): at the next iteration.
+    Run,
+    /// A socket call: its completion wakes the stream.
+    Io,
+}
+
+/// Where the expression being evaluated is, for a Lua call that would wait.
+#[derive(Clone, Copy)]
+enum Place {
+    /// Outside any rule (or inside a Lua call): the text names it.
+    Fixed(&'static str),
+    /// In a rule evaluated by [`in_rule`]; the suspension, once a call parked.
+    Rule(Option<Suspend>),
+}
+
+thread_local! {
+    static PLACE: Cell<Place> = const { Cell::new(Place::Fixed("outside a rule")) };
+    /// Whether a Lua call ran since the last [`in_rule`] began (else nothing is kept).
+    static CALLED: Cell<bool> = const { Cell::new(false) };
+    /// Counts the [`in_rule`] evaluations ([`evaluation`]).
+    static EVALUATION: Cell<u64> = const { Cell::new(0) };
+}
+
+/// The number of the rule evaluation in progress: a result kept by an earlier
+/// evaluation serves each later one once.
+pub fn evaluation() -> u64 {
+    EVALUATION.with(Cell::get)
+}
+
+/// Restores the previous place, even if the evaluation unwinds.
+struct PlaceGuard(Place);
+
+impl Drop for PlaceGuard {
+    fn drop(&mut self) {
+        PLACE.with(|p| p.set(self.0));
+    }
+}
+
+/// Evaluates one rule (`f`: its condition and its action) where a Lua call may wait:
+/// `Err` when one parked, and the rule must be run again once the [`Suspend`] happened.
+pub fn in_rule<R>(f: impl FnOnce() -> R) -> Result<R, Suspend> {
+    let _guard = PlaceGuard(PLACE.with(|p| p.replace(Place::Rule(None))));
+    CALLED.with(|c| c.set(false));
+    EVALUATION.with(|e| e.set(e.get() + 1));
+    let r = f();
+    match PLACE.with(Cell::get) {
+        Place::Rule(Some(s)) => Err(s),
+        _ => {
+            if CALLED.with(|c| c.replace(false)) {
+                if let Some(h) = HOOKS.get() {
+                    (h.rule_done)();
+                }
+            }
+            Ok(r)
+        }
+    }
+}
+
+/// Evaluates `f` where no Lua call may wait; `place` names it in the error a call that
+/// tries gets (`lua.NAME: cannot yield here (<place>)`).
+pub fn cannot_yield<R>(place: &'static str, f: impl FnOnce() -> R) -> R {
+    let _guard = PlaceGuard(PLACE.with(|p| p.replace(Place::Fixed(place))));
+    f()
+}
+
+/// Whether a Lua call of the rule being evaluated parked: the rule must have no effect.
+pub fn suspended() -> bool {
+    matches!(PLACE.with(Cell::get), Place::Rule(Some(_)))
+}
+
+/// For the Lua side: `Ok` where a call may park, else the place to name in the error.
+pub fn may_yield() -> Result<(), &'static str> {
+    CALLED.with(|c| c.set(true));
+    match PLACE.with(Cell::get) {
+        Place::Rule(_) => Ok(()),
+        Place::Fixed(place) => Err(place),
+    }
+}
+
+/// For the Lua side: a call parked, the rule waits for `s` (the first one parked wins).
+pub fn suspend(s: Suspend) {
+    PLACE.with(|p| {
+        if let Place::Rule(None) = p.get() {
+            p.set(Place::Rule(Some(s)));
+        }
+    });
 }
 
 static HOOKS: OnceLock<Hooks> = OnceLock::new();
@@ -163,6 +269,28 @@ mod tests {
             Expr::parse("lua.my-hash(a)x").unwrap_err().to_string(),
             "missing comma after fetch keyword 'lua.my-hash'"
         );
+    }
+
+    #[test]
+    fn a_rule_is_suspended_by_a_parked_call_and_places_name_themselves() {
+        assert_eq!(may_yield(), Err("outside a rule"));
+        assert_eq!(in_rule(may_yield), Ok(Ok(())));
+        let at = Instant::now();
+        let r = in_rule(|| {
+            suspend(Suspend::Timer(at));
+            suspend(Suspend::Io); // the first one parked wins
+            suspended()
+        });
+        assert_eq!(r, Err(Suspend::Timer(at)));
+        assert!(!suspended(), "the next evaluation starts afresh");
+        let e = in_rule(evaluation).unwrap();
+        assert!(in_rule(evaluation).unwrap() > e);
+        assert_eq!(
+            cannot_yield("log-format at stream end", || in_rule(|| cannot_yield("x", may_yield))),
+            Ok(Err("x"))
+        );
+        assert_eq!(cannot_yield("log-format at stream end", may_yield), Err("log-format at stream end"));
+        assert_eq!(may_yield(), Err("outside a rule"), "places are restored");
     }
 
     #[test]

@@ -57,7 +57,15 @@ pub fn run_backend_rules(fe: &ProxyRt, cursor: &mut RuleCursor, cx: &dyn SampleC
         budget -= 1;
         let i = cursor.next_rule;
         cursor.next_rule += 1;
-        match fe.rule_outcome(i, cx) {
+        let outcome = match crate::sample::lua::in_rule(|| fe.rule_outcome(i, cx)) {
+            Ok(outcome) => outcome,
+            // A Lua fetch of the rule waits: the rule runs again after.
+            Err(s) => {
+                cursor.next_rule = i;
+                return RuleStep::Yield(crate::http::rules::lua_wait(s));
+            }
+        };
+        match outcome {
             RuleOutcome::Backend(be) => return RuleStep::Backend(be),
             RuleOutcome::NoMatch => {}
             RuleOutcome::Unresolved => {
@@ -131,6 +139,9 @@ pub enum TcpVerdict {
     /// run the list again from the same rule when data comes or the inspect delay
     /// expires (the context then says the data is final).
     Wait,
+    /// A Lua fetch or converter of the rule at the cursor waits (`core.msleep`, a
+    /// socket): run the list again from that rule once this happened.
+    Suspended(WaitFor),
     /// `use-service`: the Lua TCP service of this rule (its index in the list, see
     /// [`TcpRules::service_name`]) takes the connection.
     UseService(usize),
@@ -355,58 +366,76 @@ pub fn run_tcp_rules(
 ) -> TcpVerdict {
     let list = rules.list(list);
     while let Some(rule) = list.get(cursor.next_rule) {
-        if let Some(c) = &rule.cond {
-            match c.eval(&rules.acls, cx) {
-                Tri::Miss => return TcpVerdict::Wait,
-                Tri::Fail => {
-                    cursor.next_rule += 1;
-                    continue;
+        // `None`: the next rule. A Lua fetch of the rule that waits leaves the list at
+        // the rule, which runs again once the stream is woken.
+        let at = cursor.next_rule;
+        let ran = crate::sample::lua::in_rule(|| {
+            if let Some(c) = &rule.cond {
+                match c.eval(&rules.acls, cx) {
+                    _ if crate::sample::lua::suspended() => return None,
+                    Tri::Miss => return Some(TcpVerdict::Wait),
+                    Tri::Fail => {
+                        cursor.next_rule += 1;
+                        return None;
+                    }
+                    Tri::Pass => {}
                 }
-                Tri::Pass => {}
             }
-        }
-        let index = cursor.next_rule;
-        cursor.next_rule += 1;
-        let end = match &rule.action {
-            TcpRuleAction::Accept => TcpVerdict::Continue,
-            TcpRuleAction::UseService(_) => TcpVerdict::UseService(index),
-            TcpRuleAction::Reject => TcpVerdict::Reject,
-            TcpRuleAction::Close => TcpVerdict::Close,
-            TcpRuleAction::Lua(_) => return TcpVerdict::Lua(cursor.next_rule - 1),
-            TcpRuleAction::SetVar(name, expr) => {
-                // A context that stores variables itself shows the write to the next
-                // rules at once, as HAProxy does.
-                if let Some(v) = expr.eval(cx).filter(|v| !cx.set_var(name, Some(v.clone()))) {
+            let index = cursor.next_rule;
+            cursor.next_rule += 1;
+            let end = match &rule.action {
+                TcpRuleAction::Accept => TcpVerdict::Continue,
+                TcpRuleAction::UseService(_) => TcpVerdict::UseService(index),
+                TcpRuleAction::Reject => TcpVerdict::Reject,
+                TcpRuleAction::Close => TcpVerdict::Close,
+                TcpRuleAction::Lua(_) => return Some(TcpVerdict::Lua(cursor.next_rule - 1)),
+                TcpRuleAction::SetVar(name, expr) => {
+                    // A context that stores variables itself shows the write to the next
+                    // rules at once, as HAProxy does.
+                    let v = expr.eval(cx);
+                    if crate::sample::lua::suspended() {
+                        return None;
+                    }
+                    if let Some(v) = v.filter(|v| !cx.set_var(name, Some(v.clone()))) {
+                        match (name.scope, vars.txn.as_deref_mut()) {
+                            (Scope::Sess, _) => vars.sess.set(name, v),
+                            (Scope::Proc, _) => crate::sample::vars::with_proc_vars(|p| p.set(name, v)),
+                            (Scope::Txn | Scope::Req | Scope::Res, Some(t)) => t.set(name, v),
+                            _ => {}
+                        }
+                    }
+                    return None;
+                }
+                TcpRuleAction::UnsetVar(name) => {
+                    if cx.set_var(name, None) {
+                        return None;
+                    }
                     match (name.scope, vars.txn.as_deref_mut()) {
-                        (Scope::Sess, _) => vars.sess.set(name, v),
-                        (Scope::Proc, _) => crate::sample::vars::with_proc_vars(|p| p.set(name, v)),
-                        (Scope::Txn | Scope::Req | Scope::Res, Some(t)) => t.set(name, v),
+                        (Scope::Sess, _) => {
+                            vars.sess.unset(name);
+                        }
+                        (Scope::Proc, _) => {
+                            crate::sample::vars::with_proc_vars(|p| p.unset(name));
+                        }
+                        (Scope::Txn | Scope::Req | Scope::Res, Some(t)) => {
+                            t.unset(name);
+                        }
                         _ => {}
                     }
+                    return None;
                 }
-                continue;
+            };
+            cursor.next_rule = list.len();
+            Some(end)
+        });
+        match ran {
+            Ok(Some(v)) => return v,
+            Ok(None) => {}
+            Err(s) => {
+                cursor.next_rule = at;
+                return TcpVerdict::Suspended(crate::http::rules::lua_wait(s));
             }
-            TcpRuleAction::UnsetVar(name) => {
-                if cx.set_var(name, None) {
-                    continue;
-                }
-                match (name.scope, vars.txn.as_deref_mut()) {
-                    (Scope::Sess, _) => {
-                        vars.sess.unset(name);
-                    }
-                    (Scope::Proc, _) => {
-                        crate::sample::vars::with_proc_vars(|p| p.unset(name));
-                    }
-                    (Scope::Txn | Scope::Req | Scope::Res, Some(t)) => {
-                        t.unset(name);
-                    }
-                    _ => {}
-                }
-                continue;
-            }
-        };
-        cursor.next_rule = list.len();
-        return end;
+        }
     }
     TcpVerdict::Continue
 }

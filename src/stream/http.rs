@@ -746,7 +746,10 @@ impl Stream {
                     }
                 }
             }
-            match rules::run_request(&p.http_rules, &mut h.rule_cursor, &mut h.txn, &mut renv) {
+            let ran = lua::in_rules(env.cx, env.proxies, &*env.pool, || {
+                rules::run_request(&p.http_rules, &mut h.rule_cursor, &mut h.txn, &mut renv)
+            });
+            match ran {
                 Verdict::Lua(a) => start = Some(a),
                 v => break v,
             }
@@ -1391,11 +1394,13 @@ impl Stream {
                         }
                     }
                 }
-                let v = if step < 2 {
-                    rules::run_response(list, &mut cursor_v, &mut h.txn, &mut renv)
-                } else {
-                    rules::run_after_response(list, &mut cursor_v, &mut h.txn, &mut renv)
-                };
+                let v = lua::in_rules(env.cx, env.proxies, &*env.pool, || {
+                    if step < 2 {
+                        rules::run_response(list, &mut cursor_v, &mut h.txn, &mut renv)
+                    } else {
+                        rules::run_after_response(list, &mut cursor_v, &mut h.txn, &mut renv)
+                    }
+                });
                 match v {
                     Verdict::Lua(a) => start = Some(a),
                     v => break v,

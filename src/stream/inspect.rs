@@ -251,12 +251,26 @@ pub(super) fn tcp_response_rules(ins: &mut Option<Box<Inspect>>, side: ResponseS
         let mut cx = InspectCtx::new(side.addrs, &fe.name, Some(&be.name), Some(ins));
         cx.req = Some(ChannelData { bytes: side.req.buf.data(), last: true });
         cx.res = Some(ChannelData { bytes: &side.res.buf.data()[out..], last });
-        let (v, cursor, sess, txn) = run_pass(&be.tcp_rules, TcpRuleList::ResponseContent, ins.res_cursor, cx);
+        let (v, cursor, sess, txn) = super::lua::in_rules(env.cx, proxies, &*env.pool, || {
+            run_pass(&be.tcp_rules, TcpRuleList::ResponseContent, ins.res_cursor, cx)
+        });
         ins.res_cursor = cursor;
         ins.sess_vars = sess;
         ins.txn_vars = txn;
         match v {
             TcpVerdict::Lua(i) => start = lua_action(&be.tcp_rules, TcpRuleList::ResponseContent, i),
+            // A Lua fetch of a rule waits (a socket's completion wakes the stream).
+            TcpVerdict::Suspended(w) => {
+                ins.res_waiting = match w {
+                    WaitFor::Timer(at) => Some(at),
+                    WaitFor::Forced => {
+                        env.cx.wake.push(Kind::Client, env.key);
+                        None
+                    }
+                    WaitFor::ClientData | WaitFor::Body { .. } => None,
+                };
+                return TcpVerdict::Wait;
+            }
             v => break v,
         }
     };
@@ -465,12 +479,26 @@ impl Stream {
             let out = ins.lua_out[0].min(self.req.buf.len());
             let mut cx = InspectCtx::new((self.src, self.dst), &fe.name, None, Some(ins));
             cx.req = Some(ChannelData { bytes: &self.req.buf.data()[out..], last });
-            let (v, cursor, sess, txn) = run_pass(&fe.tcp_rules, TcpRuleList::Content, ins.req_cursor, cx);
+            let (v, cursor, sess, txn) = super::lua::in_rules(env.cx, env.proxies, &*env.pool, || {
+                run_pass(&fe.tcp_rules, TcpRuleList::Content, ins.req_cursor, cx)
+            });
             ins.req_cursor = cursor;
             ins.sess_vars = sess;
             ins.txn_vars = txn;
             match v {
                 TcpVerdict::Lua(i) => start = lua_action(&fe.tcp_rules, TcpRuleList::Content, i),
+                // A Lua fetch of a rule waits (a socket's completion wakes the stream).
+                TcpVerdict::Suspended(w) => {
+                    self.state_deadline = match w {
+                        WaitFor::Timer(at) => Some(at),
+                        WaitFor::Forced => {
+                            env.cx.wake.push(Kind::Client, env.key);
+                            None
+                        }
+                        WaitFor::ClientData | WaitFor::Body { .. } => None,
+                    };
+                    return None;
+                }
                 TcpVerdict::Wait => {
                     // Not final yet (a final pass always decides): run again on the
                     // next client bytes, or when the delay expires.
@@ -521,12 +549,23 @@ impl Stream {
                 let cx = RuleCtx::recording(&renv, &h.txn, &writes);
                 let (mut unused_sess, mut unused_txn) = (Vars::new(), Vars::new());
                 let mut vars = TcpVars { sess: &mut unused_sess, txn: Some(&mut unused_txn) };
-                run_tcp_rules(&fe.tcp_rules, TcpRuleList::Content, &mut ins.http_cursor, &cx, &mut vars)
+                super::lua::in_rules(env.cx, env.proxies, &*env.pool, || {
+                    run_tcp_rules(&fe.tcp_rules, TcpRuleList::Content, &mut ins.http_cursor, &cx, &mut vars)
+                })
             };
             let mut renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars);
             apply_writes(&writes, &mut h.txn, &mut renv);
             match v {
                 TcpVerdict::Lua(i) => start = lua_action(&fe.tcp_rules, TcpRuleList::Content, i),
+                // A Lua fetch of a rule waits (a socket's completion wakes the stream).
+                TcpVerdict::Suspended(w) => {
+                    match w {
+                        WaitFor::Timer(at) => self.state_deadline = Some(at),
+                        WaitFor::Forced => env.cx.wake.push(Kind::Client, env.key),
+                        WaitFor::ClientData | WaitFor::Body { .. } => {}
+                    }
+                    return None;
+                }
                 v => break v,
             }
         };

@@ -16,6 +16,12 @@
 //! ([`ActionView`]: the transaction, the variables, the rule context), and inside
 //! `socket::running_as(Waiter::Stream(key))` so a socket call knows whom to wake.
 //!
+//! A fetch or converter that a rule evaluates may wait too (beyond HAProxy): it yields
+//! on the stream's thread, which stays *parked* with it ([`park`]) while the rule list
+//! waits at the rule; the rule's next evaluation resumes it ([`unpark`]) and takes the
+//! results its other calls got before ([`take_kept`]); `doc/lifetime-of-a-stream.md`
+//! ("Lua fetches and converters in rules").
+//!
 //! What the resume gives decides what the rule list does ([`LuaStep`]):
 //! - a sleep (`core.sleep`/`msleep`): the stream's state deadline is the wake-up time,
 //!   and the rule list stays on the action ([`LuaStep::Wait`]); a forced yield or
@@ -104,6 +110,57 @@ struct Thread {
     txn: Rc<RegistryRef>,
     /// The coroutine, when no call runs on it.
     task: Option<Task>,
+    /// A fetch or converter of a rule that waits, holding the coroutine.
+    parked: Option<Parked>,
+    /// The results of the fetches and converters of the rule being evaluated, in the
+    /// order they completed ([`keep`]), while a later call of the rule is parked.
+    kept: Vec<Kept>,
+}
+
+/// A result kept for a rule's next evaluations.
+struct Kept {
+    site: FetchSite,
+    result: Option<Sample>,
+    /// The evaluation that last used it (`crate::sample::lua::evaluation`).
+    used: u64,
+}
+
+/// A Lua fetch or converter call of a rule, as the rule's next evaluation finds it
+/// again: the function and its arguments (equality: the call site). A converter's
+/// input is not part of it: a value that changed between two evaluations (`date`)
+/// still finds its call, which keeps the input it started with.
+#[derive(Clone, Debug)]
+pub(crate) struct FetchSite {
+    pub conv: bool,
+    pub name: String,
+    pub args: Vec<String>,
+    /// A converter's input.
+    pub input: Option<Sample>,
+}
+
+impl PartialEq for FetchSite {
+    fn eq(&self, other: &FetchSite) -> bool {
+        self.conv == other.conv && self.name == other.name && self.args == other.args
+    }
+}
+
+/// A fetch or converter that yielded inside a rule (`crate::sample::lua::in_rule`).
+pub(crate) struct Parked {
+    pub site: FetchSite,
+    pub lent: Lent,
+    /// Values on the coroutine's stack for the next resume (a socket call's results).
+    pub nargs: c_int,
+    wait: Wait,
+}
+
+/// What a rule's Lua call finds of its stream's parked call ([`unpark`]).
+pub(crate) enum Unpark {
+    /// None parked (or one parked elsewhere, now abandoned): run the call.
+    Free,
+    /// This call, ready to resume.
+    Ready(Parked),
+    /// This call, still waiting.
+    Waiting(crate::sample::lua::Suspend),
 }
 
 /// A map by stream key: a vector indexed by the key's slot (the reactor's slab keeps
@@ -200,7 +257,13 @@ fn take_thread(key: Key) -> Result<Option<(Handle, Rc<RegistryRef>, Task)>, Stri
             let task = spare_task().inspect_err(|_| {
                 core.state.handles().remove(handle);
             })?;
-            let th = Thread { handle, txn: Rc::new(txn), task: Some(task) };
+            let th = Thread {
+                handle,
+                txn: Rc::new(txn),
+                task: Some(task),
+                parked: None,
+                kept: Vec::new(),
+            };
             THREADS.with(|t| t.borrow_mut().insert(key, Some(th)));
         }
     }
@@ -243,6 +306,13 @@ pub(crate) struct Lent {
     pub task: Task,
 }
 
+impl Lent {
+    /// The stream whose thread this is (`None`: a spare thread).
+    pub fn key(&self) -> Option<Key> {
+        self.key
+    }
+}
+
 /// Lends the thread of the stream being run (when it has a [`StreamLua`] and no call
 /// is in progress on it), else a spare thread with a `TXN` made for the call.
 pub(crate) fn lend() -> Result<Lent, String> {
@@ -275,6 +345,106 @@ pub(crate) fn give_back_lent(lent: Lent) {
                 core.state.handles().remove(lent.handle);
             }
             keep_spare(lent.task);
+        }
+    }
+}
+
+/// The stream being run, when its Lua fetches may park on its thread.
+pub(crate) fn current() -> Option<Key> {
+    CURRENT.with(Cell::get)
+}
+
+/// The result kept for `site` by an earlier evaluation of the rule (the first one
+/// this evaluation did not use yet): the call is not made again.
+pub(crate) fn take_kept(key: Key, site: &FetchSite) -> Option<Option<Sample>> {
+    let now = crate::sample::lua::evaluation();
+    THREADS.with(|t| {
+        let mut t = t.borrow_mut();
+        let th = t.get_mut(&key)?.as_mut()?;
+        let k = th.kept.iter_mut().find(|k| k.used < now && k.site == *site)?;
+        k.used = now;
+        Some(k.result.clone())
+    })
+}
+
+/// Keeps the result of a call of the rule being evaluated, for its next evaluation
+/// should a later call of the rule park.
+pub(crate) fn keep(key: Key, site: FetchSite, result: Option<Sample>) {
+    THREADS.with(|t| {
+        if let Some(Some(th)) = t.borrow_mut().get_mut(&key) {
+            let used = crate::sample::lua::evaluation();
+            th.kept.push(Kept { site, result, used });
+        }
+    });
+}
+
+/// What the call at `site` finds of the stream's parked call (see [`Unpark`]). A call
+/// parked at another site is abandoned: the evaluation went another way than the one
+/// that parked it (a fetch's value changed), which would otherwise never reach it.
+pub(crate) fn unpark(key: Key, site: &FetchSite, now: Instant) -> Unpark {
+    use crate::sample::lua::Suspend;
+    let (found, stale) = THREADS.with(|t| {
+        let mut t = t.borrow_mut();
+        let Some(Some(th)) = t.get_mut(&key) else { return (Unpark::Free, None) };
+        let Some(p) = th.parked.as_ref() else { return (Unpark::Free, None) };
+        if p.site != *site {
+            return (Unpark::Free, th.parked.take());
+        }
+        match p.wait {
+            Wait::Sleep(at) if now < at => (Unpark::Waiting(Suspend::Timer(at)), None),
+            Wait::Io => (Unpark::Waiting(Suspend::Io), None),
+            _ => (Unpark::Ready(th.parked.take().expect("parked")), None),
+        }
+    });
+    if let Some(p) = stale {
+        abandon(key, p);
+    }
+    found
+}
+
+/// Parks a rule's call that yielded for `why` (its thread stays lent).
+pub(crate) fn park(site: FetchSite, lent: Lent, why: &WaitReason) -> crate::sample::lua::Suspend {
+    use crate::sample::lua::Suspend;
+    let (wait, s) = match why {
+        WaitReason::Sleep(at) => (Wait::Sleep(*at), Suspend::Timer(*at)),
+        WaitReason::Io => (Wait::Io, Suspend::Io),
+        WaitReason::Forced | WaitReason::Other => (Wait::Run, Suspend::Run),
+    };
+    let Some(key) = lent.key else {
+        give_back_lent(lent);
+        return s;
+    };
+    let parked = Parked { site, lent, nargs: 0, wait };
+    let left = THREADS.with(|t| match t.borrow_mut().get_mut(&key) {
+        Some(Some(th)) => th.parked.replace(parked),
+        _ => Some(parked),
+    });
+    if let Some(p) = left {
+        abandon(key, p);
+    }
+    s
+}
+
+/// A rule of stream `key` was evaluated to its end: the kept results go, and a call
+/// parked by an earlier evaluation that this one did not reach is abandoned.
+pub(crate) fn rule_done(key: Key) {
+    let parked = THREADS.with(|t| {
+        let mut t = t.borrow_mut();
+        let th = t.get_mut(&key)?.as_mut()?;
+        th.kept.clear();
+        th.parked.take()
+    });
+    if let Some(p) = parked {
+        abandon(key, p);
+    }
+}
+
+/// Ends a parked call that will not resume: its sockets forget it, the thread goes back.
+fn abandon(key: Key, p: Parked) {
+    give_back_lent(p.lent);
+    if socket::coroutine_ended(Waiter::Stream(key)) {
+        if let Ok(core) = core() {
+            core.state.collect_garbage();
         }
     }
 }
@@ -316,7 +486,7 @@ impl StreamLua {
     /// returns when the coroutine resumes. False when nothing waited.
     pub fn complete(&mut self, results: &[Value]) -> bool {
         let Some(call) = self.call.as_mut().filter(|c| c.wait == Wait::Io) else {
-            return false;
+            return self.complete_parked(results);
         };
         let mut pushed = 0;
         for v in results {
@@ -328,6 +498,27 @@ impl StreamLua {
         call.nargs = pushed;
         call.wait = Wait::Run;
         true
+    }
+
+    /// [`StreamLua::complete`] for a rule's parked fetch or converter.
+    fn complete_parked(&mut self, results: &[Value]) -> bool {
+        THREADS.with(|t| {
+            let mut t = t.borrow_mut();
+            let Some(Some(th)) = t.get_mut(&self.key) else { return false };
+            let Some(p) = th.parked.as_mut().filter(|p| p.wait == Wait::Io) else {
+                return false;
+            };
+            let mut pushed = 0;
+            for v in results {
+                if p.lent.task.push_value(v).is_err() {
+                    break;
+                }
+                pushed += 1;
+            }
+            p.nargs = pushed;
+            p.wait = Wait::Run;
+            true
+        })
     }
 
     /// Ends the action in progress: the thread goes back to the stream (reset when the
@@ -349,7 +540,10 @@ impl Drop for StreamLua {
     fn drop(&mut self) {
         self.end_call(None);
         let th = THREADS.with(|t| t.borrow_mut().remove(&self.key)).flatten();
-        if let Some(th) = th {
+        if let Some(mut th) = th {
+            if let Some(p) = th.parked.take() {
+                abandon(self.key, p);
+            }
             if let Ok(core) = core() {
                 core.state.handles().remove(th.handle);
             }
@@ -454,6 +648,14 @@ impl WorldView for Proxies<'_> {
     fn server(&self, px: usize, srv: usize) -> Option<crate::lua::host::ServerView> {
         crate::runtime::lua::server_view(self.1.backend_state(px)?, srv)
     }
+}
+
+/// Runs `f` (the stream evaluating rules, `use_backend`...) so that the Lua fetches
+/// and converters it calls see the proxies and servers as the stream's actions do,
+/// and register their sockets with the reactor (`crate::lua::api::fetches::in_stream`).
+pub fn in_rules<R>(cx: &mut Ctx<'_>, proxies: &[ProxyRt], pool: &dyn super::ServerPool, f: impl FnOnce() -> R) -> R {
+    let mut world = Proxies(proxies, pool);
+    crate::lua::api::fetches::in_stream(cx, &mut world, f)
 }
 
 /// Where the rule list is: the request side or the response side (the answers to

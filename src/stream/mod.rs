@@ -402,7 +402,8 @@ impl Stream {
         }
         if self.backend.is_none() {
             let fe = &env.proxies[self.frontend];
-            let step = match self.http.as_mut() {
+            // Lua fetches of the conditions see the proxies, and may wait (`lua::in_rules`).
+            let step = lua::in_rules(env.cx, env.proxies, &*env.pool, || match self.http.as_mut() {
                 // HTTP: conditions see the request (`path_beg`, `hdr(host)` ...).
                 Some(h) => {
                     let renv = frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars);
@@ -413,7 +414,7 @@ impl Stream {
                     let cx = inspect::route_ctx((self.src, self.dst), fe, self.inspect.as_deref(), &self.req);
                     analysers::run_backend_rules(fe, &mut self.cursor, &cx)
                 }
-            };
+            });
             match step {
                 RuleStep::Backend(be) => {
                     self.backend = Some(be);
@@ -816,7 +817,10 @@ impl Stream {
         let next = match self.state {
             State::Forwarding => {
                 let (c, s) = self.side_deadlines(env.proxies);
-                [c, s, self.inspect_deadline()].into_iter().flatten().min()
+                // A response rule waiting for a Lua sleep (an action's, or a fetch's
+                // in a rule) set the state deadline; a stale one is in the past.
+                let rules = self.state_deadline.filter(|&at| at > env.cx.now);
+                [c, s, self.inspect_deadline(), rules].into_iter().flatten().min()
             }
             State::Closed => None,
             _ => self.state_deadline,
@@ -893,7 +897,10 @@ impl Stream {
         self.http_log_fields(&mut rec, now);
         self.tcp_service_log_fields(&mut rec);
         if let Some(format) = &fe.log_samples {
-            rec.samples = self.log_samples(format, proxies, &rec);
+            // A Lua fetch there cannot wait: the stream is over.
+            rec.samples = crate::sample::lua::cannot_yield("log-format at stream end", || {
+                self.log_samples(format, proxies, &rec)
+            });
         }
         rec
     }

@@ -1,33 +1,39 @@
 //! Lua sample fetches and converters at run time: the calls `crate::sample::lua` makes
 //! when an expression reaches `lua.NAME` or `,lua.NAME`.
 //!
-//! Each call runs to its end on the Lua thread of the stream being run, which its
-//! actions use too (`crate::stream::lua::lend`): a fetch gets the stream's `TXN` and its
-//! string arguments; a converter gets the sample, cast to a string, and its arguments.
-//! Outside a stream with a Lua context (or while an action of the stream is in progress
-//! on its thread), the call borrows a spare thread, and a fetch gets a `TXN` made for
-//! the call. The stream is seen through the expression's [`SampleCtx`] ([`FetchView`]):
+//! Each call runs on the Lua thread of the stream being run, which its actions use too
+//! (`crate::stream::lua::lend`): a fetch gets the stream's `TXN` and its string
+//! arguments; a converter gets the sample, cast to a string, and its arguments. Outside
+//! a stream with a Lua context (or while an action of the stream is in progress on its
+//! thread), the call borrows a spare thread, and a fetch gets a `TXN` made for the call.
+//! The stream is seen through the expression's [`SampleCtx`] ([`FetchView`]):
 //! `txn.f`/`txn.sf`, `txn:get_var`/`set_var`/`unset_var` work; `txn.http` finds no HTTP
-//! transaction to change.
+//! transaction to change. The proxies and servers are those the stream gave with
+//! [`in_stream`] (`core.backends`, `Server:get_stats()`), as its actions see them.
 //!
 //! The result becomes the sample by HAProxy's rules (`hlua_lua2smp`): an integer (a float
 //! is truncated toward an integer, 0 when it has a fraction, as Lua 5.3's
 //! `lua_tointeger` gives) is `sint`, a boolean `bool`, a string `str`; `nil` and any
 //! other value are the boolean false; a bare `return` gives no sample.
 //!
-//! HAProxy forbids yields there: a fetch or converter that sleeps, yields or waits on a
-//! socket fails with `Lua sample-fetch 'NAME': yield not allowed.` (`Lua converter`
-//! for a converter), and gives no sample; so does an error, logged as HAProxy logs it
-//! (`Lua sample-fetch 'NAME': [state-id 0] runtime error: <msg> from <traceback>.`).
-//! The request goes on either way.
+//! Beyond HAProxy, which forbids yields there: inside a rule that can wait
+//! (`crate::sample::lua::in_rule`), a call that sleeps, yields or waits on a socket is
+//! parked on the stream's thread (`crate::stream::lua::park`) and the rule waits; the
+//! rule's next evaluation resumes it, or takes its result if it completed. Anywhere
+//! else the yield fails with `Lua sample-fetch 'NAME': lua.NAME: cannot yield here
+//! (<place>).` (`Lua converter` for a converter), and gives no sample; so does an
+//! error, logged as HAProxy logs it (`Lua sample-fetch 'NAME': [state-id 0] runtime
+//! error: <msg> from <traceback>.`). The request goes on either way.
 use super::core::{core, error_message, from_clause};
-use crate::lua::host::{self, Host, NoWorld, StreamView};
+use crate::lua::host::{self, Host, NoWorld, StreamView, WorldView};
 use crate::lua::{Handle, LuaError, Resume, Task, Value};
-use crate::stream::lua::{give_back_lent, lend};
+use crate::lua::api::socket::{self, Waiter};
+use crate::stream::lua::{self as stream_lua, give_back_lent, lend, FetchSite, Lent, Unpark};
 use crate::reactor::{Ctx, Timers, WakeQueue};
 use crate::sample::{lua as hook, Expr, Sample, SampleCtx, VarName};
 use std::cell::RefCell;
-use std::rc::Rc;
+use std::cell::Cell;
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::os::raw::c_int;
 use std::time::Instant;
@@ -46,6 +52,7 @@ pub fn install() {
     hook::install(hook::Hooks {
         fetch: call_fetch,
         conv: call_conv,
+        rule_done,
     });
     let (fetches, converters) = match core() {
         Ok(core) => {
@@ -97,6 +104,62 @@ impl StreamView for FetchView<'_> {
     fn reply(&mut self, _response: Vec<u8>) {}
 }
 
+/// The reactor context and the world of the stream whose rules are being evaluated
+/// ([`in_stream`]), lifetimes erased.
+#[derive(Clone, Copy)]
+struct Scope {
+    cx: NonNull<Ctx<'static>>,
+    world: NonNull<dyn WorldView + 'static>,
+}
+
+thread_local! {
+    /// See [`Scope`]; taken out while a call uses it.
+    static SCOPE: Cell<Option<Scope>> = const { Cell::new(None) };
+}
+
+/// Restores [`SCOPE`] as it was, even if the evaluation unwinds.
+struct ScopeGuard(Option<Scope>);
+
+impl Drop for ScopeGuard {
+    fn drop(&mut self) {
+        SCOPE.with(|w| w.set(self.0));
+    }
+}
+
+/// Runs `f` (a stream evaluating its rules or its `use_backend`) so that the Lua
+/// fetches and converters it calls run in the reactor's context `cx` (their sockets
+/// register there) and see `world`'s proxies and servers (`core.backends`,
+/// `Server:get_stats()`...), as the stream's actions do.
+pub fn in_stream<R>(cx: &mut Ctx<'_>, world: &mut dyn WorldView, f: impl FnOnce() -> R) -> R {
+    let cx: NonNull<Ctx<'_>> = NonNull::from(cx);
+    let world: NonNull<dyn WorldView + '_> = NonNull::from(world);
+    // SAFETY: only lifetimes are erased. The pointers are reachable through SCOPE only
+    // while `f` runs (the guard puts the previous value back when `f` returns or
+    // unwinds), during which this frame holds both exclusive borrows; a user takes
+    // them out of SCOPE while it holds the `&mut`s ([`take_scope`]), so no two exist.
+    let scope = unsafe {
+        Scope {
+            cx: std::mem::transmute::<NonNull<Ctx<'_>>, NonNull<Ctx<'static>>>(cx),
+            world: std::mem::transmute::<NonNull<dyn WorldView + '_>, NonNull<dyn WorldView + 'static>>(world),
+        }
+    };
+    let _guard = ScopeGuard(SCOPE.with(|w| w.replace(Some(scope))));
+    f()
+}
+
+/// Runs `f` with the context and world [`in_stream`] set, if any (taken out meanwhile).
+fn take_scope<R>(f: impl FnOnce(Option<(&mut Ctx<'_>, &mut dyn WorldView)>) -> R) -> R {
+    let scope = SCOPE.with(|w| w.take());
+    let _guard = ScopeGuard(scope);
+    match scope {
+        // SAFETY: `in_stream` keeps both pointees exclusively borrowed for as long as
+        // the pointers are in SCOPE, and they were taken out of SCOPE (one user at a
+        // time) until the guard puts them back after `f`.
+        Some(mut s) => f(Some(unsafe { (s.cx.as_mut(), s.world.as_mut()) })),
+        None => f(None),
+    }
+}
+
 /// The reactor parts of a call made outside any resume (a rule, a log line): nothing
 /// there can wait, so they are only there for the host's shape.
 struct Idle {
@@ -110,7 +173,8 @@ thread_local! {
 }
 
 /// Runs `f` (a resume) inside a host whose stream is `view`: the host of the resume in
-/// progress when a Lua call reaches the expression, else an idle one.
+/// progress when a Lua call reaches the expression, else the stream's context and world
+/// ([`in_stream`]), else an idle one (nothing there can wait).
 fn in_host<V: StreamView, R>(mut view: Option<&mut V>, f: impl FnOnce() -> R) -> Option<R> {
     if host::is_entered() {
         return host::with_host(|h| {
@@ -122,98 +186,170 @@ fn in_host<V: StreamView, R>(mut view: Option<&mut V>, f: impl FnOnce() -> R) ->
             host::enter(&mut inner, f)
         });
     }
-    IDLE.with(|cell| {
-        let mut slot = cell.try_borrow_mut().ok()?;
-        if slot.is_none() {
-            *slot = Some(Idle {
-                poll: mio::Poll::new().ok()?,
-                timers: Timers::default(),
-                wake: WakeQueue::default(),
-            });
+    take_scope(|scope| {
+        if let Some((cx, world)) = scope {
+            let mut h = Host {
+                cx,
+                world,
+                stream: view.as_mut().map(|v| &mut **v as &mut dyn StreamView),
+            };
+            return Some(host::enter(&mut h, f));
         }
-        let idle = slot.as_mut()?;
-        let mut cx = Ctx {
-            registry: idle.poll.registry(),
-            timers: &mut idle.timers,
-            wake: &mut idle.wake,
-            now: Instant::now(),
-        };
-        let mut world = NoWorld;
-        let mut h = Host {
-            cx: &mut cx,
-            world: &mut world,
-            stream: view.as_mut().map(|v| &mut **v as &mut dyn StreamView),
-        };
-        Some(host::enter(&mut h, f))
+        IDLE.with(|cell| {
+            let mut slot = cell.try_borrow_mut().ok()?;
+            if slot.is_none() {
+                *slot = Some(Idle {
+                    poll: mio::Poll::new().ok()?,
+                    timers: Timers::default(),
+                    wake: WakeQueue::default(),
+                });
+            }
+            let idle = slot.as_mut()?;
+            let mut cx = Ctx {
+                registry: idle.poll.registry(),
+                timers: &mut idle.timers,
+                wake: &mut idle.wake,
+                now: Instant::now(),
+            };
+            let mut h = Host {
+                cx: &mut cx,
+                world: &mut NoWorld,
+                stream: view.as_mut().map(|v| &mut **v as &mut dyn StreamView),
+            };
+            Some(host::enter(&mut h, f))
+        })
     })
 }
 
 /// `lua.NAME(args)`.
 fn call_fetch(name: &str, args: &[String], cx: &dyn SampleCtx) -> Option<Sample> {
-    let core = core().ok()?;
-    let mut lent = match lend() {
-        Ok(lent) => lent,
-        Err(msg) => {
-            report("sample-fetch", name, &msg);
-            return None;
-        }
-    };
-    let txn = Rc::clone(&lent.txn);
-    let pushed = (|| {
-        let reg = core.registered.borrow();
-        let def = reg.fetch(name).ok_or(LuaError::message("unknown sample-fetch"))?;
-        lent.task.push_function(&def.func)?;
-        lent.task.push_function(&txn)?;
-        push_strings(&mut lent.task, args)
-    })();
-    let result = match pushed {
-        Ok(()) => {
-            let mut view = FetchView { handle: lent.handle, cx };
-            let nargs = 1 + args.len() as c_int;
-            let task = &mut lent.task;
-            let outcome = in_host(Some(&mut view), || task.resume(nargs));
-            finish(&lent.task, outcome, "sample-fetch", name)
-        }
-        Err(e) => {
-            report("sample-fetch", name, &e.to_string());
-            None
-        }
-    };
-    give_back_lent(lent);
-    result
+    call(FetchSite { conv: false, name: name.to_string(), args: args.to_vec(), input: None }, cx)
 }
 
 /// `,lua.NAME(args)`.
-fn call_conv(name: &str, input: Sample, args: &[String], _cx: &dyn SampleCtx) -> Option<Sample> {
+fn call_conv(name: &str, input: Sample, args: &[String], cx: &dyn SampleCtx) -> Option<Sample> {
+    let site = FetchSite { conv: true, name: name.to_string(), args: args.to_vec(), input: Some(input) };
+    call(site, cx)
+}
+
+/// A rule of the stream being run was evaluated to its end (see [`hook::Hooks`]).
+fn rule_done() {
+    if let Some(key) = stream_lua::current() {
+        stream_lua::rule_done(key);
+    }
+}
+
+/// Runs the call at `site`, or, inside a rule that may wait, takes its result kept by
+/// an earlier evaluation of the rule or resumes it where it parked.
+fn call(site: FetchSite, cx: &dyn SampleCtx) -> Option<Sample> {
+    let what = if site.conv { "converter" } else { "sample-fetch" };
+    let place = if host::is_entered() {
+        Err("inside a Lua call")
+    } else {
+        hook::may_yield()
+    };
+    let key = place.ok().and_then(|()| stream_lua::current());
+    if let Some(key) = key {
+        if hook::suspended() {
+            return None; // an earlier call of the rule waits: this one runs later
+        }
+        if let Some(kept) = stream_lua::take_kept(key, &site) {
+            return kept;
+        }
+        match stream_lua::unpark(key, &site, Instant::now()) {
+            Unpark::Free => {}
+            Unpark::Waiting(s) => {
+                hook::suspend(s);
+                return None;
+            }
+            Unpark::Ready(p) => return run(p.lent, p.nargs, site, Ok(()), cx),
+        }
+    }
+    let place = match (place, key) {
+        (Ok(()), None) => Err("outside a stream"),
+        (p, _) => p,
+    };
     let core = core().ok()?;
     let mut lent = match lend() {
         Ok(lent) => lent,
         Err(msg) => {
-            report("converter", name, &msg);
+            report(what, &site.name, &msg);
             return None;
         }
     };
     let pushed = (|| {
         let reg = core.registered.borrow();
-        let def = reg.converter(name).ok_or(LuaError::message("unknown converter"))?;
-        lent.task.push_function(&def.func)?;
-        lent.task.push_value(&to_lua(input))?;
-        push_strings(&mut lent.task, args)
-    })();
-    let result = match pushed {
-        Ok(()) => {
-            let nargs = 1 + args.len() as c_int;
-            let task = &mut lent.task;
-            let outcome = in_host(None::<&mut FetchView>, || task.resume(nargs));
-            finish(&lent.task, outcome, "converter", name)
+        if site.conv {
+            let def = reg.converter(&site.name).ok_or(LuaError::message("unknown converter"))?;
+            lent.task.push_function(&def.func)?;
+            lent.task.push_value(&to_lua(site.input.clone().unwrap_or(Sample::Bool(false))))?;
+        } else {
+            let def = reg.fetch(&site.name).ok_or(LuaError::message("unknown sample-fetch"))?;
+            lent.task.push_function(&def.func)?;
+            lent.task.push_function(&lent.txn)?;
         }
-        Err(e) => {
-            report("converter", name, &e.to_string());
-            None
+        push_strings(&mut lent.task, &site.args)
+    })();
+    if let Err(e) = pushed {
+        report(what, &site.name, &e.to_string());
+        give_back_lent(lent);
+        return None;
+    }
+    let nargs = 1 + site.args.len() as c_int;
+    run(lent, nargs, site, place, cx)
+}
+
+/// Resumes the call on `lent` with `nargs` values on its stack: its result, or, when
+/// it yields where it may (`place`), parks it and suspends the rule.
+fn run(
+    mut lent: Lent,
+    nargs: c_int,
+    site: FetchSite,
+    place: Result<(), &'static str>,
+    cx: &dyn SampleCtx,
+) -> Option<Sample> {
+    let what = if site.conv { "converter" } else { "sample-fetch" };
+    let key = lent.key();
+    let outcome = {
+        let task = &mut lent.task;
+        let resume = || match key {
+            Some(k) => socket::running_as(Waiter::Stream(k), || task.resume(nargs)),
+            None => task.resume(nargs),
+        };
+        if site.conv {
+            in_host(None::<&mut FetchView>, resume)
+        } else {
+            let mut view = FetchView { handle: lent.handle, cx };
+            in_host(Some(&mut view), resume)
         }
     };
-    give_back_lent(lent);
-    result
+    let place = match (place, key) {
+        (Ok(()), None) => Err("the stream's Lua thread is busy"),
+        (p, _) => p,
+    };
+    match (outcome, place) {
+        (Some(Resume::Yield(why)), Ok(())) => {
+            let s = stream_lua::park(site, lent, &why);
+            hook::suspend(s);
+            None
+        }
+        (Some(Resume::Yield(_)), Err(place)) => {
+            report(what, &site.name, &format!("lua.{}: cannot yield here ({place})", site.name));
+            give_back_lent(lent);
+            if let Some(k) = key {
+                socket::coroutine_ended(Waiter::Stream(k));
+            }
+            None
+        }
+        (outcome, place) => {
+            let result = finish(&lent.task, outcome, what, &site.name);
+            give_back_lent(lent);
+            if let (Some(k), Ok(())) = (key, place) {
+                stream_lua::keep(k, site, result.clone());
+            }
+            result
+        }
+    }
 }
 
 fn push_strings(task: &mut Task, args: &[String]) -> Result<(), crate::lua::LuaError> {
