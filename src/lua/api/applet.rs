@@ -261,10 +261,11 @@ static NEW: RustFunction = RustFunction::new("new", |ctx| {
         let (path, qs) = (Raw::of(path), Raw::of(qs));
         let mut ud = Some(handle);
         let ud_ptr: *mut Option<Handle> = &mut ud;
+        // The closure pushes exactly one value (the table: every other push is popped by the
+        // set that follows it), using at most 3 slots (8 reserved). `allocating` protects
+        // it when a memory limit is set.
         // SAFETY: the closure captures raw pointers into the request (borrowed for this
-        // whole call) and to `ud`, a local of this frame; it pushes exactly one value (the
-        // table: every other push is popped by the set that follows it), using at most 3
-        // slots (8 reserved). `allocating` protects it when a memory limit is set.
+        // whole call) and to `ud`, a local of this frame; stack use as said above.
         unsafe {
             ctx.allocating(move |l| {
                 ffi::lua_createtable(l, 0, 7);
@@ -294,10 +295,10 @@ static HEADERS: RustFunction = RustFunction::new("headers", |ctx| {
         let req = s.txn().and_then(|t| t.req.as_ref()).ok_or_else(|| LuaError::runtime("no request"))?;
         let groups = req.headers.grouped();
         let groups_ptr: *const Vec<(String, Vec<&[u8]>)> = &groups;
+        // The closure pushes exactly one value (the outer table; each inner table and value
+        // is popped by the set that stores it), at most 3 slots deep (8 reserved).
         // SAFETY: the closure reads `groups` (alive for this whole call) through a raw
-        // pointer, creates nothing with a destructor, and pushes exactly one value (the
-        // outer table; each inner table and value is popped by the set that stores it),
-        // at most 3 slots deep (8 reserved).
+        // pointer and creates nothing with a destructor; stack use as said above.
         unsafe {
             ctx.allocating(move |l| {
                 let groups = &*groups_ptr;

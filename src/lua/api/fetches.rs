@@ -133,10 +133,12 @@ impl Drop for ScopeGuard {
 pub fn in_stream<R>(cx: &mut Ctx<'_>, world: &mut dyn WorldView, f: impl FnOnce() -> R) -> R {
     let cx: NonNull<Ctx<'_>> = NonNull::from(cx);
     let world: NonNull<dyn WorldView + '_> = NonNull::from(world);
-    // SAFETY: only lifetimes are erased. The pointers are reachable through SCOPE only
-    // while `f` runs (the guard puts the previous value back when `f` returns or
-    // unwinds), during which this frame holds both exclusive borrows; a user takes
-    // them out of SCOPE while it holds the `&mut`s ([`take_scope`]), so no two exist.
+    // The pointers are reachable through SCOPE only while `f` runs (the guard puts the
+    // previous value back when `f` returns or unwinds), during which this frame holds
+    // both exclusive borrows; a user takes them out of SCOPE while it holds the `&mut`s
+    // ([`take_scope`]), so no two exist.
+    // SAFETY: only lifetimes are erased, and the pointers live no longer than this frame's
+    // borrows (above).
     let scope = unsafe {
         Scope {
             cx: std::mem::transmute::<NonNull<Ctx<'_>>, NonNull<Ctx<'static>>>(cx),

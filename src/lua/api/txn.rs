@@ -193,11 +193,11 @@ pub fn new_txn(state: &crate::lua::State, handle: Handle) -> Result<RegistryRef,
     let txn_mt = TXN_MT.with(|w| w.borrow().as_ref().map(RegistryRef::id));
     let txn_mt = txn_mt.ok_or_else(|| LuaError::message("the TXN classes did not install"))?;
     let l = state.raw();
-    // SAFETY: the main thread, between calls or under a Rust callback of a running task (a
-    // fetch reached from a script), where its stack is free above the guard's top. The
-    // closure captures Copy values only and holds no value with a destructor (a Copy
-    // handle), so a memory error raised inside unwinds nothing; it leaves the TXN alone
-    // on the stack, which from_top pops into the registry (protected).
+    // The main thread is used between calls or under a Rust callback of a running task (a
+    // fetch reached from a script), where its stack is free above the guard's top; the
+    // closure leaves the TXN alone on the stack, which from_top pops into the registry.
+    // SAFETY: stack use as said above; the closure captures Copy values only and holds no
+    // value with a destructor, so a memory error raised inside unwinds nothing.
     unsafe {
         let _guard = crate::lua::state::StackGuard::new(l);
         if ffi::lua_checkstack(l, 6) == 0 {
