@@ -98,21 +98,29 @@ pub enum Outcome {
     Reply(String),
     /// `quit`: close now, nothing more is answered.
     Quit,
+    /// Run the `core.register_cli` command of this index (the session starts it).
+    Lua(usize),
 }
 
 /// Runs one command (its words, already split).
 pub fn execute(exec: &mut Exec<'_>, words: &[String]) -> Outcome {
-    let Some(first) = words.first() else { return Outcome::Reply(usage::unknown(&[])) };
+    let Some(first) = words.first() else { return Outcome::Reply(usage::unknown(&[], &exec.host.lua_cli_usages())) };
     match first.as_str() {
         "quit" => return Outcome::Quit,
         "prompt" => {
             exec.state.prompt = !exec.state.prompt;
             return Outcome::Reply(String::new());
         }
-        "help" => return Outcome::Reply(usage::help(&words[1..])),
+        "help" => return Outcome::Reply(usage::help(&words[1..], &exec.host.lua_cli_usages())),
         _ => {}
     }
-    let Some(c) = find(words) else { return Outcome::Reply(usage::unknown(words)) };
+    let Some(c) = find(words) else {
+        // Lua commands have no level of their own (HAProxy runs them at any level).
+        return match exec.host.lua_cli_find(words) {
+            Some(index) => Outcome::Lua(index),
+            None => Outcome::Reply(usage::unknown(words, &exec.host.lua_cli_usages())),
+        };
+    };
     if exec.state.level < c.level {
         return Outcome::Reply("Permission denied\n".into());
     }

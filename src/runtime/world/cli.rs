@@ -196,4 +196,30 @@ impl Host for CliHost<'_, '_, '_> {
             })
             .collect()
     }
+
+    fn lua_cli_find(&self, words: &[String]) -> Option<usize> {
+        self.world.lua.as_ref()?.cli_find(words)
+    }
+
+    fn lua_cli_usages(&self) -> Vec<String> {
+        self.world.lua.as_ref().map(|l| l.cli_usages()).unwrap_or_default()
+    }
+
+    fn lua_cli_start(&mut self, session: Key, index: usize, words: &[String], input: Vec<u8>) -> Result<Key, String> {
+        let lua = self.world.lua.as_mut().ok_or("no Lua engine")?;
+        lua.cli_start(self.cx, session, index, words, input)
+    }
+
+    fn lua_cli_poll(&mut self, task: Key) -> (Vec<u8>, Option<Vec<u8>>) {
+        match self.world.lua.as_mut() {
+            Some(lua) => lua.cli_poll(task),
+            None => (Vec::new(), Some(Vec::new())),
+        }
+    }
+
+    fn lua_cli_abort(&mut self, task: Key) {
+        if let Some(lua) = self.world.lua.as_mut() {
+            lua.cli_abort(task);
+        }
+    }
 }
