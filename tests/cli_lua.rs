@@ -151,3 +151,58 @@ fn a_sleeping_command_holds_only_its_session() {
     }
     assert_eq!(cli(&sock, "empty\n"), "\n", "the process goes on");
 }
+
+/// `show lua errors`: one entry per distinct error with its origin, name, place and
+/// traceback; repeats are counted on one line; `clear lua errors` forgets them; both are
+/// operator commands (beyond HAProxy 2.6, which has neither).
+#[test]
+fn lua_errors_are_kept_counted_and_cleared() {
+    let cfg = "global
+    lua-load {{dir}}/errors.lua
+    stats socket {{dir}}/cli.sock level admin
+defaults
+    mode tcp
+    timeout connect 1s
+    timeout client 2s
+    timeout server 2s
+listen fe
+    bind 127.0.0.1:{{fe}}
+    tcp-request content lua.fail
+    tcp-request content set-var(txn.x) lua.ffail
+    tcp-request content use-service lua.sfail
+";
+    let script = r#"
+core.register_action("fail", {"tcp-req"}, function(txn) error("action boom") end)
+core.register_fetches("ffail", function(txn) error("fetch boom") end)
+core.register_service("sfail", "tcp", function(applet) error({}) end)
+core.register_task(function() error("task boom") end)
+core.register_cli({"oops"}, "oops : fail", function(applet) local x = nil; return x.y end)
+"#;
+    let proxy = ProxyBuilder::new(cfg).file("errors.lua", script).start();
+    let sock = proxy.dir().join("cli.sock");
+    assert!(proxy.wait_for_path(&sock, DEADLINE));
+    proxy.wait_for_line(|l| l.contains("Lua task:"), DEADLINE);
+    for _ in 0..30 {
+        let mut c = Client::connect(proxy.port("fe"));
+        c.recv_until_close(); // the rules run at once; the failing service closes
+    }
+    cli(&sock, "oops\n");
+    let dir = proxy.dir().display().to_string();
+    let shown = cli(&sock, "show lua errors\n").replace(&dir, "DIR");
+    let lines: Vec<&str> = shown.lines().collect();
+    assert_eq!(lines[0], "# 92 errors recorded, 5 kept, 0 dropped", "{shown}");
+    let entry = |kind: &str| -> &str {
+        lines.iter().find(|l| l.contains(&format!(" {kind} '"))).unwrap_or_else(|| panic!("{kind}: {shown}"))
+    };
+    assert!(entry("task").ends_with(" task '' at DIR/errors.lua:5: task boom from [C]: in global 'error', DIR/errors.lua:5: in function line 5"), "{shown}");
+    assert!(entry("task").contains(" count=1 "), "{shown}");
+    assert!(entry("action").contains(" count=30 first=") && entry("action").ends_with("action 'fail' at DIR/errors.lua:2: action boom from [C]: in global 'error', DIR/errors.lua:2: in function line 2"), "{shown}");
+    assert!(entry("fetch").contains(" count=30 ") && entry("fetch").contains("'ffail' at DIR/errors.lua:3: fetch boom"), "{shown}");
+    assert!(entry("service").contains(" count=30 ") && entry("service").contains("'sfail' at DIR/errors.lua:4: unknown runtime error"), "{shown}");
+    assert!(entry("cli").contains("'<lua.cli.oops>' at DIR/errors.lua:6: attempt to index a nil value (local 'x')"), "{shown}");
+    // `<last> count=<n> first=<first>`, UTC.
+    let stamp = &entry("action")[..24];
+    assert!(stamp.ends_with('Z') && stamp.as_bytes()[10] == b'T', "{stamp}");
+    assert_eq!(cli(&sock, "user\nshow lua errors\n"), "\nPermission denied\n\n");
+    assert_eq!(cli(&sock, "operator\nclear lua errors\nshow lua errors\n"), "\n\n# 0 errors recorded, 0 kept, 0 dropped\n\n");
+}

@@ -438,8 +438,14 @@ impl LuaRt {
         let cli_name = self.live(key).and_then(|r| r.cli.as_ref()).map(|c| c.name.clone());
         let engine = &self.engine;
         let report = |what: &str| match &cli_name {
-            Some(name) => engine.report_error(&format!("Lua cli '{name}': {what}")),
-            None => engine.report_task_error(what),
+            Some(name) => {
+                crate::lua::error_ring::record(crate::lua::error_ring::Origin::Cli, name, what);
+                engine.report_error(&format!("Lua cli '{name}': {what}"));
+            }
+            None => {
+                crate::lua::error_ring::record(crate::lua::error_ring::Origin::Task, "", what);
+                engine.report_task_error(what);
+            }
         };
         let done = self.engine.take_done();
         let keep = match outcome {
