@@ -55,6 +55,7 @@ core.register_cli({"big"}, "big : much output", function(applet)
   for i = 1, 3000 do applet:send(string.format("%05d", i) .. string.rep("x", 94) .. "\n") end
 end)
 core.register_cli({"empty"}, "empty : nothing", function(applet) end)
+core.register_task(function() while true do core.sleep(60) end end)
 core.register_cli({"nap"}, "nap : sleep long", function(applet)
   applet:send("napping\n")
   core.msleep(3000)
@@ -142,6 +143,18 @@ fn a_sleeping_command_holds_only_its_session() {
     napping.read_exact(&mut first).unwrap();
     assert_eq!(&first, b"napping\n", "output streams before the command ends");
     assert_eq!(cli(&sock, "show cli level\n"), "admin\n\n");
+    // `show lua tasks` lists the sleeping command and the script's task.
+    let tasks = cli(&sock, "show lua tasks\n");
+    let lines: Vec<&str> = tasks.lines().collect();
+    assert_eq!(lines[0], "# 2 Lua tasks: kind name state age", "{tasks}");
+    let sleeping = |l: &str, prefix: &str, max: u128| {
+        let rest = l.strip_prefix(prefix).and_then(|r| r.strip_suffix("ms")).unwrap_or_else(|| panic!("{tasks}"));
+        let (left, age) = rest.split_once("ms) age=").unwrap_or_else(|| panic!("{tasks}"));
+        assert!(left.parse::<u128>().unwrap() <= max && age.parse::<u128>().is_ok(), "{tasks}");
+    };
+    sleeping(lines[1], "task #0 sleeping(", 60_000);
+    sleeping(lines[2], "cli <lua.cli.nap> sleeping(", 3000);
+    assert_eq!(cli(&sock, "user\nshow lua tasks\n"), "\nPermission denied\n\n");
     assert!(cli(&sock, "hello world\n").ends_with("after sleep\n\n"));
     drop(napping);
     // Leaving twice more while commands sleep; the CLI still answers.

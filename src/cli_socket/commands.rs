@@ -75,6 +75,7 @@ pub static COMMANDS: &[Command] = &[
     cmd(&["show", "fd"], "show fd [num]", "dump list of file descriptors in use or a specific one", Operator, show_fd),
     cmd(&["show", "info"], "show info [desc|json|typed|float]*", "report information about the running process", User, info::show_info),
     cmd(&["show", "lua", "errors"], "show lua errors", "report the recent Lua errors, repeats counted (moonproxy)", Operator, show_lua_errors),
+    cmd(&["show", "lua", "tasks"], "show lua tasks", "list the running Lua tasks and CLI commands (moonproxy)", Operator, show_lua_tasks),
     cmd(&["show", "map"], "show map [@ver] [map]", "report available maps or dump a map's contents", User, maps::show_map),
     cmd(&["show", "pools"], "show pools", "report information about the memory pools usage", User, show_pools),
     cmd(&["show", "servers", "state"], "show servers state [<backend>]", "dump volatile server information (all or for a single backend)", User, show_servers_state),
@@ -150,6 +151,24 @@ fn show_lua_errors(_: &mut Exec<'_>, _: &[String]) -> String {
             out.push_str(&format!(" from {}", e.traceback));
         }
         out.push('\n');
+    }
+    out
+}
+
+/// `show lua tasks`: one line a live `core.register_task` task or `core.register_cli`
+/// command: `<kind> <name> <state> age=<ms>ms`, the state `runnable`,
+/// `sleeping(<ms left>ms)` or `socket`.
+fn show_lua_tasks(exec: &mut Exec<'_>, _: &[String]) -> String {
+    use super::LuaTaskState;
+    let tasks = exec.host.lua_tasks();
+    let mut out = format!("# {} Lua tasks: kind name state age\n", tasks.len());
+    for t in &tasks {
+        let state = match t.state {
+            LuaTaskState::Runnable => "runnable".to_string(),
+            LuaTaskState::Sleeping(left) => format!("sleeping({}ms)", left.as_millis()),
+            LuaTaskState::Socket => "socket".to_string(),
+        };
+        out.push_str(&format!("{} {} {state} age={}ms\n", t.kind, t.name, t.age.as_millis()));
     }
     out
 }

@@ -90,6 +90,8 @@ pub trait Host {
     fn lua_cli_poll(&mut self, task: Key) -> (Vec<u8>, Option<Vec<u8>>);
     /// The session of command `task` is gone: the command stops.
     fn lua_cli_abort(&mut self, task: Key);
+    /// The live Lua tasks and CLI commands (`show lua tasks`).
+    fn lua_tasks(&self) -> Vec<LuaTaskLine>;
 }
 
 /// Process-wide numbers (`show info`, `set maxconn global`).
@@ -118,6 +120,28 @@ pub struct StreamLine {
     pub age: Duration,
     /// Client and server file descriptors.
     pub fds: (i32, Option<i32>),
+}
+
+/// One live Lua coroutine (`show lua tasks`).
+#[derive(Clone, Debug)]
+pub struct LuaTaskLine {
+    /// `task` (`core.register_task`) or `cli` (`core.register_cli`).
+    pub kind: &'static str,
+    /// `#<n>` for a task, `<lua.cli.w1.w2>` for a CLI command.
+    pub name: String,
+    pub state: LuaTaskState,
+    pub age: Duration,
+}
+
+/// What a Lua coroutine is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LuaTaskState {
+    /// In the run queue (just started, yielded or preempted).
+    Runnable,
+    /// In `core.sleep`/`msleep`, for this long still.
+    Sleeping(Duration),
+    /// In a socket call (`core.tcp()`, `core.httpclient()`).
+    Socket,
 }
 
 /// One listening socket of a proxy (`show fd`).

@@ -300,6 +300,8 @@ struct Running {
     io: bool,
     /// A `core.register_cli` command: its session and applet (`cli`).
     cli: Option<cli::CliTask>,
+    /// When it started (`show lua tasks`).
+    started: Instant,
 }
 
 /// The tasks of the Lua engine. Fields drop in order: tasks before the engine.
@@ -345,7 +347,7 @@ impl LuaRt {
         for spec in self.engine.take_new_tasks() {
             match self.engine.spawn(&spec) {
                 Ok((task, nargs)) => {
-                    let running = Running { task, nargs, sleep: None, io: false, cli: None };
+                    let running = Running { task, nargs, sleep: None, io: false, cli: None, started: cx.now };
                     match self.tasks.insert(running) {
                         Some(key) => cx.wake.push(Kind::Reserved, key),
                         None => self.engine.report_task_error("too many tasks."),

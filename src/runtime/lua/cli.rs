@@ -11,7 +11,9 @@
 use super::{LuaRt, Running};
 use crate::lua::api::applet_tcp;
 use crate::lua::{Handle, Value};
+use crate::cli_socket::{LuaTaskLine, LuaTaskState};
 use crate::reactor::{Ctx, Key, Kind};
+use std::time::Instant;
 
 /// What ties a task to the CLI session that started it.
 pub(super) struct CliTask {
@@ -70,7 +72,7 @@ impl LuaRt {
         });
         let nargs = 2 + words.len() as i32;
         let cli = Some(CliTask { session, handle, name });
-        let Some(key) = self.tasks.insert(Running { task, nargs, sleep: None, io: false, cli }) else {
+        let Some(key) = self.tasks.insert(Running { task, nargs, sleep: None, io: false, cli, started: cx.now }) else {
             applet_tcp::forget(handle);
             self.engine.state().handles().remove(handle);
             return Err("too many tasks".into());
@@ -95,6 +97,27 @@ impl LuaRt {
             },
         };
         (applet_tcp::with_io(handle, |io| std::mem::take(&mut io.output)), None)
+    }
+
+    /// The live tasks and CLI commands (`show lua tasks`), in the table's order.
+    pub fn task_lines(&self, now: Instant) -> Vec<LuaTaskLine> {
+        self.tasks
+            .iter()
+            .map(|(key, r)| {
+                let state = if r.io {
+                    LuaTaskState::Socket
+                } else if let Some(at) = r.sleep {
+                    LuaTaskState::Sleeping(at.saturating_duration_since(now))
+                } else {
+                    LuaTaskState::Runnable
+                };
+                let (kind, name) = match &r.cli {
+                    Some(c) => ("cli", c.name.clone()),
+                    None => ("task", format!("#{}", key.slot)),
+                };
+                LuaTaskLine { kind, name, state, age: now.saturating_duration_since(r.started) }
+            })
+            .collect()
     }
 
     /// The session of command `key` closed: the command stops.

@@ -222,4 +222,8 @@ impl Host for CliHost<'_, '_, '_> {
             lua.cli_abort(task);
         }
     }
+
+    fn lua_tasks(&self) -> Vec<crate::cli_socket::LuaTaskLine> {
+        self.world.lua.as_ref().map(|l| l.task_lines(self.cx.now)).unwrap_or_default()
+    }
 }
