@@ -163,6 +163,15 @@ fn a_sleeping_command_holds_only_its_session() {
         s.write_all(b"nap\n").unwrap();
     }
     assert_eq!(cli(&sock, "empty\n"), "\n", "the process goes on");
+    // A client that reads late gets everything (the command waits for it to read).
+    let mut late = UnixStream::connect(&sock).unwrap();
+    late.set_read_timeout(Some(DEADLINE)).unwrap();
+    late.write_all(b"big\n").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let mut out = Vec::new();
+    late.read_to_end(&mut out).unwrap();
+    assert_eq!(out.len(), 3000 * 100 + 1);
+    assert!(out.ends_with(format!("03000{}\n\n", "x".repeat(94)).as_bytes()));
 }
 
 /// `show lua errors`: one entry per distinct error with its origin, name, place and

@@ -466,8 +466,12 @@ impl LuaRt {
                 true
             }
             // Forced, core.yield(), a plain coroutine.yield() at task level.
+            // A CLI command that sent more than its client read waits for its session
+            // (`cli::cli_poll`) instead.
             Resume::Yield(_) => {
-                cx.wake.push(Kind::Reserved, key);
+                if !self.cli_waits_for_room(key) {
+                    cx.wake.push(Kind::Reserved, key);
+                }
                 true
             }
             Resume::Finished(_) => false,

@@ -81,9 +81,17 @@ impl LuaRt {
         Ok(key)
     }
 
-    /// What command `key` sent since the last call; once it ended, also the input it
-    /// did not read (`Some`), and it is forgotten.
-    pub fn cli_poll(&mut self, key: Key) -> (Vec<u8>, Option<Vec<u8>>) {
+    /// Whether task `key` is a CLI command that yielded in a `send` beyond
+    /// `applet_tcp::OUTPUT_MAX` bytes not taken: it waits for its session to take them.
+    pub(super) fn cli_waits_for_room(&self, key: Key) -> bool {
+        let Some(c) = self.tasks.get(key).and_then(|r| r.cli.as_ref()) else { return false };
+        applet_tcp::with_io(c.handle, |io| io.want == Some(applet_tcp::Want::Room))
+    }
+
+    /// What command `key` sent since the last call (the session wrote everything before:
+    /// a command waiting for room runs again); once it ended, also the input it did not
+    /// read (`Some`), and it is forgotten.
+    pub fn cli_poll(&mut self, cx: &mut Ctx<'_>, key: Key) -> (Vec<u8>, Option<Vec<u8>>) {
         let handle = match self.tasks.get(key).and_then(|r| r.cli.as_ref()) {
             Some(c) => c.handle,
             None => match self.cli_ended.iter().position(|(k, _)| *k == key) {
@@ -96,7 +104,17 @@ impl LuaRt {
                 None => return (Vec::new(), Some(Vec::new())),
             },
         };
-        (applet_tcp::with_io(handle, |io| std::mem::take(&mut io.output)), None)
+        let (out, room) = applet_tcp::with_io(handle, |io| {
+            let room = io.want == Some(applet_tcp::Want::Room);
+            if room {
+                io.want = None;
+            }
+            (std::mem::take(&mut io.output), room)
+        });
+        if room {
+            cx.wake.push(Kind::Reserved, key);
+        }
+        (out, None)
     }
 
     /// The live tasks and CLI commands (`show lua tasks`), in the table's order.

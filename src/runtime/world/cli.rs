@@ -212,7 +212,7 @@ impl Host for CliHost<'_, '_, '_> {
 
     fn lua_cli_poll(&mut self, task: Key) -> (Vec<u8>, Option<Vec<u8>>) {
         match self.world.lua.as_mut() {
-            Some(lua) => lua.cli_poll(task),
+            Some(lua) => lua.cli_poll(self.cx, task),
             None => (Vec::new(), Some(Vec::new())),
         }
     }
