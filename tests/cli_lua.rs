@@ -218,10 +218,12 @@ core.register_cli({"oops"}, "oops : fail", function(applet) local x = nil; retur
     };
     assert!(entry("task").ends_with(" task '' at DIR/errors.lua:5: task boom from [C]: in global 'error', DIR/errors.lua:5: in function line 5"), "{shown}");
     assert!(entry("task").contains(" count=1 "), "{shown}");
-    assert!(entry("action").contains(" count=30 first=") && entry("action").ends_with("action 'fail' at DIR/errors.lua:2: action boom from [C]: in global 'error', DIR/errors.lua:2: in function line 2"), "{shown}");
-    assert!(entry("fetch").contains(" count=30 ") && entry("fetch").contains("'ffail' at DIR/errors.lua:3: fetch boom"), "{shown}");
-    assert!(entry("service").contains(" count=30 ") && entry("service").contains("'sfail' at DIR/errors.lua:4: unknown runtime error"), "{shown}");
+    assert!(entry("action").contains(" count=30 first=") && entry("action").ends_with("action 'fail' on fe/-/- at DIR/errors.lua:2: action boom from [C]: in global 'error', DIR/errors.lua:2: in function line 2"), "{shown}");
+    assert!(entry("fetch").contains(" count=30 ") && entry("fetch").contains("'ffail' on fe/-/- at DIR/errors.lua:3: fetch boom"), "{shown}");
+    assert!(entry("service").contains(" count=30 ") && entry("service").contains("'sfail' on fe/-/- at DIR/errors.lua:4: unknown runtime error"), "{shown}");
     assert!(entry("cli").contains("'<lua.cli.oops>' at DIR/errors.lua:6: attempt to index a nil value (local 'x')"), "{shown}");
+    // The stream's frontend (no backend yet at `tcp-request content`); none for a task.
+    assert!(!entry("task").contains(" on "), "{shown}");
     // `<last> count=<n> first=<first>`, UTC.
     let stamp = &entry("action")[..24];
     assert!(stamp.ends_with('Z') && stamp.as_bytes()[10] == b'T', "{stamp}");

@@ -133,13 +133,17 @@ pub fn execute(exec: &mut Exec<'_>, words: &[String]) -> Outcome {
 // ---- Lua -------------------------------------------------------------------------
 
 /// `show lua errors`: the ring of `lua::error_ring`, least recently seen first, one line
-/// an error: `<last> count=<n> first=<first> <kind> '<name>' at <file:line>: <message>
-/// from <traceback>` (UTC times; `at` and `from` only when known).
+/// an error: `<last> count=<n> first=<first> <kind> '<name>' on <fe>/<be>/<srv> at
+/// <file:line>: <message> from <traceback>` (UTC times; `on`, `at` and `from` only when
+/// known).
 fn show_lua_errors(_: &mut Exec<'_>, _: &[String]) -> String {
     let (entries, total, dropped) = crate::lua::error_ring::snapshot();
     let mut out = format!("# {total} errors recorded, {} kept, {dropped} dropped\n", entries.len());
     for e in &entries {
         out.push_str(&format!("{} count={} first={} {} '{}'", utc(e.last), e.count, utc(e.first), e.origin.name(), e.name));
+        if let Some(on) = &e.context {
+            out.push_str(&format!(" on {on}"));
+        }
         let mut message = e.message.as_str();
         if let Some(at) = &e.location {
             out.push_str(&format!(" at {at}"));

@@ -8,6 +8,11 @@
 //! traceback) only counts one more and becomes the most recent, so a script failing on
 //! every request takes one entry, not the whole ring.
 //!
+//! The stream an error happened in is known to the world, not to the report: after each
+//! stream event the world calls [`attach_context`], which names the stream's frontend,
+//! backend and server on the errors recorded meanwhile (actions, fetches, converters,
+//! services); [`end_of_iteration`] forgets a pending attachment nobody claimed.
+//!
 //! One ring per thread (the Lua engine is per thread), in a `thread_local`.
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -58,6 +63,11 @@ pub struct Entry {
     pub first: SystemTime,
     pub last: SystemTime,
     pub count: u64,
+    /// `<frontend>/<backend>/<server>` of the stream of its last occurrence (`-` for what
+    /// the stream did not have); `None` outside streams.
+    pub context: Option<String>,
+    /// Recorded during the current stream event: [`attach_context`] fills `context`.
+    needs_context: bool,
 }
 
 #[derive(Default)]
@@ -67,6 +77,8 @@ struct Ring {
     total: u64,
     /// Distinct errors pushed out of the ring.
     dropped: u64,
+    /// Some entry waits for [`attach_context`].
+    awaiting: bool,
 }
 
 thread_local! {
@@ -86,11 +98,14 @@ fn record_at(origin: Origin, name: &str, report: &str, now: SystemTime) {
     RING.with(|r| {
         let mut r = r.borrow_mut();
         r.total += 1;
+        let in_stream = !matches!(origin, Origin::Task | Origin::Cli);
+        r.awaiting |= in_stream;
         let same = |e: &Entry| e.origin == origin && e.name == name && e.message == message && e.traceback == traceback;
         if let Some(i) = r.entries.iter().position(same) {
             if let Some(mut e) = r.entries.remove(i) {
                 e.count += 1;
                 e.last = now;
+                e.needs_context = in_stream;
                 r.entries.push_back(e);
             }
             return;
@@ -99,7 +114,34 @@ fn record_at(origin: Origin, name: &str, report: &str, now: SystemTime) {
             r.entries.pop_front();
             r.dropped += 1;
         }
-        r.entries.push_back(Entry { origin, name: name.to_string(), location, message, traceback, first: now, last: now, count: 1 });
+        let name = name.to_string();
+        r.entries.push_back(Entry { origin, name, location, message, traceback, first: now, last: now, count: 1, context: None, needs_context: in_stream });
+    });
+}
+
+/// A stream event ended: `context` (`fe/be/srv`, computed only when needed) names the
+/// stream of the errors recorded during it.
+pub fn attach_context(context: impl FnOnce() -> String) {
+    RING.with(|r| {
+        let mut r = r.borrow_mut();
+        if !std::mem::take(&mut r.awaiting) {
+            return;
+        }
+        let context = context();
+        for e in r.entries.iter_mut().filter(|e| e.needs_context) {
+            e.needs_context = false;
+            e.context = Some(context.clone());
+        }
+    });
+}
+
+/// The end of a reactor iteration: errors recorded outside a stream event keep no context.
+pub fn end_of_iteration() {
+    RING.with(|r| {
+        let mut r = r.borrow_mut();
+        if std::mem::take(&mut r.awaiting) {
+            r.entries.iter_mut().for_each(|e| e.needs_context = false);
+        }
     });
 }
 
@@ -205,6 +247,23 @@ mod tests {
         assert_eq!((e[CAPACITY - 1].name.as_str(), e[CAPACITY - 1].count), ("f0", 2));
         clear();
         assert_eq!(snapshot(), (Vec::new(), 0, 0));
+    }
+
+    #[test]
+    fn the_stream_is_attached_after_its_event() {
+        clear();
+        let t0 = SystemTime::UNIX_EPOCH;
+        record_at(Origin::Action, "a", "boom", t0);
+        record_at(Origin::Task, "", "other", t0);
+        attach_context(|| "fe/be/s1".into());
+        let (e, _, _) = snapshot();
+        assert_eq!((e[0].context.as_deref(), e[1].context.as_deref()), (Some("fe/be/s1"), None));
+        attach_context(|| panic!("nothing waits"));
+        record_at(Origin::Fetch, "f", "boom", t0);
+        end_of_iteration();
+        attach_context(|| "late/-/-".into());
+        assert_eq!(snapshot().0[2].context, None);
+        clear();
     }
 
     #[test]

@@ -11,6 +11,13 @@ use crate::stream::proxy::ProxyRt;
 use crate::stream::ServerPool;
 use std::time::Instant;
 
+/// `<frontend>/<backend>/<server>` of a stream for `show lua errors` (`-`: none yet).
+pub(super) fn lua_error_context(proxies: &[ProxyRt], farm: &super::Farm, fe: usize, be: Option<usize>, srv: Option<usize>) -> String {
+    let name = |px: usize| proxies.get(px).map_or("-", |p| p.name.as_str());
+    let server = be.zip(srv).and_then(|(b, s)| Some(farm.backends.get(b)?.as_ref()?.servers().get(s)?.name().to_string()));
+    format!("{}/{}/{}", name(fe), be.map_or("-", name), server.as_deref().unwrap_or("-"))
+}
+
 struct CliHost<'w, 'c, 'r> {
     world: &'w mut World,
     cx: &'c mut Ctx<'r>,
