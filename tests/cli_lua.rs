@@ -56,6 +56,9 @@ core.register_cli({"big"}, "big : much output", function(applet)
 end)
 core.register_cli({"empty"}, "empty : nothing", function(applet) end)
 core.register_task(function() while true do core.sleep(60) end end)
+core.register_cli({"ticker"}, "ticker : tick forever", function(applet)
+  while true do applet:send("tick\n") core.msleep(10) end
+end)
 core.register_cli({"nap"}, "nap : sleep long", function(applet)
   applet:send("napping\n")
   core.msleep(3000)
@@ -163,6 +166,20 @@ fn a_sleeping_command_holds_only_its_session() {
         s.write_all(b"nap\n").unwrap();
     }
     assert_eq!(cli(&sock, "empty\n"), "\n", "the process goes on");
+    // A command that never ends stops when its client is gone.
+    let mut ticker = UnixStream::connect(&sock).unwrap();
+    ticker.set_read_timeout(Some(DEADLINE)).unwrap();
+    ticker.write_all(b"ticker\n").unwrap();
+    let mut tick = [0u8; 5];
+    ticker.read_exact(&mut tick).unwrap();
+    assert_eq!(&tick, b"tick\n");
+    assert!(cli(&sock, "show lua tasks\n").contains("cli <lua.cli.ticker> "));
+    drop(ticker);
+    let deadline = std::time::Instant::now() + DEADLINE;
+    while cli(&sock, "show lua tasks\n").contains("ticker") {
+        assert!(std::time::Instant::now() < deadline, "the ticker goes on without its client");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     // A client that reads late gets everything (the command waits for it to read).
     let mut late = UnixStream::connect(&sock).unwrap();
     late.set_read_timeout(Some(DEADLINE)).unwrap();

@@ -10,6 +10,7 @@
 //! sent before stays in the answer.
 use super::{LuaRt, Running};
 use crate::lua::api::applet_tcp;
+use crate::lua::api::socket::{self, Waiter};
 use crate::lua::{Handle, Value};
 use crate::cli_socket::{LuaTaskLine, LuaTaskState};
 use crate::reactor::{Ctx, Key, Kind};
@@ -138,13 +139,19 @@ impl LuaRt {
             .collect()
     }
 
-    /// The session of command `key` closed: the command stops.
-    pub fn cli_abort(&mut self, key: Key) {
+    /// The session of command `key` closed: the command stops, and the sockets it left
+    /// open are closed (as when a task ends).
+    pub fn cli_abort(&mut self, cx: &mut Ctx<'_>, key: Key) {
         if let Some(r) = self.tasks.remove(key) {
             if let Some(c) = r.cli {
                 applet_tcp::forget(c.handle);
                 self.engine.state().handles().remove(c.handle);
             }
+            drop(r.task);
+            if socket::coroutine_ended(Waiter::Task(key)) {
+                self.engine.state().collect_garbage();
+            }
+            socket::reap(Some(cx.registry));
         } else if let Some(i) = self.cli_ended.iter().position(|(k, _)| *k == key) {
             let (_, h) = self.cli_ended.swap_remove(i);
             applet_tcp::forget(h);

@@ -226,7 +226,7 @@ impl Host for CliHost<'_, '_, '_> {
 
     fn lua_cli_abort(&mut self, task: Key) {
         if let Some(lua) = self.world.lua.as_mut() {
-            lua.cli_abort(task);
+            lua.cli_abort(self.cx, task);
         }
     }
 
