@@ -40,6 +40,7 @@ pub static COMMANDS: &[Command] = &[
     cmd(&["add", "map"], "add map [@<ver>] <map> <key> <val>", "add a map entry (payload supported instead of key/val)", User, maps::add_map),
     cmd(&["clear", "acl"], "clear acl [@<ver>] <acl>", "clear the contents of this acl", User, maps::clear_acl),
     cmd(&["clear", "counters"], "clear counters [all]", "clear max statistics counters (or all counters)", Operator, clear_counters),
+    cmd(&["clear", "lua", "errors"], "clear lua errors", "forget the recent Lua errors (moonproxy)", Operator, clear_lua_errors),
     cmd(&["clear", "map"], "clear map [@<ver>] <map>", "clear the contents of this map", User, maps::clear_map),
     cmd(&["del", "acl"], "del acl <acl> [<key>|#<ref>]", "delete acl entries matching <key>", User, maps::del_acl),
     cmd(&["del", "map"], "del map <map> [<key>|#<ref>]", "delete map entries matching <key>", User, maps::del_map),
@@ -73,6 +74,8 @@ pub static COMMANDS: &[Command] = &[
     cmd(&["show", "errors"], "show errors [<px>] [request|response]", "report last request and/or response errors for each proxy", Operator, show_errors),
     cmd(&["show", "fd"], "show fd [num]", "dump list of file descriptors in use or a specific one", Operator, show_fd),
     cmd(&["show", "info"], "show info [desc|json|typed|float]*", "report information about the running process", User, info::show_info),
+    cmd(&["show", "lua", "errors"], "show lua errors", "report the recent Lua errors, repeats counted (moonproxy)", Operator, show_lua_errors),
+    cmd(&["show", "lua", "tasks"], "show lua tasks", "list the running Lua tasks and CLI commands (moonproxy)", Operator, show_lua_tasks),
     cmd(&["show", "map"], "show map [@ver] [map]", "report available maps or dump a map's contents", User, maps::show_map),
     cmd(&["show", "pools"], "show pools", "report information about the memory pools usage", User, show_pools),
     cmd(&["show", "servers", "state"], "show servers state [<backend>]", "dump volatile server information (all or for a single backend)", User, show_servers_state),
@@ -98,25 +101,91 @@ pub enum Outcome {
     Reply(String),
     /// `quit`: close now, nothing more is answered.
     Quit,
+    /// Run the `core.register_cli` command of this index (the session starts it).
+    Lua(usize),
 }
 
 /// Runs one command (its words, already split).
 pub fn execute(exec: &mut Exec<'_>, words: &[String]) -> Outcome {
-    let Some(first) = words.first() else { return Outcome::Reply(usage::unknown(&[])) };
+    let Some(first) = words.first() else { return Outcome::Reply(usage::unknown(&[], &exec.host.lua_cli_usages())) };
     match first.as_str() {
         "quit" => return Outcome::Quit,
         "prompt" => {
             exec.state.prompt = !exec.state.prompt;
             return Outcome::Reply(String::new());
         }
-        "help" => return Outcome::Reply(usage::help(&words[1..])),
+        "help" => return Outcome::Reply(usage::help(&words[1..], &exec.host.lua_cli_usages())),
         _ => {}
     }
-    let Some(c) = find(words) else { return Outcome::Reply(usage::unknown(words)) };
+    let Some(c) = find(words) else {
+        // Lua commands have no level of their own (HAProxy runs them at any level).
+        return match exec.host.lua_cli_find(words) {
+            Some(index) => Outcome::Lua(index),
+            None => Outcome::Reply(usage::unknown(words, &exec.host.lua_cli_usages())),
+        };
+    };
     if exec.state.level < c.level {
         return Outcome::Reply("Permission denied\n".into());
     }
     Outcome::Reply((c.run)(exec, &words[c.words.len()..]))
+}
+
+// ---- Lua -------------------------------------------------------------------------
+
+/// `show lua errors`: the ring of `lua::error_ring`, least recently seen first, one line
+/// an error: `<last> count=<n> first=<first> <kind> '<name>' on <fe>/<be>/<srv> at
+/// <file:line>: <message> from <traceback>` (UTC times; `on`, `at` and `from` only when
+/// known).
+fn show_lua_errors(_: &mut Exec<'_>, _: &[String]) -> String {
+    let (entries, total, dropped) = crate::lua::error_ring::snapshot();
+    let mut out = format!("# {total} errors recorded, {} kept, {dropped} dropped\n", entries.len());
+    for e in &entries {
+        out.push_str(&format!("{} count={} first={} {} '{}'", utc(e.last), e.count, utc(e.first), e.origin.name(), e.name));
+        if let Some(on) = &e.context {
+            out.push_str(&format!(" on {on}"));
+        }
+        let mut message = e.message.as_str();
+        if let Some(at) = &e.location {
+            out.push_str(&format!(" at {at}"));
+            // `file:line: msg` says the place once.
+            message = message.strip_prefix(at.as_str()).and_then(|m| m.strip_prefix(": ")).unwrap_or(message);
+        }
+        out.push_str(&format!(": {message}"));
+        if !e.traceback.is_empty() {
+            out.push_str(&format!(" from {}", e.traceback));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// `show lua tasks`: one line a live `core.register_task` task or `core.register_cli`
+/// command: `<kind> <name> <state> age=<ms>ms`, the state `runnable`,
+/// `sleeping(<ms left>ms)` or `socket`.
+fn show_lua_tasks(exec: &mut Exec<'_>, _: &[String]) -> String {
+    use super::LuaTaskState;
+    let tasks = exec.host.lua_tasks();
+    let mut out = format!("# {} Lua tasks: kind name state age\n", tasks.len());
+    for t in &tasks {
+        let state = match t.state {
+            LuaTaskState::Runnable => "runnable".to_string(),
+            LuaTaskState::Sleeping(left) => format!("sleeping({}ms)", left.as_millis()),
+            LuaTaskState::Socket => "socket".to_string(),
+        };
+        out.push_str(&format!("{} {} {state} age={}ms\n", t.kind, t.name, t.age.as_millis()));
+    }
+    out
+}
+
+fn clear_lua_errors(_: &mut Exec<'_>, _: &[String]) -> String {
+    crate::lua::error_ring::clear();
+    String::new()
+}
+
+/// `2026-11-26T05:20:01.123Z`.
+fn utc(t: std::time::SystemTime) -> String {
+    let tm = crate::log::time::breakdown(t, 0);
+    format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.year, tm.month, tm.day, tm.hour, tm.min, tm.sec, tm.micros / 1000)
 }
 
 // ---- the session itself ------------------------------------------------------------

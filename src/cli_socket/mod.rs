@@ -20,9 +20,10 @@
 //! - what a command needs from the process is one more [`Host`] method, implemented in
 //!   `runtime/world/cli.rs` (Lua statistics, profiling, the error ring...);
 //! - commands registered by `core.register_cli` are looked up after the table, through
-//!   the host; running them in a coroutine that yields needs an `Outcome` that parks the
-//!   session until the world wakes its token (the session already waits for writability
-//!   the same way).
+//!   the host, and run as Lua tasks (`runtime::lua::cli`): the command answers
+//!   `Outcome::Lua(index)`, the session starts the task and is parked (it runs and reads
+//!   nothing more) until the task ends; the world wakes the session's token after each
+//!   resume, and the session writes what the command sent meanwhile.
 
 mod commands;
 mod info;
@@ -77,6 +78,20 @@ pub trait Host {
     fn clear_counters(&mut self, all: bool);
     /// The proxies' listening sockets (`show fd`).
     fn listeners(&self) -> Vec<ListenerLine>;
+    /// The `core.register_cli` command named by the first of `words`, by its index.
+    fn lua_cli_find(&self, words: &[String]) -> Option<usize>;
+    /// The usages of the `core.register_cli` commands (listed by `help`).
+    fn lua_cli_usages(&self) -> Vec<String>;
+    /// Starts `core.register_cli` command `index` for the session `session`, with the
+    /// words typed and the bytes the client sent after the line: the command's task.
+    fn lua_cli_start(&mut self, session: Key, index: usize, words: &[String], input: Vec<u8>) -> Result<Key, String>;
+    /// What command `task` sent since the last call; once it ended, also the input it
+    /// did not read (`Some`, the session runs it as commands).
+    fn lua_cli_poll(&mut self, task: Key) -> (Vec<u8>, Option<Vec<u8>>);
+    /// The session of command `task` is gone: the command stops.
+    fn lua_cli_abort(&mut self, task: Key);
+    /// The live Lua tasks and CLI commands (`show lua tasks`).
+    fn lua_tasks(&self) -> Vec<LuaTaskLine>;
 }
 
 /// Process-wide numbers (`show info`, `set maxconn global`).
@@ -105,6 +120,28 @@ pub struct StreamLine {
     pub age: Duration,
     /// Client and server file descriptors.
     pub fds: (i32, Option<i32>),
+}
+
+/// One live Lua coroutine (`show lua tasks`).
+#[derive(Clone, Debug)]
+pub struct LuaTaskLine {
+    /// `task` (`core.register_task`) or `cli` (`core.register_cli`).
+    pub kind: &'static str,
+    /// `#<n>` for a task, `<lua.cli.w1.w2>` for a CLI command.
+    pub name: String,
+    pub state: LuaTaskState,
+    pub age: Duration,
+}
+
+/// What a Lua coroutine is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LuaTaskState {
+    /// In the run queue (just started, yielded or preempted).
+    Runnable,
+    /// In `core.sleep`/`msleep`, for this long still.
+    Sleeping(Duration),
+    /// In a socket call (`core.tcp()`, `core.httpclient()`).
+    Socket,
 }
 
 /// One listening socket of a proxy (`show fd`).
@@ -272,9 +309,12 @@ impl Cli {
     }
 
     /// A run-queue wake-up: a listener that was at its limit accepts again.
+    /// A parked session (a Lua command) has output or ended.
     pub fn wake(&mut self, host: &mut dyn Host, key: Key) {
-        if let Some(Entry::Listener(_)) = self.table.get_mut(key) {
-            self.accept(host, key);
+        match self.table.get_mut(key) {
+            Some(Entry::Listener(_)) => self.accept(host, key),
+            Some(Entry::Session(_)) => self.run_session(host, key),
+            None => {}
         }
     }
 
@@ -340,7 +380,7 @@ impl Cli {
             })
             .collect();
         let Some(Entry::Session(s)) = self.table.get_mut(key) else { return };
-        let alive = s.on_event(now, host, &mut self.shared);
+        let alive = s.on_event(now, key, host, &mut self.shared);
         if !alive {
             self.close_session(host, key);
         }
@@ -349,6 +389,9 @@ impl Cli {
     fn close_session(&mut self, host: &mut dyn Host, key: Key) {
         let Some(Entry::Session(mut s)) = self.table.remove(key) else { return };
         s.deregister(host.registry());
+        if let Some(task) = s.lua_task() {
+            host.lua_cli_abort(task);
+        }
         let lkey = s.listener();
         if let Some(Entry::Listener(l)) = self.table.get_mut(lkey) {
             l.sessions -= 1;

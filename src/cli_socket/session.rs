@@ -49,6 +49,9 @@ pub struct Session {
     read_closed: bool,
     accepted: Instant,
     deadline: Instant,
+    /// The `core.register_cli` command running for this session (a Lua task): the
+    /// session is parked until it ends.
+    lua: Option<Key>,
 }
 
 impl Session {
@@ -71,6 +74,7 @@ impl Session {
             read_closed: false,
             accepted: now,
             deadline: now + timeout,
+            lua: None,
         }
     }
 
@@ -97,10 +101,16 @@ impl Session {
         self.deadline
     }
 
+    /// The Lua command running for this session, if any.
+    pub fn lua_task(&self) -> Option<Key> {
+        self.lua
+    }
+
     /// The idle timer fired: `None` closes the session, else the timer to arm next
     /// (one timer per session, moved forward lazily).
     pub fn on_timer(&self, now: Instant) -> Option<Instant> {
-        (now < self.deadline).then_some(self.deadline)
+        // A running Lua command is not idleness of the client.
+        (now < self.deadline || self.lua.is_some()).then_some(self.deadline.max(now + self.state.timeout))
     }
 
     pub fn line(&self, now: Instant) -> StreamLine {
@@ -121,8 +131,9 @@ impl Session {
         }
     }
 
-    /// Handles readiness (or a wake-up); `false`: the session is over.
-    pub fn on_event(&mut self, now: Instant, host: &mut dyn Host, shared: &mut Shared) -> bool {
+    /// Handles readiness (or a wake-up); `false`: the session is over. `key`: the
+    /// session's own, for the Lua command it may start.
+    pub fn on_event(&mut self, now: Instant, key: Key, host: &mut dyn Host, shared: &mut Shared) -> bool {
         loop {
             if self.flush(now).is_err() {
                 return false; // the reader is gone: drop the rest
@@ -135,8 +146,20 @@ impl Session {
             if self.closing {
                 return false;
             }
+            if let Some(task) = self.lua {
+                let (out, ended) = host.lua_cli_poll(task);
+                self.output.extend_from_slice(&out);
+                if let Some(unread) = ended {
+                    self.lua = None;
+                    self.input = unread;
+                    self.end_answer();
+                } else if out.is_empty() {
+                    return true; // parked until the command sends or ends
+                }
+                continue;
+            }
             if let Some((words, payload)) = self.pending.pop_front() {
-                self.run(&words, payload.as_deref(), host, shared);
+                self.run(&words, payload.as_deref(), key, host, shared);
                 continue;
             }
             if let Some(line) = self.next_line() {
@@ -197,14 +220,32 @@ impl Session {
         }
     }
 
-    fn run(&mut self, words: &[String], payload: Option<&str>, host: &mut dyn Host, shared: &mut Shared) {
+    /// The empty line that ends every answer, and the prompt.
+    fn end_answer(&mut self) {
+        self.output.push(b'\n');
+        if self.state.prompt {
+            self.output.extend_from_slice(b"> ");
+        }
+    }
+
+    fn run(&mut self, words: &[String], payload: Option<&str>, key: Key, host: &mut dyn Host, shared: &mut Shared) {
         let mut exec = super::Exec { host: &mut *host, state: &mut self.state, shared: &mut *shared, payload };
         match commands::execute(&mut exec, words) {
             Outcome::Reply(text) => {
                 self.output.extend_from_slice(text.as_bytes());
-                self.output.push(b'\n');
-                if self.state.prompt {
-                    self.output.extend_from_slice(b"> ");
+                self.end_answer();
+            }
+            Outcome::Lua(index) => {
+                // The command reads what the client sent after its line (`getline`,
+                // `receive`), and gives back what it left; input that comes while it
+                // runs waits for its end.
+                let input = std::mem::take(&mut self.input);
+                match host.lua_cli_start(key, index, words, input) {
+                    Ok(task) => self.lua = Some(task),
+                    Err(e) => {
+                        ::log::warn!("Lua CLI command failed to start: {e}");
+                        self.end_answer();
+                    }
                 }
             }
             Outcome::Quit => {

@@ -16,6 +16,7 @@ pub mod alloc;
 pub mod api;
 pub mod callback;
 pub mod error;
+pub mod error_ring;
 pub mod hook;
 pub mod host;
 pub mod modules;

@@ -274,6 +274,7 @@ fn preempt_now(configured: Preempt, traffic_at: Option<Instant>, now: Instant) -
 }
 
 
+mod cli;
 mod world_view;
 pub use world_view::{proxy_stats, server_view, WorldParts};
 
@@ -297,6 +298,10 @@ struct Running {
     sleep: Option<Instant>,
     /// Waiting in a socket call (resumed by [`LuaRt::socket_ready`] / `socket_timer`).
     io: bool,
+    /// A `core.register_cli` command: its session and applet (`cli`).
+    cli: Option<cli::CliTask>,
+    /// When it started (`show lua tasks`).
+    started: Instant,
 }
 
 /// The tasks of the Lua engine. Fields drop in order: tasks before the engine.
@@ -310,6 +315,9 @@ pub struct LuaRt {
     /// Socket calls of streams' Lua actions that completed: the world hands the results
     /// to the streams ([`LuaRt::take_stream_completions`]).
     stream_completions: Vec<(Key, Vec<crate::lua::Value>)>,
+    /// CLI commands that ended, with their applets, until their sessions take the rest
+    /// of their output (`cli`).
+    cli_ended: Vec<(Key, crate::lua::Handle)>,
 }
 
 impl LuaRt {
@@ -321,6 +329,7 @@ impl LuaRt {
             configured,
             traffic_at: None,
             stream_completions: Vec::new(),
+            cli_ended: Vec::new(),
         }
     }
 
@@ -338,7 +347,7 @@ impl LuaRt {
         for spec in self.engine.take_new_tasks() {
             match self.engine.spawn(&spec) {
                 Ok((task, nargs)) => {
-                    let running = Running { task, nargs, sleep: None, io: false };
+                    let running = Running { task, nargs, sleep: None, io: false, cli: None, started: cx.now };
                     match self.tasks.insert(running) {
                         Some(key) => cx.wake.push(Kind::Reserved, key),
                         None => self.engine.report_task_error("too many tasks."),
@@ -419,9 +428,27 @@ impl LuaRt {
         let Some(r) = self.live(key) else { return };
         let nargs = std::mem::replace(&mut r.nargs, 0);
         r.sleep = None;
+        let applet = r.cli.as_ref().map(|c| c.handle);
         let outcome = host::enter(&mut Host { cx: &mut *cx, world, stream: None }, || {
-            socket::running_as(Waiter::Task(key), || r.task.resume(nargs))
+            socket::running_as(Waiter::Task(key), || match applet {
+                Some(h) => crate::lua::api::applet_tcp::running_cli(h, || r.task.resume(nargs)),
+                None => r.task.resume(nargs),
+            })
         });
+        // HAProxy names a failing CLI command, not a task; its function is called through
+        // the applet wrapper (a tail call, left out of the traceback).
+        let cli_name = self.live(key).and_then(|r| r.cli.as_ref()).map(|c| c.name.clone());
+        let engine = &self.engine;
+        let report = |what: &str| match &cli_name {
+            Some(name) => {
+                crate::lua::error_ring::record(crate::lua::error_ring::Origin::Cli, name, what);
+                engine.report_error(&format!("Lua cli '{name}': {what}"));
+            }
+            None => {
+                crate::lua::error_ring::record(crate::lua::error_ring::Origin::Task, "", what);
+                engine.report_task_error(what);
+            }
+        };
         let done = self.engine.take_done();
         let keep = match outcome {
             Resume::Yield(_) if done => false,
@@ -439,43 +466,59 @@ impl LuaRt {
                 true
             }
             // Forced, core.yield(), a plain coroutine.yield() at task level.
+            // A CLI command that sent more than its client read waits for its session
+            // (`cli::cli_poll`) instead.
             Resume::Yield(_) => {
-                cx.wake.push(Kind::Reserved, key);
+                if !self.cli_waits_for_room(key) {
+                    cx.wake.push(Kind::Reserved, key);
+                }
                 true
             }
             Resume::Finished(_) => false,
             Resume::Error { .. } if done => false,
             Resume::Error { message, traceback } => {
                 // HAProxy's words for an error object that is not a string.
+                // An error object that is not a string: HAProxy's `unknown runtime error`,
+                // without the `runtime error:` prefix (compared with HAProxy 2.6).
+                let unknown = message.starts_with("(error object is a");
                 let message = error_message(message);
-                let from = from_clause(&traceback, false);
-                self.engine
-                    .report_task_error(&format!("[state-id 0] runtime error: {message}{from}."));
+                let from = from_clause(&traceback, cli_name.is_some());
+                if unknown {
+                    report(&format!("[state-id 0] {message}{from}."));
+                } else {
+                    report(&format!("[state-id 0] runtime error: {message}{from}."));
+                }
                 false
             }
             Resume::Timeout(k) => {
                 let from = self
-                    .live(key)
-                    .and_then(|r| r.task.timeout_traceback().map(|tb| from_clause(tb, false)))
+                    .tasks
+                    .get(key)
+                    .and_then(|r| r.task.timeout_traceback().map(|tb| from_clause(tb, cli_name.is_some())))
                     .unwrap_or_default();
-                self.engine.report_task_error(&format!(
+                report(&format!(
                     "[state-id 0] runtime error: {}{from}.",
                     k.message()
                 ));
                 false
             }
             Resume::NoMem => {
-                self.engine.report_task_error("out of memory error.");
+                report("out of memory error.");
                 false
             }
             Resume::Panic(m) => {
-                self.engine
-                    .report_task_error(&format!("[state-id 0] runtime error: {m}."));
+                report(&format!("[state-id 0] runtime error: {m}."));
                 false
             }
         };
+        if keep {
+            if let Some(c) = self.live(key).and_then(|r| r.cli.as_ref()) {
+                cx.wake.push(Kind::Cli, c.session); // it may have sent something
+            }
+        } else if let Some(Running { cli: Some(c), .. }) = self.tasks.remove(key) {
+            self.cli_ended(cx, key, c);
+        }
         if !keep {
-            self.tasks.remove(key);
             // Sockets it left open and unreachable are closed now (HAProxy's full
             // collection at the end of a context that used sockets).
             if socket::coroutine_ended(Waiter::Task(key)) {

@@ -240,6 +240,7 @@ impl World {
         let Some(s) = self.streams.get_mut(key) else { return }; // stale token or timer
         let mut env = Env { cx, key, proxies: &mut self.proxies, pool: &mut self.farm };
         let life = s.on_event(&mut env, ev);
+        crate::lua::error_ring::attach_context(|| cli::lua_error_context(&self.proxies, &self.farm, s.frontend, s.backend, s.server_index()));
         self.log_transactions(key);
         if life == Life::Finished {
             self.finish(cx, key);
@@ -684,6 +685,7 @@ impl Handler for World {
         if let Some(lua) = &mut self.lua {
             lua.end_of_iteration();
         }
+        crate::lua::error_ring::end_of_iteration();
         if cx.timers.needs_compaction(self.streams.len() + self.checks.count()) {
             let streams = &self.streams;
             cx.timers.retain(|at, target| match target {

@@ -883,6 +883,7 @@ fn finished(txn_done: bool, ret: Option<&Value>, side: Side) -> LuaStep {
 
 /// HAProxy's report of a failed action: `Lua function 'NAME': <what>.`
 fn report(name: &str, what: &str) {
+    crate::lua::error_ring::record(crate::lua::error_ring::Origin::Action, name, what);
     if let Ok(core) = core() {
         core.log
             .borrow()

@@ -646,6 +646,7 @@ fn report(name: &str, what: &str) {
 /// HAProxy's report of a failed service of `kind` (`http`, `tcp`):
 /// `Lua applet <kind> '<lua.NAME>': <what>.`
 pub(super) fn report_applet(kind: &str, name: &str, what: &str) {
+    crate::lua::error_ring::record(crate::lua::error_ring::Origin::Service, name, what);
     if let Ok(core) = core() {
         core.log.borrow().error(&format!("Lua applet {kind} '<lua.{name}>': {what}."));
     }

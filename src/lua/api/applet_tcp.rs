@@ -8,6 +8,11 @@
 //! `set_var`/`get_var`/`unset_var` are the `TXN`'s own (they read `self[0]` and act on
 //! the stream being run). Then it calls `fn(applet)`.
 //!
+//! A CLI command of `core.register_cli` gets the same class (HAProxy 2.6 gives it an
+//! `AppletTCP`): `runtime::lua` runs `wrapper(fn, txn, words...)` with a `TXN` of its own
+//! handle, marked as the running applet by [`running_cli`] instead of a stream; its
+//! `TcpIo` holds what the CLI client sent after the command and what the command says.
+//!
 //! Bytes travel through a per-handle [`TcpIo`]: the stream moves the client's bytes into
 //! its `input` (and says when the client closed) before each resume, and takes the
 //! service's `output` after it. The reading methods are Lua loops over two primitives:
@@ -61,6 +66,8 @@ pub enum Want {
 thread_local! {
     static WRAPPER: RefCell<Option<RegistryRef>> = const { RefCell::new(None) };
     static IO: RefCell<HashMap<Handle, TcpIo>> = RefCell::new(HashMap::new());
+    /// The handle of the CLI command being resumed, if one is.
+    static CLI_RUNNING: std::cell::Cell<Option<Handle>> = const { std::cell::Cell::new(None) };
     /// The origin of `P.clock()` (milliseconds, monotonic).
     static EPOCH: Instant = Instant::now();
 }
@@ -68,6 +75,14 @@ thread_local! {
 /// Runs `f` on the I/O state of the service of `handle` (created on first use).
 pub fn with_io<R>(handle: Handle, f: impl FnOnce(&mut TcpIo) -> R) -> R {
     IO.with(|io| f(io.borrow_mut().entry(handle).or_default()))
+}
+
+/// Runs `f` (a resume of a CLI command's coroutine) with `handle` as the applet in use.
+pub fn running_cli<R>(handle: Handle, f: impl FnOnce() -> R) -> R {
+    let before = CLI_RUNNING.with(|c| c.replace(Some(handle)));
+    let r = f();
+    CLI_RUNNING.with(|c| c.set(before));
+    r
 }
 
 /// Forgets the I/O state of the service of `handle` (its stream ended).
@@ -114,12 +129,12 @@ function Applet.send(self, data)
 end
 function Applet.get_priv(self) return privs[self] end
 function Applet.set_priv(self, v) privs[self] = v end
-P.set_wrapper(function(fn, txn)
+P.set_wrapper(function(fn, txn, ...)
   if Applet.set_var == nil then
     Applet.set_var, Applet.get_var, Applet.unset_var = txn.set_var, txn.get_var, txn.unset_var
   end
   local applet = setmetatable({ [0] = txn[0], f = txn.f, sf = txn.sf, c = txn.c, sc = txn.sc }, applet_mt)
-  return fn(applet)
+  return fn(applet, ...)
 end)
 "#;
 
@@ -166,10 +181,12 @@ static CLOCK: RustFunction = RustFunction::new("clock", |ctx| {
 });
 
 /// The handle of the applet at argument 1, refused unless it is the service being run
-/// (an applet kept by a script after its service ended, or passed to another stream).
+/// (an applet kept by a script after its service ended, or passed to another stream), or
+/// the CLI command being run.
 fn own_handle(ctx: &mut CallCtx) -> Result<Handle, LuaError> {
     let h = super::txn::txn_handle(ctx)?;
-    let running = host::with_host(|host| host.stream.as_deref().map(|s| s.handle())).flatten();
+    let stream = host::with_host(|host| host.stream.as_deref().map(|s| s.handle())).flatten();
+    let running = stream.or_else(|| CLI_RUNNING.with(|c| c.get()));
     if running != Some(h) {
         return Err(LuaError::runtime("AppletTCP object used outside its service"));
     }

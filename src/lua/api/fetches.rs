@@ -420,6 +420,7 @@ fn finish(task: &Task, outcome: Option<Resume>, what: &str, name: &str) -> Optio
 
 /// `Lua sample-fetch 'NAME': <what>.` / `Lua converter 'NAME': <what>.`
 fn report(what: &str, name: &str, msg: &str) {
+    crate::lua::error_ring::record(if what == "converter" { crate::lua::error_ring::Origin::Converter } else { crate::lua::error_ring::Origin::Fetch }, name, msg);
     if let Ok(core) = core() {
         core.log
             .borrow()

@@ -11,6 +11,13 @@ use crate::stream::proxy::ProxyRt;
 use crate::stream::ServerPool;
 use std::time::Instant;
 
+/// `<frontend>/<backend>/<server>` of a stream for `show lua errors` (`-`: none yet).
+pub(super) fn lua_error_context(proxies: &[ProxyRt], farm: &super::Farm, fe: usize, be: Option<usize>, srv: Option<usize>) -> String {
+    let name = |px: usize| proxies.get(px).map_or("-", |p| p.name.as_str());
+    let server = be.zip(srv).and_then(|(b, s)| Some(farm.backends.get(b)?.as_ref()?.servers().get(s)?.name().to_string()));
+    format!("{}/{}/{}", name(fe), be.map_or("-", name), server.as_deref().unwrap_or("-"))
+}
+
 struct CliHost<'w, 'c, 'r> {
     world: &'w mut World,
     cx: &'c mut Ctx<'r>,
@@ -195,5 +202,35 @@ impl Host for CliHost<'_, '_, '_> {
                 }
             })
             .collect()
+    }
+
+    fn lua_cli_find(&self, words: &[String]) -> Option<usize> {
+        self.world.lua.as_ref()?.cli_find(words)
+    }
+
+    fn lua_cli_usages(&self) -> Vec<String> {
+        self.world.lua.as_ref().map(|l| l.cli_usages()).unwrap_or_default()
+    }
+
+    fn lua_cli_start(&mut self, session: Key, index: usize, words: &[String], input: Vec<u8>) -> Result<Key, String> {
+        let lua = self.world.lua.as_mut().ok_or("no Lua engine")?;
+        lua.cli_start(self.cx, session, index, words, input)
+    }
+
+    fn lua_cli_poll(&mut self, task: Key) -> (Vec<u8>, Option<Vec<u8>>) {
+        match self.world.lua.as_mut() {
+            Some(lua) => lua.cli_poll(self.cx, task),
+            None => (Vec::new(), Some(Vec::new())),
+        }
+    }
+
+    fn lua_cli_abort(&mut self, task: Key) {
+        if let Some(lua) = self.world.lua.as_mut() {
+            lua.cli_abort(self.cx, task);
+        }
+    }
+
+    fn lua_tasks(&self) -> Vec<crate::cli_socket::LuaTaskLine> {
+        self.world.lua.as_ref().map(|l| l.task_lines(self.cx.now)).unwrap_or_default()
     }
 }

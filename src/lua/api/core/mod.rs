@@ -306,6 +306,12 @@ impl Engine {
         self.core.log.borrow().error(&format!("Lua task: {what}"));
     }
 
+    /// Reports a failure already worded in full (`Lua cli '<lua.cli.x>': ...`), as
+    /// [`Engine::report_task_error`] does.
+    pub fn report_error(&self, line: &str) {
+        self.core.log.borrow().error(line);
+    }
+
     /// Logs a line as `core.log` does.
     pub fn log(&self, level: crate::config::model::Level, msg: &str) {
         let phase = self.core.phase.get();
