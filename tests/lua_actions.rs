@@ -173,13 +173,16 @@ end)
 core.register_action("raise", { "http-req" }, function(txn)
   error("custom")
 end)
+core.register_action("table", { "http-req" }, function(txn)
+  error({})
+end)
 "#;
 
 #[test]
 fn an_action_error_is_logged_and_the_request_still_served() {
     let be = http_app();
     for bin in moonproxy_and_haproxy() {
-        let p = start(&bin, FAILING, "    http-request lua.boom if { path /boom }\n    http-request lua.raise if { path /raise }", &be);
+        let p = start(&bin, FAILING, "    http-request lua.boom if { path /boom }\n    http-request lua.raise if { path /raise }\n    http-request lua.table if { path /table }", &be);
         assert_eq!(
             get(&p, "GET /boom HTTP/1.1\r\nHost: a\r\n\r\n").status,
             200,
@@ -197,6 +200,12 @@ fn an_action_error_is_logged_and_the_request_still_served() {
         );
         p.wait_for_line(
             |l| l.ends_with(&format!("Lua function 'raise': [state-id 0] runtime error: {file}:7: custom from [C]: in global 'error', {file}:7: in function line 6.")),
+            DEADLINE,
+        );
+        // An error object that is not a string: HAProxy's words, without `runtime error:`.
+        assert_eq!(get(&p, "GET /table HTTP/1.1\r\nHost: a\r\n\r\n").status, 200, "{bin:?}");
+        p.wait_for_line(
+            |l| l.ends_with(&format!("Lua function 'table': [state-id 0] unknown runtime error from [C]: in global 'error', {file}:10: in function line 9.")),
             DEADLINE,
         );
     }

@@ -18,7 +18,7 @@
 //!   (`Lua task: [state-id 0] runtime error: <msg> from <traceback>.`) to stderr and the global
 //!   log targets; the task ends and the process goes on.
 use crate::config::model::Config;
-use crate::lua::api::core::{error_message, from_clause, ActionKind, Engine, EngineOptions, Registered};
+use crate::lua::api::core::{from_clause, runtime_error, ActionKind, Engine, EngineOptions, Registered};
 use crate::lua::api::socket::{self, Completion, Waiter};
 use crate::lua::host::{self, Host, WorldView};
 use crate::lua::{Preempt, Resume, Task, WaitReason};
@@ -477,17 +477,7 @@ impl LuaRt {
             Resume::Finished(_) => false,
             Resume::Error { .. } if done => false,
             Resume::Error { message, traceback } => {
-                // HAProxy's words for an error object that is not a string.
-                // An error object that is not a string: HAProxy's `unknown runtime error`,
-                // without the `runtime error:` prefix (compared with HAProxy 2.6).
-                let unknown = message.starts_with("(error object is a");
-                let message = error_message(message);
-                let from = from_clause(&traceback, cli_name.is_some());
-                if unknown {
-                    report(&format!("[state-id 0] {message}{from}."));
-                } else {
-                    report(&format!("[state-id 0] runtime error: {message}{from}."));
-                }
+                report(&format!("{}.", runtime_error(message, &traceback, cli_name.is_some())));
                 false
             }
             Resume::Timeout(k) => {

@@ -47,7 +47,7 @@ use super::proxy::ProxyRt;
 use crate::http::rules::{self, LuaAction, RuleCtx, RuleEnv, Verdict};
 use crate::http::txn::Txn;
 use crate::lua::api::channel::ChannelIo;
-use crate::lua::api::core::{core, error_message, from_clause};
+use crate::lua::api::core::{core, from_clause, runtime_error};
 use crate::lua::api::socket::{self, Waiter};
 use crate::lua::host::{self, Host, StreamView, WorldView};
 use crate::lua::{Handle, RegistryRef, Resume, Task, Value, WaitReason};
@@ -778,12 +778,7 @@ pub fn run_action_io(
         Resume::Yield(_) => return LuaStep::Wait(WaitFor::Forced),
         Resume::Finished(values) => finished(txn_done, values.first(), side),
         Resume::Error { message, traceback } => {
-            let message = error_message(message);
-            let from = from_clause(&traceback, true);
-            report(
-                name,
-                &format!("[state-id 0] runtime error: {message}{from}"),
-            );
+            report(name, &runtime_error(message, &traceback, true));
             LuaStep::Next
         }
         Resume::Timeout(k) => {

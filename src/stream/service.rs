@@ -38,7 +38,7 @@ use super::{Env, Stream};
 use crate::http::rules::{reason_phrase, RuleEnv};
 use crate::http::{BodyFraming, Method, Response, StatusLine, Version};
 use crate::lua::api::applet::{self, ResponseHead};
-use crate::lua::api::core::{core, error_message, from_clause};
+use crate::lua::api::core::{core, from_clause, runtime_error};
 use crate::lua::api::socket::{self, Waiter};
 use crate::lua::host::{self, Host};
 use crate::lua::{Handle, Resume, Task, Value, WaitReason};
@@ -625,10 +625,7 @@ pub(super) fn classify(outcome: Resume, task: &Task) -> Ran {
     match outcome {
         Resume::Yield(w) => Ran::Yield(w),
         Resume::Finished(_) => Ran::Done,
-        Resume::Error { message, traceback } => {
-            let message = error_message(message);
-            Ran::Failed(format!("[state-id 0] runtime error: {message}{}", from_clause(&traceback, true)))
-        }
+        Resume::Error { message, traceback } => Ran::Failed(runtime_error(message, &traceback, true)),
         Resume::Timeout(k) => {
             let from = task.timeout_traceback().map(|tb| from_clause(tb, true)).unwrap_or_default();
             Ran::Failed(format!("[state-id 0] runtime error: {}{from}", k.message()))

@@ -24,7 +24,7 @@
 //! (<place>).` (`Lua converter` for a converter), and gives no sample; so does an
 //! error, logged as HAProxy logs it (`Lua sample-fetch 'NAME': [state-id 0] runtime
 //! error: <msg> from <traceback>.`). The request goes on either way.
-use super::core::{core, error_message, from_clause};
+use super::core::{core, from_clause, runtime_error};
 use crate::lua::host::{self, Host, NoWorld, StreamView, WorldView};
 use crate::lua::{Handle, LuaError, Resume, Task, Value};
 use crate::lua::api::socket::{self, Waiter};
@@ -391,15 +391,7 @@ fn finish(task: &Task, outcome: Option<Resume>, what: &str, name: &str) -> Optio
     match outcome {
         Resume::Finished(values) => return to_sample(values.first()),
         Resume::Yield(_) => report(what, name, "yield not allowed"),
-        Resume::Error { message, traceback } => {
-            let message = error_message(message);
-            let from = from_clause(&traceback, true);
-            report(
-                what,
-                name,
-                &format!("[state-id 0] runtime error: {message}{from}"),
-            );
-        }
+        Resume::Error { message, traceback } => report(what, name, &runtime_error(message, &traceback, true)),
         Resume::Timeout(k) => {
             let from = task
                 .timeout_traceback()

@@ -19,7 +19,7 @@ mod traceback;
 
 pub use self::log::LogOutput;
 pub use register::{ActionDef, ActionKind, CliDef, FunctionDef, Registered, ServiceDef};
-pub use traceback::{error_message, from_clause, haproxy_traceback};
+pub use traceback::{error_message, from_clause, haproxy_traceback, runtime_error};
 
 use crate::config::model::{LuaDirective, LuaSettings, PreemptMode};
 use crate::lua::{

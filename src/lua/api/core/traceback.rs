@@ -61,6 +61,20 @@ pub fn error_message(message: String) -> String {
     }
 }
 
+/// HAProxy's report of a Lua error, after `Lua <kind> '<name>': `: `[state-id 0] runtime
+/// error: <message> from <traceback>`, or, for an error object that is not a string
+/// (`error({})`, `error()`), `[state-id 0] unknown runtime error from <traceback>`
+/// (compared with HAProxy 2.6 for tasks and CLI commands, whose resume path actions,
+/// fetches and services share). `wrapped`: as for [`from_clause`].
+pub fn runtime_error(message: String, traceback: &str, wrapped: bool) -> String {
+    let from = from_clause(traceback, wrapped);
+    if message.starts_with("(error object is a") {
+        format!("[state-id 0] unknown runtime error{from}")
+    } else {
+        format!("[state-id 0] runtime error: {message}{from}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
