@@ -232,15 +232,7 @@ pub(super) fn tcp_response_rules(ins: &mut Option<Box<Inspect>>, side: ResponseS
                 LuaStep::Next => {}
                 LuaStep::Stop => break TcpVerdict::Continue,
                 LuaStep::Wait(w) => {
-                    ins.res_waiting = match w {
-                        _ if waited => delay.map(|d| started + d),
-                        WaitFor::Timer(at) => Some(at),
-                        WaitFor::Forced => {
-                            env.cx.wake.push(Kind::Client, env.key);
-                            None
-                        }
-                        WaitFor::ClientData | WaitFor::Body { .. } => None,
-                    };
+                    ins.res_waiting = if waited { delay.map(|d| started + d) } else { lua_wait(w, env) };
                     return TcpVerdict::Wait;
                 }
                 LuaStep::Verdict(v) => break tcp_verdict(v),
@@ -261,14 +253,7 @@ pub(super) fn tcp_response_rules(ins: &mut Option<Box<Inspect>>, side: ResponseS
             TcpVerdict::Lua(i) => start = lua_action(&be.tcp_rules, TcpRuleList::ResponseContent, i),
             // A Lua fetch of a rule waits (a socket's completion wakes the stream).
             TcpVerdict::Suspended(w) => {
-                ins.res_waiting = match w {
-                    WaitFor::Timer(at) => Some(at),
-                    WaitFor::Forced => {
-                        env.cx.wake.push(Kind::Client, env.key);
-                        None
-                    }
-                    WaitFor::ClientData | WaitFor::Body { .. } => None,
-                };
+                ins.res_waiting = lua_wait(w, env);
                 return TcpVerdict::Wait;
             }
             v => break v,
@@ -291,6 +276,20 @@ fn tcp_verdict(v: crate::http::rules::Verdict) -> TcpVerdict {
     match v {
         crate::http::rules::Verdict::Deny { status: 503 } => TcpVerdict::Continue,
         _ => TcpVerdict::Reject,
+    }
+}
+
+/// A Lua action or fetch of the TCP rules waits: the deadline that resumes it (a sleep),
+/// or `None` when something else does (client data, a socket's completion, or the run
+/// queue, where a forced yield is put here).
+fn lua_wait(w: WaitFor, env: &mut Env<'_, '_>) -> Option<Instant> {
+    match w {
+        WaitFor::Timer(at) => Some(at),
+        WaitFor::Forced => {
+            env.cx.wake.push(Kind::Client, env.key);
+            None
+        }
+        WaitFor::ClientData | WaitFor::Body { .. } => None,
     }
 }
 
@@ -459,17 +458,9 @@ impl Stream {
                     LuaStep::Next => {}
                     LuaStep::Stop => break Some(TcpVerdict::Continue),
                     LuaStep::Wait(w) => {
-                        self.state_deadline = match w {
-                            // A `Channel` call short of data: the next client bytes or the
-                            // end of the inspect delay resume it.
-                            _ if waited => delay.map(|d| started + d),
-                            WaitFor::Timer(at) => Some(at),
-                            WaitFor::Forced => {
-                                env.cx.wake.push(Kind::Client, env.key);
-                                None
-                            }
-                            WaitFor::ClientData | WaitFor::Body { .. } => None,
-                        };
+                        // A `Channel` call short of data: the next client bytes or the
+                        // end of the inspect delay resume it.
+                        self.state_deadline = if waited { delay.map(|d| started + d) } else { lua_wait(w, env) };
                         return None;
                     }
                     LuaStep::Verdict(v) => break Some(tcp_verdict(v)),
@@ -489,14 +480,7 @@ impl Stream {
                 TcpVerdict::Lua(i) => start = lua_action(&fe.tcp_rules, TcpRuleList::Content, i),
                 // A Lua fetch of a rule waits (a socket's completion wakes the stream).
                 TcpVerdict::Suspended(w) => {
-                    self.state_deadline = match w {
-                        WaitFor::Timer(at) => Some(at),
-                        WaitFor::Forced => {
-                            env.cx.wake.push(Kind::Client, env.key);
-                            None
-                        }
-                        WaitFor::ClientData | WaitFor::Body { .. } => None,
-                    };
+                    self.state_deadline = lua_wait(w, env);
                     return None;
                 }
                 TcpVerdict::Wait => {
@@ -531,10 +515,8 @@ impl Stream {
                     LuaStep::Next => {}
                     LuaStep::Stop => break TcpVerdict::Continue,
                     LuaStep::Wait(w) => {
-                        match w {
-                            WaitFor::Timer(at) => self.state_deadline = Some(at),
-                            WaitFor::Forced => env.cx.wake.push(Kind::Client, env.key),
-                            WaitFor::ClientData | WaitFor::Body { .. } => {}
+                        if let Some(at) = lua_wait(w, env) {
+                            self.state_deadline = Some(at);
                         }
                         return None;
                     }
@@ -559,10 +541,8 @@ impl Stream {
                 TcpVerdict::Lua(i) => start = lua_action(&fe.tcp_rules, TcpRuleList::Content, i),
                 // A Lua fetch of a rule waits (a socket's completion wakes the stream).
                 TcpVerdict::Suspended(w) => {
-                    match w {
-                        WaitFor::Timer(at) => self.state_deadline = Some(at),
-                        WaitFor::Forced => env.cx.wake.push(Kind::Client, env.key),
-                        WaitFor::ClientData | WaitFor::Body { .. } => {}
+                    if let Some(at) = lua_wait(w, env) {
+                        self.state_deadline = Some(at);
                     }
                     return None;
                 }
