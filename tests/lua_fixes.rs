@@ -60,6 +60,13 @@ core.register_service("svc", "tcp", function(applet)
     .. tostring(applet.sf) .. "|" .. tostring(applet.sc) .. "\n")
   applet:send("src=" .. tostring(applet.f:src() == "127.0.0.1") .. "\n")
 end)
+core.register_fetches("wr", function(txn)
+  local ok, e = pcall(function() return txn.req:set("XY") end)
+  return tostring(ok) .. ":" .. tostring(e) .. ":" .. txn.req:data()
+end)
+core.register_service("echo_wr", "tcp", function(applet)
+  applet:send(tostring(applet:get_var("txn.wr")) .. "|" .. applet:receive(5))
+end)
 "#;
 
 fn proxy(bin: &std::path::Path) -> Proxy {
@@ -80,6 +87,11 @@ frontend act
 frontend svc
     bind 127.0.0.1:{{svc}}
     tcp-request content use-service lua.svc
+frontend ro
+    bind 127.0.0.1:{{ro}}
+    tcp-request inspect-delay 5s
+    tcp-request content set-var(txn.wr) lua.wr if { req.len ge 5 }
+    tcp-request content use-service lua.echo_wr
 ",
     )
     .bin(bin)
@@ -141,4 +153,16 @@ fn an_applet_tcp_refuses_http_fetches_as_haproxy_does() {
         );
         assert_eq!(lines[6], "src=true", "{name}");
     }
+}
+
+/// A Lua fetch of a TCP rule may read the request but not change it: moonproxy's
+/// documented deviation (HAProxy 2.6 lets a fetch change the buffers), so moonproxy only.
+#[test]
+fn a_lua_fetch_of_a_tcp_rule_reads_but_does_not_change_the_request() {
+    let p = proxy(&moonproxy_bin());
+    let got = exchange(p.addr("ro"), b"hello");
+    assert_eq!(
+        got,
+        "false:Cannot modify HAProxy channels from a Lua sample-fetch.:hello|hello"
+    );
 }
