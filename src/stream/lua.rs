@@ -614,10 +614,18 @@ impl StreamView for ActionView<'_, '_> {
         Some(self.txn)
     }
     fn eval(&self, expr: &Expr) -> Option<Sample> {
-        expr.eval(&RuleCtx::new(self.env, self.txn))
+        let rule = RuleCtx::new(self.env, self.txn);
+        match self.channels.as_deref() {
+            Some(io) => expr.eval(&TcpRuleCtx { rule, io }),
+            None => expr.eval(&rule),
+        }
     }
     fn convert(&self, call: &str, input: Sample) -> Result<Option<Sample>, crate::sample::ParseError> {
-        crate::sample::apply_converter(call, input, &RuleCtx::new(self.env, self.txn))
+        let rule = RuleCtx::new(self.env, self.txn);
+        match self.channels.as_deref() {
+            Some(io) => crate::sample::apply_converter(call, input, &TcpRuleCtx { rule, io }),
+            None => crate::sample::apply_converter(call, input, &rule),
+        }
     }
     fn done(&mut self) {
         self.done = true;
@@ -630,6 +638,72 @@ impl StreamView for ActionView<'_, '_> {
             Some(c) => Some(&mut **c),
             None => None,
         }
+    }
+}
+
+/// What the fetches of a TCP rule's Lua action (`txn.f:req_len()`, `txn.f:req_payload(0,0)`)
+/// read: the rule context, and the stream's buffers as the rules see them (the input
+/// bytes of each direction, final once the rules may no longer wait for more).
+struct TcpRuleCtx<'a, 'e> {
+    rule: RuleCtx<'a, 'e>,
+    io: &'a dyn ChannelIo,
+}
+
+impl crate::sample::SampleCtx for TcpRuleCtx<'_, '_> {
+    fn src(&self) -> Option<std::net::SocketAddr> {
+        self.rule.src()
+    }
+    fn dst(&self) -> Option<std::net::SocketAddr> {
+        self.rule.dst()
+    }
+    fn frontend_name(&self) -> Option<&str> {
+        self.rule.frontend_name()
+    }
+    fn backend_name(&self) -> Option<&str> {
+        self.rule.backend_name()
+    }
+    fn server_name(&self) -> Option<&str> {
+        self.rule.server_name()
+    }
+    fn nbsrv(&self, backend: Option<&str>) -> Option<i64> {
+        self.rule.nbsrv(backend)
+    }
+    fn fe_conn(&self, frontend: Option<&str>) -> Option<i64> {
+        self.rule.fe_conn(frontend)
+    }
+    fn be_conn(&self, backend: Option<&str>) -> Option<i64> {
+        self.rule.be_conn(backend)
+    }
+    fn var(&self, name: &VarName) -> Option<Sample> {
+        self.rule.var(name)
+    }
+    fn set_var(&self, name: &VarName, value: Option<Sample>) -> bool {
+        self.rule.set_var(name, value)
+    }
+    fn env(&self, name: &str) -> Option<Vec<u8>> {
+        self.rule.env(name)
+    }
+    fn now(&self) -> std::time::SystemTime {
+        self.rule.now()
+    }
+    fn random_u32(&self) -> u32 {
+        self.rule.random_u32()
+    }
+    fn http_req(&self) -> Option<&crate::http::Request> {
+        self.rule.http_req()
+    }
+    fn http_res(&self) -> Option<&crate::http::Response> {
+        self.rule.http_res()
+    }
+    fn userlist(&self, name: &str) -> Option<&crate::config::model::Userlist> {
+        self.rule.userlist(name)
+    }
+    fn http_txn(&self) -> Option<&Txn> {
+        self.rule.http_txn()
+    }
+    fn channel_data(&self, dir: crate::sample::Dir) -> Option<crate::sample::ChannelData<'_>> {
+        let res = dir == crate::sample::Dir::Res;
+        Some(crate::sample::ChannelData { bytes: self.io.input(res), last: !self.io.can_wait(res) })
     }
 }
 

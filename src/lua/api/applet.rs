@@ -364,7 +364,7 @@ fn text_arg(ctx: &CallCtx, n: c_int) -> Vec<u8> {
 }
 
 /// `P.svc_sub()`: the maker of a service's `f`, `sf`, `c`, `sc` objects (`txn.rs`).
-static SVC_SUB: RustFunction = RustFunction::new("svc_sub", |ctx| {
+pub(super) static SVC_SUB: RustFunction = RustFunction::new("svc_sub", |ctx| {
     let id = super::txn::svc_sub_ref().ok_or_else(|| LuaError::message("the TXN classes did not install"))?;
     ctx.reserve(1)?;
     // SAFETY: a raw get from the registry neither raises nor allocates (room reserved).

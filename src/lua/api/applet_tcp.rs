@@ -4,9 +4,10 @@
 //! The stream side (`crate::stream::service_tcp`) runs each service as a coroutine of
 //! `wrapper(fn, txn)`, `txn` a `TXN` of the service's [`Handle`] (`super::txn::new_txn`);
 //! the wrapper makes the applet from it: a Lua table whose `[0]` is that `TXN`'s
-//! handle, so `f`, `sf`, `c`, `sc` and
-//! `set_var`/`get_var`/`unset_var` are the `TXN`'s own (they read `self[0]` and act on
-//! the stream being run). Then it calls `fn(applet)`.
+//! handle, so `c`, `sc` and `set_var`/`get_var`/`unset_var` are the `TXN`'s own (they read `self[0]` and act on
+//! the stream being run); `f` and `sf` are a service's (`AppletHTTP`'s too), which refuse
+//! HTTP fetches as HAProxy does (`the sample-fetch 'req.hdr' needs an HTTP parser which is
+//! not available in Lua services`). Then it calls `fn(applet)`.
 //!
 //! A CLI command of `core.register_cli` gets the same class (HAProxy 2.6 gives it an
 //! `AppletTCP`): `runtime::lua` runs `wrapper(fn, txn, words...)` with a `TXN` of its own
@@ -129,11 +130,14 @@ function Applet.send(self, data)
 end
 function Applet.get_priv(self) return privs[self] end
 function Applet.set_priv(self, v) privs[self] = v end
+local svc_sub = P.svc_sub()
 P.set_wrapper(function(fn, txn, ...)
   if Applet.set_var == nil then
     Applet.set_var, Applet.get_var, Applet.unset_var = txn.set_var, txn.get_var, txn.unset_var
   end
-  local applet = setmetatable({ [0] = txn[0], f = txn.f, sf = txn.sf, c = txn.c, sc = txn.sc }, applet_mt)
+  -- f and sf refuse HTTP fetches, as HAProxy's AppletTCP's do (a service has no HTTP parser).
+  local ud = txn[0]
+  local applet = setmetatable({ [0] = ud, f = svc_sub(ud, "f"), sf = svc_sub(ud, "sf"), c = txn.c, sc = txn.sc }, applet_mt)
   return fn(applet, ...)
 end)
 "#;
@@ -144,6 +148,7 @@ static PRIMITIVES: &[(&std::ffi::CStr, &RustFunction)] = &[
     (c"take", &TAKE),
     (c"wait", &WAIT),
     (c"send", &SEND),
+    (c"svc_sub", &super::applet::SVC_SUB),
 ];
 
 /// Pushes the wrapper every TCP service goes through (see the module comment) on
@@ -151,6 +156,7 @@ static PRIMITIVES: &[(&std::ffi::CStr, &RustFunction)] = &[
 /// ([`super::txn::new_txn`]) after it.
 pub fn push_wrapper(state: &crate::lua::State, task: &mut crate::lua::Task) -> Result<(), LuaError> {
     if WRAPPER.with(|w| w.borrow().is_none()) {
+        super::txn::install_classes(state)?; // `svc_sub`, the maker of `f` and `sf`
         let mut prologue = String::from("local P = {}\n");
         for (name, f) in PRIMITIVES {
             let name = name.to_str().unwrap_or("");

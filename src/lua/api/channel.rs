@@ -9,6 +9,10 @@
 //! in HAProxy, every function but `input`, `output`, `may_recv`, `is_full` and `is_resp`
 //! raises `Cannot manipulate HAProxy channels in HTTP mode.`
 //!
+//! A Lua sample fetch evaluated by a TCP rule reads the buffers as the rule sees them
+//! (HAProxy 2.6 gives it the channels too); the functions that change them raise
+//! [`READ_ONLY`] there (HAProxy lets a fetch change them: not done yet).
+//!
 //! Waiting for data: `data`, `line`, `get`, `dup`, `getline` and `forward` wait when the
 //! bytes they need are not there yet and more may come ([`ChannelIo::can_wait`]: the
 //! input is open, the buffer not full, and the rules' `inspect-delay` not over). The
@@ -50,6 +54,11 @@ pub trait ChannelIo {
     fn can_wait(&self, res: bool) -> bool;
     /// The action is about to wait for more bytes of this direction.
     fn wait_data(&mut self, res: bool);
+    /// The buffers may be read, not changed: those a Lua sample fetch sees
+    /// (`crate::lua::api::fetches`), whose changing functions raise [`READ_ONLY`].
+    fn read_only(&self) -> bool {
+        false
+    }
 }
 
 /// The userdata at `channel[0]`: the stream's handle and the direction.
@@ -126,6 +135,9 @@ pub static PRIMITIVES: &[(&std::ffi::CStr, &RustFunction)] = &[
 ];
 
 const HTTP_REFUSED: &str = "Cannot manipulate HAProxy channels in HTTP mode.";
+/// Raised by the changing functions on read-only buffers ([`ChannelIo::read_only`]):
+/// HAProxy 2.6 lets a sample fetch change them; moonproxy does not (yet).
+pub const READ_ONLY: &str = "Cannot modify HAProxy channels from a Lua sample-fetch.";
 
 /// `P.ch_new_ref(txn_ud, res)`: the channel userdata of a `TXN`'s stream.
 static NEW_REF: RustFunction = RustFunction::new("new_ref", |ctx| {
@@ -190,6 +202,18 @@ fn with_tcp<R>(
 ) -> Result<R, LuaError> {
     with_io(ctx, name, |io, res| io.map(|io| f(io, res)))?
         .unwrap_or_else(|| Err(LuaError::message(HTTP_REFUSED)))
+}
+
+/// [`with_tcp`] for the functions that change the buffers: read-only ones refuse them.
+fn with_tcp_mut<R>(
+    ctx: &mut CallCtx,
+    name: &str,
+    f: impl FnOnce(&mut dyn ChannelIo, bool) -> Result<R, LuaError>,
+) -> Result<R, LuaError> {
+    with_tcp(ctx, name, |io, res| match io.read_only() {
+        true => Err(LuaError::message(READ_ONLY)),
+        false => f(io, res),
+    })
 }
 
 /// HAProxy's `check_args`: exactly `n` arguments, the channel included.
@@ -431,7 +455,7 @@ static SET: RustFunction = RustFunction::new("set", |ctx| {
     }
     let s = str_arg(ctx, "set", 2)?;
     let (off, len) = (opt_int(ctx, "set", 3)?, opt_int(ctx, "set", 4)?);
-    let ret = with_tcp(ctx, "set", |io, res| {
+    let ret = with_tcp_mut(ctx, "set", |io, res| {
         let input = io.input(res).len();
         let off = offset(off, input)?;
         let len = if len == Some(0) { 0 } else { span(len, off, input)? };
@@ -450,7 +474,7 @@ static REMOVE: RustFunction = RustFunction::new("remove", |ctx| {
         return Err(LuaError::message("'remove' expects at most 2 arguments"));
     }
     let (off, len) = (opt_int(ctx, "remove", 2)?, opt_int(ctx, "remove", 3)?);
-    let ret = with_tcp(ctx, "remove", |io, res| {
+    let ret = with_tcp_mut(ctx, "remove", |io, res| {
         let input = io.input(res).len();
         let off = offset(off, input)?;
         let len = span(len, off, input)?;
@@ -478,7 +502,7 @@ static INSERT: RustFunction = RustFunction::new("insert", |ctx| {
     }
     let s = str_arg(ctx, "insert", 2)?;
     let off = opt_int(ctx, "insert", 3)?;
-    let ret = with_tcp(ctx, "insert", |io, res| {
+    let ret = with_tcp_mut(ctx, "insert", |io, res| {
         let off = offset(off, io.input(res).len())?;
         Ok(insert_at(io, res, off, &s))
     })?;
@@ -489,7 +513,7 @@ static INSERT: RustFunction = RustFunction::new("insert", |ctx| {
 static APPEND: RustFunction = RustFunction::new("append", |ctx| {
     need_args(ctx, "append", 2)?;
     let s = str_arg(ctx, "append", 2)?;
-    let ret = with_tcp(ctx, "append", |io, res| {
+    let ret = with_tcp_mut(ctx, "append", |io, res| {
         let end = io.input(res).len();
         Ok(insert_at(io, res, end, &s))
     })?;
@@ -500,7 +524,7 @@ static APPEND: RustFunction = RustFunction::new("append", |ctx| {
 static PREPEND: RustFunction = RustFunction::new("prepend", |ctx| {
     need_args(ctx, "prepend", 2)?;
     let s = str_arg(ctx, "prepend", 2)?;
-    let ret = with_tcp(ctx, "prepend", |io, res| Ok(insert_at(io, res, 0, &s)))?;
+    let ret = with_tcp_mut(ctx, "prepend", |io, res| Ok(insert_at(io, res, 0, &s)))?;
     ctx.push_integer(ret)?;
     Ok(1)
 });
@@ -511,7 +535,7 @@ static PREPEND: RustFunction = RustFunction::new("prepend", |ctx| {
 static SEND: RustFunction = RustFunction::new("send", |ctx| {
     need_args(ctx, "send", 2)?;
     let s = str_arg(ctx, "send", 2)?;
-    let ret = with_tcp(ctx, "send", |io, res| {
+    let ret = with_tcp_mut(ctx, "send", |io, res| {
         if s.len() > io.room(res) || !io.send(res, &s) {
             return Ok(-1);
         }
@@ -529,7 +553,7 @@ static FORWARD: RustFunction = RustFunction::new("forward", |ctx| {
     }
     let want = opt_int(ctx, "forward", 2)?.unwrap_or(0).max(0) as usize;
     let done = opt_int(ctx, "forward", 3)?.unwrap_or(0).max(0) as usize;
-    let (n, again) = with_tcp(ctx, "forward", |io, res| {
+    let (n, again) = with_tcp_mut(ctx, "forward", |io, res| {
         let left = want.saturating_sub(done);
         let now = left.min(io.input(res).len());
         io.forward(res, now);

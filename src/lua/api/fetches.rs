@@ -8,7 +8,8 @@
 //! thread), the call borrows a spare thread, and a fetch gets a `TXN` made for the call.
 //! The stream is seen through the expression's [`SampleCtx`] ([`FetchView`]):
 //! `txn.f`/`txn.sf`, `txn:get_var`/`set_var`/`unset_var` work; `txn.http` finds no HTTP
-//! transaction to change. The proxies and servers are those the stream gave with
+//! transaction to change; in a TCP rule `txn.req`/`txn.res` read the buffers the rule
+//! sees (`txn.req:data()`), as in HAProxy, but may not change them (HAProxy lets them). The proxies and servers are those the stream gave with
 //! [`in_stream`] (`core.backends`, `Server:get_stats()`), as its actions see them.
 //!
 //! The result becomes the sample by HAProxy's rules (`hlua_lua2smp`): an integer (a float
@@ -30,7 +31,8 @@ use crate::lua::{Handle, LuaError, Resume, Task, Value};
 use crate::lua::api::socket::{self, Waiter};
 use crate::stream::lua::{self as stream_lua, give_back_lent, lend, FetchSite, Lent, Unpark};
 use crate::reactor::{Ctx, Timers, WakeQueue};
-use crate::sample::{lua as hook, Expr, Sample, SampleCtx, VarName};
+use crate::lua::api::channel::ChannelIo;
+use crate::sample::{lua as hook, ChannelData, Dir, Expr, Sample, SampleCtx, VarName};
 use std::cell::RefCell;
 use std::cell::Cell;
 use std::ptr::NonNull;
@@ -72,6 +74,66 @@ pub fn install() {
 struct FetchView<'a> {
     handle: Handle,
     cx: &'a dyn SampleCtx,
+    /// The buffers of a TCP rule's stream (`txn.req:data()`), read-only; `None` where
+    /// the expression has none (HTTP mode).
+    channels: Option<ReadOnlyChannels<'a>>,
+}
+
+impl<'a> FetchView<'a> {
+    fn new(handle: Handle, cx: &'a dyn SampleCtx) -> Self {
+        let req = cx.channel_data(Dir::Req);
+        let res = cx.channel_data(Dir::Res);
+        let channels = (req.is_some() || res.is_some()).then_some(ReadOnlyChannels { req, res });
+        FetchView { handle, cx, channels }
+    }
+}
+
+/// The buffers a Lua fetch of a TCP rule reads through `txn.req`/`txn.res`: the bytes its
+/// expression's context shows, which the fetch may read but not change, nor wait for.
+struct ReadOnlyChannels<'a> {
+    req: Option<ChannelData<'a>>,
+    res: Option<ChannelData<'a>>,
+}
+
+impl ReadOnlyChannels<'_> {
+    fn side(&self, res: bool) -> Option<&ChannelData<'_>> {
+        if res { self.res.as_ref() } else { self.req.as_ref() }
+    }
+}
+
+impl ChannelIo for ReadOnlyChannels<'_> {
+    fn input(&self, res: bool) -> &[u8] {
+        self.side(res).map_or(&[], |d| d.bytes)
+    }
+    fn output_len(&self, _res: bool) -> usize {
+        0
+    }
+    fn splice(&mut self, _res: bool, _at: usize, _remove: usize, _with: &[u8]) -> bool {
+        false
+    }
+    fn send(&mut self, _res: bool, _bytes: &[u8]) -> bool {
+        false
+    }
+    fn forward(&mut self, _res: bool, _n: usize) {}
+    fn room(&self, _res: bool) -> usize {
+        0
+    }
+    fn may_recv(&self, res: bool) -> bool {
+        self.side(res).is_some_and(|d| !d.last)
+    }
+    fn input_closed(&self, _res: bool) -> bool {
+        false
+    }
+    fn is_full(&self, _res: bool) -> bool {
+        false
+    }
+    fn can_wait(&self, _res: bool) -> bool {
+        false
+    }
+    fn wait_data(&mut self, _res: bool) {}
+    fn read_only(&self) -> bool {
+        true
+    }
 }
 
 impl StreamView for FetchView<'_> {
@@ -102,6 +164,9 @@ impl StreamView for FetchView<'_> {
     }
     fn done(&mut self) {}
     fn reply(&mut self, _response: Vec<u8>) {}
+    fn channels(&mut self) -> Option<&mut dyn ChannelIo> {
+        self.channels.as_mut().map(|c| c as &mut dyn ChannelIo)
+    }
 }
 
 /// The reactor context and the world of the stream whose rules are being evaluated
@@ -321,7 +386,7 @@ fn run(
         if site.conv {
             in_host(None::<&mut FetchView>, resume)
         } else {
-            let mut view = FetchView { handle: lent.handle, cx };
+            let mut view = FetchView::new(lent.handle, cx);
             in_host(Some(&mut view), resume)
         }
     };

@@ -128,20 +128,23 @@ for _, part in ipairs({ "method", "path", "query", "uri" }) do
   HTTP["req_set_" .. part] = function(self, v) return P.set_target(self[0], part, v) end
 end
 function HTTP.res_set_status(self, status, reason) return P.set_status(self[0], status, reason) end
--- Fetches and Converters objects: a method per keyword, made on first use.
-local function keywords(prim, strict)
-  local cache = {}
+-- Fetches and Converters objects: a method per keyword, made on first use. A name that
+-- is no keyword is nil, as in HAProxy's classes, so calling it raises Lua's own "attempt
+-- to call a nil value (method 'x')" at the script's line.
+local function keywords(prim, strict, class)
+  local cache, text = {}, "HAProxy class " .. class
   return { __index = function(_, name)
     local f = cache[name]
     if f == nil then
+      if type(name) ~= "string" or not P.known(prim, name) then return nil end
       f = function(self, ...) return P[prim](self[0], name, strict, ...) end
       cache[name] = f
     end
     return f
-  end }
+  end, __tostring = function() return text end }
 end
-local f_mt, sf_mt = keywords("fetch", 0), keywords("fetch", 1)
-local c_mt, sc_mt = keywords("conv", false), keywords("conv", true)
+local f_mt, sf_mt = keywords("fetch", 0, "Fetches"), keywords("fetch", 1, "Fetches")
+local c_mt, sc_mt = keywords("conv", false, "Converters"), keywords("conv", true, "Converters")
 -- A TXN's f, sf, c, sc, http, req and res objects are made at their first use (a call
 -- uses one or none of them), then kept in the TXN: a stream's garbage is one table.
 -- `http` is nil on a TCP stream, as in HAProxy.
@@ -165,7 +168,7 @@ end
 P.set_metatable(txn_mt)
 -- A service's f, sf, c, sc (AppletHTTP): the same objects on its stream's handle, its
 -- fetches without HTTP rights (fetch flag 2), as HAProxy makes them.
-local svc_subs = { f = keywords("fetch", 2), sf = keywords("fetch", 3), c = c_mt, sc = sc_mt }
+local svc_subs = { f = keywords("fetch", 2, "Fetches"), sf = keywords("fetch", 3, "Fetches"), c = c_mt, sc = sc_mt }
 P.set_svc_sub(function(ud, k)
   local mt = svc_subs[k]
   if mt ~= nil then return setmetatable({ [0] = ud }, mt) end
@@ -277,6 +280,7 @@ static PRIMITIVES: &[(&std::ffi::CStr, &RustFunction)] = &[
     (c"set_status", &SET_STATUS),
     (c"fetch", &FETCH),
     (c"conv", &CONV),
+    (c"known", &KNOWN),
 ];
 
 static SET_SVC_SUB: RustFunction = RustFunction::new("set_svc_sub", |ctx| {
@@ -730,6 +734,19 @@ static FETCH: RustFunction = RustFunction::new("fetch", |ctx| {
     Ok(1)
 });
 
+/// `P.known(kind, lua_name)`: whether a `Fetches` (`kind` "fetch") or `Converters`
+/// ("conv") object has the method `lua_name` (else it is nil, as in HAProxy).
+static KNOWN: RustFunction = RustFunction::new("known", |ctx| {
+    let kind = str_arg(ctx, 1).unwrap_or_default();
+    let name = str_arg(ctx, 2).and_then(|b| std::str::from_utf8(b).ok()).unwrap_or_default();
+    let known = match kind {
+        b"fetch" => demangle(name).is_some(),
+        _ => demangle_conv(name).is_some(),
+    };
+    ctx.push_boolean(known)?;
+    Ok(1)
+});
+
 /// A fetch of the HTTP message (HAProxy's `SMP_USE_HTTP_ANY`): one of `fetch_http`'s.
 fn is_http_fetch(name: &str) -> bool {
     crate::sample::fetch_http::lookup(name).is_some_and(|f| f.name == name)
@@ -773,18 +790,17 @@ static CONV: RustFunction = RustFunction::new("conv", |ctx| {
         )));
     };
     let input = match ctx.value(4) {
-        Value::String(s) => Some(Sample::Str(s)),
-        Value::Integer(i) => Some(Sample::Sint(i)),
-        Value::Number(f) => Some(Sample::Sint(f as i64)),
-        Value::Boolean(b) => Some(Sample::Bool(b)),
-        _ => None,
+        Value::String(s) => Sample::Str(s),
+        Value::Integer(i) => Sample::Sint(i),
+        Value::Number(f) => Sample::Sint(f as i64),
+        Value::Boolean(b) => Sample::Bool(b),
+        // HAProxy's `hlua_lua2smp`: nil and any other value are the boolean false
+        // (`txn.c:lower(nil)` is "0").
+        _ => Sample::Bool(false),
     };
     let text = call_text(ctx, name, 5); // (txn, name, strict, input, args...)
-    let v = match input {
-        None => None,
-        Some(input) => with_stream(ctx, |s| s.convert(&text, input))?
-            .map_err(|e| LuaError::runtime(format!("{lua_name}: {e}")))?,
-    };
+    let v = with_stream(ctx, |s| s.convert(&text, input))?
+        .map_err(|e| LuaError::runtime(format!("{lua_name}: {e}")))?;
     if strict {
         let bytes = v.and_then(Sample::into_bytes).unwrap_or_default();
         ctx.push_bytes(&bytes)?;
