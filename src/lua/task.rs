@@ -52,6 +52,10 @@ pub struct TaskCtx {
     pub(crate) run_before: Cell<Duration>,
     /// The reason of a task-level yield in progress (rule Y3).
     pub(crate) pending: Cell<Option<WaitReason>>,
+    /// How long the last resume ran (measured by [`Task::resume`], read by `lua::stats`).
+    pub(crate) last_resume: Cell<Duration>,
+    /// The `lua::stats` entry of the call in flight, `u32::MAX` when none.
+    pub(crate) stats_entry: Cell<u32>,
 }
 
 impl TaskCtx {
@@ -125,6 +129,8 @@ impl Task {
             resume_start: Cell::new(Instant::now()),
             run_before: Cell::new(Duration::ZERO),
             pending: Cell::new(None),
+            last_resume: Cell::new(Duration::ZERO),
+            stats_entry: Cell::new(u32::MAX),
         });
         // SAFETY: co is a fresh anchored thread; its extra space is one pointer.
         unsafe { *ffi::lua_getextraspace(co).cast::<*const TaskCtx>() = &*ctx };
@@ -235,6 +241,7 @@ impl Task {
         };
         shared.running_task.set(std::ptr::null());
         let elapsed = start.elapsed();
+        self.ctx.last_resume.set(elapsed);
         self.ctx.run_before.set(self.ctx.run_before.get() + elapsed);
         let abort = shared.take_abort();
         let outcome = match (status, abort) {
@@ -326,6 +333,7 @@ impl Task {
     /// and queues its anchor for release. Idempotent; the task cannot be reused after it.
     pub fn close(&mut self) {
         self.finish();
+        super::stats::abandon(&self.ctx);
         if self.anchor.take().is_some() {
             // SAFETY: co is still anchored here (the reference is only queued for release)
             // and not running; the extra space is one pointer. A script that kept the
@@ -344,6 +352,7 @@ impl Task {
             return false;
         }
         self.finish();
+        super::stats::abandon(&self.ctx);
         let co = self.ctx.co;
         // SAFETY: co is anchored and not running; its stack is empty (a finished call
         // cleared it, finish reset it otherwise); the extra space is one pointer, and the
