@@ -28,6 +28,7 @@ fn get(port: u16, path: &str) -> HttpResponse {
 const CONFIG: &str = "global
     lua-load {{dir}}/stats.lua
     stats socket {{dir}}/cli.sock level admin
+    tune.lua.stall-warn 150
 defaults
     mode http
     timeout connect 1s
@@ -91,11 +92,12 @@ fn counters_stall_report_and_metrics() {
     let bad = row(&stats, "fetch", "bad");
     assert_eq!((bad["calls"], bad["errors"], bad["live"]), (1000, 1000, 0), "{stats}");
 
-    // A blocking call holds the reactor past tune.lua.stall-warn (100 ms by default).
+    // A blocking call of 200 ms holds the reactor past tune.lua.stall-warn.
     assert_eq!(get(fe, "/stall").status, 200);
     let line = proxy.wait_for_line(|l| l.contains("Lua action 'stall' held the reactor"), DEADLINE);
     // The line of the blocking call in the file.
     let at = SCRIPT.lines().position(|l| l.contains("io.popen")).unwrap() + 1;
+    assert!(line.contains("(tune.lua.stall-warn 150 ms)"), "{line}");
     assert!(line.contains(&format!("stats.lua:{at}")), "the line of the blocking call: {line}");
     let stats = cli(&sock, "show lua stats stall\n");
     let stall = row(&stats, "action", "stall");
