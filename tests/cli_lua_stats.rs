@@ -103,4 +103,25 @@ fn counters_stall_report_and_metrics() {
     let stall = row(&stats, "action", "stall");
     assert_eq!((stall["calls"], stall["stalls"]), (1, 1), "{stats}");
     assert!(stall["cpu_max_us"] >= 200_000, "{stats}");
+
+    // The same counters as moonproxy_lua_* metrics, by default and in the scope `lua`.
+    for path in ["/metrics", "/metrics?scope=lua"] {
+        let r = get(fe, path);
+        assert_eq!(r.status, 200);
+        let body = String::from_utf8(r.body).unwrap();
+        for series in [
+            "moonproxy_lua_calls_total{kind=\"fetch\",name=\"bad\"} 1000\n",
+            "moonproxy_lua_errors_total{kind=\"fetch\",name=\"bad\"} 1000\n",
+            "moonproxy_lua_stalls_total{kind=\"action\",name=\"stall\"} 1\n",
+            "moonproxy_lua_live_calls{kind=\"action\",name=\"spin\"} 0\n",
+            "# TYPE moonproxy_lua_cpu_seconds_total counter\n",
+        ] {
+            assert!(body.contains(series), "{path}: {series} in {body}");
+        }
+        let forced = body
+            .lines()
+            .find_map(|l| l.strip_prefix("moonproxy_lua_forced_yields_total{kind=\"action\",name=\"spin\"} "))
+            .unwrap_or_else(|| panic!("{path}: spin's forced yields in {body}"));
+        assert!(forced.parse::<u64>().unwrap() > 0, "{body}");
+    }
 }

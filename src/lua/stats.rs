@@ -113,9 +113,11 @@ thread_local! {
     static STALL_WARN: Cell<Duration> = const { Cell::new(DEFAULT_STALL_WARN) };
 }
 
-/// Sets `tune.lua.stall-warn` for this thread (0 turns the report off).
-pub fn set_stall_warn(d: Duration) {
-    STALL_WARN.with(|s| s.set(d));
+/// Sets up the accounting of this thread's engine: `tune.lua.stall-warn` (0 turns the
+/// report off), and the `moonproxy_lua_*` metrics of the Prometheus exporter.
+pub fn install(stall_warn: Duration) {
+    STALL_WARN.with(|s| s.set(stall_warn));
+    crate::stats::prometheus::set_extra_metrics(prometheus);
 }
 
 /// Accounts the resume of `task` that just ended with `outcome`, for the function `name`
@@ -290,6 +292,54 @@ pub fn show(name: Option<&str>) -> String {
         ));
     }
     out
+}
+
+/// The metrics of [`prometheus`]: name, type, help, and the value of an entry.
+type Metric = (&'static str, &'static str, &'static str, fn(&Counters) -> String);
+
+const METRICS: &[Metric] = &[
+    ("calls_total", "counter", "Calls started of a registered Lua function.", |c| c.calls.to_string()),
+    ("errors_total", "counter", "Calls ended by an error (Lua, memory, panic).", |c| c.errors.to_string()),
+    ("timeouts_total", "counter", "Calls stopped by a Lua time budget.", |c| c.timeouts.to_string()),
+    ("forced_yields_total", "counter", "Yields forced by preemption.", |c| c.forced_yields.to_string()),
+    ("voluntary_yields_total", "counter", "Yields asked by the script (sleep, I/O, core.yield).", |c| c.voluntary_yields.to_string()),
+    ("stalls_total", "counter", "Resumes longer than tune.lua.stall-warn.", |c| c.stalls.to_string()),
+    ("resumes_total", "counter", "Resumes of the function's coroutines.", |c| c.resumes.to_string()),
+    ("cpu_seconds_total", "counter", "Time the function's resumes held the reactor.", |c| secs(c.cpu_total)),
+    ("cpu_max_seconds", "gauge", "Longest resume.", |c| secs(c.cpu_max)),
+    ("cpu_p99_seconds", "gauge", "99th percentile of the resume times (bucket bound, within a factor of two).", |c| secs(c.cpu_p99())),
+    ("live_calls", "gauge", "Calls in flight.", |c| c.live.to_string()),
+];
+
+fn secs(d: Duration) -> String {
+    format!("{:.6}", d.as_secs_f64())
+}
+
+/// A label value in the text format (`\`, `"` and newlines escaped).
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// Writes the `moonproxy_lua_*` metrics, one series per entry labelled `kind` and `name`
+/// (the exporter's [`crate::stats::prometheus::ExtraMetrics`] hook).
+pub fn prometheus(out: &mut String) {
+    use std::fmt::Write;
+    let entries = snapshot(None);
+    if entries.is_empty() {
+        return;
+    }
+    for (name, kind, help, value) in METRICS {
+        let _ = writeln!(out, "# HELP moonproxy_lua_{name} {help}\n# TYPE moonproxy_lua_{name} {kind}");
+        for c in &entries {
+            let _ = writeln!(
+                out,
+                "moonproxy_lua_{name}{{kind=\"{}\",name=\"{}\"}} {}",
+                c.origin.name(),
+                label(&c.name),
+                value(c)
+            );
+        }
+    }
 }
 
 #[cfg(test)]
