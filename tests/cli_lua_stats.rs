@@ -53,6 +53,9 @@ core.register_action("stall", { "http-req" }, function(txn)
   core.msleep(1)
 end)
 core.register_fetches("bad", function(txn) error("bad fetch") end)
+core.register_task(function()
+  while true do core.sleep(60) end
+end)
 "#;
 
 /// The fields of the `show lua stats` line of `kind name`, by column name.
@@ -103,6 +106,15 @@ fn counters_stall_report_and_metrics() {
     let stall = row(&stats, "action", "stall");
     assert_eq!((stall["calls"], stall["stalls"]), (1, 1), "{stats}");
     assert!(stall["cpu_max_us"] >= 200_000, "{stats}");
+
+    // A task is named by where its function is defined; it is live while it sleeps.
+    let stats = cli(&sock, "show lua stats\n");
+    let at = SCRIPT.lines().position(|l| l.contains("register_task")).unwrap() + 1;
+    let task = stats.lines().find(|l| l.starts_with("task ")).unwrap_or_else(|| panic!("a task line: {stats}"));
+    let name = task.split(' ').nth(1).unwrap();
+    assert!(name.ends_with(&format!("stats.lua:{at}")), "{stats}");
+    let task = row(&stats, "task", name);
+    assert_eq!((task["calls"], task["live"], task["voluntary_yields"]), (1, 1, 1), "{stats}");
 
     // The same counters as moonproxy_lua_* metrics, by default and in the scope `lua`.
     for path in ["/metrics", "/metrics?scope=lua"] {

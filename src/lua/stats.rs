@@ -124,6 +124,12 @@ pub fn install(stall_warn: Duration) {
 /// of kind `origin`. Logs a stall report when the resume ran longer than
 /// `tune.lua.stall-warn`.
 pub fn record(origin: Origin, name: &str, task: &Task, outcome: &Resume) {
+    if name.is_empty() && task.ctx().stats_entry.get() == u32::MAX {
+        // A task has no name: the first resume names it by where its function is defined
+        // (its bottom frame while it runs), `-` if it already returned.
+        let name = defined_at(task.raw()).unwrap_or_else(|| "-".into());
+        return record_ctx(origin, &name, task.ctx(), outcome, || location(task.raw()));
+    }
     record_ctx(origin, name, task.ctx(), outcome, || location(task.raw()));
 }
 
@@ -254,6 +260,26 @@ fn location(co: *mut ffi::lua_State) -> Option<String> {
         }
     }
     first
+}
+
+/// `file:line` where the bottom Lua function of the suspended thread `co` is defined.
+fn defined_at(co: *mut ffi::lua_State) -> Option<String> {
+    let mut ar = ffi::lua_Debug::zeroed();
+    let mut found = None;
+    for level in 0..256 {
+        // SAFETY: as in `location`: co is not running, getstack/getinfo("S") only read.
+        unsafe {
+            if ffi::lua_getstack(co, level, &mut ar) == 0 {
+                break;
+            }
+            ffi::lua_getinfo(co, c"S".as_ptr(), &mut ar);
+            if ar.linedefined > 0 {
+                let src = std::ffi::CStr::from_ptr(ar.short_src.as_ptr()).to_string_lossy();
+                found = Some(format!("{src}:{}", ar.linedefined));
+            }
+        }
+    }
+    found
 }
 
 /// The counters of this thread, in registration order; only those of `name` when given.
