@@ -40,6 +40,7 @@ frontend fe
     http-request lua.spin if { path /spin }
     http-request lua.stall if { path /stall }
     http-request set-var(txn.x) lua.bad if { path /bad }
+    http-request set-var(txn.y) str(a),lua.big if { path /big }
     http-request return status 200
 ";
 
@@ -53,6 +54,7 @@ core.register_action("stall", { "http-req" }, function(txn)
   core.msleep(1)
 end)
 core.register_fetches("bad", function(txn) error("bad fetch") end)
+core.register_converters("big", function(s) return #string.rep(s, 5 * 1024 * 1024) end)
 core.register_task(function()
   while true do core.sleep(60) end
 end)
@@ -107,6 +109,13 @@ fn counters_stall_report_and_metrics() {
     assert_eq!((stall["calls"], stall["stalls"]), (1, 1), "{stats}");
     assert!(stall["cpu_max_us"] >= 200_000, "{stats}");
 
+    // A converter building a 5 MB string: the heap grew by at least that much in its resume.
+    assert_eq!(get(fe, "/big").status, 200);
+    let stats = cli(&sock, "show lua stats big\n");
+    let big = row(&stats, "converter", "big");
+    assert_eq!((big["calls"], big["errors"]), (1, 0), "{stats}");
+    assert!(big["mem_peak_bytes"] >= 5 * 1024 * 1024, "{stats}");
+
     // A task is named by where its function is defined; it is live while it sleeps.
     let stats = cli(&sock, "show lua stats\n");
     let at = SCRIPT.lines().position(|l| l.contains("register_task")).unwrap() + 1;
@@ -127,6 +136,7 @@ fn counters_stall_report_and_metrics() {
             "moonproxy_lua_stalls_total{kind=\"action\",name=\"stall\"} 1\n",
             "moonproxy_lua_live_calls{kind=\"action\",name=\"spin\"} 0\n",
             "# TYPE moonproxy_lua_cpu_seconds_total counter\n",
+            "# TYPE moonproxy_lua_memory_peak_bytes gauge\n",
         ] {
             assert!(body.contains(series), "{path}: {series} in {body}");
         }

@@ -54,6 +54,8 @@ pub struct TaskCtx {
     pub(crate) pending: Cell<Option<WaitReason>>,
     /// How long the last resume ran (measured by [`Task::resume`], read by `lua::stats`).
     pub(crate) last_resume: Cell<Duration>,
+    /// How much the Lua heap grew at most during the last resume, in bytes (`lua::stats`).
+    pub(crate) last_growth: Cell<usize>,
     /// The `lua::stats` entry of the call in flight, `u32::MAX` when none.
     pub(crate) stats_entry: Cell<u32>,
 }
@@ -130,6 +132,7 @@ impl Task {
             run_before: Cell::new(Duration::ZERO),
             pending: Cell::new(None),
             last_resume: Cell::new(Duration::ZERO),
+            last_growth: Cell::new(0),
             stats_entry: Cell::new(u32::MAX),
         });
         // SAFETY: co is a fresh anchored thread; its extra space is one pointer.
@@ -228,6 +231,7 @@ impl Task {
         let mode = shared.preempt.get();
         self.ctx.pending.set(None);
         shared.running_task.set(&*self.ctx);
+        let mem_start = shared.alloc.start_mark();
         let start = Instant::now();
         self.ctx.resume_start.set(start);
         let mut nres: c_int = 0;
@@ -242,6 +246,7 @@ impl Task {
         shared.running_task.set(std::ptr::null());
         let elapsed = start.elapsed();
         self.ctx.last_resume.set(elapsed);
+        self.ctx.last_growth.set(shared.alloc.mark().saturating_sub(mem_start));
         self.ctx.run_before.set(self.ctx.run_before.get() + elapsed);
         let abort = shared.take_abort();
         let outcome = match (status, abort) {
