@@ -232,6 +232,7 @@ pub static GLOBAL: &[Keyword] = &[
     sup("tune.lua.openlibs", 0, lua::openlibs, "HAProxy 3.4 keyword; only `all`"),
     sup("tune.lua.service-timeout", 0, lua::service_timeout, "the run-time budget of Lua services"),
     sup("tune.lua.session-timeout", 0, lua::session_timeout, "recorded for actions, fetches, converters"),
+    sup("tune.lua.stall-warn", 0, lua::stall_warn, "moonproxy: log a resume holding the reactor longer (default 100ms, 0: off)"),
     sup("tune.lua.strict-blocking", 0, lua::strict_blocking, "moonproxy: blocking calls at run time are errors"),
     sup("tune.lua.task-timeout", 0, lua::task_timeout, ""),
     ign("busy-polling", 0, "the reactor never spins"),

@@ -208,6 +208,9 @@ pub struct LuaSettings {
     /// `tune.lua.strict-blocking on` (moonproxy): a blocking call at run time (`io.*`,
     /// `os.execute`, `print`...) raises an error instead of logging a warning.
     pub strict_blocking: bool,
+    /// `tune.lua.stall-warn` (moonproxy): a resume holding the reactor longer is logged
+    /// (`lua::stats`); zero turns the report off. Default 100 ms.
+    pub stall_warn: Duration,
 }
 
 /// How a task is made to give way (`tune.lua.preempt`, a moonproxy keyword).
@@ -237,6 +240,7 @@ impl Default for LuaSettings {
             log_stderr: LuaLogStderr::On,
             bool_sample_normal: false,
             strict_blocking: false,
+            stall_warn: Duration::from_millis(100),
         }
     }
 }

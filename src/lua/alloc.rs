@@ -25,9 +25,24 @@ pub(crate) struct Allocator {
     current: Cell<usize>,
     peak: Cell<usize>,
     limit: Cell<usize>,
+    /// Highest value of `current` since the last [`Allocator::start_mark`] (the start of
+    /// the running resume, for `lua::stats`).
+    mark: Cell<usize>,
 }
 
 impl Allocator {
+    /// Starts a new high-water mark at the current use, which it returns.
+    pub(crate) fn start_mark(&self) -> usize {
+        let c = self.current.get();
+        self.mark.set(c);
+        c
+    }
+
+    /// The high-water mark since [`Allocator::start_mark`].
+    pub(crate) fn mark(&self) -> usize {
+        self.mark.get()
+    }
+
     pub(crate) fn stats(&self) -> MemoryStats {
         MemoryStats {
             current: self.current.get(),
@@ -55,8 +70,11 @@ impl Allocator {
     fn account(&self, old: usize, new: usize) {
         let current = self.current.get() - old + new;
         self.current.set(current);
-        if current > self.peak.get() {
-            self.peak.set(current);
+        if current > self.mark.get() {
+            self.mark.set(current);
+            if current > self.peak.get() {
+                self.peak.set(current);
+            }
         }
     }
 }

@@ -22,6 +22,7 @@ pub mod host;
 pub mod modules;
 mod panic;
 pub mod registry;
+pub mod stats;
 pub mod state;
 pub mod task;
 pub mod userdata;

@@ -52,6 +52,12 @@ pub struct TaskCtx {
     pub(crate) run_before: Cell<Duration>,
     /// The reason of a task-level yield in progress (rule Y3).
     pub(crate) pending: Cell<Option<WaitReason>>,
+    /// How long the last resume ran (measured by [`Task::resume`], read by `lua::stats`).
+    pub(crate) last_resume: Cell<Duration>,
+    /// How much the Lua heap grew at most during the last resume, in bytes (`lua::stats`).
+    pub(crate) last_growth: Cell<usize>,
+    /// The `lua::stats` entry of the call in flight, `u32::MAX` when none.
+    pub(crate) stats_entry: Cell<u32>,
 }
 
 impl TaskCtx {
@@ -125,6 +131,9 @@ impl Task {
             resume_start: Cell::new(Instant::now()),
             run_before: Cell::new(Duration::ZERO),
             pending: Cell::new(None),
+            last_resume: Cell::new(Duration::ZERO),
+            last_growth: Cell::new(0),
+            stats_entry: Cell::new(u32::MAX),
         });
         // SAFETY: co is a fresh anchored thread; its extra space is one pointer.
         unsafe { *ffi::lua_getextraspace(co).cast::<*const TaskCtx>() = &*ctx };
@@ -222,6 +231,7 @@ impl Task {
         let mode = shared.preempt.get();
         self.ctx.pending.set(None);
         shared.running_task.set(&*self.ctx);
+        let mem_start = shared.alloc.start_mark();
         let start = Instant::now();
         self.ctx.resume_start.set(start);
         let mut nres: c_int = 0;
@@ -235,6 +245,8 @@ impl Task {
         };
         shared.running_task.set(std::ptr::null());
         let elapsed = start.elapsed();
+        self.ctx.last_resume.set(elapsed);
+        self.ctx.last_growth.set(shared.alloc.mark().saturating_sub(mem_start));
         self.ctx.run_before.set(self.ctx.run_before.get() + elapsed);
         let abort = shared.take_abort();
         let outcome = match (status, abort) {
@@ -326,6 +338,7 @@ impl Task {
     /// and queues its anchor for release. Idempotent; the task cannot be reused after it.
     pub fn close(&mut self) {
         self.finish();
+        super::stats::abandon(&self.ctx);
         if self.anchor.take().is_some() {
             // SAFETY: co is still anchored here (the reference is only queued for release)
             // and not running; the extra space is one pointer. A script that kept the
@@ -344,6 +357,7 @@ impl Task {
             return false;
         }
         self.finish();
+        super::stats::abandon(&self.ctx);
         let co = self.ctx.co;
         // SAFETY: co is anchored and not running; its stack is empty (a finished call
         // cleared it, finish reset it otherwise); the extra space is one pointer, and the

@@ -438,6 +438,7 @@ impl LuaRt {
         // HAProxy names a failing CLI command, not a task; its function is called through
         // the applet wrapper (a tail call, left out of the traceback).
         let cli_name = self.live(key).and_then(|r| r.cli.as_ref()).map(|c| c.name.clone());
+        if let Some(r) = self.live(key) { crate::lua::stats::record(if cli_name.is_some() { crate::lua::error_ring::Origin::Cli } else { crate::lua::error_ring::Origin::Task }, cli_name.as_deref().unwrap_or(""), &r.task, &outcome) }
         let engine = &self.engine;
         let report = |what: &str| match &cli_name {
             Some(name) => {

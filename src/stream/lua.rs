@@ -835,6 +835,7 @@ pub fn run_action_io(
     let reply = view.reply.take();
     let action = call.action.clone();
     let name = action.name.as_str();
+    crate::lua::stats::record(crate::lua::error_ring::Origin::Action, name, &call.task, &outcome);
     let step = match outcome {
         Resume::Yield(_) if reply.is_some() => LuaStep::Verdict(Verdict::Reply {
             response: reply.unwrap_or_default(),

@@ -356,6 +356,7 @@ impl Stream {
             let mut host = Host { cx: &mut *env.cx, world: &mut world, stream: Some(&mut view) };
             host::enter(&mut host, || socket::running_as(Waiter::Stream(key), || task.resume(nargs)))
         };
+        crate::lua::stats::record(crate::lua::error_ring::Origin::Service, &svc.name, task, &outcome);
         // `core.done()` ends the service as if it returned.
         let done_flag = core().is_ok_and(|c| c.done.replace(false));
         let want = applet_tcp::with_io(svc.handle, |io| io.want.take());

@@ -158,6 +158,12 @@ pub fn log_loggers(p: &mut Parser, l: &Line) -> Result<(), String> {
     Ok(())
 }
 
+/// `tune.lua.stall-warn <time>` (moonproxy): the stall report's threshold; 0 turns it off.
+pub fn stall_warn(p: &mut Parser, l: &Line) -> Result<(), String> {
+    p.config.global.lua.stall_warn = timeout(l)?.unwrap_or(Duration::ZERO);
+    Ok(())
+}
+
 /// `tune.lua.strict-blocking on|off` (moonproxy): blocking calls at run time are errors.
 pub fn strict_blocking(p: &mut Parser, l: &Line) -> Result<(), String> {
     p.config.global.lua.strict_blocking = on_off(l)?;
@@ -257,7 +263,7 @@ mod tests {
     #[test]
     fn tunables() {
         let lua = global(
-            "  tune.lua.forced-yield 500\n  tune.lua.maxmem 8\n  tune.lua.task-timeout 2s\n  tune.lua.session-timeout 0\n  tune.lua.log.stderr auto\n  tune.lua.log.loggers off\n  tune.lua.bool-sample-conversion normal\n  tune.lua.burst-timeout 100",
+            "  tune.lua.forced-yield 500\n  tune.lua.maxmem 8\n  tune.lua.task-timeout 2s\n  tune.lua.session-timeout 0\n  tune.lua.log.stderr auto\n  tune.lua.log.loggers off\n  tune.lua.bool-sample-conversion normal\n  tune.lua.burst-timeout 100\n  tune.lua.stall-warn 250",
         )
         .unwrap();
         assert_eq!(lua.forced_yield, Some(500));
@@ -266,6 +272,7 @@ mod tests {
         assert_eq!(lua.session_timeout, None);
         assert_eq!(lua.service_timeout, Some(Duration::from_secs(4)));
         assert_eq!(lua.burst_timeout, Some(Duration::from_millis(100)));
+        assert_eq!(lua.stall_warn, Duration::from_millis(250));
         assert_eq!(lua.log_stderr, LuaLogStderr::Auto);
         assert!(!lua.log_loggers && lua.bool_sample_normal);
     }

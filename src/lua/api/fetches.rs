@@ -390,6 +390,7 @@ fn run(
             in_host(Some(&mut view), resume)
         }
     };
+    crate::lua::stats::record_opt(if site.conv { crate::lua::error_ring::Origin::Converter } else { crate::lua::error_ring::Origin::Fetch }, &site.name, &lent.task, outcome.as_ref());
     let place = match (place, key) {
         (Ok(()), None) => Err("the stream's Lua thread is busy"),
         (p, _) => p,

@@ -1,0 +1,420 @@
+//! Per-entry Lua counters for `show lua stats` and the `moonproxy_lua_*` metrics, and the
+//! stall report (`tune.lua.stall-warn`). Beyond HAProxy, which counts nothing per script.
+//!
+//! Every place that resumes a registered function (actions, fetches, converters, services,
+//! tasks, CLI commands) calls [`record`] once after the resume, with the outcome. The
+//! duration comes from the clock read [`Task::resume`] already does for its budgets, so
+//! accounting adds no clock read. A call is counted at its first resume and is live until
+//! it ends (returns, fails, times out) or its task is reused or closed ([`abandon`]).
+//!
+//! "CPU" is the time the resume held the reactor (monotonic clock around `lua_resume`):
+//! the thread's CPU time unless the system descheduled it or a C function blocked.
+//!
+//! Memory: the allocator keeps a high-water mark since the start of the running resume, so
+//! an entry records the most the heap grew during one of its resumes (`mem_peak`: a
+//! converter building a 5 MB string shows at least 5 MB). What an entry holds *now* is
+//! not attributed: the heap is shared, and the change over a resume would charge an entry
+//! with what the collector freed of others.
+//!
+//! One table per thread (the Lua engine is per thread), in a `thread_local`.
+use super::error_ring::Origin;
+use super::task::{Resume, Task, TaskCtx};
+use super::WaitReason;
+use lua54_sys as ffi;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// The default `tune.lua.stall-warn`.
+pub const DEFAULT_STALL_WARN: Duration = Duration::from_millis(100);
+
+/// Buckets of the resume-time histogram: bucket `i` holds resumes of less than `2^i` ns
+/// (and at least `2^(i-1)`); the last one everything above.
+const BUCKETS: usize = 40;
+
+/// The counters of one registered function.
+#[derive(Clone, Debug)]
+pub struct Counters {
+    pub origin: Origin,
+    pub name: String,
+    /// Calls started.
+    pub calls: u64,
+    /// Calls ended by a Lua error, a memory error or a panic.
+    pub errors: u64,
+    /// Calls stopped by a time budget.
+    pub timeouts: u64,
+    /// Yields to the reactor forced by preemption.
+    pub forced_yields: u64,
+    /// Yields asked by the script (sleep, I/O, `core.yield()`).
+    pub voluntary_yields: u64,
+    /// Resumes longer than `tune.lua.stall-warn`.
+    pub stalls: u64,
+    /// Resumes, and the time they held the reactor.
+    pub resumes: u64,
+    pub cpu_total: Duration,
+    pub cpu_max: Duration,
+    /// Calls in flight (started, not ended).
+    pub live: u64,
+    /// The most the Lua heap grew during one resume, in bytes (what the function
+    /// allocated, less what the collector freed meanwhile).
+    pub mem_peak: usize,
+    histogram: [u64; BUCKETS],
+}
+
+impl Counters {
+    fn new(origin: Origin, name: &str) -> Counters {
+        Counters {
+            origin,
+            name: name.to_string(),
+            calls: 0,
+            errors: 0,
+            timeouts: 0,
+            forced_yields: 0,
+            voluntary_yields: 0,
+            stalls: 0,
+            resumes: 0,
+            cpu_total: Duration::ZERO,
+            cpu_max: Duration::ZERO,
+            live: 0,
+            mem_peak: 0,
+            histogram: [0; BUCKETS],
+        }
+    }
+
+    /// The 99th percentile of the resume times, as the upper bound of its histogram
+    /// bucket (within a factor of two).
+    pub fn cpu_p99(&self) -> Duration {
+        let wanted = self.resumes - self.resumes / 100;
+        let mut seen = 0;
+        for (i, n) in self.histogram.iter().enumerate() {
+            seen += n;
+            if seen >= wanted && seen > 0 {
+                return Duration::from_nanos(1u64 << i).min(self.cpu_max);
+            }
+        }
+        self.cpu_max
+    }
+}
+
+#[derive(Default)]
+struct Table {
+    entries: Vec<Counters>,
+    /// Index in `entries` by origin (as `usize`), then name.
+    index: [HashMap<String, u32>; 6],
+}
+
+impl Table {
+    fn slot(&mut self, origin: Origin, name: &str) -> usize {
+        if let Some(&i) = self.index[origin as usize].get(name) {
+            return i as usize;
+        }
+        let i = self.entries.len();
+        self.entries.push(Counters::new(origin, name));
+        self.index[origin as usize].insert(name.to_string(), i as u32);
+        i
+    }
+}
+
+thread_local! {
+    static TABLE: RefCell<Table> = RefCell::new(Table::default());
+    static STALL_WARN: Cell<Duration> = const { Cell::new(DEFAULT_STALL_WARN) };
+}
+
+/// Sets up the accounting of this thread's engine: `tune.lua.stall-warn` (0 turns the
+/// report off), and the `moonproxy_lua_*` metrics of the Prometheus exporter.
+pub fn install(stall_warn: Duration) {
+    STALL_WARN.with(|s| s.set(stall_warn));
+    crate::stats::prometheus::set_extra_metrics(prometheus);
+}
+
+/// Accounts the resume of `task` that just ended with `outcome`, for the function `name`
+/// of kind `origin`. Logs a stall report when the resume ran longer than
+/// `tune.lua.stall-warn`.
+pub fn record(origin: Origin, name: &str, task: &Task, outcome: &Resume) {
+    if name.is_empty() && task.ctx().stats_entry.get() == u32::MAX {
+        // A task has no name: the first resume names it by where its function is defined
+        // (its bottom frame while it runs), `-` if it already returned.
+        let name = defined_at(task.raw()).unwrap_or_else(|| "-".into());
+        return record_ctx(origin, &name, task.ctx(), outcome, || location(task.raw()));
+    }
+    record_ctx(origin, name, task.ctx(), outcome, || location(task.raw()));
+}
+
+/// [`record`] for an outcome that may be missing (a fetch outside the engine).
+pub fn record_opt(origin: Origin, name: &str, task: &Task, outcome: Option<&Resume>) {
+    if let Some(o) = outcome {
+        record(origin, name, task, o);
+    }
+}
+
+fn record_ctx(
+    origin: Origin,
+    name: &str,
+    ctx: &TaskCtx,
+    outcome: &Resume,
+    location: impl FnOnce() -> Option<String>,
+) {
+    let took = ctx.last_resume.get();
+    let stall = STALL_WARN.with(|s| s.get());
+    let stalled = !stall.is_zero() && took > stall;
+    TABLE.with(|t| {
+        let mut t = t.borrow_mut();
+        let i = match ctx.stats_entry.get() {
+            u32::MAX => {
+                let i = t.slot(origin, name);
+                t.entries[i].calls += 1;
+                t.entries[i].live += 1;
+                ctx.stats_entry.set(i as u32);
+                i
+            }
+            i => i as usize,
+        };
+        let c = &mut t.entries[i];
+        c.resumes += 1;
+        c.cpu_total += took;
+        c.cpu_max = c.cpu_max.max(took);
+        c.mem_peak = c.mem_peak.max(ctx.last_growth.get());
+        let ns = took.as_nanos().min(u64::MAX as u128) as u64;
+        c.histogram[(64 - ns.leading_zeros() as usize).min(BUCKETS - 1)] += 1;
+        c.stalls += u64::from(stalled);
+        let ended = match outcome {
+            Resume::Yield(WaitReason::Forced) => {
+                c.forced_yields += 1;
+                false
+            }
+            Resume::Yield(_) => {
+                c.voluntary_yields += 1;
+                false
+            }
+            Resume::Finished(_) => true,
+            Resume::Timeout(_) => {
+                c.timeouts += 1;
+                true
+            }
+            Resume::Error { .. } | Resume::NoMem | Resume::Panic(_) => {
+                c.errors += 1;
+                true
+            }
+        };
+        if ended {
+            c.live = c.live.saturating_sub(1);
+            ctx.stats_entry.set(u32::MAX);
+        }
+    });
+    if stalled {
+        let at = location().unwrap_or_else(|| "?".into());
+        let what = if name.is_empty() { origin.name().to_string() } else { format!("{} '{name}'", origin.name()) };
+        stall_report(&format!(
+            "Lua {what} held the reactor for {} ms in one resume (tune.lua.stall-warn {} ms), at {at}",
+            took.as_millis(),
+            stall.as_millis()
+        ));
+    }
+}
+
+/// Logs a stall report: the log targets at `warning`, and stderr unless `-q`.
+fn stall_report(msg: &str) {
+    let quiet = match super::api::core::core() {
+        Ok(core) => {
+            let log = core.log.borrow();
+            if let Some(l) = &log.logger {
+                l.send(crate::config::model::Level::Warning, msg);
+            }
+            log.quiet
+        }
+        Err(_) => false,
+    };
+    if !quiet {
+        crate::warning!("{msg}");
+    }
+}
+
+/// Ends the call in flight on `ctx` without an outcome (its task is reused or closed).
+pub(crate) fn abandon(ctx: &TaskCtx) {
+    let i = ctx.stats_entry.replace(u32::MAX);
+    if i != u32::MAX {
+        let _ = TABLE.try_with(|t| {
+            if let Some(c) = t.borrow_mut().entries.get_mut(i as usize) {
+                c.live = c.live.saturating_sub(1);
+            }
+        });
+    }
+}
+
+/// `file:line` of the innermost function of a script file on the suspended or failed
+/// thread `co` (wrappers of our own, such as the blocking-call shims, are skipped), else
+/// of its innermost Lua function.
+fn location(co: *mut ffi::lua_State) -> Option<String> {
+    let mut ar = ffi::lua_Debug::zeroed();
+    let mut first = None;
+    for level in 0..64 {
+        // SAFETY: co is one of our threads, not running (the resume returned); getstack and
+        // getinfo with "Sl" only read call information (no allocation: they never raise);
+        // source and short_src are NUL-terminated strings that outlive this read.
+        unsafe {
+            if ffi::lua_getstack(co, level, &mut ar) == 0 {
+                break;
+            }
+            ffi::lua_getinfo(co, c"Sl".as_ptr(), &mut ar);
+            if ar.currentline <= 0 {
+                continue;
+            }
+            let src = std::ffi::CStr::from_ptr(ar.short_src.as_ptr()).to_string_lossy();
+            let here = format!("{src}:{}", ar.currentline);
+            if !ar.source.is_null() && *ar.source == b'@' as std::os::raw::c_char {
+                return Some(here);
+            }
+            first.get_or_insert(here);
+        }
+    }
+    first
+}
+
+/// `file:line` where the bottom Lua function of the suspended thread `co` is defined.
+fn defined_at(co: *mut ffi::lua_State) -> Option<String> {
+    let mut ar = ffi::lua_Debug::zeroed();
+    let mut found = None;
+    for level in 0..256 {
+        // SAFETY: as in `location`: co is not running, getstack/getinfo("S") only read.
+        unsafe {
+            if ffi::lua_getstack(co, level, &mut ar) == 0 {
+                break;
+            }
+            ffi::lua_getinfo(co, c"S".as_ptr(), &mut ar);
+            if ar.linedefined > 0 {
+                let src = std::ffi::CStr::from_ptr(ar.short_src.as_ptr()).to_string_lossy();
+                found = Some(format!("{src}:{}", ar.linedefined));
+            }
+        }
+    }
+    found
+}
+
+/// The counters of this thread, in registration order; only those of `name` when given.
+pub fn snapshot(name: Option<&str>) -> Vec<Counters> {
+    TABLE.with(|t| {
+        t.borrow()
+            .entries
+            .iter()
+            .filter(|c| name.is_none_or(|n| c.name == n))
+            .cloned()
+            .collect()
+    })
+}
+
+/// `show lua stats [name]`: one line per entry.
+pub fn show(name: Option<&str>) -> String {
+    let mut out = String::from(
+        "# kind name calls errors timeouts forced_yields voluntary_yields stalls resumes cpu_total_us cpu_max_us cpu_p99_us live mem_peak_bytes\n",
+    );
+    for c in snapshot(name) {
+        out.push_str(&format!(
+            "{} {} {} {} {} {} {} {} {} {} {} {} {} {}\n",
+            c.origin.name(),
+            if c.name.is_empty() { "-" } else { &c.name },
+            c.calls,
+            c.errors,
+            c.timeouts,
+            c.forced_yields,
+            c.voluntary_yields,
+            c.stalls,
+            c.resumes,
+            c.cpu_total.as_micros(),
+            c.cpu_max.as_micros(),
+            c.cpu_p99().as_micros(),
+            c.live,
+            c.mem_peak,
+        ));
+    }
+    out
+}
+
+/// The metrics of [`prometheus`]: name, type, help, and the value of an entry.
+type Metric = (&'static str, &'static str, &'static str, fn(&Counters) -> String);
+
+const METRICS: &[Metric] = &[
+    ("calls_total", "counter", "Calls started of a registered Lua function.", |c| c.calls.to_string()),
+    ("errors_total", "counter", "Calls ended by an error (Lua, memory, panic).", |c| c.errors.to_string()),
+    ("timeouts_total", "counter", "Calls stopped by a Lua time budget.", |c| c.timeouts.to_string()),
+    ("forced_yields_total", "counter", "Yields forced by preemption.", |c| c.forced_yields.to_string()),
+    ("voluntary_yields_total", "counter", "Yields asked by the script (sleep, I/O, core.yield).", |c| c.voluntary_yields.to_string()),
+    ("stalls_total", "counter", "Resumes longer than tune.lua.stall-warn.", |c| c.stalls.to_string()),
+    ("resumes_total", "counter", "Resumes of the function's coroutines.", |c| c.resumes.to_string()),
+    ("cpu_seconds_total", "counter", "Time the function's resumes held the reactor.", |c| secs(c.cpu_total)),
+    ("cpu_max_seconds", "gauge", "Longest resume.", |c| secs(c.cpu_max)),
+    ("cpu_p99_seconds", "gauge", "99th percentile of the resume times (bucket bound, within a factor of two).", |c| secs(c.cpu_p99())),
+    ("live_calls", "gauge", "Calls in flight.", |c| c.live.to_string()),
+    ("memory_peak_bytes", "gauge", "Most the Lua heap grew during one resume.", |c| c.mem_peak.to_string()),
+];
+
+fn secs(d: Duration) -> String {
+    format!("{:.6}", d.as_secs_f64())
+}
+
+/// A label value in the text format (`\`, `"` and newlines escaped).
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// Writes the `moonproxy_lua_*` metrics, one series per entry labelled `kind` and `name`
+/// (the exporter's [`crate::stats::prometheus::ExtraMetrics`] hook).
+pub fn prometheus(out: &mut String) {
+    use std::fmt::Write;
+    let entries = snapshot(None);
+    if entries.is_empty() {
+        return;
+    }
+    for (name, kind, help, value) in METRICS {
+        let _ = writeln!(out, "# HELP moonproxy_lua_{name} {help}\n# TYPE moonproxy_lua_{name} {kind}");
+        for c in &entries {
+            let _ = writeln!(
+                out,
+                "moonproxy_lua_{name}{{kind=\"{}\",name=\"{}\"}} {}",
+                c.origin.name(),
+                label(&c.name),
+                value(c)
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn p99_is_the_bucket_bound_of_the_slowest_percent() {
+        let mut c = Counters::new(Origin::Action, "a");
+        for _ in 0..99 {
+            c.resumes += 1;
+            c.histogram[10] += 1; // < 1024 ns
+        }
+        c.resumes += 1;
+        c.histogram[30] += 1;
+        c.cpu_max = Duration::from_secs(1);
+        assert_eq!(c.cpu_p99(), Duration::from_nanos(1024));
+    }
+
+    #[test]
+    fn a_call_counts_once_and_is_live_until_it_ends() {
+        let state = crate::lua::State::new().unwrap();
+        let mut task = Task::new(&state, Default::default()).unwrap();
+        task.load(b"coroutine.yield() error('x')", "=t").unwrap();
+        let r = task.resume(0);
+        record(Origin::Fetch, "unit_f", &task, &r);
+        let c = &snapshot(Some("unit_f"))[0];
+        assert_eq!((c.calls, c.live, c.voluntary_yields), (1, 1, 1));
+        let r = task.resume(0);
+        record(Origin::Fetch, "unit_f", &task, &r);
+        let c = &snapshot(Some("unit_f"))[0];
+        assert_eq!((c.calls, c.live, c.errors, c.resumes), (1, 0, 1, 2));
+        // A call abandoned by a reuse is no longer live.
+        assert!(task.reuse());
+        task.load(b"coroutine.yield()", "=u").unwrap();
+        let r = task.resume(0);
+        record(Origin::Fetch, "unit_f", &task, &r);
+        assert_eq!(snapshot(Some("unit_f"))[0].live, 1);
+        assert!(task.reuse());
+        assert_eq!(snapshot(Some("unit_f"))[0].live, 0);
+    }
+}

@@ -1,0 +1,149 @@
+//! Lua observability beyond HAProxy: `show lua stats` (per registered function: calls,
+//! errors, yields, time holding the reactor), the stall report of `tune.lua.stall-warn`,
+//! and the `moonproxy_lua_*` metrics of the Prometheus exporter.
+
+mod common;
+
+use common::*;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+
+/// Sends `input` on the unix socket `path`, half-closes, and reads the answer to EOF.
+fn cli(path: &Path, input: &str) -> String {
+    let mut s = UnixStream::connect(path).unwrap_or_else(|e| panic!("connect {}: {e}", path.display()));
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    s.write_all(input.as_bytes()).unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("the CLI closes after answering");
+    out
+}
+
+fn get(port: u16, path: &str) -> HttpResponse {
+    let mut c = Client::connect(port);
+    c.http_request(format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes())
+}
+
+const CONFIG: &str = "global
+    lua-load {{dir}}/stats.lua
+    stats socket {{dir}}/cli.sock level admin
+    tune.lua.stall-warn 150
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{fe}}
+    http-request use-service prometheus-exporter if { path /metrics }
+    http-request lua.spin if { path /spin }
+    http-request lua.stall if { path /stall }
+    http-request set-var(txn.x) lua.bad if { path /bad }
+    http-request set-var(txn.y) str(a),lua.big if { path /big }
+    http-request return status 200
+";
+
+const SCRIPT: &str = r#"
+core.register_action("spin", { "http-req" }, function(txn)
+  local x = 0
+  for i = 1, 20000000 do x = x + i end
+end)
+core.register_action("stall", { "http-req" }, function(txn)
+  io.popen("sleep 0.2"):read("*a")
+  core.msleep(1)
+end)
+core.register_fetches("bad", function(txn) error("bad fetch") end)
+core.register_converters("big", function(s) return #string.rep(s, 5 * 1024 * 1024) end)
+core.register_task(function()
+  while true do core.sleep(60) end
+end)
+"#;
+
+/// The fields of the `show lua stats` line of `kind name`, by column name.
+fn row(stats: &str, kind: &str, name: &str) -> std::collections::HashMap<String, u64> {
+    let header: Vec<&str> = stats.lines().next().expect("a header").trim_start_matches("# ").split(' ').collect();
+    let line = stats
+        .lines()
+        .find(|l| l.starts_with(&format!("{kind} {name} ")))
+        .unwrap_or_else(|| panic!("a line for {kind} {name} in {stats}"));
+    header[2..].iter().zip(line.split(' ').skip(2)).map(|(k, v)| (k.to_string(), v.parse().unwrap())).collect()
+}
+
+#[test]
+fn counters_stall_report_and_metrics() {
+    let proxy = ProxyBuilder::new(CONFIG).file("stats.lua", SCRIPT).start();
+    let sock = proxy.dir().join("cli.sock");
+    assert!(proxy.wait_for_path(&sock, DEADLINE));
+    let fe = proxy.port("fe");
+
+    // A long loop is preempted: forced yields and time in the reactor.
+    assert_eq!(get(fe, "/spin").status, 200);
+    let stats = cli(&sock, "show lua stats spin\n");
+    let spin = row(&stats, "action", "spin");
+    assert_eq!(spin["calls"], 1, "{stats}");
+    assert!(spin["forced_yields"] > 0, "{stats}");
+    assert!(spin["cpu_total_us"] > 0 && spin["cpu_max_us"] > 0, "{stats}");
+    assert_eq!((spin["errors"], spin["live"]), (0, 0), "{stats}");
+    assert_eq!(stats.lines().filter(|l| !l.is_empty()).count(), 2, "only the entry asked for: {stats}");
+
+    // 1,000 calls of a failing fetch on one connection.
+    let mut c = Client::connect(fe);
+    for _ in 0..1000 {
+        let r = c.http_request(b"GET /bad HTTP/1.1\r\nHost: t\r\n\r\n");
+        assert_eq!(r.status, 200);
+    }
+    let stats = cli(&sock, "show lua stats\n");
+    let bad = row(&stats, "fetch", "bad");
+    assert_eq!((bad["calls"], bad["errors"], bad["live"]), (1000, 1000, 0), "{stats}");
+
+    // A blocking call of 200 ms holds the reactor past tune.lua.stall-warn.
+    assert_eq!(get(fe, "/stall").status, 200);
+    let line = proxy.wait_for_line(|l| l.contains("Lua action 'stall' held the reactor"), DEADLINE);
+    // The line of the blocking call in the file.
+    let at = SCRIPT.lines().position(|l| l.contains("io.popen")).unwrap() + 1;
+    assert!(line.contains("(tune.lua.stall-warn 150 ms)"), "{line}");
+    assert!(line.contains(&format!("stats.lua:{at}")), "the line of the blocking call: {line}");
+    let stats = cli(&sock, "show lua stats stall\n");
+    let stall = row(&stats, "action", "stall");
+    assert_eq!((stall["calls"], stall["stalls"]), (1, 1), "{stats}");
+    assert!(stall["cpu_max_us"] >= 200_000, "{stats}");
+
+    // A converter building a 5 MB string: the heap grew by at least that much in its resume.
+    assert_eq!(get(fe, "/big").status, 200);
+    let stats = cli(&sock, "show lua stats big\n");
+    let big = row(&stats, "converter", "big");
+    assert_eq!((big["calls"], big["errors"]), (1, 0), "{stats}");
+    assert!(big["mem_peak_bytes"] >= 5 * 1024 * 1024, "{stats}");
+
+    // A task is named by where its function is defined; it is live while it sleeps.
+    let stats = cli(&sock, "show lua stats\n");
+    let at = SCRIPT.lines().position(|l| l.contains("register_task")).unwrap() + 1;
+    let task = stats.lines().find(|l| l.starts_with("task ")).unwrap_or_else(|| panic!("a task line: {stats}"));
+    let name = task.split(' ').nth(1).unwrap();
+    assert!(name.ends_with(&format!("stats.lua:{at}")), "{stats}");
+    let task = row(&stats, "task", name);
+    assert_eq!((task["calls"], task["live"], task["voluntary_yields"]), (1, 1, 1), "{stats}");
+
+    // The same counters as moonproxy_lua_* metrics, by default and in the scope `lua`.
+    for path in ["/metrics", "/metrics?scope=lua"] {
+        let r = get(fe, path);
+        assert_eq!(r.status, 200);
+        let body = String::from_utf8(r.body).unwrap();
+        for series in [
+            "moonproxy_lua_calls_total{kind=\"fetch\",name=\"bad\"} 1000\n",
+            "moonproxy_lua_errors_total{kind=\"fetch\",name=\"bad\"} 1000\n",
+            "moonproxy_lua_stalls_total{kind=\"action\",name=\"stall\"} 1\n",
+            "moonproxy_lua_live_calls{kind=\"action\",name=\"spin\"} 0\n",
+            "# TYPE moonproxy_lua_cpu_seconds_total counter\n",
+            "# TYPE moonproxy_lua_memory_peak_bytes gauge\n",
+        ] {
+            assert!(body.contains(series), "{path}: {series} in {body}");
+        }
+        let forced = body
+            .lines()
+            .find_map(|l| l.strip_prefix("moonproxy_lua_forced_yields_total{kind=\"action\",name=\"spin\"} "))
+            .unwrap_or_else(|| panic!("{path}: spin's forced yields in {body}"));
+        assert!(forced.parse::<u64>().unwrap() > 0, "{body}");
+    }
+}
