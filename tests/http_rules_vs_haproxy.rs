@@ -75,6 +75,13 @@ const RULES: &str = r#"  http-request set-var(txn.a) req.hdr(host),lower
   http-request redirect location https://%[hdr(host)]%[pathq] code 307 set-cookie SEEN=1 if { path_beg /redir5 }
   http-request return status 201 content-type text/x hdr X-R "%[var(txn.b)]" hdr X-Ci %ci lf-string "%[url]" if { path_beg /ret }
   http-request return status 404 if { path /nf }
+  http-request return status 203 if { path /s203 }
+  http-request return status 302 hdr location /x if { path /s302 }
+  http-request return status 418 if { path /s418 }
+  http-request return status 422 if { path /s422 }
+  http-request return status 502 if { path /s502 }
+  http-request return status 299 if { path /s299 }
+  http-request return status 499 if { path /s499 }
   http-request set-header X-Set %[path] if { path_beg /rw }
   http-request add-header X-Add "v %[method]" if { path_beg /rw }
   http-request del-header X-Del if { path_beg /rw }
@@ -107,6 +114,13 @@ const REQUESTS: &[&str] = &[
     "GET /redir5/z?k=v HTTP/1.1\r\nHost: h.com\r\n\r\n",
     "GET /ret/x?y=1 HTTP/1.1\r\nHost: R.com\r\n\r\n",
     "GET /nf HTTP/1.1\r\nHost: h\r\n\r\n",
+    "GET /s203 HTTP/1.1\r\nHost: h\r\n\r\n",
+    "GET /s302 HTTP/1.1\r\nHost: h\r\n\r\n",
+    "GET /s418 HTTP/1.1\r\nHost: h\r\n\r\n",
+    "GET /s422 HTTP/1.1\r\nHost: h\r\n\r\n",
+    "GET /s502 HTTP/1.1\r\nHost: h\r\n\r\n",
+    "GET /s299 HTTP/1.1\r\nHost: h\r\n\r\n",
+    "GET /s499 HTTP/1.1\r\nHost: h\r\n\r\n",
     "GET /rw/p?k=1 HTTP/1.1\r\nHost: h\r\nX-Del: 1\r\nX-Rep: abc-old\r\nX-Val: ab, c, ad\r\n\r\n",
     "GET /rw/q?k=1 HTTP/1.1\r\nHost: h\r\n\r\n",
     "GET /rw/q HTTP/1.1\r\nHost: h\r\n\r\n",

@@ -1056,7 +1056,7 @@ fn exec(rules: &HttpRules, action: &Action, side: Side, txn: &mut Txn, env: &mut
             if let Some(c) = cookie {
                 hdrs.push(("set-cookie".into(), c.as_bytes().to_vec()));
             }
-            let response = build_response(*code, &hdrs, b"", is_head(txn));
+            let response = build_response_with(*code, redirect_reason(*code), &hdrs, b"", is_head(txn));
             return Flow::Verdict(Verdict::Reply { response, close: false });
         }
         Action::SetVar { name, expr } => {
@@ -1343,30 +1343,104 @@ fn redirect_location(
     })
 }
 
-/// The reason phrase the proxy sends with `status`.
+/// The reason phrase HAProxy 2.6 gives a status it builds without one (`return`,
+/// `set-status`, Lua `txn:done`/replies and services): its own table, read off 2.6.12
+/// (a service setting each status, tests/http_rules_vs_haproxy.rs checks some), with the
+/// class name for the codes it does not list. Its error pages and redirects carry their
+/// own texts ([`super::errors::reason`], [`redirect_reason`]).
 pub fn reason_phrase(status: u16) -> &'static str {
     match status {
         100 => "Continue",
         101 => "Switching Protocols",
+        102 => "Processing",
+        103 => "Informational",
         200 => "OK",
         201 => "Created",
         202 => "Accepted",
+        203 => "Non-Authoritative Information",
         204 => "No Content",
+        205 => "Reset Content",
         206 => "Partial Content",
+        207 => "Multi-Status",
+        226 => "IM Used",
+        300 => "Multiple Choices",
+        301 => "Moved Permanently",
+        302 => "Moved Temporarily",
+        303 => "See Other",
+        304 => "Not Modified",
+        305 => "Use Proxy",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        402 => "Payment Required",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        406 => "Not Acceptable",
+        407 => "Proxy Authentication Required",
+        408 => "Request Time-out",
+        409 => "Conflict",
+        410 => "Gone",
+        411 => "Length Required",
+        412 => "Precondition Failed",
+        413 => "Request Entity Too Large",
+        414 => "Request-URI Too Long",
+        415 => "Unsupported Media Type",
+        416 => "Requested range unsatisfiable",
+        417 => "Expectation failed",
+        418 => "I'm a teapot",
+        421 => "Misdirected Request",
+        422 => "Unprocessable Content",
+        423 => "Locked",
+        424 => "Method failure",
+        425 => "Too Early",
+        426 => "Upgrade Required",
+        428 => "Precondition Required",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        451 => "Unavailable For Legal Reasons",
+        499 => "client has closed connection",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway or Proxy Error",
+        503 => "Service Unavailable",
+        504 => "Gateway Time-out",
+        505 => "HTTP Version not supported",
+        506 => "Variant also negotiate",
+        507 => "Insufficient storage",
+        508 => "Loop detected",
+        510 => "Not extended",
+        511 => "Network authentication required",
+        100..=199 => "Informational",
+        200..=299 => "Success",
+        300..=399 => "Redirection",
+        400..=499 => "Client Error",
+        500..=599 => "Server Error",
+        _ => "Other",
+    }
+}
+
+/// The reason phrase of a `redirect` rule's answer (HAProxy's redirect texts).
+fn redirect_reason(status: u16) -> &'static str {
+    match status {
         301 => "Moved Permanently",
         302 => "Found",
         303 => "See Other",
-        304 => "Not Modified",
         307 => "Temporary Redirect",
         308 => "Permanent Redirect",
-        s => super::errors::reason(s),
+        s => reason_phrase(s),
     }
 }
 
 /// A complete HTTP/1.1 response: status line, `headers` in order, body. The body is
 /// left out (its length kept) when answering a `HEAD` request.
 fn build_response(status: u16, headers: &[(String, Vec<u8>)], body: &[u8], head: bool) -> Vec<u8> {
-    let mut out = format!("HTTP/1.1 {status} {}\r\n", reason_phrase(status)).into_bytes();
+    build_response_with(status, reason_phrase(status), headers, body, head)
+}
+
+fn build_response_with(status: u16, reason: &str, headers: &[(String, Vec<u8>)], body: &[u8], head: bool) -> Vec<u8> {
+    let mut out = format!("HTTP/1.1 {status} {reason}\r\n").into_bytes();
     for (n, v) in headers {
         out.extend_from_slice(n.as_bytes());
         out.extend_from_slice(b": ");
