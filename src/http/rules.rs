@@ -1348,6 +1348,7 @@ fn redirect_location(
 /// (a service setting each status, tests/http_rules_vs_haproxy.rs checks some), with the
 /// class name for the codes it does not list. Its error pages and redirects carry their
 /// own texts ([`super::errors::reason`], [`redirect_reason`]).
+#[allow(clippy::match_overlapping_arm)] // the listed codes first, then their class
 pub fn reason_phrase(status: u16) -> &'static str {
     match status {
         100 => "Continue",
