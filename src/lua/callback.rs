@@ -181,6 +181,22 @@ impl CallCtx {
         self.arg_error(n, &format!("{expected} expected, got {got}"))
     }
 
+    /// Replaces argument `n` (a positive index), when it is an object made in Lua around
+    /// a value (a table holding it at `[0]`: `TXN`, `Channel`, `AppletHTTP`...), by that
+    /// `[0]` on the stack; any other argument stays as it is.
+    pub fn unwrap_object(&mut self, n: c_int) -> Result<(), LuaError> {
+        if self.type_name(n) == "table" {
+            self.reserve(1)?;
+            // SAFETY: a raw get neither raises nor allocates (room reserved); lua_replace
+            // moves the value into argument n's slot and pops it.
+            unsafe {
+                ffi::lua_rawgeti(self.l, n, 0);
+                ffi::lua_replace(self.l, n);
+            }
+        }
+        Ok(())
+    }
+
     /// Lua's name for the type of argument `n` (`no value` when absent).
     pub fn type_name(&self, n: c_int) -> &'static str {
         // SAFETY: lua_type never raises.

@@ -322,16 +322,7 @@ static HEADERS: RustFunction = RustFunction::new("headers", |ctx| {
 /// The handle of the applet at argument 1: the table (its `[0]`, which then replaces it
 /// on the stack) or the userdata itself.
 fn applet_handle(ctx: &mut CallCtx) -> Result<Handle, LuaError> {
-    if ctx.type_name(1) == "table" {
-        ctx.reserve(1)?;
-        let l = ctx.raw();
-        // SAFETY: a raw get neither raises nor allocates (room reserved); lua_replace moves
-        // the value into argument 1's slot and pops it.
-        unsafe {
-            ffi::lua_rawgeti(l, 1, 0);
-            ffi::lua_replace(l, 1);
-        }
-    }
+    ctx.unwrap_object(1)?;
     ctx.handle(1, &APPLET_CLASS)
 }
 

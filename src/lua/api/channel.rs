@@ -25,7 +25,6 @@
 //! messages are HAProxy's, checked against 2.6).
 use crate::lua::host;
 use crate::lua::{CallCtx, Class, Handle, LuaError, RustFunction};
-use lua54_sys as ffi;
 use std::os::raw::c_int;
 
 /// What a Lua action may do with the stream's buffers. `res` picks the direction
@@ -162,16 +161,7 @@ static IS_TCP: RustFunction = RustFunction::new("is_tcp", |ctx| {
 
 /// The channel at argument 1: the `Channel` table, whose `[0]` replaces it on the stack.
 fn chan_ref(ctx: &mut CallCtx, name: &str) -> Result<ChanRef, LuaError> {
-    if ctx.type_name(1) == "table" {
-        ctx.reserve(1)?;
-        let l = ctx.raw();
-        // SAFETY: a raw get neither raises nor allocates (room reserved); lua_replace moves
-        // the value into argument 1's slot and pops it.
-        unsafe {
-            ffi::lua_rawgeti(l, 1, 0);
-            ffi::lua_replace(l, 1);
-        }
-    }
+    ctx.unwrap_object(1)?;
     if ctx.type_name(1) != "userdata" {
         return Err(LuaError::message(format!("bad argument #1 to '{name}' (Channel expected)")));
     }

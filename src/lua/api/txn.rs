@@ -320,16 +320,7 @@ static HANDLE: RustFunction = RustFunction::new("handle", |ctx| {
 /// `txn.http` and `txn.f` pass) or a table holding it at `[0]` (the `TXN`, or any object
 /// made at its first use from it: [`CLASSES`]), which replaces it on the stack.
 pub(crate) fn txn_handle(ctx: &mut CallCtx) -> Result<Handle, LuaError> {
-    if ctx.type_name(1) == "table" {
-        ctx.reserve(1)?;
-        let l = ctx.raw();
-        // SAFETY: a raw get neither raises nor allocates (room reserved); lua_replace moves
-        // the value into argument 1's slot and pops it.
-        unsafe {
-            ffi::lua_rawgeti(l, 1, 0);
-            ffi::lua_replace(l, 1);
-        }
-    }
+    ctx.unwrap_object(1)?;
     let l = ctx.raw();
     // SAFETY: reading a stack slot's type and light userdata never raises.
     let word = unsafe {
