@@ -287,13 +287,13 @@ impl Stream {
         self.state
     }
 
-    /// The deadline this stream's live timer entry was armed for (others are stale).
     /// The client's address (`None` on a unix socket) and how long ago it was
     /// accepted (the CLI's `show sess`).
     pub fn client_info(&self, now: Instant) -> (Option<SocketAddr>, Duration) {
         (self.src, now.saturating_duration_since(self.accept_at))
     }
 
+    /// The deadline this stream's live timer entry was armed for (others are stale).
     pub fn armed(&self) -> Option<Instant> {
         self.armed
     }
