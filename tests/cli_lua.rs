@@ -8,18 +8,6 @@ mod common;
 use common::*;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::path::Path;
-
-/// Sends `input` on the unix socket `path`, half-closes, and reads the answer to EOF.
-fn cli(path: &Path, input: &str) -> String {
-    let mut s = UnixStream::connect(path).unwrap_or_else(|e| panic!("connect {}: {e}", path.display()));
-    s.set_read_timeout(Some(DEADLINE)).unwrap();
-    s.write_all(input.as_bytes()).unwrap();
-    s.shutdown(std::net::Shutdown::Write).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).expect("the CLI closes after answering");
-    out
-}
 
 const CONFIG: &str = "global
     lua-load {{dir}}/cli.lua

@@ -5,25 +5,6 @@
 mod common;
 
 use common::*;
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
-use std::path::Path;
-
-/// Sends `input` on the unix socket `path`, half-closes, and reads the answer to EOF.
-fn cli(path: &Path, input: &str) -> String {
-    let mut s = UnixStream::connect(path).unwrap_or_else(|e| panic!("connect {}: {e}", path.display()));
-    s.set_read_timeout(Some(DEADLINE)).unwrap();
-    s.write_all(input.as_bytes()).unwrap();
-    s.shutdown(std::net::Shutdown::Write).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).expect("the CLI closes after answering");
-    out
-}
-
-fn get(port: u16, path: &str) -> HttpResponse {
-    let mut c = Client::connect(port);
-    c.http_request(format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes())
-}
 
 const CONFIG: &str = "global
     lua-load {{dir}}/stats.lua
@@ -78,7 +59,7 @@ fn counters_stall_report_and_metrics() {
     let fe = proxy.port("fe");
 
     // A long loop is preempted: forced yields and time in the reactor.
-    assert_eq!(get(fe, "/spin").status, 200);
+    assert_eq!(get_closing(fe, "/spin").status, 200);
     let stats = cli(&sock, "show lua stats spin\n");
     let spin = row(&stats, "action", "spin");
     assert_eq!(spin["calls"], 1, "{stats}");
@@ -98,7 +79,7 @@ fn counters_stall_report_and_metrics() {
     assert_eq!((bad["calls"], bad["errors"], bad["live"]), (1000, 1000, 0), "{stats}");
 
     // A blocking call of 200 ms holds the reactor past tune.lua.stall-warn.
-    assert_eq!(get(fe, "/stall").status, 200);
+    assert_eq!(get_closing(fe, "/stall").status, 200);
     let line = proxy.wait_for_line(|l| l.contains("Lua action 'stall' held the reactor"), DEADLINE);
     // The line of the blocking call in the file.
     let at = SCRIPT.lines().position(|l| l.contains("io.popen")).unwrap() + 1;
@@ -110,7 +91,7 @@ fn counters_stall_report_and_metrics() {
     assert!(stall["cpu_max_us"] >= 200_000, "{stats}");
 
     // A converter building a 5 MB string: the heap grew by at least that much in its resume.
-    assert_eq!(get(fe, "/big").status, 200);
+    assert_eq!(get_closing(fe, "/big").status, 200);
     let stats = cli(&sock, "show lua stats big\n");
     let big = row(&stats, "converter", "big");
     assert_eq!((big["calls"], big["errors"]), (1, 0), "{stats}");
@@ -127,7 +108,7 @@ fn counters_stall_report_and_metrics() {
 
     // The same counters as moonproxy_lua_* metrics, by default and in the scope `lua`.
     for path in ["/metrics", "/metrics?scope=lua"] {
-        let r = get(fe, path);
+        let r = get_closing(fe, path);
         assert_eq!(r.status, 200);
         let body = String::from_utf8(r.body).unwrap();
         for series in [

@@ -24,11 +24,6 @@ fn parse_csv(body: &[u8]) -> Vec<Vec<String>> {
         .collect()
 }
 
-fn get(port: u16, path: &str) -> HttpResponse {
-    let mut c = Client::connect(port);
-    c.http_request(format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes())
-}
-
 fn col(header: &[String], name: &str) -> usize {
     header.iter().position(|h| h == name).unwrap_or_else(|| panic!("no column {name}"))
 }
@@ -80,7 +75,7 @@ fn traffic_and_csv(bin: &Path, app: &Backend) -> (Vec<Vec<String>>, Vec<String>)
     // Server `e`'s first check has passed, and `d` is down after its third failure.
     assert!(
         wait_until(DEADLINE, || {
-            let rows = parse_csv(&get(st, COMPARED).body);
+            let rows = parse_csv(&get_closing(st, COMPARED).body);
             let (check, status) = (col(&rows[0], "check_status"), col(&rows[0], "status"));
             rows.iter().any(|r| r[1] == "e" && r[check] == "L4OK") && rows.iter().any(|r| r[1] == "d" && r[status] == "DOWN")
         }),
@@ -88,12 +83,12 @@ fn traffic_and_csv(bin: &Path, app: &Backend) -> (Vec<Vec<String>>, Vec<String>)
         bin.display()
     );
     for _ in 0..3 {
-        assert_eq!(get(fe, "/hello").status, 200);
+        assert_eq!(get_closing(fe, "/hello").status, 200);
     }
-    assert_eq!(get(fe, "/deny").status, 403);
+    assert_eq!(get_closing(fe, "/deny").status, 403);
     // A response denied by `http-response deny`, an invalid one.
-    assert_eq!(get(fe, "/204").status, 502);
-    assert_eq!(get(fe, "/bad").status, 502);
+    assert_eq!(get_closing(fe, "/204").status, 502);
+    assert_eq!(get_closing(fe, "/bad").status, 502);
     let mut c = Client::connect(fe);
     assert_eq!(c.http_request(b"G(T / HTTP/1.1\r\nHost: t\r\n\r\n").status, 400);
     // A client that leaves in the middle of a head, one that leaves without a byte.
@@ -109,8 +104,8 @@ fn traffic_and_csv(bin: &Path, app: &Backend) -> (Vec<Vec<String>>, Vec<String>)
     // Every stream above is logged (ended) before the stats are read.
     proxy.wait_for_lines(9 + 1, |l| l.starts_with("LOG ") && !l.contains("s=<STATS>"), DEADLINE);
     std::thread::sleep(Duration::from_millis(100));
-    let csv = parse_csv(&get(st, COMPARED).body);
-    (csv, json_fields(&get(st, "/st;json").body))
+    let csv = parse_csv(&get_closing(st, COMPARED).body);
+    (csv, json_fields(&get_closing(st, "/st;json").body))
 }
 
 /// For each field object of a `show stat json` answer: its object type, position,
@@ -273,7 +268,7 @@ fn auth_is_required_and_checked() {
         assert!(r.body.starts_with(b"# pxname,svname,"));
     }
     // Other URIs go to the servers, without authentication.
-    assert_eq!(get(web, "/other").body, b"path=/other");
+    assert_eq!(get_closing(web, "/other").body, b"path=/other");
     assert_eq!(app.stats().requests(), 1);
     // Logged as HAProxy logs its stats applet: server <STATS>, `LR`.
     let line = proxy.wait_for_line(|l| l.starts_with("LOG ") && l.contains("ST=200") && l.contains("<STATS>"), DEADLINE);
@@ -285,14 +280,14 @@ fn auth_is_required_and_checked() {
 fn refresh_header_and_options() {
     let (proxy, _app) = stats_proxy("    stats enable\n    stats refresh 7s");
     let web = proxy.port("web");
-    let r = get(web, "/haproxy?stats");
+    let r = get_closing(web, "/haproxy?stats");
     assert_eq!(r.status, 200);
     assert_eq!(r.header("refresh"), Some("7"));
     assert_eq!(r.header("content-type"), Some("text/html"));
-    let r = get(web, "/haproxy?stats;csv;norefresh");
+    let r = get_closing(web, "/haproxy?stats;csv;norefresh");
     assert_eq!(r.header("refresh"), None);
     assert!(r.body.starts_with(b"# pxname"));
-    let r = get(web, "/haproxy?stats;json");
+    let r = get_closing(web, "/haproxy?stats;json");
     assert_eq!(r.header("content-type"), Some("application/json"));
     let body = String::from_utf8(r.body).unwrap();
     assert!(body.starts_with("[[{\"objType\":\"Frontend\",\"proxyId\":1,\"id\":0,\"field\":{\"pos\":0,\"name\":\"pxname\"}"), "{body}");
@@ -300,7 +295,7 @@ fn refresh_header_and_options() {
         "{\"pos\":1,\"name\":\"svname\"},\"processNum\":1,\"tags\":{\"origin\":\"Key\",\"nature\":\"Name\",\"scope\":\"Service\"},\
          \"value\":{\"type\":\"str\",\"value\":\"BACKEND\"}"
     ));
-    let r = get(web, "/haproxy?stats;typed");
+    let r = get_closing(web, "/haproxy?stats;typed");
     assert!(r.body.starts_with(b"F.1.0.0.pxname.1:KNS:str:web\nF.1.0.1.svname.1:KNS:str:FRONTEND\n"));
     // HEAD: the head only.
     let mut c = Client::connect(web);
@@ -313,13 +308,13 @@ fn refresh_header_and_options() {
 #[test]
 fn scope_filters_the_proxies() {
     let (proxy, _app) = stats_proxy("    stats uri /st\n    stats scope .\n    stats scope be");
-    let rows = parse_csv(&get(proxy.port("web"), "/st;csv").body);
+    let rows = parse_csv(&get_closing(proxy.port("web"), "/st;csv").body);
     let names: Vec<&str> = rows[1..].iter().map(|r| r[0].as_str()).collect();
     assert_eq!(names, ["web", "web", "web", "be", "be"]);
-    let rows = parse_csv(&get(proxy.port("web"), "/st;csv;scope=b").body);
+    let rows = parse_csv(&get_closing(proxy.port("web"), "/st;csv;scope=b").body);
     let names: Vec<&str> = rows[1..].iter().map(|r| r[0].as_str()).collect();
     assert_eq!(names, ["web", "web", "web", "be", "be"], "web and be contain a b");
-    let rows = parse_csv(&get(proxy.port("web"), "/st;csv;scope=we").body);
+    let rows = parse_csv(&get_closing(proxy.port("web"), "/st;csv;scope=we").body);
     assert!(rows[1..].iter().all(|r| r[0] == "web"));
 }
 
@@ -330,7 +325,7 @@ fn html_page_rules_and_options() {
          stats show-legends\n    stats admin if TRUE\n    stats http-request deny if { path_end /forbidden }",
     );
     let web = proxy.port("web");
-    let r = get(web, "/st");
+    let r = get_closing(web, "/st");
     assert_eq!(r.status, 200);
     let html = String::from_utf8(r.body).unwrap();
     assert!(html.contains("<title>Statistics Report for edge-1</title>"), "{html}");
@@ -339,9 +334,9 @@ fn html_page_rules_and_options() {
         assert!(html.contains(&format!("<table id=\"{id}\">")), "a table for {id}");
     }
     assert!(html.contains("Legend"));
-    assert_eq!(get(web, "/st/forbidden").status, 403);
+    assert_eq!(get_closing(web, "/st/forbidden").status, 403);
     // With show-legends, the CSV has the servers' addresses and the algorithm.
-    let rows = parse_csv(&get(web, "/st;csv").body);
+    let rows = parse_csv(&get_closing(web, "/st;csv").body);
     let a = rows.iter().find(|r| r[0] == "be" && r[1] == "a").unwrap();
     assert_eq!(a[col(&rows[0], "addr")], format!("127.0.0.1:{}", app.port()));
     let b = rows.iter().find(|r| r[0] == "be" && r[1] == "BACKEND").unwrap();
@@ -358,7 +353,7 @@ fn counters_follow_the_traffic() {
         assert_eq!(c.http_get("/x").status, 200);
     }
     drop(c);
-    assert_eq!(get(fe, "/y").status, 200);
+    assert_eq!(get_closing(fe, "/y").status, 200);
     let (rows, polls) = wait_rows(&proxy, |rows| value(rows, "be", "BACKEND", "req_tot") == "3");
     assert_eq!(value(&rows, "fe", "FRONTEND", "req_tot"), "3");
     assert_eq!(value(&rows, "fe", "FRONTEND", "stot"), "2");
@@ -381,7 +376,7 @@ fn value(rows: &[Vec<String>], px: &str, sv: &str, field: &str) -> String {
 fn wait_rows(proxy: &Proxy, ok: impl Fn(&[Vec<String>]) -> bool) -> (Vec<Vec<String>>, u32) {
     let mut rows = Vec::new();
     for polls in 1..=100 {
-        rows = parse_csv(&get(proxy.port("web"), "/st;csv").body);
+        rows = parse_csv(&get_closing(proxy.port("web"), "/st;csv").body);
         if ok(&rows) {
             return (rows, polls);
         }
@@ -415,7 +410,7 @@ listen web
         .bin(&bin)
         .start();
         let web = proxy.port("web");
-        assert_eq!(get(web, "/st;csv").status, 401);
+        assert_eq!(get_closing(web, "/st;csv").status, 401);
         let mut c = Client::connect(web);
         let ok = c.http_request(b"GET /st;csv HTTP/1.1\r\nHost: t\r\nAuthorization: Basic dTpw\r\nConnection: close\r\n\r\n");
         assert_eq!(ok.status, 200);

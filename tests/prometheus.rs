@@ -10,11 +10,6 @@ use common::*;
 use std::path::Path;
 use std::time::Duration;
 
-fn get(port: u16, path: &str) -> HttpResponse {
-    let mut c = Client::connect(port);
-    c.http_request(format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes())
-}
-
 /// The samples of an exposition, in order: (series, value), the series being the
 /// metric name with its labels.
 fn samples(body: &[u8]) -> Vec<(String, String)> {
@@ -102,7 +97,7 @@ fn traffic_and_metrics(bin: &Path, app: &Backend) -> Vec<u8> {
     // Server `e`'s first check has passed, and `d` is down after its third failure.
     assert!(
         wait_until(DEADLINE, || {
-            let s = samples(&get(prom, "/metrics?scope=server").body);
+            let s = samples(&get_closing(prom, "/metrics?scope=server").body);
             let has = |k: &str| s.iter().any(|(series, v)| series == k && v == "1");
             has("haproxy_server_check_status{proxy=\"be\",server=\"e\",state=\"L4OK\"}")
                 && has("haproxy_server_status{proxy=\"bd\",server=\"d\",state=\"DOWN\"}")
@@ -111,11 +106,11 @@ fn traffic_and_metrics(bin: &Path, app: &Backend) -> Vec<u8> {
         bin.display()
     );
     for _ in 0..3 {
-        assert_eq!(get(fe, "/hello").status, 200);
+        assert_eq!(get_closing(fe, "/hello").status, 200);
     }
-    assert_eq!(get(fe, "/deny").status, 403);
-    assert_eq!(get(fe, "/204").status, 502);
-    assert_eq!(get(fe, "/bad").status, 502);
+    assert_eq!(get_closing(fe, "/deny").status, 403);
+    assert_eq!(get_closing(fe, "/204").status, 502);
+    assert_eq!(get_closing(fe, "/bad").status, 502);
     let mut c = Client::connect(fe);
     assert_eq!(c.http_request(b"G(T / HTTP/1.1\r\nHost: t\r\n\r\n").status, 400);
     let mut c = Client::connect(t);
@@ -123,11 +118,11 @@ fn traffic_and_metrics(bin: &Path, app: &Backend) -> Vec<u8> {
     drop(c);
     // Every stream above has ended.
     assert!(wait_until(DEADLINE, || {
-        let s = samples(&get(prom, "/metrics?scope=frontend").body);
+        let s = samples(&get_closing(prom, "/metrics?scope=frontend").body);
         s.iter().filter(|(k, _)| k.starts_with("haproxy_frontend_current_sessions{")).all(|(k, v)| v == "0" || k.contains("\"prom\""))
     }));
     std::thread::sleep(Duration::from_millis(100));
-    get(prom, "/metrics").body
+    get_closing(prom, "/metrics").body
 }
 
 /// Same series in the same order, same comments, same deterministic values.
@@ -176,7 +171,7 @@ fn scopes_head_and_log() {
     let app = http_app();
     let proxy = ProxyBuilder::new(&config()).port("be", app.port()).port("dead", RefusingPort::new().port()).start();
     let prom = proxy.port("prom");
-    let all = get(prom, "/metrics");
+    let all = get_closing(prom, "/metrics");
     assert_eq!(all.status, 200);
     assert_eq!(all.header("content-type"), Some("text/plain; version=0.0.4"));
     assert_eq!(all.header("cache-control"), Some("no-cache"));
@@ -186,15 +181,15 @@ fn scopes_head_and_log() {
         n
     };
     assert_eq!(names(&all), ["process", "frontend", "backend", "server"]);
-    assert_eq!(names(&get(prom, "/metrics?scope=backend")), ["backend"]);
-    assert_eq!(names(&get(prom, "/metrics?scope=server&scope=global")), ["process", "server"]);
-    assert_eq!(names(&get(prom, "/metrics?other=1&scope=frontend")), ["frontend"]);
-    let empty = get(prom, "/metrics?scope=");
+    assert_eq!(names(&get_closing(prom, "/metrics?scope=backend")), ["backend"]);
+    assert_eq!(names(&get_closing(prom, "/metrics?scope=server&scope=global")), ["process", "server"]);
+    assert_eq!(names(&get_closing(prom, "/metrics?other=1&scope=frontend")), ["frontend"]);
+    let empty = get_closing(prom, "/metrics?scope=");
     assert_eq!((empty.status, empty.body.len()), (200, 0));
-    assert_eq!(get(prom, "/metrics?scope=all").status, 400);
+    assert_eq!(get_closing(prom, "/metrics?scope=all").status, 400);
     let has_c = |r: &HttpResponse| samples(&r.body).iter().any(|(k, _)| k.contains("server=\"c\""));
-    assert!(has_c(&get(prom, "/metrics?scope=server")));
-    assert!(!has_c(&get(prom, "/metrics?scope=server&no-maint")));
+    assert!(has_c(&get_closing(prom, "/metrics?scope=server")));
+    assert!(!has_c(&get_closing(prom, "/metrics?scope=server&no-maint")));
     let mut c = Client::connect(prom);
     c.send(b"HEAD /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
     let head = String::from_utf8(c.recv_until_close().0).expect("UTF-8 head");

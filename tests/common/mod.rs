@@ -22,7 +22,8 @@
 //! - [`http_app`]: an HTTP/1.1 application server (echo, upload, download, 100-continue,
 //!   upgrade, bad and silent responses), and [`HttpReader`], a streaming HTTP reader.
 //! - A few helpers: [`free_port`], [`RefusingPort`] (a dead server), [`wait_until`],
-//!   [`connect_unix`], [`recv_all_from`], [`random_bytes`], [`send_random`] / [`expect_random`].
+//!   [`connect_unix`], [`recv_all_from`], [`random_bytes`], [`send_random`] / [`expect_random`],
+//!   [`cli`] (one stats-socket exchange) and [`get_closing`] (one GET on its own connection).
 //!
 //! Timeouts in this module are deadlines after which a test fails with a clear message (and the
 //! captured output of the proxy); they are generous on purpose and are never assertions about
@@ -104,6 +105,25 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
         }
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// One stats-socket exchange as `socat` does it: sends `input` on the unix socket `path`,
+/// half-closes, and reads the answer to EOF (the CLI closes after answering).
+pub fn cli(path: &Path, input: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = UnixStream::connect(path).unwrap_or_else(|e| panic!("connect {}: {e}", path.display()));
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    s.write_all(input.as_bytes()).unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("the CLI closes after answering");
+    out
+}
+
+/// `GET path` on a new connection to `port` that asks to be closed: the response.
+pub fn get_closing(port: u16, path: &str) -> HttpResponse {
+    let mut c = Client::connect(port);
+    c.http_request(format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes())
 }
 
 /// Connects to the unix socket at `path`, retrying until a listener accepts (a proxy's unix
