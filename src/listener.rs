@@ -16,6 +16,8 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
 
+pub mod inherited;
+
 /// Backlog when neither the bind line nor the frontend sets one nor a `maxconn` is known.
 pub const DEFAULT_BACKLOG: i32 = 1024;
 
@@ -237,6 +239,9 @@ impl Listener {
 type StepResult<T> = Result<T, (BindStep, io::Error)>;
 
 fn open_inet(bind: &Bind, sa: SocketAddr, backlog: i32) -> StepResult<mio::net::TcpListener> {
+    if let Some(s) = inherited::take_inet(sa) {
+        return adopt(s).map(mio::net::TcpListener::from_std);
+    }
     let s = Socket::new(Domain::for_address(sa), Type::STREAM, None).map_err(|e| (BindStep::Create, e))?;
     let setup = || -> io::Result<()> {
         s.set_reuse_address(true)?;
@@ -260,6 +265,9 @@ fn open_inet(bind: &Bind, sa: SocketAddr, backlog: i32) -> StepResult<mio::net::
 }
 
 fn open_unix(bind: &Bind, path: &Path, backlog: i32) -> StepResult<mio::net::UnixListener> {
+    if let Some(s) = inherited::take_unix(path) {
+        return adopt(s).map(mio::net::UnixListener::from_std);
+    }
     remove_stale_socket(path);
     let s = Socket::new(Domain::UNIX, Type::STREAM, None).map_err(|e| (BindStep::Create, e))?;
     s.set_nonblocking(true).map_err(|e| (BindStep::Create, e))?;
@@ -275,6 +283,14 @@ fn open_unix(bind: &Bind, path: &Path, backlog: i32) -> StepResult<mio::net::Uni
     }
     s.listen(backlog).map_err(|e| (BindStep::Listen, e))?;
     Ok(mio::net::UnixListener::from_std(s.into()))
+}
+
+/// A listening socket taken over from the previous process ([`inherited`]): the
+/// same accept queue, put back in the state our own sockets are in.
+fn adopt<T: From<Socket>>(s: Socket) -> StepResult<T> {
+    s.set_nonblocking(true).map_err(|e| (BindStep::Inherit, e))?;
+    s.set_cloexec(true).map_err(|e| (BindStep::Inherit, e))?;
+    Ok(T::from(s))
 }
 
 /// A socket file left by a previous run makes `bind()` fail with EADDRINUSE; remove
@@ -304,10 +320,13 @@ pub fn abstract_addr(name: &str) -> io::Result<SockAddr> {
 }
 
 fn open_abstract(name: &str, backlog: i32) -> StepResult<mio::net::UnixListener> {
+    let addr = abstract_addr(name).map_err(|e| (BindStep::Bind, e))?;
+    if let Some(s) = inherited::take_abstract(&addr) {
+        return adopt(s).map(mio::net::UnixListener::from_std);
+    }
     let s = Socket::new(Domain::UNIX, Type::STREAM, None).map_err(|e| (BindStep::Create, e))?;
     s.set_nonblocking(true).map_err(|e| (BindStep::Create, e))?;
     s.set_cloexec(true).map_err(|e| (BindStep::Create, e))?;
-    let addr = abstract_addr(name).map_err(|e| (BindStep::Bind, e))?;
     s.bind(&addr).map_err(|e| (BindStep::Bind, e))?;
     s.listen(backlog).map_err(|e| (BindStep::Listen, e))?;
     Ok(mio::net::UnixListener::from_std(s.into()))

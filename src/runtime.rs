@@ -45,6 +45,9 @@ pub struct RunOptions {
     pub quiet: bool,
     /// `-V`: verbose (overrides `quiet`).
     pub verbose: bool,
+    /// `-x <socket>`: the stats socket of the process we replace; its listening
+    /// sockets are taken over (`_getsocks`) before ours are opened.
+    pub takeover: Option<PathBuf>,
 }
 
 /// Global `maxconn` when the configuration sets none: what the file-descriptor limit
