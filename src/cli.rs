@@ -318,6 +318,7 @@ pub fn run(cli: Cli) -> i32 {
         pidfile: cli.pidfile.clone().or_else(|| cfg.global.pidfile.clone()),
         quiet,
         verbose: cli.verbose,
+        takeover: None,
     };
     runtime::run(cfg, run_opts)
 }
