@@ -153,3 +153,64 @@ GET /third HTTP/1.1\r\nHost: t\r\n\r\n",
         (bodies, lines, app.connections())
     });
 }
+
+/// `http-after-response` rules run on every answer the proxy makes itself — `return`,
+/// `deny`, `redirect`, the 503 of a refused server, `http-response deny`'s 502 — the
+/// backend's first, as on a server's answer; and a `set-status` there is what the
+/// client gets. (They used to run on servers' and Lua services' answers only.)
+#[test]
+fn after_response_rules_run_on_the_proxys_own_answers() {
+    for bin in moonproxy_and_haproxy() {
+        let app = http_app();
+        let dead = RefusingPort::new();
+        let proxy = ProxyBuilder::new(
+            "defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{fe}}
+    http-request set-var(txn.p) path
+    http-request return status 200 content-type text/plain string hi if { path /ret }
+    http-request deny if { path /deny }
+    http-request redirect location /x if { path /redir }
+    use_backend dead if { path /dead }
+    http-response deny if { var(txn.p) -m str /rdeny }
+    http-after-response set-header X-After yes
+    http-after-response set-status 299 if { status 403 }
+    default_backend app
+backend app
+    server s1 127.0.0.1:{{be}}
+backend dead
+    http-after-response set-header X-Dead 1
+    server s1 127.0.0.1:{{dead}}
+",
+        )
+        .bin(&bin)
+        .port("be", app.port())
+        .port("dead", dead.port())
+        .start();
+        let mut got = Vec::new();
+        for path in ["/ret", "/deny", "/redir", "/dead", "/rdeny", "/"] {
+            let mut c = connect(&proxy, "fe");
+            write!(c.get_mut(), "GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+            let head = c.read_head().unwrap().expect("a response");
+            got.push((path, head.status(), head.header("x-after").map(String::from), head.header("x-dead").map(String::from)));
+        }
+        let yes = || Some("yes".to_string());
+        assert_eq!(
+            got,
+            vec![
+                ("/ret", 200, yes(), None),
+                ("/deny", 299, yes(), None),
+                ("/redir", 302, yes(), None),
+                ("/dead", 503, yes(), Some("1".into())),
+                ("/rdeny", 502, yes(), None),
+                ("/", 200, yes(), None),
+            ],
+            "{}",
+            bin.display()
+        );
+    }
+}

@@ -225,6 +225,12 @@ pub struct HttpSide {
     server_keep_alive: bool,
     /// The proxy's own response closes the connection once sent (`LocalReply`).
     reply_close: bool,
+    /// The proxy's own response waits for the `http-after-response` rules: its head is
+    /// `txn.res`, `res.out` holds only its body until they are done.
+    after_pending: bool,
+    /// Those rules ran on one of the proxy's responses in this transaction: a response
+    /// they cause themselves goes out as it is (HAProxy does not run them twice).
+    after_ran: bool,
     reply_term: Termination,
     /// The status line of the response was sent (no error page can replace it now).
     res_started: bool,
@@ -285,6 +291,8 @@ impl HttpSide {
             client_keep_alive: false,
             server_keep_alive: false,
             reply_close: true,
+            after_pending: false,
+            after_ran: false,
             reply_term: Termination::NORMAL,
             res_started: false,
             req_error: None,
@@ -363,6 +371,8 @@ impl HttpSide {
         self.server_keep_alive = false;
         self.client_persistent = false;
         self.reply_close = true;
+        self.after_pending = false;
+        self.after_ran = false;
         self.reply_term = Termination::NORMAL;
         self.res_started = false;
         self.req_error = None;
@@ -918,10 +928,20 @@ impl Stream {
     /// Sends `rest`, the end of a response the proxy made (all of it, or what follows
     /// the part a service already sent), whose head said `status` and, unless `keep`,
     /// `connection: close`.
-    pub(super) fn http_local_reply_rest(&mut self, env: &mut Env<'_, '_>, rest: Vec<u8>, status: Option<u16>, keep: bool, term: Termination) {
+    pub(super) fn http_local_reply_rest(&mut self, env: &mut Env<'_, '_>, mut rest: Vec<u8>, status: Option<u16>, keep: bool, term: Termination) {
         self.drop_server(env);
+        let after = self.http_after_rules_apply(env, &rest);
         let h = self.http.as_mut().expect("HTTP mode");
         h.txn.status = status.or(h.txn.status);
+        h.after_pending = false;
+        if let Some((head, len)) = after {
+            // `http_local_replying` runs the rules on the head, then sends it.
+            h.txn.res = Some(head);
+            rest.drain(..len);
+            h.res_rules = (2, 0);
+            h.after_pending = true;
+            h.after_ran = true;
+        }
         h.res.reset();
         h.res.out = rest;
         h.res.stage = Stage::Done;
@@ -933,10 +953,57 @@ impl Stream {
         self.state_deadline = fe.client.map(|t| env.cx.now + t);
         self.client_last = env.cx.now;
         self.goto(State::LocalReply);
-        if keep && self.http_mut().res.out.is_empty() {
+        if keep && self.http_mut().res.out.is_empty() && !self.http_mut().after_pending {
             // A service already sent everything: the transaction ends here.
             self.http_end_txn(env);
         }
+    }
+
+    /// The head of `reply` (a whole response the proxy made: `return`, `deny`, a
+    /// redirect, an error page) and its length, when `http-after-response` rules of
+    /// the backend or the frontend must see it first — as HAProxy runs them on its
+    /// own responses too, once per transaction.
+    fn http_after_rules_apply(&self, env: &Env<'_, '_>, reply: &[u8]) -> Option<(crate::http::Response, usize)> {
+        let h = self.http.as_ref()?;
+        let be = self.backend.unwrap_or(self.frontend);
+        let has_rules = |p: usize| !env.proxies[p].http_rules.after_response.is_empty();
+        if h.after_ran || !reply.starts_with(b"HTTP/") || !(has_rules(be) || has_rules(self.frontend)) {
+            return None;
+        }
+        let method = h.txn.req.as_ref().map_or(Method::Get, |r| r.line.method.clone());
+        match ResponseParser::new(Limits::default(), method).parse(reply) {
+            Ok(Status::Complete(head, len)) => Some((head, len)),
+            _ => None,
+        }
+    }
+
+    /// Runs the `http-after-response` rules on the proxy's own response (see
+    /// [`Self::http_after_rules_apply`]) and puts its head, as they left it, before its
+    /// body. False while they wait (a Lua action) or when the stream closed.
+    fn http_local_after_rules(&mut self, env: &mut Env<'_, '_>) -> bool {
+        let done = self.http_response_rules(env);
+        if self.state != State::LocalReply {
+            return false;
+        }
+        let h = self.http.as_mut().expect("HTTP mode");
+        if !h.after_pending {
+            // A rule answered by itself: that answer replaced this one.
+            return true;
+        }
+        if !done {
+            return false;
+        }
+        h.after_pending = false;
+        if let Some(res) = h.txn.res.as_ref() {
+            let mut out = Vec::with_capacity(h.res.out.len() + 256);
+            res.write_head(&mut out);
+            out.append(&mut h.res.out);
+            h.res.out = out;
+            h.txn.status = Some(res.line.status);
+        }
+        // A rule that waited moved the deadline: the client's timeout again.
+        self.state_deadline = env.proxies[self.frontend].timeouts.client.map(|t| env.cx.now + t);
+        true
     }
 
     /// Closes the server connection of the current transaction, if any, and gives its
@@ -987,6 +1054,9 @@ impl Stream {
     }
 
     pub(super) fn http_local_replying(&mut self, env: &mut Env<'_, '_>) {
+        if self.http_mut().after_pending && !self.http_local_after_rules(env) {
+            return;
+        }
         let now = env.cx.now;
         let h = self.http.as_mut().expect("HTTP mode");
         if !h.res.out.is_empty() {
