@@ -232,6 +232,11 @@ pub fn parse_acl_expr(words: &[String]) -> Result<AclExpr, String> {
         }
         i += 1;
     }
+    // A sample of no fixed type (`var()`, `set-var`, `json_query`) has no default
+    // method: HAProxy asks for one.
+    if method.is_none() && compiled.out_type() == crate::sample::SampleType::Any {
+        return Err(format!("matching method must be specified first (using '-m') when using a sample fetch of this type ('{kw}')"));
+    }
     let method = method.unwrap_or_else(|| MatchMethod::default_for(compiled.out_type()));
     let mut patterns: Vec<String> = Vec::new();
     // Patterns from files are checked one by one so an error names its line.
