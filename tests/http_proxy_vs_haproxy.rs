@@ -214,3 +214,29 @@ backend dead
         );
     }
 }
+
+/// An HTTP/1.0 server's answer to an HTTP/1.1 client on a kept-alive connection says
+/// `connection: keep-alive` (the client would assume a close from the 1.0 status line),
+/// and the next request on that connection is served.
+#[test]
+fn an_http10_answer_tells_the_client_the_connection_persists() {
+    for bin in moonproxy_and_haproxy() {
+        let old = Backend::reply(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        let proxy = ProxyBuilder::new(
+            "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\nlisten l\n    bind 127.0.0.1:{{fe}}\n    server s1 127.0.0.1:{{be}}\n",
+        )
+        .bin(&bin)
+        .port("be", old.port())
+        .start();
+        let mut c = connect(&proxy, "fe");
+        let mut got = Vec::new();
+        for _ in 0..2 {
+            c.get_mut().write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+            let head = c.read_head().unwrap().expect("a response on the same connection");
+            c.read_body(&head, false, |_| {}).unwrap();
+            got.push((head.status(), head.header("connection").map(str::to_ascii_lowercase)));
+        }
+        let ka = || Some("keep-alive".to_string());
+        assert_eq!(got, vec![(200, ka()), (200, ka())], "{}", bin.display());
+    }
+}

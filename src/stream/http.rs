@@ -1541,9 +1541,11 @@ impl Stream {
         h.client_keep_alive = client_ka;
         // `Connection` is hop-by-hop: what the server said about its connection is
         // replaced by what the proxy decided for the client's.
+        // Either side in HTTP/1.0 means close unless said otherwise: a 1.1 client reading
+        // a 1.0 server's status line is told the connection persists (as HAProxy does).
         let token = if !client_ka {
             Some("close")
-        } else if req.line.version == Version::Http10 {
+        } else if req.line.version == Version::Http10 || res.line.version == Version::Http10 {
             Some("keep-alive")
         } else {
             None
