@@ -642,3 +642,68 @@ fn frontend_without_backend_is_hinted_unless_rules_answer() {
     let o = check(&with_defaults("frontend fe\n  mode http\n  bind 127.0.0.1:0\n  http-request return status 200\n"));
     assert!(!o.stderr.iter().any(|l| l.contains("has no backend")), "{:?}", o.stderr);
 }
+
+/// Fetches used where their data cannot exist (`status` before the response, `path`
+/// once the request headers are gone), and rules written after rules that run later:
+/// HAProxy 2.6's warnings, word for word (recorded from `haproxy -c` on this file).
+#[test]
+fn misplaced_fetches_and_rules_are_warned_about_as_haproxy_does() {
+    let o = check(&with_defaults(
+        "listen l
+  bind :0
+  mode http
+  tcp-request content accept if { status 200 }
+  http-request deny if { status 200 }
+  http-after-response set-header x y if { path /x }
+  tcp-response content accept if { path /x }
+  server s 127.0.0.1:9
+frontend f
+  bind :0
+  mode http
+  acl p path_beg /x
+  acl q status 200
+  acl q path /y
+  use_backend b if TRUE
+  http-request deny if { status 200 }
+  redirect location /x if FALSE
+  tcp-request content accept if { status 200 }
+  tcp-request connection accept if { path /x }
+  http-response set-header X y if { hdr_sub(host) x }
+  http-response set-header X y if q
+  http-response set-header X y if { status 200 } p
+  use_backend b if { res.hdr(x) a }
+  default_backend b
+backend b
+  mode http
+  http-response deny if { path /x } || { method GET }
+  server s 127.0.0.1:9
+",
+    ));
+    let w = |line: u32, msg: &str| format!("[WARNING]  (PID) : config : parsing [DIR/t.cfg:{line}] : {msg}");
+    let fe = "frontend http-response header rule";
+    let mut expected = vec![
+        w(9, "anonymous acl will never match in 'tcp-request content' because it uses keyword 'status' which is incompatible with 'frontend tcp-request content rule'"),
+        w(10, "anonymous acl will never match because it uses keyword 'status' which is incompatible with 'frontend http-request header rule'"),
+        w(11, "anonymous acl will never match because it uses keyword 'path' which is incompatible with 'backend http-response header rule'"),
+        w(12, "anonymous acl will never match in 'tcp-response content' because it uses keyword 'path' which is incompatible with 'backend tcp-response content rule'"),
+        w(21, "a 'http-request' rule placed after a 'use_backend' rule will still be processed before."),
+        w(21, "anonymous acl will never match because it uses keyword 'status' which is incompatible with 'frontend http-request header rule'"),
+        w(22, "a 'redirect' rule placed after a 'use_backend' rule will still be processed before."),
+        w(23, "a 'tcp-request' rule placed after an 'http-request' rule will still be processed before."),
+        w(23, "anonymous acl will never match in 'tcp-request content' because it uses keyword 'status' which is incompatible with 'frontend tcp-request content rule'"),
+        w(24, "a 'tcp-request' rule placed after a 'tcp-request content' rule will still be processed before."),
+        w(24, "anonymous acl will never match in 'tcp-request connection' because it uses keyword 'path' which is incompatible with 'frontend tcp-request connection rule'"),
+        w(25, &format!("anonymous acl will never match because it uses keyword 'hdr_sub' which is incompatible with '{fe}'")),
+        w(26, &format!("acl 'q' involves keywords 'path' which is incompatible with '{fe}'")),
+        w(27, &format!("acl 'p' will never match because it only involves keywords that are incompatible with '{fe}'")),
+        w(28, "anonymous acl will never match because it uses keyword 'res.hdr' which is incompatible with 'frontend use-backend rule'"),
+        w(32, "anonymous acl will never match because it uses keyword 'path' which is incompatible with 'backend http-response header rule'"),
+    ];
+    // moonproxy's own notice for the tcp-response rule of the HTTP `listen` comes last.
+    let ours: Vec<String> = o.stderr.iter().filter(|l| !l.contains("not applied by moonproxy")).cloned().collect();
+    expected.sort();
+    let mut got = ours.clone();
+    got.sort();
+    assert_eq!(got, expected, "{ours:#?}");
+    assert_eq!(o.code, 0);
+}

@@ -111,7 +111,8 @@ backend be from other\n  server s1 127.0.0.1:80 backup maxconn 3 maxqueue 4 disa
         cond.or_groups[0][1],
         CondTerm {
             negate: true,
-            acl: AclRef::Named("hi".into())
+            acl: AclRef::Named("hi".into()),
+            unusable: false,
         }
     );
     assert_eq!(

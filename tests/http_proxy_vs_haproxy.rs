@@ -240,3 +240,36 @@ fn an_http10_answer_tells_the_client_the_connection_persists() {
         assert_eq!(got, vec![(200, ka()), (200, ka())], "{}", bin.display());
     }
 }
+
+/// An ACL whose fetch cannot run where it is used (`path` in `http-response`: the
+/// request headers are gone in HAProxy) sees no sample: false, and true negated —
+/// what HAProxy's "will never match" warning means at run time.
+#[test]
+fn an_acl_unusable_in_its_rule_sees_no_sample() {
+    for bin in moonproxy_and_haproxy() {
+        let app = http_app();
+        let proxy = ProxyBuilder::new(
+            "defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+listen l
+    bind 127.0.0.1:{{fe}}
+    http-response set-header X-Neg y if !{ path /x }
+    http-response set-header X-Pos y if { path / }
+    http-response set-header X-Found y if { path -m found }
+    http-response set-header X-Method y if { method GET }
+    server s1 127.0.0.1:{{be}}
+",
+        )
+        .bin(&bin)
+        .port("be", app.port())
+        .start();
+        let mut c = connect(&proxy, "fe");
+        c.get_mut().write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        let head = c.read_head().unwrap().expect("a response");
+        let got: Vec<bool> = ["x-neg", "x-pos", "x-found", "x-method"].iter().map(|h| head.header(h).is_some()).collect();
+        assert_eq!(got, [true, false, false, true], "{}", bin.display());
+    }
+}

@@ -687,6 +687,10 @@ pub struct Condition {
 pub struct CondTerm {
     pub negate: bool,
     pub acl: AclRef,
+    /// The ACL's fetch cannot run where the condition is used (`path` in an
+    /// `http-response` rule): as in HAProxy, which warns that it "will never match",
+    /// the term sees no sample, so it is false (true when negated).
+    pub unusable: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -732,6 +736,8 @@ pub struct AclExpr {
     pub files: Vec<String>,
     /// `-M`: the `-f` files are maps, their keys are the patterns.
     pub files_are_maps: bool,
+    /// The keyword as written (`path_beg`, `hdr_sub`), for messages; `None`: `fetch`.
+    pub keyword: Option<String>,
 }
 
 /// ACL match methods (`-m str`, `-m ip`...): the sample module's, re-exported so the

@@ -29,6 +29,7 @@ pub mod lua;
 pub mod map;
 pub mod matching;
 pub mod regex;
+pub mod usable;
 pub mod vars;
 
 use std::fmt;

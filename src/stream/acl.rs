@@ -166,6 +166,7 @@ impl CompiledCond {
             let mut terms = Vec::new();
             for t in group {
                 let term = match &t.acl {
+                    _ if t.unusable => Term::Const(false),
                     AclRef::Predefined(PredefinedAcl::True) => Term::Const(true),
                     AclRef::Predefined(PredefinedAcl::False) => Term::Const(false),
                     AclRef::Predefined(PredefinedAcl::LocalHost) => Term::Anon(Box::new(localhost())),
@@ -286,7 +287,7 @@ mod tests {
         let set = AclSet::default();
         let c = Condition {
             unless: false,
-            or_groups: vec![vec![CondTerm { negate: false, acl: AclRef::Named("nope".into()) }]],
+            or_groups: vec![vec![CondTerm { negate: false, acl: AclRef::Named("nope".into()), unusable: false }]],
             location: loc(),
         };
         let e = CompiledCond::compile(&c, &set).unwrap_err();
@@ -305,6 +306,7 @@ mod tests {
             sample: String::new(),
             files: vec![],
             files_are_maps: false,
+            keyword: None,
         };
         let m = AclMatcher::compile(&e).unwrap();
         assert!(m.matches(&cx("10.9.9.9:1", "1.1.1.1:1")));

@@ -268,6 +268,7 @@ impl InspectCond {
             let mut terms = Vec::new();
             for t in group {
                 let term = match &t.acl {
+                    _ if t.unusable => InspectTerm::Const(false),
                     AclRef::Predefined(PredefinedAcl::True) => InspectTerm::Const(true),
                     AclRef::Predefined(PredefinedAcl::False) => InspectTerm::Const(false),
                     AclRef::Predefined(PredefinedAcl::LocalHost) => {
@@ -281,6 +282,7 @@ impl InspectCond {
                             sample: String::new(),
                             files: vec![],
                             files_are_maps: false,
+                            keyword: None,
                         };
                         InspectTerm::Anon(Box::new(AclMatcher::compile(&e)?))
                     }

@@ -20,6 +20,7 @@ use crate::config::model::{
     Acl, AclExpr, AclRef, CondTerm, Condition, Location, MatchMethod, PredefinedAcl,
 };
 use crate::diag::Severity;
+use crate::sample::usable::Place;
 use crate::sample::{Expr, Matcher};
 
 /// HAProxy 2.6's ACL keywords (`haproxy -dKacl`): name, the fetch it reads and its
@@ -293,6 +294,7 @@ pub fn parse_acl_expr(words: &[String]) -> Result<AclExpr, String> {
         sample,
         files,
         files_are_maps: map,
+        keyword: Some(kw.to_string()),
     })
 }
 
@@ -361,7 +363,7 @@ pub fn parse_condition(
         or_groups
             .last_mut()
             .expect("never empty")
-            .push(CondTerm { negate, acl });
+            .push(CondTerm { negate, acl, unusable: false });
         i += 1;
     }
     Ok(Condition {
@@ -369,6 +371,44 @@ pub fn parse_condition(
         or_groups,
         location: loc.clone(),
     })
+}
+
+/// Marks the terms of `cond` whose ACL cannot run at `place` (see
+/// [`crate::sample::usable`]) and returns HAProxy's warning for the first of them.
+/// `rule` is the rule kind the `tcp-*` warnings name (`tcp-request content`).
+pub fn check_place(cond: &mut Condition, acls: &[Acl], place: Place, rule: Option<&str>) -> Option<String> {
+    let mut warning = None;
+    let in_rule = rule.map(|r| format!(" in '{r}'")).unwrap_or_default();
+    for term in cond.or_groups.iter_mut().flatten() {
+        let text = match &term.acl {
+            AclRef::Anonymous(e) if !usable(&e.fetch, place) => {
+                term.unusable = true;
+                let kw = e.keyword.as_deref().unwrap_or(&e.fetch);
+                format!("anonymous acl will never match{in_rule} because it uses keyword '{kw}' which is incompatible with '{}'", place.name())
+            }
+            AclRef::Named(name) => {
+                let exprs: Vec<&AclExpr> = acls.iter().filter(|a| &a.name == name).map(|a| &a.expr).collect();
+                let bad: Vec<&AclExpr> = exprs.iter().copied().filter(|e| !usable(&e.fetch, place)).collect();
+                if bad.is_empty() {
+                    continue;
+                }
+                if bad.len() == exprs.len() {
+                    term.unusable = true;
+                    format!("acl '{name}' will never match because it only involves keywords that are incompatible with '{}'", place.name())
+                } else {
+                    let kw = bad[0].keyword.as_deref().unwrap_or(&bad[0].fetch);
+                    format!("acl '{name}' involves keywords '{kw}' which is incompatible with '{}'", place.name())
+                }
+            }
+            _ => continue,
+        };
+        warning.get_or_insert(text);
+    }
+    warning
+}
+
+fn usable(fetch: &str, place: Place) -> bool {
+    crate::sample::usable::usable(fetch, place)
 }
 
 #[cfg(test)]

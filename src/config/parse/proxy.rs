@@ -166,8 +166,9 @@ pub fn use_backend(p: &mut Parser, l: &Line) -> Result<(), String> {
         None => None,
         Some(w @ ("if" | "unless")) => {
             let acls = p.draft().proxy.acls.clone();
-            let c = super::acl::parse_condition(w == "unless", &l.args[3..], &acls, &l.loc)
+            let mut c = super::acl::parse_condition(w == "unless", &l.args[3..], &acls, &l.loc)
                 .map_err(|e| format!("error detected while parsing switching rule : {e}."))?;
+            super::rules::check_cond_place(p, l, &mut c, (crate::sample::usable::Place::FeUseBackend, None));
             Some(c)
         }
         Some(other) => {

@@ -12,23 +12,73 @@ use crate::config::diagnostic::Diagnostic;
 use crate::config::model::{Config, HttpRuleConf, HttpRuleList, Mode, TcpAction, TcpRuleConf, TcpRuleList};
 use crate::diag::Severity;
 use crate::http::rules::{Action, ActionError};
+use crate::sample::usable::Place;
 use crate::sample::{Expr, VarName};
 
 /// Splits `words` at the first `if`/`unless` and parses the condition after it.
-/// `what` names the rule in condition errors (`'http-request deny'`).
+/// `what` names the rule in condition errors (`'http-request deny'`); `place` is
+/// where the rule runs, with the rule kind `tcp-*` warnings name.
 fn split_cond(
     p: &mut Parser,
     l: &Line,
     words: &[String],
     what: &str,
+    place: (Place, Option<&str>),
 ) -> Result<(Vec<String>, Option<crate::config::model::Condition>), String> {
     let Some(at) = words.iter().position(|w| w == "if" || w == "unless") else {
         return Ok((words.to_vec(), None));
     };
     let acls = p.draft().proxy.acls.clone();
-    let cond = super::acl::parse_condition(words[at] == "unless", &words[at + 1..], &acls, &l.loc)
+    let mut cond = super::acl::parse_condition(words[at] == "unless", &words[at + 1..], &acls, &l.loc)
         .map_err(|e| format!("error detected while parsing an '{what}' condition : {e}."))?;
+    check_cond_place(p, l, &mut cond, place);
     Ok((words[..at].to_vec(), Some(cond)))
+}
+
+/// HAProxy's warning for an ACL whose fetch cannot run at `place`; the term then
+/// never matches (see [`super::acl::check_place`]). Not in a `defaults` section,
+/// whose rules run in proxies of either kind.
+pub(super) fn check_cond_place(p: &mut Parser, l: &Line, cond: &mut crate::config::model::Condition, (place, rule): (Place, Option<&str>)) {
+    if p.draft().section == Section::Defaults {
+        return;
+    }
+    let acls = &p.draft().proxy.acls;
+    if let Some(w) = super::acl::check_place(cond, acls, place, rule) {
+        p.warn(&l.loc, w);
+    }
+}
+
+/// The request-side rule kinds in the order a stream runs them, whatever the order
+/// of the lines: HAProxy warns about a rule written after one that runs later.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Stage {
+    TcpConnection,
+    TcpContent,
+    HttpRequest,
+    Redirect,
+    UseBackend,
+}
+
+/// HAProxy's "a 'X' rule placed after a 'Y' rule will still be processed before."
+/// for a `stage` rule (written `kw`), naming the earliest later kind present.
+pub(super) fn warn_misplaced(p: &mut Parser, l: &Line, stage: Stage, kw: &str) {
+    let d = &p.draft().proxy;
+    let has = |s: Stage| match s {
+        Stage::TcpConnection => d.tcp_rules.iter().any(|r| r.list == TcpRuleList::Connection && r.action.is_some()),
+        Stage::TcpContent => d.tcp_rules.iter().any(|r| r.list == TcpRuleList::Content && r.action.is_some()),
+        Stage::HttpRequest => d.http_rules.iter().any(|r| r.list == HttpRuleList::Request && !r.redirect_keyword),
+        Stage::Redirect => d.http_rules.iter().any(|r| r.redirect_keyword),
+        Stage::UseBackend => !d.use_backends.is_empty(),
+    };
+    let later = [Stage::TcpContent, Stage::HttpRequest, Stage::Redirect, Stage::UseBackend].into_iter().find(|&s| s > stage && has(s));
+    let Some(later) = later else { return };
+    let after = match later {
+        Stage::TcpContent => "a 'tcp-request content'",
+        Stage::HttpRequest => "an 'http-request'",
+        Stage::Redirect => "a 'redirect'",
+        _ => "a 'use_backend'",
+    };
+    p.warn(&l.loc, format!("a '{kw}' rule placed after {after} rule will still be processed before."));
 }
 
 /// Refuses rules in an anonymous `defaults` section, as HAProxy 2.6 does.
@@ -51,7 +101,15 @@ pub fn http_rule(p: &mut Parser, l: &Line) -> Result<(), String> {
     check_defaults(p, kw)?;
     let action = l.arg(1);
     let what = format!("{kw} {action}");
-    let (words, cond) = split_cond(p, l, &l.args[1..], &what)?;
+    let cap = p.draft().proxy.cap;
+    if list == HttpRuleList::Request {
+        warn_misplaced(p, l, Stage::HttpRequest, kw);
+    }
+    let place = match list {
+        HttpRuleList::Request => Place::request(true, cap.frontend),
+        HttpRuleList::Response | HttpRuleList::AfterResponse => Place::response(true, cap.backend),
+    };
+    let (words, cond) = split_cond(p, l, &l.args[1..], &what, (place, None))?;
     let captures = p
         .draft()
         .proxy
@@ -82,9 +140,6 @@ pub fn http_rule(p: &mut Parser, l: &Line) -> Result<(), String> {
             }
         }
     }
-    if list == HttpRuleList::Request && p.draft().proxy.http_rules.iter().any(|r| r.redirect_keyword) {
-        p.warn(&l.loc, "a 'http-request' rule placed after a 'redirect' rule will still be processed before.");
-    }
     p.draft().proxy.http_rules.push(HttpRuleConf { list, action: words, cond, location: l.loc.clone(), redirect_keyword: false });
     Ok(())
 }
@@ -92,14 +147,17 @@ pub fn http_rule(p: &mut Parser, l: &Line) -> Result<(), String> {
 /// `redirect location|prefix|scheme <to> [options] [if|unless <cond>]`: an
 /// `http-request redirect` run after the proxy's `http-request` rules.
 pub fn redirect_rule(p: &mut Parser, l: &Line) -> Result<(), String> {
+    warn_misplaced(p, l, Stage::Redirect, "redirect");
     let desc = p.draft().describe();
     let (words, cond) = match l.args.iter().position(|w| w == "if" || w == "unless") {
         None => (l.args.clone(), None),
         Some(at) => {
             let acls = p.draft().proxy.acls.clone();
-            let c = super::acl::parse_condition(l.args[at] == "unless", &l.args[at + 1..], &acls, &l.loc).map_err(|e| {
+            let mut c = super::acl::parse_condition(l.args[at] == "unless", &l.args[at + 1..], &acls, &l.loc).map_err(|e| {
                 format!("error detected in {desc} while parsing redirect rule : error in condition: {e}.")
             })?;
+            let place = Place::request(true, p.draft().proxy.cap.frontend);
+            check_cond_place(p, l, &mut c, (place, None));
             (l.args[..at].to_vec(), Some(c))
         }
     };
@@ -160,7 +218,16 @@ pub fn tcp_rule(p: &mut Parser, l: &Line) -> Result<(), String> {
         return Ok(());
     };
     let what = format!("{kw} {sub} {}", l.arg(2));
-    let (words, cond) = split_cond(p, l, &l.args[2..], what.trim_end())?;
+    if list != TcpRuleList::ResponseContent {
+        let stage = if list == TcpRuleList::Connection { Stage::TcpConnection } else { Stage::TcpContent };
+        warn_misplaced(p, l, stage, kw);
+    }
+    let place = match list {
+        TcpRuleList::Connection => (Place::FeTcpConnection, Some("tcp-request connection")),
+        TcpRuleList::Content => (Place::request(false, cap.frontend), Some("tcp-request content")),
+        TcpRuleList::ResponseContent => (Place::response(false, cap.backend), Some("tcp-response content")),
+    };
+    let (words, cond) = split_cond(p, l, &l.args[2..], what.trim_end(), place)?;
     let action_name = words.first().map_or("", String::as_str);
     let base = action_name.split('(').next().unwrap_or("");
     let var = || -> Result<String, String> {

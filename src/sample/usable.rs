@@ -1,0 +1,254 @@
+//! Where each sample fetch can run: HAProxy 2.6 refuses (in sample expressions) or
+//! warns about and never matches (in ACLs) a fetch used where its data cannot exist —
+//! `path` in `http-response` rules (the request headers are gone), `status` in
+//! `http-request` rules (no response yet), `srv_name` before a server is chosen.
+//!
+//! The table is HAProxy 2.6's own capability matrix, as `haproxy -dKsmp` prints it
+//! (one column per [`Place`]), and the name of the data each fetch needs, as its
+//! error messages say. Fetches not in the table (`lua.NAME`) follow [`LUA`].
+
+/// Where a sample is evaluated: the columns of `haproxy -dKsmp`, in its order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Place {
+    FeTcpConnection = 0,
+    FeTcpSession,
+    FeTcpContent,
+    FeHttpRequest,
+    FeHttpRequestBody,
+    FeUseBackend,
+    BeTcpContent,
+    BeHttpRequest,
+    BeHttpRequestBody,
+    BeUseServer,
+    ServerSource,
+    BeTcpResponse,
+    BeHttpResponse,
+    BeHttpResponseBody,
+    BeStickStore,
+    FeTcpResponse,
+    FeHttpResponse,
+    FeHttpResponseBody,
+    Logs,
+    TcpCheck,
+    ConfigParser,
+    CliParser,
+}
+
+impl Place {
+    /// HAProxy's name for the place, as its warnings print it.
+    pub fn name(self) -> &'static str {
+        use Place::*;
+        match self {
+            FeTcpConnection => "frontend tcp-request connection rule",
+            FeTcpSession => "frontend tcp-request session rule",
+            FeTcpContent => "frontend tcp-request content rule",
+            FeHttpRequest => "frontend http-request header rule",
+            FeHttpRequestBody => "frontend http-request body rule",
+            FeUseBackend => "frontend use-backend rule",
+            BeTcpContent => "backend tcp-request content rule",
+            BeHttpRequest => "backend http-request header rule",
+            BeHttpRequestBody => "backend http-request body rule",
+            BeUseServer => "backend use-server, balance or stick-match rule",
+            ServerSource => "server source selection",
+            BeTcpResponse => "backend tcp-response content rule",
+            BeHttpResponse => "backend http-response header rule",
+            BeHttpResponseBody => "backend http-response body rule",
+            BeStickStore => "backend stick-store rule",
+            FeTcpResponse => "frontend tcp-response content rule",
+            FeHttpResponse => "frontend http-response header rule",
+            FeHttpResponseBody => "frontend http-response body rule",
+            Logs => "logs",
+            TcpCheck => "backend tcp-check rule",
+            ConfigParser => "configuration parser",
+            CliParser => "CLI parser",
+        }
+    }
+
+    /// Request-side rules (`http-request`, `tcp-request content`, `redirect`): the
+    /// frontend's column in a proxy that has a frontend (a `listen` too), else the backend's.
+    pub fn request(http: bool, frontend: bool) -> Place {
+        match (http, frontend) {
+            (true, true) => Place::FeHttpRequest,
+            (true, false) => Place::BeHttpRequest,
+            (false, true) => Place::FeTcpContent,
+            (false, false) => Place::BeTcpContent,
+        }
+    }
+
+    /// Response-side rules (`http-response`, `http-after-response`, `tcp-response
+    /// content`): the backend's column in a proxy that has a backend (a `listen` too).
+    pub fn response(http: bool, backend: bool) -> Place {
+        match (http, backend) {
+            (true, true) => Place::BeHttpResponse,
+            (true, false) => Place::FeHttpResponse,
+            (false, true) => Place::BeTcpResponse,
+            (false, false) => Place::FeTcpResponse,
+        }
+    }
+}
+
+/// `lua.NAME` fetches: every rule but `tcp-request connection|session` (no stream
+/// yet), and neither parser.
+pub const LUA: (u32, &str) = (0x0ffffc, "HTTP request headers,HTTP request,HTTP request body,HTTP response headers,HTTP response,HTTP response body");
+
+/// Name, the places it may run in (bit `Place as u32`), and the data it needs.
+static TABLE: &[(&str, u32, &str)] = &[
+    ("always_false", 0x3fffff, ""),
+    ("always_true", 0x3fffff, ""),
+    ("base", 0x0007fc, "HTTP request headers"),
+    ("base32", 0x0007fc, "HTTP request headers"),
+    ("base32+src", 0x0007fc, "HTTP request headers"),
+    ("baseq", 0x0007fc, "HTTP request headers"),
+    ("be_conn", 0x2fffff, ""),
+    ("be_name", 0x0fffc0, "backend"),
+    ("bin", 0x3fffff, ""),
+    ("bool", 0x3fffff, ""),
+    ("capture.req.hdr", 0x07fffc, "HTTP request"),
+    ("capture.req.method", 0x07fffc, "HTTP request"),
+    ("capture.req.uri", 0x07fffc, "HTTP request"),
+    ("capture.req.ver", 0x07fffc, "HTTP request"),
+    ("capture.res.hdr", 0x0ff800, "HTTP response"),
+    ("capture.res.ver", 0x07fffc, "HTTP request"),
+    ("cook", 0x0007fc, "HTTP request headers"),
+    ("cook_cnt", 0x0007fc, "HTTP request headers"),
+    ("cook_val", 0x0007fc, "HTTP request headers"),
+    ("cookie", 0x0bfffc, "HTTP request headers,HTTP response headers"),
+    ("date", 0x3fffff, ""),
+    ("dst", 0x0fffff, ""),
+    ("dst_port", 0x0fffff, ""),
+    ("env", 0x3fffff, ""),
+    ("fe_conn", 0x2fffff, ""),
+    ("fe_name", 0x07ffff, ""),
+    ("hdr", 0x0bfffc, "HTTP request headers,HTTP response headers"),
+    ("hdr_cnt", 0x0007fc, "HTTP request headers"),
+    ("hdr_ip", 0x0007fc, "HTTP request headers"),
+    ("hdr_val", 0x0007fc, "HTTP request headers"),
+    ("http_auth", 0x0007fc, "HTTP request headers"),
+    ("http_auth_group", 0x0007fc, "HTTP request headers"),
+    ("http_auth_pass", 0x0007fc, "HTTP request headers"),
+    ("http_auth_type", 0x0007fc, "HTTP request headers"),
+    ("http_auth_user", 0x0007fc, "HTTP request headers"),
+    ("int", 0x3fffff, ""),
+    ("ipv4", 0x3fffff, ""),
+    ("ipv6", 0x3fffff, ""),
+    ("meth", 0x3fffff, ""),
+    ("method", 0x07fffc, "HTTP request"),
+    ("nbsrv", 0x2fffff, ""),
+    ("path", 0x0007fc, "HTTP request headers"),
+    ("pathq", 0x0007fc, "HTTP request headers"),
+    ("payload", 0x0bfffc, "request buffer,response buffer"),
+    ("payload_lv", 0x0bfffc, "request buffer,response buffer"),
+    ("query", 0x0007fc, "HTTP request headers"),
+    ("rand", 0x3fffff, ""),
+    ("req.body", 0x0007fc, "HTTP request headers"),
+    ("req.body_len", 0x0007fc, "HTTP request headers"),
+    ("req.body_size", 0x0007fc, "HTTP request headers"),
+    ("req.cook", 0x0007fc, "HTTP request headers"),
+    ("req.cook_cnt", 0x0007fc, "HTTP request headers"),
+    ("req.cook_val", 0x0007fc, "HTTP request headers"),
+    ("req.fhdr", 0x0007fc, "HTTP request headers"),
+    ("req.fhdr_cnt", 0x0007fc, "HTTP request headers"),
+    ("req.hdr", 0x0007fc, "HTTP request headers"),
+    ("req.hdr_cnt", 0x0007fc, "HTTP request headers"),
+    ("req.hdr_ip", 0x0007fc, "HTTP request headers"),
+    ("req.hdr_names", 0x0007fc, "HTTP request headers"),
+    ("req.hdr_val", 0x0007fc, "HTTP request headers"),
+    ("req.hdrs", 0x0007fc, "HTTP request headers"),
+    ("req.len", 0x0007fc, "request buffer"),
+    ("req.payload", 0x0007fc, "request buffer"),
+    ("req.payload_lv", 0x0007fc, "request buffer"),
+    ("req.proto_http", 0x07fffc, "HTTP request"),
+    ("req.ver", 0x0007fc, "HTTP request headers"),
+    ("req_len", 0x0007fc, "request buffer"),
+    ("req_proto_http", 0x07fffc, "HTTP request"),
+    ("req_ver", 0x0007fc, "HTTP request headers"),
+    ("res.body", 0x0bf800, "HTTP response headers"),
+    ("res.body_len", 0x0bf800, "HTTP response headers"),
+    ("res.cook", 0x0bf800, "HTTP response headers"),
+    ("res.cook_cnt", 0x0bf800, "HTTP response headers"),
+    ("res.cook_val", 0x0bf800, "HTTP response headers"),
+    ("res.fhdr", 0x0bf800, "HTTP response headers"),
+    ("res.fhdr_cnt", 0x0bf800, "HTTP response headers"),
+    ("res.hdr", 0x0bf800, "HTTP response headers"),
+    ("res.hdr_cnt", 0x0bf800, "HTTP response headers"),
+    ("res.hdr_ip", 0x0bf800, "HTTP response headers"),
+    ("res.hdr_names", 0x0bf800, "HTTP response headers"),
+    ("res.hdr_val", 0x0bf800, "HTTP response headers"),
+    ("res.len", 0x0bf800, "response buffer"),
+    ("res.payload", 0x0bf800, "response buffer"),
+    ("res.payload_lv", 0x0bf800, "response buffer"),
+    ("res.ver", 0x0bf800, "HTTP response headers"),
+    ("resp_ver", 0x0bf800, "HTTP response headers"),
+    ("scook", 0x0bf800, "HTTP response headers"),
+    ("scook_cnt", 0x0bf800, "HTTP response headers"),
+    ("scook_val", 0x0bf800, "HTTP response headers"),
+    ("shdr", 0x0bf800, "HTTP response headers"),
+    ("shdr_cnt", 0x0bf800, "HTTP response headers"),
+    ("shdr_ip", 0x0bf800, "HTTP response headers"),
+    ("shdr_val", 0x0bf800, "HTTP response headers"),
+    ("src", 0x0fffff, ""),
+    ("src_port", 0x0fffff, ""),
+    ("srv_name", 0x0ffc00, "server"),
+    ("status", 0x0ff800, "HTTP response"),
+    ("str", 0x3fffff, ""),
+    ("unique-id", 0x3fffff, ""),
+    ("url", 0x0007fc, "HTTP request headers"),
+    ("url32", 0x0007fc, "HTTP request headers"),
+    ("url32+src", 0x0007fc, "HTTP request headers"),
+    ("url_ip", 0x0007fc, "HTTP request headers"),
+    ("url_param", 0x0007fc, "HTTP request headers"),
+    ("url_port", 0x0007fc, "HTTP request headers"),
+    ("urlp", 0x0007fc, "HTTP request headers"),
+    ("urlp_val", 0x0007fc, "HTTP request headers"),
+    ("uuid", 0x3fffff, ""),
+    ("var", 0x3fffff, ""),
+];
+
+/// The places `fetch` can run in and the data it needs, by name.
+fn entry(fetch: &str) -> (u32, &'static str) {
+    if fetch.starts_with("lua.") {
+        return LUA;
+    }
+    match TABLE.binary_search_by(|(n, _, _)| (*n).cmp(fetch)) {
+        Ok(i) => (TABLE[i].1, TABLE[i].2),
+        // Not a fetch of ours: nothing to say about it.
+        Err(_) => (u32::MAX, ""),
+    }
+}
+
+/// Whether `fetch` can run at `place`.
+pub fn usable(fetch: &str, place: Place) -> bool {
+    entry(fetch).0 & (1 << place as u32) != 0
+}
+
+/// What `fetch` needs, in HAProxy's words ("HTTP request headers", "server"...).
+pub fn needs(fetch: &str) -> &'static str {
+    entry(fetch).1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_is_sorted_and_covers_every_fetch() {
+        assert!(TABLE.windows(2).all(|w| w[0].0 < w[1].0), "binary search needs sorted names");
+        let ours = super::super::fetch::FETCHES.iter().chain(super::super::fetch_http::FETCHES).chain(super::super::fetch_payload::FETCHES);
+        for f in ours {
+            assert!(TABLE.iter().any(|(n, _, _)| *n == f.name), "{} has no row", f.name);
+        }
+    }
+
+    #[test]
+    fn request_and_response_data_stay_on_their_side() {
+        assert!(usable("path", Place::FeHttpRequest) && !usable("path", Place::FeHttpResponse));
+        assert!(!usable("path", Place::Logs), "the request headers are gone at log time");
+        assert!(usable("method", Place::Logs) && usable("capture.req.uri", Place::BeHttpResponse));
+        assert!(usable("status", Place::BeHttpResponse) && !usable("status", Place::FeHttpRequest));
+        assert!(!usable("srv_name", Place::FeUseBackend) && usable("srv_name", Place::BeHttpResponse));
+        assert!(usable("src", Place::FeTcpConnection) && usable("lua.x", Place::FeHttpRequest));
+        assert!(!usable("lua.x", Place::FeTcpConnection));
+        assert_eq!(needs("res.hdr"), "HTTP response headers");
+        assert_eq!(needs("be_name"), "backend");
+    }
+}
