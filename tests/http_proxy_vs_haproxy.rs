@@ -273,3 +273,28 @@ listen l
         assert_eq!(got, [true, false, false, true], "{}", bin.display());
     }
 }
+
+/// `ssl_fc` on a plain connection: false, as a sample and as an ACL.
+#[test]
+fn ssl_fc_is_false_on_a_plain_connection() {
+    for bin in moonproxy_and_haproxy() {
+        let proxy = ProxyBuilder::new(
+            "defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{fe}}
+    http-request return status 200 hdr x-ssl %[ssl_fc] if !{ ssl_fc }
+    http-request return status 500
+",
+        )
+        .bin(&bin)
+        .start();
+        let mut c = connect(&proxy, "fe");
+        c.get_mut().write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        let head = c.read_head().unwrap().expect("a response");
+        assert_eq!((head.status(), head.header("x-ssl")), (200, Some("0")), "{}", bin.display());
+    }
+}

@@ -166,6 +166,8 @@ pub static FETCHES: &[Fetch] = &[
     fetch!("src_port", ArgSpec::NONE, T::Sint, no_check, |_, cx| Some(
         Sample::Sint(cx.src()?.port() as i64)
     )),
+    // No listener speaks TLS yet (`bind ... ssl` is refused): no connection is SSL.
+    fetch!("ssl_fc", ArgSpec::NONE, T::Bool, no_check, |_, _| Some(Sample::Bool(false))),
     fetch!("srv_name", ArgSpec::NONE, T::Str, no_check, |_, cx| Some(
         Sample::str(cx.server_name()?)
     )),

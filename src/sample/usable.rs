@@ -189,6 +189,7 @@ static TABLE: &[(&str, u32, &str)] = &[
     ("src", 0x0fffff, ""),
     ("src_port", 0x0fffff, ""),
     ("srv_name", 0x0ffc00, "server"),
+    ("ssl_fc", 0x0ffffe, "client-side connection"),
     ("status", 0x0ff800, "HTTP response"),
     ("str", 0x3fffff, ""),
     ("unique-id", 0x3fffff, ""),
