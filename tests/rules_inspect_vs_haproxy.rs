@@ -446,3 +446,50 @@ fn http_mode_content_rules_share_variables_with_http_rules() {
         assert!(text(&got).ends_with("\r\n\r\na=/x b=/X p="), "{name}: {}", text(&got));
     }
 }
+
+/// A backend's own `tcp-request content` rules run once it is chosen — with its own
+/// `inspect-delay`, waiting for data, in TCP mode; before its `http-request` rules in
+/// HTTP mode, where a `reject` closes without an answer. (They were ignored.)
+#[test]
+fn backend_content_rules_run_after_the_switch() {
+    for bin in moonproxy_and_haproxy() {
+        let (tcp, web) = (tagged("tcp"), http_app());
+        let proxy = ProxyBuilder::new(&format!(
+            "{TCP_DEFAULTS}frontend fe
+    bind 127.0.0.1:{{{{fe}}}}
+    default_backend be
+backend be
+    tcp-request inspect-delay 30s
+    tcp-request content reject if {{ req.payload(0,3) -m str BAD }}
+    tcp-request content accept if {{ req.len ge 3 }}
+    server s 127.0.0.1:{{{{tcp}}}}
+frontend fh
+    mode http
+    bind 127.0.0.1:{{{{fh}}}}
+    default_backend bh
+backend bh
+    mode http
+    tcp-request content set-var(txn.seen) be_name
+    tcp-request content reject if {{ path /reject }}
+    http-request return status 200 hdr x-seen %[var(txn.seen)] if {{ path /seen }}
+    server s 127.0.0.1:{{{{web}}}}
+"
+        ))
+        .bin(&bin)
+        .port("tcp", tcp.port())
+        .port("web", web.port())
+        .free_port("fh")
+        .start();
+        let name = bin.display().to_string();
+        let wait = Duration::from_secs(5);
+        let (got, closed) = exchange(proxy.addr("fe"), &[Send(b"BA"), Pause(200), Send(b"D!")], wait);
+        assert_eq!((text(&got).as_str(), closed), ("", true), "{name}: rejected by the backend's rule");
+        let (got, _) = exchange(proxy.addr("fe"), &[Send(b"GO"), Pause(200), Send(b"OD")], wait);
+        assert_eq!(text(&got), "tcp:GOOD", "{name}");
+        let (got, closed) = exchange(proxy.addr("fh"), &[Send(b"GET /reject HTTP/1.1\r\nHost: t\r\n\r\n")], wait);
+        assert_eq!((text(&got).as_str(), closed), ("", true), "{name}: closed without an answer");
+        let (got, _) = exchange(proxy.addr("fh"), &[Send(b"GET /seen HTTP/1.0\r\n\r\n")], wait);
+        assert!(text(&got).starts_with("HTTP/1.0 200") || text(&got).starts_with("HTTP/1.1 200"), "{name}: {}", text(&got));
+        assert!(text(&got).to_ascii_lowercase().contains("x-seen: bh\r\n"), "{name}: {}", text(&got));
+    }
+}

@@ -234,6 +234,8 @@ pub struct HttpSide {
     reply_term: Termination,
     /// The status line of the response was sent (no error page can replace it now).
     res_started: bool,
+    /// The stream closes without an answer (`tcp-request content reject`).
+    pub(super) silent_close: bool,
     /// A request-body error found before the response started: answer this status.
     req_error: Option<u16>,
     /// The status of a tarpitted request.
@@ -295,6 +297,7 @@ impl HttpSide {
             after_ran: false,
             reply_term: Termination::NORMAL,
             res_started: false,
+            silent_close: false,
             req_error: None,
             tarpit_status: 500,
             idle: None,
@@ -375,6 +378,7 @@ impl HttpSide {
         self.after_ran = false;
         self.reply_term = Termination::NORMAL;
         self.res_started = false;
+        self.silent_close = false;
         self.req_error = None;
         self.replay = false;
         self.done += 1;
@@ -1120,7 +1124,7 @@ impl Stream {
     /// a response started, or when the client is the one that left.
     pub(super) fn http_error_status(&self, cause: Cause, phase: Phase) -> Option<u16> {
         let h = self.http.as_ref()?;
-        if h.res_started || self.state == State::LocalReply || self.state == State::HttpHead {
+        if h.res_started || h.silent_close || self.state == State::LocalReply || self.state == State::HttpHead {
             return None;
         }
         if let Some(status) = h.req_error {
@@ -1620,6 +1624,7 @@ impl Stream {
         self.res.eof = false;
         self.cursor = Default::default();
         self.tcp_content_done = false;
+        self.be_tcp_content_done = false;
         self.queued_at = None;
         self.t_queue = None;
         self.connect_started = None;

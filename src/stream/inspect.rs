@@ -394,34 +394,61 @@ impl Stream {
         }
     }
 
-    /// `tcp-request content` rules, once per stream in TCP mode (before `use_backend`,
-    /// waiting for data within `inspect-delay`) and once per request in HTTP mode
-    /// (before the `http-request` rules, on the parsed request), as HAProxy orders
-    /// them. False while they wait, or when a `reject` closed the stream.
+    /// The frontend's `tcp-request content` rules, once per stream in TCP mode (before
+    /// `use_backend`, waiting for data within `inspect-delay`) and once per request in
+    /// HTTP mode (before the `http-request` rules, on the parsed request), as HAProxy
+    /// orders them. False while they wait, or when a `reject` closed the stream.
     pub(super) fn tcp_content_rules(&mut self, env: &mut Env<'_, '_>) -> bool {
-        if self.tcp_content_done {
+        self.tcp_content_rules_of(env, self.frontend)
+    }
+
+    /// The backend's own `tcp-request content` rules, once it is chosen (a `listen`'s
+    /// ran as the frontend's): before its `http-request` rules, with its own
+    /// `inspect-delay` counted from there.
+    pub(super) fn backend_tcp_content_rules(&mut self, env: &mut Env<'_, '_>) -> bool {
+        match self.backend {
+            Some(be) if be != self.frontend => self.tcp_content_rules_of(env, be),
+            _ => true,
+        }
+    }
+
+    fn tcp_content_rules_of(&mut self, env: &mut Env<'_, '_>, proxy: usize) -> bool {
+        let backend = proxy != self.frontend;
+        let done = if backend { self.be_tcp_content_done } else { self.tcp_content_done };
+        if done {
             return true;
         }
-        let fe = &env.proxies[self.frontend];
-        if fe.tcp_rules.content.is_empty() {
-            self.tcp_content_done = true;
+        let mark_done = |s: &mut Stream| {
+            if backend {
+                s.be_tcp_content_done = true;
+            } else {
+                s.tcp_content_done = true;
+                // The backend's rules, if any, start from their first, with their own delay.
+                if let Some(ins) = s.inspect.as_mut() {
+                    ins.req_cursor = RuleCursor::default();
+                    ins.req_started = None;
+                }
+            }
+        };
+        if env.proxies[proxy].tcp_rules.content.is_empty() {
+            mark_done(self);
             return true;
         }
         let verdict = match self.http.is_some() {
-            true => match self.http_tcp_content_pass(env) {
+            true => match self.http_tcp_content_pass(env, proxy) {
                 Some(v) => v,
                 None => return false,
             },
-            false => match self.tcp_content_pass(env) {
+            false => match self.tcp_content_pass(env, proxy) {
                 Some(v) => v,
                 None => return false,
             },
         };
-        self.tcp_content_done = true;
+        mark_done(self);
         if let TcpVerdict::UseService(rule) = verdict {
             // Only TCP-mode proxies get here: start-up refuses a TCP service in an HTTP
             // proxy and an HTTP service in `tcp-request` rules, as HAProxy does.
-            let name = env.proxies[self.frontend].tcp_rules.service_name(rule).map(str::to_string);
+            let name = env.proxies[proxy].tcp_rules.service_name(rule).map(str::to_string);
             if self.http.is_none() {
                 if let Some(name) = name {
                     self.tcp_start_service(env, &name);
@@ -430,6 +457,10 @@ impl Stream {
             }
         }
         if verdict == TcpVerdict::Reject {
+            // No answer, not even an error page: the connection just closes.
+            if let Some(h) = self.http.as_mut() {
+                h.silent_close = true;
+            }
             self.close(env, Cause::ProxyAbort, Phase::Request);
             return false;
         }
@@ -438,10 +469,12 @@ impl Stream {
 
     /// TCP mode: the `tcp-request content` rules from where they are, waiting for data
     /// within `inspect-delay`, with the Lua actions among them. `None` while they wait.
-    fn tcp_content_pass(&mut self, env: &mut Env<'_, '_>) -> Option<TcpVerdict> {
+    fn tcp_content_pass(&mut self, env: &mut Env<'_, '_>, proxy: usize) -> Option<TcpVerdict> {
         let fe = &env.proxies[self.frontend];
+        let px = &env.proxies[proxy];
+        let be_name = (proxy != self.frontend).then_some(px.name.as_str());
         let now = env.cx.now;
-        let delay = fe.tcp_rules.inspect_delay;
+        let delay = px.tcp_rules.inspect_delay;
         let ins = self.inspect.get_or_insert_with(Default::default);
         let started = *ins.req_started.get_or_insert(now);
         let last = is_last(&self.req, delay, started, now);
@@ -450,6 +483,7 @@ impl Stream {
             if start.is_some() || self.lua.as_ref().is_some_and(|l| l.pending()) {
                 let mut txn = crate::http::txn::Txn { vars: std::mem::take(&mut ins.txn_vars), ..Default::default() };
                 let mut renv = super::frontend_rule_env(self.src, self.dst, fe, &mut ins.sess_vars);
+                renv.backend = be_name;
                 let mut io = TcpChannels { chans: [&mut self.req, &mut self.res], outs: &mut ins.lua_out, can_wait: [!last, false], waited: false };
                 let step = super::lua::run_action_io(&mut self.lua, env.cx, env.proxies, &*env.pool, env.key, start.take().as_ref(), &mut txn, &mut renv, super::lua::Side::Request, Some(&mut io));
                 let waited = io.waited;
@@ -468,16 +502,16 @@ impl Stream {
                 }
             }
             let out = ins.lua_out[0].min(self.req.buf.len());
-            let mut cx = InspectCtx::new((self.src, self.dst), &fe.name, None, Some(ins));
+            let mut cx = InspectCtx::new((self.src, self.dst), &fe.name, be_name, Some(ins));
             cx.req = Some(ChannelData { bytes: &self.req.buf.data()[out..], last });
             let (v, cursor, sess, txn) = super::lua::in_rules(env.cx, env.proxies, &*env.pool, || {
-                run_pass(&fe.tcp_rules, TcpRuleList::Content, ins.req_cursor, cx)
+                run_pass(&px.tcp_rules, TcpRuleList::Content, ins.req_cursor, cx)
             });
             ins.req_cursor = cursor;
             ins.sess_vars = sess;
             ins.txn_vars = txn;
             match v {
-                TcpVerdict::Lua(i) => start = lua_action(&fe.tcp_rules, TcpRuleList::Content, i),
+                TcpVerdict::Lua(i) => start = lua_action(&px.tcp_rules, TcpRuleList::Content, i),
                 // A Lua fetch of a rule waits (a socket's completion wakes the stream).
                 TcpVerdict::Suspended(w) => {
                     self.state_deadline = lua_wait(w, env);
@@ -502,15 +536,18 @@ impl Stream {
     /// Variables are recorded by the context (the next rules see them), then stored in
     /// the transaction (`txn.*`, read by the `http-request` rules) and the session.
     /// `None` while a Lua action waits.
-    fn http_tcp_content_pass(&mut self, env: &mut Env<'_, '_>) -> Option<TcpVerdict> {
+    fn http_tcp_content_pass(&mut self, env: &mut Env<'_, '_>, proxy: usize) -> Option<TcpVerdict> {
         use crate::http::rules::{apply_writes, RuleCtx, VarWrites};
         let fe = &env.proxies[self.frontend];
+        let px = &env.proxies[proxy];
+        let be_name = (proxy != self.frontend).then_some(px.name.as_str());
         let h = self.http.as_mut().expect("HTTP mode");
         let ins = self.inspect.get_or_insert_with(Default::default);
         let mut start = None;
         let v = loop {
             if start.is_some() || self.lua.as_ref().is_some_and(|l| l.pending()) {
                 let mut renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars);
+                renv.backend = be_name;
                 match super::lua::run_action(&mut self.lua, env.cx, env.proxies, &*env.pool, env.key, start.take().as_ref(), &mut h.txn, &mut renv, super::lua::Side::Request) {
                     LuaStep::Next => {}
                     LuaStep::Stop => break TcpVerdict::Continue,
@@ -527,18 +564,19 @@ impl Stream {
             }
             let writes = VarWrites::default();
             let v = {
-                let renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars);
+                let mut renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars);
+                renv.backend = be_name;
                 let cx = RuleCtx::recording(&renv, &h.txn, &writes);
                 let (mut unused_sess, mut unused_txn) = (Vars::new(), Vars::new());
                 let mut vars = TcpVars { sess: &mut unused_sess, txn: Some(&mut unused_txn) };
                 super::lua::in_rules(env.cx, env.proxies, &*env.pool, || {
-                    run_tcp_rules(&fe.tcp_rules, TcpRuleList::Content, &mut ins.http_cursor, &cx, &mut vars)
+                    run_tcp_rules(&px.tcp_rules, TcpRuleList::Content, &mut ins.http_cursor, &cx, &mut vars)
                 })
             };
             let mut renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars);
             apply_writes(&writes, &mut h.txn, &mut renv);
             match v {
-                TcpVerdict::Lua(i) => start = lua_action(&fe.tcp_rules, TcpRuleList::Content, i),
+                TcpVerdict::Lua(i) => start = lua_action(&px.tcp_rules, TcpRuleList::Content, i),
                 // A Lua fetch of a rule waits (a socket's completion wakes the stream).
                 TcpVerdict::Suspended(w) => {
                     if let Some(at) = lua_wait(w, env) {

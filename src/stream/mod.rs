@@ -205,8 +205,10 @@ pub struct Stream {
     /// Server → client.
     res: Channel,
     cursor: RuleCursor,
-    /// The `tcp-request content` rules ran for this stream (or this HTTP request).
+    /// The frontend's `tcp-request content` rules ran for this stream (or this HTTP
+    /// request); the backend's, once it was chosen.
     tcp_content_done: bool,
+    be_tcp_content_done: bool,
     src: Option<SocketAddr>,
     dst: Option<SocketAddr>,
     // Timing.
@@ -258,6 +260,7 @@ impl Stream {
             res: Channel::new(bufsize),
             cursor: RuleCursor::default(),
             tcp_content_done: false,
+            be_tcp_content_done: false,
             src,
             dst,
             accept_at: now,
@@ -430,7 +433,11 @@ impl Stream {
                 RuleStep::Yield(WaitFor::ClientData | WaitFor::Body { .. }) => return,
             }
         }
-        // HTTP: the backend's request rules run once it is known (they may wait).
+        // The backend's `tcp-request content` rules, then (HTTP) its request rules; both
+        // may wait.
+        if !self.backend_tcp_content_rules(env) {
+            return;
+        }
         if self.http.is_some() && !self.http_backend_rules(env) {
             return;
         }
