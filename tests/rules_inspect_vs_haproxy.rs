@@ -493,3 +493,39 @@ backend bh
         assert!(text(&got).to_ascii_lowercase().contains("x-seen: bh\r\n"), "{name}: {}", text(&got));
     }
 }
+
+/// HTTP mode: the backend's `tcp-response content` rules run on each response before
+/// its `http-response` rules (a variable they set is seen there); a `reject` closes
+/// the client connection without an answer. (They were ignored, with a warning.)
+#[test]
+fn response_content_rules_run_in_http_mode() {
+    for bin in moonproxy_and_haproxy() {
+        let web = http_app();
+        let proxy = ProxyBuilder::new(
+            "defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fh
+    bind 127.0.0.1:{{fh}}
+    default_backend bh
+backend bh
+    http-request set-var(txn.p) path
+    tcp-response content set-var(txn.r) str(tcp-res)
+    tcp-response content reject if { var(txn.p) -m str /reject }
+    http-response set-header x-r %[var(txn.r)]
+    server s 127.0.0.1:{{web}}
+",
+        )
+        .bin(&bin)
+        .port("web", web.port())
+        .start();
+        let name = bin.display().to_string();
+        let wait = Duration::from_secs(5);
+        let (got, _) = exchange(proxy.addr("fh"), &[Send(b"GET / HTTP/1.0\r\n\r\n")], wait);
+        assert!(text(&got).to_ascii_lowercase().contains("x-r: tcp-res\r\n"), "{name}: {}", text(&got));
+        let (got, closed) = exchange(proxy.addr("fh"), &[Send(b"GET /reject HTTP/1.1\r\nHost: t\r\n\r\n")], wait);
+        assert_eq!((text(&got).as_str(), closed), ("", true), "{name}: closed without an answer");
+    }
+}

@@ -393,7 +393,7 @@ pub static PROXY: &[Keyword] = &[
     sup("http-response", DFB, p::http_rule, "add-header allow capture del-header deny redirect replace-header replace-value return set-header set-log-level set-status set-var set-var-fmt unset-var"),
     sup("redirect", FB, p::redirect_rule, "location, prefix, scheme; after the `http-request` rules"),
     sup("tcp-request", DFB, p::tcp_rule, "connection (at accept) and content (before use_backend, per request in HTTP mode): accept reject set-var unset-var, content use-service (lua.*, TCP mode); content rules wait for data within inspect-delay (TCP mode)"),
-    sup("tcp-response", DFB, p::tcp_rule, "content accept reject close set-var unset-var, inspect-delay (TCP mode; ignored in HTTP mode)"),
+    sup("tcp-response", DFB, p::tcp_rule, "content accept reject close set-var unset-var, inspect-delay (waits for data in TCP mode; on the response head in HTTP mode)"),
     nyi("clitcpka-cnt", DF),
     nyi("clitcpka-idle", DF),
     nyi("clitcpka-intvl", DF),

@@ -1381,6 +1381,7 @@ impl Stream {
                         }
                         h.txn.res = Some(res);
                         h.res_rules = (0, 0);
+                        self.http_tcp_response_pending();
                     }
                 }
             }
@@ -1389,7 +1390,7 @@ impl Stream {
             if !self.http_res_body_wait(env)? {
                 return Ok(progress);
             }
-            if !self.http_response_rules(env) {
+            if !self.http_tcp_response_rules(env) || !self.http_response_rules(env) {
                 return Err(());
             }
             if self.state != State::Forwarding {

@@ -591,6 +591,79 @@ impl Stream {
         Some(v)
     }
 
+    /// HTTP mode: the backend's `tcp-response content` rules, once per response, on its
+    /// parsed head (before the `http-response` rules; payload fetches find nothing, as
+    /// on HAProxy's HTX streams), with the Lua actions among them. A `reject` closes
+    /// without an answer. False when the stream must not go on (a Lua action waits, or
+    /// the stream closed).
+    pub(super) fn http_tcp_response_rules(&mut self, env: &mut Env<'_, '_>) -> bool {
+        use crate::http::rules::{apply_writes, RuleCtx, VarWrites};
+        let Some(be) = self.backend.filter(|&b| !env.proxies[b].tcp_rules.response.is_empty()) else { return true };
+        if self.inspect.as_ref().is_some_and(|i| i.res_done) {
+            return true;
+        }
+        let (fe, px) = (&env.proxies[self.frontend], &env.proxies[be]);
+        let h = self.http.as_mut().expect("HTTP mode");
+        let ins = self.inspect.get_or_insert_with(Default::default);
+        let mut start = None;
+        let v = loop {
+            if start.is_some() || self.lua.as_ref().is_some_and(|l| l.pending()) {
+                let mut renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars);
+                renv.backend = Some(&px.name);
+                match super::lua::run_action(&mut self.lua, env.cx, env.proxies, &*env.pool, env.key, start.take().as_ref(), &mut h.txn, &mut renv, super::lua::Side::Response) {
+                    LuaStep::Next => {}
+                    LuaStep::Stop => break TcpVerdict::Continue,
+                    LuaStep::Wait(w) => {
+                        if let Some(at) = lua_wait(w, env) {
+                            self.state_deadline = Some(at);
+                        }
+                        return false;
+                    }
+                    LuaStep::Verdict(v) => break tcp_verdict(v),
+                    LuaStep::Close => break TcpVerdict::Reject,
+                }
+            }
+            let writes = VarWrites::default();
+            let v = {
+                let mut renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars);
+                renv.backend = Some(&px.name);
+                let cx = RuleCtx::recording(&renv, &h.txn, &writes);
+                let (mut unused_sess, mut unused_txn) = (Vars::new(), Vars::new());
+                let mut vars = TcpVars { sess: &mut unused_sess, txn: Some(&mut unused_txn) };
+                super::lua::in_rules(env.cx, env.proxies, &*env.pool, || {
+                    run_tcp_rules(&px.tcp_rules, TcpRuleList::ResponseContent, &mut ins.res_cursor, &cx, &mut vars)
+                })
+            };
+            let mut renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars);
+            apply_writes(&writes, &mut h.txn, &mut renv);
+            match v {
+                TcpVerdict::Lua(i) => start = lua_action(&px.tcp_rules, TcpRuleList::ResponseContent, i),
+                TcpVerdict::Suspended(w) => {
+                    if let Some(at) = lua_wait(w, env) {
+                        self.state_deadline = Some(at);
+                    }
+                    return false;
+                }
+                v => break v,
+            }
+        };
+        ins.res_cursor = RuleCursor::default(); // the next response starts over
+        ins.res_done = true;
+        if v == TcpVerdict::Reject {
+            h.silent_close = true;
+            self.close(env, Cause::ProxyAbort, Phase::Headers);
+            return false;
+        }
+        true
+    }
+
+    /// A new response head: its `tcp-response content` rules are still to run.
+    pub(super) fn http_tcp_response_pending(&mut self) {
+        if let Some(i) = self.inspect.as_mut() {
+            i.res_done = false;
+        }
+    }
+
     /// While forwarding: the deadline of the TCP response rules waiting for data, or
     /// of an `http-response wait-for-body`.
     pub(super) fn inspect_deadline(&self) -> Option<Instant> {

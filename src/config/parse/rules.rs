@@ -297,23 +297,8 @@ pub fn tcp_rule(p: &mut Parser, l: &Line) -> Result<(), String> {
     Ok(())
 }
 
-/// Post-parse: HTTP rules in a TCP-mode proxy are ignored, with HAProxy's warning;
-/// `tcp-response content` rules in an HTTP-mode proxy are not run by moonproxy yet,
-/// which is said rather than done silently.
+/// Post-parse: HTTP rules in a TCP-mode proxy are ignored, with HAProxy's warning.
 pub fn check_modes(config: &Config, diags: &mut Vec<Diagnostic>) {
-    for p in config.proxies.iter().filter(|p| p.mode == Mode::Http && !p.disabled) {
-        if let Some(r) = p.tcp_rules.iter().find(|r| r.list == TcpRuleList::ResponseContent && r.action.is_some()) {
-            diags.push(Diagnostic::plain(
-                Severity::Warning,
-                Some(&r.location),
-                format!(
-                    "'tcp-response content' rules are not applied by moonproxy in HTTP mode yet; they are ignored for {} '{}'.",
-                    super::proxy_type_name(p.cap),
-                    p.name
-                ),
-            ));
-        }
-    }
     for p in config.proxies.iter().filter(|p| p.mode == Mode::Tcp && !p.disabled) {
         for list in [HttpRuleList::Request, HttpRuleList::Response, HttpRuleList::AfterResponse] {
             if p.http_rules.iter().any(|r| r.list == list) {
