@@ -298,3 +298,46 @@ frontend fe
         assert_eq!((head.status(), head.header("x-ssl")), (200, Some("0")), "{}", bin.display());
     }
 }
+
+/// `set-log-level`: `silent` drops the transaction's line, another level changes the
+/// level it is sent at (here above the target's `err` minimum, so it appears); a
+/// `monitor-uri` probe is answered before the rules and not logged; `monitor fail`
+/// turns it into a 503. (set-log-level was parsed but not applied.)
+#[test]
+fn log_levels_and_monitor_probes_log_as_haproxy_does() {
+    for bin in moonproxy_and_haproxy() {
+        let proxy = ProxyBuilder::new(
+            "global
+    log stdout format raw local0 err
+defaults
+    mode http
+    log global
+    log-format \"LOG %HU %ST\"
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{fe}}
+    monitor-uri /health
+    monitor fail if { req.hdr(x-fail) yes }
+    http-request set-log-level silent if { path /quiet }
+    http-request set-log-level err if { path_beg /loud }
+    http-request deny
+",
+        )
+        .bin(&bin)
+        .start();
+        let name = bin.display().to_string();
+        let mut statuses = Vec::new();
+        for (path, extra) in [("/health", ""), ("/health", "x-fail: yes\r\n"), ("/quiet", ""), ("/plain", ""), ("/loud1", ""), ("/loud2", "")] {
+            let mut c = connect(&proxy, "fe");
+            write!(c.get_mut(), "GET {path} HTTP/1.1\r\nHost: t\r\n{extra}\r\n").unwrap();
+            statuses.push(c.read_head().unwrap().expect("a response").status());
+        }
+        assert_eq!(statuses, [200, 503, 403, 403, 403, 403], "{name}");
+        // Lines arrive in order: once /loud2's is there, the others would have been too.
+        proxy.wait_for_line(|l| l == "LOG /loud2 403", DEADLINE);
+        let logged: Vec<String> = proxy.lines().into_iter().map(|l| l.text).filter(|l| is_log_line(l)).collect();
+        assert_eq!(logged, ["LOG /loud1 403", "LOG /loud2 403"], "{name}");
+    }
+}

@@ -324,6 +324,11 @@ pub struct Proxy {
     pub fullconn: Option<u32>,
     /// `unique-id-format`.
     pub unique_id_format: Option<String>,
+    /// `monitor-uri`: a request for exactly this URI is answered by the proxy
+    /// (200, or 503 when a `monitor fail` condition holds), before the rules and unlogged.
+    pub monitor_uri: Option<String>,
+    /// `monitor fail if|unless <cond>` lines.
+    pub monitor_fail: Vec<Condition>,
     /// `option httpchk` and the `http-check` rules: the servers' `check` is an HTTP
     /// check (added for HTTP health checks).
     pub http_check: Option<HttpCheck>,

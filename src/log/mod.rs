@@ -143,6 +143,11 @@ pub struct HttpLog {
     /// request and on the response (`--` when no `cookie` persistence is configured;
     /// a zero byte prints `-`).
     pub cookie_flags: [u8; 2],
+    /// `set-log-level <level>` (a rule, or Lua's `txn:set_loglevel`): the level this
+    /// transaction's line goes out at.
+    pub level: Option<crate::config::model::Level>,
+    /// `set-log-level silent`, or a `monitor-uri` probe: no line at all.
+    pub silent: bool,
 }
 
 impl HttpLog {
@@ -235,7 +240,9 @@ impl StreamLog {
     /// `option log-separate-errors`, `info` otherwise.
     pub fn level(&self, log_separate_errors: bool) -> crate::config::model::Level {
         use crate::config::model::Level;
-        if log_separate_errors && self.is_error() {
+        if let Some(l) = self.http.as_ref().and_then(|h| h.level) {
+            l
+        } else if log_separate_errors && self.is_error() {
             Level::Err
         } else {
             Level::Info

@@ -264,7 +264,8 @@ impl World {
         let p = &self.proxies[fe];
         let log = &self.logs[fe];
         let Some(format) = &log.format else { return }; // logged at accept
-        if log.logger.is_empty() || (p.options.dontlognull && rec.bytes_in == 0) {
+        let silent = rec.http.as_ref().is_some_and(|h| h.silent);
+        if log.logger.is_empty() || silent || (p.options.dontlognull && rec.bytes_in == 0) {
             return;
         }
         let mut line = String::with_capacity(256);

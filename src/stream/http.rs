@@ -354,6 +354,8 @@ impl HttpSide {
             cookie_req: self.txn.cookie_req.clone(),
             cookie_res: self.txn.cookie_res.clone(),
             cookie_flags: [0; 2],
+            level: self.txn.log_level,
+            silent: self.txn.silent,
         }
     }
 
@@ -663,7 +665,7 @@ impl Stream {
         }
         // `tcp-request content` rules come first, then the frontend's HTTP rules
         // (resumed here after a yield).
-        if !self.tcp_content_rules(env) {
+        if !self.tcp_content_rules(env) || self.http_monitor(env) {
             return;
         }
         if !self.http_body_wait(env) || !self.http_request_rules(env, self.frontend, Phase::Request) {
@@ -671,6 +673,30 @@ impl Stream {
         }
         self.http_mut().rules_at = RulesAt::BackendRequest;
         self.goto(State::Route);
+    }
+
+    /// `monitor-uri`: a request for exactly the frontend's monitor URI is answered here,
+    /// before the HTTP rules: the `200` page ("Service ready."), or the `503` one when
+    /// a `monitor fail` condition holds (both `errorfile`-able). As HAProxy, without a
+    /// log line nor `http-after-response` rules. True when it answered.
+    fn http_monitor(&mut self, env: &mut Env<'_, '_>) -> bool {
+        let fe = &env.proxies[self.frontend];
+        let Some(m) = fe.monitor.as_deref() else { return false };
+        let h = self.http.as_mut().expect("HTTP mode");
+        if h.txn.req.as_ref().is_none_or(|r| r.line.target != m.uri) {
+            return false;
+        }
+        let failed = {
+            let renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars);
+            let cx = rules::RuleCtx::new(&renv, &h.txn);
+            m.fail.iter().any(|c| c.eval(&fe.acls, &cx))
+        };
+        h.txn.silent = true;
+        h.after_ran = true;
+        let page = errors::page_for(if failed { 503 } else { 200 }, None, &fe.error_pages).into_owned();
+        let close = head_says_close(&page);
+        self.http_local_reply(env, page, close, Termination::new(Cause::Local, Phase::Request));
+        true
     }
 
     /// `option http-buffer-request` (frontend): before the rules run, wait until the

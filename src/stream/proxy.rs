@@ -36,6 +36,15 @@ pub enum RuleOutcome {
     Unresolved,
 }
 
+/// `monitor-uri`: what the proxy answers by itself to a load balancer's probe.
+#[derive(Debug)]
+pub struct Monitor {
+    /// Compared with the request target as received, exactly.
+    pub uri: String,
+    /// `monitor fail` conditions: any that holds makes the answer a 503.
+    pub fail: Vec<CompiledCond>,
+}
+
 #[derive(Debug)]
 pub struct ProxyRt {
     pub name: String,
@@ -86,6 +95,8 @@ pub struct ProxyRt {
     pub counters: crate::stats::ProxyCounters,
     /// `stats enable|uri|...`: the stats page this proxy answers.
     pub stats_page: Option<Box<crate::stats::StatsPage>>,
+    /// `monitor-uri` and its `monitor fail` conditions (HTTP frontends).
+    pub monitor: Option<Box<Monitor>>,
     /// Streams and HTTP transactions of this frontend get a log line (a log format and
     /// at least one log target). When false they build no log record at all: the
     /// runtime clears it for frontends that log nothing. True as built.
@@ -211,8 +222,22 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
             }
             None => None,
         };
+        let monitor = match (&p.monitor_uri, p.mode, p.cap.frontend) {
+            (Some(uri), Mode::Http, true) => {
+                let mut fail = Vec::new();
+                for c in &p.monitor_fail {
+                    match CompiledCond::compile(c, &acls) {
+                        Ok(c) => fail.push(c),
+                        Err(e) => errors.push(e),
+                    }
+                }
+                Some(Box::new(Monitor { uri: uri.clone(), fail }))
+            }
+            _ => None,
+        };
         let nservers = if p.cap.backend { p.servers.len() } else { 0 };
         out.push(ProxyRt {
+            monitor,
             name: p.name.clone(),
             uuid: ids[i],
             cap: p.cap,

@@ -154,6 +154,34 @@ pub fn default_backend(p: &mut Parser, l: &Line) -> Result<(), String> {
     Ok(())
 }
 
+/// `monitor-uri <uri>`.
+pub fn monitor_uri(p: &mut Parser, l: &Line) -> Result<(), String> {
+    if l.arg(1).is_empty() {
+        return Err("'monitor-uri' expects an URI.".into());
+    }
+    if let Some(extra) = l.args.get(2) {
+        return Err(format!("'monitor-uri' cannot handle unexpected argument '{extra}'."));
+    }
+    p.draft().proxy.monitor_uri = Some(l.arg(1).to_string());
+    Ok(())
+}
+
+/// `monitor fail if|unless <cond>`.
+pub fn monitor(p: &mut Parser, l: &Line) -> Result<(), String> {
+    if l.arg(1) != "fail" {
+        return Err("'monitor' only supports 'fail'.".into());
+    }
+    let w = l.arg(2);
+    if w != "if" && w != "unless" {
+        return Err("'monitor fail' requires either 'if' or 'unless' followed by a condition.".into());
+    }
+    let acls = p.draft().proxy.acls.clone();
+    let c = super::acl::parse_condition(w == "unless", &l.args[3..], &acls, &l.loc)
+        .map_err(|e| format!("error detected while parsing a 'monitor fail' condition : {e}."))?;
+    p.draft().proxy.monitor_fail.push(c);
+    Ok(())
+}
+
 pub fn use_backend(p: &mut Parser, l: &Line) -> Result<(), String> {
     if l.arg(1).is_empty() {
         return Err("'use_backend' expects a backend name.".into());

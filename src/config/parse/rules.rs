@@ -297,8 +297,13 @@ pub fn tcp_rule(p: &mut Parser, l: &Line) -> Result<(), String> {
     Ok(())
 }
 
-/// Post-parse: HTTP rules in a TCP-mode proxy are ignored, with HAProxy's warning.
+/// Post-parse: HTTP rules in a TCP-mode proxy are ignored, with HAProxy's warning;
+/// so is a `monitor-uri`.
 pub fn check_modes(config: &Config, diags: &mut Vec<Diagnostic>) {
+    for p in config.proxies.iter().filter(|p| p.mode == Mode::Tcp && p.cap.frontend && p.monitor_uri.is_some()) {
+        let what = format!("{} '{}'", super::proxy_type_name(p.cap), p.name);
+        diags.push(Diagnostic::plain(Severity::Warning, None, format!("monitor-uri will be ignored for {what} (needs 'mode http').")));
+    }
     for p in config.proxies.iter().filter(|p| p.mode == Mode::Tcp && !p.disabled) {
         for list in [HttpRuleList::Request, HttpRuleList::Response, HttpRuleList::AfterResponse] {
             if p.http_rules.iter().any(|r| r.list == list) {
