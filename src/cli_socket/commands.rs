@@ -77,7 +77,7 @@ pub static COMMANDS: &[Command] = &[
     cmd(&["show", "info"], "show info [desc|json|typed|float]*", "report information about the running process", User, info::show_info),
     cmd(&["show", "lua", "errors"], "show lua errors", "report the recent Lua errors, repeats counted (moonproxy)", Operator, show_lua_errors),
     cmd(&["show", "lua", "stats"], "show lua stats [name]", "report the counters of each registered Lua function (moonproxy)", Operator, |_, args| crate::lua::stats::show(args.first().map(String::as_str))),
-    cmd(&["show", "lua", "tasks"], "show lua tasks", "list the running Lua tasks and CLI commands (moonproxy)", Operator, show_lua_tasks),
+    cmd(&["show", "lua", "tasks"], "show lua tasks", "list the live Lua coroutines: tasks, CLI commands, streams' calls (moonproxy)", Operator, show_lua_tasks),
     cmd(&["show", "map"], "show map [@ver] [map]", "report available maps or dump a map's contents", User, maps::show_map),
     cmd(&["show", "pools"], "show pools", "report information about the memory pools usage", User, show_pools),
     cmd(&["show", "profiling"], "show profiling [<what>|<#lines>|byaddr]*", "show profiling state (all,status,tasks,memory)", Admin, profiling::show_profiling),
@@ -164,20 +164,33 @@ fn show_lua_errors(_: &mut Exec<'_>, _: &[String]) -> String {
     out
 }
 
-/// `show lua tasks`: one line a live `core.register_task` task or `core.register_cli`
-/// command: `<kind> <name> <state> age=<ms>ms`, the state `runnable`,
-/// `sleeping(<ms left>ms)` or `socket`.
+/// `show lua tasks`: one line a live coroutine: `core.register_task` tasks,
+/// `core.register_cli` commands, then the streams' calls waiting on their coroutine:
+/// `<kind> <name> <state> age=<ms>ms cpu=<us>us at=<file:line>` (`at=-` when unknown),
+/// and `stream=0x<id>` for a stream's; the state `runnable`, `sleeping(<ms left>ms)` or
+/// `socket`.
 fn show_lua_tasks(exec: &mut Exec<'_>, _: &[String]) -> String {
     use super::LuaTaskState;
     let tasks = exec.host.lua_tasks();
-    let mut out = format!("# {} Lua tasks: kind name state age\n", tasks.len());
+    let mut out = format!("# {} Lua tasks: kind name state age cpu at [stream]\n", tasks.len());
     for t in &tasks {
         let state = match t.state {
             LuaTaskState::Runnable => "runnable".to_string(),
             LuaTaskState::Sleeping(left) => format!("sleeping({}ms)", left.as_millis()),
             LuaTaskState::Socket => "socket".to_string(),
         };
-        out.push_str(&format!("{} {} {state} age={}ms\n", t.kind, t.name, t.age.as_millis()));
+        out.push_str(&format!(
+            "{} {} {state} age={}ms cpu={}us at={}",
+            t.kind,
+            t.name,
+            t.age.as_millis(),
+            t.cpu.as_micros(),
+            t.at.as_deref().unwrap_or("-")
+        ));
+        if let Some(id) = t.stream {
+            out.push_str(&format!(" stream=0x{id:x}"));
+        }
+        out.push('\n');
     }
     out
 }

@@ -139,12 +139,20 @@ pub struct StreamLine {
 /// One live Lua coroutine (`show lua tasks`).
 #[derive(Clone, Debug)]
 pub struct LuaTaskLine {
-    /// `task` (`core.register_task`) or `cli` (`core.register_cli`).
+    /// `task` (`core.register_task`), `cli` (`core.register_cli`), or a stream's
+    /// `action`, `fetch` or `converter`.
     pub kind: &'static str,
-    /// `#<n>` for a task, `<lua.cli.w1.w2>` for a CLI command.
+    /// `#<n>` for a task, `<lua.cli.w1.w2>` for a CLI command, the registered name of
+    /// a stream's function.
     pub name: String,
     pub state: LuaTaskState,
     pub age: Duration,
+    /// Lua run time of its call so far.
+    pub cpu: Duration,
+    /// `file:line` where it waits.
+    pub at: Option<String>,
+    /// The stream whose coroutine it is (`None`: a task or CLI command).
+    pub stream: Option<u64>,
 }
 
 /// What a Lua coroutine is doing.

@@ -270,6 +270,12 @@ fn location(co: *mut ffi::lua_State) -> Option<String> {
     first
 }
 
+/// `file:line` where the suspended `task` waits (`show lua tasks`, which runs in the
+/// reactor between resumes: the task is suspended or fresh, as `location` needs).
+pub fn task_location(task: &Task) -> Option<String> {
+    location(task.raw())
+}
+
 /// `file:line` where the bottom Lua function of the suspended thread `co` is defined.
 fn defined_at(co: *mut ffi::lua_State) -> Option<String> {
     let mut ar = ffi::lua_Debug::zeroed();

@@ -246,12 +246,36 @@ impl Host for CliHost<'_, '_, '_> {
     }
 
     fn lua_tasks(&self) -> Vec<crate::cli_socket::LuaTaskLine> {
-        self.world.lua.as_ref().map(|l| l.task_lines(self.cx.now)).unwrap_or_default()
+        let mut lines = self.world.lua.as_ref().map(|l| l.task_lines(self.cx.now)).unwrap_or_default();
+        lines.extend(stream_coroutines(self.world, self.cx.now));
+        lines
     }
 
     fn reactor_state(&self) -> ReactorState {
         reactor_state(self.world, self.cx)
     }
+}
+
+/// The streams' Lua coroutines waiting in a call (`show lua tasks`), by stream id.
+fn stream_coroutines(world: &World, now: Instant) -> Vec<crate::cli_socket::LuaTaskLine> {
+    let mut lines: Vec<_> = world
+        .streams
+        .iter()
+        .filter_map(|(_, s)| {
+            let w = s.lua_waiting(now)?;
+            Some(crate::cli_socket::LuaTaskLine {
+                kind: w.kind,
+                name: w.name,
+                state: w.state,
+                age: now.saturating_duration_since(w.started),
+                cpu: w.cpu,
+                at: w.at,
+                stream: Some(s.id),
+            })
+        })
+        .collect();
+    lines.sort_by_key(|l| l.stream);
+    lines
 }
 
 /// The run queue and timers of this thread (`show tasks`, `show threads`).
