@@ -114,6 +114,8 @@ struct Thread {
     task: Option<Task>,
     /// A fetch or converter of a rule that waits, holding the coroutine.
     parked: Option<Parked>,
+    /// When it parked (`show lua tasks`).
+    parked_at: Option<Instant>,
     /// The results of the fetches and converters of the rule being evaluated, in the
     /// order they completed ([`keep`]), while a later call of the rule is parked.
     kept: Vec<Kept>,
@@ -153,8 +155,6 @@ pub(crate) struct Parked {
     /// Values on the coroutine's stack for the next resume (a socket call's results).
     pub nargs: c_int,
     wait: Wait,
-    /// When the call parked (`show lua tasks`).
-    started: Instant,
 }
 
 /// What a rule's Lua call finds of its stream's parked call ([`unpark`]).
@@ -266,6 +266,7 @@ fn take_thread(key: Key) -> Result<Option<(Handle, Rc<RegistryRef>, Task)>, Stri
                 txn: Rc::new(txn),
                 task: Some(task),
                 parked: None,
+                parked_at: None,
                 kept: Vec::new(),
             };
             THREADS.with(|t| t.borrow_mut().insert(key, Some(th)));
@@ -418,9 +419,12 @@ pub(crate) fn park(site: FetchSite, lent: Lent, why: &WaitReason) -> crate::samp
         give_back_lent(lent);
         return s;
     };
-    let parked = Parked { site, lent, nargs: 0, wait, started: Instant::now() };
+    let parked = Parked { site, lent, nargs: 0, wait };
     let left = THREADS.with(|t| match t.borrow_mut().get_mut(&key) {
-        Some(Some(th)) => th.parked.replace(parked),
+        Some(Some(th)) => {
+            th.parked_at = Some(Instant::now());
+            th.parked.replace(parked)
+        }
         _ => Some(parked),
     });
     if let Some(p) = left {
@@ -501,9 +505,10 @@ impl StreamLua {
         }
         THREADS.with(|t| {
             let t = t.borrow();
-            let p = t.get(&self.key)?.as_ref()?.parked.as_ref()?;
+            let th = t.get(&self.key)?.as_ref()?;
+            let p = th.parked.as_ref()?;
             let kind = if p.site.conv { "converter" } else { "fetch" };
-            Some(waiting(kind, &p.site.name, p.wait, p.started, &p.lent.task, now))
+            Some(waiting(kind, &p.site.name, p.wait, th.parked_at.unwrap_or(now), &p.lent.task, now))
         })
     }
 
