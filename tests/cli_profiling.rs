@@ -19,12 +19,17 @@ defaults
 frontend fe
     bind 127.0.0.1:{{fe}}
     http-request lua.nap if { path /nap }
+    http-request set-var(txn.s) lua.slow if { path /slow }
     http-request return status 200
 ";
 
 const SCRIPT: &str = r#"
 core.register_action("nap", { "http-req" }, function(txn)
   core.msleep(1500)
+end)
+core.register_fetches("slow", function(txn)
+  core.msleep(1000)
+  return "late"
 end)
 "#;
 
@@ -233,4 +238,17 @@ fn a_stream_action_sleeping_is_listed_with_its_line() {
     assert!(cli(&admin, "show sess\n").contains(&format!("{id}: proto=tcpv4")), "{id}");
     assert_eq!(napper.join().unwrap(), 200);
     assert!(!cli(&admin, "show lua tasks\n").contains("action nap"), "gone once the action ended");
+
+    // A fetch that sleeps parks in its rule (beyond HAProxy): listed as a fetch.
+    let slow = std::thread::spawn(move || get_closing(fe, "/slow").status);
+    let found = wait_until(DEADLINE, || {
+        listed = cli(&admin, "show lua tasks\n");
+        listed.contains("fetch slow ")
+    });
+    assert!(found, "{listed}");
+    let line = listed.lines().find(|l| l.starts_with("fetch slow ")).unwrap();
+    let at = SCRIPT.lines().position(|l| l.contains("core.msleep(1000)")).unwrap() + 1;
+    assert!(line.starts_with("fetch slow sleeping("), "{line}");
+    assert!(line.contains(&format!("prof.lua:{at} stream=0x")), "{line}");
+    assert_eq!(slow.join().unwrap(), 200);
 }
