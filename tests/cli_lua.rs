@@ -137,11 +137,14 @@ fn a_sleeping_command_holds_only_its_session() {
     // `show lua tasks` lists the sleeping command and the script's task.
     let tasks = cli(&sock, "show lua tasks\n");
     let lines: Vec<&str> = tasks.lines().collect();
-    assert_eq!(lines[0], "# 2 Lua tasks: kind name state age", "{tasks}");
+    assert_eq!(lines[0], "# 2 Lua tasks: kind name state age cpu at [stream]", "{tasks}");
     let sleeping = |l: &str, prefix: &str, max: u128| {
-        let rest = l.strip_prefix(prefix).and_then(|r| r.strip_suffix("ms")).unwrap_or_else(|| panic!("{tasks}"));
-        let (left, age) = rest.split_once("ms) age=").unwrap_or_else(|| panic!("{tasks}"));
-        assert!(left.parse::<u128>().unwrap() <= max && age.parse::<u128>().is_ok(), "{tasks}");
+        let rest = l.strip_prefix(prefix).unwrap_or_else(|| panic!("{tasks}"));
+        let (left, rest) = rest.split_once("ms) age=").unwrap_or_else(|| panic!("{tasks}"));
+        let (age, rest) = rest.split_once("ms cpu=").unwrap_or_else(|| panic!("{tasks}"));
+        let (cpu, at) = rest.split_once("us at=").unwrap_or_else(|| panic!("{tasks}"));
+        assert!(left.parse::<u128>().unwrap() <= max && age.parse::<u128>().is_ok() && cpu.parse::<u128>().is_ok(), "{tasks}");
+        assert!(at.contains("cli.lua:"), "where it sleeps: {tasks}");
     };
     sleeping(lines[1], "task #0 sleeping(", 60_000);
     sleeping(lines[2], "cli <lua.cli.nap> sleeping(", 3000);

@@ -42,7 +42,7 @@ end)
 "#;
 
 /// The fields of the `show lua stats` line of `kind name`, by column name.
-fn row(stats: &str, kind: &str, name: &str) -> std::collections::HashMap<String, u64> {
+fn row(stats: &str, kind: &str, name: &str) -> std::collections::HashMap<String, i64> {
     let header: Vec<&str> = stats.lines().next().expect("a header").trim_start_matches("# ").split(' ').collect();
     let line = stats
         .lines()
@@ -127,4 +127,44 @@ fn counters_stall_report_and_metrics() {
             .unwrap_or_else(|| panic!("{path}: spin's forced yields in {body}"));
         assert!(forced.parse::<u64>().unwrap() > 0, "{body}");
     }
+}
+
+/// `mem_net_bytes`: what a function keeps counts (the heap's change over its resumes),
+/// unlike `mem_peak_bytes`, which also counts what it dropped.
+#[test]
+fn net_memory_counts_what_a_function_keeps() {
+    const CONFIG: &str = "global
+    lua-load {{dir}}/keep.lua
+    stats socket {{dir}}/cli.sock level admin
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{fe}}
+    http-request set-var(txn.k) str(a),lua.keep if { path /keep }
+    http-request set-var(txn.d) str(a),lua.drop if { path /drop }
+    http-request return status 200
+";
+    const SCRIPT: &str = r#"
+kept = {}
+core.register_converters("keep", function(s) kept[#kept + 1] = string.rep(s, 1024 * 1024) .. #kept return #kept end)
+core.register_converters("drop", function(s) local x = string.rep(s, 1024 * 1024) .. "x" x = nil collectgarbage() return 1 end)
+"#;
+    let proxy = ProxyBuilder::new(CONFIG).file("keep.lua", SCRIPT).start();
+    let sock = proxy.dir().join("cli.sock");
+    assert!(proxy.wait_for_path(&sock, DEADLINE));
+    let fe = proxy.port("fe");
+    for _ in 0..2 {
+        assert_eq!(get_closing(fe, "/keep").status, 200);
+    }
+    assert_eq!(get_closing(fe, "/drop").status, 200);
+    let stats = cli(&sock, "show lua stats\n");
+    let keep = row(&stats, "converter", "keep");
+    assert_eq!(keep["calls"], 2, "{stats}");
+    assert!(keep["mem_net_bytes"] >= 2 * 1024 * 1024, "holds two 1 MB strings: {stats}");
+    let drop = row(&stats, "converter", "drop");
+    assert!(drop["mem_peak_bytes"] >= 1024 * 1024, "{stats}");
+    assert!(drop["mem_net_bytes"] < 512 * 1024, "freed what it made: {stats}");
 }

@@ -5,7 +5,7 @@
 //! session adds the empty line that ends every reply. An empty answer means success
 //! for the commands that change something.
 
-use super::{info, maps, usage, Exec};
+use super::{info, maps, profiling, usage, Exec};
 use crate::backend::AdminState;
 use crate::config::model::CliLevel;
 use crate::lua::host::ServerOp;
@@ -61,6 +61,7 @@ pub static COMMANDS: &[Command] = &[
     cmd(&["set", "maxconn", "frontend"], "set maxconn frontend <frontend> <value>", "change a frontend's maxconn setting", Admin, set_maxconn_frontend),
     cmd(&["set", "maxconn", "global"], "set maxconn global <value>", "change the per-process maxconn setting", Admin, set_maxconn_global),
     cmd(&["set", "maxconn", "server"], "set maxconn server <bk>/<srv>", "change a server's maxconn setting", Admin, set_maxconn_server),
+    cmd(&["set", "profiling"], "set profiling <what> {auto|on|off}", "enable/disable resource profiling (tasks,memory)", Admin, profiling::set_profiling),
     cmd(&["set", "rate-limit"], "set rate-limit <setting> <value>", "change a rate limiting value", Admin, set_rate_limit),
     cmd(&["set", "server"], "set server <bk>/<srv> [opts]", "change a server's state, weight, address or ssl", Admin, set_server),
     cmd(&["set", "timeout"], "set timeout [cli] <delay>", "change a timeout setting", User, set_timeout),
@@ -76,13 +77,16 @@ pub static COMMANDS: &[Command] = &[
     cmd(&["show", "info"], "show info [desc|json|typed|float]*", "report information about the running process", User, info::show_info),
     cmd(&["show", "lua", "errors"], "show lua errors", "report the recent Lua errors, repeats counted (moonproxy)", Operator, show_lua_errors),
     cmd(&["show", "lua", "stats"], "show lua stats [name]", "report the counters of each registered Lua function (moonproxy)", Operator, |_, args| crate::lua::stats::show(args.first().map(String::as_str))),
-    cmd(&["show", "lua", "tasks"], "show lua tasks", "list the running Lua tasks and CLI commands (moonproxy)", Operator, show_lua_tasks),
+    cmd(&["show", "lua", "tasks"], "show lua tasks", "list the live Lua coroutines: tasks, CLI commands, streams' calls (moonproxy)", Operator, show_lua_tasks),
     cmd(&["show", "map"], "show map [@ver] [map]", "report available maps or dump a map's contents", User, maps::show_map),
     cmd(&["show", "pools"], "show pools", "report information about the memory pools usage", User, show_pools),
+    cmd(&["show", "profiling"], "show profiling [<what>|<#lines>|byaddr]*", "show profiling state (all,status,tasks,memory)", Admin, profiling::show_profiling),
     cmd(&["show", "servers", "state"], "show servers state [<backend>]", "dump volatile server information (all or for a single backend)", User, show_servers_state),
     cmd(&["show", "sess"], "show sess [id]", "report the list of current sessions or dump this exact session", Operator, show_sess),
     cmd(&["show", "startup-logs"], "show startup-logs", "report logs emitted during HAProxy startup", Operator, show_startup_logs),
     cmd(&["show", "stat"], "show stat [desc|json|no-maint|typed|up]*", "report counters for each proxy and server", User, show_stat),
+    cmd(&["show", "tasks"], "show tasks", "show running tasks", User, profiling::show_tasks),
+    cmd(&["show", "threads"], "show threads", "show some threads debugging information", User, profiling::show_threads),
     cmd(&["show", "version"], "show version", "show version of the current process", User, show_version),
     cmd(&["shutdown", "frontend"], "shutdown frontend <frontend>", "stop a specific frontend", Admin, shutdown_frontend),
     cmd(&["shutdown", "session"], "shutdown session [id]", "kill a specific session", Admin, shutdown_session),
@@ -160,20 +164,33 @@ fn show_lua_errors(_: &mut Exec<'_>, _: &[String]) -> String {
     out
 }
 
-/// `show lua tasks`: one line a live `core.register_task` task or `core.register_cli`
-/// command: `<kind> <name> <state> age=<ms>ms`, the state `runnable`,
-/// `sleeping(<ms left>ms)` or `socket`.
+/// `show lua tasks`: one line a live coroutine: `core.register_task` tasks,
+/// `core.register_cli` commands, then the streams' calls waiting on their coroutine:
+/// `<kind> <name> <state> age=<ms>ms cpu=<us>us at=<file:line>` (`at=-` when unknown),
+/// and `stream=0x<id>` for a stream's; the state `runnable`, `sleeping(<ms left>ms)` or
+/// `socket`.
 fn show_lua_tasks(exec: &mut Exec<'_>, _: &[String]) -> String {
     use super::LuaTaskState;
     let tasks = exec.host.lua_tasks();
-    let mut out = format!("# {} Lua tasks: kind name state age\n", tasks.len());
+    let mut out = format!("# {} Lua tasks: kind name state age cpu at [stream]\n", tasks.len());
     for t in &tasks {
         let state = match t.state {
             LuaTaskState::Runnable => "runnable".to_string(),
             LuaTaskState::Sleeping(left) => format!("sleeping({}ms)", left.as_millis()),
             LuaTaskState::Socket => "socket".to_string(),
         };
-        out.push_str(&format!("{} {} {state} age={}ms\n", t.kind, t.name, t.age.as_millis()));
+        out.push_str(&format!(
+            "{} {} {state} age={}ms cpu={}us at={}",
+            t.kind,
+            t.name,
+            t.age.as_millis(),
+            t.cpu.as_micros(),
+            t.at.as_deref().unwrap_or("-")
+        ));
+        if let Some(id) = t.stream {
+            out.push_str(&format!(" stream=0x{id:x}"));
+        }
+        out.push('\n');
     }
     out
 }

@@ -29,6 +29,7 @@ mod commands;
 mod info;
 mod maps;
 mod parse;
+mod profiling;
 mod session;
 mod usage;
 
@@ -92,6 +93,19 @@ pub trait Host {
     fn lua_cli_abort(&mut self, task: Key);
     /// The live Lua tasks and CLI commands (`show lua tasks`).
     fn lua_tasks(&self) -> Vec<LuaTaskLine>;
+    /// This thread's run queue and timers (`show tasks`, `show threads`).
+    fn reactor_state(&self) -> ReactorState;
+}
+
+/// What the reactor of this thread holds (`show tasks`, `show threads`).
+#[derive(Clone, Debug)]
+pub struct ReactorState {
+    /// The run queue, in order, each entry named as task profiling names it.
+    pub queued: Vec<crate::stats::activity::TaskId>,
+    /// Timers armed (cancelled ones included until they expire: cancellation is lazy).
+    pub timers: usize,
+    /// When this iteration's `poll()` returned.
+    pub polled: Instant,
 }
 
 /// Process-wide numbers (`show info`, `set maxconn global`).
@@ -125,12 +139,20 @@ pub struct StreamLine {
 /// One live Lua coroutine (`show lua tasks`).
 #[derive(Clone, Debug)]
 pub struct LuaTaskLine {
-    /// `task` (`core.register_task`) or `cli` (`core.register_cli`).
+    /// `task` (`core.register_task`), `cli` (`core.register_cli`), or a stream's
+    /// `action`, `fetch` or `converter`.
     pub kind: &'static str,
-    /// `#<n>` for a task, `<lua.cli.w1.w2>` for a CLI command.
+    /// `#<n>` for a task, `<lua.cli.w1.w2>` for a CLI command, the registered name of
+    /// a stream's function.
     pub name: String,
     pub state: LuaTaskState,
     pub age: Duration,
+    /// Lua run time of its call so far.
+    pub cpu: Duration,
+    /// `file:line` where it waits.
+    pub at: Option<String>,
+    /// The stream whose coroutine it is (`None`: a task or CLI command).
+    pub stream: Option<u64>,
 }
 
 /// What a Lua coroutine is doing.

@@ -12,9 +12,14 @@
 //!
 //! Memory: the allocator keeps a high-water mark since the start of the running resume, so
 //! an entry records the most the heap grew during one of its resumes (`mem_peak`: a
-//! converter building a 5 MB string shows at least 5 MB). What an entry holds *now* is
-//! not attributed: the heap is shared, and the change over a resume would charge an entry
-//! with what the collector freed of others.
+//! converter building a 5 MB string shows at least 5 MB). What an entry holds now is
+//! approximated at the granularity of resumes (`mem_net`): the sum, over its resumes, of
+//! the heap's use at the end less at the start. What it allocated and still holds counts;
+//! what it allocated and the collector freed during one of its own resumes does not; but
+//! the heap is shared and blocks carry no owner, so an object it made that the collector
+//! frees during *another* function's resume is credited to that one (whose `mem_net`
+//! may go negative), and collections outside any resume (a full one after a socket call,
+//! or when a stream ends) are credited to no one.
 //!
 //! One table per thread (the Lua engine is per thread), in a `thread_local`.
 use super::error_ring::Origin;
@@ -58,6 +63,8 @@ pub struct Counters {
     /// The most the Lua heap grew during one resume, in bytes (what the function
     /// allocated, less what the collector freed meanwhile).
     pub mem_peak: usize,
+    /// The heap's change over all its resumes, in bytes (see the module's comment).
+    pub mem_net: i64,
     histogram: [u64; BUCKETS],
 }
 
@@ -77,6 +84,7 @@ impl Counters {
             cpu_max: Duration::ZERO,
             live: 0,
             mem_peak: 0,
+            mem_net: 0,
             histogram: [0; BUCKETS],
         }
     }
@@ -174,6 +182,7 @@ fn record_ctx(
         c.cpu_total += took;
         c.cpu_max = c.cpu_max.max(took);
         c.mem_peak = c.mem_peak.max(ctx.last_growth.get());
+        c.mem_net += ctx.last_net.get() as i64;
         let ns = took.as_nanos().min(u64::MAX as u128) as u64;
         c.histogram[(64 - ns.leading_zeros() as usize).min(BUCKETS - 1)] += 1;
         c.stalls += u64::from(stalled);
@@ -270,6 +279,12 @@ fn location(co: *mut ffi::lua_State) -> Option<String> {
     first
 }
 
+/// `file:line` where the suspended `task` waits (`show lua tasks`, which runs in the
+/// reactor between resumes: the task is suspended or fresh, as `location` needs).
+pub fn task_location(task: &Task) -> Option<String> {
+    location(task.raw())
+}
+
 /// `file:line` where the bottom Lua function of the suspended thread `co` is defined.
 fn defined_at(co: *mut ffi::lua_State) -> Option<String> {
     let mut ar = ffi::lua_Debug::zeroed();
@@ -305,11 +320,11 @@ pub fn snapshot(name: Option<&str>) -> Vec<Counters> {
 /// `show lua stats [name]`: one line per entry.
 pub fn show(name: Option<&str>) -> String {
     let mut out = String::from(
-        "# kind name calls errors timeouts forced_yields voluntary_yields stalls resumes cpu_total_us cpu_max_us cpu_p99_us live mem_peak_bytes\n",
+        "# kind name calls errors timeouts forced_yields voluntary_yields stalls resumes cpu_total_us cpu_max_us cpu_p99_us live mem_peak_bytes mem_net_bytes\n",
     );
     for c in snapshot(name) {
         out.push_str(&format!(
-            "{} {} {} {} {} {} {} {} {} {} {} {} {} {}\n",
+            "{} {} {} {} {} {} {} {} {} {} {} {} {} {} {}\n",
             c.origin.name(),
             if c.name.is_empty() { "-" } else { &c.name },
             c.calls,
@@ -324,6 +339,7 @@ pub fn show(name: Option<&str>) -> String {
             c.cpu_p99().as_micros(),
             c.live,
             c.mem_peak,
+            c.mem_net,
         ));
     }
     out
@@ -345,6 +361,7 @@ const METRICS: &[Metric] = &[
     ("cpu_p99_seconds", "gauge", "99th percentile of the resume times (bucket bound, within a factor of two).", |c| secs(c.cpu_p99())),
     ("live_calls", "gauge", "Calls in flight.", |c| c.live.to_string()),
     ("memory_peak_bytes", "gauge", "Most the Lua heap grew during one resume.", |c| c.mem_peak.to_string()),
+    ("memory_net_bytes", "gauge", "Change of the Lua heap over all the function's resumes.", |c| c.mem_net.to_string()),
 ];
 
 fn secs(d: Duration) -> String {

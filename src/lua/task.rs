@@ -56,6 +56,8 @@ pub struct TaskCtx {
     pub(crate) last_resume: Cell<Duration>,
     /// How much the Lua heap grew at most during the last resume, in bytes (`lua::stats`).
     pub(crate) last_growth: Cell<usize>,
+    /// The heap's use at the end of the last resume less at its start (`lua::stats`).
+    pub(crate) last_net: Cell<isize>,
     /// The `lua::stats` entry of the call in flight, `u32::MAX` when none.
     pub(crate) stats_entry: Cell<u32>,
 }
@@ -133,6 +135,7 @@ impl Task {
             pending: Cell::new(None),
             last_resume: Cell::new(Duration::ZERO),
             last_growth: Cell::new(0),
+            last_net: Cell::new(0),
             stats_entry: Cell::new(u32::MAX),
         });
         // SAFETY: co is a fresh anchored thread; its extra space is one pointer.
@@ -247,6 +250,7 @@ impl Task {
         let elapsed = start.elapsed();
         self.ctx.last_resume.set(elapsed);
         self.ctx.last_growth.set(shared.alloc.mark().saturating_sub(mem_start));
+        self.ctx.last_net.set(shared.alloc.stats().current as isize - mem_start as isize);
         self.ctx.run_before.set(self.ctx.run_before.get() + elapsed);
         let abort = shared.take_abort();
         let outcome = match (status, abort) {

@@ -13,6 +13,10 @@
 //! 3. fire expired timers ([`Handler::timer`]), at most [`MAX_TIMERS_PER_ITERATION`];
 //! 4. run the streams queued in the [`WakeQueue`] ([`Handler::wake`]);
 //! 5. [`Handler::end_of_iteration`] decides whether to go on or exit with a code.
+//!
+//! While task profiling is active (`set profiling tasks`, [`activity::profiling`], read
+//! once per iteration), every dispatch of steps 2 to 4 is timed and counted under the
+//! name [`Handler::task_id`] gives it.
 
 pub mod slab;
 pub mod timer;
@@ -24,6 +28,7 @@ pub use timer::{GlobalTimer, TimerTarget, Timers};
 pub use token::{Key, Kind, Tagged};
 pub use wake::WakeQueue;
 
+use crate::stats::activity::{self, TaskFn, TaskId, Via};
 use mio::{Events, Poll, Registry, Token};
 use std::io;
 use std::time::Instant;
@@ -87,6 +92,11 @@ pub trait Handler {
     fn wake(&mut self, cx: &mut Ctx<'_>, kind: Kind, key: Key);
     /// Called once per iteration after events, timers and wake-ups.
     fn end_of_iteration(&mut self, cx: &mut Ctx<'_>) -> Flow;
+    /// What task profiling (`show profiling`) names a dispatch to `kind`/`key`; asked
+    /// just before the dispatch, only while profiling is active.
+    fn task_id(&self, kind: Kind, _key: Key, via: Via) -> TaskId {
+        TaskId::of(kind, via)
+    }
 }
 
 pub struct Reactor {
@@ -140,13 +150,23 @@ impl Reactor {
                 wake: &mut self.wake,
                 now: Instant::now(),
             };
+            // Task profiling: one branch per dispatch while it is inactive.
+            let profiling = activity::profiling();
+            let polled = cx.now;
             for ev in self.events.iter() {
                 let ready = Ready::from_event(ev);
                 let Some(tagged) = token::decode(ev.token()) else {
                     continue; // never handed out: spurious
                 };
                 if tagged.kind == Kind::Reserved {
-                    handler.reserved(&mut cx, ev.token(), ready);
+                    if profiling {
+                        activity::timed(TaskId::global(TaskFn::Signals), polled, || handler.reserved(&mut cx, ev.token(), ready));
+                    } else {
+                        handler.reserved(&mut cx, ev.token(), ready);
+                    }
+                } else if profiling {
+                    let id = handler.task_id(tagged.kind, tagged.key, Via::Io);
+                    activity::timed(id, polled, || handler.ready(&mut cx, tagged, ready));
                 } else {
                     handler.ready(&mut cx, tagged, ready);
                 }
@@ -154,15 +174,29 @@ impl Reactor {
             let mut fired = 0;
             while fired < MAX_TIMERS_PER_ITERATION {
                 let Some((at, target)) = cx.timers.pop_expired(cx.now) else { break };
-                handler.timer(&mut cx, at, target);
+                if profiling {
+                    let id = match target {
+                        TimerTarget::Entry(kind, key) => handler.task_id(kind, key, Via::Timer),
+                        TimerTarget::Global(GlobalTimer::HardStop) => TaskId::global(TaskFn::HardStop),
+                    };
+                    activity::timed(id, at, || handler.timer(&mut cx, at, target));
+                } else {
+                    handler.timer(&mut cx, at, target);
+                }
                 fired += 1;
             }
             let mut wakes = 0;
             for (kind, key) in cx.wake.take() {
-                handler.wake(&mut cx, kind, key);
+                if profiling {
+                    let id = handler.task_id(kind, key, Via::Wake);
+                    activity::timed(id, polled, || handler.wake(&mut cx, kind, key));
+                } else {
+                    handler.wake(&mut cx, kind, key);
+                }
                 wakes += 1;
             }
-            crate::stats::activity::iteration(self.events.iter().count(), fired, wakes);
+            activity::iteration(self.events.iter().count(), fired, wakes);
+            activity::loop_end(polled);
             if let Flow::Exit(code) = handler.end_of_iteration(&mut cx) {
                 return Ok(code);
             }

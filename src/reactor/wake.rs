@@ -30,6 +30,11 @@ impl WakeQueue {
     pub fn is_empty(&self) -> bool {
         self.queue.is_empty()
     }
+
+    /// What waits in the queue, in order (`show tasks`).
+    pub fn iter(&self) -> impl Iterator<Item = &(Kind, Key)> {
+        self.queue.iter()
+    }
 }
 
 #[cfg(test)]

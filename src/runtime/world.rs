@@ -673,6 +673,10 @@ impl Handler for World {
         }
     }
 
+    fn task_id(&self, kind: Kind, key: Key, via: crate::stats::activity::Via) -> crate::stats::activity::TaskId {
+        self.profiled_task(kind, key, via) // world/cli.rs
+    }
+
     fn end_of_iteration(&mut self, cx: &mut Ctx<'_>) -> Flow {
         if self.phase == Phase::SoftStop && self.streams.is_empty() {
             self.phase = Phase::Exit(0);

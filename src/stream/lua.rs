@@ -92,6 +92,8 @@ struct Call {
     /// Values on the coroutine's stack for the next resume.
     nargs: c_int,
     wait: Wait,
+    /// When the call started (`show lua tasks`).
+    started: Instant,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -112,6 +114,8 @@ struct Thread {
     task: Option<Task>,
     /// A fetch or converter of a rule that waits, holding the coroutine.
     parked: Option<Parked>,
+    /// When it parked (`show lua tasks`).
+    parked_at: Option<Instant>,
     /// The results of the fetches and converters of the rule being evaluated, in the
     /// order they completed ([`keep`]), while a later call of the rule is parked.
     kept: Vec<Kept>,
@@ -262,6 +266,7 @@ fn take_thread(key: Key) -> Result<Option<(Handle, Rc<RegistryRef>, Task)>, Stri
                 txn: Rc::new(txn),
                 task: Some(task),
                 parked: None,
+                parked_at: None,
                 kept: Vec::new(),
             };
             THREADS.with(|t| t.borrow_mut().insert(key, Some(th)));
@@ -416,7 +421,10 @@ pub(crate) fn park(site: FetchSite, lent: Lent, why: &WaitReason) -> crate::samp
     };
     let parked = Parked { site, lent, nargs: 0, wait };
     let left = THREADS.with(|t| match t.borrow_mut().get_mut(&key) {
-        Some(Some(th)) => th.parked.replace(parked),
+        Some(Some(th)) => {
+            th.parked_at = Some(Instant::now());
+            th.parked.replace(parked)
+        }
         _ => Some(parked),
     });
     if let Some(p) = left {
@@ -465,7 +473,45 @@ pub fn leave() {
     CURRENT.with(|c| c.set(None));
 }
 
+/// A stream's coroutine waiting in a call (`show lua tasks`).
+pub struct Waiting {
+    /// `action`, `fetch` or `converter`.
+    pub kind: &'static str,
+    pub name: String,
+    pub state: crate::cli_socket::LuaTaskState,
+    pub started: Instant,
+    /// Lua run time of the call so far.
+    pub cpu: std::time::Duration,
+    /// `file:line` where it waits.
+    pub at: Option<String>,
+}
+
+fn waiting(kind: &'static str, name: &str, wait: Wait, started: Instant, task: &Task, now: Instant) -> Waiting {
+    use crate::cli_socket::LuaTaskState;
+    let state = match wait {
+        Wait::Run => LuaTaskState::Runnable,
+        Wait::Sleep(at) => LuaTaskState::Sleeping(at.saturating_duration_since(now)),
+        Wait::Io => LuaTaskState::Socket,
+    };
+    Waiting { kind, name: name.to_string(), state, started, cpu: task.ctx().run_time(), at: crate::lua::stats::task_location(task) }
+}
+
 impl StreamLua {
+    /// The stream's coroutine when a call waits on it: an action in progress, or a
+    /// fetch or converter parked in a rule.
+    pub fn waiting(&self, now: Instant) -> Option<Waiting> {
+        if let Some(c) = &self.call {
+            return Some(waiting("action", &c.action.name, c.wait, c.started, &c.task, now));
+        }
+        THREADS.with(|t| {
+            let t = t.borrow();
+            let th = t.get(&self.key)?.as_ref()?;
+            let p = th.parked.as_ref()?;
+            let kind = if p.site.conv { "converter" } else { "fetch" };
+            Some(waiting(kind, &p.site.name, p.wait, th.parked_at.unwrap_or(now), &p.lent.task, now))
+        })
+    }
+
     fn new(key: Key) -> StreamLua {
         THREADS.with(|t| t.borrow_mut().insert(key, None));
         StreamLua {
@@ -917,6 +963,7 @@ fn start_call(lua: &StreamLua, a: &Arc<LuaAction>) -> Result<Call, String> {
         action: a.clone(),
         nargs: 1 + a.args.len() as c_int,
         wait: Wait::Run,
+        started: Instant::now(),
     })
 }
 

@@ -290,6 +290,11 @@ impl Stream {
         self.state
     }
 
+    /// The stream's Lua coroutine when a call waits on it (the CLI's `show lua tasks`).
+    pub fn lua_waiting(&self, now: Instant) -> Option<lua::Waiting> {
+        self.lua.as_ref()?.waiting(now)
+    }
+
     /// The client's address (`None` on a unix socket) and how long ago it was
     /// accepted (the CLI's `show sess`).
     pub fn client_info(&self, now: Instant) -> (Option<SocketAddr>, Duration) {

@@ -134,7 +134,15 @@ impl LuaRt {
                     Some(c) => ("cli", c.name.clone()),
                     None => ("task", format!("#{}", key.slot)),
                 };
-                LuaTaskLine { kind, name, state, age: now.saturating_duration_since(r.started) }
+                LuaTaskLine {
+                    kind,
+                    name,
+                    state,
+                    age: now.saturating_duration_since(r.started),
+                    cpu: r.task.ctx().run_time(),
+                    at: crate::lua::stats::task_location(&r.task),
+                    stream: None,
+                }
             })
             .collect()
     }

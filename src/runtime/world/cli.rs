@@ -4,9 +4,10 @@
 
 use super::{Phase, World};
 use crate::backend::Backend;
-use crate::cli_socket::{Cli, Host, ListenerLine, Process, StreamLine};
+use crate::cli_socket::{Cli, Host, ListenerLine, Process, ReactorState, StreamLine};
 use crate::lua::host::ServerOp;
 use crate::reactor::{Ctx, Key, Kind, Ready, TimerTarget};
+use crate::stats::activity::{TaskId, Via};
 use crate::stream::proxy::ProxyRt;
 use crate::stream::ServerPool;
 use std::time::Instant;
@@ -16,6 +17,20 @@ pub(super) fn lua_error_context(proxies: &[ProxyRt], farm: &super::Farm, fe: usi
     let name = |px: usize| proxies.get(px).map_or("-", |p| p.name.as_str());
     let server = be.zip(srv).and_then(|(b, s)| Some(farm.backends.get(b)?.as_ref()?.servers().get(s)?.name().to_string()));
     format!("{}/{}/{}", name(fe), be.map_or("-", name), server.as_deref().unwrap_or("-"))
+}
+
+impl World {
+    /// What task profiling names a dispatch: the handler, with the frontend of a
+    /// stream and the proxy of a listener ([`crate::reactor::Handler::task_id`]).
+    pub(super) fn profiled_task(&self, kind: Kind, key: Key, via: Via) -> TaskId {
+        let mut id = TaskId::of(kind, via);
+        id.proxy = match kind {
+            Kind::Client | Kind::Server => self.streams.get(key).map(|s| s.frontend as u32),
+            Kind::Listener => self.listeners.get(key.slot).map(|l| l.proxy as u32),
+            _ => None,
+        };
+        id
+    }
 }
 
 struct CliHost<'w, 'c, 'r> {
@@ -231,6 +246,43 @@ impl Host for CliHost<'_, '_, '_> {
     }
 
     fn lua_tasks(&self) -> Vec<crate::cli_socket::LuaTaskLine> {
-        self.world.lua.as_ref().map(|l| l.task_lines(self.cx.now)).unwrap_or_default()
+        let mut lines = self.world.lua.as_ref().map(|l| l.task_lines(self.cx.now)).unwrap_or_default();
+        lines.extend(stream_coroutines(self.world, self.cx.now));
+        lines
+    }
+
+    fn reactor_state(&self) -> ReactorState {
+        reactor_state(self.world, self.cx)
+    }
+}
+
+/// The streams' Lua coroutines waiting in a call (`show lua tasks`), by stream id.
+fn stream_coroutines(world: &World, now: Instant) -> Vec<crate::cli_socket::LuaTaskLine> {
+    let mut lines: Vec<_> = world
+        .streams
+        .iter()
+        .filter_map(|(_, s)| {
+            let w = s.lua_waiting(now)?;
+            Some(crate::cli_socket::LuaTaskLine {
+                kind: w.kind,
+                name: w.name,
+                state: w.state,
+                age: now.saturating_duration_since(w.started),
+                cpu: w.cpu,
+                at: w.at,
+                stream: Some(s.id),
+            })
+        })
+        .collect();
+    lines.sort_by_key(|l| l.stream);
+    lines
+}
+
+/// The run queue and timers of this thread (`show tasks`, `show threads`).
+fn reactor_state(world: &World, cx: &Ctx<'_>) -> ReactorState {
+    ReactorState {
+        queued: cx.wake.iter().map(|&(kind, key)| world.profiled_task(kind, key, Via::Wake)).collect(),
+        timers: cx.timers.len(),
+        polled: cx.now,
     }
 }
