@@ -206,6 +206,7 @@ fn serve(
     (listeners, cli_listeners): (Vec<Listener>, Vec<crate::cli_socket::CliListener>),
     engine: Option<Engine>,
 ) -> std::io::Result<i32> {
+    crate::stats::activity::set_tasks_mode(config.global.profiling_tasks);
     let mut reactor = Reactor::new()?;
     let mut signals = Signals::install()?;
     signals.register(reactor.registry(), token::SIGNALS)?;

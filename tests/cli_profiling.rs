@@ -252,3 +252,22 @@ fn a_stream_action_sleeping_is_listed_with_its_line() {
     assert!(line.contains(&format!("prof.lua:{at} stream=0x")), "{line}");
     assert_eq!(slow.join().unwrap(), 200);
 }
+
+/// `profiling.tasks on` in `global` starts with profiling on (HAProxy's keyword);
+/// a bad value is refused with HAProxy's words.
+#[test]
+fn profiling_tasks_in_global_sets_the_start_mode() {
+    let proxy = ProxyBuilder::new(&CONFIG.replace("global\n", "global\n    profiling.tasks on\n")).file("prof.lua", SCRIPT).start();
+    let admin = proxy.dir().join("admin.sock");
+    assert!(proxy.wait_for_path(&admin, DEADLINE));
+    let status = cli(&admin, "show profiling status\n");
+    assert!(status.contains("Per-task CPU profiling              : on "), "{status}");
+    let dir = std::env::temp_dir().join(format!("mp-prof-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("bad.cfg");
+    std::fs::write(&cfg, "global\n    profiling.tasks sometimes\n").unwrap();
+    let out = std::process::Command::new(moonproxy_bin()).arg("-c").arg("-f").arg(&cfg).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("'profiling.tasks' expects either 'on', 'auto', or 'off' but got 'sometimes'."), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

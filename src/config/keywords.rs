@@ -296,7 +296,7 @@ pub static GLOBAL: &[Keyword] = &[
     nyi("noreuseport", 0),
     nyi("numa-cpu-mapping", 0),
     nyi("pp2-never-send-local", 0),
-    nyi("profiling.tasks", 0),
+    sup("profiling.tasks", 0, g::profiling_tasks, "per-handler CPU profiling at start-up (`show profiling`; default auto)"),
     nyi("set-var", 0),
     nyi("set-var-fmt", 0),
     nyi("ssl-default-bind-ciphers", 0),

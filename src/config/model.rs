@@ -118,6 +118,8 @@ pub struct Global {
     pub stats_timeout: Duration,
     /// `stats maxconn`: concurrent CLI sessions per socket (default 10).
     pub stats_maxconn: u32,
+    /// `profiling.tasks on|auto|off` (default `auto`, as HAProxy 2.6).
+    pub profiling_tasks: crate::stats::activity::TasksMode,
 }
 
 /// One `stats socket` line: where the CLI listens and what its sessions may do.
@@ -173,6 +175,7 @@ impl Default for Global {
             stats_sockets: Vec::new(),
             stats_timeout: Duration::from_secs(10),
             stats_maxconn: 10,
+            profiling_tasks: crate::stats::activity::TasksMode::Auto,
         }
     }
 }

@@ -44,6 +44,18 @@ pub fn nbthread(p: &mut Parser, l: &Line) -> Result<(), String> {
     }
 }
 
+/// `profiling.tasks on|auto|off`: the start-up mode `set profiling tasks` changes.
+pub fn profiling_tasks(p: &mut Parser, l: &Line) -> Result<(), String> {
+    use crate::stats::activity::TasksMode;
+    p.config.global.profiling_tasks = match l.arg(1) {
+        "on" => TasksMode::On,
+        "auto" => TasksMode::Auto,
+        "off" => TasksMode::Off,
+        v => return Err(format!("'{}' expects either 'on', 'auto', or 'off' but got '{v}'.", l.arg(0))),
+    };
+    Ok(())
+}
+
 pub fn maxconn(p: &mut Parser, l: &Line) -> Result<(), String> {
     expect_args(l, 1, "an integer argument")?;
     p.config.global.maxconn = Some(u32_arg(l, 1, "maxconn")?);
