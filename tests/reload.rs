@@ -251,7 +251,7 @@ fn takeover_keeps_the_accept_queue() {
     let mut reader = BufReader::new(waiting.try_clone().unwrap());
     let mut status = String::new();
     reader.read_line(&mut status).unwrap();
-    assert!(status.starts_with("HTTP/1.1 200"), "{status:?}\n{}", new.lines().iter().map(|l| l.text.clone()).collect::<Vec<_>>().join("\n"));
+    assert!(status.starts_with("HTTP/1.1 200"), "{status:?}\n{}", new.report_lines());
     let mut head = String::new();
     while reader.read_line(&mut head).unwrap() > 2 {}
     assert!(head.to_ascii_lowercase().contains("x-gen: 2"), "served by the new process: {head}");
@@ -260,6 +260,38 @@ fn takeover_keeps_the_accept_queue() {
     let info = cli(&dir.sock(), "show info\n");
     assert!(info.contains(&format!("Pid: {}\n", new.pid())), "{info}");
     assert!(new.stop().success());
+}
+
+/// The exchange is HAProxy's: HAProxy 2.6 takes moonproxy's sockets over with `-x`,
+/// and moonproxy takes them back from HAProxy (when HAProxy is installed).
+#[test]
+fn haproxy_and_moonproxy_take_each_others_sockets() {
+    let Some(haproxy) = haproxy_bin() else { return };
+    let backend = slow_http_backend();
+    let dir = SockDir::new("cross");
+    let mut first = generation(None, backend.port(), &dir.sock(), 1, None, false).start();
+    let fe = first.port("fe");
+    assert!(first.wait_for_path(&dir.sock(), DEADLINE));
+    let mut second = generation(Some(fe), backend.port(), &dir.sock(), 2, Some(first.pid()), true).bin(&haproxy).spawn();
+    assert!(wait_until(DEADLINE, || gen_of_new_connection(fe) == Some(2)), "HAProxy serves
+{}", second.report_lines());
+    assert!(first.wait_exit(DEADLINE).success());
+    let mut third = generation(Some(fe), backend.port(), &dir.sock(), 3, Some(second.pid()), true).spawn();
+    assert!(wait_until(DEADLINE, || gen_of_new_connection(fe) == Some(3)), "moonproxy serves
+{}", third.report_lines());
+    assert!(second.wait_exit(DEADLINE).success());
+    assert!(third.stop().success());
+}
+
+trait ReportLines {
+    fn report_lines(&self) -> String;
+}
+
+impl ReportLines for Proxy {
+    /// The process's output so far, for a failure message.
+    fn report_lines(&self) -> String {
+        self.lines().iter().map(|l| l.text.clone()).collect::<Vec<_>>().join("\n")
+    }
 }
 
 /// Without `-x`, `-sf` binds beside the old process (SO_REUSEPORT on TCP, and the
@@ -386,7 +418,7 @@ fn twenty_reloads_under_load_lose_nothing() {
         let before = tally.requests.load(Ordering::SeqCst);
         let next = generation(Some(fe), backend.port(), &dir.sock(), gen, Some(current.pid()), true).spawn();
         let serving = wait_until(DEADLINE, || gen_of_new_connection(fe) == Some(gen));
-        assert!(serving, "generation {gen} does not serve\n{}", next.lines().iter().map(|l| l.text.clone()).collect::<Vec<_>>().join("\n"));
+        assert!(serving, "generation {gen} does not serve\n{}", next.report_lines());
         let mut old = std::mem::replace(&mut current, next);
         let status = old.wait_exit(DEADLINE);
         assert!(status.success(), "generation {} exited with {status}", gen - 1);
