@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 const RELOAD_CFG: &str = "
 global
     stats socket {{sock}} level admin expose-fd listeners
-    hard-stop-after 10s
+    hard-stop-after {{hsa}}
 defaults
     mode http
     timeout connect 5s
@@ -89,7 +89,7 @@ impl Drop for SockDir {
 /// Generation `gen` of the proxy, on port `fe` (the first: on a port the harness picks),
 /// replacing `old` with `-sf <old>`, and `-x <sock>` when `takeover`.
 fn generation(fe: Option<u16>, be: u16, sock: &Path, gen: u32, old: Option<u32>, takeover: bool) -> ProxyBuilder {
-    let mut b = ProxyBuilder::new(RELOAD_CFG).port("be", be).var("sock", sock.display()).var("gen", gen);
+    let mut b = ProxyBuilder::new(RELOAD_CFG).port("be", be).var("sock", sock.display()).var("gen", gen).var("hsa", "10s");
     if let Some(fe) = fe {
         b = b.port("fe", fe);
     }
@@ -310,6 +310,51 @@ fn sf_without_takeover_binds_beside_the_old_process() {
     assert!(info.contains(&format!("Pid: {}\n", new.pid())), "{info}");
     assert!(!dir.0.read_dir().unwrap().any(|e| e.unwrap().file_name().to_string_lossy().ends_with(".tmp")), "no temporary name left");
     assert!(new.stop().success());
+}
+
+/// `-st`: the old process is stopped at once (SIGTERM), the new one serves.
+#[test]
+fn st_terminates_the_old_process() {
+    let backend = slow_http_backend();
+    let dir = SockDir::new("st");
+    let mut old = generation(None, backend.port(), &dir.sock(), 1, None, false).start();
+    let fe = old.port("fe");
+    assert!(old.wait_for_path(&dir.sock(), DEADLINE));
+    // A keep-alive client of the old process, idle: a soft stop would close it too, a
+    // hard one just drops it.
+    let mut idle = connect(fe).unwrap();
+    assert!(matches!(exchange(&mut idle, false), Exchange::Ok { gen: 1, close: false }));
+    let b = ProxyBuilder::new(RELOAD_CFG).port("fe", fe).port("be", backend.port()).var("sock", dir.sock().display()).var("gen", 2).var("hsa", "10s");
+    let mut new = b.arg("-x").arg(&dir.sock().display().to_string()).arg("-st").arg(&old.pid().to_string()).spawn();
+    assert!(old.wait_exit(DEADLINE).success());
+    assert_eq!(gen_of_new_connection(fe), Some(2));
+    assert!(new.stop().success());
+}
+
+/// A soft-stopped process waits for its requests in flight, but not longer than
+/// `hard-stop-after`: a request stuck on a silent server is cut then.
+#[test]
+fn hard_stop_after_cuts_what_is_stuck() {
+    let silent = Backend::start(Behaviour::Silent);
+    let dir = SockDir::new("hsa");
+    let hsa = Duration::from_millis(1500);
+    let mut old = generation(None, silent.port(), &dir.sock(), 1, None, false).var("hsa", "1500ms").start();
+    let fe = old.port("fe");
+    assert!(old.wait_for_path(&dir.sock(), DEADLINE));
+    let mut stuck = connect(fe).unwrap();
+    stuck.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    assert!(silent.wait_connections(1, DEADLINE), "the request reached the server");
+    let signalled_after = Instant::now();
+    let new = generation(Some(fe), silent.port(), &dir.sock(), 2, Some(old.pid()), true).spawn();
+    // The new process serves (its own request is stuck on the same silent server, so
+    // ask its stats socket instead).
+    assert!(wait_until(DEADLINE, || cli(&dir.sock(), "show info\n").contains(&format!("Pid: {}\n", new.pid()))));
+    assert!(old.wait_exit(DEADLINE).success());
+    assert!(signalled_after.elapsed() >= hsa, "the old process waited for its request until hard-stop-after");
+    let mut rest = Vec::new();
+    let _ = stuck.read_to_end(&mut rest); // closed (or reset) by the hard stop
+    assert!(!String::from_utf8_lossy(&rest).starts_with("HTTP/1.1 200"), "{rest:?}");
+    drop(new);
 }
 
 /// Counters of the client pool.
