@@ -427,6 +427,54 @@ mod tests {
     }
 
     #[test]
+    fn a_live_unix_socket_is_replaced_by_rename_and_keeps_its_listener() {
+        let dir = std::env::temp_dir().join(format!("mp-listener-live-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("live.sock");
+        let b = bind_line(BindAddr::Unix(path.clone()));
+        let mut old = Listener::open(&b, &BindAddr::Unix(path.clone()), 0, 0, None, None).unwrap();
+        let mut new = Listener::open(&b, &BindAddr::Unix(path.clone()), 0, 1, None, None).expect("binds beside a live listener");
+        // New clients reach the new socket; the old one is still open and listening.
+        let _c = std::os::unix::net::UnixStream::connect(&path).unwrap();
+        let accepted = |l: &mut Listener| {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+            loop {
+                match l.accept() {
+                    Accept::Conn { .. } => return true,
+                    Accept::WouldBlock if std::time::Instant::now() < deadline => std::thread::sleep(std::time::Duration::from_millis(5)),
+                    _ => return false,
+                }
+            }
+        };
+        assert!(accepted(&mut new));
+        assert!(matches!(old.accept(), Accept::WouldBlock), "the old socket is not reached by the path any more, but still open");
+        let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, [std::ffi::OsString::from("live.sock")], "no temporary name left");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_regular_file_is_not_replaced() {
+        let dir = std::env::temp_dir().join(format!("mp-listener-file-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("not-a-socket");
+        std::fs::write(&path, b"data").unwrap();
+        let b = bind_line(BindAddr::Unix(path.clone()));
+        let err = Listener::open(&b, &BindAddr::Unix(path.clone()), 0, 0, None, None).err().expect("refused");
+        assert_eq!((err.step, err.error.raw_os_error()), (BindStep::Bind, Some(libc::EADDRINUSE)));
+        assert_eq!(std::fs::read(&path).unwrap(), b"data");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn tcp_listeners_share_their_port_by_default() {
+        let addr = BindAddr::Inet("127.0.0.1:0".parse().unwrap());
+        let first = Listener::open(&bind_line(addr.clone()), &addr, 0, 0, None, None).unwrap();
+        let same = BindAddr::Inet(first.local_addr().unwrap());
+        assert!(Listener::open(&bind_line(same.clone()), &same, 0, 1, None, None).is_ok(), "SO_REUSEPORT, as HAProxy on Linux");
+    }
+
+    #[test]
     fn abstract_socket_listens_with_haproxy_padding() {
         let name = format!("moonproxy-test-{}", std::process::id());
         let b = bind_line(BindAddr::Abstract(name.clone()));
