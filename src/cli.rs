@@ -3,7 +3,7 @@
 //! ```text
 //! moonproxy [-f <cfgfile|cfgdir>]* [-c] [-cc <cond>] [-d] [-db] [-dD] [-D] [-p <pidfile>]
 //!           [-q] [-V] [-v] [-vv] [-n <maxconn>] [-N <maxpconn>] [-C <dir>] [-L <name>]
-//!           [-sf|-st <pid>*] [-- <cfgfile>*]
+//!           [-sf|-st <pid>*] [-x <socket>] [-- <cfgfile>*]
 //! ```
 //! Exit codes follow HAProxy: `-c` exits 0 when valid, 1 on errors, 2 when the
 //! configuration is valid but has no listener; `-cc` exits 0 (true), 1 (false) or
@@ -44,6 +44,8 @@ pub struct Cli {
     pub finish_pids: Vec<i32>,
     /// `-st <pid>*`: old processes to terminate once started.
     pub terminate_pids: Vec<i32>,
+    /// `-x <socket>`: the old process's stats socket, to take its listeners over.
+    pub takeover: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -79,6 +81,7 @@ pub fn usage() -> String {
          \x20       -L set local peer name (default to hostname)\n\
          \x20       -p writes the pid to this file\n\
          \x20       -sf/-st [pid ]* finishes/terminates old pids.\n\
+         \x20       -x <unix_socket> get listening sockets from a unix socket\n\
          (moonproxy {VERSION}, HAProxy {HAPROXY_COMPAT_VERSION} compatible)"
     )
 }
@@ -128,7 +131,8 @@ pub fn parse_args(args: &[String]) -> Result<Cli, String> {
                     "'{a}' (master-worker mode) is not supported by moonproxy yet"
                 ))
             }
-            "-S" | "-x" | "-m" | "-de" | "-dp" | "-dS" | "-dG" | "-dR" | "-dL" | "-dr" | "-dV"
+            "-x" => cli.takeover = Some(PathBuf::from(value(&mut i, a)?)),
+            "-S" | "-m" | "-de" | "-dp" | "-dS" | "-dG" | "-dR" | "-dL" | "-dr" | "-dV"
             | "-dW" => {
                 return Err(format!(
                     "HAProxy's '{a}' flag is not supported by moonproxy yet"
@@ -318,7 +322,9 @@ pub fn run(cli: Cli) -> i32 {
         pidfile: cli.pidfile.clone().or_else(|| cfg.global.pidfile.clone()),
         quiet,
         verbose: cli.verbose,
-        takeover: None,
+        takeover: cli.takeover.clone(),
+        finish_pids: cli.finish_pids.clone(),
+        terminate_pids: cli.terminate_pids.clone(),
     };
     runtime::run(cfg, run_opts)
 }
@@ -347,12 +353,15 @@ mod tests {
         );
         assert_eq!(parse("-vv").unwrap().action, Action::BuildInfo);
         assert_eq!(parse("-st 5 -- x.cfg y.cfg").unwrap().files.len(), 2);
+        let r = parse("-f a.cfg -x /run/old.sock -sf 7").unwrap();
+        assert_eq!(r.takeover, Some(PathBuf::from("/run/old.sock")));
+        assert_eq!(r.finish_pids, [7]);
     }
 
     #[test]
     fn bad_command_lines() {
         assert!(parse("-f").is_err());
-        assert!(parse("-x").is_err());
+        assert!(parse("-x").is_err(), "-x needs its socket");
         assert!(parse("-c").is_err(), "no file");
         assert!(parse("-f a -N x").is_err());
         assert!(parse("-W -f a").unwrap_err().contains("master-worker"));

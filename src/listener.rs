@@ -14,9 +14,20 @@ use socket2::{Domain, SockAddr, Socket, Type};
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 pub mod inherited;
+
+/// SO_REUSEPORT on every TCP listener, as HAProxy sets it on Linux unless `noreuseport`
+/// is in `global`: a new process binds beside the old one during a reload.
+static REUSEPORT: AtomicBool = AtomicBool::new(true);
+
+/// Whether TCP listeners opened from now on get SO_REUSEPORT (global `noreuseport`
+/// turns it off; a `bind ... reuseport` line sets it anyway).
+pub fn set_reuseport(on: bool) {
+    REUSEPORT.store(on, Ordering::Relaxed);
+}
 
 /// Backlog when neither the bind line nor the frontend sets one nor a `maxconn` is known.
 pub const DEFAULT_BACKLOG: i32 = 1024;
@@ -245,7 +256,7 @@ fn open_inet(bind: &Bind, sa: SocketAddr, backlog: i32) -> StepResult<mio::net::
     let s = Socket::new(Domain::for_address(sa), Type::STREAM, None).map_err(|e| (BindStep::Create, e))?;
     let setup = || -> io::Result<()> {
         s.set_reuse_address(true)?;
-        if bind.reuseport {
+        if bind.reuseport || REUSEPORT.load(Ordering::Relaxed) {
             s.set_reuse_port(true)?;
         }
         if sa.is_ipv6() {
@@ -268,21 +279,52 @@ fn open_unix(bind: &Bind, path: &Path, backlog: i32) -> StepResult<mio::net::Uni
     if let Some(s) = inherited::take_unix(path) {
         return adopt(s).map(mio::net::UnixListener::from_std);
     }
-    remove_stale_socket(path);
+    refuse_non_socket(path).map_err(|e| (BindStep::Bind, e))?;
+    // Bound, set up and listening under a temporary name first, then renamed over
+    // `path` in one step, as HAProxy does: a process still listening there (the one a
+    // reload replaces) keeps its socket, a client connecting to `path` never finds it
+    // missing, and a stale file left by a previous run is replaced the same way.
+    let temp = temp_name(path);
+    let _ = std::fs::remove_file(&temp); // left by a process that died half-way
     let s = Socket::new(Domain::UNIX, Type::STREAM, None).map_err(|e| (BindStep::Create, e))?;
     s.set_nonblocking(true).map_err(|e| (BindStep::Create, e))?;
     s.set_cloexec(true).map_err(|e| (BindStep::Create, e))?;
-    let addr = SockAddr::unix(path).map_err(|e| (BindStep::Bind, e))?;
+    let addr = SockAddr::unix(&temp).map_err(|e| (BindStep::Bind, e))?;
     s.bind(&addr).map_err(|e| (BindStep::Bind, e))?;
-    if let Some(mode) = bind.mode {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| (BindStep::Chmod, e))?;
+    let install = || -> StepResult<()> {
+        if let Some(mode) = bind.mode {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&temp, std::fs::Permissions::from_mode(mode)).map_err(|e| (BindStep::Chmod, e))?;
+        }
+        if bind.uid.is_some() || bind.gid.is_some() {
+            std::os::unix::fs::chown(&temp, bind.uid, bind.gid).map_err(|e| (BindStep::Chown, e))?;
+        }
+        s.listen(backlog).map_err(|e| (BindStep::Listen, e))?;
+        std::fs::rename(&temp, path).map_err(|e| (BindStep::Bind, e))
+    };
+    if let Err(e) = install() {
+        let _ = std::fs::remove_file(&temp);
+        return Err(e);
     }
-    if bind.uid.is_some() || bind.gid.is_some() {
-        std::os::unix::fs::chown(path, bind.uid, bind.gid).map_err(|e| (BindStep::Chown, e))?;
-    }
-    s.listen(backlog).map_err(|e| (BindStep::Listen, e))?;
     Ok(mio::net::UnixListener::from_std(s.into()))
+}
+
+/// `<path>.<pid>.tmp`, the name HAProxy binds to before renaming over `path` (the
+/// socket keeps reporting this name as its own address: [`inherited`] matches it).
+fn temp_name(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".{}.tmp", std::process::id()));
+    PathBuf::from(name)
+}
+
+/// The rename would replace anything at `path`: only a socket may be replaced (a
+/// regular file or a directory there is an "address in use", as `bind()` says).
+fn refuse_non_socket(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if !meta.file_type().is_socket() => Err(io::Error::from_raw_os_error(libc::EADDRINUSE)),
+        _ => Ok(()),
+    }
 }
 
 /// A listening socket taken over from the previous process ([`inherited`]): the
@@ -291,17 +333,6 @@ fn adopt<T: From<Socket>>(s: Socket) -> StepResult<T> {
     s.set_nonblocking(true).map_err(|e| (BindStep::Inherit, e))?;
     s.set_cloexec(true).map_err(|e| (BindStep::Inherit, e))?;
     Ok(T::from(s))
-}
-
-/// A socket file left by a previous run makes `bind()` fail with EADDRINUSE; remove
-/// it first, but only if it is a socket nobody listens on any more (never a regular
-/// file, never a live listener).
-fn remove_stale_socket(path: &Path) {
-    use std::os::unix::fs::FileTypeExt;
-    let Ok(meta) = std::fs::symlink_metadata(path) else { return };
-    if meta.file_type().is_socket() && std::os::unix::net::UnixStream::connect(path).is_err() {
-        let _ = std::fs::remove_file(path);
-    }
 }
 
 /// The address of `abns@name` as HAProxy builds it: a leading NUL, the name, and
@@ -393,6 +424,54 @@ mod tests {
         std::os::unix::net::UnixStream::connect(&path).expect("listening");
         drop(l);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_live_unix_socket_is_replaced_by_rename_and_keeps_its_listener() {
+        let dir = std::env::temp_dir().join(format!("mp-listener-live-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("live.sock");
+        let b = bind_line(BindAddr::Unix(path.clone()));
+        let mut old = Listener::open(&b, &BindAddr::Unix(path.clone()), 0, 0, None, None).unwrap();
+        let mut new = Listener::open(&b, &BindAddr::Unix(path.clone()), 0, 1, None, None).expect("binds beside a live listener");
+        // New clients reach the new socket; the old one is still open and listening.
+        let _c = std::os::unix::net::UnixStream::connect(&path).unwrap();
+        let accepted = |l: &mut Listener| {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+            loop {
+                match l.accept() {
+                    Accept::Conn { .. } => return true,
+                    Accept::WouldBlock if std::time::Instant::now() < deadline => std::thread::sleep(std::time::Duration::from_millis(5)),
+                    _ => return false,
+                }
+            }
+        };
+        assert!(accepted(&mut new));
+        assert!(matches!(old.accept(), Accept::WouldBlock), "the old socket is not reached by the path any more, but still open");
+        let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, [std::ffi::OsString::from("live.sock")], "no temporary name left");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_regular_file_is_not_replaced() {
+        let dir = std::env::temp_dir().join(format!("mp-listener-file-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("not-a-socket");
+        std::fs::write(&path, b"data").unwrap();
+        let b = bind_line(BindAddr::Unix(path.clone()));
+        let err = Listener::open(&b, &BindAddr::Unix(path.clone()), 0, 0, None, None).err().expect("refused");
+        assert_eq!((err.step, err.error.raw_os_error()), (BindStep::Bind, Some(libc::EADDRINUSE)));
+        assert_eq!(std::fs::read(&path).unwrap(), b"data");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn tcp_listeners_share_their_port_by_default() {
+        let addr = BindAddr::Inet("127.0.0.1:0".parse().unwrap());
+        let first = Listener::open(&bind_line(addr.clone()), &addr, 0, 0, None, None).unwrap();
+        let same = BindAddr::Inet(first.local_addr().unwrap());
+        assert!(Listener::open(&bind_line(same.clone()), &same, 0, 1, None, None).is_ok(), "SO_REUSEPORT, as HAProxy on Linux");
     }
 
     #[test]

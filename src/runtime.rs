@@ -14,6 +14,7 @@ mod checks;
 mod idle;
 pub mod lua;
 mod pool;
+mod reload;
 mod world;
 
 use crate::backend::Backend;
@@ -48,6 +49,10 @@ pub struct RunOptions {
     /// `-x <socket>`: the stats socket of the process we replace; its listening
     /// sockets are taken over (`_getsocks`) before ours are opened.
     pub takeover: Option<PathBuf>,
+    /// `-sf <pid>*`: told to soft-stop (SIGUSR1) once we serve.
+    pub finish_pids: Vec<i32>,
+    /// `-st <pid>*`: told to stop (SIGTERM) once we serve.
+    pub terminate_pids: Vec<i32>,
 }
 
 /// Global `maxconn` when the configuration sets none: what the file-descriptor limit
@@ -80,7 +85,11 @@ pub fn run(config: Config, opts: RunOptions) -> i32 {
         config.proxies.iter().map(|p| p.cap.backend.then(|| Backend::from_config(p))).collect();
     let request_keys = config.proxies.iter().map(pool::request_key).collect();
     let farm = pool::Farm { backends, handed: Vec::new(), request_keys, idle: idle::IdlePool::new(&config) };
-    // 3. Listeners: all of them, or none.
+    // 3. Listeners: all of them, or none; a reload's old process hands its own over first.
+    crate::listener::set_reuseport(!config.global.noreuseport);
+    if let Err(code) = reload::take_over(&opts) {
+        return code;
+    }
     let Some(listeners) = open_listeners(&config) else {
         alert!("[{}.main()] Some protocols failed to start their listeners! Exiting.", env!("CARGO_PKG_NAME"));
         return 1;
@@ -96,6 +105,7 @@ pub fn run(config: Config, opts: RunOptions) -> i32 {
             return 1;
         }
     };
+    reload::close_unclaimed();
     // 4. Detach, pidfile.
     if let Some(code) = detach(&config, &opts) {
         return code;
@@ -247,6 +257,7 @@ fn serve(
         }
     }
     crate::diag::end_startup(); // `show startup-logs` keeps what came before
+    reload::tell_old_pids(opts);
     reactor.run(&mut world)
 }
 

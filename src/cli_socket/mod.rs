@@ -187,6 +187,9 @@ pub struct SessionState {
     pub experimental: bool,
     /// Idle timeout (`stats timeout`, `set timeout cli`).
     pub timeout: Duration,
+    /// The socket has `expose-fd listeners`: `_getsocks` hands the listening sockets
+    /// over (`session::Session::getsocks`).
+    pub expose_fd: bool,
 }
 
 /// What all sessions share.
@@ -242,6 +245,8 @@ pub struct Exec<'a> {
 pub struct CliListener {
     listener: Listener,
     level: CliLevel,
+    /// `expose-fd listeners`.
+    expose_fd: bool,
     /// Live sessions accepted here (at most `stats maxconn`).
     sessions: u32,
     /// Connections are waiting while the socket is at its limit.
@@ -260,7 +265,7 @@ pub fn open(global: &Global) -> Result<Vec<CliListener>, Vec<String>> {
     for s in &global.stats_sockets {
         for addr in &s.bind.addrs {
             match Listener::open(&s.bind, addr, usize::MAX, out.len(), None, None) {
-                Ok(listener) => out.push(CliListener { listener, level: s.level, sessions: 0, blocked: false }),
+                Ok(listener) => out.push(CliListener { listener, level: s.level, expose_fd: s.expose_fd_listeners, sessions: 0, blocked: false }),
                 // Worded as a `bind` line's failure; HAProxy's CLI proxy is `GLOBAL`.
                 Err(e) => errors.push(format!("Binding [{}] for frontend GLOBAL: {e}", s.bind.location)),
             }
@@ -319,6 +324,8 @@ impl Cli {
                 l.listener.close(cx.registry);
             }
         }
+        // Their numbers may be reused from now on: `_getsocks` and `show fd` forget them.
+        self.shared.socket_fds.clear();
     }
 
     /// A socket event for the CLI token `key`.
@@ -356,7 +363,7 @@ impl Cli {
                 l.blocked = true; // accepted again when one of its sessions ends
                 return;
             }
-            let level = l.level;
+            let (level, expose_fd) = (l.level, l.expose_fd);
             let luid = lkey.slot + 1;
             let (sock, peer) = match l.listener.accept() {
                 Accept::Conn { sock, peer, .. } => (sock, peer),
@@ -372,6 +379,7 @@ impl Cli {
             self.next_id += 1;
             let key = self.table.vacant_key();
             let mut s = Session::new(sock, id, lkey, luid, peer, level, host.now(), self.timeout);
+            s.set_expose_fd(expose_fd);
             if s.register(host.registry(), token::encode(Kind::Cli, key)).is_err() {
                 if let Some(Entry::Listener(l)) = self.table.get_mut(lkey) {
                     l.sessions -= 1;

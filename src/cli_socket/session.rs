@@ -63,7 +63,7 @@ impl Session {
             listener,
             luid,
             peer,
-            state: SessionState { level, prompt: false, expert: false, experimental: false, timeout },
+            state: SessionState { level, prompt: false, expert: false, experimental: false, timeout, expose_fd: false },
             input: Vec::new(),
             pending: VecDeque::new(),
             payload: None,
@@ -91,6 +91,11 @@ impl Session {
             Sock::Tcp(s) => registry.deregister(s),
             Sock::Unix(s) => registry.deregister(s),
         };
+    }
+
+    /// The session's socket has `expose-fd listeners`.
+    pub fn set_expose_fd(&mut self, on: bool) {
+        self.state.expose_fd = on;
     }
 
     pub fn listener(&self) -> Key {
@@ -229,6 +234,9 @@ impl Session {
     }
 
     fn run(&mut self, words: &[String], payload: Option<&str>, key: Key, host: &mut dyn Host, shared: &mut Shared) {
+        if words.len() == 1 && words[0] == "_getsocks" {
+            return self.getsocks(host, shared);
+        }
         let mut exec = super::Exec { host: &mut *host, state: &mut self.state, shared: &mut *shared, payload };
         match commands::execute(&mut exec, words) {
             Outcome::Reply(text) => {
@@ -248,12 +256,52 @@ impl Session {
                     }
                 }
             }
-            Outcome::Quit => {
-                self.closing = true;
-                self.pending.clear();
-                self.input.clear();
-            }
+            Outcome::Quit => self.end_after_this(),
         }
+    }
+
+    /// Nothing more is read nor answered: the session closes once its output is out.
+    fn end_after_this(&mut self) {
+        self.closing = true;
+        self.pending.clear();
+        self.input.clear();
+    }
+
+    /// `_getsocks` (a seamless reload's new process asking, see `crate::sys::scm`):
+    /// every listening socket of the process — the frontends' and the CLI's own, in
+    /// descriptor order as HAProxy sends them — goes over this connection, which then
+    /// closes. On a socket without `expose-fd listeners` the connection closes without a
+    /// word, as HAProxy 2.6 does (at any level; `expose-fd` is the grant).
+    ///
+    /// The exchange blocks the reactor for its duration (a few `sendmsg`s, each batch
+    /// of 253 waiting for the peer's acknowledgement, at most one second each), as it
+    /// does in HAProxy: the peer is a process starting up, reading as fast as it can.
+    fn getsocks(&mut self, host: &mut dyn Host, shared: &mut Shared) {
+        self.end_after_this();
+        if !self.state.expose_fd {
+            return;
+        }
+        let Sock::Unix(stream) = &self.sock else {
+            ::log::warn!("_getsocks: descriptors only pass over a unix socket");
+            return;
+        };
+        let mut fds: Vec<i32> = host.listeners().iter().map(|l| l.fd).chain(shared.socket_fds.iter().map(|(fd, _)| *fd)).collect();
+        fds.sort_unstable();
+        fds.dedup();
+        if fds.is_empty() {
+            crate::warning!("_getsocks: attempt to get sockets but they were already sent and closed in this process!");
+            return;
+        }
+        let sock = socket2::SockRef::from(stream);
+        let blocking = sock.set_nonblocking(false).and_then(|()| sock.set_write_timeout(Some(Duration::from_secs(1)))).and_then(|()| sock.set_read_timeout(Some(Duration::from_secs(1))));
+        let sent = blocking.and_then(|()| {
+            use std::os::fd::AsFd;
+            crate::sys::scm::send_listeners(stream.as_fd(), &fds)
+        });
+        if let Err(e) = sent {
+            crate::warning!("Failed to transfer sockets ({e})");
+        }
+        let _ = sock.set_nonblocking(true);
     }
 
 }

@@ -293,7 +293,7 @@ pub static GLOBAL: &[Keyword] = &[
     nyi("nogetaddrinfo", 0),
     nyi("nokqueue", 0),
     nyi("nopoll", 0),
-    nyi("noreuseport", 0),
+    sup("noreuseport", 0, g::noreuseport, "listeners without SO_REUSEPORT"),
     nyi("numa-cpu-mapping", 0),
     nyi("pp2-never-send-local", 0),
     sup("profiling.tasks", 0, g::profiling_tasks, "per-handler CPU profiling at start-up (`show profiling`; default auto)"),

@@ -93,6 +93,8 @@ pub struct Global {
     /// Global `maxconn`; `None` means derived from the fd limit.
     pub maxconn: Option<u32>,
     pub hard_stop_after: Option<Duration>,
+    /// `noreuseport`: listeners without SO_REUSEPORT (a reload then needs `-x`).
+    pub noreuseport: bool,
     pub logs: Vec<LogTarget>,
     /// `log-tag` (defaults to the program name).
     pub log_tag: Option<String>,
@@ -161,6 +163,7 @@ impl Default for Global {
             nbthread: 1,
             maxconn: None,
             hard_stop_after: None,
+            noreuseport: false,
             logs: Vec::new(),
             log_tag: None,
             log_send_hostname: None,

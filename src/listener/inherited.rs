@@ -69,9 +69,21 @@ pub fn take_inet(addr: SocketAddr) -> Option<Socket> {
     take(&Bound::Inet(addr))
 }
 
-/// Takes the pooled socket bound to the socket file `path`.
+/// Takes the pooled socket bound to the socket file `path`. A socket bound by
+/// rename reports the temporary name it was bound to, `<path>.<pid>.tmp` (HAProxy's
+/// and moonproxy's): that name matches `path` too.
 pub fn take_unix(path: &Path) -> Option<Socket> {
-    take(&Bound::Unix(path.to_path_buf()))
+    let mut pool = pool();
+    let i = pool.iter().position(|(b, _)| matches!(b, Bound::Unix(p) if p == path || is_temp_name_of(p, path)))?;
+    Some(pool.swap_remove(i).1)
+}
+
+/// `bound` is `path` followed by `.<digits>.tmp`.
+fn is_temp_name_of(bound: &Path, path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let (b, p) = (bound.as_os_str().as_bytes(), path.as_os_str().as_bytes());
+    let Some(rest) = b.strip_prefix(p).and_then(|r| r.strip_prefix(b".")).and_then(|r| r.strip_suffix(b".tmp")) else { return false };
+    !rest.is_empty() && rest.iter().all(u8::is_ascii_digit)
 }
 
 /// Takes the pooled socket bound to the abstract address `addr` (as built by
@@ -143,9 +155,23 @@ mod tests {
         let l = std::os::unix::net::UnixListener::bind(&path).unwrap();
         assert_eq!(offer(OwnedFd::from(l)), Some(Bound::Unix(path.clone())));
         assert!(take_unix(&dir.join("b.sock")).is_none());
+        assert!(take_unix(&dir.join("a")).is_none(), "a prefix is another path");
         let leftover = close_unclaimed();
         assert!(leftover.contains(&Bound::Unix(path.clone())), "{leftover:?}");
         assert!(take_unix(&path).is_none(), "closed, not kept");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_socket_bound_by_rename_matches_its_final_path() {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let dir = std::env::temp_dir().join(format!("mp-inherit-tmp-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let temp = dir.join("s.sock.4242.tmp");
+        let l = std::os::unix::net::UnixListener::bind(&temp).unwrap();
+        offer(OwnedFd::from(l)).unwrap();
+        assert!(take_unix(&dir.join("s.sock.4242")).is_none());
+        assert!(take_unix(&dir.join("s.sock")).is_some());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -949,10 +949,11 @@ impl Stream {
     }
 
     /// Whether the connection may stay open after the proxy's own response: only for a
-    /// request fully read and not asking to close (nor `close` asked).
+    /// request fully read and not asking to close (nor `close` asked), and not while
+    /// the process is stopping.
     pub(super) fn http_reply_keeps(&self, close: bool) -> bool {
         let h = self.http.as_ref().expect("HTTP mode");
-        !close && h.req_error.is_none() && h.req.stage == Stage::Done && h.req.fwd == 0 && h.client_persistent
+        !close && !h.stopping && h.req_error.is_none() && h.req.stage == Stage::Done && h.req.fwd == 0 && h.client_persistent
     }
 
     /// Sends `rest`, the end of a response the proxy made (all of it, or what follows
@@ -1592,7 +1593,7 @@ impl Stream {
     fn http_end_txn(&mut self, env: &mut Env<'_, '_>) {
         let h = self.http.as_mut().expect("HTTP mode");
         let keep = h.client_keep_alive && !h.stopping && h.req.complete() && !(self.req.eof && self.req.buf.is_empty())
-            || (self.state == State::LocalReply && !h.reply_close);
+            || (self.state == State::LocalReply && !h.reply_close && !h.stopping);
         if !keep {
             // The last transaction is logged with the stream.
             return self.close(env, Cause::None, Phase::None);

@@ -5,5 +5,7 @@
 pub mod crypt;
 pub mod daemon;
 pub mod fd;
+pub mod oldpids;
+pub mod scm;
 pub mod signals;
 pub mod sockopt;

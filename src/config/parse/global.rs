@@ -10,6 +10,12 @@ pub fn daemon(p: &mut Parser, l: &Line) -> Result<(), String> {
     Ok(())
 }
 
+pub fn noreuseport(p: &mut Parser, l: &Line) -> Result<(), String> {
+    expect_args(l, 0, "no argument")?;
+    p.config.global.noreuseport = true;
+    Ok(())
+}
+
 pub fn quiet(p: &mut Parser, l: &Line) -> Result<(), String> {
     expect_args(l, 0, "no argument")?;
     p.config.global.quiet = true;
