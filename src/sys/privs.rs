@@ -16,6 +16,10 @@ use std::ffi::CString;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 
+/// Start-up must stop: the reason was printed as an alert (exit code 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refused;
+
 /// File descriptors HAProxy 2.6 keeps in reserve besides those it counts one by one (for the
 /// standard streams, log sockets and the like). Measured: `maxsock` minus everything else.
 const FD_RESERVE: u64 = 10;
@@ -63,8 +67,8 @@ impl FdBudget {
 /// limits the process was started with; the soft limit is then raised (never lowered) to
 /// `ulimit-n`, or to `maxsock` when `ulimit-n` is not set. HAProxy's `strict-limits` is on
 /// by default and moonproxy has no way to turn it off, so a limit that cannot be raised,
-/// or that stays below `maxsock`, is an alert and start-up fails (`Err`).
-pub fn fd_limits(config: &Config, listeners: usize) -> Result<u32, ()> {
+/// or that stays below `maxsock`, is an alert and start-up fails ([`Refused`]).
+pub fn fd_limits(config: &Config, listeners: usize) -> Result<u32, Refused> {
     let budget = FdBudget::of(config, listeners);
     let prog = env!("CARGO_PKG_NAME");
     let (cur, max) = nofile_limit().unwrap_or((1024, 1024));
@@ -74,7 +78,7 @@ pub fn fd_limits(config: &Config, listeners: usize) -> Result<u32, ()> {
     if cur < wanted && set_nofile_limit(wanted, max.max(wanted)).is_err() {
         let now = nofile_limit().map_or(cur, |(c, _)| c);
         alert!("[{prog}.main()] Cannot raise FD limit to {wanted}, limit is {now}.");
-        return Err(());
+        return Err(Refused);
     }
     let now = nofile_limit().map_or(cur, |(c, _)| c);
     if now < maxsock {
@@ -82,20 +86,20 @@ pub fn fd_limits(config: &Config, listeners: usize) -> Result<u32, ()> {
             "[{prog}.main()] FD limit ({now}) too low for maxconn={maxconn}/maxsock={maxsock}. \
              Please raise 'ulimit-n' to {maxsock} or more to avoid any trouble."
         );
-        return Err(());
+        return Err(Refused);
     }
     Ok(maxconn)
 }
 
 /// `chroot`, then the supplementary groups and `gid`, then `uid`, as HAProxy does them
-/// after writing the pidfile. A step that fails is an alert and start-up fails (`Err`);
+/// after writing the pidfile. A step that fails is an alert and start-up fails ([`Refused`]);
 /// clearing the supplementary groups is only warned about, as HAProxy does.
-pub fn drop_privileges(settings: &ProcessSettings) -> Result<(), ()> {
+pub fn drop_privileges(settings: &ProcessSettings) -> Result<(), Refused> {
     let prog = env!("CARGO_PKG_NAME");
     if let Some(dir) = &settings.chroot {
         if chroot(dir).is_err() {
             alert!("[{prog}.main()] Cannot chroot({}).", dir.display());
-            return Err(());
+            return Err(Refused);
         }
     }
     if let Some(gid) = settings.gid {
@@ -109,14 +113,14 @@ pub fn drop_privileges(settings: &ProcessSettings) -> Result<(), ()> {
         // applies it to every thread of the process.
         if unsafe { libc::setgid(gid) } != 0 {
             alert!("[{prog}.main()] Cannot set gid {}.", gid as i32);
-            return Err(());
+            return Err(Refused);
         }
     }
     if let Some(uid) = settings.uid {
         // SAFETY: as setgid above.
         if unsafe { libc::setuid(uid) } != 0 {
             alert!("[{prog}.main()] Cannot set uid {}.", uid as i32);
-            return Err(());
+            return Err(Refused);
         }
     }
     Ok(())
