@@ -305,3 +305,14 @@ fn as_root_the_daemon_writes_its_pidfile_then_runs_as_nobody() {
     use std::os::unix::fs::MetadataExt;
     assert_eq!(std::fs::metadata(&pidfile).unwrap().uid(), 0, "written by root, before setuid");
 }
+
+#[test]
+fn no_strict_limits_turns_the_fd_limit_refusals_into_messages() {
+    let config = format!("global\n    nbthread 1\n    maxconn 1000\n    ulimit-n 150\n    no strict-limits\n{FRONTEND}");
+    for bin in moonproxy_and_haproxy() {
+        let proxy = builder(&bin, &config, "ulimit -Sn 200", false).unwrap().start();
+        assert_eq!(get_closing(proxy.port("fe"), "/").status, 200, "{}", bin.display());
+        let line = proxy.wait_for_line(|l| l.contains("FD limit (200) too low"), DEADLINE);
+        assert!(line.contains("[ALERT]") && line.contains(&format!("{MAIN}FD limit (200) too low for maxconn=1000/maxsock=2014.")), "{line}");
+    }
+}

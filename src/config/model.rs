@@ -136,6 +136,9 @@ pub struct ProcessSettings {
     pub gid: Option<u32>,
     /// `ulimit-n`: the file-descriptor limit to raise to (`None`: computed from `maxconn`).
     pub ulimit_n: Option<u64>,
+    /// `strict-limits` / `no strict-limits`; `None` is HAProxy 2.6's default, on: a file
+    /// descriptor limit that cannot be raised enough stops start-up.
+    pub strict_limits: Option<bool>,
     /// `cpu-map`, resolved per thread: thread number (1-based) → the CPUs it may run on,
     /// ascending. A later line replaces an earlier one for the threads both name.
     pub cpu_map: std::collections::BTreeMap<u32, Vec<usize>>,

@@ -65,28 +65,37 @@ impl FdBudget {
 ///
 /// As HAProxy 2.6: with no `maxconn`, it is computed from the larger of the soft and hard
 /// limits the process was started with; the soft limit is then raised (never lowered) to
-/// `ulimit-n`, or to `maxsock` when `ulimit-n` is not set. HAProxy's `strict-limits` is on
-/// by default and moonproxy has no way to turn it off, so a limit that cannot be raised,
-/// or that stays below `maxsock`, is an alert and start-up fails ([`Refused`]).
+/// `ulimit-n`, or to `maxsock` when `ulimit-n` is not set. With `strict-limits` (HAProxy's
+/// default), a limit that cannot be raised, or that stays below `maxsock`, is an alert and
+/// start-up fails ([`Refused`]); with `no strict-limits`, the limit is raised as far as the
+/// hard limit allows, the first case is a warning and the second an alert, and start-up
+/// goes on.
 pub fn fd_limits(config: &Config, listeners: usize) -> Result<u32, Refused> {
     let budget = FdBudget::of(config, listeners);
+    let strict = config.global.process.strict_limits.unwrap_or(true);
     let prog = env!("CARGO_PKG_NAME");
     let (cur, max) = nofile_limit().unwrap_or((1024, 1024));
     let maxconn = config.global.maxconn.unwrap_or_else(|| budget.ideal_maxconn(cur.max(max)));
     let maxsock = budget.maxsock(maxconn);
     let wanted = config.global.process.ulimit_n.unwrap_or(maxsock);
+    let current = || nofile_limit().map_or(cur, |(c, _)| c);
     if cur < wanted && set_nofile_limit(wanted, max.max(wanted)).is_err() {
-        let now = nofile_limit().map_or(cur, |(c, _)| c);
-        alert!("[{prog}.main()] Cannot raise FD limit to {wanted}, limit is {now}.");
-        return Err(Refused);
+        if strict {
+            alert!("[{prog}.main()] Cannot raise FD limit to {wanted}, limit is {}.", current());
+            return Err(Refused);
+        }
+        let _ = set_nofile_limit(max, max); // as far as allowed
+        warning!("[{prog}.main()] Cannot raise FD limit to {wanted}, limit is {}.", current());
     }
-    let now = nofile_limit().map_or(cur, |(c, _)| c);
+    let now = current();
     if now < maxsock {
         alert!(
             "[{prog}.main()] FD limit ({now}) too low for maxconn={maxconn}/maxsock={maxsock}. \
              Please raise 'ulimit-n' to {maxsock} or more to avoid any trouble."
         );
-        return Err(Refused);
+        if strict {
+            return Err(Refused);
+        }
     }
     Ok(maxconn)
 }

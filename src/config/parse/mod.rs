@@ -459,14 +459,15 @@ impl Parser {
 
     fn keyword(&mut self, section: Section, line: &Line) {
         let kw = line.args[0].as_str();
-        // `no option X` / `no log`: negation prefix handled by the keyword itself.
-        let lookup_name = if kw == "no" && section != Section::Global {
+        // `no option X` / `no log` (`no strict-limits` in global): negation prefix handled
+        // by the keyword itself.
+        let lookup_name = if kw == "no" && (section != Section::Global || line.arg(1) == "strict-limits") {
             line.arg(1)
         } else {
             kw
         };
         let Some(k) = keywords::lookup(section, lookup_name)
-            .filter(|_| kw != "no" || matches!(lookup_name, "option" | "log"))
+            .filter(|_| kw != "no" || matches!(lookup_name, "option" | "log" | "strict-limits"))
         else {
             let suggestion = keywords::suggest(kw, keywords::keywords(section).map(|k| k.name));
             let hint = suggestion

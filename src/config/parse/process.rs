@@ -1,5 +1,5 @@
 //! Keyword parsers of the `global` section about the process itself: `chroot`,
-//! `user`/`uid`, `group`/`gid`, `ulimit-n` and `cpu-map`. They fill
+//! `user`/`uid`, `group`/`gid`, `ulimit-n`, `strict-limits` and `cpu-map`. They fill
 //! [`ProcessSettings`](crate::config::model::ProcessSettings); `crate::sys::privs` and
 //! `crate::sys::affinity` act on it at start-up. Messages are HAProxy 2.6's, including its
 //! non-fatal "already specified" alerts.
@@ -112,6 +112,17 @@ pub fn ulimit_n(p: &mut Parser, l: &Line) -> Result<(), String> {
     let digits: String = l.arg(1).chars().take_while(char::is_ascii_digit).collect();
     let n = digits.parse::<u64>().unwrap_or(if digits.is_empty() { 0 } else { u64::MAX });
     p.config.global.process.ulimit_n = (n != 0).then_some(n);
+    Ok(())
+}
+
+/// `strict-limits` and `no strict-limits`.
+pub fn strict_limits(p: &mut Parser, l: &Line) -> Result<(), String> {
+    let negated = l.arg(0) == "no";
+    let extra = if negated { 2 } else { 1 };
+    if l.args.len() > extra {
+        return Err(format!("'strict-limits' cannot handle unexpected argument '{}'.", l.arg(extra)));
+    }
+    p.config.global.process.strict_limits = Some(!negated);
     Ok(())
 }
 
