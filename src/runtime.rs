@@ -6,7 +6,9 @@
 //! 2. build the backends (servers, balancing, checks) — [`crate::backend`];
 //! 3. open every listening socket — [`crate::listener`]; one failure is an alert and
 //!    exit code 1, as with HAProxy;
-//! 4. detach (`daemon`/`-D`) and write the pidfile;
+//!    then raise the fd limit and settle `maxconn` — [`crate::sys::privs::fd_limits`];
+//! 4. detach (`daemon`/`-D`) and write the pidfile; then chroot, drop privileges and pin
+//!    the thread to its `cpu-map` CPUs — [`crate::sys::privs`], [`crate::sys::affinity`];
 //! 5. install the signal pipe, register listeners, arm the first health checks, run
 //!    the [`Reactor`] with the `world::World` handler.
 
@@ -55,16 +57,9 @@ pub struct RunOptions {
     pub terminate_pids: Vec<i32>,
 }
 
-/// Global `maxconn` when the configuration sets none: what the file-descriptor limit
-/// allows with two sockets per connection and some room for listeners and checks.
-fn default_maxconn() -> u32 {
-    let nofile = crate::sys::fd::raise_nofile_limit().unwrap_or(1024);
-    (nofile.saturating_sub(64) / 2).clamp(100, 1_000_000) as u32
-}
-
 /// Runs the proxy described by `config`; returns the process exit code
 /// (0 after a clean stop, 1 when start-up failed).
-pub fn run(config: Config, opts: RunOptions) -> i32 {
+pub fn run(mut config: Config, opts: RunOptions) -> i32 {
     warn_unsupported(&config);
     // 0. Lua: the `lua-load` bodies run first, as HAProxy runs them while parsing.
     let engine = match lua::boot(&config, EngineOptions { quiet: opts.quiet && !opts.verbose, debug: opts.debug }) {
@@ -106,10 +101,17 @@ pub fn run(config: Config, opts: RunOptions) -> i32 {
         }
     };
     reload::close_unclaimed();
-    // 4. Detach, pidfile.
+    // The fd limit, and `maxconn` when the configuration leaves it to the limit.
+    let Ok(maxconn) = crate::sys::privs::fd_limits(&config, listeners.len()) else { return 1 };
+    config.global.maxconn = Some(maxconn);
+    // 4. Detach, pidfile; then chroot, gid, uid, and this thread's `cpu-map`.
     if let Some(code) = detach(&config, &opts) {
         return code;
     }
+    if crate::sys::privs::drop_privileges(&config.global.process).is_err() {
+        return 1;
+    }
+    crate::sys::affinity::apply(&config.global.process, 1);
     // 5. Run.
     let code = match serve(&config, &opts, proxies, formats, farm, (listeners, cli_listeners), engine) {
         Ok(code) => code,
@@ -222,7 +224,7 @@ fn serve(
     signals.register(reactor.registry(), token::SIGNALS)?;
     let checks = checks::Checks::build(&farm);
     let g = &config.global;
-    let maxconn = g.maxconn.unwrap_or_else(default_maxconn);
+    let maxconn = g.maxconn.unwrap_or(1024); // set by `run` from the fd limit
     // Loggers are opened after daemonizing: their identity carries the daemon's pid.
     let identity = Arc::new(LogIdentity::from_global(g));
     let mut proxies = proxies;

@@ -19,6 +19,7 @@
 use super::parse::global as g;
 use super::parse::http_misc;
 use super::parse::lua;
+use super::parse::process;
 use super::parse::proxy as p;
 use super::parse::KwFn;
 
@@ -199,7 +200,15 @@ pub static GLOBAL: &[Keyword] = &[
         g::nbthread,
         "only `1`: run several processes for several cores",
     ),
-    sup("maxconn", 0, g::maxconn, ""),
+    sup("maxconn", 0, g::maxconn, "computed from the fd limit when not set, as HAProxy"),
+    sup("ulimit-n", 0, process::ulimit_n, "raises the fd limit, never lowers it (as HAProxy 2.6)"),
+    sup("strict-limits", 0, process::strict_limits, "on by default; `no strict-limits`: fd-limit alerts do not stop start-up"),
+    sup("chroot", 0, process::chroot, "after the pidfile, before dropping privileges"),
+    sup("user", 0, process::user, "sets the uid only, as HAProxy"),
+    sup("group", 0, process::group, ""),
+    sup("uid", 0, process::uid, ""),
+    sup("gid", 0, process::gid, "clears supplementary groups"),
+    sup("cpu-map", 0, process::cpu_map, "`auto:`, thread sets; see doc/operations.md"),
     sup("hard-stop-after", 0, g::hard_stop_after, ""),
     sup(
         "log",
@@ -255,18 +264,14 @@ pub static GLOBAL: &[Keyword] = &[
     ign("tune.sched.low-latency", 0, ""),
     nyi("51degrees-data-file", 0),
     nyi("ca-base", 0),
-    nyi("chroot", 0),
     nyi("close-spread-time", 0),
     nyi("cluster-secret", 0),
-    nyi("cpu-map", 0),
     nyi("crt-base", 0),
     nyi("debug", 0),
     nyi("default-path", 0),
     nyi("deviceatlas-json-file", 0),
     nyi("external-check", 0),
-    nyi("gid", 0),
     nyi("grace", 0),
-    nyi("group", 0),
     nyi("h1-accept-payload-with-any-method", 0),
     nyi("h1-case-adjust", 0),
     nyi("h1-case-adjust-file", 0),
@@ -316,7 +321,6 @@ pub static GLOBAL: &[Keyword] = &[
     nyi("ssl-provider-path", 0),
     nyi("ssl-server-verify", 0),
     nyi("ssl-skip-self-issued-ca", 0),
-    nyi("strict-limits", 0),
     nyi("thread-group", 0),
     nyi("thread-groups", 0),
     nyi("trace", 0),
@@ -354,10 +358,7 @@ pub static GLOBAL: &[Keyword] = &[
     nyi("tune.vars.txn-max-size", 0),
     nyi("tune.zlib.memlevel", 0),
     nyi("tune.zlib.windowsize", 0),
-    nyi("uid", 0),
-    nyi("ulimit-n", 0),
     nyi("unix-bind", 0),
-    nyi("user", 0),
     nyi("wurfl-data-file", 0),
     nyi("zero-warning", 0),
 ];

@@ -122,6 +122,30 @@ pub struct Global {
     pub stats_maxconn: u32,
     /// `profiling.tasks on|auto|off` (default `auto`, as HAProxy 2.6).
     pub profiling_tasks: crate::stats::activity::TasksMode,
+    /// `chroot`, `user`/`uid`, `group`/`gid`, `ulimit-n`, `cpu-map`: what the process does
+    /// to itself once its listeners are bound (`crate::sys::privs`, `crate::sys::affinity`).
+    pub process: ProcessSettings,
+}
+
+/// The process-wide settings applied at start-up, after the listeners are bound and the
+/// pidfile written (see `doc/operations.md`, "Privileges and limits").
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProcessSettings {
+    /// `chroot <dir>`.
+    pub chroot: Option<PathBuf>,
+    /// `uid` / `user`. `uid 0` (or `user root`) leaves it unset: as in HAProxy, the
+    /// process then keeps the identity it was started with.
+    pub uid: Option<u32>,
+    /// `gid` / `group`, with the same rule for 0.
+    pub gid: Option<u32>,
+    /// `ulimit-n`: the file-descriptor limit to raise to (`None`: computed from `maxconn`).
+    pub ulimit_n: Option<u64>,
+    /// `strict-limits` / `no strict-limits`; `None` is HAProxy 2.6's default, on: a file
+    /// descriptor limit that cannot be raised enough stops start-up.
+    pub strict_limits: Option<bool>,
+    /// `cpu-map`, resolved per thread: thread number (1-based) → the CPUs it may run on,
+    /// ascending. A later line replaces an earlier one for the threads both name.
+    pub cpu_map: std::collections::BTreeMap<u32, Vec<usize>>,
 }
 
 /// One `stats socket` line: where the CLI listens and what its sessions may do.
@@ -179,6 +203,7 @@ impl Default for Global {
             stats_timeout: Duration::from_secs(10),
             stats_maxconn: 10,
             profiling_tasks: crate::stats::activity::TasksMode::Auto,
+            process: ProcessSettings::default(),
         }
     }
 }

@@ -2,10 +2,12 @@
 //! Unsafe code is allowed here (and only here, besides `ffi/` and `src/lua/`); every
 //! block carries a `// SAFETY:` comment.
 
+pub mod affinity;
 pub mod crypt;
 pub mod daemon;
 pub mod fd;
 pub mod oldpids;
 pub mod scm;
+pub mod privs;
 pub mod signals;
 pub mod sockopt;

@@ -14,6 +14,7 @@ pub mod http_check;
 pub mod http_misc;
 pub mod log;
 pub mod lua;
+pub mod process;
 pub mod proxy;
 pub mod rules;
 pub mod server;
@@ -458,14 +459,15 @@ impl Parser {
 
     fn keyword(&mut self, section: Section, line: &Line) {
         let kw = line.args[0].as_str();
-        // `no option X` / `no log`: negation prefix handled by the keyword itself.
-        let lookup_name = if kw == "no" && section != Section::Global {
+        // `no option X` / `no log` (`no strict-limits` in global): negation prefix handled
+        // by the keyword itself.
+        let lookup_name = if kw == "no" && (section != Section::Global || line.arg(1) == "strict-limits") {
             line.arg(1)
         } else {
             kw
         };
         let Some(k) = keywords::lookup(section, lookup_name)
-            .filter(|_| kw != "no" || matches!(lookup_name, "option" | "log"))
+            .filter(|_| kw != "no" || matches!(lookup_name, "option" | "log" | "strict-limits"))
         else {
             let suggestion = keywords::suggest(kw, keywords::keywords(section).map(|k| k.name));
             let hint = suggestion
@@ -689,11 +691,15 @@ impl Parser {
             self.diags.push(fatal());
             return Err(self.diags);
         }
+        // Parsing may leave non-fatal alerts (HAProxy's "already specified. Continuing."):
+        // only the alerts of the post-parse checks are errors here.
+        let alerts = |d: &[Diagnostic]| d.iter().filter(|d| d.is_alert()).count();
+        let parse_only = alerts(&self.diags);
         http_misc::resolve_error_pages(&mut self.config, &mut self.diags);
         http_misc::check_formats(&self.config, &mut self.diags);
         userlist::check(&mut self.config, &mut self.diags);
         checks::run(&mut self.config, &mut self.diags);
-        if self.diags.iter().any(Diagnostic::is_alert) {
+        if alerts(&self.diags) > parse_only {
             self.diags.push(fatal());
             return Err(self.diags);
         }
