@@ -706,3 +706,50 @@ backend b
     assert_eq!(got, expected, "{ours:#?}");
     assert_eq!(o.code, 0);
 }
+
+/// Debian's stock `/etc/haproxy/haproxy.cfg` (haproxy 2.6 package): its TLS defaults
+/// (`ca-base`, `crt-base`, `ssl-default-bind-*`) are accepted — recorded, with no effect
+/// while moonproxy has no TLS — so the file checks as on HAProxy: valid, no listener.
+/// A TLS default without its value gets HAProxy's message.
+#[test]
+fn debians_stock_configuration_checks_as_on_haproxy() {
+    let stock = "global
+\tlog /dev/log\tlocal0
+\tlog /dev/log\tlocal1 notice
+\tchroot /var/lib/haproxy
+\tstats socket /run/haproxy/admin.sock mode 660 level admin
+\tstats timeout 30s
+\tuser haproxy
+\tgroup haproxy
+\tdaemon
+
+\t# Default SSL material locations
+\tca-base /etc/ssl/certs
+\tcrt-base /etc/ssl/private
+
+        ssl-default-bind-ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256
+        ssl-default-bind-ciphersuites TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384
+        ssl-default-bind-options ssl-min-ver TLSv1.2 no-tls-tickets
+
+defaults
+\tlog\tglobal
+\tmode\thttp
+\toption\thttplog
+\toption\tdontlognull
+        timeout connect 5000
+        timeout client  50000
+        timeout server  50000
+";
+    // `user haproxy` must resolve: keep the check independent of the machine's users.
+    let o = check(&stock.replace("\tuser haproxy\n\tgroup haproxy\n", ""));
+    assert_eq!(o.stderr, Vec::<String>::new());
+    assert_eq!(o.stdout, "Configuration file has no error but will not start (no listener) => exit(2).\n");
+    assert_eq!(o.code, 2);
+    assert_parse_errors(
+        "global\n  ssl-default-bind-options\n  tune.ssl.lifetime\n",
+        &[
+            "parsing [DIR/t.cfg:2] : global statement 'ssl-default-bind-options' expects an option as an argument.",
+            "parsing [DIR/t.cfg:3] : 'tune.ssl.lifetime' expects ssl sessions <lifetime> in seconds as argument.",
+        ],
+    );
+}

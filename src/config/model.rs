@@ -122,6 +122,9 @@ pub struct Global {
     pub stats_maxconn: u32,
     /// `profiling.tasks on|auto|off` (default `auto`, as HAProxy 2.6).
     pub profiling_tasks: crate::stats::activity::TasksMode,
+    /// The TLS defaults (`ca-base`, `ssl-default-bind-options`, `tune.ssl.*`...) as
+    /// written: keyword and arguments. Without TLS they have no effect yet.
+    pub tls_defaults: Vec<(String, Vec<String>)>,
     /// `chroot`, `user`/`uid`, `group`/`gid`, `ulimit-n`, `cpu-map`: what the process does
     /// to itself once its listeners are bound (`crate::sys::privs`, `crate::sys::affinity`).
     pub process: ProcessSettings,
@@ -203,6 +206,7 @@ impl Default for Global {
             stats_timeout: Duration::from_secs(10),
             stats_maxconn: 10,
             profiling_tasks: crate::stats::activity::TasksMode::Auto,
+            tls_defaults: Vec::new(),
             process: ProcessSettings::default(),
         }
     }

@@ -50,6 +50,41 @@ pub fn nbthread(p: &mut Parser, l: &Line) -> Result<(), String> {
     }
 }
 
+/// The TLS defaults of `global` (`ca-base`, `crt-base`, `ssl-default-bind-*`,
+/// `tune.ssl.*`...): stock configurations (Debian's `haproxy.cfg`) set them whether or
+/// not anything uses TLS. moonproxy has no TLS yet and refuses `ssl` on `bind` and
+/// `server` lines, so these can only be recorded (for when it has), after HAProxy's
+/// check that the value is there.
+pub fn tls_default(p: &mut Parser, l: &Line) -> Result<(), String> {
+    let kw = l.arg(0);
+    let needs_value = match kw {
+        "ca-base" => Some("global statement 'ca-base' expects a directory path as an argument."),
+        "crt-base" => Some("global statement 'crt-base' expects a directory path as an argument."),
+        "issuers-chain-path" => Some("global statement 'issuers-chain-path' expects a directory path as an argument."),
+        "ssl-default-bind-ciphers" => Some("global statement 'ssl-default-bind-ciphers' expects a cipher suite as an argument."),
+        "ssl-default-bind-ciphersuites" => Some("global statement 'ssl-default-bind-ciphersuites' expects a cipher suite as an argument."),
+        "ssl-default-bind-curves" => Some("global statement 'ssl-default-bind-curves' expects a curves suite as an arguments."),
+        "ssl-default-bind-options" => Some("global statement 'ssl-default-bind-options' expects an option as an argument."),
+        "ssl-default-server-ciphers" => Some("global statement 'ssl-default-server-ciphers' expects a cipher suite as an argument."),
+        "ssl-default-server-ciphersuites" => Some("global statement 'ssl-default-server-ciphersuites' expects a cipher suite as an argument."),
+        "ssl-default-server-options" => Some("global statement 'ssl-default-server-options' expects an option as an argument."),
+        "ssl-dh-param-file" => Some("'ssl-dh-param-file' expects a file path as an argument."),
+        "ssl-server-verify" => Some("'ssl-server-verify' expects an integer argument."),
+        "ssl-skip-self-issued-ca" => None,
+        "tune.ssl.cachesize" => Some("'tune.ssl.cachesize' expects an integer argument."),
+        "tune.ssl.default-dh-param" => Some("'tune.ssl.default-dh-param' expects an integer argument."),
+        "tune.ssl.force-private-cache" => None,
+        "tune.ssl.lifetime" => Some("'tune.ssl.lifetime' expects ssl sessions <lifetime> in seconds as argument."),
+        "tune.ssl.maxrecord" => Some("'tune.ssl.maxrecord' expects an integer argument."),
+        _ => None,
+    };
+    if let Some(msg) = needs_value.filter(|_| l.arg(1).is_empty()) {
+        return Err(msg.to_string());
+    }
+    p.config.global.tls_defaults.push((kw.to_string(), l.args[1..].to_vec()));
+    Ok(())
+}
+
 /// `profiling.tasks on|auto|off`: the start-up mode `set profiling tasks` changes.
 pub fn profiling_tasks(p: &mut Parser, l: &Line) -> Result<(), String> {
     use crate::stats::activity::TasksMode;
