@@ -531,16 +531,22 @@ impl Stream {
         }
     }
 
-    /// HTTP mode: the `tcp-request content` rules on the parsed request (nothing waits
-    /// for data), with the Lua actions among them (which may wait: sleeps, sockets).
-    /// Variables are recorded by the context (the next rules see them), then stored in
-    /// the transaction (`txn.*`, read by the `http-request` rules) and the session.
-    /// `None` while a Lua action waits.
+    /// HTTP mode: `proxy`'s `tcp-request content` rules on the parsed request, or its
+    /// `tcp-response content` rules on the parsed response head (nothing waits for data:
+    /// payload fetches find nothing, as on HAProxy's HTX streams), with the Lua actions
+    /// among them (which may wait: sleeps, sockets). Variables are recorded by the
+    /// context (the next rules see them), then stored in the transaction (`txn.*`, read
+    /// by the HTTP rules) and the session. `None` while a Lua action waits.
     fn http_tcp_content_pass(&mut self, env: &mut Env<'_, '_>, proxy: usize) -> Option<TcpVerdict> {
+        self.http_tcp_pass(env, proxy, TcpRuleList::Content)
+    }
+
+    fn http_tcp_pass(&mut self, env: &mut Env<'_, '_>, proxy: usize, list: TcpRuleList) -> Option<TcpVerdict> {
         use crate::http::rules::{apply_writes, RuleCtx, VarWrites};
         let fe = &env.proxies[self.frontend];
         let px = &env.proxies[proxy];
         let be_name = (proxy != self.frontend).then_some(px.name.as_str());
+        let side = if list == TcpRuleList::ResponseContent { super::lua::Side::Response } else { super::lua::Side::Request };
         let h = self.http.as_mut().expect("HTTP mode");
         let ins = self.inspect.get_or_insert_with(Default::default);
         let mut start = None;
@@ -548,7 +554,7 @@ impl Stream {
             if start.is_some() || self.lua.as_ref().is_some_and(|l| l.pending()) {
                 let mut renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars);
                 renv.backend = be_name;
-                match super::lua::run_action(&mut self.lua, env.cx, env.proxies, &*env.pool, env.key, start.take().as_ref(), &mut h.txn, &mut renv, super::lua::Side::Request) {
+                match super::lua::run_action(&mut self.lua, env.cx, env.proxies, &*env.pool, env.key, start.take().as_ref(), &mut h.txn, &mut renv, side) {
                     LuaStep::Next => {}
                     LuaStep::Stop => break TcpVerdict::Continue,
                     LuaStep::Wait(w) => {
@@ -562,6 +568,7 @@ impl Stream {
                     LuaStep::Close => break TcpVerdict::Reject,
                 }
             }
+            let cursor = if list == TcpRuleList::ResponseContent { &mut ins.res_cursor } else { &mut ins.http_cursor };
             let writes = VarWrites::default();
             let v = {
                 let mut renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars);
@@ -569,14 +576,12 @@ impl Stream {
                 let cx = RuleCtx::recording(&renv, &h.txn, &writes);
                 let (mut unused_sess, mut unused_txn) = (Vars::new(), Vars::new());
                 let mut vars = TcpVars { sess: &mut unused_sess, txn: Some(&mut unused_txn) };
-                super::lua::in_rules(env.cx, env.proxies, &*env.pool, || {
-                    run_tcp_rules(&px.tcp_rules, TcpRuleList::Content, &mut ins.http_cursor, &cx, &mut vars)
-                })
+                super::lua::in_rules(env.cx, env.proxies, &*env.pool, || run_tcp_rules(&px.tcp_rules, list, cursor, &cx, &mut vars))
             };
             let mut renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars);
             apply_writes(&writes, &mut h.txn, &mut renv);
             match v {
-                TcpVerdict::Lua(i) => start = lua_action(&px.tcp_rules, TcpRuleList::Content, i),
+                TcpVerdict::Lua(i) => start = lua_action(&px.tcp_rules, list, i),
                 // A Lua fetch of a rule waits (a socket's completion wakes the stream).
                 TcpVerdict::Suspended(w) => {
                     if let Some(at) = lua_wait(w, env) {
@@ -587,70 +592,30 @@ impl Stream {
                 v => break v,
             }
         };
-        ins.http_cursor = RuleCursor::default(); // the next request starts over
+        // The next request (or response) starts over.
+        if list == TcpRuleList::ResponseContent {
+            ins.res_cursor = RuleCursor::default();
+        } else {
+            ins.http_cursor = RuleCursor::default();
+        }
         Some(v)
     }
 
-    /// HTTP mode: the backend's `tcp-response content` rules, once per response, on its
-    /// parsed head (before the `http-response` rules; payload fetches find nothing, as
-    /// on HAProxy's HTX streams), with the Lua actions among them. A `reject` closes
+    /// HTTP mode: the backend's `tcp-response content` rules, once per response (see
+    /// [`Self::http_tcp_pass`]), before the `http-response` rules. A `reject` closes
     /// without an answer. False when the stream must not go on (a Lua action waits, or
     /// the stream closed).
     pub(super) fn http_tcp_response_rules(&mut self, env: &mut Env<'_, '_>) -> bool {
-        use crate::http::rules::{apply_writes, RuleCtx, VarWrites};
         let Some(be) = self.backend.filter(|&b| !env.proxies[b].tcp_rules.response.is_empty()) else { return true };
         if self.inspect.as_ref().is_some_and(|i| i.res_done) {
             return true;
         }
-        let (fe, px) = (&env.proxies[self.frontend], &env.proxies[be]);
-        let h = self.http.as_mut().expect("HTTP mode");
-        let ins = self.inspect.get_or_insert_with(Default::default);
-        let mut start = None;
-        let v = loop {
-            if start.is_some() || self.lua.as_ref().is_some_and(|l| l.pending()) {
-                let mut renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars);
-                renv.backend = Some(&px.name);
-                match super::lua::run_action(&mut self.lua, env.cx, env.proxies, &*env.pool, env.key, start.take().as_ref(), &mut h.txn, &mut renv, super::lua::Side::Response) {
-                    LuaStep::Next => {}
-                    LuaStep::Stop => break TcpVerdict::Continue,
-                    LuaStep::Wait(w) => {
-                        if let Some(at) = lua_wait(w, env) {
-                            self.state_deadline = Some(at);
-                        }
-                        return false;
-                    }
-                    LuaStep::Verdict(v) => break tcp_verdict(v),
-                    LuaStep::Close => break TcpVerdict::Reject,
-                }
-            }
-            let writes = VarWrites::default();
-            let v = {
-                let mut renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars);
-                renv.backend = Some(&px.name);
-                let cx = RuleCtx::recording(&renv, &h.txn, &writes);
-                let (mut unused_sess, mut unused_txn) = (Vars::new(), Vars::new());
-                let mut vars = TcpVars { sess: &mut unused_sess, txn: Some(&mut unused_txn) };
-                super::lua::in_rules(env.cx, env.proxies, &*env.pool, || {
-                    run_tcp_rules(&px.tcp_rules, TcpRuleList::ResponseContent, &mut ins.res_cursor, &cx, &mut vars)
-                })
-            };
-            let mut renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars);
-            apply_writes(&writes, &mut h.txn, &mut renv);
-            match v {
-                TcpVerdict::Lua(i) => start = lua_action(&px.tcp_rules, TcpRuleList::ResponseContent, i),
-                TcpVerdict::Suspended(w) => {
-                    if let Some(at) = lua_wait(w, env) {
-                        self.state_deadline = Some(at);
-                    }
-                    return false;
-                }
-                v => break v,
-            }
-        };
-        ins.res_cursor = RuleCursor::default(); // the next response starts over
-        ins.res_done = true;
+        let Some(v) = self.http_tcp_pass(env, be, TcpRuleList::ResponseContent) else { return false };
+        self.inspect.get_or_insert_with(Default::default).res_done = true;
         if v == TcpVerdict::Reject {
-            h.silent_close = true;
+            if let Some(h) = self.http.as_mut() {
+                h.silent_close = true;
+            }
             self.close(env, Cause::ProxyAbort, Phase::Headers);
             return false;
         }
