@@ -48,6 +48,8 @@ pub struct RunOptions {
     /// `-x <socket>`: the stats socket of the process we replace; its listening
     /// sockets are taken over (`_getsocks`) before ours are opened.
     pub takeover: Option<PathBuf>,
+    /// Master-worker mode: this process is a worker; tell the master once serving.
+    pub ready: Option<crate::master::ReadyPipe>,
 }
 
 /// Global `maxconn` when the configuration sets none: what the file-descriptor limit
@@ -246,6 +248,9 @@ fn serve(
         }
     }
     crate::diag::end_startup(); // `show startup-logs` keeps what came before
+    if let Some(ready) = &opts.ready {
+        ready.signal();
+    }
     reactor.run(&mut world)
 }
 

@@ -118,6 +118,11 @@ pub struct Global {
     pub stats_timeout: Duration,
     /// `stats maxconn`: concurrent CLI sessions per socket (default 10).
     pub stats_maxconn: u32,
+    /// `master-worker` (same as `-W`): a master process runs the workers.
+    pub master_worker: bool,
+    /// `master-worker no-exit-on-failure`: a worker that dies does not take the
+    /// master and the other workers down with it.
+    pub master_worker_no_exit_on_failure: bool,
 }
 
 /// One `stats socket` line: where the CLI listens and what its sessions may do.
@@ -173,6 +178,8 @@ impl Default for Global {
             stats_sockets: Vec::new(),
             stats_timeout: Duration::from_secs(10),
             stats_maxconn: 10,
+            master_worker: false,
+            master_worker_no_exit_on_failure: false,
         }
     }
 }

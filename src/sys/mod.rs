@@ -5,5 +5,6 @@
 pub mod crypt;
 pub mod daemon;
 pub mod fd;
+pub mod process;
 pub mod signals;
 pub mod sockopt;
