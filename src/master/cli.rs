@@ -67,7 +67,7 @@ const USAGE: &[(&str, &str)] = &[
     ("@<relative pid>", "send a command to the <relative pid> process"),
     ("@master", "send a command to the master process"),
     ("operator", "lower the level of the current CLI session to operator"),
-    ("reload", "reload haproxy"),
+    ("reload", "reload moonproxy"),
     ("show cli level", "display the level of the current CLI session"),
     ("show proc", "show processes status"),
     ("show version", "show version of the current process"),

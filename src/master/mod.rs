@@ -308,9 +308,7 @@ impl Master {
                     // A worker that never served on first start: nothing to keep running.
                     let fatal = w.role == Role::Starting || self.procs.exit_on_failure;
                     if failure && fatal && !self.stopping {
-                        if !self.procs.workers.is_empty() {
-                            alert!("exit-on-failure: killing every processes with SIGTERM");
-                        }
+                        alert!("exit-on-failure: killing every processes with SIGTERM");
                         self.stopping = true;
                         for o in &self.procs.workers {
                             process::kill(o.pid, libc::SIGTERM);
