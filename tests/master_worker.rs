@@ -371,7 +371,7 @@ fn systemd_mode_notifies_ready_and_reloading() {
     let rx = UnixDatagram::bind(&path).unwrap();
     rx.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let m = Master::start_with_env("notify", "", &["-Ws"], &[("NOTIFY_SOCKET", path.to_str().unwrap())]);
-    let mut recv = || {
+    let recv = || {
         let mut buf = [0u8; 512];
         let n = rx.recv(&mut buf).expect("a notification");
         String::from_utf8_lossy(&buf[..n]).into_owned()

@@ -303,7 +303,7 @@ impl Session {
             if let Some(mut r) = self.relay.take() {
                 let _ = registry.deregister(&mut r.sock);
             }
-            self.push_prompt(view);
+            self.push_prompt();
         }
         if !self.eof {
             self.read_client();
@@ -332,13 +332,12 @@ impl Session {
         (request, done)
     }
 
-    fn push_prompt(&mut self, view: &View<'_>) {
+    fn push_prompt(&mut self) {
         if self.prompt {
             let who = match self.target {
                 Target::Master => "master".to_string(),
                 Target::Worker(pid) => pid.to_string(),
             };
-            let _ = view;
             self.output.extend_from_slice(format!("{who}> ").as_bytes());
         }
     }
@@ -362,7 +361,7 @@ impl Session {
             rest = prefixed[end..].trim_start_matches([' ', '\t']);
             if rest.is_empty() {
                 self.target = target;
-                self.push_prompt(view);
+                self.push_prompt();
                 return None;
             }
         }
@@ -385,7 +384,7 @@ impl Session {
                         return request;
                     }
                 }
-                self.push_prompt(view);
+                self.push_prompt();
                 request
             }
         }
@@ -450,7 +449,7 @@ impl Session {
             }
             Err(_) => self.output.extend_from_slice(b"Can't connect to the target CLI!\n"),
         }
-        self.push_prompt(view);
+        self.push_prompt();
     }
 }
 

@@ -6,10 +6,12 @@
 //! the master CLI (`-S`, [`cli`]) and reloads.
 //!
 //! Reload (SIGUSR2, SIGHUP or the master CLI's `reload`): the master blocks its
-//! signals and re-executes `/proc/self/exe` with its original arguments plus
-//! `-sf <worker pids>`, keeping its pid and its children; its state (counters, the
-//! workers, the master CLI's listening fds) travels in the `MOONPROXY_MASTER_STATE`
-//! environment variable ([`procs::Procs::encode`]). The new image parses the
+//! signals and re-executes `/proc/self/exe` with its original arguments (without the
+//! `-sf`/`-st`/`-x` of the first start), keeping its pid and its children; its state
+//! (counters, the workers, the master CLI's listening fds) travels in the
+//! `MOONPROXY_MASTER_STATE` environment variable ([`procs::Procs::encode`]). HAProxy
+//! adds `-sf <old workers>` for its new worker to signal them; here the master
+//! signals them itself, so the worker is not given them. The new image parses the
 //! configuration again and forks a new worker that takes the current worker's
 //! listening sockets over its internal stats socket (`RunOptions::takeover`, HAProxy's
 //! `-x` / `_getsocks`), so no connection is refused. Once the new worker reports it
@@ -151,7 +153,8 @@ impl Master {
             Err(e) => return fail(e),
         };
         if !reloaded {
-            if run.daemon {
+            // Under systemd (`-Ws`) the master is the service's main process: never detach.
+            if run.daemon && !opts.systemd {
                 match daemon::daemonize(run.pidfile.as_deref(), run.verbose) {
                     Ok(Detached::Parent(code)) => std::process::exit(code),
                     Ok(Detached::Daemon) => {}
@@ -354,13 +357,10 @@ impl Master {
             w.reloads += 1;
         }
         let fds = self.cli.listener_fds();
-        let mut args = reexec_args(std::env::args().collect());
-        let pids: Vec<String> = self.procs.workers.iter().map(|w| w.pid.to_string()).collect();
-        if !pids.is_empty() {
-            // Before a `--`, after which every word is a file.
-            let at = args.iter().position(|a| a == "--").unwrap_or(args.len());
-            args.splice(at..at, std::iter::once("-sf".to_string()).chain(pids));
-        }
+        // The workers to replace travel in the state, not as `-sf`: the master tells
+        // them to soft-stop once the new worker serves, and a worker given `-sf` would
+        // signal them a second time.
+        let args = reexec_args(std::env::args().collect());
         std::env::set_var(STATE_ENV, self.procs.encode(&fds));
         let prepared = process::block_master_signals(true).and_then(|_| fds.iter().try_for_each(|&fd| process::set_cloexec(fd, false)));
         let err = match prepared {
@@ -377,8 +377,9 @@ impl Master {
     }
 }
 
-/// The command line for the next image: ours without the previous reload's
-/// `-sf`/`-st` pids and without `-x` (the master hands sockets over itself).
+/// The command line for the next image: ours without `-sf`/`-st` and their pids and
+/// without `-x` (those were for the first worker; the master hands sockets over and
+/// stops old workers itself).
 fn reexec_args(args: Vec<String>) -> Vec<String> {
     let mut out = Vec::with_capacity(args.len());
     let mut it = args.into_iter().peekable();

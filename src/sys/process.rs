@@ -201,11 +201,12 @@ impl MasterSignals {
     }
 
     /// In a freshly forked worker: the master's handlers go back to the defaults
-    /// (SIGUSR2 is ignored: it is the master's reload signal, never a worker's).
+    /// (SIGUSR2 and SIGHUP are ignored: they reload the master, never a worker).
     pub fn reset_in_child(&self) {
         MASTER_WRITE_FD.store(-1, Ordering::Relaxed);
         for signo in MASTER_SIGNALS {
-            let _ = set_handler(signo, if signo == libc::SIGUSR2 { libc::SIG_IGN } else { libc::SIG_DFL });
+            let ignored = signo == libc::SIGUSR2 || signo == libc::SIGHUP;
+            let _ = set_handler(signo, if ignored { libc::SIG_IGN } else { libc::SIG_DFL });
         }
         close_in_child(&self.fds());
     }
