@@ -118,9 +118,8 @@ impl MasterCli {
     /// Opens every `-S` socket (or adopts the fds kept across a reload, in order).
     pub fn open(specs: &[StatsSocket], inherited: &[i32]) -> Result<MasterCli, String> {
         let mut cli = MasterCli::default();
-        let mut addrs = specs.iter().flat_map(|s| s.bind.addrs.iter().map(move |a| (s, a)));
-        let mut index = 0;
-        for (spec, addr) in addrs.by_ref() {
+        let addrs = specs.iter().flat_map(|s| s.bind.addrs.iter().map(move |a| (s, a)));
+        for (index, (spec, addr)) in addrs.enumerate() {
             let addr = match inherited.get(index) {
                 Some(fd) => crate::config::model::BindAddr::Fd(*fd),
                 None => addr.clone(),
@@ -128,7 +127,6 @@ impl MasterCli {
             let l = Listener::open(&spec.bind, &addr, usize::MAX, index, None, None)
                 .map_err(|e| format!("Binding [{}] for master CLI: {e}", crate::listener::describe(&addr)))?;
             cli.listeners.push((l, spec.level));
-            index += 1;
         }
         Ok(cli)
     }
