@@ -383,3 +383,15 @@ fn systemd_mode_notifies_ready_and_reloading() {
     drop(m);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn an_idle_master_cli_session_is_closed_after_stats_timeout() {
+    let m = Master::start("idle", "    stats timeout 1s", &["-W"]);
+    let mut s = UnixStream::connect(m.sock()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"prompt\n").unwrap();
+    let mut got = Vec::new();
+    // The prompt, then the end of the session (not a read timeout).
+    s.read_to_end(&mut got).expect("the master closes the idle session");
+    assert_eq!(got, b"master> ");
+}

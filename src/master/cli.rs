@@ -21,6 +21,7 @@ use crate::stream::conn::Sock;
 use mio::{Interest, Registry, Token};
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 /// Tokens: listeners from [`LISTENER_BASE`], sessions from [`SESSION_BASE`] (two per
 /// session: the client, then its relay to a worker).
@@ -99,13 +100,16 @@ struct Session {
     eof: bool,
     /// `quit` or an error: close once the output is written.
     closing: bool,
+    /// Closed when nothing moves until then (`stats timeout`, as HAProxy's CLI).
+    deadline: Instant,
 }
 
 /// The master CLI's sockets and sessions.
-#[derive(Default)]
 pub struct MasterCli {
     listeners: Vec<(Listener, CliLevel)>,
     sessions: slab::Slab<Session>,
+    /// A session (or a worker answering it) idle this long is closed.
+    timeout: Duration,
 }
 
 /// What the commands read: the process list and who the master is.
@@ -116,8 +120,8 @@ pub struct View<'a> {
 
 impl MasterCli {
     /// Opens every `-S` socket (or adopts the fds kept across a reload, in order).
-    pub fn open(specs: &[StatsSocket], inherited: &[i32]) -> Result<MasterCli, String> {
-        let mut cli = MasterCli::default();
+    pub fn open(specs: &[StatsSocket], inherited: &[i32], timeout: Duration) -> Result<MasterCli, String> {
+        let mut cli = MasterCli { listeners: Vec::new(), sessions: slab::Slab::new(), timeout };
         let addrs = specs.iter().flat_map(|s| s.bind.addrs.iter().map(move |a| (s, a)));
         for (index, (spec, addr)) in addrs.enumerate() {
             let addr = match inherited.get(index) {
@@ -168,12 +172,26 @@ impl MasterCli {
         }
         let key = (t - SESSION_BASE) / 2;
         let session = self.sessions.get_mut(key)?;
+        session.deadline = Instant::now() + self.timeout;
         let (request, close) = session.pump(registry, key, view);
         if close {
             let mut s = self.sessions.remove(key);
             s.deregister(registry);
         }
         request
+    }
+
+    /// The earliest session deadline, for the master's poll timeout.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.sessions.iter().map(|(_, s)| s.deadline).min()
+    }
+
+    /// Closes the sessions idle past their deadline.
+    pub fn expire(&mut self, registry: &Registry, now: Instant) {
+        let expired: Vec<usize> = self.sessions.iter().filter(|(_, s)| s.deadline <= now).map(|(k, _)| k).collect();
+        for key in expired {
+            self.sessions.remove(key).deregister(registry);
+        }
     }
 
     fn accept(&mut self, registry: &Registry, index: usize) {
@@ -193,6 +211,7 @@ impl MasterCli {
                         relay: None,
                         eof: false,
                         closing: false,
+                        deadline: Instant::now() + self.timeout,
                     };
                     let tok = Token(SESSION_BASE + key * 2);
                     let r = match &mut s.sock {

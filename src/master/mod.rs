@@ -46,6 +46,7 @@ use mio::{Events, Interest, Poll, Token};
 use procs::{Procs, Role, Worker};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 use systemd::Notifier;
 
 /// The environment variable carrying the master's state across a reload.
@@ -78,7 +79,7 @@ pub fn take_reexec_state() -> Option<String> {
 /// Runs the master with a loaded configuration; returns the exit code.
 /// `reexec` is [`take_reexec_state`]'s value.
 pub fn run(config: Config, run: RunOptions, opts: Options, reexec: Option<String>) -> i32 {
-    let Some(mut master) = Master::start(run, &opts, reexec) else { return 1 };
+    let Some(mut master) = Master::start(run, &opts, reexec, config.global.stats_timeout) else { return 1 };
     let takeover = master.procs.current().map(|w| Procs::socket_of(&master.procs.dir, w.pid)).or_else(|| master.run.takeover.clone());
     if master.reloaded {
         // The previous image's reload; its logs say which workers are being replaced.
@@ -98,7 +99,8 @@ pub fn run(config: Config, run: RunOptions, opts: Options, reexec: Option<String
 /// Runs a reloaded master whose new configuration failed to load (the errors are
 /// printed): the running workers keep serving and the master waits for the next reload.
 pub fn run_after_failed_load(opts: Options, reexec: String) -> i32 {
-    let Some(mut master) = Master::start(RunOptions::default(), &opts, Some(reexec)) else { return 1 };
+    let timeout = crate::config::model::Global::default().stats_timeout;
+    let Some(mut master) = Master::start(RunOptions::default(), &opts, Some(reexec), timeout) else { return 1 };
     master.load_failed();
     master.serve()
 }
@@ -123,7 +125,8 @@ struct Master {
 
 impl Master {
     /// Everything but the worker: private directory, master CLI, detaching, signals.
-    fn start(run: RunOptions, opts: &Options, reexec: Option<String>) -> Option<Master> {
+    /// `cli_timeout`: the master CLI's idle timeout (`stats timeout`).
+    fn start(run: RunOptions, opts: &Options, reexec: Option<String>, cli_timeout: Duration) -> Option<Master> {
         let (procs, cli_fds, reloaded) = match reexec.as_deref().and_then(Procs::decode) {
             Some((procs, fds)) => (procs, fds, true),
             None => {
@@ -148,7 +151,7 @@ impl Master {
             }
         }
         let specs: Result<Vec<_>, String> = opts.master_cli.iter().map(|s| cli::parse_spec(s)).collect();
-        let mut cli = match specs.and_then(|specs| MasterCli::open(&specs, &cli_fds)) {
+        let mut cli = match specs.and_then(|specs| MasterCli::open(&specs, &cli_fds, cli_timeout)) {
             Ok(cli) => cli,
             Err(e) => return fail(e),
         };
@@ -214,13 +217,15 @@ impl Master {
             if let Some(code) = self.should_exit() {
                 return self.finish(code);
             }
-            if let Err(e) = self.poll.poll(&mut events, None) {
+            let timeout = self.cli.next_deadline().map(|d| d.saturating_duration_since(Instant::now()));
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == std::io::ErrorKind::Interrupted {
                     continue;
                 }
                 alert!("master-worker: poll failed: {e}");
                 return self.finish(1);
             }
+            self.cli.expire(self.poll.registry(), Instant::now());
             for ev in events.iter() {
                 match ev.token() {
                     SIGNALS => {
