@@ -82,8 +82,11 @@ pub fn run(config: Config, run: RunOptions, opts: Options, reexec: Option<String
     let Some(mut master) = Master::start(run, &opts, reexec, config.global.stats_timeout) else { return 1 };
     let takeover = master.procs.current().map(|w| Procs::socket_of(&master.procs.dir, w.pid)).or_else(|| master.run.takeover.clone());
     if master.reloaded {
-        // The previous image's reload; its logs say which workers are being replaced.
+        // As HAProxy's re-executed master says which binary now runs.
         notice!("{} version is {}", env!("CARGO_PKG_NAME"), crate::version::VERSION);
+        if let Ok(exe) = std::fs::read_link("/proc/self/exe") {
+            notice!("path to executable is {}", exe.display());
+        }
     }
     if let Err(e) = master.fork_worker(&config, takeover) {
         alert!("[{}.main()] Cannot fork: {e}.", env!("CARGO_PKG_NAME"));
@@ -92,7 +95,6 @@ pub fn run(config: Config, run: RunOptions, opts: Options, reexec: Option<String
         }
         master.load_failed();
     }
-    master.config = Some(config);
     master.serve()
 }
 
@@ -114,8 +116,6 @@ struct Master {
     notifier: Notifier,
     /// This image was started by a reload.
     reloaded: bool,
-    /// The configuration the workers are forked with (none after a failed load).
-    config: Option<Config>,
     /// A stop was asked (SIGTERM, SIGINT, SIGUSR1, or exit-on-failure): leave once the
     /// last worker is gone.
     stopping: bool,
@@ -190,7 +190,6 @@ impl Master {
             run,
             notifier: Notifier::from_env(opts.systemd),
             reloaded,
-            config: None,
             stopping: false,
             exit_code: None,
         })
