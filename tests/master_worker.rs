@@ -213,6 +213,10 @@ fn worker_serves_and_the_master_cli_routes_commands() {
     assert_eq!(info_pid(&expect("show info\n", &format!("{worker}> "))), Some(worker));
     assert_eq!(expect("@master\n", "master> "), "master> ");
     assert!(expect("show cli level\n", "master> ").starts_with("admin\n"));
+    // A lowered session reaches the worker at its own level.
+    assert_eq!(expect("operator\n", "master> "), "master> ");
+    assert_eq!(expect("@1 show cli level\n", "master> "), "operator\n\nmaster> ");
+    assert_eq!(expect("reload\n", "master> "), "Permission denied\n\nmaster> ");
 }
 
 /// Runs GET requests in a loop until stopped; counts successes and failures.

@@ -86,6 +86,9 @@ struct Relay {
     sock: mio::net::UnixStream,
     /// The command line still to send.
     pending: Vec<u8>,
+    /// The line starts with `operator;` or `user;`, whose empty answer (one blank
+    /// line) is not the client's.
+    skip_blank: bool,
 }
 
 struct Session {
@@ -304,7 +307,10 @@ impl Session {
         loop {
             match r.sock.read(&mut buf) {
                 Ok(0) => return true,
-                Ok(n) => self.output.extend_from_slice(&buf[..n]),
+                Ok(n) => {
+                    let skip = usize::from(std::mem::take(&mut r.skip_blank) && buf[0] == b'\n');
+                    self.output.extend_from_slice(&buf[skip..n]);
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
                 Err(_) => return true,
@@ -459,7 +465,8 @@ impl Session {
         match mio::net::UnixStream::connect(&path) {
             Ok(mut sock) => {
                 if registry.register(&mut sock, Token(SESSION_BASE + key * 2 + 1), Interest::READABLE | Interest::WRITABLE).is_ok() {
-                    self.relay = Some(Relay { sock, pending: line.into_bytes() });
+                    let skip_blank = self.level != CliLevel::Admin;
+                    self.relay = Some(Relay { sock, pending: line.into_bytes(), skip_blank });
                     return;
                 }
                 self.output.extend_from_slice(b"Can't connect to the target CLI!\n");
