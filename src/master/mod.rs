@@ -434,6 +434,20 @@ mod tests {
     }
 
     #[test]
+    fn master_worker_keyword_as_haproxy_parses_it() {
+        let parse = |text: &str| crate::config::parse_str("t.cfg", text, &Default::default());
+        let g = parse("global\n    master-worker\n").unwrap().config.global;
+        assert!(g.master_worker && !g.master_worker_no_exit_on_failure);
+        let g = parse("global\n    master-worker no-exit-on-failure\n").unwrap().config.global;
+        assert!(g.master_worker && g.master_worker_no_exit_on_failure);
+        let err = |text: &str| parse(text).unwrap_err().iter().map(|d| d.message.clone()).collect::<Vec<_>>().join("\n");
+        assert!(err("global\n    master-worker foo\n").contains("'master-worker' only supports 'no-exit-on-failure' option."));
+        // HAProxy's spelling is one word; `no exit-on-failure` is refused as it refuses it.
+        assert!(err("global\n    master-worker no exit-on-failure\n").contains("cannot handle unexpected argument 'exit-on-failure'."));
+        assert!(err("global\n    master-worker no-exit-on-failure x\n").contains("cannot handle unexpected argument 'x'"));
+    }
+
+    #[test]
     fn reexec_drops_previous_reload_arguments() {
         assert_eq!(reexec_args(v("mp -W -f a.cfg -sf 12 13")), v("mp -W -f a.cfg"));
         assert_eq!(reexec_args(v("mp -sf 12 -x /s -W -f a.cfg")), v("mp -W -f a.cfg"));

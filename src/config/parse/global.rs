@@ -18,13 +18,14 @@ pub fn quiet(p: &mut Parser, l: &Line) -> Result<(), String> {
 
 /// `master-worker [no-exit-on-failure]`.
 pub fn master_worker(p: &mut Parser, l: &Line) -> Result<(), String> {
+    // HAProxy counts the arguments first.
+    if l.args.len() > 2 {
+        return Err(format!("'master-worker' cannot handle unexpected argument '{}'.", l.arg(2)));
+    }
     match l.arg(1) {
         "" => {}
         "no-exit-on-failure" => p.config.global.master_worker_no_exit_on_failure = true,
         _ => return Err("'master-worker' only supports 'no-exit-on-failure' option.".into()),
-    }
-    if l.args.len() > 2 {
-        return Err(format!("'master-worker' cannot handle unexpected argument '{}'.", l.arg(2)));
     }
     p.config.global.master_worker = true;
     Ok(())
