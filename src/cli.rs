@@ -3,7 +3,7 @@
 //! ```text
 //! moonproxy [-f <cfgfile|cfgdir>]* [-c] [-cc <cond>] [-d] [-db] [-dD] [-D] [-p <pidfile>]
 //!           [-q] [-V] [-v] [-vv] [-n <maxconn>] [-N <maxpconn>] [-C <dir>] [-L <name>]
-//!           [-sf|-st <pid>*] [-x <socket>] [-- <cfgfile>*]
+//!           [-sf|-st <pid>*] [-x <socket>] [-W|-Ws] [-S <bind>[,<bind options>]] [-- <cfgfile>*]
 //! ```
 //! Exit codes follow HAProxy: `-c` exits 0 when valid, 1 on errors, 2 when the
 //! configuration is valid but has no listener; `-cc` exits 0 (true), 1 (false) or
@@ -46,6 +46,12 @@ pub struct Cli {
     pub terminate_pids: Vec<i32>,
     /// `-x <socket>`: the old process's stats socket, to take its listeners over.
     pub takeover: Option<PathBuf>,
+    /// `-W` (or `-Ws`): master-worker mode (see `crate::master`).
+    pub master_worker: bool,
+    /// `-Ws`: master-worker mode with systemd notifications (`Type=notify`).
+    pub systemd: bool,
+    /// `-S <addr>[,<bind options>]*`: the master CLI's sockets.
+    pub master_cli: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -82,6 +88,8 @@ pub fn usage() -> String {
          \x20       -p writes the pid to this file\n\
          \x20       -sf/-st [pid ]* finishes/terminates old pids.\n\
          \x20       -x <unix_socket> get listening sockets from a unix socket\n\
+         \x20       -W master-worker mode ; -Ws with systemd notifications.\n\
+         \x20       -S <bind>[,<bind options>...] new master CLI\n\
          (moonproxy {VERSION}, HAProxy {HAPROXY_COMPAT_VERSION} compatible)"
     )
 }
@@ -126,13 +134,14 @@ pub fn parse_args(args: &[String]) -> Result<Cli, String> {
             // Help: only the usage, no alert.
             "-h" | "--help" => return Err(String::new()),
             "-C" => cli.chdir = Some(PathBuf::from(value(&mut i, a)?)),
-            "-W" | "-Ws" => {
-                return Err(format!(
-                    "'{a}' (master-worker mode) is not supported by moonproxy yet"
-                ))
+            "-W" => cli.master_worker = true,
+            "-Ws" => {
+                cli.master_worker = true;
+                cli.systemd = true;
             }
             "-x" => cli.takeover = Some(PathBuf::from(value(&mut i, a)?)),
-            "-S" | "-m" | "-de" | "-dp" | "-dS" | "-dG" | "-dR" | "-dL" | "-dr" | "-dV"
+            "-S" => cli.master_cli.push(value(&mut i, a)?),
+            "-m" | "-de" | "-dp" | "-dS" | "-dG" | "-dR" | "-dL" | "-dr" | "-dV"
             | "-dW" => {
                 return Err(format!(
                     "HAProxy's '{a}' flag is not supported by moonproxy yet"
@@ -257,10 +266,15 @@ pub fn run(cli: Cli) -> i32 {
     let opts = ParseOptions {
         localpeer: cli.localpeer.clone(),
     };
+    // A master re-executed by a reload carries its state in the environment.
+    let reexec = (cli.action == Action::Run).then(crate::master::take_reexec_state).flatten();
     let loaded = match config::load(&cli.files, &opts) {
         Ok(l) => l,
         Err(diags) => {
             diagnostic::print_all(&diags);
+            if let Some(state) = reexec {
+                return crate::master::run_after_failed_load(master_options(&cli, None), state);
+            }
             return 1;
         }
     };
@@ -325,8 +339,22 @@ pub fn run(cli: Cli) -> i32 {
         takeover: cli.takeover.clone(),
         finish_pids: cli.finish_pids.clone(),
         terminate_pids: cli.terminate_pids.clone(),
+        ready: None,
     };
+    if cli.master_worker || cfg.global.master_worker || reexec.is_some() {
+        let mw = master_options(&cli, Some(&cfg));
+        return crate::master::run(cfg, run_opts, mw, reexec);
+    }
     runtime::run(cfg, run_opts)
+}
+
+/// `-Ws`, `-S` and `master-worker no-exit-on-failure`.
+fn master_options(cli: &Cli, cfg: Option<&config::model::Config>) -> crate::master::Options {
+    crate::master::Options {
+        systemd: cli.systemd,
+        master_cli: cli.master_cli.clone(),
+        no_exit_on_failure: cfg.map(|c| c.global.master_worker_no_exit_on_failure),
+    }
 }
 
 #[cfg(test)]
@@ -364,8 +392,17 @@ mod tests {
         assert!(parse("-x").is_err(), "-x needs its socket");
         assert!(parse("-c").is_err(), "no file");
         assert!(parse("-f a -N x").is_err());
-        assert!(parse("-W -f a").unwrap_err().contains("master-worker"));
         assert_eq!(parse("-h"), Err(String::new()));
+    }
+
+    #[test]
+    fn master_worker_flags() {
+        let c = parse("-W -f a -S /tmp/m.sock,mode,600 -S 127.0.0.1:0").unwrap();
+        assert!(c.master_worker && !c.systemd);
+        assert_eq!(c.master_cli, ["/tmp/m.sock,mode,600", "127.0.0.1:0"]);
+        let c = parse("-Ws -f a").unwrap();
+        assert!(c.master_worker && c.systemd);
+        assert!(parse("-W -f a -S").is_err());
     }
 
     #[test]

@@ -12,7 +12,8 @@
 //! Configuration: [`config`] (lexer, `.if` conditions, keyword table, typed model) is
 //! read once by `main.rs` and turned into the runtime by [`runtime`].
 //!
-//! Operations: [`cli_socket`] (the stats socket CLI, `doc/cli.md`).
+//! Operations: [`cli_socket`] (the stats socket CLI, `doc/cli.md`); [`master`]
+//! (master-worker mode: `-W`, reloads, the master CLI, `doc/operations.md`).
 //!
 //! Statistics: [`stats`] (per-frontend/backend/server counters, HAProxy's `show stat`
 //! rows and formats, the stats page; see `doc/stats.md`).
@@ -28,6 +29,7 @@ pub mod http;
 pub mod listener;
 pub mod log;
 pub mod lua;
+pub mod master;
 pub mod reactor;
 pub mod runtime;
 pub mod sample;

@@ -55,6 +55,8 @@ pub struct RunOptions {
     pub finish_pids: Vec<i32>,
     /// `-st <pid>*`: told to stop (SIGTERM) once we serve.
     pub terminate_pids: Vec<i32>,
+    /// Master-worker mode: this process is a worker; tell the master once serving.
+    pub ready: Option<crate::master::ReadyPipe>,
 }
 
 /// Runs the proxy described by `config`; returns the process exit code
@@ -260,6 +262,9 @@ fn serve(
     }
     crate::diag::end_startup(); // `show startup-logs` keeps what came before
     reload::tell_old_pids(opts);
+    if let Some(ready) = &opts.ready {
+        ready.signal();
+    }
     reactor.run(&mut world)
 }
 

@@ -128,6 +128,11 @@ pub struct Global {
     /// `chroot`, `user`/`uid`, `group`/`gid`, `ulimit-n`, `cpu-map`: what the process does
     /// to itself once its listeners are bound (`crate::sys::privs`, `crate::sys::affinity`).
     pub process: ProcessSettings,
+    /// `master-worker` (same as `-W`): a master process runs the workers.
+    pub master_worker: bool,
+    /// `master-worker no-exit-on-failure`: a worker that dies does not take the
+    /// master and the other workers down with it.
+    pub master_worker_no_exit_on_failure: bool,
 }
 
 /// The process-wide settings applied at start-up, after the listeners are bound and the
@@ -208,6 +213,8 @@ impl Default for Global {
             profiling_tasks: crate::stats::activity::TasksMode::Auto,
             tls_defaults: Vec::new(),
             process: ProcessSettings::default(),
+            master_worker: false,
+            master_worker_no_exit_on_failure: false,
         }
     }
 }

@@ -9,5 +9,6 @@ pub mod fd;
 pub mod oldpids;
 pub mod scm;
 pub mod privs;
+pub mod process;
 pub mod signals;
 pub mod sockopt;

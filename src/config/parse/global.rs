@@ -22,6 +22,21 @@ pub fn quiet(p: &mut Parser, l: &Line) -> Result<(), String> {
     Ok(())
 }
 
+/// `master-worker [no-exit-on-failure]`.
+pub fn master_worker(p: &mut Parser, l: &Line) -> Result<(), String> {
+    // HAProxy counts the arguments first.
+    if l.args.len() > 2 {
+        return Err(format!("'master-worker' cannot handle unexpected argument '{}'.", l.arg(2)));
+    }
+    match l.arg(1) {
+        "" => {}
+        "no-exit-on-failure" => p.config.global.master_worker_no_exit_on_failure = true,
+        _ => return Err("'master-worker' only supports 'no-exit-on-failure' option.".into()),
+    }
+    p.config.global.master_worker = true;
+    Ok(())
+}
+
 pub fn pidfile(p: &mut Parser, l: &Line) -> Result<(), String> {
     if l.arg(1).is_empty() {
         return Err("'pidfile' expects a file name as an argument.".into());
