@@ -112,8 +112,20 @@ impl Drop for Signals {
     fn drop(&mut self) {
         WRITE_FD.store(-1, Ordering::Relaxed);
         for signo in HANDLED {
-            let _ = set_handler(signo, libc::SIG_DFL);
+            let _ = set_handler(signo, disposition_after(signo));
         }
+    }
+}
+
+/// What a signal does once the reactor is gone (the process is finishing: logs being
+/// flushed). A soft stop, pause or resume asked now has nothing left to act on: it is
+/// ignored, rather than killing a process on its way to a clean exit (a master, or an
+/// operator, may send SIGUSR1 twice during a reload). SIGINT and SIGTERM keep their
+/// default action.
+fn disposition_after(signo: i32) -> libc::sighandler_t {
+    match signo {
+        libc::SIGUSR1 | libc::SIGTTOU | libc::SIGTTIN => libc::SIG_IGN,
+        _ => libc::SIG_DFL,
     }
 }
 
@@ -146,5 +158,12 @@ mod tests {
         assert_eq!(Signal::from_signo(libc::SIGTTOU), Some(Signal::Pause));
         assert_eq!(Signal::from_signo(libc::SIGTTIN), Some(Signal::Resume));
         assert_eq!(Signal::from_signo(libc::SIGHUP), None);
+    }
+
+    #[test]
+    fn a_late_soft_stop_is_ignored_not_fatal() {
+        assert_eq!(disposition_after(libc::SIGUSR1), libc::SIG_IGN);
+        assert_eq!(disposition_after(libc::SIGTTOU), libc::SIG_IGN);
+        assert_eq!(disposition_after(libc::SIGTERM), libc::SIG_DFL);
     }
 }
