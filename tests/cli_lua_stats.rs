@@ -168,3 +168,20 @@ core.register_converters("drop", function(s) local x = string.rep(s, 1024 * 1024
     assert!(drop["mem_peak_bytes"] >= 1024 * 1024, "{stats}");
     assert!(drop["mem_net_bytes"] < 512 * 1024, "freed what it made: {stats}");
 }
+
+/// `tune.lua.stats off`: nothing is accounted, `show lua stats` says so, and the
+/// exporter has no `moonproxy_lua_*` metric; the scripts run as before.
+#[test]
+fn accounting_can_be_turned_off() {
+    let config = CONFIG.replace("    tune.lua.stall-warn 150\n", "    tune.lua.stall-warn 150\n    tune.lua.stats off\n");
+    let proxy = ProxyBuilder::new(&config).file("stats.lua", SCRIPT).start();
+    let sock = proxy.dir().join("cli.sock");
+    assert!(proxy.wait_for_path(&sock, DEADLINE));
+    let fe = proxy.port("fe");
+    assert_eq!(get_closing(fe, "/spin").status, 200);
+    assert_eq!(cli(&sock, "show lua stats\n"), "# Lua accounting is off (tune.lua.stats off)\n\n");
+    let metrics = get_closing(fe, "/metrics");
+    assert_eq!(metrics.status, 200);
+    let body = String::from_utf8_lossy(&metrics.body).into_owned();
+    assert!(body.contains("haproxy_process_") && !body.contains("moonproxy_lua_"), "{body}");
+}

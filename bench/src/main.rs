@@ -7,6 +7,8 @@
 //! benchtool wait-port PORT [TIMEOUT_MS]         exit 0 once PORT accepts connections
 //! benchtool check PORT PATH LEN [NAME:VALUE]    one GET PATH, exit 0 if 200 with a LEN-byte body
 //!                                               (and, if given, that response header)
+//! benchtool requests PORT PATH N               N GETs of PATH, one after the other on one
+//!                                               keep-alive connection; exit 0 if all are 200
 //! benchtool idle-rss PORT PID N [SETTLE_MS]     open N connections through PORT (one request
 //!                                               each, then idle), print PID's VmRSS before and
 //!                                               after and the difference per connection
@@ -36,6 +38,7 @@ fn main() -> ExitCode {
         ["wait-port", port] => wait_port(parse(port), 10_000),
         ["wait-port", port, timeout] => wait_port(parse(port), parse(timeout)),
         ["check", port, path, len] => check(parse(port), path, parse(len), None),
+        ["requests", port, path, n] => requests(parse(port), path, parse(n)),
         ["check", port, path, len, header] => check(parse(port), path, parse(len), Some(header)),
         ["idle-rss", port, pid, n] => idle_rss(parse(port), parse(pid), parse(n), 500),
         ["idle-rss", port, pid, n, settle] => {
@@ -217,6 +220,19 @@ fn check(port: u16, path: &str, expected_len: usize, header: Option<&str>) -> io
         let want = format!("{}: {}", name.trim(), value.trim()).to_ascii_lowercase();
         if !head.lines().any(|l| l.trim_end() == want) {
             return wrong(format!("no '{h}' header in the response"));
+        }
+    }
+    Ok(())
+}
+
+/// `n` requests in sequence on one connection: a fixed amount of work, for counting the
+/// instructions a proxy spends on it (`bench/lua-accounting.sh`).
+fn requests(port: u16, path: &str, n: usize) -> io::Result<()> {
+    let mut conn = connect(port)?;
+    for i in 0..n {
+        let (status, _) = exchange(&mut conn, path).map_err(|e| annotate(e, i))?;
+        if status != 200 {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("request {i}: status {status}")));
         }
     }
     Ok(())

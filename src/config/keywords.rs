@@ -244,6 +244,7 @@ pub static GLOBAL: &[Keyword] = &[
     sup("tune.lua.session-timeout", 0, lua::session_timeout, "recorded for actions, fetches, converters"),
     sup("tune.lua.stall-warn", 0, lua::stall_warn, "moonproxy: log a resume holding the reactor longer (default 100ms, 0: off)"),
     sup("tune.lua.strict-blocking", 0, lua::strict_blocking, "moonproxy: blocking calls at run time are errors"),
+    sup("tune.lua.stats", 0, lua::accounting, "moonproxy: `off` stops the `show lua stats` accounting (default on)"),
     sup("tune.lua.task-timeout", 0, lua::task_timeout, ""),
     ign("busy-polling", 0, "the reactor never spins"),
     ign("description", 0, "informational"),

@@ -250,6 +250,10 @@ pub struct LuaSettings {
     /// `tune.lua.strict-blocking on` (moonproxy): a blocking call at run time (`io.*`,
     /// `os.execute`, `print`...) raises an error instead of logging a warning.
     pub strict_blocking: bool,
+    /// `tune.lua.stats on|off` (moonproxy, default on): the per-function counters of
+    /// `show lua stats`, the stall report and the `moonproxy_lua_*` metrics. Off, a
+    /// resume is not accounted at all (what `bench/lua-accounting.sh` compares).
+    pub accounting: bool,
     /// `tune.lua.stall-warn` (moonproxy): a resume holding the reactor longer is logged
     /// (`lua::stats`); zero turns the report off. Default 100 ms.
     pub stall_warn: Duration,
@@ -282,6 +286,7 @@ impl Default for LuaSettings {
             log_stderr: LuaLogStderr::On,
             bool_sample_normal: false,
             strict_blocking: false,
+            accounting: true,
             stall_warn: Duration::from_millis(100),
         }
     }

@@ -126,19 +126,27 @@ impl Table {
 thread_local! {
     static TABLE: RefCell<Table> = RefCell::new(Table::default());
     static STALL_WARN: Cell<Duration> = const { Cell::new(DEFAULT_STALL_WARN) };
+    static ENABLED: Cell<bool> = const { Cell::new(true) };
 }
 
 /// Sets up the accounting of this thread's engine: `tune.lua.stall-warn` (0 turns the
-/// report off), and the `moonproxy_lua_*` metrics of the Prometheus exporter.
-pub fn install(stall_warn: Duration) {
+/// report off), `tune.lua.stats` (`enabled`), and the `moonproxy_lua_*` metrics of the
+/// Prometheus exporter.
+pub fn install(stall_warn: Duration, enabled: bool) {
     STALL_WARN.with(|s| s.set(stall_warn));
-    crate::stats::prometheus::set_extra_metrics(prometheus);
+    ENABLED.with(|e| e.set(enabled));
+    if enabled {
+        crate::stats::prometheus::set_extra_metrics(prometheus);
+    }
 }
 
 /// Accounts the resume of `task` that just ended with `outcome`, for the function `name`
 /// of kind `origin`. Logs a stall report when the resume ran longer than
 /// `tune.lua.stall-warn`.
 pub fn record(origin: Origin, name: &str, task: &Task, outcome: &Resume) {
+    if !ENABLED.with(Cell::get) {
+        return;
+    }
     if name.is_empty() && task.ctx().stats_entry.get() == u32::MAX {
         // A task has no name: the first resume names it by where its function is defined
         // (its bottom frame while it runs), `-` if it already returned.
@@ -319,6 +327,9 @@ pub fn snapshot(name: Option<&str>) -> Vec<Counters> {
 
 /// `show lua stats [name]`: one line per entry.
 pub fn show(name: Option<&str>) -> String {
+    if !ENABLED.with(Cell::get) {
+        return "# Lua accounting is off (tune.lua.stats off)\n".into();
+    }
     let mut out = String::from(
         "# kind name calls errors timeouts forced_yields voluntary_yields stalls resumes cpu_total_us cpu_max_us cpu_p99_us live mem_peak_bytes mem_net_bytes\n",
     );

@@ -164,6 +164,12 @@ pub fn stall_warn(p: &mut Parser, l: &Line) -> Result<(), String> {
     Ok(())
 }
 
+/// `tune.lua.stats on|off` (moonproxy): per-function accounting (`show lua stats`).
+pub fn accounting(p: &mut Parser, l: &Line) -> Result<(), String> {
+    p.config.global.lua.accounting = on_off(l)?;
+    Ok(())
+}
+
 /// `tune.lua.strict-blocking on|off` (moonproxy): blocking calls at run time are errors.
 pub fn strict_blocking(p: &mut Parser, l: &Line) -> Result<(), String> {
     p.config.global.lua.strict_blocking = on_off(l)?;

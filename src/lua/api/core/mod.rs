@@ -117,7 +117,7 @@ impl Engine {
         crate::lua::modules::install_preload(&state)?;
         super::blocking::install(&state)?;
         super::blocking::set_strict(&state, settings.strict_blocking);
-        crate::lua::stats::install(settings.stall_warn);
+        crate::lua::stats::install(settings.stall_warn, settings.accounting);
         let core = Rc::new(Core {
             state,
             phase: Cell::new(Phase::Body),
