@@ -197,7 +197,7 @@ pub static GLOBAL: &[Keyword] = &[
         "nbthread",
         0,
         g::nbthread,
-        "only `1`: run several processes for several cores",
+        "N reactor threads, each with its own Lua state (see doc/architecture.md, Threads)",
     ),
     sup("maxconn", 0, g::maxconn, ""),
     sup("hard-stop-after", 0, g::hard_stop_after, ""),

@@ -59,6 +59,19 @@ impl World {
     }
 }
 
+/// With several reactor threads: the process's figures (sums over the threads, limits
+/// for the whole process) in `p`, which holds this thread's.
+fn threads_process(p: &mut Process, w: &World, now: Instant) {
+    let Some(local) = crate::runtime::threads::local() else { return };
+    let totals = crate::runtime::threads::process_totals(&w.proxies, &w.farm, now);
+    let here = crate::runtime::threads::Totals::of(&w.proxies);
+    p.nbthread = local.threads() as u32;
+    p.actconn = totals.actconn;
+    (p.maxconn, p.hard_maxconn) = local.maxconn();
+    p.cum_conns_elsewhere = totals.cum_conns - here.cum_conns;
+    p.cum_req_elsewhere = totals.cum_req - here.cum_req;
+}
+
 impl Host for CliHost<'_, '_, '_> {
     fn now(&self) -> Instant {
         self.cx.now
@@ -90,13 +103,16 @@ impl Host for CliHost<'_, '_, '_> {
 
     fn process(&self) -> Process {
         let w = &*self.world;
-        Process {
+        let mut p = Process {
             actconn: w.actconn,
             maxconn: w.maxconn,
             hard_maxconn: w.hard_maxconn,
             listeners: w.listeners.len(),
             stopping: w.phase != Phase::Running,
-        }
+            ..Process::default()
+        };
+        threads_process(&mut p, w, self.cx.now);
+        p
     }
 
     fn server_op(&mut self, proxy: usize, server: usize, op: ServerOp) -> Result<(), String> {
@@ -144,7 +160,7 @@ impl Host for CliHost<'_, '_, '_> {
     }
 
     fn set_global_maxconn(&mut self, maxconn: u32) {
-        self.world.maxconn = maxconn;
+        self.world.maxconn = crate::runtime::threads::set_global_maxconn(maxconn);
         crate::stats::prometheus::set_process_maxconn(maxconn);
         self.world.listeners_dirty = true;
     }
@@ -158,13 +174,8 @@ impl Host for CliHost<'_, '_, '_> {
     }
 
     fn clear_counters(&mut self, all: bool) {
-        let w = &mut *self.world;
-        for p in w.proxies.iter_mut() {
-            p.counters.clear(all);
-        }
-        for b in w.farm.backends.iter_mut().flatten() {
-            b.clear_counters(all);
-        }
+        self.world.clear_counters(all);
+        crate::runtime::threads::broadcast(|| crate::runtime::threads::Msg::ClearCounters { all });
     }
 
     fn listeners(&self) -> Vec<ListenerLine> {
