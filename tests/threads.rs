@@ -48,6 +48,9 @@ frontend fe
     http-request use-service lua.thread if {{ path /thread }}
     http-request set-header x-thread %[lua.thread]
     default_backend be
+frontend metrics
+    bind 127.0.0.1:{{{{metrics}}}}
+    http-request use-service prometheus-exporter
 backend be
 {servers}
 "
@@ -135,6 +138,14 @@ fn connections_land_on_both_threads_and_statistics_add_up() {
     assert_eq!(cell(&rows, "be", "s1", "stot"), "60");
     assert_eq!(cell(&rows, "be", "BACKEND", "stot"), "60");
     assert_eq!(info(&sock, "Nbthread"), "2");
+    // The exporter, whichever thread answers, reports the same sums.
+    for _ in 0..4 {
+        let m = String::from_utf8(get_closing(p.port("metrics"), "/metrics").body).unwrap();
+        assert!(m.lines().any(|l| l == "haproxy_process_nbthread 2"), "{m}");
+        assert!(m.lines().any(|l| l == "haproxy_frontend_http_requests_total{proxy=\"fe\"} 260"), "{m}");
+        let total = m.lines().find_map(|l| l.strip_prefix("haproxy_process_requests_total ")).expect("requests_total");
+        assert!(total.parse::<u64>().unwrap() >= 260, "{total}: fe's requests and the exporter's own");
+    }
     // The CLI's own connection counts as one request, as in HAProxy.
     assert!(info(&sock, "CumReq").parse::<u64>().unwrap() >= 260);
 }

@@ -480,6 +480,7 @@ fn build(number: usize, config: &Config, opts: &RunOptions, listeners: Vec<Liste
     world.http_maxhdr = g.http_maxhdr;
     world.set_thread(number, threads);
     crate::stats::prometheus::set_process_info(crate::stats::prometheus::ProcessInfo {
+        nbthread: threads as u32,
         maxconn: total,
         hard_maxconn: total,
         listeners: world.listeners.len(),

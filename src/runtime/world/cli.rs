@@ -27,9 +27,14 @@ impl World {
     /// Installs the CLI (its sockets already open) and starts listening.
     pub fn start_cli(&mut self, cx: &mut Ctx<'_>, mut cli: Cli) {
         cli.start(cx);
+        let (nbthread, (maxconn, hard_maxconn)) = match crate::runtime::threads::local() {
+            Some(l) => (l.threads() as u32, l.maxconn()),
+            None => (1, (self.maxconn, self.hard_maxconn)),
+        };
         crate::stats::prometheus::set_process_info(crate::stats::prometheus::ProcessInfo {
-            maxconn: self.maxconn,
-            hard_maxconn: self.hard_maxconn,
+            nbthread,
+            maxconn,
+            hard_maxconn,
             listeners: self.listeners.len() + cli.socket_count(),
             started: (cx.now, std::time::SystemTime::now()),
         });
