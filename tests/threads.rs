@@ -247,3 +247,32 @@ fn each_thread_has_its_own_lua_globals_and_tasks() {
     }
     assert_eq!(total, 120);
 }
+
+#[test]
+fn disable_frontend_on_the_cli_pauses_every_thread_until_enable() {
+    let app = http_app();
+    let p = start("    server s1 127.0.0.1:{{a}}", &[("a", app.port())]);
+    let sock = p.dir().join("cli.sock");
+    let answers = thread_answers(&many_gets(p.port("fe"), "/thread", 40));
+    assert!(answers.iter().any(|(t, _)| *t == 2), "thread 2 accepts before");
+    assert_eq!(cli(&sock, "disable frontend fe\n").trim(), "");
+    // Connections wait in the accept queue: no thread takes them.
+    let mut clients: Vec<Client> = (0..8)
+        .map(|_| {
+            let mut c = Client::connect(p.port("fe"));
+            c.send(b"GET /x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+            c
+        })
+        .collect();
+    for c in &clients {
+        c.stream().set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+        let mut b = [0u8; 1];
+        let r = (&*c.stream()).read(&mut b);
+        assert!(matches!(&r, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut), "answered while disabled: {r:?}");
+    }
+    assert_eq!(cli(&sock, "enable frontend fe\n").trim(), "");
+    for c in &mut clients {
+        c.set_timeout(DEADLINE);
+        assert_eq!(c.read_http_response().status, 200);
+    }
+}

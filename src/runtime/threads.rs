@@ -15,7 +15,8 @@
 //! - signals, read by thread 1 and sent to the others (stop, soft stop, pause, resume);
 //! - server changes (CLI, Lua `Server` methods, health-check results), so every thread
 //!   routes the same way;
-//! - `clear counters`;
+//! - frontends paused, resumed or stopped, `shutdown sessions server`, `clear counters`,
+//!   `set maxconn global`;
 //! - requests for statistics: a thread that needs the process's figures (`show stat`,
 //!   `show info`, the stats page, the Prometheus exporter) asks every other thread
 //!   ([`Local::ask`]) and waits at most [`ASK_TIMEOUT`] for the answers. While it waits it
@@ -54,6 +55,11 @@ pub enum Msg {
     /// A change made to a server on another thread, to make here too (quietly: the
     /// thread that made it logged it).
     Server { be: usize, srv: usize, op: ServerOp },
+    /// A frontend paused, resumed or stopped on another thread (CLI `disable frontend`,
+    /// Lua `Proxy` methods), to do here too, quietly.
+    Proxy { px: usize, op: crate::lua::host::ProxyOp },
+    /// CLI `shutdown sessions server`: the streams of this server, on this thread too.
+    KillServerStreams { be: usize, srv: usize },
     /// `clear counters [all]`.
     ClearCounters { all: bool },
     /// `set maxconn global`: this thread's share of the new limit.

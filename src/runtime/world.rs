@@ -479,10 +479,18 @@ impl World {
     }
 
     /// `Proxy.pause/resume/stop` on a frontend (nothing on a backend, as in HAProxy),
-    /// with HAProxy's messages.
+    /// with HAProxy's messages; the other reactor threads do the same quietly.
     fn lua_proxy_op(&mut self, cx: &mut Ctx<'_>, px: usize, op: crate::lua::host::ProxyOp) {
+        if self.proxy_op(cx, px, op, false) {
+            super::threads::broadcast(|| super::threads::Msg::Proxy { px, op });
+        }
+    }
+
+    /// [`World::lua_proxy_op`] on this thread; `quiet`: no message. Whether it changed
+    /// anything.
+    pub(super) fn proxy_op(&mut self, cx: &mut Ctx<'_>, px: usize, op: crate::lua::host::ProxyOp, quiet: bool) -> bool {
         use crate::lua::host::ProxyOp;
-        let Some(p) = self.proxies.get_mut(px).filter(|p| p.cap.frontend && !p.disabled) else { return };
+        let Some(p) = self.proxies.get_mut(px).filter(|p| p.cap.frontend && !p.disabled) else { return false };
         self.lua_paused.resize(self.lua_paused.len().max(px + 1), false);
         let line = match op {
             ProxyOp::Pause if !self.lua_paused[px] => events::proxy_paused(p.cap, &p.name),
@@ -494,11 +502,14 @@ impl World {
                 }
                 events::proxy_stopped(&p.name, p.cum_fe, p.cum_be)
             }
-            _ => return,
+            _ => return false,
         };
         self.lua_paused[px] = op == ProxyOp::Pause;
-        self.announce(px, line);
+        if !quiet {
+            self.announce(px, line);
+        }
         self.listeners_dirty = true;
+        true
     }
 
     fn hard_stop(&mut self, cx: &mut Ctx<'_>) {

@@ -144,6 +144,7 @@ impl Host for CliHost<'_, '_, '_> {
         use crate::lua::host::{Deferred, Sessions};
         // Done once the command is over, as for Lua's `Server.shut_sess`.
         self.world.lua_deferred.push(Deferred::Kill(Sessions::Server(proxy, server)));
+        crate::runtime::threads::broadcast(|| crate::runtime::threads::Msg::KillServerStreams { be: proxy, srv: server });
     }
 
     fn stop_frontend(&mut self, proxy: usize) -> bool {

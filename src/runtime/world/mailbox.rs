@@ -15,6 +15,12 @@ impl World {
                 Msg::Server { be, srv, op } => {
                     let _ = apply_server_op_here(cx, &mut self.proxies, &mut self.farm, &self.logs, be, srv, op, "", true);
                 }
+                Msg::Proxy { px, op } => {
+                    self.proxy_op(cx, px, op, true);
+                }
+                Msg::KillServerStreams { be, srv } => {
+                    self.lua_deferred.push(crate::lua::host::Deferred::Kill(crate::lua::host::Sessions::Server(be, srv)));
+                }
                 Msg::ClearCounters { all } => self.clear_counters(all),
                 Msg::Maxconn(maxconn) => {
                     self.maxconn = maxconn;
