@@ -151,6 +151,23 @@ fn connections_land_on_both_threads_and_statistics_add_up() {
 }
 
 #[test]
+fn open_connections_are_spread_over_the_threads() {
+    let app = http_app();
+    let p = start("    server s1 127.0.0.1:{{a}}", &[("a", app.port())]);
+    // Twenty connections held open at once, as a load generator's: the thread with the
+    // fewest connections takes the next one.
+    let mut clients: Vec<Client> = (0..20).map(|_| Client::connect(p.port("fe"))).collect();
+    let mut per_thread = BTreeMap::new();
+    for c in &mut clients {
+        let r = c.http_request(b"GET /thread HTTP/1.1\r\nHost: t\r\n\r\n");
+        let (t, _) = thread_answers(&[r])[0];
+        *per_thread.entry(t).or_insert(0) += 1;
+    }
+    assert_eq!(per_thread.len(), 2, "{per_thread:?}");
+    assert!(per_thread.values().all(|&n| n >= 5), "both threads hold a share: {per_thread:?}");
+}
+
+#[test]
 fn a_server_put_in_maintenance_on_the_cli_gets_no_request_from_either_thread() {
     let (a, b) = (http_app(), http_app());
     let p = start("    balance roundrobin\n    server a 127.0.0.1:{{a}}\n    server b 127.0.0.1:{{b}}", &[("a", a.port()), ("b", b.port())]);

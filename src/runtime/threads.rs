@@ -40,6 +40,7 @@ use crate::sys::signals::Signal;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -137,9 +138,11 @@ impl Mailbox {
     }
 }
 
-/// Every thread's mailbox, indexed by thread number - 1.
+/// Every thread's mailbox and load, indexed by thread number - 1.
 pub struct Hub {
     boxes: Vec<Mailbox>,
+    /// Live client connections per thread, for [`should_accept`].
+    load: Vec<AtomicU32>,
 }
 
 impl Hub {
@@ -147,7 +150,8 @@ impl Hub {
         let boxes = (0..threads.max(1))
             .map(|_| Mailbox { queue: Mutex::new(VecDeque::new()), posted: Condvar::new(), waker: OnceLock::new() })
             .collect();
-        Arc::new(Hub { boxes })
+        let load = (0..threads.max(1)).map(|_| AtomicU32::new(0)).collect();
+        Arc::new(Hub { boxes, load })
     }
 
     pub fn threads(&self) -> usize {
@@ -176,6 +180,8 @@ pub struct Local {
     /// The process's global `maxconn` and the most `set maxconn global` may set (what
     /// thread 1 reports; each thread enforces its [`share`]).
     maxconn: Cell<(u32, u32)>,
+    /// The other threads' figures, as asked at this reactor time ([`process_totals`]).
+    totals: Cell<Option<(Instant, Totals)>>,
 }
 
 thread_local! {
@@ -198,10 +204,29 @@ pub fn install(hub: Arc<Hub>, number: usize, registry: &mio::Registry, maxconn: 
             w.wake()?; // posted before the waker existed
         }
     }
-    let local = Rc::new(Local { number, hub, serial: Cell::new(0), held: RefCell::new(Vec::new()), maxconn: Cell::new((maxconn, maxconn)) });
+    let local = Rc::new(Local { number, hub, serial: Cell::new(0), held: RefCell::new(Vec::new()), maxconn: Cell::new((maxconn, maxconn)), totals: Cell::new(None) });
     snapshot::set_peers(Some(local.clone()));
     LOCAL.with(|l| *l.borrow_mut() = Some(local));
     Ok(())
+}
+
+/// Publishes this thread's live connections (once per reactor iteration).
+pub fn publish_load(actconn: u32) {
+    if let Some(l) = local() {
+        l.hub.load[l.number - 1].store(actconn, Ordering::Relaxed);
+    }
+}
+
+/// Whether this thread, holding `actconn` connections, should take the next connection
+/// of a shared accept queue: every thread is woken for it, and the one with the fewest
+/// connections takes it (ties: whoever comes first). A thread that passes re-checks a
+/// few milliseconds later ([`World`]'s `ACCEPT_REBALANCE`), so a connection is never
+/// left behind when loads change meanwhile.
+pub fn should_accept(actconn: u32) -> bool {
+    let Some(l) = local() else { return true };
+    let me = l.number - 1;
+    l.hub.load[me].store(actconn, Ordering::Relaxed);
+    l.hub.load.iter().enumerate().all(|(i, n)| i == me || n.load(Ordering::Relaxed) >= actconn)
 }
 
 /// Sends `msg()` to every other thread (nothing with one thread).
@@ -240,18 +265,30 @@ pub fn set_global_maxconn(maxconn: u32) -> u32 {
     share(maxconn, n, l.number)
 }
 
-/// The process's `show info` figures: this thread's plus the others'.
+/// The process's `show info` figures: this thread's plus the others'. The other
+/// threads are asked once per reactor iteration (`now`): `show info` reads its fields
+/// one by one.
 pub fn process_totals(proxies: &[ProxyRt], pool: &dyn ServerPool, now: Instant) -> Totals {
     let mut t = Totals::of(proxies);
-    if let Some(l) = local() {
-        for (_, a) in l.ask(Ask::Totals, &|what| respond(what, proxies, pool, now)) {
-            if let Answer::Totals(o) = a {
-                t.actconn += o.actconn;
-                t.cum_conns += o.cum_conns;
-                t.cum_req += o.cum_req;
+    let Some(l) = local() else { return t };
+    let others = match l.totals.get() {
+        Some((at, others)) if at == now => others,
+        _ => {
+            let mut others = Totals::default();
+            for (_, a) in l.ask(Ask::Totals, &|what| respond(what, proxies, pool, now)) {
+                if let Answer::Totals(o) = a {
+                    others.actconn += o.actconn;
+                    others.cum_conns += o.cum_conns;
+                    others.cum_req += o.cum_req;
+                }
             }
+            l.totals.set(Some((now, others)));
+            others
         }
-    }
+    };
+    t.actconn += others.actconn;
+    t.cum_conns += others.cum_conns;
+    t.cum_req += others.cum_req;
     t
 }
 
@@ -556,6 +593,19 @@ mod tests {
         }
         assert_eq!(share(1, 2, 2), 1, "every thread may accept at least one connection");
         assert_eq!(share(50, 1, 1), 50);
+    }
+
+    #[test]
+    fn the_least_loaded_thread_takes_the_next_connection() {
+        let hub = Hub::new(2);
+        let poll = mio::Poll::new().unwrap();
+        install(hub.clone(), 1, poll.registry(), 100).unwrap();
+        hub.load[1].store(3, Ordering::Relaxed);
+        assert!(should_accept(2));
+        assert!(should_accept(3), "a tie: whoever comes first");
+        assert!(!should_accept(4));
+        assert_eq!(hub.load[0].load(Ordering::Relaxed), 4, "the check publishes this thread's load");
+        snapshot::set_peers(None);
     }
 
     #[test]

@@ -24,6 +24,11 @@ mod mailbox;
 
 /// Delay before accepting again after `accept()` failed for lack of resources.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+/// With several threads: how long a thread that left a connection to a less loaded
+/// thread waits before taking whatever is still in the accept queue itself.
+const ACCEPT_REBALANCE: Duration = Duration::from_millis(5);
+/// The generation of a listener's timer key that means "accept whatever the load".
+const FORCED: u32 = 1;
 
 /// A proxy's logging: its targets, and the format of the line written when a
 /// stream ends (`None`: HAProxy's "Connect from" line at accept instead).
@@ -148,30 +153,41 @@ impl World {
     /// Registers or deregisters every listener according to the limits and signals.
     pub fn sync_listeners(&mut self, cx: &mut Ctx<'_>) {
         self.listeners_dirty = false;
-        let global_full = self.actconn >= self.maxconn;
-        for l in &mut self.listeners {
-            let want = self.phase == Phase::Running
-                && !self.paused_by_signal
-                && !self.lua_paused.get(l.proxy).copied().unwrap_or(false)
-                && !global_full
-                && !self.proxies[l.proxy].frontend_full()
-                && !l.full();
+        for li in 0..self.listeners.len() {
+            let want = self.listener_wanted(li);
+            let l = &mut self.listeners[li];
             if let Err(e) = l.set_active(cx.registry, want) {
                 crate::warning!("could not {} listener: {}", if want { "resume" } else { "pause" }, e);
             }
         }
     }
 
+    /// Whether listener `li` should accept now (not stopping, paused, or full).
+    fn listener_wanted(&self, li: usize) -> bool {
+        let Some(l) = self.listeners.get(li) else { return false };
+        self.phase == Phase::Running
+            && !self.paused_by_signal
+            && !self.lua_paused.get(l.proxy).copied().unwrap_or(false)
+            && self.actconn < self.maxconn
+            && !self.proxies[l.proxy].frontend_full()
+            && !l.full()
+    }
+
     // ---- accepting --------------------------------------------------------
 
-    fn accept_from(&mut self, cx: &mut Ctx<'_>, li: usize) {
+    /// Accepts from listener `li` (`forced`: even if another thread has fewer connections).
+    fn accept_from(&mut self, cx: &mut Ctx<'_>, li: usize, forced: bool) {
         for _ in 0..self.maxaccept {
-            let Some(l) = self.listeners.get_mut(li) else { return };
-            if self.phase != Phase::Running {
+            // A timer or wake-up may come after the listener was paused.
+            if !self.listener_wanted(li) {
+                self.listeners_dirty = true; // pause until a connection closes
                 return;
             }
-            if self.actconn >= self.maxconn || self.proxies[l.proxy].frontend_full() || l.full() {
-                self.listeners_dirty = true; // pause until a connection closes
+            let Some(l) = self.listeners.get_mut(li) else { return };
+            // Every thread is woken for a new connection on the shared queue: the one with
+            // the fewest connections takes it; the others come back later in case it did not.
+            if !forced && !super::threads::should_accept(self.actconn) {
+                cx.timers.arm(cx.now + ACCEPT_REBALANCE, TimerTarget::Entry(Kind::Listener, Key { slot: li, gen: FORCED }));
                 return;
             }
             match l.accept() {
@@ -655,7 +671,7 @@ impl Handler for World {
             lua.note_traffic(cx.now);
         }
         match target.kind {
-            Kind::Listener => self.accept_from(cx, target.key.slot),
+            Kind::Listener => self.accept_from(cx, target.key.slot, false),
             Kind::Client => self.stream_event(cx, target.key, Event::Client(ready)),
             Kind::Server => self.stream_event(cx, target.key, Event::Server(ready)),
             Kind::Idle => self.farm.idle.event(cx, target.key, ready),
@@ -686,7 +702,7 @@ impl Handler for World {
                     self.check_done(cx, be, srv, r);
                 }
             }
-            TimerTarget::Entry(Kind::Listener, key) => self.accept_from(cx, key.slot),
+            TimerTarget::Entry(Kind::Listener, key) => self.accept_from(cx, key.slot, key.gen == FORCED),
             TimerTarget::Entry(Kind::Reserved, key) => {
                 if let Some(lua) = &mut self.lua {
                     let mut world = super::lua::WorldParts::new(&mut self.proxies, &mut self.farm, &self.listeners, &self.logs, (self.actconn, self.maxconn), &mut self.lua_deferred);
@@ -712,7 +728,7 @@ impl Handler for World {
     fn wake(&mut self, cx: &mut Ctx<'_>, kind: Kind, key: Key) {
         match kind {
             Kind::Client => self.stream_event(cx, key, Event::Wake),
-            Kind::Listener => self.accept_from(cx, key.slot),
+            Kind::Listener => self.accept_from(cx, key.slot, false),
             Kind::Cli => self.cli_wake(cx, key),
             Kind::Reserved => {
                 if let Some(lua) = &mut self.lua {
@@ -736,6 +752,7 @@ impl Handler for World {
         if self.listeners_dirty {
             self.sync_listeners(cx);
         }
+        super::threads::publish_load(self.actconn);
         if let Some(lua) = &mut self.lua {
             lua.end_of_iteration();
         }
