@@ -229,6 +229,14 @@ run_wrk() { # name scenario path
     log "$(tail -n1 "$results")${errors:+ ($errors)}"
 }
 
+# The groups with a scenario to run (all of them without -s).
+selected=()
+for group in "${groups[@]}"; do
+    [ -z "$only" ] || [[ " ${g_scen[$group]} " == *" $only="* ]] && selected+=("$group")
+done
+[ "${#selected[@]}" -gt 0 ] || die "no scenario $only in -m $mode"
+groups=("${selected[@]}")
+
 for group in "${groups[@]}"; do
     log "=== ${g_cfg[$group]}"
     group_pids=()
