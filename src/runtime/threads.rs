@@ -219,9 +219,10 @@ pub fn publish_load(actconn: u32) {
 
 /// Whether this thread, holding `actconn` connections, should take the next connection
 /// of a shared accept queue: every thread is woken for it, and the one with the fewest
-/// connections takes it (ties: whoever comes first). A thread that passes re-checks a
-/// few milliseconds later ([`World`]'s `ACCEPT_REBALANCE`), so a connection is never
-/// left behind when loads change meanwhile.
+/// connections takes it (ties: whoever comes first). A thread that passes comes back a
+/// few milliseconds later (`ACCEPT_REBALANCE` in `world.rs`) and then takes one
+/// connection whatever the loads, so none is left behind when the other thread is slow
+/// to wake or the loads changed meanwhile.
 pub fn should_accept(actconn: u32) -> bool {
     let Some(l) = local() else { return true };
     let me = l.number - 1;

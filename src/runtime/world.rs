@@ -175,8 +175,10 @@ impl World {
 
     // ---- accepting --------------------------------------------------------
 
-    /// Accepts from listener `li` (`forced`: even if another thread has fewer connections).
+    /// Accepts from listener `li` (`forced`: the first connection even if another thread
+    /// has fewer, which did not take it in time).
     fn accept_from(&mut self, cx: &mut Ctx<'_>, li: usize, forced: bool) {
+        let mut forced = forced;
         for _ in 0..self.maxaccept {
             // A timer or wake-up may come after the listener was paused.
             if !self.listener_wanted(li) {
@@ -186,7 +188,7 @@ impl World {
             let Some(l) = self.listeners.get_mut(li) else { return };
             // Every thread is woken for a new connection on the shared queue: the one with
             // the fewest connections takes it; the others come back later in case it did not.
-            if !forced && !super::threads::should_accept(self.actconn) {
+            if !std::mem::take(&mut forced) && !super::threads::should_accept(self.actconn) {
                 cx.timers.arm(cx.now + ACCEPT_REBALANCE, TimerTarget::Entry(Kind::Listener, Key { slot: li, gen: FORCED }));
                 return;
             }
