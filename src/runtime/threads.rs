@@ -80,12 +80,15 @@ pub enum Ask {
     Rows { legends: bool, with_disabled: bool },
     /// The process figures of `show info`.
     Totals,
+    /// Nothing: the answer means every message posted before was handled ([`barrier`]).
+    Barrier,
 }
 
 #[derive(Debug)]
 pub enum Answer {
     Rows(Vec<Row>),
     Totals(Totals),
+    Done,
 }
 
 /// A thread's share of `show info`'s process figures.
@@ -119,6 +122,18 @@ pub fn respond(what: Ask, proxies: &[ProxyRt], pool: &dyn ServerPool, now: Insta
             Answer::Rows(snapshot::local_rows(&view, &|_, _| true))
         }
         Ask::Totals => Answer::Totals(Totals::of(proxies)),
+        Ask::Barrier => Answer::Done,
+    }
+}
+
+/// Waits (at most [`ASK_TIMEOUT`]) until every other thread handled the messages this
+/// thread sent it so far: after `disable frontend` or `set server ... state maint`, the
+/// command answers once no thread accepts or routes the old way any more. Thread 1 only
+/// (where the CLI runs): the others' Lua changes are not waited for, since thread 1 may
+/// still be starting and not answering.
+pub fn barrier(proxies: &[ProxyRt], pool: &dyn ServerPool, now: Instant) {
+    if let Some(l) = local().filter(|l| l.number == 1) {
+        l.ask(Ask::Barrier, &|what| respond(what, proxies, pool, now));
     }
 }
 
@@ -408,7 +423,7 @@ impl snapshot::Peers for Local {
             .into_iter()
             .filter_map(|(from, a)| match a {
                 Answer::Rows(rows) => Some((from == 1, rows)),
-                Answer::Totals(_) => None,
+                Answer::Totals(_) | Answer::Done => None,
             })
             .collect()
     }

@@ -501,6 +501,7 @@ impl World {
     fn lua_proxy_op(&mut self, cx: &mut Ctx<'_>, px: usize, op: crate::lua::host::ProxyOp) {
         if self.proxy_op(cx, px, op, false) {
             super::threads::broadcast(|| super::threads::Msg::Proxy { px, op });
+            super::threads::barrier(&self.proxies, &self.farm, cx.now);
         }
     }
 
@@ -567,6 +568,7 @@ pub(super) fn apply_server_op(
 ) -> Result<(), NoSuch> {
     apply_server_op_here(cx, proxies, farm, logs, be, srv, op.clone(), why, false)?;
     super::threads::broadcast(|| super::threads::Msg::Server { be, srv, op: op.clone() });
+    super::threads::barrier(proxies, farm, cx.now);
     Ok(())
 }
 
