@@ -284,7 +284,7 @@ fn disable_frontend_on_the_cli_pauses_every_thread_until_enable() {
     for c in &clients {
         c.stream().set_read_timeout(Some(Duration::from_millis(300))).unwrap();
         let mut b = [0u8; 1];
-        let r = (&*c.stream()).read(&mut b);
+        let r = c.stream().read(&mut b);
         assert!(matches!(&r, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut), "answered while disabled: {r:?}");
     }
     assert_eq!(cli(&sock, "enable frontend fe\n").trim(), "");
