@@ -3,12 +3,14 @@
 # loopback. Prints a markdown table: requests/s, the proxy's CPU time per request and its RSS
 # per idle connection, with moonproxy/HAProxy ratios. Method: doc/performance.md.
 #
-# usage: bench/run.sh [-m tcp|http|lua|all] [-d SECONDS] [-r ROUNDS] [-c CONNECTIONS] [-n IDLE_CONNECTIONS] [--no-build]
+# usage: bench/run.sh [-m tcp|http|lua|all] [-t THREADS] [-s SCENARIO] [-d SECONDS] [-r ROUNDS] [-c CONNECTIONS] [-n IDLE_CONNECTIONS] [--no-build]
 #   -m: tcp (default): bench/tcp.cfg, GET of 64-byte and 16-KiB responses forwarded in mode tcp;
 #       http: bench/http*.cfg, proxied GET (64 B, 16 KiB), `http-request return`, 20 ACLs and
 #       header rewrites; lua: bench/http-lua-*.cfg with bench/lua/bench.lua, a Lua action
 #       setting a header, a Lua fetch, a Lua service answering 64 B, an action opening a
 #       core.tcp connection per request; all: every group.
+#   -t: `nbthread` of both proxies (default 1); wrk runs as many threads. -s: only this
+#       scenario of the groups (e.g. http-64, lua-action).
 #   defaults: 10 s per run, 3 rounds (interleaved), 50 connections, 2000 idle connections.
 # environment: MOONPROXY=<binary> (skips the moonproxy build), HAPROXY=<binary>, WRK=<binary>.
 #
@@ -16,20 +18,23 @@
 # timeout), plus start-up, checks and the idle-connection measurements, each under a timeout.
 set -euo pipefail
 
-mode=tcp duration=10 rounds=3 conns=50 idle=2000 build=1
+mode=tcp duration=10 rounds=3 conns=50 idle=2000 build=1 threads=1 only=
 while [ $# -gt 0 ]; do
     case "$1" in
         -m) mode="$2"; shift 2 ;;
+        -t) threads="$2"; shift 2 ;;
+        -s) only="$2"; shift 2 ;;
         -d) duration="$2"; shift 2 ;;
         -r) rounds="$2"; shift 2 ;;
         -c) conns="$2"; shift 2 ;;
         -n) idle="$2"; shift 2 ;;
         --no-build) build=0; shift ;;
-        -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "bench/run.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
     esac
 done
 
+[[ "$threads" =~ ^[1-9][0-9]?$ ]] || { echo "bench/run.sh: -t expects a thread count, not $threads" >&2; exit 2; }
 case "$mode" in
     tcp|http|lua|lua-action|lua-fetch|lua-service|lua-socket|all) ;;
     *) echo "bench/run.sh: -m expects tcp, http, lua or all, not $mode" >&2; exit 2 ;;
@@ -162,6 +167,7 @@ start_proxy() {
     local name=$1 group=$2 why="" s
     port[$name]=$("$benchtool" free-port)
     sed -e "s/@PROXY_PORT@/${port[$name]}/" -e "s/@BACKEND_PORT@/$backend_port/g" -e "s/@MAXCONN@/$maxconn/" \
+        -e "s/^\( *nbthread\) 1\$/\1 $threads/" \
         -e "s|@BENCH_DIR@|$root/bench|" \
         "$root/bench/${g_cfg[$group]}" > "$work/$name.$group.cfg"
     ok[$name]=0
@@ -208,7 +214,7 @@ results="$work/results"
 run_wrk() { # name scenario path
     local name=$1 scen=$2 path=$3 t0 t1 out reqs rps errors
     t0=$(cpu_ticks "${pid[$name]}")
-    out=$(timeout $((duration + 20)) "$wrk" -t1 -c"$conns" -d"${duration}s" --timeout 5s "http://127.0.0.1:${port[$name]}$path" 2>&1) || true
+    out=$(timeout $((duration + 20)) "$wrk" -t"$threads" -c"$conns" -d"${duration}s" --timeout 5s "http://127.0.0.1:${port[$name]}$path" 2>&1) || true
     t1=$(cpu_ticks "${pid[$name]}")
     reqs=$(awk '/requests in/ { print $1 }' <<< "$out")
     rps=$(awk '/^Requests\/sec/ { print $2 }' <<< "$out")
@@ -223,6 +229,14 @@ run_wrk() { # name scenario path
     log "$(tail -n1 "$results")${errors:+ ($errors)}"
 }
 
+# The groups with a scenario to run (all of them without -s).
+selected=()
+for group in "${groups[@]}"; do
+    [ -z "$only" ] || [[ " ${g_scen[$group]} " == *" $only="* ]] && selected+=("$group")
+done
+[ "${#selected[@]}" -gt 0 ] || die "no scenario $only in -m $mode"
+groups=("${selected[@]}")
+
 for group in "${groups[@]}"; do
     log "=== ${g_cfg[$group]}"
     group_pids=()
@@ -231,7 +245,7 @@ for group in "${groups[@]}"; do
         [ -n "${pid[$name]:-}" ] && group_pids+=("${pid[$name]}")
     done
     [ "${ok[haproxy]}" = 1 ] || log "HAProxy does not serve ${g_cfg[$group]}: no reference for its scenarios"
-    if [ "${g_rss[$group]}" = 1 ]; then
+    if [ "${g_rss[$group]}" = 1 ] && [ -z "$only" ]; then
         for name in "${names[@]}"; do
             [ "${ok[$name]}" = 1 ] || continue
             log "$name: RSS with $idle idle connections"
@@ -248,6 +262,7 @@ for group in "${groups[@]}"; do
         # Alternate which proxy goes first so that neither always runs on a warmer machine.
         if [ $((round % 2)) = 1 ]; then order=(moonproxy haproxy); else order=(haproxy moonproxy); fi
         for sp in ${g_scen[$group]}; do
+            [ -z "$only" ] || [ "${sp%%=*}" = "$only" ] || continue
             for name in "${order[@]}"; do
                 [ "${ok[$name]}" = 1 ] || continue
                 log "round $round/$rounds: $name ${sp%%=*} (GET ${sp#*=}), $conns connections, ${duration}s"
@@ -276,18 +291,19 @@ rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 git -C "$root" diff --quiet HEAD 2>/dev/null || rev="$rev+changes"
 [ -z "${MOONPROXY:-}" ] || rev="$rev, binary $moonproxy"
 case "$mode" in tcp) what="TCP mode" ;; http) what="HTTP mode" ;; *) what="TCP and HTTP modes" ;; esac
-echo "moonproxy ($rev) vs HAProxy $hv: $what, nbthread 1, loopback; $(nproc) CPUs; $(date -u +%Y-%m-%d)."
-echo "wrk -t1 -c$conns, ${duration} s per run, median of $rounds interleaved rounds; idle RSS over $idle connections."
+echo "moonproxy ($rev) vs HAProxy $hv: $what, nbthread $threads, loopback; $(nproc) CPUs; $(date -u +%Y-%m-%d)."
+echo "wrk -t$threads -c$conns, ${duration} s per run, median of $rounds interleaved rounds; idle RSS over $idle connections."
 echo
 echo "| metric | moonproxy | HAProxy | moonproxy / HAProxy |"
 echo "|---|---:|---:|---:|"
 for group in "${groups[@]}"; do
     for sp in ${g_scen[$group]}; do
         s=${sp%%=*}
+        [ -z "$only" ] || [ "$s" = "$only" ] || continue
         row "requests/s, ${label[$s]}" %.0f "$(median moonproxy "$s" 4)" "$(median haproxy "$s" 4)"
         row "CPU µs per request, ${label[$s]}" %.1f "$(median moonproxy "$s" 5)" "$(median haproxy "$s" 5)"
     done
-    if [ "${g_rss[$group]}" = 1 ]; then
+    if [ "${g_rss[$group]}" = 1 ] && [ -z "$only" ]; then
         case "$group" in tcp) l="RSS bytes per idle connection" ;; *) l="RSS bytes per idle keep-alive client connection (HTTP)" ;; esac
         row "$l" %.0f "${rss[moonproxy.$group]:-}" "${rss[haproxy.$group]:-}"
     fi

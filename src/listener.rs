@@ -225,6 +225,35 @@ impl Listener {
         self.state = ListenState::Closed;
     }
 
+    /// Another listener on the same socket (a `dup`: one accept queue), paused, for
+    /// another reactor thread (`nbthread`): every thread registers its own copy in its
+    /// own poller, and a thread that loses the race for a connection sees `WouldBlock`.
+    pub fn try_clone(&self) -> io::Result<Listener> {
+        use std::os::fd::AsFd;
+        let sock = match self.sock.as_ref() {
+            Some(ListenSock::Tcp(l)) => {
+                Some(ListenSock::Tcp(mio::net::TcpListener::from_std(std::net::TcpListener::from(l.as_fd().try_clone_to_owned()?))))
+            }
+            Some(ListenSock::Unix(l)) => Some(ListenSock::Unix(mio::net::UnixListener::from_std(
+                std::os::unix::net::UnixListener::from(l.as_fd().try_clone_to_owned()?),
+            ))),
+            None => None,
+        };
+        let state = if sock.is_some() { ListenState::Paused } else { ListenState::Closed };
+        Ok(Listener {
+            proxy: self.proxy,
+            location: self.location.clone(),
+            addr: self.addr.clone(),
+            name: self.name.clone(),
+            maxconn: self.maxconn,
+            luid: self.luid,
+            conns: 0,
+            sock,
+            state,
+            index: self.index,
+        })
+    }
+
     /// Accepts one connection. `Interrupted` is retried here.
     pub fn accept(&mut self) -> Accept {
         let Some(sock) = self.sock.as_ref() else { return Accept::WouldBlock };

@@ -17,6 +17,7 @@ mod idle;
 pub mod lua;
 mod pool;
 mod reload;
+pub mod threads;
 mod world;
 
 use crate::backend::Backend;
@@ -29,7 +30,7 @@ use crate::reactor::{token, Reactor};
 use crate::stream::proxy::build_proxies;
 use crate::sys::daemon::{self, Detached};
 use crate::sys::signals::Signals;
-use crate::{alert, warning};
+use crate::alert;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,6 +64,7 @@ pub struct RunOptions {
 /// (0 after a clean stop, 1 when start-up failed).
 pub fn run(mut config: Config, opts: RunOptions) -> i32 {
     warn_unsupported(&config);
+    threads::prepare(&config);
     // 0. Lua: the `lua-load` bodies run first, as HAProxy runs them while parsing.
     let engine = match lua::boot(&config, EngineOptions { quiet: opts.quiet && !opts.verbose, debug: opts.debug }) {
         Ok(e) => e,
@@ -113,7 +115,6 @@ pub fn run(mut config: Config, opts: RunOptions) -> i32 {
     if crate::sys::privs::drop_privileges(&config.global.process).is_err() {
         return 1;
     }
-    crate::sys::affinity::apply(&config.global.process, 1);
     // 5. Run.
     let code = match serve(&config, &opts, proxies, formats, farm, (listeners, cli_listeners), engine) {
         Ok(code) => code,
@@ -137,11 +138,7 @@ fn fatal(errors: Vec<String>) -> i32 {
 }
 
 /// What the configuration asks for and this version does not do yet.
-fn warn_unsupported(config: &Config) {
-    if config.global.nbthread > 1 {
-        warning!("nbthread {} is not supported: running one reactor thread.", config.global.nbthread);
-    }
-}
+fn warn_unsupported(_config: &Config) {}
 
 /// Per proxy: its `log-format`, or the one `option tcplog` implies, compiled once.
 fn compile_log_formats(config: &Config) -> Result<Vec<Option<LogFormat>>, Vec<String>> {
@@ -211,6 +208,9 @@ fn detach(config: &Config, opts: &RunOptions) -> Option<i32> {
     None
 }
 
+/// Runs thread 1 (this thread: signals, CLI, health checks) and, with `nbthread` > 1,
+/// threads 2..N ([`threads`]) on copies of the listeners; returns once every thread left
+/// its loop.
 fn serve(
     config: &Config,
     opts: &RunOptions,
@@ -226,31 +226,44 @@ fn serve(
     signals.register(reactor.registry(), token::SIGNALS)?;
     let checks = checks::Checks::build(&farm);
     let g = &config.global;
+    let nthreads = threads::count(config);
     let maxconn = g.maxconn.unwrap_or(1024); // set by `run` from the fd limit
+    let spawned = if nthreads > 1 {
+        let hub = threads::Hub::new(nthreads);
+        threads::install(hub.clone(), 1, reactor.registry(), maxconn)?;
+        Some(threads::spawn(&hub, config, opts, &listeners)?)
+    } else {
+        None
+    };
+    threads::pin(config, 1);
     // Loggers are opened after daemonizing: their identity carries the daemon's pid.
     let identity = Arc::new(LogIdentity::from_global(g));
     let mut proxies = proxies;
-    for (p, format) in proxies.iter_mut().zip(&formats) {
-        p.log_samples = format.as_ref().filter(|f| f.has_samples()).map(|f| Arc::new(f.clone()));
-    }
-    let logs = config
-        .proxies
-        .iter()
-        .zip(formats)
-        .map(|(p, format)| world::ProxyLog { logger: Logger::new(&p.logs, identity.clone()), format })
-        .collect();
-    let mut world = world::World::new(proxies, farm, listeners, checks, logs, signals, g.bufsize, g.maxaccept, maxconn, g.hard_stop_after);
+    threads::attach_log_samples(&mut proxies, &formats);
+    let logs = threads::proxy_logs(config, &formats, &identity);
+    let share = threads::share(maxconn, nthreads, 1);
+    let mut world = world::World::new(proxies, farm, listeners, checks, logs, Some(signals), g.bufsize, g.maxaccept, share, g.hard_stop_after);
     world.debug = opts.debug;
     world.http_maxhdr = g.http_maxhdr;
+    world.set_thread(1, nthreads);
     let initial_weights = world.farm.backends.iter().map(|b| b.as_ref().map_or_else(Vec::new, |b| b.servers().iter().map(|s| s.weight()).collect())).collect();
     world.start_cli(&mut reactor.ctx(), crate::cli_socket::Cli::new(cli_listeners, g.stats_timeout, g.stats_maxconn, initial_weights));
     // Lua post-init: log targets, `tune.lua.maxmem`, `register_init` functions, then tasks.
-    if let Some(engine) = engine {
-        engine.set_logger(Logger::new(&g.logs, identity.clone()));
-        if let Err(msg) = world.start_lua(&mut reactor.ctx(), engine) {
-            alert!("{msg}");
-            return Ok(1);
+    let started = match engine {
+        Some(engine) => {
+            engine.set_logger(Logger::new(&g.logs, identity.clone()));
+            world.start_lua(&mut reactor.ctx(), engine)
         }
+        None => Ok(()),
+    };
+    let started = started.and_then(|()| spawned.as_ref().map_or(Ok(()), threads::Spawned::wait_ready));
+    if let Err(msg) = started {
+        alert!("{msg}");
+        if let Some(spawned) = spawned {
+            spawned.stop_all();
+            spawned.join(1);
+        }
+        return Ok(1);
     }
     {
         let mut cx = reactor.ctx();
@@ -261,11 +274,24 @@ fn serve(
         }
     }
     crate::diag::end_startup(); // `show startup-logs` keeps what came before
+    // Every thread serves now (`threads::spawn` waited for each): the old process may
+    // stop, the master may be told.
     reload::tell_old_pids(opts);
     if let Some(ready) = &opts.ready {
         ready.signal();
     }
-    reactor.run(&mut world)
+    // With several threads, thread 1 leaves its loop once the others left theirs
+    // (`World::end_of_iteration`), still reading signals while they finish.
+    let code = reactor.run(&mut world);
+    match (spawned, code) {
+        (Some(spawned), Ok(code)) => Ok(spawned.join(code)),
+        (Some(spawned), Err(e)) => {
+            spawned.stop_all();
+            spawned.join(1);
+            Err(e)
+        }
+        (None, code) => code,
+    }
 }
 
 #[cfg(test)]

@@ -108,7 +108,8 @@ fn value(exec: &Exec<'_>, name: &str) -> V {
         "Name" => V::Str("moonproxy".into()),
         "Version" | "Build info" => V::Str(crate::version::VERSION.into()),
         "Release_date" => V::Str(String::new()),
-        "Nbthread" | "Nbproc" | "Process_num" => V::Int(1),
+        "Nbthread" => V::Int(u64::from(p.nbthread.max(1))),
+        "Nbproc" | "Process_num" => V::Int(1),
         "Pid" => V::Int(u64::from(std::process::id())),
         "Uptime" => {
             let s = up.as_secs();
@@ -122,9 +123,9 @@ fn value(exec: &Exec<'_>, name: &str) -> V {
         "CurrConns" => V::Int(u64::from(p.actconn)),
         // The CLI's own connections count, as in HAProxy (its sockets are listeners of
         // its `GLOBAL` frontend).
-        "CumConns" => V::Int(fe().map(|p| p.cum_fe).sum::<u64>() + exec.shared.accepted),
+        "CumConns" => V::Int(fe().map(|p| p.cum_fe).sum::<u64>() + exec.shared.accepted + p.cum_conns_elsewhere),
         // HAProxy counts each CLI connection as a request too (it is a stream).
-        "CumReq" => V::Int(fe().map(|p| p.counters.fe.req_tot).sum::<u64>() + exec.shared.accepted),
+        "CumReq" => V::Int(fe().map(|p| p.counters.fe.req_tot).sum::<u64>() + exec.shared.accepted + p.cum_req_elsewhere),
         "Idle_pct" => V::Int(100),
         "node" => V::Str(std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default()),
         "Stopping" => V::Int(u64::from(p.stopping)),

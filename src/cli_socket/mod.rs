@@ -117,6 +117,12 @@ pub struct Process {
     pub hard_maxconn: u32,
     pub listeners: usize,
     pub stopping: bool,
+    /// Reactor threads (`nbthread`; 0 is read as 1).
+    pub nbthread: u32,
+    /// Connections and HTTP requests the other reactor threads accepted (`CumConns`,
+    /// `CumReq` add them to this thread's proxies' counts).
+    pub cum_conns_elsewhere: u64,
+    pub cum_req_elsewhere: u64,
 }
 
 /// One line of `show sess`.

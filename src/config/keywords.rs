@@ -198,7 +198,7 @@ pub static GLOBAL: &[Keyword] = &[
         "nbthread",
         0,
         g::nbthread,
-        "only `1`: run several processes for several cores",
+        "N reactor threads, each with its own Lua state (see doc/architecture.md, Threads)",
     ),
     sup("maxconn", 0, g::maxconn, "computed from the fd limit when not set, as HAProxy"),
     sup("ulimit-n", 0, process::ulimit_n, "raises the fd limit, never lowers it (as HAProxy 2.6)"),

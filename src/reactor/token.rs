@@ -83,6 +83,9 @@ pub struct Tagged {
 
 /// The self-pipe (or signalfd) of [`crate::sys::signals`].
 pub const SIGNALS: Token = Token(0);
+/// The [`mio::Waker`] of this reactor thread's mailbox (`nbthread` > 1: messages from
+/// the other threads, `crate::runtime::threads`). Reserved kind, slot 1.
+pub const MAILBOX: Token = Token(1 << KIND_BITS);
 
 /// Builds the token for `kind` and `key`.
 pub fn encode(kind: Kind, key: Key) -> Token {
@@ -118,6 +121,13 @@ mod tests {
         let t = decode(SIGNALS).unwrap();
         assert_eq!(t.kind, Kind::Reserved);
         assert_eq!(t.key.slot, 0);
+    }
+
+    #[test]
+    fn mailbox_token_is_reserved_and_distinct() {
+        let t = decode(MAILBOX).unwrap();
+        assert_eq!((t.kind, t.key.slot), (Kind::Reserved, 1));
+        assert_ne!(MAILBOX, SIGNALS);
     }
 
     #[test]

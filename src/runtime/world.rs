@@ -15,14 +15,20 @@ use crate::stream::conn::Conn;
 use crate::stream::proxy::ProxyRt;
 use crate::stream::termination::Cause;
 use crate::stream::{Env, Event, Life, Stream};
-use crate::sys::signals::{Signal, Signals};
+use crate::sys::signals::Signals;
 use mio::Token;
 use std::time::Duration;
 
 mod cli;
+mod mailbox;
 
 /// Delay before accepting again after `accept()` failed for lack of resources.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+/// With several threads: how long a thread that left a connection to a less loaded
+/// thread waits before taking whatever is still in the accept queue itself.
+const ACCEPT_REBALANCE: Duration = Duration::from_millis(5);
+/// The generation of a listener's timer key that means "accept whatever the load".
+const FORCED: u32 = 1;
 
 /// A proxy's logging: its targets, and the format of the line written when a
 /// stream ends (`None`: HAProxy's "Connect from" line at accept instead).
@@ -49,7 +55,8 @@ pub struct World {
     pub checks: Checks,
     /// Per proxy (indexed like `proxies`): its log targets and compiled format.
     pub logs: Vec<ProxyLog>,
-    pub signals: Signals,
+    /// The signal pipe: thread 1's (the others hear of signals through their mailbox).
+    pub signals: Option<Signals>,
     pub bufsize: usize,
     /// `tune.http.maxhdr`.
     pub http_maxhdr: usize,
@@ -74,6 +81,13 @@ pub struct World {
     /// The configured global `maxconn` (`set maxconn global` may not exceed it).
     hard_maxconn: u32,
     next_stream_id: u64,
+    /// Stream ids go up by the number of threads from the thread's number - 1, so they
+    /// are unique in the process.
+    stream_id_step: u64,
+    /// Which reactor thread this world is (from 1; `nbthread`).
+    thread: usize,
+    /// Thread 1: the other threads still in their loop (it leaves last).
+    peers_running: usize,
     phase: Phase,
     paused_by_signal: bool,
     listeners_dirty: bool,
@@ -87,7 +101,7 @@ impl World {
         listeners: Vec<Listener>,
         checks: Checks,
         logs: Vec<ProxyLog>,
-        signals: Signals,
+        signals: Option<Signals>,
         bufsize: usize,
         maxaccept: u32,
         maxconn: u32,
@@ -119,39 +133,63 @@ impl World {
             cli: crate::cli_socket::Cli::default(),
             hard_maxconn: maxconn,
             next_stream_id: 0,
+            stream_id_step: 1,
+            thread: 1,
+            peers_running: 0,
             phase: Phase::Running,
             paused_by_signal: false,
             listeners_dirty: true,
         }
     }
 
+    /// This world is thread `number` (from 1) of `threads` reactor threads.
+    pub fn set_thread(&mut self, number: usize, threads: usize) {
+        self.thread = number.max(1);
+        self.next_stream_id = number.saturating_sub(1) as u64;
+        self.stream_id_step = threads.max(1) as u64;
+        self.peers_running = if number == 1 { threads.saturating_sub(1) } else { 0 };
+    }
+
     /// Registers or deregisters every listener according to the limits and signals.
     pub fn sync_listeners(&mut self, cx: &mut Ctx<'_>) {
         self.listeners_dirty = false;
-        let global_full = self.actconn >= self.maxconn;
-        for l in &mut self.listeners {
-            let want = self.phase == Phase::Running
-                && !self.paused_by_signal
-                && !self.lua_paused.get(l.proxy).copied().unwrap_or(false)
-                && !global_full
-                && !self.proxies[l.proxy].frontend_full()
-                && !l.full();
+        for li in 0..self.listeners.len() {
+            let want = self.listener_wanted(li);
+            let l = &mut self.listeners[li];
             if let Err(e) = l.set_active(cx.registry, want) {
                 crate::warning!("could not {} listener: {}", if want { "resume" } else { "pause" }, e);
             }
         }
     }
 
+    /// Whether listener `li` should accept now (not stopping, paused, or full).
+    fn listener_wanted(&self, li: usize) -> bool {
+        let Some(l) = self.listeners.get(li) else { return false };
+        self.phase == Phase::Running
+            && !self.paused_by_signal
+            && !self.lua_paused.get(l.proxy).copied().unwrap_or(false)
+            && self.actconn < self.maxconn
+            && !self.proxies[l.proxy].frontend_full()
+            && !l.full()
+    }
+
     // ---- accepting --------------------------------------------------------
 
-    fn accept_from(&mut self, cx: &mut Ctx<'_>, li: usize) {
+    /// Accepts from listener `li` (`forced`: the first connection even if another thread
+    /// has fewer, which did not take it in time).
+    fn accept_from(&mut self, cx: &mut Ctx<'_>, li: usize, forced: bool) {
+        let mut forced = forced;
         for _ in 0..self.maxaccept {
-            let Some(l) = self.listeners.get_mut(li) else { return };
-            if self.phase != Phase::Running {
+            // A timer or wake-up may come after the listener was paused.
+            if !self.listener_wanted(li) {
+                self.listeners_dirty = true; // pause until a connection closes
                 return;
             }
-            if self.actconn >= self.maxconn || self.proxies[l.proxy].frontend_full() || l.full() {
-                self.listeners_dirty = true; // pause until a connection closes
+            let Some(l) = self.listeners.get_mut(li) else { return };
+            // Every thread is woken for a new connection on the shared queue: the one with
+            // the fewest connections takes it; the others come back later in case it did not.
+            if !std::mem::take(&mut forced) && !super::threads::should_accept(self.actconn) {
+                cx.timers.arm(cx.now + ACCEPT_REBALANCE, TimerTarget::Entry(Kind::Listener, Key { slot: li, gen: FORCED }));
                 return;
             }
             match l.accept() {
@@ -215,7 +253,7 @@ impl World {
             stream.set_session_vars(vars);
         }
         let Some(key) = self.streams.insert(stream) else { return };
-        self.next_stream_id += 1;
+        self.next_stream_id += self.stream_id_step;
         self.actconn += 1;
         self.listeners[li].conns += 1;
         let p = &mut self.proxies[fe];
@@ -342,8 +380,15 @@ impl World {
     // ---- health checks -----------------------------------------------------
 
     fn check_done(&mut self, cx: &mut Ctx<'_>, be: usize, srv: usize, result: CheckResult) {
+        let before = self.farm.backend(be).server(ServerId(srv)).op_state();
         let report = self.farm.backend_mut(be).on_check_result(ServerId(srv), result);
         apply_server_report(cx, &mut self.proxies, &mut self.farm, &self.logs, be, srv, report);
+        // Checks run on thread 1 only: the other threads take the verdict as it is.
+        let after = self.farm.backend(be).server(ServerId(srv)).op_state();
+        if after != before {
+            let op = if after == crate::backend::OpState::Up { crate::lua::host::ServerOp::ForceUp } else { crate::lua::host::ServerOp::ForceDown };
+            super::threads::broadcast(|| super::threads::Msg::Server { be, srv, op: op.clone() });
+        }
         self.hand_out_slots(cx);
         let next = self.farm.backend(be).server(ServerId(srv)).check().map_or(Duration::from_secs(2), |h| h.next_check_in());
         self.checks.schedule(cx, be, srv, next);
@@ -357,15 +402,21 @@ impl World {
         self.logs[pi].logger.send(line.level, &line.text);
     }
 
-    /// "Proxy X stopped (cumulated conns: FE: n, BE: m)." for every proxy.
+    /// "Proxy X stopped (cumulated conns: FE: n, BE: m)." for every proxy (thread 1 only).
     fn log_proxies_stopped(&mut self) {
+        if self.thread > 1 {
+            return; // thread 1 says it for the process
+        }
         for (pi, p) in self.proxies.iter().enumerate() {
             self.announce(pi, events::proxy_stopped(&p.name, p.cum_fe, p.cum_be));
         }
     }
 
-    /// "Paused proxy l." / "Resumed frontend f." for every proxy that listens.
+    /// "Paused proxy l." / "Resumed frontend f." for every proxy that listens (thread 1 only).
     fn log_frontends(&mut self, paused: bool) {
+        if self.thread > 1 {
+            return; // thread 1 says it for the process
+        }
         for (pi, p) in self.proxies.iter().enumerate().filter(|(_, p)| p.cap.frontend && !p.disabled) {
             let line = if paused { events::proxy_paused(p.cap, &p.name) } else { events::proxy_resumed(p.cap, &p.name) };
             self.announce(pi, line);
@@ -447,10 +498,19 @@ impl World {
     }
 
     /// `Proxy.pause/resume/stop` on a frontend (nothing on a backend, as in HAProxy),
-    /// with HAProxy's messages.
+    /// with HAProxy's messages; the other reactor threads do the same quietly.
     fn lua_proxy_op(&mut self, cx: &mut Ctx<'_>, px: usize, op: crate::lua::host::ProxyOp) {
+        if self.proxy_op(cx, px, op, false) {
+            super::threads::broadcast(|| super::threads::Msg::Proxy { px, op });
+            super::threads::barrier(&self.proxies, &self.farm, cx.now);
+        }
+    }
+
+    /// [`World::lua_proxy_op`] on this thread; `quiet`: no message. Whether it changed
+    /// anything.
+    pub(super) fn proxy_op(&mut self, cx: &mut Ctx<'_>, px: usize, op: crate::lua::host::ProxyOp, quiet: bool) -> bool {
         use crate::lua::host::ProxyOp;
-        let Some(p) = self.proxies.get_mut(px).filter(|p| p.cap.frontend && !p.disabled) else { return };
+        let Some(p) = self.proxies.get_mut(px).filter(|p| p.cap.frontend && !p.disabled) else { return false };
         self.lua_paused.resize(self.lua_paused.len().max(px + 1), false);
         let line = match op {
             ProxyOp::Pause if !self.lua_paused[px] => events::proxy_paused(p.cap, &p.name),
@@ -462,11 +522,14 @@ impl World {
                 }
                 events::proxy_stopped(&p.name, p.cum_fe, p.cum_be)
             }
-            _ => return,
+            _ => return false,
         };
         self.lua_paused[px] = op == ProxyOp::Pause;
-        self.announce(px, line);
+        if !quiet {
+            self.announce(px, line);
+        }
         self.listeners_dirty = true;
+        true
     }
 
     fn hard_stop(&mut self, cx: &mut Ctx<'_>) {
@@ -504,6 +567,26 @@ pub(super) fn apply_server_op(
     op: crate::lua::host::ServerOp,
     why: &str,
 ) -> Result<(), NoSuch> {
+    apply_server_op_here(cx, proxies, farm, logs, be, srv, op.clone(), why, false)?;
+    super::threads::broadcast(|| super::threads::Msg::Server { be, srv, op: op.clone() });
+    super::threads::barrier(proxies, farm, cx.now);
+    Ok(())
+}
+
+/// [`apply_server_op`] on this thread only; `quiet`: no log line nor message (the thread
+/// that made the change wrote them).
+#[allow(clippy::too_many_arguments)]
+fn apply_server_op_here(
+    cx: &mut Ctx<'_>,
+    proxies: &mut [ProxyRt],
+    farm: &mut Farm,
+    logs: &[ProxyLog],
+    be: usize,
+    srv: usize,
+    op: crate::lua::host::ServerOp,
+    why: &str,
+    quiet: bool,
+) -> Result<(), NoSuch> {
     use crate::backend::{AdminState, OpState, StateReport};
     use crate::lua::host::ServerOp;
     let Some(Some(b)) = farm.backends.get_mut(be) else { return Err(NoSuch::Backend) };
@@ -532,6 +615,10 @@ pub(super) fn apply_server_op(
         ServerOp::ForceDown => b.set_operational_state_with_reason(id, OpState::Down, Some(why)),
         ServerOp::ForceNolb => b.force_stopping(id, &format!(", {why}")),
     };
+    let mut report = report;
+    if quiet {
+        report.messages.clear();
+    }
     apply_server_report(cx, proxies, farm, logs, be, srv, report);
     Ok(())
 }
@@ -570,30 +657,17 @@ pub(super) fn apply_server_report(
 
 impl Handler for World {
     fn reserved(&mut self, cx: &mut Ctx<'_>, token: Token, _ready: Ready) {
+        if token == crate::reactor::token::MAILBOX {
+            self.mailbox(cx);
+            return;
+        }
         if token != crate::reactor::token::SIGNALS {
             return;
         }
-        for sig in self.signals.drain() {
-            match sig {
-                Signal::Stop => {
-                    if self.phase == Phase::Running {
-                        self.log_proxies_stopped();
-                    }
-                    self.phase = Phase::Exit(0);
-                }
-                Signal::SoftStop => self.soft_stop(cx),
-                Signal::Pause if !self.paused_by_signal => {
-                    self.paused_by_signal = true;
-                    self.listeners_dirty = true;
-                    self.log_frontends(true);
-                }
-                Signal::Resume if self.paused_by_signal => {
-                    self.paused_by_signal = false;
-                    self.listeners_dirty = true;
-                    self.log_frontends(false);
-                }
-                Signal::Pause | Signal::Resume => {}
-            }
+        let signals = self.signals.as_mut().map(Signals::drain).unwrap_or_default();
+        for sig in signals {
+            super::threads::broadcast(|| super::threads::Msg::Signal(sig));
+            self.on_signal(cx, sig);
         }
     }
 
@@ -602,7 +676,7 @@ impl Handler for World {
             lua.note_traffic(cx.now);
         }
         match target.kind {
-            Kind::Listener => self.accept_from(cx, target.key.slot),
+            Kind::Listener => self.accept_from(cx, target.key.slot, false),
             Kind::Client => self.stream_event(cx, target.key, Event::Client(ready)),
             Kind::Server => self.stream_event(cx, target.key, Event::Server(ready)),
             Kind::Idle => self.farm.idle.event(cx, target.key, ready),
@@ -633,7 +707,7 @@ impl Handler for World {
                     self.check_done(cx, be, srv, r);
                 }
             }
-            TimerTarget::Entry(Kind::Listener, key) => self.accept_from(cx, key.slot),
+            TimerTarget::Entry(Kind::Listener, key) => self.accept_from(cx, key.slot, key.gen == FORCED),
             TimerTarget::Entry(Kind::Reserved, key) => {
                 if let Some(lua) = &mut self.lua {
                     let mut world = super::lua::WorldParts::new(&mut self.proxies, &mut self.farm, &self.listeners, &self.logs, (self.actconn, self.maxconn), &mut self.lua_deferred);
@@ -659,7 +733,7 @@ impl Handler for World {
     fn wake(&mut self, cx: &mut Ctx<'_>, kind: Kind, key: Key) {
         match kind {
             Kind::Client => self.stream_event(cx, key, Event::Wake),
-            Kind::Listener => self.accept_from(cx, key.slot),
+            Kind::Listener => self.accept_from(cx, key.slot, false),
             Kind::Cli => self.cli_wake(cx, key),
             Kind::Reserved => {
                 if let Some(lua) = &mut self.lua {
@@ -678,7 +752,7 @@ impl Handler for World {
     }
 
     fn end_of_iteration(&mut self, cx: &mut Ctx<'_>) -> Flow {
-        if self.phase == Phase::SoftStop && self.streams.is_empty() {
+        if self.phase == Phase::SoftStop && self.streams.is_empty() && self.peers_running == 0 {
             self.phase = Phase::Exit(0);
         }
         if let Phase::Exit(code) = self.phase {
@@ -687,6 +761,7 @@ impl Handler for World {
         if self.listeners_dirty {
             self.sync_listeners(cx);
         }
+        super::threads::publish_load(self.actconn);
         if let Some(lua) = &mut self.lua {
             lua.end_of_iteration();
         }

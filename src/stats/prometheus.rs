@@ -304,6 +304,8 @@ const CODES: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx", "other"];
 /// and when `set maxconn global` changes them.
 #[derive(Clone, Copy, Debug)]
 pub struct ProcessInfo {
+    /// Reactor threads (`nbthread`).
+    pub nbthread: u32,
     pub maxconn: u32,
     pub hard_maxconn: u32,
     /// Listening sockets: the proxies' and the CLI's.
@@ -340,32 +342,34 @@ pub fn set_extra_metrics(writer: ExtraMetrics) {
 
 /// The value of a process metric (`None`: `NaN`, as HAProxy prints unused zlib
 /// figures).
-fn process_value(name: &str, view: &View<'_>, info: Option<&ProcessInfo>) -> Option<String> {
-    let fe = || view.proxies.iter().filter(|p| p.cap.frontend);
-    let actconn: u64 = fe().map(|p| u64::from(p.feconn)).sum();
+fn process_value(name: &str, view: &View<'_>, rows: &[Row], info: Option<&ProcessInfo>) -> Option<String> {
+    // The frontend rows, summed over the reactor threads (`snapshot::rows`).
+    let fe = || rows.iter().filter(|r| r.kind == RowKind::Frontend);
+    let sum = |field: usize| -> u64 {
+        fe().map(|r| match r.get(field) {
+            Value::U32(v) => u64::from(*v),
+            Value::U64(v) => *v,
+            _ => 0,
+        })
+        .sum()
+    };
+    let actconn = sum(f::SCUR);
     let started = info.map_or((view.now, SystemTime::now()), |i| i.started);
     let n = |v: u64| Some(v.to_string());
     match name {
-        "nbthread" | "nbproc" | "relative_process_id" => n(1),
+        "nbthread" => n(info.map_or(1, |i| u64::from(i.nbthread.max(1)))),
+        "nbproc" | "relative_process_id" => n(1),
         "uptime_seconds" => n(view.now.saturating_duration_since(started.0).as_secs()),
         "max_fds" | "max_sockets" => n(nofile()),
         "max_connections" => n(info.map_or(0, |i| u64::from(i.maxconn))),
         "hard_max_connections" => n(info.map_or(0, |i| u64::from(i.hard_maxconn))),
         "current_connections" => n(actconn),
-        "connections_total" => n(fe().map(|p| p.cum_fe).sum()),
-        "requests_total" => n(fe().map(|p| p.counters.fe.req_tot).sum()),
-        "current_connection_rate" | "max_connection_rate" | "current_session_rate" | "max_session_rate" => {
-            let ms = super::counters::millis(view.now);
-            let rate = |p: &crate::stream::proxy::ProxyRt| {
-                if name.ends_with("connection_rate") {
-                    (p.counters.fe.conn_rate.ctr.read(ms), p.counters.fe.conn_rate.max)
-                } else {
-                    (p.counters.fe.sess_rate.ctr.read(ms), p.counters.fe.sess_rate.max)
-                }
-            };
-            let (cur, max) = fe().map(rate).fold((0u64, 0u64), |(c, m), (a, b)| (c + u64::from(a), m.max(u64::from(b))));
-            n(if name.starts_with("current") { cur } else { max.max(cur) })
-        }
+        "connections_total" => n(sum(f::STOT)),
+        "requests_total" => n(sum(f::REQ_TOT)),
+        "current_connection_rate" => n(sum(f::CONN_RATE)),
+        "current_session_rate" => n(sum(f::RATE)),
+        "max_connection_rate" => n(fe().map(|r| u64::from(u32_of(r.get(f::CONN_RATE_MAX)))).max().unwrap_or(0).max(sum(f::CONN_RATE))),
+        "max_session_rate" => n(fe().map(|r| u64::from(u32_of(r.get(f::RATE_MAX)))).max().unwrap_or(0).max(sum(f::RATE))),
         "current_zlib_memory" | "max_zlib_memory" => None,
         "idle_time_percent" => n(100),
         "jobs" => n(actconn + info.map_or(0, |i| i.listeners as u64)),
@@ -373,6 +377,13 @@ fn process_value(name: &str, view: &View<'_>, info: Option<&ProcessInfo>) -> Opt
         "build_info" => Some(String::new()),
         "start_time_seconds" => n(started.1.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())),
         _ => n(0),
+    }
+}
+
+fn u32_of(v: &Value) -> u32 {
+    match v {
+        Value::U32(v) => *v,
+        _ => 0,
     }
 }
 
@@ -565,7 +576,7 @@ fn render(view: &View<'_>, scope: Scope) -> String {
             if m.name == "build_info" {
                 w.sample(&[("version", crate::version::VERSION)], "1");
             } else {
-                w.sample(&[], process_value(m.name, view, info.as_ref()).as_deref().unwrap_or("NaN"));
+                w.sample(&[], process_value(m.name, view, &rows, info.as_ref()).as_deref().unwrap_or("NaN"));
             }
         }
     }

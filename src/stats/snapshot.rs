@@ -15,7 +15,7 @@ use crate::stream::proxy::ProxyRt;
 use crate::stream::ServerPool;
 
 /// One cell. `Empty` is what HAProxy leaves blank for that row type.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Value {
     Empty,
     U32(u32),
@@ -92,7 +92,105 @@ impl<'a> View<'a> {
 
 /// The rows of the proxies `keep` accepts, in HAProxy's order: per proxy in
 /// declaration order, its frontend, then its servers, then its backend.
+///
+/// With several reactor threads (`nbthread`), each thread counts its own traffic: the
+/// rows are then the sums over the threads ([`merge`]), collected by the [`Peers`]
+/// installed on this thread ([`set_peers`]).
 pub fn rows(view: &View<'_>, keep: &dyn Fn(usize, &ProxyRt) -> bool) -> Vec<Row> {
+    let mut out = local_rows(view, keep);
+    let peers = PEERS.with(|p| p.borrow().clone());
+    if let Some(peers) = peers {
+        let others = peers.rows(view);
+        merge(&mut out, peers.is_base(), &others);
+    }
+    out
+}
+
+/// Where the other reactor threads' rows come from (`crate::runtime::threads`).
+pub trait Peers {
+    /// Whether this thread's rows give the columns that are not summed (thread 1: the
+    /// one that runs the health checks).
+    fn is_base(&self) -> bool;
+    /// The rows of every other thread (all proxies, [`local_rows`] with `view`'s
+    /// options), each with whether it is the base thread's. `view` is this thread's,
+    /// for the other threads that ask it while it waits.
+    fn rows(&self, view: &View<'_>) -> Vec<(bool, Vec<Row>)>;
+}
+
+thread_local! {
+    static PEERS: std::cell::RefCell<Option<std::rc::Rc<dyn Peers>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Installs (or removes) this thread's source of the other threads' rows.
+pub fn set_peers(peers: Option<std::rc::Rc<dyn Peers>>) {
+    PEERS.with(|p| *p.borrow_mut() = peers);
+}
+
+/// How a column adds up over threads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Merge {
+    /// Counters, current values, rates, and maxima (an upper bound of the process's).
+    Sum,
+    /// Average and maximum times: the slowest thread's.
+    Max,
+    /// Seconds since the last session: the most recent (`-1`: never).
+    Recent,
+    /// Names, states, limits, weights, checks: the base thread's.
+    Base,
+}
+
+fn merge_rule(field: usize) -> Merge {
+    match field {
+        f::QCUR | f::QMAX | f::SCUR | f::SMAX | f::STOT | f::BIN | f::BOUT | f::DREQ | f::DRESP | f::EREQ | f::ECON
+        | f::ERESP | f::WRETR | f::WREDIS | f::LBTOT | f::RATE | f::RATE_MAX | f::REQ_RATE | f::REQ_RATE_MAX
+        | f::REQ_TOT | f::CLI_ABRT | f::SRV_ABRT | f::CONN_RATE | f::CONN_RATE_MAX | f::CONN_TOT | f::INTERCEPTED
+        | f::DCON | f::DSES | f::CONNECT | f::REUSE | f::SRV_ICUR | f::IDLE_CONN_CUR | f::SAFE_CONN_CUR
+        | f::USED_CONN_CUR => Merge::Sum,
+        f::HRSP_1XX..=f::HRSP_OTHER | f::H1_OPEN_CONNECTIONS..=f::H1_SPLICED_BYTES_OUT => Merge::Sum,
+        f::QTIME | f::CTIME | f::RTIME | f::TTIME | f::QTIME_MAX | f::CTIME_MAX | f::RTIME_MAX | f::TTIME_MAX => Merge::Max,
+        f::LASTSESS => Merge::Recent,
+        _ => Merge::Base,
+    }
+}
+
+fn add(a: &Value, b: &Value, rule: Merge) -> Value {
+    use Value::*;
+    match (rule, a, b) {
+        (Merge::Sum, U32(x), U32(y)) => U32(x.saturating_add(*y)),
+        (Merge::Sum, U64(x), U64(y)) => U64(x.saturating_add(*y)),
+        (Merge::Max, U32(x), U32(y)) => U32(*x.max(y)),
+        (Merge::Max, U64(x), U64(y)) => U64(*x.max(y)),
+        (Merge::Recent, S32(x), S32(y)) if *x < 0 => S32(*y),
+        (Merge::Recent, S32(x), S32(y)) if *y >= 0 => S32(*x.min(y)),
+        _ => a.clone(),
+    }
+}
+
+/// Adds the other threads' rows into `rows` (this thread's): a row is matched by
+/// type, proxy and server id. Summed columns add up, times take the slowest thread,
+/// and the other columns come from the base thread (see [`Peers::is_base`]).
+pub fn merge(rows: &mut [Row], local_is_base: bool, others: &[(bool, Vec<Row>)]) {
+    let key = |r: &Row| (r.kind as u8, r.proxy, r.values[f::SID].clone());
+    for (base, other) in others {
+        let index: std::collections::HashMap<_, &Row> = other.iter().map(|r| (key(r), r)).collect();
+        for r in rows.iter_mut() {
+            let Some(o) = index.get(&key(r)) else { continue };
+            for (i, v) in r.values.iter_mut().enumerate() {
+                let rule = merge_rule(i);
+                if rule == Merge::Base {
+                    if *base && !local_is_base {
+                        *v = o.values[i].clone();
+                    }
+                } else {
+                    *v = add(v, &o.values[i], rule);
+                }
+            }
+        }
+    }
+}
+
+/// The rows of this thread alone (see [`rows`]).
+pub fn local_rows(view: &View<'_>, keep: &dyn Fn(usize, &ProxyRt) -> bool) -> Vec<Row> {
     let mut out = Vec::new();
     for (i, p) in view.proxies.iter().enumerate() {
         // As HAProxy, a proxy declared `disabled` has no statistics.
@@ -410,6 +508,36 @@ mod tests {
 
     fn fail() -> CheckResult {
         CheckResult::Failed { reason: FailReason::L4Connection, info: "Connection refused".into(), duration: Duration::ZERO }
+    }
+
+    fn row(kind: RowKind, sid: u32, cells: &[(usize, Value)]) -> Row {
+        let mut r = Row::new(kind, 0);
+        r.set(f::SID, Value::U32(sid));
+        for (i, v) in cells {
+            r.set(*i, v.clone());
+        }
+        r
+    }
+
+    #[test]
+    fn merged_rows_sum_counters_keep_the_slowest_time_and_take_states_from_the_base() {
+        let mine = |stot, status: &str| {
+            row(RowKind::Server, 1, &[(f::STOT, Value::U64(stot)), (f::TTIME, Value::U32(5)), (f::LASTSESS, Value::S32(-1)), (f::STATUS, Value::Str(status.into()))])
+        };
+        let theirs = row(RowKind::Server, 1, &[(f::STOT, Value::U64(7)), (f::TTIME, Value::U32(9)), (f::LASTSESS, Value::S32(3)), (f::STATUS, Value::Str("DOWN".into()))]);
+        let other_server = row(RowKind::Server, 2, &[(f::STOT, Value::U64(100))]);
+        // Thread 2 merging thread 1's (the base's) row: the state comes from thread 1.
+        let mut rows = vec![mine(2, "UP")];
+        merge(&mut rows, false, &[(true, vec![other_server.clone(), theirs.clone()])]);
+        assert_eq!(rows[0].get(f::STOT), &Value::U64(9));
+        assert_eq!(rows[0].get(f::TTIME), &Value::U32(9));
+        assert_eq!(rows[0].get(f::LASTSESS), &Value::S32(3));
+        assert_eq!(rows[0].get(f::STATUS), &Value::Str("DOWN".into()));
+        // Thread 1 merging another thread's row keeps its own state.
+        let mut rows = vec![mine(2, "UP")];
+        merge(&mut rows, true, &[(false, vec![theirs])]);
+        assert_eq!(rows[0].get(f::STOT), &Value::U64(9));
+        assert_eq!(rows[0].get(f::STATUS), &Value::Str("UP".into()));
     }
 
     #[test]

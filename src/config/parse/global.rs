@@ -53,16 +53,12 @@ pub fn pidfile(p: &mut Parser, l: &Line) -> Result<(), String> {
 pub fn nbthread(p: &mut Parser, l: &Line) -> Result<(), String> {
     expect_args(l, 1, "an integer argument")?;
     let n = u32_arg(l, 1, "nbthread")?;
-    match n {
-        0 => Err("'nbthread' value must be between 1 and 64 (was 0)".into()),
-        1 => {
-            p.config.global.nbthread = 1;
-            Ok(())
-        }
-        _ => Err(format!(
-            "'nbthread {n}' is not supported by moonproxy yet: it runs one thread per process (run several processes with SO_REUSEPORT listeners)."
-        )),
+    // HAProxy 2.6's limit (MAX_THREADS on 64-bit builds); each thread is a reactor.
+    if !(1..=64).contains(&n) {
+        return Err(format!("'nbthread' value must be between 1 and 64 (was {n})"));
     }
+    p.config.global.nbthread = n;
+    Ok(())
 }
 
 /// The TLS defaults of `global` (`ca-base`, `crt-base`, `ssl-default-bind-*`,

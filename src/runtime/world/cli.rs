@@ -42,9 +42,14 @@ impl World {
     /// Installs the CLI (its sockets already open) and starts listening.
     pub fn start_cli(&mut self, cx: &mut Ctx<'_>, mut cli: Cli) {
         cli.start(cx);
+        let (nbthread, (maxconn, hard_maxconn)) = match crate::runtime::threads::local() {
+            Some(l) => (l.threads() as u32, l.maxconn()),
+            None => (1, (self.maxconn, self.hard_maxconn)),
+        };
         crate::stats::prometheus::set_process_info(crate::stats::prometheus::ProcessInfo {
-            maxconn: self.maxconn,
-            hard_maxconn: self.hard_maxconn,
+            nbthread,
+            maxconn,
+            hard_maxconn,
             listeners: self.listeners.len() + cli.socket_count(),
             started: (cx.now, std::time::SystemTime::now()),
         });
@@ -72,6 +77,19 @@ impl World {
         self.hand_out_slots(cx);
         self.after_lua(cx);
     }
+}
+
+/// With several reactor threads: the process's figures (sums over the threads, limits
+/// for the whole process) in `p`, which holds this thread's.
+fn threads_process(p: &mut Process, w: &World, now: Instant) {
+    let Some(local) = crate::runtime::threads::local() else { return };
+    let totals = crate::runtime::threads::process_totals(&w.proxies, &w.farm, now);
+    let here = crate::runtime::threads::Totals::of(&w.proxies);
+    p.nbthread = local.threads() as u32;
+    p.actconn = totals.actconn;
+    (p.maxconn, p.hard_maxconn) = local.maxconn();
+    p.cum_conns_elsewhere = totals.cum_conns - here.cum_conns;
+    p.cum_req_elsewhere = totals.cum_req - here.cum_req;
 }
 
 impl Host for CliHost<'_, '_, '_> {
@@ -105,13 +123,16 @@ impl Host for CliHost<'_, '_, '_> {
 
     fn process(&self) -> Process {
         let w = &*self.world;
-        Process {
+        let mut p = Process {
             actconn: w.actconn,
             maxconn: w.maxconn,
             hard_maxconn: w.hard_maxconn,
             listeners: w.listeners.len(),
             stopping: w.phase != Phase::Running,
-        }
+            ..Process::default()
+        };
+        threads_process(&mut p, w, self.cx.now);
+        p
     }
 
     fn server_op(&mut self, proxy: usize, server: usize, op: ServerOp) -> Result<(), String> {
@@ -138,6 +159,7 @@ impl Host for CliHost<'_, '_, '_> {
         use crate::lua::host::{Deferred, Sessions};
         // Done once the command is over, as for Lua's `Server.shut_sess`.
         self.world.lua_deferred.push(Deferred::Kill(Sessions::Server(proxy, server)));
+        crate::runtime::threads::broadcast(|| crate::runtime::threads::Msg::KillServerStreams { be: proxy, srv: server });
     }
 
     fn stop_frontend(&mut self, proxy: usize) -> bool {
@@ -159,7 +181,7 @@ impl Host for CliHost<'_, '_, '_> {
     }
 
     fn set_global_maxconn(&mut self, maxconn: u32) {
-        self.world.maxconn = maxconn;
+        self.world.maxconn = crate::runtime::threads::set_global_maxconn(maxconn);
         crate::stats::prometheus::set_process_maxconn(maxconn);
         self.world.listeners_dirty = true;
     }
@@ -173,13 +195,8 @@ impl Host for CliHost<'_, '_, '_> {
     }
 
     fn clear_counters(&mut self, all: bool) {
-        let w = &mut *self.world;
-        for p in w.proxies.iter_mut() {
-            p.counters.clear(all);
-        }
-        for b in w.farm.backends.iter_mut().flatten() {
-            b.clear_counters(all);
-        }
+        self.world.clear_counters(all);
+        crate::runtime::threads::broadcast(|| crate::runtime::threads::Msg::ClearCounters { all });
     }
 
     fn listeners(&self) -> Vec<ListenerLine> {

@@ -73,6 +73,16 @@ pub(crate) struct Core {
 
 thread_local! {
     static CORE: RefCell<Option<Rc<Core>>> = const { RefCell::new(None) };
+    /// What `core.thread` says in the engines created on this thread ([`set_thread_id`]).
+    static THREAD_ID: Cell<i64> = const { Cell::new(0) };
+}
+
+/// Sets what `core.thread` holds in the engines this thread creates from now on: 0 for
+/// HAProxy's shared state (`lua-load` with one thread), else the reactor thread's number
+/// from 1 (`lua-load-per-thread`, and every state once `nbthread` > 1, each thread having
+/// its own; see `crate::runtime::threads`).
+pub fn set_thread_id(id: i64) {
+    THREAD_ID.with(|t| t.set(id));
 }
 
 /// The engine of this thread, for the `core` functions.
@@ -470,8 +480,8 @@ fn install_core(st: &State) -> Result<(), LuaError> {
     for (i, name) in LEVELS.iter().enumerate() {
         set_core_field(st, name, Field::Integer(i as i64))?;
     }
-    // Thread id of the state: 0 is HAProxy's shared state (`lua-load`).
-    set_core_field(st, "thread", Field::Integer(0))?;
+    // Thread id of the state: 0 is HAProxy's shared state (`lua-load`), 1..n a thread's own.
+    set_core_field(st, "thread", Field::Integer(THREAD_ID.with(Cell::get)))?;
     super::httpclient::install(st)?; // `core.httpclient` (a Lua-side class)
     super::world::install(st)?; // core.proxies/frontends/backends
     super::map::install(st)?; // the global `Map`
