@@ -108,12 +108,10 @@ pub fn run(mut config: Config, opts: RunOptions) -> i32 {
     // The fd limit, and `maxconn` when the configuration leaves it to the limit.
     let Ok(maxconn) = crate::sys::privs::fd_limits(&config, listeners.len()) else { return 1 };
     config.global.maxconn = Some(maxconn);
-    // 4. Detach, pidfile; then chroot, gid, uid, and this thread's `cpu-map`.
+    // 4. Detach, pidfile. (`serve` starts the other threads, then chroots and drops
+    // the privileges.)
     if let Some(code) = detach(&config, &opts) {
         return code;
-    }
-    if crate::sys::privs::drop_privileges(&config.global.process).is_err() {
-        return 1;
     }
     // 5. Run.
     let code = match serve(&config, &opts, proxies, formats, farm, (listeners, cli_listeners), engine) {
@@ -235,6 +233,20 @@ fn serve(
     } else {
         None
     };
+    // chroot, gid, uid: once every thread has built its world and loaded its Lua files
+    // (they read them, and the modules they `require`, from paths outside the chroot).
+    let ready = spawned.as_ref().map_or(Ok(()), threads::Spawned::wait_ready);
+    let dropped = ready.and_then(|()| crate::sys::privs::drop_privileges(&config.global.process).map_err(|_refused| String::new()));
+    if let Err(msg) = dropped {
+        if !msg.is_empty() {
+            alert!("{msg}");
+        }
+        if let Some(spawned) = spawned {
+            spawned.stop_all();
+            spawned.join(1);
+        }
+        return Ok(1);
+    }
     threads::pin(config, 1);
     // Loggers are opened after daemonizing: their identity carries the daemon's pid.
     let identity = Arc::new(LogIdentity::from_global(g));
@@ -256,7 +268,6 @@ fn serve(
         }
         None => Ok(()),
     };
-    let started = started.and_then(|()| spawned.as_ref().map_or(Ok(()), threads::Spawned::wait_ready));
     if let Err(msg) = started {
         alert!("{msg}");
         if let Some(spawned) = spawned {

@@ -316,3 +316,40 @@ fn no_strict_limits_turns_the_fd_limit_refusals_into_messages() {
         assert!(line.contains("[ALERT]") && line.contains(&format!("{MAIN}FD limit (200) too low for maxconn=1000/maxsock=2014.")), "{line}");
     }
 }
+
+/// As root, with two threads and a Lua script outside the jail: every thread loads the
+/// script before the process chroots (thread 2 used to load it after, and failed with
+/// `cannot open`), and both serve through the Lua service.
+#[test]
+fn as_root_every_thread_loads_its_lua_before_the_chroot() {
+    if !running_as_root() {
+        eprintln!("note: not root: chroot not tested with threads");
+        return;
+    }
+    let config = "
+global
+    nbthread 2
+    chroot {{dir}}/jail
+    lua-load {{dir}}/svc.lua
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{fe}}
+    http-request use-service lua.hi
+";
+    let script = "core.register_service('hi', 'http', function(applet)\n  applet:set_status(200)\n  applet:start_response()\n  applet:send('thread ' .. core.thread)\nend)\n";
+    let proxy = ProxyBuilder::new(config).file("jail/.keep", "").file("svc.lua", script).start();
+    let fe = proxy.port("fe");
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..40 {
+        let reply = get_closing(fe, "/");
+        assert_eq!(reply.status, 200);
+        seen.insert(String::from_utf8_lossy(&reply.body).into_owned());
+    }
+    assert!(seen.iter().all(|b| b == "thread 1" || b == "thread 2"), "{seen:?}");
+    let root = std::fs::read_link(format!("/proc/{}/root", proxy.pid())).unwrap();
+    assert_eq!(root, proxy.dir().join("jail"));
+}
