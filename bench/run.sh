@@ -8,7 +8,9 @@
 #       http: bench/http*.cfg, proxied GET (64 B, 16 KiB), `http-request return`, 20 ACLs and
 #       header rewrites; lua: bench/http-lua-*.cfg with bench/lua/bench.lua, a Lua action
 #       setting a header, a Lua fetch, a Lua service answering 64 B, an action opening a
-#       core.tcp connection per request; all: every group.
+#       core.tcp connection per request; all: every group. lua-cpu (alone, not in lua/all): a
+#       Lua service computing ~20,000 loop iterations per answer, so the proxy, not wrk, is
+#       what limits the rate: the thread-scaling scenario of issue 8 (run it with -t 1 and -t 2).
 #   -t: `nbthread` of both proxies (default 1); wrk runs as many threads. -s: only this
 #       scenario of the groups (e.g. http-64, lua-action).
 #   defaults: 10 s per run, 3 rounds (interleaved), 50 connections, 2000 idle connections.
@@ -36,7 +38,7 @@ done
 
 [[ "$threads" =~ ^[1-9][0-9]?$ ]] || { echo "bench/run.sh: -t expects a thread count, not $threads" >&2; exit 2; }
 case "$mode" in
-    tcp|http|lua|lua-action|lua-fetch|lua-service|lua-socket|all) ;;
+    tcp|http|lua|lua-action|lua-fetch|lua-service|lua-socket|lua-cpu|all) ;;
     *) echo "bench/run.sh: -m expects tcp, http, lua or all, not $mode" >&2; exit 2 ;;
 esac
 
@@ -83,6 +85,7 @@ g_cfg[lua-action]=http-lua-action.cfg   g_checks[lua-action]="/64 64 x-lua:actio
 g_cfg[lua-fetch]=http-lua-fetch.cfg     g_checks[lua-fetch]="/64 64 x-lua:fetched"   g_scen[lua-fetch]="lua-fetch=/64"     g_rss[lua-fetch]=0
 g_cfg[lua-service]=http-lua-service.cfg g_checks[lua-service]="/ 64"                 g_scen[lua-service]="lua-service=/"   g_rss[lua-service]=0
 g_cfg[lua-socket]=http-lua-socket.cfg   g_checks[lua-socket]="/64 64 x-lua:200"      g_scen[lua-socket]="lua-socket=/64"   g_rss[lua-socket]=0
+g_cfg[lua-cpu]=http-lua-cpu.cfg         g_checks[lua-cpu]="/ 64"                     g_scen[lua-cpu]="lua-cpu=/"           g_rss[lua-cpu]=0
 declare -A label=(
     [tcp-64]="64 B responses"
     [tcp-16k]="16 KiB responses"
@@ -99,7 +102,7 @@ case "$mode" in
     tcp) groups=(tcp) ;;
     http) groups=(http return rules) ;;
     lua) groups=(lua-action lua-fetch lua-service lua-socket) ;;
-    lua-action|lua-fetch|lua-service|lua-socket) groups=("$mode") ;;
+    lua-action|lua-fetch|lua-service|lua-socket|lua-cpu) groups=("$mode") ;;
     all) groups=(tcp http return rules lua-action lua-fetch lua-service lua-socket) ;;
 esac
 

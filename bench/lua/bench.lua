@@ -21,6 +21,21 @@ core.register_service("hello64", "http", function(applet)
     applet:send(body64)
 end)
 
+-- A service that computes before answering 64 bytes (-m lua-cpu): the proxy's CPU, not the
+-- load generator's, limits the rate, which is what thread scaling needs to show.
+core.register_service("work64", "http", function(applet)
+    local x = 0
+    for i = 1, 20000 do
+        x = (x * 31 + i) % 1000003
+    end
+    applet:set_status(200)
+    applet:add_header("content-type", "text/plain")
+    applet:add_header("content-length", "64")
+    applet:add_header("x-work", tostring(x))
+    applet:start_response()
+    applet:send(body64)
+end)
+
 -- An action that opens a connection to the backend per request (a sub-request).
 core.register_action("subreq", { "http-req" }, function(txn, port)
     local s = core.tcp()
