@@ -424,7 +424,7 @@ pub static PROXY: &[Keyword] = &[
     sup("monitor-uri", DF, p::monitor_uri, "exact URI, answered 200 before any rule, not logged"),
     nyi("persist", DB),
     nyi("rate-limit", DF),
-    nyi("retry-on", DB),
+    sup("retry-on", DB, super::parse::retry_on::retry_on, "conn-failure empty-response junk-response response-timeout 404 408 425 500 501 502 503 504 all-retryable-errors none; 0rtt-rejected accepted (no TLS): doc/http.md"),
     nyi("server-state-file-name", DB),
     nyi("server-template", B),
     nyi("source", DB),

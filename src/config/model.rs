@@ -323,6 +323,38 @@ pub enum Mode {
     Http,
 }
 
+/// The set of `retry-on` events (added for L7 retries): one bit per keyword, see
+/// `crate::config::parse::retry_on` for the names and `crate::stream::l7retry` for
+/// what each one retries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RetryOn(pub u32);
+
+impl RetryOn {
+    pub const CONN_FAILURE: RetryOn = RetryOn(1);
+    pub const EMPTY_RESPONSE: RetryOn = RetryOn(1 << 1);
+    pub const JUNK_RESPONSE: RetryOn = RetryOn(1 << 2);
+    pub const RESPONSE_TIMEOUT: RetryOn = RetryOn(1 << 3);
+    pub const ZERO_RTT_REJECTED: RetryOn = RetryOn(1 << 4);
+    /// The status codes `retry-on` accepts, in bit order after the events above.
+    pub const STATUSES: [u16; 8] = [404, 408, 425, 500, 501, 502, 503, 504];
+
+    /// The bit of a retryable response status, if it is one `retry-on` accepts.
+    pub fn status(code: u16) -> Option<RetryOn> {
+        let i = Self::STATUSES.iter().position(|&s| s == code)?;
+        Some(RetryOn(1 << (5 + i)))
+    }
+
+    pub fn contains(self, other: RetryOn) -> bool {
+        self.0 & other.0 == other.0 && other.0 != 0
+    }
+
+    /// Whether any event other than a connection failure retries (the request must then
+    /// be kept until its response starts).
+    pub fn any_l7(self) -> bool {
+        self.0 & !Self::CONN_FAILURE.0 != 0
+    }
+}
+
 /// A `frontend`, `backend` or `listen` section (HAProxy calls all of them proxies).
 #[derive(Clone, Debug, Default)]
 pub struct Proxy {
@@ -353,6 +385,9 @@ pub struct Proxy {
     pub balance: Balance,
     pub hash_type: HashType,
     pub retries: u32,
+    /// `retry-on` (added for L7 retries): the events after which a request is sent
+    /// again; `None` is HAProxy's default, `conn-failure` only.
+    pub retry_on: Option<RetryOn>,
     /// `http-reuse` (backends).
     pub http_reuse: HttpReuse,
     /// `fullconn`, kept for `show stat`.

@@ -16,6 +16,7 @@ pub mod log;
 pub mod lua;
 pub mod process;
 pub mod proxy;
+pub mod retry_on;
 pub mod rules;
 pub mod server;
 pub mod stats;
