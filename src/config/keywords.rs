@@ -439,7 +439,7 @@ pub static PROXY: &[Keyword] = &[
     ),
     nyi("stick", B),
     nyi("stick-table", FB),
-    nyi("tcp-check", DB),
+    sup("tcp-check", DB, super::parse::tcp_check::tcp_check, "`connect [port] [linger]`, `send`, `send-binary`, `expect [!] string|rstring|binary|rbinary` with `min-recv`, `error-status`, plain `on-success`/`on-error`; `comment`: doc/checks.md"),
     sup("unique-id-header", DF, http_misc::unique_id_header, ""),
     nyi("use-fcgi-app", B),
     nyi("use-server", B),
@@ -500,7 +500,7 @@ pub static OPTIONS: &[SubKeyword] = &[
     n("socket-stats", DF),
     n("spop-check", B),
     n("ssl-hello-chk", DB),
-    n("tcp-check", DB),
+    s("tcp-check", DB, "TCP health checks, see `tcp-check`"),
     n("transparent", DB),
 ];
 

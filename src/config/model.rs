@@ -355,6 +355,57 @@ impl RetryOn {
     }
 }
 
+/// `option tcp-check` and its `tcp-check` rules (added for TCP health checks).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TcpCheck {
+    /// `option tcp-check` is on (without it the rules are ignored, with a warning).
+    pub enabled: bool,
+    /// Set in a `defaults` section: a proxy's first rule of its own starts over.
+    pub inherited: bool,
+    /// The rules, in order (their 1-based index is HAProxy's `step`).
+    pub rules: Vec<TcpCheckRule>,
+}
+
+/// One `tcp-check` rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TcpCheckRule {
+    /// `connect [port <n>] [linger]` (the first rule only).
+    Connect { port: Option<u16>, linger: bool },
+    /// `send <string>` / `send-binary <hex>`: bytes to write.
+    Send(Vec<u8>),
+    /// `expect ...`.
+    Expect(TcpCheckExpect),
+    /// `comment <text>`: reported when the next rule fails.
+    Comment(String),
+}
+
+/// `tcp-check expect [min-recv <n>] [error-status <st>] [on-success <text>]
+/// [on-error <text>] [!] <match> <pattern>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TcpCheckExpect {
+    pub negate: bool,
+    pub kind: TcpCheckMatch,
+    /// Wait for at least this many bytes (unless the server closes).
+    pub min_recv: Option<usize>,
+    /// `error-status L7RSP|L7TOUT|L4CON|L6RSP|L4TOUT|L6TOUT`: the status of a failure.
+    pub error_status: Option<String>,
+    /// Plain `on-success` / `on-error` texts: the check's `info`.
+    pub on_success: Option<String>,
+    pub on_error: Option<String>,
+}
+
+/// What a `tcp-check expect` rule looks for in the bytes received.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TcpCheckMatch {
+    String(Vec<u8>),
+    /// A regular expression (validated by the parser).
+    RString(String),
+    Binary(Vec<u8>),
+    /// A regular expression matched, as HAProxy does, against the bytes written in
+    /// hexadecimal digits (`+PONG` reads `2B504F4E47`; case-insensitive).
+    RBinary(String),
+}
+
 /// A `frontend`, `backend` or `listen` section (HAProxy calls all of them proxies).
 #[derive(Clone, Debug, Default)]
 pub struct Proxy {
@@ -402,6 +453,9 @@ pub struct Proxy {
     /// `option httpchk` and the `http-check` rules: the servers' `check` is an HTTP
     /// check (added for HTTP health checks).
     pub http_check: Option<HttpCheck>,
+    /// `option tcp-check` and the `tcp-check` rules (added for TCP health checks,
+    /// src/config/parse/tcp_check.rs).
+    pub tcp_check: Option<TcpCheck>,
     // -- HTTP captures, unique id header and error pages (src/config/parse/http_misc.rs).
     /// `capture request header <name> len <n>` (frontends), in declaration order: the
     /// slots of `%hr` and `capture.req.hdr(idx)`.

@@ -44,6 +44,17 @@ pub fn run(config: &mut Config, diags: &mut Vec<Diagnostic>) {
             Some(hc) => hc.response_limit = bufsize,
             None => {}
         }
+        // Likewise `tcp-check` rules only matter with `option tcp-check`.
+        if let Some(tc) = proxy.tcp_check.as_ref().filter(|tc| !tc.enabled) {
+            if proxy.cap.backend && !tc.inherited && !tc.rules.is_empty() {
+                diags.push(Diagnostic::plain(
+                    Severity::Warning,
+                    None,
+                    format!("{} '{}' uses tcp-check rules without 'option tcp-check', so the rules are ignored.", proxy_type_name(proxy.cap), proxy.name),
+                ));
+            }
+            proxy.tcp_check = None;
+        }
         let desc = format!("{} '{}'", proxy_type_name(proxy.cap), proxy.name);
         // Backend references.
         let check_ref = |r: &NamedRef, what: &str, diags: &mut Vec<Diagnostic>| {

@@ -20,6 +20,7 @@ pub mod retry_on;
 pub mod rules;
 pub mod server;
 pub mod stats;
+pub mod tcp_check;
 pub mod userlist;
 
 use super::cond;
