@@ -245,9 +245,13 @@ mod tests {
         TcpProbe::new(&TcpCheck { enabled: true, inherited: false, rules }, 16384)
     }
 
+    /// Connects (the sends go out, nothing received yet), then `received` arrives.
     fn run(p: &TcpProbe, received: &[u8], ended: bool) -> (Vec<u8>, Option<String>) {
-        let mut out = Vec::new();
-        let r = p.advance(&mut TcpRun::default(), received, ended, &mut out, Duration::ZERO);
+        let (mut out, mut run) = (Vec::new(), TcpRun::default());
+        if let Some(r) = p.advance(&mut run, b"", false, &mut out, Duration::ZERO) {
+            return (out, Some(r.to_string()));
+        }
+        let r = p.advance(&mut run, received, ended, &mut out, Duration::ZERO);
         (out, r.map(|r| r.to_string()))
     }
 

@@ -439,7 +439,7 @@ pub static PROXY: &[Keyword] = &[
     ),
     nyi("stick", B),
     nyi("stick-table", FB),
-    sup("tcp-check", DB, super::parse::tcp_check::tcp_check, "`connect [port] [linger]`, `send`, `send-binary`, `expect [!] string|rstring|binary|rbinary` with `min-recv`, `error-status`, plain `on-success`/`on-error`; `comment`: doc/checks.md"),
+    sup("tcp-check", DB, super::parse::tcp_check::tcp_check, "`connect [port] [linger]`, `send`, `send-binary`, `expect [!] string, rstring, binary, rbinary` with `min-recv`, `error-status`, plain `on-success`/`on-error`; `comment`: doc/checks.md"),
     sup("unique-id-header", DF, http_misc::unique_id_header, ""),
     nyi("use-fcgi-app", B),
     nyi("use-server", B),
