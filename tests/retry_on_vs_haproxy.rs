@@ -270,3 +270,49 @@ listen default
         }
     }
 }
+
+/// With `option redispatch`, an L7 retry goes to another server at once (HAProxy
+/// 2.6.12 does so whatever the interval), and `%rc` shows `+1`.
+#[test]
+fn option_redispatch_sends_the_retry_to_another_server() {
+    use Act::*;
+    for bin in moonproxy_and_haproxy() {
+        let (failing, failing_script) = scripted();
+        let (healthy, healthy_script) = scripted();
+        failing_script.lock().unwrap().acts = [Status(503)].into();
+        healthy_script.lock().unwrap().acts = [Status(200)].into();
+        let p = ProxyBuilder::new(
+            "global
+    log stdout format raw local0
+defaults
+    mode http
+    log global
+    log-format \"LOG ts=%ts rc=%rc st=%ST s=%s\"
+    timeout connect 1s
+    timeout client 5s
+    timeout server 1s
+listen l
+    bind 127.0.0.1:{{fe}}
+    balance first
+    retries 3
+    retry-on 503
+    option redispatch 2
+    server s1 127.0.0.1:{{s1}}
+    server s2 127.0.0.1:{{s2}}
+",
+        )
+        .bin(&bin)
+        .port("s1", failing.port())
+        .port("s2", healthy.port())
+        .start();
+        let mark = p.mark();
+        let s = TcpStream::connect(p.addr("fe")).unwrap();
+        s.set_read_timeout(Some(DEADLINE)).unwrap();
+        let mut c = HttpReader::new(s);
+        c.get_mut().write_all(GET).unwrap();
+        assert_eq!(c.read_head().unwrap().unwrap().status(), 200, "{}", bin.display());
+        let line = p.wait_for_line_after(mark, is_log_line, DEADLINE);
+        assert_eq!((field(&line, "rc"), field(&line, "s")), ("+1", "s2"), "{}", bin.display());
+        assert_eq!(failing_script.lock().unwrap().requests.len(), 1, "{}", bin.display());
+    }
+}

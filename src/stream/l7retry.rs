@@ -1,5 +1,5 @@
 //! L7 retries (`retry-on`): a request whose server failed it before its response
-//! started is sent again, on a new connection to the same server.
+//! started is sent again, on a new connection.
 //!
 //! What HAProxy 2.6 does, measured, and done here the same way:
 //! - Only a request that can be sent again is retried: when its head first leaves for
@@ -16,6 +16,8 @@
 //!   `wretr` statistics and in the log's `%rc`. Once they are used up, the last
 //!   attempt's outcome stands: its response (a 503 from the server passes as it is),
 //!   or the proxy's error (502 `SH`, 504 `sH`).
+//! - With `option redispatch` (whatever its interval), every L7 retry goes to another
+//!   server (`%rc` then reads `+1`); otherwise to the same server.
 //! - `conn-failure` gates the connection retries (`Stream::connect_failed`): without
 //!   it (`retry-on 503`, `retry-on none`), a refused connection is not retried.
 //!
@@ -76,7 +78,8 @@ impl Stream {
         self.l7_retry(env, event)
     }
 
-    /// Sends the request again on a new connection to the same server if `event` is
+    /// Sends the request again on a new connection (to the same server unless
+/// `option redispatch` says otherwise) if `event` is
     /// one the backend's `retry-on` names, the request was kept and a retry is left.
     /// The response so far is discarded. True when retried (the stream is connecting).
     pub(super) fn l7_retry(&mut self, env: &mut Env<'_, '_>, event: RetryOn) -> bool {
@@ -110,12 +113,23 @@ impl Stream {
         }
         side.conn = None;
         let (srv, addr) = (side.srv, side.addr.clone());
-        env.pool.record(be, srv, Attempt::Retried);
         ::log::debug!("stream {}: retrying the request ({event:?})", self.id);
-        // The slot stays reserved: the new connection takes it over.
         self.t_connect = None;
         self.connect_started = None;
-        self.start_connect(env, srv, addr);
+        if env.proxies[be].options.redispatch {
+            // `option redispatch`: another server, on every L7 retry whatever its
+            // interval (measured on HAProxy 2.6.12: `option redispatch 2` moves the
+            // first retry already).
+            env.pool.record(be, srv, Attempt::Redispatched);
+            env.pool.release(be, srv);
+            self.server = None;
+            self.redispatched = true;
+            self.assign_server(env, Some(srv));
+        } else {
+            // The slot stays reserved: the new connection takes it over.
+            env.pool.record(be, srv, Attempt::Retried);
+            self.start_connect(env, srv, addr);
+        }
         true
     }
 }
