@@ -219,5 +219,14 @@ fn configuration_errors_and_warnings_match() {
         assert_eq!(out.code(), Some(0), "{}: {}{}", bin.display(), out.stdout, out.stderr);
         let warning = "proxy 'l' uses tcp-check rules without 'option tcp-check', so the rules are ignored.";
         assert!(out.stderr.contains(warning) || out.stdout.contains(warning), "{}: {}{}", bin.display(), out.stdout, out.stderr);
+        // An HTTP server line without a port: `tcp-check connect port` gives the check one.
+        let http = |rules: &str| {
+            format!("defaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\nlisten l\n    bind 127.0.0.1:{{{{fe}}}}\n    option tcp-check\n{rules}    server s 127.0.0.1 check\n")
+        };
+        let out = ProxyBuilder::new(&http("    tcp-check connect port 6379\n")).bin(&bin).arg("-c").run();
+        assert_eq!(out.code(), Some(0), "{}: {}{}", bin.display(), out.stdout, out.stderr);
+        let out = ProxyBuilder::new(&http("")).bin(&bin).arg("-c").run();
+        let alert = "proxy 'l': server 's' has neither service port nor check port.";
+        assert!(out.code() != Some(0) && out.stderr.contains(alert), "{}: {}{}", bin.display(), out.stdout, out.stderr);
     }
 }
