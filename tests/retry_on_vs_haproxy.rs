@@ -316,3 +316,27 @@ listen l
         assert_eq!(failing_script.lock().unwrap().requests.len(), 1, "{}", bin.display());
     }
 }
+
+/// Each request of a kept-alive client has its own retries and its own `%rc`.
+#[test]
+fn each_request_of_a_kept_alive_client_is_retried_on_its_own() {
+    use Act::*;
+    for bin in moonproxy_and_haproxy() {
+        let (server, script) = scripted();
+        let p = start(&bin, &server);
+        script.lock().unwrap().acts = [Status(503), Status(503), Status(200), Status(503), Status(200)].into();
+        let s = TcpStream::connect(p.addr("fe")).unwrap();
+        s.set_read_timeout(Some(DEADLINE)).unwrap();
+        let mut c = HttpReader::new(s);
+        let mut seen = Vec::new();
+        for _ in 0..2 {
+            let mark = p.mark();
+            c.get_mut().write_all(b"GET /k HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+            let head = c.read_head().unwrap().expect("a response");
+            c.read_body(&head, false, |_| {}).unwrap();
+            let line = p.wait_for_line_after(mark, is_log_line, DEADLINE);
+            seen.push((head.status(), field(&line, "rc").to_string()));
+        }
+        assert_eq!(seen, vec![(200, "2".to_string()), (200, "1".to_string())], "{}", bin.display());
+    }
+}
