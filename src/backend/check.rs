@@ -50,6 +50,8 @@ pub enum FailReason {
     L7Response,
     /// An application-level check got a wrong status. HAProxy: "Layer7 wrong status".
     L7Status,
+    /// `tcp-check expect ... error-status L6RSP`. HAProxy: "Layer6 invalid response".
+    L6Response,
 }
 
 impl FailReason {
@@ -62,6 +64,7 @@ impl FailReason {
             FailReason::L7Timeout => "Layer7 timeout",
             FailReason::L7Response => "Layer7 invalid response",
             FailReason::L7Status => "Layer7 wrong status",
+            FailReason::L6Response => "Layer6 invalid response",
         }
     }
 }
@@ -102,6 +105,13 @@ pub enum CheckResult {
         /// Time from the start of the probe to its outcome.
         duration: Duration,
     },
+    /// A `tcp-check` rule set ran to its end ("Layer7 check passed", code 0).
+    TcpPassed {
+        /// `(tcp-check)`, or the `on-success` text.
+        info: String,
+        /// Time from the start of the probe to its outcome.
+        duration: Duration,
+    },
     /// The probe failed.
     Failed {
         /// What failed.
@@ -116,7 +126,7 @@ pub enum CheckResult {
 impl CheckResult {
     /// `true` for a passed check.
     pub fn is_ok(&self) -> bool {
-        matches!(self, CheckResult::Ok { .. } | CheckResult::Passed { .. } | CheckResult::ConditionalPass { .. })
+        matches!(self, CheckResult::Ok { .. } | CheckResult::Passed { .. } | CheckResult::ConditionalPass { .. } | CheckResult::TcpPassed { .. })
     }
 
     /// Time the probe took.
@@ -126,6 +136,7 @@ impl CheckResult {
             | CheckResult::Passed { duration, .. }
             | CheckResult::ConditionalPass { duration, .. }
             | CheckResult::WrongStatus { duration, .. }
+            | CheckResult::TcpPassed { duration, .. }
             | CheckResult::Failed { duration, .. } => *duration,
         }
     }
@@ -134,7 +145,7 @@ impl CheckResult {
     pub fn description(&self) -> &'static str {
         match self {
             CheckResult::Ok { .. } => "Layer4 check passed",
-            CheckResult::Passed { .. } => "Layer7 check passed",
+            CheckResult::Passed { .. } | CheckResult::TcpPassed { .. } => "Layer7 check passed",
             CheckResult::ConditionalPass { .. } => "Layer7 check conditionally passed",
             CheckResult::WrongStatus { .. } => FailReason::L7Status.description(),
             CheckResult::Failed { reason, .. } => reason.description(),
@@ -153,9 +164,15 @@ impl fmt::Display for CheckResult {
         {
             write!(f, ", code: {code}")?;
         }
-        if let CheckResult::Failed { info, .. } | CheckResult::WrongStatus { info, .. } = self {
+        if let CheckResult::TcpPassed { .. } = self {
+            write!(f, ", code: 0")?;
+        }
+        if let CheckResult::Failed { info, .. } | CheckResult::WrongStatus { info, .. } | CheckResult::TcpPassed { info, .. } = self {
             if !info.is_empty() {
-                write!(f, ", info: \"{}\"", info.escape_default())?;
+                // Escaped as `escape_default` does, except `'` (HAProxy prints
+                // `'+PONG'` in tcp-check reports as it is).
+                let escaped: String = info.chars().map(|c| if c == '\'' { c.to_string() } else { c.escape_default().to_string() }).collect();
+                write!(f, ", info: \"{escaped}\"")?;
             }
         }
         write!(f, ", check duration: {}ms", self.duration().as_millis())

@@ -75,6 +75,7 @@
 pub mod check;
 pub mod hashkey;
 pub mod lb;
+pub mod tcp_check;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
@@ -84,6 +85,7 @@ use crate::config::model::{self, Balance, Level, Proxy, ServerAddr};
 use crate::diag::Severity;
 
 pub use check::{CheckResult, FailReason, HealthCheck, HttpProbe, Transition};
+pub use tcp_check::{TcpProbe, TcpRun};
 use lb::{LbState, Slot};
 
 /// Identifies a request waiting in a queue; chosen by the reactor (e.g. a stream key
@@ -446,6 +448,8 @@ pub struct Backend {
     timeout_check: Option<Duration>,
     /// `option httpchk`: the servers' checks are HTTP checks.
     http_probe: Option<HttpProbe>,
+    /// `option tcp-check`: the servers' checks run these rules.
+    tcp_probe: Option<TcpProbe>,
     /// Eligible servers, recomputed when a state or weight changes.
     eligible: Vec<ServerId>,
     /// Reused buffer for the algorithm's view of the farm.
@@ -488,6 +492,7 @@ impl Backend {
             timeout_connect: proxy.timeouts.connect,
             timeout_check: proxy.timeouts.check,
             http_probe: proxy.http_check.as_ref().map(HttpProbe::new),
+            tcp_probe: proxy.tcp_check.as_ref().filter(|tc| tc.enabled).map(|tc| TcpProbe::new(tc, 16384)),
             eligible: Vec::new(),
             slots: Vec::new(),
             queue: Queue::default(),
@@ -544,6 +549,11 @@ impl Backend {
     /// one a check is a TCP connect.
     pub fn http_probe(&self) -> Option<&HttpProbe> {
         self.http_probe.as_ref()
+    }
+
+    /// The `tcp-check` rules its servers' checks run (`option tcp-check`), if any.
+    pub fn tcp_probe(&self) -> Option<&TcpProbe> {
+        self.tcp_probe.as_ref()
     }
 
     /// All servers, indexed by [`ServerId`].

@@ -425,7 +425,7 @@ pub static PROXY: &[Keyword] = &[
     sup("monitor-uri", DF, p::monitor_uri, "exact URI, answered 200 before any rule, not logged"),
     nyi("persist", DB),
     nyi("rate-limit", DF),
-    nyi("retry-on", DB),
+    sup("retry-on", DB, super::parse::retry_on::retry_on, "conn-failure empty-response junk-response response-timeout 404 408 425 500 501 502 503 504 all-retryable-errors none; 0rtt-rejected accepted (no TLS): doc/http.md"),
     nyi("server-state-file-name", DB),
     nyi("server-template", B),
     nyi("source", DB),
@@ -440,7 +440,7 @@ pub static PROXY: &[Keyword] = &[
     ),
     nyi("stick", B),
     nyi("stick-table", FB),
-    nyi("tcp-check", DB),
+    sup("tcp-check", DB, super::parse::tcp_check::tcp_check, "`connect [port] [linger]`, `send`, `send-binary`, `expect [!] string, rstring, binary, rbinary` with `min-recv`, `error-status`, plain `on-success`/`on-error`; `comment`: doc/checks.md"),
     sup("unique-id-header", DF, http_misc::unique_id_header, ""),
     nyi("use-fcgi-app", B),
     nyi("use-server", B),
@@ -501,7 +501,7 @@ pub static OPTIONS: &[SubKeyword] = &[
     n("socket-stats", DF),
     n("spop-check", B),
     n("ssl-hello-chk", DB),
-    n("tcp-check", DB),
+    s("tcp-check", DB, "TCP health checks, see `tcp-check`"),
     n("transparent", DB),
 ];
 

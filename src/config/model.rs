@@ -335,6 +335,89 @@ pub enum Mode {
     Http,
 }
 
+/// The set of `retry-on` events (added for L7 retries): one bit per keyword, see
+/// `crate::config::parse::retry_on` for the names and `crate::stream::l7retry` for
+/// what each one retries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RetryOn(pub u32);
+
+impl RetryOn {
+    pub const CONN_FAILURE: RetryOn = RetryOn(1);
+    pub const EMPTY_RESPONSE: RetryOn = RetryOn(1 << 1);
+    pub const JUNK_RESPONSE: RetryOn = RetryOn(1 << 2);
+    pub const RESPONSE_TIMEOUT: RetryOn = RetryOn(1 << 3);
+    pub const ZERO_RTT_REJECTED: RetryOn = RetryOn(1 << 4);
+    /// The status codes `retry-on` accepts, in bit order after the events above.
+    pub const STATUSES: [u16; 8] = [404, 408, 425, 500, 501, 502, 503, 504];
+
+    /// The bit of a retryable response status, if it is one `retry-on` accepts.
+    pub fn status(code: u16) -> Option<RetryOn> {
+        let i = Self::STATUSES.iter().position(|&s| s == code)?;
+        Some(RetryOn(1 << (5 + i)))
+    }
+
+    pub fn contains(self, other: RetryOn) -> bool {
+        self.0 & other.0 == other.0 && other.0 != 0
+    }
+
+    /// Whether any event other than a connection failure retries (the request must then
+    /// be kept until its response starts).
+    pub fn any_l7(self) -> bool {
+        self.0 & !Self::CONN_FAILURE.0 != 0
+    }
+}
+
+/// `option tcp-check` and its `tcp-check` rules (added for TCP health checks).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TcpCheck {
+    /// `option tcp-check` is on (without it the rules are ignored, with a warning).
+    pub enabled: bool,
+    /// Set in a `defaults` section: a proxy's first rule of its own starts over.
+    pub inherited: bool,
+    /// The rules, in order (their 1-based index is HAProxy's `step`).
+    pub rules: Vec<TcpCheckRule>,
+}
+
+/// One `tcp-check` rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TcpCheckRule {
+    /// `connect [port <n>] [linger]` (the first rule only).
+    Connect { port: Option<u16>, linger: bool },
+    /// `send <string>` / `send-binary <hex>`: bytes to write.
+    Send(Vec<u8>),
+    /// `expect ...`.
+    Expect(TcpCheckExpect),
+    /// `comment <text>`: reported when the next rule fails.
+    Comment(String),
+}
+
+/// `tcp-check expect [min-recv <n>] [error-status <st>] [on-success <text>]
+/// [on-error <text>] [!] <match> <pattern>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TcpCheckExpect {
+    pub negate: bool,
+    pub kind: TcpCheckMatch,
+    /// Wait for at least this many bytes (unless the server closes).
+    pub min_recv: Option<usize>,
+    /// `error-status L7RSP|L7TOUT|L4CON|L6RSP|L4TOUT|L6TOUT`: the status of a failure.
+    pub error_status: Option<String>,
+    /// Plain `on-success` / `on-error` texts: the check's `info`.
+    pub on_success: Option<String>,
+    pub on_error: Option<String>,
+}
+
+/// What a `tcp-check expect` rule looks for in the bytes received.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TcpCheckMatch {
+    String(Vec<u8>),
+    /// A regular expression (validated by the parser).
+    RString(String),
+    Binary(Vec<u8>),
+    /// A regular expression matched, as HAProxy does, against the bytes written in
+    /// hexadecimal digits (`+PONG` reads `2B504F4E47`; case-insensitive).
+    RBinary(String),
+}
+
 /// A `frontend`, `backend` or `listen` section (HAProxy calls all of them proxies).
 #[derive(Clone, Debug, Default)]
 pub struct Proxy {
@@ -365,6 +448,9 @@ pub struct Proxy {
     pub balance: Balance,
     pub hash_type: HashType,
     pub retries: u32,
+    /// `retry-on` (added for L7 retries): the events after which a request is sent
+    /// again; `None` is HAProxy's default, `conn-failure` only.
+    pub retry_on: Option<RetryOn>,
     /// `http-reuse` (backends).
     pub http_reuse: HttpReuse,
     /// `fullconn`, kept for `show stat`.
@@ -379,6 +465,9 @@ pub struct Proxy {
     /// `option httpchk` and the `http-check` rules: the servers' `check` is an HTTP
     /// check (added for HTTP health checks).
     pub http_check: Option<HttpCheck>,
+    /// `option tcp-check` and the `tcp-check` rules (added for TCP health checks,
+    /// src/config/parse/tcp_check.rs).
+    pub tcp_check: Option<TcpCheck>,
     // -- HTTP captures, unique id header and error pages (src/config/parse/http_misc.rs).
     /// `capture request header <name> len <n>` (frontends), in declaration order: the
     /// slots of `%hr` and `capture.req.hdr(idx)`.

@@ -8,7 +8,7 @@
 //! a superseded timer are both dropped.
 
 use super::pool::Farm;
-use crate::backend::{CheckResult, FailReason, HttpProbe, ServerId};
+use crate::backend::{CheckResult, FailReason, HttpProbe, ServerId, TcpProbe, TcpRun};
 use crate::reactor::{token, Ctx, Key, Kind, Ready, TimerTarget};
 use crate::stream::channel::Buffer;
 use crate::stream::conn::{Conn, ConnectState, ReadEnd, WriteEnd};
@@ -28,6 +28,9 @@ struct Probe {
 struct HttpExchange {
     out: Buffer,
     response: Buffer,
+    /// A `tcp-check` in progress: where it is in the rules, and the bytes its `send`
+    /// rules produced that are not written yet (`out` is then unused).
+    tcp: Option<(TcpRun, Vec<u8>)>,
 }
 
 pub struct CheckSlot {
@@ -42,6 +45,8 @@ pub struct CheckSlot {
     read_timeout: Option<Duration>,
     /// The HTTP check to run once connected; `None`: a TCP check.
     http: Option<HttpProbe>,
+    /// The `tcp-check` rules to run once connected (`option tcp-check`).
+    tcp: Option<TcpProbe>,
     probe: Option<Probe>,
 }
 
@@ -60,15 +65,17 @@ impl Checks {
             for (id, s) in b.iter_servers() {
                 let Some(timeout) = b.check_timeout(id) else { continue };
                 let http = b.http_probe().cloned();
+                let tcp = if http.is_none() { b.tcp_probe().cloned() } else { None };
                 // `http-check connect port` wins over the server's and the check's port,
                 // and gives one to a server configured without.
-                let addr = match (s.check_addr(), http.as_ref().and_then(HttpProbe::port)) {
+                let rule_port = http.as_ref().and_then(HttpProbe::port).or(tcp.as_ref().and_then(TcpProbe::port));
+                let addr = match (s.check_addr(), rule_port) {
                     (Some(a), Some(port)) => Some(SocketAddr::new(a.ip(), port)),
                     (None, Some(port)) => check_ip(s).map(|ip| SocketAddr::new(ip, port)),
                     (a, None) => a,
                 };
                 let read_timeout = b.check_read_timeout();
-                slots.push(CheckSlot { be, srv: id.0, addr, gen: 0, timeout, read_timeout, http, probe: None });
+                slots.push(CheckSlot { be, srv: id.0, addr, gen: 0, timeout, read_timeout, http, tcp, probe: None });
             }
         }
         Checks { slots }
@@ -101,8 +108,18 @@ impl Checks {
             Some(p) if cx.now < p.deadline => None,
             Some(p) => {
                 let duration = cx.now - p.started;
-                let reason = if p.http.is_some() { FailReason::L7Timeout } else { FailReason::L4Timeout };
-                Some(self.finish(cx, key.slot, CheckResult::Failed { reason, info: String::new(), duration }))
+                let result = match (&slot.tcp, p.http.as_ref().and_then(|ex| ex.tcp.as_ref())) {
+                    (Some(tcp), Some((run, _))) => tcp.timeout(run, duration),
+                    (Some(_), None) => {
+                        let info = crate::backend::tcp_check::connect_failure_info("");
+                        CheckResult::Failed { reason: FailReason::L4Timeout, info, duration }
+                    }
+                    (None, _) => {
+                        let reason = if p.http.is_some() { FailReason::L7Timeout } else { FailReason::L4Timeout };
+                        CheckResult::Failed { reason, info: String::new(), duration }
+                    }
+                };
+                Some(self.finish(cx, key.slot, result))
             }
             None => {
                 let Some(addr) = slot.addr else {
@@ -137,18 +154,32 @@ impl Checks {
         p.conn.note(ready);
         let duration = cx.now - p.started;
         if p.http.is_some() {
-            let result = exchange(p, slot.http.as_ref()?, duration);
+            let result = match &slot.tcp {
+                Some(tcp) => tcp_exchange(p, tcp, duration),
+                None => exchange(p, slot.http.as_ref()?, duration),
+            };
             return result.map(|r| self.finish(cx, key.slot, r));
         }
         let result = match p.conn.connect_state() {
             ConnectState::Pending => return None,
             ConnectState::Established => match &slot.http {
+                None if slot.tcp.is_some() => {
+                    let tcp = slot.tcp.as_ref()?;
+                    let response = Buffer::new(tcp.max_response());
+                    p.http = Some(HttpExchange { out: Buffer::new(0), response, tcp: Some((TcpRun::default(), Vec::new())) });
+                    if let Some(t) = slot.read_timeout {
+                        p.deadline = cx.now + t;
+                        cx.timers.arm(p.deadline, TimerTarget::Entry(Kind::Check, key));
+                    }
+                    let result = tcp_exchange(p, tcp, duration);
+                    return result.map(|r| self.finish(cx, key.slot, r));
+                }
                 None => CheckResult::Ok { duration },
                 Some(http) => {
                     let mut out = Buffer::new(http.request().len());
                     out.space()[..http.request().len()].copy_from_slice(http.request());
                     out.produced(http.request().len());
-                    p.http = Some(HttpExchange { out, response: Buffer::new(http.max_response()) });
+                    p.http = Some(HttpExchange { out, response: Buffer::new(http.max_response()), tcp: None });
                     if let Some(t) = slot.read_timeout {
                         // The response has its own deadline, from now.
                         p.deadline = cx.now + t;
@@ -165,6 +196,13 @@ impl Checks {
                 let info = errno.map(|e| crate::listener::strerror(&std::io::Error::from_raw_os_error(e))).unwrap_or_default();
                 CheckResult::Failed { reason: FailReason::L4Connection, info, duration }
             }
+        };
+        // A `tcp-check` says at which step the connection failed.
+        let result = match result {
+            CheckResult::Failed { reason, info, duration } if slot.tcp.is_some() => {
+                CheckResult::Failed { reason, info: crate::backend::tcp_check::connect_failure_info(&info), duration }
+            }
+            other => other,
         };
         Some(self.finish(cx, key.slot, result))
     }
@@ -216,6 +254,41 @@ fn exchange(p: &mut Probe, http: &HttpProbe, duration: Duration) -> Option<Check
         return Some(CheckResult::Failed { reason: FailReason::L7Response, info: String::new(), duration });
     }
     http.evaluate(ex.response.data(), ended, duration)
+}
+
+/// Moves a `tcp-check` forward: writes what its `send` rules produced, reads what
+/// the server sent, and runs the rules on it. `None`: wait for the socket.
+fn tcp_exchange(p: &mut Probe, probe: &TcpProbe, duration: Duration) -> Option<CheckResult> {
+    let ex = p.http.as_mut()?;
+    let (run, out) = ex.tcp.as_mut()?;
+    loop {
+        if !out.is_empty() && p.conn.writable {
+            if let (_, WriteEnd::Error) = p.conn.write_vec(out) {
+                if !run.has_new(ex.response.len()) {
+                    return Some(probe.socket_error(run, duration));
+                }
+            }
+        }
+        let mut ended = false;
+        if p.conn.readable {
+            let (_, end) = p.conn.read_into(&mut ex.response);
+            if end == ReadEnd::Error && !run.has_new(ex.response.len()) {
+                return Some(probe.socket_error(run, duration));
+            }
+            ended = matches!(end, ReadEnd::Eof | ReadEnd::Error | ReadEnd::BufferFull);
+        }
+        let before = out.len();
+        let verdict = probe.advance(run, ex.response.data(), ended, out, duration);
+        if verdict.is_some() {
+            if !out.is_empty() && p.conn.writable {
+                let _ = p.conn.write_vec(out);
+            }
+            return verdict;
+        }
+        if out.len() == before {
+            return None;
+        }
+    }
 }
 
 /// The address a check of `s` connects to, before the port is chosen: the check's

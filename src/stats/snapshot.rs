@@ -320,7 +320,7 @@ fn traffic(r: &mut Row, view: &View<'_>, p: &ProxyRt, t: &TrafficCounters) {
 fn check_code(res: &CheckResult) -> &'static str {
     match res {
         CheckResult::Ok { .. } => "L4OK",
-        CheckResult::Passed { .. } => "L7OK",
+        CheckResult::Passed { .. } | CheckResult::TcpPassed { .. } => "L7OK",
         CheckResult::ConditionalPass { .. } => "L7OKC",
         CheckResult::WrongStatus { .. } => "L7STS",
         CheckResult::Failed { reason, .. } => match reason {
@@ -330,6 +330,7 @@ fn check_code(res: &CheckResult) -> &'static str {
             FailReason::L7Timeout => "L7TOUT",
             FailReason::L7Response => "L7RSP",
             FailReason::L7Status => "L7STS",
+            FailReason::L6Response => "L6RSP",
         },
     }
 }

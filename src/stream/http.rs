@@ -22,7 +22,7 @@
 use super::conn::{ReadEnd, WriteEnd};
 use super::termination::{Cause, Phase, Termination};
 use super::{IdleOffer, ServerSide, State, Stream};
-use crate::config::model::{HttpConnMode, Timeouts};
+use crate::config::model::{HttpConnMode, RetryOn, Timeouts};
 use crate::http::h1::{BodyDecoder, Limits, ParseError, RequestParser, ResponseParser, Status};
 use crate::http::rules::{self, RuleEnv, Verdict};
 use crate::http::txn::Txn;
@@ -246,6 +246,8 @@ pub struct HttpSide {
     /// response starts, if the server had closed that connection, it is sent again on a
     /// new one (its head written again from `txn.req`, as it was prepared for the server).
     replay: bool,
+    /// The copy of the request kept for `retry-on` (`super::l7retry`).
+    pub(super) l7: super::l7retry::L7Copy,
     /// Transactions finished on this connection.
     pub done: u64,
     /// The proxy's own service answered this transaction (the stats page): the name
@@ -302,6 +304,7 @@ impl HttpSide {
             tarpit_status: 500,
             idle: None,
             replay: false,
+            l7: Default::default(),
             done: 0,
             service: None,
             service_answered: false,
@@ -359,6 +362,22 @@ impl HttpSide {
         }
     }
 
+    /// Whether the response's status line went to the client.
+    pub(super) fn res_started(&self) -> bool {
+        self.res_started
+    }
+
+    /// The response so far is dropped: the request is sent again (`super::l7retry`).
+    pub(super) fn l7_discard_response(&mut self) {
+        self.res.reset();
+        self.res_parser = None;
+        if self.txn.res.is_some() {
+            self.txn.res = None;
+        }
+        self.req_sent = None;
+        self.res_head_at = None;
+    }
+
     /// Starts the next transaction on the same client connection.
     fn next_txn(&mut self, now: Instant, date: SystemTime, bytes: (u64, u64)) {
         self.txn.release();
@@ -383,6 +402,7 @@ impl HttpSide {
         self.silent_close = false;
         self.req_error = None;
         self.replay = false;
+        self.l7 = Default::default();
         self.done += 1;
         self.service = None;
         self.service_answered = false;
@@ -1185,6 +1205,7 @@ impl Stream {
     pub(super) fn forward_http(&mut self, env: &mut Env<'_, '_>) {
         let now = env.cx.now;
         let abortonclose = env.proxies[self.backend.unwrap_or(self.frontend)].options.abortonclose;
+        let l7_retries = env.proxies[self.backend.unwrap_or(self.frontend)].retry_on.any_l7();
         let mut rounds = 0;
         loop {
             rounds += 1;
@@ -1216,6 +1237,9 @@ impl Stream {
             }
             // Buffer → server: the head first, then the checked body bytes (one system call
             // for both when the body is already here).
+            if srv.writable && !h.req.out.is_empty() {
+                super::l7retry::keep_request(h, self.req.buf.data(), l7_retries);
+            }
             if srv.writable && !h.req.out.is_empty() {
                 let (n, end) = if h.req.fwd > 0 {
                     let (head, body, end) = srv.write_head_and_body(&mut h.req.out, &mut self.req.buf, h.req.fwd);
@@ -1372,6 +1396,9 @@ impl Stream {
                             });
                         }
                         crate::stats::account_response(env.proxies, self.frontend, srv, crate::stats::ResponseEvent::Invalid);
+                        if self.l7_retry(env, RetryOn::JUNK_RESPONSE) {
+                            return Err(());
+                        }
                         self.close(env, Cause::ProxyAbort, Phase::Headers);
                         return Err(());
                     }
@@ -1392,6 +1419,11 @@ impl Stream {
                             res.write_head(&mut h.res.out);
                             continue;
                         }
+                        // `retry-on <status>`: this response is dropped, the request sent again.
+                        if RetryOn::status(res.line.status).is_some_and(|st| self.l7_retry(env, st)) {
+                            return Err(());
+                        }
+                        let h = self.http.as_mut().expect("HTTP mode");
                         h.res_head_at = Some(now);
                         if is_connection_based_auth(&res) {
                             if let Some(side) = self.server.as_mut() {

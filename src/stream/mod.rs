@@ -19,6 +19,7 @@ pub mod channel;
 pub mod conn;
 pub mod http;
 pub mod inspect;
+mod l7retry;
 pub mod lua;
 pub mod proxy;
 pub mod service;
@@ -29,6 +30,7 @@ pub mod termination;
 #[cfg(test)]
 mod tests;
 
+use crate::config::model::RetryOn;
 use crate::log::StreamLog;
 use crate::reactor::{token, Ctx, Key, Kind, Ready};
 use analysers::{RuleCursor, RuleStep, WaitFor};
@@ -564,7 +566,8 @@ impl Stream {
         if let Some(mut c) = side.conn.take() {
             c.deregister(env.cx.registry);
         }
-        if self.retries_left == 0 {
+        // Connection failures are retried unless `retry-on` leaves out `conn-failure`.
+        if self.retries_left == 0 || !env.proxies[side.be].retry_on.contains(RetryOn::CONN_FAILURE) {
             return self.close(env, cause, Phase::Connect);
         }
         self.retries_left -= 1;
@@ -798,6 +801,10 @@ impl Stream {
         // HTTP: a request sent on a reused connection the server had closed is sent
         // again; a client still waiting for its response gets an error page.
         if self.http_retry_reused(env, cause, phase) {
+            return;
+        }
+        // `retry-on empty-response|junk-response|response-timeout` ([`l7retry`]).
+        if self.l7_retry_on_close(env, cause, phase) {
             return;
         }
         // HTTP: a client still waiting for its response gets an error page first.

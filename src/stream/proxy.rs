@@ -62,6 +62,8 @@ pub struct ProxyRt {
     /// `default_backend`, or the section itself for a `listen` with servers.
     pub default_backend: Option<usize>,
     pub retries: u32,
+    /// `retry-on`: what retries a request (`conn-failure` by default, see `l7retry`).
+    pub retry_on: crate::config::model::RetryOn,
     pub options: ProxyOptions,
     pub maxconn: Option<u32>,
     pub logs: Vec<LogTarget>,
@@ -247,6 +249,7 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
             rules,
             default_backend,
             retries: p.retries,
+            retry_on: p.retry_on.unwrap_or(crate::config::model::RetryOn::CONN_FAILURE),
             options: p.options.clone(),
             maxconn: p.maxconn,
             logs: p.logs.clone(),

@@ -44,6 +44,17 @@ pub fn run(config: &mut Config, diags: &mut Vec<Diagnostic>) {
             Some(hc) => hc.response_limit = bufsize,
             None => {}
         }
+        // Likewise `tcp-check` rules only matter with `option tcp-check`.
+        if let Some(tc) = proxy.tcp_check.as_ref().filter(|tc| !tc.enabled) {
+            if proxy.cap.backend && !tc.inherited && !tc.rules.is_empty() {
+                diags.push(Diagnostic::plain(
+                    Severity::Warning,
+                    None,
+                    format!("{} '{}' uses tcp-check rules without 'option tcp-check', so the rules are ignored.", proxy_type_name(proxy.cap), proxy.name),
+                ));
+            }
+            proxy.tcp_check = None;
+        }
         let desc = format!("{} '{}'", proxy_type_name(proxy.cap), proxy.name);
         // Backend references.
         let check_ref = |r: &NamedRef, what: &str, diags: &mut Vec<Diagnostic>| {
@@ -144,7 +155,13 @@ pub fn run(config: &mut Config, diags: &mut Vec<Diagnostic>) {
         }
         // A check needs a port from somewhere (in TCP mode the server's own port is
         // already required above).
-        let check_port = proxy.http_check.as_ref().and_then(|hc| hc.connect_port);
+        let tcp_check_port = proxy.tcp_check.as_ref().and_then(|tc| {
+            tc.rules.iter().find_map(|r| match r {
+                crate::config::model::TcpCheckRule::Connect { port, .. } => *port,
+                _ => None,
+            })
+        });
+        let check_port = proxy.http_check.as_ref().and_then(|hc| hc.connect_port).or(tcp_check_port);
         if proxy.mode != Mode::Tcp && check_port.is_none() {
             for s in &proxy.servers {
                 let no_port = matches!(s.addr, ServerAddr::Inet { port: None, .. });
@@ -153,10 +170,12 @@ pub fn run(config: &mut Config, diags: &mut Vec<Diagnostic>) {
                         Severity::Alert,
                         None,
                         format!(
-                            "config: {} '{}': server '{}' has neither service port nor check port nor tcp_check rule 'connect' with port information.",
+                            "config: {} '{}': server '{}' has neither service port nor check port{}.",
                             proxy_type_name(proxy.cap),
                             proxy.name,
-                            s.name
+                            s.name,
+                            // HAProxy words it without the rule with `option tcp-check`.
+                            if proxy.tcp_check.is_some() { "" } else { " nor tcp_check rule 'connect' with port information" }
                         ),
                     ));
                 }

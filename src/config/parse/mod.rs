@@ -16,9 +16,11 @@ pub mod log;
 pub mod lua;
 pub mod process;
 pub mod proxy;
+pub mod retry_on;
 pub mod rules;
 pub mod server;
 pub mod stats;
+pub mod tcp_check;
 pub mod userlist;
 
 use super::cond;

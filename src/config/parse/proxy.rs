@@ -446,6 +446,9 @@ pub fn option(p: &mut Parser, l: &Line) -> Result<(), String> {
     if name == "httpchk" {
         return super::http_check::option_httpchk(p, l, negate, &args[2..]);
     }
+    if name == "tcp-check" {
+        return super::tcp_check::option_tcp_check(p, l, negate);
+    }
     if negate && matches!(name, "tcplog" | "httplog") {
         p.alert_directive(
             &l.loc,
