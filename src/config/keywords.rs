@@ -16,6 +16,7 @@
 //! `default-server` settings and [`BIND_OPTIONS`] for `bind` settings.
 //! `doc/config.md` embeds [`markdown`]'s output; a test fails when it is stale.
 
+use super::parse::cookie;
 use super::parse::global as g;
 use super::parse::http_misc;
 use super::parse::lua;
@@ -399,7 +400,7 @@ pub static PROXY: &[Keyword] = &[
     nyi("clitcpka-idle", DF),
     nyi("clitcpka-intvl", DF),
     nyi("compression", DFB),
-    nyi("cookie", DB),
+    sup("cookie", DB, cookie::cookie, "rewrite, insert, prefix, indirect, nocache, postonly, preserve, httponly, secure, domain, attr; not maxidle, maxlife, dynamic yet"),
     nyi("declare", F),
     nyi("dispatch", B),
     nyi("email-alert", DFB),
@@ -509,6 +510,7 @@ pub static SERVER_OPTIONS: &[SubKeyword] = &[
     s("addr", 0, "check address"),
     s("backup", 0, ""),
     s("check", 0, "TCP connect checks"),
+    s("cookie", 0, "the value of the backend's persistence cookie for this server"),
     s("disabled", 0, ""),
     s("downinter", 0, ""),
     s("enabled", 0, ""),
@@ -539,7 +541,6 @@ pub static SERVER_OPTIONS: &[SubKeyword] = &[
     n("check-via-socks4", 0),
     n("ciphers", 0),
     n("ciphersuites", 0),
-    n("cookie", 0),
     n("crl-file", 0),
     n("crt", 0),
     n("error-limit", 0),

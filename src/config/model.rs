@@ -395,6 +395,40 @@ pub struct Proxy {
     /// The `stats` lines (the statistics page, src/config/parse/stats.rs); `None`
     /// when no `stats` keyword enabled it. Inherited from `defaults` as a whole.
     pub stats: Option<StatsConf>,
+    /// `cookie <name> ...`: cookie-based server persistence (backends; added for
+    /// cookie persistence, src/http/persist.rs).
+    pub cookie: Option<CookieConf>,
+}
+
+/// How the persistence cookie is handled (`cookie <name> rewrite|insert|prefix`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CookieMode {
+    /// `rewrite`: the server's own `Set-Cookie <name>` gets the server's value.
+    Rewrite,
+    /// `insert` (the default): the proxy adds `Set-Cookie <name>=<value>; path=/`.
+    #[default]
+    Insert,
+    /// `prefix`: the server's cookie value is prefixed with `<value>~`.
+    Prefix,
+}
+
+/// `cookie <name> [rewrite|insert|prefix] [indirect] [nocache] [postonly] [preserve]
+/// [httponly] [secure] [domain <d>]* [attr <v>]*`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CookieConf {
+    pub name: String,
+    pub mode: CookieMode,
+    pub indirect: bool,
+    pub nocache: bool,
+    pub postonly: bool,
+    pub preserve: bool,
+    pub httponly: bool,
+    pub secure: bool,
+    /// `domain` values, in order (each adds `; domain=<d>`).
+    pub domains: Vec<String>,
+    /// `attr` values, in order (each adds `; <v>`).
+    pub attrs: Vec<String>,
+    pub location: Option<Location>,
 }
 
 /// The statistics page of a proxy: `stats enable|uri|realm|auth|refresh|scope|admin|
@@ -854,6 +888,9 @@ pub struct Server {
     pub id: Option<u32>,
     /// `pool-max-conn`, `pool-purge-delay`, `max-reuse`: its idle HTTP connections.
     pub idle: IdlePoolConf,
+    /// `cookie <value>`: the value of the persistence cookie that designates this
+    /// server (added for cookie persistence).
+    pub cookie: Option<String>,
 }
 
 /// How many idle HTTP connections a server keeps, and for how long
@@ -906,6 +943,7 @@ impl Server {
             check: None,
             id: None,
             idle: IdlePoolConf::default(),
+            cookie: None,
         }
     }
 }

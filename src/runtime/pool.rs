@@ -91,6 +91,16 @@ impl ServerPool for Farm {
         self.pick_hashed(be, client, hash, avoid)
     }
 
+    fn pick_persistent(&mut self, be: usize, srv: usize) -> Option<Pick> {
+        let b = self.backend_mut(be);
+        Some(match b.pick_persistent(ServerId(srv))? {
+            BePick::Server(id) => Pick::Server { srv: id.0, addr: target_of(b.server(id)) },
+            BePick::QueueOnServer(id) => Pick::Queue { server: Some(id.0) },
+            BePick::QueueFull(_) => Pick::QueueFull,
+            BePick::Queue | BePick::NoServer => Pick::NoServer,
+        })
+    }
+
     fn release(&mut self, be: usize, srv: usize) {
         self.backend_mut(be).connection_ended(ServerId(srv));
         self.drain_queue(be, srv);

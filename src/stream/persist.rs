@@ -1,0 +1,73 @@
+//! Cookie persistence in the stream (`cookie` in a backend): the request's cookie is
+//! read (and stripped) before the head is prepared for the server, the server it names
+//! is tried before load balancing, the server's `Set-Cookie` lines are handled before
+//! the response head goes to the client, and the outcome is logged in `%tsc`. What is
+//! done to the messages is [`crate::http::persist`]'s part.
+
+use super::proxy::ProxyRt;
+use super::{Env, Pick, Stream};
+use crate::http::persist::{PersistTxn, RequestCookie};
+use crate::log::StreamLog;
+
+impl Stream {
+    /// The request goes to the backend: finds its persistence cookie and rewrites the
+    /// `Cookie` headers for the server (`indirect`, `prefix`).
+    pub(super) fn persist_request(&mut self, env: &mut Env<'_, '_>) {
+        let Some(be) = self.backend else { return };
+        let Some(cp) = env.proxies[be].persist.as_deref() else { return };
+        let Some(h) = self.http.as_mut() else { return };
+        let txn: &mut crate::http::txn::Txn = &mut h.txn;
+        let Some(req) = txn.req.as_mut() else { return };
+        let (req_flag, target) = match cp.on_request(req) {
+            RequestCookie::Absent => (b'N', None),
+            RequestCookie::Unknown => (b'I', None),
+            RequestCookie::Server(srv) => (b'V', Some(srv)),
+        };
+        txn.persist = PersistTxn { req: req_flag, res: 0, target, direct: false };
+    }
+
+    /// The persistence step of the server choice: the cookie's server if it can take
+    /// the request. A redispatch (`avoid`) load balances, and the response then
+    /// inserts the cookie of the server that answers. A down server's cookie is logged
+    /// `D` and the request load balanced.
+    pub(super) fn persist_pick(&mut self, env: &mut Env<'_, '_>, be: usize, avoid: Option<usize>) -> Option<Pick> {
+        let p = &mut self.http.as_mut()?.txn.persist;
+        if avoid.is_some() {
+            p.direct = false;
+            return None;
+        }
+        let srv = p.target?;
+        match env.pool.pick_persistent(be, srv) {
+            Some(pick) => {
+                p.direct = true;
+                Some(pick)
+            }
+            None => {
+                *p = PersistTxn { req: b'D', target: None, direct: false, ..*p };
+                None
+            }
+        }
+    }
+
+    /// The server's response head, before it goes to the client: its `Set-Cookie`
+    /// lines (insert, rewrite, prefix, preserve, nocache).
+    pub(super) fn persist_response(&mut self, proxies: &[ProxyRt]) {
+        let Some(side) = self.server.as_deref() else { return };
+        let (be, srv) = (side.be, side.srv);
+        let Some(cp) = proxies[be].persist.as_deref() else { return };
+        let Some(h) = self.http.as_mut() else { return };
+        let txn: &mut crate::http::txn::Txn = &mut h.txn;
+        let (Some(req), Some(res)) = (txn.req.as_ref(), txn.res.as_mut()) else { return };
+        cp.on_response(&mut txn.persist, srv, &req.line.method, res);
+    }
+
+    /// The last two characters of `%tsc`: `--` unless the backend (the frontend when
+    /// none was chosen) has a persistence cookie.
+    pub(super) fn persist_log_flags(&self, rec: &mut StreamLog, proxies: &[ProxyRt]) {
+        let Some(http) = rec.http.as_mut() else { return };
+        let be = self.backend.unwrap_or(self.frontend);
+        let configured = proxies[be].persist.is_some();
+        let txn = self.http.as_ref().map(|h| h.txn.persist).unwrap_or_default();
+        http.cookie_flags = txn.flags(configured);
+    }
+}
