@@ -33,7 +33,10 @@ impl Stream {
     pub(super) fn persist_pick(&mut self, env: &mut Env<'_, '_>, be: usize, avoid: Option<usize>) -> Option<Pick> {
         let p = &mut self.http.as_mut()?.txn.persist;
         if avoid.is_some() {
-            p.direct = false;
+            // Redispatched away from the cookie's server: HAProxy then logs it as down.
+            if p.direct {
+                *p = PersistTxn { req: b'D', target: None, direct: false, ..*p };
+            }
             return None;
         }
         let srv = p.target?;
