@@ -46,6 +46,16 @@ listen rw
     cookie JS rewrite
     server s1 127.0.0.1:{{s1}} cookie a
     server s2 127.0.0.1:{{s2}} cookie b
+listen passive
+    bind 127.0.0.1:{{passive}}
+    cookie SRV
+    server s1 127.0.0.1:{{s1}} cookie a
+    server s2 127.0.0.1:{{s2}} cookie b
+listen ind
+    bind 127.0.0.1:{{ind}}
+    cookie SRV indirect
+    server s1 127.0.0.1:{{s1}} cookie a
+    server s2 127.0.0.1:{{s2}} cookie b
 listen dn
     bind 127.0.0.1:{{dn}}
     cookie SRV insert indirect
@@ -198,6 +208,19 @@ fn run(bin: &Path) -> Vec<Seen> {
     assert_eq!((rw.logged.as_str(), rw.set_cookie.clone()), ("rw/s1 --NR", vec!["js=a; path=/".to_string()]));
     let rw = see("rw", "GET", &["Cookie: JS=b"]);
     assert_eq!((rw.logged.as_str(), rw.body.as_str()), ("rw/s2 --VN", "s2 cookie=JS=b"));
+
+    // No mode: the application's own cookie directs requests, nothing is inserted,
+    // and HAProxy logs no letters.
+    let passive = see("passive", "GET", &[]);
+    assert_eq!((passive.logged.ends_with(" ----"), passive.set_cookie.len()), (true, 0));
+    let passive = see("passive", "GET", &["Cookie: SRV=b", "X-Res: Set-Cookie: SRV=x"]);
+    assert_eq!((passive.logged.as_str(), passive.set_cookie.clone()), ("passive/s2 ----", vec!["srv=x".to_string()]));
+    // `indirect` alone: the cookie stays in the request, the server's is removed from
+    // the answer to a client that presented a valid one.
+    let ind = see("ind", "GET", &["Cookie: SRV=b", "X-Res: Set-Cookie: SRV=x"]);
+    assert_eq!((ind.logged.as_str(), ind.body.as_str(), ind.set_cookie.len()), ("ind/s2 --VD", "s2 cookie=SRV=b", 0));
+    let ind = see("ind", "GET", &["X-Res: Set-Cookie: SRV=x"]);
+    assert!(ind.logged.ends_with(" --NP") && ind.set_cookie == ["srv=x"], "{ind:?}");
 
     // A down server's cookie: load balanced to another, whose cookie is inserted.
     proxy.wait_for_line(|l| l.contains("dn/s1 is DOWN"), DEADLINE);

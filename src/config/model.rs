@@ -403,10 +403,13 @@ pub struct Proxy {
 /// How the persistence cookie is handled (`cookie <name> rewrite|insert|prefix`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum CookieMode {
+    /// None of the modes given: the cookie (set by the application itself) only
+    /// directs requests; responses are left alone (but for `indirect`).
+    #[default]
+    Passive,
     /// `rewrite`: the server's own `Set-Cookie <name>` gets the server's value.
     Rewrite,
-    /// `insert` (the default): the proxy adds `Set-Cookie <name>=<value>; path=/`.
-    #[default]
+    /// `insert`: the proxy adds `Set-Cookie <name>=<value>; path=/`.
     Insert,
     /// `prefix`: the server's cookie value is prefixed with `<value>~`.
     Prefix,

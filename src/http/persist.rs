@@ -21,6 +21,10 @@
 //! - `prefix`: the value of the server's own `Set-Cookie <name>` is prefixed with
 //!   `<value>~`.
 //!
+//! Without a mode (`cookie <name>` alone) the cookie only directs requests: the
+//! application sets it, the proxy leaves responses alone (with `indirect`, the
+//! server's cookie is removed from a response to a client that presented it).
+//!
 //! The outcome is logged as the last two characters of `%tsc` ([`PersistTxn::flags`]):
 //! on the request `N` (no cookie), `I` (no server has that value), `D` (the server is
 //! down), `V` (valid); on the response `N` (nothing done), `I` (inserted), `D` (the
@@ -105,6 +109,12 @@ impl CookiePersist {
         &self.conf.name
     }
 
+    /// Whether `%tsc` shows the persistence letters: with a mode or `indirect`
+    /// (HAProxy logs `--` for a passive cookie).
+    pub fn logs_flags(&self) -> bool {
+        self.conf.mode != CookieMode::Passive || self.conf.indirect
+    }
+
     /// Finds the request's cookie and rewrites the `Cookie` headers for the server:
     /// every cookie of that name is removed in `insert indirect` mode; in `prefix`
     /// mode a `<value>~` prefix is removed from it.
@@ -175,14 +185,18 @@ impl CookiePersist {
             if n != name {
                 return None;
             }
+            // Found: `P`, unless something is done with it below.
+            flag = b'P';
             if preserve {
                 present = true;
-                flag = b'P';
                 return None;
             }
             if mode == CookieMode::Insert || (direct && indirect) {
                 delete.push(i);
                 flag = b'D';
+                return None;
+            }
+            if mode == CookieMode::Passive {
                 return None;
             }
             let srv_value = value?;

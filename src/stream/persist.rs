@@ -65,11 +65,11 @@ impl Stream {
     }
 
     /// The last two characters of `%tsc`: `--` unless the backend (the frontend when
-    /// none was chosen) has a persistence cookie.
+    /// none was chosen) has a persistence cookie with a mode or `indirect`.
     pub(super) fn persist_log_flags(&self, rec: &mut StreamLog, proxies: &[ProxyRt]) {
         let Some(http) = rec.http.as_mut() else { return };
         let be = self.backend.unwrap_or(self.frontend);
-        let configured = proxies[be].persist.is_some();
+        let configured = proxies[be].persist.as_deref().is_some_and(|p| p.logs_flags());
         let txn = self.http.as_ref().map(|h| h.txn.persist).unwrap_or_default();
         http.cookie_flags = txn.flags(configured);
     }

@@ -71,14 +71,14 @@ pub fn cookie(p: &mut Parser, l: &Line) -> Result<(), String> {
     if modes > 1 {
         return Err("cookie 'rewrite', 'insert' and 'prefix' modes are incompatible.".into());
     }
-    if modes == 1 && c.mode == CookieMode::Rewrite && c.indirect {
+    if c.mode == CookieMode::Rewrite && c.indirect {
         return Err("cookie 'rewrite' and 'indirect' modes are incompatible.".into());
     }
-    if c.preserve && !c.indirect && !(modes == 1 && c.mode == CookieMode::Insert) {
+    if c.preserve && !c.indirect && c.mode != CookieMode::Insert {
         return Err("cookie 'preserve' requires at least 'insert' or 'indirect'.".into());
     }
-    // `cookie SRV` alone is insert mode in HAProxy's documentation ("insert" is implied
-    // by none of the modes); `c.mode` defaults to it.
+    // Without a mode `c.mode` stays `Passive`: requests are directed by the cookie,
+    // responses are left as the server made them.
     p.draft().proxy.cookie = Some(c);
     Ok(())
 }
