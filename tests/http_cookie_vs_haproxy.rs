@@ -46,6 +46,27 @@ listen rw
     cookie JS rewrite
     server s1 127.0.0.1:{{s1}} cookie a
     server s2 127.0.0.1:{{s2}} cookie b
+listen pers
+    bind 127.0.0.1:{{pers}}
+    option persist
+    option redispatch
+    retries 1
+    cookie SRV insert
+    server s1 127.0.0.1:{{dead}} cookie a check inter 100ms fall 1
+    server s2 127.0.0.1:{{s2}} cookie b
+listen persnr
+    bind 127.0.0.1:{{persnr}}
+    option persist
+    retries 1
+    cookie SRV insert
+    server s1 127.0.0.1:{{dead}} cookie a check inter 100ms fall 1
+    server s2 127.0.0.1:{{s2}} cookie b
+listen pmaint
+    bind 127.0.0.1:{{pmaint}}
+    option persist
+    cookie SRV insert
+    server s1 127.0.0.1:{{s1}} cookie a disabled
+    server s2 127.0.0.1:{{s2}} cookie b
 listen passive
     bind 127.0.0.1:{{passive}}
     cookie SRV
@@ -234,6 +255,17 @@ fn run(bin: &Path) -> Vec<Seen> {
     }
     let fresh = see("drain", "GET", &[]);
     assert_eq!(fresh.logged, "drain/s2 --NI");
+
+    // `option persist`: the cookie still directs requests to a down server (logged
+    // `D`); `option redispatch` then moves them when it refuses, else they fail.
+    proxy.wait_for_line(|l| l.contains("pers/s1 is DOWN"), DEADLINE);
+    proxy.wait_for_line(|l| l.contains("persnr/s1 is DOWN"), DEADLINE);
+    let moved = see("pers", "GET", &["Cookie: SRV=a"]);
+    assert_eq!((moved.logged.as_str(), moved.set_cookie.clone()), ("pers/s2 --DI", vec!["srv=b; path=/".to_string()]));
+    let failed = see("persnr", "GET", &["Cookie: SRV=a"]);
+    assert_eq!(failed.logged, "persnr/s1 SCDN");
+    let maint = see("pmaint", "GET", &["Cookie: SRV=a"]);
+    assert_eq!((maint.logged.as_str(), maint.body.as_str()), ("pmaint/s1 --DN", "s1 cookie=SRV=a"));
 
     // The cookie's server refuses: `option redispatch` sends the request elsewhere,
     // logged as a down server's cookie, and the new server's cookie is inserted.

@@ -720,9 +720,10 @@ impl Backend {
     /// unless it is down or in maintenance (a server in drain, at weight 0 or
     /// stopping still takes it, as in HAProxy). The slot is reserved, or the request
     /// waits in the server's queue at its `maxconn`. `None`: the server cannot take it.
-    pub fn pick_persistent(&mut self, id: ServerId) -> Option<Pick> {
+    /// `down_ok` (`option persist`): a down server takes it too.
+    pub fn pick_persistent(&mut self, id: ServerId, down_ok: bool) -> Option<Pick> {
         let srv = self.servers.get_mut(id.0)?;
-        if srv.is_out() {
+        if srv.is_out() && !down_ok {
             return None;
         }
         if srv.is_full() {

@@ -627,6 +627,9 @@ pub struct ProxyOptions {
     pub abortonclose: bool,
     pub log_health_checks: bool,
     pub allbackups: bool,
+    /// `option persist`: a persistence cookie still directs requests to a server that
+    /// is down (added for cookie persistence).
+    pub persist: bool,
     /// HTTP-mode options (`option httpclose`, `forwardfor` ...), added for issue 5.
     pub http: HttpOptions,
 }

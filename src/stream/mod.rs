@@ -77,10 +77,11 @@ pub trait ServerPool {
         self.pick(be, client, avoid)
     }
     /// Cookie persistence: server `srv` of backend `be` takes the request without load
-    /// balancing (its slot taken, or a place in its queue); `None` when it cannot (down,
-    /// maintenance), the request is then load balanced. By default it cannot.
-    fn pick_persistent(&mut self, be: usize, srv: usize) -> Option<Pick> {
-        let _ = (be, srv);
+    /// balancing (its slot taken, or a place in its queue) and whether it is up;
+    /// `None` when it cannot (down or in maintenance, unless `down_ok`): the request
+    /// is then load balanced. By default it cannot.
+    fn pick_persistent(&mut self, be: usize, srv: usize, down_ok: bool) -> Option<(Pick, bool)> {
+        let _ = (be, srv, down_ok);
         None
     }
     /// Gives a connection slot back. The runtime then hands it to a queued stream.

@@ -29,7 +29,7 @@ impl Stream {
     /// The persistence step of the server choice: the cookie's server if it can take
     /// the request. A redispatch (`avoid`) load balances, and the response then
     /// inserts the cookie of the server that answers. A down server's cookie is logged
-    /// `D` and the request load balanced.
+    /// `D` and the request load balanced (unless `option persist`).
     pub(super) fn persist_pick(&mut self, env: &mut Env<'_, '_>, be: usize, avoid: Option<usize>) -> Option<Pick> {
         let p = &mut self.http.as_mut()?.txn.persist;
         if avoid.is_some() {
@@ -40,8 +40,13 @@ impl Stream {
             return None;
         }
         let srv = p.target?;
-        match env.pool.pick_persistent(be, srv) {
-            Some(pick) => {
+        let down_ok = env.proxies[be].options.persist;
+        match env.pool.pick_persistent(be, srv, down_ok) {
+            Some((pick, up)) => {
+                // `option persist` sends to a down server: logged `D`.
+                if !up {
+                    p.req = b'D';
+                }
                 p.direct = true;
                 Some(pick)
             }
@@ -72,5 +77,37 @@ impl Stream {
         let configured = proxies[be].persist.as_deref().is_some_and(|p| p.logs_flags());
         let txn = self.http.as_ref().map(|h| h.txn.persist).unwrap_or_default();
         http.cookie_flags = txn.flags(configured);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::backend::{Backend, Pick, ServerId};
+    use crate::config::model::{Location, Proxy, Server, ServerAddr};
+
+    fn server(name: &str) -> Server {
+        let addr = ServerAddr::Inet { ip: [127, 0, 0, 1].into(), port: Some(80) };
+        Server::new(name, Location { file: "t.cfg".into(), line: 1 }, addr)
+    }
+
+    #[test]
+    fn the_cookies_server_takes_the_request_or_queues_on_it() {
+        let mut full = server("full");
+        (full.maxconn, full.maxqueue) = (1, 1);
+        let mut drained = server("drained");
+        drained.weight = 0;
+        let mut maint = server("maint");
+        maint.disabled = true;
+        let p = Proxy { name: "b".into(), servers: vec![full, drained, maint], ..Proxy::default() };
+        let mut b = Backend::from_config(&p);
+        assert_eq!(b.pick_persistent(ServerId(0), false), Some(Pick::Server(ServerId(0))));
+        assert_eq!(b.pick_persistent(ServerId(0), false), Some(Pick::QueueOnServer(ServerId(0))));
+        b.enqueue(7, Some(ServerId(0)));
+        assert_eq!(b.pick_persistent(ServerId(0), false), Some(Pick::QueueFull(ServerId(0))));
+        // Weight 0 takes no load-balanced request, but its sticky clients.
+        assert_eq!(b.pick_persistent(ServerId(1), false), Some(Pick::Server(ServerId(1))));
+        // Maintenance: only with `option persist`.
+        assert_eq!(b.pick_persistent(ServerId(2), false), None);
+        assert_eq!(b.pick_persistent(ServerId(2), true), Some(Pick::Server(ServerId(2))));
     }
 }
