@@ -271,7 +271,6 @@ fn run(bin: &Path) -> Vec<Seen> {
     // logged as a down server's cookie, and the new server's cookie is inserted.
     let moved = see("redisp", "GET", &["Cookie: SRV=a"]);
     assert_eq!((moved.logged.as_str(), moved.set_cookie.clone()), ("redisp/s2 --DI", vec!["srv=b; path=/".to_string()]));
-    drop(see);
     seen
 }
 
