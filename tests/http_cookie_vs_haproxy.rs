@@ -67,6 +67,16 @@ listen pmaint
     cookie SRV insert
     server s1 127.0.0.1:{{s1}} cookie a disabled
     server s2 127.0.0.1:{{s2}} cookie b
+listen mi
+    bind 127.0.0.1:{{mi}}
+    cookie SRV insert indirect maxidle 2s maxlife 10s
+    server s1 127.0.0.1:{{s1}} cookie a
+    server s2 127.0.0.1:{{s2}} cookie b
+listen mu
+    bind 127.0.0.1:{{mu}}
+    cookie SRV insert maxidle 20
+    server s1 127.0.0.1:{{s1}} cookie a
+    server s2 127.0.0.1:{{s2}} cookie b
 listen passive
     bind 127.0.0.1:{{passive}}
     cookie SRV
@@ -123,6 +133,43 @@ fn app(name: &'static str) -> Backend {
     })
 }
 
+/// A `Set-Cookie` value with its dates (`|` and 5 characters each) shown as `|date`:
+/// they depend on the second the answer was made.
+fn masked_dates(cookie: &str) -> String {
+    let (value, attrs) = cookie.split_once(';').unwrap_or((cookie, ""));
+    let mut parts = value.split('|');
+    let mut out = parts.next().unwrap_or_default().to_string();
+    for date in parts {
+        assert_eq!(date.len(), 5, "a date is 5 characters: {cookie}");
+        out.push_str("|date");
+    }
+    if !attrs.is_empty() {
+        out.push(';');
+        out.push_str(attrs);
+    }
+    out
+}
+
+/// The cookie a server received with its dates shown as `|date`, as in [`masked_dates`].
+fn masked_body_dates(body: &str) -> String {
+    let mut parts = body.split('|');
+    let mut out = parts.next().unwrap_or_default().to_string();
+    for part in parts {
+        out.push_str("|date");
+        out.push_str(part.get(5..).unwrap_or_default());
+    }
+    out
+}
+
+/// `<value>|<last seen>|<first>` as a proxy stamps a cookie, the dates `ago_last` and
+/// `ago_first` seconds ago: 30 bits of 4-second units, 6 bits per character.
+fn stamped(value: &str, ago_last: u64, ago_first: u64) -> String {
+    const DIGITS: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let date = |ago: u64| -> String { [24, 18, 12, 6, 0].iter().map(|s| DIGITS[((((now - ago) >> 2) >> s) & 63) as usize] as char).collect() };
+    format!("{value}|{}|{}", date(ago_last), date(ago_first))
+}
+
 /// What one exchange showed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Seen {
@@ -153,8 +200,8 @@ fn exchange(proxy: &Proxy, listen: &str, method: &str, headers: &[&str]) -> Seen
     let line = proxy.wait_for_line_after(mark, |l| l.contains(&format!("] {listen} ")) && l.contains('"'), DEADLINE);
     let words: Vec<&str> = line.split(' ').collect();
     Seen {
-        body: String::from_utf8_lossy(&body).into_owned(),
-        set_cookie: all("set-cookie"),
+        body: masked_body_dates(&String::from_utf8_lossy(&body)),
+        set_cookie: all("set-cookie").iter().map(|c| masked_dates(c)).collect(),
         cache_control: all("cache-control"),
         logged: format!("{} {}", words[3], words[9]),
     }
@@ -243,6 +290,23 @@ fn run(bin: &Path) -> Vec<Seen> {
     let ind = see("ind", "GET", &["X-Res: Set-Cookie: SRV=x"]);
     assert!(ind.logged.ends_with(" --NP") && ind.set_cookie == ["srv=x"], "{ind:?}");
 
+    // maxidle / maxlife: inserted cookies carry their dates; a cookie idle too long
+    // (E) or too old (O) is ignored; a valid one gets a fresh last-seen date (U).
+    let first = see("mi", "GET", &[]);
+    assert_eq!((first.logged.ends_with(" --NI"), first.set_cookie.len()), (true, 1));
+    assert!(first.set_cookie[0].ends_with("|date|date; path=/"), "{first:?}");
+    let idle = see("mi", "GET", &[&format!("Cookie: SRV={}", stamped("a", 9, 0))]);
+    assert!(idle.logged.ends_with(" --EI") && idle.body.ends_with("cookie=-"), "{idle:?}");
+    let old = see("mi", "GET", &[&format!("Cookie: SRV={}", stamped("b", 0, 30))]);
+    assert!(old.logged.ends_with(" --OI"), "{old:?}");
+    let refreshed = see("mu", "GET", &[&format!("Cookie: SRV={}", stamped("b", 8, 8))]);
+    assert_eq!((refreshed.logged.as_str(), refreshed.set_cookie.clone()), ("mu/s2 --VU", vec!["srv=b|date; path=/".to_string()]));
+    let undated = see("mu", "GET", &["Cookie: SRV=a"]);
+    assert_eq!((undated.logged.as_str(), undated.set_cookie.clone()), ("mu/s1 --VU", vec!["srv=a|date; path=/".to_string()]));
+    // Without maxidle, a dated cookie is given back without its dates.
+    let dated = see("drain", "GET", &[&format!("Cookie: SRV={}", stamped("b", 8, 8))]);
+    assert_eq!((dated.logged.as_str(), dated.set_cookie.clone()), ("drain/s2 --VU", vec!["srv=b; path=/".to_string()]));
+
     // A down server's cookie: load balanced to another, whose cookie is inserted.
     proxy.wait_for_line(|l| l.contains("dn/s1 is DOWN"), DEADLINE);
     let down = see("dn", "GET", &["Cookie: SRV=a"]);
@@ -294,6 +358,8 @@ fn cookie_configuration_errors_read_as_haproxys() {
         ("cookie SRV rewrite preserve", "cookie 'preserve' requires at least 'insert' or 'indirect'."),
         ("cookie SRV insert domain", "'domain' expects <domain> as argument."),
         ("cookie SRV insert attr a;b", "character '%x3B' is not permitted in attribute value."),
+        ("cookie SRV insert maxidle", "'maxidle' expects <idletime> in seconds as argument."),
+        ("cookie SRV insert maxlife 10x", "unexpected character 'x' in argument to <maxlife>."),
         ("server s9 127.0.0.1:1 cookie", "'server b/s9' : 'cookie' expects <value> as argument.."),
     ] {
         let config = format!("defaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\nbackend b\n    {line}\n    server s1 127.0.0.1:1 cookie a\n");

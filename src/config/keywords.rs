@@ -400,7 +400,7 @@ pub static PROXY: &[Keyword] = &[
     nyi("clitcpka-idle", DF),
     nyi("clitcpka-intvl", DF),
     nyi("compression", DFB),
-    sup("cookie", DB, cookie::cookie, "rewrite, insert, prefix, indirect, nocache, postonly, preserve, httponly, secure, domain, attr; not maxidle, maxlife, dynamic yet"),
+    sup("cookie", DB, cookie::cookie, "rewrite, insert, prefix, indirect, nocache, postonly, preserve, httponly, secure, domain, attr, maxidle, maxlife; not dynamic yet"),
     nyi("declare", F),
     nyi("dispatch", B),
     nyi("email-alert", DFB),

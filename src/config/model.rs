@@ -431,6 +431,10 @@ pub struct CookieConf {
     pub domains: Vec<String>,
     /// `attr` values, in order (each adds `; <v>`).
     pub attrs: Vec<String>,
+    /// `maxidle <t>` / `maxlife <t>` in seconds (0: none): inserted cookies carry
+    /// their last-seen and first dates, and older ones are ignored.
+    pub maxidle: u32,
+    pub maxlife: u32,
     pub location: Option<Location>,
 }
 

@@ -27,11 +27,18 @@
 //!
 //! The outcome is logged as the last two characters of `%tsc` ([`PersistTxn::flags`]):
 //! on the request `N` (no cookie), `I` (no server has that value), `D` (the server is
-//! down), `V` (valid); on the response `N` (nothing done), `I` (inserted), `D` (the
-//! server's cookie deleted), `P` (preserved), `R` (rewritten or prefixed).
+//! down), `V` (valid), `E`/`O` (expired/old); on the response `N` (nothing done), `I`
+//! (inserted), `U` (dates updated), `D` (the server's cookie deleted), `P` (found and
+//! left alone), `R` (rewritten or prefixed).
 //!
-//! Not done: `maxidle`/`maxlife` (date-stamped cookies, letters `E`/`O`/`U`),
-//! `dynamic` cookies, `option persist`, `force-persist`/`ignore-persist`.
+//! With `maxidle` / `maxlife`, an inserted cookie carries its dates,
+//! `<value>|<last seen>[|<first>]` (each 5 characters of 6 bits, the date in 4-second
+//! units, rounded up): a request whose cookie was last seen more than `maxidle` ago
+//! (`E`, expired) or first set more than `maxlife` ago (`O`, old) is load balanced, and
+//! a valid one gets its cookie again with a fresh last-seen date once it passed
+//! (response letter `U`).
+//!
+//! Not done: `dynamic` cookies, `force-persist`/`ignore-persist`.
 
 use super::{Headers, Method, Request, Response};
 use crate::config::model::{CookieConf, CookieMode, Proxy};
@@ -58,6 +65,10 @@ pub struct PersistTxn {
     /// The request went to `target` because of its cookie (HAProxy's "direct"
     /// access): the response does not insert the cookie again.
     pub direct: bool,
+    /// The dates the request's cookie carried (`<value>|<last seen>|<first>`), in
+    /// seconds since the epoch; 0 when absent.
+    pub last_date: u32,
+    pub first_date: u32,
 }
 
 impl PersistTxn {
@@ -80,6 +91,10 @@ pub enum RequestCookie {
     Unknown,
     /// The cookie of that server.
     Server(usize),
+    /// Its last-seen date is more than `maxidle` ago (or more than a day ahead).
+    Expired,
+    /// Its first date is more than `maxlife` ago (or more than a day ahead).
+    Old,
 }
 
 impl CookiePersist {
@@ -118,7 +133,22 @@ impl CookiePersist {
     /// Finds the request's cookie and rewrites the `Cookie` headers for the server:
     /// every cookie of that name is removed in `insert indirect` mode; in `prefix`
     /// mode a `<value>~` prefix is removed from it.
-    pub fn on_request(&self, req: &mut Request) -> RequestCookie {
+    pub fn on_request(&self, req: &mut Request, now: u32) -> PersistTxn {
+        let mut dates = (0, 0);
+        let found = self.find_in_request(req, now, &mut dates);
+        let (req, target) = match found {
+            RequestCookie::Absent => (b'N', None),
+            RequestCookie::Unknown => (b'I', None),
+            RequestCookie::Server(srv) => (b'V', Some(srv)),
+            RequestCookie::Expired => (b'E', None),
+            RequestCookie::Old => (b'O', None),
+        };
+        PersistTxn { req, res: 0, target, direct: false, last_date: dates.0, first_date: dates.1 }
+    }
+
+    /// [`CookiePersist::on_request`]'s lookup and rewriting; `dates` gets the last-seen
+    /// and first dates of a cookie still valid.
+    fn find_in_request(&self, req: &mut Request, now: u32, dates: &mut (u32, u32)) -> RequestCookie {
         let mut found = RequestCookie::Absent;
         let name = self.conf.name.as_bytes();
         let strip = self.conf.indirect && self.conf.mode == CookieMode::Insert;
@@ -133,16 +163,15 @@ impl CookiePersist {
                     parts.push(trim(part).to_vec());
                     continue;
                 }
-                // In prefix mode the server's part ends at the first `~`.
-                let (id, rest) = match v.iter().position(|&b| b == b'~') {
-                    Some(t) if prefix => (&v[..t], Some(&v[t + 1..])),
-                    _ => (v, None),
+                // In prefix mode the server's part ends at the first `~`; otherwise
+                // dates may follow it after a `|`.
+                let (id, rest, stamp) = match (prefix, v.iter().position(|&b| b == if prefix { b'~' } else { b'|' })) {
+                    (true, Some(t)) => (&v[..t], Some(&v[t + 1..]), None),
+                    (false, Some(t)) => (&v[..t], None, Some(&v[t + 1..])),
+                    (_, None) => (v, None, None),
                 };
                 if found == RequestCookie::Absent {
-                    found = match self.values.iter().position(|s| s.as_deref().map(str::as_bytes) == Some(id)) {
-                        Some(srv) => RequestCookie::Server(srv),
-                        None => RequestCookie::Unknown,
-                    };
+                    found = self.judge(id, stamp.map(read_dates).unwrap_or_default(), now, dates);
                 }
                 if strip {
                     changed = true;
@@ -166,9 +195,29 @@ impl CookiePersist {
         found
     }
 
+    /// A cookie's verdict: too old, expired, or the server whose value it is.
+    fn judge(&self, id: &[u8], (last, first): (u32, u32), now: u32, dates: &mut (u32, u32)) -> RequestCookie {
+        // More than a day ahead is as bad as too old, as HAProxy has it.
+        let stale = |date: u32, max: u32| {
+            let age = i64::from(now) - i64::from(date);
+            date != 0 && max != 0 && (age > i64::from(max) || -age > 86400)
+        };
+        if stale(first, self.conf.maxlife) {
+            return RequestCookie::Old;
+        }
+        if stale(last, self.conf.maxidle) {
+            return RequestCookie::Expired;
+        }
+        *dates = (last, first);
+        match self.values.iter().position(|s| s.as_deref().map(str::as_bytes) == Some(id)) {
+            Some(srv) => RequestCookie::Server(srv),
+            None => RequestCookie::Unknown,
+        }
+    }
+
     /// Applies the persistence to the response of server `srv`; `method` is the
-    /// request's. Records what was done in `txn.res`.
-    pub fn on_response(&self, txn: &mut PersistTxn, srv: usize, method: &Method, res: &mut Response) {
+    /// request's, `now` the date in seconds. Records what was done in `txn.res`.
+    pub fn on_response(&self, txn: &mut PersistTxn, srv: usize, method: &Method, now: u32, res: &mut Response) {
         let name = self.conf.name.as_bytes();
         let value = self.values.get(srv).and_then(Option::as_deref);
         let direct = txn.direct && txn.target == Some(srv);
@@ -216,15 +265,35 @@ impl CookiePersist {
         for i in delete.into_iter().rev() {
             res.headers.del_nth("set-cookie", i);
         }
-        let insert = mode == CookieMode::Insert && !present && !direct && (!self.conf.postonly || *method == Method::Post);
+        // A direct request gets the cookie again to refresh its dates: the last-seen
+        // one once passed (or to add or drop dates the configuration asks for).
+        let (maxidle, maxlife) = (self.conf.maxidle, self.conf.maxlife);
+        let (last, first) = (txn.last_date, txn.first_date);
+        let refresh = ((maxidle != 0 || last != 0) && (last == 0 || last < now))
+            || (maxlife != 0 && first == 0)
+            || (maxlife == 0 && first != 0);
+        let insert = mode == CookieMode::Insert && !present && (!direct || refresh) && (!self.conf.postonly || *method == Method::Post);
         if insert {
             let cookie = match value {
-                Some(v) => format!("{}={v}{}", self.conf.name, self.suffix),
+                Some(v) => {
+                    let mut c = format!("{}={v}", self.conf.name);
+                    if maxidle != 0 || maxlife != 0 {
+                        c.push('|');
+                        push_date(&mut c, (now + 3) >> 2);
+                        if maxlife != 0 {
+                            c.push('|');
+                            push_date(&mut c, if first != 0 { first >> 2 } else { (now + 3) >> 2 });
+                        }
+                    }
+                    c.push_str(&self.suffix);
+                    c
+                }
                 // A server without a cookie value makes the client forget its cookie.
                 None => format!("{}=; Expires=Thu, 01-Jan-1970 00:00:01 GMT{}", self.conf.name, self.suffix),
             };
             res.headers.add("Set-Cookie", cookie);
-            flag = b'I';
+            // Only the dates changed: `U`pdated.
+            flag = if value.is_some() && direct { b'U' } else { b'I' };
             if self.conf.nocache && cacheable(res) {
                 res.headers.add("Cache-control", "private");
             }
@@ -257,6 +326,29 @@ fn cacheable(res: &Response) -> bool {
         }
     }
     fresh || h.contains("expires") || h.contains("etag") || h.contains("last-modified")
+}
+
+/// The alphabet of the dates in cookies: 6 bits per character.
+const DATE_DIGITS: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Appends a date in 4-second units (30 bits) as 5 characters, most significant first.
+fn push_date(out: &mut String, quads: u32) {
+    for shift in [24, 18, 12, 6, 0] {
+        out.push(DATE_DIGITS[((quads >> shift) & 0x3f) as usize] as char);
+    }
+}
+
+/// The 30-bit value of 5 date characters; `None` if one is not in the alphabet.
+fn read_date(s: &[u8]) -> Option<u32> {
+    s.get(..5)?.iter().try_fold(0u32, |acc, c| Some(acc << 6 | DATE_DIGITS.iter().position(|d| d == c)? as u32))
+}
+
+/// The last-seen and first dates (seconds, 0 when absent or invalid) after the `|` of
+/// `<value>|<last>[|<first>]`.
+fn read_dates(stamp: &[u8]) -> (u32, u32) {
+    let date = |s: &[u8]| read_date(s).filter(|&v| v > 0).map_or(0, |v| v << 2);
+    let first = stamp.iter().position(|&b| b == b'|').map_or(0, |bar| date(&stamp[bar + 1..]));
+    (date(stamp), first)
 }
 
 /// A cookie's name and value, blanks around each trimmed.

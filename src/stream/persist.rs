@@ -6,7 +6,7 @@
 
 use super::proxy::ProxyRt;
 use super::{Env, Pick, Stream};
-use crate::http::persist::{PersistTxn, RequestCookie};
+use crate::http::persist::PersistTxn;
 use crate::log::StreamLog;
 
 impl Stream {
@@ -18,12 +18,7 @@ impl Stream {
         let Some(h) = self.http.as_mut() else { return };
         let txn: &mut crate::http::txn::Txn = &mut h.txn;
         let Some(req) = txn.req.as_mut() else { return };
-        let (req_flag, target) = match cp.on_request(req) {
-            RequestCookie::Absent => (b'N', None),
-            RequestCookie::Unknown => (b'I', None),
-            RequestCookie::Server(srv) => (b'V', Some(srv)),
-        };
-        txn.persist = PersistTxn { req: req_flag, res: 0, target, direct: false };
+        txn.persist = cp.on_request(req, unix_now());
     }
 
     /// The persistence step of the server choice: the cookie's server if it can take
@@ -66,7 +61,7 @@ impl Stream {
         let Some(h) = self.http.as_mut() else { return };
         let txn: &mut crate::http::txn::Txn = &mut h.txn;
         let (Some(req), Some(res)) = (txn.req.as_ref(), txn.res.as_mut()) else { return };
-        cp.on_response(&mut txn.persist, srv, &req.line.method, res);
+        cp.on_response(&mut txn.persist, srv, &req.line.method, unix_now(), res);
     }
 
     /// The last two characters of `%tsc`: `--` unless the backend (the frontend when
@@ -78,6 +73,12 @@ impl Stream {
         let txn = self.http.as_ref().map(|h| h.txn.persist).unwrap_or_default();
         http.cookie_flags = txn.flags(configured);
     }
+}
+
+/// The date cookies are stamped and judged with (`maxidle`, `maxlife`), in seconds.
+fn unix_now() -> u32 {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    u32::try_from(secs).unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]

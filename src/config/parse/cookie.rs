@@ -3,12 +3,13 @@
 //! persistence, applied by `crate::http::persist`. The servers' `cookie <value>` is
 //! read with the other `server` options (src/config/parse/server.rs).
 //!
-//! Errors and warnings are worded as HAProxy 2.6 words them. `maxidle`, `maxlife` and
-//! `dynamic` are refused as not supported yet.
+//! Errors and warnings are worded as HAProxy 2.6 words them. `dynamic` is refused as
+//! not supported yet.
 
 use super::{not_supported, proxy_type_name, Line, Parser};
 use crate::config::diagnostic::Diagnostic;
 use crate::config::model::{Config, CookieConf, CookieMode, Mode};
+use crate::config::units;
 use crate::diag::Severity;
 
 /// HAProxy's list of the options, for an unknown one.
@@ -63,7 +64,21 @@ pub fn cookie(p: &mut Parser, l: &Line) -> Result<(), String> {
                 c.attrs.push(value.to_string());
                 i += 1;
             }
-            kw @ ("maxidle" | "maxlife" | "dynamic") => return Err(not_supported(&format!("cookie {kw}"))),
+            kw @ ("maxidle" | "maxlife") => {
+                let what = if kw == "maxidle" { "idletime" } else { "lifetime" };
+                if value.is_empty() {
+                    p.alert_directive(&l.loc, format!("'{kw}' expects <{what}> in seconds as argument."));
+                    return Ok(());
+                }
+                let Some(secs) = seconds(p, l, kw, value) else { return Ok(()) };
+                if kw == "maxidle" {
+                    c.maxidle = secs;
+                } else {
+                    c.maxlife = secs;
+                }
+                i += 1;
+            }
+            "dynamic" => return Err(not_supported("cookie dynamic")),
             _ => return Err(USAGE.into()),
         }
         i += 1;
@@ -81,6 +96,24 @@ pub fn cookie(p: &mut Parser, l: &Line) -> Result<(), String> {
     // responses are left as the server made them.
     p.draft().proxy.cookie = Some(c);
     Ok(())
+}
+
+/// A `maxidle`/`maxlife` time: seconds without a unit, HAProxy's time units otherwise.
+fn seconds(p: &mut Parser, l: &Line, kw: &str, value: &str) -> Option<u32> {
+    if let Ok(secs) = value.parse::<u32>() {
+        return Some(secs);
+    }
+    match units::parse_time(value) {
+        Ok(t) => Some(u32::try_from(t.as_secs()).unwrap_or(u32::MAX)),
+        Err(units::UnitError::Unexpected(c)) => {
+            p.alert_directive(&l.loc, format!("unexpected character '{c}' in argument to <{kw}>."));
+            None
+        }
+        Err(e) => {
+            p.alert_directive(&l.loc, units::time_error_message(&e, value, &format!("<{kw}>")));
+            None
+        }
+    }
 }
 
 /// Post-parse: a persistence cookie, and the servers' cookie values, need HTTP mode.
