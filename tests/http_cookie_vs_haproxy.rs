@@ -77,6 +77,11 @@ listen mu
     cookie SRV insert maxidle 20
     server s1 127.0.0.1:{{s1}} cookie a
     server s2 127.0.0.1:{{s2}} cookie b
+listen q
+    bind 127.0.0.1:{{q}}
+    cookie SRV insert
+    server s1 127.0.0.1:{{s1}} cookie a maxconn 1
+    server s2 127.0.0.1:{{s2}} cookie b
 listen passive
     bind 127.0.0.1:{{passive}}
     cookie SRV
@@ -107,13 +112,17 @@ listen redisp
 ";
 
 /// A server that answers `<name> cookie=<its Cookie header or ->` and copies each
-/// `X-Res: <name>: <value>` request header into its response.
+/// `X-Res: <name>: <value>` request header into its response, after `X-Delay`
+/// milliseconds if the request says so.
 fn app(name: &'static str) -> Backend {
     Backend::custom(move |s: TcpStream, _stats| {
         let mut r = HttpReader::new(s);
         while let Ok(Some(head)) = r.read_head() {
             if r.read_body(&head, false, |_| {}).is_err() {
                 return;
+            }
+            if let Some(ms) = head.header("x-delay").and_then(|d| d.parse().ok()) {
+                std::thread::sleep(std::time::Duration::from_millis(ms));
             }
             let cookie = head.header("cookie").unwrap_or("-");
             let body = format!("{name} cookie={cookie}");
@@ -335,6 +344,26 @@ fn run(bin: &Path) -> Vec<Seen> {
     // logged as a down server's cookie, and the new server's cookie is inserted.
     let moved = see("redisp", "GET", &["Cookie: SRV=a"]);
     assert_eq!((moved.logged.as_str(), moved.set_cookie.clone()), ("redisp/s2 --DI", vec!["srv=b; path=/".to_string()]));
+
+    // At its maxconn the cookie's server queues the request, which it serves once
+    // free; the other server is not used.
+    let slow = std::thread::scope(|scope| {
+        let slow = scope.spawn(|| exchange(&proxy, "q", "GET", &["Cookie: SRV=a", "X-Delay: 400"]));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let mark = proxy.mark();
+        // A POST, to tell its log line from the other.
+        let queued = exchange(&proxy, "q", "POST", &["Cookie: SRV=a"]);
+        let line = proxy.wait_for_line_after(mark, |l| l.contains("] q q/s1 ") && l.contains("\"POST "), DEADLINE);
+        (slow.join().unwrap(), queued, line)
+    });
+    assert_eq!((slow.0.logged.as_str(), slow.1.logged.as_str()), ("q/s1 --VN", "q/s1 --VN"));
+    // `%Tw`, the time spent queued, is not 0. (`%sq` is not compared: HAProxy counts
+    // a request that waited alone as 1, moonproxy's queues as 0, for any queued
+    // request, with or without persistence.)
+    let words: Vec<&str> = slow.2.split(' ').collect();
+    assert_ne!(words[4].split('/').nth(1), Some("0"), "{}", slow.2);
+    seen.push(slow.0);
+    seen.push(slow.1);
     seen
 }
 
