@@ -726,6 +726,26 @@ impl Backend {
         Pick::Server(id)
     }
 
+    /// Cookie persistence: server `id` takes the request without load balancing
+    /// unless it is down or in maintenance (a server in drain, at weight 0 or
+    /// stopping still takes it, as in HAProxy). The slot is reserved, or the request
+    /// waits in the server's queue at its `maxconn`. `None`: the server cannot take it.
+    /// `down_ok` (`option persist`): a down server takes it too.
+    pub fn pick_persistent(&mut self, id: ServerId, down_ok: bool) -> Option<Pick> {
+        let srv = self.servers.get_mut(id.0)?;
+        if srv.is_out() && !down_ok {
+            return None;
+        }
+        if srv.is_full() {
+            if srv.maxqueue != 0 && srv.queue.len() >= srv.maxqueue as usize {
+                return Some(Pick::QueueFull(id));
+            }
+            return Some(Pick::QueueOnServer(id));
+        }
+        srv.take_slot();
+        Some(Pick::Server(id))
+    }
+
     /// Reserves a slot on a server chosen without load balancing (e.g. a forced
     /// server), ignoring `maxconn`. Released with [`Backend::connection_ended`].
     /// After [`Backend::pick`] returned [`Pick::Server`], the slot is already

@@ -16,6 +16,7 @@
 //! `default-server` settings and [`BIND_OPTIONS`] for `bind` settings.
 //! `doc/config.md` embeds [`markdown`]'s output; a test fails when it is stale.
 
+use super::parse::cookie;
 use super::parse::global as g;
 use super::parse::http_misc;
 use super::parse::lua;
@@ -400,7 +401,7 @@ pub static PROXY: &[Keyword] = &[
     nyi("clitcpka-idle", DF),
     nyi("clitcpka-intvl", DF),
     nyi("compression", DFB),
-    nyi("cookie", DB),
+    sup("cookie", DB, cookie::cookie, "rewrite, insert, prefix, indirect, nocache, postonly, preserve, httponly, secure, domain, attr, maxidle, maxlife; not dynamic yet"),
     nyi("declare", F),
     nyi("dispatch", B),
     nyi("email-alert", DFB),
@@ -457,6 +458,7 @@ pub static OPTIONS: &[SubKeyword] = &[
     s("log-health-checks", DB, ""),
     s("log-separate-errors", DF, ""),
     s("nolinger", DFB, ""),
+    s("persist", DB, "a persistence cookie still directs requests to a down server"),
     s("redispatch", DB, "optional interval"),
     s("srvtcpka", DB, ""),
     s("tcpka", DFB, ""),
@@ -493,7 +495,6 @@ pub static OPTIONS: &[SubKeyword] = &[
     n("ldap-check", DB),
     n("logasap", DF),
     n("mysql-check", DB),
-    n("persist", DB),
     n("pgsql-check", DB),
     n("prefer-last-server", DB),
     n("redis-check", DB),
@@ -510,6 +511,7 @@ pub static SERVER_OPTIONS: &[SubKeyword] = &[
     s("addr", 0, "check address"),
     s("backup", 0, ""),
     s("check", 0, "TCP connect checks"),
+    s("cookie", 0, "the value of the backend's persistence cookie for this server"),
     s("disabled", 0, ""),
     s("downinter", 0, ""),
     s("enabled", 0, ""),
@@ -540,7 +542,6 @@ pub static SERVER_OPTIONS: &[SubKeyword] = &[
     n("check-via-socks4", 0),
     n("ciphers", 0),
     n("ciphersuites", 0),
-    n("cookie", 0),
     n("crl-file", 0),
     n("crt", 0),
     n("error-limit", 0),

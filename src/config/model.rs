@@ -496,6 +496,47 @@ pub struct Proxy {
     /// The `stats` lines (the statistics page, src/config/parse/stats.rs); `None`
     /// when no `stats` keyword enabled it. Inherited from `defaults` as a whole.
     pub stats: Option<StatsConf>,
+    /// `cookie <name> ...`: cookie-based server persistence (backends; added for
+    /// cookie persistence, src/http/persist.rs).
+    pub cookie: Option<CookieConf>,
+}
+
+/// How the persistence cookie is handled (`cookie <name> rewrite|insert|prefix`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CookieMode {
+    /// None of the modes given: the cookie (set by the application itself) only
+    /// directs requests; responses are left alone (but for `indirect`).
+    #[default]
+    Passive,
+    /// `rewrite`: the server's own `Set-Cookie <name>` gets the server's value.
+    Rewrite,
+    /// `insert`: the proxy adds `Set-Cookie <name>=<value>; path=/`.
+    Insert,
+    /// `prefix`: the server's cookie value is prefixed with `<value>~`.
+    Prefix,
+}
+
+/// `cookie <name> [rewrite|insert|prefix] [indirect] [nocache] [postonly] [preserve]
+/// [httponly] [secure] [domain <d>]* [attr <v>]*`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CookieConf {
+    pub name: String,
+    pub mode: CookieMode,
+    pub indirect: bool,
+    pub nocache: bool,
+    pub postonly: bool,
+    pub preserve: bool,
+    pub httponly: bool,
+    pub secure: bool,
+    /// `domain` values, in order (each adds `; domain=<d>`).
+    pub domains: Vec<String>,
+    /// `attr` values, in order (each adds `; <v>`).
+    pub attrs: Vec<String>,
+    /// `maxidle <t>` / `maxlife <t>` in seconds (0: none): inserted cookies carry
+    /// their last-seen and first dates, and older ones are ignored.
+    pub maxidle: u32,
+    pub maxlife: u32,
+    pub location: Option<Location>,
 }
 
 /// The statistics page of a proxy: `stats enable|uri|realm|auth|refresh|scope|admin|
@@ -691,6 +732,9 @@ pub struct ProxyOptions {
     pub abortonclose: bool,
     pub log_health_checks: bool,
     pub allbackups: bool,
+    /// `option persist`: a persistence cookie still directs requests to a server that
+    /// is down (added for cookie persistence).
+    pub persist: bool,
     /// HTTP-mode options (`option httpclose`, `forwardfor` ...), added for issue 5.
     pub http: HttpOptions,
 }
@@ -955,6 +999,9 @@ pub struct Server {
     pub id: Option<u32>,
     /// `pool-max-conn`, `pool-purge-delay`, `max-reuse`: its idle HTTP connections.
     pub idle: IdlePoolConf,
+    /// `cookie <value>`: the value of the persistence cookie that designates this
+    /// server (added for cookie persistence).
+    pub cookie: Option<String>,
 }
 
 /// How many idle HTTP connections a server keeps, and for how long
@@ -1007,6 +1054,7 @@ impl Server {
             check: None,
             id: None,
             idle: IdlePoolConf::default(),
+            cookie: None,
         }
     }
 }

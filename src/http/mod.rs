@@ -17,6 +17,7 @@ pub mod auth;
 pub mod capture;
 pub mod errors;
 pub mod h1;
+pub mod persist;
 pub mod rules;
 pub mod txn;
 

@@ -42,6 +42,8 @@ pub struct Txn {
     /// The status sent to the client: the server's, or the one the proxy generated
     /// (deny, return, redirect, error pages). `None` while nothing was sent (`%ST` -1).
     pub status: Option<u16>,
+    /// Cookie persistence in this transaction (`%tsc`), see [`crate::http::persist`].
+    pub persist: crate::http::persist::PersistTxn,
 }
 
 impl Txn {
@@ -64,6 +66,7 @@ impl Txn {
         self.log_level = None;
         self.silent = false;
         self.unique_id = None;
+        self.persist = Default::default();
         self.cookie_req = None;
         self.cookie_res = None;
         self.status = None;

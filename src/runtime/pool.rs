@@ -91,6 +91,17 @@ impl ServerPool for Farm {
         self.pick_hashed(be, client, hash, avoid)
     }
 
+    fn pick_persistent(&mut self, be: usize, srv: usize, down_ok: bool) -> Option<(Pick, bool)> {
+        let b = self.backend_mut(be);
+        let pick = match b.pick_persistent(ServerId(srv), down_ok)? {
+            BePick::Server(id) => Pick::Server { srv: id.0, addr: target_of(b.server(id)) },
+            BePick::QueueOnServer(id) => Pick::Queue { server: Some(id.0) },
+            BePick::QueueFull(_) => Pick::QueueFull,
+            BePick::Queue | BePick::NoServer => Pick::NoServer,
+        };
+        Some((pick, !b.server(ServerId(srv)).is_out()))
+    }
+
     fn release(&mut self, be: usize, srv: usize) {
         self.backend_mut(be).connection_ended(ServerId(srv));
         self.drain_queue(be, srv);

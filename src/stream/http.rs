@@ -909,6 +909,7 @@ impl Stream {
         let forwardfor = be.forwardfor.as_ref().or(fe.forwardfor.as_ref()).cloned();
         let originalto = be.originalto.as_ref().or(fe.originalto.as_ref()).cloned();
         let (src, dst) = (self.src, self.dst);
+        self.persist_request(env);
         let h = self.http.as_mut().expect("HTTP mode");
         h.conn_mode = mode;
         let req = h.txn.req.as_mut().expect("a parsed request");
@@ -1455,6 +1456,7 @@ impl Stream {
             if self.state != State::Forwarding {
                 return Err(());
             }
+            self.persist_response(env.proxies);
             self.http_emit_response_head();
             progress = true;
         }

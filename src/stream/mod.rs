@@ -21,6 +21,7 @@ pub mod http;
 pub mod inspect;
 mod l7retry;
 pub mod lua;
+mod persist;
 pub mod proxy;
 pub mod service;
 pub mod service_tcp;
@@ -76,6 +77,14 @@ pub trait ServerPool {
     fn pick_request(&mut self, be: usize, client: Option<IpAddr>, req: &crate::http::Request, avoid: Option<usize>) -> Pick {
         let _ = req;
         self.pick(be, client, avoid)
+    }
+    /// Cookie persistence: server `srv` of backend `be` takes the request without load
+    /// balancing (its slot taken, or a place in its queue) and whether it is up;
+    /// `None` when it cannot (down or in maintenance, unless `down_ok`): the request
+    /// is then load balanced. By default it cannot.
+    fn pick_persistent(&mut self, be: usize, srv: usize, down_ok: bool) -> Option<(Pick, bool)> {
+        let _ = (be, srv, down_ok);
+        None
     }
     /// Gives a connection slot back. The runtime then hands it to a queued stream.
     fn release(&mut self, be: usize, srv: usize);
@@ -455,9 +464,12 @@ impl Stream {
     fn assign_server(&mut self, env: &mut Env<'_, '_>, avoid: Option<usize>) {
         let be = self.backend.expect("assign_server after a backend was chosen");
         let client = self.src.map(|s| s.ip());
-        let pick = match self.http.as_ref().and_then(|h| h.txn.req.as_ref()) {
-            Some(req) => env.pool.pick_request(be, client, req, avoid),
-            None => env.pool.pick(be, client, avoid),
+        // HTTP: the persistence cookie's server first (src/stream/persist.rs).
+        let persisted = self.persist_pick(env, be, avoid);
+        let pick = match (persisted, self.http.as_ref().and_then(|h| h.txn.req.as_ref())) {
+            (Some(pick), _) => pick,
+            (None, Some(req)) => env.pool.pick_request(be, client, req, avoid),
+            (None, None) => env.pool.pick(be, client, avoid),
         };
         match pick {
             Pick::Server { srv, addr } => {
@@ -914,6 +926,7 @@ impl Stream {
             samples: Vec::new(),
         };
         self.http_log_fields(&mut rec, now);
+        self.persist_log_flags(&mut rec, proxies);
         self.tcp_service_log_fields(&mut rec);
         if let Some(format) = &fe.log_samples {
             // A Lua fetch there cannot wait: the stream is over.

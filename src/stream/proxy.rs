@@ -82,6 +82,8 @@ pub struct ProxyRt {
     pub req_captures: Vec<crate::config::model::CaptureHeader>,
     pub res_captures: Vec<crate::config::model::CaptureHeader>,
     pub capture_cookie: Option<crate::config::model::CaptureCookie>,
+    /// `cookie`: the backend's persistence cookie (HTTP mode).
+    pub persist: Option<Box<crate::http::persist::CookiePersist>>,
     /// The configuration's `userlist` sections, shared by every proxy.
     pub userlists: std::sync::Arc<[crate::config::model::Userlist]>,
     /// `unique-id-format`, compiled, and `unique-id-header`.
@@ -261,6 +263,7 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
             req_captures: p.req_captures.clone(),
             res_captures: p.res_captures.clone(),
             capture_cookie: p.capture_cookie.clone(),
+            persist: (p.mode == Mode::Http).then(|| crate::http::persist::CookiePersist::from_proxy(p).map(Box::new)).flatten(),
             unique_id: crate::http::capture::unique_id_format(p),
             unique_id_header: p.unique_id_header.clone(),
             userlists: userlists.clone(),

@@ -9,6 +9,7 @@ pub mod acl;
 pub mod addr;
 pub mod checks;
 pub mod cli;
+pub mod cookie;
 pub mod global;
 pub mod http_check;
 pub mod http_misc;
@@ -701,6 +702,7 @@ impl Parser {
         http_misc::check_formats(&self.config, &mut self.diags);
         userlist::check(&mut self.config, &mut self.diags);
         checks::run(&mut self.config, &mut self.diags);
+        cookie::check(&self.config, &mut self.diags);
         if alerts(&self.diags) > parse_only {
             self.diags.push(fatal());
             return Err(self.diags);

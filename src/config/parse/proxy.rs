@@ -510,6 +510,7 @@ pub fn option(p: &mut Parser, l: &Line) -> Result<(), String> {
         "abortonclose" => o.abortonclose = on,
         "log-health-checks" => o.log_health_checks = on,
         "allbackups" => o.allbackups = on,
+        "persist" => o.persist = on,
         "splice-auto" => o.splice_auto = on,
         _ => {}
     }

@@ -21,6 +21,8 @@ pub struct ServerOpts {
     pub params: CheckParams,
     pub id: Option<u32>,
     pub idle: IdlePoolConf,
+    /// `cookie <value>` (persistence).
+    pub cookie: Option<String>,
 }
 
 impl Default for ServerOpts {
@@ -35,6 +37,7 @@ impl Default for ServerOpts {
             params: CheckParams::default(),
             id: None,
             idle: IdlePoolConf::default(),
+            cookie: None,
         }
     }
 }
@@ -93,6 +96,7 @@ pub fn server(p: &mut Parser, l: &Line) -> Result<(), String> {
         check: opts.check.then(|| opts.params.clone()),
         id: opts.id,
         idle: opts.idle.clone(),
+        cookie: opts.cookie.clone(),
     };
     p.draft().proxy.servers.push(s);
     Ok(())
@@ -189,9 +193,14 @@ fn apply_opts(
                 | "pool-max-conn"
                 | "pool-purge-delay"
                 | "max-reuse"
+                | "cookie"
         );
         let v = args.get(i + 1).map_or("", String::as_str);
         if takes_value && v.is_empty() {
+            if kw == "cookie" {
+                // Sic: HAProxy 2.6 ends this one with two dots.
+                return Err("'cookie' expects <value> as argument..".into());
+            }
             if kw.starts_with("pool-") || kw == "max-reuse" {
                 return Err(format!("'{kw}' expects <value> as argument."));
             }
@@ -236,6 +245,7 @@ fn apply_opts(
             }
             "maxconn" => o.maxconn = num(v)?,
             "maxqueue" => o.maxqueue = num(v)?,
+            "cookie" => o.cookie = Some(v.to_string()),
             "pool-max-conn" => o.idle.max_conn = limit(v)?,
             "max-reuse" => o.idle.max_reuse = limit(v)?,
             "pool-purge-delay" => {
