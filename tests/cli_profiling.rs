@@ -271,3 +271,51 @@ fn profiling_tasks_in_global_sets_the_start_mode() {
     assert!(err.contains("'profiling.tasks' expects either 'on', 'auto', or 'off' but got 'sometimes'."), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// HTTP and TCP Lua services waiting are listed by `show lua tasks` too, as `service`
+/// lines with their state, where they wait and their stream (issue 7: every live
+/// coroutine, services included).
+#[test]
+fn show_lua_tasks_lists_services() {
+    let config = "global
+    lua-load {{dir}}/svc.lua
+    stats socket {{dir}}/admin.sock level admin
+defaults
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend web
+    mode http
+    bind 127.0.0.1:{{fe}}
+    http-request use-service lua.slowweb
+frontend raw
+    mode tcp
+    bind 127.0.0.1:{{raw}}
+    tcp-request content use-service lua.waiter
+";
+    let script = "core.register_service('slowweb', 'http', function(applet)\n  core.msleep(1500)\n  applet:set_status(200)\n  applet:start_response()\nend)\ncore.register_service('waiter', 'tcp', function(applet)\n  local line = applet:getline()\n  applet:send(line)\nend)\n";
+    let proxy = ProxyBuilder::new(config).file("svc.lua", script).free_port("raw").start();
+    let admin = proxy.dir().join("admin.sock");
+    assert!(proxy.wait_for_path(&admin, DEADLINE));
+    let fe = proxy.port("fe");
+    let web = std::thread::spawn(move || get_closing(fe, "/").status);
+    let mut raw = std::net::TcpStream::connect(proxy.addr("raw")).unwrap();
+    let mut listed = String::new();
+    let found = wait_until(DEADLINE, || {
+        listed = cli(&admin, "show lua tasks\n");
+        listed.contains("service slowweb ") && listed.contains("service waiter ")
+    });
+    assert!(found, "{listed}");
+    let web_line = listed.lines().find(|l| l.starts_with("service slowweb ")).unwrap();
+    assert!(web_line.starts_with("service slowweb sleeping("), "{web_line}");
+    assert!(web_line.contains("svc.lua:2 stream=0x"), "{web_line}");
+    let raw_line = listed.lines().find(|l| l.starts_with("service waiter ")).unwrap();
+    assert!(raw_line.starts_with("service waiter socket "), "{raw_line}");
+    assert!(raw_line.contains("svc.lua:7 stream=0x"), "{raw_line}");
+    use std::io::{Read, Write};
+    raw.write_all(b"hi\n").unwrap();
+    let mut back = [0u8; 2];
+    raw.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"hi");
+    assert_eq!(web.join().unwrap(), 200);
+}

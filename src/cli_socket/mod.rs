@@ -146,7 +146,7 @@ pub struct StreamLine {
 #[derive(Clone, Debug)]
 pub struct LuaTaskLine {
     /// `task` (`core.register_task`), `cli` (`core.register_cli`), or a stream's
-    /// `action`, `fetch` or `converter`.
+    /// `action`, `fetch`, `converter` or `service`.
     pub kind: &'static str,
     /// `#<n>` for a task, `<lua.cli.w1.w2>` for a CLI command, the registered name of
     /// a stream's function.

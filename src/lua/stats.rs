@@ -278,7 +278,10 @@ fn location(co: *mut ffi::lua_State) -> Option<String> {
             }
             let src = std::ffi::CStr::from_ptr(ar.short_src.as_ptr()).to_string_lossy();
             let here = format!("{src}:{}", ar.currentline);
-            if !ar.source.is_null() && *ar.source == b'@' as std::os::raw::c_char {
+            // A user's file (`@/path`); our own chunks (`=applet_tcp`, loaded as
+            // `@=name`) are only the fallback.
+            let source = if ar.source.is_null() { &[][..] } else { std::ffi::CStr::from_ptr(ar.source).to_bytes() };
+            if source.starts_with(b"@") && !source.starts_with(b"@=") {
                 return Some(here);
             }
             first.get_or_insert(here);

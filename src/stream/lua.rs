@@ -475,7 +475,7 @@ pub fn leave() {
 
 /// A stream's coroutine waiting in a call (`show lua tasks`).
 pub struct Waiting {
-    /// `action`, `fetch` or `converter`.
+    /// `action`, `fetch`, `converter` or `service`.
     pub kind: &'static str,
     pub name: String,
     pub state: crate::cli_socket::LuaTaskState,
@@ -493,7 +493,14 @@ fn waiting(kind: &'static str, name: &str, wait: Wait, started: Instant, task: &
         Wait::Sleep(at) => LuaTaskState::Sleeping(at.saturating_duration_since(now)),
         Wait::Io => LuaTaskState::Socket,
     };
-    Waiting { kind, name: name.to_string(), state, started, cpu: task.ctx().run_time(), at: crate::lua::stats::task_location(task) }
+    Waiting::of(kind, name, state, started, task)
+}
+
+impl Waiting {
+    /// The line of `task`, a call of `kind` (`action`, `service`...) to `name`.
+    pub fn of(kind: &'static str, name: &str, state: crate::cli_socket::LuaTaskState, started: Instant, task: &Task) -> Waiting {
+        Waiting { kind, name: name.to_string(), state, started, cpu: task.ctx().run_time(), at: crate::lua::stats::task_location(task) }
+    }
 }
 
 impl StreamLua {

@@ -303,6 +303,12 @@ impl Stream {
 
     /// The stream's Lua coroutine when a call waits on it (the CLI's `show lua tasks`).
     pub fn lua_waiting(&self, now: Instant) -> Option<lua::Waiting> {
+        if let Some(svc) = self.lua_service.as_deref() {
+            return svc.waiting(now);
+        }
+        if let Some(svc) = self.tcp_service.as_deref() {
+            return svc.waiting(now);
+        }
         self.lua.as_ref()?.waiting(now)
     }
 

@@ -73,6 +73,8 @@ pub struct LuaService {
     pending: Vec<u8>,
     /// Body bytes taken from the service, before framing (kept to reuse the allocation).
     body: Vec<u8>,
+    /// When the service took the stream (`show lua tasks`' age).
+    started: Instant,
 }
 
 /// The service's response head: not made yet, in the transaction while the response
@@ -106,6 +108,18 @@ enum Wait {
 }
 
 impl LuaService {
+    /// Its coroutine for `show lua tasks`, while it has one.
+    pub fn waiting(&self, now: Instant) -> Option<super::lua::Waiting> {
+        use crate::cli_socket::LuaTaskState;
+        let task = self.task.as_ref()?;
+        let state = match self.wait {
+            Wait::Run => LuaTaskState::Runnable,
+            Wait::Sleep(at) => LuaTaskState::Sleeping(at.saturating_duration_since(now)),
+            Wait::Io => LuaTaskState::Socket,
+        };
+        Some(super::lua::Waiting::of("service", &self.name, state, self.started, task))
+    }
+
     /// A socket call of the service completed: its results are what the call returns.
     /// False when the service was not waiting for one.
     pub fn complete(&mut self, results: &[Value]) -> bool {
@@ -235,6 +249,7 @@ impl Stream {
             body_wait: None,
             pending: Vec::new(),
             body: Vec::new(),
+            started: env.cx.now,
         }));
         self.http_set_service(log_name(svc), true);
         let fe = &env.proxies[self.frontend].timeouts;

@@ -59,6 +59,8 @@ pub struct TcpService {
     pending: Vec<u8>,
     /// The service failed: the connection closes without waiting for the client.
     failed: bool,
+    /// When the service took the connection (`show lua tasks`' age).
+    started: Instant,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,6 +77,19 @@ enum Wait {
 }
 
 impl TcpService {
+    /// Its coroutine for `show lua tasks`, while it has one. Waiting for the client's
+    /// bytes or for room to send shows as waiting on a socket.
+    pub fn waiting(&self, now: Instant) -> Option<super::lua::Waiting> {
+        use crate::cli_socket::LuaTaskState;
+        let task = self.task.as_ref()?;
+        let state = match self.wait {
+            Wait::Run => LuaTaskState::Runnable,
+            Wait::Sleep(at) => LuaTaskState::Sleeping(at.saturating_duration_since(now)),
+            Wait::Io | Wait::Input { .. } | Wait::Room => LuaTaskState::Socket,
+        };
+        Some(super::lua::Waiting::of("service", &self.name, state, self.started, task))
+    }
+
     /// A socket call of the service completed: its results are what the call returns.
     /// False when the service was not waiting for one.
     pub fn complete(&mut self, results: &[Value]) -> bool {
@@ -197,7 +212,7 @@ impl Stream {
     pub(super) fn tcp_start_service(&mut self, env: &mut Env<'_, '_>, name: &str) {
         let Ok(core) = core() else { return self.close(env, Cause::ProxyAbort, Phase::Request) };
         let handle = core.state.handles().insert();
-        let mut svc = Box::new(TcpService { name: name.to_string(), handle, key: env.key, task: None, nargs: 0, wait: Wait::Run, pending: Vec::new(), failed: false });
+        let mut svc = Box::new(TcpService { name: name.to_string(), handle, key: env.key, task: None, nargs: 0, wait: Wait::Run, pending: Vec::new(), failed: false, started: env.cx.now });
         // An applet answers at once: no queue, no connect (`Tw`/`Tc` 0 in the log).
         self.t_queue = Some(Duration::ZERO);
         self.t_connect = Some(Duration::ZERO);
