@@ -97,6 +97,7 @@ declare -A label=(
     [lua-fetch]="Lua fetch in a rule, 64 B"
     [lua-service]="Lua HTTP service answering 64 B"
     [lua-socket]="Lua action with a \`core.tcp\` sub-request, 64 B"
+    [lua-cpu]="Lua service computing 20,000 iterations, 64 B"
 )
 case "$mode" in
     tcp) groups=(tcp) ;;
