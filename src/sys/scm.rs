@@ -96,11 +96,11 @@ pub fn recv_with_fds(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<(usize,
         }
     };
     let mut fds = Vec::new();
-    // SAFETY: the kernel filled `msg_controllen` bytes of `control` with well-formed
-    // control messages; CMSG_FIRSTHDR/CMSG_NXTHDR stay within them, and the payload of
-    // an SCM_RIGHTS message is `cmsg_len - CMSG_LEN(0)` bytes of descriptors, which are
-    // now open in this process and owned by nobody else (read unaligned: CMSG_DATA
-    // gives no alignment guarantee for `int`).
+    // The kernel filled `msg_controllen` bytes of `control` with well-formed control
+    // messages; the payload of an SCM_RIGHTS message is `cmsg_len - CMSG_LEN(0)` bytes of
+    // descriptors, now open in this process and owned by nobody else.
+    // SAFETY: CMSG_FIRSTHDR/CMSG_NXTHDR stay within those messages; the descriptors are
+    // read unaligned (CMSG_DATA gives no alignment guarantee for `int`).
     unsafe {
         let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
         while !cmsg.is_null() {
