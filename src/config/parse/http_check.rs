@@ -240,6 +240,18 @@ fn status_list(s: &str) -> Result<Vec<(u16, u16)>, String> {
         .collect()
 }
 
+/// The `port <n>` of an `http-check connect` or `tcp-check connect` rule (`ctx` names
+/// the rule in HAProxy's messages).
+pub(super) fn connect_port(ctx: &str, value: Option<&String>) -> Result<u16, String> {
+    let Some(v) = value else {
+        return Err(format!("{ctx} : 'port' expects a port number or a sample expression as argument.."));
+    };
+    match v.parse::<u32>() {
+        Ok(n) if (1..=65535).contains(&n) => Ok(n as u16),
+        _ => Err(format!("{ctx} : expects a valid TCP port (from range 1 to 65535) or a sample expression, got {v}..")),
+    }
+}
+
 /// `http-check connect [port <n>] [comment <text>]`.
 fn connect(p: &mut Parser, l: &Line) -> Result<(), String> {
     const CTX: &str = "'http-check connect'";
@@ -248,17 +260,7 @@ fn connect(p: &mut Parser, l: &Line) -> Result<(), String> {
     while i < l.args.len() {
         match l.arg(i) {
             "port" => {
-                let Some(v) = l.args.get(i + 1) else {
-                    return Err(format!("{CTX} : 'port' expects a port number or a sample expression as argument.."));
-                };
-                match v.parse::<u32>() {
-                    Ok(n) if (1..=65535).contains(&n) => port = Some(n as u16),
-                    _ => {
-                        return Err(format!(
-                            "{CTX} : expects a valid TCP port (from range 1 to 65535) or a sample expression, got {v}.."
-                        ))
-                    }
-                }
+                port = Some(connect_port(CTX, l.args.get(i + 1))?);
                 i += 2;
             }
             "comment" => i += 2,

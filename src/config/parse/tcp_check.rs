@@ -83,13 +83,7 @@ fn connect(p: &mut Parser, l: &Line) -> Result<TcpCheckRule, String> {
     while i < l.args.len() {
         match l.arg(i) {
             "port" => {
-                let Some(v) = l.args.get(i + 1) else {
-                    return Err(format!("{CTX} : 'port' expects a port number or a sample expression as argument.."));
-                };
-                match v.parse::<u32>() {
-                    Ok(n) if (1..=65535).contains(&n) => port = Some(n as u16),
-                    _ => return Err(format!("{CTX} : expects a valid TCP port (from range 1 to 65535) or a sample expression, got {v}..")),
-                }
+                port = Some(super::http_check::connect_port(CTX, l.args.get(i + 1))?);
                 i += 2;
             }
             "linger" => {
