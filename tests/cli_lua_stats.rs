@@ -185,3 +185,45 @@ fn accounting_can_be_turned_off() {
     let body = String::from_utf8_lossy(&metrics.body).into_owned();
     assert!(body.contains("haproxy_process_") && !body.contains("moonproxy_lua_"), "{body}");
 }
+
+/// The wait gauges: a call sleeping in `core.msleep` counts in `sleeping`, one waiting
+/// for a socket's answer in `io_waiting`, while they wait and not after.
+#[test]
+fn sleeping_and_io_waiting_count_the_calls_waiting_now() {
+    let silent = Backend::silent();
+    let config = "global
+    lua-load {{dir}}/waits.lua
+    stats socket {{dir}}/cli.sock level admin
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{fe}}
+    http-request lua.nap if { path /nap }
+    http-request lua.ask {{be}} if { path /ask }
+    http-request return status 200
+";
+    let script = "core.register_action('nap', { 'http-req' }, function(txn)\n  core.msleep(1500)\nend)\ncore.register_action('ask', { 'http-req' }, function(txn, port)\n  local s = core.tcp()\n  s:settimeout(1)\n  s:connect('127.0.0.1', tonumber(port))\n  s:send('hello\\n')\n  s:receive('*l')\n  s:close()\nend, 1)\n";
+    let proxy = ProxyBuilder::new(config).file("waits.lua", script).port("be", silent.port()).start();
+    let sock = proxy.dir().join("cli.sock");
+    assert!(proxy.wait_for_path(&sock, DEADLINE));
+    let fe = proxy.port("fe");
+    let nap = std::thread::spawn(move || get_closing(fe, "/nap").status);
+    let ask = std::thread::spawn(move || get_closing(fe, "/ask").status);
+    let mut stats = String::new();
+    let both = wait_until(DEADLINE, || {
+        stats = cli(&sock, "show lua stats\n");
+        stats.contains("action nap ") && stats.contains("action ask ") && row(&stats, "action", "nap")["sleeping"] == 1 && row(&stats, "action", "ask")["io_waiting"] == 1
+    });
+    assert!(both, "{stats}");
+    assert_eq!(row(&stats, "action", "nap")["io_waiting"], 0, "{stats}");
+    assert_eq!(row(&stats, "action", "ask")["sleeping"], 0, "{stats}");
+    assert_eq!((nap.join().unwrap(), ask.join().unwrap()), (200, 200));
+    let stats = cli(&sock, "show lua stats\n");
+    for name in ["nap", "ask"] {
+        let r = row(&stats, "action", name);
+        assert_eq!((r["sleeping"], r["io_waiting"], r["live"]), (0, 0, 0), "{name}: {stats}");
+    }
+}

@@ -65,10 +65,29 @@ pub struct Counters {
     pub mem_peak: usize,
     /// The heap's change over all its resumes, in bytes (see the module's comment).
     pub mem_net: i64,
+    /// Calls waiting now in `core.sleep`/`msleep`.
+    pub sleeping: u64,
+    /// Calls waiting now for I/O: a socket or HTTP client call, a service waiting for
+    /// its client.
+    pub io_waiting: u64,
     histogram: [u64; BUCKETS],
 }
 
 impl Counters {
+    /// Moves one call from the wait gauge `from` to `to` (0 none, 1 sleep, 2 I/O).
+    fn set_wait(&mut self, from: u8, to: u8) {
+        match from {
+            1 => self.sleeping = self.sleeping.saturating_sub(1),
+            2 => self.io_waiting = self.io_waiting.saturating_sub(1),
+            _ => {}
+        }
+        match to {
+            1 => self.sleeping += 1,
+            2 => self.io_waiting += 1,
+            _ => {}
+        }
+    }
+
     fn new(origin: Origin, name: &str) -> Counters {
         Counters {
             origin,
@@ -85,6 +104,8 @@ impl Counters {
             live: 0,
             mem_peak: 0,
             mem_net: 0,
+            sleeping: 0,
+            io_waiting: 0,
             histogram: [0; BUCKETS],
         }
     }
@@ -194,6 +215,13 @@ fn record_ctx(
         let ns = took.as_nanos().min(u64::MAX as u128) as u64;
         c.histogram[(64 - ns.leading_zeros() as usize).min(BUCKETS - 1)] += 1;
         c.stalls += u64::from(stalled);
+        // The gauges: what this call waited for until now, and what it waits for next.
+        let wait = match outcome {
+            Resume::Yield(WaitReason::Sleep(_)) => 1,
+            Resume::Yield(WaitReason::Io) => 2,
+            _ => 0,
+        };
+        c.set_wait(ctx.stats_wait.replace(wait), wait);
         let ended = match outcome {
             Resume::Yield(WaitReason::Forced) => {
                 c.forced_yields += 1;
@@ -249,10 +277,12 @@ fn stall_report(msg: &str) {
 /// Ends the call in flight on `ctx` without an outcome (its task is reused or closed).
 pub(crate) fn abandon(ctx: &TaskCtx) {
     let i = ctx.stats_entry.replace(u32::MAX);
+    let wait = ctx.stats_wait.replace(0);
     if i != u32::MAX {
         let _ = TABLE.try_with(|t| {
             if let Some(c) = t.borrow_mut().entries.get_mut(i as usize) {
                 c.live = c.live.saturating_sub(1);
+                c.set_wait(wait, 0);
             }
         });
     }
@@ -334,11 +364,11 @@ pub fn show(name: Option<&str>) -> String {
         return "# Lua accounting is off (tune.lua.stats off)\n".into();
     }
     let mut out = String::from(
-        "# kind name calls errors timeouts forced_yields voluntary_yields stalls resumes cpu_total_us cpu_max_us cpu_p99_us live mem_peak_bytes mem_net_bytes\n",
+        "# kind name calls errors timeouts forced_yields voluntary_yields stalls resumes cpu_total_us cpu_max_us cpu_p99_us live mem_peak_bytes mem_net_bytes sleeping io_waiting\n",
     );
     for c in snapshot(name) {
         out.push_str(&format!(
-            "{} {} {} {} {} {} {} {} {} {} {} {} {} {} {}\n",
+            "{} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {}\n",
             c.origin.name(),
             if c.name.is_empty() { "-" } else { &c.name },
             c.calls,
@@ -354,6 +384,8 @@ pub fn show(name: Option<&str>) -> String {
             c.live,
             c.mem_peak,
             c.mem_net,
+            c.sleeping,
+            c.io_waiting,
         ));
     }
     out
@@ -376,6 +408,8 @@ const METRICS: &[Metric] = &[
     ("live_calls", "gauge", "Calls in flight.", |c| c.live.to_string()),
     ("memory_peak_bytes", "gauge", "Most the Lua heap grew during one resume.", |c| c.mem_peak.to_string()),
     ("memory_net_bytes", "gauge", "Change of the Lua heap over all the function's resumes.", |c| c.mem_net.to_string()),
+    ("sleeping_calls", "gauge", "Calls waiting now in core.sleep or core.msleep.", |c| c.sleeping.to_string()),
+    ("io_waiting_calls", "gauge", "Calls waiting now for I/O (a socket or HTTP client call, a service's client).", |c| c.io_waiting.to_string()),
 ];
 
 fn secs(d: Duration) -> String {

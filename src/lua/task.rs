@@ -60,6 +60,9 @@ pub struct TaskCtx {
     pub(crate) last_net: Cell<isize>,
     /// The `lua::stats` entry of the call in flight, `u32::MAX` when none.
     pub(crate) stats_entry: Cell<u32>,
+    /// What the last accounted resume left it waiting for (`lua::stats`'s gauges):
+    /// 0 nothing, 1 a sleep, 2 I/O.
+    pub(crate) stats_wait: Cell<u8>,
 }
 
 impl TaskCtx {
@@ -137,6 +140,7 @@ impl Task {
             last_growth: Cell::new(0),
             last_net: Cell::new(0),
             stats_entry: Cell::new(u32::MAX),
+            stats_wait: Cell::new(0),
         });
         // SAFETY: co is a fresh anchored thread; its extra space is one pointer.
         unsafe { *ffi::lua_getextraspace(co).cast::<*const TaskCtx>() = &*ctx };
