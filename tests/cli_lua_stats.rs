@@ -85,6 +85,11 @@ fn counters_stall_report_and_metrics() {
     let at = SCRIPT.lines().position(|l| l.contains("io.popen")).unwrap() + 1;
     assert!(line.contains("(tune.lua.stall-warn 150 ms)"), "{line}");
     assert!(line.contains(&format!("stats.lua:{at}")), "the line of the blocking call: {line}");
+    // The C function itself is named, with its caller's line: `file:read` blocked ~200 ms
+    // (the popen before it returned at once).
+    let c = proxy.wait_for_line(|l| l.contains("Lua C function 'file:read' held the reactor for "), DEADLINE);
+    assert!(c.contains("(tune.lua.stall-warn 150 ms)") && c.contains(&format!("stats.lua:{at}")), "{c}");
+    assert_eq!(proxy.count_lines(|l| l.contains("Lua C function 'io.popen'")), 0, "a fast call is not reported");
     let stats = cli(&sock, "show lua stats stall\n");
     let stall = row(&stats, "action", "stall");
     assert_eq!((stall["calls"], stall["stalls"]), (1, 1), "{stats}");

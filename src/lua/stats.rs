@@ -257,6 +257,26 @@ fn record_ctx(
     }
 }
 
+/// Whether a call that held the reactor for `took` is a stall (`tune.lua.stall-warn`,
+/// accounting on).
+pub fn stalls(took: Duration) -> bool {
+    let stall = STALL_WARN.with(Cell::get);
+    ENABLED.with(Cell::get) && !stall.is_zero() && took > stall
+}
+
+/// The stall report of one blocking C function called from Lua (`io.read`, `file:read`,
+/// `os.execute`..., as `lua::api::blocking` wraps them): its name, its caller's `at`
+/// (`file:line`) and how long it held the reactor. The resume it ran in is reported too,
+/// by its Lua function, when it ends.
+pub fn c_stall(function: &str, at: &str, took: Duration) {
+    let stall = STALL_WARN.with(Cell::get);
+    stall_report(&format!(
+        "Lua C function '{function}' held the reactor for {} ms (tune.lua.stall-warn {} ms), at {at}",
+        took.as_millis(),
+        stall.as_millis()
+    ));
+}
+
 /// Logs a stall report: the log targets at `warning`, and stderr unless `-q`.
 fn stall_report(msg: &str) {
     let quiet = match super::api::core::core() {

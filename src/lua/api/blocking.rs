@@ -92,10 +92,11 @@ fn registry_key() -> *const c_void {
 }
 
 static CHECK: RustFunction = RustFunction::new("blocking_check", check);
+static STAMP: RustFunction = RustFunction::new("blocking_stamp", stamp);
 
-/// The Lua side: receives (check, detector) and installs the wrappers.
+/// The Lua side: receives (check, detector, stamp) and installs the wrappers.
 const WRAPPERS: &str = r#"
-local check, det = ...
+local check, det, stamp = ...
 -- Without the standard libraries there is nothing to wrap.
 if not (type and load and ipairs and getmetatable and setmetatable and string) then return end
 local load, type, ipairs, getmetatable, setmetatable = load, type, ipairs, getmetatable, setmetatable
@@ -134,11 +135,11 @@ local wrappers = setmetatable({}, { __mode = "k" })
 -- A wrapper that checks, then calls f. f is called through a local named like it and not as
 -- a tail call, so Lua's argument errors name it as before ('open').
 local function wrap(name, short, f)
-  local src = format("local check, det, pass, finish, pcall, %s = ...\n" ..
+  local src = format("local check, stamp, det, pass, finish, pcall, %s = ...\n" ..
     "local function call(...) return pass(%s(...)) end\n" ..
-    "return function(...) check(det, %q) return finish(pcall(call, ...)) end",
-    short, short, name)
-  local w = load(src, "=[blocking " .. name .. "]")(check, det, pass, finish, pcall, f)
+    "return function(...) local t0 = check(det, %q) return finish(stamp(det, %q, t0, pcall(call, ...))) end",
+    short, short, name, name)
+  local w = load(src, "=[blocking " .. name .. "]")(check, stamp, det, pass, finish, pcall, f)
   wrappers[w] = true
   return w
 end
@@ -237,7 +238,8 @@ pub fn install(state: &State) -> Result<(), LuaError> {
             }
             callback::push_function(l, &CHECK);
             ffi::lua_pushvalue(l, -3);
-            ffi::lua_call(l, 2, 0);
+            callback::push_function(l, &STAMP);
+            ffi::lua_call(l, 3, 0);
             ffi::lua_pop(l, 1);
             0
         })
@@ -298,6 +300,7 @@ fn check(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
             "{call} (tune.lua.strict-blocking on)"
         )));
     }
+
     let key = (call.function.clone(), call.source.clone(), call.line);
     if det.seen.borrow_mut().insert(key) {
         let sink = det.sink.borrow().clone();
@@ -308,7 +311,34 @@ fn check(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
             ),
         }
     }
-    Ok(0)
+    // The start of the call, for [`stamp`]: microseconds, an integer (no allocation).
+    ctx.push_integer(micros_now())?;
+    Ok(1)
+}
+
+/// Microseconds since the first call: the clock of [`check`] and [`stamp`].
+fn micros_now() -> i64 {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    EPOCH.get_or_init(std::time::Instant::now).elapsed().as_micros() as i64
+}
+
+/// After a blocking function returned (at run time, when [`check`] gave its start `t0`):
+/// a call that held the reactor longer than `tune.lua.stall-warn` is reported by name,
+/// with its caller's file and line (`lua::stats`). Returns the call's results as they are
+/// (`ok, ...` of the wrapper's `pcall`, above its three arguments).
+fn stamp(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
+    let results = ctx.nargs() - 3;
+    if let Ok(t0) = ctx.integer(3) {
+        let took = std::time::Duration::from_micros(micros_now().saturating_sub(t0).max(0) as u64);
+        if crate::lua::stats::stalls(took) {
+            let function = ctx.string(2)?;
+            // Level 1 is the wrapper, 2 the code that called the blocking function.
+            // SAFETY: ctx.raw() is the running thread; call_site only reads the stack.
+            let (source, line) = unsafe { call_site(ctx.raw(), 2) };
+            crate::lua::stats::c_stall(&function, &format!("{source}:{line}"), took);
+        }
+    }
+    Ok(results)
 }
 
 /// The chunk name and current line of the first Lua function at or above `level` of `l`
