@@ -192,7 +192,8 @@ fn accounting_can_be_turned_off() {
 }
 
 /// The wait gauges: a call sleeping in `core.msleep` counts in `sleeping`, one waiting
-/// for a socket's answer in `io_waiting`, while they wait and not after.
+/// for a socket's answer in `io_waiting` and its socket in `sockets`, while they wait and
+/// not after (the socket is closed).
 #[test]
 fn sleeping_and_io_waiting_count_the_calls_waiting_now() {
     let silent = Backend::silent();
@@ -208,9 +209,10 @@ frontend fe
     bind 127.0.0.1:{{fe}}
     http-request lua.nap if { path /nap }
     http-request lua.ask {{be}} if { path /ask }
+    http-request lua.leak {{be}} if { path /leak }
     http-request return status 200
 ";
-    let script = "core.register_action('nap', { 'http-req' }, function(txn)\n  core.msleep(1500)\nend)\ncore.register_action('ask', { 'http-req' }, function(txn, port)\n  local s = core.tcp()\n  s:settimeout(1)\n  s:connect('127.0.0.1', tonumber(port))\n  s:send('hello\\n')\n  s:receive('*l')\n  s:close()\nend, 1)\n";
+    let script = "core.register_action('nap', { 'http-req' }, function(txn)\n  core.msleep(1500)\nend)\ncore.register_action('ask', { 'http-req' }, function(txn, port)\n  local s = core.tcp()\n  s:settimeout(1)\n  s:connect('127.0.0.1', tonumber(port))\n  s:send('hello\\n')\n  s:receive('*l')\n  s:close()\nend, 1)\ncore.register_action('leak', { 'http-req' }, function(txn, port)\n  local s = core.tcp()\n  s:connect('127.0.0.1', tonumber(port))\nend, 1)\n";
     let proxy = ProxyBuilder::new(config).file("waits.lua", script).port("be", silent.port()).start();
     let sock = proxy.dir().join("cli.sock");
     assert!(proxy.wait_for_path(&sock, DEADLINE));
@@ -225,10 +227,21 @@ frontend fe
     assert!(both, "{stats}");
     assert_eq!(row(&stats, "action", "nap")["io_waiting"], 0, "{stats}");
     assert_eq!(row(&stats, "action", "ask")["sleeping"], 0, "{stats}");
+    assert_eq!((row(&stats, "action", "ask")["sockets"], row(&stats, "action", "nap")["sockets"]), (1, 0), "{stats}");
     assert_eq!((nap.join().unwrap(), ask.join().unwrap()), (200, 200));
     let stats = cli(&sock, "show lua stats\n");
     for name in ["nap", "ask"] {
         let r = row(&stats, "action", name);
-        assert_eq!((r["sleeping"], r["io_waiting"], r["live"]), (0, 0, 0), "{name}: {stats}");
+        assert_eq!((r["sleeping"], r["io_waiting"], r["live"], r["sockets"]), (0, 0, 0, 0), "{name}: {stats}");
     }
+    // A socket never closed counts until the collector takes it (the full collection
+    // after a stream that used sockets).
+    assert_eq!(get_closing(fe, "/leak").status, 200);
+    let mut stats = String::new();
+    let collected = wait_until(DEADLINE, || {
+        stats = cli(&sock, "show lua stats leak\n");
+        stats.contains("action leak ") && row(&stats, "action", "leak")["sockets"] == 0
+    });
+    assert!(collected, "{stats}");
+    assert_eq!(row(&stats, "action", "leak")["calls"], 1, "{stats}");
 }

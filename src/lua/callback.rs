@@ -343,6 +343,16 @@ impl CallCtx {
         }
     }
 
+    /// The task being resumed when this function runs in one (`None` in a body or an
+    /// init function run on the main thread).
+    pub fn running_task(&self) -> Option<&crate::lua::task::TaskCtx> {
+        let task = self.shared.running_task.get();
+        // SAFETY: `Task::resume` sets the pointer for the length of the resume, which
+        // contains this call, and clears it after; the context is boxed in its task and
+        // outlives the resume, so the borrow (bounded by `self`) stays valid.
+        (!task.is_null()).then(|| unsafe { &*task })
+    }
+
     /// Asks to yield the running task once this function returns (rule Y1): the task's resume
     /// reports `reason`, and when the task is resumed, the values passed to the resume are the
     /// results of this call. Fails outside a task or where Lua cannot yield.

@@ -70,6 +70,8 @@ pub struct Counters {
     /// Calls waiting now for I/O: a socket or HTTP client call, a service waiting for
     /// its client.
     pub io_waiting: u64,
+    /// `core.tcp()` sockets its calls opened that are not closed (nor collected) yet.
+    pub sockets: i64,
     histogram: [u64; BUCKETS],
 }
 
@@ -106,6 +108,7 @@ impl Counters {
             mem_net: 0,
             sleeping: 0,
             io_waiting: 0,
+            sockets: 0,
             histogram: [0; BUCKETS],
         }
     }
@@ -161,6 +164,49 @@ pub fn install(stall_warn: Duration, enabled: bool) {
     }
 }
 
+/// Who a `core.tcp()` socket counts against: the call that opened it. Its entry is known
+/// once the call's first resume is accounted; until then the call's sockets are counted
+/// here (`pending`) and moved to the entry then.
+#[derive(Debug)]
+pub struct Owner {
+    entry: Cell<u32>,
+    pending: Cell<i64>,
+}
+
+/// A socket opened by the call running on `ctx`: counted for its function. The socket
+/// keeps the returned owner and hands it to [`socket_closed`] once.
+pub(crate) fn socket_opened(ctx: &TaskCtx) -> std::rc::Rc<Owner> {
+    let owner = ctx
+        .stats_owner
+        .borrow_mut()
+        .get_or_insert_with(|| std::rc::Rc::new(Owner { entry: Cell::new(ctx.stats_entry.get()), pending: Cell::new(0) }))
+        .clone();
+    count_socket(&owner, 1);
+    owner
+}
+
+/// A socket counted by [`socket_opened`] is closed, or collected.
+pub(crate) fn socket_closed(owner: &Owner) {
+    count_socket(owner, -1);
+}
+
+fn count_socket(owner: &Owner, n: i64) {
+    let i = owner.entry.get();
+    if i == u32::MAX {
+        owner.pending.set(owner.pending.get() + n);
+        return;
+    }
+    // A socket may be collected while the table is borrowed (never during an update,
+    // which makes no Lua allocation): then that one change is lost.
+    let _ = TABLE.try_with(|t| {
+        if let Ok(mut t) = t.try_borrow_mut() {
+            if let Some(c) = t.entries.get_mut(i as usize) {
+                c.sockets += n;
+            }
+        }
+    });
+}
+
 /// Accounts the resume of `task` that just ended with `outcome`, for the function `name`
 /// of kind `origin`. Logs a stall report when the resume ran longer than
 /// `tune.lua.stall-warn`.
@@ -207,6 +253,12 @@ fn record_ctx(
             i => i as usize,
         };
         let c = &mut t.entries[i];
+        if let Some(owner) = ctx.stats_owner.borrow().as_ref() {
+            if owner.entry.get() == u32::MAX {
+                owner.entry.set(i as u32);
+                c.sockets += owner.pending.replace(0);
+            }
+        }
         c.resumes += 1;
         c.cpu_total += took;
         c.cpu_max = c.cpu_max.max(took);
@@ -244,6 +296,9 @@ fn record_ctx(
         if ended {
             c.live = c.live.saturating_sub(1);
             ctx.stats_entry.set(u32::MAX);
+            // Its sockets still open keep counting against this entry; the next call
+            // starts a new owner.
+            ctx.stats_owner.borrow_mut().take();
         }
     });
     if stalled {
@@ -298,6 +353,7 @@ fn stall_report(msg: &str) {
 pub(crate) fn abandon(ctx: &TaskCtx) {
     let i = ctx.stats_entry.replace(u32::MAX);
     let wait = ctx.stats_wait.replace(0);
+    ctx.stats_owner.borrow_mut().take();
     if i != u32::MAX {
         let _ = TABLE.try_with(|t| {
             if let Some(c) = t.borrow_mut().entries.get_mut(i as usize) {
@@ -384,11 +440,11 @@ pub fn show(name: Option<&str>) -> String {
         return "# Lua accounting is off (tune.lua.stats off)\n".into();
     }
     let mut out = String::from(
-        "# kind name calls errors timeouts forced_yields voluntary_yields stalls resumes cpu_total_us cpu_max_us cpu_p99_us live mem_peak_bytes mem_net_bytes sleeping io_waiting\n",
+        "# kind name calls errors timeouts forced_yields voluntary_yields stalls resumes cpu_total_us cpu_max_us cpu_p99_us live mem_peak_bytes mem_net_bytes sleeping io_waiting sockets\n",
     );
     for c in snapshot(name) {
         out.push_str(&format!(
-            "{} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {}\n",
+            "{} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {}\n",
             c.origin.name(),
             if c.name.is_empty() { "-" } else { &c.name },
             c.calls,
@@ -406,6 +462,7 @@ pub fn show(name: Option<&str>) -> String {
             c.mem_net,
             c.sleeping,
             c.io_waiting,
+            c.sockets,
         ));
     }
     out
@@ -430,6 +487,7 @@ const METRICS: &[Metric] = &[
     ("memory_net_bytes", "gauge", "Change of the Lua heap over all the function's resumes.", |c| c.mem_net.to_string()),
     ("sleeping_calls", "gauge", "Calls waiting now in core.sleep or core.msleep.", |c| c.sleeping.to_string()),
     ("io_waiting_calls", "gauge", "Calls waiting now for I/O (a socket or HTTP client call, a service's client).", |c| c.io_waiting.to_string()),
+    ("open_sockets", "gauge", "core.tcp() sockets opened by the function and not closed yet.", |c| c.sockets.to_string()),
 ];
 
 fn secs(d: Duration) -> String {

@@ -63,6 +63,8 @@ pub struct TaskCtx {
     /// What the last accounted resume left it waiting for (`lua::stats`'s gauges):
     /// 0 nothing, 1 a sleep, 2 I/O.
     pub(crate) stats_wait: Cell<u8>,
+    /// The owner the sockets opened by the call in flight count against (`lua::stats`).
+    pub(crate) stats_owner: std::cell::RefCell<Option<std::rc::Rc<crate::lua::stats::Owner>>>,
 }
 
 impl TaskCtx {
@@ -141,6 +143,7 @@ impl Task {
             last_net: Cell::new(0),
             stats_entry: Cell::new(u32::MAX),
             stats_wait: Cell::new(0),
+            stats_owner: std::cell::RefCell::new(None),
         });
         // SAFETY: co is a fresh anchored thread; its extra space is one pointer.
         unsafe { *ffi::lua_getextraspace(co).cast::<*const TaskCtx>() = &*ctx };

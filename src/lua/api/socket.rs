@@ -75,21 +75,31 @@ const READ_AHEAD: usize = 256 * 1024;
 pub const CLOSED: &str = "connection closed.";
 pub const CANT_CONNECT: &str = "Can't connect";
 
-/// The Lua side of a socket: the key of its slot. Dropped by `__gc`.
-pub struct SocketRef(Key);
+/// The Lua side of a socket: the key of its slot, and (for a `core.tcp()` socket opened
+/// by a call) who it counts against in `show lua stats` until it is closed. Dropped by
+/// `__gc`.
+pub struct SocketRef(Key, RefCell<Option<std::rc::Rc<crate::lua::stats::Owner>>>);
 
 impl SocketRef {
     pub(super) fn from_key(key: Key) -> SocketRef {
-        SocketRef(key)
+        SocketRef(key, RefCell::new(None))
     }
 
     pub(super) fn key(&self) -> Key {
         self.0
     }
+
+    /// Closed (or collected): no longer an open socket of its function.
+    fn uncount(&self) {
+        if let Some(owner) = self.1.borrow_mut().take() {
+            crate::lua::stats::socket_closed(&owner);
+        }
+    }
 }
 
 impl Drop for SocketRef {
     fn drop(&mut self) {
+        self.uncount();
         // Never touch the table here: a collection may run while a callback holds it.
         let _ = ORPHANS.try_with(|o| o.borrow_mut().push(self.0));
     }
@@ -751,7 +761,8 @@ fn tcp(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
         return Err(LuaError::runtime("socket: uninitialized pools."));
     }
     let key = new_socket().ok_or_else(|| LuaError::runtime("socket: too many sockets."))?;
-    ctx.push_userdata(&SOCKET, SocketRef(key))?;
+    let owner = ctx.running_task().map(crate::lua::stats::socket_opened);
+    ctx.push_userdata(&SOCKET, SocketRef(key, RefCell::new(owner)))?;
     Ok(1)
 }
 
@@ -1124,6 +1135,9 @@ fn getsockname(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
 /// socket. Returns nothing, as HAProxy.
 fn close(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
     let key = this(ctx)?;
+    if let Ok(s) = ctx.userdata(1, &SOCKET) {
+        s.uncount();
+    }
     let woken = with_sock(key, |s| {
         // What `send` accepted goes out if the kernel takes it now (no lingering).
         s.flush(None);
