@@ -753,3 +753,22 @@ defaults
         ],
     );
 }
+
+/// `use-server`'s refusals, in HAProxy 2.6's words (the unknown server after parsing).
+#[test]
+fn use_server_errors_read_as_haproxys() {
+    assert_parse_errors(
+        &with_defaults("backend b\n  use-server\n  use-server s1\n  use-server s1 foo\n  server s1 127.0.0.1:9\n"),
+        &[
+            "parsing [DIR/t.cfg:7] : 'use-server' expects a server name.",
+            "parsing [DIR/t.cfg:8] : 'use-server' requires either 'if' or 'unless' followed by a condition.",
+            "parsing [DIR/t.cfg:9] : 'use-server' requires either 'if' or 'unless' followed by a condition.",
+        ],
+    );
+    let o = check(&with_defaults("backend b\n  use-server nope if TRUE\n  server s1 127.0.0.1:9\nfrontend f\n  bind :0\n  default_backend b\n"));
+    assert_eq!(
+        o.stderr,
+        [alert("backend 'b' : unable to find server 'nope' referenced in a 'use-server' rule."), alert("Fatal errors found in configuration.")]
+    );
+    assert_eq!(o.code, 1);
+}

@@ -341,3 +341,56 @@ frontend fe
         assert_eq!(logged, ["LOG /loud1 403", "LOG /loud2 403"], "{name}");
     }
 }
+
+/// `use-server`: the first rule whose condition holds picks its server before load
+/// balancing; a server in maintenance is skipped (the next rule, then the balancing);
+/// HAProxy's parse errors. (It was refused as not supported.)
+#[test]
+fn use_server_rules_pick_the_server_as_haproxy_does() {
+    for bin in moonproxy_and_haproxy() {
+        let (one, two, three) = (Backend::http(b"one"), Backend::http(b"two"), Backend::http(b"three"));
+        let proxy = ProxyBuilder::new(
+            "defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{fe}}
+    default_backend b
+backend b
+    balance roundrobin
+    use-server s3 if { path_beg /three }
+    use-server s2 if { path_beg /two } || { path_beg /three }
+    use-server s1 if { hdr(x-srv) one }
+    server s1 127.0.0.1:{{one}}
+    server s2 127.0.0.1:{{two}}
+    server s3 127.0.0.1:{{three}} disabled
+",
+        )
+        .bin(&bin)
+        .port("one", one.port())
+        .port("two", two.port())
+        .port("three", three.port())
+        .start();
+        let ask = |path: &str, hdr: &str| {
+            let mut c = connect(&proxy, "fe");
+            write!(c.get_mut(), "GET {path} HTTP/1.1\r\nHost: t\r\n{hdr}\r\n").unwrap();
+            let head = c.read_head().unwrap().expect("a response");
+            let mut body = Vec::new();
+            c.read_body(&head, false, |b| body.extend_from_slice(b)).unwrap();
+            String::from_utf8_lossy(&body).into_owned()
+        };
+        let name = bin.display().to_string();
+        for _ in 0..3 {
+            assert_eq!(ask("/two", ""), "two", "{name}");
+            assert_eq!(ask("/x", "x-srv: one\r\n"), "one", "{name}");
+        }
+        // s3 is in maintenance: its rule is skipped, the next one matches.
+        assert_eq!(ask("/three", ""), "two", "{name}");
+        // No rule: round robin over s1 and s2.
+        let mut seen: Vec<String> = (0..4).map(|_| ask("/x", "")).collect();
+        seen.sort();
+        assert_eq!(seen, ["one", "one", "two", "two"], "{name}");
+    }
+}

@@ -444,7 +444,7 @@ pub static PROXY: &[Keyword] = &[
     sup("tcp-check", DB, super::parse::tcp_check::tcp_check, "`connect [port] [linger]`, `send`, `send-binary`, `expect [!] string, rstring, binary, rbinary` with `min-recv`, `error-status`, plain `on-success`/`on-error`; `comment`: doc/checks.md"),
     sup("unique-id-header", DF, http_misc::unique_id_header, ""),
     nyi("use-fcgi-app", B),
-    nyi("use-server", B),
+    sup("use-server", B, p::use_server, "`<server> if|unless <cond>`: before cookies and load balancing; a down server is skipped unless `option persist`"),
 ];
 
 /// `option X` (and `no option X`).

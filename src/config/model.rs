@@ -436,6 +436,8 @@ pub struct Proxy {
     pub backlog: Option<u32>,
     pub default_backend: Option<NamedRef>,
     pub use_backends: Vec<UseBackend>,
+    /// `use-server <server> if|unless <cond>` lines (backends), in order.
+    pub use_servers: Vec<UseServer>,
     pub acls: Vec<Acl>,
     /// Log targets after `log global` is resolved; `no log` empties it.
     pub logs: Vec<LogTarget>,
@@ -857,6 +859,14 @@ pub enum BindAddr {
 pub struct UseBackend {
     pub backend: NamedRef,
     pub cond: Option<Condition>,
+}
+
+/// `use-server <server> if|unless <cond>`: the first rule whose condition holds sends
+/// the request to its server, before cookies and load balancing.
+#[derive(Clone, Debug)]
+pub struct UseServer {
+    pub server: String,
+    pub cond: Condition,
 }
 
 /// `if|unless` followed by ACL terms: an OR of AND groups, each term possibly negated.

@@ -470,8 +470,12 @@ impl Stream {
     fn assign_server(&mut self, env: &mut Env<'_, '_>, avoid: Option<usize>) {
         let be = self.backend.expect("assign_server after a backend was chosen");
         let client = self.src.map(|s| s.ip());
-        // HTTP: the persistence cookie's server first (src/stream/persist.rs).
-        let persisted = self.persist_pick(env, be, avoid);
+        // `use-server` rules first, then (HTTP) the persistence cookie's server
+        // (src/stream/persist.rs), as HAProxy orders them.
+        let persisted = match self.use_server_pick(env, be, avoid) {
+            Some(pick) => Some(pick),
+            None => self.persist_pick(env, be, avoid),
+        };
         let pick = match (persisted, self.http.as_ref().and_then(|h| h.txn.req.as_ref())) {
             (Some(pick), _) => pick,
             (None, Some(req)) => env.pool.pick_request(be, client, req, avoid),
@@ -497,6 +501,35 @@ impl Stream {
                 self.server = None;
                 self.close(env, Cause::ServerAbort, Phase::Connect)
             }
+        }
+    }
+
+    /// `use-server`: the first rule of the backend whose condition holds names the server,
+    /// which takes the request (or queues it) without load balancing; a server that is
+    /// down (unless `option persist`), or the one a redispatch avoids, passes on to the
+    /// next rule, as in HAProxy.
+    fn use_server_pick(&mut self, env: &mut Env<'_, '_>, be: usize, avoid: Option<usize>) -> Option<Pick> {
+        if env.proxies[be].use_servers.is_empty() {
+            return None;
+        }
+        let fe = &env.proxies[self.frontend];
+        let p = &env.proxies[be];
+        let down_ok = p.options.persist;
+        let pool = &mut *env.pool;
+        // In order, each condition evaluated only until a rule's server takes the request.
+        let mut first = |cx: &dyn crate::sample::SampleCtx| {
+            p.use_servers
+                .iter()
+                .filter(|&&(srv, _)| Some(srv) != avoid)
+                .find_map(|(srv, c)| c.eval(&p.acls, cx).then(|| pool.pick_persistent(be, *srv, down_ok)).flatten().map(|(pick, _)| pick))
+        };
+        match self.http.as_mut() {
+            Some(h) => {
+                let mut renv = frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars);
+                renv.backend = Some(&p.name);
+                first(&crate::http::rules::RuleCtx::new(&renv, &h.txn))
+            }
+            None => first(&inspect::route_ctx((self.src, self.dst), fe, self.inspect.as_deref(), &self.req)),
         }
     }
 

@@ -59,6 +59,8 @@ pub struct ProxyRt {
     /// The named ACLs, shared by `use_backend`, HTTP and TCP rules.
     pub acls: std::sync::Arc<AclSet>,
     pub rules: Vec<BackendRule>,
+    /// `use-server` rules: the server (its index in the backend) and the condition.
+    pub use_servers: Vec<(usize, CompiledCond)>,
     /// `default_backend`, or the section itself for a `listen` with servers.
     pub default_backend: Option<usize>,
     pub retries: u32,
@@ -239,9 +241,21 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
             }
             _ => None,
         };
+        let mut use_servers = Vec::new();
+        for us in p.use_servers.iter().filter(|_| p.cap.backend) {
+            let Some(srv) = p.servers.iter().position(|s| s.name == us.server) else {
+                errors.push(format!("{kind} '{}' : unable to find server '{}' referenced in a 'use-server' rule.", p.name, us.server));
+                continue;
+            };
+            match CompiledCond::compile(&us.cond, &acls) {
+                Ok(c) => use_servers.push((srv, c)),
+                Err(e) => errors.push(e),
+            }
+        }
         let nservers = if p.cap.backend { p.servers.len() } else { 0 };
         out.push(ProxyRt {
             monitor,
+            use_servers,
             name: p.name.clone(),
             uuid: ids[i],
             cap: p.cap,

@@ -98,6 +98,15 @@ pub fn run(config: &mut Config, diags: &mut Vec<Diagnostic>) {
                 check_ref(&u.backend, "use_backend", diags);
             }
         }
+        if proxy.cap.backend {
+            for u in proxy.use_servers.iter().filter(|u| !proxy.servers.iter().any(|s| s.name == u.server)) {
+                diags.push(Diagnostic::plain(
+                    Severity::Alert,
+                    None,
+                    format!("{desc} : unable to find server '{}' referenced in a 'use-server' rule.", u.server),
+                ));
+            }
+        }
         if proxy.cap.frontend && proxy.binds.is_empty() {
             diags.push(Diagnostic::plain(
                 Severity::Warning,

@@ -182,6 +182,23 @@ pub fn monitor(p: &mut Parser, l: &Line) -> Result<(), String> {
     Ok(())
 }
 
+/// `use-server <server> if|unless <cond>` (backends).
+pub fn use_server(p: &mut Parser, l: &Line) -> Result<(), String> {
+    if l.arg(1).is_empty() {
+        return Err("'use-server' expects a server name.".into());
+    }
+    let w = l.arg(2);
+    if w != "if" && w != "unless" {
+        return Err("'use-server' requires either 'if' or 'unless' followed by a condition.".into());
+    }
+    let acls = p.draft().proxy.acls.clone();
+    let mut cond = super::acl::parse_condition(w == "unless", &l.args[3..], &acls, &l.loc)
+        .map_err(|e| format!("error detected while parsing switching rule : {e}."))?;
+    super::rules::check_cond_place(p, l, &mut cond, (crate::sample::usable::Place::BeUseServer, None));
+    p.draft().proxy.use_servers.push(crate::config::model::UseServer { server: l.arg(1).to_string(), cond });
+    Ok(())
+}
+
 pub fn use_backend(p: &mut Parser, l: &Line) -> Result<(), String> {
     if l.arg(1).is_empty() {
         return Err("'use_backend' expects a backend name.".into());
