@@ -772,3 +772,16 @@ fn use_server_errors_read_as_haproxys() {
     );
     assert_eq!(o.code, 1);
 }
+
+/// `force-persist` / `ignore-persist` refusals in HAProxy 2.6's words.
+#[test]
+fn persist_rule_errors_read_as_haproxys() {
+    assert_parse_errors(
+        &with_defaults("backend b\n  force-persist\n  ignore-persist foo\n  ignore-persist unless nope\n  server s1 127.0.0.1:9\n"),
+        &[
+            "parsing [DIR/t.cfg:7] : 'force-persist' requires either 'if' or 'unless' followed by a condition.",
+            "parsing [DIR/t.cfg:8] : 'ignore-persist' requires either 'if' or 'unless' followed by a condition.",
+            "parsing [DIR/t.cfg:9] : error detected while parsing a 'ignore-persist' rule : no such ACL : 'nope'.",
+        ],
+    );
+}

@@ -394,3 +394,55 @@ backend b
         assert_eq!(seen, ["one", "one", "two", "two"], "{name}");
     }
 }
+
+/// `force-persist`: a cookie naming a server in maintenance reaches it when the
+/// condition holds (else the request is balanced); `ignore-persist`: the cookie is not
+/// followed when the condition holds. (Both were refused as not supported.)
+#[test]
+fn force_and_ignore_persist_as_haproxy() {
+    for bin in moonproxy_and_haproxy() {
+        let (one, two, three) = (Backend::http(b"one"), Backend::http(b"two"), Backend::http(b"three"));
+        let proxy = ProxyBuilder::new(
+            "defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{fe}}
+    default_backend b
+backend b
+    balance roundrobin
+    cookie SRV insert indirect nocache
+    force-persist if { hdr(x-force) yes }
+    ignore-persist if { hdr(x-ignore) yes }
+    server s1 127.0.0.1:{{one}} cookie a disabled
+    server s2 127.0.0.1:{{two}} cookie b
+    server s3 127.0.0.1:{{three}} cookie c
+",
+        )
+        .bin(&bin)
+        .port("one", one.port())
+        .port("two", two.port())
+        .port("three", three.port())
+        .start();
+        let ask = |hdrs: &str| {
+            let mut c = connect(&proxy, "fe");
+            write!(c.get_mut(), "GET / HTTP/1.1\r\nHost: t\r\n{hdrs}\r\n").unwrap();
+            let head = c.read_head().unwrap().expect("a response");
+            let mut body = Vec::new();
+            c.read_body(&head, false, |b| body.extend_from_slice(b)).unwrap();
+            String::from_utf8_lossy(&body).into_owned()
+        };
+        let name = bin.display().to_string();
+        assert_eq!(ask("Cookie: SRV=a\r\nx-force: yes\r\n"), "one", "{name}: forced to the server in maintenance");
+        assert_ne!(ask("Cookie: SRV=a\r\n"), "one", "{name}: not forced");
+        for _ in 0..3 {
+            assert_eq!(ask("Cookie: SRV=b\r\n"), "two", "{name}: the cookie is followed");
+        }
+        let mut seen: Vec<String> = (0..4).map(|_| ask("Cookie: SRV=b\r\nx-ignore: yes\r\n")).collect();
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen, ["three", "two"], "{name}: ignored, balanced over s2 and s3");
+    }
+}

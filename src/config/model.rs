@@ -438,6 +438,12 @@ pub struct Proxy {
     pub use_backends: Vec<UseBackend>,
     /// `use-server <server> if|unless <cond>` lines (backends), in order.
     pub use_servers: Vec<UseServer>,
+    /// `force-persist if|unless <cond>`: when one holds, a persistent request (cookie,
+    /// `use-server`) goes to its server even if it is down or in maintenance.
+    pub force_persist: Vec<Condition>,
+    /// `ignore-persist if|unless <cond>`: when one holds, the persistence cookie is
+    /// ignored (the request is load balanced).
+    pub ignore_persist: Vec<Condition>,
     pub acls: Vec<Acl>,
     /// Log targets after `log global` is resolved; `no log` empties it.
     pub logs: Vec<LogTarget>,

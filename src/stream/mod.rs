@@ -470,11 +470,14 @@ impl Stream {
     fn assign_server(&mut self, env: &mut Env<'_, '_>, avoid: Option<usize>) {
         let be = self.backend.expect("assign_server after a backend was chosen");
         let client = self.src.map(|s| s.ip());
-        // `use-server` rules first, then (HTTP) the persistence cookie's server
-        // (src/stream/persist.rs), as HAProxy orders them.
-        let persisted = match self.use_server_pick(env, be, avoid) {
+        // `force-persist` / `ignore-persist`, then the `use-server` rules, then (HTTP) the
+        // persistence cookie's server (src/stream/persist.rs), as HAProxy orders them.
+        let (force, ignore) = self.persist_rules(env.proxies, be);
+        let down_ok = env.proxies[be].options.persist || force;
+        let persisted = match self.use_server_pick(env, be, avoid, down_ok) {
             Some(pick) => Some(pick),
-            None => self.persist_pick(env, be, avoid),
+            None if ignore => None,
+            None => self.persist_pick(env, be, avoid, down_ok),
         };
         let pick = match (persisted, self.http.as_ref().and_then(|h| h.txn.req.as_ref())) {
             (Some(pick), _) => pick,
@@ -508,28 +511,45 @@ impl Stream {
     /// which takes the request (or queues it) without load balancing; a server that is
     /// down (unless `option persist`), or the one a redispatch avoids, passes on to the
     /// next rule, as in HAProxy.
-    fn use_server_pick(&mut self, env: &mut Env<'_, '_>, be: usize, avoid: Option<usize>) -> Option<Pick> {
-        if env.proxies[be].use_servers.is_empty() {
+    fn use_server_pick(&mut self, env: &mut Env<'_, '_>, be: usize, avoid: Option<usize>, down_ok: bool) -> Option<Pick> {
+        let p = &env.proxies[be];
+        if p.use_servers.is_empty() {
             return None;
         }
-        let fe = &env.proxies[self.frontend];
-        let p = &env.proxies[be];
-        let down_ok = p.options.persist;
         let pool = &mut *env.pool;
         // In order, each condition evaluated only until a rule's server takes the request.
-        let mut first = |cx: &dyn crate::sample::SampleCtx| {
+        self.with_route_ctx(env.proxies, be, |cx| {
             p.use_servers
                 .iter()
                 .filter(|&&(srv, _)| Some(srv) != avoid)
                 .find_map(|(srv, c)| c.eval(&p.acls, cx).then(|| pool.pick_persistent(be, *srv, down_ok)).flatten().map(|(pick, _)| pick))
-        };
+        })
+    }
+
+    /// Whether a `force-persist` condition holds (persistence reaches a down server), and
+    /// whether an `ignore-persist` one does (the cookie is ignored).
+    fn persist_rules(&mut self, proxies: &[ProxyRt], be: usize) -> (bool, bool) {
+        let p = &proxies[be];
+        if p.force_persist.is_empty() && p.ignore_persist.is_empty() {
+            return (false, false);
+        }
+        self.with_route_ctx(proxies, be, |cx| {
+            let any = |conds: &[acl::CompiledCond]| conds.iter().any(|c| c.eval(&p.acls, cx));
+            (any(&p.force_persist), any(&p.ignore_persist))
+        })
+    }
+
+    /// Runs `f` with what the backend's server-choice conditions see: the transaction in
+    /// HTTP mode, the connection and its rules' variables in TCP mode.
+    fn with_route_ctx<R>(&mut self, proxies: &[ProxyRt], be: usize, f: impl FnOnce(&dyn crate::sample::SampleCtx) -> R) -> R {
+        let fe = &proxies[self.frontend];
         match self.http.as_mut() {
             Some(h) => {
                 let mut renv = frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars);
-                renv.backend = Some(&p.name);
-                first(&crate::http::rules::RuleCtx::new(&renv, &h.txn))
+                renv.backend = Some(&proxies[be].name);
+                f(&crate::http::rules::RuleCtx::new(&renv, &h.txn))
             }
-            None => first(&inspect::route_ctx((self.src, self.dst), fe, self.inspect.as_deref(), &self.req)),
+            None => f(&inspect::route_ctx((self.src, self.dst), fe, self.inspect.as_deref(), &self.req)),
         }
     }
 

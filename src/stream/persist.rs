@@ -24,8 +24,9 @@ impl Stream {
     /// The persistence step of the server choice: the cookie's server if it can take
     /// the request. A redispatch (`avoid`) load balances, and the response then
     /// inserts the cookie of the server that answers. A down server's cookie is logged
-    /// `D` and the request load balanced (unless `option persist`).
-    pub(super) fn persist_pick(&mut self, env: &mut Env<'_, '_>, be: usize, avoid: Option<usize>) -> Option<Pick> {
+    /// `D` and the request load balanced (unless `option persist` or a `force-persist`
+    /// condition: `down_ok`).
+    pub(super) fn persist_pick(&mut self, env: &mut Env<'_, '_>, be: usize, avoid: Option<usize>, down_ok: bool) -> Option<Pick> {
         let p = &mut self.http.as_mut()?.txn.persist;
         if avoid.is_some() {
             // Redispatched away from the cookie's server: HAProxy then logs it as down.
@@ -35,7 +36,6 @@ impl Stream {
             return None;
         }
         let srv = p.target?;
-        let down_ok = env.proxies[be].options.persist;
         match env.pool.pick_persistent(be, srv, down_ok) {
             Some((pick, up)) => {
                 // `option persist` sends to a down server: logged `D`.

@@ -61,6 +61,9 @@ pub struct ProxyRt {
     pub rules: Vec<BackendRule>,
     /// `use-server` rules: the server (its index in the backend) and the condition.
     pub use_servers: Vec<(usize, CompiledCond)>,
+    /// `force-persist` and `ignore-persist` conditions.
+    pub force_persist: Vec<CompiledCond>,
+    pub ignore_persist: Vec<CompiledCond>,
     /// `default_backend`, or the section itself for a `listen` with servers.
     pub default_backend: Option<usize>,
     pub retries: u32,
@@ -252,10 +255,24 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
                 Err(e) => errors.push(e),
             }
         }
+        let mut compile_all = |conds: &[crate::config::model::Condition]| {
+            let mut out = Vec::new();
+            for c in conds.iter().filter(|_| p.cap.backend) {
+                match CompiledCond::compile(c, &acls) {
+                    Ok(c) => out.push(c),
+                    Err(e) => errors.push(e),
+                }
+            }
+            out
+        };
+        let force_persist = compile_all(&p.force_persist);
+        let ignore_persist = compile_all(&p.ignore_persist);
         let nservers = if p.cap.backend { p.servers.len() } else { 0 };
         out.push(ProxyRt {
             monitor,
             use_servers,
+            force_persist,
+            ignore_persist,
             name: p.name.clone(),
             uuid: ids[i],
             cap: p.cap,

@@ -182,6 +182,26 @@ pub fn monitor(p: &mut Parser, l: &Line) -> Result<(), String> {
     Ok(())
 }
 
+/// `force-persist if|unless <cond>` and `ignore-persist if|unless <cond>` (backends).
+pub fn persist_rule(p: &mut Parser, l: &Line) -> Result<(), String> {
+    let kw = l.arg(0);
+    let w = l.arg(1);
+    if w != "if" && w != "unless" {
+        return Err(format!("'{kw}' requires either 'if' or 'unless' followed by a condition."));
+    }
+    let acls = p.draft().proxy.acls.clone();
+    let mut cond = super::acl::parse_condition(w == "unless", &l.args[2..], &acls, &l.loc)
+        .map_err(|e| format!("error detected while parsing a '{kw}' rule : {e}."))?;
+    super::rules::check_cond_place(p, l, &mut cond, (crate::sample::usable::Place::BeUseServer, None));
+    let proxy = &mut p.draft().proxy;
+    if kw == "force-persist" {
+        proxy.force_persist.push(cond);
+    } else {
+        proxy.ignore_persist.push(cond);
+    }
+    Ok(())
+}
+
 /// `use-server <server> if|unless <cond>` (backends).
 pub fn use_server(p: &mut Parser, l: &Line) -> Result<(), String> {
     if l.arg(1).is_empty() {
