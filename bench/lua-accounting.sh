@@ -20,45 +20,7 @@ if [ "${1:-}" = --no-build ]; then build=0; shift; fi
 n1=${1:-500} n2=${2:-2500}
 root=$(cd "$(dirname "$0")/.." && pwd)
 log() { echo "[accounting] $*" >&2; }
-command -v valgrind >/dev/null || { log "valgrind not found (apt-get install valgrind)"; exit 1; }
-
-benchtool="$root/target/bench/release/benchtool"
-if [ "$build" = 1 ]; then
-    log "building benchtool and moonproxy (release)"
-    cargo build --quiet --release --manifest-path "$root/bench/Cargo.toml" --target-dir "$root/target/bench"
-    [ -n "${MOONPROXY:-}" ] || cargo build --quiet --release --manifest-path "$root/Cargo.toml"
-fi
-moonproxy=${MOONPROXY:-$root/target/release/moonproxy}
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-"$benchtool" serve --port-file "$work/backend.port" &
-pids+=($!)
-for _ in $(seq 50); do [ -s "$work/backend.port" ] && break; sleep 0.1; done
-backend_port=$(cat "$work/backend.port")
-
-# One proxy run under callgrind answering `n` requests for `path`; prints its instruction count.
-instructions() {
-    local cfg=$1 path=$2 n=$3 out=$work/cg.out port
-    port=$("$benchtool" free-port)
-    sed -e "s/@PROXY_PORT@/$port/" -e "s/@BACKEND_PORT@/$backend_port/g" -e "s/@MAXCONN@/1000/" \
-        -e "s|@BENCH_DIR@|$root/bench|" "$cfg" > "$work/run.cfg"
-    rm -f "$out"
-    timeout 300 valgrind --tool=callgrind --callgrind-out-file="$out" "$moonproxy" -db -q -f "$work/run.cfg" \
-        2> "$work/valgrind.log" &
-    local vg=$!
-    "$benchtool" wait-port "$port" 60000
-    timeout 300 "$benchtool" requests "$port" "$path" "$n"
-    kill -TERM "$vg"
-    wait "$vg" || true
-    grep -m1 '^summary:' "$out" | awk '{print $2}'
-}
+. "$root/bench/callgrind-lib.sh"
 
 printf '| scenario | instructions/request, accounting on | off | on/off |\n|---|---|---|---|\n'
 for scenario in action fetch service; do
@@ -69,8 +31,8 @@ for scenario in action fetch service; do
     for setting in on off; do
         cfg=$base
         [ "$setting" = off ] && cfg=$work/off.cfg
-        i1=$(instructions "$cfg" /64 "$n1")
-        i2=$(instructions "$cfg" /64 "$n2")
+        i1=$(instructions "$moonproxy" "$cfg" /64 "$n1")
+        i2=$(instructions "$moonproxy" "$cfg" /64 "$n2")
         per[$setting]=$(( (i2 - i1) / (n2 - n1) ))
         log "$scenario, accounting $setting: $i1 for $n1 requests, $i2 for $n2: ${per[$setting]} per request"
     done

@@ -342,6 +342,18 @@ frontend fe
     }
 }
 
+/// The body of the answer to `GET path` with the extra header lines `hdrs` (each ending
+/// in CRLF), on a new connection to `fe`: the backends of the tests below answer their
+/// name.
+fn body_of(proxy: &Proxy, path: &str, hdrs: &str) -> String {
+    let mut c = connect(proxy, "fe");
+    write!(c.get_mut(), "GET {path} HTTP/1.1\r\nHost: t\r\n{hdrs}\r\n").unwrap();
+    let head = c.read_head().unwrap().expect("a response");
+    let mut body = Vec::new();
+    c.read_body(&head, false, |b| body.extend_from_slice(b)).unwrap();
+    String::from_utf8_lossy(&body).into_owned()
+}
+
 /// `use-server`: the first rule whose condition holds picks its server before load
 /// balancing; a server in maintenance is skipped (the next rule, then the balancing);
 /// HAProxy's parse errors. (It was refused as not supported.)
@@ -373,14 +385,7 @@ backend b
         .port("two", two.port())
         .port("three", three.port())
         .start();
-        let ask = |path: &str, hdr: &str| {
-            let mut c = connect(&proxy, "fe");
-            write!(c.get_mut(), "GET {path} HTTP/1.1\r\nHost: t\r\n{hdr}\r\n").unwrap();
-            let head = c.read_head().unwrap().expect("a response");
-            let mut body = Vec::new();
-            c.read_body(&head, false, |b| body.extend_from_slice(b)).unwrap();
-            String::from_utf8_lossy(&body).into_owned()
-        };
+        let ask = |path: &str, hdr: &str| body_of(&proxy, path, hdr);
         let name = bin.display().to_string();
         for _ in 0..3 {
             assert_eq!(ask("/two", ""), "two", "{name}");
@@ -426,14 +431,7 @@ backend b
         .port("two", two.port())
         .port("three", three.port())
         .start();
-        let ask = |hdrs: &str| {
-            let mut c = connect(&proxy, "fe");
-            write!(c.get_mut(), "GET / HTTP/1.1\r\nHost: t\r\n{hdrs}\r\n").unwrap();
-            let head = c.read_head().unwrap().expect("a response");
-            let mut body = Vec::new();
-            c.read_body(&head, false, |b| body.extend_from_slice(b)).unwrap();
-            String::from_utf8_lossy(&body).into_owned()
-        };
+        let ask = |hdrs: &str| body_of(&proxy, "/", hdrs);
         let name = bin.display().to_string();
         assert_eq!(ask("Cookie: SRV=a\r\nx-force: yes\r\n"), "one", "{name}: forced to the server in maintenance");
         assert_ne!(ask("Cookie: SRV=a\r\n"), "one", "{name}: not forced");
