@@ -164,6 +164,11 @@ impl Headers {
         Headers::default()
     }
 
+    /// An empty list with room for `n` field lines.
+    pub fn with_capacity(n: usize) -> Headers {
+        Headers { fields: Vec::with_capacity(n) }
+    }
+
     /// Number of field lines (not of distinct names).
     pub fn len(&self) -> usize {
         self.fields.len()

@@ -806,6 +806,10 @@ impl Stream {
                     }
                 }
             }
+            // No rule environment to set up for an empty list (most backends).
+            if p.http_rules.request.is_empty() {
+                break Verdict::Continue;
+            }
             let ran = lua::in_rules(env.cx, env.proxies, &*env.pool, || {
                 rules::run_request(&p.http_rules, &mut h.rule_cursor, &mut h.txn, &mut renv)
             });
@@ -1501,6 +1505,15 @@ impl Stream {
                 }
                 _ => return true,
             };
+            // Most proxies have no response rules of one kind or the other: skip the
+            // step without setting up a rule environment (no Lua action can be pending
+            // on an empty list).
+            let rules = &env.proxies[proxy].http_rules;
+            let list_empty = if step < 2 { rules.response.is_empty() } else { rules.after_response.is_empty() };
+            if list_empty && !self.lua.as_ref().is_some_and(|l| l.pending()) {
+                h.res_rules = (step + 1, 0);
+                continue;
+            }
             let mut cursor_v = *cursor;
             let mut renv = RuleEnv {
                 src: self.src,
