@@ -405,6 +405,9 @@ fn heads_match_haproxy() {
         &["Accept-Encoding: gzip", "X-Res: Cache-Control: no-transform"],
         &["Accept-Encoding: br"],
         &["HEAD", "Accept-Encoding: gzip"],
+        &["Accept-Encoding: gzip", "X-Len: 1"],
+        &["Accept-Encoding: gzip", "X-Ct: TEXT/HTML; charset=utf-8"],
+        &["Accept-Encoding: gzip", "X-Ct: none"],
     ];
     let app = app();
     let mut runs = Vec::new();

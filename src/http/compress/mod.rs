@@ -227,7 +227,9 @@ fn is_old_mozilla(ua: &[u8]) -> bool {
 /// chose. Not when (HAProxy 2.6's list, in `doc/http.md`): no algorithm was chosen; the
 /// request or the response is not HTTP/1.1; the request is HEAD; the status is not 200,
 /// 201, 202 or 203; the body has no length of its own (read until close) or is empty
-/// by its `Content-Length`; the response has `Content-Encoding`; `Cache-Control` holds
+/// by its `Content-Length`; a transfer coding other than `chunked` is applied (a
+/// safety rule of moonproxy's: the codings would end up in the wrong order); the
+/// response has `Content-Encoding`; `Cache-Control` holds
 /// `no-transform`; its `ETag` is malformed or repeated; its `Content-Type` starts with
 /// `multipart`, or is not one of `compression type` (when set; no `Content-Type` then
 /// means no compression).
@@ -238,6 +240,7 @@ pub fn decide(policy: Applied<'_>, negotiated: Option<CompressionAlgo>, req: &Re
         && req.line.method != Method::Head
         && (200..=203).contains(&res.line.status)
         && matches!(res.framing, BodyFraming::Chunked | BodyFraming::ContentLength(1..))
+        && res.headers.list("transfer-encoding").all(|c| c.eq_ignore_ascii_case(b"chunked"))
         && !res.headers.contains("content-encoding")
         && !res.headers.list("cache-control").any(|d| d.eq_ignore_ascii_case(b"no-transform"))
         && etag_allows(&res.headers)

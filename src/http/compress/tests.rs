@@ -118,6 +118,8 @@ fn response_conditions() {
     assert_eq!(ok(&response(200, BodyFraming::ContentLength(0), &[])), None);
     assert_eq!(ok(&response(200, BodyFraming::UntilClose, &[])), None);
     assert_eq!(ok(&response(200, cl, &[("Content-Encoding", "br")])), None);
+    assert_eq!(ok(&response(200, BodyFraming::Chunked, &[("Transfer-Encoding", "gzip, chunked")])), None);
+    assert_eq!(ok(&response(200, BodyFraming::Chunked, &[("Transfer-Encoding", "Chunked")])), Some(Gzip));
     assert_eq!(ok(&response(200, cl, &[("Cache-Control", "public, No-Transform")])), None);
     assert_eq!(ok(&response(200, cl, &[("Content-Type", "multipart/mixed")])), None);
     assert_eq!(ok(&response(200, cl, &[("ETag", "abc")])), None);
