@@ -36,6 +36,12 @@ listen ident
     bind 127.0.0.1:{{ident}}
     compression algo identity deflate
     server s 127.0.0.1:{{app}}
+listen wfb
+    bind 127.0.0.1:{{wfb}}
+    compression algo gzip
+    http-response wait-for-body time 2s
+    http-response set-header X-Body-Len %[res.body_len]
+    server s 127.0.0.1:{{app}}
 frontend fe
     bind 127.0.0.1:{{fe}}
     compression algo gzip
@@ -226,6 +232,19 @@ fn compressed_bodies_decode_to_the_original() {
     let id = get(&proxy, "ident", &["Accept-Encoding: br"]);
     assert_eq!((id.header("content-encoding"), id.header("transfer-encoding")), (None, Some("chunked")), "{}", id.head);
     assert_eq!(id.body, text(3000));
+}
+
+/// `http-response wait-for-body` keeps the body in the buffer for the rules (which see
+/// it as the server sent it); it is compressed on its way out.
+#[test]
+fn a_body_waited_for_by_rules_is_compressed_after_them() {
+    let app = app();
+    let proxy = start(&moonproxy_bin(), &app);
+    for framing in ["cl", "chunked"] {
+        let res = get(&proxy, "wfb", &["Accept-Encoding: gzip", "X-Len: 9000", &format!("X-Framing: {framing}")]);
+        assert_eq!(res.header("x-body-len"), Some("9000"), "{framing}");
+        assert_compressed(&res, "gzip", 9000);
+    }
 }
 
 #[test]
