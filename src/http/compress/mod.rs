@@ -322,23 +322,24 @@ impl Deflater {
     }
 
     /// A sync flush: everything written so far can be decoded by the client now.
-    /// Returns the bytes produced since the last call.
-    fn flush(&mut self) -> std::io::Result<Vec<u8>> {
+    /// Returns the bytes produced since the last call, to be cleared by the caller
+    /// (the buffer keeps its capacity for the next pass).
+    fn flush(&mut self) -> std::io::Result<&mut Vec<u8>> {
         Ok(match self {
-            Deflater::Identity(v) => std::mem::take(v),
-            Deflater::Gzip(e) => e.flush().map(|_| std::mem::take(e.get_mut()))?,
-            Deflater::Zlib(e) => e.flush().map(|_| std::mem::take(e.get_mut()))?,
-            Deflater::Raw(e) => e.flush().map(|_| std::mem::take(e.get_mut()))?,
+            Deflater::Identity(v) => v,
+            Deflater::Gzip(e) => e.flush().map(|_| e.get_mut())?,
+            Deflater::Zlib(e) => e.flush().map(|_| e.get_mut())?,
+            Deflater::Raw(e) => e.flush().map(|_| e.get_mut())?,
         })
     }
 
-    /// Ends the stream (final block, checksum): the last bytes.
-    fn finish(&mut self) -> std::io::Result<Vec<u8>> {
+    /// Ends the stream (final block, checksum): the last bytes, as [`Deflater::flush`].
+    fn finish(&mut self) -> std::io::Result<&mut Vec<u8>> {
         Ok(match self {
-            Deflater::Identity(v) => std::mem::take(v),
-            Deflater::Gzip(e) => e.try_finish().map(|_| std::mem::take(e.get_mut()))?,
-            Deflater::Zlib(e) => e.try_finish().map(|_| std::mem::take(e.get_mut()))?,
-            Deflater::Raw(e) => e.try_finish().map(|_| std::mem::take(e.get_mut()))?,
+            Deflater::Identity(v) => v,
+            Deflater::Gzip(e) => e.try_finish().map(|_| e.get_mut())?,
+            Deflater::Zlib(e) => e.try_finish().map(|_| e.get_mut())?,
+            Deflater::Raw(e) => e.try_finish().map(|_| e.get_mut())?,
         })
     }
 }
@@ -392,12 +393,12 @@ impl BodyEncoder {
             }
         };
         if done {
-            write_chunk(out, &self.deflater.finish().map_err(failed)?);
+            write_chunk(out, self.deflater.finish().map_err(failed)?);
             out.extend_from_slice(b"0\r\n");
             dec.trailers().write_to(out);
             out.extend_from_slice(b"\r\n");
         } else if fed {
-            write_chunk(out, &self.deflater.flush().map_err(failed)?);
+            write_chunk(out, self.deflater.flush().map_err(failed)?);
         }
         Ok(done)
     }
@@ -415,14 +416,17 @@ fn failed(e: std::io::Error) -> ParseError {
     ParseError { kind: ErrorKind::Truncated, offset: 0 }
 }
 
-/// One chunk (none for no bytes: an empty chunk would end the body).
-fn write_chunk(out: &mut Vec<u8>, bytes: &[u8]) {
+/// Moves `bytes` to `out` as one chunk (none for no bytes: an empty chunk would end
+/// the body).
+fn write_chunk(out: &mut Vec<u8>, bytes: &mut Vec<u8>) {
     if bytes.is_empty() {
         return;
     }
-    out.extend_from_slice(format!("{:x}\r\n", bytes.len()).as_bytes());
+    // Writing to a Vec cannot fail.
+    let _ = write!(out, "{:x}\r\n", bytes.len());
     out.extend_from_slice(bytes);
     out.extend_from_slice(b"\r\n");
+    bytes.clear();
 }
 
 #[cfg(test)]
