@@ -16,6 +16,7 @@
 //! `default-server` settings and [`BIND_OPTIONS`] for `bind` settings.
 //! `doc/config.md` embeds [`markdown`]'s output; a test fails when it is stale.
 
+use super::parse::compression as comp;
 use super::parse::cookie;
 use super::parse::global as g;
 use super::parse::http_misc;
@@ -286,14 +287,14 @@ pub static GLOBAL: &[Keyword] = &[
     nyi("insecure-fork-wanted", 0),
     nyi("insecure-setuid-wanted", 0),
     sup("issuers-chain-path", 0, g::tls_default, "TLS default: recorded, no effect (no TLS yet; `ssl` on bind/server lines is refused)"),
-    nyi("maxcompcpuusage", 0),
-    nyi("maxcomprate", 0),
+    sup("maxcompcpuusage", 0, comp::maxcompcpuusage, "recorded, no effect"),
+    sup("maxcomprate", 0, comp::maxcomprate, "recorded, no effect"),
     nyi("maxconnrate", 0),
     nyi("maxpipes", 0),
     nyi("maxsessrate", 0),
     nyi("maxsslconn", 0),
     nyi("maxsslrate", 0),
-    nyi("maxzlibmem", 0),
+    sup("maxzlibmem", 0, comp::maxzlibmem, "recorded, no effect (no zlib: miniz_oxide)"),
     nyi("mworker-max-reloads", 0),
     nyi("noepoll", 0),
     nyi("noevports", 0),
@@ -328,7 +329,7 @@ pub static GLOBAL: &[Keyword] = &[
     nyi("trace", 0),
     nyi("tune.buffers.limit", 0),
     nyi("tune.buffers.reserve", 0),
-    nyi("tune.comp.maxlevel", 0),
+    sup("tune.comp.maxlevel", 0, comp::maxlevel, "1 to 9, default 1: the level of every compressed response"),
     nyi("tune.fail-alloc", 0),
     nyi("tune.h2.header-table-size", 0),
     nyi("tune.h2.initial-window-size", 0),
@@ -358,8 +359,8 @@ pub static GLOBAL: &[Keyword] = &[
     nyi("tune.vars.reqres-max-size", 0),
     nyi("tune.vars.sess-max-size", 0),
     nyi("tune.vars.txn-max-size", 0),
-    nyi("tune.zlib.memlevel", 0),
-    nyi("tune.zlib.windowsize", 0),
+    sup("tune.zlib.memlevel", 0, comp::zlib, "recorded, no effect (HAProxy builds with zlib have it)"),
+    sup("tune.zlib.windowsize", 0, comp::zlib, "recorded, no effect (HAProxy builds with zlib have it)"),
     nyi("unix-bind", 0),
     nyi("wurfl-data-file", 0),
     nyi("zero-warning", 0),
@@ -400,7 +401,7 @@ pub static PROXY: &[Keyword] = &[
     nyi("clitcpka-cnt", DF),
     nyi("clitcpka-idle", DF),
     nyi("clitcpka-intvl", DF),
-    nyi("compression", DFB),
+    sup("compression", DFB, comp::compression, "algo (identity gzip deflate raw-deflate), type, offload: doc/http.md"),
     sup("cookie", DB, cookie::cookie, "rewrite, insert, prefix, indirect, nocache, postonly, preserve, httponly, secure, domain, attr, maxidle, maxlife; not dynamic yet"),
     nyi("declare", F),
     nyi("dispatch", B),
@@ -410,7 +411,7 @@ pub static PROXY: &[Keyword] = &[
     sup("errorloc", DFB, http_misc::errorloc, ""),
     sup("errorloc302", DFB, http_misc::errorloc, ""),
     sup("errorloc303", DFB, http_misc::errorloc, ""),
-    nyi("filter", FB),
+    sup("filter", FB, comp::filter, "`compression` only; other filters not yet"),
     sup("force-persist", B, p::persist_rule, "`if|unless <cond>`: cookie and `use-server` persistence to a down server"),
     nyi("hash-balance-factor", DB),
     sup("hash-type", DB, p::hash_type, "map-based and consistent, sdbm, djb2, wt6 or crc32, avalanche"),

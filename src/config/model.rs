@@ -133,6 +133,32 @@ pub struct Global {
     /// `master-worker no-exit-on-failure`: a worker that dies does not take the
     /// master and the other workers down with it.
     pub master_worker_no_exit_on_failure: bool,
+    /// `tune.comp.maxlevel`, `maxcomprate`, `maxcompcpuusage`, `maxzlibmem`,
+    /// `tune.zlib.*` (added for HTTP compression, src/http/compress.rs).
+    pub compression: CompressionTuning,
+}
+
+/// The global settings of HTTP compression. Only `maxlevel` has an effect; the
+/// others are recorded (see `doc/http.md`, "Compression").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompressionTuning {
+    /// `tune.comp.maxlevel` (1 to 9, default 1): the level every compressed response uses.
+    pub maxlevel: u32,
+    /// `maxcomprate` in kB/s (0: no limit).
+    pub maxcomprate: u32,
+    /// `maxcompcpuusage` in percent (default 100: no limit).
+    pub maxcompcpuusage: u32,
+    /// `maxzlibmem` in megabytes (0: no limit).
+    pub maxzlibmem: u64,
+    /// `tune.zlib.memlevel` (1 to 9, default 8) and `tune.zlib.windowsize` (8 to 15, default 15).
+    pub zlib_memlevel: u32,
+    pub zlib_windowsize: u32,
+}
+
+impl Default for CompressionTuning {
+    fn default() -> Self {
+        CompressionTuning { maxlevel: 1, maxcomprate: 0, maxcompcpuusage: 100, maxzlibmem: 0, zlib_memlevel: 8, zlib_windowsize: 15 }
+    }
 }
 
 /// The process-wide settings applied at start-up, after the listeners are bound and the
@@ -215,6 +241,7 @@ impl Default for Global {
             process: ProcessSettings::default(),
             master_worker: false,
             master_worker_no_exit_on_failure: false,
+            compression: CompressionTuning::default(),
         }
     }
 }
@@ -507,6 +534,59 @@ pub struct Proxy {
     /// `cookie <name> ...`: cookie-based server persistence (backends; added for
     /// cookie persistence, src/http/persist.rs).
     pub cookie: Option<CookieConf>,
+    /// `compression algo|type|offload` (added for HTTP compression, src/http/compress.rs);
+    /// `None` when no `compression` line applies (inherited from `defaults` like the rest).
+    pub compression: Option<Compression>,
+}
+
+/// A proxy's `compression` lines.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Compression {
+    /// `compression algo` names in declaration order, inherited ones first.
+    /// HAProxy tries them last-declared first (see `crate::http::compress`).
+    pub algos: Vec<CompressionAlgo>,
+    /// `compression type` values in declaration order, inherited ones first: a response
+    /// is compressed only if its `Content-Type` starts with one of them (any case).
+    pub types: Vec<String>,
+    /// `compression offload`: `Accept-Encoding` is removed from requests the proxy
+    /// will compress the response of (never set from a `defaults` section).
+    pub offload: bool,
+}
+
+/// The algorithms of `compression algo`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CompressionAlgo {
+    Identity,
+    Gzip,
+    Deflate,
+    RawDeflate,
+}
+
+impl CompressionAlgo {
+    /// The name in the configuration (and from `res.comp_algo`).
+    pub fn name(self) -> &'static str {
+        match self {
+            CompressionAlgo::Identity => "identity",
+            CompressionAlgo::Gzip => "gzip",
+            CompressionAlgo::Deflate => "deflate",
+            CompressionAlgo::RawDeflate => "raw-deflate",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<CompressionAlgo> {
+        [CompressionAlgo::Identity, CompressionAlgo::Gzip, CompressionAlgo::Deflate, CompressionAlgo::RawDeflate]
+            .into_iter()
+            .find(|a| a.name() == name)
+    }
+
+    /// The content-coding token it answers in `Accept-Encoding` and sends in
+    /// `Content-Encoding`: `raw-deflate` answers (and claims to be) `deflate`.
+    pub fn token(self) -> &'static str {
+        match self {
+            CompressionAlgo::RawDeflate => "deflate",
+            other => other.name(),
+        }
+    }
 }
 
 /// How the persistence cookie is handled (`cookie <name> rewrite|insert|prefix`).

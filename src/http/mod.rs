@@ -15,6 +15,7 @@
 
 pub mod auth;
 pub mod capture;
+pub mod compress;
 pub mod errors;
 pub mod h1;
 pub mod persist;

@@ -44,6 +44,9 @@ pub struct Txn {
     pub status: Option<u16>,
     /// Cookie persistence in this transaction (`%tsc`), see [`crate::http::persist`].
     pub persist: crate::http::persist::PersistTxn,
+    /// Compression of the response (`res.comp`, `res.comp_algo`), see
+    /// [`crate::http::compress`].
+    pub comp: crate::http::compress::TxnComp,
 }
 
 impl Txn {
@@ -70,5 +73,6 @@ impl Txn {
         self.cookie_req = None;
         self.cookie_res = None;
         self.status = None;
+        self.comp = Default::default();
     }
 }

@@ -215,6 +215,9 @@ pub static FETCHES: &[Fetch] = &[
     fetch!("res.body_len", ArgSpec::NONE, T::Sint, |_, cx| Some(Sample::Sint(
         cx.http_txn()?.res_body.len() as i64
     ))),
+    // HTTP compression (crate::http::compress): decided when the response head arrives.
+    fetch!("res.comp", ArgSpec::NONE, T::Bool, |_, cx| Some(Sample::Bool(cx.http_txn()?.comp.active.is_some()))),
+    fetch!("res.comp_algo", ArgSpec::NONE, T::Str, |_, cx| Some(Sample::str(cx.http_txn()?.comp.active?.name()))),
     fetch!("res.cook", NAME, T::Str, |a, cx| res_cookie(cx, a), all: |a, cx| cookie_all(set_cookies(&cx.http_res()?.headers), a, Conv::Str)),
     fetch!("res.cook_cnt", NAME, T::Sint, |a, cx| res_cookie_cnt(cx, a)),
     fetch!("res.cook_val", NAME, T::Sint, |a, cx| to_int(res_cookie(cx, a)), all: |a, cx| cookie_all(set_cookies(&cx.http_res()?.headers), a, Conv::Int)),

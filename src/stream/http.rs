@@ -26,6 +26,7 @@ use crate::config::model::{HttpConnMode, RetryOn, Timeouts};
 use crate::http::h1::{BodyDecoder, Limits, ParseError, RequestParser, ResponseParser, Status};
 use crate::http::rules::{self, RuleEnv, Verdict};
 use crate::http::txn::Txn;
+use crate::http::compress::{self, BodyEncoder};
 use crate::http::{capture, errors, BodyFraming, Headers, Method, Version};
 use crate::log::{HttpLog, StreamLog};
 use crate::reactor::{token, Kind};
@@ -74,6 +75,9 @@ pub struct Flow {
     pub stage: Stage,
     /// Boxed: an idle connection's flows hold none, and stay small.
     decoder: Option<Box<BodyDecoder>>,
+    /// A response being compressed: its payload goes to `out` through the encoder
+    /// instead of being forwarded (`fwd` stays 0), see [`crate::http::compress`].
+    encoder: Option<Box<BodyEncoder>>,
 }
 
 impl Flow {
@@ -94,6 +98,13 @@ impl Flow {
             Stage::Tunnel => self.fwd = data.len(),
             Stage::Body => {
                 let dec = self.decoder.as_mut().expect("a body has a decoder");
+                if let Some(enc) = self.encoder.as_mut() {
+                    if enc.scan(dec, data, &mut self.out)? {
+                        self.stage = Stage::Done;
+                        self.decoder = None;
+                    }
+                    return Ok(());
+                }
                 loop {
                     let d = dec.decode(&data[self.fwd..])?;
                     self.fwd += d.consumed;
@@ -110,6 +121,17 @@ impl Flow {
             Stage::Head | Stage::Done => {}
         }
         Ok(())
+    }
+
+    /// From now on the body is compressed by `encoder` (set after [`Flow::start_body`]).
+    pub fn encode_with(&mut self, encoder: Box<BodyEncoder>) {
+        self.encoder = Some(encoder);
+    }
+
+    /// Bytes at the front of the channel the encoder used since the last call: the
+    /// caller drops them from the buffer (0 when not compressing).
+    pub fn take_consumed(&mut self) -> usize {
+        self.encoder.as_mut().map_or(0, |e| e.take_consumed())
     }
 
     /// The producer closed its side: a body read until close ends here, any other
@@ -145,6 +167,7 @@ impl Flow {
         self.fwd = 0;
         self.stage = Stage::Head;
         self.decoder = None;
+        self.encoder = None;
     }
 }
 
@@ -914,8 +937,10 @@ impl Stream {
         let originalto = be.originalto.as_ref().or(fe.originalto.as_ref()).cloned();
         let (src, dst) = (self.src, self.dst);
         self.persist_request(env);
+        let (fe_comp, be_comp) = (&env.proxies[self.frontend].compression, &env.proxies[self.backend.unwrap_or(self.frontend)].compression);
         let h = self.http.as_mut().expect("HTTP mode");
         h.conn_mode = mode;
+        compress::on_request(&mut h.txn, fe_comp.as_deref(), be_comp.as_deref());
         let req = h.txn.req.as_mut().expect("a parsed request");
         h.client_persistent = req.keep_alive(); // as the rules left it
         if let (Some(ff), Some(src)) = (forwardfor, src) {
@@ -1444,6 +1469,8 @@ impl Stream {
                             h.txn.cookie_res = capture::capture_response_cookie(c, &res.headers);
                         }
                         h.txn.res = Some(res);
+                        let be = &env.proxies[self.backend.unwrap_or(self.frontend)];
+                        compress::on_response(&mut h.txn, fe.compression.as_deref(), be.compression.as_deref());
                         h.res_rules = (0, 0);
                         self.http_tcp_response_pending();
                     }
@@ -1469,6 +1496,12 @@ impl Stream {
             ::log::debug!("stream {}: response body rejected: {e}", self.id);
             self.close(env, Cause::ServerAbort, Phase::Data);
             return Err(());
+        }
+        // A compressed body's bytes went through the encoder: they leave the buffer.
+        let used = h.res.take_consumed();
+        if used > 0 {
+            self.res.buf.consumed(used);
+            progress = true;
         }
         if self.res.eof && h.res.stage == Stage::Body {
             if h.res.producer_closed().is_err() {
@@ -1629,10 +1662,15 @@ impl Stream {
         } else {
             None
         };
+        // Before `Connection`, which HAProxy writes last.
+        compress::on_emit(&txn.comp, &mut res.headers);
         set_connection(&mut res.headers, token);
         res.write_head(&mut h.res.out);
         let framing = res.framing;
         h.res.start_body(framing, &h.limits);
+        if let Some(encoder) = compress::body_encoder(&txn.comp) {
+            h.res.encode_with(encoder);
+        }
     }
 
     /// The response was sent: log the transaction and serve the next request on the

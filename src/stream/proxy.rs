@@ -110,6 +110,8 @@ pub struct ProxyRt {
     /// at least one log target). When false they build no log record at all: the
     /// runtime clears it for frontends that log nothing. True as built.
     pub logs_streams: bool,
+    /// `compression` lines (HTTP mode), compiled: see [`crate::http::compress`].
+    pub compression: Option<Box<crate::http::compress::Policy>>,
 }
 
 impl ProxyRt {
@@ -309,6 +311,9 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
             },
             stats_page,
             logs_streams: true,
+            compression: (p.mode == Mode::Http)
+                .then(|| p.compression.as_ref().map(|c| Box::new(crate::http::compress::Policy::new(c, &cfg.global.compression))))
+                .flatten(),
         });
     }
     if errors.is_empty() { Ok(out) } else { Err(errors) }

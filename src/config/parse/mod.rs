@@ -9,6 +9,7 @@ pub mod acl;
 pub mod addr;
 pub mod checks;
 pub mod cli;
+pub mod compression;
 pub mod cookie;
 pub mod global;
 pub mod http_check;

@@ -1,0 +1,160 @@
+//! HTTP compression keywords: `compression algo|type|offload` and `filter compression`
+//! in proxies, `tune.comp.maxlevel`, `maxcomprate`, `maxcompcpuusage`, `maxzlibmem` and
+//! `tune.zlib.*` in `global`. The runtime side is `crate::http::compress`.
+//!
+//! Messages are worded as HAProxy 2.6 words them. Like HAProxy, repeated
+//! `compression algo` / `compression type` lines add to what the section has (including
+//! what it inherited from `defaults`).
+
+use super::{expect_args, Line, Parser};
+use crate::config::keywords::Section;
+use crate::config::model::{Compression, CompressionAlgo};
+
+/// `compression algo <algo>...`, `compression type <mime>...`, `compression offload`.
+pub fn compression(p: &mut Parser, l: &Line) -> Result<(), String> {
+    let section = p.draft().section;
+    match l.arg(1) {
+        "algo" => {
+            if l.arg(2).is_empty() {
+                return Err("'compression' expects <algorithm>.".into());
+            }
+            let mut algos = Vec::new();
+            for name in &l.args[2..] {
+                match CompressionAlgo::from_name(name) {
+                    Some(a) => algos.push(a),
+                    None => return Err(format!("'compression' : '{name}' is not a supported algorithm.")),
+                }
+            }
+            settings(p).algos.extend(algos);
+        }
+        "type" => {
+            if l.arg(2).is_empty() {
+                return Err("'compression' expects <type>.".into());
+            }
+            let types = l.args[2..].to_vec();
+            settings(p).types.extend(types);
+        }
+        "offload" => {
+            // HAProxy ignores further words here.
+            if section == Section::Defaults {
+                p.warn(&l.loc, "'compression' : 'offload' ignored in 'defaults' section.");
+                return Ok(());
+            }
+            settings(p).offload = true;
+        }
+        _ => return Err("'compression' expects 'algo', 'type' or 'offload'".into()),
+    }
+    Ok(())
+}
+
+/// The section's compression settings, created on first use.
+fn settings(p: &mut Parser) -> &mut Compression {
+    p.draft().proxy.compression.get_or_insert_with(Compression::default)
+}
+
+/// `filter compression` is accepted: the compression of the `compression` lines is the
+/// only filter, so its place in a filter chain does not matter. Other filters (`trace`,
+/// `spoe`, `cache`, `fcgi-app`, `bwlim-*`) are not supported yet.
+pub fn filter(p: &mut Parser, l: &Line) -> Result<(), String> {
+    match l.arg(1) {
+        "" => Err(format!("missing argument for 'filter' in {}.", p.draft().describe())),
+        "compression" => match l.args.get(2) {
+            Some(extra) => Err(format!("'filter compression' : unknown keyword '{extra}'.")),
+            None => Ok(()),
+        },
+        known @ ("trace" | "spoe" | "cache" | "fcgi-app" | "bwlim-in" | "bwlim-out") => Err(super::not_supported(&format!("filter {known}"))),
+        other => Err(format!("'filter' : unknown keyword '{other}'.")),
+    }
+}
+
+/// `tune.comp.maxlevel <1..9>`.
+pub fn maxlevel(p: &mut Parser, l: &Line) -> Result<(), String> {
+    expect_max_args(l, 1)?;
+    let level = l.arg(1).parse::<u32>().ok().filter(|n| (1..=9).contains(n));
+    let Some(level) = level else {
+        return Err("'tune.comp.maxlevel' expects a numeric value between 1 and 9".into());
+    };
+    p.config.global.compression.maxlevel = level;
+    Ok(())
+}
+
+/// `maxcomprate <kB/s>` (recorded).
+pub fn maxcomprate(p: &mut Parser, l: &Line) -> Result<(), String> {
+    if l.arg(1).is_empty() {
+        return Err("'maxcomprate' expects an integer argument in kb/s.".into());
+    }
+    expect_max_args(l, 1)?;
+    p.config.global.compression.maxcomprate = u32::try_from(atoi(l.arg(1)).max(0)).unwrap_or(u32::MAX);
+    Ok(())
+}
+
+/// `maxcompcpuusage <0..100>` (recorded).
+pub fn maxcompcpuusage(p: &mut Parser, l: &Line) -> Result<(), String> {
+    expect_max_args(l, 1)?;
+    let pct = atoi(l.arg(1));
+    if l.arg(1).is_empty() || !(0..=100).contains(&pct) {
+        return Err("'maxcompcpuusage' expects an integer argument between 0 and 100.".into());
+    }
+    p.config.global.compression.maxcompcpuusage = pct as u32;
+    Ok(())
+}
+
+/// `maxzlibmem <MB>` (recorded).
+pub fn maxzlibmem(p: &mut Parser, l: &Line) -> Result<(), String> {
+    if l.arg(1).is_empty() {
+        return Err("'maxzlibmem' expects an integer argument.".into());
+    }
+    expect_max_args(l, 1)?;
+    p.config.global.compression.maxzlibmem = u64::try_from(atoi(l.arg(1)).max(0)).unwrap_or(0);
+    Ok(())
+}
+
+/// `tune.zlib.memlevel <1..9>` and `tune.zlib.windowsize <8..15>` (recorded; HAProxy
+/// builds with zlib have them, builds with libslz such as Debian's do not).
+pub fn zlib(p: &mut Parser, l: &Line) -> Result<(), String> {
+    expect_max_args(l, 1)?;
+    let kw = l.arg(0);
+    let (range, field) = match kw {
+        "tune.zlib.memlevel" => (1..=9, &mut p.config.global.compression.zlib_memlevel),
+        _ => (8..=15, &mut p.config.global.compression.zlib_windowsize),
+    };
+    match l.arg(1).parse::<u32>().ok().filter(|n| range.contains(n)) {
+        Some(n) => *field = n,
+        None => return Err(format!("'{kw}' expects a numeric value between {} and {}.", range.start(), range.end())),
+    }
+    Ok(())
+}
+
+/// At most `n` arguments (HAProxy's message for one too many).
+fn expect_max_args(l: &Line, n: usize) -> Result<(), String> {
+    if l.args.len() > n + 1 {
+        return expect_args(l, n, "");
+    }
+    Ok(())
+}
+
+/// C's `atoi`: an optional sign and the leading digits, 0 when there are none (HAProxy
+/// reads these settings so, `maxcomprate abc` is 0).
+fn atoi(s: &str) -> i64 {
+    let s = s.trim_start();
+    let (neg, digits) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let n = digits.bytes().take_while(u8::is_ascii_digit).fold(0i64, |n, d| n.saturating_mul(10).saturating_add(i64::from(d - b'0')));
+    if neg { -n } else { n }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::atoi;
+
+    #[test]
+    fn atoi_reads_like_c() {
+        assert_eq!(atoi("12kb"), 12);
+        assert_eq!(atoi("abc"), 0);
+        assert_eq!(atoi("-3"), -3);
+        assert_eq!(atoi(""), 0);
+    }
+}
