@@ -148,7 +148,7 @@ impl HeadCore {
         );
         // Bytes past the limit can never be part of an acceptable head.
         let window = &buf[..buf.len().min(self.limits.max_head)];
-        while let Some(nl) = window[self.scanned..].iter().position(|&b| b == b'\n') {
+        while let Some(nl) = memchr::memchr(b'\n', &window[self.scanned..]) {
             let lf = self.scanned + nl;
             if lf == self.pos || window[lf - 1] != b'\r' {
                 return err(ErrorKind::BareLf, lf);
@@ -157,7 +157,7 @@ impl HeadCore {
             let text = &window[at..lf - 1];
             self.pos = lf + 1;
             self.scanned = self.pos;
-            if let Some(cr) = text.iter().position(|&b| b == b'\r') {
+            if let Some(cr) = memchr::memchr(b'\r', text) {
                 return err(ErrorKind::BareCr, at + cr);
             }
             if !self.start_done {
