@@ -229,9 +229,81 @@ pub fn needs(fetch: &str) -> &'static str {
     entry(fetch).1
 }
 
+/// HAProxy's refusal of a log-format string (a rule argument, `log-format`,
+/// `unique-id-format`, `use_backend %[...]`) whose expression starts with a fetch that
+/// cannot run at `place`: "sample fetch <REST> may not be reliably used here because it
+/// needs 'DATA' which is not available here", REST being the string from the fetch on,
+/// as 2.6 quotes it (`<status]bar>` for `foo%[status]bar`).
+pub fn check_log_format(fmt: &str, place: Place) -> Option<String> {
+    let b = fmt.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'%' {
+            i += 1;
+            continue;
+        }
+        // `%%` is a literal percent sign; `%{flags}[` and `%[` start an expression.
+        let mut j = i + 1;
+        if b.get(j) == Some(&b'%') {
+            i += 2;
+            continue;
+        }
+        if b.get(j) == Some(&b'{') {
+            match fmt[j..].find('}') {
+                Some(close) => j += close + 1,
+                None => return None, // malformed: the format's own parser says so
+            }
+        }
+        if b.get(j) != Some(&b'[') {
+            i = j;
+            continue;
+        }
+        let rest = &fmt[j + 1..];
+        let fetch = expr_fetch(rest);
+        if !usable(fetch, place) {
+            return Some(format!(
+                "sample fetch <{rest}> may not be reliably used here because it needs '{}' which is not available here",
+                needs(fetch)
+            ));
+        }
+        i = j + 1;
+    }
+    None
+}
+
+/// The fetch a sample expression (`req.hdr(host),lower`) starts with, and what it
+/// needs when it cannot run at `place`: HAProxy 2.6 refuses the expression with
+/// "fetch method 'NAME' extracts information from 'DATA', none of which is available
+/// here" (NAME is the rule's keyword for `set-var`, the fetch for `capture`).
+pub fn check_expr(expr: &str, place: Place) -> Option<(&str, &'static str)> {
+    let fetch = expr_fetch(expr);
+    (!usable(fetch, place)).then(|| (fetch, needs(fetch)))
+}
+
+/// The fetch name at the start of an expression: up to its arguments, its first
+/// converter or the end of the `%[...]` block.
+fn expr_fetch(expr: &str) -> &str {
+    let end = expr.find(['(', ',', ']']).unwrap_or(expr.len());
+    expr[..end].trim()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_formats_and_expressions_are_judged_by_their_first_fetch() {
+        let m = check_log_format("foo%[status]bar", Place::FeHttpRequest).unwrap();
+        assert_eq!(m, "sample fetch <status]bar> may not be reliably used here because it needs 'HTTP response' which is not available here");
+        assert!(check_log_format("%{+Q}[res.hdr(a),lower]", Place::FeHttpRequest).unwrap().starts_with("sample fetch <res.hdr(a),lower]>"));
+        assert!(check_log_format("%[str(a)]%[status]", Place::FeHttpRequest).unwrap().starts_with("sample fetch <status]>"));
+        assert_eq!(check_log_format("100%% %[path] %T", Place::FeHttpRequest), None);
+        assert_eq!(check_log_format("%[status]", Place::BeHttpResponse), None);
+        assert!(check_log_format("%[path]", Place::Logs).is_some(), "request headers are gone at log time");
+        assert_eq!(check_expr("status", Place::FeHttpRequest), Some(("status", "HTTP response")));
+        assert_eq!(check_expr("req.hdr(host),lower", Place::FeHttpRequest), None);
+        assert_eq!(check_expr("path,lower", Place::BeHttpResponse), Some(("path", "HTTP request headers")));
+    }
 
     #[test]
     fn the_table_is_sorted_and_covers_every_fetch() {

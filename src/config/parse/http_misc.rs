@@ -19,6 +19,7 @@ use crate::config::model::{
 use crate::diag::Severity;
 use crate::http::errors::{load_error_file, HANDLED_STATUSES};
 use crate::log::LogFormat;
+use crate::sample::usable::Place;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -320,8 +321,15 @@ pub fn check_formats(config: &Config, diags: &mut Vec<Diagnostic>) {
             let (Some(fmt), Some(at)) = (fmt, at) else {
                 continue;
             };
-            if let Err(e) = LogFormat::compile_for(fmt, mode) {
-                let msg = format!("Parsing [{at}]: failed to parse {what} : {}", e.message);
+            // The unique id is built once the request is in: no response data yet (2.6's
+            // refusal). A log line, beyond 2.6, can read the request and response headers
+            // (doc/logging.md), so `log-format` is not checked this way.
+            let unusable = match what {
+                "unique-id" => crate::sample::usable::check_log_format(fmt, Place::FeHttpRequest).map(|m| m + "."),
+                _ => None,
+            };
+            if let Some(m) = unusable.or_else(|| LogFormat::compile_for(fmt, mode).err().map(|e| e.message)) {
+                let msg = format!("Parsing [{at}]: failed to parse {what} : {m}");
                 if !seen.contains(&msg) {
                     diags.push(Diagnostic::plain(Severity::Alert, Some(at), msg.clone()));
                     seen.push(msg);

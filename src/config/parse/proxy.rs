@@ -226,6 +226,12 @@ pub fn use_backend(p: &mut Parser, l: &Line) -> Result<(), String> {
     if l.arg(1).contains('%') {
         crate::http::rules::Fmt::parse(l.arg(1))
             .map_err(|e| format!("use_backend '{}' : {e}.", l.arg(1)))?;
+        // A fetch that cannot run when the backend is chosen: 2.6 refuses it when it
+        // checks the rules, after parsing (hence its other message shape).
+        if let Some(m) = crate::sample::usable::check_log_format(l.arg(1), crate::sample::usable::Place::FeUseBackend) {
+            let msg = format!("Parsing [{}]: failed to parse use_backend rule '{}' : {m}.", l.loc, l.arg(1));
+            p.push(crate::config::diagnostic::Diagnostic::plain(crate::diag::Severity::Alert, Some(&l.loc), msg));
+        }
     }
     let cond = match l.args.get(2).map(String::as_str) {
         None => None,

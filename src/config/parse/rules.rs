@@ -140,8 +140,32 @@ pub fn http_rule(p: &mut Parser, l: &Line) -> Result<(), String> {
             }
         }
     }
+    if let Some(m) = unusable_sample(p, &words, place) {
+        return Err(format!("error detected in {desc} while parsing '{what}' rule : {m}."));
+    }
     p.draft().proxy.http_rules.push(HttpRuleConf { list, action: words, cond, location: l.loc.clone(), redirect_keyword: false });
     Ok(())
+}
+
+/// HAProxy 2.6 refuses a rule whose sample expression (`set-var`, `capture`) or
+/// log-format argument (`set-header X %[status]` in `http-request`) starts with a fetch
+/// that cannot run where the rule runs ([`crate::sample::usable`]). Not checked in a
+/// `defaults` section, whose rules run in proxies of either kind, nor for Lua actions,
+/// whose arguments are plain strings.
+fn unusable_sample(p: &mut Parser, words: &[String], place: Place) -> Option<String> {
+    use crate::sample::usable::{check_expr, check_log_format};
+    let action = words.first()?;
+    if p.draft().section == Section::Defaults || action.starts_with("lua.") {
+        return None;
+    }
+    if action.starts_with("set-var(") || action == "capture" {
+        if let Some((_, data)) = words.get(1).and_then(|e| check_expr(e, place)) {
+            // 2.6 names the whole expression for `capture`, the action for `set-var`.
+            let name = if action == "capture" { &words[1] } else { action };
+            return Some(format!("fetch method '{name}' extracts information from '{data}', none of which is available here"));
+        }
+    }
+    words[1..].iter().find_map(|w| check_log_format(w, place))
 }
 
 /// `redirect location|prefix|scheme <to> [options] [if|unless <cond>]`: an
@@ -167,6 +191,8 @@ pub fn redirect_rule(p: &mut Parser, l: &Line) -> Result<(), String> {
             format!("error detected in {desc} while parsing redirect rule : {m}.")
         }
     })?;
+    // (2.6 does not check the fetches of a `redirect` line's log-format, unlike
+    // `http-request redirect`.)
     p.draft().proxy.http_rules.push(HttpRuleConf {
         list: HttpRuleList::Request,
         action: words,
@@ -255,6 +281,11 @@ pub fn tcp_rule(p: &mut Parser, l: &Line) -> Result<(), String> {
             let name = var()?;
             let expr = words.get(1).map_or("", String::as_str);
             Expr::parse(expr).map_err(|e| e.to_string())?;
+            if p.draft().section != Section::Defaults {
+                if let Some((_, data)) = crate::sample::usable::check_expr(expr, place.0) {
+                    return Err(format!("fetch method '{action_name}' extracts information from '{data}', none of which is available here"));
+                }
+            }
             extra(2)?;
             TcpAction::SetVar { name, expr: expr.to_string() }
         }
