@@ -110,11 +110,12 @@ pub fn run(mut config: Config, opts: RunOptions) -> i32 {
     config.global.maxconn = Some(maxconn);
     // 4. Detach, pidfile. (`serve` starts the other threads, then chroots and drops
     // the privileges.)
-    if let Some(code) = detach(&config, &opts) {
-        return code;
-    }
+    let daemon = match detach(&config, &opts) {
+        Ok(daemon) => daemon,
+        Err(code) => return code,
+    };
     // 5. Run.
-    let code = match serve(&config, &opts, proxies, formats, farm, (listeners, cli_listeners), engine) {
+    let code = match serve(&config, &opts, proxies, formats, farm, (listeners, cli_listeners), engine, daemon) {
         Ok(code) => code,
         Err(e) => {
             alert!("[{}.main()] reactor failure: {e}", env!("CARGO_PKG_NAME"));
@@ -182,33 +183,36 @@ fn open_listeners(config: &Config) -> Option<Vec<Listener>> {
     (!failed).then_some(listeners)
 }
 
-/// `daemon`/`-D`: fork away (the original process returns `Some(exit code)`);
-/// then, or in the foreground, write the pidfile.
-fn detach(config: &Config, opts: &RunOptions) -> Option<i32> {
+/// `daemon`/`-D`: fork away (the original process gets `Err(exit code)`); then, or in
+/// the foreground, write the pidfile. `Ok(true)` in the daemon, which closes its
+/// standard descriptors once privileges are dropped (see [`serve`]).
+fn detach(config: &Config, opts: &RunOptions) -> Result<bool, i32> {
     let pidfile = opts.pidfile.clone().or_else(|| config.global.pidfile.clone());
     let daemon = (opts.daemon || config.global.daemon) && !opts.foreground && !opts.debug;
     if daemon {
-        return match daemon::daemonize(pidfile.as_deref(), opts.verbose) {
-            Ok(Detached::Parent(code)) => Some(code),
-            Ok(Detached::Daemon) => None,
+        return match daemon::daemonize(pidfile.as_deref()) {
+            Ok(Detached::Parent(code)) => Err(code),
+            Ok(Detached::Daemon) => Ok(true),
             Err(e) => {
                 alert!("[{}.main()] Cannot fork: {e}.", env!("CARGO_PKG_NAME"));
-                Some(1)
+                Err(1)
             }
         };
     }
     if let Some(p) = &pidfile {
         if let Err(e) = daemon::write_pidfile(p) {
             alert!("[{}.main()] Cannot create pidfile {} ({e})", env!("CARGO_PKG_NAME"), p.display());
-            return Some(1);
+            return Err(1);
         }
     }
-    None
+    Ok(false)
 }
 
 /// Runs thread 1 (this thread: signals, CLI, health checks) and, with `nbthread` > 1,
 /// threads 2..N ([`threads`]) on copies of the listeners; returns once every thread left
-/// its loop.
+/// its loop. A `daemon` closes its standard descriptors once the privileges are dropped:
+/// a refused `chroot` or `setuid` is still reported on stderr, as by HAProxy.
+#[allow(clippy::too_many_arguments)]
 fn serve(
     config: &Config,
     opts: &RunOptions,
@@ -217,6 +221,7 @@ fn serve(
     farm: pool::Farm,
     (listeners, cli_listeners): (Vec<Listener>, Vec<crate::cli_socket::CliListener>),
     engine: Option<Engine>,
+    daemon: bool,
 ) -> std::io::Result<i32> {
     crate::stats::activity::set_tasks_mode(config.global.profiling_tasks);
     let mut reactor = Reactor::new()?;
@@ -246,6 +251,9 @@ fn serve(
             spawned.join(1);
         }
         return Ok(1);
+    }
+    if daemon {
+        daemon::close_stdio(opts.verbose);
     }
     threads::pin(config, 1);
     // Loggers are opened after daemonizing: their identity carries the daemon's pid.

@@ -306,6 +306,28 @@ fn as_root_the_daemon_writes_its_pidfile_then_runs_as_nobody() {
     assert_eq!(std::fs::metadata(&pidfile).unwrap().uid(), 0, "written by root, before setuid");
 }
 
+/// As root, under `-D`, a `chroot` that fails once the process has detached: the original
+/// process has already returned 0, and the daemon prints the alert on the stderr it
+/// inherited before it leaves, as HAProxy's does (moonproxy used to close its stderr at
+/// the fork, and the failure went unreported). Compared with HAProxy 2.6.
+#[test]
+fn as_root_a_daemon_that_cannot_chroot_says_so_on_stderr() {
+    if !running_as_root() {
+        eprintln!("note: not root: daemon chroot failure not tested");
+        return;
+    }
+    let config = format!("global\n    nbthread 1\n    chroot /nonexistent-moonproxy-jail\n{FRONTEND}");
+    for bin in moonproxy_and_haproxy() {
+        let mut p = ProxyBuilder::new(&config).bin(&bin).flags(["-D", "-p", "{{dir}}/d.pid"]).spawn();
+        assert_eq!(p.wait_exit(DEADLINE).code(), Some(0), "{}: the original process returns", bin.display());
+        let line = p.wait_for_line(|l| l.contains("Cannot chroot"), DEADLINE);
+        assert!(line.contains("[ALERT]") && line.contains(&format!("{MAIN}Cannot chroot(/nonexistent-moonproxy-jail).")), "{}: {line}", bin.display());
+        let pid: u32 = std::fs::read_to_string(p.dir().join("d.pid")).unwrap().trim().parse().unwrap();
+        let alive = || std::process::Command::new("kill").arg("-0").arg(pid.to_string()).status().unwrap().success();
+        assert!(wait_until(DEADLINE, || !alive()), "{}: the daemon leaves", bin.display());
+    }
+}
+
 #[test]
 fn no_strict_limits_turns_the_fd_limit_refusals_into_messages() {
     let config = format!("global\n    nbthread 1\n    maxconn 1000\n    ulimit-n 150\n    no strict-limits\n{FRONTEND}");

@@ -158,9 +158,9 @@ impl Master {
         if !reloaded {
             // Under systemd (`-Ws`) the master is the service's main process: never detach.
             if run.daemon && !opts.systemd {
-                match daemon::daemonize(run.pidfile.as_deref(), run.verbose) {
+                match daemon::daemonize(run.pidfile.as_deref()) {
                     Ok(Detached::Parent(code)) => std::process::exit(code),
-                    Ok(Detached::Daemon) => {}
+                    Ok(Detached::Daemon) => daemon::close_stdio(run.verbose),
                     Err(e) => return fail(format!("[{}.main()] Cannot fork: {e}.", env!("CARGO_PKG_NAME"))),
                 }
             } else if let Some(p) = &run.pidfile {

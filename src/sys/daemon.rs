@@ -14,8 +14,10 @@ pub enum Detached {
 /// Double fork and `setsid`, so the daemon is re-parented to init and can never
 /// reacquire a controlling terminal. The original process waits until the daemon
 /// has written `pidfile` (if any), so `moonproxy -D -p f` returns with `f` in place.
-/// Standard input and output are redirected to /dev/null; stderr too unless `keep_stderr`.
-pub fn daemonize(pidfile: Option<&Path>, keep_stderr: bool) -> io::Result<Detached> {
+/// The daemon keeps the standard descriptors: the caller closes them with
+/// [`close_stdio`] once start-up can no longer fail, so that a late failure (a `chroot`
+/// or `setuid` refused) still prints its alert, as HAProxy's daemon does.
+pub fn daemonize(pidfile: Option<&Path>) -> io::Result<Detached> {
     let mut fds = [0 as libc::c_int; 2];
     // SAFETY: `fds` is a valid array of two ints for pipe to fill.
     if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
@@ -51,7 +53,6 @@ pub fn daemonize(pidfile: Option<&Path>, keep_stderr: bool) -> io::Result<Detach
                 libc::write(wr, (&status as *const u8).cast(), 1);
                 libc::close(wr);
             }
-            redirect_stdio(keep_stderr);
             Ok(Detached::Daemon)
         }
         child => {
@@ -71,7 +72,9 @@ pub fn daemonize(pidfile: Option<&Path>, keep_stderr: bool) -> io::Result<Detach
     }
 }
 
-fn redirect_stdio(keep_stderr: bool) {
+/// A daemon's standard input and output go to /dev/null; stderr too unless
+/// `keep_stderr` (`-V`).
+pub fn close_stdio(keep_stderr: bool) {
     let Ok(null) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null") else { return };
     use std::os::fd::AsRawFd;
     let n = null.as_raw_fd();
