@@ -416,7 +416,7 @@ pub static PROXY: &[Keyword] = &[
     sup("hash-type", DB, p::hash_type, "map-based and consistent, sdbm, djb2, wt6 or crc32, avalanche"),
     nyi("http-error", DFB),
     sup("http-reuse", DB, p::http_reuse, "never, safe, aggressive, always: doc/http.md"),
-    nyi("http-send-name-header", DB),
+    sup("http-send-name-header", DB, super::parse::http_extra::send_name_header, "HTTP backends: set on each connection to a server (and again on a retry or redispatch to another)"),
     sup("ignore-persist", B, p::persist_rule, "`if|unless <cond>`: the persistence cookie is ignored"),
     nyi("load-server-state-from-file", DB),
     nyi("log-format-sd", DF),

@@ -793,6 +793,9 @@ pub struct HttpOptions {
     pub originalto: Option<OriginalTo>,
     /// `option http-buffer-request`.
     pub buffer_request: bool,
+    /// `http-send-name-header <name>` (backends): the name of the server a request goes
+    /// to, in this request header, replacing any the client sent (added by "kw").
+    pub send_name_header: Option<String>,
 }
 
 /// The timeouts a proxy knows. `None`: not set (infinite, with HAProxy's warning).

@@ -23,6 +23,7 @@ mod l7retry;
 pub mod lua;
 mod persist;
 pub mod proxy;
+mod send_name;
 pub mod service;
 pub mod service_tcp;
 pub mod state;
@@ -574,6 +575,7 @@ impl Stream {
 
     fn start_connect(&mut self, env: &mut Env<'_, '_>, srv: usize, addr: Option<Target>) {
         let be = self.backend.expect("a backend");
+        self.http_send_name_header(env, be, srv);
         if self.http_reuse(env, be, srv, &addr) {
             return;
         }

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod cookie;
 pub mod global;
 pub mod http_check;
+pub mod http_extra;
 pub mod http_misc;
 pub mod log;
 pub mod lua;
