@@ -58,3 +58,70 @@ fn http_send_name_header_needs_a_name() {
         assert!(out.stderr.contains("'http-send-name-header' requires a header string."), "{}: {}", bin.display(), out.stderr);
     }
 }
+
+/// Status, head and body of one request on its own connection.
+fn answer(proxy: &Proxy, path: &str) -> (u16, String, String) {
+    let mut c = proxy.connect("fe");
+    let res = c.http_request(format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes());
+    (res.status, res.head.to_ascii_lowercase(), String::from_utf8_lossy(&res.body).into_owned())
+}
+
+#[test]
+fn http_error_replaces_the_proxys_own_error_responses() {
+    let dead = RefusingPort::new();
+    let mut seen = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let proxy = ProxyBuilder::new(
+            "defaults\n mode http\n retries 0\n timeout connect 1s\n timeout client 5s\n timeout server 5s\n\
+              http-error status 503 content-type text/plain string \"defaults 503\" hdr X-A \"a b\"\n\
+             http-errors errs\n errorfile 400 {{dir}}/e400.http\n\
+             frontend f\n bind 127.0.0.1:{{fe}}\n\
+              http-error status 403 content-type text/html file {{dir}}/body.txt\n\
+              http-error status 429\n\
+              http-error status 400 errorfiles errs\n\
+              http-request deny if { path /deny }\n\
+              http-request deny deny_status 429 if { path /d429 }\n\
+              http-request deny deny_status 400 if { path /d400 }\n\
+              use_backend b2 if { path /b2 }\n\
+              default_backend b\n\
+             backend b\n server s 127.0.0.1:{{dead}}\n\
+             backend b2\n http-error status 503 default-errorfiles\n server s 127.0.0.1:{{dead}}\n",
+        )
+        .bin(&bin)
+        .port("dead", dead.port())
+        .file("body.txt", "body from file")
+        .file("e400.http", "HTTP/1.1 400 Bad Request\r\ncontent-length: 4\r\ncontent-type: text/plain\r\n\r\ne400")
+        .start();
+        let got: Vec<_> = ["/", "/deny", "/d429", "/d400", "/b2"].iter().map(|p| answer(&proxy, p)).collect();
+        let who = bin.display().to_string();
+        assert_eq!(got[0].0, 503, "{who}");
+        assert!(got[0].1.contains("x-a: a b") && got[0].2 == "defaults 503", "{who}: {got:?}");
+        assert_eq!((got[1].0, got[1].2.as_str()), (403, "body from file"), "{who}");
+        assert!(got[1].1.contains("content-type: text/html"), "{who}: {got:?}");
+        assert_eq!((got[2].0, got[2].2.as_str()), (429, ""), "{who}");
+        assert_eq!((got[3].0, got[3].2.as_str()), (400, "e400"), "{who}");
+        // `default-errorfiles` in the backend: its own page for 503 is dropped, so the
+        // frontend's (from `defaults`) answers, as in HAProxy.
+        assert_eq!((got[4].0, got[4].2.as_str()), (503, "defaults 503"), "{who}");
+        seen.push(got);
+    }
+    if let [ours, theirs] = &seen[..] {
+        let strip = |v: &Vec<(u16, String, String)>| v.iter().map(|(s, _, b)| (*s, b.clone())).collect::<Vec<_>>();
+        assert_eq!(strip(ours), strip(theirs));
+    }
+}
+
+#[test]
+fn http_error_refuses_what_haproxy_refuses() {
+    for bin in moonproxy_and_haproxy() {
+        for (line, msg) in [
+            ("http-error status 299", "http-error: status code '299' not handled."),
+            ("http-error status 503 string x", "a content type must be defined when non-empty payload is configured"),
+            ("http-error status 503 bogus", "http-error : unknown keyword 'bogus'."),
+        ] {
+            let out = ProxyBuilder::new(&format!("defaults\n mode http\n {line}\n")).bin(&bin).flags(["-c"]).run();
+            assert_eq!(out.code(), Some(1), "{}: {line}", bin.display());
+            assert!(out.stderr.contains(msg), "{}: {line}: {}", bin.display(), out.stderr);
+        }
+    }
+}

@@ -640,6 +640,10 @@ pub enum ErrorDirective {
         statuses: Vec<u16>,
         location: Location,
     },
+    /// `http-error status <code> default-errorfiles`: no page of this proxy for the
+    /// status (an inherited one is dropped): the next proxy's, else the built-in one
+    /// (added by "kw").
+    Default { status: u16, location: Location },
 }
 
 /// An `http-errors <name>` section.
