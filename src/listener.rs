@@ -295,6 +295,8 @@ fn open_inet(bind: &Bind, sa: SocketAddr, backlog: i32) -> StepResult<mio::net::
                 s.set_only_v6(false)?;
             }
         }
+        // `tune.rcvbuf.client` / `tune.sndbuf.client`, inherited by accepted sockets.
+        crate::sys::sockopt::tune_client_buffers(&s)?;
         s.set_nonblocking(true)?;
         s.set_cloexec(true)
     };

@@ -86,6 +86,7 @@ pub fn run(mut config: Config, opts: RunOptions) -> i32 {
     let farm = pool::Farm { backends, handed: Vec::new(), request_keys, idle: idle::IdlePool::new(&config) };
     // 3. Listeners: all of them, or none; a reload's old process hands its own over first.
     crate::listener::set_reuseport(!config.global.noreuseport);
+    crate::sys::sockopt::set_buffer_sizes(&config.global.tuning);
     if let Err(code) = reload::take_over(&opts) {
         return code;
     }

@@ -133,6 +133,20 @@ pub struct Global {
     /// `master-worker no-exit-on-failure`: a worker that dies does not take the
     /// master and the other workers down with it.
     pub master_worker_no_exit_on_failure: bool,
+    /// Smaller process-wide knobs (`tune.sndbuf.*`, `maxconnrate` ...), added by "kw".
+    pub tuning: GlobalTuning,
+}
+
+/// Process-wide knobs of the `global` section that each act in one place (added by "kw").
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GlobalTuning {
+    /// `tune.rcvbuf.client` / `tune.sndbuf.client`: SO_RCVBUF / SO_SNDBUF of client
+    /// connections (bytes; 0 or unset: the kernel's default).
+    pub rcvbuf_client: Option<u32>,
+    pub sndbuf_client: Option<u32>,
+    /// `tune.rcvbuf.server` / `tune.sndbuf.server`: the same for server connections.
+    pub rcvbuf_server: Option<u32>,
+    pub sndbuf_server: Option<u32>,
 }
 
 /// The process-wide settings applied at start-up, after the listeners are bound and the
@@ -215,6 +229,7 @@ impl Default for Global {
             process: ProcessSettings::default(),
             master_worker: false,
             master_worker_no_exit_on_failure: false,
+            tuning: GlobalTuning::default(),
         }
     }
 }
@@ -749,6 +764,23 @@ pub struct ProxyOptions {
     pub persist: bool,
     /// HTTP-mode options (`option httpclose`, `forwardfor` ...), added for issue 5.
     pub http: HttpOptions,
+    /// `clitcpka-cnt|idle|intvl`: keep-alive probes of client connections (with
+    /// `option clitcpka` or `tcpka`), added by "kw".
+    pub clitcpka_probes: TcpKeepalive,
+    /// `srvtcpka-cnt|idle|intvl`: the same for server connections.
+    pub srvtcpka_probes: TcpKeepalive,
+}
+
+/// TCP keep-alive probe settings (TCP_KEEPCNT, TCP_KEEPIDLE, TCP_KEEPINTVL); `None`:
+/// the kernel's default (added by "kw").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpKeepalive {
+    /// Unanswered probes before the connection is dropped.
+    pub cnt: Option<u32>,
+    /// Idle time before the first probe (whole seconds).
+    pub idle: Option<Duration>,
+    /// Time between probes (whole seconds).
+    pub intvl: Option<Duration>,
 }
 
 /// How an HTTP proxy treats connections between transactions: `option http-keep-alive`

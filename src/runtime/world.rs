@@ -234,6 +234,7 @@ impl World {
         let opts = &self.proxies[fe].options;
         if opts.tcpka || opts.clitcpka {
             conn.set_keepalive();
+            let _ = crate::sys::sockopt::set_keepalive_probes(conn.raw_fd(), &opts.clitcpka_probes);
         }
         if opts.nolinger {
             conn.set_nolinger();

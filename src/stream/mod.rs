@@ -583,13 +583,16 @@ impl Stream {
         self.connect_started.get_or_insert(now);
         let opts = &env.proxies[be].options;
         let (keepalive, nolinger) = (opts.tcpka || opts.srvtcpka, opts.nolinger);
+        let probes = opts.srvtcpka_probes;
         crate::stats::account_connection(env.proxies, be, srv, false);
         let conn = addr.as_ref().and_then(|addr| {
             let mut c = Conn::connect(addr).ok()?;
             c.register(env.cx.registry, token::encode(Kind::Server, env.key)).ok()?;
             if keepalive {
                 c.set_keepalive();
+                let _ = crate::sys::sockopt::set_keepalive_probes(c.raw_fd(), &probes);
             }
+            let _ = crate::sys::sockopt::tune_server_socket(c.raw_fd());
             if nolinger {
                 c.set_nolinger();
             }

@@ -21,6 +21,7 @@ pub mod proxy;
 pub mod retry_on;
 pub mod rules;
 pub mod server;
+pub mod sockets;
 pub mod stats;
 pub mod tcp_check;
 pub mod userlist;
