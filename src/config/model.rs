@@ -464,6 +464,12 @@ pub struct Proxy {
     pub logs: Vec<LogTarget>,
     /// `log-format`, or the format implied by `option tcplog`/`httplog`.
     pub log_format: Option<String>,
+    /// `log-tag`: the syslog tag of this proxy's log lines instead of the global one
+    /// (added by "kw").
+    pub log_tag: Option<String>,
+    /// `log-format-sd`: the RFC 5424 structured data of this proxy's stream log lines
+    /// (added by "kw").
+    pub log_format_sd: Option<String>,
     pub options: ProxyOptions,
     pub timeouts: Timeouts,
     /// Backend side.

@@ -588,7 +588,15 @@ pub(super) fn proxy_logs(config: &Config, formats: &[Option<crate::log::LogForma
         .proxies
         .iter()
         .zip(formats)
-        .map(|(p, format)| ProxyLog { logger: Logger::new(&p.logs, identity.clone()), format: format.clone() })
+        .map(|(p, format)| {
+            // `log-tag` in the proxy: its own identity.
+            let identity = match &p.log_tag {
+                Some(tag) => Arc::new(LogIdentity { tag: tag.clone(), ..LogIdentity::clone(identity) }),
+                None => identity.clone(),
+            };
+            let sd = p.log_format_sd.as_deref().and_then(|f| crate::log::LogFormat::compile_for(f, p.mode).ok());
+            ProxyLog { logger: Logger::new(&p.logs, identity), format: format.clone(), sd }
+        })
         .collect()
 }
 

@@ -35,6 +35,8 @@ const FORCED: u32 = 1;
 pub struct ProxyLog {
     pub logger: Logger,
     pub format: Option<LogFormat>,
+    /// `log-format-sd`: the RFC 5424 structured data of the stream lines.
+    pub sd: Option<LogFormat>,
 }
 
 /// Where the process is in its life.
@@ -309,7 +311,15 @@ impl World {
         }
         let mut line = String::with_capacity(256);
         format.render(rec, &mut line);
-        log.logger.send(rec.level(p.options.log_separate_errors), &line);
+        let level = rec.level(p.options.log_separate_errors);
+        match &log.sd {
+            Some(sd) => {
+                let mut data = String::with_capacity(64);
+                sd.render(rec, &mut data);
+                log.logger.send_sd(level, &line, &data);
+            }
+            None => log.logger.send(level, &line),
+        }
     }
 
     /// Wakes the queued streams that were given a server slot, oldest hand-out

@@ -15,6 +15,7 @@ pub mod http_check;
 pub mod http_extra;
 pub mod http_misc;
 pub mod log;
+pub mod log_extra;
 pub mod lua;
 pub mod process;
 pub mod proxy;
