@@ -671,6 +671,7 @@ mod tests {
             now: at(),
             utc_offset: 0,
             maxlen,
+            sd: None,
         }
         .encode(msg, &mut out);
         String::from_utf8(out).unwrap()
@@ -795,6 +796,11 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "<134>1 2026-11-25T21:30:01.123456+01:00 - haproxy 1234 - - x\n"
         );
+        // `log-format-sd`: the structured data replaces the second `-`.
+        let frame = Frame { format: LogWireFormat::Rfc5424, facility: Facility::Local0, level: Level::Info, identity: &id(), now: at(), utc_offset: 0, maxlen: 0, sd: Some("[a@1 b=\"c\"]") };
+        let mut out = Vec::new();
+        frame.encode("x", &mut out);
+        assert_eq!(String::from_utf8(out).unwrap(), "<134>1 2026-11-25T20:30:01.123456+00:00 - haproxy 1234 - [a@1 b=\"c\"] x\n");
     }
 
     /// `len 80` on a 78-byte message: raw fits (79 with the newline), framed formats are
