@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 pub mod inherited;
+pub mod rate;
 
 /// SO_REUSEPORT on every TCP listener, as HAProxy sets it on Linux unless `noreuseport`
 /// is in `global`: a new process binds beside the old one during a reload.

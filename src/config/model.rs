@@ -147,6 +147,10 @@ pub struct GlobalTuning {
     /// `tune.rcvbuf.server` / `tune.sndbuf.server`: the same for server connections.
     pub rcvbuf_server: Option<u32>,
     pub sndbuf_server: Option<u32>,
+    /// `maxconnrate` / `maxsessrate`: connections / sessions accepted per second by
+    /// the process (0 or unset: no limit).
+    pub maxconnrate: Option<u32>,
+    pub maxsessrate: Option<u32>,
 }
 
 /// The process-wide settings applied at start-up, after the listeners are bound and the
@@ -470,6 +474,9 @@ pub struct Proxy {
     /// `log-format-sd`: the RFC 5424 structured data of this proxy's stream log lines
     /// (added by "kw").
     pub log_format_sd: Option<String>,
+    /// `rate-limit sessions <n>`: new sessions per second this frontend accepts
+    /// (added by "kw").
+    pub rate_limit_sessions: Option<u32>,
     pub options: ProxyOptions,
     pub timeouts: Timeouts,
     /// Backend side.

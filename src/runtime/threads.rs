@@ -540,6 +540,7 @@ fn build(number: usize, config: &Config, opts: &RunOptions, listeners: Vec<Liste
     world.debug = opts.debug;
     world.http_maxhdr = g.http_maxhdr;
     world.set_thread(number, threads);
+    world.set_accept_rates(crate::listener::rate::AcceptRates::for_thread(config, threads, number, Instant::now()));
     crate::stats::prometheus::set_process_info(crate::stats::prometheus::ProcessInfo {
         nbthread: threads as u32,
         maxconn: total,

@@ -93,6 +93,9 @@ pub struct World {
     phase: Phase,
     paused_by_signal: bool,
     listeners_dirty: bool,
+    /// `maxconnrate`, `maxsessrate`, `rate-limit sessions` (none unless set with
+    /// [`World::set_accept_rates`]).
+    rates: crate::listener::rate::AcceptRates,
 }
 
 impl World {
@@ -140,6 +143,7 @@ impl World {
             peers_running: 0,
             phase: Phase::Running,
             paused_by_signal: false,
+            rates: crate::listener::rate::AcceptRates::new(None, None, Vec::new(), std::time::Instant::now()),
             listeners_dirty: true,
         }
     }
@@ -150,6 +154,11 @@ impl World {
         self.next_stream_id = number.saturating_sub(1) as u64;
         self.stream_id_step = threads.max(1) as u64;
         self.peers_running = if number == 1 { threads.saturating_sub(1) } else { 0 };
+    }
+
+    /// The accept rate limits of this thread (see [`crate::listener::rate`]).
+    pub fn set_accept_rates(&mut self, rates: crate::listener::rate::AcceptRates) {
+        self.rates = rates;
     }
 
     /// Registers or deregisters every listener according to the limits and signals.
@@ -187,6 +196,13 @@ impl World {
                 self.listeners_dirty = true; // pause until a connection closes
                 return;
             }
+            // Over an accept rate: the connections wait in the backlog until it falls.
+            if !self.rates.is_empty() {
+                if let Some(wait) = self.rates.wait(self.listeners[li].proxy, cx.now) {
+                    cx.timers.arm(cx.now + wait, TimerTarget::Entry(Kind::Listener, Key { slot: li, gen: 0 }));
+                    return;
+                }
+            }
             let Some(l) = self.listeners.get_mut(li) else { return };
             // Every thread is woken for a new connection on the shared queue: the one with
             // the fewest connections takes it; the others come back later in case it did not.
@@ -195,7 +211,10 @@ impl World {
                 return;
             }
             match l.accept() {
-                Accept::Conn { sock, peer, local } => self.new_stream(cx, li, Conn::new(sock), peer, local),
+                Accept::Conn { sock, peer, local } => {
+                    self.rates.accepted(cx.now);
+                    self.new_stream(cx, li, Conn::new(sock), peer, local)
+                }
                 Accept::WouldBlock => return,
                 Accept::Failed(e) => {
                     // Out of file descriptors or memory: the backlog is still
@@ -228,6 +247,7 @@ impl World {
                 return; // dropping `conn` closes the socket
             }
         }
+        self.rates.session(fe, cx.now);
         let key = self.streams.vacant_key();
         if conn.register(cx.registry, token::encode(Kind::Client, key)).is_err() {
             return;

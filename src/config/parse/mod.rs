@@ -19,6 +19,7 @@ pub mod log_extra;
 pub mod lua;
 pub mod process;
 pub mod proxy;
+pub mod rates;
 pub mod retry_on;
 pub mod rules;
 pub mod server;
