@@ -160,8 +160,13 @@ mod tests {
         let half = t0 + PERIOD / 2;
         assert_eq!(r.wait(5, half), Some(PERIOD / 2));
         // Next period: the previous five count for the part of the second they still
-        // cover, so the first new event waits until 1/5 of it has passed.
+        // cover. Just after the boundary the estimate is below 5 again; after one more
+        // event (6 = 1 + 5), the next waits until a fifth of the period has passed
+        // (1 + 5 × 0.8 = 5 is the limit).
         let next = t0 + PERIOD;
+        assert_eq!(r.wait(5, next), Some(Duration::from_millis(1)));
+        assert_eq!(r.wait(5, next + Duration::from_millis(1)), None);
+        r.add(next);
         let w = r.wait(5, next).unwrap();
         assert!(w >= Duration::from_millis(199) && w <= Duration::from_millis(201), "{w:?}");
         assert_eq!(r.wait(5, next + Duration::from_millis(250)), None);
