@@ -151,6 +151,33 @@ pub struct GlobalTuning {
     /// the process (0 or unset: no limit).
     pub maxconnrate: Option<u32>,
     pub maxsessrate: Option<u32>,
+    /// `zero-warning`: any configuration warning is fatal.
+    pub zero_warning: bool,
+    /// `grace <time>`: after a soft-stop signal, listeners keep accepting this long.
+    pub grace: Option<Duration>,
+    /// `close-spread-time <time>`: on a soft stop, idle client connections are closed
+    /// over this window rather than all at once (`None`: at once; `Duration::MAX`:
+    /// `infinite`, never).
+    pub close_spread_time: Option<Duration>,
+    /// `tune.http.logurilen` (default 1024), `tune.http.cookielen` (63),
+    /// `tune.maxrewrite` and `tune.vars.*-max-size` as given (see doc/config.md for
+    /// what each does in moonproxy).
+    pub http_logurilen: Option<usize>,
+    pub http_cookielen: Option<usize>,
+    pub maxrewrite: Option<usize>,
+    pub vars_max_size: Vec<(String, u64)>,
+    /// `unix-bind prefix|mode|uid|gid|user|group`: defaults for UNIX socket binds.
+    pub unix_bind: UnixBind,
+}
+
+/// `unix-bind` settings (added by "kw").
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UnixBind {
+    /// Prepended to the path of every UNIX socket bind.
+    pub prefix: Option<String>,
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
 }
 
 /// The process-wide settings applied at start-up, after the listeners are bound and the

@@ -541,6 +541,7 @@ fn build(number: usize, config: &Config, opts: &RunOptions, listeners: Vec<Liste
     world.http_maxhdr = g.http_maxhdr;
     world.set_thread(number, threads);
     world.set_accept_rates(crate::listener::rate::AcceptRates::for_thread(config, threads, number, Instant::now()));
+    world.set_stop_pacing(g.tuning.grace, g.tuning.close_spread_time);
     crate::stats::prometheus::set_process_info(crate::stats::prometheus::ProcessInfo {
         nbthread: threads as u32,
         maxconn: total,

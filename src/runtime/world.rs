@@ -21,6 +21,7 @@ use std::time::Duration;
 
 mod cli;
 mod mailbox;
+mod stop;
 
 /// Delay before accepting again after `accept()` failed for lack of resources.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
@@ -96,6 +97,8 @@ pub struct World {
     /// `maxconnrate`, `maxsessrate`, `rate-limit sessions` (none unless set with
     /// [`World::set_accept_rates`]).
     rates: crate::listener::rate::AcceptRates,
+    /// `grace` and `close-spread-time` (world/stop.rs).
+    stopping: stop::Stopping,
 }
 
 impl World {
@@ -144,6 +147,7 @@ impl World {
             phase: Phase::Running,
             paused_by_signal: false,
             rates: crate::listener::rate::AcceptRates::new(None, None, Vec::new(), std::time::Instant::now()),
+            stopping: stop::Stopping::default(),
             listeners_dirty: true,
         }
     }
@@ -454,7 +458,15 @@ impl World {
         }
     }
 
+    /// The soft stop asked by a signal: now, or after `grace` (world/stop.rs).
     fn soft_stop(&mut self, cx: &mut Ctx<'_>) {
+        if self.phase != Phase::Running || self.grace_first(cx) {
+            return;
+        }
+        self.soft_stop_now(cx);
+    }
+
+    fn soft_stop_now(&mut self, cx: &mut Ctx<'_>) {
         if self.phase != Phase::Running {
             return;
         }
@@ -464,15 +476,10 @@ impl World {
         }
         self.cli.close_listeners(cx);
         self.log_proxies_stopped();
-        // HTTP: idle kept-alive clients are let go now, the others after their response.
-        for key in self.streams.keys() {
-            if let Some(s) = self.streams.get_mut(key) {
-                let mut env = Env { cx, key, proxies: &mut self.proxies, pool: &mut self.farm };
-                if s.soft_stop(&mut env) == Life::Finished {
-                    self.finish(cx, key);
-                }
-            }
-        }
+        // HTTP: idle kept-alive clients are let go now (or over `close-spread-time`),
+        // the others after their response.
+        let keys = self.streams.keys();
+        self.let_go(cx, keys);
         // After the streams: those that closed just now parked their server connections.
         self.farm.idle.close_all(cx);
         if let Some(d) = self.hard_stop_after {
@@ -758,6 +765,8 @@ impl Handler for World {
             TimerTarget::Entry(Kind::Cli, key) => self.cli_timer(cx, key),
             TimerTarget::Entry(..) => {}
             TimerTarget::Global(GlobalTimer::HardStop) => self.hard_stop(cx),
+            TimerTarget::Global(GlobalTimer::Grace) => self.grace_expired(cx),
+            TimerTarget::Global(GlobalTimer::CloseSpread) => self.spread_tick(cx),
         }
     }
 

@@ -11,6 +11,7 @@ pub mod checks;
 pub mod cli;
 pub mod cookie;
 pub mod global;
+pub mod global_extra;
 pub mod http_check;
 pub mod http_extra;
 pub mod http_misc;
@@ -707,6 +708,7 @@ impl Parser {
         userlist::check(&mut self.config, &mut self.diags);
         checks::run(&mut self.config, &mut self.diags);
         cookie::check(&self.config, &mut self.diags);
+        global_extra::finish(&mut self.config, &mut self.diags);
         if alerts(&self.diags) > parse_only {
             self.diags.push(fatal());
             return Err(self.diags);

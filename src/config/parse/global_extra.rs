@@ -1,0 +1,148 @@
+//! Smaller `global` keywords: `zero-warning`, `grace`, `close-spread-time`,
+//! `tune.http.logurilen`, `tune.http.cookielen`, `tune.maxrewrite`,
+//! `tune.vars.*-max-size`, `unix-bind`; and [`finish`], their post-parse step.
+
+use super::{expect_args, Line, Parser};
+use crate::config::diagnostic::Diagnostic;
+use crate::config::model::{BindAddr, Config};
+use crate::config::units;
+use crate::diag::Severity;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// `zero-warning`: the configuration's warnings are fatal ([`finish`]).
+pub fn zero_warning(p: &mut Parser, l: &Line) -> Result<(), String> {
+    expect_args(l, 0, "no argument")?;
+    p.config.global.tuning.zero_warning = true;
+    Ok(())
+}
+
+/// A time argument with HAProxy's `'<kw>' expects <time> as argument.` (`None`:
+/// `infinite`).
+fn time(l: &Line) -> Result<Option<Duration>, String> {
+    let kw = l.arg(0);
+    let v = l.arg(1);
+    if v.is_empty() {
+        return Err(format!("'{kw}' expects <time> as argument.\n"));
+    }
+    if v == "infinite" {
+        return Ok(None);
+    }
+    units::parse_time(v).map(Some).map_err(|e| match e {
+        units::UnitError::Unexpected(c) => format!("unexpected character '{c}' in argument to <{kw}>.\n"),
+        e => units::time_error_message(&e, v, &format!("<{kw}>")),
+    })
+}
+
+/// `grace <time>`: on a soft stop, the listeners stay open this long first.
+pub fn grace(p: &mut Parser, l: &Line) -> Result<(), String> {
+    p.config.global.tuning.grace = time(l)?.filter(|d| !d.is_zero());
+    Ok(())
+}
+
+/// `close-spread-time <time|infinite>`; `infinite` ([`Duration::MAX`]): no connection
+/// is closed early, each ends at its client's pace (or at `hard-stop-after`).
+pub fn close_spread_time(p: &mut Parser, l: &Line) -> Result<(), String> {
+    p.config.global.tuning.close_spread_time = match time(l)? {
+        None => Some(Duration::MAX),
+        Some(d) => Some(d).filter(|d| !d.is_zero()),
+    };
+    Ok(())
+}
+
+/// `tune.http.logurilen`, `tune.http.cookielen`, `tune.maxrewrite <n>`.
+pub fn tune_int(p: &mut Parser, l: &Line) -> Result<(), String> {
+    let kw = l.arg(0);
+    if l.arg(1).is_empty() {
+        return Err(format!("'{kw}' expects an integer argument."));
+    }
+    let v = atol(l.arg(1));
+    let t = &mut p.config.global.tuning;
+    match kw {
+        "tune.http.logurilen" => t.http_logurilen = Some(v),
+        "tune.http.cookielen" => t.http_cookielen = Some(v),
+        _ => t.maxrewrite = Some(v),
+    }
+    Ok(())
+}
+
+/// `tune.vars.{global,proc,reqres,sess,txn}-max-size <size>`: recorded (see the note in
+/// doc/config.md).
+pub fn tune_vars(p: &mut Parser, l: &Line) -> Result<(), String> {
+    let v = l.arg(1);
+    // HAProxy reads it with `atol` and accepts a missing value as 0.
+    let n = atol(v) as u64;
+    let scope = l.arg(0).trim_start_matches("tune.vars.").trim_end_matches("-max-size").to_string();
+    let t = &mut p.config.global.tuning.vars_max_size;
+    t.retain(|(s, _)| *s != scope);
+    t.push((scope, n));
+    Ok(())
+}
+
+/// `unix-bind [prefix <p>] [mode <m>] [user <u>] [uid <n>] [group <g>] [gid <n>]`.
+pub fn unix_bind(p: &mut Parser, l: &Line) -> Result<(), String> {
+    let mut i = 1;
+    while i < l.args.len() {
+        let (kw, value) = (l.arg(i), l.arg(i + 1));
+        let u = &mut p.config.global.tuning.unix_bind;
+        match kw {
+            "prefix" => u.prefix = Some(value.to_string()),
+            "mode" => u.mode = Some(u32::from_str_radix(value, 8).unwrap_or(0)),
+            "uid" => u.uid = Some(atol(value) as u32),
+            "gid" => u.gid = Some(atol(value) as u32),
+            "user" => {
+                let id = crate::sys::privs::user_id(value).map_err(|_| format!("'unix-bind' : unknown user '{value}'."))?;
+                u.uid = Some(id);
+            }
+            "group" => {
+                let id = crate::sys::privs::group_id(value).map_err(|_| format!("'unix-bind' : unknown group '{value}'."))?;
+                u.gid = Some(id);
+            }
+            _ => return Err("'unix-bind' only supports the 'prefix', 'mode', 'uid', 'gid', 'user' and 'group' options.".into()),
+        }
+        i += 2;
+    }
+    Ok(())
+}
+
+/// After parsing: `unix-bind` on every UNIX socket bind (the prefix on its path, its
+/// mode and owner when the bind line sets none), the `tune.http.cookielen` bound on
+/// `capture cookie`, then `zero-warning`.
+pub fn finish(config: &mut Config, diags: &mut Vec<Diagnostic>) {
+    let u = config.global.tuning.unix_bind.clone();
+    let binds = config.proxies.iter_mut().flat_map(|p| p.binds.iter_mut()).chain(config.global.stats_sockets.iter_mut().map(|s| &mut s.bind));
+    for b in binds {
+        let mut unix = false;
+        for a in &mut b.addrs {
+            if let BindAddr::Unix(path) = a {
+                unix = true;
+                if let Some(prefix) = &u.prefix {
+                    *path = PathBuf::from(format!("{prefix}{}", path.display()));
+                }
+            }
+        }
+        if unix {
+            b.mode = b.mode.or(u.mode);
+            b.uid = b.uid.or(u.uid);
+            b.gid = b.gid.or(u.gid);
+        }
+    }
+    // HAProxy keeps one byte of a cookie capture for its terminator.
+    let max = config.global.tuning.http_cookielen.unwrap_or(63);
+    for p in config.proxies.iter_mut().filter(|p| p.cap.frontend) {
+        if let Some(c) = p.capture_cookie.as_mut().filter(|c| c.len > max) {
+            c.len = max;
+            let msg = format!("truncating capture length to {max} bytes for frontend '{}'.", p.name);
+            diags.push(Diagnostic::plain(Severity::Warning, None, msg));
+        }
+    }
+    if config.global.tuning.zero_warning && diags.iter().any(|d| d.severity == Severity::Warning) {
+        diags.push(Diagnostic::plain(Severity::Alert, None, "Some warnings were found and 'zero-warning' is set. Aborting."));
+    }
+}
+
+/// HAProxy's `atol`: the leading digits (0 when none).
+fn atol(s: &str) -> usize {
+    let digits: String = s.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().unwrap_or(if digits.is_empty() { 0 } else { usize::MAX })
+}
