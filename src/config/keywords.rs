@@ -428,7 +428,7 @@ pub static PROXY: &[Keyword] = &[
     sup("rate-limit", DF, super::parse::rates::rate_limit, "`sessions <n>`: the frontend stops accepting at the rate (connections wait in the backlog); split between threads"),
     sup("retry-on", DB, super::parse::retry_on::retry_on, "conn-failure empty-response junk-response response-timeout 404 408 425 500 501 502 503 504 all-retryable-errors none; 0rtt-rejected accepted (no TLS): doc/http.md"),
     nyi("server-state-file-name", DB),
-    nyi("server-template", B),
+    sup("server-template", B, super::parse::server_extra::server_template, "servers `<prefix>1..N` (or a range), the name resolved once at start with the system resolver (no `resolvers` section yet)"),
     nyi("source", DB),
     sup("srvtcpka-cnt", DB, super::parse::sockets::tcpka_cnt, "TCP_KEEPCNT, with `option srvtcpka` or `tcpka`"),
     sup("srvtcpka-idle", DB, super::parse::sockets::tcpka_time, "TCP_KEEPIDLE in seconds (default unit), with `option srvtcpka` or `tcpka`"),

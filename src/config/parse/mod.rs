@@ -24,6 +24,7 @@ pub mod rates;
 pub mod retry_on;
 pub mod rules;
 pub mod server;
+pub mod server_extra;
 pub mod sockets;
 pub mod stats;
 pub mod tcp_check;

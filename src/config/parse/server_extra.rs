@@ -1,0 +1,57 @@
+//! `server-template <prefix> <num | range> <fqdn>[:<port>] [params*]`: servers named
+//! `<prefix><n>` for each n of the range, all with the same address and settings.
+//!
+//! Without a `resolvers` section (which moonproxy does not have), HAProxy resolves the
+//! name once at start with the system resolver (`init-addr libc`), so every server of
+//! the template gets the first address: moonproxy does the same, through the `server`
+//! parser. An unresolvable name is HAProxy's alert, once per server.
+
+use super::{Line, Parser};
+use crate::config::diagnostic::Diagnostic;
+use crate::diag::Severity;
+
+pub fn server_template(p: &mut Parser, l: &Line) -> Result<(), String> {
+    let alert = |p: &mut Parser, msg: String| {
+        p.push(Diagnostic::plain(Severity::Alert, Some(&l.loc), format!("[{}] : {msg}", l.loc)));
+    };
+    if l.args.len() < 4 {
+        alert(p, "'server-template' expects <prefix> <nb | range> <addr>[:<port>] as arguments.".into());
+        return Ok(());
+    }
+    let Some(range) = parse_range(l.arg(2)) else {
+        alert(p, format!("Wrong server-template number or range arg '{}'.", l.arg(2)));
+        return Ok(());
+    };
+    for n in range {
+        let mut args = l.args.clone();
+        args[0] = "server".into();
+        args[1] = format!("{}{n}", l.arg(1));
+        args.remove(2);
+        super::server::server(p, &Line { args, loc: l.loc.clone() })?;
+    }
+    Ok(())
+}
+
+/// `<n>` (1 to n) or `<a>-<b>` (a to b), with 0 < a ≤ b.
+fn parse_range(s: &str) -> Option<std::ops::RangeInclusive<u32>> {
+    let num = |t: &str| t.parse::<u32>().ok().filter(|&n| n > 0 && t.bytes().all(|b| b.is_ascii_digit()));
+    let (a, b) = match s.split_once('-') {
+        Some((a, b)) => (num(a)?, num(b)?),
+        None => (1, num(s)?),
+    };
+    (a <= b).then_some(a..=b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_range;
+
+    #[test]
+    fn ranges_as_haproxy_reads_them() {
+        assert_eq!(parse_range("3"), Some(1..=3));
+        assert_eq!(parse_range("5-6"), Some(5..=6));
+        for bad in ["0", "3-1", "x", "", "-2", "1-", "+3"] {
+            assert_eq!(parse_range(bad), None, "{bad}");
+        }
+    }
+}
