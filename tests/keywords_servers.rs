@@ -1,9 +1,12 @@
 //! Backend keywords about servers and their choice, compared with HAProxy 2.6:
-//! `server-template`.
+//! `server-template`, `hash-balance-factor`.
 
 mod common;
 
 use common::*;
+use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
+use std::sync::{Arc, Mutex};
 
 /// The server names a backend's requests reached, in order, from the
 /// `http-send-name-header X-Srv` field the application echoes back.
@@ -51,6 +54,66 @@ fn server_template_errors_as_haproxy() {
             assert_eq!(out.code(), Some(1), "{}: {line}", bin.display());
             for msg in msgs {
                 assert!(out.stderr.contains(msg), "{}: {line}: {}", bin.display(), out.stderr);
+            }
+        }
+    }
+}
+
+/// A server that notes the `X-Srv` field of each request it gets and never answers
+/// (the connection stays busy until the client leaves).
+fn holding_server(seen: Arc<Mutex<Vec<String>>>) -> Backend {
+    Backend::custom(move |stream: TcpStream, _| {
+        let mut reader = BufReader::new(stream);
+        let mut srv = String::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                break;
+            }
+            if let Some((n, v)) = line.split_once(':') {
+                if n.eq_ignore_ascii_case("x-srv") {
+                    srv = v.trim().to_string();
+                }
+            }
+        }
+        seen.lock().unwrap().push(srv);
+        let mut rest = String::new();
+        let _ = std::io::Read::read_to_string(&mut reader, &mut rest); // until the proxy closes
+    })
+}
+
+#[test]
+fn hash_balance_factor_bounds_the_load_of_a_hot_key() {
+    for factor in ["", "hash-balance-factor 150\n"] {
+        for bin in moonproxy_and_haproxy() {
+            let seen = Arc::new(Mutex::new(Vec::new()));
+            let server = holding_server(seen.clone());
+            let proxy = ProxyBuilder::new(&format!(
+                "defaults\n mode http\n timeout connect 2s\n timeout client 10s\n timeout server 10s\n\
+                 frontend f\n bind 127.0.0.1:{{{{fe}}}}\n default_backend b\n\
+                 backend b\n balance uri\n hash-type consistent\n {factor} http-send-name-header X-Srv\n\
+                  server-template s 3 127.0.0.1:{{{{be}}}}\n"
+            ))
+            .bin(&bin)
+            .port("be", server.port())
+            .start();
+            // Six requests for the same URI, each still in progress when the next comes.
+            let mut clients = Vec::new();
+            for i in 0..6 {
+                let mut c = proxy.connect("fe");
+                c.send(b"GET /same HTTP/1.1\r\nhost: x\r\n\r\n");
+                clients.push(c);
+                assert!(wait_until(DEADLINE, || seen.lock().unwrap().len() == i + 1), "{}", bin.display());
+            }
+            let seen = seen.lock().unwrap().clone();
+            let mut per: Vec<usize> = ["s1", "s2", "s3"].iter().map(|s| seen.iter().filter(|x| x == s).count()).collect();
+            per.sort();
+            let who = format!("{} {factor:?}: {seen:?}", bin.display());
+            if factor.is_empty() {
+                assert_eq!(per, [0, 0, 6], "{who}: one key, one server");
+            } else {
+                // The key's server takes at most 1.5 times its share of the load.
+                assert!(per[2] <= 3 && per[1] >= 1, "{who}");
             }
         }
     }

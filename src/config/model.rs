@@ -504,6 +504,9 @@ pub struct Proxy {
     /// `rate-limit sessions <n>`: new sessions per second this frontend accepts
     /// (added by "kw").
     pub rate_limit_sessions: Option<u32>,
+    /// `hash-balance-factor <percent>`: consistent hashing with bounded loads
+    /// (added by "kw").
+    pub hash_balance_factor: Option<u32>,
     pub options: ProxyOptions,
     pub timeouts: Timeouts,
     /// Backend side.

@@ -32,6 +32,21 @@ pub fn server_template(p: &mut Parser, l: &Line) -> Result<(), String> {
     Ok(())
 }
 
+/// `hash-balance-factor <percent>`: 0 (off) or more than 100; read with `atol` as
+/// HAProxy does.
+pub fn hash_balance_factor(p: &mut Parser, l: &Line) -> Result<(), String> {
+    if l.arg(1).is_empty() {
+        return Err("'hash-balance-factor' expects an integer argument.".into());
+    }
+    let digits: String = l.arg(1).chars().take_while(char::is_ascii_digit).collect();
+    let v: u32 = digits.parse().unwrap_or(if digits.is_empty() { 0 } else { u32::MAX });
+    if v != 0 && v <= 100 {
+        return Err("'hash-balance-factor' must be 0 or greater than 100.".into());
+    }
+    p.draft().proxy.hash_balance_factor = Some(v);
+    Ok(())
+}
+
 /// `<n>` (1 to n) or `<a>-<b>` (a to b), with 0 < a ≤ b.
 fn parse_range(s: &str) -> Option<std::ops::RangeInclusive<u32>> {
     let num = |t: &str| t.parse::<u32>().ok().filter(|&n| n > 0 && t.bytes().all(|b| b.is_ascii_digit()));
