@@ -16,6 +16,7 @@ mod checks;
 mod idle;
 pub mod lua;
 mod pool;
+mod proc_vars;
 mod reload;
 pub mod threads;
 mod world;
@@ -65,6 +66,7 @@ pub struct RunOptions {
 pub fn run(mut config: Config, opts: RunOptions) -> i32 {
     warn_unsupported(&config);
     threads::prepare(&config);
+    proc_vars::init(&config);
     // 0. Lua: the `lua-load` bodies run first, as HAProxy runs them while parsing.
     let engine = match lua::boot(&config, EngineOptions { quiet: opts.quiet && !opts.verbose, debug: opts.debug }) {
         Ok(e) => e,

@@ -111,3 +111,34 @@ fn unix_bind_prefixes_paths_and_sets_the_mode() {
         assert!(got.starts_with("HTTP/1.1 200"), "{}: {got}", bin.display());
     }
 }
+
+#[test]
+fn global_set_var_sets_proc_variables_at_start() {
+    for bin in moonproxy_and_haproxy() {
+        let proxy = ProxyBuilder::new(
+            "global\n set-var proc.a int(3),add(4)\n set-var-fmt proc.b \"x%[var(proc.a)]y\"\n set-var proc.c str(hello)\n\
+             defaults\n mode http\n timeout connect 2s\n timeout client 5s\n timeout server 5s\n\
+             frontend f\n bind 127.0.0.1:{{fe}}\n\
+              http-request return status 200 content-type text/plain lf-string \"%[var(proc.a)] %[var(proc.b)] %[var(proc.c)]\"\n",
+        )
+        .bin(&bin)
+        .start();
+        let mut c = proxy.connect("fe");
+        let res = c.http_request(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+        assert_eq!(String::from_utf8_lossy(&res.body), "7 x7y hello", "{}", bin.display());
+    }
+}
+
+#[test]
+fn global_set_var_errors_as_haproxy() {
+    for bin in moonproxy_and_haproxy() {
+        for (line, msg) in [
+            ("set-var txn.a int(3)", "'set-var': cannot set variable 'txn.a', only scope 'proc' is permitted in the global section."),
+            ("set-var proc.a", "'set-var' requires a process-wide variable name ('proc.<name>') and a sample expression."),
+        ] {
+            let out = ProxyBuilder::new(&format!("global\n {line}\n")).bin(&bin).flags(["-c"]).run();
+            assert_eq!(out.code(), Some(1), "{}: {line}", bin.display());
+            assert!(out.stderr.contains(msg), "{}: {line}: {}", bin.display(), out.stderr);
+        }
+    }
+}

@@ -118,3 +118,21 @@ fn hash_balance_factor_bounds_the_load_of_a_hot_key() {
         }
     }
 }
+
+#[test]
+fn max_keep_alive_queue_is_checked_as_haproxy() {
+    for bin in moonproxy_and_haproxy() {
+        for (line, msg) in [
+            ("max-keep-alive-queue", Some("'max-keep-alive-queue' expects expects an integer value (or -1 to disable)")),
+            ("max-keep-alive-queue x", Some("'max-keep-alive-queue' : unexpected character 'x' in integer value 'x'")),
+            ("max-keep-alive-queue -1", None),
+            ("max-keep-alive-queue 3", None),
+        ] {
+            let out = ProxyBuilder::new(&format!("backend b\n mode http\n {line}\n server s 127.0.0.1:1\n")).bin(&bin).flags(["-c"]).run();
+            match msg {
+                Some(msg) => assert!(out.code() == Some(1) && out.stderr.contains(msg), "{}: {line}: {}", bin.display(), out.stderr),
+                None => assert_eq!(out.code(), Some(2), "{}: {line}: {}", bin.display(), out.stderr), // valid, no listener
+            }
+        }
+    }
+}

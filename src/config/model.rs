@@ -168,6 +168,18 @@ pub struct GlobalTuning {
     pub vars_max_size: Vec<(String, u64)>,
     /// `unix-bind prefix|mode|uid|gid|user|group`: defaults for UNIX socket binds.
     pub unix_bind: UnixBind,
+    /// `set-var` / `set-var-fmt` in `global`: `proc.*` variables set at start, in order.
+    pub proc_vars: Vec<ProcVarInit>,
+}
+
+/// A global `set-var proc.<name> <expr>` (`fmt: false`) or `set-var-fmt proc.<name>
+/// <format>` (`fmt: true`), checked at parse time (added by "kw").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcVarInit {
+    pub name: String,
+    pub value: String,
+    pub fmt: bool,
+    pub location: Location,
 }
 
 /// `unix-bind` settings (added by "kw").
@@ -507,6 +519,9 @@ pub struct Proxy {
     /// `hash-balance-factor <percent>`: consistent hashing with bounded loads
     /// (added by "kw").
     pub hash_balance_factor: Option<u32>,
+    /// `max-keep-alive-queue <n>` (`None`: -1, no limit), added by "kw"; see the note
+    /// in doc/config.md.
+    pub max_keep_alive_queue: Option<u32>,
     pub options: ProxyOptions,
     pub timeouts: Timeouts,
     /// Backend side.

@@ -503,6 +503,7 @@ impl Spawned {
 /// The life of thread `number` (2..N): build its world, report, run.
 fn thread_main(number: usize, config: &Config, opts: &RunOptions, listeners: Vec<Listener>, hub: Arc<Hub>, ready: mpsc::Sender<(usize, Ready)>) -> std::io::Result<i32> {
     pin(config, number);
+    super::proc_vars::init(config);
     let (mut reactor, mut world) = match build(number, config, opts, listeners, hub.clone()) {
         Ok(built) => built,
         Err(e) => {

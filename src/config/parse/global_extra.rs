@@ -105,6 +105,34 @@ pub fn unix_bind(p: &mut Parser, l: &Line) -> Result<(), String> {
     Ok(())
 }
 
+/// `set-var proc.<name> <expr>` and `set-var-fmt proc.<name> <fmt>` in `global`: the
+/// expression or format is checked now and evaluated at start
+/// (`crate::runtime::proc_vars`).
+pub fn set_var(p: &mut Parser, l: &Line) -> Result<(), String> {
+    let kw = l.arg(0);
+    let (name, value) = (l.arg(1), l.arg(2));
+    let what = if kw == "set-var" { "a sample expression" } else { "a format string" };
+    if name.is_empty() || value.is_empty() {
+        return Err(format!("'{kw}' requires a process-wide variable name ('proc.<name>') and {what}."));
+    }
+    if let Some(extra) = l.args.get(3) {
+        return Err(format!("'{kw}' cannot handle unexpected argument '{extra}'."));
+    }
+    match crate::sample::vars::VarName::parse(name) {
+        Some(v) if v.scope == crate::sample::vars::Scope::Proc => {}
+        _ => return Err(format!("'{kw}': cannot set variable '{name}', only scope 'proc' is permitted in the global section.")),
+    }
+    let fmt = kw == "set-var-fmt";
+    if fmt {
+        crate::http::rules::Fmt::parse(value).map_err(|e| format!("'{kw}': {e}"))?;
+    } else {
+        crate::sample::Expr::parse(value).map_err(|e| format!("'{kw}': {e}"))?;
+    }
+    let init = crate::config::model::ProcVarInit { name: name.to_string(), value: value.to_string(), fmt, location: l.loc.clone() };
+    p.config.global.tuning.proc_vars.push(init);
+    Ok(())
+}
+
 /// After parsing: `unix-bind` on every UNIX socket bind (the prefix on its path, its
 /// mode and owner when the bind line sets none), the `tune.http.cookielen` bound on
 /// `capture cookie`, then `zero-warning`.

@@ -47,6 +47,24 @@ pub fn hash_balance_factor(p: &mut Parser, l: &Line) -> Result<(), String> {
     Ok(())
 }
 
+/// `max-keep-alive-queue <n>` (-1: no limit): checked and recorded. HAProxy uses it to
+/// stop sending a kept-alive client's next request to its previous server when that
+/// server's queue is longer; moonproxy load-balances every request afresh (there is
+/// no `prefer-last-server` yet), so no request is ever held for its previous server
+/// and the limit has nothing to act on.
+pub fn max_keep_alive_queue(p: &mut Parser, l: &Line) -> Result<(), String> {
+    let v = l.arg(1);
+    if v.is_empty() {
+        return Err("'max-keep-alive-queue' expects expects an integer value (or -1 to disable)".into());
+    }
+    let digits = v.strip_prefix('-').unwrap_or(v);
+    if let Some(c) = digits.chars().find(|c| !c.is_ascii_digit()) {
+        return Err(format!("'max-keep-alive-queue' : unexpected character '{c}' in integer value '{v}'"));
+    }
+    p.draft().proxy.max_keep_alive_queue = v.parse::<i64>().ok().and_then(|n| u32::try_from(n).ok());
+    Ok(())
+}
+
 /// `<n>` (1 to n) or `<a>-<b>` (a to b), with 0 < a ≤ b.
 fn parse_range(s: &str) -> Option<std::ops::RangeInclusive<u32>> {
     let num = |t: &str| t.parse::<u32>().ok().filter(|&n| n > 0 && t.bytes().all(|b| b.is_ascii_digit()));
