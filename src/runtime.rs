@@ -67,6 +67,7 @@ pub fn run(mut config: Config, opts: RunOptions) -> i32 {
     warn_unsupported(&config);
     threads::prepare(&config);
     proc_vars::init(&config);
+    crate::stream::h1_case::set_map(&config.global.tuning.h1_case_adjust);
     // 0. Lua: the `lua-load` bodies run first, as HAProxy runs them while parsing.
     let engine = match lua::boot(&config, EngineOptions { quiet: opts.quiet && !opts.verbose, debug: opts.debug }) {
         Ok(e) => e,

@@ -125,3 +125,57 @@ fn http_error_refuses_what_haproxy_refuses() {
         }
     }
 }
+
+#[test]
+fn h1_case_adjust_writes_listed_names_in_their_case() {
+    // A server answering with lower-case names and, as its body, the head it got.
+    let server = Backend::custom(|stream: std::net::TcpStream, _| {
+        use std::io::{BufRead, BufReader, Write};
+        let mut out = stream.try_clone().unwrap();
+        let mut reader = BufReader::new(stream);
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                break;
+            }
+            head.push_str(&line);
+        }
+        let res = format!("HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nx-custom: r\r\ncontent-length: {}\r\n\r\n{head}", head.len());
+        let _ = out.write_all(res.as_bytes());
+    });
+    for bin in moonproxy_and_haproxy() {
+        let proxy = ProxyBuilder::new(
+            "global\n h1-case-adjust x-foo X-FOO\n h1-case-adjust-file {{dir}}/case.txt\n\
+             defaults\n mode http\n timeout connect 2s\n timeout client 5s\n timeout server 5s\n\
+             frontend f\n bind 127.0.0.1:{{fe}}\n option h1-case-adjust-bogus-client\n default_backend b\n\
+             backend b\n option h1-case-adjust-bogus-server\n server s 127.0.0.1:{{be}}\n",
+        )
+        .bin(&bin)
+        .port("be", server.port())
+        .file("case.txt", "content-type Content-Type\n# a comment\n\nx-custom  X-CuStOm\n")
+        .start();
+        let mut c = proxy.connect("fe");
+        let res = c.http_request(b"GET / HTTP/1.1\r\nhost: x\r\nx-foo: 1\r\nX-CUSTOM: 2\r\nconnection: close\r\n\r\n");
+        let sent = String::from_utf8_lossy(&res.body).into_owned();
+        let who = bin.display().to_string();
+        assert!(sent.contains("\r\nX-FOO: 1\r\n") && sent.contains("\r\nX-CuStOm: 2\r\n"), "{who}: {sent}");
+        assert!(res.head.contains("\r\nContent-Type: text/plain") && res.head.contains("\r\nX-CuStOm: r"), "{who}: {}", res.head);
+    }
+}
+
+#[test]
+fn h1_case_adjust_errors_as_haproxy() {
+    for bin in moonproxy_and_haproxy() {
+        for (global, file, msg) in [
+            ("h1-case-adjust content-type", "", "'h1-case-adjust' expects <from> and <to> as argument."),
+            ("h1-case-adjust content-type content-typo", "", "<from> and <to> must not differ execpt the case"),
+            ("h1-case-adjust-file {{dir}}/case.txt", "ok Ok\nbad\n", "' : expect <to> at line 2."),
+            ("h1-case-adjust-file {{dir}}/none.txt", "", "none.txt': failed to open file."),
+        ] {
+            let out = ProxyBuilder::new(&format!("global\n {global}\n")).bin(&bin).file("case.txt", file).flags(["-c"]).run();
+            assert_eq!(out.code(), Some(1), "{}: {global}: {}", bin.display(), out.stderr);
+            assert!(out.stderr.contains(msg), "{}: {global}: {}", bin.display(), out.stderr);
+        }
+    }
+}

@@ -170,6 +170,10 @@ pub struct GlobalTuning {
     pub unix_bind: UnixBind,
     /// `set-var` / `set-var-fmt` in `global`: `proc.*` variables set at start, in order.
     pub proc_vars: Vec<ProcVarInit>,
+    /// `h1-case-adjust <from> <to>` lines and the `h1-case-adjust-file` entries
+    /// (merged after parsing).
+    pub h1_case_adjust: Vec<(String, String)>,
+    pub h1_case_adjust_file: Option<std::path::PathBuf>,
 }
 
 /// A global `set-var proc.<name> <expr>` (`fmt: false`) or `set-var-fmt proc.<name>
@@ -827,6 +831,10 @@ pub struct ProxyOptions {
     pub clitcpka_probes: TcpKeepalive,
     /// `srvtcpka-cnt|idle|intvl`: the same for server connections.
     pub srvtcpka_probes: TcpKeepalive,
+    /// `option h1-case-adjust-bogus-client` / `-server`: the `h1-case-adjust` names on
+    /// responses to clients / requests to servers (added by "kw").
+    pub h1_case_adjust_bogus_client: bool,
+    pub h1_case_adjust_bogus_server: bool,
 }
 
 /// TCP keep-alive probe settings (TCP_KEEPCNT, TCP_KEEPIDLE, TCP_KEEPINTVL); `None`:

@@ -1458,6 +1458,7 @@ impl Stream {
             }
             self.persist_response(env.proxies);
             self.http_emit_response_head();
+            self.http_case_adjust_response(env);
             progress = true;
         }
         let h = self.http.as_mut().expect("HTTP mode");

@@ -17,6 +17,7 @@ pub mod acl;
 pub mod analysers;
 pub mod channel;
 pub mod conn;
+pub mod h1_case;
 pub mod http;
 pub mod inspect;
 mod l7retry;
@@ -576,6 +577,7 @@ impl Stream {
     fn start_connect(&mut self, env: &mut Env<'_, '_>, srv: usize, addr: Option<Target>) {
         let be = self.backend.expect("a backend");
         self.http_send_name_header(env, be, srv);
+        self.http_case_adjust_request(env, be);
         if self.http_reuse(env, be, srv, &addr) {
             return;
         }

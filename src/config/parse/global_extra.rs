@@ -133,9 +133,57 @@ pub fn set_var(p: &mut Parser, l: &Line) -> Result<(), String> {
     Ok(())
 }
 
+/// `h1-case-adjust <from> <to>`: `<to>` is how the name is written (the same name
+/// in another case).
+pub fn h1_case_adjust(p: &mut Parser, l: &Line) -> Result<(), String> {
+    let (from, to) = (l.arg(1), l.arg(2));
+    if from.is_empty() || to.is_empty() {
+        return Err("'h1-case-adjust' expects <from> and <to> as argument.".into());
+    }
+    if !from.eq_ignore_ascii_case(to) {
+        // (sic: HAProxy's spelling)
+        return Err("<from> and <to> must not differ execpt the case".into());
+    }
+    p.config.global.tuning.h1_case_adjust.push((from.to_ascii_lowercase(), to.to_string()));
+    Ok(())
+}
+
+/// `h1-case-adjust-file <path>`: read after parsing ([`finish`]).
+pub fn h1_case_adjust_file(p: &mut Parser, l: &Line) -> Result<(), String> {
+    if l.arg(1).is_empty() {
+        return Err("'h1-case-adjust-file' expects <file> as argument.".into());
+    }
+    p.config.global.tuning.h1_case_adjust_file = Some(PathBuf::from(l.arg(1)));
+    Ok(())
+}
+
+/// The `<from> <to>` lines of an `h1-case-adjust-file` (blank lines and `#` comments
+/// skipped), or HAProxy's message.
+fn read_case_file(path: &std::path::Path) -> Result<Vec<(String, String)>, String> {
+    let shown = path.display();
+    let text = std::fs::read_to_string(path).map_err(|_| format!("h1-headers-case-adjust-file '{shown}': failed to open file."))?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut words = line.split_whitespace();
+        let from = words.next().unwrap_or_default();
+        let Some(to) = words.next() else {
+            return Err(format!("h1-headers-case-adjust-file '{shown}' : expect <to> at line {}.", n + 1));
+        };
+        if !from.eq_ignore_ascii_case(to) {
+            return Err(format!("h1-headers-case-adjust-file '{shown}' : <from> and <to> must not differ execpt the case at line {}.", n + 1));
+        }
+        out.push((from.to_ascii_lowercase(), to.to_string()));
+    }
+    Ok(out)
+}
+
 /// After parsing: `unix-bind` on every UNIX socket bind (the prefix on its path, its
 /// mode and owner when the bind line sets none), the `tune.http.cookielen` bound on
-/// `capture cookie`, then `zero-warning`.
+/// `capture cookie`, the `h1-case-adjust-file`, then `zero-warning`.
 pub fn finish(config: &mut Config, diags: &mut Vec<Diagnostic>) {
     let u = config.global.tuning.unix_bind.clone();
     let binds = config.proxies.iter_mut().flat_map(|p| p.binds.iter_mut()).chain(config.global.stats_sockets.iter_mut().map(|s| &mut s.bind));
@@ -162,6 +210,12 @@ pub fn finish(config: &mut Config, diags: &mut Vec<Diagnostic>) {
             c.len = max;
             let msg = format!("truncating capture length to {max} bytes for frontend '{}'.", p.name);
             diags.push(Diagnostic::plain(Severity::Warning, None, msg));
+        }
+    }
+    if let Some(path) = config.global.tuning.h1_case_adjust_file.clone() {
+        match read_case_file(&path) {
+            Ok(map) => config.global.tuning.h1_case_adjust.extend(map),
+            Err(msg) => diags.push(Diagnostic::plain(Severity::Alert, None, msg)),
         }
     }
     if config.global.tuning.zero_warning && diags.iter().any(|d| d.severity == Severity::Warning) {
