@@ -179,3 +179,26 @@ fn h1_case_adjust_errors_as_haproxy() {
         }
     }
 }
+
+#[test]
+fn disable_l7_retry_keeps_the_first_answer() {
+    let s503 = Backend::reply(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 4\r\n\r\nbusy");
+    let s200 = Backend::reply(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+    for bin in moonproxy_and_haproxy() {
+        let proxy = ProxyBuilder::new(
+            "defaults\n mode http\n timeout connect 2s\n timeout client 5s\n timeout server 5s\n\
+             frontend f\n bind 127.0.0.1:{{fe}}\n http-request disable-l7-retry if { path /no }\n default_backend b\n\
+             backend b\n balance first\n retries 1\n retry-on 503\n option redispatch\n\
+              server busy 127.0.0.1:{{a}}\n server ok 127.0.0.1:{{b}}\n",
+        )
+        .bin(&bin)
+        .port("a", s503.port())
+        .port("b", s200.port())
+        .start();
+        for (path, status) in [("/yes", 200), ("/no", 503)] {
+            let mut c = proxy.connect("fe");
+            let res = c.http_request(format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").as_bytes());
+            assert_eq!(res.status, status, "{}: {path}", bin.display());
+        }
+    }
+}

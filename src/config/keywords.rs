@@ -392,7 +392,7 @@ pub static PROXY: &[Keyword] = &[
     sup("capture", F, http_misc::capture, "request/response header, cookie"),
     // HTTP and TCP rules (src/config/parse/rules.rs); `defaults` only when named.
     sup("http-after-response", DFB, p::http_rule, "add-header allow capture del-header replace-header replace-value set-header set-status set-var set-var-fmt unset-var"),
-    sup("http-request", DFB, p::http_rule, "add-header allow auth capture del-header deny early-hint normalize-uri redirect replace-header replace-path replace-pathq replace-uri replace-value return set-header set-log-level set-method set-path set-pathq set-query set-uri set-var set-var-fmt tarpit unset-var use-service (lua.*) wait-for-body"),
+    sup("http-request", DFB, p::http_rule, "add-header allow auth capture del-header deny disable-l7-retry early-hint normalize-uri redirect replace-header replace-path replace-pathq replace-uri replace-value return set-header set-log-level set-method set-path set-pathq set-query set-uri set-var set-var-fmt tarpit unset-var use-service (lua.*) wait-for-body"),
     sup("http-response", DFB, p::http_rule, "add-header allow capture del-header deny redirect replace-header replace-value return set-header set-log-level set-status set-var set-var-fmt unset-var"),
     sup("redirect", FB, p::redirect_rule, "location, prefix, scheme; after the `http-request` rules"),
     sup("tcp-request", DFB, p::tcp_rule, "connection (at accept) and content (before use_backend, per request in HTTP mode): accept reject set-var unset-var, content use-service (lua.*, TCP mode); content rules wait for data within inspect-delay (TCP mode)"),
