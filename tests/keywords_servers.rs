@@ -136,3 +136,36 @@ fn max_keep_alive_queue_is_checked_as_haproxy() {
         }
     }
 }
+
+#[test]
+fn dispatch_serves_a_backend_without_servers() {
+    let app = http_app();
+    for bin in moonproxy_and_haproxy() {
+        let proxy = ProxyBuilder::new(
+            "defaults\n mode http\n timeout connect 2s\n timeout client 5s\n timeout server 5s\n\
+             frontend f\n bind 127.0.0.1:{{fe}}\n log stdout format raw local0\n log-format \"s=%s b=%b ST=%ST\"\n default_backend b\n\
+             backend b\n dispatch 127.0.0.1:{{app}}\n",
+        )
+        .bin(&bin)
+        .port("app", app.port())
+        .start();
+        let mut c = proxy.connect("fe");
+        let res = c.http_request(b"GET /x HTTP/1.1\r\nhost: h\r\nconnection: close\r\n\r\n");
+        assert_eq!((res.status, res.body.as_slice()), (200, &b"path=/x"[..]), "{}", bin.display());
+        proxy.wait_for_line(|l| l.contains("s=<NOSRV> b=b ST=200"), DEADLINE);
+    }
+}
+
+#[test]
+fn dispatch_errors_as_haproxy() {
+    for bin in moonproxy_and_haproxy() {
+        for (line, msg) in [
+            ("dispatch", "'dispatch' : '' resolves to an empty address (environment variable missing?)"),
+            ("dispatch 127.0.0.1", "'dispatch' : missing port specification in '127.0.0.1'"),
+        ] {
+            let out = ProxyBuilder::new(&format!("backend b\n mode http\n {line}\n")).bin(&bin).flags(["-c"]).run();
+            assert_eq!(out.code(), Some(1), "{}: {line}", bin.display());
+            assert!(out.stderr.contains(msg), "{}: {line}: {}", bin.display(), out.stderr);
+        }
+    }
+}

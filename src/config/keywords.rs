@@ -403,7 +403,7 @@ pub static PROXY: &[Keyword] = &[
     nyi("compression", DFB),
     sup("cookie", DB, cookie::cookie, "rewrite, insert, prefix, indirect, nocache, postonly, preserve, httponly, secure, domain, attr, maxidle, maxlife; not dynamic yet"),
     nyi("declare", F),
-    nyi("dispatch", B),
+    sup("dispatch", B, super::parse::server_extra::dispatch, "a backend without servers gets one at the address, named `<NOSRV>` as HAProxy logs it (it shows in `show stat`, unlike HAProxy)"),
     nyi("email-alert", DFB),
     sup("errorfile", DFB, http_misc::errorfile, ""),
     sup("errorfiles", DFB, http_misc::errorfiles, "with `http-errors` sections"),

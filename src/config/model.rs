@@ -526,6 +526,9 @@ pub struct Proxy {
     /// `max-keep-alive-queue <n>` (`None`: -1, no limit), added by "kw"; see the note
     /// in doc/config.md.
     pub max_keep_alive_queue: Option<u32>,
+    /// `dispatch <addr>:<port>`: where a backend without servers sends its
+    /// connections (added by "kw"; see `config::parse::server_extra`).
+    pub dispatch: Option<ServerAddr>,
     pub options: ProxyOptions,
     pub timeouts: Timeouts,
     /// Backend side.

@@ -707,6 +707,7 @@ impl Parser {
         http_misc::resolve_error_pages(&mut self.config, &mut self.diags);
         http_misc::check_formats(&self.config, &mut self.diags);
         userlist::check(&mut self.config, &mut self.diags);
+        server_extra::finish_dispatch(&mut self.config);
         checks::run(&mut self.config, &mut self.diags);
         cookie::check(&self.config, &mut self.diags);
         global_extra::finish(&mut self.config, &mut self.diags);

@@ -1,3 +1,6 @@
+//! Keywords about a backend's servers: `server-template`, `dispatch`,
+//! `hash-balance-factor`, `max-keep-alive-queue`.
+//!
 //! `server-template <prefix> <num | range> <fqdn>[:<port>] [params*]`: servers named
 //! `<prefix><n>` for each n of the range, all with the same address and settings.
 //!
@@ -8,6 +11,7 @@
 
 use super::{Line, Parser};
 use crate::config::diagnostic::Diagnostic;
+use crate::config::model::{Config, IdlePoolConf, Location, Server, ServerAddr};
 use crate::diag::Severity;
 
 pub fn server_template(p: &mut Parser, l: &Line) -> Result<(), String> {
@@ -30,6 +34,50 @@ pub fn server_template(p: &mut Parser, l: &Line) -> Result<(), String> {
         super::server::server(p, &Line { args, loc: l.loc.clone() })?;
     }
     Ok(())
+}
+
+/// The name of the server that stands for a `dispatch` address: what HAProxy logs as
+/// `%s` for such a connection.
+pub const DISPATCH_SERVER: &str = "<NOSRV>";
+
+/// `dispatch <addr>:<port>` (backends): the address every connection of a backend
+/// without servers goes to.
+pub fn dispatch(p: &mut Parser, l: &Line) -> Result<(), String> {
+    let a = l.arg(1);
+    if a.is_empty() {
+        return Err("'dispatch' : '' resolves to an empty address (environment variable missing?)\n".into());
+    }
+    let addr = super::server::parse_server_addr(a).map_err(|e| format!("'dispatch' : {e}"))?;
+    if matches!(addr, ServerAddr::Inet { port: None, .. }) {
+        return Err(format!("'dispatch' : missing port specification in '{a}'"));
+    }
+    p.draft().proxy.dispatch = Some(addr);
+    Ok(())
+}
+
+/// After parsing, before the checks: a backend with a `dispatch` address and no
+/// `server` line gets one server at that address, named [`DISPATCH_SERVER`], which
+/// takes every connection (no check, no weight to share). HAProxy has no server
+/// there; the deviation shows in `show stat` and Lua's `Proxy.servers`, which list it.
+pub fn finish_dispatch(config: &mut Config) {
+    for p in config.proxies.iter_mut().filter(|p| p.cap.backend && p.servers.is_empty()) {
+        let Some(addr) = p.dispatch.clone() else { continue };
+        let location = p.location.clone().unwrap_or_else(|| Location { file: "".into(), line: 0 });
+        p.servers.push(Server {
+            name: DISPATCH_SERVER.to_string(),
+            location,
+            addr,
+            weight: 1,
+            maxconn: 0,
+            maxqueue: 0,
+            backup: false,
+            disabled: false,
+            check: None,
+            id: None,
+            idle: IdlePoolConf::default(),
+            cookie: None,
+        });
+    }
 }
 
 /// `hash-balance-factor <percent>`: 0 (off) or more than 100; read with `atol` as
