@@ -264,6 +264,9 @@ fn serve(
     world.set_thread(1, nthreads);
     world.set_accept_rates(crate::listener::rate::AcceptRates::for_thread(config, nthreads, 1, std::time::Instant::now()));
     world.set_stop_pacing(g.tuning.grace, g.tuning.close_spread_time);
+    if let Some(len) = g.tuning.http_logurilen {
+        world.log_uri_len = len;
+    }
     let initial_weights = world.farm.backends.iter().map(|b| b.as_ref().map_or_else(Vec::new, |b| b.servers().iter().map(|s| s.weight()).collect())).collect();
     world.start_cli(&mut reactor.ctx(), crate::cli_socket::Cli::new(cli_listeners, g.stats_timeout, g.stats_maxconn, initial_weights));
     // Lua post-init: log targets, `tune.lua.maxmem`, `register_init` functions, then tasks.

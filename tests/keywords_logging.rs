@@ -95,3 +95,27 @@ fn logging_keyword_errors_as_haproxy() {
         }
     }
 }
+
+#[test]
+fn logurilen_cuts_the_logged_request_line() {
+    let app = http_app();
+    for bin in moonproxy_and_haproxy() {
+        let proxy = ProxyBuilder::new(
+            "global\n tune.http.logurilen 20\n\
+             defaults\n mode http\n timeout connect 2s\n timeout client 5s\n timeout server 5s\n\
+             frontend f\n bind 127.0.0.1:{{fe}}\n log stdout format raw local0\n\
+              log-format \"r=[%r] HM=[%HM] HU=[%HU] HP=[%HP] Q=%{+Q}r\"\n default_backend b\n\
+             backend b\n server s 127.0.0.1:{{app}}\n",
+        )
+        .bin(&bin)
+        .port("app", app.port())
+        .start();
+        let mut c = proxy.connect("fe");
+        let res = c.http_request(b"GET /abcdefghijklmnopqrstuvwxyz0123456789?q=1 HTTP/1.1\r\nhost: h\r\nconnection: close\r\n\r\n");
+        assert_eq!(res.status, 200);
+        proxy.wait_for_line(
+            |l| l == "r=[GET /abcdefghijklmno] HM=[GET] HU=[/abcdefghijklmno] HP=[/abcdefghijklmno] Q=\"GET /abcdefghijklmno\"",
+            DEADLINE,
+        );
+    }
+}

@@ -335,7 +335,7 @@ pub static GLOBAL: &[Keyword] = &[
     nyi("tune.h2.max-concurrent-streams", 0),
     nyi("tune.h2.max-frame-size", 0),
     sup("tune.http.cookielen", 0, super::parse::global_extra::tune_int, "bounds `capture cookie ... len` (default 63), with HAProxy's warning"),
-    sup("tune.http.logurilen", 0, super::parse::global_extra::tune_int, "recorded; the logged request line is not truncated yet"),
+    sup("tune.http.logurilen", 0, super::parse::global_extra::tune_int, "the logged request line is cut to it (default 1024); a cut version logs empty for `%HV` (HAProxy: `HTTP/0.9`)"),
     sup("tune.http.maxhdr", 0, g::http_maxhdr, "1 to 32767; the start line counts, as in HAProxy"),
     nyi("tune.listener.multi-queue", 0),
     sup("tune.maxrewrite", 0, super::parse::global_extra::tune_int, "accepted: moonproxy rebuilds heads rather than rewriting in the buffer, so it reserves nothing"),

@@ -543,6 +543,9 @@ fn build(number: usize, config: &Config, opts: &RunOptions, listeners: Vec<Liste
     world.set_thread(number, threads);
     world.set_accept_rates(crate::listener::rate::AcceptRates::for_thread(config, threads, number, Instant::now()));
     world.set_stop_pacing(g.tuning.grace, g.tuning.close_spread_time);
+    if let Some(len) = g.tuning.http_logurilen {
+        world.log_uri_len = len;
+    }
     crate::stats::prometheus::set_process_info(crate::stats::prometheus::ProcessInfo {
         nbthread: threads as u32,
         maxconn: total,

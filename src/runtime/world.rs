@@ -20,6 +20,7 @@ use mio::Token;
 use std::time::Duration;
 
 mod cli;
+mod log_uri;
 mod mailbox;
 mod stop;
 
@@ -99,6 +100,8 @@ pub struct World {
     rates: crate::listener::rate::AcceptRates,
     /// `grace` and `close-spread-time` (world/stop.rs).
     stopping: stop::Stopping,
+    /// `tune.http.logurilen`: the request line is cut to this in logs (world/log_uri.rs).
+    pub log_uri_len: usize,
 }
 
 impl World {
@@ -148,6 +151,7 @@ impl World {
             paused_by_signal: false,
             rates: crate::listener::rate::AcceptRates::new(None, None, Vec::new(), std::time::Instant::now()),
             stopping: stop::Stopping::default(),
+            log_uri_len: log_uri::DEFAULT_LOG_URI_LEN,
             listeners_dirty: true,
         }
     }
@@ -333,6 +337,7 @@ impl World {
         if log.logger.is_empty() || silent || (p.options.dontlognull && rec.bytes_in == 0) {
             return;
         }
+        let rec = &*log_uri::cut_request_line(rec, self.log_uri_len);
         let mut line = String::with_capacity(256);
         format.render(rec, &mut line);
         let level = rec.level(p.options.log_separate_errors);
