@@ -202,3 +202,30 @@ fn disable_l7_retry_keeps_the_first_answer() {
         }
     }
 }
+
+#[test]
+fn http_error_log_format_replies_are_rendered_per_response() {
+    let dead = RefusingPort::new();
+    for bin in moonproxy_and_haproxy() {
+        let proxy = ProxyBuilder::new(
+            "defaults\n mode http\n retries 0\n timeout connect 1s\n timeout client 5s\n timeout server 5s\n\
+             frontend f\n bind 127.0.0.1:{{fe}}\n\
+              http-error status 403 content-type text/plain lf-string \"denied %[path] on %f\" hdr x-path \"p=%[path]\"\n\
+              http-error status 503 content-type text/plain lf-file {{dir}}/503.fmt\n\
+              http-request deny if { path_beg /deny }\n default_backend b\n\
+             backend b\n server s 127.0.0.1:{{dead}}\n",
+        )
+        .bin(&bin)
+        .port("dead", dead.port())
+        .file("503.fmt", "no server for %[path]")
+        .start();
+        let who = bin.display().to_string();
+        let mut c = proxy.connect("fe");
+        let res = c.http_request(b"GET /deny/me HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+        assert_eq!((res.status, String::from_utf8_lossy(&res.body).as_ref()), (403, "denied /deny/me on f"), "{who}");
+        assert_eq!(res.header("x-path"), Some("p=/deny/me"), "{who}: {}", res.head);
+        let mut c = proxy.connect("fe");
+        let res = c.http_request(b"GET /other HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+        assert_eq!((res.status, String::from_utf8_lossy(&res.body).as_ref()), (503, "no server for /other"), "{who}");
+    }
+}

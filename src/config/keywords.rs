@@ -414,7 +414,7 @@ pub static PROXY: &[Keyword] = &[
     sup("force-persist", B, p::persist_rule, "`if|unless <cond>`: cookie and `use-server` persistence to a down server"),
     sup("hash-balance-factor", DB, super::parse::server_extra::hash_balance_factor, "with `hash-type consistent`: a server over factor% of its share of the load passes the request to the next one on the ring"),
     sup("hash-type", DB, p::hash_type, "map-based and consistent, sdbm, djb2, wt6 or crc32, avalanche"),
-    sup("http-error", DFB, super::parse::http_extra::http_error, "`errorfile`, `errorfiles`, `default-errorfiles`, `string`, `file`, `hdr`, built at load; not yet `lf-string`, `lf-file` or `%` in `hdr`"),
+    sup("http-error", DFB, super::parse::http_extra::http_error, "`errorfile`, `errorfiles`, `default-errorfiles`, `string`, `file`, `lf-string`, `lf-file`, `hdr`; built at load unless it has log-format parts"),
     sup("http-reuse", DB, p::http_reuse, "never, safe, aggressive, always: doc/http.md"),
     sup("http-send-name-header", DB, super::parse::http_extra::send_name_header, "HTTP backends: set on each connection to a server (and again on a retry or redispatch to another)"),
     sup("ignore-persist", B, p::persist_rule, "`if|unless <cond>`: the persistence cookie is ignored"),

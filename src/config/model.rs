@@ -572,6 +572,10 @@ pub struct Proxy {
     /// The error pages after `errorfiles` are resolved (post-parse): one response per
     /// status, sorted by status. `crate::http::errors::ErrorPages::from_proxy` reads it.
     pub error_pages: Vec<(u16, Arc<[u8]>)>,
+    /// The `http-error` replies rendered per response that won for their status over
+    /// this proxy's other error directives (added by "kw"; a status is in one of
+    /// `error_pages` and `error_replies`, never both).
+    pub error_replies: Vec<HttpErrorReply>,
     /// Where `log-format` and `unique-id-format` were set (maybe in a `defaults`
     /// section): the formats are compiled after parsing and errors name this line.
     pub log_format_at: Option<Location>,
@@ -724,6 +728,22 @@ pub enum ErrorDirective {
     /// status (an inherited one is dropped): the next proxy's, else the built-in one
     /// (added by "kw").
     Default { status: u16, location: Location },
+    /// `http-error` with log-format parts (`lf-string`, `lf-file`, a `hdr` value with
+    /// `%`): rendered for each response (added by "kw").
+    Reply(HttpErrorReply),
+}
+
+/// An `http-error` reply rendered per response (added by "kw").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpErrorReply {
+    pub status: u16,
+    pub content_type: Option<String>,
+    /// The payload: literal bytes, or a log-format string when `body_is_format`.
+    pub body: Vec<u8>,
+    pub body_is_format: bool,
+    /// `hdr <name> <fmt>` fields, in order (names lower-cased).
+    pub headers: Vec<(String, String)>,
+    pub location: Location,
 }
 
 /// An `http-errors <name>` section.

@@ -17,6 +17,7 @@ pub mod acl;
 pub mod analysers;
 pub mod channel;
 pub mod conn;
+pub mod error_reply;
 pub mod h1_case;
 pub mod http;
 pub mod inspect;

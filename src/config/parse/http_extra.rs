@@ -2,7 +2,7 @@
 //! `http-send-name-header`, `http-error`.
 
 use super::{Line, Parser};
-use crate::config::model::{ErrorDirective, ErrorFile};
+use crate::config::model::{Config, ErrorDirective, ErrorFile, HttpErrorReply};
 use crate::http::errors::{load_error_file, HANDLED_STATUSES};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,8 +24,9 @@ pub fn send_name_header(p: &mut Parser, l: &Line) -> Result<(), String> {
 /// [hdr <name> <fmt>]*`: the response the proxy sends for its own `<code>` errors, like
 /// `errorfile` (the same list, so a later line wins for a status).
 ///
-/// The response is built once, at load: log-format arguments (`lf-string`, `lf-file`, a
-/// `hdr` value with `%`) are refused as not supported yet.
+/// Without log-format parts the response is built once, at load, and joins the
+/// `errorfile` pages; with them (`lf-string`, `lf-file`, a `hdr` value with `%`) it is
+/// rendered for each response (`crate::stream::error_reply`).
 pub fn http_error(p: &mut Parser, l: &Line) -> Result<(), String> {
     let d = http_error_directive(l)?;
     p.draft().proxy.error_directives.push(d);
@@ -45,6 +46,8 @@ fn http_error_directive(l: &Line) -> Result<ErrorDirective, String> {
     enum Body {
         None,
         Bytes(Vec<u8>),
+        /// `lf-string` / `lf-file`: a log-format string.
+        Format(String),
         /// A whole response (`errorfile`).
         Page(Vec<u8>),
         Section(String),
@@ -60,7 +63,7 @@ fn http_error_directive(l: &Line) -> Result<ErrorDirective, String> {
             .cloned()
             .ok_or_else(|| err(format!("'{}' expects {what} as argument", args[i])))
     };
-    let not_yet = |what: &str| format!("http-error : '{what}' (a log-format) is not supported by moonproxy yet.");
+    let check_fmt = |f: &str| crate::http::rules::Fmt::parse(f).map(|_| ()).map_err(|e| format!("http-error : {e}"));
     while i < args.len() {
         match args[i].as_str() {
             "content-type" => content_type = Some(value(i, "<ctype>")?),
@@ -84,19 +87,41 @@ fn http_error_directive(l: &Line) -> Result<ErrorDirective, String> {
                 let (Some(n), Some(v)) = (args.get(i + 1), args.get(i + 2)) else {
                     return Err(err("'hdr' expects <name> and <value> as arguments".into()));
                 };
-                if v.contains('%') {
-                    return Err(not_yet("hdr"));
-                }
+                check_fmt(v)?;
                 headers.push((n.to_ascii_lowercase(), v.clone()));
                 i += 3;
                 continue;
             }
-            "lf-string" | "lf-file" => return Err(not_yet(&args[i])),
+            "lf-string" => {
+                let f = value(i, "<fmt>")?;
+                check_fmt(&f)?;
+                body = Body::Format(f);
+            }
+            "lf-file" => {
+                let path = value(i, "<file>")?;
+                let data = std::fs::read(&path).map_err(|_| err(format!("error opening file '{path}'")))?;
+                let f = String::from_utf8_lossy(&data).into_owned();
+                check_fmt(&f)?;
+                body = Body::Format(f);
+            }
             other => return Err(err(format!("unknown keyword '{other}'."))),
         }
         i += 2;
     }
+    let dynamic = matches!(body, Body::Format(_)) || headers.iter().any(|(_, v)| v.contains('%'));
+    if dynamic {
+        let (bytes, body_is_format) = match body {
+            Body::Format(f) => (f.into_bytes(), true),
+            Body::Bytes(b) => (b, false),
+            _ => (Vec::new(), false),
+        };
+        if content_type.is_none() && !bytes.is_empty() {
+            return Err(err("a content type must be defined when non-empty payload is configured".into()));
+        }
+        return Ok(ErrorDirective::Reply(HttpErrorReply { status, content_type, body: bytes, body_is_format, headers, location: l.loc.clone() }));
+    }
     let response = match body {
+        Body::Format(_) => unreachable!("dynamic replies returned above"),
         Body::Section(name) => {
             return Ok(ErrorDirective::Section { name, statuses: vec![status], location: l.loc.clone() });
         }
@@ -116,6 +141,32 @@ fn http_error_directive(l: &Line) -> Result<ErrorDirective, String> {
         response: Arc::from(response),
         location: l.loc.clone(),
     }))
+}
+
+/// After `resolve_error_pages`: each proxy's per-response `http-error` replies that no
+/// later error directive overrides for their status.
+pub fn resolve_replies(config: &mut Config) {
+    let sections = config.http_errors.clone();
+    for proxy in &mut config.proxies {
+        let d = &proxy.error_directives;
+        let covers = |dir: &ErrorDirective, st: u16| match dir {
+            ErrorDirective::File(f) => f.status == st,
+            ErrorDirective::Redirect { status, .. } | ErrorDirective::Default { status, .. } => *status == st,
+            ErrorDirective::Reply(r) => r.status == st,
+            ErrorDirective::Section { name, statuses, .. } => {
+                statuses.contains(&st)
+                    || (statuses.is_empty() && sections.iter().any(|s| &s.name == name && s.files.iter().any(|f| f.status == st)))
+            }
+        };
+        proxy.error_replies = d
+            .iter()
+            .enumerate()
+            .filter_map(|(i, dir)| match dir {
+                ErrorDirective::Reply(r) if !d[i + 1..].iter().any(|later| covers(later, r.status)) => Some(r.clone()),
+                _ => None,
+            })
+            .collect();
+    }
 }
 
 /// A response as HAProxy 2.6 builds `http-error` and `return` ones: the `hdr` fields,
@@ -176,7 +227,8 @@ mod tests {
         assert_eq!(e("http-error status 299"), "http-error: status code '299' not handled.");
         assert_eq!(e("http-error status 503 string x"), "http-error : a content type must be defined when non-empty payload is configured");
         assert_eq!(e("http-error status 503 bogus"), "http-error : unknown keyword 'bogus'.");
-        assert!(e("http-error status 503 lf-string x").contains("not supported by moonproxy yet"));
+        assert!(matches!(http_error_directive(&line("http-error status 503 content-type t lf-string %[path]")), Ok(ErrorDirective::Reply(_))));
+        assert!(matches!(http_error_directive(&line("http-error status 503 hdr x %[path]")), Ok(ErrorDirective::Reply(_))));
         assert!(matches!(http_error_directive(&line("http-error status 503 errorfiles s")), Ok(ErrorDirective::Section { .. })));
     }
 }

@@ -235,7 +235,8 @@ pub fn resolve_error_pages(config: &mut Config, diags: &mut Vec<Diagnostic>) {
         for d in &proxy.error_directives {
             match d {
                 ErrorDirective::File(f) => set(f.status, Some(&f.response)),
-                ErrorDirective::Default { status, .. } => set(*status, None),
+                // Per-response replies: resolved by `http_extra::resolve_replies`.
+                ErrorDirective::Default { status, .. } | ErrorDirective::Reply(crate::config::model::HttpErrorReply { status, .. }) => set(*status, None),
                 ErrorDirective::Redirect {
                     status, response, ..
                 } => set(*status, Some(response)),

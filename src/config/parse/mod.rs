@@ -705,6 +705,7 @@ impl Parser {
         let alerts = |d: &[Diagnostic]| d.iter().filter(|d| d.is_alert()).count();
         let parse_only = alerts(&self.diags);
         http_misc::resolve_error_pages(&mut self.config, &mut self.diags);
+        http_extra::resolve_replies(&mut self.config);
         http_misc::check_formats(&self.config, &mut self.diags);
         userlist::check(&mut self.config, &mut self.diags);
         server_extra::finish_dispatch(&mut self.config);
