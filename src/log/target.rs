@@ -404,6 +404,7 @@ impl Target {
     }
 
     /// Filters, frames (into `line`, a reusable buffer) and hands over one message.
+    #[allow(clippy::too_many_arguments)]
     fn deliver(
         &mut self,
         id: &LogIdentity,
