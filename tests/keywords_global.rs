@@ -142,3 +142,18 @@ fn global_set_var_errors_as_haproxy() {
         }
     }
 }
+
+#[test]
+fn unix_bind_errors_as_haproxy() {
+    for bin in moonproxy_and_haproxy() {
+        for (line, msg) in [
+            ("unix-bind foo", "'unix-bind' only supports the 'prefix', 'mode', 'uid', 'gid', 'user' and 'group' options."),
+            ("unix-bind user nosuchuser", "'unix-bind' : 'nosuchuser' unknown user."),
+            ("unix-bind group nosuchgroup", "'unix-bind' : 'nosuchgroup' unknown group."),
+        ] {
+            let out = ProxyBuilder::new(&format!("global\n {line}\n")).bin(&bin).flags(["-c"]).run();
+            assert_eq!(out.code(), Some(1), "{}: {line}", bin.display());
+            assert!(out.stderr.contains(msg), "{}: {line}: {}", bin.display(), out.stderr);
+        }
+    }
+}

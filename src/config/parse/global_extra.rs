@@ -91,11 +91,11 @@ pub fn unix_bind(p: &mut Parser, l: &Line) -> Result<(), String> {
             "uid" => u.uid = Some(atol(value) as u32),
             "gid" => u.gid = Some(atol(value) as u32),
             "user" => {
-                let id = crate::sys::privs::user_id(value).map_err(|_| format!("'unix-bind' : unknown user '{value}'."))?;
+                let id = crate::sys::privs::user_id(value).map_err(|_| format!("'unix-bind' : '{value}' unknown user."))?;
                 u.uid = Some(id);
             }
             "group" => {
-                let id = crate::sys::privs::group_id(value).map_err(|_| format!("'unix-bind' : unknown group '{value}'."))?;
+                let id = crate::sys::privs::group_id(value).map_err(|_| format!("'unix-bind' : '{value}' unknown group."))?;
                 u.gid = Some(id);
             }
             _ => return Err("'unix-bind' only supports the 'prefix', 'mode', 'uid', 'gid', 'user' and 'group' options.".into()),
