@@ -82,6 +82,9 @@ pub struct AcceptRates {
     sess: Option<(u32, Rate)>,
     /// Per proxy (indexed like the proxies): `rate-limit sessions`.
     frontends: Vec<Option<(u32, Rate)>>,
+    /// Per listener: when its retry timer is due, so that the connection events that
+    /// keep coming while it waits do not arm one timer each.
+    retry_at: Vec<Option<Instant>>,
 }
 
 impl AcceptRates {
@@ -93,7 +96,20 @@ impl AcceptRates {
             conn: limit(maxconnrate),
             sess: limit(maxsessrate),
             frontends: frontends.into_iter().map(limit).collect(),
+            retry_at: Vec::new(),
         }
+    }
+
+    /// Whether a retry timer must be armed for listener `li` at `at` (none is pending).
+    pub fn arm_retry(&mut self, li: usize, at: Instant, now: Instant) -> bool {
+        if self.retry_at.len() <= li {
+            self.retry_at.resize(li + 1, None);
+        }
+        if self.retry_at[li].is_some_and(|due| due > now) {
+            return false;
+        }
+        self.retry_at[li] = Some(at);
+        true
     }
 
     /// The limits of `config` for reactor thread `number` (from 1) of `threads`.
@@ -187,6 +203,11 @@ mod tests {
         assert_eq!(a.wait(1, t0), Some(PERIOD), "frontend 1 is at its limit");
         assert_eq!(a.wait(0, t0), None, "frontend 0 has no limit of its own");
         assert!(AcceptRates::new(None, Some(0), vec![None], t0).is_empty());
+        // One retry timer per listener at a time.
+        let later = t0 + PERIOD;
+        assert!(a.arm_retry(3, later, t0));
+        assert!(!a.arm_retry(3, later, t0 + PERIOD / 2));
+        assert!(a.arm_retry(3, later + PERIOD, later));
     }
 
     #[test]

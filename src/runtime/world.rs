@@ -207,7 +207,9 @@ impl World {
             // Over an accept rate: the connections wait in the backlog until it falls.
             if !self.rates.is_empty() {
                 if let Some(wait) = self.rates.wait(self.listeners[li].proxy, cx.now) {
-                    cx.timers.arm(cx.now + wait, TimerTarget::Entry(Kind::Listener, Key { slot: li, gen: 0 }));
+                    if self.rates.arm_retry(li, cx.now + wait, cx.now) {
+                        cx.timers.arm(cx.now + wait, TimerTarget::Entry(Kind::Listener, Key { slot: li, gen: 0 }));
+                    }
                     return;
                 }
             }
