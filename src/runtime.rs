@@ -256,6 +256,7 @@ fn serve(
     let identity = Arc::new(LogIdentity::from_global(g));
     let mut proxies = proxies;
     threads::attach_log_samples(&mut proxies, &formats);
+    threads::attach_sd_samples(&mut proxies, config);
     let logs = threads::proxy_logs(config, &formats, &identity);
     let share = threads::share(maxconn, nthreads, 1);
     let mut world = world::World::new(proxies, farm, listeners, checks, logs, Some(signals), g.bufsize, g.maxaccept, share, g.hard_stop_after);

@@ -44,7 +44,8 @@ fn log_tag_and_structured_data() {
              defaults\n mode http\n timeout connect 2s\n timeout client 5s\n timeout server 5s\n\
               log 127.0.0.1:{{l5424}} format rfc5424 local0\n log 127.0.0.1:{{l3164}} local0\n\
              frontend f\n bind 127.0.0.1:{{fe}}\n log-tag ftag\n log-format \"%ST %r\"\n\
-              log-format-sd \"[exampleSDID@1234 status=\\\"%ST\\\" fe=\\\"%f\\\"]\"\n default_backend b\n\
+              log-format-sd \"[exampleSDID@1234 status=\\\"%ST\\\" fe=\\\"%f\\\" h=\\\"%[capture.req.hdr(0)]\\\" v=\\\"%[var(txn.x)]\\\"]\"\n\
+              capture request header host len 20\n http-request set-var(txn.x) str(abc)\n default_backend b\n\
              frontend f2\n bind 127.0.0.1:{{fe2}}\n log-format \"f2 %ST\"\n default_backend b\n\
              backend b\n log-tag btag\n server s 127.0.0.1:{{app}}\n",
         )
@@ -67,7 +68,7 @@ fn log_tag_and_structured_data() {
         assert_eq!(
             lines,
             [
-                "<134>1 - ftag - [exampleSDID@1234 status=\"200\" fe=\"f\"] 200 GET /x HTTP/1.1",
+                "<134>1 - ftag - [exampleSDID@1234 status=\"200\" fe=\"f\" h=\"h\" v=\"abc\"] 200 GET /x HTTP/1.1",
                 "ftag: 200 GET /x HTTP/1.1",
                 // The backend's tag is for its own events: the frontend's (the global
                 // one here) tags the stream's line.

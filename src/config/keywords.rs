@@ -419,7 +419,7 @@ pub static PROXY: &[Keyword] = &[
     sup("http-send-name-header", DB, super::parse::http_extra::send_name_header, "HTTP backends: set on each connection to a server (and again on a retry or redispatch to another)"),
     sup("ignore-persist", B, p::persist_rule, "`if|unless <cond>`: the persistence cookie is ignored"),
     nyi("load-server-state-from-file", DB),
-    sup("log-format-sd", DF, super::parse::log_extra::log_format_sd, "written by `format rfc5424` targets; not yet with `%[...]` samples"),
+    sup("log-format-sd", DF, super::parse::log_extra::log_format_sd, "written by `format rfc5424` targets"),
     sup("log-tag", DFB, super::parse::log_extra::log_tag, "a frontend's for its streams' lines, a backend's for its server events"),
     sup("max-keep-alive-queue", DB, super::parse::server_extra::max_keep_alive_queue, "checked and recorded; no effect: every request is load-balanced afresh (no `prefer-last-server` yet), so none waits for its previous server"),
     sup("monitor", F, p::monitor, "`fail if|unless <cond>`: the `monitor-uri` answers 503"),

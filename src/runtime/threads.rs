@@ -536,6 +536,7 @@ fn build(number: usize, config: &Config, opts: &RunOptions, listeners: Vec<Liste
     let logs = proxy_logs(config, &formats, &identity);
     let mut proxies = proxies;
     attach_log_samples(&mut proxies, &formats);
+    attach_sd_samples(&mut proxies, config);
     let checks = super::checks::Checks::build(&farm);
     let mut world = World::new(proxies, farm, listeners, checks, logs, None, g.bufsize, g.maxaccept, maxconn, g.hard_stop_after);
     world.debug = opts.debug;
@@ -604,6 +605,15 @@ pub(super) fn proxy_logs(config: &Config, formats: &[Option<crate::log::LogForma
             ProxyLog { logger: Logger::new(&p.logs, identity), format: format.clone(), sd }
         })
         .collect()
+}
+
+/// The proxies whose `log-format-sd` reads samples keep a compiled copy for the
+/// streams, which evaluate it into `StreamLog::sd_samples`.
+pub(super) fn attach_sd_samples(proxies: &mut [ProxyRt], config: &Config) {
+    for (p, conf) in proxies.iter_mut().zip(&config.proxies) {
+        let sd = conf.log_format_sd.as_deref().and_then(|f| crate::log::LogFormat::compile_for(f, conf.mode).ok());
+        p.log_sd_samples = sd.filter(|f| f.has_samples()).map(Arc::new);
+    }
 }
 
 /// The proxies whose format reads samples keep a copy for the streams.

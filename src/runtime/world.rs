@@ -346,7 +346,13 @@ impl World {
         match &log.sd {
             Some(sd) => {
                 let mut data = String::with_capacity(64);
-                sd.render(rec, &mut data);
+                if rec.sd_samples.is_empty() {
+                    sd.render(rec, &mut data);
+                } else {
+                    // Its `%[...]` values, evaluated by the stream, in place of the line's.
+                    let sd_rec = crate::log::StreamLog { samples: rec.sd_samples.clone(), ..rec.clone() };
+                    sd.render(&sd_rec, &mut data);
+                }
                 log.logger.send_sd(level, &line, &data);
             }
             None => log.logger.send(level, &line),

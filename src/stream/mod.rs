@@ -991,6 +991,7 @@ impl Stream {
             backend_queue: self.queue_seen.1,
             http: None,
             samples: Vec::new(),
+            sd_samples: Vec::new(),
         };
         self.http_log_fields(&mut rec, now);
         self.persist_log_flags(&mut rec, proxies);
@@ -1000,6 +1001,9 @@ impl Stream {
             rec.samples = crate::sample::lua::cannot_yield("log-format at stream end", || {
                 self.log_samples(format, proxies, &rec)
             });
+        }
+        if let Some(sd) = &fe.log_sd_samples {
+            rec.sd_samples = crate::sample::lua::cannot_yield("log-format-sd at stream end", || self.log_samples(sd, proxies, &rec));
         }
         rec
     }

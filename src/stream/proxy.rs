@@ -76,6 +76,8 @@ pub struct ProxyRt {
     /// The compiled log format when it has `%[...]` expressions: the stream evaluates
     /// them into its log record while its transaction exists (set by the runtime).
     pub log_samples: Option<std::sync::Arc<crate::log::LogFormat>>,
+    /// The same for `log-format-sd` (set by the runtime).
+    pub log_sd_samples: Option<std::sync::Arc<crate::log::LogFormat>>,
     /// `http-request`, `http-response` and `http-after-response` rules.
     pub http_rules: crate::http::rules::HttpRules,
     /// `tcp-request` and `tcp-response` rules (run by the stream with
@@ -291,6 +293,7 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
             logs: p.logs.clone(),
             log_format: p.log_format.clone(),
             log_samples: None,
+            log_sd_samples: None,
             http_rules,
             tcp_rules,
             error_pages: crate::http::errors::ErrorPages::from_proxy(p),

@@ -18,9 +18,8 @@ pub fn log_tag(p: &mut Parser, l: &Line) -> Result<(), String> {
 }
 
 /// `log-format-sd <fmt>`: RFC 5424 structured data, rendered like `log-format` for each
-/// stream log line and written by `format rfc5424` targets in place of the `-`.
-/// Sample expressions (`%[...]`) are refused as not supported yet: they would need the
-/// stream to evaluate them while its transaction lives, as it does for `log-format`.
+/// stream log line (its `%[...]` values evaluated by the stream while the transaction
+/// lives) and written by `format rfc5424` targets in place of the `-`.
 pub fn log_format_sd(p: &mut Parser, l: &Line) -> Result<(), String> {
     if l.args.len() < 2 {
         return Err("log-format-sd expects an argument.".into());
@@ -29,11 +28,7 @@ pub fn log_format_sd(p: &mut Parser, l: &Line) -> Result<(), String> {
         return Err("log-format-sd expects only one argument, don't forget to escape spaces!".into());
     }
     let fmt = l.arg(1);
-    let compiled = LogFormat::compile_for(fmt, Mode::Http)
-        .map_err(|e| format!("failed to parse log-format-sd : {}", e.message))?;
-    if compiled.has_samples() {
-        return Err("log-format-sd : sample expressions ('%[...]') are not supported by moonproxy yet.".into());
-    }
+    LogFormat::compile_for(fmt, Mode::Http).map_err(|e| format!("failed to parse log-format-sd : {}", e.message))?;
     p.draft().proxy.log_format_sd = Some(fmt.to_string());
     Ok(())
 }
