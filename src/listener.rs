@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 pub mod inherited;
+pub mod rate;
 
 /// SO_REUSEPORT on every TCP listener, as HAProxy sets it on Linux unless `noreuseport`
 /// is in `global`: a new process binds beside the old one during a reload.
@@ -295,6 +296,8 @@ fn open_inet(bind: &Bind, sa: SocketAddr, backlog: i32) -> StepResult<mio::net::
                 s.set_only_v6(false)?;
             }
         }
+        // `tune.rcvbuf.client` / `tune.sndbuf.client`, inherited by accepted sockets.
+        crate::sys::sockopt::tune_client_buffers(&s)?;
         s.set_nonblocking(true)?;
         s.set_cloexec(true)
     };

@@ -16,6 +16,7 @@ mod checks;
 mod idle;
 pub mod lua;
 mod pool;
+mod proc_vars;
 mod reload;
 pub mod threads;
 mod world;
@@ -65,6 +66,8 @@ pub struct RunOptions {
 pub fn run(mut config: Config, opts: RunOptions) -> i32 {
     warn_unsupported(&config);
     threads::prepare(&config);
+    proc_vars::init(&config);
+    crate::stream::h1_case::set_map(&config.global.tuning.h1_case_adjust);
     // 0. Lua: the `lua-load` bodies run first, as HAProxy runs them while parsing.
     let engine = match lua::boot(&config, EngineOptions { quiet: opts.quiet && !opts.verbose, debug: opts.debug }) {
         Ok(e) => e,
@@ -86,6 +89,7 @@ pub fn run(mut config: Config, opts: RunOptions) -> i32 {
     let farm = pool::Farm { backends, handed: Vec::new(), request_keys, idle: idle::IdlePool::new(&config) };
     // 3. Listeners: all of them, or none; a reload's old process hands its own over first.
     crate::listener::set_reuseport(!config.global.noreuseport);
+    crate::sys::sockopt::set_buffer_sizes(&config.global.tuning);
     if let Err(code) = reload::take_over(&opts) {
         return code;
     }
@@ -260,12 +264,18 @@ fn serve(
     let identity = Arc::new(LogIdentity::from_global(g));
     let mut proxies = proxies;
     threads::attach_log_samples(&mut proxies, &formats);
+    threads::attach_sd_samples(&mut proxies, config);
     let logs = threads::proxy_logs(config, &formats, &identity);
     let share = threads::share(maxconn, nthreads, 1);
     let mut world = world::World::new(proxies, farm, listeners, checks, logs, Some(signals), g.bufsize, g.maxaccept, share, g.hard_stop_after);
     world.debug = opts.debug;
     world.http_maxhdr = g.http_maxhdr;
     world.set_thread(1, nthreads);
+    world.set_accept_rates(crate::listener::rate::AcceptRates::for_thread(config, nthreads, 1, std::time::Instant::now()));
+    world.set_stop_pacing(g.tuning.grace, g.tuning.close_spread_time);
+    if let Some(len) = g.tuning.http_logurilen {
+        world.log_uri_len = len;
+    }
     let initial_weights = world.farm.backends.iter().map(|b| b.as_ref().map_or_else(Vec::new, |b| b.servers().iter().map(|s| s.weight()).collect())).collect();
     world.start_cli(&mut reactor.ctx(), crate::cli_socket::Cli::new(cli_listeners, g.stats_timeout, g.stats_maxconn, initial_weights));
     // Lua post-init: log targets, `tune.lua.maxmem`, `register_init` functions, then tasks.

@@ -66,6 +66,10 @@ pub struct LbState {
     consistent: bool,
     /// The consistent-hash ring: (point, server), sorted by point.
     ring: Vec<(u32, ServerId)>,
+    /// `hash-balance-factor` (percent, > 100; `None`: no bound): with consistent
+    /// hashing, a server already serving more than this share of the average load
+    /// (by weight) is passed over for the next one on the ring.
+    balance_factor: Option<u32>,
 }
 
 impl LbState {
@@ -80,7 +84,14 @@ impl LbState {
             lc_last: None,
             consistent: false,
             ring: Vec::new(),
+            balance_factor: None,
         }
+    }
+
+    /// `hash-balance-factor <percent>`: consistent hashing with bounded loads (0: off).
+    pub fn balance_factor(mut self, factor: u32) -> LbState {
+        self.balance_factor = Some(factor).filter(|&f| f > 0);
+        self
     }
 
     /// `hash-type consistent`: hash-based algorithms (`source`, `uri`, `url_param`,
@@ -273,7 +284,11 @@ impl LbState {
     fn pick_hashed(&mut self, slots: &[Slot], hash: u32) -> Option<ServerId> {
         self.refresh_map(slots);
         if self.consistent {
-            return ring_lookup(&self.ring, crate::sample::hash::avalanche(hash));
+            let hash = crate::sample::hash::avalanche(hash);
+            return match self.balance_factor {
+                None => ring_lookup(&self.ring, hash),
+                Some(factor) => bounded_ring_lookup(&self.ring, hash, slots, factor),
+            };
         }
         if self.map.is_empty() {
             return None;
@@ -373,6 +388,28 @@ pub fn ring_lookup(ring: &[(u32, ServerId)], hash: u32) -> Option<ServerId> {
     let before = ring[(next + ring.len() - 1) % ring.len()];
     let (d_before, d_after) = (hash.wrapping_sub(before.0), after.0.wrapping_sub(hash));
     Some(if d_before <= d_after { before.1 } else { after.1 })
+}
+
+/// Consistent hashing with bounded loads (`hash-balance-factor`): from the point
+/// [`ring_lookup`] finds, the first server clockwise whose load stays within `factor`
+/// percent of its share of the backend's load counting this request, that is
+/// `served < ceil((total served + 1) × factor / 100 × weight / total weight)`. When
+/// every server is over its bound, the nearest one is kept.
+pub fn bounded_ring_lookup(ring: &[(u32, ServerId)], hash: u32, slots: &[Slot], factor: u32) -> Option<ServerId> {
+    let nearest = ring_lookup(ring, hash)?;
+    let total_weight: u64 = slots.iter().map(|s| u64::from(s.weight)).sum();
+    let total_served: u64 = slots.iter().map(|s| u64::from(s.served)).sum();
+    let within = |id: ServerId| {
+        let Some(s) = slots.iter().find(|s| s.id == id) else { return false };
+        let bound = ((total_served + 1) * u64::from(factor) * u64::from(s.weight)).div_ceil(100 * total_weight.max(1));
+        u64::from(s.served) < bound
+    };
+    if within(nearest) {
+        return Some(nearest);
+    }
+    // Clockwise from the hash.
+    let start = ring.partition_point(|&(p, _)| p < hash);
+    (0..ring.len()).map(|i| ring[(start + i) % ring.len()].1).find(|&id| within(id)).or(Some(nearest))
 }
 
 /// Builds a weighted map of `sum(weights)` entries in which each server appears
@@ -721,6 +758,30 @@ mod tests {
                 assert_eq!(now, was, "hash {h} moved although its server stayed");
             }
         }
+    }
+
+    #[test]
+    fn bounded_loads_pass_an_overloaded_server_to_the_next_on_the_ring() {
+        let mut slots = [slot(0, 1), slot(1, 1), slot(2, 1)];
+        let ring = build_ring(&slots);
+        let hash = 0x1234_5678;
+        let home = ring_lookup(&ring, hash).unwrap();
+        // Idle backend: the key's own server.
+        assert_eq!(bounded_ring_lookup(&ring, hash, &slots, 150), Some(home));
+        // Its server serves 4 of 4 connections: the bound is ceil(5 × 1.5 / 3) = 3.
+        slots[home.0].served = 4;
+        let moved = bounded_ring_lookup(&ring, hash, &slots, 150).unwrap();
+        assert_ne!(moved, home);
+        // The same server for the same key while the load stays (stable choice).
+        assert_eq!(bounded_ring_lookup(&ring, hash, &slots, 150), Some(moved));
+        // A large factor allows it.
+        assert_eq!(bounded_ring_lookup(&ring, hash, &slots, 1000), Some(home));
+        // The bound follows the load: once the others serve as much, it fits again.
+        slots[home.0].served = 4;
+        for s in slots.iter_mut().filter(|s| s.id != home) {
+            s.served = 4;
+        }
+        assert_eq!(bounded_ring_lookup(&ring, hash, &slots, 150), Some(home));
     }
 
     #[test]

@@ -483,7 +483,9 @@ impl Backend {
             .collect();
         let mut be = Backend {
             name: proxy.name.clone(),
-            lb: LbState::new(proxy.balance.clone(), servers.len()).consistent(proxy.hash_type.consistent),
+            lb: LbState::new(proxy.balance.clone(), servers.len())
+                .consistent(proxy.hash_type.consistent)
+                .balance_factor(proxy.hash_balance_factor.unwrap_or(0)),
             servers,
             allbackups: proxy.options.allbackups,
             redispatch: proxy.options.redispatch,

@@ -136,6 +136,8 @@ pub struct Global {
     /// `tune.comp.maxlevel`, `maxcomprate`, `maxcompcpuusage`, `maxzlibmem`,
     /// `tune.zlib.*` (added for HTTP compression, src/http/compress.rs).
     pub compression: CompressionTuning,
+    /// Smaller process-wide knobs (`tune.sndbuf.*`, `maxconnrate` ...), added by "kw".
+    pub tuning: GlobalTuning,
 }
 
 /// The global settings of HTTP compression. Only `maxlevel` has an effect; the
@@ -159,6 +161,65 @@ impl Default for CompressionTuning {
     fn default() -> Self {
         CompressionTuning { maxlevel: 1, maxcomprate: 0, maxcompcpuusage: 100, maxzlibmem: 0, zlib_memlevel: 8, zlib_windowsize: 15 }
     }
+}
+
+/// Process-wide knobs of the `global` section that each act in one place (added by "kw").
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GlobalTuning {
+    /// `tune.rcvbuf.client` / `tune.sndbuf.client`: SO_RCVBUF / SO_SNDBUF of client
+    /// connections (bytes; 0 or unset: the kernel's default).
+    pub rcvbuf_client: Option<u32>,
+    pub sndbuf_client: Option<u32>,
+    /// `tune.rcvbuf.server` / `tune.sndbuf.server`: the same for server connections.
+    pub rcvbuf_server: Option<u32>,
+    pub sndbuf_server: Option<u32>,
+    /// `maxconnrate` / `maxsessrate`: connections / sessions accepted per second by
+    /// the process (0 or unset: no limit).
+    pub maxconnrate: Option<u32>,
+    pub maxsessrate: Option<u32>,
+    /// `zero-warning`: any configuration warning is fatal.
+    pub zero_warning: bool,
+    /// `grace <time>`: after a soft-stop signal, listeners keep accepting this long.
+    pub grace: Option<Duration>,
+    /// `close-spread-time <time>`: on a soft stop, idle client connections are closed
+    /// over this window rather than all at once (`None`: at once; `Duration::MAX`:
+    /// `infinite`, never).
+    pub close_spread_time: Option<Duration>,
+    /// `tune.http.logurilen` (default 1024), `tune.http.cookielen` (63),
+    /// `tune.maxrewrite` and `tune.vars.*-max-size` as given (see doc/config.md for
+    /// what each does in moonproxy).
+    pub http_logurilen: Option<usize>,
+    pub http_cookielen: Option<usize>,
+    pub maxrewrite: Option<usize>,
+    pub vars_max_size: Vec<(String, u64)>,
+    /// `unix-bind prefix|mode|uid|gid|user|group`: defaults for UNIX socket binds.
+    pub unix_bind: UnixBind,
+    /// `set-var` / `set-var-fmt` in `global`: `proc.*` variables set at start, in order.
+    pub proc_vars: Vec<ProcVarInit>,
+    /// `h1-case-adjust <from> <to>` lines and the `h1-case-adjust-file` entries
+    /// (merged after parsing).
+    pub h1_case_adjust: Vec<(String, String)>,
+    pub h1_case_adjust_file: Option<std::path::PathBuf>,
+}
+
+/// A global `set-var proc.<name> <expr>` (`fmt: false`) or `set-var-fmt proc.<name>
+/// <format>` (`fmt: true`), checked at parse time (added by "kw").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcVarInit {
+    pub name: String,
+    pub value: String,
+    pub fmt: bool,
+    pub location: Location,
+}
+
+/// `unix-bind` settings (added by "kw").
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UnixBind {
+    /// Prepended to the path of every UNIX socket bind.
+    pub prefix: Option<String>,
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
 }
 
 /// The process-wide settings applied at start-up, after the listeners are bound and the
@@ -242,6 +303,7 @@ impl Default for Global {
             master_worker: false,
             master_worker_no_exit_on_failure: false,
             compression: CompressionTuning::default(),
+            tuning: GlobalTuning::default(),
         }
     }
 }
@@ -476,6 +538,24 @@ pub struct Proxy {
     pub logs: Vec<LogTarget>,
     /// `log-format`, or the format implied by `option tcplog`/`httplog`.
     pub log_format: Option<String>,
+    /// `log-tag`: the syslog tag of this proxy's log lines instead of the global one
+    /// (added by "kw").
+    pub log_tag: Option<String>,
+    /// `log-format-sd`: the RFC 5424 structured data of this proxy's stream log lines
+    /// (added by "kw").
+    pub log_format_sd: Option<String>,
+    /// `rate-limit sessions <n>`: new sessions per second this frontend accepts
+    /// (added by "kw").
+    pub rate_limit_sessions: Option<u32>,
+    /// `hash-balance-factor <percent>`: consistent hashing with bounded loads
+    /// (added by "kw").
+    pub hash_balance_factor: Option<u32>,
+    /// `max-keep-alive-queue <n>` (`None`: -1, no limit), added by "kw"; see the note
+    /// in doc/config.md.
+    pub max_keep_alive_queue: Option<u32>,
+    /// `dispatch <addr>:<port>`: where a backend without servers sends its
+    /// connections (added by "kw"; see `config::parse::server_extra`).
+    pub dispatch: Option<ServerAddr>,
     pub options: ProxyOptions,
     pub timeouts: Timeouts,
     /// Backend side.
@@ -519,6 +599,10 @@ pub struct Proxy {
     /// The error pages after `errorfiles` are resolved (post-parse): one response per
     /// status, sorted by status. `crate::http::errors::ErrorPages::from_proxy` reads it.
     pub error_pages: Vec<(u16, Arc<[u8]>)>,
+    /// The `http-error` replies rendered per response that won for their status over
+    /// this proxy's other error directives (added by "kw"; a status is in one of
+    /// `error_pages` and `error_replies`, never both).
+    pub error_replies: Vec<HttpErrorReply>,
     /// Where `log-format` and `unique-id-format` were set (maybe in a `defaults`
     /// section): the formats are compiled after parsing and errors name this line.
     pub log_format_at: Option<Location>,
@@ -720,6 +804,26 @@ pub enum ErrorDirective {
         statuses: Vec<u16>,
         location: Location,
     },
+    /// `http-error status <code> default-errorfiles`: no page of this proxy for the
+    /// status (an inherited one is dropped): the next proxy's, else the built-in one
+    /// (added by "kw").
+    Default { status: u16, location: Location },
+    /// `http-error` with log-format parts (`lf-string`, `lf-file`, a `hdr` value with
+    /// `%`): rendered for each response (added by "kw").
+    Reply(HttpErrorReply),
+}
+
+/// An `http-error` reply rendered per response (added by "kw").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpErrorReply {
+    pub status: u16,
+    pub content_type: Option<String>,
+    /// The payload: literal bytes, or a log-format string when `body_is_format`.
+    pub body: Vec<u8>,
+    pub body_is_format: bool,
+    /// `hdr <name> <fmt>` fields, in order (names lower-cased).
+    pub headers: Vec<(String, String)>,
+    pub location: Location,
 }
 
 /// An `http-errors <name>` section.
@@ -825,6 +929,27 @@ pub struct ProxyOptions {
     pub persist: bool,
     /// HTTP-mode options (`option httpclose`, `forwardfor` ...), added for issue 5.
     pub http: HttpOptions,
+    /// `clitcpka-cnt|idle|intvl`: keep-alive probes of client connections (with
+    /// `option clitcpka` or `tcpka`), added by "kw".
+    pub clitcpka_probes: TcpKeepalive,
+    /// `srvtcpka-cnt|idle|intvl`: the same for server connections.
+    pub srvtcpka_probes: TcpKeepalive,
+    /// `option h1-case-adjust-bogus-client` / `-server`: the `h1-case-adjust` names on
+    /// responses to clients / requests to servers (added by "kw").
+    pub h1_case_adjust_bogus_client: bool,
+    pub h1_case_adjust_bogus_server: bool,
+}
+
+/// TCP keep-alive probe settings (TCP_KEEPCNT, TCP_KEEPIDLE, TCP_KEEPINTVL); `None`:
+/// the kernel's default (added by "kw").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpKeepalive {
+    /// Unanswered probes before the connection is dropped.
+    pub cnt: Option<u32>,
+    /// Idle time before the first probe (whole seconds).
+    pub idle: Option<Duration>,
+    /// Time between probes (whole seconds).
+    pub intvl: Option<Duration>,
 }
 
 /// How an HTTP proxy treats connections between transactions: `option http-keep-alive`
@@ -873,6 +998,9 @@ pub struct HttpOptions {
     pub originalto: Option<OriginalTo>,
     /// `option http-buffer-request`.
     pub buffer_request: bool,
+    /// `http-send-name-header <name>` (backends): the name of the server a request goes
+    /// to, in this request header, replacing any the client sent (added by "kw").
+    pub send_name_header: Option<String>,
 }
 
 /// The timeouts a proxy knows. `None`: not set (infinite, with HAProxy's warning).

@@ -250,6 +250,9 @@ pub enum Action {
     SetVarFmt { name: VarName, fmt: Fmt },
     UnsetVar(VarName),
     SetLogLevel(Option<Level>),
+    /// `disable-l7-retry`: this transaction is not retried by `retry-on` (only its
+    /// connection failures are).
+    DisableL7Retry,
     Allow,
     /// `capture <sample> len <n>` (a new slot) or `id <n>` (a declared slot).
     Capture { expr: Expr, slot: CaptureSlot, response: bool },
@@ -540,6 +543,10 @@ impl Action {
                     [l] => Action::SetLogLevel(Some(level(l).ok_or_else(usage)?)),
                     _ => return Err(usage()),
                 }
+            }
+            "disable-l7-retry" => {
+                exact(args, 0, "0 arguments").map_err(a)?;
+                Action::DisableL7Retry
             }
             "allow" => {
                 exact(args, 0, "0 arguments").map_err(a)?;
@@ -1083,6 +1090,7 @@ fn exec(rules: &HttpRules, action: &Action, side: Side, txn: &mut Txn, env: &mut
             }
             None => txn.silent = true,
         },
+        Action::DisableL7Retry => txn.no_l7_retry = true,
         Action::Allow => return Flow::Stop,
         Action::Capture { expr, slot, response } => {
             let Some(mut v) = expr.eval_str(&RuleCtx::with_writes(env, txn, writes)) else { return Flow::Next };

@@ -34,6 +34,9 @@ pub struct Txn {
     pub log_level: Option<Level>,
     /// `set-log-level silent`: no log line for this transaction.
     pub silent: bool,
+    /// `http-request disable-l7-retry`: no `retry-on` retry beyond connection failures
+    /// for this transaction (see `crate::stream::l7retry`).
+    pub no_l7_retry: bool,
     /// `unique-id-format` rendered (`%ID`, `unique-id`), or set by `unique-id` rules.
     pub unique_id: Option<String>,
     /// `capture cookie`: the request's and the response's cookie (`%CC`, `%CS`).
@@ -68,6 +71,7 @@ impl Txn {
         self.res_captures.iter_mut().for_each(|c| *c = None);
         self.log_level = None;
         self.silent = false;
+        self.no_l7_retry = false;
         self.unique_id = None;
         self.persist = Default::default();
         self.cookie_req = None;

@@ -101,6 +101,8 @@ pub struct StreamLog {
     /// stream while its transaction (headers, `txn.*` variables) still existed; empty
     /// when the format has none (they are then evaluated on this record).
     pub samples: Vec<Option<Vec<u8>>>,
+    /// The same for the `log-format-sd` expressions (added by "kw").
+    pub sd_samples: Vec<Option<Vec<u8>>>,
     // Not here yet, to be added together with the stream (which builds this record
     // with a struct literal): `backend_src` (`%bi %bp`, printed `-` for now),
     // `t_handshake` (`%Th`, 0 without TLS or PROXY protocol), `frontend_counter`
@@ -190,6 +192,7 @@ impl Default for StreamLog {
             backend_queue: 0,
             http: None,
             samples: Vec::new(),
+            sd_samples: Vec::new(),
         }
     }
 }

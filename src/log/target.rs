@@ -148,6 +148,8 @@ pub struct Frame<'a> {
     pub utc_offset: i32,
     /// `len`: bound on the whole line, newline included; 0 means no bound.
     pub maxlen: usize,
+    /// `log-format-sd`: the structured data of an RFC 5424 line (`None`: `-`).
+    pub sd: Option<&'a str>,
 }
 
 impl Frame<'_> {
@@ -178,6 +180,7 @@ pub fn encode(
         now,
         utc_offset,
         maxlen,
+        sd: None,
     };
     write_line(out, &frame, msg)
 }
@@ -192,6 +195,7 @@ fn write_line(out: &mut Vec<u8>, f: &Frame<'_>, msg: &str) {
         now,
         utc_offset,
         maxlen,
+        sd,
     } = *f;
     let pri = facility as u32 * 8 + level as u32;
     let mut hdr = String::with_capacity(64);
@@ -212,7 +216,8 @@ fn write_line(out: &mut Vec<u8>, f: &Frame<'_>, msg: &str) {
             let _ = write!(hdr, "<{pri}>1 ");
             tm().write_iso(&mut hdr);
             let host = id.hostname.as_deref().unwrap_or("-");
-            let _ = write!(hdr, " {host} {} {} - - ", id.tag, id.pid);
+            let sd = sd.filter(|s| !s.is_empty()).unwrap_or("-");
+            let _ = write!(hdr, " {host} {} {} - {sd} ", id.tag, id.pid);
         }
         LogWireFormat::Short => {
             let _ = write!(hdr, "<{}>", level as u32);
@@ -399,6 +404,7 @@ impl Target {
     }
 
     /// Filters, frames (into `line`, a reusable buffer) and hands over one message.
+    #[allow(clippy::too_many_arguments)]
     fn deliver(
         &mut self,
         id: &LogIdentity,
@@ -407,6 +413,7 @@ impl Target {
         now: SystemTime,
         utc_offset: i32,
         line: &mut Vec<u8>,
+        sd: Option<&str>,
     ) -> Delivery {
         if !level_passes(level, self.conf.max_level) {
             return Delivery::Skipped;
@@ -425,6 +432,7 @@ impl Target {
             now,
             utc_offset,
             maxlen: self.conf.maxlen,
+            sd,
         };
         frame.encode(msg, line);
         if self.sink.send(line) {
@@ -498,12 +506,26 @@ impl Logger {
 
     /// [`send`](Self::send) with an explicit timestamp and UTC offset (tests, replays).
     pub fn send_at(&self, level: Level, msg: &str, now: SystemTime, utc_offset: i32) {
+        self.send_framed(level, msg, None, now, utc_offset)
+    }
+
+    /// [`send`](Self::send) with RFC 5424 structured data (`log-format-sd`), written
+    /// by targets in `rfc5424` format only.
+    pub fn send_sd(&self, level: Level, msg: &str, sd: &str) {
+        if !self.wants(level) {
+            return;
+        }
+        let now = SystemTime::now();
+        self.send_framed(level, msg, Some(sd), now, time::local_offset(now));
+    }
+
+    fn send_framed(&self, level: Level, msg: &str, sd: Option<&str>, now: SystemTime, utc_offset: i32) {
         let Ok(mut targets) = self.targets.lock() else {
             return;
         };
         let mut line = Vec::with_capacity(msg.len() + 80);
         for t in targets.iter_mut() {
-            if t.deliver(&self.identity, level, msg, now, utc_offset, &mut line)
+            if t.deliver(&self.identity, level, msg, now, utc_offset, &mut line, sd)
                 == Delivery::Dropped
             {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -596,7 +618,7 @@ impl LogSink {
                 }
             };
             let t = &mut self.targets[i];
-            if t.deliver(&self.identity, level, msg, now, utc_offset, &mut self.line)
+            if t.deliver(&self.identity, level, msg, now, utc_offset, &mut self.line, None)
                 == Delivery::Dropped
             {
                 self.dropped += 1;
@@ -650,6 +672,7 @@ mod tests {
             now: at(),
             utc_offset: 0,
             maxlen,
+            sd: None,
         }
         .encode(msg, &mut out);
         String::from_utf8(out).unwrap()
@@ -738,6 +761,7 @@ mod tests {
             now: at(),
             utc_offset: 0,
             maxlen: 0,
+            sd: None,
         }
         .encode("x", &mut out);
         assert_eq!(out, b"<143>x\n");
@@ -749,6 +773,7 @@ mod tests {
             now: at(),
             utc_offset: 0,
             maxlen: 0,
+            sd: None,
         }
         .encode("x", &mut out);
         assert_eq!(out, b"<0>x\n");
@@ -765,12 +790,18 @@ mod tests {
             now: at(),
             utc_offset: 3600,
             maxlen: 0,
+            sd: None,
         }
         .encode("x", &mut out);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "<134>1 2026-11-25T21:30:01.123456+01:00 - haproxy 1234 - - x\n"
         );
+        // `log-format-sd`: the structured data replaces the second `-`.
+        let frame = Frame { format: LogWireFormat::Rfc5424, facility: Facility::Local0, level: Level::Info, identity: &id(), now: at(), utc_offset: 0, maxlen: 0, sd: Some("[a@1 b=\"c\"]") };
+        let mut out = Vec::new();
+        frame.encode("x", &mut out);
+        assert_eq!(String::from_utf8(out).unwrap(), "<134>1 2026-11-25T20:30:01.123456+00:00 - haproxy 1234 - [a@1 b=\"c\"] x\n");
     }
 
     /// `len 80` on a 78-byte message: raw fits (79 with the newline), framed formats are

@@ -24,6 +24,10 @@ pub enum TimerTarget {
 pub enum GlobalTimer {
     /// `hard-stop-after` after a soft stop began.
     HardStop,
+    /// `grace`: the soft stop itself, that long after the signal.
+    Grace,
+    /// `close-spread-time`: the next idle connections to let go during a soft stop.
+    CloseSpread,
 }
 
 #[derive(Default)]

@@ -503,6 +503,7 @@ impl Spawned {
 /// The life of thread `number` (2..N): build its world, report, run.
 fn thread_main(number: usize, config: &Config, opts: &RunOptions, listeners: Vec<Listener>, hub: Arc<Hub>, ready: mpsc::Sender<(usize, Ready)>) -> std::io::Result<i32> {
     pin(config, number);
+    super::proc_vars::init(config);
     let (mut reactor, mut world) = match build(number, config, opts, listeners, hub.clone()) {
         Ok(built) => built,
         Err(e) => {
@@ -535,11 +536,17 @@ fn build(number: usize, config: &Config, opts: &RunOptions, listeners: Vec<Liste
     let logs = proxy_logs(config, &formats, &identity);
     let mut proxies = proxies;
     attach_log_samples(&mut proxies, &formats);
+    attach_sd_samples(&mut proxies, config);
     let checks = super::checks::Checks::build(&farm);
     let mut world = World::new(proxies, farm, listeners, checks, logs, None, g.bufsize, g.maxaccept, maxconn, g.hard_stop_after);
     world.debug = opts.debug;
     world.http_maxhdr = g.http_maxhdr;
     world.set_thread(number, threads);
+    world.set_accept_rates(crate::listener::rate::AcceptRates::for_thread(config, threads, number, Instant::now()));
+    world.set_stop_pacing(g.tuning.grace, g.tuning.close_spread_time);
+    if let Some(len) = g.tuning.http_logurilen {
+        world.log_uri_len = len;
+    }
     crate::stats::prometheus::set_process_info(crate::stats::prometheus::ProcessInfo {
         nbthread: threads as u32,
         maxconn: total,
@@ -588,8 +595,25 @@ pub(super) fn proxy_logs(config: &Config, formats: &[Option<crate::log::LogForma
         .proxies
         .iter()
         .zip(formats)
-        .map(|(p, format)| ProxyLog { logger: Logger::new(&p.logs, identity.clone()), format: format.clone() })
+        .map(|(p, format)| {
+            // `log-tag` in the proxy: its own identity.
+            let identity = match &p.log_tag {
+                Some(tag) => Arc::new(LogIdentity { tag: tag.clone(), ..LogIdentity::clone(identity) }),
+                None => identity.clone(),
+            };
+            let sd = p.log_format_sd.as_deref().and_then(|f| crate::log::LogFormat::compile_for(f, p.mode).ok());
+            ProxyLog { logger: Logger::new(&p.logs, identity), format: format.clone(), sd }
+        })
         .collect()
+}
+
+/// The proxies whose `log-format-sd` reads samples keep a compiled copy for the
+/// streams, which evaluate it into `StreamLog::sd_samples`.
+pub(super) fn attach_sd_samples(proxies: &mut [ProxyRt], config: &Config) {
+    for (p, conf) in proxies.iter_mut().zip(&config.proxies) {
+        let sd = conf.log_format_sd.as_deref().and_then(|f| crate::log::LogFormat::compile_for(f, conf.mode).ok());
+        p.log_sd_samples = sd.filter(|f| f.has_samples()).map(Arc::new);
+    }
 }
 
 /// The proxies whose format reads samples keep a copy for the streams.

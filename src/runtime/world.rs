@@ -20,7 +20,9 @@ use mio::Token;
 use std::time::Duration;
 
 mod cli;
+mod log_uri;
 mod mailbox;
+mod stop;
 
 /// Delay before accepting again after `accept()` failed for lack of resources.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
@@ -35,6 +37,8 @@ const FORCED: u32 = 1;
 pub struct ProxyLog {
     pub logger: Logger,
     pub format: Option<LogFormat>,
+    /// `log-format-sd`: the RFC 5424 structured data of the stream lines.
+    pub sd: Option<LogFormat>,
 }
 
 /// Where the process is in its life.
@@ -91,6 +95,13 @@ pub struct World {
     phase: Phase,
     paused_by_signal: bool,
     listeners_dirty: bool,
+    /// `maxconnrate`, `maxsessrate`, `rate-limit sessions` (none unless set with
+    /// [`World::set_accept_rates`]).
+    rates: crate::listener::rate::AcceptRates,
+    /// `grace` and `close-spread-time` (world/stop.rs).
+    stopping: stop::Stopping,
+    /// `tune.http.logurilen`: the request line is cut to this in logs (world/log_uri.rs).
+    pub log_uri_len: usize,
 }
 
 impl World {
@@ -138,6 +149,9 @@ impl World {
             peers_running: 0,
             phase: Phase::Running,
             paused_by_signal: false,
+            rates: crate::listener::rate::AcceptRates::new(None, None, Vec::new(), std::time::Instant::now()),
+            stopping: stop::Stopping::default(),
+            log_uri_len: log_uri::DEFAULT_LOG_URI_LEN,
             listeners_dirty: true,
         }
     }
@@ -148,6 +162,11 @@ impl World {
         self.next_stream_id = number.saturating_sub(1) as u64;
         self.stream_id_step = threads.max(1) as u64;
         self.peers_running = if number == 1 { threads.saturating_sub(1) } else { 0 };
+    }
+
+    /// The accept rate limits of this thread (see [`crate::listener::rate`]).
+    pub fn set_accept_rates(&mut self, rates: crate::listener::rate::AcceptRates) {
+        self.rates = rates;
     }
 
     /// Registers or deregisters every listener according to the limits and signals.
@@ -185,6 +204,15 @@ impl World {
                 self.listeners_dirty = true; // pause until a connection closes
                 return;
             }
+            // Over an accept rate: the connections wait in the backlog until it falls.
+            if !self.rates.is_empty() {
+                if let Some(wait) = self.rates.wait(self.listeners[li].proxy, cx.now) {
+                    if self.rates.arm_retry(li, cx.now + wait, cx.now) {
+                        cx.timers.arm(cx.now + wait, TimerTarget::Entry(Kind::Listener, Key { slot: li, gen: 0 }));
+                    }
+                    return;
+                }
+            }
             let Some(l) = self.listeners.get_mut(li) else { return };
             // Every thread is woken for a new connection on the shared queue: the one with
             // the fewest connections takes it; the others come back later in case it did not.
@@ -193,7 +221,10 @@ impl World {
                 return;
             }
             match l.accept() {
-                Accept::Conn { sock, peer, local } => self.new_stream(cx, li, Conn::new(sock), peer, local),
+                Accept::Conn { sock, peer, local } => {
+                    self.rates.accepted(cx.now);
+                    self.new_stream(cx, li, Conn::new(sock), peer, local)
+                }
                 Accept::WouldBlock => return,
                 Accept::Failed(e) => {
                     // Out of file descriptors or memory: the backlog is still
@@ -226,6 +257,7 @@ impl World {
                 return; // dropping `conn` closes the socket
             }
         }
+        self.rates.session(fe, cx.now);
         let key = self.streams.vacant_key();
         if conn.register(cx.registry, token::encode(Kind::Client, key)).is_err() {
             return;
@@ -234,6 +266,7 @@ impl World {
         let opts = &self.proxies[fe].options;
         if opts.tcpka || opts.clitcpka {
             conn.set_keepalive();
+            let _ = crate::sys::sockopt::set_keepalive_probes(conn.raw_fd(), &opts.clitcpka_probes);
         }
         if opts.nolinger {
             conn.set_nolinger();
@@ -306,9 +339,24 @@ impl World {
         if log.logger.is_empty() || silent || (p.options.dontlognull && rec.bytes_in == 0) {
             return;
         }
+        let rec = &*log_uri::cut_request_line(rec, self.log_uri_len);
         let mut line = String::with_capacity(256);
         format.render(rec, &mut line);
-        log.logger.send(rec.level(p.options.log_separate_errors), &line);
+        let level = rec.level(p.options.log_separate_errors);
+        match &log.sd {
+            Some(sd) => {
+                let mut data = String::with_capacity(64);
+                if rec.sd_samples.is_empty() {
+                    sd.render(rec, &mut data);
+                } else {
+                    // Its `%[...]` values, evaluated by the stream, in place of the line's.
+                    let sd_rec = crate::log::StreamLog { samples: rec.sd_samples.clone(), ..rec.clone() };
+                    sd.render(&sd_rec, &mut data);
+                }
+                log.logger.send_sd(level, &line, &data);
+            }
+            None => log.logger.send(level, &line),
+        }
     }
 
     /// Wakes the queued streams that were given a server slot, oldest hand-out
@@ -423,7 +471,15 @@ impl World {
         }
     }
 
+    /// The soft stop asked by a signal: now, or after `grace` (world/stop.rs).
     fn soft_stop(&mut self, cx: &mut Ctx<'_>) {
+        if self.phase != Phase::Running || self.grace_first(cx) {
+            return;
+        }
+        self.soft_stop_now(cx);
+    }
+
+    fn soft_stop_now(&mut self, cx: &mut Ctx<'_>) {
         if self.phase != Phase::Running {
             return;
         }
@@ -433,15 +489,10 @@ impl World {
         }
         self.cli.close_listeners(cx);
         self.log_proxies_stopped();
-        // HTTP: idle kept-alive clients are let go now, the others after their response.
-        for key in self.streams.keys() {
-            if let Some(s) = self.streams.get_mut(key) {
-                let mut env = Env { cx, key, proxies: &mut self.proxies, pool: &mut self.farm };
-                if s.soft_stop(&mut env) == Life::Finished {
-                    self.finish(cx, key);
-                }
-            }
-        }
+        // HTTP: idle kept-alive clients are let go now (or over `close-spread-time`),
+        // the others after their response.
+        let keys = self.streams.keys();
+        self.let_go(cx, keys);
         // After the streams: those that closed just now parked their server connections.
         self.farm.idle.close_all(cx);
         if let Some(d) = self.hard_stop_after {
@@ -727,6 +778,8 @@ impl Handler for World {
             TimerTarget::Entry(Kind::Cli, key) => self.cli_timer(cx, key),
             TimerTarget::Entry(..) => {}
             TimerTarget::Global(GlobalTimer::HardStop) => self.hard_stop(cx),
+            TimerTarget::Global(GlobalTimer::Grace) => self.grace_expired(cx),
+            TimerTarget::Global(GlobalTimer::CloseSpread) => self.spread_tick(cx),
         }
     }
 

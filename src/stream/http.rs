@@ -979,6 +979,9 @@ impl Stream {
     /// connection stays open after it unless the page says `connection: close` (the 400
     /// and 408 pages) or the request was not read to its end.
     pub(super) fn http_reject(&mut self, env: &mut Env<'_, '_>, status: u16, term: Termination) {
+        if let Some(reply) = self.http_error_reply(env, status) {
+            return self.http_local_reply(env, reply, false, term);
+        }
         let be = self.backend.filter(|&b| b != self.frontend).map(|b| &env.proxies[b].error_pages);
         let page = errors::page_for(status, be, &env.proxies[self.frontend].error_pages).into_owned();
         let close = head_says_close(&page);
@@ -1489,6 +1492,7 @@ impl Stream {
             }
             self.persist_response(env.proxies);
             self.http_emit_response_head();
+            self.http_case_adjust_response(env);
             progress = true;
         }
         let h = self.http.as_mut().expect("HTTP mode");

@@ -91,6 +91,9 @@ impl Stream {
             return false;
         }
         let Some(h) = self.http.as_mut() else { return false };
+        if h.txn.no_l7_retry {
+            return false; // `http-request disable-l7-retry`
+        }
         let L7Copy::Kept(copy) = &h.l7 else { return false };
         if h.res_started() || !h.res.out.is_empty() {
             return false;

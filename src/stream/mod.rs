@@ -17,12 +17,15 @@ pub mod acl;
 pub mod analysers;
 pub mod channel;
 pub mod conn;
+pub mod error_reply;
+pub mod h1_case;
 pub mod http;
 pub mod inspect;
 mod l7retry;
 pub mod lua;
 mod persist;
 pub mod proxy;
+mod send_name;
 pub mod service;
 pub mod service_tcp;
 pub mod state;
@@ -574,6 +577,8 @@ impl Stream {
 
     fn start_connect(&mut self, env: &mut Env<'_, '_>, srv: usize, addr: Option<Target>) {
         let be = self.backend.expect("a backend");
+        self.http_send_name_header(env, be, srv);
+        self.http_case_adjust_request(env, be);
         if self.http_reuse(env, be, srv, &addr) {
             return;
         }
@@ -581,13 +586,16 @@ impl Stream {
         self.connect_started.get_or_insert(now);
         let opts = &env.proxies[be].options;
         let (keepalive, nolinger) = (opts.tcpka || opts.srvtcpka, opts.nolinger);
+        let probes = opts.srvtcpka_probes;
         crate::stats::account_connection(env.proxies, be, srv, false);
         let conn = addr.as_ref().and_then(|addr| {
             let mut c = Conn::connect(addr).ok()?;
             c.register(env.cx.registry, token::encode(Kind::Server, env.key)).ok()?;
             if keepalive {
                 c.set_keepalive();
+                let _ = crate::sys::sockopt::set_keepalive_probes(c.raw_fd(), &probes);
             }
+            let _ = crate::sys::sockopt::tune_server_socket(c.raw_fd());
             if nolinger {
                 c.set_nolinger();
             }
@@ -983,6 +991,7 @@ impl Stream {
             backend_queue: self.queue_seen.1,
             http: None,
             samples: Vec::new(),
+            sd_samples: Vec::new(),
         };
         self.http_log_fields(&mut rec, now);
         self.persist_log_flags(&mut rec, proxies);
@@ -992,6 +1001,9 @@ impl Stream {
             rec.samples = crate::sample::lua::cannot_yield("log-format at stream end", || {
                 self.log_samples(format, proxies, &rec)
             });
+        }
+        if let Some(sd) = &fe.log_sd_samples {
+            rec.sd_samples = crate::sample::lua::cannot_yield("log-format-sd at stream end", || self.log_samples(sd, proxies, &rec));
         }
         rec
     }

@@ -76,6 +76,8 @@ pub struct ProxyRt {
     /// The compiled log format when it has `%[...]` expressions: the stream evaluates
     /// them into its log record while its transaction exists (set by the runtime).
     pub log_samples: Option<std::sync::Arc<crate::log::LogFormat>>,
+    /// The same for `log-format-sd` (set by the runtime).
+    pub log_sd_samples: Option<std::sync::Arc<crate::log::LogFormat>>,
     /// `http-request`, `http-response` and `http-after-response` rules.
     pub http_rules: crate::http::rules::HttpRules,
     /// `tcp-request` and `tcp-response` rules (run by the stream with
@@ -83,6 +85,8 @@ pub struct ProxyRt {
     pub tcp_rules: super::analysers::TcpRules,
     /// The pages of `errorfile`, `errorloc`, `errorfiles` (defaults when none).
     pub error_pages: crate::http::errors::ErrorPages,
+    /// The `http-error` replies rendered per response (see [`super::error_reply`]).
+    pub error_replies: Vec<(u16, std::sync::Arc<super::error_reply::ErrorReply>)>,
     /// `capture request header` / `capture response header` / `capture cookie`.
     pub req_captures: Vec<crate::config::model::CaptureHeader>,
     pub res_captures: Vec<crate::config::model::CaptureHeader>,
@@ -270,6 +274,7 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
         let force_persist = compile_all(&p.force_persist);
         let ignore_persist = compile_all(&p.ignore_persist);
         let nservers = if p.cap.backend { p.servers.len() } else { 0 };
+        let error_replies = p.error_replies.iter().filter_map(|r| super::error_reply::ErrorReply::compile(r).map_err(|e| errors.push(format!("parsing [{}] : http-error : {e}", r.location))).ok()).collect();
         out.push(ProxyRt {
             monitor,
             use_servers,
@@ -290,9 +295,11 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
             logs: p.logs.clone(),
             log_format: p.log_format.clone(),
             log_samples: None,
+            log_sd_samples: None,
             http_rules,
             tcp_rules,
             error_pages: crate::http::errors::ErrorPages::from_proxy(p),
+            error_replies,
             req_captures: p.req_captures.clone(),
             res_captures: p.res_captures.clone(),
             capture_cookie: p.capture_cookie.clone(),

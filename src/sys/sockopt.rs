@@ -1,8 +1,67 @@
 //! Socket options set on a connection by its raw descriptor: the TOS (IPv4) or traffic
 //! class (IPv6) and the netfilter mark, for `set-tos`/`set-mark` and Lua's
-//! `txn:set_tos()`/`txn:set_mark()`.
+//! `txn:set_tos()`/`txn:set_mark()`; TCP keep-alive probes (`clitcpka-*`, `srvtcpka-*`)
+//! and socket buffer sizes (`tune.rcvbuf.*`, `tune.sndbuf.*`).
+use crate::config::model::{GlobalTuning, TcpKeepalive};
 use std::io;
 use std::os::fd::{BorrowedFd, RawFd};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// `tune.rcvbuf.client`, `tune.sndbuf.client`, `tune.rcvbuf.server`, `tune.sndbuf.server`
+/// (0: the kernel's default). Process-wide, like the `global` section they come from;
+/// set once at start-up by [`set_buffer_sizes`].
+static BUFFER_SIZES: [AtomicU32; 4] = [const { AtomicU32::new(0) }; 4];
+
+/// Records the socket buffer sizes that [`tune_client_buffers`] and
+/// [`tune_server_socket`] apply from now on.
+pub fn set_buffer_sizes(t: &GlobalTuning) {
+    let sizes = [t.rcvbuf_client, t.sndbuf_client, t.rcvbuf_server, t.sndbuf_server];
+    for (slot, v) in BUFFER_SIZES.iter().zip(sizes) {
+        slot.store(v.unwrap_or(0), Ordering::Relaxed);
+    }
+}
+
+/// SO_RCVBUF and SO_SNDBUF from `tune.rcvbuf.client` / `tune.sndbuf.client`, set (as
+/// HAProxy does) on a listening socket before `listen`, so that accepted connections
+/// inherit them and the window scale of the handshake fits them.
+pub fn tune_client_buffers(s: &socket2::Socket) -> io::Result<()> {
+    apply_buffers(&socket2::SockRef::from(s), 0)
+}
+
+fn apply_buffers(s: &socket2::SockRef<'_>, first: usize) -> io::Result<()> {
+    let (rcv, snd) = (BUFFER_SIZES[first].load(Ordering::Relaxed), BUFFER_SIZES[first + 1].load(Ordering::Relaxed));
+    if rcv > 0 {
+        s.set_recv_buffer_size(rcv as usize)?;
+    }
+    if snd > 0 {
+        s.set_send_buffer_size(snd as usize)?;
+    }
+    Ok(())
+}
+
+/// TCP keep-alive probe settings on a connection whose SO_KEEPALIVE is on (`option
+/// clitcpka` / `srvtcpka` / `tcpka`): only the values set are changed.
+pub fn set_keepalive_probes(fd: RawFd, ka: &TcpKeepalive) -> io::Result<()> {
+    if *ka == TcpKeepalive::default() {
+        return Ok(());
+    }
+    let mut params = socket2::TcpKeepalive::new();
+    if let Some(idle) = ka.idle.filter(|d| !d.is_zero()) {
+        params = params.with_time(idle);
+    }
+    if let Some(intvl) = ka.intvl.filter(|d| !d.is_zero()) {
+        params = params.with_interval(intvl);
+    }
+    if let Some(cnt) = ka.cnt {
+        params = params.with_retries(cnt);
+    }
+    with_socket(fd, |s| s.set_tcp_keepalive(&params))
+}
+
+/// A new connection to a server: `tune.rcvbuf.server` / `tune.sndbuf.server`.
+pub fn tune_server_socket(fd: RawFd) -> io::Result<()> {
+    with_socket(fd, |s| apply_buffers(s, 2))
+}
 
 /// Sets the TOS byte (`IP_TOS`) of an IPv4 socket, or the traffic class (`IPV6_TCLASS`)
 /// of an IPv6 one. A UNIX socket has neither: nothing is done.
@@ -48,6 +107,25 @@ mod tests {
         let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
         super::set_tos(c.as_raw_fd(), 0x28).unwrap();
         assert_eq!(socket2::SockRef::from(&c).tclass_v6().unwrap(), 0x28);
+    }
+
+    #[test]
+    fn keepalive_probes_reach_the_socket() {
+        use crate::config::model::TcpKeepalive;
+        use std::time::Duration;
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let ka = TcpKeepalive { cnt: Some(4), idle: Some(Duration::from_secs(77)), intvl: Some(Duration::from_secs(9)) };
+        super::set_keepalive_probes(c.as_raw_fd(), &ka).unwrap();
+        let r = socket2::SockRef::from(&c);
+        assert!(r.keepalive().unwrap());
+        assert_eq!(r.tcp_keepalive_retries().unwrap(), 4);
+        assert_eq!(r.tcp_keepalive_time().unwrap(), Duration::from_secs(77));
+        assert_eq!(r.tcp_keepalive_interval().unwrap(), Duration::from_secs(9));
+        // Only what is set changes.
+        super::set_keepalive_probes(c.as_raw_fd(), &TcpKeepalive { cnt: Some(2), ..Default::default() }).unwrap();
+        assert_eq!(r.tcp_keepalive_time().unwrap(), Duration::from_secs(77));
+        assert_eq!(r.tcp_keepalive_retries().unwrap(), 2);
     }
 
     #[test]

@@ -228,16 +228,19 @@ pub fn resolve_error_pages(config: &mut Config, diags: &mut Vec<Diagnostic>) {
     let sections = &config.http_errors;
     for proxy in &mut config.proxies {
         let mut pages: Vec<(u16, Arc<[u8]>)> = Vec::new();
-        let mut set = |status: u16, page: &Arc<[u8]>| {
+        // `None`: the status has no page of this proxy (`http-error ... default-errorfiles`).
+        let mut set = |status: u16, page: Option<&Arc<[u8]>>| {
             pages.retain(|(s, _)| *s != status);
-            pages.push((status, page.clone()));
+            pages.extend(page.map(|p| (status, p.clone())));
         };
         for d in &proxy.error_directives {
             match d {
-                ErrorDirective::File(f) => set(f.status, &f.response),
+                ErrorDirective::File(f) => set(f.status, Some(&f.response)),
+                // Per-response replies: resolved by `http_extra::resolve_replies`.
+                ErrorDirective::Default { status, .. } | ErrorDirective::Reply(crate::config::model::HttpErrorReply { status, .. }) => set(*status, None),
                 ErrorDirective::Redirect {
                     status, response, ..
-                } => set(*status, response),
+                } => set(*status, Some(response)),
                 ErrorDirective::Section {
                     name,
                     statuses,
@@ -258,11 +261,11 @@ pub fn resolve_error_pages(config: &mut Config, diags: &mut Vec<Diagnostic>) {
                         section
                             .files
                             .iter()
-                            .for_each(|f| set(f.status, &f.response));
+                            .for_each(|f| set(f.status, Some(&f.response)));
                     }
                     for st in statuses {
                         match section.files.iter().rev().find(|f| f.status == *st) {
-                            Some(f) => set(f.status, &f.response),
+                            Some(f) => set(f.status, Some(&f.response)),
                             None => diags.push(Diagnostic::plain(
                                 Severity::Warning,
                                 None,

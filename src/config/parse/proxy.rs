@@ -555,6 +555,8 @@ pub fn option(p: &mut Parser, l: &Line) -> Result<(), String> {
         "allbackups" => o.allbackups = on,
         "persist" => o.persist = on,
         "splice-auto" => o.splice_auto = on,
+        "h1-case-adjust-bogus-client" => o.h1_case_adjust_bogus_client = on,
+        "h1-case-adjust-bogus-server" => o.h1_case_adjust_bogus_server = on,
         _ => {}
     }
     match name {
