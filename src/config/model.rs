@@ -34,6 +34,9 @@ pub struct Config {
     pub http_errors: Vec<HttpErrorsSection>,
     /// `userlist` sections, in file order (a duplicated name is ignored with a warning).
     pub userlists: Vec<Userlist>,
+    /// The `table` lines of `peers` sections (added for stick tables: the tables are
+    /// created, nothing is synchronised), named `<peers>/<table>` as in HAProxy.
+    pub peers_tables: Vec<crate::stick::TableDef>,
 }
 
 /// A `userlist` section: users with passwords and the groups they belong to
@@ -507,6 +510,33 @@ pub struct Proxy {
     /// `cookie <name> ...`: cookie-based server persistence (backends; added for
     /// cookie persistence, src/http/persist.rs).
     pub cookie: Option<CookieConf>,
+    /// `stick-table ...` (added for stick tables, src/config/parse/stick.rs): the
+    /// proxy's table, named after the proxy.
+    pub stick_table: Option<crate::stick::TableDef>,
+    /// `stick on|match|store-request|store-response` lines (backends), in order.
+    pub stick_rules: Vec<StickRuleConf>,
+}
+
+/// Which `stick` rule (added for stick tables).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StickRuleKind {
+    /// `stick on`: match then store the request's pattern.
+    On,
+    Match,
+    StoreRequest,
+    StoreResponse,
+}
+
+/// `stick on|match|store-request|store-response <pattern> [table <t>] [if|unless <cond>]`.
+#[derive(Clone, Debug)]
+pub struct StickRuleConf {
+    pub kind: StickRuleKind,
+    /// The sample expression, checked when parsed.
+    pub expr: String,
+    /// The table (the proxy's own when not given).
+    pub table: String,
+    pub cond: Option<Condition>,
+    pub location: Location,
 }
 
 /// How the persistence cookie is handled (`cookie <name> rewrite|insert|prefix`).
@@ -700,6 +730,10 @@ pub enum TcpAction {
     /// `lua.<name> [args...]` (`tcp-request content`, `tcp-response content`): an
     /// action of `core.register_action`, resolved once the Lua files ran.
     Lua { name: String, args: Vec<String> },
+    /// `track-sc<N>`, `sc-inc-gpc0(<N>)`, `sc-inc-gpc1(<N>)`, `sc-set-gpt0(<N>)` (added
+    /// for stick tables): the words of the action, checked when parsed, and the
+    /// proxy whose table is the default one.
+    StickCounter { words: Vec<String>, proxy: String },
 }
 
 /// One `tcp-request connection|content` or `tcp-response content` rule, or the

@@ -639,6 +639,7 @@ impl Stream {
                 }
                 Ok(Status::Complete(req, n)) => {
                     crate::stats::account_request(&mut env.proxies[self.frontend], now);
+                    crate::stick::session::http_request();
                     if is_websocket_without_key(&req) {
                         // HAProxy 2.6 answers such an upgrade 400 too.
                         return self.http_reject(env, 400, Termination::new(Cause::ProxyAbort, Phase::Request));
@@ -1640,6 +1641,7 @@ impl Stream {
         let counted = self.server.as_ref().map(|side| (side.be, side.srv));
         let facts = self.end_facts(env.cx.now);
         crate::stats::account_end(env.proxies, self.frontend, self.backend, counted.map(|(_, s)| s), &facts, env.cx.now);
+        crate::stick::session::txn_end(facts.status, facts.bytes_in, facts.bytes_out);
         let h = self.http.as_mut().expect("HTTP mode");
         // The server connection: kept idle for the next request if it may be reused.
         let reuse = h.server_keep_alive && self.res.buf.is_empty() && !self.res.eof;

@@ -253,6 +253,9 @@ pub struct Stream {
     /// The Lua TCP service talking with the client (`tcp-request content use-service
     /// lua.<name>`, [`service_tcp`]); kept after it ended, for the log line.
     tcp_service: Option<Box<service_tcp::TcpService>>,
+    /// The sticky counters `sc0`..`sc2` (src/stick/session.rs); lent to the stick
+    /// module while the stream runs.
+    stick: crate::stick::Session,
 }
 
 impl Stream {
@@ -294,7 +297,13 @@ impl Stream {
             lua: None,
             lua_service: None,
             tcp_service: None,
+            stick: crate::stick::Session::default(),
         }
+    }
+
+    /// The counters tracked by the `tcp-request connection` rules (before the stream).
+    pub fn set_stick(&mut self, s: crate::stick::Session) {
+        self.stick = s;
     }
 
     pub fn state(&self) -> State {
@@ -359,6 +368,7 @@ impl Stream {
         }
         let _client = crate::lua::host::client_scope(self.client.raw_fd()); // txn:set_tos()
         lua::enter(&mut self.lua, env.key);
+        let outer = crate::stick::enter(&mut self.stick);
         for _ in 0..MAX_STATE_STEPS {
             let before = self.state;
             match self.state {
@@ -378,6 +388,7 @@ impl Stream {
                 break;
             }
         }
+        crate::stick::leave(&mut self.stick, outer);
         lua::leave();
         if self.state == State::Closed {
             return Life::Finished;
@@ -410,7 +421,9 @@ impl Stream {
     pub fn kill(&mut self, env: &mut Env<'_, '_>, cause: Cause) {
         if self.state != State::Closed {
             let phase = self.phase();
+            let outer = crate::stick::enter(&mut self.stick);
             self.close(env, cause, phase);
+            crate::stick::leave(&mut self.stick, outer);
         }
     }
 
@@ -883,6 +896,10 @@ impl Stream {
             return self.http_reject(env, status, Termination::new(cause, phase));
         }
         self.term = Termination::new(cause, phase);
+        if crate::stick::session::active() {
+            let f = self.end_facts(env.cx.now);
+            crate::stick::session::txn_end(f.status, f.bytes_in, f.bytes_out);
+        }
         self.client.deregister(env.cx.registry);
         if let Some(side) = self.server.as_mut() {
             if let Some(c) = side.conn.as_mut() {

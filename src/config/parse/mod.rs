@@ -21,6 +21,7 @@ pub mod retry_on;
 pub mod rules;
 pub mod server;
 pub mod stats;
+pub mod stick;
 pub mod tcp_check;
 pub mod userlist;
 
@@ -703,6 +704,7 @@ impl Parser {
         userlist::check(&mut self.config, &mut self.diags);
         checks::run(&mut self.config, &mut self.diags);
         cookie::check(&self.config, &mut self.diags);
+        stick::check(&self.config, &mut self.diags);
         if alerts(&self.diags) > parse_only {
             self.diags.push(fatal());
             return Err(self.diags);

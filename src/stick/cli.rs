@@ -1,0 +1,1 @@
+//! `show table`, `clear table`, `set table`.

@@ -1,0 +1,1 @@
+//! `stick on|match|store-request|store-response`: server persistence through a table.
