@@ -179,9 +179,6 @@ pub fn parse_store_item(item: &str) -> Result<Stored, String> {
             format!("unknown store option '{name}'.")
         });
     };
-    if ty == DataType::ServerKey {
-        return Err("store option 'server_key' is not supported by moonproxy yet.".into());
-    }
     if !ty.is_rate() {
         if arg.is_some() {
             return Err(format!("store option '{name}' does not accept arguments."));

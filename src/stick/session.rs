@@ -48,6 +48,9 @@ pub struct Tracked {
 struct Trackers {
     conn: [Option<Tracked>; MAX_SC],
     stream: [Option<Tracked>; MAX_SC],
+    /// Keys `stick on|store-request` rules left to store once a server is chosen
+    /// (src/stick/persist.rs).
+    stores: Vec<(Arc<Table>, Key)>,
 }
 
 /// A stream's sticky counters; empty (no allocation) until something is tracked.
@@ -219,7 +222,10 @@ pub fn txn_end(status: Option<u16>, bytes_in: u64, bytes_out: u64) {
         e.add(def, D::BytesOutCnt, bytes_out, now);
         e.add(def, D::BytesOutRate, bytes_out, now);
     });
-    let gone = with(|t| std::mem::take(&mut t.stream));
+    let gone = with(|t| {
+        t.stores.clear();
+        std::mem::take(&mut t.stream)
+    });
     for t in gone.into_iter().flatten().flatten() {
         release(t);
     }
@@ -243,4 +249,21 @@ impl Drop for Trackers {
             }
         }
     }
+}
+
+/// Leaves `key` of `table` to store when a server is chosen (one key per table, at
+/// most `max`).
+pub fn add_store(table: &Arc<Table>, key: Key, max: usize) {
+    CURRENT.with(|c| {
+        let mut c = c.borrow_mut();
+        let t = c.0.get_or_insert_with(Default::default);
+        if t.stores.len() < max && !t.stores.iter().any(|(x, _)| Arc::ptr_eq(x, table)) {
+            t.stores.push((table.clone(), key));
+        }
+    });
+}
+
+/// The keys left by [`add_store`], taken.
+pub fn take_stores() -> Vec<(Arc<Table>, Key)> {
+    with(|t| std::mem::take(&mut t.stores)).unwrap_or_default()
 }

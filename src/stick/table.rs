@@ -325,6 +325,17 @@ impl Entry {
         }
     }
 
+    /// Sets `server_key` (the server's name).
+    pub fn set_str(&mut self, def: &TableDef, ty: DataType, v: &str) -> bool {
+        match self.value_mut(def, ty) {
+            Some(Value::Str(s)) => {
+                *s = v.to_string();
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Sets an integer datum (`set table`, `sc-set-gpt0`, `clr_gpc0`, `server_id`).
     /// A rate is reset and counts `v` events now, as HAProxy's `set table` does.
     pub fn set(&mut self, def: &TableDef, ty: DataType, v: i64, now: u64) -> bool {

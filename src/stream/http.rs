@@ -1458,6 +1458,7 @@ impl Stream {
                 return Err(());
             }
             self.persist_response(env.proxies);
+            self.stick_response(env.proxies, &*env.pool);
             self.http_emit_response_head();
             progress = true;
         }

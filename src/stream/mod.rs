@@ -413,7 +413,9 @@ impl Stream {
         }
         self.t_queue = self.queued_at.map(|q| env.cx.now - q);
         self.queue_seen = if from_server_queue { (position, 0) } else { (0, position) };
+        let outer = crate::stick::enter(&mut self.stick);
         self.start_connect(env, srv, addr);
+        crate::stick::leave(&mut self.stick, outer);
         self.on_event(env, Event::Wake)
     }
 
@@ -492,6 +494,9 @@ impl Stream {
             None if ignore => None,
             None => self.persist_pick(env, be, avoid, down_ok),
         };
+        // `stick match|on` (src/stick/persist.rs): after `use-server` and the cookie.
+        let stuck = self.stick_pick(env, be, avoid, down_ok, persisted.is_none() && !ignore);
+        let persisted = persisted.or(stuck);
         let pick = match (persisted, self.http.as_ref().and_then(|h| h.txn.req.as_ref())) {
             (Some(pick), _) => pick,
             (None, Some(req)) => env.pool.pick_request(be, client, req, avoid),
@@ -587,6 +592,7 @@ impl Stream {
 
     fn start_connect(&mut self, env: &mut Env<'_, '_>, srv: usize, addr: Option<Target>) {
         let be = self.backend.expect("a backend");
+        self.stick_store(env, be, srv);
         if self.http_reuse(env, be, srv, &addr) {
             return;
         }

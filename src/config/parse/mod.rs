@@ -704,7 +704,7 @@ impl Parser {
         userlist::check(&mut self.config, &mut self.diags);
         checks::run(&mut self.config, &mut self.diags);
         cookie::check(&self.config, &mut self.diags);
-        stick::check(&self.config, &mut self.diags);
+        stick::check(&mut self.config, &mut self.diags);
         if alerts(&self.diags) > parse_only {
             self.diags.push(fatal());
             return Err(self.diags);

@@ -5,7 +5,7 @@ use super::{Line, Parser};
 use crate::config::diagnostic::Diagnostic;
 use crate::diag::Severity;
 use crate::config::model::{Config, StickRuleConf, StickRuleKind};
-use crate::stick::data::{parse_store_item, Stored};
+use crate::stick::data::{parse_store_item, DataType, Stored};
 use crate::stick::{KeyType, TableDef};
 
 /// HAProxy's `unexpected character 'x' in argument of '<kw>'`.
@@ -158,10 +158,21 @@ pub fn stick(p: &mut Parser, l: &Line) -> Result<(), String> {
     Ok(())
 }
 
-/// Post-parse: the tables named by `track-sc*` actions and `stick` rules exist.
-pub fn check(config: &Config, diags: &mut Vec<Diagnostic>) {
+/// Post-parse: the tables named by `track-sc*` actions and `stick` rules exist, and a
+/// table a `stick` rule uses stores `server_id` and `server_key` (HAProxy adds them).
+pub fn check(config: &mut Config, diags: &mut Vec<Diagnostic>) {
     for e in crate::stick::action::check_tables(config) {
         diags.push(Diagnostic::plain(Severity::Alert, None, e));
+    }
+    let used: Vec<String> = config.proxies.iter().flat_map(|p| p.stick_rules.iter().map(|r| r.table.clone())).collect();
+    let tables = config.proxies.iter_mut().filter_map(|p| p.stick_table.as_mut()).chain(config.peers_tables.iter_mut());
+    for t in tables.filter(|t| used.contains(&t.name)) {
+        for ty in [DataType::ServerId, DataType::ServerKey] {
+            if t.index(ty).is_none() {
+                t.store.push(Stored { ty, period: 0 });
+            }
+        }
+        t.store.sort_by_key(|s| s.ty);
     }
 }
 
