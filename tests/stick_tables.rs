@@ -263,3 +263,111 @@ fn entries_expire() {
         (before, after)
     });
 }
+
+/// Masks the byte counts of a dump: HAProxy counts its internal (HTX) message size in
+/// HTTP mode, moonproxy the bytes on the wire (doc/stick-tables.md).
+fn mask_bytes(s: &str) -> String {
+    s.split(' ')
+        .map(|w| match w.split_once('=') {
+            Some((k, _)) if k.starts_with("bytes_") => format!("{k}=?"),
+            _ => w.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[test]
+fn response_tracking_counts_requests_errors_and_bytes() {
+    let body = "frontend app
+    bind 127.0.0.1:{{app}}
+    http-request return status 404 content-type text/plain string missing if { path /missing }
+    http-request return status 503 content-type text/plain string unavail if { path /fail }
+    http-request return status 200 content-type text/plain string hello
+frontend fe
+    bind 127.0.0.1:{{fe}}
+    http-response track-sc1 src table rt
+    default_backend be
+backend be
+    stick-table type ip size 1k store http_req_cnt,http_err_cnt,http_err_rate(10s),http_fail_cnt,bytes_in_cnt,bytes_out_cnt,conn_cnt,conn_cur
+    http-request track-sc0 src
+    server a 127.0.0.1:{{app}}
+backend rt
+    stick-table type ip size 1k store http_req_cnt,http_err_cnt,http_fail_cnt,conn_cnt
+listen tcp
+    mode tcp
+    bind 127.0.0.1:{{tcp}}
+    stick-table type ip size 1k store conn_cnt,conn_cur,bytes_in_cnt,bytes_out_cnt,sess_cnt
+    tcp-request content track-sc0 src
+    server a 127.0.0.1:{{app}}
+";
+    let got = compare(|bin| {
+        let proxy = ProxyBuilder::new(&format!("{DEFAULTS}{body}")).bin(bin).start();
+        let sock = proxy.dir().join("cli.sock");
+        assert!(proxy.wait_for_path(&sock, DEADLINE));
+        let statuses: Vec<u16> = ["/", "/missing", "/fail", "/"].iter().map(|p| get(proxy.port("fe"), p).0).collect();
+        assert_eq!(get(proxy.port("tcp"), "/").0, 200);
+        assert!(wait_until(DEADLINE, || cli(&sock, "show table tcp\n").contains("conn_cur=0")));
+        let be = mask_bytes(&cli_masked(&proxy, "show table be"));
+        let rt = cli_masked(&proxy, "show table rt");
+        let tcp = cli_masked(&proxy, "show table tcp");
+        (statuses, be, rt, tcp)
+    });
+    assert_eq!(got.0, [200, 404, 503, 200]);
+    assert!(got.1.contains("conn_cnt=4 conn_cur=0 http_req_cnt=4 http_err_cnt=1 http_err_rate(10000)=1 bytes_in_cnt=? bytes_out_cnt=? http_fail_cnt=1"), "{}", got.1);
+    assert!(got.2.contains("conn_cnt=4 http_req_cnt=4 http_err_cnt=1 http_fail_cnt=1"), "{}", got.2);
+    assert!(got.3.contains("conn_cnt=1 conn_cur=0 sess_cnt=0 bytes_in_cnt=46 bytes_out_cnt=88"), "{}", got.3);
+}
+
+#[test]
+fn peers_sections_declare_tables() {
+    let body = "frontend fe
+    bind 127.0.0.1:{{fe}}
+    stick-table type ip size 1k peers mypeers
+    http-request track-sc0 src table mypeers/t1
+    http-request return status 200 content-type text/plain lf-string \"r=%[sc0_http_req_rate]\"
+";
+    let peers = "peers mypeers
+    peer local 127.0.0.1:{{peer}}
+    table t1 type ip size 1k expire 1m store gpc0,http_req_rate(10s)
+    table t2 type string len 10 size 10
+";
+    let got = compare(|bin| {
+        // `-L local` names this process's peer (HAProxy drops the section otherwise).
+        let config = DEFAULTS.replacen("defaults", &format!("{peers}defaults"), 1);
+        let proxy = ProxyBuilder::new(&format!("{config}{body}")).bin(bin).flags(["-db", "-L", "local"]).free_port("peer").start();
+        assert!(proxy.wait_for_path(&proxy.dir().join("cli.sock"), DEADLINE));
+        let answer = get(proxy.port("fe"), "/");
+        (answer, cli_masked(&proxy, "show table"), cli_masked(&proxy, "show table mypeers/t1"))
+    });
+    assert_eq!(got.0 .1, "r=1");
+    assert_eq!(got.1, "# table: fe, type: ip, size:1024, used:0\n# table: mypeers/t2, type: string, size:10, used:0\n# table: mypeers/t1, type: ip, size:1024, used:1\n\n");
+}
+
+#[test]
+fn threads_share_the_tables() {
+    let body = "frontend fe
+    bind 127.0.0.1:{{fe}}
+    stick-table type ip size 1k store http_req_cnt
+    http-request track-sc0 src
+    http-request deny deny_status 429 if { sc0_http_req_cnt gt 4 }
+    http-request return status 200
+";
+    let got = compare(|bin| {
+        let config = DEFAULTS.replacen("global\n", "global\n    nbthread 2\n", 1);
+        let proxy = ProxyBuilder::new(&format!("{config}{body}")).bin(bin).start();
+        assert!(proxy.wait_for_path(&proxy.dir().join("cli.sock"), DEADLINE));
+        // Concurrent connections land on both threads.
+        let statuses: Vec<u16> = (0..8)
+            .map(|_| {
+                let port = proxy.port("fe");
+                std::thread::spawn(move || get(port, "/").0)
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .collect();
+        let ok = statuses.iter().filter(|&&s| s == 200).count();
+        (ok, cli_masked(&proxy, "show table fe").contains("http_req_cnt=8"))
+    });
+    assert_eq!(got, (4, true), "one count for the process, whichever thread took the connection");
+}

@@ -37,6 +37,8 @@ pub struct Config {
     /// The `table` lines of `peers` sections (added for stick tables: the tables are
     /// created, nothing is synchronised), named `<peers>/<table>` as in HAProxy.
     pub peers_tables: Vec<crate::stick::TableDef>,
+    /// The names of the `peers` sections (added for stick tables).
+    pub peers_sections: Vec<String>,
 }
 
 /// A `userlist` section: users with passwords and the groups they belong to

@@ -117,9 +117,9 @@ impl StickAction {
                     return;
                 }
                 let Some(key) = expr.eval(cx).and_then(|s| t.def.key_of(s)) else { return };
-                // Tracked from a request rule in HTTP mode: the request counts at once
-                // (the head was read before these rules ran).
-                let request = level == Level::Stream && cx.http_req().is_some() && cx.http_res().is_none();
+                // Tracked by a stream in HTTP mode (request or response rules): the
+                // request counts at once (its head was read before these rules ran).
+                let request = level == Level::Stream && cx.http_req().is_some();
                 session::track(*sc, level, &t, key, request);
             }
             StickAction::IncGpc { sc, gpc } => {

@@ -69,8 +69,14 @@ pub fn any() -> bool {
     !TABLES.read().unwrap_or_else(|p| p.into_inner()).is_empty()
 }
 
-/// The tables the configuration declares: each proxy's `stick-table`, and the tables
-/// of `peers` sections.
+/// The tables the configuration declares, in declaration order: each proxy's
+/// `stick-table`, and the tables of `peers` sections.
 pub fn defs(config: &crate::config::model::Config) -> Vec<TableDef> {
-    config.proxies.iter().filter_map(|p| p.stick_table.clone()).chain(config.peers_tables.iter().cloned()).collect()
+    let mut defs: Vec<TableDef> = config.proxies.iter().filter_map(|p| p.stick_table.clone()).chain(config.peers_tables.iter().cloned()).collect();
+    let file_index = |d: &TableDef| {
+        let file = d.location.as_ref().map(|l| l.file.to_string()).unwrap_or_default();
+        config.files.iter().position(|f| f.to_string_lossy() == file.as_str()).unwrap_or(0)
+    };
+    defs.sort_by_key(|d| (file_index(d), d.location.as_ref().map_or(0, |l| l.line)));
+    defs
 }

@@ -53,6 +53,8 @@ pub struct TableDef {
     pub peers: Option<String>,
     /// The `store` list, in HAProxy's data-type order.
     pub store: Vec<Stored>,
+    /// Where it was declared (tables are listed in declaration order).
+    pub location: Option<crate::config::model::Location>,
 }
 
 impl TableDef {
@@ -370,6 +372,7 @@ mod tests {
             nopurge,
             peers: None,
             store: vec![parse_store_item("gpc0").unwrap(), parse_store_item("http_req_rate(10s)").unwrap()],
+            location: None,
         }
     }
 

@@ -140,6 +140,8 @@ enum Current {
     HttpErrors(Box<super::model::HttpErrorsSection>),
     /// A `userlist` section (index in `config.userlists`; `None`: a duplicate name).
     Userlist(Option<usize>),
+    /// A `peers` section, by name: its `table` lines (src/config/parse/stick.rs).
+    Peers(String),
 }
 
 /// One open `.if` block.
@@ -424,10 +426,14 @@ impl Parser {
             self.current = Current::Userlist(userlist::start(self, &line));
             return;
         }
+        if kw == "peers" {
+            self.end_section();
+            self.current = Current::Peers(stick::start_peers(self, &line));
+            return;
+        }
         if matches!(
             kw,
-            "peers"
-                | "resolvers"
+            "resolvers"
                 | "mailers"
                 | "program"
                 | "ring"
@@ -455,6 +461,10 @@ impl Parser {
             Current::Unsupported => return,
             Current::HttpErrors(_) => return http_misc::http_errors_line(self, &line),
             Current::Userlist(ul) => return userlist::keyword(self, *ul, &line),
+            Current::Peers(name) => {
+                let name = name.clone();
+                return stick::peers_line(self, &name, &line);
+            }
             Current::Global => Section::Global,
             Current::Proxy(d) | Current::Defaults(d, _) => d.section,
         };

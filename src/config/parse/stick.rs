@@ -41,6 +41,7 @@ pub fn parse_def(p: &mut Parser, l: &Line, name: &str) -> Result<TableDef, Strin
         nopurge: false,
         peers: None,
         store: Vec::new(),
+        location: Some(l.loc.clone()),
     };
     let mut typed = false;
     let mut store: Vec<Stored> = Vec::new();
@@ -158,11 +159,55 @@ pub fn stick(p: &mut Parser, l: &Line) -> Result<(), String> {
     Ok(())
 }
 
+/// `peers <name>`: a section whose `table` lines declare tables named `<name>/<table>`.
+/// Nothing is synchronised (moonproxy has no peer protocol), which a warning says;
+/// the other lines (`peer`, `server`, `bind` ...) are accepted for that reason.
+pub fn start_peers(p: &mut Parser, l: &Line) -> String {
+    let name = l.arg(1).to_string();
+    if name.is_empty() {
+        p.alert(&l.loc, "missing name for peers section.");
+    } else {
+        p.warn(&l.loc, format!("peers section '{name}': moonproxy does not synchronise stick tables with peers; only its 'table' lines are used."));
+    }
+    p.config.peers_sections.push(name.clone());
+    name
+}
+
+/// One line of a `peers` section.
+pub fn peers_line(p: &mut Parser, peers: &str, l: &Line) {
+    match l.arg(0) {
+        "table" => {
+            let tname = l.arg(1);
+            if tname.is_empty() {
+                return p.alert(&l.loc, "table: missing table name.");
+            }
+            let name = format!("{peers}/{tname}");
+            let shifted = Line { args: l.args[1..].to_vec(), loc: l.loc.clone() };
+            match parse_def(p, &shifted, &name) {
+                Ok(_) if p.config.peers_tables.iter().any(|t| t.name == name) => {
+                    p.alert(&l.loc, format!("stick-table name '{name}' conflicts with another table."));
+                }
+                Ok(def) => p.config.peers_tables.push(def),
+                Err(e) => p.alert(&l.loc, e),
+            }
+        }
+        "peer" | "server" | "bind" | "default-server" | "default-bind" | "disabled" | "enabled" | "log" | "shards" => {}
+        kw => p.alert(&l.loc, format!("unknown keyword '{kw}' in 'peers' section")),
+    }
+}
+
 /// Post-parse: the tables named by `track-sc*` actions and `stick` rules exist, and a
 /// table a `stick` rule uses stores `server_id` and `server_key` (HAProxy adds them).
 pub fn check(config: &mut Config, diags: &mut Vec<Diagnostic>) {
     for e in crate::stick::action::check_tables(config) {
         diags.push(Diagnostic::plain(Severity::Alert, None, e));
+    }
+    for p in &config.proxies {
+        if let Some(peers) = p.stick_table.as_ref().and_then(|t| t.peers.as_ref()) {
+            if !config.peers_sections.contains(peers) {
+                diags.push(Diagnostic::plain(Severity::Alert, None, format!("Proxy '{}': unable to find sync peers '{peers}'.", p.name)));
+            }
+        }
     }
     let used: Vec<String> = config.proxies.iter().flat_map(|p| p.stick_rules.iter().map(|r| r.table.clone())).collect();
     let tables = config.proxies.iter_mut().filter_map(|p| p.stick_table.as_mut()).chain(config.peers_tables.iter_mut());
