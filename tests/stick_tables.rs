@@ -371,3 +371,28 @@ fn threads_share_the_tables() {
     });
     assert_eq!(got, (4, true), "one count for the process, whichever thread took the connection");
 }
+
+#[test]
+fn src_fetches_in_connection_rules_use_the_frontends_table() {
+    let body = "frontend fe
+    bind 127.0.0.1:{{fe}}
+    stick-table type ip size 100 store conn_cnt,gpc0
+    tcp-request connection reject if { src_updt_conn_cnt gt 3 }
+    http-request return status 200 content-type text/plain lf-string \"cnt=%[src_conn_cnt] g=%[src_get_gpc0] inc=%[src_inc_gpc0] clr=%[src_clr_gpc0]\"
+";
+    let got = compare(|bin| {
+        let proxy = start(bin, body, None);
+        let answers: Vec<String> = (0..3).map(|_| get(proxy.port("fe"), "/").1).collect();
+        let rejected = match Client::try_connect(proxy.port("fe")) {
+            Ok(mut c) => {
+                let _ = std::io::Write::write_all(&mut c, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+                c.recv_until_close().0.is_empty()
+            }
+            Err(_) => true,
+        };
+        (answers, rejected, cli_masked(&proxy, "show table fe"))
+    });
+    assert_eq!(got.0, ["cnt=1 g=0 inc=1 clr=1", "cnt=2 g=0 inc=1 clr=1", "cnt=3 g=0 inc=1 clr=1"]);
+    assert!(got.1, "the fourth connection is rejected");
+    assert!(got.2.contains("gpc0=0 conn_cnt=4"), "{}", got.2);
+}

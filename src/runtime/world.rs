@@ -219,7 +219,8 @@ impl World {
         let mut stick = crate::stick::Session::default();
         if !rules.connection.is_empty() {
             use crate::stream::analysers::{run_tcp_rules, RuleCursor, TcpVars, TcpVerdict};
-            let cx_conn = crate::stream::acl::ConnCtx { src: peer, dst: local };
+            // The frontend's name: `fe_name`, and the default table of `src_*` fetches.
+            let cx_conn = crate::stick::sample::ConnRuleCtx { src: peer, dst: local, frontend: &self.proxies[fe].name };
             let vars = sess.insert(crate::sample::vars::Vars::new());
             let mut vars = TcpVars { sess: vars, txn: None };
             let list = crate::config::model::TcpRuleList::Connection;

@@ -178,7 +178,7 @@ pub fn check_tables(config: &crate::config::model::Config) -> Vec<String> {
             }
         }
         for r in &p.stick_rules {
-            if !names.iter().any(|n| *n == r.table) {
+            if !names.contains(&r.table) {
                 errors.push(format!("Proxy '{}': unable to find stick-table '{}'.", p.name, r.table));
             }
         }

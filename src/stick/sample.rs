@@ -243,6 +243,26 @@ fn apply(table: &Table, key: &Key, op: Op, create: bool) -> Option<Sample> {
     }
 }
 
+/// What `tcp-request connection` rules see: the connection's addresses and its
+/// frontend (whose table `src_*` fetches read by default).
+pub struct ConnRuleCtx<'a> {
+    pub src: Option<std::net::SocketAddr>,
+    pub dst: Option<std::net::SocketAddr>,
+    pub frontend: &'a str,
+}
+
+impl SampleCtx for ConnRuleCtx<'_> {
+    fn src(&self) -> Option<std::net::SocketAddr> {
+        self.src
+    }
+    fn dst(&self) -> Option<std::net::SocketAddr> {
+        self.dst
+    }
+    fn frontend_name(&self) -> Option<&str> {
+        Some(self.frontend)
+    }
+}
+
 // ---- converters ------------------------------------------------------------
 
 const fn conv(name: &'static str, args: ArgSpec, out: T, run: fn(Sample, &[Arg], &dyn SampleCtx) -> Option<Sample>) -> Conv {
