@@ -36,7 +36,11 @@ fn get(port: u16, path: &str) -> (u16, String) {
 
 /// The CLI answer with HAProxy's entry addresses and remaining times masked.
 fn cli_masked(proxy: &Proxy, cmd: &str) -> String {
-    let out = cli(&proxy.dir().join("cli.sock"), &format!("{cmd}\n"));
+    mask(&cli(&proxy.dir().join("cli.sock"), &format!("{cmd}\n")))
+}
+
+/// Masks entry addresses and remaining times in `show table` lines.
+fn mask(out: &str) -> String {
     out.split('\n')
         .map(|l| {
             l.split(' ')
@@ -395,4 +399,36 @@ fn src_fetches_in_connection_rules_use_the_frontends_table() {
     assert_eq!(got.0, ["cnt=1 g=0 inc=1 clr=1", "cnt=2 g=0 inc=1 clr=1", "cnt=3 g=0 inc=1 clr=1"]);
     assert!(got.1, "the fourth connection is rejected");
     assert!(got.2.contains("gpc0=0 conn_cnt=4"), "{}", got.2);
+}
+
+#[test]
+fn cli_levels() {
+    let body = "backend b
+    stick-table type ip size 10 store gpc0
+";
+    let got = compare(|bin| {
+        let config = DEFAULTS.replacen(
+            "level admin\n",
+            "level admin\n    stats socket {{dir}}/user.sock level user\n    stats socket {{dir}}/oper.sock level operator\n",
+            1,
+        );
+        let proxy = ProxyBuilder::new(&format!("{config}{body}")).bin(bin).start();
+        let (user, oper) = (proxy.dir().join("user.sock"), proxy.dir().join("oper.sock"));
+        assert!(proxy.wait_for_path(&user, DEADLINE) && proxy.wait_for_path(&oper, DEADLINE));
+        [
+            cli(&user, "set table b key 1.1.1.1\n"),
+            cli(&oper, "set table b key 1.1.1.1 data.gpc0 2\n"),
+            cli(&user, "clear table b\n"),
+            cli(&user, "show table b\n"),
+            cli(&user, "show table\n"),
+            cli(&oper, "show table b key 1.1.1.1\n"),
+            cli(&oper, "clear table b\n"),
+            cli(&oper, "show table\n"),
+        ]
+        .map(|s| mask(&s))
+    });
+    assert_eq!(got[0], "Permission denied\n\n");
+    assert_eq!(got[3], "# table: b, type: ip, size:10, used:1\n# contents not dumped due to insufficient privileges\n\n");
+    assert_eq!(got[5], "# table: b, type: ip, size:10, used:1\n0x?: key=1.1.1.1 use=0 exp=0 gpc0=2\n\n");
+    assert_eq!(got[7], "# table: b, type: ip, size:10, used:0\n\n");
 }

@@ -5,7 +5,8 @@
 //! `0x<id>: key=<k> use=<trackers> exp=<ms> <data>=<value>...`, where `<id>` is a
 //! stable number standing for HAProxy's entry address. Filters: up to 4
 //! `data.<type> <eq|ne|le|ge|lt|gt> <int>`, or `key <k>` (then only that entry, and
-//! nothing at all when it does not exist).
+//! nothing at all when it does not exist). Levels, as HAProxy 2.6: `show` for every
+//! level but dumps entries from the operator level, `clear` and `set` need operator.
 
 use super::data::{DataType, Value};
 use super::table::{Entry, Key, Locked, Table, TableDef};
@@ -140,8 +141,9 @@ fn sorted_keys(l: &Locked<'_>) -> Vec<Key> {
     keys
 }
 
-/// `show table [<table> [<filter>]*]`.
-pub fn show(args: &[String]) -> String {
+/// `show table [<table> [<filter>]*]`. Below the operator level (`!operator`), a
+/// table's entries are not dumped, as in HAProxy.
+pub fn show(args: &[String], operator: bool) -> String {
     let Some(name) = args.first() else {
         return super::tables().iter().rev().map(|t| head(t, t.lock(now_ms()).used())).collect();
     };
@@ -152,6 +154,9 @@ pub fn show(args: &[String]) -> String {
     };
     let now = now_ms();
     let l = t.lock(now);
+    if !operator {
+        return format!("{}# contents not dumped due to insufficient privileges\n", head(&t, l.used()));
+    }
     match select {
         Select::Key(k) => match l.get(&k) {
             Some(e) => format!("{}{}\n", head(&t, l.used()), entry_line(&t.def, &k, e, now)),
@@ -170,14 +175,18 @@ pub fn show(args: &[String]) -> String {
     }
 }
 
-/// `clear table <table> [<filter>]*`: removes the entries no stream tracks.
-pub fn clear(args: &[String]) -> String {
+/// `clear table <table> [<filter>]*`: removes the entries no stream tracks. Below the
+/// operator level (`!operator`) it does nothing and says nothing, as HAProxy.
+pub fn clear(args: &[String], operator: bool) -> String {
     let Some(name) = args.first() else { return USAGE.into() };
     let Some(t) = super::table(name) else { return "No such table\n".into() };
     let select = match parse_select(&t.def, &args[1..]) {
         Ok(s) => s,
         Err(e) => return e,
     };
+    if !operator {
+        return String::new();
+    }
     let now = now_ms();
     let mut l = t.lock(now);
     match select {
