@@ -39,10 +39,19 @@ pub fn now_ms() -> u64 {
 /// The tables of the process, in declaration order.
 static TABLES: RwLock<Vec<Arc<Table>>> = RwLock::new(Vec::new());
 
+/// Set once [`install`] ran: table names in sample arguments are then checked at once.
+static INSTALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether the tables of the running configuration exist.
+pub fn installed() -> bool {
+    INSTALLED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Creates the tables of the configuration. A table already there with the same
 /// definition is kept with its entries (every reactor thread calls this with the
 /// same configuration); the others are replaced.
 pub fn install(defs: &[TableDef]) {
+    INSTALLED.store(true, std::sync::atomic::Ordering::Relaxed);
     let mut tables = TABLES.write().unwrap_or_else(|p| p.into_inner());
     let old = std::mem::take(&mut *tables);
     *tables = defs

@@ -62,15 +62,44 @@ const TABLE_ARG: ArgSpec = ArgSpec { types: &[A::Str], mandatory: 0 };
 const TABLE_MANDATORY: ArgSpec = ArgSpec { types: &[A::Str], mandatory: 1 };
 const TABLE_DEFAULT: ArgSpec = ArgSpec { types: &[A::Str, A::Int], mandatory: 1 };
 
-fn no_check(_: &mut [Arg]) -> Result<(), String> {
-    Ok(())
-}
-
 fn check_sc(a: &mut [Arg]) -> Result<(), String> {
     match a.first().and_then(Arg::int) {
         Some(n) if (0..session::MAX_SC as i64).contains(&n) => Ok(()),
         _ => Err(format!("invalid stick counter, the max allowed is {}", session::MAX_SC - 1)),
     }
+}
+
+thread_local! {
+    /// Tables named by arguments while the configuration is parsed (before the tables
+    /// exist), with the message if one is missing: `check_parsed` reports them.
+    static PENDING: std::cell::RefCell<Vec<(String, String)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Checks the table named by argument `pos` of keyword `kw` (`what`: "sample fetch
+/// keyword" or "converter"). Once the tables exist ([`super::installed`]) a missing
+/// one is an error; while parsing it is recorded for [`check_parsed`] (a table may be
+/// declared after its first use).
+fn check_table(a: &[Arg], pos: usize, what: &str, kw: &str) -> Result<(), String> {
+    let Some(name) = a.get(pos).and_then(Arg::str) else { return Ok(()) };
+    let msg = format!("unable to find table '{name}' referenced in arg {} of {what} '{kw}'", pos + 1);
+    if super::installed() {
+        return match super::table(name) {
+            Some(_) => Ok(()),
+            None => Err(msg),
+        };
+    }
+    PENDING.with(|p| p.borrow_mut().push((name.to_string(), msg)));
+    Ok(())
+}
+
+/// The messages for the tables arguments named since the last call that are not in
+/// `declared` (the configuration's post-parse check).
+pub fn check_parsed(declared: &[String]) -> Vec<String> {
+    PENDING.with(|p| std::mem::take(&mut *p.borrow_mut()))
+        .into_iter()
+        .filter(|(name, _)| !declared.contains(name))
+        .map(|(_, msg)| msg)
+        .collect()
 }
 
 const fn fetch(name: &'static str, args: ArgSpec, out: T, check: fn(&mut [Arg]) -> Result<(), String>, run: fn(&[Arg], &dyn SampleCtx) -> Option<Sample>) -> Fetch {
@@ -81,11 +110,11 @@ const fn fetch(name: &'static str, args: ArgSpec, out: T, check: fn(&mut [Arg]) 
 macro_rules! family {
     ($op:expr, $out:expr, $sc:expr, $sc0:expr, $sc1:expr, $sc2:expr, $src:expr) => {
         [
-            fetch($sc, SC_ARGS, $out, check_sc, |a, cx| run(Who::ScArg, $op, a, cx)),
-            fetch($sc0, TABLE_ARG, $out, no_check, |a, cx| run(Who::Sc(0), $op, a, cx)),
-            fetch($sc1, TABLE_ARG, $out, no_check, |a, cx| run(Who::Sc(1), $op, a, cx)),
-            fetch($sc2, TABLE_ARG, $out, no_check, |a, cx| run(Who::Sc(2), $op, a, cx)),
-            fetch($src, TABLE_ARG, $out, no_check, |a, cx| run(Who::Src, $op, a, cx)),
+            fetch($sc, SC_ARGS, $out, |a| { check_sc(a)?; check_table(a, 1, FETCH, $sc) }, |a, cx| run(Who::ScArg, $op, a, cx)),
+            fetch($sc0, TABLE_ARG, $out, |a| check_table(a, 0, FETCH, $sc0), |a, cx| run(Who::Sc(0), $op, a, cx)),
+            fetch($sc1, TABLE_ARG, $out, |a| check_table(a, 0, FETCH, $sc1), |a, cx| run(Who::Sc(1), $op, a, cx)),
+            fetch($sc2, TABLE_ARG, $out, |a| check_table(a, 0, FETCH, $sc2), |a, cx| run(Who::Sc(2), $op, a, cx)),
+            fetch($src, TABLE_ARG, $out, |a| check_table(a, 0, FETCH, $src), |a, cx| run(Who::Src, $op, a, cx)),
         ]
     };
     ($d:ident, $x:literal) => {
@@ -123,13 +152,15 @@ static FAMILIES: &[[Fetch; 5]] = &[
     family!(Op::UpdtConnCnt, T::Sint, "", "", "", "", "src_updt_conn_cnt"),
 ];
 
+const FETCH: &str = "sample fetch keyword";
+
 static TABLE_FETCHES: &[Fetch] = &[
-    fetch("table_avl", TABLE_ARG, T::Sint, no_check, |a, cx| {
+    fetch("table_avl", TABLE_ARG, T::Sint, |a| check_table(a, 0, FETCH, "table_avl"), |a, cx| {
         let t = table_arg(a.first(), cx)?;
         let used = t.lock(now_ms()).used();
         Some(Sample::Sint(t.def.size.saturating_sub(used) as i64))
     }),
-    fetch("table_cnt", TABLE_ARG, T::Sint, no_check, |a, cx| {
+    fetch("table_cnt", TABLE_ARG, T::Sint, |a| check_table(a, 0, FETCH, "table_cnt"), |a, cx| {
         Some(Sample::Sint(table_arg(a.first(), cx)?.lock(now_ms()).used() as i64))
     }),
 ];
@@ -265,8 +296,14 @@ impl SampleCtx for ConnRuleCtx<'_> {
 
 // ---- converters ------------------------------------------------------------
 
-const fn conv(name: &'static str, args: ArgSpec, out: T, run: fn(Sample, &[Arg], &dyn SampleCtx) -> Option<Sample>) -> Conv {
-    Conv { name, args, input: T::Any, out, check: no_check, run }
+const fn conv(
+    name: &'static str,
+    args: ArgSpec,
+    out: T,
+    check: fn(&mut [Arg]) -> Result<(), String>,
+    run: fn(Sample, &[Arg], &dyn SampleCtx) -> Option<Sample>,
+) -> Conv {
+    Conv { name, args, input: T::Any, out, check, run }
 }
 
 fn convert(s: Sample, a: &[Arg], op: Op) -> Option<Sample> {
@@ -287,18 +324,18 @@ fn convert(s: Sample, a: &[Arg], op: Op) -> Option<Sample> {
 
 macro_rules! table_conv {
     ($name:literal, $op:expr) => {
-        conv($name, TABLE_MANDATORY, T::Sint, |s, a, _| convert(s, a, $op))
+        conv($name, TABLE_MANDATORY, T::Sint, |a| check_table(a, 0, "converter", $name), |s, a, _| convert(s, a, $op))
     };
 }
 
 static CONVERTERS: &[Conv] = &[
-    conv("in_table", TABLE_MANDATORY, T::Bool, |s, a, _| convert(s, a, Op::InTable)),
+    conv("in_table", TABLE_MANDATORY, T::Bool, |a| check_table(a, 0, "converter", "in_table"), |s, a, _| convert(s, a, Op::InTable)),
     table_conv!("table_bytes_in_rate", Op::Read(D::BytesInRate)),
     table_conv!("table_bytes_out_rate", Op::Read(D::BytesOutRate)),
     table_conv!("table_conn_cnt", Op::Read(D::ConnCnt)),
     table_conv!("table_conn_cur", Op::Read(D::ConnCur)),
     table_conv!("table_conn_rate", Op::Read(D::ConnRate)),
-    conv("table_expire", TABLE_DEFAULT, T::Sint, |s, a, _| convert(s, a, Op::Expire)),
+    conv("table_expire", TABLE_DEFAULT, T::Sint, |a| check_table(a, 0, "converter", "table_expire"), |s, a, _| convert(s, a, Op::Expire)),
     table_conv!("table_gpc0", Op::Read(D::Gpc0)),
     table_conv!("table_gpc0_rate", Op::Read(D::Gpc0Rate)),
     table_conv!("table_gpc1", Op::Read(D::Gpc1)),
@@ -310,7 +347,7 @@ static CONVERTERS: &[Conv] = &[
     table_conv!("table_http_fail_rate", Op::Read(D::HttpFailRate)),
     table_conv!("table_http_req_cnt", Op::Read(D::HttpReqCnt)),
     table_conv!("table_http_req_rate", Op::Read(D::HttpReqRate)),
-    conv("table_idle", TABLE_DEFAULT, T::Sint, |s, a, _| convert(s, a, Op::Idle)),
+    conv("table_idle", TABLE_DEFAULT, T::Sint, |a| check_table(a, 0, "converter", "table_idle"), |s, a, _| convert(s, a, Op::Idle)),
     table_conv!("table_kbytes_in", Op::Kbytes(D::BytesInCnt)),
     table_conv!("table_kbytes_out", Op::Kbytes(D::BytesOutCnt)),
     table_conv!("table_server_id", Op::Read(D::ServerId)),

@@ -202,6 +202,10 @@ pub fn check(config: &mut Config, diags: &mut Vec<Diagnostic>) {
     for e in crate::stick::action::check_tables(config) {
         diags.push(Diagnostic::plain(Severity::Alert, None, e));
     }
+    let declared: Vec<String> = crate::stick::defs(config).into_iter().map(|d| d.name).collect();
+    for e in crate::stick::sample::check_parsed(&declared) {
+        diags.push(Diagnostic::plain(Severity::Alert, None, format!("{e}.")));
+    }
     for p in &config.proxies {
         if let Some(peers) = p.stick_table.as_ref().and_then(|t| t.peers.as_ref()) {
             if !config.peers_sections.contains(peers) {
@@ -245,6 +249,9 @@ mod tests {
         assert!(e.iter().any(|m| m == "stick-table: missing size."), "{e:?}");
         let e = errors("frontend f\n  bind :0\n  http-request track-sc0 src table nope\n");
         assert!(e.iter().any(|m| m == "Proxy 'f': unable to find table 'nope' referenced by track-sc0."), "{e:?}");
+        let e = errors("frontend f\n  bind :0\n  http-request deny if { sc_get_gpc0(0,nope) gt 0 } || { src,table_gpc0(later) gt 0 }\nbackend later\n  stick-table type ip size 1\n");
+        assert!(e.iter().any(|m| m == "unable to find table 'nope' referenced in arg 2 of sample fetch keyword 'sc_get_gpc0'."), "{e:?}");
+        assert!(!e.iter().any(|m| m.contains("'later'")), "a table declared later is found: {e:?}");
         let e = errors("backend b\n  stick on src table nope\n");
         assert!(e.iter().any(|m| m == "Proxy 'b': unable to find stick-table 'nope'."), "{e:?}");
     }
