@@ -432,3 +432,37 @@ fn cli_levels() {
     assert_eq!(got[5], "# table: b, type: ip, size:10, used:1\n0x?: key=1.1.1.1 use=0 exp=0 gpc0=2\n\n");
     assert_eq!(got[7], "# table: b, type: ip, size:10, used:0\n\n");
 }
+
+#[test]
+fn log_lines_see_the_counters_and_errors_count_as_haproxy() {
+    let body = "frontend fe
+    bind 127.0.0.1:{{fe}}
+    log stdout format raw local0
+    log-format \"cnt=%[sc0_http_req_cnt] cur=%[sc0_conn_cur] s1=%[sc1_conn_cur] err=%[sc0_http_err_cnt] st=%ST\"
+    stick-table type ip size 1k store http_req_cnt,conn_cur,http_err_cnt
+    tcp-request connection track-sc1 src
+    http-request track-sc0 src
+    http-request return status 404 if { path /return }
+    http-request deny if { path /deny }
+    http-request return status 200
+";
+    compare(|bin| {
+        let proxy = ProxyBuilder::new(&format!("{DEFAULTS}{body}")).bin(bin).start();
+        for path in ["/", "/return", "/deny", "/"] {
+            get(proxy.port("fe"), path);
+        }
+        let lines = proxy.wait_for_lines(4, |l| l.starts_with("cnt="), DEADLINE);
+        // One entry tracked twice (by the connection and by the request): each request
+        // counts twice, and so does the error of `deny` (a `return` is no error).
+        assert_eq!(
+            lines,
+            [
+                "cnt=2 cur=2 s1=2 err=0 st=200",
+                "cnt=4 cur=2 s1=2 err=0 st=404",
+                "cnt=6 cur=2 s1=2 err=2 st=403",
+                "cnt=8 cur=2 s1=2 err=2 st=200",
+            ]
+        );
+        lines
+    });
+}

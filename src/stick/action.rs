@@ -120,7 +120,9 @@ impl StickAction {
                 // Tracked by a stream in HTTP mode (request or response rules): the
                 // request counts at once (its head was read before these rules ran).
                 let request = level == Level::Stream && cx.http_req().is_some();
-                session::track(*sc, level, &t, key, request);
+                // From `http-response` rules: the response's error counts at once too.
+                let response = cx.http_res().map(|r| r.line.status).filter(|_| level == Level::Stream);
+                session::track(*sc, level, &t, key, request, response);
             }
             StickAction::IncGpc { sc, gpc } => {
                 let Some(tr) = session::tracked(*sc) else { return };

@@ -57,6 +57,13 @@ struct Trackers {
 #[derive(Default)]
 pub struct Session(Option<Box<Trackers>>);
 
+impl Session {
+    /// Whether the session holds trackers (and is not lent to the running rules).
+    pub fn is_tracking(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(if self.0.is_some() { "Session(tracking)" } else { "Session(none)" })
@@ -129,9 +136,10 @@ fn count(f: impl Fn(&mut super::table::Entry, &super::table::TableDef, u64)) {
 }
 
 /// `track-scN`: counter `n` at `level` tracks `key` in `table`, unless it already
-/// tracks something. `request`: count the current HTTP request on it. False when the
-/// table is full.
-pub fn track(n: usize, level: Level, table: &Arc<Table>, key: Key, request: bool) -> bool {
+/// tracks something. `request`: count the current HTTP request on it; `response`: the
+/// status of the response being processed, counted as [`http_status`] does. False
+/// when the table is full.
+pub fn track(n: usize, level: Level, table: &Arc<Table>, key: Key, request: bool, response: Option<u16>) -> bool {
     if n >= MAX_SC {
         return false;
     }
@@ -157,6 +165,9 @@ pub fn track(n: usize, level: Level, table: &Arc<Table>, key: Key, request: bool
         if request {
             e.add(def, D::HttpReqCnt, 1, now);
             e.add(def, D::HttpReqRate, 1, now);
+        }
+        if let Some(status) = response {
+            count_status(e, def, status, now);
         }
         l.touch(&key, now);
     }
@@ -198,30 +209,41 @@ pub fn http_request() {
     });
 }
 
-/// A transaction (HTTP) or a stream (TCP) ended with `status` (HTTP), having read
-/// `bytes_in` from the client and sent it `bytes_out`: the error and byte counters,
-/// then the stream's trackers leave.
-pub fn txn_end(status: Option<u16>, bytes_in: u64, bytes_out: u64) {
+/// An HTTP error status: a server's response, or an error the proxy answers (`deny`,
+/// `tarpit`, an invalid request, no server): a 4xx counts `http_err_*`, a 5xx other
+/// than 501 and 505 `http_fail_*`. Replies of `return`, `redirect` and services do not
+/// count, as in HAProxy 2.6.
+pub fn http_status(status: u16) {
+    count(|e, def, now| count_status(e, def, status, now));
+}
+
+fn count_status(e: &mut super::table::Entry, def: &super::table::TableDef, status: u16, now: u64) {
+    let (cnt, rate) = match status {
+        400..=499 => (D::HttpErrCnt, D::HttpErrRate),
+        500..=599 if status != 501 && status != 505 => (D::HttpFailCnt, D::HttpFailRate),
+        _ => return,
+    };
+    e.add(def, cnt, 1, now);
+    e.add(def, rate, 1, now);
+}
+
+/// A transaction (HTTP) or a stream (TCP) ended, having read `bytes_in` from the
+/// client and sent it `bytes_out`: the byte counters, then, when `release_now`, the
+/// stream's trackers leave (else they leave with the session, once the stream's log
+/// line is written: its samples still see them).
+pub fn txn_end(bytes_in: u64, bytes_out: u64, release_now: bool) {
     if !active() {
         return;
     }
     count(|e, def, now| {
-        match status {
-            Some(400..=499) => {
-                e.add(def, D::HttpErrCnt, 1, now);
-                e.add(def, D::HttpErrRate, 1, now);
-            }
-            Some(s @ 500..=599) if s != 501 && s != 505 => {
-                e.add(def, D::HttpFailCnt, 1, now);
-                e.add(def, D::HttpFailRate, 1, now);
-            }
-            _ => {}
-        }
         e.add(def, D::BytesInCnt, bytes_in, now);
         e.add(def, D::BytesInRate, bytes_in, now);
         e.add(def, D::BytesOutCnt, bytes_out, now);
         e.add(def, D::BytesOutRate, bytes_out, now);
     });
+    if !release_now {
+        return;
+    }
     let gone = with(|t| {
         t.stores.clear();
         std::mem::take(&mut t.stream)

@@ -951,6 +951,7 @@ impl Stream {
     /// connection stays open after it unless the page says `connection: close` (the 400
     /// and 408 pages) or the request was not read to its end.
     pub(super) fn http_reject(&mut self, env: &mut Env<'_, '_>, status: u16, term: Termination) {
+        crate::stick::session::http_status(status);
         let be = self.backend.filter(|&b| b != self.frontend).map(|b| &env.proxies[b].error_pages);
         let page = errors::page_for(status, be, &env.proxies[self.frontend].error_pages).into_owned();
         let close = head_says_close(&page);
@@ -1434,6 +1435,7 @@ impl Stream {
                         }
                         if let Some(side) = self.server.as_ref() {
                             crate::stats::account_server_response(env.proxies, side.be, side.srv, res.line.status);
+                            crate::stick::session::http_status(res.line.status);
                         }
                         let fe = &env.proxies[self.frontend];
                         capture::capture_headers(&fe.res_captures, &res.headers, &mut h.txn.res_captures);
@@ -1642,7 +1644,7 @@ impl Stream {
         let counted = self.server.as_ref().map(|side| (side.be, side.srv));
         let facts = self.end_facts(env.cx.now);
         crate::stats::account_end(env.proxies, self.frontend, self.backend, counted.map(|(_, s)| s), &facts, env.cx.now);
-        crate::stick::session::txn_end(facts.status, facts.bytes_in, facts.bytes_out);
+        crate::stick::session::txn_end(facts.bytes_in, facts.bytes_out, true);
         let h = self.http.as_mut().expect("HTTP mode");
         // The server connection: kept idle for the next request if it may be reused.
         let reuse = h.server_keep_alive && self.res.buf.is_empty() && !self.res.eof;

@@ -904,7 +904,7 @@ impl Stream {
         self.term = Termination::new(cause, phase);
         if crate::stick::session::active() {
             let f = self.end_facts(env.cx.now);
-            crate::stick::session::txn_end(f.status, f.bytes_in, f.bytes_out);
+            crate::stick::session::txn_end(f.bytes_in, f.bytes_out, false);
         }
         self.client.deregister(env.cx.registry);
         if let Some(side) = self.server.as_mut() {
@@ -1011,10 +1011,16 @@ impl Stream {
         self.persist_log_flags(&mut rec, proxies);
         self.tcp_service_log_fields(&mut rec);
         if let Some(format) = &fe.log_samples {
+            // The sticky counters, for `sc*_` fetches at stream end (during the stream's
+            // events they are lent already).
+            let outer = self.stick.is_tracking().then(|| crate::stick::enter(&mut self.stick));
             // A Lua fetch there cannot wait: the stream is over.
             rec.samples = crate::sample::lua::cannot_yield("log-format at stream end", || {
                 self.log_samples(format, proxies, &rec)
             });
+            if let Some(outer) = outer {
+                crate::stick::leave(&mut self.stick, outer);
+            }
         }
         rec
     }
