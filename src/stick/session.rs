@@ -289,3 +289,57 @@ pub fn add_store(table: &Arc<Table>, key: Key, max: usize) {
 pub fn take_stores() -> Vec<(Arc<Table>, Key)> {
     with(|t| std::mem::take(&mut t.stores)).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stick::data::parse_store_item;
+    use crate::stick::TableDef;
+
+    fn table() -> Arc<Table> {
+        let store = ["conn_cnt", "conn_cur", "sess_cnt", "http_req_cnt", "http_err_cnt", "bytes_in_cnt"];
+        Arc::new(Table::new(TableDef {
+            name: "t".into(),
+            key: crate::stick::KeyType::Ip,
+            key_len: 4,
+            size: 10,
+            expire: None,
+            nopurge: false,
+            peers: None,
+            store: store.iter().map(|s| parse_store_item(s).unwrap()).collect(),
+            location: None,
+        }))
+    }
+
+    fn read(t: &Table, key: &Key, ty: D) -> i64 {
+        let l = t.lock(crate::stick::now_ms());
+        l.get(key).unwrap().read(&t.def, ty, crate::stick::now_ms()).unwrap()
+    }
+
+    #[test]
+    fn a_stream_counts_then_gives_its_entries_back() {
+        let t = table();
+        let key = t.def.key_from_text("10.0.0.1").unwrap();
+        let mut stream = Session::default();
+        let outer = enter(&mut stream);
+        assert!(track(0, Level::Connection, &t, key.clone(), false, None));
+        session_accepted_unless(false);
+        // A request rule tracks the same entry: the request counts at once.
+        assert!(track(1, Level::Stream, &t, key.clone(), true, None));
+        assert!(track(1, Level::Stream, &t, key.clone(), true, None), "a second track-sc1 is ignored");
+        http_status(404);
+        txn_end(100, 10, true);
+        assert!(tracked(1).is_none() && tracked(0).is_some(), "the connection's counter stays");
+        leave(&mut stream, outer);
+        assert!(stream.is_tracking());
+        assert_eq!(read(&t, &key, D::ConnCnt), 2);
+        assert_eq!(read(&t, &key, D::ConnCur), 1, "the request's tracker left with its transaction");
+        assert_eq!(read(&t, &key, D::SessCnt), 1);
+        assert_eq!(read(&t, &key, D::HttpReqCnt), 1);
+        assert_eq!(read(&t, &key, D::HttpErrCnt), 2, "both counters saw the 404");
+        assert_eq!(read(&t, &key, D::BytesInCnt), 200);
+        drop(stream);
+        assert_eq!(read(&t, &key, D::ConnCur), 0);
+        assert_eq!(t.lock(crate::stick::now_ms()).get(&key).unwrap().ref_cnt, 0);
+    }
+}
