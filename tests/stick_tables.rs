@@ -448,8 +448,10 @@ fn log_lines_see_the_counters_and_errors_count_as_haproxy() {
 ";
     compare(|bin| {
         let proxy = ProxyBuilder::new(&format!("{DEFAULTS}{body}")).bin(bin).start();
-        for path in ["/", "/return", "/deny", "/"] {
+        // Each stream is logged (and gone) before the next request.
+        for (i, path) in ["/", "/return", "/deny", "/"].iter().enumerate() {
             get(proxy.port("fe"), path);
+            proxy.wait_for_lines(i + 1, |l| l.starts_with("cnt="), DEADLINE);
         }
         let lines = proxy.wait_for_lines(4, |l| l.starts_with("cnt="), DEADLINE);
         // One entry tracked twice (by the connection and by the request): each request
@@ -465,4 +467,27 @@ fn log_lines_see_the_counters_and_errors_count_as_haproxy() {
         );
         lines
     });
+}
+
+#[test]
+fn gpc_and_gpt_arrays() {
+    let body = "frontend fe
+    bind 127.0.0.1:{{fe}}
+    stick-table type ip size 1k store gpc(3),gpc_rate(2,10s),gpt(2)
+    http-request track-sc0 src
+    http-request sc-inc-gpc(1,0)
+    http-request sc-set-gpt(1,0) 42
+    http-request return status 200 content-type text/plain lf-string \"g1=%[sc_get_gpc(1,0)] g0=%[sc_get_gpc(0,0)] r1=%[sc_gpc_rate(1,0)] t1=%[sc_get_gpt(1,0)] s=%[src_get_gpc(1,fe)] tg=%[src,table_gpc(1,fe)] legacy=%[sc0_get_gpc0] g5=%[sc_get_gpc(5,0)]\"
+";
+    let got = compare(|bin| {
+        let proxy = start(bin, body, None);
+        let answers: Vec<String> = (0..2).map(|_| get(proxy.port("fe"), "/").1).collect();
+        let sock = proxy.dir().join("cli.sock");
+        assert!(wait_until(DEADLINE, || cli(&sock, "show table fe\n").contains("use=0")));
+        let cmds = ["show table fe", "show table fe data.gpc gt 0", "set table fe key 1.1.1.1 data.gpc 5", "set table fe key 1.1.1.1 data.gpc(1) 5", "show table fe"];
+        let cli_out: Vec<String> = cmds.iter().map(|c| cli_masked(&proxy, c)).collect();
+        (answers, cli_out)
+    });
+    assert_eq!(got.0[1], "g1=2 g0=0 r1=2 t1=42 s=2 tg=2 legacy=0 g5=");
+    assert_eq!(got.1[0], "# table: fe, type: ip, size:1024, used:1\n0x?: key=127.0.0.1 use=0 exp=0 gpt0=0 gpt1=42 gpc0=0 gpc1=2 gpc2=0 gpc0_rate(10000)=0 gpc1_rate(10000)=2\n\n");
 }

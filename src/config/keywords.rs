@@ -440,7 +440,7 @@ pub static PROXY: &[Keyword] = &[
         "the stats page (see doc/stats.md); `stats admin` is parsed, its actions are not served",
     ),
     sup("stick", B, super::parse::stick::stick, "`on`, `match`, `store-request`, `store-response` with `table`, `if`/`unless`: doc/stick-tables.md"),
-    sup("stick-table", FB, super::parse::stick::stick_table, "ip, ipv6, integer, string, binary keys; `size`, `expire`, `nopurge`, `store` (no `gpc`/`gpt` arrays); shared by all threads: doc/stick-tables.md"),
+    sup("stick-table", FB, super::parse::stick::stick_table, "ip, ipv6, integer, string, binary keys; `size`, `expire`, `nopurge`, `peers` (no sync), `store` with the `gpc`/`gpt` arrays; shared by all threads: doc/stick-tables.md"),
     sup("tcp-check", DB, super::parse::tcp_check::tcp_check, "`connect [port] [linger]`, `send`, `send-binary`, `expect [!] string, rstring, binary, rbinary` with `min-recv`, `error-status`, plain `on-success`/`on-error`; `comment`: doc/checks.md"),
     sup("unique-id-header", DF, http_misc::unique_id_header, ""),
     nyi("use-fcgi-app", B),

@@ -1,6 +1,7 @@
 //! The stick-counter actions of the rule lists: `track-sc<N> <sample> [table <t>]`,
-//! `sc-inc-gpc0(<N>)`, `sc-inc-gpc1(<N>)` and `sc-set-gpt0(<N>) <int|sample>`, shared
-//! by `http-request`, `http-response`, `tcp-request connection|content` and
+//! `sc-inc-gpc0(<N>)`, `sc-inc-gpc1(<N>)`, `sc-inc-gpc(<idx>,<N>)`,
+//! `sc-set-gpt0(<N>) <int|sample>` and `sc-set-gpt(<idx>,<N>) <int|sample>`, shared by
+//! `http-request`, `http-response`, `tcp-request connection|content` and
 //! `tcp-response content`.
 
 use super::data::DataType as D;
@@ -11,9 +12,11 @@ use crate::sample::{Expr, SampleCtx};
 #[derive(Debug)]
 pub enum StickAction {
     Track { sc: usize, expr: Expr, table: String },
-    /// `sc-inc-gpc0` (`Gpc0`) or `sc-inc-gpc1` (`Gpc1`).
-    IncGpc { sc: usize, gpc: D },
-    SetGpt0 { sc: usize, value: GptValue },
+    /// `sc-inc-gpc0` (`Gpc0`, element 0), `sc-inc-gpc1` (`Gpc1`) or `sc-inc-gpc(idx,N)`
+    /// (`Gpc`, element `idx`).
+    IncGpc { sc: usize, gpc: D, idx: usize },
+    /// `sc-set-gpt0` (`Gpt0`) or `sc-set-gpt(idx,N)` (`Gpt`, element `idx`).
+    SetGpt { sc: usize, gpt: D, idx: usize, value: GptValue },
 }
 
 #[derive(Debug)]
@@ -25,7 +28,7 @@ pub enum GptValue {
 /// Whether `name` (the action word) is one of ours.
 pub fn is_stick_action(name: &str) -> bool {
     let base = name.split('(').next().unwrap_or(name);
-    matches!(base, "sc-inc-gpc0" | "sc-inc-gpc1" | "sc-set-gpt0")
+    matches!(base, "sc-inc-gpc0" | "sc-inc-gpc1" | "sc-set-gpt0" | "sc-inc-gpc" | "sc-set-gpt")
         || base.strip_prefix("track-sc").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
@@ -65,15 +68,31 @@ impl StickAction {
             return Ok(StickAction::Track { sc, expr, table });
         }
         let base = name.split('(').next().unwrap_or(name);
-        let sc = sc_id(name)?;
+        // `sc-inc-gpc(<idx>,<N>)`, `sc-set-gpt(<idx>,<N>)`: the element, then the counter.
+        let (idx, sc) = if matches!(base, "sc-inc-gpc" | "sc-set-gpt") {
+            let what = if base == "sc-inc-gpc" { "gpc" } else { "gpt" };
+            let inner = name.split_once('(').map_or("", |(_, r)| r.strip_suffix(')').unwrap_or(r));
+            let Some((i, n)) = inner.split_once(',') else {
+                return Err(format!("Missing {what} ID '{name}'. Expects {base}(<{} ID>,<Track ID>).", what.to_uppercase()));
+            };
+            let idx = i.trim().parse::<usize>().ok().filter(|&i| i < 100).ok_or_else(|| format!("invalid {what} ID '{i}'. The max allowed ID is 99."))?;
+            (idx, sc_id(&format!("({})", n.trim()))?)
+        } else {
+            (0, sc_id(name)?)
+        };
         match base {
-            "sc-inc-gpc0" | "sc-inc-gpc1" => {
+            "sc-inc-gpc0" | "sc-inc-gpc1" | "sc-inc-gpc" => {
                 if let Some(w) = args.first() {
                     return Err(unexpected(w));
                 }
-                Ok(StickAction::IncGpc { sc, gpc: if base == "sc-inc-gpc0" { D::Gpc0 } else { D::Gpc1 } })
+                let gpc = match base {
+                    "sc-inc-gpc0" => D::Gpc0,
+                    "sc-inc-gpc1" => D::Gpc1,
+                    _ => D::Gpc,
+                };
+                Ok(StickAction::IncGpc { sc, gpc, idx })
             }
-            "sc-set-gpt0" => {
+            "sc-set-gpt0" | "sc-set-gpt" => {
                 let value = match args.first() {
                     None => GptValue::Int(0),
                     Some(v) => match v.parse::<i64>() {
@@ -84,7 +103,8 @@ impl StickAction {
                 if let Some(w) = args.get(1) {
                     return Err(unexpected(w));
                 }
-                Ok(StickAction::SetGpt0 { sc, value })
+                let gpt = if base == "sc-set-gpt0" { D::Gpt0 } else { D::Gpt };
+                Ok(StickAction::SetGpt { sc, gpt, idx, value })
             }
             _ => Err(format!("unknown action '{name}'")),
         }
@@ -103,7 +123,7 @@ impl StickAction {
         match self {
             StickAction::Track { sc, .. } => format!("track-sc{sc}"),
             StickAction::IncGpc { gpc, .. } => format!("sc-inc-{}", gpc.name()),
-            StickAction::SetGpt0 { .. } => "sc-set-gpt0".into(),
+            StickAction::SetGpt { gpt, .. } => format!("sc-set-{}", gpt.name()),
         }
     }
 
@@ -124,20 +144,24 @@ impl StickAction {
                 let response = cx.http_res().map(|r| r.line.status).filter(|_| level == Level::Stream);
                 session::track(*sc, level, &t, key, request, response);
             }
-            StickAction::IncGpc { sc, gpc } => {
+            StickAction::IncGpc { sc, gpc, idx } => {
                 let Some(tr) = session::tracked(*sc) else { return };
                 let def = &tr.table.def;
                 let mut l = tr.table.lock(now);
                 if let Some(e) = l.get_mut(&tr.key) {
-                    let rate = if *gpc == D::Gpc0 { D::Gpc0Rate } else { D::Gpc1Rate };
-                    let a = e.add(def, rate, 1, now);
-                    let b = e.add(def, *gpc, 1, now);
+                    let rate = match gpc {
+                        D::Gpc0 => D::Gpc0Rate,
+                        D::Gpc1 => D::Gpc1Rate,
+                        _ => D::GpcRate,
+                    };
+                    let a = e.add_at(def, rate, *idx, 1, now);
+                    let b = e.add_at(def, *gpc, *idx, 1, now);
                     if a || b {
                         l.touch(&tr.key, now);
                     }
                 }
             }
-            StickAction::SetGpt0 { sc, value } => {
+            StickAction::SetGpt { sc, gpt, idx, value } => {
                 let v = match value {
                     GptValue::Int(i) => *i,
                     GptValue::Expr(e) => match e.eval(cx).and_then(|s| s.to_int()) {
@@ -148,7 +172,7 @@ impl StickAction {
                 let Some(tr) = session::tracked(*sc) else { return };
                 let mut l = tr.table.lock(now);
                 if let Some(e) = l.get_mut(&tr.key) {
-                    if e.set(&tr.table.def, D::Gpt0, v, now) {
+                    if e.set_at(&tr.table.def, *gpt, *idx, v, now) {
                         l.touch(&tr.key, now);
                     }
                 }

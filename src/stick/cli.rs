@@ -58,15 +58,15 @@ fn entry_id(def: &TableDef, key: &Key) -> u64 {
 pub fn entry_line(def: &TableDef, key: &Key, e: &Entry, now: u64) -> String {
     let exp = if def.expire.is_some() { e.expire.saturating_sub(now) } else { 0 };
     let mut s = format!("0x{:x}: key={} use={} exp={exp}", entry_id(def, key), def.key_text(key), e.ref_cnt);
-    for (stored, v) in def.store.iter().zip(&e.data.0) {
-        let name = stored.ty.name();
+    for (name, v, period) in e.data.fields(&def.store) {
         let _ = match v {
-            Value::Rate(f) => write!(s, " {name}({})={}", stored.period, f.read(now, stored.period)),
+            Value::Rate(f) => write!(s, " {name}({period})={}", f.read(now, period)),
             Value::Sint(x) => write!(s, " {name}={x}"),
             Value::Uint(x) => write!(s, " {name}={x}"),
             Value::Ull(x) => write!(s, " {name}={x}"),
             Value::Str(x) if x.is_empty() => write!(s, " {name}=-"),
             Value::Str(x) => write!(s, " {name}={x}"),
+            Value::Array(_) => Ok(()),
         };
     }
     s
@@ -99,7 +99,7 @@ fn parse_select(def: &TableDef, words: &[String]) -> Result<Select, String> {
         let n = filters.len() + 1;
         let Some(name) = words[i].strip_prefix("data.") else { return Err(USAGE.into()) };
         let ty = DataType::from_name(name).ok_or_else(|| format!("Filter entry #{n}: Unknown data type\n"))?;
-        if def.index(ty).is_none() {
+        if !def.stores(ty) {
             return Err(format!("Filter entry #{n}: Data type not stored in this table\n"));
         }
         let op = match words.get(i + 1).map(String::as_str) {
@@ -240,7 +240,7 @@ fn set_entry(t: &Arc<Table>, key: &Key, pairs: &[String]) -> String {
             };
             break;
         };
-        if def.index(ty).is_none() {
+        if !def.stores(ty) {
             out = "Data type not stored in this table\n".into();
             break;
         }

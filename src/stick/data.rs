@@ -1,8 +1,9 @@
 //! What a stick-table entry stores: the data types of `store <list>` and their values,
 //! with HAProxy's frequency counter ([`FreqCtr`]) behind every `*_rate(<period>)`.
 
-/// A data type a table may store (HAProxy's `STKTABLE_DT_*` known to 2.6, without the
-/// `gpc`/`gpt` arrays).
+/// A data type a table may store (HAProxy's `STKTABLE_DT_*` known to 2.6). `Gpt`,
+/// `Gpc` and `GpcRate` are arrays (`gpt(<n>)`, `gpc(<n>)`, `gpc_rate(<n>,<period>)`);
+/// a table storing them answers for the legacy `gpt0`, `gpc0/1` and `gpc0/1_rate`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DataType {
     ServerId,
@@ -27,15 +28,18 @@ pub enum DataType {
     ServerKey,
     HttpFailCnt,
     HttpFailRate,
+    Gpt,
+    Gpc,
+    GpcRate,
 }
 
 /// Every data type, in HAProxy's order (the order `show table` prints them in).
-pub const ALL: [DataType; 22] = {
+pub const ALL: [DataType; 25] = {
     use DataType::*;
     [
         ServerId, Gpt0, Gpc0, Gpc0Rate, ConnCnt, ConnRate, ConnCur, SessCnt, SessRate, HttpReqCnt, HttpReqRate,
         HttpErrCnt, HttpErrRate, BytesInCnt, BytesInRate, BytesOutCnt, BytesOutRate, Gpc1, Gpc1Rate, ServerKey,
-        HttpFailCnt, HttpFailRate,
+        HttpFailCnt, HttpFailRate, Gpt, Gpc, GpcRate,
     ]
 };
 
@@ -66,6 +70,36 @@ impl DataType {
             ServerKey => "server_key",
             HttpFailCnt => "http_fail_cnt",
             HttpFailRate => "http_fail_rate",
+            Gpt => "gpt",
+            Gpc => "gpc",
+            GpcRate => "gpc_rate",
+        }
+    }
+
+    /// Whether the type is an array (`gpt(<n>)`, `gpc(<n>)`, `gpc_rate(<n>,<period>)`).
+    pub fn is_array(self) -> bool {
+        matches!(self, DataType::Gpt | DataType::Gpc | DataType::GpcRate)
+    }
+
+    /// The array element a legacy type stands for in a table storing the array
+    /// instead (`gpc1` is `gpc[1]`).
+    pub fn legacy_element(self) -> Option<(DataType, usize)> {
+        use DataType::*;
+        Some(match self {
+            Gpt0 => (Gpt, 0),
+            Gpc0 => (Gpc, 0),
+            Gpc1 => (Gpc, 1),
+            Gpc0Rate => (GpcRate, 0),
+            Gpc1Rate => (GpcRate, 1),
+            _ => return None,
+        })
+    }
+
+    /// The name of element `i` in `show table` lines (`gpc1`, `gpc1_rate`).
+    pub fn element_name(self, i: usize) -> String {
+        match self {
+            DataType::GpcRate => format!("gpc{i}_rate"),
+            t => format!("{}{i}", t.name()),
         }
     }
 
@@ -78,9 +112,11 @@ impl DataType {
         self.name().ends_with("_rate")
     }
 
-    /// The value a new entry starts with.
-    fn initial(self) -> Value {
+    /// The value a new entry starts with (`count`: the elements of an array).
+    fn initial(self, count: u32) -> Value {
         match self {
+            DataType::Gpt | DataType::Gpc => Value::Array(vec![Value::Uint(0); count as usize]),
+            DataType::GpcRate => Value::Array(vec![Value::Rate(FreqCtr::default()); count as usize]),
             DataType::ServerId => Value::Sint(0),
             DataType::ServerKey => Value::Str(String::new()),
             DataType::BytesInCnt | DataType::BytesOutCnt => Value::Ull(0),
@@ -102,13 +138,23 @@ pub enum Value {
     Rate(FreqCtr),
     /// `server_key`.
     Str(String),
+    /// `gpt(<n>)`, `gpc(<n>)`, `gpc_rate(<n>,<period>)`.
+    Array(Vec<Value>),
 }
 
-/// One entry of a `store` list: the type and, for rates, the period in milliseconds.
+/// One entry of a `store` list: the type, for rates the period in milliseconds, for
+/// arrays their length (1 otherwise).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Stored {
     pub ty: DataType,
     pub period: u32,
+    pub count: u32,
+}
+
+impl Stored {
+    pub fn scalar(ty: DataType) -> Stored {
+        Stored { ty, period: 0, count: 1 }
+    }
 }
 
 /// The values of one entry, in the table's `store` order.
@@ -117,7 +163,19 @@ pub struct Data(pub Vec<Value>);
 
 impl Data {
     pub fn new(store: &[Stored]) -> Data {
-        Data(store.iter().map(|s| s.ty.initial()).collect())
+        Data(store.iter().map(|s| s.ty.initial(s.count)).collect())
+    }
+
+    /// Every datum with its name and period, arrays flattened into their elements
+    /// (`gpc0`, `gpc1`, ...), in `store` order: what `show table` and Lua print.
+    pub fn fields<'a>(&'a self, store: &'a [Stored]) -> impl Iterator<Item = (String, &'a Value, u32)> + 'a {
+        store.iter().zip(&self.0).flat_map(|(s, v)| {
+            let items: Vec<(String, &Value, u32)> = match v {
+                Value::Array(a) => a.iter().enumerate().map(|(i, e)| (s.ty.element_name(i), e, s.period)).collect(),
+                v => vec![(s.ty.name().to_string(), v, s.period)],
+            };
+            items
+        })
     }
 }
 
@@ -165,32 +223,67 @@ impl FreqCtr {
     }
 }
 
-/// Parses one `store` item: `name` or `name(<period>)` for rates. Errors are
-/// HAProxy's message bodies (after `stick-table: `).
+/// The longest `gpc`/`gpt` array.
+const MAX_ARRAY: u32 = 100;
+
+/// Parses one `store` item: `name`, `name(<period>)` for rates, `name(<n>)` for arrays,
+/// `gpc_rate(<n>,<period>)`. Errors are HAProxy's message bodies (after `stick-table: `).
 pub fn parse_store_item(item: &str) -> Result<Stored, String> {
     let (name, arg) = match item.split_once('(') {
         Some((n, rest)) => (n, Some(rest.strip_suffix(')').unwrap_or(rest))),
         None => (item, None),
     };
     let Some(ty) = DataType::from_name(name) else {
-        return Err(if matches!(name, "gpc" | "gpt" | "gpc_rate") {
-            format!("store option '{name}' (arrays) is not supported by moonproxy yet.")
-        } else {
-            format!("unknown store option '{name}'.")
-        });
+        return Err(format!("unknown store option '{name}'."));
     };
-    if !ty.is_rate() {
-        if arg.is_some() {
-            return Err(format!("store option '{name}' does not accept arguments."));
+    let wants_arg = ty.is_rate() || ty.is_array();
+    let arg = match arg.filter(|a| !a.is_empty()) {
+        Some(_) if !wants_arg => return Err(format!("unexpected argument to store option '{name}'.")),
+        None if wants_arg => return Err(format!("missing argument to store option '{name}'.")),
+        None => return Ok(Stored::scalar(ty)),
+        Some(a) => a,
+    };
+    let (count, period) = match (ty.is_array(), ty.is_rate()) {
+        (true, true) => match arg.split_once(',') {
+            Some((n, p)) => (Some(n), Some(p)),
+            None => return Err(format!("missing argument to store option '{name}'.")),
+        },
+        (true, false) => (Some(arg), None),
+        _ => (None, Some(arg)),
+    };
+    let count = match count {
+        Some(n) => n
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_ARRAY).contains(n))
+            .ok_or_else(|| format!("array size is out of allowed range (1-{MAX_ARRAY}) for store option '{name}'."))?,
+        None => 1,
+    };
+    let period = match period {
+        Some(p) => {
+            let d = crate::config::units::parse_time(p.trim()).map_err(|_| format!("error when processing store option '{name}'."))?;
+            d.as_millis().min(u32::MAX as u128) as u32
         }
-        return Ok(Stored { ty, period: 0 });
-    }
-    let Some(arg) = arg.filter(|a| !a.is_empty()) else {
-        return Err(format!("missing argument to store option '{name}'."));
+        None => 0,
     };
-    let d = crate::config::units::parse_time(arg)
-        .map_err(|_| format!("invalid time period '{arg}' for store option '{name}'."))?;
-    Ok(Stored { ty, period: d.as_millis().min(u32::MAX as u128) as u32 })
+    Ok(Stored { ty, period, count })
+}
+
+/// HAProxy's refusal of an array together with the legacy types it replaces.
+pub fn check_store(store: &[Stored]) -> Result<(), String> {
+    let has = |t: DataType| store.iter().any(|s| s.ty == t);
+    use DataType::*;
+    if has(Gpt) && has(Gpt0) {
+        return Err("simultaneous usage of 'gpt' and 'gpt0' in a same table is not permitted as 'gpt' overrides 'gpt0'.".into());
+    }
+    if has(Gpc) && (has(Gpc0) || has(Gpc1)) {
+        return Err("simultaneous usage of 'gpc' and 'gpc[0/1]' in a same table is not permitted as 'gpc' overrides 'gpc[0/1]'.".into());
+    }
+    if has(GpcRate) && (has(Gpc0Rate) || has(Gpc1Rate)) {
+        return Err("simultaneous usage of 'gpc_rate' and 'gpc[0/1]_rate' in a same table is not permitted as 'gpc_rate' overrides 'gpc[0/1]_rate'.".into());
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -216,8 +309,14 @@ mod tests {
 
     #[test]
     fn store_items() {
-        assert_eq!(parse_store_item("gpc0").unwrap(), Stored { ty: DataType::Gpc0, period: 0 });
-        assert_eq!(parse_store_item("http_req_rate(10s)").unwrap(), Stored { ty: DataType::HttpReqRate, period: 10_000 });
+        assert_eq!(parse_store_item("gpc0").unwrap(), Stored::scalar(DataType::Gpc0));
+        assert_eq!(parse_store_item("http_req_rate(10s)").unwrap(), Stored { ty: DataType::HttpReqRate, period: 10_000, count: 1 });
+        assert_eq!(parse_store_item("gpc_rate(2,10s)").unwrap(), Stored { ty: DataType::GpcRate, period: 10_000, count: 2 });
+        assert_eq!(parse_store_item("gpt(3)").unwrap(), Stored { ty: DataType::Gpt, period: 0, count: 3 });
+        assert_eq!(parse_store_item("gpc(101)").unwrap_err(), "array size is out of allowed range (1-100) for store option 'gpc'.");
+        assert_eq!(parse_store_item("gpc_rate(2)").unwrap_err(), "missing argument to store option 'gpc_rate'.");
+        assert_eq!(parse_store_item("gpc0(3)").unwrap_err(), "unexpected argument to store option 'gpc0'.");
+        assert!(check_store(&[Stored::scalar(DataType::Gpc1), parse_store_item("gpc(2)").unwrap()]).is_err());
         assert_eq!(parse_store_item("http_req_rate").unwrap_err(), "missing argument to store option 'http_req_rate'.");
         assert_eq!(parse_store_item("bar").unwrap_err(), "unknown store option 'bar'.");
         assert!(ALL.iter().all(|d| DataType::from_name(d.name()) == Some(*d)));

@@ -55,12 +55,27 @@ enum Who {
     Sc(usize),
     /// `src_x([table])`.
     Src,
+    /// `sc_x(<idx>,<N>[,table])`: element `idx` of an array type.
+    ScIdx,
+    /// `src_x(<idx>,<table>)`.
+    SrcIdx,
 }
 
 const SC_ARGS: ArgSpec = ArgSpec { types: &[A::Int, A::Str], mandatory: 1 };
 const TABLE_ARG: ArgSpec = ArgSpec { types: &[A::Str], mandatory: 0 };
 const TABLE_MANDATORY: ArgSpec = ArgSpec { types: &[A::Str], mandatory: 1 };
 const TABLE_DEFAULT: ArgSpec = ArgSpec { types: &[A::Str, A::Int], mandatory: 1 };
+const SC_IDX_ARGS: ArgSpec = ArgSpec { types: &[A::Int, A::Int, A::Str], mandatory: 2 };
+const SRC_IDX_ARGS: ArgSpec = ArgSpec { types: &[A::Int, A::Str], mandatory: 2 };
+const CONV_IDX_ARGS: ArgSpec = ArgSpec { types: &[A::Int, A::Str], mandatory: 2 };
+
+/// The element index of an array fetch or converter (HAProxy: below 100).
+fn check_idx(a: &[Arg]) -> Result<(), String> {
+    match a.first().and_then(Arg::int) {
+        Some(n) if (0..100).contains(&n) => Ok(()),
+        _ => Err("invalid array index, the max allowed is 99".into()),
+    }
+}
 
 fn check_sc(a: &mut [Arg]) -> Result<(), String> {
     match a.first().and_then(Arg::int) {
@@ -152,6 +167,32 @@ static FAMILIES: &[[Fetch; 5]] = &[
     family!(Op::UpdtConnCnt, T::Sint, "", "", "", "", "src_updt_conn_cnt"),
 ];
 
+/// The fetches on array elements: `sc_<x>(<idx>,<N>[,<table>])` and
+/// `src_<x>(<idx>,<table>)`.
+macro_rules! array_family {
+    ($op:expr, $sc:literal, $src:literal) => {
+        [
+            fetch($sc, SC_IDX_ARGS, T::Sint, |a| {
+                check_idx(a)?;
+                check_sc(&mut a[1..])?;
+                check_table(a, 2, FETCH, $sc)
+            }, |a, cx| run(Who::ScIdx, $op, a, cx)),
+            fetch($src, SRC_IDX_ARGS, T::Sint, |a| {
+                check_idx(a)?;
+                check_table(a, 1, FETCH, $src)
+            }, |a, cx| run(Who::SrcIdx, $op, a, cx)),
+        ]
+    };
+}
+
+static ARRAY_FAMILIES: &[[Fetch; 2]] = &[
+    array_family!(Op::Read(D::Gpc), "sc_get_gpc", "src_get_gpc"),
+    array_family!(Op::Read(D::Gpt), "sc_get_gpt", "src_get_gpt"),
+    array_family!(Op::Read(D::GpcRate), "sc_gpc_rate", "src_gpc_rate"),
+    array_family!(Op::Inc(D::Gpc, D::GpcRate), "sc_inc_gpc", "src_inc_gpc"),
+    array_family!(Op::Clr(D::Gpc), "sc_clr_gpc", "src_clr_gpc"),
+];
+
 const FETCH: &str = "sample fetch keyword";
 
 static TABLE_FETCHES: &[Fetch] = &[
@@ -170,7 +211,7 @@ pub fn lookup_fetch(name: &str) -> Option<&'static Fetch> {
     if !(name.starts_with("sc") || name.starts_with("src_") || name.starts_with("table_")) {
         return None;
     }
-    FAMILIES.iter().flatten().chain(TABLE_FETCHES).find(|f| f.name == name && !name.is_empty())
+    FAMILIES.iter().flatten().chain(ARRAY_FAMILIES.iter().flatten()).chain(TABLE_FETCHES).find(|f| f.name == name && !name.is_empty())
 }
 
 /// The table an argument names, else the current proxy's (see the module's notes).
@@ -182,8 +223,13 @@ fn table_arg(arg: Option<&Arg>, cx: &dyn SampleCtx) -> Option<Arc<Table>> {
 }
 
 fn run(who: Who, op: Op, a: &[Arg], cx: &dyn SampleCtx) -> Option<Sample> {
+    // Element of an array type: the first argument.
+    let (idx, a) = match who {
+        Who::ScIdx | Who::SrcIdx => (a.first()?.int()? as usize, &a[1..]),
+        _ => (0, a),
+    };
     let (table, key) = match who {
-        Who::ScArg | Who::Sc(_) => {
+        Who::ScArg | Who::Sc(_) | Who::ScIdx => {
             let (n, targ) = match who {
                 Who::Sc(n) => (n, a.first()),
                 _ => (a.first()?.int()? as usize, a.get(1)),
@@ -198,25 +244,26 @@ fn run(who: Who, op: Op, a: &[Arg], cx: &dyn SampleCtx) -> Option<Sample> {
                 _ => (tr.table, tr.key),
             }
         }
-        Who::Src => {
+        Who::Src | Who::SrcIdx => {
             let t = table_arg(a.first(), cx)?;
             let key = t.def.key_of(Sample::ip(cx.src()?.ip()))?;
             (t, key)
         }
     };
-    let create = matches!(who, Who::Src) && matches!(op, Op::Inc(..) | Op::Clr(_) | Op::UpdtConnCnt);
-    apply(&table, &key, op, create)
+    let create = matches!(who, Who::Src | Who::SrcIdx) && matches!(op, Op::Inc(..) | Op::Clr(_) | Op::UpdtConnCnt);
+    apply(&table, &key, op, idx, create)
 }
 
-/// Runs `op` on the entry `key` of `table` (created first when `create`).
-fn apply(table: &Table, key: &Key, op: Op, create: bool) -> Option<Sample> {
+/// Runs `op` on element `idx` (arrays; 0 otherwise) of the entry `key` of `table`
+/// (created first when `create`).
+fn apply(table: &Table, key: &Key, op: Op, idx: usize, create: bool) -> Option<Sample> {
     let now = now_ms();
     let def = &table.def;
     let mut l = table.lock(now);
     if create {
         l.get_or_create(key, now);
     }
-    let stored = |d: D| def.index(d).is_some();
+    let stored = |d: D| def.locate(d, idx).is_some();
     let int = |v: i64| Some(Sample::Sint(v));
     match op {
         Op::InTable => return Some(Sample::Bool(l.get(key).is_some())),
@@ -236,21 +283,21 @@ fn apply(table: &Table, key: &Key, op: Op, create: bool) -> Option<Sample> {
         return stored(d).then_some(Sample::Sint(0));
     };
     match op {
-        Op::Read(d) => int(e.read(def, d, now)?),
+        Op::Read(d) => int(e.read_at(def, d, idx, now)?),
         Op::Kbytes(d) => int(e.read(def, d, now)? >> 10),
         Op::Inc(d, rate) => {
-            let a = e.add(def, rate, 1, now);
-            let b = e.add(def, d, 1, now);
+            let a = e.add_at(def, rate, idx, 1, now);
+            let b = e.add_at(def, d, idx, 1, now);
             if !(a || b) {
                 return None;
             }
-            let v = e.read(def, d, now).or_else(|| e.read(def, rate, now));
+            let v = e.read_at(def, d, idx, now).or_else(|| e.read_at(def, rate, idx, now));
             l.touch(key, now);
             int(v.unwrap_or(0))
         }
         Op::Clr(d) => {
-            let v = e.read(def, d, now)?;
-            e.set(def, d, 0, now);
+            let v = e.read_at(def, d, idx, now)?;
+            e.set_at(def, d, idx, 0, now);
             l.touch(key, now);
             int(v)
         }
@@ -307,6 +354,15 @@ const fn conv(
 }
 
 fn convert(s: Sample, a: &[Arg], op: Op) -> Option<Sample> {
+    convert_at(s, a, op, 0)
+}
+
+/// `table_gpc(<idx>,<table>)` and the like.
+fn convert_idx(s: Sample, a: &[Arg], op: Op) -> Option<Sample> {
+    convert_at(s, &a[1..], op, a.first()?.int()? as usize)
+}
+
+fn convert_at(s: Sample, a: &[Arg], op: Op, idx: usize) -> Option<Sample> {
     let t = super::table(a.first()?.str()?)?;
     let Some(key) = t.def.key_of(s) else {
         return match op {
@@ -314,7 +370,7 @@ fn convert(s: Sample, a: &[Arg], op: Op) -> Option<Sample> {
             _ => None,
         };
     };
-    let r = apply(&t, &key, op, false);
+    let r = apply(&t, &key, op, idx, false);
     match (op, r) {
         // `table_expire`/`table_idle`: the default when there is no entry.
         (Op::Expire | Op::Idle, None) => a.get(1).and_then(Arg::int).map(Sample::Sint),
@@ -336,10 +392,13 @@ static CONVERTERS: &[Conv] = &[
     table_conv!("table_conn_cur", Op::Read(D::ConnCur)),
     table_conv!("table_conn_rate", Op::Read(D::ConnRate)),
     conv("table_expire", TABLE_DEFAULT, T::Sint, |a| check_table(a, 0, "converter", "table_expire"), |s, a, _| convert(s, a, Op::Expire)),
+    conv("table_gpc", CONV_IDX_ARGS, T::Sint, |a| { check_idx(a)?; check_table(a, 1, "converter", "table_gpc") }, |s, a, _| convert_idx(s, a, Op::Read(D::Gpc))),
     table_conv!("table_gpc0", Op::Read(D::Gpc0)),
     table_conv!("table_gpc0_rate", Op::Read(D::Gpc0Rate)),
     table_conv!("table_gpc1", Op::Read(D::Gpc1)),
     table_conv!("table_gpc1_rate", Op::Read(D::Gpc1Rate)),
+    conv("table_gpc_rate", CONV_IDX_ARGS, T::Sint, |a| { check_idx(a)?; check_table(a, 1, "converter", "table_gpc_rate") }, |s, a, _| convert_idx(s, a, Op::Read(D::GpcRate))),
+    conv("table_gpt", CONV_IDX_ARGS, T::Sint, |a| { check_idx(a)?; check_table(a, 1, "converter", "table_gpt") }, |s, a, _| convert_idx(s, a, Op::Read(D::Gpt))),
     table_conv!("table_gpt0", Op::Read(D::Gpt0)),
     table_conv!("table_http_err_cnt", Op::Read(D::HttpErrCnt)),
     table_conv!("table_http_err_rate", Op::Read(D::HttpErrRate)),
@@ -367,7 +426,7 @@ mod tests {
 
     #[test]
     fn every_family_name_is_unique_and_found() {
-        let names: Vec<&str> = FAMILIES.iter().flatten().chain(TABLE_FETCHES).map(|f| f.name).filter(|n| !n.is_empty()).collect();
+        let names: Vec<&str> = FAMILIES.iter().flatten().chain(ARRAY_FAMILIES.iter().flatten()).chain(TABLE_FETCHES).map(|f| f.name).filter(|n| !n.is_empty()).collect();
         for n in &names {
             assert!(std::ptr::eq(lookup_fetch(n).unwrap().name, *n) || lookup_fetch(n).unwrap().name == *n);
             assert_eq!(names.iter().filter(|m| *m == n).count(), 1, "{n}");

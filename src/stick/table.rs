@@ -63,6 +63,27 @@ impl TableDef {
         self.store.iter().position(|s| s.ty == ty)
     }
 
+    /// Where element `idx` of `ty` is (0 for a type that is not an array): the index in
+    /// the `store` list and, for arrays, the element. A legacy type the table does not
+    /// store resolves to its array element (`gpc1` to `gpc[1]`), as in HAProxy 2.6.
+    pub fn locate(&self, ty: DataType, idx: usize) -> Option<(usize, Option<usize>)> {
+        if let Some(i) = self.index(ty) {
+            return match ty.is_array() {
+                true => (idx < self.store[i].count as usize).then_some((i, Some(idx))),
+                false => (idx == 0).then_some((i, None)),
+            };
+        }
+        match ty.legacy_element() {
+            Some((array, elem)) if idx == 0 => self.locate(array, elem),
+            _ => None,
+        }
+    }
+
+    /// Whether the table answers for `ty` (stored, or through an array).
+    pub fn stores(&self, ty: DataType) -> bool {
+        self.locate(ty, 0).is_some()
+    }
+
     /// The key for `sample` (HAProxy's `smp_to_stkey`): cast to the key type, strings
     /// cut to `len`, binary keys padded with zeros. `None` when the cast fails.
     pub fn key_of(&self, sample: Sample) -> Option<Key> {
@@ -286,50 +307,77 @@ impl Locked<'_> {
 }
 
 impl Entry {
-    /// The value of `ty` if the table stores it.
+    /// The value of `ty` as stored (not resolved through the arrays): `server_key`.
     pub fn value<'e>(&'e self, def: &TableDef, ty: DataType) -> Option<&'e Value> {
         def.index(ty).map(|i| &self.data.0[i])
     }
 
-    pub fn value_mut<'e>(&'e mut self, def: &TableDef, ty: DataType) -> Option<&'e mut Value> {
-        def.index(ty).map(move |i| &mut self.data.0[i])
+    /// Element `idx` of `ty` (0 for other types) and its period.
+    fn at(&self, def: &TableDef, ty: DataType, idx: usize) -> Option<(&Value, u32)> {
+        let (i, elem) = def.locate(ty, idx)?;
+        let v = &self.data.0[i];
+        let v = match (v, elem) {
+            (Value::Array(a), Some(e)) => a.get(e)?,
+            (v, _) => v,
+        };
+        Some((v, def.store[i].period))
+    }
+
+    fn at_mut(&mut self, def: &TableDef, ty: DataType, idx: usize) -> Option<(&mut Value, u32)> {
+        let (i, elem) = def.locate(ty, idx)?;
+        let period = def.store[i].period;
+        let v = match (&mut self.data.0[i], elem) {
+            (Value::Array(a), Some(e)) => a.get_mut(e)?,
+            (v, _) => v,
+        };
+        Some((v, period))
     }
 
     /// The value of `ty` as an integer read at `now` (rates over their period).
     pub fn read(&self, def: &TableDef, ty: DataType, now: u64) -> Option<i64> {
-        let i = def.index(ty)?;
-        Some(match &self.data.0[i] {
+        self.read_at(def, ty, 0, now)
+    }
+
+    /// [`Entry::read`] of element `idx` of an array type.
+    pub fn read_at(&self, def: &TableDef, ty: DataType, idx: usize, now: u64) -> Option<i64> {
+        let (v, period) = self.at(def, ty, idx)?;
+        Some(match v {
             Value::Sint(v) => i64::from(*v),
             Value::Uint(v) => i64::from(*v),
             Value::Ull(v) => *v as i64,
-            Value::Rate(f) => i64::from(f.read(now, def.store[i].period)),
-            Value::Str(_) => return None,
+            Value::Rate(f) => i64::from(f.read(now, period)),
+            Value::Str(_) | Value::Array(_) => return None,
         })
     }
 
     /// Adds `n` to a counter, or counts `n` events on a rate; false if not stored.
     pub fn add(&mut self, def: &TableDef, ty: DataType, n: u64, now: u64) -> bool {
-        let Some(i) = def.index(ty) else { return false };
-        match &mut self.data.0[i] {
+        self.add_at(def, ty, 0, n, now)
+    }
+
+    /// [`Entry::add`] on element `idx` of an array type.
+    pub fn add_at(&mut self, def: &TableDef, ty: DataType, idx: usize, n: u64, now: u64) -> bool {
+        let Some((v, period)) = self.at_mut(def, ty, idx) else { return false };
+        match v {
             Value::Uint(v) => *v = v.wrapping_add(n as u32),
             Value::Ull(v) => *v = v.wrapping_add(n),
             Value::Sint(v) => *v = v.wrapping_add(n as i32),
-            Value::Rate(f) => f.add(now, def.store[i].period, n as u32),
-            Value::Str(_) => return false,
+            Value::Rate(f) => f.add(now, period, n as u32),
+            Value::Str(_) | Value::Array(_) => return false,
         }
         true
     }
 
     /// Decrements a counter (never below 0); `conn_cur` when a tracker leaves.
     pub fn dec(&mut self, def: &TableDef, ty: DataType) {
-        if let Some(Value::Uint(v)) = self.value_mut(def, ty) {
+        if let Some((Value::Uint(v), _)) = self.at_mut(def, ty, 0) {
             *v = v.saturating_sub(1);
         }
     }
 
     /// Sets `server_key` (the server's name).
     pub fn set_str(&mut self, def: &TableDef, ty: DataType, v: &str) -> bool {
-        match self.value_mut(def, ty) {
+        match def.index(ty).map(|i| &mut self.data.0[i]) {
             Some(Value::Str(s)) => {
                 *s = v.to_string();
                 true
@@ -341,9 +389,13 @@ impl Entry {
     /// Sets an integer datum (`set table`, `sc-set-gpt0`, `clr_gpc0`, `server_id`).
     /// A rate is reset and counts `v` events now, as HAProxy's `set table` does.
     pub fn set(&mut self, def: &TableDef, ty: DataType, v: i64, now: u64) -> bool {
-        let Some(i) = def.index(ty) else { return false };
-        let period = def.store[i].period;
-        match &mut self.data.0[i] {
+        self.set_at(def, ty, 0, v, now)
+    }
+
+    /// [`Entry::set`] of element `idx` of an array type.
+    pub fn set_at(&mut self, def: &TableDef, ty: DataType, idx: usize, v: i64, now: u64) -> bool {
+        let Some((x, period)) = self.at_mut(def, ty, idx) else { return false };
+        match x {
             Value::Uint(x) => *x = v as u32,
             Value::Ull(x) => *x = v as u64,
             Value::Sint(x) => *x = v as i32,
@@ -351,7 +403,7 @@ impl Entry {
                 *f = Default::default();
                 f.add(now, period, v as u32);
             }
-            Value::Str(_) => return false,
+            Value::Str(_) | Value::Array(_) => return false,
         }
         true
     }

@@ -94,7 +94,7 @@ pub fn parse_def(p: &mut Parser, l: &Line, name: &str) -> Result<TableDef, Strin
                 continue;
             }
             "store" => {
-                for item in val.split(',').filter(|s| !s.is_empty()) {
+                for item in split_store(val).into_iter().filter(|s| !s.is_empty()) {
                     let s = parse_store_item(item).map_err(|e| format!("stick-table: {e}"))?;
                     if store.iter().any(|x| x.ty == s.ty) {
                         p.warn(&l.loc, format!("stick-table: store option '{}' already enabled, ignored.", s.ty.name()));
@@ -116,9 +116,28 @@ pub fn parse_def(p: &mut Parser, l: &Line, name: &str) -> Result<TableDef, Strin
     if !typed {
         return Err("stick-table: missing type.".into());
     }
+    crate::stick::data::check_store(&store).map_err(|e| format!("stick-table: {e}"))?;
     store.sort_by_key(|s| s.ty);
     def.store = store;
     Ok(def)
+}
+
+/// A `store` list split on the commas outside parentheses (`gpc_rate(2,10s)` is one).
+fn split_store(list: &str) -> Vec<&str> {
+    let (mut out, mut depth, mut start) = (Vec::new(), 0usize, 0);
+    for (i, c) in list.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => {
+                out.push(&list[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&list[start..]);
+    out
 }
 
 /// `stick on|match|store-request|store-response <pattern> [table <t>] [if|unless <cond>]`
@@ -218,7 +237,7 @@ pub fn check(config: &mut Config, diags: &mut Vec<Diagnostic>) {
     for t in tables.filter(|t| used.contains(&t.name)) {
         for ty in [DataType::ServerId, DataType::ServerKey] {
             if t.index(ty).is_none() {
-                t.store.push(Stored { ty, period: 0 });
+                t.store.push(Stored::scalar(ty));
             }
         }
         t.store.sort_by_key(|s| s.ty);

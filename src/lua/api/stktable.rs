@@ -104,20 +104,20 @@ impl CallCtx {
 }
 
 /// An entry's data as Lua fields.
+/// An entry's data as Lua fields (array elements as `show table` names them).
 fn data_fields(t: &Table, e: &crate::stick::table::Entry, now: u64) -> Vec<(String, V)> {
-    t.def
-        .store
-        .iter()
-        .zip(&e.data.0)
-        .map(|(s, v)| {
+    e.data
+        .fields(&t.def.store)
+        .map(|(name, v, period)| {
             let v = match v {
                 Value::Str(s) => V::Str(s.clone()),
-                Value::Rate(f) => V::Int(i64::from(f.read(now, s.period))),
+                Value::Rate(f) => V::Int(i64::from(f.read(now, period))),
                 Value::Sint(x) => V::Int(i64::from(*x)),
                 Value::Uint(x) => V::Int(i64::from(*x)),
                 Value::Ull(x) => V::Int(*x as i64),
+                Value::Array(_) => V::Int(0),
             };
-            (s.ty.name().to_string(), v)
+            (name, v)
         })
         .collect()
 }
@@ -175,7 +175,7 @@ fn stk_dump(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
     while n + 2 <= ctx.nargs() {
         let entry = filters.len() + 1;
         let col = ctx.string(n)?;
-        let Some(ty) = DataType::from_name(&col).filter(|ty| t.def.index(*ty).is_some()) else {
+        let Some(ty) = DataType::from_name(&col).filter(|ty| t.def.stores(*ty)) else {
             return fail(ctx, &format!("Filter table data column not present in stick table (entry #{entry})"));
         };
         let op = ctx.string(n + 1)?;
