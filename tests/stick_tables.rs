@@ -448,10 +448,12 @@ fn log_lines_see_the_counters_and_errors_count_as_haproxy() {
 ";
     compare(|bin| {
         let proxy = ProxyBuilder::new(&format!("{DEFAULTS}{body}")).bin(bin).start();
-        // Each stream is logged (and gone) before the next request.
+        // Each stream is logged and gone before the next request.
+        let sock = proxy.dir().join("cli.sock");
         for (i, path) in ["/", "/return", "/deny", "/"].iter().enumerate() {
             get(proxy.port("fe"), path);
             proxy.wait_for_lines(i + 1, |l| l.starts_with("cnt="), DEADLINE);
+            assert!(wait_until(DEADLINE, || cli(&sock, "show table fe\n").contains("use=0")));
         }
         let lines = proxy.wait_for_lines(4, |l| l.starts_with("cnt="), DEADLINE);
         // One entry tracked twice (by the connection and by the request): each request
