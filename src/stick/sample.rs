@@ -428,7 +428,7 @@ mod tests {
     fn every_family_name_is_unique_and_found() {
         let names: Vec<&str> = FAMILIES.iter().flatten().chain(ARRAY_FAMILIES.iter().flatten()).chain(TABLE_FETCHES).map(|f| f.name).filter(|n| !n.is_empty()).collect();
         for n in &names {
-            assert!(std::ptr::eq(lookup_fetch(n).unwrap().name, *n) || lookup_fetch(n).unwrap().name == *n);
+            assert_eq!(lookup_fetch(n).map(|f| f.name), Some(*n));
             assert_eq!(names.iter().filter(|m| *m == n).count(), 1, "{n}");
         }
         assert!(lookup_fetch("sc_http_req_rate").is_some() && lookup_fetch("src_updt_conn_cnt").is_some());

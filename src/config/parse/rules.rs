@@ -282,8 +282,8 @@ pub fn tcp_rule(p: &mut Parser, l: &Line) -> Result<(), String> {
         lua if lua.starts_with("lua.") && list != TcpRuleList::Connection => {
             TcpAction::Lua { name: lua["lua.".len()..].to_string(), args: words[1..].to_vec() }
         }
-        // Stick counters (src/stick/action.rs).
-        s if crate::stick::action::is_stick_action(s) => {
+        // Stick counters (src/stick/action.rs); HAProxy has no `tcp-response content track-sc*`.
+        s if crate::stick::action::is_stick_action(s) && !(list == TcpRuleList::ResponseContent && s.starts_with("track-sc")) => {
             let proxy = p.draft().proxy.name.clone();
             crate::stick::action::StickAction::parse(&words, &proxy).map_err(|e| format!("'{what}' : {e}"))?;
             TcpAction::StickCounter { words: words.to_vec(), proxy }
