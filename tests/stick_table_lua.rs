@@ -39,6 +39,7 @@ core.register_service("dump", "http", function(applet)
     "many=" .. try(function() return t:dump({{"gpc0", "gt", 0}, {"gpc0", "gt", 0}, {"gpc0", "gt", 0}, {"gpc0", "gt", 0}, {"gpc0", "gt", 0}}) end),
     "pair=" .. try(function() return t:dump({{"gpc0", "gt"}}) end),
     "tostring=" .. tostring(t),
+    "arrays=" .. ser(core.proxies["arr"].stktable:lookup("127.0.0.1")),
   }
   local s = table.concat(lines, "\n") .. "\n"
   applet:set_status(200)
@@ -59,6 +60,8 @@ frontend fe
     bind 127.0.0.1:{{fe}}
     stick-table type ip size 1k expire 30s store gpc0,http_req_rate(10s),http_req_cnt,conn_cur,server_id,bytes_in_cnt
     http-request track-sc0 src
+    http-request track-sc1 src table arr
+    http-request sc-inc-gpc(1,1)
     http-request use-service lua.dump if { path /dump }
     http-request return status 200
 backend st2
@@ -67,6 +70,8 @@ backend st2
     server a 127.0.0.1:1
 backend st3
     server a 127.0.0.1:1
+backend arr
+    stick-table type ip size 10 store gpc(2),gpt(1),gpc_rate(2,10s)
 ";
 
 #[test]
@@ -84,6 +89,8 @@ fn stick_table_class_matches_haproxy() {
         "info={data={bytes_in_cnt=?:string,conn_cur=-1:number,gpc0=-1:number,http_req_cnt=-1:number,http_req_rate=10000:number,server_id=-1:number},expire=?:string,length=4:number,nopurge=false:boolean,size=1024:number,type=ip:string,used=1:number}",
         "lookup={bytes_in_cnt=?:string,conn_cur=1:number,expire=?:string,gpc0=0:number,http_req_cnt=2:number,http_req_rate=2:number,server_id=0:number,use=1:number}",
         "missing=nil:nil",
+        // HAProxy 2.6 shows an array as its first element only.
+        "arrays={expire=0:number,gpc=0:number,gpc_rate=0:number,gpt=0:number,use=1:number}",
         "none={}",
         "col=true nil:nil Filter table data column not present in stick table (entry #1)",
         "many=true nil:nil Filter table too large (len > 4)",

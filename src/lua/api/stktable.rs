@@ -104,20 +104,27 @@ impl CallCtx {
 }
 
 /// An entry's data as Lua fields.
-/// An entry's data as Lua fields (array elements as `show table` names them).
+/// An entry's data as Lua fields. An array shows as its name with its first element's
+/// value, as HAProxy 2.6 gives it (`gpc`; the other elements are not visible to Lua).
 fn data_fields(t: &Table, e: &crate::stick::table::Entry, now: u64) -> Vec<(String, V)> {
-    e.data
-        .fields(&t.def.store)
-        .map(|(name, v, period)| {
+    let scalar = |v: &Value, period: u32| match v {
+        Value::Str(s) => V::Str(s.clone()),
+        Value::Rate(f) => V::Int(i64::from(f.read(now, period))),
+        Value::Sint(x) => V::Int(i64::from(*x)),
+        Value::Uint(x) => V::Int(i64::from(*x)),
+        Value::Ull(x) => V::Int(*x as i64),
+        Value::Array(_) => V::Int(0),
+    };
+    t.def
+        .store
+        .iter()
+        .zip(&e.data.0)
+        .map(|(s, v)| {
             let v = match v {
-                Value::Str(s) => V::Str(s.clone()),
-                Value::Rate(f) => V::Int(i64::from(f.read(now, period))),
-                Value::Sint(x) => V::Int(i64::from(*x)),
-                Value::Uint(x) => V::Int(i64::from(*x)),
-                Value::Ull(x) => V::Int(*x as i64),
-                Value::Array(_) => V::Int(0),
+                Value::Array(a) => a.first().map_or(V::Int(0), |first| scalar(first, s.period)),
+                v => scalar(v, s.period),
             };
-            (name, v)
+            (s.ty.name().to_string(), v)
         })
         .collect()
 }
