@@ -493,3 +493,34 @@ fn gpc_and_gpt_arrays() {
     assert_eq!(got.0[1], "g1=2 g0=0 r1=2 t1=42 s=2 tg=2 legacy=0 g5=");
     assert_eq!(got.1[0], "# table: fe, type: ip, size:1024, used:1\n0x?: key=127.0.0.1 use=0 exp=0 gpt0=0 gpt1=42 gpc0=0 gpc1=2 gpc2=0 gpc0_rate(10000)=0 gpc1_rate(10000)=2\n\n");
 }
+
+#[test]
+fn a_full_table_evicts_the_oldest_entry_unless_nopurge() {
+    let body = "frontend fe
+    bind 127.0.0.1:{{fe}}
+    stick-table type string len 8 size 2 store http_req_cnt
+    http-request track-sc0 req.hdr(x-user)
+    http-request track-sc1 req.hdr(x-user) table np
+    http-request return status 200 content-type text/plain lf-string \"%[sc0_tracked] %[sc1_tracked]\"
+backend np
+    stick-table type string len 8 size 2 nopurge store http_req_cnt
+";
+    let got = compare(|bin| {
+        let proxy = start(bin, body, None);
+        let sock = proxy.dir().join("cli.sock");
+        let answers: Vec<String> = ["a", "b", "a", "c"]
+            .iter()
+            .map(|u| {
+                let mut c = Client::connect(proxy.port("fe"));
+                let r = c.http_request(format!("GET / HTTP/1.1\r\nHost: t\r\nX-User: {u}\r\nConnection: close\r\n\r\n").as_bytes());
+                drop(c);
+                assert!(wait_until(DEADLINE, || !cli(&sock, "show table fe\n").contains("use=1")));
+                String::from_utf8_lossy(&r.body).into_owned()
+            })
+            .collect();
+        (answers, cli_masked(&proxy, "show table fe"), cli_masked(&proxy, "show table np"))
+    });
+    assert_eq!(got.0, ["1 1", "1 1", "1 1", "1 0"], "the last user finds no room in the nopurge table");
+    assert_eq!(got.1, "# table: fe, type: string, size:2, used:2\n0x?: key=a use=0 exp=0 http_req_cnt=2\n0x?: key=c use=0 exp=0 http_req_cnt=1\n\n", "b was the least recently used");
+    assert_eq!(got.2, "# table: np, type: string, size:2, used:2\n0x?: key=a use=0 exp=0 http_req_cnt=2\n0x?: key=b use=0 exp=0 http_req_cnt=1\n\n");
+}
