@@ -73,7 +73,8 @@ pub fn run(mut config: Config, opts: RunOptions) -> i32 {
         Ok(e) => e,
         Err(lua::BootFailed) => return 1,
     };
-    // 1. Proxies and their log formats.
+    // 1. Stick tables (shared by every thread), proxies and their log formats.
+    crate::stick::install(&crate::stick::defs(&config));
     let proxies = match build_proxies(&config) {
         Ok(p) => p,
         Err(errors) => return fatal(errors),

@@ -34,6 +34,11 @@ pub struct Config {
     pub http_errors: Vec<HttpErrorsSection>,
     /// `userlist` sections, in file order (a duplicated name is ignored with a warning).
     pub userlists: Vec<Userlist>,
+    /// The `table` lines of `peers` sections (added for stick tables: the tables are
+    /// created, nothing is synchronised), named `<peers>/<table>` as in HAProxy.
+    pub peers_tables: Vec<crate::stick::TableDef>,
+    /// The names of the `peers` sections (added for stick tables).
+    pub peers_sections: Vec<String>,
 }
 
 /// A `userlist` section: users with passwords and the groups they belong to
@@ -621,6 +626,11 @@ pub struct Proxy {
     /// `compression algo|type|offload` (added for HTTP compression, src/http/compress.rs);
     /// `None` when no `compression` line applies (inherited from `defaults` like the rest).
     pub compression: Option<Compression>,
+    /// `stick-table ...` (added for stick tables, src/config/parse/stick.rs): the
+    /// proxy's table, named after the proxy.
+    pub stick_table: Option<crate::stick::TableDef>,
+    /// `stick on|match|store-request|store-response` lines (backends), in order.
+    pub stick_rules: Vec<StickRuleConf>,
 }
 
 /// A proxy's `compression` lines.
@@ -671,6 +681,28 @@ impl CompressionAlgo {
             other => other.name(),
         }
     }
+}
+
+/// Which `stick` rule (added for stick tables).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StickRuleKind {
+    /// `stick on`: match then store the request's pattern.
+    On,
+    Match,
+    StoreRequest,
+    StoreResponse,
+}
+
+/// `stick on|match|store-request|store-response <pattern> [table <t>] [if|unless <cond>]`.
+#[derive(Clone, Debug)]
+pub struct StickRuleConf {
+    pub kind: StickRuleKind,
+    /// The sample expression, checked when parsed.
+    pub expr: String,
+    /// The table (the proxy's own when not given).
+    pub table: String,
+    pub cond: Option<Condition>,
+    pub location: Location,
 }
 
 /// How the persistence cookie is handled (`cookie <name> rewrite|insert|prefix`).
@@ -884,6 +916,10 @@ pub enum TcpAction {
     /// `lua.<name> [args...]` (`tcp-request content`, `tcp-response content`): an
     /// action of `core.register_action`, resolved once the Lua files ran.
     Lua { name: String, args: Vec<String> },
+    /// `track-sc<N>`, `sc-inc-gpc0(<N>)`, `sc-inc-gpc1(<N>)`, `sc-set-gpt0(<N>)` (added
+    /// for stick tables): the words of the action, checked when parsed, and the
+    /// proxy whose table is the default one.
+    StickCounter { words: Vec<String>, proxy: String },
 }
 
 /// One `tcp-request connection|content` or `tcp-response content` rule, or the

@@ -267,6 +267,8 @@ pub enum Action {
     WaitForBody { time: std::time::Duration, at_least: u64 },
     /// `lua.<name> [args...]` (see [`Verdict::Lua`]).
     Lua(std::sync::Arc<LuaAction>),
+    /// `track-sc*`, `sc-inc-gpc0/1`, `sc-set-gpt0` (src/stick/action.rs).
+    Stick(crate::stick::action::StickAction),
 }
 
 /// Which part of the request target a `replace-*` action rewrites.
@@ -400,6 +402,9 @@ impl Action {
         if let Some(lua) = name.strip_prefix("lua.") {
             // Checked against the registered actions after `lua-load` ran.
             return Ok(Action::Lua(std::sync::Arc::new(LuaAction { name: lua.to_string(), args: words[1..].to_vec() })));
+        }
+        if list != HttpRuleList::AfterResponse && crate::stick::action::is_stick_action(name) {
+            return crate::stick::action::StickAction::parse(words, proxy).map(Action::Stick).map_err(ActionError::Args);
         }
         if !known_action(list, name) {
             return Err(ActionError::UnknownAction(format!(
@@ -1154,6 +1159,12 @@ fn exec(rules: &HttpRules, action: &Action, side: Side, txn: &mut Txn, env: &mut
             return Flow::Resume(Verdict::Yield(WaitFor::Body { time: *time, at_least: *at_least }))
         }
         Action::Lua(a) => return Flow::Resume(Verdict::Lua(a.clone())),
+        Action::Stick(a) => {
+            a.exec(&RuleCtx::with_writes(env, txn, writes), crate::stick::session::Level::Stream);
+            if parked() {
+                return Flow::Next;
+            }
+        }
     }
     Flow::Next
 }

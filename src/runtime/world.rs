@@ -246,13 +246,20 @@ impl World {
         let fe = self.listeners[li].proxy;
         let rules = &self.proxies[fe].tcp_rules;
         let mut sess = None;
+        // Counters tracked by the connection rules (src/stick/session.rs).
+        let mut stick = crate::stick::Session::default();
         if !rules.connection.is_empty() {
             use crate::stream::analysers::{run_tcp_rules, RuleCursor, TcpVars, TcpVerdict};
-            let cx_conn = crate::stream::acl::ConnCtx { src: peer, dst: local };
+            // The frontend's name: `fe_name`, and the default table of `src_*` fetches.
+            let cx_conn = crate::stick::sample::ConnRuleCtx { src: peer, dst: local, frontend: &self.proxies[fe].name };
             let vars = sess.insert(crate::sample::vars::Vars::new());
             let mut vars = TcpVars { sess: vars, txn: None };
             let list = crate::config::model::TcpRuleList::Connection;
-            if run_tcp_rules(rules, list, &mut RuleCursor::default(), &cx_conn, &mut vars) == TcpVerdict::Reject {
+            let outer = crate::stick::enter(&mut stick);
+            let verdict = run_tcp_rules(rules, list, &mut RuleCursor::default(), &cx_conn, &mut vars);
+            crate::stick::session::session_accepted_unless(verdict == TcpVerdict::Reject);
+            crate::stick::leave(&mut stick, outer);
+            if verdict == TcpVerdict::Reject {
                 crate::stats::account_conn_denied(&mut self.proxies[fe], cx.now);
                 return; // dropping `conn` closes the socket
             }
@@ -281,6 +288,7 @@ impl World {
             let limits = crate::stream::http::limits_for(self.bufsize);
             stream = stream.with_http(crate::http::h1::Limits { max_headers: self.http_maxhdr, ..limits });
         }
+        stream.set_stick(stick);
         // What the connection rules set in `sess.*` lives as long as the connection.
         if let Some(vars) = sess.filter(|v| !v.is_empty()) {
             stream.set_session_vars(vars);

@@ -404,7 +404,7 @@ pub static KNOWN_CONVERTERS: &[&str] = &[
 
 /// The converter named `name`.
 pub fn lookup(name: &str) -> Option<&'static Conv> {
-    CONVERTERS.iter().find(|c| c.name == name)
+    CONVERTERS.iter().find(|c| c.name == name).or_else(|| crate::stick::sample::lookup_conv(name))
 }
 
 fn bytes(s: Sample) -> Option<Vec<u8>> {

@@ -202,6 +202,7 @@ pub fn lookup(name: &str) -> Option<&'static Fetch> {
         .find(|f| f.name == name)
         .or_else(|| super::fetch_payload::lookup(name))
         .or_else(|| super::fetch_http::lookup(name))
+        .or_else(|| crate::stick::sample::lookup_fetch(name))
 }
 
 fn check_bool(a: &mut [Arg]) -> Result<(), String> {

@@ -124,6 +124,8 @@ pub enum TcpRuleAction {
     UseService(String),
     /// `lua.<name> [args]`: the stream runs the Lua action ([`TcpVerdict::Lua`]).
     Lua(std::sync::Arc<crate::http::rules::LuaAction>),
+    /// `track-sc*`, `sc-inc-gpc0/1`, `sc-set-gpt0` (src/stick/action.rs).
+    Stick(crate::stick::action::StickAction),
 }
 
 /// How a TCP rule list ended.
@@ -186,6 +188,9 @@ impl TcpRules {
                 TcpAction::Lua { name, args } => Ok(TcpRuleAction::Lua(std::sync::Arc::new(
                     crate::http::rules::LuaAction { name: name.clone(), args: args.clone() },
                 ))),
+                TcpAction::StickCounter { words, proxy } => crate::stick::action::StickAction::parse(words, proxy)
+                    .map(TcpRuleAction::Stick)
+                    .map_err(|e| format!("parsing [{}] : {e}.", c.location)),
             };
             let cond = c.cond.as_ref().map(|cond| InspectCond::compile(cond, &out.acls)).transpose();
             match (action, cond) {
@@ -366,6 +371,7 @@ pub fn run_tcp_rules(
     cx: &dyn SampleCtx,
     vars: &mut TcpVars<'_>,
 ) -> TcpVerdict {
+    let list_kind = list;
     let list = rules.list(list);
     while let Some(rule) = list.get(cursor.next_rule) {
         // `None`: the next rule. A Lua fetch of the rule that waits leaves the list at
@@ -391,6 +397,14 @@ pub fn run_tcp_rules(
                 TcpRuleAction::Reject => TcpVerdict::Reject,
                 TcpRuleAction::Close => TcpVerdict::Close,
                 TcpRuleAction::Lua(_) => return Some(TcpVerdict::Lua(cursor.next_rule - 1)),
+                TcpRuleAction::Stick(a) => {
+                    let level = match list_kind {
+                        TcpRuleList::Connection => crate::stick::session::Level::Connection,
+                        _ => crate::stick::session::Level::Stream,
+                    };
+                    a.exec(cx, level);
+                    return None;
+                }
                 TcpRuleAction::SetVar(name, expr) => {
                     // A context that stores variables itself shows the write to the next
                     // rules at once, as HAProxy does.

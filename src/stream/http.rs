@@ -662,6 +662,7 @@ impl Stream {
                 }
                 Ok(Status::Complete(req, n)) => {
                     crate::stats::account_request(&mut env.proxies[self.frontend], now);
+                    crate::stick::session::http_request();
                     if is_websocket_without_key(&req) {
                         // HAProxy 2.6 answers such an upgrade 400 too.
                         return self.http_reject(env, 400, Termination::new(Cause::ProxyAbort, Phase::Request));
@@ -979,6 +980,7 @@ impl Stream {
     /// connection stays open after it unless the page says `connection: close` (the 400
     /// and 408 pages) or the request was not read to its end.
     pub(super) fn http_reject(&mut self, env: &mut Env<'_, '_>, status: u16, term: Termination) {
+        crate::stick::session::http_status(status);
         if let Some(reply) = self.http_error_reply(env, status) {
             return self.http_local_reply(env, reply, false, term);
         }
@@ -1465,6 +1467,7 @@ impl Stream {
                         }
                         if let Some(side) = self.server.as_ref() {
                             crate::stats::account_server_response(env.proxies, side.be, side.srv, res.line.status);
+                            crate::stick::session::http_status(res.line.status);
                         }
                         let fe = &env.proxies[self.frontend];
                         capture::capture_headers(&fe.res_captures, &res.headers, &mut h.txn.res_captures);
@@ -1491,6 +1494,7 @@ impl Stream {
                 return Err(());
             }
             self.persist_response(env.proxies);
+            self.stick_response(env.proxies, &*env.pool);
             self.http_emit_response_head();
             self.http_case_adjust_response(env);
             progress = true;
@@ -1695,6 +1699,7 @@ impl Stream {
         let counted = self.server.as_ref().map(|side| (side.be, side.srv));
         let facts = self.end_facts(env.cx.now);
         crate::stats::account_end(env.proxies, self.frontend, self.backend, counted.map(|(_, s)| s), &facts, env.cx.now);
+        crate::stick::session::txn_end(facts.bytes_in, facts.bytes_out, true);
         let h = self.http.as_mut().expect("HTTP mode");
         // The server connection: kept idle for the next request if it may be reused.
         let reuse = h.server_keep_alive && self.res.buf.is_empty() && !self.res.eof;

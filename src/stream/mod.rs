@@ -256,6 +256,9 @@ pub struct Stream {
     /// The Lua TCP service talking with the client (`tcp-request content use-service
     /// lua.<name>`, [`service_tcp`]); kept after it ended, for the log line.
     tcp_service: Option<Box<service_tcp::TcpService>>,
+    /// The sticky counters `sc0`..`sc2` (src/stick/session.rs); lent to the stick
+    /// module while the stream runs.
+    stick: crate::stick::Session,
 }
 
 impl Stream {
@@ -297,7 +300,13 @@ impl Stream {
             lua: None,
             lua_service: None,
             tcp_service: None,
+            stick: crate::stick::Session::default(),
         }
+    }
+
+    /// The counters tracked by the `tcp-request connection` rules (before the stream).
+    pub fn set_stick(&mut self, s: crate::stick::Session) {
+        self.stick = s;
     }
 
     pub fn state(&self) -> State {
@@ -362,6 +371,7 @@ impl Stream {
         }
         let _client = crate::lua::host::client_scope(self.client.raw_fd()); // txn:set_tos()
         lua::enter(&mut self.lua, env.key);
+        let outer = crate::stick::enter(&mut self.stick);
         for _ in 0..MAX_STATE_STEPS {
             let before = self.state;
             match self.state {
@@ -381,6 +391,7 @@ impl Stream {
                 break;
             }
         }
+        crate::stick::leave(&mut self.stick, outer);
         lua::leave();
         if self.state == State::Closed {
             return Life::Finished;
@@ -405,7 +416,9 @@ impl Stream {
         }
         self.t_queue = self.queued_at.map(|q| env.cx.now - q);
         self.queue_seen = if from_server_queue { (position, 0) } else { (0, position) };
+        let outer = crate::stick::enter(&mut self.stick);
         self.start_connect(env, srv, addr);
+        crate::stick::leave(&mut self.stick, outer);
         self.on_event(env, Event::Wake)
     }
 
@@ -413,7 +426,9 @@ impl Stream {
     pub fn kill(&mut self, env: &mut Env<'_, '_>, cause: Cause) {
         if self.state != State::Closed {
             let phase = self.phase();
+            let outer = crate::stick::enter(&mut self.stick);
             self.close(env, cause, phase);
+            crate::stick::leave(&mut self.stick, outer);
         }
     }
 
@@ -482,6 +497,9 @@ impl Stream {
             None if ignore => None,
             None => self.persist_pick(env, be, avoid, down_ok),
         };
+        // `stick match|on` (src/stick/persist.rs): after `use-server` and the cookie.
+        let stuck = self.stick_pick(env, be, avoid, down_ok, persisted.is_none() && !ignore);
+        let persisted = persisted.or(stuck);
         let pick = match (persisted, self.http.as_ref().and_then(|h| h.txn.req.as_ref())) {
             (Some(pick), _) => pick,
             (None, Some(req)) => env.pool.pick_request(be, client, req, avoid),
@@ -577,6 +595,7 @@ impl Stream {
 
     fn start_connect(&mut self, env: &mut Env<'_, '_>, srv: usize, addr: Option<Target>) {
         let be = self.backend.expect("a backend");
+        self.stick_store(env, be, srv);
         self.http_send_name_header(env, be, srv);
         self.http_case_adjust_request(env, be);
         if self.http_reuse(env, be, srv, &addr) {
@@ -891,6 +910,10 @@ impl Stream {
             return self.http_reject(env, status, Termination::new(cause, phase));
         }
         self.term = Termination::new(cause, phase);
+        if crate::stick::session::active() {
+            let f = self.end_facts(env.cx.now);
+            crate::stick::session::txn_end(f.bytes_in, f.bytes_out, false);
+        }
         self.client.deregister(env.cx.registry);
         if let Some(side) = self.server.as_mut() {
             if let Some(c) = side.conn.as_mut() {
@@ -997,10 +1020,16 @@ impl Stream {
         self.persist_log_flags(&mut rec, proxies);
         self.tcp_service_log_fields(&mut rec);
         if let Some(format) = &fe.log_samples {
+            // The sticky counters, for `sc*_` fetches at stream end (during the stream's
+            // events they are lent already).
+            let outer = self.stick.is_tracking().then(|| crate::stick::enter(&mut self.stick));
             // A Lua fetch there cannot wait: the stream is over.
             rec.samples = crate::sample::lua::cannot_yield("log-format at stream end", || {
                 self.log_samples(format, proxies, &rec)
             });
+            if let Some(outer) = outer {
+                crate::stick::leave(&mut self.stick, outer);
+            }
         }
         if let Some(sd) = &fe.log_sd_samples {
             rec.sd_samples = crate::sample::lua::cannot_yield("log-format-sd at stream end", || self.log_samples(sd, proxies, &rec));

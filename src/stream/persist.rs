@@ -52,6 +52,38 @@ impl Stream {
         }
     }
 
+    /// `stick match|on`: the server a table remembers for the request's key, when
+    /// `may_match`; the keys of `stick on|store-request` rules are kept to be stored
+    /// once connected ([`Stream::stick_store`]).
+    pub(super) fn stick_pick(&mut self, env: &mut Env<'_, '_>, be: usize, avoid: Option<usize>, down_ok: bool, may_match: bool) -> Option<Pick> {
+        let rules = env.proxies[be].stick_rules.as_deref()?;
+        let acls = &env.proxies[be].acls;
+        let stuck = self.with_route_ctx(env.proxies, be, |cx| rules.on_request(acls, cx, may_match && avoid.is_none()))?;
+        let servers = env.pool.backend_state(be)?.servers();
+        let by_name = servers.iter().position(|s| !stuck.name.is_empty() && s.name() == stuck.name);
+        let srv = by_name.or_else(|| servers.iter().position(|s| s.puid() == stuck.id))?;
+        env.pool.pick_persistent(be, srv, down_ok).map(|(pick, _)| pick)
+    }
+
+    /// The stream connects to `srv`: the keys its `stick` rules left get the server's id.
+    pub(super) fn stick_store(&mut self, env: &Env<'_, '_>, be: usize, srv: usize) {
+        if env.proxies[be].stick_rules.is_none() || !crate::stick::session::active() {
+            return;
+        }
+        if let Some(s) = env.pool.backend_state(be).and_then(|b| b.servers().get(srv)) {
+            crate::stick::persist::store_pending((s.puid(), s.name()));
+        }
+    }
+
+    /// `stick store-response` on the server's response head.
+    pub(super) fn stick_response(&mut self, proxies: &[ProxyRt], pool: &dyn super::ServerPool) {
+        let Some(side) = self.server.as_deref() else { return };
+        let (be, srv) = (side.be, side.srv);
+        let Some(rules) = proxies[be].stick_rules.as_deref() else { return };
+        let Some(s) = pool.backend_state(be).and_then(|b| b.servers().get(srv)) else { return };
+        self.with_route_ctx(proxies, be, |cx| rules.on_response(&proxies[be].acls, cx, (s.puid(), s.name())));
+    }
+
     /// The server's response head, before it goes to the client: its `Set-Cookie`
     /// lines (insert, rewrite, prefix, preserve, nocache).
     pub(super) fn persist_response(&mut self, proxies: &[ProxyRt]) {

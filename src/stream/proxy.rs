@@ -93,6 +93,8 @@ pub struct ProxyRt {
     pub capture_cookie: Option<crate::config::model::CaptureCookie>,
     /// `cookie`: the backend's persistence cookie (HTTP mode).
     pub persist: Option<Box<crate::http::persist::CookiePersist>>,
+    /// `stick on|match|store-*` rules (backends, src/stick/persist.rs).
+    pub stick_rules: Option<Box<crate::stick::persist::StickRules>>,
     /// The configuration's `userlist` sections, shared by every proxy.
     pub userlists: std::sync::Arc<[crate::config::model::Userlist]>,
     /// `unique-id-format`, compiled, and `unique-id-header`.
@@ -261,6 +263,13 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
                 Err(e) => errors.push(e),
             }
         }
+        let stick_rules = match crate::stick::persist::StickRules::compile(if p.cap.backend { &p.stick_rules } else { &[] }, &acls) {
+            Ok(r) => r,
+            Err(e) => {
+                errors.extend(e);
+                None
+            }
+        };
         let mut compile_all = |conds: &[crate::config::model::Condition]| {
             let mut out = Vec::new();
             for c in conds.iter().filter(|_| p.cap.backend) {
@@ -304,6 +313,7 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
             res_captures: p.res_captures.clone(),
             capture_cookie: p.capture_cookie.clone(),
             persist: (p.mode == Mode::Http).then(|| crate::http::persist::CookiePersist::from_proxy(p).map(Box::new)).flatten(),
+            stick_rules,
             unique_id: crate::http::capture::unique_id_format(p),
             unique_id_header: p.unique_id_header.clone(),
             userlists: userlists.clone(),

@@ -28,6 +28,7 @@ pub mod server;
 pub mod server_extra;
 pub mod sockets;
 pub mod stats;
+pub mod stick;
 pub mod tcp_check;
 pub mod userlist;
 
@@ -146,6 +147,8 @@ enum Current {
     HttpErrors(Box<super::model::HttpErrorsSection>),
     /// A `userlist` section (index in `config.userlists`; `None`: a duplicate name).
     Userlist(Option<usize>),
+    /// A `peers` section, by name: its `table` lines (src/config/parse/stick.rs).
+    Peers(String),
 }
 
 /// One open `.if` block.
@@ -430,10 +433,14 @@ impl Parser {
             self.current = Current::Userlist(userlist::start(self, &line));
             return;
         }
+        if kw == "peers" {
+            self.end_section();
+            self.current = Current::Peers(stick::start_peers(self, &line));
+            return;
+        }
         if matches!(
             kw,
-            "peers"
-                | "resolvers"
+            "resolvers"
                 | "mailers"
                 | "program"
                 | "ring"
@@ -461,6 +468,10 @@ impl Parser {
             Current::Unsupported => return,
             Current::HttpErrors(_) => return http_misc::http_errors_line(self, &line),
             Current::Userlist(ul) => return userlist::keyword(self, *ul, &line),
+            Current::Peers(name) => {
+                let name = name.clone();
+                return stick::peers_line(self, &name, &line);
+            }
             Current::Global => Section::Global,
             Current::Proxy(d) | Current::Defaults(d, _) => d.section,
         };
@@ -713,6 +724,7 @@ impl Parser {
         checks::run(&mut self.config, &mut self.diags);
         cookie::check(&self.config, &mut self.diags);
         global_extra::finish(&mut self.config, &mut self.diags);
+        stick::check(&mut self.config, &mut self.diags);
         if alerts(&self.diags) > parse_only {
             self.diags.push(fatal());
             return Err(self.diags);

@@ -313,8 +313,13 @@ pub fn tcp_rule(p: &mut Parser, l: &Line) -> Result<(), String> {
         lua if lua.starts_with("lua.") && list != TcpRuleList::Connection => {
             TcpAction::Lua { name: lua["lua.".len()..].to_string(), args: words[1..].to_vec() }
         }
-        "capture" | "expect-proxy" | "expect-netscaler-cip" | "track-sc0" | "track-sc1" | "track-sc2" | "sc-inc-gpc"
-        | "sc-inc-gpc0" | "sc-inc-gpc1" | "sc-set-gpt" | "sc-set-gpt0" | "set-var-fmt" | "set-dst" | "set-dst-port"
+        // Stick counters (src/stick/action.rs); HAProxy has no `tcp-response content track-sc*`.
+        s if crate::stick::action::is_stick_action(s) && !(list == TcpRuleList::ResponseContent && s.starts_with("track-sc")) => {
+            let proxy = p.draft().proxy.name.clone();
+            crate::stick::action::StickAction::parse(&words, &proxy).map_err(|e| format!("'{what}' : {e}"))?;
+            TcpAction::StickCounter { words: words.to_vec(), proxy }
+        }
+        "capture" | "expect-proxy" | "expect-netscaler-cip" | "sc-inc-gpc" | "sc-set-gpt" | "set-var-fmt" | "set-dst" | "set-dst-port"
         | "set-mark" | "set-src" | "set-src-port" | "set-tos" | "silent-drop" | "do-resolve" | "set-log-level"
         | "set-nice" | "switch-mode" | "use-service" | "close" | "send-spoe-group" | "set-priority-class"
         | "set-priority-offset" | "lua" => return Err(super::not_supported(&format!("{kw} {sub} {base}"))),

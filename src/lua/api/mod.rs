@@ -24,6 +24,7 @@ pub mod httpclient;
 pub mod map;
 pub mod regex;
 pub mod socket;
+pub mod stktable;
 pub mod text;
 pub mod txn;
 pub mod txn_extra;

@@ -12,6 +12,29 @@ local Proxy = { __index = prim.Proxy, __tostring = function() return "HAProxy cl
 local Server = { __index = prim.Server, __tostring = function() return "HAProxy class Server" end }
 local Listener = { __index = prim.Listener, __tostring = function() return "HAProxy class Listener" end }
 
+-- StickTable (src/lua/api/stktable.rs): dump's filter, a list of at most 4
+-- {col, op, val} triplets, is checked here and passed flat.
+local stkdump = prim.stkdump
+prim.StickTable.dump = function(t, filter)
+    local flat = {}
+    if filter ~= nil then
+        if #filter > 4 then
+            return nil, "Filter table too large (len > 4)"
+        end
+        for i, f in ipairs(filter) do
+            if type(f) ~= "table" or #f ~= 3 then
+                return nil, 'Filter table entry must be a triplet: {"data_col", "op", val} (entry #' .. i .. ')'
+            end
+            local n = #flat
+            flat[n + 1] = f[1]
+            flat[n + 2] = f[2]
+            flat[n + 3] = f[3]
+        end
+    end
+    return stkdump(t, table.unpack(flat))
+end
+local StickTable = { __index = prim.StickTable, __tostring = function() return "HAProxy class StickTable" end }
+
 local function build()
     local proxies, frontends, backends = {}, {}, {}
     for i = 1, prim.count() do
@@ -24,8 +47,10 @@ local function build()
         for k = 1, nli do
             listeners[prim.listener(i, k)] = setmetatable({ [0] = prim.ref(3, i, k) }, Listener)
         end
+        local st = prim.stktable(name)
         local p = setmetatable({ [0] = prim.ref(1, i, 0), name = name, uuid = uuid,
-            servers = servers, listeners = listeners }, Proxy)
+            servers = servers, listeners = listeners,
+            stktable = st and setmetatable({ [0] = st }, StickTable) }, Proxy)
         -- A frontend and a backend sharing a name: the later one stays in core.proxies.
         proxies[name] = p
         if fe then frontends[name] = p end

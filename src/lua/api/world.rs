@@ -791,11 +791,18 @@ pub fn install(st: &State) -> Result<(), LuaError> {
                 (c"server", &PRIM_SERVER),
                 (c"listener", &PRIM_LISTENER),
                 (c"ref", &PRIM_REF),
+                (c"stktable", &super::stktable::PRIM_STKTABLE),
+                (c"stkdump", &super::stktable::STK_DUMP),
             ] {
                 callback::push_function(l, f);
                 ffi::lua_setfield(l, -2, name.as_ptr());
             }
-            for (name, methods) in [(c"Proxy", PROXY_METHODS), (c"Server", SERVER_METHODS), (c"Listener", LISTENER_METHODS)] {
+            for (name, methods) in [
+                (c"Proxy", PROXY_METHODS),
+                (c"Server", SERVER_METHODS),
+                (c"Listener", LISTENER_METHODS),
+                (c"StickTable", super::stktable::METHODS),
+            ] {
                 ffi::lua_createtable(l, 0, methods.len() as c_int);
                 for (m, f) in methods {
                     callback::push_function(l, f);
