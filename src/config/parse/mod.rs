@@ -22,6 +22,7 @@ pub mod lua;
 pub mod process;
 pub mod proxy;
 pub mod rates;
+pub mod resolvers;
 pub mod retry_on;
 pub mod rules;
 pub mod server;
@@ -146,6 +147,8 @@ enum Current {
     HttpErrors(Box<super::model::HttpErrorsSection>),
     /// A `userlist` section (index in `config.userlists`; `None`: a duplicate name).
     Userlist(Option<usize>),
+    /// A `resolvers` section (index in `config.resolvers`; `None`: a bad name).
+    Resolvers(Option<usize>),
 }
 
 /// One open `.if` block.
@@ -430,10 +433,14 @@ impl Parser {
             self.current = Current::Userlist(userlist::start(self, &line));
             return;
         }
+        if kw == "resolvers" {
+            self.end_section();
+            self.current = Current::Resolvers(resolvers::start(self, &line));
+            return;
+        }
         if matches!(
             kw,
             "peers"
-                | "resolvers"
                 | "mailers"
                 | "program"
                 | "ring"
@@ -461,6 +468,7 @@ impl Parser {
             Current::Unsupported => return,
             Current::HttpErrors(_) => return http_misc::http_errors_line(self, &line),
             Current::Userlist(ul) => return userlist::keyword(self, *ul, &line),
+            Current::Resolvers(r) => return resolvers::keyword(self, *r, &line),
             Current::Global => Section::Global,
             Current::Proxy(d) | Current::Defaults(d, _) => d.section,
         };
@@ -709,6 +717,7 @@ impl Parser {
         http_extra::resolve_replies(&mut self.config);
         http_misc::check_formats(&self.config, &mut self.diags);
         userlist::check(&mut self.config, &mut self.diags);
+        resolvers::check(&self.config, &mut self.diags);
         server_extra::finish_dispatch(&mut self.config);
         checks::run(&mut self.config, &mut self.diags);
         cookie::check(&self.config, &mut self.diags);
