@@ -252,3 +252,25 @@ fn the_test_dns_server_answers_as_configured() {
     assert_eq!(&buf[n - 4..n], &[10, 1, 2, 3]);
     assert_eq!(buf[7], 1);
 }
+
+/// With several threads the change made by the resolving thread reaches the others: every
+/// new connection, whichever thread accepts it, goes to the new address.
+#[test]
+fn every_thread_uses_the_new_address() {
+    for bin in moonproxy_and_haproxy() {
+        let dns = DnsServer::start();
+        dns.set("localhost", Answer::A(vec![ip("127.0.0.2")]));
+        let app = tagged_backends(&[2, 3]);
+        let config = format!(
+            "global\n    nbthread 2\n{TIMINGS}\
+             listen fe\n    bind 127.0.0.1:{{{{fe}}}}\n    server app localhost:{{{{app}}}} resolvers dns resolve-prefer ipv4\n"
+        );
+        let proxy = ProxyBuilder::new(&config).bin(&bin).port("dns", dns.port).port("app", app).start();
+        let who = bin.display();
+        proxy.wait_for_line(|l| l.contains("changed its IP from 127.0.0.1 to 127.0.0.2"), DEADLINE);
+        dns.set("localhost", Answer::A(vec![ip("127.0.0.3")]));
+        proxy.wait_for_line(|l| l.contains("changed its IP from 127.0.0.2 to 127.0.0.3"), DEADLINE);
+        let seen: Vec<String> = (0..20).map(|_| through(&proxy)).collect();
+        assert!(seen.iter().all(|s| s == "srv3"), "{who}: {seen:?}");
+    }
+}

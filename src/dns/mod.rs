@@ -66,6 +66,18 @@ pub struct Member {
     pub ip: Option<IpAddr>,
     /// In resolution maintenance.
     pub maint: bool,
+    /// Since when its address is missing from the answers (`hold obsolete` keeps it).
+    pub missing_since: Option<Instant>,
+}
+
+/// The context of one [`assign`]: the name, who answered, and when.
+pub struct Dealing<'a> {
+    pub fqdn: &'a str,
+    /// `<resolvers>/<nameserver>`.
+    pub by: &'a str,
+    pub now: Instant,
+    /// `hold obsolete`: how long a server keeps an address the answers no longer have.
+    pub obsolete: std::time::Duration,
 }
 
 /// A query waiting for its answer.
@@ -138,7 +150,7 @@ impl Dns {
                 ServerAddr::Resolved { addr, .. } => Some(addr.ip()),
                 _ => None,
             };
-            let member = Member { be, srv, ip, maint: false };
+            let member = Member { be, srv, ip, maint: false, missing_since: None };
             let same = |n: &&mut Name| {
                 n.section == section && n.fqdn.eq_ignore_ascii_case(&r.fqdn) && n.prefer == r.prefer && n.members[0].be == be
             };
@@ -282,7 +294,8 @@ impl Dns {
                 n.last_valid = now;
                 n.next_at = now + conf.hold.valid;
                 let addrs = order_by_nets(addrs, &n.nets);
-                changes.extend(assign(&mut n.members, &addrs, &n.fqdn, by));
+                let deal = Dealing { fqdn: &n.fqdn, by, now, obsolete: conf.hold.obsolete };
+                changes.extend(assign(&mut n.members, &addrs, &deal));
                 return;
             }
             Outcome::Nx => conf.hold.nx,
@@ -335,16 +348,30 @@ fn in_net(ip: IpAddr, net: IpAddr, len: u8) -> bool {
 }
 
 /// Deals the addresses of a valid answer to a group's servers, one address each: a
-/// server keeps its address while the answer still has it, the others take the
-/// addresses nobody holds, in order; a server left without one goes to maintenance
-/// ("No IP for server "), a server in maintenance that gets one comes back.
-pub fn assign(members: &mut [Member], addrs: &[IpAddr], fqdn: &str, by: &str) -> Vec<Change> {
+/// server keeps its address while the answer still has it (or for `hold obsolete`
+/// after it left), the others take the addresses nobody holds, in order; a server
+/// left without one goes to maintenance ("No IP for server "), a server in
+/// maintenance that gets one comes back.
+pub fn assign(members: &mut [Member], addrs: &[IpAddr], deal: &Dealing<'_>) -> Vec<Change> {
+    let (fqdn, by) = (deal.fqdn, deal.by);
     let mut taken = vec![false; addrs.len()];
     let mut dealt: Vec<Option<IpAddr>> = vec![None; members.len()];
-    for (m, slot) in members.iter().zip(dealt.iter_mut()) {
-        if let Some(k) = m.ip.and_then(|ip| addrs.iter().position(|a| *a == ip)).filter(|k| !taken[*k]) {
-            taken[k] = true;
-            *slot = Some(addrs[k]);
+    for (m, slot) in members.iter_mut().zip(dealt.iter_mut()) {
+        let Some(ip) = m.ip else { continue };
+        match addrs.iter().position(|a| *a == ip) {
+            Some(k) if !taken[k] => {
+                taken[k] = true;
+                *slot = Some(ip);
+                m.missing_since = None;
+            }
+            Some(_) => {}
+            None if !m.maint => {
+                let since = *m.missing_since.get_or_insert(deal.now);
+                if deal.now.duration_since(since) < deal.obsolete {
+                    *slot = Some(ip);
+                }
+            }
+            None => {}
         }
     }
     for slot in dealt.iter_mut().filter(|s| s.is_none()) {
@@ -358,6 +385,7 @@ pub fn assign(members: &mut [Member], addrs: &[IpAddr], fqdn: &str, by: &str) ->
         match ip {
             Some(ip) => {
                 if m.ip != Some(ip) {
+                    m.missing_since = None;
                     changes.push(Change::Addr { be: m.be, srv: m.srv, from: m.ip, to: ip, by: by.to_string() });
                     m.ip = Some(ip);
                 }
@@ -385,22 +413,37 @@ mod tests {
     }
 
     fn slots(n: usize, start: &str) -> Vec<Member> {
-        (0..n).map(|srv| Member { be: 0, srv, ip: Some(ip(start)), maint: false }).collect()
+        (0..n).map(|srv| Member { be: 0, srv, ip: Some(ip(start)), maint: false, missing_since: None }).collect()
+    }
+
+    fn deal(now: Instant, obsolete_ms: u64) -> Dealing<'static> {
+        Dealing { fqdn: "web", by: "d/n", now, obsolete: std::time::Duration::from_millis(obsolete_ms) }
+    }
+
+    #[test]
+    fn hold_obsolete_keeps_a_vanished_address_for_a_while() {
+        let t0 = Instant::now();
+        let mut m = slots(2, "10.0.0.1");
+        m[1].ip = Some(ip("10.0.0.2"));
+        assert!(assign(&mut m, &[ip("10.0.0.1")], &deal(t0, 1000)).is_empty());
+        assert!(assign(&mut m, &[ip("10.0.0.1")], &deal(t0 + std::time::Duration::from_millis(900), 1000)).is_empty());
+        let c = assign(&mut m, &[ip("10.0.0.1")], &deal(t0 + std::time::Duration::from_millis(1000), 1000));
+        assert_eq!(c, vec![Change::Maint { be: 0, srv: 1, reason: "No IP for server " }]);
     }
 
     #[test]
     fn template_slots_follow_the_record_set() {
         let mut m = slots(4, "127.0.0.1");
-        let c = assign(&mut m, &[ip("10.0.0.1"), ip("10.0.0.2"), ip("10.0.0.3")], "web", "d/n");
+        let c = assign(&mut m, &[ip("10.0.0.1"), ip("10.0.0.2"), ip("10.0.0.3")], &deal(Instant::now(), 0));
         assert_eq!(c.len(), 4);
         assert_eq!(c[3], Change::Maint { be: 0, srv: 3, reason: "No IP for server " });
         let got: Vec<_> = m.iter().map(|m| m.ip).collect();
         assert_eq!(got[..3], [Some(ip("10.0.0.1")), Some(ip("10.0.0.2")), Some(ip("10.0.0.3"))]);
         // 10.0.0.2 leaves: its slot goes to maintenance, the others keep theirs.
-        let c = assign(&mut m, &[ip("10.0.0.3"), ip("10.0.0.1")], "web", "d/n");
+        let c = assign(&mut m, &[ip("10.0.0.3"), ip("10.0.0.1")], &deal(Instant::now(), 0));
         assert_eq!(c, vec![Change::Maint { be: 0, srv: 1, reason: "No IP for server " }]);
         // A new record fills the first free slot, which comes back.
-        let c = assign(&mut m, &[ip("10.0.0.3"), ip("10.0.0.1"), ip("10.0.0.9")], "web", "d/n");
+        let c = assign(&mut m, &[ip("10.0.0.3"), ip("10.0.0.1"), ip("10.0.0.9")], &deal(Instant::now(), 0));
         assert_eq!(c[0], Change::Addr { be: 0, srv: 1, from: Some(ip("10.0.0.2")), to: ip("10.0.0.9"), by: "d/n".into() });
         assert_eq!(c[1], Change::Ready { be: 0, srv: 1, fqdn: "web".into() });
     }
@@ -408,8 +451,8 @@ mod tests {
     #[test]
     fn a_single_server_keeps_an_address_still_answered() {
         let mut m = slots(1, "10.0.0.2");
-        assert!(assign(&mut m, &[ip("10.0.0.1"), ip("10.0.0.2")], "x", "d/n").is_empty());
-        let c = assign(&mut m, &[ip("10.0.0.1")], "x", "d/n");
+        assert!(assign(&mut m, &[ip("10.0.0.1"), ip("10.0.0.2")], &deal(Instant::now(), 0)).is_empty());
+        let c = assign(&mut m, &[ip("10.0.0.1")], &deal(Instant::now(), 0));
         assert_eq!(c, vec![Change::Addr { be: 0, srv: 0, from: Some(ip("10.0.0.2")), to: ip("10.0.0.1"), by: "d/n".into() }]);
     }
 
