@@ -53,23 +53,29 @@ impl World {
         cx.timers.arm(at, TimerTarget::Global(GlobalTimer::Resolvers));
     }
 
+    /// Applies the task's decisions. A changed address is announced once every thread
+    /// uses it (after [`apply_server_op`]'s barrier), so whoever reads the line may count
+    /// on the new address.
     fn apply_dns(&mut self, cx: &mut Ctx<'_>, changes: Vec<Change>) {
         for change in changes {
-            let (be, srv, op) = match change {
+            let (be, srv, op, announce) = match change {
                 Change::Addr { be, srv, from, to, by } => {
                     let from = from.map_or_else(|| "(none)".to_string(), |ip| ip.to_string());
-                    let text = format!("{}/{} changed its IP from {from} to {to} by {by}.", self.proxies[be].name, self.farm.backend(be).server(crate::backend::ServerId(srv)).name());
-                    diag::emit(Severity::Warning, format_args!("{text}"));
-                    if let Some(log) = self.logs.get(be) {
-                        log.logger.send(crate::config::model::Level::Notice, &text);
-                    }
-                    (be, srv, ServerOp::Addr(to, None))
+                    let server = self.farm.backend(be).server(crate::backend::ServerId(srv)).name();
+                    let text = format!("{}/{server} changed its IP from {from} to {to} by {by}.", self.proxies[be].name);
+                    (be, srv, ServerOp::Addr(to, None), Some(text))
                 }
-                Change::Maint { be, srv, reason } => (be, srv, ServerOp::Resolution { maint: Some(reason.to_string()), fqdn: String::new() }),
-                Change::Ready { be, srv, fqdn } => (be, srv, ServerOp::Resolution { maint: None, fqdn }),
+                Change::Maint { be, srv, reason } => (be, srv, ServerOp::Resolution { maint: Some(reason.to_string()), fqdn: String::new() }, None),
+                Change::Ready { be, srv, fqdn } => (be, srv, ServerOp::Resolution { maint: None, fqdn }, None),
             };
             // The server exists: the task was built from the same configuration.
             let _ = apply_server_op(cx, &mut self.proxies, &mut self.farm, &self.logs, be, srv, op, "DNS");
+            if let Some(text) = announce {
+                diag::emit(Severity::Warning, format_args!("{text}"));
+                if let Some(log) = self.logs.get(be) {
+                    log.logger.send(crate::config::model::Level::Notice, &text);
+                }
+            }
         }
     }
 }
