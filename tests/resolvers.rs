@@ -15,6 +15,8 @@ use std::sync::{Arc, Mutex};
 #[derive(Clone)]
 enum Answer {
     Nx,
+    /// No answer at all (a name server that went away).
+    Silent,
     A(Vec<Ipv4Addr>),
 }
 
@@ -60,6 +62,7 @@ fn answer(q: &[u8], table: &HashMap<String, Answer>) -> Option<Vec<u8>> {
     let qtype = u16::from_be_bytes([*q.get(pos + 1)?, *q.get(pos + 2)?]);
     let name = labels.join(".");
     let (rcode, addrs) = match table.get(&name) {
+        Some(Answer::Silent) => return None,
         None | Some(Answer::Nx) => (3, vec![]),
         Some(Answer::A(a)) if qtype == 1 => (0, a.clone()),
         Some(Answer::A(_)) => (0, vec![]),
@@ -110,6 +113,7 @@ resolvers dns
     hold valid 100ms
     hold nx 300ms
     hold other 300ms
+    hold timeout 300ms
     timeout resolve 100ms
     timeout retry 200ms
 defaults
@@ -295,5 +299,29 @@ fn every_thread_uses_the_new_address() {
         reaches(&proxy, &bin, "srv3");
         let seen: Vec<String> = (0..20).map(|_| through(&proxy)).collect();
         assert!(seen.iter().all(|s| s == "srv3"), "{who}: {seen:?}");
+    }
+}
+
+/// A name server that stops answering: after `resolve_retries` (3) queries the resolution
+/// times out, and once `hold timeout` has passed the server goes to maintenance.
+#[test]
+fn a_silent_name_server_means_maintenance_after_hold_timeout() {
+    for bin in moonproxy_and_haproxy() {
+        let dns = DnsServer::start();
+        dns.set("localhost", Answer::A(vec![ip("127.0.0.2")]));
+        let app = tagged_backends(&[2]);
+        let config = format!(
+            "global\n    stats socket {{{{dir}}}}/admin.sock level admin\n{TIMINGS}\
+             listen fe\n    bind 127.0.0.1:{{{{fe}}}}\n    server app localhost:{{{{app}}}} resolvers dns resolve-prefer ipv4\n"
+        );
+        let proxy = ProxyBuilder::new(&config).bin(&bin).port("dns", dns.port).port("app", app).start();
+        let who = bin.display();
+        proxy.wait_for_line(|l| l.contains("fe/app changed its IP from 127.0.0.1 to 127.0.0.2"), DEADLINE);
+        dns.set("localhost", Answer::Silent);
+        proxy.wait_for_line(|l| l.contains("Server fe/app is going DOWN for maintenance (DNS timeout status)."), DEADLINE);
+        assert_eq!(status(&proxy, "fe", "app"), "MAINT (resolution)", "{who}");
+        dns.set("localhost", Answer::A(vec![ip("127.0.0.2")]));
+        proxy.wait_for_line(|l| l.contains("Server fe/app ('localhost') is UP/READY (resolves again)."), DEADLINE);
+        reaches(&proxy, &bin, "srv2");
     }
 }
