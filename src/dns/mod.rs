@@ -78,6 +78,8 @@ pub struct Dealing<'a> {
     pub now: Instant,
     /// `hold obsolete`: how long a server keeps an address the answers no longer have.
     pub obsolete: std::time::Duration,
+    /// `resolve-opts allow-dup-ip`: servers of the group may share an address.
+    pub allow_dup: bool,
 }
 
 /// A query waiting for its answer.
@@ -97,6 +99,8 @@ struct Name {
     fqdn: String,
     prefer: ResolvePrefer,
     nets: Vec<(IpAddr, u8)>,
+    /// `resolve-opts allow-dup-ip` (of the group's first server).
+    allow_dup: bool,
     members: Vec<Member>,
     query: Option<Query>,
     /// When the next resolution starts (while no query is in flight).
@@ -161,6 +165,7 @@ impl Dns {
                     fqdn: r.fqdn.to_ascii_lowercase(),
                     prefer: r.prefer,
                     nets: r.nets.clone(),
+                    allow_dup: r.allow_dup_ip,
                     members: vec![member],
                     query: None,
                     next_at: now,
@@ -294,7 +299,7 @@ impl Dns {
                 n.last_valid = now;
                 n.next_at = now + conf.hold.valid;
                 let addrs = order_by_nets(addrs, &n.nets);
-                let deal = Dealing { fqdn: &n.fqdn, by, now, obsolete: conf.hold.obsolete };
+                let deal = Dealing { fqdn: &n.fqdn, by, now, obsolete: conf.hold.obsolete, allow_dup: n.allow_dup };
                 changes.extend(assign(&mut n.members, &addrs, &deal));
                 return;
             }
@@ -351,7 +356,8 @@ fn in_net(ip: IpAddr, net: IpAddr, len: u8) -> bool {
 /// server keeps its address while the answer still has it (or for `hold obsolete`
 /// after it left), the others take the addresses nobody holds, in order; a server
 /// left without one goes to maintenance ("No IP for server "), a server in
-/// maintenance that gets one comes back.
+/// maintenance that gets one comes back. With `allow-dup-ip` an address may go to
+/// several servers: none is left without one.
 pub fn assign(members: &mut [Member], addrs: &[IpAddr], deal: &Dealing<'_>) -> Vec<Change> {
     let (fqdn, by) = (deal.fqdn, deal.by);
     let mut taken = vec![false; addrs.len()];
@@ -359,7 +365,7 @@ pub fn assign(members: &mut [Member], addrs: &[IpAddr], deal: &Dealing<'_>) -> V
     for (m, slot) in members.iter_mut().zip(dealt.iter_mut()) {
         let Some(ip) = m.ip else { continue };
         match addrs.iter().position(|a| *a == ip) {
-            Some(k) if !taken[k] => {
+            Some(k) if !taken[k] || deal.allow_dup => {
                 taken[k] = true;
                 *slot = Some(ip);
                 m.missing_since = None;
@@ -375,7 +381,8 @@ pub fn assign(members: &mut [Member], addrs: &[IpAddr], deal: &Dealing<'_>) -> V
         }
     }
     for slot in dealt.iter_mut().filter(|s| s.is_none()) {
-        if let Some(k) = taken.iter().position(|t| !t) {
+        let free = taken.iter().position(|t| !t);
+        if let Some(k) = free.or_else(|| (deal.allow_dup && !addrs.is_empty()).then_some(0)) {
             taken[k] = true;
             *slot = Some(addrs[k]);
         }
@@ -417,7 +424,17 @@ mod tests {
     }
 
     fn deal(now: Instant, obsolete_ms: u64) -> Dealing<'static> {
-        Dealing { fqdn: "web", by: "d/n", now, obsolete: std::time::Duration::from_millis(obsolete_ms) }
+        Dealing { fqdn: "web", by: "d/n", now, obsolete: std::time::Duration::from_millis(obsolete_ms), allow_dup: false }
+    }
+
+    #[test]
+    fn allow_dup_ip_leaves_no_slot_without_an_address() {
+        let mut m = slots(3, "127.0.0.1");
+        let d = Dealing { allow_dup: true, ..deal(Instant::now(), 0) };
+        let c = assign(&mut m, &[ip("10.0.0.1"), ip("10.0.0.2")], &d);
+        assert!(c.iter().all(|c| matches!(c, Change::Addr { .. })), "{c:?}");
+        let got: Vec<_> = m.iter().map(|m| m.ip.unwrap()).collect();
+        assert_eq!(got, [ip("10.0.0.1"), ip("10.0.0.2"), ip("10.0.0.1")]);
     }
 
     #[test]
