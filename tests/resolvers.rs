@@ -229,13 +229,13 @@ fn template_slots_are_filled_from_the_records() {
 fn resolvers_errors_as_haproxy() {
     for bin in moonproxy_and_haproxy() {
         for (lines, msg) in [
-            ("resolvers dns\n nameserver ns1\n", "'nameserver' expects <name> and <addr>[:<port>] as arguments."),
-            ("resolvers dns\n hold bogus 3s\n", "'hold' unknown <event>: 'bogus', expects either 'nx', 'timeout', 'valid', 'obsolete' or 'other'."),
-            ("resolvers dns\n hold valid\n", "'hold' expects an <event> and a <time> as arguments."),
-            ("resolvers dns\n timeout foo 1s\n", "'timeout' expects 'retry' or 'resolve' and <time> as arguments got 'foo'."),
-            ("resolvers dns\n accepted_payload_size 70000\n", "'accepted_payload_size' must be between 12 and 65535 inclusive (was 70000)."),
-            ("resolvers dns\n foo bar\n", "unknown keyword 'foo' in 'resolvers' section"),
-            ("resolvers\n", "missing name for resolvers section."),
+            ("resolvers dns\n nameserver ns1\n", "] : 'nameserver' expects <name> and <addr>[:<port>] as arguments."),
+            ("resolvers dns\n hold bogus 3s\n", "] : 'hold' unknown <event>: 'bogus', expects either 'nx', 'timeout', 'valid', 'obsolete' or 'other'."),
+            ("resolvers dns\n hold valid\n", "] : 'hold' expects an <event> and a <time> as arguments."),
+            ("resolvers dns\n timeout foo 1s\n", "] : 'timeout' expects 'retry' or 'resolve' and <time> as arguments got 'foo'."),
+            ("resolvers dns\n accepted_payload_size 70000\n", "] : 'accepted_payload_size' must be between 12 and 65535 inclusive (was 70000)."),
+            ("resolvers dns\n foo bar\n", "] : unknown keyword 'foo' in 'resolvers' section"),
+            ("resolvers\n", "] : missing name for resolvers section."),
             ("backend be\n server s1 localhost:80 resolvers nope\n", "backend 'be', server 's1': unable to find required resolvers 'nope'"),
             (
                 "resolvers dns\n nameserver a 127.0.0.1:53\nbackend be\n server s2 localhost:80 resolvers dns resolve-prefer ipv5\n",

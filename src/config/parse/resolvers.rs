@@ -22,7 +22,7 @@ use std::time::Duration;
 pub fn start(p: &mut Parser, line: &Line) -> Option<usize> {
     let name = line.arg(1);
     if name.is_empty() {
-        p.alert_directive(&line.loc, "missing name for resolvers section.");
+        p.alert(&line.loc, "missing name for resolvers section.");
         return None;
     }
     if let Some(other) = p.config.resolvers.iter().find(|r| r.name == name) {
@@ -33,35 +33,28 @@ pub fn start(p: &mut Parser, line: &Line) -> Option<usize> {
         p.push(Diagnostic::plain(crate::diag::Severity::Alert, Some(&line.loc), text));
         return None;
     }
-    p.config.resolvers.push(Resolvers {
-        name: name.to_string(),
-        location: line.loc.clone(),
-        nameservers: Vec::new(),
-        resolve_retries: 3,
-        timeout_resolve: Duration::from_secs(1),
-        timeout_retry: Duration::from_secs(1),
-        hold: Default::default(),
-        accepted_payload_size: 512,
-    });
+    p.config.resolvers.push(with_defaults(name, &line.loc));
     Some(p.config.resolvers.len() - 1)
 }
 
 /// One line inside a `resolvers` section (`section`: its index, `None` for a bad one).
 pub fn keyword(p: &mut Parser, section: Option<usize>, line: &Line) {
+    // The lines of a section that was refused are still checked, on a scratch copy.
     let mut scratch = None;
     let r = match section {
         Some(i) => &mut p.config.resolvers[i],
-        None => scratch.insert(start_scratch(line)),
+        None => scratch.insert(with_defaults("", &line.loc)),
     };
     if let Err(msg) = apply(r, line) {
-        p.alert_directive(&line.loc, msg);
+        p.alert(&line.loc, msg);
     }
 }
 
-fn start_scratch(line: &Line) -> Resolvers {
+/// A section with HAProxy's defaults and no name server yet.
+fn with_defaults(name: &str, loc: &Location) -> Resolvers {
     Resolvers {
-        name: String::new(),
-        location: line.loc.clone(),
+        name: name.to_string(),
+        location: loc.clone(),
         nameservers: Vec::new(),
         resolve_retries: 3,
         timeout_resolve: Duration::from_secs(1),
