@@ -25,6 +25,7 @@ pub mod cli;
 pub mod cli_socket;
 pub mod config;
 pub mod diag;
+pub mod dns;
 pub mod http;
 pub mod listener;
 pub mod log;

@@ -287,6 +287,13 @@ fn serve(
         }
         None => Ok(()),
     };
+    // Run-time resolution of the servers that name a `resolvers` section (this thread
+    // resolves for all: the changes reach the others through their mailboxes).
+    let started = started.and_then(|()| match crate::dns::Dns::from_config(config, std::time::Instant::now()) {
+        Ok(Some(dns)) => world.start_dns(&mut reactor.ctx(), dns).map_err(|e| format!("resolvers: cannot open a name-server socket: {e}")),
+        Ok(None) => Ok(()),
+        Err(e) => Err(format!("resolvers: cannot open a name-server socket: {e}")),
+    });
     if let Err(msg) = started {
         alert!("{msg}");
         if let Some(spawned) = spawned {

@@ -280,6 +280,9 @@ pub struct Server {
     served: u32,
     queue: Queue,
     counters: ServerCounters,
+    /// In maintenance because its name does not resolve (`crate::dns`; HAProxy's
+    /// "MAINT (resolution)"), independently of the operator's admin state.
+    resolution_maint: bool,
 }
 
 impl Server {
@@ -300,6 +303,7 @@ impl Server {
             served: 0,
             queue: Queue::default(),
             counters: ServerCounters::default(),
+            resolution_maint: false,
         }
     }
 
@@ -382,12 +386,22 @@ impl Server {
 
     /// Up, ready and weighted: may receive load-balanced traffic.
     pub fn is_usable(&self) -> bool {
-        self.op == OpState::Up && self.admin == AdminState::Ready && self.weight > 0 && !self.stopping
+        self.op == OpState::Up && self.admin == AdminState::Ready && !self.resolution_maint && self.weight > 0 && !self.stopping
+    }
+
+    /// In maintenance for the operator or because its name does not resolve.
+    fn in_maint(&self) -> bool {
+        self.admin == AdminState::Maint || self.resolution_maint
+    }
+
+    /// In maintenance because its name does not resolve (`MAINT (resolution)`).
+    pub fn in_resolution_maint(&self) -> bool {
+        self.resolution_maint
     }
 
     /// Down or in maintenance: takes no traffic at all (its idle connections go).
     pub fn is_out(&self) -> bool {
-        self.op == OpState::Down || self.admin == AdminState::Maint
+        self.op == OpState::Down || self.in_maint()
     }
 
     /// UP but "stopping": its HTTP check answered 404 with `http-check disable-on-404`.
@@ -837,7 +851,7 @@ impl Backend {
     /// from and its `%sq`/`%bq` position.
     pub fn next_dequeued(&mut self, id: ServerId) -> Option<Dequeued> {
         let srv = &self.servers[id.0];
-        if srv.at_maxconn() || srv.admin == AdminState::Maint {
+        if srv.at_maxconn() || srv.in_maint() {
             return None;
         }
         let own = srv.queue.head();
@@ -870,7 +884,7 @@ impl Backend {
     pub fn on_check_result(&mut self, id: ServerId, result: CheckResult) -> StateReport {
         let mut report = StateReport::default();
         let srv = &mut self.servers[id.0];
-        if srv.admin == AdminState::Maint {
+        if srv.in_maint() {
             return report;
         }
         let Some(check) = srv.check.as_mut() else { return report };
@@ -1229,6 +1243,57 @@ impl Backend {
     /// Changes where a server's new connections go (existing ones stay).
     pub fn set_addr(&mut self, id: ServerId, addr: ServerAddr) {
         self.servers[id.0].addr = addr;
+    }
+
+    /// Puts server `id` in resolution maintenance (`Some(reason)`: "DNS NX status" ...)
+    /// or takes it out (`None`; `fqdn` names it in the message), as `crate::dns`
+    /// decides. Separate from the admin state: the operator's `maint` stays as it was.
+    pub fn set_resolution_maint(&mut self, id: ServerId, reason: Option<&str>, fqdn: &str) -> StateReport {
+        let mut report = StateReport::default();
+        let srv = &mut self.servers[id.0];
+        if srv.resolution_maint == reason.is_some() {
+            return report;
+        }
+        let was_usable = srv.is_usable();
+        let was_down = srv.op == OpState::Down;
+        let admin_maint = srv.admin == AdminState::Maint;
+        srv.resolution_maint = reason.is_some();
+        if reason.is_none() && !admin_maint {
+            if let Some(check) = srv.check.as_mut() {
+                check.restart();
+            }
+            srv.op = OpState::Up;
+        }
+        report.changed = was_usable != srv.is_usable();
+        self.recompute_eligible();
+        if admin_maint {
+            return report;
+        }
+        let s = &self.servers[id.0];
+        let who = format!("{}Server {}/{}", if s.backup { "Backup " } else { "" }, self.name, s.name);
+        let mut msg = StateMessage { level: Level::Notice, console: Severity::Warning, text: String::new(), console_text: None };
+        match reason {
+            Some(reason) if was_down => {
+                self.redistribute(id, &mut report);
+                msg.text = format!("{who} was DOWN and now enters maintenance ({reason}).");
+                report.messages.push(msg);
+            }
+            Some(reason) => {
+                let xferred = self.redistribute(id, &mut report);
+                msg.text = format!("{who} is going DOWN for maintenance ({reason}){}", self.down_suffix(id, xferred));
+                if was_usable {
+                    msg.level = Level::Alert;
+                }
+                report.messages.push(msg);
+                self.no_server_alert(was_usable, &mut report);
+            }
+            None => {
+                self.grab_from_backend(id, &mut report);
+                msg.text = format!("{who} ('{fqdn}') is UP/READY (resolves again).");
+                report.messages.push(msg);
+            }
+        }
+        report
     }
 
     /// Makes an UP server "stopping" (no new load-balanced traffic) as if its check

@@ -39,6 +39,79 @@ pub struct Config {
     pub peers_tables: Vec<crate::stick::TableDef>,
     /// The names of the `peers` sections (added for stick tables).
     pub peers_sections: Vec<String>,
+    /// `resolvers` sections, in file order (added for DNS resolution, `src/dns/`).
+    pub resolvers: Vec<Resolvers>,
+    /// The servers resolved at run time through a `resolvers` section (`resolvers <name>`
+    /// on a `server` or `server-template` line), in declaration order.
+    pub server_resolutions: Vec<ServerResolution>,
+}
+
+/// A `resolvers <name>` section: the name servers asked and the timings of the
+/// resolutions made for the servers that name it (`doc/resolvers.md`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resolvers {
+    pub name: String,
+    pub location: Location,
+    /// `nameserver <id> <ip>:<port>` (UDP), and those of `parse-resolv-conf`.
+    pub nameservers: Vec<(String, SocketAddr)>,
+    /// `resolve_retries` (default 3): queries sent before a resolution times out.
+    pub resolve_retries: u32,
+    /// `timeout resolve` (default 1s): the interval between two resolutions of a name.
+    pub timeout_resolve: Duration,
+    /// `timeout retry` (default 1s): how long to wait for an answer before asking again.
+    pub timeout_retry: Duration,
+    /// `hold <status> <time>`.
+    pub hold: ResolverHold,
+    /// `accepted_payload_size` (default 512): the EDNS0 UDP size announced.
+    pub accepted_payload_size: u16,
+}
+
+/// `hold <status> <time>`: how long the last valid answer is kept when a resolution
+/// ends with this status (HAProxy's defaults: 10s valid, 30s the errors, 0 obsolete).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResolverHold {
+    pub valid: Duration,
+    pub nx: Duration,
+    pub timeout: Duration,
+    pub refused: Duration,
+    pub other: Duration,
+    /// How long an address that left the answers still fills a `server-template` slot.
+    pub obsolete: Duration,
+}
+
+impl Default for ResolverHold {
+    fn default() -> Self {
+        let s = Duration::from_secs;
+        ResolverHold { valid: s(10), nx: s(30), timeout: s(30), refused: s(30), other: s(30), obsolete: s(0) }
+    }
+}
+
+/// The address family asked first (`resolve-prefer`; HAProxy's default is IPv6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ResolvePrefer {
+    Ipv4,
+    #[default]
+    Ipv6,
+}
+
+/// One server resolved at run time: `server <name> <fqdn>[:<port>] resolvers <id>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerResolution {
+    /// The proxy and server names (the server is found by name at start).
+    pub proxy: String,
+    pub server: String,
+    pub location: Location,
+    /// The name asked (the host of the server's address, without the port).
+    pub fqdn: String,
+    /// The `resolvers` section's name.
+    pub resolvers: String,
+    pub prefer: ResolvePrefer,
+    /// `resolve-opts allow-dup-ip`: servers of the same backend may share an address.
+    pub allow_dup_ip: bool,
+    /// `resolve-opts ignore-weight`: SRV weights are not applied (no effect on A/AAAA).
+    pub ignore_weight: bool,
+    /// `resolve-net`: preferred networks (an address in one of them is picked first).
+    pub nets: Vec<(std::net::IpAddr, u8)>,
 }
 
 /// A `userlist` section: users with passwords and the groups they belong to

@@ -127,6 +127,9 @@ pub enum ServerOp {
     ForceUp,
     ForceNolb,
     ForceDown,
+    /// `crate::dns`: into resolution maintenance with this reason (`None`: out of it;
+    /// the name resolves again).
+    Resolution { maint: Option<String>, fqdn: String },
 }
 
 /// The stream whose Lua code is running (an action today; fetches, converters and

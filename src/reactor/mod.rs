@@ -178,7 +178,7 @@ impl Reactor {
                     let id = match target {
                         TimerTarget::Entry(kind, key) => handler.task_id(kind, key, Via::Timer),
                         TimerTarget::Global(GlobalTimer::HardStop) => TaskId::global(TaskFn::HardStop),
-                        TimerTarget::Global(GlobalTimer::Grace | GlobalTimer::CloseSpread) => TaskId::global(TaskFn::Other),
+                        TimerTarget::Global(GlobalTimer::Grace | GlobalTimer::CloseSpread | GlobalTimer::Resolvers) => TaskId::global(TaskFn::Other),
                     };
                     activity::timed(id, at, || handler.timer(&mut cx, at, target));
                 } else {

@@ -28,6 +28,8 @@ pub enum GlobalTimer {
     Grace,
     /// `close-spread-time`: the next idle connections to let go during a soft stop.
     CloseSpread,
+    /// The DNS resolution task (`crate::dns`): a query to send or to give up on.
+    Resolvers,
 }
 
 #[derive(Default)]

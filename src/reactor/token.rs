@@ -87,6 +87,18 @@ pub const SIGNALS: Token = Token(0);
 /// the other threads, `crate::runtime::threads`). Reserved kind, slot 1.
 pub const MAILBOX: Token = Token(1 << KIND_BITS);
 
+/// The UDP socket of name server `index` (`crate::dns`): reserved kind, slots from
+/// [`crate::dns::FIRST_SLOT`] on.
+pub fn dns(index: usize) -> Token {
+    encode(Kind::Reserved, Key { slot: crate::dns::FIRST_SLOT + index, gen: 0 })
+}
+
+/// The name-server index of a [`dns`] token.
+pub fn dns_index(token: Token) -> Option<usize> {
+    let t = decode(token)?;
+    (t.kind == Kind::Reserved && t.key.gen == 0).then(|| t.key.slot.checked_sub(crate::dns::FIRST_SLOT)).flatten()
+}
+
 /// Builds the token for `kind` and `key`.
 pub fn encode(kind: Kind, key: Key) -> Token {
     debug_assert!(key.slot <= MAX_SLOT, "slot {} does not fit in a token", key.slot);
@@ -128,6 +140,13 @@ mod tests {
         let t = decode(MAILBOX).unwrap();
         assert_eq!((t.kind, t.key.slot), (Kind::Reserved, 1));
         assert_ne!(MAILBOX, SIGNALS);
+    }
+
+    #[test]
+    fn dns_tokens_round_trip_and_miss_the_named_ones() {
+        assert_eq!(dns_index(dns(3)), Some(3));
+        assert_eq!(dns_index(SIGNALS), None);
+        assert_eq!(dns_index(MAILBOX), None);
     }
 
     #[test]

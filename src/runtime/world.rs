@@ -20,6 +20,7 @@ use mio::Token;
 use std::time::Duration;
 
 mod cli;
+mod dns;
 mod log_uri;
 mod mailbox;
 mod stop;
@@ -102,6 +103,8 @@ pub struct World {
     stopping: stop::Stopping,
     /// `tune.http.logurilen`: the request line is cut to this in logs (world/log_uri.rs).
     pub log_uri_len: usize,
+    /// The DNS resolution of servers (`resolvers` sections; thread 1 only, world/dns.rs).
+    dns: Option<dns::DnsTask>,
 }
 
 impl World {
@@ -153,6 +156,7 @@ impl World {
             stopping: stop::Stopping::default(),
             log_uri_len: log_uri::DEFAULT_LOG_URI_LEN,
             listeners_dirty: true,
+            dns: None,
         }
     }
 
@@ -673,6 +677,7 @@ fn apply_server_op_here(
         ServerOp::ForceUp => b.set_operational_state_with_reason(id, OpState::Up, Some(why)),
         ServerOp::ForceDown => b.set_operational_state_with_reason(id, OpState::Down, Some(why)),
         ServerOp::ForceNolb => b.force_stopping(id, &format!(", {why}")),
+        ServerOp::Resolution { maint, fqdn } => b.set_resolution_maint(id, maint.as_deref(), &fqdn),
     };
     let mut report = report;
     if quiet {
@@ -718,6 +723,10 @@ impl Handler for World {
     fn reserved(&mut self, cx: &mut Ctx<'_>, token: Token, _ready: Ready) {
         if token == crate::reactor::token::MAILBOX {
             self.mailbox(cx);
+            return;
+        }
+        if let Some(index) = crate::reactor::token::dns_index(token) {
+            self.dns_ready(cx, index);
             return;
         }
         if token != crate::reactor::token::SIGNALS {
@@ -788,6 +797,7 @@ impl Handler for World {
             TimerTarget::Global(GlobalTimer::HardStop) => self.hard_stop(cx),
             TimerTarget::Global(GlobalTimer::Grace) => self.grace_expired(cx),
             TimerTarget::Global(GlobalTimer::CloseSpread) => self.spread_tick(cx),
+            TimerTarget::Global(GlobalTimer::Resolvers) => self.dns_timer(cx, deadline),
         }
     }
 

@@ -338,6 +338,9 @@ fn check_code(res: &CheckResult) -> &'static str {
 /// The `status` column of a server: `MAINT`, `DRAIN`, `NOLB`, `no check`, or its
 /// health: `UP`, `DOWN`, or `UP n/m` (going down) / `DOWN n/m` (going up).
 pub fn server_status(s: &Server) -> String {
+    if s.in_resolution_maint() && s.admin_state() != AdminState::Maint {
+        return "MAINT (resolution)".into();
+    }
     match s.admin_state() {
         AdminState::Maint => return "MAINT".into(),
         AdminState::Drain => return "DRAIN".into(),

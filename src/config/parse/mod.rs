@@ -22,6 +22,7 @@ pub mod lua;
 pub mod process;
 pub mod proxy;
 pub mod rates;
+pub mod resolvers;
 pub mod retry_on;
 pub mod rules;
 pub mod server;
@@ -149,6 +150,8 @@ enum Current {
     Userlist(Option<usize>),
     /// A `peers` section, by name: its `table` lines (src/config/parse/stick.rs).
     Peers(String),
+    /// A `resolvers` section (index in `config.resolvers`; `None`: a bad name).
+    Resolvers(Option<usize>),
 }
 
 /// One open `.if` block.
@@ -438,10 +441,14 @@ impl Parser {
             self.current = Current::Peers(stick::start_peers(self, &line));
             return;
         }
+        if kw == "resolvers" {
+            self.end_section();
+            self.current = Current::Resolvers(resolvers::start(self, &line));
+            return;
+        }
         if matches!(
             kw,
-            "resolvers"
-                | "mailers"
+            "mailers"
                 | "program"
                 | "ring"
                 | "cache"
@@ -472,6 +479,7 @@ impl Parser {
                 let name = name.clone();
                 return stick::peers_line(self, &name, &line);
             }
+            Current::Resolvers(r) => return resolvers::keyword(self, *r, &line),
             Current::Global => Section::Global,
             Current::Proxy(d) | Current::Defaults(d, _) => d.section,
         };
@@ -720,6 +728,7 @@ impl Parser {
         http_extra::resolve_replies(&mut self.config);
         http_misc::check_formats(&self.config, &mut self.diags);
         userlist::check(&mut self.config, &mut self.diags);
+        resolvers::check(&self.config, &mut self.diags);
         server_extra::finish_dispatch(&mut self.config);
         checks::run(&mut self.config, &mut self.diags);
         cookie::check(&self.config, &mut self.diags);

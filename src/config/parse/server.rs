@@ -23,6 +23,8 @@ pub struct ServerOpts {
     pub idle: IdlePoolConf,
     /// `cookie <value>` (persistence).
     pub cookie: Option<String>,
+    /// `resolvers`, `resolve-prefer`, `resolve-opts`, `resolve-net` ([`super::resolvers`]).
+    pub resolve: super::resolvers::ResolveOpts,
 }
 
 impl Default for ServerOpts {
@@ -38,6 +40,7 @@ impl Default for ServerOpts {
             id: None,
             idle: IdlePoolConf::default(),
             cookie: None,
+            resolve: Default::default(),
         }
     }
 }
@@ -99,6 +102,7 @@ pub fn server(p: &mut Parser, l: &Line) -> Result<(), String> {
         cookie: opts.cookie.clone(),
     };
     p.draft().proxy.servers.push(s);
+    super::resolvers::note_server(p, &backend, name, l.arg(2), &opts.resolve, &l.loc);
     Ok(())
 }
 
@@ -194,7 +198,7 @@ fn apply_opts(
                 | "pool-purge-delay"
                 | "max-reuse"
                 | "cookie"
-        );
+        ) || super::resolvers::is_server_option(kw);
         let v = args.get(i + 1).map_or("", String::as_str);
         if takes_value && v.is_empty() {
             if kw == "cookie" {
@@ -246,6 +250,7 @@ fn apply_opts(
             "maxconn" => o.maxconn = num(v)?,
             "maxqueue" => o.maxqueue = num(v)?,
             "cookie" => o.cookie = Some(v.to_string()),
+            kw if super::resolvers::is_server_option(kw) => super::resolvers::server_option(&mut o.resolve, kw, v)?,
             "pool-max-conn" => o.idle.max_conn = limit(v)?,
             "max-reuse" => o.idle.max_reuse = limit(v)?,
             "pool-purge-delay" => {
