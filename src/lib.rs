@@ -35,5 +35,6 @@ pub mod runtime;
 pub mod sample;
 pub mod stats;
 pub mod stream;
+pub mod tls;
 pub mod sys;
 pub mod version;

@@ -907,6 +907,8 @@ pub struct Bind {
     pub mode: Option<u32>,
     pub uid: Option<u32>,
     pub gid: Option<u32>,
+    /// `ssl crt ...`: the TLS this bind terminates (`crate::tls`).
+    pub tls: Option<crate::tls::BindTls>,
 }
 
 impl Bind {
@@ -924,6 +926,7 @@ impl Bind {
             mode: None,
             uid: None,
             gid: None,
+            tls: None,
         }
     }
 }

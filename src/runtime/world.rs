@@ -193,7 +193,10 @@ impl World {
                 return;
             }
             match l.accept() {
-                Accept::Conn { sock, peer, local } => self.new_stream(cx, li, Conn::new(sock), peer, local),
+                Accept::Conn { sock, peer, local } => match l.conn(sock) {
+                    Ok(conn) => self.new_stream(cx, li, conn, peer, local),
+                    Err(e) => ::log::warn!("cannot start TLS on an accepted connection: {e}"),
+                },
                 Accept::WouldBlock => return,
                 Accept::Failed(e) => {
                     // Out of file descriptors or memory: the backlog is still

@@ -431,7 +431,7 @@ impl Stream {
             let step = lua::in_rules(env.cx, env.proxies, &*env.pool, || match self.http.as_mut() {
                 // HTTP: conditions see the request (`path_beg`, `hdr(host)` ...).
                 Some(h) => {
-                    let renv = frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars);
+                    let renv = frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars, self.client.tls_info().cloned());
                     let cx = crate::http::rules::RuleCtx::new(&renv, &h.txn);
                     analysers::run_backend_rules(fe, &mut self.cursor, &cx)
                 }
@@ -545,7 +545,7 @@ impl Stream {
         let fe = &proxies[self.frontend];
         match self.http.as_mut() {
             Some(h) => {
-                let mut renv = frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars);
+                let mut renv = frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars, self.client.tls_info().cloned());
                 renv.backend = Some(&proxies[be].name);
                 f(&crate::http::rules::RuleCtx::new(&renv, &h.txn))
             }
@@ -960,7 +960,8 @@ impl Stream {
             client: self.src,
             frontend_addr: self.dst,
             frontend: fe.name.clone(),
-            frontend_ssl: false,
+            frontend_ssl: self.client.is_tls(),
+            tls: self.client.tls_info().cloned(),
             backend: be.map(|b| b.name.clone()),
             server: srv.map(|s| pool.server_name(s.be, s.srv).to_string()),
             server_addr: srv.and_then(|s| match s.addr {
@@ -1015,6 +1016,7 @@ impl Stream {
             server: rec.server.as_deref(),
             sess_vars: &mut h.sess_vars,
             userlists: &fe.userlists,
+            tls: self.client.tls_info().cloned(),
         };
         format.eval_samples(&crate::http::rules::RuleCtx::new(&renv, &h.txn))
     }
@@ -1026,6 +1028,7 @@ fn frontend_rule_env<'a>(
     dst: Option<SocketAddr>,
     fe: &'a ProxyRt,
     sess_vars: &'a mut crate::sample::vars::Vars,
+    tls: Option<std::sync::Arc<crate::tls::TlsInfo>>,
 ) -> crate::http::rules::RuleEnv<'a> {
-    crate::http::rules::RuleEnv { src, dst, frontend: &fe.name, backend: None, server: None, sess_vars, userlists: &fe.userlists }
+    crate::http::rules::RuleEnv { src, dst, frontend: &fe.name, backend: None, server: None, sess_vars, userlists: &fe.userlists, tls }
 }

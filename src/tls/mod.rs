@@ -1,0 +1,250 @@
+//! TLS with rustls (the `ring` provider): `bind ... ssl crt <pem>`, server `ssl`,
+//! the `ssl_fc*` fetches and Lua's `Socket:connect_ssl`. See `doc/tls.md`.
+//!
+//! - [`BindTls`] / [`ServerTls`]: what a `bind` or `server` line asks for, turned into
+//!   a rustls `ServerConfig` / `ClientConfig` once, when the configuration is parsed
+//!   (certificates are read then, as HAProxy does, so `-c` reports a bad file).
+//! - [`stream::TlsStream`]: one non-blocking TLS session over a mio TCP socket, the
+//!   `Sock::Tls` variant of `crate::stream::conn::Sock`.
+//! - [`TlsInfo`]: what the `ssl_fc_*` fetches and `%sslv`/`%sslc` read once the
+//!   handshake is done.
+//!
+//! rustls speaks TLS 1.2 and 1.3 only: `ssl-min-ver`/`ssl-max-ver` naming an older
+//! version are refused. OpenSSL cipher strings (`ciphers`, `ciphersuites`,
+//! `ssl-default-*-ciphers`) are accepted and have no effect: rustls's suites are all
+//! modern AEAD suites.
+
+pub mod certs;
+pub mod parse;
+pub mod stream;
+
+pub use stream::TlsStream;
+
+use rustls::pki_types::CertificateDer;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The crypto provider every config is built on.
+pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A TLS protocol version as HAProxy names it (`ssl-min-ver`, `ssl-max-ver`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Version {
+    Tls12,
+    Tls13,
+}
+
+/// Parses `SSLv3`, `TLSv1.0` ... `TLSv1.3`. Versions rustls does not implement are an
+/// error that says so; an unknown name gets HAProxy's message.
+pub fn parse_version(s: &str) -> Result<Version, String> {
+    match s {
+        "TLSv1.2" => Ok(Version::Tls12),
+        "TLSv1.3" => Ok(Version::Tls13),
+        "SSLv3" | "TLSv1.0" | "TLSv1.1" => Err(format!(
+            "'{s}' : not supported by moonproxy, whose TLS library (rustls) speaks only TLSv1.2 and TLSv1.3"
+        )),
+        _ => Err(format!("'{s}' : unknown ssl/tls version")),
+    }
+}
+
+/// The rustls protocol versions between `min` and `max` (both included).
+fn versions(min: Option<Version>, max: Option<Version>) -> Result<Vec<&'static rustls::SupportedProtocolVersion>, String> {
+    let (min, max) = (min.unwrap_or(Version::Tls12), max.unwrap_or(Version::Tls13));
+    if min > max {
+        return Err("'ssl-min-ver' is above 'ssl-max-ver'".into());
+    }
+    let mut v = Vec::new();
+    if min <= Version::Tls13 && max >= Version::Tls13 {
+        v.push(&rustls::version::TLS13);
+    }
+    if min <= Version::Tls12 && max >= Version::Tls12 {
+        v.push(&rustls::version::TLS12);
+    }
+    Ok(v)
+}
+
+/// HAProxy's name of a protocol version (`ssl_fc_protocol`, `%sslv`).
+pub fn version_name(v: rustls::ProtocolVersion) -> &'static str {
+    use rustls::ProtocolVersion as P;
+    match v {
+        P::TLSv1_3 => "TLSv1.3",
+        P::TLSv1_2 => "TLSv1.2",
+        P::TLSv1_1 => "TLSv1.1",
+        P::TLSv1_0 => "TLSv1",
+        P::SSLv3 => "SSLv3",
+        _ => "unknown",
+    }
+}
+
+/// OpenSSL's name of a cipher suite (`ssl_fc_cipher`, `%sslc`), which HAProxy logs:
+/// `TLS_AES_256_GCM_SHA384` for TLS 1.3, `ECDHE-RSA-AES128-GCM-SHA256` for TLS 1.2.
+pub fn cipher_name(s: rustls::SupportedCipherSuite) -> String {
+    use rustls::CipherSuite as C;
+    let n = match s.suite() {
+        C::TLS13_AES_128_GCM_SHA256 => "TLS_AES_128_GCM_SHA256",
+        C::TLS13_AES_256_GCM_SHA384 => "TLS_AES_256_GCM_SHA384",
+        C::TLS13_CHACHA20_POLY1305_SHA256 => "TLS_CHACHA20_POLY1305_SHA256",
+        C::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 => "ECDHE-ECDSA-AES128-GCM-SHA256",
+        C::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 => "ECDHE-ECDSA-AES256-GCM-SHA384",
+        C::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 => "ECDHE-ECDSA-CHACHA20-POLY1305",
+        C::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 => "ECDHE-RSA-AES128-GCM-SHA256",
+        C::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 => "ECDHE-RSA-AES256-GCM-SHA384",
+        C::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 => "ECDHE-RSA-CHACHA20-POLY1305",
+        other => return format!("{other:?}"),
+    };
+    n.to_string()
+}
+
+/// What a finished handshake negotiated, for the `ssl_fc_*` / `ssl_bc_*` fetches
+/// and the `%sslv`/`%sslc` log variables.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsInfo {
+    /// `TLSv1.3`, `TLSv1.2`.
+    pub protocol: &'static str,
+    /// OpenSSL's suite name.
+    pub cipher: String,
+    /// The server name the client sent (front side only).
+    pub sni: Option<String>,
+    /// The ALPN protocol agreed on.
+    pub alpn: Option<Vec<u8>>,
+    /// The peer presented a certificate (client certificates on a `verify` bind).
+    pub peer_cert: bool,
+}
+
+/// The TLS half of a `bind` line: `ssl`, `crt`, `alpn`, `ssl-min-ver` ...
+#[derive(Clone, Debug, Default)]
+pub struct BindTlsOpts {
+    pub ssl: bool,
+    /// `crt` files or directories, in order: the first certificate is the default.
+    pub crts: Vec<PathBuf>,
+    /// `alpn`: comma-separated protocol names as written.
+    pub alpn: Vec<String>,
+    pub min: Option<Version>,
+    pub max: Option<Version>,
+    /// `verify none|optional|required` (client certificates).
+    pub verify: Option<String>,
+    /// `ca-file`: the CAs client certificates are checked against.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// A bind line's TLS, ready to accept with.
+#[derive(Clone, Debug)]
+pub struct BindTls {
+    pub config: Arc<rustls::ServerConfig>,
+    /// `alpn` as written (the config advertises what the proxy's mode allows).
+    pub alpn: Vec<String>,
+}
+
+/// The ALPN names moonproxy advertises on a TLS bind: it speaks HTTP/1.x only, so
+/// `h2` (and any other name) is left out in HTTP mode; in TCP mode the bytes are
+/// only relayed and every name is advertised.
+pub fn alpn_for_mode(names: &[String], http: bool) -> Vec<Vec<u8>> {
+    names.iter().filter(|n| !http || matches!(n.as_str(), "http/1.1" | "http/1.0")).map(|n| n.as_bytes().to_vec()).collect()
+}
+
+impl BindTlsOpts {
+    /// Checks the options and loads the certificates. `http`: the frontend is in
+    /// `mode http` (see [`alpn_for_mode`]). Errors are worded for
+    /// `'bind ...' in section ...: <error>`.
+    pub fn build(&self, http: bool) -> Result<BindTls, String> {
+        let vers = versions(self.min, self.max)?;
+        let resolver = certs::SniResolver::load(&self.crts)?;
+        let builder = rustls::ServerConfig::builder_with_provider(provider()).with_protocol_versions(&vers).map_err(|e| e.to_string())?;
+        let builder = match self.verify.as_deref() {
+            None | Some("none") => builder.with_no_client_auth(),
+            Some(mode @ ("optional" | "required")) => {
+                let ca = self.ca_file.as_ref().ok_or("verify is enabled but no CA file specified")?;
+                let roots = Arc::new(certs::load_roots(ca)?);
+                let v = rustls::server::WebPkiClientVerifier::builder_with_provider(roots, provider());
+                let v = if mode == "optional" { v.allow_unauthenticated() } else { v };
+                builder.with_client_cert_verifier(v.build().map_err(|e| e.to_string())?)
+            }
+            Some(other) => return Err(format!("'verify' : unknown verify method '{other}', only 'none', 'optional', and 'required' are supported")),
+        };
+        let mut config = builder.with_cert_resolver(Arc::new(resolver));
+        config.alpn_protocols = alpn_for_mode(&self.alpn, http);
+        Ok(BindTls { config: Arc::new(config), alpn: self.alpn.clone() })
+    }
+}
+
+/// `verify` on a server line, or `ssl-server-verify`'s default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerVerify {
+    None,
+    Required,
+}
+
+/// The TLS half of a `server` line.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServerTlsOpts {
+    pub ssl: bool,
+    /// `verify`; `None`: the global `ssl-server-verify` (default `required`).
+    pub verify: Option<ServerVerify>,
+    pub ca_file: Option<PathBuf>,
+    /// `sni <expr>`, as written.
+    pub sni: Option<String>,
+    pub alpn: Vec<String>,
+    pub min: Option<Version>,
+    pub max: Option<Version>,
+    /// `check-ssl`: health checks over TLS too.
+    pub check_ssl: bool,
+}
+
+/// A server line's TLS, ready to connect with.
+#[derive(Clone, Debug)]
+pub struct ServerTls {
+    pub config: Arc<rustls::ClientConfig>,
+    /// `sni <expr>`: evaluated per connection (the value is the server name sent).
+    pub sni: Option<String>,
+    pub check_ssl: bool,
+}
+
+impl ServerTlsOpts {
+    /// Checks and builds. `default_verify`: the global `ssl-server-verify`.
+    pub fn build(&self, default_verify: ServerVerify) -> Result<ServerTls, String> {
+        let vers = versions(self.min, self.max)?;
+        let builder = rustls::ClientConfig::builder_with_provider(provider()).with_protocol_versions(&vers).map_err(|e| e.to_string())?;
+        let mut config = match (self.verify.unwrap_or(default_verify), &self.ca_file) {
+            (ServerVerify::None, _) => builder.dangerous().with_custom_certificate_verifier(Arc::new(certs::NoVerify(provider()))).with_no_client_auth(),
+            (ServerVerify::Required, Some(ca)) => builder.with_root_certificates(certs::load_roots(ca)?).with_no_client_auth(),
+            (ServerVerify::Required, None) => {
+                return Err("verify is enabled by default but no CA file specified. If you're running on a LAN where you're certain to trust the server's certificate, please set an explicit 'verify none' statement on the 'server' line, or use 'ssl-server-verify none' in the global section to disable server-side verifications by default.".into())
+            }
+        };
+        config.alpn_protocols = self.alpn.iter().map(|a| a.as_bytes().to_vec()).collect();
+        Ok(ServerTls { config: Arc::new(config), sni: self.sni.clone(), check_ssl: self.check_ssl })
+    }
+}
+
+/// A client config that checks nothing: Lua's `Socket:connect_ssl` (HAProxy 2.6
+/// verifies nothing there either) and the httpclient's `https://`.
+pub fn insecure_client_config() -> Arc<rustls::ClientConfig> {
+    static CONFIG: std::sync::OnceLock<Arc<rustls::ClientConfig>> = std::sync::OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let c = rustls::ClientConfig::builder_with_provider(provider())
+                .with_safe_default_protocol_versions()
+                .expect("ring supports the default versions")
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(certs::NoVerify(provider())))
+                .with_no_client_auth();
+            Arc::new(c)
+        })
+        .clone()
+}
+
+/// The server name to send for `host` (an IP address is sent as none: SNI carries
+/// DNS names only).
+pub fn server_name(host: &str) -> rustls::pki_types::ServerName<'static> {
+    match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => rustls::pki_types::ServerName::IpAddress(ip.into()),
+        Err(_) => rustls::pki_types::ServerName::try_from(host.to_string()).unwrap_or(rustls::pki_types::ServerName::IpAddress(std::net::Ipv4Addr::UNSPECIFIED.into())),
+    }
+}
+
+/// The certificates of a PEM file (helper for the tests and [`certs`]).
+pub fn pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    certs::read_certs(path)
+}
