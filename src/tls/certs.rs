@@ -95,13 +95,13 @@ impl SniResolver {
     pub fn pick(&self, sni: Option<&str>) -> Arc<CertifiedKey> {
         if let Some(sni) = sni {
             let sni = sni.to_ascii_lowercase();
-            if let Some((_, ck)) = self.certs.iter().find(|(names, _)| names.iter().any(|n| *n == sni)) {
+            if let Some((_, ck)) = self.certs.iter().find(|(names, _)| names.contains(&sni)) {
                 return ck.clone();
             }
             let parent = sni.split_once('.').map(|(_, rest)| rest);
             if let Some(parent) = parent {
                 let wild = format!("*.{parent}");
-                if let Some((_, ck)) = self.certs.iter().find(|(names, _)| names.iter().any(|n| *n == wild)) {
+                if let Some((_, ck)) = self.certs.iter().find(|(names, _)| names.contains(&wild)) {
                     return ck.clone();
                 }
             }
