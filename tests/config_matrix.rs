@@ -295,7 +295,7 @@ fn server_errors_use_haproxy_shape() {
         &with_defaults("backend be\n  server s1 1.2.3.4:80 weight 300\n  server s2 1.2.3.4:80 ssl\n  server s3 1.2.3.4:80 wieght 1\n  server s4\n"),
         &[
             "[DIR/t.cfg:7] : 'server be/s1' : weight of server s1 is not within 0 and 256 (300).",
-            "[DIR/t.cfg:8] : 'server be/s2' : 'ssl' is not supported by moonproxy yet.",
+            "[DIR/t.cfg:8] : 'server be/s2' : verify is enabled by default but no CA file specified. If you're running on a LAN where you're certain to trust the server's certificate, please set an explicit 'verify none' statement on the 'server' line, or use 'ssl-server-verify none' in the global section to disable server-side verifications by default.",
             "[DIR/t.cfg:9] : 'server be/s3' : unknown keyword 'wieght'; did you mean 'weight' maybe ?",
             "[DIR/t.cfg:10] : 'server' expects <name> and <addr>[:<port>] as arguments.",
         ],

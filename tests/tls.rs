@@ -227,3 +227,90 @@ fn bind_refusals() {
     let (code, err) = check("ssl crt {{dir}}/a.pem alpn h2,http/1.1 ssl-max-ver TLSv1.3 ciphers ECDHE-RSA-AES128-GCM-SHA256");
     assert_eq!(code, Some(0), "{err}");
 }
+
+/// A TLS HTTP server written here (rustls): answers every request with the SNI it
+/// received and its request count on the connection.
+fn tls_app(pem: &str) -> u16 {
+    use rustls::pki_types::pem::PemObject;
+    let certs = CertificateDer::pem_slice_iter(pem.as_bytes()).collect::<Result<Vec<_>, _>>().unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(pem.as_bytes()).unwrap();
+    let config = Arc::new(rustls::ServerConfig::builder_with_provider(provider()).with_safe_default_protocol_versions().unwrap().with_no_client_auth().with_single_cert(certs, key).unwrap());
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for sock in l.incoming() {
+            let Ok(sock) = sock else { continue };
+            let config = config.clone();
+            std::thread::spawn(move || {
+                let conn = rustls::ServerConnection::new(config).unwrap();
+                let mut s = rustls::StreamOwned::new(conn, sock);
+                let mut n = 0;
+                loop {
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") {
+                        if s.read_exact(&mut byte).is_err() {
+                            return;
+                        }
+                        head.push(byte[0]);
+                    }
+                    n += 1;
+                    let body = format!("sni={} n={n}", s.conn.server_name().unwrap_or("-"));
+                    if write!(s, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len()).and_then(|_| s.flush()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// `server ... ssl`: verified against `ca-file` with the SNI from `sni`, refused with
+/// another CA (503), unverified with `verify none` (no SNI sent); keep-alive on the
+/// server connection; `check-ssl`-style checks over TLS keep the server up.
+#[test]
+fn server_side_tls() {
+    let (b_pem, b_der) = cert("b.test");
+    let (other_pem, _) = cert("other.test");
+    let _ = b_der;
+    let app = tls_app(&b_pem);
+    let proxy = ProxyBuilder::new(
+        "defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+    retries 0
+frontend fe
+    bind 127.0.0.1:{{fe}}
+    use_backend badca if { path_beg /bad }
+    use_backend noverify if { path_beg /nov }
+    default_backend verified
+backend verified
+    option httpchk GET /health
+    server s 127.0.0.1:{{app}} ssl verify required ca-file {{dir}}/ca.pem sni str(b.test) alpn http/1.1 check inter 100ms fall 2
+backend badca
+    server s 127.0.0.1:{{app}} ssl verify required ca-file {{dir}}/other.pem sni str(b.test)
+backend noverify
+    server s 127.0.0.1:{{app}} ssl verify none
+",
+    )
+    .file("ca.pem", &b_pem)
+    .file("other.pem", &other_pem)
+    .port("app", app)
+    .start();
+    // Several TLS health checks run (two failures would mark the server down: 503).
+    std::thread::sleep(Duration::from_millis(700));
+    let mut c = proxy.connect("fe");
+    let r = c.http_get("/");
+    assert_eq!(r.status, 200, "{}", r.head);
+    assert_eq!(String::from_utf8_lossy(&r.body), "sni=b.test n=1");
+    let r = c.http_get("/again");
+    assert_eq!(String::from_utf8_lossy(&r.body), "sni=b.test n=2", "the TLS server connection is kept alive");
+    let r = proxy.connect("fe").http_get("/bad");
+    assert_eq!(r.status, 503, "a certificate from another CA is refused");
+    let r = proxy.connect("fe").http_get("/nov");
+    assert_eq!(r.status, 200, "{}", r.head);
+    assert_eq!(String::from_utf8_lossy(&r.body), "sni=- n=1", "no sni: none sent");
+}

@@ -280,6 +280,8 @@ pub struct Server {
     served: u32,
     queue: Queue,
     counters: ServerCounters,
+    /// Health checks over TLS (`check-ssl`, or `ssl` on the server's own address).
+    check_tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl Server {
@@ -300,7 +302,13 @@ impl Server {
             served: 0,
             queue: Queue::default(),
             counters: ServerCounters::default(),
+            check_tls: s.tls.as_ref().filter(|t| t.for_checks(s.check.as_ref())).map(|t| t.config.clone()),
         }
+    }
+
+    /// The TLS config of its health checks, when they go over TLS.
+    pub fn check_tls(&self) -> Option<&std::sync::Arc<rustls::ClientConfig>> {
+        self.check_tls.as_ref()
     }
 
     /// The server's name.

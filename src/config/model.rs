@@ -1101,6 +1101,8 @@ pub struct Server {
     /// `cookie <value>`: the value of the persistence cookie that designates this
     /// server (added for cookie persistence).
     pub cookie: Option<String>,
+    /// `ssl ...`: connections to this server are TLS (`crate::tls`).
+    pub tls: Option<crate::tls::ServerTls>,
 }
 
 /// How many idle HTTP connections a server keeps, and for how long
@@ -1154,6 +1156,7 @@ impl Server {
             id: None,
             idle: IdlePoolConf::default(),
             cookie: None,
+            tls: None,
         }
     }
 }

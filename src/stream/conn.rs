@@ -274,7 +274,16 @@ impl Conn {
         // "not yet" (e.g. an event left over from a previous attempt's socket, which
         // shared this token): keep waiting, the connect timeout bounds it.
         match peer {
-            Ok(()) => ConnectState::Established,
+            // A TLS server connection is established once its handshake is done: a
+            // failed handshake is a failed connection (retried, `SC`), as in HAProxy.
+            Ok(()) => match &mut self.sock {
+                Io::Tls(s) => match s.drive_handshake() {
+                    Ok(true) => ConnectState::Established,
+                    Ok(false) => ConnectState::Pending,
+                    Err(e) => ConnectState::Failed(e.raw_os_error()),
+                },
+                _ => ConnectState::Established,
+            },
             Err(e) if e.kind() == io::ErrorKind::NotConnected => ConnectState::Pending,
             Err(e) => classify_connect_error(&e),
         }

@@ -572,6 +572,20 @@ impl Stream {
         }
     }
 
+    /// `server ... ssl`: how to wrap the connection to server `srv` (its `sni`
+    /// expression evaluated on this stream), or `None` for plain TCP.
+    fn server_tls_start(&mut self, proxies: &[ProxyRt], be: usize, srv: usize, addr: Option<&Target>) -> Option<impl FnOnce(mio::net::TcpStream) -> std::io::Result<crate::tls::TlsStream>> {
+        let t = proxies[be].server_tls.get(srv)?.as_ref()?;
+        let sni = t.sni.as_ref().and_then(|e| self.with_route_ctx(proxies, be, |cx| e.eval_str(cx)));
+        let ip = match addr {
+            Some(Target::Inet(a)) => Some(a.ip()),
+            _ => None,
+        };
+        let name = crate::tls::ServerTls::server_name(sni.as_deref().and_then(|s| std::str::from_utf8(s).ok()), ip);
+        let config = t.config.clone();
+        Some(move |tcp| crate::tls::TlsStream::connect(tcp, config, name))
+    }
+
     fn start_connect(&mut self, env: &mut Env<'_, '_>, srv: usize, addr: Option<Target>) {
         let be = self.backend.expect("a backend");
         if self.http_reuse(env, be, srv, &addr) {
@@ -582,8 +596,12 @@ impl Stream {
         let opts = &env.proxies[be].options;
         let (keepalive, nolinger) = (opts.tcpka || opts.srvtcpka, opts.nolinger);
         crate::stats::account_connection(env.proxies, be, srv, false);
+        let tls = self.server_tls_start(env.proxies, be, srv, addr.as_ref());
         let conn = addr.as_ref().and_then(|addr| {
             let mut c = Conn::connect(addr).ok()?;
+            if let Some(wrap) = tls {
+                c = c.into_tls(wrap).ok()?;
+            }
             c.register(env.cx.registry, token::encode(Kind::Server, env.key)).ok()?;
             if keepalive {
                 c.set_keepalive();

@@ -129,6 +129,32 @@ pub fn load_roots(path: &Path) -> Result<rustls::RootCertStore, String> {
     Ok(roots)
 }
 
+/// `verify required` on a server line: the chain must lead to a `ca-file` CA; the
+/// name is checked only when the connection sent an SNI (its server name is a DNS
+/// name): without one, rustls is given the server's IP address as placeholder and a
+/// name mismatch is forgiven, as HAProxy checks no name without `sni`/`verifyhost`.
+#[derive(Debug)]
+pub struct ChainOnlyWithoutSni(pub Arc<rustls::client::WebPkiServerVerifier>);
+
+impl ServerCertVerifier for ChainOnlyWithoutSni {
+    fn verify_server_cert(&self, ee: &CertificateDer<'_>, im: &[CertificateDer<'_>], name: &ServerName<'_>, ocsp: &[u8], now: UnixTime) -> Result<ServerCertVerified, rustls::Error> {
+        use rustls::{CertificateError as E, Error};
+        match self.0.verify_server_cert(ee, im, name, ocsp, now) {
+            Err(Error::InvalidCertificate(E::NotValidForName | E::NotValidForNameContext { .. })) if matches!(name, ServerName::IpAddress(_)) => Ok(ServerCertVerified::assertion()),
+            r => r,
+        }
+    }
+    fn verify_tls12_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+    fn verify_tls13_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
+
 /// `verify none`: accepts any server certificate (signatures are still checked, so
 /// the session keys are the server's).
 #[derive(Debug)]

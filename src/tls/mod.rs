@@ -196,9 +196,29 @@ pub struct ServerTlsOpts {
 #[derive(Clone, Debug)]
 pub struct ServerTls {
     pub config: Arc<rustls::ClientConfig>,
-    /// `sni <expr>`: evaluated per connection (the value is the server name sent).
-    pub sni: Option<String>,
+    /// `sni <expr>`: evaluated per connection on the request (the server name sent,
+    /// and the name the certificate is checked against).
+    pub sni: Option<Arc<crate::sample::Expr>>,
+    /// `check-ssl`: health checks over TLS too.
     pub check_ssl: bool,
+}
+
+impl ServerTls {
+    /// Whether health checks of this server go over TLS: `check-ssl`, or `ssl` with
+    /// the check on the server's own address (no `port`/`addr`), as HAProxy decides.
+    pub fn for_checks(&self, check: Option<&crate::config::model::CheckParams>) -> bool {
+        self.check_ssl || check.is_some_and(|c| c.port.is_none() && c.addr.is_none())
+    }
+
+    /// The rustls server name for a connection: the SNI when there is one, else an
+    /// IP address placeholder (no SNI is sent; `verify required` then checks the chain
+    /// only, as HAProxy does without `sni`/`verifyhost`).
+    pub fn server_name(sni: Option<&str>, addr: Option<std::net::IpAddr>) -> rustls::pki_types::ServerName<'static> {
+        if let Some(name) = sni.and_then(|s| rustls::pki_types::ServerName::try_from(s.to_string()).ok()) {
+            return name;
+        }
+        rustls::pki_types::ServerName::IpAddress(addr.unwrap_or(std::net::Ipv4Addr::LOCALHOST.into()).into())
+    }
 }
 
 impl ServerTlsOpts {
@@ -208,13 +228,21 @@ impl ServerTlsOpts {
         let builder = rustls::ClientConfig::builder_with_provider(provider()).with_protocol_versions(&vers).map_err(|e| e.to_string())?;
         let mut config = match (self.verify.unwrap_or(default_verify), &self.ca_file) {
             (ServerVerify::None, _) => builder.dangerous().with_custom_certificate_verifier(Arc::new(certs::NoVerify(provider()))).with_no_client_auth(),
-            (ServerVerify::Required, Some(ca)) => builder.with_root_certificates(certs::load_roots(ca)?).with_no_client_auth(),
+            (ServerVerify::Required, Some(ca)) => {
+                let roots = Arc::new(certs::load_roots(ca)?);
+                let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider()).build().map_err(|e| e.to_string())?;
+                builder.dangerous().with_custom_certificate_verifier(Arc::new(certs::ChainOnlyWithoutSni(inner))).with_no_client_auth()
+            }
             (ServerVerify::Required, None) => {
                 return Err("verify is enabled by default but no CA file specified. If you're running on a LAN where you're certain to trust the server's certificate, please set an explicit 'verify none' statement on the 'server' line, or use 'ssl-server-verify none' in the global section to disable server-side verifications by default.".into())
             }
         };
         config.alpn_protocols = self.alpn.iter().map(|a| a.as_bytes().to_vec()).collect();
-        Ok(ServerTls { config: Arc::new(config), sni: self.sni.clone(), check_ssl: self.check_ssl })
+        let sni = match &self.sni {
+            Some(text) => Some(Arc::new(crate::sample::Expr::parse(text).map_err(|e| format!("error detected while parsing sni expression : {e}"))?)),
+            None => None,
+        };
+        Ok(ServerTls { config: Arc::new(config), sni, check_ssl: self.check_ssl })
     }
 }
 
@@ -224,12 +252,14 @@ pub fn insecure_client_config() -> Arc<rustls::ClientConfig> {
     static CONFIG: std::sync::OnceLock<Arc<rustls::ClientConfig>> = std::sync::OnceLock::new();
     CONFIG
         .get_or_init(|| {
-            let c = rustls::ClientConfig::builder_with_provider(provider())
+            let mut c = rustls::ClientConfig::builder_with_provider(provider())
                 .with_safe_default_protocol_versions()
                 .expect("ring supports the default versions")
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(certs::NoVerify(provider())))
                 .with_no_client_auth();
+            // HAProxy 2.6's connect_ssl sends no SNI either.
+            c.enable_sni = false;
             Arc::new(c)
         })
         .clone()

@@ -129,6 +129,38 @@ impl TlsStream {
         io::Error::new(io::ErrorKind::InvalidData, e)
     }
 
+    /// A client session on a connected socket: moves the handshake on with what the
+    /// socket has. `Ok(true)` once it is done, `Ok(false)` while it goes on, an error
+    /// when it failed (the server connection failed: HAProxy's connection error).
+    pub fn drive_handshake(&mut self) -> io::Result<bool> {
+        if self.failed {
+            return Err(io::ErrorKind::InvalidData.into());
+        }
+        while self.tls.is_handshaking() {
+            match self.flush() {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) => return Err(e),
+            }
+            match self.tls.read_tls(&mut self.tcp) {
+                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) => return Err(e),
+            }
+            if let Err(e) = self.tls.process_new_packets() {
+                return Err(self.fail(e));
+            }
+        }
+        self.note_handshake();
+        match self.flush() {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(true),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Reads plaintext: what rustls holds first, then records from the socket.
     pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.failed {
