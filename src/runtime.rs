@@ -64,6 +64,7 @@ pub struct RunOptions {
 /// (0 after a clean stop, 1 when start-up failed).
 pub fn run(mut config: Config, opts: RunOptions) -> i32 {
     warn_unsupported(&config);
+    crate::tls::configure_httpclient(&config.global.tls_defaults);
     threads::prepare(&config);
     // 0. Lua: the `lua-load` bodies run first, as HAProxy runs them while parsing.
     let engine = match lua::boot(&config, EngineOptions { quiet: opts.quiet && !opts.verbose, debug: opts.debug }) {

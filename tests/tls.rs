@@ -314,3 +314,54 @@ backend noverify
     assert_eq!(r.status, 200, "{}", r.head);
     assert_eq!(String::from_utf8_lossy(&r.body), "sni=- n=1", "no sni: none sent");
 }
+
+/// Lua: `Socket:connect_ssl` (no verification, no SNI, as HAProxy 2.6) and
+/// `core.httpclient()` with an `https://` URL (`httpclient.ssl.verify none`: the test
+/// server's certificate is self-signed).
+#[test]
+fn lua_connect_ssl_and_https_httpclient() {
+    let (b_pem, _) = cert("b.test");
+    let app = tls_app(&b_pem);
+    let proxy = ProxyBuilder::new(
+        "global
+    lua-load {{dir}}/t.lua
+    httpclient.ssl.verify none
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{fe}}
+    http-request lua.probe
+    http-request return status 200 content-type text/plain lf-string \"sock=%[var(txn.sock)] hc=%[var(txn.hc)]\"
+",
+    )
+    .file(
+        "t.lua",
+        r#"
+core.register_action("probe", {"http-req"}, function(txn)
+    local s = core.tcp()
+    s:settimeout(3)
+    local ok = s:connect_ssl("127.0.0.1", {{app}})
+    local line = "-"
+    if ok then
+        s:send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        line = s:receive("*l")
+        s:receive("*l") -- content-length
+        s:receive("*l") -- blank
+        line = line .. "|" .. s:receive(9)
+    end
+    s:close()
+    txn:set_var("txn.sock", line)
+    local r = core.httpclient():get{url = "https://127.0.0.1:{{app}}/"}
+    txn:set_var("txn.hc", tostring(r.status) .. "|" .. tostring(r.body))
+end)
+"#,
+    )
+    .port("app", app)
+    .start();
+    let r = proxy.connect("fe").http_get("/");
+    assert_eq!(r.status, 200, "{}", r.head);
+    assert_eq!(String::from_utf8_lossy(&r.body), "sock=HTTP/1.1 200 OK|sni=- n=1 hc=200|sni=- n=1");
+}

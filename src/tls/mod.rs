@@ -265,6 +265,59 @@ pub fn insecure_client_config() -> Arc<rustls::ClientConfig> {
         .clone()
 }
 
+/// The HTTP client's TLS settings (`httpclient.ssl.verify`, `httpclient.ssl.ca-file`)
+/// and its config once built (the CA bundle is read once).
+struct HttpClientTls {
+    verify: Option<bool>,
+    ca_file: Option<PathBuf>,
+    built: Option<Result<Arc<rustls::ClientConfig>, String>>,
+}
+
+static HTTPCLIENT: std::sync::Mutex<HttpClientTls> = std::sync::Mutex::new(HttpClientTls { verify: None, ca_file: None, built: None });
+
+/// Where `@system-ca` is on Debian-like systems.
+const SYSTEM_CA: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// Takes the `httpclient.ssl.*` lines of `global` (recorded with the TLS defaults).
+pub fn configure_httpclient(lines: &[(String, Vec<String>)]) {
+    let mut h = HTTPCLIENT.lock().unwrap_or_else(|e| e.into_inner());
+    *h = HttpClientTls { verify: None, ca_file: None, built: None };
+    for (kw, args) in lines {
+        match (kw.as_str(), args.first().map(String::as_str)) {
+            ("httpclient.ssl.verify", Some(v)) => h.verify = Some(v != "none"),
+            ("httpclient.ssl.ca-file", Some(f)) => h.ca_file = Some(PathBuf::from(f)),
+            _ => {}
+        }
+    }
+}
+
+/// The HTTP client's `https://` config: like HAProxy 2.6, certificates are verified
+/// against the system CAs (`@system-ca`) unless `httpclient.ssl.verify none`; the URL's
+/// host is the SNI and the name checked.
+pub fn httpclient_config() -> Result<Arc<rustls::ClientConfig>, String> {
+    let mut h = HTTPCLIENT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(r) = &h.built {
+        return r.clone();
+    }
+    let built = (|| {
+        if h.verify == Some(false) {
+            let mut c = (*insecure_client_config()).clone();
+            c.enable_sni = true;
+            return Ok(Arc::new(c));
+        }
+        let ca = match h.ca_file.as_deref() {
+            None => Path::new(SYSTEM_CA),
+            Some(p) if p == Path::new("@system-ca") => Path::new(SYSTEM_CA),
+            Some(p) => p,
+        };
+        let roots = certs::load_roots(ca)?;
+        let c = rustls::ClientConfig::builder_with_provider(provider()).with_safe_default_protocol_versions().map_err(|e| e.to_string())?.with_root_certificates(roots).with_no_client_auth();
+        Ok(Arc::new(c))
+    })();
+    h.built = Some(built.clone());
+    built
+}
+
 /// The server name to send for `host` (an IP address is sent as none: SNI carries
 /// DNS names only).
 pub fn server_name(host: &str) -> rustls::pki_types::ServerName<'static> {
