@@ -77,6 +77,8 @@ const HTTP: &str = "defaults
 frontend fe
     bind 127.0.0.1:{{tls}} ssl crt {{dir}}/a.pem crt {{dir}}/certs alpn h2,http/1.1 ssl-min-ver TLSv1.2
     bind 127.0.0.1:{{plain}}
+    log stdout format raw local0
+    option httplog
     http-request redirect scheme https if !{ ssl_fc }
     http-request return status 200 content-type text/plain lf-string \"ssl=%[ssl_fc] sni=%[ssl_fc_sni] hs=%[ssl_fc_has_sni] p=%[ssl_fc_protocol] alpn=%[ssl_fc_alpn] c=%[ssl_fc_cipher] cu=%[ssl_c_used]\" if { path /ssl }
     default_backend app
@@ -142,9 +144,15 @@ fn handshake_garbage_is_logged_and_closed() {
     let mut got = Vec::new();
     let _ = raw.read_to_end(&mut got); // EOF or reset: closed either way
     assert!(!String::from_utf8_lossy(&got).contains("HTTP/1.1"), "no plain answer on a TLS port");
-    proxy.wait_for_line(|l| l.contains(&format!("{local}: SSL handshake failure")), Duration::from_secs(5));
+    // HAProxy's line, in the frontend's log, instead of a stream log.
+    let line = proxy.wait_for_line(|l| l.contains("SSL handshake failure"), Duration::from_secs(5));
+    assert!(line.starts_with(&format!("{local} [")) && line.ends_with("] fe/1: SSL handshake failure"), "{line}");
     let mut s = connect(proxy.port("tls"), trusting(&a_der), "a.test");
     assert_eq!(get(&mut s, "/").1, b"fine");
+    drop(s);
+    // The served client is logged as usual; the failed one was not logged as a stream.
+    let served = proxy.wait_for_line(|l| l.contains("fe~ app/s "), Duration::from_secs(5));
+    assert!(!served.contains(&local.to_string()), "{served}");
 }
 
 /// TCP mode: 1 MB each way through the TLS session to an echo server.

@@ -253,6 +253,11 @@ impl Conn {
         }
     }
 
+    /// A TLS handshake on this connection failed.
+    pub fn tls_handshake_failed(&self) -> bool {
+        matches!(&self.sock, Io::Tls(s) if s.handshake_failed())
+    }
+
     /// The connection is TLS (`ssl_fc`).
     pub fn is_tls(&self) -> bool {
         matches!(self.sock, Io::Tls(_))

@@ -256,6 +256,12 @@ pub struct Stream {
 }
 
 impl Stream {
+    /// The client's TLS handshake failed: the client's address and the accept date,
+    /// for HAProxy's "SSL handshake failure" line (logged instead of the stream).
+    pub fn tls_handshake_failure(&self) -> Option<(Option<SocketAddr>, SystemTime)> {
+        self.client.tls_handshake_failed().then_some((self.src, self.accept_date))
+    }
+
     /// A stream for a freshly accepted connection; the runtime registers `client`.
     #[allow(clippy::too_many_arguments)]
     pub fn new(id: u64, frontend: usize, listener: usize, client: Conn, src: Option<SocketAddr>, dst: Option<SocketAddr>, bufsize: usize, now: Instant) -> Stream {

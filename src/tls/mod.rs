@@ -97,6 +97,22 @@ pub fn cipher_name(s: rustls::SupportedCipherSuite) -> String {
     n.to_string()
 }
 
+/// HAProxy's log line for a client whose TLS handshake failed, sent to the frontend's
+/// log targets instead of a stream log:
+/// `127.0.0.1:40000 [26/Nov/2026:10:00:40.889] fe/1: SSL handshake failure`
+/// (`1`: the bind's `name`, else its number in the frontend).
+pub fn handshake_failure_line(peer: Option<std::net::SocketAddr>, accepted: std::time::SystemTime, frontend: &str, bind: &str) -> String {
+    let mut out = String::with_capacity(96);
+    match peer {
+        Some(p) => out.push_str(&format!("{}:{} [", p.ip(), p.port())),
+        None => out.push_str("unix:0 ["),
+    }
+    let offset = crate::log::time::local_offset(accepted);
+    crate::log::time::breakdown(accepted, offset).write_log_date_ms(&mut out);
+    out.push_str(&format!("] {frontend}/{bind}: SSL handshake failure"));
+    out
+}
+
 /// What a finished handshake negotiated, for the `ssl_fc_*` / `ssl_bc_*` fetches
 /// and the `%sslv`/`%sslc` log variables.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -330,4 +346,53 @@ pub fn server_name(host: &str) -> rustls::pki_types::ServerName<'static> {
 /// The certificates of a PEM file (helper for the tests and [`certs`]).
 pub fn pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     certs::read_certs(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_rustls_lacks_are_refused_with_a_reason() {
+        assert_eq!(parse_version("TLSv1.3"), Ok(Version::Tls13));
+        assert!(parse_version("TLSv1.0").unwrap_err().contains("rustls"));
+        assert_eq!(parse_version("TLSv1.4").unwrap_err(), "'TLSv1.4' : unknown ssl/tls version");
+        assert!(versions(Some(Version::Tls13), Some(Version::Tls12)).is_err());
+        assert_eq!(versions(Some(Version::Tls13), None).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn http_mode_advertises_only_http1() {
+        let names = vec!["h2".to_string(), "http/1.1".to_string()];
+        assert_eq!(alpn_for_mode(&names, true), vec![b"http/1.1".to_vec()]);
+        assert_eq!(alpn_for_mode(&names, false).len(), 2);
+    }
+
+    #[test]
+    fn sni_picks_exact_then_wildcard_then_the_first() {
+        let dir = std::env::temp_dir().join(format!("moonproxy-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut files = Vec::new();
+        for (i, name) in ["default.test", "*.wild.test", "exact.test"].iter().enumerate() {
+            let ck = rcgen::generate_simple_self_signed(vec![name.to_string()]).unwrap();
+            let path = dir.join(format!("{i}.pem"));
+            std::fs::write(&path, format!("{}{}", ck.cert.pem(), ck.key_pair.serialize_pem())).unwrap();
+            files.push((path, ck.cert.der().clone()));
+        }
+        let r = certs::SniResolver::load(&[dir.clone()]).unwrap();
+        let served = |sni: Option<&str>| r.pick(sni).cert[0].clone();
+        assert_eq!(served(Some("EXACT.test")), files[2].1);
+        assert_eq!(served(Some("a.wild.test")), files[1].1);
+        assert_eq!(served(Some("b.a.wild.test")), files[0].1, "a wildcard covers one label");
+        assert_eq!(served(None), files[0].1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn handshake_failure_line_has_haproxys_shape() {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_764_151_240_889);
+        let line = handshake_failure_line(Some("127.0.0.1:40000".parse().unwrap()), t, "fe", "1");
+        assert!(line.starts_with("127.0.0.1:40000 ["), "{line}");
+        assert!(line.ends_with(".889] fe/1: SSL handshake failure"), "{line}");
+    }
 }

@@ -12,8 +12,8 @@
 //!   Records still waiting when the writer is done are pushed out by the next
 //!   writable event ([`TlsStream::flush`], called from `Conn::note`).
 //! - `shutdown(Write)` sends close_notify, then the TCP FIN once the records are out.
-//! - A handshake failure is logged once, naming the peer (HAProxy's
-//!   "SSL handshake failure"), and reads fail so the stream closes.
+//! - A handshake failure makes reads fail, so the stream closes; the runtime then
+//!   logs HAProxy's "SSL handshake failure" line instead of the stream's.
 
 use super::TlsInfo;
 use std::io::{self, Read, Write};
@@ -69,6 +69,12 @@ impl TlsStream {
         self.info.as_ref()
     }
 
+    /// The handshake failed (the connection is closed without a stream log: see
+    /// [`super::handshake_failure_line`]).
+    pub fn handshake_failed(&self) -> bool {
+        self.failed
+    }
+
     pub fn is_handshaking(&self) -> bool {
         self.tls.is_handshaking()
     }
@@ -120,11 +126,9 @@ impl TlsStream {
     fn fail(&mut self, e: rustls::Error) -> io::Error {
         // The alert rustls queued goes out if the socket takes it now.
         let _ = self.flush();
-        if !self.failed && self.tls.is_handshaking() {
+        if self.tls.is_handshaking() {
             self.failed = true;
-            let side = if matches!(self.tls, rustls::Connection::Server(_)) { "client" } else { "server" };
-            let peer = self.peer.map(|p| p.to_string()).unwrap_or_else(|| "-".into());
-            crate::diag::emit(crate::diag::Severity::Warning, format_args!("{peer}: SSL handshake failure ({side} side: {e})"));
+            ::log::debug!("{}: SSL handshake failure: {e}", self.peer.map(|p| p.to_string()).unwrap_or_else(|| "-".into()));
         }
         io::Error::new(io::ErrorKind::InvalidData, e)
     }
