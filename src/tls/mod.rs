@@ -379,7 +379,7 @@ mod tests {
             std::fs::write(&path, format!("{}{}", ck.cert.pem(), ck.key_pair.serialize_pem())).unwrap();
             files.push((path, ck.cert.der().clone()));
         }
-        let r = certs::SniResolver::load(&[dir.clone()]).unwrap();
+        let r = certs::SniResolver::load(std::slice::from_ref(&dir)).unwrap();
         let served = |sni: Option<&str>| r.pick(sni).cert[0].clone();
         assert_eq!(served(Some("EXACT.test")), files[2].1);
         assert_eq!(served(Some("a.wild.test")), files[1].1);
