@@ -373,3 +373,33 @@ end)
     assert_eq!(r.status, 200, "{}", r.head);
     assert_eq!(String::from_utf8_lossy(&r.body), "sock=HTTP/1.1 200 OK|sni=- n=1 hc=200|sni=- n=1");
 }
+
+/// A large response ending with the connection (`Connection: close`) to a client that
+/// reads late: the proxy closes only once every TLS record is out (no truncation).
+#[test]
+fn close_after_a_large_response_loses_nothing() {
+    let (a_pem, a_der) = cert("a.test");
+    let big = random_bytes(11, 4 << 20);
+    let reply = big.clone();
+    let app = Backend::custom(move |mut sock, _| {
+        let mut r = std::io::BufReader::new(sock.try_clone().unwrap());
+        let _ = read_response(&mut r);
+        let _ = write!(sock, "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: {}\r\n\r\n", reply.len());
+        let _ = sock.write_all(&reply);
+    });
+    let proxy = ProxyBuilder::new(HTTP).file("a.pem", &a_pem).file("certs/b.pem", &cert("b.test").0).port("app", app.port()).start();
+    // A small receive window, so that the proxy's send buffer fills while we sleep.
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.set_recv_buffer_size(8 * 1024).unwrap();
+    sock.connect(&std::net::SocketAddr::from(([127, 0, 0, 1], proxy.port("tls"))).into()).unwrap();
+    let tcp: TcpStream = sock.into();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let conn = rustls::ClientConnection::new(trusting(&a_der), ServerName::try_from("a.test").unwrap()).unwrap();
+    let mut s = rustls::StreamOwned::new(conn, tcp);
+    write!(s, "GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    s.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(300)); // the proxy's socket buffer fills
+    let (head, body) = read_response(&mut s);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(body == big, "all {} bytes arrived ({} did)", big.len(), body.len());
+}

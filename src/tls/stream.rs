@@ -8,9 +8,13 @@
 //!   (a short plaintext read proves nothing about the socket, so `Conn`'s
 //!   short-read shortcut is not taken on TLS, see [`TlsStream::short_read_drains`]).
 //! - `write` first pushes out the records made earlier; while some remain it accepts
-//!   nothing (`WouldBlock`), so at most one batch of records waits in rustls.
-//!   Records still waiting when the writer is done are pushed out by the next
-//!   writable event ([`TlsStream::flush`], called from `Conn::note`).
+//!   nothing (`WouldBlock`), so at most one batch of records waits in rustls. When a
+//!   batch cannot all go out, the last byte taken is reported as not taken (it is
+//!   "owed"): the caller keeps it and writes it again, which returns once the records
+//!   are out. So a caller never sees its buffer drained while its data still sits in
+//!   rustls, and may close right after (a `Connection: close` response). Records
+//!   are also pushed by the next writable event ([`TlsStream::flush`], from
+//!   `Conn::note`).
 //! - `shutdown(Write)` sends close_notify, then the TCP FIN once the records are out.
 //! - A handshake failure makes reads fail, so the stream closes; the runtime then
 //!   logs HAProxy's "SSL handshake failure" line instead of the stream's.
@@ -34,6 +38,9 @@ pub struct TlsStream {
     failed: bool,
     /// Filled when the handshake completes.
     info: Option<std::sync::Arc<TlsInfo>>,
+    /// Plaintext bytes already encrypted that the last write reported as not taken
+    /// (see the module doc): the next write takes them once the records are out.
+    owed: usize,
 }
 
 impl TlsStream {
@@ -53,7 +60,7 @@ impl TlsStream {
     fn new(tcp: mio::net::TcpStream, mut tls: rustls::Connection) -> TlsStream {
         tls.set_buffer_limit(Some(WRITE_AHEAD));
         let peer = tcp.peer_addr().ok();
-        TlsStream { tcp, tls, peer, eof: false, fin_pending: false, failed: false, info: None }
+        TlsStream { tcp, tls, peer, eof: false, fin_pending: false, failed: false, info: None, owed: 0 }
     }
 
     pub fn tcp(&self) -> &mio::net::TcpStream {
@@ -202,21 +209,18 @@ impl TlsStream {
 
     /// Takes plaintext to send (see the module doc).
     pub fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.flush()?;
-        let n = self.tls.writer().write(buf)?;
-        if n == 0 && !buf.is_empty() {
-            // The write-ahead is full (plaintext waits for the handshake to finish).
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        match self.flush() {
-            Ok(()) => Ok(n),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(n),
-            Err(e) => Err(e),
-        }
+        self.write_vectored(&[io::IoSlice::new(buf)])
     }
 
     pub fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        let len: usize = bufs.iter().map(|b| b.len()).sum();
         self.flush()?;
+        if self.owed > 0 {
+            // The records holding the owed bytes are out: they are taken now.
+            let n = self.owed.min(len);
+            self.owed -= n;
+            return Ok(n);
+        }
         let mut total = 0;
         for b in bufs {
             let n = self.tls.writer().write(b)?;
@@ -225,12 +229,19 @@ impl TlsStream {
                 break;
             }
         }
-        if total == 0 && bufs.iter().any(|b| !b.is_empty()) {
+        if total == 0 && len > 0 {
+            // The write-ahead is full (plaintext waits for the handshake to finish).
             return Err(io::ErrorKind::WouldBlock.into());
         }
         match self.flush() {
             Ok(()) => Ok(total),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(total),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.owed = 1;
+                match total - 1 {
+                    0 => Err(e),
+                    n => Ok(n),
+                }
+            }
             Err(e) => Err(e),
         }
     }
