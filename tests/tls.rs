@@ -403,3 +403,41 @@ fn close_after_a_large_response_loses_nothing() {
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert!(body == big, "all {} bytes arrived ({} did)", big.len(), body.len());
 }
+
+/// TCP mode: `use_backend` by SNI once `tcp-request inspect-delay` lets the handshake
+/// finish (the `ssl_fc*` fetches "may change" until then, so the rules wait).
+#[test]
+fn tcp_mode_routes_on_sni() {
+    let (a_pem, a_der) = cert("a.test");
+    let (b_pem, b_der) = cert("b.test");
+    let (one, two) = (Backend::reply(b"one"), Backend::reply(b"two"));
+    let proxy = ProxyBuilder::new(
+        "defaults
+    mode tcp
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend t
+    bind 127.0.0.1:{{tls}} ssl crt {{dir}}/a.pem crt {{dir}}/b.pem
+    tcp-request inspect-delay 2s
+    tcp-request content accept if { ssl_fc }
+    use_backend two if { ssl_fc_sni b.test }
+    default_backend one
+backend one
+    server s 127.0.0.1:{{one}}
+backend two
+    server s 127.0.0.1:{{two}}
+",
+    )
+    .file("a.pem", &a_pem)
+    .file("b.pem", &b_pem)
+    .port("one", one.port())
+    .port("two", two.port())
+    .start();
+    for (der, sni, want) in [(&b_der, "b.test", &b"two"[..]), (&a_der, "a.test", &b"one"[..])] {
+        let mut s = connect(proxy.port("tls"), trusting(der), sni);
+        let mut got = Vec::new();
+        let _ = s.read_to_end(&mut got);
+        assert_eq!(got, want, "{sni}");
+    }
+}

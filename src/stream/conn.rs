@@ -253,6 +253,11 @@ impl Conn {
         }
     }
 
+    /// A TLS handshake on this connection is still going on.
+    pub fn tls_handshaking(&self) -> bool {
+        matches!(&self.sock, Io::Tls(s) if s.is_handshaking())
+    }
+
     /// A TLS handshake on this connection failed.
     pub fn tls_handshake_failed(&self) -> bool {
         matches!(&self.sock, Io::Tls(s) if s.handshake_failed())

@@ -86,9 +86,20 @@ pub struct InspectCtx<'a> {
     pub req: Option<ChannelData<'a>>,
     pub res: Option<ChannelData<'a>>,
     missed: Cell<bool>,
+    /// The client connection's TLS (`ssl_fc*`), and whether its handshake is still
+    /// going on (the fetches then "may change": rules with an inspect delay wait).
+    pub tls: Option<std::sync::Arc<crate::tls::TlsInfo>>,
+    pub tls_pending: bool,
 }
 
 impl<'a> InspectCtx<'a> {
+    /// Gives the context the client connection's TLS state.
+    pub(super) fn with_tls(mut self, client: &super::conn::Conn) -> Self {
+        self.tls = client.tls_info().cloned();
+        self.tls_pending = client.tls_handshaking();
+        self
+    }
+
     /// A context on `ins`'s variables (none before a stream has any).
     pub(super) fn new(s: (Option<SocketAddr>, Option<SocketAddr>), frontend: &'a str, backend: Option<&'a str>, ins: Option<&'a Inspect>) -> Self {
         InspectCtx {
@@ -101,11 +112,19 @@ impl<'a> InspectCtx<'a> {
             req: None,
             res: None,
             missed: Cell::new(false),
+            tls: None,
+            tls_pending: false,
         }
     }
 }
 
 impl SampleCtx for InspectCtx<'_> {
+    fn tls(&self) -> Option<&crate::tls::TlsInfo> {
+        if self.tls_pending {
+            self.may_change();
+        }
+        self.tls.as_deref()
+    }
     fn src(&self) -> Option<SocketAddr> {
         self.src
     }
@@ -502,7 +521,7 @@ impl Stream {
                 }
             }
             let out = ins.lua_out[0].min(self.req.buf.len());
-            let mut cx = InspectCtx::new((self.src, self.dst), &fe.name, be_name, Some(ins));
+            let mut cx = InspectCtx::new((self.src, self.dst), &fe.name, be_name, Some(ins)).with_tls(&self.client);
             cx.req = Some(ChannelData { bytes: &self.req.buf.data()[out..], last });
             let (v, cursor, sess, txn) = super::lua::in_rules(env.cx, env.proxies, &*env.pool, || {
                 run_pass(&px.tcp_rules, TcpRuleList::Content, ins.req_cursor, cx)

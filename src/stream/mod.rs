@@ -442,7 +442,7 @@ impl Stream {
                     analysers::run_backend_rules(fe, &mut self.cursor, &cx)
                 }
                 None => {
-                    let cx = inspect::route_ctx((self.src, self.dst), fe, self.inspect.as_deref(), &self.req);
+                    let cx = inspect::route_ctx((self.src, self.dst), fe, self.inspect.as_deref(), &self.req).with_tls(&self.client);
                     analysers::run_backend_rules(fe, &mut self.cursor, &cx)
                 }
             });
@@ -555,7 +555,7 @@ impl Stream {
                 renv.backend = Some(&proxies[be].name);
                 f(&crate::http::rules::RuleCtx::new(&renv, &h.txn))
             }
-            None => f(&inspect::route_ctx((self.src, self.dst), fe, self.inspect.as_deref(), &self.req)),
+            None => f(&inspect::route_ctx((self.src, self.dst), fe, self.inspect.as_deref(), &self.req).with_tls(&self.client)),
         }
     }
 
