@@ -37,5 +37,6 @@ pub mod sample;
 pub mod stats;
 pub mod stick;
 pub mod stream;
+pub mod tls;
 pub mod sys;
 pub mod version;

@@ -124,6 +124,8 @@ pub struct Listener {
     pub luid: u32,
     /// Live connections accepted here.
     pub conns: u32,
+    /// `ssl crt ...`: accepted connections are TLS sessions with this config.
+    pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     sock: Option<ListenSock>,
     state: ListenState,
     index: usize,
@@ -149,6 +151,7 @@ impl Listener {
             maxconn: bind.maxconn,
             luid: 1,
             conns: 0,
+            tls: bind.tls.as_ref().map(|t| t.config.clone()),
             sock: Some(sock),
             state: ListenState::Paused,
             index,
@@ -249,10 +252,21 @@ impl Listener {
             maxconn: self.maxconn,
             luid: self.luid,
             conns: 0,
+            tls: self.tls.clone(),
             sock,
             state,
             index: self.index,
         })
+    }
+
+    /// The connection for an accepted socket: a TLS session on an `ssl` bind (its
+    /// handshake runs on the stream's first reads), else the socket as it is.
+    pub fn conn(&self, sock: Sock) -> io::Result<crate::stream::conn::Conn> {
+        let conn = crate::stream::conn::Conn::new(sock);
+        match &self.tls {
+            Some(config) => conn.into_tls(|tcp| crate::tls::TlsStream::accept(tcp, config.clone())),
+            None => Ok(conn),
+        }
     }
 
     /// Accepts one connection. `Interrupted` is retried here.

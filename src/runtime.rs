@@ -65,6 +65,7 @@ pub struct RunOptions {
 /// (0 after a clean stop, 1 when start-up failed).
 pub fn run(mut config: Config, opts: RunOptions) -> i32 {
     warn_unsupported(&config);
+    crate::tls::configure_httpclient(&config.global.tls_defaults);
     threads::prepare(&config);
     proc_vars::init(&config);
     crate::stream::h1_case::set_map(&config.global.tuning.h1_case_adjust);

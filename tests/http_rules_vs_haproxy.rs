@@ -171,6 +171,7 @@ fn ours(rules: &HttpRules, raw: &str) -> (Verdict, Txn) {
         server: None,
         sess_vars: &mut sess,
         userlists: &[],
+        tls: None,
     };
     let mut cursor = 0;
     let v = run_request(rules, &mut cursor, &mut txn, &mut env);

@@ -283,6 +283,8 @@ pub struct Server {
     /// In maintenance because its name does not resolve (`crate::dns`; HAProxy's
     /// "MAINT (resolution)"), independently of the operator's admin state.
     resolution_maint: bool,
+    /// Health checks over TLS (`check-ssl`, or `ssl` on the server's own address).
+    check_tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl Server {
@@ -304,7 +306,13 @@ impl Server {
             queue: Queue::default(),
             counters: ServerCounters::default(),
             resolution_maint: false,
+            check_tls: s.tls.as_ref().filter(|t| t.for_checks(s.check.as_ref())).map(|t| t.config.clone()),
         }
+    }
+
+    /// The TLS config of its health checks, when they go over TLS.
+    pub fn check_tls(&self) -> Option<&std::sync::Arc<rustls::ClientConfig>> {
+        self.check_tls.as_ref()
     }
 
     /// The server's name.

@@ -1144,6 +1144,8 @@ pub struct Bind {
     pub mode: Option<u32>,
     pub uid: Option<u32>,
     pub gid: Option<u32>,
+    /// `ssl crt ...`: the TLS this bind terminates (`crate::tls`).
+    pub tls: Option<crate::tls::BindTls>,
 }
 
 impl Bind {
@@ -1161,6 +1163,7 @@ impl Bind {
             mode: None,
             uid: None,
             gid: None,
+            tls: None,
         }
     }
 }
@@ -1335,6 +1338,8 @@ pub struct Server {
     /// `cookie <value>`: the value of the persistence cookie that designates this
     /// server (added for cookie persistence).
     pub cookie: Option<String>,
+    /// `ssl ...`: connections to this server are TLS (`crate::tls`).
+    pub tls: Option<crate::tls::ServerTls>,
 }
 
 /// How many idle HTTP connections a server keeps, and for how long
@@ -1388,6 +1393,7 @@ impl Server {
             id: None,
             idle: IdlePoolConf::default(),
             cookie: None,
+            tls: None,
         }
     }
 }

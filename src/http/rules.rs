@@ -47,6 +47,8 @@ pub struct RuleEnv<'a> {
     pub sess_vars: &'a mut Vars,
     /// The `userlist` sections (`http_auth`, `http_auth_group`).
     pub userlists: &'a [crate::config::model::Userlist],
+    /// The client connection's TLS (`ssl_fc*`).
+    pub tls: Option<std::sync::Arc<crate::tls::TlsInfo>>,
 }
 
 /// The sample context of a transaction: the connection from [`RuleEnv`], the messages,
@@ -92,6 +94,9 @@ pub fn apply_writes(writes: &VarWrites, txn: &mut Txn, env: &mut RuleEnv<'_>) {
 }
 
 impl SampleCtx for RuleCtx<'_, '_> {
+    fn tls(&self) -> Option<&crate::tls::TlsInfo> {
+        self.env.tls.as_deref()
+    }
     fn src(&self) -> Option<SocketAddr> {
         self.env.src
     }

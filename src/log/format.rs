@@ -103,8 +103,10 @@ pub enum Var {
     FrontendCounter,
     /// `%ST`: HTTP status (0 in TCP, -1 in HTTP until a status is known).
     Status,
-    /// `%sslc %sslv`: TLS cipher and version (`-` without TLS).
-    Ssl,
+    /// `%sslc`: the client connection's TLS cipher (`-` without TLS).
+    SslCipher,
+    /// `%sslv`: its TLS version (`-` without TLS).
+    SslVersion,
     /// `%hr`: captured request headers as `{a|b}`; `%hrl`: as a list `a b`.
     ReqCaptures,
     ReqCapturesList,
@@ -190,8 +192,8 @@ const VARS: &[(&str, Var, bool)] = &[
     ("hrl", Var::ReqCapturesList, false),
     ("hs", Var::ResCaptures, false),
     ("hsl", Var::ResCapturesList, false),
-    ("sslc", Var::Ssl, false),
-    ("sslv", Var::Ssl, false),
+    ("sslc", Var::SslCipher, false),
+    ("sslv", Var::SslVersion, false),
     ("CC", Var::CookieReq, true),
     ("CS", Var::CookieRes, true),
     ("HM", Var::Method, true),
@@ -814,7 +816,8 @@ fn render_var(var: Var, flags: VarFlags, rec: &StreamLog, env: &RenderEnv, out: 
                 None => out.push_str("-1"),
             },
         },
-        Var::Ssl => absent(flags, out),
+        Var::SslCipher => opt_string(rec.tls.as_ref().map(|t| t.cipher.as_str()), flags, out),
+        Var::SslVersion => opt_string(rec.tls.as_ref().map(|t| t.protocol), flags, out),
         Var::ReqCaptures => captures(http.map(|h| &h.req_captures[..]), false, flags, out),
         Var::ReqCapturesList => captures(http.map(|h| &h.req_captures[..]), true, flags, out),
         Var::ResCaptures => captures(http.map(|h| &h.res_captures[..]), false, flags, out),

@@ -68,6 +68,8 @@ pub struct StreamLog {
     pub frontend: String,
     /// `%ft` appends `~` for SSL listeners.
     pub frontend_ssl: bool,
+    /// The client connection's TLS (`%sslv`, `%sslc`, `ssl_fc*` in log formats).
+    pub tls: Option<std::sync::Arc<crate::tls::TlsInfo>>,
     pub backend: Option<String>,
     pub server: Option<String>,
     pub server_addr: Option<SocketAddr>,
@@ -173,6 +175,7 @@ impl Default for StreamLog {
             frontend_addr: None,
             frontend: String::new(),
             frontend_ssl: false,
+            tls: None,
             backend: None,
             server: None,
             server_addr: None,
@@ -201,6 +204,9 @@ impl Default for StreamLog {
 /// (`src`, `dst`, `fe_name`, `be_name`, `srv_name` ...): [`LogFormat::render`] uses it
 /// for `%[...]` when the stream gives no richer context ([`LogFormat::render_in`]).
 impl crate::sample::SampleCtx for StreamLog {
+    fn tls(&self) -> Option<&crate::tls::TlsInfo> {
+        self.tls.as_deref()
+    }
     fn src(&self) -> Option<SocketAddr> {
         self.client
     }

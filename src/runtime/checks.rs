@@ -47,6 +47,8 @@ pub struct CheckSlot {
     http: Option<HttpProbe>,
     /// The `tcp-check` rules to run once connected (`option tcp-check`).
     tcp: Option<TcpProbe>,
+    /// Probes over TLS (`check-ssl`, `crate::tls`).
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
     probe: Option<Probe>,
 }
 
@@ -75,7 +77,8 @@ impl Checks {
                     (a, None) => a,
                 };
                 let read_timeout = b.check_read_timeout();
-                slots.push(CheckSlot { be, srv: id.0, addr, gen: 0, timeout, read_timeout, http, tcp, probe: None });
+                let tls = s.check_tls().cloned();
+                slots.push(CheckSlot { be, srv: id.0, addr, gen: 0, timeout, read_timeout, http, tcp, tls, probe: None });
             }
         }
         Checks { slots }
@@ -126,7 +129,12 @@ impl Checks {
                     let r = CheckResult::Failed { reason: FailReason::SocketError, info: "no address".into(), duration: Duration::ZERO };
                     return Some(self.finish(cx, key.slot, r));
                 };
+                let tls = slot.tls.clone();
                 let conn = Conn::connect(&crate::stream::Target::Inet(addr)).and_then(|mut c| {
+                    if let Some(config) = tls {
+                        let name = crate::tls::ServerTls::server_name(None, Some(addr.ip()));
+                        c = c.into_tls(|tcp| crate::tls::TlsStream::connect(tcp, config, name))?;
+                    }
                     c.register(cx.registry, token::encode(Kind::Check, key))?;
                     Ok(c)
                 });

@@ -225,10 +225,13 @@ impl World {
                 return;
             }
             match l.accept() {
-                Accept::Conn { sock, peer, local } => {
-                    self.rates.accepted(cx.now);
-                    self.new_stream(cx, li, Conn::new(sock), peer, local)
-                }
+                Accept::Conn { sock, peer, local } => match l.conn(sock) {
+                    Ok(conn) => {
+                        self.rates.accepted(cx.now);
+                        self.new_stream(cx, li, conn, peer, local)
+                    }
+                    Err(e) => ::log::warn!("cannot start TLS on an accepted connection: {e}"),
+                },
                 Accept::WouldBlock => return,
                 Accept::Failed(e) => {
                     // Out of file descriptors or memory: the backlog is still
@@ -401,7 +404,8 @@ impl World {
     fn finish(&mut self, cx: &mut Ctx<'_>, key: Key) {
         let Some(s) = self.streams.get_mut(key) else { return };
         let fe = s.frontend;
-        let logged = s.logs_at_close() && self.proxies[fe].logs_streams;
+        let tls_failure = s.tls_handshake_failure();
+        let logged = tls_failure.is_none() && s.logs_at_close() && self.proxies[fe].logs_streams;
         let rec = logged.then(|| s.log_record(&self.proxies, &self.farm, cx.now, self.actconn));
         let facts = s.logs_at_close().then(|| s.end_facts(cx.now));
         let (be, srv) = (s.backend, s.server_index());
@@ -423,6 +427,13 @@ impl World {
         }
         if let Some(rec) = rec {
             self.log_stream(fe, &rec);
+        }
+        if let Some((peer, accepted)) = tls_failure {
+            let (p, log) = (&self.proxies[fe], &self.logs[fe]);
+            if !log.logger.is_empty() && !p.options.dontlognull {
+                let bind = self.listeners.get(li).map_or("0".to_string(), |l| l.name.clone().unwrap_or_else(|| l.luid.to_string()));
+                log.logger.send(Level::Info, &crate::tls::handshake_failure_line(peer, accepted, &p.name, &bind));
+            }
         }
     }
 

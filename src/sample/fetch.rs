@@ -166,8 +166,14 @@ pub static FETCHES: &[Fetch] = &[
     fetch!("src_port", ArgSpec::NONE, T::Sint, no_check, |_, cx| Some(
         Sample::Sint(cx.src()?.port() as i64)
     )),
-    // No listener speaks TLS yet (`bind ... ssl` is refused): no connection is SSL.
-    fetch!("ssl_fc", ArgSpec::NONE, T::Bool, no_check, |_, _| Some(Sample::Bool(false))),
+    // The client connection's TLS (`crate::tls`): read once its handshake is done.
+    fetch!("ssl_c_used", ArgSpec::NONE, T::Bool, no_check, |_, cx| Some(Sample::Bool(cx.tls()?.peer_cert))),
+    fetch!("ssl_fc", ArgSpec::NONE, T::Bool, no_check, |_, cx| Some(Sample::Bool(cx.tls().is_some()))),
+    fetch!("ssl_fc_alpn", ArgSpec::NONE, T::Str, no_check, |_, cx| Some(Sample::Str(cx.tls()?.alpn.clone()?))),
+    fetch!("ssl_fc_cipher", ArgSpec::NONE, T::Str, no_check, |_, cx| Some(Sample::str(cx.tls()?.cipher.as_str()))),
+    fetch!("ssl_fc_has_sni", ArgSpec::NONE, T::Bool, no_check, |_, cx| Some(Sample::Bool(cx.tls()?.sni.is_some()))),
+    fetch!("ssl_fc_protocol", ArgSpec::NONE, T::Str, no_check, |_, cx| Some(Sample::str(cx.tls()?.protocol))),
+    fetch!("ssl_fc_sni", ArgSpec::NONE, T::Str, no_check, |_, cx| Some(Sample::str(cx.tls()?.sni.as_deref()?))),
     fetch!("srv_name", ArgSpec::NONE, T::Str, no_check, |_, cx| Some(
         Sample::str(cx.server_name()?)
     )),

@@ -220,6 +220,11 @@ pub fn str_to_int(s: &[u8]) -> Option<i64> {
 /// the clock and randomness. Every method has a default meaning "not available here",
 /// so a context implements only what it has; the HTTP layer adds message accessors later.
 pub trait SampleCtx {
+    /// The client connection's TLS session once its handshake is done (`ssl_fc*`);
+    /// `None` without TLS.
+    fn tls(&self) -> Option<&crate::tls::TlsInfo> {
+        None
+    }
     /// Client address (`src`, `src_port`).
     fn src(&self) -> Option<SocketAddr> {
         None

@@ -22,29 +22,49 @@ pub enum Sock {
     Unix(mio::net::UnixStream),
 }
 
-impl Sock {
+/// What a [`Conn`] reads and writes: a plain socket, or a TLS session over TCP
+/// (`bind ... ssl`, `server ... ssl`: `crate::tls::stream`).
+enum Io {
+    Tcp(mio::net::TcpStream),
+    Unix(mio::net::UnixStream),
+    Tls(Box<crate::tls::TlsStream>),
+}
+
+impl From<Sock> for Io {
+    fn from(s: Sock) -> Io {
+        match s {
+            Sock::Tcp(s) => Io::Tcp(s),
+            Sock::Unix(s) => Io::Unix(s),
+        }
+    }
+}
+
+impl Io {
     fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
         match self {
-            Sock::Tcp(s) => s.read(b),
-            Sock::Unix(s) => s.read(b),
+            Io::Tcp(s) => s.read(b),
+            Io::Unix(s) => s.read(b),
+            Io::Tls(s) => s.read(b),
         }
     }
     fn write(&mut self, b: &[u8]) -> io::Result<usize> {
         match self {
-            Sock::Tcp(s) => s.write(b),
-            Sock::Unix(s) => s.write(b),
+            Io::Tcp(s) => s.write(b),
+            Io::Unix(s) => s.write(b),
+            Io::Tls(s) => s.write(b),
         }
     }
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
         match self {
-            Sock::Tcp(s) => s.write_vectored(bufs),
-            Sock::Unix(s) => s.write_vectored(bufs),
+            Io::Tcp(s) => s.write_vectored(bufs),
+            Io::Unix(s) => s.write_vectored(bufs),
+            Io::Tls(s) => s.write_vectored(bufs),
         }
     }
     /// `write`, with `MSG_MORE` on TCP when `more` (see [`Conn::more`]).
     fn send(&mut self, b: &[u8], more: bool) -> io::Result<usize> {
         match self {
-            Sock::Tcp(s) if more => socket2::SockRef::from(&*s).send_with_flags(b, libc::MSG_MORE | libc::MSG_NOSIGNAL),
+            Io::Tcp(s) if more => socket2::SockRef::from(&*s).send_with_flags(b, libc::MSG_MORE | libc::MSG_NOSIGNAL),
             _ => self.write(b),
         }
     }
@@ -52,20 +72,38 @@ impl Sock {
     /// partial segment until the next write (or [`Conn::uncork`]).
     fn send_vectored(&mut self, bufs: &[io::IoSlice<'_>], more: bool) -> io::Result<usize> {
         match self {
-            Sock::Tcp(s) if more => socket2::SockRef::from(&*s).send_vectored_with_flags(bufs, libc::MSG_MORE | libc::MSG_NOSIGNAL),
+            Io::Tcp(s) if more => socket2::SockRef::from(&*s).send_vectored_with_flags(bufs, libc::MSG_MORE | libc::MSG_NOSIGNAL),
             _ => self.write_vectored(bufs),
         }
     }
-    fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+    fn shutdown(&mut self, how: Shutdown) -> io::Result<()> {
         match self {
-            Sock::Tcp(s) => s.shutdown(how),
-            Sock::Unix(s) => s.shutdown(how),
+            Io::Tcp(s) => s.shutdown(how),
+            Io::Unix(s) => s.shutdown(how),
+            Io::Tls(s) => s.shutdown(how),
         }
     }
     fn source(&mut self) -> &mut dyn Source {
         match self {
-            Sock::Tcp(s) => s,
-            Sock::Unix(s) => s,
+            Io::Tcp(s) => s,
+            Io::Unix(s) => s,
+            Io::Tls(s) => s.tcp_mut(),
+        }
+    }
+    /// Whether a read shorter than the room given proves the socket empty (see the
+    /// module doc): not on TLS, where rustls may hold more plaintext.
+    fn short_read_drains(&self) -> bool {
+        match self {
+            Io::Tls(s) => s.short_read_drains(),
+            _ => true,
+        }
+    }
+    /// The TCP socket under a TCP or TLS connection.
+    fn tcp(&self) -> Option<&mio::net::TcpStream> {
+        match self {
+            Io::Tcp(s) => Some(s),
+            Io::Tls(s) => Some(s.tcp()),
+            Io::Unix(_) => None,
         }
     }
 }
@@ -116,7 +154,7 @@ pub enum ConnectState {
 }
 
 pub struct Conn {
-    sock: Sock,
+    sock: Io,
     /// The poller said readable and we have not seen `WouldBlock` since.
     pub readable: bool,
     /// The poller said writable and we have not seen `WouldBlock` since.
@@ -139,6 +177,10 @@ pub struct Conn {
 
 impl Conn {
     pub fn new(sock: Sock) -> Conn {
+        Conn::with_io(sock.into())
+    }
+
+    fn with_io(sock: Io) -> Conn {
         Conn { sock, readable: false, writable: false, hup: false, shut_w: false, read_closed: false, more: false, corked: false }
     }
 
@@ -186,14 +228,53 @@ impl Conn {
         self.writable |= ready.writable || ready.write_closed || ready.error;
         self.hup |= ready.error;
         self.read_closed |= ready.read_closed || ready.error;
+        // TLS records the last write left in rustls go out on the next writable event
+        // (the stream above saw its bytes taken and waits for nothing).
+        if let Io::Tls(s) = &mut self.sock {
+            if ready.writable && s.has_pending_output() {
+                let _ = s.flush();
+            }
+        }
+    }
+
+    /// Wraps an accepted or connecting TCP socket into a TLS session.
+    pub fn into_tls(self, wrap: impl FnOnce(mio::net::TcpStream) -> io::Result<crate::tls::TlsStream>) -> io::Result<Conn> {
+        match self.sock {
+            Io::Tcp(s) => Ok(Conn::with_io(Io::Tls(Box::new(wrap(s)?)))),
+            _ => Err(io::Error::new(io::ErrorKind::InvalidInput, "TLS needs a TCP socket")),
+        }
+    }
+
+    /// What the TLS handshake negotiated (`None`: no TLS, or not done yet).
+    pub fn tls_info(&self) -> Option<&std::sync::Arc<crate::tls::TlsInfo>> {
+        match &self.sock {
+            Io::Tls(s) => s.info(),
+            _ => None,
+        }
+    }
+
+    /// A TLS handshake on this connection is still going on.
+    pub fn tls_handshaking(&self) -> bool {
+        matches!(&self.sock, Io::Tls(s) if s.is_handshaking())
+    }
+
+    /// A TLS handshake on this connection failed.
+    pub fn tls_handshake_failed(&self) -> bool {
+        matches!(&self.sock, Io::Tls(s) if s.handshake_failed())
+    }
+
+    /// The connection is TLS (`ssl_fc`).
+    pub fn is_tls(&self) -> bool {
+        matches!(self.sock, Io::Tls(_))
     }
 
     /// For a connecting server socket: did the connect complete? Checks `SO_ERROR`
     /// and then `getpeername`, as a writable event alone does not mean success.
     pub fn connect_state(&mut self) -> ConnectState {
         let (err, peer) = match &self.sock {
-            Sock::Tcp(s) => (s.take_error(), s.peer_addr().map(drop)),
-            Sock::Unix(s) => (s.take_error(), s.peer_addr().map(drop)),
+            Io::Tcp(s) => (s.take_error(), s.peer_addr().map(drop)),
+            Io::Unix(s) => (s.take_error(), s.peer_addr().map(drop)),
+            Io::Tls(s) => (s.tcp().take_error(), s.tcp().peer_addr().map(drop)),
         };
         match err {
             Ok(Some(e)) | Err(e) => return classify_connect_error(&e),
@@ -203,7 +284,16 @@ impl Conn {
         // "not yet" (e.g. an event left over from a previous attempt's socket, which
         // shared this token): keep waiting, the connect timeout bounds it.
         match peer {
-            Ok(()) => ConnectState::Established,
+            // A TLS server connection is established once its handshake is done: a
+            // failed handshake is a failed connection (retried, `SC`), as in HAProxy.
+            Ok(()) => match &mut self.sock {
+                Io::Tls(s) => match s.drive_handshake() {
+                    Ok(true) => ConnectState::Established,
+                    Ok(false) => ConnectState::Pending,
+                    Err(e) => ConnectState::Failed(e.raw_os_error()),
+                },
+                _ => ConnectState::Established,
+            },
             Err(e) if e.kind() == io::ErrorKind::NotConnected => ConnectState::Pending,
             Err(e) => classify_connect_error(&e),
         }
@@ -223,7 +313,7 @@ impl Conn {
                 Ok(n) => {
                     buf.produced(n);
                     total += n;
-                    if n < asked && !self.read_closed {
+                    if n < asked && !self.read_closed && self.sock.short_read_drains() {
                         // A short read emptied the receive queue (see the module doc).
                         self.readable = false;
                         return (total, ReadEnd::WouldBlock);
@@ -346,7 +436,7 @@ impl Conn {
     pub fn uncork(&mut self) {
         self.more = false;
         if std::mem::take(&mut self.corked) {
-            if let Sock::Tcp(s) = &self.sock {
+            if let Some(s) = self.sock.tcp() {
                 // Setting TCP_NODELAY (already set) pushes the pending segments.
                 let _ = s.set_nodelay(true);
             }
@@ -354,14 +444,14 @@ impl Conn {
     }
 
     pub fn set_keepalive(&self) {
-        if let Sock::Tcp(s) = &self.sock {
+        if let Some(s) = self.sock.tcp() {
             let _ = socket2::SockRef::from(s).set_keepalive(true);
         }
     }
 
     /// `option nolinger`: close with a reset instead of a FIN, dropping unsent data.
     pub fn set_nolinger(&self) {
-        if let Sock::Tcp(s) = &self.sock {
+        if let Some(s) = self.sock.tcp() {
             let _ = socket2::SockRef::from(s).set_linger(Some(std::time::Duration::ZERO));
         }
     }
@@ -370,17 +460,15 @@ impl Conn {
     pub fn raw_fd(&self) -> i32 {
         use std::os::fd::AsRawFd;
         match &self.sock {
-            Sock::Tcp(s) => s.as_raw_fd(),
-            Sock::Unix(s) => s.as_raw_fd(),
+            Io::Tcp(s) => s.as_raw_fd(),
+            Io::Unix(s) => s.as_raw_fd(),
+            Io::Tls(s) => s.tcp().as_raw_fd(),
         }
     }
 
     /// The peer's address (TCP only).
     pub fn peer_addr(&self) -> Option<SocketAddr> {
-        match &self.sock {
-            Sock::Tcp(s) => s.peer_addr().ok(),
-            Sock::Unix(_) => None,
-        }
+        self.sock.tcp().and_then(|s| s.peer_addr().ok())
     }
 }
 
@@ -474,7 +562,7 @@ mod tests {
         let (conn, _peer) = pair();
         conn.set_keepalive();
         conn.set_nolinger();
-        let Sock::Tcp(s) = &conn.sock else { unreachable!() };
+        let Io::Tcp(s) = &conn.sock else { unreachable!() };
         let r = socket2::SockRef::from(s);
         assert!(r.keepalive().unwrap());
         assert_eq!(r.linger().unwrap(), Some(std::time::Duration::ZERO));

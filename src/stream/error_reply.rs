@@ -80,10 +80,10 @@ impl Stream {
             None => find(self.frontend),
         }?;
         let fe = &env.proxies[self.frontend];
-        let (src, dst) = (self.src, self.dst);
+        let (src, dst, tls) = (self.src, self.dst, self.client.tls_info().cloned());
         let h = self.http.as_mut()?;
         let head_only = h.txn.req.as_ref().is_some_and(|r| r.line.method == crate::http::Method::Head);
-        let mut renv = frontend_rule_env(src, dst, fe, &mut h.sess_vars);
+        let mut renv = frontend_rule_env(src, dst, fe, &mut h.sess_vars, tls);
         renv.backend = be.map(|b| env.proxies[b].name.as_str());
         Some(reply.render(&RuleCtx::new(&renv, &h.txn), head_only))
     }

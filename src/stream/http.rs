@@ -731,7 +731,7 @@ impl Stream {
             return false;
         }
         let failed = {
-            let renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars);
+            let renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars, self.client.tls_info().cloned());
             let cx = rules::RuleCtx::new(&renv, &h.txn);
             m.fail.iter().any(|c| c.eval(&fe.acls, &cx))
         };
@@ -812,6 +812,7 @@ impl Stream {
             server: None,
             sess_vars: &mut h.sess_vars,
             userlists: &env.proxies[self.frontend].userlists,
+            tls: self.client.tls_info().cloned(),
         };
         // A Lua action in progress resumes first; a rule reaching one runs it, then the
         // list goes on after it.
@@ -1564,6 +1565,7 @@ impl Stream {
                 server: server.map(|(be, srv)| env.pool.server_name(be, srv)),
                 sess_vars: &mut h.sess_vars,
                 userlists: &env.proxies[self.frontend].userlists,
+                tls: self.client.tls_info().cloned(),
             };
             let list = &env.proxies[proxy].http_rules;
             let side = lua::Side::Response;

@@ -86,9 +86,20 @@ pub struct InspectCtx<'a> {
     pub req: Option<ChannelData<'a>>,
     pub res: Option<ChannelData<'a>>,
     missed: Cell<bool>,
+    /// The client connection's TLS (`ssl_fc*`), and whether its handshake is still
+    /// going on (the fetches then "may change": rules with an inspect delay wait).
+    pub tls: Option<std::sync::Arc<crate::tls::TlsInfo>>,
+    pub tls_pending: bool,
 }
 
 impl<'a> InspectCtx<'a> {
+    /// Gives the context the client connection's TLS state.
+    pub(super) fn with_tls(mut self, client: &super::conn::Conn) -> Self {
+        self.tls = client.tls_info().cloned();
+        self.tls_pending = client.tls_handshaking();
+        self
+    }
+
     /// A context on `ins`'s variables (none before a stream has any).
     pub(super) fn new(s: (Option<SocketAddr>, Option<SocketAddr>), frontend: &'a str, backend: Option<&'a str>, ins: Option<&'a Inspect>) -> Self {
         InspectCtx {
@@ -101,11 +112,19 @@ impl<'a> InspectCtx<'a> {
             req: None,
             res: None,
             missed: Cell::new(false),
+            tls: None,
+            tls_pending: false,
         }
     }
 }
 
 impl SampleCtx for InspectCtx<'_> {
+    fn tls(&self) -> Option<&crate::tls::TlsInfo> {
+        if self.tls_pending {
+            self.may_change();
+        }
+        self.tls.as_deref()
+    }
     fn src(&self) -> Option<SocketAddr> {
         self.src
     }
@@ -223,7 +242,7 @@ pub(super) fn tcp_response_rules(ins: &mut Option<Box<Inspect>>, side: ResponseS
     let v = loop {
         if start.is_some() || side.lua.as_ref().is_some_and(|l| l.pending()) {
             let mut txn = crate::http::txn::Txn { vars: std::mem::take(&mut ins.txn_vars), ..Default::default() };
-            let mut renv = crate::http::rules::RuleEnv { src: side.addrs.0, dst: side.addrs.1, frontend: &fe.name, backend: Some(&be.name), server: None, sess_vars: &mut ins.sess_vars, userlists: &fe.userlists };
+            let mut renv = crate::http::rules::RuleEnv { src: side.addrs.0, dst: side.addrs.1, frontend: &fe.name, backend: Some(&be.name), server: None, sess_vars: &mut ins.sess_vars, userlists: &fe.userlists, tls: None };
             let mut io = TcpChannels { chans: [&mut *side.req, &mut *side.res], outs: &mut ins.lua_out, can_wait: [false, !last], waited: false };
             let step = super::lua::run_action_io(side.lua, env.cx, proxies, &*env.pool, env.key, start.take().as_ref(), &mut txn, &mut renv, super::lua::Side::Response, Some(&mut io));
             let waited = io.waited;
@@ -482,7 +501,7 @@ impl Stream {
         loop {
             if start.is_some() || self.lua.as_ref().is_some_and(|l| l.pending()) {
                 let mut txn = crate::http::txn::Txn { vars: std::mem::take(&mut ins.txn_vars), ..Default::default() };
-                let mut renv = super::frontend_rule_env(self.src, self.dst, fe, &mut ins.sess_vars);
+                let mut renv = super::frontend_rule_env(self.src, self.dst, fe, &mut ins.sess_vars, self.client.tls_info().cloned());
                 renv.backend = be_name;
                 let mut io = TcpChannels { chans: [&mut self.req, &mut self.res], outs: &mut ins.lua_out, can_wait: [!last, false], waited: false };
                 let step = super::lua::run_action_io(&mut self.lua, env.cx, env.proxies, &*env.pool, env.key, start.take().as_ref(), &mut txn, &mut renv, super::lua::Side::Request, Some(&mut io));
@@ -502,7 +521,7 @@ impl Stream {
                 }
             }
             let out = ins.lua_out[0].min(self.req.buf.len());
-            let mut cx = InspectCtx::new((self.src, self.dst), &fe.name, be_name, Some(ins));
+            let mut cx = InspectCtx::new((self.src, self.dst), &fe.name, be_name, Some(ins)).with_tls(&self.client);
             cx.req = Some(ChannelData { bytes: &self.req.buf.data()[out..], last });
             let (v, cursor, sess, txn) = super::lua::in_rules(env.cx, env.proxies, &*env.pool, || {
                 run_pass(&px.tcp_rules, TcpRuleList::Content, ins.req_cursor, cx)
@@ -552,7 +571,7 @@ impl Stream {
         let mut start = None;
         let v = loop {
             if start.is_some() || self.lua.as_ref().is_some_and(|l| l.pending()) {
-                let mut renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars);
+                let mut renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars, self.client.tls_info().cloned());
                 renv.backend = be_name;
                 match super::lua::run_action(&mut self.lua, env.cx, env.proxies, &*env.pool, env.key, start.take().as_ref(), &mut h.txn, &mut renv, side) {
                     LuaStep::Next => {}
@@ -571,14 +590,14 @@ impl Stream {
             let cursor = if list == TcpRuleList::ResponseContent { &mut ins.res_cursor } else { &mut ins.http_cursor };
             let writes = VarWrites::default();
             let v = {
-                let mut renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars);
+                let mut renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars, self.client.tls_info().cloned());
                 renv.backend = be_name;
                 let cx = RuleCtx::recording(&renv, &h.txn, &writes);
                 let (mut unused_sess, mut unused_txn) = (Vars::new(), Vars::new());
                 let mut vars = TcpVars { sess: &mut unused_sess, txn: Some(&mut unused_txn) };
                 super::lua::in_rules(env.cx, env.proxies, &*env.pool, || run_tcp_rules(&px.tcp_rules, list, cursor, &cx, &mut vars))
             };
-            let mut renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars);
+            let mut renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars, self.client.tls_info().cloned());
             apply_writes(&writes, &mut h.txn, &mut renv);
             match v {
                 TcpVerdict::Lua(i) => start = lua_action(&px.tcp_rules, list, i),

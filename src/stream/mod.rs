@@ -262,6 +262,12 @@ pub struct Stream {
 }
 
 impl Stream {
+    /// The client's TLS handshake failed: the client's address and the accept date,
+    /// for HAProxy's "SSL handshake failure" line (logged instead of the stream).
+    pub fn tls_handshake_failure(&self) -> Option<(Option<SocketAddr>, SystemTime)> {
+        self.client.tls_handshake_failed().then_some((self.src, self.accept_date))
+    }
+
     /// A stream for a freshly accepted connection; the runtime registers `client`.
     #[allow(clippy::too_many_arguments)]
     pub fn new(id: u64, frontend: usize, listener: usize, client: Conn, src: Option<SocketAddr>, dst: Option<SocketAddr>, bufsize: usize, now: Instant) -> Stream {
@@ -449,12 +455,12 @@ impl Stream {
             let step = lua::in_rules(env.cx, env.proxies, &*env.pool, || match self.http.as_mut() {
                 // HTTP: conditions see the request (`path_beg`, `hdr(host)` ...).
                 Some(h) => {
-                    let renv = frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars);
+                    let renv = frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars, self.client.tls_info().cloned());
                     let cx = crate::http::rules::RuleCtx::new(&renv, &h.txn);
                     analysers::run_backend_rules(fe, &mut self.cursor, &cx)
                 }
                 None => {
-                    let cx = inspect::route_ctx((self.src, self.dst), fe, self.inspect.as_deref(), &self.req);
+                    let cx = inspect::route_ctx((self.src, self.dst), fe, self.inspect.as_deref(), &self.req).with_tls(&self.client);
                     analysers::run_backend_rules(fe, &mut self.cursor, &cx)
                 }
             });
@@ -566,11 +572,11 @@ impl Stream {
         let fe = &proxies[self.frontend];
         match self.http.as_mut() {
             Some(h) => {
-                let mut renv = frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars);
+                let mut renv = frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars, self.client.tls_info().cloned());
                 renv.backend = Some(&proxies[be].name);
                 f(&crate::http::rules::RuleCtx::new(&renv, &h.txn))
             }
-            None => f(&inspect::route_ctx((self.src, self.dst), fe, self.inspect.as_deref(), &self.req)),
+            None => f(&inspect::route_ctx((self.src, self.dst), fe, self.inspect.as_deref(), &self.req).with_tls(&self.client)),
         }
     }
 
@@ -593,6 +599,20 @@ impl Stream {
         }
     }
 
+    /// `server ... ssl`: how to wrap the connection to server `srv` (its `sni`
+    /// expression evaluated on this stream), or `None` for plain TCP.
+    fn server_tls_start(&mut self, proxies: &[ProxyRt], be: usize, srv: usize, addr: Option<&Target>) -> Option<impl FnOnce(mio::net::TcpStream) -> std::io::Result<crate::tls::TlsStream>> {
+        let t = proxies[be].server_tls.get(srv)?.as_ref()?;
+        let sni = t.sni.as_ref().and_then(|e| self.with_route_ctx(proxies, be, |cx| e.eval_str(cx)));
+        let ip = match addr {
+            Some(Target::Inet(a)) => Some(a.ip()),
+            _ => None,
+        };
+        let name = crate::tls::ServerTls::server_name(sni.as_deref().and_then(|s| std::str::from_utf8(s).ok()), ip);
+        let config = t.config.clone();
+        Some(move |tcp| crate::tls::TlsStream::connect(tcp, config, name))
+    }
+
     fn start_connect(&mut self, env: &mut Env<'_, '_>, srv: usize, addr: Option<Target>) {
         let be = self.backend.expect("a backend");
         self.stick_store(env, be, srv);
@@ -607,8 +627,12 @@ impl Stream {
         let (keepalive, nolinger) = (opts.tcpka || opts.srvtcpka, opts.nolinger);
         let probes = opts.srvtcpka_probes;
         crate::stats::account_connection(env.proxies, be, srv, false);
+        let tls = self.server_tls_start(env.proxies, be, srv, addr.as_ref());
         let conn = addr.as_ref().and_then(|addr| {
             let mut c = Conn::connect(addr).ok()?;
+            if let Some(wrap) = tls {
+                c = c.into_tls(wrap).ok()?;
+            }
             c.register(env.cx.registry, token::encode(Kind::Server, env.key)).ok()?;
             if keepalive {
                 c.set_keepalive();
@@ -991,7 +1015,8 @@ impl Stream {
             client: self.src,
             frontend_addr: self.dst,
             frontend: fe.name.clone(),
-            frontend_ssl: false,
+            frontend_ssl: self.client.is_tls(),
+            tls: self.client.tls_info().cloned(),
             backend: be.map(|b| b.name.clone()),
             server: srv.map(|s| pool.server_name(s.be, s.srv).to_string()),
             server_addr: srv.and_then(|s| match s.addr {
@@ -1056,6 +1081,7 @@ impl Stream {
             server: rec.server.as_deref(),
             sess_vars: &mut h.sess_vars,
             userlists: &fe.userlists,
+            tls: self.client.tls_info().cloned(),
         };
         format.eval_samples(&crate::http::rules::RuleCtx::new(&renv, &h.txn))
     }
@@ -1067,6 +1093,7 @@ fn frontend_rule_env<'a>(
     dst: Option<SocketAddr>,
     fe: &'a ProxyRt,
     sess_vars: &'a mut crate::sample::vars::Vars,
+    tls: Option<std::sync::Arc<crate::tls::TlsInfo>>,
 ) -> crate::http::rules::RuleEnv<'a> {
-    crate::http::rules::RuleEnv { src, dst, frontend: &fe.name, backend: None, server: None, sess_vars, userlists: &fe.userlists }
+    crate::http::rules::RuleEnv { src, dst, frontend: &fe.name, backend: None, server: None, sess_vars, userlists: &fe.userlists, tls }
 }

@@ -118,6 +118,8 @@ pub struct ProxyRt {
     pub logs_streams: bool,
     /// `compression` lines (HTTP mode), compiled: see [`crate::http::compress`].
     pub compression: Option<Box<crate::http::compress::Policy>>,
+    /// Per server (config order): the TLS of its `ssl` line (`crate::tls`).
+    pub server_tls: Vec<Option<crate::tls::ServerTls>>,
 }
 
 impl ProxyRt {
@@ -331,6 +333,7 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
             compression: (p.mode == Mode::Http)
                 .then(|| p.compression.as_ref().map(|c| Box::new(crate::http::compress::Policy::new(c, &cfg.global.compression))))
                 .flatten(),
+            server_tls: p.servers.iter().map(|s| s.tls.clone()).collect(),
         });
     }
     if errors.is_empty() { Ok(out) } else { Err(errors) }

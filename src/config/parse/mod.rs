@@ -695,6 +695,7 @@ impl Parser {
                         d.proxy.log_format = Some(proxy::TCPLOG_FORMAT.to_string());
                     }
                 }
+                crate::tls::parse::end_of_proxy(&mut d.proxy.binds, d.proxy.mode == Mode::Http);
                 self.config.proxies.push(d.proxy)
             }
             Current::Defaults(d, name) => {

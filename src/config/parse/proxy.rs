@@ -684,9 +684,15 @@ pub fn bind(p: &mut Parser, l: &Line) -> Result<(), String> {
     let section = p.draft().section.name();
     let ctx = format!("'bind {spec}' in section '{section}'");
     let mut b = Bind::new(l.loc.clone(), addrs);
+    let gtls = crate::tls::parse::GlobalTls::from_lines(&p.config.global.tls_defaults).map_err(|e| format!("{ctx} : {e}"))?;
+    let mut tls = crate::tls::BindTlsOpts::default();
     let mut i = 2;
     while i < l.args.len() {
         let kw = l.arg(i);
+        if let Some(r) = crate::tls::parse::bind_option(&mut tls, &gtls, kw, l.arg(i + 1)) {
+            i += r.map_err(|e| format!("{ctx} : {e}"))?;
+            continue;
+        }
         let Some(sub) = keywords::lookup_sub(keywords::BIND_OPTIONS, kw) else {
             let hint = keywords::suggest(kw, keywords::BIND_OPTIONS.iter().map(|k| k.name))
                 .map(|s| format!("; did you mean '{s}' maybe ?"))
@@ -724,6 +730,7 @@ pub fn bind(p: &mut Parser, l: &Line) -> Result<(), String> {
         }
         i += if takes_value { 2 } else { 1 };
     }
+    b.tls = crate::tls::parse::finish_bind(&tls, &gtls).map_err(|e| format!("{ctx} : {e}"))?;
     p.draft().proxy.binds.push(b);
     Ok(())
 }

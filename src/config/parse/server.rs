@@ -25,6 +25,8 @@ pub struct ServerOpts {
     pub cookie: Option<String>,
     /// `resolvers`, `resolve-prefer`, `resolve-opts`, `resolve-net` ([`super::resolvers`]).
     pub resolve: super::resolvers::ResolveOpts,
+    /// `ssl`, `verify`, `ca-file`, `sni`, `alpn` ... (`crate::tls::parse`).
+    pub tls: crate::tls::ServerTlsOpts,
 }
 
 impl Default for ServerOpts {
@@ -41,6 +43,7 @@ impl Default for ServerOpts {
             idle: IdlePoolConf::default(),
             cookie: None,
             resolve: Default::default(),
+            tls: crate::tls::ServerTlsOpts::default(),
         }
     }
 }
@@ -72,10 +75,18 @@ pub fn server(p: &mut Parser, l: &Line) -> Result<(), String> {
     };
     let mut opts = p.draft().default_server.clone();
     opts.id = None;
-    if let Err(e) = apply_opts(&mut opts, &l.args[3..], name, true) {
+    let gtls = crate::tls::parse::GlobalTls::from_lines(&p.config.global.tls_defaults)?;
+    if let Err(e) = apply_opts(&mut opts, &l.args[3..], name, true, &gtls) {
         server_alert(p, l, &who, &e);
         return Ok(());
     }
+    let tls = match crate::tls::parse::finish_server(&opts.tls, &gtls) {
+        Ok(t) => t,
+        Err(e) => {
+            server_alert(p, l, &who, &e);
+            return Ok(());
+        }
+    };
     if let Some(id) = opts.id {
         let taken = p.draft().proxy.servers.iter().find(|s| s.id == Some(id));
         if let Some(other) = taken {
@@ -100,6 +111,7 @@ pub fn server(p: &mut Parser, l: &Line) -> Result<(), String> {
         id: opts.id,
         idle: opts.idle.clone(),
         cookie: opts.cookie.clone(),
+        tls,
     };
     p.draft().proxy.servers.push(s);
     super::resolvers::note_server(p, &backend, name, l.arg(2), &opts.resolve, &l.loc);
@@ -108,7 +120,8 @@ pub fn server(p: &mut Parser, l: &Line) -> Result<(), String> {
 
 pub fn default_server(p: &mut Parser, l: &Line) -> Result<(), String> {
     let mut opts = p.draft().default_server.clone();
-    if let Err(e) = apply_opts(&mut opts, &l.args[1..], "", false) {
+    let gtls = crate::tls::parse::GlobalTls::from_lines(&p.config.global.tls_defaults)?;
+    if let Err(e) = apply_opts(&mut opts, &l.args[1..], "", false, &gtls) {
         server_alert(p, l, "'default-server'", &e);
         return Ok(());
     }
@@ -163,10 +176,15 @@ fn apply_opts(
     args: &[String],
     name: &str,
     is_server: bool,
+    gtls: &crate::tls::parse::GlobalTls,
 ) -> Result<(), String> {
     let mut i = 0;
     while i < args.len() {
         let kw = args[i].as_str();
+        if let Some(r) = crate::tls::parse::server_option(&mut o.tls, gtls, kw, args.get(i + 1).map_or("", String::as_str)) {
+            i += r?;
+            continue;
+        }
         let Some(sub) = keywords::lookup_sub(keywords::SERVER_OPTIONS, kw) else {
             let hint = keywords::suggest(kw, keywords::SERVER_OPTIONS.iter().map(|k| k.name))
                 .map(|s| format!("; did you mean '{s}' maybe ?"))
@@ -348,7 +366,8 @@ mod tests {
             .split(' ')
             .map(String::from)
             .collect();
-        apply_opts(&mut o, &a, "s", true).unwrap();
+        let g = crate::tls::parse::GlobalTls::default();
+        apply_opts(&mut o, &a, "s", true, &g).unwrap();
         assert_eq!(
             (o.weight, o.maxconn, o.check, o.backup, o.id),
             (10, 5, true, true, Some(7))
@@ -363,6 +382,7 @@ mod tests {
                 &s.split(' ').map(String::from).collect::<Vec<_>>(),
                 "s5",
                 true,
+                &crate::tls::parse::GlobalTls::default(),
             )
             .unwrap_err()
         };
@@ -375,7 +395,8 @@ mod tests {
             "unexpected character 'x' in 'inter' argument of server s5."
         );
         assert_eq!(bad("rise 0"), "'rise' has to be > 0.");
-        assert_eq!(bad("ssl"), "'ssl' is not supported by moonproxy yet.");
+        assert_eq!(bad("ssl verify maybe"), "'verify' : unknown verify method 'maybe', only 'none' and 'required' are supported.");
+        assert_eq!(bad("socks4 1.2.3.4:1080"), "'socks4' is not supported by moonproxy yet.");
         assert!(bad("wieght 1").contains("did you mean 'weight'"));
     }
 }

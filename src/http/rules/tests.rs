@@ -58,6 +58,7 @@ impl Run {
             server: None,
             sess_vars: &mut self.sess,
             userlists: &[],
+            tls: None,
         }
     }
 

@@ -251,6 +251,8 @@ impl Exchange {
 pub struct Request {
     pub target: Target,
     pub head_and_body: Vec<u8>,
+    /// `https://`: the host name the TLS session is for (SNI, certificate check).
+    pub tls_host: Option<String>,
 }
 
 /// Builds the HTTP/1.1 request: the script's headers (names lower-cased), then `host`,
@@ -266,10 +268,8 @@ pub fn build_request(
     let (scheme, rest) = url
         .split_once("://")
         .ok_or_else(|| format!("cannot parse url '{url}'"))?;
-    if scheme.eq_ignore_ascii_case("https") {
-        return Err("https is not supported by moonproxy's httpclient yet (no TLS)".into());
-    }
-    if !scheme.eq_ignore_ascii_case("http") {
+    let https = scheme.eq_ignore_ascii_case("https");
+    if !https && !scheme.eq_ignore_ascii_case("http") {
         return Err(format!("cannot parse url '{url}'"));
     }
     let (authority, path) = match rest.find(['/', '?']) {
@@ -289,7 +289,7 @@ pub fn build_request(
                     p.parse::<u16>()
                         .map_err(|_| format!("cannot parse url '{url}'"))?,
                 ),
-                _ => (authority, 80),
+                _ => (authority, if https { 443 } else { 80 }),
             };
             let host = host.trim_start_matches('[').trim_end_matches(']');
             let ip: std::net::IpAddr = match host.parse() {
@@ -335,8 +335,13 @@ pub fn build_request(
     if let Some(b) = body {
         out.extend_from_slice(b);
     }
+    let host = match authority.rsplit_once(':') {
+        Some((h, p)) if p.parse::<u16>().is_ok() && (!h.ends_with(':') || h.starts_with('[')) => h,
+        _ => authority,
+    };
     Ok(Request {
         target,
+        tls_host: https.then(|| host.trim_start_matches('[').trim_end_matches(']').to_string()),
         head_and_body: out,
     })
 }
@@ -403,6 +408,22 @@ fn start(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
             return Ok(1);
         }
     };
+    let tls = match &req.tls_host {
+        Some(host) => match crate::tls::httpclient_config() {
+            Ok(config) => {
+                let ip = match &req.target {
+                    Target::Inet(a) => Some(a.ip()),
+                    _ => None,
+                };
+                Some((config, crate::tls::ServerTls::server_name(Some(host), ip)))
+            }
+            Err(e) => {
+                ctx.push_str(&format!("'{}': https: {e}", verb.to_lowercase()))?;
+                return Ok(1);
+            }
+        },
+        None => None,
+    };
     let method = Method::from_token(&verb);
     socket::start_exchange(
         ctx,
@@ -411,6 +432,7 @@ fn start(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
         req.head_and_body,
         Exchange::new(method),
         timeout,
+        tls,
     )
 }
 
@@ -460,9 +482,8 @@ mod tests {
         assert!(String::from_utf8(r.head_and_body)
             .unwrap()
             .ends_with("content-length: 3\r\nconnection: close\r\n\r\nxyz"));
-        assert!(build_request("GET", "https://127.0.0.1/", None, None, &[])
-            .unwrap_err()
-            .contains("https"));
+        let r = build_request("GET", "https://localhost/", None, None, &[]).unwrap();
+        assert_eq!((r.target, r.tls_host.as_deref()), (Target::Inet("127.0.0.1:443".parse().unwrap()), Some("localhost")));
         assert!(
             build_request("GET", "http://name.example/", None, None, &[])
                 .unwrap_err()

@@ -152,12 +152,23 @@ pub enum Target {
 enum Transport {
     Tcp(mio::net::TcpStream),
     Unix(mio::net::UnixStream),
+    /// `connect_ssl`, `https://` in the HTTP client (`crate::tls`).
+    Tls(Box<crate::tls::TlsStream>),
 }
 
+/// How to start TLS on a connection: the client config and the server name.
+pub(super) type TlsStart = (std::sync::Arc<rustls::ClientConfig>, rustls::pki_types::ServerName<'static>);
+
 impl Transport {
-    fn open(target: &Target) -> io::Result<Transport> {
+    fn open(target: &Target, tls: Option<TlsStart>) -> io::Result<Transport> {
         Ok(match target {
-            Target::Inet(a) => Transport::Tcp(mio::net::TcpStream::connect(*a)?),
+            Target::Inet(a) => {
+                let tcp = mio::net::TcpStream::connect(*a)?;
+                match tls {
+                    Some((config, name)) => Transport::Tls(Box::new(crate::tls::TlsStream::connect(tcp, config, name)?)),
+                    None => Transport::Tcp(tcp),
+                }
+            }
             Target::Unix(p) => Transport::Unix(mio::net::UnixStream::connect(p)?),
             Target::Abstract(name) => {
                 use std::os::linux::net::SocketAddrExt;
@@ -171,6 +182,14 @@ impl Transport {
         match self {
             Transport::Tcp(s) => s,
             Transport::Unix(s) => s,
+            Transport::Tls(s) => s.tcp_mut(),
+        }
+    }
+
+    /// Pushes out TLS records a write left in rustls (nothing to do on plain sockets).
+    fn flush_tls(&mut self) {
+        if let Transport::Tls(s) = self {
+            let _ = s.flush();
         }
     }
 
@@ -178,6 +197,7 @@ impl Transport {
         match self {
             Transport::Tcp(s) => s.read(buf),
             Transport::Unix(s) => s.read(buf),
+            Transport::Tls(s) => s.read(buf),
         }
     }
 
@@ -185,6 +205,7 @@ impl Transport {
         match self {
             Transport::Tcp(s) => s.write(buf),
             Transport::Unix(s) => s.write(buf),
+            Transport::Tls(s) => s.write(buf),
         }
     }
 
@@ -193,12 +214,17 @@ impl Transport {
         let (err, peer) = match self {
             Transport::Tcp(s) => (s.take_error()?, s.peer_addr().map(|_| ())),
             Transport::Unix(s) => (s.take_error()?, s.peer_addr().map(|_| ())),
+            Transport::Tls(s) => (s.tcp().take_error()?, s.tcp().peer_addr().map(|_| ())),
         };
         if let Some(e) = err {
             return Err(e);
         }
         match peer {
-            Ok(()) => Ok(true),
+            // A TLS connection is connected once its handshake is done.
+            Ok(()) => match self {
+                Transport::Tls(s) => s.drive_handshake(),
+                _ => Ok(true),
+            },
             Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
             Err(e) => Err(e),
         }
@@ -206,15 +232,20 @@ impl Transport {
 
     /// HAProxy's names: `ip:port`, `[ipv6]:port`, `unix` for a UNIX socket.
     fn name(&self, peer: bool) -> Option<String> {
-        match self {
-            Transport::Tcp(s) => {
+        let tcp = match self {
+            Transport::Tcp(s) => Some(s),
+            Transport::Tls(s) => Some(s.tcp()),
+            Transport::Unix(_) => None,
+        };
+        match tcp {
+            Some(s) => {
                 let a = if peer { s.peer_addr() } else { s.local_addr() }.ok()?;
                 Some(match a {
                     SocketAddr::V4(a) => format!("{}:{}", a.ip(), a.port()),
                     SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
                 })
             }
-            Transport::Unix(_) => Some("unix".into()),
+            None => Some("unix".into()),
         }
     }
 }
@@ -366,6 +397,11 @@ impl Sock {
 
     /// Writes what the kernel takes. A write error closes the socket.
     fn flush(&mut self, registry: Option<&Registry>) {
+        if self.conn == Conn::Connected {
+            if let Some(t) = self.transport.as_mut() {
+                t.flush_tls();
+            }
+        }
         while self.conn == Conn::Connected && !self.wbuf.is_empty() {
             let Some(t) = self.transport.as_mut() else {
                 return;
@@ -860,10 +896,12 @@ fn connect(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
     if ctx.nargs() < 2 {
         return Err(LuaError::runtime("connect: need at least 2 arguments"));
     }
-    connect_to(ctx)
+    connect_to(ctx, false)
 }
 
-fn connect_to(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
+/// `connect` and `connect_ssl`: with `ssl`, a TLS session that verifies nothing and
+/// sends no SNI, as HAProxy 2.6's `connect_ssl`.
+fn connect_to(ctx: &mut CallCtx, ssl: bool) -> Result<c_int, LuaError> {
     let key = this(ctx)?;
     let host = String::from_utf8_lossy(&arg_bytes(ctx, 2)?).into_owned();
     let port = match ctx.value(3) {
@@ -881,7 +919,12 @@ fn connect_to(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
         ctx.push_integer(1)?;
         return Ok(1);
     }
-    if !open(key, &target, Vec::new())? {
+    let tls = match (&target, ssl) {
+        (Target::Inet(a), true) => Some((crate::tls::insecure_client_config(), crate::tls::ServerTls::server_name(None, Some(a.ip())))),
+        (_, true) => return Err(LuaError::runtime("connect_ssl: TLS needs an IP address")),
+        _ => None,
+    };
+    if !open(key, &target, Vec::new(), tls)? {
         return push_values(ctx, &cant_connect());
     }
     if let Some(r) = with_sock(key, |s| s.attempt(&mut Op::Connect)).flatten() {
@@ -893,14 +936,14 @@ fn connect_to(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
 
 /// Starts connecting socket `key` to `target` on behalf of the running coroutine, with
 /// `first` queued to be written once connected. `Ok(false)`: the connection failed at once.
-fn open(key: Key, target: &Target, first: Vec<u8>) -> Result<bool, LuaError> {
+fn open(key: Key, target: &Target, first: Vec<u8>, tls: Option<TlsStart>) -> Result<bool, LuaError> {
     let Some(waiter) = current_waiter() else {
         return Err(LuaError::runtime(
             "sockets can only connect in a task, an action or a service",
         ));
     };
     let opened = host::with_host(|h| {
-        let mut t = Transport::open(target).ok()?;
+        let mut t = Transport::open(target, tls).ok()?;
         let tok = token::encode(Kind::LuaSocket, key);
         h.cx.registry
             .register(t.source(), tok, Interest::READABLE | Interest::WRITABLE)
@@ -939,6 +982,7 @@ pub(super) fn start_exchange(
     request: Vec<u8>,
     exchange: super::httpclient::Exchange,
     timeout: Option<Duration>,
+    tls: Option<TlsStart>,
 ) -> Result<c_int, LuaError> {
     if core()?.phase.get() != Phase::Running {
         ctx.push_str("the HTTP client is only available in tasks, actions and services")?;
@@ -956,7 +1000,7 @@ pub(super) fn start_exchange(
         }
     });
     let mut op = Op::Http(Box::new(exchange));
-    if !open(key, target, request)? {
+    if !open(key, target, request, tls)? {
         with_sock(key, |s| {
             s.http_result = Some(super::httpclient::Outcome::unavailable())
         });
@@ -974,16 +1018,13 @@ pub(super) fn take_http_result(key: Key) -> Option<super::httpclient::Outcome> {
     with_sock(key, |s| s.http_result.take()).flatten()
 }
 
-/// `connect_ssl(addr, port)`: moonproxy has no TLS yet. HAProxy's argument check, then
-/// `nil` and a message saying so (a script checking connect's result sees a failure).
+/// `connect_ssl(addr, port)`: `connect` over TLS (HAProxy's argument check first). Like
+/// HAProxy 2.6 it verifies no certificate and sends no SNI.
 fn connect_ssl(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
     if ctx.nargs() != 3 {
         return Err(LuaError::runtime("'connect_ssl' needs 3 arguments"));
     }
-    this(ctx)?;
-    ctx.push_nil()?;
-    ctx.push_str("connect_ssl: TLS is not supported by moonproxy yet")?;
-    Ok(2)
+    connect_to(ctx, true)
 }
 
 /// `send(data [, i [, j]])`: bytes `i..j` of `data` (negative indexes count from the end,

@@ -1,0 +1,398 @@
+//! TLS with rustls (the `ring` provider): `bind ... ssl crt <pem>`, server `ssl`,
+//! the `ssl_fc*` fetches and Lua's `Socket:connect_ssl`. See `doc/tls.md`.
+//!
+//! - [`BindTls`] / [`ServerTls`]: what a `bind` or `server` line asks for, turned into
+//!   a rustls `ServerConfig` / `ClientConfig` once, when the configuration is parsed
+//!   (certificates are read then, as HAProxy does, so `-c` reports a bad file).
+//! - [`stream::TlsStream`]: one non-blocking TLS session over a mio TCP socket, the
+//!   `Sock::Tls` variant of `crate::stream::conn::Sock`.
+//! - [`TlsInfo`]: what the `ssl_fc_*` fetches and `%sslv`/`%sslc` read once the
+//!   handshake is done.
+//!
+//! rustls speaks TLS 1.2 and 1.3 only: `ssl-min-ver`/`ssl-max-ver` naming an older
+//! version are refused. OpenSSL cipher strings (`ciphers`, `ciphersuites`,
+//! `ssl-default-*-ciphers`) are accepted and have no effect: rustls's suites are all
+//! modern AEAD suites.
+
+pub mod certs;
+pub mod parse;
+pub mod stream;
+
+pub use stream::TlsStream;
+
+use rustls::pki_types::CertificateDer;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The crypto provider every config is built on.
+pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A TLS protocol version as HAProxy names it (`ssl-min-ver`, `ssl-max-ver`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Version {
+    Tls12,
+    Tls13,
+}
+
+/// Parses `SSLv3`, `TLSv1.0` ... `TLSv1.3`. Versions rustls does not implement are an
+/// error that says so; an unknown name gets HAProxy's message.
+pub fn parse_version(s: &str) -> Result<Version, String> {
+    match s {
+        "TLSv1.2" => Ok(Version::Tls12),
+        "TLSv1.3" => Ok(Version::Tls13),
+        "SSLv3" | "TLSv1.0" | "TLSv1.1" => Err(format!(
+            "'{s}' : not supported by moonproxy, whose TLS library (rustls) speaks only TLSv1.2 and TLSv1.3"
+        )),
+        _ => Err(format!("'{s}' : unknown ssl/tls version")),
+    }
+}
+
+/// The rustls protocol versions between `min` and `max` (both included).
+fn versions(min: Option<Version>, max: Option<Version>) -> Result<Vec<&'static rustls::SupportedProtocolVersion>, String> {
+    let (min, max) = (min.unwrap_or(Version::Tls12), max.unwrap_or(Version::Tls13));
+    if min > max {
+        return Err("'ssl-min-ver' is above 'ssl-max-ver'".into());
+    }
+    let mut v = Vec::new();
+    if min <= Version::Tls13 && max >= Version::Tls13 {
+        v.push(&rustls::version::TLS13);
+    }
+    if min <= Version::Tls12 && max >= Version::Tls12 {
+        v.push(&rustls::version::TLS12);
+    }
+    Ok(v)
+}
+
+/// HAProxy's name of a protocol version (`ssl_fc_protocol`, `%sslv`).
+pub fn version_name(v: rustls::ProtocolVersion) -> &'static str {
+    use rustls::ProtocolVersion as P;
+    match v {
+        P::TLSv1_3 => "TLSv1.3",
+        P::TLSv1_2 => "TLSv1.2",
+        P::TLSv1_1 => "TLSv1.1",
+        P::TLSv1_0 => "TLSv1",
+        P::SSLv3 => "SSLv3",
+        _ => "unknown",
+    }
+}
+
+/// OpenSSL's name of a cipher suite (`ssl_fc_cipher`, `%sslc`), which HAProxy logs:
+/// `TLS_AES_256_GCM_SHA384` for TLS 1.3, `ECDHE-RSA-AES128-GCM-SHA256` for TLS 1.2.
+pub fn cipher_name(s: rustls::SupportedCipherSuite) -> String {
+    use rustls::CipherSuite as C;
+    let n = match s.suite() {
+        C::TLS13_AES_128_GCM_SHA256 => "TLS_AES_128_GCM_SHA256",
+        C::TLS13_AES_256_GCM_SHA384 => "TLS_AES_256_GCM_SHA384",
+        C::TLS13_CHACHA20_POLY1305_SHA256 => "TLS_CHACHA20_POLY1305_SHA256",
+        C::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 => "ECDHE-ECDSA-AES128-GCM-SHA256",
+        C::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 => "ECDHE-ECDSA-AES256-GCM-SHA384",
+        C::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 => "ECDHE-ECDSA-CHACHA20-POLY1305",
+        C::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 => "ECDHE-RSA-AES128-GCM-SHA256",
+        C::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 => "ECDHE-RSA-AES256-GCM-SHA384",
+        C::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 => "ECDHE-RSA-CHACHA20-POLY1305",
+        other => return format!("{other:?}"),
+    };
+    n.to_string()
+}
+
+/// HAProxy's log line for a client whose TLS handshake failed, sent to the frontend's
+/// log targets instead of a stream log:
+/// `127.0.0.1:40000 [26/Nov/2026:10:00:40.889] fe/1: SSL handshake failure`
+/// (`1`: the bind's `name`, else its number in the frontend).
+pub fn handshake_failure_line(peer: Option<std::net::SocketAddr>, accepted: std::time::SystemTime, frontend: &str, bind: &str) -> String {
+    let mut out = String::with_capacity(96);
+    match peer {
+        Some(p) => out.push_str(&format!("{}:{} [", p.ip(), p.port())),
+        None => out.push_str("unix:0 ["),
+    }
+    let offset = crate::log::time::local_offset(accepted);
+    crate::log::time::breakdown(accepted, offset).write_log_date_ms(&mut out);
+    out.push_str(&format!("] {frontend}/{bind}: SSL handshake failure"));
+    out
+}
+
+/// What a finished handshake negotiated, for the `ssl_fc_*` / `ssl_bc_*` fetches
+/// and the `%sslv`/`%sslc` log variables.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsInfo {
+    /// `TLSv1.3`, `TLSv1.2`.
+    pub protocol: &'static str,
+    /// OpenSSL's suite name.
+    pub cipher: String,
+    /// The server name the client sent (front side only).
+    pub sni: Option<String>,
+    /// The ALPN protocol agreed on.
+    pub alpn: Option<Vec<u8>>,
+    /// The peer presented a certificate (client certificates on a `verify` bind).
+    pub peer_cert: bool,
+}
+
+/// The TLS half of a `bind` line: `ssl`, `crt`, `alpn`, `ssl-min-ver` ...
+#[derive(Clone, Debug, Default)]
+pub struct BindTlsOpts {
+    pub ssl: bool,
+    /// `crt` files or directories, in order: the first certificate is the default.
+    pub crts: Vec<PathBuf>,
+    /// `alpn`: comma-separated protocol names as written.
+    pub alpn: Vec<String>,
+    pub min: Option<Version>,
+    pub max: Option<Version>,
+    /// `verify none|optional|required` (client certificates).
+    pub verify: Option<String>,
+    /// `ca-file`: the CAs client certificates are checked against.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// A bind line's TLS, ready to accept with.
+#[derive(Clone, Debug)]
+pub struct BindTls {
+    pub config: Arc<rustls::ServerConfig>,
+    /// `alpn` as written (the config advertises what the proxy's mode allows).
+    pub alpn: Vec<String>,
+}
+
+/// The ALPN names moonproxy advertises on a TLS bind: it speaks HTTP/1.x only, so
+/// `h2` (and any other name) is left out in HTTP mode; in TCP mode the bytes are
+/// only relayed and every name is advertised.
+pub fn alpn_for_mode(names: &[String], http: bool) -> Vec<Vec<u8>> {
+    names.iter().filter(|n| !http || matches!(n.as_str(), "http/1.1" | "http/1.0")).map(|n| n.as_bytes().to_vec()).collect()
+}
+
+impl BindTlsOpts {
+    /// Checks the options and loads the certificates. `http`: the frontend is in
+    /// `mode http` (see [`alpn_for_mode`]). Errors are worded for
+    /// `'bind ...' in section ...: <error>`.
+    pub fn build(&self, http: bool) -> Result<BindTls, String> {
+        let vers = versions(self.min, self.max)?;
+        let resolver = certs::SniResolver::load(&self.crts)?;
+        let builder = rustls::ServerConfig::builder_with_provider(provider()).with_protocol_versions(&vers).map_err(|e| e.to_string())?;
+        let builder = match self.verify.as_deref() {
+            None | Some("none") => builder.with_no_client_auth(),
+            Some(mode @ ("optional" | "required")) => {
+                let ca = self.ca_file.as_ref().ok_or("verify is enabled but no CA file specified")?;
+                let roots = Arc::new(certs::load_roots(ca)?);
+                let v = rustls::server::WebPkiClientVerifier::builder_with_provider(roots, provider());
+                let v = if mode == "optional" { v.allow_unauthenticated() } else { v };
+                builder.with_client_cert_verifier(v.build().map_err(|e| e.to_string())?)
+            }
+            Some(other) => return Err(format!("'verify' : unknown verify method '{other}', only 'none', 'optional', and 'required' are supported")),
+        };
+        let mut config = builder.with_cert_resolver(Arc::new(resolver));
+        config.alpn_protocols = alpn_for_mode(&self.alpn, http);
+        Ok(BindTls { config: Arc::new(config), alpn: self.alpn.clone() })
+    }
+}
+
+/// `verify` on a server line, or `ssl-server-verify`'s default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerVerify {
+    None,
+    Required,
+}
+
+/// The TLS half of a `server` line.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServerTlsOpts {
+    pub ssl: bool,
+    /// `verify`; `None`: the global `ssl-server-verify` (default `required`).
+    pub verify: Option<ServerVerify>,
+    pub ca_file: Option<PathBuf>,
+    /// `sni <expr>`, as written.
+    pub sni: Option<String>,
+    pub alpn: Vec<String>,
+    pub min: Option<Version>,
+    pub max: Option<Version>,
+    /// `check-ssl`: health checks over TLS too.
+    pub check_ssl: bool,
+}
+
+/// A server line's TLS, ready to connect with.
+#[derive(Clone, Debug)]
+pub struct ServerTls {
+    pub config: Arc<rustls::ClientConfig>,
+    /// `sni <expr>`: evaluated per connection on the request (the server name sent,
+    /// and the name the certificate is checked against).
+    pub sni: Option<Arc<crate::sample::Expr>>,
+    /// `check-ssl`: health checks over TLS too.
+    pub check_ssl: bool,
+}
+
+impl ServerTls {
+    /// Whether health checks of this server go over TLS: `check-ssl`, or `ssl` with
+    /// the check on the server's own address (no `port`/`addr`), as HAProxy decides.
+    pub fn for_checks(&self, check: Option<&crate::config::model::CheckParams>) -> bool {
+        self.check_ssl || check.is_some_and(|c| c.port.is_none() && c.addr.is_none())
+    }
+
+    /// The rustls server name for a connection: the SNI when there is one, else an
+    /// IP address placeholder (no SNI is sent; `verify required` then checks the chain
+    /// only, as HAProxy does without `sni`/`verifyhost`).
+    pub fn server_name(sni: Option<&str>, addr: Option<std::net::IpAddr>) -> rustls::pki_types::ServerName<'static> {
+        if let Some(name) = sni.and_then(|s| rustls::pki_types::ServerName::try_from(s.to_string()).ok()) {
+            return name;
+        }
+        rustls::pki_types::ServerName::IpAddress(addr.unwrap_or(std::net::Ipv4Addr::LOCALHOST.into()).into())
+    }
+}
+
+impl ServerTlsOpts {
+    /// Checks and builds. `default_verify`: the global `ssl-server-verify`.
+    pub fn build(&self, default_verify: ServerVerify) -> Result<ServerTls, String> {
+        let vers = versions(self.min, self.max)?;
+        let builder = rustls::ClientConfig::builder_with_provider(provider()).with_protocol_versions(&vers).map_err(|e| e.to_string())?;
+        let mut config = match (self.verify.unwrap_or(default_verify), &self.ca_file) {
+            (ServerVerify::None, _) => builder.dangerous().with_custom_certificate_verifier(Arc::new(certs::NoVerify(provider()))).with_no_client_auth(),
+            (ServerVerify::Required, Some(ca)) => {
+                let roots = Arc::new(certs::load_roots(ca)?);
+                let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider()).build().map_err(|e| e.to_string())?;
+                builder.dangerous().with_custom_certificate_verifier(Arc::new(certs::ChainOnlyWithoutSni(inner))).with_no_client_auth()
+            }
+            (ServerVerify::Required, None) => {
+                return Err("verify is enabled by default but no CA file specified. If you're running on a LAN where you're certain to trust the server's certificate, please set an explicit 'verify none' statement on the 'server' line, or use 'ssl-server-verify none' in the global section to disable server-side verifications by default.".into())
+            }
+        };
+        config.alpn_protocols = self.alpn.iter().map(|a| a.as_bytes().to_vec()).collect();
+        let sni = match &self.sni {
+            Some(text) => Some(Arc::new(crate::sample::Expr::parse(text).map_err(|e| format!("error detected while parsing sni expression : {e}"))?)),
+            None => None,
+        };
+        Ok(ServerTls { config: Arc::new(config), sni, check_ssl: self.check_ssl })
+    }
+}
+
+/// A client config that checks nothing: Lua's `Socket:connect_ssl` (HAProxy 2.6
+/// verifies nothing there either) and the httpclient's `https://`.
+pub fn insecure_client_config() -> Arc<rustls::ClientConfig> {
+    static CONFIG: std::sync::OnceLock<Arc<rustls::ClientConfig>> = std::sync::OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let mut c = rustls::ClientConfig::builder_with_provider(provider())
+                .with_safe_default_protocol_versions()
+                .expect("ring supports the default versions")
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(certs::NoVerify(provider())))
+                .with_no_client_auth();
+            // HAProxy 2.6's connect_ssl sends no SNI either.
+            c.enable_sni = false;
+            Arc::new(c)
+        })
+        .clone()
+}
+
+/// The HTTP client's TLS settings (`httpclient.ssl.verify`, `httpclient.ssl.ca-file`)
+/// and its config once built (the CA bundle is read once).
+struct HttpClientTls {
+    verify: Option<bool>,
+    ca_file: Option<PathBuf>,
+    built: Option<Result<Arc<rustls::ClientConfig>, String>>,
+}
+
+static HTTPCLIENT: std::sync::Mutex<HttpClientTls> = std::sync::Mutex::new(HttpClientTls { verify: None, ca_file: None, built: None });
+
+/// Where `@system-ca` is on Debian-like systems.
+const SYSTEM_CA: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// Takes the `httpclient.ssl.*` lines of `global` (recorded with the TLS defaults).
+pub fn configure_httpclient(lines: &[(String, Vec<String>)]) {
+    let mut h = HTTPCLIENT.lock().unwrap_or_else(|e| e.into_inner());
+    *h = HttpClientTls { verify: None, ca_file: None, built: None };
+    for (kw, args) in lines {
+        match (kw.as_str(), args.first().map(String::as_str)) {
+            ("httpclient.ssl.verify", Some(v)) => h.verify = Some(v != "none"),
+            ("httpclient.ssl.ca-file", Some(f)) => h.ca_file = Some(PathBuf::from(f)),
+            _ => {}
+        }
+    }
+}
+
+/// The HTTP client's `https://` config: like HAProxy 2.6, certificates are verified
+/// against the system CAs (`@system-ca`) unless `httpclient.ssl.verify none`; the URL's
+/// host is the SNI and the name checked.
+pub fn httpclient_config() -> Result<Arc<rustls::ClientConfig>, String> {
+    let mut h = HTTPCLIENT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(r) = &h.built {
+        return r.clone();
+    }
+    let built = (|| {
+        if h.verify == Some(false) {
+            let mut c = (*insecure_client_config()).clone();
+            c.enable_sni = true;
+            return Ok(Arc::new(c));
+        }
+        let ca = match h.ca_file.as_deref() {
+            None => Path::new(SYSTEM_CA),
+            Some(p) if p == Path::new("@system-ca") => Path::new(SYSTEM_CA),
+            Some(p) => p,
+        };
+        let roots = certs::load_roots(ca)?;
+        let c = rustls::ClientConfig::builder_with_provider(provider()).with_safe_default_protocol_versions().map_err(|e| e.to_string())?.with_root_certificates(roots).with_no_client_auth();
+        Ok(Arc::new(c))
+    })();
+    h.built = Some(built.clone());
+    built
+}
+
+/// The server name to send for `host` (an IP address is sent as none: SNI carries
+/// DNS names only).
+pub fn server_name(host: &str) -> rustls::pki_types::ServerName<'static> {
+    match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => rustls::pki_types::ServerName::IpAddress(ip.into()),
+        Err(_) => rustls::pki_types::ServerName::try_from(host.to_string()).unwrap_or(rustls::pki_types::ServerName::IpAddress(std::net::Ipv4Addr::UNSPECIFIED.into())),
+    }
+}
+
+/// The certificates of a PEM file (helper for the tests and [`certs`]).
+pub fn pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    certs::read_certs(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_rustls_lacks_are_refused_with_a_reason() {
+        assert_eq!(parse_version("TLSv1.3"), Ok(Version::Tls13));
+        assert!(parse_version("TLSv1.0").unwrap_err().contains("rustls"));
+        assert_eq!(parse_version("TLSv1.4").unwrap_err(), "'TLSv1.4' : unknown ssl/tls version");
+        assert!(versions(Some(Version::Tls13), Some(Version::Tls12)).is_err());
+        assert_eq!(versions(Some(Version::Tls13), None).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn http_mode_advertises_only_http1() {
+        let names = vec!["h2".to_string(), "http/1.1".to_string()];
+        assert_eq!(alpn_for_mode(&names, true), vec![b"http/1.1".to_vec()]);
+        assert_eq!(alpn_for_mode(&names, false).len(), 2);
+    }
+
+    #[test]
+    fn sni_picks_exact_then_wildcard_then_the_first() {
+        let dir = std::env::temp_dir().join(format!("moonproxy-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut files = Vec::new();
+        for (i, name) in ["default.test", "*.wild.test", "exact.test"].iter().enumerate() {
+            let ck = rcgen::generate_simple_self_signed(vec![name.to_string()]).unwrap();
+            let path = dir.join(format!("{i}.pem"));
+            std::fs::write(&path, format!("{}{}", ck.cert.pem(), ck.key_pair.serialize_pem())).unwrap();
+            files.push((path, ck.cert.der().clone()));
+        }
+        let r = certs::SniResolver::load(std::slice::from_ref(&dir)).unwrap();
+        let served = |sni: Option<&str>| r.pick(sni).cert[0].clone();
+        assert_eq!(served(Some("EXACT.test")), files[2].1);
+        assert_eq!(served(Some("a.wild.test")), files[1].1);
+        assert_eq!(served(Some("b.a.wild.test")), files[0].1, "a wildcard covers one label");
+        assert_eq!(served(None), files[0].1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn handshake_failure_line_has_haproxys_shape() {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_764_151_240_889);
+        let line = handshake_failure_line(Some("127.0.0.1:40000".parse().unwrap()), t, "fe", "1");
+        assert!(line.starts_with("127.0.0.1:40000 ["), "{line}");
+        assert!(line.ends_with(".889] fe/1: SSL handshake failure"), "{line}");
+    }
+}

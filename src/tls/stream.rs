@@ -1,0 +1,267 @@
+//! One TLS session over a non-blocking TCP socket, driven by the reactor's
+//! edge-triggered readiness (the `Sock::Tls` variant of `crate::stream::conn`).
+//!
+//! The rules it keeps, so that the stream above sees a socket like any other:
+//! - `read` returns plaintext rustls already holds before touching the socket, and
+//!   says `WouldBlock` only when rustls holds none *and* the socket said
+//!   `WouldBlock`: plaintext never sits in rustls after a read reported "drained"
+//!   (a short plaintext read proves nothing about the socket, so `Conn`'s
+//!   short-read shortcut is not taken on TLS, see [`TlsStream::short_read_drains`]).
+//! - `write` first pushes out the records made earlier; while some remain it accepts
+//!   nothing (`WouldBlock`), so at most one batch of records waits in rustls. When a
+//!   batch cannot all go out, the last byte taken is reported as not taken (it is
+//!   "owed"): the caller keeps it and writes it again, which returns once the records
+//!   are out. So a caller never sees its buffer drained while its data still sits in
+//!   rustls, and may close right after (a `Connection: close` response). Records
+//!   are also pushed by the next writable event ([`TlsStream::flush`], from
+//!   `Conn::note`).
+//! - `shutdown(Write)` sends close_notify, then the TCP FIN once the records are out.
+//! - A handshake failure makes reads fail, so the stream closes; the runtime then
+//!   logs HAProxy's "SSL handshake failure" line instead of the stream's.
+
+use super::TlsInfo;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+
+/// Plaintext rustls accepts ahead of the socket (one batch of records).
+const WRITE_AHEAD: usize = 64 * 1024;
+
+pub struct TlsStream {
+    tcp: mio::net::TcpStream,
+    tls: rustls::Connection,
+    peer: Option<SocketAddr>,
+    /// The socket said EOF.
+    eof: bool,
+    /// `shutdown(Write)` was asked: FIN once the records (close_notify last) are out.
+    fin_pending: bool,
+    /// The handshake failed (logged once).
+    failed: bool,
+    /// Filled when the handshake completes.
+    info: Option<std::sync::Arc<TlsInfo>>,
+    /// Plaintext bytes already encrypted that the last write reported as not taken
+    /// (see the module doc): the next write takes them once the records are out.
+    owed: usize,
+}
+
+impl TlsStream {
+    /// A server-side session on an accepted socket (`bind ... ssl`).
+    pub fn accept(tcp: mio::net::TcpStream, config: std::sync::Arc<rustls::ServerConfig>) -> io::Result<TlsStream> {
+        let conn = rustls::ServerConnection::new(config).map_err(io::Error::other)?;
+        Ok(TlsStream::new(tcp, conn.into()))
+    }
+
+    /// A client-side session on a connecting socket (`server ... ssl`, Lua
+    /// `connect_ssl`): the ClientHello goes out once the connect completes.
+    pub fn connect(tcp: mio::net::TcpStream, config: std::sync::Arc<rustls::ClientConfig>, name: rustls::pki_types::ServerName<'static>) -> io::Result<TlsStream> {
+        let conn = rustls::ClientConnection::new(config, name).map_err(io::Error::other)?;
+        Ok(TlsStream::new(tcp, conn.into()))
+    }
+
+    fn new(tcp: mio::net::TcpStream, mut tls: rustls::Connection) -> TlsStream {
+        tls.set_buffer_limit(Some(WRITE_AHEAD));
+        let peer = tcp.peer_addr().ok();
+        TlsStream { tcp, tls, peer, eof: false, fin_pending: false, failed: false, info: None, owed: 0 }
+    }
+
+    pub fn tcp(&self) -> &mio::net::TcpStream {
+        &self.tcp
+    }
+
+    pub fn tcp_mut(&mut self) -> &mut mio::net::TcpStream {
+        &mut self.tcp
+    }
+
+    /// What the handshake negotiated, once it is done.
+    pub fn info(&self) -> Option<&std::sync::Arc<TlsInfo>> {
+        self.info.as_ref()
+    }
+
+    /// The handshake failed (the connection is closed without a stream log: see
+    /// [`super::handshake_failure_line`]).
+    pub fn handshake_failed(&self) -> bool {
+        self.failed
+    }
+
+    pub fn is_handshaking(&self) -> bool {
+        self.tls.is_handshaking()
+    }
+
+    /// A short plaintext read does not mean the socket is empty: never.
+    pub fn short_read_drains(&self) -> bool {
+        false
+    }
+
+    /// Records are waiting for the socket.
+    pub fn has_pending_output(&self) -> bool {
+        self.tls.wants_write()
+    }
+
+    /// Pushes out the records rustls holds. `Err(WouldBlock)`: some remain.
+    pub fn flush(&mut self) -> io::Result<()> {
+        while self.tls.wants_write() {
+            match self.tls.write_tls(&mut self.tcp) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if self.fin_pending {
+            self.fin_pending = false;
+            let _ = self.tcp.shutdown(Shutdown::Write);
+        }
+        Ok(())
+    }
+
+    fn note_handshake(&mut self) {
+        if self.info.is_some() || self.tls.is_handshaking() {
+            return;
+        }
+        let sni = match &self.tls {
+            rustls::Connection::Server(s) => s.server_name().map(str::to_string),
+            rustls::Connection::Client(_) => None,
+        };
+        self.info = Some(std::sync::Arc::new(TlsInfo {
+            protocol: self.tls.protocol_version().map(super::version_name).unwrap_or("unknown"),
+            cipher: self.tls.negotiated_cipher_suite().map(super::cipher_name).unwrap_or_default(),
+            sni,
+            alpn: self.tls.alpn_protocol().map(<[u8]>::to_vec),
+            peer_cert: self.tls.peer_certificates().is_some_and(|c| !c.is_empty()),
+        }));
+    }
+
+    fn fail(&mut self, e: rustls::Error) -> io::Error {
+        // The alert rustls queued goes out if the socket takes it now.
+        let _ = self.flush();
+        if self.tls.is_handshaking() {
+            self.failed = true;
+            ::log::debug!("{}: SSL handshake failure: {e}", self.peer.map(|p| p.to_string()).unwrap_or_else(|| "-".into()));
+        }
+        io::Error::new(io::ErrorKind::InvalidData, e)
+    }
+
+    /// A client session on a connected socket: moves the handshake on with what the
+    /// socket has. `Ok(true)` once it is done, `Ok(false)` while it goes on, an error
+    /// when it failed (the server connection failed: HAProxy's connection error).
+    pub fn drive_handshake(&mut self) -> io::Result<bool> {
+        if self.failed {
+            return Err(io::ErrorKind::InvalidData.into());
+        }
+        while self.tls.is_handshaking() {
+            match self.flush() {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) => return Err(e),
+            }
+            match self.tls.read_tls(&mut self.tcp) {
+                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) => return Err(e),
+            }
+            if let Err(e) = self.tls.process_new_packets() {
+                return Err(self.fail(e));
+            }
+        }
+        self.note_handshake();
+        match self.flush() {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(true),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads plaintext: what rustls holds first, then records from the socket.
+    pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.failed {
+            return Err(io::ErrorKind::InvalidData.into());
+        }
+        loop {
+            match self.tls.reader().read(buf) {
+                Ok(n) => return Ok(n), // 0: close_notify received
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                // The peer closed the TCP connection without close_notify: an EOF all the same.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
+                Err(e) => return Err(e),
+            }
+            if self.eof {
+                return Ok(0);
+            }
+            match self.tls.read_tls(&mut self.tcp) {
+                Ok(0) => self.eof = true,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+            if let Err(e) = self.tls.process_new_packets() {
+                return Err(self.fail(e));
+            }
+            self.note_handshake();
+            // Handshake messages, alerts, key updates to answer.
+            match self.flush() {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Takes plaintext to send (see the module doc).
+    pub fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_vectored(&[io::IoSlice::new(buf)])
+    }
+
+    pub fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        let len: usize = bufs.iter().map(|b| b.len()).sum();
+        self.flush()?;
+        if self.owed > 0 {
+            // The records holding the owed bytes are out: they are taken now.
+            let n = self.owed.min(len);
+            self.owed -= n;
+            return Ok(n);
+        }
+        let mut total = 0;
+        for b in bufs {
+            let n = self.tls.writer().write(b)?;
+            total += n;
+            if n < b.len() {
+                break;
+            }
+        }
+        if total == 0 && len > 0 {
+            // The write-ahead is full (plaintext waits for the handshake to finish).
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        match self.flush() {
+            Ok(()) => Ok(total),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.owed = 1;
+                match total - 1 {
+                    0 => Err(e),
+                    n => Ok(n),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `Write`: close_notify, then the FIN once every record is out. `Read`/`Both`
+    /// go to the socket as they are.
+    pub fn shutdown(&mut self, how: Shutdown) -> io::Result<()> {
+        if how == Shutdown::Read {
+            return self.tcp.shutdown(how);
+        }
+        self.tls.send_close_notify();
+        self.fin_pending = true;
+        match self.flush() {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+            r => {
+                if how == Shutdown::Both {
+                    let _ = self.tcp.shutdown(Shutdown::Both);
+                }
+                r
+            }
+        }
+    }
+}
