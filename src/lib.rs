@@ -34,6 +34,7 @@ pub mod reactor;
 pub mod runtime;
 pub mod sample;
 pub mod stats;
+pub mod proxy_protocol;
 pub mod stream;
 pub mod sys;
 pub mod version;

@@ -124,6 +124,8 @@ pub struct Listener {
     pub luid: u32,
     /// Live connections accepted here.
     pub conns: u32,
+    /// `accept-proxy`: its connections start with a PROXY protocol header.
+    pub accept_proxy: bool,
     sock: Option<ListenSock>,
     state: ListenState,
     index: usize,
@@ -149,6 +151,7 @@ impl Listener {
             maxconn: bind.maxconn,
             luid: 1,
             conns: 0,
+            accept_proxy: bind.accept_proxy,
             sock: Some(sock),
             state: ListenState::Paused,
             index,
@@ -249,6 +252,7 @@ impl Listener {
             maxconn: self.maxconn,
             luid: self.luid,
             conns: 0,
+            accept_proxy: self.accept_proxy,
             sock,
             state,
             index: self.index,

@@ -280,6 +280,8 @@ pub struct Server {
     served: u32,
     queue: Queue,
     counters: ServerCounters,
+    /// The PROXY protocol header its connections start with.
+    send_proxy: model::SendProxy,
 }
 
 impl Server {
@@ -300,7 +302,13 @@ impl Server {
             served: 0,
             queue: Queue::default(),
             counters: ServerCounters::default(),
+            send_proxy: s.send_proxy,
         }
+    }
+
+    /// `send-proxy`, `send-proxy-v2` and their options.
+    pub fn send_proxy(&self) -> model::SendProxy {
+        self.send_proxy
     }
 
     /// The server's name.

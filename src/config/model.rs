@@ -1035,6 +1035,8 @@ pub struct Bind {
     pub mode: Option<u32>,
     pub uid: Option<u32>,
     pub gid: Option<u32>,
+    /// `accept-proxy`: connections start with a PROXY protocol header (v1 or v2).
+    pub accept_proxy: bool,
 }
 
 impl Bind {
@@ -1052,6 +1054,7 @@ impl Bind {
             mode: None,
             uid: None,
             gid: None,
+            accept_proxy: false,
         }
     }
 }
@@ -1226,6 +1229,19 @@ pub struct Server {
     /// `cookie <value>`: the value of the persistence cookie that designates this
     /// server (added for cookie persistence).
     pub cookie: Option<String>,
+    /// `send-proxy`, `send-proxy-v2`, `proxy-v2-options`, `check-send-proxy`.
+    pub send_proxy: SendProxy,
+}
+
+/// The PROXY protocol header a server's connections start with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SendProxy {
+    /// `send-proxy` (v1) or `send-proxy-v2`; `None`: no header.
+    pub version: Option<crate::proxy_protocol::Version>,
+    /// `proxy-v2-options`: the TLVs added to version 2 headers.
+    pub v2_options: crate::proxy_protocol::V2Options,
+    /// `check-send-proxy`: health checks send a header too.
+    pub check: bool,
 }
 
 /// How many idle HTTP connections a server keeps, and for how long
@@ -1279,6 +1295,7 @@ impl Server {
             id: None,
             idle: IdlePoolConf::default(),
             cookie: None,
+            send_proxy: SendProxy::default(),
         }
     }
 }

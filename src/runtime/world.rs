@@ -281,6 +281,9 @@ impl World {
             let limits = crate::stream::http::limits_for(self.bufsize);
             stream = stream.with_http(crate::http::h1::Limits { max_headers: self.http_maxhdr, ..limits });
         }
+        if self.listeners[li].accept_proxy {
+            stream.expect_proxy_header(cx.now, self.proxies[fe].timeouts.client);
+        }
         // What the connection rules set in `sess.*` lives as long as the connection.
         if let Some(vars) = sess.filter(|v| !v.is_empty()) {
             stream.set_session_vars(vars);
@@ -293,9 +296,10 @@ impl World {
         p.feconn += 1;
         p.cum_fe += 1;
         crate::stats::account_accept(p, cx.now);
-        // Without a log format, HAProxy logs the connection at accept time.
+        // Without a log format, HAProxy logs the connection at accept time (with
+        // `accept-proxy`, moonproxy does not: the addresses are not known yet).
         let log = &self.logs[fe];
-        if log.format.is_none() && !log.logger.is_empty() {
+        if log.format.is_none() && !log.logger.is_empty() && !self.listeners[li].accept_proxy {
             let line = match (peer, local) {
                 (Some(peer), Some(local)) => crate::log::connect_line(peer, local, &p.name, p.mode),
                 _ => crate::log::format::connect_line_unix(self.listeners[li].luid, &p.name, p.mode),
@@ -389,6 +393,22 @@ impl World {
     fn finish(&mut self, cx: &mut Ctx<'_>, key: Key) {
         let Some(s) = self.streams.get_mut(key) else { return };
         let fe = s.frontend;
+        if let Some(line) = self.listeners.get(s.listener).and_then(|l| {
+            let bind = l.name.clone().unwrap_or_else(|| l.luid.to_string());
+            s.proxy_error_line(&self.proxies[fe].name, &bind)
+        }) {
+            // Closed waiting for its PROXY header: HAProxy's one line, no stream log.
+            let li = s.listener;
+            self.streams.remove(key);
+            self.actconn -= 1;
+            if let Some(l) = self.listeners.get_mut(li) {
+                l.conns -= 1;
+            }
+            self.proxies[fe].feconn -= 1;
+            self.listeners_dirty = true;
+            self.logs[fe].logger.send(Level::Info, &line);
+            return;
+        }
         let logged = s.logs_at_close() && self.proxies[fe].logs_streams;
         let rec = logged.then(|| s.log_record(&self.proxies, &self.farm, cx.now, self.actconn));
         let facts = s.logs_at_close().then(|| s.end_facts(cx.now));

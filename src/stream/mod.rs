@@ -25,6 +25,7 @@ mod l7retry;
 pub mod lua;
 mod persist;
 pub mod proxy;
+mod proxy_header;
 mod send_name;
 pub mod service;
 pub mod service_tcp;
@@ -256,6 +257,8 @@ pub struct Stream {
     /// The Lua TCP service talking with the client (`tcp-request content use-service
     /// lua.<name>`, [`service_tcp`]); kept after it ended, for the log line.
     tcp_service: Option<Box<service_tcp::TcpService>>,
+    /// `accept-proxy`: the client's PROXY header ([`proxy_header`]).
+    proxy_hdr: proxy_header::ProxyHeader,
 }
 
 impl Stream {
@@ -297,6 +300,7 @@ impl Stream {
             lua: None,
             lua_service: None,
             tcp_service: None,
+            proxy_hdr: Default::default(),
         }
     }
 
@@ -359,6 +363,15 @@ impl Stream {
                 self.armed = None;
             }
             Event::Wake => {}
+        }
+        // `accept-proxy`: nothing runs before the client's PROXY header is read.
+        match self.proxy_header_step(env) {
+            proxy_header::Step::Done => {}
+            proxy_header::Step::Wait => {
+                self.rearm(env);
+                return Life::Alive;
+            }
+            proxy_header::Step::Failed => return Life::Finished,
         }
         let _client = crate::lua::host::client_scope(self.client.raw_fd()); // txn:set_tos()
         lua::enter(&mut self.lua, env.key);
@@ -623,6 +636,9 @@ impl Stream {
         };
         match result {
             ConnectState::Established => {
+                if !self.send_proxy_header(env) {
+                    return self.connect_failed(env, Cause::ServerAbort);
+                }
                 self.t_connect = self.connect_started.map(|s| env.cx.now - s);
                 self.server_last = env.cx.now;
                 self.client_last = env.cx.now;

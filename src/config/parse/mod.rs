@@ -26,6 +26,7 @@ pub mod retry_on;
 pub mod rules;
 pub mod server;
 pub mod server_extra;
+pub mod server_opts;
 pub mod sockets;
 pub mod stats;
 pub mod tcp_check;

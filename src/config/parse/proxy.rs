@@ -720,6 +720,7 @@ pub fn bind(p: &mut Parser, l: &Line) -> Result<(), String> {
             "v4v6" => b.v4v6 = true,
             "v6only" => b.v6only = true,
             "reuseport" => b.reuseport = true,
+            "accept-proxy" => b.accept_proxy = true,
             _ => {}
         }
         i += if takes_value { 2 } else { 1 };

@@ -23,6 +23,8 @@ pub struct ServerOpts {
     pub idle: IdlePoolConf,
     /// `cookie <value>` (persistence).
     pub cookie: Option<String>,
+    /// The settings of [`super::server_opts`].
+    pub more: super::server_opts::MoreOpts,
 }
 
 impl Default for ServerOpts {
@@ -38,6 +40,7 @@ impl Default for ServerOpts {
             id: None,
             idle: IdlePoolConf::default(),
             cookie: None,
+            more: Default::default(),
         }
     }
 }
@@ -97,6 +100,7 @@ pub fn server(p: &mut Parser, l: &Line) -> Result<(), String> {
         id: opts.id,
         idle: opts.idle.clone(),
         cookie: opts.cookie.clone(),
+        send_proxy: opts.more.send_proxy,
     };
     p.draft().proxy.servers.push(s);
     Ok(())
@@ -176,6 +180,10 @@ fn apply_opts(
                 continue;
             }
             SubState::Supported => {}
+        }
+        if let Some(used) = super::server_opts::apply(&mut o.more, kw, args.get(i + 1).map(String::as_str))? {
+            i += used;
+            continue;
         }
         let takes_value = matches!(
             kw,

@@ -76,6 +76,7 @@ pub fn finish_dispatch(config: &mut Config) {
             id: None,
             idle: IdlePoolConf::default(),
             cookie: None,
+            send_proxy: Default::default(),
         });
     }
 }

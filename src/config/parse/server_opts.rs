@@ -1,0 +1,64 @@
+//! `server` / `default-server` settings beyond the basic ones: the PROXY protocol
+//! (`send-proxy`, `send-proxy-v2`, `proxy-v2-options`, `check-send-proxy`).
+//! [`super::server`] hands each setting here first.
+
+use crate::config::model::SendProxy;
+use crate::proxy_protocol::Version;
+
+/// The settings of this module, preset by `default-server`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MoreOpts {
+    pub send_proxy: SendProxy,
+}
+
+/// Applies `kw` (with `value`, the next word) if it is one of this module's
+/// settings: `Ok(Some(n))` with the number of words used, `Ok(None)` if not ours.
+pub fn apply(o: &mut MoreOpts, kw: &str, value: Option<&str>) -> Result<Option<usize>, String> {
+    let sp = &mut o.send_proxy;
+    match kw {
+        "send-proxy" => sp.version = Some(Version::V1),
+        "send-proxy-v2" => sp.version = Some(Version::V2),
+        "no-send-proxy" | "no-send-proxy-v2" => sp.version = None,
+        "check-send-proxy" => sp.check = true,
+        "no-check-send-proxy" => sp.check = false,
+        "proxy-v2-options" => {
+            let list = value.filter(|v| !v.is_empty()).ok_or_else(|| format!("'{kw}' expects an argument."))?;
+            for opt in list.split(',') {
+                match opt {
+                    "authority" => sp.v2_options.authority = true,
+                    "unique-id" => sp.v2_options.unique_id = true,
+                    // TLS facts of the client connection: moonproxy's client side has
+                    // no TLS here, so HAProxy would not add them either.
+                    "ssl" | "cert-cn" | "ssl-cipher" | "cert-sig" | "cert-key" => {}
+                    "crc32c" => return Err(crate::config::parse::not_supported("proxy-v2-options crc32c")),
+                    _ => return Err(format!("'{kw}' : argument '{opt}' is not supported")),
+                }
+            }
+            // As HAProxy: the options imply version 2.
+            sp.version = Some(Version::V2);
+            return Ok(Some(2));
+        }
+        _ => return Ok(None),
+    }
+    Ok(Some(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proxy_protocol_settings() {
+        let mut o = MoreOpts::default();
+        assert_eq!(apply(&mut o, "send-proxy", None), Ok(Some(1)));
+        assert_eq!(o.send_proxy.version, Some(Version::V1));
+        assert_eq!(apply(&mut o, "proxy-v2-options", Some("unique-id,authority")), Ok(Some(2)));
+        assert_eq!(o.send_proxy.version, Some(Version::V2));
+        assert!(o.send_proxy.v2_options.unique_id && o.send_proxy.v2_options.authority);
+        assert!(apply(&mut o, "proxy-v2-options", Some("bogus")).is_err());
+        assert!(apply(&mut o, "proxy-v2-options", None).is_err());
+        assert_eq!(apply(&mut o, "no-send-proxy-v2", None), Ok(Some(1)));
+        assert_eq!(o.send_proxy.version, None);
+        assert_eq!(apply(&mut o, "weight", Some("1")), Ok(None));
+    }
+}
