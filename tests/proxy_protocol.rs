@@ -219,3 +219,32 @@ fn bad_or_missing_header_closes_with_haproxys_log_line() {
         assert_eq!(s.v1.count(), 0, "{who}: nothing reached the server");
     }
 }
+
+#[test]
+fn check_send_proxy_as_haproxy() {
+    for bin in moonproxy_and_haproxy() {
+        let (v1, b1) = Recorder::start();
+        let (v2, b2) = Recorder::start();
+        let _p = ProxyBuilder::new(
+            "defaults
+    mode tcp
+    timeout connect 1s
+    timeout client 3s
+    timeout server 3s
+listen l
+    bind 127.0.0.1:{{fe}}
+    server s1 127.0.0.1:{{b1}} send-proxy check check-send-proxy inter 200
+    server s2 127.0.0.1:{{b2}} send-proxy-v2 check check-send-proxy inter 200
+",
+        )
+        .bin(&bin)
+        .port("b1", b1.port())
+        .port("b2", b2.port())
+        .start();
+        let who = bin.display().to_string();
+        // v1: the probe's own addresses; v2: the LOCAL command, no address.
+        let got = String::from_utf8(v1.next()).unwrap();
+        assert!(got.starts_with("PROXY TCP4 127.0.0.1 127.0.0.1 ") && got.ends_with(&format!(" {}\r\n", b1.port())), "{who}: {got:?}");
+        assert_eq!(v2.next(), [SIG, b"\x20\x00\x00\x00"].concat(), "{who}");
+    }
+}

@@ -47,6 +47,8 @@ pub struct CheckSlot {
     http: Option<HttpProbe>,
     /// The `tcp-check` rules to run once connected (`option tcp-check`).
     tcp: Option<TcpProbe>,
+    /// `check-send-proxy`: the PROXY header version each probe starts with.
+    send_proxy: Option<crate::proxy_protocol::Version>,
     probe: Option<Probe>,
 }
 
@@ -75,7 +77,9 @@ impl Checks {
                     (a, None) => a,
                 };
                 let read_timeout = b.check_read_timeout();
-                slots.push(CheckSlot { be, srv: id.0, addr, gen: 0, timeout, read_timeout, http, tcp, probe: None });
+                let sp = s.send_proxy();
+                let send_proxy = sp.version.filter(|_| sp.check);
+                slots.push(CheckSlot { be, srv: id.0, addr, gen: 0, timeout, read_timeout, http, tcp, send_proxy, probe: None });
             }
         }
         Checks { slots }
@@ -160,7 +164,16 @@ impl Checks {
             };
             return result.map(|r| self.finish(cx, key.slot, r));
         }
-        let result = match p.conn.connect_state() {
+        let state = p.conn.connect_state();
+        if let (ConnectState::Established, Some(version)) = (state, slot.send_proxy) {
+            // `check-send-proxy`: v1 with the probe's own addresses, v2 `LOCAL`, as HAProxy.
+            let mut header = match version {
+                crate::proxy_protocol::Version::V1 => crate::proxy_protocol::v1(p.conn.local_addr(), p.conn.peer_addr()),
+                crate::proxy_protocol::Version::V2 => crate::proxy_protocol::v2_local(),
+            };
+            let _ = p.conn.write_vec(&mut header);
+        }
+        let result = match state {
             ConnectState::Pending => return None,
             ConnectState::Established => match &slot.http {
                 None if slot.tcp.is_some() => {

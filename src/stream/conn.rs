@@ -375,6 +375,14 @@ impl Conn {
         }
     }
 
+    /// The local address (TCP only).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        match &self.sock {
+            Sock::Tcp(s) => s.local_addr().ok(),
+            Sock::Unix(_) => None,
+        }
+    }
+
     /// The peer's address (TCP only).
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         match &self.sock {
