@@ -282,6 +282,7 @@ pub struct Server {
     counters: ServerCounters,
     /// The PROXY protocol header its connections start with.
     send_proxy: model::SendProxy,
+    tuning: model::ServerTuning,
 }
 
 impl Server {
@@ -303,12 +304,18 @@ impl Server {
             queue: Queue::default(),
             counters: ServerCounters::default(),
             send_proxy: s.send_proxy,
+            tuning: s.tuning.clone(),
         }
     }
 
     /// `send-proxy`, `send-proxy-v2` and their options.
     pub fn send_proxy(&self) -> model::SendProxy {
         self.send_proxy
+    }
+
+    /// `on-marked-down`, `on-marked-up`, `redir`, `non-stick`.
+    pub fn tuning(&self) -> &model::ServerTuning {
+        &self.tuning
     }
 
     /// The server's name.

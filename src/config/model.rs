@@ -1231,6 +1231,23 @@ pub struct Server {
     pub cookie: Option<String>,
     /// `send-proxy`, `send-proxy-v2`, `proxy-v2-options`, `check-send-proxy`.
     pub send_proxy: SendProxy,
+    /// `on-marked-down`, `on-marked-up`, `redir`, `non-stick`, `slowstart`.
+    pub tuning: ServerTuning,
+}
+
+/// Server settings that change what happens around its state changes and requests.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServerTuning {
+    /// `on-marked-down shutdown-sessions`: its streams are killed when it goes DOWN.
+    pub down_shutdown_sessions: bool,
+    /// `on-marked-up shutdown-backup-sessions`: the backup servers' streams are killed
+    /// when it (an active server) comes UP.
+    pub up_shutdown_backup_sessions: bool,
+    /// `redir <prefix>`: GET and HEAD requests for it are answered with a 302 to
+    /// `<prefix><uri>` instead of being forwarded.
+    pub redir: Option<String>,
+    /// `non-stick`: not stored in stick tables.
+    pub non_stick: bool,
 }
 
 /// The PROXY protocol header a server's connections start with.
@@ -1296,6 +1313,7 @@ impl Server {
             idle: IdlePoolConf::default(),
             cookie: None,
             send_proxy: SendProxy::default(),
+            tuning: ServerTuning::default(),
         }
     }
 }

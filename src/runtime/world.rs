@@ -454,12 +454,41 @@ impl World {
         // Checks run on thread 1 only: the other threads take the verdict as it is.
         let after = self.farm.backend(be).server(ServerId(srv)).op_state();
         if after != before {
+            self.on_marked(cx, be, srv, after);
             let op = if after == crate::backend::OpState::Up { crate::lua::host::ServerOp::ForceUp } else { crate::lua::host::ServerOp::ForceDown };
             super::threads::broadcast(|| super::threads::Msg::Server { be, srv, op: op.clone() });
         }
         self.hand_out_slots(cx);
         let next = self.farm.backend(be).server(ServerId(srv)).check().map_or(Duration::from_secs(2), |h| h.next_check_in());
         self.checks.schedule(cx, be, srv, next);
+    }
+
+    /// `on-marked-down shutdown-sessions` (the server's streams end with `D`) and
+    /// `on-marked-up shutdown-backup-sessions` (the backup servers' end with `U`).
+    fn on_marked(&mut self, cx: &mut Ctx<'_>, be: usize, srv: usize, now: crate::backend::OpState) {
+        let b = self.farm.backend(be);
+        let s = b.server(ServerId(srv));
+        let (cause, hit): (Cause, Box<dyn Fn(usize) -> bool>) = match now {
+            crate::backend::OpState::Down if s.tuning().down_shutdown_sessions => (Cause::Down, Box::new(move |i| i == srv)),
+            crate::backend::OpState::Up if s.tuning().up_shutdown_backup_sessions && !s.is_backup() => {
+                let backups: Vec<bool> = b.servers().iter().map(|s| s.is_backup()).collect();
+                (Cause::Up, Box::new(move |i| backups.get(i).copied().unwrap_or(false)))
+            }
+            _ => return,
+        };
+        let doomed: Vec<Key> = self
+            .streams
+            .iter()
+            .filter(|(_, s)| s.backend == Some(be) && s.server_index().is_some_and(&hit))
+            .map(|(k, _)| k)
+            .collect();
+        for key in doomed {
+            if let Some(s) = self.streams.get_mut(key) {
+                let mut env = Env { cx, key, proxies: &mut self.proxies, pool: &mut self.farm };
+                s.kill(&mut env, cause);
+                self.finish(cx, key);
+            }
+        }
     }
 
     // ---- stopping ----------------------------------------------------------

@@ -26,6 +26,7 @@ pub mod lua;
 mod persist;
 pub mod proxy;
 mod proxy_header;
+mod server_redir;
 mod send_name;
 pub mod service;
 pub mod service_tcp;
@@ -425,7 +426,12 @@ impl Stream {
     /// Kills the stream (hard stop, server taken down ...).
     pub fn kill(&mut self, env: &mut Env<'_, '_>, cause: Cause) {
         if self.state != State::Closed {
-            let phase = self.phase();
+            // A stream killed by a server state change while forwarding ends with `D-`
+            // or `U-`, as in HAProxy.
+            let phase = match (cause, self.state) {
+                (Cause::Down | Cause::Up, State::Forwarding) => Phase::None,
+                _ => self.phase(),
+            };
             self.close(env, cause, phase);
         }
     }
@@ -590,6 +596,9 @@ impl Stream {
 
     fn start_connect(&mut self, env: &mut Env<'_, '_>, srv: usize, addr: Option<Target>) {
         let be = self.backend.expect("a backend");
+        if self.server_redirect(env, be, srv) {
+            return;
+        }
         self.http_send_name_header(env, be, srv);
         self.http_case_adjust_request(env, be);
         if self.http_reuse(env, be, srv, &addr) {

@@ -101,6 +101,7 @@ pub fn server(p: &mut Parser, l: &Line) -> Result<(), String> {
         idle: opts.idle.clone(),
         cookie: opts.cookie.clone(),
         send_proxy: opts.more.send_proxy,
+        tuning: opts.more.tuning.clone(),
     };
     p.draft().proxy.servers.push(s);
     Ok(())

@@ -77,6 +77,7 @@ pub fn finish_dispatch(config: &mut Config) {
             idle: IdlePoolConf::default(),
             cookie: None,
             send_proxy: Default::default(),
+            tuning: Default::default(),
         });
     }
 }

@@ -1,14 +1,16 @@
 //! `server` / `default-server` settings beyond the basic ones: the PROXY protocol
-//! (`send-proxy`, `send-proxy-v2`, `proxy-v2-options`, `check-send-proxy`).
+//! (`send-proxy`, `send-proxy-v2`, `proxy-v2-options`, `check-send-proxy`), what
+//! happens on state changes (`on-marked-down`, `on-marked-up`), `redir` and `non-stick`.
 //! [`super::server`] hands each setting here first.
 
-use crate::config::model::SendProxy;
+use crate::config::model::{SendProxy, ServerTuning};
 use crate::proxy_protocol::Version;
 
 /// The settings of this module, preset by `default-server`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MoreOpts {
     pub send_proxy: SendProxy,
+    pub tuning: ServerTuning,
 }
 
 /// Applies `kw` (with `value`, the next word) if it is one of this module's
@@ -38,6 +40,19 @@ pub fn apply(o: &mut MoreOpts, kw: &str, value: Option<&str>) -> Result<Option<u
             sp.version = Some(Version::V2);
             return Ok(Some(2));
         }
+        "on-marked-down" | "on-marked-up" | "redir" => {
+            let v = value.filter(|v| !v.is_empty());
+            let t = &mut o.tuning;
+            match (kw, v) {
+                ("on-marked-down", Some("shutdown-sessions")) => t.down_shutdown_sessions = true,
+                ("on-marked-up", Some("shutdown-backup-sessions")) => t.up_shutdown_backup_sessions = true,
+                ("redir", Some(prefix)) => t.redir = Some(prefix.to_string()),
+                ("redir", None) => return Err(format!("'{kw}' expects <prefix> as argument.")),
+                (_, v) => return Err(format!("'{kw}' expects an argument, got '{}'.", v.unwrap_or(""))),
+            }
+            return Ok(Some(2));
+        }
+        "non-stick" => o.tuning.non_stick = true,
         _ => return Ok(None),
     }
     Ok(Some(1))
