@@ -129,3 +129,70 @@ listen l
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// The `weight` column of `show stat` for `l/s1`.
+fn stat_weight(p: &Proxy) -> String {
+    let out = cli(&p.dir().join("s.sock"), "show stat\n");
+    let header: Vec<&str> = out.lines().next().unwrap_or("").trim_start_matches("# ").split(',').collect();
+    let col = header.iter().position(|h| *h == "weight").expect("a weight column");
+    let row = out.lines().find(|l| l.starts_with("l,s1,")).unwrap_or_else(|| panic!("no l/s1 row in {out}"));
+    row.split(',').nth(col).unwrap_or("").to_string()
+}
+
+#[test]
+fn agent_check_as_haproxy() {
+    use std::io::{Read, Write};
+    use std::sync::{Arc, Mutex};
+    for bin in moonproxy_and_haproxy() {
+        let reply = Arc::new(Mutex::new(String::from("75%\n")));
+        let heard = Arc::new(Mutex::new(Vec::<Vec<u8>>::new()));
+        let (r, h) = (reply.clone(), heard.clone());
+        let agent = Backend::custom(move |mut s, _| {
+            s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+            let mut buf = [0u8; 64];
+            let n = s.read(&mut buf).unwrap_or(0);
+            h.lock().unwrap().push(buf[..n].to_vec());
+            let _ = s.write_all(r.lock().unwrap().as_bytes());
+        });
+        let server = Backend::echo();
+        let p = ProxyBuilder::new(
+            r#"global
+    log stdout format raw local0
+    stats socket {{dir}}/s.sock level admin
+defaults
+    mode tcp
+    log global
+    timeout connect 1s
+    timeout client 3s
+    timeout server 3s
+listen l
+    bind 127.0.0.1:{{fe}}
+    server s1 127.0.0.1:{{be}} weight 20 agent-check agent-port {{agent}} agent-inter 100 agent-send "hello\n"
+"#,
+        )
+        .bin(&bin)
+        .port("be", server.port())
+        .port("agent", agent.port())
+        .start();
+        let who = bin.display().to_string();
+        let set = |s: &str| *reply.lock().unwrap() = s.to_string();
+        assert!(wait_until(DEADLINE, || stat_weight(&p) == "15"), "{who}: 75% of 20");
+        assert_eq!(heard.lock().unwrap()[0], b"hello\n", "{who}: agent-send");
+        set("down #gone fishing\n");
+        p.wait_for_line(
+            |l| l.starts_with("Server l/s1 is DOWN, reason: Layer7 wrong status, code: 0, info: \"via agent : down (gone fishing)\", check duration: "),
+            DEADLINE,
+        );
+        set("up 100%\n");
+        p.wait_for_line(|l| l.starts_with("Server l/s1 is UP, reason: Layer7 check passed, code: 0, info: \"via agent : up\", check duration: "), DEADLINE);
+        assert!(wait_until(DEADLINE, || stat_weight(&p) == "20"), "{who}: 100%");
+        set("drain\n");
+        p.wait_for_line(|l| l.starts_with("Server l/s1 enters drain state."), DEADLINE);
+        set("ready\n");
+        p.wait_for_line(|l| l == "Server l/s1 is UP (leaving forced drain).", DEADLINE);
+        set("maint\n");
+        p.wait_for_line(|l| l.starts_with("Server l/s1 is going DOWN for maintenance."), DEADLINE);
+        set("ready\n");
+        p.wait_for_line(|l| l == "Server l/s1 is UP/READY (leaving forced maintenance).", DEADLINE);
+    }
+}

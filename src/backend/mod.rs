@@ -72,6 +72,7 @@
 //! the backend (`beconn`, `%bc`); [`Server::current_conns`] is `%sc`;
 //! [`Dequeued::queue_position`] gives `%sq`/`%bq` for a stream that waited.
 
+pub mod agent;
 pub mod check;
 pub mod hashkey;
 pub mod lb;
@@ -283,6 +284,8 @@ pub struct Server {
     /// The PROXY protocol header its connections start with.
     send_proxy: model::SendProxy,
     tuning: model::ServerTuning,
+    /// The configured weight (what an agent's `<n>%` is a percentage of).
+    iweight: u32,
 }
 
 impl Server {
@@ -305,6 +308,7 @@ impl Server {
             counters: ServerCounters::default(),
             send_proxy: s.send_proxy,
             tuning: s.tuning.clone(),
+            iweight: s.weight,
         }
     }
 

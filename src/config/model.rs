@@ -1248,6 +1248,24 @@ pub struct ServerTuning {
     pub redir: Option<String>,
     /// `non-stick`: not stored in stick tables.
     pub non_stick: bool,
+    /// `agent-check` and its `agent-*` settings.
+    pub agent: AgentConf,
+}
+
+/// An agent check: a TCP connection to the server's agent, which answers one line
+/// (`75%`, `up`, `down #reason`, `drain`, `maint`, `ready` ...).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AgentConf {
+    /// `agent-check` (`no-agent-check` clears it).
+    pub enabled: bool,
+    /// `agent-port` (required).
+    pub port: Option<u16>,
+    /// `agent-inter` (default: the server's `inter`).
+    pub inter: Option<Duration>,
+    /// `agent-addr` (default: the server's address).
+    pub addr: Option<std::net::IpAddr>,
+    /// `agent-send`: written once connected.
+    pub send: Option<String>,
 }
 
 /// The PROXY protocol header a server's connections start with.

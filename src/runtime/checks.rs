@@ -49,12 +49,31 @@ pub struct CheckSlot {
     tcp: Option<TcpProbe>,
     /// `check-send-proxy`: the PROXY header version each probe starts with.
     send_proxy: Option<crate::proxy_protocol::Version>,
+    /// An agent check's slot (`agent-check`) rather than a health check's.
+    agent: Option<AgentProbe>,
     probe: Option<Probe>,
+}
+
+/// An agent check: what to send, and how often.
+struct AgentProbe {
+    send: Vec<u8>,
+    inter: Duration,
+}
+
+/// A line an agent answered, for the runtime to apply
+/// ([`crate::backend::Backend::on_agent_reply`]).
+pub struct AgentLine {
+    pub be: usize,
+    pub srv: usize,
+    pub line: String,
+    pub duration: Duration,
 }
 
 #[derive(Default)]
 pub struct Checks {
     slots: Vec<CheckSlot>,
+    /// Agent answers not applied yet ([`Checks::take_agent_lines`]).
+    agent_lines: Vec<AgentLine>,
 }
 
 impl Checks {
@@ -65,6 +84,9 @@ impl Checks {
         for (be, b) in farm.backends.iter().enumerate() {
             let Some(b) = b else { continue };
             for (id, s) in b.iter_servers() {
+                if let Some(slot) = agent_slot(be, id.0, s) {
+                    slots.push(slot);
+                }
                 let Some(timeout) = b.check_timeout(id) else { continue };
                 let http = b.http_probe().cloned();
                 let tcp = if http.is_none() { b.tcp_probe().cloned() } else { None };
@@ -79,10 +101,15 @@ impl Checks {
                 let read_timeout = b.check_read_timeout();
                 let sp = s.send_proxy();
                 let send_proxy = sp.version.filter(|_| sp.check);
-                slots.push(CheckSlot { be, srv: id.0, addr, gen: 0, timeout, read_timeout, http, tcp, send_proxy, probe: None });
+                slots.push(CheckSlot { be, srv: id.0, addr, gen: 0, timeout, read_timeout, http, tcp, send_proxy, agent: None, probe: None });
             }
         }
-        Checks { slots }
+        Checks { slots, agent_lines: Vec::new() }
+    }
+
+    /// The agents' answers received since the last call.
+    pub fn take_agent_lines(&mut self) -> Vec<AgentLine> {
+        std::mem::take(&mut self.agent_lines)
     }
 
     /// Number of checked servers.
@@ -99,7 +126,10 @@ impl Checks {
         for (i, s) in self.slots.iter().enumerate() {
             let e = per_be.get_mut(&s.be).expect("counted");
             let hc = farm.backend(s.be).server(ServerId(s.srv)).check();
-            let delay = hc.map_or(Duration::from_secs(2), |h| h.first_check_in(e.0, e.1));
+            let delay = match (&s.agent, hc) {
+                (Some(a), _) => a.inter * e.0 as u32 / e.1.max(1) as u32,
+                (None, hc) => hc.map_or(Duration::from_secs(2), |h| h.first_check_in(e.0, e.1)),
+            };
             e.0 += 1;
             cx.timers.arm(cx.now + delay, TimerTarget::Entry(Kind::Check, Key { slot: i, gen: s.gen }));
         }
@@ -107,9 +137,27 @@ impl Checks {
 
     /// A timer for slot `key` expired: start a probe, or time the running one out.
     pub fn on_timer(&mut self, cx: &mut Ctx<'_>, key: Key) -> Option<(usize, usize, CheckResult)> {
+        let agent = self.slots.get(key.slot).is_some_and(|s| s.agent.is_some());
+        let result = self.on_timer_inner(cx, key);
+        if agent {
+            // An agent that cannot be reached changes nothing: try again later.
+            if result.is_some() {
+                self.agent_done(cx, key.slot, None);
+            }
+            return None;
+        }
+        result
+    }
+
+    fn on_timer_inner(&mut self, cx: &mut Ctx<'_>, key: Key) -> Option<(usize, usize, CheckResult)> {
         let slot = self.slots.get_mut(key.slot).filter(|s| s.gen == key.gen)?;
         match &mut slot.probe {
             Some(p) if cx.now < p.deadline => None,
+            Some(_) if slot.agent.is_some() => {
+                // An agent that does not answer changes nothing.
+                self.agent_done(cx, key.slot, None);
+                None
+            }
             Some(p) => {
                 let duration = cx.now - p.started;
                 let result = match (&slot.tcp, p.http.as_ref().and_then(|ex| ex.tcp.as_ref())) {
@@ -157,6 +205,13 @@ impl Checks {
         let p = slot.probe.as_mut()?;
         p.conn.note(ready);
         let duration = cx.now - p.started;
+        if let Some(agent) = &slot.agent {
+            if let Some(outcome) = agent_exchange(p, agent) {
+                let line = outcome.map(|line| AgentLine { be: slot.be, srv: slot.srv, line, duration });
+                self.agent_done(cx, key.slot, line);
+            }
+            return None;
+        }
         if p.http.is_some() {
             let result = match &slot.tcp {
                 Some(tcp) => tcp_exchange(p, tcp, duration),
@@ -220,6 +275,18 @@ impl Checks {
         Some(self.finish(cx, key.slot, result))
     }
 
+    /// Ends an agent probe: keeps its answer, if any, and arms the next one.
+    fn agent_done(&mut self, cx: &mut Ctx<'_>, slot: usize, line: Option<AgentLine>) {
+        self.agent_lines.extend(line);
+        let s = &mut self.slots[slot];
+        if let Some(mut p) = s.probe.take() {
+            p.conn.deregister(cx.registry);
+        }
+        s.gen = s.gen.wrapping_add(1);
+        let inter = s.agent.as_ref().map_or(Duration::from_secs(2), |a| a.inter);
+        cx.timers.arm(cx.now + inter, TimerTarget::Entry(Kind::Check, Key { slot, gen: s.gen }));
+    }
+
     /// Ends the probe of `slot` (closing its socket) and bumps the generation.
     fn finish(&mut self, cx: &mut Ctx<'_>, slot: usize, result: CheckResult) -> (usize, usize, CheckResult) {
         let s = &mut self.slots[slot];
@@ -232,7 +299,7 @@ impl Checks {
 
     /// Arms the next probe of the check of (`be`, `srv`) after `delay`.
     pub fn schedule(&mut self, cx: &mut Ctx<'_>, be: usize, srv: usize, delay: Duration) {
-        if let Some((i, s)) = self.slots.iter().enumerate().find(|(_, s)| s.be == be && s.srv == srv) {
+        if let Some((i, s)) = self.slots.iter().enumerate().find(|(_, s)| s.be == be && s.srv == srv && s.agent.is_none()) {
             cx.timers.arm(cx.now + delay, TimerTarget::Entry(Kind::Check, Key { slot: i, gen: s.gen }));
         }
     }
@@ -306,6 +373,59 @@ fn tcp_exchange(p: &mut Probe, probe: &TcpProbe, duration: Duration) -> Option<C
 
 /// The address a check of `s` connects to, before the port is chosen: the check's
 /// `addr`, else the server's.
+/// The agent check slot of server `srv`, when it has `agent-check`.
+fn agent_slot(be: usize, srv: usize, s: &crate::backend::Server) -> Option<CheckSlot> {
+    let conf = &s.tuning().agent;
+    let port = conf.port.filter(|_| conf.enabled)?;
+    let ip = conf.addr.or_else(|| check_ip(s))?;
+    let inter = conf.inter.or(s.check().map(|c| c.inter())).unwrap_or(Duration::from_secs(2));
+    let agent = AgentProbe { send: conf.send.clone().unwrap_or_default().into_bytes(), inter };
+    Some(CheckSlot {
+        be,
+        srv,
+        addr: Some(SocketAddr::new(ip, port)),
+        gen: 0,
+        timeout: inter,
+        read_timeout: None,
+        http: None,
+        tcp: None,
+        send_proxy: None,
+        agent: Some(agent),
+        probe: None,
+    })
+}
+
+/// Moves an agent check forward: once connected, writes `agent-send` and reads the
+/// answer up to its first line feed or the agent's close. `None`: wait; `Some(None)`:
+/// the agent could not be reached or said nothing; `Some(Some(line))`: its answer.
+fn agent_exchange(p: &mut Probe, agent: &AgentProbe) -> Option<Option<String>> {
+    if p.http.is_none() {
+        match p.conn.connect_state() {
+            ConnectState::Pending => return None,
+            ConnectState::Established => {}
+            ConnectState::Refused | ConnectState::Failed(_) => return Some(None),
+        }
+        let mut out = Buffer::new(agent.send.len());
+        out.space()[..agent.send.len()].copy_from_slice(&agent.send);
+        out.produced(agent.send.len());
+        p.http = Some(HttpExchange { out, response: Buffer::new(1024), tcp: None });
+    }
+    let ex = p.http.as_mut()?;
+    if let (_, WriteEnd::Error) = p.conn.write_from(&mut ex.out) {
+        return Some(None);
+    }
+    let (_, end) = p.conn.read_into(&mut ex.response);
+    let data = ex.response.data();
+    if let Some(nl) = data.iter().position(|&b| b == b'\n') {
+        return Some(Some(String::from_utf8_lossy(&data[..nl]).into_owned()));
+    }
+    match end {
+        ReadEnd::Eof | ReadEnd::BufferFull | ReadEnd::Error if !data.is_empty() => Some(Some(String::from_utf8_lossy(data).into_owned())),
+        ReadEnd::Eof | ReadEnd::Error => Some(None),
+        _ => None,
+    }
+}
+
 fn check_ip(s: &crate::backend::Server) -> Option<std::net::IpAddr> {
     let configured = match s.addr() {
         crate::config::model::ServerAddr::Inet { ip, .. } => Some(*ip),

@@ -463,6 +463,21 @@ impl World {
         self.checks.schedule(cx, be, srv, next);
     }
 
+    /// Applies what agents answered (`agent-check`), as a check result is applied.
+    fn agent_lines(&mut self, cx: &mut Ctx<'_>) {
+        for a in self.checks.take_agent_lines() {
+            let (be, srv) = (a.be, a.srv);
+            let before = self.farm.backend(be).server(ServerId(srv)).op_state();
+            let report = self.farm.backend_mut(be).on_agent_reply(ServerId(srv), &a.line, a.duration);
+            apply_server_report(cx, &mut self.proxies, &mut self.farm, &self.logs, be, srv, report);
+            let after = self.farm.backend(be).server(ServerId(srv)).op_state();
+            if after != before {
+                self.on_marked(cx, be, srv, after);
+            }
+            self.hand_out_slots(cx);
+        }
+    }
+
     /// `on-marked-down shutdown-sessions` (the server's streams end with `D`) and
     /// `on-marked-up shutdown-backup-sessions` (the backup servers' end with `U`).
     fn on_marked(&mut self, cx: &mut Ctx<'_>, be: usize, srv: usize, now: crate::backend::OpState) {
@@ -784,6 +799,7 @@ impl Handler for World {
                 if let Some((be, srv, r)) = self.checks.on_ready(cx, target.key, ready) {
                     self.check_done(cx, be, srv, r);
                 }
+                self.agent_lines(cx);
             }
             Kind::LuaSocket => {
                 if let Some(lua) = &mut self.lua {
@@ -806,6 +822,7 @@ impl Handler for World {
                 if let Some((be, srv, r)) = self.checks.on_timer(cx, key) {
                     self.check_done(cx, be, srv, r);
                 }
+                self.agent_lines(cx);
             }
             TimerTarget::Entry(Kind::Listener, key) => self.accept_from(cx, key.slot, key.gen == FORCED),
             TimerTarget::Entry(Kind::Reserved, key) => {

@@ -87,6 +87,11 @@ pub fn server(p: &mut Parser, l: &Line) -> Result<(), String> {
             return Ok(());
         }
     }
+    if opts.more.tuning.agent.enabled && opts.more.tuning.agent.port.is_none() {
+        // HAProxy 2.6 refuses it with these words.
+        server_alert(p, l, &who, &format!("server {name} does not have agent port. Agent check has been disabled."));
+        return Ok(());
+    }
     let s = Server {
         name: name.to_string(),
         location: l.loc.clone(),

@@ -53,6 +53,28 @@ pub fn apply(o: &mut MoreOpts, kw: &str, value: Option<&str>) -> Result<Option<u
             return Ok(Some(2));
         }
         "non-stick" => o.tuning.non_stick = true,
+        "agent-check" => o.tuning.agent.enabled = true,
+        "no-agent-check" => o.tuning.agent.enabled = false,
+        "agent-port" | "agent-inter" | "agent-addr" | "agent-send" => {
+            let v = value.filter(|v| !v.is_empty()).ok_or_else(|| format!("'{kw}' expects an argument."))?;
+            let a = &mut o.tuning.agent;
+            match kw {
+                "agent-port" => {
+                    a.port = Some(super::addr::parse_port(v).ok_or_else(|| format!("'{kw}' expects a port number, got '{v}'."))?)
+                }
+                "agent-inter" => {
+                    let t = crate::config::units::parse_time(v)
+                        .map_err(|e| crate::config::units::time_error_message(&e, v, &format!("'{kw}'")))?;
+                    if t.is_zero() {
+                        return Err(format!("invalid value 0 for argument '{kw}'."));
+                    }
+                    a.inter = Some(t);
+                }
+                "agent-addr" => a.addr = Some(v.parse().map_err(|_| format!("'{kw}' : invalid address: '{v}'."))?),
+                _ => a.send = Some(v.to_string()),
+            }
+            return Ok(Some(2));
+        }
         _ => return Ok(None),
     }
     Ok(Some(1))
