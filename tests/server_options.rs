@@ -196,3 +196,34 @@ listen l
         p.wait_for_line(|l| l == "Server l/s1 is UP/READY (leaving forced maintenance).", DEADLINE);
     }
 }
+
+#[test]
+fn bind_socket_options() {
+    let backend = Backend::echo();
+    let p = ProxyBuilder::new(
+        "global
+    log stdout format raw local0
+defaults
+    mode tcp
+    log global
+    timeout connect 1s
+    timeout client 3s
+    timeout server 3s
+frontend fe
+    bind 127.0.0.1:{{fe}} mss 1200 interface lo defer-accept tfo nice 10 thread 1 process 1 id 7 accept-proxy
+    default_backend be
+backend be
+    server s1 127.0.0.1:{{be}}
+",
+    )
+    .port("be", backend.port())
+    .start();
+    // The listener works, and `id 7` names it in the PROXY-header error line.
+    let mut c = p.connect("fe");
+    c.send(b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\nping");
+    assert_eq!(c.recv_exact(4), b"ping");
+    let mut bad = p.connect("fe");
+    bad.send(b"nonsense");
+    let _ = bad.recv_until_close();
+    p.wait_for_line(|l| l.contains("] fe/7: Received something which does not look like a PROXY protocol header"), DEADLINE);
+}

@@ -1037,6 +1037,25 @@ pub struct Bind {
     pub gid: Option<u32>,
     /// `accept-proxy`: connections start with a PROXY protocol header (v1 or v2).
     pub accept_proxy: bool,
+    /// `mss`, `interface`, `transparent`, `defer-accept`, `tfo`, `id`.
+    pub tuning: BindTuning,
+}
+
+/// Settings of a `bind` line's listening socket.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BindTuning {
+    /// `mss <size>` (`TCP_MAXSEG`).
+    pub mss: Option<u32>,
+    /// `interface <name>` (`SO_BINDTODEVICE`).
+    pub interface: Option<String>,
+    /// `transparent` (`IP_TRANSPARENT`, needs CAP_NET_ADMIN).
+    pub transparent: bool,
+    /// `defer-accept`: parsed; no effect yet.
+    pub defer_accept: bool,
+    /// `tfo`: parsed; no effect yet.
+    pub tfo: bool,
+    /// `id <n>`: the listener's id.
+    pub id: Option<u32>,
 }
 
 impl Bind {
@@ -1055,6 +1074,7 @@ impl Bind {
             uid: None,
             gid: None,
             accept_proxy: false,
+            tuning: BindTuning::default(),
         }
     }
 }

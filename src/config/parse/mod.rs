@@ -7,6 +7,7 @@
 
 pub mod acl;
 pub mod addr;
+pub mod bind_opts;
 pub mod checks;
 pub mod cli;
 pub mod compression;

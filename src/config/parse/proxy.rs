@@ -696,6 +696,14 @@ pub fn bind(p: &mut Parser, l: &Line) -> Result<(), String> {
         if sub.state == SubState::NotYet {
             return Err(format!("{ctx} : {}", not_supported(kw)));
         }
+        match super::bind_opts::apply(&mut b.tuning, kw, l.arg(i + 1)) {
+            Ok(Some(used)) => {
+                i += used;
+                continue;
+            }
+            Ok(None) => {}
+            Err(e) => return Err(format!("{ctx} : {e}")),
+        }
         let takes_value = matches!(kw, "name" | "maxconn" | "backlog" | "mode" | "uid" | "gid");
         let value = l.arg(i + 1);
         if takes_value && value.is_empty() {
