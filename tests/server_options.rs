@@ -227,3 +227,49 @@ backend be
     let _ = bad.recv_until_close();
     p.wait_for_line(|l| l.contains("] fe/7: Received something which does not look like a PROXY protocol header"), DEADLINE);
 }
+
+#[test]
+fn slowstart_ramps_the_weight_up() {
+    for bin in moonproxy_and_haproxy() {
+        let server = Backend::echo();
+        let chk_port = free_port();
+        let p = ProxyBuilder::new(
+            "global
+    stats socket {{dir}}/s.sock level admin
+defaults
+    mode tcp
+    timeout connect 1s
+    timeout client 3s
+    timeout server 3s
+listen l
+    bind 127.0.0.1:{{fe}}
+    server s1 127.0.0.1:{{be}} weight 40 check port {{chk}} inter 100 rise 1 fall 1 slowstart 3s
+",
+        )
+        .bin(&bin)
+        .port("be", server.port())
+        .port("chk", chk_port)
+        .start();
+        let who = bin.display().to_string();
+        assert!(wait_until(DEADLINE, || cli(&p.dir().join("s.sock"), "show stat\n").contains("l,s1,") && {
+            let out = cli(&p.dir().join("s.sock"), "show stat\n");
+            out.lines().any(|l| l.starts_with("l,s1,") && l.contains(",DOWN,"))
+        }), "{who}: DOWN first");
+        let _chk = TcpListener::bind(("127.0.0.1", chk_port)).unwrap();
+        let is_up = || cli(&p.dir().join("s.sock"), "show stat\n").lines().any(|l| l.starts_with("l,s1,") && l.contains(",UP,"));
+        assert!(wait_until(DEADLINE, is_up), "{who}: back UP");
+        // Back UP: a small weight first, then the whole of it within the 3 s.
+        let mut seen = Vec::new();
+        assert!(
+            wait_until(DEADLINE, || {
+                let w: u32 = stat_weight(&p).parse().unwrap_or(0);
+                if seen.last() != Some(&w) {
+                    seen.push(w);
+                }
+                w == 40
+            }),
+            "{who}: {seen:?}"
+        );
+        assert!(seen.iter().any(|&w| w > 0 && w < 40), "{who}: the weight grew in steps: {seen:?}");
+    }
+}

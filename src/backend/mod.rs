@@ -286,6 +286,8 @@ pub struct Server {
     tuning: model::ServerTuning,
     /// The configured weight (what an agent's `<n>%` is a percentage of).
     iweight: u32,
+    /// `slowstart`: how far the warm-up after coming back UP is, in thousandths.
+    warm: Option<u32>,
 }
 
 impl Server {
@@ -309,6 +311,7 @@ impl Server {
             send_proxy: s.send_proxy,
             tuning: s.tuning.clone(),
             iweight: s.weight,
+            warm: None,
         }
     }
 
@@ -368,6 +371,15 @@ impl Server {
     /// The current user weight (`weight`, 0..=256).
     pub fn weight(&self) -> u32 {
         self.weight
+    }
+
+    /// The weight the balancing uses right now: the user weight, or during a
+    /// `slowstart` warm-up its share so far (at least 1), rounded up as HAProxy does.
+    pub fn current_weight(&self) -> u32 {
+        match self.warm {
+            Some(p) if self.weight > 0 => (self.weight * p).div_ceil(1000).max(1),
+            _ => self.weight,
+        }
     }
 
     /// The weight the balancing uses: 0 unless the server is usable.
@@ -724,7 +736,7 @@ impl Backend {
             self.slots.push(Slot {
                 id,
                 puid: s.puid,
-                weight: s.weight,
+                weight: s.current_weight(),
                 served: s.served,
                 queued: s.queue.len() as u32,
                 maxconn: s.maxconn,
@@ -1045,6 +1057,13 @@ impl Backend {
         self.recompute_eligible();
         self.serve_backend_queue(&mut report);
         report
+    }
+
+    /// `slowstart`: the warm-up of server `id` is `permille` thousandths done (`None`:
+    /// over, the full weight applies).
+    pub fn set_warmup(&mut self, id: ServerId, permille: Option<u32>) {
+        self.servers[id.0].warm = permille.filter(|&p| p < 1000);
+        self.lb.reset();
     }
 
     /// Applies an UP/DOWN change and writes HAProxy's messages; `reason` is

@@ -592,7 +592,7 @@ pub static SERVER_OPTIONS: &[SubKeyword] = &[
     s("send-proxy-v2", 0, "PROXY protocol v2 header on each new connection"),
     n("send-proxy-v2-ssl", 0),
     n("send-proxy-v2-ssl-cn", 0),
-    n("slowstart", 0),
+    s("slowstart", 0, "after a check brings it back UP, the weight grows linearly (steps of max(1s, slowstart/20)); `show stat` `weight` shows it; maxconn is not ramped"),
     n("sni", 0),
     n("socks4", 0),
     n("source", 0),

@@ -1270,6 +1270,9 @@ pub struct ServerTuning {
     pub non_stick: bool,
     /// `agent-check` and its `agent-*` settings.
     pub agent: AgentConf,
+    /// `slowstart <time>`: after coming back UP, the weight grows linearly from
+    /// almost nothing to its full value over this time.
+    pub slowstart: Option<Duration>,
 }
 
 /// An agent check: a TCP connection to the server's agent, which answers one line

@@ -51,7 +51,15 @@ pub struct CheckSlot {
     send_proxy: Option<crate::proxy_protocol::Version>,
     /// An agent check's slot (`agent-check`) rather than a health check's.
     agent: Option<AgentProbe>,
+    /// A `slowstart` warm-up's slot: no probe, a timer that raises the weight.
+    warm: Option<WarmUp>,
     probe: Option<Probe>,
+}
+
+/// A server's `slowstart` warm-up in progress.
+struct WarmUp {
+    since: Instant,
+    total: Duration,
 }
 
 /// An agent check: what to send, and how often.
@@ -74,6 +82,8 @@ pub struct Checks {
     slots: Vec<CheckSlot>,
     /// Agent answers not applied yet ([`Checks::take_agent_lines`]).
     agent_lines: Vec<AgentLine>,
+    /// Warm-up steps not applied yet: (backend, server, thousandths or `None` when over).
+    warm_steps: Vec<(usize, usize, Option<u32>)>,
 }
 
 impl Checks {
@@ -101,10 +111,60 @@ impl Checks {
                 let read_timeout = b.check_read_timeout();
                 let sp = s.send_proxy();
                 let send_proxy = sp.version.filter(|_| sp.check);
-                slots.push(CheckSlot { be, srv: id.0, addr, gen: 0, timeout, read_timeout, http, tcp, send_proxy, agent: None, probe: None });
+                slots.push(CheckSlot { be, srv: id.0, addr, gen: 0, timeout, read_timeout, http, tcp, send_proxy, agent: None, warm: None, probe: None });
             }
         }
-        Checks { slots, agent_lines: Vec::new() }
+        Checks { slots, agent_lines: Vec::new(), warm_steps: Vec::new() }
+    }
+
+    /// Starts (or restarts) the `slowstart` warm-up of a server that came back UP.
+    /// HAProxy raises the weight every `max(1s, slowstart / 20)`.
+    pub fn start_warmup(&mut self, cx: &mut Ctx<'_>, be: usize, srv: usize, total: Duration) {
+        let i = match self.slots.iter().position(|s| s.be == be && s.srv == srv && s.warm.is_some()) {
+            Some(i) => i,
+            None => {
+                let slot = CheckSlot {
+                    be,
+                    srv,
+                    addr: None,
+                    gen: 0,
+                    timeout: total,
+                    read_timeout: None,
+                    http: None,
+                    tcp: None,
+                    send_proxy: None,
+                    agent: None,
+                    warm: None,
+                    probe: None,
+                };
+                self.slots.push(slot);
+                self.slots.len() - 1
+            }
+        };
+        let s = &mut self.slots[i];
+        s.gen = s.gen.wrapping_add(1);
+        s.warm = Some(WarmUp { since: cx.now, total });
+        cx.timers.arm(cx.now + warm_step(total), TimerTarget::Entry(Kind::Check, Key { slot: i, gen: s.gen }));
+    }
+
+    /// The warm-up steps since the last call.
+    pub fn take_warm_steps(&mut self) -> Vec<(usize, usize, Option<u32>)> {
+        std::mem::take(&mut self.warm_steps)
+    }
+
+    /// A warm-up timer: the next step, and the next timer unless it is over.
+    fn warm_tick(&mut self, cx: &mut Ctx<'_>, slot: usize) {
+        let s = &mut self.slots[slot];
+        let Some(w) = &s.warm else { return };
+        let done = (cx.now - w.since).as_millis() * 1000 / w.total.as_millis().max(1);
+        if done >= 1000 {
+            s.warm = None;
+            self.warm_steps.push((s.be, s.srv, None));
+            return;
+        }
+        self.warm_steps.push((s.be, s.srv, Some(done as u32)));
+        s.gen = s.gen.wrapping_add(1);
+        cx.timers.arm(cx.now + warm_step(w.total), TimerTarget::Entry(Kind::Check, Key { slot, gen: s.gen }));
     }
 
     /// The agents' answers received since the last call.
@@ -137,7 +197,12 @@ impl Checks {
 
     /// A timer for slot `key` expired: start a probe, or time the running one out.
     pub fn on_timer(&mut self, cx: &mut Ctx<'_>, key: Key) -> Option<(usize, usize, CheckResult)> {
-        let agent = self.slots.get(key.slot).is_some_and(|s| s.agent.is_some());
+        let Some(slot) = self.slots.get(key.slot).filter(|s| s.gen == key.gen) else { return None };
+        if slot.warm.is_some() {
+            self.warm_tick(cx, key.slot);
+            return None;
+        }
+        let agent = slot.agent.is_some();
         let result = self.on_timer_inner(cx, key);
         if agent {
             // An agent that cannot be reached changes nothing: try again later.
@@ -299,7 +364,7 @@ impl Checks {
 
     /// Arms the next probe of the check of (`be`, `srv`) after `delay`.
     pub fn schedule(&mut self, cx: &mut Ctx<'_>, be: usize, srv: usize, delay: Duration) {
-        if let Some((i, s)) = self.slots.iter().enumerate().find(|(_, s)| s.be == be && s.srv == srv && s.agent.is_none()) {
+        if let Some((i, s)) = self.slots.iter().enumerate().find(|(_, s)| s.be == be && s.srv == srv && s.agent.is_none() && s.warm.is_none()) {
             cx.timers.arm(cx.now + delay, TimerTarget::Entry(Kind::Check, Key { slot: i, gen: s.gen }));
         }
     }
@@ -391,8 +456,14 @@ fn agent_slot(be: usize, srv: usize, s: &crate::backend::Server) -> Option<Check
         tcp: None,
         send_proxy: None,
         agent: Some(agent),
+        warm: None,
         probe: None,
     })
+}
+
+/// How often a `slowstart` warm-up raises the weight.
+fn warm_step(total: Duration) -> Duration {
+    (total / 20).max(Duration::from_secs(1))
 }
 
 /// Moves an agent check forward: once connected, writes `agent-send` and reads the

@@ -463,8 +463,13 @@ impl World {
         self.checks.schedule(cx, be, srv, next);
     }
 
-    /// Applies what agents answered (`agent-check`), as a check result is applied.
+    /// Applies what agents answered (`agent-check`), as a check result is applied,
+    /// and the `slowstart` warm-up steps.
     fn agent_lines(&mut self, cx: &mut Ctx<'_>) {
+        for (be, srv, step) in self.checks.take_warm_steps() {
+            let up = self.farm.backend(be).server(ServerId(srv)).op_state() == crate::backend::OpState::Up;
+            self.farm.backend_mut(be).set_warmup(ServerId(srv), step.filter(|_| up));
+        }
         for a in self.checks.take_agent_lines() {
             let (be, srv) = (a.be, a.srv);
             let before = self.farm.backend(be).server(ServerId(srv)).op_state();
@@ -481,6 +486,16 @@ impl World {
     /// `on-marked-down shutdown-sessions` (the server's streams end with `D`) and
     /// `on-marked-up shutdown-backup-sessions` (the backup servers' end with `U`).
     fn on_marked(&mut self, cx: &mut Ctx<'_>, be: usize, srv: usize, now: crate::backend::OpState) {
+        let b = self.farm.backend(be);
+        let s = b.server(ServerId(srv));
+        if let Some(total) = s.tuning().slowstart {
+            // `slowstart`: back UP, the weight starts small and grows.
+            let up = now == crate::backend::OpState::Up;
+            self.farm.backend_mut(be).set_warmup(ServerId(srv), up.then_some(0));
+            if up {
+                self.checks.start_warmup(cx, be, srv, total);
+            }
+        }
         let b = self.farm.backend(be);
         let s = b.server(ServerId(srv));
         let (cause, hit): (Cause, Box<dyn Fn(usize) -> bool>) = match now {

@@ -55,6 +55,13 @@ pub fn apply(o: &mut MoreOpts, kw: &str, value: Option<&str>) -> Result<Option<u
         "non-stick" => o.tuning.non_stick = true,
         "agent-check" => o.tuning.agent.enabled = true,
         "no-agent-check" => o.tuning.agent.enabled = false,
+        "slowstart" => {
+            let v = value.filter(|v| !v.is_empty()).ok_or_else(|| format!("'{kw}' expects an argument."))?;
+            let t = crate::config::units::parse_time(v)
+                .map_err(|e| crate::config::units::time_error_message(&e, v, &format!("'{kw}'")))?;
+            o.tuning.slowstart = Some(t).filter(|t| !t.is_zero());
+            return Ok(Some(2));
+        }
         "agent-port" | "agent-inter" | "agent-addr" | "agent-send" => {
             let v = value.filter(|v| !v.is_empty()).ok_or_else(|| format!("'{kw}' expects an argument."))?;
             let a = &mut o.tuning.agent;
