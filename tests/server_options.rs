@@ -273,3 +273,37 @@ listen l
         assert!(seen.iter().any(|&w| w > 0 && w < 40), "{who}: the weight grew in steps: {seen:?}");
     }
 }
+
+#[test]
+fn init_addr_methods() {
+    for bin in moonproxy_and_haproxy() {
+        let server = Backend::echo();
+        let p = ProxyBuilder::new(
+            "global
+    stats socket {{dir}}/s.sock level admin
+defaults
+    mode tcp
+    timeout connect 1s
+    timeout client 3s
+    timeout server 3s
+listen l
+    bind 127.0.0.1:{{fe}}
+    server s1 nohost.invalid:{{be}} init-addr last,libc,127.0.0.1
+    server s2 nohost.invalid:1 init-addr none
+",
+        )
+        .bin(&bin)
+        .port("be", server.port())
+        .start();
+        let who = bin.display().to_string();
+        let mut c = p.connect("fe");
+        c.send(b"ping");
+        assert_eq!(c.recv_exact(4), b"ping", "{who}: s1 at 127.0.0.1");
+        let out = cli(&p.dir().join("s.sock"), "show stat\n");
+        let row = out.lines().find(|l| l.starts_with("l,s2,")).unwrap_or_else(|| panic!("{who}: {out}"));
+        assert!(row.split(',').nth(17).unwrap_or("").starts_with("MAINT"), "{who}: {row}");
+    }
+    // Without a method that works, the configuration is refused.
+    let out = ProxyBuilder::new("defaults\n    mode tcp\nlisten l\n    bind 127.0.0.1:{{fe}}\n    server s1 nohost.invalid:80 init-addr last,libc\n").arg("-c").run();
+    assert_ne!(out.code(), Some(0));
+}

@@ -551,7 +551,7 @@ pub static SERVER_OPTIONS: &[SubKeyword] = &[
     n("force-tlsv11", 0),
     n("force-tlsv12", 0),
     n("force-tlsv13", 0),
-    n("init-addr", 0),
+    s("init-addr", 0, "`libc`, `none` (starts in maintenance without an address), `<ip>`; `last` never succeeds (no state file)"),
     n("log-proto", 0),
     s("max-reuse", 0, "parsed; no effect on HTTP/1 connections, as in HAProxy 2.6"),
     n("minconn", 0),

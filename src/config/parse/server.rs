@@ -63,19 +63,23 @@ pub fn server(p: &mut Parser, l: &Line) -> Result<(), String> {
     }
     let name = l.arg(1);
     let who = format!("'server {backend}/{name}'");
-    let addr = match parse_server_addr(l.arg(2)) {
-        Ok(a) => a,
-        Err(e) => {
-            server_alert(p, l, &who, &e);
-            return Ok(());
-        }
-    };
     let mut opts = p.draft().default_server.clone();
     opts.id = None;
     if let Err(e) = apply_opts(&mut opts, &l.args[3..], name, true) {
         server_alert(p, l, &who, &e);
         return Ok(());
     }
+    // `init-addr` decides how a host name is looked up (`none`: in maintenance).
+    let addr = match super::server_opts::initial_address(&opts.more, l.arg(2)) {
+        Ok((a, maint)) => {
+            opts.disabled |= maint;
+            a
+        }
+        Err(e) => {
+            server_alert(p, l, &who, &e);
+            return Ok(());
+        }
+    };
     if let Some(id) = opts.id {
         let taken = p.draft().proxy.servers.iter().find(|s| s.id == Some(id));
         if let Some(other) = taken {

@@ -11,6 +11,53 @@ use crate::proxy_protocol::Version;
 pub struct MoreOpts {
     pub send_proxy: SendProxy,
     pub tuning: ServerTuning,
+    /// `init-addr`: how the address is found at start-up (`None`: `last,libc`).
+    pub init_addr: Option<Vec<InitAddr>>,
+}
+
+/// One method of `init-addr`, tried in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InitAddr {
+    /// `last`: the server-state file; moonproxy has none, so it never succeeds.
+    Last,
+    /// `libc`: resolve the host name now.
+    Libc,
+    /// `none`: start without an address, in maintenance.
+    None,
+    /// An IP address to start with.
+    Ip(std::net::IpAddr),
+}
+
+/// The address of a `server` line (`arg`), found as its `init-addr` says, and whether
+/// the server must start in maintenance (`none`). A literal IP needs no method.
+pub fn initial_address(o: &MoreOpts, arg: &str) -> Result<(crate::config::model::ServerAddr, bool), String> {
+    use super::addr::{classify, Parsed};
+    use crate::config::model::ServerAddr;
+    let Some(methods) = &o.init_addr else { return super::server::parse_server_addr(arg).map(|a| (a, false)) };
+    let Parsed::Inet { host, port, .. } = classify(arg) else { return super::server::parse_server_addr(arg).map(|a| (a, false)) };
+    if host.parse::<std::net::IpAddr>().is_ok() || host.is_empty() || host == "*" {
+        return super::server::parse_server_addr(arg).map(|a| (a, false));
+    }
+    let port = match port.filter(|p| !p.is_empty()) {
+        Some(p) => Some(super::addr::parse_port_or_zero(p).ok_or_else(|| format!("invalid port '{p}'"))?).filter(|p| *p != 0),
+        None => None,
+    };
+    let mut last_err = format!("could not resolve address '{host}'.");
+    for m in methods {
+        match m {
+            InitAddr::Last => {}
+            InitAddr::Libc => match super::server::parse_server_addr(arg) {
+                Ok(a) => return Ok((a, false)),
+                Err(e) => last_err = e,
+            },
+            InitAddr::Ip(ip) => return Ok((ServerAddr::Inet { ip: *ip, port }, false)),
+            InitAddr::None => {
+                let ip = std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
+                return Ok((ServerAddr::Inet { ip, port }, true));
+            }
+        }
+    }
+    Err(last_err)
 }
 
 /// Applies `kw` (with `value`, the next word) if it is one of this module's
@@ -53,6 +100,20 @@ pub fn apply(o: &mut MoreOpts, kw: &str, value: Option<&str>) -> Result<Option<u
             return Ok(Some(2));
         }
         "non-stick" => o.tuning.non_stick = true,
+        "init-addr" => {
+            let v = value.filter(|v| !v.is_empty()).ok_or_else(|| format!("'{kw}' expects an argument."))?;
+            let mut methods = Vec::new();
+            for m in v.split(',') {
+                methods.push(match m {
+                    "last" => InitAddr::Last,
+                    "libc" => InitAddr::Libc,
+                    "none" => InitAddr::None,
+                    ip => InitAddr::Ip(ip.parse().map_err(|_| format!("'{kw}' : unsupported method '{ip}'."))?),
+                });
+            }
+            o.init_addr = Some(methods);
+            return Ok(Some(2));
+        }
         "agent-check" => o.tuning.agent.enabled = true,
         "no-agent-check" => o.tuning.agent.enabled = false,
         "slowstart" => {
