@@ -197,7 +197,7 @@ impl Checks {
 
     /// A timer for slot `key` expired: start a probe, or time the running one out.
     pub fn on_timer(&mut self, cx: &mut Ctx<'_>, key: Key) -> Option<(usize, usize, CheckResult)> {
-        let Some(slot) = self.slots.get(key.slot).filter(|s| s.gen == key.gen) else { return None };
+        let slot = self.slots.get(key.slot).filter(|s| s.gen == key.gen)?;
         if slot.warm.is_some() {
             self.warm_tick(cx, key.slot);
             return None;
