@@ -307,3 +307,43 @@ listen l
     let out = ProxyBuilder::new("defaults\n    mode tcp\nlisten l\n    bind 127.0.0.1:{{fe}}\n    server s1 nohost.invalid:80 init-addr last,libc\n").arg("-c").run();
     assert_ne!(out.code(), Some(0));
 }
+
+#[test]
+fn track_follows_the_tracked_server() {
+    for bin in moonproxy_and_haproxy() {
+        let chk_port = free_port();
+        let p = ProxyBuilder::new(
+            "global
+    log stdout format raw local0
+defaults
+    mode tcp
+    log global
+    timeout connect 1s
+    timeout client 3s
+    timeout server 3s
+listen l
+    bind 127.0.0.1:{{fe}}
+    server s1 127.0.0.1:1 check port {{chk}} inter 100 rise 1 fall 1
+    server s2 127.0.0.1:2 track s1
+backend b2
+    server t 127.0.0.1:3 track l/s1
+",
+        )
+        .bin(&bin)
+        .port("chk", chk_port)
+        .start();
+        let who = bin.display().to_string();
+        // Logged and printed on stderr: the log lines only (no `[WARNING]` prefix).
+        let lines = p.wait_for_lines(2, |l| l.starts_with("Server ") && l.contains(" via "), DEADLINE);
+        assert_eq!(
+            lines,
+            [
+                "Server b2/t is DOWN via l/s1. 0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.",
+                "Server l/s2 is DOWN via l/s1. 0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.",
+            ],
+            "{who}"
+        );
+        let _chk = TcpListener::bind(("127.0.0.1", chk_port)).unwrap();
+        p.wait_for_line(|l| l == "Server l/s2 is UP via l/s1. 2 active and 0 backup servers online. 0 sessions requeued, 0 total in queue.", DEADLINE);
+    }
+}

@@ -77,6 +77,7 @@ pub mod check;
 pub mod hashkey;
 pub mod lb;
 pub mod tcp_check;
+pub mod track;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};

@@ -604,7 +604,7 @@ pub static SERVER_OPTIONS: &[SubKeyword] = &[
     n("tcp-ut", 0),
     n("tfo", 0),
     n("tls-tickets", 0),
-    n("track", 0),
+    s("track", 0, "follows a checked server's UP/DOWN state (`... is DOWN via b/s`); a missing server is not reported at start-up"),
     n("usesrc", 0),
     n("verify", 0),
     n("verifyhost", 0),

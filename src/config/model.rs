@@ -1270,6 +1270,8 @@ pub struct ServerTuning {
     pub non_stick: bool,
     /// `agent-check` and its `agent-*` settings.
     pub agent: AgentConf,
+    /// `track [<backend>/]<server>`: its state follows that server's.
+    pub track: Option<String>,
     /// `slowstart <time>`: after coming back UP, the weight grows linearly from
     /// almost nothing to its full value over this time.
     pub slowstart: Option<Duration>,

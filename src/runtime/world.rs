@@ -463,6 +463,33 @@ impl World {
         self.checks.schedule(cx, be, srv, next);
     }
 
+    /// `track`: the servers tracking `be/srv` take its new state, last declared first
+    /// (HAProxy's order), and their own trackers follow in turn.
+    fn follow_trackers(&mut self, cx: &mut Ctx<'_>, be: usize, srv: usize, now: crate::backend::OpState) {
+        let be_name = self.proxies[be].name.clone();
+        let srv_name = self.farm.backend(be).server(ServerId(srv)).name().to_string();
+        let mut trackers = Vec::new();
+        for (bi, b) in self.farm.backends.iter().enumerate() {
+            let Some(b) = b else { continue };
+            for (id, _) in b.iter_servers() {
+                let hit = b.tracked(id).is_some_and(|(tb, ts)| ts == srv_name && tb.map_or(bi == be, |tb| tb == be_name));
+                if hit && (bi, id.0) != (be, srv) {
+                    trackers.push((bi, id.0));
+                }
+            }
+        }
+        let via = format!("{be_name}/{srv_name}");
+        for (bi, si) in trackers.into_iter().rev() {
+            let before = self.farm.backend(bi).server(ServerId(si)).op_state();
+            let report = self.farm.backend_mut(bi).set_tracked_state(ServerId(si), now, &via);
+            apply_server_report(cx, &mut self.proxies, &mut self.farm, &self.logs, bi, si, report);
+            if self.farm.backend(bi).server(ServerId(si)).op_state() != before {
+                self.on_marked(cx, bi, si, now);
+            }
+        }
+        self.hand_out_slots(cx);
+    }
+
     /// Applies what agents answered (`agent-check`), as a check result is applied,
     /// and the `slowstart` warm-up steps.
     fn agent_lines(&mut self, cx: &mut Ctx<'_>) {
@@ -496,6 +523,7 @@ impl World {
                 self.checks.start_warmup(cx, be, srv, total);
             }
         }
+        self.follow_trackers(cx, be, srv, now);
         let b = self.farm.backend(be);
         let s = b.server(ServerId(srv));
         let (cause, hit): (Cause, Box<dyn Fn(usize) -> bool>) = match now {

@@ -87,6 +87,11 @@ pub fn apply(o: &mut MoreOpts, kw: &str, value: Option<&str>) -> Result<Option<u
             sp.version = Some(Version::V2);
             return Ok(Some(2));
         }
+        "track" => {
+            let v = value.filter(|v| !v.is_empty()).ok_or_else(|| format!("'{kw}' expects [<proxy>/]<server> as argument."))?;
+            o.tuning.track = Some(v.to_string());
+            return Ok(Some(2));
+        }
         "on-marked-down" | "on-marked-up" | "redir" => {
             let v = value.filter(|v| !v.is_empty());
             let t = &mut o.tuning;
