@@ -32,6 +32,8 @@ pub struct V2Options {
     pub authority: bool,
     /// `unique-id` (PP2_TYPE_UNIQUE_ID, 0x05): the stream's `unique-id-format` value.
     pub unique_id: bool,
+    /// `crc32c` (PP2_TYPE_CRC32C, 0x03): a CRC32c of the whole header, first TLV.
+    pub crc32c: bool,
 }
 
 /// A header read from a client.
@@ -231,6 +233,37 @@ pub fn v2(src: Option<SocketAddr>, dst: Option<SocketAddr>, tlvs: &[(u8, &[u8])]
     out
 }
 
+/// [`v2`] with a PP2_TYPE_CRC32C TLV first: the CRC32c (Castagnoli) of the whole
+/// header computed with that TLV's value at zero, as the specification says.
+pub fn v2_checksummed(src: Option<SocketAddr>, dst: Option<SocketAddr>, tlvs: &[(u8, &[u8])]) -> Vec<u8> {
+    let zero = [0u8; 4];
+    let mut all: Vec<(u8, &[u8])> = vec![(PP2_TYPE_CRC32C, &zero)];
+    all.extend_from_slice(tlvs);
+    let mut out = v2(src, dst, &all);
+    // The CRC TLV follows the addresses: find it after the fixed part and addresses.
+    let addr_len = match out[13] {
+        0x11 => 12,
+        0x21 => 36,
+        _ => 0,
+    };
+    let at = 16 + addr_len + 3;
+    let crc = crc32c(&out);
+    out[at..at + 4].copy_from_slice(&crc.to_be_bytes());
+    out
+}
+
+/// CRC32c (Castagnoli, reflected polynomial 0x82F63B78), bit by bit: headers are short.
+pub fn crc32c(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0x82F6_3B78 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
 /// The `LOCAL` version 2 header (no address): what a health check sends with
 /// `check-send-proxy` on a `send-proxy-v2` server.
 pub fn v2_local() -> Vec<u8> {
@@ -241,6 +274,7 @@ pub fn v2_local() -> Vec<u8> {
 
 /// TLV types of `proxy-v2-options`.
 pub const PP2_TYPE_AUTHORITY: u8 = 0x02;
+pub const PP2_TYPE_CRC32C: u8 = 0x03;
 pub const PP2_TYPE_UNIQUE_ID: u8 = 0x05;
 
 #[cfg(test)]
@@ -279,6 +313,18 @@ mod tests {
         assert_eq!(parse(&v2_local()), Ok(Received { len: 16, addrs: None }));
         let mixed = v2(Some(sa("1.2.3.4:1")), Some(sa("[::1]:2")), &[]);
         assert_eq!(parse(&mixed).unwrap().addrs, Some((sa("[::ffff:1.2.3.4]:1"), sa("[::1]:2"))));
+    }
+
+    #[test]
+    fn crc32c_check_value() {
+        // The standard check value of CRC-32C.
+        assert_eq!(crc32c(b"123456789"), 0xE306_9283);
+        let h = v2_checksummed(Some(sa("1.2.3.4:1")), Some(sa("5.6.7.8:2")), &[]);
+        assert_eq!(h.len(), 16 + 12 + 7);
+        let mut zeroed = h.clone();
+        zeroed[31..35].fill(0);
+        assert_eq!(crc32c(&zeroed).to_be_bytes(), h[31..35]);
+        assert_eq!(parse(&h).unwrap().len, h.len());
     }
 
     #[test]

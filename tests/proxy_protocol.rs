@@ -248,3 +248,48 @@ listen l
         assert_eq!(v2.next(), [SIG, b"\x20\x00\x00\x00"].concat(), "{who}");
     }
 }
+
+/// CRC32c as the PROXY protocol specification defines it, written here independently.
+fn crc32c(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 { (crc >> 1) ^ 0x82F6_3B78 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+#[test]
+fn proxy_v2_crc32c_as_haproxy() {
+    for bin in moonproxy_and_haproxy() {
+        let (rec, b) = Recorder::start();
+        let p = ProxyBuilder::new(
+            "defaults
+    mode tcp
+    timeout connect 1s
+    timeout client 3s
+    timeout server 3s
+listen l
+    bind 127.0.0.1:{{fe}}
+    server s 127.0.0.1:{{be}} send-proxy-v2 proxy-v2-options crc32c
+",
+        )
+        .bin(&bin)
+        .port("be", b.port())
+        .start();
+        let c = exchange(&p, "fe", b"z").0;
+        let me = c.stream().local_addr().unwrap();
+        // The addresses, then the CRC32C TLV (type 3, length 4) computed over the whole
+        // header with its value at zero.
+        let mut want = v2_tcp(me, p.addr("fe"));
+        want[15] += 7;
+        want.extend_from_slice(&[3, 0, 4, 0, 0, 0, 0]);
+        let crc = crc32c(&want);
+        let n = want.len();
+        want[n - 4..].copy_from_slice(&crc.to_be_bytes());
+        want.push(b'z');
+        assert_eq!(rec.next(), want, "{}", bin.display());
+    }
+}

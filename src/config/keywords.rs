@@ -582,7 +582,7 @@ pub static SERVER_OPTIONS: &[SubKeyword] = &[
     s("pool-max-conn", 0, "idle connections kept per server"),
     s("pool-purge-delay", 0, "an idle connection unused this long is closed"),
     n("proto", 0),
-    s("proxy-v2-options", 0, "`authority`, `unique-id` TLVs; TLS ones add nothing (no client TLS); `crc32c` refused"),
+    s("proxy-v2-options", 0, "`crc32c`, `unique-id` TLVs; `authority` and the TLS ones add nothing (no client TLS)"),
     s("redir", 0, "GET/HEAD answered with a 302 to `<prefix><uri>`, logged `LC` as HAProxy"),
     n("resolve-net", 0),
     n("resolve-opts", 0),

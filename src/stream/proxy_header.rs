@@ -122,7 +122,11 @@ impl Stream {
             Version::V2 => {
                 let id = if opts.unique_id { self.unique_id_for_proxy() } else { None };
                 let tlvs: Vec<(u8, &[u8])> = id.iter().map(|v| (proxy_protocol::PP2_TYPE_UNIQUE_ID, v.as_bytes())).collect();
-                proxy_protocol::v2(src, dst, &tlvs)
+                if opts.crc32c {
+                    proxy_protocol::v2_checksummed(src, dst, &tlvs)
+                } else {
+                    proxy_protocol::v2(src, dst, &tlvs)
+                }
             }
         }
     }

@@ -79,7 +79,7 @@ pub fn apply(o: &mut MoreOpts, kw: &str, value: Option<&str>) -> Result<Option<u
                     // TLS facts of the client connection: moonproxy's client side has
                     // no TLS here, so HAProxy would not add them either.
                     "ssl" | "cert-cn" | "ssl-cipher" | "cert-sig" | "cert-key" => {}
-                    "crc32c" => return Err(crate::config::parse::not_supported("proxy-v2-options crc32c")),
+                    "crc32c" => sp.v2_options.crc32c = true,
                     _ => return Err(format!("'{kw}' : argument '{opt}' is not supported")),
                 }
             }
