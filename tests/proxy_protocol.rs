@@ -293,3 +293,52 @@ listen l
         assert_eq!(rec.next(), want, "{}", bin.display());
     }
 }
+
+#[test]
+fn send_proxy_connections_are_not_shared_between_clients() {
+    // An HTTP server that keeps connections alive and says which header it got.
+    let headers = Arc::new(Mutex::new(Vec::<String>::new()));
+    let h = headers.clone();
+    let server = Backend::custom(move |mut s, _| {
+        s.set_read_timeout(Some(DEADLINE)).unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            match s.read(&mut chunk) {
+                Ok(n) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+                _ => return,
+            }
+            while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+                if let Some(line) = head.lines().find(|l| l.starts_with("PROXY ")) {
+                    h.lock().unwrap().push(line.to_string());
+                }
+                buf.drain(..end + 4);
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+            }
+        }
+    });
+    let p = ProxyBuilder::new(
+        "defaults
+    mode http
+    timeout connect 1s
+    timeout client 3s
+    timeout server 3s
+    http-reuse always
+listen l
+    bind 127.0.0.1:{{fe}} accept-proxy
+    server s 127.0.0.1:{{be}} send-proxy
+",
+    )
+    .port("be", server.port())
+    .start();
+    for ip in ["1.1.1.1", "2.2.2.2"] {
+        let mut c = p.connect("fe");
+        c.send(format!("PROXY TCP4 {ip} 9.9.9.9 1000 80\r\n").as_bytes());
+        assert_eq!(c.http_request(b"GET / HTTP/1.1\r\nhost: a\r\n\r\n").status, 200);
+    }
+    // Each client's requests went on a connection that announced that client.
+    assert_eq!(server.connections(), 2, "{:?}", headers.lock().unwrap());
+    let got = headers.lock().unwrap().clone();
+    assert_eq!(got, ["PROXY TCP4 1.1.1.1 9.9.9.9 1000 80", "PROXY TCP4 2.2.2.2 9.9.9.9 1000 80"]);
+}

@@ -147,7 +147,11 @@ impl Stream {
         let conf = b.server(crate::backend::ServerId(side.srv)).send_proxy();
         let Some(version) = conf.version else { return true };
         let mut header = self.proxy_header_for_server(version, conf.v2_options);
-        let Some(conn) = self.server.as_mut().and_then(|s| s.conn.as_mut()) else { return true };
+        let Some(side) = self.server.as_mut() else { return true };
+        // The header names this client: the connection is never given to another one
+        // (HAProxy keys reusable connections by their PROXY header too).
+        side.private = true;
+        let Some(conn) = side.conn.as_mut() else { return true };
         let (_, end) = conn.write_vec(&mut header);
         header.is_empty() && end == super::conn::WriteEnd::Drained
     }
