@@ -126,6 +126,8 @@ pub struct Listener {
     pub conns: u32,
     /// `ssl crt ...`: accepted connections are TLS sessions with this config.
     pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    /// `accept-proxy`: its connections start with a PROXY protocol header.
+    pub accept_proxy: bool,
     sock: Option<ListenSock>,
     state: ListenState,
     index: usize,
@@ -152,6 +154,7 @@ impl Listener {
             luid: 1,
             conns: 0,
             tls: bind.tls.as_ref().map(|t| t.config.clone()),
+            accept_proxy: bind.accept_proxy,
             sock: Some(sock),
             state: ListenState::Paused,
             index,
@@ -253,6 +256,7 @@ impl Listener {
             luid: self.luid,
             conns: 0,
             tls: self.tls.clone(),
+            accept_proxy: self.accept_proxy,
             sock,
             state,
             index: self.index,
@@ -310,6 +314,7 @@ fn open_inet(bind: &Bind, sa: SocketAddr, backlog: i32) -> StepResult<mio::net::
                 s.set_only_v6(false)?;
             }
         }
+        apply_bind_tuning(&s, &bind.tuning, sa)?;
         // `tune.rcvbuf.client` / `tune.sndbuf.client`, inherited by accepted sockets.
         crate::sys::sockopt::tune_client_buffers(&s)?;
         s.set_nonblocking(true)?;
@@ -319,6 +324,22 @@ fn open_inet(bind: &Bind, sa: SocketAddr, backlog: i32) -> StepResult<mio::net::
     s.bind(&sa.into()).map_err(|e| (BindStep::Bind, e))?;
     s.listen(backlog).map_err(|e| (BindStep::Listen, e))?;
     Ok(mio::net::TcpListener::from_std(s.into()))
+}
+
+/// `mss`, `interface`, `transparent` on a `bind` line.
+fn apply_bind_tuning(s: &Socket, t: &crate::config::model::BindTuning, sa: SocketAddr) -> io::Result<()> {
+    if let Some(mss) = t.mss {
+        s.set_tcp_mss(mss)?;
+    }
+    if let Some(name) = &t.interface {
+        s.bind_device(Some(name.as_bytes()))?;
+    }
+    if t.transparent {
+        let r = if sa.is_ipv4() { s.set_ip_transparent_v4(true) } else { s.set_ip_transparent_v6(true) };
+        // As HAProxy says it; the kernel wants CAP_NET_ADMIN.
+        r.map_err(|e| io::Error::new(e.kind(), format!("cannot make listening socket transparent ({e})")))?;
+    }
+    Ok(())
 }
 
 fn open_unix(bind: &Bind, path: &Path, backlog: i32) -> StepResult<mio::net::UnixListener> {

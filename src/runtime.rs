@@ -175,7 +175,9 @@ fn open_listeners(config: &Config) -> Option<Vec<Listener>> {
             for addr in &bind.addrs {
                 match Listener::open(bind, addr, pi, listeners.len(), p.backlog, p.maxconn) {
                     Ok(mut l) => {
-                        l.luid = listeners.iter().filter(|o| o.proxy == pi).count() as u32 + 1;
+                        // `bind ... id <n>` (its first address; the next ones count on).
+                        let first = bind.tuning.id.map(|id| id + bind.addrs.iter().position(|a2| a2 == addr).unwrap_or(0) as u32);
+                        l.luid = first.unwrap_or(listeners.iter().filter(|o| o.proxy == pi).count() as u32 + 1);
                         listeners.push(l);
                     }
                     Err(e) => {

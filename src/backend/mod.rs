@@ -72,10 +72,12 @@
 //! the backend (`beconn`, `%bc`); [`Server::current_conns`] is `%sc`;
 //! [`Dequeued::queue_position`] gives `%sq`/`%bq` for a stream that waited.
 
+pub mod agent;
 pub mod check;
 pub mod hashkey;
 pub mod lb;
 pub mod tcp_check;
+pub mod track;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
@@ -285,6 +287,13 @@ pub struct Server {
     resolution_maint: bool,
     /// Health checks over TLS (`check-ssl`, or `ssl` on the server's own address).
     check_tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    /// The PROXY protocol header its connections start with.
+    send_proxy: model::SendProxy,
+    tuning: model::ServerTuning,
+    /// The configured weight (what an agent's `<n>%` is a percentage of).
+    iweight: u32,
+    /// `slowstart`: how far the warm-up after coming back UP is, in thousandths.
+    warm: Option<u32>,
 }
 
 impl Server {
@@ -307,12 +316,26 @@ impl Server {
             counters: ServerCounters::default(),
             resolution_maint: false,
             check_tls: s.tls.as_ref().filter(|t| t.for_checks(s.check.as_ref())).map(|t| t.config.clone()),
+            send_proxy: s.send_proxy,
+            tuning: s.tuning.clone(),
+            iweight: s.weight,
+            warm: None,
         }
     }
 
     /// The TLS config of its health checks, when they go over TLS.
     pub fn check_tls(&self) -> Option<&std::sync::Arc<rustls::ClientConfig>> {
         self.check_tls.as_ref()
+    }
+
+    /// `send-proxy`, `send-proxy-v2` and their options.
+    pub fn send_proxy(&self) -> model::SendProxy {
+        self.send_proxy
+    }
+
+    /// `on-marked-down`, `on-marked-up`, `redir`, `non-stick`.
+    pub fn tuning(&self) -> &model::ServerTuning {
+        &self.tuning
     }
 
     /// The server's name.
@@ -361,6 +384,15 @@ impl Server {
     /// The current user weight (`weight`, 0..=256).
     pub fn weight(&self) -> u32 {
         self.weight
+    }
+
+    /// The weight the balancing uses right now: the user weight, or during a
+    /// `slowstart` warm-up its share so far (at least 1), rounded up as HAProxy does.
+    pub fn current_weight(&self) -> u32 {
+        match self.warm {
+            Some(p) if self.weight > 0 => (self.weight * p).div_ceil(1000).max(1),
+            _ => self.weight,
+        }
     }
 
     /// The weight the balancing uses: 0 unless the server is usable.
@@ -727,7 +759,7 @@ impl Backend {
             self.slots.push(Slot {
                 id,
                 puid: s.puid,
-                weight: s.weight,
+                weight: s.current_weight(),
                 served: s.served,
                 queued: s.queue.len() as u32,
                 maxconn: s.maxconn,
@@ -1048,6 +1080,13 @@ impl Backend {
         self.recompute_eligible();
         self.serve_backend_queue(&mut report);
         report
+    }
+
+    /// `slowstart`: the warm-up of server `id` is `permille` thousandths done (`None`:
+    /// over, the full weight applies).
+    pub fn set_warmup(&mut self, id: ServerId, permille: Option<u32>) {
+        self.servers[id.0].warm = permille.filter(|&p| p < 1000);
+        self.lb.reset();
     }
 
     /// Applies an UP/DOWN change and writes HAProxy's messages; `reason` is

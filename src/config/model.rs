@@ -1146,6 +1146,27 @@ pub struct Bind {
     pub gid: Option<u32>,
     /// `ssl crt ...`: the TLS this bind terminates (`crate::tls`).
     pub tls: Option<crate::tls::BindTls>,
+    /// `accept-proxy`: connections start with a PROXY protocol header (v1 or v2).
+    pub accept_proxy: bool,
+    /// `mss`, `interface`, `transparent`, `defer-accept`, `tfo`, `id`.
+    pub tuning: BindTuning,
+}
+
+/// Settings of a `bind` line's listening socket.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BindTuning {
+    /// `mss <size>` (`TCP_MAXSEG`).
+    pub mss: Option<u32>,
+    /// `interface <name>` (`SO_BINDTODEVICE`).
+    pub interface: Option<String>,
+    /// `transparent` (`IP_TRANSPARENT`, needs CAP_NET_ADMIN).
+    pub transparent: bool,
+    /// `defer-accept`: parsed; no effect yet.
+    pub defer_accept: bool,
+    /// `tfo`: parsed; no effect yet.
+    pub tfo: bool,
+    /// `id <n>`: the listener's id.
+    pub id: Option<u32>,
 }
 
 impl Bind {
@@ -1164,6 +1185,8 @@ impl Bind {
             uid: None,
             gid: None,
             tls: None,
+            accept_proxy: false,
+            tuning: BindTuning::default(),
         }
     }
 }
@@ -1340,6 +1363,59 @@ pub struct Server {
     pub cookie: Option<String>,
     /// `ssl ...`: connections to this server are TLS (`crate::tls`).
     pub tls: Option<crate::tls::ServerTls>,
+    /// `send-proxy`, `send-proxy-v2`, `proxy-v2-options`, `check-send-proxy`.
+    pub send_proxy: SendProxy,
+    /// `on-marked-down`, `on-marked-up`, `redir`, `non-stick`, `slowstart`.
+    pub tuning: ServerTuning,
+}
+
+/// Server settings that change what happens around its state changes and requests.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServerTuning {
+    /// `on-marked-down shutdown-sessions`: its streams are killed when it goes DOWN.
+    pub down_shutdown_sessions: bool,
+    /// `on-marked-up shutdown-backup-sessions`: the backup servers' streams are killed
+    /// when it (an active server) comes UP.
+    pub up_shutdown_backup_sessions: bool,
+    /// `redir <prefix>`: GET and HEAD requests for it are answered with a 302 to
+    /// `<prefix><uri>` instead of being forwarded.
+    pub redir: Option<String>,
+    /// `non-stick`: not stored in stick tables.
+    pub non_stick: bool,
+    /// `agent-check` and its `agent-*` settings.
+    pub agent: AgentConf,
+    /// `track [<backend>/]<server>`: its state follows that server's.
+    pub track: Option<String>,
+    /// `slowstart <time>`: after coming back UP, the weight grows linearly from
+    /// almost nothing to its full value over this time.
+    pub slowstart: Option<Duration>,
+}
+
+/// An agent check: a TCP connection to the server's agent, which answers one line
+/// (`75%`, `up`, `down #reason`, `drain`, `maint`, `ready` ...).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AgentConf {
+    /// `agent-check` (`no-agent-check` clears it).
+    pub enabled: bool,
+    /// `agent-port` (required).
+    pub port: Option<u16>,
+    /// `agent-inter` (default: the server's `inter`).
+    pub inter: Option<Duration>,
+    /// `agent-addr` (default: the server's address).
+    pub addr: Option<std::net::IpAddr>,
+    /// `agent-send`: written once connected.
+    pub send: Option<String>,
+}
+
+/// The PROXY protocol header a server's connections start with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SendProxy {
+    /// `send-proxy` (v1) or `send-proxy-v2`; `None`: no header.
+    pub version: Option<crate::proxy_protocol::Version>,
+    /// `proxy-v2-options`: the TLVs added to version 2 headers.
+    pub v2_options: crate::proxy_protocol::V2Options,
+    /// `check-send-proxy`: health checks send a header too.
+    pub check: bool,
 }
 
 /// How many idle HTTP connections a server keeps, and for how long
@@ -1394,6 +1470,8 @@ impl Server {
             idle: IdlePoolConf::default(),
             cookie: None,
             tls: None,
+            send_proxy: SendProxy::default(),
+            tuning: ServerTuning::default(),
         }
     }
 }

@@ -49,12 +49,43 @@ pub struct CheckSlot {
     tcp: Option<TcpProbe>,
     /// Probes over TLS (`check-ssl`, `crate::tls`).
     tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    /// `check-send-proxy`: the PROXY header version each probe starts with.
+    send_proxy: Option<crate::proxy_protocol::Version>,
+    /// An agent check's slot (`agent-check`) rather than a health check's.
+    agent: Option<AgentProbe>,
+    /// A `slowstart` warm-up's slot: no probe, a timer that raises the weight.
+    warm: Option<WarmUp>,
     probe: Option<Probe>,
+}
+
+/// A server's `slowstart` warm-up in progress.
+struct WarmUp {
+    since: Instant,
+    total: Duration,
+}
+
+/// An agent check: what to send, and how often.
+struct AgentProbe {
+    send: Vec<u8>,
+    inter: Duration,
+}
+
+/// A line an agent answered, for the runtime to apply
+/// ([`crate::backend::Backend::on_agent_reply`]).
+pub struct AgentLine {
+    pub be: usize,
+    pub srv: usize,
+    pub line: String,
+    pub duration: Duration,
 }
 
 #[derive(Default)]
 pub struct Checks {
     slots: Vec<CheckSlot>,
+    /// Agent answers not applied yet ([`Checks::take_agent_lines`]).
+    agent_lines: Vec<AgentLine>,
+    /// Warm-up steps not applied yet: (backend, server, thousandths or `None` when over).
+    warm_steps: Vec<(usize, usize, Option<u32>)>,
 }
 
 impl Checks {
@@ -65,6 +96,9 @@ impl Checks {
         for (be, b) in farm.backends.iter().enumerate() {
             let Some(b) = b else { continue };
             for (id, s) in b.iter_servers() {
+                if let Some(slot) = agent_slot(be, id.0, s) {
+                    slots.push(slot);
+                }
                 let Some(timeout) = b.check_timeout(id) else { continue };
                 let http = b.http_probe().cloned();
                 let tcp = if http.is_none() { b.tcp_probe().cloned() } else { None };
@@ -78,10 +112,68 @@ impl Checks {
                 };
                 let read_timeout = b.check_read_timeout();
                 let tls = s.check_tls().cloned();
-                slots.push(CheckSlot { be, srv: id.0, addr, gen: 0, timeout, read_timeout, http, tcp, tls, probe: None });
+                let sp = s.send_proxy();
+                let send_proxy = sp.version.filter(|_| sp.check);
+                slots.push(CheckSlot { be, srv: id.0, addr, gen: 0, timeout, read_timeout, http, tcp, tls, send_proxy, agent: None, warm: None, probe: None });
             }
         }
-        Checks { slots }
+        Checks { slots, agent_lines: Vec::new(), warm_steps: Vec::new() }
+    }
+
+    /// Starts (or restarts) the `slowstart` warm-up of a server that came back UP.
+    /// HAProxy raises the weight every `max(1s, slowstart / 20)`.
+    pub fn start_warmup(&mut self, cx: &mut Ctx<'_>, be: usize, srv: usize, total: Duration) {
+        let i = match self.slots.iter().position(|s| s.be == be && s.srv == srv && s.warm.is_some()) {
+            Some(i) => i,
+            None => {
+                let slot = CheckSlot {
+                    be,
+                    srv,
+                    addr: None,
+                    gen: 0,
+                    timeout: total,
+                    read_timeout: None,
+                    tls: None,
+                    http: None,
+                    tcp: None,
+                    send_proxy: None,
+                    agent: None,
+                    warm: None,
+                    probe: None,
+                };
+                self.slots.push(slot);
+                self.slots.len() - 1
+            }
+        };
+        let s = &mut self.slots[i];
+        s.gen = s.gen.wrapping_add(1);
+        s.warm = Some(WarmUp { since: cx.now, total });
+        cx.timers.arm(cx.now + warm_step(total), TimerTarget::Entry(Kind::Check, Key { slot: i, gen: s.gen }));
+    }
+
+    /// The warm-up steps since the last call.
+    pub fn take_warm_steps(&mut self) -> Vec<(usize, usize, Option<u32>)> {
+        std::mem::take(&mut self.warm_steps)
+    }
+
+    /// A warm-up timer: the next step, and the next timer unless it is over.
+    fn warm_tick(&mut self, cx: &mut Ctx<'_>, slot: usize) {
+        let s = &mut self.slots[slot];
+        let Some(w) = &s.warm else { return };
+        let done = (cx.now - w.since).as_millis() * 1000 / w.total.as_millis().max(1);
+        if done >= 1000 {
+            s.warm = None;
+            self.warm_steps.push((s.be, s.srv, None));
+            return;
+        }
+        self.warm_steps.push((s.be, s.srv, Some(done as u32)));
+        s.gen = s.gen.wrapping_add(1);
+        cx.timers.arm(cx.now + warm_step(w.total), TimerTarget::Entry(Kind::Check, Key { slot, gen: s.gen }));
+    }
+
+    /// The agents' answers received since the last call.
+    pub fn take_agent_lines(&mut self) -> Vec<AgentLine> {
+        std::mem::take(&mut self.agent_lines)
     }
 
     /// Number of checked servers.
@@ -98,7 +190,10 @@ impl Checks {
         for (i, s) in self.slots.iter().enumerate() {
             let e = per_be.get_mut(&s.be).expect("counted");
             let hc = farm.backend(s.be).server(ServerId(s.srv)).check();
-            let delay = hc.map_or(Duration::from_secs(2), |h| h.first_check_in(e.0, e.1));
+            let delay = match (&s.agent, hc) {
+                (Some(a), _) => a.inter * e.0 as u32 / e.1.max(1) as u32,
+                (None, hc) => hc.map_or(Duration::from_secs(2), |h| h.first_check_in(e.0, e.1)),
+            };
             e.0 += 1;
             cx.timers.arm(cx.now + delay, TimerTarget::Entry(Kind::Check, Key { slot: i, gen: s.gen }));
         }
@@ -106,9 +201,32 @@ impl Checks {
 
     /// A timer for slot `key` expired: start a probe, or time the running one out.
     pub fn on_timer(&mut self, cx: &mut Ctx<'_>, key: Key) -> Option<(usize, usize, CheckResult)> {
+        let slot = self.slots.get(key.slot).filter(|s| s.gen == key.gen)?;
+        if slot.warm.is_some() {
+            self.warm_tick(cx, key.slot);
+            return None;
+        }
+        let agent = slot.agent.is_some();
+        let result = self.on_timer_inner(cx, key);
+        if agent {
+            // An agent that cannot be reached changes nothing: try again later.
+            if result.is_some() {
+                self.agent_done(cx, key.slot, None);
+            }
+            return None;
+        }
+        result
+    }
+
+    fn on_timer_inner(&mut self, cx: &mut Ctx<'_>, key: Key) -> Option<(usize, usize, CheckResult)> {
         let slot = self.slots.get_mut(key.slot).filter(|s| s.gen == key.gen)?;
         match &mut slot.probe {
             Some(p) if cx.now < p.deadline => None,
+            Some(_) if slot.agent.is_some() => {
+                // An agent that does not answer changes nothing.
+                self.agent_done(cx, key.slot, None);
+                None
+            }
             Some(p) => {
                 let duration = cx.now - p.started;
                 let result = match (&slot.tcp, p.http.as_ref().and_then(|ex| ex.tcp.as_ref())) {
@@ -161,6 +279,13 @@ impl Checks {
         let p = slot.probe.as_mut()?;
         p.conn.note(ready);
         let duration = cx.now - p.started;
+        if let Some(agent) = &slot.agent {
+            if let Some(outcome) = agent_exchange(p, agent) {
+                let line = outcome.map(|line| AgentLine { be: slot.be, srv: slot.srv, line, duration });
+                self.agent_done(cx, key.slot, line);
+            }
+            return None;
+        }
         if p.http.is_some() {
             let result = match &slot.tcp {
                 Some(tcp) => tcp_exchange(p, tcp, duration),
@@ -168,7 +293,16 @@ impl Checks {
             };
             return result.map(|r| self.finish(cx, key.slot, r));
         }
-        let result = match p.conn.connect_state() {
+        let state = p.conn.connect_state();
+        if let (ConnectState::Established, Some(version)) = (state, slot.send_proxy) {
+            // `check-send-proxy`: v1 with the probe's own addresses, v2 `LOCAL`, as HAProxy.
+            let mut header = match version {
+                crate::proxy_protocol::Version::V1 => crate::proxy_protocol::v1(p.conn.local_addr(), p.conn.peer_addr()),
+                crate::proxy_protocol::Version::V2 => crate::proxy_protocol::v2_local(),
+            };
+            let _ = p.conn.write_vec(&mut header);
+        }
+        let result = match state {
             ConnectState::Pending => return None,
             ConnectState::Established => match &slot.http {
                 None if slot.tcp.is_some() => {
@@ -215,6 +349,18 @@ impl Checks {
         Some(self.finish(cx, key.slot, result))
     }
 
+    /// Ends an agent probe: keeps its answer, if any, and arms the next one.
+    fn agent_done(&mut self, cx: &mut Ctx<'_>, slot: usize, line: Option<AgentLine>) {
+        self.agent_lines.extend(line);
+        let s = &mut self.slots[slot];
+        if let Some(mut p) = s.probe.take() {
+            p.conn.deregister(cx.registry);
+        }
+        s.gen = s.gen.wrapping_add(1);
+        let inter = s.agent.as_ref().map_or(Duration::from_secs(2), |a| a.inter);
+        cx.timers.arm(cx.now + inter, TimerTarget::Entry(Kind::Check, Key { slot, gen: s.gen }));
+    }
+
     /// Ends the probe of `slot` (closing its socket) and bumps the generation.
     fn finish(&mut self, cx: &mut Ctx<'_>, slot: usize, result: CheckResult) -> (usize, usize, CheckResult) {
         let s = &mut self.slots[slot];
@@ -227,7 +373,7 @@ impl Checks {
 
     /// Arms the next probe of the check of (`be`, `srv`) after `delay`.
     pub fn schedule(&mut self, cx: &mut Ctx<'_>, be: usize, srv: usize, delay: Duration) {
-        if let Some((i, s)) = self.slots.iter().enumerate().find(|(_, s)| s.be == be && s.srv == srv) {
+        if let Some((i, s)) = self.slots.iter().enumerate().find(|(_, s)| s.be == be && s.srv == srv && s.agent.is_none() && s.warm.is_none()) {
             cx.timers.arm(cx.now + delay, TimerTarget::Entry(Kind::Check, Key { slot: i, gen: s.gen }));
         }
     }
@@ -301,6 +447,66 @@ fn tcp_exchange(p: &mut Probe, probe: &TcpProbe, duration: Duration) -> Option<C
 
 /// The address a check of `s` connects to, before the port is chosen: the check's
 /// `addr`, else the server's.
+/// The agent check slot of server `srv`, when it has `agent-check`.
+fn agent_slot(be: usize, srv: usize, s: &crate::backend::Server) -> Option<CheckSlot> {
+    let conf = &s.tuning().agent;
+    let port = conf.port.filter(|_| conf.enabled)?;
+    let ip = conf.addr.or_else(|| check_ip(s))?;
+    let inter = conf.inter.or(s.check().map(|c| c.inter())).unwrap_or(Duration::from_secs(2));
+    let agent = AgentProbe { send: conf.send.clone().unwrap_or_default().into_bytes(), inter };
+    Some(CheckSlot {
+        be,
+        srv,
+        addr: Some(SocketAddr::new(ip, port)),
+        gen: 0,
+        timeout: inter,
+        read_timeout: None,
+        tls: None,
+        http: None,
+        tcp: None,
+        send_proxy: None,
+        agent: Some(agent),
+        warm: None,
+        probe: None,
+    })
+}
+
+/// How often a `slowstart` warm-up raises the weight.
+fn warm_step(total: Duration) -> Duration {
+    (total / 20).max(Duration::from_secs(1))
+}
+
+/// Moves an agent check forward: once connected, writes `agent-send` and reads the
+/// answer up to its first line feed or the agent's close. `None`: wait; `Some(None)`:
+/// the agent could not be reached or said nothing; `Some(Some(line))`: its answer.
+fn agent_exchange(p: &mut Probe, agent: &AgentProbe) -> Option<Option<String>> {
+    if p.http.is_none() {
+        match p.conn.connect_state() {
+            ConnectState::Pending => return None,
+            ConnectState::Established => {}
+            ConnectState::Refused | ConnectState::Failed(_) => return Some(None),
+        }
+        let mut out = Buffer::new(agent.send.len());
+        out.space()[..agent.send.len()].copy_from_slice(&agent.send);
+        out.produced(agent.send.len());
+        p.http = Some(HttpExchange { out, response: Buffer::new(1024), tcp: None });
+    }
+    let ex = p.http.as_mut()?;
+    if let (_, WriteEnd::Error) = p.conn.write_from(&mut ex.out) {
+        return Some(None);
+    }
+    let (_, end) = p.conn.read_into(&mut ex.response);
+    let data = ex.response.data();
+    if let Some(nl) = data.iter().position(|&b| b == b'\n') {
+        return Some(Some(String::from_utf8_lossy(&data[..nl]).into_owned()));
+    }
+    match end {
+        ReadEnd::Eof | ReadEnd::BufferFull | ReadEnd::Error if !data.is_empty() => Some(Some(String::from_utf8_lossy(data).into_owned())),
+        ReadEnd::Eof | ReadEnd::Error => Some(None),
+        _ => None,
+    }
+}
+
 fn check_ip(s: &crate::backend::Server) -> Option<std::net::IpAddr> {
     let configured = match s.addr() {
         crate::config::model::ServerAddr::Inet { ip, .. } => Some(*ip),

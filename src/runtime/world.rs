@@ -296,6 +296,9 @@ impl World {
             stream = stream.with_http(crate::http::h1::Limits { max_headers: self.http_maxhdr, ..limits });
         }
         stream.set_stick(stick);
+        if self.listeners[li].accept_proxy {
+            stream.expect_proxy_header(cx.now, self.proxies[fe].timeouts.client);
+        }
         // What the connection rules set in `sess.*` lives as long as the connection.
         if let Some(vars) = sess.filter(|v| !v.is_empty()) {
             stream.set_session_vars(vars);
@@ -308,9 +311,10 @@ impl World {
         p.feconn += 1;
         p.cum_fe += 1;
         crate::stats::account_accept(p, cx.now);
-        // Without a log format, HAProxy logs the connection at accept time.
+        // Without a log format, HAProxy logs the connection at accept time (with
+        // `accept-proxy`, moonproxy does not: the addresses are not known yet).
         let log = &self.logs[fe];
-        if log.format.is_none() && !log.logger.is_empty() {
+        if log.format.is_none() && !log.logger.is_empty() && !self.listeners[li].accept_proxy {
             let line = match (peer, local) {
                 (Some(peer), Some(local)) => crate::log::connect_line(peer, local, &p.name, p.mode),
                 _ => crate::log::format::connect_line_unix(self.listeners[li].luid, &p.name, p.mode),
@@ -405,6 +409,22 @@ impl World {
         let Some(s) = self.streams.get_mut(key) else { return };
         let fe = s.frontend;
         let tls_failure = s.tls_handshake_failure();
+        if let Some(line) = self.listeners.get(s.listener).and_then(|l| {
+            let bind = l.name.clone().unwrap_or_else(|| l.luid.to_string());
+            s.proxy_error_line(&self.proxies[fe].name, &bind)
+        }) {
+            // Closed waiting for its PROXY header: HAProxy's one line, no stream log.
+            let li = s.listener;
+            self.streams.remove(key);
+            self.actconn -= 1;
+            if let Some(l) = self.listeners.get_mut(li) {
+                l.conns -= 1;
+            }
+            self.proxies[fe].feconn -= 1;
+            self.listeners_dirty = true;
+            self.logs[fe].logger.send(Level::Info, &line);
+            return;
+        }
         let logged = tls_failure.is_none() && s.logs_at_close() && self.proxies[fe].logs_streams;
         let rec = logged.then(|| s.log_record(&self.proxies, &self.farm, cx.now, self.actconn));
         let facts = s.logs_at_close().then(|| s.end_facts(cx.now));
@@ -457,12 +477,99 @@ impl World {
         // Checks run on thread 1 only: the other threads take the verdict as it is.
         let after = self.farm.backend(be).server(ServerId(srv)).op_state();
         if after != before {
+            self.on_marked(cx, be, srv, after);
             let op = if after == crate::backend::OpState::Up { crate::lua::host::ServerOp::ForceUp } else { crate::lua::host::ServerOp::ForceDown };
             super::threads::broadcast(|| super::threads::Msg::Server { be, srv, op: op.clone() });
         }
         self.hand_out_slots(cx);
         let next = self.farm.backend(be).server(ServerId(srv)).check().map_or(Duration::from_secs(2), |h| h.next_check_in());
         self.checks.schedule(cx, be, srv, next);
+    }
+
+    /// `track`: the servers tracking `be/srv` take its new state, last declared first
+    /// (HAProxy's order), and their own trackers follow in turn.
+    fn follow_trackers(&mut self, cx: &mut Ctx<'_>, be: usize, srv: usize, now: crate::backend::OpState) {
+        let be_name = self.proxies[be].name.clone();
+        let srv_name = self.farm.backend(be).server(ServerId(srv)).name().to_string();
+        let mut trackers = Vec::new();
+        for (bi, b) in self.farm.backends.iter().enumerate() {
+            let Some(b) = b else { continue };
+            for (id, _) in b.iter_servers() {
+                let hit = b.tracked(id).is_some_and(|(tb, ts)| ts == srv_name && tb.map_or(bi == be, |tb| tb == be_name));
+                if hit && (bi, id.0) != (be, srv) {
+                    trackers.push((bi, id.0));
+                }
+            }
+        }
+        let via = format!("{be_name}/{srv_name}");
+        for (bi, si) in trackers.into_iter().rev() {
+            let before = self.farm.backend(bi).server(ServerId(si)).op_state();
+            let report = self.farm.backend_mut(bi).set_tracked_state(ServerId(si), now, &via);
+            apply_server_report(cx, &mut self.proxies, &mut self.farm, &self.logs, bi, si, report);
+            if self.farm.backend(bi).server(ServerId(si)).op_state() != before {
+                self.on_marked(cx, bi, si, now);
+            }
+        }
+        self.hand_out_slots(cx);
+    }
+
+    /// Applies what agents answered (`agent-check`), as a check result is applied,
+    /// and the `slowstart` warm-up steps.
+    fn agent_lines(&mut self, cx: &mut Ctx<'_>) {
+        for (be, srv, step) in self.checks.take_warm_steps() {
+            let up = self.farm.backend(be).server(ServerId(srv)).op_state() == crate::backend::OpState::Up;
+            self.farm.backend_mut(be).set_warmup(ServerId(srv), step.filter(|_| up));
+        }
+        for a in self.checks.take_agent_lines() {
+            let (be, srv) = (a.be, a.srv);
+            let before = self.farm.backend(be).server(ServerId(srv)).op_state();
+            let report = self.farm.backend_mut(be).on_agent_reply(ServerId(srv), &a.line, a.duration);
+            apply_server_report(cx, &mut self.proxies, &mut self.farm, &self.logs, be, srv, report);
+            let after = self.farm.backend(be).server(ServerId(srv)).op_state();
+            if after != before {
+                self.on_marked(cx, be, srv, after);
+            }
+            self.hand_out_slots(cx);
+        }
+    }
+
+    /// `on-marked-down shutdown-sessions` (the server's streams end with `D`) and
+    /// `on-marked-up shutdown-backup-sessions` (the backup servers' end with `U`).
+    fn on_marked(&mut self, cx: &mut Ctx<'_>, be: usize, srv: usize, now: crate::backend::OpState) {
+        let b = self.farm.backend(be);
+        let s = b.server(ServerId(srv));
+        if let Some(total) = s.tuning().slowstart {
+            // `slowstart`: back UP, the weight starts small and grows.
+            let up = now == crate::backend::OpState::Up;
+            self.farm.backend_mut(be).set_warmup(ServerId(srv), up.then_some(0));
+            if up {
+                self.checks.start_warmup(cx, be, srv, total);
+            }
+        }
+        self.follow_trackers(cx, be, srv, now);
+        let b = self.farm.backend(be);
+        let s = b.server(ServerId(srv));
+        let (cause, hit): (Cause, Box<dyn Fn(usize) -> bool>) = match now {
+            crate::backend::OpState::Down if s.tuning().down_shutdown_sessions => (Cause::Down, Box::new(move |i| i == srv)),
+            crate::backend::OpState::Up if s.tuning().up_shutdown_backup_sessions && !s.is_backup() => {
+                let backups: Vec<bool> = b.servers().iter().map(|s| s.is_backup()).collect();
+                (Cause::Up, Box::new(move |i| backups.get(i).copied().unwrap_or(false)))
+            }
+            _ => return,
+        };
+        let doomed: Vec<Key> = self
+            .streams
+            .iter()
+            .filter(|(_, s)| s.backend == Some(be) && s.server_index().is_some_and(&hit))
+            .map(|(k, _)| k)
+            .collect();
+        for key in doomed {
+            if let Some(s) = self.streams.get_mut(key) {
+                let mut env = Env { cx, key, proxies: &mut self.proxies, pool: &mut self.farm };
+                s.kill(&mut env, cause);
+                self.finish(cx, key);
+            }
+        }
     }
 
     // ---- stopping ----------------------------------------------------------
@@ -763,6 +870,7 @@ impl Handler for World {
                 if let Some((be, srv, r)) = self.checks.on_ready(cx, target.key, ready) {
                     self.check_done(cx, be, srv, r);
                 }
+                self.agent_lines(cx);
             }
             Kind::LuaSocket => {
                 if let Some(lua) = &mut self.lua {
@@ -785,6 +893,7 @@ impl Handler for World {
                 if let Some((be, srv, r)) = self.checks.on_timer(cx, key) {
                     self.check_done(cx, be, srv, r);
                 }
+                self.agent_lines(cx);
             }
             TimerTarget::Entry(Kind::Listener, key) => self.accept_from(cx, key.slot, key.gen == FORCED),
             TimerTarget::Entry(Kind::Reserved, key) => {

@@ -378,7 +378,7 @@ fn server_row(view: &View<'_>, i: usize, p: &ProxyRt, sid: usize, s: &Server) ->
     r.set(f::WRETR, Value::U64(sc.retries));
     r.set(f::WREDIS, Value::U64(sc.redispatches));
     r.set(f::STATUS, Value::Str(server_status(s)));
-    r.set(f::WEIGHT, Value::U32(s.weight()));
+    r.set(f::WEIGHT, Value::U32(s.current_weight()));
     r.set(f::UWEIGHT, Value::U32(s.weight()));
     r.set(f::ACT, Value::U32(u32::from(!s.is_backup())));
     r.set(f::BCK, Value::U32(u32::from(s.is_backup())));

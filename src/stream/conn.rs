@@ -466,6 +466,11 @@ impl Conn {
         }
     }
 
+    /// The local address (TCP only).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.sock.tcp().and_then(|s| s.local_addr().ok())
+    }
+
     /// The peer's address (TCP only).
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         self.sock.tcp().and_then(|s| s.peer_addr().ok())

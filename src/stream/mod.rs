@@ -25,6 +25,8 @@ mod l7retry;
 pub mod lua;
 mod persist;
 pub mod proxy;
+mod proxy_header;
+mod server_redir;
 mod send_name;
 pub mod service;
 pub mod service_tcp;
@@ -259,6 +261,8 @@ pub struct Stream {
     /// The sticky counters `sc0`..`sc2` (src/stick/session.rs); lent to the stick
     /// module while the stream runs.
     stick: crate::stick::Session,
+    /// `accept-proxy`: the client's PROXY header ([`proxy_header`]).
+    proxy_hdr: proxy_header::ProxyHeader,
 }
 
 impl Stream {
@@ -307,6 +311,7 @@ impl Stream {
             lua_service: None,
             tcp_service: None,
             stick: crate::stick::Session::default(),
+            proxy_hdr: Default::default(),
         }
     }
 
@@ -375,6 +380,15 @@ impl Stream {
             }
             Event::Wake => {}
         }
+        // `accept-proxy`: nothing runs before the client's PROXY header is read.
+        match self.proxy_header_step(env) {
+            proxy_header::Step::Done => {}
+            proxy_header::Step::Wait => {
+                self.rearm(env);
+                return Life::Alive;
+            }
+            proxy_header::Step::Failed => return Life::Finished,
+        }
         let _client = crate::lua::host::client_scope(self.client.raw_fd()); // txn:set_tos()
         lua::enter(&mut self.lua, env.key);
         let outer = crate::stick::enter(&mut self.stick);
@@ -431,7 +445,12 @@ impl Stream {
     /// Kills the stream (hard stop, server taken down ...).
     pub fn kill(&mut self, env: &mut Env<'_, '_>, cause: Cause) {
         if self.state != State::Closed {
-            let phase = self.phase();
+            // A stream killed by a server state change while forwarding ends with `D-`
+            // or `U-`, as in HAProxy.
+            let phase = match (cause, self.state) {
+                (Cause::Down | Cause::Up, State::Forwarding) => Phase::None,
+                _ => self.phase(),
+            };
             let outer = crate::stick::enter(&mut self.stick);
             self.close(env, cause, phase);
             crate::stick::leave(&mut self.stick, outer);
@@ -616,6 +635,9 @@ impl Stream {
     fn start_connect(&mut self, env: &mut Env<'_, '_>, srv: usize, addr: Option<Target>) {
         let be = self.backend.expect("a backend");
         self.stick_store(env, be, srv);
+        if self.server_redirect(env, be, srv) {
+            return;
+        }
         self.http_send_name_header(env, be, srv);
         self.http_case_adjust_request(env, be);
         if self.http_reuse(env, be, srv, &addr) {
@@ -666,6 +688,9 @@ impl Stream {
         };
         match result {
             ConnectState::Established => {
+                if !self.send_proxy_header(env) {
+                    return self.connect_failed(env, Cause::ServerAbort);
+                }
                 self.t_connect = self.connect_started.map(|s| env.cx.now - s);
                 self.server_last = env.cx.now;
                 self.client_last = env.cx.now;

@@ -7,6 +7,7 @@
 
 pub mod acl;
 pub mod addr;
+pub mod bind_opts;
 pub mod checks;
 pub mod cli;
 pub mod compression;
@@ -27,6 +28,7 @@ pub mod retry_on;
 pub mod rules;
 pub mod server;
 pub mod server_extra;
+pub mod server_opts;
 pub mod sockets;
 pub mod stats;
 pub mod stick;

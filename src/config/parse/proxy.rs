@@ -702,6 +702,14 @@ pub fn bind(p: &mut Parser, l: &Line) -> Result<(), String> {
         if sub.state == SubState::NotYet {
             return Err(format!("{ctx} : {}", not_supported(kw)));
         }
+        match super::bind_opts::apply(&mut b.tuning, kw, l.arg(i + 1)) {
+            Ok(Some(used)) => {
+                i += used;
+                continue;
+            }
+            Ok(None) => {}
+            Err(e) => return Err(format!("{ctx} : {e}")),
+        }
         let takes_value = matches!(kw, "name" | "maxconn" | "backlog" | "mode" | "uid" | "gid");
         let value = l.arg(i + 1);
         if takes_value && value.is_empty() {
@@ -726,11 +734,17 @@ pub fn bind(p: &mut Parser, l: &Line) -> Result<(), String> {
             "v4v6" => b.v4v6 = true,
             "v6only" => b.v6only = true,
             "reuseport" => b.reuseport = true,
+            "accept-proxy" => b.accept_proxy = true,
             _ => {}
         }
         i += if takes_value { 2 } else { 1 };
     }
     b.tls = crate::tls::parse::finish_bind(&tls, &gtls).map_err(|e| format!("{ctx} : {e}"))?;
+    // The PROXY header comes in clear before the TLS handshake; reading it there is not
+    // built yet (the header would be taken for TLS records): refused rather than broken.
+    if b.accept_proxy && b.tls.is_some() {
+        return Err(format!("{ctx} : 'accept-proxy' together with 'ssl' is not supported by moonproxy yet."));
+    }
     p.draft().proxy.binds.push(b);
     Ok(())
 }

@@ -27,6 +27,8 @@ pub struct ServerOpts {
     pub resolve: super::resolvers::ResolveOpts,
     /// `ssl`, `verify`, `ca-file`, `sni`, `alpn` ... (`crate::tls::parse`).
     pub tls: crate::tls::ServerTlsOpts,
+    /// The settings of [`super::server_opts`].
+    pub more: super::server_opts::MoreOpts,
 }
 
 impl Default for ServerOpts {
@@ -44,6 +46,7 @@ impl Default for ServerOpts {
             cookie: None,
             resolve: Default::default(),
             tls: crate::tls::ServerTlsOpts::default(),
+            more: Default::default(),
         }
     }
 }
@@ -66,13 +69,6 @@ pub fn server(p: &mut Parser, l: &Line) -> Result<(), String> {
     }
     let name = l.arg(1);
     let who = format!("'server {backend}/{name}'");
-    let addr = match parse_server_addr(l.arg(2)) {
-        Ok(a) => a,
-        Err(e) => {
-            server_alert(p, l, &who, &e);
-            return Ok(());
-        }
-    };
     let mut opts = p.draft().default_server.clone();
     opts.id = None;
     let gtls = crate::tls::parse::GlobalTls::from_lines(&p.config.global.tls_defaults)?;
@@ -82,6 +78,17 @@ pub fn server(p: &mut Parser, l: &Line) -> Result<(), String> {
     }
     let tls = match crate::tls::parse::finish_server(&opts.tls, &gtls) {
         Ok(t) => t,
+        Err(e) => {
+            server_alert(p, l, &who, &e);
+            return Ok(());
+        }
+    };
+    // `init-addr` decides how a host name is looked up (`none`: in maintenance).
+    let addr = match super::server_opts::initial_address(&opts.more, l.arg(2)) {
+        Ok((a, maint)) => {
+            opts.disabled |= maint;
+            a
+        }
         Err(e) => {
             server_alert(p, l, &who, &e);
             return Ok(());
@@ -98,6 +105,11 @@ pub fn server(p: &mut Parser, l: &Line) -> Result<(), String> {
             return Ok(());
         }
     }
+    if opts.more.tuning.agent.enabled && opts.more.tuning.agent.port.is_none() {
+        // HAProxy 2.6 refuses it with these words.
+        server_alert(p, l, &who, &format!("server {name} does not have agent port. Agent check has been disabled."));
+        return Ok(());
+    }
     let s = Server {
         name: name.to_string(),
         location: l.loc.clone(),
@@ -112,6 +124,8 @@ pub fn server(p: &mut Parser, l: &Line) -> Result<(), String> {
         idle: opts.idle.clone(),
         cookie: opts.cookie.clone(),
         tls,
+        send_proxy: opts.more.send_proxy,
+        tuning: opts.more.tuning.clone(),
     };
     p.draft().proxy.servers.push(s);
     super::resolvers::note_server(p, &backend, name, l.arg(2), &opts.resolve, &l.loc);
@@ -198,6 +212,10 @@ fn apply_opts(
                 continue;
             }
             SubState::Supported => {}
+        }
+        if let Some(used) = super::server_opts::apply(&mut o.more, kw, args.get(i + 1).map(String::as_str))? {
+            i += used;
+            continue;
         }
         let takes_value = matches!(
             kw,

@@ -77,6 +77,8 @@ pub fn finish_dispatch(config: &mut Config) {
             idle: IdlePoolConf::default(),
             cookie: None,
             tls: None,
+            send_proxy: Default::default(),
+            tuning: Default::default(),
         });
     }
 }

@@ -1,0 +1,158 @@
+//! The PROXY protocol inside a stream: the header a client must send first on a
+//! `bind ... accept-proxy` listener, and the one a `send-proxy`/`send-proxy-v2`
+//! server connection starts with. The wire format is [`crate::proxy_protocol`].
+//!
+//! A client's header is read before anything else runs (HTTP parsing, `tcp-request
+//! content` rules ...), and its addresses replace the connection's: `src`, `dst`,
+//! `%ci/%cp`, the log line and the header sent on to a server all see them. Only
+//! `tcp-request connection` rules, which run at accept, see the real addresses (as
+//! HAProxy documents). A bad or missing header closes the connection with HAProxy's
+//! log line instead of the stream's (see [`Stream::proxy_error_line`]).
+
+use super::conn::ReadEnd;
+use super::{Env, Stream};
+use crate::proxy_protocol::{self, Error, Version};
+use std::net::SocketAddr;
+use std::time::{Instant, SystemTime};
+
+/// The stream's PROXY protocol state.
+#[derive(Default)]
+pub(super) struct ProxyHeader {
+    /// Waiting for the client's header until this deadline (`timeout client`).
+    wait: Option<Instant>,
+    /// Why the connection was closed while waiting.
+    error: Option<Error>,
+    /// A header was received (`fc_rcvd_proxy`).
+    received: bool,
+}
+
+/// What [`Stream::proxy_header_step`] concluded.
+pub(super) enum Step {
+    /// No header expected, or it was read: go on.
+    Done,
+    /// Wait for more (the timer is armed through `state_deadline`).
+    Wait,
+    /// Closed: the runtime logs [`Stream::proxy_error_line`].
+    Failed,
+}
+
+impl Stream {
+    /// `accept-proxy`: the client's first bytes must be a PROXY header, within
+    /// `timeout` (the frontend's `timeout client`; none: wait forever, as HAProxy).
+    pub fn expect_proxy_header(&mut self, now: Instant, timeout: Option<std::time::Duration>) {
+        let deadline = timeout.map_or(now + std::time::Duration::from_secs(365 * 86400), |t| now + t);
+        self.proxy_hdr.wait = Some(deadline);
+        self.state_deadline = Some(deadline);
+    }
+
+    /// `fc_rcvd_proxy`: the connection started with a PROXY header.
+    pub fn received_proxy_header(&self) -> bool {
+        self.proxy_hdr.received
+    }
+
+    /// Reads and applies the client's header when one is expected.
+    pub(super) fn proxy_header_step(&mut self, env: &mut Env<'_, '_>) -> Step {
+        let Some(deadline) = self.proxy_hdr.wait else { return Step::Done };
+        let mut end = ReadEnd::WouldBlock;
+        if self.client.readable || self.client.hup {
+            end = self.client.read_into(&mut self.req.buf).1;
+        }
+        let data = self.req.buf.data();
+        if !data.is_empty() {
+            return match proxy_protocol::parse(data) {
+                Ok(h) => {
+                    let rest = data.len() - h.len;
+                    self.req.buf.consumed(h.len);
+                    self.req.total += rest as u64;
+                    self.req.eof |= end == ReadEnd::Eof;
+                    if let Some((src, dst)) = h.addrs {
+                        (self.src, self.dst) = (Some(src), Some(dst));
+                    }
+                    self.proxy_hdr = ProxyHeader { wait: None, error: None, received: true };
+                    self.state_deadline = None;
+                    Step::Done
+                }
+                Err(e) => self.proxy_header_failed(env, e, true),
+            };
+        }
+        match end {
+            ReadEnd::Eof => self.proxy_header_failed(env, Error::Empty, false),
+            ReadEnd::Error => self.proxy_header_failed(env, Error::Abort, false),
+            _ if self.client.hup => self.proxy_header_failed(env, Error::Abort, false),
+            _ if deadline <= env.cx.now => self.proxy_header_failed(env, Error::Timeout, false),
+            _ => {
+                self.state_deadline = Some(deadline);
+                Step::Wait
+            }
+        }
+    }
+
+    fn proxy_header_failed(&mut self, env: &mut Env<'_, '_>, e: Error, unread: bool) -> Step {
+        // HAProxy leaves what it did not read in the socket, so its close is a reset.
+        if unread {
+            self.client.set_nolinger();
+        }
+        self.client.deregister(env.cx.registry);
+        self.proxy_hdr.error = Some(e);
+        self.proxy_hdr.wait = None;
+        self.state_deadline = None;
+        self.goto(super::State::Closed);
+        Step::Failed
+    }
+
+    /// The line HAProxy logs for a connection closed while waiting for its header
+    /// (`127.0.0.1:33032 [26/Nov/2026:10:08:37.954] fe/1: Received something which
+    /// does not look like a PROXY protocol header`); `bind` is the listener's name, or
+    /// its number in the frontend.
+    pub fn proxy_error_line(&self, frontend: &str, bind: &str) -> Option<String> {
+        let e = self.proxy_hdr.error?;
+        let from = self.src.map_or_else(|| "unix".to_string(), |a| format!("{}:{}", a.ip(), a.port()));
+        let mut date = String::new();
+        let at: SystemTime = self.accept_date;
+        crate::log::time::breakdown(at, crate::log::time::local_offset(at)).write_log_date_ms(&mut date);
+        Some(format!("{from} [{date}] {frontend}/{bind}: {}", e.message()))
+    }
+
+    /// The header a new server connection starts with (`send-proxy`, `send-proxy-v2`),
+    /// for this stream's (possibly received) addresses.
+    pub(super) fn proxy_header_for_server(&self, version: Version, opts: proxy_protocol::V2Options) -> Vec<u8> {
+        let (src, dst): (Option<SocketAddr>, Option<SocketAddr>) = (self.src, self.dst);
+        match version {
+            Version::V1 => proxy_protocol::v1(src, dst),
+            Version::V2 => {
+                let id = if opts.unique_id { self.unique_id_for_proxy() } else { None };
+                let tlvs: Vec<(u8, &[u8])> = id.iter().map(|v| (proxy_protocol::PP2_TYPE_UNIQUE_ID, v.as_bytes())).collect();
+                if opts.crc32c {
+                    proxy_protocol::v2_checksummed(src, dst, &tlvs)
+                } else {
+                    proxy_protocol::v2(src, dst, &tlvs)
+                }
+            }
+        }
+    }
+
+    /// The stream's unique id (`unique-id-format`) when it has one.
+    fn unique_id_for_proxy(&self) -> Option<String> {
+        self.http.as_ref().and_then(|h| h.txn.unique_id.clone())
+    }
+}
+
+impl Stream {
+    /// Writes the PROXY header on a server connection that was just established, when
+    /// its server has `send-proxy` or `send-proxy-v2`. A fresh socket's send buffer
+    /// takes a header whole; `false` if it did not (the attempt then fails).
+    pub(super) fn send_proxy_header(&mut self, env: &mut Env<'_, '_>) -> bool {
+        let Some(side) = self.server.as_ref() else { return true };
+        let Some(b) = env.pool.backend_state(side.be) else { return true };
+        let conf = b.server(crate::backend::ServerId(side.srv)).send_proxy();
+        let Some(version) = conf.version else { return true };
+        let mut header = self.proxy_header_for_server(version, conf.v2_options);
+        let Some(side) = self.server.as_mut() else { return true };
+        // The header names this client: the connection is never given to another one
+        // (HAProxy keys reusable connections by their PROXY header too).
+        side.private = true;
+        let Some(conn) = side.conn.as_mut() else { return true };
+        let (_, end) = conn.write_vec(&mut header);
+        header.is_empty() && end == super::conn::WriteEnd::Drained
+    }
+}
