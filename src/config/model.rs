@@ -1425,7 +1425,11 @@ pub enum LogDest {
 /// How a log line is framed on the wire (`format` on a `log` line).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum LogWireFormat {
+    /// No `format` on the `log` line: RFC 3164 framing, with a host field only when
+    /// `log-send-hostname` is set (HAProxy 2.6 writes none otherwise, where an explicit
+    /// `format rfc3164` writes `localhost`). Added by "fmt".
     #[default]
+    Default,
     Rfc3164,
     Rfc5424,
     Raw,

@@ -800,6 +800,7 @@ impl Stream {
     /// Runs `proxy`'s `http-request` rules from the cursor; false when the stream must
     /// not go on (it waits, or answers by itself).
     fn http_request_rules(&mut self, env: &mut Env<'_, '_>, proxy: usize, phase: Phase) -> bool {
+        self.refresh_live_facts(env, false);
         let be_name = self.backend.map(|b| env.proxies[b].name.as_str());
         let p = &env.proxies[proxy];
         let h = self.http.as_mut().expect("HTTP mode");
@@ -1528,6 +1529,7 @@ impl Stream {
     /// too (`super::service`), where a rule's own answer ends the stream as the service
     /// would (`LR`, as HAProxy logs it).
     pub(super) fn http_response_rules(&mut self, env: &mut Env<'_, '_>) -> bool {
+        self.refresh_live_facts(env, true);
         let be = self.backend.unwrap_or(self.frontend);
         let server = self.server.as_ref().map(|s| (s.be, s.srv));
         loop {
@@ -1884,6 +1886,38 @@ impl Stream {
                 f.t_response = Some(Duration::ZERO);
             }
         }
+    }
+
+    /// Copies what the `%` variables of rule log-formats print into the transaction
+    /// ([`crate::http::live`]); `TR` is known once the request rules are over.
+    fn refresh_live_facts(&mut self, env: &Env<'_, '_>, response: bool) {
+        let srv = self.server.as_ref();
+        let feconn = env.proxies[self.frontend].feconn;
+        let Some(h) = self.http.as_mut() else { return };
+        let since = |a: Option<Instant>, b: Option<Instant>| Some(b?.saturating_duration_since(a?));
+        h.txn.live = crate::http::live::LiveFacts {
+            stream_id: self.id,
+            txn_date: Some(h.txn_date),
+            server_addr: srv.and_then(|s| match s.addr {
+                Some(super::Target::Inet(a)) => Some(a),
+                _ => None,
+            }),
+            t_queue: self.t_queue,
+            t_connect: self.t_connect,
+            t_idle: h.first_byte.map(|f| f.saturating_duration_since(h.txn_start)),
+            t_request: since(h.first_byte, h.head_at).filter(|_| response),
+            t_response: since(h.req_sent, h.res_head_at),
+            // The stream does not see the process-wide count: its frontend's stands in.
+            actconn: feconn,
+            feconn,
+            beconn: self.backend.map_or(0, |b| env.pool.beconn(b)),
+            srv_conn: srv.map_or(0, |s| env.pool.server_conns(s.be, s.srv)),
+            retries: self.retries_done,
+            redispatched: self.redispatched,
+            srv_queue: self.queue_seen.0,
+            backend_queue: self.queue_seen.1,
+            termination: self.term.code(),
+        };
     }
 
     pub(super) fn http_log_fields(&self, rec: &mut StreamLog, now: Instant) {
