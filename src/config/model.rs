@@ -938,6 +938,30 @@ pub struct ProxyOptions {
     /// responses to clients / requests to servers (added by "kw").
     pub h1_case_adjust_bogus_client: bool,
     pub h1_case_adjust_bogus_server: bool,
+    /// `option dontlog-normal`: only transactions that failed, were retried or got a
+    /// 5xx are logged (added by "fmt", see [`crate::log::StreamLog::is_error`]).
+    pub dontlog_normal: bool,
+    /// `option http-ignore-probes`: a connection closed or timed out before its first
+    /// byte gets neither a 408 nor a log line (added by "fmt").
+    pub http_ignore_probes: bool,
+    /// `option idle-close-on-response`: on soft-stop, an idle kept-alive client
+    /// connection stays until its next response, which closes it (added by "fmt").
+    pub idle_close_on_response: bool,
+    /// `option http-restrict-req-hdr-names` (added by "fmt").
+    pub restrict_req_hdr_names: HdrNamesPolicy,
+}
+
+/// `option http-restrict-req-hdr-names preserve|delete|reject`: what becomes of request
+/// headers whose names hold other characters than letters, digits and `-` (added by "fmt").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HdrNamesPolicy {
+    /// Forwarded as they are (the default).
+    #[default]
+    Preserve,
+    /// Removed before the `http-request` rules.
+    Delete,
+    /// The request is answered 403.
+    Reject,
 }
 
 /// TCP keep-alive probe settings (TCP_KEEPCNT, TCP_KEEPIDLE, TCP_KEEPINTVL); `None`:

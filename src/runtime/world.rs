@@ -336,7 +336,8 @@ impl World {
         let log = &self.logs[fe];
         let Some(format) = &log.format else { return }; // logged at accept
         let silent = rec.http.as_ref().is_some_and(|h| h.silent);
-        if log.logger.is_empty() || silent || (p.options.dontlognull && rec.bytes_in == 0) {
+        let normal_unlogged = p.options.dontlog_normal && !rec.is_error();
+        if log.logger.is_empty() || silent || normal_unlogged || (p.options.dontlognull && rec.bytes_in == 0) {
             return;
         }
         let rec = &*log_uri::cut_request_line(rec, self.log_uri_len);

@@ -527,12 +527,14 @@ impl Stream {
     }
 
     /// Soft stop: a kept-alive connection waiting for its next request is closed now
-    /// (without a log line); one in a transaction closes after its response (which
-    /// says `Connection: close`). TCP streams are left alone. Returns the stream's life.
+    /// (without a log line), unless `option idle-close-on-response`; one in a
+    /// transaction closes after its response (which says `Connection: close`). TCP streams are left alone. Returns the stream's life.
     pub fn soft_stop(&mut self, env: &mut Env<'_, '_>) -> super::Life {
         let Some(h) = self.http.as_mut() else { return super::Life::Alive };
         h.stopping = true;
-        if self.state == State::HttpHead && h.done > 0 && h.txn.req.is_none() && self.req.buf.is_empty() {
+        // `option idle-close-on-response`: the idle connection waits for a last request.
+        let wait_request = env.proxies[self.frontend].options.idle_close_on_response;
+        if !wait_request && self.state == State::HttpHead && h.done > 0 && h.txn.req.is_none() && self.req.buf.is_empty() {
             h.log_at_close = false;
             self.close(env, Cause::None, Phase::Request);
             return super::Life::Finished;
@@ -594,13 +596,15 @@ impl Stream {
             }
         } else {
             let nothing = self.req.buf.is_empty();
+            // Nothing received: between two requests, the normal end of a kept-alive
+            // connection; before the first one, a probe `option http-ignore-probes`
+            // ignores. Neither gets a 408 or a log line.
+            let quiet = nothing && (idle_between || env.proxies[self.frontend].options.http_ignore_probes);
             if read.is_err() || (nothing && self.req.eof) {
-                // The client left. Between two requests that is the normal end of a
-                // kept-alive connection, not logged.
-                if nothing && idle_between {
+                if quiet {
                     self.http_mut().log_at_close = false;
                 }
-                let cause = if nothing && idle_between {
+                let cause = if quiet {
                     Cause::None
                 } else {
                     // HAProxy logs an aborted request as a 400 (`CR`), sent or not.
@@ -647,7 +651,7 @@ impl Stream {
                 }
                 Ok(Status::Partial) => {
                     if deadline.is_some_and(|d| d <= now) {
-                        if nothing && idle_between {
+                        if quiet {
                             h.log_at_close = false;
                             return self.close(env, Cause::None, Phase::Request);
                         }
@@ -801,6 +805,12 @@ impl Stream {
     /// not go on (it waits, or answers by itself).
     fn http_request_rules(&mut self, env: &mut Env<'_, '_>, proxy: usize, phase: Phase) -> bool {
         self.refresh_live_facts(env, false);
+        let policy = env.proxies[proxy].options.restrict_req_hdr_names;
+        let req = self.http_mut().txn.req.as_mut();
+        if req.is_some_and(|r| !crate::http::options::restrict_header_names(policy, &mut r.headers)) {
+            self.http_reject(env, 403, Termination::new(Cause::ProxyAbort, Phase::Request));
+            return false;
+        }
         let be_name = self.backend.map(|b| env.proxies[b].name.as_str());
         let p = &env.proxies[proxy];
         let h = self.http.as_mut().expect("HTTP mode");
