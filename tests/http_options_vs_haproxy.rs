@@ -213,3 +213,69 @@ fn rfc3164_host_field_over_udp_as_in_haproxy() {
         assert_eq!(&results[0], theirs, "moonproxy (left) and HAProxy (right)");
     }
 }
+
+/// Each run of digits stands for a number: `+8 +74` reads `+9 +9`.
+fn digits_masked(line: &str) -> String {
+    let mut out = String::new();
+    for c in line.chars() {
+        if !c.is_ascii_digit() {
+            out.push(c);
+        } else if !out.ends_with('9') {
+            out.push('9');
+        }
+    }
+    out
+}
+
+/// `option logasap`: the line goes out with the response head, before the body
+/// (the server here holds the rest of its body back until the line was seen), with
+/// `+` before the times and bytes so far.
+#[test]
+fn logasap_logs_with_the_response_head_as_in_haproxy() {
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let release_rx = std::sync::Mutex::new(release_rx);
+    let app = Backend::custom(move |mut s: TcpStream, _| {
+        let mut head = Vec::new();
+        let mut b = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            match s.read(&mut b) {
+                Ok(1) => head.push(b[0]),
+                _ => return,
+            }
+        }
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello");
+        let _ = release_rx.lock().unwrap().recv_timeout(DEADLINE);
+        let _ = s.write_all(b"world");
+    });
+    let mut lines = Vec::new();
+    for bin in bins() {
+        let proxy = ProxyBuilder::new(
+            "global\n    log stdout format raw local0\n\
+             defaults\n    mode http\n    log global\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+             frontend fe\n    bind 127.0.0.1:{{fe}}\n    option logasap\n    log-format \"asap %Tt %B %Ta %Tu %ts %U %ST %HU\"\n    default_backend be\n\
+             backend be\n    server s1 127.0.0.1:{{be}}\n",
+        )
+        .bin(&bin)
+        .port("be", app.port())
+        .start();
+        let s = TcpStream::connect(proxy.addr("fe")).unwrap();
+        s.set_read_timeout(Some(DEADLINE)).unwrap();
+        let mut c = HttpReader::new(s);
+        c.get_mut().write_all(b"GET /slow HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n").unwrap();
+        c.read_head().unwrap().expect("a response");
+        // The line is out while the body is not complete.
+        let line = proxy.wait_for_line(|l| l.starts_with("asap"), DEADLINE);
+        release_tx.send(()).unwrap();
+        let mut body = Vec::new();
+        let _ = c.get_mut().read_to_end(&mut body);
+        assert!(body.ends_with(b"world"), "the rest of the body: {body:?}");
+        drop(c);
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(proxy.count_lines(|l| l.starts_with("asap")), 1, "one line only");
+        lines.push(digits_masked(&line));
+    }
+    assert_eq!(lines[0], "asap +9 +9 +9 +9 -- 9 9 /slow");
+    if let Some(theirs) = lines.get(1) {
+        assert_eq!(&lines[0], theirs, "moonproxy (left) and HAProxy (right)");
+    }
+}

@@ -494,7 +494,7 @@ pub static OPTIONS: &[SubKeyword] = &[
     s("idle-close-on-response", DF, "soft-stop keeps an idle client connection until its next response"),
     n("independent-streams", DFB),
     n("ldap-check", DB),
-    n("logasap", DF),
+    s("logasap", DF, "HTTP: the line goes out with the response head (`+` before `%Tt %Ta %B`); TCP streams are logged at their end"),
     n("mysql-check", DB),
     n("pgsql-check", DB),
     n("prefer-last-server", DB),

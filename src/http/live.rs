@@ -75,6 +75,7 @@ pub fn record(cx: &dyn SampleCtx) -> StreamLog {
             cookie_flags: [0; 2],
             level: None,
             silent: false,
+            logasap: false,
         })
     });
     StreamLog {

@@ -2,6 +2,9 @@
 //! applied where the stream does what they change.
 //!
 //! - `dontlog-normal`: only transactions that [`StreamLog::is_error`](crate::log::StreamLog::is_error) are logged;
+//! - `logasap`: an HTTP transaction is logged when its response head goes out, `%Tt`,
+//!   `%Ta` and `%B` then being values so far, printed with a `+` (TCP streams are still
+//!   logged at their end);
 //! - `http-ignore-probes`: a connection that sends nothing gets neither a 408 nor a
 //!   log line (browsers' pre-connections);
 //! - `idle-close-on-response`: on soft-stop an idle client connection is kept until
@@ -28,6 +31,7 @@ pub enum Parsed {
 pub fn parse(o: &mut ProxyOptions, name: &str, negate: bool, args: &[String]) -> Option<Parsed> {
     let flag = match name {
         "dontlog-normal" => &mut o.dontlog_normal,
+        "logasap" => &mut o.logasap,
         "http-ignore-probes" => &mut o.http_ignore_probes,
         "idle-close-on-response" => &mut o.idle_close_on_response,
         "http-restrict-req-hdr-names" => return Some(restrict_names(o, negate, args)),

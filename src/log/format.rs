@@ -754,15 +754,22 @@ pub fn render_var(var: Var, flags: VarFlags, rec: &StreamLog, env: &RenderEnv, o
         Var::BackendSrcIp | Var::BackendSrcPort | Var::FrontendCounter => absent(flags, out),
         Var::Tw => millis(rec.t_queue, out),
         Var::Tc => millis(rec.t_connect, out),
-        Var::Tt | Var::Tu => millis(Some(rec.t_total), out),
+        Var::Tt | Var::Tu => {
+            so_far(http, out);
+            millis(Some(rec.t_total), out)
+        }
         Var::Th => signed(Some(Timers::of(rec).th), out),
         Var::Td => signed(Timers::of(rec).data(), out),
-        Var::Ta => signed(Some(Timers::of(rec).active()), out),
+        Var::Ta => {
+            so_far(http, out);
+            signed(Some(Timers::of(rec).active()), out)
+        }
         Var::Ti => signed(Timers::of(rec).ti, out),
         Var::Tq => signed(Timers::of(rec).tq(), out),
         Var::TRequest => signed(Timers::of(rec).tr_req, out),
         Var::Tr => signed(Timers::of(rec).tr, out),
         Var::BytesOut => {
+            so_far(http, out);
             let _ = write!(out, "{}", rec.bytes_out);
         }
         Var::BytesIn => {
@@ -855,6 +862,13 @@ pub fn render_var(var: Var, flags: VarFlags, rec: &StreamLog, env: &RenderEnv, o
         }
         Var::CookieReq => opt_string(http.and_then(|h| h.cookie_req.as_deref()), flags, out),
         Var::CookieRes => opt_string(http.and_then(|h| h.cookie_res.as_deref()), flags, out),
+    }
+}
+
+/// The `+` of values counted so far, in a line logged early (`option logasap`).
+fn so_far(http: Option<&HttpLog>, out: &mut String) {
+    if http.is_some_and(|h| h.logasap) {
+        out.push('+');
     }
 }
 

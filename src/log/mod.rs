@@ -150,6 +150,9 @@ pub struct HttpLog {
     pub level: Option<crate::config::model::Level>,
     /// `set-log-level silent`, or a `monitor-uri` probe: no line at all.
     pub silent: bool,
+    /// `option logasap`: the line was built when the response head went out, so
+    /// `%Tt`, `%Ta` and `%B` are values so far and print with a `+` (added by "fmt").
+    pub logasap: bool,
 }
 
 impl HttpLog {

@@ -390,7 +390,7 @@ impl World {
     fn finish(&mut self, cx: &mut Ctx<'_>, key: Key) {
         let Some(s) = self.streams.get_mut(key) else { return };
         let fe = s.frontend;
-        let logged = s.logs_at_close() && self.proxies[fe].logs_streams;
+        let logged = s.logs_at_close() && !s.logged_early() && self.proxies[fe].logs_streams;
         let rec = logged.then(|| s.log_record(&self.proxies, &self.farm, cx.now, self.actconn));
         let facts = s.logs_at_close().then(|| s.end_facts(cx.now));
         let (be, srv) = (s.backend, s.server_index());

@@ -284,6 +284,8 @@ pub struct HttpSide {
     /// Whether the stream's close is logged: not for a kept-alive client that leaves
     /// (or times out) between requests.
     pub log_at_close: bool,
+    /// `option logasap`: this transaction was logged when its response head went out.
+    logged_asap: bool,
     // Timing of the current transaction.
     txn_start: Instant,
     txn_date: SystemTime,
@@ -333,6 +335,7 @@ impl HttpSide {
             service_answered: false,
             stopping: false,
             log_at_close: true,
+            logged_asap: false,
             txn_start: now,
             txn_date: date,
             first_byte: None,
@@ -382,6 +385,7 @@ impl HttpSide {
             cookie_flags: [0; 2],
             level: self.txn.log_level,
             silent: self.txn.silent,
+            logasap: false,
         }
     }
 
@@ -422,6 +426,7 @@ impl HttpSide {
         self.after_ran = false;
         self.reply_term = Termination::NORMAL;
         self.res_started = false;
+        self.logged_asap = false;
         self.silent_close = false;
         self.req_error = None;
         self.replay = false;
@@ -545,6 +550,30 @@ impl Stream {
     /// Whether the runtime logs this stream when it closes.
     pub fn logs_at_close(&self) -> bool {
         self.http.as_ref().is_none_or(|h| h.log_at_close)
+    }
+
+    /// The transaction's line is already out (`option logasap`): none at close,
+    /// though the stream still counts in the statistics.
+    pub fn logged_early(&self) -> bool {
+        self.http.as_ref().is_some_and(|h| h.logged_asap)
+    }
+
+    /// `option logasap`: the line of the transaction goes out now that the response
+    /// head is on its way, with the times and bytes so far (`+` before `%Tt %Ta %B`).
+    fn http_logasap(&mut self, env: &mut Env<'_, '_>) {
+        let fe = &env.proxies[self.frontend];
+        if !fe.options.logasap || !fe.logs_streams {
+            return;
+        }
+        let mut rec = self.log_record(env.proxies, env.pool, env.cx.now, 0);
+        let h = self.http.as_mut().expect("HTTP mode");
+        // The head just written counts as sent.
+        rec.bytes_out += h.res.out.len() as u64;
+        if let Some(http) = rec.http.as_mut() {
+            http.logasap = true;
+        }
+        h.logged_asap = true;
+        h.logs.push(rec);
     }
 
     pub(super) fn http_mut(&mut self) -> &mut HttpSide {
@@ -1503,6 +1532,7 @@ impl Stream {
             }
             self.persist_response(env.proxies);
             self.http_emit_response_head();
+            self.http_logasap(env);
             self.http_case_adjust_response(env);
             progress = true;
         }
@@ -1703,7 +1733,8 @@ impl Stream {
             self.term = h.reply_term; // `LR` for a `return` on a kept-alive connection
         }
         // Nothing logs this frontend's transactions: no record to build.
-        let rec = env.proxies[self.frontend].logs_streams.then(|| self.log_record(env.proxies, env.pool, env.cx.now, 0));
+        let logged = self.http.as_ref().is_some_and(|h| h.logged_asap);
+        let rec = (env.proxies[self.frontend].logs_streams && !logged).then(|| self.log_record(env.proxies, env.pool, env.cx.now, 0));
         let counted = self.server.as_ref().map(|side| (side.be, side.srv));
         let facts = self.end_facts(env.cx.now);
         crate::stats::account_end(env.proxies, self.frontend, self.backend, counted.map(|(_, s)| s), &facts, env.cx.now);
