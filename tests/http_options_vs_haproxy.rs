@@ -279,3 +279,61 @@ fn logasap_logs_with_the_response_head_as_in_haproxy() {
         assert_eq!(&lines[0], theirs, "moonproxy (left) and HAProxy (right)");
     }
 }
+
+/// A keep-alive backend answering every request with `name`.
+fn named_backend(name: &'static str) -> Backend {
+    Backend::custom(move |mut s: TcpStream, _| loop {
+        let mut head = Vec::new();
+        let mut b = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            match s.read(&mut b) {
+                Ok(1) => head.push(b[0]),
+                _ => return,
+            }
+        }
+        let reply = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{name}", name.len());
+        if s.write_all(reply.as_bytes()).is_err() {
+            return;
+        }
+    })
+}
+
+/// Four requests on one kept-alive connection to a round-robin backend of two
+/// servers: which server answered each. HAProxy 2.6 prefers the last server only
+/// when `http-reuse never` keeps the connection with the client's.
+fn servers_seen(bin: &Path, option: bool, reuse: &str) -> Vec<String> {
+    let (a, b) = (named_backend("a"), named_backend("b"));
+    let config = format!(
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         frontend fe\n    bind 127.0.0.1:{{{{fe}}}}\n    default_backend be\n\
+         backend be\n    {}\n    http-reuse {reuse}\n    server a 127.0.0.1:{{{{a}}}}\n    server b 127.0.0.1:{{{{b}}}}\n",
+        if option { "option prefer-last-server" } else { "" }
+    );
+    let proxy = ProxyBuilder::new(&config).bin(bin).port("a", a.port()).port("b", b.port()).start();
+    let s = TcpStream::connect(proxy.addr("fe")).unwrap();
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut c = HttpReader::new(s);
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        c.get_mut().write_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+        let head = c.read_head().unwrap().expect("a response");
+        let mut body = Vec::new();
+        c.read_body(&head, false, |d| body.extend_from_slice(d)).unwrap();
+        seen.push(String::from_utf8(body).unwrap());
+    }
+    seen
+}
+
+#[test]
+fn prefer_last_server_as_in_haproxy() {
+    let mut results = Vec::new();
+    for bin in bins() {
+        results.push((servers_seen(&bin, false, "never"), servers_seen(&bin, true, "never"), servers_seen(&bin, true, "safe")));
+    }
+    assert_eq!(results[0].0, ["a", "b", "a", "b"], "round robin");
+    assert_eq!(results[0].1, ["a", "a", "a", "a"], "the last server");
+    assert_eq!(results[0].2, ["a", "b", "a", "b"], "no effect with http-reuse safe");
+    if let Some(theirs) = results.get(1) {
+        assert_eq!(&results[0], theirs, "moonproxy (left) and HAProxy (right)");
+    }
+}

@@ -497,7 +497,7 @@ pub static OPTIONS: &[SubKeyword] = &[
     s("logasap", DF, "HTTP: the line goes out with the response head (`+` before `%Tt %Ta %B`); TCP streams are logged at their end"),
     n("mysql-check", DB),
     n("pgsql-check", DB),
-    n("prefer-last-server", DB),
+    s("prefer-last-server", DB, "HTTP: the server of the previous request's idle connection, before load balancing, with `http-reuse never` and no hash-based `balance` (as HAProxy 2.6)"),
     n("redis-check", DB),
     n("smtpchk", DB),
     i("socket-stats", DF, "no per-listener statistics"),

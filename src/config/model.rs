@@ -947,6 +947,9 @@ pub struct ProxyOptions {
     /// `option idle-close-on-response`: on soft-stop, an idle kept-alive client
     /// connection stays until its next response, which closes it (added by "fmt").
     pub idle_close_on_response: bool,
+    /// `option prefer-last-server`: the server of the connection the previous request
+    /// left idle takes the next one (added by "fmt").
+    pub prefer_last_server: bool,
     /// `option logasap`: an HTTP transaction is logged when its response head goes
     /// out, with the times and bytes so far (added by "fmt").
     pub logasap: bool,

@@ -7,13 +7,17 @@
 //!   logged at their end);
 //! - `http-ignore-probes`: a connection that sends nothing gets neither a 408 nor a
 //!   log line (browsers' pre-connections);
+//! - `prefer-last-server`: a request goes to the server whose connection the previous
+//!   request of the same client connection left idle, when it is usable (the stream,
+//!   before load balancing; with `http-reuse never` and no hash-based balancing, as
+//!   HAProxy 2.6 does it: [`effective`]);
 //! - `idle-close-on-response`: on soft-stop an idle client connection is kept until
 //!   its next response, which closes it;
 //! - `http-restrict-req-hdr-names preserve|delete|reject`: [`restrict_header_names`].
 //!
 //! Messages are HAProxy 2.6's.
 
-use crate::config::model::{HdrNamesPolicy, ProxyOptions};
+use crate::config::model::{Balance, HdrNamesPolicy, HttpReuse, Proxy, ProxyOptions};
 use crate::http::Headers;
 
 /// What parsing an `option` line asks of the caller.
@@ -34,6 +38,7 @@ pub fn parse(o: &mut ProxyOptions, name: &str, negate: bool, args: &[String]) ->
         "logasap" => &mut o.logasap,
         "http-ignore-probes" => &mut o.http_ignore_probes,
         "idle-close-on-response" => &mut o.idle_close_on_response,
+        "prefer-last-server" => &mut o.prefer_last_server,
         "http-restrict-req-hdr-names" => return Some(restrict_names(o, negate, args)),
         _ => return None,
     };
@@ -61,6 +66,20 @@ fn restrict_names(o: &mut ProxyOptions, negate: bool, args: &[String]) -> Parsed
         Some(other) => return Parsed::Err(format!("invalid parameter '{other}'. {expects}")),
     };
     Parsed::Ok
+}
+
+/// The options a proxy runs with: as configured, but `prefer-last-server`, which
+/// HAProxy 2.6 ignores with a hash-based `balance` (the hash decides) and unless
+/// `http-reuse never` keeps the server connection with its client connection (with
+/// the other modes it goes back to the server's pool: checked live, the requests of a
+/// kept-alive client still alternate under round robin).
+pub fn effective(p: &Proxy) -> ProxyOptions {
+    let mut o = p.options.clone();
+    let hashed = matches!(p.balance, Balance::Source | Balance::Uri(_) | Balance::UrlParam { .. } | Balance::Hdr { .. });
+    if hashed || p.http_reuse != HttpReuse::Never {
+        o.prefer_last_server = false;
+    }
+    o
 }
 
 /// A header name HAProxy lets through `http-restrict-req-hdr-names`: letters,

@@ -1802,6 +1802,20 @@ impl Stream {
         self.goto(State::HttpHead);
     }
 
+    /// `option prefer-last-server`: the server whose connection the previous request
+    /// of this client connection left idle takes this one, when it is usable (not for
+    /// hash-based balancing, see [`crate::http::options::effective`]).
+    pub(super) fn prefer_last_server(&mut self, env: &mut Env<'_, '_>, be: usize, avoid: Option<usize>) -> Option<super::Pick> {
+        if !env.proxies[be].options.prefer_last_server {
+            return None;
+        }
+        let idle = self.http.as_ref()?.idle.as_ref()?;
+        if idle.be != be || avoid == Some(idle.srv) {
+            return None;
+        }
+        env.pool.pick_persistent(be, idle.srv, false).map(|(pick, _)| pick)
+    }
+
     /// Sends the request over an idle connection to `(be, srv)` if there is one: the
     /// stream's own (kept from its previous transaction, which is closed if it goes
     /// elsewhere), else one from the shared pool as `http-reuse` allows. True when

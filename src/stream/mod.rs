@@ -482,6 +482,7 @@ impl Stream {
             None if ignore => None,
             None => self.persist_pick(env, be, avoid, down_ok),
         };
+        let persisted = persisted.or_else(|| self.prefer_last_server(env, be, avoid));
         let pick = match (persisted, self.http.as_ref().and_then(|h| h.txn.req.as_ref())) {
             (Some(pick), _) => pick,
             (None, Some(req)) => env.pool.pick_request(be, client, req, avoid),
