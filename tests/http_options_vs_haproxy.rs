@@ -337,3 +337,29 @@ fn prefer_last_server_as_in_haproxy() {
         assert_eq!(&results[0], theirs, "moonproxy (left) and HAProxy (right)");
     }
 }
+
+/// `option http-use-proxy-header` is accepted; in HAProxy 2.6 `Proxy-Connection` decides
+/// nothing (an HTTP/1.0 request asking keep-alive through it is answered with a close),
+/// and so in moonproxy.
+#[test]
+fn proxy_connection_header_decides_nothing_as_in_haproxy() {
+    let app = echo_head_backend();
+    let mut results = Vec::new();
+    for bin in bins() {
+        let proxy = ProxyBuilder::new(
+            "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+             frontend fe\n    bind 127.0.0.1:{{fe}}\n    option http-use-proxy-header\n    default_backend be\n\
+             backend be\n    server s1 127.0.0.1:{{be}}\n",
+        )
+        .bin(&bin)
+        .port("be", app.port())
+        .start();
+        let r = exchange(proxy.addr("fe"), b"GET http://h/ HTTP/1.0\r\nHost: h\r\nProxy-Connection: keep-alive\r\n\r\n", false);
+        let head = r.split("\r\n\r\n").next().unwrap_or("").to_ascii_lowercase();
+        results.push((head.lines().next().unwrap_or("").to_string(), head.contains("connection: close")));
+    }
+    assert_eq!(results[0], ("http/1.1 200 ok".to_string(), true));
+    if let Some(theirs) = results.get(1) {
+        assert_eq!(&results[0], theirs, "moonproxy (left) and HAProxy (right)");
+    }
+}

@@ -489,7 +489,7 @@ pub static OPTIONS: &[SubKeyword] = &[
     s("http-ignore-probes", DF, "no 408 and no log line for a connection that sends nothing"),
     i("http-no-delay", DFB, "moonproxy never holds data back to merge it (no MSG_MORE)"),
     s("http-restrict-req-hdr-names", DFB, "`preserve`, `delete`, `reject` (403) for names with other characters than letters, digits and `-`"),
-    n("http-use-proxy-header", DF),
+    i("http-use-proxy-header", DF, "HAProxy 2.6 shows no effect of it either: `Proxy-Connection` decides nothing (checked live)"),
     n("http_proxy", DFB),
     s("idle-close-on-response", DF, "soft-stop keeps an idle client connection until its next response"),
     n("independent-streams", DFB),
