@@ -152,3 +152,65 @@ fn sample_value(value: &[u8], flags: VarFlags, out: &mut Vec<u8>) {
         out.push(b'"');
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::live::LiveFacts;
+    use crate::http::txn::Txn;
+    use crate::sample::SampleCtx;
+    use std::time::{Duration, SystemTime};
+
+    /// A transaction's context: the request line and the stream's facts only.
+    struct Cx(Txn);
+
+    impl SampleCtx for Cx {
+        fn frontend_name(&self) -> Option<&str> {
+            Some("fe")
+        }
+        fn http_txn(&self) -> Option<&Txn> {
+            Some(&self.0)
+        }
+        fn now(&self) -> SystemTime {
+            SystemTime::UNIX_EPOCH
+        }
+    }
+
+    fn render(fmt: &str, cx: &Cx) -> String {
+        String::from_utf8(Fmt::parse(fmt).unwrap().render(cx)).unwrap()
+    }
+
+    #[test]
+    fn every_log_format_variable_is_accepted() {
+        for v in ["Ts", "ms", "t", "T", "Tl", "tr", "trg", "trl", "pid", "H", "ac", "fc", "bc", "sc", "rc", "sq", "bq", "B", "U", "CC", "CS", "hr", "hrl", "hs", "hsl", "lc", "rt", "ts", "tsc", "Ta", "Tc", "Td", "Th", "Ti", "Tq", "TR", "Tr", "Tt", "Tu", "Tw", "ST", "r", "sslc", "sslv", "bi", "bp", "si", "sp"] {
+            assert!(Fmt::parse(&format!("x %{v} y")).is_ok(), "%{v}");
+        }
+        assert!(Fmt::parse("%Tx").unwrap_err().starts_with("no such format variable 'Tx'"));
+    }
+
+    #[test]
+    fn variables_print_the_stream_so_far() {
+        let live = LiveFacts {
+            stream_id: 7,
+            // 2026-11-25 20:21:47.258 UTC
+            txn_date: Some(SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_638_107_258)),
+            t_queue: Some(Duration::ZERO),
+            t_connect: Some(Duration::from_millis(3)),
+            t_idle: Some(Duration::ZERO),
+            t_request: Some(Duration::ZERO),
+            t_response: Some(Duration::from_millis(2)),
+            retries: 1,
+            redispatched: true,
+            ..LiveFacts::default()
+        };
+        let cx = Cx(Txn { live, status: Some(503), ..Txn::default() });
+        // Timers as HAProxy prints them mid-stream: `Tt` 0, so `Td` negative.
+        assert_eq!(render("%Ts.%ms %Tw/%Tc/%Tr %Tt %Td %rc %rt %ts %ST", &cx), "1795638107.258 0/3/2 0 -5 +1 7 -- 503");
+        assert_eq!(render("%{+X}rt %{+Q}b %s", &cx), "0007 \"fe\" <NOSRV>");
+        // Unknown values print nothing, `""` quoted; `%o` makes flags stick.
+        assert_eq!(render("[%si][%{+Q}CC][%{+Q}o%f %b]", &cx), "[][\"\"][\"fe\" \"fe\"]");
+        // Before the stream knows anything: timers -1.
+        let fresh = Cx(Txn::default());
+        assert_eq!(render("%Tw %Tc %Tr %TR %Tq %ST", &fresh), "-1 -1 -1 -1 -1 -1");
+    }
+}
