@@ -1047,6 +1047,36 @@ pub struct ProxyOptions {
     /// responses to clients / requests to servers (added by "kw").
     pub h1_case_adjust_bogus_client: bool,
     pub h1_case_adjust_bogus_server: bool,
+    /// `option dontlog-normal`: only transactions that failed, were retried or got a
+    /// 5xx are logged (added by "fmt", see [`crate::log::StreamLog::is_error`]).
+    pub dontlog_normal: bool,
+    /// `option http-ignore-probes`: a connection closed or timed out before its first
+    /// byte gets neither a 408 nor a log line (added by "fmt").
+    pub http_ignore_probes: bool,
+    /// `option idle-close-on-response`: on soft-stop, an idle kept-alive client
+    /// connection stays until its next response, which closes it (added by "fmt").
+    pub idle_close_on_response: bool,
+    /// `option prefer-last-server`: the server of the connection the previous request
+    /// left idle takes the next one (added by "fmt").
+    pub prefer_last_server: bool,
+    /// `option logasap`: an HTTP transaction is logged when its response head goes
+    /// out, with the times and bytes so far (added by "fmt").
+    pub logasap: bool,
+    /// `option http-restrict-req-hdr-names` (added by "fmt").
+    pub restrict_req_hdr_names: HdrNamesPolicy,
+}
+
+/// `option http-restrict-req-hdr-names preserve|delete|reject`: what becomes of request
+/// headers whose names hold other characters than letters, digits and `-` (added by "fmt").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HdrNamesPolicy {
+    /// Forwarded as they are (the default).
+    #[default]
+    Preserve,
+    /// Removed before the `http-request` rules.
+    Delete,
+    /// The request is answered 403.
+    Reject,
 }
 
 /// TCP keep-alive probe settings (TCP_KEEPCNT, TCP_KEEPIDLE, TCP_KEEPINTVL); `None`:
@@ -1618,7 +1648,11 @@ pub enum LogDest {
 /// How a log line is framed on the wire (`format` on a `log` line).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum LogWireFormat {
+    /// No `format` on the `log` line: RFC 3164 framing, with a host field only when
+    /// `log-send-hostname` is set (HAProxy 2.6 writes none otherwise, where an explicit
+    /// `format rfc3164` writes `localhost`). Added by "fmt".
     #[default]
+    Default,
     Rfc3164,
     Rfc5424,
     Raw,

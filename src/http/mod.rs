@@ -18,6 +18,8 @@ pub mod capture;
 pub mod compress;
 pub mod errors;
 pub mod h1;
+pub mod live;
+pub mod options;
 pub mod persist;
 pub mod rules;
 pub mod txn;

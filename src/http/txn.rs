@@ -50,6 +50,9 @@ pub struct Txn {
     /// Compression of the response (`res.comp`, `res.comp_algo`), see
     /// [`crate::http::compress`].
     pub comp: crate::http::compress::TxnComp,
+    /// The stream's dates, timers and counters, refreshed before each rule list: what
+    /// the `%` variables of rule log-formats print (see [`crate::http::live`]).
+    pub live: crate::http::live::LiveFacts,
 }
 
 impl Txn {

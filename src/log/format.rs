@@ -47,6 +47,10 @@ pub struct VarFlags {
     pub hex: bool,
     /// `+E`: escape `"`, `\` and `]`.
     pub escape: bool,
+    /// A missing value prints nothing (`""` with `+Q`) instead of `-`: HAProxy prints
+    /// the dash only in log lines, not in the log-formats of rules
+    /// ([`crate::http::rules::Fmt`]). Not a `%{}` flag: set by the caller.
+    pub blank_absent: bool,
 }
 
 /// A log-format variable; [`Var::lookup`] finds one by its `%` name.
@@ -602,7 +606,7 @@ fn flush_text(nodes: &mut Vec<Node>, text: &mut String) {
 }
 
 /// `+Q,-X,+E`: items are `+` or `-` and a flag letter; others are ignored.
-fn apply_flags(flags: &mut VarFlags, args: &str) {
+pub(crate) fn apply_flags(flags: &mut VarFlags, args: &str) {
     for item in args.split(',') {
         let (on, name) = match item.as_bytes().first() {
             Some(b'+') => (true, &item[1..]),
@@ -633,9 +637,14 @@ fn sample_end(s: &str) -> Option<usize> {
     None
 }
 
-/// A value that is not known: `-`, or `""` when quoted.
+/// A value that is not known: `-`, or `""` when quoted (nothing at all with
+/// [`VarFlags::blank_absent`]).
 fn absent(flags: VarFlags, out: &mut String) {
-    out.push_str(if flags.quote { "\"\"" } else { "-" });
+    if flags.quote {
+        out.push_str("\"\"");
+    } else if !flags.blank_absent {
+        out.push('-');
+    }
 }
 
 /// A string value, quoted and escaped as the flags say.
@@ -720,7 +729,10 @@ fn millis(d: Option<Duration>, out: &mut String) {
     }
 }
 
-fn render_var(var: Var, flags: VarFlags, rec: &StreamLog, env: &RenderEnv, out: &mut String) {
+/// Appends the value of `var` for `rec`: what a log line prints, and what the
+/// log-formats of rules print ([`crate::http::rules::Fmt`], with a record of the
+/// stream as it stands and [`VarFlags::blank_absent`]).
+pub fn render_var(var: Var, flags: VarFlags, rec: &StreamLog, env: &RenderEnv, out: &mut String) {
     let http = rec.http.as_deref();
     match var {
         Var::ClientIp => ip(rec.client, flags, out),
@@ -744,15 +756,22 @@ fn render_var(var: Var, flags: VarFlags, rec: &StreamLog, env: &RenderEnv, out: 
         Var::BackendSrcIp | Var::BackendSrcPort | Var::FrontendCounter => absent(flags, out),
         Var::Tw => millis(rec.t_queue, out),
         Var::Tc => millis(rec.t_connect, out),
-        Var::Tt | Var::Tu => millis(Some(rec.t_total), out),
+        Var::Tt | Var::Tu => {
+            so_far(http, out);
+            millis(Some(rec.t_total), out)
+        }
         Var::Th => signed(Some(Timers::of(rec).th), out),
         Var::Td => signed(Timers::of(rec).data(), out),
-        Var::Ta => signed(Some(Timers::of(rec).active()), out),
+        Var::Ta => {
+            so_far(http, out);
+            signed(Some(Timers::of(rec).active()), out)
+        }
         Var::Ti => signed(Timers::of(rec).ti, out),
         Var::Tq => signed(Timers::of(rec).tq(), out),
         Var::TRequest => signed(Timers::of(rec).tr_req, out),
         Var::Tr => signed(Timers::of(rec).tr, out),
         Var::BytesOut => {
+            so_far(http, out);
             let _ = write!(out, "{}", rec.bytes_out);
         }
         Var::BytesIn => {
@@ -849,6 +868,13 @@ fn render_var(var: Var, flags: VarFlags, rec: &StreamLog, env: &RenderEnv, out: 
     }
 }
 
+/// The `+` of values counted so far, in a line logged early (`option logasap`).
+fn so_far(http: Option<&HttpLog>, out: &mut String) {
+    if http.is_some_and(|h| h.logasap) {
+        out.push('+');
+    }
+}
+
 /// The timers of a record in milliseconds, with HAProxy's relations between them:
 /// `Tq = Th + Ti + TR`, `Ta = Tt - Th - Ti`, `Td = Tt - (Tq + Tw + Tc + Tr)`; a timer
 /// that was never reached, or depends on one, is `None` (printed `-1`).
@@ -891,18 +917,21 @@ impl Timers {
     }
 
     /// `Ta`: the total time without the handshake and the idle time before the request.
+    /// Never negative in a log line; in a rule, before the end (`Tt` is 0 until then,
+    /// as in HAProxy), it is minus the waits, as HAProxy renders it.
     fn active(&self) -> i64 {
-        (self.tt - self.th - self.ti.unwrap_or(0)).max(0)
+        self.tt - self.th - self.ti.unwrap_or(0)
     }
 
     /// `Td`: the data transfer time. In TCP, what follows the connection set-up.
+    /// Negative in a rule, before the end (`Tt` still 0), as in HAProxy.
     fn data(&self) -> Option<i64> {
         let before = if self.http {
             self.tq()? + self.tw? + self.tc? + self.tr?
         } else {
             self.tw? + self.tc?
         };
-        Some((self.tt - before).max(0))
+        Some(self.tt - before)
     }
 }
 
@@ -1039,7 +1068,8 @@ fn captures(caps: Option<&[Option<Vec<u8>>]>, list: bool, flags: VarFlags, out: 
             }
             match c {
                 Some(v) => encoded(v, header_encoded, flags, out),
-                None => absent(flags, out),
+                // `-` even in the formats of rules, as HAProxy writes it.
+                None => absent(VarFlags { blank_absent: false, ..flags }, out),
             }
         }
         return;

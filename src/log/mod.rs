@@ -152,6 +152,9 @@ pub struct HttpLog {
     pub level: Option<crate::config::model::Level>,
     /// `set-log-level silent`, or a `monitor-uri` probe: no line at all.
     pub silent: bool,
+    /// `option logasap`: the line was built when the response head went out, so
+    /// `%Tt`, `%Ta` and `%B` are values so far and print with a `+` (added by "fmt").
+    pub logasap: bool,
 }
 
 impl HttpLog {
@@ -239,10 +242,13 @@ pub const HTTPLOG_CLF_FORMAT: &str =
 
 impl StreamLog {
     /// Did the stream end in error, as HAProxy counts it for `option log-separate-errors`
-    /// and `option dontlog-normal`: redispatched, retried, or terminated by anything
-    /// else than a normal end (`-`) or a local action (`L`).
+    /// and `option dontlog-normal`: redispatched, retried, terminated by anything
+    /// else than a normal end (`-`) or a local action (`L`), or answered with a 5xx.
     pub fn is_error(&self) -> bool {
-        self.redispatched || self.retries > 0 || !matches!(self.termination[0], b'-' | b'L')
+        self.redispatched
+            || self.retries > 0
+            || !matches!(self.termination[0], b'-' | b'L')
+            || self.http.as_ref().and_then(|h| h.status).is_some_and(|s| s >= 500)
     }
 
     /// The level of the stream's log line: `err` for an error with

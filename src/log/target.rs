@@ -14,6 +14,7 @@
 //! | format     | line                                                                  |
 //! |------------|-----------------------------------------------------------------------|
 //! | `raw`      | `msg`                                                                 |
+//! | (none)     | `<134>Nov 25 20:30:01 haproxy[1234]: msg`                             |
 //! | `rfc3164`  | `<134>Nov 25 20:30:01 localhost haproxy[1234]: msg`                   |
 //! | `local`    | `<134>Nov 25 20:30:01 haproxy[1234]: msg`                             |
 //! | `rfc5424`  | `<134>1 2026-11-25T20:30:01.123456+00:00 - haproxy 1234 - - msg`      |
@@ -23,8 +24,9 @@
 //! | `iso`      | `2026-11-25T20:30:01.123456+00:00 msg`                                |
 //!
 //! Every line ends with `\n`, on sockets too. The host field is the
-//! `log-send-hostname` value when set; otherwise HAProxy prints `localhost` in
-//! RFC 3164 and `-` in RFC 5424, and so do we. Dates are local time.
+//! `log-send-hostname` value when set; otherwise HAProxy prints none without a
+//! `format` (the default framing, RFC 3164's otherwise), `localhost` with an explicit
+//! `format rfc3164` and `-` in RFC 5424, and so do we. Dates are local time.
 //! `len N` bounds the whole line, newline included: a longer line is cut to N-1 bytes
 //! plus the newline.
 //!
@@ -64,7 +66,7 @@ pub fn total_dropped() -> u64 {
 pub struct LogIdentity {
     /// `log-tag`, default [`DEFAULT_LOG_TAG`].
     pub tag: String,
-    /// `log-send-hostname`: `None` when not set (RFC 3164 then says `localhost`,
+    /// `log-send-hostname`: `None` when not set (an explicit `format rfc3164` then says `localhost`, the default format nothing,
     /// RFC 5424 `-`).
     pub hostname: Option<String>,
     pub pid: u32,
@@ -202,12 +204,17 @@ fn write_line(out: &mut Vec<u8>, f: &Frame<'_>, msg: &str) {
     let tm = || time::breakdown(now, utc_offset);
     match format {
         LogWireFormat::Raw => {}
-        LogWireFormat::Rfc3164 | LogWireFormat::Local => {
+        LogWireFormat::Default | LogWireFormat::Rfc3164 | LogWireFormat::Local => {
             let _ = write!(hdr, "<{pri}>");
             tm().write_rfc3164(&mut hdr);
             hdr.push(' ');
-            if format == LogWireFormat::Rfc3164 {
-                hdr.push_str(id.hostname.as_deref().unwrap_or("localhost"));
+            let host = match format {
+                LogWireFormat::Rfc3164 => Some(id.hostname.as_deref().unwrap_or("localhost")),
+                LogWireFormat::Default => id.hostname.as_deref(),
+                _ => None,
+            };
+            if let Some(host) = host {
+                hdr.push_str(host);
                 hdr.push(' ');
             }
             let _ = write!(hdr, "{}[{}]: ", id.tag, id.pid);
@@ -700,6 +707,8 @@ mod tests {
         use LogWireFormat::*;
         let cases = [
             (Raw, "msg\n"),
+            // No `format`: no host field without `log-send-hostname`.
+            (Default, "<134>Nov 25 20:30:01 haproxy[1234]: msg\n"),
             (
                 Rfc3164,
                 "<134>Nov 25 20:30:01 localhost haproxy[1234]: msg\n",
@@ -737,6 +746,10 @@ mod tests {
         };
         assert_eq!(
             enc(LogWireFormat::Rfc3164, &id, "m", 0),
+            "<134>Nov 25 20:30:01 vm mytag[6768]: m\n"
+        );
+        assert_eq!(
+            enc(LogWireFormat::Default, &id, "m", 0),
             "<134>Nov 25 20:30:01 vm mytag[6768]: m\n"
         );
         assert_eq!(

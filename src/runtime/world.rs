@@ -355,7 +355,8 @@ impl World {
         let log = &self.logs[fe];
         let Some(format) = &log.format else { return }; // logged at accept
         let silent = rec.http.as_ref().is_some_and(|h| h.silent);
-        if log.logger.is_empty() || silent || (p.options.dontlognull && rec.bytes_in == 0) {
+        let normal_unlogged = p.options.dontlog_normal && !rec.is_error();
+        if log.logger.is_empty() || silent || normal_unlogged || (p.options.dontlognull && rec.bytes_in == 0) {
             return;
         }
         let rec = &*log_uri::cut_request_line(rec, self.log_uri_len);
@@ -425,7 +426,7 @@ impl World {
             self.logs[fe].logger.send(Level::Info, &line);
             return;
         }
-        let logged = tls_failure.is_none() && s.logs_at_close() && self.proxies[fe].logs_streams;
+        let logged = tls_failure.is_none() && s.logs_at_close() && !s.logged_early() && self.proxies[fe].logs_streams;
         let rec = logged.then(|| s.log_record(&self.proxies, &self.farm, cx.now, self.actconn));
         let facts = s.logs_at_close().then(|| s.end_facts(cx.now));
         let (be, srv) = (s.backend, s.server_index());

@@ -284,6 +284,8 @@ pub struct HttpSide {
     /// Whether the stream's close is logged: not for a kept-alive client that leaves
     /// (or times out) between requests.
     pub log_at_close: bool,
+    /// `option logasap`: this transaction was logged when its response head went out.
+    logged_asap: bool,
     // Timing of the current transaction.
     txn_start: Instant,
     txn_date: SystemTime,
@@ -333,6 +335,7 @@ impl HttpSide {
             service_answered: false,
             stopping: false,
             log_at_close: true,
+            logged_asap: false,
             txn_start: now,
             txn_date: date,
             first_byte: None,
@@ -382,6 +385,7 @@ impl HttpSide {
             cookie_flags: [0; 2],
             level: self.txn.log_level,
             silent: self.txn.silent,
+            logasap: false,
         }
     }
 
@@ -422,6 +426,7 @@ impl HttpSide {
         self.after_ran = false;
         self.reply_term = Termination::NORMAL;
         self.res_started = false;
+        self.logged_asap = false;
         self.silent_close = false;
         self.req_error = None;
         self.replay = false;
@@ -527,12 +532,14 @@ impl Stream {
     }
 
     /// Soft stop: a kept-alive connection waiting for its next request is closed now
-    /// (without a log line); one in a transaction closes after its response (which
-    /// says `Connection: close`). TCP streams are left alone. Returns the stream's life.
+    /// (without a log line), unless `option idle-close-on-response`; one in a
+    /// transaction closes after its response (which says `Connection: close`). TCP streams are left alone. Returns the stream's life.
     pub fn soft_stop(&mut self, env: &mut Env<'_, '_>) -> super::Life {
         let Some(h) = self.http.as_mut() else { return super::Life::Alive };
         h.stopping = true;
-        if self.state == State::HttpHead && h.done > 0 && h.txn.req.is_none() && self.req.buf.is_empty() {
+        // `option idle-close-on-response`: the idle connection waits for a last request.
+        let wait_request = env.proxies[self.frontend].options.idle_close_on_response;
+        if !wait_request && self.state == State::HttpHead && h.done > 0 && h.txn.req.is_none() && self.req.buf.is_empty() {
             h.log_at_close = false;
             self.close(env, Cause::None, Phase::Request);
             return super::Life::Finished;
@@ -543,6 +550,30 @@ impl Stream {
     /// Whether the runtime logs this stream when it closes.
     pub fn logs_at_close(&self) -> bool {
         self.http.as_ref().is_none_or(|h| h.log_at_close)
+    }
+
+    /// The transaction's line is already out (`option logasap`): none at close,
+    /// though the stream still counts in the statistics.
+    pub fn logged_early(&self) -> bool {
+        self.http.as_ref().is_some_and(|h| h.logged_asap)
+    }
+
+    /// `option logasap`: the line of the transaction goes out now that the response
+    /// head is on its way, with the times and bytes so far (`+` before `%Tt %Ta %B`).
+    fn http_logasap(&mut self, env: &mut Env<'_, '_>) {
+        let fe = &env.proxies[self.frontend];
+        if !fe.options.logasap || !fe.logs_streams {
+            return;
+        }
+        let mut rec = self.log_record(env.proxies, env.pool, env.cx.now, 0);
+        let h = self.http.as_mut().expect("HTTP mode");
+        // The head just written counts as sent.
+        rec.bytes_out += h.res.out.len() as u64;
+        if let Some(http) = rec.http.as_mut() {
+            http.logasap = true;
+        }
+        h.logged_asap = true;
+        h.logs.push(rec);
     }
 
     pub(super) fn http_mut(&mut self) -> &mut HttpSide {
@@ -594,13 +625,15 @@ impl Stream {
             }
         } else {
             let nothing = self.req.buf.is_empty();
+            // Nothing received: between two requests, the normal end of a kept-alive
+            // connection; before the first one, a probe `option http-ignore-probes`
+            // ignores. Neither gets a 408 or a log line.
+            let quiet = nothing && (idle_between || env.proxies[self.frontend].options.http_ignore_probes);
             if read.is_err() || (nothing && self.req.eof) {
-                // The client left. Between two requests that is the normal end of a
-                // kept-alive connection, not logged.
-                if nothing && idle_between {
+                if quiet {
                     self.http_mut().log_at_close = false;
                 }
-                let cause = if nothing && idle_between {
+                let cause = if quiet {
                     Cause::None
                 } else {
                     // HAProxy logs an aborted request as a 400 (`CR`), sent or not.
@@ -647,7 +680,7 @@ impl Stream {
                 }
                 Ok(Status::Partial) => {
                     if deadline.is_some_and(|d| d <= now) {
-                        if nothing && idle_between {
+                        if quiet {
                             h.log_at_close = false;
                             return self.close(env, Cause::None, Phase::Request);
                         }
@@ -801,6 +834,13 @@ impl Stream {
     /// Runs `proxy`'s `http-request` rules from the cursor; false when the stream must
     /// not go on (it waits, or answers by itself).
     fn http_request_rules(&mut self, env: &mut Env<'_, '_>, proxy: usize, phase: Phase) -> bool {
+        self.refresh_live_facts(env, false);
+        let policy = env.proxies[proxy].options.restrict_req_hdr_names;
+        let req = self.http_mut().txn.req.as_mut();
+        if req.is_some_and(|r| !crate::http::options::restrict_header_names(policy, &mut r.headers)) {
+            self.http_reject(env, 403, Termination::new(Cause::ProxyAbort, Phase::Request));
+            return false;
+        }
         let be_name = self.backend.map(|b| env.proxies[b].name.as_str());
         let p = &env.proxies[proxy];
         let h = self.http.as_mut().expect("HTTP mode");
@@ -1497,6 +1537,7 @@ impl Stream {
             self.persist_response(env.proxies);
             self.stick_response(env.proxies, &*env.pool);
             self.http_emit_response_head();
+            self.http_logasap(env);
             self.http_case_adjust_response(env);
             progress = true;
         }
@@ -1533,6 +1574,7 @@ impl Stream {
     /// too (`super::service`), where a rule's own answer ends the stream as the service
     /// would (`LR`, as HAProxy logs it).
     pub(super) fn http_response_rules(&mut self, env: &mut Env<'_, '_>) -> bool {
+        self.refresh_live_facts(env, true);
         let be = self.backend.unwrap_or(self.frontend);
         let server = self.server.as_ref().map(|s| (s.be, s.srv));
         loop {
@@ -1697,7 +1739,8 @@ impl Stream {
             self.term = h.reply_term; // `LR` for a `return` on a kept-alive connection
         }
         // Nothing logs this frontend's transactions: no record to build.
-        let rec = env.proxies[self.frontend].logs_streams.then(|| self.log_record(env.proxies, env.pool, env.cx.now, 0));
+        let logged = self.http.as_ref().is_some_and(|h| h.logged_asap);
+        let rec = (env.proxies[self.frontend].logs_streams && !logged).then(|| self.log_record(env.proxies, env.pool, env.cx.now, 0));
         let counted = self.server.as_ref().map(|side| (side.be, side.srv));
         let facts = self.end_facts(env.cx.now);
         crate::stats::account_end(env.proxies, self.frontend, self.backend, counted.map(|(_, s)| s), &facts, env.cx.now);
@@ -1764,6 +1807,20 @@ impl Stream {
         // `TXN` handle, `set_priv`) does not outlive the transaction.
         self.lua = None;
         self.goto(State::HttpHead);
+    }
+
+    /// `option prefer-last-server`: the server whose connection the previous request
+    /// of this client connection left idle takes this one, when it is usable (not for
+    /// hash-based balancing, see [`crate::http::options::effective`]).
+    pub(super) fn prefer_last_server(&mut self, env: &mut Env<'_, '_>, be: usize, avoid: Option<usize>) -> Option<super::Pick> {
+        if !env.proxies[be].options.prefer_last_server {
+            return None;
+        }
+        let idle = self.http.as_ref()?.idle.as_ref()?;
+        if idle.be != be || avoid == Some(idle.srv) {
+            return None;
+        }
+        env.pool.pick_persistent(be, idle.srv, false).map(|(pick, _)| pick)
     }
 
     /// Sends the request over an idle connection to `(be, srv)` if there is one: the
@@ -1891,6 +1948,38 @@ impl Stream {
                 f.t_response = Some(Duration::ZERO);
             }
         }
+    }
+
+    /// Copies what the `%` variables of rule log-formats print into the transaction
+    /// ([`crate::http::live`]); `TR` is known once the request rules are over.
+    fn refresh_live_facts(&mut self, env: &Env<'_, '_>, response: bool) {
+        let srv = self.server.as_ref();
+        let feconn = env.proxies[self.frontend].feconn;
+        let Some(h) = self.http.as_mut() else { return };
+        let since = |a: Option<Instant>, b: Option<Instant>| Some(b?.saturating_duration_since(a?));
+        h.txn.live = crate::http::live::LiveFacts {
+            stream_id: self.id,
+            txn_date: Some(h.txn_date),
+            server_addr: srv.and_then(|s| match s.addr {
+                Some(super::Target::Inet(a)) => Some(a),
+                _ => None,
+            }),
+            t_queue: self.t_queue,
+            t_connect: self.t_connect,
+            t_idle: h.first_byte.map(|f| f.saturating_duration_since(h.txn_start)),
+            t_request: since(h.first_byte, h.head_at).filter(|_| response),
+            t_response: since(h.req_sent, h.res_head_at),
+            // The stream does not see the process-wide count: its frontend's stands in.
+            actconn: feconn,
+            feconn,
+            beconn: self.backend.map_or(0, |b| env.pool.beconn(b)),
+            srv_conn: srv.map_or(0, |s| env.pool.server_conns(s.be, s.srv)),
+            retries: self.retries_done,
+            redispatched: self.redispatched,
+            srv_queue: self.queue_seen.0,
+            backend_queue: self.queue_seen.1,
+            termination: self.term.code(),
+        };
     }
 
     pub(super) fn http_log_fields(&self, rec: &mut StreamLog, now: Instant) {

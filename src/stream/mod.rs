@@ -525,6 +525,7 @@ impl Stream {
         // `stick match|on` (src/stick/persist.rs): after `use-server` and the cookie.
         let stuck = self.stick_pick(env, be, avoid, down_ok, persisted.is_none() && !ignore);
         let persisted = persisted.or(stuck);
+        let persisted = persisted.or_else(|| self.prefer_last_server(env, be, avoid));
         let pick = match (persisted, self.http.as_ref().and_then(|h| h.txn.req.as_ref())) {
             (Some(pick), _) => pick,
             (None, Some(req)) => env.pool.pick_request(be, client, req, avoid),

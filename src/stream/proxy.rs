@@ -301,7 +301,7 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
             default_backend,
             retries: p.retries,
             retry_on: p.retry_on.unwrap_or(crate::config::model::RetryOn::CONN_FAILURE),
-            options: p.options.clone(),
+            options: crate::http::options::effective(p),
             maxconn: p.maxconn,
             logs: p.logs.clone(),
             log_format: p.log_format.clone(),

@@ -61,9 +61,13 @@ pub fn option_httpchk(p: &mut Parser, l: &Line, negate: bool, args: &[String]) -
         version
     });
     if !hidden.is_empty() {
-        p.warn(
-            &l.loc,
-            "'option httpchk' : hiding headers or body at the end of the version string is deprecated. Please, consider to use 'http-check send' directive instead.",
+        // HAProxy's directive shape: no blank before the first colon.
+        p.push(
+            crate::config::diagnostic::Diagnostic::warning(
+                &l.loc,
+                "'option httpchk' : hiding headers or body at the end of the version string is deprecated. Please, consider to use 'http-check send' directive instead.",
+            )
+            .with_style(crate::config::diagnostic::Style::Directive),
         );
     }
     let hc = check(p, true);

@@ -502,6 +502,15 @@ pub fn option(p: &mut Parser, l: &Line) -> Result<(), String> {
     if let Some(result) = http_option(p, name, negate, &args[2..]) {
         return result;
     }
+    match crate::http::options::parse(&mut p.draft().proxy.options, name, negate, &args[2..]) {
+        Some(crate::http::options::Parsed::Ok) => return Ok(()),
+        Some(crate::http::options::Parsed::Err(e)) => return Err(e),
+        Some(crate::http::options::Parsed::Directive(e)) => {
+            p.alert_directive(&l.loc, e);
+            return Ok(());
+        }
+        None => {}
+    }
     let max_args = match name {
         "redispatch" | "httplog" => 1,
         _ => 0,
