@@ -11,7 +11,7 @@
 
 use super::{Line, Parser};
 use crate::config::diagnostic::Diagnostic;
-use crate::config::model::{Config, IdlePoolConf, Location, Server, ServerAddr};
+use crate::config::model::{Config, Location, Server, ServerAddr};
 use crate::diag::Severity;
 
 pub fn server_template(p: &mut Parser, l: &Line) -> Result<(), String> {
@@ -63,23 +63,7 @@ pub fn finish_dispatch(config: &mut Config) {
     for p in config.proxies.iter_mut().filter(|p| p.cap.backend && p.servers.is_empty()) {
         let Some(addr) = p.dispatch.clone() else { continue };
         let location = p.location.clone().unwrap_or_else(|| Location { file: "".into(), line: 0 });
-        p.servers.push(Server {
-            name: DISPATCH_SERVER.to_string(),
-            location,
-            addr,
-            weight: 1,
-            maxconn: 0,
-            maxqueue: 0,
-            backup: false,
-            disabled: false,
-            check: None,
-            id: None,
-            idle: IdlePoolConf::default(),
-            cookie: None,
-            tls: None,
-            send_proxy: Default::default(),
-            tuning: Default::default(),
-        });
+        p.servers.push(Server::new(DISPATCH_SERVER, location, addr));
     }
 }
 
