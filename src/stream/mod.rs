@@ -262,7 +262,8 @@ pub struct Stream {
     /// module while the stream runs.
     stick: crate::stick::Session,
     /// `accept-proxy`: the client's PROXY header ([`proxy_header`]).
-    proxy_hdr: proxy_header::ProxyHeader,
+    /// Boxed: only `accept-proxy` streams have one; an idle connection stays small.
+    proxy_hdr: Option<Box<proxy_header::ProxyHeader>>,
 }
 
 impl Stream {
@@ -311,7 +312,7 @@ impl Stream {
             lua_service: None,
             tcp_service: None,
             stick: crate::stick::Session::default(),
-            proxy_hdr: Default::default(),
+            proxy_hdr: None,
         }
     }
 

@@ -41,18 +41,18 @@ impl Stream {
     /// `timeout` (the frontend's `timeout client`; none: wait forever, as HAProxy).
     pub fn expect_proxy_header(&mut self, now: Instant, timeout: Option<std::time::Duration>) {
         let deadline = timeout.map_or(now + std::time::Duration::from_secs(365 * 86400), |t| now + t);
-        self.proxy_hdr.wait = Some(deadline);
+        self.proxy_hdr.get_or_insert_with(Default::default).wait = Some(deadline);
         self.state_deadline = Some(deadline);
     }
 
     /// `fc_rcvd_proxy`: the connection started with a PROXY header.
     pub fn received_proxy_header(&self) -> bool {
-        self.proxy_hdr.received
+        self.proxy_hdr.as_ref().is_some_and(|h| h.received)
     }
 
     /// Reads and applies the client's header when one is expected.
     pub(super) fn proxy_header_step(&mut self, env: &mut Env<'_, '_>) -> Step {
-        let Some(deadline) = self.proxy_hdr.wait else { return Step::Done };
+        let Some(deadline) = self.proxy_hdr.as_ref().and_then(|h| h.wait) else { return Step::Done };
         let mut end = ReadEnd::WouldBlock;
         if self.client.readable || self.client.hup {
             end = self.client.read_into(&mut self.req.buf).1;
@@ -68,7 +68,7 @@ impl Stream {
                     if let Some((src, dst)) = h.addrs {
                         (self.src, self.dst) = (Some(src), Some(dst));
                     }
-                    self.proxy_hdr = ProxyHeader { wait: None, error: None, received: true };
+                    self.proxy_hdr = Some(Box::new(ProxyHeader { wait: None, error: None, received: true }));
                     self.state_deadline = None;
                     Step::Done
                 }
@@ -93,8 +93,9 @@ impl Stream {
             self.client.set_nolinger();
         }
         self.client.deregister(env.cx.registry);
-        self.proxy_hdr.error = Some(e);
-        self.proxy_hdr.wait = None;
+        let h = self.proxy_hdr.get_or_insert_with(Default::default);
+        h.error = Some(e);
+        h.wait = None;
         self.state_deadline = None;
         self.goto(super::State::Closed);
         Step::Failed
@@ -105,7 +106,7 @@ impl Stream {
     /// does not look like a PROXY protocol header`); `bind` is the listener's name, or
     /// its number in the frontend.
     pub fn proxy_error_line(&self, frontend: &str, bind: &str) -> Option<String> {
-        let e = self.proxy_hdr.error?;
+        let e = self.proxy_hdr.as_ref()?.error?;
         let from = self.src.map_or_else(|| "unix".to_string(), |a| format!("{}:{}", a.ip(), a.port()));
         let mut date = String::new();
         let at: SystemTime = self.accept_date;
