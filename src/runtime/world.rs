@@ -405,6 +405,18 @@ impl World {
         }
     }
 
+    /// A stream leaves: its slot, and its place in the process's, listener's and
+    /// frontend's connection counts (accepting may resume).
+    fn forget_stream(&mut self, key: Key, listener: usize, fe: usize) {
+        self.streams.remove(key);
+        self.actconn -= 1;
+        if let Some(l) = self.listeners.get_mut(listener) {
+            l.conns -= 1;
+        }
+        self.proxies[fe].feconn -= 1;
+        self.listeners_dirty = true;
+    }
+
     /// Removes a closed stream: counters, listener slot, log line.
     fn finish(&mut self, cx: &mut Ctx<'_>, key: Key) {
         let Some(s) = self.streams.get_mut(key) else { return };
@@ -416,13 +428,7 @@ impl World {
         }) {
             // Closed waiting for its PROXY header: HAProxy's one line, no stream log.
             let li = s.listener;
-            self.streams.remove(key);
-            self.actconn -= 1;
-            if let Some(l) = self.listeners.get_mut(li) {
-                l.conns -= 1;
-            }
-            self.proxies[fe].feconn -= 1;
-            self.listeners_dirty = true;
+            self.forget_stream(key, li, fe);
             self.logs[fe].logger.send(Level::Info, &line);
             return;
         }
@@ -436,13 +442,7 @@ impl World {
             let be = s.backend.map_or(&self.proxies[fe].name, |b| &self.proxies[b].name);
             eprintln!("{:08x}:{be}.closed[{:04x}:{:04x}]", s.id as u32, cfd as u16, sfd.map_or(0xffff, |f| f as u16));
         }
-        self.streams.remove(key);
-        self.actconn -= 1;
-        if let Some(l) = self.listeners.get_mut(li) {
-            l.conns -= 1;
-        }
-        self.proxies[fe].feconn -= 1;
-        self.listeners_dirty = true;
+        self.forget_stream(key, li, fe);
         if let Some(facts) = facts {
             crate::stats::account_end(&mut self.proxies, fe, be, srv, &facts, cx.now);
         }
