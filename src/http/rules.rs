@@ -23,7 +23,7 @@ pub mod normalize;
 #[cfg(test)]
 mod tests;
 
-pub use fmt::Fmt;
+pub use fmt::{vars_compiled, Fmt};
 pub use normalize::Normalizer;
 
 use super::txn::Txn;

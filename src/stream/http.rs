@@ -1953,6 +1953,10 @@ impl Stream {
     /// Copies what the `%` variables of rule log-formats print into the transaction
     /// ([`crate::http::live`]); `TR` is known once the request rules are over.
     fn refresh_live_facts(&mut self, env: &Env<'_, '_>, response: bool) {
+        // Read only by formats that print a variable: none compiled, nothing to take.
+        if !crate::http::rules::vars_compiled() {
+            return;
+        }
         let srv = self.server.as_ref();
         let feconn = env.proxies[self.frontend].feconn;
         let Some(h) = self.http.as_mut() else { return };

@@ -26,6 +26,17 @@ enum Part {
     Var { var: Var, flags: VarFlags },
 }
 
+/// Set once a format printing a `%` variable is compiled. Only such formats read the
+/// stream's live facts ([`crate::http::live`]); until one exists, streams skip taking
+/// that snapshot before each rule list (it cost about 900 instructions per proxied
+/// request). Compilation happens before any stream runs; the flag is never cleared.
+static VARS_COMPILED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether some compiled format prints a `%` variable (see [`VARS_COMPILED`]).
+pub fn vars_compiled() -> bool {
+    VARS_COMPILED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// A compiled log-format string.
 #[derive(Clone, Debug, Default)]
 pub struct Fmt {
@@ -90,6 +101,7 @@ impl Fmt {
                     ));
                 };
                 parts.push(Part::Var { var, flags });
+                VARS_COMPILED.store(true, std::sync::atomic::Ordering::Relaxed);
             }
             i = end;
         }
