@@ -18,6 +18,19 @@ fn render_fills_placeholders_and_leaves_lookalikes() {
     assert!(err.contains("{{be}}"), "{err}");
 }
 
+/// `free_port` claims each port it hands out: never twice in a process, and the claim
+/// file is locked against every other open (another test process asking for ports). A CI
+/// run lost a test to another test's proxy listening on the same port (SO_REUSEPORT).
+#[test]
+fn free_ports_are_claimed_against_other_tests() {
+    let ports: Vec<u16> = (0..200).map(|_| free_port()).collect();
+    let distinct: std::collections::BTreeSet<u16> = ports.iter().copied().collect();
+    assert_eq!(distinct.len(), ports.len(), "a port was handed out twice: {ports:?}");
+    let claim = std::env::temp_dir().join("moonproxy-tests").join("ports").join(ports[0].to_string());
+    let other = std::fs::OpenOptions::new().write(true).open(&claim).expect("the claim file exists");
+    assert!(other.try_lock().is_err(), "{} is not locked", claim.display());
+}
+
 #[test]
 fn echo_backend_echoes_and_follows_half_close() {
     let echo = Backend::echo();

@@ -388,7 +388,7 @@ fn fuzz_for(iterations: Option<u64>, seconds: u64) -> u64 {
     loop {
         match iterations {
             Some(n) if runs >= n => break,
-            None if runs % 256 == 0 && std::time::Instant::now() >= deadline => break,
+            None if runs.is_multiple_of(256) && std::time::Instant::now() >= deadline => break,
             _ => {}
         }
         let (target, seed) = &corpus[rng.below(corpus.len())];

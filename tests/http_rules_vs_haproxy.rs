@@ -11,13 +11,15 @@
 //!
 //! Without `haproxy` the test is skipped with a note, unless `CI` is set.
 
+mod common;
+
 use moonproxy::config::{parse_str, ParseOptions};
 use moonproxy::http::h1::{RequestParser, Status};
 use moonproxy::http::rules::{run_request, HttpRules, RuleEnv, Verdict};
 use moonproxy::http::txn::Txn;
 use moonproxy::sample::Vars;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -208,7 +210,7 @@ fn theirs(port: u16, raw: &str) -> Vec<u8> {
 #[test]
 fn rules_reply_as_haproxy_does() {
     let Some(bin) = haproxy() else { return };
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = common::free_port();
     let dir = std::env::temp_dir().join(format!("moonproxy-http-rules-maps-{}", std::process::id()));
     write_maps(&dir);
     let cfg = config(port, &dir);

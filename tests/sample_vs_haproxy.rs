@@ -13,7 +13,7 @@
 
 use moonproxy::sample::{Expr, Matcher, Method, Sample, TestCtx, VarName, Vars};
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -286,13 +286,8 @@ fn quote(e: &str) -> String {
         .replace('$', "\\$")
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+mod common;
+use common::free_port;
 
 /// The running haproxy, killed on drop, and its configuration directory.
 struct Haproxy {

@@ -859,7 +859,7 @@ pub fn b64_decode(s: &[u8], url: bool) -> Option<Vec<u8>> {
     let body: &[u8] = if url {
         s
     } else {
-        if s.len() % 4 != 0 {
+        if !s.len().is_multiple_of(4) {
             return None;
         }
         let pad = s.iter().rev().take_while(|&&c| c == b'=').count();

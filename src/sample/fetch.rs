@@ -223,7 +223,7 @@ fn check_bool(a: &mut [Arg]) -> Result<(), String> {
 
 fn check_bin(a: &mut [Arg]) -> Result<(), String> {
     let s = a.first().and_then(Arg::str).unwrap_or("");
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return Err("an even number of hex digit is expected".into());
     }
     if unhex(s.as_bytes()).is_none() {
@@ -233,7 +233,7 @@ fn check_bin(a: &mut [Arg]) -> Result<(), String> {
 }
 
 pub(crate) fn unhex(s: &[u8]) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     s.chunks(2)

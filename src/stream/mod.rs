@@ -751,7 +751,7 @@ impl Stream {
             return false;
         }
         match be.options.redispatch_interval {
-            p @ 1.. => self.retries_done % p as u32 == 0,
+            p @ 1.. => self.retries_done.is_multiple_of(p as u32),
             -1 | 0 => true,
             n => self.retries_left + 1 == n.unsigned_abs(),
         }

@@ -80,15 +80,36 @@ pub fn recv_all_from(addr: SocketAddr, host: u8) -> String {
     String::from_utf8_lossy(&got).into_owned()
 }
 
-/// A port that was free on 127.0.0.1 a moment ago: the kernel picks it for a listener bound to
-/// port 0, which is then closed. Another process may take it before the caller binds it, which
-/// is why [`ProxyBuilder::start`] retries with new ports when the proxy fails to bind.
+/// A port that was free on 127.0.0.1 a moment ago, and that no other test process of the
+/// run is handed: the kernel picks it for a listener bound to port 0, which is then closed,
+/// and the port is claimed with a lock file (`<tmp>/moonproxy-tests/ports/<port>`) this
+/// process holds until it exits.
+///
+/// The claim matters because moonproxy and HAProxy set SO_REUSEPORT on their listeners: two
+/// test processes handed the same port would both bind it and share its connections (a
+/// client then talks to the other test's proxy). Any other process may still take the
+/// port before the caller binds it, which is why [`ProxyBuilder::start`] retries with new
+/// ports when the proxy fails to bind.
 pub fn free_port() -> u16 {
-    let listener = TcpListener::bind(loopback(0)).expect("bind 127.0.0.1:0");
-    listener
-        .local_addr()
-        .expect("local_addr of a bound listener")
-        .port()
+    use std::sync::Mutex;
+    static CLAIMS: Mutex<Vec<std::fs::File>> = Mutex::new(Vec::new());
+    let dir = std::env::temp_dir().join("moonproxy-tests").join("ports");
+    std::fs::create_dir_all(&dir).expect("create the port claims directory");
+    loop {
+        let listener = TcpListener::bind(loopback(0)).expect("bind 127.0.0.1:0");
+        let port = listener.local_addr().expect("local_addr of a bound listener").port();
+        let claim = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(port.to_string()))
+            .expect("open a port claim file");
+        // flock: a second open file description conflicts, in this process too.
+        if claim.try_lock().is_ok() {
+            CLAIMS.lock().unwrap_or_else(|e| e.into_inner()).push(claim);
+            return port;
+        }
+    }
 }
 
 /// Polls `cond` every few milliseconds until it is true (returns true) or `timeout` has passed

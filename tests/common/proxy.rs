@@ -511,8 +511,8 @@ impl ProxyBuilder {
         }
     }
 
-    /// Reserves a distinct free port for every placeholder without a value. The listeners are
-    /// held until all ports are picked so that no two placeholders get the same port.
+    /// Reserves a distinct free port for every placeholder without a value ([`free_port`]
+    /// claims each for this process, so no two placeholders, or tests, share one).
     fn pick_ports(&self) -> BTreeMap<String, u16> {
         let texts = self
             .config
@@ -520,7 +520,6 @@ impl ProxyBuilder {
             .chain(self.files.iter().map(|(_, c)| c))
             .chain(&self.flags)
             .chain(&self.args);
-        let mut held = Vec::new();
         let mut ports = BTreeMap::new();
         for text in texts {
             for name in placeholders(text) {
@@ -530,9 +529,7 @@ impl ProxyBuilder {
                 {
                     continue;
                 }
-                let listener = TcpListener::bind(loopback(0)).expect("bind 127.0.0.1:0");
-                ports.insert(name.to_string(), listener.local_addr().unwrap().port());
-                held.push(listener);
+                ports.insert(name.to_string(), free_port());
             }
         }
         for name in &self.free_ports {

@@ -118,7 +118,7 @@ fn send(l: &Line) -> Result<TcpCheckRule, String> {
 
 /// A `send-binary` or `binary` pattern.
 fn hex(s: &str) -> Result<Vec<u8>, String> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return Err("invalid binary string (an even number of hex digit is expected)".into());
     }
     if let Some(c) = s.chars().find(|c| !c.is_ascii_hexdigit()) {
