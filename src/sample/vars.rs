@@ -1,7 +1,6 @@
 //! Variables: HAProxy's `set-var` store with its scopes.
 
 use super::Sample;
-use std::collections::HashMap;
 use std::fmt;
 
 /// A variable's scope, which fixes its lifetime: the process, the session (client
@@ -76,9 +75,20 @@ impl fmt::Display for VarName {
 /// A variable store. A stream would hold one for `sess`/`txn`/`req`/`res` and share a
 /// process-wide one for `proc`; this type holds any mix, and [`Vars::clear`] ends a
 /// scope (e.g. `txn` at the end of a transaction).
+///
+/// A list searched from the front, as HAProxy 2.6 keeps its variables: a store holds a
+/// handful, where comparing names beats hashing them, and an empty store (every idle
+/// kept-alive connection's `sess` scope) is three words with no allocation.
 #[derive(Clone, Debug, Default)]
 pub struct Vars {
-    map: HashMap<(Scope, String), Sample>,
+    entries: Vec<Var>,
+}
+
+#[derive(Clone, Debug)]
+struct Var {
+    scope: Scope,
+    name: Box<str>,
+    value: Sample,
 }
 
 impl Vars {
@@ -86,29 +96,36 @@ impl Vars {
         Vars::default()
     }
 
+    fn position(&self, v: &VarName) -> Option<usize> {
+        self.entries.iter().position(|e| e.scope == v.scope && *e.name == *v.name)
+    }
+
     pub fn get(&self, v: &VarName) -> Option<&Sample> {
-        self.map.get(&(v.scope, v.name.clone()))
+        self.position(v).map(|i| &self.entries[i].value)
     }
 
     pub fn set(&mut self, v: &VarName, value: Sample) {
-        self.map.insert((v.scope, v.name.clone()), value);
+        match self.position(v) {
+            Some(i) => self.entries[i].value = value,
+            None => self.entries.push(Var { scope: v.scope, name: v.name.as_str().into(), value }),
+        }
     }
 
     pub fn unset(&mut self, v: &VarName) -> Option<Sample> {
-        self.map.remove(&(v.scope, v.name.clone()))
+        self.position(v).map(|i| self.entries.swap_remove(i).value)
     }
 
     /// Drops every variable of `scope`.
     pub fn clear(&mut self, scope: Scope) {
-        self.map.retain(|(s, _), _| *s != scope);
+        self.entries.retain(|e| e.scope != scope);
     }
 
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.entries.is_empty()
     }
 }
 
@@ -149,5 +166,22 @@ mod tests {
         assert_eq!(v.get(&s), Some(&Sample::Sint(2)));
         assert_eq!(v.unset(&s), Some(Sample::Sint(2)));
         assert!(v.is_empty());
+    }
+
+    #[test]
+    fn set_replaces_and_unset_keeps_the_others() {
+        let mut v = Vars::new();
+        let names: Vec<VarName> = ["txn.a", "txn.b", "req.a", "txn.c"].iter().map(|n| VarName::parse(n).unwrap()).collect();
+        for (i, n) in names.iter().enumerate() {
+            v.set(n, Sample::Sint(i as i64));
+        }
+        v.set(&names[1], Sample::Sint(10));
+        assert_eq!(v.len(), 4, "setting again replaces");
+        assert_eq!(v.unset(&names[0]), Some(Sample::Sint(0)));
+        assert_eq!(v.unset(&names[0]), None);
+        assert_eq!(v.get(&names[1]), Some(&Sample::Sint(10)));
+        assert_eq!(v.get(&names[2]), Some(&Sample::Sint(2)), "req.a is not txn.a");
+        assert_eq!(v.get(&names[3]), Some(&Sample::Sint(3)));
+        assert_eq!(v.len(), 3);
     }
 }
