@@ -6,7 +6,7 @@
 //! that no longer matches is simply dropped). `seq` makes entries with equal deadlines
 //! fire in arming order. The earliest deadline becomes `poll()`'s timeout.
 
-use super::token::{Key, Kind};
+use super::token::{self, Key, Kind};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
@@ -32,23 +32,77 @@ pub enum GlobalTimer {
     Resolvers,
 }
 
-#[derive(Default)]
+/// The heap: 24 bytes an entry where `(Instant, u64, TimerTarget)` took 48. Every
+/// stream keeps an entry or two in it for as long as it lives (an idle kept-alive client
+/// included), so the entry's size is part of what a connection costs.
 pub struct Timers {
-    heap: BinaryHeap<Reverse<(Instant, u64, TimerTarget)>>,
-    seq: u64,
+    heap: BinaryHeap<Reverse<Entry>>,
+    /// Deadlines are kept as nanoseconds since this instant (a day before the heap was
+    /// made, so that every deadline the process computes comes after it).
+    base: Instant,
+    seq: u32,
+}
+
+/// A deadline, its arming order and its target, packed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Entry {
+    /// Nanoseconds since [`Timers::base`].
+    at: u64,
+    /// Arming order among equal deadlines (wrapping: two entries armed four billion
+    /// arms apart for the same nanosecond may fire out of order, which is harmless).
+    seq: u32,
+    /// A global timer, or `None` for an entry's timer whose token is `token`.
+    global: Option<GlobalTimer>,
+    /// [`token::encode`] of the entry's kind and key.
+    token: usize,
+}
+
+impl Default for Timers {
+    fn default() -> Timers {
+        let now = Instant::now();
+        let base = now.checked_sub(Duration::from_secs(86_400)).unwrap_or(now);
+        Timers { heap: BinaryHeap::new(), base, seq: 0 }
+    }
 }
 
 impl Timers {
     /// Arms a timer. Arming the same target twice keeps both entries; the owner
     /// ignores the one it no longer expects (lazy cancellation).
     pub fn arm(&mut self, at: Instant, target: TimerTarget) {
-        self.seq += 1;
-        self.heap.push(Reverse((at, self.seq, target)));
+        self.seq = self.seq.wrapping_add(1);
+        let at = self.offset(at);
+        let entry = match target {
+            TimerTarget::Entry(kind, key) => Entry { at, seq: self.seq, global: None, token: token::encode(kind, key).0 },
+            TimerTarget::Global(g) => Entry { at, seq: self.seq, global: Some(g), token: 0 },
+        };
+        self.heap.push(Reverse(entry));
+    }
+
+    fn offset(&self, at: Instant) -> u64 {
+        // Exact (`instant` gives it back) for every deadline after `base`; one before
+        // it would be a bug, and fires at once.
+        let d = at.checked_duration_since(self.base);
+        debug_assert!(d.is_some(), "a deadline before the timer base");
+        u64::try_from(d.unwrap_or_default().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn instant(&self, at: u64) -> Instant {
+        self.base + Duration::from_nanos(at)
+    }
+
+    fn target(entry: &Entry) -> TimerTarget {
+        match entry.global {
+            Some(g) => TimerTarget::Global(g),
+            None => {
+                let t = token::decode(mio::Token(entry.token)).expect("a token the heap encoded");
+                TimerTarget::Entry(t.kind, t.key)
+            }
+        }
     }
 
     /// How long `poll()` may sleep: until the earliest deadline, capped by `max`.
     pub fn poll_timeout(&self, now: Instant, max: Option<Duration>) -> Option<Duration> {
-        let next = self.heap.peek().map(|Reverse((at, _, _))| at.saturating_duration_since(now));
+        let next = self.heap.peek().map(|Reverse(e)| self.instant(e.at).saturating_duration_since(now));
         match (next, max) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -58,9 +112,9 @@ impl Timers {
     /// Pops one expired entry (deadline <= now), with the deadline it was armed for.
     pub fn pop_expired(&mut self, now: Instant) -> Option<(Instant, TimerTarget)> {
         match self.heap.peek() {
-            Some(Reverse((at, _, _))) if *at <= now => {
-                let Reverse((at, _, t)) = self.heap.pop()?;
-                Some((at, t))
+            Some(Reverse(e)) if self.instant(e.at) <= now => {
+                let Reverse(e) = self.heap.pop()?;
+                Some((self.instant(e.at), Self::target(&e)))
             }
             _ => None,
         }
@@ -75,7 +129,8 @@ impl Timers {
     /// they would pile up, so the owner compacts from time to time (see
     /// [`Timers::needs_compaction`]).
     pub fn retain(&mut self, mut keep: impl FnMut(Instant, TimerTarget) -> bool) {
-        self.heap.retain(|Reverse((at, _, t))| keep(*at, *t));
+        let base = self.base;
+        self.heap.retain(|Reverse(e)| keep(base + Duration::from_nanos(e.at), Self::target(e)));
     }
 
     /// `true` when the heap holds many more entries than `live` targets can have
@@ -112,6 +167,18 @@ mod tests {
         assert!(t.pop_expired(later).is_none());
         assert_eq!(t.pop_expired(now + Duration::from_millis(20)).unwrap().1, target(1));
         assert!(t.is_empty());
+    }
+
+    #[test]
+    fn entries_are_small_and_give_back_exact_deadlines() {
+        assert_eq!(std::mem::size_of::<Reverse<Entry>>(), 24);
+        let now = Instant::now();
+        let mut t = Timers::default();
+        let at = now + Duration::new(3, 123_456_789);
+        t.arm(at, TimerTarget::Entry(Kind::Check, Key { slot: token::MAX_SLOT, gen: u32::MAX }));
+        t.arm(at, TimerTarget::Global(GlobalTimer::Resolvers));
+        assert_eq!(t.pop_expired(at), Some((at, TimerTarget::Entry(Kind::Check, Key { slot: token::MAX_SLOT, gen: u32::MAX }))));
+        assert_eq!(t.pop_expired(at), Some((at, TimerTarget::Global(GlobalTimer::Resolvers))), "armed second, fires second");
     }
 
     #[test]
