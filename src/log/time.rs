@@ -33,6 +33,24 @@ fn since_epoch(t: SystemTime) -> Duration {
     t.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO)
 }
 
+/// A date kept in 8 bytes (nanoseconds since the epoch, enough until 2554) where a
+/// `SystemTime` takes 16: every stream and HTTP side holds one for as long as its
+/// connection lives, idle ones included.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PackedDate(u64);
+
+impl PackedDate {
+    pub fn get(self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_nanos(self.0)
+    }
+}
+
+impl From<SystemTime> for PackedDate {
+    fn from(t: SystemTime) -> PackedDate {
+        PackedDate(u64::try_from(since_epoch(t).as_nanos()).unwrap_or(u64::MAX))
+    }
+}
+
 /// Unix timestamp in whole seconds (`%Ts`).
 pub fn unix_secs(t: SystemTime) -> u64 {
     since_epoch(t).as_secs()
@@ -152,6 +170,13 @@ mod tests {
     /// 2026-11-25 20:30:01.123456 UTC.
     pub(crate) fn fixed() -> SystemTime {
         UNIX_EPOCH + Duration::new(1_795_638_601, 123_456_789)
+    }
+
+    #[test]
+    fn packed_dates_keep_nanoseconds() {
+        let t = UNIX_EPOCH + Duration::new(1_795_638_107, 258_123_456);
+        assert_eq!(PackedDate::from(t).get(), t);
+        assert_eq!(PackedDate::from(UNIX_EPOCH - Duration::from_secs(1)).get(), UNIX_EPOCH, "clamped");
     }
 
     #[test]

@@ -115,7 +115,7 @@ impl Stream {
             c.deregister(env.cx.registry);
         }
         side.conn = None;
-        let (srv, addr) = (side.srv, side.addr.clone());
+        let (srv, addr) = (side.srv(), side.addr.clone());
         ::log::debug!("stream {}: retrying the request ({event:?})", self.id);
         self.t_connect = None;
         self.connect_started = None;

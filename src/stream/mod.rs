@@ -185,12 +185,14 @@ pub enum Life {
 
 /// The server side of the stream.
 struct ServerSide {
-    be: usize,
-    srv: usize,
+    /// Backend and server indexes, as `u32`: with the fd below, this keeps the box at
+    /// 88 bytes (a 96-byte malloc chunk), and an idle kept-alive client holds one.
+    be: u32,
+    srv: u32,
     addr: Option<Target>,
     conn: Option<Conn>,
-    /// The last connection's fd number, kept after close for `-d` traces.
-    fd: Option<i32>,
+    /// The last connection's fd number, kept after close for `-d` traces (-1: none).
+    fd: i32,
     /// The connection slot was given back already (HTTP: the connection was closed
     /// before the stream, or kept idle between transactions).
     released: bool,
@@ -200,6 +202,21 @@ struct ServerSide {
     /// HTTP: the server tied the connection to its client (NTLM or Negotiate
     /// authentication): it is never shared with other clients.
     private: bool,
+}
+
+impl ServerSide {
+    fn be(&self) -> usize {
+        self.be as usize
+    }
+
+    fn srv(&self) -> usize {
+        self.srv as usize
+    }
+}
+
+/// A proxy or server index as [`ServerSide`] keeps it.
+pub(super) fn index(i: usize) -> u32 {
+    u32::try_from(i).expect("fewer than 2^32 proxies and servers")
 }
 
 pub struct Stream {
@@ -229,7 +246,7 @@ pub struct Stream {
     dst: Option<SocketAddr>,
     // Timing.
     accept_at: Instant,
-    accept_date: SystemTime,
+    accept_date: crate::log::time::PackedDate,
     queued_at: Option<Instant>,
     t_queue: Option<Duration>,
     connect_started: Option<Instant>,
@@ -270,7 +287,7 @@ impl Stream {
     /// The client's TLS handshake failed: the client's address and the accept date,
     /// for HAProxy's "SSL handshake failure" line (logged instead of the stream).
     pub fn tls_handshake_failure(&self) -> Option<(Option<SocketAddr>, SystemTime)> {
-        self.client.tls_handshake_failed().then_some((self.src, self.accept_date))
+        self.client.tls_handshake_failed().then_some((self.src, self.accept_date.get()))
     }
 
     /// A stream for a freshly accepted connection; the runtime registers `client`.
@@ -292,7 +309,7 @@ impl Stream {
             src,
             dst,
             accept_at: now,
-            accept_date: SystemTime::now(),
+            accept_date: SystemTime::now().into(),
             queued_at: None,
             t_queue: None,
             connect_started: None,
@@ -354,7 +371,7 @@ impl Stream {
     /// The server of the current (or last) transaction, as an index into its
     /// backend's servers (for the statistics).
     pub fn server_index(&self) -> Option<usize> {
-        self.server.as_ref().map(|s| s.srv)
+        self.server.as_ref().map(|s| s.srv())
     }
 
     /// The one place where the state changes.
@@ -668,12 +685,12 @@ impl Stream {
             }
             Some(c)
         });
-        let fd = conn.as_ref().map(Conn::raw_fd);
+        let fd = conn.as_ref().map_or(-1, Conn::raw_fd);
         if conn.is_none() {
             // No socket, so no event will come: run again to count the failure.
             env.cx.wake.push(Kind::Client, env.key);
         }
-        self.server = Some(Box::new(ServerSide { be, srv, addr, conn, fd, released: false, served: 0, private: false }));
+        self.server = Some(Box::new(ServerSide { be: index(be), srv: index(srv), addr, conn, fd, released: false, served: 0, private: false }));
         self.state_deadline = env.proxies[be].timeouts.connect.map(|d| now + d);
         self.goto(State::Connecting);
     }
@@ -711,17 +728,17 @@ impl Stream {
     /// One attempt failed: retry, redispatch or give up (`SC` / `sC`).
     fn connect_failed(&mut self, env: &mut Env<'_, '_>, cause: Cause) {
         let side = self.server.as_mut().expect("a server");
-        env.pool.record(side.be, side.srv, Attempt::Failed);
+        env.pool.record(side.be(), side.srv(), Attempt::Failed);
         if let Some(mut c) = side.conn.take() {
             c.deregister(env.cx.registry);
         }
         // Connection failures are retried unless `retry-on` leaves out `conn-failure`.
-        if self.retries_left == 0 || !env.proxies[side.be].retry_on.contains(RetryOn::CONN_FAILURE) {
+        if self.retries_left == 0 || !env.proxies[side.be()].retry_on.contains(RetryOn::CONN_FAILURE) {
             return self.close(env, cause, Phase::Connect);
         }
         self.retries_left -= 1;
         self.retries_done += 1;
-        let (be, srv, addr) = (side.be, side.srv, side.addr.clone());
+        let (be, srv, addr) = (side.be(), side.srv(), side.addr.clone());
         if self.redispatch_due(&env.proxies[be]) {
             // Give the slot back and choose again, avoiding this server.
             env.pool.record(be, srv, Attempt::Redispatched);
@@ -763,7 +780,7 @@ impl Stream {
         }
         if self.state_deadline.is_some_and(|d| d <= env.cx.now) {
             let side = self.server.as_ref().expect("a server");
-            let (srv, addr) = (side.srv, side.addr.clone());
+            let (srv, addr) = (side.srv(), side.addr.clone());
             self.start_connect(env, srv, addr);
         }
     }
@@ -973,7 +990,7 @@ impl Stream {
             side.conn = None;
             if !side.released {
                 side.released = true;
-                env.pool.release(side.be, side.srv);
+                env.pool.release(side.be(), side.srv());
             }
         }
         self.http_close_idle(env);
@@ -1007,7 +1024,7 @@ impl Stream {
 
     /// The client's and the (last) server connection's fd numbers, for `-d` traces.
     pub fn fds(&self) -> (i32, Option<i32>) {
-        (self.client.raw_fd(), self.server.as_ref().and_then(|s| s.fd))
+        (self.client.raw_fd(), self.server.as_ref().and_then(|s| (s.fd >= 0).then_some(s.fd)))
     }
 
     /// What the statistics count of the stream (or, in HTTP mode, of its current
@@ -1038,14 +1055,14 @@ impl Stream {
         let mut rec = StreamLog {
             unique_id: self.http.as_ref().and_then(|h| h.txn.unique_id.clone()),
             stream_id: self.id,
-            accept_date: self.accept_date,
+            accept_date: self.accept_date.get(),
             client: self.src,
             frontend_addr: self.dst,
             frontend: fe.name.clone(),
             frontend_ssl: self.client.is_tls(),
             tls: self.client.tls_info().cloned(),
             backend: be.map(|b| b.name.clone()),
-            server: srv.map(|s| pool.server_name(s.be, s.srv).to_string()),
+            server: srv.map(|s| pool.server_name(s.be(), s.srv()).to_string()),
             server_addr: srv.and_then(|s| match s.addr {
                 Some(Target::Inet(a)) => Some(a),
                 _ => None,
@@ -1059,7 +1076,7 @@ impl Stream {
             actconn,
             feconn: fe.feconn,
             beconn: self.backend.map_or(0, |b| pool.beconn(b)),
-            srv_conn: srv.map_or(0, |s| pool.server_conns(s.be, s.srv)),
+            srv_conn: srv.map_or(0, |s| pool.server_conns(s.be(), s.srv())),
             retries: self.retries_done,
             redispatched: self.redispatched,
             srv_queue: self.queue_seen.0,

@@ -78,7 +78,7 @@ impl Stream {
     /// `stick store-response` on the server's response head.
     pub(super) fn stick_response(&mut self, proxies: &[ProxyRt], pool: &dyn super::ServerPool) {
         let Some(side) = self.server.as_deref() else { return };
-        let (be, srv) = (side.be, side.srv);
+        let (be, srv) = (side.be(), side.srv());
         let Some(rules) = proxies[be].stick_rules.as_deref() else { return };
         let Some(s) = pool.backend_state(be).and_then(|b| b.servers().get(srv)) else { return };
         self.with_route_ctx(proxies, be, |cx| rules.on_response(&proxies[be].acls, cx, (s.puid(), s.name())));
@@ -88,7 +88,7 @@ impl Stream {
     /// lines (insert, rewrite, prefix, preserve, nocache).
     pub(super) fn persist_response(&mut self, proxies: &[ProxyRt]) {
         let Some(side) = self.server.as_deref() else { return };
-        let (be, srv) = (side.be, side.srv);
+        let (be, srv) = (side.be(), side.srv());
         let Some(cp) = proxies[be].persist.as_deref() else { return };
         let Some(h) = self.http.as_mut() else { return };
         let txn: &mut crate::http::txn::Txn = &mut h.txn;

@@ -109,7 +109,7 @@ impl Stream {
         let e = self.proxy_hdr.as_ref()?.error?;
         let from = self.src.map_or_else(|| "unix".to_string(), |a| format!("{}:{}", a.ip(), a.port()));
         let mut date = String::new();
-        let at: SystemTime = self.accept_date;
+        let at: SystemTime = self.accept_date.get();
         crate::log::time::breakdown(at, crate::log::time::local_offset(at)).write_log_date_ms(&mut date);
         Some(format!("{from} [{date}] {frontend}/{bind}: {}", e.message()))
     }
@@ -144,8 +144,8 @@ impl Stream {
     /// takes a header whole; `false` if it did not (the attempt then fails).
     pub(super) fn send_proxy_header(&mut self, env: &mut Env<'_, '_>) -> bool {
         let Some(side) = self.server.as_ref() else { return true };
-        let Some(b) = env.pool.backend_state(side.be) else { return true };
-        let conf = b.server(crate::backend::ServerId(side.srv)).send_proxy();
+        let Some(b) = env.pool.backend_state(side.be()) else { return true };
+        let conf = b.server(crate::backend::ServerId(side.srv())).send_proxy();
         let Some(version) = conf.version else { return true };
         let mut header = self.proxy_header_for_server(version, conf.v2_options);
         let Some(side) = self.server.as_mut() else { return true };

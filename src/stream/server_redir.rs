@@ -20,7 +20,7 @@ impl Stream {
         let location = format!("{prefix}{}", req.line.target);
         // The slot the balancing gave is not used: give it back, keep the server for the log.
         env.pool.release(be, srv);
-        self.server = Some(Box::new(ServerSide { be, srv, addr: None, conn: None, fd: None, released: true, served: 0, private: false }));
+        self.server = Some(Box::new(ServerSide { be: super::index(be), srv: super::index(srv), addr: None, conn: None, fd: -1, released: true, served: 0, private: false }));
         let page = crate::http::errors::redirect_page(302, &location);
         self.http_local_reply(env, page, true, Termination::new(Cause::Local, Phase::Connect));
         true
