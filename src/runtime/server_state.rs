@@ -115,6 +115,10 @@ struct ConfigFacts {
 
 static FACTS: OnceLock<ConfigFacts> = OnceLock::new();
 
+/// The servers a state file said were running. HAProxy then counts a server without
+/// a check at full health (`rise + fall - 1`) rather than `rise`, and its dump says so.
+static LOADED_RUNNING: OnceLock<Vec<(usize, usize)>> = OnceLock::new();
+
 fn record_facts(config: &Config) {
     FACTS.get_or_init(|| ConfigFacts {
         proxies: config.proxies.iter().map(|p| (p.id.is_some(), p.servers.iter().map(|s| s.disabled).collect())).collect(),
@@ -169,7 +173,16 @@ pub fn dump_line(r: &DumpRow<'_>) -> String {
             (status, check_result_code(status), health, check_state::CONFIGURED | check_state::ENABLED | paused)
         }
         None if s.check_disabled() => (1, 0, 0, check_state::CONFIGURED | paused),
-        None => (1, 0, if op_state == 0 { 0 } else { 2 }, if conf_maint { check_state::PAUSED } else { 0 }),
+        None => {
+            let loaded = LOADED_RUNNING.get().is_some_and(|l| l.contains(&(r.be, r.srv)));
+            // HAProxy's defaults, rise 2 and fall 3.
+            let health = match (op_state, loaded) {
+                (0, _) => 0,
+                (_, true) => 4,
+                _ => 2,
+            };
+            (1, 0, health, if conf_maint { check_state::PAUSED } else { 0 })
+        }
     };
     let agent = &s.tuning().agent;
     // CONFIGURED | ENABLED | AGENT.
@@ -437,6 +450,7 @@ const WHY: &str = "changed from server-state after a reload";
 /// Applies the plan to thread 1's backends, with HAProxy's messages on stderr.
 pub fn apply(config: &Config, backends: &mut [Option<Backend>]) {
     record_facts(config);
+    LOADED_RUNNING.get_or_init(|| load(config).iter().filter(|p| p.op == 1 || p.op == 2).map(|p| (p.be, p.srv)).collect());
     for p in load(config) {
         // HAProxy says which servers went DOWN, not that a backend has none left.
         for m in apply_one(config, backends, p).messages.into_iter().filter(|m| m.console != Severity::Alert) {
