@@ -173,3 +173,71 @@ fn missing_state_file_is_not_fatal() {
     assert!(line.ends_with("/state': No such file or directory"), "{line}");
     assert_eq!(get_closing(proxy.port("fe"), "/").status, 200);
 }
+
+/// The keywords' errors, with HAProxy's words.
+#[test]
+fn keyword_errors_match_haproxy() {
+    let config = "global
+    server-state-file
+    server-state-base
+defaults
+    load-server-state-from-file
+    server-state-file-name a b
+backend b
+    load-server-state-from-file foo
+backend c
+    server-state-file-name
+frontend f
+    load-server-state-from-file local
+";
+    let mut results = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let out = ProxyBuilder::new(config).bin(&bin).flags(["-c"]).run();
+        assert_eq!(out.code(), Some(1), "{bin:?}");
+        let lines: Vec<String> = out
+            .stderr
+            .lines()
+            .filter(|l| l.contains(": parsing ["))
+            .map(|l| l.split_once(") : ").map_or(l.to_string(), |(_, m)| m.to_string()))
+            .map(|l| l.split_once("cfg:").map_or(l.clone(), |(_, rest)| rest.to_string()))
+            .collect();
+        results.push(lines);
+    }
+    assert_eq!(results[0].len(), 6, "{:?}", results[0]);
+    assert!(results[0].contains(&"5] : 'load-server-state-from-file' expects 'global', 'local' or 'none'. Got ''".to_string()), "{:?}", results[0]);
+    if let [ours, theirs] = &results[..] {
+        assert_eq!(ours, theirs);
+    }
+}
+
+/// With `nbthread 2` every thread starts from the state file.
+#[test]
+fn every_thread_applies_the_state() {
+    let a = Backend::http(b"A");
+    let b = Backend::http(b"B");
+    let config = "global
+    nbthread 2
+    server-state-file {{dir}}/state
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+    load-server-state-from-file global
+frontend fe
+    bind 127.0.0.1:{{fe}}
+    default_backend be
+backend be
+    server s1 127.0.0.1:{{a}}
+    server s2 127.0.0.1:{{b}}
+";
+    let state = "1\n2 be 1 s1 127.0.0.1 0 1 1 1 5 1 0 0 0 0 0 0 - 1 - 0 0 - - 0\n";
+    let proxy = ProxyBuilder::new(config).port("a", a.port()).port("b", b.port()).file("state", state).start();
+    for _ in 0..20 {
+        let r = get_closing(proxy.port("fe"), "/");
+        assert_eq!((r.status, r.body.as_slice()), (200, &b"B"[..]), "s1 stays in maintenance on every thread");
+    }
+    assert_eq!(a.connections(), 0);
+    // Thread 1 says it once.
+    assert_eq!(proxy.count_lines(|l| l.contains("Server be/s1 is DOWN, changed from server-state after a reload.")), 1);
+}
