@@ -283,34 +283,38 @@ pub struct Planned {
     pub port: Option<u16>,
 }
 
+/// The `srv_admin_state` bits a new process recomputes itself.
+const INHERITED: u32 = admin::IDRAIN | admin::IMAINT | admin::RMAINT | admin::FQDN_CHANGED;
+
 /// Checks one line's fields for server `srv` of backend `be`: the plan, or the
-/// complaints (`, invalid srv_op_state value 'x'` ...).
+/// complaints (`, invalid srv_op_state value 'x'` ...), each field as HAProxy checks it.
 fn check_line(be: usize, srv: usize, f: &[String]) -> Result<Planned, String> {
     let mut errors = String::new();
-    let mut num = |i: usize, name: &str, ok: &dyn Fn(i64) -> bool| -> u32 {
-        match parse_long(&f[i]) {
-            Some(v) if ok(v) => u32::try_from(v).unwrap_or(0),
+    let mut num = |i: usize, name: &str, valid: &dyn Fn(i64) -> bool| -> u32 {
+        match f[i].parse::<i64>() {
+            Ok(v) if valid(v) => u32::try_from(v).unwrap_or(0),
             _ => {
                 errors.push_str(&format!(", invalid {name} value '{}'", f[i]));
                 0
             }
         }
     };
-    let op = num(5, "srv_op_state", &|v| (0..=3).contains(&v));
-    let masked = |v: i64| v & !i64::from(admin::IDRAIN | admin::IMAINT | admin::RMAINT | admin::FQDN_CHANGED);
+    let flags_only = |v: i64| v >= 0 && v & !i64::from(check_state::ALL) == 0;
     let admin_ok = |v: i64| {
         use admin::*;
-        [0, FMAINT, CMAINT, CMAINT | FMAINT, CMAINT | FDRAIN, FDRAIN].contains(&(u32::try_from(masked(v)).unwrap_or(u32::MAX)))
+        let v = u32::try_from(v).map_or(u32::MAX, |v| v & !INHERITED);
+        [0, FMAINT, CMAINT, CMAINT | FMAINT, CMAINT | FDRAIN, FDRAIN].contains(&v)
     };
-    let admin = num(6, "srv_admin_state", &admin_ok) & !(admin::IDRAIN | admin::IMAINT | admin::RMAINT | admin::FQDN_CHANGED);
+    let op = num(5, "srv_op_state", &|v| (0..=3).contains(&v));
+    let admin = num(6, "srv_admin_state", &admin_ok) & !INHERITED;
     let uweight = num(7, "srv_uweight", &|v| (0..=256).contains(&v));
     let iweight = num(8, "srv_iweight", &|v| (0..=256).contains(&v));
     num(9, "srv_last_time_change", &|_| true);
     num(10, "srv_check_status", &|v| (0..18).contains(&v));
     num(11, "srv_check_result", &|v| (0..=4).contains(&v));
     num(12, "srv_check_health", &|_| true);
-    let check_state = num(13, "srv_check_state", &|v| v >= 0 && v & !i64::from(check_state::ALL) == 0);
-    num(14, "srv_agent_state", &|v| v >= 0 && v & !i64::from(check_state::ALL) == 0);
+    let check_state = num(13, "srv_check_state", &flags_only);
+    num(14, "srv_agent_state", &flags_only);
     num(15, "bk_f_forced_id", &|v| v == 0 || v == 1);
     num(16, "srv_f_forced_id", &|v| v == 0 || v == 1);
     let port = match f[18].parse::<u32>() {
@@ -326,11 +330,6 @@ fn check_line(be: usize, srv: usize, f: &[String]) -> Result<Planned, String> {
     }
     let addr = f[4].parse().ok();
     Ok(Planned { be, srv, op, admin, uweight, iweight, check_state, addr, port })
-}
-
-/// `strtol` on the whole field.
-fn parse_long(s: &str) -> Option<i64> {
-    s.parse().ok()
 }
 
 /// The plan of the whole configuration, made once by thread 1.
@@ -359,39 +358,16 @@ fn plan(config: &Config) -> Vec<Planned> {
         if !p.cap.backend || p.disabled || p.servers.is_empty() {
             continue;
         }
-        let mut lines: Vec<&Vec<String>> = Vec::new();
         let local;
-        match p.server_state.load {
-            Some(LoadServerState::Global) => {
-                lines.extend(global_lines.iter().flatten().filter(|f| f[1] == p.name));
-            }
+        let lines: Vec<&Vec<String>> = match p.server_state.load {
+            Some(LoadServerState::Global) => global_lines.iter().flatten().filter(|f| f[1] == p.name).collect(),
             Some(LoadServerState::Local) => {
                 let path = file_path(base, p.server_state.file_name.as_deref().unwrap_or(&p.name));
                 local = read_file(&path, Some(&p.name)).unwrap_or_default();
-                for f in &local {
-                    let same_id = f[0].parse::<u32>().ok() == Some(ids[be]);
-                    let same_name = f[1] == p.name;
-                    if !same_id && !same_name {
-                        continue;
-                    }
-                    if !same_id {
-                        warn(&format!("Proxy '{}': backend ID mismatch: from server state file: '{}', from running config '{}'", p.name, f[0], ids[be]));
-                    } else if !same_name {
-                        warn(&format!("Proxy '{}': backend name mismatch: from server state file: '{}', from running config '{}'", p.name, f[1], p.name));
-                        if f[15] != "1" {
-                            continue;
-                        }
-                    }
-                    lines.push(f);
-                }
-                for f in &lines {
-                    if !p.servers.iter().any(|s| s.name == f[3]) {
-                        warn(&format!("Proxy '{}': can't find server '{}' in backend '{}'", p.name, f[3], p.name));
-                    }
-                }
+                local_lines(p, ids[be], &local)
             }
             _ => continue,
-        }
+        };
         for (srv, s) in p.servers.iter().enumerate() {
             // A duplicate line (a hand-made file) is dropped: the first one counts.
             let Some(f) = lines.iter().find(|f| f[3] == s.name) else { continue };
@@ -402,6 +378,35 @@ fn plan(config: &Config) -> Vec<Planned> {
         }
     }
     out
+}
+
+/// The lines of backend `p`'s own file that are about it: its id or its name (then
+/// with a warning about the other; a name mismatch only counts when the file says the
+/// id was forced). Lines naming a server it does not have are reported.
+fn local_lines<'a>(p: &crate::config::model::Proxy, id: u32, file: &'a [Vec<String>]) -> Vec<&'a Vec<String>> {
+    let mut lines = Vec::new();
+    for f in file {
+        let same_id = f[0].parse::<u32>().ok() == Some(id);
+        let same_name = f[1] == p.name;
+        if !same_id && !same_name {
+            continue;
+        }
+        if !same_id {
+            warn(&format!("Proxy '{}': backend ID mismatch: from server state file: '{}', from running config '{id}'", p.name, f[0]));
+        } else if !same_name {
+            warn(&format!("Proxy '{}': backend name mismatch: from server state file: '{}', from running config '{}'", p.name, f[1], p.name));
+            if f[15] != "1" {
+                continue;
+            }
+        }
+        lines.push(f);
+    }
+    for f in &lines {
+        if !p.servers.iter().any(|s| s.name == f[3]) {
+            warn(&format!("Proxy '{}': can't find server '{}' in backend '{}'", p.name, f[3], p.name));
+        }
+    }
+    lines
 }
 
 /// The lines of a state file, or `None` (with HAProxy's warning) when there are none
@@ -483,9 +488,9 @@ fn apply_one(config: &Config, backends: &mut [Option<Backend>], p: &Planned) -> 
             b.set_operational_state(id, OpState::Up);
         }
     }
-    let conf_maint = conf.disabled;
-    // The configuration's `disabled` wins; otherwise the CLI's maintenance comes back.
-    if (p.admin & admin::CMAINT != 0) == conf_maint && p.admin & admin::FMAINT != 0 && !conf_maint {
+    // The CLI's maintenance comes back unless `disabled` was added to or removed from
+    // the configuration since (the configuration wins), or is still there.
+    if p.admin & admin::FMAINT != 0 && p.admin & admin::CMAINT == 0 && !conf.disabled {
         // Quiet: HAProxy says nothing more than the DOWN above.
         b.set_admin_state(id, AdminState::Maint);
     }
