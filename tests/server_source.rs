@@ -48,7 +48,7 @@ fn read_all(mut c: TcpStream) -> Vec<u8> {
 }
 
 /// `source` in `defaults` applies to a backend's servers and their checks; a server's
-/// own `source` wins. HAProxy 2.6 does the same.
+/// own `source` wins (here with `interface lo`: SO_BINDTODEVICE). HAProxy 2.6 does the same.
 #[test]
 fn connections_and_checks_come_from_the_source_address() {
     for bin in moonproxy_and_haproxy() {
@@ -68,7 +68,7 @@ frontend fe2
 backend be
     server s1 127.0.0.1:{{a}} check inter 200ms
 backend be2
-    server s2 127.0.0.1:{{b}} check inter 200ms source 127.0.0.3
+    server s2 127.0.0.1:{{b}} check inter 200ms source 127.0.0.3 interface lo
 ";
         let proxy = ProxyBuilder::new(config).bin(&bin).port("a", a.port).port("b", b.port).start();
         for fe in ["fe", "fe2"] {
