@@ -18,6 +18,8 @@ pub mod lua;
 mod pool;
 mod proc_vars;
 mod reload;
+pub mod server_state;
+mod source;
 pub mod threads;
 mod world;
 
@@ -88,7 +90,16 @@ pub fn run(mut config: Config, opts: RunOptions) -> i32 {
     let backends: Vec<Option<Backend>> =
         config.proxies.iter().map(|p| p.cap.backend.then(|| Backend::from_config(p))).collect();
     let request_keys = config.proxies.iter().map(pool::request_key).collect();
-    let farm = pool::Farm { backends, handed: Vec::new(), request_keys, idle: idle::IdlePool::new(&config) };
+    let mut farm = pool::Farm { backends, handed: Vec::new(), request_keys, idle: idle::IdlePool::new(&config) };
+    // The state the previous process left (`load-server-state-from-file`).
+    server_state::apply(&config, &mut farm.backends);
+    // `usesrc` needs IP_TRANSPARENT: refused now rather than at each connection.
+    if let Err(errors) = source::check_transparent(&config) {
+        for e in errors {
+            alert!("{e}");
+        }
+        return 1;
+    }
     // 3. Listeners: all of them, or none; a reload's old process hands its own over first.
     crate::listener::set_reuseport(!config.global.noreuseport);
     crate::sys::sockopt::set_buffer_sizes(&config.global.tuning);
@@ -280,7 +291,7 @@ fn serve(
     if let Some(len) = g.tuning.http_logurilen {
         world.log_uri_len = len;
     }
-    let initial_weights = world.farm.backends.iter().map(|b| b.as_ref().map_or_else(Vec::new, |b| b.servers().iter().map(|s| s.weight()).collect())).collect();
+    let initial_weights = world.farm.backends.iter().map(|b| b.as_ref().map_or_else(Vec::new, |b| b.servers().iter().map(|s| s.initial_weight()).collect())).collect();
     world.start_cli(&mut reactor.ctx(), crate::cli_socket::Cli::new(cli_listeners, g.stats_timeout, g.stats_maxconn, initial_weights));
     // Lua post-init: log targets, `tune.lua.maxmem`, `register_init` functions, then tasks.
     let started = match engine {

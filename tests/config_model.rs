@@ -153,9 +153,11 @@ backend be from other\n  server s1 127.0.0.1:80 backup maxconn 3 maxqueue 4 disa
         (chk.rise, chk.fall, chk.port, chk.addr),
         (5, 6, Some(82), Some("127.0.0.2".parse().unwrap()))
     );
-    assert_eq!(s2.id, Some(1), "lowest free id");
+    // HAProxy 2.6's numbering: a counter every server advances, forced id or not
+    // (`show servers state` there gives 9, 2, 3 for these).
+    assert_eq!(s2.id, Some(2), "first free id from the counter");
     assert_eq!(be.servers[2].addr, ServerAddr::Unix("/run/s.sock".into()));
-    assert_eq!(be.servers[2].id, Some(2));
+    assert_eq!(be.servers[2].id, Some(3));
 }
 
 #[test]

@@ -386,6 +386,16 @@ impl Server {
         self.weight
     }
 
+    /// Its health check is configured but disabled (`disable health`).
+    pub fn check_disabled(&self) -> bool {
+        self.disabled_check.is_some()
+    }
+
+    /// The configured weight (`srv_iweight`), whatever the CLI or a state file set since.
+    pub fn initial_weight(&self) -> u32 {
+        self.iweight
+    }
+
     /// The weight the balancing uses right now: the user weight, or during a
     /// `slowstart` warm-up its share so far (at least 1), rounded up as HAProxy does.
     pub fn current_weight(&self) -> u32 {

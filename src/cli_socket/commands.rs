@@ -6,7 +6,6 @@
 //! for the commands that change something.
 
 use super::{info, maps, profiling, usage, Exec};
-use crate::backend::AdminState;
 use crate::config::model::CliLevel;
 use crate::lua::host::ServerOp;
 use crate::stats::snapshot::{self, RowKind, Value, View};
@@ -640,7 +639,7 @@ fn show_servers_state(exec: &mut Exec<'_>, args: &[String]) -> String {
     };
     let view = View { with_disabled: true, ..View::new(proxies, exec.host.pool(), exec.host.now()) };
     let rows = snapshot::rows(&view, &|i, p| p.cap.backend && only.is_none_or(|o| o == i));
-    let mut out = String::from("1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port\n");
+    let mut out = format!("1\n{}\n", crate::runtime::server_state::HEADER);
     let mut index = vec![0usize; proxies.len()];
     for r in rows.iter().filter(|r| r.kind == RowKind::Server) {
         let Some(b) = exec.host.backend(r.proxy) else { continue };
@@ -653,37 +652,20 @@ fn show_servers_state(exec: &mut Exec<'_>, args: &[String]) -> String {
             Value::S32(n) => i64::from(*n),
             _ => 0,
         };
-        let be_id = proxies[r.proxy].uuid;
-        let maint = s.admin_state() == AdminState::Maint;
-        let op_state = if maint || s.op_state() == crate::backend::OpState::Down {
-            0
-        } else if s.is_stopping() {
-            3
-        } else {
-            2
+        let check_status = match r.get(f::CHECK_STATUS) {
+            Value::Str(text) => text.as_str(),
+            _ => "",
         };
-        let admin = match s.admin_state() {
-            AdminState::Ready => 0,
-            AdminState::Maint => 1,
-            AdminState::Drain => 8,
-        };
-        let (ip, port) = crate::lua::api::world::ip_port(s.addr());
-        let rise = s.check().map_or(2, |c| c.rise());
-        let (check_status, check_result, check_health, check_state) = match s.check() {
-            None => (1, 0, if op_state == 0 { 0 } else { rise }, 0),
-            Some(_) => (if op_state == 0 { 7 } else { 6 }, if op_state == 0 { 1 } else { 3 }, if op_state == 0 { 0 } else { rise }, if maint { 2 } else { 6 }),
-        };
-        out.push_str(&format!(
-            "{be_id} {} {} {} {} {op_state} {admin} {} {} {} {check_status} {check_result} {check_health} {check_state} 0 0 0 - {} - 0 0 - - 0\n",
-            proxies[r.proxy].name,
-            num(f::SID),
-            s.name(),
-            ip.map_or("-".to_string(), |ip| ip.to_string()),
-            s.weight(),
-            exec.shared.initial_weight(r.proxy, k),
-            num(f::LASTCHG).max(0),
-            port.unwrap_or(0),
-        ));
+        out.push_str(&crate::runtime::server_state::dump_line(&crate::runtime::server_state::DumpRow {
+            be: r.proxy,
+            be_id: proxies[r.proxy].uuid,
+            be_name: &proxies[r.proxy].name,
+            srv: k,
+            srv_id: num(f::SID),
+            server: s,
+            last_change: num(f::LASTCHG),
+            check_status,
+        }));
     }
     out
 }

@@ -216,6 +216,18 @@ pub struct Global {
     pub compression: CompressionTuning,
     /// Smaller process-wide knobs (`tune.sndbuf.*`, `maxconnrate` ...), added by "kw".
     pub tuning: GlobalTuning,
+    /// `server-state-file` and `server-state-base` (added by "state":
+    /// src/runtime/server_state.rs).
+    pub server_state: GlobalServerState,
+}
+
+/// Where the server-state files are (`server-state-file`, `server-state-base`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GlobalServerState {
+    /// `server-state-file <file>`: the file `load-server-state-from-file global` reads.
+    pub file: Option<String>,
+    /// `server-state-base <dir>`: the directory of relative state file names.
+    pub base: Option<String>,
 }
 
 /// The global settings of HTTP compression. Only `maxlevel` has an effect; the
@@ -382,6 +394,7 @@ impl Default for Global {
             master_worker_no_exit_on_failure: false,
             compression: CompressionTuning::default(),
             tuning: GlobalTuning::default(),
+            server_state: GlobalServerState::default(),
         }
     }
 }
@@ -704,6 +717,57 @@ pub struct Proxy {
     pub stick_table: Option<crate::stick::TableDef>,
     /// `stick on|match|store-request|store-response` lines (backends), in order.
     pub stick_rules: Vec<StickRuleConf>,
+    /// `load-server-state-from-file` and `server-state-file-name` (added by "state").
+    pub server_state: ProxyServerState,
+    /// `source <addr>[:<port>] [usesrc ...] [interface ...]`: the default local address
+    /// of the connections to this backend's servers (added by "state"; a server's own
+    /// `source` wins, and the parser copies this one to the servers without one).
+    pub source: Option<SourceConf>,
+}
+
+/// A backend's `load-server-state-from-file` and `server-state-file-name`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProxyServerState {
+    /// `None`: not set, which HAProxy treats as `none`.
+    pub load: Option<LoadServerState>,
+    /// `server-state-file-name <file>`; `None` (unset or `use-backend-name`): the
+    /// backend's name.
+    pub file_name: Option<String>,
+}
+
+/// `load-server-state-from-file global|local|none`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoadServerState {
+    /// From the global `server-state-file`.
+    Global,
+    /// From this backend's own file (`server-state-file-name`).
+    Local,
+    None,
+}
+
+/// `source <addr>[:<port>] [usesrc <addr>[:<port>]|client|clientip] [interface <name>]`
+/// on a backend, in `defaults` or on a server line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceConf {
+    /// The local address connections bind to (port 0: any).
+    pub addr: SocketAddr,
+    /// `usesrc`: a foreign address, bound with IP_TRANSPARENT.
+    pub usesrc: Option<UseSrc>,
+    /// `interface <name>`: SO_BINDTODEVICE.
+    pub interface: Option<String>,
+    /// The line it is on (start-up errors name it).
+    pub location: Location,
+}
+
+/// What `usesrc` binds the server connection to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UseSrc {
+    /// `client`: the client's address and port.
+    Client,
+    /// `clientip`: the client's address, any port.
+    ClientIp,
+    /// A fixed address (port 0: any).
+    Addr(SocketAddr),
 }
 
 /// A proxy's `compression` lines.
@@ -1419,6 +1483,9 @@ pub struct ServerTuning {
     /// `slowstart <time>`: after coming back UP, the weight grows linearly from
     /// almost nothing to its full value over this time.
     pub slowstart: Option<Duration>,
+    /// `source ...`: the local address of its connections and health checks, its own
+    /// or its backend's (added by "state").
+    pub source: Option<SourceConf>,
 }
 
 /// An agent check: a TCP connection to the server's agent, which answers one line

@@ -86,6 +86,9 @@ pub struct Checks {
     agent_lines: Vec<AgentLine>,
     /// Warm-up steps not applied yet: (backend, server, thousandths or `None` when over).
     warm_steps: Vec<(usize, usize, Option<u32>)>,
+    /// The servers' `source` lines (by backend and server): the local address probes
+    /// bind to.
+    sources: std::collections::HashMap<(usize, usize), crate::config::model::SourceConf>,
 }
 
 impl Checks {
@@ -117,7 +120,14 @@ impl Checks {
                 slots.push(CheckSlot { be, srv: id.0, addr, gen: 0, timeout, read_timeout, http, tcp, tls, send_proxy, agent: None, warm: None, probe: None });
             }
         }
-        Checks { slots, agent_lines: Vec::new(), warm_steps: Vec::new() }
+        let sources = farm
+            .backends
+            .iter()
+            .enumerate()
+            .filter_map(|(be, b)| Some((be, b.as_ref()?)))
+            .flat_map(|(be, b)| b.iter_servers().filter_map(move |(id, s)| Some(((be, id.0), s.tuning().source.clone()?))))
+            .collect();
+        Checks { slots, agent_lines: Vec::new(), warm_steps: Vec::new(), sources }
     }
 
     /// Starts (or restarts) the `slowstart` warm-up of a server that came back UP.
@@ -248,7 +258,8 @@ impl Checks {
                     return Some(self.finish(cx, key.slot, r));
                 };
                 let tls = slot.tls.clone();
-                let conn = Conn::connect(&crate::stream::Target::Inet(addr)).and_then(|mut c| {
+                let source = self.sources.get(&(slot.be, slot.srv));
+                let conn = Conn::connect_from(&crate::stream::Target::Inet(addr), source, None).and_then(|mut c| {
                     if let Some(config) = tls {
                         let name = crate::tls::ServerTls::server_name(None, Some(addr.ip()));
                         c = c.into_tls(|tcp| crate::tls::TlsStream::connect(tcp, config, name))?;

@@ -584,7 +584,8 @@ fn boot_lua(number: usize, config: &Config, opts: &RunOptions) -> Result<Option<
 
 /// The backends of `config`, as [`super::run`] builds them for thread 1.
 fn farm(config: &Config) -> pool::Farm {
-    let backends = config.proxies.iter().map(|p| p.cap.backend.then(|| crate::backend::Backend::from_config(p))).collect();
+    let mut backends: Vec<_> = config.proxies.iter().map(|p| p.cap.backend.then(|| crate::backend::Backend::from_config(p))).collect();
+    super::server_state::apply_quietly(config, &mut backends);
     let request_keys = config.proxies.iter().map(pool::request_key).collect();
     pool::Farm { backends, handed: Vec::new(), request_keys, idle: super::idle::IdlePool::new(config) }
 }

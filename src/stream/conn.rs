@@ -207,6 +207,52 @@ impl Conn {
         })
     }
 
+    /// [`Conn::connect`] from the local address a `source` line gives (the server's or
+    /// its backend's): bound to `source <addr>[:<port>]`, or with `usesrc` to a
+    /// foreign address (IP_TRANSPARENT): the client's (`client`: address and port;
+    /// `clientip`: address) or a fixed one. `client` is the stream's source address
+    /// (`None` for checks and UNIX clients, which then bind to the `source` address).
+    pub fn connect_from(target: &Target, source: Option<&crate::config::model::SourceConf>, client: Option<SocketAddr>) -> io::Result<Conn> {
+        use crate::config::model::UseSrc;
+        let (Target::Inet(addr), Some(src)) = (target, source) else { return Conn::connect(target) };
+        let foreign = match (&src.usesrc, client) {
+            (Some(UseSrc::Client), Some(c)) => Some(c),
+            (Some(UseSrc::ClientIp), Some(c)) => Some(SocketAddr::new(c.ip(), 0)),
+            (Some(UseSrc::Addr(a)), _) => Some(*a),
+            _ => None,
+        };
+        // An address of the other family than the server's cannot be bound: the
+        // `source` address then, as for a client without an IP address.
+        let local = foreign.filter(|a| a.is_ipv4() == addr.is_ipv4()).unwrap_or(src.addr);
+        let s = socket2::Socket::new(socket2::Domain::for_address(*addr), socket2::Type::STREAM, None)?;
+        s.set_nonblocking(true)?;
+        s.set_cloexec(true)?;
+        if let Some(name) = &src.interface {
+            s.bind_device(Some(name.as_bytes()))?;
+        }
+        if local.port() != 0 {
+            s.set_reuse_address(true)?;
+        }
+        if local != src.addr {
+            if local.is_ipv4() {
+                s.set_ip_transparent_v4(true)?;
+            } else {
+                s.set_ip_transparent_v6(true)?;
+            }
+        }
+        if local.is_ipv4() == addr.is_ipv4() {
+            s.bind(&local.into())?;
+        }
+        match s.connect(&(*addr).into()) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+            Err(e) => return Err(e),
+        }
+        let s = mio::net::TcpStream::from_std(s.into());
+        let _ = s.set_nodelay(true);
+        Ok(Conn::new(Sock::Tcp(s)))
+    }
+
     /// Registers for both directions once: readiness is edge-triggered, so interest
     /// never needs to change; what the stream wants is decided from the hints.
     pub fn register(&mut self, registry: &Registry, token: Token) -> io::Result<()> {

@@ -669,8 +669,9 @@ impl Stream {
         let probes = opts.srvtcpka_probes;
         crate::stats::account_connection(env.proxies, be, srv, false);
         let tls = self.server_tls_start(env.proxies, be, srv, addr.as_ref());
+        let source = env.pool.backend_state(be).and_then(|b| b.servers().get(srv)).and_then(|s| s.tuning().source.as_ref());
         let conn = addr.as_ref().and_then(|addr| {
-            let mut c = Conn::connect(addr).ok()?;
+            let mut c = Conn::connect_from(addr, source, self.src).ok()?;
             if let Some(wrap) = tls {
                 c = c.into_tls(wrap).ok()?;
             }

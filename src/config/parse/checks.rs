@@ -203,7 +203,8 @@ pub fn run(config: &mut Config, diags: &mut Vec<Diagnostic>) {
                 }
             }
         }
-        // Automatic server ids: the lowest unused ones, in declaration order.
+        // Automatic server ids as HAProxy 2.6 gives them: the first unused one from a
+        // counter that every server advances, numbered or not, in declaration order.
         let mut used: Vec<u32> = proxy.servers.iter().filter_map(|s| s.id).collect();
         let mut next = 1;
         for s in &mut proxy.servers {
@@ -214,6 +215,7 @@ pub fn run(config: &mut Config, diags: &mut Vec<Diagnostic>) {
                 s.id = Some(next);
                 used.push(next);
             }
+            next += 1;
         }
     }
 }

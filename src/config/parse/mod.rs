@@ -29,6 +29,8 @@ pub mod rules;
 pub mod server;
 pub mod server_extra;
 pub mod server_opts;
+pub mod server_state;
+pub mod source;
 pub mod sockets;
 pub mod stats;
 pub mod stick;
@@ -698,6 +700,7 @@ impl Parser {
                     }
                 }
                 crate::tls::parse::end_of_proxy(&mut d.proxy.binds, d.proxy.mode == Mode::Http);
+                source::inherit(&mut d.proxy);
                 self.config.proxies.push(d.proxy)
             }
             Current::Defaults(d, name) => {

@@ -110,6 +110,9 @@ pub fn server(p: &mut Parser, l: &Line) -> Result<(), String> {
         server_alert(p, l, &who, &format!("server {name} does not have agent port. Agent check has been disabled."));
         return Ok(());
     }
+    if let Some(source) = opts.more.tuning.source.as_mut() {
+        source.location = l.loc.clone();
+    }
     let s = Server {
         name: name.to_string(),
         location: l.loc.clone(),
@@ -212,6 +215,15 @@ fn apply_opts(
                 continue;
             }
             SubState::Supported => {}
+        }
+        if kw == "source" {
+            let (source, used) = super::source::server_option(&args[i..])?;
+            o.more.tuning.source = Some(source);
+            i += used;
+            continue;
+        }
+        if kw == "usesrc" {
+            return Err(super::source::USESRC_ALONE.into());
         }
         if let Some(used) = super::server_opts::apply(&mut o.more, kw, args.get(i + 1).map(String::as_str))? {
             i += used;
