@@ -374,6 +374,7 @@ impl ServerTlsOpts {
             (ServerVerify::None, _) => builder.dangerous().with_custom_certificate_verifier(Arc::new(certs::NoVerify(provider()))).with_no_client_auth(),
             (ServerVerify::Required, Some(ca)) => {
                 let roots = Arc::new(certs::load_roots(ca)?);
+                let anchors = certs::read_certs(ca)?;
                 let mut inner = rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider());
                 if let Some(crl) = &self.crl_file {
                     inner = inner.with_crls(verify::load_crls(crl)?);
@@ -383,7 +384,7 @@ impl ServerTlsOpts {
                     Some(h) => Some(rustls::pki_types::ServerName::try_from(h.clone()).map_err(|_| format!("'verifyhost' : invalid host name '{h}'"))?),
                     None => None,
                 };
-                builder.dangerous().with_custom_certificate_verifier(Arc::new(verify::ServerVerifier { inner, verifyhost })).with_no_client_auth()
+                builder.dangerous().with_custom_certificate_verifier(Arc::new(verify::ServerVerifier { inner, verifyhost, anchors })).with_no_client_auth()
             }
             (ServerVerify::Required, None) => {
                 return Err("verify is enabled by default but no CA file specified. If you're running on a LAN where you're certain to trust the server's certificate, please set an explicit 'verify none' statement on the 'server' line, or use 'ssl-server-verify none' in the global section to disable server-side verifications by default.".into())

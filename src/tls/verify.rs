@@ -27,11 +27,18 @@ pub fn load_crls(path: &Path) -> Result<Vec<CertificateRevocationListDer<'static
 
 /// `verify required` on a server line (see the module doc): rustls checks the chain
 /// against `ca-file` (and `crl-file`), and the name when there is one to check.
+///
+/// A server certificate that is itself one of the `ca-file` certificates is trusted as
+/// it is, as OpenSSL trusts it: `openssl req -x509` makes self-signed certificates
+/// marked as CAs, which webpki refuses as an end entity ("CA used as end entity").
+/// Its name is still checked; its validity dates are not (doc/tls.md).
 #[derive(Debug)]
 pub struct ServerVerifier {
     pub inner: Arc<rustls::client::WebPkiServerVerifier>,
     /// `verifyhost`: the name checked when no SNI was sent.
     pub verifyhost: Option<ServerName<'static>>,
+    /// The `ca-file` certificates.
+    pub anchors: Vec<CertificateDer<'static>>,
 }
 
 impl ServerCertVerifier for ServerVerifier {
@@ -42,7 +49,13 @@ impl ServerCertVerifier for ServerVerifier {
             (ServerName::IpAddress(_), None) => (name, true),
             _ => (name, false),
         };
-        match self.inner.verify_server_cert(ee, im, name, ocsp, now) {
+        let result = if self.anchors.iter().any(|a| a.as_ref() == ee.as_ref()) {
+            let cert = webpki::EndEntityCert::try_from(ee).map_err(|_| Error::InvalidCertificate(CertificateError::BadEncoding))?;
+            cert.verify_is_valid_for_subject_name(name).map(|_| ServerCertVerified::assertion()).map_err(|_| Error::InvalidCertificate(CertificateError::NotValidForName))
+        } else {
+            self.inner.verify_server_cert(ee, im, name, ocsp, now)
+        };
+        match result {
             Err(Error::InvalidCertificate(CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. })) if placeholder => Ok(ServerCertVerified::assertion()),
             r => r,
         }
