@@ -95,15 +95,24 @@ fn check_bind(files: &[(&str, &str)], global: &str, bind: &str) -> (Option<i32>,
 
 /// `crt-list`: SNI filters choose the certificate (a filter name the certificate does
 /// not carry, a wildcard, a `!` exclusion falling back to the default); `!*` keeps the
-/// first certificate as the default only. `strict-sni` refuses a client with an unknown
-/// name or none, and serves a known one.
+/// first certificate as the default only. A line's `[...]` options apply to the clients
+/// it serves: its `alpn`, `ssl-max-ver`, `verify`. `strict-sni` refuses a client with an
+/// unknown name or none, and serves a known one.
 #[test]
-fn crt_list_filters_and_strict_sni() {
+fn crt_list_filters_options_and_strict_sni() {
     let (d_pem, d_der) = cert(&["d.test"]);
     let (a_pem, a_der) = cert(&["a.test"]);
     let (b_pem, b_der) = cert(&["b.test"]);
+    let (c_pem, _) = cert(&["c.test"]);
     let (w_pem, w_der) = cert(&["*.w.test"]);
-    let list = "# the default, served for no name of its own\n{{dir}}/d.pem !*\n\n{{dir}}/b.pem [alpn http/1.1 ciphers ECDHE-RSA-AES128-GCM-SHA256] b.test alias.test\n{{dir}}/w.pem *.w.test !secret.w.test\na.pem\n";
+    let list = "# the default, served for no name of its own
+{{dir}}/d.pem !*
+
+{{dir}}/b.pem [alpn http/1.0 ssl-max-ver TLSv1.2 ciphers ECDHE-RSA-AES128-GCM-SHA256] b.test alias.test
+{{dir}}/w.pem *.w.test !secret.w.test
+c.pem [verify required ca-file {{dir}}/c.pem]
+a.pem
+";
     let proxy = ProxyBuilder::new(
         "global
     crt-base {{dir}}
@@ -115,12 +124,13 @@ defaults
 frontend fe
     bind 127.0.0.1:{{list}} ssl crt-list list.txt alpn http/1.1
     bind 127.0.0.1:{{strict}} ssl strict-sni crt {{dir}}/a.pem
-    http-request return status 200 content-type text/plain lf-string \"sni=%[ssl_fc_sni]\"
+    http-request return status 200 content-type text/plain lf-string \"%[ssl_fc_sni] %[ssl_fc_protocol] %[ssl_fc_alpn]\"
 ",
     )
     .file("d.pem", &d_pem)
     .file("a.pem", &a_pem)
     .file("b.pem", &b_pem)
+    .file("c.pem", &c_pem)
     .file("w.pem", &w_pem)
     .file("list.txt", list)
     .start();
@@ -134,10 +144,21 @@ frontend fe
     assert_eq!(served(port, Some("unknown.test")), Some(d_der.clone()));
     assert_eq!(served(port, None), Some(d_der));
 
+    // The line's options for its clients, the bind line's for the others.
+    let mut offering = (*any_server(None)).clone();
+    offering.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec(), b"http/1.0".to_vec()];
+    let offering = Arc::new(offering);
+    let ask = |sni: &str| handshake(port, offering.clone(), Some(sni)).ok().and_then(|mut s| get(&mut s, "/")).map(|r| r.1);
+    assert_eq!(ask("alias.test").as_deref(), Some("alias.test TLSv1.2 http/1.0"));
+    assert_eq!(ask("a.test").as_deref(), Some("a.test TLSv1.3 http/1.1"));
+    assert_eq!(ask("x.w.test").as_deref(), Some("x.w.test TLSv1.3 http/1.1"));
+    assert_eq!(ask("c.test"), None, "its line requires a client certificate");
+    assert_eq!(handshake(port, any_server(Some(&c_pem)), Some("c.test")).ok().and_then(|mut s| get(&mut s, "/")).map(|r| r.1).as_deref(), Some("c.test TLSv1.3 "));
+
     let port = proxy.port("strict");
     let mut s = handshake(port, any_server(None), Some("a.test")).expect("a known name is served");
     assert_eq!(s.conn.peer_certificates().unwrap()[0], a_der);
-    assert_eq!(get(&mut s, "/").map(|r| r.1), Some("sni=a.test".to_string()));
+    assert_eq!(get(&mut s, "/").map(|r| r.1), Some("a.test TLSv1.3 ".to_string()));
     assert!(handshake(port, any_server(None), Some("other.test")).is_err(), "strict-sni: no default certificate");
     assert!(handshake(port, any_server(None), None).is_err(), "strict-sni: no SNI, no certificate");
 }
@@ -147,7 +168,7 @@ frontend fe
 #[test]
 fn bind_option_refusals() {
     let (a_pem, _) = cert(&["a.test"]);
-    let files = [("a.pem", a_pem.as_str()), ("alpn.txt", "{{dir}}/a.pem [alpn h2]\n"), ("bogus.txt", "{{dir}}/a.pem [alpn h2 bogus] x.test\n"), ("keys", "QUJD\n")];
+    let files = [("a.pem", a_pem.as_str()), ("alpn.txt", "{{dir}}/a.pem [alpn h2]\n"), ("bogus.txt", "{{dir}}/a.pem [alpn h2 bogus] x.test\n"), ("verify.txt", "{{dir}}/a.pem [verify required]\n"), ("npn.txt", "{{dir}}/a.pem [npn h2]\n"), ("keys", "QUJD\n")];
     let err = |global: &str, bind: &str| {
         let (code, err) = check_bind(&files, global, bind);
         assert_ne!(code, Some(0), "{bind}: accepted");
@@ -155,7 +176,8 @@ fn bind_option_refusals() {
     };
     assert!(err("", "ssl crt-list {{dir}}/missing.txt").contains("'crt-list' : cannot open file"));
     assert!(err("", "ssl crt-list {{dir}}/bogus.txt").contains("unknown ssl keyword bogus"));
-    assert!(err("", "ssl crt-list {{dir}}/alpn.txt alpn http/1.1").contains("'alpn' differs from the bind line's"), "one rustls config per bind");
+    assert!(err("", "ssl crt-list {{dir}}/verify.txt").contains("verify is enabled but no CA file specified"));
+    assert!(err("", "ssl crt-list {{dir}}/npn.txt").contains("'npn' is not supported by moonproxy"));
     assert!(err("", "ssl crt {{dir}}/a.pem no-tlsv12 no-tlsv13").contains("all SSL/TLS versions are disabled"));
     assert!(err("", "ssl crt {{dir}}/a.pem force-tlsv12 ssl-min-ver TLSv1.3").contains("all SSL/TLS versions are disabled"));
     assert!(err("", "ssl crt {{dir}}/a.pem force-tlsv10").contains("rustls"));

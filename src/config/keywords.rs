@@ -640,7 +640,7 @@ pub static BIND_OPTIONS: &[SubKeyword] = &[
     s("crl-file", 0, "TLS: revocation lists for client certificates, whole chain (an issuer without a list is refused, as OpenSSL)"),
     s("crt", 0, "TLS: PEM with chain and key, or a directory of them; picked by SNI, the first is the default"),
     s("crt-ignore-err", 0, "TLS: `all` or OpenSSL ids rustls maps (doc/tls.md); merged with ca-ignore-err (rustls gives no depth)"),
-    s("crt-list", 0, "TLS: SNI filters and `!` exclusions; `[...]` options must repeat the bind line's (one rustls config per bind, doc/tls.md)"),
+    s("crt-list", 0, "TLS: SNI filters, `!` exclusions; `[...]` options alpn, verify, ca-file, crl-file, ssl-min/max-ver per certificate (doc/tls.md)"),
     s("curves", 0, "TLS: accepted, no effect"),
     s("defer-accept", 0, "accepted; no effect yet (connections are accepted at once)"),
     s("ecdhe", 0, "TLS: accepted, no effect"),

@@ -74,12 +74,15 @@ pub struct CrtSpec {
     /// The crt-list line's SNI filters: names or `*.domain` wildcards, `!name` to
     /// exclude one. Without a positive filter, the certificate's own names are used.
     pub filters: Vec<String>,
+    /// Which of the bind's configs serves a client given this certificate: 0, the bind
+    /// line's; else a crt-list line with its own options (see `super::SniConfigs`).
+    pub config: usize,
 }
 
 impl CrtSpec {
-    /// A `crt` argument: no filters.
+    /// A `crt` argument: no filters, the bind line's config.
     pub fn crt(path: PathBuf) -> CrtSpec {
-        CrtSpec { path, filters: Vec::new() }
+        CrtSpec { path, filters: Vec::new(), config: 0 }
     }
 }
 
@@ -91,6 +94,8 @@ struct Entry {
     /// Excluded names and wildcards (`!` filters; `*` excludes every name).
     excluded: Vec<String>,
     ck: Arc<CertifiedKey>,
+    /// [`CrtSpec::config`].
+    config: usize,
 }
 
 impl Entry {
@@ -122,7 +127,7 @@ impl SniResolver {
                 let (excluded, wanted): (Vec<&String>, Vec<&String>) = crt.filters.iter().partition(|f| f.starts_with('!'));
                 let excluded = excluded.iter().map(|f| f[1..].to_ascii_lowercase()).collect();
                 let names = if wanted.is_empty() { ck.cert.first().map(dns_names).unwrap_or_default() } else { wanted.iter().map(|f| f.to_ascii_lowercase()).collect() };
-                certs.push(Entry { names, excluded, ck: Arc::new(ck) });
+                certs.push(Entry { names, excluded, ck: Arc::new(ck), config: crt.config });
             }
         }
         if certs.is_empty() && !strict {
@@ -133,22 +138,32 @@ impl SniResolver {
 
     /// The certificate for `sni`; `None` only under `strict-sni`.
     pub fn pick(&self, sni: Option<&str>) -> Option<Arc<CertifiedKey>> {
+        self.entry(sni).map(|e| e.ck.clone())
+    }
+
+    /// Which config serves a client that sent `sni` ([`CrtSpec::config`]): its
+    /// certificate's, the default certificate's when none matches.
+    pub fn config_for(&self, sni: Option<&str>) -> usize {
+        self.entry(sni).or(self.certs.first()).map_or(0, |e| e.config)
+    }
+
+    fn entry(&self, sni: Option<&str>) -> Option<&Entry> {
         if let Some(sni) = sni {
             let sni = sni.to_ascii_lowercase();
             let wild = sni.split_once('.').map(|(_, parent)| format!("*.{parent}"));
             let wild = wild.as_deref();
             let usable = |e: &&Entry| !e.excludes(&sni, wild);
             if let Some(e) = self.certs.iter().filter(usable).find(|e| e.names.contains(&sni)) {
-                return Some(e.ck.clone());
+                return Some(e);
             }
             if let Some(e) = wild.and_then(|w| self.certs.iter().filter(usable).find(|e| e.names.iter().any(|n| n == w))) {
-                return Some(e.ck.clone());
+                return Some(e);
             }
         }
         if self.strict {
             return None;
         }
-        self.certs.first().map(|e| e.ck.clone())
+        self.certs.first()
     }
 }
 

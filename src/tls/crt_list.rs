@@ -8,12 +8,12 @@
 //! SNI filters choose the names the certificate is served for (see
 //! [`super::certs::SniResolver`]).
 //!
-//! Deviation: rustls takes one configuration per bind line (ALPN, versions and client
-//! verification are chosen before the SNI is known to the certificate resolver), so a
-//! line's `[...]` options that would give this certificate its own `alpn`, `verify`,
-//! `ca-file`, `crl-file`, `ssl-min-ver` or `ssl-max-ver` are refused unless they
-//! repeat the bind line's; the OpenSSL-only ones (`ciphers`, `curves` ...) are accepted
-//! with no effect, as on bind lines.
+//! A line's `[...]` options (`alpn`, `verify`, `ca-file`, `crl-file`, `ssl-min-ver`,
+//! `ssl-max-ver`) override the bind line's for that certificate: the bind then has
+//! one rustls config per such line, chosen by the client's SNI once its ClientHello is
+//! read (see [`super::SniConfigs`]). The OpenSSL-only ones (`ciphers`, `curves` ...)
+//! are accepted with no effect, as on bind lines; `ca-verify-file`, `no-ca-names` and
+//! `npn` are refused, as on bind lines.
 
 use super::certs::CrtSpec;
 use super::BindTlsOpts;
@@ -49,36 +49,34 @@ pub struct LineOpts {
 }
 
 impl LineOpts {
-    /// The line's options must repeat the bind line's (see the module doc).
-    pub fn check_against(&self, bind: &BindTlsOpts) -> Result<(), String> {
-        let line = &self.opts;
+    /// The bind line's options with this line's on top.
+    pub fn apply_to(&self, bind: &BindTlsOpts) -> BindTlsOpts {
+        let (mut o, line) = (bind.clone(), &self.opts);
+        o.crt_list_opts.clear();
         for kw in &self.set {
-            let same = match kw.as_str() {
-                "alpn" => line.alpn == bind.alpn,
-                "verify" => line.verify.as_deref().unwrap_or("none") == bind.verify.as_deref().unwrap_or("none"),
-                "ca-file" => line.ca_file == bind.ca_file,
-                "crl-file" => line.crl_file == bind.crl_file,
-                "ssl-min-ver" => line.versions.min == bind.versions.min,
-                "ssl-max-ver" => line.versions.max == bind.versions.max,
-                _ => true,
-            };
-            if !same {
-                return Err(format!(
-                    "'crt-list' : parsing [{}]: '{kw}' differs from the bind line's, which moonproxy does not support: its TLS library (rustls) takes one configuration per bind line",
-                    self.place
-                ));
+            match kw.as_str() {
+                "alpn" => o.alpn = line.alpn.clone(),
+                "verify" => o.verify = line.verify.clone(),
+                "ca-file" => o.ca_file = line.ca_file.clone(),
+                "crl-file" => o.crl_file = line.crl_file.clone(),
+                "ssl-min-ver" => o.versions.min = line.versions.min,
+                "ssl-max-ver" => o.versions.max = line.versions.max,
+                _ => {}
             }
         }
-        Ok(())
+        o
     }
 }
 
 /// Reads a crt-list file: the certificates (with their filters), in order, and the
-/// lines carrying options. `base`: `crt-base`. `option`: the bind line's option
-/// parser (as [`super::parse::bind_option`]), used for the bracketed options.
+/// lines carrying options. `base`: `crt-base`. `first`: how many lines with options
+/// the bind line has already (from earlier crt-lists): a certificate's
+/// [`CrtSpec::config`] counts from there. `option`: the bind line's option parser (as
+/// [`super::parse::bind_option`]), used for the bracketed options.
 pub fn read(
     path: &Path,
     base: Option<&PathBuf>,
+    first: usize,
     mut option: impl FnMut(&mut BindTlsOpts, &str, &str) -> Option<Result<usize, String>>,
 ) -> Result<(Vec<CrtSpec>, Vec<LineOpts>), String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("'crt-list' : cannot open file '{}' : {}", path.display(), crate::listener::strerror(&e)))?;
@@ -91,6 +89,8 @@ pub fn read(
         }
         let place = format!("{}:{}", path.display(), n + 1);
         let (crt, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+        // The bind line's config unless the line has options.
+        let mut config = 0;
         let rest = rest.trim_start();
         // The bracketed options, then the filters.
         let (opts, filters) = match rest.strip_prefix('[') {
@@ -120,13 +120,14 @@ pub fn read(
             }
             if !set.is_empty() {
                 with_opts.push(LineOpts { place: place.clone(), set, opts: Box::new(line_opts) });
+                config = first + with_opts.len();
             }
         }
         let crt = match base {
             Some(b) if !crt.starts_with('/') => b.join(crt),
             _ => PathBuf::from(crt),
         };
-        crts.push(CrtSpec { path: crt, filters: filters.split_whitespace().map(str::to_string).collect() });
+        crts.push(CrtSpec { path: crt, filters: filters.split_whitespace().map(str::to_string).collect(), config });
     }
     Ok((crts, with_opts))
 }
@@ -139,7 +140,7 @@ mod tests {
         let path = std::env::temp_dir().join(format!("moonproxy-crt-list-{}-{}", std::process::id(), text.len()));
         std::fs::write(&path, text).unwrap();
         let g = super::super::parse::GlobalTls::default();
-        let r = read(&path, Some(&PathBuf::from("/certs")), |o, kw, v| super::super::parse::bind_option(o, &g, kw, v));
+        let r = read(&path, Some(&PathBuf::from("/certs")), 0, |o, kw, v| super::super::parse::bind_option(o, &g, kw, v));
         std::fs::remove_file(&path).unwrap();
         r.map_err(|e| e.replace(&path.display().to_string(), "LIST"))
     }
@@ -158,20 +159,19 @@ mod tests {
         assert_eq!(crts[3].filters, ["secure.domain.tld"]);
         assert_eq!(opts.len(), 2);
         assert!(opts[0].place.ends_with(":4"), "{}", opts[0].place);
-        assert_eq!(opts[0].opts.alpn, ["h2", "http/1.1"]);
-        // The same ALPN as the bind line passes; another is refused.
-        let mut bind = BindTlsOpts { alpn: vec!["h2".into(), "http/1.1".into()], ..BindTlsOpts::default() };
-        assert!(opts[0].check_against(&bind).is_ok());
-        bind.alpn = vec!["http/1.1".into()];
-        assert!(opts[0].check_against(&bind).unwrap_err().contains("'alpn' differs from the bind line's"));
-        assert!(opts[1].check_against(&bind).is_ok(), "ciphers and curves have no effect");
+        assert_eq!(crts.iter().map(|c| c.config).collect::<Vec<_>>(), [0, 1, 0, 2], "the lines with options have their own config");
+        // The line's ALPN replaces the bind line's; ciphers and curves change nothing.
+        let bind = BindTlsOpts { alpn: vec!["http/1.1".into()], verify: Some("optional".into()), ..BindTlsOpts::default() };
+        let o = opts[0].apply_to(&bind);
+        assert_eq!((o.alpn, o.verify), (vec!["h2".to_string(), "http/1.1".to_string()], Some("optional".to_string())));
+        assert_eq!(opts[1].apply_to(&bind).alpn, ["http/1.1"]);
     }
 
     #[test]
     fn bad_lines_get_haproxys_messages() {
         assert_eq!(read_text("a.pem [alpn h2 bogus] x.test\n").unwrap_err(), "'crt-list' : parsing [LIST:1]: unknown ssl keyword bogus");
         assert!(read_text("a.pem [ssl-min-ver TLSv1.4]\n").unwrap_err().contains("unknown ssl/tls version"));
-        let missing = read(Path::new("/nonexistent/list"), None, |_, _, _| None).unwrap_err();
+        let missing = read(Path::new("/nonexistent/list"), None, 0, |_, _, _| None).unwrap_err();
         assert_eq!(missing, "'crt-list' : cannot open file '/nonexistent/list' : No such file or directory");
     }
 }

@@ -228,9 +228,57 @@ pub struct BindTlsOpts {
 /// A bind line's TLS, ready to accept with.
 #[derive(Clone, Debug)]
 pub struct BindTls {
+    /// The bind line's config (every client's, without `by_sni`).
     pub config: Arc<rustls::ServerConfig>,
     /// `alpn` as written (the config advertises what the proxy's mode allows).
     pub alpn: Vec<String>,
+    /// crt-list lines with their own `[...]` options: the config is chosen by the
+    /// client's SNI once its ClientHello is read ([`TlsStream::accept_bind`]).
+    pub by_sni: Option<Arc<SniConfigs>>,
+}
+
+/// The configs of a bind whose crt-list lines carry options: the bind line's own
+/// first, then one per such line. The certificate the SNI picks tells which applies
+/// (the default certificate's when none matches), as HAProxy switches to the
+/// certificate's SSL context.
+#[derive(Debug)]
+pub struct SniConfigs {
+    resolver: Arc<certs::SniResolver>,
+    /// Each config with its `alpn` names as written.
+    configs: Vec<(Arc<rustls::ServerConfig>, Vec<String>)>,
+}
+
+impl SniConfigs {
+    /// The config for a client that sent `sni`.
+    pub fn pick(&self, sni: Option<&str>) -> Arc<rustls::ServerConfig> {
+        self.configs[self.resolver.config_for(sni)].0.clone()
+    }
+
+    /// The same configs advertising what the proxy's mode allows (see [`alpn_for_mode`]).
+    fn for_mode(&self, http: bool) -> SniConfigs {
+        let configs = self
+            .configs
+            .iter()
+            .map(|(c, names)| {
+                let mut c = (**c).clone();
+                c.alpn_protocols = alpn_for_mode(names, http);
+                (Arc::new(c), names.clone())
+            })
+            .collect();
+        SniConfigs { resolver: self.resolver.clone(), configs }
+    }
+}
+
+impl BindTls {
+    /// Once the proxy's mode is known: the ALPN names advertised (see [`alpn_for_mode`]).
+    pub fn set_mode(&mut self, http: bool) {
+        let mut c = (*self.config).clone();
+        c.alpn_protocols = alpn_for_mode(&self.alpn, http);
+        self.config = Arc::new(c);
+        if let Some(s) = &self.by_sni {
+            self.by_sni = Some(Arc::new(s.for_mode(http)));
+        }
+    }
 }
 
 /// The ALPN names moonproxy advertises on a TLS bind: it speaks HTTP/1.x only, so
@@ -240,16 +288,44 @@ pub fn alpn_for_mode(names: &[String], http: bool) -> Vec<Vec<u8>> {
     names.iter().filter(|n| !http || matches!(n.as_str(), "http/1.1" | "http/1.0")).map(|n| n.as_bytes().to_vec()).collect()
 }
 
+/// What every config of one bind line shares: its certificates and its session
+/// resumption state (so a session resumes whichever config served it).
+struct Shared {
+    resolver: Arc<certs::SniResolver>,
+    ticketer: Option<Arc<dyn rustls::server::ProducesTickets>>,
+    sessions: Arc<dyn rustls::server::StoresServerSessions>,
+}
+
 impl BindTlsOpts {
     /// Checks the options and loads the certificates. `http`: the frontend is in
     /// `mode http` (see [`alpn_for_mode`]). Errors are worded for
     /// `'bind ...' in section ...: <error>`.
     pub fn build(&self, http: bool) -> Result<BindTls, String> {
+        let shared = Shared {
+            resolver: Arc::new(certs::SniResolver::load(&self.crts, self.strict_sni)?),
+            // HAProxy's default: stateless resumption (RFC 5077 tickets, and TLS 1.3
+            // tickets carrying the session). Without, rustls keeps sessions in memory.
+            ticketer: if self.no_tls_tickets { None } else { Some(rustls::crypto::ring::Ticketer::new().map_err(|e| e.to_string())?) },
+            sessions: rustls::server::ServerSessionMemoryCache::new(256),
+        };
+        let config = Arc::new(self.server_config(&shared, http)?);
+        let by_sni = if self.crt_list_opts.is_empty() {
+            None
+        } else {
+            let mut configs = vec![(config.clone(), self.alpn.clone())];
+            for line in &self.crt_list_opts {
+                let o = line.apply_to(self);
+                let c = o.server_config(&shared, http).map_err(|e| format!("'crt-list' : parsing [{}]: {e}", line.place))?;
+                configs.push((Arc::new(c), o.alpn));
+            }
+            Some(Arc::new(SniConfigs { resolver: shared.resolver.clone(), configs }))
+        };
+        Ok(BindTls { config, alpn: self.alpn.clone(), by_sni })
+    }
+
+    /// One rustls config with these options.
+    fn server_config(&self, shared: &Shared, http: bool) -> Result<rustls::ServerConfig, String> {
         let vers = self.versions.rustls()?;
-        for line in &self.crt_list_opts {
-            line.check_against(self)?;
-        }
-        let resolver = certs::SniResolver::load(&self.crts, self.strict_sni)?;
         let builder = rustls::ServerConfig::builder_with_provider(provider()).with_protocol_versions(&vers).map_err(|e| e.to_string())?;
         let builder = match self.verify.as_deref() {
             None | Some("none") => builder.with_no_client_auth(),
@@ -261,24 +337,19 @@ impl BindTlsOpts {
                     v = v.with_crls(verify::load_crls(crl)?);
                 }
                 let v = if mode == "optional" { v.allow_unauthenticated() } else { v };
-                let v = v.build().map_err(|e| e.to_string())?;
+                let inner = v.build().map_err(|e| e.to_string())?;
                 let ignore = self.ca_ignore_err.union(&self.crt_ignore_err);
-                if ignore.is_empty() {
-                    builder.with_client_cert_verifier(v)
-                } else {
-                    builder.with_client_cert_verifier(Arc::new(verify::IgnoringClientVerifier { inner: v, ignore }))
-                }
+                builder.with_client_cert_verifier(Arc::new(verify::ClientVerifier { inner, ignore, anchors: certs::read_certs(ca)? }))
             }
             Some(other) => return Err(format!("'verify' : unknown verify method '{other}', only 'none', 'optional', and 'required' are supported")),
         };
-        let mut config = builder.with_cert_resolver(Arc::new(resolver));
+        let mut config = builder.with_cert_resolver(shared.resolver.clone());
         config.alpn_protocols = alpn_for_mode(&self.alpn, http);
-        if !self.no_tls_tickets {
-            // HAProxy's default: stateless resumption (RFC 5077 tickets, and TLS 1.3
-            // tickets carrying the session). Without, rustls keeps sessions in memory.
-            config.ticketer = rustls::crypto::ring::Ticketer::new().map_err(|e| e.to_string())?;
+        if let Some(t) = &shared.ticketer {
+            config.ticketer = t.clone();
         }
-        Ok(BindTls { config: Arc::new(config), alpn: self.alpn.clone() })
+        config.session_storage = shared.sessions.clone();
+        Ok(config)
     }
 }
 

@@ -120,7 +120,8 @@ pub fn bind_option(o: &mut BindTlsOpts, g: &GlobalTls, kw: &str, value: &str) ->
         }),
         "crt-list" => need("file path").and_then(|_| {
             let path = with_base(g.crt_base.as_ref(), value);
-            let (crts, lines) = super::crt_list::read(&path, g.crt_base.as_ref(), |lo, kw, v| bind_option(lo, g, kw, v))?;
+            let first = o.crt_list_opts.len();
+            let (crts, lines) = super::crt_list::read(&path, g.crt_base.as_ref(), first, |lo, kw, v| bind_option(lo, g, kw, v))?;
             o.crts.extend(crts);
             o.crt_list_opts.extend(lines);
             Ok(2)
@@ -271,9 +272,7 @@ pub fn finish_server(o: &ServerTlsOpts, g: &GlobalTls) -> Result<Option<super::S
 pub fn end_of_proxy(binds: &mut [crate::config::model::Bind], http: bool) {
     for b in binds {
         if let Some(t) = b.tls.as_mut() {
-            let mut c = (*t.config).clone();
-            c.alpn_protocols = super::alpn_for_mode(&t.alpn, http);
-            t.config = std::sync::Arc::new(c);
+            t.set_mode(http);
         }
     }
 }

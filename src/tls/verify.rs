@@ -2,8 +2,11 @@
 //!
 //! - [`ServerVerifier`]: `verify required` on a server line. The name checked is the SNI
 //!   sent, else `verifyhost`, else none (the chain only), as HAProxy does.
-//! - [`IgnoringClientVerifier`]: `ca-ignore-err` / `crt-ignore-err` on a bind line:
-//!   client certificate errors whose OpenSSL id is listed are forgiven.
+//! - [`ClientVerifier`]: client certificates on a bind line; `ca-ignore-err` /
+//!   `crt-ignore-err` forgive the errors whose OpenSSL id is listed.
+//! - Both trust a certificate that is itself in `ca-file`, as OpenSSL does
+//!   (`openssl req -x509` makes self-signed certificates marked as CAs, which webpki
+//!   alone refuses as an end entity); their validity dates are then not checked.
 //! - [`load_crls`]: `crl-file`, revocation lists checked by webpki for the whole chain
 //!   (HAProxy sets OpenSSL's `CRL_CHECK | CRL_CHECK_ALL`); a certificate whose issuer has
 //!   no list in the file is refused, as OpenSSL refuses it ("unable to get CRL").
@@ -26,12 +29,8 @@ pub fn load_crls(path: &Path) -> Result<Vec<CertificateRevocationListDer<'static
 }
 
 /// `verify required` on a server line (see the module doc): rustls checks the chain
-/// against `ca-file` (and `crl-file`), and the name when there is one to check.
-///
-/// A server certificate that is itself one of the `ca-file` certificates is trusted as
-/// it is, as OpenSSL trusts it: `openssl req -x509` makes self-signed certificates
-/// marked as CAs, which webpki refuses as an end entity ("CA used as end entity").
-/// Its name is still checked; its validity dates are not (doc/tls.md).
+/// against `ca-file` (and `crl-file`), and the name when there is one to check. A
+/// certificate listed in `ca-file` is trusted as it is (its name is still checked).
 #[derive(Debug)]
 pub struct ServerVerifier {
     pub inner: Arc<rustls::client::WebPkiServerVerifier>,
@@ -149,16 +148,19 @@ fn openssl_ids(e: &Error) -> &'static [u32] {
     }
 }
 
-/// A bind's client certificate verifier whose refusals listed in `ca-ignore-err` /
+/// A bind's client certificate verifier: webpki's, except that a certificate listed in
+/// `ca-file` is trusted as it is, and that refusals listed in `ca-ignore-err` /
 /// `crt-ignore-err` are forgiven (the handshake goes on, as in HAProxy). The
-/// signatures proving the client holds the key are still checked.
+/// signatures proving the client holds the key are always checked.
 #[derive(Debug)]
-pub struct IgnoringClientVerifier {
+pub struct ClientVerifier {
     pub inner: Arc<dyn ClientCertVerifier>,
     pub ignore: IgnoreErr,
+    /// The `ca-file` certificates.
+    pub anchors: Vec<CertificateDer<'static>>,
 }
 
-impl ClientCertVerifier for IgnoringClientVerifier {
+impl ClientCertVerifier for ClientVerifier {
     fn offer_client_auth(&self) -> bool {
         self.inner.offer_client_auth()
     }
@@ -169,6 +171,9 @@ impl ClientCertVerifier for IgnoringClientVerifier {
         self.inner.root_hint_subjects()
     }
     fn verify_client_cert(&self, ee: &CertificateDer<'_>, im: &[CertificateDer<'_>], now: UnixTime) -> Result<ClientCertVerified, Error> {
+        if self.anchors.iter().any(|a| a.as_ref() == ee.as_ref()) {
+            return Ok(ClientCertVerified::assertion());
+        }
         match self.inner.verify_client_cert(ee, im, now) {
             Err(e) if self.ignore.forgives(&e) => {
                 ::log::debug!("client certificate error ignored (ca-ignore-err/crt-ignore-err): {e}");
