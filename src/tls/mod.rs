@@ -8,6 +8,10 @@
 //!   `Sock::Tls` variant of `crate::stream::conn::Sock`.
 //! - [`TlsInfo`]: what the `ssl_fc_*` fetches and `%sslv`/`%sslc` read once the
 //!   handshake is done.
+//! - [`certs`], [`crt_list`]: certificates and their choice by SNI (`crt`,
+//!   `crt-list`, `strict-sni`); [`verify`]: `verifyhost`, `crl-file`,
+//!   `ca-ignore-err`/`crt-ignore-err`; [`tickets`]: `tls-ticket-keys`; [`parse`]: the
+//!   words of bind, server and global lines.
 //!
 //! rustls speaks TLS 1.2 and 1.3 only: `ssl-min-ver`/`ssl-max-ver` naming an older
 //! version are refused. OpenSSL cipher strings (`ciphers`, `ciphersuites`,
