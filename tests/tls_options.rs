@@ -188,6 +188,10 @@ fn bind_option_refusals() {
     assert!(err("    ssl-default-server-options no-ssl-reuse", "ssl crt {{dir}}/a.pem").contains("unknown option 'no-ssl-reuse' on global statement 'ssl-default-server-options'."));
     let (code, err) = check_bind(&files, "    ssl-default-bind-options no-tls-tickets force-tlsv13", "ssl strict-sni crt-list {{dir}}/alpn.txt alpn h2 allow-0rtt crt-ignore-err all no-tlsv13 ssl-max-ver TLSv1.3");
     assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("no-sslv3/no-tlsv1x are ignored for this bind. Use only 'ssl-min-ver' and 'ssl-max-ver' to fix."), "HAProxy's warning: {err}");
+    let (code, err) = check_bind(&files, "", "ssl strict-sni");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("no SSL certificate specified, ssl connections will fail (use 'crt')."), "{err}");
 }
 
 /// `no-tlsv13` (on the line or from `ssl-default-bind-options`) and `force-tlsv12`
@@ -258,25 +262,22 @@ impl TlsApp {
                 let (config, log) = (config.clone(), log.clone());
                 std::thread::spawn(move || {
                     let mut s = rustls::StreamOwned::new(rustls::ServerConnection::new(config).unwrap(), sock);
-                    {
-                        let mut head = Vec::new();
-                        let mut byte = [0u8; 1];
-                        while !head.ends_with(b"\r\n\r\n") {
-                            if s.read_exact(&mut byte).is_err() {
-                                return;
-                            }
-                            head.push(byte[0]);
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") {
+                        if s.read_exact(&mut byte).is_err() {
+                            return;
                         }
-                        let path = String::from_utf8_lossy(&head).split(' ').nth(1).unwrap_or("").to_string();
-                        let sni = s.conn.server_name().unwrap_or("-").to_string();
-                        let alpn = s.conn.alpn_protocol().map(|a| String::from_utf8_lossy(a).into_owned()).unwrap_or("-".into());
-                        let resumed = s.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
-                        log.lock().unwrap().push(format!("{path} sni={sni} alpn={alpn}{}", if resumed { " resumed" } else { "" }));
-                        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok").and_then(|_| s.flush());
-                        s.conn.send_close_notify();
-                        let _ = s.flush();
-                        return;
+                        head.push(byte[0]);
                     }
+                    let path = String::from_utf8_lossy(&head).split(' ').nth(1).unwrap_or("").to_string();
+                    let sni = s.conn.server_name().unwrap_or("-").to_string();
+                    let alpn = s.conn.alpn_protocol().map(|a| String::from_utf8_lossy(a).into_owned()).unwrap_or("-".into());
+                    let resumed = s.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+                    log.lock().unwrap().push(format!("{path} sni={sni} alpn={alpn}{}", if resumed { " resumed" } else { "" }));
+                    let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok").and_then(|_| s.flush());
+                    s.conn.send_close_notify();
+                    let _ = s.flush();
                 });
             }
         });

@@ -69,6 +69,9 @@ pub struct VersionOpts {
     pub no_tls12: bool,
     /// `no-tlsv13`.
     pub no_tls13: bool,
+    /// `no-sslv3`, `no-tlsv10`, `no-tlsv11`: nothing to turn off, but HAProxy warns
+    /// about them beside a min or max too.
+    pub no_old: bool,
 }
 
 impl VersionOpts {
@@ -100,7 +103,10 @@ impl VersionOpts {
                 Ok(1)
             }
             // rustls has none of these versions: nothing to turn off.
-            "no-sslv3" | "no-tlsv10" | "no-tlsv11" => Ok(1),
+            "no-sslv3" | "no-tlsv10" | "no-tlsv11" => {
+                self.no_old = true;
+                Ok(1)
+            }
             _ => return None,
         };
         Some(r)
@@ -109,7 +115,19 @@ impl VersionOpts {
     /// A line's versions over the global defaults (`ssl-default-*-options`): the
     /// line's min and max win, the exclusions add up.
     pub fn or(self, global: VersionOpts) -> VersionOpts {
-        VersionOpts { min: self.min.or(global.min), max: self.max.or(global.max), no_tls12: self.no_tls12 || global.no_tls12, no_tls13: self.no_tls13 || global.no_tls13 }
+        VersionOpts {
+            min: self.min.or(global.min),
+            max: self.max.or(global.max),
+            no_tls12: self.no_tls12 || global.no_tls12,
+            no_tls13: self.no_tls13 || global.no_tls13,
+            no_old: self.no_old || global.no_old,
+        }
+    }
+
+    /// HAProxy's warning when `no-*` words are ignored beside a min or max.
+    pub fn warning(self, what: &str) -> Option<String> {
+        let ignored = (self.min.is_some() || self.max.is_some()) && (self.no_tls12 || self.no_tls13 || self.no_old);
+        ignored.then(|| format!("no-sslv3/no-tlsv1x are ignored for this {what}. Use only 'ssl-min-ver' and 'ssl-max-ver' to fix."))
     }
 
     /// The rustls protocol versions allowed; none is HAProxy's error.

@@ -193,6 +193,18 @@ pub fn finish_bind(o: &BindTlsOpts, g: &GlobalTls) -> Result<Option<super::BindT
     o.build(true).map(Some)
 }
 
+/// The warnings HAProxy prints for a bind line's TLS options (`-c` still passes).
+pub fn bind_warnings(o: &BindTlsOpts, g: &GlobalTls) -> Vec<String> {
+    if !o.ssl {
+        return Vec::new();
+    }
+    let mut w: Vec<String> = o.versions.or(g.bind.versions).warning("bind").into_iter().collect();
+    if o.crts.is_empty() {
+        w.push("no SSL certificate specified, ssl connections will fail (use 'crt').".into());
+    }
+    w
+}
+
 /// One TLS option of a `server`/`default-server` line; as [`bind_option`].
 pub fn server_option(o: &mut ServerTlsOpts, g: &GlobalTls, kw: &str, value: &str) -> Option<Result<usize, String>> {
     let need = |what: &str| if value.is_empty() { Err(format!("'{kw}' expects {what} as argument.")) } else { Ok(()) };
@@ -254,6 +266,14 @@ pub fn server_option(o: &mut ServerTlsOpts, g: &GlobalTls, kw: &str, value: &str
         },
     };
     Some(r)
+}
+
+/// The warnings HAProxy prints for a server line's TLS options.
+pub fn server_warnings(o: &ServerTlsOpts, g: &GlobalTls) -> Vec<String> {
+    if !o.ssl {
+        return Vec::new();
+    }
+    o.versions.or(g.server.versions).warning("server").into_iter().collect()
 }
 
 /// Builds a server line's TLS config (`None`: no `ssl`).
