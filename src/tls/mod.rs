@@ -242,8 +242,8 @@ pub struct BindTlsOpts {
     pub ticket_keys: Option<PathBuf>,
     /// `allow-0rtt`: accepted; rustls is never offered early data (doc/tls.md).
     pub allow_0rtt: bool,
-    /// crt-list lines with `[...]` options: where, and what they set, checked against
-    /// the bind line's own once it is read (see [`crt_list`]).
+    /// crt-list lines with `[...]` options: where, and what they set; each gets its
+    /// own config (see [`SniConfigs`], [`crt_list`]).
     pub crt_list_opts: Vec<crt_list::LineOpts>,
 }
 
