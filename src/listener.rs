@@ -125,7 +125,7 @@ pub struct Listener {
     /// Live connections accepted here.
     pub conns: u32,
     /// `ssl crt ...`: accepted connections are TLS sessions with this config.
-    pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    pub tls: Option<crate::tls::BindTls>,
     /// `accept-proxy`: its connections start with a PROXY protocol header.
     pub accept_proxy: bool,
     sock: Option<ListenSock>,
@@ -153,7 +153,7 @@ impl Listener {
             maxconn: bind.maxconn,
             luid: 1,
             conns: 0,
-            tls: bind.tls.as_ref().map(|t| t.config.clone()),
+            tls: bind.tls.clone(),
             accept_proxy: bind.accept_proxy,
             sock: Some(sock),
             state: ListenState::Paused,
@@ -268,7 +268,7 @@ impl Listener {
     pub fn conn(&self, sock: Sock) -> io::Result<crate::stream::conn::Conn> {
         let conn = crate::stream::conn::Conn::new(sock);
         match &self.tls {
-            Some(config) => conn.into_tls(|tcp| crate::tls::TlsStream::accept(tcp, config.clone())),
+            Some(bind) => conn.into_tls(|tcp| crate::tls::TlsStream::accept_bind(tcp, bind)),
             None => Ok(conn),
         }
     }

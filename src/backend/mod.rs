@@ -286,7 +286,7 @@ pub struct Server {
     /// "MAINT (resolution)"), independently of the operator's admin state.
     resolution_maint: bool,
     /// Health checks over TLS (`check-ssl`, or `ssl` on the server's own address).
-    check_tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    check_tls: Option<crate::tls::CheckTls>,
     /// The PROXY protocol header its connections start with.
     send_proxy: model::SendProxy,
     tuning: model::ServerTuning,
@@ -315,7 +315,7 @@ impl Server {
             queue: Queue::default(),
             counters: ServerCounters::default(),
             resolution_maint: false,
-            check_tls: s.tls.as_ref().filter(|t| t.for_checks(s.check.as_ref())).map(|t| t.config.clone()),
+            check_tls: s.tls.as_ref().filter(|t| t.for_checks(s.check.as_ref())).map(|t| t.check.clone()),
             send_proxy: s.send_proxy,
             tuning: s.tuning.clone(),
             iweight: s.weight,
@@ -324,7 +324,7 @@ impl Server {
     }
 
     /// The TLS config of its health checks, when they go over TLS.
-    pub fn check_tls(&self) -> Option<&std::sync::Arc<rustls::ClientConfig>> {
+    pub fn check_tls(&self) -> Option<&crate::tls::CheckTls> {
         self.check_tls.as_ref()
     }
 

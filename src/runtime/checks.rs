@@ -48,7 +48,7 @@ pub struct CheckSlot {
     /// The `tcp-check` rules to run once connected (`option tcp-check`).
     tcp: Option<TcpProbe>,
     /// Probes over TLS (`check-ssl`, `crate::tls`).
-    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    tls: Option<crate::tls::CheckTls>,
     /// `check-send-proxy`: the PROXY header version each probe starts with.
     send_proxy: Option<crate::proxy_protocol::Version>,
     /// An agent check's slot (`agent-check`) rather than a health check's.
@@ -260,9 +260,8 @@ impl Checks {
                 let tls = slot.tls.clone();
                 let source = self.sources.get(&(slot.be, slot.srv));
                 let conn = Conn::connect_from(&crate::stream::Target::Inet(addr), source, None).and_then(|mut c| {
-                    if let Some(config) = tls {
-                        let name = crate::tls::ServerTls::server_name(None, Some(addr.ip()));
-                        c = c.into_tls(|tcp| crate::tls::TlsStream::connect(tcp, config, name))?;
+                    if let Some(tls) = tls {
+                        c = c.into_tls(|tcp| tls.connect(tcp, addr.ip()))?;
                     }
                     c.register(cx.registry, token::encode(Kind::Check, key))?;
                     Ok(c)

@@ -66,53 +66,114 @@ fn dns_names(cert: &CertificateDer<'_>) -> Vec<String> {
     }
 }
 
+/// One certificate source of a bind line, in the order declared: a `crt` (a file or
+/// a directory) or a line of a `crt-list`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CrtSpec {
+    pub path: PathBuf,
+    /// The crt-list line's SNI filters: names or `*.domain` wildcards, `!name` to
+    /// exclude one. Without a positive filter, the certificate's own names are used.
+    pub filters: Vec<String>,
+    /// Which of the bind's configs serves a client given this certificate: 0, the bind
+    /// line's; else a crt-list line with its own options (see `super::SniConfigs`).
+    pub config: usize,
+}
+
+impl CrtSpec {
+    /// A `crt` argument: no filters, the bind line's config.
+    pub fn crt(path: PathBuf) -> CrtSpec {
+        CrtSpec { path, filters: Vec::new(), config: 0 }
+    }
+}
+
+/// One certificate and the names it is served for.
+#[derive(Debug)]
+struct Entry {
+    /// Names (lower case) and `*.domain` wildcards.
+    names: Vec<String>,
+    /// Excluded names and wildcards (`!` filters; `*` excludes every name).
+    excluded: Vec<String>,
+    ck: Arc<CertifiedKey>,
+    /// [`CrtSpec::config`].
+    config: usize,
+}
+
+impl Entry {
+    fn excludes(&self, sni: &str, wild: Option<&str>) -> bool {
+        self.excluded.iter().any(|x| x == "*" || x == sni || Some(x.as_str()) == wild)
+    }
+}
+
 /// Picks the certificate by the client's SNI: an exact name first, then a wildcard
-/// (`*.example.com` covers one label); otherwise (no SNI, or no match) the first
-/// certificate loaded, as HAProxy's default certificate.
+/// (`*.example.com` covers one label), in the order the certificates were declared,
+/// skipping a certificate whose `!` filters exclude the name; otherwise (no SNI, or no
+/// match) the first certificate declared, HAProxy's default certificate, unless
+/// `strict-sni` refuses the handshake.
 #[derive(Debug)]
 pub struct SniResolver {
-    certs: Vec<(Vec<String>, Arc<CertifiedKey>)>,
+    certs: Vec<Entry>,
+    strict: bool,
 }
 
 impl SniResolver {
-    /// Loads every `crt` (files and directories), in order.
-    pub fn load(crts: &[PathBuf]) -> Result<SniResolver, String> {
+    /// Loads every `crt` and crt-list line, in order. `strict`: `strict-sni` (no
+    /// default certificate; then no certificate at all is allowed, as HAProxy allows it
+    /// with a warning, and every handshake fails).
+    pub fn load(crts: &[CrtSpec], strict: bool) -> Result<SniResolver, String> {
         let mut certs = Vec::new();
         for crt in crts {
-            for file in crt_files(crt)? {
+            for file in crt_files(&crt.path)? {
                 let ck = load_certified_key(&file)?;
-                let names = ck.cert.first().map(dns_names).unwrap_or_default();
-                certs.push((names, Arc::new(ck)));
+                let (excluded, wanted): (Vec<&String>, Vec<&String>) = crt.filters.iter().partition(|f| f.starts_with('!'));
+                let excluded = excluded.iter().map(|f| f[1..].to_ascii_lowercase()).collect();
+                let names = if wanted.is_empty() { ck.cert.first().map(dns_names).unwrap_or_default() } else { wanted.iter().map(|f| f.to_ascii_lowercase()).collect() };
+                certs.push(Entry { names, excluded, ck: Arc::new(ck), config: crt.config });
             }
         }
-        if certs.is_empty() {
+        if certs.is_empty() && !strict {
             return Err("no SSL certificate specified (use 'crt')".into());
         }
-        Ok(SniResolver { certs })
+        Ok(SniResolver { certs, strict })
     }
 
-    /// The certificate for `sni`.
-    pub fn pick(&self, sni: Option<&str>) -> Arc<CertifiedKey> {
+    /// The certificate for `sni`; `None` only under `strict-sni`.
+    pub fn pick(&self, sni: Option<&str>) -> Option<Arc<CertifiedKey>> {
+        self.entry(sni).map(|e| e.ck.clone())
+    }
+
+    /// Which config serves a client that sent `sni` ([`CrtSpec::config`]): its
+    /// certificate's, the default certificate's when none matches.
+    pub fn config_for(&self, sni: Option<&str>) -> usize {
+        self.entry(sni).or(self.certs.first()).map_or(0, |e| e.config)
+    }
+
+    fn entry(&self, sni: Option<&str>) -> Option<&Entry> {
         if let Some(sni) = sni {
             let sni = sni.to_ascii_lowercase();
-            if let Some((_, ck)) = self.certs.iter().find(|(names, _)| names.contains(&sni)) {
-                return ck.clone();
+            let wild = sni.split_once('.').map(|(_, parent)| format!("*.{parent}"));
+            let wild = wild.as_deref();
+            let usable = |e: &&Entry| !e.excludes(&sni, wild);
+            if let Some(e) = self.certs.iter().filter(usable).find(|e| e.names.contains(&sni)) {
+                return Some(e);
             }
-            let parent = sni.split_once('.').map(|(_, rest)| rest);
-            if let Some(parent) = parent {
-                let wild = format!("*.{parent}");
-                if let Some((_, ck)) = self.certs.iter().find(|(names, _)| names.contains(&wild)) {
-                    return ck.clone();
-                }
+            if let Some(e) = wild.and_then(|w| self.certs.iter().filter(usable).find(|e| e.names.iter().any(|n| n == w))) {
+                return Some(e);
             }
         }
-        self.certs[0].1.clone()
+        if self.strict {
+            return None;
+        }
+        self.certs.first()
     }
 }
 
 impl ResolvesServerCert for SniResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(self.pick(hello.server_name()))
+        let ck = self.pick(hello.server_name());
+        if ck.is_none() {
+            ::log::debug!("strict-sni: no certificate for {:?}", hello.server_name());
+        }
+        ck
     }
 }
 
@@ -127,32 +188,6 @@ pub fn load_roots(path: &Path) -> Result<rustls::RootCertStore, String> {
         roots.add(c).map_err(|e| format!("unable to load CA file '{}' : {e}.", path.display()))?;
     }
     Ok(roots)
-}
-
-/// `verify required` on a server line: the chain must lead to a `ca-file` CA; the
-/// name is checked only when the connection sent an SNI (its server name is a DNS
-/// name): without one, rustls is given the server's IP address as placeholder and a
-/// name mismatch is forgiven, as HAProxy checks no name without `sni`/`verifyhost`.
-#[derive(Debug)]
-pub struct ChainOnlyWithoutSni(pub Arc<rustls::client::WebPkiServerVerifier>);
-
-impl ServerCertVerifier for ChainOnlyWithoutSni {
-    fn verify_server_cert(&self, ee: &CertificateDer<'_>, im: &[CertificateDer<'_>], name: &ServerName<'_>, ocsp: &[u8], now: UnixTime) -> Result<ServerCertVerified, rustls::Error> {
-        use rustls::{CertificateError as E, Error};
-        match self.0.verify_server_cert(ee, im, name, ocsp, now) {
-            Err(Error::InvalidCertificate(E::NotValidForName | E::NotValidForNameContext { .. })) if matches!(name, ServerName::IpAddress(_)) => Ok(ServerCertVerified::assertion()),
-            r => r,
-        }
-    }
-    fn verify_tls12_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
-    }
-    fn verify_tls13_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
-    }
 }
 
 /// `verify none`: accepts any server certificate (signatures are still checked, so

@@ -8,6 +8,10 @@
 //!   `Sock::Tls` variant of `crate::stream::conn::Sock`.
 //! - [`TlsInfo`]: what the `ssl_fc_*` fetches and `%sslv`/`%sslc` read once the
 //!   handshake is done.
+//! - [`certs`], [`crt_list`]: certificates and their choice by SNI (`crt`,
+//!   `crt-list`, `strict-sni`); [`verify`]: `verifyhost`, `crl-file`,
+//!   `ca-ignore-err`/`crt-ignore-err`; [`tickets`]: `tls-ticket-keys`; [`parse`]: the
+//!   words of bind, server and global lines.
 //!
 //! rustls speaks TLS 1.2 and 1.3 only: `ssl-min-ver`/`ssl-max-ver` naming an older
 //! version are refused. OpenSSL cipher strings (`ciphers`, `ciphersuites`,
@@ -15,8 +19,11 @@
 //! modern AEAD suites.
 
 pub mod certs;
+pub mod crt_list;
 pub mod parse;
 pub mod stream;
+pub mod tickets;
+pub mod verify;
 
 pub use stream::TlsStream;
 
@@ -42,27 +49,105 @@ pub fn parse_version(s: &str) -> Result<Version, String> {
     match s {
         "TLSv1.2" => Ok(Version::Tls12),
         "TLSv1.3" => Ok(Version::Tls13),
-        "SSLv3" | "TLSv1.0" | "TLSv1.1" => Err(format!(
-            "'{s}' : not supported by moonproxy, whose TLS library (rustls) speaks only TLSv1.2 and TLSv1.3"
-        )),
+        "SSLv3" | "TLSv1.0" | "TLSv1.1" => Err(format!("'{s}' : {}", not_in_rustls())),
         _ => Err(format!("'{s}' : unknown ssl/tls version")),
     }
 }
 
-/// The rustls protocol versions between `min` and `max` (both included).
-fn versions(min: Option<Version>, max: Option<Version>) -> Result<Vec<&'static rustls::SupportedProtocolVersion>, String> {
-    let (min, max) = (min.unwrap_or(Version::Tls12), max.unwrap_or(Version::Tls13));
-    if min > max {
-        return Err("'ssl-min-ver' is above 'ssl-max-ver'".into());
+fn not_in_rustls() -> &'static str {
+    "not supported by moonproxy, whose TLS library (rustls) speaks only TLSv1.2 and TLSv1.3"
+}
+
+/// The protocol versions a bind or server line allows, as HAProxy reads them:
+/// `ssl-min-ver`/`ssl-max-ver` (and `force-tlsv1x`, which sets both), or else the
+/// `no-tlsv1x` exclusions, which HAProxy ignores (with a warning) once a min or max is set.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VersionOpts {
+    pub min: Option<Version>,
+    pub max: Option<Version>,
+    /// `no-tlsv12`.
+    pub no_tls12: bool,
+    /// `no-tlsv13`.
+    pub no_tls13: bool,
+    /// `no-sslv3`, `no-tlsv10`, `no-tlsv11`: nothing to turn off, but HAProxy warns
+    /// about them beside a min or max too.
+    pub no_old: bool,
+}
+
+impl VersionOpts {
+    /// One version keyword (`ssl-min-ver`, `force-tlsv12`, `no-tlsv13` ...) with its
+    /// value: how many words it used, `None` if `kw` is not one.
+    pub fn option(&mut self, kw: &str, value: &str) -> Option<Result<usize, String>> {
+        let r = match kw {
+            "ssl-min-ver" | "ssl-max-ver" if value.is_empty() => Err(format!("'{kw}' : missing the version")),
+            "ssl-min-ver" => parse_version(value).map(|v| {
+                self.min = Some(v);
+                2
+            }),
+            "ssl-max-ver" => parse_version(value).map(|v| {
+                self.max = Some(v);
+                2
+            }),
+            "force-tlsv12" | "force-tlsv13" => {
+                let v = if kw == "force-tlsv12" { Version::Tls12 } else { Version::Tls13 };
+                (self.min, self.max) = (Some(v), Some(v));
+                Ok(1)
+            }
+            "force-sslv3" | "force-tlsv10" | "force-tlsv11" => Err(format!("'{kw}' : {}", not_in_rustls())),
+            "no-tlsv12" => {
+                self.no_tls12 = true;
+                Ok(1)
+            }
+            "no-tlsv13" => {
+                self.no_tls13 = true;
+                Ok(1)
+            }
+            // rustls has none of these versions: nothing to turn off.
+            "no-sslv3" | "no-tlsv10" | "no-tlsv11" => {
+                self.no_old = true;
+                Ok(1)
+            }
+            _ => return None,
+        };
+        Some(r)
     }
-    let mut v = Vec::new();
-    if min <= Version::Tls13 && max >= Version::Tls13 {
-        v.push(&rustls::version::TLS13);
+
+    /// A line's versions over the global defaults (`ssl-default-*-options`): the
+    /// line's min and max win, the exclusions add up.
+    pub fn or(self, global: VersionOpts) -> VersionOpts {
+        VersionOpts {
+            min: self.min.or(global.min),
+            max: self.max.or(global.max),
+            no_tls12: self.no_tls12 || global.no_tls12,
+            no_tls13: self.no_tls13 || global.no_tls13,
+            no_old: self.no_old || global.no_old,
+        }
     }
-    if min <= Version::Tls12 && max >= Version::Tls12 {
-        v.push(&rustls::version::TLS12);
+
+    /// HAProxy's warning when `no-*` words are ignored beside a min or max.
+    pub fn warning(self, what: &str) -> Option<String> {
+        let ignored = (self.min.is_some() || self.max.is_some()) && (self.no_tls12 || self.no_tls13 || self.no_old);
+        ignored.then(|| format!("no-sslv3/no-tlsv1x are ignored for this {what}. Use only 'ssl-min-ver' and 'ssl-max-ver' to fix."))
     }
-    Ok(v)
+
+    /// The rustls protocol versions allowed; none is HAProxy's error.
+    fn rustls(self) -> Result<Vec<&'static rustls::SupportedProtocolVersion>, String> {
+        let allowed = |v: Version| match (self.min, self.max) {
+            (None, None) => !(v == Version::Tls12 && self.no_tls12 || v == Version::Tls13 && self.no_tls13),
+            (min, max) => min.is_none_or(|m| v >= m) && max.is_none_or(|m| v <= m),
+        };
+        let mut out = Vec::new();
+        if allowed(Version::Tls13) {
+            out.push(&rustls::version::TLS13);
+        }
+        if allowed(Version::Tls12) {
+            out.push(&rustls::version::TLS12);
+        }
+        if out.is_empty() {
+            return Err("all SSL/TLS versions are disabled".into());
+        }
+        Ok(out)
+    }
 }
 
 /// HAProxy's name of a protocol version (`ssl_fc_protocol`, `%sslv`).
@@ -129,28 +214,93 @@ pub struct TlsInfo {
     pub peer_cert: bool,
 }
 
-/// The TLS half of a `bind` line: `ssl`, `crt`, `alpn`, `ssl-min-ver` ...
+/// The TLS half of a `bind` line: `ssl`, `crt`, `crt-list`, `alpn`, `ssl-min-ver` ...
 #[derive(Clone, Debug, Default)]
 pub struct BindTlsOpts {
     pub ssl: bool,
-    /// `crt` files or directories, in order: the first certificate is the default.
-    pub crts: Vec<PathBuf>,
+    /// `crt` files or directories and `crt-list` lines, in order: the first
+    /// certificate is the default.
+    pub crts: Vec<certs::CrtSpec>,
     /// `alpn`: comma-separated protocol names as written.
     pub alpn: Vec<String>,
-    pub min: Option<Version>,
-    pub max: Option<Version>,
+    /// `ssl-min-ver`, `ssl-max-ver`, `force-tlsv1x`, `no-tlsv1x`.
+    pub versions: VersionOpts,
     /// `verify none|optional|required` (client certificates).
     pub verify: Option<String>,
     /// `ca-file`: the CAs client certificates are checked against.
     pub ca_file: Option<PathBuf>,
+    /// `crl-file`: revocation lists for client certificates.
+    pub crl_file: Option<PathBuf>,
+    /// `ca-ignore-err`, `crt-ignore-err`: client certificate errors forgiven.
+    pub ca_ignore_err: verify::IgnoreErr,
+    pub crt_ignore_err: verify::IgnoreErr,
+    /// `strict-sni`: no default certificate.
+    pub strict_sni: bool,
+    /// `no-tls-tickets`: stateful session resumption only.
+    pub no_tls_tickets: bool,
+    /// `tls-ticket-keys` (checked, see [`tickets`]).
+    pub ticket_keys: Option<PathBuf>,
+    /// `allow-0rtt`: accepted; rustls is never offered early data (doc/tls.md).
+    pub allow_0rtt: bool,
+    /// crt-list lines with `[...]` options: where, and what they set; each gets its
+    /// own config (see [`SniConfigs`], [`crt_list`]).
+    pub crt_list_opts: Vec<crt_list::LineOpts>,
 }
 
 /// A bind line's TLS, ready to accept with.
 #[derive(Clone, Debug)]
 pub struct BindTls {
+    /// The bind line's config (every client's, without `by_sni`).
     pub config: Arc<rustls::ServerConfig>,
     /// `alpn` as written (the config advertises what the proxy's mode allows).
     pub alpn: Vec<String>,
+    /// crt-list lines with their own `[...]` options: the config is chosen by the
+    /// client's SNI once its ClientHello is read ([`TlsStream::accept_bind`]).
+    pub by_sni: Option<Arc<SniConfigs>>,
+}
+
+/// The configs of a bind whose crt-list lines carry options: the bind line's own
+/// first, then one per such line. The certificate the SNI picks tells which applies
+/// (the default certificate's when none matches), as HAProxy switches to the
+/// certificate's SSL context.
+#[derive(Debug)]
+pub struct SniConfigs {
+    resolver: Arc<certs::SniResolver>,
+    /// Each config with its `alpn` names as written.
+    configs: Vec<(Arc<rustls::ServerConfig>, Vec<String>)>,
+}
+
+impl SniConfigs {
+    /// The config for a client that sent `sni`.
+    pub fn pick(&self, sni: Option<&str>) -> Arc<rustls::ServerConfig> {
+        self.configs[self.resolver.config_for(sni)].0.clone()
+    }
+
+    /// The same configs advertising what the proxy's mode allows (see [`alpn_for_mode`]).
+    fn for_mode(&self, http: bool) -> SniConfigs {
+        let configs = self
+            .configs
+            .iter()
+            .map(|(c, names)| {
+                let mut c = (**c).clone();
+                c.alpn_protocols = alpn_for_mode(names, http);
+                (Arc::new(c), names.clone())
+            })
+            .collect();
+        SniConfigs { resolver: self.resolver.clone(), configs }
+    }
+}
+
+impl BindTls {
+    /// Once the proxy's mode is known: the ALPN names advertised (see [`alpn_for_mode`]).
+    pub fn set_mode(&mut self, http: bool) {
+        let mut c = (*self.config).clone();
+        c.alpn_protocols = alpn_for_mode(&self.alpn, http);
+        self.config = Arc::new(c);
+        if let Some(s) = &self.by_sni {
+            self.by_sni = Some(Arc::new(s.for_mode(http)));
+        }
+    }
 }
 
 /// The ALPN names moonproxy advertises on a TLS bind: it speaks HTTP/1.x only, so
@@ -160,28 +310,68 @@ pub fn alpn_for_mode(names: &[String], http: bool) -> Vec<Vec<u8>> {
     names.iter().filter(|n| !http || matches!(n.as_str(), "http/1.1" | "http/1.0")).map(|n| n.as_bytes().to_vec()).collect()
 }
 
+/// What every config of one bind line shares: its certificates and its session
+/// resumption state (so a session resumes whichever config served it).
+struct Shared {
+    resolver: Arc<certs::SniResolver>,
+    ticketer: Option<Arc<dyn rustls::server::ProducesTickets>>,
+    sessions: Arc<dyn rustls::server::StoresServerSessions>,
+}
+
 impl BindTlsOpts {
     /// Checks the options and loads the certificates. `http`: the frontend is in
     /// `mode http` (see [`alpn_for_mode`]). Errors are worded for
     /// `'bind ...' in section ...: <error>`.
     pub fn build(&self, http: bool) -> Result<BindTls, String> {
-        let vers = versions(self.min, self.max)?;
-        let resolver = certs::SniResolver::load(&self.crts)?;
+        let shared = Shared {
+            resolver: Arc::new(certs::SniResolver::load(&self.crts, self.strict_sni)?),
+            // HAProxy's default: stateless resumption (RFC 5077 tickets, and TLS 1.3
+            // tickets carrying the session). Without, rustls keeps sessions in memory.
+            ticketer: if self.no_tls_tickets { None } else { Some(rustls::crypto::ring::Ticketer::new().map_err(|e| e.to_string())?) },
+            sessions: rustls::server::ServerSessionMemoryCache::new(256),
+        };
+        let config = Arc::new(self.server_config(&shared, http)?);
+        let by_sni = if self.crt_list_opts.is_empty() {
+            None
+        } else {
+            let mut configs = vec![(config.clone(), self.alpn.clone())];
+            for line in &self.crt_list_opts {
+                let o = line.apply_to(self);
+                let c = o.server_config(&shared, http).map_err(|e| format!("'crt-list' : parsing [{}]: {e}", line.place))?;
+                configs.push((Arc::new(c), o.alpn));
+            }
+            Some(Arc::new(SniConfigs { resolver: shared.resolver.clone(), configs }))
+        };
+        Ok(BindTls { config, alpn: self.alpn.clone(), by_sni })
+    }
+
+    /// One rustls config with these options.
+    fn server_config(&self, shared: &Shared, http: bool) -> Result<rustls::ServerConfig, String> {
+        let vers = self.versions.rustls()?;
         let builder = rustls::ServerConfig::builder_with_provider(provider()).with_protocol_versions(&vers).map_err(|e| e.to_string())?;
         let builder = match self.verify.as_deref() {
             None | Some("none") => builder.with_no_client_auth(),
             Some(mode @ ("optional" | "required")) => {
                 let ca = self.ca_file.as_ref().ok_or("verify is enabled but no CA file specified")?;
                 let roots = Arc::new(certs::load_roots(ca)?);
-                let v = rustls::server::WebPkiClientVerifier::builder_with_provider(roots, provider());
+                let mut v = rustls::server::WebPkiClientVerifier::builder_with_provider(roots, provider());
+                if let Some(crl) = &self.crl_file {
+                    v = v.with_crls(verify::load_crls(crl)?);
+                }
                 let v = if mode == "optional" { v.allow_unauthenticated() } else { v };
-                builder.with_client_cert_verifier(v.build().map_err(|e| e.to_string())?)
+                let inner = v.build().map_err(|e| e.to_string())?;
+                let ignore = self.ca_ignore_err.union(&self.crt_ignore_err);
+                builder.with_client_cert_verifier(Arc::new(verify::ClientVerifier { inner, ignore, anchors: certs::read_certs(ca)? }))
             }
             Some(other) => return Err(format!("'verify' : unknown verify method '{other}', only 'none', 'optional', and 'required' are supported")),
         };
-        let mut config = builder.with_cert_resolver(Arc::new(resolver));
+        let mut config = builder.with_cert_resolver(shared.resolver.clone());
         config.alpn_protocols = alpn_for_mode(&self.alpn, http);
-        Ok(BindTls { config: Arc::new(config), alpn: self.alpn.clone() })
+        if let Some(t) = &shared.ticketer {
+            config.ticketer = t.clone();
+        }
+        config.session_storage = shared.sessions.clone();
+        Ok(config)
     }
 }
 
@@ -199,13 +389,25 @@ pub struct ServerTlsOpts {
     /// `verify`; `None`: the global `ssl-server-verify` (default `required`).
     pub verify: Option<ServerVerify>,
     pub ca_file: Option<PathBuf>,
+    /// `crl-file`: revocation lists for the server's certificate.
+    pub crl_file: Option<PathBuf>,
     /// `sni <expr>`, as written.
     pub sni: Option<String>,
+    /// `verifyhost`: the name checked when no SNI was sent.
+    pub verifyhost: Option<String>,
     pub alpn: Vec<String>,
-    pub min: Option<Version>,
-    pub max: Option<Version>,
+    /// `ssl-min-ver`, `ssl-max-ver`, `force-tlsv1x`, `no-tlsv1x`.
+    pub versions: VersionOpts,
     /// `check-ssl`: health checks over TLS too.
     pub check_ssl: bool,
+    /// `check-sni`: the SNI of health checks.
+    pub check_sni: Option<String>,
+    /// `check-alpn`: the ALPN of health checks (else `alpn`).
+    pub check_alpn: Option<Vec<String>>,
+    /// `no-ssl-reuse`: a full handshake for every connection.
+    pub no_ssl_reuse: bool,
+    /// `no-tls-tickets`: TLS 1.2 resumption by session id only.
+    pub no_tls_tickets: bool,
 }
 
 /// A server line's TLS, ready to connect with.
@@ -217,6 +419,25 @@ pub struct ServerTls {
     pub sni: Option<Arc<crate::sample::Expr>>,
     /// `check-ssl`: health checks over TLS too.
     pub check_ssl: bool,
+    /// How health checks connect when they go over TLS.
+    pub check: CheckTls,
+}
+
+/// How a server's health checks speak TLS: `check-alpn` (else the server's `alpn`)
+/// and `check-sni`; the certificate is verified as for traffic (`verifyhost` when
+/// no SNI is sent).
+#[derive(Clone, Debug)]
+pub struct CheckTls {
+    pub config: Arc<rustls::ClientConfig>,
+    /// `check-sni`.
+    pub sni: Option<String>,
+}
+
+impl CheckTls {
+    /// Starts a check's session on a connecting socket to `ip`.
+    pub fn connect(&self, tcp: mio::net::TcpStream, ip: std::net::IpAddr) -> std::io::Result<TlsStream> {
+        TlsStream::connect(tcp, self.config.clone(), ServerTls::server_name(self.sni.as_deref(), Some(ip)))
+    }
 }
 
 impl ServerTls {
@@ -227,8 +448,8 @@ impl ServerTls {
     }
 
     /// The rustls server name for a connection: the SNI when there is one, else an
-    /// IP address placeholder (no SNI is sent; `verify required` then checks the chain
-    /// only, as HAProxy does without `sni`/`verifyhost`).
+    /// IP address placeholder (no SNI is sent; `verify required` then checks
+    /// `verifyhost`, or the chain only, as HAProxy does).
     pub fn server_name(sni: Option<&str>, addr: Option<std::net::IpAddr>) -> rustls::pki_types::ServerName<'static> {
         if let Some(name) = sni.and_then(|s| rustls::pki_types::ServerName::try_from(s.to_string()).ok()) {
             return name;
@@ -240,25 +461,51 @@ impl ServerTls {
 impl ServerTlsOpts {
     /// Checks and builds. `default_verify`: the global `ssl-server-verify`.
     pub fn build(&self, default_verify: ServerVerify) -> Result<ServerTls, String> {
-        let vers = versions(self.min, self.max)?;
+        let vers = self.versions.rustls()?;
         let builder = rustls::ClientConfig::builder_with_provider(provider()).with_protocol_versions(&vers).map_err(|e| e.to_string())?;
         let mut config = match (self.verify.unwrap_or(default_verify), &self.ca_file) {
             (ServerVerify::None, _) => builder.dangerous().with_custom_certificate_verifier(Arc::new(certs::NoVerify(provider()))).with_no_client_auth(),
             (ServerVerify::Required, Some(ca)) => {
                 let roots = Arc::new(certs::load_roots(ca)?);
-                let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider()).build().map_err(|e| e.to_string())?;
-                builder.dangerous().with_custom_certificate_verifier(Arc::new(certs::ChainOnlyWithoutSni(inner))).with_no_client_auth()
+                let anchors = certs::read_certs(ca)?;
+                let mut inner = rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider());
+                if let Some(crl) = &self.crl_file {
+                    inner = inner.with_crls(verify::load_crls(crl)?);
+                }
+                let inner = inner.build().map_err(|e| e.to_string())?;
+                let verifyhost = match &self.verifyhost {
+                    Some(h) => Some(rustls::pki_types::ServerName::try_from(h.clone()).map_err(|_| format!("'verifyhost' : invalid host name '{h}'"))?),
+                    None => None,
+                };
+                builder.dangerous().with_custom_certificate_verifier(Arc::new(verify::ServerVerifier { inner, verifyhost, anchors })).with_no_client_auth()
             }
             (ServerVerify::Required, None) => {
                 return Err("verify is enabled by default but no CA file specified. If you're running on a LAN where you're certain to trust the server's certificate, please set an explicit 'verify none' statement on the 'server' line, or use 'ssl-server-verify none' in the global section to disable server-side verifications by default.".into())
             }
         };
         config.alpn_protocols = self.alpn.iter().map(|a| a.as_bytes().to_vec()).collect();
+        // rustls keeps client sessions (256) by default: HAProxy's `ssl-reuse`.
+        config.resumption = if self.no_ssl_reuse {
+            rustls::client::Resumption::disabled()
+        } else if self.no_tls_tickets {
+            rustls::client::Resumption::default().tls12_resumption(rustls::client::Tls12Resumption::SessionIdOnly)
+        } else {
+            rustls::client::Resumption::default()
+        };
         let sni = match &self.sni {
             Some(text) => Some(Arc::new(crate::sample::Expr::parse(text).map_err(|e| format!("error detected while parsing sni expression : {e}"))?)),
             None => None,
         };
-        Ok(ServerTls { config: Arc::new(config), sni, check_ssl: self.check_ssl })
+        let config = Arc::new(config);
+        let check_config = match &self.check_alpn {
+            Some(alpn) => {
+                let mut c = (*config).clone();
+                c.alpn_protocols = alpn.iter().map(|a| a.as_bytes().to_vec()).collect();
+                Arc::new(c)
+            }
+            None => config.clone(),
+        };
+        Ok(ServerTls { config, sni, check_ssl: self.check_ssl, check: CheckTls { config: check_config, sni: self.check_sni.clone() } })
     }
 }
 
@@ -357,8 +604,31 @@ mod tests {
         assert_eq!(parse_version("TLSv1.3"), Ok(Version::Tls13));
         assert!(parse_version("TLSv1.0").unwrap_err().contains("rustls"));
         assert_eq!(parse_version("TLSv1.4").unwrap_err(), "'TLSv1.4' : unknown ssl/tls version");
-        assert!(versions(Some(Version::Tls13), Some(Version::Tls12)).is_err());
-        assert_eq!(versions(Some(Version::Tls13), None).unwrap().len(), 1);
+        let v = |min, max| VersionOpts { min, max, ..VersionOpts::default() };
+        assert_eq!(v(Some(Version::Tls13), Some(Version::Tls12)).rustls().unwrap_err(), "all SSL/TLS versions are disabled");
+        assert_eq!(v(Some(Version::Tls13), None).rustls().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn version_options_read_as_haproxy_reads_them() {
+        let read = |words: &[&str]| {
+            let mut o = VersionOpts::default();
+            let mut i = 0;
+            while i < words.len() {
+                i += o.option(words[i], words.get(i + 1).copied().unwrap_or("")).unwrap()?;
+            }
+            o.rustls().map(|v| v.iter().map(|v| v.version).collect::<Vec<_>>())
+        };
+        use rustls::ProtocolVersion::{TLSv1_2, TLSv1_3};
+        assert_eq!(read(&["no-tlsv13"]), Ok(vec![TLSv1_2]));
+        assert_eq!(read(&["no-tlsv12"]), Ok(vec![TLSv1_3]));
+        assert_eq!(read(&["force-tlsv12"]), Ok(vec![TLSv1_2]));
+        assert_eq!(read(&["no-tlsv13", "ssl-max-ver", "TLSv1.3"]), Ok(vec![TLSv1_3, TLSv1_2]), "no-* ignored beside a min/max");
+        assert_eq!(read(&["no-tlsv12", "no-tlsv13"]).unwrap_err(), "all SSL/TLS versions are disabled");
+        assert_eq!(read(&["force-tlsv12", "ssl-min-ver", "TLSv1.3"]).unwrap_err(), "all SSL/TLS versions are disabled");
+        assert!(read(&["force-tlsv10"]).unwrap_err().contains("rustls"));
+        let global = VersionOpts { no_tls13: true, ..VersionOpts::default() };
+        assert_eq!(VersionOpts::default().or(global), global);
     }
 
     #[test]
@@ -379,8 +649,8 @@ mod tests {
             std::fs::write(&path, format!("{}{}", ck.cert.pem(), ck.key_pair.serialize_pem())).unwrap();
             files.push((path, ck.cert.der().clone()));
         }
-        let r = certs::SniResolver::load(std::slice::from_ref(&dir)).unwrap();
-        let served = |sni: Option<&str>| r.pick(sni).cert[0].clone();
+        let r = certs::SniResolver::load(&[certs::CrtSpec::crt(dir.clone())], false).unwrap();
+        let served = |sni: Option<&str>| r.pick(sni).unwrap().cert[0].clone();
         assert_eq!(served(Some("EXACT.test")), files[2].1);
         assert_eq!(served(Some("a.wild.test")), files[1].1);
         assert_eq!(served(Some("b.a.wild.test")), files[0].1, "a wildcard covers one label");

@@ -2,7 +2,8 @@
 //! start from (`crt-base`, `ca-base`, `ssl-default-bind-options`,
 //! `ssl-default-server-options`, `ssl-server-verify`).
 
-use super::{parse_version, BindTlsOpts, ServerTlsOpts, ServerVerify};
+use super::certs::CrtSpec;
+use super::{BindTlsOpts, ServerTlsOpts, ServerVerify};
 use std::path::PathBuf;
 
 /// What `global` says about TLS, read from its recorded TLS lines.
@@ -17,9 +18,8 @@ pub struct GlobalTls {
 }
 
 impl GlobalTls {
-    /// Reads the `(keyword, args)` lines `global` recorded. Unknown options inside
-    /// `ssl-default-*-options` (`no-tls-tickets`, `prefer-client-ciphers` ...) have no
-    /// rustls equivalent and are ignored.
+    /// Reads the `(keyword, args)` lines `global` recorded (each checked when it was
+    /// read, see [`check_global_line`]).
     pub fn from_lines(lines: &[(String, Vec<String>)]) -> Result<GlobalTls, String> {
         let mut g = GlobalTls::default();
         for (kw, args) in lines {
@@ -34,30 +34,57 @@ impl GlobalTls {
                         v => return Err(format!("'ssl-server-verify' : unknown verify method '{v}', only 'none' and 'required' are supported.")),
                     })
                 }
-                "ssl-default-bind-options" | "ssl-default-server-options" => {
-                    let bind = kw == "ssl-default-bind-options";
-                    let mut i = 0;
-                    while i < args.len() {
-                        let v = args.get(i + 1).map_or("", String::as_str);
-                        let (min, max) = if bind { (&mut g.bind.min, &mut g.bind.max) } else { (&mut g.server.min, &mut g.server.max) };
-                        match args[i].as_str() {
-                            "ssl-min-ver" => {
-                                *min = Some(parse_version(v)?);
-                                i += 1;
-                            }
-                            "ssl-max-ver" => {
-                                *max = Some(parse_version(v)?);
-                                i += 1;
-                            }
-                            _ => {}
-                        }
-                        i += 1;
-                    }
-                }
+                "ssl-default-bind-options" => default_options(args, kw, |kw, v| default_bind_option(&mut g.bind, kw, v))?,
+                "ssl-default-server-options" => default_options(args, kw, |kw, v| default_server_option(&mut g.server, kw, v))?,
                 _ => {}
             }
         }
         Ok(g)
+    }
+}
+
+/// Checks a `global` TLS line when it is read, so a bad option is reported at its
+/// line as HAProxy reports it.
+pub fn check_global_line(kw: &str, args: &[String]) -> Result<(), String> {
+    match kw {
+        "ssl-default-bind-options" => default_options(args, kw, |k, v| default_bind_option(&mut BindTlsOpts::default(), k, v)),
+        "ssl-default-server-options" => default_options(args, kw, |k, v| default_server_option(&mut ServerTlsOpts::default(), k, v)),
+        _ => Ok(()),
+    }
+}
+
+/// Walks the words of `ssl-default-*-options`.
+fn default_options(args: &[String], statement: &str, mut one: impl FnMut(&str, &str) -> Option<Result<usize, String>>) -> Result<(), String> {
+    let mut i = 0;
+    while i < args.len() {
+        match one(&args[i], args.get(i + 1).map_or("", String::as_str)) {
+            Some(r) => i += r?,
+            None => return Err(format!("unknown option '{}' on global statement '{statement}'.", args[i])),
+        }
+    }
+    Ok(())
+}
+
+/// What `ssl-default-bind-options` takes (HAProxy 2.6's list).
+fn default_bind_option(o: &mut BindTlsOpts, kw: &str, value: &str) -> Option<Result<usize, String>> {
+    match kw {
+        "no-tls-tickets" => {
+            o.no_tls_tickets = true;
+            Some(Ok(1))
+        }
+        "prefer-client-ciphers" => Some(Ok(1)),
+        _ => o.versions.option(kw, value),
+    }
+}
+
+/// What `ssl-default-server-options` takes.
+fn default_server_option(o: &mut ServerTlsOpts, kw: &str, value: &str) -> Option<Result<usize, String>> {
+    match kw {
+        "no-tls-tickets" => {
+            o.no_tls_tickets = true;
+            Some(Ok(1))
+        }
+        _ => o.versions.option(kw, value),
     }
 }
 
@@ -69,11 +96,11 @@ fn with_base(base: Option<&PathBuf>, v: &str) -> PathBuf {
 }
 
 /// OpenSSL-only settings accepted on bind and server lines without effect: rustls
-/// has its own (modern) cipher suites and groups, no session tickets to turn off.
+/// has its own (modern) cipher suites and groups.
 fn no_effect(kw: &str) -> Option<usize> {
     match kw {
         "ciphers" | "ciphersuites" | "curves" | "ecdhe" => Some(2),
-        "no-tls-tickets" | "prefer-client-ciphers" | "no-sslv3" | "no-tlsv10" | "no-tlsv11" => Some(1),
+        "prefer-client-ciphers" => Some(1),
         _ => None,
     }
 }
@@ -88,19 +115,19 @@ pub fn bind_option(o: &mut BindTlsOpts, g: &GlobalTls, kw: &str, value: &str) ->
             Ok(1)
         }
         "crt" => need("certificate location").map(|_| {
-            o.crts.push(with_base(g.crt_base.as_ref(), value));
+            o.crts.push(CrtSpec::crt(with_base(g.crt_base.as_ref(), value)));
             2
+        }),
+        "crt-list" => need("file path").and_then(|_| {
+            let path = with_base(g.crt_base.as_ref(), value);
+            let first = o.crt_list_opts.len();
+            let (crts, lines) = super::crt_list::read(&path, g.crt_base.as_ref(), first, |lo, kw, v| bind_option(lo, g, kw, v))?;
+            o.crts.extend(crts);
+            o.crt_list_opts.extend(lines);
+            Ok(2)
         }),
         "alpn" => need("the protocol name").map(|_| {
             o.alpn = value.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect();
-            2
-        }),
-        "ssl-min-ver" => need("the version").and_then(|_| parse_version(value)).map(|v| {
-            o.min = Some(v);
-            2
-        }),
-        "ssl-max-ver" => need("the version").and_then(|_| parse_version(value)).map(|v| {
-            o.max = Some(v);
             2
         }),
         "verify" => need("the verify method").map(|_| {
@@ -111,7 +138,38 @@ pub fn bind_option(o: &mut BindTlsOpts, g: &GlobalTls, kw: &str, value: &str) ->
             o.ca_file = Some(with_base(g.ca_base.as_ref(), value));
             2
         }),
-        _ => return no_effect(kw).map(Ok),
+        "crl-file" => need("CRLfile path").and_then(|_| {
+            let path = with_base(g.ca_base.as_ref(), value);
+            super::verify::load_crls(&path)?;
+            o.crl_file = Some(path);
+            Ok(2)
+        }),
+        "ca-ignore-err" | "crt-ignore-err" => need("error IDs list").and_then(|_| super::verify::IgnoreErr::parse(kw, value)).map(|ids| {
+            *(if kw == "ca-ignore-err" { &mut o.ca_ignore_err } else { &mut o.crt_ignore_err }) = ids;
+            2
+        }),
+        "strict-sni" => {
+            o.strict_sni = true;
+            Ok(1)
+        }
+        "no-tls-tickets" => {
+            o.no_tls_tickets = true;
+            Ok(1)
+        }
+        "tls-ticket-keys" => need("TLS ticket keys file path").and_then(|_| {
+            let path = with_base(g.crt_base.as_ref(), value);
+            super::tickets::check_key_file(&path, value)?;
+            o.ticket_keys = Some(path);
+            Ok(2)
+        }),
+        "allow-0rtt" => {
+            o.allow_0rtt = true;
+            Ok(1)
+        }
+        _ => match o.versions.option(kw, value) {
+            Some(r) => r,
+            None => return no_effect(kw).map(Ok),
+        },
     };
     Some(r)
 }
@@ -122,12 +180,12 @@ pub fn finish_bind(o: &BindTlsOpts, g: &GlobalTls) -> Result<Option<super::BindT
     if !o.ssl {
         return Ok(None);
     }
-    if o.crts.is_empty() {
+    if o.crts.is_empty() && !o.strict_sni {
         return Err("no SSL certificate specified (use 'crt')".into());
     }
     let mut o = o.clone();
-    o.min = o.min.or(g.bind.min);
-    o.max = o.max.or(g.bind.max);
+    o.versions = o.versions.or(g.bind.versions);
+    o.no_tls_tickets |= g.bind.no_tls_tickets;
     if matches!(o.verify.as_deref(), Some("optional" | "required")) && o.ca_file.is_none() {
         return Err("verify is enabled but no CA file specified".into());
     }
@@ -135,26 +193,34 @@ pub fn finish_bind(o: &BindTlsOpts, g: &GlobalTls) -> Result<Option<super::BindT
     o.build(true).map(Some)
 }
 
+/// The warnings HAProxy prints for a bind line's TLS options (`-c` still passes).
+pub fn bind_warnings(o: &BindTlsOpts, g: &GlobalTls) -> Vec<String> {
+    if !o.ssl {
+        return Vec::new();
+    }
+    let mut w: Vec<String> = o.versions.or(g.bind.versions).warning("bind").into_iter().collect();
+    if o.crts.is_empty() {
+        w.push("no SSL certificate specified, ssl connections will fail (use 'crt').".into());
+    }
+    w
+}
+
 /// One TLS option of a `server`/`default-server` line; as [`bind_option`].
 pub fn server_option(o: &mut ServerTlsOpts, g: &GlobalTls, kw: &str, value: &str) -> Option<Result<usize, String>> {
     let need = |what: &str| if value.is_empty() { Err(format!("'{kw}' expects {what} as argument.")) } else { Ok(()) };
+    let flag = |f: &mut bool, on: bool| {
+        *f = on;
+        Ok(1)
+    };
     let r = match kw {
-        "ssl" => {
-            o.ssl = true;
-            Ok(1)
-        }
-        "no-ssl" => {
-            o.ssl = false;
-            Ok(1)
-        }
-        "check-ssl" => {
-            o.check_ssl = true;
-            Ok(1)
-        }
-        "no-check-ssl" => {
-            o.check_ssl = false;
-            Ok(1)
-        }
+        "ssl" => flag(&mut o.ssl, true),
+        "no-ssl" => flag(&mut o.ssl, false),
+        "check-ssl" => flag(&mut o.check_ssl, true),
+        "no-check-ssl" => flag(&mut o.check_ssl, false),
+        "ssl-reuse" => flag(&mut o.no_ssl_reuse, false),
+        "no-ssl-reuse" => flag(&mut o.no_ssl_reuse, true),
+        "tls-tickets" => flag(&mut o.no_tls_tickets, false),
+        "no-tls-tickets" => flag(&mut o.no_tls_tickets, true),
         "verify" => match value {
             "none" => Ok(ServerVerify::None),
             "required" => Ok(ServerVerify::Required),
@@ -168,25 +234,46 @@ pub fn server_option(o: &mut ServerTlsOpts, g: &GlobalTls, kw: &str, value: &str
             o.ca_file = Some(with_base(g.ca_base.as_ref(), value));
             2
         }),
+        "crl-file" => need("<crlfile>").and_then(|_| {
+            let path = with_base(g.ca_base.as_ref(), value);
+            super::verify::load_crls(&path)?;
+            o.crl_file = Some(path);
+            Ok(2)
+        }),
         "sni" => need("<expression>").map(|_| {
             o.sni = Some(value.to_string());
+            2
+        }),
+        "verifyhost" => need("<hostname>").map(|_| {
+            o.verifyhost = Some(value.to_string());
+            2
+        }),
+        "check-sni" => need("<sni>").map(|_| {
+            o.check_sni = Some(value.to_string());
             2
         }),
         "alpn" => need("<protocols>").map(|_| {
             o.alpn = value.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect();
             2
         }),
-        "ssl-min-ver" => parse_version(value).map(|v| {
-            o.min = Some(v);
+        "check-alpn" => need("<protocols>").map(|_| {
+            o.check_alpn = Some(value.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect());
             2
         }),
-        "ssl-max-ver" => parse_version(value).map(|v| {
-            o.max = Some(v);
-            2
-        }),
-        _ => return no_effect(kw).map(Ok),
+        _ => match o.versions.option(kw, value) {
+            Some(r) => r,
+            None => return no_effect(kw).map(Ok),
+        },
     };
     Some(r)
+}
+
+/// The warnings HAProxy prints for a server line's TLS options.
+pub fn server_warnings(o: &ServerTlsOpts, g: &GlobalTls) -> Vec<String> {
+    if !o.ssl {
+        return Vec::new();
+    }
+    o.versions.or(g.server.versions).warning("server").into_iter().collect()
 }
 
 /// Builds a server line's TLS config (`None`: no `ssl`).
@@ -195,8 +282,8 @@ pub fn finish_server(o: &ServerTlsOpts, g: &GlobalTls) -> Result<Option<super::S
         return Ok(None);
     }
     let mut o = o.clone();
-    o.min = o.min.or(g.server.min);
-    o.max = o.max.or(g.server.max);
+    o.versions = o.versions.or(g.server.versions);
+    o.no_tls_tickets |= g.server.no_tls_tickets;
     o.build(g.server_verify.unwrap_or(ServerVerify::Required)).map(Some)
 }
 
@@ -205,9 +292,7 @@ pub fn finish_server(o: &ServerTlsOpts, g: &GlobalTls) -> Result<Option<super::S
 pub fn end_of_proxy(binds: &mut [crate::config::model::Bind], http: bool) {
     for b in binds {
         if let Some(t) = b.tls.as_mut() {
-            let mut c = (*t.config).clone();
-            c.alpn_protocols = super::alpn_for_mode(&t.alpn, http);
-            t.config = std::sync::Arc::new(c);
+            t.set_mode(http);
         }
     }
 }

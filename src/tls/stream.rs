@@ -41,6 +41,15 @@ pub struct TlsStream {
     /// Plaintext bytes already encrypted that the last write reported as not taken
     /// (see the module doc): the next write takes them once the records are out.
     owed: usize,
+    /// A bind whose config depends on the SNI: the ClientHello is read first (`tls`
+    /// is a placeholder until then).
+    hello: Option<Box<Hello>>,
+}
+
+/// Reading a ClientHello to choose the config ([`super::SniConfigs`]).
+struct Hello {
+    acceptor: rustls::server::Acceptor,
+    configs: std::sync::Arc<super::SniConfigs>,
 }
 
 impl TlsStream {
@@ -48,6 +57,16 @@ impl TlsStream {
     pub fn accept(tcp: mio::net::TcpStream, config: std::sync::Arc<rustls::ServerConfig>) -> io::Result<TlsStream> {
         let conn = rustls::ServerConnection::new(config).map_err(io::Error::other)?;
         Ok(TlsStream::new(tcp, conn.into()))
+    }
+
+    /// A server-side session for a `bind ... ssl` line: its config, or the one the
+    /// client's SNI chooses when crt-list lines carry their own options.
+    pub fn accept_bind(tcp: mio::net::TcpStream, bind: &super::BindTls) -> io::Result<TlsStream> {
+        let mut s = TlsStream::accept(tcp, bind.config.clone())?;
+        if let Some(configs) = &bind.by_sni {
+            s.hello = Some(Box::new(Hello { acceptor: rustls::server::Acceptor::default(), configs: configs.clone() }));
+        }
+        Ok(s)
     }
 
     /// A client-side session on a connecting socket (`server ... ssl`, Lua
@@ -60,7 +79,7 @@ impl TlsStream {
     fn new(tcp: mio::net::TcpStream, mut tls: rustls::Connection) -> TlsStream {
         tls.set_buffer_limit(Some(WRITE_AHEAD));
         let peer = tcp.peer_addr().ok();
-        TlsStream { tcp, tls, peer, eof: false, fin_pending: false, failed: false, info: None, owed: 0 }
+        TlsStream { tcp, tls, peer, eof: false, fin_pending: false, failed: false, info: None, owed: 0, hello: None }
     }
 
     pub fn tcp(&self) -> &mio::net::TcpStream {
@@ -172,10 +191,59 @@ impl TlsStream {
         }
     }
 
+    /// Reads the ClientHello of a bind with several configs and starts the session
+    /// with the one its SNI chooses. `Ok(false)`: more of it is to come (the socket said
+    /// `WouldBlock`) or the client left.
+    fn read_hello(&mut self) -> io::Result<bool> {
+        let Some(hello) = self.hello.as_mut() else { return Ok(true) };
+        let accepted = loop {
+            match hello.acceptor.read_tls(&mut self.tcp) {
+                Ok(0) => {
+                    self.eof = true;
+                    return Ok(false);
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) => return Err(e),
+            }
+            match hello.acceptor.accept() {
+                Ok(None) => {}
+                Ok(Some(accepted)) => break Ok(accepted),
+                Err(e) => break Err(e),
+            }
+        };
+        let conn = accepted.and_then(|a| {
+            let config = hello.configs.pick(a.client_hello().server_name());
+            a.into_connection(config)
+        });
+        self.hello = None;
+        match conn {
+            Ok(conn) => {
+                self.tls = conn.into();
+                self.tls.set_buffer_limit(Some(WRITE_AHEAD));
+                // The server's first flight answers the hello now.
+                match self.flush() {
+                    Err(e) if e.kind() != io::ErrorKind::WouldBlock => Err(e),
+                    _ => Ok(true),
+                }
+            }
+            Err((e, mut alert)) => {
+                let _ = alert.write_all(&mut self.tcp);
+                self.failed = true;
+                ::log::debug!("{}: SSL handshake failure: {e}", self.peer.map(|p| p.to_string()).unwrap_or_else(|| "-".into()));
+                Err(io::Error::new(io::ErrorKind::InvalidData, e))
+            }
+        }
+    }
+
     /// Reads plaintext: what rustls holds first, then records from the socket.
     pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.failed {
             return Err(io::ErrorKind::InvalidData.into());
+        }
+        if self.hello.is_some() && !self.read_hello()? {
+            return if self.eof { Ok(0) } else { Err(io::ErrorKind::WouldBlock.into()) };
         }
         loop {
             match self.tls.reader().read(buf) {

@@ -92,6 +92,7 @@ pub fn tls_default(p: &mut Parser, l: &Line) -> Result<(), String> {
     if let Some(msg) = needs_value.filter(|_| l.arg(1).is_empty()) {
         return Err(msg.to_string());
     }
+    crate::tls::parse::check_global_line(kw, &l.args[1..])?;
     p.config.global.tls_defaults.push((kw.to_string(), l.args[1..].to_vec()));
     Ok(())
 }

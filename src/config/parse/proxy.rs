@@ -749,6 +749,9 @@ pub fn bind(p: &mut Parser, l: &Line) -> Result<(), String> {
         i += if takes_value { 2 } else { 1 };
     }
     b.tls = crate::tls::parse::finish_bind(&tls, &gtls).map_err(|e| format!("{ctx} : {e}"))?;
+    for w in crate::tls::parse::bind_warnings(&tls, &gtls) {
+        p.warn(&l.loc, format!("{ctx} : {w}"));
+    }
     // The PROXY header comes in clear before the TLS handshake; reading it there is not
     // built yet (the header would be taken for TLS records): refused rather than broken.
     if b.accept_proxy && b.tls.is_some() {

@@ -83,6 +83,9 @@ pub fn server(p: &mut Parser, l: &Line) -> Result<(), String> {
             return Ok(());
         }
     };
+    for w in crate::tls::parse::server_warnings(&opts.tls, &gtls) {
+        p.warn(&l.loc, format!("{who} : {w}"));
+    }
     // `init-addr` decides how a host name is looked up (`none`: in maintenance).
     let addr = match super::server_opts::initial_address(&opts.more, l.arg(2)) {
         Ok((a, maint)) => {

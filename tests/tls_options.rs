@@ -1,0 +1,472 @@
+//! TLS options beyond `ssl crt` (doc/tls.md): `crt-list` and `strict-sni`, the protocol
+//! version options, `verifyhost`, `check-sni`/`check-alpn`, `crl-file` with
+//! `crt-ignore-err`. Certificates are made here with rcgen (no key files checked in);
+//! the clients are rustls clients written here. Behaviours were compared with HAProxy 2.6
+//! by hand (`haproxy -c`, and the same configurations run side by side).
+
+mod common;
+
+use common::*;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A self-signed certificate for `names`: its PEM (chain + key, as `crt` wants) and DER.
+fn cert(names: &[&str]) -> (String, CertificateDer<'static>) {
+    let ck = rcgen::generate_simple_self_signed(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+    (format!("{}{}", ck.cert.pem(), ck.key_pair.serialize_pem()), ck.cert.der().clone())
+}
+
+/// A client that accepts any server certificate (the tests look at which one came).
+fn any_server(client_cert: Option<&str>) -> Arc<rustls::ClientConfig> {
+    let b = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(moonproxy::tls::certs::NoVerify(provider())));
+    Arc::new(match client_cert {
+        None => b.with_no_client_auth(),
+        Some(pem) => {
+            let chain = CertificateDer::pem_slice_iter(pem.as_bytes()).collect::<Result<Vec<_>, _>>().unwrap();
+            b.with_client_auth_cert(chain, PrivateKeyDer::from_pem_slice(pem.as_bytes()).unwrap()).unwrap()
+        }
+    })
+}
+
+type Tls = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+
+/// Connects and completes the handshake; `sni: None` sends none.
+fn handshake(port: u16, config: Arc<rustls::ClientConfig>, sni: Option<&str>) -> Result<Tls, std::io::Error> {
+    let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let name = match sni {
+        Some(s) => ServerName::try_from(s.to_string()).unwrap(),
+        None => ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()),
+    };
+    let conn = rustls::ClientConnection::new(config, name).unwrap();
+    let mut s = rustls::StreamOwned::new(conn, tcp);
+    while s.conn.is_handshaking() {
+        s.conn.complete_io(&mut s.sock)?;
+    }
+    Ok(s)
+}
+
+/// The certificate the server presented for `sni` (`None`: the handshake failed).
+fn served(port: u16, sni: Option<&str>) -> Option<CertificateDer<'static>> {
+    let s = handshake(port, any_server(None), sni).ok()?;
+    Some(s.conn.peer_certificates()?[0].clone())
+}
+
+/// One GET on a TLS connection: the response's status line and body, or `None` when
+/// the connection failed before a response.
+fn get(s: &mut Tls, path: &str) -> Option<(String, String)> {
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").ok()?;
+    s.flush().ok()?;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).ok()?;
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    let len = head.lines().find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap())).unwrap_or(0);
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).ok()?;
+    Some((head.lines().next().unwrap().to_string(), String::from_utf8(body).unwrap()))
+}
+
+/// `moonproxy -c` on a frontend with `bind` options: exit code and stderr.
+fn check_bind(files: &[(&str, &str)], global: &str, bind: &str) -> (Option<i32>, String) {
+    let cfg = format!("global\n{global}\ndefaults\n    mode http\n    timeout client 1s\n    timeout server 1s\n    timeout connect 1s\nfrontend f\n    bind 127.0.0.1:{{{{p}}}} {bind}\n    default_backend b\nbackend b\n    server s 127.0.0.1:1\n");
+    let mut b = ProxyBuilder::new(&cfg).free_port("p").flags(["-c"]);
+    for (name, text) in files {
+        b = b.file(name, text);
+    }
+    let out = b.run();
+    (out.code(), out.stderr)
+}
+
+/// `crt-list`: SNI filters choose the certificate (a filter name the certificate does
+/// not carry, a wildcard, a `!` exclusion falling back to the default); `!*` keeps the
+/// first certificate as the default only. A line's `[...]` options apply to the clients
+/// it serves: its `alpn`, `ssl-max-ver`, `verify`. `strict-sni` refuses a client with an
+/// unknown name or none, and serves a known one.
+#[test]
+fn crt_list_filters_options_and_strict_sni() {
+    let (d_pem, d_der) = cert(&["d.test"]);
+    let (a_pem, a_der) = cert(&["a.test"]);
+    let (b_pem, b_der) = cert(&["b.test"]);
+    let (c_pem, _) = cert(&["c.test"]);
+    let (w_pem, w_der) = cert(&["*.w.test"]);
+    let list = "# the default, served for no name of its own
+{{dir}}/d.pem !*
+
+{{dir}}/b.pem [alpn http/1.0 ssl-max-ver TLSv1.2 ciphers ECDHE-RSA-AES128-GCM-SHA256] b.test alias.test
+{{dir}}/w.pem *.w.test !secret.w.test
+c.pem [verify required ca-file {{dir}}/c.pem]
+a.pem
+";
+    let proxy = ProxyBuilder::new(
+        "global
+    crt-base {{dir}}
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{list}} ssl crt-list list.txt alpn http/1.1
+    bind 127.0.0.1:{{strict}} ssl strict-sni crt {{dir}}/a.pem
+    http-request return status 200 content-type text/plain lf-string \"%[ssl_fc_sni] %[ssl_fc_protocol] %[ssl_fc_alpn]\"
+",
+    )
+    .file("d.pem", &d_pem)
+    .file("a.pem", &a_pem)
+    .file("b.pem", &b_pem)
+    .file("c.pem", &c_pem)
+    .file("w.pem", &w_pem)
+    .file("list.txt", list)
+    .start();
+    let port = proxy.port("list");
+    assert_eq!(served(port, Some("b.test")), Some(b_der.clone()));
+    assert_eq!(served(port, Some("alias.test")), Some(b_der), "a filter names what the certificate is served for");
+    assert_eq!(served(port, Some("x.w.test")), Some(w_der));
+    assert_eq!(served(port, Some("secret.w.test")), Some(d_der.clone()), "excluded by `!`: the default");
+    assert_eq!(served(port, Some("a.test")), Some(a_der.clone()), "no filter: the certificate's own names");
+    assert_eq!(served(port, Some("d.test")), Some(d_der.clone()));
+    assert_eq!(served(port, Some("unknown.test")), Some(d_der.clone()));
+    assert_eq!(served(port, None), Some(d_der));
+
+    // The line's options for its clients, the bind line's for the others.
+    let mut offering = (*any_server(None)).clone();
+    offering.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec(), b"http/1.0".to_vec()];
+    let offering = Arc::new(offering);
+    let ask = |sni: &str| handshake(port, offering.clone(), Some(sni)).ok().and_then(|mut s| get(&mut s, "/")).map(|r| r.1);
+    assert_eq!(ask("alias.test").as_deref(), Some("alias.test TLSv1.2 http/1.0"));
+    assert_eq!(ask("a.test").as_deref(), Some("a.test TLSv1.3 http/1.1"));
+    assert_eq!(ask("x.w.test").as_deref(), Some("x.w.test TLSv1.3 http/1.1"));
+    assert_eq!(ask("c.test"), None, "its line requires a client certificate");
+    assert_eq!(handshake(port, any_server(Some(&c_pem)), Some("c.test")).ok().and_then(|mut s| get(&mut s, "/")).map(|r| r.1).as_deref(), Some("c.test TLSv1.3 "));
+
+    let port = proxy.port("strict");
+    let mut s = handshake(port, any_server(None), Some("a.test")).expect("a known name is served");
+    assert_eq!(s.conn.peer_certificates().unwrap()[0], a_der);
+    assert_eq!(get(&mut s, "/").map(|r| r.1), Some("a.test TLSv1.3 ".to_string()));
+    assert!(handshake(port, any_server(None), Some("other.test")).is_err(), "strict-sni: no default certificate");
+    assert!(handshake(port, any_server(None), None).is_err(), "strict-sni: no SNI, no certificate");
+}
+
+/// What `-c` says about crt-list and the other bind options, as HAProxy 2.6 (messages
+/// compared by hand), and where moonproxy refuses what rustls cannot do.
+#[test]
+fn bind_option_refusals() {
+    let (a_pem, _) = cert(&["a.test"]);
+    let files = [("a.pem", a_pem.as_str()), ("alpn.txt", "{{dir}}/a.pem [alpn h2]\n"), ("bogus.txt", "{{dir}}/a.pem [alpn h2 bogus] x.test\n"), ("verify.txt", "{{dir}}/a.pem [verify required]\n"), ("npn.txt", "{{dir}}/a.pem [npn h2]\n"), ("keys", "QUJD\n")];
+    let err = |global: &str, bind: &str| {
+        let (code, err) = check_bind(&files, global, bind);
+        assert_ne!(code, Some(0), "{bind}: accepted");
+        err
+    };
+    assert!(err("", "ssl crt-list {{dir}}/missing.txt").contains("'crt-list' : cannot open file"));
+    assert!(err("", "ssl crt-list {{dir}}/bogus.txt").contains("unknown ssl keyword bogus"));
+    assert!(err("", "ssl crt-list {{dir}}/verify.txt").contains("verify is enabled but no CA file specified"));
+    assert!(err("", "ssl crt-list {{dir}}/npn.txt").contains("'npn' is not supported by moonproxy"));
+    assert!(err("", "ssl crt {{dir}}/a.pem no-tlsv12 no-tlsv13").contains("all SSL/TLS versions are disabled"));
+    assert!(err("", "ssl crt {{dir}}/a.pem force-tlsv12 ssl-min-ver TLSv1.3").contains("all SSL/TLS versions are disabled"));
+    assert!(err("", "ssl crt {{dir}}/a.pem force-tlsv10").contains("rustls"));
+    assert!(err("", "ssl crt {{dir}}/a.pem ca-ignore-err 10,bogus").contains("'ca-ignore-err' : ID '0' out of range (1..94) in error IDs list '10,bogus'"));
+    assert!(err("", "ssl crt {{dir}}/a.pem tls-ticket-keys {{dir}}/keys").contains("wrong sized key on line 1"));
+    assert!(err("", "ssl crt {{dir}}/a.pem crl-file {{dir}}/none.pem").contains("'crl-file' : unable to load"));
+    assert!(err("    ssl-default-bind-options no-tlsv13 bogus", "ssl crt {{dir}}/a.pem").contains("unknown option 'bogus' on global statement 'ssl-default-bind-options'."));
+    assert!(err("    ssl-default-server-options no-ssl-reuse", "ssl crt {{dir}}/a.pem").contains("unknown option 'no-ssl-reuse' on global statement 'ssl-default-server-options'."));
+    let (code, err) = check_bind(&files, "    ssl-default-bind-options no-tls-tickets force-tlsv13", "ssl strict-sni crt-list {{dir}}/alpn.txt alpn h2 allow-0rtt crt-ignore-err all no-tlsv13 ssl-max-ver TLSv1.3");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("no-sslv3/no-tlsv1x are ignored for this bind. Use only 'ssl-min-ver' and 'ssl-max-ver' to fix."), "HAProxy's warning: {err}");
+    let (code, err) = check_bind(&files, "", "ssl strict-sni");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("no SSL certificate specified, ssl connections will fail (use 'crt')."), "{err}");
+}
+
+/// `no-tlsv13` (on the line or from `ssl-default-bind-options`) and `force-tlsv12`
+/// negotiate TLSv1.2; a line with `ssl-max-ver` ignores the global `no-tlsv13`, as
+/// HAProxy ignores no-* beside a min/max; `force-tlsv13` refuses a TLSv1.2-only client.
+#[test]
+fn version_options_choose_the_protocol() {
+    let (a_pem, _) = cert(&["a.test"]);
+    let proxy = ProxyBuilder::new(
+        "global
+    ssl-default-bind-options no-tlsv13
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{global}} ssl crt {{dir}}/a.pem
+    bind 127.0.0.1:{{no13}} ssl crt {{dir}}/a.pem no-tlsv13
+    bind 127.0.0.1:{{force12}} ssl crt {{dir}}/a.pem force-tlsv12
+    bind 127.0.0.1:{{max13}} ssl crt {{dir}}/a.pem ssl-max-ver TLSv1.3
+    bind 127.0.0.1:{{force13}} ssl crt {{dir}}/a.pem force-tlsv13
+    http-request return status 200 content-type text/plain lf-string \"%[ssl_fc_protocol]\"
+",
+    )
+    .file("a.pem", &a_pem)
+    .start();
+    let protocol = |name: &str| {
+        let mut s = handshake(proxy.port(name), any_server(None), Some("a.test")).unwrap();
+        get(&mut s, "/").unwrap().1
+    };
+    assert_eq!(protocol("global"), "TLSv1.2");
+    assert_eq!(protocol("no13"), "TLSv1.2");
+    assert_eq!(protocol("force12"), "TLSv1.2");
+    assert_eq!(protocol("max13"), "TLSv1.3");
+    assert_eq!(protocol("force13"), "TLSv1.3");
+    let tls12_only = rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS12])
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(moonproxy::tls::certs::NoVerify(provider())))
+        .with_no_client_auth();
+    assert!(handshake(proxy.port("force13"), Arc::new(tls12_only), Some("a.test")).is_err());
+}
+
+/// A TLS HTTP server written here (rustls) that records, for each request, its path,
+/// the SNI, the ALPN protocol agreed (it prefers `http/1.0`, so a client offering it
+/// gets it) and whether the session was resumed, answers 200 and closes.
+struct TlsApp {
+    port: u16,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl TlsApp {
+    fn start(pem: &str) -> TlsApp {
+        let certs = CertificateDer::pem_slice_iter(pem.as_bytes()).collect::<Result<Vec<_>, _>>().unwrap();
+        let key = PrivateKeyDer::from_pem_slice(pem.as_bytes()).unwrap();
+        let mut config = rustls::ServerConfig::builder_with_provider(provider()).with_safe_default_protocol_versions().unwrap().with_no_client_auth().with_single_cert(certs, key).unwrap();
+        config.alpn_protocols = vec![b"http/1.0".to_vec(), b"http/1.1".to_vec()];
+        let config = Arc::new(config);
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for sock in l.incoming() {
+                let Ok(sock) = sock else { continue };
+                let (config, log) = (config.clone(), log.clone());
+                std::thread::spawn(move || {
+                    let mut s = rustls::StreamOwned::new(rustls::ServerConnection::new(config).unwrap(), sock);
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") {
+                        if s.read_exact(&mut byte).is_err() {
+                            return;
+                        }
+                        head.push(byte[0]);
+                    }
+                    let path = String::from_utf8_lossy(&head).split(' ').nth(1).unwrap_or("").to_string();
+                    let sni = s.conn.server_name().unwrap_or("-").to_string();
+                    let alpn = s.conn.alpn_protocol().map(|a| String::from_utf8_lossy(a).into_owned()).unwrap_or("-".into());
+                    let resumed = s.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+                    log.lock().unwrap().push(format!("{path} sni={sni} alpn={alpn}{}", if resumed { " resumed" } else { "" }));
+                    let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok").and_then(|_| s.flush());
+                    s.conn.send_close_notify();
+                    let _ = s.flush();
+                });
+            }
+        });
+        TlsApp { port, seen }
+    }
+
+    fn seen(&self) -> Vec<String> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+/// The `status` cell of server `be/srv` in `show stat`.
+fn server_status(sock: &std::path::Path, be: &str, srv: &str) -> String {
+    let out = cli(sock, "show stat\n");
+    let mut lines = out.lines();
+    let header: Vec<&str> = lines.next().unwrap().trim_start_matches("# ").split(',').collect();
+    let col = header.iter().position(|h| *h == "status").unwrap();
+    lines.map(|l| l.split(',').collect::<Vec<_>>()).find(|c| c[0] == be && c[1] == srv).map(|c| c[col].to_string()).unwrap_or_default()
+}
+
+/// `verifyhost`: the server's certificate (for b.test) is checked against it when no SNI
+/// is sent: the right name serves (200, check UP), a wrong one is refused (503, check
+/// DOWN); with `sni`, the SNI is the name checked, as HAProxy does. `check-sni` and
+/// `check-alpn` are what health checks send, while traffic keeps `alpn`. A self-signed
+/// certificate marked as a CA and listed in `ca-file` is trusted (OpenSSL does so; webpki
+/// alone refuses a CA as end entity).
+#[test]
+fn verifyhost_check_sni_and_check_alpn() {
+    let (b_pem, _) = cert(&["b.test"]);
+    let app = TlsApp::start(&b_pem);
+    // Self-signed and marked as a CA, as `openssl req -x509` makes them.
+    let ca_pem = {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut p = rcgen::CertificateParams::new(vec!["c.test".to_string()]).unwrap();
+        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        format!("{}{}", p.self_signed(&key).unwrap().pem(), key.serialize_pem())
+    };
+    let ca_app = TlsApp::start(&ca_pem);
+    let proxy = ProxyBuilder::new(
+        "global
+    stats socket {{dir}}/cli.sock level admin
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+    retries 0
+frontend fe
+    bind 127.0.0.1:{{fe}}
+    use_backend wrong if { path_beg /wrong }
+    use_backend bysni if { path_beg /bysni }
+    use_backend selfca if { path_beg /selfca }
+    use_backend selfcawrong if { path_beg /scwrong }
+    default_backend right
+backend right
+    option httpchk GET /health
+    server s 127.0.0.1:{{app}} ssl verify required ca-file {{dir}}/ca.pem verifyhost b.test alpn http/1.1 check-sni b.test check-alpn http/1.0 check inter 100ms fall 1 rise 1
+backend wrong
+    option httpchk GET /health-wrong
+    server s 127.0.0.1:{{app}} ssl verify required ca-file {{dir}}/ca.pem verifyhost wrong.test check inter 100ms fall 1 rise 1
+backend bysni
+    server s 127.0.0.1:{{app}} ssl verify required ca-file {{dir}}/ca.pem sni str(b.test) verifyhost wrong.test
+backend selfca
+    server s 127.0.0.1:{{ca_app}} ssl verify required ca-file {{dir}}/self.pem verifyhost c.test
+backend selfcawrong
+    server s 127.0.0.1:{{ca_app}} ssl verify required ca-file {{dir}}/self.pem verifyhost b.test
+",
+    )
+    .file("ca.pem", &b_pem)
+    .file("self.pem", &ca_pem)
+    .port("app", app.port)
+    .port("ca_app", ca_app.port)
+    .start();
+    let sock = proxy.dir().join("cli.sock");
+    assert!(wait_until(Duration::from_secs(5), || server_status(&sock, "wrong", "s").starts_with("DOWN")), "a wrong verifyhost fails the checks");
+    assert!(wait_until(Duration::from_secs(5), || app.seen().iter().any(|l| l.starts_with("/health "))), "{:?}", app.seen());
+    assert!(server_status(&sock, "right", "s").starts_with("UP"), "{}", server_status(&sock, "right", "s"));
+
+    let r = proxy.connect("fe").http_get("/");
+    assert_eq!(r.status, 200, "{}", r.head);
+    let r = proxy.connect("fe").http_get("/wrong");
+    assert_eq!(r.status, 503, "{}", r.head);
+    let r = proxy.connect("fe").http_get("/bysni");
+    assert_eq!(r.status, 200, "the SNI sent is the name checked: {}", r.head);
+    let r = proxy.connect("fe").http_get("/selfca");
+    assert_eq!(r.status, 200, "a ca-file certificate served as is is trusted, as OpenSSL does: {}", r.head);
+    let r = proxy.connect("fe").http_get("/scwrong");
+    assert_eq!(r.status, 503, "its name is still checked: {}", r.head);
+
+    // Sessions may be resumed: " resumed" ends some lines.
+    let seen: Vec<String> = app.seen().iter().map(|l| l.trim_end_matches(" resumed").to_string()).collect();
+    assert!(seen.iter().any(|l| l == "/health sni=b.test alpn=http/1.0"), "checks: check-sni, check-alpn: {seen:?}");
+    assert!(seen.iter().any(|l| l == "/ sni=- alpn=http/1.1"), "traffic: no SNI, alpn: {seen:?}");
+    assert!(seen.iter().any(|l| l == "/bysni sni=b.test alpn=-"), "{seen:?}");
+    assert!(!seen.iter().any(|l| l.starts_with("/health-wrong") || l.starts_with("/wrong")), "never past a refused handshake: {seen:?}");
+}
+
+/// `crl-file` on a bind with `verify required`: a client certificate from the CA is
+/// served, a revoked one is refused; `crt-ignore-err 23` (CERT_REVOKED) lets the
+/// revoked one through, as HAProxy does.
+#[test]
+fn crl_file_rejects_a_revoked_client_certificate() {
+    use rcgen::{BasicConstraints, CertificateParams, CertificateRevocationListParams, IsCa, KeyIdMethod, KeyPair, KeyUsagePurpose, RevokedCertParams, SerialNumber};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let client = |serial: u64| {
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(vec!["client.test".to_string()]).unwrap();
+        p.serial_number = Some(SerialNumber::from(serial));
+        p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        format!("{}{}", p.signed_by(&key, &ca, &ca_key).unwrap().pem(), key.serialize_pem())
+    };
+    let (good, revoked) = (client(1001), client(1002));
+    let crl = CertificateRevocationListParams {
+        this_update: rcgen::date_time_ymd(2024, 1, 1),
+        next_update: rcgen::date_time_ymd(2090, 1, 1),
+        crl_number: SerialNumber::from(1u64),
+        issuing_distribution_point: None,
+        revoked_certs: vec![RevokedCertParams { serial_number: SerialNumber::from(1002u64), revocation_time: rcgen::date_time_ymd(2024, 1, 1), reason_code: None, invalidity_date: None }],
+        key_identifier_method: KeyIdMethod::Sha256,
+    }
+    .signed_by(&ca, &ca_key)
+    .unwrap();
+    let (srv_pem, _) = cert(&["a.test"]);
+    let proxy = ProxyBuilder::new(
+        "defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{strict}} ssl crt {{dir}}/a.pem verify required ca-file {{dir}}/ca.pem crl-file {{dir}}/crl.pem
+    bind 127.0.0.1:{{ignore}} ssl crt {{dir}}/a.pem verify required ca-file {{dir}}/ca.pem crl-file {{dir}}/crl.pem crt-ignore-err 23
+    http-request return status 200 content-type text/plain lf-string \"cert=%[ssl_c_used]\"
+",
+    )
+    .file("a.pem", &srv_pem)
+    .file("ca.pem", &ca.pem())
+    .file("crl.pem", &crl.pem().unwrap())
+    .start();
+    let ask = |port: &str, pem: &str| handshake(proxy.port(port), any_server(Some(pem)), Some("a.test")).ok().and_then(|mut s| get(&mut s, "/"));
+    assert_eq!(ask("strict", &good).map(|r| r.1), Some("cert=1".to_string()));
+    assert_eq!(ask("strict", &revoked), None, "a revoked certificate is refused");
+    assert_eq!(ask("ignore", &revoked).map(|r| r.1), Some("cert=1".to_string()), "crt-ignore-err 23 forgives CERT_REVOKED");
+    let (self_signed, _) = cert(&["client.test"]);
+    assert_eq!(ask("ignore", &self_signed), None, "other errors are not forgiven");
+}
+
+/// `ssl-reuse` (the default): the next connection to the server resumes the session
+/// (TLS 1.2 here; also with `no-tls-tickets`, by session id); `no-ssl-reuse`
+/// makes a full handshake every time. Compared with HAProxy 2.6 against
+/// `openssl s_server -www` (with `nbthread 1`: HAProxy keeps one session per thread).
+#[test]
+fn ssl_reuse_resumes_server_sessions() {
+    let (b_pem, _) = cert(&["b.test"]);
+    let app = TlsApp::start(&b_pem);
+    let proxy = ProxyBuilder::new(
+        "defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{fe}}
+    use_backend noreuse if { path_beg /noreuse }
+    use_backend noticket if { path_beg /noticket }
+    default_backend reuse
+backend reuse
+    server s 127.0.0.1:{{app}} ssl verify none ssl-max-ver TLSv1.2
+backend noreuse
+    server s 127.0.0.1:{{app}} ssl verify none ssl-max-ver TLSv1.2 no-ssl-reuse
+backend noticket
+    server s 127.0.0.1:{{app}} ssl verify none force-tlsv12 no-tls-tickets
+",
+    )
+    .port("app", app.port)
+    .start();
+    for path in ["/reuse", "/noreuse", "/noticket"] {
+        for _ in 0..3 {
+            let r = get_closing(proxy.port("fe"), path);
+            assert_eq!(r.status, 200, "{}", r.head);
+        }
+    }
+    let seen = app.seen();
+    let resumed = |path: &str| seen.iter().filter(|l| l.starts_with(&format!("{path} "))).map(|l| l.ends_with(" resumed")).collect::<Vec<_>>();
+    assert_eq!(resumed("/reuse"), [false, true, true], "{seen:?}");
+    assert_eq!(resumed("/noreuse"), [false, false, false], "{seen:?}");
+    assert_eq!(resumed("/noticket"), [false, true, true], "a session id resumes it: {seen:?}");
+}
