@@ -31,6 +31,16 @@ fn free_ports_are_claimed_against_other_tests() {
     assert!(other.try_lock().is_err(), "{} is not locked", claim.display());
 }
 
+/// A held port cannot be handed to another socket (a test's backend binding it) until
+/// the hold is dropped; a proxy with SO_REUSEPORT binds beside it (every start does).
+#[test]
+fn held_ports_stay_out_of_reach_until_released() {
+    let (port, hold) = held_port();
+    assert!(std::net::TcpListener::bind(loopback(port)).is_err(), "{port} was free to take while held");
+    drop(hold);
+    assert!(std::net::TcpListener::bind(loopback(port)).is_ok(), "{port} still taken after the hold");
+}
+
 #[test]
 fn echo_backend_echoes_and_follows_half_close() {
     let echo = Backend::echo();

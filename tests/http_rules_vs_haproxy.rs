@@ -210,7 +210,7 @@ fn theirs(port: u16, raw: &str) -> Vec<u8> {
 #[test]
 fn rules_reply_as_haproxy_does() {
     let Some(bin) = haproxy() else { return };
-    let port = common::free_port();
+    let (port, hold) = common::held_port();
     let dir = std::env::temp_dir().join(format!("moonproxy-http-rules-maps-{}", std::process::id()));
     write_maps(&dir);
     let cfg = config(port, &dir);
@@ -219,6 +219,7 @@ fn rules_reply_as_haproxy_does() {
     let fe = &loaded.config.proxies[0];
     let rules = HttpRules::compile(&fe.http_rules, &fe.acls, &fe.name).unwrap();
     let _guard = Haproxy::start(&bin, &cfg, port);
+    drop(hold);
     let mut bad = Vec::new();
     for raw in REQUESTS {
         let mut theirs = theirs(port, raw);

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_moonproxy");
 
 mod common;
-use common::free_port;
+use common::held_port;
 
 /// A master process with its directory (config, master CLI socket, stderr log).
 struct Master {
@@ -39,7 +39,7 @@ impl Master {
         let dir = std::env::temp_dir().join(format!("moonproxy-mw-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let port = free_port();
+        let (port, hold) = held_port();
         std::fs::write(dir.join("p.cfg"), config(port, global)).unwrap();
         let log = std::fs::File::create(dir.join("stderr.log")).unwrap();
         let sock = dir.join("master.sock");
@@ -49,6 +49,7 @@ impl Master {
         let child = cmd.spawn().unwrap();
         let m = Master { child, dir, port };
         assert!(wait_until(Duration::from_secs(10), || m.worker_pids().len() == 1 && get(m.port).is_ok()), "no worker serving: {}", m.log());
+        drop(hold);
         m
     }
 

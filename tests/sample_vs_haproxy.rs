@@ -287,7 +287,7 @@ fn quote(e: &str) -> String {
 }
 
 mod common;
-use common::free_port;
+use common::{free_port, held_port};
 
 /// The running haproxy, killed on drop, and its configuration directory.
 struct Haproxy {
@@ -379,7 +379,7 @@ fn ctx(port: u16) -> TestCtx {
 #[test]
 fn expressions_give_what_haproxy_gives() {
     let Some(bin) = haproxy() else { return };
-    let port = free_port();
+    let (port, hold) = held_port();
     let mut cfg = format!(
         "{PROLOGUE}frontend fe\n  bind 127.0.0.1:{port}\n  http-request set-var(txn.v1) str(foo)\n  http-request set-var(sess.s1) int(42)\n  default_backend be\nbackend be\n"
     );
@@ -391,6 +391,7 @@ fn expressions_give_what_haproxy_gives() {
     }
     cfg.push_str("  server s1 127.0.0.1:1\n");
     let _guard = Haproxy::start(&bin, "sample-vs-haproxy", &cfg, port);
+    drop(hold);
     let cx = ctx(port);
     let mut bad = Vec::new();
     for (i, e) in EXPRS.iter().enumerate() {
@@ -435,7 +436,7 @@ fn our_acl(line: &str, cx: &TestCtx) -> bool {
 #[test]
 fn acl_matches_agree_with_haproxy() {
     let Some(bin) = haproxy() else { return };
-    let port = free_port();
+    let (port, hold) = held_port();
     let mut cfg = format!(
         "{PROLOGUE}frontend fe\n  bind 127.0.0.1:{port}\n  http-request set-var(txn.v1) str(foo)\n  default_backend be\nbackend be\n"
     );
@@ -444,6 +445,7 @@ fn acl_matches_agree_with_haproxy() {
     }
     cfg.push_str("  http-request return status 200 content-type text/plain string 0\n  server s1 127.0.0.1:1\n");
     let _guard = Haproxy::start(&bin, "sample-acl", &cfg, port);
+    drop(hold);
     let cx = ctx(port);
     let mut bad = Vec::new();
     for (i, acl) in ACLS.iter().enumerate() {

@@ -112,6 +112,29 @@ pub fn free_port() -> u16 {
     }
 }
 
+/// A [`free_port`] kept out of every other process's reach until the caller's proxy is
+/// listening on it: a socket bound to it with SO_REUSEPORT, never listening. The proxy
+/// (moonproxy or HAProxy, both set SO_REUSEPORT on their listeners) binds beside it, while
+/// an unrelated `bind(port 0)` (another test's backend) cannot be handed the port in the
+/// meantime, which a CI run once saw: the test then talked to that backend. Drop it once
+/// the proxy listens; connections never reach it.
+pub struct PortHold(socket2::Socket);
+
+/// A claimed free port and its [`PortHold`].
+pub fn held_port() -> (u16, PortHold) {
+    loop {
+        let port = free_port();
+        let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("a socket");
+        sock.set_reuse_port(true).expect("SO_REUSEPORT");
+        // Not SO_REUSEADDR: with it, a std listener (which sets it) could bind beside a
+        // socket that does not listen. Someone outside the harness may have bound the
+        // port since it was picked: pick another.
+        if sock.bind(&loopback(port).into()).is_ok() {
+            return (port, PortHold(sock));
+        }
+    }
+}
+
 /// Polls `cond` every few milliseconds until it is true (returns true) or `timeout` has passed
 /// (returns false). For conditions the test cannot be notified of, such as a counter reached
 /// by another thread or process.

@@ -414,7 +414,10 @@ impl ProxyBuilder {
                 .map(|(_, port)| *port)
                 .collect();
             match proxy.wait_listening(&listen, self.timeout) {
-                Ok(()) => return proxy,
+                Ok(()) => {
+                    proxy.holds.clear();
+                    return proxy;
+                }
                 Err(StartError::Exited(_))
                     if attempt < START_ATTEMPTS && proxy.lost_bind_race(&listen) =>
                 {
@@ -434,7 +437,7 @@ impl ProxyBuilder {
     /// Starts the process without waiting for anything (it may exit at once).
     pub fn spawn(&self) -> Proxy {
         let dir = TestDir::new();
-        let ports = self.pick_ports();
+        let (ports, holds) = self.pick_ports();
         let value = |name: &str| -> Option<String> {
             if name == DIR_PLACEHOLDER {
                 return Some(dir.path.display().to_string());
@@ -483,6 +486,7 @@ impl ProxyBuilder {
             bin: self.bin.clone(),
             config_path,
             ports,
+            holds,
             captured,
             exit: None,
             reported: AtomicBool::new(false),
@@ -511,9 +515,19 @@ impl ProxyBuilder {
         }
     }
 
+    /// Whether the process binds its listeners as this test's user: SO_REUSEPORT lets it
+    /// bind beside a [`super::PortHold`] only then. The proxies themselves do (moonproxy
+    /// and HAProxy bind before they drop privileges); a wrapper (`setpriv`, `sh -c` under
+    /// `ulimit`, `capsh`) may run them as another user, and gets claimed ports without
+    /// holds.
+    fn binds_as_us(&self) -> bool {
+        let name = self.bin.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        name.starts_with("moonproxy") || name.starts_with("haproxy")
+    }
+
     /// Reserves a distinct free port for every placeholder without a value ([`free_port`]
     /// claims each for this process, so no two placeholders, or tests, share one).
-    fn pick_ports(&self) -> BTreeMap<String, u16> {
+    fn pick_ports(&self) -> (BTreeMap<String, u16>, Vec<super::PortHold>) {
         let texts = self
             .config
             .iter()
@@ -521,6 +535,7 @@ impl ProxyBuilder {
             .chain(&self.flags)
             .chain(&self.args);
         let mut ports = BTreeMap::new();
+        let mut holds = Vec::new();
         for text in texts {
             for name in placeholders(text) {
                 if name == DIR_PLACEHOLDER
@@ -529,13 +544,19 @@ impl ProxyBuilder {
                 {
                     continue;
                 }
-                ports.insert(name.to_string(), free_port());
+                if self.binds_as_us() {
+                    let (port, hold) = super::held_port();
+                    ports.insert(name.to_string(), port);
+                    holds.push(hold);
+                } else {
+                    ports.insert(name.to_string(), free_port());
+                }
             }
         }
         for name in &self.free_ports {
             ports.entry(name.clone()).or_insert_with(free_port);
         }
-        ports
+        (ports, holds)
     }
 }
 
@@ -575,6 +596,8 @@ pub struct Proxy {
     bin: PathBuf,
     config_path: PathBuf,
     ports: BTreeMap<String, u16>,
+    /// The picked ports' [`super::PortHold`]s, until the process listens on them.
+    holds: Vec<super::PortHold>,
     captured: Arc<Captured>,
     exit: Option<ExitStatus>,
     /// Whether a failure message already showed the output (not to print it twice on drop).
