@@ -52,6 +52,8 @@ pub enum FailReason {
     L7Status,
     /// `tcp-check expect ... error-status L6RSP`. HAProxy: "Layer6 invalid response".
     L6Response,
+    /// `option ssl-hello-chk` got no TLS record in time. HAProxy: "Layer6 timeout".
+    L6Timeout,
 }
 
 impl FailReason {
@@ -65,6 +67,7 @@ impl FailReason {
             FailReason::L7Response => "Layer7 invalid response",
             FailReason::L7Status => "Layer7 wrong status",
             FailReason::L6Response => "Layer6 invalid response",
+            FailReason::L6Timeout => "Layer6 timeout",
         }
     }
 }
@@ -105,10 +108,17 @@ pub enum CheckResult {
         /// Time from the start of the probe to its outcome.
         duration: Duration,
     },
-    /// A `tcp-check` rule set ran to its end ("Layer7 check passed", code 0).
+    /// A `tcp-check` rule set ran to its end ("Layer7 check passed").
     TcpPassed {
+        /// 0, or the status a protocol check read (an SMTP reply's code).
+        code: u16,
         /// `(tcp-check)`, or the `on-success` text.
         info: String,
+        /// Time from the start of the probe to its outcome.
+        duration: Duration,
+    },
+    /// `option ssl-hello-chk` got a TLS record ("Layer6 check passed").
+    L6Passed {
         /// Time from the start of the probe to its outcome.
         duration: Duration,
     },
@@ -126,13 +136,14 @@ pub enum CheckResult {
 impl CheckResult {
     /// `true` for a passed check.
     pub fn is_ok(&self) -> bool {
-        matches!(self, CheckResult::Ok { .. } | CheckResult::Passed { .. } | CheckResult::ConditionalPass { .. } | CheckResult::TcpPassed { .. })
+        matches!(self, CheckResult::Ok { .. } | CheckResult::Passed { .. } | CheckResult::ConditionalPass { .. } | CheckResult::TcpPassed { .. } | CheckResult::L6Passed { .. })
     }
 
     /// Time the probe took.
     pub fn duration(&self) -> Duration {
         match self {
             CheckResult::Ok { duration }
+            | CheckResult::L6Passed { duration }
             | CheckResult::Passed { duration, .. }
             | CheckResult::ConditionalPass { duration, .. }
             | CheckResult::WrongStatus { duration, .. }
@@ -145,6 +156,7 @@ impl CheckResult {
     pub fn description(&self) -> &'static str {
         match self {
             CheckResult::Ok { .. } => "Layer4 check passed",
+            CheckResult::L6Passed { .. } => "Layer6 check passed",
             CheckResult::Passed { .. } | CheckResult::TcpPassed { .. } => "Layer7 check passed",
             CheckResult::ConditionalPass { .. } => "Layer7 check conditionally passed",
             CheckResult::WrongStatus { .. } => FailReason::L7Status.description(),
@@ -164,8 +176,8 @@ impl fmt::Display for CheckResult {
         {
             write!(f, ", code: {code}")?;
         }
-        if let CheckResult::TcpPassed { .. } = self {
-            write!(f, ", code: 0")?;
+        if let CheckResult::TcpPassed { code, .. } = self {
+            write!(f, ", code: {code}")?;
         }
         if let CheckResult::Failed { info, .. } | CheckResult::WrongStatus { info, .. } | CheckResult::TcpPassed { info, .. } = self {
             if !info.is_empty() {

@@ -76,6 +76,7 @@ pub mod agent;
 pub mod check;
 pub mod hashkey;
 pub mod lb;
+mod proto_check;
 pub mod tcp_check;
 pub mod track;
 

@@ -543,6 +543,30 @@ pub struct TcpCheck {
     pub inherited: bool,
     /// The rules, in order (their 1-based index is HAProxy's `step`).
     pub rules: Vec<TcpCheckRule>,
+    /// `option redis-check`, `smtpchk`, `mysql-check`, `pgsql-check`, `ldap-check` or
+    /// `ssl-hello-chk`: a predefined rule set replaces `rules` (added for protocol
+    /// health checks; built by `crate::backend::proto_check`).
+    pub protocol: Option<ProtocolCheck>,
+}
+
+/// A protocol health check: HAProxy runs each as a predefined `tcp-check` sequence
+/// (added for protocol health checks).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProtocolCheck {
+    /// `option redis-check`: `PING`, expects `+PONG`.
+    Redis,
+    /// `option smtpchk [HELO|EHLO <domain>]`: the greeting, then `hello` (e.g.
+    /// `HELO localhost`) and `QUIT` must be answered 2xx.
+    Smtp { hello: String },
+    /// `option pgsql-check user <name>`: a startup message, expects an authentication request.
+    Pgsql { user: String },
+    /// `option mysql-check [user <name> [post-41|pre-41]]`: the server's handshake
+    /// and, with a user, the answer to a login (followed by `QUIT`).
+    Mysql { user: Option<String>, pre41: bool },
+    /// `option ldap-check`: an anonymous LDAPv3 bind, expects a successful bind response.
+    Ldap,
+    /// `option ssl-hello-chk`: a ClientHello, expects a TLS handshake or alert record.
+    SslHello,
 }
 
 /// One `tcp-check` rule.
