@@ -88,7 +88,7 @@ pub fn run(mut config: Config, opts: RunOptions) -> i32 {
     let backends: Vec<Option<Backend>> =
         config.proxies.iter().map(|p| p.cap.backend.then(|| Backend::from_config(p))).collect();
     let request_keys = config.proxies.iter().map(pool::request_key).collect();
-    let farm = pool::Farm { backends, handed: Vec::new(), request_keys, idle: idle::IdlePool::new(&config) };
+    let farm = pool::Farm { backends, handed: Vec::new(), request_keys, idle: idle::IdlePool::new(&config), observed: Vec::new() };
     // 3. Listeners: all of them, or none; a reload's old process hands its own over first.
     crate::listener::set_reuseport(!config.global.noreuseport);
     crate::sys::sockopt::set_buffer_sizes(&config.global.tuning);

@@ -54,6 +54,8 @@ pub enum FailReason {
     L6Response,
     /// `option ssl-hello-chk` got no TLS record in time. HAProxy: "Layer6 timeout".
     L6Timeout,
+    /// `observe`: enough errors seen on traffic (`super::observe`). HAProxy: "Health analyze".
+    HealthAnalyze,
 }
 
 impl FailReason {
@@ -68,6 +70,7 @@ impl FailReason {
             FailReason::L7Status => "Layer7 wrong status",
             FailReason::L6Response => "Layer6 invalid response",
             FailReason::L6Timeout => "Layer6 timeout",
+            FailReason::HealthAnalyze => "Health analyze",
         }
     }
 }
@@ -187,6 +190,10 @@ impl fmt::Display for CheckResult {
                 write!(f, ", info: \"{escaped}\"")?;
             }
         }
+        // A health analysis ran no probe: HAProxy gives no duration.
+        if let CheckResult::Failed { reason: FailReason::HealthAnalyze, .. } = self {
+            return Ok(());
+        }
         write!(f, ", check duration: {}ms", self.duration().as_millis())
     }
 }
@@ -208,6 +215,8 @@ pub struct HealthCheck {
     inter: Duration,
     fastinter: Duration,
     downinter: Duration,
+    /// `fastinter` as configured (`None`: not set).
+    fastinter_conf: Option<Duration>,
     health: u32,
     /// `port` on the server line: probe this port instead of the server's.
     port: Option<u16>,
@@ -232,6 +241,7 @@ impl HealthCheck {
             fall: params.fall.max(1),
             inter: params.inter,
             fastinter: params.fastinter.unwrap_or(params.inter),
+            fastinter_conf: params.fastinter,
             downinter: params.downinter.unwrap_or(params.inter),
             health: rise,
             port: params.port,
@@ -363,6 +373,27 @@ impl HealthCheck {
     /// operator sets the state by hand.
     pub fn force(&mut self, up: bool) {
         self.health = if up { self.max_health() } else { 0 };
+    }
+
+    /// `fastinter` if configured.
+    pub fn configured_fastinter(&self) -> Option<Duration> {
+        self.fastinter_conf
+    }
+
+    /// `on-error sudden-death`: an UP server above the bottom of its range drops to one
+    /// step above it, so the next failure leaves it one from DOWN.
+    pub fn leave_one_failure(&mut self) {
+        if self.health > self.rise {
+            self.health = self.rise + 1;
+        }
+    }
+
+    /// `on-error mark-down`: an UP server drops to the bottom of its range, so the next
+    /// failure takes it DOWN.
+    pub fn leave_no_failure(&mut self) {
+        if self.health > self.rise {
+            self.health = self.rise;
+        }
     }
 
     /// Restarts the check as at start-up (UP with `health = rise`), used when a

@@ -1443,6 +1443,40 @@ pub struct ServerTuning {
     /// `slowstart <time>`: after coming back UP, the weight grows linearly from
     /// almost nothing to its full value over this time.
     pub slowstart: Option<Duration>,
+    /// `observe layer4|layer7` (`None`: `observe none`, the default), with `on-error`
+    /// and `error-limit` (added for health analysis, `crate::backend::observe`).
+    pub observe: Option<ObserveMode>,
+    /// `on-error`: what `error-limit` consecutive errors seen on traffic do.
+    pub on_error: OnError,
+    /// `error-limit <n>` (`None`: HAProxy's default, 10).
+    pub error_limit: Option<u32>,
+    /// `minconn <n>`: with the backend's `fullconn`, the server's limit grows from
+    /// this to `maxconn` with the backend's load (added for dynamic maxconn).
+    pub minconn: u32,
+}
+
+/// `observe <mode>`: which traffic events count for a server's health.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObserveMode {
+    /// Connection attempts: established or failed.
+    Layer4,
+    /// HTTP responses (and connection failures): 5xx other than 501 and 505, invalid
+    /// responses and servers closing before answering are errors.
+    Layer7,
+}
+
+/// `on-error <mode>`: what enough consecutive errors do to the server's health check.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OnError {
+    /// The next check comes after `fastinter`.
+    FastInter,
+    /// As a failed check (and `fastinter`). HAProxy's default.
+    #[default]
+    FailCheck,
+    /// As a failed check that leaves one more failure before DOWN.
+    SuddenDeath,
+    /// The server goes DOWN at once.
+    MarkDown,
 }
 
 /// An agent check: a TCP connection to the server's agent, which answers one line

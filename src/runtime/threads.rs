@@ -586,7 +586,7 @@ fn boot_lua(number: usize, config: &Config, opts: &RunOptions) -> Result<Option<
 fn farm(config: &Config) -> pool::Farm {
     let backends = config.proxies.iter().map(|p| p.cap.backend.then(|| crate::backend::Backend::from_config(p))).collect();
     let request_keys = config.proxies.iter().map(pool::request_key).collect();
-    pool::Farm { backends, handed: Vec::new(), request_keys, idle: super::idle::IdlePool::new(config) }
+    pool::Farm { backends, handed: Vec::new(), request_keys, idle: super::idle::IdlePool::new(config), observed: Vec::new() }
 }
 
 /// Per proxy: its loggers and compiled format.

@@ -333,6 +333,7 @@ fn check_code(res: &CheckResult) -> &'static str {
             FailReason::L7Status => "L7STS",
             FailReason::L6Response => "L6RSP",
             FailReason::L6Timeout => "L6TOUT",
+            FailReason::HealthAnalyze => "HANA",
         },
     }
 }

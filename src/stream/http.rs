@@ -1472,6 +1472,9 @@ impl Stream {
                             });
                         }
                         crate::stats::account_response(env.proxies, self.frontend, srv, crate::stats::ResponseEvent::Invalid);
+                        if let Some((be, s)) = srv {
+                            env.pool.observe(be, s, crate::backend::observe::Observed::InvalidResponse);
+                        }
                         if self.l7_retry(env, RetryOn::JUNK_RESPONSE) {
                             return Err(());
                         }
@@ -1480,6 +1483,9 @@ impl Stream {
                     }
                     Ok(Status::Partial) => {
                         if self.res.eof {
+                            if let Some(side) = self.server.as_ref() {
+                                env.pool.observe(side.be, side.srv, crate::backend::observe::Observed::ServerClosed);
+                            }
                             self.close(env, Cause::ServerAbort, Phase::Headers);
                             return Err(());
                         }
@@ -1508,6 +1514,7 @@ impl Stream {
                         }
                         if let Some(side) = self.server.as_ref() {
                             crate::stats::account_server_response(env.proxies, side.be, side.srv, res.line.status);
+                            env.pool.observe(side.be, side.srv, crate::backend::observe::Observed::Status(res.line.status));
                             crate::stick::session::http_status(res.line.status);
                         }
                         let fe = &env.proxies[self.frontend];

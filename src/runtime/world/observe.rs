@@ -1,0 +1,24 @@
+//! Health analysis (`observe`): the failed checks and early checks that streams'
+//! traffic triggered (`crate::backend::observe`), applied as check results are.
+
+use super::World;
+use crate::reactor::Ctx;
+
+impl World {
+    /// Applies the health analyses queued by streams since the last call.
+    pub(super) fn health_analyses(&mut self, cx: &mut Ctx<'_>) {
+        if self.farm.observed.is_empty() {
+            return;
+        }
+        for (be, srv, analysis) in std::mem::take(&mut self.farm.observed) {
+            if let Some(result) = analysis.result {
+                self.apply_check_result(cx, be, srv, result);
+            }
+            // As in HAProxy, a configured `fastinter` brings the next check closer
+            // (an earlier timer wins; the later one finds the check already run).
+            if let Some(delay) = analysis.fastinter {
+                self.checks.schedule(cx, be, srv, delay);
+            }
+        }
+    }
+}
