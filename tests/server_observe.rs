@@ -237,3 +237,62 @@ fn configuration_errors_match_haproxy() {
         assert_eq!(out.code(), Some(0), "{}: {}", bin.display(), out.stderr);
     }
 }
+
+/// `show stat`: `hanafail` counts the analyses of a server with `observe` (empty for
+/// one without), and the last check's status is `HANA`.
+#[test]
+fn show_stat_counts_health_analyses() {
+    for bin in moonproxy_and_haproxy() {
+        let dead = RefusingPort::new();
+        let alive = Backend::sink();
+        let proxy = ProxyBuilder::new(&format!(
+            "{GLOBAL}    mode tcp
+listen l
+    bind 127.0.0.1:{{{{fe}}}}
+    balance first
+    server s 127.0.0.1:{{{{dead}}}} check port {{{{alive}}}} inter 1h observe layer4 error-limit 1
+    server t 127.0.0.1:{{{{alive}}}} check inter 1h"
+        )
+        .replacen("global\n", "global\n    stats socket {{dir}}/cli.sock level admin\n", 1))
+        .bin(&bin)
+        .port("dead", dead.port())
+        .port("alive", alive.port())
+        .start();
+        let who = bin.display();
+        refused_through(&proxy);
+        let out = cli(&proxy.dir().join("cli.sock"), "show stat\n");
+        let header: Vec<&str> = out.lines().next().unwrap().trim_start_matches("# ").split(',').collect();
+        let column = |row: &str, name: &str| -> String {
+            let line = out.lines().find(|l| l.starts_with(&format!("l,{row},"))).unwrap();
+            let at = header.iter().position(|h| *h == name).unwrap();
+            line.split(',').nth(at).unwrap().to_string()
+        };
+        assert_eq!((column("s", "hanafail"), column("s", "check_status"), column("s", "chkfail")), ("1".into(), "HANA".into(), "1".into()), "{who}");
+        assert_eq!(column("t", "hanafail"), "", "{who}");
+    }
+}
+
+/// A server that does not answer within `timeout server` (504) is a layer-7 error.
+#[test]
+fn layer7_read_timeouts_count() {
+    for bin in moonproxy_and_haproxy() {
+        let (silent, alive) = (Backend::silent(), Backend::sink());
+        let proxy = ProxyBuilder::new(&format!(
+            "{GLOBAL}listen l
+    mode http
+    option log-health-checks
+    timeout server 200ms
+    bind 127.0.0.1:{{{{fe}}}}
+    server s 127.0.0.1:{{{{app}}}} check port {{{{alive}}}} inter 1h observe layer7 error-limit 2"
+        ))
+        .bin(&bin)
+        .port("app", silent.port())
+        .port("alive", alive.port())
+        .start();
+        let who = bin.display();
+        assert_eq!(status_of(&proxy, "/"), 504, "{who}");
+        assert_eq!(status_of(&proxy, "/"), 504, "{who}");
+        let line = proxy.wait_for_line(|l| l.starts_with("Health check") && l.contains("Health analyze"), DEADLINE);
+        assert!(line.contains("info: \"Detected 2 consecutive errors, last one was: Read timeout (http)\""), "{who}: {line}");
+    }
+}

@@ -205,6 +205,8 @@ pub struct ServerCounters {
     pub max_queue: usize,
     /// Failed checks (`chkfail`).
     pub failed_checks: u64,
+    /// Health analyses triggered by `observe` (`hanafail`).
+    pub failed_hana: u64,
     /// UP to DOWN transitions (`chkdown`).
     pub down_transitions: u64,
     /// Connection attempts that failed (`econ`).

@@ -4,8 +4,8 @@
 //! Streams report each [`Observed`] event ([`Backend::observe`]). In `layer4` mode an
 //! established connection is a success and a failed one an error; in `layer7` mode
 //! (HTTP proxies) a response with a status other than 5xx (or 501, 505) is a success,
-//! while a 5xx, an invalid response, a server that closes before answering and a failed
-//! connection are errors. A success resets the count of consecutive errors; when it
+//! while a 5xx, an invalid response, a server that closes before answering or does not
+//! answer within `timeout server`, and a failed connection are errors. A success resets the count of consecutive errors; when it
 //! reaches `error-limit` (default 10) the count starts over and `on-error` acts on the
 //! health check:
 //!
@@ -42,6 +42,8 @@ pub enum Observed {
     InvalidResponse,
     /// HTTP: the server closed before its response was complete.
     ServerClosed,
+    /// HTTP: `timeout server` struck before the response's head.
+    ReadTimeout,
 }
 
 impl Observed {
@@ -54,6 +56,7 @@ impl Observed {
             Observed::Status(_) => "Wrong http response",
             Observed::InvalidResponse => "Invalid http response (headers)",
             Observed::ServerClosed => "Close from server (http)",
+            Observed::ReadTimeout => "Read timeout (http)",
         }
     }
 
@@ -64,7 +67,7 @@ impl Observed {
             (Observed::ConnectFailed, _) => Some(false),
             (Observed::Connected, ObserveMode::Layer4) => Some(true),
             (Observed::Status(s), ObserveMode::Layer7) => Some(status_is_fine(s)),
-            (Observed::InvalidResponse | Observed::ServerClosed, ObserveMode::Layer7) => Some(false),
+            (Observed::InvalidResponse | Observed::ServerClosed | Observed::ReadTimeout, ObserveMode::Layer7) => Some(false),
             _ => None,
         }
     }
@@ -105,6 +108,7 @@ impl Backend {
             return None;
         }
         let count = std::mem::take(&mut srv.consecutive_errors);
+        srv.counters.failed_hana += 1;
         let info = format!("Detected {count} consecutive errors, last one was: {}", event.description());
         let failed = CheckResult::Failed { reason: FailReason::HealthAnalyze, info, duration: Duration::ZERO };
         let result = match srv.tuning.on_error {
@@ -157,6 +161,7 @@ mod tests {
             "reason: Health analyze, info: \"Detected 3 consecutive errors, last one was: L4 unsuccessful connection\""
         );
         assert_eq!(a.fastinter, None, "no fastinter configured");
+        assert_eq!(b.server(id).counters().failed_hana, 1, "hanafail");
         assert_eq!(b.observe(id, Observed::ConnectFailed), None, "the count started over");
         // Layer 7 events mean nothing in layer4 mode.
         assert_eq!(b.observe(id, Observed::Status(503)), None);
@@ -175,6 +180,7 @@ mod tests {
             (Observed::Status(503), "Wrong http response"),
             (Observed::InvalidResponse, "Invalid http response (headers)"),
             (Observed::ServerClosed, "Close from server (http)"),
+            (Observed::ReadTimeout, "Read timeout (http)"),
             (Observed::ConnectFailed, "L4 unsuccessful connection"),
         ] {
             let r = b.observe(id, event).and_then(|a| a.result).expect("an error");

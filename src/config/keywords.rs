@@ -574,7 +574,7 @@ pub static SERVER_OPTIONS: &[SubKeyword] = &[
     n("no-tlsv13", 0),
     s("non-stick", 0, "accepted; no effect until stick tables exist"),
     n("npn", 0),
-    s("observe", 0, "`layer4` (connection outcomes) or `layer7` (HTTP responses: 5xx but 501/505, invalid responses, server closes; and connection failures) count toward `error-limit`"),
+    s("observe", 0, "`layer4` (connection outcomes) or `layer7` (HTTP responses: 5xx but 501/505, invalid responses, server closes and timeouts; and connection failures) count toward `error-limit`"),
     s("on-error", 0, "`fastinter`, `fail-check` (default), `sudden-death`, `mark-down`, applied to the health check"),
     s("on-marked-down", 0, "`shutdown-sessions`: its streams end with `D` when a health check marks it DOWN"),
     s("on-marked-up", 0, "`shutdown-backup-sessions`: the backup servers' streams end with `U` when a check marks it UP"),

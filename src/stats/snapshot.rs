@@ -400,6 +400,9 @@ fn server_row(view: &View<'_>, i: usize, p: &ProxyRt, sid: usize, s: &Server) ->
     if let Some(hc) = s.check() {
         r.set(f::CHKFAIL, Value::U64(sc.failed_checks));
         r.set(f::CHKDOWN, Value::U64(sc.down_transitions));
+        if s.tuning().observe.is_some() {
+            r.set(f::HANAFAIL, Value::U64(sc.failed_hana));
+        }
         r.set(f::CHECK_RISE, Value::U32(hc.rise()));
         r.set(f::CHECK_FALL, Value::U32(hc.fall()));
         r.set(f::CHECK_HEALTH, Value::U32(hc.health()));

@@ -1426,7 +1426,12 @@ impl Stream {
         let (c, s) = self.side_deadlines(env.proxies);
         match (c, s) {
             (Some(c), s) if c <= now && s.is_none_or(|s| c <= s) => self.close(env, Cause::ClientTimeout, Phase::Data),
-            (_, Some(s)) if s <= now => self.close(env, Cause::ServerTimeout, self.http_phase()),
+            (_, Some(s)) if s <= now => {
+                if let (Some(side), Phase::Headers) = (self.server.as_ref(), self.http_phase()) {
+                    env.pool.observe(side.be, side.srv, crate::backend::observe::Observed::ReadTimeout);
+                }
+                self.close(env, Cause::ServerTimeout, self.http_phase())
+            }
             _ => {}
         }
     }
