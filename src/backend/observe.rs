@@ -17,13 +17,14 @@
 //! - `sudden-death`: a failed check that leaves the server one failure from DOWN;
 //! - `mark-down`: a failed check that takes the server DOWN.
 //!
-//! The runtime applies the [`HealthAnalysis`] as a check result
-//! (`crate::runtime::world::observe`).
+//! The failed check is applied at once, as HAProxy does (the stream that saw the last
+//! error still holds its slot: `1 sessions active` in a DOWN message); the runtime then
+//! carries out the [`HealthAnalysis`]'s report (`crate::runtime::world::observe`).
 
 use std::time::Duration;
 
 use super::check::{CheckResult, FailReason};
-use super::{Backend, ServerId};
+use super::{Backend, OpState, ServerId, StateReport};
 use crate::config::model::{ObserveMode, OnError};
 
 /// HAProxy's default `error-limit`.
@@ -79,18 +80,20 @@ fn status_is_fine(status: u16) -> bool {
     !(500..600).contains(&status) || status == 501 || status == 505
 }
 
-/// What enough consecutive errors do, for the runtime to apply.
+/// What enough consecutive errors did, for the runtime to carry out.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HealthAnalysis {
-    /// A failed check to apply as a check result (`None` for `on-error fastinter`).
-    pub result: Option<CheckResult>,
+    /// The failed check's report (messages, state change, queue moves) and the
+    /// server's state before it; `None` for `on-error fastinter`.
+    pub failed: Option<(OpState, StateReport)>,
     /// Run the next check within this delay (the configured `fastinter`).
     pub fastinter: Option<Duration>,
 }
 
 impl Backend {
     /// Counts `event` for server `id` when it has `observe` and a health check (and is
-    /// not in maintenance). `Some` when it reached `error-limit` consecutive errors.
+    /// not in maintenance). `Some` when it reached `error-limit` consecutive errors:
+    /// the failed check `on-error` asks for is already applied.
     pub fn observe(&mut self, id: ServerId, event: Observed) -> Option<HealthAnalysis> {
         let srv = &mut self.servers[id.0];
         let mode = srv.tuning.observe?;
@@ -110,20 +113,17 @@ impl Backend {
         let count = std::mem::take(&mut srv.consecutive_errors);
         srv.counters.failed_hana += 1;
         let info = format!("Detected {count} consecutive errors, last one was: {}", event.description());
-        let failed = CheckResult::Failed { reason: FailReason::HealthAnalyze, info, duration: Duration::ZERO };
-        let result = match srv.tuning.on_error {
-            OnError::FastInter => None,
-            OnError::FailCheck => Some(failed),
-            OnError::SuddenDeath => {
-                check.leave_one_failure();
-                Some(failed)
-            }
-            OnError::MarkDown => {
-                check.leave_no_failure();
-                Some(failed)
-            }
-        };
-        Some(HealthAnalysis { result, fastinter: check.configured_fastinter() })
+        let fastinter = check.configured_fastinter();
+        match srv.tuning.on_error {
+            OnError::FastInter => return Some(HealthAnalysis { failed: None, fastinter }),
+            OnError::FailCheck => {}
+            OnError::SuddenDeath => check.leave_one_failure(),
+            OnError::MarkDown => check.leave_no_failure(),
+        }
+        let before = srv.op;
+        let result = CheckResult::Failed { reason: FailReason::HealthAnalyze, info, duration: Duration::ZERO };
+        let report = self.on_check_result(id, result);
+        Some(HealthAnalysis { failed: Some((before, report)), fastinter })
     }
 }
 
@@ -156,8 +156,9 @@ mod tests {
         assert_eq!(b.observe(id, Observed::ConnectFailed), None);
         assert_eq!(b.observe(id, Observed::ConnectFailed), None);
         let a = b.observe(id, Observed::ConnectFailed).expect("third error in a row");
+        assert!(a.failed.is_some());
         assert_eq!(
-            a.result.unwrap().to_string(),
+            b.server(id).check().unwrap().last_result().unwrap().to_string(),
             "reason: Health analyze, info: \"Detected 3 consecutive errors, last one was: L4 unsuccessful connection\""
         );
         assert_eq!(a.fastinter, None, "no fastinter configured");
@@ -183,8 +184,9 @@ mod tests {
             (Observed::ReadTimeout, "Read timeout (http)"),
             (Observed::ConnectFailed, "L4 unsuccessful connection"),
         ] {
-            let r = b.observe(id, event).and_then(|a| a.result).expect("an error");
-            assert!(r.to_string().ends_with(&format!("last one was: {words}\"")), "{r}");
+            assert!(b.observe(id, event).is_some_and(|a| a.failed.is_some()), "{event:?}");
+            let r = b.server(id).check().unwrap().last_result().unwrap().to_string();
+            assert!(r.ends_with(&format!("last one was: {words}\"")), "{r}");
         }
     }
 
@@ -194,23 +196,23 @@ mod tests {
         let id = ServerId(0);
         let mut b = backend(ObserveMode::Layer4, OnError::MarkDown, Some(1));
         b.servers[0].check.as_mut().unwrap().force(true);
-        let r = b.observe(id, Observed::ConnectFailed).unwrap().result.unwrap();
-        b.on_check_result(id, r);
-        assert_eq!((health(&b), b.server(id).op_state()), (0, super::super::OpState::Down), "mark-down");
+        let (before, report) = b.observe(id, Observed::ConnectFailed).unwrap().failed.unwrap();
+        assert_eq!((before, report.changed), (OpState::Up, true));
+        assert_eq!((health(&b), b.server(id).op_state()), (0, OpState::Down), "mark-down");
 
         let mut b = backend(ObserveMode::Layer4, OnError::SuddenDeath, Some(1));
         b.servers[0].check.as_mut().unwrap().force(true);
-        let r = b.observe(id, Observed::ConnectFailed).unwrap().result.unwrap();
-        b.on_check_result(id, r);
-        assert_eq!((health(&b), b.server(id).op_state()), (2, super::super::OpState::Up), "one failure left");
+        assert!(b.observe(id, Observed::ConnectFailed).unwrap().failed.is_some());
+        assert_eq!((health(&b), b.server(id).op_state()), (2, OpState::Up), "one failure left");
 
         let mut b = backend(ObserveMode::Layer4, OnError::FailCheck, Some(1));
         b.servers[0].check.as_mut().unwrap().force(true);
-        let r = b.observe(id, Observed::ConnectFailed).unwrap().result.unwrap();
-        b.on_check_result(id, r);
+        assert!(b.observe(id, Observed::ConnectFailed).unwrap().failed.is_some());
         assert_eq!(health(&b), 3, "fail-check: one failed check");
 
         let mut b = backend(ObserveMode::Layer4, OnError::FastInter, Some(1));
-        assert_eq!(b.observe(id, Observed::ConnectFailed).unwrap().result, None, "fastinter: no failure");
+        b.servers[0].check.as_mut().unwrap().force(true);
+        assert_eq!(b.observe(id, Observed::ConnectFailed).unwrap().failed, None, "fastinter: no failure");
+        assert_eq!(health(&b), 4);
     }
 }

@@ -72,8 +72,18 @@ pub struct TcpRun {
     step: usize,
     /// Received bytes before this offset were dropped by a `send`.
     from: usize,
-    /// The last passed rule's report, when it has one: (code, info, layer 6).
-    passed: Option<(u16, String, bool)>,
+    /// What the last passed rule that says something reports (protocol checks).
+    passed: Option<Passed>,
+}
+
+/// A protocol check's report of a passed rule.
+#[derive(Clone, Debug)]
+struct Passed {
+    /// The status read from the answer (an SMTP reply code), else 0.
+    code: u16,
+    info: String,
+    /// `Layer6 check passed` rather than layer 7.
+    layer6: bool,
 }
 
 impl TcpRun {
@@ -178,7 +188,7 @@ impl TcpProbe {
                     if x.layer6 || x.status_code || x.on_success.is_some() {
                         let code = if x.status_code { proto_check::status_code(data) } else { 0 };
                         let info = x.on_success.as_ref().map(|t| t.render(data)).unwrap_or_default();
-                        run.passed = Some((code, info, x.layer6));
+                        run.passed = Some(Passed { code, info, layer6: x.layer6 });
                     }
                 }
                 Action::Judge(judge) => {
@@ -189,7 +199,7 @@ impl TcpProbe {
                     }
                     match judge.judge(data, ended) {
                         Verdict::Wait => return None,
-                        Verdict::Pass(info) => run.passed = Some((0, info, false)),
+                        Verdict::Pass(info) => run.passed = Some(Passed { code: 0, info, layer6: false }),
                         Verdict::Status(code, info) => return Some(CheckResult::WrongStatus { code, info, duration }),
                         Verdict::Invalid(info) => return Some(CheckResult::Failed { reason: FailReason::L7Response, info, duration }),
                     }
@@ -201,18 +211,13 @@ impl TcpProbe {
             return Some(CheckResult::Ok { duration });
         }
         match run.passed.take() {
-            Some((_, _, true)) => Some(CheckResult::L6Passed { duration }),
-            Some((code, info, false)) if self.predefined => Some(CheckResult::TcpPassed { code, info, duration }),
+            Some(Passed { layer6: true, .. }) => Some(CheckResult::L6Passed { duration }),
+            Some(Passed { code, info, .. }) if self.predefined => Some(CheckResult::TcpPassed { code, info, duration }),
             _ => {
                 let info = self.last_on_success().unwrap_or_else(|| "(tcp-check)".into());
                 Some(CheckResult::TcpPassed { code: 0, info, duration })
             }
         }
-    }
-
-    /// Whether this is a protocol check (`option redis-check` & co).
-    pub fn is_predefined(&self) -> bool {
-        self.predefined
     }
 
     /// The `info` of a failed connect (`info` is the error's text): a configured

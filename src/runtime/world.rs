@@ -485,11 +485,16 @@ impl World {
         self.checks.schedule(cx, be, srv, next);
     }
 
-    /// A check result (or a health analysis, `observe`) for `be/srv`: its logs, the
-    /// state change and what follows it.
+    /// A check result for `be/srv`: its logs, the state change and what follows it.
     fn apply_check_result(&mut self, cx: &mut Ctx<'_>, be: usize, srv: usize, result: CheckResult) {
         let before = self.farm.backend(be).server(ServerId(srv)).op_state();
         let report = self.farm.backend_mut(be).on_check_result(ServerId(srv), result);
+        self.apply_check_report(cx, be, srv, before, report);
+    }
+
+    /// What a check result (or a health analysis, `observe`) did to `be/srv`, whose
+    /// state was `before`: logs, the state change and what follows it.
+    fn apply_check_report(&mut self, cx: &mut Ctx<'_>, be: usize, srv: usize, before: crate::backend::OpState, report: crate::backend::StateReport) {
         apply_server_report(cx, &mut self.proxies, &mut self.farm, &self.logs, be, srv, report);
         // Checks run on thread 1 only: the other threads take the verdict as it is.
         let after = self.farm.backend(be).server(ServerId(srv)).op_state();

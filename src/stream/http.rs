@@ -1427,10 +1427,13 @@ impl Stream {
         match (c, s) {
             (Some(c), s) if c <= now && s.is_none_or(|s| c <= s) => self.close(env, Cause::ClientTimeout, Phase::Data),
             (_, Some(s)) if s <= now => {
-                if let (Some(side), Phase::Headers) = (self.server.as_ref(), self.http_phase()) {
-                    env.pool.observe(side.be, side.srv, crate::backend::observe::Observed::ReadTimeout);
+                let phase = self.http_phase();
+                let srv = self.server.as_ref().map(|s| (s.be, s.srv)).filter(|_| phase == Phase::Headers);
+                self.close(env, Cause::ServerTimeout, phase);
+                if let Some((be, s)) = srv {
+                    // After the close, as HAProxy (the slot is free).
+                    env.pool.observe(be, s, crate::backend::observe::Observed::ReadTimeout);
                 }
-                self.close(env, Cause::ServerTimeout, self.http_phase())
             }
             _ => {}
         }
@@ -1488,10 +1491,12 @@ impl Stream {
                     }
                     Ok(Status::Partial) => {
                         if self.res.eof {
-                            if let Some(side) = self.server.as_ref() {
-                                env.pool.observe(side.be, side.srv, crate::backend::observe::Observed::ServerClosed);
-                            }
+                            let srv = self.server.as_ref().map(|s| (s.be, s.srv));
                             self.close(env, Cause::ServerAbort, Phase::Headers);
+                            if let Some((be, s)) = srv {
+                                // After the close, as HAProxy (the slot is free).
+                                env.pool.observe(be, s, crate::backend::observe::Observed::ServerClosed);
+                            }
                             return Err(());
                         }
                         return Ok(progress);

@@ -1,5 +1,6 @@
-//! Health analysis (`observe`): the failed checks and early checks that streams'
-//! traffic triggered (`crate::backend::observe`), applied as check results are.
+//! Health analysis (`observe`): what the failed checks that streams' traffic triggered
+//! did (`crate::backend::observe`), carried out as for check results, and the early
+//! checks they ask for.
 
 use super::World;
 use crate::reactor::Ctx;
@@ -11,8 +12,8 @@ impl World {
             return;
         }
         for (be, srv, analysis) in std::mem::take(&mut self.farm.observed) {
-            if let Some(result) = analysis.result {
-                self.apply_check_result(cx, be, srv, result);
+            if let Some((before, report)) = analysis.failed {
+                self.apply_check_report(cx, be, srv, before, report);
             }
             // As in HAProxy, a configured `fastinter` brings the next check closer
             // (an earlier timer wins; the later one finds the check already run).
