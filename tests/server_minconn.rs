@@ -46,19 +46,27 @@ fn stat(proxy: &Proxy) -> (u32, u32, u32, u32) {
     (num(&s[4]), num(&b[2]), num(&s[6]), num(&b[4]))
 }
 
-/// Opens `n` connections one after the other; after each, once the backend counts it,
-/// the (served, queued) pair.
-fn ramp(proxy: &Proxy, n: u32) -> (Vec<TcpStream>, Vec<(u32, u32)>) {
+/// Waits until `show stat` says the backend holds `total` connections, `expected` =
+/// (served by `s`, queued) among them (HAProxy's threads may show a dequeued stream a
+/// moment later); returns the last pair seen.
+fn settle(proxy: &Proxy, total: u32, expected: (u32, u32)) -> (u32, u32) {
+    let mut last = stat(proxy);
+    wait_until(DEADLINE, || {
+        last = stat(proxy);
+        last.3 == total && (last.0, last.1) == expected
+    });
+    assert_eq!(last.3, total, "connections on the backend");
+    (last.0, last.1)
+}
+
+/// Opens one connection after the other, expecting after each the (served, queued)
+/// pair of `expected`; returns the clients and the pairs seen.
+fn ramp(proxy: &Proxy, expected: &[(u32, u32)]) -> (Vec<TcpStream>, Vec<(u32, u32)>) {
     let mut clients = Vec::new();
     let mut seen = Vec::new();
-    for k in 1..=n {
+    for (k, pair) in (1..).zip(expected) {
         clients.push(TcpStream::connect(proxy.addr("fe")).unwrap());
-        let mut last = stat(proxy);
-        assert!(wait_until(DEADLINE, || {
-            last = stat(proxy);
-            last.3 == k
-        }));
-        seen.push((last.0, last.1));
+        seen.push(settle(proxy, k, *pair));
     }
     (clients, seen)
 }
@@ -72,20 +80,16 @@ fn the_limit_follows_the_backend_load() {
             let silent = Backend::silent();
             let proxy = start(&bin, fe_opts, be_opts, "minconn 2 maxconn 10", &silent);
             let who = format!("{} {fe_opts}{be_opts}", bin.display());
-            let (mut clients, seen) = ramp(&proxy, 8);
-            assert_eq!(seen, [(1, 0), (2, 0), (2, 1), (2, 2), (2, 3), (2, 4), (2, 5), (2, 6)], "{who}");
+            let expected = [(1, 0), (2, 0), (2, 1), (2, 2), (2, 3), (2, 4), (2, 5), (2, 6)];
+            let (mut clients, seen) = ramp(&proxy, &expected);
+            assert_eq!(seen, expected, "{who}");
             // A served client leaves: its slot is given back while the backend still
             // counts 8 connections, so the limit is 4 and three queued ones take slots.
             // (A reset: a plain close would wait for the silent server's answer.)
             let first = clients.remove(0);
             socket2::SockRef::from(&first).set_linger(Some(std::time::Duration::ZERO)).unwrap();
             drop(first);
-            let mut now = stat(&proxy);
-            assert!(wait_until(DEADLINE, || {
-                now = stat(&proxy);
-                now.3 == 7
-            }));
-            assert_eq!((now.0, now.1), (4, 3), "{who}");
+            assert_eq!(settle(&proxy, 7, (4, 3)), (4, 3), "{who}");
         }
     }
 }
@@ -95,8 +99,9 @@ fn minconn_alone_or_above_maxconn_is_a_static_limit() {
     for bin in moonproxy_and_haproxy() {
         let silent = Backend::silent();
         let proxy = start(&bin, "", "fullconn 20", "minconn 3", &silent);
-        let (_clients, seen) = ramp(&proxy, 4);
-        assert_eq!(seen, [(1, 0), (2, 0), (3, 0), (3, 1)], "{}", bin.display());
+        let expected = [(1, 0), (2, 0), (3, 0), (3, 1)];
+        let (_clients, seen) = ramp(&proxy, &expected);
+        assert_eq!(seen, expected, "{}", bin.display());
         assert_eq!(stat(&proxy).2, 3, "{}: slim", bin.display());
         let proxy = start(&bin, "", "fullconn 20", "minconn 5 maxconn 3", &silent);
         assert_eq!(stat(&proxy).2, 5, "{}: slim", bin.display());

@@ -21,7 +21,7 @@
 //! received before it, and consecutive `expect` rules judge the same bytes.
 //!
 //! The protocol checks (`option redis-check` & co) are predefined rule sets run by the
-//! same engine ([`super::proto_check`]); their reports differ as HAProxy's do (no step
+//! same engine (`super::proto_check`); their reports differ as HAProxy's do (no step
 //! in connect failures, timeouts and mismatches).
 
 use std::time::Duration;

@@ -11,6 +11,10 @@
 //!   rbinary <pattern>`, `comment <text>`.
 //! - Inheritance as for `http-check`: the rules of a `defaults` section are inherited
 //!   by a proxy without rules of its own; its first own rule starts over.
+//! - `option redis-check`, `smtpchk`, `pgsql-check`, `mysql-check`, `ldap-check` and
+//!   `ssl-hello-chk` ([`option_protocol`]) set [`TcpCheck::protocol`], a predefined rule
+//!   set (`crate::backend::proto_check`) that replaces the check: `tcp-check` rules
+//!   beside it are ignored with HAProxy's warning, `option tcp-check` replaces it.
 //!
 //! Error messages are HAProxy's, word for word. Not done (refused as not supported):
 //! `set-var`/`unset-var`, `send-lf`, `string-lf`/`binary-lf`, `connect send-proxy`
