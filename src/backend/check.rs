@@ -52,6 +52,10 @@ pub enum FailReason {
     L7Status,
     /// `tcp-check expect ... error-status L6RSP`. HAProxy: "Layer6 invalid response".
     L6Response,
+    /// `option ssl-hello-chk` got no TLS record in time. HAProxy: "Layer6 timeout".
+    L6Timeout,
+    /// `observe`: enough errors seen on traffic (`super::observe`). HAProxy: "Health analyze".
+    HealthAnalyze,
 }
 
 impl FailReason {
@@ -65,6 +69,8 @@ impl FailReason {
             FailReason::L7Response => "Layer7 invalid response",
             FailReason::L7Status => "Layer7 wrong status",
             FailReason::L6Response => "Layer6 invalid response",
+            FailReason::L6Timeout => "Layer6 timeout",
+            FailReason::HealthAnalyze => "Health analyze",
         }
     }
 }
@@ -105,10 +111,17 @@ pub enum CheckResult {
         /// Time from the start of the probe to its outcome.
         duration: Duration,
     },
-    /// A `tcp-check` rule set ran to its end ("Layer7 check passed", code 0).
+    /// A `tcp-check` rule set ran to its end ("Layer7 check passed").
     TcpPassed {
+        /// 0, or the status a protocol check read (an SMTP reply's code).
+        code: u16,
         /// `(tcp-check)`, or the `on-success` text.
         info: String,
+        /// Time from the start of the probe to its outcome.
+        duration: Duration,
+    },
+    /// `option ssl-hello-chk` got a TLS record ("Layer6 check passed").
+    L6Passed {
         /// Time from the start of the probe to its outcome.
         duration: Duration,
     },
@@ -126,13 +139,14 @@ pub enum CheckResult {
 impl CheckResult {
     /// `true` for a passed check.
     pub fn is_ok(&self) -> bool {
-        matches!(self, CheckResult::Ok { .. } | CheckResult::Passed { .. } | CheckResult::ConditionalPass { .. } | CheckResult::TcpPassed { .. })
+        matches!(self, CheckResult::Ok { .. } | CheckResult::Passed { .. } | CheckResult::ConditionalPass { .. } | CheckResult::TcpPassed { .. } | CheckResult::L6Passed { .. })
     }
 
     /// Time the probe took.
     pub fn duration(&self) -> Duration {
         match self {
             CheckResult::Ok { duration }
+            | CheckResult::L6Passed { duration }
             | CheckResult::Passed { duration, .. }
             | CheckResult::ConditionalPass { duration, .. }
             | CheckResult::WrongStatus { duration, .. }
@@ -145,6 +159,7 @@ impl CheckResult {
     pub fn description(&self) -> &'static str {
         match self {
             CheckResult::Ok { .. } => "Layer4 check passed",
+            CheckResult::L6Passed { .. } => "Layer6 check passed",
             CheckResult::Passed { .. } | CheckResult::TcpPassed { .. } => "Layer7 check passed",
             CheckResult::ConditionalPass { .. } => "Layer7 check conditionally passed",
             CheckResult::WrongStatus { .. } => FailReason::L7Status.description(),
@@ -164,8 +179,8 @@ impl fmt::Display for CheckResult {
         {
             write!(f, ", code: {code}")?;
         }
-        if let CheckResult::TcpPassed { .. } = self {
-            write!(f, ", code: 0")?;
+        if let CheckResult::TcpPassed { code, .. } = self {
+            write!(f, ", code: {code}")?;
         }
         if let CheckResult::Failed { info, .. } | CheckResult::WrongStatus { info, .. } | CheckResult::TcpPassed { info, .. } = self {
             if !info.is_empty() {
@@ -174,6 +189,10 @@ impl fmt::Display for CheckResult {
                 let escaped: String = info.chars().map(|c| if c == '\'' { c.to_string() } else { c.escape_default().to_string() }).collect();
                 write!(f, ", info: \"{escaped}\"")?;
             }
+        }
+        // A health analysis ran no probe: HAProxy gives no duration.
+        if let CheckResult::Failed { reason: FailReason::HealthAnalyze, .. } = self {
+            return Ok(());
         }
         write!(f, ", check duration: {}ms", self.duration().as_millis())
     }
@@ -196,6 +215,8 @@ pub struct HealthCheck {
     inter: Duration,
     fastinter: Duration,
     downinter: Duration,
+    /// `fastinter` as configured (`None`: not set).
+    fastinter_conf: Option<Duration>,
     health: u32,
     /// `port` on the server line: probe this port instead of the server's.
     port: Option<u16>,
@@ -220,6 +241,7 @@ impl HealthCheck {
             fall: params.fall.max(1),
             inter: params.inter,
             fastinter: params.fastinter.unwrap_or(params.inter),
+            fastinter_conf: params.fastinter,
             downinter: params.downinter.unwrap_or(params.inter),
             health: rise,
             port: params.port,
@@ -351,6 +373,27 @@ impl HealthCheck {
     /// operator sets the state by hand.
     pub fn force(&mut self, up: bool) {
         self.health = if up { self.max_health() } else { 0 };
+    }
+
+    /// `fastinter` if configured.
+    pub fn configured_fastinter(&self) -> Option<Duration> {
+        self.fastinter_conf
+    }
+
+    /// `on-error sudden-death`: an UP server above the bottom of its range drops to one
+    /// step above it, so the next failure leaves it one from DOWN.
+    pub fn leave_one_failure(&mut self) {
+        if self.health > self.rise {
+            self.health = self.rise + 1;
+        }
+    }
+
+    /// `on-error mark-down`: an UP server drops to the bottom of its range, so the next
+    /// failure takes it DOWN.
+    pub fn leave_no_failure(&mut self) {
+        if self.health > self.rise {
+            self.health = self.rise;
+        }
     }
 
     /// Restarts the check as at start-up (UP with `health = rise`), used when a

@@ -76,6 +76,9 @@ pub mod agent;
 pub mod check;
 pub mod hashkey;
 pub mod lb;
+mod minconn;
+pub mod observe;
+mod proto_check;
 pub mod tcp_check;
 pub mod track;
 
@@ -202,6 +205,8 @@ pub struct ServerCounters {
     pub max_queue: usize,
     /// Failed checks (`chkfail`).
     pub failed_checks: u64,
+    /// Health analyses triggered by `observe` (`hanafail`).
+    pub failed_hana: u64,
     /// UP to DOWN transitions (`chkdown`).
     pub down_transitions: u64,
     /// Connection attempts that failed (`econ`).
@@ -269,6 +274,11 @@ pub struct Server {
     backup: bool,
     weight: u32,
     maxconn: u32,
+    /// `minconn` (equal to `maxconn` when not set: a static limit).
+    minconn: u32,
+    /// The connection limit now: `maxconn`, or with `minconn` the dynamic limit
+    /// (`minconn.rs`). 0: unlimited.
+    limit: u32,
     maxqueue: u32,
     admin: AdminState,
     op: OpState,
@@ -294,17 +304,22 @@ pub struct Server {
     iweight: u32,
     /// `slowstart`: how far the warm-up after coming back UP is, in thousandths.
     warm: Option<u32>,
+    /// `observe`: errors seen on its traffic in a row (`observe.rs`).
+    consecutive_errors: u32,
 }
 
 impl Server {
     fn from_config(s: &model::Server, puid: u32) -> Server {
+        let (maxconn, minconn) = Server::conn_limits(s);
         Server {
             name: s.name.clone(),
             addr: s.addr.clone(),
             puid,
             backup: s.backup,
             weight: s.weight,
-            maxconn: s.maxconn,
+            maxconn,
+            minconn,
+            limit: maxconn,
             maxqueue: s.maxqueue,
             admin: if s.disabled { AdminState::Maint } else { AdminState::Ready },
             op: OpState::Up,
@@ -320,6 +335,7 @@ impl Server {
             tuning: s.tuning.clone(),
             iweight: s.weight,
             warm: None,
+            consecutive_errors: 0,
         }
     }
 
@@ -483,12 +499,12 @@ impl Server {
 
     /// No slot left: `maxconn` reached.
     fn at_maxconn(&self) -> bool {
-        self.maxconn != 0 && self.served >= self.maxconn
+        self.limit != 0 && self.served >= self.limit
     }
 
     /// HAProxy's "full": `maxconn` reached, or requests already waiting for it.
     fn is_full(&self) -> bool {
-        self.maxconn != 0 && (self.queue.len() != 0 || self.served >= self.maxconn)
+        self.limit != 0 && (self.queue.len() != 0 || self.served >= self.limit)
     }
 
     fn take_slot(&mut self) {
@@ -522,6 +538,10 @@ pub struct Backend {
     waiting: HashMap<WaiterId, Waiting>,
     next_seq: u64,
     beconn: u32,
+    /// `fullconn` (configured or defaulted), for the servers with `minconn`.
+    fullconn: u32,
+    /// Whether a server's limit follows `beconn` (`minconn` below `maxconn`).
+    dynamic_limits: bool,
     counters: BackendCounters,
 }
 
@@ -565,8 +585,11 @@ impl Backend {
             waiting: HashMap::new(),
             next_seq: 0,
             beconn: 0,
+            fullconn: 0,
+            dynamic_limits: false,
             counters: BackendCounters::default(),
         };
+        be.dynamic_limits = be.servers.iter().any(|s| s.minconn < s.maxconn);
         be.recompute_eligible();
         be
     }
@@ -708,6 +731,9 @@ impl Backend {
     /// A stream starts using this backend (`beconn` +1).
     pub fn stream_attached(&mut self) {
         self.beconn += 1;
+        if self.dynamic_limits {
+            self.refresh_limits();
+        }
         self.counters.cum_conns += 1;
         self.counters.max_conns = self.counters.max_conns.max(self.beconn);
     }
@@ -716,6 +742,9 @@ impl Backend {
     pub fn stream_detached(&mut self) {
         debug_assert!(self.beconn > 0, "stream_detached without stream_attached");
         self.beconn = self.beconn.saturating_sub(1);
+        if self.dynamic_limits {
+            self.refresh_limits();
+        }
     }
 
     fn recompute_eligible(&mut self) {
@@ -772,7 +801,7 @@ impl Backend {
                 weight: s.current_weight(),
                 served: s.served,
                 queued: s.queue.len() as u32,
-                maxconn: s.maxconn,
+                maxconn: s.limit,
                 maxqueue: s.maxqueue,
             });
         }
@@ -1274,6 +1303,8 @@ impl Backend {
     /// listed in the report's `assigned`.
     pub fn set_maxconn(&mut self, id: ServerId, maxconn: u32) -> StateReport {
         self.servers[id.0].maxconn = maxconn;
+        self.dynamic_limits = self.servers.iter().any(|s| s.minconn < s.maxconn);
+        self.refresh_limits();
         let mut report = StateReport::default();
         while let Some(d) = self.next_dequeued(id) {
             report.assigned.push(d);

@@ -19,10 +19,15 @@
 //! Steps are the rules' 1-based positions, `comment` rules included; a failing rule
 //! after a `comment` adds ` comment: <text>`. As in HAProxy, a `send` drops what was
 //! received before it, and consecutive `expect` rules judge the same bytes.
+//!
+//! The protocol checks (`option redis-check` & co) are predefined rule sets run by the
+//! same engine (`super::proto_check`); their reports differ as HAProxy's do (no step
+//! in connect failures, timeouts and mismatches).
 
 use std::time::Duration;
 
 use super::check::{CheckResult, FailReason};
+use super::proto_check::{self, Extras, Judge, ProtoRule, Verdict};
 use crate::config::model::{TcpCheck, TcpCheckExpect, TcpCheckMatch, TcpCheckRule};
 use crate::sample::regex::Regex;
 
@@ -34,6 +39,8 @@ pub struct TcpProbe {
     /// Whether any rule sends or expects (else the check is a plain connect).
     talks: bool,
     max_response: usize,
+    /// A protocol check's predefined rules rather than configured ones.
+    predefined: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -48,12 +55,15 @@ enum Action {
     Nothing,
     Send(Vec<u8>),
     Expect(Box<Expect>),
+    /// A protocol check's answer judged by code.
+    Judge(Judge),
 }
 
 #[derive(Clone, Debug)]
 struct Expect {
     rule: TcpCheckExpect,
     regex: Option<Regex>,
+    extras: Extras,
 }
 
 /// Where one probe is in the rules.
@@ -62,6 +72,18 @@ pub struct TcpRun {
     step: usize,
     /// Received bytes before this offset were dropped by a `send`.
     from: usize,
+    /// What the last passed rule that says something reports (protocol checks).
+    passed: Option<Passed>,
+}
+
+/// A protocol check's report of a passed rule.
+#[derive(Clone, Debug)]
+struct Passed {
+    /// The status read from the answer (an SMTP reply code), else 0.
+    code: u16,
+    info: String,
+    /// `Layer6 check passed` rather than layer 7.
+    layer6: bool,
 }
 
 impl TcpRun {
@@ -74,6 +96,9 @@ impl TcpRun {
 impl TcpProbe {
     /// Compiles parsed rules; at most `max_response` bytes are read.
     pub fn new(tc: &TcpCheck, max_response: usize) -> TcpProbe {
+        if let Some(protocol) = &tc.protocol {
+            return TcpProbe::predefined(proto_check::rules(protocol), max_response);
+        }
         let mut steps = Vec::with_capacity(tc.rules.len());
         let mut port = None;
         let mut comment = None;
@@ -89,19 +114,29 @@ impl TcpProbe {
                     continue;
                 }
                 TcpCheckRule::Send(bytes) => Action::Send(bytes.clone()),
-                TcpCheckRule::Expect(e) => {
-                    let regex = match &e.kind {
-                        TcpCheckMatch::RString(re) => Regex::new(re.as_bytes(), false).ok(),
-                        TcpCheckMatch::RBinary(re) => Regex::new(re.as_bytes(), true).ok(),
-                        _ => None,
-                    };
-                    Action::Expect(Box::new(Expect { rule: e.clone(), regex }))
-                }
+                TcpCheckRule::Expect(e) => Action::Expect(Box::new(Expect::new(e.clone(), Extras::default()))),
             };
             steps.push(Step { action, comment: comment.take() });
         }
         let talks = steps.iter().any(|s| !matches!(s.action, Action::Nothing));
-        TcpProbe { steps, port, talks, max_response: max_response.max(1024) }
+        TcpProbe { steps, port, talks, max_response: max_response.max(1024), predefined: false }
+    }
+
+    /// A protocol check's rule set.
+    fn predefined(rules: Vec<ProtoRule>, max_response: usize) -> TcpProbe {
+        let steps = rules
+            .into_iter()
+            .map(|rule| {
+                let action = match rule {
+                    ProtoRule::Connect => Action::Nothing,
+                    ProtoRule::Send(bytes) => Action::Send(bytes),
+                    ProtoRule::Expect(e, extras) => Action::Expect(Box::new(Expect::new(e, extras))),
+                    ProtoRule::Judge(judge) => Action::Judge(judge),
+                };
+                Step { action, comment: None }
+            })
+            .collect();
+        TcpProbe { steps, port: None, talks: true, max_response: max_response.max(1024), predefined: true }
     }
 
     /// `tcp-check connect port`: probe this port instead of the server's.
@@ -134,7 +169,7 @@ impl TcpProbe {
                 Action::Expect(e) => {
                     let data = &received[run.from.min(received.len())..];
                     if data.is_empty() && ended {
-                        return Some(self.fail(e, step, FailReason::L7Response, format!("TCPCHK got an empty response at step {n}"), duration));
+                        return Some(self.fail(e, step, data, format!("TCPCHK got an empty response at step {n}"), duration));
                     }
                     if e.rule.min_recv.is_some_and(|m| data.len() < m) && !ended {
                         return None;
@@ -144,9 +179,29 @@ impl TcpProbe {
                         return None;
                     }
                     if found == e.rule.negate {
+                        // A protocol check's own mismatch says nothing more than its status.
                         let what = if found { "matched unwanted content" } else { "did not match content" };
-                        let info = format!("TCPCHK {what} {} at step {n}", pattern_text(&e.rule.kind, true));
-                        return Some(self.fail(e, step, FailReason::L7Response, info, duration));
+                        let info = if self.predefined { String::new() } else { format!("TCPCHK {what} {} at step {n}", pattern_text(&e.rule.kind, true)) };
+                        return Some(self.fail(e, step, data, info, duration));
+                    }
+                    let x = &e.extras;
+                    if x.layer6 || x.status_code || x.on_success.is_some() {
+                        let code = if x.status_code { proto_check::status_code(data) } else { 0 };
+                        let info = x.on_success.as_ref().map(|t| t.render(data)).unwrap_or_default();
+                        run.passed = Some(Passed { code, info, layer6: x.layer6 });
+                    }
+                }
+                Action::Judge(judge) => {
+                    let data = &received[run.from.min(received.len())..];
+                    if data.is_empty() && ended {
+                        let info = format!("TCPCHK got an empty response at step {n}");
+                        return Some(CheckResult::Failed { reason: FailReason::L7Response, info, duration });
+                    }
+                    match judge.judge(data, ended) {
+                        Verdict::Wait => return None,
+                        Verdict::Pass(info) => run.passed = Some(Passed { code: 0, info, layer6: false }),
+                        Verdict::Status(code, info) => return Some(CheckResult::WrongStatus { code, info, duration }),
+                        Verdict::Invalid(info) => return Some(CheckResult::Failed { reason: FailReason::L7Response, info, duration }),
                     }
                 }
             }
@@ -155,14 +210,37 @@ impl TcpProbe {
         if !self.talks {
             return Some(CheckResult::Ok { duration });
         }
-        let info = self.last_on_success().unwrap_or_else(|| "(tcp-check)".into());
-        Some(CheckResult::TcpPassed { info, duration })
+        match run.passed.take() {
+            Some(Passed { layer6: true, .. }) => Some(CheckResult::L6Passed { duration }),
+            Some(Passed { code, info, .. }) if self.predefined => Some(CheckResult::TcpPassed { code, info, duration }),
+            _ => {
+                let info = self.last_on_success().unwrap_or_else(|| "(tcp-check)".into());
+                Some(CheckResult::TcpPassed { code: 0, info, duration })
+            }
+        }
+    }
+
+    /// The `info` of a failed connect (`info` is the error's text): a configured
+    /// `tcp-check` names the step, a protocol check does not.
+    pub fn connect_failure_info(&self, info: &str) -> String {
+        if self.predefined {
+            info.to_string()
+        } else {
+            connect_failure_info(info)
+        }
     }
 
     /// The probe timed out at `run`'s step (waiting for an expected answer).
     pub fn timeout(&self, run: &TcpRun, duration: Duration) -> CheckResult {
         let n = run.step + 1;
-        let info = match self.steps.get(run.step).map(|s| &s.action) {
+        let step = self.steps.get(run.step).map(|s| &s.action);
+        if self.predefined {
+            // `ssl-hello-chk` waits for a TLS record: its timeout is at layer 6.
+            let layer6 = matches!(step, Some(Action::Expect(e)) if e.extras.layer6);
+            let reason = if layer6 { FailReason::L6Timeout } else { FailReason::L7Timeout };
+            return CheckResult::Failed { reason, info: String::new(), duration };
+        }
+        let info = match step {
             Some(Action::Expect(e)) => format!(" at step {n} of tcp-check (expect {})", pattern_text(&e.rule.kind, false)),
             _ => format!(" at step {n} of tcp-check"),
         };
@@ -187,18 +265,27 @@ impl TcpProbe {
         }
     }
 
-    fn fail(&self, e: &Expect, step: &Step, default: FailReason, info: String, duration: Duration) -> CheckResult {
+    /// The failure of expect rule `e` on the answer `data`; `info` is the default text.
+    /// A wrong status (`error-status L7STS`) has a code: the answer's first digits for
+    /// a protocol check that reads them, else 0.
+    fn fail(&self, e: &Expect, step: &Step, data: &[u8], info: String, duration: Duration) -> CheckResult {
         let reason = match e.rule.error_status.as_deref() {
             Some("L4CON") => FailReason::L4Connection,
             Some("L7STS") => FailReason::L7Status,
             Some("L6RSP") => FailReason::L6Response,
-            _ => default,
+            _ => FailReason::L7Response,
         };
-        let info = match (&e.rule.on_error, &step.comment) {
-            (Some(text), _) => text.clone(),
-            (None, Some(c)) => format!("{info} comment: {c}"),
-            (None, None) => info,
+        let answer_text = e.extras.on_error.as_ref().map(|t| t.render(data)).filter(|t| !t.is_empty());
+        let info = match (&e.rule.on_error, answer_text, &step.comment) {
+            (Some(text), _, _) => text.clone(),
+            (None, Some(text), _) => text,
+            (None, None, Some(c)) => format!("{info} comment: {c}"),
+            (None, None, None) => info,
         };
+        if reason == FailReason::L7Status {
+            let code = if e.extras.status_code { proto_check::status_code(data) } else { 0 };
+            return CheckResult::WrongStatus { code, info, duration };
+        }
         CheckResult::Failed { reason, info, duration }
     }
 
@@ -208,6 +295,17 @@ impl TcpProbe {
             Action::Expect(e) => e.rule.on_success.clone(),
             _ => None,
         })
+    }
+}
+
+impl Expect {
+    fn new(rule: TcpCheckExpect, extras: Extras) -> Expect {
+        let regex = match &rule.kind {
+            TcpCheckMatch::RString(re) => Regex::new(re.as_bytes(), false).ok(),
+            TcpCheckMatch::RBinary(re) => Regex::new(re.as_bytes(), true).ok(),
+            _ => None,
+        };
+        Expect { rule, regex, extras }
     }
 }
 
@@ -242,7 +340,7 @@ mod tests {
 
     fn redis() -> TcpProbe {
         let rules = vec![TcpCheckRule::Send(b"PING\r\n".to_vec()), expect(TcpCheckMatch::String(b"+PONG".to_vec()), false)];
-        TcpProbe::new(&TcpCheck { enabled: true, inherited: false, rules }, 16384)
+        TcpProbe::new(&TcpCheck { enabled: true, inherited: false, rules, protocol: None }, 16384)
     }
 
     /// Connects (the sends go out, nothing received yet), then `received` arrives.
@@ -277,7 +375,7 @@ mod tests {
 
     #[test]
     fn negation_binary_and_regexes() {
-        let probe = |rule| TcpProbe::new(&TcpCheck { enabled: true, inherited: false, rules: vec![rule] }, 0);
+        let probe = |rule| TcpProbe::new(&TcpCheck { enabled: true, inherited: false, rules: vec![rule], protocol: None }, 0);
         let unwanted = run(&probe(expect(TcpCheckMatch::String(b"ERR".to_vec()), true)), b"-ERR", false).1.unwrap();
         assert!(unwanted.contains("TCPCHK matched unwanted content 'ERR' at step 1"), "{unwanted}");
         assert!(run(&probe(expect(TcpCheckMatch::String(b"ERR".to_vec()), true)), b"+OK", true).1.unwrap().contains("passed"));
@@ -297,7 +395,7 @@ mod tests {
             TcpCheckRule::Comment("pong".into()),
             expect(TcpCheckMatch::String(b"+PONG".to_vec()), false),
         ];
-        let p = TcpProbe::new(&TcpCheck { enabled: true, inherited: false, rules }, 0);
+        let p = TcpProbe::new(&TcpCheck { enabled: true, inherited: false, rules, protocol: None }, 0);
         let got = run(&p, b"nope", true).1.unwrap();
         assert!(got.contains("TCPCHK did not match content '+PONG' at step 4 comment: pong"), "{got}");
     }

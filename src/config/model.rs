@@ -556,6 +556,30 @@ pub struct TcpCheck {
     pub inherited: bool,
     /// The rules, in order (their 1-based index is HAProxy's `step`).
     pub rules: Vec<TcpCheckRule>,
+    /// `option redis-check`, `smtpchk`, `mysql-check`, `pgsql-check`, `ldap-check` or
+    /// `ssl-hello-chk`: a predefined rule set replaces `rules` (added for protocol
+    /// health checks; built by `crate::backend::proto_check`).
+    pub protocol: Option<ProtocolCheck>,
+}
+
+/// A protocol health check: HAProxy runs each as a predefined `tcp-check` sequence
+/// (added for protocol health checks).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProtocolCheck {
+    /// `option redis-check`: `PING`, expects `+PONG`.
+    Redis,
+    /// `option smtpchk [HELO|EHLO <domain>]`: the greeting, then `hello` (e.g.
+    /// `HELO localhost`) and `QUIT` must be answered 2xx.
+    Smtp { hello: String },
+    /// `option pgsql-check user <name>`: a startup message, expects an authentication request.
+    Pgsql { user: String },
+    /// `option mysql-check [user <name> [post-41|pre-41]]`: the server's handshake
+    /// and, with a user, the answer to a login (followed by `QUIT`).
+    Mysql { user: Option<String>, pre41: bool },
+    /// `option ldap-check`: an anonymous LDAPv3 bind, expects a successful bind response.
+    Ldap,
+    /// `option ssl-hello-chk`: a ClientHello, expects a TLS handshake or alert record.
+    SslHello,
 }
 
 /// One `tcp-check` rule.
@@ -1486,6 +1510,40 @@ pub struct ServerTuning {
     /// `source ...`: the local address of its connections and health checks, its own
     /// or its backend's (added by "state").
     pub source: Option<SourceConf>,
+    /// `observe layer4|layer7` (`None`: `observe none`, the default), with `on-error`
+    /// and `error-limit` (added for health analysis, `crate::backend::observe`).
+    pub observe: Option<ObserveMode>,
+    /// `on-error`: what `error-limit` consecutive errors seen on traffic do.
+    pub on_error: OnError,
+    /// `error-limit <n>` (`None`: HAProxy's default, 10).
+    pub error_limit: Option<u32>,
+    /// `minconn <n>`: with the backend's `fullconn`, the server's limit grows from
+    /// this to `maxconn` with the backend's load (added for dynamic maxconn).
+    pub minconn: u32,
+}
+
+/// `observe <mode>`: which traffic events count for a server's health.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObserveMode {
+    /// Connection attempts: established or failed.
+    Layer4,
+    /// HTTP responses (and connection failures): 5xx other than 501 and 505, invalid
+    /// responses and servers closing before answering are errors.
+    Layer7,
+}
+
+/// `on-error <mode>`: what enough consecutive errors do to the server's health check.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OnError {
+    /// The next check comes after `fastinter`.
+    FastInter,
+    /// As a failed check (and `fastinter`). HAProxy's default.
+    #[default]
+    FailCheck,
+    /// As a failed check that leaves one more failure before DOWN.
+    SuddenDeath,
+    /// The server goes DOWN at once.
+    MarkDown,
 }
 
 /// An agent check: a TCP connection to the server's agent, which answers one line

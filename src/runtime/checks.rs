@@ -241,10 +241,7 @@ impl Checks {
                 let duration = cx.now - p.started;
                 let result = match (&slot.tcp, p.http.as_ref().and_then(|ex| ex.tcp.as_ref())) {
                     (Some(tcp), Some((run, _))) => tcp.timeout(run, duration),
-                    (Some(_), None) => {
-                        let info = crate::backend::tcp_check::connect_failure_info("");
-                        CheckResult::Failed { reason: FailReason::L4Timeout, info, duration }
-                    }
+                    (Some(tcp), None) => CheckResult::Failed { reason: FailReason::L4Timeout, info: tcp.connect_failure_info(""), duration },
                     (None, _) => {
                         let reason = if p.http.is_some() { FailReason::L7Timeout } else { FailReason::L4Timeout };
                         CheckResult::Failed { reason, info: String::new(), duration }
@@ -350,11 +347,9 @@ impl Checks {
             }
         };
         // A `tcp-check` says at which step the connection failed.
-        let result = match result {
-            CheckResult::Failed { reason, info, duration } if slot.tcp.is_some() => {
-                CheckResult::Failed { reason, info: crate::backend::tcp_check::connect_failure_info(&info), duration }
-            }
-            other => other,
+        let result = match (result, &slot.tcp) {
+            (CheckResult::Failed { reason, info, duration }, Some(tcp)) => CheckResult::Failed { reason, info: tcp.connect_failure_info(&info), duration },
+            (other, _) => other,
         };
         Some(self.finish(cx, key.slot, result))
     }
@@ -420,28 +415,15 @@ fn exchange(p: &mut Probe, http: &HttpProbe, duration: Duration) -> Option<Check
     http.evaluate(ex.response.data(), ended, duration)
 }
 
-/// Moves a `tcp-check` forward: writes what its `send` rules produced, reads what
-/// the server sent, and runs the rules on it. `None`: wait for the socket.
+/// Moves a `tcp-check` forward: runs the rules on what was received (so the sends
+/// before the first `expect` go out as soon as connected, before anything is read, as
+/// in HAProxy: a `send` drops what was received before it), writes what the `send`
+/// rules produced, reads what the server sent, and again. `None`: wait for the socket.
 fn tcp_exchange(p: &mut Probe, probe: &TcpProbe, duration: Duration) -> Option<CheckResult> {
     let ex = p.http.as_mut()?;
     let (run, out) = ex.tcp.as_mut()?;
+    let mut ended = false;
     loop {
-        if !out.is_empty() && p.conn.writable {
-            if let (_, WriteEnd::Error) = p.conn.write_vec(out) {
-                if !run.has_new(ex.response.len()) {
-                    return Some(probe.socket_error(run, duration));
-                }
-            }
-        }
-        let mut ended = false;
-        if p.conn.readable {
-            let (_, end) = p.conn.read_into(&mut ex.response);
-            if end == ReadEnd::Error && !run.has_new(ex.response.len()) {
-                return Some(probe.socket_error(run, duration));
-            }
-            ended = matches!(end, ReadEnd::Eof | ReadEnd::Error | ReadEnd::BufferFull);
-        }
-        let before = out.len();
         let verdict = probe.advance(run, ex.response.data(), ended, out, duration);
         if verdict.is_some() {
             if !out.is_empty() && p.conn.writable {
@@ -449,7 +431,22 @@ fn tcp_exchange(p: &mut Probe, probe: &TcpProbe, duration: Duration) -> Option<C
             }
             return verdict;
         }
-        if out.len() == before {
+        if !out.is_empty() && p.conn.writable {
+            if let (_, WriteEnd::Error) = p.conn.write_vec(out) {
+                if !run.has_new(ex.response.len()) {
+                    return Some(probe.socket_error(run, duration));
+                }
+            }
+        }
+        if !p.conn.readable {
+            return None;
+        }
+        let (n, end) = p.conn.read_into(&mut ex.response);
+        if end == ReadEnd::Error && !run.has_new(ex.response.len()) {
+            return Some(probe.socket_error(run, duration));
+        }
+        ended = matches!(end, ReadEnd::Eof | ReadEnd::Error | ReadEnd::BufferFull);
+        if n == 0 && !ended {
             return None;
         }
     }

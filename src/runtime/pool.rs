@@ -19,6 +19,9 @@ pub struct Farm {
     pub request_keys: Vec<Option<(Balance, HashType)>>,
     /// Idle HTTP server connections shared between clients.
     pub idle: super::idle::IdlePool,
+    /// Health analyses (`observe`) triggered by streams, waiting for the runtime to
+    /// apply them (`world/observe.rs`): (backend, server, what to do).
+    pub observed: Vec<(usize, usize, crate::backend::observe::HealthAnalysis)>,
 }
 
 /// The algorithm and hash function of a backend that balances on the request.
@@ -142,7 +145,10 @@ impl ServerPool for Farm {
     fn record(&mut self, be: usize, srv: usize, what: Attempt) {
         let b = self.backend_mut(be);
         match what {
-            Attempt::Failed => b.connection_failed(ServerId(srv)),
+            Attempt::Failed => {
+                b.connection_failed(ServerId(srv));
+                self.observe(be, srv, crate::backend::observe::Observed::ConnectFailed);
+            }
             Attempt::Retried => b.connection_retried(ServerId(srv)),
             Attempt::Redispatched => b.redispatched(ServerId(srv)),
         }
@@ -162,6 +168,12 @@ impl ServerPool for Farm {
 
     fn backend_state(&self, be: usize) -> Option<&Backend> {
         self.backends.get(be).and_then(Option::as_ref)
+    }
+
+    fn observe(&mut self, be: usize, srv: usize, event: crate::backend::observe::Observed) {
+        if let Some(analysis) = self.backend_mut(be).observe(ServerId(srv), event) {
+            self.observed.push((be, srv, analysis));
+        }
     }
 }
 

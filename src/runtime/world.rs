@@ -23,6 +23,7 @@ mod cli;
 mod dns;
 mod log_uri;
 mod mailbox;
+mod observe;
 mod stop;
 
 /// Delay before accepting again after `accept()` failed for lack of resources.
@@ -121,8 +122,14 @@ impl World {
         maxconn: u32,
         hard_stop_after: Option<Duration>,
     ) -> World {
-        let mut proxies = proxies;
+        let (mut proxies, mut farm) = (proxies, farm);
         crate::stats::set_limits(&mut proxies, maxconn);
+        // `fullconn`, configured or HAProxy's default, drives `minconn` (backend/minconn.rs).
+        for (b, p) in farm.backends.iter_mut().zip(&proxies) {
+            if let Some(b) = b {
+                b.set_fullconn(p.counters.be_limit);
+            }
+        }
         for (p, log) in proxies.iter_mut().zip(&logs) {
             p.logs_streams = log.format.is_some() && !log.logger.is_empty();
         }
@@ -335,6 +342,7 @@ impl World {
         if life == Life::Finished {
             self.finish(cx, key);
         }
+        self.health_analyses(cx); // world/observe.rs
         self.hand_out_slots(cx);
     }
 
@@ -472,8 +480,21 @@ impl World {
     // ---- health checks -----------------------------------------------------
 
     fn check_done(&mut self, cx: &mut Ctx<'_>, be: usize, srv: usize, result: CheckResult) {
+        self.apply_check_result(cx, be, srv, result);
+        let next = self.farm.backend(be).server(ServerId(srv)).check().map_or(Duration::from_secs(2), |h| h.next_check_in());
+        self.checks.schedule(cx, be, srv, next);
+    }
+
+    /// A check result for `be/srv`: its logs, the state change and what follows it.
+    fn apply_check_result(&mut self, cx: &mut Ctx<'_>, be: usize, srv: usize, result: CheckResult) {
         let before = self.farm.backend(be).server(ServerId(srv)).op_state();
         let report = self.farm.backend_mut(be).on_check_result(ServerId(srv), result);
+        self.apply_check_report(cx, be, srv, before, report);
+    }
+
+    /// What a check result (or a health analysis, `observe`) did to `be/srv`, whose
+    /// state was `before`: logs, the state change and what follows it.
+    fn apply_check_report(&mut self, cx: &mut Ctx<'_>, be: usize, srv: usize, before: crate::backend::OpState, report: crate::backend::StateReport) {
         apply_server_report(cx, &mut self.proxies, &mut self.farm, &self.logs, be, srv, report);
         // Checks run on thread 1 only: the other threads take the verdict as it is.
         let after = self.farm.backend(be).server(ServerId(srv)).op_state();
@@ -483,8 +504,6 @@ impl World {
             super::threads::broadcast(|| super::threads::Msg::Server { be, srv, op: op.clone() });
         }
         self.hand_out_slots(cx);
-        let next = self.farm.backend(be).server(ServerId(srv)).check().map_or(Duration::from_secs(2), |h| h.next_check_in());
-        self.checks.schedule(cx, be, srv, next);
     }
 
     /// `track`: the servers tracking `be/srv` take its new state, last declared first

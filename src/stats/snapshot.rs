@@ -320,6 +320,7 @@ fn traffic(r: &mut Row, view: &View<'_>, p: &ProxyRt, t: &TrafficCounters) {
 fn check_code(res: &CheckResult) -> &'static str {
     match res {
         CheckResult::Ok { .. } => "L4OK",
+        CheckResult::L6Passed { .. } => "L6OK",
         CheckResult::Passed { .. } | CheckResult::TcpPassed { .. } => "L7OK",
         CheckResult::ConditionalPass { .. } => "L7OKC",
         CheckResult::WrongStatus { .. } => "L7STS",
@@ -331,6 +332,8 @@ fn check_code(res: &CheckResult) -> &'static str {
             FailReason::L7Response => "L7RSP",
             FailReason::L7Status => "L7STS",
             FailReason::L6Response => "L6RSP",
+            FailReason::L6Timeout => "L6TOUT",
+            FailReason::HealthAnalyze => "HANA",
         },
     }
 }
@@ -397,6 +400,9 @@ fn server_row(view: &View<'_>, i: usize, p: &ProxyRt, sid: usize, s: &Server) ->
     if let Some(hc) = s.check() {
         r.set(f::CHKFAIL, Value::U64(sc.failed_checks));
         r.set(f::CHKDOWN, Value::U64(sc.down_transitions));
+        if s.tuning().observe.is_some() {
+            r.set(f::HANAFAIL, Value::U64(sc.failed_hana));
+        }
         r.set(f::CHECK_RISE, Value::U32(hc.rise()));
         r.set(f::CHECK_FALL, Value::U32(hc.fall()));
         r.set(f::CHECK_HEALTH, Value::U32(hc.health()));
@@ -410,7 +416,7 @@ fn server_row(view: &View<'_>, i: usize, p: &ProxyRt, sid: usize, s: &Server) ->
         match hc.last_result() {
             Some(res) => {
                 r.set(f::CHECK_STATUS, Value::Str(check_code(res).into()));
-                if let CheckResult::Passed { code, .. } | CheckResult::ConditionalPass { code, .. } | CheckResult::WrongStatus { code, .. } = res {
+                if let CheckResult::Passed { code, .. } | CheckResult::ConditionalPass { code, .. } | CheckResult::WrongStatus { code, .. } | CheckResult::TcpPassed { code, .. } = res {
                     r.set(f::CHECK_CODE, Value::U32(u32::from(*code)));
                 }
                 r.set(f::CHECK_DURATION, Value::U64(res.duration().as_millis() as u64));

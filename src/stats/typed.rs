@@ -55,7 +55,7 @@ const META: [[Option<(&str, &str)>; 3]; COUNT] = [
     [Some(("MCP", "u64")), Some(("MCP", "u64")), Some(("MCP", "u64"))], // hrsp_4xx
     [Some(("MCP", "u64")), Some(("MCP", "u64")), Some(("MCP", "u64"))], // hrsp_5xx
     [Some(("MCP", "u64")), Some(("MCP", "u64")), Some(("MCP", "u64"))], // hrsp_other
-    [None, None, None], // hanafail
+    [None, None, Some(("MCP", "u64"))], // hanafail
     [Some(("MRP", "u32")), None, None], // req_rate
     [Some(("MMP", "u32")), None, None], // req_rate_max
     [Some(("MCP", "u64")), Some(("MCP", "u64")), Some(("MCP", "u64"))], // req_tot

@@ -1426,7 +1426,15 @@ impl Stream {
         let (c, s) = self.side_deadlines(env.proxies);
         match (c, s) {
             (Some(c), s) if c <= now && s.is_none_or(|s| c <= s) => self.close(env, Cause::ClientTimeout, Phase::Data),
-            (_, Some(s)) if s <= now => self.close(env, Cause::ServerTimeout, self.http_phase()),
+            (_, Some(s)) if s <= now => {
+                let phase = self.http_phase();
+                let srv = self.server.as_ref().map(|s| (s.be(), s.srv())).filter(|_| phase == Phase::Headers);
+                self.close(env, Cause::ServerTimeout, phase);
+                if let Some((be, s)) = srv {
+                    // After the close, as HAProxy (the slot is free).
+                    env.pool.observe(be, s, crate::backend::observe::Observed::ReadTimeout);
+                }
+            }
             _ => {}
         }
     }
@@ -1472,6 +1480,9 @@ impl Stream {
                             });
                         }
                         crate::stats::account_response(env.proxies, self.frontend, srv, crate::stats::ResponseEvent::Invalid);
+                        if let Some((be, s)) = srv {
+                            env.pool.observe(be, s, crate::backend::observe::Observed::InvalidResponse);
+                        }
                         if self.l7_retry(env, RetryOn::JUNK_RESPONSE) {
                             return Err(());
                         }
@@ -1480,7 +1491,12 @@ impl Stream {
                     }
                     Ok(Status::Partial) => {
                         if self.res.eof {
+                            let srv = self.server.as_ref().map(|s| (s.be(), s.srv()));
                             self.close(env, Cause::ServerAbort, Phase::Headers);
+                            if let Some((be, s)) = srv {
+                                // After the close, as HAProxy (the slot is free).
+                                env.pool.observe(be, s, crate::backend::observe::Observed::ServerClosed);
+                            }
                             return Err(());
                         }
                         return Ok(progress);
@@ -1508,6 +1524,7 @@ impl Stream {
                         }
                         if let Some(side) = self.server.as_ref() {
                             crate::stats::account_server_response(env.proxies, side.be(), side.srv(), res.line.status);
+                            env.pool.observe(side.be(), side.srv(), crate::backend::observe::Observed::Status(res.line.status));
                             crate::stick::session::http_status(res.line.status);
                         }
                         let fe = &env.proxies[self.frontend];

@@ -135,6 +135,12 @@ pub trait ServerPool {
         let _ = be;
         None
     }
+    /// `observe`: what the traffic of server `srv` showed (health analysis,
+    /// `crate::backend::observe`). Connection failures come through
+    /// [`ServerPool::record`]. By default nothing.
+    fn observe(&mut self, be: usize, srv: usize, event: crate::backend::observe::Observed) {
+        let _ = (be, srv, event);
+    }
 }
 
 /// What became of a server connection offered by [`ServerPool::offer_idle`].
@@ -708,6 +714,7 @@ impl Stream {
         };
         match result {
             ConnectState::Established => {
+                env.pool.observe(side.be(), side.srv(), crate::backend::observe::Observed::Connected);
                 if !self.send_proxy_header(env) {
                     return self.connect_failed(env, Cause::ServerAbort);
                 }

@@ -55,6 +55,17 @@ pub fn run(config: &mut Config, diags: &mut Vec<Diagnostic>) {
             }
             proxy.tcp_check = None;
         }
+        // A protocol check (`option redis-check`...) runs its own rules only.
+        if let Some(tc) = proxy.tcp_check.as_mut().filter(|tc| tc.protocol.is_some() && !tc.rules.is_empty()) {
+            if proxy.cap.backend && !tc.inherited {
+                diags.push(Diagnostic::plain(
+                    Severity::Warning,
+                    None,
+                    format!("{} '{}' uses tcp-check rules without 'option tcp-check', so the rules are ignored.", proxy_type_name(proxy.cap), proxy.name),
+                ));
+            }
+            tc.rules.clear();
+        }
         let desc = format!("{} '{}'", proxy_type_name(proxy.cap), proxy.name);
         // Backend references.
         let check_ref = |r: &NamedRef, what: &str, diags: &mut Vec<Diagnostic>| {

@@ -28,6 +28,7 @@ pub mod retry_on;
 pub mod rules;
 pub mod server;
 pub mod server_extra;
+pub mod server_health;
 pub mod server_opts;
 pub mod server_state;
 pub mod source;

@@ -492,6 +492,9 @@ pub fn option(p: &mut Parser, l: &Line) -> Result<(), String> {
     if name == "tcp-check" {
         return super::tcp_check::option_tcp_check(p, l, negate);
     }
+    if let Some(result) = super::tcp_check::option_protocol(p, l, negate, name, &args[2..]) {
+        return result;
+    }
     if negate && matches!(name, "tcplog" | "httplog") {
         p.alert_directive(
             &l.loc,

@@ -86,6 +86,13 @@ pub fn server(p: &mut Parser, l: &Line) -> Result<(), String> {
     for w in crate::tls::parse::server_warnings(&opts.tls, &gtls) {
         p.warn(&l.loc, format!("{who} : {w}"));
     }
+    if let Err(e) = super::server_health::check_mode(&opts.more.tuning, p.draft().proxy.mode) {
+        // HAProxy says so as an alert yet keeps the server, without `observe`, and the
+        // configuration valid: a warning here (moonproxy's alerts are fatal).
+        let text = format!("[{}] : {who} : {e}", l.loc);
+        p.push(Diagnostic::plain(Severity::Warning, Some(&l.loc), text));
+        opts.more.tuning.observe = None;
+    }
     // `init-addr` decides how a host name is looked up (`none`: in maintenance).
     let addr = match super::server_opts::initial_address(&opts.more, l.arg(2)) {
         Ok((a, maint)) => {
@@ -227,6 +234,10 @@ fn apply_opts(
         }
         if kw == "usesrc" {
             return Err(super::source::USESRC_ALONE.into());
+        }
+        if let Some(used) = super::server_health::apply(&mut o.more.tuning, kw, args.get(i + 1).map(String::as_str))? {
+            i += used;
+            continue;
         }
         if let Some(used) = super::server_opts::apply(&mut o.more, kw, args.get(i + 1).map(String::as_str))? {
             i += used;

@@ -11,6 +11,10 @@
 //!   rbinary <pattern>`, `comment <text>`.
 //! - Inheritance as for `http-check`: the rules of a `defaults` section are inherited
 //!   by a proxy without rules of its own; its first own rule starts over.
+//! - `option redis-check`, `smtpchk`, `pgsql-check`, `mysql-check`, `ldap-check` and
+//!   `ssl-hello-chk` ([`option_protocol`]) set [`TcpCheck::protocol`], a predefined rule
+//!   set (`crate::backend::proto_check`) that replaces the check: `tcp-check` rules
+//!   beside it are ignored with HAProxy's warning, `option tcp-check` replaces it.
 //!
 //! Error messages are HAProxy's, word for word. Not done (refused as not supported):
 //! `set-var`/`unset-var`, `send-lf`, `string-lf`/`binary-lf`, `connect send-proxy`
@@ -19,7 +23,7 @@
 
 use super::{Line, Parser};
 use crate::config::keywords::Section;
-use crate::config::model::{TcpCheck, TcpCheckExpect, TcpCheckMatch, TcpCheckRule};
+use crate::config::model::{ProtocolCheck, TcpCheck, TcpCheckExpect, TcpCheckMatch, TcpCheckRule};
 
 /// The check of the proxy being parsed, created on first use (see `http_check::check`).
 fn check(p: &mut Parser, rule: bool) -> &mut TcpCheck {
@@ -28,7 +32,8 @@ fn check(p: &mut Parser, rule: bool) -> &mut TcpCheck {
     if in_defaults {
         tc.inherited = true;
     } else if rule && tc.inherited {
-        *tc = TcpCheck { enabled: tc.enabled, ..TcpCheck::default() };
+        // A protocol check (`option redis-check`...) stays: it ignores rules, as in HAProxy.
+        *tc = TcpCheck { enabled: tc.enabled, protocol: tc.protocol.take(), ..TcpCheck::default() };
     }
     tc
 }
@@ -42,8 +47,92 @@ pub fn option_tcp_check(p: &mut Parser, l: &Line, negate: bool) -> Result<(), St
     if let Some(extra) = l.args.get(2) {
         return Err(format!("'option tcp-check' cannot handle unexpected argument '{extra}'."));
     }
-    check(p, false).enabled = true;
+    let tc = check(p, false);
+    tc.enabled = true;
+    if tc.protocol.take().is_some() {
+        tc.rules.clear();
+    }
     Ok(())
+}
+
+/// The protocol checks, `option <name>` (the caller checked the section and the
+/// option's state): `None` when `name` is not one of them.
+///
+/// Each replaces the proxy's health check, as the last `option ...-check` does in
+/// HAProxy: an `option httpchk` before it in the same section (or inherited) is dropped.
+pub fn option_protocol(p: &mut Parser, l: &Line, negate: bool, name: &str, args: &[String]) -> Option<Result<(), String>> {
+    if !matches!(name, "redis-check" | "smtpchk" | "pgsql-check" | "mysql-check" | "ldap-check" | "ssl-hello-chk") {
+        return None;
+    }
+    if negate {
+        p.alert_directive(&l.loc, format!("negation/default is not supported for option '{name}'."));
+        return Some(Ok(()));
+    }
+    let protocol = match protocol_args(name, args) {
+        Ok(protocol) => protocol,
+        Err(e) => return Some(Err(e)),
+    };
+    let in_defaults = p.draft().section == Section::Defaults;
+    let proxy = &mut p.draft().proxy;
+    proxy.http_check = None;
+    proxy.tcp_check = Some(TcpCheck { enabled: true, inherited: in_defaults, rules: Vec::new(), protocol: Some(protocol) });
+    Some(Ok(()))
+}
+
+/// The arguments of a protocol check option (`args` start after its name), with
+/// HAProxy's messages.
+fn protocol_args(name: &str, args: &[String]) -> Result<ProtocolCheck, String> {
+    let unexpected = |extra: &String| format!("'option {name}' cannot handle unexpected argument '{extra}'.");
+    let protocol = match name {
+        "redis-check" | "ldap-check" | "ssl-hello-chk" => {
+            if let Some(extra) = args.first() {
+                return Err(unexpected(extra));
+            }
+            match name {
+                "redis-check" => ProtocolCheck::Redis,
+                "ldap-check" => ProtocolCheck::Ldap,
+                _ => ProtocolCheck::SslHello,
+            }
+        }
+        // Anything but `HELO|EHLO <domain>` means the default greeting, as in HAProxy.
+        "smtpchk" => match args {
+            [verb, domain, rest @ ..] if verb == "HELO" || verb == "EHLO" => {
+                if let Some(extra) = rest.first() {
+                    return Err(unexpected(extra));
+                }
+                ProtocolCheck::Smtp { hello: format!("{verb} {domain}") }
+            }
+            _ => ProtocolCheck::Smtp { hello: "HELO localhost".into() },
+        },
+        "pgsql-check" => match args {
+            [] => return Err("'option pgsql-check' expects 'user <username>' as argument.".into()),
+            [kw, ..] if kw != "user" => return Err("'option pgsql-check' only supports optional values: 'user'.".into()),
+            [_] => return Err("'option pgsql-check' expects 'user <username>' as argument.".into()),
+            [_, user, rest @ ..] => {
+                if let Some(extra) = rest.first() {
+                    return Err(unexpected(extra));
+                }
+                ProtocolCheck::Pgsql { user: user.clone() }
+            }
+        },
+        _ => match args {
+            [] => ProtocolCheck::Mysql { user: None, pre41: false },
+            [kw, ..] if kw != "user" => return Err(format!("'option mysql-check' only supports optional values: 'user' (got '{kw}').")),
+            [_] => return Err("'option mysql-check user' expects <username> as argument.".into()),
+            [_, user, rest @ ..] => {
+                let pre41 = match rest.first().map(String::as_str) {
+                    None | Some("post-41") => false,
+                    Some("pre-41") => true,
+                    Some(other) => return Err(format!("keyword 'user' only supports 'post-41' and 'pre-41' (got '{other}').")),
+                };
+                if let Some(extra) = rest.get(1) {
+                    return Err(unexpected(extra));
+                }
+                ProtocolCheck::Mysql { user: Some(user.clone()), pre41 }
+            }
+        },
+    };
+    Ok(protocol)
 }
 
 /// `tcp-check <action> ...`.
