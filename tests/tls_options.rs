@@ -375,6 +375,54 @@ backend selfcawrong
     assert!(!seen.iter().any(|l| l.starts_with("/health-wrong") || l.starts_with("/wrong")), "never past a refused handshake: {seen:?}");
 }
 
+/// A certificate listed in `ca-file` and served as it is stays subject to its dates:
+/// expired, the server is refused (503), as OpenSSL refuses an expired trust anchor in
+/// HAProxy; the same certificate within its dates serves. (moonproxy trusted it whatever
+/// its dates.)
+#[test]
+fn an_expired_ca_file_certificate_is_refused_as_haproxy_does() {
+    let self_signed = |not_after: (i32, u8, u8)| {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut p = rcgen::CertificateParams::new(vec!["c.test".to_string()]).unwrap();
+        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        p.not_before = rcgen::date_time_ymd(2001, 1, 1);
+        p.not_after = rcgen::date_time_ymd(not_after.0, not_after.1, not_after.2);
+        format!("{}{}", p.self_signed(&key).unwrap().pem(), key.serialize_pem())
+    };
+    let (expired, valid) = (self_signed((2002, 1, 1)), self_signed((2090, 1, 1)));
+    let (old_app, new_app) = (TlsApp::start(&expired), TlsApp::start(&valid));
+    for bin in moonproxy_and_haproxy() {
+        let proxy = ProxyBuilder::new(
+            "defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+    retries 0
+frontend fe
+    bind 127.0.0.1:{{fe}}
+    use_backend expired if { path_beg /expired }
+    default_backend valid
+backend expired
+    server s 127.0.0.1:{{old}} ssl verify required ca-file {{dir}}/expired.pem verifyhost c.test
+backend valid
+    server s 127.0.0.1:{{new}} ssl verify required ca-file {{dir}}/valid.pem verifyhost c.test
+",
+        )
+        .bin(&bin)
+        .file("expired.pem", &expired)
+        .file("valid.pem", &valid)
+        .port("old", old_app.port)
+        .port("new", new_app.port)
+        .start();
+        let who = bin.display();
+        let r = proxy.connect("fe").http_get("/expired");
+        assert_eq!(r.status, 503, "{who}: an expired certificate is refused: {}", r.head);
+        let r = proxy.connect("fe").http_get("/");
+        assert_eq!(r.status, 200, "{who}: {}", r.head);
+    }
+}
+
 /// `crl-file` on a bind with `verify required`: a client certificate from the CA is
 /// served, a revoked one is refused; `crt-ignore-err 23` (CERT_REVOKED) lets the
 /// revoked one through, as HAProxy does.

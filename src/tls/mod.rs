@@ -23,6 +23,7 @@ pub mod crt_list;
 pub mod parse;
 pub mod stream;
 pub mod tickets;
+pub mod validity;
 pub mod verify;
 
 pub use stream::TlsStream;

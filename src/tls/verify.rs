@@ -6,7 +6,8 @@
 //!   `crt-ignore-err` forgive the errors whose OpenSSL id is listed.
 //! - Both trust a certificate that is itself in `ca-file`, as OpenSSL does
 //!   (`openssl req -x509` makes self-signed certificates marked as CAs, which webpki
-//!   alone refuses as an end entity); their validity dates are then not checked.
+//!   alone refuses as an end entity); their validity dates are checked apart
+//!   ([`super::validity`]), as OpenSSL checks a trust anchor's.
 //! - [`load_crls`]: `crl-file`, revocation lists checked by webpki for the whole chain
 //!   (HAProxy sets OpenSSL's `CRL_CHECK | CRL_CHECK_ALL`); a certificate whose issuer has
 //!   no list in the file is refused, as OpenSSL refuses it ("unable to get CRL").
@@ -49,6 +50,7 @@ impl ServerCertVerifier for ServerVerifier {
             _ => (name, false),
         };
         let result = if self.anchors.iter().any(|a| a.as_ref() == ee.as_ref()) {
+            super::validity::check(ee.as_ref(), unix_secs(now)).map_err(Error::InvalidCertificate)?;
             let cert = webpki::EndEntityCert::try_from(ee).map_err(|_| Error::InvalidCertificate(CertificateError::BadEncoding))?;
             cert.verify_is_valid_for_subject_name(name).map(|_| ServerCertVerified::assertion()).map_err(|_| Error::InvalidCertificate(CertificateError::NotValidForName))
         } else {
@@ -68,6 +70,11 @@ impl ServerCertVerifier for ServerVerifier {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.inner.supported_verify_schemes()
     }
+}
+
+/// `now` as rustls gives it, in seconds since the epoch.
+fn unix_secs(now: UnixTime) -> i64 {
+    i64::try_from(now.as_secs()).unwrap_or(i64::MAX)
 }
 
 /// OpenSSL verification error ids (`X509_V_ERR_*`), as `ca-ignore-err` and
@@ -171,10 +178,12 @@ impl ClientCertVerifier for ClientVerifier {
         self.inner.root_hint_subjects()
     }
     fn verify_client_cert(&self, ee: &CertificateDer<'_>, im: &[CertificateDer<'_>], now: UnixTime) -> Result<ClientCertVerified, Error> {
-        if self.anchors.iter().any(|a| a.as_ref() == ee.as_ref()) {
-            return Ok(ClientCertVerified::assertion());
-        }
-        match self.inner.verify_client_cert(ee, im, now) {
+        let result = if self.anchors.iter().any(|a| a.as_ref() == ee.as_ref()) {
+            super::validity::check(ee.as_ref(), unix_secs(now)).map(|_| ClientCertVerified::assertion()).map_err(Error::InvalidCertificate)
+        } else {
+            self.inner.verify_client_cert(ee, im, now)
+        };
+        match result {
             Err(e) if self.ignore.forgives(&e) => {
                 ::log::debug!("client certificate error ignored (ca-ignore-err/crt-ignore-err): {e}");
                 Ok(ClientCertVerified::assertion())
