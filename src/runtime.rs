@@ -246,8 +246,8 @@ fn serve(
     let mut reactor = Reactor::new()?;
     let mut signals = Signals::install()?;
     signals.register(reactor.registry(), token::SIGNALS)?;
-    let checks = checks::Checks::build(&farm);
     let g = &config.global;
+    let checks = checks::Checks::build(&farm).with_pp2_never_send_local(g.tuning.pp2_never_send_local);
     let nthreads = threads::count(config);
     let maxconn = g.maxconn.unwrap_or(1024); // set by `run` from the fd limit
     let spawned = if nthreads > 1 {

@@ -1,6 +1,8 @@
 //! Smaller `global` keywords, each with its effect, compared with HAProxy 2.6 where
 //! its behaviour is deterministic: `zero-warning`, `grace`, `close-spread-time`,
-//! `tune.http.cookielen`, `unix-bind`.
+//! `tune.http.cookielen`, `unix-bind`; `maxsslconn`, `maxsslrate`,
+//! `pp2-never-send-local`, `mworker-max-reloads`, and the argument checks of the
+//! keywords accepted with no effect (`tune.h2.*`, pollers, OpenSSL-only settings ...).
 
 mod common;
 
@@ -155,5 +157,248 @@ fn unix_bind_errors_as_haproxy() {
             assert_eq!(out.code(), Some(1), "{}: {line}", bin.display());
             assert!(out.stderr.contains(msg), "{}: {line}: {}", bin.display(), out.stderr);
         }
+    }
+}
+
+#[test]
+fn accepted_keywords_check_their_arguments_as_haproxy() {
+    // Accepted by both: a whole configuration passes `-c`.
+    let accepted = [
+        "maxsslconn 10", "maxsslconn x", "maxsslrate 5", "mworker-max-reloads 3", "insecure-fork-wanted",
+        "insecure-setuid-wanted", "nogetaddrinfo", "noepoll", "nopoll", "nokqueue", "noevports", "numa-cpu-mapping",
+        "pp2-never-send-local", "h1-accept-payload-with-any-method", "h2-workaround-bogus-websocket-clients",
+        "thread-groups 1", "thread-group 1", "default-path current", "cluster-secret abc", "maxpipes 10",
+        "tune.pipesize 64k", "tune.buffers.limit 10", "tune.buffers.reserve 3", "tune.fail-alloc", "tune.fail-alloc 5",
+        "tune.h2.header-table-size 4096", "tune.h2.initial-window-size 65535", "tune.h2.max-concurrent-streams 100",
+        "tune.h2.max-frame-size 16384", "tune.listener.multi-queue on", "tune.peers.max-updates-at-once 100",
+        "tune.ssl.capture-buffer-size 96", "tune.ssl.keylog on", "tune.ssl.ssl-ctx-cache-size 1000",
+        "ssl-mode-async", "ssl-provider default", "ssl-provider-path /tmp", "ssl-load-extra-del-ext",
+        "ssl-load-extra-files none", "ssl-load-extra-files bundle sctl ocsp issuer key", "httpclient.resolvers.prefer ipv4",
+    ];
+    let refused = [
+        ("maxsslconn", "'maxsslconn' expects an integer argument."),
+        ("maxsslconn -1", "'maxsslconn' expects a positive numeric value."),
+        ("maxsslrate", "'maxsslrate' expects an integer argument."),
+        ("insecure-fork-wanted x", "'insecure-fork-wanted' cannot handle unexpected argument 'x'."),
+        ("noepoll x", "'noepoll' cannot handle unexpected argument 'x'."),
+        ("thread-groups", "'thread-groups' passed a missing or unparsable integer value in ''"),
+        ("thread-groups 2", "'thread-groups' value must be between 1 and 1 (was 2)"),
+        ("thread-group 2 1", "'thread-group' thread-group number must be between 1 and 1 (was 2)"),
+        ("default-path", "missing default-path mode '' for 'default-path', supported modes include 'current', 'config', 'parent', and 'origin'."),
+        ("default-path foo", "unsupported default-path mode 'foo' for 'default-path'"),
+        ("default-path origin", "'default-path origin' expects a directory as an argument."),
+        ("cluster-secret", "expects an ASCII string argument."),
+        ("tune.fail-alloc 101", "'tune.fail-alloc' expects a numeric value between 0 and 100."),
+        ("tune.h2.header-table-size 100000", "'tune.h2.header-table-size' expects a numeric value between 4096 and 65536."),
+        ("tune.h2.max-frame-size", "'tune.h2.max-frame-size' expects a numeric value between 16384 and 16777215."),
+        ("tune.listener.multi-queue x", "'tune.listener.multi-queue' expects either 'on' or 'off' but got 'x'."),
+        ("tune.ssl.keylog", "'tune.ssl.keylog' expects either 'on' or 'off' but got ''."),
+        ("tune.peers.max-updates-at-once 0", "'tune.peers.max-updates-at-once' expects an integer argument greater than 0."),
+        ("tune.pipesize", "'tune.pipesize' expects an integer argument."),
+        ("ssl-provider", "global statement 'ssl-provider' expects a valid engine provider name as an argument."),
+        ("ssl-propquery", "global statement 'ssl-propquery' expects a property string as an argument."),
+        ("ssl-load-extra-files foo", "'ssl-load-extra-files' expects one or multiple arguments (none, all, bundle, sctl, ocsp, issuer)."),
+        ("httpclient.resolvers.prefer foo", "'httpclient.resolvers.prefer' expects 'ipv4' or 'ipv6' as argument."),
+        ("httpclient.resolvers.id nosuch", "Proxy '<HTTPCLIENT>': Can't find resolvers section 'nosuch' for do-resolve action."),
+        // Not in HAProxy 2.6, or not in a build without the module (Debian's).
+        ("debug", "unknown keyword 'debug' in 'global' section"),
+        ("trace h1", "unknown keyword 'trace' in 'global' section; did you mean 'grace' maybe ?"),
+        ("ssl-engine rdrand", "unknown keyword 'ssl-engine' in 'global' section"),
+        ("51degrees-data-file x", "unknown keyword '51degrees-data-file' in 'global' section"),
+        ("deviceatlas-json-file x", "unknown keyword 'deviceatlas-json-file' in 'global' section"),
+        ("wurfl-data-file x", "unknown keyword 'wurfl-data-file' in 'global' section"),
+    ];
+    for bin in moonproxy_and_haproxy() {
+        for line in accepted {
+            let out = ProxyBuilder::new(&format!("global\n {line}\n{RETURN_OK}")).bin(&bin).flags(["-c"]).run();
+            assert_eq!(out.code(), Some(0), "{}: {line}: {}", bin.display(), out.stderr);
+        }
+        for (line, msg) in refused {
+            let out = ProxyBuilder::new(&format!("global\n {line}\n{RETURN_OK}")).bin(&bin).flags(["-c"]).run();
+            assert_eq!(out.code(), Some(1), "{}: {line}", bin.display());
+            assert!(out.stderr.contains(msg), "{}: {line}: {}", bin.display(), out.stderr);
+        }
+        // `mworker-max-reloads` without a value is only a warning.
+        let out = ProxyBuilder::new(&format!("global\n mworker-max-reloads\n{RETURN_OK}")).bin(&bin).flags(["-c"]).run();
+        assert_eq!(out.code(), Some(0), "{}: {}", bin.display(), out.stderr);
+        assert!(out.stderr.contains("'mworker-max-reloads' expects an integer argument."), "{}: {}", bin.display(), out.stderr);
+        // The httpclient's resolvers section, when it exists.
+        let cfg = format!("global\n httpclient.resolvers.id dns\nresolvers dns\n nameserver ns 127.0.0.1:53\n{RETURN_OK}");
+        let out = ProxyBuilder::new(&cfg).bin(&bin).flags(["-c"]).run();
+        assert_eq!(out.code(), Some(0), "{}: {}", bin.display(), out.stderr);
+    }
+    // HAProxy resolves relative paths from the configuration's directory with these;
+    // moonproxy refuses them rather than silently using the working directory.
+    let out = ProxyBuilder::new(&format!("global\n default-path config\n{RETURN_OK}")).flags(["-c"]).run();
+    assert_eq!(out.code(), Some(1), "{}", out.stderr);
+    assert!(out.stderr.contains("'default-path config' is not supported by moonproxy yet"), "{}", out.stderr);
+}
+
+mod tls_client {
+    use rustls::pki_types::{CertificateDer, ServerName};
+    use std::net::TcpStream;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    /// A self-signed certificate for `x.test`: the PEM `crt` wants, and a client
+    /// configuration that trusts it.
+    pub fn cert() -> (String, Arc<rustls::ClientConfig>) {
+        let ck = rcgen::generate_simple_self_signed(vec!["x.test".to_string()]).unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(CertificateDer::from(ck.cert.der().to_vec())).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        (format!("{}{}", ck.cert.pem(), ck.key_pair.serialize_pem()), Arc::new(config))
+    }
+
+    pub type Tls = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+
+    /// Connects and sends the ClientHello; the handshake is not driven further.
+    pub fn start(port: u16, config: &Arc<rustls::ClientConfig>) -> Tls {
+        let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let conn = rustls::ClientConnection::new(config.clone(), ServerName::try_from("x.test").unwrap()).unwrap();
+        let mut s = rustls::StreamOwned::new(conn, tcp);
+        s.conn.write_tls(&mut s.sock).unwrap();
+        s
+    }
+
+    /// Drives the handshake for at most `within`: whether it completed.
+    pub fn handshake(s: &mut Tls, within: Duration) -> bool {
+        s.sock.set_read_timeout(Some(within)).unwrap();
+        while s.conn.is_handshaking() {
+            if s.conn.complete_io(&mut s.sock).is_err() {
+                return false;
+            }
+        }
+        s.sock.set_read_timeout(Some(super::DEADLINE)).unwrap();
+        true
+    }
+
+    /// One `GET /` on the session: the status line.
+    pub fn get(s: &mut Tls) -> String {
+        use std::io::{Read, Write};
+        s.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
+        s.flush().unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 512];
+        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = s.read(&mut buf).unwrap();
+            assert!(n > 0, "closed: {}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&got).lines().next().unwrap_or_default().to_string()
+    }
+}
+
+const TLS_FRONTEND: &str = "defaults\n mode http\n timeout connect 2s\n timeout client 20s\n timeout server 20s\n\
+    frontend f\n bind 127.0.0.1:{{tls}} ssl crt {{dir}}/x.pem\n bind 127.0.0.1:{{plain}}\n\
+     http-request return status 200 content-type text/plain string ok\n";
+
+#[test]
+fn maxsslconn_holds_the_next_tls_client() {
+    let (pem, client) = tls_client::cert();
+    for bin in moonproxy_and_haproxy() {
+        let proxy = ProxyBuilder::new(&format!("global\n maxsslconn 1\n{TLS_FRONTEND}")).file("x.pem", &pem).bin(&bin).start();
+        let mut first = tls_client::start(proxy.port("tls"), &client);
+        assert!(tls_client::handshake(&mut first, DEADLINE), "{}", bin.display());
+        assert!(tls_client::get(&mut first).starts_with("HTTP/1.1 200"), "{}", bin.display());
+        // The second TLS client gets no answer to its ClientHello while the first is there.
+        let mut second = tls_client::start(proxy.port("tls"), &client);
+        assert!(!tls_client::handshake(&mut second, Duration::from_millis(700)), "{}: a second TLS session", bin.display());
+        // Plain connections are not limited.
+        assert_eq!(proxy.connect("plain").http_request(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").status, 200);
+        // moonproxy only: the waiting client is served once the first leaves (HAProxy 2.6
+        // accepted it and leaves it without an answer).
+        if bin == moonproxy_bin() {
+            drop(first);
+            assert!(tls_client::handshake(&mut second, DEADLINE), "the waiting client is served");
+            assert!(tls_client::get(&mut second).starts_with("HTTP/1.1 200"));
+        }
+    }
+}
+
+#[test]
+fn maxsslrate_spaces_tls_accepts() {
+    let (pem, client) = tls_client::cert();
+    for bin in moonproxy_and_haproxy() {
+        let proxy = ProxyBuilder::new(&format!("global\n maxsslrate 2\n{TLS_FRONTEND}")).file("x.pem", &pem).bin(&bin).start();
+        // Five sessions at two per second: the last ones wait for the rate to fall, so
+        // the five take more than a second (about 1.5 s by HAProxy's sliding estimate).
+        let t0 = std::time::Instant::now();
+        for _ in 0..5 {
+            let mut s = tls_client::start(proxy.port("tls"), &client);
+            assert!(tls_client::handshake(&mut s, DEADLINE), "{}", bin.display());
+        }
+        let took = t0.elapsed();
+        assert!(took >= Duration::from_secs(1), "{}: {took:?}", bin.display());
+    }
+}
+
+#[test]
+fn pp2_never_send_local_sends_the_proxy_command_in_checks() {
+    for bin in moonproxy_and_haproxy() {
+        for (global, command) in [("", 0x20u8), (" pp2-never-send-local\n", 0x21)] {
+            // The 13th byte of a version 2 header: version 2 and LOCAL (0x20) or PROXY (0x21).
+            let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+            let record = seen.clone();
+            let server = Backend::custom(move |mut s, _| {
+                let mut head = [0u8; 16];
+                s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+                if std::io::Read::read_exact(&mut s, &mut head).is_ok() {
+                    record.lock().unwrap().push(head[12]);
+                }
+            });
+            let cfg = format!(
+                "global\n{global}defaults\n mode tcp\n timeout connect 2s\n timeout client 5s\n timeout server 5s\n\
+                 listen l\n bind 127.0.0.1:{{{{fe}}}}\n server s 127.0.0.1:{} check inter 200ms send-proxy-v2 check-send-proxy\n",
+                server.port()
+            );
+            let _proxy = ProxyBuilder::new(&cfg).bin(&bin).start();
+            assert!(wait_until(DEADLINE, || !seen.lock().unwrap().is_empty()), "{}: no check", bin.display());
+            assert_eq!(seen.lock().unwrap()[0], command, "{}: {global:?}", bin.display());
+        }
+    }
+}
+
+#[test]
+fn mworker_max_reloads_stops_old_workers_that_outlive_it() {
+    // A TCP relay keeps the old worker busy after a reload: without the keyword it
+    // soft-stops and waits for the relay; with `mworker-max-reloads 0` the master sends
+    // it SIGTERM and the relayed connection ends.
+    let echo = Backend::echo();
+    for (global, killed) in [("", false), (" mworker-max-reloads 0\n", true)] {
+        let cfg = format!(
+            "global\n{global}defaults\n mode tcp\n timeout connect 2s\n timeout client 30s\n timeout server 30s\n\
+             listen l\n bind 127.0.0.1:{{{{fe}}}}\n server s 127.0.0.1:{}\n",
+            echo.port()
+        );
+        let mut proxy = ProxyBuilder::new(&cfg).flags(["-W", "-S", "{{dir}}/master.sock"]).start();
+        let sock = proxy.dir().join("master.sock");
+        let workers = |sock: &std::path::Path| -> Vec<String> {
+            cli(sock, "show proc\n").lines().filter(|l| l.contains(" worker ")).map(|l| l.split_whitespace().next().unwrap().to_string()).collect()
+        };
+        assert!(wait_until(DEADLINE, || sock.exists() && workers(&sock).len() == 1), "no worker");
+        let mut c = proxy.connect("fe");
+        c.send(b"ping");
+        assert_eq!(c.recv_exact(4), b"ping");
+        proxy.signal("USR2");
+        if killed {
+            proxy.wait_for_line(|l| l.contains("Reached max-reloads (0) for worker"), DEADLINE);
+            assert!(wait_until(DEADLINE, || workers(&sock).len() == 1), "the old worker is gone");
+            c.set_timeout(DEADLINE);
+            let (_, close) = c.recv_until_close();
+            assert!(!matches!(close, CloseKind::Timeout), "the relay ended with the old worker");
+        } else {
+            assert!(wait_until(DEADLINE, || workers(&sock).len() == 2), "new and old workers");
+            std::thread::sleep(Duration::from_millis(500));
+            assert_eq!(workers(&sock).len(), 2, "the old worker still relays");
+            c.send(b"pong");
+            assert_eq!(c.recv_exact(4), b"pong");
+        }
+        proxy.stop();
     }
 }

@@ -219,6 +219,9 @@ pub struct Global {
     /// `server-state-file` and `server-state-base` (added by "state":
     /// src/runtime/server_state.rs).
     pub server_state: GlobalServerState,
+    /// `insecure-fork-wanted`: the process may fork (external checks need it; added
+    /// by "globals" for "extcheck").
+    pub insecure_fork_wanted: bool,
 }
 
 /// Where the server-state files are (`server-state-file`, `server-state-base`).
@@ -290,6 +293,24 @@ pub struct GlobalTuning {
     /// (merged after parsing).
     pub h1_case_adjust: Vec<(String, String)>,
     pub h1_case_adjust_file: Option<std::path::PathBuf>,
+    /// `maxsslconn` / `maxsslrate` (added by "globals"): live TLS client connections,
+    /// and TLS connections accepted per second, over the `ssl` listeners (0 or unset:
+    /// no limit). Past either, those listeners stop accepting for a while.
+    pub maxsslconn: Option<u32>,
+    pub maxsslrate: Option<u32>,
+    /// `mworker-max-reloads <n>` (added by "globals"): after a reload, the master
+    /// sends SIGTERM to the old workers that have lived through more than `n` reloads.
+    pub mworker_max_reloads: Option<u32>,
+    /// `pp2-never-send-local` (added by "globals"): health checks with
+    /// `check-send-proxy` send a version 2 `PROXY` command, not `LOCAL`.
+    pub pp2_never_send_local: bool,
+    /// `httpclient.resolvers.id` / `httpclient.resolvers.prefer` (added by "globals"),
+    /// as written; the id must name a `resolvers` section.
+    pub httpclient_resolvers_id: Option<String>,
+    pub httpclient_resolvers_prefer: Option<String>,
+    /// The accepted keywords with no effect in moonproxy (pollers, splicing, HTTP/2,
+    /// OpenSSL tuning ...), as written, for `doc/config.md`'s reasons (added by "globals").
+    pub no_effect: Vec<(String, Vec<String>)>,
 }
 
 /// A global `set-var proc.<name> <expr>` (`fmt: false`) or `set-var-fmt proc.<name>
@@ -395,6 +416,7 @@ impl Default for Global {
             compression: CompressionTuning::default(),
             tuning: GlobalTuning::default(),
             server_state: GlobalServerState::default(),
+            insecure_fork_wanted: false,
         }
     }
 }

@@ -85,6 +85,10 @@ pub struct AcceptRates {
     /// Per listener: when its retry timer is due, so that the connection events that
     /// keep coming while it waits do not arm one timer each.
     retry_at: Vec<Option<Instant>>,
+    /// `maxsslrate`: TLS connections accepted per second on `ssl` listeners.
+    ssl_rate: Option<(u32, Rate)>,
+    /// `maxsslconn`: live TLS connections on `ssl` listeners.
+    maxsslconn: Option<u32>,
 }
 
 impl AcceptRates {
@@ -97,6 +101,33 @@ impl AcceptRates {
             sess: limit(maxsessrate),
             frontends: frontends.into_iter().map(limit).collect(),
             retry_at: Vec::new(),
+            ssl_rate: None,
+            maxsslconn: None,
+        }
+    }
+
+    /// Adds `maxsslrate` and `maxsslconn` (already divided for this thread).
+    pub fn with_ssl(mut self, maxsslrate: Option<u32>, maxsslconn: Option<u32>, now: Instant) -> AcceptRates {
+        self.ssl_rate = maxsslrate.filter(|&l| l > 0).map(|l| (l, Rate::new(now)));
+        self.maxsslconn = maxsslconn.filter(|&l| l > 0);
+        self
+    }
+
+    /// Whether `ssl_conns` live TLS connections leave room for one more (`maxsslconn`).
+    pub fn ssl_room(&self, ssl_conns: u32) -> bool {
+        self.maxsslconn.is_none_or(|max| ssl_conns < max)
+    }
+
+    /// Whether an `ssl` listener may accept one more connection now (`maxsslrate`); if
+    /// not, how long to wait.
+    pub fn ssl_wait(&mut self, now: Instant) -> Option<Duration> {
+        self.ssl_rate.as_mut().and_then(|(limit, rate)| rate.wait(*limit, now))
+    }
+
+    /// A connection was accepted on an `ssl` listener.
+    pub fn ssl_accepted(&mut self, now: Instant) {
+        if let Some((_, r)) = self.ssl_rate.as_mut() {
+            r.add(now);
         }
     }
 
@@ -117,12 +148,12 @@ impl AcceptRates {
         let part = |l: Option<u32>| l.map(|l| share(l, threads, number));
         let t = &config.global.tuning;
         let frontends = config.proxies.iter().map(|p| part(p.rate_limit_sessions.filter(|_| p.cap.frontend))).collect();
-        AcceptRates::new(part(t.maxconnrate), part(t.maxsessrate), frontends, now)
+        AcceptRates::new(part(t.maxconnrate), part(t.maxsessrate), frontends, now).with_ssl(part(t.maxsslrate), part(t.maxsslconn), now)
     }
 
     /// No limit at all: the accept path skips every check.
     pub fn is_empty(&self) -> bool {
-        self.conn.is_none() && self.sess.is_none() && self.frontends.iter().all(Option::is_none)
+        self.conn.is_none() && self.sess.is_none() && self.ssl_rate.is_none() && self.frontends.iter().all(Option::is_none)
     }
 
     /// Whether frontend `fe` may accept one more connection now; if not, how long
@@ -208,6 +239,22 @@ mod tests {
         assert!(a.arm_retry(3, later, t0));
         assert!(!a.arm_retry(3, later, t0 + PERIOD / 2));
         assert!(a.arm_retry(3, later + PERIOD, later));
+    }
+
+    #[test]
+    fn ssl_limits() {
+        let t0 = Instant::now();
+        let mut a = AcceptRates::new(None, None, vec![None], t0).with_ssl(Some(2), Some(3), t0);
+        assert!(!a.is_empty());
+        assert!(a.ssl_room(2) && !a.ssl_room(3));
+        for _ in 0..2 {
+            assert_eq!(a.ssl_wait(t0), None);
+            a.ssl_accepted(t0);
+        }
+        assert_eq!(a.ssl_wait(t0), Some(PERIOD));
+        assert_eq!(a.wait(0, t0), None, "plain listeners are not limited");
+        let none = AcceptRates::new(None, None, vec![None], t0).with_ssl(Some(0), None, t0);
+        assert!(none.is_empty() && none.ssl_room(u32::MAX));
     }
 
     #[test]

@@ -95,6 +95,7 @@ pub fn run(config: Config, run: RunOptions, opts: Options, reexec: Option<String
         }
         master.load_failed();
     }
+    master.max_reloads = config.global.tuning.mworker_max_reloads;
     master.serve()
 }
 
@@ -121,6 +122,8 @@ struct Master {
     stopping: bool,
     /// The exit code once stopping: the first abnormal worker status.
     exit_code: Option<i32>,
+    /// `mworker-max-reloads` of the loaded configuration.
+    max_reloads: Option<u32>,
 }
 
 impl Master {
@@ -192,6 +195,7 @@ impl Master {
             reloaded,
             stopping: false,
             exit_code: None,
+            max_reloads: None,
         })
     }
 
@@ -279,6 +283,7 @@ impl Master {
             old.role = Role::Old;
             process::kill(old.pid, libc::SIGUSR1);
         }
+        self.stop_overdue_workers();
         notice!("Loading success.");
         self.notify("READY=1\nSTATUS=Ready.\n");
     }
@@ -342,6 +347,16 @@ impl Master {
         warning!("All workers exited. Exiting... ({code})");
         let _ = std::fs::remove_dir_all(&self.procs.dir);
         code
+    }
+
+    /// `mworker-max-reloads <max>`: the old workers that lived through more than `max`
+    /// reloads get SIGTERM (a hard stop) rather than finishing their soft stop.
+    fn stop_overdue_workers(&self) {
+        let Some(max) = self.max_reloads else { return };
+        for w in self.procs.workers.iter().filter(|w| w.role == Role::Old && w.reloads > max) {
+            warning!("Reached max-reloads ({max}) for worker {}: sending SIGTERM", w.pid);
+            process::kill(w.pid, libc::SIGTERM);
+        }
     }
 
     /// A reload failed (bad configuration, a new worker that could not start): the

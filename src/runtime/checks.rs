@@ -89,6 +89,9 @@ pub struct Checks {
     /// The servers' `source` lines (by backend and server): the local address probes
     /// bind to.
     sources: std::collections::HashMap<(usize, usize), crate::config::model::SourceConf>,
+    /// `pp2-never-send-local` (global): version 2 headers of `check-send-proxy` carry
+    /// the `PROXY` command with the probe's addresses, as HAProxy before 2.2, not `LOCAL`.
+    pp2_never_send_local: bool,
 }
 
 impl Checks {
@@ -127,7 +130,7 @@ impl Checks {
             .filter_map(|(be, b)| Some((be, b.as_ref()?)))
             .flat_map(|(be, b)| b.iter_servers().filter_map(move |(id, s)| Some(((be, id.0), s.tuning().source.clone()?))))
             .collect();
-        Checks { slots, agent_lines: Vec::new(), warm_steps: Vec::new(), sources }
+        Checks { slots, agent_lines: Vec::new(), warm_steps: Vec::new(), sources, pp2_never_send_local: false }
     }
 
     /// Starts (or restarts) the `slowstart` warm-up of a server that came back UP.
@@ -279,6 +282,12 @@ impl Checks {
         }
     }
 
+    /// `pp2-never-send-local`: see the field.
+    pub fn with_pp2_never_send_local(mut self, on: bool) -> Checks {
+        self.pp2_never_send_local = on;
+        self
+    }
+
     /// The probe's socket is ready: did the connect succeed? For an HTTP check, send
     /// the request and read the response as far as the socket allows.
     pub fn on_ready(&mut self, cx: &mut Ctx<'_>, key: Key, ready: Ready) -> Option<(usize, usize, CheckResult)> {
@@ -305,6 +314,7 @@ impl Checks {
             // `check-send-proxy`: v1 with the probe's own addresses, v2 `LOCAL`, as HAProxy.
             let mut header = match version {
                 crate::proxy_protocol::Version::V1 => crate::proxy_protocol::v1(p.conn.local_addr(), p.conn.peer_addr()),
+                crate::proxy_protocol::Version::V2 if self.pp2_never_send_local => crate::proxy_protocol::v2(p.conn.local_addr(), p.conn.peer_addr(), &[]),
                 crate::proxy_protocol::Version::V2 => crate::proxy_protocol::v2_local(),
             };
             let _ = p.conn.write_vec(&mut header);

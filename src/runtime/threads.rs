@@ -537,7 +537,7 @@ fn build(number: usize, config: &Config, opts: &RunOptions, listeners: Vec<Liste
     let mut proxies = proxies;
     attach_log_samples(&mut proxies, &formats);
     attach_sd_samples(&mut proxies, config);
-    let checks = super::checks::Checks::build(&farm);
+    let checks = super::checks::Checks::build(&farm).with_pp2_never_send_local(g.tuning.pp2_never_send_local);
     let mut world = World::new(proxies, farm, listeners, checks, logs, None, g.bufsize, g.maxaccept, maxconn, g.hard_stop_after);
     world.debug = opts.debug;
     world.http_maxhdr = g.http_maxhdr;

@@ -201,6 +201,12 @@ impl World {
             && self.actconn < self.maxconn
             && !self.proxies[l.proxy].frontend_full()
             && !l.full()
+            && (l.tls.is_none() || self.rates.ssl_room(self.ssl_conns()))
+    }
+
+    /// Live connections on the `ssl` listeners (`maxsslconn`).
+    fn ssl_conns(&self) -> u32 {
+        self.listeners.iter().filter(|l| l.tls.is_some()).map(|l| l.conns).sum()
     }
 
     // ---- accepting --------------------------------------------------------
@@ -217,7 +223,9 @@ impl World {
             }
             // Over an accept rate: the connections wait in the backlog until it falls.
             if !self.rates.is_empty() {
-                if let Some(wait) = self.rates.wait(self.listeners[li].proxy, cx.now) {
+                let ssl = self.listeners[li].tls.is_some();
+                let wait = self.rates.wait(self.listeners[li].proxy, cx.now).max(if ssl { self.rates.ssl_wait(cx.now) } else { None });
+                if let Some(wait) = wait {
                     if self.rates.arm_retry(li, cx.now + wait, cx.now) {
                         cx.timers.arm(cx.now + wait, TimerTarget::Entry(Kind::Listener, Key { slot: li, gen: 0 }));
                     }
@@ -235,6 +243,9 @@ impl World {
                 Accept::Conn { sock, peer, local } => match l.conn(sock) {
                     Ok(conn) => {
                         self.rates.accepted(cx.now);
+                        if l.tls.is_some() {
+                            self.rates.ssl_accepted(cx.now);
+                        }
                         self.new_stream(cx, li, conn, peer, local)
                     }
                     Err(e) => ::log::warn!("cannot start TLS on an accepted connection: {e}"),

@@ -252,3 +252,250 @@ pub fn resetenv(p: &mut Parser, l: &Line) -> Result<(), String> {
     p.env.reset(&keep);
     Ok(())
 }
+
+// ---- keywords HAProxy 2.6 has for features moonproxy does otherwise --------------------
+//
+// Each checks its arguments as HAProxy 2.6 does, so that a configuration `haproxy -c`
+// accepts is accepted here and one it refuses is refused with the same message. What
+// moonproxy does with each is in `doc/config.md` (the notes of `keywords.rs`).
+
+/// HAProxy's `atol()`: the leading digits (with a sign), 0 when there are none. Several
+/// 2.6 keywords read their value this way, so `maxsslconn x` means 0 (no limit).
+fn atoi(s: &str) -> i64 {
+    let s = s.trim_start();
+    let (neg, digits) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let end = digits.find(|c: char| !c.is_ascii_digit()).unwrap_or(digits.len());
+    let v = digits[..end].parse::<i64>().unwrap_or(if end == 0 { 0 } else { i64::MAX });
+    if neg {
+        -v
+    } else {
+        v
+    }
+}
+
+/// The value of `<kw> <integer>` read as HAProxy reads it (`'<kw>' expects an integer
+/// argument.` when missing, extra arguments refused).
+fn int_value(l: &Line) -> Result<i64, String> {
+    expect_args(l, 1, "an integer argument")?;
+    Ok(atoi(l.arg(1)))
+}
+
+/// Records a keyword that is accepted with no effect (see its `keywords.rs` note).
+fn no_effect(p: &mut Parser, l: &Line) {
+    p.config.global.tuning.no_effect.push((l.arg(0).to_string(), l.args[1..].to_vec()));
+}
+
+/// `maxsslconn <n>` / `maxsslrate <n>`: limits on the `ssl` listeners
+/// (`crate::listener::rate`).
+pub fn ssl_limit(p: &mut Parser, l: &Line) -> Result<(), String> {
+    let v = int_value(l)?;
+    // HAProxy checks only `maxsslconn`; a negative `maxsslrate` is no limit.
+    if v < 0 && l.arg(0) == "maxsslconn" {
+        return Err(format!("'{}' expects a positive numeric value.", l.arg(0)));
+    }
+    let v = Some(v.clamp(0, i64::from(u32::MAX)) as u32).filter(|&v| v > 0);
+    match l.arg(0) {
+        "maxsslconn" => p.config.global.tuning.maxsslconn = v,
+        _ => p.config.global.tuning.maxsslrate = v,
+    }
+    Ok(())
+}
+
+/// `mworker-max-reloads <n>`. HAProxy 2.6 only warns about a missing value.
+pub fn mworker_max_reloads(p: &mut Parser, l: &Line) -> Result<(), String> {
+    if l.arg(1).is_empty() {
+        p.warn(&l.loc, "'mworker-max-reloads' expects an integer argument.");
+        return Ok(());
+    }
+    let v = int_value(l)?;
+    p.config.global.tuning.mworker_max_reloads = Some(v.clamp(0, i64::from(u32::MAX)) as u32);
+    Ok(())
+}
+
+/// Keywords without arguments that moonproxy accepts: `insecure-fork-wanted` (read by
+/// external checks) and the ones with no effect (pollers, NUMA, HTTP/2 ...).
+pub fn flag(p: &mut Parser, l: &Line) -> Result<(), String> {
+    expect_args(l, 0, "no argument")?;
+    match l.arg(0) {
+        "insecure-fork-wanted" => p.config.global.insecure_fork_wanted = true,
+        "pp2-never-send-local" => p.config.global.tuning.pp2_never_send_local = true,
+        _ => no_effect(p, l),
+    }
+    Ok(())
+}
+
+/// Integer tuning keywords accepted with no effect, with HAProxy 2.6's checks.
+pub fn tune_int(p: &mut Parser, l: &Line) -> Result<(), String> {
+    let kw = l.arg(0);
+    let range = |lo: i64, hi: i64| -> Result<(), String> {
+        let v = l.arg(1).parse::<i64>().unwrap_or(-1);
+        if l.args.len() > 2 || !(lo..=hi).contains(&v) {
+            return Err(format!("'{kw}' expects a numeric value between {lo} and {hi}."));
+        }
+        Ok(())
+    };
+    match kw {
+        "tune.h2.header-table-size" => range(4096, 65536)?,
+        "tune.h2.max-frame-size" => range(16384, 16_777_215)?,
+        // HAProxy reads these two with atoi and no check at all.
+        "tune.h2.initial-window-size" | "tune.h2.max-concurrent-streams" => {}
+        "tune.fail-alloc" => {
+            if !l.arg(1).is_empty() {
+                range(0, 100)?;
+            }
+        }
+        "tune.peers.max-updates-at-once" => {
+            if l.args.len() > 2 || atoi(l.arg(1)) <= 0 {
+                return Err(format!("'{kw}' expects an integer argument greater than 0."));
+            }
+        }
+        // maxpipes, tune.pipesize, tune.buffers.*, tune.ssl.capture-buffer-size,
+        // tune.ssl.ssl-ctx-cache-size.
+        _ => {
+            int_value(l)?;
+        }
+    }
+    no_effect(p, l);
+    Ok(())
+}
+
+/// `tune.listener.multi-queue on|off`, `tune.ssl.keylog on|off`: accepted, no effect.
+pub fn on_off(p: &mut Parser, l: &Line) -> Result<(), String> {
+    if !matches!(l.arg(1), "on" | "off") {
+        return Err(format!("'{}' expects either 'on' or 'off' but got '{}'.", l.arg(0), l.arg(1)));
+    }
+    expect_args(l, 1, "either 'on' or 'off'")?;
+    no_effect(p, l);
+    Ok(())
+}
+
+/// `thread-groups <n>`: moonproxy has one group of threads, as an HAProxy 2.6 build
+/// without thread groups (MAX_TGROUPS 1), so only 1 is valid.
+pub fn thread_groups(p: &mut Parser, l: &Line) -> Result<(), String> {
+    let Ok(n) = l.arg(1).parse::<i64>() else {
+        return Err(format!("'thread-groups' passed a missing or unparsable integer value in '{}'", l.arg(1)));
+    };
+    if n != 1 {
+        return Err(format!("'thread-groups' value must be between 1 and 1 (was {n})"));
+    }
+    no_effect(p, l);
+    Ok(())
+}
+
+/// `thread-group <n> [<threads>...]`: group 1 only, which holds every thread.
+pub fn thread_group(p: &mut Parser, l: &Line) -> Result<(), String> {
+    let Ok(n) = l.arg(1).parse::<i64>() else {
+        return Err(format!("'thread-group' passed a missing or unparsable integer value in '{}'", l.arg(1)));
+    };
+    if n != 1 {
+        return Err(format!("'thread-group' thread-group number must be between 1 and 1 (was {n})"));
+    }
+    no_effect(p, l);
+    Ok(())
+}
+
+/// `default-path current|config|parent|origin <dir>`. moonproxy resolves relative paths
+/// from the working directory, which is `current`; the other modes are refused rather
+/// than silently not applied.
+pub fn default_path(p: &mut Parser, l: &Line) -> Result<(), String> {
+    let modes = "supported modes include 'current', 'config', 'parent', and 'origin'.";
+    match l.arg(1) {
+        "" => return Err(format!("missing default-path mode '' for 'default-path', {modes}")),
+        "origin" if l.arg(2).is_empty() => return Err("'default-path origin' expects a directory as an argument.".into()),
+        "current" => {
+            expect_args(l, 1, "a mode")?;
+            no_effect(p, l);
+            return Ok(());
+        }
+        "config" | "parent" | "origin" => {}
+        m => return Err(format!("unsupported default-path mode '{m}' for 'default-path', {modes}")),
+    }
+    Err(format!("'default-path {}' is not supported by moonproxy yet (relative paths are relative to the working directory, as with 'current').", l.arg(1)))
+}
+
+/// `httpclient.resolvers.id <section>`: checked after parsing ([`check`]).
+pub fn httpclient_resolvers(p: &mut Parser, l: &Line) -> Result<(), String> {
+    if l.arg(0) == "httpclient.resolvers.prefer" {
+        if !matches!(l.arg(1), "ipv4" | "ipv6") {
+            return Err("'httpclient.resolvers.prefer' expects 'ipv4' or 'ipv6' as argument.".into());
+        }
+        p.config.global.tuning.httpclient_resolvers_prefer = Some(l.arg(1).to_string());
+    } else {
+        p.config.global.tuning.httpclient_resolvers_id = Some(l.arg(1).to_string());
+    }
+    Ok(())
+}
+
+/// `cluster-secret <secret>` (QUIC retry tokens in HAProxy): accepted, no effect.
+pub fn cluster_secret(p: &mut Parser, l: &Line) -> Result<(), String> {
+    if l.arg(1).is_empty() {
+        return Err("expects an ASCII string argument.".into());
+    }
+    no_effect(p, l);
+    Ok(())
+}
+
+/// The OpenSSL-specific keywords (`ssl-provider`, `ssl-propquery`, `ssl-load-extra-*`,
+/// ...): rustls has nothing they could select, so they are accepted after HAProxy's
+/// argument checks and have no effect; a configuration written for HAProxy then still
+/// loads.
+pub fn openssl_only(p: &mut Parser, l: &Line) -> Result<(), String> {
+    let kw = l.arg(0);
+    let missing = match kw {
+        "ssl-propquery" => Some("global statement 'ssl-propquery' expects a property string as an argument."),
+        "ssl-provider" => Some("global statement 'ssl-provider' expects a valid engine provider name as an argument."),
+        "ssl-provider-path" => Some("global statement 'ssl-provider-path' expects a directory path as an argument."),
+        _ => None,
+    };
+    if let Some(msg) = missing.filter(|_| l.arg(1).is_empty()) {
+        return Err(msg.into());
+    }
+    if kw == "ssl-load-extra-files" {
+        const KINDS: [&str; 7] = ["none", "all", "bundle", "sctl", "ocsp", "issuer", "key"];
+        if l.args.len() < 2 || l.args[1..].iter().any(|a| !KINDS.contains(&a.as_str())) {
+            return Err("'ssl-load-extra-files' expects one or multiple arguments (none, all, bundle, sctl, ocsp, issuer).".into());
+        }
+    }
+    no_effect(p, l);
+    Ok(())
+}
+
+/// Keywords of optional HAProxy modules that Debian's HAProxy 2.6 is built without
+/// (`debug` and `trace` are not in 2.6 at all): refused with the message such a build
+/// gives.
+pub fn not_built_in(_: &mut Parser, l: &Line) -> Result<(), String> {
+    use crate::config::keywords::{suggest, GLOBAL};
+    // HAProxy suggests among the keywords it has, so not among these.
+    const ABSENT: [&str; 6] = ["51degrees-data-file", "debug", "deviceatlas-json-file", "ssl-engine", "trace", "wurfl-data-file"];
+    let known = GLOBAL.iter().map(|k| k.name).filter(|n| !ABSENT.contains(n));
+    let hint = suggest(l.arg(0), known).map(|s| format!("; did you mean '{s}' maybe ?")).unwrap_or_default();
+    Err(format!("unknown keyword '{}' in 'global' section{hint}", l.arg(0)))
+}
+
+/// The checks of these keywords that need the whole configuration.
+pub fn check(config: &crate::config::model::Config, diags: &mut Vec<crate::config::Diagnostic>) {
+    if let Some(id) = &config.global.tuning.httpclient_resolvers_id {
+        if !config.resolvers.iter().any(|r| &r.name == id) {
+            let text = format!("Proxy '<HTTPCLIENT>': Can't find resolvers section '{id}' for do-resolve action.");
+            diags.push(crate::config::Diagnostic::plain(crate::diag::Severity::Alert, None, text));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::atoi;
+
+    #[test]
+    fn atoi_reads_leading_digits_as_haproxy() {
+        assert_eq!(atoi("12"), 12);
+        assert_eq!(atoi("12ab"), 12);
+        assert_eq!(atoi("x"), 0);
+        assert_eq!(atoi("-3"), -3);
+        assert_eq!(atoi(""), 0);
+    }
+}

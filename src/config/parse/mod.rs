@@ -740,6 +740,7 @@ impl Parser {
         checks::run(&mut self.config, &mut self.diags);
         cookie::check(&self.config, &mut self.diags);
         global_extra::finish(&mut self.config, &mut self.diags);
+        global::check(&self.config, &mut self.diags);
         stick::check(&mut self.config, &mut self.diags);
         if alerts(&self.diags) > parse_only {
             self.diags.push(fatal());
