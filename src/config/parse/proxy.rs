@@ -514,6 +514,9 @@ pub fn option(p: &mut Parser, l: &Line) -> Result<(), String> {
         }
         None => {}
     }
+    if let Some(result) = crate::http::proxy_options::parse(&mut p.draft().proxy.options, name, negate, &args[2..]) {
+        return result;
+    }
     let max_args = match name {
         "redispatch" | "httplog" => 1,
         _ => 0,
