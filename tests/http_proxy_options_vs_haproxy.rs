@@ -129,3 +129,47 @@ fn invalid_bytes_and_cacheable_cookies_as_in_haproxy() {
         assert_eq!(ours, &theirs, "moonproxy (left) and HAProxy (right)");
     }
 }
+
+const CAPTURES: &str = "global
+    log stdout format raw local0
+defaults
+    mode http
+    log global
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{fe}}
+    log-format \"%hr %hs [%[capture.req.hdr(1)]] [%[capture.res.hdr(0)]] %HP\"
+    capture request header X-A len 3
+    declare capture request len 4
+    declare capture response len 5
+    http-request capture req.hdr(host) id 1
+    http-response capture res.hdr(x-srv) id 0
+    default_backend be
+backend be
+    server s1 127.0.0.1:{{be}}
+";
+
+/// `declare capture` slots filled by `capture ... id <n>` rules, cut to the declared
+/// length, in `%hr`/`%hs` and `capture.req.hdr(n)`/`capture.res.hdr(n)`.
+fn captures(bin: &Path) -> String {
+    let app = Backend::custom(|mut s: TcpStream, _| {
+        let mut b = [0u8; 1024];
+        let _ = s.read(&mut b);
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nX-Srv: moonshine\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    });
+    let proxy = ProxyBuilder::new(CAPTURES).bin(bin).port("be", app.port()).start();
+    let r = exchange(proxy.addr("fe"), b"GET /cap HTTP/1.1\r\nHost: example.org\r\nX-A: abcdef\r\nConnection: close\r\n\r\n");
+    assert!(r.starts_with("200 "), "{r}");
+    proxy.wait_for_line(|l| l.ends_with("/cap"), DEADLINE)
+}
+
+#[test]
+fn declared_capture_slots_as_in_haproxy() {
+    let lines: Vec<String> = moonproxy_and_haproxy().iter().map(|b| captures(b)).collect();
+    assert_eq!(lines[0], "{abc|exam} {moons} [exam] [moons] /cap");
+    if let Some(theirs) = lines.get(1) {
+        assert_eq!(&lines[0], theirs, "moonproxy (left) and HAProxy (right)");
+    }
+}

@@ -18,6 +18,7 @@
 
 use super::parse::compression as comp;
 use super::parse::cookie;
+use super::parse::declare;
 use super::parse::global as g;
 use super::parse::http_misc;
 use super::parse::lua;
@@ -405,7 +406,7 @@ pub static PROXY: &[Keyword] = &[
     sup("clitcpka-intvl", DF, super::parse::sockets::tcpka_time, "TCP_KEEPINTVL in seconds (default unit), with `option clitcpka` or `tcpka`"),
     sup("compression", DFB, comp::compression, "algo (identity gzip deflate raw-deflate), type, offload: doc/http.md"),
     sup("cookie", DB, cookie::cookie, "rewrite, insert, prefix, indirect, nocache, postonly, preserve, httponly, secure, domain, attr, maxidle, maxlife; not dynamic yet"),
-    nyi("declare", F),
+    sup("declare", DFB, declare::declare, "frontends: `capture request|response len <n>`, slots for `http-request|http-response capture ... id <n>`"),
     sup("dispatch", B, super::parse::server_extra::dispatch, "a backend without servers gets one at the address, named `<NOSRV>` as HAProxy logs it (it shows in `show stat`, unlike HAProxy)"),
     nyi("email-alert", DFB),
     sup("errorfile", DFB, http_misc::errorfile, ""),
