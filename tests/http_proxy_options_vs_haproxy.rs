@@ -173,3 +173,33 @@ fn declared_capture_slots_as_in_haproxy() {
         assert_eq!(&lines[0], theirs, "moonproxy (left) and HAProxy (right)");
     }
 }
+
+/// `-c` on both binaries: the same alert for each refused line.
+#[test]
+fn refused_lines_read_as_in_haproxy() {
+    let proxy = |body: &str| format!("defaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n{body}");
+    let fe = "frontend fe\n    bind 127.0.0.1:{{fe}}\n    default_backend be\n";
+    let be = "backend be\n    server s1 127.0.0.1:1\n";
+    for (config, message) in [
+        (proxy(&format!("{fe}backend be\n    option http_proxy\n")), "]: option 'http_proxy' is not supported any more since HAProxy 2.5."),
+        (proxy(&format!("{fe}    declare capture foo len 3\n{be}")), "'declare capture' requires a direction ('request' or 'response')"),
+        (proxy(&format!("{fe}    declare capture request\n{be}")), "'declare capture' requires a capture length ('len')"),
+        (proxy(&format!("{fe}    declare bar\n{be}")), "unknown declaration type 'bar' (supports 'capture')"),
+        (proxy(&format!("{fe}{be}    declare capture request len 4\n")), "'declare' only available in frontend or listen section"),
+        (proxy(&format!("    declare capture request len 4\n{fe}{be}")), "'declare' not available in default section"),
+        (
+            proxy(&format!("{fe}    declare capture request len 4\n    http-request capture req.hdr(host) id 1\n{be}")),
+            "Proxy 'fe': unable to find capture id '1' referenced by http-request capture rule.",
+        ),
+        (
+            proxy(&format!("{fe}    http-response capture res.hdr(host) id 0\n{be}")),
+            "Proxy 'fe': unable to find capture id '0' referenced by http-response capture rule.",
+        ),
+    ] {
+        for bin in moonproxy_and_haproxy() {
+            let out = ProxyBuilder::new(&config).bin(&bin).flags(["-c"]).run();
+            assert_eq!(out.code(), Some(1), "{}:\n{config}\n{out:?}", bin.display());
+            assert!(out.stderr.contains(message), "{}:\n{config}\n{out:?}", bin.display());
+        }
+    }
+}

@@ -493,7 +493,7 @@ pub static OPTIONS: &[SubKeyword] = &[
     i("http-no-delay", DFB, "moonproxy never holds data back to merge it (no MSG_MORE)"),
     s("http-restrict-req-hdr-names", DFB, "`preserve`, `delete`, `reject` (403) for names with other characters than letters, digits and `-`"),
     i("http-use-proxy-header", DF, "HAProxy 2.6 shows no effect of it either: `Proxy-Connection` decides nothing (checked live)"),
-    n("http_proxy", DFB),
+    s("http_proxy", DFB, "refused with HAProxy 2.6's alert: the option was removed in HAProxy 2.5 (`http-request set-dst` and `set-uri` do it)"),
     s("idle-close-on-response", DF, "soft-stop keeps an idle client connection until its next response"),
     i("independent-streams", DFB, "deviation: timeouts are refreshed by activity on either side, as HAProxy does without the option"),
     s("ldap-check", DB, "an anonymous LDAPv3 bind; UP on resultCode 0 (doc/checks.md)"),

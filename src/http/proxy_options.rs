@@ -6,15 +6,18 @@
 //! - `checkcache` (backends): a response a shared cache could store that carries
 //!   `Set-Cookie` is blocked and answered 502, [`checkcache_blocks`];
 //! - `independent-streams`: accepted with no effect (moonproxy refreshes `timeout
-//!   client` and `timeout server` as HAProxy does without it; doc/config.md).
+//!   client` and `timeout server` as HAProxy does without it; doc/config.md);
+//! - `http_proxy`: refused with HAProxy 2.6's alert (removed in 2.5).
 
 use crate::config::model::ProxyOptions;
+use crate::http::options::Parsed;
 use crate::http::{Method, Response};
 
 /// Parses `option <name>` (`negate`: `no option`) for the options of this module;
-/// `None` for another option. `Err` holds HAProxy's message.
-pub fn parse(o: &mut ProxyOptions, name: &str, negate: bool, args: &[String]) -> Option<Result<(), String>> {
+/// `None` for another option.
+pub fn parse(o: &mut ProxyOptions, name: &str, negate: bool, args: &[String]) -> Option<Parsed> {
     let flag = match name {
+        "http_proxy" => return Some(Parsed::Directive(HTTP_PROXY_REMOVED.into())),
         "accept-invalid-http-request" => &mut o.accept_invalid_http_request,
         "accept-invalid-http-response" => &mut o.accept_invalid_http_response,
         "checkcache" => &mut o.checkcache,
@@ -22,11 +25,14 @@ pub fn parse(o: &mut ProxyOptions, name: &str, negate: bool, args: &[String]) ->
         _ => return None,
     };
     if let Some(extra) = args.first() {
-        return Some(Err(format!("'option {name}' cannot handle unexpected argument '{extra}'.")));
+        return Some(Parsed::Err(format!("'option {name}' cannot handle unexpected argument '{extra}'.")));
     }
     *flag = !negate;
-    Some(Ok(()))
+    Some(Parsed::Ok)
 }
+
+/// HAProxy 2.6's alert for `option http_proxy`.
+const HTTP_PROXY_REMOVED: &str = "option 'http_proxy' is not supported any more since HAProxy 2.5. This option stopped working in HAProxy 1.9 and usually had nasty side effects. It can be more reliably implemented with combinations of 'http-request set-dst' and 'http-request set-uri', and even 'http-request do-resolve' if DNS resolution is desired.";
 
 /// Statuses a cache may store by default (HAProxy's list; RFC 9110 §15.1 plus 404,
 /// 405, 414 and 501).
@@ -99,14 +105,13 @@ mod tests {
     #[test]
     fn options_take_no_argument() {
         let mut o = ProxyOptions::default();
-        assert_eq!(parse(&mut o, "checkcache", false, &[]), Some(Ok(())));
+        assert!(matches!(parse(&mut o, "checkcache", false, &[]), Some(Parsed::Ok)));
         assert!(o.checkcache);
-        assert_eq!(parse(&mut o, "checkcache", true, &[]), Some(Ok(())));
+        assert!(matches!(parse(&mut o, "checkcache", true, &[]), Some(Parsed::Ok)));
         assert!(!o.checkcache);
-        assert_eq!(
-            parse(&mut o, "independent-streams", false, &["x".into()]),
-            Some(Err("'option independent-streams' cannot handle unexpected argument 'x'.".into()))
-        );
-        assert_eq!(parse(&mut o, "httplog", false, &[]), None);
+        let err = parse(&mut o, "independent-streams", false, &["x".into()]);
+        assert!(matches!(err, Some(Parsed::Err(e)) if e == "'option independent-streams' cannot handle unexpected argument 'x'."));
+        assert!(matches!(parse(&mut o, "http_proxy", false, &[]), Some(Parsed::Directive(e)) if e.starts_with("option 'http_proxy' is not supported any more")));
+        assert!(parse(&mut o, "httplog", false, &[]).is_none());
     }
 }
