@@ -188,14 +188,24 @@ fn unknown_keywords_name_the_keyword_and_suggest() {
 #[test]
 fn keywords_not_supported_yet_are_refused() {
     assert_parse_errors(
-        "global\n  stats bind-process 1\n  stats bind-process 2\n  nbthread 65\nfrontend fe\n  bind :0\n  http-request set-timeout server 5s\n  option independent-streams\nbackend be\n  balance rdp-cookie\n",
+        "global
+  stats bind-process 1
+  stats bind-process 2
+  nbthread 65
+frontend fe
+  bind :0
+  http-request set-timeout server 5s
+backend be
+  balance rdp-cookie
+  option spop-check
+",
         &[
             "parsing [DIR/t.cfg:2] : 'stats bind-process' is not supported by moonproxy yet.",
             "parsing [DIR/t.cfg:3] : 'stats bind-process' is not supported by moonproxy yet.",
             "parsing [DIR/t.cfg:4] : 'nbthread' value must be between 1 and 64 (was 65)",
             "parsing [DIR/t.cfg:7] : 'http-request set-timeout' is not supported by moonproxy yet.",
-            "parsing [DIR/t.cfg:8] : 'option independent-streams' is not supported by moonproxy yet.",
-            "parsing [DIR/t.cfg:10] : 'balance rdp-cookie' is not supported by moonproxy yet.",
+            "parsing [DIR/t.cfg:9] : 'balance rdp-cookie' is not supported by moonproxy yet.",
+            "parsing [DIR/t.cfg:10] : 'option spop-check' is not supported by moonproxy yet.",
         ],
     );
 }

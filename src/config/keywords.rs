@@ -18,6 +18,7 @@
 
 use super::parse::compression as comp;
 use super::parse::cookie;
+use super::parse::declare;
 use super::parse::global as g;
 use super::parse::http_misc;
 use super::parse::lua;
@@ -405,7 +406,7 @@ pub static PROXY: &[Keyword] = &[
     sup("clitcpka-intvl", DF, super::parse::sockets::tcpka_time, "TCP_KEEPINTVL in seconds (default unit), with `option clitcpka` or `tcpka`"),
     sup("compression", DFB, comp::compression, "algo (identity gzip deflate raw-deflate), type, offload: doc/http.md"),
     sup("cookie", DB, cookie::cookie, "rewrite, insert, prefix, indirect, nocache, postonly, preserve, httponly, secure, domain, attr, maxidle, maxlife; not dynamic yet"),
-    nyi("declare", F),
+    sup("declare", DFB, declare::declare, "frontends: `capture request|response len <n>`, slots for `http-request|http-response capture ... id <n>`"),
     sup("dispatch", B, super::parse::server_extra::dispatch, "a backend without servers gets one at the address, named `<NOSRV>` as HAProxy logs it (it shows in `show stat`, unlike HAProxy)"),
     nyi("email-alert", DFB),
     sup("errorfile", DFB, http_misc::errorfile, ""),
@@ -480,9 +481,9 @@ pub static OPTIONS: &[SubKeyword] = &[
     i("splice-response", DFB, "moonproxy does not splice"),
     i("tcp-smart-accept", DF, ""),
     i("tcp-smart-connect", DB, ""),
-    n("accept-invalid-http-request", DF),
-    n("accept-invalid-http-response", DB),
-    n("checkcache", DB),
+    s("accept-invalid-http-request", DF, "field names with any ASCII byte but NUL and `:`, `#` and UTF-8 in the target; still refused (deviation): whitespace before the colon, non-ASCII names, HTTP/0.9 and multi-digit versions"),
+    s("accept-invalid-http-response", DB, "field names with any ASCII byte but NUL and `:`; whitespace before the colon and non-ASCII names still refused"),
+    s("checkcache", DB, "a cacheable GET/HEAD response with `Set-Cookie` is blocked with a 502 (`PH`) and an alert; deviation: HAProxy 2.6.12 blocks the same responses but sends its error page for the server's status (`200 OK` \"Service ready\")"),
     i("disable-h2-upgrade", DF, "moonproxy does not speak HTTP/2: no upgrade to disable"),
     s("dontlog-normal", DF, "only transactions with an error, a retry or a 5xx are logged"),
     n("external-check", DB),
@@ -492,9 +493,9 @@ pub static OPTIONS: &[SubKeyword] = &[
     i("http-no-delay", DFB, "moonproxy never holds data back to merge it (no MSG_MORE)"),
     s("http-restrict-req-hdr-names", DFB, "`preserve`, `delete`, `reject` (403) for names with other characters than letters, digits and `-`"),
     i("http-use-proxy-header", DF, "HAProxy 2.6 shows no effect of it either: `Proxy-Connection` decides nothing (checked live)"),
-    n("http_proxy", DFB),
+    s("http_proxy", DFB, "refused with HAProxy 2.6's alert: the option was removed in HAProxy 2.5 (`http-request set-dst` and `set-uri` do it)"),
     s("idle-close-on-response", DF, "soft-stop keeps an idle client connection until its next response"),
-    n("independent-streams", DFB),
+    i("independent-streams", DFB, "deviation: timeouts are refreshed by activity on either side, as HAProxy does without the option"),
     s("ldap-check", DB, "an anonymous LDAPv3 bind; UP on resultCode 0 (doc/checks.md)"),
     s("logasap", DF, "HTTP: the line goes out with the response head (`+` before `%Tt %Ta %B`); TCP streams are logged at their end"),
     s("mysql-check", DB, "`[user <name> [post-41|pre-41]]`: the server's handshake, with a user the reply to a login (doc/checks.md)"),

@@ -1174,6 +1174,15 @@ pub struct ProxyOptions {
     pub logasap: bool,
     /// `option http-restrict-req-hdr-names` (added by "fmt").
     pub restrict_req_hdr_names: HdrNamesPolicy,
+    /// `option accept-invalid-http-request` / `-response`: the head parsers' relaxed
+    /// mode, see [`crate::http::h1::Strictness`] (added by "httpopts").
+    pub accept_invalid_http_request: bool,
+    pub accept_invalid_http_response: bool,
+    /// `option checkcache`: a cacheable response carrying `Set-Cookie` is blocked
+    /// (502), see [`crate::http::proxy_options::checkcache_blocks`] (added by "httpopts").
+    pub checkcache: bool,
+    /// `option independent-streams`: accepted, no effect (doc/config.md; "httpopts").
+    pub independent_streams: bool,
 }
 
 /// `option http-restrict-req-hdr-names preserve|delete|reject`: what becomes of request

@@ -21,6 +21,7 @@ pub mod h1;
 pub mod live;
 pub mod options;
 pub mod persist;
+pub mod proxy_options;
 pub mod rules;
 pub mod txn;
 

@@ -203,6 +203,10 @@ pub struct HttpRules {
     /// number of `capture request header` lines before them (set by whoever builds
     /// the captures; 0 by default).
     pub req_capture_base: usize,
+    /// The length of each request and response capture slot (`capture ... header`
+    /// and `declare capture` lines, in order): what `capture ... id <n>` keeps. Empty
+    /// by default (values kept whole).
+    pub capture_lens: (Vec<usize>, Vec<usize>),
 }
 
 /// One compiled rule: an action and its condition.
@@ -1109,7 +1113,10 @@ fn exec(rules: &HttpRules, action: &Action, side: Side, txn: &mut Txn, env: &mut
             }
             let (i, len) = match slot {
                 CaptureSlot::New { index, len } => (rules.req_capture_base + index, Some(*len)),
-                CaptureSlot::Id(i) => (*i, None),
+                CaptureSlot::Id(i) => {
+                    let lens = if *response { &rules.capture_lens.1 } else { &rules.capture_lens.0 };
+                    (*i, lens.get(*i).copied())
+                }
             };
             if let Some(len) = len {
                 v.truncate(len);

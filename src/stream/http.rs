@@ -660,7 +660,8 @@ impl Stream {
             let parsed = if nothing {
                 Ok(Status::Partial)
             } else {
-                let parser = h.req_parser.get_or_insert_with(|| Box::new(RequestParser::new(h.limits)));
+                let lenient = env.proxies[self.frontend].options.accept_invalid_http_request;
+                let parser = h.req_parser.get_or_insert_with(|| Box::new(RequestParser::new(h.limits).accept_invalid(lenient)));
                 parser.parse(self.req.buf.data())
             };
             match parsed {
@@ -1460,7 +1461,8 @@ impl Stream {
             if h.txn.res.is_none() {
                 let method = h.txn.req.as_ref().map_or(Method::Get, |r| r.line.method.clone());
                 let limits = h.limits;
-                let parser = h.res_parser.get_or_insert_with(|| Box::new(ResponseParser::new(limits, method)));
+                let lenient = env.proxies[self.backend.unwrap_or(self.frontend)].options.accept_invalid_http_response;
+                let parser = h.res_parser.get_or_insert_with(|| Box::new(ResponseParser::new(limits, method).accept_invalid(lenient)));
                 match parser.parse(self.res.buf.data()) {
                     Err(e) => {
                         // An invalid response is blocked by the proxy (`PH`, as HAProxy).
@@ -1551,6 +1553,9 @@ impl Stream {
             if self.state != State::Forwarding {
                 return Err(());
             }
+            if self.http_checkcache(env) {
+                return Err(());
+            }
             self.persist_response(env.proxies);
             self.stick_response(env.proxies, &*env.pool);
             self.http_emit_response_head();
@@ -1578,6 +1583,22 @@ impl Stream {
             progress = true;
         }
         Ok(progress)
+    }
+
+    /// `option checkcache`: a cacheable response with a cookie is answered 502 (`PH`)
+    /// with HAProxy's alert ([`crate::http::proxy_options::checkcache_blocks`]).
+    fn http_checkcache(&mut self, env: &mut Env<'_, '_>) -> bool {
+        let be = self.backend.unwrap_or(self.frontend);
+        let txn = &self.http.as_ref().expect("HTTP mode").txn;
+        let (Some(req), Some(res)) = (txn.req.as_ref(), txn.res.as_ref()) else { return false };
+        if !env.proxies[be].options.checkcache || !crate::http::proxy_options::checkcache_blocks(&req.line.method, res) {
+            return false;
+        }
+        let srv = self.server.as_ref().and_then(|s| env.pool.backend_state(s.be())?.servers().get(s.srv()).map(|s| s.name().to_string()));
+        let (name, srv) = (&env.proxies[be].name, srv.as_deref().unwrap_or("<none>"));
+        crate::diag::emit(crate::diag::Severity::Alert, format_args!("Blocking cacheable cookie in response from instance {name}, server {srv}."));
+        self.http_reject(env, 502, Termination::new(Cause::ProxyAbort, Phase::Headers));
+        true
     }
 
     /// The response rules start from the first (a new response head is in the

@@ -22,6 +22,7 @@ pub fn run(config: &mut Config, diags: &mut Vec<Diagnostic>) {
         if proxy.disabled {
             continue;
         }
+        diags.extend(super::declare::check_capture_ids(proxy));
         // `http-check` rules only matter with `option httpchk`; an HTTP check reads at
         // most one buffer of its server's response.
         match &mut proxy.http_check {

@@ -12,6 +12,7 @@ pub mod checks;
 pub mod cli;
 pub mod compression;
 pub mod cookie;
+pub mod declare;
 pub mod global;
 pub mod global_extra;
 pub mod http_check;

@@ -505,7 +505,9 @@ pub fn option(p: &mut Parser, l: &Line) -> Result<(), String> {
     if let Some(result) = http_option(p, name, negate, &args[2..]) {
         return result;
     }
-    match crate::http::options::parse(&mut p.draft().proxy.options, name, negate, &args[2..]) {
+    let parsed = crate::http::options::parse(&mut p.draft().proxy.options, name, negate, &args[2..])
+        .or_else(|| crate::http::proxy_options::parse(&mut p.draft().proxy.options, name, negate, &args[2..]));
+    match parsed {
         Some(crate::http::options::Parsed::Ok) => return Ok(()),
         Some(crate::http::options::Parsed::Err(e)) => return Err(e),
         Some(crate::http::options::Parsed::Directive(e)) => {

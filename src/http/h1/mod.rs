@@ -10,7 +10,7 @@ pub mod body;
 pub mod parse;
 
 pub use body::{BodyDecoder, Decoded};
-pub use parse::{RequestParser, ResponseParser};
+pub use parse::{RequestParser, ResponseParser, Strictness};
 
 use std::fmt;
 

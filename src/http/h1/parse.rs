@@ -43,10 +43,18 @@ impl RequestParser {
         }
     }
 
+    /// The same parser, relaxed as `option accept-invalid-http-request` asks when
+    /// `accept` (see [`Strictness`]).
+    pub fn accept_invalid(mut self, accept: bool) -> RequestParser {
+        self.core.strictness = Strictness::from_option(accept);
+        self
+    }
+
     pub fn parse(&mut self, buf: &[u8]) -> Result<Status<Request>> {
         let line = &mut self.line;
+        let strictness = self.core.strictness;
         let done = self.core.advance(buf, true, |text, at| {
-            *line = Some(parse_request_line(text, at)?);
+            *line = Some(parse_request_line(text, at, strictness)?);
             Ok(())
         })?;
         if !done {
@@ -84,6 +92,13 @@ impl ResponseParser {
         }
     }
 
+    /// The same parser, relaxed as `option accept-invalid-http-response` asks when
+    /// `accept` (see [`Strictness`]).
+    pub fn accept_invalid(mut self, accept: bool) -> ResponseParser {
+        self.core.strictness = Strictness::from_option(accept);
+        self
+    }
+
     pub fn parse(&mut self, buf: &[u8]) -> Result<Status<Response>> {
         let line = &mut self.line;
         let done = self.core.advance(buf, false, |text, at| {
@@ -107,6 +122,56 @@ impl ResponseParser {
     }
 }
 
+/// How strict a head parser is about bytes no recipient can misread.
+///
+/// `Strict` (the default) is RFC 9112. `AcceptInvalid` is what HAProxy's `option
+/// accept-invalid-http-request` (frontends) and `accept-invalid-http-response`
+/// (backends) allow, for clients and servers that cannot be fixed at once:
+/// - a field name may hold any ASCII byte but NUL and `:` (control bytes, `"`, `{`,
+///   spaces inside the name ...), not only token characters;
+/// - a request target may hold `#` and non-ASCII bytes (UTF-8 only: the target is
+///   kept as text).
+///
+/// What keeps messages unambiguous stays checked in both modes: whitespace before
+/// the colon (HAProxy 2.6 lets it through with the option, where a server that trims
+/// it would read a different `Content-Length` than the proxy), bare CR or LF,
+/// obs-fold, control bytes in the request target, and every framing rule
+/// (Content-Length, Transfer-Encoding, chunk sizes). Non-ASCII bytes in names are
+/// still refused (names are kept as text). doc/config.md lists these deviations.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Strictness {
+    #[default]
+    Strict,
+    AcceptInvalid,
+}
+
+impl Strictness {
+    /// `AcceptInvalid` when the option is set.
+    pub fn from_option(accept_invalid: bool) -> Strictness {
+        if accept_invalid {
+            Strictness::AcceptInvalid
+        } else {
+            Strictness::Strict
+        }
+    }
+
+    /// A byte a field name may hold.
+    fn name_byte(self, b: u8) -> bool {
+        match self {
+            Strictness::Strict => is_tchar(b),
+            Strictness::AcceptInvalid => is_tchar(b) || (b != 0 && b != b':' && b < 0x80),
+        }
+    }
+
+    /// A byte a request target may hold.
+    fn target_byte(self, b: u8) -> bool {
+        match self {
+            Strictness::Strict => is_target_byte(b),
+            Strictness::AcceptInvalid => is_target_byte(b) || b == b'#' || b >= 0x80,
+        }
+    }
+}
+
 /// The line-by-line engine both parsers share: it finds complete lines, hands the first
 /// one to the start-line parser and parses the others as field lines.
 #[derive(Debug)]
@@ -117,6 +182,7 @@ struct HeadCore {
     /// Where the search for the current line's LF resumes.
     scanned: usize,
     start_done: bool,
+    strictness: Strictness,
     headers: Headers,
     /// The offset of each field line in `headers`, for framing errors.
     offsets: Vec<usize>,
@@ -129,6 +195,7 @@ impl HeadCore {
             pos: 0,
             scanned: 0,
             start_done: false,
+            strictness: Strictness::Strict,
             // Room for a typical head's fields: one allocation each instead of three.
             headers: Headers::with_capacity(8),
             offsets: Vec::with_capacity(8),
@@ -172,7 +239,7 @@ impl HeadCore {
             if text.is_empty() {
                 return Ok(true);
             }
-            let (name, value) = parse_field_line(text, at)?;
+            let (name, value) = parse_field_line_with(text, at, self.strictness)?;
             // `tune.http.maxhdr` counts the start line (HAProxy 2.6 answers a request
             // with 100 field lines and refuses one with 101).
             if self.headers.len() + 1 >= self.limits.max_headers {
@@ -222,6 +289,11 @@ fn is_ctl(b: u8) -> bool {
 /// Parses one field line (without its CRLF, already free of CR): `name ":" OWS value OWS`.
 /// Shared with the trailer section of chunked bodies. `at` is the line's offset.
 pub(crate) fn parse_field_line(text: &[u8], at: usize) -> Result<(String, Vec<u8>)> {
+    parse_field_line_with(text, at, Strictness::Strict)
+}
+
+/// [`parse_field_line`] with the field-name rule of `strictness`.
+fn parse_field_line_with(text: &[u8], at: usize, strictness: Strictness) -> Result<(String, Vec<u8>)> {
     if let Some(b' ' | b'\t') = text.first() {
         return err(ErrorKind::ObsFold, at);
     }
@@ -247,6 +319,14 @@ pub(crate) fn parse_field_line(text: &[u8], at: usize) -> Result<(String, Vec<u8
         return err(ErrorKind::BadHeaderName, at);
     }
     if let Some(i) = name.iter().position(|&b| !is_tchar(b)) {
+        let trailing_ws = name[i..].iter().all(|&b| b == b' ' || b == b'\t');
+        if !trailing_ws {
+            let last = name.iter().rposition(|&b| b != b' ' && b != b'\t').unwrap_or(0);
+            let tail_ok = last + 1 == name.len();
+            if tail_ok && name.iter().all(|&b| strictness.name_byte(b)) {
+                return field_value(text, colon, at);
+            }
+        }
         let kind = match name[i] {
             b' ' | b'\t' if name[i..].iter().all(|&b| b == b' ' || b == b'\t') => {
                 ErrorKind::SpaceBeforeColon
@@ -265,7 +345,7 @@ fn field_value(text: &[u8], colon: usize, at: usize) -> Result<(String, Vec<u8>)
     if let Some(i) = raw.iter().position(|&b| !is_field_byte(b)) {
         return err(ErrorKind::ControlChar, at + colon + 1 + i);
     }
-    let name = String::from_utf8(text[..colon].to_vec()).expect("token bytes are ASCII");
+    let name = String::from_utf8(text[..colon].to_vec()).expect("name bytes are ASCII");
     Ok((name, trim_ows(raw).to_vec()))
 }
 
@@ -285,7 +365,7 @@ fn parse_version(text: &[u8], at: usize) -> Result<Version> {
     }
 }
 
-fn parse_request_line(text: &[u8], at: usize) -> Result<RequestLine> {
+fn parse_request_line(text: &[u8], at: usize, strictness: Strictness) -> Result<RequestLine> {
     // method
     let Some(sp1) = text.iter().position(|&b| !is_tchar(b)) else {
         return err(ErrorKind::BadRequestLine, at + text.len());
@@ -299,7 +379,7 @@ fn parse_request_line(text: &[u8], at: usize) -> Result<RequestLine> {
     let method = Method::from_token(std::str::from_utf8(&text[..sp1]).expect("tokens are ASCII"));
     // target
     let t0 = sp1 + 1;
-    let Some(len) = text[t0..].iter().position(|&b| !is_target_byte(b)) else {
+    let Some(len) = text[t0..].iter().position(|&b| !strictness.target_byte(b)) else {
         return err(ErrorKind::BadRequestLine, at + text.len());
     };
     let sp2 = t0 + len;
@@ -313,7 +393,10 @@ fn parse_request_line(text: &[u8], at: usize) -> Result<RequestLine> {
     let form = target_form(&method, target, at + t0)?;
     // version: everything after the second space (a third space makes it invalid)
     let version = parse_version(&text[sp2 + 1..], at + sp2 + 1)?;
-    let target = String::from_utf8(target.to_vec()).expect("target bytes are ASCII");
+    // Only a relaxed parser lets non-ASCII bytes through: they must form UTF-8.
+    let Ok(target) = String::from_utf8(target.to_vec()) else {
+        return err(ErrorKind::BadTarget, at + t0);
+    };
     Ok(RequestLine {
         method,
         target,

@@ -408,3 +408,45 @@ fn host_matching_the_authority_is_accepted() {
     let head = b"GET http://h0.example.com:8080/p HTTP/1.1\r\nHost: h0.example.com\r\n\r\n";
     assert!(req(head).is_err(), "a different port is a different authority");
 }
+
+/// `option accept-invalid-http-request|response`: the bytes it lets through, and the
+/// rules that stay (whitespace before the colon, NUL, non-ASCII names, framing).
+#[test]
+fn accept_invalid_relaxes_names_and_targets_only() {
+    let req = |input: &str, lenient: bool| {
+        feed_all_ways(
+            input.as_bytes(),
+            || RequestParser::new(Limits::default()).accept_invalid(lenient),
+            |p, b| p.parse(b),
+        )
+        .map(|(r, _)| r)
+    };
+    let kind = |r: std::result::Result<Request, ParseError>| r.err().map(|e| e.kind);
+    for (input, strict) in [
+        ("GET / HTTP/1.1\r\nX_F{o: 1\r\n\r\n", BadHeaderName),
+        ("GET / HTTP/1.1\r\nX\"o: 1\r\n\r\n", BadHeaderName),
+        ("GET / HTTP/1.1\r\nX o: 1\r\n\r\n", BadHeaderName),
+        ("GET / HTTP/1.1\r\nX\x01o: 1\r\n\r\n", ControlChar),
+        ("GET /a#b HTTP/1.1\r\n\r\n", BadTarget),
+        ("GET /é HTTP/1.1\r\n\r\n", BadTarget),
+    ] {
+        assert_eq!(kind(req(input, false)), Some(strict), "{input:?}");
+        assert!(req(input, true).is_ok(), "{input:?} is accepted with the option");
+    }
+    let names: Vec<String> = req("GET / HTTP/1.1\r\nX{o: 1\r\n\r\n", true).unwrap().headers.iter().map(|h| h.name.clone()).collect();
+    assert_eq!(names, ["X{o"]);
+    for (input, still) in [
+        ("GET / HTTP/1.1\r\nContent-Length : 5\r\n\r\n", SpaceBeforeColon),
+        ("GET / HTTP/1.1\r\nX\0o: 1\r\n\r\n", ControlChar),
+        ("GET / HTTP/1.1\r\n: 1\r\n\r\n", BadHeaderName),
+        ("GET /a\x7f HTTP/1.1\r\n\r\n", BadTarget),
+        ("GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", ConflictingContentLength),
+    ] {
+        assert_eq!(kind(req(input, true)), Some(still), "{input:?}");
+    }
+    let res = |lenient: bool| {
+        ResponseParser::new(Limits::default(), Method::Get).accept_invalid(lenient).parse(b"HTTP/1.1 200 OK\r\nX{o: 1\r\n\r\n").map(|_| ())
+    };
+    assert_eq!(res(false).map_err(|e| e.kind), Err(BadHeaderName));
+    assert!(res(true).is_ok());
+}

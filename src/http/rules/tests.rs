@@ -253,7 +253,7 @@ fn variables_captures_and_log_level() {
 
 #[test]
 fn response_rules() {
-    let cfg = "  http-response set-status 503 reason \"Go Away\" if { status 200 } { res.hdr(x-up) -m found }\n  http-response del-header server\n  http-response add-header X-Be %[be_name]\n  http-after-response set-header X-After %[status]\n  http-response capture res.hdr(x-up) id 0\n";
+    let cfg = "  http-response set-status 503 reason \"Go Away\" if { status 200 } { res.hdr(x-up) -m found }\n  http-response del-header server\n  http-response add-header X-Be %[be_name]\n  http-after-response set-header X-After %[status]\n  declare capture response len 8\n  http-response capture res.hdr(x-up) id 0\n";
     let r = rules(cfg);
     let mut run = Run::new();
     let mut t = with_response(txn("GET / HTTP/1.1\nHost: h"), "HTTP/1.1 200 OK\nServer: s\nX-Up: 1\nContent-Length: 0");
