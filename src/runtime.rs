@@ -13,6 +13,7 @@
 //!    the [`Reactor`] with the `world::World` handler.
 
 mod checks;
+mod external_check;
 mod idle;
 pub mod lua;
 mod pool;
@@ -246,7 +247,8 @@ fn serve(
     let mut reactor = Reactor::new()?;
     let mut signals = Signals::install()?;
     signals.register(reactor.registry(), token::SIGNALS)?;
-    let checks = checks::Checks::build(&farm);
+    let mut checks = checks::Checks::build(&farm);
+    checks.use_external(config, &farm);
     let g = &config.global;
     let nthreads = threads::count(config);
     let maxconn = g.maxconn.unwrap_or(1024); // set by `run` from the fd limit

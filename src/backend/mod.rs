@@ -89,7 +89,7 @@ use std::time::Duration;
 use crate::config::model::{self, Balance, Level, Proxy, ServerAddr};
 use crate::diag::Severity;
 
-pub use check::{CheckResult, FailReason, HealthCheck, HttpProbe, Transition};
+pub use check::{CheckResult, ExternalOutcome, FailReason, HealthCheck, HttpProbe, Transition};
 pub use tcp_check::{TcpProbe, TcpRun};
 use lb::{LbState, Slot};
 

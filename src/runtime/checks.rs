@@ -7,6 +7,7 @@
 //! `gen` changes after every probe, so a late event from an old probe's socket and
 //! a superseded timer are both dropped.
 
+use super::external_check::{ExternalProbe, Poll, Reaper, Running, POLL};
 use super::pool::Farm;
 use crate::backend::{CheckResult, FailReason, HttpProbe, ServerId, TcpProbe, TcpRun};
 use crate::reactor::{token, Ctx, Key, Kind, Ready, TimerTarget};
@@ -56,6 +57,10 @@ pub struct CheckSlot {
     /// A `slowstart` warm-up's slot: no probe, a timer that raises the weight.
     warm: Option<WarmUp>,
     probe: Option<Probe>,
+    /// `option external-check`: the command each probe runs instead of connecting.
+    external: Option<ExternalProbe>,
+    /// The external check's command while it runs.
+    running: Option<Running>,
 }
 
 /// A server's `slowstart` warm-up in progress.
@@ -89,6 +94,8 @@ pub struct Checks {
     /// The servers' `source` lines (by backend and server): the local address probes
     /// bind to.
     sources: std::collections::HashMap<(usize, usize), crate::config::model::SourceConf>,
+    /// External check commands killed on timeout, not reaped yet.
+    reaper: Reaper,
 }
 
 impl Checks {
@@ -117,7 +124,7 @@ impl Checks {
                 let tls = s.check_tls().cloned();
                 let sp = s.send_proxy();
                 let send_proxy = sp.version.filter(|_| sp.check);
-                slots.push(CheckSlot { be, srv: id.0, addr, gen: 0, timeout, read_timeout, http, tcp, tls, send_proxy, agent: None, warm: None, probe: None });
+                slots.push(CheckSlot { be, srv: id.0, addr, gen: 0, timeout, read_timeout, http, tcp, tls, send_proxy, agent: None, warm: None, probe: None, external: None, running: None });
             }
         }
         let sources = farm
@@ -127,7 +134,43 @@ impl Checks {
             .filter_map(|(be, b)| Some((be, b.as_ref()?)))
             .flat_map(|(be, b)| b.iter_servers().filter_map(move |(id, s)| Some(((be, id.0), s.tuning().source.clone()?))))
             .collect();
-        Checks { slots, agent_lines: Vec::new(), warm_steps: Vec::new(), sources }
+        Checks { slots, agent_lines: Vec::new(), warm_steps: Vec::new(), sources, reaper: Reaper::default() }
+    }
+
+    /// Makes the health checks of the backends with `option external-check` run their
+    /// command (`super::external_check`) instead of connecting.
+    pub fn use_external(&mut self, config: &crate::config::model::Config, farm: &Farm) {
+        for s in self.slots.iter_mut().filter(|s| s.agent.is_none() && s.warm.is_none()) {
+            let Some(hc) = farm.backend(s.be).server(ServerId(s.srv)).check() else { continue };
+            s.external = ExternalProbe::for_server(config, s.be, s.srv, hc.inter());
+        }
+    }
+
+    /// An external check's timer: starts its command, or looks whether it has ended
+    /// (killing it past its deadline).
+    fn external_timer(&mut self, cx: &mut Ctx<'_>, key: Key, farm: &Farm) -> Option<(usize, usize, CheckResult)> {
+        self.reaper.reap();
+        let slot = &mut self.slots[key.slot];
+        let probe = slot.external.as_ref()?;
+        let result = match &mut slot.running {
+            Some(run) => match run.poll(cx.now, &mut self.reaper) {
+                Poll::Done(result) => result,
+                Poll::Again(at) => {
+                    cx.timers.arm(at, TimerTarget::Entry(Kind::Check, key));
+                    return None;
+                }
+            },
+            None => match probe.start(farm.backend(slot.be).server(ServerId(slot.srv)), cx.now) {
+                Ok(run) => {
+                    slot.running = Some(run);
+                    cx.timers.arm(cx.now + POLL.min(probe.timeout), TimerTarget::Entry(Kind::Check, key));
+                    return None;
+                }
+                Err(result) => result,
+            },
+        };
+        slot.running = None;
+        Some(self.finish(cx, key.slot, result))
     }
 
     /// Starts (or restarts) the `slowstart` warm-up of a server that came back UP.
@@ -150,6 +193,8 @@ impl Checks {
                     agent: None,
                     warm: None,
                     probe: None,
+                    external: None,
+                    running: None,
                 };
                 self.slots.push(slot);
                 self.slots.len() - 1
@@ -210,11 +255,14 @@ impl Checks {
     }
 
     /// A timer for slot `key` expired: start a probe, or time the running one out.
-    pub fn on_timer(&mut self, cx: &mut Ctx<'_>, key: Key) -> Option<(usize, usize, CheckResult)> {
+    pub fn on_timer(&mut self, cx: &mut Ctx<'_>, key: Key, farm: &Farm) -> Option<(usize, usize, CheckResult)> {
         let slot = self.slots.get(key.slot).filter(|s| s.gen == key.gen)?;
         if slot.warm.is_some() {
             self.warm_tick(cx, key.slot);
             return None;
+        }
+        if slot.external.is_some() {
+            return self.external_timer(cx, key, farm);
         }
         let agent = slot.agent.is_some();
         let result = self.on_timer_inner(cx, key);
@@ -475,6 +523,8 @@ fn agent_slot(be: usize, srv: usize, s: &crate::backend::Server) -> Option<Check
         agent: Some(agent),
         warm: None,
         probe: None,
+        external: None,
+        running: None,
     })
 }
 

@@ -910,7 +910,7 @@ impl Handler for World {
             TimerTarget::Entry(Kind::Client, key) => self.stream_event(cx, key, Event::Timer(deadline)),
             TimerTarget::Entry(Kind::Idle, key) => self.farm.idle.expire(cx, key, deadline),
             TimerTarget::Entry(Kind::Check, key) => {
-                if let Some((be, srv, r)) = self.checks.on_timer(cx, key) {
+                if let Some((be, srv, r)) = self.checks.on_timer(cx, key, &self.farm) {
                     self.check_done(cx, be, srv, r);
                 }
                 self.agent_lines(cx);

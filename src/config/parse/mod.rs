@@ -12,6 +12,7 @@ pub mod checks;
 pub mod cli;
 pub mod compression;
 pub mod cookie;
+pub mod external_check;
 pub mod global;
 pub mod global_extra;
 pub mod http_check;
@@ -738,6 +739,7 @@ impl Parser {
         resolvers::check(&self.config, &mut self.diags);
         server_extra::finish_dispatch(&mut self.config);
         checks::run(&mut self.config, &mut self.diags);
+        external_check::check(&mut self.config, &mut self.diags);
         cookie::check(&self.config, &mut self.diags);
         global_extra::finish(&mut self.config, &mut self.diags);
         stick::check(&mut self.config, &mut self.diags);
