@@ -14,6 +14,7 @@
 
 mod checks;
 mod external_check;
+mod mailers;
 mod idle;
 pub mod lua;
 mod pool;
@@ -249,6 +250,7 @@ fn serve(
     signals.register(reactor.registry(), token::SIGNALS)?;
     let mut checks = checks::Checks::build(&farm);
     checks.use_external(config, &farm);
+    checks.use_mailers(config);
     let g = &config.global;
     let nthreads = threads::count(config);
     let maxconn = g.maxconn.unwrap_or(1024); // set by `run` from the fd limit

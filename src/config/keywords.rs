@@ -407,7 +407,7 @@ pub static PROXY: &[Keyword] = &[
     sup("cookie", DB, cookie::cookie, "rewrite, insert, prefix, indirect, nocache, postonly, preserve, httponly, secure, domain, attr, maxidle, maxlife; not dynamic yet"),
     nyi("declare", F),
     sup("dispatch", B, super::parse::server_extra::dispatch, "a backend without servers gets one at the address, named `<NOSRV>` as HAProxy logs it (it shows in `show stat`, unlike HAProxy)"),
-    nyi("email-alert", DFB),
+    sup("email-alert", DFB, super::parse::mailers::email_alert, "`mailers`, `from`, `to`, `level`, `myhostname`: server state changes mailed over SMTP (doc/checks.md)"),
     sup("errorfile", DFB, http_misc::errorfile, ""),
     sup("errorfiles", DFB, http_misc::errorfiles, "with `http-errors` sections"),
     sup("errorloc", DFB, http_misc::errorloc, ""),

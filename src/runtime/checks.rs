@@ -61,6 +61,9 @@ pub struct CheckSlot {
     external: Option<ExternalProbe>,
     /// The external check's command while it runs.
     running: Option<Running>,
+    /// An email alert's slot (`super::mailers`): its result is dropped, and the slot
+    /// is reused by the next mail once done.
+    mail: bool,
 }
 
 /// A server's `slowstart` warm-up in progress.
@@ -96,6 +99,8 @@ pub struct Checks {
     sources: std::collections::HashMap<(usize, usize), crate::config::model::SourceConf>,
     /// External check commands killed on timeout, not reaped yet.
     reaper: Reaper,
+    /// The proxies' email alerts (`email-alert`), sent from mail slots.
+    alerts: super::mailers::Alerts,
 }
 
 impl Checks {
@@ -124,7 +129,7 @@ impl Checks {
                 let tls = s.check_tls().cloned();
                 let sp = s.send_proxy();
                 let send_proxy = sp.version.filter(|_| sp.check);
-                slots.push(CheckSlot { be, srv: id.0, addr, gen: 0, timeout, read_timeout, http, tcp, tls, send_proxy, agent: None, warm: None, probe: None, external: None, running: None });
+                slots.push(CheckSlot { be, srv: id.0, addr, gen: 0, timeout, read_timeout, http, tcp, tls, send_proxy, agent: None, warm: None, probe: None, external: None, running: None, mail: false });
             }
         }
         let sources = farm
@@ -134,7 +139,7 @@ impl Checks {
             .filter_map(|(be, b)| Some((be, b.as_ref()?)))
             .flat_map(|(be, b)| b.iter_servers().filter_map(move |(id, s)| Some(((be, id.0), s.tuning().source.clone()?))))
             .collect();
-        Checks { slots, agent_lines: Vec::new(), warm_steps: Vec::new(), sources, reaper: Reaper::default() }
+        Checks { slots, agent_lines: Vec::new(), warm_steps: Vec::new(), sources, reaper: Reaper::default(), alerts: Default::default() }
     }
 
     /// Makes the health checks of the backends with `option external-check` run their
@@ -143,6 +148,49 @@ impl Checks {
         for s in self.slots.iter_mut().filter(|s| s.agent.is_none() && s.warm.is_none()) {
             let Some(hc) = farm.backend(s.be).server(ServerId(s.srv)).check() else { continue };
             s.external = ExternalProbe::for_server(config, s.be, s.srv, hc.inter());
+        }
+    }
+
+    /// Sends the proxies' email alerts (`email-alert`, `mailers` sections).
+    pub fn use_mailers(&mut self, config: &crate::config::model::Config) {
+        self.alerts = super::mailers::Alerts::build(config);
+    }
+
+    /// Starts sending the email alerts of the state changes since the last call: each
+    /// mail is a `tcp-check` run to its mailer, on a slot of its own.
+    pub fn send_alerts(&mut self, cx: &mut Ctx<'_>) {
+        for mail in self.alerts.take() {
+            // A mail slot is busy while it has a dialogue.
+            let i = match self.slots.iter().position(|s| s.mail && s.tcp.is_none()) {
+                Some(i) => i,
+                None => {
+                    self.slots.push(CheckSlot {
+                        be: usize::MAX,
+                        srv: usize::MAX,
+                        addr: None,
+                        gen: 0,
+                        timeout: Duration::ZERO,
+                        read_timeout: None,
+                        http: None,
+                        tcp: None,
+                        tls: None,
+                        send_proxy: None,
+                        agent: None,
+                        warm: None,
+                        probe: None,
+                        external: None,
+                        running: None,
+                        mail: true,
+                    });
+                    self.slots.len() - 1
+                }
+            };
+            let s = &mut self.slots[i];
+            s.gen = s.gen.wrapping_add(1);
+            s.addr = Some(mail.to);
+            s.timeout = mail.timeout;
+            s.tcp = Some(mail.dialogue);
+            cx.timers.arm(cx.now, TimerTarget::Entry(Kind::Check, Key { slot: i, gen: s.gen }));
         }
     }
 
@@ -195,6 +243,7 @@ impl Checks {
                     probe: None,
                     external: None,
                     running: None,
+                    mail: false,
                 };
                 self.slots.push(slot);
                 self.slots.len() - 1
@@ -264,6 +313,13 @@ impl Checks {
         if slot.external.is_some() {
             return self.external_timer(cx, key, farm);
         }
+        if slot.mail {
+            // An email alert: sent or not, nothing to apply; the slot is free again.
+            if self.on_timer_inner(cx, key).is_some() {
+                self.slots[key.slot].tcp = None;
+            }
+            return None;
+        }
         let agent = slot.agent.is_some();
         let result = self.on_timer_inner(cx, key);
         if agent {
@@ -330,6 +386,17 @@ impl Checks {
     /// The probe's socket is ready: did the connect succeed? For an HTTP check, send
     /// the request and read the response as far as the socket allows.
     pub fn on_ready(&mut self, cx: &mut Ctx<'_>, key: Key, ready: Ready) -> Option<(usize, usize, CheckResult)> {
+        let mail = self.slots.get(key.slot).is_some_and(|s| s.mail);
+        let result = self.on_ready_inner(cx, key, ready);
+        if mail && result.is_some() {
+            // An email alert's result has nothing to apply; the slot is free again.
+            self.slots[key.slot].tcp = None;
+            return None;
+        }
+        result
+    }
+
+    fn on_ready_inner(&mut self, cx: &mut Ctx<'_>, key: Key, ready: Ready) -> Option<(usize, usize, CheckResult)> {
         let slot = self.slots.get_mut(key.slot).filter(|s| s.gen == key.gen)?;
         let p = slot.probe.as_mut()?;
         p.conn.note(ready);
@@ -525,6 +592,7 @@ fn agent_slot(be: usize, srv: usize, s: &crate::backend::Server) -> Option<Check
         probe: None,
         external: None,
         running: None,
+        mail: false,
     })
 }
 

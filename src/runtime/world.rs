@@ -841,6 +841,7 @@ pub(super) fn apply_server_report(
         crate::stats::server_state_changed(&mut proxies[be], farm.backend(be), srv, cx.now);
     }
     for m in &report.messages {
+        super::mailers::note(be, m.level, &m.text);
         diag::emit(m.console, format_args!("{}", m.console_text.as_deref().unwrap_or(&m.text)));
         if let Some(log) = logs.get(be) {
             log.logger.send(m.level, &m.text);
@@ -977,6 +978,7 @@ impl Handler for World {
             lua.end_of_iteration();
         }
         crate::lua::error_ring::end_of_iteration();
+        self.checks.send_alerts(cx);
         if cx.timers.needs_compaction(self.streams.len() + self.checks.count()) {
             let streams = &self.streams;
             cx.timers.retain(|at, target| match target {
