@@ -3,6 +3,10 @@
 //! a non-blocking TCP connect, for an HTTP check ([`HttpProbe`]) the request written
 //! and the response read, and the outcome as a [`CheckResult`].
 //!
+//! With `option external-check` a probe runs a command instead
+//! (`super::external_check`); email alerts (`super::mailers`) run their SMTP dialogue
+//! as a `tcp-check` on slots of their own.
+//!
 //! Each checked server has one [`CheckSlot`] whose index is the token slot and whose
 //! `gen` changes after every probe, so a late event from an old probe's socket and
 //! a superseded timer are both dropped.

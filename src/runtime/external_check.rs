@@ -22,8 +22,9 @@ pub const POLL: Duration = Duration::from_millis(10);
 pub struct ExternalProbe {
     command: String,
     path: String,
-    /// The proxy's first listening address and port (`NOT_USED` for a backend).
-    proxy_addr: Option<(String, String)>,
+    /// The proxy's first listening address and its port (`None` for a unix socket);
+    /// `None` for a backend.
+    proxy_addr: Option<(String, Option<String>)>,
     proxy_id: u32,
     proxy_name: String,
     server_id: u32,
@@ -51,10 +52,10 @@ impl ExternalProbe {
         let ec = proxy.external_check.as_ref().filter(|ec| ec.enabled)?;
         let server = proxy.servers.get(srv)?;
         let proxy_addr = proxy.binds.iter().flat_map(|b| b.addrs.first()).next().map(|a| match a {
-            BindAddr::Inet(sa) => (sa.ip().to_string(), sa.port().to_string()),
-            BindAddr::Unix(path) => (path.display().to_string(), String::new()),
-            BindAddr::Abstract(name) => (format!("abns@{name}"), String::new()),
-            BindAddr::Fd(fd) => (format!("fd@{fd}"), String::new()),
+            BindAddr::Inet(sa) => (sa.ip().to_string(), Some(sa.port().to_string())),
+            BindAddr::Unix(path) => (path.display().to_string(), None),
+            BindAddr::Abstract(name) => (format!("abns@{name}"), None),
+            BindAddr::Fd(fd) => (format!("fd@{fd}"), None),
         });
         let timeout = match (proxy.timeouts.check, proxy.timeouts.connect) {
             (Some(_), Some(connect)) => inter.min(connect),
@@ -76,6 +77,16 @@ impl ExternalProbe {
 
     /// The command line and environment for a probe of `server` now.
     pub fn command(&self, server: &Server) -> Command {
+        // What is unknown is `NOT_USED` in the arguments and empty in the environment
+        // (HAProxy's manual): the address of a backend, the port of a unix socket.
+        let not_used = || "NOT_USED".to_string();
+        let (px_addr_env, px_port_env) = match &self.proxy_addr {
+            Some((addr, port)) => (addr.clone(), port.clone()),
+            None => (String::new(), None),
+        };
+        let px_addr_arg = self.proxy_addr.as_ref().map_or_else(not_used, |(a, _)| a.clone());
+        let px_port_arg = px_port_env.clone().unwrap_or_else(not_used);
+        let px_port_env = px_port_env.unwrap_or_default();
         // A unix socket server: its path, the port `NOT_USED` (empty in the environment).
         let (srv_addr, srv_port) = match server.addr() {
             ServerAddr::Inet { ip, port } => (ip.to_string(), port.map(|p| p.to_string())),
@@ -83,13 +94,8 @@ impl ExternalProbe {
             ServerAddr::Unix(path) => (path.display().to_string(), None),
             ServerAddr::Abstract(name) => (format!("abns@{name}"), None),
         };
-        let srv_port_arg = srv_port.clone().unwrap_or_else(|| "NOT_USED".to_string());
+        let srv_port_arg = srv_port.clone().unwrap_or_else(not_used);
         let srv_port = srv_port.unwrap_or_default();
-        let (px_addr_arg, px_port_arg) = match &self.proxy_addr {
-            Some((a, p)) => (a.clone(), p.clone()),
-            None => ("NOT_USED".to_string(), "NOT_USED".to_string()),
-        };
-        let (px_addr_env, px_port_env) = self.proxy_addr.clone().unwrap_or_default();
         let mut cmd = Command::new(&self.command);
         cmd.args([&px_addr_arg, &px_port_arg, &srv_addr, &srv_port_arg])
             .env_clear()
