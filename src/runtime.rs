@@ -13,6 +13,8 @@
 //!    the [`Reactor`] with the `world::World` handler.
 
 mod checks;
+mod external_check;
+mod mailers;
 mod idle;
 pub mod lua;
 mod pool;
@@ -247,7 +249,9 @@ fn serve(
     let mut signals = Signals::install()?;
     signals.register(reactor.registry(), token::SIGNALS)?;
     let g = &config.global;
-    let checks = checks::Checks::build(&farm).with_pp2_never_send_local(g.tuning.pp2_never_send_local);
+    let mut checks = checks::Checks::build(&farm).with_pp2_never_send_local(g.tuning.pp2_never_send_local);
+    checks.use_external(config, &farm);
+    checks.use_mailers(config);
     let nthreads = threads::count(config);
     let maxconn = g.maxconn.unwrap_or(1024); // set by `run` from the fd limit
     let spawned = if nthreads > 1 {

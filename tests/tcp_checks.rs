@@ -55,7 +55,8 @@ fn backend_with_no_server_left_is_reported_and_refuses_with_sc() {
     .port("dead", dead.port())
     .start();
     proxy.wait_for_line(|l| l.contains("Server l/only is DOWN"), DEADLINE);
-    proxy.wait_for_line(|l| l.contains("has no server available!"), DEADLINE);
+    // A `listen` section is a "proxy" in HAProxy's words (it said "backend 'l'").
+    proxy.wait_for_line(|l| l.contains("proxy 'l' has no server available!") || l.contains("proxy l has no server available!"), DEADLINE);
     assert!(proxy.connect("fe").recv_until_close().0.is_empty());
     let line = proxy.wait_for_line(is_log_line, DEADLINE);
     assert_eq!(field(&line, "ts"), "SC", "{line}");

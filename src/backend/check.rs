@@ -75,6 +75,34 @@ impl FailReason {
     }
 }
 
+/// How an external check's command ended (HAProxy's PROCOK, PROCERR, PROCTOUT).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExternalOutcome {
+    Passed,
+    Error,
+    Timeout,
+}
+
+impl ExternalOutcome {
+    /// HAProxy's description of the check status.
+    pub fn description(self) -> &'static str {
+        match self {
+            ExternalOutcome::Passed => "External check passed",
+            ExternalOutcome::Error => "External check error",
+            ExternalOutcome::Timeout => "External check timeout",
+        }
+    }
+
+    /// HAProxy's status code (`check_status` in `show stat`).
+    pub fn code(self) -> &'static str {
+        match self {
+            ExternalOutcome::Passed => "PROCOK",
+            ExternalOutcome::Error => "PROCERR",
+            ExternalOutcome::Timeout => "PROCTOUT",
+        }
+    }
+}
+
 /// The outcome of one probe, as reported by the reactor.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CheckResult {
@@ -125,6 +153,16 @@ pub enum CheckResult {
         /// Time from the start of the probe to its outcome.
         duration: Duration,
     },
+    /// An external check's command ended or was killed (`option external-check`,
+    /// `crate::runtime::external_check`).
+    External {
+        /// Passed (exit status 0), error (another status) or timeout.
+        outcome: ExternalOutcome,
+        /// The exit status (0 for a timeout).
+        code: i32,
+        /// Time from the start of the command to its end.
+        duration: Duration,
+    },
     /// The probe failed.
     Failed {
         /// What failed.
@@ -139,7 +177,7 @@ pub enum CheckResult {
 impl CheckResult {
     /// `true` for a passed check.
     pub fn is_ok(&self) -> bool {
-        matches!(self, CheckResult::Ok { .. } | CheckResult::Passed { .. } | CheckResult::ConditionalPass { .. } | CheckResult::TcpPassed { .. } | CheckResult::L6Passed { .. })
+        matches!(self, CheckResult::Ok { .. } | CheckResult::Passed { .. } | CheckResult::ConditionalPass { .. } | CheckResult::TcpPassed { .. } | CheckResult::L6Passed { .. } | CheckResult::External { outcome: ExternalOutcome::Passed, .. })
     }
 
     /// Time the probe took.
@@ -151,6 +189,7 @@ impl CheckResult {
             | CheckResult::ConditionalPass { duration, .. }
             | CheckResult::WrongStatus { duration, .. }
             | CheckResult::TcpPassed { duration, .. }
+            | CheckResult::External { duration, .. }
             | CheckResult::Failed { duration, .. } => *duration,
         }
     }
@@ -163,6 +202,7 @@ impl CheckResult {
             CheckResult::Passed { .. } | CheckResult::TcpPassed { .. } => "Layer7 check passed",
             CheckResult::ConditionalPass { .. } => "Layer7 check conditionally passed",
             CheckResult::WrongStatus { .. } => FailReason::L7Status.description(),
+            CheckResult::External { outcome, .. } => outcome.description(),
             CheckResult::Failed { reason, .. } => reason.description(),
         }
     }
@@ -180,6 +220,9 @@ impl fmt::Display for CheckResult {
             write!(f, ", code: {code}")?;
         }
         if let CheckResult::TcpPassed { code, .. } = self {
+            write!(f, ", code: {code}")?;
+        }
+        if let CheckResult::External { code, .. } = self {
             write!(f, ", code: {code}")?;
         }
         if let CheckResult::Failed { info, .. } | CheckResult::WrongStatus { info, .. } | CheckResult::TcpPassed { info, .. } = self {

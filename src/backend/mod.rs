@@ -89,7 +89,7 @@ use std::time::Duration;
 use crate::config::model::{self, Balance, Level, Proxy, ServerAddr};
 use crate::diag::Severity;
 
-pub use check::{CheckResult, FailReason, HealthCheck, HttpProbe, Transition};
+pub use check::{CheckResult, ExternalOutcome, FailReason, HealthCheck, HttpProbe, Transition};
 pub use tcp_check::{TcpProbe, TcpRun};
 use lb::{LbState, Slot};
 
@@ -518,6 +518,8 @@ impl Server {
 #[derive(Clone, Debug)]
 pub struct Backend {
     name: String,
+    /// What HAProxy's messages call it: `proxy` for a `listen` section, else `backend`.
+    kind: &'static str,
     servers: Vec<Server>,
     lb: LbState,
     allbackups: bool,
@@ -567,6 +569,7 @@ impl Backend {
             .collect();
         let mut be = Backend {
             name: proxy.name.clone(),
+            kind: if proxy.cap.frontend { "proxy" } else { "backend" },
             lb: LbState::new(proxy.balance.clone(), servers.len())
                 .consistent(proxy.hash_type.consistent)
                 .balance_factor(proxy.hash_balance_factor.unwrap_or(0)),
@@ -1233,15 +1236,16 @@ impl Backend {
         }
     }
 
-    /// `backend b has no server available!` when the last server just went away.
+    /// `backend b has no server available!` when the last server just went away
+    /// (`proxy b ...` for a `listen` section, as HAProxy words it).
     fn no_server_alert(&mut self, was_usable: bool, report: &mut StateReport) {
         if was_usable && self.eligible.is_empty() {
             self.counters.down_transitions += 1;
             report.messages.push(StateMessage {
                 level: Level::Emerg,
                 console: Severity::Alert,
-                text: format!("backend {} has no server available!", self.name),
-                console_text: Some(format!("backend '{}' has no server available!", self.name)),
+                text: format!("{} {} has no server available!", self.kind, self.name),
+                console_text: Some(format!("{} '{}' has no server available!", self.kind, self.name)),
             });
         }
     }

@@ -44,6 +44,8 @@ pub struct Config {
     /// The servers resolved at run time through a `resolvers` section (`resolvers <name>`
     /// on a `server` or `server-template` line), in declaration order.
     pub server_resolutions: Vec<ServerResolution>,
+    /// `mailers` sections, in file order (added by "extcheck").
+    pub mailers: Vec<Mailers>,
 }
 
 /// A `resolvers <name>` section: the name servers asked and the timings of the
@@ -211,6 +213,9 @@ pub struct Global {
     /// `master-worker no-exit-on-failure`: a worker that dies does not take the
     /// master and the other workers down with it.
     pub master_worker_no_exit_on_failure: bool,
+    /// `external-check` and `insecure-fork-wanted` (added by "extcheck":
+    /// src/config/parse/external_check.rs).
+    pub external_check: ExternalCheckGlobal,
     /// `tune.comp.maxlevel`, `maxcomprate`, `maxcompcpuusage`, `maxzlibmem`,
     /// `tune.zlib.*` (added for HTTP compression, src/http/compress.rs).
     pub compression: CompressionTuning,
@@ -219,9 +224,6 @@ pub struct Global {
     /// `server-state-file` and `server-state-base` (added by "state":
     /// src/runtime/server_state.rs).
     pub server_state: GlobalServerState,
-    /// `insecure-fork-wanted`: the process may fork (external checks need it; added
-    /// by "globals" for "extcheck").
-    pub insecure_fork_wanted: bool,
 }
 
 /// Where the server-state files are (`server-state-file`, `server-state-base`).
@@ -413,10 +415,10 @@ impl Default for Global {
             process: ProcessSettings::default(),
             master_worker: false,
             master_worker_no_exit_on_failure: false,
+            external_check: ExternalCheckGlobal::default(),
             compression: CompressionTuning::default(),
             tuning: GlobalTuning::default(),
             server_state: GlobalServerState::default(),
-            insecure_fork_wanted: false,
         }
     }
 }
@@ -720,6 +722,12 @@ pub struct Proxy {
     /// `option tcp-check` and the `tcp-check` rules (added for TCP health checks,
     /// src/config/parse/tcp_check.rs).
     pub tcp_check: Option<TcpCheck>,
+    /// `option external-check`, `external-check command|path` (added by "extcheck":
+    /// src/config/parse/external_check.rs, run by src/runtime/external_check.rs).
+    pub external_check: Option<ExternalCheck>,
+    /// `email-alert mailers|from|to|level|myhostname` (added by "extcheck":
+    /// src/config/parse/mailers.rs, sent by src/runtime/mailers.rs).
+    pub email_alert: Option<EmailAlert>,
     // -- HTTP captures, unique id header and error pages (src/config/parse/http_misc.rs).
     /// `capture request header <name> len <n>` (frontends), in declaration order: the
     /// slots of `%hr` and `capture.req.hdr(idx)`.
@@ -1859,4 +1867,54 @@ pub enum Level {
     Notice,
     Info,
     Debug,
+}
+
+/// The global switches external checks need (added by "extcheck").
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExternalCheckGlobal {
+    /// `external-check`: without it, `option external-check` is refused.
+    pub enabled: bool,
+    /// `insecure-fork-wanted`: without it HAProxy warns that the checks will likely fail.
+    pub insecure_fork_wanted: bool,
+}
+
+/// A proxy's external check (added by "extcheck").
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExternalCheck {
+    /// `option external-check` is the proxy's health check (the last check option wins).
+    pub enabled: bool,
+    /// `external-check command <path>`.
+    pub command: Option<String>,
+    /// `external-check path <PATH>`: the `PATH` the command sees (default empty).
+    pub path: Option<String>,
+    /// Where the `command` was set, for the warning when it is unused.
+    pub command_location: Option<Location>,
+}
+
+/// A `mailers <name>` section (added by "extcheck": src/config/parse/mailers.rs).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mailers {
+    pub name: String,
+    pub location: Location,
+    /// `mailer <name> <ip>:<port>` lines, in order.
+    pub mailers: Vec<(String, SocketAddr)>,
+    /// `timeout mail` (default 10s).
+    pub timeout_mail: Duration,
+}
+
+/// A proxy's `email-alert` settings (added by "extcheck").
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EmailAlert {
+    /// `email-alert mailers <name>`.
+    pub mailers: Option<String>,
+    /// `email-alert from <addr>`.
+    pub from: Option<String>,
+    /// `email-alert to <addr>`.
+    pub to: Option<String>,
+    /// `email-alert level <level>` as a syslog severity (default 1, `alert`).
+    pub level: Option<u8>,
+    /// `email-alert myhostname <name>` (default: the host name).
+    pub myhostname: Option<String>,
+    /// Where the first `email-alert` line was, for messages.
+    pub location: Option<Location>,
 }

@@ -3,10 +3,15 @@
 //! a non-blocking TCP connect, for an HTTP check ([`HttpProbe`]) the request written
 //! and the response read, and the outcome as a [`CheckResult`].
 //!
+//! With `option external-check` a probe runs a command instead
+//! (`super::external_check`); email alerts (`super::mailers`) run their SMTP dialogue
+//! as a `tcp-check` on slots of their own.
+//!
 //! Each checked server has one [`CheckSlot`] whose index is the token slot and whose
 //! `gen` changes after every probe, so a late event from an old probe's socket and
 //! a superseded timer are both dropped.
 
+use super::external_check::{ExternalProbe, Poll, Reaper, Running, POLL};
 use super::pool::Farm;
 use crate::backend::{CheckResult, FailReason, HttpProbe, ServerId, TcpProbe, TcpRun};
 use crate::reactor::{token, Ctx, Key, Kind, Ready, TimerTarget};
@@ -56,6 +61,13 @@ pub struct CheckSlot {
     /// A `slowstart` warm-up's slot: no probe, a timer that raises the weight.
     warm: Option<WarmUp>,
     probe: Option<Probe>,
+    /// `option external-check`: the command each probe runs instead of connecting.
+    external: Option<ExternalProbe>,
+    /// The external check's command while it runs.
+    running: Option<Running>,
+    /// An email alert's slot (`super::mailers`): its result is dropped, and the slot
+    /// is reused by the next mail once done.
+    mail: bool,
 }
 
 /// A server's `slowstart` warm-up in progress.
@@ -92,6 +104,10 @@ pub struct Checks {
     /// `pp2-never-send-local` (global): version 2 headers of `check-send-proxy` carry
     /// the `PROXY` command with the probe's addresses, as HAProxy before 2.2, not `LOCAL`.
     pp2_never_send_local: bool,
+    /// External check commands killed on timeout, not reaped yet.
+    reaper: Reaper,
+    /// The proxies' email alerts (`email-alert`), sent from mail slots.
+    alerts: super::mailers::Alerts,
 }
 
 impl Checks {
@@ -120,7 +136,7 @@ impl Checks {
                 let tls = s.check_tls().cloned();
                 let sp = s.send_proxy();
                 let send_proxy = sp.version.filter(|_| sp.check);
-                slots.push(CheckSlot { be, srv: id.0, addr, gen: 0, timeout, read_timeout, http, tcp, tls, send_proxy, agent: None, warm: None, probe: None });
+                slots.push(CheckSlot { be, srv: id.0, addr, gen: 0, timeout, read_timeout, http, tcp, tls, send_proxy, agent: None, warm: None, probe: None, external: None, running: None, mail: false });
             }
         }
         let sources = farm
@@ -130,7 +146,86 @@ impl Checks {
             .filter_map(|(be, b)| Some((be, b.as_ref()?)))
             .flat_map(|(be, b)| b.iter_servers().filter_map(move |(id, s)| Some(((be, id.0), s.tuning().source.clone()?))))
             .collect();
-        Checks { slots, agent_lines: Vec::new(), warm_steps: Vec::new(), sources, pp2_never_send_local: false }
+        Checks { slots, agent_lines: Vec::new(), warm_steps: Vec::new(), sources, pp2_never_send_local: false, reaper: Reaper::default(), alerts: Default::default() }
+    }
+
+    /// Makes the health checks of the backends with `option external-check` run their
+    /// command (`super::external_check`) instead of connecting.
+    pub fn use_external(&mut self, config: &crate::config::model::Config, farm: &Farm) {
+        for s in self.slots.iter_mut().filter(|s| s.agent.is_none() && s.warm.is_none()) {
+            let Some(hc) = farm.backend(s.be).server(ServerId(s.srv)).check() else { continue };
+            s.external = ExternalProbe::for_server(config, s.be, s.srv, hc.inter());
+        }
+    }
+
+    /// Sends the proxies' email alerts (`email-alert`, `mailers` sections).
+    pub fn use_mailers(&mut self, config: &crate::config::model::Config) {
+        self.alerts = super::mailers::Alerts::build(config);
+    }
+
+    /// Starts sending the email alerts of the state changes since the last call: each
+    /// mail is a `tcp-check` run to its mailer, on a slot of its own.
+    pub fn send_alerts(&mut self, cx: &mut Ctx<'_>) {
+        for mail in self.alerts.take() {
+            // A mail slot is busy while it has a dialogue.
+            let i = match self.slots.iter().position(|s| s.mail && s.tcp.is_none()) {
+                Some(i) => i,
+                None => {
+                    self.slots.push(CheckSlot {
+                        be: usize::MAX,
+                        srv: usize::MAX,
+                        addr: None,
+                        gen: 0,
+                        timeout: Duration::ZERO,
+                        read_timeout: None,
+                        http: None,
+                        tcp: None,
+                        tls: None,
+                        send_proxy: None,
+                        agent: None,
+                        warm: None,
+                        probe: None,
+                        external: None,
+                        running: None,
+                        mail: true,
+                    });
+                    self.slots.len() - 1
+                }
+            };
+            let s = &mut self.slots[i];
+            s.gen = s.gen.wrapping_add(1);
+            s.addr = Some(mail.to);
+            s.timeout = mail.timeout;
+            s.tcp = Some(mail.dialogue);
+            cx.timers.arm(cx.now, TimerTarget::Entry(Kind::Check, Key { slot: i, gen: s.gen }));
+        }
+    }
+
+    /// An external check's timer: starts its command, or looks whether it has ended
+    /// (killing it past its deadline).
+    fn external_timer(&mut self, cx: &mut Ctx<'_>, key: Key, farm: &Farm) -> Option<(usize, usize, CheckResult)> {
+        self.reaper.reap();
+        let slot = &mut self.slots[key.slot];
+        let probe = slot.external.as_ref()?;
+        let result = match &mut slot.running {
+            Some(run) => match run.poll(cx.now, &mut self.reaper) {
+                Poll::Done(result) => result,
+                Poll::Again(at) => {
+                    cx.timers.arm(at, TimerTarget::Entry(Kind::Check, key));
+                    return None;
+                }
+            },
+            None => match probe.start(farm.backend(slot.be).server(ServerId(slot.srv)), cx.now) {
+                Ok(run) => {
+                    slot.running = Some(run);
+                    cx.timers.arm(cx.now + POLL.min(probe.timeout), TimerTarget::Entry(Kind::Check, key));
+                    return None;
+                }
+                Err(result) => result,
+            },
+        };
+        slot.running = None;
+        Some(self.finish(cx, key.slot, result))
     }
 
     /// Starts (or restarts) the `slowstart` warm-up of a server that came back UP.
@@ -153,6 +248,9 @@ impl Checks {
                     agent: None,
                     warm: None,
                     probe: None,
+                    external: None,
+                    running: None,
+                    mail: false,
                 };
                 self.slots.push(slot);
                 self.slots.len() - 1
@@ -213,10 +311,20 @@ impl Checks {
     }
 
     /// A timer for slot `key` expired: start a probe, or time the running one out.
-    pub fn on_timer(&mut self, cx: &mut Ctx<'_>, key: Key) -> Option<(usize, usize, CheckResult)> {
+    pub fn on_timer(&mut self, cx: &mut Ctx<'_>, key: Key, farm: &Farm) -> Option<(usize, usize, CheckResult)> {
         let slot = self.slots.get(key.slot).filter(|s| s.gen == key.gen)?;
         if slot.warm.is_some() {
             self.warm_tick(cx, key.slot);
+            return None;
+        }
+        if slot.external.is_some() {
+            return self.external_timer(cx, key, farm);
+        }
+        if slot.mail {
+            // An email alert: sent or not, nothing to apply; the slot is free again.
+            if self.on_timer_inner(cx, key).is_some() {
+                self.slots[key.slot].tcp = None;
+            }
             return None;
         }
         let agent = slot.agent.is_some();
@@ -291,6 +399,17 @@ impl Checks {
     /// The probe's socket is ready: did the connect succeed? For an HTTP check, send
     /// the request and read the response as far as the socket allows.
     pub fn on_ready(&mut self, cx: &mut Ctx<'_>, key: Key, ready: Ready) -> Option<(usize, usize, CheckResult)> {
+        let mail = self.slots.get(key.slot).is_some_and(|s| s.mail);
+        let result = self.on_ready_inner(cx, key, ready);
+        if mail && result.is_some() {
+            // An email alert's result has nothing to apply; the slot is free again.
+            self.slots[key.slot].tcp = None;
+            return None;
+        }
+        result
+    }
+
+    fn on_ready_inner(&mut self, cx: &mut Ctx<'_>, key: Key, ready: Ready) -> Option<(usize, usize, CheckResult)> {
         let slot = self.slots.get_mut(key.slot).filter(|s| s.gen == key.gen)?;
         let p = slot.probe.as_mut()?;
         p.conn.note(ready);
@@ -485,6 +604,9 @@ fn agent_slot(be: usize, srv: usize, s: &crate::backend::Server) -> Option<Check
         agent: Some(agent),
         warm: None,
         probe: None,
+        external: None,
+        running: None,
+        mail: false,
     })
 }
 

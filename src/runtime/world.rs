@@ -852,6 +852,7 @@ pub(super) fn apply_server_report(
         crate::stats::server_state_changed(&mut proxies[be], farm.backend(be), srv, cx.now);
     }
     for m in &report.messages {
+        super::mailers::note(be, m.level, &m.text);
         diag::emit(m.console, format_args!("{}", m.console_text.as_deref().unwrap_or(&m.text)));
         if let Some(log) = logs.get(be) {
             log.logger.send(m.level, &m.text);
@@ -921,7 +922,7 @@ impl Handler for World {
             TimerTarget::Entry(Kind::Client, key) => self.stream_event(cx, key, Event::Timer(deadline)),
             TimerTarget::Entry(Kind::Idle, key) => self.farm.idle.expire(cx, key, deadline),
             TimerTarget::Entry(Kind::Check, key) => {
-                if let Some((be, srv, r)) = self.checks.on_timer(cx, key) {
+                if let Some((be, srv, r)) = self.checks.on_timer(cx, key, &self.farm) {
                     self.check_done(cx, be, srv, r);
                 }
                 self.agent_lines(cx);
@@ -988,6 +989,7 @@ impl Handler for World {
             lua.end_of_iteration();
         }
         crate::lua::error_ring::end_of_iteration();
+        self.checks.send_alerts(cx);
         if cx.timers.needs_compaction(self.streams.len() + self.checks.count()) {
             let streams = &self.streams;
             cx.timers.retain(|at, target| match target {

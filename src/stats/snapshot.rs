@@ -324,6 +324,7 @@ fn check_code(res: &CheckResult) -> &'static str {
         CheckResult::Passed { .. } | CheckResult::TcpPassed { .. } => "L7OK",
         CheckResult::ConditionalPass { .. } => "L7OKC",
         CheckResult::WrongStatus { .. } => "L7STS",
+        CheckResult::External { outcome, .. } => outcome.code(),
         CheckResult::Failed { reason, .. } => match reason {
             FailReason::L4Connection => "L4CON",
             FailReason::L4Timeout => "L4TOUT",

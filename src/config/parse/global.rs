@@ -316,12 +316,11 @@ pub fn mworker_max_reloads(p: &mut Parser, l: &Line) -> Result<(), String> {
     Ok(())
 }
 
-/// Keywords without arguments that moonproxy accepts: `insecure-fork-wanted` (read by
-/// external checks) and the ones with no effect (pollers, NUMA, HTTP/2 ...).
+/// Keywords without arguments that moonproxy accepts: `pp2-never-send-local` and the
+/// ones with no effect (pollers, NUMA, HTTP/2 ...).
 pub fn flag(p: &mut Parser, l: &Line) -> Result<(), String> {
     expect_args(l, 0, "no argument")?;
     match l.arg(0) {
-        "insecure-fork-wanted" => p.config.global.insecure_fork_wanted = true,
         "pp2-never-send-local" => p.config.global.tuning.pp2_never_send_local = true,
         _ => no_effect(p, l),
     }

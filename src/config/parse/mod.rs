@@ -13,6 +13,7 @@ pub mod cli;
 pub mod compression;
 pub mod cookie;
 pub mod declare;
+pub mod external_check;
 pub mod global;
 pub mod global_extra;
 pub mod http_check;
@@ -21,6 +22,7 @@ pub mod http_misc;
 pub mod log;
 pub mod log_extra;
 pub mod lua;
+pub mod mailers;
 pub mod process;
 pub mod proxy;
 pub mod rates;
@@ -158,6 +160,8 @@ enum Current {
     Peers(String),
     /// A `resolvers` section (index in `config.resolvers`; `None`: a bad name).
     Resolvers(Option<usize>),
+    /// A `mailers` section (index in `config.mailers`; `None`: a bad name).
+    Mailers(Option<usize>),
 }
 
 /// One open `.if` block.
@@ -452,10 +456,14 @@ impl Parser {
             self.current = Current::Resolvers(resolvers::start(self, &line));
             return;
         }
+        if kw == "mailers" {
+            self.end_section();
+            self.current = Current::Mailers(mailers::start(self, &line));
+            return;
+        }
         if matches!(
             kw,
-            "mailers"
-                | "program"
+            "program"
                 | "ring"
                 | "cache"
                 | "fcgi-app"
@@ -486,6 +494,7 @@ impl Parser {
                 return stick::peers_line(self, &name, &line);
             }
             Current::Resolvers(r) => return resolvers::keyword(self, *r, &line),
+            Current::Mailers(m) => return mailers::keyword(self, *m, &line),
             Current::Global => Section::Global,
             Current::Proxy(d) | Current::Defaults(d, _) => d.section,
         };
@@ -739,6 +748,8 @@ impl Parser {
         resolvers::check(&self.config, &mut self.diags);
         server_extra::finish_dispatch(&mut self.config);
         checks::run(&mut self.config, &mut self.diags);
+        external_check::check(&mut self.config, &mut self.diags);
+        mailers::check(&mut self.config, &mut self.diags);
         cookie::check(&self.config, &mut self.diags);
         global_extra::finish(&mut self.config, &mut self.diags);
         global::check(&self.config, &mut self.diags);

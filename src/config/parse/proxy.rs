@@ -486,6 +486,12 @@ pub fn option(p: &mut Parser, l: &Line) -> Result<(), String> {
         SubState::Ignored => return Ok(()),
         SubState::Supported => {}
     }
+    if !negate {
+        super::external_check::replaced_by_other_check(p, name);
+    }
+    if name == "external-check" {
+        return super::external_check::option(p, l, negate);
+    }
     if name == "httpchk" {
         return super::http_check::option_httpchk(p, l, negate, &args[2..]);
     }
