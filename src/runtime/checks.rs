@@ -166,6 +166,9 @@ impl Checks {
     /// Starts sending the email alerts of the state changes since the last call: each
     /// mail is a `tcp-check` run to its mailer, on a slot of its own.
     pub fn send_alerts(&mut self, cx: &mut Ctx<'_>) {
+        if !super::mailers::active() {
+            return;
+        }
         for mail in self.alerts.take() {
             // A mail slot is busy while it has a dialogue.
             let i = match self.slots.iter().position(|s| s.mail && s.tcp.is_none()) {

@@ -28,12 +28,20 @@ use std::time::{Duration, SystemTime};
 thread_local! {
     /// State change messages not sent yet: (proxy index, level, text).
     static PENDING: RefCell<Vec<(usize, Level, String)>> = const { RefCell::new(Vec::new()) };
+    /// Whether some proxy of this thread mails alerts ([`Alerts::build`]): without one,
+    /// nothing is noted, and the reactor's end of iteration costs a `Cell` read.
+    static ACTIVE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether email alerts are configured (the end of each reactor iteration asks).
+pub fn active() -> bool {
+    ACTIVE.with(|a| a.get())
 }
 
 /// A server state change message of proxy `be` (`Server b/s is DOWN, ...`), to mail
 /// if the proxy has email alerts at this level. Other messages are not mailed.
 pub fn note(be: usize, level: Level, text: &str) {
-    if text.starts_with("Server ") {
+    if active() && text.starts_with("Server ") {
         PENDING.with(|p| p.borrow_mut().push((be, level, text.to_string())));
     }
 }
@@ -79,7 +87,8 @@ impl Alerts {
                     hostname: ea.myhostname.clone().unwrap_or_else(|| crate::log::target::system_hostname().to_string()),
                 })
             })
-            .collect();
+            .collect::<Vec<_>>();
+        ACTIVE.with(|a| a.set(proxies.iter().any(Option::is_some)));
         Alerts { proxies }
     }
 
@@ -194,12 +203,22 @@ mod tests {
                 hostname: "h".into(),
             })],
         };
+        ACTIVE.with(|a| a.set(true));
         note(0, Level::Alert, "Server b/s is DOWN.");
         note(0, Level::Notice, "Server b/s is UP.");
         note(0, Level::Emerg, "backend 'b' has no server available!");
         note(1, Level::Alert, "Server other/s is DOWN.");
         let mails = alerts.take();
         assert_eq!(mails.iter().map(|m| m.to.port()).collect::<Vec<_>>(), [25, 26]);
+        assert!(alerts.take().is_empty());
+    }
+
+    #[test]
+    fn nothing_is_noted_without_alerts() {
+        let alerts = Alerts::build(&Config::default());
+        assert!(!active());
+        note(0, Level::Alert, "Server b/s is DOWN.");
+        assert_eq!(PENDING.with(|p| p.borrow().len()), 0, "no mailers: nothing kept");
         assert!(alerts.take().is_empty());
     }
 }
