@@ -41,21 +41,7 @@ pub fn split_line(line: &[u8]) -> Vec<Vec<String>> {
     commands
 }
 
-/// C's `atoi`: the leading decimal digits (after blanks and a sign), 0 when none.
-/// HAProxy parses several CLI numbers this way (`set maxconn`).
-pub fn atoi(s: &str) -> i64 {
-    let s = s.trim_start();
-    let (neg, digits) = match s.as_bytes().first() {
-        Some(b'-') => (true, &s[1..]),
-        Some(b'+') => (false, &s[1..]),
-        _ => (false, s),
-    };
-    let mut v: i64 = 0;
-    for b in digits.bytes().take_while(u8::is_ascii_digit) {
-        v = v.saturating_mul(10).saturating_add(i64::from(b - b'0'));
-    }
-    if neg { -v } else { v }
-}
+pub use crate::config::parse::atoi;
 
 #[cfg(test)]
 mod tests {

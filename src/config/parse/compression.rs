@@ -6,7 +6,7 @@
 //! `compression algo` / `compression type` lines add to what the section has (including
 //! what it inherited from `defaults`).
 
-use super::{expect_args, Line, Parser};
+use super::{atoi, expect_args, Line, Parser};
 use crate::config::keywords::Section;
 use crate::config::model::{Compression, CompressionAlgo};
 
@@ -131,30 +131,4 @@ fn expect_max_args(l: &Line, n: usize) -> Result<(), String> {
         return expect_args(l, n, "");
     }
     Ok(())
-}
-
-/// C's `atoi`: an optional sign and the leading digits, 0 when there are none (HAProxy
-/// reads these settings so, `maxcomprate abc` is 0).
-fn atoi(s: &str) -> i64 {
-    let s = s.trim_start();
-    let (neg, digits) = match s.as_bytes().first() {
-        Some(b'-') => (true, &s[1..]),
-        Some(b'+') => (false, &s[1..]),
-        _ => (false, s),
-    };
-    let n = digits.bytes().take_while(u8::is_ascii_digit).fold(0i64, |n, d| n.saturating_mul(10).saturating_add(i64::from(d - b'0')));
-    if neg { -n } else { n }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::atoi;
-
-    #[test]
-    fn atoi_reads_like_c() {
-        assert_eq!(atoi("12kb"), 12);
-        assert_eq!(atoi("abc"), 0);
-        assert_eq!(atoi("-3"), -3);
-        assert_eq!(atoi(""), 0);
-    }
 }

@@ -1,6 +1,6 @@
 //! Keyword parsers of the `global` section.
 
-use super::{expect_args, u32_arg, Line, Parser};
+use super::{atoi, expect_args, u32_arg, Line, Parser};
 use crate::config::units;
 use std::path::PathBuf;
 
@@ -259,23 +259,6 @@ pub fn resetenv(p: &mut Parser, l: &Line) -> Result<(), String> {
 // accepts is accepted here and one it refuses is refused with the same message. What
 // moonproxy does with each is in `doc/config.md` (the notes of `keywords.rs`).
 
-/// HAProxy's `atol()`: the leading digits (with a sign), 0 when there are none. Several
-/// 2.6 keywords read their value this way, so `maxsslconn x` means 0 (no limit).
-fn atoi(s: &str) -> i64 {
-    let s = s.trim_start();
-    let (neg, digits) = match s.as_bytes().first() {
-        Some(b'-') => (true, &s[1..]),
-        Some(b'+') => (false, &s[1..]),
-        _ => (false, s),
-    };
-    let end = digits.find(|c: char| !c.is_ascii_digit()).unwrap_or(digits.len());
-    let v = digits[..end].parse::<i64>().unwrap_or(if end == 0 { 0 } else { i64::MAX });
-    if neg {
-        -v
-    } else {
-        v
-    }
-}
 
 /// The value of `<kw> <integer>` read as HAProxy reads it (`'<kw>' expects an integer
 /// argument.` when missing, extra arguments refused).
@@ -482,19 +465,5 @@ pub fn check(config: &crate::config::model::Config, diags: &mut Vec<crate::confi
             let text = format!("Proxy '<HTTPCLIENT>': Can't find resolvers section '{id}' for do-resolve action.");
             diags.push(crate::config::Diagnostic::plain(crate::diag::Severity::Alert, None, text));
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::atoi;
-
-    #[test]
-    fn atoi_reads_leading_digits_as_haproxy() {
-        assert_eq!(atoi("12"), 12);
-        assert_eq!(atoi("12ab"), 12);
-        assert_eq!(atoi("x"), 0);
-        assert_eq!(atoi("-3"), -3);
-        assert_eq!(atoi(""), 0);
     }
 }

@@ -805,6 +805,24 @@ const COMPOUND_KEYWORDS: &[&str] = &[
 ];
 
 /// The message for a keyword HAProxy has and moonproxy does not support yet.
+/// C's `atoi`: the leading decimal digits after blanks and a sign, 0 when there are none,
+/// saturating. HAProxy reads several numbers this way (`maxsslconn x` is 0, `maxcomprate
+/// 12kb` is 12), in the configuration and on the CLI (`set maxconn`).
+pub fn atoi(s: &str) -> i64 {
+    let s = s.trim_start();
+    let (neg, digits) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let n = digits.bytes().take_while(u8::is_ascii_digit).fold(0i64, |n, d| n.saturating_mul(10).saturating_add(i64::from(d - b'0')));
+    if neg {
+        -n
+    } else {
+        n
+    }
+}
+
 pub fn not_supported(what: &str) -> String {
     format!("'{what}' is not supported by moonproxy yet.")
 }
@@ -844,6 +862,17 @@ pub fn u32_arg(line: &Line, idx: usize, what: &str) -> Result<u32, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn atoi_reads_like_c() {
+        assert_eq!(atoi("12"), 12);
+        assert_eq!(atoi("12kb"), 12);
+        assert_eq!(atoi(" +7"), 7);
+        assert_eq!(atoi("x"), 0);
+        assert_eq!(atoi("-3"), -3);
+        assert_eq!(atoi(""), 0);
+        assert_eq!(atoi("99999999999999999999"), i64::MAX, "saturates");
+    }
 
     /// Random configurations built from real keywords never make the parser panic,
     /// and every failure ends with one of HAProxy's closing lines.
