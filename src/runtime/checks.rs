@@ -70,6 +70,30 @@ pub struct CheckSlot {
     mail: bool,
 }
 
+impl CheckSlot {
+    /// A slot with no probe of any kind yet (a warm-up's or a mail's, set up after).
+    fn bare(be: usize, srv: usize, timeout: Duration) -> CheckSlot {
+        CheckSlot {
+            be,
+            srv,
+            addr: None,
+            gen: 0,
+            timeout,
+            read_timeout: None,
+            http: None,
+            tcp: None,
+            tls: None,
+            send_proxy: None,
+            agent: None,
+            warm: None,
+            probe: None,
+            external: None,
+            running: None,
+            mail: false,
+        }
+    }
+}
+
 /// A server's `slowstart` warm-up in progress.
 struct WarmUp {
     since: Instant,
@@ -174,24 +198,7 @@ impl Checks {
             let i = match self.slots.iter().position(|s| s.mail && s.tcp.is_none()) {
                 Some(i) => i,
                 None => {
-                    self.slots.push(CheckSlot {
-                        be: usize::MAX,
-                        srv: usize::MAX,
-                        addr: None,
-                        gen: 0,
-                        timeout: Duration::ZERO,
-                        read_timeout: None,
-                        http: None,
-                        tcp: None,
-                        tls: None,
-                        send_proxy: None,
-                        agent: None,
-                        warm: None,
-                        probe: None,
-                        external: None,
-                        running: None,
-                        mail: true,
-                    });
+                    self.slots.push(CheckSlot { mail: true, ..CheckSlot::bare(usize::MAX, usize::MAX, Duration::ZERO) });
                     self.slots.len() - 1
                 }
             };
@@ -237,25 +244,7 @@ impl Checks {
         let i = match self.slots.iter().position(|s| s.be == be && s.srv == srv && s.warm.is_some()) {
             Some(i) => i,
             None => {
-                let slot = CheckSlot {
-                    be,
-                    srv,
-                    addr: None,
-                    gen: 0,
-                    timeout: total,
-                    read_timeout: None,
-                    tls: None,
-                    http: None,
-                    tcp: None,
-                    send_proxy: None,
-                    agent: None,
-                    warm: None,
-                    probe: None,
-                    external: None,
-                    running: None,
-                    mail: false,
-                };
-                self.slots.push(slot);
+                self.slots.push(CheckSlot::bare(be, srv, total));
                 self.slots.len() - 1
             }
         };
