@@ -143,6 +143,7 @@ pub fn run(mut config: Config, opts: RunOptions) -> i32 {
     };
     // Log lines go through writer threads: let them drain before the process exits.
     crate::log::stdio::flush_all(Duration::from_millis(500));
+    crate::log::ring::flush_all(Duration::from_millis(500));
     code
 }
 
@@ -245,6 +246,9 @@ fn serve(
     daemon: bool,
 ) -> std::io::Result<i32> {
     crate::stats::activity::set_tasks_mode(config.global.profiling_tasks);
+    // The rings every thread's loggers write into, and their servers' threads.
+    crate::log::ring::install(&config.rings);
+    crate::log::ring::start_forwarding();
     let mut reactor = Reactor::new()?;
     let mut signals = Signals::install()?;
     signals.register(reactor.registry(), token::SIGNALS)?;

@@ -74,6 +74,7 @@ pub static COMMANDS: &[Command] = &[
     cmd(&["show", "cli", "sockets"], "show cli sockets", "dump list of cli sockets", User, show_cli_sockets),
     cmd(&["show", "env"], "show env [var]", "dump environment variables known to the process", Operator, show_env),
     cmd(&["show", "errors"], "show errors [<px>] [request|response]", "report last request and/or response errors for each proxy", Operator, show_errors),
+    cmd(&["show", "events"], "show events [<sink>] [-w] [-n]", "show event sink state", User, super::events::show_events),
     cmd(&["show", "fd"], "show fd [num]", "dump list of file descriptors in use or a specific one", Operator, show_fd),
     cmd(&["show", "info"], "show info [desc|json|typed|float]*", "report information about the running process", User, info::show_info),
     cmd(&["show", "lua", "errors"], "show lua errors", "report the recent Lua errors, repeats counted (moonproxy)", Operator, show_lua_errors),

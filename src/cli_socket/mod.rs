@@ -26,6 +26,7 @@
 //!   resume, and the session writes what the command sent meanwhile.
 
 mod commands;
+mod events;
 mod info;
 mod maps;
 mod parse;
@@ -245,6 +246,11 @@ pub struct Exec<'a> {
     pub shared: &'a mut Shared,
     /// The payload given after a line ending with `<<` (for the line's last command).
     pub payload: Option<&'a str>,
+    /// Set by `show events <ring> -w`: the session then sends the ring's new lines.
+    pub follow: Option<events::Follow>,
+    /// The answer is not followed by the empty line that ends the others (HAProxy's
+    /// `show events` errors).
+    pub bare: bool,
 }
 
 /// One `stats socket` address, opened.
@@ -353,13 +359,30 @@ impl Cli {
         }
     }
 
-    /// A session's idle timer.
+    /// A session's timer: its idle timeout, or the poll of a ring it follows.
     pub fn timer(&mut self, host: &mut dyn Host, key: Key) {
         let Some(Entry::Session(s)) = self.table.get(key) else { return };
+        if let Some(at) = s.follow_poll_at() {
+            // While following, only the poll timer counts (an idle one firing now is
+            // left to lapse).
+            if host.now() >= at {
+                self.run_session(host, key);
+                self.arm_follow(host, key);
+            }
+            return;
+        }
         match s.on_timer(host.now()) {
             Some(next) => host.arm_timer(next, key),
             None => self.close_session(host, key),
         }
+    }
+
+    /// Arms the next poll of a session following a ring, or its idle timer again
+    /// once it stopped following.
+    fn arm_follow(&mut self, host: &mut dyn Host, key: Key) {
+        let Some(Entry::Session(s)) = self.table.get_mut(key) else { return };
+        let at = if s.following() { s.set_follow_poll(host.now() + session::FOLLOW_POLL) } else { s.deadline() };
+        host.arm_timer(at, key);
     }
 
     fn accept(&mut self, host: &mut dyn Host, lkey: Key) {
@@ -419,6 +442,8 @@ impl Cli {
         let alive = s.on_event(now, key, host, &mut self.shared);
         if !alive {
             self.close_session(host, key);
+        } else if s.follow_starting() {
+            self.arm_follow(host, key);
         }
     }
 

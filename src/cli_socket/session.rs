@@ -9,6 +9,7 @@
 //! input, or `stats timeout` without any progress.
 
 use super::commands::{self, Outcome};
+use super::events::Follow;
 use super::{parse, Host, SessionState, Shared, StreamLine};
 use crate::config::model::CliLevel;
 use crate::reactor::Key;
@@ -52,7 +53,13 @@ pub struct Session {
     /// The `core.register_cli` command running for this session (a Lua task): the
     /// session is parked until it ends.
     lua: Option<Key>,
+    /// `show events <ring> -w`: the ring's new lines are sent as they come, until the
+    /// client sends anything; the session's timer polls the ring.
+    follow: Option<Box<Follow>>,
 }
+
+/// How often a session following a ring looks for new lines.
+pub const FOLLOW_POLL: Duration = Duration::from_millis(100);
 
 impl Session {
     #[allow(clippy::too_many_arguments)]
@@ -75,6 +82,7 @@ impl Session {
             accepted: now,
             deadline: now + timeout,
             lua: None,
+            follow: None,
         }
     }
 
@@ -104,6 +112,30 @@ impl Session {
 
     pub fn deadline(&self) -> Instant {
         self.deadline
+    }
+
+    /// When the ring this session follows is polled next (`None`: not following, or
+    /// the poll timer not armed yet).
+    pub fn follow_poll_at(&self) -> Option<Instant> {
+        self.follow.as_ref().and_then(|f| f.poll_at)
+    }
+
+    /// `show events <ring> -w` is running.
+    pub fn following(&self) -> bool {
+        self.follow.is_some()
+    }
+
+    /// The session has just started following a ring: its poll timer must be armed.
+    pub fn follow_starting(&self) -> bool {
+        self.follow.as_ref().is_some_and(|f| f.poll_at.is_none())
+    }
+
+    /// Records the next poll (the caller arms the timer); returns `at`.
+    pub fn set_follow_poll(&mut self, at: Instant) -> Instant {
+        if let Some(f) = &mut self.follow {
+            f.poll_at = Some(at);
+        }
+        at
     }
 
     /// The Lua command running for this session, if any.
@@ -150,6 +182,26 @@ impl Session {
             self.sent = 0;
             if self.closing {
                 return false;
+            }
+            if self.follow.is_some() {
+                // "Any key to stop": input (or the client's end of it) ends the wait.
+                match self.fill(now) {
+                    Err(_) => return false,
+                    Ok(_) if self.read_closed || !self.input.is_empty() => {
+                        self.follow = None;
+                        self.input.clear();
+                        self.deadline = now + self.state.timeout;
+                        self.end_answer();
+                    }
+                    Ok(_) => {
+                        let Some(f) = &mut self.follow else { continue };
+                        f.next = f.ring.read_from(f.next, &mut self.output);
+                        if self.output.is_empty() {
+                            return true; // until the next poll
+                        }
+                    }
+                }
+                continue;
             }
             if let Some(task) = self.lua {
                 let (out, ended) = host.lua_cli_poll(task);
@@ -237,11 +289,22 @@ impl Session {
         if words.len() == 1 && words[0] == "_getsocks" {
             return self.getsocks(host, shared);
         }
-        let mut exec = super::Exec { host: &mut *host, state: &mut self.state, shared: &mut *shared, payload };
-        match commands::execute(&mut exec, words) {
+        let mut exec = super::Exec { host: &mut *host, state: &mut self.state, shared: &mut *shared, payload, follow: None, bare: false };
+        let outcome = commands::execute(&mut exec, words);
+        let (follow, bare) = (exec.follow.take(), exec.bare);
+        match outcome {
             Outcome::Reply(text) => {
                 self.output.extend_from_slice(text.as_bytes());
-                self.end_answer();
+                match follow {
+                    // The answer ends when the client stops the wait.
+                    Some(f) => self.follow = Some(Box::new(f)),
+                    None if bare => {
+                        if self.state.prompt {
+                            self.output.extend_from_slice(b"> ");
+                        }
+                    }
+                    None => self.end_answer(),
+                }
             }
             Outcome::Lua(index) => {
                 // The command reads what the client sent after its line (`getline`,

@@ -217,7 +217,7 @@ pub static GLOBAL: &[Keyword] = &[
         "log",
         0,
         g::log,
-        "stdout, stderr, `fd@N`, UDP, unix sockets",
+        "stdout, stderr, `fd@N`, UDP, unix sockets, `ring@<name>` (a `ring` section), `tcp@<addr>` (through a ring of its own, `ring#N`, as HAProxy does)",
     ),
     sup("log-tag", 0, g::log_tag, ""),
     sup("log-send-hostname", 0, g::log_send_hostname, ""),
@@ -833,6 +833,12 @@ const OTHER_SECTIONS: &[(&str, &str, &str)] = &[
     ("resolvers", "hold", "`valid` (10s), `nx`, `timeout`, `refused`, `other` (30s), `obsolete` (0s)"),
     ("resolvers", "accepted_payload_size", "EDNS0 UDP payload announced (512)"),
     ("http-errors", "errorfile", "`errorfile <status> <file>`, used with `errorfiles <name>`"),
+    ("ring", "description", "the text `show events` lists (default: the name)"),
+    ("ring", "format", "how lines are framed in the ring, as on a `log` line (default `raw`)"),
+    ("ring", "maxlen", "longer lines are cut (default and at most `size`)"),
+    ("ring", "size", "bytes of lines kept, each with a 2-4 byte header (16384, the least HAProxy accepts); the oldest make room unless a connected server has not sent them yet, then the new line is dropped and counted"),
+    ("ring", "timeout", "`connect` and `server` for the servers (none: the system's connect timeout, no write timeout)"),
+    ("ring", "server", "`server <name> <ip>:<port> [log-proto legacy|octet-count]`: each line is sent over TCP by a thread of its own, newline-terminated or RFC 6587 octet-counted; reconnects every second after a failure, resuming where it stopped; other server options refused"),
 ];
 
 #[cfg(test)]

@@ -46,6 +46,9 @@ pub struct Config {
     pub server_resolutions: Vec<ServerResolution>,
     /// `mailers` sections, in file order (added by "extcheck").
     pub mailers: Vec<Mailers>,
+    /// `ring` sections in file order, then the rings made for `log tcp@` lines
+    /// (src/config/parse/ring.rs, src/log/ring.rs).
+    pub rings: Vec<Ring>,
 }
 
 /// A `resolvers <name>` section: the name servers asked and the timings of the
@@ -1807,6 +1810,11 @@ pub enum LogDest {
     Udp(SocketAddr),
     /// `/dev/log` or another unix datagram socket.
     Unix(PathBuf),
+    /// `ring@<name>`: a `ring` section's buffer.
+    Ring(String),
+    /// `tcp@<addr>` as parsed; the post-parse checks turn each into a [`LogDest::Ring`]
+    /// naming the ring made for its line, as HAProxy does.
+    Tcp(SocketAddr),
 }
 
 /// How a log line is framed on the wire (`format` on a `log` line).
@@ -1889,6 +1897,40 @@ pub struct ExternalCheck {
     pub path: Option<String>,
     /// Where the `command` was set, for the warning when it is unused.
     pub command_location: Option<Location>,
+}
+
+/// A `ring <name>` section, or the ring HAProxy makes for a `log tcp@<addr>` line
+/// (named `ring#N`): a bounded buffer of log lines that `show events` dumps and that
+/// its servers receive over TCP (src/log/ring.rs).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ring {
+    pub name: String,
+    pub location: Location,
+    /// `description` (`show events` lists it; the name when unset).
+    pub description: Option<String>,
+    /// `format`: how lines are framed in the buffer (default `raw`).
+    pub format: LogWireFormat,
+    /// `maxlen`: longer lines are cut to this many bytes.
+    pub maxlen: usize,
+    /// `size`: bytes of the buffer (16384 at least, as in HAProxy).
+    pub size: usize,
+    /// `timeout connect` for the servers (`None`: the system's).
+    pub timeout_connect: Option<Duration>,
+    /// `timeout server`: a server that takes longer to accept a line is disconnected
+    /// (`None`: never).
+    pub timeout_server: Option<Duration>,
+    pub servers: Vec<RingServer>,
+}
+
+/// A `server` line of a `ring` section: a syslog server over TCP.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RingServer {
+    pub name: String,
+    pub location: Location,
+    pub addr: SocketAddr,
+    /// `log-proto octet-count` (RFC 6587 octet counting: `<len> <line>`); the default,
+    /// `legacy`, ends each line with a newline.
+    pub octet_count: bool,
 }
 
 /// A `mailers <name>` section (added by "extcheck": src/config/parse/mailers.rs).

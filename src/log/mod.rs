@@ -37,6 +37,7 @@
 
 pub mod events;
 pub mod format;
+pub mod ring;
 pub mod stdio;
 pub mod target;
 pub mod time;

@@ -262,6 +262,9 @@ enum Sink {
     /// Sent with `send_to` by path on every line, so a syslog daemon that starts (or
     /// restarts) after us is reached as soon as its socket exists.
     Unix(PathBuf, Option<UnixDatagram>),
+    /// `ring@<name>` and `tcp@<addr>`: a process-wide ring (`None`: no such ring, the
+    /// configuration check warned).
+    Ring(Option<Arc<super::ring::Ring>>),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -289,6 +292,10 @@ impl Sink {
             LogDest::Fd(n) => Sink::Stream(StreamDest::Fd(*n)),
             LogDest::Udp(addr) => Sink::Udp(*addr, None),
             LogDest::Unix(path) => Sink::Unix(path.clone(), None),
+            LogDest::Ring(name) => Sink::Ring(super::ring::find(name)),
+            // The configuration check gives each `tcp@` line a ring; a `LogDest::Tcp`
+            // left (a configuration built by hand) has nowhere to go.
+            LogDest::Tcp(_) => Sink::Ring(None),
         }
     }
 
@@ -312,6 +319,8 @@ impl Sink {
                 let Some(s) = sock else { return false };
                 s.send_to(line, &*path).is_ok()
             }
+            // Stored without its newline: the ring frames each line for its readers.
+            Sink::Ring(ring) => ring.as_ref().is_some_and(|r| r.push(line.strip_suffix(b"\n").unwrap_or(line))),
         }
     }
 
@@ -402,12 +411,16 @@ enum Delivery {
 
 impl Target {
     fn new(conf: &LogTarget) -> Target {
-        Target {
-            conf: conf.clone(),
-            sink: Sink::new(&conf.dest),
-            sampling: conf.sample.as_deref().and_then(|s| Sampling::parse(s).ok()),
-            seen: 0,
+        let sink = Sink::new(&conf.dest);
+        let mut conf = conf.clone();
+        if let Sink::Ring(Some(ring)) = &sink {
+            // A ring frames its lines its own way and bounds them by its `maxlen`
+            // (the framed line is stored without the newline `len` counts).
+            conf.format = ring.format();
+            conf.maxlen = conf.maxlen.min(ring.maxlen().saturating_add(1));
         }
+        let sampling = conf.sample.as_deref().and_then(|s| Sampling::parse(s).ok());
+        Target { conf, sink, sampling, seen: 0 }
     }
 
     /// Filters, frames (into `line`, a reusable buffer) and hands over one message.

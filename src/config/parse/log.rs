@@ -59,6 +59,11 @@ fn find<T: Copy>(table: &[(&str, T)], name: &str) -> Option<T> {
     table.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
 }
 
+/// A `format` name (`rfc3164`, `raw` ...), also a `ring` section's.
+pub fn wire_format(name: &str) -> Option<LogWireFormat> {
+    find(FORMATS, name)
+}
+
 /// Parses the words after `log` (not `global`).
 pub fn parse_log_target(args: &[String], loc: &Location) -> Result<LogTarget, String> {
     const USAGE: &str = "log : expects <address> and <facility>  as arguments";
@@ -139,6 +144,14 @@ fn parse_dest(target: &str) -> Result<LogDest, String> {
         "stderr" => return Ok(LogDest::Stderr),
         _ => {}
     }
+    if let Some(name) = target.strip_prefix("ring@") {
+        if name.is_empty() {
+            return Err(format!("log : missing ring name in '{target}'"));
+        }
+        return Ok(LogDest::Ring(name.to_string()));
+    }
+    // A stream socket: the line goes through a ring made for it (post-parse checks).
+    let tcp = ["tcp@", "tcp4@", "tcp6@"].iter().any(|p| target.starts_with(p));
     match addr::classify(target) {
         Parsed::Fd(n) => n
             .parse::<i32>()
@@ -162,7 +175,8 @@ fn parse_dest(target: &str) -> Result<LogDest, String> {
                     addr::parse_port(p).ok_or_else(|| format!("log : invalid port '{p}'"))?
                 }
             };
-            Ok(LogDest::Udp(SocketAddr::new(ip, port)))
+            let addr = SocketAddr::new(ip, port);
+            Ok(if tcp { LogDest::Tcp(addr) } else { LogDest::Udp(addr) })
         }
     }
 }
@@ -237,6 +251,15 @@ mod tests {
             parse("1.2.3.4:99999 local0").unwrap_err(),
             "log : invalid port '99999'"
         );
-        assert!(parse("ring@x local0").is_err());
+        assert_eq!(parse("ring@x local0").unwrap().dest, LogDest::Ring("x".into()));
+        assert!(parse("ring@ local0").is_err());
+        assert_eq!(
+            parse("tcp@127.0.0.1:6514 local0").unwrap().dest,
+            LogDest::Tcp("127.0.0.1:6514".parse().unwrap())
+        );
+        assert_eq!(
+            parse("udp@127.0.0.1 local0").unwrap().dest,
+            LogDest::Udp("127.0.0.1:514".parse().unwrap())
+        );
     }
 }

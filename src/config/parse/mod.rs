@@ -23,6 +23,7 @@ pub mod log;
 pub mod log_extra;
 pub mod lua;
 pub mod mailers;
+pub mod ring;
 pub mod process;
 pub mod proxy;
 pub mod rates;
@@ -162,6 +163,8 @@ enum Current {
     Resolvers(Option<usize>),
     /// A `mailers` section (index in `config.mailers`; `None`: a bad name).
     Mailers(Option<usize>),
+    /// A `ring` section (index in `config.rings`; `None`: a bad name).
+    Ring(Option<usize>),
 }
 
 /// One open `.if` block.
@@ -461,10 +464,14 @@ impl Parser {
             self.current = Current::Mailers(mailers::start(self, &line));
             return;
         }
+        if kw == "ring" {
+            self.end_section();
+            self.current = Current::Ring(ring::start(self, &line));
+            return;
+        }
         if matches!(
             kw,
             "program"
-                | "ring"
                 | "cache"
                 | "fcgi-app"
                 | "crt-store"
@@ -495,6 +502,7 @@ impl Parser {
             }
             Current::Resolvers(r) => return resolvers::keyword(self, *r, &line),
             Current::Mailers(m) => return mailers::keyword(self, *m, &line),
+            Current::Ring(r) => return ring::keyword(self, *r, &line),
             Current::Global => Section::Global,
             Current::Proxy(d) | Current::Defaults(d, _) => d.section,
         };
@@ -750,6 +758,7 @@ impl Parser {
         checks::run(&mut self.config, &mut self.diags);
         external_check::check(&mut self.config, &mut self.diags);
         mailers::check(&mut self.config, &mut self.diags);
+        ring::check(&mut self.config, &mut self.diags);
         cookie::check(&self.config, &mut self.diags);
         global_extra::finish(&mut self.config, &mut self.diags);
         global::check(&self.config, &mut self.diags);
