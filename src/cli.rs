@@ -265,6 +265,7 @@ pub fn run(cli: Cli) -> i32 {
     }
     let opts = ParseOptions {
         localpeer: cli.localpeer.clone(),
+        master_worker: cli.master_worker,
     };
     // A master re-executed by a reload carries its state in the environment.
     let reexec = (cli.action == Action::Run).then(crate::master::take_reexec_state).flatten();

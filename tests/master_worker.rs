@@ -399,3 +399,68 @@ fn an_idle_master_cli_session_is_closed_after_stats_timeout() {
     s.read_to_end(&mut got).expect("the master closes the idle session");
     assert_eq!(got, b"master> ");
 }
+
+/// The pids and names under `# programs` in `show proc`.
+fn program_pids(m: &Master) -> Vec<(String, u32)> {
+    m.cli("show proc")
+        .lines()
+        .skip_while(|l| *l != "# programs")
+        .skip(1)
+        .take_while(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let pid = f.next()?.parse().ok()?;
+            Some((f.next()?.to_string(), pid))
+        })
+        .collect()
+}
+
+/// `program` sections: started by the master before its worker, listed by `show proc`,
+/// replaced on reload unless `no option start-on-reload`, and a current one that dies
+/// stops everything (exit-on-failure), as in HAProxy 2.6.
+#[test]
+fn programs_start_with_the_master_and_are_replaced_on_reload() {
+    let programs = "program p1\n    command sleep 1000\nprogram p2\n    command sleep 2000\n    no option start-on-reload";
+    let mut m = Master::start("programs", programs, &["-W"]);
+    assert!(wait_until(Duration::from_secs(5), || program_pids(&m).len() == 2), "{}", m.cli("show proc"));
+    let before = program_pids(&m);
+    let pid_of = |list: &[(String, u32)], name: &str| list.iter().find(|(n, _)| n == name).map(|(_, p)| *p).unwrap();
+    let (p1, p2) = (pid_of(&before, "p1"), pid_of(&before, "p2"));
+    assert!(alive(p1) && alive(p2));
+    let log = m.log();
+    let (prog, worker) = (log.find("New program 'p1'").unwrap(), log.find("New worker").unwrap());
+    assert!(prog < worker, "programs first: {log}");
+    let proc = m.cli("show proc");
+    assert!(proc.contains(&format!("\n{p1:<15} p1              0               0d00h00m")), "{proc}");
+
+    reload_and_wait(&m, "SIGUSR2");
+    let after = program_pids(&m);
+    let new_p1 = pid_of(&after, "p1");
+    assert_ne!(new_p1, p1, "p1 starts again on reload");
+    assert_eq!(pid_of(&after, "p2"), p2, "p2 is kept (no option start-on-reload)");
+    // The replaced instance gets SIGUSR1 once the new worker serves.
+    assert!(wait_until(Duration::from_secs(10), || m.log().contains(&format!("Former program 'p1' ({p1}) exited with code 138 (User defined signal 1)"))), "{}", m.log());
+    assert!(alive(p2) && alive(new_p1));
+    assert!(m.cli("show proc").contains(&format!("\n{p2:<15} p2              1 ")), "reloads counted");
+
+    signal(p2, "KILL");
+    assert_eq!(m.wait_exit(Duration::from_secs(10)), Some(137), "{}", m.log());
+    let log = m.log();
+    assert!(log.contains(&format!("Current program 'p2' ({p2}) exited with code 137 (Killed)")), "{log}");
+    assert!(log.contains("exit-on-failure: killing every processes with SIGTERM"), "{log}");
+    assert!(wait_until(Duration::from_secs(5), || !alive(new_p1)), "the other program is stopped too");
+}
+
+/// Without master-worker mode a `program` section is refused, as by HAProxy.
+#[test]
+fn a_program_section_needs_master_worker_mode() {
+    let dir = std::env::temp_dir().join(format!("moonproxy-mw-{}-prog-check", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("p.cfg"), config(1, "program p1\n    command sleep 1")).unwrap();
+    let out = Command::new(BIN).args(["-c", "-f"]).arg(dir.join("p.cfg")).output().unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Can't use a 'program' section without master worker mode."));
+    let out = Command::new(BIN).args(["-W", "-c", "-f"]).arg(dir.join("p.cfg")).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let _ = std::fs::remove_dir_all(&dir);
+}

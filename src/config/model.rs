@@ -49,6 +49,9 @@ pub struct Config {
     /// `ring` sections in file order, then the rings made for `log tcp@` lines
     /// (src/config/parse/ring.rs, src/log/ring.rs).
     pub rings: Vec<Ring>,
+    /// `program` sections, in file order: commands the master starts beside the
+    /// worker (src/config/parse/program.rs, src/master/).
+    pub programs: Vec<Program>,
 }
 
 /// A `resolvers <name>` section: the name servers asked and the timings of the
@@ -1897,6 +1900,22 @@ pub struct ExternalCheck {
     pub path: Option<String>,
     /// Where the `command` was set, for the warning when it is unused.
     pub command_location: Option<Location>,
+}
+
+/// A `program <name>` section: a command the master of master-worker mode runs and
+/// watches beside its worker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Program {
+    pub name: String,
+    pub location: Location,
+    /// `command <command> [<argument>*]`: run without a shell.
+    pub command: Vec<String>,
+    /// `user <name>`, `group <name>`: who it runs as (the master's user otherwise).
+    pub user: Option<String>,
+    pub group: Option<String>,
+    /// `option start-on-reload` (the default): a reload starts a new instance and
+    /// stops the old one; without it the running instance is kept.
+    pub start_on_reload: bool,
 }
 
 /// A `ring <name>` section, or the ring HAProxy makes for a `log tcp@<addr>` line

@@ -31,6 +31,7 @@
 
 mod cli;
 mod procs;
+mod program;
 mod systemd;
 mod worker;
 
@@ -43,7 +44,7 @@ use crate::sys::process::{self, MasterSignals};
 use crate::{alert, notice, warning};
 use cli::{MasterCli, Request, View};
 use mio::{Events, Interest, Poll, Token};
-use procs::{Procs, Role, Worker};
+use procs::{ProgramProc, ProgramRole, Procs, Role, Worker};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -88,6 +89,8 @@ pub fn run(config: Config, run: RunOptions, opts: Options, reexec: Option<String
             notice!("path to executable is {}", exe.display());
         }
     }
+    // As HAProxy: the programs first, then the worker.
+    master.start_programs(&config);
     if let Err(e) = master.fork_worker(&config, takeover) {
         alert!("[{}.main()] Cannot fork: {e}.", env!("CARGO_PKG_NAME"));
         if !master.reloaded {
@@ -211,6 +214,33 @@ impl Master {
         Ok(())
     }
 
+    /// Starts the `program` sections' commands. After a reload, a program keeps its
+    /// running instance when it has `no option start-on-reload`; otherwise a new one
+    /// starts and the previous one is stopped (SIGUSR1) once the new worker serves,
+    /// as are the instances of programs the configuration no longer has.
+    fn start_programs(&mut self, config: &Config) {
+        for p in &mut self.procs.programs {
+            if p.role == ProgramRole::Current {
+                let kept = config.programs.iter().any(|c| c.name == p.name && !c.start_on_reload);
+                if !kept {
+                    p.role = ProgramRole::Replaced;
+                }
+            }
+        }
+        for conf in &config.programs {
+            if self.procs.programs.iter().any(|p| p.name == conf.name && p.role == ProgramRole::Current) {
+                continue;
+            }
+            match program::spawn(conf) {
+                Ok(pid) => {
+                    notice!("New program '{}' ({pid}) forked", conf.name);
+                    self.procs.programs.push(ProgramProc { name: conf.name.clone(), pid, started: procs::now_secs(), reloads: 0, role: ProgramRole::Current });
+                }
+                Err(e) => alert!("Cannot fork program '{}': {e}.", conf.name),
+            }
+        }
+    }
+
     /// The poll loop; returns the exit code.
     fn serve(mut self) -> i32 {
         let mut events = Events::with_capacity(64);
@@ -254,8 +284,8 @@ impl Master {
             libc::SIGUSR2 | libc::SIGHUP => self.reload(),
             libc::SIGTERM | libc::SIGINT | libc::SIGUSR1 => {
                 self.stopping = true;
-                for w in &self.procs.workers {
-                    process::kill(w.pid, signo);
+                for pid in self.procs.workers.iter().map(|w| w.pid).chain(self.procs.programs.iter().map(|p| p.pid)) {
+                    process::kill(pid, signo);
                 }
             }
             _ => {}
@@ -283,6 +313,10 @@ impl Master {
             old.role = Role::Old;
             process::kill(old.pid, libc::SIGUSR1);
         }
+        for old in self.procs.programs.iter_mut().filter(|p| p.role == ProgramRole::Replaced) {
+            old.role = ProgramRole::Old;
+            process::kill(old.pid, libc::SIGUSR1);
+        }
         self.stop_overdue_workers();
         notice!("Loading success.");
         self.notify("READY=1\nSTATUS=Ready.\n");
@@ -297,6 +331,17 @@ impl Master {
     /// Reaps every exited child and reports it in HAProxy's words.
     fn reap(&mut self) {
         while let Ok(Some(exit)) = process::reap() {
+            if let Some(i) = self.procs.programs.iter().position(|p| p.pid == exit.pid) {
+                let p = self.procs.programs.remove(i);
+                let (pid, code, reason, name) = (exit.pid, exit.code, exit.reason(), &p.name);
+                if p.role != ProgramRole::Current {
+                    warning!("Former program '{name}' ({pid}) exited with code {code} ({reason})");
+                    continue;
+                }
+                alert!("Current program '{name}' ({pid}) exited with code {code} ({reason})");
+                self.child_failed(code);
+                continue;
+            }
             let Some(i) = self.procs.workers.iter().position(|w| w.pid == exit.pid) else { continue };
             let mut w = self.procs.workers.remove(i);
             if let Some(mut link) = w.ready.take() {
@@ -316,18 +361,11 @@ impl Master {
                     } else {
                         alert!("Current worker ({pid}) exited with code {code} ({reason})");
                     }
-                    let failure = !matches!(code, 0 | 130 | 143);
                     // A worker that never served on first start: nothing to keep running.
-                    let fatal = w.role == Role::Starting || self.procs.exit_on_failure;
-                    if failure && fatal && !self.stopping {
-                        alert!("exit-on-failure: killing every processes with SIGTERM");
-                        self.stopping = true;
-                        for o in &self.procs.workers {
-                            process::kill(o.pid, libc::SIGTERM);
-                        }
-                    }
-                    if self.exit_code.is_none() && code != 0 && code != 143 {
-                        self.exit_code = Some(code);
+                    if w.role == Role::Starting {
+                        self.kill_all_on_failure(code);
+                    } else {
+                        self.child_failed(code);
                     }
                     if self.procs.workers.is_empty() && !self.stopping && !self.procs.exit_on_failure {
                         warning!("No worker left: the master keeps running (no-exit-on-failure); 'reload' starts a new one.");
@@ -337,10 +375,46 @@ impl Master {
         }
     }
 
-    /// `Some(code)` once the master has nothing left to do.
-    fn should_exit(&self) -> Option<i32> {
-        let leave = self.procs.workers.is_empty() && (self.stopping || self.procs.exit_on_failure);
-        leave.then(|| self.exit_code.unwrap_or(0))
+    /// A current worker or program left with `code`: with exit-on-failure, an error
+    /// code stops every process.
+    fn child_failed(&mut self, code: i32) {
+        if self.procs.exit_on_failure {
+            self.kill_all_on_failure(code);
+        } else if self.exit_code.is_none() && code != 0 && code != 143 {
+            self.exit_code = Some(code);
+        }
+    }
+
+    /// exit-on-failure: an error `code` (not 0, 130 or 143) sends SIGTERM to every
+    /// worker and program; the master leaves with the first such code.
+    fn kill_all_on_failure(&mut self, code: i32) {
+        let failure = !matches!(code, 0 | 130 | 143);
+        if failure && !self.stopping {
+            alert!("exit-on-failure: killing every processes with SIGTERM");
+            self.stopping = true;
+            for pid in self.procs.workers.iter().map(|w| w.pid).chain(self.procs.programs.iter().map(|p| p.pid)) {
+                process::kill(pid, libc::SIGTERM);
+            }
+        }
+        if self.exit_code.is_none() && code != 0 && code != 143 {
+            self.exit_code = Some(code);
+        }
+    }
+
+    /// `Some(code)` once the master has nothing left to do: no worker left while
+    /// stopping (or with exit-on-failure), and the programs gone too.
+    fn should_exit(&mut self) -> Option<i32> {
+        let done = self.procs.workers.is_empty() && (self.stopping || self.procs.exit_on_failure);
+        if done && !self.procs.programs.is_empty() {
+            if !self.stopping {
+                self.stopping = true;
+                for p in &self.procs.programs {
+                    process::kill(p.pid, libc::SIGTERM);
+                }
+            }
+            return None; // until they are reaped
+        }
+        done.then(|| self.exit_code.unwrap_or(0))
     }
 
     fn finish(&self, code: i32) -> i32 {
@@ -374,6 +448,9 @@ impl Master {
         self.procs.reloads += 1;
         for w in &mut self.procs.workers {
             w.reloads += 1;
+        }
+        for p in &mut self.procs.programs {
+            p.reloads += 1;
         }
         let fds = self.cli.listener_fds();
         // The workers to replace travel in the state, not as `-sf`: the master tells

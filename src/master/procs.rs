@@ -30,6 +30,27 @@ pub struct Worker {
     pub ready: Option<mio::net::UnixStream>,
 }
 
+/// One instance of a `program` section.
+#[derive(Debug)]
+pub struct ProgramProc {
+    pub name: String,
+    pub pid: i32,
+    pub started: u64,
+    pub reloads: u32,
+    pub role: ProgramRole,
+}
+
+/// Where a program instance is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProgramRole {
+    Current,
+    /// Replaced by an instance a reload started: gets SIGUSR1 once the new worker
+    /// serves, as the old workers do.
+    Replaced,
+    /// Signalled: reaped when it leaves.
+    Old,
+}
+
 /// The master's own counters and its workers.
 #[derive(Debug)]
 pub struct Procs {
@@ -38,6 +59,8 @@ pub struct Procs {
     pub reloads: u32,
     pub failed: u32,
     pub workers: Vec<Worker>,
+    /// The running instances of the `program` sections.
+    pub programs: Vec<ProgramProc>,
     /// The private directory holding the workers' internal stats sockets.
     pub dir: PathBuf,
     /// `false` with `master-worker no-exit-on-failure`.
@@ -55,7 +78,7 @@ pub fn uptime(secs: u64) -> String {
 
 impl Procs {
     pub fn new(dir: PathBuf) -> Procs {
-        Procs { started: now_secs(), reloads: 0, failed: 0, workers: Vec::new(), dir, exit_on_failure: true }
+        Procs { started: now_secs(), reloads: 0, failed: 0, workers: Vec::new(), programs: Vec::new(), dir, exit_on_failure: true }
     }
 
     /// The internal stats socket of worker `pid` (level admin, `expose-fd listeners`).
@@ -90,7 +113,20 @@ impl Procs {
                 row(&mut out, &w.pid.to_string(), "worker", &w.reloads.to_string(), w.started);
             }
         }
-        out.push_str("# programs\n\n");
+        out.push_str("# programs\n");
+        let program_row = |out: &mut String, p: &ProgramProc| {
+            let _ = writeln!(out, "{:<15} {:<15} {:<15} {:<15} {:<15}", p.pid, p.name, p.reloads, uptime(now.saturating_sub(p.started)), "-");
+        };
+        for p in self.programs.iter().filter(|p| p.role == ProgramRole::Current) {
+            program_row(&mut out, p);
+        }
+        if self.programs.iter().any(|p| p.role != ProgramRole::Current) {
+            out.push_str("# old programs\n");
+            for p in self.programs.iter().filter(|p| p.role != ProgramRole::Current) {
+                program_row(&mut out, p);
+            }
+        }
+        out.push('\n');
         out
     }
 
@@ -111,6 +147,15 @@ impl Procs {
         let _ = writeln!(s, "cli={}", fds.join(","));
         for w in &self.workers {
             let _ = writeln!(s, "worker={}:{}:{}:{}", w.pid, w.reloads, w.started, u8::from(w.role != Role::Old));
+        }
+        for p in &self.programs {
+            let role = match p.role {
+                ProgramRole::Old => 0,
+                ProgramRole::Current => 1,
+                ProgramRole::Replaced => 2,
+            };
+            // The name last: it may hold any character but a newline.
+            let _ = writeln!(s, "program={}:{}:{}:{role}:{}", p.pid, p.reloads, p.started, p.name);
         }
         s
     }
@@ -137,6 +182,22 @@ impl Procs {
                         started: started.parse().ok()?,
                         role: if current == "1" { Role::Current } else { Role::Old },
                         ready: None,
+                    });
+                }
+                "program" => {
+                    let mut f = v.splitn(5, ':');
+                    let mut next = || f.next();
+                    let (pid, reloads, started, role, name) = (next()?, next()?, next()?, next()?, next()?);
+                    procs.programs.push(ProgramProc {
+                        name: name.to_string(),
+                        pid: pid.parse().ok()?,
+                        reloads: reloads.parse().ok()?,
+                        started: started.parse().ok()?,
+                        role: match role {
+                            "0" => ProgramRole::Old,
+                            "1" => ProgramRole::Current,
+                            _ => ProgramRole::Replaced,
+                        },
                     });
                 }
                 _ => return None,
@@ -166,6 +227,10 @@ mod tests {
         assert_eq!(lines[2], "# workers");
         assert!(lines[3].starts_with("11              worker          1               0d00h00m"));
         assert_eq!(&lines[4..], ["# programs", ""]);
+        p.programs.push(ProgramProc { name: "p1".into(), pid: 12, started: now_secs(), reloads: 0, role: ProgramRole::Current });
+        let out = p.show_proc(10, "v");
+        assert!(out.contains("# programs\n12              p1              0               0d00h00m"), "{out}");
+        assert!(out.ends_with("-              \n\n"), "{out:?}");
         p.workers.push(worker(9, Role::Old));
         assert!(p.show_proc(10, "v").contains("# old workers\n9 "));
     }
@@ -184,10 +249,12 @@ mod tests {
         p.exit_on_failure = false;
         p.workers.push(worker(11, Role::Current));
         p.workers.push(worker(9, Role::Old));
+        p.programs.push(ProgramProc { name: "a:b c".into(), pid: 12, started: 5, reloads: 2, role: ProgramRole::Replaced });
         let (q, fds) = Procs::decode(&p.encode(&[5, 6])).unwrap();
         assert_eq!(fds, [5, 6]);
         assert_eq!((q.started, q.reloads, q.failed, q.dir, q.exit_on_failure), (p.started, 3, 1, p.dir.clone(), false));
         assert_eq!(q.workers.iter().map(|w| (w.pid, w.role)).collect::<Vec<_>>(), [(11, Role::Current), (9, Role::Old)]);
+        assert_eq!(q.programs.iter().map(|p| (p.name.as_str(), p.pid, p.started, p.reloads, p.role)).collect::<Vec<_>>(), [("a:b c", 12, 5, 2, ProgramRole::Replaced)]);
         assert!(Procs::decode("garbage").is_none());
     }
 }

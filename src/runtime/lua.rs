@@ -83,6 +83,8 @@ fn recheck_lua_samples(config: &Config) -> Result<(), BootFailed> {
     }
     let opts = crate::config::ParseOptions {
         localpeer: config.global.localpeer.clone(),
+        // The first parse checked the `program` sections against the command line.
+        master_worker: true,
     };
     let Err(diags) = crate::config::load(&config.files, &opts) else {
         return Ok(());

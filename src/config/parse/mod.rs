@@ -23,6 +23,7 @@ pub mod log;
 pub mod log_extra;
 pub mod lua;
 pub mod mailers;
+pub mod program;
 pub mod ring;
 pub mod process;
 pub mod proxy;
@@ -165,6 +166,8 @@ enum Current {
     Mailers(Option<usize>),
     /// A `ring` section (index in `config.rings`; `None`: a bad name).
     Ring(Option<usize>),
+    /// A `program` section (index in `config.programs`; `None`: a bad name).
+    Program(Option<usize>),
 }
 
 /// One open `.if` block.
@@ -183,6 +186,9 @@ struct CondFrame {
 pub struct ParseOptions {
     /// `-L name`: local peer name (`HAPROXY_LOCALPEER`).
     pub localpeer: Option<String>,
+    /// `-W`/`-Ws`: master-worker mode from the command line (`program` sections need
+    /// it, or `master-worker` in `global`; `HAPROXY_MWORKER` is set).
+    pub master_worker: bool,
 }
 
 /// The configuration parser. Feed it files with [`Parser::parse_text`], then call
@@ -201,6 +207,8 @@ pub struct Parser {
     parse_alerts: usize,
     /// A `.if` structure error or an `.alert` stopped parsing.
     aborted: bool,
+    /// [`ParseOptions::master_worker`].
+    master_worker: bool,
 }
 
 impl Parser {
@@ -208,8 +216,12 @@ impl Parser {
         let mut env = Env::new();
         let localpeer = opts.localpeer.clone().unwrap_or_else(|| crate::log::target::system_hostname().to_string());
         env.set("HAPROXY_LOCALPEER", &localpeer);
-        // Never set: moonproxy has no master-worker mode and no master CLI.
-        env.unset("HAPROXY_MWORKER");
+        if opts.master_worker {
+            env.set("HAPROXY_MWORKER", "1");
+        } else {
+            env.unset("HAPROXY_MWORKER");
+        }
+        // Never set: moonproxy does not export the master CLI's addresses.
         env.unset("HAPROXY_MASTER_CLI");
         env.unset("HAPROXY_CLI");
         let mut config = Config::default();
@@ -224,6 +236,7 @@ impl Parser {
             file_alerts: 0,
             parse_alerts: 0,
             aborted: false,
+            master_worker: opts.master_worker,
         }
     }
 
@@ -464,6 +477,11 @@ impl Parser {
             self.current = Current::Mailers(mailers::start(self, &line));
             return;
         }
+        if kw == "program" {
+            self.end_section();
+            self.current = Current::Program(program::start(self, &line));
+            return;
+        }
         if kw == "ring" {
             self.end_section();
             self.current = Current::Ring(ring::start(self, &line));
@@ -471,8 +489,7 @@ impl Parser {
         }
         if matches!(
             kw,
-            "program"
-                | "cache"
+            "cache"
                 | "fcgi-app"
                 | "crt-store"
                 | "log-forward"
@@ -503,6 +520,7 @@ impl Parser {
             Current::Resolvers(r) => return resolvers::keyword(self, *r, &line),
             Current::Mailers(m) => return mailers::keyword(self, *m, &line),
             Current::Ring(r) => return ring::keyword(self, *r, &line),
+            Current::Program(i) => return program::keyword(self, *i, &line),
             Current::Global => Section::Global,
             Current::Proxy(d) | Current::Defaults(d, _) => d.section,
         };
@@ -759,6 +777,7 @@ impl Parser {
         external_check::check(&mut self.config, &mut self.diags);
         mailers::check(&mut self.config, &mut self.diags);
         ring::check(&mut self.config, &mut self.diags);
+        program::check(&self.config, self.master_worker, &mut self.diags);
         cookie::check(&self.config, &mut self.diags);
         global_extra::finish(&mut self.config, &mut self.diags);
         global::check(&self.config, &mut self.diags);
