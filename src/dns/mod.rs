@@ -11,6 +11,7 @@
 //! (thread 1, `crate::runtime::world::dns`) applies them as the CLI's `set server addr`
 //! does, on every thread. The wire format lives in [`wire`].
 
+pub mod lookup;
 pub mod wire;
 
 use crate::config::model::{Config, ResolvePrefer, Resolvers, ServerAddr};
