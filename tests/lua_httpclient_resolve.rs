@@ -306,14 +306,12 @@ core.register_task(function()
   show("done")
 end)
 "#;
-    let cfg = format!(
-        "global\n    lua-load {{{{dir}}}}/t.lua\n    httpclient.resolvers.id dns\n\
-         resolvers dns\n    nameserver ns1 127.0.0.1:{{{{dns}}}}\n    hold valid 1h\n\
+    let cfg = "global\n    lua-load {{dir}}/t.lua\n    httpclient.resolvers.id dns\n\
+         resolvers dns\n    nameserver ns1 127.0.0.1:{{dns}}\n    hold valid 1h\n\
          defaults\n    timeout connect 5s\n    timeout client 10s\n    timeout server 10s\n\
-         frontend svc\n    mode http\n    bind 127.0.0.1:{{{{svc}}}}\n    http-request use-service lua.hc\n\
-         listen fe\n    mode tcp\n    bind 127.0.0.1:{{{{fe}}}}\n    server s1 127.0.0.1:{{{{web}}}}\n"
-    );
-    let (proxy, out) = run(&moonproxy_bin(), &cfg, script, &dns, web);
+         frontend svc\n    mode http\n    bind 127.0.0.1:{{svc}}\n    http-request use-service lua.hc\n\
+         listen fe\n    mode tcp\n    bind 127.0.0.1:{{fe}}\n    server s1 127.0.0.1:{{web}}\n";
+    let (proxy, out) = run(&moonproxy_bin(), cfg, script, &dns, web);
     assert_eq!(out[0], "nx 503|Service Unavailable||content-length=0");
 
     // A request waits for `slow.test`, whose answer the test holds back...

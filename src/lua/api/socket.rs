@@ -327,6 +327,11 @@ struct Resolving {
     lookup: Lookup,
     settings: Arc<lookup::Settings>,
     sockets: Vec<(SocketAddr, mio::net::UdpSocket)>,
+    then: Then,
+}
+
+/// The connection an HTTP client makes once its host name resolved.
+struct Then {
     port: u16,
     /// The request, written once connected.
     request: Vec<u8>,
@@ -342,9 +347,7 @@ impl Resolving {
         tok: mio::Token,
         settings: Arc<lookup::Settings>,
         name: &str,
-        port: u16,
-        request: Vec<u8>,
-        tls: Option<TlsStart>,
+        then: Then,
         now: Instant,
     ) -> Result<Resolving, lookup::Failure> {
         let (lookup, step) = Lookup::start(&settings, name, now);
@@ -360,7 +363,7 @@ impl Resolving {
         if sockets.is_empty() {
             return Err(lookup::Failure::Other);
         }
-        let r = Resolving { lookup, settings, sockets, port, request, tls };
+        let r = Resolving { lookup, settings, sockets, then };
         r.send(&query);
         Ok(r)
     }
@@ -774,6 +777,12 @@ pub fn coroutine_ended(waiter: Waiter) -> bool {
         for (_, sock) in t.socks.iter_mut() {
             if sock.pending.as_ref().is_some_and(|p| p.waiter == waiter) {
                 sock.pending = None;
+                // Nobody waits for the HTTP client's lookup any more: no connection
+                // must follow it (closing the UDP sockets takes them out of epoll).
+                if let Some(mut r) = sock.resolving.take() {
+                    r.close(None);
+                    sock.conn = Conn::Closed;
+                }
             }
         }
         let before = t.used_by.len();
@@ -1085,7 +1094,6 @@ fn open(key: Key, target: &Target, first: Vec<u8>, tls: Option<TlsStart>) -> Res
 /// the failure) for [`take_http_result`]. `timeout` bounds the connect and each wait for
 /// the server; the resolution is bounded by its section (`timeout retry`,
 /// `resolve_retries`).
-#[allow(clippy::too_many_arguments)]
 pub(super) fn start_exchange(
     ctx: &mut CallCtx,
     key: Key,
@@ -1124,7 +1132,7 @@ pub(super) fn start_exchange(
             let now = host::with_host(|h| h.cx.now.max(Instant::now())).unwrap_or_else(Instant::now);
             match lookup::cached(&settings, &host, now) {
                 Some(ip) => Target::Inet(SocketAddr::new(ip, port)),
-                None => return resolve_first(ctx, key, settings, (&host, port), request, op, tls, now),
+                None => return resolve_first(ctx, key, (settings, &host), Then { port, request, tls }, op, now),
             }
         }
     };
@@ -1144,15 +1152,12 @@ pub(super) fn start_exchange(
 /// Starts resolving `host` for the HTTP exchange `op` and waits: the socket's events
 /// ([`on_ready`], [`on_timer`]) carry the lookup on, then the connection
 /// ([`resolved`]).
-#[allow(clippy::too_many_arguments)]
 fn resolve_first(
     ctx: &mut CallCtx,
     key: Key,
-    settings: Arc<lookup::Settings>,
-    (host, port): (&str, u16),
-    request: Vec<u8>,
+    (settings, host): (Arc<lookup::Settings>, &str),
+    then: Then,
     op: Op,
-    tls: Option<TlsStart>,
     now: Instant,
 ) -> Result<c_int, LuaError> {
     let Some(waiter) = current_waiter() else {
@@ -1162,7 +1167,7 @@ fn resolve_first(
     };
     let tok = token::encode(Kind::LuaSocket, key);
     let section = settings.section.name.clone();
-    let started = host::with_host(|h| Resolving::start(h.cx.registry, tok, settings, host, port, request, tls, now))
+    let started = host::with_host(|h| Resolving::start(h.cx.registry, tok, settings, host, then, now))
         .ok_or_else(|| LuaError::runtime("sockets need the reactor: not available here"))?;
     let r = match started {
         Ok(r) => r,
@@ -1206,6 +1211,12 @@ fn resolved(cx: &mut Ctx<'_>, key: Key, sock: &mut Sock, outcome: Result<IpAddr,
     let mut r = sock.resolving.take()?;
     let registry = cx.registry;
     r.close(Some(registry));
+    if sock.pending.is_none() {
+        // Nobody waits for this exchange any more (`coroutine_ended` drops the lookup
+        // too): no connection.
+        sock.shut(Some(registry));
+        return None;
+    }
     let ip = match outcome {
         Ok(ip) => ip,
         Err(failure) => {
@@ -1217,9 +1228,9 @@ fn resolved(cx: &mut Ctx<'_>, key: Key, sock: &mut Sock, outcome: Result<IpAddr,
         }
     };
     lookup::remember(&r.settings, r.lookup.name(), ip, cx.now);
-    let target = Target::Inet(SocketAddr::new(ip, r.port));
+    let target = Target::Inet(SocketAddr::new(ip, r.then.port));
     let tok = token::encode(Kind::LuaSocket, key);
-    let opened = Transport::open(&target, r.tls.take()).ok().and_then(|mut t| {
+    let opened = Transport::open(&target, r.then.tls.take()).ok().and_then(|mut t| {
         registry.register(t.source(), tok, Interest::READABLE | Interest::WRITABLE).ok()?;
         Some(t)
     });
@@ -1229,7 +1240,7 @@ fn resolved(cx: &mut Ctx<'_>, key: Key, sock: &mut Sock, outcome: Result<IpAddr,
             sock.conn = Conn::Connecting;
             sock.rbuf.clear();
             sock.eof = false;
-            sock.wbuf = std::mem::take(&mut r.request);
+            sock.wbuf = std::mem::take(&mut r.then.request);
             sock.check_connect(Some(registry));
             sock.flush(Some(registry));
         }
@@ -1518,6 +1529,29 @@ mod tests {
         );
         assert!(parse_target("ipv4@::1", Some(1)).is_err());
         assert!(parse_target("fd@3", None).is_err());
+    }
+
+    /// A coroutine that ends while its HTTP client resolves (its stream went away):
+    /// the lookup is dropped, so no connection follows the answer.
+    #[test]
+    fn a_lookup_nobody_waits_for_is_dropped() {
+        let loc = crate::config::model::Location { file: Arc::from("t"), line: 1 };
+        let mut section = crate::config::parse::resolvers::with_defaults("dns", &loc);
+        section.nameservers = vec![("ns".into(), "127.0.0.1:53".parse().unwrap())];
+        let settings = Arc::new(lookup::Settings { section, prefer: crate::config::model::ResolvePrefer::Ipv4 });
+        let (lookup, _) = Lookup::start(&settings, "x.test", Instant::now());
+        let key = new_socket().unwrap();
+        let waiter = Waiter::Task(key);
+        with_sock(key, |s| {
+            let then = Then { port: 80, request: b"GET / HTTP/1.1\r\n\r\n".to_vec(), tls: None };
+            s.resolving = Some(Box::new(Resolving { lookup, settings, sockets: Vec::new(), then }));
+            s.conn = Conn::Resolving;
+            let exchange = super::super::httpclient::Exchange::new(crate::http::Method::Get);
+            s.pending = Some(Pending { waiter, op: Op::Http(Box::new(exchange)), deadline: None });
+        });
+        coroutine_ended(waiter);
+        let left = with_sock(key, |s| (s.resolving.is_none(), s.conn, s.pending.is_none())).unwrap();
+        assert_eq!(left, (true, Conn::Closed, true));
     }
 
     fn sock_with(data: &[u8], eof: bool) -> Sock {
