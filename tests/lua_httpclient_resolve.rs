@@ -434,3 +434,49 @@ fn tls_app(pem: &str) -> u16 {
     });
     port
 }
+
+/// The client's section defaults to `default`: a configuration's own `resolvers default`
+/// serves it without `httpclient.resolvers.id`.
+#[test]
+fn a_declared_default_section_is_the_clients() {
+    let script = r#"
+core.register_task(function()
+  dump("default", core.httpclient():get{url = "http://app.test:{{web}}/"})
+  show("done")
+end)
+"#;
+    let cfg = "global\n    lua-load {{dir}}/t.lua\n\
+         resolvers default\n    nameserver ns1 127.0.0.1:{{dns}}\n\
+         defaults\n    mode tcp\n    timeout connect 5s\n    timeout client 5s\n    timeout server 5s\n\
+         listen fe\n    bind 127.0.0.1:{{fe}}\n    server s1 127.0.0.1:{{web}}\n";
+    let web = web();
+    for bin in moonproxy_and_haproxy() {
+        let dns = Dns::start();
+        dns.set("app.test", Answer::Addrs(vec![ip("127.0.0.1")]));
+        let (_proxy, out) = run(&bin, cfg, script, &dns, web);
+        assert_eq!(out[0], format!("default 200|OK|host=app.test:{web} peer=127.0.0.1|"), "{}", bin.display());
+    }
+}
+
+/// Without a `resolvers default` section, HAProxy 2.6 builds one from the name servers
+/// of `/etc/resolv.conf`: servers and `httpclient.resolvers.id` may name it undeclared.
+/// (Only where resolv.conf names a server: otherwise neither program has the section.)
+#[test]
+fn the_implicit_default_section_can_be_named() {
+    let resolv_conf = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    if !resolv_conf.lines().any(|l| l.split_whitespace().next() == Some("nameserver")) {
+        eprintln!("no nameserver in /etc/resolv.conf: no implicit section to test");
+        return;
+    }
+    let cfg = "global\n    httpclient.resolvers.id default\n\
+         defaults\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n\
+         backend b\n    server s localhost:80 resolvers default\n";
+    for bin in moonproxy_and_haproxy() {
+        let out = ProxyBuilder::new(cfg).bin(&bin).arg("-c").timeout(DEADLINE).run();
+        assert!(!out.stderr.contains("ALERT"), "{}: {}", bin.display(), out.stderr);
+        assert!(!out.stderr.contains("unable to find required resolvers"), "{}: {}", bin.display(), out.stderr);
+    }
+    // A section of another name is still required to exist.
+    let out = ProxyBuilder::new(&cfg.replace("resolvers default\n", "resolvers other\n")).arg("-c").timeout(DEADLINE).run();
+    assert!(out.stderr.contains("unable to find required resolvers 'other'"), "{}", out.stderr);
+}
