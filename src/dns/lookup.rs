@@ -8,7 +8,8 @@
 //! has no address of it. A name that does not resolve makes the request answer `503`.
 //!
 //! This module holds the decisions: [`Lookup`] is one resolution (query, retries after
-//! `timeout retry`, at most `resolve_retries` queries, the fallback family), [`Cache`]
+//! `timeout retry`, at most `resolve_retries` queries, the fallback family; the servers'
+//! resolutions in [`super::Dns`] run on it too), [`Cache`]
 //! keeps valid answers for `hold valid`, and [`configure`] records the client's section
 //! at start. The I/O (a UDP socket per name server, the reactor's token and timer) is the
 //! HTTP client's socket slot's, in `crate::lua::api::socket`.
@@ -111,8 +112,8 @@ pub enum Step {
     Send { query: Vec<u8>, deadline: Instant },
     /// Keep waiting (the datagram was not an answer to this lookup).
     Wait,
-    /// Over.
-    Done(Result<IpAddr, Failure>),
+    /// Over: the addresses of the answer, in its order (never empty), or the failure.
+    Done(Result<Vec<IpAddr>, Failure>),
 }
 
 /// One resolution of one name: the query in flight and what is left to try.
@@ -132,13 +133,13 @@ pub struct Lookup {
 }
 
 impl Lookup {
-    /// Starts resolving `name` (a host name, not an address); the first step is the
-    /// query to send, or a failure for a name that cannot be asked.
-    pub fn start(settings: &Settings, name: &str, now: Instant) -> (Lookup, Step) {
-        let conf = &settings.section;
+    /// Starts resolving `name` (a host name, not an address) with the name servers and
+    /// timings of `conf`, asking `prefer` first; the first step is the query to send, or
+    /// a failure for a name that cannot be asked.
+    pub fn start(conf: &Resolvers, prefer: ResolvePrefer, name: &str, now: Instant) -> (Lookup, Step) {
         let mut l = Lookup {
             name: name.trim_end_matches('.').to_ascii_lowercase(),
-            qtype: match settings.prefer {
+            qtype: match prefer {
                 ResolvePrefer::Ipv4 => wire::TYPE_A,
                 ResolvePrefer::Ipv6 => wire::TYPE_AAAA,
             },
@@ -176,23 +177,30 @@ impl Lookup {
 
     /// A datagram arrived from a name server of the section.
     pub fn on_datagram(&mut self, data: &[u8], now: Instant) -> Step {
-        let Ok(resp) = wire::parse_response(data) else { return Step::Wait };
+        match wire::parse_response(data) {
+            Ok(resp) => self.on_response(&resp, now),
+            Err(_) => Step::Wait,
+        }
+    }
+
+    /// A response arrived: [`Step::Wait`] when it answers another query.
+    pub fn on_response(&mut self, resp: &wire::Response, now: Instant) -> Step {
         let ours = resp.id == self.id
             && resp.question.as_ref().is_some_and(|(n, t)| *n == self.name && *t == self.qtype);
         if !ours {
             return Step::Wait;
         }
         match resp.rcode {
-            wire::RCODE_NOERROR => match resp.addresses(&self.name, self.qtype).first() {
-                Some(ip) => Step::Done(Ok(*ip)),
-                None if !self.fallback => {
+            wire::RCODE_NOERROR => match resp.addresses(&self.name, self.qtype) {
+                addrs if !addrs.is_empty() => Step::Done(Ok(addrs)),
+                _ if !self.fallback => {
                     // Nothing of the preferred family: ask the other one.
                     self.fallback = true;
                     self.sent = 0;
                     self.qtype = if self.qtype == wire::TYPE_A { wire::TYPE_AAAA } else { wire::TYPE_A };
                     self.send(now)
                 }
-                None => Step::Done(Err(Failure::Other)),
+                _ => Step::Done(Err(Failure::Other)),
             },
             // A name that does not exist has no record of any type: no fallback.
             wire::RCODE_NXDOMAIN => Step::Done(Err(Failure::Nx)),
@@ -332,7 +340,8 @@ mod tests {
     #[test]
     fn the_preferred_family_is_asked_first_then_the_other() {
         let t0 = Instant::now();
-        let (mut l, step) = Lookup::start(&settings(ResolvePrefer::Ipv6), "App.Test.", t0);
+        let s = settings(ResolvePrefer::Ipv6);
+        let (mut l, step) = Lookup::start(&s.section, s.prefer, "App.Test.", t0);
         assert_eq!(l.name(), "app.test");
         let q = query_of(&step);
         assert_eq!(qtype(&q), wire::TYPE_AAAA);
@@ -342,18 +351,19 @@ mod tests {
         assert_eq!(qtype(&q2), wire::TYPE_A);
         // An answer to the first query no longer counts.
         assert_eq!(l.on_datagram(&reply(&q, 0, &[(wire::TYPE_A, &[10, 0, 0, 1])]), t0), Step::Wait);
-        assert_eq!(l.on_datagram(&reply(&q2, 0, &[(wire::TYPE_A, &[10, 0, 0, 2])]), t0), Step::Done(Ok("10.0.0.2".parse().unwrap())));
+        assert_eq!(l.on_datagram(&reply(&q2, 0, &[(wire::TYPE_A, &[10, 0, 0, 2])]), t0), Step::Done(Ok(vec!["10.0.0.2".parse().unwrap()])));
     }
 
     #[test]
     fn nxdomain_ends_at_once_and_silence_after_the_retries() {
         let t0 = Instant::now();
-        let (mut l, step) = Lookup::start(&settings(ResolvePrefer::Ipv4), "nx.test", t0);
+        let s = settings(ResolvePrefer::Ipv4);
+        let (mut l, step) = Lookup::start(&s.section, s.prefer, "nx.test", t0);
         let q = query_of(&step);
         assert_eq!(qtype(&q), wire::TYPE_A);
         assert_eq!(l.on_datagram(&reply(&q, wire::RCODE_NXDOMAIN, &[]), t0), Step::Done(Err(Failure::Nx)));
 
-        let (mut l, _) = Lookup::start(&settings(ResolvePrefer::Ipv4), "quiet.test", t0);
+        let (mut l, _) = Lookup::start(&s.section, s.prefer, "quiet.test", t0);
         assert_eq!(l.on_timeout(t0 + Duration::from_millis(50)), Step::Wait, "not yet");
         let t1 = t0 + Duration::from_millis(100);
         assert!(matches!(l.on_timeout(t1), Step::Send { deadline, .. } if deadline == t1 + Duration::from_millis(100)));
@@ -363,7 +373,8 @@ mod tests {
     #[test]
     fn names_that_cannot_be_asked_fail() {
         let long = format!("{}.test", "a".repeat(64));
-        let (_, step) = Lookup::start(&settings(ResolvePrefer::Ipv4), &long, Instant::now());
+        let s = settings(ResolvePrefer::Ipv4);
+        let (_, step) = Lookup::start(&s.section, s.prefer, &long, Instant::now());
         assert_eq!(step, Step::Done(Err(Failure::Other)));
     }
 

@@ -350,7 +350,7 @@ impl Resolving {
         then: Then,
         now: Instant,
     ) -> Result<Resolving, lookup::Failure> {
-        let (lookup, step) = Lookup::start(&settings, name, now);
+        let (lookup, step) = Lookup::start(&settings.section, settings.prefer, name, now);
         let Step::Send { query, .. } = step else { return Err(lookup::Failure::Other) };
         let mut sockets = Vec::new();
         for (_, ns) in &settings.section.nameservers {
@@ -402,7 +402,8 @@ impl Resolving {
                 match self.lookup.on_datagram(&buf[..len], now) {
                     Step::Wait => {}
                     Step::Send { query, .. } => self.send(&query),
-                    Step::Done(r) => return Some(r),
+                    // The first address of the answer, as HAProxy's `do-resolve`.
+                    Step::Done(r) => return Some(r.map(|addrs| addrs[0])),
                 }
             }
         }
@@ -1279,7 +1280,7 @@ fn resolve_ready(cx: &mut Ctx<'_>, key: Key, sock: &mut Sock) -> Option<Completi
 fn resolve_timer(cx: &mut Ctx<'_>, key: Key, sock: &mut Sock, deadline: Instant) -> Option<Completion> {
     let r = sock.resolving.as_mut()?;
     match r.lookup.on_timeout(cx.now.max(deadline)) {
-        Step::Done(outcome) => return resolved(cx, key, sock, outcome),
+        Step::Done(outcome) => return resolved(cx, key, sock, outcome.map(|addrs| addrs[0])),
         Step::Send { query, .. } => r.send(&query),
         Step::Wait => {}
     }
@@ -1539,7 +1540,7 @@ mod tests {
         let mut section = crate::config::parse::resolvers::with_defaults("dns", &loc);
         section.nameservers = vec![("ns".into(), "127.0.0.1:53".parse().unwrap())];
         let settings = Arc::new(lookup::Settings { section, prefer: crate::config::model::ResolvePrefer::Ipv4 });
-        let (lookup, _) = Lookup::start(&settings, "x.test", Instant::now());
+        let (lookup, _) = Lookup::start(&settings.section, settings.prefer, "x.test", Instant::now());
         let key = new_socket().unwrap();
         let waiter = Waiter::Task(key);
         with_sock(key, |s| {
