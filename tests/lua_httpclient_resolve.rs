@@ -480,3 +480,26 @@ fn the_implicit_default_section_can_be_named() {
     let out = ProxyBuilder::new(&cfg.replace("resolvers default\n", "resolvers other\n")).arg("-c").timeout(DEADLINE).run();
     assert!(out.stderr.contains("unable to find required resolvers 'other'"), "{}", out.stderr);
 }
+
+/// With `nbthread 2` each thread runs the task, and each resolves on its own sockets.
+#[test]
+fn every_thread_resolves() {
+    let script = r#"
+core.register_task(function()
+  dump("t" .. core.thread, core.httpclient():get{url = "http://app.test:{{web}}/"})
+end)
+"#;
+    let dns = Dns::start();
+    dns.set("app.test", Answer::Addrs(vec![ip("127.0.0.1")]));
+    let web = web();
+    let cfg = config("    nbthread 2\n    httpclient.resolvers.id dns\n", "");
+    let p = ProxyBuilder::new(&cfg)
+        .file("t.lua", &format!("{PRELUDE}\n{}", script.replace("{{web}}", &web.to_string())))
+        .port("dns", dns.port)
+        .port("web", web)
+        .start();
+    for t in 1..=2 {
+        let want = format!(" : R t{t} 200|OK|host=app.test:{web} peer=127.0.0.1|");
+        p.wait_for_line(|l| l.trim_end().ends_with(want.trim_end()), DEADLINE);
+    }
+}
