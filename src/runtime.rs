@@ -70,6 +70,7 @@ pub struct RunOptions {
 pub fn run(mut config: Config, opts: RunOptions) -> i32 {
     warn_unsupported(&config);
     crate::tls::configure_httpclient(&config.global.tls_defaults);
+    crate::dns::lookup::configure(&config);
     threads::prepare(&config);
     proc_vars::init(&config);
     crate::stream::h1_case::set_map(&config.global.tuning.h1_case_adjust);

@@ -9,9 +9,14 @@
 //!
 //! [`Dns`] only decides: it returns [`Change`]s, and the reactor thread that owns it
 //! (thread 1, `crate::runtime::world::dns`) applies them as the CLI's `set server addr`
-//! does, on every thread. The wire format lives in [`wire`].
+//! does, on every thread. The wire format lives in [`wire`]; one resolution of a name
+//! (its queries, retries and fallback family) is a [`lookup::Lookup`], which the Lua
+//! HTTP client uses too.
 
+pub mod lookup;
 pub mod wire;
+
+use lookup::{Failure, Lookup, Step};
 
 use crate::config::model::{Config, ResolvePrefer, Resolvers, ServerAddr};
 use mio::net::UdpSocket;
@@ -34,28 +39,8 @@ pub enum Change {
 /// words end with a space).
 const NO_IP: &str = "No IP for server ";
 
-/// How a resolution ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Outcome {
-    Valid(Vec<IpAddr>),
-    Nx,
-    Timeout,
-    Refused,
-    Other,
-}
-
-impl Outcome {
-    /// HAProxy's words for the maintenance this status causes.
-    fn reason(&self) -> &'static str {
-        match self {
-            Outcome::Valid(_) => NO_IP,
-            Outcome::Nx => "DNS NX status",
-            Outcome::Timeout => "DNS timeout status",
-            Outcome::Refused => "DNS refused status",
-            Outcome::Other => "unspecified DNS error",
-        }
-    }
-}
+/// How a resolution ended: the answer's addresses, or why none.
+type Outcome = Result<Vec<IpAddr>, Failure>;
 
 /// One server of a [`Name`]'s group.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -82,17 +67,6 @@ pub struct Dealing<'a> {
     pub allow_dup: bool,
 }
 
-/// A query waiting for its answer.
-struct Query {
-    id: u16,
-    qtype: u16,
-    /// Queries sent for this resolution (`resolve_retries` bounds it).
-    sent: u32,
-    deadline: Instant,
-    /// The preferred family gave no address; this asks the other one.
-    fallback: bool,
-}
-
 /// A name resolved for a group of servers.
 struct Name {
     section: usize,
@@ -102,7 +76,8 @@ struct Name {
     /// `resolve-opts allow-dup-ip` (of the group's first server).
     allow_dup: bool,
     members: Vec<Member>,
-    query: Option<Query>,
+    /// The resolution in flight.
+    query: Option<Lookup>,
     /// When the next resolution starts (while no query is in flight).
     next_at: Instant,
     /// The last valid answer (the start of the process before the first one: the
@@ -120,7 +95,6 @@ struct Section {
 pub struct Dns {
     sections: Vec<Section>,
     names: Vec<Name>,
-    next_id: u16,
 }
 
 /// The reserved token slots of the name-server sockets start here
@@ -173,7 +147,7 @@ impl Dns {
                 }),
             }
         }
-        Ok(Some(Dns { sections, names, next_id: (std::process::id() as u16).wrapping_mul(31) }))
+        Ok(Some(Dns { sections, names }))
     }
 
     /// Registers the sockets with the reactor: socket `i` (counting over every section)
@@ -188,7 +162,7 @@ impl Dns {
 
     /// The next moment [`Dns::on_timer`] has something to do.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.names.iter().map(|n| n.query.as_ref().map_or(n.next_at, |q| q.deadline)).min()
+        self.names.iter().map(|n| n.query.as_ref().map_or(n.next_at, Lookup::deadline)).min()
     }
 
     /// Starts the resolutions that are due, sends again the queries left unanswered
@@ -196,24 +170,18 @@ impl Dns {
     pub fn on_timer(&mut self, now: Instant) -> Vec<Change> {
         let mut changes = Vec::new();
         for i in 0..self.names.len() {
-            let n = &self.names[i];
-            match &n.query {
+            let n = &mut self.names[i];
+            let step = match &mut n.query {
                 None if n.next_at <= now => {
-                    let qtype = preferred_type(n.prefer);
-                    self.send(i, qtype, 1, false, now);
+                    let conf = &self.sections[n.section].conf;
+                    let (lookup, step) = Lookup::start(conf, n.prefer, &n.fqdn, now);
+                    n.query = Some(lookup);
+                    step
                 }
-                Some(q) if q.deadline <= now => {
-                    let retries = self.sections[n.section].conf.resolve_retries;
-                    if q.sent < retries {
-                        let (qtype, sent, fallback) = (q.qtype, q.sent + 1, q.fallback);
-                        self.send(i, qtype, sent, fallback, now);
-                    } else {
-                        self.names[i].query = None;
-                        self.finish(i, Outcome::Timeout, "", now, &mut changes);
-                    }
-                }
-                _ => {}
-            }
+                Some(q) if q.deadline() <= now => q.on_timeout(now),
+                _ => continue,
+            };
+            self.step(i, step, "", now, &mut changes);
         }
         changes
     }
@@ -247,47 +215,31 @@ impl Dns {
     }
 
     fn on_response(&mut self, resp: &wire::Response, by: &str, now: Instant, changes: &mut Vec<Change>) {
-        let found = self.names.iter().position(|n| {
-            n.query.as_ref().is_some_and(|q| q.id == resp.id && resp.question.as_ref().is_some_and(|(name, t)| *name == n.fqdn && *t == q.qtype))
-        });
-        let Some(i) = found else { return };
-        let q = self.names[i].query.take().expect("matched a query");
-        let outcome = match resp.rcode {
-            wire::RCODE_NOERROR => {
-                let addrs = resp.addresses(&self.names[i].fqdn, q.qtype);
-                if addrs.is_empty() && !q.fallback {
-                    // Nothing of the preferred family: ask the other one.
-                    let other = if q.qtype == wire::TYPE_A { wire::TYPE_AAAA } else { wire::TYPE_A };
-                    self.send(i, other, 1, true, now);
-                    return;
-                }
-                if addrs.is_empty() {
-                    Outcome::Other
-                } else {
-                    Outcome::Valid(addrs)
-                }
-            }
-            wire::RCODE_NXDOMAIN => Outcome::Nx,
-            wire::RCODE_REFUSED => Outcome::Refused,
-            _ => Outcome::Other,
-        };
-        self.finish(i, outcome, by, now, changes);
-    }
-
-    /// Sends the query of name `i` to every name server of its section.
-    fn send(&mut self, i: usize, qtype: u16, sent: u32, fallback: bool, now: Instant) {
-        self.next_id = self.next_id.wrapping_add(0x9e37);
-        let id = self.next_id;
-        let n = &mut self.names[i];
-        let section = &self.sections[n.section];
-        let conf = &section.conf;
-        if let Some(msg) = wire::encode_query(id, &n.fqdn, qtype, conf.accepted_payload_size) {
-            for (ns, sock) in &section.sockets {
-                // A failed send is a query that times out.
-                let _ = sock.send_to(&msg, *ns);
+        for i in 0..self.names.len() {
+            let Some(q) = self.names[i].query.as_mut() else { continue };
+            match q.on_response(resp, now) {
+                Step::Wait => {}
+                step => return self.step(i, step, by, now, changes),
             }
         }
-        n.query = Some(Query { id, qtype, sent, deadline: now + conf.timeout_retry, fallback });
+    }
+
+    /// Carries out what the lookup of name `i` asks: send its query to every name server
+    /// of its section, or end the resolution.
+    fn step(&mut self, i: usize, step: Step, by: &str, now: Instant, changes: &mut Vec<Change>) {
+        match step {
+            Step::Wait => {}
+            Step::Send { query, .. } => {
+                for (ns, sock) in &self.sections[self.names[i].section].sockets {
+                    // A failed send is a query that times out.
+                    let _ = sock.send_to(&query, *ns);
+                }
+            }
+            Step::Done(outcome) => {
+                self.names[i].query = None;
+                self.finish(i, outcome, by, now, changes);
+            }
+        }
     }
 
     /// A resolution of name `i` ended: deal its addresses, or judge its error.
@@ -295,7 +247,7 @@ impl Dns {
         let n = &mut self.names[i];
         let conf = &self.sections[n.section].conf;
         let hold = match &outcome {
-            Outcome::Valid(addrs) => {
+            Ok(addrs) => {
                 n.last_valid = now;
                 n.next_at = now + conf.hold.valid;
                 let addrs = order_by_nets(addrs, &n.nets);
@@ -303,10 +255,10 @@ impl Dns {
                 changes.extend(assign(&mut n.members, &addrs, &deal));
                 return;
             }
-            Outcome::Nx => conf.hold.nx,
-            Outcome::Timeout => conf.hold.timeout,
-            Outcome::Refused => conf.hold.refused,
-            Outcome::Other => conf.hold.other,
+            Err(Failure::Nx) => conf.hold.nx,
+            Err(Failure::Timeout) => conf.hold.timeout,
+            Err(Failure::Refused) => conf.hold.refused,
+            Err(Failure::Other) => conf.hold.other,
         };
         // An error: try again at the next `timeout resolve`, and keep the servers on
         // their last valid address for `hold <status>`.
@@ -316,17 +268,11 @@ impl Dns {
         }
         for m in n.members.iter_mut().filter(|m| !m.maint) {
             m.maint = true;
-            changes.push(Change::Maint { be: m.be, srv: m.srv, reason: outcome.reason() });
+            let reason = outcome.as_ref().err().map_or(NO_IP, |f| f.text());
+            changes.push(Change::Maint { be: m.be, srv: m.srv, reason });
         }
     }
 
-}
-
-fn preferred_type(prefer: ResolvePrefer) -> u16 {
-    match prefer {
-        ResolvePrefer::Ipv4 => wire::TYPE_A,
-        ResolvePrefer::Ipv6 => wire::TYPE_AAAA,
-    }
 }
 
 /// The addresses in a `resolve-net` network first (in the order of the networks), the

@@ -771,6 +771,7 @@ impl Parser {
         http_extra::resolve_replies(&mut self.config);
         http_misc::check_formats(&self.config, &mut self.diags);
         userlist::check(&mut self.config, &mut self.diags);
+        resolvers::add_default(&mut self.config);
         resolvers::check(&self.config, &mut self.diags);
         server_extra::finish_dispatch(&mut self.config);
         checks::run(&mut self.config, &mut self.diags);

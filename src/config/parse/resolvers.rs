@@ -51,7 +51,7 @@ pub fn keyword(p: &mut Parser, section: Option<usize>, line: &Line) {
 }
 
 /// A section with HAProxy's defaults and no name server yet.
-fn with_defaults(name: &str, loc: &Location) -> Resolvers {
+pub(crate) fn with_defaults(name: &str, loc: &Location) -> Resolvers {
     Resolvers {
         name: name.to_string(),
         location: loc.clone(),
@@ -259,6 +259,16 @@ pub fn note_server(p: &mut Parser, proxy: &str, server: &str, addr: &str, o: &Re
         ignore_weight: o.ignore_weight,
         nets: o.nets.clone(),
     });
+}
+
+/// After parsing: HAProxy 2.6's implicit `resolvers default` section (built from
+/// `/etc/resolv.conf`) when the configuration declares none, so `resolvers default` on
+/// a server and the Lua HTTP client's default find it.
+pub fn add_default(config: &mut Config) {
+    let resolv_conf = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    if let Some(section) = crate::dns::lookup::default_section(config, &resolv_conf) {
+        config.resolvers.push(section);
+    }
 }
 
 /// After parsing: every server names a `resolvers` section that exists (HAProxy's alert

@@ -15,8 +15,13 @@
 //!   `{status=, reason=, headers={name={[0]=v1, v2...}}, body=}` (names lower-case,
 //!   values 0-indexed).
 //!
+//! A URL whose host is a name is resolved first, through the `resolvers` section of
+//! `httpclient.resolvers.id` (`crate::dns::lookup`; the socket slot sends the queries
+//! and the coroutine waits as it does for the connection).
+//!
 //! A connection that fails gives HAProxy's 503 answer, a timeout its 504, a response that
-//! does not parse its 502: the same tables HAProxy's internal proxy returns.
+//! does not parse its 502, a name that does not resolve an empty 503: the same tables
+//! HAProxy's internal proxy returns.
 use super::socket::{self, SocketRef, Target};
 use crate::http::h1::{self, BodyDecoder, ResponseParser, Status};
 use crate::http::{Method, Response};
@@ -150,6 +155,17 @@ impl Outcome {
         )
     }
 
+    /// The host name did not resolve: the `return status 503` of HAProxy's internal
+    /// proxy, an empty answer.
+    pub fn unresolved() -> Outcome {
+        Outcome {
+            status: 503,
+            reason: b"Service Unavailable".to_vec(),
+            headers: vec![("content-length".into(), b"0".to_vec())],
+            body: Vec::new(),
+        }
+    }
+
     /// The response did not parse, or was cut short.
     pub fn bad_gateway() -> Outcome {
         Outcome::canned(
@@ -246,10 +262,19 @@ impl Exchange {
     }
 }
 
+/// Where a request goes: an address, or a name to resolve first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    Addr(Target),
+    /// Resolved through the client's `resolvers` section (`crate::dns::lookup`), then
+    /// connected on `port`.
+    Name { host: String, port: u16 },
+}
+
 /// A request to send, once its URL is understood.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
-    pub target: Target,
+    pub dest: Destination,
     pub head_and_body: Vec<u8>,
     /// `https://`: the host name the TLS session is for (SNI, certificate check).
     pub tls_host: Option<String>,
@@ -280,31 +305,27 @@ pub fn build_request(
     if authority.is_empty() || authority.contains('@') {
         return Err(format!("cannot parse url '{url}'"));
     }
-    let target = match dst {
-        Some(d) => socket::parse_target(d, None).map_err(|e| e.replace("connect: ", "dst: "))?,
-        None => {
-            let (host, port) = match authority.rsplit_once(':') {
-                Some((h, p)) if !h.ends_with(':') || h.starts_with('[') => (
-                    h,
-                    p.parse::<u16>()
-                        .map_err(|_| format!("cannot parse url '{url}'"))?,
-                ),
-                _ => (authority, if https { 443 } else { 80 }),
-            };
-            let host = host.trim_start_matches('[').trim_end_matches(']');
-            let ip: std::net::IpAddr = match host.parse() {
-                Ok(ip) => ip,
-                Err(_) if host.eq_ignore_ascii_case("localhost") => {
-                    std::net::Ipv4Addr::LOCALHOST.into()
+    let (url_host, port) = split_authority(authority, https).ok_or_else(|| format!("cannot parse url '{url}'"))?;
+    let dest = match dst {
+        Some(d) => Destination::Addr(socket::parse_target(d, None).map_err(|e| e.replace("connect: ", "dst: "))?),
+        // A numeric host is the address; a name is resolved, and as HAProxy's internal
+        // proxy does (`do-resolve ... hdr(Host),host_only`), the name asked is the one of
+        // the Host header sent: the script's, else the URL's.
+        None => match numeric(url_host) {
+            Some(ip) => Destination::Addr(Target::Inet(std::net::SocketAddr::new(ip, port))),
+            None => {
+                let host_header = headers.iter().rev().find(|(h, _)| h.eq_ignore_ascii_case("host"));
+                let name = match host_header {
+                    Some((_, v)) => host_only(&String::from_utf8_lossy(v)).to_string(),
+                    None => url_host.to_string(),
+                };
+                match numeric(&name) {
+                    Some(ip) => Destination::Addr(Target::Inet(std::net::SocketAddr::new(ip, port))),
+                    None if name.is_empty() => return Err(format!("cannot parse url '{url}'")),
+                    None => Destination::Name { host: name, port },
                 }
-                Err(_) => {
-                    return Err(format!(
-                        "cannot resolve '{host}': moonproxy has no DNS resolver yet, give 'dst'"
-                    ))
-                }
-            };
-            Target::Inet(std::net::SocketAddr::new(ip, port))
-        }
+            }
+        },
     };
     let mut out = format!("{verb} {path} HTTP/1.1\r\n").into_bytes();
     let has = |n: &str| headers.iter().any(|(h, _)| h.eq_ignore_ascii_case(n));
@@ -335,15 +356,52 @@ pub fn build_request(
     if let Some(b) = body {
         out.extend_from_slice(b);
     }
-    let host = match authority.rsplit_once(':') {
-        Some((h, p)) if p.parse::<u16>().is_ok() && (!h.ends_with(':') || h.starts_with('[')) => h,
-        _ => authority,
-    };
     Ok(Request {
-        target,
-        tls_host: https.then(|| host.trim_start_matches('[').trim_end_matches(']').to_string()),
+        dest,
+        tls_host: https.then(|| url_host.to_string()),
         head_and_body: out,
     })
+}
+
+/// The host (brackets removed) and port of a URL's authority; the scheme's port when it
+/// has none.
+fn split_authority(authority: &str, https: bool) -> Option<(&str, u16)> {
+    let default = if https { 443 } else { 80 };
+    let port = |p: &str| if p.is_empty() { Some(default) } else { p.parse::<u16>().ok() };
+    if let Some(rest) = authority.strip_prefix('[') {
+        let (host, after) = rest.split_once(']')?;
+        return match after {
+            "" => Some((host, default)),
+            a => Some((host, port(a.strip_prefix(':')?)?)),
+        };
+    }
+    match authority.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') => Some((h, port(p)?)),
+        _ => Some((authority, default)),
+    }
+}
+
+/// The host of a Host header value, without its port (the `host_only` converter).
+fn host_only(value: &str) -> &str {
+    let v = value.trim();
+    if let Some(rest) = v.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or("");
+    }
+    match v.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') && p.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => v,
+    }
+}
+
+/// The address a host stands for without asking the DNS: an IP literal, or `localhost`
+/// (127.0.0.1: RFC 6761 names it loopback and says resolvers should not send it out;
+/// HAProxy asks its resolvers section).
+fn numeric(host: &str) -> Option<std::net::IpAddr> {
+    match host.parse() {
+        Ok(ip) => Some(ip),
+        Err(_) if host.trim_end_matches('.').eq_ignore_ascii_case("localhost") => Some(std::net::Ipv4Addr::LOCALHOST.into()),
+        Err(_) => None,
+    }
 }
 
 /// `core.httpclient()`'s handle: a fresh internal socket.
@@ -411,8 +469,8 @@ fn start(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
     let tls = match &req.tls_host {
         Some(host) => match crate::tls::httpclient_config() {
             Ok(config) => {
-                let ip = match &req.target {
-                    Target::Inet(a) => Some(a.ip()),
+                let ip = match &req.dest {
+                    Destination::Addr(Target::Inet(a)) => Some(a.ip()),
                     _ => None,
                 };
                 Some((config, crate::tls::ServerTls::server_name(Some(host), ip)))
@@ -428,7 +486,7 @@ fn start(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
     socket::start_exchange(
         ctx,
         key,
-        &req.target,
+        req.dest,
         req.head_and_body,
         Exchange::new(method),
         timeout,
@@ -465,7 +523,7 @@ mod tests {
             &[("X-T".into(), b"1".to_vec())],
         )
         .unwrap();
-        assert_eq!(r.target, Target::Inet("127.0.0.1:8080".parse().unwrap()));
+        assert_eq!(r.dest, Destination::Addr(Target::Inet("127.0.0.1:8080".parse().unwrap())));
         assert_eq!(
             String::from_utf8(r.head_and_body).unwrap(),
             "GET /a?b HTTP/1.1\r\nx-t: 1\r\nhost: 127.0.0.1:8080\r\naccept: */*\r\nuser-agent: HAProxy\r\nconnection: close\r\n\r\n"
@@ -478,20 +536,32 @@ mod tests {
             &[],
         )
         .unwrap();
-        assert_eq!(r.target, Target::Inet("127.0.0.1:9".parse().unwrap()));
+        assert_eq!(r.dest, Destination::Addr(Target::Inet("127.0.0.1:9".parse().unwrap())));
         assert!(String::from_utf8(r.head_and_body)
             .unwrap()
             .ends_with("content-length: 3\r\nconnection: close\r\n\r\nxyz"));
         let r = build_request("GET", "https://localhost/", None, None, &[]).unwrap();
-        assert_eq!((r.target, r.tls_host.as_deref()), (Target::Inet("127.0.0.1:443".parse().unwrap()), Some("localhost")));
-        assert!(
-            build_request("GET", "http://name.example/", None, None, &[])
-                .unwrap_err()
-                .contains("dst")
-        );
+        assert_eq!((r.dest, r.tls_host.as_deref()), (Destination::Addr(Target::Inet("127.0.0.1:443".parse().unwrap())), Some("localhost")));
+        let r = build_request("GET", "https://Name.example/", None, None, &[]).unwrap();
+        let name = |host: &str, port| Destination::Name { host: host.into(), port };
+        assert_eq!((r.dest, r.tls_host.as_deref()), (name("Name.example", 443), Some("Name.example")));
+        // The Host header sent is the name asked (HAProxy's `hdr(Host),host_only`); the
+        // port stays the URL's.
+        let host = |v: &str| vec![("Host".to_string(), v.as_bytes().to_vec())];
+        let r = build_request("GET", "http://a.example:81/", None, None, &host("b.example:99")).unwrap();
+        assert_eq!(r.dest, name("b.example", 81));
+        assert!(String::from_utf8(r.head_and_body).unwrap().contains("host: b.example:99\r\n"));
+        let r = build_request("GET", "http://a.example/", None, None, &host("10.0.0.1")).unwrap();
+        assert_eq!(r.dest, Destination::Addr(Target::Inet("10.0.0.1:80".parse().unwrap())));
+        let r = build_request("GET", "http://10.0.0.2/", None, None, &host("b.example")).unwrap();
+        assert_eq!(r.dest, Destination::Addr(Target::Inet("10.0.0.2:80".parse().unwrap())), "a numeric URL is not resolved");
+        assert_eq!(host_only("[::1]:80"), "::1");
+        assert_eq!(host_only("x.example:8080"), "x.example");
         assert!(build_request("GET", "nothttp", None, None, &[]).is_err());
         let r = build_request("GET", "http://[::1]:81", None, None, &[]).unwrap();
-        assert_eq!(r.target, Target::Inet("[::1]:81".parse().unwrap()));
+        assert_eq!(r.dest, Destination::Addr(Target::Inet("[::1]:81".parse().unwrap())));
+        let r = build_request("GET", "http://[::1]/", None, None, &[]).unwrap();
+        assert_eq!(r.dest, Destination::Addr(Target::Inet("[::1]:80".parse().unwrap())));
     }
 
     #[test]

@@ -30,6 +30,7 @@
 //! the data, or on close or timeout the partial data or `nil, "connection closed."`,
 //! `send` gives the number of bytes taken or `-1` on a closed socket.
 use super::core::{core, Phase};
+use crate::dns::lookup::{self, Lookup, Step};
 use crate::lua::host;
 use crate::lua::{CallCtx, Class, LuaError, RustFunction, Value, WaitReason};
 use crate::reactor::{token, Ctx, GenSlab, Key, Kind, Ready, TimerTarget};
@@ -39,6 +40,7 @@ use std::cell::{Cell, RefCell};
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::raw::c_int;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The coroutine a socket operation resumes when it completes.
@@ -254,6 +256,8 @@ impl Transport {
 enum Conn {
     /// Created by `core.tcp()`, never connected.
     Fresh,
+    /// The HTTP client resolves the host name ([`Resolving`]); the connection follows.
+    Resolving,
     Connecting,
     Connected,
     /// Closed by the script, by a timeout, or by an error.
@@ -312,6 +316,99 @@ struct Sock {
     pending: Option<Pending>,
     /// An HTTP exchange's result, waiting for `HTTPClient` to collect it.
     http_result: Option<super::httpclient::Outcome>,
+    /// The name lookup before an HTTP client's connection.
+    resolving: Option<Box<Resolving>>,
+}
+
+/// An HTTP client's host name being resolved (the decisions are
+/// [`crate::dns::lookup::Lookup`]'s): one UDP socket per name server of the section,
+/// registered under the slot's own token, and what to connect once the address is known.
+struct Resolving {
+    lookup: Lookup,
+    settings: Arc<lookup::Settings>,
+    sockets: Vec<(SocketAddr, mio::net::UdpSocket)>,
+    then: Then,
+}
+
+/// The connection an HTTP client makes once its host name resolved.
+struct Then {
+    port: u16,
+    /// The request, written once connected.
+    request: Vec<u8>,
+    tls: Option<TlsStart>,
+}
+
+impl Resolving {
+    /// Opens the sockets (registered under `token`) and sends the lookup's first query.
+    /// `Err`: the lookup is over already (a name that cannot be asked) or no socket
+    /// could be opened.
+    fn start(
+        registry: &Registry,
+        tok: mio::Token,
+        settings: Arc<lookup::Settings>,
+        name: &str,
+        then: Then,
+        now: Instant,
+    ) -> Result<Resolving, lookup::Failure> {
+        let (lookup, step) = Lookup::start(&settings.section, settings.prefer, name, now);
+        let Step::Send { query, .. } = step else { return Err(lookup::Failure::Other) };
+        let mut sockets = Vec::new();
+        for (_, ns) in &settings.section.nameservers {
+            let local: SocketAddr = if ns.is_ipv4() { (Ipv4Addr::UNSPECIFIED, 0).into() } else { (std::net::Ipv6Addr::UNSPECIFIED, 0).into() };
+            let Ok(mut sock) = mio::net::UdpSocket::bind(local) else { continue };
+            if registry.register(&mut sock, tok, Interest::READABLE).is_ok() {
+                sockets.push((*ns, sock));
+            }
+        }
+        if sockets.is_empty() {
+            return Err(lookup::Failure::Other);
+        }
+        let r = Resolving { lookup, settings, sockets, then };
+        r.send(&query);
+        Ok(r)
+    }
+
+    /// Sends a query to every name server (a failed send is a query that times out).
+    fn send(&self, query: &[u8]) {
+        for (ns, sock) in &self.sockets {
+            let _ = sock.send_to(query, *ns);
+        }
+    }
+
+    fn close(&mut self, registry: Option<&Registry>) {
+        for (_, mut sock) in self.sockets.drain(..) {
+            if let Some(r) = registry {
+                let _ = r.deregister(&mut sock);
+            }
+        }
+    }
+
+    /// Reads every datagram waiting (readiness is edge-triggered); returns the outcome
+    /// once the lookup is over. A fallback query is sent from here.
+    fn read(&mut self, now: Instant) -> Option<Result<IpAddr, lookup::Failure>> {
+        let mut buf = [0u8; 65535];
+        for k in 0..self.sockets.len() {
+            loop {
+                let (ns, sock) = &self.sockets[k];
+                let (len, from) = match sock.recv_from(&mut buf) {
+                    Ok(r) => r,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    // WouldBlock, or an ICMP error (the query then times out).
+                    Err(_) => break,
+                };
+                if from != *ns {
+                    continue;
+                }
+                match self.lookup.on_datagram(&buf[..len], now) {
+                    Step::Wait => {}
+                    Step::Send { query, .. } => self.send(&query),
+                    // The first address of the answer, as HAProxy's `do-resolve`.
+                    Step::Done(r) => return Some(r.map(|addrs| addrs[0])),
+                }
+            }
+        }
+        None
+    }
 }
 
 impl Sock {
@@ -329,12 +426,16 @@ impl Sock {
             },
             pending: None,
             http_result: None,
+            resolving: None,
         }
     }
 
     /// Closes the connection (deregistered when a registry is at hand; closing the file
     /// descriptor removes it from epoll anyway).
     fn shut(&mut self, registry: Option<&Registry>) {
+        if let Some(mut r) = self.resolving.take() {
+            r.close(registry);
+        }
         if let Some(mut t) = self.transport.take() {
             if let Some(r) = registry {
                 let _ = r.deregister(t.source());
@@ -462,7 +563,7 @@ impl Sock {
             Op::Connect => match self.conn {
                 Conn::Connected => Some(vec![Value::Integer(1)]),
                 Conn::Closed | Conn::Fresh => Some(cant_connect()),
-                Conn::Connecting => None,
+                Conn::Connecting | Conn::Resolving => None,
             },
             Op::Receive { pattern, prefix } => self.try_receive(*pattern, prefix),
             Op::Send { count } => match self.conn {
@@ -470,7 +571,7 @@ impl Sock {
                 _ if self.wbuf.len() <= SEND_BUFFER => Some(vec![Value::Integer(*count)]),
                 _ => None,
             },
-            Op::Http(_) if self.conn == Conn::Connecting => None,
+            Op::Http(_) if matches!(self.conn, Conn::Connecting | Conn::Resolving) => None,
             Op::Http(x) => {
                 let closed = self.read_over();
                 let outcome = x.progress(self.conn == Conn::Connected, &mut self.rbuf, closed);
@@ -599,6 +700,9 @@ pub fn on_ready(cx: &mut Ctx<'_>, key: Key, ready: Ready) -> Option<Completion> 
     let registry = Some(cx.registry);
     with_table(|t| {
         let sock = t.get(key)?;
+        if sock.resolving.is_some() {
+            return resolve_ready(cx, key, sock);
+        }
         sock.check_connect(registry);
         sock.flush(registry);
         let reading = matches!(
@@ -641,6 +745,9 @@ pub fn on_timer(cx: &mut Ctx<'_>, key: Key, deadline: Instant) -> Option<Complet
             }
             _ => return None,
         }
+        if sock.resolving.is_some() {
+            return resolve_timer(cx, key, sock, deadline);
+        }
         let waiter = p.waiter;
         let results = sock.time_out(registry)?;
         Some(Completion { waiter, results })
@@ -671,6 +778,12 @@ pub fn coroutine_ended(waiter: Waiter) -> bool {
         for (_, sock) in t.socks.iter_mut() {
             if sock.pending.as_ref().is_some_and(|p| p.waiter == waiter) {
                 sock.pending = None;
+                // Nobody waits for the HTTP client's lookup any more: no connection
+                // must follow it (closing the UDP sockets takes them out of epoll).
+                if let Some(mut r) = sock.resolving.take() {
+                    r.close(None);
+                    sock.conn = Conn::Closed;
+                }
             }
         }
         let before = t.used_by.len();
@@ -860,6 +973,12 @@ pub fn parse_target(host: &str, port: Option<i64>) -> Result<Target, String> {
 /// How the calling coroutine waits for the socket `key` doing `op`: it is recorded, the
 /// deadline armed, and the coroutine yields. `timeout` is the one for this operation.
 fn wait(ctx: &mut CallCtx, key: Key, op: Op, timeout: Option<Duration>) -> Result<c_int, LuaError> {
+    let now = host::with_host(|h| h.cx.now.max(Instant::now())).unwrap_or_else(Instant::now);
+    wait_until(ctx, key, op, timeout.map(|d| now + d))
+}
+
+/// [`wait`] with its deadline (`None`: none).
+fn wait_until(ctx: &mut CallCtx, key: Key, op: Op, deadline: Option<Instant>) -> Result<c_int, LuaError> {
     let waiter = current_waiter().ok_or_else(|| {
         LuaError::runtime("sockets can only wait in a task, an action or a service")
     })?;
@@ -869,7 +988,6 @@ fn wait(ctx: &mut CallCtx, key: Key, op: Op, timeout: Option<Duration>) -> Resul
         ));
     }
     let armed = host::with_host(|h| {
-        let deadline = timeout.map(|d| h.cx.now.max(Instant::now()) + d);
         if let Some(at) = deadline {
             h.cx.timers
                 .arm(at, TimerTarget::Entry(Kind::LuaSocket, key));
@@ -972,13 +1090,15 @@ fn open(key: Key, target: &Target, first: Vec<u8>, tls: Option<TlsStart>) -> Res
     })
 }
 
-/// Runs an HTTP exchange of `core.httpclient()` on socket `key`: connects to `target`,
-/// sends `request`, and waits until `exchange` has the response (or the failure) for
-/// [`take_http_result`]. `timeout` bounds the connect and each wait for the server.
+/// Runs an HTTP exchange of `core.httpclient()` on socket `key`: resolves `dest` if it
+/// is a name, connects, sends `request`, and waits until `exchange` has the response (or
+/// the failure) for [`take_http_result`]. `timeout` bounds the connect and each wait for
+/// the server; the resolution is bounded by its section (`timeout retry`,
+/// `resolve_retries`).
 pub(super) fn start_exchange(
     ctx: &mut CallCtx,
     key: Key,
-    target: &Target,
+    dest: super::httpclient::Destination,
     request: Vec<u8>,
     exchange: super::httpclient::Exchange,
     timeout: Option<Duration>,
@@ -1000,7 +1120,24 @@ pub(super) fn start_exchange(
         }
     });
     let mut op = Op::Http(Box::new(exchange));
-    if !open(key, target, request, tls)? {
+    let target = match dest {
+        super::httpclient::Destination::Addr(t) => t,
+        super::httpclient::Destination::Name { host, port } => {
+            let settings = match lookup::httpclient() {
+                Ok(s) => s,
+                Err(why) => {
+                    unresolved(key, &host, &why, None);
+                    return Ok(0);
+                }
+            };
+            let now = host::with_host(|h| h.cx.now.max(Instant::now())).unwrap_or_else(Instant::now);
+            match lookup::cached(&settings, &host, now) {
+                Some(ip) => Target::Inet(SocketAddr::new(ip, port)),
+                None => return resolve_first(ctx, key, (settings, &host), Then { port, request, tls }, op, now),
+            }
+        }
+    };
+    if !open(key, &target, request, tls)? {
         with_sock(key, |s| {
             s.http_result = Some(super::httpclient::Outcome::unavailable())
         });
@@ -1011,6 +1148,148 @@ pub(super) fn start_exchange(
     }
     let timeout = with_sock(key, |s| s.timeouts.connect).flatten();
     wait(ctx, key, op, timeout)
+}
+
+/// Starts resolving `host` for the HTTP exchange `op` and waits: the socket's events
+/// ([`on_ready`], [`on_timer`]) carry the lookup on, then the connection
+/// ([`resolved`]).
+fn resolve_first(
+    ctx: &mut CallCtx,
+    key: Key,
+    (settings, host): (Arc<lookup::Settings>, &str),
+    then: Then,
+    op: Op,
+    now: Instant,
+) -> Result<c_int, LuaError> {
+    let Some(waiter) = current_waiter() else {
+        return Err(LuaError::runtime(
+            "sockets can only connect in a task, an action or a service",
+        ));
+    };
+    let tok = token::encode(Kind::LuaSocket, key);
+    let section = settings.section.name.clone();
+    let started = host::with_host(|h| Resolving::start(h.cx.registry, tok, settings, host, then, now))
+        .ok_or_else(|| LuaError::runtime("sockets need the reactor: not available here"))?;
+    let r = match started {
+        Ok(r) => r,
+        Err(failure) => {
+            unresolved(key, host, failure.text(), Some(&section));
+            return Ok(0);
+        }
+    };
+    let deadline = r.lookup.deadline();
+    with_table(|t| {
+        if !t.used_by.contains(&waiter) {
+            t.used_by.push(waiter);
+        }
+        if let Some(s) = t.get(key) {
+            s.resolving = Some(Box::new(r));
+            s.conn = Conn::Resolving;
+        }
+    });
+    wait_until(ctx, key, op, Some(deadline))
+}
+
+/// The HTTP client's host did not resolve: HAProxy's empty 503, and a warning naming
+/// the host.
+fn unresolved(key: Key, host: &str, why: &str, section: Option<&str>) {
+    with_sock(key, |s| s.http_result = Some(super::httpclient::Outcome::unresolved()));
+    warn_unresolved(host, why, section);
+}
+
+fn warn_unresolved(host: &str, why: &str, section: Option<&str>) {
+    let via = section.map(|s| format!(" with resolvers '{s}'")).unwrap_or_default();
+    crate::diag::emit(
+        crate::diag::Severity::Warning,
+        format_args!("httpclient: cannot resolve '{host}'{via}: {why}."),
+    );
+}
+
+/// The lookup of socket `key`'s HTTP exchange ended: connect to the address (the
+/// exchange then goes on as any other), or fail it with the 503 of a name that does
+/// not resolve.
+fn resolved(cx: &mut Ctx<'_>, key: Key, sock: &mut Sock, outcome: Result<IpAddr, lookup::Failure>) -> Option<Completion> {
+    let mut r = sock.resolving.take()?;
+    let registry = cx.registry;
+    r.close(Some(registry));
+    if sock.pending.is_none() {
+        // Nobody waits for this exchange any more (`coroutine_ended` drops the lookup
+        // too): no connection.
+        sock.shut(Some(registry));
+        return None;
+    }
+    let ip = match outcome {
+        Ok(ip) => ip,
+        Err(failure) => {
+            sock.shut(Some(registry));
+            sock.http_result = Some(super::httpclient::Outcome::unresolved());
+            warn_unresolved(r.lookup.name(), failure.text(), Some(&r.settings.section.name));
+            let p = sock.pending.take()?;
+            return Some(Completion { waiter: p.waiter, results: Vec::new() });
+        }
+    };
+    lookup::remember(&r.settings, r.lookup.name(), ip, cx.now);
+    let target = Target::Inet(SocketAddr::new(ip, r.then.port));
+    let tok = token::encode(Kind::LuaSocket, key);
+    let opened = Transport::open(&target, r.then.tls.take()).ok().and_then(|mut t| {
+        registry.register(t.source(), tok, Interest::READABLE | Interest::WRITABLE).ok()?;
+        Some(t)
+    });
+    match opened {
+        Some(t) => {
+            sock.transport = Some(t);
+            sock.conn = Conn::Connecting;
+            sock.rbuf.clear();
+            sock.eof = false;
+            sock.wbuf = std::mem::take(&mut r.then.request);
+            sock.check_connect(Some(registry));
+            sock.flush(Some(registry));
+        }
+        None => sock.conn = Conn::Closed,
+    }
+    // From here on, the connection's own deadline.
+    let deadline = sock.timeouts.connect.map(|d| cx.now + d);
+    if let Some(p) = sock.pending.as_mut() {
+        p.deadline = deadline;
+    }
+    if let Some(at) = deadline {
+        cx.timers.arm(at, TimerTarget::Entry(Kind::LuaSocket, key));
+    }
+    sock.try_complete().map(|(waiter, results)| Completion { waiter, results })
+}
+
+/// Socket `key` is resolving and one of its name-server sockets is readable.
+fn resolve_ready(cx: &mut Ctx<'_>, key: Key, sock: &mut Sock) -> Option<Completion> {
+    let r = sock.resolving.as_mut()?;
+    let before = r.lookup.deadline();
+    if let Some(outcome) = r.read(cx.now) {
+        return resolved(cx, key, sock, outcome);
+    }
+    // A fallback query went out: its own deadline.
+    let after = r.lookup.deadline();
+    if after != before {
+        if let Some(p) = sock.pending.as_mut() {
+            p.deadline = Some(after);
+        }
+        cx.timers.arm(after, TimerTarget::Entry(Kind::LuaSocket, key));
+    }
+    None
+}
+
+/// Socket `key` is resolving and its query's deadline passed: ask again, or fail.
+fn resolve_timer(cx: &mut Ctx<'_>, key: Key, sock: &mut Sock, deadline: Instant) -> Option<Completion> {
+    let r = sock.resolving.as_mut()?;
+    match r.lookup.on_timeout(cx.now.max(deadline)) {
+        Step::Done(outcome) => return resolved(cx, key, sock, outcome.map(|addrs| addrs[0])),
+        Step::Send { query, .. } => r.send(&query),
+        Step::Wait => {}
+    }
+    let next = r.lookup.deadline();
+    if let Some(p) = sock.pending.as_mut() {
+        p.deadline = Some(next);
+    }
+    cx.timers.arm(next, TimerTarget::Entry(Kind::LuaSocket, key));
+    None
 }
 
 /// The result of the last HTTP exchange on socket `key`.
@@ -1251,6 +1530,29 @@ mod tests {
         );
         assert!(parse_target("ipv4@::1", Some(1)).is_err());
         assert!(parse_target("fd@3", None).is_err());
+    }
+
+    /// A coroutine that ends while its HTTP client resolves (its stream went away):
+    /// the lookup is dropped, so no connection follows the answer.
+    #[test]
+    fn a_lookup_nobody_waits_for_is_dropped() {
+        let loc = crate::config::model::Location { file: Arc::from("t"), line: 1 };
+        let mut section = crate::config::parse::resolvers::with_defaults("dns", &loc);
+        section.nameservers = vec![("ns".into(), "127.0.0.1:53".parse().unwrap())];
+        let settings = Arc::new(lookup::Settings { section, prefer: crate::config::model::ResolvePrefer::Ipv4 });
+        let (lookup, _) = Lookup::start(&settings.section, settings.prefer, "x.test", Instant::now());
+        let key = new_socket().unwrap();
+        let waiter = Waiter::Task(key);
+        with_sock(key, |s| {
+            let then = Then { port: 80, request: b"GET / HTTP/1.1\r\n\r\n".to_vec(), tls: None };
+            s.resolving = Some(Box::new(Resolving { lookup, settings, sockets: Vec::new(), then }));
+            s.conn = Conn::Resolving;
+            let exchange = super::super::httpclient::Exchange::new(crate::http::Method::Get);
+            s.pending = Some(Pending { waiter, op: Op::Http(Box::new(exchange)), deadline: None });
+        });
+        coroutine_ended(waiter);
+        let left = with_sock(key, |s| (s.resolving.is_none(), s.conn, s.pending.is_none())).unwrap();
+        assert_eq!(left, (true, Conn::Closed, true));
     }
 
     fn sock_with(data: &[u8], eof: bool) -> Sock {
