@@ -833,6 +833,11 @@ const OTHER_SECTIONS: &[(&str, &str, &str)] = &[
     ("resolvers", "hold", "`valid` (10s), `nx`, `timeout`, `refused`, `other` (30s), `obsolete` (0s)"),
     ("resolvers", "accepted_payload_size", "EDNS0 UDP payload announced (512)"),
     ("http-errors", "errorfile", "`errorfile <status> <file>`, used with `errorfiles <name>`"),
+    ("cache", "total-max-size", "megabytes, 1 to 4095, required; objects are counted in 1 KiB blocks, least recently used out first (`doc/cache.md`)"),
+    ("cache", "max-object-size", "bytes (a 256th of `total-max-size` by default, at most half of it); larger responses are forwarded, not stored"),
+    ("cache", "max-age", "seconds an object stays fresh at most (60); the response's `s-maxage`/`max-age`/`Expires` may shorten it"),
+    ("cache", "process-vary", "`on`: responses with `Vary: accept-encoding|referer|origin` are stored per variant; `off` (the default): not stored"),
+    ("cache", "max-secondary-entries", "variants kept for one URL with `process-vary on` (10)"),
 ];
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ pub mod log;
 pub mod log_extra;
 pub mod lua;
 pub mod mailers;
+pub mod cache;
 pub mod process;
 pub mod proxy;
 pub mod rates;
@@ -162,6 +163,8 @@ enum Current {
     Resolvers(Option<usize>),
     /// A `mailers` section (index in `config.mailers`; `None`: a bad name).
     Mailers(Option<usize>),
+    /// A `cache` section (index in `config.caches`; `None`: a bad name).
+    Cache(Option<usize>),
 }
 
 /// One open `.if` block.
@@ -461,11 +464,15 @@ impl Parser {
             self.current = Current::Mailers(mailers::start(self, &line));
             return;
         }
+        if kw == "cache" {
+            self.end_section();
+            self.current = Current::Cache(cache::start(self, &line));
+            return;
+        }
         if matches!(
             kw,
             "program"
                 | "ring"
-                | "cache"
                 | "fcgi-app"
                 | "crt-store"
                 | "log-forward"
@@ -495,6 +502,7 @@ impl Parser {
             }
             Current::Resolvers(r) => return resolvers::keyword(self, *r, &line),
             Current::Mailers(m) => return mailers::keyword(self, *m, &line),
+            Current::Cache(c) => return cache::keyword(self, *c, &line),
             Current::Global => Section::Global,
             Current::Proxy(d) | Current::Defaults(d, _) => d.section,
         };
@@ -721,6 +729,7 @@ impl Parser {
                 self.last_defaults = Some(d);
             }
             Current::HttpErrors(section) => self.config.http_errors.push(*section),
+            Current::Cache(Some(i)) => cache::end(self, i),
             _ => {}
         }
     }
@@ -750,6 +759,7 @@ impl Parser {
         checks::run(&mut self.config, &mut self.diags);
         external_check::check(&mut self.config, &mut self.diags);
         mailers::check(&mut self.config, &mut self.diags);
+        cache::check(&self.config, &mut self.diags);
         cookie::check(&self.config, &mut self.diags);
         global_extra::finish(&mut self.config, &mut self.diags);
         global::check(&self.config, &mut self.diags);
