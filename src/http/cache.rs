@@ -610,10 +610,15 @@ pub fn cache_store(name: &str, txn: &mut Txn) {
         expire: (now + lifetime).saturating_sub(age),
         vary: hash64(&secondary),
     };
+    let key = primary_key(req);
+    // As HAProxy: the server's `Age` is taken out of the response it forwards too.
+    if let Some(res) = txn.res.as_mut() {
+        res.headers.del("age");
+    }
     if object.size() > cache.settings.max_object {
         return;
     }
-    txn.cache.pending = Some(Box::new(Pending { key: primary_key(req), names, secondary, object, cache }));
+    txn.cache.pending = Some(Box::new(Pending { key, names, secondary, object, cache }));
 }
 
 /// The stream's hook: `bytes` of the response body (as on the wire) were forwarded;
