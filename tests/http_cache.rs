@@ -395,3 +395,43 @@ fn configuration_errors_match_haproxy() {
         assert!(out.stderr.contains("'process-vary' expects \"on\" or \"off\" (enable or disable vary processing)."), "{}", out.stderr);
     }
 }
+
+/// The proxy's resident memory (`VmRSS`, kB).
+fn rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the proxy runs");
+    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).unwrap().trim().trim_end_matches("kB").trim().parse().unwrap()
+}
+
+/// 8 MB of cacheable responses through a 1 MiB cache: what it keeps stays within its
+/// blocks, and the process grows by little more than the cache's size.
+#[test]
+fn memory_stays_bounded_by_total_max_size() {
+    let app = app();
+    let proxy = start(&moonproxy_bin(), &app);
+    // Warm-up: buffers and allocator arenas the traffic needs anyway.
+    for i in 0..20 {
+        send(&proxy, "main", &format!("/warm/{i}"), &[FRESH, "X-Len: 300000"]);
+    }
+    let before = rss_kb(proxy.pid());
+    for i in 0..1100 {
+        send(&proxy, "main", &format!("/small/{i}"), &[FRESH, "X-Len: 100"]);
+    }
+    for i in 0..24 {
+        send(&proxy, "main", &format!("/large/{i}"), &[FRESH, "X-Len: 300000"]);
+    }
+    let after = rss_kb(proxy.pid());
+    let shown = cli(&proxy.dir().join("cli.sock"), "show cache\n");
+    let small = shown.lines().next().unwrap();
+    let free: usize = small.split("available blocks:").nth(1).unwrap().trim_end_matches(')').parse().unwrap();
+    let objects = shown.lines().take_while(|l| !l.contains(": vary (")).count() - 1;
+    let held: usize = shown
+        .lines()
+        .take(objects + 1)
+        .skip(1)
+        .map(|l| l.split(" (").nth(1).unwrap().split(' ').next().unwrap().parse::<usize>().unwrap())
+        .sum();
+    assert_eq!(held + free, 1024, "{small}");
+    assert!(objects > 0 && objects < 1100, "{objects} objects");
+    eprintln!("cache memory: RSS {before} kB -> {after} kB, {objects} objects in {held} blocks");
+    assert!(after.saturating_sub(before) < 6 * 1024, "RSS grew from {before} kB to {after} kB");
+}

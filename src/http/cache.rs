@@ -28,6 +28,10 @@ pub const BLOCK: usize = 1024;
 /// The server name logged for a response served from a cache (HAProxy's).
 pub const LOG_SERVER_NAME: &str = "<CACHE>";
 
+/// The bookkeeping of one object in a [`Store`] beyond the object itself: the
+/// nodes of its map, LRU and variant entries (an upper estimate).
+const STORE_OVERHEAD: usize = 256;
+
 /// The largest age HAProxy keeps (`CACHE_ENTRY_MAX_AGE`, 2^31 - 1 seconds).
 const MAX_AGE_SECS: u64 = 2_147_483_647;
 
@@ -350,8 +354,17 @@ impl Object {
         self.reason.len() + self.headers.wire_len() + self.body.len() + 16
     }
 
-    pub fn blocks(&self) -> usize {
-        self.size().div_ceil(BLOCK).max(1)
+    /// What it holds in memory, allocations and bookkeeping included (the key is kept
+    /// three times by [`Store`]): the blocks it takes are counted from this, so the
+    /// memory of a cache stays within `total-max-size`.
+    pub fn footprint(&self, key: usize) -> usize {
+        let headers: usize = self.headers.iter().map(|h| std::mem::size_of::<super::Header>() + h.name.capacity() + h.value.capacity()).sum();
+        std::mem::size_of::<Object>() + self.reason.capacity() + self.body.capacity() + headers + 3 * key + STORE_OVERHEAD
+    }
+
+    /// The 1 KiB blocks it takes in its cache (`key`: the length of its full key).
+    pub fn blocks(&self, key: usize) -> usize {
+        self.footprint(key).div_ceil(BLOCK).max(1)
     }
 
     /// The response served for it at `now`: the stored head, `age`, and the body
@@ -391,6 +404,7 @@ pub struct Store {
 struct Slot {
     object: Arc<Object>,
     tick: u64,
+    blocks: usize,
 }
 
 impl Store {
@@ -418,7 +432,7 @@ impl Store {
     /// objects to make room. False when it cannot be stored (larger than the cache, or
     /// too many variants already).
     pub fn insert(&mut self, key: String, names: Vec<&'static str>, secondary: Vec<u8>, object: Object, settings: &Settings) -> bool {
-        let blocks = object.blocks();
+        let blocks = object.blocks(key.len() + secondary.len());
         if blocks > settings.blocks {
             return false;
         }
@@ -445,7 +459,7 @@ impl Store {
         self.lru.insert(self.tick, full.clone());
         let v = self.variants.entry(full.0.clone()).or_insert((names, 0));
         v.1 += 1;
-        self.entries.insert(full, Slot { object: Arc::new(object), tick: self.tick });
+        self.entries.insert(full, Slot { object: Arc::new(object), tick: self.tick, blocks });
         true
     }
 
@@ -460,7 +474,7 @@ impl Store {
     fn remove(&mut self, full: &(String, Vec<u8>)) {
         let Some(slot) = self.entries.remove(full) else { return };
         self.lru.remove(&slot.tick);
-        self.used_blocks -= slot.object.blocks();
+        self.used_blocks -= slot.blocks;
         if let Some(v) = self.variants.get_mut(&full.0) {
             v.1 -= 1;
             if v.1 == 0 {
@@ -481,9 +495,9 @@ impl Store {
         self.entries.is_empty()
     }
 
-    /// Every object with its primary key, for `show cache`.
-    fn objects(&self) -> impl Iterator<Item = (&str, &Arc<Object>)> {
-        self.entries.iter().map(|(k, s)| (k.0.as_str(), &s.object))
+    /// Every object with its primary key and its blocks, for `show cache`.
+    fn objects(&self) -> impl Iterator<Item = (&str, &Arc<Object>, usize)> {
+        self.entries.iter().map(|(k, s)| (k.0.as_str(), &s.object, s.blocks))
     }
 }
 
@@ -595,6 +609,7 @@ pub fn cache_store(name: &str, txn: &mut Txn) {
     let age = res.headers.get("age").and_then(|a| std::str::from_utf8(a).ok()?.trim().parse::<u64>().ok()).unwrap_or(0).min(MAX_AGE_SECS);
     let lifetime = freshness(&res.headers, cache.settings.max_age, now);
     let names = vary_names(&res.headers).unwrap_or_default();
+    let res_framing = res.framing;
     let secondary = secondary_key(&req.headers, &names);
     let mut headers = res.headers.clone();
     for hop in ["connection", "keep-alive", "proxy-connection", "age"] {
@@ -618,6 +633,11 @@ pub fn cache_store(name: &str, txn: &mut Txn) {
     if object.size() > cache.settings.max_object {
         return;
     }
+    let mut object = object;
+    if let BodyFraming::ContentLength(n) = res_framing {
+        // The whole body at once: no reallocation while it comes.
+        object.body.reserve_exact(n as usize);
+    }
     txn.cache.pending = Some(Box::new(Pending { key, names, secondary, object, cache }));
 }
 
@@ -632,7 +652,9 @@ pub fn on_body(cache: &mut TxnCache, bytes: &[u8], done: bool) {
     }
     p.object.body.extend_from_slice(bytes);
     if done {
-        let p = cache.pending.take().expect("checked above");
+        let mut p = cache.pending.take().expect("checked above");
+        // Growing by doubling may have left up to half of it unused.
+        p.object.body.shrink_to_fit();
         let settings = &p.cache.settings;
         p.cache.store().insert(p.key, p.names, p.secondary, p.object, settings);
     }
@@ -661,15 +683,15 @@ pub fn show() -> String {
             &cache.store,
             free
         ));
-        let mut rows: Vec<(u32, &Arc<Object>)> = store.objects().map(|(k, o)| (hash32(k.as_bytes()), o)).collect();
-        rows.sort_by_key(|(h, o)| (*h, o.vary));
-        for (hash, o) in rows {
+        let mut rows: Vec<(u32, &Arc<Object>, usize)> = store.objects().map(|(k, o, b)| (hash32(k.as_bytes()), o, b)).collect();
+        rows.sort_by_key(|(h, o, _)| (*h, o.vary));
+        for (hash, o, blocks) in rows {
             out.push_str(&format!(
                 "{:p} hash:{hash} vary:0x{:016x} size:{} ({} blocks), refcount:{}, expire:{}\n",
                 Arc::as_ptr(o),
                 o.vary,
                 o.size(),
-                o.blocks(),
+                blocks,
                 Arc::strong_count(o) - 1,
                 o.expire as i64 - now as i64
             ));
