@@ -435,3 +435,23 @@ fn memory_stays_bounded_by_total_max_size() {
     eprintln!("cache memory: RSS {before} kB -> {after} kB, {objects} objects in {held} blocks");
     assert!(after.saturating_sub(before) < 6 * 1024, "RSS grew from {before} kB to {after} kB");
 }
+
+/// Hits keep the client's connection, and pipelined requests are answered in order,
+/// from the cache or from the server.
+#[test]
+fn hits_keep_the_connection_alive_and_in_order() {
+    let app = app();
+    let proxy = start(&moonproxy_bin(), &app);
+    let mut c = proxy.connect("main");
+    let get = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: cache.test\r\nX-Res: Cache-Control: max-age=60\r\n\r\n");
+    let first = c.http_request(get("/ka").as_bytes());
+    assert_eq!(first.header("x-count"), Some("1"));
+    c.send(format!("{}{}{}", get("/ka"), get("/ka-other"), get("/ka")).as_bytes());
+    let answers: Vec<HttpResponse> = (0..3).map(|_| c.read_http_response()).collect();
+    let counts: Vec<Option<&str>> = answers.iter().map(|r| r.header("x-count")).collect();
+    assert_eq!(counts, [Some("1"), Some("2"), Some("1")]);
+    let ages: Vec<bool> = answers.iter().map(|r| r.header("age").is_some()).collect();
+    assert_eq!(ages, [true, false, true]);
+    assert!(answers.iter().all(|r| r.header("connection").is_none() && r.body == b"abcde"));
+    assert_eq!(app.stats().requests(), 2);
+}
