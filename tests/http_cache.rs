@@ -35,6 +35,15 @@ listen main
     http-after-response set-header X-Hit %[res.cache_hit]
     http-after-response set-header X-Cache-Name %[res.cache_name]
     server s 127.0.0.1:{{app}}
+frontend split
+    bind 127.0.0.1:{{split}}
+    http-request cache-use small
+    http-response cache-store small
+    http-response add-header X-After-Store 1
+    default_backend split_be
+backend split_be
+    http-response add-header X-Be 1
+    server s 127.0.0.1:{{app}}
 listen varied
     bind 127.0.0.1:{{varied}}
     http-request cache-use vary
@@ -343,9 +352,13 @@ fn what_is_cached_matches_haproxy() {
         let app = app();
         let proxy = start(&bin, &app);
         let mut seen = Vec::new();
-        for (path, headers) in steps {
+        // The last two on a frontend answering from the cache before its backend: what
+        // was stored (at `cache-store`) and which response rules run again on a hit.
+        let split: &[(&str, &[&str])] = &[("/s/a", &[FRESH]), ("/s/a", &[])];
+        let all = steps.iter().map(|s| ("main", s)).chain(split.iter().map(|s| ("split", s)));
+        for (listen, (path, headers)) in all {
             let before = app.stats().requests();
-            let res = send(&proxy, "main", path, headers);
+            let res = send(&proxy, listen, path, headers);
             let from_cache = app.stats().requests() == before;
             let lines: Vec<String> = res.headers.iter().map(|(k, v)| format!("{}: {v}", k.to_ascii_lowercase())).collect();
             seen.push((format!("{path} {headers:?}"), res.status, from_cache, lines, res.body.len()));
