@@ -38,8 +38,11 @@ listen main
 frontend split
     bind 127.0.0.1:{{split}}
     http-request cache-use small
+    http-request deny if { req.hdr(x-deny) -m found }
+    http-request set-var(txn.after) str(yes)
     http-response cache-store small
     http-response add-header X-After-Store 1
+    http-after-response set-header X-After %[var(txn.after)]
     default_backend split_be
 backend split_be
     http-response add-header X-Be 1
@@ -352,9 +355,10 @@ fn what_is_cached_matches_haproxy() {
         let app = app();
         let proxy = start(&bin, &app);
         let mut seen = Vec::new();
-        // The last two on a frontend answering from the cache before its backend: what
-        // was stored (at `cache-store`) and which response rules run again on a hit.
-        let split: &[(&str, &[&str])] = &[("/s/a", &[FRESH]), ("/s/a", &[])];
+        // The last ones on a frontend answering from the cache before its backend: what
+        // was stored (at `cache-store`), which response rules run again on a hit, and
+        // the request rules after `cache-use` (they still run; a `deny` wins).
+        let split: &[(&str, &[&str])] = &[("/s/a", &[FRESH]), ("/s/a", &[]), ("/s/a", &["X-Deny: 1"])];
         let all = steps.iter().map(|s| ("main", s)).chain(split.iter().map(|s| ("split", s)));
         for (listen, (path, headers)) in all {
             let before = app.stats().requests();

@@ -549,6 +549,9 @@ pub fn find(name: &str) -> Option<Arc<Cache>> {
 pub struct TxnCache {
     /// The cache that answered (`res.cache_hit`, `res.cache_name`).
     pub hit: Option<Arc<str>>,
+    /// What `cache-use` found: sent once the rest of the request rules let the
+    /// request through ([`after_request_rules`]).
+    answer: Option<Vec<u8>>,
     /// A response being stored while it is forwarded.
     pending: Option<Box<Pending>>,
 }
@@ -570,10 +573,20 @@ struct Pending {
     object: Object,
 }
 
-/// `http-request cache-use <name>`: the stored response for this request, if the
-/// request may be answered from the cache and a fresh object is there (a `304` when
-/// the request's validators match it). The transaction remembers the hit.
-pub fn cache_use(name: &str, txn: &mut Txn) -> Option<Vec<u8>> {
+/// `http-request cache-use <name>`: finds the stored response for this request, if
+/// the request may be answered from the cache and a fresh object is there (a `304`
+/// when the request's validators match it). As in HAProxy the rules go on: the answer
+/// is sent when they are over ([`after_request_rules`]); a later `deny` wins.
+pub fn cache_use(name: &str, txn: &mut Txn) {
+    if txn.cache.hit.is_some() {
+        return;
+    }
+    if let Some(answer) = lookup(name, txn) {
+        txn.cache = TxnCache { hit: Some(Arc::from(name)), answer: Some(answer), pending: None };
+    }
+}
+
+fn lookup(name: &str, txn: &Txn) -> Option<Vec<u8>> {
     let req = txn.req.as_ref()?;
     if !request_policy(req).serve {
         return None;
@@ -582,9 +595,24 @@ pub fn cache_use(name: &str, txn: &mut Txn) -> Option<Vec<u8>> {
     let now = unix_now();
     let object = cache.store().lookup(&primary_key(req), &req.headers, now)?;
     let head_only = req.line.method == Method::Head;
-    let answer = object.response(now, not_modified(&req.headers, &object), head_only);
-    txn.cache.hit = Some(Arc::from(name));
-    Some(answer)
+    Some(object.response(now, not_modified(&req.headers, &object), head_only))
+}
+
+/// The stream's hook after a proxy's `http-request` rules ended with `verdict`: the
+/// answer `cache-use` found, to send instead of going on (`Continue`). Another
+/// verdict (`deny`, `return` ...) drops it; while the rules wait it is kept.
+pub fn after_request_rules(cache: &mut TxnCache, verdict: &super::rules::Verdict) -> Option<Vec<u8>> {
+    use super::rules::Verdict;
+    match verdict {
+        Verdict::Continue => cache.answer.take(),
+        Verdict::Yield(_) | Verdict::Lua(_) | Verdict::EarlyHint(_) => None,
+        _ => {
+            if cache.answer.take().is_some() {
+                cache.hit = None;
+            }
+            None
+        }
+    }
 }
 
 /// `http-response cache-store <name>`: when the request and the response may be

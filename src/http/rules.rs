@@ -1189,11 +1189,7 @@ fn exec(rules: &HttpRules, action: &Action, side: Side, txn: &mut Txn, env: &mut
                 return Flow::Next;
             }
         }
-        Action::CacheUse(name) => {
-            if let Some(response) = super::cache::cache_use(name, txn) {
-                return Flow::Verdict(Verdict::Reply { response, close: false });
-            }
-        }
+        Action::CacheUse(name) => super::cache::cache_use(name, txn),
         Action::CacheStore(name) => super::cache::cache_store(name, txn),
     }
     Flow::Next

@@ -899,8 +899,9 @@ impl Stream {
             }
             return self.http_verdict(env, verdict, phase);
         }
-        // `cache-use` answered: logged as HAProxy logs its cache applet (`<CACHE>`).
-        if h.txn.cache.hit.is_some() {
+        // `cache-use` found the answer: logged as HAProxy logs its cache applet (`<CACHE>`).
+        if let Some(response) = crate::http::cache::after_request_rules(&mut h.txn.cache, &verdict) {
+            verdict = Verdict::Reply { response, close: false };
             (h.service, h.service_answered) = (Some(crate::http::cache::LOG_SERVER_NAME), true);
         }
         // The stats page (`stats enable`) answers here, once the rules let the request in.

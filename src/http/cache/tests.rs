@@ -200,7 +200,7 @@ fn a_body_is_stored_once_whole_and_dropped_when_too_large() {
     let cache = Arc::new(Cache::new(Settings { max_object: 100, ..settings() }));
     let pending = |cache: &Arc<Cache>, key: &str| {
         let object = object(b"", &[("Content-Length", "10")], unix_now(), unix_now() + 60);
-        TxnCache { hit: None, pending: Some(Box::new(Pending { cache: cache.clone(), key: key.into(), names: vec![], secondary: vec![], object })) }
+        TxnCache { hit: None, answer: None, pending: Some(Box::new(Pending { cache: cache.clone(), key: key.into(), names: vec![], secondary: vec![], object })) }
     };
     let mut t = pending(&cache, "k");
     on_body(&mut t, b"01234", false);
