@@ -230,3 +230,17 @@ fn settings_resolve_haproxy_defaults() {
     let s = Settings::from_section(&c);
     assert_eq!((s.blocks, s.max_object), (4096, 4 * 1024 * 1024 / 256));
 }
+
+#[test]
+fn the_answer_waits_for_the_end_of_the_request_rules() {
+    use crate::http::rules::Verdict;
+    let found = || TxnCache { hit: Some(Arc::from("c")), answer: Some(b"HTTP/1.1 200 OK\r\n\r\n".to_vec()), pending: None };
+    let mut t = found();
+    assert_eq!(after_request_rules(&mut t, &Verdict::Yield(crate::stream::analysers::WaitFor::Forced)), None);
+    assert!(t.answer.is_some(), "kept while the rules wait");
+    assert!(after_request_rules(&mut t, &Verdict::Continue).is_some());
+    assert!(t.hit.is_some() && t.answer.is_none());
+    let mut t = found();
+    assert_eq!(after_request_rules(&mut t, &Verdict::Deny { status: 403 }), None);
+    assert!(t.hit.is_none(), "a denied request was not answered by the cache");
+}
