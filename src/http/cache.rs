@@ -688,12 +688,6 @@ pub fn on_body(cache: &mut TxnCache, bytes: &[u8], done: bool) {
     }
 }
 
-/// Drops a response being stored (its transaction ended before its end, or its body
-/// is rewritten on the way out).
-pub fn abandon(cache: &mut TxnCache) {
-    cache.pending = None;
-}
-
 // ---- show cache ----------------------------------------------------------------
 
 /// `show cache`: each cache, then its objects in hash order, as HAProxy 2.6 prints
