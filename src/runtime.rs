@@ -81,6 +81,7 @@ pub fn run(mut config: Config, opts: RunOptions) -> i32 {
     };
     // 1. Stick tables (shared by every thread), proxies and their log formats.
     crate::stick::install(&crate::stick::defs(&config));
+    crate::http::cache::install(&config.caches);
     let proxies = match build_proxies(&config) {
         Ok(p) => p,
         Err(errors) => return fatal(errors),

@@ -70,6 +70,7 @@ pub static COMMANDS: &[Command] = &[
     cmd(&["show", "acl"], "show acl [@<ver>] <acl>]", "report available acls or dump an acl's contents", User, maps::show_acl),
     cmd(&["show", "activity"], "show activity", "show per-thread activity stats (for support/developers)", User, show_activity),
     cmd(&["show", "backend"], "show backend", "list backends in the current running config", User, show_backend),
+    cmd(&["show", "cache"], "show cache", "show cache status", Admin, |_, _| crate::http::cache::show()),
     cmd(&["show", "cli", "level"], "show cli level", "display the level of the current CLI session", User, show_cli_level),
     cmd(&["show", "cli", "sockets"], "show cli sockets", "dump list of cli sockets", User, show_cli_sockets),
     cmd(&["show", "env"], "show env [var]", "dump environment variables known to the process", Operator, show_env),

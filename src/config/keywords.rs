@@ -843,6 +843,11 @@ const OTHER_SECTIONS: &[(&str, &str, &str)] = &[
     ("ring", "size", "bytes of lines kept, each with a 2-4 byte header (16384, the least HAProxy accepts); the oldest make room unless a connected server has not sent them yet, then the new line is dropped and counted"),
     ("ring", "timeout", "`connect` and `server` for the servers (none: the system's connect timeout, no write timeout)"),
     ("ring", "server", "`server <name> <ip>:<port> [log-proto legacy|octet-count]`: each line is sent over TCP by a thread of its own, newline-terminated or RFC 6587 octet-counted; reconnects every second after a failure, resuming where it stopped; other server options refused"),
+    ("cache", "total-max-size", "megabytes, 1 to 4095, required; objects are counted in 1 KiB blocks, least recently used out first (`doc/cache.md`)"),
+    ("cache", "max-object-size", "bytes (a 256th of `total-max-size` by default, at most half of it); larger responses are forwarded, not stored"),
+    ("cache", "max-age", "seconds an object stays fresh at most (60); the response's `s-maxage`/`max-age`/`Expires` may shorten it"),
+    ("cache", "process-vary", "`on`: responses with `Vary: accept-encoding|referer|origin` are stored per variant; `off` (the default): not stored"),
+    ("cache", "max-secondary-entries", "variants kept for one URL with `process-vary on` (10)"),
 ];
 
 #[cfg(test)]

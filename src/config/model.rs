@@ -52,6 +52,28 @@ pub struct Config {
     /// `program` sections, in file order: commands the master starts beside the
     /// worker (src/config/parse/program.rs, src/master/).
     pub programs: Vec<Program>,
+    /// `cache` sections, in file order (added by "cache": src/config/parse/cache.rs,
+    /// run by src/http/cache.rs).
+    pub caches: Vec<CacheSection>,
+}
+
+/// A `cache <name>` section (added by "cache"): HAProxy's small object cache, used by
+/// `http-request cache-use` and `http-response cache-store` (doc/cache.md).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CacheSection {
+    pub name: String,
+    pub location: Location,
+    /// `total-max-size` in megabytes (1..=4095; required, as in HAProxy).
+    pub total_max_size_mb: u32,
+    /// `max-object-size` in bytes; 0: a 256th of `total-max-size` (HAProxy's default).
+    pub max_object_size: u64,
+    /// `max-age` in seconds (default 60): the longest an object stays fresh.
+    pub max_age: u32,
+    /// `process-vary on|off` (off by default in 2.6): responses with `Vary` are stored
+    /// per variant instead of not at all.
+    pub process_vary: bool,
+    /// `max-secondary-entries` (default 10): variants kept for one URL.
+    pub max_secondary_entries: u32,
 }
 
 /// A `resolvers <name>` section: the name servers asked and the timings of the

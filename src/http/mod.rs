@@ -14,6 +14,7 @@
 //! The contract and the table of rejections are in `doc/http.md`.
 
 pub mod auth;
+pub mod cache;
 pub mod capture;
 pub mod compress;
 pub mod errors;

@@ -278,6 +278,10 @@ pub enum Action {
     Lua(std::sync::Arc<LuaAction>),
     /// `track-sc*`, `sc-inc-gpc0/1`, `sc-set-gpt0` (src/stick/action.rs).
     Stick(crate::stick::action::StickAction),
+    /// `http-request cache-use <cache>`: answer from the cache (src/http/cache.rs).
+    CacheUse(String),
+    /// `http-response cache-store <cache>`: store the response (src/http/cache.rs).
+    CacheStore(String),
 }
 
 /// Which part of the request target a `replace-*` action rewrites.
@@ -600,6 +604,14 @@ impl Action {
                     _ => return Err(a("expects 'realm' <realm>".into())),
                 };
                 Action::Auth { realm }
+            }
+            "cache-use" | "cache-store" => {
+                let name = match args {
+                    [] => return Err(a("expects a cache name".into())),
+                    [n] => n.clone(),
+                    [_, x, ..] => return Err(a(format!("unexpected keyword '{x}'"))),
+                };
+                if base == "cache-use" { Action::CacheUse(name) } else { Action::CacheStore(name) }
             }
             "use-service" => {
                 let w = exact(args, 1, "1 argument <service>").map_err(a)?;
@@ -1177,6 +1189,8 @@ fn exec(rules: &HttpRules, action: &Action, side: Side, txn: &mut Txn, env: &mut
                 return Flow::Next;
             }
         }
+        Action::CacheUse(name) => super::cache::cache_use(name, txn),
+        Action::CacheStore(name) => super::cache::cache_store(name, txn),
     }
     Flow::Next
 }

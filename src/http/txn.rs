@@ -53,6 +53,9 @@ pub struct Txn {
     /// The stream's dates, timers and counters, refreshed before each rule list: what
     /// the `%` variables of rule log-formats print (see [`crate::http::live`]).
     pub live: crate::http::live::LiveFacts,
+    /// The cache's part (`cache-use` answered, a response being stored), see
+    /// [`crate::http::cache`].
+    pub cache: crate::http::cache::TxnCache,
 }
 
 impl Txn {
@@ -81,5 +84,6 @@ impl Txn {
         self.cookie_res = None;
         self.status = None;
         self.comp = Default::default();
+        self.cache = Default::default();
     }
 }

@@ -216,6 +216,8 @@ pub static FETCHES: &[Fetch] = &[
         cx.http_txn()?.res_body.len() as i64
     ))),
     // HTTP compression (crate::http::compress): decided when the response head arrives.
+    fetch!("res.cache_hit", ArgSpec::NONE, T::Bool, |_, cx| Some(Sample::Bool(cx.http_txn()?.cache.hit.is_some()))),
+    fetch!("res.cache_name", ArgSpec::NONE, T::Str, |_, cx| Some(Sample::str(cx.http_txn()?.cache.hit.as_deref()?.as_bytes()))),
     fetch!("res.comp", ArgSpec::NONE, T::Bool, |_, cx| Some(Sample::Bool(cx.http_txn()?.comp.active.is_some()))),
     fetch!("res.comp_algo", ArgSpec::NONE, T::Str, |_, cx| Some(Sample::str(cx.http_txn()?.comp.active?.name()))),
     fetch!("res.cook", NAME, T::Str, |a, cx| res_cookie(cx, a), all: |a, cx| cookie_all(set_cookies(&cx.http_res()?.headers), a, Conv::Str)),

@@ -164,6 +164,8 @@ static TABLE: &[(&str, u32, &str)] = &[
     ("req_ver", 0x0007fc, "HTTP request headers"),
     ("res.body", 0x0bf800, "HTTP response headers"),
     ("res.body_len", 0x0bf800, "HTTP response headers"),
+    ("res.cache_hit", 0x0bf800, "HTTP response headers"),
+    ("res.cache_name", 0x0bf800, "HTTP response headers"),
     ("res.comp", 0x0ff800, "HTTP response"),
     ("res.comp_algo", 0x0ff800, "HTTP response"),
     ("res.cook", 0x0bf800, "HTTP response headers"),

@@ -899,6 +899,11 @@ impl Stream {
             }
             return self.http_verdict(env, verdict, phase);
         }
+        // `cache-use` found the answer: logged as HAProxy logs its cache applet (`<CACHE>`).
+        if let Some(response) = crate::http::cache::after_request_rules(&mut h.txn.cache, &verdict) {
+            verdict = Verdict::Reply { response, close: false };
+            (h.service, h.service_answered) = (Some(crate::http::cache::LOG_SERVER_NAME), true);
+        }
         // The stats page (`stats enable`) answers here, once the rules let the request in.
         let mut stats = None;
         if let (Verdict::Continue, Some(page)) = (&verdict, p.stats_page.as_deref()) {
@@ -1066,7 +1071,10 @@ impl Stream {
             // `http_local_replying` runs the rules on the head, then sends it.
             h.txn.res = Some(head);
             rest.drain(..len);
-            h.res_rules = (2, 0);
+            // A response from the cache goes through the `http-response` rules too,
+            // as HAProxy's cache applet's does; the proxy's others only through the
+            // `http-after-response` ones.
+            h.res_rules = (if h.txn.cache.hit.is_some() { 0 } else { 2 }, 0);
             h.after_pending = true;
             h.after_ran = true;
         }
@@ -1094,7 +1102,11 @@ impl Stream {
     fn http_after_rules_apply(&self, env: &Env<'_, '_>, reply: &[u8]) -> Option<(crate::http::Response, usize)> {
         let h = self.http.as_ref()?;
         let be = self.backend.unwrap_or(self.frontend);
-        let has_rules = |p: usize| !env.proxies[p].http_rules.after_response.is_empty();
+        let from_cache = h.txn.cache.hit.is_some();
+        let has_rules = |p: usize| {
+            let rules = &env.proxies[p].http_rules;
+            !rules.after_response.is_empty() || (from_cache && !rules.response.is_empty())
+        };
         if h.after_ran || !reply.starts_with(b"HTTP/") || !(has_rules(be) || has_rules(self.frontend)) {
             return None;
         }
@@ -1564,10 +1576,15 @@ impl Stream {
             progress = true;
         }
         let h = self.http.as_mut().expect("HTTP mode");
+        let scanned = h.res.fwd;
         if let Err(e) = h.res.scan(self.res.buf.data()) {
             ::log::debug!("stream {}: response body rejected: {e}", self.id);
             self.close(env, Cause::ServerAbort, Phase::Data);
             return Err(());
+        }
+        // `cache-store`: the body is stored as it goes by.
+        if h.txn.cache.storing() {
+            crate::http::cache::on_body(&mut h.txn.cache, &self.res.buf.data()[scanned..h.res.fwd], h.res.stage == Stage::Done);
         }
         // A compressed body's bytes went through the encoder: they leave the buffer.
         let used = h.res.take_consumed();

@@ -25,6 +25,7 @@ pub mod lua;
 pub mod mailers;
 pub mod program;
 pub mod ring;
+pub mod cache;
 pub mod process;
 pub mod proxy;
 pub mod rates;
@@ -168,6 +169,8 @@ enum Current {
     Ring(Option<usize>),
     /// A `program` section (index in `config.programs`; `None`: a bad name).
     Program(Option<usize>),
+    /// A `cache` section (index in `config.caches`; `None`: a bad name).
+    Cache(Option<usize>),
 }
 
 /// One open `.if` block.
@@ -487,10 +490,14 @@ impl Parser {
             self.current = Current::Ring(ring::start(self, &line));
             return;
         }
+        if kw == "cache" {
+            self.end_section();
+            self.current = Current::Cache(cache::start(self, &line));
+            return;
+        }
         if matches!(
             kw,
-            "cache"
-                | "fcgi-app"
+            "fcgi-app"
                 | "crt-store"
                 | "log-forward"
         ) {
@@ -521,6 +528,7 @@ impl Parser {
             Current::Mailers(m) => return mailers::keyword(self, *m, &line),
             Current::Ring(r) => return ring::keyword(self, *r, &line),
             Current::Program(i) => return program::keyword(self, *i, &line),
+            Current::Cache(c) => return cache::keyword(self, *c, &line),
             Current::Global => Section::Global,
             Current::Proxy(d) | Current::Defaults(d, _) => d.section,
         };
@@ -747,6 +755,7 @@ impl Parser {
                 self.last_defaults = Some(d);
             }
             Current::HttpErrors(section) => self.config.http_errors.push(*section),
+            Current::Cache(Some(i)) => cache::end(self, i),
             _ => {}
         }
     }
@@ -779,6 +788,7 @@ impl Parser {
         mailers::check(&mut self.config, &mut self.diags);
         ring::check(&mut self.config, &mut self.diags);
         program::check(&self.config, self.master_worker, &mut self.diags);
+        cache::check(&self.config, &mut self.diags);
         cookie::check(&self.config, &mut self.diags);
         global_extra::finish(&mut self.config, &mut self.diags);
         global::check(&self.config, &mut self.diags);
