@@ -279,7 +279,7 @@ pub static GLOBAL: &[Keyword] = &[
     sup("deviceatlas-json-file", 0, g::not_built_in, "refused with the error of an HAProxy 2.6 built without it (Debian's): `unknown keyword`"),
     sup("external-check", 0, super::parse::external_check::global_external_check, "allows `option external-check` (doc/checks.md)"),
     sup("grace", 0, super::parse::global_extra::grace, "soft stop: the listeners keep accepting this long first"),
-    sup("h1-accept-payload-with-any-method", 0, g::flag, "accepted, no effect: moonproxy does not yet reject HTTP/1.0 GET/HEAD/DELETE requests with a payload (HAProxy answers 413 without the option), so it always behaves as with it"),
+    sup("h1-accept-payload-with-any-method", 0, g::flag, "HTTP/1.0 GET/HEAD/DELETE requests may carry a payload; without it they are answered 413, as HAProxy does (HTTP/1.0 with Transfer-Encoding stays refused on other methods)"),
     sup("h1-case-adjust", 0, super::parse::global_extra::h1_case_adjust, "with `option h1-case-adjust-bogus-client|server`; moonproxy keeps other names as received (HAProxy lowercases them)"),
     sup("h1-case-adjust-file", 0, super::parse::global_extra::h1_case_adjust_file, "read after parsing, HAProxy's checks"),
     sup("h2-workaround-bogus-websocket-clients", 0, g::flag, "accepted, no effect: no HTTP/2 yet"),

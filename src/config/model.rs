@@ -306,6 +306,9 @@ pub struct GlobalTuning {
     /// `pp2-never-send-local` (added by "globals"): health checks with
     /// `check-send-proxy` send a version 2 `PROXY` command, not `LOCAL`.
     pub pp2_never_send_local: bool,
+    /// `h1-accept-payload-with-any-method` (added by "httpgaps"): HTTP/1.0 GET, HEAD
+    /// and DELETE requests may carry a payload (refused with 413 without it).
+    pub h1_accept_payload_with_any_method: bool,
     /// `httpclient.resolvers.id` / `httpclient.resolvers.prefer` (added by "globals"),
     /// as written; the id must name a `resolvers` section.
     pub httpclient_resolvers_id: Option<String>,

@@ -660,8 +660,11 @@ impl Stream {
             let parsed = if nothing {
                 Ok(Status::Partial)
             } else {
-                let lenient = env.proxies[self.frontend].options.accept_invalid_http_request;
-                let parser = h.req_parser.get_or_insert_with(|| Box::new(RequestParser::new(h.limits).accept_invalid(lenient)));
+                let fe = &env.proxies[self.frontend];
+                let (lenient, any_method) = (fe.options.accept_invalid_http_request, fe.h1_payload_any_method);
+                let parser = h.req_parser.get_or_insert_with(|| {
+                    Box::new(RequestParser::new(h.limits).accept_invalid(lenient).accept_payload_with_any_method(any_method))
+                });
                 parser.parse(self.req.buf.data())
             };
             match parsed {

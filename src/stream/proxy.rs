@@ -70,6 +70,9 @@ pub struct ProxyRt {
     /// `retry-on`: what retries a request (`conn-failure` by default, see `l7retry`).
     pub retry_on: crate::config::model::RetryOn,
     pub options: ProxyOptions,
+    /// The global `h1-accept-payload-with-any-method` (see
+    /// [`crate::http::h1::RequestParser::accept_payload_with_any_method`]).
+    pub h1_payload_any_method: bool,
     pub maxconn: Option<u32>,
     pub logs: Vec<LogTarget>,
     pub log_format: Option<String>,
@@ -302,6 +305,7 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
             retries: p.retries,
             retry_on: p.retry_on.unwrap_or(crate::config::model::RetryOn::CONN_FAILURE),
             options: crate::http::options::effective(p),
+            h1_payload_any_method: cfg.global.tuning.h1_accept_payload_with_any_method,
             maxconn: p.maxconn,
             logs: p.logs.clone(),
             log_format: p.log_format.clone(),
