@@ -373,7 +373,7 @@ pub static GLOBAL: &[Keyword] = &[
 pub static PROXY: &[Keyword] = &[
     sup("acl", FB, p::acl, "any sample expression, ACL keywords (`path_beg` ...), `-m` methods, `-i`, `-f`, `-M`; see doc/samples.md"),
     sup("backlog", DF, p::backlog, ""),
-    sup("balance", DB, p::balance, "roundrobin, static-rr, leastconn, first, source, uri, url_param, hdr(), random; not hash or rdp-cookie yet"),
+    sup("balance", DB, p::balance, "roundrobin, static-rr, leastconn, first, source, uri, url_param, hdr(), random, rdp-cookie[(name)] (TCP mode: the RDP cookie of the client's first packet); not hash yet"),
     sup("bind", F, p::bind, "see the bind options table"),
     sup("default-server", DB, p::default_server, "see the server options table"),
     sup("default_backend", DF, p::default_backend, ""),
@@ -429,7 +429,7 @@ pub static PROXY: &[Keyword] = &[
     sup("max-keep-alive-queue", DB, super::parse::server_extra::max_keep_alive_queue, "checked and recorded; no effect: every request is load-balanced afresh (no `prefer-last-server` yet), so none waits for its previous server"),
     sup("monitor", F, p::monitor, "`fail if|unless <cond>`: the `monitor-uri` answers 503"),
     sup("monitor-uri", DF, p::monitor_uri, "exact URI, answered 200 before any rule, not logged"),
-    nyi("persist", DB),
+    sup("persist", DB, p::persist, "`rdp-cookie[(name)]`: the `msts` RDP cookie names the server (TCP mode, with `tcp-request inspect-delay`)"),
     sup("rate-limit", DF, super::parse::rates::rate_limit, "`sessions <n>`: the frontend stops accepting at the rate (connections wait in the backlog); split between threads"),
     sup("retry-on", DB, super::parse::retry_on::retry_on, "conn-failure empty-response junk-response response-timeout 404 408 425 500 501 502 503 504 all-retryable-errors none; 0rtt-rejected accepted (no TLS): doc/http.md"),
     sup("server-state-file-name", DB, super::parse::server_state::file_name, "relative to `server-state-base`; default or `use-backend-name`: the backend's name"),

@@ -703,6 +703,9 @@ pub struct Proxy {
     /// Backend side.
     pub servers: Vec<Server>,
     pub balance: Balance,
+    /// `persist rdp-cookie[(<name>)]` (added by "httpgaps"): the RDP cookie (`msts` by
+    /// default) whose value names the server's address and port.
+    pub persist_rdp_cookie: Option<String>,
     pub hash_type: HashType,
     pub retries: u32,
     /// `retry-on` (added for L7 retries): the events after which a request is sent
@@ -1465,6 +1468,9 @@ pub enum Balance {
     Hdr { name: String, domain_only: bool },
     /// `random[(<draws>)]`: the least loaded of `draws` random weighted picks.
     Random { draws: u32 },
+    /// `rdp-cookie[(<name>)]` (added by "httpgaps"): a hash of the RDP cookie `name`
+    /// (`mstshash` by default) the client's first packet carries (TCP mode).
+    RdpCookie { name: String },
 }
 
 /// The options of `balance uri`.

@@ -83,6 +83,12 @@ pub trait ServerPool {
         let _ = req;
         self.pick(be, client, avoid)
     }
+    /// TCP mode: [`ServerPool::pick`] with the client's first bytes, which `balance
+    /// rdp-cookie` hashes. By default they are ignored.
+    fn pick_payload(&mut self, be: usize, client: Option<IpAddr>, data: &[u8], avoid: Option<usize>) -> Pick {
+        let _ = data;
+        self.pick(be, client, avoid)
+    }
     /// Cookie persistence: server `srv` of backend `be` takes the request without load
     /// balancing (its slot taken, or a place in its queue) and whether it is up;
     /// `None` when it cannot (down or in maintenance, unless `down_ok`): the request
@@ -553,7 +559,7 @@ impl Stream {
         let pick = match (persisted, self.http.as_ref().and_then(|h| h.txn.req.as_ref())) {
             (Some(pick), _) => pick,
             (None, Some(req)) => env.pool.pick_request(be, client, req, avoid),
-            (None, None) => env.pool.pick(be, client, avoid),
+            (None, None) => env.pool.pick_payload(be, client, self.req.buf.data(), avoid),
         };
         match pick {
             Pick::Server { srv, addr } => {

@@ -96,6 +96,8 @@ pub struct ProxyRt {
     pub capture_cookie: Option<crate::config::model::CaptureCookie>,
     /// `cookie`: the backend's persistence cookie (HTTP mode).
     pub persist: Option<Box<crate::http::persist::CookiePersist>>,
+    /// `persist rdp-cookie(<name>)`: the cookie's name (TCP mode, src/stream/persist.rs).
+    pub persist_rdp: Option<Box<str>>,
     /// `stick on|match|store-*` rules (backends, src/stick/persist.rs).
     pub stick_rules: Option<Box<crate::stick::persist::StickRules>>,
     /// The configuration's `userlist` sections, shared by every proxy.
@@ -319,6 +321,7 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
             res_captures: p.res_captures.clone(),
             capture_cookie: p.capture_cookie.clone(),
             persist: (p.mode == Mode::Http).then(|| crate::http::persist::CookiePersist::from_proxy(p).map(Box::new)).flatten(),
+            persist_rdp: p.persist_rdp_cookie.as_deref().map(Box::from),
             stick_rules,
             unique_id: crate::http::capture::unique_id_format(p),
             unique_id_header: p.unique_id_header.clone(),
