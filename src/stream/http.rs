@@ -2000,7 +2000,8 @@ impl Stream {
             return;
         }
         let srv = self.server.as_ref();
-        let feconn = env.proxies[self.frontend].feconn;
+        let (feconn, log_count) = (env.proxies[self.frontend].feconn, env.proxies[self.frontend].log_count.get());
+        let backend_src = self.backend_src();
         let Some(h) = self.http.as_mut() else { return };
         let since = |a: Option<Instant>, b: Option<Instant>| Some(b?.saturating_duration_since(a?));
         h.txn.live = crate::http::live::LiveFacts {
@@ -2025,6 +2026,8 @@ impl Stream {
             srv_queue: self.queue_seen.0,
             backend_queue: self.queue_seen.1,
             termination: self.term.code(),
+            backend_src,
+            log_count,
         };
     }
 

@@ -725,6 +725,7 @@ impl Stream {
                     return self.connect_failed(env, Cause::ServerAbort);
                 }
                 self.t_connect = self.connect_started.map(|s| env.cx.now - s);
+                self.keep_backend_src();
                 self.server_last = env.cx.now;
                 self.client_last = env.cx.now;
                 self.state_deadline = None;
@@ -1098,6 +1099,8 @@ impl Stream {
             http: None,
             samples: Vec::new(),
             sd_samples: Vec::new(),
+            backend_src: self.backend_src(),
+            log_count: fe.log_count.replace(fe.log_count.get() + 1),
         };
         self.http_log_fields(&mut rec, now);
         self.persist_log_flags(&mut rec, proxies);

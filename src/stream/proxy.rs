@@ -111,6 +111,9 @@ pub struct ProxyRt {
     /// Cumulated connections (for "Proxy X stopped (cumulated conns: FE: n, BE: m)").
     pub cum_fe: u64,
     pub cum_be: u64,
+    /// `%lc`: the stream lines this frontend logged (this thread's), counted as their
+    /// records are built ([`super::Stream::log_record`]).
+    pub log_count: std::cell::Cell<u64>,
     /// The statistics counters (`show stat`, the stats page), see [`crate::stats`].
     pub counters: crate::stats::ProxyCounters,
     /// `stats enable|uri|...`: the stats page this proxy answers.
@@ -331,6 +334,7 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
             feconn: 0,
             cum_fe: 0,
             cum_be: 0,
+            log_count: std::cell::Cell::new(0),
             counters: crate::stats::ProxyCounters {
                 fullconn: p.fullconn,
                 ..crate::stats::ProxyCounters::new(nservers, std::time::Instant::now())
