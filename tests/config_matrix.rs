@@ -196,7 +196,7 @@ frontend fe
   bind :0
   http-request set-timeout server 5s
 backend be
-  balance rdp-cookie
+  balance hash req.hdr(x)
   option spop-check
 ",
         &[
@@ -204,7 +204,7 @@ backend be
             "parsing [DIR/t.cfg:3] : 'stats bind-process' is not supported by moonproxy yet.",
             "parsing [DIR/t.cfg:4] : 'nbthread' value must be between 1 and 64 (was 65)",
             "parsing [DIR/t.cfg:7] : 'http-request set-timeout' is not supported by moonproxy yet.",
-            "parsing [DIR/t.cfg:9] : 'balance rdp-cookie' is not supported by moonproxy yet.",
+            "parsing [DIR/t.cfg:9] : 'balance hash' is not supported by moonproxy yet.",
             "parsing [DIR/t.cfg:10] : 'option spop-check' is not supported by moonproxy yet.",
         ],
     );

@@ -290,3 +290,89 @@ fn header_names_keep_their_case_where_haproxy_lowercases_them() {
         );
     }
 }
+
+/// Starts a logged proxy (`option httplog` on stdout) with `global` lines added.
+fn start_logged(bin: &Path, backend: &Backend, global: &str) -> Proxy {
+    ProxyBuilder::new(&format!(
+        "global
+    log stdout format raw local0
+    {global}
+defaults
+    mode http
+    log global
+    option httplog
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+listen l
+    bind 127.0.0.1:{{{{fe}}}}
+    server s1 127.0.0.1:{{{{be}}}}
+"
+    ))
+    .bin(bin)
+    .port("be", backend.port())
+    .start()
+}
+
+/// The log line's fields from the frontend on: client address and date dropped, timers
+/// kept only where they are -1, and `%B` masked (HAProxy counts 0 bytes for an error
+/// its parser answers, moonproxy the bytes sent: doc/http.md, "Logged bytes").
+fn log_tail(line: &str) -> String {
+    let words: Vec<&str> = line.split(' ').collect();
+    let timers = words[4].split('/').map(|t| if t == "-1" { "-1" } else { "T" }).collect::<Vec<_>>().join("/");
+    format!("{} {} {timers} {} BYTES {}", words[2], words[3], words[5], words[7..].join(" "))
+}
+
+/// HAProxy 2.6 answers 413 to an HTTP/1.0 GET, HEAD or DELETE request announcing a
+/// payload (Content-Length above 0, or chunked), logs it as a bad request, and the
+/// server sees nothing; HTTP/1.1, other methods and an empty payload pass, and so does
+/// everything with the global `h1-accept-payload-with-any-method`.
+#[test]
+fn http10_payload_on_get_head_delete_is_refused_as_haproxy_does() {
+    let refused: [&[u8]; 4] = [
+        b"GET / HTTP/1.0\r\nContent-Length: 4\r\n\r\nabcd",
+        b"HEAD / HTTP/1.0\r\nContent-Length: 4\r\n\r\nabcd",
+        b"DELETE / HTTP/1.0\r\nContent-Length: 4\r\n\r\nabcd",
+        b"GET / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n0\r\n\r\n",
+    ];
+    let passed: [&[u8]; 4] = [
+        b"GET / HTTP/1.0\r\nContent-Length: 0\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nabcd",
+        b"POST / HTTP/1.0\r\nContent-Length: 4\r\n\r\nabcd",
+        b"OPTIONS / HTTP/1.0\r\nContent-Length: 4\r\n\r\nabcd",
+    ];
+    let mut lines = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let who = bin.display();
+        let backend = server(Seen::default());
+        let proxy = start_logged(&bin, &backend, "");
+        let mut ours = Vec::new();
+        for request in refused {
+            let mark = proxy.mark();
+            let (head, body, closed) = exchange(&proxy, request);
+            assert_eq!(status(&head), 413, "{who}: {:?}", String::from_utf8_lossy(request));
+            assert!(body.contains("413 Payload Too Large"), "{who}: {body}");
+            assert!(closed, "{who}");
+            ours.push(log_tail(&proxy.wait_for_line_after(mark, |l| l.contains(" 413 "), DEADLINE)));
+        }
+        assert_eq!(backend.stats().requests(), 0, "{who}: the server saw a refused request");
+        for request in passed {
+            let (head, _, _) = exchange(&proxy, request);
+            assert_eq!(status(&head), 200, "{who}: {:?}", String::from_utf8_lossy(request));
+        }
+        assert_eq!(backend.stats().requests(), passed.len() as u64, "{who}");
+        lines.push(ours);
+
+        let backend = server(Seen::default());
+        let proxy = start_logged(&bin, &backend, "h1-accept-payload-with-any-method");
+        let (head, _, _) = exchange(&proxy, refused[0]);
+        assert_eq!(status(&head), 200, "{who}: with h1-accept-payload-with-any-method");
+        assert_eq!(backend.stats().requests(), 1, "{who}");
+    }
+    for line in &lines[0] {
+        assert_eq!(line, "l l/<NOSRV> -1/-1/-1/-1/T 413 BYTES - - PR-- 1/1/0/0/0 0/0 \"<BADREQ>\"");
+    }
+    if lines.len() == 2 {
+        assert_eq!(lines[0], lines[1], "moonproxy (left) and HAProxy (right) log the refusals differently");
+    }
+}

@@ -59,6 +59,8 @@ const CONDS: &[&str] = &[
     "a_api", "a_host", "a_hdrsub", "a_len", "a_reg", "a_cook", "a_urlp", "a_dom", "a_dir", "a_int",
     "a_ip", "a_meth", "a_mapped", "METH_GET", "METH_POST", "METH_HEAD", "METH_PUT", "HTTP", "HTTP_1.0",
     "HTTP_1.1", "HTTP_URL_ABS", "HTTP_URL_SLASH", "HTTP_CONTENT", "LOCALHOST", "TRUE", "FALSE",
+    "METH_CONNECT", "METH_DELETE", "METH_OPTIONS", "METH_TRACE", "HTTP_URL_STAR", "REQ_CONTENT", "WAIT_END",
+    "RDP_COOKIE",
     "a_api a_host", "a_api || a_len", "!a_api", "a_api !a_host", "{ path_end .png }",
     "{ hdr(x-c),lower -m sub b } or { method PUT }", "!{ req.hdr_cnt(x-c) gt 1 }",
 ];
@@ -129,6 +131,9 @@ const REQUESTS: &[&str] = &[
     "GET /rw/u?z HTTP/1.1\r\nHost: h\r\n\r\n",
     "GET /rw/r/s?t HTTP/1.1\r\nHost: h\r\n\r\n",
     "GET /rw/pq/s?t=1 HTTP/1.1\r\nHost: h\r\n\r\n",
+    "OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n",
+    "DELETE /d HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n",
+    "TRACE /t HTTP/1.1\r\nHost: h\r\n\r\n",
 ];
 
 /// The map files the rules use, written to `dir`.

@@ -10,7 +10,9 @@
 //!   hash (round robin) when the parameter is absent or has no value;
 //! - `hdr(<name>)`: the first value of the header (up to a comma); with
 //!   `use_domain_only`, only the registrable label of a host name (`1wt` in
-//!   `haproxy.1wt.eu`); no hash when the header is absent or empty.
+//!   `haproxy.1wt.eu`); no hash when the header is absent or empty;
+//! - `rdp-cookie(<name>)` (TCP mode, [`payload_hash`]): the value of the RDP cookie
+//!   at the start of the client's first packet; no hash without it.
 
 use crate::config::model::{Balance, HashFunction, HashType, UriHash};
 use crate::http::Request;
@@ -34,6 +36,17 @@ pub fn request_hash(algo: &Balance, ht: HashType, req: &Request) -> Option<u32> 
         _ => return None,
     };
     Some(hash_bytes(ht, key))
+}
+
+/// TCP mode: the hash of the client's first bytes for `balance rdp-cookie(<name>)`:
+/// the cookie's value ([`super::rdp::cookie`]); `None` (round robin, as HAProxy falls
+/// back to) without that cookie or with an empty value.
+pub fn payload_hash(algo: &Balance, ht: HashType, data: &[u8]) -> Option<u32> {
+    let Balance::RdpCookie { name } = algo else { return None };
+    match super::rdp::cookie(data, Some(name.as_bytes())) {
+        super::rdp::Cookie::Found(v) if !v.is_empty() => Some(hash_bytes(ht, v)),
+        _ => None,
+    }
 }
 
 /// `gen_hash` in HAProxy's terms: the configured function, then `avalanche` if asked.

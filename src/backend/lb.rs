@@ -142,7 +142,7 @@ impl LbState {
             return None;
         }
         match self.algo {
-            Balance::Uri(_) | Balance::UrlParam { .. } | Balance::Hdr { .. } => match hash {
+            Balance::Uri(_) | Balance::UrlParam { .. } | Balance::Hdr { .. } | Balance::RdpCookie { .. } => match hash {
                 Some(h) => self.pick_hashed(slots, h),
                 None => self.pick_static_rr(slots, avoid),
             },

@@ -78,6 +78,7 @@ pub mod hashkey;
 pub mod lb;
 mod minconn;
 pub mod observe;
+pub mod rdp;
 mod proto_check;
 pub mod tcp_check;
 pub mod track;

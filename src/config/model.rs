@@ -334,6 +334,9 @@ pub struct GlobalTuning {
     /// `pp2-never-send-local` (added by "globals"): health checks with
     /// `check-send-proxy` send a version 2 `PROXY` command, not `LOCAL`.
     pub pp2_never_send_local: bool,
+    /// `h1-accept-payload-with-any-method` (added by "httpgaps"): HTTP/1.0 GET, HEAD
+    /// and DELETE requests may carry a payload (refused with 413 without it).
+    pub h1_accept_payload_with_any_method: bool,
     /// `httpclient.resolvers.id` / `httpclient.resolvers.prefer` (added by "globals"),
     /// as written; the id must name a `resolvers` section.
     pub httpclient_resolvers_id: Option<String>,
@@ -728,6 +731,9 @@ pub struct Proxy {
     /// Backend side.
     pub servers: Vec<Server>,
     pub balance: Balance,
+    /// `persist rdp-cookie[(<name>)]` (added by "httpgaps"): the RDP cookie (`msts` by
+    /// default) whose value names the server's address and port.
+    pub persist_rdp_cookie: Option<String>,
     pub hash_type: HashType,
     pub retries: u32,
     /// `retry-on` (added for L7 retries): the events after which a request is sent
@@ -1490,6 +1496,9 @@ pub enum Balance {
     Hdr { name: String, domain_only: bool },
     /// `random[(<draws>)]`: the least loaded of `draws` random weighted picks.
     Random { draws: u32 },
+    /// `rdp-cookie[(<name>)]` (added by "httpgaps"): a hash of the RDP cookie `name`
+    /// (`mstshash` by default) the client's first packet carries (TCP mode).
+    RdpCookie { name: String },
 }
 
 /// The options of `balance uri`.

@@ -47,6 +47,10 @@ pub struct LiveFacts {
     pub backend_queue: u32,
     /// `%ts`: `--` while nothing ended the stream.
     pub termination: [u8; 2],
+    /// `%bi %bp` (kept only when a format prints them).
+    pub backend_src: Option<SocketAddr>,
+    /// `%lc`: the lines the frontend logged so far.
+    pub log_count: u64,
 }
 
 /// The log record of the stream behind `cx` as it stands: what `%` variables of rule
@@ -108,5 +112,7 @@ pub fn record(cx: &dyn SampleCtx) -> StreamLog {
         samples: Vec::new(),
         sd_samples: Vec::new(),
         tls: cx.tls().map(|t| std::sync::Arc::new(t.clone())),
+        backend_src: f.backend_src,
+        log_count: f.log_count,
     }
 }

@@ -75,7 +75,7 @@ fn restrict_names(o: &mut ProxyOptions, negate: bool, args: &[String]) -> Parsed
 /// kept-alive client still alternate under round robin).
 pub fn effective(p: &Proxy) -> ProxyOptions {
     let mut o = p.options.clone();
-    let hashed = matches!(p.balance, Balance::Source | Balance::Uri(_) | Balance::UrlParam { .. } | Balance::Hdr { .. });
+    let hashed = matches!(p.balance, Balance::Source | Balance::Uri(_) | Balance::UrlParam { .. } | Balance::Hdr { .. } | Balance::RdpCookie { .. });
     if hashed || p.http_reuse != HttpReuse::Never {
         o.prefer_last_server = false;
     }

@@ -53,6 +53,24 @@ pub struct VarFlags {
     pub blank_absent: bool,
 }
 
+/// Whether some compiled format (a log line's or a rule's) prints `%bi` or `%bp`: only
+/// then do streams ask the kernel for their server connection's local address (a
+/// `getsockname` at connect) and keep it. Formats are compiled before any stream runs;
+/// the flag is never cleared.
+static BACKEND_SRC_USED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether a compiled format prints `%bi`/`%bp` (see [`BACKEND_SRC_USED`]).
+pub fn backend_src_used() -> bool {
+    BACKEND_SRC_USED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Notes that a format prints `var` (called by both format compilers).
+pub(crate) fn note_var(var: Var) {
+    if matches!(var, Var::BackendSrcIp | Var::BackendSrcPort) {
+        BACKEND_SRC_USED.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// A log-format variable; [`Var::lookup`] finds one by its `%` name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Var {
@@ -447,6 +465,7 @@ impl LogFormat {
                                 start,
                             ));
                         }
+                        note_var(var);
                         flush_text(&mut nodes, &mut text);
                         nodes.push(Node::Var(var, flags));
                     }
@@ -752,8 +771,9 @@ pub fn render_var(var: Var, flags: VarFlags, rec: &StreamLog, env: &RenderEnv, o
         Var::Server => string(rec.server.as_deref().unwrap_or("<NOSRV>"), flags, out),
         Var::ServerIp => ip(rec.server_addr, flags, out),
         Var::ServerPort => port(rec.server_addr, flags, out),
-        // Not recorded by the stream yet (see `StreamLog`).
-        Var::BackendSrcIp | Var::BackendSrcPort | Var::FrontendCounter => absent(flags, out),
+        Var::BackendSrcIp => ip(rec.backend_src, flags, out),
+        Var::BackendSrcPort => port(rec.backend_src, flags, out),
+        Var::FrontendCounter => counter(rec.log_count, flags, out),
         Var::Tw => millis(rec.t_queue, out),
         Var::Tc => millis(rec.t_connect, out),
         Var::Tt | Var::Tu => {
@@ -1176,7 +1196,7 @@ mod tests {
             "ci=127.0.0.1 cp=35942 fi=127.0.0.1 fp=45335 ft=fe1 f=fe1 b=fe1 s=s1 si=127.0.0.1 \
              sp=60191 Tw=1 Tc=0 Tt=1 B=6 U=5 ts=-- ac=1 fc=1 bc=0 sc=0 rc=0 sq=0 bq=0 pid=8283 \
              t=25/Nov/2026:20:21:47.258 T=25/Nov/2026:20:21:47 +0000 ID=- Ts=1795638107 \
-             ms=258 H=vm Tl=25/Nov/2026:20:21:47 +0000 Th=0 Td=0 lc=- rt=0 bi=- \
+             ms=258 H=vm Tl=25/Nov/2026:20:21:47 +0000 Th=0 Td=0 lc=0 rt=0 bi=- \
              bp=- hs= tsc=---- Tu=1 ST=0 sslc=- sslv=- hr="
         );
     }

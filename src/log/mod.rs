@@ -106,10 +106,12 @@ pub struct StreamLog {
     pub samples: Vec<Option<Vec<u8>>>,
     /// The same for the `log-format-sd` expressions (added by "kw").
     pub sd_samples: Vec<Option<Vec<u8>>>,
-    // Not here yet, to be added together with the stream (which builds this record
-    // with a struct literal): `backend_src` (`%bi %bp`, printed `-` for now),
-    // `t_handshake` (`%Th`, 0 without TLS or PROXY protocol), `frontend_counter`
-    // (`%lc`, printed `-` for now).
+    /// `%bi %bp`: the local address of the server connection; kept by the stream only
+    /// when some format prints it ([`format::backend_src_used`]).
+    pub backend_src: Option<SocketAddr>,
+    /// `%lc`: the lines the frontend logged before this one.
+    pub log_count: u64,
+    // Not here yet: `t_handshake` (`%Th`, 0 without TLS or PROXY protocol).
 }
 
 /// What an HTTP transaction adds to its log record (`%r %HM %HU %ST %hr %Tq %TR` ...).
@@ -200,6 +202,8 @@ impl Default for StreamLog {
             http: None,
             samples: Vec::new(),
             sd_samples: Vec::new(),
+            backend_src: None,
+            log_count: 0,
         }
     }
 }

@@ -15,7 +15,8 @@ pub struct Farm {
     /// reports), waiting for the runtime to wake those streams.
     pub handed: Vec<(usize, Dequeued)>,
     /// Indexed like the proxy table: what a request hashes to for the backends whose
-    /// `balance` hashes requests (`uri`, `url_param`, `hdr`), see [`request_key`].
+    /// `balance` hashes requests (`uri`, `url_param`, `hdr`, and in TCP mode
+    /// `rdp-cookie`), see [`request_key`].
     pub request_keys: Vec<Option<(Balance, HashType)>>,
     /// Idle HTTP server connections shared between clients.
     pub idle: super::idle::IdlePool,
@@ -26,7 +27,8 @@ pub struct Farm {
 
 /// The algorithm and hash function of a backend that balances on the request.
 pub fn request_key(p: &crate::config::model::Proxy) -> Option<(Balance, HashType)> {
-    matches!(p.balance, Balance::Uri(_) | Balance::UrlParam { .. } | Balance::Hdr { .. }).then(|| (p.balance.clone(), p.hash_type))
+    matches!(p.balance, Balance::Uri(_) | Balance::UrlParam { .. } | Balance::Hdr { .. } | Balance::RdpCookie { .. })
+        .then(|| (p.balance.clone(), p.hash_type))
 }
 
 /// A stream's key as the backend's opaque waiter id.
@@ -89,6 +91,14 @@ impl ServerPool for Farm {
     fn pick_request(&mut self, be: usize, client: Option<IpAddr>, req: &crate::http::Request, avoid: Option<usize>) -> Pick {
         let hash = match self.request_keys.get(be) {
             Some(Some((algo, ht))) => hashkey::request_hash(algo, *ht, req),
+            _ => None,
+        };
+        self.pick_hashed(be, client, hash, avoid)
+    }
+
+    fn pick_payload(&mut self, be: usize, client: Option<IpAddr>, data: &[u8], avoid: Option<usize>) -> Pick {
+        let hash = match self.request_keys.get(be) {
+            Some(Some((algo, ht))) => hashkey::payload_hash(algo, *ht, data),
             _ => None,
         };
         self.pick_hashed(be, client, hash, avoid)

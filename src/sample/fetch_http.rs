@@ -169,8 +169,12 @@ pub static FETCHES: &[Fetch] = &[
     fetch!("method", ArgSpec::NONE, T::Meth, |_, cx| Some(Sample::Meth(
         cx.http_req()?.line.method.as_str().as_bytes().to_vec()
     ))),
-    fetch!("path", ArgSpec::NONE, T::Str, |_, cx| Some(Sample::str(cx.http_req()?.line.path())), visit: |_, cx, f| visit_one(cx.http_req().map(|r| r.line.path().as_bytes()), f)),
-    fetch!("pathq", ArgSpec::NONE, T::Str, |_, cx| Some(Sample::str(pathq(cx.http_req()?)))),
+    fetch!("path", ArgSpec::NONE, T::Str, |_, cx| Some(Sample::str(path(cx.http_req()?)?)), visit: |_, cx, f| visit_one(cx.http_req().and_then(path).map(str::as_bytes), f)),
+    fetch!("pathq", ArgSpec::NONE, T::Str, |_, cx| {
+        let req = cx.http_req()?;
+        path(req)?;
+        Some(Sample::str(pathq(req)))
+    }),
     fetch!("query", ArgSpec::NONE, T::Str, |_, cx| Some(Sample::str(cx.http_req()?.line.query()?))),
     fetch!("req.body", ArgSpec::NONE, T::Bin, |_, cx| Some(Sample::Bin(cx.http_txn()?.req_body.clone()))),
     fetch!("req.body_len", ArgSpec::NONE, T::Sint, |_, cx| Some(Sample::Sint(
@@ -347,8 +351,14 @@ fn capture(slots: &[Option<Vec<u8>>], a: &[Arg]) -> Option<Sample> {
 /// `base`: the `Host` header (if any) followed by the path.
 fn base(req: &Request) -> Option<Vec<u8>> {
     let mut out = req.headers.get("host").unwrap_or_default().to_vec();
-    out.extend_from_slice(req.line.path().as_bytes());
+    out.extend_from_slice(path(req).unwrap_or_default().as_bytes());
     Some(out)
+}
+
+/// The path of the request, for `path` and `pathq`; none for an asterisk-form target
+/// (`OPTIONS *`), where HAProxy 2.6 finds no path (`base` is then the host alone).
+fn path(req: &Request) -> Option<&str> {
+    (req.line.form != TargetForm::Asterisk).then(|| req.line.path())
 }
 
 /// `url32`'s input: the `Host` header (if any) followed by the path and query
@@ -378,7 +388,7 @@ fn pathq(req: &Request) -> &str {
             let after = &l.target[l.target.find("://").map_or(0, |i| i + 3)..];
             &after[after.find(['/', '?']).unwrap_or(after.len())..]
         }
-        TargetForm::Authority => "",
+        TargetForm::Authority | TargetForm::Asterisk => "",
         _ => &l.target,
     }
 }

@@ -1,7 +1,9 @@
 //! Sample fetches on the raw bytes of a channel, for `tcp-request content` and
 //! `tcp-response content` rules: `req.len`, `req.payload(off,len)`,
 //! `req.payload_lv(off,len[,off2])`, `req.proto_http`, their `res.*` forms and the
-//! old names (`req_len`, `payload`, `payload_lv`, `req_proto_http`).
+//! old names (`req_len`, `payload`, `payload_lv`, `req_proto_http`), the RDP cookie
+//! (`req.rdp_cookie([name])`, `req.rdp_cookie_cnt([name])`, also without `req.`) and
+//! `wait_end`.
 //!
 //! The bytes come from [`SampleCtx::channel_data`]. While more may arrive (inside
 //! `inspect-delay`), a fetch short of data reports [`SampleCtx::may_change`], so the
@@ -32,20 +34,26 @@ macro_rules! fetch {
 
 const PAYLOAD: ArgSpec = spec(&[A::Int, A::Int], 2);
 const PAYLOAD_LV: ArgSpec = spec(&[A::Int, A::Int, A::Str], 2);
+const NAME: ArgSpec = spec(&[A::Str], 0);
 
 /// Every payload fetch, looked up after [`super::fetch::FETCHES`].
 pub static FETCHES: &[Fetch] = &[
     fetch!("payload", PAYLOAD, T::Bin, no_check, |a, cx| payload(cx, Dir::Req, a)),
     fetch!("payload_lv", PAYLOAD_LV, T::Bin, check_lv, |a, cx| payload_lv(cx, Dir::Req, a)),
+    fetch!("rdp_cookie", NAME, T::Str, no_check, |a, cx| rdp_cookie(cx, a)),
+    fetch!("rdp_cookie_cnt", NAME, T::Sint, no_check, |a, cx| rdp_cookie_cnt(cx, a)),
     fetch!("req.len", ArgSpec::NONE, T::Sint, no_check, |_, cx| req_len(cx)),
     fetch!("req.payload", PAYLOAD, T::Bin, no_check, |a, cx| payload(cx, Dir::Req, a)),
     fetch!("req.payload_lv", PAYLOAD_LV, T::Bin, check_lv, |a, cx| payload_lv(cx, Dir::Req, a)),
     fetch!("req.proto_http", ArgSpec::NONE, T::Bool, no_check, |_, cx| proto_http(cx)),
+    fetch!("req.rdp_cookie", NAME, T::Str, no_check, |a, cx| rdp_cookie(cx, a)),
+    fetch!("req.rdp_cookie_cnt", NAME, T::Sint, no_check, |a, cx| rdp_cookie_cnt(cx, a)),
     fetch!("req_len", ArgSpec::NONE, T::Sint, no_check, |_, cx| req_len(cx)),
     fetch!("req_proto_http", ArgSpec::NONE, T::Bool, no_check, |_, cx| proto_http(cx)),
     fetch!("res.len", ArgSpec::NONE, T::Sint, no_check, |_, cx| len(cx, Dir::Res)),
     fetch!("res.payload", PAYLOAD, T::Bin, no_check, |a, cx| payload(cx, Dir::Res, a)),
     fetch!("res.payload_lv", PAYLOAD_LV, T::Bin, check_lv, |a, cx| payload_lv(cx, Dir::Res, a)),
+    fetch!("wait_end", ArgSpec::NONE, T::Bool, no_check, |_, cx| wait_end(cx)),
 ];
 
 /// The fetch named `name`.
@@ -154,6 +162,41 @@ fn proto_http(cx: &dyn SampleCtx) -> Option<Sample> {
     }
 }
 
+/// The RDP cookie the argument names (the first cookie without one) in the client's
+/// first bytes, see [`crate::backend::rdp::cookie`]; a line cut short may change.
+fn rdp_cookie(cx: &dyn SampleCtx, a: &[Arg]) -> Option<Sample> {
+    use crate::backend::rdp::{cookie, Cookie};
+    let d = data(cx, Dir::Req)?;
+    match cookie(d.bytes, a.first().and_then(Arg::str).map(str::as_bytes)) {
+        Cookie::Found(v) => Some(Sample::Str(v.to_vec())),
+        Cookie::Absent => None,
+        Cookie::TooShort => short(cx, d),
+    }
+}
+
+/// `rdp_cookie_cnt`: 1 when the cookie is there, 0 when it is not, nothing while it
+/// may still come.
+fn rdp_cookie_cnt(cx: &dyn SampleCtx, a: &[Arg]) -> Option<Sample> {
+    use crate::backend::rdp::{cookie, Cookie};
+    let d = data(cx, Dir::Req)?;
+    match cookie(d.bytes, a.first().and_then(Arg::str).map(str::as_bytes)) {
+        Cookie::Found(_) => Some(Sample::Sint(1)),
+        Cookie::Absent => Some(Sample::Sint(0)),
+        Cookie::TooShort if d.last => Some(Sample::Sint(0)),
+        Cookie::TooShort => short(cx, d),
+    }
+}
+
+/// `wait_end`: true once the rules run for the last time (the inspect delay expired,
+/// the buffer is full or the client closed), nothing before, so a rule using it waits
+/// until then. Where the rules run once (HTTP mode, no raw buffer) it is true at once.
+fn wait_end(cx: &dyn SampleCtx) -> Option<Sample> {
+    match cx.channel_data(Dir::Req) {
+        Some(d) if !d.last => short(cx, d),
+        _ => Some(Sample::Bool(true)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,7 +222,7 @@ mod tests {
     fn eval(expr: &str, data: &[u8], last: bool) -> (Option<String>, bool) {
         let cx = Bytes { data: data.to_vec(), last, missed: Cell::new(false) };
         let v = Expr::parse(expr).unwrap().eval(&cx).map(|s| match s {
-            Sample::Bin(b) => String::from_utf8_lossy(&b).into_owned(),
+            Sample::Bin(b) | Sample::Str(b) => String::from_utf8_lossy(&b).into_owned(),
             other => format!("{:?}", other.to_int()),
         });
         (v, cx.missed.get())
@@ -194,6 +237,25 @@ mod tests {
         assert_eq!(eval("payload(0,1)", b"", false), (None, true));
         assert_eq!(eval("req.len", b"abc", false), (Some("Some(3)".into()), true));
         assert_eq!(eval("res.len", b"abc", true), (Some("Some(3)".into()), false));
+    }
+
+    #[test]
+    fn rdp_cookies_wait_for_the_line() {
+        let p = b"\x03\x00\x00\x2a\x25\xe0\x00\x00\x00\x00\x00Cookie: mstshash=bob\r\n\x01";
+        assert_eq!(eval("req.rdp_cookie", p, false), (Some("bob".into()), false));
+        assert_eq!(eval("rdp_cookie(mstshash)", p, false), (Some("bob".into()), false));
+        assert_eq!(eval("req.rdp_cookie(msts)", p, false), (None, false));
+        assert_eq!(eval("req.rdp_cookie_cnt", p, false), (Some("Some(1)".into()), false));
+        assert_eq!(eval("rdp_cookie_cnt(msts)", p, false), (Some("Some(0)".into()), false));
+        assert_eq!(eval("req.rdp_cookie_cnt", &p[..20], false), (None, true));
+        assert_eq!(eval("req.rdp_cookie_cnt", &p[..20], true), (Some("Some(0)".into()), false));
+        assert_eq!(eval("req.rdp_cookie", &p[..20], false), (None, true));
+    }
+
+    #[test]
+    fn wait_end_holds_once_the_data_is_final() {
+        assert_eq!(eval("wait_end", b"x", false), (None, true));
+        assert_eq!(eval("wait_end", b"x", true), (Some("Some(1)".into()), false));
     }
 
     #[test]

@@ -140,6 +140,8 @@ static TABLE: &[(&str, u32, &str)] = &[
     ("payload_lv", 0x0bfffc, "request buffer,response buffer"),
     ("query", 0x0007fc, "HTTP request headers"),
     ("rand", 0x3fffff, ""),
+    ("rdp_cookie", 0x0007fc, "request buffer"),
+    ("rdp_cookie_cnt", 0x0007fc, "request buffer"),
     ("req.body", 0x0007fc, "HTTP request headers"),
     ("req.body_len", 0x0007fc, "HTTP request headers"),
     ("req.body_size", 0x0007fc, "HTTP request headers"),
@@ -158,6 +160,8 @@ static TABLE: &[(&str, u32, &str)] = &[
     ("req.payload", 0x0007fc, "request buffer"),
     ("req.payload_lv", 0x0007fc, "request buffer"),
     ("req.proto_http", 0x07fffc, "HTTP request"),
+    ("req.rdp_cookie", 0x0007fc, "request buffer"),
+    ("req.rdp_cookie_cnt", 0x0007fc, "request buffer"),
     ("req.ver", 0x0007fc, "HTTP request headers"),
     ("req_len", 0x0007fc, "request buffer"),
     ("req_proto_http", 0x07fffc, "HTTP request"),
@@ -213,6 +217,7 @@ static TABLE: &[(&str, u32, &str)] = &[
     ("urlp_val", 0x0007fc, "HTTP request headers"),
     ("uuid", 0x3fffff, ""),
     ("var", 0x3fffff, ""),
+    ("wait_end", 0x2fffff, ""),
 ];
 
 /// The places `fetch` can run in and the data it needs, by name.

@@ -451,6 +451,7 @@ fn balance_name(b: &Balance) -> &'static str {
         Balance::UrlParam { .. } => "url_param",
         Balance::Hdr { .. } => "hdr",
         Balance::Random { .. } => "random",
+        Balance::RdpCookie { .. } => "rdp-cookie",
     }
 }
 

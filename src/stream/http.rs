@@ -660,8 +660,11 @@ impl Stream {
             let parsed = if nothing {
                 Ok(Status::Partial)
             } else {
-                let lenient = env.proxies[self.frontend].options.accept_invalid_http_request;
-                let parser = h.req_parser.get_or_insert_with(|| Box::new(RequestParser::new(h.limits).accept_invalid(lenient)));
+                let fe = &env.proxies[self.frontend];
+                let (lenient, any_method) = (fe.options.accept_invalid_http_request, fe.h1_payload_any_method);
+                let parser = h.req_parser.get_or_insert_with(|| {
+                    Box::new(RequestParser::new(h.limits).accept_invalid(lenient).accept_payload_with_any_method(any_method))
+                });
                 parser.parse(self.req.buf.data())
             };
             match parsed {
@@ -2014,7 +2017,8 @@ impl Stream {
             return;
         }
         let srv = self.server.as_ref();
-        let feconn = env.proxies[self.frontend].feconn;
+        let (feconn, log_count) = (env.proxies[self.frontend].feconn, env.proxies[self.frontend].log_count.get());
+        let backend_src = self.backend_src();
         let Some(h) = self.http.as_mut() else { return };
         let since = |a: Option<Instant>, b: Option<Instant>| Some(b?.saturating_duration_since(a?));
         h.txn.live = crate::http::live::LiveFacts {
@@ -2039,6 +2043,8 @@ impl Stream {
             srv_queue: self.queue_seen.0,
             backend_queue: self.queue_seen.1,
             termination: self.term.code(),
+            backend_src,
+            log_count,
         };
     }
 

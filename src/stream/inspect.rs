@@ -70,6 +70,9 @@ pub struct Inspect {
     /// HTTP mode: where the `tcp-request content` rules of the request are (a Lua
     /// action among them may wait).
     http_cursor: RuleCursor,
+    /// `%bi %bp`: the local address of the last server connection established, kept
+    /// only when some format prints it (see [`Stream::keep_backend_src`]).
+    backend_src: Option<Box<SocketAddr>>,
 }
 
 /// The sample context of TCP content rules: the connection, the variables and the
@@ -639,6 +642,28 @@ impl Stream {
             return false;
         }
         true
+    }
+
+    /// A server connection is established: when some format prints `%bi`/`%bp`, its
+    /// local address is kept for the log line (the connection may be gone by then).
+    /// This box holds it so that the stream and its server side stay their size and a
+    /// proxy that does not log these pays nothing.
+    pub(super) fn keep_backend_src(&mut self) {
+        if !crate::log::format::backend_src_used() {
+            return;
+        }
+        let addr = self.server.as_ref().and_then(|s| s.conn.as_ref()).and_then(|c| c.local_addr());
+        self.inspect.get_or_insert_with(Default::default).backend_src = addr.map(Box::new);
+    }
+
+    /// `%bi %bp`: the server connection's local address (asked of a connection still
+    /// open, which may be a reused one, else the one kept at connect).
+    pub(super) fn backend_src(&self) -> Option<SocketAddr> {
+        if !crate::log::format::backend_src_used() {
+            return None;
+        }
+        let open = self.server.as_ref().and_then(|s| s.conn.as_ref()).and_then(|c| c.local_addr());
+        open.or_else(|| self.inspect.as_ref()?.backend_src.as_deref().copied())
     }
 
     /// A new response head: its `tcp-response content` rules are still to run.

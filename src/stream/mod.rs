@@ -83,6 +83,12 @@ pub trait ServerPool {
         let _ = req;
         self.pick(be, client, avoid)
     }
+    /// TCP mode: [`ServerPool::pick`] with the client's first bytes, which `balance
+    /// rdp-cookie` hashes. By default they are ignored.
+    fn pick_payload(&mut self, be: usize, client: Option<IpAddr>, data: &[u8], avoid: Option<usize>) -> Pick {
+        let _ = data;
+        self.pick(be, client, avoid)
+    }
     /// Cookie persistence: server `srv` of backend `be` takes the request without load
     /// balancing (its slot taken, or a place in its queue) and whether it is up;
     /// `None` when it cannot (down or in maintenance, unless `down_ok`): the request
@@ -553,7 +559,7 @@ impl Stream {
         let pick = match (persisted, self.http.as_ref().and_then(|h| h.txn.req.as_ref())) {
             (Some(pick), _) => pick,
             (None, Some(req)) => env.pool.pick_request(be, client, req, avoid),
-            (None, None) => env.pool.pick(be, client, avoid),
+            (None, None) => env.pool.pick_payload(be, client, self.req.buf.data(), avoid),
         };
         match pick {
             Pick::Server { srv, addr } => {
@@ -719,6 +725,7 @@ impl Stream {
                     return self.connect_failed(env, Cause::ServerAbort);
                 }
                 self.t_connect = self.connect_started.map(|s| env.cx.now - s);
+                self.keep_backend_src();
                 self.server_last = env.cx.now;
                 self.client_last = env.cx.now;
                 self.state_deadline = None;
@@ -1092,6 +1099,8 @@ impl Stream {
             http: None,
             samples: Vec::new(),
             sd_samples: Vec::new(),
+            backend_src: self.backend_src(),
+            log_count: fe.log_count.replace(fe.log_count.get() + 1),
         };
         self.http_log_fields(&mut rec, now);
         self.persist_log_flags(&mut rec, proxies);

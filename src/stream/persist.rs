@@ -2,7 +2,8 @@
 //! read (and stripped) before the head is prepared for the server, the server it names
 //! is tried before load balancing, the server's `Set-Cookie` lines are handled before
 //! the response head goes to the client, and the outcome is logged in `%tsc`. What is
-//! done to the messages is [`crate::http::persist`]'s part.
+//! done to the messages is [`crate::http::persist`]'s part. In TCP mode, `persist
+//! rdp-cookie` takes the same step with the server an RDP cookie names.
 
 use super::proxy::ProxyRt;
 use super::{Env, Pick, Stream};
@@ -27,6 +28,9 @@ impl Stream {
     /// `D` and the request load balanced (unless `option persist` or a `force-persist`
     /// condition: `down_ok`).
     pub(super) fn persist_pick(&mut self, env: &mut Env<'_, '_>, be: usize, avoid: Option<usize>, down_ok: bool) -> Option<Pick> {
+        if self.http.is_none() {
+            return self.rdp_persist_pick(env, be, avoid, down_ok);
+        }
         let p = &mut self.http.as_mut()?.txn.persist;
         if avoid.is_some() {
             // Redispatched away from the cookie's server: HAProxy then logs it as down.
@@ -50,6 +54,23 @@ impl Stream {
                 None
             }
         }
+    }
+
+    /// `persist rdp-cookie(<name>)` (TCP mode): the server whose IPv4 address and port
+    /// the cookie's value encodes ([`crate::backend::rdp::msts_server`]), if it can take
+    /// the connection (a down one with `option persist` or `force-persist`); otherwise,
+    /// or without the cookie, or on a redispatch, the connection is load balanced.
+    fn rdp_persist_pick(&mut self, env: &mut Env<'_, '_>, be: usize, avoid: Option<usize>, down_ok: bool) -> Option<Pick> {
+        use crate::backend::rdp;
+        let name = env.proxies[be].persist_rdp.as_deref()?;
+        if avoid.is_some() {
+            return None;
+        }
+        let rdp::Cookie::Found(value) = rdp::cookie(self.req.buf.data(), Some(name.as_bytes())) else { return None };
+        let addr = std::net::SocketAddr::V4(rdp::msts_server(value)?);
+        let servers = env.pool.backend_state(be)?.servers();
+        let named: Vec<usize> = (0..servers.len()).filter(|&i| servers[i].socket_addr() == Some(addr)).collect();
+        named.into_iter().find_map(|srv| env.pool.pick_persistent(be, srv, down_ok).map(|(pick, _)| pick))
     }
 
     /// `stick match|on`: the server a table remembers for the request's key, when

@@ -70,6 +70,9 @@ pub struct ProxyRt {
     /// `retry-on`: what retries a request (`conn-failure` by default, see `l7retry`).
     pub retry_on: crate::config::model::RetryOn,
     pub options: ProxyOptions,
+    /// The global `h1-accept-payload-with-any-method` (see
+    /// [`crate::http::h1::RequestParser::accept_payload_with_any_method`]).
+    pub h1_payload_any_method: bool,
     pub maxconn: Option<u32>,
     pub logs: Vec<LogTarget>,
     pub log_format: Option<String>,
@@ -93,6 +96,8 @@ pub struct ProxyRt {
     pub capture_cookie: Option<crate::config::model::CaptureCookie>,
     /// `cookie`: the backend's persistence cookie (HTTP mode).
     pub persist: Option<Box<crate::http::persist::CookiePersist>>,
+    /// `persist rdp-cookie(<name>)`: the cookie's name (TCP mode, src/stream/persist.rs).
+    pub persist_rdp: Option<Box<str>>,
     /// `stick on|match|store-*` rules (backends, src/stick/persist.rs).
     pub stick_rules: Option<Box<crate::stick::persist::StickRules>>,
     /// The configuration's `userlist` sections, shared by every proxy.
@@ -106,6 +111,9 @@ pub struct ProxyRt {
     /// Cumulated connections (for "Proxy X stopped (cumulated conns: FE: n, BE: m)").
     pub cum_fe: u64,
     pub cum_be: u64,
+    /// `%lc`: the stream lines this frontend logged (this thread's), counted as their
+    /// records are built ([`super::Stream::log_record`]).
+    pub log_count: std::cell::Cell<u64>,
     /// The statistics counters (`show stat`, the stats page), see [`crate::stats`].
     pub counters: crate::stats::ProxyCounters,
     /// `stats enable|uri|...`: the stats page this proxy answers.
@@ -302,6 +310,7 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
             retries: p.retries,
             retry_on: p.retry_on.unwrap_or(crate::config::model::RetryOn::CONN_FAILURE),
             options: crate::http::options::effective(p),
+            h1_payload_any_method: cfg.global.tuning.h1_accept_payload_with_any_method,
             maxconn: p.maxconn,
             logs: p.logs.clone(),
             log_format: p.log_format.clone(),
@@ -315,6 +324,7 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
             res_captures: p.res_captures.clone(),
             capture_cookie: p.capture_cookie.clone(),
             persist: (p.mode == Mode::Http).then(|| crate::http::persist::CookiePersist::from_proxy(p).map(Box::new)).flatten(),
+            persist_rdp: p.persist_rdp_cookie.as_deref().map(Box::from),
             stick_rules,
             unique_id: crate::http::capture::unique_id_format(p),
             unique_id_header: p.unique_id_header.clone(),
@@ -324,6 +334,7 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
             feconn: 0,
             cum_fe: 0,
             cum_be: 0,
+            log_count: std::cell::Cell::new(0),
             counters: crate::stats::ProxyCounters {
                 fullconn: p.fullconn,
                 ..crate::stats::ProxyCounters::new(nservers, std::time::Instant::now())

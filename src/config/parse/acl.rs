@@ -79,11 +79,10 @@ pub const PREDEFINED: &[(&str, &str)] = &[
     ("METH_POST", "method POST"),
     ("METH_PUT", "method PUT"),
     ("METH_TRACE", "method TRACE"),
+    ("RDP_COOKIE", "req.rdp_cookie_cnt gt 0"),
     ("REQ_CONTENT", "req.len gt 0"),
+    ("WAIT_END", "wait_end"),
 ];
-
-/// Predefined ACLs HAProxy has that need what moonproxy does not have yet.
-const PREDEFINED_UNSUPPORTED: &[&str] = &["RDP_COOKIE", "WAIT_END"];
 
 /// `acl <name> <criterion> [flags] [operator] <value> ...`
 pub fn acl(p: &mut Parser, l: &Line) -> Result<(), String> {
@@ -348,9 +347,6 @@ pub fn parse_condition(
                 "TRUE" => AclRef::Predefined(PredefinedAcl::True),
                 "FALSE" => AclRef::Predefined(PredefinedAcl::False),
                 "LOCALHOST" => AclRef::Predefined(PredefinedAcl::LocalHost),
-                n if PREDEFINED_UNSUPPORTED.contains(&n) => {
-                    return Err(super::not_supported(&format!("predefined ACL {n}")))
-                }
                 n => match PREDEFINED.iter().find(|(p, _)| *p == n) {
                     Some((_, def)) => {
                         let words: Vec<String> = def.split(' ').map(String::from).collect();
@@ -477,9 +473,10 @@ mod tests {
         let c = parse_condition(false, &w("METH_GET"), &[], &loc).unwrap();
         let AclRef::Anonymous(e) = &c.or_groups[0][0].acl else { unreachable!() };
         assert_eq!((e.sample.as_str(), e.patterns.len()), ("method", 2));
-        assert!(parse_condition(false, &w("WAIT_END"), &[], &loc)
-            .unwrap_err()
-            .contains("not supported by moonproxy yet"));
+        let c = parse_condition(false, &w("RDP_COOKIE"), &[], &loc).unwrap();
+        let AclRef::Anonymous(e) = &c.or_groups[0][0].acl else { unreachable!() };
+        assert_eq!((e.sample.as_str(), e.patterns.len()), ("req.rdp_cookie_cnt", 1));
+        assert!(parse_condition(false, &w("NOT_AN_ACL"), &[], &loc).unwrap_err().contains("no such ACL"));
     }
 
     #[test]

@@ -305,6 +305,7 @@ pub fn flag(p: &mut Parser, l: &Line) -> Result<(), String> {
     expect_args(l, 0, "no argument")?;
     match l.arg(0) {
         "pp2-never-send-local" => p.config.global.tuning.pp2_never_send_local = true,
+        "h1-accept-payload-with-any-method" => p.config.global.tuning.h1_accept_payload_with_any_method = true,
         _ => no_effect(p, l),
     }
     Ok(())

@@ -302,16 +302,44 @@ pub fn balance(p: &mut Parser, l: &Line) -> Result<(), String> {
             Balance::Hdr { name: name.to_string(), domain_only }
         }
         "hash" => return Err(not_supported("balance hash")),
-        a if a.starts_with("rdp-cookie") => return Err(not_supported(&format!("balance {a}"))),
+        a if a.starts_with("rdp-cookie") => {
+            let name = cookie_name(&a["rdp-cookie".len()..], "mstshash").ok_or("balance rdp-cookie : missing cookie name.")?;
+            Balance::RdpCookie { name }
+        }
         _ => {
             return Err("balance only supports 'roundrobin', 'static-rr', 'leastconn', 'source', 'uri', 'url_param', 'hdr(name)' and 'rdp-cookie(name)' options.".into())
         }
     };
-    let takes_args = matches!(b, Balance::UrlParam { .. } | Balance::Hdr { .. });
+    // HAProxy ignores what follows `rdp-cookie(name)`.
+    let takes_args = matches!(b, Balance::UrlParam { .. } | Balance::Hdr { .. } | Balance::RdpCookie { .. });
     if let Some(extra) = l.args.get(2).filter(|_| !takes_args) {
         return Err(format!("'balance {algo}' cannot handle unexpected argument '{extra}'."));
     }
     p.draft().proxy.balance = b;
+    Ok(())
+}
+
+/// The name of `rdp-cookie` (what follows the keyword: nothing, or `(<name>)`), or
+/// `default`; `None` when it is malformed or empty.
+fn cookie_name(rest: &str, default: &str) -> Option<String> {
+    if rest.is_empty() {
+        return Some(default.to_string());
+    }
+    let inner = rest.strip_prefix('(')?;
+    let name = &inner[..inner.find(')')?];
+    (!name.is_empty()).then(|| name.to_string())
+}
+
+/// `persist rdp-cookie[(<name>)]`: the RDP cookie names the server to go to (TCP
+/// mode). HAProxy's only `persist` method; what follows it is ignored, as HAProxy does.
+pub fn persist(p: &mut Parser, l: &Line) -> Result<(), String> {
+    let method = l.arg(1);
+    if method.is_empty() {
+        return Err("missing persist method.".into());
+    }
+    let rest = method.strip_prefix("rdp-cookie").ok_or("unknown persist method.")?;
+    let name = cookie_name(rest, "msts").ok_or("persist rdp-cookie(name)' requires an rdp cookie name.")?;
+    p.draft().proxy.persist_rdp_cookie = Some(name);
     Ok(())
 }
 

@@ -110,6 +110,9 @@ pub enum ErrorKind {
     UnknownTransferCoding,
     /// Transfer-Encoding in an HTTP/1.0 message (RFC 9112 §6.1: the framing is faulty).
     TransferEncodingHttp10,
+    /// An HTTP/1.0 GET, HEAD or DELETE request with a payload, refused (413) unless the
+    /// global `h1-accept-payload-with-any-method` (HAProxy 2.6's rule).
+    PayloadWithMethod,
     // --- chunked body ---
     /// A chunk-size line that is not `1*HEXDIG [ext] CRLF`.
     BadChunkSize,
@@ -131,6 +134,7 @@ impl ErrorKind {
     pub fn status(self) -> u16 {
         match self {
             ErrorKind::UriTooLong => 414,
+            ErrorKind::PayloadWithMethod => 413,
             ErrorKind::TooManyHeaders | ErrorKind::HeadTooLarge => 431,
             ErrorKind::UnknownTransferCoding => 501,
             ErrorKind::UnsupportedVersion => 505,
@@ -169,6 +173,7 @@ impl ErrorKind {
             ErrorKind::TransferEncodingNotChunked => "final transfer coding is not chunked",
             ErrorKind::UnknownTransferCoding => "unknown transfer coding",
             ErrorKind::TransferEncodingHttp10 => "Transfer-Encoding in an HTTP/1.0 message",
+            ErrorKind::PayloadWithMethod => "HTTP/1.0 GET/HEAD/DELETE request with a payload",
             ErrorKind::BadChunkSize => "invalid chunk size",
             ErrorKind::ChunkSizeOverflow => "chunk size too large",
             ErrorKind::ChunkExtTooLong => "chunk extensions too long",

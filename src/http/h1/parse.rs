@@ -33,6 +33,8 @@ fn err<T>(kind: ErrorKind, offset: usize) -> Result<T> {
 pub struct RequestParser {
     core: HeadCore,
     line: Option<RequestLine>,
+    /// `h1-accept-payload-with-any-method`: see [`RequestParser::accept_payload_with_any_method`].
+    payload_any_method: bool,
 }
 
 impl RequestParser {
@@ -40,7 +42,18 @@ impl RequestParser {
         RequestParser {
             core: HeadCore::new(limits),
             line: None,
+            payload_any_method: false,
         }
+    }
+
+    /// The same parser, letting an HTTP/1.0 GET, HEAD or DELETE carry a payload when
+    /// `accept` (the global `h1-accept-payload-with-any-method`). Without it such a
+    /// request is refused with [`ErrorKind::PayloadWithMethod`] (413), as HAProxy 2.6
+    /// does: an HTTP/1.0 server may not expect a body there and read it as the next
+    /// request.
+    pub fn accept_payload_with_any_method(mut self, accept: bool) -> RequestParser {
+        self.payload_any_method = accept;
+        self
     }
 
     /// The same parser, relaxed as `option accept-invalid-http-request` asks when
@@ -62,7 +75,8 @@ impl RequestParser {
         }
         let line = self.line.take().expect("a complete head has a start line");
         let headers = std::mem::take(&mut self.core.headers);
-        let framing = request_framing(&line, &headers, &self.core.offsets)?;
+        let framing = request_framing(&line, &headers, &self.core.offsets);
+        let framing = http10_payload(&line, framing, self.payload_any_method, self.core.pos)?;
         Ok(Status::Complete(
             Request {
                 line,
@@ -668,6 +682,26 @@ fn request_framing(
         (None, Some(n)) => BodyFraming::ContentLength(n),
         (None, None) => BodyFraming::None,
     })
+}
+
+/// HAProxy 2.6 answers 413 to an HTTP/1.0 GET, HEAD or DELETE request announcing a
+/// payload (a non-zero Content-Length, or Transfer-Encoding) unless `accept`
+/// (`h1-accept-payload-with-any-method`); HTTP/1.1 requests and other methods pass.
+/// Transfer-Encoding in an HTTP/1.0 request is refused (400) whatever the method, but
+/// on these three methods HAProxy's 413 comes first: so it does here. `end` is the
+/// offset reported, the end of the head.
+fn http10_payload(line: &RequestLine, framing: Result<BodyFraming>, accept: bool, end: usize) -> Result<BodyFraming> {
+    let refused = !accept
+        && line.version == Version::Http10
+        && matches!(line.method, Method::Get | Method::Head | Method::Delete);
+    if !refused {
+        return framing;
+    }
+    match framing {
+        Ok(BodyFraming::Chunked | BodyFraming::ContentLength(1..)) => err(ErrorKind::PayloadWithMethod, end),
+        Err(e) if e.kind == ErrorKind::TransferEncodingHttp10 => err(ErrorKind::PayloadWithMethod, end),
+        other => other,
+    }
 }
 
 fn response_framing(

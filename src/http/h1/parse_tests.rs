@@ -202,12 +202,35 @@ req_rejects! {
     cl_differ_in_list: b"POST / HTTP/1.1\r\nContent-Length: 5, 6\r\n\r\n" => ConflictingContentLength @ 17;
     cl_differ_over_lines: b"POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n" => ConflictingContentLength @ 36;
     te_http10: b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n" => TransferEncodingHttp10 @ 17;
+    get_http10_payload: b"GET / HTTP/1.0\r\nContent-Length: 4\r\n\r\n" => PayloadWithMethod @ 37;
+    head_http10_payload: b"HEAD / HTTP/1.0\r\nContent-Length: 1\r\n\r\n" => PayloadWithMethod @ 38;
+    delete_http10_chunked: b"DELETE / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n" => PayloadWithMethod @ 49;
+    get_http10_bad_length: b"GET / HTTP/1.0\r\nContent-Length: x\r\n\r\n" => BadContentLength @ 16;
     te_gzip_only: b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n" => TransferEncodingNotChunked @ 17;
     te_chunked_not_last: b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n" => TransferEncodingNotChunked @ 17;
     te_chunked_twice: b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n" => BadTransferEncoding @ 17;
     te_unknown: b"POST / HTTP/1.1\r\nTransfer-Encoding: foo, chunked\r\n\r\n" => UnknownTransferCoding @ 17;
     te_empty: b"POST / HTTP/1.1\r\nTransfer-Encoding:\r\n\r\n" => BadTransferEncoding @ 17;
     te_bad_token: b"POST / HTTP/1.1\r\nTransfer-Encoding: \"chunked\"\r\n\r\n" => BadTransferEncoding @ 17;
+}
+
+/// HAProxy 2.6's rule: an HTTP/1.0 GET, HEAD or DELETE with a payload is refused
+/// unless `h1-accept-payload-with-any-method`; an empty one, other methods and
+/// HTTP/1.1 pass.
+#[test]
+fn http10_payloads_by_method() {
+    let parse = |input: &[u8], accept: bool| {
+        feed_all_ways(input, || RequestParser::new(Limits::default()).accept_payload_with_any_method(accept), |p, b| p.parse(b))
+            .map(|(r, _)| r.framing)
+            .map_err(|e| e.kind)
+    };
+    assert_eq!(parse(b"GET / HTTP/1.0\r\nContent-Length: 0\r\n\r\n", false), Ok(BodyFraming::ContentLength(0)));
+    assert_eq!(parse(b"GET / HTTP/1.1\r\nContent-Length: 4\r\n\r\n", false), Ok(BodyFraming::ContentLength(4)));
+    assert_eq!(parse(b"OPTIONS / HTTP/1.0\r\nContent-Length: 4\r\n\r\n", false), Ok(BodyFraming::ContentLength(4)));
+    assert_eq!(parse(b"GET / HTTP/1.0\r\nContent-Length: 4\r\n\r\n", true), Ok(BodyFraming::ContentLength(4)));
+    // With the option, Transfer-Encoding in HTTP/1.0 is the usual 400.
+    assert_eq!(parse(b"GET / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", true), Err(TransferEncodingHttp10));
+    assert_eq!(PayloadWithMethod.status(), 413);
 }
 
 #[test]

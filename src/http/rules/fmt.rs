@@ -102,6 +102,7 @@ impl Fmt {
                 };
                 parts.push(Part::Var { var, flags });
                 VARS_COMPILED.store(true, std::sync::atomic::Ordering::Relaxed);
+                crate::log::format::note_var(var);
             }
             i = end;
         }

@@ -121,7 +121,7 @@ impl Topology {
                     mode: p.mode,
                     static_lb: match p.balance {
                         Balance::StaticRr => true,
-                        Balance::Source | Balance::Uri(_) | Balance::UrlParam { .. } | Balance::Hdr { .. } => {
+                        Balance::Source | Balance::Uri(_) | Balance::UrlParam { .. } | Balance::Hdr { .. } | Balance::RdpCookie { .. } => {
                             !p.hash_type.consistent
                         }
                         Balance::RoundRobin | Balance::LeastConn | Balance::First | Balance::Random { .. } => false,
