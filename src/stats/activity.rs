@@ -484,17 +484,19 @@ pub fn short_time(ns: u64) -> String {
     if ns == 0 {
         return "      -   ".into();
     }
+    // The unit and the decimals are chosen on the value as it will be rounded, so
+    // 999.96us prints as 1.000ms and 9.9996us as 10.00us, never with five digits.
     let (mut v, mut unit) = (ns as f64, "ns");
     for next in ["us", "ms", "s"] {
-        if v < 1000.0 {
+        if v < 999.95 {
             break;
         }
         v /= 1000.0;
         unit = next;
     }
-    let decimals = if v < 10.0 {
+    let decimals = if v < 9.9995 {
         3
-    } else if v < 100.0 {
+    } else if v < 99.995 {
         2
     } else {
         1
@@ -586,6 +588,11 @@ mod tests {
         assert_eq!(short_time(0), "      -   ");
         assert_eq!(short_time(551), "   551.0ns");
         assert_eq!(short_time(5), "   5.000ns");
+        // Values that round up into the next digit class or unit (a test saw "1000.0us").
+        assert_eq!(short_time(999_960), "   1.000ms");
+        assert_eq!(short_time(999_940), "   999.9us");
+        assert_eq!(short_time(9_999_600), "   10.00ms");
+        assert_eq!(short_time(99_996), "   100.0us");
         assert_eq!(short_time(2_044), "   2.044us");
         assert_eq!(short_time(13_560), "   13.56us");
         assert_eq!(short_time(264_000), "   264.0us");
