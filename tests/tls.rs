@@ -5,69 +5,13 @@
 
 mod common;
 
+use common::tls::*;
 use common::*;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// A self-signed certificate for `name`: its PEM (chain + key, as `crt` wants) and DER.
-fn cert(name: &str) -> (String, CertificateDer<'static>) {
-    let ck = rcgen::generate_simple_self_signed(vec![name.to_string()]).unwrap();
-    (format!("{}{}", ck.cert.pem(), ck.key_pair.serialize_pem()), ck.cert.der().clone())
-}
-
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-/// A client config that trusts only `root`.
-fn trusting(root: &CertificateDer<'static>) -> Arc<rustls::ClientConfig> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(root.clone()).unwrap();
-    let mut c = rustls::ClientConfig::builder_with_provider(provider()).with_safe_default_protocol_versions().unwrap().with_root_certificates(roots).with_no_client_auth();
-    c.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Arc::new(c)
-}
-
-type Tls = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
-
-fn connect(port: u16, config: Arc<rustls::ClientConfig>, sni: &str) -> Tls {
-    let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let name = ServerName::try_from(sni.to_string()).unwrap();
-    let conn = rustls::ClientConnection::new(config, name).unwrap();
-    let mut s = rustls::StreamOwned::new(conn, tcp);
-    while s.conn.is_handshaking() {
-        s.conn.complete_io(&mut s.sock).expect("handshake");
-    }
-    s
-}
-
-/// Sends one GET and reads its response (Content-Length framing).
-fn get(s: &mut Tls, path: &str) -> (String, Vec<u8>) {
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    s.flush().unwrap();
-    read_response(s)
-}
-
-fn read_response(s: &mut impl Read) -> (String, Vec<u8>) {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        s.read_exact(&mut byte).expect("response head");
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8(head).unwrap();
-    let len = head
-        .lines()
-        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap()))
-        .unwrap_or(0);
-    let mut body = vec![0u8; len];
-    s.read_exact(&mut body).unwrap();
-    (head, body)
-}
 
 const HTTP: &str = "defaults
     mode http
@@ -92,8 +36,8 @@ backend app
 /// several requests; `redirect scheme https if !{ ssl_fc }` sends plain clients over.
 #[test]
 fn http_over_tls_sni_fetches_keepalive_and_redirect() {
-    let (a_pem, a_der) = cert("a.test");
-    let (b_pem, b_der) = cert("b.test");
+    let (a_pem, a_der) = cert(&["a.test"]);
+    let (b_pem, b_der) = cert(&["b.test"]);
     let app = Backend::http(b"hello over tls");
     let proxy = ProxyBuilder::new(HTTP).file("a.pem", &a_pem).file("certs/b.pem", &b_pem).port("app", app.port()).start();
 
@@ -134,9 +78,9 @@ fn http_over_tls_sni_fetches_keepalive_and_redirect() {
 /// the connection closed, and the next client served.
 #[test]
 fn handshake_garbage_is_logged_and_closed() {
-    let (a_pem, a_der) = cert("a.test");
+    let (a_pem, a_der) = cert(&["a.test"]);
     let app = Backend::http(b"fine");
-    let proxy = ProxyBuilder::new(HTTP).file("a.pem", &a_pem).file("certs/b.pem", &cert("b.test").0).port("app", app.port()).start();
+    let proxy = ProxyBuilder::new(HTTP).file("a.pem", &a_pem).file("certs/b.pem", &cert(&["b.test"]).0).port("app", app.port()).start();
     let mut raw = TcpStream::connect(("127.0.0.1", proxy.port("tls"))).unwrap();
     raw.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let local = raw.local_addr().unwrap();
@@ -158,7 +102,7 @@ fn handshake_garbage_is_logged_and_closed() {
 /// TCP mode: 1 MB each way through the TLS session to an echo server.
 #[test]
 fn tcp_mode_relays_a_megabyte_both_ways() {
-    let (a_pem, a_der) = cert("a.test");
+    let (a_pem, a_der) = cert(&["a.test"]);
     let echo = Backend::echo();
     let proxy = ProxyBuilder::new(
         "defaults
@@ -190,7 +134,7 @@ listen t
 /// HTTP mode: a 1 MB request body up and a 1 MB response down.
 #[test]
 fn http_large_bodies_both_ways() {
-    let (a_pem, a_der) = cert("a.test");
+    let (a_pem, a_der) = cert(&["a.test"]);
     let big = random_bytes(9, 1 << 20);
     let reply = big.clone();
     let app = Backend::custom(move |mut sock, _| {
@@ -201,7 +145,7 @@ fn http_large_bodies_both_ways() {
         let _ = write!(sock, "HTTP/1.1 200 OK\r\nX-Got: {ok}\r\nContent-Length: {}\r\n\r\n", reply.len());
         let _ = sock.write_all(&reply);
     });
-    let proxy = ProxyBuilder::new(HTTP).file("a.pem", &a_pem).file("certs/b.pem", &cert("b.test").0).port("app", app.port()).start();
+    let proxy = ProxyBuilder::new(HTTP).file("a.pem", &a_pem).file("certs/b.pem", &cert(&["b.test"]).0).port("app", app.port()).start();
     let mut s = connect(proxy.port("tls"), trusting(&a_der), "a.test");
     write!(s, "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", big.len()).unwrap();
     s.write_all(&big).unwrap();
@@ -214,7 +158,7 @@ fn http_large_bodies_both_ways() {
 /// What `-c` refuses, worded as HAProxy 2.6 words it where it has the case.
 #[test]
 fn bind_refusals() {
-    let (a_pem, _) = cert("a.test");
+    let (a_pem, _) = cert(&["a.test"]);
     let check = |bind: &str| {
         let cfg = format!("defaults\n    mode http\n    timeout client 1s\n    timeout server 1s\n    timeout connect 1s\nfrontend f\n    bind 127.0.0.1:{{{{p}}}} {bind}\n    default_backend b\nbackend b\n    server s 127.0.0.1:1\n");
         let out = ProxyBuilder::new(&cfg).file("a.pem", &a_pem).free_port("p").flags(["-c"]).run();
@@ -243,39 +187,16 @@ fn bind_refusals() {
 /// A TLS HTTP server written here (rustls): answers every request with the SNI it
 /// received and its request count on the connection.
 fn tls_app(pem: &str) -> u16 {
-    use rustls::pki_types::pem::PemObject;
-    let certs = CertificateDer::pem_slice_iter(pem.as_bytes()).collect::<Result<Vec<_>, _>>().unwrap();
-    let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(pem.as_bytes()).unwrap();
-    let config = Arc::new(rustls::ServerConfig::builder_with_provider(provider()).with_safe_default_protocol_versions().unwrap().with_no_client_auth().with_single_cert(certs, key).unwrap());
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for sock in l.incoming() {
-            let Ok(sock) = sock else { continue };
-            let config = config.clone();
-            std::thread::spawn(move || {
-                let conn = rustls::ServerConnection::new(config).unwrap();
-                let mut s = rustls::StreamOwned::new(conn, sock);
-                let mut n = 0;
-                loop {
-                    let mut head = Vec::new();
-                    let mut byte = [0u8; 1];
-                    while !head.ends_with(b"\r\n\r\n") {
-                        if s.read_exact(&mut byte).is_err() {
-                            return;
-                        }
-                        head.push(byte[0]);
-                    }
-                    n += 1;
-                    let body = format!("sni={} n={n}", s.conn.server_name().unwrap_or("-"));
-                    if write!(s, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len()).and_then(|_| s.flush()).is_err() {
-                        return;
-                    }
-                }
-            });
+    serve_tls(Arc::new(server_config(pem)), |mut s| {
+        let mut n = 0;
+        while read_head(&mut s).is_some() {
+            n += 1;
+            let body = format!("sni={} n={n}", s.conn.server_name().unwrap_or("-"));
+            if write!(s, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len()).and_then(|_| s.flush()).is_err() {
+                return;
+            }
         }
-    });
-    port
+    })
 }
 
 /// `server ... ssl`: verified against `ca-file` with the SNI from `sni`, refused with
@@ -283,8 +204,8 @@ fn tls_app(pem: &str) -> u16 {
 /// server connection; `check-ssl`-style checks over TLS keep the server up.
 #[test]
 fn server_side_tls() {
-    let (b_pem, b_der) = cert("b.test");
-    let (other_pem, _) = cert("other.test");
+    let (b_pem, b_der) = cert(&["b.test"]);
+    let (other_pem, _) = cert(&["other.test"]);
     let _ = b_der;
     let app = tls_app(&b_pem);
     let proxy = ProxyBuilder::new(
@@ -332,7 +253,7 @@ backend noverify
 /// server's certificate is self-signed).
 #[test]
 fn lua_connect_ssl_and_https_httpclient() {
-    let (b_pem, _) = cert("b.test");
+    let (b_pem, _) = cert(&["b.test"]);
     let app = tls_app(&b_pem);
     let proxy = ProxyBuilder::new(
         "global
@@ -382,7 +303,7 @@ end)
 /// reads late: the proxy closes only once every TLS record is out (no truncation).
 #[test]
 fn close_after_a_large_response_loses_nothing() {
-    let (a_pem, a_der) = cert("a.test");
+    let (a_pem, a_der) = cert(&["a.test"]);
     let big = random_bytes(11, 4 << 20);
     let reply = big.clone();
     let app = Backend::custom(move |mut sock, _| {
@@ -391,7 +312,7 @@ fn close_after_a_large_response_loses_nothing() {
         let _ = write!(sock, "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: {}\r\n\r\n", reply.len());
         let _ = sock.write_all(&reply);
     });
-    let proxy = ProxyBuilder::new(HTTP).file("a.pem", &a_pem).file("certs/b.pem", &cert("b.test").0).port("app", app.port()).start();
+    let proxy = ProxyBuilder::new(HTTP).file("a.pem", &a_pem).file("certs/b.pem", &cert(&["b.test"]).0).port("app", app.port()).start();
     // A small receive window, so that the proxy's send buffer fills while we sleep.
     let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     sock.set_recv_buffer_size(8 * 1024).unwrap();
@@ -412,8 +333,8 @@ fn close_after_a_large_response_loses_nothing() {
 /// finish (the `ssl_fc*` fetches "may change" until then, so the rules wait).
 #[test]
 fn tcp_mode_routes_on_sni() {
-    let (a_pem, a_der) = cert("a.test");
-    let (b_pem, b_der) = cert("b.test");
+    let (a_pem, a_der) = cert(&["a.test"]);
+    let (b_pem, b_der) = cert(&["b.test"]);
     let (one, two) = (Backend::reply(b"one"), Backend::reply(b"two"));
     let proxy = ProxyBuilder::new(
         "defaults

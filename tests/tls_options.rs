@@ -6,80 +6,24 @@
 
 mod common;
 
+use common::tls::*;
 use common::*;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use rustls::pki_types::CertificateDer;
+use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-/// A self-signed certificate for `names`: its PEM (chain + key, as `crt` wants) and DER.
-fn cert(names: &[&str]) -> (String, CertificateDer<'static>) {
-    let ck = rcgen::generate_simple_self_signed(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
-    (format!("{}{}", ck.cert.pem(), ck.key_pair.serialize_pem()), ck.cert.der().clone())
-}
-
-/// A client that accepts any server certificate (the tests look at which one came).
-fn any_server(client_cert: Option<&str>) -> Arc<rustls::ClientConfig> {
-    let b = rustls::ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(moonproxy::tls::certs::NoVerify(provider())));
-    Arc::new(match client_cert {
-        None => b.with_no_client_auth(),
-        Some(pem) => {
-            let chain = CertificateDer::pem_slice_iter(pem.as_bytes()).collect::<Result<Vec<_>, _>>().unwrap();
-            b.with_client_auth_cert(chain, PrivateKeyDer::from_pem_slice(pem.as_bytes()).unwrap()).unwrap()
-        }
-    })
-}
-
-type Tls = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
-
-/// Connects and completes the handshake; `sni: None` sends none.
-fn handshake(port: u16, config: Arc<rustls::ClientConfig>, sni: Option<&str>) -> Result<Tls, std::io::Error> {
-    let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let name = match sni {
-        Some(s) => ServerName::try_from(s.to_string()).unwrap(),
-        None => ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()),
-    };
-    let conn = rustls::ClientConnection::new(config, name).unwrap();
-    let mut s = rustls::StreamOwned::new(conn, tcp);
-    while s.conn.is_handshaking() {
-        s.conn.complete_io(&mut s.sock)?;
-    }
-    Ok(s)
+/// One GET on a TLS connection: the response's status line and body, or `None` when
+/// the connection failed before a response.
+fn get(s: &mut Tls, path: &str) -> Option<(String, String)> {
+    let (head, body) = try_get(s, path)?;
+    Some((head.lines().next().unwrap().to_string(), String::from_utf8(body).unwrap()))
 }
 
 /// The certificate the server presented for `sni` (`None`: the handshake failed).
 fn served(port: u16, sni: Option<&str>) -> Option<CertificateDer<'static>> {
     let s = handshake(port, any_server(None), sni).ok()?;
     Some(s.conn.peer_certificates()?[0].clone())
-}
-
-/// One GET on a TLS connection: the response's status line and body, or `None` when
-/// the connection failed before a response.
-fn get(s: &mut Tls, path: &str) -> Option<(String, String)> {
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").ok()?;
-    s.flush().ok()?;
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        s.read_exact(&mut byte).ok()?;
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8(head).unwrap();
-    let len = head.lines().find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap())).unwrap_or(0);
-    let mut body = vec![0u8; len];
-    s.read_exact(&mut body).ok()?;
-    Some((head.lines().next().unwrap().to_string(), String::from_utf8(body).unwrap()))
 }
 
 /// `moonproxy -c` on a frontend with `bind` options: exit code and stderr.
@@ -247,39 +191,20 @@ struct TlsApp {
 
 impl TlsApp {
     fn start(pem: &str) -> TlsApp {
-        let certs = CertificateDer::pem_slice_iter(pem.as_bytes()).collect::<Result<Vec<_>, _>>().unwrap();
-        let key = PrivateKeyDer::from_pem_slice(pem.as_bytes()).unwrap();
-        let mut config = rustls::ServerConfig::builder_with_provider(provider()).with_safe_default_protocol_versions().unwrap().with_no_client_auth().with_single_cert(certs, key).unwrap();
+        let mut config = server_config(pem);
         config.alpn_protocols = vec![b"http/1.0".to_vec(), b"http/1.1".to_vec()];
-        let config = Arc::new(config);
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = l.local_addr().unwrap().port();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = seen.clone();
-        std::thread::spawn(move || {
-            for sock in l.incoming() {
-                let Ok(sock) = sock else { continue };
-                let (config, log) = (config.clone(), log.clone());
-                std::thread::spawn(move || {
-                    let mut s = rustls::StreamOwned::new(rustls::ServerConnection::new(config).unwrap(), sock);
-                    let mut head = Vec::new();
-                    let mut byte = [0u8; 1];
-                    while !head.ends_with(b"\r\n\r\n") {
-                        if s.read_exact(&mut byte).is_err() {
-                            return;
-                        }
-                        head.push(byte[0]);
-                    }
-                    let path = String::from_utf8_lossy(&head).split(' ').nth(1).unwrap_or("").to_string();
-                    let sni = s.conn.server_name().unwrap_or("-").to_string();
-                    let alpn = s.conn.alpn_protocol().map(|a| String::from_utf8_lossy(a).into_owned()).unwrap_or("-".into());
-                    let resumed = s.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
-                    log.lock().unwrap().push(format!("{path} sni={sni} alpn={alpn}{}", if resumed { " resumed" } else { "" }));
-                    let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok").and_then(|_| s.flush());
-                    s.conn.send_close_notify();
-                    let _ = s.flush();
-                });
-            }
+        let port = serve_tls(Arc::new(config), move |mut s| {
+            let Some(head) = read_head(&mut s) else { return };
+            let path = head.split(' ').nth(1).unwrap_or("").to_string();
+            let sni = s.conn.server_name().unwrap_or("-").to_string();
+            let alpn = s.conn.alpn_protocol().map(|a| String::from_utf8_lossy(a).into_owned()).unwrap_or("-".into());
+            let resumed = s.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+            log.lock().unwrap().push(format!("{path} sni={sni} alpn={alpn}{}", if resumed { " resumed" } else { "" }));
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok").and_then(|_| s.flush());
+            s.conn.send_close_notify();
+            let _ = s.flush();
         });
         TlsApp { port, seen }
     }
