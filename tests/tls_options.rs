@@ -443,3 +443,70 @@ backend noticket
     assert_eq!(resumed("/noreuse"), [false, false, false], "{seen:?}");
     assert_eq!(resumed("/noticket"), [false, true, true], "a session id resumes it: {seen:?}");
 }
+
+/// Server `crt`: a TLS server requiring a client certificate from its CA is reached
+/// with `crt client.pem` (also given by `default-server`, relative to `crt-base`);
+/// without one its handshake fails and the client gets a 503. A missing file is
+/// refused by `-c` at the server line, with HAProxy 2.6's message.
+#[test]
+fn server_crt_presents_a_client_certificate() {
+    let ca = TestCa::new();
+    let (srv_pem, _) = cert(&["b.test"]);
+    let app = serve_tls(Arc::new(ca.requiring_clients(&srv_pem)), |mut s| {
+        while read_head(&mut s).is_some() {
+            let n = s.conn.peer_certificates().map_or(0, |c| c.len());
+            let body = format!("client certificates: {n}");
+            if write!(s, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len()).and_then(|_| s.flush()).is_err() {
+                return;
+            }
+        }
+    });
+    let cfg = "global
+    crt-base {{dir}}/certs
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+    retries 0
+    log stdout format raw local0
+    option httplog
+frontend fe
+    bind 127.0.0.1:{{fe}}
+    use_backend without if { path_beg /without }
+    use_backend bydefault if { path_beg /default }
+    default_backend with
+backend with
+    server s1 127.0.0.1:{{app}} ssl verify none crt {{dir}}/certs/client.pem
+backend bydefault
+    default-server crt client.pem
+    server s1 127.0.0.1:{{app}} ssl verify none
+backend without
+    server s1 127.0.0.1:{{app}} ssl verify none
+";
+    let client_pem = ca.client("moonproxy.test");
+    for bin in moonproxy_and_haproxy() {
+        let who = bin.display();
+        let proxy = ProxyBuilder::new(cfg).bin(&bin).file("certs/client.pem", &client_pem).port("app", app).start();
+        let mut c = proxy.connect("fe");
+        let r = c.http_get("/");
+        assert_eq!(r.status, 200, "{who}: {}", r.head);
+        assert_eq!(String::from_utf8_lossy(&r.body), "client certificates: 1");
+        let r = proxy.connect("fe").http_get("/default");
+        assert_eq!(r.status, 200, "{who}: default-server crt, relative to crt-base: {}", r.head);
+        let r = proxy.connect("fe").http_get("/without");
+        assert_eq!(r.status, 503, "{who}: no client certificate: the server refuses the handshake: {}", r.head);
+        // A connection failure (no connect time, `SC`), though TLS 1.3 tells the client
+        // only after its side of the handshake is done.
+        let line = proxy.wait_for_line(|l| l.contains("/without"), Duration::from_secs(5));
+        assert!(line.contains(" fe without/s1 0/0/-1/-1/") && line.contains(" SC-- "), "{who}: {line}");
+    }
+
+    let out = ProxyBuilder::new(&cfg.replace("crt client.pem", "crt missing.pem")).file("certs/client.pem", "").free_port("fe").port("app", app).flags(["-c"]).run();
+    assert_ne!(out.code(), Some(0));
+    assert!(out.stderr.contains(":20] : 'server bydefault/s1' : unable to stat SSL certificate from file '"), "{}", out.stderr);
+    assert!(out.stderr.contains("certs/missing.pem' : No such file or directory."), "{}", out.stderr);
+    let out = ProxyBuilder::new(cfg).file("certs/client.pem", "junk\n").free_port("fe").port("app", app).flags(["-c"]).run();
+    assert_ne!(out.code(), Some(0));
+    assert!(out.stderr.contains(":17] : 'server with/s1' : unable to load SSL certificate from file '"), "{}", out.stderr);
+}

@@ -548,7 +548,7 @@ pub static SERVER_OPTIONS: &[SubKeyword] = &[
     s("ciphers", 0, "TLS: accepted, no effect (rustls has its own modern suites)"),
     s("ciphersuites", 0, "TLS: accepted, no effect (rustls has its own modern suites)"),
     s("crl-file", 0, "TLS: revocation lists checked on the whole chain (webpki; an issuer without a list is refused, as OpenSSL)"),
-    n("crt", 0),
+    s("crt", 0, "TLS: client certificate and key (one PEM, relative to `crt-base`) presented to the server"),
     s("error-limit", 0, "consecutive errors seen on traffic (`observe`) that trigger `on-error` (default 10)"),
     n("force-sslv3", 0),
     n("force-tlsv10", 0),

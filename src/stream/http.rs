@@ -1366,7 +1366,17 @@ impl Stream {
                     }
                     progress |= f.progress();
                 }
-                Err(super::channel::ReadFailed) => return self.close(env, Cause::ServerAbort, self.http_phase()),
+                Err(super::channel::ReadFailed) => {
+                    // A TLS server refusing the handshake after the client's side of
+                    // it was done (TLS 1.3): a connection failure, as in HAProxy.
+                    let phase = if srv.tls_handshake_failed() {
+                        self.t_connect = None;
+                        Phase::Connect
+                    } else {
+                        self.http_phase()
+                    };
+                    return self.close(env, Cause::ServerAbort, phase);
+                }
             }
             match self.http_response(env) {
                 Ok(p) => progress |= p,

@@ -390,6 +390,9 @@ pub struct ServerTlsOpts {
     /// `verify`; `None`: the global `ssl-server-verify` (default `required`).
     pub verify: Option<ServerVerify>,
     pub ca_file: Option<PathBuf>,
+    /// `crt`: the client certificate and key (one PEM) presented to the server, for
+    /// servers that require one (mutual TLS); health checks present it too.
+    pub crt: Option<PathBuf>,
     /// `crl-file`: revocation lists for the server's certificate.
     pub crl_file: Option<PathBuf>,
     /// `sni <expr>`, as written.
@@ -464,8 +467,8 @@ impl ServerTlsOpts {
     pub fn build(&self, default_verify: ServerVerify) -> Result<ServerTls, String> {
         let vers = self.versions.rustls()?;
         let builder = rustls::ClientConfig::builder_with_provider(provider()).with_protocol_versions(&vers).map_err(|e| e.to_string())?;
-        let mut config = match (self.verify.unwrap_or(default_verify), &self.ca_file) {
-            (ServerVerify::None, _) => builder.dangerous().with_custom_certificate_verifier(Arc::new(certs::NoVerify(provider()))).with_no_client_auth(),
+        let verifier: Arc<dyn rustls::client::danger::ServerCertVerifier> = match (self.verify.unwrap_or(default_verify), &self.ca_file) {
+            (ServerVerify::None, _) => Arc::new(certs::NoVerify(provider())),
             (ServerVerify::Required, Some(ca)) => {
                 let roots = Arc::new(certs::load_roots(ca)?);
                 let anchors = certs::read_certs(ca)?;
@@ -478,11 +481,16 @@ impl ServerTlsOpts {
                     Some(h) => Some(rustls::pki_types::ServerName::try_from(h.clone()).map_err(|_| format!("'verifyhost' : invalid host name '{h}'"))?),
                     None => None,
                 };
-                builder.dangerous().with_custom_certificate_verifier(Arc::new(verify::ServerVerifier { inner, verifyhost, anchors })).with_no_client_auth()
+                Arc::new(verify::ServerVerifier { inner, verifyhost, anchors })
             }
             (ServerVerify::Required, None) => {
                 return Err("verify is enabled by default but no CA file specified. If you're running on a LAN where you're certain to trust the server's certificate, please set an explicit 'verify none' statement on the 'server' line, or use 'ssl-server-verify none' in the global section to disable server-side verifications by default.".into())
             }
+        };
+        let builder = builder.dangerous().with_custom_certificate_verifier(verifier);
+        let mut config = match &self.crt {
+            Some(path) => builder.with_client_cert_resolver(Arc::new(certs::ClientCert::load(path)?)),
+            None => builder.with_no_client_auth(),
         };
         config.alpn_protocols = self.alpn.iter().map(|a| a.as_bytes().to_vec()).collect();
         // rustls keeps client sessions (256) by default: HAProxy's `ssl-reuse`.

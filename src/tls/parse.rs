@@ -234,6 +234,10 @@ pub fn server_option(o: &mut ServerTlsOpts, g: &GlobalTls, kw: &str, value: &str
             o.ca_file = Some(with_base(g.ca_base.as_ref(), value));
             2
         }),
+        "crt" => need("<crt>").map(|_| {
+            o.crt = Some(with_base(g.crt_base.as_ref(), value));
+            2
+        }),
         "crl-file" => need("<crlfile>").and_then(|_| {
             let path = with_base(g.ca_base.as_ref(), value);
             super::verify::load_crls(&path)?;

@@ -150,3 +150,43 @@ pub fn read_head(s: &mut ServerTls) -> Option<String> {
     }
     Some(String::from_utf8_lossy(&head).into_owned())
 }
+
+/// A certificate authority made for a test: it issues server and client certificates.
+pub struct TestCa {
+    pub cert: rcgen::Certificate,
+    key: rcgen::KeyPair,
+}
+
+impl TestCa {
+    pub fn new() -> TestCa {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        p.distinguished_name.push(rcgen::DnType::CommonName, "moonproxy test CA");
+        p.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign, rcgen::KeyUsagePurpose::DigitalSignature];
+        TestCa { cert: p.self_signed(&key).unwrap(), key }
+    }
+
+    /// The CA certificate's PEM (a `ca-file`).
+    pub fn pem(&self) -> String {
+        self.cert.pem()
+    }
+
+    /// A client certificate with common name `cn`: its PEM, chain and key (a `crt`).
+    pub fn client(&self, cn: &str) -> String {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut p = rcgen::CertificateParams::new(vec![cn.to_string()]).unwrap();
+        p.distinguished_name.push(rcgen::DnType::CommonName, cn);
+        p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        format!("{}{}", p.signed_by(&key, &self.cert, &self.key).unwrap().pem(), key.serialize_pem())
+    }
+
+    /// A server config serving `pem` that requires a client certificate issued by
+    /// this CA.
+    pub fn requiring_clients(&self, pem: &str) -> rustls::ServerConfig {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(self.cert.der().clone()).unwrap();
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider()).build().unwrap();
+        rustls::ServerConfig::builder_with_provider(provider()).with_safe_default_protocol_versions().unwrap().with_client_cert_verifier(verifier).with_single_cert(chain_of(pem), key_of(pem)).unwrap()
+    }
+}
