@@ -366,3 +366,65 @@ backend two
         assert_eq!(got, want, "{sni}");
     }
 }
+
+/// The `ssl_bc*` fetches read the server connection's session, in `http-response`
+/// rules and in log formats, the same with HAProxy 2.6 side by side: the second
+/// connection to the server resumes its session (`ssl-reuse`, one thread), and a plain
+/// server has no TLS (`ssl_bc` false, the others absent). `http-request` rules cannot
+/// use them (no server connection yet), with HAProxy's message.
+#[test]
+fn ssl_bc_fetches_in_response_rules_and_logs() {
+    let (b_pem, _) = cert(&["b.test"]);
+    let mut config = server_config(&b_pem);
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let app = serve_tls(Arc::new(config), |mut s| {
+        if read_head(&mut s).is_some() {
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok").and_then(|_| s.flush());
+            s.conn.send_close_notify();
+            let _ = s.flush();
+        }
+    });
+    let plain = Backend::http(b"plain");
+    let bc = "bc=%[ssl_bc] p=%[ssl_bc_protocol] c=%[ssl_bc_cipher] a=%[ssl_bc_alpn] r=%[ssl_bc_is_resumed] k=%[ssl_bc_use_keysize]/%[ssl_bc_alg_keysize]";
+    let cfg = format!(
+        "global
+    nbthread 1
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{{{fe}}}}
+    log stdout format raw local0
+    log-format \"LOG %HU {bc}\"
+    use_backend plain if {{ path_beg /plain }}
+    default_backend tls
+backend tls
+    http-response set-header X-Bc \"{bc}\"
+    server s 127.0.0.1:{{{{app}}}} ssl verify none alpn http/1.1
+backend plain
+    http-response set-header X-Bc \"{bc}\"
+    server s 127.0.0.1:{{{{plain}}}}
+"
+    );
+    for bin in moonproxy_and_haproxy() {
+        let who = bin.display();
+        let proxy = ProxyBuilder::new(&cfg).bin(&bin).port("app", app).port("plain", plain.port()).start();
+        let full = "bc=1 p=TLSv1.3 c=TLS_AES_256_GCM_SHA384 a=http/1.1 r=0 k=256/256";
+        let resumed = "bc=1 p=TLSv1.3 c=TLS_AES_256_GCM_SHA384 a=http/1.1 r=1 k=256/256";
+        // An absent sample is empty in a header, `-` in a log line.
+        for (path, want, logged) in [("/first", full, full), ("/second", resumed, resumed), ("/plain", "bc=0 p= c= a= r=0 k=/", "bc=0 p=- c=- a=- r=0 k=-/-")] {
+            let r = get_closing(proxy.port("fe"), path);
+            assert_eq!(r.status, 200, "{who}: {}", r.head);
+            assert_eq!(r.header("x-bc"), Some(want), "{who}: {path}");
+            let line = proxy.wait_for_line(|l| l.starts_with(&format!("LOG {path} ")), Duration::from_secs(5));
+            assert_eq!(line, format!("LOG {path} {logged}"), "{who}");
+        }
+    }
+
+    let refused = "defaults\n    mode http\n    timeout client 1s\n    timeout server 1s\n    timeout connect 1s\nbackend b\n    http-request set-header x %[ssl_bc_cipher]\n    server s 127.0.0.1:1\n";
+    let out = ProxyBuilder::new(refused).flags(["-c"]).run();
+    assert_ne!(out.code(), Some(0));
+    assert!(out.stderr.contains("sample fetch <ssl_bc_cipher]> may not be reliably used here because it needs 'server-side connection' which is not available here."), "{}", out.stderr);
+}

@@ -108,5 +108,6 @@ pub fn record(cx: &dyn SampleCtx) -> StreamLog {
         samples: Vec::new(),
         sd_samples: Vec::new(),
         tls: cx.tls().map(|t| std::sync::Arc::new(t.clone())),
+        server_tls: cx.server_tls().map(|t| std::sync::Arc::new(t.clone())),
     }
 }

@@ -53,6 +53,9 @@ pub struct Txn {
     /// The stream's dates, timers and counters, refreshed before each rule list: what
     /// the `%` variables of rule log-formats print (see [`crate::http::live`]).
     pub live: crate::http::live::LiveFacts,
+    /// The TLS of the server connection the response came on (`ssl_bc*` in the
+    /// transaction's log line, once that connection may be closed).
+    pub server_tls: Option<std::sync::Arc<crate::tls::TlsInfo>>,
 }
 
 impl Txn {
@@ -76,6 +79,7 @@ impl Txn {
         self.silent = false;
         self.no_l7_retry = false;
         self.unique_id = None;
+        self.server_tls = None;
         self.persist = Default::default();
         self.cookie_req = None;
         self.cookie_res = None;

@@ -854,6 +854,7 @@ impl Stream {
             sess_vars: &mut h.sess_vars,
             userlists: &env.proxies[self.frontend].userlists,
             tls: self.client.tls_info().cloned(),
+            server_tls: None,
         };
         // A Lua action in progress resumes first; a rule reaching one runs it, then the
         // list goes on after it.
@@ -1538,6 +1539,7 @@ impl Stream {
                             crate::stats::account_server_response(env.proxies, side.be(), side.srv(), res.line.status);
                             env.pool.observe(side.be(), side.srv(), crate::backend::observe::Observed::Status(res.line.status));
                             crate::stick::session::http_status(res.line.status);
+                            h.txn.server_tls = side.conn.as_ref().and_then(|c| c.tls_info().cloned());
                         }
                         let fe = &env.proxies[self.frontend];
                         capture::capture_headers(&fe.res_captures, &res.headers, &mut h.txn.res_captures);
@@ -1656,6 +1658,7 @@ impl Stream {
                 sess_vars: &mut h.sess_vars,
                 userlists: &env.proxies[self.frontend].userlists,
                 tls: self.client.tls_info().cloned(),
+                server_tls: h.txn.server_tls.clone(),
             };
             let list = &env.proxies[proxy].http_rules;
             let side = lua::Side::Response;

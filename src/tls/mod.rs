@@ -183,6 +183,16 @@ pub fn cipher_name(s: rustls::SupportedCipherSuite) -> String {
     n.to_string()
 }
 
+/// The key size in bits of a suite's symmetric cipher, as OpenSSL counts it
+/// (`SSL_CIPHER_get_bits`): 128 for AES-128, 256 for AES-256 and ChaCha20.
+pub fn cipher_key_bits(s: rustls::SupportedCipherSuite) -> u16 {
+    use rustls::CipherSuite as C;
+    match s.suite() {
+        C::TLS13_AES_128_GCM_SHA256 | C::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 | C::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 => 128,
+        _ => 256,
+    }
+}
+
 /// HAProxy's log line for a client whose TLS handshake failed, sent to the frontend's
 /// log targets instead of a stream log:
 /// `127.0.0.1:40000 [26/Nov/2026:10:00:40.889] fe/1: SSL handshake failure`
@@ -213,6 +223,11 @@ pub struct TlsInfo {
     pub alpn: Option<Vec<u8>>,
     /// The peer presented a certificate (client certificates on a `verify` bind).
     pub peer_cert: bool,
+    /// The session was resumed (`ssl_*_is_resumed`).
+    pub resumed: bool,
+    /// The symmetric cipher's key size in bits (`ssl_*_use_keysize`,
+    /// `ssl_*_alg_keysize`: the same for rustls's AEAD suites).
+    pub key_bits: u16,
 }
 
 /// The TLS half of a `bind` line: `ssl`, `crt`, `crt-list`, `alpn`, `ssl-min-ver` ...
