@@ -495,11 +495,17 @@ backend without
         let r = proxy.connect("fe").http_get("/default");
         assert_eq!(r.status, 200, "{who}: default-server crt, relative to crt-base: {}", r.head);
         let r = proxy.connect("fe").http_get("/without");
-        assert_eq!(r.status, 503, "{who}: no client certificate: the server refuses the handshake: {}", r.head);
-        // A connection failure (no connect time, `SC`), though TLS 1.3 tells the client
-        // only after its side of the handshake is done.
         let line = proxy.wait_for_line(|l| l.contains("/without"), Duration::from_secs(5));
-        assert!(line.contains(" fe without/s1 0/0/-1/-1/") && line.contains(" SC-- "), "{who}: {line}");
+        if bin == moonproxy_bin() {
+            // A connection failure (no connect time, `SC`), though TLS 1.3 tells the
+            // client only after its side of the handshake is done.
+            assert_eq!(r.status, 503, "{who}: no client certificate: the server refuses the handshake: {}", r.head);
+            assert!(line.contains(" fe without/s1 0/0/-1/-1/") && line.contains(" SC-- "), "{who}: {line}");
+        } else {
+            // HAProxy says 503 `SC` or, when the alert comes after it sent the
+            // request, 502 `SH`: a race between its threads and the server.
+            assert!(matches!(r.status, 502 | 503), "{who}: {}", r.head);
+        }
     }
 
     let out = ProxyBuilder::new(&cfg.replace("crt client.pem", "crt missing.pem")).file("certs/client.pem", "").free_port("fe").port("app", app).flags(["-c"]).run();
