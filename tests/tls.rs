@@ -428,3 +428,102 @@ backend plain
     assert_ne!(out.code(), Some(0));
     assert!(out.stderr.contains("sample fetch <ssl_bc_cipher]> may not be reliably used here because it needs 'server-side connection' which is not available here."), "{}", out.stderr);
 }
+
+/// A client verifier that accepts any certificate and keeps the OCSP response the
+/// server stapled (empty: none).
+#[derive(Debug)]
+struct StapleRecorder(std::sync::Mutex<Option<Vec<u8>>>);
+
+impl rustls::client::danger::ServerCertVerifier for StapleRecorder {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        *self.0.lock().unwrap() = Some(ocsp_response.to_vec());
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(&self, m: &[u8], c: &rustls::pki_types::CertificateDer<'_>, d: &rustls::DigitallySignedStruct) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        moonproxy::tls::certs::NoVerify(provider()).verify_tls12_signature(m, c, d)
+    }
+
+    fn verify_tls13_signature(&self, m: &[u8], c: &rustls::pki_types::CertificateDer<'_>, d: &rustls::DigitallySignedStruct) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        moonproxy::tls::certs::NoVerify(provider()).verify_tls13_signature(m, c, d)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        moonproxy::tls::certs::NoVerify(provider()).supported_verify_schemes()
+    }
+}
+
+/// The OCSP response a client asking for the certificate status gets from `port`
+/// with TLS `version` (`None`: the handshake failed).
+fn stapled(port: u16, version: &'static rustls::SupportedProtocolVersion) -> Option<Vec<u8>> {
+    use rustls::client::danger::ServerCertVerifier;
+    let recorder = Arc::new(StapleRecorder(std::sync::Mutex::new(None)));
+    let verifier: Arc<dyn ServerCertVerifier> = recorder.clone();
+    let config = rustls::ClientConfig::builder_with_provider(provider()).with_protocol_versions(&[version]).unwrap().dangerous().with_custom_certificate_verifier(verifier).with_no_client_auth();
+    handshake(port, Arc::new(config), Some("a.test")).ok()?;
+    let got = recorder.0.lock().unwrap().take();
+    got
+}
+
+/// A DER OCSPResponse: `successful`, with `basic` as its (unchecked) response bytes.
+fn ocsp_response(basic: &[u8]) -> Vec<u8> {
+    let der = |tag: u8, body: &[u8]| [&[tag, body.len() as u8][..], body].concat();
+    let oid = der(0x06, &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01, 0x01]); // id-pkix-ocsp-basic
+    let bytes = der(0xa0, &der(0x30, &[oid, der(0x04, basic)].concat()));
+    der(0x30, &[&[0x0a, 0x01, 0x00][..], &bytes].concat())
+}
+
+/// OCSP stapling: `a.pem.ocsp` beside a bind's `a.pem` is stapled as it is, in TLS 1.3
+/// and 1.2; a certificate without one staples nothing; a response HAProxy cannot parse
+/// is ignored with its warning (HAProxy 2.6's words; it also refuses a response whose
+/// certificate ID it cannot compute, which moonproxy does not check).
+#[test]
+fn ocsp_files_are_stapled() {
+    let (a_pem, _) = cert(&["a.test"]);
+    let response = ocsp_response(b"a stapled response");
+    // The harness writes text files: the DER responses go to a directory of our own.
+    let dir = std::env::temp_dir().join(format!("moonproxy-ocsp-test-{}", std::process::id()));
+    for (sub, ocsp) in [("ocsp", Some(&response[..])), ("none", None), ("junk", Some(&b"junk\n"[..]))] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+        std::fs::write(dir.join(sub).join("a.pem"), &a_pem).unwrap();
+        if let Some(der) = ocsp {
+            std::fs::write(dir.join(sub).join("a.pem.ocsp"), der).unwrap();
+        }
+    }
+    let proxy = ProxyBuilder::new(
+        "defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{ocsp}} ssl crt {{certs}}/ocsp/a.pem
+    bind 127.0.0.1:{{none}} ssl crt {{certs}}/none/a.pem
+    bind 127.0.0.1:{{junk}} ssl crt {{certs}}/junk/a.pem
+    http-request return status 200
+",
+    )
+    .var("certs", dir.display())
+    .start();
+    for v in [&rustls::version::TLS13, &rustls::version::TLS12] {
+        assert_eq!(stapled(proxy.port("ocsp"), v), Some(response.clone()), "{v:?}");
+        assert_eq!(stapled(proxy.port("none"), v), Some(Vec::new()), "{v:?}");
+        assert_eq!(stapled(proxy.port("junk"), v), Some(Vec::new()), "{v:?}");
+    }
+    proxy.wait_for_line(|l| l.contains("Loading: Unable to parse OCSP response. Content will be ignored."), Duration::from_secs(5));
+    drop(proxy);
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    // A file that cannot be read (here a directory) is an error of the bind line.
+    let cfg = "defaults\n    mode http\n    timeout client 1s\n    timeout server 1s\n    timeout connect 1s\nfrontend f\n    bind 127.0.0.1:{{p}} ssl crt {{dir}}/a.pem\n";
+    let out = ProxyBuilder::new(cfg).file("a.pem", &a_pem).file("a.pem.ocsp/x", "").free_port("p").flags(["-c"]).run();
+    assert_ne!(out.code(), Some(0));
+    assert!(out.stderr.contains(":7] : 'bind 127.0.0.1:") && out.stderr.contains("unable to load OCSP response from file '") && out.stderr.contains("a.pem.ocsp' : Is a directory."), "{}", out.stderr);
+}

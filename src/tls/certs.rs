@@ -147,7 +147,10 @@ impl SniResolver {
         let mut certs = Vec::new();
         for crt in crts {
             for file in crt_files(&crt.path)? {
-                let ck = load_certified_key(&file)?;
+                let mut ck = load_certified_key(&file)?;
+                if let super::ocsp::Loaded::Staple(der) = super::ocsp::load(&file)? {
+                    ck.ocsp = Some(der);
+                }
                 let (excluded, wanted): (Vec<&String>, Vec<&String>) = crt.filters.iter().partition(|f| f.starts_with('!'));
                 let excluded = excluded.iter().map(|f| f[1..].to_ascii_lowercase()).collect();
                 let names = if wanted.is_empty() { ck.cert.first().map(dns_names).unwrap_or_default() } else { wanted.iter().map(|f| f.to_ascii_lowercase()).collect() };

@@ -9,7 +9,7 @@
 //! - [`TlsInfo`]: what the `ssl_fc_*` fetches and `%sslv`/`%sslc` read once the
 //!   handshake is done.
 //! - [`certs`], [`crt_list`]: certificates and their choice by SNI (`crt`,
-//!   `crt-list`, `strict-sni`); [`verify`]: `verifyhost`, `crl-file`,
+//!   `crt-list`, `strict-sni`); [`ocsp`]: stapling `<crt>.ocsp`; [`verify`]: `verifyhost`, `crl-file`,
 //!   `ca-ignore-err`/`crt-ignore-err`; [`tickets`]: `tls-ticket-keys`; [`parse`]: the
 //!   words of bind, server and global lines.
 //!
@@ -20,6 +20,7 @@
 
 pub mod certs;
 pub mod crt_list;
+pub mod ocsp;
 pub mod parse;
 pub mod stream;
 pub mod tickets;

@@ -202,6 +202,14 @@ pub fn bind_warnings(o: &BindTlsOpts, g: &GlobalTls) -> Vec<String> {
     if o.crts.is_empty() {
         w.push("no SSL certificate specified, ssl connections will fail (use 'crt').".into());
     }
+    // `.ocsp` responses HAProxy ignores (unreadable files are errors of the line).
+    for crt in &o.crts {
+        for file in super::certs::crt_files(&crt.path).unwrap_or_default() {
+            if let Ok(super::ocsp::Loaded::Ignored(reason)) = super::ocsp::load(&file) {
+                w.push(super::ocsp::warning(reason));
+            }
+        }
+    }
     w
 }
 
