@@ -516,3 +516,87 @@ backend without
     assert_ne!(out.code(), Some(0));
     assert!(out.stderr.contains(":17] : 'server with/s1' : unable to load SSL certificate from file '"), "{}", out.stderr);
 }
+
+/// The TLVs of a PROXY v2 header over TCP/IPv4 (after its 12 address bytes).
+fn v2_tlvs(header: &[u8]) -> Vec<u8> {
+    assert_eq!(&header[12..14], &[0x21, 0x11], "PROXY v2, TCP over IPv4: {header:?}");
+    header[16 + 12..].to_vec()
+}
+
+/// `send-proxy-v2-ssl`, `send-proxy-v2-ssl-cn` and `send-proxy-v2 proxy-v2-options
+/// authority,ssl,cert-cn,ssl-cipher`: the TLVs describe the client's TLS (flags, verify
+/// result, version, the client certificate's CN, the cipher, its SNI), byte for byte as
+/// HAProxy 2.6 writes them, with and without a client certificate.
+#[test]
+fn send_proxy_v2_ssl_tlvs_as_haproxy() {
+    use std::io::Read;
+    let ca = TestCa::new();
+    let (srv_pem, _) = cert(&["a.test"]);
+    let client_pem = ca.client("client one");
+    let headers = Arc::new(Mutex::new(Vec::new()));
+    let seen = headers.clone();
+    let app = Backend::custom(move |mut sock, _| {
+        let mut fixed = [0u8; 16];
+        if sock.read_exact(&mut fixed).is_err() {
+            return;
+        }
+        let mut rest = vec![0u8; u16::from_be_bytes([fixed[14], fixed[15]]) as usize];
+        sock.read_exact(&mut rest).unwrap();
+        seen.lock().unwrap().push([&fixed[..], &rest].concat());
+        let _ = try_read_response(&mut sock); // the request
+        let _ = sock.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    });
+    let cfg = "defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{fe}} ssl crt {{dir}}/a.pem verify optional ca-file {{dir}}/ca.pem
+    use_backend cn if { path_beg /cn }
+    use_backend opts if { path_beg /opts }
+    default_backend ssl
+backend ssl
+    server s 127.0.0.1:{{app}} send-proxy-v2-ssl
+backend cn
+    server s 127.0.0.1:{{app}} send-proxy-v2-ssl-cn
+backend opts
+    server s 127.0.0.1:{{app}} send-proxy-v2 proxy-v2-options authority,ssl,cert-cn,ssl-cipher
+";
+    let paths = ["/ssl", "/cn", "/opts"];
+    let mut results = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let proxy = ProxyBuilder::new(cfg).bin(&bin).file("a.pem", &srv_pem).file("ca.pem", &ca.pem()).port("app", app.port()).start();
+        let mut tlvs = Vec::new();
+        for client in [Some(client_pem.as_str()), None] {
+            for path in paths {
+                let mut s = handshake(proxy.port("fe"), any_server(client), Some("a.test")).unwrap();
+                assert_eq!(get(&mut s, path).map(|r| r.0), Some("HTTP/1.1 200 OK".to_string()), "{}", bin.display());
+                let header = headers.lock().unwrap().pop().expect("a PROXY header");
+                tlvs.push(v2_tlvs(&header));
+            }
+        }
+        results.push((bin, tlvs));
+    }
+    let ssl_tlv = |flags: u8, subs: &[(u8, &str)]| {
+        let mut v = vec![flags, 0, 0, 0, 0];
+        for (ty, text) in subs {
+            v.extend_from_slice(&[*ty, 0, text.len() as u8]);
+            v.extend_from_slice(text.as_bytes());
+        }
+        [vec![0x20, 0, v.len() as u8], v].concat()
+    };
+    let (name, tlvs) = &results[0];
+    let v = (0x21, "TLSv1.3");
+    let cipher = (0x23, "TLS_AES_256_GCM_SHA384");
+    let authority = [0x02, 0x00, 0x06].iter().copied().chain(*b"a.test").collect::<Vec<u8>>();
+    assert_eq!(tlvs[0], ssl_tlv(0x07, &[v]), "{}: certificate, verified", name.display());
+    assert_eq!(tlvs[1], ssl_tlv(0x07, &[v, (0x22, "client one")]), "{}", name.display());
+    assert_eq!(tlvs[2], [authority.clone(), ssl_tlv(0x07, &[v, (0x22, "client one"), cipher])].concat(), "{}", name.display());
+    assert_eq!(tlvs[3], ssl_tlv(0x01, &[v]), "{}: no certificate", name.display());
+    assert_eq!(tlvs[4], ssl_tlv(0x01, &[v]), "{}", name.display());
+    assert_eq!(tlvs[5], [authority, ssl_tlv(0x01, &[v, cipher])].concat(), "{}", name.display());
+    for (other, theirs) in &results[1..] {
+        assert_eq!(theirs, tlvs, "{} and {} write the same TLVs", name.display(), other.display());
+    }
+}

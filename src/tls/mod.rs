@@ -194,6 +194,38 @@ pub fn cipher_key_bits(s: rustls::SupportedCipherSuite) -> u16 {
     }
 }
 
+/// The value of the PROXY protocol v2 `PP2_TYPE_SSL` TLV (`send-proxy-v2-ssl`,
+/// `proxy-v2-options ssl`) for a client connection with TLS `info` (`None`: none):
+/// the client flags (`PP2_CLIENT_SSL` 0x01, `PP2_CLIENT_CERT_CONN` 0x02 for a
+/// certificate sent on this connection, `PP2_CLIENT_CERT_SESS` 0x04 for one in its
+/// session), the verify result (0: verified), then the version sub-TLV (0x21) and, as
+/// asked, the certificate's CN (0x22, `send-proxy-v2-ssl-cn`) and the cipher (0x23).
+/// Deviation: a certificate error forgiven by `ca-ignore-err`/`crt-ignore-err`
+/// still reports 0 (rustls gives no verify result to report).
+pub fn pp2_ssl_value(info: Option<&TlsInfo>, cn: bool, cipher: bool) -> Vec<u8> {
+    let mut out = vec![0u8; 5];
+    let Some(info) = info else { return out };
+    out[0] = 0x01;
+    if info.peer_cert {
+        out[0] |= if info.resumed { 0x04 } else { 0x06 };
+    }
+    let mut sub = |ty: u8, value: &[u8]| {
+        out.push(ty);
+        out.extend_from_slice(&(value.len() as u16).to_be_bytes());
+        out.extend_from_slice(value);
+    };
+    sub(0x21, info.protocol.as_bytes());
+    if cn {
+        if let Some(name) = info.peer_cn.as_deref().filter(|_| info.peer_cert) {
+            sub(0x22, name.as_bytes());
+        }
+    }
+    if cipher {
+        sub(0x23, info.cipher.as_bytes());
+    }
+    out
+}
+
 /// HAProxy's log line for a client whose TLS handshake failed, sent to the frontend's
 /// log targets instead of a stream log:
 /// `127.0.0.1:40000 [26/Nov/2026:10:00:40.889] fe/1: SSL handshake failure`
@@ -224,6 +256,8 @@ pub struct TlsInfo {
     pub alpn: Option<Vec<u8>>,
     /// The peer presented a certificate (client certificates on a `verify` bind).
     pub peer_cert: bool,
+    /// The common name of the peer's certificate subject (`send-proxy-v2-ssl-cn`).
+    pub peer_cn: Option<String>,
     /// The session was resumed (`ssl_*_is_resumed`).
     pub resumed: bool,
     /// The symmetric cipher's key size in bits (`ssl_*_use_keysize`,

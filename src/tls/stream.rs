@@ -149,6 +149,7 @@ impl TlsStream {
             sni,
             alpn: self.tls.alpn_protocol().map(<[u8]>::to_vec),
             peer_cert: self.tls.peer_certificates().is_some_and(|c| !c.is_empty()),
+            peer_cn: self.tls.peer_certificates().and_then(|c| super::validity::subject_cn(c.first()?)),
             resumed: self.tls.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
             key_bits: self.tls.negotiated_cipher_suite().map(super::cipher_key_bits).unwrap_or(0),
         }));
