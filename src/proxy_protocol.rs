@@ -27,13 +27,20 @@ pub enum Version {
 /// `proxy-v2-options` that add a TLV to version 2 headers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct V2Options {
-    /// `authority` (PP2_TYPE_AUTHORITY, 0x02): the SNI the client sent; moonproxy has no
-    /// TLS on its client side yet, so it is only added when known.
+    /// `authority` (PP2_TYPE_AUTHORITY, 0x02): the SNI the client sent, when it sent one.
     pub authority: bool,
     /// `unique-id` (PP2_TYPE_UNIQUE_ID, 0x05): the stream's `unique-id-format` value.
     pub unique_id: bool,
     /// `crc32c` (PP2_TYPE_CRC32C, 0x03): a CRC32c of the whole header, first TLV.
     pub crc32c: bool,
+    /// `send-proxy-v2-ssl`, `proxy-v2-options ssl` (PP2_TYPE_SSL, 0x20): the client
+    /// connection's TLS, see `crate::tls::pp2_ssl_value`.
+    pub ssl: bool,
+    /// `send-proxy-v2-ssl-cn`, `proxy-v2-options cert-cn`: the SSL TLV with the client
+    /// certificate's common name.
+    pub ssl_cn: bool,
+    /// `proxy-v2-options ssl-cipher`: the SSL TLV with the cipher's name.
+    pub ssl_cipher: bool,
 }
 
 /// A header read from a client.
@@ -276,6 +283,7 @@ pub fn v2_local() -> Vec<u8> {
 pub const PP2_TYPE_AUTHORITY: u8 = 0x02;
 pub const PP2_TYPE_CRC32C: u8 = 0x03;
 pub const PP2_TYPE_UNIQUE_ID: u8 = 0x05;
+pub const PP2_TYPE_SSL: u8 = 0x20;
 
 #[cfg(test)]
 mod tests {

@@ -179,6 +179,7 @@ fn ours(rules: &HttpRules, raw: &str) -> (Verdict, Txn) {
         sess_vars: &mut sess,
         userlists: &[],
         tls: None,
+        server_tls: None,
     };
     let mut cursor = 0;
     let v = run_request(rules, &mut cursor, &mut txn, &mut env);

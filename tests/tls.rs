@@ -5,69 +5,13 @@
 
 mod common;
 
+use common::tls::*;
 use common::*;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// A self-signed certificate for `name`: its PEM (chain + key, as `crt` wants) and DER.
-fn cert(name: &str) -> (String, CertificateDer<'static>) {
-    let ck = rcgen::generate_simple_self_signed(vec![name.to_string()]).unwrap();
-    (format!("{}{}", ck.cert.pem(), ck.key_pair.serialize_pem()), ck.cert.der().clone())
-}
-
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-/// A client config that trusts only `root`.
-fn trusting(root: &CertificateDer<'static>) -> Arc<rustls::ClientConfig> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(root.clone()).unwrap();
-    let mut c = rustls::ClientConfig::builder_with_provider(provider()).with_safe_default_protocol_versions().unwrap().with_root_certificates(roots).with_no_client_auth();
-    c.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Arc::new(c)
-}
-
-type Tls = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
-
-fn connect(port: u16, config: Arc<rustls::ClientConfig>, sni: &str) -> Tls {
-    let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let name = ServerName::try_from(sni.to_string()).unwrap();
-    let conn = rustls::ClientConnection::new(config, name).unwrap();
-    let mut s = rustls::StreamOwned::new(conn, tcp);
-    while s.conn.is_handshaking() {
-        s.conn.complete_io(&mut s.sock).expect("handshake");
-    }
-    s
-}
-
-/// Sends one GET and reads its response (Content-Length framing).
-fn get(s: &mut Tls, path: &str) -> (String, Vec<u8>) {
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    s.flush().unwrap();
-    read_response(s)
-}
-
-fn read_response(s: &mut impl Read) -> (String, Vec<u8>) {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        s.read_exact(&mut byte).expect("response head");
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8(head).unwrap();
-    let len = head
-        .lines()
-        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap()))
-        .unwrap_or(0);
-    let mut body = vec![0u8; len];
-    s.read_exact(&mut body).unwrap();
-    (head, body)
-}
 
 const HTTP: &str = "defaults
     mode http
@@ -92,8 +36,8 @@ backend app
 /// several requests; `redirect scheme https if !{ ssl_fc }` sends plain clients over.
 #[test]
 fn http_over_tls_sni_fetches_keepalive_and_redirect() {
-    let (a_pem, a_der) = cert("a.test");
-    let (b_pem, b_der) = cert("b.test");
+    let (a_pem, a_der) = cert(&["a.test"]);
+    let (b_pem, b_der) = cert(&["b.test"]);
     let app = Backend::http(b"hello over tls");
     let proxy = ProxyBuilder::new(HTTP).file("a.pem", &a_pem).file("certs/b.pem", &b_pem).port("app", app.port()).start();
 
@@ -134,9 +78,9 @@ fn http_over_tls_sni_fetches_keepalive_and_redirect() {
 /// the connection closed, and the next client served.
 #[test]
 fn handshake_garbage_is_logged_and_closed() {
-    let (a_pem, a_der) = cert("a.test");
+    let (a_pem, a_der) = cert(&["a.test"]);
     let app = Backend::http(b"fine");
-    let proxy = ProxyBuilder::new(HTTP).file("a.pem", &a_pem).file("certs/b.pem", &cert("b.test").0).port("app", app.port()).start();
+    let proxy = ProxyBuilder::new(HTTP).file("a.pem", &a_pem).file("certs/b.pem", &cert(&["b.test"]).0).port("app", app.port()).start();
     let mut raw = TcpStream::connect(("127.0.0.1", proxy.port("tls"))).unwrap();
     raw.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let local = raw.local_addr().unwrap();
@@ -158,7 +102,7 @@ fn handshake_garbage_is_logged_and_closed() {
 /// TCP mode: 1 MB each way through the TLS session to an echo server.
 #[test]
 fn tcp_mode_relays_a_megabyte_both_ways() {
-    let (a_pem, a_der) = cert("a.test");
+    let (a_pem, a_der) = cert(&["a.test"]);
     let echo = Backend::echo();
     let proxy = ProxyBuilder::new(
         "defaults
@@ -190,7 +134,7 @@ listen t
 /// HTTP mode: a 1 MB request body up and a 1 MB response down.
 #[test]
 fn http_large_bodies_both_ways() {
-    let (a_pem, a_der) = cert("a.test");
+    let (a_pem, a_der) = cert(&["a.test"]);
     let big = random_bytes(9, 1 << 20);
     let reply = big.clone();
     let app = Backend::custom(move |mut sock, _| {
@@ -201,7 +145,7 @@ fn http_large_bodies_both_ways() {
         let _ = write!(sock, "HTTP/1.1 200 OK\r\nX-Got: {ok}\r\nContent-Length: {}\r\n\r\n", reply.len());
         let _ = sock.write_all(&reply);
     });
-    let proxy = ProxyBuilder::new(HTTP).file("a.pem", &a_pem).file("certs/b.pem", &cert("b.test").0).port("app", app.port()).start();
+    let proxy = ProxyBuilder::new(HTTP).file("a.pem", &a_pem).file("certs/b.pem", &cert(&["b.test"]).0).port("app", app.port()).start();
     let mut s = connect(proxy.port("tls"), trusting(&a_der), "a.test");
     write!(s, "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", big.len()).unwrap();
     s.write_all(&big).unwrap();
@@ -214,7 +158,7 @@ fn http_large_bodies_both_ways() {
 /// What `-c` refuses, worded as HAProxy 2.6 words it where it has the case.
 #[test]
 fn bind_refusals() {
-    let (a_pem, _) = cert("a.test");
+    let (a_pem, _) = cert(&["a.test"]);
     let check = |bind: &str| {
         let cfg = format!("defaults\n    mode http\n    timeout client 1s\n    timeout server 1s\n    timeout connect 1s\nfrontend f\n    bind 127.0.0.1:{{{{p}}}} {bind}\n    default_backend b\nbackend b\n    server s 127.0.0.1:1\n");
         let out = ProxyBuilder::new(&cfg).file("a.pem", &a_pem).free_port("p").flags(["-c"]).run();
@@ -243,39 +187,16 @@ fn bind_refusals() {
 /// A TLS HTTP server written here (rustls): answers every request with the SNI it
 /// received and its request count on the connection.
 fn tls_app(pem: &str) -> u16 {
-    use rustls::pki_types::pem::PemObject;
-    let certs = CertificateDer::pem_slice_iter(pem.as_bytes()).collect::<Result<Vec<_>, _>>().unwrap();
-    let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(pem.as_bytes()).unwrap();
-    let config = Arc::new(rustls::ServerConfig::builder_with_provider(provider()).with_safe_default_protocol_versions().unwrap().with_no_client_auth().with_single_cert(certs, key).unwrap());
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for sock in l.incoming() {
-            let Ok(sock) = sock else { continue };
-            let config = config.clone();
-            std::thread::spawn(move || {
-                let conn = rustls::ServerConnection::new(config).unwrap();
-                let mut s = rustls::StreamOwned::new(conn, sock);
-                let mut n = 0;
-                loop {
-                    let mut head = Vec::new();
-                    let mut byte = [0u8; 1];
-                    while !head.ends_with(b"\r\n\r\n") {
-                        if s.read_exact(&mut byte).is_err() {
-                            return;
-                        }
-                        head.push(byte[0]);
-                    }
-                    n += 1;
-                    let body = format!("sni={} n={n}", s.conn.server_name().unwrap_or("-"));
-                    if write!(s, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len()).and_then(|_| s.flush()).is_err() {
-                        return;
-                    }
-                }
-            });
+    serve_tls(Arc::new(server_config(pem)), |mut s| {
+        let mut n = 0;
+        while read_head(&mut s).is_some() {
+            n += 1;
+            let body = format!("sni={} n={n}", s.conn.server_name().unwrap_or("-"));
+            if write!(s, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len()).and_then(|_| s.flush()).is_err() {
+                return;
+            }
         }
-    });
-    port
+    })
 }
 
 /// `server ... ssl`: verified against `ca-file` with the SNI from `sni`, refused with
@@ -283,8 +204,8 @@ fn tls_app(pem: &str) -> u16 {
 /// server connection; `check-ssl`-style checks over TLS keep the server up.
 #[test]
 fn server_side_tls() {
-    let (b_pem, b_der) = cert("b.test");
-    let (other_pem, _) = cert("other.test");
+    let (b_pem, b_der) = cert(&["b.test"]);
+    let (other_pem, _) = cert(&["other.test"]);
     let _ = b_der;
     let app = tls_app(&b_pem);
     let proxy = ProxyBuilder::new(
@@ -332,7 +253,7 @@ backend noverify
 /// server's certificate is self-signed).
 #[test]
 fn lua_connect_ssl_and_https_httpclient() {
-    let (b_pem, _) = cert("b.test");
+    let (b_pem, _) = cert(&["b.test"]);
     let app = tls_app(&b_pem);
     let proxy = ProxyBuilder::new(
         "global
@@ -382,7 +303,7 @@ end)
 /// reads late: the proxy closes only once every TLS record is out (no truncation).
 #[test]
 fn close_after_a_large_response_loses_nothing() {
-    let (a_pem, a_der) = cert("a.test");
+    let (a_pem, a_der) = cert(&["a.test"]);
     let big = random_bytes(11, 4 << 20);
     let reply = big.clone();
     let app = Backend::custom(move |mut sock, _| {
@@ -391,7 +312,7 @@ fn close_after_a_large_response_loses_nothing() {
         let _ = write!(sock, "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: {}\r\n\r\n", reply.len());
         let _ = sock.write_all(&reply);
     });
-    let proxy = ProxyBuilder::new(HTTP).file("a.pem", &a_pem).file("certs/b.pem", &cert("b.test").0).port("app", app.port()).start();
+    let proxy = ProxyBuilder::new(HTTP).file("a.pem", &a_pem).file("certs/b.pem", &cert(&["b.test"]).0).port("app", app.port()).start();
     // A small receive window, so that the proxy's send buffer fills while we sleep.
     let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     sock.set_recv_buffer_size(8 * 1024).unwrap();
@@ -412,8 +333,8 @@ fn close_after_a_large_response_loses_nothing() {
 /// finish (the `ssl_fc*` fetches "may change" until then, so the rules wait).
 #[test]
 fn tcp_mode_routes_on_sni() {
-    let (a_pem, a_der) = cert("a.test");
-    let (b_pem, b_der) = cert("b.test");
+    let (a_pem, a_der) = cert(&["a.test"]);
+    let (b_pem, b_der) = cert(&["b.test"]);
     let (one, two) = (Backend::reply(b"one"), Backend::reply(b"two"));
     let proxy = ProxyBuilder::new(
         "defaults
@@ -444,4 +365,165 @@ backend two
         let _ = s.read_to_end(&mut got);
         assert_eq!(got, want, "{sni}");
     }
+}
+
+/// The `ssl_bc*` fetches read the server connection's session, in `http-response`
+/// rules and in log formats, the same with HAProxy 2.6 side by side: the second
+/// connection to the server resumes its session (`ssl-reuse`, one thread), and a plain
+/// server has no TLS (`ssl_bc` false, the others absent). `http-request` rules cannot
+/// use them (no server connection yet), with HAProxy's message.
+#[test]
+fn ssl_bc_fetches_in_response_rules_and_logs() {
+    let (b_pem, _) = cert(&["b.test"]);
+    let mut config = server_config(&b_pem);
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let app = serve_tls(Arc::new(config), |mut s| {
+        if read_head(&mut s).is_some() {
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok").and_then(|_| s.flush());
+            s.conn.send_close_notify();
+            let _ = s.flush();
+        }
+    });
+    let plain = Backend::http(b"plain");
+    let bc = "bc=%[ssl_bc] p=%[ssl_bc_protocol] c=%[ssl_bc_cipher] a=%[ssl_bc_alpn] r=%[ssl_bc_is_resumed] k=%[ssl_bc_use_keysize]/%[ssl_bc_alg_keysize]";
+    let cfg = format!(
+        "global
+    nbthread 1
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{{{fe}}}}
+    log stdout format raw local0
+    log-format \"LOG %HU {bc}\"
+    use_backend plain if {{ path_beg /plain }}
+    default_backend tls
+backend tls
+    http-response set-header X-Bc \"{bc}\"
+    server s 127.0.0.1:{{{{app}}}} ssl verify none alpn http/1.1
+backend plain
+    http-response set-header X-Bc \"{bc}\"
+    server s 127.0.0.1:{{{{plain}}}}
+"
+    );
+    for bin in moonproxy_and_haproxy() {
+        let who = bin.display();
+        let proxy = ProxyBuilder::new(&cfg).bin(&bin).port("app", app).port("plain", plain.port()).start();
+        let full = "bc=1 p=TLSv1.3 c=TLS_AES_256_GCM_SHA384 a=http/1.1 r=0 k=256/256";
+        let resumed = "bc=1 p=TLSv1.3 c=TLS_AES_256_GCM_SHA384 a=http/1.1 r=1 k=256/256";
+        // An absent sample is empty in a header, `-` in a log line.
+        for (path, want, logged) in [("/first", full, full), ("/second", resumed, resumed), ("/plain", "bc=0 p= c= a= r=0 k=/", "bc=0 p=- c=- a=- r=0 k=-/-")] {
+            let r = get_closing(proxy.port("fe"), path);
+            assert_eq!(r.status, 200, "{who}: {}", r.head);
+            assert_eq!(r.header("x-bc"), Some(want), "{who}: {path}");
+            let line = proxy.wait_for_line(|l| l.starts_with(&format!("LOG {path} ")), Duration::from_secs(5));
+            assert_eq!(line, format!("LOG {path} {logged}"), "{who}");
+        }
+    }
+
+    let refused = "defaults\n    mode http\n    timeout client 1s\n    timeout server 1s\n    timeout connect 1s\nbackend b\n    http-request set-header x %[ssl_bc_cipher]\n    server s 127.0.0.1:1\n";
+    let out = ProxyBuilder::new(refused).flags(["-c"]).run();
+    assert_ne!(out.code(), Some(0));
+    assert!(out.stderr.contains("sample fetch <ssl_bc_cipher]> may not be reliably used here because it needs 'server-side connection' which is not available here."), "{}", out.stderr);
+}
+
+/// A client verifier that accepts any certificate and keeps the OCSP response the
+/// server stapled (empty: none).
+#[derive(Debug)]
+struct StapleRecorder(std::sync::Mutex<Option<Vec<u8>>>);
+
+impl rustls::client::danger::ServerCertVerifier for StapleRecorder {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        *self.0.lock().unwrap() = Some(ocsp_response.to_vec());
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(&self, m: &[u8], c: &rustls::pki_types::CertificateDer<'_>, d: &rustls::DigitallySignedStruct) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        moonproxy::tls::certs::NoVerify(provider()).verify_tls12_signature(m, c, d)
+    }
+
+    fn verify_tls13_signature(&self, m: &[u8], c: &rustls::pki_types::CertificateDer<'_>, d: &rustls::DigitallySignedStruct) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        moonproxy::tls::certs::NoVerify(provider()).verify_tls13_signature(m, c, d)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        moonproxy::tls::certs::NoVerify(provider()).supported_verify_schemes()
+    }
+}
+
+/// The OCSP response a client asking for the certificate status gets from `port`
+/// with TLS `version` (`None`: the handshake failed).
+fn stapled(port: u16, version: &'static rustls::SupportedProtocolVersion) -> Option<Vec<u8>> {
+    use rustls::client::danger::ServerCertVerifier;
+    let recorder = Arc::new(StapleRecorder(std::sync::Mutex::new(None)));
+    let verifier: Arc<dyn ServerCertVerifier> = recorder.clone();
+    let config = rustls::ClientConfig::builder_with_provider(provider()).with_protocol_versions(&[version]).unwrap().dangerous().with_custom_certificate_verifier(verifier).with_no_client_auth();
+    handshake(port, Arc::new(config), Some("a.test")).ok()?;
+    let got = recorder.0.lock().unwrap().take();
+    got
+}
+
+/// A DER OCSPResponse: `successful`, with `basic` as its (unchecked) response bytes.
+fn ocsp_response(basic: &[u8]) -> Vec<u8> {
+    let der = |tag: u8, body: &[u8]| [&[tag, body.len() as u8][..], body].concat();
+    let oid = der(0x06, &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01, 0x01]); // id-pkix-ocsp-basic
+    let bytes = der(0xa0, &der(0x30, &[oid, der(0x04, basic)].concat()));
+    der(0x30, &[&[0x0a, 0x01, 0x00][..], &bytes].concat())
+}
+
+/// OCSP stapling: `a.pem.ocsp` beside a bind's `a.pem` is stapled as it is, in TLS 1.3
+/// and 1.2; a certificate without one staples nothing; a response HAProxy cannot parse
+/// is ignored with its warning (HAProxy 2.6's words; it also refuses a response whose
+/// certificate ID it cannot compute, which moonproxy does not check).
+#[test]
+fn ocsp_files_are_stapled() {
+    let (a_pem, _) = cert(&["a.test"]);
+    let response = ocsp_response(b"a stapled response");
+    // The harness writes text files: the DER responses go to a directory of our own.
+    let dir = std::env::temp_dir().join(format!("moonproxy-ocsp-test-{}", std::process::id()));
+    for (sub, ocsp) in [("ocsp", Some(&response[..])), ("none", None), ("junk", Some(&b"junk\n"[..]))] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+        std::fs::write(dir.join(sub).join("a.pem"), &a_pem).unwrap();
+        if let Some(der) = ocsp {
+            std::fs::write(dir.join(sub).join("a.pem.ocsp"), der).unwrap();
+        }
+    }
+    let proxy = ProxyBuilder::new(
+        "defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{ocsp}} ssl crt {{certs}}/ocsp/a.pem
+    bind 127.0.0.1:{{none}} ssl crt {{certs}}/none/a.pem
+    bind 127.0.0.1:{{junk}} ssl crt {{certs}}/junk/a.pem
+    http-request return status 200
+",
+    )
+    .var("certs", dir.display())
+    .start();
+    for v in [&rustls::version::TLS13, &rustls::version::TLS12] {
+        assert_eq!(stapled(proxy.port("ocsp"), v), Some(response.clone()), "{v:?}");
+        assert_eq!(stapled(proxy.port("none"), v), Some(Vec::new()), "{v:?}");
+        assert_eq!(stapled(proxy.port("junk"), v), Some(Vec::new()), "{v:?}");
+    }
+    proxy.wait_for_line(|l| l.contains("Loading: Unable to parse OCSP response. Content will be ignored."), Duration::from_secs(5));
+    drop(proxy);
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    // A file that cannot be read (here a directory) is an error of the bind line.
+    let cfg = "defaults\n    mode http\n    timeout client 1s\n    timeout server 1s\n    timeout connect 1s\nfrontend f\n    bind 127.0.0.1:{{p}} ssl crt {{dir}}/a.pem\n";
+    let out = ProxyBuilder::new(cfg).file("a.pem", &a_pem).file("a.pem.ocsp/x", "").free_port("p").flags(["-c"]).run();
+    assert_ne!(out.code(), Some(0));
+    assert!(out.stderr.contains(":7] : 'bind 127.0.0.1:") && out.stderr.contains("unable to load OCSP response from file '") && out.stderr.contains("a.pem.ocsp' : Is a directory."), "{}", out.stderr);
 }

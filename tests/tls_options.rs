@@ -6,80 +6,24 @@
 
 mod common;
 
+use common::tls::*;
 use common::*;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use rustls::pki_types::CertificateDer;
+use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-/// A self-signed certificate for `names`: its PEM (chain + key, as `crt` wants) and DER.
-fn cert(names: &[&str]) -> (String, CertificateDer<'static>) {
-    let ck = rcgen::generate_simple_self_signed(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
-    (format!("{}{}", ck.cert.pem(), ck.key_pair.serialize_pem()), ck.cert.der().clone())
-}
-
-/// A client that accepts any server certificate (the tests look at which one came).
-fn any_server(client_cert: Option<&str>) -> Arc<rustls::ClientConfig> {
-    let b = rustls::ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(moonproxy::tls::certs::NoVerify(provider())));
-    Arc::new(match client_cert {
-        None => b.with_no_client_auth(),
-        Some(pem) => {
-            let chain = CertificateDer::pem_slice_iter(pem.as_bytes()).collect::<Result<Vec<_>, _>>().unwrap();
-            b.with_client_auth_cert(chain, PrivateKeyDer::from_pem_slice(pem.as_bytes()).unwrap()).unwrap()
-        }
-    })
-}
-
-type Tls = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
-
-/// Connects and completes the handshake; `sni: None` sends none.
-fn handshake(port: u16, config: Arc<rustls::ClientConfig>, sni: Option<&str>) -> Result<Tls, std::io::Error> {
-    let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let name = match sni {
-        Some(s) => ServerName::try_from(s.to_string()).unwrap(),
-        None => ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()),
-    };
-    let conn = rustls::ClientConnection::new(config, name).unwrap();
-    let mut s = rustls::StreamOwned::new(conn, tcp);
-    while s.conn.is_handshaking() {
-        s.conn.complete_io(&mut s.sock)?;
-    }
-    Ok(s)
+/// One GET on a TLS connection: the response's status line and body, or `None` when
+/// the connection failed before a response.
+fn get(s: &mut Tls, path: &str) -> Option<(String, String)> {
+    let (head, body) = try_get(s, path)?;
+    Some((head.lines().next().unwrap().to_string(), String::from_utf8(body).unwrap()))
 }
 
 /// The certificate the server presented for `sni` (`None`: the handshake failed).
 fn served(port: u16, sni: Option<&str>) -> Option<CertificateDer<'static>> {
     let s = handshake(port, any_server(None), sni).ok()?;
     Some(s.conn.peer_certificates()?[0].clone())
-}
-
-/// One GET on a TLS connection: the response's status line and body, or `None` when
-/// the connection failed before a response.
-fn get(s: &mut Tls, path: &str) -> Option<(String, String)> {
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").ok()?;
-    s.flush().ok()?;
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        s.read_exact(&mut byte).ok()?;
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8(head).unwrap();
-    let len = head.lines().find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap())).unwrap_or(0);
-    let mut body = vec![0u8; len];
-    s.read_exact(&mut body).ok()?;
-    Some((head.lines().next().unwrap().to_string(), String::from_utf8(body).unwrap()))
 }
 
 /// `moonproxy -c` on a frontend with `bind` options: exit code and stderr.
@@ -247,39 +191,20 @@ struct TlsApp {
 
 impl TlsApp {
     fn start(pem: &str) -> TlsApp {
-        let certs = CertificateDer::pem_slice_iter(pem.as_bytes()).collect::<Result<Vec<_>, _>>().unwrap();
-        let key = PrivateKeyDer::from_pem_slice(pem.as_bytes()).unwrap();
-        let mut config = rustls::ServerConfig::builder_with_provider(provider()).with_safe_default_protocol_versions().unwrap().with_no_client_auth().with_single_cert(certs, key).unwrap();
+        let mut config = server_config(pem);
         config.alpn_protocols = vec![b"http/1.0".to_vec(), b"http/1.1".to_vec()];
-        let config = Arc::new(config);
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = l.local_addr().unwrap().port();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = seen.clone();
-        std::thread::spawn(move || {
-            for sock in l.incoming() {
-                let Ok(sock) = sock else { continue };
-                let (config, log) = (config.clone(), log.clone());
-                std::thread::spawn(move || {
-                    let mut s = rustls::StreamOwned::new(rustls::ServerConnection::new(config).unwrap(), sock);
-                    let mut head = Vec::new();
-                    let mut byte = [0u8; 1];
-                    while !head.ends_with(b"\r\n\r\n") {
-                        if s.read_exact(&mut byte).is_err() {
-                            return;
-                        }
-                        head.push(byte[0]);
-                    }
-                    let path = String::from_utf8_lossy(&head).split(' ').nth(1).unwrap_or("").to_string();
-                    let sni = s.conn.server_name().unwrap_or("-").to_string();
-                    let alpn = s.conn.alpn_protocol().map(|a| String::from_utf8_lossy(a).into_owned()).unwrap_or("-".into());
-                    let resumed = s.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
-                    log.lock().unwrap().push(format!("{path} sni={sni} alpn={alpn}{}", if resumed { " resumed" } else { "" }));
-                    let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok").and_then(|_| s.flush());
-                    s.conn.send_close_notify();
-                    let _ = s.flush();
-                });
-            }
+        let port = serve_tls(Arc::new(config), move |mut s| {
+            let Some(head) = read_head(&mut s) else { return };
+            let path = head.split(' ').nth(1).unwrap_or("").to_string();
+            let sni = s.conn.server_name().unwrap_or("-").to_string();
+            let alpn = s.conn.alpn_protocol().map(|a| String::from_utf8_lossy(a).into_owned()).unwrap_or("-".into());
+            let resumed = s.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+            log.lock().unwrap().push(format!("{path} sni={sni} alpn={alpn}{}", if resumed { " resumed" } else { "" }));
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok").and_then(|_| s.flush());
+            s.conn.send_close_notify();
+            let _ = s.flush();
         });
         TlsApp { port, seen }
     }
@@ -517,4 +442,161 @@ backend noticket
     assert_eq!(resumed("/reuse"), [false, true, true], "{seen:?}");
     assert_eq!(resumed("/noreuse"), [false, false, false], "{seen:?}");
     assert_eq!(resumed("/noticket"), [false, true, true], "a session id resumes it: {seen:?}");
+}
+
+/// Server `crt`: a TLS server requiring a client certificate from its CA is reached
+/// with `crt client.pem` (also given by `default-server`, relative to `crt-base`);
+/// without one its handshake fails and the client gets a 503. A missing file is
+/// refused by `-c` at the server line, with HAProxy 2.6's message.
+#[test]
+fn server_crt_presents_a_client_certificate() {
+    let ca = TestCa::new();
+    let (srv_pem, _) = cert(&["b.test"]);
+    let app = serve_tls(Arc::new(ca.requiring_clients(&srv_pem)), |mut s| {
+        while read_head(&mut s).is_some() {
+            let n = s.conn.peer_certificates().map_or(0, |c| c.len());
+            let body = format!("client certificates: {n}");
+            if write!(s, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len()).and_then(|_| s.flush()).is_err() {
+                return;
+            }
+        }
+    });
+    let cfg = "global
+    crt-base {{dir}}/certs
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+    retries 0
+    log stdout format raw local0
+    option httplog
+frontend fe
+    bind 127.0.0.1:{{fe}}
+    use_backend without if { path_beg /without }
+    use_backend bydefault if { path_beg /default }
+    default_backend with
+backend with
+    server s1 127.0.0.1:{{app}} ssl verify none crt {{dir}}/certs/client.pem
+backend bydefault
+    default-server crt client.pem
+    server s1 127.0.0.1:{{app}} ssl verify none
+backend without
+    server s1 127.0.0.1:{{app}} ssl verify none
+";
+    let client_pem = ca.client("moonproxy.test");
+    for bin in moonproxy_and_haproxy() {
+        let who = bin.display();
+        let proxy = ProxyBuilder::new(cfg).bin(&bin).file("certs/client.pem", &client_pem).port("app", app).start();
+        let mut c = proxy.connect("fe");
+        let r = c.http_get("/");
+        assert_eq!(r.status, 200, "{who}: {}", r.head);
+        assert_eq!(String::from_utf8_lossy(&r.body), "client certificates: 1");
+        let r = proxy.connect("fe").http_get("/default");
+        assert_eq!(r.status, 200, "{who}: default-server crt, relative to crt-base: {}", r.head);
+        let r = proxy.connect("fe").http_get("/without");
+        let line = proxy.wait_for_line(|l| l.contains("/without"), Duration::from_secs(5));
+        if bin == moonproxy_bin() {
+            // A connection failure (no connect time, `SC`), though TLS 1.3 tells the
+            // client only after its side of the handshake is done.
+            assert_eq!(r.status, 503, "{who}: no client certificate: the server refuses the handshake: {}", r.head);
+            assert!(line.contains(" fe without/s1 0/0/-1/-1/") && line.contains(" SC-- "), "{who}: {line}");
+        } else {
+            // HAProxy says 503 `SC` or, when the alert comes after it sent the
+            // request, 502 `SH`: a race between its threads and the server.
+            assert!(matches!(r.status, 502 | 503), "{who}: {}", r.head);
+        }
+    }
+
+    let out = ProxyBuilder::new(&cfg.replace("crt client.pem", "crt missing.pem")).file("certs/client.pem", "").free_port("fe").port("app", app).flags(["-c"]).run();
+    assert_ne!(out.code(), Some(0));
+    assert!(out.stderr.contains(":20] : 'server bydefault/s1' : unable to stat SSL certificate from file '"), "{}", out.stderr);
+    assert!(out.stderr.contains("certs/missing.pem' : No such file or directory."), "{}", out.stderr);
+    let out = ProxyBuilder::new(cfg).file("certs/client.pem", "junk\n").free_port("fe").port("app", app).flags(["-c"]).run();
+    assert_ne!(out.code(), Some(0));
+    assert!(out.stderr.contains(":17] : 'server with/s1' : unable to load SSL certificate from file '"), "{}", out.stderr);
+}
+
+/// The TLVs of a PROXY v2 header over TCP/IPv4 (after its 12 address bytes).
+fn v2_tlvs(header: &[u8]) -> Vec<u8> {
+    assert_eq!(&header[12..14], &[0x21, 0x11], "PROXY v2, TCP over IPv4: {header:?}");
+    header[16 + 12..].to_vec()
+}
+
+/// `send-proxy-v2-ssl`, `send-proxy-v2-ssl-cn` and `send-proxy-v2 proxy-v2-options
+/// authority,ssl,cert-cn,ssl-cipher`: the TLVs describe the client's TLS (flags, verify
+/// result, version, the client certificate's CN, the cipher, its SNI), byte for byte as
+/// HAProxy 2.6 writes them, with and without a client certificate.
+#[test]
+fn send_proxy_v2_ssl_tlvs_as_haproxy() {
+    use std::io::Read;
+    let ca = TestCa::new();
+    let (srv_pem, _) = cert(&["a.test"]);
+    let client_pem = ca.client("client one");
+    let headers = Arc::new(Mutex::new(Vec::new()));
+    let seen = headers.clone();
+    let app = Backend::custom(move |mut sock, _| {
+        let mut fixed = [0u8; 16];
+        if sock.read_exact(&mut fixed).is_err() {
+            return;
+        }
+        let mut rest = vec![0u8; u16::from_be_bytes([fixed[14], fixed[15]]) as usize];
+        sock.read_exact(&mut rest).unwrap();
+        seen.lock().unwrap().push([&fixed[..], &rest].concat());
+        let _ = try_read_response(&mut sock); // the request
+        let _ = sock.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    });
+    let cfg = "defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{fe}} ssl crt {{dir}}/a.pem verify optional ca-file {{dir}}/ca.pem
+    use_backend cn if { path_beg /cn }
+    use_backend opts if { path_beg /opts }
+    default_backend ssl
+backend ssl
+    server s 127.0.0.1:{{app}} send-proxy-v2-ssl
+backend cn
+    server s 127.0.0.1:{{app}} send-proxy-v2-ssl-cn
+backend opts
+    server s 127.0.0.1:{{app}} send-proxy-v2 proxy-v2-options authority,ssl,cert-cn,ssl-cipher
+";
+    let paths = ["/ssl", "/cn", "/opts"];
+    let mut results = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let proxy = ProxyBuilder::new(cfg).bin(&bin).file("a.pem", &srv_pem).file("ca.pem", &ca.pem()).port("app", app.port()).start();
+        let mut tlvs = Vec::new();
+        for client in [Some(client_pem.as_str()), None] {
+            for path in paths {
+                let mut s = handshake(proxy.port("fe"), any_server(client), Some("a.test")).unwrap();
+                assert_eq!(get(&mut s, path).map(|r| r.0), Some("HTTP/1.1 200 OK".to_string()), "{}", bin.display());
+                let header = headers.lock().unwrap().pop().expect("a PROXY header");
+                tlvs.push(v2_tlvs(&header));
+            }
+        }
+        results.push((bin, tlvs));
+    }
+    let ssl_tlv = |flags: u8, subs: &[(u8, &str)]| {
+        let mut v = vec![flags, 0, 0, 0, 0];
+        for (ty, text) in subs {
+            v.extend_from_slice(&[*ty, 0, text.len() as u8]);
+            v.extend_from_slice(text.as_bytes());
+        }
+        [vec![0x20, 0, v.len() as u8], v].concat()
+    };
+    let (name, tlvs) = &results[0];
+    let v = (0x21, "TLSv1.3");
+    let cipher = (0x23, "TLS_AES_256_GCM_SHA384");
+    let authority = [0x02, 0x00, 0x06].iter().copied().chain(*b"a.test").collect::<Vec<u8>>();
+    assert_eq!(tlvs[0], ssl_tlv(0x07, &[v]), "{}: certificate, verified", name.display());
+    assert_eq!(tlvs[1], ssl_tlv(0x07, &[v, (0x22, "client one")]), "{}", name.display());
+    assert_eq!(tlvs[2], [authority.clone(), ssl_tlv(0x07, &[v, (0x22, "client one"), cipher])].concat(), "{}", name.display());
+    assert_eq!(tlvs[3], ssl_tlv(0x01, &[v]), "{}: no certificate", name.display());
+    assert_eq!(tlvs[4], ssl_tlv(0x01, &[v]), "{}", name.display());
+    assert_eq!(tlvs[5], [authority, ssl_tlv(0x01, &[v, cipher])].concat(), "{}", name.display());
+    for (other, theirs) in &results[1..] {
+        assert_eq!(theirs, tlvs, "{} and {} write the same TLVs", name.display(), other.display());
+    }
 }

@@ -114,5 +114,6 @@ pub fn record(cx: &dyn SampleCtx) -> StreamLog {
         tls: cx.tls().map(|t| std::sync::Arc::new(t.clone())),
         backend_src: f.backend_src,
         log_count: f.log_count,
+        server_tls: cx.server_tls().map(|t| std::sync::Arc::new(t.clone())),
     }
 }

@@ -49,6 +49,8 @@ pub struct RuleEnv<'a> {
     pub userlists: &'a [crate::config::model::Userlist],
     /// The client connection's TLS (`ssl_fc*`).
     pub tls: Option<std::sync::Arc<crate::tls::TlsInfo>>,
+    /// The server connection's TLS (`ssl_bc*`): response rules and logs.
+    pub server_tls: Option<std::sync::Arc<crate::tls::TlsInfo>>,
 }
 
 /// The sample context of a transaction: the connection from [`RuleEnv`], the messages,
@@ -96,6 +98,9 @@ pub fn apply_writes(writes: &VarWrites, txn: &mut Txn, env: &mut RuleEnv<'_>) {
 impl SampleCtx for RuleCtx<'_, '_> {
     fn tls(&self) -> Option<&crate::tls::TlsInfo> {
         self.env.tls.as_deref()
+    }
+    fn server_tls(&self) -> Option<&crate::tls::TlsInfo> {
+        self.env.server_tls.as_deref()
     }
     fn src(&self) -> Option<SocketAddr> {
         self.env.src

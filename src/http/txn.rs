@@ -56,6 +56,9 @@ pub struct Txn {
     /// The cache's part (`cache-use` answered, a response being stored), see
     /// [`crate::http::cache`].
     pub cache: crate::http::cache::TxnCache,
+    /// The TLS of the server connection the response came on (`ssl_bc*` in the
+    /// transaction's log line, once that connection may be closed).
+    pub server_tls: Option<std::sync::Arc<crate::tls::TlsInfo>>,
 }
 
 impl Txn {
@@ -79,6 +82,7 @@ impl Txn {
         self.silent = false;
         self.no_l7_retry = false;
         self.unique_id = None;
+        self.server_tls = None;
         self.persist = Default::default();
         self.cookie_req = None;
         self.cookie_res = None;

@@ -71,6 +71,8 @@ pub struct StreamLog {
     pub frontend_ssl: bool,
     /// The client connection's TLS (`%sslv`, `%sslc`, `ssl_fc*` in log formats).
     pub tls: Option<std::sync::Arc<crate::tls::TlsInfo>>,
+    /// The server connection's TLS (`ssl_bc*` in log formats).
+    pub server_tls: Option<std::sync::Arc<crate::tls::TlsInfo>>,
     pub backend: Option<String>,
     pub server: Option<String>,
     pub server_addr: Option<SocketAddr>,
@@ -182,6 +184,7 @@ impl Default for StreamLog {
             frontend: String::new(),
             frontend_ssl: false,
             tls: None,
+            server_tls: None,
             backend: None,
             server: None,
             server_addr: None,
@@ -214,6 +217,9 @@ impl Default for StreamLog {
 impl crate::sample::SampleCtx for StreamLog {
     fn tls(&self) -> Option<&crate::tls::TlsInfo> {
         self.tls.as_deref()
+    }
+    fn server_tls(&self) -> Option<&crate::tls::TlsInfo> {
+        self.server_tls.as_deref()
     }
     fn src(&self) -> Option<SocketAddr> {
         self.client

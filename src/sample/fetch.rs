@@ -166,6 +166,15 @@ pub static FETCHES: &[Fetch] = &[
     fetch!("src_port", ArgSpec::NONE, T::Sint, no_check, |_, cx| Some(
         Sample::Sint(cx.src()?.port() as i64)
     )),
+    // The server connection's TLS (`crate::tls`), in response rules and logs.
+    fetch!("ssl_bc", ArgSpec::NONE, T::Bool, no_check, |_, cx| Some(Sample::Bool(cx.server_tls().is_some()))),
+    fetch!("ssl_bc_alg_keysize", ArgSpec::NONE, T::Sint, no_check, |_, cx| Some(Sample::Sint(cx.server_tls()?.key_bits.into()))),
+    fetch!("ssl_bc_alpn", ArgSpec::NONE, T::Str, no_check, |_, cx| Some(Sample::Str(cx.server_tls()?.alpn.clone()?))),
+    fetch!("ssl_bc_cipher", ArgSpec::NONE, T::Str, no_check, |_, cx| Some(Sample::str(cx.server_tls()?.cipher.as_str()))),
+    // False without TLS, as in HAProxy.
+    fetch!("ssl_bc_is_resumed", ArgSpec::NONE, T::Bool, no_check, |_, cx| Some(Sample::Bool(cx.server_tls().is_some_and(|t| t.resumed)))),
+    fetch!("ssl_bc_protocol", ArgSpec::NONE, T::Str, no_check, |_, cx| Some(Sample::str(cx.server_tls()?.protocol))),
+    fetch!("ssl_bc_use_keysize", ArgSpec::NONE, T::Sint, no_check, |_, cx| Some(Sample::Sint(cx.server_tls()?.key_bits.into()))),
     // The client connection's TLS (`crate::tls`): read once its handshake is done.
     fetch!("ssl_c_used", ArgSpec::NONE, T::Bool, no_check, |_, cx| Some(Sample::Bool(cx.tls()?.peer_cert))),
     fetch!("ssl_fc", ArgSpec::NONE, T::Bool, no_check, |_, cx| Some(Sample::Bool(cx.tls().is_some()))),

@@ -225,6 +225,11 @@ pub trait SampleCtx {
     fn tls(&self) -> Option<&crate::tls::TlsInfo> {
         None
     }
+    /// The server connection's TLS session (`ssl_bc*`); `None` without TLS or
+    /// without a server connection.
+    fn server_tls(&self) -> Option<&crate::tls::TlsInfo> {
+        None
+    }
     /// Client address (`src`, `src_port`).
     fn src(&self) -> Option<SocketAddr> {
         None

@@ -857,6 +857,7 @@ impl Stream {
             sess_vars: &mut h.sess_vars,
             userlists: &env.proxies[self.frontend].userlists,
             tls: self.client.tls_info().cloned(),
+            server_tls: None,
         };
         // A Lua action in progress resumes first; a rule reaching one runs it, then the
         // list goes on after it.
@@ -1381,7 +1382,17 @@ impl Stream {
                     }
                     progress |= f.progress();
                 }
-                Err(super::channel::ReadFailed) => return self.close(env, Cause::ServerAbort, self.http_phase()),
+                Err(super::channel::ReadFailed) => {
+                    // A TLS server refusing the handshake after the client's side of
+                    // it was done (TLS 1.3): a connection failure, as in HAProxy.
+                    let phase = if srv.tls_handshake_failed() {
+                        self.t_connect = None;
+                        Phase::Connect
+                    } else {
+                        self.http_phase()
+                    };
+                    return self.close(env, Cause::ServerAbort, phase);
+                }
             }
             match self.http_response(env) {
                 Ok(p) => progress |= p,
@@ -1543,6 +1554,7 @@ impl Stream {
                             crate::stats::account_server_response(env.proxies, side.be(), side.srv(), res.line.status);
                             env.pool.observe(side.be(), side.srv(), crate::backend::observe::Observed::Status(res.line.status));
                             crate::stick::session::http_status(res.line.status);
+                            h.txn.server_tls = side.conn.as_ref().and_then(|c| c.tls_info().cloned());
                         }
                         let fe = &env.proxies[self.frontend];
                         capture::capture_headers(&fe.res_captures, &res.headers, &mut h.txn.res_captures);
@@ -1666,6 +1678,7 @@ impl Stream {
                 sess_vars: &mut h.sess_vars,
                 userlists: &env.proxies[self.frontend].userlists,
                 tls: self.client.tls_info().cloned(),
+                server_tls: h.txn.server_tls.clone(),
             };
             let list = &env.proxies[proxy].http_rules;
             let side = lua::Side::Response;

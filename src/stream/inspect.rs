@@ -245,7 +245,7 @@ pub(super) fn tcp_response_rules(ins: &mut Option<Box<Inspect>>, side: ResponseS
     let v = loop {
         if start.is_some() || side.lua.as_ref().is_some_and(|l| l.pending()) {
             let mut txn = crate::http::txn::Txn { vars: std::mem::take(&mut ins.txn_vars), ..Default::default() };
-            let mut renv = crate::http::rules::RuleEnv { src: side.addrs.0, dst: side.addrs.1, frontend: &fe.name, backend: Some(&be.name), server: None, sess_vars: &mut ins.sess_vars, userlists: &fe.userlists, tls: None };
+            let mut renv = crate::http::rules::RuleEnv { src: side.addrs.0, dst: side.addrs.1, frontend: &fe.name, backend: Some(&be.name), server: None, sess_vars: &mut ins.sess_vars, userlists: &fe.userlists, tls: None, server_tls: None };
             let mut io = TcpChannels { chans: [&mut *side.req, &mut *side.res], outs: &mut ins.lua_out, can_wait: [false, !last], waited: false };
             let step = super::lua::run_action_io(side.lua, env.cx, proxies, &*env.pool, env.key, start.take().as_ref(), &mut txn, &mut renv, super::lua::Side::Response, Some(&mut io));
             let waited = io.waited;
@@ -825,6 +825,12 @@ pub(super) struct LogCtx<'a> {
 }
 
 impl SampleCtx for LogCtx<'_> {
+    fn tls(&self) -> Option<&crate::tls::TlsInfo> {
+        self.rec.tls()
+    }
+    fn server_tls(&self) -> Option<&crate::tls::TlsInfo> {
+        self.rec.server_tls()
+    }
     fn src(&self) -> Option<SocketAddr> {
         self.rec.src()
     }

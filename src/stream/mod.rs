@@ -1076,6 +1076,8 @@ impl Stream {
             frontend: fe.name.clone(),
             frontend_ssl: self.client.is_tls(),
             tls: self.client.tls_info().cloned(),
+            // The connection may be closed by now: HTTP keeps its TLS with the response.
+            server_tls: srv.and_then(|s| s.conn.as_ref()?.tls_info().cloned()).or_else(|| self.http.as_ref()?.txn.server_tls.clone()),
             backend: be.map(|b| b.name.clone()),
             server: srv.map(|s| pool.server_name(s.be(), s.srv()).to_string()),
             server_addr: srv.and_then(|s| match s.addr {
@@ -1143,6 +1145,7 @@ impl Stream {
             sess_vars: &mut h.sess_vars,
             userlists: &fe.userlists,
             tls: self.client.tls_info().cloned(),
+            server_tls: rec.server_tls.clone(),
         };
         format.eval_samples(&crate::http::rules::RuleCtx::new(&renv, &h.txn))
     }
@@ -1156,5 +1159,5 @@ fn frontend_rule_env<'a>(
     sess_vars: &'a mut crate::sample::vars::Vars,
     tls: Option<std::sync::Arc<crate::tls::TlsInfo>>,
 ) -> crate::http::rules::RuleEnv<'a> {
-    crate::http::rules::RuleEnv { src, dst, frontend: &fe.name, backend: None, server: None, sess_vars, userlists: &fe.userlists, tls }
+    crate::http::rules::RuleEnv { src, dst, frontend: &fe.name, backend: None, server: None, sess_vars, userlists: &fe.userlists, tls, server_tls: None }
 }

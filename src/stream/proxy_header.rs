@@ -122,7 +122,15 @@ impl Stream {
             Version::V1 => proxy_protocol::v1(src, dst),
             Version::V2 => {
                 let id = if opts.unique_id { self.unique_id_for_proxy() } else { None };
-                let tlvs: Vec<(u8, &[u8])> = id.iter().map(|v| (proxy_protocol::PP2_TYPE_UNIQUE_ID, v.as_bytes())).collect();
+                let tls = self.client.tls_info().map(|t| &**t);
+                // In HAProxy's order: the authority (the client's SNI), the unique id, the TLS.
+                let sni = tls.and_then(|t| t.sni.as_deref()).filter(|_| opts.authority);
+                let mut tlvs: Vec<(u8, &[u8])> = sni.iter().map(|v| (proxy_protocol::PP2_TYPE_AUTHORITY, v.as_bytes())).collect();
+                tlvs.extend(id.iter().map(|v| (proxy_protocol::PP2_TYPE_UNIQUE_ID, v.as_bytes())));
+                let ssl = opts.ssl.then(|| crate::tls::pp2_ssl_value(tls, opts.ssl_cn, opts.ssl_cipher));
+                if let Some(v) = &ssl {
+                    tlvs.push((proxy_protocol::PP2_TYPE_SSL, v));
+                }
                 if opts.crc32c {
                     proxy_protocol::v2_checksummed(src, dst, &tlvs)
                 } else {

@@ -383,6 +383,7 @@ impl Stream {
             sess_vars: &mut h.sess_vars,
             userlists: &env.proxies[self.frontend].userlists,
             tls: self.client.tls_info().cloned(),
+            server_tls: None,
         };
         let svc = self.lua_service.as_mut().expect("a service");
         let Some(task) = svc.task.as_mut() else { return Outcome::Failed("no coroutine".into()) };

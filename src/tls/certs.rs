@@ -39,6 +39,30 @@ pub fn load_certified_key(path: &Path) -> Result<CertifiedKey, String> {
     Ok(ck)
 }
 
+/// A server line's `crt`: the client certificate and key (one PEM) presented to the
+/// server for mutual TLS, whatever CAs the server names as acceptable (OpenSSL under
+/// HAProxy sends it the same way).
+#[derive(Debug)]
+pub struct ClientCert(Arc<CertifiedKey>);
+
+impl ClientCert {
+    /// Loads the PEM at `path`, with HAProxy's messages for a missing or bad file.
+    pub fn load(path: &Path) -> Result<ClientCert, String> {
+        std::fs::metadata(path).map_err(|e| format!("unable to stat SSL certificate from file '{}' : {}.", path.display(), crate::listener::strerror(&e)))?;
+        Ok(ClientCert(Arc::new(load_certified_key(path)?)))
+    }
+}
+
+impl rustls::client::ResolvesClientCert for ClientCert {
+    fn resolve(&self, _root_hints: &[&[u8]], _sigschemes: &[SignatureScheme]) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
 /// The files a `crt` argument names: the file itself, or every regular file of a
 /// directory (sorted; `.key`, `.ocsp`, `.issuer`, `.sctl` companions skipped, as
 /// HAProxy skips them).
@@ -123,7 +147,10 @@ impl SniResolver {
         let mut certs = Vec::new();
         for crt in crts {
             for file in crt_files(&crt.path)? {
-                let ck = load_certified_key(&file)?;
+                let mut ck = load_certified_key(&file)?;
+                if let super::ocsp::Loaded::Staple(der) = super::ocsp::load(&file)? {
+                    ck.ocsp = Some(der);
+                }
                 let (excluded, wanted): (Vec<&String>, Vec<&String>) = crt.filters.iter().partition(|f| f.starts_with('!'));
                 let excluded = excluded.iter().map(|f| f[1..].to_ascii_lowercase()).collect();
                 let names = if wanted.is_empty() { ck.cert.first().map(dns_names).unwrap_or_default() } else { wanted.iter().map(|f| f.to_ascii_lowercase()).collect() };

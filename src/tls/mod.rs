@@ -9,7 +9,7 @@
 //! - [`TlsInfo`]: what the `ssl_fc_*` fetches and `%sslv`/`%sslc` read once the
 //!   handshake is done.
 //! - [`certs`], [`crt_list`]: certificates and their choice by SNI (`crt`,
-//!   `crt-list`, `strict-sni`); [`verify`]: `verifyhost`, `crl-file`,
+//!   `crt-list`, `strict-sni`); [`ocsp`]: stapling `<crt>.ocsp`; [`verify`]: `verifyhost`, `crl-file`,
 //!   `ca-ignore-err`/`crt-ignore-err`; [`tickets`]: `tls-ticket-keys`; [`parse`]: the
 //!   words of bind, server and global lines.
 //!
@@ -20,6 +20,7 @@
 
 pub mod certs;
 pub mod crt_list;
+pub mod ocsp;
 pub mod parse;
 pub mod stream;
 pub mod tickets;
@@ -183,6 +184,48 @@ pub fn cipher_name(s: rustls::SupportedCipherSuite) -> String {
     n.to_string()
 }
 
+/// The key size in bits of a suite's symmetric cipher, as OpenSSL counts it
+/// (`SSL_CIPHER_get_bits`): 128 for AES-128, 256 for AES-256 and ChaCha20.
+pub fn cipher_key_bits(s: rustls::SupportedCipherSuite) -> u16 {
+    use rustls::CipherSuite as C;
+    match s.suite() {
+        C::TLS13_AES_128_GCM_SHA256 | C::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 | C::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 => 128,
+        _ => 256,
+    }
+}
+
+/// The value of the PROXY protocol v2 `PP2_TYPE_SSL` TLV (`send-proxy-v2-ssl`,
+/// `proxy-v2-options ssl`) for a client connection with TLS `info` (`None`: none):
+/// the client flags (`PP2_CLIENT_SSL` 0x01, `PP2_CLIENT_CERT_CONN` 0x02 for a
+/// certificate sent on this connection, `PP2_CLIENT_CERT_SESS` 0x04 for one in its
+/// session), the verify result (0: verified), then the version sub-TLV (0x21) and, as
+/// asked, the certificate's CN (0x22, `send-proxy-v2-ssl-cn`) and the cipher (0x23).
+/// Deviation: a certificate error forgiven by `ca-ignore-err`/`crt-ignore-err`
+/// still reports 0 (rustls gives no verify result to report).
+pub fn pp2_ssl_value(info: Option<&TlsInfo>, cn: bool, cipher: bool) -> Vec<u8> {
+    let mut out = vec![0u8; 5];
+    let Some(info) = info else { return out };
+    out[0] = 0x01;
+    if info.peer_cert {
+        out[0] |= if info.resumed { 0x04 } else { 0x06 };
+    }
+    let mut sub = |ty: u8, value: &[u8]| {
+        out.push(ty);
+        out.extend_from_slice(&(value.len() as u16).to_be_bytes());
+        out.extend_from_slice(value);
+    };
+    sub(0x21, info.protocol.as_bytes());
+    if cn {
+        if let Some(name) = info.peer_cn.as_deref().filter(|_| info.peer_cert) {
+            sub(0x22, name.as_bytes());
+        }
+    }
+    if cipher {
+        sub(0x23, info.cipher.as_bytes());
+    }
+    out
+}
+
 /// HAProxy's log line for a client whose TLS handshake failed, sent to the frontend's
 /// log targets instead of a stream log:
 /// `127.0.0.1:40000 [26/Nov/2026:10:00:40.889] fe/1: SSL handshake failure`
@@ -213,6 +256,13 @@ pub struct TlsInfo {
     pub alpn: Option<Vec<u8>>,
     /// The peer presented a certificate (client certificates on a `verify` bind).
     pub peer_cert: bool,
+    /// The common name of the peer's certificate subject (`send-proxy-v2-ssl-cn`).
+    pub peer_cn: Option<String>,
+    /// The session was resumed (`ssl_*_is_resumed`).
+    pub resumed: bool,
+    /// The symmetric cipher's key size in bits (`ssl_*_use_keysize`,
+    /// `ssl_*_alg_keysize`: the same for rustls's AEAD suites).
+    pub key_bits: u16,
 }
 
 /// The TLS half of a `bind` line: `ssl`, `crt`, `crt-list`, `alpn`, `ssl-min-ver` ...
@@ -390,6 +440,9 @@ pub struct ServerTlsOpts {
     /// `verify`; `None`: the global `ssl-server-verify` (default `required`).
     pub verify: Option<ServerVerify>,
     pub ca_file: Option<PathBuf>,
+    /// `crt`: the client certificate and key (one PEM) presented to the server, for
+    /// servers that require one (mutual TLS); health checks present it too.
+    pub crt: Option<PathBuf>,
     /// `crl-file`: revocation lists for the server's certificate.
     pub crl_file: Option<PathBuf>,
     /// `sni <expr>`, as written.
@@ -464,8 +517,8 @@ impl ServerTlsOpts {
     pub fn build(&self, default_verify: ServerVerify) -> Result<ServerTls, String> {
         let vers = self.versions.rustls()?;
         let builder = rustls::ClientConfig::builder_with_provider(provider()).with_protocol_versions(&vers).map_err(|e| e.to_string())?;
-        let mut config = match (self.verify.unwrap_or(default_verify), &self.ca_file) {
-            (ServerVerify::None, _) => builder.dangerous().with_custom_certificate_verifier(Arc::new(certs::NoVerify(provider()))).with_no_client_auth(),
+        let verifier: Arc<dyn rustls::client::danger::ServerCertVerifier> = match (self.verify.unwrap_or(default_verify), &self.ca_file) {
+            (ServerVerify::None, _) => Arc::new(certs::NoVerify(provider())),
             (ServerVerify::Required, Some(ca)) => {
                 let roots = Arc::new(certs::load_roots(ca)?);
                 let anchors = certs::read_certs(ca)?;
@@ -478,11 +531,16 @@ impl ServerTlsOpts {
                     Some(h) => Some(rustls::pki_types::ServerName::try_from(h.clone()).map_err(|_| format!("'verifyhost' : invalid host name '{h}'"))?),
                     None => None,
                 };
-                builder.dangerous().with_custom_certificate_verifier(Arc::new(verify::ServerVerifier { inner, verifyhost, anchors })).with_no_client_auth()
+                Arc::new(verify::ServerVerifier { inner, verifyhost, anchors })
             }
             (ServerVerify::Required, None) => {
                 return Err("verify is enabled by default but no CA file specified. If you're running on a LAN where you're certain to trust the server's certificate, please set an explicit 'verify none' statement on the 'server' line, or use 'ssl-server-verify none' in the global section to disable server-side verifications by default.".into())
             }
+        };
+        let builder = builder.dangerous().with_custom_certificate_verifier(verifier);
+        let mut config = match &self.crt {
+            Some(path) => builder.with_client_cert_resolver(Arc::new(certs::ClientCert::load(path)?)),
+            None => builder.with_no_client_auth(),
         };
         config.alpn_protocols = self.alpn.iter().map(|a| a.as_bytes().to_vec()).collect();
         // rustls keeps client sessions (256) by default: HAProxy's `ssl-reuse`.

@@ -202,6 +202,14 @@ pub fn bind_warnings(o: &BindTlsOpts, g: &GlobalTls) -> Vec<String> {
     if o.crts.is_empty() {
         w.push("no SSL certificate specified, ssl connections will fail (use 'crt').".into());
     }
+    // `.ocsp` responses HAProxy ignores (unreadable files are errors of the line).
+    for crt in &o.crts {
+        for file in super::certs::crt_files(&crt.path).unwrap_or_default() {
+            if let Ok(super::ocsp::Loaded::Ignored(reason)) = super::ocsp::load(&file) {
+                w.push(super::ocsp::warning(reason));
+            }
+        }
+    }
     w
 }
 
@@ -232,6 +240,10 @@ pub fn server_option(o: &mut ServerTlsOpts, g: &GlobalTls, kw: &str, value: &str
         }),
         "ca-file" => need("<cafile>").map(|_| {
             o.ca_file = Some(with_base(g.ca_base.as_ref(), value));
+            2
+        }),
+        "crt" => need("<crt>").map(|_| {
+            o.crt = Some(with_base(g.crt_base.as_ref(), value));
             2
         }),
         "crl-file" => need("<crlfile>").and_then(|_| {

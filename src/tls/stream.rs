@@ -34,8 +34,11 @@ pub struct TlsStream {
     eof: bool,
     /// `shutdown(Write)` was asked: FIN once the records (close_notify last) are out.
     fin_pending: bool,
-    /// The handshake failed (logged once).
+    /// The handshake failed (logged once); on a client session also a fatal alert
+    /// before any plaintext came (see [`TlsStream::fail`]).
     failed: bool,
+    /// Plaintext was read from the peer.
+    plaintext_seen: bool,
     /// Filled when the handshake completes.
     info: Option<std::sync::Arc<TlsInfo>>,
     /// Plaintext bytes already encrypted that the last write reported as not taken
@@ -79,7 +82,7 @@ impl TlsStream {
     fn new(tcp: mio::net::TcpStream, mut tls: rustls::Connection) -> TlsStream {
         tls.set_buffer_limit(Some(WRITE_AHEAD));
         let peer = tcp.peer_addr().ok();
-        TlsStream { tcp, tls, peer, eof: false, fin_pending: false, failed: false, info: None, owed: 0, hello: None }
+        TlsStream { tcp, tls, peer, eof: false, fin_pending: false, failed: false, plaintext_seen: false, info: None, owed: 0, hello: None }
     }
 
     pub fn tcp(&self) -> &mio::net::TcpStream {
@@ -146,13 +149,22 @@ impl TlsStream {
             sni,
             alpn: self.tls.alpn_protocol().map(<[u8]>::to_vec),
             peer_cert: self.tls.peer_certificates().is_some_and(|c| !c.is_empty()),
+            peer_cn: self.tls.peer_certificates().and_then(|c| super::validity::subject_cn(c.first()?)),
+            resumed: self.tls.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
+            key_bits: self.tls.negotiated_cipher_suite().map(super::cipher_key_bits).unwrap_or(0),
         }));
     }
 
+    /// A session error. It is a handshake failure while handshaking, and also, on a
+    /// client session, for a fatal alert before any plaintext: in TLS 1.3 the client's
+    /// side of the handshake is done once it sent its Finished, and a server refusing
+    /// the client's certificate (server `crt`, or none) says so only then. HAProxy
+    /// reports that as a connection failure too (503, `SC`).
     fn fail(&mut self, e: rustls::Error) -> io::Error {
         // The alert rustls queued goes out if the socket takes it now.
         let _ = self.flush();
-        if self.tls.is_handshaking() {
+        let refused = matches!(self.tls, rustls::Connection::Client(_)) && !self.plaintext_seen && matches!(e, rustls::Error::AlertReceived(_));
+        if self.tls.is_handshaking() || refused {
             self.failed = true;
             ::log::debug!("{}: SSL handshake failure: {e}", self.peer.map(|p| p.to_string()).unwrap_or_else(|| "-".into()));
         }
@@ -247,7 +259,10 @@ impl TlsStream {
         }
         loop {
             match self.tls.reader().read(buf) {
-                Ok(n) => return Ok(n), // 0: close_notify received
+                Ok(n) => {
+                    self.plaintext_seen |= n > 0;
+                    return Ok(n); // 0: close_notify received
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 // The peer closed the TCP connection without close_notify: an EOF all the same.
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),

@@ -1,4 +1,5 @@
-//! A certificate's validity period, read from its DER encoding.
+//! A certificate's validity period, read from its DER encoding (and, by the same
+//! walk, its subject's common name: [`subject_cn`]).
 //!
 //! webpki checks the dates of every certificate it verifies, but a certificate listed in
 //! `ca-file` and served as it is (see [`super::verify`]) is trusted without webpki's path
@@ -51,6 +52,43 @@ pub fn period(cert: &[u8]) -> Option<(i64, i64)> {
     let (t1, not_before, rest) = element(validity)?;
     let (t2, not_after, _) = element(rest)?;
     Some((time(t1, not_before)?, time(t2, not_after)?))
+}
+
+/// The first common name (`CN`, OID 2.5.4.3) of a DER certificate's subject, as
+/// OpenSSL's `X509_NAME_get_index_by_NID` finds it (`send-proxy-v2-ssl-cn`); `None`
+/// without one. The walk goes past the validity to the subject `Name`, a sequence of
+/// sets of (type, value) pairs.
+pub fn subject_cn(cert: &[u8]) -> Option<String> {
+    const SET: u8 = 0x31;
+    const OID_CN: &[u8] = &[0x55, 0x04, 0x03];
+    let (SEQUENCE, cert, _) = element(cert)? else { return None };
+    let (SEQUENCE, tbs, _) = element(cert)? else { return None };
+    let (mut tag, _, mut rest) = element(tbs)?;
+    if tag == VERSION {
+        (tag, _, rest) = element(rest)?;
+    }
+    if tag != INTEGER {
+        return None;
+    }
+    let (SEQUENCE, _, rest) = element(rest)? else { return None }; // signature algorithm
+    let (SEQUENCE, _, rest) = element(rest)? else { return None }; // issuer
+    let (SEQUENCE, _, rest) = element(rest)? else { return None }; // validity
+    let (SEQUENCE, mut rdns, _) = element(rest)? else { return None }; // subject
+    while !rdns.is_empty() {
+        let (SET, mut rdn, next) = element(rdns)? else { return None };
+        rdns = next;
+        while !rdn.is_empty() {
+            let (SEQUENCE, pair, next) = element(rdn)? else { return None };
+            rdn = next;
+            let (0x06, oid, value) = element(pair)? else { return None };
+            if oid == OID_CN {
+                // UTF8String, PrintableString, IA5String ...: the bytes as they are.
+                let (_, text, _) = element(value)?;
+                return Some(String::from_utf8_lossy(text).into_owned());
+            }
+        }
+    }
+    None
 }
 
 /// A `UTCTime` (`YYMMDDHHMMSSZ`, years 1950-2049) or `GeneralizedTime`
@@ -120,6 +158,18 @@ mod tests {
         assert_eq!(time(GENERALIZED_TIME, b"20500101000000Z"), Some(days_from_civil(2050, 1, 1) * 86_400));
         assert_eq!(time(UTC_TIME, b"700101000000+0100"), None, "only UTC, as DER requires");
         assert_eq!(time(UTC_TIME, b"701301000000Z"), None);
+    }
+
+    #[test]
+    fn the_subject_common_name_is_read() {
+        let mut params = rcgen::CertificateParams::new(vec!["a.test".to_string()]).unwrap();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params.distinguished_name.push(rcgen::DnType::OrganizationName, "Org");
+        params.distinguished_name.push(rcgen::DnType::CommonName, "client one");
+        let key = rcgen::KeyPair::generate().unwrap();
+        assert_eq!(subject_cn(params.clone().self_signed(&key).unwrap().der()).as_deref(), Some("client one"));
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        assert_eq!(subject_cn(params.self_signed(&key).unwrap().der()), None);
     }
 
     #[test]

@@ -24,6 +24,8 @@
 //! - A few helpers: [`free_port`], [`RefusingPort`] (a dead server), [`wait_until`],
 //!   [`connect_unix`], [`recv_all_from`], [`random_bytes`], [`send_random`] / [`expect_random`],
 //!   [`cli`] (one stats-socket exchange) and [`get_closing`] (one GET on its own connection).
+//! - [`tls`] (not glob-exported; `use common::tls::*;`): test certificates, rustls clients
+//!   and a TLS server, for the TLS test files.
 //!
 //! Timeouts in this module are deadlines after which a test fails with a clear message (and the
 //! captured output of the proxy); they are generous on purpose and are never assertions about
@@ -37,6 +39,7 @@ mod client;
 mod http;
 mod log;
 mod proxy;
+pub mod tls;
 
 pub use backend::{
     expect_random, random_bytes, send_random, Backend, Behaviour, Handler, RandomStream,

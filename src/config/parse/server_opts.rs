@@ -68,6 +68,14 @@ pub fn apply(o: &mut MoreOpts, kw: &str, value: Option<&str>) -> Result<Option<u
         "send-proxy" => sp.version = Some(Version::V1),
         "send-proxy-v2" => sp.version = Some(Version::V2),
         "no-send-proxy" | "no-send-proxy-v2" => sp.version = None,
+        // The client connection's TLS in a version 2 header (`crate::tls::pp2_ssl_value`).
+        "send-proxy-v2-ssl" | "send-proxy-v2-ssl-cn" => {
+            sp.version = Some(Version::V2);
+            sp.v2_options.ssl = true;
+            sp.v2_options.ssl_cn |= kw == "send-proxy-v2-ssl-cn";
+        }
+        "no-send-proxy-v2-ssl" => (sp.v2_options.ssl, sp.v2_options.ssl_cn) = (false, false),
+        "no-send-proxy-v2-ssl-cn" => sp.v2_options.ssl_cn = false,
         "check-send-proxy" => sp.check = true,
         "no-check-send-proxy" => sp.check = false,
         "proxy-v2-options" => {
@@ -76,9 +84,12 @@ pub fn apply(o: &mut MoreOpts, kw: &str, value: Option<&str>) -> Result<Option<u
                 match opt {
                     "authority" => sp.v2_options.authority = true,
                     "unique-id" => sp.v2_options.unique_id = true,
-                    // TLS facts of the client connection: moonproxy's client side has
-                    // no TLS here, so HAProxy would not add them either.
-                    "ssl" | "cert-cn" | "ssl-cipher" | "cert-sig" | "cert-key" => {}
+                    // The client connection's TLS (the SSL TLV, `crate::tls::pp2_ssl_value`).
+                    "ssl" => sp.v2_options.ssl = true,
+                    "cert-cn" => (sp.v2_options.ssl, sp.v2_options.ssl_cn) = (true, true),
+                    "ssl-cipher" => (sp.v2_options.ssl, sp.v2_options.ssl_cipher) = (true, true),
+                    // Not yet: the certificate's signature and key algorithms.
+                    "cert-sig" | "cert-key" => return Err(format!("'{kw}' : argument '{opt}' is not supported by moonproxy yet")),
                     "crc32c" => sp.v2_options.crc32c = true,
                     _ => return Err(format!("'{kw}' : argument '{opt}' is not supported")),
                 }
@@ -170,5 +181,20 @@ mod tests {
         assert_eq!(apply(&mut o, "no-send-proxy-v2", None), Ok(Some(1)));
         assert_eq!(o.send_proxy.version, None);
         assert_eq!(apply(&mut o, "weight", Some("1")), Ok(None));
+    }
+
+    #[test]
+    fn send_proxy_v2_ssl_settings() {
+        let mut o = MoreOpts::default();
+        assert_eq!(apply(&mut o, "send-proxy-v2-ssl-cn", None), Ok(Some(1)));
+        let v2 = o.send_proxy.v2_options;
+        assert_eq!((o.send_proxy.version, v2.ssl, v2.ssl_cn, v2.ssl_cipher), (Some(Version::V2), true, true, false));
+        assert_eq!(apply(&mut o, "no-send-proxy-v2-ssl-cn", None), Ok(Some(1)));
+        assert!(o.send_proxy.v2_options.ssl && !o.send_proxy.v2_options.ssl_cn);
+        assert_eq!(apply(&mut o, "proxy-v2-options", Some("ssl-cipher")), Ok(Some(2)));
+        assert!(o.send_proxy.v2_options.ssl_cipher);
+        assert_eq!(apply(&mut o, "no-send-proxy-v2-ssl", None), Ok(Some(1)));
+        assert!(!o.send_proxy.v2_options.ssl);
+        assert!(apply(&mut o, "proxy-v2-options", Some("cert-sig")).unwrap_err().contains("not supported by moonproxy yet"));
     }
 }
