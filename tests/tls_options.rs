@@ -600,3 +600,49 @@ backend opts
         assert_eq!(theirs, tlvs, "{} and {} write the same TLVs", name.display(), other.display());
     }
 }
+
+/// `ssl send-proxy`: the PROXY header goes out in clear before the ClientHello, as
+/// HAProxy sends it (a server behind `accept-proxy ssl` reads it first). moonproxy
+/// used to send it inside the TLS session.
+#[test]
+fn send_proxy_on_a_tls_server_precedes_the_handshake() {
+    use std::io::Read;
+    let (srv_pem, _) = cert(&["a.test"]);
+    let config = Arc::new(server_config(&srv_pem));
+    let app = Backend::custom(move |mut sock, _| {
+        let mut line = Vec::new();
+        let mut byte = [0u8; 1];
+        while !line.ends_with(b"\r\n") && line.len() < 108 {
+            if sock.read_exact(&mut byte).is_err() {
+                return;
+            }
+            line.push(byte[0]);
+        }
+        let proxy_line = String::from_utf8_lossy(&line).trim_end().to_string();
+        let mut tls = rustls::StreamOwned::new(rustls::ServerConnection::new(config.clone()).unwrap(), sock);
+        if read_head(&mut tls).is_none() {
+            return;
+        }
+        // Only the protocol and family: the addresses are the client's.
+        let shape: Vec<&str> = proxy_line.split(' ').take(2).collect();
+        let body = shape.join(" ");
+        let _ = tls.write_all(format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).as_bytes());
+        let _ = tls.flush();
+    });
+    let cfg = "defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{fe}}
+    default_backend be
+backend be
+    server s 127.0.0.1:{{app}} ssl verify none send-proxy
+";
+    for bin in moonproxy_and_haproxy() {
+        let proxy = ProxyBuilder::new(cfg).bin(&bin).port("app", app.port()).start();
+        let r = get_closing(proxy.port("fe"), "/");
+        assert_eq!((r.status, String::from_utf8_lossy(&r.body).into_owned()), (200, "PROXY TCP4".to_string()), "{}", bin.display());
+    }
+}

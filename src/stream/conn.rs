@@ -291,6 +291,14 @@ impl Conn {
         }
     }
 
+    /// Bytes to send in clear before the TLS session's first record (a server's PROXY
+    /// header); no effect on a plain connection.
+    pub fn send_before_tls(&mut self, bytes: Vec<u8>) {
+        if let Io::Tls(s) = &mut self.sock {
+            s.send_clear_first(bytes);
+        }
+    }
+
     /// What the TLS handshake negotiated (`None`: no TLS, or not done yet).
     pub fn tls_info(&self) -> Option<&std::sync::Arc<crate::tls::TlsInfo>> {
         match &self.sock {

@@ -681,11 +681,16 @@ impl Stream {
         let probes = opts.srvtcpka_probes;
         crate::stats::account_connection(env.proxies, be, srv, false);
         let tls = self.server_tls_start(env.proxies, be, srv, addr.as_ref());
+        // With TLS, a PROXY header goes out in clear before the ClientHello.
+        let clear_header = if tls.is_some() { self.proxy_header_to_send(env, be, srv) } else { None };
         let source = env.pool.backend_state(be).and_then(|b| b.servers().get(srv)).and_then(|s| s.tuning().source.as_ref());
         let conn = addr.as_ref().and_then(|addr| {
             let mut c = Conn::connect_from(addr, source, self.src).ok()?;
             if let Some(wrap) = tls {
                 c = c.into_tls(wrap).ok()?;
+                if let Some(header) = clear_header {
+                    c.send_before_tls(header);
+                }
             }
             c.register(env.cx.registry, token::encode(Kind::Server, env.key)).ok()?;
             if keepalive {

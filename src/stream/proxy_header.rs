@@ -147,20 +147,30 @@ impl Stream {
 }
 
 impl Stream {
+    /// The PROXY header for server `srv` of backend `be`, when it has `send-proxy` or
+    /// `send-proxy-v2`.
+    pub(super) fn proxy_header_to_send(&self, env: &Env<'_, '_>, be: usize, srv: usize) -> Option<Vec<u8>> {
+        let b = env.pool.backend_state(be)?;
+        let conf = b.server(crate::backend::ServerId(srv)).send_proxy();
+        Some(self.proxy_header_for_server(conf.version?, conf.v2_options))
+    }
+
     /// Writes the PROXY header on a server connection that was just established, when
     /// its server has `send-proxy` or `send-proxy-v2`. A fresh socket's send buffer
-    /// takes a header whole; `false` if it did not (the attempt then fails).
+    /// takes a header whole; `false` if it did not (the attempt then fails). On a TLS
+    /// connection the header was queued in clear ahead of the handshake when the
+    /// connection started (`start_connect`), as HAProxy sends it.
     pub(super) fn send_proxy_header(&mut self, env: &mut Env<'_, '_>) -> bool {
         let Some(side) = self.server.as_ref() else { return true };
-        let Some(b) = env.pool.backend_state(side.be()) else { return true };
-        let conf = b.server(crate::backend::ServerId(side.srv())).send_proxy();
-        let Some(version) = conf.version else { return true };
-        let mut header = self.proxy_header_for_server(version, conf.v2_options);
+        let Some(mut header) = self.proxy_header_to_send(env, side.be(), side.srv()) else { return true };
         let Some(side) = self.server.as_mut() else { return true };
         // The header names this client: the connection is never given to another one
         // (HAProxy keys reusable connections by their PROXY header too).
         side.private = true;
         let Some(conn) = side.conn.as_mut() else { return true };
+        if conn.is_tls() {
+            return true;
+        }
         let (_, end) = conn.write_vec(&mut header);
         header.is_empty() && end == super::conn::WriteEnd::Drained
     }

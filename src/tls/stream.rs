@@ -47,6 +47,9 @@ pub struct TlsStream {
     /// A bind whose config depends on the SNI: the ClientHello is read first (`tls`
     /// is a placeholder until then).
     hello: Option<Box<Hello>>,
+    /// Bytes written in clear before the first record: a server's PROXY header, which
+    /// HAProxy sends ahead of its ClientHello.
+    clear_prefix: Vec<u8>,
 }
 
 /// Reading a ClientHello to choose the config ([`super::SniConfigs`]).
@@ -82,7 +85,7 @@ impl TlsStream {
     fn new(tcp: mio::net::TcpStream, mut tls: rustls::Connection) -> TlsStream {
         tls.set_buffer_limit(Some(WRITE_AHEAD));
         let peer = tcp.peer_addr().ok();
-        TlsStream { tcp, tls, peer, eof: false, fin_pending: false, failed: false, plaintext_seen: false, info: None, owed: 0, hello: None }
+        TlsStream { tcp, tls, peer, eof: false, fin_pending: false, failed: false, plaintext_seen: false, info: None, owed: 0, hello: None, clear_prefix: Vec::new() }
     }
 
     pub fn tcp(&self) -> &mio::net::TcpStream {
@@ -115,11 +118,28 @@ impl TlsStream {
 
     /// Records are waiting for the socket.
     pub fn has_pending_output(&self) -> bool {
-        self.tls.wants_write()
+        self.tls.wants_write() || !self.clear_prefix.is_empty()
     }
 
-    /// Pushes out the records rustls holds. `Err(WouldBlock)`: some remain.
+    /// Queues `bytes` to go out in clear before any record (call before the connect
+    /// completes: the ClientHello leaves on the first writable event).
+    pub fn send_clear_first(&mut self, bytes: Vec<u8>) {
+        self.clear_prefix.extend_from_slice(&bytes);
+    }
+
+    /// Pushes out the records rustls holds (after the clear prefix, if any).
+    /// `Err(WouldBlock)`: some remain.
     pub fn flush(&mut self) -> io::Result<()> {
+        while !self.clear_prefix.is_empty() {
+            match io::Write::write(&mut self.tcp, &self.clear_prefix) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.clear_prefix.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
         while self.tls.wants_write() {
             match self.tls.write_tls(&mut self.tcp) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
