@@ -23,6 +23,7 @@ pub mod digest;
 pub mod fetch;
 pub mod fetch_http;
 pub mod fetch_payload;
+pub mod fetch_proxy;
 pub mod hash;
 pub mod json;
 pub mod lua;

@@ -769,6 +769,9 @@ impl WorldView for Proxies<'_> {
     fn proxy_names(&self) -> Vec<String> {
         self.0.iter().map(|p| p.name.clone()).collect()
     }
+    fn proxies(&self) -> Option<(&[ProxyRt], &dyn super::ServerPool)> {
+        Some((self.0, self.1))
+    }
     fn stats(&self, of: crate::lua::host::StatsOf, now: std::time::Instant) -> Option<Vec<(&'static str, crate::lua::host::Field)>> {
         crate::runtime::lua::proxy_stats(self.0, self.1, of, now)
     }
