@@ -159,3 +159,150 @@ fn proxy_and_server_fetches_give_what_haproxy_gives() {
         .collect();
     assert!(diff.is_empty(), "differences:\n{}", diff.join("\n"));
 }
+
+/// Connection and process fetches, rendered by `http-response` rules: `(fetch, value)`,
+/// values that vary from run to run (ports, round-trip times) reduced to their shape.
+const CONN_FETCHES: &[(&str, bool)] = &[
+    ("fc_src", true),
+    ("fc_dst", true),
+    ("src_is_local", true),
+    ("dst_is_local", true),
+    ("fc_src_is_local", true),
+    ("fc_dst_is_local", true),
+    ("fc_src_port,sub(src_port_v)", false),
+    ("fc_dst_port,sub(dst_port_v)", false),
+    ("fc_http_major", true),
+    ("bc_http_major", true),
+    ("fc_err", true),
+    ("fc_err_str", true),
+    ("bc_err", true),
+    ("bc_err_str", true),
+    ("bc_dst", true),
+    ("bc_dst_port,sub(app_port)", false),
+    ("nbproc", true),
+    ("proc", true),
+    ("thread", true),
+    ("stopping", true),
+    ("hostname", true),
+    ("fc_rcvd_proxy", true),
+    ("date_us", false),
+    ("fc_rtt", false),
+    ("fc_rtt(us)", false),
+    ("fc_rttvar", false),
+    ("fc_unacked", true),
+    ("fc_sacked", true),
+    ("fc_retrans", true),
+    ("fc_fackets", true),
+    ("fc_lost", true),
+    ("fc_reordering", false),
+];
+
+fn conn_config(accept_proxy: bool) -> String {
+    let mut c = format!(
+        "defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{{{fe}}}}{}
+    http-request set-var(txn.src_port_v) src_port
+    http-request set-var(txn.dst_port_v) dst_port
+    default_backend be
+backend be
+    http-request set-var(txn.app_port) int({{{{app}}}})
+    server s1 127.0.0.1:{{{{app}}}}
+",
+        if accept_proxy { " accept-proxy" } else { "" }
+    );
+    for (i, (f, _)) in CONN_FETCHES.iter().enumerate() {
+        let f = f.replace("src_port_v", "txn.src_port_v").replace("dst_port_v", "txn.dst_port_v").replace("app_port", "txn.app_port");
+        c += &format!("    http-response set-header C-{i} \"%[{f}]\"\n");
+    }
+    c
+}
+
+/// Each run of digits becomes `h`.
+fn digits(v: &str) -> String {
+    let mut out = String::new();
+    for c in v.chars() {
+        if c.is_ascii_digit() {
+            if !out.ends_with('h') {
+                out.push('h');
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn run_conn(bin: &Path, proxy_header: Option<&str>) -> Vec<(String, String)> {
+    use std::io::Write;
+    let app = Backend::start(Behaviour::Http { status: 200, body: b"ok".to_vec() });
+    let proxy = ProxyBuilder::new(&conn_config(proxy_header.is_some())).bin(bin).port("app", app.port()).start();
+    let mut c = Client::connect(proxy.port("fe"));
+    if let Some(h) = proxy_header {
+        let mut s = c.stream();
+        s.write_all(h.as_bytes()).unwrap();
+    }
+    let res = c.http_request(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    assert_eq!(res.status, 200, "{}", res.head);
+    CONN_FETCHES
+        .iter()
+        .enumerate()
+        .map(|(i, (f, exact))| {
+            let v = res.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(&format!("C-{i}"))).map_or("<none>", |(_, v)| v.as_str());
+            (f.to_string(), if *exact { v.to_string() } else { digits(v) })
+        })
+        .collect()
+}
+
+fn compare(ours: &[(String, String)], theirs: &[(String, String)]) {
+    let diff: Vec<String> = ours
+        .iter()
+        .zip(theirs)
+        .filter(|(a, b)| a != b)
+        .map(|((k, a), (_, b))| format!("{k}: moonproxy {a:?}, haproxy {b:?}"))
+        .collect();
+    assert!(diff.is_empty(), "differences:\n{}", diff.join("\n"));
+}
+
+#[test]
+fn connection_and_process_fetches_give_what_haproxy_gives() {
+    let ours = run_conn(&moonproxy_bin(), None);
+    let get = |k: &str| ours.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str()).unwrap_or_else(|| panic!("{k} missing"));
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    for (k, v) in [
+        ("fc_src", "127.0.0.1"),
+        ("src_is_local", "1"),
+        ("fc_dst_is_local", "1"),
+        ("fc_src_port,sub(src_port_v)", "h"),
+        ("bc_dst", "127.0.0.1"),
+        ("bc_dst_port,sub(app_port)", "h"),
+        ("fc_http_major", "1"),
+        ("fc_err", "0"),
+        ("fc_err_str", "Success"),
+        ("thread", "0"),
+        ("stopping", "0"),
+        ("fc_rcvd_proxy", "0"),
+        ("fc_rtt", "h"),
+        ("fc_retrans", "0"),
+        ("hostname", host.trim()),
+    ] {
+        assert_eq!(get(k), v, "{k}");
+    }
+    let Some(haproxy) = haproxy_bin() else { return };
+    compare(&ours, &run_conn(&haproxy, None));
+}
+
+#[test]
+fn a_proxy_header_sets_the_front_connection_facts() {
+    let header = Some("PROXY TCP4 192.0.2.7 127.0.0.1 4000 80\r\n");
+    let ours = run_conn(&moonproxy_bin(), header);
+    let get = |k: &str| ours.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str()).unwrap_or_else(|| panic!("{k} missing"));
+    // `fc_src` is the socket's peer, `src` the address the header gave.
+    assert_eq!((get("fc_rcvd_proxy"), get("fc_src"), get("src_is_local")), ("1", "127.0.0.1", "0"));
+    let Some(haproxy) = haproxy_bin() else { return };
+    compare(&ours, &run_conn(&haproxy, header));
+}

@@ -23,6 +23,7 @@ pub mod digest;
 pub mod fetch;
 pub mod fetch_http;
 pub mod fetch_payload;
+pub mod fetch_conn;
 pub mod fetch_proxy;
 pub mod hash;
 pub mod json;
@@ -224,6 +225,11 @@ pub trait SampleCtx {
     /// The client connection's TLS session once its handshake is done (`ssl_fc*`);
     /// `None` without TLS.
     fn tls(&self) -> Option<&crate::tls::TlsInfo> {
+        None
+    }
+    /// The client connection's socket and PROXY header (`fc_rtt`, `fc_rcvd_proxy`);
+    /// `None` where the context has no client connection.
+    fn client_conn(&self) -> Option<fetch_conn::ClientConn> {
         None
     }
     /// Client address (`src`, `src_port`).

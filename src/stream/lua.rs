@@ -703,6 +703,9 @@ struct TcpRuleCtx<'a, 'e> {
 }
 
 impl crate::sample::SampleCtx for TcpRuleCtx<'_, '_> {
+    fn client_conn(&self) -> Option<crate::sample::fetch_conn::ClientConn> {
+        self.rule.client_conn()
+    }
     fn src(&self) -> Option<std::net::SocketAddr> {
         self.rule.src()
     }

@@ -59,6 +59,7 @@ impl Run {
             sess_vars: &mut self.sess,
             userlists: &[],
             tls: None,
+            conn: Default::default(),
         }
     }
 
