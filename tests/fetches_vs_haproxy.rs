@@ -306,3 +306,100 @@ fn a_proxy_header_sets_the_front_connection_facts() {
     let Some(haproxy) = haproxy_bin() else { return };
     compare(&ours, &run_conn(&haproxy, header));
 }
+
+/// HTTP fetches: those of the request kept in variables by the frontend's rules, those
+/// of the response rendered by the backend's.
+const REQ_FETCHES: &[&str] = &[
+    "http_auth_bearer",
+    "http_auth_bearer(x-tok)",
+    "http_auth_bearer(x-none)",
+    "req.body_param(b)",
+    "req.body_param",
+    "req.body_param(c)",
+    "req.body_param(zz)",
+    "req.hdrs_bin,hex",
+    "wait_end",
+    "prio_class",
+    "prio_offset",
+];
+const RES_FETCHES: &[&str] = &["res.hdrs,hex", "res.hdrs_bin,hex", "res.body_size", "res.hdrs,length"];
+
+fn run_http(bin: &Path) -> Vec<(String, String)> {
+    let mut cfg = String::from(
+        "defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{fe}}
+    option http-buffer-request
+    default_backend be
+",
+    );
+    for (i, f) in REQ_FETCHES.iter().enumerate() {
+        cfg += &format!("    http-request set-var(txn.q{i}) {f}\n    http-after-response set-header Q-{i} \"%[var(txn.q{i})]\"\n");
+    }
+    cfg += "backend be\n    server s1 127.0.0.1:{{app}}\n";
+    for (i, f) in RES_FETCHES.iter().enumerate() {
+        cfg += &format!("    http-response set-header R-{i} \"%[{f}]\"\n");
+    }
+    let app = Backend::start(Behaviour::Http { status: 200, body: b"ok".to_vec() });
+    let proxy = ProxyBuilder::new(&cfg).bin(bin).port("app", app.port()).start();
+    let mut c = Client::connect(proxy.port("fe"));
+    let body = "a=1&b=2&b=3&c";
+    let res = c.http_request(
+        format!("POST / HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer abc.def\r\nX-Tok: bearer zz\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).as_bytes(),
+    );
+    assert_eq!(res.status, 200, "{}", res.head);
+    let header = |name: String| res.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(&name)).map_or("<none>".to_string(), |(_, v)| v.clone());
+    let req = REQ_FETCHES.iter().enumerate().map(|(i, f)| (f.to_string(), header(format!("Q-{i}"))));
+    let resp = RES_FETCHES.iter().enumerate().map(|(i, f)| (f.to_string(), header(format!("R-{i}"))));
+    req.chain(resp).collect()
+}
+
+#[test]
+fn http_fetches_give_what_haproxy_gives() {
+    let ours = run_http(&moonproxy_bin());
+    let get = |k: &str| ours.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str()).unwrap_or_else(|| panic!("{k} missing"));
+    for (k, v) in [
+        ("http_auth_bearer", "abc.def"),
+        ("http_auth_bearer(x-tok)", "zz"),
+        ("http_auth_bearer(x-none)", ""),
+        ("req.body_param(b)", "2"),
+        ("req.body_param", "1"),
+        ("req.body_param(c)", ""),
+        ("wait_end", "1"),
+        ("prio_class", "0"),
+        ("res.body_size", "2"),
+    ] {
+        assert_eq!(get(k), v, "{k}");
+    }
+    // `host: t` first: a 4-byte name, a 1-byte value.
+    assert!(get("req.hdrs_bin,hex").starts_with("04686F73740174"), "{}", get("req.hdrs_bin,hex"));
+    assert!(get("req.hdrs_bin,hex").ends_with("0000"));
+    let Some(haproxy) = haproxy_bin() else { return };
+    compare(&ours, &run_http(&haproxy));
+}
+
+#[test]
+fn sc1_clr_gpc_returns_and_clears_an_element() {
+    let cfg = "defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{fe}}
+    stick-table type ip size 1k store gpc(2)
+    http-request track-sc1 src
+    http-request sc-inc-gpc(1,1)
+    http-request sc-inc-gpc(1,1)
+    http-request return status 200 content-type text/plain lf-string \"clr=%[sc1_clr_gpc(1)] after=%[sc_get_gpc(1,1)] other=%[sc1_clr_gpc(0,fe)]\"
+";
+    for bin in moonproxy_and_haproxy() {
+        let proxy = ProxyBuilder::new(cfg).bin(&bin).start();
+        let res = get_closing(proxy.port("fe"), "/");
+        assert_eq!(String::from_utf8_lossy(&res.body), "clr=2 after=0 other=0", "{}", bin.display());
+    }
+}

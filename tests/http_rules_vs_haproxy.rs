@@ -174,6 +174,7 @@ fn ours(rules: &HttpRules, raw: &str) -> (Verdict, Txn) {
         sess_vars: &mut sess,
         userlists: &[],
         tls: None,
+        conn: Default::default(),
     };
     let mut cursor = 0;
     let v = run_request(rules, &mut cursor, &mut txn, &mut env);

@@ -88,6 +88,17 @@ pub static FETCHES: &[Fetch] = &[
     fetch!("fc_src_is_local", NO_ARG, T::Bool, no_check, |_, cx| Some(Sample::Bool(is_local(front(cx)?.1.ip())))),
     fetch!("fc_src_port", NO_ARG, T::Sint, no_check, |_, cx| Some(Sample::Sint(i64::from(front(cx)?.1.port())))),
     fetch!("fc_unacked", UNIT, T::Sint, check_unit, |_, cx| count(cx, |t| t.unacked)),
+    // Per-stream task profiling: moonproxy's `set profiling tasks` counts per task
+    // kind, not per stream, so these are 0 (HAProxy counts the stream task's calls
+    // even when profiling is off).
+    fetch!("cpu_calls", NO_ARG, T::Sint, no_check, |_, _| Some(Sample::Sint(0))),
+    fetch!("cpu_ns_avg", NO_ARG, T::Sint, no_check, |_, _| Some(Sample::Sint(0))),
+    fetch!("cpu_ns_tot", NO_ARG, T::Sint, no_check, |_, _| Some(Sample::Sint(0))),
+    fetch!("lat_ns_avg", NO_ARG, T::Sint, no_check, |_, _| Some(Sample::Sint(0))),
+    fetch!("lat_ns_tot", NO_ARG, T::Sint, no_check, |_, _| Some(Sample::Sint(0))),
+    // moonproxy refuses `set-priority-class|offset`: a stream keeps the default, 0.
+    fetch!("prio_class", NO_ARG, T::Sint, no_check, |_, _| Some(Sample::Sint(0))),
+    fetch!("prio_offset", NO_ARG, T::Sint, no_check, |_, _| Some(Sample::Sint(0))),
     fetch!("hostname", NO_ARG, T::Str, no_check, |_, _| Some(Sample::str(crate::log::target::system_hostname()))),
     // One process since HAProxy 2.5 (`nbproc` is gone): always 1.
     fetch!("nbproc", NO_ARG, T::Sint, no_check, |_, _| Some(Sample::Sint(1))),

@@ -35,6 +35,8 @@ const PAYLOAD_LV: ArgSpec = spec(&[A::Int, A::Int, A::Str], 2);
 
 /// Every payload fetch, looked up after [`super::fetch::FETCHES`].
 pub static FETCHES: &[Fetch] = &[
+    fetch!("distcc_body", DISTCC, T::Bin, check_distcc, |a, cx| distcc(cx, a, true)),
+    fetch!("distcc_param", DISTCC, T::Sint, check_distcc, |a, cx| distcc(cx, a, false)),
     fetch!("payload", PAYLOAD, T::Bin, no_check, |a, cx| payload(cx, Dir::Req, a)),
     fetch!("payload_lv", PAYLOAD_LV, T::Bin, check_lv, |a, cx| payload_lv(cx, Dir::Req, a)),
     fetch!("req.len", ArgSpec::NONE, T::Sint, no_check, |_, cx| req_len(cx)),
@@ -46,7 +48,54 @@ pub static FETCHES: &[Fetch] = &[
     fetch!("res.len", ArgSpec::NONE, T::Sint, no_check, |_, cx| len(cx, Dir::Res)),
     fetch!("res.payload", PAYLOAD, T::Bin, no_check, |a, cx| payload(cx, Dir::Res, a)),
     fetch!("res.payload_lv", PAYLOAD_LV, T::Bin, check_lv, |a, cx| payload_lv(cx, Dir::Res, a)),
+    // True once the inspection period is over (and in HTTP rules, where nothing is
+    // waited for); until then nothing, and the rule waits.
+    fetch!("wait_end", ArgSpec::NONE, T::Bool, no_check, |_, cx| match data(cx, Dir::Req) {
+        Some(d) if !d.last => {
+            cx.may_change();
+            None
+        }
+        _ => Some(Sample::Bool(true)),
+    }),
 ];
+
+const DISTCC: ArgSpec = spec(&[A::Str, A::Int], 1);
+
+fn check_distcc(a: &mut [Arg]) -> Result<(), String> {
+    match a.first().and_then(Arg::str) {
+        Some(t) if t.len() >= 4 => Ok(()),
+        _ => Err("distcc token must be 4 characters".into()),
+    }
+}
+
+/// `distcc_param(token[,occ])` and `distcc_body(token[,occ])`: walks the distcc
+/// request (4-byte token, 8 hex digits of parameter, and for the tokens that carry
+/// one, a body of that many bytes) to the `occ`th `token` (the first by default), and
+/// gives its parameter or its body.
+fn distcc(cx: &dyn SampleCtx, a: &[Arg], want_body: bool) -> Option<Sample> {
+    let token = &a.first()?.str()?.as_bytes()[..4];
+    let occ = a.get(1).and_then(Arg::int).unwrap_or(0);
+    let d = data(cx, Dir::Req)?;
+    let (b, mut ofs, mut seen) = (d.bytes, 0usize, 0i64);
+    loop {
+        let Some(head) = b.get(ofs..ofs + 12) else { return short(cx, d) };
+        let param = std::str::from_utf8(&head[4..]).ok().and_then(|h| u32::from_str_radix(h, 16).ok().filter(|_| h.bytes().all(|c| c.is_ascii_hexdigit())))?;
+        ofs += 12;
+        let bodiless = matches!(&head[..4], b"ARGC" | b"DIST" | b"NFIL" | b"STAT" | b"DONE");
+        let body = if bodiless { 0 } else { param as usize };
+        if &head[..4] == token {
+            seen += 1;
+            if occ == 0 || occ == seen {
+                if !want_body {
+                    return Some(Sample::Sint(i64::from(param)));
+                }
+                let Some(body) = b.get(ofs..ofs + body) else { return short(cx, d) };
+                return Some(Sample::Bin(body.to_vec()));
+            }
+        }
+        ofs += body;
+    }
+}
 
 /// The fetch named `name`.
 pub fn lookup(name: &str) -> Option<&'static Fetch> {
