@@ -403,3 +403,49 @@ frontend fe
         assert_eq!(String::from_utf8_lossy(&res.body), "clr=2 after=0 other=0", "{}", bin.display());
     }
 }
+
+/// `distcc_param` and `distcc_body` on the raw request of a TCP frontend: the
+/// occurrence asked, bodies skipped for the tokens that have one, and a body not all
+/// there yet given as far as it came.
+#[test]
+fn distcc_fetches_walk_the_request_as_haproxy_does() {
+    let cfg = "defaults
+    mode tcp
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{fe}}
+    tcp-request inspect-delay 3s
+    tcp-request content accept if { distcc_body(DOTI) -m found }
+    use_backend bad if { distcc_body(ARGV) -m str world }
+    use_backend good if { distcc_param(ARGC) eq 2 } { distcc_body(ARGV,2) -m str world } { distcc_param(ARGV) eq 5 } { distcc_body(DOTI) -m str ab }
+    default_backend bad
+backend good
+    server s 127.0.0.1:{{good}}
+backend bad
+    server s 127.0.0.1:{{bad}}
+";
+    use std::io::{Read, Write};
+    for bin in moonproxy_and_haproxy() {
+        let good = Backend::start(Behaviour::Reply(b"good".to_vec()));
+        let bad = Backend::start(Behaviour::Reply(b"bad".to_vec()));
+        let proxy = ProxyBuilder::new(cfg).bin(&bin).port("good", good.port()).port("bad", bad.port()).start();
+        let mut s = std::net::TcpStream::connect(proxy.addr("fe")).unwrap();
+        s.set_read_timeout(Some(DEADLINE)).unwrap();
+        // The DOTI body comes in two parts: the `accept` rule matches its first part
+        // (a body is given as far as it came), so `use_backend` sees `ab`.
+        s.write_all(b"DIST00000001ARGC00000002ARGV00000005helloARGV00000005worldDOTI00000004ab").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        s.write_all(b"cd").unwrap();
+        let mut got = Vec::new();
+        let mut b = [0u8; 64];
+        while got.len() < 4 {
+            match s.read(&mut b) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&b[..n]),
+            }
+        }
+        assert_eq!(String::from_utf8_lossy(&got), "good", "{}", bin.display());
+    }
+}

@@ -582,3 +582,23 @@ fn cookie_all<'a>(it: impl Iterator<Item = (&'a [u8], &'a [u8])>, a: &[Arg], con
             .collect(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::push_varint;
+
+    #[test]
+    fn varints_are_haproxys() {
+        let enc = |v| {
+            let mut out = Vec::new();
+            push_varint(&mut out, v);
+            out
+        };
+        assert_eq!(enc(0), [0]);
+        assert_eq!(enc(239), [239]);
+        assert_eq!(enc(240), [0xf0, 0]);
+        assert_eq!(enc(300), [0xfc, 3]);
+        // 240 + 16 * 128: the first continuation byte overflows into a third.
+        assert_eq!(enc(240 + 16 * 128), [0xf0, 0x80, 0]);
+    }
+}

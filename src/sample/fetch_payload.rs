@@ -71,7 +71,8 @@ fn check_distcc(a: &mut [Arg]) -> Result<(), String> {
 /// `distcc_param(token[,occ])` and `distcc_body(token[,occ])`: walks the distcc
 /// request (4-byte token, 8 hex digits of parameter, and for the tokens that carry
 /// one, a body of that many bytes) to the `occ`th `token` (the first by default), and
-/// gives its parameter or its body.
+/// gives its parameter or its body (what has come of it so far: a rule matching it
+/// does not wait for the rest, as in HAProxy).
 fn distcc(cx: &dyn SampleCtx, a: &[Arg], want_body: bool) -> Option<Sample> {
     let token = &a.first()?.str()?.as_bytes()[..4];
     let occ = a.get(1).and_then(Arg::int).unwrap_or(0);
@@ -89,8 +90,12 @@ fn distcc(cx: &dyn SampleCtx, a: &[Arg], want_body: bool) -> Option<Sample> {
                 if !want_body {
                     return Some(Sample::Sint(i64::from(param)));
                 }
-                let Some(body) = b.get(ofs..ofs + body) else { return short(cx, d) };
-                return Some(Sample::Bin(body.to_vec()));
+                // A body not all there yet gives its part so far, as HAProxy's.
+                let end = ofs + body;
+                if end > b.len() && !d.last {
+                    cx.may_change();
+                }
+                return Some(Sample::Bin(b[ofs.min(b.len())..end.min(b.len())].to_vec()));
             }
         }
         ofs += body;
@@ -232,6 +237,29 @@ mod tests {
             other => format!("{:?}", other.to_int()),
         });
         (v, cx.missed.get())
+    }
+
+    #[test]
+    fn distcc_tokens_params_and_bodies() {
+        let msg = b"DIST00000001ARGC00000002ARGV00000005helloARGV00000003abcDOTI00000004ab";
+        assert_eq!(eval("distcc_param(ARGC)", msg, false), (Some("Some(2)".into()), false));
+        assert_eq!(eval("distcc_body(ARGV)", msg, false), (Some("hello".into()), false));
+        assert_eq!(eval("distcc_body(ARGV,2)", msg, false), (Some("abc".into()), false));
+        assert_eq!(eval("distcc_param(ARGV,2)", msg, false), (Some("Some(3)".into()), false));
+        // A body not all there: its part so far, and more may come.
+        assert_eq!(eval("distcc_body(DOTI)", msg, false), (Some("ab".into()), true));
+        assert_eq!(eval("distcc_body(DOTI)", msg, true), (Some("ab".into()), false));
+        // A token not there yet: nothing, and wait.
+        assert_eq!(eval("distcc_param(DONE)", msg, false), (None, true));
+        assert_eq!(eval("distcc_param(ARGV,3)", msg, true), (None, false));
+        assert_eq!(eval("distcc_param(DIST)", b"DIST0000000x", true), (None, false), "bad hex");
+        assert!(Expr::parse("distcc_param(AB)").is_err());
+    }
+
+    #[test]
+    fn wait_end_waits_for_the_inspection_to_end() {
+        assert_eq!(eval("wait_end", b"", false), (None, true));
+        assert_eq!(eval("wait_end", b"", true), (Some("Some(1)".into()), false));
     }
 
     #[test]
