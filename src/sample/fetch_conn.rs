@@ -36,7 +36,7 @@ fn no_check(_: &mut [Arg]) -> Result<(), String> {
 fn check_unit(a: &mut [Arg]) -> Result<(), String> {
     match a.first().and_then(Arg::str) {
         None | Some("ms" | "us") => Ok(()),
-        Some(u) => Err(format!("invalid unit '{u}', expects 'us' or 'ms'")),
+        Some(u) => Err(format!("expects 'us' or 'ms', got '{u}'")),
     }
 }
 
@@ -203,7 +203,7 @@ mod tests {
     #[test]
     fn units_are_checked() {
         assert!(Expr::parse("fc_rtt(us)").is_ok() && Expr::parse("fc_rtt").is_ok());
-        assert!(Expr::parse("fc_rtt(s)").unwrap_err().to_string().contains("invalid unit 's'"));
+        assert!(Expr::parse("fc_rtt(s)").unwrap_err().to_string().contains("expects 'us' or 'ms', got 's'"));
         assert_eq!(eval("fc_rtt"), None, "no socket in a test context");
     }
 }

@@ -63,8 +63,8 @@ const DISTCC: ArgSpec = spec(&[A::Str, A::Int], 1);
 
 fn check_distcc(a: &mut [Arg]) -> Result<(), String> {
     match a.first().and_then(Arg::str) {
-        Some(t) if t.len() >= 4 => Ok(()),
-        _ => Err("distcc token must be 4 characters".into()),
+        Some(t) if t.len() == 4 => Ok(()),
+        _ => Err("token name must be exactly 4 characters".into()),
     }
 }
 
