@@ -449,3 +449,37 @@ backend bad
         assert_eq!(String::from_utf8_lossy(&got), "good", "{}", bin.display());
     }
 }
+
+/// `http_first_req` on two requests of one keep-alive connection, in request and
+/// response rules.
+#[test]
+fn http_first_req_is_true_for_the_first_request_of_a_connection() {
+    let cfg = "defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{fe}}
+    http-request set-var(txn.first) http_first_req
+    http-after-response set-header X-First-Req \"%[var(txn.first)]\"
+    default_backend be
+backend be
+    http-response set-header X-First-Res \"%[http_first_req]\"
+    server s1 127.0.0.1:{{app}}
+";
+    for bin in moonproxy_and_haproxy() {
+        let app = Backend::start(Behaviour::Http { status: 200, body: b"ok".to_vec() });
+        let proxy = ProxyBuilder::new(cfg).bin(&bin).port("app", app.port()).start();
+        let mut c = Client::connect(proxy.port("fe"));
+        let seen: Vec<(String, String)> = (0..2)
+            .map(|_| {
+                let r = c.http_request(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+                let h = |n: &str| r.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map_or(String::new(), |(_, v)| v.clone());
+                (h("x-first-req"), h("x-first-res"))
+            })
+            .collect();
+        let want = [("1", "1"), ("0", "0")].map(|(a, b)| (a.to_string(), b.to_string()));
+        assert_eq!(seen, want, "{}", bin.display());
+    }
+}

@@ -78,6 +78,7 @@ pub static FETCHES: &[Fetch] = &[
     fetch!("fc_fackets", UNIT, T::Sint, check_unit, |_, cx| count(cx, |t| t.fackets)),
     fetch!("fc_http_major", NO_ARG, T::Sint, no_check, |_, _| Some(Sample::Sint(1))),
     fetch!("fc_lost", UNIT, T::Sint, check_unit, |_, cx| count(cx, |t| t.lost)),
+    fetch!("http_first_req", NO_ARG, T::Bool, no_check, |_, cx| Some(Sample::Bool(cx.client_conn()?.first_req?))),
     fetch!("fc_rcvd_proxy", NO_ARG, T::Bool, no_check, |_, cx| Some(Sample::Bool(cx.client_conn()?.rcvd_proxy))),
     fetch!("fc_reordering", UNIT, T::Sint, check_unit, |_, cx| count(cx, |t| t.reordering)),
     fetch!("fc_retrans", UNIT, T::Sint, check_unit, |_, cx| count(cx, |t| t.retrans)),
@@ -173,6 +174,16 @@ pub struct ClientConn {
     pub fd: Option<std::os::fd::RawFd>,
     /// It started with a PROXY protocol header (`fc_rcvd_proxy`).
     pub rcvd_proxy: bool,
+    /// In an HTTP transaction: whether it is the connection's first
+    /// (`http_first_req`); `None` outside one.
+    pub first_req: Option<bool>,
+}
+
+impl ClientConn {
+    /// The facts during an HTTP transaction after `done` others on the connection.
+    pub fn in_txn(self, done: u64) -> ClientConn {
+        ClientConn { first_req: Some(done == 0), ..self }
+    }
 }
 
 #[cfg(test)]

@@ -174,6 +174,7 @@ static TABLE: &[(&str, u32, &str)] = &[
     ("http_auth_pass", 0x0007fc, "HTTP request headers"),
     ("http_auth_type", 0x0007fc, "HTTP request headers"),
     ("http_auth_user", 0x0007fc, "HTTP request headers"),
+    ("http_first_req", 0x07fffc, "HTTP request"),
     ("int", 0x3fffff, ""),
     ("ipv4", 0x3fffff, ""),
     ("ipv6", 0x3fffff, ""),

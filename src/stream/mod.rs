@@ -498,7 +498,7 @@ impl Stream {
             let step = lua::in_rules(env.cx, env.proxies, &*env.pool, || match self.http.as_mut() {
                 // HTTP: conditions see the request (`path_beg`, `hdr(host)` ...).
                 Some(h) => {
-                    let renv = frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars, self.client.tls_info().cloned(), client_facts(&self.client, self.proxy_hdr.as_deref()));
+                    let renv = frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars, self.client.tls_info().cloned(), client_facts(&self.client, self.proxy_hdr.as_deref()).in_txn(h.done));
                     let cx = crate::http::rules::RuleCtx::new(&renv, &h.txn);
                     analysers::run_backend_rules(fe, &mut self.cursor, &cx)
                 }
@@ -616,7 +616,7 @@ impl Stream {
         let fe = &proxies[self.frontend];
         match self.http.as_mut() {
             Some(h) => {
-                let mut renv = frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars, self.client.tls_info().cloned(), client_facts(&self.client, self.proxy_hdr.as_deref()));
+                let mut renv = frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars, self.client.tls_info().cloned(), client_facts(&self.client, self.proxy_hdr.as_deref()).in_txn(h.done));
                 renv.backend = Some(&proxies[be].name);
                 f(&crate::http::rules::RuleCtx::new(&renv, &h.txn))
             }
@@ -1156,5 +1156,5 @@ fn frontend_rule_env<'a>(
 /// (`fc_rtt`, `fc_rcvd_proxy`).
 fn client_facts(client: &Conn, hdr: Option<&proxy_header::ProxyHeader>) -> crate::sample::fetch_conn::ClientConn {
     let fd = client.raw_fd();
-    crate::sample::fetch_conn::ClientConn { fd: (fd >= 0).then_some(fd), rcvd_proxy: hdr.is_some_and(|h| h.received) }
+    crate::sample::fetch_conn::ClientConn { fd: (fd >= 0).then_some(fd), rcvd_proxy: hdr.is_some_and(|h| h.received), first_req: None }
 }
