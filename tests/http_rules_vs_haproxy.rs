@@ -180,6 +180,7 @@ fn ours(rules: &HttpRules, raw: &str) -> (Verdict, Txn) {
         userlists: &[],
         tls: None,
         server_tls: None,
+        conn: Default::default(),
     };
     let mut cursor = 0;
     let v = run_request(rules, &mut cursor, &mut txn, &mut env);

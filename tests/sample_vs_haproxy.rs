@@ -220,6 +220,8 @@ const ACLS: &[&str] = &[
 /// Expressions `haproxy -c` refuses, with the reason it gives.
 const BAD: &[&str] = &[
     "nosuch",
+    "fc_rtt(s)",
+    "distcc_param(ABCDE)",
     "str(abc),nosuch",
     "str(abc",
     "str(abc),lower(1)",

@@ -51,6 +51,8 @@ pub struct RuleEnv<'a> {
     pub tls: Option<std::sync::Arc<crate::tls::TlsInfo>>,
     /// The server connection's TLS (`ssl_bc*`): response rules and logs.
     pub server_tls: Option<std::sync::Arc<crate::tls::TlsInfo>>,
+    /// The client connection's socket and PROXY header (`fc_rtt`, `fc_rcvd_proxy`).
+    pub conn: crate::sample::fetch_conn::ClientConn,
 }
 
 /// The sample context of a transaction: the connection from [`RuleEnv`], the messages,
@@ -96,6 +98,9 @@ pub fn apply_writes(writes: &VarWrites, txn: &mut Txn, env: &mut RuleEnv<'_>) {
 }
 
 impl SampleCtx for RuleCtx<'_, '_> {
+    fn client_conn(&self) -> Option<crate::sample::fetch_conn::ClientConn> {
+        Some(self.env.conn)
+    }
     fn tls(&self) -> Option<&crate::tls::TlsInfo> {
         self.env.tls.as_deref()
     }

@@ -26,6 +26,13 @@ pub trait WorldView {
         Vec::new()
     }
 
+    /// The proxies and the server pool themselves, for the sample fetches that read
+    /// proxy and server state (`be_id`, `srv_conn`, `queue`...:
+    /// `crate::sample::fetch_proxy`). `None`: not available.
+    fn proxies(&self) -> Option<(&[crate::stream::proxy::ProxyRt], &dyn crate::stream::ServerPool)> {
+        None
+    }
+
     /// A stats table (`Proxy.get_stats`, `Server.get_stats`, `Listener.get_stats`):
     /// HAProxy's `show stat` field names with the non-empty values. `None`: unknown.
     fn stats(&self, _of: StatsOf, _now: std::time::Instant) -> Option<Vec<(&'static str, Field)>> {

@@ -645,6 +645,7 @@ impl World {
             return;
         }
         self.phase = Phase::SoftStop;
+        crate::sample::fetch_conn::set_stopping();
         for l in &mut self.listeners {
             l.close(cx.registry);
         }

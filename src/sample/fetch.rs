@@ -217,6 +217,8 @@ pub fn lookup(name: &str) -> Option<&'static Fetch> {
         .find(|f| f.name == name)
         .or_else(|| super::fetch_payload::lookup(name))
         .or_else(|| super::fetch_http::lookup(name))
+        .or_else(|| super::fetch_proxy::lookup(name))
+        .or_else(|| super::fetch_conn::lookup(name))
         .or_else(|| crate::stick::sample::lookup_fetch(name))
 }
 

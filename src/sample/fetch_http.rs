@@ -148,6 +148,14 @@ pub static FETCHES: &[Fetch] = &[
         let ul = cx.userlist(a.first()?.str()?)?;
         Some(Sample::Bool(auth::authenticated_user(ul, &cx.http_req()?.headers).is_some()))
     }),
+    fetch!("http_auth_bearer", spec(&[A::Str], 0), T::Str, |a, cx| {
+        // `Bearer <token>` in `Authorization` (or the header named): the token as sent.
+        let name = a.first().and_then(Arg::str).unwrap_or("authorization");
+        let v = cx.http_req()?.headers.get(name)?;
+        let sp = v.iter().position(|&b| b == b' ')?;
+        let (scheme, token) = (&v[..sp], &v[sp + 1..]);
+        (scheme.eq_ignore_ascii_case(b"bearer") && !token.is_empty()).then(|| Sample::Str(token.to_vec()))
+    }),
     fetch!("http_auth_group", spec(&[A::Str], 1), T::Str, |a, cx| {
         let ul = cx.userlist(a.first()?.str()?)?;
         Some(Sample::str(auth::authenticated_user(ul, &cx.http_req()?.headers)?))
@@ -197,24 +205,36 @@ pub static FETCHES: &[Fetch] = &[
     fetch!("req.hdr_ip", NAME_OCC, T::Ipv4, |a, cx| to_ip(hdr_value(&cx.http_req()?.headers, a, false)), all: |a, cx| hdr_all(&cx.http_req()?.headers, a, false, Conv::Ip)),
     fetch!("req.hdr_names", spec(&[A::Str], 0), T::Str, |a, cx| hdr_names(&cx.http_req()?.headers, a)),
     fetch!("req.hdr_val", NAME_OCC, T::Sint, |a, cx| to_int(hdr_value(&cx.http_req()?.headers, a, false)), all: |a, cx| hdr_all(&cx.http_req()?.headers, a, false, Conv::Int)),
-    fetch!("req.hdrs", ArgSpec::NONE, T::Str, |_, cx| {
-        // The field lines as HAProxy forwards them: names in lower case.
-        let mut out = Vec::new();
-        for f in cx.http_req()?.headers.iter() {
-            out.extend_from_slice(f.name.to_ascii_lowercase().as_bytes());
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(&f.value);
-            out.extend_from_slice(b"\r\n");
-        }
-        out.extend_from_slice(b"\r\n");
-        Some(Sample::Str(out))
-    }),
+    fetch!("req.hdrs", ArgSpec::NONE, T::Str, |_, cx| Some(Sample::Str(hdrs_text(&cx.http_req()?.headers)))),
+    fetch!("req.hdrs_bin", ArgSpec::NONE, T::Bin, |_, cx| Some(Sample::Bin(hdrs_bin(&cx.http_req()?.headers)))),
     fetch!("req.ver", ArgSpec::NONE, T::Str, |_, cx| Some(Sample::str(version(
         cx.http_req()?.line.version
     )))),
     fetch!("req_ver", ArgSpec::NONE, T::Str, |_, cx| Some(Sample::str(version(
         cx.http_req()?.line.version
     )))),
+    fetch!("req.body_param", spec(&[A::Str], 0), T::Bin, |a, cx| {
+        // The body as an url-encoded form: the first parameter named so (any without
+        // a name), its value as sent.
+        let name = a.first().and_then(Arg::str).unwrap_or("").as_bytes();
+        let body = &cx.http_txn()?.req_body;
+        body.split(|&b| b == b'&').find_map(|p| {
+            let (k, v) = match p.iter().position(|&b| b == b'=') {
+                Some(eq) => (&p[..eq], &p[eq + 1..]),
+                None => (p, &p[p.len()..]),
+            };
+            (name.is_empty() || k == name).then(|| Sample::Bin(v.to_vec()))
+        })
+    }),
+    fetch!("res.body_size", ArgSpec::NONE, T::Sint, |_, cx| {
+        let res = cx.http_res()?;
+        match res.headers.get("content-length").and_then(super::str_to_int) {
+            Some(n) => Some(Sample::Sint(n)),
+            None => Some(Sample::Sint(cx.http_txn()?.res_body.len() as i64)),
+        }
+    }),
+    fetch!("res.hdrs", ArgSpec::NONE, T::Bin, |_, cx| Some(Sample::Bin(hdrs_text(&cx.http_res()?.headers)))),
+    fetch!("res.hdrs_bin", ArgSpec::NONE, T::Bin, |_, cx| Some(Sample::Bin(hdrs_bin(&cx.http_res()?.headers)))),
     fetch!("res.body", ArgSpec::NONE, T::Bin, |_, cx| Some(Sample::Bin(cx.http_txn()?.res_body.clone()))),
     fetch!("res.body_len", ArgSpec::NONE, T::Sint, |_, cx| Some(Sample::Sint(
         cx.http_txn()?.res_body.len() as i64
@@ -424,6 +444,70 @@ fn url_param(req: &Request, a: &[Arg]) -> Option<Sample> {
     None
 }
 
+/// The field lines as HAProxy forwards them (names in lower case), then the empty line
+/// (`req.hdrs`, `res.hdrs`).
+fn hdrs_text(h: &Headers) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (name, value) in forwarded(h) {
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(&value);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// The fields as HAProxy's message keeps them: names in lower case, and `Connection`
+/// without its `close` and `keep-alive` options (the connection's business, not the
+/// message's), dropped when nothing else is left.
+fn forwarded(h: &Headers) -> impl Iterator<Item = (String, std::borrow::Cow<'_, [u8]>)> {
+    h.iter().filter_map(|f| {
+        let name = f.name.to_ascii_lowercase();
+        if name != "connection" {
+            return Some((name, std::borrow::Cow::Borrowed(&f.value[..])));
+        }
+        let kept: Vec<&[u8]> = f
+            .value
+            .split(|&b| b == b',')
+            .map(crate::http::trim_ows)
+            .filter(|t| !t.is_empty() && !t.eq_ignore_ascii_case(b"close") && !t.eq_ignore_ascii_case(b"keep-alive"))
+            .collect();
+        (!kept.is_empty()).then(|| (name, std::borrow::Cow::Owned(kept.join(&b", "[..]))))
+    })
+}
+
+/// HAProxy's binary header list (`req.hdrs_bin`, `res.hdrs_bin`): for each field, its
+/// lower-case name and its value, each as a varint length and the bytes; two empty
+/// strings end the list.
+fn hdrs_bin(h: &Headers) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (name, value) in forwarded(h) {
+        push_varint(&mut out, name.len() as u64);
+        out.extend_from_slice(name.as_bytes());
+        push_varint(&mut out, value.len() as u64);
+        out.extend_from_slice(&value);
+    }
+    out.extend_from_slice(&[0, 0]);
+    out
+}
+
+/// HAProxy's varint: below 240 one byte; else the low 4 bits with the top 4 set, then
+/// 7 bits a byte (the high bit set on all but the last).
+fn push_varint(out: &mut Vec<u8>, mut v: u64) {
+    if v < 240 {
+        out.push(v as u8);
+        return;
+    }
+    out.push((v as u8) | 240);
+    v = (v - 240) >> 4;
+    while v >= 128 {
+        out.push((v as u8) | 128);
+        v = (v - 128) >> 7;
+    }
+    out.push(v as u8);
+}
+
 /// The `(name, value)` pairs of the request's `Cookie` lines, in order.
 fn cookies(h: &Headers) -> impl Iterator<Item = (&[u8], &[u8])> {
     h.get_all("cookie")
@@ -509,4 +593,24 @@ fn cookie_all<'a>(it: impl Iterator<Item = (&'a [u8], &'a [u8])>, a: &[Arg], con
             .filter_map(|(_, v)| typed(v, conv))
             .collect(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::push_varint;
+
+    #[test]
+    fn varints_are_haproxys() {
+        let enc = |v| {
+            let mut out = Vec::new();
+            push_varint(&mut out, v);
+            out
+        };
+        assert_eq!(enc(0), [0]);
+        assert_eq!(enc(239), [239]);
+        assert_eq!(enc(240), [0xf0, 0]);
+        assert_eq!(enc(300), [0xfc, 3]);
+        // 240 + 16 * 128: the first continuation byte overflows into a third.
+        assert_eq!(enc(240 + 16 * 128), [0xf0, 0x80, 0]);
+    }
 }

@@ -38,6 +38,8 @@ const NAME: ArgSpec = spec(&[A::Str], 0);
 
 /// Every payload fetch, looked up after [`super::fetch::FETCHES`].
 pub static FETCHES: &[Fetch] = &[
+    fetch!("distcc_body", DISTCC, T::Bin, check_distcc, |a, cx| distcc(cx, a, true)),
+    fetch!("distcc_param", DISTCC, T::Sint, check_distcc, |a, cx| distcc(cx, a, false)),
     fetch!("payload", PAYLOAD, T::Bin, no_check, |a, cx| payload(cx, Dir::Req, a)),
     fetch!("payload_lv", PAYLOAD_LV, T::Bin, check_lv, |a, cx| payload_lv(cx, Dir::Req, a)),
     fetch!("rdp_cookie", NAME, T::Str, no_check, |a, cx| rdp_cookie(cx, a)),
@@ -55,6 +57,49 @@ pub static FETCHES: &[Fetch] = &[
     fetch!("res.payload_lv", PAYLOAD_LV, T::Bin, check_lv, |a, cx| payload_lv(cx, Dir::Res, a)),
     fetch!("wait_end", ArgSpec::NONE, T::Bool, no_check, |_, cx| wait_end(cx)),
 ];
+
+const DISTCC: ArgSpec = spec(&[A::Str, A::Int], 1);
+
+fn check_distcc(a: &mut [Arg]) -> Result<(), String> {
+    match a.first().and_then(Arg::str) {
+        Some(t) if t.len() == 4 => Ok(()),
+        _ => Err("token name must be exactly 4 characters".into()),
+    }
+}
+
+/// `distcc_param(token[,occ])` and `distcc_body(token[,occ])`: walks the distcc
+/// request (4-byte token, 8 hex digits of parameter, and for the tokens that carry
+/// one, a body of that many bytes) to the `occ`th `token` (the first by default), and
+/// gives its parameter or its body (what has come of it so far: a rule matching it
+/// does not wait for the rest, as in HAProxy).
+fn distcc(cx: &dyn SampleCtx, a: &[Arg], want_body: bool) -> Option<Sample> {
+    let token = &a.first()?.str()?.as_bytes()[..4];
+    let occ = a.get(1).and_then(Arg::int).unwrap_or(0);
+    let d = data(cx, Dir::Req)?;
+    let (b, mut ofs, mut seen) = (d.bytes, 0usize, 0i64);
+    loop {
+        let Some(head) = b.get(ofs..ofs + 12) else { return short(cx, d) };
+        let param = std::str::from_utf8(&head[4..]).ok().and_then(|h| u32::from_str_radix(h, 16).ok().filter(|_| h.bytes().all(|c| c.is_ascii_hexdigit())))?;
+        ofs += 12;
+        let bodiless = matches!(&head[..4], b"ARGC" | b"DIST" | b"NFIL" | b"STAT" | b"DONE");
+        let body = if bodiless { 0 } else { param as usize };
+        if &head[..4] == token {
+            seen += 1;
+            if occ == 0 || occ == seen {
+                if !want_body {
+                    return Some(Sample::Sint(i64::from(param)));
+                }
+                // A body not all there yet gives its part so far, as HAProxy's.
+                let end = ofs + body;
+                if end > b.len() && !d.last {
+                    cx.may_change();
+                }
+                return Some(Sample::Bin(b[ofs.min(b.len())..end.min(b.len())].to_vec()));
+            }
+        }
+        ofs += body;
+    }
+}
 
 /// The fetch named `name`.
 pub fn lookup(name: &str) -> Option<&'static Fetch> {
@@ -226,6 +271,29 @@ mod tests {
             other => format!("{:?}", other.to_int()),
         });
         (v, cx.missed.get())
+    }
+
+    #[test]
+    fn distcc_tokens_params_and_bodies() {
+        let msg = b"DIST00000001ARGC00000002ARGV00000005helloARGV00000003abcDOTI00000004ab";
+        assert_eq!(eval("distcc_param(ARGC)", msg, false), (Some("Some(2)".into()), false));
+        assert_eq!(eval("distcc_body(ARGV)", msg, false), (Some("hello".into()), false));
+        assert_eq!(eval("distcc_body(ARGV,2)", msg, false), (Some("abc".into()), false));
+        assert_eq!(eval("distcc_param(ARGV,2)", msg, false), (Some("Some(3)".into()), false));
+        // A body not all there: its part so far, and more may come.
+        assert_eq!(eval("distcc_body(DOTI)", msg, false), (Some("ab".into()), true));
+        assert_eq!(eval("distcc_body(DOTI)", msg, true), (Some("ab".into()), false));
+        // A token not there yet: nothing, and wait.
+        assert_eq!(eval("distcc_param(DONE)", msg, false), (None, true));
+        assert_eq!(eval("distcc_param(ARGV,3)", msg, true), (None, false));
+        assert_eq!(eval("distcc_param(DIST)", b"DIST0000000x", true), (None, false), "bad hex");
+        assert!(Expr::parse("distcc_param(AB)").is_err());
+    }
+
+    #[test]
+    fn wait_end_waits_for_the_inspection_to_end() {
+        assert_eq!(eval("wait_end", b"", false), (None, true));
+        assert_eq!(eval("wait_end", b"", true), (Some("Some(1)".into()), false));
     }
 
     #[test]

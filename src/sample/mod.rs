@@ -23,6 +23,8 @@ pub mod digest;
 pub mod fetch;
 pub mod fetch_http;
 pub mod fetch_payload;
+pub mod fetch_conn;
+pub mod fetch_proxy;
 pub mod hash;
 pub mod json;
 pub mod lua;
@@ -228,6 +230,11 @@ pub trait SampleCtx {
     /// The server connection's TLS session (`ssl_bc*`); `None` without TLS or
     /// without a server connection.
     fn server_tls(&self) -> Option<&crate::tls::TlsInfo> {
+        None
+    }
+    /// The client connection's socket and PROXY header (`fc_rtt`, `fc_rcvd_proxy`);
+    /// `None` where the context has no client connection.
+    fn client_conn(&self) -> Option<fetch_conn::ClientConn> {
         None
     }
     /// Client address (`src`, `src_port`).

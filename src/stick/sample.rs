@@ -196,6 +196,15 @@ static ARRAY_FAMILIES: &[[Fetch; 2]] = &[
 const FETCH: &str = "sample fetch keyword";
 
 static TABLE_FETCHES: &[Fetch] = &[
+    // HAProxy 2.6 has this one fixed-counter form of `sc_clr_gpc` (not `sc0_`/`sc2_`).
+    fetch("sc1_clr_gpc", ArgSpec { types: &[A::Int, A::Str], mandatory: 1 }, T::Sint, |a| {
+        check_idx(a)?;
+        check_table(a, 1, FETCH, "sc1_clr_gpc")
+    }, |a, cx| {
+        let mut args = vec![a.first()?.clone(), Arg::Int(1)];
+        args.extend(a.get(1).cloned());
+        run(Who::ScIdx, Op::Clr(D::Gpc), &args, cx)
+    }),
     fetch("table_avl", TABLE_ARG, T::Sint, |a| check_table(a, 0, FETCH, "table_avl"), |a, cx| {
         let t = table_arg(a.first(), cx)?;
         let used = t.lock(now_ms()).used();

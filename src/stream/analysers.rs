@@ -513,7 +513,7 @@ mod tests {
             };
             let txn = crate::http::txn::Txn { req: Some(r), ..Default::default() };
             let mut sess = Vars::new();
-            let env = crate::http::rules::RuleEnv { src: None, dst: None, frontend: "fe", backend: None, server: None, sess_vars: &mut sess, userlists: &[], tls: None, server_tls: None };
+            let env = crate::http::rules::RuleEnv { src: None, dst: None, frontend: "fe", backend: None, server: None, sess_vars: &mut sess, userlists: &[], tls: None, server_tls: None, conn: Default::default() };
             let cx = crate::http::rules::RuleCtx::new(&env, &txn);
             match run_backend_rules(fe, &mut RuleCursor::default(), &cx) {
                 RuleStep::Backend(i) => proxies[i].name.clone(),

@@ -81,9 +81,10 @@ impl Stream {
         }?;
         let fe = &env.proxies[self.frontend];
         let (src, dst, tls) = (self.src, self.dst, self.client.tls_info().cloned());
+        let conn = super::client_facts(&self.client, self.proxy_hdr.as_deref());
         let h = self.http.as_mut()?;
         let head_only = h.txn.req.as_ref().is_some_and(|r| r.line.method == crate::http::Method::Head);
-        let mut renv = frontend_rule_env(src, dst, fe, &mut h.sess_vars, tls);
+        let mut renv = frontend_rule_env(src, dst, fe, &mut h.sess_vars, tls, conn);
         renv.backend = be.map(|b| env.proxies[b].name.as_str());
         Some(reply.render(&RuleCtx::new(&renv, &h.txn), head_only))
     }

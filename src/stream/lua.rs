@@ -703,6 +703,9 @@ struct TcpRuleCtx<'a, 'e> {
 }
 
 impl crate::sample::SampleCtx for TcpRuleCtx<'_, '_> {
+    fn client_conn(&self) -> Option<crate::sample::fetch_conn::ClientConn> {
+        self.rule.client_conn()
+    }
     fn src(&self) -> Option<std::net::SocketAddr> {
         self.rule.src()
     }
@@ -768,6 +771,9 @@ pub(super) struct Proxies<'a>(pub &'a [ProxyRt], pub &'a dyn super::ServerPool);
 impl WorldView for Proxies<'_> {
     fn proxy_names(&self) -> Vec<String> {
         self.0.iter().map(|p| p.name.clone()).collect()
+    }
+    fn proxies(&self) -> Option<(&[ProxyRt], &dyn super::ServerPool)> {
+        Some((self.0, self.1))
     }
     fn stats(&self, of: crate::lua::host::StatsOf, now: std::time::Instant) -> Option<Vec<(&'static str, crate::lua::host::Field)>> {
         crate::runtime::lua::proxy_stats(self.0, self.1, of, now)

@@ -504,7 +504,7 @@ impl Stream {
             let step = lua::in_rules(env.cx, env.proxies, &*env.pool, || match self.http.as_mut() {
                 // HTTP: conditions see the request (`path_beg`, `hdr(host)` ...).
                 Some(h) => {
-                    let renv = frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars, self.client.tls_info().cloned());
+                    let renv = frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars, self.client.tls_info().cloned(), client_facts(&self.client, self.proxy_hdr.as_deref()).in_txn(h.done));
                     let cx = crate::http::rules::RuleCtx::new(&renv, &h.txn);
                     analysers::run_backend_rules(fe, &mut self.cursor, &cx)
                 }
@@ -622,7 +622,7 @@ impl Stream {
         let fe = &proxies[self.frontend];
         match self.http.as_mut() {
             Some(h) => {
-                let mut renv = frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars, self.client.tls_info().cloned());
+                let mut renv = frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars, self.client.tls_info().cloned(), client_facts(&self.client, self.proxy_hdr.as_deref()).in_txn(h.done));
                 renv.backend = Some(&proxies[be].name);
                 f(&crate::http::rules::RuleCtx::new(&renv, &h.txn))
             }
@@ -1151,6 +1151,7 @@ impl Stream {
             userlists: &fe.userlists,
             tls: self.client.tls_info().cloned(),
             server_tls: rec.server_tls.clone(),
+            conn: client_facts(&self.client, self.proxy_hdr.as_deref()),
         };
         format.eval_samples(&crate::http::rules::RuleCtx::new(&renv, &h.txn))
     }
@@ -1163,6 +1164,14 @@ fn frontend_rule_env<'a>(
     fe: &'a ProxyRt,
     sess_vars: &'a mut crate::sample::vars::Vars,
     tls: Option<std::sync::Arc<crate::tls::TlsInfo>>,
+    conn: crate::sample::fetch_conn::ClientConn,
 ) -> crate::http::rules::RuleEnv<'a> {
-    crate::http::rules::RuleEnv { src, dst, frontend: &fe.name, backend: None, server: None, sess_vars, userlists: &fe.userlists, tls, server_tls: None }
+    crate::http::rules::RuleEnv { src, dst, frontend: &fe.name, backend: None, server: None, sess_vars, userlists: &fe.userlists, tls, server_tls: None, conn }
+}
+
+/// What the sample fetches read of the client connection beyond its addresses
+/// (`fc_rtt`, `fc_rcvd_proxy`).
+fn client_facts(client: &Conn, hdr: Option<&proxy_header::ProxyHeader>) -> crate::sample::fetch_conn::ClientConn {
+    let fd = client.raw_fd();
+    crate::sample::fetch_conn::ClientConn { fd: (fd >= 0).then_some(fd), rcvd_proxy: hdr.is_some_and(|h| h.received), first_req: None }
 }

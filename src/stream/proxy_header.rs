@@ -23,7 +23,7 @@ pub(super) struct ProxyHeader {
     /// Why the connection was closed while waiting.
     error: Option<Error>,
     /// A header was received (`fc_rcvd_proxy`).
-    received: bool,
+    pub(super) received: bool,
 }
 
 /// What [`Stream::proxy_header_step`] concluded.

@@ -12,3 +12,4 @@ pub mod privs;
 pub mod process;
 pub mod signals;
 pub mod sockopt;
+pub mod tcp_info;

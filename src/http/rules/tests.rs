@@ -60,6 +60,7 @@ impl Run {
             userlists: &[],
             tls: None,
             server_tls: None,
+            conn: Default::default(),
         }
     }
 

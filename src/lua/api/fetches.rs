@@ -214,6 +214,20 @@ pub fn in_stream<R>(cx: &mut Ctx<'_>, world: &mut dyn WorldView, f: impl FnOnce(
     f()
 }
 
+/// Runs `f` with the world of the stream whose rules are being evaluated ([`in_stream`]),
+/// or of the Lua resume in progress; `None` outside both (a log line at stream end, unit
+/// tests). What the proxy and server sample fetches read (`crate::sample::fetch_proxy`).
+pub fn with_world<R>(f: impl FnOnce(Option<&dyn WorldView>) -> R) -> R {
+    if host::is_entered() {
+        let mut f = Some(f);
+        if let Some(r) = host::with_host(|h| (f.take().expect("called once"))(Some(&*h.world))) {
+            return r;
+        }
+        return (f.take().expect("not called"))(None);
+    }
+    take_scope(|scope| f(scope.map(|(_, w)| &*w)))
+}
+
 /// Runs `f` with the context and world [`in_stream`] set, if any (taken out meanwhile).
 fn take_scope<R>(f: impl FnOnce(Option<(&mut Ctx<'_>, &mut dyn WorldView)>) -> R) -> R {
     let scope = SCOPE.with(|w| w.take());

@@ -125,6 +125,9 @@ impl WorldView for WorldParts<'_> {
     fn proxy_names(&self) -> Vec<String> {
         self.proxies.iter().map(|p| p.name.clone()).collect()
     }
+    fn proxies(&self) -> Option<(&[ProxyRt], &dyn crate::stream::ServerPool)> {
+        Some((self.proxies, &*self.farm))
+    }
 
     fn stats(&self, of: StatsOf, now: Instant) -> Option<Vec<(&'static str, Field)>> {
         match of {
