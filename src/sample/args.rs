@@ -81,6 +81,9 @@ pub enum Arg {
     Size(u64),
     /// A map file loaded at compile time (`map*` converters).
     Map(std::sync::Arc<super::map::MapFile>),
+    /// State a converter's check compiled for its run (`map_regm`'s regexes, `aes_gcm_dec`'s
+    /// key), which only that converter knows how to read.
+    Data(std::sync::Arc<dyn std::any::Any + Send + Sync>),
 }
 
 impl Arg {

@@ -19,18 +19,22 @@
 
 pub mod args;
 pub mod conv;
+pub mod conv_text;
 pub mod digest;
 pub mod fetch;
 pub mod fetch_http;
 pub mod fetch_payload;
 pub mod hash;
 pub mod json;
+pub mod jwt;
 pub mod lua;
 pub mod map;
+pub mod map_regm;
 pub mod matching;
 pub mod regex;
 pub mod usable;
 pub mod vars;
+pub mod xxh3;
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
