@@ -255,14 +255,47 @@ fn expressions(dir: &Path) -> Vec<String> {
         ]
         .map(String::from),
     );
+    v.extend(aes_cases());
     for (n, seed) in [(2, 0), (5, 1), (7, 0), (8, 3), (12, 9), (15, 0), (16, 1), (40, 2), (64, 77), (65, 0)] {
         v.push(format!("str({}),xxh3({seed})", hex.repeat(n)));
     }
     v
 }
 
+/// `aes_gcm_dec` on a message `ring` encrypted here.
+fn aes_cases() -> Vec<String> {
+    use ring::aead;
+    let b64 = |b: &[u8]| String::from_utf8(moonproxy::sample::conv::b64_encode(b, false)).unwrap();
+    let hex = |b: &[u8]| b.iter().map(|c| format!("{c:02x}")).collect::<String>();
+    let (key, nonce) = (b"0123456789abcdef0123456789abcdef", [9u8; 12]);
+    let mut out = Vec::new();
+    for (bits, alg) in [(128, &aead::AES_128_GCM), (256, &aead::AES_256_GCM)] {
+        let key = &key[..bits / 8];
+        let sealing = aead::LessSafeKey::new(aead::UnboundKey::new(alg, key).unwrap());
+        let mut data = b"hello world".to_vec();
+        let tag = sealing
+            .seal_in_place_separate_tag(aead::Nonce::assume_unique_for_key(nonce), aead::Aad::empty(), &mut data)
+            .unwrap();
+        let (n, k, t, d) = (b64(&nonce), b64(key), b64(tag.as_ref()), hex(&data));
+        out.push(format!("bin({d}),aes_gcm_dec({bits},{n},{k},{t})"));
+        out.push(format!("bin({d}),aes_gcm_dec({bits},{n},{k},{})", b64(&[0; 16])));
+        out.push(format!("bin({d}00),aes_gcm_dec({bits},{n},{k},{t})"));
+        out.push(format!("bin({d}),aes_gcm_dec({bits},txn.nonce,{k},{t})"));
+        out.push(format!("bin({d}),aes_gcm_dec({bits},txn.nope,{k},{t})"));
+    }
+    out.push("str(abc),debug(pfx,stderr)".into());
+    out.push("int(12),debug".into());
+    out
+}
+
 /// The variables both sides hold.
-const VARS: &[(&str, &str)] = &[("txn.x", "abc"), ("txn.alg", "HS256"), ("txn.bad", "XX"), ("txn.secret", "secret")];
+const VARS: &[(&str, &str)] = &[
+    ("txn.x", "abc"),
+    ("txn.alg", "HS256"),
+    ("txn.bad", "XX"),
+    ("txn.secret", "secret"),
+    ("txn.nonce", "CQkJCQkJCQkJCQkJ"),
+];
 
 #[test]
 fn converters_give_what_haproxy_gives() {
@@ -326,6 +359,11 @@ const BAD: &[&str] = &[
     "str(a),be2hex(-)",
     "str(a),xxh3(x)",
     "str(a),htonl(1)",
+    "str(a),aes_gcm_dec(100,a,b,c)",
+    "str(a),aes_gcm_dec(128,a,b,c)",
+    "str(a),aes_gcm_dec(128,AAAAAAAAAAAAAAAA,AAAAAAAAAAAAAAAAAAAAAA==,b)",
+    "str(a),aes_gcm_dec(128,txn.a,txn.b)",
+    "str(a),debug(a,nope)",
 ];
 
 #[test]
@@ -341,7 +379,7 @@ fn argument_errors_read_as_haproxy_writes_them() {
         assert!(!out.status.success(), "haproxy accepted {e}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         let line = stderr.lines().find(|l| l.contains("[ALERT]")).unwrap_or_else(|| panic!("no alert for {e}:\n{stderr}"));
-        let theirs = line.rsplit_once(" rule : ").map_or(line, |(_, r)| r.trim_end_matches('.'));
+        let theirs = line.rsplit_once(" rule : ").map_or(line, |(_, r)| r.strip_suffix('.').unwrap_or(r));
         let theirs = theirs.split_once("> : ").map_or(theirs, |(_, r)| r);
         let ours = match Expr::parse(e) {
             Ok(_) => "(accepted)".to_string(),

@@ -422,6 +422,8 @@ static FAMILIES: &[&[Conv]] = &[
     super::jwt::CONVERTERS,
     super::conv_text::CONVERTERS,
     super::map_regm::CONVERTERS,
+    super::aes::CONVERTERS,
+    super::conv_proxy::CONVERTERS,
 ];
 
 /// Every converter of the tables above (not the stick-table ones, which live in

@@ -17,8 +17,10 @@
 //! [`regex`] the pattern compiler `regsub`, `-m reg` and the Lua `Regex` class share, and
 //! [`json`] the small reader `json_query` needs.
 
+pub mod aes;
 pub mod args;
 pub mod conv;
+pub mod conv_proxy;
 pub mod conv_text;
 pub mod digest;
 pub mod fetch;
