@@ -256,6 +256,7 @@ fn expressions(dir: &Path) -> Vec<String> {
         .map(String::from),
     );
     v.extend(aes_cases());
+    v.extend(decoder_cases());
     for (n, seed) in [(2, 0), (5, 1), (7, 0), (8, 3), (12, 9), (15, 0), (16, 1), (40, 2), (64, 77), (65, 0)] {
         v.push(format!("str({}),xxh3({seed})", hex.repeat(n)));
     }
@@ -286,6 +287,62 @@ fn aes_cases() -> Vec<String> {
     out.push("str(abc),debug(pfx,stderr)".into());
     out.push("int(12),debug".into());
     out
+}
+
+/// `protobuf`, `ungrpc` and the FIX converters on hand-made payloads.
+fn decoder_cases() -> Vec<String> {
+    // Fields 1 (varint 150), 2 ("testing"), 3 ({1: 5, 2: "ab"}), 4 (float 1.0),
+    // 5 (double 1.0), 6 and 7 (varint 5).
+    let m = "089601120774657374696e671a06080512026162250000803f29000000000000f03f30053805";
+    let m3 = "38ffffffffffffffffff01250000c03f29000000000000f83f";
+    let grpc = format!("00{:08x}{m}", m.len() / 2);
+    let mut v: Vec<String> = [
+        "1,hex", "1,int32", "1,uint64", "2", "2,int32", "3,hex", "3.1,int32", "3.2", "3.3", "4,hex", "4,fixed32",
+        "4,float", "4,sfixed32", "5,hex", "5,double", "5,fixed64", "5,sfixed64", "6,sint32", "6,sint64", "6,bool",
+        "6,enum", "6,hex", "9", "1,fixed32", "4,int32", "2.1",
+    ]
+    .iter()
+    .map(|a| match a.split_once(",hex") {
+        Some((args, _)) => format!("bin({m}),protobuf({args}),hex"),
+        None => format!("bin({m}),protobuf({a})"),
+    })
+    .collect();
+    for t in ["int32", "uint32", "sint32", "sint64", "bool"] {
+        v.push(format!("bin({m3}),protobuf(7,{t})"));
+    }
+    v.extend(
+        [
+            format!("bin({m3}),protobuf(4,float)"),
+            format!("bin({m3}),protobuf(5,double)"),
+            "bin(25000000bf),protobuf(4,sfixed32)".into(),
+            "bin(25000000bf),protobuf(4,float)".into(),
+            "bin(2900000000000000bf),protobuf(5,sfixed64)".into(),
+            "bin(0a02080112020802),protobuf(2.1,int32)".into(),
+            "bin(0a02080112020802),protobuf(1.1.1,int32)".into(),
+            "bin(08960108ff01),protobuf(1,int32)".into(),
+            format!("bin({grpc}),ungrpc(1,int32)"),
+            format!("bin({grpc}),ungrpc(2)"),
+            format!("bin({grpc}),ungrpc(3.2)"),
+            format!("bin({grpc}{grpc}),ungrpc(2)"),
+            format!("bin({grpc}ff),ungrpc(2)"),
+            format!("bin({m}),ungrpc(2)"),
+            format!("bin({grpc}),protobuf(2)"),
+            "bin(0000000003089601000000000308ff01),ungrpc(1,int32)".into(),
+            "bin(0000000005089601),ungrpc(1,int32)".into(),
+            "bin(0100000003089601),ungrpc(1,int32)".into(),
+        ],
+    );
+    // The example message of the FIX specification (checksum 062), and broken copies.
+    let fix = "383d4649582e342e3201393d36350133353d410134393d5345525645520135363d434c49454e540133343d3137370135323d32303039303130372d31383a31353a31360139383d30013130383d33300131303d30363201";
+    let bad_sum = format!("{}3301", &fix[..fix.len() - 4]);
+    let bad_len = fix.replacen("393d3635", "393d3634", 1);
+    for payload in [fix, &bad_sum, &bad_len, &fix[..40], &fix[..60]] {
+        v.push(format!("bin({payload}),fix_is_valid"));
+    }
+    for tag in ["35", "MsgType", "msgtype", "49", "SenderCompID", "8", "10", "999", "108"] {
+        v.push(format!("bin({fix}),fix_tag_value({tag})"));
+    }
+    v
 }
 
 /// The variables both sides hold.
@@ -364,6 +421,14 @@ const BAD: &[&str] = &[
     "str(a),aes_gcm_dec(128,AAAAAAAAAAAAAAAA,AAAAAAAAAAAAAAAAAAAAAA==,b)",
     "str(a),aes_gcm_dec(128,txn.a,txn.b)",
     "str(a),debug(a,nope)",
+    "str(a),protobuf(1,string)",
+    "str(a),protobuf(1.)",
+    "str(a),protobuf()",
+    "str(a),protobuf(-1)",
+    "str(a),ungrpc(1,xx)",
+    "str(a),fix_tag_value(0)",
+    "str(a),fix_tag_value(12x)",
+    "str(a),fix_tag_value()",
 ];
 
 #[test]

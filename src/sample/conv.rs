@@ -424,6 +424,7 @@ static FAMILIES: &[&[Conv]] = &[
     super::map_regm::CONVERTERS,
     super::aes::CONVERTERS,
     super::conv_proxy::CONVERTERS,
+    super::proto::CONVERTERS,
 ];
 
 /// Every converter of the tables above (not the stick-table ones, which live in
