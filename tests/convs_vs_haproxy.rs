@@ -339,6 +339,26 @@ fn decoder_cases() -> Vec<String> {
     for payload in [fix, &bad_sum, &bad_len, &fix[..40], &fix[..60]] {
         v.push(format!("bin({payload}),fix_is_valid"));
     }
+    let c3 = "101b00044d51545404c2003c0003616263000475736572000470617373";
+    let c5 = "102100044d51545405c2003c05110000000a0003616263000475736572000470617373";
+    for (packet, fields) in [
+        (c3, &["protocol_name", "protocol_version", "flags", "keepalive", "client_identifier", "username", "password", "will_topic", "17"][..]),
+        (c5, &["protocol_version", "17", "username", "Password", "39"][..]),
+    ] {
+        v.push(format!("bin({packet}),mqtt_is_valid"));
+        for f in fields {
+            v.push(format!("bin({packet}),mqtt_field_value(connect,{f})"));
+        }
+        v.push(format!("bin({packet}),mqtt_field_value(connack,flags)"));
+        v.push(format!("bin({packet}),mqtt_field_value(1,username)"));
+    }
+    for (packet, field) in [("20020000", "reason_code"), ("20020100", "flags"), ("200600000322000a", "34"), ("200600000322000a", "17")] {
+        v.push(format!("bin({packet}),mqtt_is_valid"));
+        v.push(format!("bin({packet}),mqtt_field_value(connack,{field})"));
+    }
+    for packet in ["30020000", "101b0004", "2002020000", "10", &c3[..20]] {
+        v.push(format!("bin({packet}),mqtt_is_valid"));
+    }
     for tag in ["35", "MsgType", "msgtype", "49", "SenderCompID", "8", "10", "999", "108"] {
         v.push(format!("bin({fix}),fix_tag_value({tag})"));
     }
@@ -429,6 +449,12 @@ const BAD: &[&str] = &[
     "str(a),fix_tag_value(0)",
     "str(a),fix_tag_value(12x)",
     "str(a),fix_tag_value()",
+    "str(a),mqtt_field_value(foo,1)",
+    "str(a),mqtt_field_value(0,1)",
+    "str(a),mqtt_field_value(connect,18)",
+    "str(a),mqtt_field_value(connect,0x11)",
+    "str(a),mqtt_field_value(connack,username)",
+    "str(a),mqtt_field_value(publish,topic)",
 ];
 
 #[test]

@@ -425,6 +425,7 @@ static FAMILIES: &[&[Conv]] = &[
     super::aes::CONVERTERS,
     super::conv_proxy::CONVERTERS,
     super::proto::CONVERTERS,
+    super::mqtt::CONVERTERS,
 ];
 
 /// Every converter of the tables above (not the stick-table ones, which live in

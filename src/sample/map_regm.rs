@@ -15,14 +15,17 @@ use std::sync::{Arc, Mutex};
 
 pub static CONVERTERS: &[Conv] = &[Conv::new("map_regm", spec(&[A::Str, A::Str], 1), T::Str, T::Str, check, run)];
 
+/// Each key's regex with its value.
+type Rules = Vec<(Regex, Vec<u8>)>;
+
 /// The map's entries and their regexes, compiled for one generation of the entries.
 struct RegmMap {
     pat: Arc<PatRef>,
-    compiled: Mutex<(u64, Vec<(Regex, Vec<u8>)>)>,
+    compiled: Mutex<(u64, Rules)>,
 }
 
 impl RegmMap {
-    fn compile(pat: &PatRef) -> (u64, Vec<(Regex, Vec<u8>)>) {
+    fn compile(pat: &PatRef) -> (u64, Rules) {
         let (generation, entries) = pat.entries();
         let rules = entries
             .iter()

@@ -33,6 +33,7 @@ pub mod lua;
 pub mod map;
 pub mod map_regm;
 pub mod matching;
+pub mod mqtt;
 pub mod proto;
 pub mod regex;
 pub mod usable;
