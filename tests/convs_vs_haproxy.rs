@@ -379,7 +379,7 @@ fn converters_give_what_haproxy_gives() {
     let Some(bin) = haproxy() else { return };
     let dir = TempDir::new("convs-vs-haproxy");
     let exprs = expressions(&dir.0);
-    let (ec_pub, _) = (dir.0.join("ec.pub"), ());
+    let ec_pub = dir.0.join("ec.pub");
     let (port, hold) = held_port();
     let mut cfg = format!("{PROLOGUE}frontend fe\n  bind 127.0.0.1:{port}\n");
     for (name, value) in VARS {
@@ -481,4 +481,38 @@ fn argument_errors_read_as_haproxy_writes_them() {
         }
     }
     assert!(bad.is_empty(), "{} of {} differ:\n{}", bad.len(), BAD.len(), bad.join("\n"));
+}
+
+/// The running binaries (moonproxy, and HAProxy when installed) on the same rules: the
+/// key file named in `jwt_verify` is loaded with the configuration, and a bearer token
+/// from a header is checked as a gateway would.
+#[test]
+fn jwt_rules_answer_alike_on_both_binaries() {
+    let dir = TempDir::new("convs-jwt-rules");
+    let (key, token) = es256(&dir.0);
+    let pem = std::fs::read_to_string(key).unwrap();
+    let config = "defaults
+  mode http
+  timeout client 5s
+  timeout server 5s
+  timeout connect 5s
+frontend fe
+  bind 127.0.0.1:{{fe}}
+  http-request set-var(txn.alg) req.hdr(x-jwt),jwt_header_query('$.alg')
+  http-request deny status 401 unless { req.hdr(x-jwt),jwt_verify(txn.alg,\"{{dir}}/ec.pub\") -m int 1 }
+  http-request return status 200 content-type text/plain lf-string \"%[var(txn.alg)] %[req.hdr(x-jwt),jwt_payload_query('\\$.sub')]\"
+";
+    let tampered = token.replacen(".ey", ".eyX", 1);
+    for bin in common::moonproxy_and_haproxy() {
+        let p = common::ProxyBuilder::new(config).bin(&bin).file("ec.pub", &pem).start();
+        let mut answers = Vec::new();
+        for t in [token.as_str(), tampered.as_str(), "garbage"] {
+            let mut c = p.connect("fe");
+            let r = c.http_request(format!("GET / HTTP/1.1\r\nHost: t\r\nX-Jwt: {t}\r\n\r\n").as_bytes());
+            answers.push((r.status, String::from_utf8_lossy(&r.body).into_owned()));
+        }
+        assert_eq!(answers[0], (200, "ES256 1234".to_string()), "{}", bin.display());
+        assert_eq!(answers[1].0, 401, "{}", bin.display());
+        assert_eq!(answers[2].0, 401, "{}", bin.display());
+    }
 }
