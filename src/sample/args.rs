@@ -26,6 +26,8 @@ pub enum ArgType {
     Size,
     /// A backend name.
     Backend,
+    /// A dotted path of protocol buffers field numbers (`1.2.3`): `protobuf`, `ungrpc`.
+    PbufFieldNumber,
 }
 
 impl ArgType {
@@ -43,6 +45,7 @@ impl ArgType {
             ArgType::Time => "delay",
             ArgType::Size => "size",
             ArgType::Backend => "backend",
+            ArgType::PbufFieldNumber => "Protocol buffers field number",
         }
     }
 }
@@ -81,6 +84,9 @@ pub enum Arg {
     Size(u64),
     /// A map file loaded at compile time (`map*` converters).
     Map(std::sync::Arc<super::map::MapFile>),
+    /// State a converter's check compiled for its run (`map_regm`'s regexes, `aes_gcm_dec`'s
+    /// key), which only that converter knows how to read.
+    Data(std::sync::Arc<dyn std::any::Any + Send + Sync>),
 }
 
 impl Arg {
@@ -245,6 +251,10 @@ pub fn type_args(raw: &[String], spec: ArgSpec) -> Result<Vec<Arg>, ArgError> {
             }
             ArgType::Time => Arg::Time(parse_time(r).ok_or_else(bad)?),
             ArgType::Size => Arg::Size(parse_size(r).ok_or_else(bad)?),
+            ArgType::PbufFieldNumber => {
+                let ok = r.bytes().all(|c| c.is_ascii_digit() || c == b'.') && !r.ends_with('.');
+                Arg::Str(if ok { r.clone() } else { return Err(bad()) })
+            }
         });
     }
     Ok(out)

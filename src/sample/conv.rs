@@ -18,6 +18,20 @@ pub struct Conv {
     pub run: fn(Sample, &[Arg], &dyn SampleCtx) -> Option<Sample>,
 }
 
+impl Conv {
+    /// A converter table row (the families in other files build theirs with it).
+    pub const fn new(
+        name: &'static str,
+        args: ArgSpec,
+        input: SampleType,
+        out: SampleType,
+        check: fn(&mut [Arg]) -> Result<(), String>,
+        run: fn(Sample, &[Arg], &dyn SampleCtx) -> Option<Sample>,
+    ) -> Conv {
+        Conv { name, args, input, out, check, run }
+    }
+}
+
 impl std::fmt::Debug for Conv {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Conv({})", self.name)
@@ -27,11 +41,11 @@ impl std::fmt::Debug for Conv {
 use ArgType as A;
 use SampleType as T;
 
-const fn spec(types: &'static [ArgType], mandatory: usize) -> ArgSpec {
+pub(super) const fn spec(types: &'static [ArgType], mandatory: usize) -> ArgSpec {
     ArgSpec { types, mandatory }
 }
 
-fn no_check(_: &mut [Arg]) -> Result<(), String> {
+pub(super) fn no_check(_: &mut [Arg]) -> Result<(), String> {
     Ok(())
 }
 
@@ -402,12 +416,30 @@ pub static KNOWN_CONVERTERS: &[&str] = &[
     "upper", "url_dec", "url_enc", "utime", "word", "wt6", "xor", "xxh3", "xxh32", "xxh64",
 ];
 
-/// The converter named `name`.
-pub fn lookup(name: &str) -> Option<&'static Conv> {
-    CONVERTERS.iter().find(|c| c.name == name).or_else(|| crate::stick::sample::lookup_conv(name))
+/// The converter tables, one a family: this file's, then those with a file of their own.
+static FAMILIES: &[&[Conv]] = &[
+    CONVERTERS,
+    super::jwt::CONVERTERS,
+    super::conv_text::CONVERTERS,
+    super::map_regm::CONVERTERS,
+    super::aes::CONVERTERS,
+    super::conv_proxy::CONVERTERS,
+    super::proto::CONVERTERS,
+    super::mqtt::CONVERTERS,
+];
+
+/// Every converter of the tables above (not the stick-table ones, which live in
+/// `stick::sample`).
+pub fn all() -> impl Iterator<Item = &'static Conv> {
+    FAMILIES.iter().flat_map(|f| f.iter())
 }
 
-fn bytes(s: Sample) -> Option<Vec<u8>> {
+/// The converter named `name`.
+pub fn lookup(name: &str) -> Option<&'static Conv> {
+    all().find(|c| c.name == name).or_else(|| crate::stick::sample::lookup_conv(name))
+}
+
+pub(super) fn bytes(s: Sample) -> Option<Vec<u8>> {
     match s {
         Sample::Str(b) | Sample::Bin(b) | Sample::Meth(b) => Some(b),
         _ => None,
@@ -697,7 +729,7 @@ fn run_json(s: Sample, a: &[Arg], _: &dyn SampleCtx) -> Option<Sample> {
     Some(Sample::Str(out))
 }
 
-fn check_json_query(a: &mut [Arg]) -> Result<(), String> {
+pub(super) fn check_json_query(a: &mut [Arg]) -> Result<(), String> {
     match a.get(1).and_then(Arg::str) {
         None | Some("int") => {}
         Some(_) => return Err("output_type only supports \"int\" as argument".into()),
@@ -708,7 +740,7 @@ fn check_json_query(a: &mut [Arg]) -> Result<(), String> {
 
 /// Strings give their unescaped text, numbers their text (or an integer with `int`),
 /// booleans a boolean; objects, arrays, null and missing keys drop the sample.
-fn run_json_query(s: Sample, a: &[Arg], _: &dyn SampleCtx) -> Option<Sample> {
+pub(super) fn run_json_query(s: Sample, a: &[Arg], _: &dyn SampleCtx) -> Option<Sample> {
     let doc = json::parse(&bytes(s)?)?;
     let path = json::parse_path(a.first()?.str()?)?;
     let as_int = a.get(1).and_then(Arg::str) == Some("int");

@@ -17,8 +17,11 @@
 //! [`regex`] the pattern compiler `regsub`, `-m reg` and the Lua `Regex` class share, and
 //! [`json`] the small reader `json_query` needs.
 
+pub mod aes;
 pub mod args;
 pub mod conv;
+pub mod conv_proxy;
+pub mod conv_text;
 pub mod digest;
 pub mod fetch;
 pub mod fetch_http;
@@ -27,12 +30,17 @@ pub mod fetch_conn;
 pub mod fetch_proxy;
 pub mod hash;
 pub mod json;
+pub mod jwt;
 pub mod lua;
 pub mod map;
+pub mod map_regm;
 pub mod matching;
+pub mod mqtt;
+pub mod proto;
 pub mod regex;
 pub mod usable;
 pub mod vars;
+pub mod xxh3;
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};

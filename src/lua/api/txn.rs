@@ -764,8 +764,7 @@ fn call_text(ctx: &CallCtx, name: &str, first: c_int) -> String {
 
 /// The native converter a Lua method name stands for (`.`, `-` and `+` become `_`).
 pub fn demangle_conv(lua_name: &str) -> Option<&'static str> {
-    crate::sample::conv::CONVERTERS
-        .iter()
+    crate::sample::conv::all()
         .map(|c| c.name)
         .find(|n| n.replace(['.', '-', '+'], "_") == lua_name)
 }

@@ -1,0 +1,67 @@
+//! Converters that read the proxy rather than the sample: `nbsrv` (the usable servers of
+//! the backend the input names) and `debug` (prints the sample and passes it on).
+
+use super::args::{Arg, ArgType as A};
+use super::conv::{self, no_check, spec, Conv};
+use super::{Sample, SampleCtx, SampleType as T};
+
+pub static CONVERTERS: &[Conv] = &[
+    Conv::new("nbsrv", spec(&[], 0), T::Str, T::Sint, no_check, |s, _, cx| {
+        let name = String::from_utf8(conv::bytes(s)?).ok()?;
+        // An unknown name (or a frontend's) gives no sample, as in HAProxy.
+        Some(Sample::Sint(cx.nbsrv(Some(&name))?))
+    }),
+    Conv::new("debug", spec(&[A::Str, A::Str], 0), T::Any, T::Any, check_debug, run_debug),
+];
+
+/// The sinks HAProxy 2.6 always has; `ring` sections are not supported yet.
+const SINKS: &[&str] = &["buf0", "stdout", "stderr"];
+
+fn check_debug(a: &mut [Arg]) -> Result<(), String> {
+    match a.get(1).and_then(Arg::str) {
+        Some(sink) if !SINKS.contains(&sink) => Err(format!("No such sink '{sink}'")),
+        _ => Ok(()),
+    }
+}
+
+/// HAProxy writes `[debug] <prefix>: type=<type> <value>` to the sink (`buf0`, a
+/// memory ring, by default). moonproxy writes the same line to stdout or stderr when
+/// named, and as an `info` log record for `buf0` (there is no ring to read it from).
+fn run_debug(s: Sample, a: &[Arg], _: &dyn SampleCtx) -> Option<Sample> {
+    let prefix = a.first().and_then(Arg::str).unwrap_or("");
+    let line = debug_line(prefix, &s);
+    match a.get(1).and_then(Arg::str).unwrap_or("buf0") {
+        "stdout" => println!("{line}"),
+        "stderr" => eprintln!("{line}"),
+        _ => log::info!("{line}"),
+    }
+    Some(s)
+}
+
+/// The line `debug` prints: non-printable bytes of the value as `.`.
+pub fn debug_line(prefix: &str, s: &Sample) -> String {
+    let value: String = match s.clone().cast(T::Str).and_then(Sample::into_bytes) {
+        Some(b) => b.iter().map(|&c| if (0x20..0x7f).contains(&c) { c as char } else { '.' }).collect(),
+        None => String::new(),
+    };
+    format!("[debug] {prefix}: type={} <{value}>", s.ty().name())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sample::{Expr, TestCtx};
+
+    #[test]
+    fn debug_lines_and_sinks() {
+        assert_eq!(debug_line("pfx", &Sample::str("a\tb")), "[debug] pfx: type=str <a.b>");
+        assert_eq!(debug_line("", &Sample::Sint(12)), "[debug] : type=sint <12>");
+        assert_eq!(
+            Expr::parse("str(a),debug(x,nope)").unwrap_err().to_string(),
+            "invalid args in converter 'debug' : No such sink 'nope'"
+        );
+        let cx = TestCtx { nbsrv: Some(2), ..TestCtx::default() };
+        assert_eq!(Expr::parse("str(be),nbsrv").unwrap().eval(&cx), Some(Sample::Sint(2)));
+        assert_eq!(Expr::parse("int(7),debug(x,buf0)").unwrap().eval(&cx), Some(Sample::Sint(7)));
+    }
+}
