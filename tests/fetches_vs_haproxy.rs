@@ -53,10 +53,16 @@ const BACKEND_FETCHES: &[&str] = &[
     "cur_tunnel_timeout",
     "fe_client_timeout",
     "srv_id,add(100)",
+    // Found empty in live rules (only Lua's context answered them): regression.
+    "nbsrv",
+    "nbsrv(other)",
+    "be_conn",
+    "be_conn(other)",
+    "fe_conn(fe)",
 ];
 
 /// The fetches rendered by the frontend's `http-after-response` rules, as `F-<n>`.
-const FRONTEND_FETCHES: &[&str] = &["fe_id", "be_id", "fe_defbe", "fe_client_timeout", "fe_req_rate", "fe_sess_rate", "srv_conn(be/s1)", "be_tunnel_timeout"];
+const FRONTEND_FETCHES: &[&str] = &["fe_id", "be_id", "fe_defbe", "fe_client_timeout", "fe_req_rate", "fe_sess_rate", "srv_conn(be/s1)", "be_tunnel_timeout", "fe_conn", "nbsrv(be)"];
 
 fn config() -> String {
     let mut c = String::from(

@@ -110,11 +110,12 @@ pub static FETCHES: &[Fetch] = &[
     fetch!("env", spec(&[A::Str], 1), T::Str, no_check, |a, cx| Some(
         Sample::Str(cx.env(a.first()?.str()?)?)
     )),
+    // The context's own answer (Lua's, tests'), else the running proxies' state.
     fetch!("be_conn", spec(&[A::Backend], 0), T::Sint, no_check, |a, cx| Some(
-        Sample::Sint(cx.be_conn(a.first().and_then(Arg::str))?)
+        Sample::Sint(cx.be_conn(a.first().and_then(Arg::str)).or_else(|| super::fetch_proxy::be_conn(a, cx))?)
     )),
     fetch!("fe_conn", spec(&[A::Str], 0), T::Sint, no_check, |a, cx| Some(
-        Sample::Sint(cx.fe_conn(a.first().and_then(Arg::str))?)
+        Sample::Sint(cx.fe_conn(a.first().and_then(Arg::str)).or_else(|| super::fetch_proxy::fe_conn(a, cx))?)
     )),
     fetch!("fe_name", ArgSpec::NONE, T::Str, no_check, |_, cx| Some(
         Sample::str(cx.frontend_name()?)
@@ -150,7 +151,7 @@ pub static FETCHES: &[Fetch] = &[
         spec(&[A::Backend], 0),
         T::Sint,
         no_check,
-        |a, cx| Some(Sample::Sint(cx.nbsrv(a.first().and_then(Arg::str))?))
+        |a, cx| Some(Sample::Sint(cx.nbsrv(a.first().and_then(Arg::str)).or_else(|| super::fetch_proxy::nbsrv(a, cx))?))
     ),
     fetch!("rand", spec(&[A::Int], 0), T::Sint, no_check, |a, cx| {
         let r = cx.random_u32() as u64;

@@ -186,6 +186,22 @@ fn proxy<R>(name: &str, f: impl FnOnce(&ProxyRt, usize) -> Option<R>) -> Option<
 }
 
 /// Runs `f` on the backend named by the first argument, or the stream's.
+/// `nbsrv([backend])` from the running proxies: usable servers.
+pub(super) fn nbsrv(a: &[Arg], cx: &dyn SampleCtx) -> Option<i64> {
+    backend(a, cx, |_, b| Some(b.nbsrv() as i64))
+}
+
+/// `be_conn([backend])` from the running proxies: the streams using the backend.
+pub(super) fn be_conn(a: &[Arg], cx: &dyn SampleCtx) -> Option<i64> {
+    backend(a, cx, |_, b| Some(i64::from(b.beconn())))
+}
+
+/// `fe_conn([frontend])` from the running proxies: the frontend's live connections.
+pub(super) fn fe_conn(a: &[Arg], cx: &dyn SampleCtx) -> Option<i64> {
+    let name = arg_or(a, cx.frontend_name())?;
+    proxy(name, |p, _| Some(i64::from(p.feconn)))
+}
+
 fn backend<R>(a: &[Arg], cx: &dyn SampleCtx, f: impl FnOnce(&ProxyRt, &Backend) -> Option<R>) -> Option<R> {
     let name = arg_or(a, current_backend(cx))?;
     with_proxies(|all, pool| {
