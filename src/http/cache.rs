@@ -463,7 +463,7 @@ impl Store {
         true
     }
 
-    /// Drops every variant of `key` (a successful unsafe method on it, RFC 9111 §4.4).
+    /// Drops every variant of `key` (a successful state-changing method on it: RFC 9111 §4.4).
     pub fn invalidate(&mut self, key: &str) {
         let stale: Vec<_> = self.entries.keys().filter(|k| k.0 == key).cloned().collect();
         for k in stale {
@@ -617,7 +617,7 @@ pub fn after_request_rules(cache: &mut TxnCache, verdict: &super::rules::Verdict
 
 /// `http-response cache-store <name>`: when the request and the response may be
 /// stored, the response head is kept and its body will follow ([`on_body`]). A
-/// successful unsafe request (`POST`, `PUT`, `DELETE`...) drops what is stored for
+/// successful state-changing request (`POST`, `PUT`, `DELETE`...: RFC 9111 §4.4) drops what is stored for
 /// its URL instead.
 pub fn cache_store(name: &str, txn: &mut Txn) {
     // Not what came from a cache, nor a body the proxy compresses on the way out.
