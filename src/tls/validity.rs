@@ -34,18 +34,22 @@ const VERSION: u8 = 0xa0;
 const UTC_TIME: u8 = 0x17;
 const GENERALIZED_TIME: u8 = 0x18;
 
-/// `notBefore` and `notAfter` of a DER certificate, in seconds since the Unix epoch;
-/// `None` when the encoding is not one this walk understands.
-pub fn period(cert: &[u8]) -> Option<(i64, i64)> {
+/// The fields of a DER certificate's `tbsCertificate` that follow its version and
+/// serial number (signature algorithm, issuer, validity, subject...).
+fn after_serial(cert: &[u8]) -> Option<&[u8]> {
     let (SEQUENCE, cert, _) = element(cert)? else { return None };
     let (SEQUENCE, tbs, _) = element(cert)? else { return None };
     let (mut tag, _, mut rest) = element(tbs)?;
     if tag == VERSION {
         (tag, _, rest) = element(rest)?;
     }
-    if tag != INTEGER {
-        return None;
-    }
+    (tag == INTEGER).then_some(rest)
+}
+
+/// `notBefore` and `notAfter` of a DER certificate, in seconds since the Unix epoch;
+/// `None` when the encoding is not one this walk understands.
+pub fn period(cert: &[u8]) -> Option<(i64, i64)> {
+    let rest = after_serial(cert)?;
     let (SEQUENCE, _, rest) = element(rest)? else { return None }; // signature algorithm
     let (SEQUENCE, _, rest) = element(rest)? else { return None }; // issuer
     let (SEQUENCE, validity, _) = element(rest)? else { return None };
@@ -61,15 +65,7 @@ pub fn period(cert: &[u8]) -> Option<(i64, i64)> {
 pub fn subject_cn(cert: &[u8]) -> Option<String> {
     const SET: u8 = 0x31;
     const OID_CN: &[u8] = &[0x55, 0x04, 0x03];
-    let (SEQUENCE, cert, _) = element(cert)? else { return None };
-    let (SEQUENCE, tbs, _) = element(cert)? else { return None };
-    let (mut tag, _, mut rest) = element(tbs)?;
-    if tag == VERSION {
-        (tag, _, rest) = element(rest)?;
-    }
-    if tag != INTEGER {
-        return None;
-    }
+    let rest = after_serial(cert)?;
     let (SEQUENCE, _, rest) = element(rest)? else { return None }; // signature algorithm
     let (SEQUENCE, _, rest) = element(rest)? else { return None }; // issuer
     let (SEQUENCE, _, rest) = element(rest)? else { return None }; // validity
