@@ -217,6 +217,7 @@ pub fn lookup(name: &str) -> Option<&'static Fetch> {
         .iter()
         .find(|f| f.name == name)
         .or_else(|| super::fetch_payload::lookup(name))
+        .or_else(|| super::fetch_ssl_hello::lookup(name))
         .or_else(|| super::fetch_http::lookup(name))
         .or_else(|| super::fetch_proxy::lookup(name))
         .or_else(|| super::fetch_conn::lookup(name))

@@ -196,6 +196,7 @@ static TABLE: &[(&str, u32, &str)] = &[
     ("rand", 0x3fffff, ""),
     ("rdp_cookie", 0x0007fc, "request buffer"),
     ("rdp_cookie_cnt", 0x0007fc, "request buffer"),
+    ("rep_ssl_hello_type", 0x0bf800, "response buffer"),
     ("req.body", 0x0007fc, "HTTP request headers"),
     ("req.body_len", 0x0007fc, "HTTP request headers"),
     ("req.body_param", 0x0007fc, "HTTP request headers"),
@@ -218,9 +219,18 @@ static TABLE: &[(&str, u32, &str)] = &[
     ("req.proto_http", 0x07fffc, "HTTP request"),
     ("req.rdp_cookie", 0x0007fc, "request buffer"),
     ("req.rdp_cookie_cnt", 0x0007fc, "request buffer"),
+    ("req.ssl_alpn", 0x0007fc, "request buffer"),
+    ("req.ssl_ec_ext", 0x0007fc, "request buffer"),
+    ("req.ssl_hello_type", 0x0007fc, "request buffer"),
+    ("req.ssl_sni", 0x0007fc, "request buffer"),
+    ("req.ssl_st_ext", 0x0007fc, "request buffer"),
+    ("req.ssl_ver", 0x0007fc, "request buffer"),
     ("req.ver", 0x0007fc, "HTTP request headers"),
     ("req_len", 0x0007fc, "request buffer"),
     ("req_proto_http", 0x07fffc, "HTTP request"),
+    ("req_ssl_hello_type", 0x0007fc, "request buffer"),
+    ("req_ssl_sni", 0x0007fc, "request buffer"),
+    ("req_ssl_ver", 0x0007fc, "request buffer"),
     ("req_ver", 0x0007fc, "HTTP request headers"),
     ("res.body", 0x0bf800, "HTTP response headers"),
     ("res.body_len", 0x0bf800, "HTTP response headers"),
@@ -244,6 +254,7 @@ static TABLE: &[(&str, u32, &str)] = &[
     ("res.len", 0x0bf800, "response buffer"),
     ("res.payload", 0x0bf800, "response buffer"),
     ("res.payload_lv", 0x0bf800, "response buffer"),
+    ("res.ssl_hello_type", 0x0bf800, "response buffer"),
     ("res.ver", 0x0bf800, "HTTP response headers"),
     ("resp_ver", 0x0bf800, "HTTP response headers"),
     ("scook", 0x0bf800, "HTTP response headers"),
@@ -399,7 +410,7 @@ mod tests {
     #[test]
     fn the_table_is_sorted_and_covers_every_fetch() {
         assert!(TABLE.windows(2).all(|w| w[0].0 < w[1].0), "binary search needs sorted names");
-        let ours = super::super::fetch::FETCHES.iter().chain(super::super::fetch_http::FETCHES).chain(super::super::fetch_payload::FETCHES).chain(super::super::fetch_proxy::FETCHES).chain(super::super::fetch_conn::FETCHES);
+        let ours = super::super::fetch::FETCHES.iter().chain(super::super::fetch_http::FETCHES).chain(super::super::fetch_payload::FETCHES).chain(super::super::fetch_proxy::FETCHES).chain(super::super::fetch_conn::FETCHES).chain(super::super::fetch_ssl_hello::FETCHES);
         for f in ours {
             assert!(TABLE.iter().any(|(n, _, _)| *n == f.name), "{} has no row", f.name);
         }

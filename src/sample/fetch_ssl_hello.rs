@@ -1,0 +1,250 @@
+//! Sample fetches that read a TLS ClientHello (or ServerHello) from the raw request
+//! (response) buffer, for `tcp-request content` rules in front of TLS that is not
+//! terminated here: SNI routing (`use_backend b if { req.ssl_sni -i a.example }`),
+//! ALPN, the protocol version. HAProxy 2.6's `req.ssl_sni`, `req.ssl_hello_type`,
+//! `req.ssl_ver`, `req.ssl_alpn`, `req.ssl_ec_ext`, `req.ssl_st_ext`,
+//! `res.ssl_hello_type`, and their old names (`req_ssl_sni`, `req_ssl_hello_type`,
+//! `req_ssl_ver`, `rep_ssl_hello_type`).
+//!
+//! Only the first record is read, as HAProxy does. While it is incomplete (inside
+//! `tcp-request inspect-delay`) a fetch reports [`SampleCtx::may_change`] and the rule
+//! waits; bytes that are not a TLS handshake give no sample at once.
+
+use super::args::{Arg, ArgSpec};
+use super::fetch::Fetch;
+use super::{Dir, Sample, SampleCtx, SampleType};
+
+use SampleType as T;
+
+fn no_check(_: &mut [Arg]) -> Result<(), String> {
+    Ok(())
+}
+
+macro_rules! fetch {
+    ($name:expr, $out:expr, $run:expr) => {
+        Fetch { name: $name, args: ArgSpec::NONE, out: $out, check: no_check, run: $run, all: None, visit: None }
+    };
+}
+
+/// Every fetch of this module.
+pub static FETCHES: &[Fetch] = &[
+    fetch!("rep_ssl_hello_type", T::Sint, |_, cx| hello_type(cx, Dir::Res)),
+    fetch!("req.ssl_alpn", T::Str, |_, cx| with_hello(cx, |h| Some(Sample::Str(first_alpn(h.extension(ALPN)?)?.to_vec())))),
+    fetch!("req.ssl_ec_ext", T::Bool, |_, cx| with_hello(cx, |h| Some(Sample::Bool(h.extension(SUPPORTED_GROUPS).is_some())))),
+    fetch!("req.ssl_hello_type", T::Sint, |_, cx| hello_type(cx, Dir::Req)),
+    fetch!("req.ssl_sni", T::Str, |_, cx| with_hello(cx, |h| Some(Sample::Str(server_name(h.extension(SERVER_NAME)?)?.to_vec())))),
+    fetch!("req.ssl_st_ext", T::Sint, |_, cx| with_hello(cx, |h| Some(Sample::Sint(match h.extension(SESSION_TICKET) {
+        None => 0,
+        Some(b) if b.is_empty() => 1,
+        Some(_) => 2,
+    })))),
+    fetch!("req.ssl_ver", T::Sint, |_, cx| with_hello(cx, |h| Some(Sample::Sint(i64::from(h.version.0) << 16 | i64::from(h.version.1))))),
+    fetch!("req_ssl_hello_type", T::Sint, |_, cx| hello_type(cx, Dir::Req)),
+    fetch!("req_ssl_sni", T::Str, |_, cx| with_hello(cx, |h| Some(Sample::Str(server_name(h.extension(SERVER_NAME)?)?.to_vec())))),
+    fetch!("req_ssl_ver", T::Sint, |_, cx| with_hello(cx, |h| Some(Sample::Sint(i64::from(h.version.0) << 16 | i64::from(h.version.1))))),
+    fetch!("res.ssl_hello_type", T::Sint, |_, cx| hello_type(cx, Dir::Res)),
+];
+
+/// The fetch named `name`.
+pub fn lookup(name: &str) -> Option<&'static Fetch> {
+    FETCHES.iter().find(|f| f.name == name)
+}
+
+const HANDSHAKE: u8 = 0x16;
+const CLIENT_HELLO: u8 = 1;
+const SERVER_NAME: u16 = 0;
+const SUPPORTED_GROUPS: u16 = 10;
+const ALPN: u16 = 16;
+const SESSION_TICKET: u16 = 35;
+
+/// Why a buffer gives no ClientHello.
+#[derive(Debug, PartialEq, Eq)]
+enum NoHello {
+    /// The record is not all there yet.
+    Incomplete,
+    /// Not a TLS handshake record carrying a ClientHello.
+    Invalid,
+}
+
+/// The parts of a ClientHello the fetches read.
+#[derive(Debug)]
+struct Hello<'a> {
+    /// `client_version` (major, minor): 3.3 for TLS 1.2 and 1.3 alike.
+    version: (u8, u8),
+    /// The extensions block, after its length.
+    extensions: &'a [u8],
+}
+
+impl<'a> Hello<'a> {
+    /// The body of extension `ty`, if the client sent it.
+    fn extension(&self, ty: u16) -> Option<&'a [u8]> {
+        let mut rest = self.extensions;
+        while rest.len() >= 4 {
+            let t = u16::from_be_bytes([rest[0], rest[1]]);
+            let len = usize::from(u16::from_be_bytes([rest[2], rest[3]]));
+            let body = rest.get(4..4 + len)?;
+            if t == ty {
+                return Some(body);
+            }
+            rest = &rest[4 + len..];
+        }
+        None
+    }
+}
+
+/// Reads `n` bytes at `*at`, moving it on.
+fn take<'a>(b: &'a [u8], at: &mut usize, n: usize) -> Result<&'a [u8], NoHello> {
+    let out = b.get(*at..*at + n).ok_or(NoHello::Invalid)?;
+    *at += n;
+    Ok(out)
+}
+
+/// A vector with a `width`-byte length prefix.
+fn vector<'a>(b: &'a [u8], at: &mut usize, width: usize) -> Result<&'a [u8], NoHello> {
+    let len = take(b, at, width)?.iter().fold(0usize, |n, &x| n << 8 | usize::from(x));
+    take(b, at, len)
+}
+
+/// The ClientHello in the first record of `data`.
+fn parse(data: &[u8]) -> Result<Hello<'_>, NoHello> {
+    let header = data.get(..5).ok_or(NoHello::Incomplete)?;
+    if header[0] != HANDSHAKE || header[1] != 3 {
+        return Err(NoHello::Invalid);
+    }
+    let len = usize::from(u16::from_be_bytes([header[3], header[4]]));
+    let record = data.get(5..5 + len).ok_or(NoHello::Incomplete)?;
+    // The handshake message, within the record.
+    let mut at = 0;
+    let head = take(record, &mut at, 4)?;
+    if head[0] != CLIENT_HELLO {
+        return Err(NoHello::Invalid);
+    }
+    let version = take(record, &mut at, 2)?;
+    take(record, &mut at, 32)?; // random
+    vector(record, &mut at, 1)?; // session id
+    vector(record, &mut at, 2)?; // cipher suites
+    vector(record, &mut at, 1)?; // compression methods
+    let extensions = if at == record.len() { &[][..] } else { vector(record, &mut at, 2)? };
+    Ok(Hello { version: (version[0], version[1]), extensions })
+}
+
+/// Runs `f` on the request's ClientHello; waits (may change) while it is incomplete.
+fn with_hello(cx: &dyn SampleCtx, f: impl FnOnce(&Hello<'_>) -> Option<Sample>) -> Option<Sample> {
+    let d = cx.channel_data(Dir::Req)?;
+    match parse(d.bytes) {
+        Ok(h) => f(&h),
+        Err(NoHello::Incomplete) => {
+            if !d.last {
+                cx.may_change();
+            }
+            None
+        }
+        Err(NoHello::Invalid) => None,
+    }
+}
+
+/// `req.ssl_hello_type` / `res.ssl_hello_type`: the type of the first handshake
+/// message (1 ClientHello, 2 ServerHello), once its record is complete.
+fn hello_type(cx: &dyn SampleCtx, dir: Dir) -> Option<Sample> {
+    let d = cx.channel_data(dir)?;
+    let b = d.bytes;
+    let incomplete = || {
+        if !d.last {
+            cx.may_change();
+        }
+        None
+    };
+    let Some(header) = b.get(..6) else { return incomplete() };
+    if header[0] != HANDSHAKE || header[1] != 3 {
+        return None;
+    }
+    let len = usize::from(u16::from_be_bytes([header[3], header[4]]));
+    if b.len() < 5 + len {
+        return incomplete();
+    }
+    Some(Sample::Sint(i64::from(header[5])))
+}
+
+/// The host name of a `server_name` extension (the first entry of type host_name).
+fn server_name(ext: &[u8]) -> Option<&[u8]> {
+    let mut at = 0;
+    let mut list = vector(ext, &mut at, 2).ok()?;
+    while !list.is_empty() {
+        let (ty, mut at) = (list[0], 1);
+        let name = vector(list, &mut at, 2).ok()?;
+        if ty == 0 {
+            return Some(name);
+        }
+        list = &list[at..];
+    }
+    None
+}
+
+/// The first protocol of an ALPN extension.
+fn first_alpn(ext: &[u8]) -> Option<&[u8]> {
+    let mut at = 0;
+    let list = vector(ext, &mut at, 2).ok()?;
+    let mut at = 0;
+    vector(list, &mut at, 1).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A ClientHello record with the given extensions (type, body).
+    fn hello(extensions: &[(u16, Vec<u8>)]) -> Vec<u8> {
+        let mut ext = Vec::new();
+        for (t, body) in extensions {
+            ext.extend_from_slice(&t.to_be_bytes());
+            ext.extend_from_slice(&(body.len() as u16).to_be_bytes());
+            ext.extend_from_slice(body);
+        }
+        let mut msg = vec![3, 3];
+        msg.extend_from_slice(&[7; 32]);
+        msg.extend_from_slice(&[0, 0, 2, 0x13, 0x01, 1, 0]);
+        msg.extend_from_slice(&(ext.len() as u16).to_be_bytes());
+        msg.extend_from_slice(&ext);
+        let mut hs = vec![CLIENT_HELLO, 0, (msg.len() >> 8) as u8, msg.len() as u8];
+        hs.extend_from_slice(&msg);
+        let mut rec = vec![HANDSHAKE, 3, 1, (hs.len() >> 8) as u8, hs.len() as u8];
+        rec.extend_from_slice(&hs);
+        rec
+    }
+
+    fn sni(name: &str) -> (u16, Vec<u8>) {
+        let mut entry = vec![0, 0, name.len() as u8];
+        entry.extend_from_slice(name.as_bytes());
+        let mut body = (entry.len() as u16).to_be_bytes().to_vec();
+        body.extend_from_slice(&entry);
+        (SERVER_NAME, body)
+    }
+
+    #[test]
+    fn a_client_hello_gives_its_name_protocols_and_version() {
+        let alpn = (ALPN, vec![0, 12, 2, b'h', b'2', 8, b'h', b't', b't', b'p', b'/', b'1', b'.', b'1']);
+        let rec = hello(&[sni("a.test"), alpn, (SESSION_TICKET, vec![])]);
+        let h = parse(&rec).unwrap();
+        assert_eq!(h.version, (3, 3));
+        assert_eq!(server_name(h.extension(SERVER_NAME).unwrap()), Some(&b"a.test"[..]));
+        assert_eq!(first_alpn(h.extension(ALPN).unwrap()), Some(&b"h2"[..]));
+        assert_eq!(h.extension(SESSION_TICKET), Some(&[][..]));
+        assert_eq!(h.extension(SUPPORTED_GROUPS), None);
+    }
+
+    #[test]
+    fn a_short_record_waits_and_other_bytes_give_nothing() {
+        let rec = hello(&[sni("a.test")]);
+        for cut in [0, 4, 5, 20, rec.len() - 1] {
+            assert_eq!(parse(&rec[..cut]).unwrap_err(), NoHello::Incomplete, "cut at {cut}");
+        }
+        assert_eq!(parse(b"GET / HTTP/1.1\r\n\r\n").unwrap_err(), NoHello::Invalid);
+        let mut server_hello = rec.clone();
+        server_hello[5] = 2;
+        assert_eq!(parse(&server_hello).unwrap_err(), NoHello::Invalid);
+        // A record whose inner lengths overrun it is invalid, not incomplete.
+        let mut bad = rec.clone();
+        bad[5 + 4 + 2 + 32] = 200; // session id length
+        assert_eq!(parse(&bad).unwrap_err(), NoHello::Invalid);
+    }
+}
