@@ -35,7 +35,7 @@ pub static FETCHES: &[Fetch] = &[
     fetch!("req.ssl_sni", T::Str, |_, cx| with_hello(cx, |h| Some(Sample::Str(server_name(h.extension(SERVER_NAME)?)?.to_vec())))),
     fetch!("req.ssl_st_ext", T::Sint, |_, cx| with_hello(cx, |h| Some(Sample::Sint(match h.extension(SESSION_TICKET) {
         None => 0,
-        Some(b) if b.is_empty() => 1,
+        Some([]) => 1,
         Some(_) => 2,
     })))),
     fetch!("req.ssl_ver", T::Sint, |_, cx| with_hello(cx, |h| Some(Sample::Sint(i64::from(h.version.0) << 16 | i64::from(h.version.1))))),
