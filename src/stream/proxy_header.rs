@@ -161,16 +161,20 @@ impl Stream {
     /// connection the header was queued in clear ahead of the handshake when the
     /// connection started (`start_connect`), as HAProxy sends it.
     pub(super) fn send_proxy_header(&mut self, env: &mut Env<'_, '_>) -> bool {
-        let Some(side) = self.server.as_ref() else { return true };
-        let Some(mut header) = self.proxy_header_to_send(env, side.be(), side.srv()) else { return true };
         let Some(side) = self.server.as_mut() else { return true };
+        let Some(b) = env.pool.backend_state(side.be()) else { return true };
+        if b.server(crate::backend::ServerId(side.srv())).send_proxy().version.is_none() {
+            return true;
+        }
         // The header names this client: the connection is never given to another one
         // (HAProxy keys reusable connections by their PROXY header too).
         side.private = true;
-        let Some(conn) = side.conn.as_mut() else { return true };
-        if conn.is_tls() {
-            return true;
+        let (be, srv) = (side.be(), side.srv());
+        if side.conn.as_ref().is_none_or(super::conn::Conn::is_tls) {
+            return true; // no socket, or the header already queued ahead of TLS
         }
+        let Some(mut header) = self.proxy_header_to_send(env, be, srv) else { return true };
+        let Some(conn) = self.server.as_mut().and_then(|s| s.conn.as_mut()) else { return true };
         let (_, end) = conn.write_vec(&mut header);
         header.is_empty() && end == super::conn::WriteEnd::Drained
     }
