@@ -55,9 +55,9 @@ pub fn show_events(exec: &mut Exec<'_>, args: &[String]) -> String {
 
 fn list() -> String {
     let mut out = String::from("Supported events sinks are listed below. Add -w(wait), -n(new). Any key to stop\n");
-    let stdio = [("stdout", crate::log::stdio::stdout(), 1), ("stderr", crate::log::stdio::stderr(), 2)];
-    for (name, writer, fd) in stdio {
-        let dropped = writer.map_or(0, |w| w.failed());
+    for (name, fd) in [("stdout", 1), ("stderr", 2)] {
+        // Counted by the writer thread, if one was started (listing starts none).
+        let dropped = crate::log::stdio::failed_lines(fd);
         // "standard output" for fd#2 too: HAProxy 2.6's wording, kept for the tools that read it.
         let _ = writeln!(out, "    {name:<10} : type=fd, {dropped} dropped, standard output (fd#{fd})");
     }

@@ -105,16 +105,35 @@ fn shared(
     Some(w)
 }
 
+static STDOUT: Slot = Mutex::new(None);
+static STDERR: Slot = Mutex::new(None);
+
+/// The writer in `slot` if this process started it; never starts one.
+fn running(slot: &Slot) -> Option<LineWriter> {
+    let slot = slot.lock().ok()?;
+    let (owner, w) = slot.as_ref()?;
+    (*owner == std::process::id()).then(|| w.clone())
+}
+
 /// The shared writer for stdout (`log stdout`, `log fd@1`), started on first use.
 pub fn stdout() -> Option<LineWriter> {
-    static SLOT: Slot = Mutex::new(None);
-    shared(&SLOT, "log-stdout", || Some(Box::new(std::io::stdout())))
+    shared(&STDOUT, "log-stdout", || Some(Box::new(std::io::stdout())))
 }
 
 /// The shared writer for stderr (`log stderr`, `log fd@2`), started on first use.
 pub fn stderr() -> Option<LineWriter> {
-    static SLOT: Slot = Mutex::new(None);
-    shared(&SLOT, "log-stderr", || Some(Box::new(std::io::stderr())))
+    shared(&STDERR, "log-stderr", || Some(Box::new(std::io::stderr())))
+}
+
+/// Lines the stdout (`fd` 1) or stderr (`fd` 2) writer failed to write: 0 when it was
+/// never started (asking does not start it).
+pub fn failed_lines(fd: i32) -> u64 {
+    let slot = match fd {
+        1 => &STDOUT,
+        2 => &STDERR,
+        _ => return 0,
+    };
+    running(slot).map_or(0, |w| w.failed())
 }
 
 /// The writer for an inherited descriptor `fd@N`, shared by every target naming it.
@@ -151,10 +170,11 @@ pub fn fd(n: i32) -> Option<LineWriter> {
     })
 }
 
-/// Waits until stdout and stderr writers (if started) have written what they hold.
+/// Waits until stdout and stderr writers (if started: none is started for it) have
+/// written what they hold.
 /// Call before the process exits so the last lines (`Proxy x stopped ...`) are not lost.
 pub fn flush_all(timeout: Duration) {
-    for w in [stdout(), stderr()].into_iter().flatten() {
+    for w in [running(&STDOUT), running(&STDERR)].into_iter().flatten() {
         w.flush(timeout);
     }
 }
