@@ -32,16 +32,16 @@ pub static FETCHES: &[Fetch] = &[
     fetch!("req.ssl_alpn", T::Str, |_, cx| with_hello(cx, |h| Some(Sample::Str(first_alpn(h.extension(ALPN)?)?.to_vec())))),
     fetch!("req.ssl_ec_ext", T::Bool, |_, cx| with_hello(cx, |h| Some(Sample::Bool(h.extension(SUPPORTED_GROUPS).is_some())))),
     fetch!("req.ssl_hello_type", T::Sint, |_, cx| hello_type(cx, Dir::Req)),
-    fetch!("req.ssl_sni", T::Str, |_, cx| with_hello(cx, |h| Some(Sample::Str(server_name(h.extension(SERVER_NAME)?)?.to_vec())))),
+    fetch!("req.ssl_sni", T::Str, |_, cx| sni(cx)),
     fetch!("req.ssl_st_ext", T::Sint, |_, cx| with_hello(cx, |h| Some(Sample::Sint(match h.extension(SESSION_TICKET) {
         None => 0,
         Some([]) => 1,
         Some(_) => 2,
     })))),
-    fetch!("req.ssl_ver", T::Sint, |_, cx| with_hello(cx, |h| Some(Sample::Sint(i64::from(h.version.0) << 16 | i64::from(h.version.1))))),
+    fetch!("req.ssl_ver", T::Sint, |_, cx| version(cx)),
     fetch!("req_ssl_hello_type", T::Sint, |_, cx| hello_type(cx, Dir::Req)),
-    fetch!("req_ssl_sni", T::Str, |_, cx| with_hello(cx, |h| Some(Sample::Str(server_name(h.extension(SERVER_NAME)?)?.to_vec())))),
-    fetch!("req_ssl_ver", T::Sint, |_, cx| with_hello(cx, |h| Some(Sample::Sint(i64::from(h.version.0) << 16 | i64::from(h.version.1))))),
+    fetch!("req_ssl_sni", T::Str, |_, cx| sni(cx)),
+    fetch!("req_ssl_ver", T::Sint, |_, cx| version(cx)),
     fetch!("res.ssl_hello_type", T::Sint, |_, cx| hello_type(cx, Dir::Res)),
 ];
 
@@ -105,15 +105,18 @@ fn vector<'a>(b: &'a [u8], at: &mut usize, width: usize) -> Result<&'a [u8], NoH
     take(b, at, len)
 }
 
-/// The ClientHello in the first record of `data`.
-fn parse(data: &[u8]) -> Result<Hello<'_>, NoHello> {
+/// The body of the first record of `data`, a handshake record.
+fn first_record(data: &[u8]) -> Result<&[u8], NoHello> {
     let header = data.get(..5).ok_or(NoHello::Incomplete)?;
     if header[0] != HANDSHAKE || header[1] != 3 {
         return Err(NoHello::Invalid);
     }
     let len = usize::from(u16::from_be_bytes([header[3], header[4]]));
-    let record = data.get(5..5 + len).ok_or(NoHello::Incomplete)?;
-    // The handshake message, within the record.
+    data.get(5..5 + len).ok_or(NoHello::Incomplete)
+}
+
+/// The ClientHello a handshake record carries.
+fn client_hello(record: &[u8]) -> Result<Hello<'_>, NoHello> {
     let mut at = 0;
     let head = take(record, &mut at, 4)?;
     if head[0] != CLIENT_HELLO {
@@ -128,11 +131,12 @@ fn parse(data: &[u8]) -> Result<Hello<'_>, NoHello> {
     Ok(Hello { version: (version[0], version[1]), extensions })
 }
 
-/// Runs `f` on the request's ClientHello; waits (may change) while it is incomplete.
-fn with_hello(cx: &dyn SampleCtx, f: impl FnOnce(&Hello<'_>) -> Option<Sample>) -> Option<Sample> {
-    let d = cx.channel_data(Dir::Req)?;
-    match parse(d.bytes) {
-        Ok(h) => f(&h),
+/// Runs `f` on the first record of the `dir` buffer; waits (may change) while it is
+/// incomplete, gives nothing for bytes that are not a handshake record.
+fn with_record(cx: &dyn SampleCtx, dir: Dir, f: impl FnOnce(&[u8]) -> Option<Sample>) -> Option<Sample> {
+    let d = cx.channel_data(dir)?;
+    match first_record(d.bytes) {
+        Ok(record) => f(record),
         Err(NoHello::Incomplete) => {
             if !d.last {
                 cx.may_change();
@@ -143,26 +147,25 @@ fn with_hello(cx: &dyn SampleCtx, f: impl FnOnce(&Hello<'_>) -> Option<Sample>) 
     }
 }
 
+/// Runs `f` on the request's ClientHello ([`with_record`]).
+fn with_hello(cx: &dyn SampleCtx, f: impl FnOnce(&Hello<'_>) -> Option<Sample>) -> Option<Sample> {
+    with_record(cx, Dir::Req, |record| f(&client_hello(record).ok()?))
+}
+
 /// `req.ssl_hello_type` / `res.ssl_hello_type`: the type of the first handshake
 /// message (1 ClientHello, 2 ServerHello), once its record is complete.
 fn hello_type(cx: &dyn SampleCtx, dir: Dir) -> Option<Sample> {
-    let d = cx.channel_data(dir)?;
-    let b = d.bytes;
-    let incomplete = || {
-        if !d.last {
-            cx.may_change();
-        }
-        None
-    };
-    let Some(header) = b.get(..6) else { return incomplete() };
-    if header[0] != HANDSHAKE || header[1] != 3 {
-        return None;
-    }
-    let len = usize::from(u16::from_be_bytes([header[3], header[4]]));
-    if b.len() < 5 + len {
-        return incomplete();
-    }
-    Some(Sample::Sint(i64::from(header[5])))
+    with_record(cx, dir, |record| Some(Sample::Sint(i64::from(*record.first()?))))
+}
+
+/// `req.ssl_sni`: the host name the client asks for.
+fn sni(cx: &dyn SampleCtx) -> Option<Sample> {
+    with_hello(cx, |h| Some(Sample::Str(server_name(h.extension(SERVER_NAME)?)?.to_vec())))
+}
+
+/// `req.ssl_ver`: the hello's version, major * 65536 + minor.
+fn version(cx: &dyn SampleCtx) -> Option<Sample> {
+    with_hello(cx, |h| Some(Sample::Sint(i64::from(h.version.0) << 16 | i64::from(h.version.1))))
 }
 
 /// The host name of a `server_name` extension (the first entry of type host_name).
@@ -191,6 +194,11 @@ fn first_alpn(ext: &[u8]) -> Option<&[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The ClientHello in the first record of `data`, as the fetches read it.
+    fn parse(data: &[u8]) -> Result<Hello<'_>, NoHello> {
+        client_hello(first_record(data)?)
+    }
 
     /// A ClientHello record with the given extensions (type, body).
     fn hello(extensions: &[(u16, Vec<u8>)]) -> Vec<u8> {
