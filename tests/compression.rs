@@ -440,18 +440,13 @@ fn heads_match_haproxy() {
                 let body = if case.contains(&"HEAD") { Vec::new() } else { inflate(coding, &res.body) };
                 // Compared by length and hash: a difference is reported short.
                 let body = (body.len(), std::hash::BuildHasher::hash_one(&std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default(), &body));
-                let lines: Vec<String> = res.headers.iter().map(|(k, v)| format!("{}: {v}", k.to_ascii_lowercase())).collect();
+                let lines = res.header_lines();
                 seen.push((format!("{listen} {case:?}"), res.status, lines, body));
             }
         }
         runs.push((bin, seen));
     }
-    let (first_bin, first) = &runs[0];
-    for (bin, seen) in &runs[1..] {
-        for (a, b) in first.iter().zip(seen) {
-            assert_eq!(a, b, "{} vs {}", first_bin.display(), bin.display());
-        }
-    }
+    assert_runs_agree(&runs);
 }
 
 /// A client that does not read for a while, then reads slowly enough: the proxy takes

@@ -364,17 +364,12 @@ fn what_is_cached_matches_haproxy() {
             let before = app.stats().requests();
             let res = send(&proxy, listen, path, headers);
             let from_cache = app.stats().requests() == before;
-            let lines: Vec<String> = res.headers.iter().map(|(k, v)| format!("{}: {v}", k.to_ascii_lowercase())).collect();
+            let lines = res.header_lines();
             seen.push((format!("{path} {headers:?}"), res.status, from_cache, lines, res.body.len()));
         }
         runs.push((bin, seen));
     }
-    let (first_bin, first) = &runs[0];
-    for (bin, seen) in &runs[1..] {
-        for (a, b) in first.iter().zip(seen) {
-            assert_eq!(a, b, "{} vs {}", first_bin.display(), bin.display());
-        }
-    }
+    assert_runs_agree(&runs);
 }
 
 #[test]

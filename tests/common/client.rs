@@ -38,6 +38,12 @@ impl HttpResponse {
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
+
+    /// The headers as `name: value` lines, names lowercased: what tests compare between
+    /// moonproxy and HAProxy (which spell some names differently).
+    pub fn header_lines(&self) -> Vec<String> {
+        self.headers.iter().map(|(k, v)| format!("{}: {v}", k.to_ascii_lowercase())).collect()
+    }
 }
 
 /// A TCP connection to a proxy or a backend. Reads block for at most the client's timeout

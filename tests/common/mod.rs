@@ -49,7 +49,7 @@ pub use client::{Client, CloseKind, HttpResponse};
 pub use http::{http_app, pattern, Head, HttpReader};
 pub use log::{field, is_log_line, logged_tcp_config, TcpLog, LOG_FORMAT};
 pub use proxy::{
-    haproxy_bin, is_listening, moonproxy_and_haproxy, moonproxy_bin, render, Line, Proxy,
+    assert_runs_agree, haproxy_bin, is_listening, moonproxy_and_haproxy, moonproxy_bin, render, Line, Proxy,
     ProxyBuilder, RunOutput, Source,
 };
 

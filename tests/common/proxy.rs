@@ -64,6 +64,19 @@ pub fn moonproxy_and_haproxy() -> Vec<PathBuf> {
     bins
 }
 
+/// Asserts that every binary's observations (from [`moonproxy_and_haproxy`], one list per
+/// binary, in the same order) equal the first binary's, naming the two binaries and the
+/// first observation that differs.
+pub fn assert_runs_agree<T: PartialEq + std::fmt::Debug>(runs: &[(PathBuf, Vec<T>)]) {
+    let Some(((first_bin, first), rest)) = runs.split_first() else { return };
+    for (bin, seen) in rest {
+        assert_eq!(first.len(), seen.len(), "{} vs {}: not as many observations", first_bin.display(), bin.display());
+        for (a, b) in first.iter().zip(seen) {
+            assert_eq!(a, b, "{} vs {}", first_bin.display(), bin.display());
+        }
+    }
+}
+
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
