@@ -20,12 +20,14 @@
 
 pub mod certs;
 pub mod crt_list;
+pub mod details;
 pub mod ocsp;
 pub mod parse;
 pub mod stream;
 pub mod tickets;
 pub mod validity;
 pub mod verify;
+pub mod x509;
 
 pub use stream::TlsStream;
 
@@ -263,6 +265,8 @@ pub struct TlsInfo {
     /// The symmetric cipher's key size in bits (`ssl_*_use_keysize`,
     /// `ssl_*_alg_keysize`: the same for rustls's AEAD suites).
     pub key_bits: u16,
+    /// Certificates, randoms, secrets, the ClientHello capture ([`details`]).
+    pub details: details::Details,
 }
 
 /// The TLS half of a `bind` line: `ssl`, `crt`, `crt-list`, `alpn`, `ssl-min-ver` ...
@@ -296,6 +300,11 @@ pub struct BindTlsOpts {
     /// crt-list lines with `[...]` options: where, and what they set; each gets its
     /// own config (see [`SniConfigs`], [`crt_list`]).
     pub crt_list_opts: Vec<crt_list::LineOpts>,
+    /// `tune.ssl.capture-buffer-size` (global): the ClientHello is kept for the
+    /// capture fetches when above 0.
+    pub capture_size: usize,
+    /// `tune.ssl.keylog on` (global): the TLS 1.3 secrets are kept for the fetches.
+    pub keylog: bool,
 }
 
 /// A bind line's TLS, ready to accept with.
@@ -308,6 +317,10 @@ pub struct BindTls {
     /// crt-list lines with their own `[...]` options: the config is chosen by the
     /// client's SNI once its ClientHello is read ([`TlsStream::accept_bind`]).
     pub by_sni: Option<Arc<SniConfigs>>,
+    /// The certificates, to tell which one a session was served (`ssl_f_*`).
+    pub resolver: Arc<certs::SniResolver>,
+    /// `tune.ssl.capture-buffer-size`.
+    pub capture_size: usize,
 }
 
 /// The configs of a bind whose crt-list lines carry options: the bind line's own
@@ -393,7 +406,7 @@ impl BindTlsOpts {
             }
             Some(Arc::new(SniConfigs { resolver: shared.resolver.clone(), configs }))
         };
-        Ok(BindTls { config, alpn: self.alpn.clone(), by_sni })
+        Ok(BindTls { config, alpn: self.alpn.clone(), by_sni, resolver: shared.resolver.clone(), capture_size: self.capture_size })
     }
 
     /// One rustls config with these options.
@@ -422,6 +435,7 @@ impl BindTlsOpts {
             config.ticketer = t.clone();
         }
         config.session_storage = shared.sessions.clone();
+        config.key_log = Arc::new(details::KeyLogSink { all: self.keylog });
         Ok(config)
     }
 }
@@ -543,6 +557,8 @@ impl ServerTlsOpts {
             None => builder.with_no_client_auth(),
         };
         config.alpn_protocols = self.alpn.iter().map(|a| a.as_bytes().to_vec()).collect();
+        // The TLS 1.2 master secret (`ssl_bc_session_key`).
+        config.key_log = Arc::new(details::KeyLogSink { all: false });
         // rustls keeps client sessions (256) by default: HAProxy's `ssl-reuse`.
         config.resumption = if self.no_ssl_reuse {
             rustls::client::Resumption::disabled()
