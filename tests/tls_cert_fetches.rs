@@ -313,3 +313,74 @@ frontend fe
     assert_ne!(out.code(), Some(0));
     assert!(out.stderr.contains("only rfc2253 or a blank value are currently supported as the format argument."), "{}", out.stderr);
 }
+
+/// Lua's `CertCache.set` replaces a loaded certificate for the next handshakes (the
+/// SNI choice follows the new certificate's names), with HAProxy's messages for a
+/// file no bind loaded, an unknown field, a certificate without its key; the same
+/// with HAProxy 2.6.
+#[test]
+fn certcache_set_replaces_a_certificate() {
+    let (a_pem, a_der) = cert(&["a.test"]);
+    let (b_pem, b_der) = cert(&["b.test"]);
+    let b_cert_only = &b_pem[..b_pem.find("-----BEGIN PRIVATE KEY").unwrap()];
+    let script = format!(
+        r#"
+local NEW = [==[{b_pem}]==]
+local CERT_ONLY = [==[{b_cert_only}]==]
+core.register_action("swap", {{ "http-req" }}, function(txn, filename)
+  local out = {{}}
+  local function try(...)
+    local ok, err = pcall(CertCache.set, ...)
+    out[#out + 1] = tostring(ok) .. ":" .. tostring(err)
+  end
+  try("x")
+  try({{ crt = NEW }})
+  try({{ filename = "/nonexistent.pem", crt = NEW }})
+  try({{ filename = filename, foo = "x" }})
+  try({{ filename = filename, crt = CERT_ONLY }})
+  try({{ filename = filename, crt = NEW }})
+  txn:set_var("txn.r", table.concat(out, "|"))
+end, 1)
+"#
+    );
+    let cfg = "global
+    lua-load {{dir}}/swap.lua
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{tls}} ssl crt {{dir}}/a.pem
+    bind 127.0.0.1:{{plain}}
+    http-request lua.swap {{dir}}/a.pem if { path /swap }
+    http-request return status 200 content-type text/plain lf-string \"%[var(txn.r)]\"
+";
+    for bin in moonproxy_and_haproxy() {
+        let who = bin.display().to_string();
+        let proxy = ProxyBuilder::new(cfg).bin(&bin).file("a.pem", &a_pem).file("swap.lua", &script).start();
+        let served = |sni: &str| {
+            let s = connect(proxy.port("tls"), any_server(None), sni);
+            s.conn.peer_certificates().unwrap()[0].clone()
+        };
+        assert_eq!(served("b.test"), a_der, "{who}: the default certificate");
+        let r = get_closing(proxy.port("plain"), "/swap");
+        let body = String::from_utf8_lossy(&r.body).into_owned();
+        let answers: Vec<&str> = body.split('|').collect();
+        let dir = proxy.dir().display().to_string();
+        assert_eq!(
+            answers,
+            [
+                "false:'CertCache.set' needs a table as argument",
+                "false:No filename specified!",
+                "false:Can't replace a certificate which is not referenced by the configuration!",
+                "false:Unsupported field 'foo'",
+                &format!("false:unable to load SSL private key into SSL Context '{dir}/a.pem'.%0A"), // the newline, as lf-string escapes it
+                "true:nil",
+            ],
+            "{who}"
+        );
+        assert_eq!(served("b.test"), b_der, "{who}: the new certificate, chosen by its name");
+        assert_eq!(served("other.test"), b_der, "{who}: and the default one");
+    }
+}

@@ -12,12 +12,17 @@
 //!   `crt-list`, `strict-sni`); [`ocsp`]: stapling `<crt>.ocsp`; [`verify`]: `verifyhost`, `crl-file`,
 //!   `ca-ignore-err`/`crt-ignore-err`; [`tickets`]: `tls-ticket-keys`; [`parse`]: the
 //!   words of bind, server and global lines.
+//! - [`details`]: what a handshake tells beyond rustls's accessors (hellos, key log,
+//!   forgiven errors) and [`x509`]: the certificate reader, for the `ssl_c_*`,
+//!   `ssl_f_*`, `ssl_s_*` and other `ssl_fc_*`/`ssl_bc_*` fetches;
+//!   [`cert_store`]: certificates replaced at run time (Lua `CertCache.set`).
 //!
 //! rustls speaks TLS 1.2 and 1.3 only: `ssl-min-ver`/`ssl-max-ver` naming an older
 //! version are refused. OpenSSL cipher strings (`ciphers`, `ciphersuites`,
 //! `ssl-default-*-ciphers`) are accepted and have no effect: rustls's suites are all
 //! modern AEAD suites.
 
+pub mod cert_store;
 pub mod certs;
 pub mod crt_list;
 pub mod details;
@@ -200,14 +205,16 @@ pub fn cipher_key_bits(s: rustls::SupportedCipherSuite) -> u16 {
 /// `proxy-v2-options ssl`) for a client connection with TLS `info` (`None`: none):
 /// the client flags (`PP2_CLIENT_SSL` 0x01, `PP2_CLIENT_CERT_CONN` 0x02 for a
 /// certificate sent on this connection, `PP2_CLIENT_CERT_SESS` 0x04 for one in its
-/// session), the verify result (0: verified), then the version sub-TLV (0x21) and, as
-/// asked, the certificate's CN (0x22, `send-proxy-v2-ssl-cn`) and the cipher (0x23).
-/// Deviation: a certificate error forgiven by `ca-ignore-err`/`crt-ignore-err`
-/// still reports 0 (rustls gives no verify result to report).
+/// session), the verify result (0: verified, else the OpenSSL id of an error
+/// `ca-ignore-err`/`crt-ignore-err` forgave, as `ssl_c_verify`), then the version
+/// sub-TLV (0x21) and, as asked, the certificate's CN (0x22, `send-proxy-v2-ssl-cn`)
+/// and the cipher (0x23).
 pub fn pp2_ssl_value(info: Option<&TlsInfo>, cn: bool, cipher: bool) -> Vec<u8> {
     let mut out = vec![0u8; 5];
     let Some(info) = info else { return out };
     out[0] = 0x01;
+    let verify = u32::try_from(info.details.verify.id).unwrap_or(0);
+    out[1..5].copy_from_slice(&verify.to_be_bytes());
     if info.peer_cert {
         out[0] |= if info.resumed { 0x04 } else { 0x06 };
     }

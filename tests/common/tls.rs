@@ -214,9 +214,12 @@ pub fn logging_client(client_cert: Option<&str>, version: &'static rustls::Suppo
     (Arc::new(c), log)
 }
 
-/// What a client's rustls logged: (label, client random, secret).
+/// One key log line: (label, client random, secret).
+pub type KeyLogLine = (String, Vec<u8>, Vec<u8>);
+
+/// What a peer's rustls logged.
 #[derive(Debug, Default)]
-pub struct KeyLogged(pub std::sync::Mutex<Vec<(String, Vec<u8>, Vec<u8>)>>);
+pub struct KeyLogged(pub std::sync::Mutex<Vec<KeyLogLine>>);
 
 impl KeyLogged {
     /// The secret logged under `label`, and the client random, in uppercase hex.
