@@ -255,4 +255,22 @@ mod tests {
         assert_eq!(IgnoreErr::Nothing.union(&ids), ids);
         assert_eq!(ids.union(&IgnoreErr::Ids(vec![23])), IgnoreErr::Ids(vec![10, 23]));
     }
+
+    #[test]
+    fn forgiven_errors_get_openssl_ids_and_depths() {
+        use super::super::details::VerifyNote;
+        let mut params = rcgen::CertificateParams::new(vec!["c.test".to_string()]).unwrap();
+        params.not_before = rcgen::date_time_ymd(2001, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2002, 1, 1);
+        let leaf = params.self_signed(&rcgen::KeyPair::generate().unwrap()).unwrap();
+        let der = leaf.der().as_ref();
+        let now = super::super::validity::period(der).unwrap().1 + 10;
+        let verdict = |e: CertificateError, im, now| openssl_verdict(&Error::InvalidCertificate(e), der, im, now);
+        assert_eq!(verdict(CertificateError::Expired, 0, now), VerifyNote { id: 10, depth: 0 }, "the leaf's own dates are past");
+        assert_eq!(verdict(CertificateError::Expired, 1, now - 100), VerifyNote { id: 10, depth: 1 }, "its dates are fine: the issuer's");
+        assert_eq!(verdict(CertificateError::UnknownIssuer, 0, now), VerifyNote { id: 18, depth: 0 }, "self-signed");
+        assert_eq!(verdict(CertificateError::UnknownIssuer, 2, now), VerifyNote { id: 20, depth: 2 });
+        assert_eq!(verdict(CertificateError::Revoked, 0, now), VerifyNote { id: 23, depth: 0 });
+        assert_eq!(verdict(CertificateError::BadEncoding, 0, now), VerifyNote { id: 1, depth: 0 }, "X509_V_ERR_UNSPECIFIED");
+    }
 }
