@@ -315,11 +315,11 @@ fn server_errors_use_haproxy_shape() {
 #[test]
 fn acl_and_switching_rule_errors() {
     assert_parse_errors(
-        &with_defaults("frontend fe\n  bind :0\n  acl a src_porrt 1\n  acl b src 1.2.3.4 foo\n  acl c ssl_fc_session_id x\n  use_backend be if nope\n  acl d var(txn.x) /x\n  acl e var(txn.x) -m str /x\n"),
+        &with_defaults("frontend fe\n  bind :0\n  acl a src_porrt 1\n  acl b src 1.2.3.4 foo\n  acl c internal.strm.is_htx x\n  use_backend be if nope\n  acl d var(txn.x) /x\n  acl e var(txn.x) -m str /x\n"),
         &[
             "parsing [DIR/t.cfg:8] : error detected while parsing ACL 'a' : unknown fetch method 'src_porrt' in ACL expression 'src_porrt'.",
             "parsing [DIR/t.cfg:9] : error detected while parsing ACL 'b' : 'foo' is not a valid IPv4 or IPv6 address.",
-            "parsing [DIR/t.cfg:10] : error detected while parsing ACL 'c' : fetch method 'ssl_fc_session_id' is not supported by moonproxy yet.",
+            "parsing [DIR/t.cfg:10] : error detected while parsing ACL 'c' : fetch method 'internal.strm.is_htx' is not supported by moonproxy yet.",
             "parsing [DIR/t.cfg:11] : error detected while parsing switching rule : no such ACL : 'nope'.",
             // A variable has no type, so no default match method (HAProxy 2.6's words).
             "parsing [DIR/t.cfg:12] : error detected while parsing ACL 'd' : matching method must be specified first (using '-m') when using a sample fetch of this type ('var').",

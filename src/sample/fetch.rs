@@ -218,6 +218,8 @@ pub fn lookup(name: &str) -> Option<&'static Fetch> {
         .find(|f| f.name == name)
         .or_else(|| super::fetch_payload::lookup(name))
         .or_else(|| super::fetch_ssl_hello::lookup(name))
+        .or_else(|| super::fetch_ssl_cert::lookup(name))
+        .or_else(|| super::fetch_ssl_conn::lookup(name))
         .or_else(|| super::fetch_http::lookup(name))
         .or_else(|| super::fetch_proxy::lookup(name))
         .or_else(|| super::fetch_conn::lookup(name))

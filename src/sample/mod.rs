@@ -26,6 +26,8 @@ pub mod digest;
 pub mod fetch;
 pub mod fetch_http;
 pub mod fetch_payload;
+pub mod fetch_ssl_cert;
+pub mod fetch_ssl_conn;
 pub mod fetch_ssl_hello;
 pub mod fetch_conn;
 pub mod fetch_proxy;

@@ -421,7 +421,7 @@ fn parse_errors_match_haproxy() {
         ("str(a),map(x.map)", "invalid args in converter 'map' : failed to open pattern file <x.map>"),
         ("str(a),map_regm(x.map)", "invalid args in converter 'map_regm' : failed to open pattern file <x.map>"),
         ("str(a),srv_queue", "converter 'srv_queue' is not supported yet"),
-        ("ssl_fc_session_id", "fetch method 'ssl_fc_session_id' is not supported yet"),
+        ("internal.strm.is_htx", "fetch method 'internal.strm.is_htx' is not supported yet"),
         ("str(abc", "fetch method 'str' : expected ')'"),
         ("str(abc),lower(", "invalid arg 1 in converter 'lower' : expected ')'"),
         ("str(abc),lower(1)", "invalid arg 1 in converter 'lower' : expected ')' before '1)'"),

@@ -26,16 +26,20 @@ pub fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
 
 /// One `crt` PEM: its chain (leaf first) and private key, ready to serve.
 pub fn load_certified_key(path: &Path) -> Result<CertifiedKey, String> {
-    let data = read(path)?;
-    let bad = |what: &str| format!("unable to load SSL certificate from file '{}' : {what}.", path.display());
-    let certs = CertificateDer::pem_slice_iter(&data).collect::<Result<Vec<_>, _>>().map_err(|e| bad(&e.to_string()))?;
+    certified_key_from_pem(&read(path)?, &path.display().to_string())
+}
+
+/// A PEM chain (leaf first) and private key, from `name` (for the messages).
+pub fn certified_key_from_pem(data: &[u8], name: &str) -> Result<CertifiedKey, String> {
+    let bad = |what: &str| format!("unable to load SSL certificate from file '{name}' : {what}.");
+    let certs = CertificateDer::pem_slice_iter(data).collect::<Result<Vec<_>, _>>().map_err(|e| bad(&e.to_string()))?;
     if certs.is_empty() {
         return Err(bad("no certificate found"));
     }
-    let key = PrivateKeyDer::from_pem_slice(&data).map_err(|_| format!("unable to load SSL private key from PEM file '{}'.", path.display()))?;
+    let key = PrivateKeyDer::from_pem_slice(data).map_err(|_| format!("unable to load SSL private key from PEM file '{name}'."))?;
     let signer = rustls::crypto::ring::sign::any_supported_type(&key).map_err(|e| bad(&e.to_string()))?;
     let ck = CertifiedKey::new(certs, signer);
-    ck.keys_match().map_err(|_| format!("inconsistencies between private key and certificate loaded from PEM file '{}'.", path.display()))?;
+    ck.keys_match().map_err(|_| format!("inconsistencies between private key and certificate loaded from PEM file '{name}'."))?;
     Ok(ck)
 }
 
@@ -83,7 +87,7 @@ pub fn crt_files(path: &Path) -> Result<Vec<PathBuf>, String> {
 }
 
 /// The DNS names a certificate is valid for (its subjectAltName DNS entries).
-fn dns_names(cert: &CertificateDer<'_>) -> Vec<String> {
+pub(super) fn dns_names(cert: &CertificateDer<'_>) -> Vec<String> {
     match webpki::EndEntityCert::try_from(cert) {
         Ok(ee) => ee.valid_dns_names().map(|n| n.to_ascii_lowercase()).collect(),
         Err(_) => Vec::new(),
@@ -113,11 +117,13 @@ impl CrtSpec {
 /// One certificate and the names it is served for.
 #[derive(Debug)]
 struct Entry {
-    /// Names (lower case) and `*.domain` wildcards.
-    names: Vec<String>,
+    /// The crt-list line's names (lower case) and `*.domain` wildcards; `None`: the
+    /// certificate's own names (which `CertCache.set` may change).
+    filter_names: Option<Vec<String>>,
     /// Excluded names and wildcards (`!` filters; `*` excludes every name).
     excluded: Vec<String>,
-    ck: Arc<CertifiedKey>,
+    /// The certificate, replaceable at run time ([`super::cert_store`]).
+    slot: Arc<super::cert_store::Slot>,
     /// [`CrtSpec::config`].
     config: usize,
 }
@@ -125,6 +131,14 @@ struct Entry {
 impl Entry {
     fn excludes(&self, sni: &str, wild: Option<&str>) -> bool {
         self.excluded.iter().any(|x| x == "*" || x == sni || Some(x.as_str()) == wild)
+    }
+
+    /// Whether it is served for `name` (a name or a `*.domain` wildcard).
+    fn serves(&self, name: &str) -> bool {
+        match &self.filter_names {
+            Some(names) => names.iter().any(|n| n == name),
+            None => self.slot.has_name(name),
+        }
     }
 }
 
@@ -153,8 +167,10 @@ impl SniResolver {
                 }
                 let (excluded, wanted): (Vec<&String>, Vec<&String>) = crt.filters.iter().partition(|f| f.starts_with('!'));
                 let excluded = excluded.iter().map(|f| f[1..].to_ascii_lowercase()).collect();
-                let names = if wanted.is_empty() { ck.cert.first().map(dns_names).unwrap_or_default() } else { wanted.iter().map(|f| f.to_ascii_lowercase()).collect() };
-                certs.push(Entry { names, excluded, ck: Arc::new(ck), config: crt.config });
+                let own = ck.cert.first().map(dns_names).unwrap_or_default();
+                let filter_names = (!wanted.is_empty()).then(|| wanted.iter().map(|f| f.to_ascii_lowercase()).collect());
+                let slot = super::cert_store::register(&file.to_string_lossy(), Arc::new(ck), own);
+                certs.push(Entry { filter_names, excluded, slot, config: crt.config });
             }
         }
         if certs.is_empty() && !strict {
@@ -165,7 +181,7 @@ impl SniResolver {
 
     /// The certificate for `sni`; `None` only under `strict-sni`.
     pub fn pick(&self, sni: Option<&str>) -> Option<Arc<CertifiedKey>> {
-        self.entry(sni).map(|e| e.ck.clone())
+        self.entry(sni).map(|e| e.slot.certified_key())
     }
 
     /// Which config serves a client that sent `sni` ([`CrtSpec::config`]): its
@@ -180,10 +196,10 @@ impl SniResolver {
             let wild = sni.split_once('.').map(|(_, parent)| format!("*.{parent}"));
             let wild = wild.as_deref();
             let usable = |e: &&Entry| !e.excludes(&sni, wild);
-            if let Some(e) = self.certs.iter().filter(usable).find(|e| e.names.contains(&sni)) {
+            if let Some(e) = self.certs.iter().filter(usable).find(|e| e.serves(&sni)) {
                 return Some(e);
             }
-            if let Some(e) = wild.and_then(|w| self.certs.iter().filter(usable).find(|e| e.names.iter().any(|n| n == w))) {
+            if let Some(e) = wild.and_then(|w| self.certs.iter().filter(usable).find(|e| e.serves(w))) {
                 return Some(e);
             }
         }

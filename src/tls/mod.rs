@@ -12,20 +12,27 @@
 //!   `crt-list`, `strict-sni`); [`ocsp`]: stapling `<crt>.ocsp`; [`verify`]: `verifyhost`, `crl-file`,
 //!   `ca-ignore-err`/`crt-ignore-err`; [`tickets`]: `tls-ticket-keys`; [`parse`]: the
 //!   words of bind, server and global lines.
+//! - [`details`]: what a handshake tells beyond rustls's accessors (hellos, key log,
+//!   forgiven errors) and [`x509`]: the certificate reader, for the `ssl_c_*`,
+//!   `ssl_f_*`, `ssl_s_*` and other `ssl_fc_*`/`ssl_bc_*` fetches;
+//!   [`cert_store`]: certificates replaced at run time (Lua `CertCache.set`).
 //!
 //! rustls speaks TLS 1.2 and 1.3 only: `ssl-min-ver`/`ssl-max-ver` naming an older
 //! version are refused. OpenSSL cipher strings (`ciphers`, `ciphersuites`,
 //! `ssl-default-*-ciphers`) are accepted and have no effect: rustls's suites are all
 //! modern AEAD suites.
 
+pub mod cert_store;
 pub mod certs;
 pub mod crt_list;
+pub mod details;
 pub mod ocsp;
 pub mod parse;
 pub mod stream;
 pub mod tickets;
 pub mod validity;
 pub mod verify;
+pub mod x509;
 
 pub use stream::TlsStream;
 
@@ -198,14 +205,16 @@ pub fn cipher_key_bits(s: rustls::SupportedCipherSuite) -> u16 {
 /// `proxy-v2-options ssl`) for a client connection with TLS `info` (`None`: none):
 /// the client flags (`PP2_CLIENT_SSL` 0x01, `PP2_CLIENT_CERT_CONN` 0x02 for a
 /// certificate sent on this connection, `PP2_CLIENT_CERT_SESS` 0x04 for one in its
-/// session), the verify result (0: verified), then the version sub-TLV (0x21) and, as
-/// asked, the certificate's CN (0x22, `send-proxy-v2-ssl-cn`) and the cipher (0x23).
-/// Deviation: a certificate error forgiven by `ca-ignore-err`/`crt-ignore-err`
-/// still reports 0 (rustls gives no verify result to report).
+/// session), the verify result (0: verified, else the OpenSSL id of an error
+/// `ca-ignore-err`/`crt-ignore-err` forgave, as `ssl_c_verify`), then the version
+/// sub-TLV (0x21) and, as asked, the certificate's CN (0x22, `send-proxy-v2-ssl-cn`)
+/// and the cipher (0x23).
 pub fn pp2_ssl_value(info: Option<&TlsInfo>, cn: bool, cipher: bool) -> Vec<u8> {
     let mut out = vec![0u8; 5];
     let Some(info) = info else { return out };
     out[0] = 0x01;
+    let verify = u32::try_from(info.details.verify.id).unwrap_or(0);
+    out[1..5].copy_from_slice(&verify.to_be_bytes());
     if info.peer_cert {
         out[0] |= if info.resumed { 0x04 } else { 0x06 };
     }
@@ -263,6 +272,8 @@ pub struct TlsInfo {
     /// The symmetric cipher's key size in bits (`ssl_*_use_keysize`,
     /// `ssl_*_alg_keysize`: the same for rustls's AEAD suites).
     pub key_bits: u16,
+    /// Certificates, randoms, secrets, the ClientHello capture ([`details`]).
+    pub details: details::Details,
 }
 
 /// The TLS half of a `bind` line: `ssl`, `crt`, `crt-list`, `alpn`, `ssl-min-ver` ...
@@ -296,6 +307,11 @@ pub struct BindTlsOpts {
     /// crt-list lines with `[...]` options: where, and what they set; each gets its
     /// own config (see [`SniConfigs`], [`crt_list`]).
     pub crt_list_opts: Vec<crt_list::LineOpts>,
+    /// `tune.ssl.capture-buffer-size` (global): the ClientHello is kept for the
+    /// capture fetches when above 0.
+    pub capture_size: usize,
+    /// `tune.ssl.keylog on` (global): the TLS 1.3 secrets are kept for the fetches.
+    pub keylog: bool,
 }
 
 /// A bind line's TLS, ready to accept with.
@@ -308,6 +324,10 @@ pub struct BindTls {
     /// crt-list lines with their own `[...]` options: the config is chosen by the
     /// client's SNI once its ClientHello is read ([`TlsStream::accept_bind`]).
     pub by_sni: Option<Arc<SniConfigs>>,
+    /// The certificates, to tell which one a session was served (`ssl_f_*`).
+    pub resolver: Arc<certs::SniResolver>,
+    /// `tune.ssl.capture-buffer-size`.
+    pub capture_size: usize,
 }
 
 /// The configs of a bind whose crt-list lines carry options: the bind line's own
@@ -393,7 +413,7 @@ impl BindTlsOpts {
             }
             Some(Arc::new(SniConfigs { resolver: shared.resolver.clone(), configs }))
         };
-        Ok(BindTls { config, alpn: self.alpn.clone(), by_sni })
+        Ok(BindTls { config, alpn: self.alpn.clone(), by_sni, resolver: shared.resolver.clone(), capture_size: self.capture_size })
     }
 
     /// One rustls config with these options.
@@ -422,6 +442,7 @@ impl BindTlsOpts {
             config.ticketer = t.clone();
         }
         config.session_storage = shared.sessions.clone();
+        config.key_log = Arc::new(details::KeyLogSink { all: self.keylog });
         Ok(config)
     }
 }
@@ -543,6 +564,8 @@ impl ServerTlsOpts {
             None => builder.with_no_client_auth(),
         };
         config.alpn_protocols = self.alpn.iter().map(|a| a.as_bytes().to_vec()).collect();
+        // The TLS 1.2 master secret (`ssl_bc_session_key`).
+        config.key_log = Arc::new(details::KeyLogSink { all: false });
         // rustls keeps client sessions (256) by default: HAProxy's `ssl-reuse`.
         config.resumption = if self.no_ssl_reuse {
             rustls::client::Resumption::disabled()

@@ -15,6 +15,10 @@ pub struct GlobalTls {
     pub server: ServerTlsOpts,
     /// `ssl-server-verify none|required` (default `required`).
     pub server_verify: Option<ServerVerify>,
+    /// `tune.ssl.capture-buffer-size` (alias `tune.ssl.capture-cipherlist-size`).
+    pub capture_size: usize,
+    /// `tune.ssl.keylog on`.
+    pub keylog: bool,
 }
 
 impl GlobalTls {
@@ -36,11 +40,37 @@ impl GlobalTls {
                 }
                 "ssl-default-bind-options" => default_options(args, kw, |kw, v| default_bind_option(&mut g.bind, kw, v))?,
                 "ssl-default-server-options" => default_options(args, kw, |kw, v| default_server_option(&mut g.server, kw, v))?,
+                "tune.ssl.capture-buffer-size" | "tune.ssl.capture-cipherlist-size" => g.capture_size = usize::try_from(crate::config::parse::atoi(first)).unwrap_or(0),
+                "tune.ssl.keylog" => g.keylog = first == "on",
                 _ => {}
             }
         }
         Ok(g)
     }
+}
+
+/// `tune.ssl.capture-buffer-size <n>` (and its older name
+/// `tune.ssl.capture-cipherlist-size`): the ClientHello capture of the
+/// `ssl_fc_cipherlist_*`, `ssl_fc_extlist_bin`, `ssl_fc_eclist_bin`,
+/// `ssl_fc_ecformats_bin` and `ssl_fc_protocol_hello_id` fetches (0, the default: none).
+/// Read with `atoi` as HAProxy reads it, a negative value refused with its message.
+/// Recorded with the TLS defaults; bind lines read it ([`GlobalTls`]).
+pub fn global_capture_size(p: &mut crate::config::parse::Parser, l: &crate::config::parse::Line) -> Result<(), String> {
+    if crate::config::parse::atoi(l.arg(1)) < 0 {
+        return Err(format!("'{}' expects a positive numeric value.", l.arg(0)));
+    }
+    p.config.global.tls_defaults.push((l.arg(0).to_string(), l.args[1..].to_vec()));
+    Ok(())
+}
+
+/// `tune.ssl.keylog on|off`: keep the TLS 1.3 secrets of front sessions for the
+/// `ssl_fc_*_secret` fetches.
+pub fn global_keylog(p: &mut crate::config::parse::Parser, l: &crate::config::parse::Line) -> Result<(), String> {
+    if !matches!(l.arg(1), "on" | "off") {
+        return Err(format!("'{}' expects either 'on' or 'off' but got '{}'.", l.arg(0), l.arg(1)));
+    }
+    p.config.global.tls_defaults.push((l.arg(0).to_string(), l.args[1..].to_vec()));
+    Ok(())
 }
 
 /// Checks a `global` TLS line when it is read, so a bad option is reported at its
@@ -186,6 +216,8 @@ pub fn finish_bind(o: &BindTlsOpts, g: &GlobalTls) -> Result<Option<super::BindT
     let mut o = o.clone();
     o.versions = o.versions.or(g.bind.versions);
     o.no_tls_tickets |= g.bind.no_tls_tickets;
+    o.capture_size = g.capture_size;
+    o.keylog = g.keylog;
     if matches!(o.verify.as_deref(), Some("optional" | "required")) && o.ca_file.is_none() {
         return Err("verify is enabled but no CA file specified".into());
     }

@@ -19,6 +19,7 @@
 //! - A handshake failure makes reads fail, so the stream closes; the runtime then
 //!   logs HAProxy's "SSL handshake failure" line instead of the stream's.
 
+use super::details::{self, Details, TapReader, TapWriter, Taps};
 use super::TlsInfo;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
@@ -50,6 +51,16 @@ pub struct TlsStream {
     /// Bytes written in clear before the first record: a server's PROXY header, which
     /// HAProxy sends ahead of its ClientHello.
     clear_prefix: Vec<u8>,
+    /// Copies of the hellos while handshaking ([`details`]).
+    taps: Option<Box<Taps>>,
+    /// A bind's session: its certificates and capture size.
+    front: Option<Box<Front>>,
+}
+
+/// What a bind's session needs to describe itself ([`Details`]).
+struct Front {
+    resolver: std::sync::Arc<super::certs::SniResolver>,
+    capture_size: usize,
 }
 
 /// Reading a ClientHello to choose the config ([`super::SniConfigs`]).
@@ -69,6 +80,7 @@ impl TlsStream {
     /// client's SNI chooses when crt-list lines carry their own options.
     pub fn accept_bind(tcp: mio::net::TcpStream, bind: &super::BindTls) -> io::Result<TlsStream> {
         let mut s = TlsStream::accept(tcp, bind.config.clone())?;
+        s.front = Some(Box::new(Front { resolver: bind.resolver.clone(), capture_size: bind.capture_size }));
         if let Some(configs) = &bind.by_sni {
             s.hello = Some(Box::new(Hello { acceptor: rustls::server::Acceptor::default(), configs: configs.clone() }));
         }
@@ -85,7 +97,8 @@ impl TlsStream {
     fn new(tcp: mio::net::TcpStream, mut tls: rustls::Connection) -> TlsStream {
         tls.set_buffer_limit(Some(WRITE_AHEAD));
         let peer = tcp.peer_addr().ok();
-        TlsStream { tcp, tls, peer, eof: false, fin_pending: false, failed: false, plaintext_seen: false, info: None, owed: 0, hello: None, clear_prefix: Vec::new() }
+        let taps = Some(Box::new(Taps::new(matches!(tls, rustls::Connection::Server(_)))));
+        TlsStream { tcp, tls, peer, eof: false, fin_pending: false, failed: false, plaintext_seen: false, info: None, owed: 0, hello: None, clear_prefix: Vec::new(), taps, front: None }
     }
 
     pub fn tcp(&self) -> &mio::net::TcpStream {
@@ -141,7 +154,8 @@ impl TlsStream {
             }
         }
         while self.tls.wants_write() {
-            match self.tls.write_tls(&mut self.tcp) {
+            let mut out = TapWriter { inner: &mut self.tcp, tap: self.taps.as_deref_mut().map(|t| &mut t.written) };
+            match self.tls.write_tls(&mut out) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -172,7 +186,50 @@ impl TlsStream {
             peer_cn: self.tls.peer_certificates().and_then(|c| super::validity::subject_cn(c.first()?)),
             resumed: self.tls.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
             key_bits: self.tls.negotiated_cipher_suite().map(super::cipher_key_bits).unwrap_or(0),
+            details: self.details(),
         }));
+    }
+
+    /// The handshake's [`Details`], once it is done (the taps are dropped then).
+    fn details(&mut self) -> Details {
+        let taps = self.taps.take();
+        let server = matches!(self.tls, rustls::Connection::Server(_));
+        let (client_hello, server_hello) = match taps {
+            Some(t) if server => (t.read.hello, t.written.hello),
+            Some(t) => (t.written.hello, t.read.hello),
+            None => (None, None),
+        };
+        let client = client_hello.as_deref().and_then(details::random_and_session_id);
+        let srv = server_hello.as_deref().and_then(details::random_and_session_id);
+        let tls12 = self.tls.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_2);
+        let peer_chain: Vec<_> = self.tls.peer_certificates().map(|c| c.iter().map(|c| c.clone().into_owned()).collect()).unwrap_or_default();
+        let mut d = Details {
+            client_random: client.map(|(r, _)| r),
+            server_random: srv.map(|(r, _)| r),
+            session_id: srv.filter(|(_, id)| tls12 && !id.is_empty()).map(|(_, id)| id.to_vec()),
+            ..Details::default()
+        };
+        if let Some(r) = &d.client_random {
+            d.secrets = details::take_secrets(r);
+        }
+        if server {
+            if let Some(ee) = peer_chain.first() {
+                d.verify = details::take_verify_error(ee.as_ref());
+            }
+        }
+        if let Some(front) = &self.front {
+            let sni = match &self.tls {
+                rustls::Connection::Server(s) => s.server_name(),
+                rustls::Connection::Client(_) => None,
+            };
+            d.local_cert = front.resolver.pick(sni).and_then(|ck| ck.cert.first().cloned());
+            d.capture_size = front.capture_size;
+            if front.capture_size > 0 {
+                d.client_hello = client_hello;
+            }
+        }
+        d.peer_chain = peer_chain;
+        d
     }
 
     /// A session error. It is a handshake failure while handshaking, and also, on a
@@ -204,7 +261,8 @@ impl TlsStream {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                 Err(e) => return Err(e),
             }
-            match self.tls.read_tls(&mut self.tcp) {
+            let mut input = TapReader { inner: &mut self.tcp, tap: self.taps.as_deref_mut().map(|t| &mut t.read) };
+            match self.tls.read_tls(&mut input) {
                 Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -229,7 +287,8 @@ impl TlsStream {
     fn read_hello(&mut self) -> io::Result<bool> {
         let Some(hello) = self.hello.as_mut() else { return Ok(true) };
         let accepted = loop {
-            match hello.acceptor.read_tls(&mut self.tcp) {
+            let mut input = TapReader { inner: &mut self.tcp, tap: self.taps.as_deref_mut().map(|t| &mut t.read) };
+            match hello.acceptor.read_tls(&mut input) {
                 Ok(0) => {
                     self.eof = true;
                     return Ok(false);
@@ -291,7 +350,8 @@ impl TlsStream {
             if self.eof {
                 return Ok(0);
             }
-            match self.tls.read_tls(&mut self.tcp) {
+            let mut input = TapReader { inner: &mut self.tcp, tap: self.taps.as_deref_mut().map(|t| &mut t.read) };
+            match self.tls.read_tls(&mut input) {
                 Ok(0) => self.eof = true,
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

@@ -12,7 +12,7 @@
 //! sequence of two times (`UTCTime` or `GeneralizedTime`, both in UTC).
 
 /// One DER element: its tag, its contents, and what follows it.
-fn element(der: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+pub(super) fn element(der: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     let (&tag, rest) = der.split_first()?;
     let (&first, rest) = rest.split_first()?;
     let (len, rest) = if first < 0x80 {
@@ -89,7 +89,7 @@ pub fn subject_cn(cert: &[u8]) -> Option<String> {
 
 /// A `UTCTime` (`YYMMDDHHMMSSZ`, years 1950-2049) or `GeneralizedTime`
 /// (`YYYYMMDDHHMMSSZ`) as seconds since the epoch.
-fn time(tag: u8, text: &[u8]) -> Option<i64> {
+pub(super) fn time(tag: u8, text: &[u8]) -> Option<i64> {
     let digits = |s: &[u8]| -> Option<i64> {
         s.iter().try_fold(0i64, |acc, &c| c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0')))
     };

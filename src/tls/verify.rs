@@ -155,6 +155,35 @@ fn openssl_ids(e: &Error) -> &'static [u32] {
     }
 }
 
+/// The OpenSSL error id and depth HAProxy's `ssl_c_verify`, `ssl_c_err`,
+/// `ssl_c_ca_err` and `ssl_c_ca_err_depth` would report for a rustls error (forgiven by
+/// `ca-ignore-err`/`crt-ignore-err`) about the client certificate `ee` sent with
+/// `intermediates` certificates. rustls does not say where in the chain it failed, so:
+/// dates are blamed on the leaf when its own are out of range, else on its issuer; an
+/// unknown issuer is the leaf's (18 when it signed itself, else 20) without
+/// intermediates, else the last intermediate's (20); other errors are the leaf's.
+/// Errors with no OpenSSL counterpart are `X509_V_ERR_UNSPECIFIED` (1).
+fn openssl_verdict(e: &Error, ee: &[u8], intermediates: usize, now: i64) -> super::details::VerifyNote {
+    use super::details::VerifyNote;
+    use CertificateError as C;
+    let leaf_dates = super::validity::check(ee, now).is_err();
+    let note = |id, depth| VerifyNote { id, depth };
+    let Error::InvalidCertificate(c) = e else { return note(1, 0) };
+    match c {
+        C::UnknownIssuer if intermediates > 0 => note(20, intermediates as i64),
+        C::UnknownIssuer => {
+            let self_signed = super::x509::Cert::parse(ee).is_some_and(|c| c.dn(super::x509::Which::Issuer, &super::x509::DnSelect::OneLine) == c.dn(super::x509::Which::Subject, &super::x509::DnSelect::OneLine));
+            note(if self_signed { 18 } else { 20 }, 0)
+        }
+        C::NotValidYet | C::NotValidYetContext { .. } => note(9, i64::from(!leaf_dates)),
+        C::Expired | C::ExpiredContext { .. } => note(10, i64::from(!leaf_dates)),
+        other => {
+            let Some(&id) = openssl_ids(&Error::InvalidCertificate(other.clone())).first() else { return note(1, 0) };
+            note(i64::from(id), 0)
+        }
+    }
+}
+
 /// A bind's client certificate verifier: webpki's, except that a certificate listed in
 /// `ca-file` is trusted as it is, and that refusals listed in `ca-ignore-err` /
 /// `crt-ignore-err` are forgiven (the handshake goes on, as in HAProxy). The
@@ -186,6 +215,7 @@ impl ClientCertVerifier for ClientVerifier {
         match result {
             Err(e) if self.ignore.forgives(&e) => {
                 ::log::debug!("client certificate error ignored (ca-ignore-err/crt-ignore-err): {e}");
+                super::details::note_verify_error(ee.as_ref(), openssl_verdict(&e, ee.as_ref(), im.len(), unix_secs(now)));
                 Ok(ClientCertVerified::assertion())
             }
             r => r,
@@ -224,5 +254,23 @@ mod tests {
         assert!(IgnoreErr::All.forgives(&unknown));
         assert_eq!(IgnoreErr::Nothing.union(&ids), ids);
         assert_eq!(ids.union(&IgnoreErr::Ids(vec![23])), IgnoreErr::Ids(vec![10, 23]));
+    }
+
+    #[test]
+    fn forgiven_errors_get_openssl_ids_and_depths() {
+        use super::super::details::VerifyNote;
+        let mut params = rcgen::CertificateParams::new(vec!["c.test".to_string()]).unwrap();
+        params.not_before = rcgen::date_time_ymd(2001, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2002, 1, 1);
+        let leaf = params.self_signed(&rcgen::KeyPair::generate().unwrap()).unwrap();
+        let der = leaf.der().as_ref();
+        let now = super::super::validity::period(der).unwrap().1 + 10;
+        let verdict = |e: CertificateError, im, now| openssl_verdict(&Error::InvalidCertificate(e), der, im, now);
+        assert_eq!(verdict(CertificateError::Expired, 0, now), VerifyNote { id: 10, depth: 0 }, "the leaf's own dates are past");
+        assert_eq!(verdict(CertificateError::Expired, 1, now - 100), VerifyNote { id: 10, depth: 1 }, "its dates are fine: the issuer's");
+        assert_eq!(verdict(CertificateError::UnknownIssuer, 0, now), VerifyNote { id: 18, depth: 0 }, "self-signed");
+        assert_eq!(verdict(CertificateError::UnknownIssuer, 2, now), VerifyNote { id: 20, depth: 2 });
+        assert_eq!(verdict(CertificateError::Revoked, 0, now), VerifyNote { id: 23, depth: 0 });
+        assert_eq!(verdict(CertificateError::BadEncoding, 0, now), VerifyNote { id: 1, depth: 0 }, "X509_V_ERR_UNSPECIFIED");
     }
 }

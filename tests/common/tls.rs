@@ -181,6 +181,12 @@ impl TestCa {
         format!("{}{}", p.signed_by(&key, &self.cert, &self.key).unwrap().pem(), key.serialize_pem())
     }
 
+    /// A certificate made from `params` and signed by this CA: its PEM, chain and key.
+    pub fn issue(&self, params: rcgen::CertificateParams) -> String {
+        let key = rcgen::KeyPair::generate().unwrap();
+        format!("{}{}", params.signed_by(&key, &self.cert, &self.key).unwrap().pem(), key.serialize_pem())
+    }
+
     /// A server config serving `pem` that requires a client certificate issued by
     /// this CA.
     pub fn requiring_clients(&self, pem: &str) -> rustls::ServerConfig {
@@ -188,5 +194,46 @@ impl TestCa {
         roots.add(self.cert.der().clone()).unwrap();
         let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider()).build().unwrap();
         rustls::ServerConfig::builder_with_provider(provider()).with_safe_default_protocol_versions().unwrap().with_client_cert_verifier(verifier).with_single_cert(chain_of(pem), key_of(pem)).unwrap()
+    }
+}
+
+/// A client config (trusting any server, TLS `version` only, presenting `client_cert`
+/// when given) whose key log is kept in the returned [`KeyLogged`].
+pub fn logging_client(client_cert: Option<&str>, version: &'static rustls::SupportedProtocolVersion) -> (Arc<rustls::ClientConfig>, Arc<KeyLogged>) {
+    let b = rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[version])
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(moonproxy::tls::certs::NoVerify(provider())));
+    let mut c = match client_cert {
+        None => b.with_no_client_auth(),
+        Some(pem) => b.with_client_auth_cert(chain_of(pem), key_of(pem)).unwrap(),
+    };
+    let log = Arc::new(KeyLogged::default());
+    c.key_log = log.clone();
+    (Arc::new(c), log)
+}
+
+/// One key log line: (label, client random, secret).
+pub type KeyLogLine = (String, Vec<u8>, Vec<u8>);
+
+/// What a peer's rustls logged.
+#[derive(Debug, Default)]
+pub struct KeyLogged(pub std::sync::Mutex<Vec<KeyLogLine>>);
+
+impl KeyLogged {
+    /// The secret logged under `label`, and the client random, in uppercase hex.
+    pub fn hex(&self, label: &str) -> Option<(String, String)> {
+        let hex = |v: &[u8]| v.iter().map(|b| format!("{b:02X}")).collect::<String>();
+        self.0.lock().unwrap().iter().find(|(l, _, _)| l == label).map(|(_, r, s)| (hex(r), hex(s)))
+    }
+}
+
+impl rustls::KeyLog for KeyLogged {
+    fn log(&self, label: &str, client_random: &[u8], secret: &[u8]) {
+        self.0.lock().unwrap().push((label.to_string(), client_random.to_vec(), secret.to_vec()));
+    }
+    fn will_log(&self, _label: &str) -> bool {
+        true
     }
 }

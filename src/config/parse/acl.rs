@@ -489,7 +489,7 @@ mod tests {
             parse_acl_expr(&w("src 1.2.3.4 foo")).unwrap_err(),
             "'foo' is not a valid IPv4 or IPv6 address"
         );
-        assert!(parse_acl_expr(&w("ssl_fc_session_id x"))
+        assert!(parse_acl_expr(&w("internal.strm.is_htx x"))
             .unwrap_err()
             .contains("not supported by moonproxy yet"));
         assert_eq!(

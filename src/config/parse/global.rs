@@ -336,7 +336,7 @@ pub fn tune_int(p: &mut Parser, l: &Line) -> Result<(), String> {
                 return Err(format!("'{kw}' expects an integer argument greater than 0."));
             }
         }
-        // maxpipes, tune.pipesize, tune.buffers.*, tune.ssl.capture-buffer-size,
+        // maxpipes, tune.pipesize, tune.buffers.*,
         // tune.ssl.ssl-ctx-cache-size.
         _ => {
             int_value(l)?;
@@ -346,7 +346,7 @@ pub fn tune_int(p: &mut Parser, l: &Line) -> Result<(), String> {
     Ok(())
 }
 
-/// `tune.listener.multi-queue on|off`, `tune.ssl.keylog on|off`: accepted, no effect.
+/// `tune.listener.multi-queue on|off`: accepted, no effect.
 pub fn on_off(p: &mut Parser, l: &Line) -> Result<(), String> {
     if !matches!(l.arg(1), "on" | "off") {
         return Err(format!("'{}' expects either 'on' or 'off' but got '{}'.", l.arg(0), l.arg(1)));

@@ -5,6 +5,7 @@
 //! - [`text`]: `core.tokenize` and other string helpers.
 //! - [`addr`]: `core.parse_addr`, `core.match_addr`.
 //! - [`regex`]: the Regex class.
+//! - [`certcache`]: the CertCache class (certificates replaced at run time).
 //! - [`world`]: `core.proxies/frontends/backends`, Proxy, Server, Listener, `core.get_info`, dates.
 //! - [`map`]: the Map class and `core.set_map`, `del_map`, `add_acl`, `del_acl`.
 //! - [`blocking`]: detection of blocking calls (`io.*`, `os.execute`, `print`...) at run time.
@@ -16,6 +17,7 @@ pub mod addr;
 pub mod applet;
 pub mod applet_tcp;
 pub mod blocking;
+pub mod certcache;
 pub mod channel;
 pub mod concat;
 pub mod core;

@@ -474,6 +474,7 @@ fn install_core(st: &State) -> Result<(), LuaError> {
     fields.extend_from_slice(super::world::core_functions());
     fields.extend_from_slice(super::map::core_functions());
     super::regex::install_globals(st)?; // the global `Regex` class
+    super::certcache::install(st)?; // the global `CertCache` class
     for (name, f) in fields {
         set_core_field(st, name, Field::Function(f))?;
     }

@@ -1,0 +1,157 @@
+//! Certificates replaceable at run time: Lua's `CertCache.set{filename=..., crt=...,
+//! key=..., ocsp=...}`, which does what HAProxy's CLI `set ssl cert` + `commit ssl
+//! cert` do: the certificate loaded from `filename` is served from the next handshake
+//! on, by every bind line that loaded it.
+//!
+//! Each certificate file a bind line loads gets a [`Slot`], registered here under its
+//! path as loaded (after `crt-base`, one per file of a `crt` directory), which is the
+//! name `CertCache.set` takes. The SNI choice ([`super::certs::SniResolver`]) reads the
+//! slot's current certificate and, for lines without SNI filters, its names.
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::sign::CertifiedKey;
+use std::sync::{Arc, Mutex, RwLock, Weak};
+
+/// A served certificate and the names (subjectAltName DNS entries, lower case) it
+/// is chosen by.
+#[derive(Debug)]
+pub struct Slot {
+    current: RwLock<(Arc<CertifiedKey>, Vec<String>)>,
+}
+
+impl Slot {
+    /// The certificate served now.
+    pub fn certified_key(&self) -> Arc<CertifiedKey> {
+        self.current.read().unwrap_or_else(|e| e.into_inner()).0.clone()
+    }
+
+    /// Whether the certificate's own names include `name`.
+    pub fn has_name(&self, name: &str) -> bool {
+        self.current.read().unwrap_or_else(|e| e.into_inner()).1.iter().any(|n| n == name)
+    }
+
+    fn set(&self, ck: Arc<CertifiedKey>, names: Vec<String>) {
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = (ck, names);
+    }
+}
+
+/// Every slot by its file name; dead ones (a configuration dropped) are skipped.
+static STORE: Mutex<Vec<(String, Weak<Slot>)>> = Mutex::new(Vec::new());
+
+/// A new slot for the certificate loaded from `filename`.
+pub fn register(filename: &str, ck: Arc<CertifiedKey>, names: Vec<String>) -> Arc<Slot> {
+    let slot = Arc::new(Slot { current: RwLock::new((ck, names)) });
+    let mut store = STORE.lock().unwrap_or_else(|e| e.into_inner());
+    store.retain(|(_, w)| w.strong_count() > 0);
+    store.push((filename.to_string(), Arc::downgrade(&slot)));
+    slot
+}
+
+/// Whether a bind line loaded a certificate from `filename`.
+pub fn is_loaded(filename: &str) -> bool {
+    STORE.lock().unwrap_or_else(|e| e.into_inner()).iter().any(|(f, w)| f == filename && w.strong_count() > 0)
+}
+
+/// What `CertCache.set` gives for one certificate.
+#[derive(Debug, Default)]
+pub struct Update<'a> {
+    /// The PEM certificate chain, possibly with the private key.
+    pub crt: Option<&'a [u8]>,
+    /// The PEM private key, when not in `crt`.
+    pub key: Option<&'a [u8]>,
+    /// A DER OCSP response, base64-encoded, to staple.
+    pub ocsp: Option<&'a [u8]>,
+}
+
+/// Replaces the certificate loaded from `filename` in every bind line that loaded
+/// it: `crt` replaces the chain (and the key when it holds one: else `key` must give
+/// it), `key` alone the key, `ocsp` the stapled response (a new chain drops the old
+/// response). Nothing to replace is no change. Errors are HAProxy's messages, raised
+/// by `CertCache.set`; the certificate served then stays as it was.
+pub fn replace(filename: &str, update: &Update<'_>) -> Result<(), String> {
+    let slots: Vec<Arc<Slot>> = {
+        let store = STORE.lock().unwrap_or_else(|e| e.into_inner());
+        store.iter().filter(|(f, _)| f == filename).filter_map(|(_, w)| w.upgrade()).collect()
+    };
+    let Some(first) = slots.first() else {
+        return Err("Can't replace a certificate which is not referenced by the configuration!".into());
+    };
+    if update.crt.is_none() && update.key.is_none() && update.ocsp.is_none() {
+        return Ok(());
+    }
+    let old = first.certified_key();
+    let certs = match update.crt {
+        Some(pem) => CertificateDer::pem_slice_iter(pem)
+            .collect::<Result<Vec<_>, _>>()
+            .ok()
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| format!("unable to load certificate from file '{filename}'.\nCan't load the payload for 'crt'"))?,
+        None => old.cert.clone(),
+    };
+    let no_key = || format!("unable to load SSL private key into SSL Context '{filename}'.\n");
+    let key_pem = update.key.or(update.crt.filter(|pem| PrivateKeyDer::from_pem_slice(pem).is_ok()));
+    let key = match key_pem {
+        Some(pem) => {
+            let der = PrivateKeyDer::from_pem_slice(pem).map_err(|_| no_key())?;
+            rustls::crypto::ring::sign::any_supported_type(&der).map_err(|_| no_key())?
+        }
+        None if update.crt.is_some() => return Err(no_key()),
+        None => old.key.clone(),
+    };
+    let mut ck = CertifiedKey::new(certs, key);
+    ck.ocsp = if update.crt.is_some() { None } else { old.ocsp.clone() };
+    if let Some(b64) = update.ocsp {
+        let text: Vec<u8> = b64.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+        let der = crate::sample::conv::b64_decode(&text, false).ok_or("Error reading OCSP response in base64 formatCan't load the payload for 'ocsp'")?;
+        ck.ocsp = Some(der);
+    }
+    ck.keys_match().map_err(|_| format!("inconsistencies between private key and certificate loaded '{filename}'."))?;
+    let names = ck.cert.first().map(super::certs::dns_names).unwrap_or_default();
+    let ck = Arc::new(ck);
+    for slot in slots {
+        slot.set(ck.clone(), names.clone());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pem(name: &str) -> String {
+        let ck = rcgen::generate_simple_self_signed(vec![name.to_string()]).unwrap();
+        format!("{}{}", ck.cert.pem(), ck.key_pair.serialize_pem())
+    }
+
+    #[test]
+    fn a_registered_certificate_is_replaced_everywhere() {
+        let first = pem("one.test");
+        let ck = Arc::new(super::super::certs::certified_key_from_pem(first.as_bytes(), "x").unwrap());
+        let a = register("/store-test/a.pem", ck.clone(), vec!["one.test".into()]);
+        let b = register("/store-test/a.pem", ck, vec!["one.test".into()]);
+        let second = pem("two.test");
+        replace("/store-test/a.pem", &Update { crt: Some(second.as_bytes()), ..Update::default() }).unwrap();
+        for slot in [&a, &b] {
+            assert!(slot.has_name("two.test") && !slot.has_name("one.test"));
+        }
+        assert_eq!(a.certified_key().cert, b.certified_key().cert);
+        assert_eq!(
+            replace("/store-test/none.pem", &Update { crt: Some(second.as_bytes()), ..Update::default() }).unwrap_err(),
+            "Can't replace a certificate which is not referenced by the configuration!"
+        );
+        // A certificate without its key, or with another's, is refused; the old one stays.
+        let (cert_only, _) = second.split_at(second.find("-----BEGIN PRIVATE KEY").unwrap());
+        assert_eq!(
+            replace("/store-test/a.pem", &Update { crt: Some(cert_only.as_bytes()), ..Update::default() }).unwrap_err(),
+            "unable to load SSL private key into SSL Context '/store-test/a.pem'.\n"
+        );
+        assert!(replace("/store-test/a.pem", &Update { crt: Some(b"garbage"), ..Update::default() }).unwrap_err().ends_with("Can't load the payload for 'crt'"));
+        assert_eq!(replace("/store-test/a.pem", &Update::default()), Ok(()), "nothing to replace");
+        let other_key = pem("three.test");
+        let key = &other_key[other_key.find("-----BEGIN PRIVATE KEY").unwrap()..];
+        let err = replace("/store-test/a.pem", &Update { crt: Some(cert_only.as_bytes()), key: Some(key.as_bytes()), ..Update::default() }).unwrap_err();
+        assert!(err.contains("inconsistencies"), "{err}");
+        assert!(a.has_name("two.test"));
+    }
+}
