@@ -143,7 +143,8 @@ fn log(p: &Parser, line: &Line) -> Result<Vec<crate::config::model::LogTarget>, 
     if line.args.len() < 2 {
         return Err("log : expects <address> and <facility> or global as arguments".into());
     }
-    if line.arg(1) == "global" && line.args.len() == 2 {
+    if line.arg(1) == "global" {
+        super::expect_args(line, 1, "no argument after 'global'")?;
         return Ok(p.config.global.logs.clone());
     }
     Ok(vec![super::log::parse_log_target(&line.args[1..], &line.loc)?])
@@ -290,7 +291,8 @@ mod tests {
         assert!(err("dgram-bind 127.0.0.1:1514 foo").contains("unknown keyword 'foo' in 'log-forward' section"));
         assert!(err("bind 127.0.0.1:1515 foo").contains("'bind 127.0.0.1:1515' in section 'log-forward': unknown keyword 'foo'"));
         assert!(err("log").contains("log : expects <address> and <facility> or global as arguments"));
-        assert!(err("log global x").contains("log : unknown log facility 'x'"));
+        // HAProxy reads `global` as an address there and complains about `x`.
+        assert!(err("log global x").contains("'log' cannot handle unexpected argument 'x'."));
         assert!(parse("log-forward\n").unwrap_err().contains("missing name for ip-forward section."));
         assert!(parse("log-forward a\nlog-forward a\n")
             .unwrap_err()
