@@ -306,11 +306,12 @@ fn target_level_filters_minimum_levels_and_sampling_match_haproxy() {
 /// (`log-proto octet-count`), `log tcp@` through an implicit ring, and `log global`.
 #[test]
 fn rings_tcp_targets_and_log_global_match_haproxy() {
-    fn run(bin: &Path) -> (String, String, String) {
+    fn run(bin: &Path) -> (String, String, String, String) {
         let octet = TcpListener::bind("127.0.0.1:0").unwrap();
         let legacy = TcpListener::bind("127.0.0.1:0").unwrap();
         let global = UdpSocket::bind("127.0.0.1:0").unwrap();
         let cfg = "global
+    stats socket {{dir}}/cli.sock level admin
     log 127.0.0.1:{{global}} format rfc5424 local2
 ring r
     format rfc3164
@@ -332,6 +333,8 @@ log-forward lf
             .start();
         let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
         udp.send_to(b"<13>Feb  5 17:32:18 host app[7]: one", proxy.addr("fwd")).unwrap();
+        // Apart, so that HAProxy's threads do not take them in parallel.
+        std::thread::sleep(Duration::from_millis(100));
         udp.send_to(b"<13>1 2003-10-11T22:14:15.003Z h a p i - two", proxy.addr("fwd")).unwrap();
         let read = |l: &TcpListener, want: &str| {
             let (mut s, _) = l.accept().unwrap();
@@ -356,8 +359,11 @@ log-forward lf
                 g.push_str(&String::from_utf8_lossy(&buf[..n]));
             }
         }
+        // `show info` counts the messages received.
+        let info = cli(&proxy.dir().join("cli.sock"), "show info\n");
+        let recv = info.lines().find(|l| l.starts_with("CumRecvLogs:")).unwrap_or_default().to_string();
         drop(proxy);
-        (ring, tcp, g)
+        (ring, tcp, g, recv)
     }
     let bins = moonproxy_and_haproxy();
     let ours = run(&bins[0]);
@@ -365,6 +371,7 @@ log-forward lf
     assert_eq!(ours.0, octets(&["<13>Feb  5 17:32:18 host app[7]: one", "<13>Oct 11 22:14:15 h a[p]: two"]));
     assert_eq!(ours.1, "one\ntwo\n");
     assert_eq!(ours.2, format!("<13>1 {}-02-05T17:32:18-00:00 host app 7 - - one\n<13>1 2003-10-11T22:14:15.003Z h a p i - two\n", year()));
+    assert_eq!(ours.3, "CumRecvLogs: 2");
     if let Some(h) = bins.get(1) {
         assert_eq!(ours, run(h), "{}", h.display());
     }

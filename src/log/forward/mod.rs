@@ -30,11 +30,21 @@ use crate::stream::channel::Buffer;
 use crate::stream::conn::{Conn, ReadEnd};
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 /// Datagrams, messages or connections handled per event before yielding the reactor.
 pub const BATCH: usize = 64;
+
+/// Messages received by every `log-forward` listener of the process (`show info`'s
+/// `CumRecvLogs`).
+static RECEIVED: AtomicU64 = AtomicU64::new(0);
+
+/// Messages received by the `log-forward` listeners since start (`CumRecvLogs`).
+pub fn received_total() -> u64 {
+    RECEIVED.load(Ordering::Relaxed)
+}
 
 /// The largest datagram read (UDP's limit).
 const MAX_DATAGRAM: usize = 65_535;
@@ -157,8 +167,6 @@ pub struct Forwarder {
     table: GenSlab<Entry>,
     sections: Vec<Section>,
     bufsize: usize,
-    /// Messages received (all sections).
-    received: u64,
     /// Connections closed for malformed framing, and empty datagrams.
     malformed: u64,
     /// Reused for each datagram.
@@ -187,7 +195,7 @@ impl Forwarder {
         for (section, listener) in opened.tcp {
             table.insert(Entry::Tcp(TcpEntry { section, listener, blocked: false }));
         }
-        Forwarder { table, sections, bufsize, received: 0, malformed: 0, scratch: vec![0; MAX_DATAGRAM] }
+        Forwarder { table, sections, bufsize, malformed: 0, scratch: vec![0; MAX_DATAGRAM] }
     }
 
     /// Registers the sockets with the poller.
@@ -215,11 +223,6 @@ impl Forwarder {
                 Entry::Session(_) => None,
             })
             .collect()
-    }
-
-    /// Messages received since start.
-    pub fn received(&self) -> u64 {
-        self.received
     }
 
     /// Malformed inputs dropped since start.
@@ -286,7 +289,7 @@ impl Forwarder {
                     ::log::debug!("log-forward {}: empty datagram from {peer} dropped", self.sections[section].name);
                 }
                 Ok((n, _)) => {
-                    self.received += 1;
+                    RECEIVED.fetch_add(1, Ordering::Relaxed);
                     relay(&self.sections[section].logger, &self.scratch[..n]);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -350,7 +353,7 @@ impl Forwarder {
             loop {
                 match framing::next(s.buf.data(), self.bufsize) {
                     framing::Framed::Message { start, end, consumed } => {
-                        self.received += 1;
+                        RECEIVED.fetch_add(1, Ordering::Relaxed);
                         relay(&self.sections[s.section].logger, &s.buf.data()[start..end]);
                         s.buf.consumed(consumed);
                         handled += 1;
