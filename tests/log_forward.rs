@@ -395,3 +395,34 @@ fn idle_timeout_and_maxconn() {
     assert!(matches!(first.read(&mut buf), Ok(0)), "closed when idle");
     assert_eq!(rx.wait_one("raw").as_deref(), Some("from the second\n"));
 }
+
+/// `-c` on the configuration of the configuration manual's example: valid for both; a
+/// forwarder without listeners is warned about and will not start (exit 2), as HAProxy.
+#[test]
+fn check_mode_accepts_forwarders_as_listeners() {
+    let valid = "ring myring
+    format rfc5424
+    maxlen 1200
+    size 32764
+    timeout connect 5s
+    timeout server 10s
+    server mysyslogsrv 127.0.0.1:514 log-proto octet-count
+log-forward syslog
+    dgram-bind 127.0.0.1:1514
+    bind 127.0.0.1:1514
+    maxconn 100
+    backlog 10
+    timeout client 10s
+    log global
+    log ring@myring local0
+    log 10.0.0.1:514 format rfc5424 sample 1:2 local0 info
+";
+    let idle = "log-forward a\n    log stderr local0\n";
+    for bin in moonproxy_and_haproxy() {
+        let out = ProxyBuilder::new(valid).bin(&bin).flags(["-c"]).run();
+        assert_eq!(out.code(), Some(0), "{}: {}{}", bin.display(), out.stdout, out.stderr);
+        let out = ProxyBuilder::new(idle).bin(&bin).flags(["-c"]).run();
+        assert_eq!(out.code(), Some(2), "{}: {}{}", bin.display(), out.stdout, out.stderr);
+        assert!(out.stderr.contains("frontend 'a' has no 'bind' directive. Please declare it as a backend if this was intended."), "{}", out.stderr);
+    }
+}

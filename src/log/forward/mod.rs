@@ -146,6 +146,10 @@ fn open_udp(bind: &Bind, addr: &BindAddr) -> io::Result<std::net::UdpSocket> {
     };
     let s = Socket::new(Domain::for_address(*sa), Type::DGRAM, None)?;
     s.set_reuse_address(true)?;
+    // As the TCP listeners: a reloading process binds beside the old one.
+    if bind.reuseport || crate::listener::reuseport() {
+        s.set_reuse_port(true)?;
+    }
     if let Some(name) = &bind.tuning.interface {
         s.bind_device(Some(name.as_bytes()))?;
     }
