@@ -844,7 +844,7 @@ const OTHER_SECTIONS: &[(&str, &str, &str)] = &[
     ("ring", "timeout", "`connect` and `server` for the servers (none: the system's connect timeout, no write timeout)"),
     ("ring", "server", "`server <name> <ip>:<port> [log-proto legacy|octet-count]`: each line is sent over TCP by a thread of its own, newline-terminated or RFC 6587 octet-counted; reconnects every second after a failure, resuming where it stopped; other server options refused"),
     ("log-forward", "bind", "a TCP listener: octet-counted (`LEN SP MSG`) and newline-framed messages, as HAProxy accepts both; the `bind` settings of proxies (`ssl` included), `accept-proxy` refused"),
-    ("log-forward", "dgram-bind", "a UDP listener, one message per datagram; `interface`, `transparent`, `name`, `id` apply, the other `bind` settings are skipped as HAProxy skips them; unix datagram sockets not yet"),
+    ("log-forward", "dgram-bind", "a UDP listener, or a unix datagram socket's path; one message per datagram; `interface`, `transparent`, `name`, `id`, `mode` apply, the other `bind` settings are skipped as HAProxy skips them"),
     ("log-forward", "log", "`log global` or any `log` target (UDP, `tcp@` through a ring, `ring@`, unix sockets, stdout/stderr, `fd@`) with `len`, `format`, `sample`, facility and levels: each received message is re-framed in the target's format (no `format`: the received message's)"),
     ("log-forward", "maxconn", "TCP connections at once (10); more wait in the backlog"),
     ("log-forward", "backlog", "the TCP listeners' backlog (default: `maxconn`)"),

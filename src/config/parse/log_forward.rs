@@ -187,6 +187,12 @@ fn dgram_bind(line: &Line) -> Result<Bind, String> {
                 i += 2;
                 continue;
             }
+            // A unix socket's permissions.
+            "mode" => {
+                b.mode = Some(u32::from_str_radix(value, 8).map_err(|_| format!("'dgram-bind {spec}' : 'mode' : invalid value '{value}'"))?);
+                i += 2;
+                continue;
+            }
             _ => {}
         }
         // Irrelevant for UDP: skipped with its value, as HAProxy skips it.
@@ -204,7 +210,8 @@ const VALUED_BIND_OPTIONS: &[&str] = &[
     "severity-output", "sigalgs", "ssl-max-ver", "ssl-min-ver", "tcp-ut", "thread", "uid", "user", "verify",
 ];
 
-/// One UDP address (`ip:port`, `udp@`, `udp4@`, `udp6@`, `ipv4@`, `ipv6@`; port ranges).
+/// One datagram address: UDP (`ip:port`, `udp@`, `udp4@`, `udp6@`, `ipv4@`, `ipv6@`;
+/// port ranges) or a unix datagram socket's path.
 fn dgram_addr(spec: &str, one: &str) -> Result<Vec<BindAddr>, String> {
     let ctx = format!("'dgram-bind {spec}'");
     match addr::classify(one) {
@@ -229,7 +236,8 @@ fn dgram_addr(spec: &str, one: &str) -> Result<Vec<BindAddr>, String> {
             let ip = addr::resolve_host(host, family).ok_or_else(|| format!("{ctx} : invalid address: '{host}' in '{one}'"))?;
             Ok((lo..=hi).map(|port| BindAddr::Inet(SocketAddr::new(ip, port))).collect())
         }
-        _ => Err(format!("{ctx} : only UDP addresses (ip:port) are supported by moonproxy yet, not '{one}'.")),
+        Parsed::Unix(path) if !path.is_empty() => Ok(vec![BindAddr::Unix(path.into())]),
+        _ => Err(format!("{ctx} : only UDP addresses (ip:port) and unix socket paths are supported by moonproxy yet, not '{one}'.")),
     }
 }
 
@@ -276,6 +284,8 @@ mod tests {
         assert!(matches!(&f.logs[2].dest, LogDest::Ring(n) if n.starts_with("ring#")));
         assert_eq!(f.logs[3].sample.as_deref(), Some("1:2"));
         let d = parse("log-forward lf\n  dgram-bind 127.0.0.1:1514\n").unwrap().log_forwards.remove(0);
+        let u = parse("log-forward lf\n  dgram-bind /run/log.sock\n").unwrap().log_forwards.remove(0);
+        assert_eq!(u.dgram_binds[0].addrs, vec![BindAddr::Unix("/run/log.sock".into())]);
         assert_eq!((d.maxconn, d.backlog, d.timeout_client), (10, None, None), "HAProxy's defaults");
     }
 

@@ -58,9 +58,31 @@ struct Section {
     conns: u32,
 }
 
+/// A datagram socket: UDP, or a unix datagram socket (a local `/dev/log`-like path).
+enum DgramSock {
+    Udp(mio::net::UdpSocket),
+    Unix(mio::net::UnixDatagram),
+}
+
+impl DgramSock {
+    fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            DgramSock::Udp(s) => s.recv_from(buf).map(|(n, _)| n),
+            DgramSock::Unix(s) => s.recv_from(buf).map(|(n, _)| n),
+        }
+    }
+
+    fn source(&mut self) -> &mut dyn mio::event::Source {
+        match self {
+            DgramSock::Udp(s) => s,
+            DgramSock::Unix(s) => s,
+        }
+    }
+}
+
 struct UdpEntry {
     section: usize,
-    sock: mio::net::UdpSocket,
+    sock: DgramSock,
 }
 
 struct TcpEntry {
@@ -89,7 +111,7 @@ enum Entry {
 /// in the poller; [`Forwarder::new`] makes them run.
 pub struct Opened {
     sections: Vec<LogForward>,
-    udp: Vec<(usize, std::net::UdpSocket)>,
+    udp: Vec<(usize, DgramSock)>,
     tcp: Vec<(usize, Listener)>,
 }
 
@@ -139,10 +161,23 @@ pub fn open(sections: &[LogForward]) -> Result<Opened, Vec<String>> {
     }
 }
 
-fn open_udp(bind: &Bind, addr: &BindAddr) -> io::Result<std::net::UdpSocket> {
+fn open_udp(bind: &Bind, addr: &BindAddr) -> io::Result<DgramSock> {
     use socket2::{Domain, Socket, Type};
-    let BindAddr::Inet(sa) = addr else {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a UDP address"));
+    let sa = match addr {
+        BindAddr::Inet(sa) => sa,
+        BindAddr::Unix(path) => {
+            // A socket file left by an earlier run is replaced, as a syslog daemon does.
+            if std::fs::symlink_metadata(path).is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_socket(&m.file_type())) {
+                let _ = std::fs::remove_file(path);
+            }
+            let s = std::os::unix::net::UnixDatagram::bind(path)?;
+            s.set_nonblocking(true)?;
+            if let Some(mode) = bind.mode {
+                std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(mode))?;
+            }
+            return Ok(DgramSock::Unix(mio::net::UnixDatagram::from_std(s)));
+        }
+        _ => return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a datagram address")),
     };
     let s = Socket::new(Domain::for_address(*sa), Type::DGRAM, None)?;
     s.set_reuse_address(true)?;
@@ -163,7 +198,7 @@ fn open_udp(bind: &Bind, addr: &BindAddr) -> io::Result<std::net::UdpSocket> {
     s.set_nonblocking(true)?;
     s.set_cloexec(true)?;
     s.bind(&(*sa).into())?;
-    Ok(s.into())
+    Ok(DgramSock::Udp(mio::net::UdpSocket::from_std(s.into())))
 }
 
 /// The syslog relay of the process: every `log-forward` section's sockets.
@@ -194,7 +229,7 @@ impl Forwarder {
             .collect();
         let mut table = GenSlab::with_capacity(opened.len() + 8);
         for (section, sock) in opened.udp {
-            table.insert(Entry::Udp(UdpEntry { section, sock: mio::net::UdpSocket::from_std(sock) }));
+            table.insert(Entry::Udp(UdpEntry { section, sock }));
         }
         for (section, listener) in opened.tcp {
             table.insert(Entry::Tcp(TcpEntry { section, listener, blocked: false }));
@@ -207,7 +242,7 @@ impl Forwarder {
         for (key, e) in self.table.iter_mut() {
             let tok = token::encode(Kind::LogFwd, key);
             let r = match e {
-                Entry::Udp(u) => cx.registry.register(&mut u.sock, tok, mio::Interest::READABLE),
+                Entry::Udp(u) => cx.registry.register(u.sock.source(), tok, mio::Interest::READABLE),
                 Entry::Tcp(t) => t.listener.register_as(cx.registry, tok),
                 Entry::Session(_) => Ok(()),
             };
@@ -222,7 +257,8 @@ impl Forwarder {
         self.table
             .iter()
             .filter_map(|(_, e)| match e {
-                Entry::Udp(u) => u.sock.local_addr().ok(),
+                Entry::Udp(UdpEntry { sock: DgramSock::Udp(s), .. }) => s.local_addr().ok(),
+                Entry::Udp(_) => None,
                 Entry::Tcp(t) => t.listener.local_addr(),
                 Entry::Session(_) => None,
             })
@@ -271,7 +307,7 @@ impl Forwarder {
         for key in keys {
             match self.table.remove(key) {
                 Some(Entry::Udp(mut u)) => {
-                    let _ = cx.registry.deregister(&mut u.sock);
+                    let _ = cx.registry.deregister(u.sock.source());
                 }
                 Some(Entry::Tcp(mut t)) => t.listener.close(cx.registry),
                 Some(Entry::Session(mut s)) => s.conn.deregister(cx.registry),
@@ -287,12 +323,12 @@ impl Forwarder {
         for _ in 0..BATCH {
             let Some(Entry::Udp(u)) = self.table.get_mut(key) else { return };
             let section = u.section;
-            match u.sock.recv_from(&mut self.scratch) {
-                Ok((0, peer)) => {
+            match u.sock.recv(&mut self.scratch) {
+                Ok(0) => {
                     self.malformed += 1;
-                    ::log::debug!("log-forward {}: empty datagram from {peer} dropped", self.sections[section].name);
+                    ::log::debug!("log-forward {}: empty datagram dropped", self.sections[section].name);
                 }
-                Ok((n, _)) => {
+                Ok(n) => {
                     RECEIVED.fetch_add(1, Ordering::Relaxed);
                     relay(&self.sections[section].logger, &self.scratch[..n]);
                 }
