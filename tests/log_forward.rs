@@ -453,3 +453,28 @@ fn unix_datagram_listener_matches_haproxy() {
         assert_eq!(ours, run(h), "{}", h.display());
     }
 }
+
+/// `bind ... ssl crt`: syslog over TLS (RFC 5425 uses octet counting), compared with HAProxy.
+#[test]
+fn tls_listener_matches_haproxy() {
+    use common::tls;
+    fn run(bin: &Path) -> Vec<String> {
+        let rx = Receivers::new(&["raw"]);
+        let (pem, _) = tls::cert(&["syslog.test"]);
+        let cfg = format!("log-forward lf\n    bind 127.0.0.1:{{{{fwd}}}} ssl crt {{{{dir}}}}/site.pem\n    log 127.0.0.1:{} format raw local0\n", rx.port("raw"));
+        let proxy = ProxyBuilder::new(&cfg).bin(bin).file("site.pem", &pem).start();
+        let mut s = tls::connect(proxy.port("fwd"), tls::any_server(None), "syslog.test");
+        let m1 = "<13>1 2003-10-11T22:14:15.003Z h a p i - over TLS";
+        s.write_all(format!("{} {m1}<14>newline framed too\n", m1.len()).as_bytes()).unwrap();
+        s.flush().unwrap();
+        let got = (0..2).filter_map(|_| rx.wait_one("raw")).collect();
+        drop(proxy);
+        got
+    }
+    let bins = moonproxy_and_haproxy();
+    let ours = run(&bins[0]);
+    assert_eq!(ours, ["over TLS\n", "newline framed too\n"]);
+    if let Some(h) = bins.get(1) {
+        assert_eq!(ours, run(h), "{}", h.display());
+    }
+}
