@@ -478,3 +478,34 @@ fn tls_listener_matches_haproxy() {
         assert_eq!(ours, run(h), "{}", h.display());
     }
 }
+
+/// `len` on a target cuts forwarded lines as HAProxy does (80 bytes, then the newline).
+#[test]
+fn len_cuts_forwarded_lines_as_haproxy() {
+    fn run(bin: &Path) -> Vec<(&'static str, Vec<String>)> {
+        let rx = Receivers::new(&["raw", "rfc3164", "rfc5424"]);
+        let cfg = format!(
+            "log-forward lf\n    dgram-bind 127.0.0.1:{{{{fwd}}}}\n    bind 127.0.0.1:{{{{fwd}}}}\n    log 127.0.0.1:{} len 80 format raw local0\n    log 127.0.0.1:{} len 80 format rfc3164 local0\n    log 127.0.0.1:{} len 100 format rfc5424 local0\n",
+            rx.port("raw"),
+            rx.port("rfc3164"),
+            rx.port("rfc5424")
+        );
+        let proxy = ProxyBuilder::new(&cfg).bin(bin).start();
+        let long = format!("<13>Oct 11 22:14:15 host tag: {}", "y".repeat(120));
+        UdpSocket::bind("127.0.0.1:0").unwrap().send_to(long.as_bytes(), proxy.addr("fwd")).unwrap();
+        let mut got = Vec::new();
+        for name in ["raw", "rfc3164", "rfc5424"] {
+            got.push((name, rx.wait_one(name).into_iter().collect()));
+        }
+        drop(proxy);
+        got
+    }
+    let bins = moonproxy_and_haproxy();
+    let ours = run(&bins[0]);
+    assert_eq!(ours[0].1, [format!("{}\n", "y".repeat(80))]);
+    assert_eq!(ours[1].1, [format!("<13>Oct 11 22:14:15 host tag: {}\n", "y".repeat(50))]);
+    assert_eq!(ours[2].1[0].len(), 101);
+    if let Some(h) = bins.get(1) {
+        assert_eq!(ours, run(h), "{}", h.display());
+    }
+}

@@ -473,7 +473,7 @@ pub struct RelayFrame {
     /// The level to write: the message's, raised to the target's minimum level; a
     /// message without a level is written at the minimum level (`emerg` without one).
     pub level: Level,
-    /// `len` (bounded by a ring's `maxlen`), newline included; 0 means none.
+    /// `len` (bounded by a ring's `maxlen`); 0 means none.
     pub maxlen: usize,
 }
 

@@ -216,7 +216,7 @@ pub struct Encoder {
     pub facility: Facility,
     /// The level written (the target's minimum level applied).
     pub level: Level,
-    /// `len`: bound on the whole line, newline included; 0 means none.
+    /// `len`: bound on the line before its newline; 0 means none.
     pub maxlen: usize,
     pub now: SystemTime,
     /// Seconds east of UTC, for the dates made from `now`.
@@ -295,8 +295,10 @@ impl Encoder {
             text = rest;
         }
         out.extend_from_slice(text);
-        if self.maxlen > 0 && out.len() + 1 > self.maxlen {
-            out.truncate(self.maxlen - 1);
+        // A forwarded line is cut to `len` bytes before its newline (one more than a
+        // proxy's own lines, whose `len` counts the newline: as HAProxy 2.6 does both).
+        if self.maxlen > 0 && out.len() > self.maxlen {
+            out.truncate(self.maxlen);
         }
         out.push(b'\n');
     }
@@ -488,7 +490,7 @@ mod tests {
         let mut out = Vec::new();
         let long = "x".repeat(100);
         e.encode(&parse(long.as_bytes()), &mut out);
-        assert_eq!(out.len(), 80);
+        assert_eq!(out.len(), 81, "80 bytes and the newline, as HAProxy forwards");
         assert_eq!(out.last(), Some(&b'\n'));
     }
 }
