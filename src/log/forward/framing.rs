@@ -45,6 +45,10 @@ fn octet_counted(buf: &[u8], max: usize) -> Framed {
             b' ' if len == 0 => return Framed::Malformed("zero length"),
             b' ' => {
                 let start = i + 1;
+                if start + len > max {
+                    // The frame would not fit in the buffer.
+                    return Framed::Malformed("message too long");
+                }
                 return if buf.len() >= start + len {
                     Framed::Message { start, end: start + len, consumed: start + len }
                 } else {
@@ -91,5 +95,8 @@ mod tests {
         assert!(matches!(msgs(b"0 <13>z\n").1, Some(Framed::Malformed(_))));
         assert!(matches!(msgs(b"99999999 <13>a").1, Some(Framed::Malformed(_))));
         assert_eq!(next(&[b'<'; 1024], 1024), Framed::Malformed("message too long"));
+        // The count fits, the frame with its count does not.
+        assert_eq!(next(b"1020 <13>", 1024), Framed::Malformed("message too long"));
+        assert_eq!(next(b"1019 <13>", 1024), Framed::Incomplete);
     }
 }

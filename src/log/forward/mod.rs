@@ -385,6 +385,7 @@ impl Forwarder {
         let mut handled = 0;
         loop {
             let Some(Entry::Session(s)) = self.table.get_mut(key) else { return };
+            let before = handled;
             let (n, end) = s.conn.read_into(&mut s.buf);
             if n > 0 {
                 s.deadline = self.sections[s.section].timeout.map(|t| cx.now + t);
@@ -415,8 +416,13 @@ impl Forwarder {
                     self.close_session(cx, key);
                     return;
                 }
-                // A full buffer holds no whole frame only if the frame is too long,
-                // which `framing::next` reports; otherwise frames were consumed.
+                // A full buffer with no whole frame in it: the frame cannot fit (which
+                // `framing::next` reports first; kept so that no input can spin here).
+                ReadEnd::BufferFull if handled == before => {
+                    self.malformed += 1;
+                    self.close_session(cx, key);
+                    return;
+                }
                 ReadEnd::BufferFull => {}
             }
             if handled >= BATCH {
