@@ -80,7 +80,7 @@ impl DgramSock {
     }
 }
 
-struct UdpEntry {
+struct DgramEntry {
     section: usize,
     sock: DgramSock,
 }
@@ -102,7 +102,7 @@ struct Session {
 }
 
 enum Entry {
-    Udp(UdpEntry),
+    Dgram(DgramEntry),
     Tcp(TcpEntry),
     Session(Box<Session>),
 }
@@ -111,14 +111,14 @@ enum Entry {
 /// in the poller; [`Forwarder::new`] makes them run.
 pub struct Opened {
     sections: Vec<LogForward>,
-    udp: Vec<(usize, DgramSock)>,
+    dgram: Vec<(usize, DgramSock)>,
     tcp: Vec<(usize, Listener)>,
 }
 
 impl Opened {
     /// The number of sockets (for the fd limit).
     pub fn len(&self) -> usize {
-        self.udp.len() + self.tcp.len()
+        self.dgram.len() + self.tcp.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -129,13 +129,13 @@ impl Opened {
 /// Opens every listener of every section; each failure is one message in HAProxy's
 /// words (`Binding [file:line] for log-forward 'name': ...`); nothing is kept then.
 pub fn open(sections: &[LogForward]) -> Result<Opened, Vec<String>> {
-    let mut opened = Opened { sections: sections.to_vec(), udp: Vec::new(), tcp: Vec::new() };
+    let mut opened = Opened { sections: sections.to_vec(), dgram: Vec::new(), tcp: Vec::new() };
     let mut errors = Vec::new();
     for (si, f) in sections.iter().enumerate() {
         for bind in &f.dgram_binds {
             for addr in &bind.addrs {
-                match open_udp(bind, addr) {
-                    Ok(s) => opened.udp.push((si, s)),
+                match open_dgram(bind, addr) {
+                    Ok(s) => opened.dgram.push((si, s)),
                     Err(e) => errors.push(format!(
                         "Binding [{}] for log-forward {}: cannot bind datagram socket ({e}) for [{}]",
                         bind.location,
@@ -161,7 +161,7 @@ pub fn open(sections: &[LogForward]) -> Result<Opened, Vec<String>> {
     }
 }
 
-fn open_udp(bind: &Bind, addr: &BindAddr) -> io::Result<DgramSock> {
+fn open_dgram(bind: &Bind, addr: &BindAddr) -> io::Result<DgramSock> {
     use socket2::{Domain, Socket, Type};
     let sa = match addr {
         BindAddr::Inet(sa) => sa,
@@ -228,8 +228,8 @@ impl Forwarder {
             })
             .collect();
         let mut table = GenSlab::with_capacity(opened.len() + 8);
-        for (section, sock) in opened.udp {
-            table.insert(Entry::Udp(UdpEntry { section, sock }));
+        for (section, sock) in opened.dgram {
+            table.insert(Entry::Dgram(DgramEntry { section, sock }));
         }
         for (section, listener) in opened.tcp {
             table.insert(Entry::Tcp(TcpEntry { section, listener, blocked: false }));
@@ -242,7 +242,7 @@ impl Forwarder {
         for (key, e) in self.table.iter_mut() {
             let tok = token::encode(Kind::LogFwd, key);
             let r = match e {
-                Entry::Udp(u) => cx.registry.register(u.sock.source(), tok, mio::Interest::READABLE),
+                Entry::Dgram(u) => cx.registry.register(u.sock.source(), tok, mio::Interest::READABLE),
                 Entry::Tcp(t) => t.listener.register_as(cx.registry, tok),
                 Entry::Session(_) => Ok(()),
             };
@@ -257,8 +257,8 @@ impl Forwarder {
         self.table
             .iter()
             .filter_map(|(_, e)| match e {
-                Entry::Udp(UdpEntry { sock: DgramSock::Udp(s), .. }) => s.local_addr().ok(),
-                Entry::Udp(_) => None,
+                Entry::Dgram(DgramEntry { sock: DgramSock::Udp(s), .. }) => s.local_addr().ok(),
+                Entry::Dgram(_) => None,
                 Entry::Tcp(t) => t.listener.local_addr(),
                 Entry::Session(_) => None,
             })
@@ -278,7 +278,7 @@ impl Forwarder {
     /// A socket event (or a run-queue wake-up) for the entry `key`.
     pub fn ready(&mut self, cx: &mut Ctx<'_>, key: Key, ready: Option<Ready>) {
         match self.table.get_mut(key) {
-            Some(Entry::Udp(_)) => self.receive_datagrams(cx, key),
+            Some(Entry::Dgram(_)) => self.receive_datagrams(cx, key),
             Some(Entry::Tcp(_)) => self.accept(cx, key),
             Some(Entry::Session(s)) => {
                 if let Some(r) = ready {
@@ -306,7 +306,7 @@ impl Forwarder {
         let keys: Vec<Key> = self.table.iter().map(|(k, _)| k).collect();
         for key in keys {
             match self.table.remove(key) {
-                Some(Entry::Udp(mut u)) => {
+                Some(Entry::Dgram(mut u)) => {
                     let _ = cx.registry.deregister(u.sock.source());
                 }
                 Some(Entry::Tcp(mut t)) => t.listener.close(cx.registry),
@@ -321,7 +321,7 @@ impl Forwarder {
 
     fn receive_datagrams(&mut self, cx: &mut Ctx<'_>, key: Key) {
         for _ in 0..BATCH {
-            let Some(Entry::Udp(u)) = self.table.get_mut(key) else { return };
+            let Some(Entry::Dgram(u)) = self.table.get_mut(key) else { return };
             let section = u.section;
             match u.sock.recv(&mut self.scratch) {
                 Ok(0) => {
