@@ -66,7 +66,9 @@ fn empty(name: &str, loc: &Location) -> LogForward {
 pub fn keyword(p: &mut Parser, section: Option<usize>, line: &Line) {
     let result = match line.arg(0) {
         // `bind` goes through the proxies' parser (addresses, TLS, every option).
-        "bind" => super::proxy::parse_bind(p, line, "log-forward").and_then(|b| {
+        "bind" => super::proxy::parse_bind(p, line, "log-forward").and_then(|mut b| {
+            // TLS: the ALPN names as in a TCP-mode proxy (all of those configured).
+            crate::tls::parse::end_of_proxy(std::slice::from_mut(&mut b), false);
             if b.accept_proxy {
                 return Err(format!("'bind {}' in section 'log-forward' : 'accept-proxy' is not supported by moonproxy in a log-forward section yet.", line.arg(1)));
             }
