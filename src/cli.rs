@@ -312,7 +312,8 @@ pub fn run(cli: Cli) -> i32 {
             Err(runtime::lua::BootFailed) => return 1,
         }
     }
-    let has_listener = cfg.frontends().any(|p| !p.disabled && !p.binds.is_empty());
+    let has_listener = cfg.frontends().any(|p| !p.disabled && !p.binds.is_empty())
+        || cfg.log_forwards.iter().any(|f| !f.binds.is_empty() || !f.dgram_binds.is_empty());
     if cli.action == Action::Check {
         if !quiet && has_warnings {
             println!("Warnings were found.");

@@ -30,6 +30,12 @@ pub fn set_reuseport(on: bool) {
     REUSEPORT.store(on, Ordering::Relaxed);
 }
 
+/// Whether listeners get SO_REUSEPORT (see [`set_reuseport`]); the `log-forward` UDP
+/// sockets follow it too.
+pub fn reuseport() -> bool {
+    REUSEPORT.load(Ordering::Relaxed)
+}
+
 /// Backlog when neither the bind line nor the frontend sets one nor a `maxconn` is known.
 pub const DEFAULT_BACKLOG: i32 = 1024;
 

@@ -125,9 +125,20 @@ pub fn run(mut config: Config, opts: RunOptions) -> i32 {
             return 1;
         }
     };
+    // The syslog relay's sockets (`log-forward` sections), with the same rule.
+    let logfwd = match crate::log::forward::open(&config.log_forwards) {
+        Ok(l) => l,
+        Err(errors) => {
+            for e in errors {
+                alert!("{e}");
+            }
+            alert!("[{}.main()] Some protocols failed to start their listeners! Exiting.", env!("CARGO_PKG_NAME"));
+            return 1;
+        }
+    };
     reload::close_unclaimed();
     // The fd limit, and `maxconn` when the configuration leaves it to the limit.
-    let Ok(maxconn) = crate::sys::privs::fd_limits(&config, listeners.len()) else { return 1 };
+    let Ok(maxconn) = crate::sys::privs::fd_limits(&config, listeners.len() + logfwd.len()) else { return 1 };
     config.global.maxconn = Some(maxconn);
     // 4. Detach, pidfile. (`serve` starts the other threads, then chroots and drops
     // the privileges.)
@@ -136,7 +147,7 @@ pub fn run(mut config: Config, opts: RunOptions) -> i32 {
         Err(code) => return code,
     };
     // 5. Run.
-    let code = match serve(&config, &opts, proxies, formats, farm, (listeners, cli_listeners), engine, daemon) {
+    let code = match serve(&config, &opts, proxies, formats, farm, (listeners, cli_listeners, logfwd), engine, daemon) {
         Ok(code) => code,
         Err(e) => {
             alert!("[{}.main()] reactor failure: {e}", env!("CARGO_PKG_NAME"));
@@ -243,7 +254,7 @@ fn serve(
     proxies: Vec<crate::stream::proxy::ProxyRt>,
     formats: Vec<Option<LogFormat>>,
     farm: pool::Farm,
-    (listeners, cli_listeners): (Vec<Listener>, Vec<crate::cli_socket::CliListener>),
+    (listeners, cli_listeners, logfwd): (Vec<Listener>, Vec<crate::cli_socket::CliListener>, crate::log::forward::Opened),
     engine: Option<Engine>,
     daemon: bool,
 ) -> std::io::Result<i32> {
@@ -303,6 +314,11 @@ fn serve(
     }
     let initial_weights = world.farm.backends.iter().map(|b| b.as_ref().map_or_else(Vec::new, |b| b.servers().iter().map(|s| s.initial_weight()).collect())).collect();
     world.start_cli(&mut reactor.ctx(), crate::cli_socket::Cli::new(cli_listeners, g.stats_timeout, g.stats_maxconn, initial_weights));
+    if !logfwd.is_empty() {
+        let mut relay = crate::log::forward::Forwarder::new(logfwd, identity.clone(), g.bufsize);
+        relay.start(&mut reactor.ctx());
+        world.logfwd = Some(relay);
+    }
     // Lua post-init: log targets, `tune.lua.maxmem`, `register_init` functions, then tasks.
     let started = match engine {
         Some(engine) => {

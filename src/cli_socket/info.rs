@@ -131,6 +131,7 @@ fn value(exec: &Exec<'_>, name: &str) -> V {
         "Stopping" => V::Int(u64::from(p.stopping)),
         "Jobs" => V::Int(u64::from(p.actconn) + listeners + exec.shared.cli_sessions.len() as u64),
         "Listeners" => V::Int(listeners),
+        "CumRecvLogs" => V::Int(crate::log::forward::received_total()),
         "Tainted" => V::Str(if exec.shared.tainted { "0x1" } else { "0" }.into()),
         _ => V::Int(0),
     }

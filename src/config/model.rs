@@ -55,6 +55,29 @@ pub struct Config {
     /// `cache` sections, in file order (added by "cache": src/config/parse/cache.rs,
     /// run by src/http/cache.rs).
     pub caches: Vec<CacheSection>,
+    /// `log-forward` sections, in file order (added by "logfwd": the syslog relay,
+    /// src/config/parse/log_forward.rs, run by src/log/forward/).
+    pub log_forwards: Vec<LogForward>,
+}
+
+/// A `log-forward <name>` section (added by "logfwd"): syslog messages received on its
+/// listeners are parsed and sent again to its `log` targets (doc/config.md, Logs).
+#[derive(Clone, Debug)]
+pub struct LogForward {
+    pub name: String,
+    pub location: Location,
+    /// `bind` lines: stream listeners (octet-counted or newline-framed messages).
+    pub binds: Vec<Bind>,
+    /// `dgram-bind` lines: UDP listeners, one message per datagram.
+    pub dgram_binds: Vec<Bind>,
+    /// `log` lines (`log global` copies the global ones).
+    pub logs: Vec<LogTarget>,
+    /// `maxconn` (HAProxy's default for a log forwarder: 10).
+    pub maxconn: u32,
+    /// `backlog` (default: `maxconn`).
+    pub backlog: Option<u32>,
+    /// `timeout client`: an idle stream connection is closed (`None`: never).
+    pub timeout_client: Option<Duration>,
 }
 
 /// A `cache <name>` section (added by "cache"): HAProxy's small object cache, used by

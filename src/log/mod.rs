@@ -11,6 +11,8 @@
 //! - [`events`]: the life-cycle lines HAProxy logs (`Proxy x stopped ...`).
 //! - [`time`], [`tz`]: dates in the formats HAProxy prints, local zone.
 //! - [`stdio`]: writer threads that keep stdout/stderr from blocking the reactor.
+//! - [`forward`]: `log-forward` sections, the syslog relay (listeners on the reactor,
+//!   the syslog parser and the re-framing of received messages).
 //!
 //! A stream's life in the log: at accept, if its frontend has targets and no log format,
 //! `logger.send(Level::Info, &connect_line(..))`; at close, with a format,
@@ -37,6 +39,7 @@
 
 pub mod events;
 pub mod format;
+pub mod forward;
 pub mod ring;
 pub mod stdio;
 pub mod target;

@@ -464,6 +464,46 @@ impl Target {
     }
 }
 
+/// A target's settings for a line its caller frames itself ([`Logger::relay`]).
+#[derive(Clone, Copy, Debug)]
+pub struct RelayFrame {
+    /// The target's `format` (a ring's own format for `ring@` targets).
+    pub format: LogWireFormat,
+    pub facility: Facility,
+    /// The level to write: the message's, raised to the target's minimum level; a
+    /// message without a level is written at the minimum level (`emerg` without one).
+    pub level: Level,
+    /// `len` (bounded by a ring's `maxlen`); 0 means none.
+    pub maxlen: usize,
+}
+
+impl Target {
+    /// [`Target::deliver`] for a line framed by `frame` (the `log-forward` relay):
+    /// a message without a level (`None`) passes every level filter, as in HAProxy.
+    fn relay(&mut self, level: Option<Level>, line: &mut Vec<u8>, frame: &mut dyn FnMut(&RelayFrame, &mut Vec<u8>)) -> Delivery {
+        if level.is_some_and(|l| !level_passes(l, self.conf.max_level)) {
+            return Delivery::Skipped;
+        }
+        let n = self.seen;
+        self.seen += 1;
+        if self.sampling.as_ref().is_some_and(|s| !s.selects(n)) {
+            return Delivery::Skipped;
+        }
+        let level = match level {
+            Some(l) => effective_level(l, self.conf.min_level),
+            None => self.conf.min_level.unwrap_or(Level::Emerg),
+        };
+        let rf = RelayFrame { format: self.conf.format, facility: self.conf.facility, level, maxlen: self.conf.maxlen };
+        frame(&rf, line);
+        if self.sink.send(line) {
+            Delivery::Sent
+        } else {
+            TOTAL_DROPPED.fetch_add(1, Ordering::Relaxed);
+            Delivery::Dropped
+        }
+    }
+}
+
 /// The log targets of one proxy (or of `global`), ready to send.
 ///
 /// `send` takes `&self` so a proxy's logger can be shared by all its streams; the
@@ -548,6 +588,22 @@ impl Logger {
             if t.deliver(&self.identity, level, msg, now, utc_offset, &mut line, sd)
                 == Delivery::Dropped
             {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Sends a message whose lines the caller frames for each target (the
+    /// `log-forward` relay: `frame` writes the whole line, newline included, for the
+    /// target's settings). Level filters, minimum levels and sampling apply as in
+    /// [`send`](Self::send); `level: None` passes every filter. Never blocks.
+    pub fn relay(&self, level: Option<Level>, mut frame: impl FnMut(&RelayFrame, &mut Vec<u8>)) {
+        let Ok(mut targets) = self.targets.lock() else {
+            return;
+        };
+        let mut line = Vec::with_capacity(1024);
+        for t in targets.iter_mut() {
+            if t.relay(level, &mut line, &mut frame) == Delivery::Dropped {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }

@@ -3,7 +3,7 @@
 //! A token is a `usize` split into three fields:
 //!
 //! ```text
-//!  63            32 31           3 2     0
+//!  63            32 31           4 3     0
 //! +----------------+--------------+-------+
 //! |   generation   |  slot index  | kind  |
 //! +----------------+--------------+-------+
@@ -43,6 +43,9 @@ pub enum Kind {
     /// The stats socket CLI (`crate::cli_socket`): its listeners and sessions share
     /// one table, the slot indexes it.
     Cli = 7,
+    /// The syslog relay (`log-forward` sections, `crate::log::forward`): its UDP
+    /// sockets, TCP listeners and connections share one table, the slot indexes it.
+    LogFwd = 8,
 }
 
 impl Kind {
@@ -56,13 +59,14 @@ impl Kind {
             5 => Kind::Idle,
             6 => Kind::LuaSocket,
             7 => Kind::Cli,
+            8 => Kind::LogFwd,
             _ => return None,
         })
     }
 }
 
-const KIND_BITS: u32 = 3;
-const SLOT_BITS: u32 = 29;
+const KIND_BITS: u32 = 4;
+const SLOT_BITS: u32 = 28;
 const SLOT_MASK: usize = (1 << SLOT_BITS) - 1;
 /// The largest slot index a token can carry.
 pub const MAX_SLOT: usize = SLOT_MASK;
@@ -120,7 +124,7 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        for kind in [Kind::Listener, Kind::Client, Kind::Server, Kind::Check, Kind::Idle, Kind::LuaSocket, Kind::Cli] {
+        for kind in [Kind::Listener, Kind::Client, Kind::Server, Kind::Check, Kind::Idle, Kind::LuaSocket, Kind::Cli, Kind::LogFwd] {
             for (slot, gen) in [(0, 0), (1, 7), (MAX_SLOT, u32::MAX)] {
                 let key = Key { slot, gen };
                 assert_eq!(decode(encode(kind, key)), Some(Tagged { kind, key }));
@@ -150,8 +154,9 @@ mod tests {
     }
 
     #[test]
-    fn every_kind_value_is_used() {
-        // Three bits, eight kinds: a new table needs a wider kind field.
-        assert_eq!(decode(Token(7)).map(|t| t.kind), Some(Kind::Cli));
+    fn kinds_past_the_last_are_refused() {
+        // Four bits, nine kinds: values 9..15 are free for new tables.
+        assert_eq!(decode(Token(8)).map(|t| t.kind), Some(Kind::LogFwd));
+        assert_eq!(decode(Token(9)), None);
     }
 }

@@ -106,6 +106,8 @@ pub struct World {
     pub log_uri_len: usize,
     /// The DNS resolution of servers (`resolvers` sections; thread 1 only, world/dns.rs).
     dns: Option<dns::DnsTask>,
+    /// The syslog relay (`log-forward` sections; thread 1 only): `crate::log::forward`.
+    pub logfwd: Option<crate::log::forward::Forwarder>,
 }
 
 impl World {
@@ -164,6 +166,7 @@ impl World {
             log_uri_len: log_uri::DEFAULT_LOG_URI_LEN,
             listeners_dirty: true,
             dns: None,
+            logfwd: None,
         }
     }
 
@@ -650,6 +653,9 @@ impl World {
             l.close(cx.registry);
         }
         self.cli.close_listeners(cx);
+        if let Some(f) = &mut self.logfwd {
+            f.close_all(cx);
+        }
         self.log_proxies_stopped();
         // HTTP: idle kept-alive clients are let go now (or over `close-spread-time`),
         // the others after their response.
@@ -914,6 +920,11 @@ impl Handler for World {
                 self.lua_stream_completions(cx);
             }
             Kind::Cli => self.cli_ready(cx, target.key, ready),
+            Kind::LogFwd => {
+                if let Some(f) = &mut self.logfwd {
+                    f.ready(cx, target.key, Some(ready));
+                }
+            }
             Kind::Reserved => {}
         }
     }
@@ -946,6 +957,11 @@ impl Handler for World {
                 self.lua_stream_completions(cx);
             }
             TimerTarget::Entry(Kind::Cli, key) => self.cli_timer(cx, key),
+            TimerTarget::Entry(Kind::LogFwd, key) => {
+                if let Some(f) = &mut self.logfwd {
+                    f.timer(cx, key);
+                }
+            }
             TimerTarget::Entry(..) => {}
             TimerTarget::Global(GlobalTimer::HardStop) => self.hard_stop(cx),
             TimerTarget::Global(GlobalTimer::Grace) => self.grace_expired(cx),
@@ -959,6 +975,11 @@ impl Handler for World {
             Kind::Client => self.stream_event(cx, key, Event::Wake),
             Kind::Listener => self.accept_from(cx, key.slot, false),
             Kind::Cli => self.cli_wake(cx, key),
+            Kind::LogFwd => {
+                if let Some(f) = &mut self.logfwd {
+                    f.ready(cx, key, None);
+                }
+            }
             Kind::Reserved => {
                 if let Some(lua) = &mut self.lua {
                     let mut world = super::lua::WorldParts::new(&mut self.proxies, &mut self.farm, &self.listeners, &self.logs, (self.actconn, self.maxconn), &mut self.lua_deferred);

@@ -176,6 +176,8 @@ pub enum TaskFn {
     CliIo,
     CliTimer,
     CliWake,
+    /// `log-forward` sockets and connections (HAProxy's syslog handlers).
+    LogForward,
     Signals,
     HardStop,
     Other,
@@ -199,6 +201,7 @@ impl TaskFn {
             TaskFn::CliIo => "cli_io",
             TaskFn::CliTimer => "cli_timer",
             TaskFn::CliWake => "cli_wake",
+            TaskFn::LogForward => "syslog_io_handler",
             TaskFn::Signals => "signal_handler",
             TaskFn::HardStop => "hard_stop",
             TaskFn::Other => "other",
@@ -236,6 +239,7 @@ impl TaskId {
             (Kind::Cli, Via::Io) => TaskFn::CliIo,
             (Kind::Cli, Via::Timer) => TaskFn::CliTimer,
             (Kind::Cli, Via::Wake) => TaskFn::CliWake,
+            (Kind::LogFwd, _) => TaskFn::LogForward,
         };
         TaskId { func, proxy: None }
     }

@@ -376,6 +376,7 @@ fn process_value(name: &str, view: &View<'_>, rows: &[Row], info: Option<&Proces
         "listeners" => n(info.map_or(0, |i| i.listeners as u64)),
         "build_info" => Some(String::new()),
         "start_time_seconds" => n(started.1.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())),
+        "recv_logs_total" => n(crate::log::forward::received_total()),
         _ => n(0),
     }
 }

@@ -20,6 +20,7 @@ pub mod http_check;
 pub mod http_extra;
 pub mod http_misc;
 pub mod log;
+pub mod log_forward;
 pub mod log_extra;
 pub mod lua;
 pub mod mailers;
@@ -171,6 +172,8 @@ enum Current {
     Program(Option<usize>),
     /// A `cache` section (index in `config.caches`; `None`: a bad name).
     Cache(Option<usize>),
+    /// A `log-forward` section (index in `config.log_forwards`; `None`: a bad name).
+    LogForward(Option<usize>),
 }
 
 /// One open `.if` block.
@@ -495,11 +498,15 @@ impl Parser {
             self.current = Current::Cache(cache::start(self, &line));
             return;
         }
+        if kw == "log-forward" {
+            self.end_section();
+            self.current = Current::LogForward(log_forward::start(self, &line));
+            return;
+        }
         if matches!(
             kw,
             "fcgi-app"
                 | "crt-store"
-                | "log-forward"
         ) {
             self.end_section();
             self.alert(
@@ -529,6 +536,7 @@ impl Parser {
             Current::Ring(r) => return ring::keyword(self, *r, &line),
             Current::Program(i) => return program::keyword(self, *i, &line),
             Current::Cache(c) => return cache::keyword(self, *c, &line),
+            Current::LogForward(f) => return log_forward::keyword(self, *f, &line),
             Current::Global => Section::Global,
             Current::Proxy(d) | Current::Defaults(d, _) => d.section,
         };
@@ -787,6 +795,7 @@ impl Parser {
         external_check::check(&mut self.config, &mut self.diags);
         mailers::check(&mut self.config, &mut self.diags);
         ring::check(&mut self.config, &mut self.diags);
+        log_forward::check(&self.config, &mut self.diags);
         program::check(&self.config, self.master_worker, &mut self.diags);
         cache::check(&self.config, &mut self.diags);
         cookie::check(&self.config, &mut self.diags);

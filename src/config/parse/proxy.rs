@@ -719,6 +719,14 @@ fn parse_net(s: &str) -> Result<(std::net::IpAddr, u8), String> {
 
 /// `bind <addr>[,<addr>...] [settings]`.
 pub fn bind(p: &mut Parser, l: &Line) -> Result<(), String> {
+    let section = p.draft().section.name();
+    let b = parse_bind(p, l, section)?;
+    p.draft().proxy.binds.push(b);
+    Ok(())
+}
+
+/// A `bind` line of section `section` (also `log-forward`'s: src/config/parse/log_forward.rs).
+pub(super) fn parse_bind(p: &mut Parser, l: &Line, section: &str) -> Result<Bind, String> {
     const USAGE: &str =
         "'bind' expects {<path>|[addr1]:port1[-end1]}{,[addr]:port[-end]}... as arguments.";
     let spec = l.arg(1);
@@ -729,7 +737,6 @@ pub fn bind(p: &mut Parser, l: &Line) -> Result<(), String> {
     for one in spec.split(',') {
         addrs.extend(parse_bind_addr(p, one)?);
     }
-    let section = p.draft().section.name();
     let ctx = format!("'bind {spec}' in section '{section}'");
     let mut b = Bind::new(l.loc.clone(), addrs);
     let gtls = crate::tls::parse::GlobalTls::from_lines(&p.config.global.tls_defaults).map_err(|e| format!("{ctx} : {e}"))?;
@@ -796,8 +803,7 @@ pub fn bind(p: &mut Parser, l: &Line) -> Result<(), String> {
     if b.accept_proxy && b.tls.is_some() {
         return Err(format!("{ctx} : 'accept-proxy' together with 'ssl' is not supported by moonproxy yet."));
     }
-    p.draft().proxy.binds.push(b);
-    Ok(())
+    Ok(b)
 }
 
 /// One address of a `bind` line; port ranges expand to several addresses.

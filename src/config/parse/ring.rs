@@ -197,7 +197,8 @@ fn server_addr(target: &str) -> Result<SocketAddr, String> {
 pub fn check(config: &mut Config, diags: &mut Vec<Diagnostic>) {
     let mut made: Vec<(Location, SocketAddr, String)> = Vec::new();
     let mut rings = Vec::new();
-    let targets = config.global.logs.iter_mut().chain(config.proxies.iter_mut().flat_map(|p| p.logs.iter_mut()));
+    let forwarders = config.log_forwards.iter_mut().flat_map(|f| f.logs.iter_mut());
+    let targets = config.global.logs.iter_mut().chain(config.proxies.iter_mut().flat_map(|p| p.logs.iter_mut())).chain(forwarders);
     for t in targets {
         if let LogDest::Tcp(addr) = t.dest {
             let name = match made.iter().find(|(loc, a, _)| *loc == t.location && *a == addr) {
@@ -218,7 +219,8 @@ pub fn check(config: &mut Config, diags: &mut Vec<Diagnostic>) {
     let files: Vec<String> = config.files.iter().map(|f| f.display().to_string()).collect();
     config.rings.sort_by_key(|r| (files.iter().position(|f| **f == *r.location.file).unwrap_or(usize::MAX), r.location.line));
     let mut unknown: Vec<&str> = Vec::new();
-    let targets = config.global.logs.iter().chain(config.proxies.iter().flat_map(|p| p.logs.iter()));
+    let forwarders = config.log_forwards.iter().flat_map(|f| f.logs.iter());
+    let targets = config.global.logs.iter().chain(config.proxies.iter().flat_map(|p| p.logs.iter())).chain(forwarders);
     for t in targets {
         if let LogDest::Ring(name) = &t.dest {
             if !config.rings.iter().any(|r| r.name == *name) && !unknown.contains(&name.as_str()) {
