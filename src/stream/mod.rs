@@ -18,6 +18,7 @@ pub mod analysers;
 pub mod channel;
 pub mod conn;
 pub mod error_reply;
+pub mod filter;
 pub mod h1_case;
 pub mod http;
 pub mod inspect;
@@ -282,6 +283,8 @@ pub struct Stream {
     inspect: Option<Box<inspect::Inspect>>,
     /// The Lua context (`lua.<name>` actions), created by the first action ([`lua`]).
     lua: Option<Box<lua::StreamLua>>,
+    /// The transaction's Lua filters (`filter lua.<name>`, [`filter`]).
+    filters: Option<Box<filter::StreamFilters>>,
     /// The Lua service answering the transaction (`use-service lua.<name>`, [`service`]).
     lua_service: Option<Box<service::LuaService>>,
     /// The Lua TCP service talking with the client (`tcp-request content use-service
@@ -338,6 +341,7 @@ impl Stream {
             http: None,
             inspect: None,
             lua: None,
+            filters: None,
             lua_service: None,
             tcp_service: None,
             stick: crate::stick::Session::default(),
