@@ -1,0 +1,233 @@
+//! Lua filters (`core.register_filter`, `filter lua.<name>`, `HTTPMessage`), end to end:
+//! the real binary in front of the HTTP test application (`common::http_app`, whose
+//! `/echo` answers the request body). Where HAProxy 2.6 is installed the same script and
+//! configuration run on it too, and the answers must be the same.
+
+mod common;
+use common::*;
+
+/// A frontend with `filter lua.<line>` in front of the test application.
+fn config(line: &str) -> String {
+    format!(
+        "global\n    lua-load {{{{dir}}}}/t.lua\ndefaults\n    mode http\n    timeout connect 5s\n    timeout client 5s\n    timeout server 5s\nfrontend fe\n    bind 127.0.0.1:{{{{fe}}}}\n    filter lua.{line}\n    default_backend be\nbackend be\n    server s1 127.0.0.1:{{{{be}}}}\n"
+    )
+}
+
+fn start(bin: &std::path::Path, script: &str, line: &str, be: &Backend) -> Proxy {
+    ProxyBuilder::new(&config(line)).bin(bin).file("t.lua", script).port("be", be.port()).start()
+}
+
+fn post(p: &Proxy, path: &str, body: &str) -> HttpResponse {
+    let mut c = p.connect("fe");
+    let req = format!("POST {path} HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+    c.http_request(req.as_bytes())
+}
+
+/// The filter class every script starts with: `F`, HTX-capable, with `new`.
+const CLASS: &str = r#"
+F = {}
+F.id = "test filter"
+F.flags = filter.FLT_CFG_FL_HTX
+F.__index = F
+function F:new()
+  local f = setmetatable({ bytes = 0, waits = 0 }, F)
+  f.args = self.args
+  return f
+end
+"#;
+
+fn script(body: &str) -> String {
+    format!("{CLASS}\n{body}\ncore.register_filter(\"t\", F, function(f, args) f.args = args; return f end)\n")
+}
+
+#[test]
+fn a_filter_uppercases_response_bodies() {
+    let be = http_app();
+    let s = script(
+        r#"
+function F:start_analyze(txn, chn)
+  if chn:is_resp() then filter.register_data_filter(self, chn) end
+end
+function F:http_payload(txn, msg)
+  local b = msg:body()
+  if b then msg:set(b:upper()) end
+end
+"#,
+    );
+    for bin in moonproxy_and_haproxy() {
+        let p = start(&bin, &s, "t", &be);
+        let r = post(&p, "/echo", "hello filtered world");
+        assert_eq!(r.status, 200, "{bin:?}");
+        assert_eq!(r.body, b"HELLO FILTERED WORLD", "{bin:?}");
+        // The next request on a new connection is filtered by its own instance.
+        let r = post(&p, "/echo", "again");
+        assert_eq!(r.body, b"AGAIN", "{bin:?}");
+    }
+}
+
+#[test]
+fn a_filter_counts_request_bytes_and_adds_a_response_header() {
+    let be = http_app();
+    let s = script(
+        r#"
+function F:start_analyze(txn, chn)
+  if not chn:is_resp() then filter.register_data_filter(self, chn) end
+end
+function F:http_payload(txn, msg)
+  self.bytes = self.bytes + msg:input()
+end
+function F:http_end(txn, msg)
+  self.ended = msg:is_resp() and "res" or "req"
+end
+function F:http_headers(txn, msg)
+  if not msg:is_resp() then
+    local st = txn.http_req:get_stline()
+    self.stline = st.method .. " " .. st.uri .. " " .. st.version
+  else
+    msg:add_header("x-req-bytes", tostring(self.bytes))
+    msg:add_header("x-ended", tostring(self.ended))
+    msg:add_header("x-args", table.concat(self.args, ","))
+    msg:add_header("x-stline", self.stline)
+    msg:add_header("x-code", msg:get_stline().code)
+  end
+end
+"#,
+    );
+    for bin in moonproxy_and_haproxy() {
+        let p = start(&bin, &s, "t a b", &be);
+        let r = post(&p, "/echo", "abcdef");
+        assert_eq!(r.status, 200, "{bin:?}");
+        assert_eq!(r.body, b"abcdef", "{bin:?}");
+        assert_eq!(r.header("x-req-bytes"), Some("6"), "{bin:?}: {}", r.head);
+        assert_eq!(r.header("x-ended"), Some("req"), "{bin:?}: {}", r.head);
+        assert_eq!(r.header("x-args"), Some("a,b"), "{bin:?}");
+        assert_eq!(r.header("x-stline"), Some("POST /echo HTTP/1.1"), "{bin:?}");
+        assert_eq!(r.header("x-code"), Some("200"), "{bin:?}");
+    }
+}
+
+#[test]
+fn a_filter_rewrites_the_request_body_and_head() {
+    let be = http_app();
+    let s = script(
+        r#"
+function F:start_analyze(txn, chn)
+  filter.register_data_filter(self, chn)
+end
+function F:http_headers(txn, msg)
+  if not msg:is_resp() then msg:set_path("/echo") end
+end
+function F:http_payload(txn, msg)
+  if not msg:is_resp() then
+    local b = msg:body()
+    if b then msg:set(b:upper()) end
+  end
+end
+"#,
+    );
+    for bin in moonproxy_and_haproxy() {
+        let p = start(&bin, &s, "t", &be);
+        let r = post(&p, "/elsewhere", "lower case");
+        assert_eq!(r.status, 200, "{bin:?}");
+        assert_eq!(r.body, b"LOWER CASE", "{bin:?}");
+    }
+}
+
+#[test]
+fn a_filter_that_waits_is_called_again() {
+    let be = http_app();
+    let s = script(
+        r#"
+function F:http_headers(txn, msg)
+  if not msg:is_resp() then return filter.CONTINUE end
+  self.waits = self.waits + 1
+  if self.waits < 3 then
+    filter.wake_time(20)
+    return filter.WAIT
+  end
+  msg:set_header("x-calls", tostring(self.waits))
+  return filter.CONTINUE
+end
+"#,
+    );
+    for bin in moonproxy_and_haproxy() {
+        let p = start(&bin, &s, "t", &be);
+        let r = post(&p, "/echo", "x");
+        assert_eq!(r.status, 200, "{bin:?}");
+        assert_eq!(r.header("x-calls"), Some("3"), "{bin:?}: {}", r.head);
+    }
+}
+
+#[test]
+fn a_failing_request_filter_gets_a_400_and_a_failing_response_filter_a_close() {
+    let be = http_app();
+    let s = script(
+        r#"
+function F:http_headers(txn, msg)
+  local p = self.path
+  if not msg:is_resp() then
+    p = msg:get_stline().uri
+    self.path = p
+    if p == "/error" then error("boom") end
+    if p == "/code" then return filter.ERROR end
+    return
+  end
+  if p == "/res-error" then error("boom on the response") end
+end
+"#,
+    );
+    for bin in moonproxy_and_haproxy() {
+        let p = start(&bin, &s, "t", &be);
+        for path in ["/error", "/code"] {
+            let r = post(&p, path, "x");
+            assert_eq!(r.status, 400, "{bin:?} {path}");
+        }
+        // The response side: the connection closes with no response.
+        let mut c = p.connect("fe");
+        c.send(b"POST /res-error HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nx");
+        assert_eq!(c.recv_until_close().0, b"", "{bin:?}");
+        p.wait_for_line(|l| l.contains("Lua filter 't'") && l.contains("boom on the response"), DEADLINE);
+        // The process goes on.
+        assert_eq!(post(&p, "/echo", "ok").body, b"ok", "{bin:?}");
+    }
+}
+
+#[test]
+fn a_yield_in_a_callback_is_refused_and_the_stream_goes_on() {
+    let be = http_app();
+    let s = script(
+        r#"
+function F:http_headers(txn, msg)
+  if msg:is_resp() then
+    core.msleep(10)
+    msg:add_header("x-never", "1")
+  end
+end
+"#,
+    );
+    for bin in moonproxy_and_haproxy() {
+        let p = start(&bin, &s, "t", &be);
+        let r = post(&p, "/echo", "z");
+        assert_eq!(r.status, 200, "{bin:?}");
+        assert_eq!(r.header("x-never"), None, "{bin:?}");
+        p.wait_for_line(|l| l.contains("yield functions like core.tcp() or core.sleep() are not allowed from 'http_headers' callback"), DEADLINE);
+    }
+}
+
+#[test]
+fn an_unregistered_filter_is_refused_with_its_file_and_line() {
+    for bin in moonproxy_and_haproxy() {
+        let o = ProxyBuilder::new(&config("nope x"))
+            .bin(&bin)
+            .file("t.lua", &script(""))
+            .free_port("be")
+            .flags(["-c"])
+            .run();
+        assert_ne!(o.code(), Some(0), "{bin:?}");
+        assert!(
+            o.stderr.contains(".cfg:10] : 'filter' : unknown keyword 'lua.nope'."),
+            "{bin:?}: {}",
+            o.stderr
+        );
+    }
+}
