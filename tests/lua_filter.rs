@@ -231,3 +231,51 @@ fn an_unregistered_filter_is_refused_with_its_file_and_line() {
         );
     }
 }
+
+#[test]
+fn httpmessage_edits_the_head_and_a_chunked_body() {
+    let be = http_app();
+    let s = script(
+        r#"
+function F:start_analyze(txn, chn)
+  if chn:is_resp() then filter.register_data_filter(self, chn) end
+end
+function F:http_headers(txn, msg)
+  if not msg:is_resp() then
+    msg:set_uri("/echo")
+    return
+  end
+  msg:set_status(201, "Made")
+  msg:add_header("x-a", "one")
+  msg:add_header("x-a", "two")
+  msg:add_header("x-second", msg:get_headers()["x-a"][1])
+  msg:rep_header("x-a", "^t(.*)$", "T\\1")
+  msg:add_header("x-gone", "1")
+  msg:del_header("x-gone")
+  msg:add_header("x-resp", tostring(txn.http_res:is_resp()) .. " " .. tostring(msg.channel:is_resp()))
+end
+function F:http_payload(txn, msg)
+  if msg:eom() then
+    msg:remove(0, 1)
+    msg:insert("<", 0)
+    msg:append(">")
+    msg:prepend("[")
+    msg:set("!", 5, 1)
+  end
+end
+"#,
+    );
+    for bin in moonproxy_and_haproxy() {
+        let p = start(&bin, &s, "t", &be);
+        let mut c = p.connect("fe");
+        let r = c.http_request(b"POST /other HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
+        assert_eq!(r.status, 201, "{bin:?}: {}", r.head);
+        assert!(r.head.starts_with("HTTP/1.1 201 Made"), "{bin:?}: {}", r.head);
+        assert_eq!(r.header("x-second"), Some("two"), "{bin:?}");
+        let xa: Vec<&str> = r.headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case("x-a")).map(|(_, v)| v.as_str()).collect();
+        assert_eq!(xa, ["one", "Two"], "{bin:?}");
+        assert_eq!(r.header("x-gone"), None, "{bin:?}");
+        assert_eq!(r.header("x-resp"), Some("true true"), "{bin:?}");
+        assert_eq!(r.body, b"[<ell!>", "{bin:?}");
+    }
+}
