@@ -207,7 +207,7 @@ static BODY: RustFunction = RustFunction::new("body", |ctx| {
         let (off, len) = chan::window_of(off, len, w.input.len())?;
         let avail = w.input.len() - off;
         let out = &w.input[off..off + len.unwrap_or(avail).min(avail)];
-        if out.is_empty() && !(w.may_recv && !w.eom) && w.input.is_empty() {
+        if w.input.is_empty() && (w.eom || !w.may_recv) {
             return Ok(None);
         }
         Ok(Some(out.to_vec()))
