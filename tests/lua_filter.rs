@@ -279,3 +279,70 @@ end
         assert_eq!(r.body, b"[<ell!>", "{bin:?}");
     }
 }
+
+#[test]
+fn httpmessage_forwards_sends_and_reports_its_state() {
+    let be = http_app();
+    let s = script(
+        r#"
+function F:start_analyze(txn, chn)
+  filter.register_data_filter(self, chn)
+  if chn:is_resp() then filter.unregister_data_filter(self, chn) end
+end
+function F:end_analyze(txn, chn)
+  core.Info("end_analyze of " .. (chn:is_resp() and "res" or "req") .. " " .. self.path)
+end
+function F:http_headers(txn, msg)
+  if not msg:is_resp() then
+    self.path = msg:get_stline().uri
+    msg:set_method("PUT")
+    msg:set_header("x-h", "v1")
+    msg:add_header("x-l", "a, b, c")
+    msg:rep_value("x-l", "^b$", "B")
+    return
+  end
+  for k, v in pairs(self.rec) do msg:add_header("x-" .. k, tostring(v)) end
+end
+function F:http_payload(txn, msg)
+  self.rec = self.rec or {}
+  if msg:is_resp() then self.rec.respayload = "called"; return end
+  -- Only on the chunked request: HAProxy breaks a Content-Length one whose length changes.
+  if msg:input() == 0 or self.path ~= "/echo" then return end
+  self.rec.full = msg:is_full()
+  self.rec.may_recv = msg:may_recv()
+  self.rec.eom_before = msg:eom()
+  msg:unset_eom()
+  self.rec.eom_unset = msg:eom()
+  msg:set_eom()
+  self.rec.eom_set = msg:eom()
+  local out0 = msg:output()
+  self.rec.fwd = msg:forward(2)
+  local out1 = msg:output()
+  self.rec.send = msg:send("S")
+  self.rec.outs = (out1 - out0) .. " " .. (msg:output() - out1)
+end
+"#,
+    );
+    for bin in moonproxy_and_haproxy() {
+        let p = start(&bin, &s, "t", &be);
+        let r = post(&p, "/headers", "x");
+        let head = String::from_utf8_lossy(&r.body).to_lowercase();
+        assert!(head.starts_with("put /headers http/1.1"), "{bin:?}: {head}");
+        assert!(head.contains("x-h: v1\r\n"), "{bin:?}: {head}");
+        assert!(head.contains("x-l: a,b, c\r\n"), "{bin:?}: {head}");
+        p.wait_for_line(|l| l.contains("end_analyze of res /headers"), DEADLINE);
+        let mut c = p.connect("fe");
+        let r = c.http_request(b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nabcdef\r\n0\r\n\r\n");
+        assert_eq!(r.body, b"abScdef", "{bin:?}");
+        let got = |k: &str| r.header(k).map(str::to_string);
+        assert_eq!(got("x-respayload"), None, "{bin:?}: unregistered");
+        assert_eq!(got("x-full").as_deref(), Some("false"), "{bin:?}");
+        assert_eq!(got("x-may_recv").as_deref(), Some("false"), "{bin:?}");
+        assert_eq!(got("x-eom_before").as_deref(), Some("true"), "{bin:?}");
+        assert_eq!(got("x-eom_unset").as_deref(), Some("false"), "{bin:?}");
+        assert_eq!(got("x-eom_set").as_deref(), Some("true"), "{bin:?}");
+        assert_eq!(got("x-fwd").as_deref(), Some("2"), "{bin:?}");
+        assert_eq!(got("x-send").as_deref(), Some("1"), "{bin:?}");
+        assert_eq!(got("x-outs").as_deref(), Some("2 1"), "{bin:?}");
+    }
+}

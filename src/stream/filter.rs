@@ -296,11 +296,25 @@ pub(super) enum Step {
 }
 
 impl Stream {
+    /// The transaction's filters, kept in the stream's Lua context.
+    fn flt_ref(&self) -> Option<&StreamFilters> {
+        self.lua.as_ref()?.filters.as_deref()
+    }
+
+    fn flt_mut(&mut self) -> Option<&mut StreamFilters> {
+        self.lua.as_mut()?.filters.as_deref_mut()
+    }
+
+    /// Whether the transaction has Lua filters.
+    pub(super) fn flt_active(&self) -> bool {
+        self.flt_ref().is_some()
+    }
+
     /// Calls `cb` of instance `i` for direction `res`.
     fn flt_call(&mut self, env: &mut Env<'_, '_>, i: usize, cb: &str, res: bool) -> Ret {
         let be = self.backend.unwrap_or(self.frontend);
         let server = self.server.as_ref().map(|s| (s.be(), s.srv()));
-        let (Some(f), Some(h)) = (self.filters.as_mut(), self.http.as_mut()) else { return Ret::Absent };
+        let (Some(f), Some(h)) = (self.lua.as_mut().and_then(|l| l.filters.as_deref_mut()), self.http.as_mut()) else { return Ret::Absent };
         let Ok(mut task) = task_for(f) else { return Ret::Absent };
         let mut renv = RuleEnv {
             src: self.src,
@@ -363,21 +377,21 @@ impl Stream {
     /// Runs `cb` on every instance from the cursor (those with data filtering on `res`
     /// only, when `data_only`), stopping at a `WAIT` or an error.
     fn flt_each(&mut self, env: &mut Env<'_, '_>, cb: &str, res: bool, data_only: bool) -> Step {
-        let n = self.filters.as_ref().map_or(0, |f| f.list.len());
-        let mut i = self.filters.as_ref().map_or(0, |f| f.cursor);
+        let n = self.flt_ref().map_or(0, |f| f.list.len());
+        let mut i = self.flt_ref().map_or(0, |f| f.cursor);
         while i < n {
-            let wanted = !data_only || self.filters.as_ref().is_some_and(|f| f.list[i].data[usize::from(res)]);
+            let wanted = !data_only || self.flt_ref().is_some_and(|f| f.list[i].data[usize::from(res)]);
             if wanted {
                 api::take_wake_time();
                 let ret = self.flt_call(env, i, cb, res);
                 let wake = api::take_wake_time();
                 match ret {
                     Ret::Failed | Ret::Code(Some(ERROR)) => {
-                        self.filters.as_mut().expect("filters").cursor = 0;
+                        self.flt_mut().expect("filters").cursor = 0;
                         return Step::Error;
                     }
                     Ret::Code(Some(WAIT)) => {
-                        self.filters.as_mut().expect("filters").cursor = i;
+                        self.flt_mut().expect("filters").cursor = i;
                         return Step::Wait(wake);
                     }
                     Ret::Absent | Ret::Code(_) => {}
@@ -385,7 +399,7 @@ impl Stream {
             }
             i += 1;
         }
-        if let Some(f) = self.filters.as_mut() {
+        if let Some(f) = self.flt_mut() {
             f.cursor = 0;
         }
         Step::Continue
@@ -394,7 +408,7 @@ impl Stream {
     /// A request head was parsed: the frontend's filters get their instances and
     /// `start_analyze(req)`. False when the stream answered (an error: 400).
     pub(super) fn flt_txn_start(&mut self, env: &mut Env<'_, '_>) -> bool {
-        if self.filters.is_some() || env.proxies[self.frontend].lua_filters.is_empty() {
+        if self.flt_ref().is_some() || env.proxies[self.frontend].lua_filters.is_empty() {
             return true;
         }
         self.flt_attach(env, self.frontend)
@@ -402,11 +416,11 @@ impl Stream {
 
     /// The backend (another proxy than the frontend) was chosen: its filters join.
     pub(super) fn flt_backend(&mut self, env: &mut Env<'_, '_>, be: usize) -> bool {
-        if be == self.frontend || env.proxies[be].lua_filters.is_empty() || self.filters.as_ref().is_some_and(|f| f.be_attached) {
+        if be == self.frontend || env.proxies[be].lua_filters.is_empty() || self.flt_ref().is_some_and(|f| f.be_attached) {
             return true;
         }
         let ok = self.flt_attach(env, be);
-        if let Some(f) = self.filters.as_mut() {
+        if let Some(f) = self.flt_mut() {
             f.be_attached = true;
         }
         ok
@@ -414,16 +428,16 @@ impl Stream {
 
     /// Adds the instances of `proxy`'s filters and runs their `start_analyze(req)`.
     fn flt_attach(&mut self, env: &mut Env<'_, '_>, proxy: usize) -> bool {
-        if self.filters.is_none() {
+        if self.flt_ref().is_none() {
             match StreamFilters::new(self.req.buf.capacity().max(1024)) {
-                Ok(f) => self.filters = Some(Box::new(f)),
+                Ok(f) => self.lua.get_or_insert_with(|| Box::new(super::lua::StreamLua::new(env.key))).filters = Some(Box::new(f)),
                 Err(e) => {
                     ::log::warn!("Lua filters unavailable: {e}");
                     return true;
                 }
             }
         }
-        let f = self.filters.as_mut().expect("filters");
+        let f = self.flt_mut().expect("filters");
         let first = f.list.len();
         add_instances(f, proxy, &env.proxies[proxy].lua_filters);
         let n = f.list.len();
@@ -441,7 +455,7 @@ impl Stream {
     /// The response is about to be parsed: `start_analyze(res)`, once. False when the
     /// stream closed.
     pub(super) fn flt_response_start(&mut self, env: &mut Env<'_, '_>) -> bool {
-        let Some(f) = self.filters.as_mut() else { return true };
+        let Some(f) = self.flt_mut() else { return true };
         if f.started[1] {
             return true;
         }
@@ -463,7 +477,7 @@ impl Stream {
     /// answered (request: 400) or closed (response).
     pub(super) fn flt_http_headers(&mut self, env: &mut Env<'_, '_>, res: bool) -> bool {
         let d = usize::from(res);
-        let Some(f) = self.filters.as_ref() else { return true };
+        let Some(f) = self.flt_ref() else { return true };
         if f.headers_done[d] {
             return true;
         }
@@ -478,12 +492,11 @@ impl Stream {
                 return false;
             }
         }
-        let f = self.filters.as_mut().expect("filters");
+        let (Some(f), Some(h)) = (self.lua.as_mut().and_then(|l| l.filters.as_deref_mut()), self.http.as_mut()) else { return true };
         f.headers_done[d] = true;
         if !f.list.iter().any(|i| i.data[d]) {
             return true;
         }
-        let h = self.http.as_mut().expect("HTTP mode");
         let comp = res && h.txn.comp.active.is_some();
         let (framing, version) = match res {
             false => h.txn.req.as_ref().map(|r| (r.framing, r.line.version)),
@@ -529,14 +542,14 @@ impl Stream {
     /// go out (as chunks when the filters own the body).
     fn flt_payload(&mut self, env: &mut Env<'_, '_>, res: bool) -> Step {
         let d = usize::from(res);
-        let Some(f) = self.filters.as_mut() else { return Step::Continue };
+        let Some(f) = self.flt_mut() else { return Step::Continue };
         if !std::mem::take(&mut f.fresh[d]) {
             return Step::Continue;
         }
         let n = f.list.len();
         let mut fwd = usize::MAX;
         for i in 0..n {
-            if !self.filters.as_ref().is_some_and(|f| f.list[i].data[d]) {
+            if !self.flt_ref().is_some_and(|f| f.list[i].data[d]) {
                 continue;
             }
             match self.flt_call(env, i, "http_payload", res) {
@@ -545,7 +558,7 @@ impl Stream {
                 _ => {}
             }
         }
-        let f = self.filters.as_mut().expect("filters");
+        let f = self.flt_mut().expect("filters");
         let w = &mut f.win[d];
         w.forward(fwd);
         let bytes = w.take_forwarded();
@@ -581,7 +594,7 @@ impl Stream {
                 self.flt_fail(env, res);
                 return Err(());
             }
-            let f = self.filters.as_mut().expect("filters");
+            let f = self.flt_mut().expect("filters");
             let w = &f.win[d];
             if !(w.eom && w.input.is_empty()) {
                 continue;
@@ -597,7 +610,7 @@ impl Stream {
                     return Err(());
                 }
             }
-            let f = self.filters.as_mut().expect("filters");
+            let f = self.flt_mut().expect("filters");
             f.ended[d] = true;
             let dec = f.dec[d].take().expect("an owned body");
             let h = self.http.as_mut().expect("HTTP mode");
@@ -615,14 +628,14 @@ impl Stream {
     /// Whether the filters own the body of direction `res` (the stream then leaves
     /// its bytes to [`Stream::flt_bodies`]).
     pub(super) fn flt_owns(&self, res: bool) -> bool {
-        self.filters.as_ref().is_some_and(|f| f.owns(res))
+        self.flt_ref().is_some_and(|f| f.owns(res))
     }
 
     /// Decodes what arrived on direction `res` into its window, while the window and
     /// the output have room.
     fn flt_decode(&mut self, res: bool) -> Decoded {
         let d = usize::from(res);
-        let Some(f) = self.filters.as_mut() else { return Decoded::Nothing };
+        let Some(f) = self.lua.as_mut().and_then(|l| l.filters.as_deref_mut()) else { return Decoded::Nothing };
         let Some(dec) = f.dec[d].as_mut() else { return Decoded::Nothing };
         if f.ended[d] {
             return Decoded::Nothing;
@@ -665,12 +678,14 @@ impl Stream {
 
     /// The transaction ends: `end_analyze` of both directions, and the instances go.
     pub(super) fn flt_txn_end(&mut self, env: &mut Env<'_, '_>) {
-        if self.filters.is_none() {
+        if self.flt_ref().is_none() {
             return;
         }
         let _ = self.flt_each(env, "end_analyze", false, false);
         let _ = self.flt_each(env, "end_analyze", true, false);
-        self.filters = None;
+        if let Some(l) = self.lua.as_mut() {
+            l.filters = None;
+        }
     }
 }
 

@@ -1317,7 +1317,7 @@ impl Stream {
             let mut progress = false;
             // Bodies the Lua filters own move through them (`super::filter`).
             let req_owned = self.flt_owns(false);
-            if self.filters.is_some() {
+            if self.flt_active() {
                 match self.flt_bodies(env) {
                     Ok(p) => progress = p,
                     Err(()) => return,

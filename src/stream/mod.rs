@@ -283,8 +283,6 @@ pub struct Stream {
     inspect: Option<Box<inspect::Inspect>>,
     /// The Lua context (`lua.<name>` actions), created by the first action ([`lua`]).
     lua: Option<Box<lua::StreamLua>>,
-    /// The transaction's Lua filters (`filter lua.<name>`, [`filter`]).
-    filters: Option<Box<filter::StreamFilters>>,
     /// The Lua service answering the transaction (`use-service lua.<name>`, [`service`]).
     lua_service: Option<Box<service::LuaService>>,
     /// The Lua TCP service talking with the client (`tcp-request content use-service
@@ -341,7 +339,6 @@ impl Stream {
             http: None,
             inspect: None,
             lua: None,
-            filters: None,
             lua_service: None,
             tcp_service: None,
             stick: crate::stick::Session::default(),

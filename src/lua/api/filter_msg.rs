@@ -281,6 +281,7 @@ static SEND: RustFunction = RustFunction::new("send", |ctx| {
     let s = str_arg(ctx, "send", 2)?;
     let n = with_window(ctx, |w| {
         w.forwarded.extend_from_slice(&s);
+        w.output_total += s.len();
         Ok(s.len() as i64)
     })?;
     ctx.push_integer(n)?;
