@@ -346,3 +346,17 @@ end
         assert_eq!(got("x-outs").as_deref(), Some("2 1"), "{bin:?}");
     }
 }
+
+/// moonproxy runs Lua filters on HTTP streams only: a TCP-mode proxy's `filter lua.*`
+/// is refused rather than silently doing nothing (HAProxy 2.6 calls `tcp_payload`).
+#[test]
+fn a_lua_filter_in_a_tcp_proxy_is_refused() {
+    let cfg = config("t").replace("mode http", "mode tcp");
+    let o = ProxyBuilder::new(&cfg).file("t.lua", &script("")).free_port("be").flags(["-c"]).run();
+    assert_ne!(o.code(), Some(0));
+    assert!(
+        o.stderr.contains(".cfg:10] : 'filter lua.t' : Lua filters on TCP streams are not supported by moonproxy yet (in frontend 'fe')."),
+        "{}",
+        o.stderr
+    );
+}

@@ -481,6 +481,19 @@ impl Stream {
         if f.headers_done[d] {
             return true;
         }
+        // A message without a body is whole already: `eom()` says so from `http_headers`
+        // on, as in HAProxy.
+        let h = self.http.as_ref().expect("HTTP mode");
+        let bodyless = match res {
+            false => h.txn.req.as_ref().is_some_and(|r| r.framing == BodyFraming::None),
+            true => h.txn.res.as_ref().is_some_and(|r| r.framing == BodyFraming::None),
+        };
+        if bodyless {
+            if let Some(f) = self.flt_mut() {
+                f.win[d].eom = true;
+                f.win[d].may_recv = false;
+            }
+        }
         match self.flt_each(env, "http_headers", res, false) {
             Step::Continue => {}
             Step::Wait(at) => {
@@ -509,10 +522,14 @@ impl Stream {
             f.win[d].eom = true;
             f.win[d].may_recv = false;
             f.fresh[d] = true;
-            return self.flt_payload(env, res) != Step::Error || {
+            if self.flt_payload(env, res) == Step::Error || self.flt_each(env, "http_end", res, true) == Step::Error {
                 self.flt_fail(env, res);
-                false
-            };
+                return false;
+            }
+            if let Some(f) = self.flt_mut() {
+                f.ended[d] = true;
+            }
+            return true;
         }
         let headers = match res {
             false => h.txn.req.as_mut().map(|r| &mut r.headers),
@@ -525,6 +542,13 @@ impl Stream {
             }
         }
         f.dec[d] = Some(Box::new(BodyDecoder::new(framing, &h.limits)));
+        // Bytes a scan cleared for forwarding (`option http-buffer-request`) are the
+        // filters' now: they decode the body from the start of the buffer.
+        if res {
+            h.res.fwd = 0;
+        } else {
+            h.req.fwd = 0;
+        }
         true
     }
 
@@ -690,12 +714,20 @@ impl Stream {
 }
 
 /// The `filter lua.<name>` lines naming no registered filter, as HAProxy reports them
-/// once the Lua files ran: `(file, alert text)`.
+/// once the Lua files ran, and those of TCP-mode proxies (not supported yet):
+/// `(file, alert text)`.
 pub fn resolve(config: &crate::config::model::Config) -> Vec<(String, String)> {
     let mut errors = Vec::new();
     for p in &config.proxies {
-        for f in p.lua_filters.iter().filter(|f| !api::is_registered(&f.name)) {
-            errors.push((f.location.file.to_string(), format!("parsing [{}] : 'filter' : unknown keyword 'lua.{}'.", f.location, f.name)));
+        for f in &p.lua_filters {
+            let file = f.location.file.to_string();
+            if !api::is_registered(&f.name) {
+                errors.push((file, format!("parsing [{}] : 'filter' : unknown keyword 'lua.{}'.", f.location, f.name)));
+            } else if p.mode == crate::config::model::Mode::Tcp {
+                // Refused rather than silently doing nothing (`tcp_payload` is not done).
+                let desc = format!("{} '{}'", crate::config::parse::proxy_type_name(p.cap), p.name);
+                errors.push((file, format!("parsing [{}] : 'filter lua.{}' : Lua filters on TCP streams are not supported by moonproxy yet (in {desc}).", f.location, f.name)));
+            }
         }
     }
     errors
