@@ -186,7 +186,12 @@ end
         let mut c = p.connect("fe");
         c.send(b"POST /res-error HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nx");
         assert_eq!(c.recv_until_close().0, b"", "{bin:?}");
-        p.wait_for_line(|l| l.contains("Lua filter 't'") && l.contains("boom on the response"), DEADLINE);
+        let line = p.wait_for_line(|l| l.contains("Lua filter 't' : [state-id 0] runtime error: ") && l.contains("boom on the response"), DEADLINE);
+        // The traceback ends with the script's callback, as HAProxy prints it.
+        let tb = line.split(" from ").nth(1).unwrap_or_default();
+        let last = tb.rsplit(", ").next().unwrap_or_default();
+        assert!(tb.starts_with("[C]: in global 'error', ") && last.contains("t.lua:") && last.contains(": in function line "), "{bin:?}: {line}");
+        assert!(!line.contains("=txn"), "{bin:?}: {line}");
         // The process goes on.
         assert_eq!(post(&p, "/echo", "ok").body, b"ok", "{bin:?}");
     }

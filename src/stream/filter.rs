@@ -355,12 +355,12 @@ impl Stream {
             }
         }
         match outcome {
-            Ok(v) if v.first() == Some(&Value::Boolean(true)) => Ret::Code(match v.get(1) {
-                Some(Value::Integer(n)) => Some(*n),
-                Some(Value::Number(n)) if n.fract() == 0.0 => Some(*n as i64),
-                _ => None,
-            }),
-            Ok(_) => Ret::Absent,
+            Ok(v) => match v.first() {
+                Some(Value::String(b)) if b == api::ABSENT => Ret::Absent,
+                Some(Value::Integer(n)) => Ret::Code(Some(*n)),
+                Some(Value::Number(n)) if n.fract() == 0.0 => Ret::Code(Some(*n as i64)),
+                _ => Ret::Code(None),
+            },
             Err(what) => {
                 let yielded = what.starts_with(": yield");
                 report(&f.list[i].name, &what);

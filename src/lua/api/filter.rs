@@ -35,6 +35,10 @@ pub const ERROR: i64 = -1;
 /// `filter.FLT_CFG_FL_HTX`: the class filters HTTP streams.
 pub const FLT_CFG_FL_HTX: i64 = 1;
 
+/// What the driver's `call` answers for an instance without the callback (a string no
+/// callback returns).
+pub const ABSENT: &[u8] = b"\0absent";
+
 /// A `core.register_filter` declaration.
 #[derive(Debug)]
 pub struct FilterDef {
@@ -192,8 +196,8 @@ pub fn install_global(state: &crate::lua::State) -> Result<(), LuaError> {
 ///   it has a configuration object with a `new` function);
 /// - `"new", id, key, class, parse, args...`: the instance `key` of configured line
 ///   `id` (configured first if needed): `true` when `new()` made one;
-/// - `"call", key, callback, txn, res, http`: `true` and what the callback returned,
-///   or `false` when the instance has no such function;
+/// - `"call", key, callback, txn, res, http`: what the callback returned, or
+///   [`ABSENT`] when the instance has no such function;
 /// - `"forget", keys...`: drops instances.
 pub const CLASS: &str = r##"
 local configured, instances = {}, {}
@@ -214,18 +218,21 @@ function ops.new(id, key, class, parse, ...)
   instances[key] = inst
   return true
 end
+-- The callback is tail-called, so that an error's traceback ends with the script's
+-- function, as HAProxy's does.
+local ABSENT = "\0absent"
 function ops.call(key, cb, txn, res, http, ...)
   local inst = instances[key]
-  if inst == nil then return false end
+  if inst == nil then return ABSENT end
   local f = inst[cb]
-  if type(f) ~= "function" then return false end
+  if type(f) ~= "function" then return ABSENT end
   if http and rawget(txn, "http_req") == nil then
     rawset(txn, "http_req", P.new_msg(rawget(txn, 0), false))
     rawset(txn, "http_res", P.new_msg(rawget(txn, 0), true))
   end
   local arg
   if http then arg = res and txn.http_res or txn.http_req else arg = res and txn.res or txn.req end
-  return true, f(inst, txn, arg, ...)
+  return f(inst, txn, arg, ...)
 end
 function ops.forget(...)
   for _, k in ipairs({ ... }) do instances[k] = nil end
