@@ -365,3 +365,45 @@ fn a_lua_filter_in_a_tcp_proxy_is_refused() {
         o.stderr
     );
 }
+
+/// A server answering each request with its request line as the body.
+fn request_line_app() -> Backend {
+    Backend::custom(|conn, _| {
+        use std::io::Write;
+        let Ok(mut out) = conn.try_clone() else { return };
+        let mut r = HttpReader::new(conn);
+        while let Ok(Some(head)) = r.read_head() {
+            if r.read_body(&head, false, |_| {}).is_err() {
+                return;
+            }
+            let body = head.line.clone();
+            if write!(out, "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}", body.len()).is_err() {
+                return;
+            }
+        }
+    })
+}
+
+#[test]
+fn httpmessage_rewrites_the_request_line() {
+    let be = request_line_app();
+    let s = script(
+        r#"
+function F:http_headers(txn, msg)
+  if msg:is_resp() then return end
+  local uri = msg:get_stline().uri
+  if uri == "/q" then msg:set_query("a=1&b=2") end
+  if uri == "/m" then msg:set_method("DELETE") end
+  if uri == "/p?x=1" then msg:set_path("/other") end
+end
+"#,
+    );
+    for bin in moonproxy_and_haproxy() {
+        let p = start(&bin, &s, "t", &be);
+        for (path, line) in [("/q", "GET /q?a=1&b=2 HTTP/1.1"), ("/m", "DELETE /m HTTP/1.1"), ("/p?x=1", "GET /other?x=1 HTTP/1.1")] {
+            let mut c = p.connect("fe");
+            let r = c.http_request(format!("GET {path} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes());
+            assert_eq!(String::from_utf8_lossy(&r.body), line, "{bin:?} {path}");
+        }
+    }
+}
