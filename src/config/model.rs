@@ -823,6 +823,9 @@ pub struct Proxy {
     /// `compression algo|type|offload` (added for HTTP compression, src/http/compress.rs);
     /// `None` when no `compression` line applies (inherited from `defaults` like the rest).
     pub compression: Option<Compression>,
+    /// `filter lua.<name> [args...]` lines, in order (added for Lua filters,
+    /// src/stream/filter.rs).
+    pub lua_filters: Vec<LuaFilterConf>,
     /// `stick-table ...` (added for stick tables, src/config/parse/stick.rs): the
     /// proxy's table, named after the proxy.
     pub stick_table: Option<crate::stick::TableDef>,
@@ -834,6 +837,15 @@ pub struct Proxy {
     /// of the connections to this backend's servers (added by "state"; a server's own
     /// `source` wins, and the parser copies this one to the servers without one).
     pub source: Option<SourceConf>,
+}
+
+/// A `filter lua.<name> [args...]` line (added for Lua filters).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LuaFilterConf {
+    /// The name given to `core.register_filter`.
+    pub name: String,
+    pub args: Vec<String>,
+    pub location: Location,
 }
 
 /// A backend's `load-server-state-from-file` and `server-state-file-name`.

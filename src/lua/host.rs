@@ -174,6 +174,11 @@ pub trait StreamView {
     fn channels(&mut self) -> Option<&mut dyn crate::lua::api::channel::ChannelIo> {
         None
     }
+    /// The payload window of direction `res` while a Lua filter callback runs
+    /// (`HTTPMessage`'s body functions, `crate::lua::api::filter_msg`); `None` elsewhere.
+    fn filter_window(&mut self, _res: bool) -> Option<&mut crate::lua::api::filter_msg::BodyWindow> {
+        None
+    }
     /// The descriptor of the client connection, for `txn:set_tos()`/`txn:set_mark()`: by
     /// default the one of the stream being processed on this thread ([`client_scope`]).
     fn client_fd(&self) -> Option<std::os::fd::RawFd> {

@@ -71,6 +71,7 @@ pub fn boot(config: &Config, opts: EngineOptions) -> Result<Option<Engine>, Boot
     crate::lua::api::fetches::install();
     recheck_lua_samples(config)?;
     check_actions(config, &engine.registered())?;
+    crate::stream::filter::configure_all(config);
     Ok(Some(engine))
 }
 
@@ -103,7 +104,8 @@ fn recheck_lua_samples(config: &Config) -> Result<(), BootFailed> {
 /// Resolves the `lua.<name>` actions of the rules against what the `lua-load` files
 /// registered; prints HAProxy's alerts and fails if any is wrong.
 fn check_actions(config: &Config, registered: &Registered) -> Result<(), BootFailed> {
-    let errors = resolve_actions(config, registered);
+    let mut errors = resolve_actions(config, registered);
+    errors.extend(crate::stream::filter::resolve(config));
     if errors.is_empty() {
         return Ok(());
     }

@@ -741,7 +741,8 @@ impl Stream {
                 }
             }
         }
-        if !self.http_buffer_body(env) {
+        // Lua filters: their instances and `start_analyze(req)`.
+        if !self.flt_txn_start(env) || !self.http_buffer_body(env) {
             return;
         }
         // `tcp-request content` rules come first, then the frontend's HTTP rules
@@ -969,9 +970,12 @@ impl Stream {
                     h.be_rules_started = true;
                     h.rule_cursor = 0;
                 }
-                if !self.http_body_wait(env) || !self.http_request_rules(env, be, Phase::Request) {
+                if !self.flt_backend(env, be) || !self.http_body_wait(env) || !self.http_request_rules(env, be, Phase::Request) {
                     return false;
                 }
+            }
+            if !self.flt_http_headers(env, false) {
+                return false;
             }
             self.http_prepare_request(env);
             self.http_mut().rules_at = RulesAt::RequestDone;
@@ -1282,6 +1286,9 @@ impl Stream {
     /// Before the server is reached: check the request-body bytes already buffered, so
     /// a malformed body is answered 400 without contacting the server.
     pub(super) fn http_scan_early(&mut self) -> Result<(), Cause> {
+        if self.flt_owns(false) {
+            return Ok(()); // the Lua filters read it (`super::filter`)
+        }
         if let Some(h) = self.http.as_mut() {
             if let Err(e) = h.req.scan(self.req.buf.data()) {
                 ::log::debug!("stream {}: request body rejected: {e}", self.id);
@@ -1308,6 +1315,14 @@ impl Stream {
                 break;
             }
             let mut progress = false;
+            // Bodies the Lua filters own move through them (`super::filter`).
+            let req_owned = self.flt_owns(false);
+            if self.flt_active() {
+                match self.flt_bodies(env) {
+                    Ok(p) => progress = p,
+                    Err(()) => return,
+                }
+            }
             let h = self.http.as_mut().expect("HTTP mode");
             let srv = self.server.as_mut().and_then(|s| s.conn.as_mut()).expect("forwarding has a server connection");
             let client = &mut self.client;
@@ -1321,12 +1336,12 @@ impl Stream {
                 }
                 Err(super::channel::ReadFailed) => return self.close(env, Cause::ClientAbort, Phase::Data),
             }
-            if let Err(e) = h.req.scan(self.req.buf.data()) {
+            if let Err(e) = h.req.scan(if req_owned { &[] } else { self.req.buf.data() }) {
                 ::log::debug!("stream {}: request body rejected: {e}", self.id);
                 h.req_error = Some(e.kind.status());
                 return self.close(env, Cause::ProxyAbort, Phase::Data);
             }
-            if self.req.eof && h.req.stage == Stage::Body && h.req.producer_closed().is_err() {
+            if !req_owned && self.req.eof && h.req.stage == Stage::Body && h.req.producer_closed().is_err() {
                 return self.close(env, Cause::ClientAbort, Phase::Data);
             }
             // Buffer → server: the head first, then the checked body bytes (one system call
@@ -1480,6 +1495,10 @@ impl Stream {
     fn http_response(&mut self, env: &mut Env<'_, '_>) -> Result<bool, ()> {
         let now = env.cx.now;
         let mut progress = false;
+        // Lua filters: `start_analyze(res)` before the response head is read.
+        if self.http.as_ref().is_some_and(|h| h.res.stage == Stage::Head) && !self.flt_response_start(env) {
+            return Err(());
+        }
         loop {
             let h = self.http.as_mut().expect("HTTP mode");
             if h.res.stage != Stage::Head {
@@ -1584,12 +1603,19 @@ impl Stream {
             if self.http_checkcache(env) {
                 return Err(());
             }
+            // Lua filters: `http_headers(res)` (it may wait).
+            if !self.flt_http_headers(env, true) {
+                return if self.state == State::Forwarding { Ok(progress) } else { Err(()) };
+            }
             self.persist_response(env.proxies);
             self.stick_response(env.proxies, &*env.pool);
             self.http_emit_response_head();
             self.http_logasap(env);
             self.http_case_adjust_response(env);
             progress = true;
+        }
+        if self.flt_owns(true) {
+            return Ok(progress); // the Lua filters read it (`super::filter`)
         }
         let h = self.http.as_mut().expect("HTTP mode");
         let scanned = h.res.fwd;
@@ -1802,6 +1828,7 @@ impl Stream {
     /// The response was sent: log the transaction and serve the next request on the
     /// same connection, or close.
     fn http_end_txn(&mut self, env: &mut Env<'_, '_>) {
+        self.flt_txn_end(env);
         let h = self.http.as_mut().expect("HTTP mode");
         let keep = h.client_keep_alive && !h.stopping && h.req.complete() && !(self.req.eof && self.req.buf.is_empty())
             || (self.state == State::LocalReply && !h.reply_close && !h.stopping);

@@ -76,6 +76,9 @@ pub mod act {
 /// fetches and converters find them too.
 pub struct StreamLua {
     key: Key,
+    /// The transaction's Lua filters (`filter lua.<name>`, `super::filter`), which
+    /// share the stream's Lua context (boxed here, the stream itself stays small).
+    pub(super) filters: Option<Box<super::filter::StreamFilters>>,
     call: Option<Call>,
     /// An action that returned `act.YIELD`: it runs again from the start.
     restart: Option<Arc<LuaAction>>,
@@ -519,10 +522,11 @@ impl StreamLua {
         })
     }
 
-    fn new(key: Key) -> StreamLua {
+    pub(super) fn new(key: Key) -> StreamLua {
         THREADS.with(|t| t.borrow_mut().insert(key, None));
         StreamLua {
             key,
+            filters: None,
             call: None,
             restart: None,
             restart_at: None,

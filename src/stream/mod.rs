@@ -18,6 +18,7 @@ pub mod analysers;
 pub mod channel;
 pub mod conn;
 pub mod error_reply;
+pub mod filter;
 pub mod h1_case;
 pub mod http;
 pub mod inspect;

@@ -126,6 +126,8 @@ pub struct ProxyRt {
     pub logs_streams: bool,
     /// `compression` lines (HTTP mode), compiled: see [`crate::http::compress`].
     pub compression: Option<Box<crate::http::compress::Policy>>,
+    /// `filter lua.<name>` lines (`super::filter`).
+    pub lua_filters: Vec<crate::config::model::LuaFilterConf>,
     /// Per server (config order): the TLS of its `ssl` line (`crate::tls`).
     pub server_tls: Vec<Option<crate::tls::ServerTls>>,
 }
@@ -345,6 +347,7 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
                 .then(|| p.compression.as_ref().map(|c| Box::new(crate::http::compress::Policy::new(c, &cfg.global.compression))))
                 .flatten(),
             server_tls: p.servers.iter().map(|s| s.tls.clone()).collect(),
+            lua_filters: p.lua_filters.clone(),
         });
     }
     if errors.is_empty() { Ok(out) } else { Err(errors) }

@@ -53,7 +53,8 @@ fn settings(p: &mut Parser) -> &mut Compression {
 }
 
 /// `filter compression` is accepted: the compression of the `compression` lines is the
-/// only filter, so its place in a filter chain does not matter. Other filters (`trace`,
+/// only native filter, so its place in a filter chain does not matter. `filter
+/// lua.<name> [args...]` declares a Lua filter (`crate::stream::filter`). Other filters (`trace`,
 /// `spoe`, `cache`, `fcgi-app`, `bwlim-*`) are not supported yet.
 pub fn filter(p: &mut Parser, l: &Line) -> Result<(), String> {
     match l.arg(1) {
@@ -62,6 +63,17 @@ pub fn filter(p: &mut Parser, l: &Line) -> Result<(), String> {
             Some(extra) => Err(format!("'filter compression' : unknown keyword '{extra}'.")),
             None => Ok(()),
         },
+        lua if lua.starts_with("lua.") => {
+            // Checked against `core.register_filter` once the Lua files ran
+            // (`crate::lua::api::filter::resolve`).
+            let conf = crate::config::model::LuaFilterConf {
+                name: lua["lua.".len()..].to_string(),
+                args: l.args[2..].to_vec(),
+                location: l.loc.clone(),
+            };
+            p.draft().proxy.lua_filters.push(conf);
+            Ok(())
+        }
         known @ ("trace" | "spoe" | "cache" | "fcgi-app" | "bwlim-in" | "bwlim-out") => Err(super::not_supported(&format!("filter {known}"))),
         other => Err(format!("'filter' : unknown keyword '{other}'.")),
     }

@@ -219,10 +219,19 @@ fn opt_int(ctx: &CallCtx, name: &str, n: c_int) -> Result<Option<i64>, LuaError>
     if ctx.nargs() < n {
         return Ok(None);
     }
+    opt_int_at(ctx, name, n, n)
+}
+
+/// [`opt_int`] of the value at stack index `at`, named argument `n` in the messages
+/// (`HTTPMessage`'s primitives, `super::filter_msg`, take two slots for the message).
+pub(super) fn opt_int_at(ctx: &CallCtx, name: &str, at: c_int, n: c_int) -> Result<Option<i64>, LuaError> {
+    if ctx.nargs() < at {
+        return Ok(None);
+    }
     let bad = |got: &str| {
         LuaError::message(format!("bad argument #{n} to '{name}' (number expected, got {got})"))
     };
-    match ctx.value(n) {
+    match ctx.value(at) {
         crate::lua::Value::Integer(i) => Ok(Some(i)),
         crate::lua::Value::Number(f) if f.fract() == 0.0 => Ok(Some(f as i64)),
         crate::lua::Value::Number(_) => Err(LuaError::message(format!(
@@ -233,19 +242,24 @@ fn opt_int(ctx: &CallCtx, name: &str, n: c_int) -> Result<Option<i64>, LuaError>
             .parse::<i64>()
             .map(Some)
             .map_err(|_| bad("string")),
-        _ => Err(bad(ctx.type_name(n))),
+        _ => Err(bad(ctx.type_name(at))),
     }
 }
 
 /// String argument `n` (numbers converted), with `luaL_checklstring`'s message.
 fn str_arg(ctx: &CallCtx, name: &str, n: c_int) -> Result<Vec<u8>, LuaError> {
-    match ctx.value(n) {
+    str_arg_at(ctx, name, n, n)
+}
+
+/// [`str_arg`] of the value at stack index `at`, named argument `n` in the messages.
+pub(super) fn str_arg_at(ctx: &CallCtx, name: &str, at: c_int, n: c_int) -> Result<Vec<u8>, LuaError> {
+    match ctx.value(at) {
         crate::lua::Value::String(s) => Ok(s),
         crate::lua::Value::Integer(i) => Ok(i.to_string().into_bytes()),
         crate::lua::Value::Number(f) => Ok(super::concat::lua_number_text(f).into_bytes()),
         _ => Err(LuaError::message(format!(
             "bad argument #{n} to '{name}' (string expected, got {})",
-            ctx.type_name(n)
+            ctx.type_name(at)
         ))),
     }
 }
@@ -274,6 +288,17 @@ fn span(len: Option<i64>, off: usize, input: usize) -> Result<usize, LuaError> {
 }
 
 const OUT_OF_RANGE_LEN: &str = "length out of range.";
+
+/// [`offset`], [`span`] and [`window`] for `HTTPMessage` (`super::filter_msg`).
+pub(super) fn offset_of(off: Option<i64>, input: usize) -> Result<usize, LuaError> {
+    offset(off, input)
+}
+pub(super) fn span_of(len: Option<i64>, off: usize, input: usize) -> Result<usize, LuaError> {
+    span(len, off, input)
+}
+pub(super) fn window_of(off: Option<i64>, len: Option<i64>, input: usize) -> Result<(usize, Option<usize>), LuaError> {
+    window(off, len, input)
+}
 
 /// Pushes `(value, again)`: the primitives of the waiting functions.
 fn answer(ctx: &mut CallCtx, v: Option<Vec<u8>>, again: bool) -> Result<c_int, LuaError> {

@@ -22,6 +22,8 @@ pub mod channel;
 pub mod concat;
 pub mod core;
 pub mod fetches;
+pub mod filter;
+pub mod filter_msg;
 pub mod httpclient;
 pub mod map;
 pub mod regex;

@@ -246,9 +246,18 @@ pub(crate) fn install_classes(state: &crate::lua::State) -> Result<(), LuaError>
             state.set_global_function(&global, f)?;
             prologue.push_str(&format!("P[\"{name}\"] = {global}; {global} = nil\n"));
         }
+        for (name, f) in super::filter_msg::PRIMITIVES.iter().chain(super::filter::PRIMITIVES) {
+            let name = name.to_str().unwrap_or("");
+            let global = format!("__moonproxy_txn_{name}");
+            state.set_global_function(&global, f)?;
+            prologue.push_str(&format!("P[\"{name}\"] = {global}; {global} = nil\n"));
+        }
         prologue.push_str(super::channel::CLASS);
         prologue.push_str(CLASSES);
         prologue.push_str(super::txn_extra::CLASS);
+        // The filters' `HTTPMessage` class and driver use the `HTTP` helpers above.
+        prologue.push_str(super::filter_msg::CLASS);
+        prologue.push_str(super::filter::CLASS);
         state.exec(prologue.as_bytes(), "=txn")?;
     }
     Ok(())
@@ -298,13 +307,18 @@ static SET_TXN_MT: RustFunction = RustFunction::new("set_metatable", |ctx| {
 /// A registry reference to the first argument (the Lua function a class's prelude hands
 /// over: `set_metatable`, `set_wrapper`).
 pub(crate) fn ref_first_arg(ctx: &mut CallCtx) -> Result<RegistryRef, LuaError> {
+    ref_arg(ctx, 1)
+}
+
+/// A registry reference to argument `n`.
+pub(crate) fn ref_arg(ctx: &mut CallCtx, n: c_int) -> Result<RegistryRef, LuaError> {
     let core = super::core::core()?;
     ctx.reserve(1)?;
     let l = ctx.raw();
     // SAFETY: lua_pushvalue never raises (room reserved); from_top runs luaL_ref protected
     // and pops the copy.
     unsafe {
-        ffi::lua_pushvalue(l, 1);
+        ffi::lua_pushvalue(l, n);
         RegistryRef::from_top(&core.state, l)
     }
 }

@@ -124,6 +124,7 @@ impl Engine {
         install_core(&state)?;
         super::txn::install_act(&state)?;
         super::txn_extra::install_act_wake_time(&state)?;
+        super::filter::install_global(&state)?;
         crate::lua::modules::install_preload(&state)?;
         super::blocking::install(&state)?;
         super::blocking::set_strict(&state, settings.strict_blocking);
@@ -442,6 +443,7 @@ static CORE_FUNCTIONS: &[(&str, &RustFunction)] = &[
     ("register_converters", &register::REGISTER_CONVERTERS),
     ("register_service", &register::REGISTER_SERVICE),
     ("register_cli", &register::REGISTER_CLI),
+    ("register_filter", &super::filter::REGISTER_FILTER),
     ("sleep", &functions::SLEEP),
     ("msleep", &functions::MSLEEP),
     ("yield", &functions::YIELD),
