@@ -55,6 +55,51 @@ pub struct Config {
     /// `cache` sections, in file order (added by "cache": src/config/parse/cache.rs,
     /// run by src/http/cache.rs).
     pub caches: Vec<CacheSection>,
+    /// `fcgi-app` sections, in file order (added by "fcgi": src/config/parse/fcgi_app.rs,
+    /// run by src/http/fcgi/).
+    pub fcgi_apps: Vec<FcgiApp>,
+}
+
+/// An `fcgi-app <name>` section (added by "fcgi"): a FastCGI responder application that
+/// backends name with `use-fcgi-app` (HAProxy's configuration manual, section 10).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FcgiApp {
+    pub name: String,
+    pub location: Location,
+    /// `docroot <path>` (required).
+    pub docroot: Option<String>,
+    /// `index <script-name>`: appended to a path ending with `/` for SCRIPT_NAME.
+    pub index: Option<String>,
+    /// `path-info <regex>`: captures SCRIPT_NAME and PATH_INFO from the decoded path.
+    pub path_info: Option<String>,
+    /// `log-stderr`: where STDERR records are logged (`log-stderr global` is resolved
+    /// to the global targets at the end of parsing).
+    pub log_stderr: Vec<LogTarget>,
+    /// `log-stderr global` lines not resolved yet (the global section may come later).
+    pub log_stderr_global: bool,
+    /// `option keep-conn` (the default) / `no option keep-conn`.
+    pub keep_conn: bool,
+    /// `option get-values`: accepted; moonproxy does not ask (one request per connection).
+    pub get_values: bool,
+    /// `option mpxs-conns`: accepted; moonproxy does not multiplex.
+    pub mpxs_conns: bool,
+    /// `option max-reqs <n>` (1).
+    pub max_reqs: u32,
+    /// `set-param <name> <fmt> [if|unless cond]`, in order.
+    pub set_params: Vec<FcgiRule>,
+    /// `pass-header <name> [if|unless cond]`, in order.
+    pub pass_headers: Vec<FcgiRule>,
+    /// The section's own ACLs (private to it, as in HAProxy).
+    pub acls: Vec<Acl>,
+}
+
+/// A `set-param` (with its log-format value) or `pass-header` line (value `None`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FcgiRule {
+    pub name: String,
+    pub value: Option<String>,
+    pub cond: Option<Condition>,
+    pub location: Location,
 }
 
 /// A `cache <name>` section (added by "cache"): HAProxy's small object cache, used by
@@ -800,6 +845,8 @@ pub struct Proxy {
     /// `compression algo|type|offload` (added for HTTP compression, src/http/compress.rs);
     /// `None` when no `compression` line applies (inherited from `defaults` like the rest).
     pub compression: Option<Compression>,
+    /// `use-fcgi-app <name>` (added by "fcgi", backends in HTTP mode).
+    pub use_fcgi_app: Option<String>,
     /// `stick-table ...` (added for stick tables, src/config/parse/stick.rs): the
     /// proxy's table, named after the proxy.
     pub stick_table: Option<crate::stick::TableDef>,
@@ -1596,6 +1643,9 @@ pub struct ServerTuning {
     /// `minconn <n>`: with the backend's `fullconn`, the server's limit grows from
     /// this to `maxconn` with the backend's load (added for dynamic maxconn).
     pub minconn: u32,
+    /// `proto <name>`: the multiplexer of its connections; `fcgi` speaks FastCGI to it
+    /// (added by "fcgi", src/http/fcgi/). `None`: HTTP/1 (or TCP).
+    pub proto: Option<String>,
 }
 
 /// `observe <mode>`: which traffic events count for a server's health.

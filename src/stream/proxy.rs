@@ -128,6 +128,8 @@ pub struct ProxyRt {
     pub compression: Option<Box<crate::http::compress::Policy>>,
     /// Per server (config order): the TLS of its `ssl` line (`crate::tls`).
     pub server_tls: Vec<Option<crate::tls::ServerTls>>,
+    /// `use-fcgi-app` and its `proto fcgi` servers (`crate::http::fcgi`).
+    pub fcgi: Option<Box<crate::http::fcgi::Backend>>,
 }
 
 impl ProxyRt {
@@ -293,6 +295,10 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
         let force_persist = compile_all(&p.force_persist);
         let ignore_persist = compile_all(&p.ignore_persist);
         let nservers = if p.cap.backend { p.servers.len() } else { 0 };
+        let fcgi = crate::http::fcgi::Backend::build(cfg, p).unwrap_or_else(|e| {
+            errors.extend(e);
+            None
+        });
         let error_replies = p.error_replies.iter().filter_map(|r| super::error_reply::ErrorReply::compile(r).map_err(|e| errors.push(format!("parsing [{}] : http-error : {e}", r.location))).ok()).collect();
         out.push(ProxyRt {
             monitor,
@@ -345,6 +351,7 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
                 .then(|| p.compression.as_ref().map(|c| Box::new(crate::http::compress::Policy::new(c, &cfg.global.compression))))
                 .flatten(),
             server_tls: p.servers.iter().map(|s| s.tls.clone()).collect(),
+            fcgi,
         });
     }
     if errors.is_empty() { Ok(out) } else { Err(errors) }

@@ -26,6 +26,7 @@ pub mod mailers;
 pub mod program;
 pub mod ring;
 pub mod cache;
+pub mod fcgi_app;
 pub mod process;
 pub mod proxy;
 pub mod rates;
@@ -171,6 +172,8 @@ enum Current {
     Program(Option<usize>),
     /// A `cache` section (index in `config.caches`; `None`: a bad name).
     Cache(Option<usize>),
+    /// An `fcgi-app` section (index in `config.fcgi_apps`; `None`: a bad name).
+    FcgiApp(Option<usize>),
 }
 
 /// One open `.if` block.
@@ -495,10 +498,14 @@ impl Parser {
             self.current = Current::Cache(cache::start(self, &line));
             return;
         }
+        if kw == "fcgi-app" {
+            self.end_section();
+            self.current = Current::FcgiApp(fcgi_app::start(self, &line));
+            return;
+        }
         if matches!(
             kw,
-            "fcgi-app"
-                | "crt-store"
+            "crt-store"
                 | "log-forward"
         ) {
             self.end_section();
@@ -529,6 +536,7 @@ impl Parser {
             Current::Ring(r) => return ring::keyword(self, *r, &line),
             Current::Program(i) => return program::keyword(self, *i, &line),
             Current::Cache(c) => return cache::keyword(self, *c, &line),
+            Current::FcgiApp(a) => return fcgi_app::keyword(self, *a, &line),
             Current::Global => Section::Global,
             Current::Proxy(d) | Current::Defaults(d, _) => d.section,
         };
@@ -789,6 +797,7 @@ impl Parser {
         ring::check(&mut self.config, &mut self.diags);
         program::check(&self.config, self.master_worker, &mut self.diags);
         cache::check(&self.config, &mut self.diags);
+        fcgi_app::check(&mut self.config, &mut self.diags);
         cookie::check(&self.config, &mut self.diags);
         global_extra::finish(&mut self.config, &mut self.diags);
         global::check(&self.config, &mut self.diags);
