@@ -187,8 +187,14 @@ impl App {
             };
             record::push_pair(&mut params, name.as_bytes(), &h.value);
         }
+        // Basic credentials give AUTH_TYPE and REMOTE_USER, around the `set-param`
+        // values, which HAProxy sends last declared first.
+        let user = basic_user(req);
+        if user.is_some() {
+            record::push_pair(&mut params, b"AUTH_TYPE", b"Basic");
+        }
         let mut set: Vec<&str> = Vec::new();
-        for r in &self.set_params {
+        for r in self.set_params.iter().rev() {
             let Some(fmt) = &r.value else { continue };
             if !r.holds(&self.acls, cx) {
                 continue;
@@ -198,6 +204,9 @@ impl App {
                 record::push_pair(&mut params, r.name.as_bytes(), &value);
                 set.push(&r.name);
             }
+        }
+        if let Some(user) = &user {
+            record::push_pair(&mut params, b"REMOTE_USER", user);
         }
         let put = |out: &mut Vec<u8>, name: &str, value: &[u8]| {
             if !set.iter().any(|s| s.eq_ignore_ascii_case(name)) {
@@ -290,6 +299,18 @@ impl App {
         }
         Ok((script, info))
     }
+}
+
+/// The user name of `Authorization: Basic` credentials.
+fn basic_user(req: &Request) -> Option<Vec<u8>> {
+    let value = req.headers.get("authorization")?;
+    let (scheme, token) = value.split_at(value.iter().position(|&b| b == b' ')?);
+    if !scheme.eq_ignore_ascii_case(b"basic") {
+        return None;
+    }
+    let decoded = crate::sample::conv::b64_decode(token.trim_ascii(), false)?;
+    let colon = decoded.iter().position(|&b| b == b':')?;
+    Some(decoded[..colon].to_vec())
 }
 
 /// A backend's FastCGI side: its application and which servers speak FastCGI.

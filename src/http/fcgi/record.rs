@@ -211,7 +211,7 @@ mod tests {
         push_pair(&mut out, b"SHORT", b"x");
         push_pair(&mut out, b"LONG", &long);
         assert_eq!(&out[..2], &[5, 1]);
-        assert_eq!(&out[9..14], &[4, 0x80, 0, 1, 44]);
+        assert_eq!(&out[8..13], &[4, 0x80, 0, 1, 44]);
         let pairs = parse_pairs(&out).unwrap();
         assert_eq!(pairs, vec![(b"SHORT".to_vec(), b"x".to_vec()), (b"LONG".to_vec(), long)]);
         assert_eq!(parse_pairs(&out[..out.len() - 1]), None);
