@@ -297,9 +297,6 @@ pub struct HttpSide {
     bytes_at_start: (u64, u64),
     /// Log records of transactions finished on a connection that stays open.
     pub logs: Vec<StreamLog>,
-    /// The FastCGI request of this transaction (`use-fcgi-app`), handed to a FastCGI
-    /// server connection with the head (`crate::http::fcgi`).
-    fcgi: Option<std::sync::Arc<crate::http::fcgi::Prepared>>,
 }
 
 impl HttpSide {
@@ -347,7 +344,6 @@ impl HttpSide {
             res_head_at: None,
             bytes_at_start: (0, 0),
             logs: Vec::new(),
-            fcgi: None,
         }
     }
 
@@ -421,7 +417,6 @@ impl HttpSide {
         self.rule_cursor = 0;
         self.be_rules_started = false;
         self.body_buffered = false;
-        self.fcgi = None;
         self.res_rules = (0, 0);
         self.client_keep_alive = false;
         self.server_keep_alive = false;
@@ -1035,7 +1030,7 @@ impl Stream {
         let prepared = app.prepare(h.txn.req.as_ref().expect("a parsed request"), &rules::RuleCtx::new(&renv, &h.txn), &facts);
         match prepared {
             Ok(p) => {
-                h.fcgi = Some(std::sync::Arc::new(p));
+                h.txn.fcgi = Some(std::sync::Arc::new(p));
                 true
             }
             Err(status) => {
@@ -1364,7 +1359,7 @@ impl Stream {
             // for both when the body is already here).
             if srv.writable && !h.req.out.is_empty() {
                 super::l7retry::keep_request(h, self.req.buf.data(), l7_retries);
-                if let Some(p) = &h.fcgi {
+                if let Some(p) = &h.txn.fcgi {
                     srv.fcgi_expect(p);
                 }
             }
