@@ -380,13 +380,14 @@ fn configuration_errors_read_as_haproxys() {
         ("backend b\n server s 127.0.0.1:1 proto fcgi\n", "proxy 'b': FCGI server 's' has no FCGI app configured."),
         ("backend b\n use-fcgi-app zz\n server s 127.0.0.1:1 proto fcgi\n", "proxy 'b' : fcgi-app 'zz' not found."),
         ("fcgi-app a\n docroot /x\nfrontend f\n use-fcgi-app a\n", "parsing [CFG:9] : 'use-fcgi-app' only available in backend or listen section"),
+        ("backend b\n server s 127.0.0.1:1 proto h3\n", "'server b/s' : 'proto' :  unknown MUX protocol 'h3'."),
     ] {
         let mut bins = vec![moonproxy_bin()];
         bins.extend(haproxy_bin());
         for bin in bins {
             let out = ProxyBuilder::new(&format!("{base}{text}")).bin(&bin).flags(["-c"]).run();
             assert_ne!(out.code(), Some(0), "{bin:?}: {text}");
-            let want = want.replace("CFG", &out.stderr.split("parsing [").nth(1).and_then(|s| s.split(':').next()).unwrap_or("?").to_string());
+            let want = want.replace("CFG", &out.stderr.split("parsing [").nth(1).and_then(|s| s.split(':').next()).unwrap_or("?"));
             assert!(out.stderr.contains(&want), "{bin:?}: {text}\nwanted: {want}\ngot: {}", out.stderr);
         }
     }

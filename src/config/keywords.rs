@@ -850,6 +850,14 @@ const OTHER_SECTIONS: &[(&str, &str, &str)] = &[
     ("cache", "max-age", "seconds an object stays fresh at most (60); the response's `s-maxage`/`max-age`/`Expires` may shorten it"),
     ("cache", "process-vary", "`on`: responses with `Vary: accept-encoding|referer|origin` are stored per variant; `off` (the default): not stored"),
     ("cache", "max-secondary-entries", "variants kept for one URL with `process-vary on` (10)"),
+    ("fcgi-app", "acl", "ACLs private to the section, for `set-param` and `pass-header` conditions (doc/http.md, FastCGI)"),
+    ("fcgi-app", "docroot", "required: DOCUMENT_ROOT, and the start of SCRIPT_FILENAME and PATH_TRANSLATED"),
+    ("fcgi-app", "index", "appended to a script name ending with `/`"),
+    ("fcgi-app", "log-stderr", "`global` or a `log` line's target: where the application's STDERR records are logged (level `err`, one message per record)"),
+    ("fcgi-app", "option", "`[no] option keep-conn` (FCGI_KEEP_CONN, the default), `max-reqs <n>`; `get-values` and `mpxs-conns` accepted: one request at a time per connection, nothing asked"),
+    ("fcgi-app", "pass-header", "`pass-header <name> [if|unless <cond>]`: `Authorization` or `Proxy-Authorization` as HTTP_* too"),
+    ("fcgi-app", "path-info", "regex on the URL-decoded path: capture 1 is SCRIPT_NAME, capture 2 PATH_INFO"),
+    ("fcgi-app", "set-param", "`set-param <name> <log-format> [if|unless <cond>]`: an empty value sets nothing; overrides a default parameter"),
 ];
 
 #[cfg(test)]

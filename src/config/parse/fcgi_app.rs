@@ -181,12 +181,13 @@ pub fn use_fcgi_app(p: &mut Parser, l: &Line) -> Result<(), String> {
 /// multiplexers are refused.
 pub fn server_proto(proto: &mut Option<String>, value: Option<&str>) -> Result<usize, String> {
     match value {
-        None | Some("") => Err("'proto' : missing value".into()),
+        None | Some("") => Err("'proto' : missing value.".into()),
         Some(v @ ("fcgi" | "h1")) => {
             *proto = Some(v.to_string());
             Ok(2)
         }
-        Some(v) => Err(format!("'proto' : unknown MUX protocol '{v}'")),
+        Some("h2") => Err(super::not_supported("proto h2")),
+        Some(v) => Err(format!("'proto' :  unknown MUX protocol '{v}'.")),
     }
 }
 
@@ -206,6 +207,13 @@ pub fn check(config: &mut Config, diags: &mut Vec<Diagnostic>) {
     }
     for proxy in config.proxies.iter().filter(|p| p.cap.backend && !p.disabled) {
         let fcgi_servers: Vec<_> = proxy.servers.iter().filter(|s| s.tuning.proto.as_deref() == Some("fcgi")).collect();
+        for s in &fcgi_servers {
+            let what = if s.tls.is_some() { Some("'ssl'") } else { s.send_proxy.version.map(|_| "'send-proxy'") };
+            if let Some(what) = what {
+                let msg = format!("parsing [{}] : 'server {}/{}' : {what} with 'proto fcgi' is not supported by moonproxy yet.", s.location, proxy.name, s.name);
+                alert(diags, msg);
+            }
+        }
         if proxy.mode != Mode::Http {
             for s in &fcgi_servers {
                 alert(diags, format!("backend '{}' : MUX protocol 'fcgi' is not usable for server '{}' at [{}].", proxy.name, s.name, s.location));
@@ -278,5 +286,13 @@ mod tests {
         ] {
             assert!(errs.contains(want), "{want} missing from:\n{errs}");
         }
+    }
+
+    #[test]
+    fn what_the_codec_cannot_wrap_is_refused() {
+        let errs = load("defaults\n mode http\nfcgi-app a\n docroot /x\nbackend b\n use-fcgi-app a\n server s 127.0.0.1:1 proto fcgi send-proxy\n").unwrap_err().join("\n");
+        assert!(errs.contains("parsing [t.cfg:7] : 'server b/s' : 'send-proxy' with 'proto fcgi' is not supported by moonproxy yet."), "{errs}");
+        let errs = load("backend b\n server s 127.0.0.1:1 proto h2\n").unwrap_err().join("\n");
+        assert!(errs.contains("proto h2"), "{errs}");
     }
 }

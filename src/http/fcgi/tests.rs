@@ -92,8 +92,12 @@ fn param<'a>(pairs: &'a [(Vec<u8>, Vec<u8>)], name: &str) -> Option<&'a str> {
     pairs.iter().find(|(n, _)| n == name.as_bytes()).map(|(_, v)| std::str::from_utf8(v).unwrap())
 }
 
+/// Records as (type, content), and name-value pairs.
+type Records = Vec<(Type, Vec<u8>)>;
+type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// Writes `http` as the stream would, returns the records sent and the PARAMS.
-fn send(codec: &mut Codec, io: &mut Script, prepared: Arc<Prepared>, http: &[u8]) -> (Vec<(Type, Vec<u8>)>, Vec<(Vec<u8>, Vec<u8>)>) {
+fn send(codec: &mut Codec, io: &mut Script, prepared: Arc<Prepared>, http: &[u8]) -> (Records, Pairs) {
     codec.expect(prepared);
     // In small pieces: the codec resumes anywhere.
     for piece in http.chunks(5) {
