@@ -123,7 +123,10 @@ impl App {
                             Answer::Normal => {
                                 out.extend(record(7, id, b"warning from the app\n"));
                                 out.extend(record(6, id, b"Content-Type: text/plain\r\nX-App: yes\r\n"));
-                                out.extend(record(6, id, &[b"\r\n".as_slice(), &body].concat()));
+                                out.extend(record(6, id, b"\r\n"));
+                                for part in body.chunks(65535) {
+                                    out.extend(record(6, id, part));
+                                }
                             }
                             Answer::NotFound => out.extend(record(6, id, b"Status: 404 Not Found\nContent-Length: 4\n\nnope")),
                             Answer::Redirect => out.extend(record(6, id, b"Location: /elsewhere\r\n\r\n")),
@@ -391,4 +394,33 @@ fn configuration_errors_read_as_haproxys() {
             assert!(out.stderr.contains(&want), "{bin:?}: {text}\nwanted: {want}\ngot: {}", out.stderr);
         }
     }
+}
+
+/// A body larger than the buffers, both ways: the request streams as STDIN records, the
+/// response (longer than one record) comes back whole.
+#[test]
+fn large_bodies_stream_both_ways() {
+    let app = App::start(Answer::Normal);
+    let proxy = ProxyBuilder::new(&config("")).port("be", app.backend.port()).start();
+    let body: Vec<u8> = (0..300_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    let mut client = proxy.connect("fe");
+    let head = format!("POST /big.php HTTP/1.1\r\nHost: test\r\nContent-Length: {}\r\n\r\n", body.len());
+    let res = client.http_request(&[head.as_bytes(), &body].concat());
+    assert_eq!(res.status, 200);
+    assert_eq!(res.body.len(), body.len() + 6);
+    assert!(res.body[6..] == body[..], "the body came back changed");
+    let seen = app.seen();
+    assert_eq!((seen[0].param("CONTENT_LENGTH"), seen[0].stdin.len()), (Some("300000"), body.len()));
+    // A chunked one longer than what is held for CONTENT_LENGTH goes without it.
+    let mut chunked = b"POST /big.php HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    for part in body.chunks(10_000) {
+        chunked.extend_from_slice(format!("{:x}\r\n", part.len()).as_bytes());
+        chunked.extend_from_slice(part);
+        chunked.extend_from_slice(b"\r\n");
+    }
+    chunked.extend_from_slice(b"0\r\n\r\n");
+    let res = client.http_request(&chunked);
+    assert_eq!((res.status, res.body.len()), (200, body.len() + 6));
+    let seen = app.seen();
+    assert_eq!((seen[1].param("CONTENT_LENGTH"), seen[1].stdin.len()), (None, body.len()));
 }
