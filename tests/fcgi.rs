@@ -363,6 +363,9 @@ fn broken_applications_get_a_502_and_a_log_line() {
         assert_eq!(res.status, 502, "{}", if answer == Answer::Garbage { "garbage" } else { "truncated" });
         let line = proxy.wait_for_line(|l| l.contains("GET /x.php"), Duration::from_secs(5));
         assert!(line.contains(" be/fpm ") && line.contains(" 502 ") && line.contains(" SH-- "), "{line}");
+        let warning = proxy.wait_for_line(|l| l.contains("[WARNING]") && l.contains("FastCGI server be/fpm"), Duration::from_secs(5));
+        let why = if answer == Answer::Garbage { "unsupported FastCGI version 7" } else { "closed the connection before the end of its response" };
+        assert!(warning.contains(why), "{warning}");
     }
 }
 

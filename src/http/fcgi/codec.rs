@@ -92,7 +92,10 @@ pub struct Codec {
     eof: bool,
 }
 
+/// A broken exchange: said on stderr (`[WARNING]`, naming the server), and the error
+/// that fails the read or write, which the stream answers with a 502.
 fn invalid(msg: String) -> io::Error {
+    crate::diag::emit(crate::diag::Severity::Warning, format_args!("{msg}"));
     io::Error::new(io::ErrorKind::InvalidData, msg)
 }
 
