@@ -393,7 +393,7 @@ fn configuration_errors_read_as_haproxys() {
         for bin in bins {
             let out = ProxyBuilder::new(&format!("{base}{text}")).bin(&bin).flags(["-c"]).run();
             assert_ne!(out.code(), Some(0), "{bin:?}: {text}");
-            let want = want.replace("CFG", &out.stderr.split("parsing [").nth(1).and_then(|s| s.split(':').next()).unwrap_or("?"));
+            let want = want.replace("CFG", out.stderr.split("parsing [").nth(1).and_then(|s| s.split(':').next()).unwrap_or("?"));
             assert!(out.stderr.contains(&want), "{bin:?}: {text}\nwanted: {want}\ngot: {}", out.stderr);
         }
     }
