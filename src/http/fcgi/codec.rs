@@ -47,8 +47,8 @@ const MAX_CGI_HEAD: usize = 16384;
 enum Req {
     /// Between requests (or before the first).
     Idle,
-    /// Reading the HTTP head the stream wrote (bytes seen so far, to find its end).
-    Head { seen: usize, tail: [u8; 3] },
+    /// Reading the HTTP head the stream wrote (its last three bytes, to find its end).
+    Head { tail: [u8; 3] },
     /// Translating the body.
     Body { decoder: BodyDecoder, held: Option<Vec<u8>> },
 }
@@ -90,6 +90,8 @@ pub struct Codec {
     http: Vec<u8>,
     /// The application closed its side.
     eof: bool,
+    /// The last socket read filled its buffer: more may be waiting.
+    maybe_more: bool,
 }
 
 /// A broken exchange: said on stderr (`[WARNING]`, naming the server), and the error
@@ -111,6 +113,7 @@ impl Codec {
             input: Vec::new(),
             http: Vec::new(),
             eof: false,
+            maybe_more: false,
         }
     }
 
@@ -127,9 +130,10 @@ impl Codec {
         !self.out.is_empty()
     }
 
-    /// Decoded bytes or input are held: a short read does not prove the socket empty.
+    /// Decoded bytes or input are held, or the socket may hold more: a read shorter
+    /// than asked does not prove the socket empty (see `stream::conn`).
     pub fn holds_input(&self) -> bool {
-        !self.http.is_empty() || !self.input.is_empty()
+        !self.http.is_empty() || !self.input.is_empty() || self.maybe_more
     }
 
     /// Sends what records it can.
@@ -175,9 +179,9 @@ impl Codec {
                     };
                     self.cur = Some(p);
                     self.res = Res::Head { cgi: Vec::new() };
-                    self.req = Req::Head { seen: 0, tail: [0; 3] };
+                    self.req = Req::Head { tail: [0; 3] };
                 }
-                Req::Head { seen, tail } => {
+                Req::Head { tail } => {
                     // The end of the head: the first CRLFCRLF (the stream's own head).
                     let mut end = None;
                     for (i, &b) in data.iter().enumerate() {
@@ -187,10 +191,7 @@ impl Codec {
                         }
                         *tail = [tail[1], tail[2], b];
                     }
-                    let Some(end) = end else {
-                        *seen += data.len();
-                        return Ok(());
-                    };
+                    let Some(end) = end else { return Ok(()) };
                     data = &data[end..];
                     self.start_request();
                 }
@@ -283,7 +284,9 @@ impl Codec {
                     _ => Err(invalid(format!("FastCGI server {} closed the connection before the end of its response", self.server))),
                 };
             }
-            match io.read(&mut tmp) {
+            let got = io.read(&mut tmp);
+            self.maybe_more = matches!(got, Ok(n) if n == tmp.len());
+            match got {
                 Ok(0) => self.eof = true,
                 Ok(n) => {
                     self.input.extend_from_slice(&tmp[..n]);
