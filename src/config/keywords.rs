@@ -18,6 +18,7 @@
 
 use super::parse::compression as comp;
 use super::parse::cookie;
+use super::parse::fcgi_app;
 use super::parse::declare;
 use super::parse::global as g;
 use super::parse::http_misc;
@@ -123,6 +124,7 @@ const fn ign(name: &'static str, sections: u8, note: &'static str) -> Keyword {
         note,
     }
 }
+#[allow(dead_code)] // for keywords not supported yet, when there is none
 const fn nyi(name: &'static str, sections: u8) -> Keyword {
     Keyword {
         name,
@@ -449,7 +451,7 @@ pub static PROXY: &[Keyword] = &[
     sup("stick-table", FB, super::parse::stick::stick_table, "ip, ipv6, integer, string, binary keys; `size`, `expire`, `nopurge`, `peers` (no sync), `store` with the `gpc`/`gpt` arrays; shared by all threads: doc/stick-tables.md"),
     sup("tcp-check", DB, super::parse::tcp_check::tcp_check, "`connect [port] [linger]`, `send`, `send-binary`, `expect [!] string, rstring, binary, rbinary` with `min-recv`, `error-status`, plain `on-success`/`on-error`; `comment`: doc/checks.md"),
     sup("unique-id-header", DF, http_misc::unique_id_header, ""),
-    nyi("use-fcgi-app", B),
+    sup("use-fcgi-app", FB, fcgi_app::use_fcgi_app, "the `fcgi-app` section whose FastCGI application the backend's `proto fcgi` servers run (doc/http.md, FastCGI)"),
     sup("use-server", B, p::use_server, "`<server> if|unless <cond>`: before cookies and load balancing; a down server is skipped unless `option persist`"),
 ];
 
@@ -586,7 +588,7 @@ pub static SERVER_OPTIONS: &[SubKeyword] = &[
     n("pool-low-conn", 0),
     s("pool-max-conn", 0, "idle connections kept per server"),
     s("pool-purge-delay", 0, "an idle connection unused this long is closed"),
-    n("proto", 0),
+    s("proto", 0, "`fcgi`: the server is a FastCGI application (`use-fcgi-app`, doc/http.md); `h1`: HTTP/1, as without it; other multiplexers refused"),
     s("proxy-v2-options", 0, "`crc32c`, `unique-id`, `authority` (the client's SNI), `ssl`, `cert-cn`, `ssl-cipher` TLVs; not yet `cert-sig`, `cert-key`"),
     s("redir", 0, "GET/HEAD answered with a 302 to `<prefix><uri>`, logged `LC` as HAProxy"),
     s("resolve-net", 0, "preferred networks for the resolved address"),
@@ -855,6 +857,14 @@ const OTHER_SECTIONS: &[(&str, &str, &str)] = &[
     ("cache", "max-age", "seconds an object stays fresh at most (60); the response's `s-maxage`/`max-age`/`Expires` may shorten it"),
     ("cache", "process-vary", "`on`: responses with `Vary: accept-encoding|referer|origin` are stored per variant; `off` (the default): not stored"),
     ("cache", "max-secondary-entries", "variants kept for one URL with `process-vary on` (10)"),
+    ("fcgi-app", "acl", "ACLs private to the section, for `set-param` and `pass-header` conditions (doc/http.md, FastCGI)"),
+    ("fcgi-app", "docroot", "required: DOCUMENT_ROOT, and the start of SCRIPT_FILENAME and PATH_TRANSLATED"),
+    ("fcgi-app", "index", "appended to a script name ending with `/`"),
+    ("fcgi-app", "log-stderr", "`global` or a `log` line's target: where the application's STDERR records are logged (level `err`, one message per record)"),
+    ("fcgi-app", "option", "`[no] option keep-conn` (FCGI_KEEP_CONN, the default), `max-reqs <n>`; `get-values` and `mpxs-conns` accepted: one request at a time per connection, nothing asked"),
+    ("fcgi-app", "pass-header", "`pass-header <name> [if|unless <cond>]`: `Authorization` or `Proxy-Authorization` as HTTP_* too"),
+    ("fcgi-app", "path-info", "regex on the URL-decoded path: capture 1 is SCRIPT_NAME, capture 2 PATH_INFO"),
+    ("fcgi-app", "set-param", "`set-param <name> <log-format> [if|unless <cond>]`: an empty value sets nothing; overrides a default parameter"),
 ];
 
 #[cfg(test)]

@@ -58,6 +58,9 @@ pub struct Config {
     /// `log-forward` sections, in file order (added by "logfwd": the syslog relay,
     /// src/config/parse/log_forward.rs, run by src/log/forward/).
     pub log_forwards: Vec<LogForward>,
+    /// `fcgi-app` sections, in file order (added by "fcgi": src/config/parse/fcgi_app.rs,
+    /// run by src/http/fcgi/).
+    pub fcgi_apps: Vec<FcgiApp>,
 }
 
 /// A `log-forward <name>` section (added by "logfwd"): syslog messages received on its
@@ -78,6 +81,48 @@ pub struct LogForward {
     pub backlog: Option<u32>,
     /// `timeout client`: an idle stream connection is closed (`None`: never).
     pub timeout_client: Option<Duration>,
+}
+
+/// An `fcgi-app <name>` section (added by "fcgi"): a FastCGI responder application that
+/// backends name with `use-fcgi-app` (HAProxy's configuration manual, section 10).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FcgiApp {
+    pub name: String,
+    pub location: Location,
+    /// `docroot <path>` (required).
+    pub docroot: Option<String>,
+    /// `index <script-name>`: appended to a path ending with `/` for SCRIPT_NAME.
+    pub index: Option<String>,
+    /// `path-info <regex>`: captures SCRIPT_NAME and PATH_INFO from the decoded path.
+    pub path_info: Option<String>,
+    /// `log-stderr`: where STDERR records are logged (`log-stderr global` is resolved
+    /// to the global targets at the end of parsing).
+    pub log_stderr: Vec<LogTarget>,
+    /// `log-stderr global` lines not resolved yet (the global section may come later).
+    pub log_stderr_global: bool,
+    /// `option keep-conn` (the default) / `no option keep-conn`.
+    pub keep_conn: bool,
+    /// `option get-values`: accepted; moonproxy does not ask (one request per connection).
+    pub get_values: bool,
+    /// `option mpxs-conns`: accepted; moonproxy does not multiplex.
+    pub mpxs_conns: bool,
+    /// `option max-reqs <n>` (1).
+    pub max_reqs: u32,
+    /// `set-param <name> <fmt> [if|unless cond]`, in order.
+    pub set_params: Vec<FcgiRule>,
+    /// `pass-header <name> [if|unless cond]`, in order.
+    pub pass_headers: Vec<FcgiRule>,
+    /// The section's own ACLs (private to it, as in HAProxy).
+    pub acls: Vec<Acl>,
+}
+
+/// A `set-param` (with its log-format value) or `pass-header` line (value `None`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FcgiRule {
+    pub name: String,
+    pub value: Option<String>,
+    pub cond: Option<Condition>,
+    pub location: Location,
 }
 
 /// A `cache <name>` section (added by "cache"): HAProxy's small object cache, used by
@@ -826,6 +871,8 @@ pub struct Proxy {
     /// `filter lua.<name> [args...]` lines, in order (added for Lua filters,
     /// src/stream/filter.rs).
     pub lua_filters: Vec<LuaFilterConf>,
+    /// `use-fcgi-app <name>` (added by "fcgi", backends in HTTP mode).
+    pub use_fcgi_app: Option<String>,
     /// `stick-table ...` (added for stick tables, src/config/parse/stick.rs): the
     /// proxy's table, named after the proxy.
     pub stick_table: Option<crate::stick::TableDef>,
@@ -1631,6 +1678,9 @@ pub struct ServerTuning {
     /// `minconn <n>`: with the backend's `fullconn`, the server's limit grows from
     /// this to `maxconn` with the backend's load (added for dynamic maxconn).
     pub minconn: u32,
+    /// `proto <name>`: the multiplexer of its connections; `fcgi` speaks FastCGI to it
+    /// (added by "fcgi", src/http/fcgi/). `None`: HTTP/1 (or TCP).
+    pub proto: Option<String>,
 }
 
 /// `observe <mode>`: which traffic events count for a server's health.

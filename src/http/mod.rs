@@ -18,6 +18,7 @@ pub mod cache;
 pub mod capture;
 pub mod compress;
 pub mod errors;
+pub mod fcgi;
 pub mod h1;
 pub mod live;
 pub mod options;

@@ -59,6 +59,9 @@ pub struct Txn {
     /// The TLS of the server connection the response came on (`ssl_bc*` in the
     /// transaction's log line, once that connection may be closed).
     pub server_tls: Option<std::sync::Arc<crate::tls::TlsInfo>>,
+    /// `use-fcgi-app`: the request's CGI variables, handed to a FastCGI server
+    /// connection with the head (`crate::http::fcgi`).
+    pub fcgi: Option<std::sync::Arc<crate::http::fcgi::Prepared>>,
 }
 
 impl Txn {
@@ -83,6 +86,7 @@ impl Txn {
         self.no_l7_retry = false;
         self.unique_id = None;
         self.server_tls = None;
+        self.fcgi = None;
         self.persist = Default::default();
         self.cookie_req = None;
         self.cookie_res = None;

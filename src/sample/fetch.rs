@@ -224,6 +224,7 @@ pub fn lookup(name: &str) -> Option<&'static Fetch> {
         .or_else(|| super::fetch_proxy::lookup(name))
         .or_else(|| super::fetch_conn::lookup(name))
         .or_else(|| crate::stick::sample::lookup_fetch(name))
+        .or_else(|| crate::http::fcgi::fetch::lookup(name))
 }
 
 fn check_bool(a: &mut [Arg]) -> Result<(), String> {

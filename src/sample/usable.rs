@@ -156,6 +156,8 @@ static TABLE: &[(&str, u32, &str)] = &[
     ("fc_src_is_local", 0x0fffff, ""),
     ("fc_src_port", 0x0fffff, ""),
     ("fc_unacked", 0x0fffff, ""),
+    ("fcgi.docroot", 0x0007fc, ""),
+    ("fcgi.index", 0x0007fc, ""),
     ("fe_client_timeout", 0x07ffff, ""),
     ("fe_conn", 0x2fffff, ""),
     ("fe_defbe", 0x07ffff, ""),

@@ -28,6 +28,27 @@ enum Io {
     Tcp(mio::net::TcpStream),
     Unix(mio::net::UnixStream),
     Tls(Box<crate::tls::TlsStream>),
+    /// A FastCGI server (`proto fcgi`): the stream's HTTP/1.1 translated to and from
+    /// records over the socket below (`crate::http::fcgi::codec`).
+    Fcgi(Box<(Io, crate::http::fcgi::codec::Codec)>),
+}
+
+/// `Read`/`Write` over an [`Io`], for the FastCGI codec.
+struct Raw<'a>(&'a mut Io);
+
+impl Read for Raw<'_> {
+    fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
+        self.0.read(b)
+    }
+}
+
+impl Write for Raw<'_> {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        self.0.write(b)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 impl From<Sock> for Io {
@@ -45,6 +66,7 @@ impl Io {
             Io::Tcp(s) => s.read(b),
             Io::Unix(s) => s.read(b),
             Io::Tls(s) => s.read(b),
+            Io::Fcgi(f) => f.1.read(&mut Raw(&mut f.0), b),
         }
     }
     fn write(&mut self, b: &[u8]) -> io::Result<usize> {
@@ -52,6 +74,7 @@ impl Io {
             Io::Tcp(s) => s.write(b),
             Io::Unix(s) => s.write(b),
             Io::Tls(s) => s.write(b),
+            Io::Fcgi(f) => f.1.write(&mut Raw(&mut f.0), &[b]),
         }
     }
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
@@ -59,6 +82,7 @@ impl Io {
             Io::Tcp(s) => s.write_vectored(bufs),
             Io::Unix(s) => s.write_vectored(bufs),
             Io::Tls(s) => s.write_vectored(bufs),
+            Io::Fcgi(f) => f.1.write(&mut Raw(&mut f.0), &bufs.iter().map(|b| &b[..]).collect::<Vec<_>>()),
         }
     }
     /// `write`, with `MSG_MORE` on TCP when `more` (see [`Conn::more`]).
@@ -81,6 +105,7 @@ impl Io {
             Io::Tcp(s) => s.shutdown(how),
             Io::Unix(s) => s.shutdown(how),
             Io::Tls(s) => s.shutdown(how),
+            Io::Fcgi(f) => f.0.shutdown(how),
         }
     }
     fn source(&mut self) -> &mut dyn Source {
@@ -88,6 +113,7 @@ impl Io {
             Io::Tcp(s) => s,
             Io::Unix(s) => s,
             Io::Tls(s) => s.tcp_mut(),
+            Io::Fcgi(f) => f.0.source(),
         }
     }
     /// Whether a read shorter than the room given proves the socket empty (see the
@@ -95,6 +121,7 @@ impl Io {
     fn short_read_drains(&self) -> bool {
         match self {
             Io::Tls(s) => s.short_read_drains(),
+            Io::Fcgi(f) => !f.1.holds_input() && f.0.short_read_drains(),
             _ => true,
         }
     }
@@ -103,6 +130,7 @@ impl Io {
         match self {
             Io::Tcp(s) => Some(s),
             Io::Tls(s) => Some(s.tcp()),
+            Io::Fcgi(f) => f.0.tcp(),
             Io::Unix(_) => None,
         }
     }
@@ -281,6 +309,12 @@ impl Conn {
                 let _ = s.flush();
             }
         }
+        // FastCGI records the codec could not send yet, likewise.
+        if let Io::Fcgi(f) = &mut self.sock {
+            if ready.writable && f.1.has_pending_output() {
+                let _ = f.1.flush(&mut Raw(&mut f.0));
+            }
+        }
     }
 
     /// Wraps an accepted or connecting TCP socket into a TLS session.
@@ -288,6 +322,19 @@ impl Conn {
         match self.sock {
             Io::Tcp(s) => Ok(Conn::with_io(Io::Tls(Box::new(wrap(s)?)))),
             _ => Err(io::Error::new(io::ErrorKind::InvalidInput, "TLS needs a TCP socket")),
+        }
+    }
+
+    /// Makes a server connection speak FastCGI (`proto fcgi`); `server` names it in
+    /// messages (`backend/server`).
+    pub fn into_fcgi(self, server: &str) -> Conn {
+        Conn::with_io(Io::Fcgi(Box::new((self.sock, crate::http::fcgi::codec::Codec::new(server)))))
+    }
+
+    /// The FastCGI request whose head is written next (no effect on other connections).
+    pub fn fcgi_expect(&mut self, prepared: &std::sync::Arc<crate::http::fcgi::Prepared>) {
+        if let Io::Fcgi(f) = &mut self.sock {
+            f.1.expect(prepared.clone());
         }
     }
 
@@ -325,10 +372,16 @@ impl Conn {
     /// For a connecting server socket: did the connect complete? Checks `SO_ERROR`
     /// and then `getpeername`, as a writable event alone does not mean success.
     pub fn connect_state(&mut self) -> ConnectState {
-        let (err, peer) = match &self.sock {
+        // A FastCGI connection connects as the socket under its codec.
+        let sock = match &mut self.sock {
+            Io::Fcgi(f) => &mut f.0,
+            s => s,
+        };
+        let (err, peer) = match &*sock {
             Io::Tcp(s) => (s.take_error(), s.peer_addr().map(drop)),
             Io::Unix(s) => (s.take_error(), s.peer_addr().map(drop)),
             Io::Tls(s) => (s.tcp().take_error(), s.tcp().peer_addr().map(drop)),
+            Io::Fcgi(_) => unreachable!("the socket under the codec"),
         };
         match err {
             Ok(Some(e)) | Err(e) => return classify_connect_error(&e),
@@ -340,7 +393,7 @@ impl Conn {
         match peer {
             // A TLS server connection is established once its handshake is done: a
             // failed handshake is a failed connection (retried, `SC`), as in HAProxy.
-            Ok(()) => match &mut self.sock {
+            Ok(()) => match sock {
                 Io::Tls(s) => match s.drive_handshake() {
                     Ok(true) => ConnectState::Established,
                     Ok(false) => ConnectState::Pending,
@@ -513,10 +566,15 @@ impl Conn {
     /// The file descriptor number, for `-d` traces.
     pub fn raw_fd(&self) -> i32 {
         use std::os::fd::AsRawFd;
-        match &self.sock {
+        let sock = match &self.sock {
+            Io::Fcgi(f) => &f.0,
+            s => s,
+        };
+        match sock {
             Io::Tcp(s) => s.as_raw_fd(),
             Io::Unix(s) => s.as_raw_fd(),
             Io::Tls(s) => s.tcp().as_raw_fd(),
+            Io::Fcgi(_) => -1,
         }
     }
 

@@ -978,6 +978,9 @@ impl Stream {
                 return false;
             }
             self.http_prepare_request(env);
+            if !self.http_fcgi_prepare(env) {
+                return false;
+            }
             self.http_mut().rules_at = RulesAt::RequestDone;
         }
         true
@@ -1016,6 +1019,29 @@ impl Stream {
         }
         h.req.out.clear();
         req.write_head(&mut h.req.out);
+    }
+
+    /// `use-fcgi-app`: the CGI variables of the request, for a FastCGI server
+    /// (`crate::http::fcgi::App::prepare`). False when the request was refused.
+    fn http_fcgi_prepare(&mut self, env: &mut Env<'_, '_>) -> bool {
+        let be = self.backend.unwrap_or(self.frontend);
+        let Some(app) = env.proxies[be].fcgi.as_ref().map(|f| f.app.clone()) else { return true };
+        let facts = crate::http::fcgi::ConnFacts { src: self.src, dst: self.dst, tls: self.client.is_tls() };
+        let fe = &env.proxies[self.frontend];
+        let h = self.http.as_mut().expect("HTTP mode");
+        let mut renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars, self.client.tls_info().cloned(), super::client_facts(&self.client, self.proxy_hdr.as_deref()).in_txn(h.done));
+        renv.backend = Some(&env.proxies[be].name);
+        let prepared = app.prepare(h.txn.req.as_ref().expect("a parsed request"), &rules::RuleCtx::new(&renv, &h.txn), &facts);
+        match prepared {
+            Ok(p) => {
+                h.txn.fcgi = Some(std::sync::Arc::new(p));
+                true
+            }
+            Err(status) => {
+                self.http_reject(env, status, Termination::new(Cause::ProxyAbort, Phase::Request));
+                false
+            }
+        }
     }
 
     // ---- Tarpit and LocalReply ---------------------------------------------------------
@@ -1348,6 +1374,9 @@ impl Stream {
             // for both when the body is already here).
             if srv.writable && !h.req.out.is_empty() {
                 super::l7retry::keep_request(h, self.req.buf.data(), l7_retries);
+                if let Some(p) = &h.txn.fcgi {
+                    srv.fcgi_expect(p);
+                }
             }
             if srv.writable && !h.req.out.is_empty() {
                 let (n, end) = if h.req.fwd > 0 {

@@ -685,6 +685,7 @@ impl Stream {
         // With TLS, a PROXY header goes out in clear before the ClientHello.
         let clear_header = if tls.is_some() { self.proxy_header_to_send(env, be, srv) } else { None };
         let source = env.pool.backend_state(be).and_then(|b| b.servers().get(srv)).and_then(|s| s.tuning().source.as_ref());
+        let fcgi_server = env.proxies[be].fcgi.as_ref().and_then(|f| f.server_name(srv));
         let conn = addr.as_ref().and_then(|addr| {
             let mut c = Conn::connect_from(addr, source, self.src).ok()?;
             if let Some(wrap) = tls {
@@ -692,6 +693,9 @@ impl Stream {
                 if let Some(header) = clear_header {
                     c.send_before_tls(header);
                 }
+            }
+            if let Some(name) = fcgi_server.as_deref() {
+                c = c.into_fcgi(name);
             }
             c.register(env.cx.registry, token::encode(Kind::Server, env.key)).ok()?;
             if keepalive {

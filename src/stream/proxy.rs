@@ -130,6 +130,8 @@ pub struct ProxyRt {
     pub lua_filters: Vec<crate::config::model::LuaFilterConf>,
     /// Per server (config order): the TLS of its `ssl` line (`crate::tls`).
     pub server_tls: Vec<Option<crate::tls::ServerTls>>,
+    /// `use-fcgi-app` and its `proto fcgi` servers (`crate::http::fcgi`).
+    pub fcgi: Option<Box<crate::http::fcgi::Backend>>,
 }
 
 impl ProxyRt {
@@ -295,6 +297,10 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
         let force_persist = compile_all(&p.force_persist);
         let ignore_persist = compile_all(&p.ignore_persist);
         let nservers = if p.cap.backend { p.servers.len() } else { 0 };
+        let fcgi = crate::http::fcgi::Backend::build(cfg, p).unwrap_or_else(|e| {
+            errors.extend(e);
+            None
+        });
         let error_replies = p.error_replies.iter().filter_map(|r| super::error_reply::ErrorReply::compile(r).map_err(|e| errors.push(format!("parsing [{}] : http-error : {e}", r.location))).ok()).collect();
         out.push(ProxyRt {
             monitor,
@@ -348,6 +354,7 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
                 .flatten(),
             server_tls: p.servers.iter().map(|s| s.tls.clone()).collect(),
             lua_filters: p.lua_filters.clone(),
+            fcgi,
         });
     }
     if errors.is_empty() { Ok(out) } else { Err(errors) }

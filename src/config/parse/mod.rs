@@ -27,6 +27,7 @@ pub mod mailers;
 pub mod program;
 pub mod ring;
 pub mod cache;
+pub mod fcgi_app;
 pub mod process;
 pub mod proxy;
 pub mod rates;
@@ -174,6 +175,8 @@ enum Current {
     Cache(Option<usize>),
     /// A `log-forward` section (index in `config.log_forwards`; `None`: a bad name).
     LogForward(Option<usize>),
+    /// An `fcgi-app` section (index in `config.fcgi_apps`; `None`: a bad name).
+    FcgiApp(Option<usize>),
 }
 
 /// One open `.if` block.
@@ -503,11 +506,12 @@ impl Parser {
             self.current = Current::LogForward(log_forward::start(self, &line));
             return;
         }
-        if matches!(
-            kw,
-            "fcgi-app"
-                | "crt-store"
-        ) {
+        if kw == "fcgi-app" {
+            self.end_section();
+            self.current = Current::FcgiApp(fcgi_app::start(self, &line));
+            return;
+        }
+        if kw == "crt-store" {
             self.end_section();
             self.alert(
                 &line.loc,
@@ -537,6 +541,7 @@ impl Parser {
             Current::Program(i) => return program::keyword(self, *i, &line),
             Current::Cache(c) => return cache::keyword(self, *c, &line),
             Current::LogForward(f) => return log_forward::keyword(self, *f, &line),
+            Current::FcgiApp(a) => return fcgi_app::keyword(self, *a, &line),
             Current::Global => Section::Global,
             Current::Proxy(d) | Current::Defaults(d, _) => d.section,
         };
@@ -798,6 +803,7 @@ impl Parser {
         log_forward::check(&self.config, &mut self.diags);
         program::check(&self.config, self.master_worker, &mut self.diags);
         cache::check(&self.config, &mut self.diags);
+        fcgi_app::check(&mut self.config, &mut self.diags);
         cookie::check(&self.config, &mut self.diags);
         global_extra::finish(&mut self.config, &mut self.diags);
         global::check(&self.config, &mut self.diags);

@@ -235,6 +235,10 @@ fn apply_opts(
         if kw == "usesrc" {
             return Err(super::source::USESRC_ALONE.into());
         }
+        if kw == "proto" {
+            i += super::fcgi_app::server_proto(&mut o.more.tuning.proto, args.get(i + 1).map(String::as_str))?;
+            continue;
+        }
         if let Some(used) = super::server_health::apply(&mut o.more.tuning, kw, args.get(i + 1).map(String::as_str))? {
             i += used;
             continue;
