@@ -314,7 +314,7 @@ fn open_inet(bind: &Bind, sa: SocketAddr, backlog: i32) -> StepResult<mio::net::
                 s.set_only_v6(false)?;
             }
         }
-        apply_bind_tuning(&s, &bind.tuning, sa)?;
+        apply_bind_tuning(&s, &bind.tuning, sa, backlog)?;
         // `tune.rcvbuf.client` / `tune.sndbuf.client`, inherited by accepted sockets.
         crate::sys::sockopt::tune_client_buffers(&s)?;
         s.set_nonblocking(true)?;
@@ -326,8 +326,15 @@ fn open_inet(bind: &Bind, sa: SocketAddr, backlog: i32) -> StepResult<mio::net::
     Ok(mio::net::TcpListener::from_std(s.into()))
 }
 
-/// `mss`, `interface`, `transparent` on a `bind` line.
-fn apply_bind_tuning(s: &Socket, t: &crate::config::model::BindTuning, sa: SocketAddr) -> io::Result<()> {
+/// `mss`, `interface`, `transparent`, `tcp-ut`, `tfo` (a queue as long as the backlog)
+/// on a `bind` line.
+fn apply_bind_tuning(s: &Socket, t: &crate::config::model::BindTuning, sa: SocketAddr, backlog: i32) -> io::Result<()> {
+    if let Some(delay) = t.tcp_ut {
+        crate::sys::sockopt::set_user_timeout(&socket2::SockRef::from(s), delay)?;
+    }
+    if t.tfo {
+        crate::sys::sockopt::set_fastopen_listener(s, backlog)?;
+    }
     if let Some(mss) = t.mss {
         s.set_tcp_mss(mss)?;
     }

@@ -683,9 +683,11 @@ impl Stream {
         let tls = self.server_tls_start(env.proxies, be, srv, addr.as_ref());
         // With TLS, a PROXY header goes out in clear before the ClientHello.
         let clear_header = if tls.is_some() { self.proxy_header_to_send(env, be, srv) } else { None };
-        let source = env.pool.backend_state(be).and_then(|b| b.servers().get(srv)).and_then(|s| s.tuning().source.as_ref());
+        let tuning = env.pool.backend_state(be).and_then(|b| b.servers().get(srv)).map(|s| s.tuning());
+        let source = tuning.and_then(|t| t.source.as_ref());
+        let (tfo, tcp_ut) = tuning.map_or((false, None), |t| (t.tfo, t.tcp_ut));
         let conn = addr.as_ref().and_then(|addr| {
-            let mut c = Conn::connect_from(addr, source, self.src).ok()?;
+            let mut c = Conn::connect_tfo(addr, source, self.src, tfo).ok()?;
             if let Some(wrap) = tls {
                 c = c.into_tls(wrap).ok()?;
                 if let Some(header) = clear_header {
@@ -698,6 +700,9 @@ impl Stream {
                 let _ = crate::sys::sockopt::set_keepalive_probes(c.raw_fd(), &probes);
             }
             let _ = crate::sys::sockopt::tune_server_socket(c.raw_fd());
+            if let Some(delay) = tcp_ut {
+                let _ = crate::sys::sockopt::set_user_timeout_fd(c.raw_fd(), delay);
+            }
             if nolinger {
                 c.set_nolinger();
             }
