@@ -128,6 +128,9 @@ pub struct Listener {
     pub tls: Option<crate::tls::BindTls>,
     /// `accept-proxy`: its connections start with a PROXY protocol header.
     pub accept_proxy: bool,
+    /// `accept-netscaler-cip <magic>`: its connections start with a NetScaler Client
+    /// IP header.
+    pub netscaler_cip: Option<u32>,
     sock: Option<ListenSock>,
     state: ListenState,
     index: usize,
@@ -155,6 +158,7 @@ impl Listener {
             conns: 0,
             tls: bind.tls.clone(),
             accept_proxy: bind.accept_proxy,
+            netscaler_cip: bind.tuning.netscaler_cip,
             sock: Some(sock),
             state: ListenState::Paused,
             index,
@@ -257,6 +261,7 @@ impl Listener {
             conns: 0,
             tls: self.tls.clone(),
             accept_proxy: self.accept_proxy,
+            netscaler_cip: self.netscaler_cip,
             sock,
             state,
             index: self.index,

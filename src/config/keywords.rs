@@ -630,7 +630,7 @@ pub static BIND_OPTIONS: &[SubKeyword] = &[
     s("uid", 0, "unix sockets"),
     s("v4v6", 0, ""),
     s("v6only", 0, ""),
-    n("accept-netscaler-cip", 0),
+    s("accept-netscaler-cip", 0, "NetScaler Client IP header (legacy and standard forms) read first; its addresses replace the connection's; not with `accept-proxy` or `ssl`"),
     s("accept-proxy", 0, "PROXY v1/v2 header read first (whole in the first read, as HAProxy); `tcp-request connection` rules see the real addresses"),
     s("allow-0rtt", 0, "TLS: accepted; rustls is never offered 0-RTT (no early data)"),
     s("alpn", 0, "TLS: advertised names; in `mode http` only http/1.1 and http/1.0 (moonproxy speaks no h2)"),

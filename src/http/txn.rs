@@ -59,6 +59,9 @@ pub struct Txn {
     /// The TLS of the server connection the response came on (`ssl_bc*` in the
     /// transaction's log line, once that connection may be closed).
     pub server_tls: Option<std::sync::Arc<crate::tls::TlsInfo>>,
+    /// The rule that ended the evaluation of its list with a verdict (`allow`, `deny`,
+    /// `return`, `redirect` ...): `last_rule_file`, `last_rule_line` (added by "misc").
+    pub last_rule: Option<crate::config::model::Location>,
 }
 
 impl Txn {
@@ -83,6 +86,7 @@ impl Txn {
         self.no_l7_retry = false;
         self.unique_id = None;
         self.server_tls = None;
+        self.last_rule = None;
         self.persist = Default::default();
         self.cookie_req = None;
         self.cookie_res = None;

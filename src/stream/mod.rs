@@ -504,7 +504,7 @@ impl Stream {
             let step = lua::in_rules(env.cx, env.proxies, &*env.pool, || match self.http.as_mut() {
                 // HTTP: conditions see the request (`path_beg`, `hdr(host)` ...).
                 Some(h) => {
-                    let renv = frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars, self.client.tls_info().cloned(), client_facts(&self.client, self.proxy_hdr.as_deref()).in_txn(h.done));
+                    let renv = frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars, self.client.tls_info().cloned(), client_facts(&self.client, self.proxy_hdr.as_deref(), self.listener, self.server.as_deref()).in_txn(h.done));
                     let cx = crate::http::rules::RuleCtx::new(&renv, &h.txn);
                     analysers::run_backend_rules(fe, &mut self.cursor, &cx)
                 }
@@ -622,7 +622,7 @@ impl Stream {
         let fe = &proxies[self.frontend];
         match self.http.as_mut() {
             Some(h) => {
-                let mut renv = frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars, self.client.tls_info().cloned(), client_facts(&self.client, self.proxy_hdr.as_deref()).in_txn(h.done));
+                let mut renv = frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars, self.client.tls_info().cloned(), client_facts(&self.client, self.proxy_hdr.as_deref(), self.listener, self.server.as_deref()).in_txn(h.done));
                 renv.backend = Some(&proxies[be].name);
                 f(&crate::http::rules::RuleCtx::new(&renv, &h.txn))
             }
@@ -1156,7 +1156,10 @@ impl Stream {
             userlists: &fe.userlists,
             tls: self.client.tls_info().cloned(),
             server_tls: rec.server_tls.clone(),
-            conn: client_facts(&self.client, self.proxy_hdr.as_deref()),
+            conn: crate::sample::fetch_conn::ClientConn {
+                backend_src: rec.backend_src,
+                ..client_facts(&self.client, self.proxy_hdr.as_deref(), self.listener, self.server.as_deref())
+            },
         };
         format.eval_samples(&crate::http::rules::RuleCtx::new(&renv, &h.txn))
     }
@@ -1176,7 +1179,15 @@ fn frontend_rule_env<'a>(
 
 /// What the sample fetches read of the client connection beyond its addresses
 /// (`fc_rtt`, `fc_rcvd_proxy`).
-fn client_facts(client: &Conn, hdr: Option<&proxy_header::ProxyHeader>) -> crate::sample::fetch_conn::ClientConn {
+fn client_facts(client: &Conn, hdr: Option<&proxy_header::ProxyHeader>, listener: usize, server: Option<&ServerSide>) -> crate::sample::fetch_conn::ClientConn {
     let fd = client.raw_fd();
-    crate::sample::fetch_conn::ClientConn { fd: (fd >= 0).then_some(fd), rcvd_proxy: hdr.is_some_and(|h| h.received), first_req: None }
+    crate::sample::fetch_conn::ClientConn {
+        fd: (fd >= 0).then_some(fd),
+        rcvd_proxy: hdr.is_some_and(|h| h.received),
+        first_req: None,
+        listener: Some(listener),
+        pp: hdr.and_then(|h| h.tlvs.clone()),
+        server_fd: server.and_then(|s| s.conn.as_ref()).map(Conn::raw_fd).filter(|fd| *fd >= 0),
+        backend_src: None,
+    }
 }

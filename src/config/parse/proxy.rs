@@ -796,6 +796,11 @@ pub fn bind(p: &mut Parser, l: &Line) -> Result<(), String> {
     if b.accept_proxy && b.tls.is_some() {
         return Err(format!("{ctx} : 'accept-proxy' together with 'ssl' is not supported by moonproxy yet."));
     }
+    // Both headers in turn, or the header before TLS: not built (see above).
+    if b.tuning.netscaler_cip.is_some() && (b.accept_proxy || b.tls.is_some()) {
+        let other = if b.accept_proxy { "accept-proxy" } else { "ssl" };
+        return Err(format!("{ctx} : 'accept-netscaler-cip' together with '{other}' is not supported by moonproxy yet."));
+    }
     p.draft().proxy.binds.push(b);
     Ok(())
 }
