@@ -396,3 +396,49 @@ frontend fe
         assert!(line.contains("fe/ns: Received an invalid NetScaler Client IP magic number"), "{who}: {line}");
     }
 }
+
+/// TCP mode: the listener fetches in `tcp-request content` rules and, with the proxy
+/// fetches and `bc_src_port`, in the log line.
+#[test]
+fn tcp_mode_rules_and_log_lines_see_the_listener_and_the_proxies() {
+    for bin in moonproxy_and_haproxy() {
+        let app = Backend::echo();
+        let proxy = ProxyBuilder::new(
+            "global
+    log stdout format raw local0
+defaults
+    mode tcp
+    log global
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{fe}} id 9 name tcpfe
+    log-format \"so_id=%[so_id] so_name=%[so_name] nbsrv=%[nbsrv(be)] bp=%bp bc_src_port=%[bc_src_port] seen=%[var(sess.seen)]\"
+    tcp-request content set-var(sess.seen) so_id,add(100)
+    default_backend be
+backend be
+    server s1 127.0.0.1:{{app}}
+",
+        )
+        .bin(&bin)
+        .port("app", app.port())
+        .start();
+        let who = bin.display();
+        let mark = proxy.mark();
+        let mut c = TcpStream::connect(proxy.addr("fe")).unwrap();
+        c.set_read_timeout(Some(DEADLINE)).unwrap();
+        c.write_all(b"ping").unwrap();
+        let mut got = [0u8; 4];
+        c.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"ping", "{who}");
+        drop(c);
+        let line = proxy.wait_for_line_after(mark, |l| l.contains("so_id="), DEADLINE);
+        assert_eq!(value(&line, "so_id"), "9", "{who}: {line}");
+        assert_eq!(value(&line, "so_name"), "tcpfe", "{who}: {line}");
+        assert_eq!(value(&line, "nbsrv"), "1", "{who}: {line}");
+        assert_eq!(value(&line, "seen"), "109", "{who}: {line}");
+        assert_eq!(value(&line, "bc_src_port"), value(&line, "bp"), "{who}: {line}");
+        assert_ne!(value(&line, "bp"), "-", "{who}: {line}");
+    }
+}

@@ -93,6 +93,9 @@ pub struct InspectCtx<'a> {
     /// going on (the fetches then "may change": rules with an inspect delay wait).
     pub tls: Option<std::sync::Arc<crate::tls::TlsInfo>>,
     pub tls_pending: bool,
+    /// The client socket, its listener and PROXY TLVs (`fc_rtt`, `so_id`, `dst_conn`,
+    /// `fc_pp_authority`...), where the stream gives them.
+    pub conn: Option<crate::sample::fetch_conn::ClientConn>,
 }
 
 impl<'a> InspectCtx<'a> {
@@ -100,6 +103,12 @@ impl<'a> InspectCtx<'a> {
     pub(super) fn with_tls(mut self, client: &super::conn::Conn) -> Self {
         self.tls = client.tls_info().cloned();
         self.tls_pending = client.tls_handshaking();
+        self
+    }
+
+    /// Gives the context what the stream knows of its connections.
+    pub(super) fn with_conn(mut self, conn: crate::sample::fetch_conn::ClientConn) -> Self {
+        self.conn = Some(conn);
         self
     }
 
@@ -117,11 +126,15 @@ impl<'a> InspectCtx<'a> {
             missed: Cell::new(false),
             tls: None,
             tls_pending: false,
+            conn: None,
         }
     }
 }
 
 impl SampleCtx for InspectCtx<'_> {
+    fn client_conn(&self) -> Option<crate::sample::fetch_conn::ClientConn> {
+        self.conn.clone()
+    }
     fn tls(&self) -> Option<&crate::tls::TlsInfo> {
         if self.tls_pending {
             self.may_change();
@@ -524,7 +537,8 @@ impl Stream {
                 }
             }
             let out = ins.lua_out[0].min(self.req.buf.len());
-            let mut cx = InspectCtx::new((self.src, self.dst), &fe.name, be_name, Some(ins)).with_tls(&self.client);
+            let conn = super::client_facts(&self.client, self.proxy_hdr.as_deref(), self.listener, self.server.as_deref());
+            let mut cx = InspectCtx::new((self.src, self.dst), &fe.name, be_name, Some(ins)).with_tls(&self.client).with_conn(conn);
             cx.req = Some(ChannelData { bytes: &self.req.buf.data()[out..], last });
             let (v, cursor, sess, txn) = super::lua::in_rules(env.cx, env.proxies, &*env.pool, || {
                 run_pass(&px.tcp_rules, TcpRuleList::Content, ins.req_cursor, cx)
@@ -821,10 +835,16 @@ fn decode_body(framing: BodyFraming, limits: &crate::http::h1::Limits, bytes: &[
 /// answers for the connection and the names, the TCP rules' variables for `var()`.
 pub(super) struct LogCtx<'a> {
     pub rec: &'a crate::log::StreamLog,
-    pub ins: &'a Inspect,
+    /// The TCP rules' variables, when they ran.
+    pub ins: Option<&'a Inspect>,
+    /// The connections (`so_id`, `bc_src`, `fc_pp_*`...).
+    pub conn: crate::sample::fetch_conn::ClientConn,
 }
 
 impl SampleCtx for LogCtx<'_> {
+    fn client_conn(&self) -> Option<crate::sample::fetch_conn::ClientConn> {
+        Some(self.conn.clone())
+    }
     fn tls(&self) -> Option<&crate::tls::TlsInfo> {
         self.rec.tls()
     }
@@ -848,8 +868,8 @@ impl SampleCtx for LogCtx<'_> {
     }
     fn var(&self, name: &VarName) -> Option<Sample> {
         match name.scope {
-            Scope::Sess => self.ins.sess_vars.get(name).cloned(),
-            Scope::Txn | Scope::Req | Scope::Res => self.ins.txn_vars.get(name).cloned(),
+            Scope::Sess => self.ins?.sess_vars.get(name).cloned(),
+            Scope::Txn | Scope::Req | Scope::Res => self.ins?.txn_vars.get(name).cloned(),
             Scope::Proc => crate::sample::vars::with_proc_vars(|v| v.get(name).cloned()),
             _ => None,
         }

@@ -509,7 +509,8 @@ impl Stream {
                     analysers::run_backend_rules(fe, &mut self.cursor, &cx)
                 }
                 None => {
-                    let cx = inspect::route_ctx((self.src, self.dst), fe, self.inspect.as_deref(), &self.req).with_tls(&self.client);
+                    let conn = client_facts(&self.client, self.proxy_hdr.as_deref(), self.listener, self.server.as_deref());
+                    let cx = inspect::route_ctx((self.src, self.dst), fe, self.inspect.as_deref(), &self.req).with_tls(&self.client).with_conn(conn);
                     analysers::run_backend_rules(fe, &mut self.cursor, &cx)
                 }
             });
@@ -1141,10 +1142,11 @@ impl Stream {
     fn log_samples(&mut self, format: &crate::log::LogFormat, proxies: &[ProxyRt], rec: &StreamLog) -> Vec<Option<Vec<u8>>> {
         let fe = &proxies[self.frontend];
         let Some(h) = self.http.as_mut() else {
-            return match self.inspect.as_deref() {
-                Some(ins) => format.eval_samples(&inspect::LogCtx { rec, ins }),
-                None => format.eval_samples(rec),
+            let conn = crate::sample::fetch_conn::ClientConn {
+                backend_src: rec.backend_src,
+                ..client_facts(&self.client, self.proxy_hdr.as_deref(), self.listener, self.server.as_deref())
             };
+            return format.eval_samples(&inspect::LogCtx { rec, ins: self.inspect.as_deref(), conn });
         };
         let renv = crate::http::rules::RuleEnv {
             src: self.src,
