@@ -442,3 +442,45 @@ backend be
         assert_ne!(value(&line, "bp"), "-", "{who}: {line}");
     }
 }
+
+/// `non-stick` servers are never stored by `stick` rules; `stick` undoes a
+/// `default-server non-stick`.
+#[test]
+fn non_stick_servers_are_not_stored() {
+    for bin in moonproxy_and_haproxy() {
+        let app = http_app();
+        let proxy = ProxyBuilder::new(
+            "defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{fe}}
+    use_backend sticky if { path /sticky }
+    default_backend loose
+backend loose
+    stick-table type string len 32 size 10
+    stick on hdr(host)
+    default-server non-stick
+    server s1 127.0.0.1:{{app}}
+    http-response set-header x-stored %[str(h),in_table(loose)]
+backend sticky
+    stick-table type string len 32 size 10
+    stick on hdr(host)
+    default-server non-stick
+    server s1 127.0.0.1:{{app}} stick
+    http-response set-header x-stored %[str(h),in_table(sticky)]
+",
+        )
+        .bin(&bin)
+        .port("app", app.port())
+        .start();
+        let who = bin.display();
+        for (path, stored) in [("/loose", "0"), ("/sticky", "1")] {
+            let (status, text) = request(proxy.port("fe"), b"", path);
+            assert_eq!(status, 200, "{who}: {text}");
+            assert!(text.to_lowercase().contains(&format!("x-stored: {stored}")), "{who} {path}: {text}");
+        }
+    }
+}

@@ -576,7 +576,7 @@ pub static SERVER_OPTIONS: &[SubKeyword] = &[
     s("no-tlsv11", 0, "TLS: accepted (rustls has no TLSv1.1)"),
     s("no-tlsv12", 0, "TLS: see doc/tls.md (no-* are ignored beside ssl-min-ver/ssl-max-ver, as in HAProxy)"),
     s("no-tlsv13", 0, "TLS: see doc/tls.md (no-* are ignored beside ssl-min-ver/ssl-max-ver, as in HAProxy)"),
-    s("non-stick", 0, "accepted; no effect until stick tables exist"),
+    s("non-stick", 0, "`stick on|store-request|store-response` never store it"),
     n("npn", 0),
     s("observe", 0, "`layer4` (connection outcomes) or `layer7` (HTTP responses: 5xx but 501/505, invalid responses, server closes and timeouts; and connection failures) count toward `error-limit`"),
     s("on-error", 0, "`fastinter`, `fail-check` (default), `sudden-death`, `mark-down`, applied to the health check"),
