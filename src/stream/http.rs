@@ -769,7 +769,7 @@ impl Stream {
             return false;
         }
         let failed = {
-            let renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars, self.client.tls_info().cloned(), super::client_facts(&self.client, self.proxy_hdr.as_deref(), self.listener, self.server.as_deref()).in_txn(h.done));
+            let renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars, self.client.tls_info().cloned(), conn_facts!(self).in_txn(h.done));
             let cx = rules::RuleCtx::new(&renv, &h.txn);
             m.fail.iter().any(|c| c.eval(&fe.acls, &cx))
         };
@@ -859,7 +859,7 @@ impl Stream {
             userlists: &env.proxies[self.frontend].userlists,
             tls: self.client.tls_info().cloned(),
             server_tls: None,
-            conn: super::client_facts(&self.client, self.proxy_hdr.as_deref(), self.listener, self.server.as_deref()).in_txn(h.done),
+            conn: conn_facts!(self).in_txn(h.done),
         };
         // A Lua action in progress resumes first; a rule reaching one runs it, then the
         // list goes on after it.
@@ -1681,7 +1681,7 @@ impl Stream {
                 userlists: &env.proxies[self.frontend].userlists,
                 tls: self.client.tls_info().cloned(),
                 server_tls: h.txn.server_tls.clone(),
-                conn: super::client_facts(&self.client, self.proxy_hdr.as_deref(), self.listener, self.server.as_deref()).in_txn(h.done),
+                conn: conn_facts!(self).in_txn(h.done),
             };
             let list = &env.proxies[proxy].http_rules;
             let side = lua::Side::Response;

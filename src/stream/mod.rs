@@ -13,6 +13,14 @@
 //! A stream makes no syscall itself: sockets are behind [`conn::Conn`], servers behind
 //! the [`ServerPool`] seam, time and registration behind [`Env`].
 
+/// What the sample fetches read of the stream's connections ([`client_facts`]), from a
+/// stream whose other fields may be borrowed already (a macro borrows field by field).
+macro_rules! conn_facts {
+    ($s:expr) => {
+        $crate::stream::client_facts(&$s.client, $s.proxy_hdr.as_deref(), $s.listener, $s.server.as_deref())
+    };
+}
+
 pub mod acl;
 pub mod analysers;
 pub mod channel;
@@ -504,12 +512,12 @@ impl Stream {
             let step = lua::in_rules(env.cx, env.proxies, &*env.pool, || match self.http.as_mut() {
                 // HTTP: conditions see the request (`path_beg`, `hdr(host)` ...).
                 Some(h) => {
-                    let renv = frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars, self.client.tls_info().cloned(), client_facts(&self.client, self.proxy_hdr.as_deref(), self.listener, self.server.as_deref()).in_txn(h.done));
+                    let renv = frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars, self.client.tls_info().cloned(), conn_facts!(self).in_txn(h.done));
                     let cx = crate::http::rules::RuleCtx::new(&renv, &h.txn);
                     analysers::run_backend_rules(fe, &mut self.cursor, &cx)
                 }
                 None => {
-                    let conn = client_facts(&self.client, self.proxy_hdr.as_deref(), self.listener, self.server.as_deref());
+                    let conn = conn_facts!(self);
                     let cx = inspect::route_ctx((self.src, self.dst), fe, self.inspect.as_deref(), &self.req).with_tls(&self.client).with_conn(conn);
                     analysers::run_backend_rules(fe, &mut self.cursor, &cx)
                 }
@@ -623,7 +631,7 @@ impl Stream {
         let fe = &proxies[self.frontend];
         match self.http.as_mut() {
             Some(h) => {
-                let mut renv = frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars, self.client.tls_info().cloned(), client_facts(&self.client, self.proxy_hdr.as_deref(), self.listener, self.server.as_deref()).in_txn(h.done));
+                let mut renv = frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars, self.client.tls_info().cloned(), conn_facts!(self).in_txn(h.done));
                 renv.backend = Some(&proxies[be].name);
                 f(&crate::http::rules::RuleCtx::new(&renv, &h.txn))
             }
@@ -1144,7 +1152,7 @@ impl Stream {
         let Some(h) = self.http.as_mut() else {
             let conn = crate::sample::fetch_conn::ClientConn {
                 backend_src: rec.backend_src,
-                ..client_facts(&self.client, self.proxy_hdr.as_deref(), self.listener, self.server.as_deref())
+                ..conn_facts!(self)
             };
             return format.eval_samples(&inspect::LogCtx { rec, ins: self.inspect.as_deref(), conn });
         };
@@ -1160,7 +1168,7 @@ impl Stream {
             server_tls: rec.server_tls.clone(),
             conn: crate::sample::fetch_conn::ClientConn {
                 backend_src: rec.backend_src,
-                ..client_facts(&self.client, self.proxy_hdr.as_deref(), self.listener, self.server.as_deref())
+                ..conn_facts!(self)
             },
         };
         format.eval_samples(&crate::http::rules::RuleCtx::new(&renv, &h.txn))
