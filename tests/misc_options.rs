@@ -484,3 +484,38 @@ backend sticky
         }
     }
 }
+
+/// A `tfo` server in a backend that would not retry a lost request: HAProxy's warning,
+/// and none once `retry-on` has what it needs.
+#[test]
+fn tfo_servers_want_retries() {
+    let config = |retry: &str| {
+        format!(
+            "defaults
+    mode http
+    timeout connect 1s
+    timeout client 1s
+    timeout server 1s
+backend be
+    {retry}
+    server s1 127.0.0.1:{{{{app}}}} tfo
+"
+        )
+    };
+    let mut seen = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let warnings = |retry: &str| -> Vec<String> {
+            let out = ProxyBuilder::new(&config(retry)).bin(&bin).var("app", 1).flags(["-c"]).run();
+            format!("{}\n{}", out.stdout, out.stderr)
+                .lines()
+                .filter(|l| l.contains("tfo activated"))
+                .map(|l| l.split_once("] : ").map_or(l, |(_, rest)| rest).to_string())
+                .collect()
+        };
+        let without = warnings("");
+        assert_eq!(without.len(), 1, "{}: {without:?}", bin.display());
+        assert!(warnings("retry-on conn-failure empty-response response-timeout").is_empty(), "{}", bin.display());
+        seen.push(without);
+    }
+    assert!(seen.windows(2).all(|w| w[0] == w[1]), "moonproxy, haproxy: {seen:#?}");
+}

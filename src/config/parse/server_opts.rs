@@ -217,6 +217,23 @@ fn connection_option(o: &mut MoreOpts, kw: &str, value: Option<&str>) -> Result<
     Ok(Some(2))
 }
 
+/// After parsing: HAProxy's warning for a `tfo` server whose backend would not retry a
+/// request lost with a fast-open connection (the connect "succeeds" at once, so a
+/// failure shows as an empty response or a timeout).
+pub fn check_tfo(config: &crate::config::model::Config, diags: &mut Vec<crate::config::diagnostic::Diagnostic>) {
+    use crate::config::model::RetryOn;
+    let needed = RetryOn(RetryOn::CONN_FAILURE.0 | RetryOn::EMPTY_RESPONSE.0 | RetryOn::RESPONSE_TIMEOUT.0);
+    for p in config.proxies.iter().filter(|p| p.cap.backend && !p.retry_on.is_some_and(|r| r.contains(needed))) {
+        for s in p.servers.iter().filter(|s| s.tuning.tfo) {
+            let text = format!(
+                "[{}] : 'server {}/{}' : server has tfo activated, the backend should be configured with at least 'conn-failure', 'empty-response' and 'response-timeout' or we wouldn't be able to retry the connection on failure.",
+                s.location, p.name, s.name
+            );
+            diags.push(crate::config::diagnostic::Diagnostic::plain(crate::diag::Severity::Warning, Some(&s.location), text));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
