@@ -398,7 +398,7 @@ frontend fe
 }
 
 /// TCP mode: the listener fetches in `tcp-request content` rules and, with the proxy
-/// fetches and `bc_src_port`, in the log line.
+/// fetches, `bc_src_port` and the content rule that decided, in the log line.
 #[test]
 fn tcp_mode_rules_and_log_lines_see_the_listener_and_the_proxies() {
     for bin in moonproxy_and_haproxy() {
@@ -414,8 +414,9 @@ defaults
     timeout server 5s
 frontend fe
     bind 127.0.0.1:{{fe}} id 9 name tcpfe
-    log-format \"so_id=%[so_id] so_name=%[so_name] nbsrv=%[nbsrv(be)] bp=%bp bc_src_port=%[bc_src_port] seen=%[var(sess.seen)]\"
+    log-format \"so_id=%[so_id] so_name=%[so_name] nbsrv=%[nbsrv(be)] bp=%bp bc_src_port=%[bc_src_port] seen=%[var(sess.seen)] rule=%[last_rule_file]:%[last_rule_line]\"
     tcp-request content set-var(sess.seen) so_id,add(100)
+    tcp-request content accept
     default_backend be
 backend be
     server s1 127.0.0.1:{{app}}
@@ -438,6 +439,8 @@ backend be
         assert_eq!(value(&line, "so_name"), "tcpfe", "{who}: {line}");
         assert_eq!(value(&line, "nbsrv"), "1", "{who}: {line}");
         assert_eq!(value(&line, "seen"), "109", "{who}: {line}");
+        // The `accept` on line 13 decided.
+        assert_eq!(value(&line, "rule"), format!("{}:13", proxy.config_path().display()), "{who}: {line}");
         assert_eq!(value(&line, "bc_src_port"), value(&line, "bp"), "{who}: {line}");
         assert_ne!(value(&line, "bp"), "-", "{who}: {line}");
     }

@@ -290,6 +290,11 @@ pub trait SampleCtx {
     fn set_capture(&self, _response: bool, _slot: usize, _value: &[u8]) -> bool {
         false
     }
+    /// The rule that ended its list with a verdict last (`last_rule_file`,
+    /// `last_rule_line`): the HTTP transaction's, or in TCP mode the content rules'.
+    fn last_rule(&self) -> Option<&crate::config::model::Location> {
+        self.http_txn()?.last_rule.as_ref()
+    }
     /// The process environment (`env(name)`).
     fn env(&self, name: &str) -> Option<Vec<u8>> {
         use std::os::unix::ffi::OsStringExt;

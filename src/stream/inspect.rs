@@ -73,6 +73,9 @@ pub struct Inspect {
     /// `%bi %bp`: the local address of the last server connection established, kept
     /// only when some format prints it (see [`Stream::keep_backend_src`]).
     backend_src: Option<Box<SocketAddr>>,
+    /// TCP mode: the content rule whose verdict ended its list last
+    /// (`last_rule_file`, `last_rule_line`).
+    last_rule: Option<crate::config::model::Location>,
 }
 
 /// The sample context of TCP content rules: the connection, the variables and the
@@ -96,6 +99,8 @@ pub struct InspectCtx<'a> {
     /// The client socket, its listener and PROXY TLVs (`fc_rtt`, `so_id`, `dst_conn`,
     /// `fc_pp_authority`...), where the stream gives them.
     pub conn: Option<crate::sample::fetch_conn::ClientConn>,
+    /// The content rule that decided last (`last_rule_file`, `last_rule_line`).
+    pub last_rule: Option<crate::config::model::Location>,
 }
 
 impl<'a> InspectCtx<'a> {
@@ -127,6 +132,7 @@ impl<'a> InspectCtx<'a> {
             tls: None,
             tls_pending: false,
             conn: None,
+            last_rule: ins.and_then(|i| i.last_rule.clone()),
         }
     }
 }
@@ -134,6 +140,9 @@ impl<'a> InspectCtx<'a> {
 impl SampleCtx for InspectCtx<'_> {
     fn client_conn(&self) -> Option<crate::sample::fetch_conn::ClientConn> {
         self.conn.clone()
+    }
+    fn last_rule(&self) -> Option<&crate::config::model::Location> {
+        self.last_rule.as_ref()
     }
     fn tls(&self) -> Option<&crate::tls::TlsInfo> {
         if self.tls_pending {
@@ -203,15 +212,19 @@ fn is_last(ch: &Channel, delay: Option<Duration>, started: Instant, now: Instant
     delay.is_none_or(|d| now >= started + d) || ch.eof || ch.buf.is_full()
 }
 
-/// Runs the rules of `list` from `cursor` with `cx`; gives the verdict, the new
-/// cursor and the variables as the rules left them.
-fn run_pass(rules: &super::analysers::TcpRules, list: TcpRuleList, cursor: RuleCursor, cx: InspectCtx<'_>) -> (TcpVerdict, RuleCursor, Vars, Vars) {
+/// What a pass of TCP rules leaves: the verdict, the new cursor, the variables as the
+/// rules left them, and where the rule that decided is written (if one did).
+type Pass = (TcpVerdict, RuleCursor, Vars, Vars, Option<crate::config::model::Location>);
+
+/// Runs the rules of `list` from `cursor` with `cx`.
+fn run_pass(rules: &super::analysers::TcpRules, list: TcpRuleList, cursor: RuleCursor, cx: InspectCtx<'_>) -> Pass {
     let mut cursor = cursor;
     // `cx` stores the writes itself (see `InspectCtx::set_var`).
     let (mut unused_sess, mut unused_txn) = (Vars::new(), Vars::new());
-    let mut vars = TcpVars { sess: &mut unused_sess, txn: Some(&mut unused_txn) };
+    let mut vars = TcpVars { sess: &mut unused_sess, txn: Some(&mut unused_txn), decided: None };
     let v = run_tcp_rules(rules, list, &mut cursor, &cx, &mut vars);
-    (v, cursor, cx.sess.into_inner(), cx.txn.into_inner())
+    let decided = vars.decided.and_then(|i| rules.list(list).get(i)).map(|r| r.location.clone());
+    (v, cursor, cx.sess.into_inner(), cx.txn.into_inner(), decided)
 }
 
 /// The context of a TCP-mode stream's `use_backend` conditions: the connection,
@@ -278,10 +291,11 @@ pub(super) fn tcp_response_rules(ins: &mut Option<Box<Inspect>>, side: ResponseS
         let mut cx = InspectCtx::new(side.addrs, &fe.name, Some(&be.name), Some(ins));
         cx.req = Some(ChannelData { bytes: side.req.buf.data(), last: true });
         cx.res = Some(ChannelData { bytes: &side.res.buf.data()[out..], last });
-        let (v, cursor, sess, txn) = super::lua::in_rules(env.cx, proxies, &*env.pool, || {
+        let (v, cursor, sess, txn, decided) = super::lua::in_rules(env.cx, proxies, &*env.pool, || {
             run_pass(&be.tcp_rules, TcpRuleList::ResponseContent, ins.res_cursor, cx)
         });
         ins.res_cursor = cursor;
+        ins.last_rule = decided.or(ins.last_rule.take());
         ins.sess_vars = sess;
         ins.txn_vars = txn;
         match v {
@@ -540,10 +554,11 @@ impl Stream {
             let conn = conn_facts!(self);
             let mut cx = InspectCtx::new((self.src, self.dst), &fe.name, be_name, Some(ins)).with_tls(&self.client).with_conn(conn);
             cx.req = Some(ChannelData { bytes: &self.req.buf.data()[out..], last });
-            let (v, cursor, sess, txn) = super::lua::in_rules(env.cx, env.proxies, &*env.pool, || {
+            let (v, cursor, sess, txn, decided) = super::lua::in_rules(env.cx, env.proxies, &*env.pool, || {
                 run_pass(&px.tcp_rules, TcpRuleList::Content, ins.req_cursor, cx)
             });
             ins.req_cursor = cursor;
+            ins.last_rule = decided.or(ins.last_rule.take());
             ins.sess_vars = sess;
             ins.txn_vars = txn;
             match v {
@@ -611,7 +626,7 @@ impl Stream {
                 renv.backend = be_name;
                 let cx = RuleCtx::recording(&renv, &h.txn, &writes);
                 let (mut unused_sess, mut unused_txn) = (Vars::new(), Vars::new());
-                let mut vars = TcpVars { sess: &mut unused_sess, txn: Some(&mut unused_txn) };
+                let mut vars = TcpVars { sess: &mut unused_sess, txn: Some(&mut unused_txn), decided: None };
                 super::lua::in_rules(env.cx, env.proxies, &*env.pool, || run_tcp_rules(&px.tcp_rules, list, cursor, &cx, &mut vars))
             };
             let mut renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars, self.client.tls_info().cloned(), conn_facts!(self));
@@ -844,6 +859,9 @@ pub(super) struct LogCtx<'a> {
 impl SampleCtx for LogCtx<'_> {
     fn client_conn(&self) -> Option<crate::sample::fetch_conn::ClientConn> {
         Some(self.conn.clone())
+    }
+    fn last_rule(&self) -> Option<&crate::config::model::Location> {
+        self.ins?.last_rule.as_ref()
     }
     fn tls(&self) -> Option<&crate::tls::TlsInfo> {
         self.rec.tls()
