@@ -134,6 +134,9 @@ pub struct Listener {
     pub tls: Option<crate::tls::BindTls>,
     /// `accept-proxy`: its connections start with a PROXY protocol header.
     pub accept_proxy: bool,
+    /// `accept-netscaler-cip <magic>`: its connections start with a NetScaler Client
+    /// IP header.
+    pub netscaler_cip: Option<u32>,
     sock: Option<ListenSock>,
     state: ListenState,
     index: usize,
@@ -161,6 +164,7 @@ impl Listener {
             conns: 0,
             tls: bind.tls.clone(),
             accept_proxy: bind.accept_proxy,
+            netscaler_cip: bind.tuning.netscaler_cip,
             sock: Some(sock),
             state: ListenState::Paused,
             index,
@@ -263,6 +267,7 @@ impl Listener {
             conns: 0,
             tls: self.tls.clone(),
             accept_proxy: self.accept_proxy,
+            netscaler_cip: self.netscaler_cip,
             sock,
             state,
             index: self.index,
@@ -320,7 +325,7 @@ fn open_inet(bind: &Bind, sa: SocketAddr, backlog: i32) -> StepResult<mio::net::
                 s.set_only_v6(false)?;
             }
         }
-        apply_bind_tuning(&s, &bind.tuning, sa)?;
+        apply_bind_tuning(&s, &bind.tuning, sa, backlog)?;
         // `tune.rcvbuf.client` / `tune.sndbuf.client`, inherited by accepted sockets.
         crate::sys::sockopt::tune_client_buffers(&s)?;
         s.set_nonblocking(true)?;
@@ -332,8 +337,15 @@ fn open_inet(bind: &Bind, sa: SocketAddr, backlog: i32) -> StepResult<mio::net::
     Ok(mio::net::TcpListener::from_std(s.into()))
 }
 
-/// `mss`, `interface`, `transparent` on a `bind` line.
-fn apply_bind_tuning(s: &Socket, t: &crate::config::model::BindTuning, sa: SocketAddr) -> io::Result<()> {
+/// `mss`, `interface`, `transparent`, `tcp-ut`, `tfo` (a queue as long as the backlog)
+/// on a `bind` line.
+fn apply_bind_tuning(s: &Socket, t: &crate::config::model::BindTuning, sa: SocketAddr, backlog: i32) -> io::Result<()> {
+    if let Some(delay) = t.tcp_ut {
+        crate::sys::sockopt::set_user_timeout(&socket2::SockRef::from(s), delay)?;
+    }
+    if t.tfo {
+        crate::sys::sockopt::set_fastopen_listener(s, backlog)?;
+    }
     if let Some(mss) = t.mss {
         s.set_tcp_mss(mss)?;
     }

@@ -72,6 +72,19 @@ pub enum Error {
     BadHeader,
     /// A v1 protocol other than `TCP4`, `TCP6` or `UNKNOWN`.
     BadProto,
+    /// `accept-netscaler-cip`: the client closed before sending anything.
+    CipEmpty,
+    /// `accept-netscaler-cip`: a read error before the header.
+    CipAbort,
+    /// `accept-netscaler-cip`: `timeout client` struck before the header.
+    CipTimeout,
+    /// `accept-netscaler-cip`: a partial header.
+    CipTruncated,
+    /// `accept-netscaler-cip`: the first four bytes are not the configured magic.
+    CipBadMagic,
+    /// `accept-netscaler-cip`: an unknown header version, or an IP packet that is not
+    /// TCP over IPv4 or IPv6.
+    CipBadProto,
 }
 
 impl Error {
@@ -84,8 +97,80 @@ impl Error {
             Error::NotHeader => "Received something which does not look like a PROXY protocol header",
             Error::BadHeader => "Received an invalid PROXY protocol header",
             Error::BadProto => "Received an unhandled protocol in the PROXY protocol header",
+            Error::CipEmpty => "Connection closed while waiting for NetScaler Client IP header",
+            Error::CipAbort => "Connection error while waiting for NetScaler Client IP header",
+            Error::CipTimeout => "Timeout while waiting for a NetScaler Client IP header",
+            Error::CipTruncated => "Truncated NetScaler Client IP header received",
+            Error::CipBadMagic => "Received an invalid NetScaler Client IP magic number",
+            Error::CipBadProto => "Received an unhandled protocol in the NetScaler Client IP header",
         }
     }
+
+    /// The same failure while waiting for a NetScaler Client IP header.
+    pub fn for_netscaler(self) -> Error {
+        match self {
+            Error::Empty => Error::CipEmpty,
+            Error::Abort => Error::CipAbort,
+            Error::Timeout => Error::CipTimeout,
+            Error::Truncated => Error::CipTruncated,
+            e => e,
+        }
+    }
+}
+
+/// Reads a NetScaler Client IP insertion header (`bind ... accept-netscaler-cip
+/// <magic>`) at the start of `buf`, as HAProxy 2.6 does: the 32-bit magic; then either
+/// the legacy form (a 32-bit length of what follows) or the standard one (a zero byte,
+/// three more, a 16-bit length); then a copy of the client's IPv4 or IPv6 header and
+/// its TCP header, from which the client's and the destination's addresses and ports
+/// are taken. The header is `magic + form + length` bytes long.
+pub fn parse_netscaler_cip(buf: &[u8], magic: u32) -> Result<Received, Error> {
+    if buf.len() < 12 {
+        return Err(Error::CipTruncated);
+    }
+    if u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) != magic {
+        return Err(Error::CipBadMagic);
+    }
+    let (start, len) = if buf[8] & 0xd0 == 0x40 {
+        (8, u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]) as usize)
+    } else if buf[8] == 0 {
+        (12, usize::from(u16::from_be_bytes([buf[10], buf[11]])))
+    } else {
+        return Err(Error::CipBadProto);
+    };
+    let ip = &buf[start..];
+    let Some(&first) = ip.first() else { return Err(Error::CipTruncated) };
+    const TCP: u8 = 6;
+    let (src, dst, tcp) = match first >> 4 {
+        4 => {
+            let ihl = usize::from(first & 0x0f) * 4;
+            if ip.len() < 20 + 20 || ip.len() < ihl + 4 {
+                return Err(Error::CipTruncated);
+            }
+            if ip[9] != TCP {
+                return Err(Error::CipBadProto);
+            }
+            let v4 = |o: usize| IpAddr::V4(Ipv4Addr::new(ip[o], ip[o + 1], ip[o + 2], ip[o + 3]));
+            (v4(12), v4(16), ihl)
+        }
+        6 => {
+            if ip.len() < 40 + 20 {
+                return Err(Error::CipTruncated);
+            }
+            if ip[6] != TCP {
+                return Err(Error::CipBadProto);
+            }
+            let v6 = |o: usize| IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(&ip[o..o + 16]).expect("16 bytes")));
+            (v6(8), v6(24), 40)
+        }
+        _ => return Err(Error::CipBadProto),
+    };
+    let port = |o: usize| u16::from_be_bytes([ip[tcp + o], ip[tcp + o + 1]]);
+    let total = start + len;
+    if buf.len() < total {
+        return Err(Error::CipTruncated);
+    }
+    Ok(Received { len: total, addrs: Some((SocketAddr::new(src, port(0)), SocketAddr::new(dst, port(2)))) })
 }
 
 /// Reads the header at the start of `buf`, which holds everything received so far.
@@ -285,6 +370,27 @@ pub const PP2_TYPE_CRC32C: u8 = 0x03;
 pub const PP2_TYPE_UNIQUE_ID: u8 = 0x05;
 pub const PP2_TYPE_SSL: u8 = 0x20;
 
+/// The TLVs of a version 2 `PROXY` header (`header`: the header [`parse`] read, whole),
+/// as `(type, value)`, in order; none for a version 1 header or the `LOCAL` command. A
+/// TLV running past the header ends the list (`fc_pp_authority`, `fc_pp_unique_id`).
+pub fn v2_tlvs(header: &[u8]) -> impl Iterator<Item = (u8, &[u8])> {
+    let is_proxy_v2 = header.len() >= 16 && header.starts_with(&V2_SIG) && header[12] == 0x21;
+    let addr_len = match header.get(13).map(|f| f >> 4) {
+        Some(1) => 12,
+        Some(2) => 36,
+        Some(3) => 216,
+        _ => 0,
+    };
+    let mut rest = if is_proxy_v2 { header.get(16 + addr_len..).unwrap_or_default() } else { &[] };
+    std::iter::from_fn(move || {
+        let [kind, h, l, tail @ ..] = rest else { return None };
+        let len = usize::from(u16::from_be_bytes([*h, *l]));
+        let value = tail.get(..len)?;
+        rest = &tail[len..];
+        Some((*kind, value))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,5 +460,63 @@ mod tests {
         assert_eq!(parse(&short), Err(Error::Truncated));
         assert_eq!(parse(&V2_SIG[..5]), Err(Error::Truncated));
         assert!(!Error::Timeout.message().is_empty());
+    }
+
+    #[test]
+    fn v2_tlvs_are_read_after_the_addresses() {
+        let h = v2(Some(sa("1.2.3.4:1")), Some(sa("5.6.7.8:2")), &[(PP2_TYPE_AUTHORITY, b"example.org"), (PP2_TYPE_UNIQUE_ID, b"id-1")]);
+        let tlvs: Vec<_> = v2_tlvs(&h).collect();
+        assert_eq!(tlvs, vec![(PP2_TYPE_AUTHORITY, &b"example.org"[..]), (PP2_TYPE_UNIQUE_ID, &b"id-1"[..])]);
+        assert_eq!(v2_tlvs(&v2_local()).count(), 0);
+        assert_eq!(v2_tlvs(b"PROXY UNKNOWN\r\n").count(), 0);
+        // A TLV longer than what is left ends the list.
+        let mut cut = h.clone();
+        cut.truncate(h.len() - 2);
+        assert_eq!(v2_tlvs(&cut).count(), 1);
+    }
+
+    /// A NetScaler header: `magic`, the form's bytes, then the client's IP and TCP
+    /// headers (`v6`: IPv6).
+    fn cip(magic: u32, legacy: bool, v6: bool) -> Vec<u8> {
+        let mut ip = Vec::new();
+        if v6 {
+            ip.extend_from_slice(&[0x60, 0, 0, 0, 0, 20, 6, 64]);
+            ip.extend_from_slice(&"2001:db8::1".parse::<Ipv6Addr>().unwrap().octets());
+            ip.extend_from_slice(&"2001:db8::2".parse::<Ipv6Addr>().unwrap().octets());
+        } else {
+            ip.extend_from_slice(&[0x45, 0, 0, 40, 0, 0, 0, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]);
+        }
+        ip.extend_from_slice(&[0x30, 0x39, 0x00, 0x50]); // ports 12345 -> 80
+        ip.extend_from_slice(&[0; 16]);
+        let mut h = magic.to_be_bytes().to_vec();
+        if legacy {
+            h.extend_from_slice(&(ip.len() as u32).to_be_bytes());
+        } else {
+            h.extend_from_slice(&[0, 0, 0, 0]);
+            h.extend_from_slice(&[0, 0]);
+            h.extend_from_slice(&(ip.len() as u16).to_be_bytes());
+        }
+        h.extend_from_slice(&ip);
+        h
+    }
+
+    #[test]
+    fn netscaler_client_ip_headers() {
+        for legacy in [true, false] {
+            let h = cip(1234, legacy, false);
+            let mut buf = h.clone();
+            buf.extend_from_slice(b"GET /");
+            let r = parse_netscaler_cip(&buf, 1234).unwrap();
+            assert_eq!(r, Received { len: h.len(), addrs: Some((sa("10.0.0.1:12345"), sa("10.0.0.2:80"))) }, "legacy {legacy}");
+            let r6 = parse_netscaler_cip(&cip(7, legacy, true), 7).unwrap();
+            assert_eq!(r6.addrs, Some((sa("[2001:db8::1]:12345"), sa("[2001:db8::2]:80"))));
+        }
+        assert_eq!(parse_netscaler_cip(&cip(1234, false, false), 99), Err(Error::CipBadMagic));
+        assert_eq!(parse_netscaler_cip(&cip(1234, false, false)[..30], 1234), Err(Error::CipTruncated));
+        let mut udp = cip(1, true, false);
+        udp[8 + 9] = 17;
+        assert_eq!(parse_netscaler_cip(&udp, 1), Err(Error::CipBadProto));
+        assert_eq!(Error::CipBadMagic.message(), "Received an invalid NetScaler Client IP magic number");
+        assert_eq!(Error::Timeout.for_netscaler(), Error::CipTimeout);
     }
 }

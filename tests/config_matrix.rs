@@ -319,7 +319,7 @@ fn acl_and_switching_rule_errors() {
         &[
             "parsing [DIR/t.cfg:8] : error detected while parsing ACL 'a' : unknown fetch method 'src_porrt' in ACL expression 'src_porrt'.",
             "parsing [DIR/t.cfg:9] : error detected while parsing ACL 'b' : 'foo' is not a valid IPv4 or IPv6 address.",
-            "parsing [DIR/t.cfg:10] : error detected while parsing ACL 'c' : fetch method 'internal.strm.is_htx' is not supported by moonproxy yet.",
+            "parsing [DIR/t.cfg:10] : error detected while parsing ACL 'c' : fetch method 'internal.strm.is_htx' reads HAProxy's internal HTX representation, which has no meaning in moonproxy (see doc/samples.md).",
             "parsing [DIR/t.cfg:11] : error detected while parsing switching rule : no such ACL : 'nope'.",
             // A variable has no type, so no default match method (HAProxy 2.6's words).
             "parsing [DIR/t.cfg:12] : error detected while parsing ACL 'd' : matching method must be specified first (using '-m') when using a sample fetch of this type ('var').",

@@ -1436,10 +1436,16 @@ pub struct BindTuning {
     pub transparent: bool,
     /// `defer-accept`: parsed; no effect yet.
     pub defer_accept: bool,
-    /// `tfo`: parsed; no effect yet.
+    /// `tfo`: `TCP_FASTOPEN` on the listening socket.
     pub tfo: bool,
     /// `id <n>`: the listener's id.
     pub id: Option<u32>,
+    /// `tcp-ut <delay>`: `TCP_USER_TIMEOUT` on the listening socket, inherited by
+    /// the accepted connections (added by "misc").
+    pub tcp_ut: Option<Duration>,
+    /// `accept-netscaler-cip <magic>`: connections start with a NetScaler Client IP
+    /// insertion header carrying this magic number (added by "misc").
+    pub netscaler_cip: Option<u32>,
 }
 
 impl Bind {
@@ -1681,6 +1687,12 @@ pub struct ServerTuning {
     /// `proto <name>`: the multiplexer of its connections; `fcgi` speaks FastCGI to it
     /// (added by "fcgi", src/http/fcgi/). `None`: HTTP/1 (or TCP).
     pub proto: Option<String>,
+    /// `tcp-ut <delay>`: `TCP_USER_TIMEOUT` on its connections (added by "misc").
+    pub tcp_ut: Option<Duration>,
+    /// `tfo`: `TCP_FASTOPEN_CONNECT` on its connections (added by "misc").
+    pub tfo: bool,
+    /// `pool-low-conn <n>`: parsed (added by "misc"); see doc/config.md.
+    pub pool_low_conn: Option<u32>,
 }
 
 /// `observe <mode>`: which traffic events count for a server's health.

@@ -26,18 +26,20 @@ use crate::sample::SampleCtx;
 /// Fills `slots` (one per declaration, in order) from `headers`: the value of the last
 /// field line with the declared name, cut to the declared length, `None` when the
 /// header is absent. As HAProxy, the whole line is taken (`a, b` stays one value).
+/// A `declare capture` slot (no name) keeps what rules or converters stored there (a
+/// `capture-res()` in a request rule, before the response arrives).
 pub fn capture_headers(
     decls: &[CaptureHeader],
     headers: &Headers,
     slots: &mut Vec<Option<Vec<u8>>>,
 ) {
-    slots.clear();
-    slots.extend(decls.iter().map(|d| {
-        headers
-            .get_all(&d.name)
-            .last()
-            .map(|v| v[..v.len().min(d.len)].to_vec())
-    }));
+    slots.truncate(decls.len());
+    slots.resize(decls.len(), None);
+    for (d, slot) in decls.iter().zip(slots.iter_mut()) {
+        if !d.name.is_empty() {
+            *slot = headers.get_all(&d.name).last().map(|v| v[..v.len().min(d.len)].to_vec());
+        }
+    }
 }
 
 /// `capture cookie <name> len <n>` on a request (`%CC`): the first cookie of the

@@ -89,6 +89,7 @@ impl<'a, 'e> RuleCtx<'a, 'e> {
 
 /// Applies the variable writes recorded through a [`RuleCtx::recording`] context.
 pub fn apply_writes(writes: &VarWrites, txn: &mut Txn, env: &mut RuleEnv<'_>) {
+    crate::sample::conv_proxy::apply_captures(&mut txn.req_captures, &mut txn.res_captures);
     for (name, value) in writes.borrow_mut().drain(..) {
         match value {
             Some(v) => set_var(&name, v, txn, env),
@@ -99,7 +100,7 @@ pub fn apply_writes(writes: &VarWrites, txn: &mut Txn, env: &mut RuleEnv<'_>) {
 
 impl SampleCtx for RuleCtx<'_, '_> {
     fn client_conn(&self) -> Option<crate::sample::fetch_conn::ClientConn> {
-        Some(self.env.conn)
+        Some(self.env.conn.clone())
     }
     fn tls(&self) -> Option<&crate::tls::TlsInfo> {
         self.env.tls.as_deref()
@@ -160,6 +161,10 @@ impl SampleCtx for RuleCtx<'_, '_> {
             (_, None) => return false,
         }
         true
+    }
+    fn set_capture(&self, response: bool, slot: usize, value: &[u8]) -> bool {
+        // Stored with the variable writes, once the transaction may be changed.
+        self.writes.is_some() && crate::sample::conv_proxy::record_capture(response, slot, value)
     }
 }
 
@@ -898,10 +903,12 @@ fn run(rules: &HttpRules, list: &[HttpRule], side: Side, cursor: &mut usize, txn
             Flow::Next => {}
             Flow::Stop => {
                 *cursor = list.len();
+                txn.last_rule = Some(rule.location.clone());
                 return Verdict::Continue;
             }
             Flow::Verdict(v) => {
                 *cursor = list.len();
+                txn.last_rule = Some(rule.location.clone());
                 return v;
             }
             Flow::Resume(v) => return v,

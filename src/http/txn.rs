@@ -62,6 +62,9 @@ pub struct Txn {
     /// `use-fcgi-app`: the request's CGI variables, handed to a FastCGI server
     /// connection with the head (`crate::http::fcgi`).
     pub fcgi: Option<std::sync::Arc<crate::http::fcgi::Prepared>>,
+    /// The rule that ended the evaluation of its list with a verdict (`allow`, `deny`,
+    /// `return`, `redirect` ...): `last_rule_file`, `last_rule_line` (added by "misc").
+    pub last_rule: Option<crate::config::model::Location>,
 }
 
 impl Txn {
@@ -87,6 +90,7 @@ impl Txn {
         self.unique_id = None;
         self.server_tls = None;
         self.fcgi = None;
+        self.last_rule = None;
         self.persist = Default::default();
         self.cookie_req = None;
         self.cookie_res = None;

@@ -135,6 +135,8 @@ impl World {
         for (p, log) in proxies.iter_mut().zip(&logs) {
             p.logs_streams = log.format.is_some() && !log.logger.is_empty();
         }
+        // What `so_id`, `so_name` and `dst_conn` read, on this thread.
+        crate::sample::fetch_conn::set_listeners(listeners.iter().map(|l| crate::sample::fetch_conn::ListenerFacts { id: l.luid, name: l.name.clone(), conns: l.conns }).collect());
         World {
             proxies,
             farm,
@@ -279,14 +281,19 @@ impl World {
         if !rules.connection.is_empty() {
             use crate::stream::analysers::{run_tcp_rules, RuleCursor, TcpVars, TcpVerdict};
             // The frontend's name: `fe_name`, and the default table of `src_*` fetches.
-            let cx_conn = crate::stick::sample::ConnRuleCtx { src: peer, dst: local, frontend: &self.proxies[fe].name };
+            let fd = conn.raw_fd();
+            let facts = crate::sample::fetch_conn::ClientConn { fd: (fd >= 0).then_some(fd), listener: Some(li), ..Default::default() };
+            let cx_conn = crate::stick::sample::ConnRuleCtx { src: peer, dst: local, frontend: &self.proxies[fe].name, conn: facts };
+            // `dst_conn` counts the connection being judged, as HAProxy's.
+            crate::sample::fetch_conn::set_listener_conns(li, self.listeners[li].conns + 1);
             let vars = sess.insert(crate::sample::vars::Vars::new());
-            let mut vars = TcpVars { sess: vars, txn: None };
+            let mut vars = TcpVars { sess: vars, txn: None, decided: None };
             let list = crate::config::model::TcpRuleList::Connection;
             let outer = crate::stick::enter(&mut stick);
             let verdict = run_tcp_rules(rules, list, &mut RuleCursor::default(), &cx_conn, &mut vars);
             crate::stick::session::session_accepted_unless(verdict == TcpVerdict::Reject);
             crate::stick::leave(&mut stick, outer);
+            crate::sample::fetch_conn::set_listener_conns(li, self.listeners[li].conns);
             if verdict == TcpVerdict::Reject {
                 crate::stats::account_conn_denied(&mut self.proxies[fe], cx.now);
                 return; // dropping `conn` closes the socket
@@ -319,6 +326,8 @@ impl World {
         stream.set_stick(stick);
         if self.listeners[li].accept_proxy {
             stream.expect_proxy_header(cx.now, self.proxies[fe].timeouts.client);
+        } else if let Some(magic) = self.listeners[li].netscaler_cip {
+            stream.expect_netscaler_cip(magic, cx.now, self.proxies[fe].timeouts.client);
         }
         // What the connection rules set in `sess.*` lives as long as the connection.
         if let Some(vars) = sess.filter(|v| !v.is_empty()) {
@@ -328,6 +337,7 @@ impl World {
         self.next_stream_id += self.stream_id_step;
         self.actconn += 1;
         self.listeners[li].conns += 1;
+        crate::sample::fetch_conn::set_listener_conns(li, self.listeners[li].conns);
         let p = &mut self.proxies[fe];
         p.feconn += 1;
         p.cum_fe += 1;
@@ -434,6 +444,7 @@ impl World {
         self.actconn -= 1;
         if let Some(l) = self.listeners.get_mut(listener) {
             l.conns -= 1;
+            crate::sample::fetch_conn::set_listener_conns(listener, l.conns);
         }
         self.proxies[fe].feconn -= 1;
         self.listeners_dirty = true;
@@ -455,7 +466,9 @@ impl World {
             return;
         }
         let logged = tls_failure.is_none() && s.logs_at_close() && !s.logged_early() && self.proxies[fe].logs_streams;
-        let rec = logged.then(|| s.log_record(&self.proxies, &self.farm, cx.now, self.actconn));
+        // The proxy fetches of the log format (`nbsrv`, `be_conn`...) see the proxies.
+        let (proxies, farm, actconn, now) = (&self.proxies, &self.farm, self.actconn, cx.now);
+        let rec = logged.then(|| crate::stream::lua::in_rules(cx, proxies, farm, || s.log_record(proxies, farm, now, actconn)));
         let facts = s.logs_at_close().then(|| s.end_facts(cx.now));
         let (be, srv) = (s.backend, s.server_index());
         let li = s.listener;

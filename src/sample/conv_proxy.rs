@@ -1,9 +1,12 @@
-//! Converters that read the proxy rather than the sample: `nbsrv` (the usable servers of
-//! the backend the input names) and `debug` (prints the sample and passes it on).
+//! Converters that read or write the proxy rather than the sample: `nbsrv` (the usable
+//! servers of the backend the input names), `srv_queue` (the queue of the server it
+//! names), `capture-req`/`capture-res` (store the input in a capture slot) and `debug`
+//! (prints the sample and passes it on).
 
 use super::args::{Arg, ArgType as A};
 use super::conv::{self, no_check, spec, Conv};
 use super::{Sample, SampleCtx, SampleType as T};
+use std::cell::RefCell;
 
 pub static CONVERTERS: &[Conv] = &[
     Conv::new("nbsrv", spec(&[], 0), T::Str, T::Sint, no_check, |s, _, cx| {
@@ -11,8 +14,55 @@ pub static CONVERTERS: &[Conv] = &[
         // An unknown name (or a frontend's) gives no sample, as in HAProxy.
         Some(Sample::Sint(cx.nbsrv(Some(&name))?))
     }),
+    // `<backend>/<server>` (or a server of the current backend): its queued streams.
+    Conv::new("srv_queue", spec(&[], 0), T::Str, T::Sint, no_check, |s, _, cx| {
+        let name = String::from_utf8(conv::bytes(s)?).ok()?;
+        Some(Sample::Sint(super::fetch_proxy::server_queue(&name, cx)?))
+    }),
+    Conv::new("capture-req", spec(&[A::Int], 1), T::Str, T::Str, no_check, |s, a, cx| capture(s, a, cx, false)),
+    Conv::new("capture-res", spec(&[A::Int], 1), T::Str, T::Str, no_check, |s, a, cx| capture(s, a, cx, true)),
     Conv::new("debug", spec(&[A::Str, A::Str], 0), T::Any, T::Any, check_debug, run_debug),
 ];
+
+/// `capture-req(<id>)` / `capture-res(<id>)`: the input, cut to the slot's declared
+/// length, goes into capture slot `<id>` of the frontend (its `capture request|response
+/// header` and `declare capture` lines, in order: `%hr`/`%hs`, `capture.req.hdr(<id>)`),
+/// and passes on unchanged. A slot the frontend does not declare (a negative one too),
+/// or a context without a transaction, makes the converter fail, as in HAProxy.
+fn capture(s: Sample, a: &[Arg], cx: &dyn SampleCtx, response: bool) -> Option<Sample> {
+    let slot = usize::try_from(a.first()?.int()?).ok()?;
+    let len = super::fetch_proxy::capture_len(cx.frontend_name()?, response, slot)?;
+    let value = match &s {
+        Sample::Str(b) | Sample::Bin(b) | Sample::Meth(b) => b,
+        _ => return None,
+    };
+    cx.set_capture(response, slot, &value[..value.len().min(len)]).then_some(s)
+}
+
+thread_local! {
+    /// Captures made by converters during a rule, stored by the rule runner once the
+    /// transaction may be changed ([`apply_captures`]).
+    static PENDING: RefCell<Vec<(bool, usize, Vec<u8>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Records a converter's capture for [`apply_captures`]; always true.
+pub fn record_capture(response: bool, slot: usize, value: &[u8]) -> bool {
+    PENDING.with(|p| p.borrow_mut().push((response, slot, value.to_vec())));
+    true
+}
+
+/// Stores the captures recorded since the last call into the transaction's slots.
+pub fn apply_captures(req: &mut Vec<Option<Vec<u8>>>, res: &mut Vec<Option<Vec<u8>>>) {
+    PENDING.with(|p| {
+        for (response, slot, value) in p.borrow_mut().drain(..) {
+            let slots = if response { &mut *res } else { &mut *req };
+            if slots.len() <= slot {
+                slots.resize(slot + 1, None);
+            }
+            slots[slot] = Some(value);
+        }
+    });
+}
 
 /// The sinks HAProxy 2.6 always has; `ring` sections are not supported yet.
 const SINKS: &[&str] = &["buf0", "stdout", "stderr"];

@@ -227,6 +227,15 @@ pub fn lookup(name: &str) -> Option<&'static Fetch> {
         .or_else(|| crate::http::fcgi::fetch::lookup(name))
 }
 
+/// Why `name` is refused when it is one of HAProxy's `internal.*` fetches: they show
+/// HAProxy's own HTX message representation (blocks, sizes, free space), which
+/// moonproxy does not have, so no value could mean the same.
+pub fn htx_internal_refusal(name: &str) -> Option<String> {
+    name.starts_with("internal.").then(|| {
+        format!("fetch method '{name}' reads HAProxy's internal HTX representation, which has no meaning in moonproxy (see doc/samples.md)")
+    })
+}
+
 fn check_bool(a: &mut [Arg]) -> Result<(), String> {
     let v = match a.first().and_then(Arg::str) {
         Some("true" | "1") => 1,

@@ -1,8 +1,9 @@
 //! Sample fetches about the connections and the process: the front and back
-//! connections' addresses (`fc_src`, `bc_dst`...), whether an address is local
+//! connections' addresses (`fc_src`, `bc_src`, `bc_dst`...), whether an address is local
 //! (`src_is_local`), the client socket's TCP_INFO (`fc_rtt`, `fc_retrans`...), HTTP
-//! versions and connection errors, and the process (`hostname`, `thread`, `stopping`,
-//! `date_us`), as HAProxy 2.6 defines them.
+//! versions and connection errors, the listener (`so_id`, `so_name`, `dst_conn`), the
+//! client's PROXY v2 TLVs (`fc_pp_authority`, `fc_pp_unique_id`), and the process
+//! (`hostname`, `thread`, `stopping`, `date_us`), as HAProxy 2.6 defines them.
 //!
 //! What moonproxy does not keep is said where the fetch is: it has no HTTP/2 (so the
 //! HTTP major version is always 1) and records no connection error codes during a
@@ -50,8 +51,10 @@ pub fn set_stopping() {
 
 /// Every fetch this module implements.
 pub static FETCHES: &[Fetch] = &[
-    // The server connection: its destination is the chosen server's address. Its
-    // source (`bc_src`, `bc_src_port`) is not recorded by the stream yet.
+    // The server connection: its destination is the chosen server's address, its
+    // source the socket's local address (at log time, the one the stream kept).
+    fetch!("bc_src", NO_ARG, T::Sint, note_backend_src, |_, cx| Some(Sample::ip(backend_src(cx)?.ip()))),
+    fetch!("bc_src_port", NO_ARG, T::Sint, note_backend_src, |_, cx| Some(Sample::Sint(i64::from(backend_src(cx)?.port())))),
     fetch!("bc_dst", NO_ARG, T::Sint, no_check, |_, cx| Some(Sample::ip(server_addr(cx)?.ip()))),
     fetch!("bc_dst_port", NO_ARG, T::Sint, no_check, |_, cx| Some(Sample::Sint(i64::from(server_addr(cx)?.port())))),
     fetch!("bc_err", NO_ARG, T::Sint, no_check, |_, cx| {
@@ -69,6 +72,14 @@ pub static FETCHES: &[Fetch] = &[
     fetch!("date_us", NO_ARG, T::Sint, no_check, |_, cx| {
         Some(Sample::Sint(i64::from(cx.now().duration_since(UNIX_EPOCH).ok()?.subsec_micros())))
     }),
+    // The listener the client connected to: its live connections (this one
+    // included), its `id` and its `name` (none without one).
+    fetch!("dst_conn", NO_ARG, T::Sint, no_check, |_, cx| listener(cx, |l| Some(Sample::Sint(i64::from(l.conns))))),
+    fetch!("so_id", NO_ARG, T::Sint, no_check, |_, cx| listener(cx, |l| Some(Sample::Sint(i64::from(l.id))))),
+    fetch!("so_name", NO_ARG, T::Str, no_check, |_, cx| listener(cx, |l| Some(Sample::str(l.name.as_deref()?)))),
+    // The client's PROXY protocol v2 header (`accept-proxy`): its TLVs.
+    fetch!("fc_pp_authority", NO_ARG, T::Str, no_check, |_, cx| Some(Sample::Str(cx.client_conn()?.pp?.authority.clone()?))),
+    fetch!("fc_pp_unique_id", NO_ARG, T::Str, no_check, |_, cx| Some(Sample::Str(cx.client_conn()?.pp?.unique_id.clone()?))),
     fetch!("dst_is_local", NO_ARG, T::Bool, no_check, |_, cx| Some(Sample::Bool(is_local(cx.dst()?.ip())))),
     fetch!("fc_dst", NO_ARG, T::Ipv4, no_check, |_, cx| Some(Sample::ip(front(cx)?.0.ip()))),
     fetch!("fc_dst_is_local", NO_ARG, T::Bool, no_check, |_, cx| Some(Sample::Bool(is_local(front(cx)?.0.ip())))),
@@ -142,6 +153,56 @@ fn server_addr(cx: &dyn SampleCtx) -> Option<SocketAddr> {
     })
 }
 
+/// `bc_src`/`bc_src_port` in an expression: streams keep their server connection's
+/// local address for it, as for `%bi` (see `crate::log::format::backend_src_used`).
+fn note_backend_src(_: &mut [Arg]) -> Result<(), String> {
+    crate::log::format::note_var(crate::log::format::Var::BackendSrcIp);
+    Ok(())
+}
+
+/// The local address of the stream's server connection: the open socket's, else the
+/// one kept for the log line.
+fn backend_src(cx: &dyn SampleCtx) -> Option<SocketAddr> {
+    let c = cx.client_conn()?;
+    c.server_fd.and_then(crate::sys::tcp_info::addrs).map(|(local, _)| local).or(c.backend_src)
+}
+
+/// What a sample needs of a listener (`so_id`, `so_name`, `dst_conn`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListenerFacts {
+    /// `id` on the bind line, else its number within the frontend.
+    pub id: u32,
+    /// `name` on the bind line.
+    pub name: Option<String>,
+    /// Live connections accepted on it (on this thread).
+    pub conns: u32,
+}
+
+thread_local! {
+    /// The thread's listeners, by the index streams know them by
+    /// ([`ClientConn::listener`]); set by the thread's world ([`set_listeners`]).
+    static LISTENERS: std::cell::RefCell<Vec<ListenerFacts>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The thread's listeners, in the order of its listener table.
+pub fn set_listeners(all: Vec<ListenerFacts>) {
+    LISTENERS.with(|l| *l.borrow_mut() = all);
+}
+
+/// The live connection count of the thread's listener `index` changed.
+pub fn set_listener_conns(index: usize, conns: u32) {
+    LISTENERS.with(|l| {
+        if let Some(f) = l.borrow_mut().get_mut(index) {
+            f.conns = conns;
+        }
+    });
+}
+
+fn listener(cx: &dyn SampleCtx, f: impl FnOnce(&ListenerFacts) -> Option<Sample>) -> Option<Sample> {
+    let i = cx.client_conn()?.listener?;
+    LISTENERS.with(|l| f(l.borrow().get(i)?))
+}
+
 /// Whether `ip` is an address of this host: one a socket can be bound to (the test
 /// HAProxy makes).
 fn is_local(ip: IpAddr) -> bool {
@@ -167,8 +228,9 @@ fn time(a: &[Arg], cx: &dyn SampleCtx, field: fn(&TcpInfo) -> u32) -> Option<Sam
     }))
 }
 
-/// What the stream knows of its client connection beyond its addresses.
-#[derive(Clone, Copy, Debug, Default)]
+/// What the stream knows of its client connection beyond its addresses, and of its
+/// server connection's socket.
+#[derive(Clone, Debug, Default)]
 pub struct ClientConn {
     /// The socket, for TCP_INFO (`fc_rtt`...); `None` without one (a Lua applet's).
     pub fd: Option<std::os::fd::RawFd>,
@@ -177,6 +239,40 @@ pub struct ClientConn {
     /// In an HTTP transaction: whether it is the connection's first
     /// (`http_first_req`); `None` outside one.
     pub first_req: Option<bool>,
+    /// The listener that accepted it: its index in the thread's table (`so_id`...).
+    pub listener: Option<usize>,
+    /// The TLVs of its PROXY v2 header (`fc_pp_authority`, `fc_pp_unique_id`).
+    pub pp: Option<std::sync::Arc<PpTlvs>>,
+    /// The server connection's socket while it is open (`bc_src`).
+    pub server_fd: Option<std::os::fd::RawFd>,
+    /// The server connection's local address the stream kept (`bc_src` in a log line,
+    /// once the connection may be closed).
+    pub backend_src: Option<SocketAddr>,
+}
+
+/// The TLVs of a client's PROXY v2 header that fetches read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PpTlvs {
+    /// `PP2_TYPE_AUTHORITY`: the host name the client asked for (`fc_pp_authority`).
+    pub authority: Option<Vec<u8>>,
+    /// `PP2_TYPE_UNIQUE_ID`: the sender's unique id (`fc_pp_unique_id`).
+    pub unique_id: Option<Vec<u8>>,
+}
+
+impl PpTlvs {
+    /// The TLVs of `header` (a whole PROXY header); `None` when it has none of them.
+    pub fn from_header(header: &[u8]) -> Option<PpTlvs> {
+        use crate::proxy_protocol::{v2_tlvs, PP2_TYPE_AUTHORITY, PP2_TYPE_UNIQUE_ID};
+        let mut t = PpTlvs::default();
+        for (kind, value) in v2_tlvs(header) {
+            match kind {
+                PP2_TYPE_AUTHORITY => t.authority = Some(value.to_vec()),
+                PP2_TYPE_UNIQUE_ID => t.unique_id = Some(value.to_vec()),
+                _ => {}
+            }
+        }
+        (t != PpTlvs::default()).then_some(t)
+    }
 }
 
 impl ClientConn {
@@ -209,6 +305,31 @@ mod tests {
     fn locality_is_a_bind_test() {
         assert!(is_local("127.0.0.1".parse().unwrap()));
         assert!(!is_local("192.0.2.1".parse().unwrap()), "TEST-NET-1 is nobody's");
+    }
+
+    #[test]
+    fn listener_fetches_read_the_threads_table() {
+        struct Cx(ClientConn);
+        impl SampleCtx for Cx {
+            fn client_conn(&self) -> Option<ClientConn> {
+                Some(self.0.clone())
+            }
+        }
+        set_listeners(vec![ListenerFacts { id: 1, name: None, conns: 0 }, ListenerFacts { id: 7, name: Some("web".into()), conns: 2 }]);
+        set_listener_conns(1, 3);
+        let cx = Cx(ClientConn { listener: Some(1), ..ClientConn::default() });
+        let ev = |e: &str, cx: &Cx| Expr::parse(e).unwrap().eval(cx);
+        assert_eq!(ev("so_id", &cx), Some(Sample::Sint(7)));
+        assert_eq!(ev("so_name", &cx), Some(Sample::str("web")));
+        assert_eq!(ev("dst_conn", &cx), Some(Sample::Sint(3)));
+        let unnamed = Cx(ClientConn { listener: Some(0), ..ClientConn::default() });
+        assert_eq!(ev("so_name", &unnamed), None, "no name, no sample (as HAProxy)");
+        assert_eq!(eval("so_id"), None, "no listener in a test context");
+        let v4 = crate::proxy_protocol::v2("1.2.3.4:5".parse().ok(), "5.6.7.8:9".parse().ok(), &[(crate::proxy_protocol::PP2_TYPE_UNIQUE_ID, b"u-1")]);
+        let pp = PpTlvs::from_header(&v4).map(std::sync::Arc::new);
+        let cx = Cx(ClientConn { pp, ..ClientConn::default() });
+        assert_eq!(ev("fc_pp_unique_id", &cx), Some(Sample::str("u-1")));
+        assert_eq!(ev("fc_pp_authority", &cx), None);
     }
 
     #[test]

@@ -290,6 +290,12 @@ pub static FETCHES: &[Fetch] = &[
     }),
     fetch!("urlp", NAME_DELIM, T::Str, |a, cx| url_param(cx.http_req()?, a)),
     fetch!("urlp_val", NAME_DELIM, T::Sint, |a, cx| to_int(url_param(cx.http_req()?, a))),
+    // The `http-request`/`http-response`/`http-after-response` rule (in TCP mode, the
+    // `tcp-request|tcp-response content` rule) that ended its list with a verdict
+    // (`allow`, `deny`, `return`, `accept`, `reject`...): where it is written. Nothing
+    // before such a rule ran.
+    fetch!("last_rule_file", ArgSpec::NONE, T::Str, |_, cx| Some(Sample::str(&*cx.last_rule()?.file))),
+    fetch!("last_rule_line", ArgSpec::NONE, T::Sint, |_, cx| Some(Sample::Sint(i64::from(cx.last_rule()?.line)))),
 ];
 
 const NAME_DELIM: ArgSpec = spec(&[A::Str, A::Str], 0);

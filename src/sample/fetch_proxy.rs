@@ -6,8 +6,8 @@
 //! evaluated, through the world the stream sets up around its rules (see
 //! `crate::lua::api::fetches::with_world`): in `tcp-request`/`tcp-response`,
 //! `http-request`/`http-response`/`http-after-response` rules, `use_backend` and
-//! `use-server` conditions. Where no stream world is set (a log line written at stream
-//! end, unit tests) they find nothing.
+//! `use-server` conditions, and the log-format of the stream's log line. Where no
+//! stream world is set (unit tests) they find nothing.
 //!
 //! Arguments as HAProxy's: an optional proxy name (`queue(be)`, `fe_req_rate(fe)`; the
 //! stream's own by default) or a `[<backend>/]<server>` (the current backend's server
@@ -200,6 +200,24 @@ pub(super) fn be_conn(a: &[Arg], cx: &dyn SampleCtx) -> Option<i64> {
 pub(super) fn fe_conn(a: &[Arg], cx: &dyn SampleCtx) -> Option<i64> {
     let name = arg_or(a, cx.frontend_name())?;
     proxy(name, |p, _| Some(i64::from(p.feconn)))
+}
+
+/// `srv_queue` as a converter: the queue of the server named `[<backend>/]<server>`.
+pub(super) fn server_queue(name: &str, cx: &dyn SampleCtx) -> Option<i64> {
+    let (be, srv) = match name.split_once('/') {
+        Some((b, s)) => (b, s),
+        None => (current_backend(cx)?, name),
+    };
+    with_server(be, srv, |_, s, _| Some(s.queue_len() as i64))
+}
+
+/// The declared length of capture slot `slot` of `frontend`'s requests (or
+/// responses): `capture-req`, `capture-res`.
+pub(super) fn capture_len(frontend: &str, response: bool, slot: usize) -> Option<usize> {
+    proxy(frontend, |p, _| {
+        let lens = &p.http_rules.capture_lens;
+        (if response { &lens.1 } else { &lens.0 }).get(slot).copied()
+    })
 }
 
 fn backend<R>(a: &[Arg], cx: &dyn SampleCtx, f: impl FnOnce(&ProxyRt, &Backend) -> Option<R>) -> Option<R> {

@@ -286,6 +286,17 @@ pub trait SampleCtx {
     fn set_var(&self, _name: &VarName, _value: Option<Sample>) -> bool {
         false
     }
+    /// Stores `value` in capture slot `slot` of the request (or the response) from a
+    /// `capture-req()`/`capture-res()` converter; false when this context has no
+    /// transaction to store it in.
+    fn set_capture(&self, _response: bool, _slot: usize, _value: &[u8]) -> bool {
+        false
+    }
+    /// The rule that ended its list with a verdict last (`last_rule_file`,
+    /// `last_rule_line`): the HTTP transaction's, or in TCP mode the content rules'.
+    fn last_rule(&self) -> Option<&crate::config::model::Location> {
+        self.http_txn()?.last_rule.as_ref()
+    }
     /// The process environment (`env(name)`).
     fn env(&self, name: &str) -> Option<Vec<u8>> {
         use std::os::unix::ffi::OsStringExt;
@@ -466,7 +477,9 @@ impl Expr {
             return Expr::parse_lua_fetch(text, lua_name);
         }
         let fetch = fetch::lookup(name).ok_or_else(|| {
-            ParseError(if crate::config::fetches::KNOWN_FETCHES.contains(&name) {
+            ParseError(if let Some(why) = fetch::htx_internal_refusal(name) {
+                why
+            } else if crate::config::fetches::KNOWN_FETCHES.contains(&name) {
                 format!("fetch method '{name}' is not supported yet")
             } else {
                 format!("unknown fetch method '{name}'")

@@ -420,8 +420,7 @@ fn parse_errors_match_haproxy() {
         // Known to HAProxy 2.6, not implemented here yet: said so rather than "unknown".
         ("str(a),map(x.map)", "invalid args in converter 'map' : failed to open pattern file <x.map>"),
         ("str(a),map_regm(x.map)", "invalid args in converter 'map_regm' : failed to open pattern file <x.map>"),
-        ("str(a),srv_queue", "converter 'srv_queue' is not supported yet"),
-        ("internal.strm.is_htx", "fetch method 'internal.strm.is_htx' is not supported yet"),
+        ("internal.htx.size", "fetch method 'internal.htx.size' reads HAProxy's internal HTX representation, which has no meaning in moonproxy (see doc/samples.md)"),
         ("str(abc", "fetch method 'str' : expected ')'"),
         ("str(abc),lower(", "invalid arg 1 in converter 'lower' : expected ')'"),
         ("str(abc),lower(1)", "invalid arg 1 in converter 'lower' : expected ')' before '1)'"),

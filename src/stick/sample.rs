@@ -336,9 +336,14 @@ pub struct ConnRuleCtx<'a> {
     pub src: Option<std::net::SocketAddr>,
     pub dst: Option<std::net::SocketAddr>,
     pub frontend: &'a str,
+    /// The socket and the listener (`fc_rtt`, `so_id`, `dst_conn`...).
+    pub conn: crate::sample::fetch_conn::ClientConn,
 }
 
 impl SampleCtx for ConnRuleCtx<'_> {
+    fn client_conn(&self) -> Option<crate::sample::fetch_conn::ClientConn> {
+        Some(self.conn.clone())
+    }
     fn src(&self) -> Option<std::net::SocketAddr> {
         self.src
     }

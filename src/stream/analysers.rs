@@ -110,6 +110,8 @@ pub struct TcpRules {
 pub struct TcpRule {
     pub action: TcpRuleAction,
     pub cond: Option<InspectCond>,
+    /// Where it is written (`last_rule_file`, `last_rule_line`).
+    pub location: crate::config::model::Location,
 }
 
 #[derive(Debug)]
@@ -195,7 +197,7 @@ impl TcpRules {
             let cond = c.cond.as_ref().map(|cond| InspectCond::compile(cond, &out.acls)).transpose();
             match (action, cond) {
                 (Ok(action), Ok(cond)) => {
-                    let rule = TcpRule { action, cond };
+                    let rule = TcpRule { action, cond, location: c.location.clone() };
                     match c.list {
                         TcpRuleList::Connection => out.connection.push(rule),
                         TcpRuleList::Content => out.content.push(rule),
@@ -351,6 +353,9 @@ impl InspectCond {
 pub struct TcpVars<'a> {
     pub sess: &'a mut Vars,
     pub txn: Option<&'a mut Vars>,
+    /// Set by [`run_tcp_rules`]: the rule whose verdict (`accept`, `reject`, `close`,
+    /// `use-service`) ended the list (`last_rule_file`, `last_rule_line`).
+    pub decided: Option<usize>,
 }
 
 /// Runs the rules of `list` from `cursor` and stops at the first `accept`, `reject`
@@ -442,6 +447,7 @@ pub fn run_tcp_rules(
                 }
             };
             cursor.next_rule = list.len();
+            vars.decided = Some(index);
             Some(end)
         });
         match ran {
@@ -482,7 +488,7 @@ mod tests {
         let mut sess = Vars::new();
         let run = |src: &str, sess: &mut Vars| {
             let mut cursor = RuleCursor::default();
-            run_tcp_rules(&r, TcpRuleList::Connection, &mut cursor, &cx(src), &mut TcpVars { sess, txn: None })
+            run_tcp_rules(&r, TcpRuleList::Connection, &mut cursor, &cx(src), &mut TcpVars { sess, txn: None, decided: None })
         };
         assert_eq!(run("10.1.1.1:5", &mut sess), TcpVerdict::Continue);
         assert_eq!(run("11.1.1.1:5", &mut sess), TcpVerdict::Reject);
@@ -490,7 +496,7 @@ mod tests {
         assert_eq!(sess.get(&port), Some(&crate::sample::Sample::Sint(5)));
         let mut txn = Vars::new();
         let mut cursor = RuleCursor::default();
-        let v = run_tcp_rules(&r, TcpRuleList::Content, &mut cursor, &cx("10.1.1.1:1"), &mut TcpVars { sess: &mut sess, txn: Some(&mut txn) });
+        let v = run_tcp_rules(&r, TcpRuleList::Content, &mut cursor, &cx("10.1.1.1:1"), &mut TcpVars { sess: &mut sess, txn: Some(&mut txn), decided: None });
         assert_eq!(v, TcpVerdict::Continue);
         assert_eq!(txn.get(&VarName::parse("txn.t").unwrap()), Some(&crate::sample::Sample::str("x")));
         assert_eq!(sess.get(&port), None);
@@ -555,7 +561,7 @@ mod tests {
         let run = |bytes: &'static [u8], last: bool, cursor: &mut RuleCursor| {
             let mut sess = Vars::new();
             let cx = Data(bytes, last, Default::default());
-            run_tcp_rules(&r, TcpRuleList::Content, cursor, &cx, &mut TcpVars { sess: &mut sess, txn: None })
+            run_tcp_rules(&r, TcpRuleList::Content, cursor, &cx, &mut TcpVars { sess: &mut sess, txn: None, decided: None })
         };
         let mut c = RuleCursor::default();
         assert_eq!(run(b"PI", false, &mut c), TcpVerdict::Wait);

@@ -241,8 +241,24 @@ impl Conn {
     /// `clientip`: address) or a fixed one. `client` is the stream's source address
     /// (`None` for checks and UNIX clients, which then bind to the `source` address).
     pub fn connect_from(target: &Target, source: Option<&crate::config::model::SourceConf>, client: Option<SocketAddr>) -> io::Result<Conn> {
+        Conn::connect_tfo(target, source, client, false)
+    }
+
+    /// [`Conn::connect_from`], with `TCP_FASTOPEN_CONNECT` set before the connect
+    /// when `tfo` (a server's `tfo`): the first write then leaves with the SYN.
+    pub fn connect_tfo(target: &Target, source: Option<&crate::config::model::SourceConf>, client: Option<SocketAddr>, tfo: bool) -> io::Result<Conn> {
         use crate::config::model::UseSrc;
-        let (Target::Inet(addr), Some(src)) = (target, source) else { return Conn::connect(target) };
+        let Target::Inet(addr) = target else { return Conn::connect(target) };
+        let Some(src) = source else {
+            if !tfo {
+                return Conn::connect(target);
+            }
+            let s = socket2::Socket::new(socket2::Domain::for_address(*addr), socket2::Type::STREAM, None)?;
+            s.set_nonblocking(true)?;
+            s.set_cloexec(true)?;
+            crate::sys::sockopt::set_fastopen_connect(&s)?;
+            return Conn::connect_socket(s, addr);
+        };
         let foreign = match (&src.usesrc, client) {
             (Some(UseSrc::Client), Some(c)) => Some(c),
             (Some(UseSrc::ClientIp), Some(c)) => Some(SocketAddr::new(c.ip(), 0)),
@@ -271,6 +287,14 @@ impl Conn {
         if local.is_ipv4() == addr.is_ipv4() {
             s.bind(&local.into())?;
         }
+        if tfo {
+            crate::sys::sockopt::set_fastopen_connect(&s)?;
+        }
+        Conn::connect_socket(s, addr)
+    }
+
+    /// Starts the non-blocking connect of a prepared socket.
+    fn connect_socket(s: socket2::Socket, addr: &SocketAddr) -> io::Result<Conn> {
         match s.connect(&(*addr).into()) {
             Ok(()) => {}
             Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}

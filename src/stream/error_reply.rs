@@ -81,7 +81,7 @@ impl Stream {
         }?;
         let fe = &env.proxies[self.frontend];
         let (src, dst, tls) = (self.src, self.dst, self.client.tls_info().cloned());
-        let conn = super::client_facts(&self.client, self.proxy_hdr.as_deref());
+        let conn = conn_facts!(self);
         let h = self.http.as_mut()?;
         let head_only = h.txn.req.as_ref().is_some_and(|r| r.line.method == crate::http::Method::Head);
         let mut renv = frontend_rule_env(src, dst, fe, &mut h.sess_vars, tls, conn);

@@ -326,7 +326,7 @@ impl Stream {
             userlists: &env.proxies[self.frontend].userlists,
             tls: self.client.tls_info().cloned(),
             server_tls: h.txn.server_tls.clone(),
-            conn: super::client_facts(&self.client, self.proxy_hdr.as_deref()).in_txn(h.done),
+            conn: conn_facts!(self).in_txn(h.done),
         };
         let mut view = FilterView { inner: ActionView::new(f.handle, &mut h.txn, &mut renv), win: &mut f.win };
         let mut world = Proxies(env.proxies, &*env.pool);

@@ -565,7 +565,8 @@ impl Stream {
         if !fe.options.logasap || !fe.logs_streams {
             return;
         }
-        let mut rec = self.log_record(env.proxies, env.pool, env.cx.now, 0);
+        let now = env.cx.now;
+        let mut rec = lua::in_rules(env.cx, env.proxies, &*env.pool, || self.log_record(env.proxies, env.pool, now, 0));
         let h = self.http.as_mut().expect("HTTP mode");
         // The head just written counts as sent.
         rec.bytes_out += h.res.out.len() as u64;
@@ -769,7 +770,7 @@ impl Stream {
             return false;
         }
         let failed = {
-            let renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars, self.client.tls_info().cloned(), super::client_facts(&self.client, self.proxy_hdr.as_deref()).in_txn(h.done));
+            let renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars, self.client.tls_info().cloned(), conn_facts!(self).in_txn(h.done));
             let cx = rules::RuleCtx::new(&renv, &h.txn);
             m.fail.iter().any(|c| c.eval(&fe.acls, &cx))
         };
@@ -859,7 +860,7 @@ impl Stream {
             userlists: &env.proxies[self.frontend].userlists,
             tls: self.client.tls_info().cloned(),
             server_tls: None,
-            conn: super::client_facts(&self.client, self.proxy_hdr.as_deref()).in_txn(h.done),
+            conn: conn_facts!(self).in_txn(h.done),
         };
         // A Lua action in progress resumes first; a rule reaching one runs it, then the
         // list goes on after it.
@@ -1029,7 +1030,7 @@ impl Stream {
         let facts = crate::http::fcgi::ConnFacts { src: self.src, dst: self.dst, tls: self.client.is_tls() };
         let fe = &env.proxies[self.frontend];
         let h = self.http.as_mut().expect("HTTP mode");
-        let mut renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars, self.client.tls_info().cloned(), super::client_facts(&self.client, self.proxy_hdr.as_deref()).in_txn(h.done));
+        let mut renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars, self.client.tls_info().cloned(), conn_facts!(self).in_txn(h.done));
         renv.backend = Some(&env.proxies[be].name);
         let prepared = app.prepare(h.txn.req.as_ref().expect("a parsed request"), &rules::RuleCtx::new(&renv, &h.txn), &facts);
         match prepared {
@@ -1735,7 +1736,7 @@ impl Stream {
                 userlists: &env.proxies[self.frontend].userlists,
                 tls: self.client.tls_info().cloned(),
                 server_tls: h.txn.server_tls.clone(),
-                conn: super::client_facts(&self.client, self.proxy_hdr.as_deref()).in_txn(h.done),
+                conn: conn_facts!(self).in_txn(h.done),
             };
             let list = &env.proxies[proxy].http_rules;
             let side = lua::Side::Response;
@@ -1870,7 +1871,8 @@ impl Stream {
         }
         // Nothing logs this frontend's transactions: no record to build.
         let logged = self.http.as_ref().is_some_and(|h| h.logged_asap);
-        let rec = (env.proxies[self.frontend].logs_streams && !logged).then(|| self.log_record(env.proxies, env.pool, env.cx.now, 0));
+        let now = env.cx.now;
+        let rec = (env.proxies[self.frontend].logs_streams && !logged).then(|| lua::in_rules(env.cx, env.proxies, &*env.pool, || self.log_record(env.proxies, env.pool, now, 0)));
         let counted = self.server.as_ref().map(|side| (side.be(), side.srv()));
         let facts = self.end_facts(env.cx.now);
         crate::stats::account_end(env.proxies, self.frontend, self.backend, counted.map(|(_, s)| s), &facts, env.cx.now);

@@ -73,6 +73,9 @@ pub struct Inspect {
     /// `%bi %bp`: the local address of the last server connection established, kept
     /// only when some format prints it (see [`Stream::keep_backend_src`]).
     backend_src: Option<Box<SocketAddr>>,
+    /// TCP mode: the content rule whose verdict ended its list last
+    /// (`last_rule_file`, `last_rule_line`).
+    last_rule: Option<crate::config::model::Location>,
 }
 
 /// The sample context of TCP content rules: the connection, the variables and the
@@ -93,6 +96,11 @@ pub struct InspectCtx<'a> {
     /// going on (the fetches then "may change": rules with an inspect delay wait).
     pub tls: Option<std::sync::Arc<crate::tls::TlsInfo>>,
     pub tls_pending: bool,
+    /// The client socket, its listener and PROXY TLVs (`fc_rtt`, `so_id`, `dst_conn`,
+    /// `fc_pp_authority`...), where the stream gives them.
+    pub conn: Option<crate::sample::fetch_conn::ClientConn>,
+    /// The content rule that decided last (`last_rule_file`, `last_rule_line`).
+    pub last_rule: Option<crate::config::model::Location>,
 }
 
 impl<'a> InspectCtx<'a> {
@@ -100,6 +108,12 @@ impl<'a> InspectCtx<'a> {
     pub(super) fn with_tls(mut self, client: &super::conn::Conn) -> Self {
         self.tls = client.tls_info().cloned();
         self.tls_pending = client.tls_handshaking();
+        self
+    }
+
+    /// Gives the context what the stream knows of its connections.
+    pub(super) fn with_conn(mut self, conn: crate::sample::fetch_conn::ClientConn) -> Self {
+        self.conn = Some(conn);
         self
     }
 
@@ -117,11 +131,19 @@ impl<'a> InspectCtx<'a> {
             missed: Cell::new(false),
             tls: None,
             tls_pending: false,
+            conn: None,
+            last_rule: ins.and_then(|i| i.last_rule.clone()),
         }
     }
 }
 
 impl SampleCtx for InspectCtx<'_> {
+    fn client_conn(&self) -> Option<crate::sample::fetch_conn::ClientConn> {
+        self.conn.clone()
+    }
+    fn last_rule(&self) -> Option<&crate::config::model::Location> {
+        self.last_rule.as_ref()
+    }
     fn tls(&self) -> Option<&crate::tls::TlsInfo> {
         if self.tls_pending {
             self.may_change();
@@ -190,15 +212,19 @@ fn is_last(ch: &Channel, delay: Option<Duration>, started: Instant, now: Instant
     delay.is_none_or(|d| now >= started + d) || ch.eof || ch.buf.is_full()
 }
 
-/// Runs the rules of `list` from `cursor` with `cx`; gives the verdict, the new
-/// cursor and the variables as the rules left them.
-fn run_pass(rules: &super::analysers::TcpRules, list: TcpRuleList, cursor: RuleCursor, cx: InspectCtx<'_>) -> (TcpVerdict, RuleCursor, Vars, Vars) {
+/// What a pass of TCP rules leaves: the verdict, the new cursor, the variables as the
+/// rules left them, and where the rule that decided is written (if one did).
+type Pass = (TcpVerdict, RuleCursor, Vars, Vars, Option<crate::config::model::Location>);
+
+/// Runs the rules of `list` from `cursor` with `cx`.
+fn run_pass(rules: &super::analysers::TcpRules, list: TcpRuleList, cursor: RuleCursor, cx: InspectCtx<'_>) -> Pass {
     let mut cursor = cursor;
     // `cx` stores the writes itself (see `InspectCtx::set_var`).
     let (mut unused_sess, mut unused_txn) = (Vars::new(), Vars::new());
-    let mut vars = TcpVars { sess: &mut unused_sess, txn: Some(&mut unused_txn) };
+    let mut vars = TcpVars { sess: &mut unused_sess, txn: Some(&mut unused_txn), decided: None };
     let v = run_tcp_rules(rules, list, &mut cursor, &cx, &mut vars);
-    (v, cursor, cx.sess.into_inner(), cx.txn.into_inner())
+    let decided = vars.decided.and_then(|i| rules.list(list).get(i)).map(|r| r.location.clone());
+    (v, cursor, cx.sess.into_inner(), cx.txn.into_inner(), decided)
 }
 
 /// The context of a TCP-mode stream's `use_backend` conditions: the connection,
@@ -265,10 +291,11 @@ pub(super) fn tcp_response_rules(ins: &mut Option<Box<Inspect>>, side: ResponseS
         let mut cx = InspectCtx::new(side.addrs, &fe.name, Some(&be.name), Some(ins));
         cx.req = Some(ChannelData { bytes: side.req.buf.data(), last: true });
         cx.res = Some(ChannelData { bytes: &side.res.buf.data()[out..], last });
-        let (v, cursor, sess, txn) = super::lua::in_rules(env.cx, proxies, &*env.pool, || {
+        let (v, cursor, sess, txn, decided) = super::lua::in_rules(env.cx, proxies, &*env.pool, || {
             run_pass(&be.tcp_rules, TcpRuleList::ResponseContent, ins.res_cursor, cx)
         });
         ins.res_cursor = cursor;
+        ins.last_rule = decided.or(ins.last_rule.take());
         ins.sess_vars = sess;
         ins.txn_vars = txn;
         match v {
@@ -504,7 +531,7 @@ impl Stream {
         loop {
             if start.is_some() || self.lua.as_ref().is_some_and(|l| l.pending()) {
                 let mut txn = crate::http::txn::Txn { vars: std::mem::take(&mut ins.txn_vars), ..Default::default() };
-                let mut renv = super::frontend_rule_env(self.src, self.dst, fe, &mut ins.sess_vars, self.client.tls_info().cloned(), super::client_facts(&self.client, self.proxy_hdr.as_deref()));
+                let mut renv = super::frontend_rule_env(self.src, self.dst, fe, &mut ins.sess_vars, self.client.tls_info().cloned(), conn_facts!(self));
                 renv.backend = be_name;
                 let mut io = TcpChannels { chans: [&mut self.req, &mut self.res], outs: &mut ins.lua_out, can_wait: [!last, false], waited: false };
                 let step = super::lua::run_action_io(&mut self.lua, env.cx, env.proxies, &*env.pool, env.key, start.take().as_ref(), &mut txn, &mut renv, super::lua::Side::Request, Some(&mut io));
@@ -524,12 +551,14 @@ impl Stream {
                 }
             }
             let out = ins.lua_out[0].min(self.req.buf.len());
-            let mut cx = InspectCtx::new((self.src, self.dst), &fe.name, be_name, Some(ins)).with_tls(&self.client);
+            let conn = conn_facts!(self);
+            let mut cx = InspectCtx::new((self.src, self.dst), &fe.name, be_name, Some(ins)).with_tls(&self.client).with_conn(conn);
             cx.req = Some(ChannelData { bytes: &self.req.buf.data()[out..], last });
-            let (v, cursor, sess, txn) = super::lua::in_rules(env.cx, env.proxies, &*env.pool, || {
+            let (v, cursor, sess, txn, decided) = super::lua::in_rules(env.cx, env.proxies, &*env.pool, || {
                 run_pass(&px.tcp_rules, TcpRuleList::Content, ins.req_cursor, cx)
             });
             ins.req_cursor = cursor;
+            ins.last_rule = decided.or(ins.last_rule.take());
             ins.sess_vars = sess;
             ins.txn_vars = txn;
             match v {
@@ -574,7 +603,7 @@ impl Stream {
         let mut start = None;
         let v = loop {
             if start.is_some() || self.lua.as_ref().is_some_and(|l| l.pending()) {
-                let mut renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars, self.client.tls_info().cloned(), super::client_facts(&self.client, self.proxy_hdr.as_deref()));
+                let mut renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars, self.client.tls_info().cloned(), conn_facts!(self));
                 renv.backend = be_name;
                 match super::lua::run_action(&mut self.lua, env.cx, env.proxies, &*env.pool, env.key, start.take().as_ref(), &mut h.txn, &mut renv, side) {
                     LuaStep::Next => {}
@@ -593,14 +622,14 @@ impl Stream {
             let cursor = if list == TcpRuleList::ResponseContent { &mut ins.res_cursor } else { &mut ins.http_cursor };
             let writes = VarWrites::default();
             let v = {
-                let mut renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars, self.client.tls_info().cloned(), super::client_facts(&self.client, self.proxy_hdr.as_deref()));
+                let mut renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars, self.client.tls_info().cloned(), conn_facts!(self));
                 renv.backend = be_name;
                 let cx = RuleCtx::recording(&renv, &h.txn, &writes);
                 let (mut unused_sess, mut unused_txn) = (Vars::new(), Vars::new());
-                let mut vars = TcpVars { sess: &mut unused_sess, txn: Some(&mut unused_txn) };
+                let mut vars = TcpVars { sess: &mut unused_sess, txn: Some(&mut unused_txn), decided: None };
                 super::lua::in_rules(env.cx, env.proxies, &*env.pool, || run_tcp_rules(&px.tcp_rules, list, cursor, &cx, &mut vars))
             };
-            let mut renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars, self.client.tls_info().cloned(), super::client_facts(&self.client, self.proxy_hdr.as_deref()));
+            let mut renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars, self.client.tls_info().cloned(), conn_facts!(self));
             apply_writes(&writes, &mut h.txn, &mut renv);
             match v {
                 TcpVerdict::Lua(i) => start = lua_action(&px.tcp_rules, list, i),
@@ -821,10 +850,19 @@ fn decode_body(framing: BodyFraming, limits: &crate::http::h1::Limits, bytes: &[
 /// answers for the connection and the names, the TCP rules' variables for `var()`.
 pub(super) struct LogCtx<'a> {
     pub rec: &'a crate::log::StreamLog,
-    pub ins: &'a Inspect,
+    /// The TCP rules' variables, when they ran.
+    pub ins: Option<&'a Inspect>,
+    /// The connections (`so_id`, `bc_src`, `fc_pp_*`...).
+    pub conn: crate::sample::fetch_conn::ClientConn,
 }
 
 impl SampleCtx for LogCtx<'_> {
+    fn client_conn(&self) -> Option<crate::sample::fetch_conn::ClientConn> {
+        Some(self.conn.clone())
+    }
+    fn last_rule(&self) -> Option<&crate::config::model::Location> {
+        self.ins?.last_rule.as_ref()
+    }
     fn tls(&self) -> Option<&crate::tls::TlsInfo> {
         self.rec.tls()
     }
@@ -848,8 +886,8 @@ impl SampleCtx for LogCtx<'_> {
     }
     fn var(&self, name: &VarName) -> Option<Sample> {
         match name.scope {
-            Scope::Sess => self.ins.sess_vars.get(name).cloned(),
-            Scope::Txn | Scope::Req | Scope::Res => self.ins.txn_vars.get(name).cloned(),
+            Scope::Sess => self.ins?.sess_vars.get(name).cloned(),
+            Scope::Txn | Scope::Req | Scope::Res => self.ins?.txn_vars.get(name).cloned(),
             Scope::Proc => crate::sample::vars::with_proc_vars(|v| v.get(name).cloned()),
             _ => None,
         }

@@ -13,6 +13,14 @@
 //! A stream makes no syscall itself: sockets are behind [`conn::Conn`], servers behind
 //! the [`ServerPool`] seam, time and registration behind [`Env`].
 
+/// What the sample fetches read of the stream's connections ([`client_facts`]), from a
+/// stream whose other fields may be borrowed already (a macro borrows field by field).
+macro_rules! conn_facts {
+    ($s:expr) => {
+        $crate::stream::client_facts(&$s.client, $s.proxy_hdr.as_deref(), $s.listener, $s.server.as_deref())
+    };
+}
+
 pub mod acl;
 pub mod analysers;
 pub mod channel;
@@ -505,12 +513,13 @@ impl Stream {
             let step = lua::in_rules(env.cx, env.proxies, &*env.pool, || match self.http.as_mut() {
                 // HTTP: conditions see the request (`path_beg`, `hdr(host)` ...).
                 Some(h) => {
-                    let renv = frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars, self.client.tls_info().cloned(), client_facts(&self.client, self.proxy_hdr.as_deref()).in_txn(h.done));
+                    let renv = frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars, self.client.tls_info().cloned(), conn_facts!(self).in_txn(h.done));
                     let cx = crate::http::rules::RuleCtx::new(&renv, &h.txn);
                     analysers::run_backend_rules(fe, &mut self.cursor, &cx)
                 }
                 None => {
-                    let cx = inspect::route_ctx((self.src, self.dst), fe, self.inspect.as_deref(), &self.req).with_tls(&self.client);
+                    let conn = conn_facts!(self);
+                    let cx = inspect::route_ctx((self.src, self.dst), fe, self.inspect.as_deref(), &self.req).with_tls(&self.client).with_conn(conn);
                     analysers::run_backend_rules(fe, &mut self.cursor, &cx)
                 }
             });
@@ -623,7 +632,7 @@ impl Stream {
         let fe = &proxies[self.frontend];
         match self.http.as_mut() {
             Some(h) => {
-                let mut renv = frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars, self.client.tls_info().cloned(), client_facts(&self.client, self.proxy_hdr.as_deref()).in_txn(h.done));
+                let mut renv = frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars, self.client.tls_info().cloned(), conn_facts!(self).in_txn(h.done));
                 renv.backend = Some(&proxies[be].name);
                 f(&crate::http::rules::RuleCtx::new(&renv, &h.txn))
             }
@@ -684,10 +693,12 @@ impl Stream {
         let tls = self.server_tls_start(env.proxies, be, srv, addr.as_ref());
         // With TLS, a PROXY header goes out in clear before the ClientHello.
         let clear_header = if tls.is_some() { self.proxy_header_to_send(env, be, srv) } else { None };
-        let source = env.pool.backend_state(be).and_then(|b| b.servers().get(srv)).and_then(|s| s.tuning().source.as_ref());
+        let tuning = env.pool.backend_state(be).and_then(|b| b.servers().get(srv)).map(|s| s.tuning());
+        let source = tuning.and_then(|t| t.source.as_ref());
+        let (tfo, tcp_ut) = tuning.map_or((false, None), |t| (t.tfo, t.tcp_ut));
         let fcgi_server = env.proxies[be].fcgi.as_ref().and_then(|f| f.server_name(srv));
         let conn = addr.as_ref().and_then(|addr| {
-            let mut c = Conn::connect_from(addr, source, self.src).ok()?;
+            let mut c = Conn::connect_tfo(addr, source, self.src, tfo).ok()?;
             if let Some(wrap) = tls {
                 c = c.into_tls(wrap).ok()?;
                 if let Some(header) = clear_header {
@@ -703,6 +714,9 @@ impl Stream {
                 let _ = crate::sys::sockopt::set_keepalive_probes(c.raw_fd(), &probes);
             }
             let _ = crate::sys::sockopt::tune_server_socket(c.raw_fd());
+            if let Some(delay) = tcp_ut {
+                let _ = crate::sys::sockopt::set_user_timeout_fd(c.raw_fd(), delay);
+            }
             if nolinger {
                 c.set_nolinger();
             }
@@ -1141,10 +1155,11 @@ impl Stream {
     fn log_samples(&mut self, format: &crate::log::LogFormat, proxies: &[ProxyRt], rec: &StreamLog) -> Vec<Option<Vec<u8>>> {
         let fe = &proxies[self.frontend];
         let Some(h) = self.http.as_mut() else {
-            return match self.inspect.as_deref() {
-                Some(ins) => format.eval_samples(&inspect::LogCtx { rec, ins }),
-                None => format.eval_samples(rec),
+            let conn = crate::sample::fetch_conn::ClientConn {
+                backend_src: rec.backend_src,
+                ..conn_facts!(self)
             };
+            return format.eval_samples(&inspect::LogCtx { rec, ins: self.inspect.as_deref(), conn });
         };
         let renv = crate::http::rules::RuleEnv {
             src: self.src,
@@ -1156,7 +1171,10 @@ impl Stream {
             userlists: &fe.userlists,
             tls: self.client.tls_info().cloned(),
             server_tls: rec.server_tls.clone(),
-            conn: client_facts(&self.client, self.proxy_hdr.as_deref()),
+            conn: crate::sample::fetch_conn::ClientConn {
+                backend_src: rec.backend_src,
+                ..conn_facts!(self)
+            },
         };
         format.eval_samples(&crate::http::rules::RuleCtx::new(&renv, &h.txn))
     }
@@ -1176,7 +1194,15 @@ fn frontend_rule_env<'a>(
 
 /// What the sample fetches read of the client connection beyond its addresses
 /// (`fc_rtt`, `fc_rcvd_proxy`).
-fn client_facts(client: &Conn, hdr: Option<&proxy_header::ProxyHeader>) -> crate::sample::fetch_conn::ClientConn {
+fn client_facts(client: &Conn, hdr: Option<&proxy_header::ProxyHeader>, listener: usize, server: Option<&ServerSide>) -> crate::sample::fetch_conn::ClientConn {
     let fd = client.raw_fd();
-    crate::sample::fetch_conn::ClientConn { fd: (fd >= 0).then_some(fd), rcvd_proxy: hdr.is_some_and(|h| h.received), first_req: None }
+    crate::sample::fetch_conn::ClientConn {
+        fd: (fd >= 0).then_some(fd),
+        rcvd_proxy: hdr.is_some_and(|h| h.received),
+        first_req: None,
+        listener: Some(listener),
+        pp: hdr.and_then(|h| h.tlvs.clone()),
+        server_fd: server.and_then(|s| s.conn.as_ref()).map(Conn::raw_fd).filter(|fd| *fd >= 0),
+        backend_src: None,
+    }
 }

@@ -92,7 +92,12 @@ impl Stream {
             return;
         }
         if let Some(s) = env.pool.backend_state(be).and_then(|b| b.servers().get(srv)) {
-            crate::stick::persist::store_pending((s.puid(), s.name()));
+            if s.tuning().non_stick {
+                // `non-stick`: the keys of this request are not stored, for any server.
+                drop(crate::stick::session::take_stores());
+            } else {
+                crate::stick::persist::store_pending((s.puid(), s.name()));
+            }
         }
     }
 
@@ -101,7 +106,7 @@ impl Stream {
         let Some(side) = self.server.as_deref() else { return };
         let (be, srv) = (side.be(), side.srv());
         let Some(rules) = proxies[be].stick_rules.as_deref() else { return };
-        let Some(s) = pool.backend_state(be).and_then(|b| b.servers().get(srv)) else { return };
+        let Some(s) = pool.backend_state(be).and_then(|b| b.servers().get(srv)).filter(|s| !s.tuning().non_stick) else { return };
         self.with_route_ctx(proxies, be, |cx| rules.on_response(&proxies[be].acls, cx, (s.puid(), s.name())));
     }
 

@@ -24,6 +24,11 @@ pub(super) struct ProxyHeader {
     error: Option<Error>,
     /// A header was received (`fc_rcvd_proxy`).
     pub(super) received: bool,
+    /// Its TLVs the fetches read (`fc_pp_authority`, `fc_pp_unique_id`).
+    pub(super) tlvs: Option<std::sync::Arc<crate::sample::fetch_conn::PpTlvs>>,
+    /// `accept-netscaler-cip <magic>`: a NetScaler Client IP header is expected
+    /// instead of a PROXY one.
+    cip_magic: Option<u32>,
 }
 
 /// What [`Stream::proxy_header_step`] concluded.
@@ -45,6 +50,14 @@ impl Stream {
         self.state_deadline = Some(deadline);
     }
 
+    /// `accept-netscaler-cip <magic>`: the client's first bytes must be a NetScaler
+    /// Client IP header with this magic number, within `timeout`, as for
+    /// [`Stream::expect_proxy_header`]; its addresses replace the connection's.
+    pub fn expect_netscaler_cip(&mut self, magic: u32, now: Instant, timeout: Option<std::time::Duration>) {
+        self.expect_proxy_header(now, timeout);
+        self.proxy_hdr.get_or_insert_with(Default::default).cip_magic = Some(magic);
+    }
+
     /// `fc_rcvd_proxy`: the connection started with a PROXY header.
     pub fn received_proxy_header(&self) -> bool {
         self.proxy_hdr.as_ref().is_some_and(|h| h.received)
@@ -57,10 +70,16 @@ impl Stream {
         if self.client.readable || self.client.hup {
             end = self.client.read_into(&mut self.req.buf).1;
         }
+        let cip = self.proxy_hdr.as_ref().and_then(|h| h.cip_magic);
         let data = self.req.buf.data();
         if !data.is_empty() {
-            return match proxy_protocol::parse(data) {
+            let parsed = match cip {
+                Some(magic) => proxy_protocol::parse_netscaler_cip(data, magic),
+                None => proxy_protocol::parse(data),
+            };
+            return match parsed {
                 Ok(h) => {
+                    let tlvs = if cip.is_some() { None } else { crate::sample::fetch_conn::PpTlvs::from_header(&data[..h.len]).map(std::sync::Arc::new) };
                     let rest = data.len() - h.len;
                     self.req.buf.consumed(h.len);
                     self.req.total += rest as u64;
@@ -68,7 +87,8 @@ impl Stream {
                     if let Some((src, dst)) = h.addrs {
                         (self.src, self.dst) = (Some(src), Some(dst));
                     }
-                    self.proxy_hdr = Some(Box::new(ProxyHeader { wait: None, error: None, received: true }));
+                    // `fc_rcvd_proxy` is about PROXY headers only.
+                    self.proxy_hdr = Some(Box::new(ProxyHeader { wait: None, error: None, received: cip.is_none(), tlvs, cip_magic: cip }));
                     self.state_deadline = None;
                     Step::Done
                 }
@@ -88,6 +108,7 @@ impl Stream {
     }
 
     fn proxy_header_failed(&mut self, env: &mut Env<'_, '_>, e: Error, unread: bool) -> Step {
+        let e = if self.proxy_hdr.as_ref().is_some_and(|h| h.cip_magic.is_some()) { e.for_netscaler() } else { e };
         // HAProxy leaves what it did not read in the socket, so its close is a reset.
         if unread {
             self.client.set_nolinger();

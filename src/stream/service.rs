@@ -384,7 +384,7 @@ impl Stream {
             userlists: &env.proxies[self.frontend].userlists,
             tls: self.client.tls_info().cloned(),
             server_tls: None,
-            conn: super::client_facts(&self.client, self.proxy_hdr.as_deref()).in_txn(h.done),
+            conn: conn_facts!(self).in_txn(h.done),
         };
         let svc = self.lua_service.as_mut().expect("a service");
         let Some(task) = svc.task.as_mut() else { return Outcome::Failed("no coroutine".into()) };

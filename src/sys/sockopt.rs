@@ -1,7 +1,8 @@
 //! Socket options set on a connection by its raw descriptor: the TOS (IPv4) or traffic
 //! class (IPv6) and the netfilter mark, for `set-tos`/`set-mark` and Lua's
 //! `txn:set_tos()`/`txn:set_mark()`; TCP keep-alive probes (`clitcpka-*`, `srvtcpka-*`)
-//! and socket buffer sizes (`tune.rcvbuf.*`, `tune.sndbuf.*`).
+//! and socket buffer sizes (`tune.rcvbuf.*`, `tune.sndbuf.*`); TCP user timeouts and
+//! TCP Fast Open (`tcp-ut`, `tfo` on `bind` and `server` lines).
 use crate::config::model::{GlobalTuning, TcpKeepalive};
 use std::io;
 use std::os::fd::{BorrowedFd, RawFd};
@@ -78,6 +79,54 @@ pub fn set_mark(fd: RawFd, mark: u32) -> io::Result<()> {
     with_socket(fd, |s| s.set_mark(mark))
 }
 
+/// `tcp-ut <delay>`: `TCP_USER_TIMEOUT`, how long sent data may stay unacknowledged
+/// before the kernel closes the connection. On a listening socket, the connections it
+/// accepts inherit it. Zero gives back the kernel's default.
+pub fn set_user_timeout(s: &socket2::SockRef<'_>, delay: std::time::Duration) -> io::Result<()> {
+    s.set_tcp_user_timeout(Some(delay).filter(|d| !d.is_zero()))
+}
+
+/// [`set_user_timeout`] on a connection by its descriptor (a server connection).
+pub fn set_user_timeout_fd(fd: RawFd, delay: std::time::Duration) -> io::Result<()> {
+    with_socket(fd, |s| set_user_timeout(s, delay))
+}
+
+/// `bind ... tfo`: `TCP_FASTOPEN` on a listening socket, with room for `queue`
+/// connections whose handshake carried data and that are not accepted yet. The
+/// kernel also needs bit 2 of `net.ipv4.tcp_fastopen` to answer them.
+pub fn set_fastopen_listener(s: &socket2::Socket, queue: i32) -> io::Result<()> {
+    set_tcp_int(s, libc::TCP_FASTOPEN, queue)
+}
+
+/// `server ... tfo`: `TCP_FASTOPEN_CONNECT`, set before `connect`: the connect
+/// returns at once and the first write goes out with the SYN when the kernel holds a
+/// cookie for the server (bit 1 of `net.ipv4.tcp_fastopen`), else a normal handshake
+/// happens.
+pub fn set_fastopen_connect(s: &socket2::Socket) -> io::Result<()> {
+    set_tcp_int(s, libc::TCP_FASTOPEN_CONNECT, 1)
+}
+
+/// An `IPPROTO_TCP` option whose value is an `int`.
+fn set_tcp_int(s: &socket2::Socket, opt: libc::c_int, value: libc::c_int) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `s` is an open socket for the whole call; the value is a live `c_int`
+    // and the length given is its size, as setsockopt(2) expects for these options.
+    let r = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            opt,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 fn with_socket<R>(fd: RawFd, f: impl FnOnce(&socket2::SockRef<'_>) -> io::Result<R>) -> io::Result<R> {
     if fd < 0 {
         return Err(io::Error::from_raw_os_error(libc::EBADF));
@@ -126,6 +175,21 @@ mod tests {
         super::set_keepalive_probes(c.as_raw_fd(), &TcpKeepalive { cnt: Some(2), ..Default::default() }).unwrap();
         assert_eq!(r.tcp_keepalive_time().unwrap(), Duration::from_secs(77));
         assert_eq!(r.tcp_keepalive_retries().unwrap(), 2);
+    }
+
+    #[test]
+    fn user_timeout_and_fast_open_reach_the_socket() {
+        use std::time::Duration;
+        let l = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        super::set_user_timeout(&socket2::SockRef::from(&l), Duration::from_millis(1500)).unwrap();
+        assert_eq!(l.tcp_user_timeout().unwrap(), Some(Duration::from_millis(1500)));
+        super::set_fastopen_listener(&l, 64).unwrap();
+        let c = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        super::set_fastopen_connect(&c).unwrap();
+        let std_l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let s = TcpStream::connect(std_l.local_addr().unwrap()).unwrap();
+        super::set_user_timeout_fd(s.as_raw_fd(), Duration::from_secs(3)).unwrap();
+        assert_eq!(socket2::SockRef::from(&s).tcp_user_timeout().unwrap(), Some(Duration::from_secs(3)));
     }
 
     #[test]

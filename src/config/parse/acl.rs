@@ -189,7 +189,9 @@ pub fn parse_acl_expr(words: &[String]) -> Result<AclExpr, String> {
         Err(e) => {
             let fetch = keyword_name(&sample);
             let unknown = crate::sample::fetch::lookup(fetch).is_none();
-            return Err(if unknown && (KNOWN_FETCHES.contains(&kw) || KNOWN_FETCHES.contains(&fetch)) {
+            return Err(if let Some(why) = crate::sample::fetch::htx_internal_refusal(fetch).filter(|_| unknown) {
+                why
+            } else if unknown && (KNOWN_FETCHES.contains(&kw) || KNOWN_FETCHES.contains(&fetch)) {
                 format!("fetch method '{kw}' is not supported by moonproxy yet")
             } else if unknown {
                 format!("unknown fetch method '{kw}' in ACL expression '{criterion}'")
@@ -491,7 +493,7 @@ mod tests {
         );
         assert!(parse_acl_expr(&w("internal.strm.is_htx x"))
             .unwrap_err()
-            .contains("not supported by moonproxy yet"));
+            .contains("internal HTX representation, which has no meaning in moonproxy"));
         assert_eq!(
             parse_acl_expr(&w("path,nope x")).unwrap_err(),
             "ACL keyword 'path' : unknown converter 'nope'."

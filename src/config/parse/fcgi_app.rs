@@ -177,20 +177,6 @@ pub fn use_fcgi_app(p: &mut Parser, l: &Line) -> Result<(), String> {
     Ok(())
 }
 
-/// `proto <name>` on a `server` line: `fcgi` (and `h1`, HTTP/1 as without it); other
-/// multiplexers are refused.
-pub fn server_proto(proto: &mut Option<String>, value: Option<&str>) -> Result<usize, String> {
-    match value {
-        None | Some("") => Err("'proto' : missing value.".into()),
-        Some(v @ ("fcgi" | "h1")) => {
-            *proto = Some(v.to_string());
-            Ok(2)
-        }
-        Some("h2") => Err(super::not_supported("proto h2")),
-        Some(v) => Err(format!("'proto' :  unknown MUX protocol '{v}'.")),
-    }
-}
-
 /// Post-parse: every `fcgi-app` has a docroot and its `log-stderr global` gets the
 /// global targets; every `use-fcgi-app` names an app, in an HTTP backend with FastCGI
 /// servers, and every `proto fcgi` server belongs to such a backend.

@@ -808,6 +808,7 @@ impl Parser {
         global_extra::finish(&mut self.config, &mut self.diags);
         global::check(&self.config, &mut self.diags);
         stick::check(&mut self.config, &mut self.diags);
+        server_opts::check_tfo(&self.config, &mut self.diags);
         if alerts(&self.diags) > parse_only {
             self.diags.push(fatal());
             return Err(self.diags);

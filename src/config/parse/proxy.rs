@@ -803,6 +803,11 @@ pub(super) fn parse_bind(p: &mut Parser, l: &Line, section: &str) -> Result<Bind
     if b.accept_proxy && b.tls.is_some() {
         return Err(format!("{ctx} : 'accept-proxy' together with 'ssl' is not supported by moonproxy yet."));
     }
+    // Both headers in turn, or the header before TLS: not built (see above).
+    if b.tuning.netscaler_cip.is_some() && (b.accept_proxy || b.tls.is_some()) {
+        let other = if b.accept_proxy { "accept-proxy" } else { "ssl" };
+        return Err(format!("{ctx} : 'accept-netscaler-cip' together with '{other}' is not supported by moonproxy yet."));
+    }
     Ok(b)
 }
 

@@ -93,6 +93,12 @@ pub fn server(p: &mut Parser, l: &Line) -> Result<(), String> {
         p.push(Diagnostic::plain(Severity::Warning, Some(&l.loc), text));
         opts.more.tuning.observe = None;
     }
+    if opts.more.proto_h1 && p.draft().proxy.mode != crate::config::model::Mode::Http {
+        // HAProxy's words (said once the proxy is complete; here its mode so far).
+        let text = format!("backend '{backend}' : MUX protocol 'h1' is not usable for server '{name}' at [{}].", l.loc);
+        p.push(Diagnostic::plain(Severity::Alert, Some(&l.loc), text));
+        return Ok(());
+    }
     // `init-addr` decides how a host name is looked up (`none`: in maintenance).
     let addr = match super::server_opts::initial_address(&opts.more, l.arg(2)) {
         Ok((a, maint)) => {
@@ -234,10 +240,6 @@ fn apply_opts(
         }
         if kw == "usesrc" {
             return Err(super::source::USESRC_ALONE.into());
-        }
-        if kw == "proto" {
-            i += super::fcgi_app::server_proto(&mut o.more.tuning.proto, args.get(i + 1).map(String::as_str))?;
-            continue;
         }
         if let Some(used) = super::server_health::apply(&mut o.more.tuning, kw, args.get(i + 1).map(String::as_str))? {
             i += used;

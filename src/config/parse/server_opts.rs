@@ -1,6 +1,8 @@
 //! `server` / `default-server` settings beyond the basic ones: the PROXY protocol
 //! (`send-proxy`, `send-proxy-v2`, `proxy-v2-options`, `check-send-proxy`), what
-//! happens on state changes (`on-marked-down`, `on-marked-up`), `redir` and `non-stick`.
+//! happens on state changes (`on-marked-down`, `on-marked-up`), `redir`, `non-stick` and
+//! `stick`, and the server connection's protocol and socket (`proto`, `ws`, `tcp-ut`,
+//! `tfo`, `pool-low-conn`: [`connection_option`]).
 //! [`super::server`] hands each setting here first.
 
 use crate::config::model::{SendProxy, ServerTuning};
@@ -13,6 +15,9 @@ pub struct MoreOpts {
     pub tuning: ServerTuning,
     /// `init-addr`: how the address is found at start-up (`None`: `last,libc`).
     pub init_addr: Option<Vec<InitAddr>>,
+    /// `proto h1`: HTTP/1 said explicitly, which a TCP backend refuses (checked by
+    /// [`super::server::server`] against the proxy's mode).
+    pub proto_h1: bool,
 }
 
 /// One method of `init-addr`, tried in order.
@@ -63,6 +68,9 @@ pub fn initial_address(o: &MoreOpts, arg: &str) -> Result<(crate::config::model:
 /// Applies `kw` (with `value`, the next word) if it is one of this module's
 /// settings: `Ok(Some(n))` with the number of words used, `Ok(None)` if not ours.
 pub fn apply(o: &mut MoreOpts, kw: &str, value: Option<&str>) -> Result<Option<usize>, String> {
+    if let Some(used) = connection_option(o, kw, value)? {
+        return Ok(Some(used));
+    }
     let sp = &mut o.send_proxy;
     match kw {
         "send-proxy" => sp.version = Some(Version::V1),
@@ -116,6 +124,8 @@ pub fn apply(o: &mut MoreOpts, kw: &str, value: Option<&str>) -> Result<Option<u
             return Ok(Some(2));
         }
         "non-stick" => o.tuning.non_stick = true,
+        // HAProxy 2.6's way to undo a `default-server non-stick`.
+        "stick" => o.tuning.non_stick = false,
         "init-addr" => {
             let v = value.filter(|v| !v.is_empty()).ok_or_else(|| format!("'{kw}' expects an argument."))?;
             let mut methods = Vec::new();
@@ -164,9 +174,97 @@ pub fn apply(o: &mut MoreOpts, kw: &str, value: Option<&str>) -> Result<Option<u
     Ok(Some(1))
 }
 
+/// The server connection's protocol and socket: `proto h1`, `ws auto|h1` (moonproxy
+/// speaks HTTP/1 to servers, so these only confirm it), `tcp-ut` (`TCP_USER_TIMEOUT`),
+/// `tfo` / `no-tfo` (`TCP_FASTOPEN_CONNECT`) and `pool-low-conn` (parsed). Errors as
+/// HAProxy 2.6 words them.
+fn connection_option(o: &mut MoreOpts, kw: &str, value: Option<&str>) -> Result<Option<usize>, String> {
+    let v = value.unwrap_or("");
+    match kw {
+        "proto" => match v {
+            "" => return Err("'proto' : missing value.".into()),
+            "h1" => {
+                o.proto_h1 = true;
+                o.tuning.proto = Some(v.to_string());
+            }
+            "h2" => return Err("'proto h2' : moonproxy speaks HTTP/1 only to servers ('proto h1').".into()),
+            // A FastCGI application: the backend's `use-fcgi-app` (src/config/parse/fcgi_app.rs).
+            "fcgi" => o.tuning.proto = Some(v.to_string()),
+            other => return Err(format!("'proto' :  unknown MUX protocol '{other}'.")),
+        },
+        "ws" => match v {
+            "auto" | "h1" => {}
+            "h2" => return Err("'ws h2' : moonproxy speaks HTTP/1 only: WebSocket goes to servers over HTTP/1.1 ('ws auto' or 'ws h1').".into()),
+            _ => return Err("'ws' has to be 'auto', 'h1' or 'h2'.".into()),
+        },
+        "tcp-ut" => o.tuning.tcp_ut = Some(super::bind_opts::parse_tcp_ut(v).map_err(|e| format!("{e}."))?),
+        "tfo" => {
+            o.tuning.tfo = true;
+            return Ok(Some(1));
+        }
+        "no-tfo" => {
+            o.tuning.tfo = false;
+            return Ok(Some(1));
+        }
+        "pool-low-conn" => {
+            if v.is_empty() {
+                // Sic: two dots, as HAProxy 2.6.
+                return Err("'pool-low-conn' expects <value> as argument..".into());
+            }
+            // Read with `atoi`, as HAProxy: a word without digits is 0.
+            let digits: String = v.chars().take_while(char::is_ascii_digit).collect();
+            o.tuning.pool_low_conn = if v.starts_with('-') { None } else { Some(digits.parse().unwrap_or(if digits.is_empty() { 0 } else { u32::MAX })) };
+        }
+        _ => return Ok(None),
+    }
+    Ok(Some(2))
+}
+
+/// After parsing: HAProxy's warning for a `tfo` server whose backend would not retry a
+/// request lost with a fast-open connection (the connect "succeeds" at once, so a
+/// failure shows as an empty response or a timeout).
+pub fn check_tfo(config: &crate::config::model::Config, diags: &mut Vec<crate::config::diagnostic::Diagnostic>) {
+    use crate::config::model::RetryOn;
+    let needed = RetryOn(RetryOn::CONN_FAILURE.0 | RetryOn::EMPTY_RESPONSE.0 | RetryOn::RESPONSE_TIMEOUT.0);
+    for p in config.proxies.iter().filter(|p| p.cap.backend && !p.retry_on.is_some_and(|r| r.contains(needed))) {
+        for s in p.servers.iter().filter(|s| s.tuning.tfo) {
+            let text = format!(
+                "[{}] : 'server {}/{}' : server has tfo activated, the backend should be configured with at least 'conn-failure', 'empty-response' and 'response-timeout' or we wouldn't be able to retry the connection on failure.",
+                s.location, p.name, s.name
+            );
+            diags.push(crate::config::diagnostic::Diagnostic::plain(crate::diag::Severity::Warning, Some(&s.location), text));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connection_settings_as_haproxy_words_them() {
+        let mut o = MoreOpts::default();
+        assert_eq!(apply(&mut o, "proto", Some("h1")), Ok(Some(2)));
+        assert!(o.proto_h1);
+        assert_eq!(apply(&mut o, "proto", None), Err("'proto' : missing value.".into()));
+        assert_eq!(apply(&mut o, "proto", Some("xx")), Err("'proto' :  unknown MUX protocol 'xx'.".into()));
+        assert!(apply(&mut o, "proto", Some("h2")).unwrap_err().contains("HTTP/1 only"));
+        assert_eq!(apply(&mut o, "ws", Some("auto")), Ok(Some(2)));
+        assert_eq!(apply(&mut o, "ws", Some("h1")), Ok(Some(2)));
+        assert_eq!(apply(&mut o, "ws", Some("x")), Err("'ws' has to be 'auto', 'h1' or 'h2'.".into()));
+        assert!(apply(&mut o, "ws", Some("h2")).unwrap_err().contains("HTTP/1 only"));
+        assert_eq!(apply(&mut o, "tcp-ut", Some("1s")), Ok(Some(2)));
+        assert_eq!(o.tuning.tcp_ut, Some(std::time::Duration::from_secs(1)));
+        assert_eq!(apply(&mut o, "tcp-ut", None), Err("'tcp-ut' : missing TCP User Timeout value.".into()));
+        assert_eq!(apply(&mut o, "tcp-ut", Some("x")), Err("'tcp-ut' : expects a positive delay in milliseconds.".into()));
+        assert_eq!((apply(&mut o, "tfo", Some("x")), o.tuning.tfo), (Ok(Some(1)), true));
+        assert_eq!((apply(&mut o, "no-tfo", None), o.tuning.tfo), (Ok(Some(1)), false));
+        assert_eq!(apply(&mut o, "pool-low-conn", Some("5")), Ok(Some(2)));
+        assert_eq!(o.tuning.pool_low_conn, Some(5));
+        assert_eq!(apply(&mut o, "pool-low-conn", None), Err("'pool-low-conn' expects <value> as argument..".into()));
+        assert_eq!((apply(&mut o, "non-stick", None), o.tuning.non_stick), (Ok(Some(1)), true));
+        assert_eq!((apply(&mut o, "stick", None), o.tuning.non_stick), (Ok(Some(1)), false));
+    }
 
     #[test]
     fn proxy_protocol_settings() {

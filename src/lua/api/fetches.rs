@@ -214,9 +214,9 @@ pub fn in_stream<R>(cx: &mut Ctx<'_>, world: &mut dyn WorldView, f: impl FnOnce(
     f()
 }
 
-/// Runs `f` with the world of the stream whose rules are being evaluated ([`in_stream`]),
-/// or of the Lua resume in progress; `None` outside both (a log line at stream end, unit
-/// tests). What the proxy and server sample fetches read (`crate::sample::fetch_proxy`).
+/// Runs `f` with the world of the stream whose rules (or end-of-stream log format) are
+/// being evaluated ([`in_stream`]), or of the Lua resume in progress; `None` outside both
+/// (unit tests). What the proxy and server sample fetches read (`crate::sample::fetch_proxy`).
 pub fn with_world<R>(f: impl FnOnce(Option<&dyn WorldView>) -> R) -> R {
     if host::is_entered() {
         let mut f = Some(f);
