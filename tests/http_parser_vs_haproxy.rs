@@ -373,6 +373,18 @@ fn http10_payload_on_get_head_delete_is_refused_as_haproxy_does() {
         assert_eq!(line, "l l/<NOSRV> -1/-1/-1/-1/T 413 BYTES - - PR-- 1/1/0/0/0 0/0 \"<BADREQ>\"");
     }
     if lines.len() == 2 {
-        assert_eq!(lines[0], lines[1], "moonproxy (left) and HAProxy (right) log the refusals differently");
+        // The connection counts aside: on a loaded machine HAProxy may log a refusal
+        // before it has closed the previous connection (`2/2/0/0/0`).
+        let [ours, theirs] = [&lines[0], &lines[1]].map(|l| l.iter().map(|l| without_conn_counts(l)).collect::<Vec<_>>());
+        assert_eq!(ours, theirs, "moonproxy (left) and HAProxy (right) log the refusals differently");
     }
+}
+
+/// A log tail with its `actconn/feconn/beconn/srv_conn/retries` field (the ninth) masked.
+fn without_conn_counts(line: &str) -> String {
+    let mut fields: Vec<&str> = line.split(' ').collect();
+    if let Some(f) = fields.get_mut(8) {
+        *f = "*";
+    }
+    fields.join(" ")
 }
