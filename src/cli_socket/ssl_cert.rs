@@ -102,11 +102,12 @@ pub fn commit_cert(_: &mut Exec<'_>, args: &[String]) -> String {
             format!("The ongoing transaction is about '{ongoing}' but you are trying to set '{file}'\nCan't commit {file}!\n")
         }
         Some((_, prepared)) => match cert_store::install(file, prepared) {
-            Ok(()) => {
+            // A dot for each instance (bind or crt-list line) updated.
+            Ok(instances) => {
                 *tx = None;
-                format!("Committing {file}..\nSuccess!\n")
+                format!("Committing {file}{}\nSuccess!\n", ".".repeat(instances))
             }
-            Err(e) => format!("Committing {file}..\n{e}\nCan't commit {file}!\n"),
+            Err(e) => format!("Committing {file}\n{e}\nCan't commit {file}!\n"),
         },
     }
 }
@@ -170,11 +171,12 @@ fn details(name: &str, status: &str, chain: &[CertificateDer<'_>], _ocsp: bool) 
 fn leaf_details(der: &[u8]) -> String {
     let Some(cert) = x509::Cert::parse(der) else { return String::new() };
     let mut out = format!("Serial: {}\n", hex(cert.serial));
-    if let Some(t) = cert.not_before().and_then(|t| asn1_time(&t)) {
-        out.push_str(&format!("notBefore: {t}\n"));
-    }
-    if let Some(t) = cert.not_after().and_then(|t| asn1_time(&t)) {
-        out.push_str(&format!("notAfter: {t}\n"));
+    let validity = tbs_fields(der).and_then(|f| f.get(3).map(|v| v.1 .1));
+    let mut times = std::iter::successors(validity.and_then(tlv), |t| tlv(t.2));
+    for label in ["notBefore", "notAfter"] {
+        if let Some(t) = times.next().and_then(|(tag, t, _)| asn1_time(tag, t.1)) {
+            out.push_str(&format!("{label}: {t}\n"));
+        }
     }
     let san: Vec<String> = webpki::EndEntityCert::try_from(&CertificateDer::from(der))
         .map(|ee| ee.valid_dns_names().map(|n| format!("DNS:{n}")).collect())
@@ -199,13 +201,22 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02X}")).collect()
 }
 
-/// `YYMMDDhhmmss[Z]` as OpenSSL's `ASN1_TIME_print`: `Dec  6 19:00:06 2026 GMT`.
-fn asn1_time(t: &[u8]) -> Option<String> {
+/// A `UTCTime` (tag 0x17, `YYMMDDhhmmssZ`, 1950-2049) or `GeneralizedTime` (0x18,
+/// `YYYYMMDDhhmmssZ`) as OpenSSL's `ASN1_TIME_print`: `Dec  6 19:00:06 2026 GMT`.
+fn asn1_time(tag: u8, t: &[u8]) -> Option<String> {
     const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     let t = std::str::from_utf8(t).ok()?;
+    let (year, t) = match tag {
+        0x17 => {
+            let yy: usize = t.get(..2)?.parse().ok()?;
+            (if yy >= 50 { 1900 + yy } else { 2000 + yy }, t.get(2..)?)
+        }
+        0x18 => (t.get(..4)?.parse().ok()?, t.get(4..)?),
+        _ => return None,
+    };
     let n = |i: usize| t.get(i..i + 2)?.parse::<usize>().ok();
-    let month = MONTHS.get(n(2)?.checked_sub(1)?)?;
-    Some(format!("{month} {:2} {:02}:{:02}:{:02} {} GMT", n(4)?, n(6)?, n(8)?, n(10)?, 2000 + n(0)?))
+    let month = MONTHS.get(n(0)?.checked_sub(1)?)?;
+    Some(format!("{month} {:2} {:02}:{:02}:{:02} {year} GMT", n(2)?, n(4)?, n(6)?, n(8)?))
 }
 
 /// The key's algorithm and size as HAProxy prints them (`RSA2048`, `EC256`).
@@ -350,9 +361,10 @@ mod tests {
 
     #[test]
     fn times_print_as_openssl_prints_them() {
-        assert_eq!(asn1_time(b"261206190006Z").as_deref(), Some("Dec  6 19:00:06 2026 GMT"));
-        assert_eq!(asn1_time(b"261126190006Z").as_deref(), Some("Nov 26 19:00:06 2026 GMT"));
-        assert_eq!(asn1_time(b"261306190006Z"), None);
+        assert_eq!(asn1_time(0x17, b"261206190006Z").as_deref(), Some("Dec  6 19:00:06 2026 GMT"));
+        assert_eq!(asn1_time(0x17, b"750101000000Z").as_deref(), Some("Jan  1 00:00:00 1975 GMT"));
+        assert_eq!(asn1_time(0x18, b"40960101000000Z").as_deref(), Some("Jan  1 00:00:00 4096 GMT"));
+        assert_eq!(asn1_time(0x17, b"261306190006Z"), None);
     }
 
     #[test]

@@ -107,7 +107,7 @@ pub fn current(filename: &str) -> Option<Arc<CertifiedKey>> {
 /// by `CertCache.set`; the certificate served then stays as it was.
 pub fn replace(filename: &str, update: &Update<'_>) -> Result<(), String> {
     match prepare(filename, update)? {
-        Some(p) => install(filename, &p),
+        Some(p) => install(filename, &p).map(drop),
         None => Ok(()),
     }
 }
@@ -154,15 +154,16 @@ pub fn prepare(filename: &str, update: &Update<'_>) -> Result<Option<Prepared>, 
 
 /// Serves `prepared` from the next handshake on, in every bind line that loaded
 /// `filename` ([`replace`]'s second half; established connections keep theirs).
-pub fn install(filename: &str, prepared: &Prepared) -> Result<(), String> {
+/// The number of certificate instances (one per bind line or crt-list line) updated.
+pub fn install(filename: &str, prepared: &Prepared) -> Result<usize, String> {
     let slots = slots(filename);
     if slots.is_empty() {
         return Err("Can't replace a certificate which is not referenced by the configuration!".into());
     }
-    for slot in slots {
+    for slot in &slots {
         slot.set(prepared.ck.clone(), prepared.names.clone());
     }
-    Ok(())
+    Ok(slots.len())
 }
 
 /// Staples the DER OCSP response `der` to every certificate it is about, from the
