@@ -165,3 +165,122 @@ fn certificate_commands_match_haproxy_and_commit_serves_the_new_certificate() {
         assert_eq!(ours.seen, theirs.seen, "certificates seen ({hname})");
     }
 }
+
+/// A DER element (long-form lengths as needed).
+fn der(tag: u8, body: &[u8]) -> Vec<u8> {
+    let len = body.len();
+    let mut out = vec![tag];
+    match len {
+        0..=127 => out.push(len as u8),
+        128..=255 => out.extend([0x81, len as u8]),
+        _ => out.extend([0x82, (len >> 8) as u8, len as u8]),
+    }
+    out.extend_from_slice(body);
+    out
+}
+
+/// The first DER element of `d`: its header length and its whole encoding; and what
+/// follows it.
+fn element(d: &[u8]) -> ((usize, &[u8]), &[u8]) {
+    let (len, head) = match d[1] {
+        n if n < 0x80 => (n as usize, 2),
+        0x81 => (d[2] as usize, 3),
+        _ => ((d[2] as usize) << 8 | d[3] as usize, 4),
+    };
+    let (whole, rest) = d.split_at(head + len);
+    ((head, whole), rest)
+}
+
+/// The contents of the first DER element of `d`.
+fn contents(d: &[u8]) -> &[u8] {
+    let ((head, whole), _) = element(d);
+    &whole[head..]
+}
+
+/// A successful OCSP response (unsigned: moonproxy does not check the signature)
+/// about the certificate of serial number `serial` issued by the issuer of `leaf`.
+fn ocsp_response_for(leaf: &[u8], serial: &[u8]) -> Vec<u8> {
+    let tbs = contents(contents(leaf));
+    let (_version, rest) = element(tbs);
+    let (_serial, rest) = element(rest);
+    let (_alg, rest) = element(rest);
+    let ((_, issuer), _) = element(rest);
+    let sha1 = der(0x30, &[der(0x06, &[0x2b, 0x0e, 0x03, 0x02, 0x1a]), vec![0x05, 0x00]].concat());
+    let cert_id = der(0x30, &[sha1.clone(), der(0x04, &moonproxy::tls::x509::sha1(issuer)), der(0x04, &[0; 20]), der(0x02, serial)].concat());
+    let time = der(0x18, b"20260101000000Z");
+    let single = der(0x30, &[cert_id, vec![0x80, 0x00], time.clone()].concat());
+    let data = der(0x30, &[der(0xa2, &der(0x04, &[0; 20])), time, der(0x30, &single)].concat());
+    let basic = der(0x30, &[data, sha1, der(0x03, &[0, 1, 2, 3])].concat());
+    let oid = der(0x06, &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01, 0x01]); // id-pkix-ocsp-basic
+    der(0x30, &[vec![0x0a, 0x01, 0x00], der(0xa0, &der(0x30, &[oid, der(0x04, &basic)].concat()))].concat())
+}
+
+/// A client verifier that accepts any certificate and keeps the OCSP response the
+/// server stapled (empty: none).
+#[derive(Debug)]
+struct StapleRecorder(std::sync::Mutex<Option<Vec<u8>>>);
+
+impl rustls::client::danger::ServerCertVerifier for StapleRecorder {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        ocsp_response: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        *self.0.lock().unwrap() = Some(ocsp_response.to_vec());
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &rustls::DigitallySignedStruct) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        moonproxy::tls::certs::NoVerify(common::tls::provider()).verify_tls12_signature(m, c, d)
+    }
+
+    fn verify_tls13_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &rustls::DigitallySignedStruct) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        moonproxy::tls::certs::NoVerify(common::tls::provider()).verify_tls13_signature(m, c, d)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        moonproxy::tls::certs::NoVerify(common::tls::provider()).supported_verify_schemes()
+    }
+}
+
+/// The OCSP response stapled to a new handshake on `port` (empty: none).
+fn stapled(port: u16) -> Vec<u8> {
+    use std::sync::Arc;
+    let recorder = Arc::new(StapleRecorder(std::sync::Mutex::new(None)));
+    let verifier: Arc<dyn rustls::client::danger::ServerCertVerifier> = recorder.clone();
+    let config = rustls::ClientConfig::builder_with_provider(common::tls::provider()).with_safe_default_protocol_versions().unwrap().dangerous().with_custom_certificate_verifier(verifier).with_no_client_auth();
+    handshake(port, Arc::new(config), Some("site.test")).expect("handshake");
+    let got = recorder.0.lock().unwrap().take();
+    got.expect("the certificate was verified")
+}
+
+/// `set ssl ocsp-response` staples the response to the certificate it is about (its
+/// serial number and issuer), from the next handshake on; a response about no loaded
+/// certificate is refused with HAProxy's message. moonproxy only: HAProxy checks the
+/// response's signature and dates, which the hand-made responses here do not pass.
+#[test]
+fn ocsp_responses_are_stapled_to_the_certificate_they_are_about() {
+    use moonproxy::sample::conv::b64_encode;
+    let certs = Certs::new();
+    let proxy = ProxyBuilder::new(CONFIG).file("site.pem", &certs.old).file("b.pem", &certs.b).start();
+    let sock = proxy.dir().join("cli.sock");
+    assert!(proxy.wait_for_path(&sock, DEADLINE));
+    let port = proxy.port("tls");
+    assert!(stapled(port).is_empty(), "nothing stapled at first");
+    let site = leaf(&certs.old);
+    let other = ocsp_response_for(&site, b"nobody");
+    assert_eq!(
+        cli(&sock, &format!("set ssl ocsp-response {}\n", String::from_utf8(b64_encode(&other, false)).unwrap())),
+        "OCSP single response: Certificate ID does not match any certificate or issuer.\n\n"
+    );
+    let response = ocsp_response_for(&site, b"site.test");
+    let b64 = String::from_utf8(b64_encode(&response, false)).unwrap();
+    // As a payload, split on lines as `base64` prints it.
+    let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
+    assert_eq!(cli(&sock, &format!("set ssl ocsp-response <<\n{}\n\n", lines.join("\n"))), "OCSP Response updated!\n\n");
+    assert_eq!(stapled(port), response);
+    assert!(stapled(proxy.port("other")).is_empty(), "b.pem is another certificate");
+}
