@@ -1,7 +1,8 @@
 //! Certificates replaceable at run time: Lua's `CertCache.set{filename=..., crt=...,
-//! key=..., ocsp=...}`, which does what HAProxy's CLI `set ssl cert` + `commit ssl
-//! cert` do: the certificate loaded from `filename` is served from the next handshake
-//! on, by every bind line that loaded it.
+//! key=..., ocsp=...}` ([`replace`]) and the CLI's `set ssl cert` + `commit ssl cert`
+//! (`cli_socket::ssl_cert`: [`prepare`] at `set`, [`install`] at `commit`), one code
+//! path: the certificate loaded from `filename` is served from the next handshake on,
+//! by every bind line that loaded it; established connections keep theirs.
 //!
 //! Each certificate file a bind line loads gets a [`Slot`], registered here under its
 //! path as loaded (after `crt-base`, one per file of a `crt` directory), which is the
