@@ -81,7 +81,8 @@ pub fn set_cert(exec: &mut Exec<'_>, args: &[String]) -> String {
             *tx = Some((file.clone(), prepared));
             format!("Transaction {verb} for certificate {file}!\n")
         }
-        Ok(None) => unreachable!("a payload is always something to change"),
+        // Not reached: a payload is always something to change.
+        Ok(None) => format!("Can't update {file}!\n"),
         Err(e) => {
             // The payload is the CLI's one field: HAProxy does not name it.
             let e = e.replace("Can't load the payload for 'crt'", "Can't load the payload");
