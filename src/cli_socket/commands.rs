@@ -5,7 +5,7 @@
 //! session adds the empty line that ends every reply. An empty answer means success
 //! for the commands that change something.
 
-use super::{info, maps, profiling, usage, Exec};
+use super::{info, maps, profiling, ssl_cert, usage, Exec};
 use crate::config::model::CliLevel;
 use crate::lua::host::ServerOp;
 use crate::stats::snapshot::{self, RowKind, Value, View};
@@ -35,6 +35,7 @@ use CliLevel::{Admin, Operator, User};
 /// Every command, sorted as `help` prints them. The usages and descriptions are
 /// HAProxy 2.6's, including the commands' own quirks (`enable server  (DEPRECATED)`).
 pub static COMMANDS: &[Command] = &[
+    cmd(&["abort", "ssl", "cert"], "abort ssl cert <certfile>", "abort a transaction for a certificate file", Admin, ssl_cert::abort_cert),
     cmd(&["add", "acl"], "add acl [@<ver>] <acl> <pattern>", "add an acl entry", User, maps::add_acl),
     cmd(&["add", "map"], "add map [@<ver>] <map> <key> <val>", "add a map entry (payload supported instead of key/val)", User, maps::add_map),
     cmd(&["clear", "acl"], "clear acl [@<ver>] <acl>", "clear the contents of this acl", User, maps::clear_acl),
@@ -42,6 +43,7 @@ pub static COMMANDS: &[Command] = &[
     cmd(&["clear", "lua", "errors"], "clear lua errors", "forget the recent Lua errors (moonproxy)", Operator, clear_lua_errors),
     cmd(&["clear", "map"], "clear map [@<ver>] <map>", "clear the contents of this map", User, maps::clear_map),
     cmd(&["clear", "table"], "clear table <table> [<filter>]*", "remove an entry from a table (filter: data/key)", User, |e, a| crate::stick::cli::clear(a, e.state.level >= Operator)),
+    cmd(&["commit", "ssl", "cert"], "commit ssl cert <certfile>", "commit a certificate file", Admin, ssl_cert::commit_cert),
     cmd(&["del", "acl"], "del acl <acl> [<key>|#<ref>]", "delete acl entries matching <key>", User, maps::del_acl),
     cmd(&["del", "map"], "del map <map> [<key>|#<ref>]", "delete map entries matching <key>", User, maps::del_map),
     cmd(&["disable", "frontend"], "disable frontend <frontend>", "temporarily disable specific frontend", Admin, disable_frontend),
@@ -64,6 +66,8 @@ pub static COMMANDS: &[Command] = &[
     cmd(&["set", "profiling"], "set profiling <what> {auto|on|off}", "enable/disable resource profiling (tasks,memory)", Admin, profiling::set_profiling),
     cmd(&["set", "rate-limit"], "set rate-limit <setting> <value>", "change a rate limiting value", Admin, set_rate_limit),
     cmd(&["set", "server"], "set server <bk>/<srv> [opts]", "change a server's state, weight, address or ssl", Admin, set_server),
+    cmd(&["set", "ssl", "cert"], "set ssl cert <certfile> <payload>", "replace a certificate file", Admin, ssl_cert::set_cert),
+    cmd(&["set", "ssl", "ocsp-response"], "set ssl ocsp-response <resp|payload>", "update a certificate's OCSP Response from a base64-encode DER", Admin, ssl_cert::set_ocsp_response),
     cmd(&["set", "table"], "set table <table> key <k> [data.* <v>]*", "update or create a table entry's data", Operator, |_, a| crate::stick::cli::set(a)),
     cmd(&["set", "timeout"], "set timeout [cli] <delay>", "change a timeout setting", User, set_timeout),
     cmd(&["set", "weight"], "set weight <bk>/<srv>  (DEPRECATED)", "change a server's weight (use 'set server' instead)", Admin, set_weight),
@@ -86,6 +90,7 @@ pub static COMMANDS: &[Command] = &[
     cmd(&["show", "profiling"], "show profiling [<what>|<#lines>|byaddr]*", "show profiling state (all,status,tasks,memory)", Admin, profiling::show_profiling),
     cmd(&["show", "servers", "state"], "show servers state [<backend>]", "dump volatile server information (all or for a single backend)", User, show_servers_state),
     cmd(&["show", "sess"], "show sess [id]", "report the list of current sessions or dump this exact session", Operator, show_sess),
+    cmd(&["show", "ssl", "cert"], "show ssl cert [<certfile>]", "display the SSL certificates used in memory, or the details of a file", Admin, ssl_cert::show_cert),
     cmd(&["show", "startup-logs"], "show startup-logs", "report logs emitted during HAProxy startup", Operator, show_startup_logs),
     cmd(&["show", "stat"], "show stat [desc|json|no-maint|typed|up]*", "report counters for each proxy and server", User, show_stat),
     cmd(&["show", "table"], "show table <table> [<filter>]*", "report table usage stats or dump this table's contents (filter: data/key)", User, |e, a| crate::stick::cli::show(a, e.state.level >= Operator)),

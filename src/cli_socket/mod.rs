@@ -32,6 +32,7 @@ mod maps;
 mod parse;
 mod profiling;
 mod session;
+mod ssl_cert;
 mod usage;
 
 use crate::backend::Backend;

@@ -1,7 +1,8 @@
 //! Certificates replaceable at run time: Lua's `CertCache.set{filename=..., crt=...,
-//! key=..., ocsp=...}`, which does what HAProxy's CLI `set ssl cert` + `commit ssl
-//! cert` do: the certificate loaded from `filename` is served from the next handshake
-//! on, by every bind line that loaded it.
+//! key=..., ocsp=...}` ([`replace`]) and the CLI's `set ssl cert` + `commit ssl cert`
+//! (`cli_socket::ssl_cert`: [`prepare`] at `set`, [`install`] at `commit`), one code
+//! path: the certificate loaded from `filename` is served from the next handshake on,
+//! by every bind line that loaded it; established connections keep theirs.
 //!
 //! Each certificate file a bind line loads gets a [`Slot`], registered here under its
 //! path as loaded (after `crt-base`, one per file of a `crt` directory), which is the
@@ -64,23 +65,64 @@ pub struct Update<'a> {
     pub ocsp: Option<&'a [u8]>,
 }
 
+/// A replacement certificate checked and ready to serve ([`prepare`]), not yet
+/// served: the CLI's `set ssl cert` keeps one in its transaction until `commit`.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    ck: Arc<CertifiedKey>,
+    names: Vec<String>,
+}
+
+impl Prepared {
+    /// The certificate it would serve.
+    pub fn certified_key(&self) -> &Arc<CertifiedKey> {
+        &self.ck
+    }
+}
+
+/// The slots loaded from `filename`.
+fn slots(filename: &str) -> Vec<Arc<Slot>> {
+    let store = STORE.lock().unwrap_or_else(|e| e.into_inner());
+    store.iter().filter(|(f, _)| f == filename).filter_map(|(_, w)| w.upgrade()).collect()
+}
+
+/// Every certificate file a bind line loaded, sorted and once each (the CLI's
+/// `show ssl cert`).
+pub fn filenames() -> Vec<String> {
+    let store = STORE.lock().unwrap_or_else(|e| e.into_inner());
+    let mut names: Vec<String> = store.iter().filter(|(_, w)| w.strong_count() > 0).map(|(f, _)| f.clone()).collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// The certificate served now for `filename`.
+pub fn current(filename: &str) -> Option<Arc<CertifiedKey>> {
+    slots(filename).first().map(|s| s.certified_key())
+}
+
 /// Replaces the certificate loaded from `filename` in every bind line that loaded
 /// it: `crt` replaces the chain (and the key when it holds one: else `key` must give
 /// it), `key` alone the key, `ocsp` the stapled response (a new chain drops the old
 /// response). Nothing to replace is no change. Errors are HAProxy's messages, raised
 /// by `CertCache.set`; the certificate served then stays as it was.
 pub fn replace(filename: &str, update: &Update<'_>) -> Result<(), String> {
-    let slots: Vec<Arc<Slot>> = {
-        let store = STORE.lock().unwrap_or_else(|e| e.into_inner());
-        store.iter().filter(|(f, _)| f == filename).filter_map(|(_, w)| w.upgrade()).collect()
-    };
-    let Some(first) = slots.first() else {
+    match prepare(filename, update)? {
+        Some(p) => install(filename, &p).map(drop),
+        None => Ok(()),
+    }
+}
+
+/// Checks an update of the certificate loaded from `filename` and builds what it
+/// would serve, without serving it ([`replace`]'s first half; `None`: nothing to
+/// change).
+pub fn prepare(filename: &str, update: &Update<'_>) -> Result<Option<Prepared>, String> {
+    let Some(old) = current(filename) else {
         return Err("Can't replace a certificate which is not referenced by the configuration!".into());
     };
     if update.crt.is_none() && update.key.is_none() && update.ocsp.is_none() {
-        return Ok(());
+        return Ok(None);
     }
-    let old = first.certified_key();
     let certs = match update.crt {
         Some(pem) => CertificateDer::pem_slice_iter(pem)
             .collect::<Result<Vec<_>, _>>()
@@ -108,11 +150,42 @@ pub fn replace(filename: &str, update: &Update<'_>) -> Result<(), String> {
     }
     ck.keys_match().map_err(|_| format!("inconsistencies between private key and certificate loaded '{filename}'."))?;
     let names = ck.cert.first().map(super::certs::dns_names).unwrap_or_default();
-    let ck = Arc::new(ck);
-    for slot in slots {
-        slot.set(ck.clone(), names.clone());
+    Ok(Some(Prepared { ck: Arc::new(ck), names }))
+}
+
+/// Serves `prepared` from the next handshake on, in every bind line that loaded
+/// `filename` ([`replace`]'s second half; established connections keep theirs).
+/// The number of certificate instances (one per bind line or crt-list line) updated.
+pub fn install(filename: &str, prepared: &Prepared) -> Result<usize, String> {
+    let slots = slots(filename);
+    if slots.is_empty() {
+        return Err("Can't replace a certificate which is not referenced by the configuration!".into());
     }
-    Ok(())
+    for slot in &slots {
+        slot.set(prepared.ck.clone(), prepared.names.clone());
+    }
+    Ok(slots.len())
+}
+
+/// Staples the DER OCSP response `der` to every certificate it is about, from the
+/// next handshake on: the certificates whose serial number and issuer name match the
+/// response's first single response (RFC 6960 `CertID`; the issuer key hash is not
+/// compared). The number of files updated.
+pub fn set_ocsp(der: &[u8], is_about: impl Fn(&CertificateDer<'_>) -> bool) -> usize {
+    let mut updated = 0;
+    for name in filenames() {
+        let Some(old) = current(&name) else { continue };
+        if !old.cert.first().is_some_and(&is_about) {
+            continue;
+        }
+        let mut ck = CertifiedKey::new(old.cert.clone(), old.key.clone());
+        ck.ocsp = Some(der.to_vec());
+        let names = ck.cert.first().map(super::certs::dns_names).unwrap_or_default();
+        if install(&name, &Prepared { ck: Arc::new(ck), names }).is_ok() {
+            updated += 1;
+        }
+    }
+    updated
 }
 
 #[cfg(test)]
