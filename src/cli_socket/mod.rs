@@ -267,7 +267,7 @@ pub struct CliListener {
 }
 
 enum Entry {
-    Listener(CliListener),
+    Listener(Box<CliListener>),
     Session(Box<Session>),
 }
 
@@ -308,7 +308,7 @@ impl Cli {
         let sockets = listeners.iter().map(|l| (socket_name(&l.listener.addr, l.listener.local_addr()), l.level)).collect();
         let socket_fds = listeners.iter().filter_map(|l| Some((l.listener.raw_fd()?, l.listener.local_addr()))).collect();
         for l in listeners {
-            table.insert(Entry::Listener(l));
+            table.insert(Entry::Listener(Box::new(l)));
         }
         let shared = Shared { started: (Instant::now(), SystemTime::now()), initial_weights, tainted: false, cli_sessions: Vec::new(), sockets, accepted: 0, socket_fds };
         Cli { table, timeout, maxconn, shared, next_id: CLI_SESSION_IDS }
