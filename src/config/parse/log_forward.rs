@@ -261,11 +261,7 @@ mod tests {
     use crate::config::model::{BindAddr, LogDest};
     use std::time::Duration;
 
-    fn parse(text: &str) -> Result<crate::config::model::Config, String> {
-        crate::config::parse_str("t.cfg", text, &Default::default())
-            .map(|l| l.config)
-            .map_err(|d| d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n"))
-    }
+    use crate::config::parse::parse_for_test as parse;
 
     #[test]
     fn a_section_with_every_keyword() {

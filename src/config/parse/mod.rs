@@ -914,6 +914,15 @@ pub fn u32_arg(line: &Line, idx: usize, what: &str) -> Result<u32, String> {
     u32::try_from(v).map_err(|_| format!("'{what}' : value '{}' is too large.", line.arg(idx)))
 }
 
+/// For the sections' unit tests: `text` parsed as file `t.cfg`, or its diagnostics, one a
+/// line.
+#[cfg(test)]
+pub(crate) fn parse_for_test(text: &str) -> Result<crate::config::model::Config, String> {
+    crate::config::parse_str("t.cfg", text, &Default::default())
+        .map(|l| l.config)
+        .map_err(|d| d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -273,11 +273,7 @@ fn implicit_ring(name: &str, loc: &Location, format: LogWireFormat, maxlen: usiz
 mod tests {
     use crate::config::model::LogDest;
 
-    fn parse(text: &str) -> Result<crate::config::model::Config, String> {
-        crate::config::parse_str("t.cfg", text, &Default::default())
-            .map(|l| l.config)
-            .map_err(|d| d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n"))
-    }
+    use crate::config::parse::parse_for_test as parse;
 
     #[test]
     fn a_ring_section_and_its_server() {
