@@ -236,6 +236,9 @@ mod tests {
             self.seen.push(format!("wake {}", key.slot));
         }
         fn end_of_iteration(&mut self, _: &mut Ctx<'_>) -> Flow {
+            if self.seen.last().is_some_and(|s| s != "|") {
+                self.seen.push("|".into()); // the end of an iteration that delivered something
+            }
             if self.seen.iter().filter(|s| s.starts_with("timer")).count() >= 2 {
                 Flow::Exit(7)
             } else {
@@ -252,7 +255,11 @@ mod tests {
         r.timers.arm(now + Duration::from_millis(10), TimerTarget::Entry(Kind::Client, Key { slot: 1, gen: 0 }));
         let mut h = Recorder::default();
         assert_eq!(r.run(&mut h).unwrap(), 7);
-        assert_eq!(h.seen, vec!["timer 1", "wake 9", "timer 2"]);
+        // The wake-up runs in the iteration of the timer that queued it, after that
+        // iteration's timers: timer 2 comes in a later iteration, or in the same one when
+        // a loaded machine kept the loop from polling before both deadlines passed.
+        let seen = h.seen.join(" ");
+        assert!(seen == "timer 1 wake 9 | timer 2 |" || seen == "timer 1 timer 2 wake 9 |", "{seen}");
         assert!(now.elapsed() >= Duration::from_millis(30), "poll slept until the deadlines");
     }
 
