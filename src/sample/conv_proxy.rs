@@ -7,6 +7,7 @@ use super::args::{Arg, ArgType as A};
 use super::conv::{self, no_check, spec, Conv};
 use super::{Sample, SampleCtx, SampleType as T};
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 pub static CONVERTERS: &[Conv] = &[
     Conv::new("nbsrv", spec(&[], 0), T::Str, T::Sint, no_check, |s, _, cx| {
@@ -19,8 +20,8 @@ pub static CONVERTERS: &[Conv] = &[
         let name = String::from_utf8(conv::bytes(s)?).ok()?;
         Some(Sample::Sint(super::fetch_proxy::server_queue(&name, cx)?))
     }),
-    Conv::new("capture-req", spec(&[A::Int], 1), T::Str, T::Str, no_check, |s, a, cx| capture(s, a, cx, false)),
-    Conv::new("capture-res", spec(&[A::Int], 1), T::Str, T::Str, no_check, |s, a, cx| capture(s, a, cx, true)),
+    Conv::new("capture-req", spec(&[A::Int], 1), T::Str, T::Str, note_capture_used, |s, a, cx| capture(s, a, cx, false)),
+    Conv::new("capture-res", spec(&[A::Int], 1), T::Str, T::Str, note_capture_used, |s, a, cx| capture(s, a, cx, true)),
     Conv::new("debug", spec(&[A::Str, A::Str], 0), T::Any, T::Any, check_debug, run_debug),
 ];
 
@@ -39,6 +40,17 @@ fn capture(s: Sample, a: &[Arg], cx: &dyn SampleCtx, response: bool) -> Option<S
     cx.set_capture(response, slot, &value[..value.len().min(len)]).then_some(s)
 }
 
+/// Whether some expression of the configuration uses `capture-req`/`capture-res`: until
+/// then, the rule runner's [`apply_captures`] after each rule costs one load (it runs
+/// after every rule of every request).
+static CAPTURE_USED: AtomicBool = AtomicBool::new(false);
+
+/// The converters' argument check: notes that captures may be pending after a rule.
+fn note_capture_used(_: &mut [Arg]) -> Result<(), String> {
+    CAPTURE_USED.store(true, Ordering::Relaxed);
+    Ok(())
+}
+
 thread_local! {
     /// Captures made by converters during a rule, stored by the rule runner once the
     /// transaction may be changed ([`apply_captures`]).
@@ -47,12 +59,16 @@ thread_local! {
 
 /// Records a converter's capture for [`apply_captures`]; always true.
 pub fn record_capture(response: bool, slot: usize, value: &[u8]) -> bool {
+    CAPTURE_USED.store(true, Ordering::Relaxed);
     PENDING.with(|p| p.borrow_mut().push((response, slot, value.to_vec())));
     true
 }
 
 /// Stores the captures recorded since the last call into the transaction's slots.
 pub fn apply_captures(req: &mut Vec<Option<Vec<u8>>>, res: &mut Vec<Option<Vec<u8>>>) {
+    if !CAPTURE_USED.load(Ordering::Relaxed) {
+        return;
+    }
     PENDING.with(|p| {
         for (response, slot, value) in p.borrow_mut().drain(..) {
             let slots = if response { &mut *res } else { &mut *req };
