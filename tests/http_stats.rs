@@ -162,7 +162,11 @@ fn csv_matches_haproxy() {
                 // `* ` before a check status means "a check is running right now": a
                 // matter of when the CSV was read, not of what the check found.
                 let settled = |v: &str| if field == "check_status" { v.trim_start_matches("* ").to_string() } else { v.to_string() };
-                let same = if DETERMINISTIC.contains(&field.as_str()) && !own {
+                // While a check runs, HAProxy may leave the last check's text empty.
+                let running = [a, b].iter().any(|r| r[col(header, "check_status")].starts_with("* "));
+                let same = if field == "last_chk" && running {
+                    true
+                } else if DETERMINISTIC.contains(&field.as_str()) && !own {
                     settled(&a[i]) == settled(&b[i])
                 } else {
                     a[i].is_empty() == b[i].is_empty()
