@@ -15,9 +15,6 @@ pub struct MoreOpts {
     pub tuning: ServerTuning,
     /// `init-addr`: how the address is found at start-up (`None`: `last,libc`).
     pub init_addr: Option<Vec<InitAddr>>,
-    /// `proto h1`: HTTP/1 said explicitly, which a TCP backend refuses (checked by
-    /// [`super::server::server`] against the proxy's mode).
-    pub proto_h1: bool,
 }
 
 /// One method of `init-addr`, tried in order.
@@ -183,10 +180,8 @@ fn connection_option(o: &mut MoreOpts, kw: &str, value: Option<&str>) -> Result<
     match kw {
         "proto" => match v {
             "" => return Err("'proto' : missing value.".into()),
-            "h1" => {
-                o.proto_h1 = true;
-                o.tuning.proto = Some(v.to_string());
-            }
+            // `h1` said explicitly: a TCP backend refuses it (`super::server::server`).
+            "h1" => o.tuning.proto = Some(v.to_string()),
             "h2" => return Err("'proto h2' : moonproxy speaks HTTP/1 only to servers ('proto h1').".into()),
             // A FastCGI application: the backend's `use-fcgi-app` (src/config/parse/fcgi_app.rs).
             "fcgi" => o.tuning.proto = Some(v.to_string()),
@@ -245,7 +240,7 @@ mod tests {
     fn connection_settings_as_haproxy_words_them() {
         let mut o = MoreOpts::default();
         assert_eq!(apply(&mut o, "proto", Some("h1")), Ok(Some(2)));
-        assert!(o.proto_h1);
+        assert_eq!(o.tuning.proto.as_deref(), Some("h1"));
         assert_eq!(apply(&mut o, "proto", None), Err("'proto' : missing value.".into()));
         assert_eq!(apply(&mut o, "proto", Some("xx")), Err("'proto' :  unknown MUX protocol 'xx'.".into()));
         assert!(apply(&mut o, "proto", Some("h2")).unwrap_err().contains("HTTP/1 only"));
