@@ -63,9 +63,8 @@ pub fn nbthread(p: &mut Parser, l: &Line) -> Result<(), String> {
 
 /// The TLS defaults of `global` (`ca-base`, `crt-base`, `ssl-default-bind-*`,
 /// `tune.ssl.*`...): stock configurations (Debian's `haproxy.cfg`) set them whether or
-/// not anything uses TLS. moonproxy has no TLS yet and refuses `ssl` on `bind` and
-/// `server` lines, so these can only be recorded (for when it has), after HAProxy's
-/// check that the value is there.
+/// not anything uses TLS. They are checked as HAProxy checks them and recorded; bind and
+/// server lines read them back through `crate::tls::parse::GlobalTls`.
 pub fn tls_default(p: &mut Parser, l: &Line) -> Result<(), String> {
     let kw = l.arg(0);
     let needs_value = match kw {
