@@ -737,6 +737,17 @@ impl Parser {
                 other.name
             );
             self.push(Diagnostic::plain(Severity::Alert, Some(&line.loc), msg));
+        } else if let Some(lf) = self.config.log_forwards.iter().find(|lf| lf.name == name_str) {
+            // A log forwarder is a proxy in HAProxy: one name space for both (the
+            // other order is checked where `log-forward` is read).
+            let msg = format!(
+                "Parsing [{}]: {} has the same name as log forward section '{}' declared at {}.",
+                line.loc,
+                draft.describe(),
+                lf.name,
+                lf.location
+            );
+            self.push(Diagnostic::plain(Severity::Alert, Some(&line.loc), msg));
         }
         self.current = Current::Proxy(Box::new(draft));
     }
