@@ -26,6 +26,7 @@ pub mod cert_store;
 pub mod certs;
 pub mod crt_list;
 pub mod details;
+pub mod hello;
 pub mod ocsp;
 pub mod parse;
 pub mod stream;
