@@ -342,8 +342,8 @@ impl Entry {
             k.resize(key.len, 0);
             out.extend_from_slice(&k);
         }
-        for (t, v) in types.iter().zip(&self.values) {
-            put_value(out, std_of(t.ty), v);
+        for v in self.values.iter().take(types.len()) {
+            put_value(out, v);
         }
     }
 
@@ -370,7 +370,7 @@ impl Entry {
     }
 }
 
-fn put_value(out: &mut Vec<u8>, std: Std, v: &WireValue) {
+fn put_value(out: &mut Vec<u8>, v: &WireValue) {
     match v {
         WireValue::Int(i) => put_varint(out, *i),
         WireValue::Rate { age, curr, prev } => {
@@ -389,7 +389,7 @@ fn put_value(out: &mut Vec<u8>, std: Std, v: &WireValue) {
             put_varint(out, chunk.len() as u64);
             out.extend_from_slice(&chunk);
         }
-        WireValue::Array(a) => a.iter().for_each(|e| put_value(out, std, e)),
+        WireValue::Array(a) => a.iter().for_each(|e| put_value(out, e)),
     }
 }
 
@@ -548,7 +548,7 @@ mod tests {
             let mut pos = 0;
             assert_eq!(get_varint(&b, &mut pos), Ok(v), "{v}");
             assert_eq!(pos, b.len());
-            assert_eq!(get_varint(&b[..b.len() - 1], &mut 0), if b.len() > 1 { Err(Error::Incomplete) } else { Err(Error::Incomplete) });
+            assert_eq!(get_varint(&b[..b.len() - 1], &mut 0), Err(Error::Incomplete));
         }
         assert!(matches!(get_varint(&[0xff; 12], &mut 0), Err(Error::Invalid(_))));
     }

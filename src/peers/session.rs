@@ -81,8 +81,8 @@ pub struct Session {
 /// `/<t>` (what HAProxy 2.6 sends), a proxy's under the proxy's name.
 pub fn wire_name(table: &Table) -> Vec<u8> {
     let name = &table.def.name;
-    match (&table.def.peers, table.def.location.is_some()) {
-        (Some(p), _) if name.starts_with(&format!("{p}/")) => name[p.len()..].as_bytes().to_vec(),
+    match &table.def.peers {
+        Some(p) if name.starts_with(&format!("{p}/")) => name.as_bytes()[p.len()..].to_vec(),
         _ => name.as_bytes().to_vec(),
     }
 }
