@@ -381,3 +381,133 @@ fn set_value(dst: &mut Value, v: WireValue, now: u64) {
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stick::data::parse_store_item;
+    use crate::stick::TableDef;
+
+    fn table(name: &str, store: &[&str]) -> Arc<Table> {
+        Arc::new(Table::new(TableDef {
+            name: name.into(),
+            key: KeyType::Ip,
+            key_len: 4,
+            size: 100,
+            expire: Some(60_000),
+            nopurge: false,
+            peers: Some("p".into()),
+            store: store.iter().map(|s| parse_store_item(s).unwrap()).collect(),
+            location: None,
+        }))
+    }
+
+    fn ip(t: &Table, a: &str) -> Key {
+        t.def.key_from_text(a).unwrap()
+    }
+
+    /// Moves what `from` has to send into `to`; the events `to` reported.
+    fn deliver(from: &mut Session, to: &mut Session, now: u64) -> Vec<Event> {
+        let mut events = Vec::new();
+        let bytes = std::mem::take(&mut from.out);
+        assert_eq!(to.receive(&bytes, now, &mut events), Ok(bytes.len()));
+        events
+    }
+
+    #[test]
+    fn updates_go_across_and_are_acknowledged_not_echoed() {
+        let now = 1 << 31;
+        let (ta, tb) = (table("fe", &["gpc0", "http_req_rate(10s)", "gpc(2)"]), table("fe", &["gpc0", "http_req_rate(10s)", "gpc(2)"]));
+        let (mut a, mut b) = (Session::new(vec![ta.clone()], &[None], false), Session::new(vec![tb.clone()], &[None], false));
+        let k = ip(&ta, "10.0.0.1");
+        {
+            let mut l = ta.lock(now);
+            let e = l.get_or_create(&k, now).unwrap();
+            e.data.0[0] = Value::Uint(5);
+            if let Value::Rate(f) = &mut e.data.0[1] {
+                f.add(now, 10_000, 3);
+            }
+            e.data.0[2] = Value::Array(vec![Value::Uint(1), Value::Uint(2)]);
+            l.touch(&k, now);
+        }
+        a.push(now);
+        assert!(deliver(&mut a, &mut b, now + 5).is_empty());
+        let l = tb.lock(now + 5);
+        let e = l.get(&k).expect("the entry arrived");
+        assert_eq!(e.data.0[0], Value::Uint(5));
+        assert!(matches!(e.data.0[1], Value::Rate(f) if f.read(now + 5, 10_000) == 3));
+        assert_eq!(e.data.0[2], Value::Array(vec![Value::Uint(1), Value::Uint(2)]));
+        assert!(e.from_peer);
+        drop(l);
+        // b acknowledges update 1 of table 1, which tells a the seq it carried.
+        let acked = deliver(&mut b, &mut a, now);
+        assert!(matches!(acked[..], [Event::Acked { table: 0, .. }]), "{acked:?}");
+        // b does not send the entry back; a second push of a sends nothing new either.
+        b.push(now);
+        a.push(now);
+        assert!(b.out.is_empty() && a.out.is_empty());
+    }
+
+    #[test]
+    fn a_resync_request_is_answered_with_everything_then_finished() {
+        let now = 1 << 31;
+        let (ta, tb) = (table("fe", &["gpc0"]), table("fe", &["gpc0"]));
+        // ta has two entries, one of them from a third peer: both are taught.
+        for (n, from_peer) in [("10.0.0.1", false), ("10.0.0.2", true)] {
+            let k = ip(&ta, n);
+            let mut l = ta.lock(now);
+            l.get_or_create(&k, now).unwrap();
+            if from_peer {
+                l.touch_from_peer(&k, now + 60_000);
+            }
+        }
+        let mut a = Session::new(vec![ta.clone()], &[None], false);
+        a.push(now);
+        let mut b = Session::new(vec![tb.clone()], &[None], false);
+        b.ask_resync();
+        deliver(&mut b, &mut a, now);
+        assert!(a.is_teaching());
+        a.push(now);
+        assert!(!a.is_teaching());
+        let events = deliver(&mut a, &mut b, now);
+        assert_eq!(events, [Event::Resynced { full: true }]);
+        let keys = tb.lock(now).keys();
+        assert_eq!(keys.len(), 2, "{keys:?}");
+        // b confirmed (and acknowledged).
+        assert!(b.out.windows(2).any(|w| w == [codec::CLASS_CONTROL, codec::CTRL_RESYNC_CONFIRM]));
+    }
+
+    #[test]
+    fn the_local_peer_gets_remaining_times_and_other_tables_are_skipped() {
+        let now = 1 << 31;
+        let ta = table("fe", &["gpc0"]);
+        let other = table("other", &["gpc0"]);
+        let tb = table("fe", &["gpc0"]);
+        for t in [&ta, &other] {
+            let k = ip(t, "10.0.0.1");
+            t.lock(now).get_or_create(&k, now).unwrap();
+        }
+        // The old process teaches the new one 10 s later: 50 s are left.
+        let mut a = Session::new(vec![ta.clone(), other.clone()], &[None, None], true);
+        a.teach();
+        a.push(now + 10_000);
+        let mut b = Session::new(vec![tb.clone()], &[None], true);
+        let events = deliver(&mut a, &mut b, now + 10_000);
+        assert_eq!(events, [Event::Resynced { full: true }]);
+        let l = tb.lock(now + 10_000);
+        assert_eq!(l.used(), 1);
+        assert_eq!(l.get(&ip(&tb, "10.0.0.1")).unwrap().expire, now + 60_000);
+    }
+
+    #[test]
+    fn wrong_bytes_are_errors_naming_the_fault() {
+        let t = table("fe", &["gpc0"]);
+        let mut s = Session::new(vec![t], &[None], false);
+        let mut ev = Vec::new();
+        assert_eq!(s.receive(&[10, 128, 3, 1, 2, 3], 0, &mut ev).unwrap_err(), "update before any table definition");
+        assert_eq!(s.receive(&[10, 131, 1, 9], 0, &mut ev).unwrap_err(), "switch to table 9, never defined");
+        assert_eq!(s.receive(&[1, 0], 0, &mut ev).unwrap_err(), "the peer reported a protocol error");
+        // Incomplete input waits for more.
+        assert_eq!(s.receive(&[10, 130, 20, 1], 0, &mut ev), Ok(0));
+    }
+}

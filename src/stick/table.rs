@@ -254,15 +254,18 @@ impl Locked<'_> {
     }
 
     fn touch_at(&mut self, key: &Key, expire: u64, from_peer: bool) {
-        let seq = self.e.next_seq;
+        // Seqs start at 1: 0 is a new entry's, not yet in the indexes.
         self.e.next_seq += 1;
+        let seq = self.e.next_seq;
         let Some(entry) = self.e.map.get_mut(key) else { return };
         let old = (entry.expire, entry.seq);
         entry.expire = expire;
         entry.seq = seq;
         entry.from_peer = from_peer;
-        self.e.order.remove(&old);
-        self.e.updates.remove(&old.1);
+        if old.1 != 0 {
+            self.e.order.remove(&old);
+            self.e.updates.remove(&old.1);
+        }
         self.e.order.insert((expire, seq), key.clone());
         self.e.updates.insert(seq, key.clone());
     }
