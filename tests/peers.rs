@@ -139,6 +139,17 @@ fn moonproxy_and_haproxy_share_entries_both_ways() {
     assert_eq!(t[0].0, "key=from-hap server_id=9 bytes_in_cnt=123456789012 gpt0=0 gpt1=0", "{t:?}");
     assert_eq!(t[1].0, "key=from-mp server_id=3 bytes_in_cnt=0 gpt0=7 gpt1=0", "{t:?}");
     assert_eq!(t[1].1[0], 5, "gpc0_rate: {t:?}");
+    // `show peers` says the same of both (peers in reverse declaration order): the
+    // remote peer connected, the local one not.
+    let peers = |n: &Node| -> Vec<String> {
+        let out = cli(&n.sock(), "show peers\n");
+        out.lines()
+            .filter(|l| l.contains(": id=") && l.contains("last_status="))
+            .map(|l| l.split_whitespace().filter(|w| w.starts_with("id=") || w.starts_with("last_status=")).collect::<Vec<_>>().join(" "))
+            .collect()
+    };
+    assert_eq!(peers(&mp), ["id=hap(remote,active) last_status=ESTA", "id=mp(local,inactive) last_status=NONE"]);
+    assert_eq!(peers(&hap), ["id=hap(local,inactive) last_status=NONE", "id=mp(remote,active) last_status=ESTA"]);
     // An update of an existing entry goes too.
     mp.request();
     wait_same_with(&mp, &hap, "fe", |t| t[0].0.contains("gpc0=4"));

@@ -7,7 +7,8 @@
 //! - [`codec`]: the bytes on the wire, sans-io;
 //! - [`session`]: one connection after its handshake, sans-io: applies what it
 //!   receives to the tables, encodes their updates;
-//! - [`node`]: the thread that owns the sockets and drives the sessions.
+//! - [`node`]: the thread that owns the sockets and drives the sessions;
+//! - [`show`]: `show peers` on the CLI.
 //!
 //! The tables a section synchronises are its own `table` lines and the `stick-table`s
 //! of the proxies that name it (`peers <name>`). The local peer is the one named by
@@ -18,6 +19,7 @@ pub mod codec;
 pub mod config;
 pub mod node;
 pub mod session;
+pub mod show;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;

@@ -71,6 +71,18 @@ struct PeerRt {
     /// The last update of each table the peer acknowledged: where a new connection
     /// resumes.
     acked: Vec<Option<u64>>,
+    stats: PeerStats,
+}
+
+/// What `show peers` says of a peer beside its connection.
+#[derive(Default)]
+struct PeerStats {
+    last_status: &'static str,
+    last_hdshk: Option<Instant>,
+    tx_hbt: u64,
+    rx_hbt: u64,
+    new_conn: u64,
+    proto_err: u64,
 }
 
 enum Phase {
@@ -95,6 +107,7 @@ struct Conn {
 }
 
 pub struct Node {
+    started: std::time::SystemTime,
     poll: Poll,
     sections: Vec<SectionRt>,
     conns: slab::Slab<Conn>,
@@ -133,7 +146,7 @@ impl Node {
             let peers = p
                 .peers
                 .into_iter()
-                .map(|(name, addr)| PeerRt { local: name == p.local, name, addr, conn: None, next_try: now, acked: vec![None; ntables] })
+                .map(|(name, addr)| PeerRt { local: name == p.local, name, addr, conn: None, next_try: now, acked: vec![None; ntables], stats: PeerStats { last_status: "NONE", ..Default::default() } })
                 .collect();
             sections.push(SectionRt {
                 name: p.name,
@@ -146,7 +159,7 @@ impl Node {
             });
         }
         let seed = u64::from(std::process::id()) ^ now.elapsed().as_nanos() as u64 ^ 0x9e37_79b9_7f4a_7c15;
-        Ok((Node { poll, sections, conns: slab::Slab::new(), control, stopping: false, seed }, waker))
+        Ok((Node { started: std::time::SystemTime::now(), poll, sections, conns: slab::Slab::new(), control, stopping: false, seed }, waker))
     }
 
     pub fn run(mut self) {
@@ -245,11 +258,58 @@ impl Node {
                 s.push(now_ms);
                 if s.out.is_empty() && now.duration_since(c.last_tx) >= HEARTBEAT {
                     s.send_control(codec::CTRL_HEARTBEAT);
+                    if let Some(pi) = c.peer {
+                        self.sections[c.section].peers[pi].stats.tx_hbt += 1;
+                    }
                 }
             }
             self.ask_resync_if_needed(k);
             self.flush(k);
         }
+        self.publish();
+    }
+
+    /// The view `show peers` renders.
+    fn publish(&self) {
+        let now = Instant::now();
+        let views = self
+            .sections
+            .iter()
+            .map(|s| super::show::SectionView {
+                name: s.name.clone(),
+                started: self.started,
+                resync_until: s.wait_local_until,
+                tables: s.tables.iter().map(|t| t.def.name.clone()).collect(),
+                peers: s
+                    .peers
+                    .iter()
+                    .map(|p| {
+                        let conn = p.conn.and_then(|k| self.conns.get(k));
+                        let session = conn.and_then(|c| match &c.phase {
+                            Phase::Open(s) => Some(s),
+                            _ => None,
+                        });
+                        super::show::PeerView {
+                            name: p.name.clone(),
+                            local: p.local,
+                            active: conn.is_some(),
+                            addr: p.addr,
+                            last_status: p.stats.last_status,
+                            last_hdshk: p.stats.last_hdshk,
+                            reconnect: (conn.is_none() && p.addr.is_some() && !p.local).then_some(p.next_try.max(now)),
+                            heartbeat: conn.map(|c| c.last_tx + HEARTBEAT),
+                            tx_hbt: p.stats.tx_hbt,
+                            rx_hbt: p.stats.rx_hbt + session.map_or(0, |s| s.rx_heartbeats),
+                            new_conn: p.stats.new_conn,
+                            proto_err: p.stats.proto_err,
+                            established: session.is_some(),
+                            tables: (0..s.tables.len()).map(|i| session.map_or([0; 5], |s| s.table_view(i))).collect(),
+                        }
+                    })
+                    .collect(),
+            })
+            .collect();
+        super::show::publish(views);
     }
 
     /// Asks the peer of connection `k` for a full resynchronisation if its section
@@ -282,6 +342,7 @@ impl Node {
                 }
                 let delay = self.random_delay();
                 self.sections[si].peers[pi].next_try = now + delay;
+                self.sections[si].peers[pi].stats.last_status = "CONN";
                 match TcpStream::connect(addr) {
                     Ok(sock) => {
                         let c = Conn { sock, section: si, peer: Some(pi), phase: Phase::Connecting { hello_sent: false }, inbuf: Vec::new(), last_rx: now, last_tx: now, addr: Some(addr) };
@@ -389,7 +450,12 @@ impl Node {
                         c.inbuf.drain(..n);
                         self.open(k);
                     }
-                    Ok(Some((code, _))) => return Err(format!("the peer refused the connection with status {code}")),
+                    Ok(Some((code, _))) => {
+                        if let Some(pi) = c.peer {
+                            self.sections[c.section].peers[pi].stats.last_status = status_label(code);
+                        }
+                        return Err(format!("the peer refused the connection with status {code}"));
+                    }
                     Err(codec::Error::Invalid(e)) => return Err(e),
                     Err(codec::Error::Incomplete) => return Ok(()),
                 },
@@ -438,6 +504,11 @@ impl Node {
                         Err(e) => {
                             // Said to the peer as HAProxy does, before closing.
                             let _ = c.sock.write_all(&[codec::CLASS_ERROR, codec::ERR_PROTOCOL]);
+                            if let Some(pi) = c.peer {
+                                let st = &mut self.sections[c.section].peers[pi].stats;
+                                st.proto_err += 1;
+                                st.last_status = "EPRO";
+                            }
                             return Err(e);
                         }
                     };
@@ -476,6 +547,12 @@ impl Node {
         let sect = &self.sections[si];
         let peer = &sect.peers[pi];
         let mut s = Session::new(sect.tables.clone(), &peer.acked, peer.local);
+        let stats = &mut self.sections[si].peers[pi].stats;
+        stats.last_status = "ESTA";
+        stats.last_hdshk = Some(Instant::now());
+        stats.new_conn += 1;
+        let sect = &self.sections[si];
+        let peer = &sect.peers[pi];
         if peer.local && self.stopping {
             s.teach();
         }
@@ -525,10 +602,25 @@ impl Node {
             crate::warning!("peers '{}': {who} ({addr}): {reason}; connection dropped.", sect.name);
         }
         if let Some(pi) = c.peer {
+            if let Phase::Open(s) = &c.phase {
+                sect.peers[pi].stats.rx_hbt += s.rx_heartbeats;
+            }
             if sect.peers[pi].conn == Some(k) {
                 sect.peers[pi].conn = None;
             }
         }
+    }
+}
+
+/// HAProxy's names of the handshake statuses (`last_status` of `show peers`).
+fn status_label(code: u16) -> &'static str {
+    match code {
+        codec::STATUS_OK => "ESTA",
+        codec::STATUS_TRY_AGAIN => "TRYA",
+        codec::STATUS_BAD_VERSION => "EVER",
+        codec::STATUS_LOCAL_NAME => "EHST",
+        codec::STATUS_REMOTE_NAME => "EPER",
+        _ => "EPRO",
     }
 }
 

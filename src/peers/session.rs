@@ -54,6 +54,8 @@ struct Out {
     last_id: u32,
     /// Update ids sent and the seq they carried, until acknowledged.
     sent: VecDeque<(u32, u64)>,
+    /// The last update id the peer acknowledged.
+    acked_id: u32,
     /// While teaching: push until this seq, entries from peers included.
     teach_until: Option<u64>,
 }
@@ -75,6 +77,8 @@ pub struct Session {
     pub asked_resync: bool,
     /// server_key values by the peer's dictionary ids.
     dict: HashMap<u64, Vec<u8>>,
+    /// Heartbeats received (`show peers`).
+    pub rx_heartbeats: u64,
 }
 
 /// The name of a table on the wire: a `peers` section's table `<section>/<t>` goes as
@@ -126,12 +130,23 @@ impl Session {
             teaching: false,
             asked_resync: false,
             dict: HashMap::new(),
+            rx_heartbeats: 0,
         }
     }
 
     /// Whether a full push is running ("finished" not sent yet).
     pub fn is_teaching(&self) -> bool {
         self.teaching
+    }
+
+    /// For `show peers`, table `i`: the peer's id of it, the last of the peer's update
+    /// ids we acknowledged, the last we pushed, the last we received, and the last of
+    /// ours the peer acknowledged.
+    pub fn table_view(&self, i: usize) -> [u64; 5] {
+        let remote = self.remotes.iter().find(|(_, r)| r.local == Some(i));
+        let o = &self.outs[i];
+        let (id, get, acked) = remote.map_or((0, 0, 0), |(id, r)| (*id, r.last_id, if r.unacked { r.last_id.wrapping_sub(1) } else { r.last_id }));
+        [id, u64::from(acked), u64::from(o.last_id), u64::from(get), u64::from(o.acked_id)]
     }
 
     pub fn send_control(&mut self, ty: u8) {
@@ -183,7 +198,8 @@ impl Session {
                     events.push(Event::Resynced { full: t == codec::CTRL_RESYNC_FINISHED });
                 }
             }
-            (codec::CLASS_CONTROL, _) => {} // confirm, heartbeat
+            (codec::CLASS_CONTROL, codec::CTRL_HEARTBEAT) => self.rx_heartbeats += 1,
+            (codec::CLASS_CONTROL, _) => {} // confirm
             (codec::CLASS_ERROR, t) => {
                 let what = if t == codec::ERR_SIZE_LIMIT { "a message too large" } else { "a protocol error" };
                 return Err(Error::Invalid(format!("the peer reported {what}")));
@@ -213,6 +229,7 @@ impl Session {
                     return Ok(()); // an ack for a table we did not define: ignored
                 };
                 let o = &mut self.outs[i];
+                o.acked_id = update;
                 let mut acked = None;
                 while let Some(&(sent, seq)) = o.sent.front() {
                     if update.wrapping_sub(sent) >= 1 << 31 {
