@@ -326,7 +326,9 @@ impl Node {
             return;
         }
         if let Phase::Open(s) = &mut self.conns[k].phase {
-            s.ask_resync();
+            if !s.resync_answered {
+                s.ask_resync();
+            }
         }
     }
 

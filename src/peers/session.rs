@@ -73,8 +73,10 @@ pub struct Session {
     local_peer: bool,
     /// Teaching every entry: "finished" is sent once every table is pushed.
     teaching: bool,
-    /// We asked this peer for a resynchronisation.
+    /// We asked this peer for a resynchronisation...
     pub asked_resync: bool,
+    /// ... and it answered (not asked again on this connection, even if partial).
+    pub resync_answered: bool,
     /// server_key values by the peer's dictionary ids.
     dict: HashMap<u64, Vec<u8>>,
     /// Heartbeats received (`show peers`).
@@ -129,6 +131,7 @@ impl Session {
             local_peer,
             teaching: false,
             asked_resync: false,
+            resync_answered: false,
             dict: HashMap::new(),
             rx_heartbeats: 0,
         }
@@ -195,6 +198,7 @@ impl Session {
             (codec::CLASS_CONTROL, t @ (codec::CTRL_RESYNC_FINISHED | codec::CTRL_RESYNC_PARTIAL)) => {
                 self.send_control(codec::CTRL_RESYNC_CONFIRM);
                 if std::mem::take(&mut self.asked_resync) || self.local_peer {
+                    self.resync_answered = true;
                     events.push(Event::Resynced { full: t == codec::CTRL_RESYNC_FINISHED });
                 }
             }
