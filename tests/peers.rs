@@ -24,6 +24,9 @@ peers p
     peer mp 127.0.0.1:{{peer_mp}}
     peer hap 127.0.0.1:{{peer_hap}}
     table strings type string len 16 size 100 expire {{expire}} store gpt(2),gpc_rate(2,10s),server_id,bytes_in_cnt
+    table ints type integer size 10 expire {{expire}} store gpc0
+    table v6 type ipv6 size 10 expire {{expire}} store gpc0
+    table bins type binary len 4 size 10 expire {{expire}} store gpc0,http_req_cnt
 defaults
     mode http
     timeout connect 1s
@@ -34,6 +37,7 @@ frontend fe
     stick-table type ip size 100 expire {{expire}} peers p store gpc0,http_req_rate(10s),conn_cur,conn_cnt
     http-request track-sc0 src
     http-request sc-inc-gpc0(0)
+    http-request track-sc1 req.hdr(x-key) table p/bins if { req.hdr(x-key) -m found }
     http-request return status 200
 ";
 
@@ -150,13 +154,22 @@ fn moonproxy_and_haproxy_share_entries_both_ways() {
     };
     assert_eq!(peers(&mp), ["id=hap(remote,active) last_status=ESTA", "id=mp(local,inactive) last_status=NONE"]);
     assert_eq!(peers(&hap), ["id=hap(local,inactive) last_status=NONE", "id=mp(remote,active) last_status=ESTA"]);
+    // The other key types: integer and ipv6 keys set on the CLI, a binary key tracked
+    // by a request.
+    cli(&hap.sock(), "set table p/ints key 4000000000 data.gpc0 11\n");
+    cli(&mp.sock(), "set table p/v6 key 2001:db8::1 data.gpc0 12\n");
+    let mut c = Client::connect(mp.proxy.port("fe"));
+    assert_eq!(c.http_request(b"GET / HTTP/1.1\r\nHost: t\r\nX-Key: ab\r\nConnection: close\r\n\r\n").status, 200);
+    assert_eq!(wait_same(&mp, &hap, "p/ints", 1)[0].0, "key=4000000000 gpc0=11");
+    assert_eq!(wait_same(&mp, &hap, "p/v6", 1)[0].0, "key=2001:db8::1 gpc0=12");
+    assert_eq!(wait_same(&mp, &hap, "p/bins", 1)[0].0, "key=61620000 gpc0=0 http_req_cnt=1");
     // An update of an existing entry goes too.
     mp.request();
-    wait_same_with(&mp, &hap, "fe", |t| t[0].0.contains("gpc0=4"));
+    wait_same_with(&mp, &hap, "fe", |t| t[0].0.contains("gpc0=5"));
     // HAProxy restarted asks for the table and gets it from moonproxy.
     drop(hap);
     let hap = Node::start(hap_bin, "hap", peer_mp, peer_hap, "60s");
-    wait_same_with(&mp, &hap, "fe", |t| t[0].0.contains("gpc0=4"));
+    wait_same_with(&mp, &hap, "fe", |t| t[0].0.contains("gpc0=5"));
     wait_same(&mp, &hap, "p/strings", 2);
 }
 
