@@ -158,7 +158,8 @@ impl Node {
                 wait_local_until: (p.reloading && p.listen.is_some()).then(|| now + LOCAL_RESYNC_WAIT),
             });
         }
-        let seed = u64::from(std::process::id()) ^ now.elapsed().as_nanos() as u64 ^ 0x9e37_79b9_7f4a_7c15;
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        let seed = (u64::from(std::process::id()) << 32 | u64::from(nanos)) ^ 0x9e37_79b9_7f4a_7c15;
         Ok((Node { started: std::time::SystemTime::now(), poll, sections, conns: slab::Slab::new(), control, stopping: false, seed }, waker))
     }
 
