@@ -39,6 +39,8 @@ pub struct Config {
     pub peers_tables: Vec<crate::stick::TableDef>,
     /// The names of the `peers` sections (added for stick tables).
     pub peers_sections: Vec<String>,
+    /// The `peers` sections: peers and addresses (`crate::peers`).
+    pub peers: Vec<crate::peers::config::Section>,
     /// `resolvers` sections, in file order (added for DNS resolution, `src/dns/`).
     pub resolvers: Vec<Resolvers>,
     /// The servers resolved at run time through a `resolvers` section (`resolvers <name>`

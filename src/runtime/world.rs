@@ -662,6 +662,7 @@ impl World {
         }
         self.phase = Phase::SoftStop;
         crate::sample::fetch_conn::set_stopping();
+        crate::peers::soft_stop(); // the next process is taught the tables
         for l in &mut self.listeners {
             l.close(cx.registry);
         }

@@ -176,6 +176,14 @@ pub fn localpeer(p: &mut Parser, l: &Line) -> Result<(), String> {
         return Err("'localpeer' expects a name as an argument.".into());
     }
     expect_args(l, 1, "a name")?;
+    if p.localpeer_from_cli {
+        p.warn(&l.loc, "'localpeer' ignored since it is already set by using the '-L' command line argument.");
+        return Ok(());
+    }
+    if !p.config.peers.is_empty() {
+        p.warn(&l.loc, "'localpeer' ignored since it is used after 'peers' section.");
+        return Ok(());
+    }
     p.config.global.localpeer = Some(l.arg(1).to_string());
     p.env.set("HAPROXY_LOCALPEER", l.arg(1));
     Ok(())

@@ -218,6 +218,8 @@ pub struct Parser {
     aborted: bool,
     /// [`ParseOptions::master_worker`].
     master_worker: bool,
+    /// `-L` was given: `localpeer` is then ignored (with HAProxy's warning).
+    pub localpeer_from_cli: bool,
 }
 
 impl Parser {
@@ -246,6 +248,7 @@ impl Parser {
             parse_alerts: 0,
             aborted: false,
             master_worker: opts.master_worker,
+            localpeer_from_cli: opts.localpeer.is_some(),
         }
     }
 
