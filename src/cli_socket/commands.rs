@@ -5,7 +5,7 @@
 //! session adds the empty line that ends every reply. An empty answer means success
 //! for the commands that change something.
 
-use super::{info, maps, profiling, ssl_cert, usage, Exec};
+use super::{info, maps, profiling, servers, ssl_cert, usage, Exec};
 use crate::config::model::CliLevel;
 use crate::lua::host::ServerOp;
 use crate::stats::snapshot::{self, RowKind, Value, View};
@@ -38,6 +38,7 @@ pub static COMMANDS: &[Command] = &[
     cmd(&["abort", "ssl", "cert"], "abort ssl cert <certfile>", "abort a transaction for a certificate file", Admin, ssl_cert::abort_cert),
     cmd(&["add", "acl"], "add acl [@<ver>] <acl> <pattern>", "add an acl entry", User, maps::add_acl),
     cmd(&["add", "map"], "add map [@<ver>] <map> <key> <val>", "add a map entry (payload supported instead of key/val)", User, maps::add_map),
+    cmd(&["add", "server"], "add server <bk>/<srv>", "create a new server", Admin, servers::add_server),
     cmd(&["clear", "acl"], "clear acl [@<ver>] <acl>", "clear the contents of this acl", User, maps::clear_acl),
     cmd(&["clear", "counters"], "clear counters [all]", "clear max statistics counters (or all counters)", Operator, clear_counters),
     cmd(&["clear", "lua", "errors"], "clear lua errors", "forget the recent Lua errors (moonproxy)", Operator, clear_lua_errors),
@@ -46,9 +47,12 @@ pub static COMMANDS: &[Command] = &[
     cmd(&["commit", "ssl", "cert"], "commit ssl cert <certfile>", "commit a certificate file", Admin, ssl_cert::commit_cert),
     cmd(&["del", "acl"], "del acl <acl> [<key>|#<ref>]", "delete acl entries matching <key>", User, maps::del_acl),
     cmd(&["del", "map"], "del map <map> [<key>|#<ref>]", "delete map entries matching <key>", User, maps::del_map),
+    cmd(&["del", "server"], "del server <bk>/<srv>", "remove a dynamically added server", Admin, servers::del_server),
+    cmd(&["disable", "agent"], "disable agent", "disable agent checks", Admin, servers::disable_agent),
     cmd(&["disable", "frontend"], "disable frontend <frontend>", "temporarily disable specific frontend", Admin, disable_frontend),
     cmd(&["disable", "health"], "disable health", "disable health checks", Admin, disable_health),
     cmd(&["disable", "server"], "disable server (DEPRECATED)", "disable a server for maintenance (use 'set server' instead)", Admin, disable_server),
+    cmd(&["enable", "agent"], "enable agent", "enable agent checks", Admin, servers::enable_agent),
     cmd(&["enable", "frontend"], "enable frontend <frontend>", "re-enable specific frontend", Admin, enable_frontend),
     cmd(&["enable", "health"], "enable health", "enable health checks", Admin, enable_health),
     cmd(&["enable", "server"], "enable server  (DEPRECATED)", "enable a disabled server (use 'set server' instead)", Admin, enable_server),
@@ -88,6 +92,7 @@ pub static COMMANDS: &[Command] = &[
     cmd(&["show", "map"], "show map [@ver] [map]", "report available maps or dump a map's contents", User, maps::show_map),
     cmd(&["show", "pools"], "show pools", "report information about the memory pools usage", User, show_pools),
     cmd(&["show", "profiling"], "show profiling [<what>|<#lines>|byaddr]*", "show profiling state (all,status,tasks,memory)", Admin, profiling::show_profiling),
+    cmd(&["show", "servers", "conn"], "show servers conn [<backend>]", "dump server connections status (all or for a single backend)", User, servers::show_servers_conn),
     cmd(&["show", "servers", "state"], "show servers state [<backend>]", "dump volatile server information (all or for a single backend)", User, show_servers_state),
     cmd(&["show", "sess"], "show sess [id]", "report the list of current sessions or dump this exact session", Operator, show_sess),
     cmd(&["show", "ssl", "cert"], "show ssl cert [<certfile>]", "display the SSL certificates used in memory, or the details of a file", Admin, ssl_cert::show_cert),
@@ -652,7 +657,7 @@ fn show_servers_state(exec: &mut Exec<'_>, args: &[String]) -> String {
         let Some(b) = exec.host.backend(r.proxy) else { continue };
         let k = index[r.proxy];
         index[r.proxy] += 1;
-        let Some(s) = b.servers().get(k) else { continue };
+        let Some((_, s)) = b.iter_servers().nth(k) else { continue };
         let num = |field: usize| match r.get(field) {
             Value::U32(n) => i64::from(*n),
             Value::U64(n) => i64::try_from(*n).unwrap_or(i64::MAX),

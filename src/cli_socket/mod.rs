@@ -31,6 +31,7 @@ mod info;
 mod maps;
 mod parse;
 mod profiling;
+mod servers;
 mod session;
 mod ssl_cert;
 mod usage;
@@ -64,6 +65,15 @@ pub trait Host {
     /// Changes a server (state, weight, address, health), with the same messages, logs
     /// and queue hand-outs as a health check's change.
     fn server_op(&mut self, proxy: usize, server: usize, op: ServerOp) -> Result<(), String>;
+    /// `add server <proxy>/<name> <args>`: adds the server on every thread. `Err`:
+    /// HAProxy's answer.
+    fn add_server(&mut self, proxy: usize, name: &str, args: &[String]) -> Result<(), String>;
+    /// `del server`: deletes the server on every thread. `Err`: HAProxy's answer.
+    fn del_server(&mut self, proxy: usize, server: usize) -> Result<(), String>;
+    /// `enable agent` / `disable agent`.
+    fn set_agent(&mut self, proxy: usize, server: usize, enabled: bool);
+    /// A server's idle connection settings (`show servers conn`).
+    fn idle_conf(&self, proxy: usize, server: usize) -> crate::config::model::IdlePoolConf;
     /// Kills the stream with this id (`shutdown session`); `false`: no such stream.
     fn shutdown_stream(&mut self, id: u64) -> bool;
     /// Kills the streams on a server (`shutdown sessions server`).

@@ -21,6 +21,7 @@ use std::time::Duration;
 
 mod cli;
 mod dns;
+mod dynamic;
 mod log_uri;
 mod mailbox;
 mod observe;
@@ -108,6 +109,9 @@ pub struct World {
     dns: Option<dns::DnsTask>,
     /// The syslog relay (`log-forward` sections; thread 1 only): `crate::log::forward`.
     pub logfwd: Option<crate::log::forward::Forwarder>,
+    /// The global `ssl-default-server-*` lines, which `add server` applies as the
+    /// configuration's `server` lines do.
+    pub tls_defaults: Vec<(String, Vec<String>)>,
 }
 
 impl World {
@@ -169,6 +173,7 @@ impl World {
             listeners_dirty: true,
             dns: None,
             logfwd: None,
+            tls_defaults: Vec::new(),
         }
     }
 
@@ -535,9 +540,10 @@ impl World {
 
     /// `track`: the servers tracking `be/srv` take its new state, last declared first
     /// (HAProxy's order), and their own trackers follow in turn.
-    fn follow_trackers(&mut self, cx: &mut Ctx<'_>, be: usize, srv: usize, now: crate::backend::OpState) {
-        let be_name = self.proxies[be].name.clone();
-        let srv_name = self.farm.backend(be).server(ServerId(srv)).name().to_string();
+    /// The servers that `track` server `srv` of `be`, as (backend, server).
+    fn trackers_of(&self, be: usize, srv: usize) -> Vec<(usize, usize)> {
+        let be_name = &self.proxies[be].name;
+        let srv_name = self.farm.backend(be).server(ServerId(srv)).name();
         let mut trackers = Vec::new();
         for (bi, b) in self.farm.backends.iter().enumerate() {
             let Some(b) = b else { continue };
@@ -548,7 +554,12 @@ impl World {
                 }
             }
         }
-        let via = format!("{be_name}/{srv_name}");
+        trackers
+    }
+
+    fn follow_trackers(&mut self, cx: &mut Ctx<'_>, be: usize, srv: usize, now: crate::backend::OpState) {
+        let trackers = self.trackers_of(be, srv);
+        let via = format!("{}/{}", self.proxies[be].name, self.farm.backend(be).server(ServerId(srv)).name());
         for (bi, si) in trackers.into_iter().rev() {
             let before = self.farm.backend(bi).server(ServerId(si)).op_state();
             let report = self.farm.backend_mut(bi).set_tracked_state(ServerId(si), now, &via);

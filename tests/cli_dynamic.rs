@@ -1,0 +1,204 @@
+//! Servers added and deleted at run time (`add server`, `del server`), `enable|disable
+//! agent` and `show servers conn`: the answers compared with HAProxy 2.6 on the same
+//! configuration, and the effect on traffic (an added server answers requests, a
+//! deleted one gets none), with one and with several reactor threads.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+
+const CONFIG: &str = "global
+    nbthread {{threads}}
+    stats socket {{dir}}/cli.sock level admin
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{fe}}
+    default_backend be
+backend be
+    balance roundrobin
+    server s1 127.0.0.1:{{a}}
+backend st
+    balance static-rr
+    server s1 127.0.0.1:{{a}}
+backend chk
+    server c1 127.0.0.1:{{a}} check inter 100
+";
+
+/// The commands compared byte for byte, in order (`{{b}}` is the second server's port).
+const COMMANDS: &[&str] = &[
+    "add server be/d1 127.0.0.1:{{b}}",
+    "add server be/d1 127.0.0.1:{{b}}",
+    "add server st/d1 127.0.0.1:{{b}}",
+    "add server nope/d1 127.0.0.1:{{b}}",
+    "add server be/d2",
+    "add server be",
+    "add server be/d2 127.0.0.1:{{b}} cookie x",
+    "add server be/d2 127.0.0.1:{{b}} resolvers r",
+    "add server be/d2 127.0.0.1:{{b}} weight 300",
+    "add server be/d2 127.0.0.1:{{b}} agent-check",
+    "add server be/d2 127.0.0.1:{{b}} track d1",
+    "add server be/d2 127.0.0.1:{{b}} track s1",
+    "add server be/d2 127.0.0.1:{{b}} track chk/c1 weight 3 maxconn 10",
+    "add server be/d3 127.0.0.1:{{b}} id 12 backup",
+    "add server chk/d4 127.0.0.1:{{b}} check inter 100",
+    "show servers conn be",
+    "show servers conn nope",
+    "show servers conn st",
+    "enable agent be/s1",
+    "disable agent be/s1",
+    "disable agent be/nope",
+    "disable agent nope/s1",
+    "disable agent",
+    "del server be/s1",
+    "del server be/d9",
+    "del server nope/d1",
+    "del server be",
+    "del server chk/c1",
+    "del server be/d2",
+    "del server be/d3",
+    "del server be/d3",
+    "add server be/d5 127.0.0.1:{{b}}",
+    "add server be/d6 127.0.0.1:{{b}} id 12",
+    "add server be/d6 127.0.0.1:{{b}} track nope/x",
+    "add server be/d6 127.0.0.1:{{b}} track chk/nope",
+    "add server be/d6 127.0.0.1:{{b}} zzzzqqqq",
+    "add server be/d6 127.0.0.1:{{b}} inter 0",
+];
+
+/// `show stat`'s identity and status columns (the rest are counters and times).
+fn stat_ids(sock: &Path) -> Vec<String> {
+    cli(sock, "show stat\n")
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let c: Vec<&str> = l.split(',').collect();
+            format!("{},{},{},{},{},{}", c[0], c[1], c[17], c[18], c[27], c[28])
+        })
+        .collect()
+}
+
+/// `show servers state`, without the time since the last change (column 10).
+fn servers_state(sock: &Path) -> Vec<String> {
+    cli(sock, "show servers state\n")
+        .lines()
+        .map(|l| {
+            let mut w: Vec<&str> = l.split(' ').collect();
+            if w.len() > 10 && !l.starts_with('#') {
+                w[9] = "-";
+            }
+            w.join(" ")
+        })
+        .collect()
+}
+
+/// Bodies of `n` requests, each on its own connection.
+fn bodies(fe: u16, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|_| {
+            let mut c = Client::connect(fe);
+            let r = c.http_request(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+            assert_eq!(r.status, 200);
+            String::from_utf8_lossy(&r.body).into_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn answers_match_haproxy() {
+    let (a, b) = (Backend::http(b"A"), Backend::http(b"B"));
+    let mut runs = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let proxy = ProxyBuilder::new(CONFIG).bin(&bin).var("threads", 1).port("a", a.port()).port("b", b.port()).start();
+        let sock = proxy.dir().join("cli.sock");
+        assert!(proxy.wait_for_path(&sock, DEADLINE));
+        let mut seen = Vec::new();
+        for c in COMMANDS {
+            let line = c.replace("{{b}}", &b.port().to_string());
+            seen.push(format!("{c}\n{}", cli(&sock, &format!("{line}\n"))));
+        }
+        seen.extend(stat_ids(&sock));
+        seen.extend(servers_state(&sock));
+        runs.push((bin, seen));
+    }
+    let ours = &runs[0].1;
+    let answer = |cmd: &str| ours.iter().find(|s| s.starts_with(&format!("{cmd}\n"))).cloned().unwrap_or_default();
+    assert_eq!(answer("add server be/d1 127.0.0.1:{{b}}"), "add server be/d1 127.0.0.1:{{b}}\nNew server registered.\n\n");
+    assert_eq!(answer("del server be/d3"), "del server be/d3\nServer deleted.\n");
+    assert!(ours.iter().any(|l| l.starts_with("be,d1,MAINT,")), "{ours:#?}");
+    assert!(!ours.iter().any(|l| l.starts_with("be,d3,")), "{ours:#?}");
+    assert_runs_agree(&runs);
+}
+
+/// An added server takes traffic once ready, a deleted one none, the others keep
+/// serving; with `threads` reactor threads.
+fn traffic(threads: usize) {
+    let (a, b) = (Backend::http(b"A"), Backend::http(b"B"));
+    let proxy = ProxyBuilder::new(CONFIG).var("threads", threads).port("a", a.port()).port("b", b.port()).start();
+    let sock = proxy.dir().join("cli.sock");
+    assert!(proxy.wait_for_path(&sock, DEADLINE));
+    let fe = proxy.port("fe");
+    assert!(bodies(fe, 4).iter().all(|b| b == "A"));
+    assert_eq!(cli(&sock, &format!("add server be/d1 127.0.0.1:{}\n", b.port())), "New server registered.\n\n");
+    // In maintenance until told otherwise.
+    assert!(bodies(fe, 4).iter().all(|b| b == "A"));
+    assert_eq!(cli(&sock, "set server be/d1 state ready\n"), "\n");
+    let got = bodies(fe, 40);
+    assert!(got.iter().any(|b| b == "B") && got.iter().any(|b| b == "A"), "{got:?}");
+    assert!(cli(&sock, "show stat\n").contains("\nbe,d1,"));
+    assert_eq!(cli(&sock, "del server be/d1\n"), "Only servers in maintenance mode can be deleted.\n");
+    assert_eq!(cli(&sock, "set server be/d1 state maint\n"), "\n");
+    assert_eq!(cli(&sock, "del server be/d1\n"), "Server deleted.\n");
+    assert!(bodies(fe, 40).iter().all(|b| b == "A"));
+    assert!(!cli(&sock, "show stat\n").contains("\nbe,d1,"));
+    assert!(!cli(&sock, "show servers state be\n").contains(" d1 "));
+    // The name and the id are free again; the new server is another one.
+    assert_eq!(cli(&sock, &format!("add server be/d1 127.0.0.1:{} enabled\n", b.port())), "New server registered.\n\n");
+    let got = bodies(fe, 40);
+    assert!(got.iter().any(|b| b == "B"), "{got:?}");
+    assert!(cli(&sock, "show servers state be\n").contains("3 be 2 d1 127.0.0.1 2 0 "));
+}
+
+#[test]
+fn added_and_deleted_servers_route_traffic() {
+    traffic(1);
+}
+
+#[test]
+fn added_and_deleted_servers_route_traffic_on_every_thread() {
+    traffic(3);
+}
+
+/// `check` on an added server runs once `enable health` asks for it: from health 0,
+/// DOWN until it passes, as in HAProxy.
+#[test]
+fn added_server_checks_run_after_enable_health() {
+    let (a, b) = (Backend::http(b"A"), Backend::http(b"B"));
+    let closed = RefusingPort::new();
+    let proxy = ProxyBuilder::new(CONFIG).var("threads", 1).port("a", a.port()).port("b", b.port()).start();
+    let sock = proxy.dir().join("cli.sock");
+    assert!(proxy.wait_for_path(&sock, DEADLINE));
+    let status = |sock: &Path, srv: &str| stat_ids(sock).into_iter().find(|l| l.starts_with(&format!("chk,{srv},"))).unwrap_or_default();
+    assert_eq!(cli(&sock, &format!("add server chk/ok 127.0.0.1:{} check inter 100\n", b.port())), "New server registered.\n\n");
+    assert_eq!(cli(&sock, &format!("add server chk/ko 127.0.0.1:{} check inter 100\n", closed.port())), "New server registered.\n\n");
+    for srv in ["ok", "ko"] {
+        assert_eq!(cli(&sock, &format!("set server chk/{srv} state ready\n")), "\n");
+        // Its check is off: shown as a server without one.
+        assert!(status(&sock, srv).starts_with(&format!("chk,{srv},no check,")), "{}", status(&sock, srv));
+        assert_eq!(cli(&sock, &format!("enable health chk/{srv}\n")), "\n");
+    }
+    assert!(wait_until(DEADLINE, || status(&sock, "ok").starts_with("chk,ok,UP,")), "{}", status(&sock, "ok"));
+    // Checked too (its check status is HAProxy's "connection refused"), and DOWN.
+    let ko = || cli(&sock, "show stat\n").lines().find(|l| l.starts_with("chk,ko,")).map(str::to_string).unwrap_or_default();
+    assert!(wait_until(DEADLINE, || ko().contains(",L4CON,")), "{}", ko());
+    assert!(status(&sock, "ko").starts_with("chk,ko,DOWN,"), "{}", status(&sock, "ko"));
+    for srv in ["ok", "ko"] {
+        assert_eq!(cli(&sock, &format!("set server chk/{srv} state maint\n")), "\n");
+        assert_eq!(cli(&sock, &format!("del server chk/{srv}\n")), "Server deleted.\n");
+        assert!(status(&sock, srv).is_empty());
+    }
+}
