@@ -202,3 +202,27 @@ fn added_server_checks_run_after_enable_health() {
         assert!(status(&sock, srv).is_empty());
     }
 }
+
+/// Lua's `core.backends[..].servers` follows the servers added and deleted (HAProxy
+/// 2.6 keeps the tables it built first: a deviation, doc/cli.md).
+#[test]
+fn lua_sees_added_and_deleted_servers() {
+    let lua = r#"
+core.register_cli({"servers"}, "list", function(applet)
+  local t = {}
+  for n, s in pairs(core.backends["be"].servers) do t[#t + 1] = n .. "=" .. s:get_addr() end
+  table.sort(t)
+  applet:send(table.concat(t, ",") .. "\n")
+end)
+"#;
+    let cfg = CONFIG.replace("    stats socket", "    lua-load {{dir}}/l.lua\n    stats socket");
+    let (a, b) = (Backend::http(b"A"), Backend::http(b"B"));
+    let proxy = ProxyBuilder::new(&cfg).file("l.lua", lua).var("threads", 1).port("a", a.port()).port("b", b.port()).start();
+    let sock = proxy.dir().join("cli.sock");
+    assert!(proxy.wait_for_path(&sock, DEADLINE));
+    assert_eq!(cli(&sock, "servers\n"), format!("s1=127.0.0.1:{}\n\n", a.port()));
+    assert_eq!(cli(&sock, &format!("add server be/d1 127.0.0.1:{}\n", b.port())), "New server registered.\n\n");
+    assert_eq!(cli(&sock, "servers\n"), format!("d1=127.0.0.1:{},s1=127.0.0.1:{}\n\n", b.port(), a.port()));
+    assert_eq!(cli(&sock, "del server be/d1\n"), "Server deleted.\n");
+    assert_eq!(cli(&sock, "servers\n"), format!("s1=127.0.0.1:{}\n\n", a.port()));
+}

@@ -833,7 +833,7 @@ fn apply_server_op_here(
     use crate::backend::{AdminState, OpState, StateReport};
     use crate::lua::host::ServerOp;
     let Some(Some(b)) = farm.backends.get_mut(be) else { return Err(NoSuch::Backend) };
-    if srv >= b.servers().len() {
+    if b.servers().get(srv).is_none_or(|s| s.is_deleted()) {
         return Err(NoSuch::Server);
     }
     let id = ServerId(srv);

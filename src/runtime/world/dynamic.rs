@@ -82,6 +82,8 @@ impl World {
         if self.thread == 1 {
             self.checks.add_server(cx, &self.farm, be, id.0);
         }
+        let lua = crate::lua::api::world::ServerInfo { name: conf.name.clone(), puid, weight: conf.weight, maxconn: conf.maxconn, addr: conf.addr.clone(), deleted: false };
+        crate::lua::api::world::topology_add_server(be, id.0, lua);
         // Its health check waits for `enable health`.
         self.farm.backend_mut(be).set_check_enabled(id, false);
     }
@@ -121,6 +123,7 @@ impl World {
     pub(super) fn del_server_here(&mut self, cx: &mut Ctx<'_>, be: usize, srv: usize) {
         self.farm.backend_mut(be).delete_server(ServerId(srv));
         self.farm.idle.purge_server(cx, be, srv);
+        crate::lua::api::world::topology_del_server(be, srv);
         if self.thread == 1 {
             self.checks.remove_server(cx, be, srv);
         }
