@@ -226,3 +226,109 @@ end)
     assert_eq!(cli(&sock, "del server be/d1\n"), "Server deleted.\n");
     assert_eq!(cli(&sock, "servers\n"), format!("s1=127.0.0.1:{}\n\n", a.port()));
 }
+
+const MAP_CONFIG: &str = "global
+    nbthread {{threads}}
+    stats socket {{dir}}/cli.sock level admin
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{fe}}
+    acl denied path -f {{dir}}/deny.acl
+    http-request deny if denied
+    use_backend %[path,map({{dir}}/route.map,ba)]
+backend ba
+    server s1 127.0.0.1:{{a}}
+backend bb
+    server s1 127.0.0.1:{{b}}
+";
+
+/// The versioned map and ACL commands, compared with HAProxy (entry handles and the
+/// `show map` descriptions aside), in order.
+const MAP_COMMANDS: &[&str] = &[
+    "prepare map {{dir}}/route.map",
+    "prepare map {{dir}}/route.map",
+    "add map @1 {{dir}}/route.map /x bb",
+    "add map @2 {{dir}}/route.map /y bb",
+    "add map @7 {{dir}}/route.map /y bb",
+    "add map @1 {{dir}}/route.map",
+    "show map @1 {{dir}}/route.map",
+    "show map @2 {{dir}}/route.map",
+    "show map @9 {{dir}}/route.map",
+    "show map {{dir}}/route.map",
+    "show map @1",
+    "show map",
+    "commit map @5 {{dir}}/route.map",
+    "commit map @x {{dir}}/route.map",
+    "commit map {{dir}}/route.map",
+    "commit map @1 {{dir}}/nope.map",
+    "prepare map",
+    "prepare map {{dir}}/nope.map",
+    "prepare acl {{dir}}/deny.acl",
+    "add acl @1 {{dir}}/deny.acl /blocked",
+    "show acl @1 {{dir}}/deny.acl",
+    "commit acl",
+    "clear acl @1",
+];
+
+/// What HAProxy and moonproxy both print: an entry without its handle, a `show map`
+/// line from its versions on.
+fn comparable(answer: &str) -> String {
+    answer
+        .lines()
+        .map(|l| match l.split_once(' ') {
+            Some((h, rest)) if h.starts_with("0x") => rest.to_string(),
+            _ => l.find("curr_ver=").map_or(l.to_string(), |i| l[i..].to_string()),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn map_versions_match_haproxy_and_route_at_commit() {
+    let (a, b) = (Backend::http(b"A"), Backend::http(b"B"));
+    let mut runs = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let proxy = ProxyBuilder::new(MAP_CONFIG)
+            .bin(&bin)
+            .var("threads", 1)
+            .file("route.map", "/a ba\n/b bb\n")
+            .file("deny.acl", "/denied\n")
+            .port("a", a.port())
+            .port("b", b.port())
+            .start();
+        let sock = proxy.dir().join("cli.sock");
+        assert!(proxy.wait_for_path(&sock, DEADLINE));
+        let dir = proxy.dir().display().to_string();
+        let fe = proxy.port("fe");
+        let get = |path: &str| {
+            let mut c = Client::connect(fe);
+            let r = c.http_request(format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes());
+            format!("{path} {} {}", r.status, String::from_utf8_lossy(&r.body))
+        };
+        let mut seen = vec![get("/x"), get("/b")];
+        for c in MAP_COMMANDS {
+            seen.push(format!("{c}\n{}", comparable(&cli(&sock, &format!("{}\n", c.replace("{{dir}}", &dir))))));
+        }
+        // Version 1 is not seen before its commit.
+        seen.extend([get("/x"), get("/blocked")]);
+        seen.push(comparable(&cli(&sock, &format!("commit map @1 {dir}/route.map\n"))));
+        seen.push(comparable(&cli(&sock, &format!("commit acl @1 {dir}/deny.acl\n"))));
+        // Now it is, and it replaced the file's entries; version 2 waits.
+        seen.extend([get("/x"), get("/b"), get("/y"), get("/blocked"), get("/denied")]);
+        seen.push(comparable(&cli(&sock, "show map\n")));
+        seen.push(comparable(&cli(&sock, &format!("commit map @1 {dir}/route.map\n"))));
+        seen.push(comparable(&cli(&sock, &format!("clear map @2 {dir}/route.map\n"))));
+        seen.push(comparable(&cli(&sock, "show map\n")));
+        runs.push((bin, seen));
+    }
+    let ours = &runs[0].1;
+    for want in ["/x 200 A", "/x 200 B", "/b 200 A", "/blocked 403", "/denied 200 A"] {
+        assert!(ours.iter().any(|l| l.starts_with(want)), "{want}: {ours:#?}");
+    }
+    assert!(ours.iter().any(|l| l.ends_with("\ncurr_ver=1 next_ver=2 entry_cnt=2\n")), "{ours:#?}");
+    assert_runs_agree(&runs);
+}
