@@ -332,3 +332,145 @@ fn map_versions_match_haproxy_and_route_at_commit() {
     assert!(ours.iter().any(|l| l.ends_with("\ncurr_ver=1 next_ver=2 entry_cnt=2\n")), "{ours:#?}");
     assert_runs_agree(&runs);
 }
+
+const COOKIE_CONFIG: &str = "global
+    nbthread {{threads}}
+    stats socket {{dir}}/cli.sock level admin
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{fe}}
+    default_backend be
+backend be
+    cookie SRV insert dynamic
+    dynamic-cookie-key mykey
+    server s1 127.0.0.1:{{a}}
+    server s2 127.0.0.1:{{b}} cookie fixed
+backend nock
+    server s1 127.0.0.1:{{a}}
+";
+
+const COOKIE_COMMANDS: &[&str] = &[
+    "disable dynamic-cookie backend nope",
+    "disable dynamic-cookie backend",
+    "enable dynamic-cookie backend nock",
+    "set dynamic-cookie-key backend be",
+    "set dynamic-cookie-key backend nope k",
+    "set dynamic-cookie-key backend",
+    "set dynamic-cookie-key backend nock k2",
+];
+
+/// Dynamic cookies: the values HAProxy computes, the CLI switches and key, a server
+/// added getting its own, and requests carrying one routed to its server.
+#[test]
+fn dynamic_cookies_match_haproxy() {
+    let (a, b, c) = (Backend::http(b"A"), Backend::http(b"B"), Backend::http(b"C"));
+    let mut runs = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let proxy = ProxyBuilder::new(COOKIE_CONFIG).bin(&bin).var("threads", 1).port("a", a.port()).port("b", b.port()).start();
+        let sock = proxy.dir().join("cli.sock");
+        assert!(proxy.wait_for_path(&sock, DEADLINE));
+        let fe = proxy.port("fe");
+        let get = |cookie: Option<&str>| {
+            let mut cl = Client::connect(fe);
+            let extra = cookie.map_or(String::new(), |c| format!("Cookie: SRV={c}\r\n"));
+            let r = cl.http_request(format!("GET / HTTP/1.1\r\nHost: t\r\n{extra}Connection: close\r\n\r\n").as_bytes());
+            format!("{} {}", String::from_utf8_lossy(&r.body), r.header("set-cookie").unwrap_or("-"))
+        };
+        // Both servers, whichever comes first.
+        let both = || {
+            let mut v = vec![get(None), get(None)];
+            v.sort();
+            v
+        };
+        let mut seen = both();
+        for cmd in COOKIE_COMMANDS {
+            seen.push(format!("{cmd}\n{}", cli(&sock, &format!("{cmd}\n"))));
+        }
+        seen.push(cli(&sock, "set dynamic-cookie-key backend be other\n"));
+        seen.extend(both());
+        seen.push(cli(&sock, "disable dynamic-cookie backend be\n"));
+        seen.extend(both());
+        seen.push(cli(&sock, "enable dynamic-cookie backend be\n"));
+        // The cookie of s1 under the key "other" leads to s1.
+        let s1 = moonproxy_dynamic_cookie("other", a.port());
+        seen.push(get(Some(&s1)));
+        seen.push(cli(&sock, &format!("add server be/d1 127.0.0.1:{} enabled\n", c.port())));
+        let d1 = moonproxy_dynamic_cookie("other", c.port());
+        seen.push(get(Some(&d1)));
+        seen.push(cli(&sock, "enable dynamic-cookie backend be\n"));
+        seen.push(get(Some(&d1)));
+        seen.push(cli(&sock, &format!("set server be/d1 addr 127.0.0.1 port {}\n", a.port())));
+        seen.push(get(Some(&moonproxy_dynamic_cookie("other", a.port()))));
+        runs.push((bin, seen));
+    }
+    let ours = &runs[0].1;
+    assert!(ours.iter().any(|l| l == "B SRV=fixed; path=/"), "{ours:#?}");
+    assert!(ours.iter().any(|l| l == &format!("A SRV={}; path=/", moonproxy_dynamic_cookie("mykey", a.port()))), "{ours:#?}");
+    assert!(ours.iter().any(|l| l == "A -"), "disabled: {ours:#?}");
+    assert!(ours.iter().filter(|l| l.starts_with("A ") || l.starts_with("C ")).count() >= 5, "{ours:#?}");
+    // An added server gets its dynamic cookie at the next recomputation (as in 2.6),
+    // and the cookie follows its address.
+    let n = ours.len();
+    assert!(ours[n - 5].starts_with("A SRV=") && ours[n - 3] == "C -" && ours[n - 1] == "A -", "{ours:#?}");
+    assert_runs_agree(&runs);
+}
+
+/// HAProxy's dynamic cookie for a server at 127.0.0.1:`port` (XXH64, seed 0, of the
+/// key, the address bytes and the port as a big-endian u32), written again here so the
+/// test does not trust the code it checks.
+fn moonproxy_dynamic_cookie(key: &str, port: u16) -> String {
+    let mut buf = key.as_bytes().to_vec();
+    buf.extend_from_slice(&[127, 0, 0, 1]);
+    buf.extend_from_slice(&u32::from(port).to_be_bytes());
+    format!("{:016x}", xxh64(&buf))
+}
+
+/// XXH64 with seed 0 (the published algorithm).
+fn xxh64(data: &[u8]) -> u64 {
+    const P1: u64 = 0x9E37_79B1_85EB_CA87;
+    const P2: u64 = 0xC2B2_AE3D_27D4_EB4F;
+    const P3: u64 = 0x1656_67B1_9E37_79F9;
+    const P4: u64 = 0x85EB_CA77_C2B2_AE63;
+    const P5: u64 = 0x27D4_EB2F_1656_67C5;
+    let round = |acc: u64, v: u64| acc.wrapping_add(v.wrapping_mul(P2)).rotate_left(31).wrapping_mul(P1);
+    let merge = |acc: u64, v: u64| (acc ^ round(0, v)).wrapping_mul(P1).wrapping_add(P4);
+    let u64_at = |b: &[u8]| u64::from_le_bytes(b[..8].try_into().unwrap());
+    let mut rest = data;
+    let mut h = if data.len() >= 32 {
+        let mut v = [P1.wrapping_add(P2), P2, 0, 0u64.wrapping_sub(P1)];
+        while rest.len() >= 32 {
+            for (i, lane) in v.iter_mut().enumerate() {
+                *lane = round(*lane, u64_at(&rest[i * 8..]));
+            }
+            rest = &rest[32..];
+        }
+        let mut h = v[0].rotate_left(1).wrapping_add(v[1].rotate_left(7)).wrapping_add(v[2].rotate_left(12)).wrapping_add(v[3].rotate_left(18));
+        for lane in v {
+            h = merge(h, lane);
+        }
+        h
+    } else {
+        P5
+    };
+    h = h.wrapping_add(data.len() as u64);
+    while rest.len() >= 8 {
+        h = (h ^ round(0, u64_at(rest))).rotate_left(27).wrapping_mul(P1).wrapping_add(P4);
+        rest = &rest[8..];
+    }
+    if rest.len() >= 4 {
+        h = (h ^ u64::from(u32::from_le_bytes(rest[..4].try_into().unwrap())).wrapping_mul(P1)).rotate_left(23).wrapping_mul(P2).wrapping_add(P3);
+        rest = &rest[4..];
+    }
+    for &b in rest {
+        h = (h ^ u64::from(b).wrapping_mul(P5)).rotate_left(11).wrapping_mul(P1);
+    }
+    h ^= h >> 33;
+    h = h.wrapping_mul(P2);
+    h ^= h >> 29;
+    h = h.wrapping_mul(P3);
+    h ^ (h >> 32)
+}

@@ -72,6 +72,8 @@ pub trait Host {
     fn del_server(&mut self, proxy: usize, server: usize) -> Result<(), String>;
     /// `enable agent` / `disable agent`.
     fn set_agent(&mut self, proxy: usize, server: usize, enabled: bool);
+    /// `enable|disable dynamic-cookie backend`, `set dynamic-cookie-key backend`.
+    fn dynamic_cookie(&mut self, proxy: usize, op: crate::http::persist::DynamicCookieOp);
     /// A server's idle connection settings (`show servers conn`).
     fn idle_conf(&self, proxy: usize, server: usize) -> crate::config::model::IdlePoolConf;
     /// Kills the stream with this id (`shutdown session`); `false`: no such stream.

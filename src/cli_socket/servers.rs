@@ -3,6 +3,7 @@
 //! change on every thread is in `runtime/world/dynamic.rs`.
 
 use super::Exec;
+use crate::http::persist::DynamicCookieOp;
 
 /// `<backend>/<server>` split, the backend looked up (`Err`: HAProxy's answer).
 fn backend_and_name<'a>(exec: &Exec<'_>, arg: Option<&'a String>) -> Result<(usize, &'a str), String> {
@@ -114,4 +115,26 @@ pub fn show_servers_conn(exec: &mut Exec<'_>, args: &[String]) -> String {
         }
     }
     out
+}
+
+/// `enable|disable dynamic-cookie backend <b>`, `set dynamic-cookie-key backend <b> <k>`
+/// (`args`: the words after `backend`).
+fn dynamic_cookie(exec: &mut Exec<'_>, args: &[String], op: impl FnOnce(Option<&String>) -> Option<DynamicCookieOp>) -> String {
+    let Some(name) = args.first() else { return "A backend name is expected.\n".into() };
+    let Some(be) = exec.host.proxies().iter().position(|p| &p.name == name && p.cap.backend) else { return "No such backend.\n".into() };
+    let Some(op) = op(args.get(1)) else { return "String value expected.\n".into() };
+    exec.host.dynamic_cookie(be, op);
+    String::new()
+}
+
+pub fn enable_dynamic_cookie(exec: &mut Exec<'_>, args: &[String]) -> String {
+    dynamic_cookie(exec, args, |_| Some(DynamicCookieOp::Enable(true)))
+}
+
+pub fn disable_dynamic_cookie(exec: &mut Exec<'_>, args: &[String]) -> String {
+    dynamic_cookie(exec, args, |_| Some(DynamicCookieOp::Enable(false)))
+}
+
+pub fn set_dynamic_cookie_key(exec: &mut Exec<'_>, args: &[String]) -> String {
+    dynamic_cookie(exec, args, |key| key.map(|k| DynamicCookieOp::Key(k.clone())))
 }

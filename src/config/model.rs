@@ -865,6 +865,8 @@ pub struct Proxy {
     /// `cookie <name> ...`: cookie-based server persistence (backends; added for
     /// cookie persistence, src/http/persist.rs).
     pub cookie: Option<CookieConf>,
+    /// `dynamic-cookie-key <key>`: the secret of `cookie ... dynamic`.
+    pub dynamic_cookie_key: Option<String>,
     /// `compression algo|type|offload` (added for HTTP compression, src/http/compress.rs);
     /// `None` when no `compression` line applies (inherited from `defaults` like the rest).
     pub compression: Option<Compression>,
@@ -1048,6 +1050,9 @@ pub struct CookieConf {
     pub maxidle: u32,
     pub maxlife: u32,
     pub location: Option<Location>,
+    /// `dynamic`: servers without a `cookie` value get one computed from the backend's
+    /// `dynamic-cookie-key` and their address (`crate::http::persist`).
+    pub dynamic: bool,
 }
 
 /// The statistics page of a proxy: `stats enable|uri|realm|auth|refresh|scope|admin|

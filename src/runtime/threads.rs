@@ -67,6 +67,8 @@ pub enum Msg {
     AddServer { be: usize, conf: Box<crate::config::model::Server>, puid: u32, ready: bool },
     /// CLI `del server`: the server deleted here too.
     DelServer { be: usize, srv: usize },
+    /// CLI `enable|disable dynamic-cookie`, `set dynamic-cookie-key`.
+    DynamicCookie { be: usize, op: crate::http::persist::DynamicCookieOp },
     /// `set maxconn global`: this thread's share of the new limit.
     Maxconn(u32),
     /// A thread asks for this thread's figures; the answer goes to `from`'s mailbox.

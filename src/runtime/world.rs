@@ -842,7 +842,12 @@ fn apply_server_op_here(
         ServerOp::Maxconn(n) => b.set_maxconn(id, n),
         ServerOp::Addr(ip, port) => {
             let port = port.or_else(|| b.server(id).socket_addr().map(|a| a.port()));
-            b.set_addr(id, crate::config::model::ServerAddr::Inet { ip, port });
+            let addr = crate::config::model::ServerAddr::Inet { ip, port };
+            if let Some(persist) = proxies[be].persist.as_mut() {
+                // A dynamic cookie follows the address.
+                persist.set_addr(srv, &addr);
+            }
+            b.set_addr(id, addr);
             // Idle connections go to the old address.
             farm.idle.purge_server(cx, be, srv);
             StateReport::default()

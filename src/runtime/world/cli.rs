@@ -168,6 +168,10 @@ impl Host for CliHost<'_, '_, '_> {
         self.world.farm.backend_mut(proxy).set_agent_paused(crate::backend::ServerId(server), !enabled);
     }
 
+    fn dynamic_cookie(&mut self, proxy: usize, op: crate::http::persist::DynamicCookieOp) {
+        self.world.dynamic_cookie(self.cx, proxy, op);
+    }
+
     fn idle_conf(&self, proxy: usize, server: usize) -> crate::config::model::IdlePoolConf {
         self.world.farm.idle.conf(proxy, server)
     }

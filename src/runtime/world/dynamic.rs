@@ -12,6 +12,7 @@
 use super::World;
 use crate::backend::{OpState, ServerId, Undeletable};
 use crate::config::model::Server as ServerConf;
+use crate::http::persist::DynamicCookieOp;
 use crate::reactor::Ctx;
 use crate::runtime::threads::{self, Msg};
 use crate::stats::counters::{StateClock, TrafficCounters};
@@ -76,6 +77,9 @@ impl World {
         p.counters.servers.push(TrafficCounters::default());
         p.counters.server_states.resize(id.0 + 1, StateClock::new(cx.now));
         self.farm.idle.add_server(be, id.0, conf.idle.clone());
+        if let Some(persist) = p.persist.as_mut() {
+            persist.add_server(id.0, conf.cookie.clone(), &conf.addr);
+        }
         if let Some(f) = p.fcgi.as_mut() {
             f.add_server(id.0, (conf.tuning.proto.as_deref() == Some("fcgi")).then(|| format!("{}/{}", p.name, conf.name).into()));
         }
@@ -124,8 +128,25 @@ impl World {
         self.farm.backend_mut(be).delete_server(ServerId(srv));
         self.farm.idle.purge_server(cx, be, srv);
         crate::lua::api::world::topology_del_server(be, srv);
+        if let Some(persist) = self.proxies[be].persist.as_mut() {
+            persist.remove_server(srv);
+        }
         if self.thread == 1 {
             self.checks.remove_server(cx, be, srv);
+        }
+    }
+
+    /// `enable|disable dynamic-cookie backend`, `set dynamic-cookie-key backend`, on
+    /// every thread.
+    pub(super) fn dynamic_cookie(&mut self, cx: &mut Ctx<'_>, be: usize, op: DynamicCookieOp) {
+        self.dynamic_cookie_here(be, &op);
+        threads::broadcast(|| Msg::DynamicCookie { be, op: op.clone() });
+        threads::barrier(&self.proxies, &self.farm, cx.now);
+    }
+
+    pub(super) fn dynamic_cookie_here(&mut self, be: usize, op: &DynamicCookieOp) {
+        if let Some(persist) = self.proxies.get_mut(be).and_then(|p| p.persist.as_mut()) {
+            persist.dynamic_op(op);
         }
     }
 }
