@@ -5,7 +5,7 @@
 //! session adds the empty line that ends every reply. An empty answer means success
 //! for the commands that change something.
 
-use super::{info, maps, profiling, servers, ssl_cert, usage, Exec};
+use super::{info, maps, process, profiling, servers, ssl_cert, usage, Exec};
 use crate::config::model::CliLevel;
 use crate::lua::host::ServerOp;
 use crate::stats::snapshot::{self, RowKind, Value, View};
@@ -77,6 +77,7 @@ pub static COMMANDS: &[Command] = &[
     cmd(&["set", "profiling"], "set profiling <what> {auto|on|off}", "enable/disable resource profiling (tasks,memory)", Admin, profiling::set_profiling),
     cmd(&["set", "rate-limit"], "set rate-limit <setting> <value>", "change a rate limiting value", Admin, set_rate_limit),
     cmd(&["set", "server"], "set server <bk>/<srv> [opts]", "change a server's state, weight, address or ssl", Admin, set_server),
+    cmd(&["set", "severity-output"], "set severity-output [none|number|string]", "set presence of severity level in feedback information", User, process::set_severity_output),
     cmd(&["set", "ssl", "cert"], "set ssl cert <certfile> <payload>", "replace a certificate file", Admin, ssl_cert::set_cert),
     cmd(&["set", "ssl", "ocsp-response"], "set ssl ocsp-response <resp|payload>", "update a certificate's OCSP Response from a base64-encode DER", Admin, ssl_cert::set_ocsp_response),
     cmd(&["set", "table"], "set table <table> key <k> [data.* <v>]*", "update or create a table entry's data", Operator, |_, a| crate::stick::cli::set(a)),
@@ -93,12 +94,15 @@ pub static COMMANDS: &[Command] = &[
     cmd(&["show", "events"], "show events [<sink>] [-w] [-n]", "show event sink state", User, super::events::show_events),
     cmd(&["show", "fd"], "show fd [num]", "dump list of file descriptors in use or a specific one", Operator, show_fd),
     cmd(&["show", "info"], "show info [desc|json|typed|float]*", "report information about the running process", User, info::show_info),
+    cmd(&["show", "libs"], "show libs", "show loaded object files and libraries", User, process::show_libs),
     cmd(&["show", "lua", "errors"], "show lua errors", "report the recent Lua errors, repeats counted (moonproxy)", Operator, show_lua_errors),
     cmd(&["show", "lua", "stats"], "show lua stats [name]", "report the counters of each registered Lua function (moonproxy)", Operator, |_, args| crate::lua::stats::show(args.first().map(String::as_str))),
     cmd(&["show", "lua", "tasks"], "show lua tasks", "list the live Lua coroutines: tasks, CLI commands, streams' calls (moonproxy)", Operator, show_lua_tasks),
     cmd(&["show", "map"], "show map [@ver] [map]", "report available maps or dump a map's contents", User, maps::show_map),
     cmd(&["show", "pools"], "show pools", "report information about the memory pools usage", User, show_pools),
     cmd(&["show", "profiling"], "show profiling [<what>|<#lines>|byaddr]*", "show profiling state (all,status,tasks,memory)", Admin, profiling::show_profiling),
+    cmd(&["show", "resolvers"], "show resolvers [id]", "dumps counters from all resolvers section and associated name servers", User, process::show_resolvers),
+    cmd(&["show", "schema", "json"], "show schema json", "report schema used for stats", User, process::show_schema_json),
     cmd(&["show", "servers", "conn"], "show servers conn [<backend>]", "dump server connections status (all or for a single backend)", User, servers::show_servers_conn),
     cmd(&["show", "servers", "state"], "show servers state [<backend>]", "dump volatile server information (all or for a single backend)", User, show_servers_state),
     cmd(&["show", "sess"], "show sess [id]", "report the list of current sessions or dump this exact session", Operator, show_sess),
@@ -151,7 +155,7 @@ pub fn execute(exec: &mut Exec<'_>, words: &[String]) -> Outcome {
         };
     };
     if exec.state.level < c.level {
-        return Outcome::Reply("Permission denied\n".into());
+        return Outcome::Reply(exec.err("Permission denied\n"));
     }
     Outcome::Reply((c.run)(exec, &words[c.words.len()..]))
 }

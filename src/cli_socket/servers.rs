@@ -19,14 +19,14 @@ fn backend_and_name<'a>(exec: &Exec<'_>, arg: Option<&'a String>) -> Result<(usi
 pub fn add_server(exec: &mut Exec<'_>, args: &[String]) -> String {
     let (be, name) = match backend_and_name(exec, args.first()) {
         Ok(x) => x,
-        Err(e) => return e,
+        Err(e) => return exec.err(e),
     };
     if !exec.host.backend(be).is_some_and(|b| b.allows_dynamic_servers()) {
-        return "Backend must use a dynamic load balancing to support dynamic servers.".into();
+        return exec.err("Backend must use a dynamic load balancing to support dynamic servers.");
     }
     match exec.host.add_server(be, name, &args[1..]) {
-        Ok(()) => "New server registered.\n".into(),
-        Err(e) => format!("{e}\n"),
+        Ok(()) => exec.info("New server registered.\n"),
+        Err(e) => exec.err(format!("{e}\n")),
     }
 }
 
@@ -35,12 +35,12 @@ pub fn add_server(exec: &mut Exec<'_>, args: &[String]) -> String {
 pub fn del_server(exec: &mut Exec<'_>, args: &[String]) -> String {
     let (be, name) = match backend_and_name(exec, args.first()) {
         Ok(x) => x,
-        Err(e) => return e,
+        Err(e) => return exec.err(e),
     };
-    let Some(srv) = exec.host.backend(be).and_then(|b| b.server_by_name(name)) else { return "No such server.".into() };
+    let Some(srv) = exec.host.backend(be).and_then(|b| b.server_by_name(name)) else { return exec.err("No such server.") };
     match exec.host.del_server(be, srv.0) {
-        Ok(()) => "Server deleted.".into(),
-        Err(e) => e,
+        Ok(()) => exec.info("Server deleted."),
+        Err(e) => exec.err(e),
     }
 }
 
@@ -48,12 +48,12 @@ pub fn del_server(exec: &mut Exec<'_>, args: &[String]) -> String {
 fn set_agent(exec: &mut Exec<'_>, args: &[String], enabled: bool) -> String {
     let (be, name) = match backend_and_name(exec, args.first()) {
         Ok(x) => x,
-        Err(e) => return format!("{e}\n"),
+        Err(e) => return exec.err(format!("{e}\n")),
     };
-    let Some(srv) = exec.host.backend(be).and_then(|b| b.server_by_name(name)) else { return "No such server.\n".into() };
+    let Some(srv) = exec.host.backend(be).and_then(|b| b.server_by_name(name)) else { return exec.err("No such server.\n") };
     let configured = exec.host.backend(be).is_some_and(|b| b.server(srv).tuning().agent.enabled);
     if enabled && !configured {
-        return "Agent was not configured on this server, cannot enable.\n".into();
+        return exec.err("Agent was not configured on this server, cannot enable.\n");
     }
     exec.host.set_agent(be, srv.0, enabled);
     String::new()
@@ -76,7 +76,7 @@ pub fn show_servers_conn(exec: &mut Exec<'_>, args: &[String]) -> String {
     let only = match args.first() {
         Some(name) => match proxies.iter().position(|p| (&p.name == name || format!("#{}", p.uuid) == *name) && p.cap.backend) {
             Some(i) => Some(i),
-            None => return "Can't find backend.\n".into(),
+            None => return exec.err("Can't find backend.\n"),
         },
         None => None,
     };
@@ -120,9 +120,9 @@ pub fn show_servers_conn(exec: &mut Exec<'_>, args: &[String]) -> String {
 /// `enable|disable dynamic-cookie backend <b>`, `set dynamic-cookie-key backend <b> <k>`
 /// (`args`: the words after `backend`).
 fn dynamic_cookie(exec: &mut Exec<'_>, args: &[String], op: impl FnOnce(Option<&String>) -> Option<DynamicCookieOp>) -> String {
-    let Some(name) = args.first() else { return "A backend name is expected.\n".into() };
-    let Some(be) = exec.host.proxies().iter().position(|p| &p.name == name && p.cap.backend) else { return "No such backend.\n".into() };
-    let Some(op) = op(args.get(1)) else { return "String value expected.\n".into() };
+    let Some(name) = args.first() else { return exec.err("A backend name is expected.\n") };
+    let Some(be) = exec.host.proxies().iter().position(|p| &p.name == name && p.cap.backend) else { return exec.err("No such backend.\n") };
+    let Some(op) = op(args.get(1)) else { return exec.err("String value expected.\n") };
     exec.host.dynamic_cookie(be, op);
     String::new()
 }

@@ -464,6 +464,30 @@ pub struct StatsSocket {
     pub level: CliLevel,
     /// `expose-fd listeners` (recorded; fd passing is not implemented yet).
     pub expose_fd_listeners: bool,
+    /// `severity-output none|number|string`: how the sessions start.
+    pub severity_output: SeverityOutput,
+}
+
+/// Whether a CLI message starts with its severity (`severity-output` on `stats socket`,
+/// the CLI's `set severity-output`): `[3]: ` or `[err]: `.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SeverityOutput {
+    #[default]
+    None,
+    Number,
+    String,
+}
+
+impl SeverityOutput {
+    /// `none`, `number`, `string`.
+    pub fn parse(word: &str) -> Option<SeverityOutput> {
+        match word {
+            "none" => Some(SeverityOutput::None),
+            "number" => Some(SeverityOutput::Number),
+            "string" => Some(SeverityOutput::String),
+            _ => None,
+        }
+    }
 }
 
 /// A CLI session's access level, lowest first.

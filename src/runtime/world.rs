@@ -112,6 +112,8 @@ pub struct World {
     /// The global `ssl-default-server-*` lines, which `add server` applies as the
     /// configuration's `server` lines do.
     pub tls_defaults: Vec<(String, Vec<String>)>,
+    /// The `resolvers` sections and their name servers' ids (`show resolvers`).
+    pub resolvers: Vec<(String, Vec<String>)>,
 }
 
 impl World {
@@ -174,6 +176,7 @@ impl World {
             dns: None,
             logfwd: None,
             tls_defaults: Vec::new(),
+            resolvers: Vec::new(),
         }
     }
 

@@ -168,6 +168,24 @@ impl Host for CliHost<'_, '_, '_> {
         self.world.farm.backend_mut(proxy).set_agent_paused(crate::backend::ServerId(server), !enabled);
     }
 
+    fn resolvers(&self) -> Vec<(String, Vec<(String, crate::dns::NsCounters)>)> {
+        let counted = self.world.dns_counters();
+        self.world
+            .resolvers
+            .iter()
+            .map(|(section, ids)| {
+                let ns = ids
+                    .iter()
+                    .map(|id| {
+                        let c = counted.iter().find(|(s, n, _)| s == section && n == id).map(|(_, _, c)| *c).unwrap_or_default();
+                        (id.clone(), c)
+                    })
+                    .collect();
+                (section.clone(), ns)
+            })
+            .collect()
+    }
+
     fn dynamic_cookie(&mut self, proxy: usize, op: crate::http::persist::DynamicCookieOp) {
         self.world.dynamic_cookie(self.cx, proxy, op);
     }
