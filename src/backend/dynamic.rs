@@ -101,6 +101,8 @@ impl Backend {
         if !start_ready {
             s.admin = AdminState::Maint;
         }
+        // Its agent, like its check, waits for `enable agent`.
+        s.agent_paused = s.tuning.agent.enabled;
         // A dynamic server with `check` starts with its check configured but not
         // running (`srv_check_state` 2, "no check"; the caller disables it once the
         // check slots are made), at health 0: once `enable health` starts it, the
