@@ -27,6 +27,10 @@ backend st
     server s1 127.0.0.1:{{a}}
 backend chk
     server c1 127.0.0.1:{{a}} check inter 100
+backend ruled
+    use-server r1 if { path /r1 }
+    server r1 127.0.0.1:{{a}}
+    server r2 127.0.0.1:{{a}}
 ";
 
 /// The commands compared byte for byte, in order (`{{b}}` is the second server's port).
@@ -63,6 +67,10 @@ const COMMANDS: &[&str] = &[
     "del server be/d3",
     "del server be/d3",
     "add server be/d5 127.0.0.1:{{b}}",
+    "set server ruled/r1 state maint",
+    "set server ruled/r2 state maint",
+    "del server ruled/r1",
+    "del server ruled/r2",
     "add server be/d6 127.0.0.1:{{b}} id 12",
     "add server be/d6 127.0.0.1:{{b}} track nope/x",
     "add server be/d6 127.0.0.1:{{b}} track chk/nope",
@@ -473,4 +481,30 @@ fn xxh64(data: &[u8]) -> u64 {
     h ^= h >> 29;
     h = h.wrapping_mul(P3);
     h ^ (h >> 32)
+}
+
+/// A server added with `ssl` speaks TLS to its server.
+#[test]
+fn added_server_with_ssl_connects_over_tls() {
+    use common::tls::{read_head, serve_tls, server_config, TestCa};
+    use std::io::Write;
+    let ca = TestCa::new();
+    let mut params = rcgen::CertificateParams::new(vec!["app.test".to_string()]).unwrap();
+    params.distinguished_name.push(rcgen::DnType::CommonName, "app.test");
+    let pem = ca.issue(params);
+    let tls_port = serve_tls(std::sync::Arc::new(server_config(&pem)), |mut s| {
+        while read_head(&mut s).is_some() {
+            if write!(s, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nTLS").and_then(|_| s.flush()).is_err() {
+                return;
+            }
+        }
+    });
+    let a = Backend::http(b"A");
+    let proxy = ProxyBuilder::new(CONFIG).var("threads", 2).port("a", a.port()).port("b", 1).start();
+    let sock = proxy.dir().join("cli.sock");
+    assert!(proxy.wait_for_path(&sock, DEADLINE));
+    let add = format!("add server be/t1 127.0.0.1:{tls_port} ssl verify none enabled\n");
+    assert_eq!(cli(&sock, &add), "New server registered.\n\n");
+    assert_eq!(cli(&sock, "set server be/s1 state maint\n"), "\n");
+    assert!(bodies(proxy.port("fe"), 6).iter().all(|b| b == "TLS"));
 }

@@ -141,6 +141,14 @@ impl World {
         for (p, log) in proxies.iter_mut().zip(&logs) {
             p.logs_streams = log.format.is_some() && !log.logger.is_empty();
         }
+        // A server a `use-server` rule names cannot be deleted (`del server`).
+        for (be, p) in proxies.iter().enumerate() {
+            if let Some(Some(b)) = farm.backends.get_mut(be) {
+                for (srv, _) in &p.use_servers {
+                    b.set_referenced(ServerId(*srv));
+                }
+            }
+        }
         // What `so_id`, `so_name` and `dst_conn` read, on this thread.
         crate::sample::fetch_conn::set_listeners(listeners.iter().map(|l| crate::sample::fetch_conn::ListenerFacts { id: l.luid, name: l.name.clone(), conns: l.conns }).collect());
         World {

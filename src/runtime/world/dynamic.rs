@@ -80,6 +80,9 @@ impl World {
         if let Some(persist) = p.persist.as_mut() {
             persist.add_server(id.0, conf.cookie.clone(), &conf.addr);
         }
+        // `ssl`: its connections start with a TLS handshake.
+        p.server_tls.resize(id.0, None);
+        p.server_tls.push(conf.tls.clone());
         if let Some(f) = p.fcgi.as_mut() {
             f.add_server(id.0, (conf.tuning.proto.as_deref() == Some("fcgi")).then(|| format!("{}/{}", p.name, conf.name).into()));
         }
