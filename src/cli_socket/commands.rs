@@ -162,7 +162,46 @@ pub fn execute(exec: &mut Exec<'_>, words: &[String]) -> Outcome {
     if exec.state.level < c.level {
         return Outcome::Reply(exec.err("Permission denied\n"));
     }
-    Outcome::Reply((c.run)(exec, &words[c.words.len()..]))
+    let answer = (c.run)(exec, &words[c.words.len()..]);
+    if exec.severity.is_none() && !answer.is_empty() {
+        exec.severity = message_severity(c.words, &answer);
+    }
+    Outcome::Reply(answer)
+}
+
+/// The syslog severity HAProxy 2.6 gives an answer its handler did not mark (for
+/// `severity-output`; `None`: not a message, a dump). A command that answers nothing
+/// when it succeeds answers a message otherwise: an error, but for the successes 2.6
+/// reports as notices (the certificate store's), warnings (`set server ... addr`) or
+/// information (`prepare map`), and the streamed ones it does not mark (`Committing`,
+/// `Inserting`). A `show` or `get` answer is a dump unless it is one of their errors.
+fn message_severity(words: &[&str], answer: &str) -> Option<u8> {
+    const NOTICES: &[&str] = &["New empty certificate store", "Transaction created for", "Transaction updated for", "Transaction aborted for"];
+    const SHOW_ERRORS: &[&str] = &[
+        "Unknown map identifier",
+        "Unknown ACL identifier",
+        "Missing map identifier",
+        "Missing ACL identifier",
+        "Can't find backend.",
+        "No such table",
+        "No such proxy.",
+        "didn't find the specified filename",
+        "Can't display the certificate",
+        "Variable not found.",
+        "Missing process-wide variable identifier",
+    ];
+    let starts = |list: &[&str]| list.iter().any(|p| answer.starts_with(p));
+    match words.first().copied() {
+        Some("show") if words.get(1) == Some(&"version") => Some(6),
+        Some("show" | "get" | "help") => starts(SHOW_ERRORS).then_some(3),
+        _ if answer.starts_with("Committing ") || answer.starts_with("Inserting certificate") => None,
+        _ if starts(NOTICES) => Some(5),
+        _ if answer.starts_with("Entry '") && answer.contains("' deleted in crtlist '") => Some(5),
+        _ if answer.starts_with("Certificate '") && answer.ends_with("' deleted!\n") => Some(5),
+        _ if answer.starts_with("IP changed from") || answer.starts_with("no need to change the addr") => Some(4),
+        _ if answer.starts_with("New version created") => Some(6),
+        _ => Some(3),
+    }
 }
 
 // ---- Lua -------------------------------------------------------------------------
