@@ -118,11 +118,12 @@ impl Backend {
         ServerId(self.servers.len() - 1)
     }
 
-    /// Whether `del server` may remove server `id`, tested in HAProxy's order.
+    /// Whether `del server` may remove server `id`, tested in HAProxy's order, as far
+    /// as this backend knows (the caller checks that no server of any backend
+    /// `track`s it, and that no other thread has connections on it).
     pub fn deletable(&self, id: ServerId) -> Result<(), Undeletable> {
         let s = &self.servers[id.0];
-        let tracked = self.iter_servers().any(|(_, o)| o.tuning.track.as_deref().is_some_and(|t| t == s.name || t.rsplit('/').next() == Some(&s.name)));
-        if tracked || s.referenced {
+        if s.referenced {
             return Err(Undeletable::Referenced);
         }
         if s.admin != AdminState::Maint {
