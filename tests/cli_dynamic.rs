@@ -18,6 +18,7 @@ defaults
     timeout server 5s
 frontend fe
     bind 127.0.0.1:{{fe}}
+    stats uri /stats
     default_backend be
 backend be
     balance roundrobin
@@ -158,11 +159,17 @@ fn traffic(threads: usize) {
     let got = bodies(fe, 40);
     assert!(got.iter().any(|b| b == "B") && got.iter().any(|b| b == "A"), "{got:?}");
     assert!(cli(&sock, "show stat\n").contains("\nbe,d1,"));
+    let page = |fe: u16| {
+        let mut c = Client::connect(fe);
+        String::from_utf8_lossy(&c.http_request(b"GET /stats;csv HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").body).into_owned()
+    };
+    assert!(page(fe).contains("\nbe,d1,"), "the stats page lists it");
     assert_eq!(cli(&sock, "del server be/d1\n"), "Only servers in maintenance mode can be deleted.\n");
     assert_eq!(cli(&sock, "set server be/d1 state maint\n"), "\n");
     assert_eq!(cli(&sock, "del server be/d1\n"), "Server deleted.\n");
     assert!(bodies(fe, 40).iter().all(|b| b == "A"));
     assert!(!cli(&sock, "show stat\n").contains("\nbe,d1,"));
+    assert!(!page(fe).contains("\nbe,d1,"));
     assert!(!cli(&sock, "show servers state be\n").contains(" d1 "));
     // The name and the id are free again; the new server is another one.
     assert_eq!(cli(&sock, &format!("add server be/d1 127.0.0.1:{} enabled\n", b.port())), "New server registered.\n\n");
