@@ -143,6 +143,13 @@ pub fn run(mut config: Config, opts: RunOptions) -> i32 {
         }
     };
     reload::close_unclaimed();
+    // Nothing to accept anything on: HAProxy 2.6 refuses to run (a worker of the master
+    // has the master's socket pair, so it runs).
+    let peers_listen = config.peers.iter().any(|s| !s.disabled && s.check(&crate::peers::local_name(&config)).is_ok());
+    if listeners.is_empty() && cli_listeners.is_empty() && logfwd.is_empty() && !peers_listen && opts.ready.is_none() {
+        alert!("[{}.main()] No enabled listener found (check for 'bind' directives) ! Exiting.", env!("CARGO_PKG_NAME"));
+        return 1;
+    }
     // The fd limit, and `maxconn` when the configuration leaves it to the limit.
     let Ok(maxconn) = crate::sys::privs::fd_limits(&config, listeners.len() + logfwd.len()) else { return 1 };
     config.global.maxconn = Some(maxconn);

@@ -95,3 +95,31 @@ fn tcpka_tuning_errors_as_haproxy() {
         }
     }
 }
+
+/// A configuration with nothing to listen on (no `bind` in an enabled frontend, no
+/// stats socket, no log-forward, no peers) makes HAProxy 2.6 exit 1 with its alert
+/// (moonproxy ran its health checks and nothing else); one listener of any kind runs.
+#[test]
+fn nothing_to_listen_on_exits_as_haproxy_does() {
+    let backend_only = "defaults
+    mode http
+    timeout connect 1s
+    timeout client 1s
+    timeout server 1s
+backend be
+    server s1 127.0.0.1:{{app}}
+";
+    let disabled = format!("{backend_only}frontend fe\n    disabled\n    bind 127.0.0.1:{{{{fe}}}}\n    default_backend be\n");
+    let with_socket = format!("global\n    stats socket {{{{dir}}}}/cli.sock\n{backend_only}");
+    for bin in moonproxy_and_haproxy() {
+        for config in [backend_only, disabled.as_str()] {
+            let out = ProxyBuilder::new(config).bin(&bin).var("app", 1).free_port("fe").run();
+            assert_eq!(out.status.code(), Some(1), "{}: {config}", bin.display());
+            let alert = format!("{}{}", out.stdout, out.stderr);
+            assert!(alert.contains(".main()] No enabled listener found (check for 'bind' directives) ! Exiting."), "{}: {alert}", bin.display());
+        }
+        let proxy = ProxyBuilder::new(&with_socket).bin(&bin).var("app", 1).start();
+        assert!(wait_until(DEADLINE, || proxy.dir().join("cli.sock").exists()), "{}", bin.display());
+        assert!(cli(&proxy.dir().join("cli.sock"), "show info\n").contains("Pid: "), "{}: a stats socket is a listener", bin.display());
+    }
+}

@@ -1724,6 +1724,11 @@ pub struct ServerTuning {
     pub tfo: bool,
     /// `pool-low-conn <n>`: parsed (added by "misc"); see doc/config.md.
     pub pool_low_conn: Option<u32>,
+    /// `socks4 <addr>:<port>`: its connections go through this SOCKS4 proxy
+    /// (`crate::stream::socks4`).
+    pub socks4: Option<std::net::SocketAddr>,
+    /// `check-via-socks4`: its health checks too.
+    pub check_via_socks4: bool,
 }
 
 /// `observe <mode>`: which traffic events count for a server's health.

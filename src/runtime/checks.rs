@@ -56,6 +56,8 @@ pub struct CheckSlot {
     tls: Option<crate::tls::CheckTls>,
     /// `check-send-proxy`: the PROXY header version each probe starts with.
     send_proxy: Option<crate::proxy_protocol::Version>,
+    /// `check-via-socks4`: the SOCKS4 proxy each probe goes through.
+    socks4: Option<SocketAddr>,
     /// An agent check's slot (`agent-check`) rather than a health check's.
     agent: Option<AgentProbe>,
     /// A `slowstart` warm-up's slot: no probe, a timer that raises the weight.
@@ -84,6 +86,7 @@ impl CheckSlot {
             tcp: None,
             tls: None,
             send_proxy: None,
+            socks4: None,
             agent: None,
             warm: None,
             probe: None,
@@ -346,7 +349,11 @@ impl Checks {
                 };
                 let tls = slot.tls.clone();
                 let source = self.sources.get(&(slot.be, slot.srv));
-                let conn = Conn::connect_from(&crate::stream::Target::Inet(addr), source, None).and_then(|mut c| {
+                let via = slot.socks4.unwrap_or(addr);
+                let conn = Conn::connect_from(&crate::stream::Target::Inet(via), source, None).and_then(|mut c| {
+                    if slot.socks4.is_some() && !c.via_socks4(addr) {
+                        return Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "SOCKS4 cannot name an IPv6 server"));
+                    }
                     if let Some(tls) = tls {
                         c = c.into_tls(|tcp| tls.connect(tcp, addr.ip()))?;
                     }
@@ -607,7 +614,8 @@ fn server_slots(be: usize, b: &crate::backend::Backend, id: ServerId) -> Vec<Che
         let tls = s.check_tls().cloned();
         let sp = s.send_proxy();
         let send_proxy = sp.version.filter(|_| sp.check);
-    slots.push(CheckSlot { be, srv: id.0, addr, gen: 0, timeout, read_timeout, http, tcp, tls, send_proxy, agent: None, warm: None, probe: None, external: None, running: None, mail: false });
+        let socks4 = s.tuning().socks4.filter(|_| s.tuning().check_via_socks4);
+    slots.push(CheckSlot { be, srv: id.0, addr, gen: 0, timeout, read_timeout, http, tcp, tls, send_proxy, socks4, agent: None, warm: None, probe: None, external: None, running: None, mail: false });
     slots
 }
 
@@ -631,6 +639,7 @@ fn agent_slot(be: usize, srv: usize, s: &crate::backend::Server) -> Option<Check
         http: None,
         tcp: None,
         send_proxy: None,
+        socks4: None,
         agent: Some(agent),
         warm: None,
         probe: None,

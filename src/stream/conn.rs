@@ -201,6 +201,9 @@ pub struct Conn {
     /// The last write used `MSG_MORE`: its tail may wait in the kernel until the next
     /// write, or [`Conn::uncork`] when none comes now.
     corked: bool,
+    /// `server ... socks4`: the proxy's CONNECT exchange, done before the connection
+    /// counts as established ([`Conn::connect_state`]).
+    socks4: Option<Box<super::socks4::Socks4>>,
 }
 
 impl Conn {
@@ -209,7 +212,7 @@ impl Conn {
     }
 
     fn with_io(sock: Io) -> Conn {
-        Conn { sock, readable: false, writable: false, hup: false, shut_w: false, read_closed: false, more: false, corked: false }
+        Conn { sock, readable: false, writable: false, hup: false, shut_w: false, read_closed: false, more: false, corked: false, socks4: None }
     }
 
     /// Starts a non-blocking connect to `target`.
@@ -393,8 +396,16 @@ impl Conn {
         matches!(self.sock, Io::Tls(_))
     }
 
+    /// Makes this connection (to a SOCKS4 proxy) ask the proxy for `dest` once it is
+    /// connected; false when SOCKS4 cannot name `dest` (an IPv6 address).
+    pub fn via_socks4(&mut self, dest: SocketAddr) -> bool {
+        self.socks4 = super::socks4::Socks4::new(dest).map(Box::new);
+        self.socks4.is_some()
+    }
+
     /// For a connecting server socket: did the connect complete? Checks `SO_ERROR`
     /// and then `getpeername`, as a writable event alone does not mean success.
+    /// Through a SOCKS4 proxy, the proxy's grant completes it.
     pub fn connect_state(&mut self) -> ConnectState {
         // A FastCGI connection connects as the socket under its codec.
         let sock = match &mut self.sock {
@@ -414,6 +425,16 @@ impl Conn {
         // A failed connect always leaves SO_ERROR set, so "not connected" here means
         // "not yet" (e.g. an event left over from a previous attempt's socket, which
         // shared this token): keep waiting, the connect timeout bounds it.
+        if peer.is_ok() {
+            if let Some(socks) = self.socks4.as_mut() {
+                let tcp = sock.tcp().expect("SOCKS4 goes over TCP");
+                match socks.drive(tcp) {
+                    Ok(true) => self.socks4 = None,
+                    Ok(false) => return ConnectState::Pending,
+                    Err(e) => return ConnectState::Failed(e.raw_os_error()),
+                }
+            }
+        }
         match peer {
             // A TLS server connection is established once its handshake is done: a
             // failed handshake is a failed connection (retried, `SC`), as in HAProxy.

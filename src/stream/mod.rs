@@ -39,6 +39,7 @@ mod server_redir;
 mod send_name;
 pub mod service;
 pub mod service_tcp;
+pub mod socks4;
 pub mod state;
 pub mod termination;
 
@@ -696,9 +697,19 @@ impl Stream {
         let tuning = env.pool.backend_state(be).and_then(|b| b.servers().get(srv)).map(|s| s.tuning());
         let source = tuning.and_then(|t| t.source.as_ref());
         let (tfo, tcp_ut) = tuning.map_or((false, None), |t| (t.tfo, t.tcp_ut));
+        let socks4 = tuning.and_then(|t| t.socks4);
         let fcgi_server = env.proxies[be].fcgi.as_ref().and_then(|f| f.server_name(srv));
         let conn = addr.as_ref().and_then(|addr| {
-            let mut c = Conn::connect_tfo(addr, source, self.src, tfo).ok()?;
+            let mut c = match socks4 {
+                // Through the proxy, which is asked for the server's address; one SOCKS4
+                // cannot name (IPv6, a unix socket) fails the connection.
+                Some(proxy) => {
+                    let Target::Inet(dest) = addr else { return None };
+                    let mut c = Conn::connect_tfo(&Target::Inet(proxy), source, self.src, tfo).ok()?;
+                    c.via_socks4(*dest).then_some(c)?
+                }
+                None => Conn::connect_tfo(addr, source, self.src, tfo).ok()?,
+            };
             if let Some(wrap) = tls {
                 c = c.into_tls(wrap).ok()?;
                 if let Some(header) = clear_header {
