@@ -20,6 +20,7 @@ pub mod compress;
 pub mod errors;
 pub mod fcgi;
 pub mod h1;
+pub mod h2;
 pub mod live;
 pub mod options;
 pub mod persist;
