@@ -21,6 +21,7 @@ use std::time::Duration;
 
 mod cli;
 mod dns;
+mod h2;
 mod log_uri;
 mod mailbox;
 mod observe;
@@ -58,6 +59,12 @@ pub struct World {
     pub farm: Farm,
     pub listeners: Vec<Listener>,
     pub streams: GenSlab<Stream>,
+    /// HTTP/2 client connections (world/h2.rs); their requests are in `streams`.
+    pub h2: GenSlab<crate::stream::h2conn::SharedRc>,
+    /// `tune.h2.*`: the settings each HTTP/2 connection starts with.
+    pub h2_settings: crate::http::h2::session::Config,
+    /// HTTP/2 connections one of whose streams ended: each may be done now.
+    h2_finished: Vec<Key>,
     pub checks: Checks,
     /// Per proxy (indexed like `proxies`): its log targets and compiled format.
     pub logs: Vec<ProxyLog>,
@@ -142,6 +149,9 @@ impl World {
             farm,
             listeners,
             streams: GenSlab::with_capacity(1024),
+            h2: GenSlab::with_capacity(64),
+            h2_settings: crate::http::h2::session::Config::default(),
+            h2_finished: Vec::new(),
             checks,
             logs,
             signals,
@@ -363,9 +373,12 @@ impl World {
         let life = s.on_event(&mut env, ev);
         crate::lua::error_ring::attach_context(|| cli::lua_error_context(&self.proxies, &self.farm, s.frontend, s.backend, s.server_index()));
         self.log_transactions(key);
-        if life == Life::Finished {
-            self.finish(cx, key);
+        match life {
+            Life::Finished => self.finish(cx, key),
+            Life::H2 => self.h2_takeover(cx, key),
+            Life::Alive => {}
         }
+        self.h2_settle(cx);
         self.health_analyses(cx); // world/observe.rs
         self.hand_out_slots(cx);
     }
@@ -440,7 +453,11 @@ impl World {
     /// A stream leaves: its slot, and its place in the process's, listener's and
     /// frontend's connection counts (accepting may resume).
     fn forget_stream(&mut self, key: Key, listener: usize, fe: usize) {
-        self.streams.remove(key);
+        // A stream serving an HTTP/2 request: the connection holds the counts, and
+        // may be done now.
+        if let Some(conn) = self.streams.remove(key).and_then(|s| s.h2_conn()) {
+            return self.h2_finished.push(conn);
+        }
         self.actconn -= 1;
         if let Some(l) = self.listeners.get_mut(listener) {
             l.conns -= 1;
@@ -674,6 +691,7 @@ impl World {
         // the others after their response.
         let keys = self.streams.keys();
         self.let_go(cx, keys);
+        self.h2_soft_stop(cx);
         // After the streams: those that closed just now parked their server connections.
         self.farm.idle.close_all(cx);
         if let Some(d) = self.hard_stop_after {
@@ -938,6 +956,7 @@ impl Handler for World {
                     f.ready(cx, target.key, Some(ready));
                 }
             }
+            Kind::H2 => self.h2_ready(cx, target.key, ready),
             Kind::Reserved => {}
         }
     }
@@ -970,6 +989,7 @@ impl Handler for World {
                 self.lua_stream_completions(cx);
             }
             TimerTarget::Entry(Kind::Cli, key) => self.cli_timer(cx, key),
+            TimerTarget::Entry(Kind::H2, key) => self.h2_timer(cx, key, deadline),
             TimerTarget::Entry(Kind::LogFwd, key) => {
                 if let Some(f) = &mut self.logfwd {
                     f.timer(cx, key);
@@ -1010,7 +1030,8 @@ impl Handler for World {
     }
 
     fn end_of_iteration(&mut self, cx: &mut Ctx<'_>) -> Flow {
-        if self.phase == Phase::SoftStop && self.streams.is_empty() && self.peers_running == 0 {
+        self.h2_settle(cx);
+        if self.phase == Phase::SoftStop && self.streams.is_empty() && self.h2.is_empty() && self.peers_running == 0 {
             self.phase = Phase::Exit(0);
         }
         if let Phase::Exit(code) = self.phase {

@@ -87,7 +87,11 @@ pub static FETCHES: &[Fetch] = &[
     fetch!("fc_err", NO_ARG, T::Sint, no_check, |_, _| Some(Sample::Sint(0))),
     fetch!("fc_err_str", NO_ARG, T::Str, no_check, |_, _| Some(Sample::str(NO_ERROR))),
     fetch!("fc_fackets", UNIT, T::Sint, check_unit, |_, cx| count(cx, |t| t.fackets)),
-    fetch!("fc_http_major", NO_ARG, T::Sint, no_check, |_, _| Some(Sample::Sint(1))),
+    // 2 on an HTTP/2 connection, known here from its request (1 before any request).
+    fetch!("fc_http_major", NO_ARG, T::Sint, no_check, |_, cx| {
+        let h2 = cx.http_req().is_some_and(|r| r.line.version == crate::http::Version::Http2);
+        Some(Sample::Sint(if h2 { 2 } else { 1 }))
+    }),
     fetch!("fc_lost", UNIT, T::Sint, check_unit, |_, cx| count(cx, |t| t.lost)),
     fetch!("http_first_req", NO_ARG, T::Bool, no_check, |_, cx| Some(Sample::Bool(cx.client_conn()?.first_req?))),
     fetch!("fc_rcvd_proxy", NO_ARG, T::Bool, no_check, |_, cx| Some(Sample::Bool(cx.client_conn()?.rcvd_proxy))),

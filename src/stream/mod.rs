@@ -28,6 +28,7 @@ pub mod conn;
 pub mod error_reply;
 pub mod filter;
 pub mod h1_case;
+pub mod h2conn;
 pub mod http;
 pub mod inspect;
 mod l7retry;
@@ -202,6 +203,10 @@ pub enum Life {
     Alive,
     /// Closed: log it and remove it from the slab.
     Finished,
+    /// The client speaks HTTP/2 (ALPN `h2`, or the connection preface): the runtime
+    /// takes the connection over ([`Stream::into_h2`]) and serves each HTTP/2 stream
+    /// with a stream of its own. Nothing was logged or counted for this one.
+    H2,
 }
 
 /// The server side of the stream.
@@ -302,6 +307,8 @@ pub struct Stream {
     /// `accept-proxy`: the client's PROXY header ([`proxy_header`]).
     /// Boxed: only `accept-proxy` streams have one; an idle connection stays small.
     proxy_hdr: Option<Box<proxy_header::ProxyHeader>>,
+    /// The client turned out to speak HTTP/2 (see [`Life::H2`]).
+    h2_handover: bool,
 }
 
 impl Stream {
@@ -351,7 +358,20 @@ impl Stream {
             tcp_service: None,
             stick: crate::stick::Session::default(),
             proxy_hdr: None,
+            h2_handover: false,
         }
+    }
+
+    /// The client connection and the bytes already read from it, for the HTTP/2
+    /// connection that takes over (see [`Life::H2`]).
+    pub fn into_h2(self) -> (Conn, Vec<u8>) {
+        let bytes = self.req.buf.data().to_vec();
+        (self.client, bytes)
+    }
+
+    /// For a stream serving an HTTP/2 stream: its connection's slot in the runtime.
+    pub fn h2_conn(&self) -> Option<crate::reactor::Key> {
+        self.client.h2_conn()
     }
 
     /// The counters tracked by the `tcp-request connection` rules (before the stream).
@@ -454,6 +474,9 @@ impl Stream {
         lua::leave();
         if self.state == State::Closed {
             return Life::Finished;
+        }
+        if self.h2_handover {
+            return Life::H2;
         }
         // An idle stream keeps no buffer memory.
         self.req.buf.release_if_empty();
