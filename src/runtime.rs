@@ -306,6 +306,7 @@ fn serve(
     let mut world = world::World::new(proxies, farm, listeners, checks, logs, Some(signals), g.bufsize, g.maxaccept, share, g.hard_stop_after);
     world.debug = opts.debug;
     world.http_maxhdr = g.http_maxhdr;
+    world.set_h2_tuning(&g.tuning);
     world.set_thread(1, nthreads);
     world.set_accept_rates(crate::listener::rate::AcceptRates::for_thread(config, nthreads, 1, std::time::Instant::now()));
     world.set_stop_pacing(g.tuning.grace, g.tuning.close_spread_time);

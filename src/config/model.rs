@@ -357,6 +357,13 @@ impl Default for CompressionTuning {
 /// Process-wide knobs of the `global` section that each act in one place (added by "kw").
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GlobalTuning {
+    /// `tune.h2.header-table-size`, `tune.h2.initial-window-size`,
+    /// `tune.h2.max-concurrent-streams`, `tune.h2.max-frame-size` (unset: HAProxy's
+    /// defaults 4096, 65535, 100, 16384): what HTTP/2 client connections advertise.
+    pub h2_header_table_size: Option<u32>,
+    pub h2_initial_window_size: Option<u32>,
+    pub h2_max_concurrent_streams: Option<u32>,
+    pub h2_max_frame_size: Option<u32>,
     /// `tune.rcvbuf.client` / `tune.sndbuf.client`: SO_RCVBUF / SO_SNDBUF of client
     /// connections (bytes; 0 or unset: the kernel's default).
     pub rcvbuf_client: Option<u32>,

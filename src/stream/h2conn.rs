@@ -94,7 +94,11 @@ impl Handle {
     }
 
     pub fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
-        self.shared.borrow_mut().session.read(self.id, b)
+        let mut s = self.shared.borrow_mut();
+        let r = s.session.read(self.id, b);
+        // Reading may have opened the stream's window: the WINDOW_UPDATE goes now.
+        s.flush();
+        r
     }
 
     pub fn write(&mut self, b: &[u8]) -> io::Result<usize> {

@@ -667,7 +667,7 @@ impl Stream {
             }
             // HTTP/2 (ALPN `h2`, or the client's connection preface): handed over
             // before anything is parsed (see `Life::H2`); a partial preface waits.
-            let h2 = if idle_between { H2Start::No } else { h2_start(self.client.alpn_is_h2(), self.req.buf.data()) };
+            let h2 = if idle_between || self.client.h2_conn().is_some() { H2Start::No } else { h2_start(self.client.alpn_is_h2(), self.req.buf.data()) };
             if h2 == H2Start::Yes {
                 self.h2_handover = true;
                 return;
