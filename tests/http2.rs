@@ -256,3 +256,173 @@ fn malformed_input_is_answered_as_haproxy_does() {
     }
     assert_runs_agree(&runs);
 }
+
+// ---- option httplog ------------------------------------------------------------
+
+/// Client port, dates, timers and byte counts vary from run to run (and HAProxy counts
+/// the bytes of its internal form): masked. The rest must match.
+fn masked_httplog(line: &str) -> String {
+    let mut words: Vec<String> = line.split(' ').map(str::to_string).collect();
+    if let Some((ip, _)) = words[0].rsplit_once(':') {
+        words[0] = format!("{ip}:PORT");
+    }
+    words[1] = "[DATE]".into();
+    words[4] = words[4].split('/').map(|t| if t == "-1" { "-1" } else { "T" }).collect::<Vec<_>>().join("/");
+    words[6] = "BYTES".into();
+    words.join(" ")
+}
+
+#[test]
+fn httplog_lines_over_h2_read_the_same_as_haproxys() {
+    let mut runs = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let app = http_app();
+        let proxy = ProxyBuilder::new(
+            "global
+    log stdout format raw local0
+defaults
+    mode http
+    log global
+    option httplog
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{fe}}
+    capture request header Host len 32
+    http-request deny if { path /denied }
+    default_backend be
+backend be
+    server s1 127.0.0.1:{{be}}
+",
+        )
+        .bin(&bin)
+        .port("be", app.port())
+        .start();
+        let mut lines = Vec::new();
+        for path in ["/page?a=1", "/denied", "/204"] {
+            let mark = proxy.mark();
+            let code = curl(&["--http2-prior-knowledge", "-o", "/dev/null", "-w", "%{http_code}", &format!("http://127.0.0.1:{}{path}", proxy.port("fe"))]);
+            let line = proxy.wait_for_line_after(mark, |l| l.contains(path), DEADLINE);
+            lines.push(format!("{code} {}", masked_httplog(&line).replace(&proxy.port("fe").to_string(), "FE")));
+        }
+        runs.push((bin, lines));
+    }
+    let ours = &runs[0].1;
+    assert!(ours[0].starts_with("200 ") && ours[0].contains(" fe be/s1 ") && ours[0].ends_with("{127.0.0.1:FE} \"GET http://127.0.0.1:FE/page?a=1 HTTP/2.0\""), "{ours:?}");
+    assert!(ours[1].starts_with("403 ") && ours[1].contains(" PR-- "), "{ours:?}");
+    assert_runs_agree(&runs);
+}
+
+// ---- connection life -------------------------------------------------------------
+
+/// Reads frames until GOAWAY or the close: the GOAWAY's error code, or `None`.
+fn goaway(s: &mut TcpStream) -> Option<u32> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 16384];
+    loop {
+        let mut at = 0;
+        while buf.len() >= at + 9 {
+            let len = (buf[at] as usize) << 16 | (buf[at + 1] as usize) << 8 | buf[at + 2] as usize;
+            if buf.len() < at + 9 + len {
+                break;
+            }
+            if buf[at + 3] == 7 {
+                return Some(u32::from_be_bytes(buf[at + 13..at + 17].try_into().unwrap()));
+            }
+            at += 9 + len;
+        }
+        buf.drain(..at);
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+/// An idle connection after `timeout http-keep-alive`, one on soft stop, and a
+/// `proto h2` bind: GOAWAY(NO_ERROR) then the close, on both proxies.
+#[test]
+fn idle_timeout_soft_stop_and_proto_h2() {
+    let mut runs = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let app = http_app();
+        let mut proxy = ProxyBuilder::new(
+            "defaults
+    mode http
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+    timeout http-keep-alive 100ms
+frontend fe
+    bind 127.0.0.1:{{fe}}
+    bind 127.0.0.1:{{h2}} proto h2
+    default_backend be
+frontend quiet
+    bind 127.0.0.1:{{quiet}}
+    timeout http-keep-alive 1h
+    timeout client 1h
+    default_backend be
+backend be
+    server s1 127.0.0.1:{{be}}
+",
+        )
+        .bin(&bin)
+        .port("be", app.port())
+        .free_port("h2")
+        .free_port("quiet")
+        .start();
+        let mut seen = Vec::new();
+        let mut hello = PREFACE.to_vec();
+        frame(&mut hello, 4, 0, 0, &[]);
+        frame(&mut hello, 1, 5, 1, &request_block("/x", &[]));
+        // Idle after one exchange: the keep-alive timeout ends it.
+        let mut idle = TcpStream::connect(proxy.addr("fe")).unwrap();
+        idle.set_read_timeout(Some(DEADLINE)).unwrap();
+        idle.write_all(&hello).unwrap();
+        seen.push(format!("idle: {:?}", goaway(&mut idle)));
+        // `proto h2`: HTTP/2 from the first byte (curl speaks it with prior knowledge).
+        seen.push(curl(&["--http2-prior-knowledge", "-w", " %{http_version}", &format!("http://127.0.0.1:{}/x", proxy.port("h2"))]));
+        // Soft stop: a connection that would stay open for an hour is told to go.
+        let mut kept = TcpStream::connect(proxy.addr("quiet")).unwrap();
+        kept.set_read_timeout(Some(DEADLINE)).unwrap();
+        kept.write_all(&hello).unwrap();
+        assert_eq!(answer_on(&mut kept), "HEADERS 1", "{}", bin.display());
+        proxy.signal("USR1");
+        seen.push(format!("soft stop: {:?}", goaway(&mut kept)));
+        // HAProxy waits for the client to close after its GOAWAY; moonproxy closes an
+        // idle connection at once. Either way the process leaves once it is closed.
+        drop(kept);
+        assert!(proxy.wait_exit(DEADLINE).success(), "{}", bin.display());
+        runs.push((bin, seen));
+    }
+    let ours = &runs[0].1;
+    assert_eq!(ours[0], "idle: Some(0)");
+    assert_eq!(ours[1], "path=/x 2");
+    assert_eq!(ours[2], "soft stop: Some(0)");
+    assert_runs_agree(&runs);
+}
+
+/// [`answer`] on a connection already open.
+fn answer_on(s: &mut TcpStream) -> String {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 16384];
+    loop {
+        let mut at = 0;
+        while buf.len() >= at + 9 {
+            let len = (buf[at] as usize) << 16 | (buf[at + 1] as usize) << 8 | buf[at + 2] as usize;
+            if buf.len() < at + 9 + len {
+                break;
+            }
+            let (kind, id) = (buf[at + 3], u32::from_be_bytes(buf[at + 5..at + 9].try_into().unwrap()) & 0x7fff_ffff);
+            if kind == 1 {
+                return format!("HEADERS {id}");
+            }
+            at += 9 + len;
+        }
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => return "closed".into(),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}

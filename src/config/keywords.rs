@@ -675,7 +675,7 @@ pub static BIND_OPTIONS: &[SubKeyword] = &[
     n("npn", 0),
     s("prefer-client-ciphers", 0, "TLS: accepted, no effect"),
     s("process", 0, "accepted; no effect (one process)"),
-    n("proto", 0),
+    s("proto", 0, "`h2`: HTTP/2 from the first byte, without waiting for the preface (`mode http`); `h1`: as without (doc/http.md)"),
     n("severity-output", 0),
     n("shards", 0),
     s("ssl", 0, "TLS termination with rustls (doc/tls.md)"),

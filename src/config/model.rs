@@ -1445,6 +1445,8 @@ pub struct BindTuning {
     pub defer_accept: bool,
     /// `tfo`: `TCP_FASTOPEN` on the listening socket.
     pub tfo: bool,
+    /// `proto h2`: connections speak HTTP/2 from their first byte (doc/http.md).
+    pub proto_h2: bool,
     /// `id <n>`: the listener's id.
     pub id: Option<u32>,
     /// `tcp-ut <delay>`: `TCP_USER_TIMEOUT` on the listening socket, inherited by

@@ -332,6 +332,9 @@ impl World {
         if self.proxies[fe].mode == crate::config::model::Mode::Http {
             let limits = crate::stream::http::limits_for(self.bufsize);
             stream = stream.with_http(crate::http::h1::Limits { max_headers: self.http_maxhdr, ..limits });
+            if self.listeners[li].proto_h2 {
+                stream.force_h2();
+            }
         }
         stream.set_stick(stick);
         if self.listeners[li].accept_proxy {

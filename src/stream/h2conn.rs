@@ -47,6 +47,8 @@ impl Shared {
         let (_, end) = self.sock.write_vec(out);
         if end == WriteEnd::Error {
             self.gone = true;
+            self.session.peer_gone();
+            self.session.output().clear();
         }
         end
     }
@@ -64,6 +66,7 @@ impl Shared {
                 ReadEnd::BufferFull => continue,
                 ReadEnd::Eof | ReadEnd::Error => {
                     self.gone = true;
+                    self.session.peer_gone();
                     return end;
                 }
                 ReadEnd::WouldBlock => return end,

@@ -369,6 +369,11 @@ impl Stream {
         (self.client, bytes)
     }
 
+    /// `bind ... proto h2`: the connection goes to HTTP/2 at once (see [`Life::H2`]).
+    pub fn force_h2(&mut self) {
+        self.h2_handover = true;
+    }
+
     /// For a stream serving an HTTP/2 stream: its connection's slot in the runtime.
     pub fn h2_conn(&self) -> Option<crate::reactor::Key> {
         self.client.h2_conn()
@@ -447,6 +452,9 @@ impl Stream {
                 return Life::Alive;
             }
             proxy_header::Step::Failed => return Life::Finished,
+        }
+        if self.h2_handover {
+            return Life::H2; // `proto h2`: nothing to read as HTTP/1 first
         }
         let _client = crate::lua::host::client_scope(self.client.raw_fd()); // txn:set_tos()
         lua::enter(&mut self.lua, env.key);

@@ -202,6 +202,17 @@ impl Session {
         }
     }
 
+    /// The client closed the connection or it failed: every stream still served sees
+    /// its end (a read returns 0, a write fails).
+    pub fn peer_gone(&mut self) {
+        for (&id, s) in self.streams.iter_mut() {
+            if !s.reset {
+                s.reset = true;
+                self.notes.push(Note::Ready(id));
+            }
+        }
+    }
+
     fn connection_error(&mut self, code: ErrorCode, why: &'static str) {
         if self.goaway.is_none() {
             frame::goaway(&mut self.out, self.last_id, code);
@@ -567,8 +578,9 @@ impl Session {
         if live >= self.cfg.max_concurrent_streams as usize {
             return frame::rst_stream(&mut self.out, id, ErrorCode::RefusedStream);
         }
-        let Ok((method, req)) = translate_request(&fields, pend.end_stream) else {
-            return frame::rst_stream(&mut self.out, id, ErrorCode::ProtocolError);
+        let (method, req) = match translate_request(&fields, pend.end_stream) {
+            Ok(t) => t,
+            Err(code) => return frame::rst_stream(&mut self.out, id, code),
         };
         self.streams.insert(
             id,
@@ -824,9 +836,18 @@ fn push_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
 }
 
 /// The request head of RFC 9113 §8.3 as HTTP/1.1 (HAProxy's shape: the target in
-/// absolute form when `:authority` is given, `host` first, cookies joined), or `Err`
-/// for a malformed request (a stream error PROTOCOL_ERROR).
-fn translate_request(fields: &[Field], end_stream: bool) -> Result<(Method, Translated), ()> {
+/// absolute form when `:authority` is given, `host` first, cookies joined), or the
+/// code of the stream error: PROTOCOL_ERROR for a malformed request, HTTP_1_1_REQUIRED
+/// for CONNECT (tunnels over HTTP/2, RFC 8441 websockets included, are not supported:
+/// the client may retry over HTTP/1.1).
+fn translate_request(fields: &[Field], end_stream: bool) -> Result<(Method, Translated), ErrorCode> {
+    translate(fields, end_stream).map_err(|()| ErrorCode::ProtocolError).and_then(|(m, t)| match m {
+        Method::Connect => Err(ErrorCode::Http11Required),
+        m => Ok((m, t)),
+    })
+}
+
+fn translate(fields: &[Field], end_stream: bool) -> Result<(Method, Translated), ()> {
     let (mut method, mut scheme, mut authority, mut path) = (None, None, None, None);
     let mut regular = false;
     for f in fields {
@@ -839,7 +860,8 @@ fn translate_request(fields: &[Field], end_stream: bool) -> Result<(Method, Tran
                 b":scheme" => &mut scheme,
                 b":authority" => &mut authority,
                 b":path" => &mut path,
-                _ => return Err(()), // `:protocol` (no extended CONNECT) or unknown
+                // `:protocol` (RFC 8441): we never advertise SETTINGS_ENABLE_CONNECT_PROTOCOL.
+                _ => return Err(()),
             };
             if slot.replace(&f.value[..]).is_some() {
                 return Err(());

@@ -137,6 +137,7 @@ fn malformed_requests_are_stream_errors() {
         vec![(":method", "GET"), (":scheme", "http")],
         vec![(":method", "GET"), (":scheme", "http"), (":path", "/"), ("te", "gzip")],
         vec![(":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "http"), (":path", "/"), (":authority", "a")],
+        vec![(":method", "CONNECT"), (":scheme", "http"), (":authority", "a")],
     ] {
         let mut s = Session::new(Config::default());
         let mut input = Client::preface();
@@ -207,4 +208,30 @@ fn streams_beyond_the_limit_are_refused_and_ping_is_answered() {
     assert_eq!(s.take_notes(), vec![Note::Opened(1)]);
     assert_eq!(rst_code(s.output(), 3), Some(ErrorCode::RefusedStream as u32));
     assert!(frames(s.output()).iter().any(|f| f.0 == kind::PING && f.1 == flag::ACK && f.3 == b"12345678"));
+}
+
+#[test]
+fn connect_asks_for_http11() {
+    let mut s = Session::new(Config::default());
+    let mut input = Client::preface();
+    input.extend(Client::new().headers(1, &[(":method", "CONNECT"), (":authority", "a:443")], false));
+    s.feed(&input);
+    assert_eq!(rst_code(s.output(), 1), Some(ErrorCode::Http11Required as u32));
+    assert!(s.take_notes().is_empty());
+}
+
+#[test]
+fn a_lost_peer_ends_every_stream() {
+    let mut s = Session::new(Config::default());
+    let mut c = Client::new();
+    let mut input = Client::preface();
+    input.extend(c.headers(1, &[(":method", "POST"), (":scheme", "http"), (":path", "/")], false));
+    s.feed(&input);
+    s.take_notes();
+    read_all(&mut s, 1);
+    assert_eq!(s.read(1, &mut [0u8; 4]).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+    s.peer_gone();
+    assert_eq!(s.take_notes(), vec![Note::Ready(1)]);
+    assert_eq!(s.read(1, &mut [0u8; 4]).unwrap(), 0);
+    assert!(s.write(1, b"HTTP/1.1 200 OK\r\n\r\n").is_err());
 }
