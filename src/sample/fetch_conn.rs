@@ -5,9 +5,10 @@
 //! client's PROXY v2 TLVs (`fc_pp_authority`, `fc_pp_unique_id`), and the process
 //! (`hostname`, `thread`, `stopping`, `date_us`), as HAProxy 2.6 defines them.
 //!
-//! What moonproxy does not keep is said where the fetch is: it has no HTTP/2 (so the
-//! HTTP major version is always 1) and records no connection error codes during a
-//! stream (`fc_err` is 0, `fc_err_str` says `Success`).
+//! What moonproxy does not keep is said where the fetch is: the HTTP major version is
+//! read from the request (2 for one received over HTTP/2, 1 before any request), and
+//! no connection error codes are recorded during a stream (`fc_err` is 0, `fc_err_str`
+//! says `Success`).
 
 use super::args::{Arg, ArgSpec, ArgType};
 use super::fetch::Fetch;

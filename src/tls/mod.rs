@@ -714,10 +714,10 @@ mod tests {
     }
 
     #[test]
-    fn http_mode_advertises_only_http1() {
-        let names = vec!["h2".to_string(), "http/1.1".to_string()];
-        assert_eq!(alpn_for_mode(&names, true), vec![b"http/1.1".to_vec()]);
-        assert_eq!(alpn_for_mode(&names, false).len(), 2);
+    fn http_mode_advertises_only_http() {
+        let names = vec!["h2".to_string(), "spdy/3".to_string(), "http/1.1".to_string()];
+        assert_eq!(alpn_for_mode(&names, true), vec![b"h2".to_vec(), b"http/1.1".to_vec()]);
+        assert_eq!(alpn_for_mode(&names, false).len(), 3);
     }
 
     #[test]

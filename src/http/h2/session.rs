@@ -285,12 +285,12 @@ impl Session {
         match h.kind {
             kind::DATA => self.data(h, p),
             kind::HEADERS => self.headers(h, p),
+            // Priorities are ignored (RFC 9113 §5.3.2), the frame only checked.
             kind::PRIORITY => {
                 if h.stream == 0 {
-                    return self.connection_error(ErrorCode::ProtocolError, "PRIORITY on stream 0");
-                }
-                if p.len() != 5 {
-                    return self.stream_error(h.stream, ErrorCode::FrameSizeError);
+                    self.connection_error(ErrorCode::ProtocolError, "PRIORITY on stream 0");
+                } else if p.len() != 5 {
+                    self.stream_error(h.stream, ErrorCode::FrameSizeError);
                 }
             }
             kind::RST_STREAM => {
@@ -345,7 +345,7 @@ impl Session {
             }
             return;
         }
-        if p.len() % 6 != 0 {
+        if !p.len().is_multiple_of(6) {
             return self.connection_error(ErrorCode::FrameSizeError, "SETTINGS size");
         }
         for s in p.chunks(6) {
@@ -499,7 +499,7 @@ impl Session {
             }
             block = &block[5..];
         }
-        let trailers = if h.stream % 2 == 0 {
+        let trailers = if h.stream.is_multiple_of(2) {
             return self.connection_error(ErrorCode::ProtocolError, "even stream id from a client");
         } else if h.stream <= self.last_id {
             match self.streams.get(&h.stream) {
