@@ -159,8 +159,8 @@ mod tests {
 
     #[test]
     fn kinds_past_the_last_are_refused() {
-        // Four bits, nine kinds: values 9..15 are free for new tables.
-        assert_eq!(decode(Token(8)).map(|t| t.kind), Some(Kind::LogFwd));
-        assert_eq!(decode(Token(9)), None);
+        // Four bits, ten kinds: values 10..15 are free for new tables.
+        assert_eq!(decode(Token(9)).map(|t| t.kind), Some(Kind::H2));
+        assert_eq!(decode(Token(10)), None);
     }
 }
