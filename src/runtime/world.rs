@@ -63,8 +63,11 @@ pub struct World {
     pub h2: GenSlab<crate::stream::h2conn::SharedRc>,
     /// `tune.h2.*`: the settings each HTTP/2 connection starts with.
     pub h2_settings: crate::http::h2::session::Config,
-    /// HTTP/2 connections one of whose streams ended: each may be done now.
-    h2_finished: Vec<Key>,
+    /// HTTP/2 connections one of whose streams ran or ended: each may have notes to
+    /// deliver or be done now (world/h2.rs, `h2_settle`).
+    h2_dirty: Vec<Key>,
+    /// `h2_settle` is running (a stream it wakes marks its connection again).
+    h2_settling: bool,
     pub checks: Checks,
     /// Per proxy (indexed like `proxies`): its log targets and compiled format.
     pub logs: Vec<ProxyLog>,
@@ -151,7 +154,8 @@ impl World {
             streams: GenSlab::with_capacity(1024),
             h2: GenSlab::with_capacity(64),
             h2_settings: crate::http::h2::session::Config::default(),
-            h2_finished: Vec::new(),
+            h2_dirty: Vec::new(),
+            h2_settling: false,
             checks,
             logs,
             signals,
@@ -374,6 +378,9 @@ impl World {
         let Some(s) = self.streams.get_mut(key) else { return }; // stale token or timer
         let mut env = Env { cx, key, proxies: &mut self.proxies, pool: &mut self.farm };
         let life = s.on_event(&mut env, ev);
+        if let Some(conn) = s.h2_conn() {
+            self.h2_dirty.push(conn); // what it wrote may concern its other streams
+        }
         crate::lua::error_ring::attach_context(|| cli::lua_error_context(&self.proxies, &self.farm, s.frontend, s.backend, s.server_index()));
         self.log_transactions(key);
         match life {
@@ -459,7 +466,7 @@ impl World {
         // A stream serving an HTTP/2 request: the connection holds the counts, and
         // may be done now.
         if let Some(conn) = self.streams.remove(key).and_then(|s| s.h2_conn()) {
-            return self.h2_finished.push(conn);
+            return self.h2_dirty.push(conn);
         }
         self.actconn -= 1;
         if let Some(l) = self.listeners.get_mut(listener) {

@@ -16,8 +16,10 @@ use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
 
-/// What the session's output may hold before writers are told to wait for the socket.
-const OUT_HIGH: usize = 256 * 1024;
+/// What the session's output may hold before writers are told to wait for the socket
+/// (and the socket is not read: a client that sends without reading, PINGs for
+/// instance, cannot grow it).
+pub const OUT_HIGH: usize = 256 * 1024;
 
 pub struct Shared {
     pub session: Session,

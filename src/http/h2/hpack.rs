@@ -121,14 +121,23 @@ impl Table {
     }
 }
 
-/// Why a header block cannot be decoded: a connection error of type
-/// COMPRESSION_ERROR (RFC 9113 §4.3), the decoder's state being lost.
+/// Why a header block cannot be decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HpackError(pub &'static str);
+pub enum HpackError {
+    /// The block is not valid HPACK: a connection error of type COMPRESSION_ERROR
+    /// (RFC 9113 §4.3), the decoder's state being lost.
+    Malformed(&'static str),
+    /// The decoded list is over the bound given: the block was decoded to the end (the
+    /// table is in step), only the request is refused.
+    TooLarge,
+}
 
 impl std::fmt::Display for HpackError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.0)
+        match self {
+            HpackError::Malformed(why) => f.write_str(why),
+            HpackError::TooLarge => f.write_str("header list too large"),
+        }
     }
 }
 
@@ -158,21 +167,22 @@ impl Decoder {
     pub fn decode(&mut self, mut b: &[u8], max_list: usize) -> Result<Vec<Field>, HpackError> {
         let mut fields = Vec::new();
         let mut total = 0usize;
+        let mut too_large = false;
         let mut first = true;
         while let Some(&head) = b.first() {
             if head & 0x80 != 0 {
                 // Indexed field (§6.1).
                 let index = int(&mut b, 7)?;
-                let (n, v) = self.table.get(index).ok_or(HpackError("header index out of range"))?;
+                let (n, v) = self.table.get(index).ok_or(HpackError::Malformed("header index out of range"))?;
                 fields.push(Field { name: n.to_vec(), value: v.to_vec() });
             } else if head & 0xe0 == 0x20 {
                 // Dynamic table size update (§6.3): only at the start of a block.
                 if !first {
-                    return Err(HpackError("table size update after a field"));
+                    return Err(HpackError::Malformed("table size update after a field"));
                 }
                 let size = int(&mut b, 5)?;
                 if size > self.limit {
-                    return Err(HpackError("table size update above the advertised limit"));
+                    return Err(HpackError::Malformed("table size update above the advertised limit"));
                 }
                 self.table.resize(size);
                 continue;
@@ -184,7 +194,7 @@ impl Decoder {
                 let name = if index == 0 {
                     string(&mut b)?
                 } else {
-                    self.table.get(index).ok_or(HpackError("header name index out of range"))?.0.to_vec()
+                    self.table.get(index).ok_or(HpackError::Malformed("header name index out of range"))?.0.to_vec()
                 };
                 let value = string(&mut b)?;
                 if index_it {
@@ -196,8 +206,13 @@ impl Decoder {
             let f = fields.last().expect("pushed");
             total += f.name.len() + f.value.len() + ENTRY_OVERHEAD;
             if total > max_list {
-                return Err(HpackError("header list too large"));
+                // Keep decoding (without keeping the fields) so the table stays in step.
+                fields.clear();
+                too_large = true;
             }
+        }
+        if too_large {
+            return Err(HpackError::TooLarge);
         }
         Ok(fields)
     }
@@ -206,7 +221,7 @@ impl Decoder {
 /// Reads an integer with an `n`-bit prefix (§5.1).
 fn int(b: &mut &[u8], n: u32) -> Result<usize, HpackError> {
     let mask = (1usize << n) - 1;
-    let (&first, rest) = b.split_first().ok_or(HpackError("truncated integer"))?;
+    let (&first, rest) = b.split_first().ok_or(HpackError::Malformed("truncated integer"))?;
     *b = rest;
     let mut v = first as usize & mask;
     if v < mask {
@@ -214,10 +229,10 @@ fn int(b: &mut &[u8], n: u32) -> Result<usize, HpackError> {
     }
     let mut shift = 0;
     loop {
-        let (&byte, rest) = b.split_first().ok_or(HpackError("truncated integer"))?;
+        let (&byte, rest) = b.split_first().ok_or(HpackError::Malformed("truncated integer"))?;
         *b = rest;
         if shift > 28 {
-            return Err(HpackError("integer overflow"));
+            return Err(HpackError::Malformed("integer overflow"));
         }
         v += ((byte & 0x7f) as usize) << shift;
         shift += 7;
@@ -232,7 +247,7 @@ fn string(b: &mut &[u8]) -> Result<Vec<u8>, HpackError> {
     let huff = b.first().is_some_and(|h| h & 0x80 != 0);
     let len = int(b, 7)?;
     if len > b.len() {
-        return Err(HpackError("truncated string"));
+        return Err(HpackError::Malformed("truncated string"));
     }
     let (s, rest) = b.split_at(len);
     *b = rest;
@@ -241,8 +256,8 @@ fn string(b: &mut &[u8]) -> Result<Vec<u8>, HpackError> {
     }
     let mut out = Vec::with_capacity(len * 8 / 5);
     huffman::decode(s, &mut out).map_err(|e| match e {
-        huffman::HuffmanError::Eos => HpackError("EOS in a Huffman string"),
-        huffman::HuffmanError::BadPadding => HpackError("bad Huffman padding"),
+        huffman::HuffmanError::Eos => HpackError::Malformed("EOS in a Huffman string"),
+        huffman::HuffmanError::BadPadding => HpackError::Malformed("bad Huffman padding"),
     })?;
     Ok(out)
 }
@@ -478,6 +493,8 @@ mod tests {
         assert!(d.decode(&[0x82, 0x20], 1 << 20).is_err(), "size update after a field");
         assert!(d.decode(&[0x3f, 0xe2, 0x1f], 1 << 20).is_err(), "size update above the limit");
         assert!(d.decode(&[0x40, 0x85, 0xff], 1 << 20).is_err(), "truncated string");
-        assert!(d.decode(&hex("8286 8441 0f77 7777 2e65 7861 6d70 6c65 2e63 6f6d"), 40).is_err(), "list too large");
+        assert_eq!(d.decode(&hex("8286 8441 0f77 7777 2e65 7861 6d70 6c65 2e63 6f6d"), 40), Err(HpackError::TooLarge));
+        // The table followed the block all the same: the next one refers to its entry.
+        assert_eq!(pairs(&d.decode(&hex("be"), 1 << 20).unwrap()), owned(&[(":authority", "www.example.com")]));
     }
 }

@@ -238,41 +238,47 @@ impl Session {
 
     /// Takes bytes received from the client and handles every whole frame in them.
     pub fn feed(&mut self, input: &[u8]) {
-        if self.goaway.is_some_and(|c| c != ErrorCode::NoError) {
+        if self.failed() {
             return;
         }
-        self.rx.extend_from_slice(input);
+        // The frames are read from the buffer taken out of `self` for the loop.
+        let mut rx = std::mem::take(&mut self.rx);
+        rx.extend_from_slice(input);
         let mut at = 0;
         if !self.preface_seen {
-            let n = self.rx.len().min(PREFACE.len());
-            if self.rx[..n] != PREFACE[..n] {
-                self.rx.clear();
+            let n = rx.len().min(PREFACE.len());
+            if rx[..n] != PREFACE[..n] {
                 return self.connection_error(ErrorCode::ProtocolError, "bad connection preface");
             }
             if n < PREFACE.len() {
+                self.rx = rx;
                 return;
             }
             self.preface_seen = true;
             at = PREFACE.len();
         }
-        while self.goaway.is_none_or(|c| c == ErrorCode::NoError) {
-            let Some(head) = Head::parse(&self.rx[at..]) else { break };
+        while !self.failed() {
+            let Some(head) = Head::parse(&rx[at..]) else { break };
             if head.len > self.cfg.max_frame_size as usize {
                 self.connection_error(ErrorCode::FrameSizeError, "frame larger than max-frame-size");
                 break;
             }
-            if self.rx.len() - at < frame::HEADER_LEN + head.len {
+            let start = at + frame::HEADER_LEN;
+            if rx.len() < start + head.len {
                 break;
             }
-            let start = at + frame::HEADER_LEN;
-            let payload = self.rx[start..start + head.len].to_vec();
             at = start + head.len;
-            self.frame(head, &payload);
+            self.frame(head, &rx[start..at]);
         }
-        self.rx.drain(..at.min(self.rx.len()));
-        if self.goaway.is_some_and(|c| c != ErrorCode::NoError) {
-            self.rx.clear();
+        if !self.failed() {
+            rx.drain(..at);
+            self.rx = rx;
         }
+    }
+
+    /// A connection error was sent: nothing more is read.
+    fn failed(&self) -> bool {
+        self.goaway.is_some_and(|c| c != ErrorCode::NoError)
     }
 
     fn frame(&mut self, h: Head, p: &[u8]) {
@@ -537,7 +543,7 @@ impl Session {
         // The block is decoded even for a stream that is refused: the table must follow.
         let fields = match self.decoder.decode(&pend.block, self.cfg.max_header_list) {
             Ok(f) => f,
-            Err(e) if e.0 == "header list too large" => {
+            Err(hpack::HpackError::TooLarge) => {
                 // Over the bound but well compressed: the stream is refused, not the connection.
                 if !pend.trailers {
                     frame::rst_stream(&mut self.out, pend.stream, ErrorCode::RefusedStream);
@@ -574,8 +580,13 @@ impl Session {
         if self.goaway.is_some() {
             return; // after our GOAWAY, new streams are ignored (§6.8)
         }
-        let live = self.streams.values().filter(|s| !s.closed()).count();
-        if live >= self.cfg.max_concurrent_streams as usize {
+        // Open streams count against the limit. Closed ones still being served (reset
+        // by the client, or answered and about to go) are bounded too, to twice the
+        // limit: a client resetting its streams at once cannot make the proxy serve
+        // an unbounded number ("rapid reset").
+        let max = self.cfg.max_concurrent_streams as usize;
+        let open = self.streams.values().filter(|s| !s.closed()).count();
+        if open >= max || self.streams.len() >= 2 * max {
             return frame::rst_stream(&mut self.out, id, ErrorCode::RefusedStream);
         }
         let (method, req) = match translate_request(&fields, pend.end_stream) {

@@ -38,7 +38,7 @@ impl World {
             streams: HashMap::new(),
             starved: Vec::new(),
             gone: false,
-            idle_since: Some(cx.now),
+            idle_since: None, // set, and its timer armed, by the first `h2_attend`
         };
         let Some(slot) = self.h2.insert(Rc::new(RefCell::new(shared))) else { return };
         let rc = self.h2.get(slot).expect("inserted").clone();
@@ -70,7 +70,11 @@ impl World {
         let starved = {
             let mut sh = rc.borrow_mut();
             sh.sock.note(ready);
-            if sh.sock.readable && sh.session.closing().is_none_or(|c| c == crate::http::h2::frame::ErrorCode::NoError) {
+            sh.flush();
+            // What arrives is read while the answers can leave; the readiness is kept
+            // (edge-triggered) and used once the output drains.
+            let room = sh.session.output().len() < crate::stream::h2conn::OUT_HIGH;
+            if room && sh.sock.readable && sh.session.closing().is_none_or(|c| c == crate::http::h2::frame::ErrorCode::NoError) {
                 let mut scratch = Buffer::new(16384);
                 sh.receive(&mut scratch);
             }
@@ -128,11 +132,20 @@ impl World {
         }
     }
 
-    /// The connections whose streams ended since the last call: see [`World::h2_attend`].
+    /// The connections whose streams ran or ended since the last call: their notes
+    /// (a stream whose response is complete reads its end and goes, making room for
+    /// the next request) and [`World::h2_attend`].
     pub(super) fn h2_settle(&mut self, cx: &mut Ctx<'_>) {
-        while let Some(key) = self.h2_finished.pop() {
+        if std::mem::replace(&mut self.h2_settling, true) {
+            return; // the outer call takes what is marked meanwhile
+        }
+        while let Some(key) = self.h2_dirty.pop() {
+            if let Some(rc) = self.h2.get(key).cloned() {
+                self.h2_notes(cx, key, &rc);
+            }
             self.h2_attend(cx, key);
         }
+        self.h2_settling = false;
     }
 
     /// After anything happened to a connection: closes it once it is done (the client
@@ -144,11 +157,13 @@ impl World {
             let mut sh = rc.borrow_mut();
             let flushed = sh.flush() == crate::stream::conn::WriteEnd::Drained;
             let no_stream = sh.streams.is_empty();
-            if no_stream && sh.idle_since.is_none() {
+            // The idle timer is armed once, when the last stream goes.
+            let newly_idle = no_stream && sh.idle_since.is_none();
+            if newly_idle {
                 sh.idle_since = Some(cx.now);
             }
             let done = no_stream && (sh.gone || (sh.session.closing().is_some() && flushed));
-            (done, no_stream.then_some(sh.idle_since).flatten().map(|t| (t, sh.frontend)))
+            (done, newly_idle.then_some((cx.now, sh.frontend)))
         };
         if done {
             return self.h2_close(cx, key);
