@@ -79,6 +79,11 @@ fn scenarios(proxy: &Proxy, app: &Backend, dir: &Path) -> Vec<String> {
     let out = Command::new("curl").args(["-s", "--max-time", "10", "--http2-prior-knowledge"]).arg(format!("{clear}/download/1000000")).output().unwrap();
     assert_eq!(out.stdout.len(), 1_000_000);
     assert!(out.stdout.iter().enumerate().all(|(i, &b)| b == pattern(i as u64)), "the downloaded body differs");
+    // The same with the client's windows at 64 KiB (stream and connection): the proxy
+    // sends within them and waits for its WINDOW_UPDATEs.
+    let out = Command::new("nghttp").args(["-w", "16", "-W", "16"]).arg(format!("{clear}/download/1000000")).output().expect("nghttp");
+    assert_eq!(out.stdout.len(), 1_000_000, "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stdout.iter().enumerate().all(|(i, &b)| b == pattern(i as u64)), "the downloaded body differs (64 KiB windows)");
     // TLS: ALPN h2, and http/1.1 for a client that only offers it.
     for v in ["--http2", "--http1.1"] {
         seen.push(curl(&[&["-k", v, &format!("{tls}/rule")][..], &w[..]].concat()).replace(&proxy.port("tls").to_string(), "TLS"));

@@ -68,6 +68,9 @@ pub struct World {
     h2_dirty: Vec<Key>,
     /// `h2_settle` is running (a stream it wakes marks its connection again).
     h2_settling: bool,
+    /// HTTP/2 connections whose output waits for the end of the iteration: the frames
+    /// of all their streams leave in one write.
+    h2_unflushed: Vec<Key>,
     pub checks: Checks,
     /// Per proxy (indexed like `proxies`): its log targets and compiled format.
     pub logs: Vec<ProxyLog>,
@@ -156,6 +159,7 @@ impl World {
             h2_settings: crate::http::h2::session::Config::default(),
             h2_dirty: Vec::new(),
             h2_settling: false,
+            h2_unflushed: Vec::new(),
             checks,
             logs,
             signals,
@@ -455,6 +459,9 @@ impl World {
         };
         let mut env = Env { cx, key, proxies: &mut self.proxies, pool: &mut self.farm };
         let from_server = d.from == crate::backend::QueueKind::Server;
+        if let Some(conn) = s.h2_conn() {
+            self.h2_dirty.push(conn);
+        }
         if s.dequeued(&mut env, d.server.0, addr, from_server, d.queue_position as u32) == Life::Finished {
             self.finish(cx, key);
         }
@@ -1041,6 +1048,7 @@ impl Handler for World {
 
     fn end_of_iteration(&mut self, cx: &mut Ctx<'_>) -> Flow {
         self.h2_settle(cx);
+        self.h2_flush(cx);
         if self.phase == Phase::SoftStop && self.streams.is_empty() && self.h2.is_empty() && self.peers_running == 0 {
             self.phase = Phase::Exit(0);
         }
@@ -1056,10 +1064,11 @@ impl Handler for World {
         }
         crate::lua::error_ring::end_of_iteration();
         self.checks.send_alerts(cx);
-        if cx.timers.needs_compaction(self.streams.len() + self.checks.count()) {
-            let streams = &self.streams;
+        if cx.timers.needs_compaction(self.streams.len() + self.checks.count() + self.h2.len()) {
+            let (streams, h2) = (&self.streams, &self.h2);
             cx.timers.retain(|at, target| match target {
                 TimerTarget::Entry(Kind::Client, key) => streams.get(key).is_some_and(|s| s.armed() == Some(at)),
+                TimerTarget::Entry(Kind::H2, key) => h2.get(key).is_some_and(|c| c.borrow().idle_timer == Some(at)),
                 _ => true,
             });
         }

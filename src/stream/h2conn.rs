@@ -37,6 +37,9 @@ pub struct Shared {
     pub gone: bool,
     /// When the connection last had no stream (for the idle timeout).
     pub idle_since: Option<std::time::Instant>,
+    /// The deadline of the idle timer armed for it, if any (one at a time: an
+    /// earlier one re-arms itself when it fires, as streams' timers do).
+    pub idle_timer: Option<std::time::Instant>,
 }
 
 impl Shared {
@@ -98,12 +101,11 @@ impl Handle {
         Handle { shared: shared.clone(), id, tls: s.sock.tls_info().cloned(), peer: s.peer, local: s.local, fd: s.sock.raw_fd(), conn_key }
     }
 
+    /// Reads the request. A WINDOW_UPDATE it owes the client goes with the
+    /// connection's next write (the runtime flushes each connection its streams used
+    /// once per reactor iteration).
     pub fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
-        let mut s = self.shared.borrow_mut();
-        let r = s.session.read(self.id, b);
-        // Reading may have opened the stream's window: the WINDOW_UPDATE goes now.
-        s.flush();
-        r
+        self.shared.borrow_mut().session.read(self.id, b)
     }
 
     pub fn write(&mut self, b: &[u8]) -> io::Result<usize> {
@@ -115,15 +117,12 @@ impl Handle {
             s.starved.push(self.id);
             return Err(io::ErrorKind::WouldBlock.into());
         }
-        let r = s.session.write(self.id, b);
-        s.flush();
-        r
+        // The frames wait in the session's output for the end of the iteration.
+        s.session.write(self.id, b)
     }
 
     pub fn shutdown_write(&mut self) {
-        let mut s = self.shared.borrow_mut();
-        s.session.shutdown_write(self.id);
-        s.flush();
+        self.shared.borrow_mut().session.shutdown_write(self.id);
     }
 
     /// Whether a read would find bytes or an end (so a short read proves nothing).
@@ -138,7 +137,6 @@ impl Drop for Handle {
         if let Ok(mut s) = self.shared.try_borrow_mut() {
             s.session.detach(self.id);
             s.streams.remove(&self.id);
-            s.flush();
         }
     }
 }

@@ -39,6 +39,7 @@ impl World {
             starved: Vec::new(),
             gone: false,
             idle_since: None, // set, and its timer armed, by the first `h2_attend`
+            idle_timer: None,
         };
         let Some(slot) = self.h2.insert(Rc::new(RefCell::new(shared))) else { return };
         let rc = self.h2.get(slot).expect("inserted").clone();
@@ -143,9 +144,22 @@ impl World {
             if let Some(rc) = self.h2.get(key).cloned() {
                 self.h2_notes(cx, key, &rc);
             }
-            self.h2_attend(cx, key);
+            if self.h2_unflushed.last() != Some(&key) {
+                self.h2_unflushed.push(key);
+            }
         }
         self.h2_settling = false;
+    }
+
+    /// At the end of an iteration: the connections whose streams wrote send it all
+    /// at once, and those done close.
+    pub(super) fn h2_flush(&mut self, cx: &mut Ctx<'_>) {
+        let mut keys = std::mem::take(&mut self.h2_unflushed);
+        keys.sort_unstable();
+        keys.dedup();
+        for key in keys {
+            self.h2_attend(cx, key);
+        }
     }
 
     /// After anything happened to a connection: closes it once it is done (the client
@@ -153,7 +167,7 @@ impl World {
     /// idle timer.
     pub(super) fn h2_attend(&mut self, cx: &mut Ctx<'_>, key: Key) {
         let Some(rc) = self.h2.get(key).cloned() else { return };
-        let (done, idle_timer) = {
+        let done = {
             let mut sh = rc.borrow_mut();
             let flushed = sh.flush() == crate::stream::conn::WriteEnd::Drained;
             let no_stream = sh.streams.is_empty();
@@ -162,17 +176,17 @@ impl World {
             if newly_idle {
                 sh.idle_since = Some(cx.now);
             }
-            let done = no_stream && (sh.gone || (sh.session.closing().is_some() && flushed));
-            (done, newly_idle.then_some((cx.now, sh.frontend)))
+            let t = &self.proxies[sh.frontend].timeouts;
+            if let Some(deadline) = t.http_keep_alive.or(t.client).filter(|_| newly_idle).map(|d| cx.now + d) {
+                if sh.idle_timer.is_none_or(|armed| armed > deadline) {
+                    sh.idle_timer = Some(deadline);
+                    cx.timers.arm(deadline, TimerTarget::Entry(Kind::H2, key));
+                }
+            }
+            no_stream && (sh.gone || (sh.session.closing().is_some() && flushed))
         };
         if done {
-            return self.h2_close(cx, key);
-        }
-        if let Some((since, fe)) = idle_timer {
-            let t = &self.proxies[fe].timeouts;
-            if let Some(timeout) = t.http_keep_alive.or(t.client) {
-                cx.timers.arm(since + timeout, TimerTarget::Entry(Kind::H2, key));
-            }
+            self.h2_close(cx, key);
         }
     }
 
@@ -182,9 +196,19 @@ impl World {
         let Some(rc) = self.h2.get(key).cloned() else { return };
         {
             let mut sh = rc.borrow_mut();
+            if sh.idle_timer != Some(at) {
+                return; // superseded
+            }
+            sh.idle_timer = None;
+            if !sh.streams.is_empty() {
+                return; // busy again: armed anew when it is next idle
+            }
             let t = &self.proxies[sh.frontend].timeouts;
-            let expired = sh.idle_since.zip(t.http_keep_alive.or(t.client)).is_some_and(|(since, d)| since + d <= at);
-            if !expired || !sh.streams.is_empty() {
+            let Some(deadline) = sh.idle_since.zip(t.http_keep_alive.or(t.client)).map(|(since, d)| since + d) else { return };
+            if deadline > at {
+                // Idle again since this timer was armed: wait for the rest.
+                sh.idle_timer = Some(deadline);
+                cx.timers.arm(deadline, TimerTarget::Entry(Kind::H2, key));
                 return;
             }
             sh.session.shutdown();
