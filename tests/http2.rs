@@ -66,6 +66,15 @@ fn scenarios(proxy: &Proxy, app: &Backend, dir: &Path) -> Vec<String> {
         // The backend's head: its request line and fields in order, values but the port.
         seen.push(out.replace(&proxy.port("fe").to_string(), "PORT"));
     }
+    // Bodiless answers (HEAD, 204) and an interim 100 Continue: the head of what the
+    // client gets.
+    for args in [&["-I"][..], &["-D", "-", "-o", "/dev/null"][..]] {
+        let path = if args[0] == "-I" { "/head" } else { "/204" };
+        let out = curl(&[args, &["--http2-prior-knowledge", &format!("{clear}{path}")][..], &w[..]].concat());
+        seen.push(out.lines().filter(|l| !l.starts_with("date:")).collect::<Vec<_>>().join("|"));
+    }
+    let out = curl(&[&["--http2-prior-knowledge", "-D", "-", "-H", "Expect: 100-continue", "--data-binary", "ping", &format!("{clear}/continue")][..], &w[..]].concat());
+    seen.push(out.replace("\r", ""));
     // A POST larger than the windows both ways, echoed back; and a large download.
     let body: Vec<u8> = (0..300_000u64).map(pattern).collect();
     std::fs::write(dir.join("body.bin"), &body).unwrap();
@@ -118,9 +127,12 @@ fn requests_over_h2_read_the_same_as_through_haproxy() {
     assert!(first[0].starts_with("rule 2.0 /rule http://127.0.0.1:PORT/rule?x=1\n\n203 2"), "{first:?}");
     assert!(first[1].starts_with("lua GET "), "{first:?}");
     assert!(first[2].starts_with("GET /headers HTTP/1.1\r\nhost: 127.0.0.1:PORT\r\n"), "{first:?}");
-    assert!(first[3].ends_with("203 2"), "{first:?}");
-    assert!(first[4].ends_with("203 1.1"), "{first:?}");
-    assert!(first[5].contains("HTTP/2.0 203 {127.0.0.1:PORT} \"GET http://127.0.0.1:PORT/rule?x=1 HTTP/2.0\""), "{first:?}");
+    assert_eq!(first[3], "HTTP/2 200 |content-length: 5|||200 2", "HEAD");
+    assert_eq!(first[4], "HTTP/2 204 |||204 2");
+    assert!(first[5].starts_with("HTTP/2 100 \n\nHTTP/2 200 \ncontent-length: 4\n\nping"), "{first:?}");
+    assert!(first[6].ends_with("203 2"), "{first:?}");
+    assert!(first[7].ends_with("203 1.1"), "{first:?}");
+    assert!(first[8].contains("HTTP/2.0 203 {127.0.0.1:PORT} \"GET http://127.0.0.1:PORT/rule?x=1 HTTP/2.0\""), "{first:?}");
     assert_runs_agree(&runs);
 }
 
