@@ -99,10 +99,16 @@ fn scenarios(proxy: &Proxy, app: &Backend, dir: &Path) -> Vec<String> {
     }
     // Many streams on few connections: every request reaches the backend.
     let before = app.stats().requests();
+    let conns_before = app.connections();
     let out = Command::new("h2load").args(["-n", "2000", "-c", "4", "-m", "20"]).arg(format!("{clear}/x")).output().expect("h2load");
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(report.contains("2000 succeeded, 0 failed, 0 errored"), "{report}");
     assert!(wait_until(DEADLINE, || app.stats().requests() - before == 2000), "the backend saw {} requests", app.stats().requests() - before);
+    // Server connections are reused between the streams (`http-reuse safe`: only the
+    // first request of a client connection, not of each stream, gets its own): at most
+    // the 80 streams in flight at once hold one.
+    let opened = app.connections() - conns_before;
+    assert!(opened <= 100, "{opened} server connections for 2000 requests");
     seen
 }
 

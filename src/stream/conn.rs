@@ -368,6 +368,12 @@ impl Conn {
         }
     }
 
+    /// A stream of an HTTP/2 connection that is not its first request (the session's
+    /// first request, for `http-reuse`, was another stream's).
+    pub fn h2_later_request(&self) -> bool {
+        matches!(&self.sock, Io::H2(h) if h.later)
+    }
+
     /// The TLS session said `h2` in ALPN.
     pub fn alpn_is_h2(&self) -> bool {
         self.tls_info().is_some_and(|i| i.alpn.as_deref() == Some(b"h2"))

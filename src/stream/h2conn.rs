@@ -93,12 +93,16 @@ pub struct Handle {
     pub fd: i32,
     /// The connection's slot in the runtime's table.
     pub conn_key: Key,
+    /// Not the first request of its connection: for `http-reuse safe`, its session's
+    /// first request was another stream's.
+    pub later: bool,
 }
 
 impl Handle {
     pub fn new(shared: &SharedRc, id: u32, conn_key: Key) -> Handle {
         let s = shared.borrow();
-        Handle { shared: shared.clone(), id, tls: s.sock.tls_info().cloned(), peer: s.peer, local: s.local, fd: s.sock.raw_fd(), conn_key }
+        let later = s.session.opened > 1;
+        Handle { shared: shared.clone(), id, tls: s.sock.tls_info().cloned(), peer: s.peer, local: s.local, fd: s.sock.raw_fd(), conn_key, later }
     }
 
     /// Reads the request. A WINDOW_UPDATE it owes the client goes with the

@@ -2010,7 +2010,10 @@ impl Stream {
         let mut idle = match own {
             Some(idle) => idle,
             None => {
-                let Some((mut conn, served)) = env.pool.take_idle(be, srv, env.key, h.done == 0) else { return false };
+                // The first request of the client's session (an HTTP/2 connection's
+                // first stream, not each of its streams).
+                let first = h.done == 0 && !self.client.h2_later_request();
+                let Some((mut conn, served)) = env.pool.take_idle(be, srv, env.key, first) else { return false };
                 if conn.reregister(env.cx.registry, token::encode(Kind::Server, env.key)).is_err() {
                     conn.deregister(env.cx.registry);
                     return false;
