@@ -323,9 +323,10 @@ echo
 rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 git -C "$root" diff --quiet HEAD 2>/dev/null || rev="$rev+changes"
 [ -z "${MOONPROXY:-}" ] || rev="$rev, binary $moonproxy"
-case "$mode" in tcp) what="TCP mode" ;; http) what="HTTP mode" ;; *) what="TCP and HTTP modes" ;; esac
+case "$mode" in tcp) what="TCP mode" ;; http) what="HTTP mode" ;; h2) what="HTTP/2 to clients (prior knowledge)" ;; *) what="TCP and HTTP modes" ;; esac
 echo "moonproxy ($rev) vs HAProxy $hv: $what, nbthread $threads, loopback; $(nproc) CPUs; $(date -u +%Y-%m-%d)."
-echo "wrk -t$threads -c$conns, ${duration} s per run, median of $rounds interleaved rounds; idle RSS over $idle connections."
+if [ "$mode" = h2 ]; then client="h2load -t$threads -c$conns -m 20"; else client="wrk -t$threads -c$conns"; fi
+echo "$client, ${duration} s per run, median of $rounds interleaved rounds; idle RSS over $idle connections."
 echo
 echo "| metric | moonproxy | HAProxy | moonproxy / HAProxy |"
 echo "|---|---:|---:|---:|"
