@@ -283,3 +283,65 @@ fn mutated_conversations_resume_anywhere() {
         assert_eq!(run(&[&input]), run(&[a, b]), "split at {at} of {input:?}");
     }
 }
+
+#[test]
+fn continuation_padding_priority_and_trailers() {
+    let mut s = Session::new(Config::default());
+    let mut c = Client::new();
+    let mut block = Vec::new();
+    for (n, v) in [(":method", "POST"), (":scheme", "https"), (":path", "/t"), (":authority", "a"), ("x-long", "0123456789")] {
+        c.enc.field(&mut block, n.as_bytes(), v.as_bytes());
+    }
+    let mut input = Client::preface();
+    // HEADERS padded and with a priority part, then two CONTINUATIONs.
+    let mut first = vec![3u8, 0, 0, 0, 0, 16];
+    first.extend_from_slice(&block[..10]);
+    first.extend_from_slice(&[0, 0, 0]);
+    frame::write(&mut input, kind::HEADERS, flag::PADDED | flag::PRIORITY, 1, &first);
+    frame::write(&mut input, kind::CONTINUATION, 0, 1, &block[10..20]);
+    frame::write(&mut input, kind::CONTINUATION, flag::END_HEADERS, 1, &block[20..]);
+    frame::write(&mut input, kind::PRIORITY, 0, 3, &[0, 0, 0, 1, 16]);
+    frame::write(&mut input, kind::DATA, 0, 1, b"body");
+    let mut trailers = Vec::new();
+    c.enc.field(&mut trailers, b"x-sum", b"42");
+    frame::headers(&mut input, 1, &trailers, true, 16384);
+    s.feed(&input);
+    assert_eq!(s.take_notes()[0], Note::Opened(1));
+    let req = String::from_utf8(read_all(&mut s, 1)).unwrap();
+    assert_eq!(req, "POST https://a/t HTTP/1.1\r\nhost: a\r\nx-long: 0123456789\r\ntransfer-encoding: chunked\r\n\r\n4\r\nbody\r\n0\r\nx-sum: 42\r\n\r\n");
+    assert!(s.closing().is_none());
+}
+
+#[test]
+fn a_frame_inside_a_header_block_is_a_connection_error() {
+    let mut s = Session::new(Config::default());
+    let mut input = Client::preface();
+    let block = Client::new().headers(1, &get(1), true);
+    // The HEADERS frame without END_HEADERS, then a PING.
+    let mut h = block.clone();
+    h[4] &= !flag::END_HEADERS;
+    input.extend_from_slice(&h);
+    frame::write(&mut input, kind::PING, 0, 0, b"12345678");
+    s.feed(&input);
+    assert_eq!(goaway_code(s.output()), Some(ErrorCode::ProtocolError as u32));
+}
+
+#[test]
+fn the_peer_table_size_is_acknowledged_in_the_next_block() {
+    let mut s = Session::new(Config::default());
+    let mut c = Client::new();
+    let mut input = Client::preface();
+    frame::settings(&mut input, &[(setting::HEADER_TABLE_SIZE, 0)]);
+    input.extend(c.headers(1, &get(1), true));
+    s.feed(&input);
+    s.take_notes();
+    read_all(&mut s, 1);
+    s.output().clear();
+    s.write(1, b"HTTP/1.1 204 No Content\r\nserver: x\r\n\r\n").unwrap();
+    let f = frames(s.output());
+    assert_eq!(f[0].3[0], 0x20, "a size update to 0 opens the block");
+    let mut dec = hpack::Decoder::new(4096);
+    let fields = dec.decode(&f[0].3, 1 << 20).unwrap();
+    assert_eq!(fields.len(), 2);
+    assert_eq!(f[0].1 & flag::END_STREAM, flag::END_STREAM, "204: no body");
+}
