@@ -449,3 +449,47 @@ fn answer_on(s: &mut TcpStream) -> String {
         }
     }
 }
+
+/// Five requests on one HTTP/2 connection: one session and one connection in the
+/// frontend's statistics, five requests, as in HAProxy.
+#[test]
+fn statistics_count_the_connection_once_and_every_request() {
+    let mut runs = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let proxy = ProxyBuilder::new(
+            "global
+    stats socket {{dir}}/stats.sock level admin
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{fe}}
+    http-request return status 200 content-type text/plain string ok
+",
+        )
+        .bin(&bin)
+        .start();
+        let base = format!("http://127.0.0.1:{}", proxy.port("fe"));
+        let out = Command::new("nghttp").arg("-n").args(["/a", "/b", "/c", "/d", "/e"].map(|p| format!("{base}{p}"))).output().expect("nghttp");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let sock = proxy.dir().join("stats.sock");
+        let mut seen = String::new();
+        assert!(
+            wait_until(DEADLINE, || {
+                let stat = cli(&sock, "show stat\n");
+                let header: Vec<&str> = stat.lines().next().unwrap_or("").trim_start_matches("# ").split(',').collect();
+                let Some(row) = stat.lines().find(|l| l.starts_with("fe,FRONTEND,")) else { return false };
+                let row: Vec<&str> = row.split(',').collect();
+                let col = |name: &str| header.iter().position(|h| *h == name).and_then(|i| row.get(i)).copied().unwrap_or("?");
+                seen = format!("stot={} conn_tot={} req_tot={} scur={}", col("stot"), col("conn_tot"), col("req_tot"), col("scur"));
+                col("scur") == "0"
+            }),
+            "{seen}"
+        );
+        runs.push((bin, vec![seen]));
+    }
+    assert_eq!(runs[0].1[0], "stot=1 conn_tot=1 req_tot=5 scur=0");
+    assert_runs_agree(&runs);
+}

@@ -41,7 +41,10 @@ impl World {
             idle_since: None, // set, and its timer armed, by the first `h2_attend`
             idle_timer: None,
         };
-        let Some(slot) = self.h2.insert(Rc::new(RefCell::new(shared))) else { return };
+        let Some(slot) = self.h2.insert(Rc::new(RefCell::new(shared))) else {
+            // No slot: the connection is dropped (closed) and leaves the counts.
+            return self.h2_uncount(li, fe);
+        };
         let rc = self.h2.get(slot).expect("inserted").clone();
         rc.borrow_mut().session.feed(&bytes);
         // The socket may hold more than the first stream read.
@@ -115,9 +118,8 @@ impl World {
         let stream = Stream::new(self.next_stream_id, fe, li, conn, peer, local, self.bufsize, cx.now).with_http(crate::http::h1::Limits { max_headers: self.http_maxhdr, ..limits });
         let Some(skey) = self.streams.insert(stream) else { return };
         self.next_stream_id += self.stream_id_step;
-        let p = &mut self.proxies[fe];
-        p.cum_fe += 1;
-        crate::stats::account_accept(p, cx.now);
+        // Not a new session: `stot`, `conn_tot` and the session rate counted the
+        // connection once, as HAProxy does (its requests count in `req_tot`).
         {
             let mut sh = rc.borrow_mut();
             sh.streams.insert(id, skey);
