@@ -363,8 +363,9 @@ fn goaway(s: &mut TcpStream) -> Option<u32> {
     }
 }
 
-/// An idle connection after `timeout http-keep-alive`, one on soft stop, and a
-/// `proto h2` bind: GOAWAY(NO_ERROR) then the close, on both proxies.
+/// An idle connection after `timeout http-keep-alive` and one on soft stop get
+/// GOAWAY(NO_ERROR); a `proto h2` bind speaks HTTP/2 at once; `option
+/// disable-h2-upgrade` reads the preface as HTTP/1. On both proxies.
 #[test]
 fn idle_timeout_soft_stop_and_proto_h2() {
     let mut runs = Vec::new();
@@ -381,6 +382,10 @@ frontend fe
     bind 127.0.0.1:{{fe}}
     bind 127.0.0.1:{{h2}} proto h2
     default_backend be
+frontend noup
+    bind 127.0.0.1:{{noup}}
+    option disable-h2-upgrade
+    default_backend be
 frontend quiet
     bind 127.0.0.1:{{quiet}}
     timeout http-keep-alive 1h
@@ -394,6 +399,7 @@ backend be
         .port("be", app.port())
         .free_port("h2")
         .free_port("quiet")
+        .free_port("noup")
         .start();
         let mut seen = Vec::new();
         let mut hello = PREFACE.to_vec();
@@ -406,6 +412,8 @@ backend be
         seen.push(format!("idle: {:?}", goaway(&mut idle)));
         // `proto h2`: HTTP/2 from the first byte (curl speaks it with prior knowledge).
         seen.push(curl(&["--http2-prior-knowledge", "-w", " %{http_version}", &format!("http://127.0.0.1:{}/x", proxy.port("h2"))]));
+        // `option disable-h2-upgrade`: the preface is read as an HTTP/1 request.
+        seen.push(format!("no upgrade: {}", answer(proxy.port("noup"), &hello)));
         // Soft stop: a connection that would stay open for an hour is told to go.
         let mut kept = TcpStream::connect(proxy.addr("quiet")).unwrap();
         kept.set_read_timeout(Some(DEADLINE)).unwrap();
@@ -422,7 +430,8 @@ backend be
     let ours = &runs[0].1;
     assert_eq!(ours[0], "idle: Some(0)");
     assert_eq!(ours[1], "path=/x 2");
-    assert_eq!(ours[2], "soft stop: Some(0)");
+    assert_eq!(ours[2], "no upgrade: HTTP/1.1 400");
+    assert_eq!(ours[3], "soft stop: Some(0)");
     assert_runs_agree(&runs);
 }
 

@@ -488,7 +488,7 @@ pub static OPTIONS: &[SubKeyword] = &[
     s("accept-invalid-http-request", DF, "field names with any ASCII byte but NUL and `:`, `#` and UTF-8 in the target; still refused (deviation): whitespace before the colon, non-ASCII names, HTTP/0.9 and multi-digit versions"),
     s("accept-invalid-http-response", DB, "field names with any ASCII byte but NUL and `:`; whitespace before the colon and non-ASCII names still refused"),
     s("checkcache", DB, "a cacheable GET/HEAD response with `Set-Cookie` is blocked with a 502 (`PH`) and an alert; deviation: HAProxy 2.6.12 blocks the same responses but sends its error page for the server's status (`200 OK` \"Service ready\")"),
-    i("disable-h2-upgrade", DF, "accepted, no effect: an HTTP/1 connection starting with the HTTP/2 preface always switches to HTTP/2"),
+    s("disable-h2-upgrade", DF, "an HTTP/1 connection starting with the HTTP/2 preface stays HTTP/1 (ALPN h2 and `proto h2` still switch)"),
     s("dontlog-normal", DF, "only transactions with an error, a retry or a 5xx are logged"),
     s("external-check", DB, "the check runs `external-check command` (doc/checks.md)"),
     s("h1-case-adjust-bogus-client", DF, "responses to clients: the `h1-case-adjust` names (others keep their case)"),

@@ -1294,6 +1294,9 @@ pub struct ProxyOptions {
     /// `option http-ignore-probes`: a connection closed or timed out before its first
     /// byte gets neither a 408 nor a log line (added by "fmt").
     pub http_ignore_probes: bool,
+    /// `option disable-h2-upgrade`: an HTTP/1 connection starting with the HTTP/2
+    /// preface is not switched to HTTP/2 (ALPN `h2` and `proto h2` still are).
+    pub disable_h2_upgrade: bool,
     /// `option idle-close-on-response`: on soft-stop, an idle kept-alive client
     /// connection stays until its next response, which closes it (added by "fmt").
     pub idle_close_on_response: bool,

@@ -453,11 +453,11 @@ enum H2Start {
     No,
 }
 
-/// HTTP/2 is spoken when TLS negotiated `h2`, or when the first bytes are the
-/// connection preface ("prior knowledge", as HAProxy detects it on any HTTP bind).
-fn h2_start(alpn_h2: bool, data: &[u8]) -> H2Start {
+/// HTTP/2 "prior knowledge": the first bytes are the connection preface (HAProxy
+/// detects it on any HTTP bind unless `option disable-h2-upgrade`).
+fn h2_start(data: &[u8]) -> H2Start {
     let p = crate::http::h2::PREFACE;
-    if alpn_h2 || data.starts_with(p) {
+    if data.starts_with(p) {
         H2Start::Yes
     } else if !data.is_empty() && p.starts_with(data) {
         H2Start::Maybe
@@ -667,7 +667,15 @@ impl Stream {
             }
             // HTTP/2 (ALPN `h2`, or the client's connection preface): handed over
             // before anything is parsed (see `Life::H2`); a partial preface waits.
-            let h2 = if idle_between || self.client.h2_conn().is_some() { H2Start::No } else { h2_start(self.client.alpn_is_h2(), self.req.buf.data()) };
+            let h2 = if idle_between || self.client.h2_conn().is_some() {
+                H2Start::No
+            } else if self.client.alpn_is_h2() {
+                H2Start::Yes
+            } else if env.proxies[self.frontend].options.disable_h2_upgrade {
+                H2Start::No
+            } else {
+                h2_start(self.req.buf.data())
+            };
             if h2 == H2Start::Yes {
                 self.h2_handover = true;
                 return;
