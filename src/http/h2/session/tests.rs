@@ -265,7 +265,9 @@ fn mutated_conversations_resume_anywhere() {
         state ^= state << 17;
         state
     };
-    for _ in 0..3000 {
+    // `MOONPROXY_FUZZ_ITERS=300000 cargo test --lib mutated_conversations` for a longer run.
+    let iters = std::env::var("MOONPROXY_FUZZ_ITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(3000);
+    for _ in 0..iters {
         let mut input = seed.clone();
         for _ in 0..(next() % 4) {
             if input.len() <= PREFACE.len() {
