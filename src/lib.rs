@@ -36,6 +36,7 @@ pub mod runtime;
 pub mod sample;
 pub mod stats;
 pub mod stick;
+pub mod peers;
 pub mod proxy_protocol;
 pub mod stream;
 pub mod tls;

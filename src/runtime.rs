@@ -114,6 +114,12 @@ pub fn run(mut config: Config, opts: RunOptions) -> i32 {
         alert!("[{}.main()] Some protocols failed to start their listeners! Exiting.", env!("CARGO_PKG_NAME"));
         return 1;
     };
+    // The local peers' listeners (`peers` sections), with the same rule.
+    if let Err(e) = crate::peers::start(&config, !opts.finish_pids.is_empty() || !opts.terminate_pids.is_empty()) {
+        alert!("{e}");
+        alert!("[{}.main()] Some protocols failed to start their listeners! Exiting.", env!("CARGO_PKG_NAME"));
+        return 1;
+    }
     // The CLI's sockets (`stats socket`), with the same all-or-nothing rule.
     let cli_listeners = match crate::cli_socket::open(&config.global) {
         Ok(l) => l,
@@ -307,6 +313,8 @@ fn serve(
     world.debug = opts.debug;
     world.http_maxhdr = g.http_maxhdr;
     world.set_h2_tuning(&g.tuning);
+    world.tls_defaults = g.tls_defaults.clone();
+    world.resolvers = config.resolvers.iter().map(|r| (r.name.clone(), r.nameservers.iter().map(|(id, _)| id.clone()).collect())).collect();
     world.set_thread(1, nthreads);
     world.set_accept_rates(crate::listener::rate::AcceptRates::for_thread(config, nthreads, 1, std::time::Instant::now()));
     world.set_stop_pacing(g.tuning.grace, g.tuning.close_spread_time);
@@ -354,6 +362,7 @@ fn serve(
     crate::diag::end_startup(); // `show startup-logs` keeps what came before
     // Every thread serves now (`threads::spawn` waited for each): the old process may
     // stop, the master may be told.
+    crate::peers::spawn();
     reload::tell_old_pids(opts);
     if let Some(ready) = &opts.ready {
         ready.signal();
@@ -361,6 +370,7 @@ fn serve(
     // With several threads, thread 1 leaves its loop once the others left theirs
     // (`World::end_of_iteration`), still reading signals while they finish.
     let code = reactor.run(&mut world);
+    crate::peers::finish(); // the last updates, the next process taught
     match (spawned, code) {
         (Some(spawned), Ok(code)) => Ok(spawned.join(code)),
         (Some(spawned), Err(e)) => {

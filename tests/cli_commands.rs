@@ -390,3 +390,118 @@ fn show_activity_has_haproxys_fields() {
         assert_eq!(ours, theirs, "show activity fields");
     }
 }
+
+const PROCESS_CONFIG: &str = "global
+    nbthread 1
+    stats socket {{dir}}/cli.sock level admin
+    stats socket {{dir}}/num.sock level admin severity-output number
+resolvers dns
+    nameserver ns1 127.0.0.1:{{ns}}
+    nameserver ns2 127.0.0.2:{{ns}}
+    resolve_retries 2
+    timeout retry 100ms
+    timeout resolve 100ms
+resolvers other
+    nameserver x 127.0.0.1:{{ns}}
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{fe}}
+    default_backend be
+backend be
+    server s1 127.0.0.1:{{a}}
+";
+
+/// `show schema json`, `show resolvers <section>`, `set severity-output` and the
+/// `severity-output` of `stats socket`, compared with HAProxy.
+const PROCESS_COMMANDS: &[&str] = &[
+    "show schema json\n",
+    "show resolvers dns\n",
+    "show resolvers other\n",
+    "show resolvers nope\n",
+    "set severity-output\n",
+    "set severity-output bogus\n",
+    "set severity-output number;show resolvers nope\n",
+    "set severity-output string;show resolvers nope\n",
+    "set severity-output number;add server be/d1 127.0.0.1:1\n",
+    "set severity-output string;add server be/d1 127.0.0.1:1\n",
+    "set severity-output number;set severity-output none;show resolvers nope\n",
+    "set severity-output number;set server be/s1 addr 127.0.0.2\n",
+    "set severity-output number;get weight be/s1\n",
+    "set severity-output number;show servers state nope\n",
+    "set severity-output number;disable server be/nope\n",
+    "set severity-output number;set server be/s1 state foo\n",
+    "set severity-output number;show errors nope\n",
+    "set severity-output number;shutdown session 0x1\n",
+    "set severity-output number;enable frontend nope\n",
+    "set severity-output number;abort ssl cert x\n",
+    "set severity-output number;set timeout cli x\n",
+    "set severity-output number;show table nope\n",
+    "set severity-output number;get var proc.x\n",
+    "set severity-output string;del server be/d1\n",
+    "set severity-output string;set server be/d1 state maint;del server be/d1\n",
+    "set severity-output number;clear counters\n",
+    "help set severity-output\n",
+];
+
+#[test]
+fn process_commands_match_haproxy() {
+    let app = Backend::http(b"ok");
+    // A name server that never answers (nothing resolves through it here).
+    let ns = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut runs = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let proxy = ProxyBuilder::new(PROCESS_CONFIG).bin(&bin).port("a", app.port()).port("ns", ns.local_addr().unwrap().port()).start();
+        let sock = proxy.dir().join("cli.sock");
+        assert!(proxy.wait_for_path(&sock, DEADLINE));
+        let mut seen: Vec<String> = PROCESS_COMMANDS.iter().map(|c| format!("{c}{}", cli(&sock, c))).collect();
+        seen.push(cli(&proxy.dir().join("num.sock"), "show resolvers nope\n"));
+        runs.push((bin, seen));
+    }
+    let ours = &runs[0].1;
+    assert!(ours[1].contains(" nameserver ns2:\n  sent:        0\n"), "{}", ours[1]);
+    assert!(ours.last().is_some_and(|l| l == "[3]: Can't find that resolvers section\n\n"), "{ours:?}");
+    assert_runs_agree(&runs);
+}
+
+/// `show resolvers` counts what was sent to a name server that does not answer.
+#[test]
+fn show_resolvers_counts_queries() {
+    let ns = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let cfg = PROCESS_CONFIG.replace("    server s1 127.0.0.1:{{a}}", "    server s1 app.test:{{a}} resolvers other init-addr none");
+    let proxy = ProxyBuilder::new(&cfg).port("a", 1).port("ns", ns.local_addr().unwrap().port()).start();
+    let sock = proxy.dir().join("cli.sock");
+    assert!(proxy.wait_for_path(&sock, DEADLINE));
+    let count = |field: &str| -> u64 {
+        let text = cli(&sock, "show resolvers other\n");
+        let line = text.lines().find(|l| l.trim_start().starts_with(&format!("{field}:"))).unwrap_or_else(|| panic!("{text}"));
+        line.split_whitespace().last().unwrap().parse().unwrap()
+    };
+    assert!(wait_until(DEADLINE, || count("sent") >= 2 && count("timeout") >= 1), "{}", cli(&sock, "show resolvers other\n"));
+    // The other section asked nothing.
+    assert!(cli(&sock, "show resolvers dns\n").contains("  sent:        0\n"));
+}
+
+/// `show libs`: HAProxy's layout, the program first, libc among the libraries.
+#[test]
+fn show_libs_lists_the_program_and_its_libraries() {
+    let app = Backend::http(b"ok");
+    let proxy = ProxyBuilder::new(CONFIG).port("a", app.port()).start();
+    let sock = proxy.dir().join("cli.sock");
+    assert!(proxy.wait_for_path(&sock, DEADLINE));
+    let libs = cli(&sock, "show libs\n");
+    let lines: Vec<&str> = libs.lines().filter(|l| !l.is_empty()).collect();
+    for l in &lines {
+        let (range, rest) = l.split_once(' ').unwrap();
+        let (start, end) = range.split_once('-').unwrap();
+        let size = rest.split_once(' ').unwrap().0.trim_matches(['(', ')']);
+        let hex = |s: &str| u64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap();
+        assert!(start.len() == 14 && end.len() == 14 && size.len() == 9, "{l}");
+        assert_eq!(hex(end) - hex(start) + 1, hex(size), "{l}");
+    }
+    assert!(lines[0].ends_with(&format!(" {}", moonproxy_bin().canonicalize().unwrap().display())), "{libs}");
+    assert!(lines.iter().any(|l| l.contains("/libc.so")), "{libs}");
+}

@@ -284,3 +284,97 @@ fn ocsp_responses_are_stapled_to_the_certificate_they_are_about() {
     assert_eq!(stapled(port), response);
     assert!(stapled(proxy.port("other")).is_empty(), "b.pem is another certificate");
 }
+
+const LIST_CONFIG: &str = "global
+    stats socket {{dir}}/cli.sock level admin
+    crt-base {{dir}}
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{tls}} ssl crt-list {{dir}}/list.txt
+    http-request return status 200 content-type text/plain string ok
+";
+
+/// The crt-list and `new`/`del ssl cert` commands, run against moonproxy and
+/// HAProxy: the answers (directories as `DIR`), and the certificate a client asking
+/// for `c.test` gets (by index: the command it runs before).
+fn crt_list_commands(c_pem: &str) -> Vec<String> {
+    [
+        "show ssl crt-list".to_string(),
+        "show ssl crt-list DIR/list.txt".into(),
+        "show ssl crt-list -n DIR/list.txt".into(),
+        "show ssl crt-list DIR/nope.txt".into(),
+        "show ssl crt-list -n".into(),
+        "add ssl crt-list DIR/list.txt DIR/c.pem".into(),
+        "new ssl cert DIR/c.pem".into(),
+        "new ssl cert DIR/c.pem".into(),
+        "add ssl crt-list DIR/list.txt DIR/c.pem".into(),
+        "show ssl cert".into(),
+        format!("set ssl cert DIR/c.pem <<\n{c_pem}"),
+        "commit ssl cert DIR/c.pem".into(),
+        // 12: c.test gets the default certificate.
+        "add ssl crt-list DIR/list.txt DIR/c.pem".into(),
+        // 13: c.test gets its own.
+        "show ssl crt-list -n DIR/list.txt".into(),
+        "del ssl cert DIR/c.pem".into(),
+        "del ssl crt-list DIR/list.txt DIR/c.pem".into(),
+        "del ssl crt-list DIR/list.txt DIR/c.pem".into(),
+        "del ssl crt-list DIR/list.txt".into(),
+        "add ssl crt-list DIR/nope.txt DIR/c.pem".into(),
+        "add ssl crt-list".into(),
+        "del ssl crt-list DIR/nope.txt DIR/c.pem".into(),
+        "show ssl cert".into(),
+        "del ssl cert DIR/c.pem".into(),
+        "del ssl cert DIR/c.pem".into(),
+        "new ssl cert".into(),
+        "del ssl cert".into(),
+        // 26: the default again.
+        "show ssl crt-list DIR/list.txt".into(),
+        "help add ssl".into(),
+    ]
+    .into()
+}
+
+const LOOK_AT: [usize; 3] = [12, 13, 26];
+
+#[test]
+fn crt_list_commands_match_haproxy_and_serve_the_added_certificate() {
+    let ca = TestCa::new();
+    let issue = |cn: &str| {
+        let mut p = rcgen::CertificateParams::new(vec![cn.to_string()]).unwrap();
+        p.distinguished_name.push(rcgen::DnType::CommonName, cn);
+        ca.issue(p)
+    };
+    let (site, b, c) = (issue("site.test"), issue("b.test"), issue("c.test"));
+    let mut runs = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let proxy = ProxyBuilder::new(LIST_CONFIG)
+            .bin(&bin)
+            .file("site.pem", &site)
+            .file("b.pem", &b)
+            .file("list.txt", "site.pem\nb.pem [alpn h2] b.test !x.test\n")
+            .start();
+        let sock = proxy.dir().join("cli.sock");
+        assert!(proxy.wait_for_path(&sock, DEADLINE));
+        let dir = proxy.dir().display().to_string();
+        let mut seen = Vec::new();
+        for (i, cmd) in crt_list_commands(&c).iter().enumerate() {
+            if LOOK_AT.contains(&i) {
+                let s = handshake(proxy.port("tls"), any_server(None), Some("c.test")).unwrap();
+                let cn = if s.conn.peer_certificates().unwrap()[0] == leaf(&c) { "c.test" } else { "default" };
+                seen.push(format!("before {i}: {cn}"));
+            }
+            // HAProxy 2.6 ends a line's options with a NUL byte where it means a blank
+            // (`[alpn h2\0]`): moonproxy writes the blank (doc/tls.md).
+            seen.push(cli(&sock, &format!("{}\n", cmd.replace("DIR", &dir))).replace(&dir, "DIR").replace('\0', " "));
+        }
+        runs.push((bin, seen));
+    }
+    let ours = &runs[0].1;
+    assert!(ours.contains(&"before 13: c.test".to_string()) && ours.contains(&"before 26: default".to_string()), "{ours:#?}");
+    assert!(ours.contains(&"# DIR/list.txt\nDIR/site.pem:1\nDIR/b.pem:2 [alpn h2 ] b.test !x.test\nDIR/c.pem:3\n\n".to_string()), "{ours:#?}");
+    assert_runs_agree(&runs);
+}

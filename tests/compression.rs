@@ -149,14 +149,7 @@ fn get(proxy: &Proxy, listen: &str, headers: &[&str]) -> HttpResponse {
     if !headers.contains(&"HEAD") {
         return c.http_request(&request(headers));
     }
-    // The client's reader does not know a HEAD response has no body: the head only.
-    c.send(&request(headers));
-    let raw = c.recv_until(b"\r\n\r\n");
-    let head = String::from_utf8_lossy(&raw[..raw.len() - 4]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let headers = lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_string(), v.trim().to_string())).collect();
-    HttpResponse { status, head, headers, body: Vec::new() }
+    c.http_head_request(&request(headers))
 }
 
 fn request(headers: &[&str]) -> Vec<u8> {

@@ -126,13 +126,7 @@ fn send(proxy: &Proxy, listen: &str, path: &str, headers: &[&str]) -> HttpRespon
     if method != "HEAD" {
         return c.http_request(req.as_bytes());
     }
-    c.send(req.as_bytes());
-    let raw = c.recv_until(b"\r\n\r\n");
-    let head = String::from_utf8_lossy(&raw[..raw.len() - 4]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let headers = lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_string(), v.trim().to_string())).collect();
-    HttpResponse { status, head, headers, body: Vec::new() }
+    c.http_head_request(req.as_bytes())
 }
 
 const FRESH: &str = "X-Res: Cache-Control: max-age=60";

@@ -61,7 +61,12 @@ impl Backend {
     /// Applies what the agent of server `id` answered (`line`), `duration` after the
     /// probe started. The messages and the report are those of the state changes made.
     pub fn on_agent_reply(&mut self, id: ServerId, line: &str, duration: Duration) -> StateReport {
-        let reply = AgentReply::parse(line);
+        let mut reply = AgentReply::parse(line);
+        if self.servers[id.0].agent_paused {
+            // `disable agent` while a probe ran: what would change the weight is ignored.
+            reply.weight_percent = None;
+            reply.admin = reply.admin.filter(|a| *a != AdminState::Drain);
+        }
         let mut report = StateReport::default();
         let merge = |r: StateReport, report: &mut StateReport| {
             report.changed |= r.changed;

@@ -102,6 +102,11 @@ impl LbState {
         self
     }
 
+    /// `hash-type consistent`.
+    pub fn is_consistent(&self) -> bool {
+        self.consistent
+    }
+
     /// The algorithm this state runs.
     pub fn algo(&self) -> &Balance {
         &self.algo

@@ -74,6 +74,7 @@
 
 pub mod agent;
 pub mod check;
+mod dynamic;
 pub mod hashkey;
 pub mod lb;
 mod minconn;
@@ -90,6 +91,7 @@ use std::time::Duration;
 use crate::config::model::{self, Balance, Level, Proxy, ServerAddr};
 use crate::diag::Severity;
 
+pub use dynamic::Undeletable;
 pub use check::{CheckResult, ExternalOutcome, FailReason, HealthCheck, HttpProbe, Transition};
 pub use tcp_check::{TcpProbe, TcpRun};
 use lb::{LbState, Slot};
@@ -307,6 +309,22 @@ pub struct Server {
     warm: Option<u32>,
     /// `observe`: errors seen on its traffic in a row (`observe.rs`).
     consecutive_errors: u32,
+    /// Removed by the CLI's `del server` (`dynamic.rs`): its slot stays so ids held
+    /// elsewhere keep their meaning, but it is out of every listing and lookup.
+    deleted: bool,
+    /// Added by `add server`.
+    dynamic: bool,
+    /// Named outside its `server` line (a `use-server` rule...): `del server` refuses it.
+    referenced: bool,
+    /// `disable agent`: the agent check is stopped.
+    agent_paused: bool,
+    /// Where it was declared (`file:line`), for `add server`'s messages.
+    location: Box<str>,
+    /// Added with `check`, not enabled yet: `enable health` starts it from health 0.
+    check_pending: bool,
+    /// Its `puid` was given with `id` to `add server` (HAProxy's `SRV_F_FORCED_ID`;
+    /// not tracked for the configuration's servers, shown as 0 as before).
+    forced_id: bool,
 }
 
 impl Server {
@@ -337,6 +355,13 @@ impl Server {
             iweight: s.weight,
             warm: None,
             consecutive_errors: 0,
+            deleted: false,
+            dynamic: false,
+            referenced: false,
+            agent_paused: false,
+            location: s.location.to_string().into(),
+            check_pending: false,
+            forced_id: false,
         }
     }
 
@@ -453,7 +478,7 @@ impl Server {
 
     /// Up, ready and weighted: may receive load-balanced traffic.
     pub fn is_usable(&self) -> bool {
-        self.op == OpState::Up && self.admin == AdminState::Ready && !self.resolution_maint && self.weight > 0 && !self.stopping
+        self.op == OpState::Up && self.admin == AdminState::Ready && !self.resolution_maint && self.weight > 0 && !self.stopping && !self.deleted
     }
 
     /// In maintenance for the operator or because its name does not resolve.
@@ -649,7 +674,8 @@ impl Backend {
         self.tcp_probe.as_ref()
     }
 
-    /// All servers, indexed by [`ServerId`].
+    /// All servers, indexed by [`ServerId`], deleted ones included (see
+    /// [`Server::is_deleted`]; [`Backend::iter_servers`] skips them).
     pub fn servers(&self) -> &[Server] {
         &self.servers
     }
@@ -661,12 +687,18 @@ impl Backend {
 
     /// Finds a server by name.
     pub fn server_by_name(&self, name: &str) -> Option<ServerId> {
-        self.servers.iter().position(|s| s.name == name).map(ServerId)
+        self.servers.iter().position(|s| s.name == name && !s.deleted).map(ServerId)
     }
 
-    /// Iterates over `(id, server)` pairs.
+    /// Iterates over `(id, server)` pairs, in declaration (then addition) order,
+    /// without the deleted servers.
     pub fn iter_servers(&self) -> impl Iterator<Item = (ServerId, &Server)> {
-        self.servers.iter().enumerate().map(|(i, s)| (ServerId(i), s))
+        self.servers.iter().enumerate().filter(|(_, s)| !s.deleted).map(|(i, s)| (ServerId(i), s))
+    }
+
+    /// Whether the backend has a server (deleted ones do not count).
+    pub fn has_servers(&self) -> bool {
+        self.iter_servers().next().is_some()
     }
 
     /// Usable active servers (HAProxy's `srv_act`).
@@ -1325,6 +1357,14 @@ impl Backend {
         let s = &mut self.servers[id.0];
         if enabled {
             if let Some(mut c) = s.disabled_check.take() {
+                if std::mem::take(&mut s.check_pending) {
+                    // An added server's first check (health 0): DOWN until `rise`
+                    // checks pass.
+                    s.op = OpState::Down;
+                    s.check = Some(c);
+                    self.recompute_eligible();
+                    return;
+                }
                 c.force(s.op == OpState::Up);
                 s.check = Some(c);
             }

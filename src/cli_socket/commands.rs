@@ -5,7 +5,7 @@
 //! session adds the empty line that ends every reply. An empty answer means success
 //! for the commands that change something.
 
-use super::{info, maps, profiling, ssl_cert, usage, Exec};
+use super::{info, maps, process, profiling, servers, ssl_cert, usage, Exec};
 use crate::config::model::CliLevel;
 use crate::lua::host::ServerOp;
 use crate::stats::snapshot::{self, RowKind, Value, View};
@@ -38,17 +38,28 @@ pub static COMMANDS: &[Command] = &[
     cmd(&["abort", "ssl", "cert"], "abort ssl cert <certfile>", "abort a transaction for a certificate file", Admin, ssl_cert::abort_cert),
     cmd(&["add", "acl"], "add acl [@<ver>] <acl> <pattern>", "add an acl entry", User, maps::add_acl),
     cmd(&["add", "map"], "add map [@<ver>] <map> <key> <val>", "add a map entry (payload supported instead of key/val)", User, maps::add_map),
+    cmd(&["add", "server"], "add server <bk>/<srv>", "create a new server", Admin, servers::add_server),
+    cmd(&["add", "ssl", "crt-list"], "add ssl crt-list <list> <cert> [opts]*", "add to crt-list file <list> a line <cert> or a payload", Admin, ssl_cert::add_crt_list),
     cmd(&["clear", "acl"], "clear acl [@<ver>] <acl>", "clear the contents of this acl", User, maps::clear_acl),
     cmd(&["clear", "counters"], "clear counters [all]", "clear max statistics counters (or all counters)", Operator, clear_counters),
     cmd(&["clear", "lua", "errors"], "clear lua errors", "forget the recent Lua errors (moonproxy)", Operator, clear_lua_errors),
     cmd(&["clear", "map"], "clear map [@<ver>] <map>", "clear the contents of this map", User, maps::clear_map),
     cmd(&["clear", "table"], "clear table <table> [<filter>]*", "remove an entry from a table (filter: data/key)", User, |e, a| crate::stick::cli::clear(a, e.state.level >= Operator)),
+    cmd(&["commit", "acl"], "commit acl @<ver> <acl>", "commit the ACL at this version", User, maps::commit_acl),
+    cmd(&["commit", "map"], "commit map @<ver> <map>", "commit the map at this version", User, maps::commit_map),
     cmd(&["commit", "ssl", "cert"], "commit ssl cert <certfile>", "commit a certificate file", Admin, ssl_cert::commit_cert),
     cmd(&["del", "acl"], "del acl <acl> [<key>|#<ref>]", "delete acl entries matching <key>", User, maps::del_acl),
     cmd(&["del", "map"], "del map <map> [<key>|#<ref>]", "delete map entries matching <key>", User, maps::del_map),
+    cmd(&["del", "server"], "del server <bk>/<srv>", "remove a dynamically added server", Admin, servers::del_server),
+    cmd(&["del", "ssl", "cert"], "del ssl cert <certfile>", "delete an unused certificate file", Admin, ssl_cert::del_cert),
+    cmd(&["del", "ssl", "crt-list"], "del ssl crt-list <list> <cert[:line]>", "delete a line <cert> from crt-list file <list>", Admin, ssl_cert::del_crt_list),
+    cmd(&["disable", "agent"], "disable agent", "disable agent checks", Admin, servers::disable_agent),
+    cmd(&["disable", "dynamic-cookie", "backend"], "disable dynamic-cookie backend <bk>", "disable dynamic cookies on a specific backend", Admin, servers::disable_dynamic_cookie),
     cmd(&["disable", "frontend"], "disable frontend <frontend>", "temporarily disable specific frontend", Admin, disable_frontend),
     cmd(&["disable", "health"], "disable health", "disable health checks", Admin, disable_health),
     cmd(&["disable", "server"], "disable server (DEPRECATED)", "disable a server for maintenance (use 'set server' instead)", Admin, disable_server),
+    cmd(&["enable", "agent"], "enable agent", "enable agent checks", Admin, servers::enable_agent),
+    cmd(&["enable", "dynamic-cookie", "backend"], "enable dynamic-cookie backend <bk>", "enable dynamic cookies on a specific backend", Admin, servers::enable_dynamic_cookie),
     cmd(&["enable", "frontend"], "enable frontend <frontend>", "re-enable specific frontend", Admin, enable_frontend),
     cmd(&["enable", "health"], "enable health", "enable health checks", Admin, enable_health),
     cmd(&["enable", "server"], "enable server  (DEPRECATED)", "enable a disabled server (use 'set server' instead)", Admin, enable_server),
@@ -58,7 +69,11 @@ pub static COMMANDS: &[Command] = &[
     cmd(&["get", "map"], "get map <acl> <value>", "report the keys and values matching a sample for a map", User, maps::get_map),
     cmd(&["get", "var"], "get var <name>", "retrieve contents of a process-wide variable", Operator, get_var),
     cmd(&["get", "weight"], "get weight <bk>/<srv>", "report a server's current weight", User, get_weight),
+    cmd(&["new", "ssl", "cert"], "new ssl cert <certfile>", "create a new certificate file to be used in a crt-list or a directory", Admin, ssl_cert::new_cert),
     cmd(&["operator"], "operator", "lower the level of the current CLI session to operator", User, operator),
+    cmd(&["prepare", "acl"], "prepare acl <acl>", "prepare a new version for atomic ACL replacement", User, maps::prepare_acl),
+    cmd(&["prepare", "map"], "prepare map <acl>", "prepare a new version for atomic map replacement", User, maps::prepare_map),
+    cmd(&["set", "dynamic-cookie-key", "backend"], "set dynamic-cookie-key backend <bk> <k>", "change a backend secret key for dynamic cookies", Admin, servers::set_dynamic_cookie_key),
     cmd(&["set", "map"], "set map <map> [<key>|#<ref>] <value>", "modify a map entry", User, maps::set_map),
     cmd(&["set", "maxconn", "frontend"], "set maxconn frontend <frontend> <value>", "change a frontend's maxconn setting", Admin, set_maxconn_frontend),
     cmd(&["set", "maxconn", "global"], "set maxconn global <value>", "change the per-process maxconn setting", Admin, set_maxconn_global),
@@ -66,6 +81,7 @@ pub static COMMANDS: &[Command] = &[
     cmd(&["set", "profiling"], "set profiling <what> {auto|on|off}", "enable/disable resource profiling (tasks,memory)", Admin, profiling::set_profiling),
     cmd(&["set", "rate-limit"], "set rate-limit <setting> <value>", "change a rate limiting value", Admin, set_rate_limit),
     cmd(&["set", "server"], "set server <bk>/<srv> [opts]", "change a server's state, weight, address or ssl", Admin, set_server),
+    cmd(&["set", "severity-output"], "set severity-output [none|number|string]", "set presence of severity level in feedback information", User, process::set_severity_output),
     cmd(&["set", "ssl", "cert"], "set ssl cert <certfile> <payload>", "replace a certificate file", Admin, ssl_cert::set_cert),
     cmd(&["set", "ssl", "ocsp-response"], "set ssl ocsp-response <resp|payload>", "update a certificate's OCSP Response from a base64-encode DER", Admin, ssl_cert::set_ocsp_response),
     cmd(&["set", "table"], "set table <table> key <k> [data.* <v>]*", "update or create a table entry's data", Operator, |_, a| crate::stick::cli::set(a)),
@@ -82,15 +98,21 @@ pub static COMMANDS: &[Command] = &[
     cmd(&["show", "events"], "show events [<sink>] [-w] [-n]", "show event sink state", User, super::events::show_events),
     cmd(&["show", "fd"], "show fd [num]", "dump list of file descriptors in use or a specific one", Operator, show_fd),
     cmd(&["show", "info"], "show info [desc|json|typed|float]*", "report information about the running process", User, info::show_info),
+    cmd(&["show", "libs"], "show libs", "show loaded object files and libraries", User, process::show_libs),
     cmd(&["show", "lua", "errors"], "show lua errors", "report the recent Lua errors, repeats counted (moonproxy)", Operator, show_lua_errors),
     cmd(&["show", "lua", "stats"], "show lua stats [name]", "report the counters of each registered Lua function (moonproxy)", Operator, |_, args| crate::lua::stats::show(args.first().map(String::as_str))),
     cmd(&["show", "lua", "tasks"], "show lua tasks", "list the live Lua coroutines: tasks, CLI commands, streams' calls (moonproxy)", Operator, show_lua_tasks),
     cmd(&["show", "map"], "show map [@ver] [map]", "report available maps or dump a map's contents", User, maps::show_map),
+    cmd(&["show", "peers"], "show peers [dict|-] [section]", "dump some information about all the peers or this peers section", User, |_, args| crate::peers::show::show(args)),
     cmd(&["show", "pools"], "show pools", "report information about the memory pools usage", User, show_pools),
     cmd(&["show", "profiling"], "show profiling [<what>|<#lines>|byaddr]*", "show profiling state (all,status,tasks,memory)", Admin, profiling::show_profiling),
+    cmd(&["show", "resolvers"], "show resolvers [id]", "dumps counters from all resolvers section and associated name servers", User, process::show_resolvers),
+    cmd(&["show", "schema", "json"], "show schema json", "report schema used for stats", User, process::show_schema_json),
+    cmd(&["show", "servers", "conn"], "show servers conn [<backend>]", "dump server connections status (all or for a single backend)", User, servers::show_servers_conn),
     cmd(&["show", "servers", "state"], "show servers state [<backend>]", "dump volatile server information (all or for a single backend)", User, show_servers_state),
     cmd(&["show", "sess"], "show sess [id]", "report the list of current sessions or dump this exact session", Operator, show_sess),
     cmd(&["show", "ssl", "cert"], "show ssl cert [<certfile>]", "display the SSL certificates used in memory, or the details of a file", Admin, ssl_cert::show_cert),
+    cmd(&["show", "ssl", "crt-list"], "show ssl crt-list [-n] [<list>]", "show the list of crt-lists or the content of a crt-list file <list>", Admin, ssl_cert::show_crt_list),
     cmd(&["show", "startup-logs"], "show startup-logs", "report logs emitted during HAProxy startup", Operator, show_startup_logs),
     cmd(&["show", "stat"], "show stat [desc|json|no-maint|typed|up]*", "report counters for each proxy and server", User, show_stat),
     cmd(&["show", "table"], "show table <table> [<filter>]*", "report table usage stats or dump this table's contents (filter: data/key)", User, |e, a| crate::stick::cli::show(a, e.state.level >= Operator)),
@@ -139,9 +161,48 @@ pub fn execute(exec: &mut Exec<'_>, words: &[String]) -> Outcome {
         };
     };
     if exec.state.level < c.level {
-        return Outcome::Reply("Permission denied\n".into());
+        return Outcome::Reply(exec.err("Permission denied\n"));
     }
-    Outcome::Reply((c.run)(exec, &words[c.words.len()..]))
+    let answer = (c.run)(exec, &words[c.words.len()..]);
+    if exec.severity.is_none() && !answer.is_empty() {
+        exec.severity = message_severity(c.words, &answer);
+    }
+    Outcome::Reply(answer)
+}
+
+/// The syslog severity HAProxy 2.6 gives an answer its handler did not mark (for
+/// `severity-output`; `None`: not a message, a dump). A command that answers nothing
+/// when it succeeds answers a message otherwise: an error, but for the successes 2.6
+/// reports as notices (the certificate store's), warnings (`set server ... addr`) or
+/// information (`prepare map`), and the streamed ones it does not mark (`Committing`,
+/// `Inserting`). A `show` or `get` answer is a dump unless it is one of their errors.
+fn message_severity(words: &[&str], answer: &str) -> Option<u8> {
+    const NOTICES: &[&str] = &["New empty certificate store", "Transaction created for", "Transaction updated for", "Transaction aborted for"];
+    const SHOW_ERRORS: &[&str] = &[
+        "Unknown map identifier",
+        "Unknown ACL identifier",
+        "Missing map identifier",
+        "Missing ACL identifier",
+        "Can't find backend.",
+        "No such table",
+        "No such proxy.",
+        "didn't find the specified filename",
+        "Can't display the certificate",
+        "Variable not found.",
+        "Missing process-wide variable identifier",
+    ];
+    let starts = |list: &[&str]| list.iter().any(|p| answer.starts_with(p));
+    match words.first().copied() {
+        Some("show") if words.get(1) == Some(&"version") => Some(6),
+        Some("show" | "get" | "help") => starts(SHOW_ERRORS).then_some(3),
+        _ if answer.starts_with("Committing ") || answer.starts_with("Inserting certificate") => None,
+        _ if starts(NOTICES) => Some(5),
+        _ if answer.starts_with("Entry '") && answer.contains("' deleted in crtlist '") => Some(5),
+        _ if answer.starts_with("Certificate '") && answer.ends_with("' deleted!\n") => Some(5),
+        _ if answer.starts_with("IP changed from") || answer.starts_with("no need to change the addr") => Some(4),
+        _ if answer.starts_with("New version created") => Some(6),
+        _ => Some(3),
+    }
 }
 
 // ---- Lua -------------------------------------------------------------------------
@@ -652,7 +713,7 @@ fn show_servers_state(exec: &mut Exec<'_>, args: &[String]) -> String {
         let Some(b) = exec.host.backend(r.proxy) else { continue };
         let k = index[r.proxy];
         index[r.proxy] += 1;
-        let Some(s) = b.servers().get(k) else { continue };
+        let Some((_, s)) = b.iter_servers().nth(k) else { continue };
         let num = |field: usize| match r.get(field) {
             Value::U32(n) => i64::from(*n),
             Value::U64(n) => i64::try_from(*n).unwrap_or(i64::MAX),

@@ -5,7 +5,11 @@
 //! A reference is named by its file, as written in the configuration, or `#<id>`, its
 //! position in `show map`/`show acl` (the store's files sorted by name). An entry is
 //! named by its key or `#<ref>`, the `0x...` handle `show map <map>` prints.
-//! Versions (`@<ver>`, `prepare`/`commit`) are not supported yet.
+//!
+//! Versions: `prepare map|acl` opens one, `add`, `show` and `clear` take `@<ver>` before
+//! the file to work on it, `commit map|acl @<ver>` makes it the one lookups see
+//! (`patref`'s versions). A version is read as HAProxy reads it, the leading digits
+//! (`@x` is version 0).
 
 use super::Exec;
 use crate::sample::map::patref::{self, PatRef, RefKind};
@@ -31,6 +35,13 @@ impl Family {
             Family::Acl => "Unknown ACL identifier. Please use #<id> or <file>.\n".into(),
         }
     }
+    /// The word of `prepare map|acl`.
+    fn prepare_word(self) -> &'static str {
+        match self {
+            Family::Map => "map",
+            Family::Acl => "acl",
+        }
+    }
     fn word(self) -> &'static str {
         match self {
             Family::Map => "map",
@@ -44,11 +55,19 @@ fn refs() -> Vec<(usize, Arc<PatRef>)> {
     patref::store().list().into_iter().enumerate().collect()
 }
 
+/// `args` without a first `@<ver>` word, and that version.
+fn versioned(args: &[String]) -> (Option<u32>, &[String]) {
+    match args.first().and_then(|a| a.strip_prefix('@')) {
+        Some(v) => {
+            let digits = v.find(|c: char| !c.is_ascii_digit()).map_or(v, |end| &v[..end]);
+            (Some(digits.parse::<u32>().unwrap_or(0)), &args[1..])
+        }
+        None => (None, args),
+    }
+}
+
 /// The reference `name` (`<file>` or `#<id>`) of this family.
 fn find(fam: Family, name: &str) -> Result<Arc<PatRef>, String> {
-    if name.starts_with('@') {
-        return Err("Versioned maps and ACLs are not supported by moonproxy yet.\n".into());
-    }
     let all = refs();
     let found = match name.strip_prefix('#') {
         Some(id) => id.parse::<usize>().ok().and_then(|id| all.into_iter().find(|(i, _)| *i == id)),
@@ -71,27 +90,27 @@ fn entry_id(key: &str) -> Option<u64> {
 }
 
 fn list(fam: Family, args: &[String]) -> String {
+    let (version, args) = versioned(args);
     match args.first() {
+        None if version.is_some() => fam.unknown(),
         None => {
             let mut out = String::from("# id (file) description\n");
             for (id, r) in refs().into_iter().filter(|(_, r)| r.kind() == fam.kind()) {
-                let (_, entries) = r.entries();
+                let (curr, next, count) = r.versions();
                 let used = match fam {
                     Family::Map => "map",
                     Family::Acl => "acl",
                 };
                 out.push_str(&format!(
-                    "{id} ({0}) pattern loaded from file '{0}' used by {used}. curr_ver=0 next_ver=0 entry_cnt={1}\n",
+                    "{id} ({0}) pattern loaded from file '{0}' used by {used}. curr_ver={curr} next_ver={next} entry_cnt={count}\n",
                     r.name(),
-                    entries.len()
                 ));
             }
             out
         }
         Some(name) => match find(fam, name) {
-            Ok(r) => r
-                .entries()
-                .1
+            Ok(r) => version
+                .map_or_else(|| r.entries().1, |v| r.entries_of(v))
                 .iter()
                 .map(|e| match &e.value {
                     Some(v) if fam == Family::Map => format!("0x{:x} {} {v}\n", e.id, e.key),
@@ -111,8 +130,20 @@ pub fn show_acl(_: &mut Exec<'_>, args: &[String]) -> String {
     list(Family::Acl, args)
 }
 
+/// Adds an entry to the current version, or to `version`.
+fn add_entry(fam: Family, r: &PatRef, version: Option<u32>, key: &str, value: Option<&str>) -> Result<(), String> {
+    match version {
+        Some(v) => r.add_at(v, key, value).map_err(|e| format!("{}\n", e.message(fam.prepare_word()))),
+        None => {
+            r.add(key, value);
+            Ok(())
+        }
+    }
+}
+
 pub fn add_map(exec: &mut Exec<'_>, args: &[String]) -> String {
     const USAGE: &str = "'add map' expects three parameters (map identifier, key and value) or one parameter (map identifier) and a payload\n";
+    let (version, args) = versioned(args);
     if let (Some(payload), Some(name)) = (exec.payload, args.first()) {
         // One `key value` a line; the value is the rest of the line.
         let r = match find(Family::Map, name) {
@@ -120,9 +151,9 @@ pub fn add_map(exec: &mut Exec<'_>, args: &[String]) -> String {
             Err(e) => return e,
         };
         for line in payload.lines().map(str::trim).filter(|l| !l.is_empty()) {
-            match line.split_once([' ', '\t']) {
-                Some((key, value)) => r.add(key, Some(value.trim_start())),
-                None => return format!("Missing value for key '{line}'.\n"),
+            let Some((key, value)) = line.split_once([' ', '\t']) else { return format!("Missing value for key '{line}'.\n") };
+            if let Err(e) = add_entry(Family::Map, &r, version, key, Some(value.trim_start())) {
+                return e;
             }
         }
         return String::new();
@@ -131,15 +162,13 @@ pub fn add_map(exec: &mut Exec<'_>, args: &[String]) -> String {
         return USAGE.into();
     }
     match find(Family::Map, &args[0]) {
-        Ok(r) => {
-            r.add(&args[1], Some(&args[2]));
-            String::new()
-        }
+        Ok(r) => add_entry(Family::Map, &r, version, &args[1], Some(&args[2])).err().unwrap_or_default(),
         Err(e) => e,
     }
 }
 
 pub fn add_acl(_: &mut Exec<'_>, args: &[String]) -> String {
+    let (version, args) = versioned(args);
     if args.len() != 2 {
         return "'add acl' expects two parameters: ACL identifier and pattern.\n".into();
     }
@@ -147,10 +176,7 @@ pub fn add_acl(_: &mut Exec<'_>, args: &[String]) -> String {
         Ok(r) if r.kind() == RefKind::Map => {
             "This ACL is shared with a map containing samples. You must use the command 'add map' to add values.\n".into()
         }
-        Ok(r) => {
-            r.add(&args[1], None);
-            String::new()
-        }
+        Ok(r) => add_entry(Family::Acl, &r, version, &args[1], None).err().unwrap_or_default(),
         Err(e) => e,
     }
 }
@@ -203,14 +229,57 @@ pub fn del_acl(_: &mut Exec<'_>, args: &[String]) -> String {
 }
 
 fn clear(fam: Family, args: &[String]) -> String {
+    let (version, args) = versioned(args);
     let Some(name) = args.first() else { return format!("Missing {} identifier.\n", fam.word()) };
     match find(fam, name) {
         Ok(r) => {
-            r.clear();
+            match version {
+                Some(v) => r.clear_version(v),
+                None => r.clear(),
+            }
             String::new()
         }
         Err(e) => e,
     }
+}
+
+/// `prepare map|acl <ref>`: a new version to fill.
+fn prepare(fam: Family, args: &[String]) -> String {
+    match args.first().map(|name| find(fam, name)) {
+        Some(Ok(r)) => format!("New version created: {}\n", r.prepare()),
+        Some(Err(e)) => e,
+        None => fam.unknown(),
+    }
+}
+
+pub fn prepare_map(_: &mut Exec<'_>, args: &[String]) -> String {
+    prepare(Family::Map, args)
+}
+
+pub fn prepare_acl(_: &mut Exec<'_>, args: &[String]) -> String {
+    prepare(Family::Acl, args)
+}
+
+/// `commit map|acl @<ver> <ref>`: that version replaces the current one.
+fn commit(fam: Family, args: &[String]) -> String {
+    let (Some(version), args) = versioned(args) else { return "Missing version number.\n".into() };
+    let r = match args.first().map(|name| find(fam, name)) {
+        Some(Ok(r)) => r,
+        Some(Err(e)) => return e,
+        None => return fam.unknown(),
+    };
+    match r.commit(version) {
+        Ok(()) => String::new(),
+        Err(e) => format!("{}\n", e.message(fam.prepare_word())),
+    }
+}
+
+pub fn commit_map(_: &mut Exec<'_>, args: &[String]) -> String {
+    commit(Family::Map, args)
+}
+
+pub fn commit_acl(_: &mut Exec<'_>, args: &[String]) -> String {
+    commit(Family::Acl, args)
 }
 
 pub fn clear_map(_: &mut Exec<'_>, args: &[String]) -> String {

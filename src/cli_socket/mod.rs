@@ -30,7 +30,9 @@ mod events;
 mod info;
 mod maps;
 mod parse;
+mod process;
 mod profiling;
+mod servers;
 mod session;
 mod ssl_cert;
 mod usage;
@@ -64,6 +66,20 @@ pub trait Host {
     /// Changes a server (state, weight, address, health), with the same messages, logs
     /// and queue hand-outs as a health check's change.
     fn server_op(&mut self, proxy: usize, server: usize, op: ServerOp) -> Result<(), String>;
+    /// `add server <proxy>/<name> <args>`: adds the server on every thread. `Err`:
+    /// HAProxy's answer.
+    fn add_server(&mut self, proxy: usize, name: &str, args: &[String]) -> Result<(), String>;
+    /// `del server`: deletes the server on every thread. `Err`: HAProxy's answer.
+    fn del_server(&mut self, proxy: usize, server: usize) -> Result<(), String>;
+    /// `enable agent` / `disable agent`.
+    fn set_agent(&mut self, proxy: usize, server: usize, enabled: bool);
+    /// The `resolvers` sections, in order, with each name server's id and counters
+    /// (`show resolvers`).
+    fn resolvers(&self) -> Vec<(String, Vec<(String, crate::dns::NsCounters)>)>;
+    /// `enable|disable dynamic-cookie backend`, `set dynamic-cookie-key backend`.
+    fn dynamic_cookie(&mut self, proxy: usize, op: crate::http::persist::DynamicCookieOp);
+    /// A server's idle connection settings (`show servers conn`).
+    fn idle_conf(&self, proxy: usize, server: usize) -> crate::config::model::IdlePoolConf;
     /// Kills the stream with this id (`shutdown session`); `false`: no such stream.
     fn shutdown_stream(&mut self, id: u64) -> bool;
     /// Kills the streams on a server (`shutdown sessions server`).
@@ -198,6 +214,8 @@ pub struct SessionState {
     /// The socket has `expose-fd listeners`: `_getsocks` hands the listening sockets
     /// over (`session::Session::getsocks`).
     pub expose_fd: bool,
+    /// `severity-output`: messages start with their severity.
+    pub severity_output: crate::config::model::SeverityOutput,
 }
 
 /// What all sessions share.
@@ -252,6 +270,23 @@ pub struct Exec<'a> {
     /// The answer is not followed by the empty line that ends the others (HAProxy's
     /// `show events` errors).
     pub bare: bool,
+    /// The answer is a message of this syslog severity (3 an error, 6 information):
+    /// with `severity-output`, it starts with it.
+    pub severity: Option<u8>,
+}
+
+impl Exec<'_> {
+    /// An error message (HAProxy's `cli_err`): `text`, marked for `severity-output`.
+    pub fn err(&mut self, text: impl Into<String>) -> String {
+        self.severity = Some(3);
+        text.into()
+    }
+
+    /// An informational message (HAProxy's `cli_msg(LOG_INFO)`).
+    pub fn info(&mut self, text: impl Into<String>) -> String {
+        self.severity = Some(6);
+        text.into()
+    }
 }
 
 /// One `stats socket` address, opened.
@@ -260,6 +295,7 @@ pub struct CliListener {
     level: CliLevel,
     /// `expose-fd listeners`.
     expose_fd: bool,
+    severity_output: crate::config::model::SeverityOutput,
     /// Live sessions accepted here (at most `stats maxconn`).
     sessions: u32,
     /// Connections are waiting while the socket is at its limit.
@@ -278,7 +314,7 @@ pub fn open(global: &Global) -> Result<Vec<CliListener>, Vec<String>> {
     for s in &global.stats_sockets {
         for addr in &s.bind.addrs {
             match Listener::open(&s.bind, addr, usize::MAX, out.len(), None, None) {
-                Ok(listener) => out.push(CliListener { listener, level: s.level, expose_fd: s.expose_fd_listeners, sessions: 0, blocked: false }),
+                Ok(listener) => out.push(CliListener { listener, level: s.level, expose_fd: s.expose_fd_listeners, severity_output: s.severity_output, sessions: 0, blocked: false }),
                 // Worded as a `bind` line's failure; HAProxy's CLI proxy is `GLOBAL`.
                 Err(e) => errors.push(format!("Binding [{}] for frontend GLOBAL: {e}", s.bind.location)),
             }
@@ -393,7 +429,7 @@ impl Cli {
                 l.blocked = true; // accepted again when one of its sessions ends
                 return;
             }
-            let (level, expose_fd) = (l.level, l.expose_fd);
+            let (level, expose_fd, severity_output) = (l.level, l.expose_fd, l.severity_output);
             let luid = lkey.slot + 1;
             let (sock, peer) = match l.listener.accept() {
                 Accept::Conn { sock, peer, .. } => (sock, peer),
@@ -410,6 +446,7 @@ impl Cli {
             let key = self.table.vacant_key();
             let mut s = Session::new(sock, id, lkey, luid, peer, level, host.now(), self.timeout);
             s.set_expose_fd(expose_fd);
+            s.set_severity_output(severity_output);
             if s.register(host.registry(), token::encode(Kind::Cli, key)).is_err() {
                 if let Some(Entry::Listener(l)) = self.table.get_mut(lkey) {
                     l.sessions -= 1;

@@ -11,7 +11,7 @@
 use super::commands::{self, Outcome};
 use super::events::Follow;
 use super::{parse, Host, SessionState, Shared, StreamLine};
-use crate::config::model::CliLevel;
+use crate::config::model::{CliLevel, SeverityOutput};
 use crate::reactor::Key;
 use crate::stream::conn::Sock;
 use mio::{Interest, Registry, Token};
@@ -70,7 +70,7 @@ impl Session {
             listener,
             luid,
             peer,
-            state: SessionState { level, prompt: false, expert: false, experimental: false, timeout, expose_fd: false },
+            state: SessionState { level, prompt: false, expert: false, experimental: false, timeout, expose_fd: false, severity_output: Default::default() },
             input: Vec::new(),
             pending: VecDeque::new(),
             payload: None,
@@ -99,6 +99,11 @@ impl Session {
             Sock::Tcp(s) => registry.deregister(s),
             Sock::Unix(s) => registry.deregister(s),
         };
+    }
+
+    /// The socket's `severity-output`.
+    pub fn set_severity_output(&mut self, how: crate::config::model::SeverityOutput) {
+        self.state.severity_output = how;
     }
 
     /// The session's socket has `expose-fd listeners`.
@@ -289,11 +294,17 @@ impl Session {
         if words.len() == 1 && words[0] == "_getsocks" {
             return self.getsocks(host, shared);
         }
-        let mut exec = super::Exec { host: &mut *host, state: &mut self.state, shared: &mut *shared, payload, follow: None, bare: false };
+        let mut exec = super::Exec { host: &mut *host, state: &mut self.state, shared: &mut *shared, payload, follow: None, bare: false, severity: None };
         let outcome = commands::execute(&mut exec, words);
-        let (follow, bare) = (exec.follow.take(), exec.bare);
+        let (follow, bare, severity) = (exec.follow.take(), exec.bare, exec.severity);
         match outcome {
             Outcome::Reply(text) => {
+                // A message's severity first, as HAProxy's `severity-output` has it.
+                match (self.state.severity_output, severity) {
+                    (SeverityOutput::Number, Some(level)) => self.output.extend_from_slice(format!("[{level}]: ").as_bytes()),
+                    (SeverityOutput::String, Some(level)) => self.output.extend_from_slice(format!("[{}]: ", severity_name(level)).as_bytes()),
+                    _ => {}
+                }
                 self.output.extend_from_slice(text.as_bytes());
                 match follow {
                     // The answer ends when the client stops the wait.
@@ -432,6 +443,11 @@ impl Session {
         }
         Ok(())
     }
+}
+
+/// A syslog severity's name as `severity-output string` writes it.
+fn severity_name(level: u8) -> &'static str {
+    ["emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"].get(usize::from(level)).copied().unwrap_or("debug")
 }
 
 #[cfg(test)]

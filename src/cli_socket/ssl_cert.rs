@@ -356,6 +356,93 @@ fn ocsp_cert_id(der: &[u8]) -> Result<CertId, &'static str> {
     walk().unwrap_or(Err(UNPARSABLE))
 }
 
+/// `new ssl cert <file>`: an empty certificate, to fill with `set ssl cert` and
+/// `commit ssl cert`, then serve with `add ssl crt-list`.
+pub fn new_cert(_: &mut Exec<'_>, args: &[String]) -> String {
+    let Some(file) = args.first() else { return "'new ssl cert' expects a filename\n".into() };
+    match cert_store::new_cert(file) {
+        Ok(()) => format!("New empty certificate store '{file}'!\n"),
+        Err(e) => format!("{e}\n"),
+    }
+}
+
+/// `del ssl cert <file>`: forgets a certificate no bind or crt-list line serves.
+pub fn del_cert(_: &mut Exec<'_>, args: &[String]) -> String {
+    let Some(file) = args.first() else { return "'del ssl cert' expects a certificate name\n".into() };
+    if transaction().as_ref().is_some_and(|(f, _)| f == file) {
+        return format!("Can't remove the certificate: certificate '{file}' in a transaction!\n\n");
+    }
+    match cert_store::del_cert(file) {
+        Ok(()) => format!("Certificate '{file}' deleted!\n"),
+        // HAProxy 2.6 ends these with an empty line of their own.
+        Err(e) => format!("{e}\n"),
+    }
+}
+
+/// `show ssl crt-list [-n] [<list>]`: the crt-lists, or one's lines (`-n`: numbered).
+pub fn show_crt_list(_: &mut Exec<'_>, args: &[String]) -> String {
+    use crate::tls::crt_list_store;
+    let numbered = args.first().is_some_and(|a| a == "-n");
+    let Some(name) = args.get(usize::from(numbered)) else {
+        if numbered {
+            return "'show ssl crt-list -n' expects a filename or a directory\n".into();
+        }
+        return crt_list_store::names().iter().map(|n| format!("{n}\n")).collect();
+    };
+    match crt_list_store::lines(name) {
+        Some(lines) => {
+            let mut out = format!("# {name}\n");
+            for l in lines {
+                out.push_str(&l.show(numbered));
+                out.push('\n');
+            }
+            out
+        }
+        None => "didn't find the specified filename\n".into(),
+    }
+}
+
+/// `add ssl crt-list <list> <certfile>`, or `add ssl crt-list <list> <<` with the line
+/// (`<certfile> [[<options>]] [<filters>]`) as the payload: the certificate serves new
+/// handshakes for its names (or the filters). As in HAProxy 2.6, words after the
+/// certificate on the command line are ignored; the options of a payload line are
+/// not applied (doc/tls.md).
+pub fn add_crt_list(exec: &mut Exec<'_>, args: &[String]) -> String {
+    const USAGE: &str = "'add ssl crtlist' expects a filename and a certificate name\n";
+    let Some(list) = args.first() else { return USAGE.into() };
+    let (crt, filters) = match (exec.payload, args.get(1)) {
+        (Some(payload), _) => {
+            let line = payload.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
+            let (crt, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+            let rest = rest.trim_start();
+            let filters = match rest.strip_prefix('[') {
+                Some(inner) => inner.split_once(']').map_or("", |(_, f)| f),
+                None => rest,
+            };
+            (crt.to_string(), filters.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+        }
+        (None, Some(crt)) => (crt.clone(), Vec::new()),
+        (None, None) => return USAGE.into(),
+    };
+    if crt.is_empty() {
+        return USAGE.into();
+    }
+    match crate::tls::crt_list_store::add(list, &crt, &filters) {
+        Ok(()) => format!("Inserting certificate '{crt}' in crt-list '{list}'.\nSuccess!\n"),
+        Err(e) => format!("Can't edit the crt-list: {e}\n"),
+    }
+}
+
+/// `del ssl crt-list <list> <certfile>`: its first line naming the certificate; not
+/// the default certificate of a bind line.
+pub fn del_crt_list(_: &mut Exec<'_>, args: &[String]) -> String {
+    let (Some(list), Some(crt)) = (args.first(), args.get(1)) else { return "'del ssl crtlist' expects a filename and a certificate name\n".into() };
+    match crate::tls::crt_list_store::del(list, crt) {
+        Ok(()) => format!("Entry '{crt}' deleted in crtlist '{list}'!\n"),
+        Err(e) => format!("Can't delete the entry: {e}\n"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

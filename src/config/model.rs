@@ -39,6 +39,8 @@ pub struct Config {
     pub peers_tables: Vec<crate::stick::TableDef>,
     /// The names of the `peers` sections (added for stick tables).
     pub peers_sections: Vec<String>,
+    /// The `peers` sections: peers and addresses (`crate::peers`).
+    pub peers: Vec<crate::peers::config::Section>,
     /// `resolvers` sections, in file order (added for DNS resolution, `src/dns/`).
     pub resolvers: Vec<Resolvers>,
     /// The servers resolved at run time through a `resolvers` section (`resolvers <name>`
@@ -471,6 +473,30 @@ pub struct StatsSocket {
     pub level: CliLevel,
     /// `expose-fd listeners` (recorded; fd passing is not implemented yet).
     pub expose_fd_listeners: bool,
+    /// `severity-output none|number|string`: how the sessions start.
+    pub severity_output: SeverityOutput,
+}
+
+/// Whether a CLI message starts with its severity (`severity-output` on `stats socket`,
+/// the CLI's `set severity-output`): `[3]: ` or `[err]: `.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SeverityOutput {
+    #[default]
+    None,
+    Number,
+    String,
+}
+
+impl SeverityOutput {
+    /// `none`, `number`, `string`.
+    pub fn parse(word: &str) -> Option<SeverityOutput> {
+        match word {
+            "none" => Some(SeverityOutput::None),
+            "number" => Some(SeverityOutput::Number),
+            "string" => Some(SeverityOutput::String),
+            _ => None,
+        }
+    }
 }
 
 /// A CLI session's access level, lowest first.
@@ -872,6 +898,8 @@ pub struct Proxy {
     /// `cookie <name> ...`: cookie-based server persistence (backends; added for
     /// cookie persistence, src/http/persist.rs).
     pub cookie: Option<CookieConf>,
+    /// `dynamic-cookie-key <key>`: the secret of `cookie ... dynamic`.
+    pub dynamic_cookie_key: Option<String>,
     /// `compression algo|type|offload` (added for HTTP compression, src/http/compress.rs);
     /// `None` when no `compression` line applies (inherited from `defaults` like the rest).
     pub compression: Option<Compression>,
@@ -1055,6 +1083,9 @@ pub struct CookieConf {
     pub maxidle: u32,
     pub maxlife: u32,
     pub location: Option<Location>,
+    /// `dynamic`: servers without a `cookie` value get one computed from the backend's
+    /// `dynamic-cookie-key` and their address (`crate::http::persist`).
+    pub dynamic: bool,
 }
 
 /// The statistics page of a proxy: `stats enable|uri|realm|auth|refresh|scope|admin|

@@ -89,6 +89,63 @@ struct Name {
 struct Section {
     conf: Resolvers,
     sockets: Vec<(SocketAddr, UdpSocket)>,
+    /// Per name server, as `sockets`.
+    counters: Vec<NsCounters>,
+}
+
+/// What a name server was asked and answered (`show resolvers`, HAProxy's counters and
+/// order). `update`, `cname`, `cname_error`, `any_err` and `too_big` are not counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NsCounters {
+    /// Queries sent.
+    pub sent: u64,
+    /// Queries that could not be sent.
+    pub snd_error: u64,
+    /// Answers with no error.
+    pub valid: u64,
+    pub update: u64,
+    pub cname: u64,
+    pub cname_error: u64,
+    pub any_err: u64,
+    /// `NXDOMAIN` answers.
+    pub nx: u64,
+    /// Queries it left unanswered past `timeout retry`.
+    pub timeout: u64,
+    /// `REFUSED` answers.
+    pub refused: u64,
+    /// Answers with another error code.
+    pub other: u64,
+    /// Datagrams that are not DNS answers.
+    pub invalid: u64,
+    pub too_big: u64,
+    /// Answers with the TC bit.
+    pub truncated: u64,
+    /// Answers to no query in flight (late, or to a query already answered).
+    pub outdated: u64,
+}
+
+impl NsCounters {
+    /// The lines of `show resolvers`, as HAProxy 2.6 prints them.
+    pub fn lines(&self) -> String {
+        let fields = [
+            ("sent", self.sent),
+            ("snd_error", self.snd_error),
+            ("valid", self.valid),
+            ("update", self.update),
+            ("cname", self.cname),
+            ("cname_error", self.cname_error),
+            ("any_err", self.any_err),
+            ("nx", self.nx),
+            ("timeout", self.timeout),
+            ("refused", self.refused),
+            ("other", self.other),
+            ("invalid", self.invalid),
+            ("too_big", self.too_big),
+            ("truncated", self.truncated),
+            ("outdated", self.outdated),
+        ];
+        fields.iter().map(|(name, v)| format!("  {:<13}{v}\n", format!("{name}:"))).collect()
+    }
 }
 
 /// The resolution task of one process.
@@ -116,7 +173,8 @@ impl Dns {
                 let local: SocketAddr = if addr.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { (std::net::Ipv6Addr::UNSPECIFIED, 0).into() };
                 sockets.push((*addr, UdpSocket::bind(local)?));
             }
-            sections.push(Section { conf: conf.clone(), sockets });
+            let counters = vec![NsCounters::default(); sockets.len()];
+            sections.push(Section { conf: conf.clone(), sockets, counters });
         }
         let mut names: Vec<Name> = Vec::new();
         for r in &config.server_resolutions {
@@ -160,6 +218,14 @@ impl Dns {
         Ok(())
     }
 
+    /// The counters of every section's name servers: (section, name server id, counters).
+    pub fn counters(&self) -> Vec<(&str, &str, NsCounters)> {
+        self.sections
+            .iter()
+            .flat_map(|s| s.conf.nameservers.iter().zip(&s.counters).map(move |((id, _), c)| (s.conf.name.as_str(), id.as_str(), *c)))
+            .collect()
+    }
+
     /// The next moment [`Dns::on_timer`] has something to do.
     pub fn next_deadline(&self) -> Option<Instant> {
         self.names.iter().map(|n| n.query.as_ref().map_or(n.next_at, Lookup::deadline)).min()
@@ -178,7 +244,13 @@ impl Dns {
                     n.query = Some(lookup);
                     step
                 }
-                Some(q) if q.deadline() <= now => q.on_timeout(now),
+                Some(q) if q.deadline() <= now => {
+                    // Every name server of the section left the query unanswered.
+                    for c in &mut self.sections[n.section].counters {
+                        c.timeout += 1;
+                    }
+                    q.on_timeout(now)
+                }
                 _ => continue,
             };
             self.step(i, step, "", now, &mut changes);
@@ -208,20 +280,39 @@ impl Dns {
             if from != *ns {
                 continue;
             }
-            let Ok(resp) = wire::parse_response(&buf[..len]) else { continue };
-            self.on_response(&resp, &by, now, &mut changes);
+            let Ok(resp) = wire::parse_response(&buf[..len]) else {
+                self.sections[section].counters[k].invalid += 1;
+                continue;
+            };
+            let ours = self.on_response(&resp, &by, now, &mut changes);
+            let c = &mut self.sections[section].counters[k];
+            match resp.rcode {
+                _ if !ours => c.outdated += 1,
+                wire::RCODE_NOERROR => c.valid += 1,
+                wire::RCODE_NXDOMAIN => c.nx += 1,
+                wire::RCODE_REFUSED => c.refused += 1,
+                _ => c.other += 1,
+            }
+            if resp.truncated {
+                c.truncated += 1;
+            }
         }
         changes
     }
 
-    fn on_response(&mut self, resp: &wire::Response, by: &str, now: Instant, changes: &mut Vec<Change>) {
+    /// Hands an answer to the lookup it answers; `false`: none (a late answer).
+    fn on_response(&mut self, resp: &wire::Response, by: &str, now: Instant, changes: &mut Vec<Change>) -> bool {
         for i in 0..self.names.len() {
             let Some(q) = self.names[i].query.as_mut() else { continue };
             match q.on_response(resp, now) {
                 Step::Wait => {}
-                step => return self.step(i, step, by, now, changes),
+                step => {
+                    self.step(i, step, by, now, changes);
+                    return true;
+                }
             }
         }
+        false
     }
 
     /// Carries out what the lookup of name `i` asks: send its query to every name server
@@ -230,9 +321,13 @@ impl Dns {
         match step {
             Step::Wait => {}
             Step::Send { query, .. } => {
-                for (ns, sock) in &self.sections[self.names[i].section].sockets {
+                let section = &mut self.sections[self.names[i].section];
+                for ((ns, sock), c) in section.sockets.iter().zip(&mut section.counters) {
                     // A failed send is a query that times out.
-                    let _ = sock.send_to(&query, *ns);
+                    match sock.send_to(&query, *ns) {
+                        Ok(_) => c.sent += 1,
+                        Err(_) => c.snd_error += 1,
+                    }
                 }
             }
             Step::Done(outcome) => {

@@ -38,19 +38,65 @@
 //! a valid one gets its cookie again with a fresh last-seen date once it passed
 //! (response letter `U`).
 //!
-//! Not done: `dynamic` cookies, `force-persist`/`ignore-persist`.
+//! Dynamic cookies (`cookie ... dynamic` with `dynamic-cookie-key`): a server without
+//! its own `cookie` value gets the XXH64 (seed 0) of the key, its IPv4 or IPv6 address
+//! bytes and its port as a big-endian 32-bit number, in 16 hex digits, as HAProxy 2.6
+//! computes it; recomputed when the key, the switch (the CLI's `set
+//! dynamic-cookie-key`, `enable|disable dynamic-cookie`) or the address changes.
+//!
+//! Not done: `force-persist`/`ignore-persist`.
 
 use super::{Headers, Method, Request, Response};
-use crate::config::model::{CookieConf, CookieMode, Proxy};
+use crate::config::model::{CookieConf, CookieMode, Proxy, ServerAddr};
+use std::net::SocketAddr;
 
 /// A backend's persistence cookie, ready for the streams.
 #[derive(Clone, Debug)]
 pub struct CookiePersist {
     conf: CookieConf,
-    /// Each server's `cookie` value, indexed like the backend's servers.
+    /// Each server's value, its own or computed, indexed like the backend's servers.
     values: Vec<Option<String>>,
+    /// Each server's own `cookie` value.
+    configured: Vec<Option<String>>,
+    /// Each server's address, for dynamic cookies (`None`: not IPv4 nor IPv6, none).
+    addrs: Vec<Option<SocketAddr>>,
+    /// `dynamic`, as configured then switched by `enable|disable dynamic-cookie`.
+    dynamic: bool,
+    /// `dynamic-cookie-key`.
+    key: Option<String>,
+    /// Servers added at run time that wait for a recomputation to get a dynamic value.
+    later: Vec<bool>,
     /// What follows `<name>=<value>` in an inserted `Set-Cookie`.
     suffix: String,
+}
+
+/// A change of a backend's dynamic cookies (the CLI).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DynamicCookieOp {
+    /// `enable|disable dynamic-cookie backend <b>`.
+    Enable(bool),
+    /// `set dynamic-cookie-key backend <b> <key>`.
+    Key(String),
+}
+
+/// The cookie value HAProxy 2.6 computes for a server at `addr` with `key`.
+pub fn dynamic_cookie(key: &str, addr: SocketAddr) -> String {
+    let mut buf = key.as_bytes().to_vec();
+    match addr.ip() {
+        std::net::IpAddr::V4(ip) => buf.extend_from_slice(&ip.octets()),
+        std::net::IpAddr::V6(ip) => buf.extend_from_slice(&ip.octets()),
+    }
+    buf.extend_from_slice(&u32::from(addr.port()).to_be_bytes());
+    format!("{:016x}", crate::sample::hash::xxh64(&buf, 0))
+}
+
+/// Where a server's connections go, for its dynamic cookie.
+fn cookie_addr(a: &ServerAddr) -> Option<SocketAddr> {
+    match a {
+        ServerAddr::Inet { ip, port } if !ip.is_unspecified() => Some(SocketAddr::new(*ip, port.unwrap_or(0))),
+        ServerAddr::Resolved { addr, .. } => Some(*addr),
+        _ => None,
+    }
 }
 
 /// What persistence did in one transaction.
@@ -116,8 +162,70 @@ impl CookiePersist {
             suffix.push_str("; ");
             suffix.push_str(a);
         }
-        let values = p.servers.iter().map(|s| s.cookie.clone()).collect();
-        Some(CookiePersist { conf, values, suffix })
+        let configured: Vec<Option<String>> = p.servers.iter().map(|s| s.cookie.clone()).collect();
+        let addrs = p.servers.iter().map(|s| cookie_addr(&s.addr)).collect();
+        let dynamic = conf.dynamic;
+        let key = p.dynamic_cookie_key.clone();
+        let mut c = CookiePersist { conf, values: configured.clone(), configured, addrs, dynamic, key, later: Vec::new(), suffix };
+        c.refresh();
+        Some(c)
+    }
+
+    /// Recomputes the values: each server's own, else its dynamic one.
+    fn refresh(&mut self) {
+        let key = self.key.as_deref().filter(|_| self.dynamic);
+        self.values = self
+            .configured
+            .iter()
+            .zip(&self.addrs)
+            .enumerate()
+            .map(|(i, (own, addr))| {
+                let later = self.later.get(i).copied().unwrap_or(false);
+                own.clone().or_else(|| Some(dynamic_cookie(key.filter(|_| !later)?, (*addr)?)))
+            })
+            .collect();
+    }
+
+    /// `enable|disable dynamic-cookie`, `set dynamic-cookie-key`.
+    pub fn dynamic_op(&mut self, op: &DynamicCookieOp) {
+        match op {
+            DynamicCookieOp::Enable(on) => self.dynamic = *on,
+            DynamicCookieOp::Key(key) => self.key = Some(key.clone()),
+        }
+        self.later.clear();
+        self.refresh();
+    }
+
+    /// Server `srv` was added (`add server`), with its own value if any. As in HAProxy
+    /// 2.6 it gets no dynamic value until the next `enable dynamic-cookie`, `set
+    /// dynamic-cookie-key` or change of its address.
+    pub fn add_server(&mut self, srv: usize, own: Option<String>, addr: &ServerAddr) {
+        self.addrs.resize(srv, None);
+        self.configured.resize(srv, None);
+        self.addrs.push(cookie_addr(addr));
+        self.configured.push(own);
+        self.later.resize(srv, false);
+        self.later.push(true);
+        self.refresh();
+    }
+
+    /// Server `srv` moved (`set server ... addr`): its dynamic value follows.
+    pub fn set_addr(&mut self, srv: usize, addr: &ServerAddr) {
+        if let Some(a) = self.addrs.get_mut(srv) {
+            *a = cookie_addr(addr);
+        }
+        if let Some(l) = self.later.get_mut(srv) {
+            *l = false;
+        }
+        self.refresh();
+    }
+
+    /// Server `srv` was deleted: no cookie leads to it any more.
+    pub fn remove_server(&mut self, srv: usize) {
+        if let (Some(own), Some(addr)) = (self.configured.get_mut(srv), self.addrs.get_mut(srv)) {
+            (*own, *addr) = (None, None);
+        }
+        self.refresh();
     }
 
     pub fn name(&self) -> &str {
@@ -375,3 +483,16 @@ fn remove_empty(headers: &mut Headers, name: &str) {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod dynamic_tests {
+    use super::*;
+
+    /// The values HAProxy 2.6 sets for a server at 127.0.0.1:9001.
+    #[test]
+    fn dynamic_cookies_are_haproxys() {
+        let addr: SocketAddr = "127.0.0.1:9001".parse().unwrap();
+        assert_eq!(dynamic_cookie("mykey", addr), "41b020a64630309c");
+        assert_eq!(dynamic_cookie("other", addr), "266e5da3f0cea432");
+    }
+}

@@ -29,7 +29,7 @@ impl ReadyPipe {
 pub fn internal_socket(path: &Path) -> StatsSocket {
     let mut bind = Bind::new(Location { file: Arc::from("master-worker"), line: 0 }, vec![BindAddr::Unix(path.to_path_buf())]);
     bind.mode = Some(0o600);
-    StatsSocket { bind, level: CliLevel::Admin, expose_fd_listeners: true }
+    StatsSocket { bind, level: CliLevel::Admin, expose_fd_listeners: true, severity_output: Default::default() }
 }
 
 /// What a new worker starts from.

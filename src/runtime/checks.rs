@@ -141,26 +141,8 @@ impl Checks {
         let mut slots = Vec::new();
         for (be, b) in farm.backends.iter().enumerate() {
             let Some(b) = b else { continue };
-            for (id, s) in b.iter_servers() {
-                if let Some(slot) = agent_slot(be, id.0, s) {
-                    slots.push(slot);
-                }
-                let Some(timeout) = b.check_timeout(id) else { continue };
-                let http = b.http_probe().cloned();
-                let tcp = if http.is_none() { b.tcp_probe().cloned() } else { None };
-                // `http-check connect port` wins over the server's and the check's port,
-                // and gives one to a server configured without.
-                let rule_port = http.as_ref().and_then(HttpProbe::port).or(tcp.as_ref().and_then(TcpProbe::port));
-                let addr = match (s.check_addr(), rule_port) {
-                    (Some(a), Some(port)) => Some(SocketAddr::new(a.ip(), port)),
-                    (None, Some(port)) => check_ip(s).map(|ip| SocketAddr::new(ip, port)),
-                    (a, None) => a,
-                };
-                let read_timeout = b.check_read_timeout();
-                let tls = s.check_tls().cloned();
-                let sp = s.send_proxy();
-                let send_proxy = sp.version.filter(|_| sp.check);
-                slots.push(CheckSlot { be, srv: id.0, addr, gen: 0, timeout, read_timeout, http, tcp, tls, send_proxy, agent: None, warm: None, probe: None, external: None, running: None, mail: false });
+            for (id, _) in b.iter_servers() {
+                slots.extend(server_slots(be, b, id));
             }
         }
         let sources = farm
@@ -320,6 +302,11 @@ impl Checks {
             return None;
         }
         let agent = slot.agent.is_some();
+        if agent && slot.probe.is_none() && !farm.backend(slot.be).server(ServerId(slot.srv)).agent_enabled() {
+            // `disable agent`: no probe starts until `enable agent`.
+            self.agent_done(cx, key.slot, None);
+            return None;
+        }
         let result = self.on_timer_inner(cx, key);
         if agent {
             // An agent that cannot be reached changes nothing: try again later.
@@ -380,6 +367,33 @@ impl Checks {
                 }
             }
         }
+    }
+
+    /// A server added at run time (`add server`): its slots, their first probe armed
+    /// at once. Their indexes are new, so the other slots' tokens stay valid.
+    pub fn add_server(&mut self, cx: &mut Ctx<'_>, farm: &Farm, be: usize, srv: usize) {
+        let b = farm.backend(be);
+        if let Some(source) = b.server(ServerId(srv)).tuning().source.clone() {
+            self.sources.insert((be, srv), source);
+        }
+        for slot in server_slots(be, b, ServerId(srv)) {
+            cx.timers.arm(cx.now, TimerTarget::Entry(Kind::Check, Key { slot: self.slots.len(), gen: slot.gen }));
+            self.slots.push(slot);
+        }
+    }
+
+    /// A server deleted (`del server`): its probes are dropped and its slots retired
+    /// (their timers and sockets' events no longer match them).
+    pub fn remove_server(&mut self, cx: &mut Ctx<'_>, be: usize, srv: usize) {
+        for s in self.slots.iter_mut().filter(|s| s.be == be && s.srv == srv && !s.mail) {
+            if let Some(mut p) = s.probe.take() {
+                p.conn.deregister(cx.registry);
+            }
+            s.running = None;
+            s.gen = s.gen.wrapping_add(1);
+            s.srv = usize::MAX;
+        }
+        self.sources.remove(&(be, srv));
     }
 
     /// `pp2-never-send-local`: see the field.
@@ -571,6 +585,30 @@ fn tcp_exchange(p: &mut Probe, probe: &TcpProbe, duration: Duration) -> Option<C
             return None;
         }
     }
+}
+
+/// The slots of server `id` of backend `be` (`b`): its agent check's, its health
+/// check's.
+fn server_slots(be: usize, b: &crate::backend::Backend, id: ServerId) -> Vec<CheckSlot> {
+    let s = b.server(id);
+    let mut slots: Vec<CheckSlot> = agent_slot(be, id.0, s).into_iter().collect();
+    let Some(timeout) = b.check_timeout(id) else { return slots };
+        let http = b.http_probe().cloned();
+        let tcp = if http.is_none() { b.tcp_probe().cloned() } else { None };
+        // `http-check connect port` wins over the server's and the check's port,
+        // and gives one to a server configured without.
+        let rule_port = http.as_ref().and_then(HttpProbe::port).or(tcp.as_ref().and_then(TcpProbe::port));
+        let addr = match (s.check_addr(), rule_port) {
+            (Some(a), Some(port)) => Some(SocketAddr::new(a.ip(), port)),
+            (None, Some(port)) => check_ip(s).map(|ip| SocketAddr::new(ip, port)),
+            (a, None) => a,
+        };
+        let read_timeout = b.check_read_timeout();
+        let tls = s.check_tls().cloned();
+        let sp = s.send_proxy();
+        let send_proxy = sp.version.filter(|_| sp.check);
+    slots.push(CheckSlot { be, srv: id.0, addr, gen: 0, timeout, read_timeout, http, tcp, tls, send_proxy, agent: None, warm: None, probe: None, external: None, running: None, mail: false });
+    slots
 }
 
 /// The address a check of `s` connects to, before the port is chosen: the check's

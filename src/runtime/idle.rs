@@ -60,7 +60,18 @@ impl IdlePool {
         }
     }
 
-    fn conf(&self, be: usize, srv: usize) -> IdlePoolConf {
+    /// The pool settings of a server added at run time (`add server`), index `srv`.
+    pub fn add_server(&mut self, be: usize, srv: usize, conf: IdlePoolConf) {
+        if self.confs.len() <= be {
+            self.confs.resize(be + 1, Vec::new());
+        }
+        let confs = &mut self.confs[be];
+        confs.resize(srv, IdlePoolConf::default());
+        confs.push(conf);
+    }
+
+    /// The pool settings of server `srv` (`show servers conn`).
+    pub fn conf(&self, be: usize, srv: usize) -> IdlePoolConf {
         self.confs.get(be).and_then(|s| s.get(srv)).cloned().unwrap_or_default()
     }
 

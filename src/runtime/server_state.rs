@@ -165,7 +165,8 @@ pub fn dump_line(r: &DumpRow<'_>) -> String {
     if s.in_resolution_maint() {
         admin_state |= admin::RMAINT;
     }
-    let paused = if maint { check_state::PAUSED } else { 0 };
+    // A server added in maintenance (`add server`) has its check configured, not paused.
+    let paused = if maint && !s.is_dynamic() { check_state::PAUSED } else { 0 };
     let (status, result, health, chk_state) = match s.check() {
         Some(c) => {
             let status = check_status_code(r.check_status);
@@ -185,8 +186,12 @@ pub fn dump_line(r: &DumpRow<'_>) -> String {
         }
     };
     let agent = &s.tuning().agent;
-    // CONFIGURED | ENABLED | AGENT.
-    let agent_state = if agent.enabled { 0x16 } else { 0 };
+    // CONFIGURED | ENABLED | AGENT, without ENABLED after `disable agent`.
+    let agent_state = match (agent.enabled, s.agent_enabled()) {
+        (false, _) => 0,
+        (true, true) => 0x16,
+        (true, false) => 0x12,
+    };
     let (ip, port) = crate::lua::api::world::ip_port(s.addr());
     let fqdn = match s.addr() {
         ServerAddr::Resolved { host, .. } => host.as_str(),
@@ -195,7 +200,7 @@ pub fn dump_line(r: &DumpRow<'_>) -> String {
     let check_port = s.check().and_then(|c| c.port());
     let dash = |v: Option<IpAddr>| v.map_or("-".to_string(), |ip| ip.to_string());
     format!(
-        "{} {} {} {} {} {op_state} {admin_state} {} {} {} {status} {result} {health} {chk_state} {agent_state} {} 0 {fqdn} {} - {} {} {} {} {}\n",
+        "{} {} {} {} {} {op_state} {admin_state} {} {} {} {status} {result} {health} {chk_state} {agent_state} {} {} {fqdn} {} - {} {} {} {} {}\n",
         r.be_id,
         r.be_name,
         r.srv_id,
@@ -205,6 +210,7 @@ pub fn dump_line(r: &DumpRow<'_>) -> String {
         s.initial_weight(),
         r.last_change.max(0),
         u8::from(forced_be),
+        u8::from(s.forced_id()),
         port.unwrap_or(0),
         u8::from(s.check_tls().is_some()),
         check_port.unwrap_or(0),

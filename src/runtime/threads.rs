@@ -63,6 +63,12 @@ pub enum Msg {
     KillServerStreams { be: usize, srv: usize },
     /// `clear counters [all]`.
     ClearCounters { all: bool },
+    /// CLI `add server`: the same server added here, with the same id and `puid`.
+    AddServer { be: usize, conf: Box<crate::config::model::Server>, puid: u32, ready: bool },
+    /// CLI `del server`: the server deleted here too.
+    DelServer { be: usize, srv: usize },
+    /// CLI `enable|disable dynamic-cookie`, `set dynamic-cookie-key`.
+    DynamicCookie { be: usize, op: crate::http::persist::DynamicCookieOp },
     /// `set maxconn global`: this thread's share of the new limit.
     Maxconn(u32),
     /// A thread asks for this thread's figures; the answer goes to `from`'s mailbox.
@@ -82,6 +88,9 @@ pub enum Ask {
     Totals,
     /// Nothing: the answer means every message posted before was handled ([`barrier`]).
     Barrier,
+    /// Whether a server has connections (established, queued or idle) on the thread
+    /// (`del server`).
+    ServerBusy { be: usize, srv: usize },
 }
 
 #[derive(Debug)]
@@ -89,6 +98,7 @@ pub enum Answer {
     Rows(Vec<Row>),
     Totals(Totals),
     Done,
+    Busy(bool),
 }
 
 /// A thread's share of `show info`'s process figures.
@@ -123,7 +133,24 @@ pub fn respond(what: Ask, proxies: &[ProxyRt], pool: &dyn ServerPool, now: Insta
         }
         Ask::Totals => Answer::Totals(Totals::of(proxies)),
         Ask::Barrier => Answer::Done,
+        Ask::ServerBusy { be, srv } => Answer::Busy(server_busy(pool, be, srv)),
     }
+}
+
+/// Whether server `srv` of backend `be` holds connections on this thread: established
+/// or being established, waiting in its queue, or idle.
+pub fn server_busy(pool: &dyn ServerPool, be: usize, srv: usize) -> bool {
+    let queued = pool.backend_state(be).and_then(|b| b.servers().get(srv)).is_some_and(|s| s.queue_len() > 0);
+    pool.server_conns(be, srv) > 0 || pool.idle_conns(be, srv) > 0 || queued
+}
+
+/// [`server_busy`] on any thread (thread 1, for `del server`).
+pub fn server_busy_anywhere(proxies: &[ProxyRt], pool: &dyn ServerPool, now: Instant, be: usize, srv: usize) -> bool {
+    if server_busy(pool, be, srv) {
+        return true;
+    }
+    let Some(l) = local() else { return false };
+    l.ask(Ask::ServerBusy { be, srv }, &|what| respond(what, proxies, pool, now)).iter().any(|(_, a)| matches!(a, Answer::Busy(true)))
 }
 
 /// Waits (at most [`ASK_TIMEOUT`]) until every other thread handled the messages this
@@ -425,7 +452,7 @@ impl snapshot::Peers for Local {
             .into_iter()
             .filter_map(|(from, a)| match a {
                 Answer::Rows(rows) => Some((from == 1, rows)),
-                Answer::Totals(_) | Answer::Done => None,
+                Answer::Totals(_) | Answer::Done | Answer::Busy(_) => None,
             })
             .collect()
     }

@@ -21,6 +21,7 @@ use std::time::Duration;
 
 mod cli;
 mod dns;
+mod dynamic;
 mod h2;
 mod log_uri;
 mod mailbox;
@@ -121,6 +122,11 @@ pub struct World {
     dns: Option<dns::DnsTask>,
     /// The syslog relay (`log-forward` sections; thread 1 only): `crate::log::forward`.
     pub logfwd: Option<crate::log::forward::Forwarder>,
+    /// The global `ssl-default-server-*` lines, which `add server` applies as the
+    /// configuration's `server` lines do.
+    pub tls_defaults: Vec<(String, Vec<String>)>,
+    /// The `resolvers` sections and their name servers' ids (`show resolvers`).
+    pub resolvers: Vec<(String, Vec<String>)>,
 }
 
 impl World {
@@ -147,6 +153,14 @@ impl World {
         }
         for (p, log) in proxies.iter_mut().zip(&logs) {
             p.logs_streams = log.format.is_some() && !log.logger.is_empty();
+        }
+        // A server a `use-server` rule names cannot be deleted (`del server`).
+        for (be, p) in proxies.iter().enumerate() {
+            if let Some(Some(b)) = farm.backends.get_mut(be) {
+                for (srv, _) in &p.use_servers {
+                    b.set_referenced(ServerId(*srv));
+                }
+            }
         }
         // What `so_id`, `so_name` and `dst_conn` read, on this thread.
         crate::sample::fetch_conn::set_listeners(listeners.iter().map(|l| crate::sample::fetch_conn::ListenerFacts { id: l.luid, name: l.name.clone(), conns: l.conns }).collect());
@@ -187,6 +201,8 @@ impl World {
             listeners_dirty: true,
             dns: None,
             logfwd: None,
+            tls_defaults: Vec::new(),
+            resolvers: Vec::new(),
         }
     }
 
@@ -569,9 +585,10 @@ impl World {
 
     /// `track`: the servers tracking `be/srv` take its new state, last declared first
     /// (HAProxy's order), and their own trackers follow in turn.
-    fn follow_trackers(&mut self, cx: &mut Ctx<'_>, be: usize, srv: usize, now: crate::backend::OpState) {
-        let be_name = self.proxies[be].name.clone();
-        let srv_name = self.farm.backend(be).server(ServerId(srv)).name().to_string();
+    /// The servers that `track` server `srv` of `be`, as (backend, server).
+    fn trackers_of(&self, be: usize, srv: usize) -> Vec<(usize, usize)> {
+        let be_name = &self.proxies[be].name;
+        let srv_name = self.farm.backend(be).server(ServerId(srv)).name();
         let mut trackers = Vec::new();
         for (bi, b) in self.farm.backends.iter().enumerate() {
             let Some(b) = b else { continue };
@@ -582,7 +599,12 @@ impl World {
                 }
             }
         }
-        let via = format!("{be_name}/{srv_name}");
+        trackers
+    }
+
+    fn follow_trackers(&mut self, cx: &mut Ctx<'_>, be: usize, srv: usize, now: crate::backend::OpState) {
+        let trackers = self.trackers_of(be, srv);
+        let via = format!("{}/{}", self.proxies[be].name, self.farm.backend(be).server(ServerId(srv)).name());
         for (bi, si) in trackers.into_iter().rev() {
             let before = self.farm.backend(bi).server(ServerId(si)).op_state();
             let report = self.farm.backend_mut(bi).set_tracked_state(ServerId(si), now, &via);
@@ -696,6 +718,7 @@ impl World {
         }
         self.phase = Phase::SoftStop;
         crate::sample::fetch_conn::set_stopping();
+        crate::peers::soft_stop(); // the next process is taught the tables
         for l in &mut self.listeners {
             l.close(cx.registry);
         }
@@ -857,7 +880,7 @@ fn apply_server_op_here(
     use crate::backend::{AdminState, OpState, StateReport};
     use crate::lua::host::ServerOp;
     let Some(Some(b)) = farm.backends.get_mut(be) else { return Err(NoSuch::Backend) };
-    if srv >= b.servers().len() {
+    if b.servers().get(srv).is_none_or(|s| s.is_deleted()) {
         return Err(NoSuch::Server);
     }
     let id = ServerId(srv);
@@ -866,7 +889,12 @@ fn apply_server_op_here(
         ServerOp::Maxconn(n) => b.set_maxconn(id, n),
         ServerOp::Addr(ip, port) => {
             let port = port.or_else(|| b.server(id).socket_addr().map(|a| a.port()));
-            b.set_addr(id, crate::config::model::ServerAddr::Inet { ip, port });
+            let addr = crate::config::model::ServerAddr::Inet { ip, port };
+            if let Some(persist) = proxies[be].persist.as_mut() {
+                // A dynamic cookie follows the address.
+                persist.set_addr(srv, &addr);
+            }
+            b.set_addr(id, addr);
             // Idle connections go to the old address.
             farm.idle.purge_server(cx, be, srv);
             StateReport::default()

@@ -65,10 +65,14 @@ pub fn record_capture(response: bool, slot: usize, value: &[u8]) -> bool {
 }
 
 /// Stores the captures recorded since the last call into the transaction's slots.
+#[inline]
 pub fn apply_captures(req: &mut Vec<Option<Vec<u8>>>, res: &mut Vec<Option<Vec<u8>>>) {
-    if !CAPTURE_USED.load(Ordering::Relaxed) {
-        return;
+    if CAPTURE_USED.load(Ordering::Relaxed) {
+        drain_captures(req, res);
     }
+}
+
+fn drain_captures(req: &mut Vec<Option<Vec<u8>>>, res: &mut Vec<Option<Vec<u8>>>) {
     PENDING.with(|p| {
         for (response, slot, value) in p.borrow_mut().drain(..) {
             let slots = if response { &mut *res } else { &mut *req };

@@ -154,7 +154,7 @@ fn server_addr(cx: &dyn SampleCtx) -> Option<SocketAddr> {
         let (proxies, pool) = w?.proxies()?;
         let i = proxies.iter().position(|p| p.name == be)?;
         let b = pool.backend_state(i)?;
-        b.servers().iter().find(|s| s.name() == srv)?.socket_addr()
+        b.server(b.server_by_name(srv)?).socket_addr()
     })
 }
 

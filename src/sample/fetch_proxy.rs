@@ -242,7 +242,7 @@ fn with_server<R>(be: &str, srv: &str, f: impl FnOnce(&ProxyRt, &Server, usize) 
     with_proxies(|all, pool| {
         let i = all.iter().position(|p| p.name == be)?;
         let b = pool.backend_state(i)?;
-        let sid = b.servers().iter().position(|s| s.name() == srv)?;
+        let sid = b.server_by_name(srv)?.0;
         f(&all[i], &b.servers()[sid], sid)
     })
 }

@@ -233,7 +233,7 @@ mod tests {
         let ext: Vec<u8> = vec![0, 10, 0, 6, 0, 4, 0, 0x1d, 0, 0x17, 0, 11, 0, 2, 1, 0];
         body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
         body.extend(ext);
-        let mut msg = vec![details::CLIENT_HELLO, 0, 0, body.len() as u8];
+        let mut msg = vec![crate::tls::hello::CLIENT_HELLO, 0, 0, body.len() as u8];
         msg.extend(body);
         d.client_hello = Some(msg);
         d.capture_size = 10;

@@ -50,8 +50,8 @@ pub fn lookup(name: &str) -> Option<&'static Fetch> {
     FETCHES.iter().find(|f| f.name == name)
 }
 
-const HANDSHAKE: u8 = 0x16;
-const CLIENT_HELLO: u8 = 1;
+use crate::tls::hello::{ClientHello, Reader, HANDSHAKE};
+
 const SERVER_NAME: u16 = 0;
 const SUPPORTED_GROUPS: u16 = 10;
 const ALPN: u16 = 16;
@@ -66,45 +66,6 @@ enum NoHello {
     Invalid,
 }
 
-/// The parts of a ClientHello the fetches read.
-#[derive(Debug)]
-struct Hello<'a> {
-    /// `client_version` (major, minor): 3.3 for TLS 1.2 and 1.3 alike.
-    version: (u8, u8),
-    /// The extensions block, after its length.
-    extensions: &'a [u8],
-}
-
-impl<'a> Hello<'a> {
-    /// The body of extension `ty`, if the client sent it.
-    fn extension(&self, ty: u16) -> Option<&'a [u8]> {
-        let mut rest = self.extensions;
-        while rest.len() >= 4 {
-            let t = u16::from_be_bytes([rest[0], rest[1]]);
-            let len = usize::from(u16::from_be_bytes([rest[2], rest[3]]));
-            let body = rest.get(4..4 + len)?;
-            if t == ty {
-                return Some(body);
-            }
-            rest = &rest[4 + len..];
-        }
-        None
-    }
-}
-
-/// Reads `n` bytes at `*at`, moving it on.
-fn take<'a>(b: &'a [u8], at: &mut usize, n: usize) -> Result<&'a [u8], NoHello> {
-    let out = b.get(*at..*at + n).ok_or(NoHello::Invalid)?;
-    *at += n;
-    Ok(out)
-}
-
-/// A vector with a `width`-byte length prefix.
-fn vector<'a>(b: &'a [u8], at: &mut usize, width: usize) -> Result<&'a [u8], NoHello> {
-    let len = take(b, at, width)?.iter().fold(0usize, |n, &x| n << 8 | usize::from(x));
-    take(b, at, len)
-}
-
 /// The body of the first record of `data`, a handshake record.
 fn first_record(data: &[u8]) -> Result<&[u8], NoHello> {
     let header = data.get(..5).ok_or(NoHello::Incomplete)?;
@@ -116,19 +77,8 @@ fn first_record(data: &[u8]) -> Result<&[u8], NoHello> {
 }
 
 /// The ClientHello a handshake record carries.
-fn client_hello(record: &[u8]) -> Result<Hello<'_>, NoHello> {
-    let mut at = 0;
-    let head = take(record, &mut at, 4)?;
-    if head[0] != CLIENT_HELLO {
-        return Err(NoHello::Invalid);
-    }
-    let version = take(record, &mut at, 2)?;
-    take(record, &mut at, 32)?; // random
-    vector(record, &mut at, 1)?; // session id
-    vector(record, &mut at, 2)?; // cipher suites
-    vector(record, &mut at, 1)?; // compression methods
-    let extensions = if at == record.len() { &[][..] } else { vector(record, &mut at, 2)? };
-    Ok(Hello { version: (version[0], version[1]), extensions })
+fn client_hello(record: &[u8]) -> Result<ClientHello<'_>, NoHello> {
+    ClientHello::parse(record).ok_or(NoHello::Invalid)
 }
 
 /// Runs `f` on the first record of the `dir` buffer; waits (may change) while it is
@@ -148,7 +98,7 @@ fn with_record(cx: &dyn SampleCtx, dir: Dir, f: impl FnOnce(&[u8]) -> Option<Sam
 }
 
 /// Runs `f` on the request's ClientHello ([`with_record`]).
-fn with_hello(cx: &dyn SampleCtx, f: impl FnOnce(&Hello<'_>) -> Option<Sample>) -> Option<Sample> {
+fn with_hello(cx: &dyn SampleCtx, f: impl FnOnce(&ClientHello<'_>) -> Option<Sample>) -> Option<Sample> {
     with_record(cx, Dir::Req, |record| f(&client_hello(record).ok()?))
 }
 
@@ -165,38 +115,36 @@ fn sni(cx: &dyn SampleCtx) -> Option<Sample> {
 
 /// `req.ssl_ver`: the hello's version, major * 65536 + minor.
 fn version(cx: &dyn SampleCtx) -> Option<Sample> {
-    with_hello(cx, |h| Some(Sample::Sint(i64::from(h.version.0) << 16 | i64::from(h.version.1))))
+    with_hello(cx, |h| Some(Sample::Sint(i64::from(h.version >> 8) << 16 | i64::from(h.version & 0xff))))
 }
 
 /// The host name of a `server_name` extension (the first entry of type host_name).
 fn server_name(ext: &[u8]) -> Option<&[u8]> {
-    let mut at = 0;
-    let mut list = vector(ext, &mut at, 2).ok()?;
-    while !list.is_empty() {
-        let (ty, mut at) = (list[0], 1);
-        let name = vector(list, &mut at, 2).ok()?;
+    let list = Reader { bytes: ext, at: 0 }.vector(2)?;
+    let mut r = Reader { bytes: list, at: 0 };
+    while r.at < list.len() {
+        let ty = r.take(1)?[0];
+        let name = r.vector(2)?;
         if ty == 0 {
             return Some(name);
         }
-        list = &list[at..];
     }
     None
 }
 
 /// The first protocol of an ALPN extension.
 fn first_alpn(ext: &[u8]) -> Option<&[u8]> {
-    let mut at = 0;
-    let list = vector(ext, &mut at, 2).ok()?;
-    let mut at = 0;
-    vector(list, &mut at, 1).ok()
+    let list = Reader { bytes: ext, at: 0 }.vector(2)?;
+    Reader { bytes: list, at: 0 }.vector(1)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tls::hello::CLIENT_HELLO;
 
     /// The ClientHello in the first record of `data`, as the fetches read it.
-    fn parse(data: &[u8]) -> Result<Hello<'_>, NoHello> {
+    fn parse(data: &[u8]) -> Result<ClientHello<'_>, NoHello> {
         client_hello(first_record(data)?)
     }
 
@@ -233,7 +181,7 @@ mod tests {
         let alpn = (ALPN, vec![0, 12, 2, b'h', b'2', 8, b'h', b't', b't', b'p', b'/', b'1', b'.', b'1']);
         let rec = hello(&[sni("a.test"), alpn, (SESSION_TICKET, vec![])]);
         let h = parse(&rec).unwrap();
-        assert_eq!(h.version, (3, 3));
+        assert_eq!(h.version, 0x0303);
         assert_eq!(server_name(h.extension(SERVER_NAME).unwrap()), Some(&b"a.test"[..]));
         assert_eq!(first_alpn(h.extension(ALPN).unwrap()), Some(&b"h2"[..]));
         assert_eq!(h.extension(SESSION_TICKET), Some(&[][..]));

@@ -230,7 +230,7 @@ pub fn server_state_changed(p: &mut ProxyRt, b: &Backend, srv: usize, now: Insta
     if let (Some(clock), Some(s)) = (p.counters.server_states.get_mut(srv), b.servers().get(srv)) {
         clock.changed(s.op_state() == crate::backend::OpState::Up, now);
     }
-    let up = !b.eligible_servers().is_empty() || b.servers().is_empty();
+    let up = !b.eligible_servers().is_empty() || !b.has_servers();
     if up != p.counters.be_up {
         p.counters.be_up = up;
         p.counters.be_state.changed(up, now);

@@ -471,7 +471,7 @@ fn backend_row(view: &View<'_>, i: usize, p: &ProxyRt, b: &Backend) -> Row {
     r.set(f::WRETR, Value::U64(bc.retries));
     r.set(f::WREDIS, Value::U64(bc.redispatches));
     let eligible = b.eligible_servers();
-    let up = !eligible.is_empty() || b.servers().is_empty();
+    let up = !eligible.is_empty() || !b.has_servers();
     r.set(f::STATUS, Value::Str(if up { "UP" } else { "DOWN" }.into()));
     let weight: u32 = eligible.iter().map(|id| b.server(*id).weight()).sum();
     r.set(f::WEIGHT, Value::U32(weight));
@@ -480,7 +480,7 @@ fn backend_row(view: &View<'_>, i: usize, p: &ProxyRt, b: &Backend) -> Row {
     r.set(f::BCK, Value::u32(b.backup_servers()));
     r.set(f::CHKDOWN, Value::U64(bc.down_transitions));
     r.set(f::LASTCHG, secs(view.now.saturating_duration_since(p.counters.be_state.last_change)));
-    if !b.servers().is_empty() {
+    if b.has_servers() {
         r.set(f::DOWNTIME, secs(p.counters.be_state.downtime(view.now)));
     }
     r.set(f::LBTOT, Value::U64(bc.cum_lbconn));

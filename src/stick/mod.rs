@@ -30,10 +30,12 @@ pub use table::{Key, KeyType, Table, TableDef};
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Instant;
 
-/// Milliseconds since the first use of the stick-table clock (monotonic).
+/// Milliseconds of the stick-table clock (monotonic). It starts at 2^31 rather than 0
+/// so that a counter a peer received, whose period began before this process started,
+/// still has its start on this clock.
 pub fn now_ms() -> u64 {
     static START: OnceLock<Instant> = OnceLock::new();
-    START.get_or_init(Instant::now).elapsed().as_millis() as u64
+    (1 << 31) + START.get_or_init(Instant::now).elapsed().as_millis() as u64
 }
 
 /// The tables of the process, in declaration order.

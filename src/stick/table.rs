@@ -162,8 +162,11 @@ pub struct Entry {
     pub ref_cnt: u32,
     /// Last touch + `expire` (the last touch without `expire`): the eviction order.
     pub expire: u64,
-    /// Tie-breaker of the eviction index.
+    /// Tie-breaker of the eviction index, and the order of updates (peers push the
+    /// entries updated after the last one they sent).
     seq: u64,
+    /// The last update came from a peer (`crate::peers`): not pushed back to peers.
+    pub from_peer: bool,
 }
 
 #[derive(Default)]
@@ -171,6 +174,8 @@ struct Entries {
     map: HashMap<Key, Entry>,
     /// (expire, seq) → key: the least recently touched first.
     order: BTreeMap<(u64, u64), Key>,
+    /// seq → key: the update order, for peers.
+    updates: BTreeMap<u64, Key>,
     next_seq: u64,
 }
 
@@ -225,7 +230,7 @@ impl Locked<'_> {
             if self.e.map.len() >= self.def.size && !self.evict_oldest() {
                 return None;
             }
-            let entry = Entry { data: Data::new(&self.def.store), ref_cnt: 0, expire: 0, seq: 0 };
+            let entry = Entry { data: Data::new(&self.def.store), ref_cnt: 0, expire: 0, seq: 0, from_peer: false };
             self.e.map.insert(key.clone(), entry);
             self.touch(key, now);
         }
@@ -239,15 +244,37 @@ impl Locked<'_> {
     /// Sets the entry's expiry to `now + expire` and moves it to the end of the
     /// eviction order.
     pub fn touch(&mut self, key: &Key, now: u64) {
-        let expire = now + self.def.expire.unwrap_or(0);
-        let seq = self.e.next_seq;
+        self.touch_at(key, now + self.def.expire.unwrap_or(0), false);
+    }
+
+    /// The update of a peer: the entry expires at `expire` (the peer may tell how long
+    /// it still has) and is not pushed back to peers.
+    pub fn touch_from_peer(&mut self, key: &Key, expire: u64) {
+        self.touch_at(key, expire, true);
+    }
+
+    fn touch_at(&mut self, key: &Key, expire: u64, from_peer: bool) {
+        // Seqs start at 1: 0 is a new entry's, not yet in the indexes.
         self.e.next_seq += 1;
+        let seq = self.e.next_seq;
         let Some(entry) = self.e.map.get_mut(key) else { return };
         let old = (entry.expire, entry.seq);
         entry.expire = expire;
         entry.seq = seq;
-        self.e.order.remove(&old);
+        entry.from_peer = from_peer;
+        if old.1 != 0 {
+            self.e.order.remove(&old);
+            self.e.updates.remove(&old.1);
+        }
         self.e.order.insert((expire, seq), key.clone());
+        self.e.updates.insert(seq, key.clone());
+    }
+
+    /// Up to `max` entries updated after update `seq`, oldest update first, with the
+    /// seq of their last update.
+    pub fn updated_after(&self, seq: Option<u64>, max: usize) -> Vec<(u64, Key)> {
+        let from = seq.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
+        self.e.updates.range((from, std::ops::Bound::Unbounded)).take(max).map(|(s, k)| (*s, k.clone())).collect()
     }
 
     /// Removes `key` unless a stream tracks it; true when removed.
@@ -257,6 +284,7 @@ impl Locked<'_> {
                 let at = (entry.expire, entry.seq);
                 self.e.map.remove(key);
                 self.e.order.remove(&at);
+                self.e.updates.remove(&at.1);
                 true
             }
             _ => false,
@@ -307,6 +335,11 @@ impl Locked<'_> {
 }
 
 impl Entry {
+    /// The order of the entry's last update among the table's.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
     /// The value of `ty` as stored (not resolved through the arrays): `server_key`.
     pub fn value<'e>(&'e self, def: &TableDef, ty: DataType) -> Option<&'e Value> {
         def.index(ty).map(|i| &self.data.0[i])

@@ -55,9 +55,11 @@ thread_local! {
     static NEXT_KEY: Cell<i64> = const { Cell::new(1) };
 }
 
-/// The id of the `pos`-th `filter lua.*` line of proxy `proxy`, for the driver.
+/// The id of the `pos`-th `filter lua.*` line of proxy `proxy`, for the driver: the
+/// two indexes side by side in one Lua integer, distinct for every pair.
 pub fn conf_id(proxy: usize, pos: usize) -> i64 {
-    (proxy * 1000 + pos) as i64
+    let (proxy, pos) = (u32::try_from(proxy).expect("proxy index"), u32::try_from(pos).expect("filter index"));
+    (i64::from(proxy) << 32) | i64::from(pos)
 }
 
 /// One filter instance of a transaction.
@@ -768,6 +770,7 @@ mod tests {
     #[test]
     fn configuration_ids_are_distinct_per_proxy_and_line() {
         assert_ne!(conf_id(0, 1), conf_id(1, 0));
-        assert_eq!(conf_id(2, 3), 2003);
+        assert_ne!(conf_id(0, 1000), conf_id(1, 0));
+        assert_eq!(conf_id(2, 3), (2 << 32) | 3);
     }
 }

@@ -888,8 +888,13 @@ impl Stream {
             self.http_reject(env, 403, Termination::new(Cause::ProxyAbort, Phase::Request));
             return false;
         }
-        let be_name = self.backend.map(|b| env.proxies[b].name.as_str());
         let p = &env.proxies[proxy];
+        // Nothing to run and nothing that answers after the rules (most proxies, and
+        // each request goes through two of them): no rule environment to set up.
+        if p.http_rules.request.is_empty() && p.stats_page.is_none() && !self.lua.as_ref().is_some_and(|l| l.pending()) {
+            return true;
+        }
+        let be_name = self.backend.map(|b| env.proxies[b].name.as_str());
         let h = self.http.as_mut().expect("HTTP mode");
         let mut renv = RuleEnv {
             src: self.src,

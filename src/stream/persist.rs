@@ -69,7 +69,7 @@ impl Stream {
         let rdp::Cookie::Found(value) = rdp::cookie(self.req.buf.data(), Some(name.as_bytes())) else { return None };
         let addr = std::net::SocketAddr::V4(rdp::msts_server(value)?);
         let servers = env.pool.backend_state(be)?.servers();
-        let named: Vec<usize> = (0..servers.len()).filter(|&i| servers[i].socket_addr() == Some(addr)).collect();
+        let named: Vec<usize> = (0..servers.len()).filter(|&i| !servers[i].is_deleted() && servers[i].socket_addr() == Some(addr)).collect();
         named.into_iter().find_map(|srv| env.pool.pick_persistent(be, srv, down_ok).map(|(pick, _)| pick))
     }
 
@@ -80,9 +80,9 @@ impl Stream {
         let rules = env.proxies[be].stick_rules.as_deref()?;
         let acls = &env.proxies[be].acls;
         let stuck = self.with_route_ctx(env.proxies, be, |cx| rules.on_request(acls, cx, may_match && avoid.is_none()))?;
-        let servers = env.pool.backend_state(be)?.servers();
-        let by_name = servers.iter().position(|s| !stuck.name.is_empty() && s.name() == stuck.name);
-        let srv = by_name.or_else(|| servers.iter().position(|s| s.puid() == stuck.id))?;
+        let b = env.pool.backend_state(be)?;
+        let by_name = b.iter_servers().find(|(_, s)| !stuck.name.is_empty() && s.name() == stuck.name);
+        let srv = by_name.or_else(|| b.iter_servers().find(|(_, s)| s.puid() == stuck.id))?.0 .0;
         env.pool.pick_persistent(be, srv, down_ok).map(|(pick, _)| pick)
     }
 

@@ -6,6 +6,7 @@ pub mod affinity;
 pub mod crypt;
 pub mod daemon;
 pub mod fd;
+pub mod libs;
 pub mod oldpids;
 pub mod scm;
 pub mod privs;

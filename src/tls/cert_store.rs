@@ -40,6 +40,65 @@ impl Slot {
 /// Every slot by its file name; dead ones (a configuration dropped) are skipped.
 static STORE: Mutex<Vec<(String, Weak<Slot>)>> = Mutex::new(Vec::new());
 
+/// The certificates the CLI keeps alive: made by `new ssl cert` (`None` until a
+/// certificate is committed), or taken out of every crt-list line by `del ssl
+/// crt-list`; `del ssl cert` forgets them.
+static KEPT: Mutex<Vec<(String, Option<Arc<Slot>>)>> = Mutex::new(Vec::new());
+
+fn kept() -> std::sync::MutexGuard<'static, Vec<(String, Option<Arc<Slot>>)>> {
+    KEPT.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// `new ssl cert <file>`: an empty certificate to fill with `set ssl cert` and
+/// `commit ssl cert`. `Err`: HAProxy's message.
+pub fn new_cert(filename: &str) -> Result<(), String> {
+    if is_loaded(filename) || kept().iter().any(|(f, _)| f == filename) {
+        return Err(format!("Certificate '{filename}' already exists!"));
+    }
+    kept().push((filename.to_string(), None));
+    Ok(())
+}
+
+/// `add ssl crt-list`: the certificate of `filename` to serve on a new line. `Err`:
+/// HAProxy's reason.
+pub fn slot_for_list(filename: &str) -> Result<Arc<Slot>, String> {
+    if let Some((_, kept)) = kept().iter().find(|(f, _)| f == filename) {
+        return kept.clone().ok_or_else(|| format!("certificate '{filename}' is empty!"));
+    }
+    slots(filename).into_iter().next().ok_or_else(|| format!("certificate '{filename}' does not exist!"))
+}
+
+/// `del ssl crt-list` took `slot` out of a line: keep the certificate known.
+pub fn keep(filename: &str, slot: Arc<Slot>) {
+    let mut kept = kept();
+    if !kept.iter().any(|(f, _)| f == filename) {
+        kept.push((filename.to_string(), Some(slot)));
+    }
+}
+
+/// How many places serve `filename`'s certificate (bind lines, crt-list lines): the
+/// references to its slots beyond the CLI's own.
+fn instances(filename: &str) -> usize {
+    let own = kept().iter().find(|(f, _)| f == filename).and_then(|(_, s)| s.clone());
+    let slots = slots(filename);
+    let refs: usize = slots.iter().map(|s| Arc::strong_count(s) - 1).sum();
+    // `own` and `slots` hold one reference each to the kept slot.
+    refs.saturating_sub(usize::from(own.is_some()) * 2)
+}
+
+/// `del ssl cert <file>`: forgets a certificate no line serves. `Err`: HAProxy's message.
+pub fn del_cert(filename: &str) -> Result<(), String> {
+    let known = is_loaded(filename) || kept().iter().any(|(f, _)| f == filename);
+    if !known {
+        return Err(format!("Can't remove the certificate: certificate '{filename}' doesn't exist!\n"));
+    }
+    if instances(filename) > 0 {
+        return Err(format!("Can't remove the certificate: certificate '{filename}' in use, can't be deleted!\n"));
+    }
+    kept().retain(|(f, _)| f != filename);
+    Ok(())
+}
+
 /// A new slot for the certificate loaded from `filename`.
 pub fn register(filename: &str, ck: Arc<CertifiedKey>, names: Vec<String>) -> Arc<Slot> {
     let slot = Arc::new(Slot { current: RwLock::new((ck, names)) });
@@ -89,8 +148,11 @@ fn slots(filename: &str) -> Vec<Arc<Slot>> {
 /// Every certificate file a bind line loaded, sorted and once each (the CLI's
 /// `show ssl cert`).
 pub fn filenames() -> Vec<String> {
-    let store = STORE.lock().unwrap_or_else(|e| e.into_inner());
-    let mut names: Vec<String> = store.iter().filter(|(_, w)| w.strong_count() > 0).map(|(f, _)| f.clone()).collect();
+    let mut names: Vec<String> = {
+        let store = STORE.lock().unwrap_or_else(|e| e.into_inner());
+        store.iter().filter(|(_, w)| w.strong_count() > 0).map(|(f, _)| f.clone()).collect()
+    };
+    names.extend(kept().iter().map(|(f, _)| f.clone()));
     names.sort();
     names.dedup();
     names
@@ -117,9 +179,11 @@ pub fn replace(filename: &str, update: &Update<'_>) -> Result<(), String> {
 /// would serve, without serving it ([`replace`]'s first half; `None`: nothing to
 /// change).
 pub fn prepare(filename: &str, update: &Update<'_>) -> Result<Option<Prepared>, String> {
-    let Some(old) = current(filename) else {
+    let old = current(filename);
+    let empty = old.is_none() && kept().iter().any(|(f, s)| f == filename && s.is_none());
+    if old.is_none() && !empty {
         return Err("Can't replace a certificate which is not referenced by the configuration!".into());
-    };
+    }
     if update.crt.is_none() && update.key.is_none() && update.ocsp.is_none() {
         return Ok(None);
     }
@@ -129,7 +193,10 @@ pub fn prepare(filename: &str, update: &Update<'_>) -> Result<Option<Prepared>, 
             .ok()
             .filter(|c| !c.is_empty())
             .ok_or_else(|| format!("unable to load certificate from file '{filename}'.\nCan't load the payload for 'crt'"))?,
-        None => old.cert.clone(),
+        None => match &old {
+            Some(old) => old.cert.clone(),
+            None => return Err(format!("unable to load certificate from file '{filename}'.\nCan't load the payload for 'crt'")),
+        },
     };
     let no_key = || format!("unable to load SSL private key into SSL Context '{filename}'.\n");
     let key_pem = update.key.or(update.crt.filter(|pem| PrivateKeyDer::from_pem_slice(pem).is_ok()));
@@ -138,11 +205,13 @@ pub fn prepare(filename: &str, update: &Update<'_>) -> Result<Option<Prepared>, 
             let der = PrivateKeyDer::from_pem_slice(pem).map_err(|_| no_key())?;
             rustls::crypto::ring::sign::any_supported_type(&der).map_err(|_| no_key())?
         }
-        None if update.crt.is_some() => return Err(no_key()),
-        None => old.key.clone(),
+        None => match &old {
+            Some(old) if update.crt.is_none() => old.key.clone(),
+            _ => return Err(no_key()),
+        },
     };
     let mut ck = CertifiedKey::new(certs, key);
-    ck.ocsp = if update.crt.is_some() { None } else { old.ocsp.clone() };
+    ck.ocsp = if update.crt.is_some() { None } else { old.as_ref().and_then(|o| o.ocsp.clone()) };
     if let Some(b64) = update.ocsp {
         let text: Vec<u8> = b64.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
         let der = crate::sample::conv::b64_decode(&text, false).ok_or("Error reading OCSP response in base64 formatCan't load the payload for 'ocsp'")?;
@@ -159,12 +228,19 @@ pub fn prepare(filename: &str, update: &Update<'_>) -> Result<Option<Prepared>, 
 pub fn install(filename: &str, prepared: &Prepared) -> Result<usize, String> {
     let slots = slots(filename);
     if slots.is_empty() {
-        return Err("Can't replace a certificate which is not referenced by the configuration!".into());
+        // A certificate made by `new ssl cert`, filled for the first time.
+        let mut kept = kept();
+        let Some((_, empty)) = kept.iter_mut().find(|(f, s)| f == filename && s.is_none()) else {
+            return Err("Can't replace a certificate which is not referenced by the configuration!".into());
+        };
+        *empty = Some(register(filename, prepared.ck.clone(), prepared.names.clone()));
+        return Ok(0);
     }
     for slot in &slots {
         slot.set(prepared.ck.clone(), prepared.names.clone());
     }
-    Ok(slots.len())
+    drop(slots);
+    Ok(instances(filename))
 }
 
 /// Staples the DER OCSP response `der` to every certificate it is about, from the

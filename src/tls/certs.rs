@@ -9,7 +9,7 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 fn read(path: &Path) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("unable to load SSL certificate from file '{}' : {}.", path.display(), crate::listener::strerror(&e)))
@@ -105,12 +105,14 @@ pub struct CrtSpec {
     /// Which of the bind's configs serves a client given this certificate: 0, the bind
     /// line's; else a crt-list line with its own options (see `super::SniConfigs`).
     pub config: usize,
+    /// The crt-list file of the line, as the bind line names it (`None`: a `crt`).
+    pub list: Option<Arc<str>>,
 }
 
 impl CrtSpec {
     /// A `crt` argument: no filters, the bind line's config.
     pub fn crt(path: PathBuf) -> CrtSpec {
-        CrtSpec { path, filters: Vec::new(), config: 0 }
+        CrtSpec { path, filters: Vec::new(), config: 0, list: None }
     }
 }
 
@@ -126,6 +128,9 @@ struct Entry {
     slot: Arc<super::cert_store::Slot>,
     /// [`CrtSpec::config`].
     config: usize,
+    /// The crt-list and certificate file of the line it comes from (`None`: a `crt`),
+    /// for the CLI's `del ssl crt-list`.
+    line: Option<(Arc<str>, String)>,
 }
 
 impl Entry {
@@ -149,7 +154,8 @@ impl Entry {
 /// `strict-sni` refuses the handshake.
 #[derive(Debug)]
 pub struct SniResolver {
-    certs: Vec<Entry>,
+    /// Read at each handshake; written by the CLI's `add|del ssl crt-list`.
+    certs: RwLock<Vec<Entry>>,
     strict: bool,
 }
 
@@ -169,45 +175,83 @@ impl SniResolver {
                 let excluded = excluded.iter().map(|f| f[1..].to_ascii_lowercase()).collect();
                 let own = ck.cert.first().map(dns_names).unwrap_or_default();
                 let filter_names = (!wanted.is_empty()).then(|| wanted.iter().map(|f| f.to_ascii_lowercase()).collect());
-                let slot = super::cert_store::register(&file.to_string_lossy(), Arc::new(ck), own);
-                certs.push(Entry { filter_names, excluded, slot, config: crt.config });
+                let name = file.to_string_lossy().into_owned();
+                let slot = super::cert_store::register(&name, Arc::new(ck), own);
+                let line = crt.list.clone().map(|l| (l, name));
+                certs.push(Entry { filter_names, excluded, slot, config: crt.config, line });
             }
         }
         if certs.is_empty() && !strict {
             return Err("no SSL certificate specified (use 'crt')".into());
         }
-        Ok(SniResolver { certs, strict })
+        Ok(SniResolver { certs: RwLock::new(certs), strict })
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<Entry>> {
+        // Every change is one push or retain: the data is consistent after a panic.
+        self.certs.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Vec<Entry>> {
+        self.certs.write().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The certificate for `sni`; `None` only under `strict-sni`.
     pub fn pick(&self, sni: Option<&str>) -> Option<Arc<CertifiedKey>> {
-        self.entry(sni).map(|e| e.slot.certified_key())
+        let certs = self.read();
+        entry(&certs, sni, self.strict).map(|e| e.slot.certified_key())
     }
 
     /// Which config serves a client that sent `sni` ([`CrtSpec::config`]): its
     /// certificate's, the default certificate's when none matches.
     pub fn config_for(&self, sni: Option<&str>) -> usize {
-        self.entry(sni).or(self.certs.first()).map_or(0, |e| e.config)
+        let certs = self.read();
+        entry(&certs, sni, self.strict).or(certs.first()).map_or(0, |e| e.config)
     }
 
-    fn entry(&self, sni: Option<&str>) -> Option<&Entry> {
-        if let Some(sni) = sni {
-            let sni = sni.to_ascii_lowercase();
-            let wild = sni.split_once('.').map(|(_, parent)| format!("*.{parent}"));
-            let wild = wild.as_deref();
-            let usable = |e: &&Entry| !e.excludes(&sni, wild);
-            if let Some(e) = self.certs.iter().filter(usable).find(|e| e.serves(&sni)) {
-                return Some(e);
-            }
-            if let Some(e) = wild.and_then(|w| self.certs.iter().filter(usable).find(|e| e.serves(w))) {
-                return Some(e);
-            }
-        }
-        if self.strict {
-            return None;
-        }
-        self.certs.first()
+    /// `add ssl crt-list <list> <crt> [<filters>]`: `slot` (the certificate of file
+    /// `crt`) is served for its names, or the `filters`, from the next handshake on,
+    /// after the certificates already there, with the bind line's settings.
+    pub fn add_line(&self, list: &Arc<str>, crt: &str, slot: Arc<super::cert_store::Slot>, filters: &[String]) {
+        let (excluded, wanted): (Vec<&String>, Vec<&String>) = filters.iter().partition(|f| f.starts_with('!'));
+        let excluded = excluded.iter().map(|f| f[1..].to_ascii_lowercase()).collect();
+        let filter_names = (!wanted.is_empty()).then(|| wanted.iter().map(|f| f.to_ascii_lowercase()).collect());
+        self.write().push(Entry { filter_names, excluded, slot, config: 0, line: Some((list.clone(), crt.to_string())) });
     }
+
+    /// Whether the first line of `list` naming `crt` is the default certificate (the
+    /// first one of the bind line), which `del ssl crt-list` refuses to remove.
+    pub fn is_default(&self, list: &str, crt: &str) -> bool {
+        self.read().first().and_then(|e| e.line.as_ref()).is_some_and(|(l, c)| &**l == list && c == crt)
+    }
+
+    /// `del ssl crt-list <list> <crt>`: removes the first line of `list` serving `crt`;
+    /// its certificate, if it was the line's, is returned so the caller may keep it.
+    pub fn remove_line(&self, list: &str, crt: &str) -> Option<Arc<super::cert_store::Slot>> {
+        let mut certs = self.write();
+        let i = certs.iter().position(|e| e.line.as_ref().is_some_and(|(l, c)| &**l == list && c == crt))?;
+        Some(certs.remove(i).slot)
+    }
+}
+
+/// The entry of `certs` for `sni` (see [`SniResolver`]).
+fn entry<'a>(certs: &'a [Entry], sni: Option<&str>, strict: bool) -> Option<&'a Entry> {
+    if let Some(sni) = sni {
+        let sni = sni.to_ascii_lowercase();
+        let wild = sni.split_once('.').map(|(_, parent)| format!("*.{parent}"));
+        let wild = wild.as_deref();
+        let usable = |e: &&Entry| !e.excludes(&sni, wild);
+        if let Some(e) = certs.iter().filter(usable).find(|e| e.serves(&sni)) {
+            return Some(e);
+        }
+        if let Some(e) = wild.and_then(|w| certs.iter().filter(usable).find(|e| e.serves(w))) {
+            return Some(e);
+        }
+    }
+    if strict {
+        return None;
+    }
+    certs.first()
 }
 
 impl ResolvesServerCert for SniResolver {

@@ -18,6 +18,7 @@
 use super::certs::CrtSpec;
 use super::BindTlsOpts;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// HAProxy's `sslbindconf` keywords (allowed inside a line's brackets).
 const LINE_KEYWORDS: &[&str] = &[
@@ -82,6 +83,8 @@ pub fn read(
     let text = std::fs::read_to_string(path).map_err(|e| format!("'crt-list' : cannot open file '{}' : {}", path.display(), crate::listener::strerror(&e)))?;
     let mut crts = Vec::new();
     let mut with_opts = Vec::new();
+    let list: Arc<str> = path.display().to_string().into();
+    let mut shown = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
@@ -101,8 +104,13 @@ pub fn read(
             },
             None => (None, rest),
         };
+        let mut opts_text = String::new();
         if let Some(opts) = opts {
             let words: Vec<&str> = opts.split_whitespace().collect();
+            if !words.is_empty() {
+                // HAProxy prints the options each followed by a blank: `[alpn h2 ]`.
+                opts_text = format!("[{}]", words.iter().map(|w| format!("{w} ")).collect::<String>());
+            }
             let mut line_opts = BindTlsOpts::default();
             let mut set = Vec::new();
             let mut i = 0;
@@ -127,8 +135,11 @@ pub fn read(
             Some(b) if !crt.starts_with('/') => b.join(crt),
             _ => PathBuf::from(crt),
         };
-        crts.push(CrtSpec { path: crt, filters: filters.split_whitespace().map(str::to_string).collect(), config });
+        let filters: Vec<String> = filters.split_whitespace().map(str::to_string).collect();
+        shown.push(super::crt_list_store::Line { crt: crt.display().to_string(), opts: opts_text, filters: filters.clone(), number: n + 1 });
+        crts.push(CrtSpec { path: crt, filters, config, list: Some(list.clone()) });
     }
+    super::crt_list_store::record(&list, shown);
     Ok((crts, with_opts))
 }
 

@@ -57,9 +57,7 @@ pub struct VerifyNote {
     pub depth: i64,
 }
 
-/// The TLS record type of handshake messages.
-const HANDSHAKE: u8 = 0x16;
-pub const CLIENT_HELLO: u8 = 1;
+use super::hello::{CLIENT_HELLO, HANDSHAKE};
 const SERVER_HELLO: u8 = 2;
 /// A TLS 1.3 HelloRetryRequest is a ServerHello with this random (RFC 8446 4.1.3).
 const HRR_RANDOM: [u8; 32] = [
@@ -290,27 +288,9 @@ pub struct HelloCapture<'a> {
 
 /// Reads a ClientHello message (type, length, body).
 pub fn parse_client_hello(msg: &[u8]) -> Option<HelloCapture<'_>> {
-    if *msg.first()? != CLIENT_HELLO {
-        return None;
-    }
-    let mut at = 4;
-    let take = |at: &mut usize, n: usize| -> Option<&[u8]> {
-        let s = msg.get(*at..*at + n)?;
-        *at += n;
-        Some(s)
-    };
-    let v = take(&mut at, 2)?;
-    let version = u16::from_be_bytes([v[0], v[1]]);
-    take(&mut at, 32)?;
-    let sid = usize::from(take(&mut at, 1)?[0]);
-    take(&mut at, sid)?;
-    let n = take(&mut at, 2)?;
-    let ciphers = take(&mut at, usize::from(u16::from_be_bytes([n[0], n[1]])))?;
-    let n = usize::from(take(&mut at, 1)?[0]);
-    take(&mut at, n)?;
-    let mut cap = HelloCapture { version, ciphers, ..HelloCapture::default() };
-    let Some(n) = take(&mut at, 2) else { return Some(cap) };
-    let mut ext = take(&mut at, usize::from(u16::from_be_bytes([n[0], n[1]])))?;
+    let hello = super::hello::ClientHello::parse(msg)?;
+    let mut cap = HelloCapture { version: hello.version, ciphers: hello.ciphers, ..HelloCapture::default() };
+    let mut ext = hello.extensions;
     // As HAProxy 2.6 reads them: an extension is taken only while more than its
     // 4-byte header is left, so an empty extension at the very end (often
     // `extended_master_secret` from clients that shuffle theirs) is not listed.

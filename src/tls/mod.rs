@@ -25,7 +25,9 @@
 pub mod cert_store;
 pub mod certs;
 pub mod crt_list;
+pub mod crt_list_store;
 pub mod details;
+pub mod hello;
 pub mod ocsp;
 pub mod parse;
 pub mod stream;
@@ -394,8 +396,14 @@ impl BindTlsOpts {
     /// `mode http` (see [`alpn_for_mode`]). Errors are worded for
     /// `'bind ...' in section ...: <error>`.
     pub fn build(&self, http: bool) -> Result<BindTls, String> {
+        let resolver = Arc::new(certs::SniResolver::load(&self.crts, self.strict_sni)?);
+        let mut lists: Vec<&str> = self.crts.iter().filter_map(|c| c.list.as_deref()).collect();
+        lists.dedup();
+        for list in lists {
+            crt_list_store::attach(list, &resolver);
+        }
         let shared = Shared {
-            resolver: Arc::new(certs::SniResolver::load(&self.crts, self.strict_sni)?),
+            resolver,
             // HAProxy's default: stateless resumption (RFC 5077 tickets, and TLS 1.3
             // tickets carrying the session). Without, rustls keeps sessions in memory.
             ticketer: if self.no_tls_tickets { None } else { Some(rustls::crypto::ring::Ticketer::new().map_err(|e| e.to_string())?) },

@@ -168,9 +168,15 @@ impl Client {
         self.read_http_response()
     }
 
-    /// Reads one response: head, then a body delimited by `Content-Length`, chunked encoding,
-    /// or the end of the connection (no body for 1xx, 204 and 304).
-    pub fn read_http_response(&mut self) -> HttpResponse {
+    /// Sends a raw `HEAD` request and reads the response head (a reader cannot tell from
+    /// the head alone that a response to HEAD has no body).
+    pub fn http_head_request(&mut self, request: &[u8]) -> HttpResponse {
+        self.send(request);
+        self.read_http_head()
+    }
+
+    /// Reads one response head; `body` is left empty.
+    pub fn read_http_head(&mut self) -> HttpResponse {
         let raw_head = self.recv_until(b"\r\n\r\n");
         let head = String::from_utf8_lossy(&raw_head[..raw_head.len() - 4]).into_owned();
         let mut lines = head.split("\r\n");
@@ -184,12 +190,19 @@ impl Client {
             .filter_map(|l| l.split_once(':'))
             .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
             .collect();
-        let mut response = HttpResponse {
+        HttpResponse {
             status,
             head,
             headers,
             body: Vec::new(),
-        };
+        }
+    }
+
+    /// Reads one response: head, then a body delimited by `Content-Length`, chunked encoding,
+    /// or the end of the connection (no body for 1xx, 204 and 304).
+    pub fn read_http_response(&mut self) -> HttpResponse {
+        let mut response = self.read_http_head();
+        let status = response.status;
         let chunked = response
             .header("transfer-encoding")
             .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));

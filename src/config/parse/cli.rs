@@ -38,7 +38,7 @@ fn socket(p: &mut Parser, l: &Line) -> Result<(), String> {
         return Err("'stats socket' in global section expects an address or a path to a UNIX socket".into());
     }
     let addrs = super::proxy::parse_bind_addr(p, spec).map_err(|e| e.replacen("'bind'", "'stats socket'", 1))?;
-    let mut sock = StatsSocket { bind: Bind::new(l.loc.clone(), addrs), level: CliLevel::default(), expose_fd_listeners: false };
+    let mut sock = StatsSocket { bind: Bind::new(l.loc.clone(), addrs), level: CliLevel::default(), expose_fd_listeners: false, severity_output: Default::default() };
     // HAProxy words a setting's error inside the keyword's: `'stats socket' : '<error>'`.
     let wrap = |msg: String| format!("'stats socket' : '{msg}'");
     let mut i = 3;
@@ -62,6 +62,13 @@ fn socket(p: &mut Parser, l: &Line) -> Result<(), String> {
                     return Err(wrap(format!("'expose-fd' only supports 'listeners' (got '{value}')")));
                 }
                 sock.expose_fd_listeners = true;
+            }
+            "severity-output" => {
+                if value.is_empty() {
+                    return Err(wrap("'severity-output' : missing severity format".into()));
+                }
+                sock.severity_output = crate::config::model::SeverityOutput::parse(value)
+                    .ok_or_else(|| wrap(format!("'severity-output' only supports 'none', 'number', and 'string' (got '{value}')")))?;
             }
             "mode" => {
                 let mode = u32::from_str_radix(value, 8).ok();
@@ -87,7 +94,7 @@ fn socket(p: &mut Parser, l: &Line) -> Result<(), String> {
             "v6only" => b.v6only = true,
             "reuseport" => b.reuseport = true,
             "process" | "thread" => {} // one process, one thread
-            "severity-output" | "accept-netscaler-cip" | "accept-proxy" | "ssl" | "crt" | "tfo" => {
+            "accept-netscaler-cip" | "accept-proxy" | "ssl" | "crt" | "tfo" => {
                 return Err(format!("'stats socket {spec}' : {}", super::not_supported(kw)));
             }
             _ => {

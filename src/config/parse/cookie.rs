@@ -3,10 +3,11 @@
 //! persistence, applied by `crate::http::persist`. The servers' `cookie <value>` is
 //! read with the other `server` options (src/config/parse/server.rs).
 //!
-//! Errors and warnings are worded as HAProxy 2.6 words them. `dynamic` is refused as
-//! not supported yet.
+//! Errors and warnings are worded as HAProxy 2.6 words them. `dynamic` with
+//! `dynamic-cookie-key <key>` gives the servers without a value one computed from the
+//! key and their address.
 
-use super::{not_supported, proxy_type_name, Line, Parser};
+use super::{proxy_type_name, Line, Parser};
 use crate::config::diagnostic::Diagnostic;
 use crate::config::model::{Config, CookieConf, CookieMode, Mode};
 use crate::config::units;
@@ -78,7 +79,7 @@ pub fn cookie(p: &mut Parser, l: &Line) -> Result<(), String> {
                 }
                 i += 1;
             }
-            "dynamic" => return Err(not_supported("cookie dynamic")),
+            "dynamic" => c.dynamic = true,
             _ => return Err(USAGE.into()),
         }
         i += 1;
@@ -95,6 +96,15 @@ pub fn cookie(p: &mut Parser, l: &Line) -> Result<(), String> {
     // Without a mode `c.mode` stays `Passive`: requests are directed by the cookie,
     // responses are left as the server made them.
     p.draft().proxy.cookie = Some(c);
+    Ok(())
+}
+
+/// `dynamic-cookie-key <key>`.
+pub fn dynamic_cookie_key(p: &mut Parser, l: &Line) -> Result<(), String> {
+    if l.arg(1).is_empty() {
+        return Err(format!("'{}' expects <key> as argument.", l.arg(0)));
+    }
+    p.draft().proxy.dynamic_cookie_key = Some(l.arg(1).to_string());
     Ok(())
 }
 

@@ -63,9 +63,8 @@ pub fn nbthread(p: &mut Parser, l: &Line) -> Result<(), String> {
 
 /// The TLS defaults of `global` (`ca-base`, `crt-base`, `ssl-default-bind-*`,
 /// `tune.ssl.*`...): stock configurations (Debian's `haproxy.cfg`) set them whether or
-/// not anything uses TLS. moonproxy has no TLS yet and refuses `ssl` on `bind` and
-/// `server` lines, so these can only be recorded (for when it has), after HAProxy's
-/// check that the value is there.
+/// not anything uses TLS. They are checked as HAProxy checks them and recorded; bind and
+/// server lines read them back through `crate::tls::parse::GlobalTls`.
 pub fn tls_default(p: &mut Parser, l: &Line) -> Result<(), String> {
     let kw = l.arg(0);
     let needs_value = match kw {
@@ -177,6 +176,14 @@ pub fn localpeer(p: &mut Parser, l: &Line) -> Result<(), String> {
         return Err("'localpeer' expects a name as an argument.".into());
     }
     expect_args(l, 1, "a name")?;
+    if p.localpeer_from_cli {
+        p.warn(&l.loc, "'localpeer' ignored since it is already set by using the '-L' command line argument.");
+        return Ok(());
+    }
+    if !p.config.peers.is_empty() {
+        p.warn(&l.loc, "'localpeer' ignored since it is used after 'peers' section.");
+        return Ok(());
+    }
     p.config.global.localpeer = Some(l.arg(1).to_string());
     p.env.set("HAPROXY_LOCALPEER", l.arg(1));
     Ok(())

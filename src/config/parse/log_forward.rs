@@ -308,6 +308,16 @@ mod tests {
         assert!(parse("frontend a\n  bind :8000\nlog-forward a\n")
             .unwrap_err()
             .contains("Parsing [t.cfg:3]: log forward section 'a' has the same name as frontend 'a' declared at t.cfg:1."));
+        // The other order (was accepted): HAProxy 2.6's words for each kind of proxy.
+        for (kind, described) in [("frontend", "frontend"), ("backend", "backend"), ("listen", "proxy")] {
+            let cfg = format!("log-forward a\n  log stderr local0\n{kind} a\n");
+            assert!(
+                parse(&cfg).unwrap_err().contains(&format!(
+                    "Parsing [t.cfg:3]: {described} 'a' has the same name as log forward section 'a' declared at t.cfg:1."
+                )),
+                "{kind}"
+            );
+        }
     }
 
     #[test]

@@ -218,6 +218,8 @@ pub struct Parser {
     aborted: bool,
     /// [`ParseOptions::master_worker`].
     master_worker: bool,
+    /// `-L` was given: `localpeer` is then ignored (with HAProxy's warning).
+    pub localpeer_from_cli: bool,
 }
 
 impl Parser {
@@ -246,6 +248,7 @@ impl Parser {
             parse_alerts: 0,
             aborted: false,
             master_worker: opts.master_worker,
+            localpeer_from_cli: opts.localpeer.is_some(),
         }
     }
 
@@ -735,6 +738,17 @@ impl Parser {
                 draft.describe(),
                 proxy_type_name(other.cap),
                 other.name
+            );
+            self.push(Diagnostic::plain(Severity::Alert, Some(&line.loc), msg));
+        } else if let Some(lf) = self.config.log_forwards.iter().find(|lf| lf.name == name_str) {
+            // A log forwarder is a proxy in HAProxy: one name space for both (the
+            // other order is checked where `log-forward` is read).
+            let msg = format!(
+                "Parsing [{}]: {} has the same name as log forward section '{}' declared at {}.",
+                line.loc,
+                draft.describe(),
+                lf.name,
+                lf.location
             );
             self.push(Diagnostic::plain(Severity::Alert, Some(&line.loc), msg));
         }

@@ -162,6 +162,71 @@ pub fn default_server(p: &mut Parser, l: &Line) -> Result<(), String> {
     Ok(())
 }
 
+/// The `server` keywords `add server` accepts (HAProxy 2.6's management guide);
+/// the others known to the configuration are refused with HAProxy's words.
+const DYNAMIC_OK: &[&str] = &[
+    "agent-addr", "agent-check", "agent-inter", "agent-port", "agent-send", "allow-0rtt", "alpn", "addr", "backup",
+    "ca-file", "check", "check-alpn", "check-proto", "check-send-proxy", "check-sni", "check-ssl", "check-via-socks4",
+    "ciphers", "ciphersuites", "crl-file", "crt", "disabled", "downinter", "enabled", "error-limit", "fall", "fastinter",
+    "force-sslv3", "force-tlsv10", "force-tlsv11", "force-tlsv12", "force-tlsv13", "id", "inter", "maxconn", "maxqueue",
+    "minconn", "no-ssl-reuse", "no-sslv3", "no-tlsv10", "no-tlsv11", "no-tlsv12", "no-tlsv13", "no-tls-tickets", "npn",
+    "observe", "on-error", "on-marked-down", "on-marked-up", "pool-low-conn", "pool-max-conn", "pool-purge-delay", "port",
+    "proto", "proxy-v2-options", "rise", "send-proxy", "send-proxy-v2", "send-proxy-v2-ssl", "send-proxy-v2-ssl-cn",
+    "slowstart", "sni", "source", "ssl", "ssl-max-ver", "ssl-min-ver", "tfo", "tls-tickets", "track", "usesrc", "verify",
+    "verifyhost", "weight", "ws",
+];
+
+/// What `add server <backend>/<name> <addr> [args]*` builds: `args` are the words
+/// after the name. As in HAProxy 2.6, no `default-server` applies, a host name is
+/// not resolved (the server keeps no address until `set server ... addr`), idle
+/// connections are not kept unless `pool-max-conn` says so, and `enabled` makes it
+/// start ready (`Ok((server, enabled))`). The error is HAProxy's answer.
+pub fn dynamic_server(
+    name: &str,
+    args: &[String],
+    mode: crate::config::model::Mode,
+    gtls: &crate::tls::parse::GlobalTls,
+) -> Result<(Server, bool), String> {
+    let Some(addr_arg) = args.first() else { return Err("'server' expects <name> and <addr>[:<port>] as arguments.".into()) };
+    for w in &args[1..] {
+        let known = keywords::lookup_sub(keywords::SERVER_OPTIONS, w).is_some();
+        if known && !DYNAMIC_OK.contains(&w.as_str()) {
+            return Err(format!("'{w}' option is not accepted for dynamic server"));
+        }
+    }
+    let mut opts = ServerOpts { idle: IdlePoolConf { max_conn: Some(0), purge_delay: std::time::Duration::ZERO, ..IdlePoolConf::default() }, ..ServerOpts::default() };
+    // HAProxy ends a keyword's error with a dot, even one that has its own.
+    apply_opts(&mut opts, &args[1..], name, true, gtls).map_err(|e| if e.contains("did you mean") { e } else { format!("{e}.") })?;
+    let tls = crate::tls::parse::finish_server(&opts.tls, gtls)?;
+    super::server_health::check_mode(&opts.more.tuning, mode)?;
+    if opts.more.tuning.agent.enabled && opts.more.tuning.agent.port.is_none() {
+        return Err(format!("server {name} does not have agent port. Agent check has been disabled."));
+    }
+    // `init-addr none`: a name stays unresolved, the address unset (`0.0.0.0`).
+    opts.more.init_addr = Some(vec![super::server_opts::InitAddr::None]);
+    let (addr, _unresolved) = super::server_opts::initial_address(&opts.more, addr_arg)?;
+    let enabled = args[1..].iter().any(|w| w == "enabled") && !opts.disabled;
+    let s = Server {
+        name: name.to_string(),
+        // What HAProxy 2.6 names the place of a server added at run time.
+        location: crate::config::model::Location { file: "(null)".into(), line: 0 },
+        addr,
+        weight: opts.weight,
+        maxconn: opts.maxconn,
+        maxqueue: opts.maxqueue,
+        backup: opts.backup,
+        disabled: opts.disabled,
+        check: opts.check.then(|| opts.params.clone()),
+        id: opts.id,
+        idle: opts.idle.clone(),
+        cookie: None,
+        tls,
+        send_proxy: opts.more.send_proxy,
+        tuning: opts.more.tuning.clone(),
+    };
+    Ok((s, enabled))
+}
+
 /// `<addr>[:<port>]`, `unix@path`, `/path`, `abns@name`; host names resolved now.
 pub fn parse_server_addr(s: &str) -> Result<ServerAddr, String> {
     match classify(s) {

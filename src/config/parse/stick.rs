@@ -178,17 +178,18 @@ pub fn stick(p: &mut Parser, l: &Line) -> Result<(), String> {
     Ok(())
 }
 
-/// `peers <name>`: a section whose `table` lines declare tables named `<name>/<table>`.
-/// Nothing is synchronised (moonproxy has no peer protocol), which a warning says;
-/// the other lines (`peer`, `server`, `bind` ...) are accepted for that reason.
+/// `peers <name>`: a section of peers sharing stick tables (`crate::peers`), whose
+/// `table` lines declare tables named `<name>/<table>`.
 pub fn start_peers(p: &mut Parser, l: &Line) -> String {
     let name = l.arg(1).to_string();
     if name.is_empty() {
         p.alert(&l.loc, "missing name for peers section.");
-    } else {
-        p.warn(&l.loc, format!("peers section '{name}': moonproxy does not synchronise stick tables with peers; only its 'table' lines are used."));
+    } else if let Some(other) = p.config.peers.iter().find(|s| s.name == name) {
+        let at = other.location.as_ref().map(|l| l.to_string()).unwrap_or_default();
+        p.alert_directive(&l.loc, format!("peers section '{name}' has the same name as another peers section declared at {at}."));
     }
     p.config.peers_sections.push(name.clone());
+    p.config.peers.push(crate::peers::config::Section::new(&name, l.loc.clone()));
     name
 }
 
@@ -206,12 +207,21 @@ pub fn peers_line(p: &mut Parser, peers: &str, l: &Line) {
                 Ok(_) if p.config.peers_tables.iter().any(|t| t.name == name) => {
                     p.alert(&l.loc, format!("stick-table name '{name}' conflicts with another table."));
                 }
-                Ok(def) => p.config.peers_tables.push(def),
+                Ok(mut def) => {
+                    def.peers = Some(peers.to_string());
+                    p.config.peers_tables.push(def)
+                }
                 Err(e) => p.alert(&l.loc, e),
             }
         }
-        "peer" | "server" | "bind" | "default-server" | "default-bind" | "disabled" | "enabled" | "log" | "shards" => {}
-        kw => p.alert(&l.loc, format!("unknown keyword '{kw}' in 'peers' section")),
+        _ => {
+            let Some(section) = p.config.peers.iter_mut().rev().find(|s| s.name == peers) else { return };
+            match section.line(&l.args, &l.loc) {
+                Ok(None) => {}
+                Ok(Some(w)) => p.warn(&l.loc, w),
+                Err(e) => p.alert(&l.loc, e),
+            }
+        }
     }
 }
 
@@ -224,6 +234,13 @@ pub fn check(config: &mut Config, diags: &mut Vec<Diagnostic>) {
     let declared: Vec<String> = crate::stick::defs(config).into_iter().map(|d| d.name).collect();
     for e in crate::stick::sample::check_parsed(&declared) {
         diags.push(Diagnostic::plain(Severity::Alert, None, format!("{e}.")));
+    }
+    let local = crate::peers::local_name(config);
+    for s in &config.peers {
+        if let Err(e) = s.check(&local) {
+            let severity = if e.starts_with("Removing") { Severity::Warning } else { Severity::Alert };
+            diags.push(Diagnostic::plain(severity, None, e));
+        }
     }
     for p in &config.proxies {
         if let Some(peers) = p.stick_table.as_ref().and_then(|t| t.peers.as_ref()) {

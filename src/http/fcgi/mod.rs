@@ -338,6 +338,12 @@ impl Backend {
         Ok(Some(Box::new(Backend { app, servers })))
     }
 
+    /// Server `srv`, added at run time (`add server`), speaks FastCGI (`proto fcgi`) or not.
+    pub fn add_server(&mut self, srv: usize, name: Option<Arc<str>>) {
+        self.servers.resize(srv, None);
+        self.servers.push(name);
+    }
+
     /// `backend/server` when server `srv` speaks FastCGI.
     pub fn server_name(&self, srv: usize) -> Option<Arc<str>> {
         self.servers.get(srv).cloned().flatten()

@@ -238,10 +238,11 @@ impl HeadCore {
             let text = &window[at..lf - 1];
             self.pos = lf + 1;
             self.scanned = self.pos;
-            if let Some(cr) = memchr::memchr(b'\r', text) {
-                return err(ErrorKind::BareCr, at + cr);
-            }
+            let bare_cr = |text: &[u8]| memchr::memchr(b'\r', text).map(|cr| ParseError::new(ErrorKind::BareCr, at + cr));
             if !self.start_done {
+                if let Some(e) = bare_cr(text) {
+                    return Err(e);
+                }
                 // RFC 9112 §2.2: a server SHOULD ignore empty lines before a request line.
                 if text.is_empty() && skip_leading_empty_lines {
                     continue;
@@ -253,7 +254,9 @@ impl HeadCore {
             if text.is_empty() {
                 return Ok(true);
             }
-            let (name, value) = parse_field_line_with(text, at, self.strictness)?;
+            // A CR fails a field line's own checks (it is neither a `tchar` nor a value
+            // byte); it is looked for only then, to name the error, instead of on every line.
+            let (name, value) = parse_field_line_with(text, at, self.strictness).map_err(|e| bare_cr(text).unwrap_or(e))?;
             // `tune.http.maxhdr` counts the start line (HAProxy 2.6 answers a request
             // with 100 field lines and refuses one with 101).
             if self.headers.len() + 1 >= self.limits.max_headers {

@@ -172,6 +172,7 @@ req_rejects! {
     bare_cr_in_value: b"GET / HTTP/1.1\r\nX: a\rb\r\n\r\n" => BareCr @ 20;
     bare_cr_in_request_line: b"GET /\r HTTP/1.1\r\n\r\n" => BareCr @ 5;
     bare_cr_as_line_end: b"GET / HTTP/1.1\r\nX: a\rY: b\r\n\r\n" => BareCr @ 20;
+    bare_cr_in_name: b"GET / HTTP/1.1\r\nX\rY: b\r\n\r\n" => BareCr @ 17;
     nul_in_value: b"GET / HTTP/1.1\r\nX: a\0b\r\n\r\n" => ControlChar @ 20;
     del_in_value: b"GET / HTTP/1.1\r\nX: a\x7f\r\n\r\n" => ControlChar @ 20;
     escape_in_value: b"GET / HTTP/1.1\r\nX: \x1b[1m\r\n\r\n" => ControlChar @ 19;

@@ -3,8 +3,10 @@
 -- As in HAProxy 2.6, each object is a table holding its private reference at [0], with
 -- its fields (Proxy: name, uuid, servers, listeners; Server: name, puid) and a metatable
 -- whose __index holds the class's methods. The three tables are built at their first
--- use once the configuration is loaded (nil in lua-load bodies, as in 2.6), then kept:
--- they are snapshots, like HAProxy's.
+-- use once the configuration is loaded (nil in lua-load bodies, as in 2.6), then kept
+-- until a server is added or deleted at run time (the CLI's `add server`/`del server`):
+-- the next use then builds them again, with the servers of the moment (HAProxy 2.6
+-- keeps its first tables, without the servers added since; doc/cli.md).
 local prim = __moonproxy_world
 __moonproxy_world = nil
 
@@ -42,7 +44,9 @@ local function build()
         local servers, listeners = {}, {}
         for j = 1, nsrv do
             local sname, puid = prim.server(i, j)
-            servers[sname] = setmetatable({ [0] = prim.ref(2, i, j), name = sname, puid = puid }, Server)
+            if sname then
+                servers[sname] = setmetatable({ [0] = prim.ref(2, i, j), name = sname, puid = puid }, Server)
+            end
         end
         for k = 1, nli do
             listeners[prim.listener(i, k)] = setmetatable({ [0] = prim.ref(3, i, k) }, Listener)
@@ -61,14 +65,19 @@ end
 
 local which = { proxies = 1, frontends = 2, backends = 3 }
 
-setmetatable(core, { __index = function(t, k)
+local built, built_gen = nil, nil
+
+setmetatable(core, { __index = function(_, k)
     local n = which[k]
-    if not n or not prim.ready() then
+    if not n then
         return nil
     end
-    local all = { build() }
-    rawset(t, "proxies", all[1])
-    rawset(t, "frontends", all[2])
-    rawset(t, "backends", all[3])
-    return all[n]
+    local ready, gen = prim.ready()
+    if not ready then
+        return nil
+    end
+    if built_gen ~= gen then
+        built, built_gen = { build() }, gen
+    end
+    return built[n]
 end })

@@ -51,6 +51,9 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 #[derive(Clone, Debug, Default)]
 pub struct Topology {
     pub proxies: Vec<ProxyInfo>,
+    /// Bumped by every server added or deleted at run time: world.lua rebuilds
+    /// `core.proxies`, `core.frontends` and `core.backends` when it changed.
+    pub generation: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -78,6 +81,9 @@ pub struct ServerInfo {
     pub weight: u32,
     pub maxconn: u32,
     pub addr: ServerAddr,
+    /// Deleted at run time (`del server`): left out of `Proxy.servers`; its index
+    /// stays taken, as the backend's server slot does.
+    pub deleted: bool,
 }
 
 impl Topology {
@@ -99,6 +105,7 @@ impl Topology {
                             weight: c.weight,
                             maxconn: c.maxconn,
                             addr: c.addr.clone(),
+                            deleted: false,
                         })
                         .collect()
                 } else {
@@ -131,7 +138,7 @@ impl Topology {
                 }
             })
             .collect();
-        Topology { proxies }
+        Topology { proxies, generation: 0 }
     }
 }
 
@@ -142,6 +149,32 @@ thread_local! {
 /// Records the proxies the Lua objects stand for (the runtime, at start-up).
 pub fn set_topology(t: Topology) {
     TOPOLOGY.with(|c| *c.borrow_mut() = t);
+}
+
+/// A server added at run time (`add server`) to proxy `proxy`, at index `index` (its
+/// `ServerId`), on this thread.
+pub fn topology_add_server(proxy: usize, index: usize, server: ServerInfo) {
+    TOPOLOGY.with(|c| {
+        let mut t = c.borrow_mut();
+        t.generation += 1;
+        if let Some(p) = t.proxies.get_mut(proxy) {
+            while p.servers.len() < index {
+                p.servers.push(ServerInfo { deleted: true, ..server.clone() });
+            }
+            p.servers.push(server);
+        }
+    });
+}
+
+/// Server `index` of proxy `proxy` deleted at run time (`del server`), on this thread.
+pub fn topology_del_server(proxy: usize, index: usize) {
+    TOPOLOGY.with(|c| {
+        let mut t = c.borrow_mut();
+        t.generation += 1;
+        if let Some(s) = t.proxies.get_mut(proxy).and_then(|p| p.servers.get_mut(index)) {
+            s.deleted = true;
+        }
+    });
 }
 
 fn with_topology<R>(f: impl FnOnce(&Topology) -> R) -> R {
@@ -246,11 +279,13 @@ static PRIM_SERVER: RustFunction = RustFunction::new("server", prim_server);
 static PRIM_LISTENER: RustFunction = RustFunction::new("listener", prim_listener);
 static PRIM_REF: RustFunction = RustFunction::new("ref", prim_ref);
 
-/// Whether the configuration is loaded (the tables are nil in bodies, as in 2.6).
+/// Whether the configuration is loaded (the tables are nil in bodies, as in 2.6), and
+/// the topology's generation.
 fn prim_ready(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
     let ready = core()?.phase.get() != Phase::Body;
     ctx.push_boolean(ready)?;
-    Ok(1)
+    ctx.push_integer(with_topology(|t| t.generation) as i64)?;
+    Ok(2)
 }
 
 fn prim_count(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
@@ -278,11 +313,14 @@ fn prim_proxy(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
     Ok(6)
 }
 
-/// `server(i, j)`: name, puid.
+/// `server(i, j)`: name, puid; nothing for a deleted server.
 fn prim_server(ctx: &mut CallCtx) -> Result<c_int, LuaError> {
     let (i, j) = (index_arg(ctx, 1)?, index_arg(ctx, 2)?);
-    let s = with_topology(|t| t.proxies.get(i).and_then(|p| p.servers.get(j)).map(|s| (s.name.clone(), s.puid)));
-    let (name, puid) = s.ok_or_else(|| ctx.arg_error(2, "out of range"))?;
+    let s = with_topology(|t| t.proxies.get(i).and_then(|p| p.servers.get(j)).map(|s| (s.name.clone(), s.puid, s.deleted)));
+    let (name, puid, deleted) = s.ok_or_else(|| ctx.arg_error(2, "out of range"))?;
+    if deleted {
+        return Ok(0);
+    }
     ctx.push_str(&name)?;
     ctx.push_str(&puid.to_string())?;
     Ok(2)

@@ -97,7 +97,11 @@ pub fn proxy_stats(proxies: &[ProxyRt], pool: &dyn crate::stream::ServerPool, of
     view.legends = true; // 2.6's Lua tables have `addr` and `algo`
     let rows = snapshot::rows(&view, &|i, _| i == px);
     let row = match of {
-        StatsOf::Server(_, s) => rows.iter().filter(|r| r.kind == RowKind::Server).nth(s),
+        StatsOf::Server(_, s) => {
+            // The rows list the live servers only: server `s`'s rank among them.
+            let rank = pool.backend_state(px)?.iter_servers().position(|(id, _)| id.0 == s)?;
+            rows.iter().filter(|r| r.kind == RowKind::Server).nth(rank)
+        }
         _ => {
             let want = if proxies.get(px)?.cap.backend { RowKind::Backend } else { RowKind::Frontend };
             rows.iter().find(|r| r.kind == want)
@@ -109,7 +113,7 @@ pub fn proxy_stats(proxies: &[ProxyRt], pool: &dyn crate::stream::ServerPool, of
 /// What `Server.get_weight/get_maxconn/get_addr/is_draining` read of server `srv` of a
 /// backend: also what a stream's Lua code reads (actions, services).
 pub fn server_view(backend: &crate::backend::Backend, srv: usize) -> Option<ServerView> {
-    let s = backend.servers().get(srv)?;
+    let s = backend.servers().get(srv).filter(|s| !s.is_deleted())?;
     let (ip, port) = ip_port(s.addr());
     Some(ServerView {
         weight: s.weight(),

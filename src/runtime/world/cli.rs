@@ -155,6 +155,45 @@ impl Host for CliHost<'_, '_, '_> {
         true
     }
 
+    fn add_server(&mut self, proxy: usize, name: &str, args: &[String]) -> Result<(), String> {
+        self.world.add_server(self.cx, proxy, name, args)
+    }
+
+    fn del_server(&mut self, proxy: usize, server: usize) -> Result<(), String> {
+        self.world.del_server(self.cx, proxy, server)
+    }
+
+    fn set_agent(&mut self, proxy: usize, server: usize, enabled: bool) {
+        // The agent checks run on thread 1 only: nothing to pass on.
+        self.world.farm.backend_mut(proxy).set_agent_paused(crate::backend::ServerId(server), !enabled);
+    }
+
+    fn resolvers(&self) -> Vec<(String, Vec<(String, crate::dns::NsCounters)>)> {
+        let counted = self.world.dns_counters();
+        self.world
+            .resolvers
+            .iter()
+            .map(|(section, ids)| {
+                let ns = ids
+                    .iter()
+                    .map(|id| {
+                        let c = counted.iter().find(|(s, n, _)| s == section && n == id).map(|(_, _, c)| *c).unwrap_or_default();
+                        (id.clone(), c)
+                    })
+                    .collect();
+                (section.clone(), ns)
+            })
+            .collect()
+    }
+
+    fn dynamic_cookie(&mut self, proxy: usize, op: crate::http::persist::DynamicCookieOp) {
+        self.world.dynamic_cookie(self.cx, proxy, op);
+    }
+
+    fn idle_conf(&self, proxy: usize, server: usize) -> crate::config::model::IdlePoolConf {
+        self.world.farm.idle.conf(proxy, server)
+    }
+
     fn shutdown_server_streams(&mut self, proxy: usize, server: usize) {
         use crate::lua::host::{Deferred, Sessions};
         // Done once the command is over, as for Lua's `Server.shut_sess`.

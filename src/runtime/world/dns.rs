@@ -23,6 +23,13 @@ impl World {
         Ok(())
     }
 
+    /// The counters of the name servers the task asks (none without the task):
+    /// (section, name server id, counters).
+    pub(super) fn dns_counters(&self) -> Vec<(String, String, crate::dns::NsCounters)> {
+        let Some(task) = &self.dns else { return Vec::new() };
+        task.dns.counters().into_iter().map(|(s, n, c)| (s.to_string(), n.to_string(), c)).collect()
+    }
+
     /// A name-server socket is readable.
     pub(super) fn dns_ready(&mut self, cx: &mut Ctx<'_>, index: usize) {
         let Some(task) = &mut self.dns else { return };

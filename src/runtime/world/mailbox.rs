@@ -22,6 +22,9 @@ impl World {
                     self.lua_deferred.push(crate::lua::host::Deferred::Kill(crate::lua::host::Sessions::Server(be, srv)));
                 }
                 Msg::ClearCounters { all } => self.clear_counters(all),
+                Msg::AddServer { be, conf, puid, ready } => self.add_server_here(cx, be, &conf, puid, ready),
+                Msg::DelServer { be, srv } => self.del_server_here(cx, be, srv),
+                Msg::DynamicCookie { be, op } => self.dynamic_cookie_here(be, &op),
                 Msg::Maxconn(maxconn) => {
                     self.maxconn = maxconn;
                     self.listeners_dirty = true;

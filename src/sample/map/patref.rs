@@ -11,6 +11,13 @@
 //! running rules see the change at their next lookup. Entries are kept in file order,
 //! new ones appended, as HAProxy keeps them (the first matching key wins).
 //!
+//! Versions (the CLI's `prepare`, `add @<ver>`, `commit`): every entry belongs to a
+//! version, the file's to 0. Lookups and [`PatRef::entries`] see the current version
+//! only; `prepare` opens the next one, entries are added to it unseen, and `commit`
+//! makes it current and drops the older versions' entries in one step (the atomic
+//! replacement of a whole file). Version numbers compare with wrapping arithmetic,
+//! as HAProxy's do.
+//!
 //! The process runs one reactor thread today; the store is behind a mutex anyway, so
 //! the compiled views can sit in `Send + Sync` sample arguments.
 
@@ -34,6 +41,8 @@ pub struct Entry {
     pub key: String,
     /// The value, for maps (`None` for ACL patterns).
     pub value: Option<String>,
+    /// The version it belongs to.
+    pub version: u32,
 }
 
 /// The entries of one pattern file.
@@ -49,12 +58,39 @@ struct RefState {
     entries: Vec<Entry>,
     generation: u64,
     next_id: u64,
+    /// The version lookups see.
+    curr_ver: u32,
+    /// The last version `prepare` opened (`curr_ver` when none is open).
+    next_ver: u32,
 }
 
 impl RefState {
     fn push(&mut self, key: &str, value: Option<&str>) {
+        let version = self.curr_ver;
+        self.push_at(version, key, value);
+    }
+
+    fn push_at(&mut self, version: u32, key: &str, value: Option<&str>) {
         self.next_id += 1;
-        self.entries.push(Entry { id: self.next_id, key: key.to_string(), value: value.map(str::to_string) });
+        self.entries.push(Entry { id: self.next_id, key: key.to_string(), value: value.map(str::to_string), version });
+    }
+}
+
+/// Why a versioned change is refused (HAProxy's words in [`VersionError::message`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VersionError {
+    /// `add @<ver>` beyond the last version prepared.
+    Future,
+    /// `commit @<ver>` of a version not prepared, or already current.
+    OutOfRange,
+}
+
+impl VersionError {
+    pub fn message(self, family: &str) -> String {
+        match self {
+            VersionError::Future => format!("Version number in the future, please use 'prepare {family}' before."),
+            VersionError::OutOfRange => "Version number out of range.".into(),
+        }
     }
 }
 
@@ -83,10 +119,68 @@ impl PatRef {
         self.lock().generation
     }
 
-    /// A copy of the entries, in order (`show map`), with the current generation.
+    /// A copy of the current version's entries, in order (what lookups see, `show
+    /// map`), with the current generation.
     pub fn entries(&self) -> (u64, Vec<Entry>) {
         let s = self.lock();
-        (s.generation, s.entries.clone())
+        (s.generation, s.entries.iter().filter(|e| e.version == s.curr_ver).cloned().collect())
+    }
+
+    /// The entries of version `version` (`show map @<ver>`).
+    pub fn entries_of(&self, version: u32) -> Vec<Entry> {
+        self.lock().entries.iter().filter(|e| e.version == version).cloned().collect()
+    }
+
+    /// The current and the last prepared versions, and the entries of every version
+    /// (`show map`'s `curr_ver`, `next_ver`, `entry_cnt`).
+    pub fn versions(&self) -> (u32, u32, usize) {
+        let s = self.lock();
+        (s.curr_ver, s.next_ver, s.entries.len())
+    }
+
+    /// `prepare map|acl`: opens a new version, empty, and returns its number.
+    pub fn prepare(&self) -> u32 {
+        let mut s = self.lock();
+        s.next_ver = s.next_ver.wrapping_add(1);
+        s.next_ver
+    }
+
+    /// `add map|acl @<ver>`: appends an entry to version `version`, the current one or
+    /// one prepared.
+    pub fn add_at(&self, version: u32, key: &str, value: Option<&str>) -> Result<(), VersionError> {
+        let mut s = self.lock();
+        if version.wrapping_sub(s.curr_ver) > s.next_ver.wrapping_sub(s.curr_ver) {
+            return Err(VersionError::Future);
+        }
+        s.push_at(version, key, value);
+        if version == s.curr_ver {
+            s.generation += 1;
+        }
+        Ok(())
+    }
+
+    /// `commit map|acl @<ver>`: version `version` (prepared, after the current one)
+    /// becomes current; the entries of the versions before it go.
+    pub fn commit(&self, version: u32) -> Result<(), VersionError> {
+        let mut s = self.lock();
+        let ahead = version.wrapping_sub(s.curr_ver);
+        if ahead == 0 || ahead > s.next_ver.wrapping_sub(s.curr_ver) {
+            return Err(VersionError::OutOfRange);
+        }
+        s.curr_ver = version;
+        // Older: before `version` in wrapping order (later prepared versions stay).
+        s.entries.retain(|e| (version.wrapping_sub(e.version) as i32) <= 0);
+        s.generation += 1;
+        Ok(())
+    }
+
+    /// `clear map|acl @<ver>`: removes the entries of version `version`.
+    pub fn clear_version(&self, version: u32) {
+        let mut s = self.lock();
+        s.entries.retain(|e| e.version != version);
+        if version == s.curr_ver {
+            s.generation += 1;
+        }
     }
 
     /// Appends an entry (`add map`, `add acl`, `core.add_acl`).
@@ -96,8 +190,8 @@ impl PatRef {
         s.generation += 1;
     }
 
-    /// Sets the value of every entry whose key is `key` (`set map`); `false` when there
-    /// is none.
+    /// Sets the value of every entry whose key is `key` (`set map`), in every version as
+    /// HAProxy 2.6 does; `false` when there is none.
     pub fn set(&self, key: &str, value: &str) -> bool {
         let mut s = self.lock();
         let mut found = false;
@@ -118,8 +212,8 @@ impl PatRef {
         }
     }
 
-    /// Removes every entry whose key is `key` (`del map`, `core.del_map`, `core.del_acl`);
-    /// `false` when there was none.
+    /// Removes every entry whose key is `key` (`del map`, `core.del_map`, `core.del_acl`),
+    /// in every version as HAProxy 2.6 does; `false` when there was none.
     pub fn delete(&self, key: &str) -> bool {
         let mut s = self.lock();
         let before = s.entries.len();
@@ -143,11 +237,10 @@ impl PatRef {
         removed
     }
 
-    /// Removes every entry (`clear map`).
+    /// Removes every entry of the current version (`clear map`).
     pub fn clear(&self) {
-        let mut s = self.lock();
-        s.entries.clear();
-        s.generation += 1;
+        let version = self.lock().curr_ver;
+        self.clear_version(version);
     }
 }
 
@@ -356,6 +449,29 @@ mod tests {
         assert!(a.entries().1.is_empty());
         assert!(store().load_map("/nonexistent/y.map").unwrap_err().contains("failed to open pattern file"));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn versions_replace_the_entries_at_commit() {
+        let r = PatRef::new("v.map", RefKind::Map);
+        r.add("k", Some("old"));
+        assert_eq!(r.add_at(1, "x", Some("1")), Err(VersionError::Future));
+        assert_eq!(r.prepare(), 1);
+        assert_eq!(r.prepare(), 2);
+        r.add_at(1, "k", Some("new")).unwrap();
+        r.add_at(2, "k", Some("later")).unwrap();
+        assert_eq!(r.entries().1.len(), 1, "the prepared versions are not seen");
+        assert_eq!(r.versions(), (0, 2, 3));
+        assert_eq!(r.commit(0), Err(VersionError::OutOfRange));
+        assert_eq!(r.commit(3), Err(VersionError::OutOfRange));
+        let g = r.generation();
+        r.commit(1).unwrap();
+        assert!(r.generation() > g);
+        assert_eq!(r.entries().1[0].value.as_deref(), Some("new"));
+        assert_eq!(r.versions(), (1, 2, 2), "version 0 is gone, 2 stays");
+        r.clear_version(2);
+        assert_eq!(r.versions(), (1, 2, 1));
+        assert_eq!(r.commit(1), Err(VersionError::OutOfRange));
     }
 
     #[test]
