@@ -87,8 +87,6 @@ struct Stream {
     send_window: i64,
     /// A RST_STREAM was sent or received: reads end, writes fail.
     reset: bool,
-    /// The moonproxy stream serving it is gone (its state is kept until both ends are done).
-    detached: bool,
     /// The last write was stopped by a window: tell the stream when it opens.
     blocked: bool,
 }
@@ -309,11 +307,11 @@ impl Session {
                 if h.stream > self.last_id {
                     return self.connection_error(ErrorCode::ProtocolError, "RST_STREAM on an idle stream");
                 }
+                // The stream serving it reads its end and goes (see `detach`).
                 if let Some(s) = self.streams.get_mut(&h.stream) {
                     s.reset = true;
                     self.notes.push(Note::Ready(h.stream));
                 }
-                self.collect(h.stream);
             }
             kind::SETTINGS => self.settings(h, p),
             kind::PUSH_PROMISE => self.connection_error(ErrorCode::ProtocolError, "PUSH_PROMISE from a client"),
@@ -608,7 +606,6 @@ impl Session {
                 method,
                 send_window: self.peer_window,
                 reset: false,
-                detached: false,
                 blocked: false,
             },
         );
@@ -624,13 +621,6 @@ impl Session {
             frame::window_update(&mut self.out, id, c as u32);
             s.req.window += c as i64;
             s.req.credit = 0;
-        }
-    }
-
-    /// Forgets a stream once it is closed and its moonproxy stream is gone.
-    fn collect(&mut self, id: u32) {
-        if self.streams.get(&id).is_some_and(|s| s.detached && (s.closed() || self.goaway.is_some())) {
-            self.streams.remove(&id);
         }
     }
 
@@ -805,16 +795,11 @@ impl Session {
         }
     }
 
-    /// The moonproxy stream is gone: an unfinished exchange is cancelled.
+    /// The moonproxy stream is gone: a response it left unfinished is ended as by
+    /// [`Session::shutdown_write`] (reset, unless the close delimits it), and the
+    /// stream is forgotten (later frames for it are answered STREAM_CLOSED).
     pub fn detach(&mut self, id: u32) {
         self.shutdown_write(id);
-        if let Some(s) = self.streams.get_mut(&id) {
-            s.detached = true;
-            if !s.closed() && !s.reset {
-                s.reset = true;
-                frame::rst_stream(&mut self.out, id, ErrorCode::Cancel);
-            }
-        }
         self.streams.remove(&id);
     }
 }
