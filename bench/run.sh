@@ -11,6 +11,8 @@
 #       core.tcp connection per request; all: every group. lua-cpu (alone, not in lua/all): a
 #       Lua service computing ~20,000 loop iterations per answer, so the proxy, not wrk, is
 #       what limits the rate: the thread-scaling scenario of issue 8 (run it with -t 1 and -t 2).
+#       h2 (alone, not in all): bench/http.cfg and http-return.cfg over HTTP/2 with prior
+#       knowledge, driven by h2load (-c CONNECTIONS, 20 streams each) instead of wrk.
 #   -t: `nbthread` of both proxies (default 1); wrk runs as many threads. -s: only this
 #       scenario of the groups (e.g. http-64, lua-action).
 #   defaults: 10 s per run, 3 rounds (interleaved), 50 connections, 2000 idle connections.
@@ -38,8 +40,8 @@ done
 
 [[ "$threads" =~ ^[1-9][0-9]?$ ]] || { echo "bench/run.sh: -t expects a thread count, not $threads" >&2; exit 2; }
 case "$mode" in
-    tcp|http|lua|lua-action|lua-fetch|lua-service|lua-socket|lua-cpu|all) ;;
-    *) echo "bench/run.sh: -m expects tcp, http, lua or all, not $mode" >&2; exit 2 ;;
+    tcp|http|lua|lua-action|lua-fetch|lua-service|lua-socket|lua-cpu|h2|all) ;;
+    *) echo "bench/run.sh: -m expects tcp, http, lua, h2 or all, not $mode" >&2; exit 2 ;;
 esac
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -86,6 +88,9 @@ g_cfg[lua-fetch]=http-lua-fetch.cfg     g_checks[lua-fetch]="/64 64 x-lua:fetche
 g_cfg[lua-service]=http-lua-service.cfg g_checks[lua-service]="/ 64"                 g_scen[lua-service]="lua-service=/"   g_rss[lua-service]=0
 g_cfg[lua-socket]=http-lua-socket.cfg   g_checks[lua-socket]="/64 64 x-lua:200"      g_scen[lua-socket]="lua-socket=/64"   g_rss[lua-socket]=0
 g_cfg[lua-cpu]=http-lua-cpu.cfg         g_checks[lua-cpu]="/ 64"                     g_scen[lua-cpu]="lua-cpu=/"           g_rss[lua-cpu]=0
+# HTTP/2 (prior knowledge): a scenario named h2-* is run by h2load, not wrk.
+g_cfg[h2]=http.cfg                 g_checks[h2]="/64 64"            g_scen[h2]="h2-64=/64"                 g_rss[h2]=0
+g_cfg[h2-return]=http-return.cfg   g_checks[h2-return]="/ 2"        g_scen[h2-return]="h2-return=/"        g_rss[h2-return]=0
 declare -A label=(
     [tcp-64]="64 B responses"
     [tcp-16k]="16 KiB responses"
@@ -98,12 +103,15 @@ declare -A label=(
     [lua-service]="Lua HTTP service answering 64 B"
     [lua-socket]="Lua action with a \`core.tcp\` sub-request, 64 B"
     [lua-cpu]="Lua service computing 20,000 iterations, 64 B"
+    [h2-64]="HTTP/2 proxied GET, 64 B (h2load, 20 streams per connection)"
+    [h2-return]="HTTP/2 \`http-request return\` (h2load, 20 streams per connection)"
 )
 case "$mode" in
     tcp) groups=(tcp) ;;
     http) groups=(http return rules) ;;
     lua) groups=(lua-action lua-fetch lua-service lua-socket) ;;
     lua-action|lua-fetch|lua-service|lua-socket|lua-cpu) groups=("$mode") ;;
+    h2) groups=(h2 h2-return) ;;
     all) groups=(tcp http return rules lua-action lua-fetch lua-service lua-socket) ;;
 esac
 
@@ -217,6 +225,7 @@ results="$work/results"
 : > "$results"
 run_wrk() { # name scenario path
     local name=$1 scen=$2 path=$3 t0 t1 out reqs rps errors
+    if [[ "$scen" == h2-* ]]; then run_h2load "$@"; return; fi
     t0=$(cpu_ticks "${pid[$name]}")
     out=$(timeout $((duration + 20)) "$wrk" -t"$threads" -c"$conns" -d"${duration}s" --timeout 5s "http://127.0.0.1:${port[$name]}$path" 2>&1) || true
     t1=$(cpu_ticks "${pid[$name]}")
@@ -226,6 +235,26 @@ run_wrk() { # name scenario path
     if [ -z "$reqs" ] || [ "$reqs" = 0 ]; then
         log "$name $scen: wrk failed: $out"
         status[$name.$scen]="n/a: wrk completed no request"
+        return
+    fi
+    awk -v n="$name" -v p="$scen" -v r="$reqs" -v s="$rps" -v d=$((t1 - t0)) -v hz="$clk_tck" -v e="$errors" \
+        'BEGIN { printf "%s %s %d %.1f %.3f %s\n", n, p, r, s, d / hz * 1e6 / r, (e == "" ? "-" : "errors") }' >> "$results"
+    log "$(tail -n1 "$results")${errors:+ ($errors)}"
+}
+
+# The same for an HTTP/2 scenario, with h2load (prior knowledge, 20 streams per connection).
+run_h2load() { # name scenario path
+    local name=$1 scen=$2 path=$3 t0 t1 out reqs rps errors
+    command -v h2load >/dev/null || { status[$name.$scen]="n/a: h2load not found (apt-get install nghttp2-client)"; return; }
+    t0=$(cpu_ticks "${pid[$name]}")
+    out=$(timeout $((duration + 20)) h2load -t"$threads" -c"$conns" -m 20 -D "$duration" "http://127.0.0.1:${port[$name]}$path" 2>&1) || true
+    t1=$(cpu_ticks "${pid[$name]}")
+    reqs=$(awk '/^requests:/ { print $8 }' <<< "$out")
+    rps=$(awk '/^finished in/ { print $4 }' <<< "$out")
+    errors=$(awk '/^requests:/ && ($10 != 0 || $12 != 0) { printf "%s; ", $0 }' <<< "$out")
+    if [ -z "$reqs" ] || [ "$reqs" = 0 ]; then
+        log "$name $scen: h2load failed: $out"
+        status[$name.$scen]="n/a: h2load completed no request"
         return
     fi
     awk -v n="$name" -v p="$scen" -v r="$reqs" -v s="$rps" -v d=$((t1 - t0)) -v hz="$clk_tck" -v e="$errors" \
@@ -294,9 +323,10 @@ echo
 rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 git -C "$root" diff --quiet HEAD 2>/dev/null || rev="$rev+changes"
 [ -z "${MOONPROXY:-}" ] || rev="$rev, binary $moonproxy"
-case "$mode" in tcp) what="TCP mode" ;; http) what="HTTP mode" ;; *) what="TCP and HTTP modes" ;; esac
+case "$mode" in tcp) what="TCP mode" ;; http) what="HTTP mode" ;; h2) what="HTTP/2 to clients (prior knowledge)" ;; *) what="TCP and HTTP modes" ;; esac
 echo "moonproxy ($rev) vs HAProxy $hv: $what, nbthread $threads, loopback; $(nproc) CPUs; $(date -u +%Y-%m-%d)."
-echo "wrk -t$threads -c$conns, ${duration} s per run, median of $rounds interleaved rounds; idle RSS over $idle connections."
+if [ "$mode" = h2 ]; then client="h2load -t$threads -c$conns -m 20"; else client="wrk -t$threads -c$conns"; fi
+echo "$client, ${duration} s per run, median of $rounds interleaved rounds; idle RSS over $idle connections."
 echo
 echo "| metric | moonproxy | HAProxy | moonproxy / HAProxy |"
 echo "|---|---:|---:|---:|"

@@ -137,6 +137,8 @@ pub struct Listener {
     /// `accept-netscaler-cip <magic>`: its connections start with a NetScaler Client
     /// IP header.
     pub netscaler_cip: Option<u32>,
+    /// `proto h2`: its connections speak HTTP/2 from the first byte.
+    pub proto_h2: bool,
     sock: Option<ListenSock>,
     state: ListenState,
     index: usize,
@@ -165,6 +167,7 @@ impl Listener {
             tls: bind.tls.clone(),
             accept_proxy: bind.accept_proxy,
             netscaler_cip: bind.tuning.netscaler_cip,
+            proto_h2: bind.tuning.proto_h2,
             sock: Some(sock),
             state: ListenState::Paused,
             index,
@@ -268,6 +271,7 @@ impl Listener {
             tls: self.tls.clone(),
             accept_proxy: self.accept_proxy,
             netscaler_cip: self.netscaler_cip,
+            proto_h2: self.proto_h2,
             sock,
             state,
             index: self.index,

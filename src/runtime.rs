@@ -319,6 +319,7 @@ fn serve(
     let mut world = world::World::new(proxies, farm, listeners, checks, logs, Some(signals), g.bufsize, g.maxaccept, share, g.hard_stop_after);
     world.debug = opts.debug;
     world.http_maxhdr = g.http_maxhdr;
+    world.set_h2_tuning(&g.tuning);
     world.tls_defaults = g.tls_defaults.clone();
     world.resolvers = config.resolvers.iter().map(|r| (r.name.clone(), r.nameservers.iter().map(|(id, _)| id.clone()).collect())).collect();
     world.set_thread(1, nthreads);

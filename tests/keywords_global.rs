@@ -1,8 +1,9 @@
 //! Smaller `global` keywords, each with its effect, compared with HAProxy 2.6 where
 //! its behaviour is deterministic: `zero-warning`, `grace`, `close-spread-time`,
 //! `tune.http.cookielen`, `unix-bind`; `maxsslconn`, `maxsslrate`,
-//! `pp2-never-send-local`, `mworker-max-reloads`, and the argument checks of the
-//! keywords accepted with no effect (`tune.h2.*`, pollers, OpenSSL-only settings ...).
+//! `pp2-never-send-local`, `mworker-max-reloads`, and the argument checks of
+//! `tune.h2.*` (their effect: tests/http2.rs) and of the keywords accepted with no
+//! effect (pollers, OpenSSL-only settings ...).
 
 mod common;
 

@@ -42,7 +42,7 @@ fn http_over_tls_sni_fetches_keepalive_and_redirect() {
     let proxy = ProxyBuilder::new(HTTP).file("a.pem", &a_pem).file("certs/b.pem", &b_pem).port("app", app.port()).start();
 
     let mut s = connect(proxy.port("tls"), trusting(&b_der), "b.test");
-    assert_eq!(s.conn.alpn_protocol(), Some(&b"http/1.1"[..]), "h2 is not advertised: moonproxy speaks HTTP/1.1");
+    assert_eq!(s.conn.alpn_protocol(), Some(&b"http/1.1"[..]), "a client offering http/1.1 only gets it from `alpn h2,http/1.1`");
     let (head, body) = get(&mut s, "/ssl");
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     let body = String::from_utf8(body).unwrap();

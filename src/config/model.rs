@@ -359,6 +359,13 @@ impl Default for CompressionTuning {
 /// Process-wide knobs of the `global` section that each act in one place (added by "kw").
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GlobalTuning {
+    /// `tune.h2.header-table-size`, `tune.h2.initial-window-size`,
+    /// `tune.h2.max-concurrent-streams`, `tune.h2.max-frame-size` (unset: HAProxy's
+    /// defaults 4096, 65535, 100, 16384): what HTTP/2 client connections advertise.
+    pub h2_header_table_size: Option<u32>,
+    pub h2_initial_window_size: Option<u32>,
+    pub h2_max_concurrent_streams: Option<u32>,
+    pub h2_max_frame_size: Option<u32>,
     /// `tune.rcvbuf.client` / `tune.sndbuf.client`: SO_RCVBUF / SO_SNDBUF of client
     /// connections (bytes; 0 or unset: the kernel's default).
     pub rcvbuf_client: Option<u32>,
@@ -1318,6 +1325,9 @@ pub struct ProxyOptions {
     /// `option http-ignore-probes`: a connection closed or timed out before its first
     /// byte gets neither a 408 nor a log line (added by "fmt").
     pub http_ignore_probes: bool,
+    /// `option disable-h2-upgrade`: an HTTP/1 connection starting with the HTTP/2
+    /// preface is not switched to HTTP/2 (ALPN `h2` and `proto h2` still are).
+    pub disable_h2_upgrade: bool,
     /// `option idle-close-on-response`: on soft-stop, an idle kept-alive client
     /// connection stays until its next response, which closes it (added by "fmt").
     pub idle_close_on_response: bool,
@@ -1469,6 +1479,8 @@ pub struct BindTuning {
     pub defer_accept: bool,
     /// `tfo`: `TCP_FASTOPEN` on the listening socket.
     pub tfo: bool,
+    /// `proto h2`: connections speak HTTP/2 from their first byte (doc/http.md).
+    pub proto_h2: bool,
     /// `id <n>`: the listener's id.
     pub id: Option<u32>,
     /// `tcp-ut <delay>`: `TCP_USER_TIMEOUT` on the listening socket, inherited by

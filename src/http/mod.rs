@@ -20,6 +20,7 @@ pub mod compress;
 pub mod errors;
 pub mod fcgi;
 pub mod h1;
+pub mod h2;
 pub mod live;
 pub mod options;
 pub mod persist;
@@ -35,6 +36,9 @@ use std::fmt;
 pub enum Version {
     Http10,
     Http11,
+    /// A request received over HTTP/2 (`crate::http::h2`): it reads `HTTP/2.0` in logs
+    /// and fetches as in HAProxy, and goes to servers as HTTP/1.1 in origin form.
+    Http2,
 }
 
 impl Version {
@@ -43,6 +47,7 @@ impl Version {
         match self {
             Version::Http10 => "HTTP/1.0",
             Version::Http11 => "HTTP/1.1",
+            Version::Http2 => "HTTP/2.0",
         }
     }
 }
@@ -398,7 +403,7 @@ impl ConnectionInfo {
     /// HTTP/1.0 only with `keep-alive` (and never with `close`).
     pub fn persistent(&self, version: Version) -> bool {
         match version {
-            Version::Http11 => !self.close,
+            Version::Http11 | Version::Http2 => !self.close,
             Version::Http10 => self.keep_alive && !self.close,
         }
     }
@@ -413,6 +418,19 @@ pub struct Request {
 }
 
 impl RequestLine {
+    /// The target without scheme and authority (`/` for an absolute-form target with
+    /// no path); other forms as they are.
+    pub fn origin_form(&self) -> &str {
+        if self.form != TargetForm::Absolute {
+            return &self.target;
+        }
+        let after_scheme = &self.target[self.target.find("://").map_or(0, |i| i + 3)..];
+        match after_scheme.find(['/', '?']) {
+            Some(i) if after_scheme.as_bytes()[i] == b'/' => &after_scheme[i..],
+            _ => "/",
+        }
+    }
+
     /// The path of an origin-form or absolute-form target (what HAProxy's `path` fetch
     /// returns): up to the `?`, without scheme and authority. `*` for asterisk-form, the
     /// empty string for authority-form and for an absolute-form target with no path.
@@ -456,9 +474,15 @@ impl Request {
     pub fn write_head(&self, out: &mut Vec<u8>) {
         // One reservation for the whole head, and no formatting: this runs per request.
         let l = &self.line;
-        let (method, version) = (l.method.as_str(), l.version.as_str());
-        out.reserve(method.len() + l.target.len() + version.len() + 6 + self.headers.wire_len());
-        for part in [method.as_bytes(), b" ", l.target.as_bytes(), b" ", version.as_bytes(), b"\r\n"] {
+        // A request received over HTTP/2 goes on as HTTP/1.1, its target in origin form
+        // (the authority is in `host`), as HAProxy sends it.
+        let (target, version) = match l.version {
+            Version::Http2 => (l.origin_form(), Version::Http11.as_str()),
+            v => (l.target.as_str(), v.as_str()),
+        };
+        let method = l.method.as_str();
+        out.reserve(method.len() + target.len() + version.len() + 6 + self.headers.wire_len());
+        for part in [method.as_bytes(), b" ", target.as_bytes(), b" ", version.as_bytes(), b"\r\n"] {
             out.extend_from_slice(part);
         }
         self.headers.write_to(out);

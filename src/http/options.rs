@@ -37,6 +37,7 @@ pub fn parse(o: &mut ProxyOptions, name: &str, negate: bool, args: &[String]) ->
         "dontlog-normal" => &mut o.dontlog_normal,
         "logasap" => &mut o.logasap,
         "http-ignore-probes" => &mut o.http_ignore_probes,
+        "disable-h2-upgrade" => &mut o.disable_h2_upgrade,
         "idle-close-on-response" => &mut o.idle_close_on_response,
         "prefer-last-server" => &mut o.prefer_last_server,
         "http-restrict-req-hdr-names" => return Some(restrict_names(o, negate, args)),

@@ -46,6 +46,9 @@ pub enum Kind {
     /// The syslog relay (`log-forward` sections, `crate::log::forward`): its UDP
     /// sockets, TCP listeners and connections share one table, the slot indexes it.
     LogFwd = 8,
+    /// An HTTP/2 client connection (`crate::stream::h2conn`): its streams are served
+    /// by streams of their own; the slot indexes the runtime's HTTP/2 table.
+    H2 = 9,
 }
 
 impl Kind {
@@ -60,6 +63,7 @@ impl Kind {
             6 => Kind::LuaSocket,
             7 => Kind::Cli,
             8 => Kind::LogFwd,
+            9 => Kind::H2,
             _ => return None,
         })
     }
@@ -124,7 +128,7 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        for kind in [Kind::Listener, Kind::Client, Kind::Server, Kind::Check, Kind::Idle, Kind::LuaSocket, Kind::Cli, Kind::LogFwd] {
+        for kind in [Kind::Listener, Kind::Client, Kind::Server, Kind::Check, Kind::Idle, Kind::LuaSocket, Kind::Cli, Kind::LogFwd, Kind::H2] {
             for (slot, gen) in [(0, 0), (1, 7), (MAX_SLOT, u32::MAX)] {
                 let key = Key { slot, gen };
                 assert_eq!(decode(encode(kind, key)), Some(Tagged { kind, key }));
@@ -155,8 +159,8 @@ mod tests {
 
     #[test]
     fn kinds_past_the_last_are_refused() {
-        // Four bits, nine kinds: values 9..15 are free for new tables.
-        assert_eq!(decode(Token(8)).map(|t| t.kind), Some(Kind::LogFwd));
-        assert_eq!(decode(Token(9)), None);
+        // Four bits, ten kinds: values 10..15 are free for new tables.
+        assert_eq!(decode(Token(9)).map(|t| t.kind), Some(Kind::H2));
+        assert_eq!(decode(Token(10)), None);
     }
 }

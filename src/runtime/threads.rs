@@ -568,6 +568,7 @@ fn build(number: usize, config: &Config, opts: &RunOptions, listeners: Vec<Liste
     let mut world = World::new(proxies, farm, listeners, checks, logs, None, g.bufsize, g.maxaccept, maxconn, g.hard_stop_after);
     world.debug = opts.debug;
     world.http_maxhdr = g.http_maxhdr;
+    world.set_h2_tuning(&g.tuning);
     world.set_thread(number, threads);
     world.set_accept_rates(crate::listener::rate::AcceptRates::for_thread(config, threads, number, Instant::now()));
     world.set_stop_pacing(g.tuning.grace, g.tuning.close_spread_time);

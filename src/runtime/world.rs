@@ -22,6 +22,7 @@ use std::time::Duration;
 mod cli;
 mod dns;
 mod dynamic;
+mod h2;
 mod log_uri;
 mod mailbox;
 mod observe;
@@ -59,6 +60,18 @@ pub struct World {
     pub farm: Farm,
     pub listeners: Vec<Listener>,
     pub streams: GenSlab<Stream>,
+    /// HTTP/2 client connections (world/h2.rs); their requests are in `streams`.
+    pub h2: GenSlab<crate::stream::h2conn::SharedRc>,
+    /// `tune.h2.*`: the settings each HTTP/2 connection starts with.
+    pub h2_settings: crate::http::h2::session::Config,
+    /// HTTP/2 connections one of whose streams ran or ended: each may have notes to
+    /// deliver or be done now (world/h2.rs, `h2_settle`).
+    h2_dirty: Vec<Key>,
+    /// `h2_settle` is running (a stream it wakes marks its connection again).
+    h2_settling: bool,
+    /// HTTP/2 connections whose output waits for the end of the iteration: the frames
+    /// of all their streams leave in one write.
+    h2_unflushed: Vec<Key>,
     pub checks: Checks,
     /// Per proxy (indexed like `proxies`): its log targets and compiled format.
     pub logs: Vec<ProxyLog>,
@@ -156,6 +169,11 @@ impl World {
             farm,
             listeners,
             streams: GenSlab::with_capacity(1024),
+            h2: GenSlab::with_capacity(64),
+            h2_settings: crate::http::h2::session::Config::default(),
+            h2_dirty: Vec::new(),
+            h2_settling: false,
+            h2_unflushed: Vec::new(),
             checks,
             logs,
             signals,
@@ -338,6 +356,9 @@ impl World {
         if self.proxies[fe].mode == crate::config::model::Mode::Http {
             let limits = crate::stream::http::limits_for(self.bufsize);
             stream = stream.with_http(crate::http::h1::Limits { max_headers: self.http_maxhdr, ..limits });
+            if self.listeners[li].proto_h2 {
+                stream.force_h2();
+            }
         }
         stream.set_stick(stick);
         if self.listeners[li].accept_proxy {
@@ -377,11 +398,17 @@ impl World {
         let Some(s) = self.streams.get_mut(key) else { return }; // stale token or timer
         let mut env = Env { cx, key, proxies: &mut self.proxies, pool: &mut self.farm };
         let life = s.on_event(&mut env, ev);
+        if let Some(conn) = s.h2_conn() {
+            self.h2_dirty.push(conn); // what it wrote may concern its other streams
+        }
         crate::lua::error_ring::attach_context(|| cli::lua_error_context(&self.proxies, &self.farm, s.frontend, s.backend, s.server_index()));
         self.log_transactions(key);
-        if life == Life::Finished {
-            self.finish(cx, key);
+        match life {
+            Life::Finished => self.finish(cx, key),
+            Life::H2 => self.h2_takeover(cx, key),
+            Life::Alive => {}
         }
+        self.h2_settle(cx);
         self.health_analyses(cx); // world/observe.rs
         self.hand_out_slots(cx);
     }
@@ -448,6 +475,9 @@ impl World {
         };
         let mut env = Env { cx, key, proxies: &mut self.proxies, pool: &mut self.farm };
         let from_server = d.from == crate::backend::QueueKind::Server;
+        if let Some(conn) = s.h2_conn() {
+            self.h2_dirty.push(conn);
+        }
         if s.dequeued(&mut env, d.server.0, addr, from_server, d.queue_position as u32) == Life::Finished {
             self.finish(cx, key);
         }
@@ -456,7 +486,11 @@ impl World {
     /// A stream leaves: its slot, and its place in the process's, listener's and
     /// frontend's connection counts (accepting may resume).
     fn forget_stream(&mut self, key: Key, listener: usize, fe: usize) {
-        self.streams.remove(key);
+        // A stream serving an HTTP/2 request: the connection holds the counts, and
+        // may be done now.
+        if let Some(conn) = self.streams.remove(key).and_then(|s| s.h2_conn()) {
+            return self.h2_dirty.push(conn);
+        }
         self.actconn -= 1;
         if let Some(l) = self.listeners.get_mut(listener) {
             l.conns -= 1;
@@ -697,6 +731,7 @@ impl World {
         // the others after their response.
         let keys = self.streams.keys();
         self.let_go(cx, keys);
+        self.h2_soft_stop(cx);
         // After the streams: those that closed just now parked their server connections.
         self.farm.idle.close_all(cx);
         if let Some(d) = self.hard_stop_after {
@@ -966,6 +1001,7 @@ impl Handler for World {
                     f.ready(cx, target.key, Some(ready));
                 }
             }
+            Kind::H2 => self.h2_ready(cx, target.key, ready),
             Kind::Reserved => {}
         }
     }
@@ -998,6 +1034,7 @@ impl Handler for World {
                 self.lua_stream_completions(cx);
             }
             TimerTarget::Entry(Kind::Cli, key) => self.cli_timer(cx, key),
+            TimerTarget::Entry(Kind::H2, key) => self.h2_timer(cx, key, deadline),
             TimerTarget::Entry(Kind::LogFwd, key) => {
                 if let Some(f) = &mut self.logfwd {
                     f.timer(cx, key);
@@ -1038,7 +1075,9 @@ impl Handler for World {
     }
 
     fn end_of_iteration(&mut self, cx: &mut Ctx<'_>) -> Flow {
-        if self.phase == Phase::SoftStop && self.streams.is_empty() && self.peers_running == 0 {
+        self.h2_settle(cx);
+        self.h2_flush(cx);
+        if self.phase == Phase::SoftStop && self.streams.is_empty() && self.h2.is_empty() && self.peers_running == 0 {
             self.phase = Phase::Exit(0);
         }
         if let Phase::Exit(code) = self.phase {
@@ -1053,10 +1092,11 @@ impl Handler for World {
         }
         crate::lua::error_ring::end_of_iteration();
         self.checks.send_alerts(cx);
-        if cx.timers.needs_compaction(self.streams.len() + self.checks.count()) {
-            let streams = &self.streams;
+        if cx.timers.needs_compaction(self.streams.len() + self.checks.count() + self.h2.len()) {
+            let (streams, h2) = (&self.streams, &self.h2);
             cx.timers.retain(|at, target| match target {
                 TimerTarget::Entry(Kind::Client, key) => streams.get(key).is_some_and(|s| s.armed() == Some(at)),
+                TimerTarget::Entry(Kind::H2, key) => h2.get(key).is_some_and(|c| c.borrow().idle_timer == Some(at)),
                 _ => true,
             });
         }

@@ -5,9 +5,10 @@
 //! client's PROXY v2 TLVs (`fc_pp_authority`, `fc_pp_unique_id`), and the process
 //! (`hostname`, `thread`, `stopping`, `date_us`), as HAProxy 2.6 defines them.
 //!
-//! What moonproxy does not keep is said where the fetch is: it has no HTTP/2 (so the
-//! HTTP major version is always 1) and records no connection error codes during a
-//! stream (`fc_err` is 0, `fc_err_str` says `Success`).
+//! What moonproxy does not keep is said where the fetch is: the HTTP major version is
+//! read from the request (2 for one received over HTTP/2, 1 before any request), and
+//! no connection error codes are recorded during a stream (`fc_err` is 0, `fc_err_str`
+//! says `Success`).
 
 use super::args::{Arg, ArgSpec, ArgType};
 use super::fetch::Fetch;
@@ -87,7 +88,11 @@ pub static FETCHES: &[Fetch] = &[
     fetch!("fc_err", NO_ARG, T::Sint, no_check, |_, _| Some(Sample::Sint(0))),
     fetch!("fc_err_str", NO_ARG, T::Str, no_check, |_, _| Some(Sample::str(NO_ERROR))),
     fetch!("fc_fackets", UNIT, T::Sint, check_unit, |_, cx| count(cx, |t| t.fackets)),
-    fetch!("fc_http_major", NO_ARG, T::Sint, no_check, |_, _| Some(Sample::Sint(1))),
+    // 2 on an HTTP/2 connection, known here from its request (1 before any request).
+    fetch!("fc_http_major", NO_ARG, T::Sint, no_check, |_, cx| {
+        let h2 = cx.http_req().is_some_and(|r| r.line.version == crate::http::Version::Http2);
+        Some(Sample::Sint(if h2 { 2 } else { 1 }))
+    }),
     fetch!("fc_lost", UNIT, T::Sint, check_unit, |_, cx| count(cx, |t| t.lost)),
     fetch!("http_first_req", NO_ARG, T::Bool, no_check, |_, cx| Some(Sample::Bool(cx.client_conn()?.first_req?))),
     fetch!("fc_rcvd_proxy", NO_ARG, T::Bool, no_check, |_, cx| Some(Sample::Bool(cx.client_conn()?.rcvd_proxy))),

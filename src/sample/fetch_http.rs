@@ -125,9 +125,12 @@ pub static FETCHES: &[Fetch] = &[
         cx.http_req()?.line.method.as_str()
     ))),
     fetch!("capture.req.uri", ArgSpec::NONE, T::Str, |_, cx| Some(Sample::str(pathq(cx.http_req()?)))),
-    fetch!("capture.req.ver", ArgSpec::NONE, T::Str, |_, cx| Some(Sample::str(
-        cx.http_req()?.line.version.as_str()
-    ))),
+    // HAProxy 2.6 says `HTTP/1.1` for a request received over HTTP/2 here (and
+    // `2.0` for `req.ver`).
+    fetch!("capture.req.ver", ArgSpec::NONE, T::Str, |_, cx| Some(Sample::str(match cx.http_req()?.line.version {
+        crate::http::Version::Http2 => "HTTP/1.1",
+        v => v.as_str(),
+    }))),
     fetch!("capture.res.hdr", spec(&[A::Int], 1), T::Str, |a, cx| {
         capture(&cx.http_txn()?.res_captures, a)
     }),
@@ -309,6 +312,7 @@ fn version(v: crate::http::Version) -> &'static str {
     match v {
         crate::http::Version::Http10 => "1.0",
         crate::http::Version::Http11 => "1.1",
+        crate::http::Version::Http2 => "2.0",
     }
 }
 

@@ -178,6 +178,8 @@ pub enum TaskFn {
     CliWake,
     /// `log-forward` sockets and connections (HAProxy's syslog handlers).
     LogForward,
+    /// HTTP/2 client connections (HAProxy's `h2_io_cb`).
+    H2Io,
     Signals,
     HardStop,
     Other,
@@ -202,6 +204,7 @@ impl TaskFn {
             TaskFn::CliTimer => "cli_timer",
             TaskFn::CliWake => "cli_wake",
             TaskFn::LogForward => "syslog_io_handler",
+            TaskFn::H2Io => "h2_io_cb",
             TaskFn::Signals => "signal_handler",
             TaskFn::HardStop => "hard_stop",
             TaskFn::Other => "other",
@@ -240,6 +243,7 @@ impl TaskId {
             (Kind::Cli, Via::Timer) => TaskFn::CliTimer,
             (Kind::Cli, Via::Wake) => TaskFn::CliWake,
             (Kind::LogFwd, _) => TaskFn::LogForward,
+            (Kind::H2, _) => TaskFn::H2Io,
         };
         TaskId { func, proxy: None }
     }

@@ -31,6 +31,9 @@ enum Io {
     /// A FastCGI server (`proto fcgi`): the stream's HTTP/1.1 translated to and from
     /// records over the socket below (`crate::http::fcgi::codec`).
     Fcgi(Box<(Io, crate::http::fcgi::codec::Codec)>),
+    /// One stream of an HTTP/2 client connection (`super::h2conn`): its request read as
+    /// HTTP/1.1, its HTTP/1.1 response written back as frames. No socket of its own.
+    H2(Box<super::h2conn::Handle>),
 }
 
 /// `Read`/`Write` over an [`Io`], for the FastCGI codec.
@@ -67,6 +70,7 @@ impl Io {
             Io::Unix(s) => s.read(b),
             Io::Tls(s) => s.read(b),
             Io::Fcgi(f) => f.1.read(&mut Raw(&mut f.0), b),
+            Io::H2(h) => h.read(b),
         }
     }
     fn write(&mut self, b: &[u8]) -> io::Result<usize> {
@@ -75,6 +79,7 @@ impl Io {
             Io::Unix(s) => s.write(b),
             Io::Tls(s) => s.write(b),
             Io::Fcgi(f) => f.1.write(&mut Raw(&mut f.0), &[b]),
+            Io::H2(h) => h.write(b),
         }
     }
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
@@ -83,6 +88,18 @@ impl Io {
             Io::Unix(s) => s.write_vectored(bufs),
             Io::Tls(s) => s.write_vectored(bufs),
             Io::Fcgi(f) => f.1.write(&mut Raw(&mut f.0), &bufs.iter().map(|b| &b[..]).collect::<Vec<_>>()),
+            Io::H2(h) => {
+                let mut total = 0;
+                for b in bufs.iter().filter(|b| !b.is_empty()) {
+                    match h.write(b) {
+                        Ok(n) if n == b.len() => total += n,
+                        Ok(n) => return Ok(total + n),
+                        Err(e) if total == 0 => return Err(e),
+                        Err(_) => break,
+                    }
+                }
+                Ok(total)
+            }
         }
     }
     /// `write`, with `MSG_MORE` on TCP when `more` (see [`Conn::more`]).
@@ -106,14 +123,23 @@ impl Io {
             Io::Unix(s) => s.shutdown(how),
             Io::Tls(s) => s.shutdown(how),
             Io::Fcgi(f) => f.0.shutdown(how),
+            Io::H2(h) => {
+                if how != Shutdown::Read {
+                    h.shutdown_write();
+                }
+                Ok(())
+            }
         }
     }
-    fn source(&mut self) -> &mut dyn Source {
+    /// The socket to register; none for an HTTP/2 stream, whose connection is
+    /// registered once for all its streams.
+    fn source(&mut self) -> Option<&mut dyn Source> {
         match self {
-            Io::Tcp(s) => s,
-            Io::Unix(s) => s,
-            Io::Tls(s) => s.tcp_mut(),
+            Io::Tcp(s) => Some(s),
+            Io::Unix(s) => Some(s),
+            Io::Tls(s) => Some(s.tcp_mut()),
             Io::Fcgi(f) => f.0.source(),
+            Io::H2(_) => None,
         }
     }
     /// Whether a read shorter than the room given proves the socket empty (see the
@@ -122,6 +148,7 @@ impl Io {
         match self {
             Io::Tls(s) => s.short_read_drains(),
             Io::Fcgi(f) => !f.1.holds_input() && f.0.short_read_drains(),
+            Io::H2(h) => !h.readable(),
             _ => true,
         }
     }
@@ -131,7 +158,7 @@ impl Io {
             Io::Tcp(s) => Some(s),
             Io::Tls(s) => Some(s.tcp()),
             Io::Fcgi(f) => f.0.tcp(),
-            Io::Unix(_) => None,
+            Io::Unix(_) | Io::H2(_) => None,
         }
     }
 }
@@ -311,16 +338,48 @@ impl Conn {
     /// Registers for both directions once: readiness is edge-triggered, so interest
     /// never needs to change; what the stream wants is decided from the hints.
     pub fn register(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
-        registry.register(self.sock.source(), token, Interest::READABLE | Interest::WRITABLE)
+        match self.sock.source() {
+            Some(s) => registry.register(s, token, Interest::READABLE | Interest::WRITABLE),
+            None => Ok(()),
+        }
     }
 
     /// Moves the socket to another token (an idle server connection changing hands).
     pub fn reregister(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
-        registry.reregister(self.sock.source(), token, Interest::READABLE | Interest::WRITABLE)
+        match self.sock.source() {
+            Some(s) => registry.reregister(s, token, Interest::READABLE | Interest::WRITABLE),
+            None => Ok(()),
+        }
     }
 
     pub fn deregister(&mut self, registry: &Registry) {
-        let _ = registry.deregister(self.sock.source());
+        if let Some(s) = self.sock.source() {
+            let _ = registry.deregister(s);
+        }
+    }
+
+    /// One stream of an HTTP/2 connection (see [`super::h2conn`]).
+    pub fn h2(handle: super::h2conn::Handle) -> Conn {
+        Conn::with_io(Io::H2(Box::new(handle)))
+    }
+
+    /// For a stream of an HTTP/2 connection: the connection's slot in the runtime.
+    pub fn h2_conn(&self) -> Option<crate::reactor::Key> {
+        match &self.sock {
+            Io::H2(h) => Some(h.conn_key),
+            _ => None,
+        }
+    }
+
+    /// A stream of an HTTP/2 connection that is not its first request (the session's
+    /// first request, for `http-reuse`, was another stream's).
+    pub fn h2_later_request(&self) -> bool {
+        matches!(&self.sock, Io::H2(h) if h.later)
+    }
+
+    /// The TLS session said `h2` in ALPN.
+    pub fn alpn_is_h2(&self) -> bool {
+        self.tls_info().is_some_and(|i| i.alpn.as_deref() == Some(b"h2"))
     }
 
     /// Records the poller's report.
@@ -377,6 +436,7 @@ impl Conn {
     pub fn tls_info(&self) -> Option<&std::sync::Arc<crate::tls::TlsInfo>> {
         match &self.sock {
             Io::Tls(s) => s.info(),
+            Io::H2(h) => h.tls.as_ref(),
             _ => None,
         }
     }
@@ -393,7 +453,7 @@ impl Conn {
 
     /// The connection is TLS (`ssl_fc`).
     pub fn is_tls(&self) -> bool {
-        matches!(self.sock, Io::Tls(_))
+        matches!(&self.sock, Io::Tls(_)) || matches!(&self.sock, Io::H2(h) if h.tls.is_some())
     }
 
     /// Makes this connection (to a SOCKS4 proxy) ask the proxy for `dest` once it is
@@ -417,6 +477,7 @@ impl Conn {
             Io::Unix(s) => (s.take_error(), s.peer_addr().map(drop)),
             Io::Tls(s) => (s.tcp().take_error(), s.tcp().peer_addr().map(drop)),
             Io::Fcgi(_) => unreachable!("the socket under the codec"),
+            Io::H2(_) => return ConnectState::Established,
         };
         match err {
             Ok(Some(e)) | Err(e) => return classify_connect_error(&e),
@@ -619,17 +680,24 @@ impl Conn {
             Io::Tcp(s) => s.as_raw_fd(),
             Io::Unix(s) => s.as_raw_fd(),
             Io::Tls(s) => s.tcp().as_raw_fd(),
+            Io::H2(h) => h.fd,
             Io::Fcgi(_) => -1,
         }
     }
 
     /// The local address (TCP only).
     pub fn local_addr(&self) -> Option<SocketAddr> {
+        if let Io::H2(h) = &self.sock {
+            return h.local;
+        }
         self.sock.tcp().and_then(|s| s.local_addr().ok())
     }
 
     /// The peer's address (TCP only).
     pub fn peer_addr(&self) -> Option<SocketAddr> {
+        if let Io::H2(h) = &self.sock {
+            return h.peer;
+        }
         self.sock.tcp().and_then(|s| s.peer_addr().ok())
     }
 }

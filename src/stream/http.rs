@@ -444,6 +444,28 @@ impl HttpSide {
     }
 }
 
+/// Whether a client connection speaks HTTP/2 (see [`h2_start`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum H2Start {
+    Yes,
+    /// The bytes so far are the start of the preface.
+    Maybe,
+    No,
+}
+
+/// HTTP/2 "prior knowledge": the first bytes are the connection preface (HAProxy
+/// detects it on any HTTP bind unless `option disable-h2-upgrade`).
+fn h2_start(data: &[u8]) -> H2Start {
+    let p = crate::http::h2::PREFACE;
+    if data.starts_with(p) {
+        H2Start::Yes
+    } else if !data.is_empty() && p.starts_with(data) {
+        H2Start::Maybe
+    } else {
+        H2Start::No
+    }
+}
+
 /// Whether `ip` is in `net` (`except` of `option forwardfor` / `originalto`).
 fn in_net(ip: IpAddr, (net, len): (IpAddr, u8)) -> bool {
     match (ip, net) {
@@ -643,6 +665,21 @@ impl Stream {
                 };
                 return self.close(env, cause, Phase::Request);
             }
+            // HTTP/2 (ALPN `h2`, or the client's connection preface): handed over
+            // before anything is parsed (see `Life::H2`); a partial preface waits.
+            let h2 = if idle_between || self.client.h2_conn().is_some() {
+                H2Start::No
+            } else if self.client.alpn_is_h2() {
+                H2Start::Yes
+            } else if env.proxies[self.frontend].options.disable_h2_upgrade {
+                H2Start::No
+            } else {
+                h2_start(self.req.buf.data())
+            };
+            if h2 == H2Start::Yes {
+                self.h2_handover = true;
+                return;
+            }
             let fe = &env.proxies[self.frontend].timeouts;
             let req_timeout = fe.http_request.or(fe.client);
             let h = self.http.as_mut().expect("HTTP mode");
@@ -658,7 +695,7 @@ impl Stream {
             };
             let deadline = timeout.map(|t| from + t);
             // No parser for an empty buffer: an idle connection keeps none.
-            let parsed = if nothing {
+            let parsed = if nothing || h2 == H2Start::Maybe {
                 Ok(Status::Partial)
             } else {
                 let fe = &env.proxies[self.frontend];
@@ -698,7 +735,11 @@ impl Stream {
                     self.state_deadline = deadline;
                     return;
                 }
-                Ok(Status::Complete(req, n)) => {
+                Ok(Status::Complete(mut req, n)) => {
+                    if self.client.h2_conn().is_some() {
+                        // Translated from HTTP/2 (`crate::http::h2`): what logs and fetches see.
+                        req.line.version = crate::http::Version::Http2;
+                    }
                     crate::stats::account_request(&mut env.proxies[self.frontend], now);
                     crate::stick::session::http_request();
                     if is_websocket_without_key(&req) {
@@ -1982,7 +2023,10 @@ impl Stream {
         let mut idle = match own {
             Some(idle) => idle,
             None => {
-                let Some((mut conn, served)) = env.pool.take_idle(be, srv, env.key, h.done == 0) else { return false };
+                // The first request of the client's session (an HTTP/2 connection's
+                // first stream, not each of its streams).
+                let first = h.done == 0 && !self.client.h2_later_request();
+                let Some((mut conn, served)) = env.pool.take_idle(be, srv, env.key, first) else { return false };
                 if conn.reregister(env.cx.registry, token::encode(Kind::Server, env.key)).is_err() {
                     conn.deregister(env.cx.registry);
                     return false;

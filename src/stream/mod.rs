@@ -28,6 +28,7 @@ pub mod conn;
 pub mod error_reply;
 pub mod filter;
 pub mod h1_case;
+pub mod h2conn;
 pub mod http;
 pub mod inspect;
 mod l7retry;
@@ -203,6 +204,10 @@ pub enum Life {
     Alive,
     /// Closed: log it and remove it from the slab.
     Finished,
+    /// The client speaks HTTP/2 (ALPN `h2`, or the connection preface): the runtime
+    /// takes the connection over ([`Stream::into_h2`]) and serves each HTTP/2 stream
+    /// with a stream of its own. Nothing was logged or counted for this one.
+    H2,
 }
 
 /// The server side of the stream.
@@ -303,6 +308,8 @@ pub struct Stream {
     /// `accept-proxy`: the client's PROXY header ([`proxy_header`]).
     /// Boxed: only `accept-proxy` streams have one; an idle connection stays small.
     proxy_hdr: Option<Box<proxy_header::ProxyHeader>>,
+    /// The client turned out to speak HTTP/2 (see [`Life::H2`]).
+    h2_handover: bool,
 }
 
 impl Stream {
@@ -352,7 +359,25 @@ impl Stream {
             tcp_service: None,
             stick: crate::stick::Session::default(),
             proxy_hdr: None,
+            h2_handover: false,
         }
+    }
+
+    /// The client connection and the bytes already read from it, for the HTTP/2
+    /// connection that takes over (see [`Life::H2`]).
+    pub fn into_h2(self) -> (Conn, Vec<u8>) {
+        let bytes = self.req.buf.data().to_vec();
+        (self.client, bytes)
+    }
+
+    /// `bind ... proto h2`: the connection goes to HTTP/2 at once (see [`Life::H2`]).
+    pub fn force_h2(&mut self) {
+        self.h2_handover = true;
+    }
+
+    /// For a stream serving an HTTP/2 stream: its connection's slot in the runtime.
+    pub fn h2_conn(&self) -> Option<crate::reactor::Key> {
+        self.client.h2_conn()
     }
 
     /// The counters tracked by the `tcp-request connection` rules (before the stream).
@@ -429,6 +454,9 @@ impl Stream {
             }
             proxy_header::Step::Failed => return Life::Finished,
         }
+        if self.h2_handover {
+            return Life::H2; // `proto h2`: nothing to read as HTTP/1 first
+        }
         let _client = crate::lua::host::client_scope(self.client.raw_fd()); // txn:set_tos()
         lua::enter(&mut self.lua, env.key);
         let outer = crate::stick::enter(&mut self.stick);
@@ -455,6 +483,9 @@ impl Stream {
         lua::leave();
         if self.state == State::Closed {
             return Life::Finished;
+        }
+        if self.h2_handover {
+            return Life::H2;
         }
         // An idle stream keeps no buffer memory.
         self.req.buf.release_if_empty();

@@ -376,11 +376,11 @@ impl BindTls {
     }
 }
 
-/// The ALPN names moonproxy advertises on a TLS bind: it speaks HTTP/1.x only, so
-/// `h2` (and any other name) is left out in HTTP mode; in TCP mode the bytes are
-/// only relayed and every name is advertised.
+/// The ALPN names moonproxy advertises on a TLS bind: in HTTP mode the protocols it
+/// speaks to clients (`h2`, `http/1.1`, `http/1.0`; any other name is left out); in
+/// TCP mode the bytes are only relayed and every name is advertised.
 pub fn alpn_for_mode(names: &[String], http: bool) -> Vec<Vec<u8>> {
-    names.iter().filter(|n| !http || matches!(n.as_str(), "http/1.1" | "http/1.0")).map(|n| n.as_bytes().to_vec()).collect()
+    names.iter().filter(|n| !http || matches!(n.as_str(), "h2" | "http/1.1" | "http/1.0")).map(|n| n.as_bytes().to_vec()).collect()
 }
 
 /// What every config of one bind line shares: its certificates and its session
@@ -722,10 +722,10 @@ mod tests {
     }
 
     #[test]
-    fn http_mode_advertises_only_http1() {
-        let names = vec!["h2".to_string(), "http/1.1".to_string()];
-        assert_eq!(alpn_for_mode(&names, true), vec![b"http/1.1".to_vec()]);
-        assert_eq!(alpn_for_mode(&names, false).len(), 2);
+    fn http_mode_advertises_only_http() {
+        let names = vec!["h2".to_string(), "spdy/3".to_string(), "http/1.1".to_string()];
+        assert_eq!(alpn_for_mode(&names, true), vec![b"h2".to_vec(), b"http/1.1".to_vec()]);
+        assert_eq!(alpn_for_mode(&names, false).len(), 3);
     }
 
     #[test]

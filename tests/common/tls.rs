@@ -37,7 +37,8 @@ pub fn trusting(root: &CertificateDer<'static>) -> Arc<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(root.clone()).unwrap();
     let mut c = rustls::ClientConfig::builder_with_provider(provider()).with_safe_default_protocol_versions().unwrap().with_root_certificates(roots).with_no_client_auth();
-    c.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // These clients speak HTTP/1.1 (tests/http2.rs covers `h2`).
+    c.alpn_protocols = vec![b"http/1.1".to_vec()];
     Arc::new(c)
 }
 

@@ -36,6 +36,16 @@ pub fn apply(t: &mut BindTuning, kw: &str, value: &str) -> Result<Option<usize>,
             t.tcp_ut = Some(parse_tcp_ut(value)?);
             return Ok(Some(2));
         }
+        // The protocol of the connections: `h2` serves HTTP/2 from the first byte
+        // (the frontend must be in `mode http`); `h1` is what a bind does anyway.
+        "proto" => {
+            match need()? {
+                "h2" => t.proto_h2 = true,
+                "h1" => t.proto_h2 = false,
+                other => return Err(format!("'{kw}' :  unknown MUX protocol '{other}'")),
+            }
+            return Ok(Some(2));
+        }
         "accept-netscaler-cip" => {
             t.netscaler_cip = Some(parse_netscaler_magic(need()?)?);
             return Ok(Some(2));

@@ -328,11 +328,28 @@ pub fn tune_int(p: &mut Parser, l: &Line) -> Result<(), String> {
         }
         Ok(())
     };
+    let t = &mut p.config.global.tuning;
     match kw {
-        "tune.h2.header-table-size" => range(4096, 65536)?,
-        "tune.h2.max-frame-size" => range(16384, 16_777_215)?,
-        // HAProxy reads these two with atoi and no check at all.
-        "tune.h2.initial-window-size" | "tune.h2.max-concurrent-streams" => {}
+        "tune.h2.header-table-size" => {
+            range(4096, 65536)?;
+            t.h2_header_table_size = Some(atoi(l.arg(1)) as u32);
+            return Ok(());
+        }
+        "tune.h2.max-frame-size" => {
+            range(16384, 16_777_215)?;
+            t.h2_max_frame_size = Some(atoi(l.arg(1)) as u32);
+            return Ok(());
+        }
+        // HAProxy reads these two with atoi and no check at all (0 streams: its
+        // default; a window above 2^31-1 would break the protocol: clamped).
+        "tune.h2.initial-window-size" => {
+            t.h2_initial_window_size = Some(atoi(l.arg(1)).clamp(0, (1 << 31) - 1) as u32);
+            return Ok(());
+        }
+        "tune.h2.max-concurrent-streams" => {
+            t.h2_max_concurrent_streams = Some(atoi(l.arg(1)).clamp(0, i64::from(u32::MAX)) as u32).filter(|&v| v > 0);
+            return Ok(());
+        }
         "tune.fail-alloc" => {
             if !l.arg(1).is_empty() {
                 range(0, 100)?;

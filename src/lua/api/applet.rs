@@ -252,7 +252,9 @@ static NEW: RustFunction = RustFunction::new("new", |ctx| {
     ctx.reserve(8)?;
     with_own_stream(handle, |s| {
         let req = s.txn().and_then(|t| t.req.as_ref()).ok_or_else(|| LuaError::runtime("no request"))?;
-        let target = req.line.target.as_bytes();
+        // HAProxy's `path` and `qs` come from the path of the URI: an absolute-form
+        // target (any request over HTTP/2) loses its scheme and authority.
+        let target = req.line.origin_form().as_bytes();
         let (path, qs) = match target.iter().position(|&b| b == b'?') {
             Some(i) => (&target[..i], &target[i + 1..]),
             None => (target, &b""[..]),

@@ -89,6 +89,9 @@ impl World {
     fn let_go_one(&mut self, cx: &mut Ctx<'_>, key: Key) {
         let Some(s) = self.streams.get_mut(key) else { return }; // it ended meanwhile
         let mut env = Env { cx, key, proxies: &mut self.proxies, pool: &mut self.farm };
+        if let Some(conn) = s.h2_conn() {
+            self.h2_dirty.push(conn);
+        }
         if s.soft_stop(&mut env) == Life::Finished {
             self.finish(cx, key);
         }

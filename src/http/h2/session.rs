@@ -1,0 +1,942 @@
+//! One HTTP/2 connection, sans-io: the frames a client sends in, the frames the proxy
+//! sends out, and, in between, each stream's request as HTTP/1.1 bytes for the
+//! moonproxy stream that serves it and that stream's HTTP/1.1 response taken back.
+//!
+//! ```text
+//!   socket bytes ─► feed() ─► frames ─► HEADERS/CONTINUATION ─► hpack ─► request head (HTTP/1.1)
+//!                                      DATA ─► body (raw, or chunked without content-length)
+//!   read(id)  ◄── the moonproxy stream reads its request
+//!   write(id) ──► the stream's HTTP/1.1 response ─► HEADERS (+CONTINUATION) / DATA ─► out
+//! ```
+//!
+//! Errors follow RFC 9113 §5.4: a connection error queues GOAWAY and stops reading
+//! ([`Session::closing`]); a stream error queues RST_STREAM and the connection goes on.
+
+use super::frame::{self, flag, kind, setting, ErrorCode, Head, DEFAULT_FRAME_SIZE, DEFAULT_WINDOW, MAX_WINDOW, PREFACE};
+use super::hpack::{self, Field};
+use crate::http::h1::body::BodyDecoder;
+use crate::http::h1::{Limits, ResponseParser, Status};
+use crate::http::{BodyFraming, Method};
+use std::collections::BTreeMap;
+use std::io;
+
+/// Our side's settings (`tune.h2.*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    pub header_table_size: u32,
+    pub initial_window: u32,
+    pub max_concurrent_streams: u32,
+    pub max_frame_size: u32,
+    /// The largest request header list (the buffer size, as HAProxy bounds it).
+    pub max_header_list: usize,
+}
+
+impl Default for Config {
+    /// HAProxy 2.6's defaults.
+    fn default() -> Config {
+        Config { header_table_size: 4096, initial_window: DEFAULT_WINDOW, max_concurrent_streams: 100, max_frame_size: DEFAULT_FRAME_SIZE, max_header_list: 16384 }
+    }
+}
+
+/// What the connection's owner must act on after [`Session::feed`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Note {
+    /// A new request: start a moonproxy stream reading it with [`Session::read`].
+    Opened(u32),
+    /// Stream `id` may read more (request bytes, its end, a reset) or write more
+    /// (window opened).
+    Ready(u32),
+}
+
+/// The request side of one stream.
+#[derive(Debug, Default)]
+struct ReqSide {
+    /// HTTP/1.1 bytes not read by the moonproxy stream yet.
+    buf: Vec<u8>,
+    /// DATA payload bytes in `buf` not yet credited back with WINDOW_UPDATE.
+    uncredited: usize,
+    /// Credit owed to the peer (read out), sent in batches.
+    credit: usize,
+    /// Our receive window for this stream.
+    window: i64,
+    /// `content-length` of the request, checked against the DATA received.
+    content_length: Option<u64>,
+    received: u64,
+    /// The body goes chunked (no content-length and not ended with the head).
+    chunked: bool,
+    /// END_STREAM received.
+    ended: bool,
+}
+
+/// The response side: an HTTP/1.1 response parsed back into frames.
+#[derive(Debug)]
+enum ResState {
+    /// Collecting the head.
+    Head(Vec<u8>),
+    Body(Box<BodyDecoder>),
+    /// END_STREAM sent.
+    Done,
+}
+
+#[derive(Debug)]
+struct Stream {
+    req: ReqSide,
+    res: ResState,
+    method: Method,
+    /// The peer's window for our DATA on this stream.
+    send_window: i64,
+    /// A RST_STREAM was sent or received: reads end, writes fail.
+    reset: bool,
+    /// The last write was stopped by a window: tell the stream when it opens.
+    blocked: bool,
+}
+
+impl Stream {
+    fn closed(&self) -> bool {
+        self.reset || (self.req.ended && matches!(self.res, ResState::Done))
+    }
+}
+
+/// A header block being received across CONTINUATION frames.
+struct Pending {
+    stream: u32,
+    end_stream: bool,
+    block: Vec<u8>,
+    /// Trailers (a second HEADERS on an open stream).
+    trailers: bool,
+}
+
+pub struct Session {
+    cfg: Config,
+    rx: Vec<u8>,
+    out: Vec<u8>,
+    preface_seen: bool,
+    decoder: hpack::Decoder,
+    encoder: hpack::Encoder,
+    /// The peer's settings that matter to us.
+    peer_window: i64,
+    peer_frame_size: usize,
+    /// A size update owed at the start of our next header block.
+    table_update: Option<usize>,
+    /// Connection-level windows: ours (what the peer may still send) and the peer's.
+    recv_window: i64,
+    send_window: i64,
+    streams: BTreeMap<u32, Stream>,
+    /// The highest stream id the peer opened.
+    last_id: u32,
+    pending: Option<Pending>,
+    notes: Vec<Note>,
+    /// GOAWAY sent with this code: no new stream, nothing more is read.
+    goaway: Option<ErrorCode>,
+    /// Why the connection failed, for the log (the error code and a reason).
+    pub error: Option<(ErrorCode, &'static str)>,
+    /// Streams opened (and served) on this connection.
+    pub opened: u64,
+}
+
+impl Session {
+    /// A server-side session; our SETTINGS are queued at once (§3.4).
+    pub fn new(cfg: Config) -> Session {
+        let mut out = Vec::with_capacity(64);
+        let mut list = vec![(setting::MAX_CONCURRENT_STREAMS, cfg.max_concurrent_streams)];
+        if cfg.header_table_size != 4096 {
+            list.push((setting::HEADER_TABLE_SIZE, cfg.header_table_size));
+        }
+        if cfg.initial_window != DEFAULT_WINDOW {
+            list.push((setting::INITIAL_WINDOW_SIZE, cfg.initial_window));
+        }
+        if cfg.max_frame_size != DEFAULT_FRAME_SIZE {
+            list.push((setting::MAX_FRAME_SIZE, cfg.max_frame_size));
+        }
+        frame::settings(&mut out, &list);
+        Session {
+            cfg,
+            rx: Vec::new(),
+            out,
+            preface_seen: false,
+            decoder: hpack::Decoder::new(cfg.header_table_size as usize),
+            encoder: hpack::Encoder::new(),
+            peer_window: DEFAULT_WINDOW as i64,
+            peer_frame_size: DEFAULT_FRAME_SIZE as usize,
+            table_update: None,
+            // The connection window is always the RFC's 65535 at first (§6.9.2).
+            recv_window: DEFAULT_WINDOW as i64,
+            send_window: DEFAULT_WINDOW as i64,
+            streams: BTreeMap::new(),
+            last_id: 0,
+            pending: None,
+            notes: Vec::new(),
+            goaway: None,
+            error: None,
+            opened: 0,
+        }
+    }
+
+    /// Bytes to send to the client.
+    pub fn output(&mut self) -> &mut Vec<u8> {
+        &mut self.out
+    }
+
+    pub fn take_notes(&mut self) -> Vec<Note> {
+        std::mem::take(&mut self.notes)
+    }
+
+    /// GOAWAY was sent: read no more, close once the output is flushed and the
+    /// streams are done.
+    pub fn closing(&self) -> Option<ErrorCode> {
+        self.goaway
+    }
+
+    /// Streams still open or still served.
+    pub fn active_streams(&self) -> usize {
+        self.streams.len()
+    }
+
+    /// Soft stop or idle timeout: GOAWAY(NO_ERROR) naming the last stream accepted.
+    pub fn shutdown(&mut self) {
+        if self.goaway.is_none() {
+            frame::goaway(&mut self.out, self.last_id, ErrorCode::NoError);
+            self.goaway = Some(ErrorCode::NoError);
+        }
+    }
+
+    /// The client closed the connection or it failed: every stream still served sees
+    /// its end (a read returns 0, a write fails).
+    pub fn peer_gone(&mut self) {
+        for (&id, s) in self.streams.iter_mut() {
+            if !s.reset {
+                s.reset = true;
+                self.notes.push(Note::Ready(id));
+            }
+        }
+    }
+
+    fn connection_error(&mut self, code: ErrorCode, why: &'static str) {
+        if self.goaway.is_none() {
+            frame::goaway(&mut self.out, self.last_id, code);
+            self.goaway = Some(code);
+            self.error = Some((code, why));
+        }
+        // The streams still served see their end.
+        for (&id, s) in self.streams.iter_mut() {
+            if !s.closed() {
+                s.reset = true;
+                self.notes.push(Note::Ready(id));
+            }
+        }
+    }
+
+    fn stream_error(&mut self, id: u32, code: ErrorCode) {
+        frame::rst_stream(&mut self.out, id, code);
+        if let Some(s) = self.streams.get_mut(&id) {
+            s.reset = true;
+            self.notes.push(Note::Ready(id));
+        }
+    }
+
+    /// Takes bytes received from the client and handles every whole frame in them.
+    pub fn feed(&mut self, input: &[u8]) {
+        if self.failed() {
+            return;
+        }
+        // The frames are read from the buffer taken out of `self` for the loop.
+        let mut rx = std::mem::take(&mut self.rx);
+        rx.extend_from_slice(input);
+        let mut at = 0;
+        if !self.preface_seen {
+            let n = rx.len().min(PREFACE.len());
+            if rx[..n] != PREFACE[..n] {
+                return self.connection_error(ErrorCode::ProtocolError, "bad connection preface");
+            }
+            if n < PREFACE.len() {
+                self.rx = rx;
+                return;
+            }
+            self.preface_seen = true;
+            at = PREFACE.len();
+        }
+        while !self.failed() {
+            let Some(head) = Head::parse(&rx[at..]) else { break };
+            if head.len > self.cfg.max_frame_size as usize {
+                self.connection_error(ErrorCode::FrameSizeError, "frame larger than max-frame-size");
+                break;
+            }
+            let start = at + frame::HEADER_LEN;
+            if rx.len() < start + head.len {
+                break;
+            }
+            at = start + head.len;
+            self.frame(head, &rx[start..at]);
+        }
+        if !self.failed() {
+            rx.drain(..at);
+            self.rx = rx;
+        }
+    }
+
+    /// A connection error was sent: nothing more is read.
+    fn failed(&self) -> bool {
+        self.goaway.is_some_and(|c| c != ErrorCode::NoError)
+    }
+
+    fn frame(&mut self, h: Head, p: &[u8]) {
+        // Inside a header block only its CONTINUATION may come (§6.10).
+        if let Some(pend) = &self.pending {
+            if h.kind != kind::CONTINUATION || h.stream != pend.stream {
+                return self.connection_error(ErrorCode::ProtocolError, "frame inside a header block");
+            }
+        }
+        match h.kind {
+            kind::DATA => self.data(h, p),
+            kind::HEADERS => self.headers(h, p),
+            // Priorities are ignored (RFC 9113 §5.3.2), the frame only checked.
+            kind::PRIORITY => {
+                if h.stream == 0 {
+                    self.connection_error(ErrorCode::ProtocolError, "PRIORITY on stream 0");
+                } else if p.len() != 5 {
+                    self.stream_error(h.stream, ErrorCode::FrameSizeError);
+                }
+            }
+            kind::RST_STREAM => {
+                if h.stream == 0 {
+                    return self.connection_error(ErrorCode::ProtocolError, "RST_STREAM on stream 0");
+                }
+                if p.len() != 4 {
+                    return self.connection_error(ErrorCode::FrameSizeError, "RST_STREAM size");
+                }
+                if h.stream > self.last_id {
+                    return self.connection_error(ErrorCode::ProtocolError, "RST_STREAM on an idle stream");
+                }
+                // The stream serving it reads its end and goes (see `detach`).
+                if let Some(s) = self.streams.get_mut(&h.stream) {
+                    s.reset = true;
+                    self.notes.push(Note::Ready(h.stream));
+                }
+            }
+            kind::SETTINGS => self.settings(h, p),
+            kind::PUSH_PROMISE => self.connection_error(ErrorCode::ProtocolError, "PUSH_PROMISE from a client"),
+            kind::PING => {
+                if h.stream != 0 {
+                    return self.connection_error(ErrorCode::ProtocolError, "PING on a stream");
+                }
+                if p.len() != 8 {
+                    return self.connection_error(ErrorCode::FrameSizeError, "PING size");
+                }
+                if h.flags & flag::ACK == 0 {
+                    frame::write(&mut self.out, kind::PING, flag::ACK, 0, p);
+                }
+            }
+            kind::GOAWAY => {
+                if h.stream != 0 {
+                    return self.connection_error(ErrorCode::ProtocolError, "GOAWAY on a stream");
+                }
+                // The client leaves: finish what is open, take nothing new.
+                self.shutdown();
+            }
+            kind::WINDOW_UPDATE => self.window_update(h, p),
+            kind::CONTINUATION => self.continuation(h, p),
+            _ => {} // unknown frame types are ignored (§5.5)
+        }
+    }
+
+    fn settings(&mut self, h: Head, p: &[u8]) {
+        if h.stream != 0 {
+            return self.connection_error(ErrorCode::ProtocolError, "SETTINGS on a stream");
+        }
+        if h.flags & flag::ACK != 0 {
+            if !p.is_empty() {
+                self.connection_error(ErrorCode::FrameSizeError, "SETTINGS ACK with a payload");
+            }
+            return;
+        }
+        if !p.len().is_multiple_of(6) {
+            return self.connection_error(ErrorCode::FrameSizeError, "SETTINGS size");
+        }
+        for s in p.chunks(6) {
+            let id = u16::from_be_bytes([s[0], s[1]]);
+            let v = u32::from_be_bytes([s[2], s[3], s[4], s[5]]);
+            match id {
+                setting::HEADER_TABLE_SIZE => self.table_update = self.encoder.peer_limit(v as usize).or(self.table_update),
+                setting::ENABLE_PUSH if v > 1 => return self.connection_error(ErrorCode::ProtocolError, "ENABLE_PUSH above 1"),
+                setting::INITIAL_WINDOW_SIZE => {
+                    if v as i64 > MAX_WINDOW {
+                        return self.connection_error(ErrorCode::FlowControlError, "INITIAL_WINDOW_SIZE above 2^31-1");
+                    }
+                    // Every stream's window moves by the difference (§6.9.2).
+                    let delta = v as i64 - self.peer_window;
+                    self.peer_window = v as i64;
+                    for (&id, s) in self.streams.iter_mut() {
+                        s.send_window += delta;
+                        if s.send_window > MAX_WINDOW {
+                            return self.connection_error(ErrorCode::FlowControlError, "window above 2^31-1");
+                        }
+                        if delta > 0 && s.blocked {
+                            s.blocked = false;
+                            self.notes.push(Note::Ready(id));
+                        }
+                    }
+                }
+                setting::MAX_FRAME_SIZE => {
+                    if !(16_384..=16_777_215).contains(&v) {
+                        return self.connection_error(ErrorCode::ProtocolError, "MAX_FRAME_SIZE out of range");
+                    }
+                    self.peer_frame_size = v as usize;
+                }
+                _ => {} // MAX_CONCURRENT_STREAMS, MAX_HEADER_LIST_SIZE: limits on us we stay within
+            }
+        }
+        frame::write(&mut self.out, kind::SETTINGS, flag::ACK, 0, &[]);
+    }
+
+    fn window_update(&mut self, h: Head, p: &[u8]) {
+        if p.len() != 4 {
+            return self.connection_error(ErrorCode::FrameSizeError, "WINDOW_UPDATE size");
+        }
+        let inc = (u32::from_be_bytes([p[0], p[1], p[2], p[3]]) & 0x7fff_ffff) as i64;
+        if h.stream == 0 {
+            if inc == 0 {
+                return self.connection_error(ErrorCode::ProtocolError, "WINDOW_UPDATE of 0");
+            }
+            self.send_window += inc;
+            if self.send_window > MAX_WINDOW {
+                return self.connection_error(ErrorCode::FlowControlError, "connection window above 2^31-1");
+            }
+            for (&id, s) in self.streams.iter_mut() {
+                if s.blocked {
+                    s.blocked = false;
+                    self.notes.push(Note::Ready(id));
+                }
+            }
+            return;
+        }
+        if h.stream > self.last_id {
+            return self.connection_error(ErrorCode::ProtocolError, "WINDOW_UPDATE on an idle stream");
+        }
+        if inc == 0 {
+            return self.stream_error(h.stream, ErrorCode::ProtocolError);
+        }
+        let Some(s) = self.streams.get_mut(&h.stream) else { return };
+        s.send_window += inc;
+        if s.send_window > MAX_WINDOW {
+            return self.stream_error(h.stream, ErrorCode::FlowControlError);
+        }
+        if s.blocked {
+            s.blocked = false;
+            self.notes.push(Note::Ready(h.stream));
+        }
+    }
+
+    fn data(&mut self, h: Head, p: &[u8]) {
+        if h.stream == 0 {
+            return self.connection_error(ErrorCode::ProtocolError, "DATA on stream 0");
+        }
+        // Flow control counts the whole payload, padding included (§6.9.1).
+        self.recv_window -= p.len() as i64;
+        if self.recv_window < 0 {
+            return self.connection_error(ErrorCode::FlowControlError, "DATA beyond the connection window");
+        }
+        // The connection window is given back at once: each stream's own window bounds
+        // what it buffers.
+        if self.recv_window < DEFAULT_WINDOW as i64 / 2 {
+            frame::window_update(&mut self.out, 0, (DEFAULT_WINDOW as i64 - self.recv_window) as u32);
+            self.recv_window = DEFAULT_WINDOW as i64;
+        }
+        let Some(body) = frame::unpad(h.flags, p) else {
+            return self.connection_error(ErrorCode::ProtocolError, "DATA padding");
+        };
+        if h.stream > self.last_id {
+            return self.connection_error(ErrorCode::ProtocolError, "DATA on an idle stream");
+        }
+        let Some(s) = self.streams.get_mut(&h.stream) else {
+            // Closed, or reset by us: STREAM_CLOSED (§6.1), the connection goes on.
+            return frame::rst_stream(&mut self.out, h.stream, ErrorCode::StreamClosed);
+        };
+        if s.req.ended || s.reset {
+            return self.stream_error(h.stream, ErrorCode::StreamClosed);
+        }
+        s.req.window -= p.len() as i64;
+        if s.req.window < 0 {
+            return self.stream_error(h.stream, ErrorCode::FlowControlError);
+        }
+        // The padding is credited back at once; the payload once read.
+        s.req.credit += p.len() - body.len();
+        s.req.received += body.len() as u64;
+        if s.req.content_length.is_some_and(|cl| s.req.received > cl) {
+            return self.stream_error(h.stream, ErrorCode::ProtocolError);
+        }
+        if !body.is_empty() {
+            if s.req.chunked {
+                s.req.buf.extend_from_slice(format!("{:x}\r\n", body.len()).as_bytes());
+                s.req.buf.extend_from_slice(body);
+                s.req.buf.extend_from_slice(b"\r\n");
+            } else {
+                s.req.buf.extend_from_slice(body);
+            }
+            s.req.uncredited += body.len();
+        }
+        if h.flags & flag::END_STREAM != 0 {
+            if s.req.content_length.is_some_and(|cl| s.req.received != cl) {
+                return self.stream_error(h.stream, ErrorCode::ProtocolError);
+            }
+            s.req.ended = true;
+            if s.req.chunked {
+                s.req.buf.extend_from_slice(b"0\r\n\r\n");
+            }
+        }
+        self.notes.push(Note::Ready(h.stream));
+        self.flush_credit(h.stream);
+    }
+
+    fn headers(&mut self, h: Head, p: &[u8]) {
+        if h.stream == 0 {
+            return self.connection_error(ErrorCode::ProtocolError, "HEADERS on stream 0");
+        }
+        let Some(mut block) = frame::unpad(h.flags, p) else {
+            return self.connection_error(ErrorCode::ProtocolError, "HEADERS padding");
+        };
+        if h.flags & flag::PRIORITY != 0 {
+            if block.len() < 5 {
+                return self.connection_error(ErrorCode::FrameSizeError, "HEADERS priority");
+            }
+            if u32::from_be_bytes([block[0], block[1], block[2], block[3]]) & 0x7fff_ffff == h.stream {
+                return self.stream_error(h.stream, ErrorCode::ProtocolError);
+            }
+            block = &block[5..];
+        }
+        let trailers = if h.stream.is_multiple_of(2) {
+            return self.connection_error(ErrorCode::ProtocolError, "even stream id from a client");
+        } else if h.stream <= self.last_id {
+            match self.streams.get(&h.stream) {
+                Some(s) if !s.req.ended && !s.reset => true,
+                // A closed stream (§5.1): STREAM_CLOSED, as a connection error.
+                _ => return self.connection_error(ErrorCode::StreamClosed, "HEADERS on a closed stream"),
+            }
+        } else {
+            false
+        };
+        self.pending = Some(Pending { stream: h.stream, end_stream: h.flags & flag::END_STREAM != 0, block: block.to_vec(), trailers });
+        if !trailers {
+            self.last_id = h.stream;
+        }
+        if h.flags & flag::END_HEADERS != 0 {
+            self.end_of_block();
+        }
+    }
+
+    fn continuation(&mut self, h: Head, p: &[u8]) {
+        let Some(pend) = self.pending.as_mut() else {
+            return self.connection_error(ErrorCode::ProtocolError, "CONTINUATION without HEADERS");
+        };
+        pend.block.extend_from_slice(p);
+        if pend.block.len() > self.cfg.max_header_list * 2 {
+            return self.connection_error(ErrorCode::ProtocolError, "header block too large");
+        }
+        if h.flags & flag::END_HEADERS != 0 {
+            self.end_of_block();
+        }
+    }
+
+    fn end_of_block(&mut self) {
+        let Some(pend) = self.pending.take() else { return };
+        // The block is decoded even for a stream that is refused: the table must follow.
+        let fields = match self.decoder.decode(&pend.block, self.cfg.max_header_list) {
+            Ok(f) => f,
+            Err(hpack::HpackError::TooLarge) => {
+                // Over the bound but well compressed: the stream is refused, not the connection.
+                if !pend.trailers {
+                    frame::rst_stream(&mut self.out, pend.stream, ErrorCode::RefusedStream);
+                }
+                return;
+            }
+            Err(_) => return self.connection_error(ErrorCode::CompressionError, "HPACK decoding"),
+        };
+        let id = pend.stream;
+        if pend.trailers {
+            let Some(s) = self.streams.get_mut(&id) else { return };
+            if !pend.end_stream {
+                return self.stream_error(id, ErrorCode::ProtocolError);
+            }
+            if fields.iter().any(|f| f.name.first() == Some(&b':')) {
+                return self.stream_error(id, ErrorCode::ProtocolError);
+            }
+            if s.req.content_length.is_some_and(|cl| s.req.received != cl) {
+                return self.stream_error(id, ErrorCode::ProtocolError);
+            }
+            s.req.ended = true;
+            if s.req.chunked {
+                s.req.buf.extend_from_slice(b"0\r\n");
+                for f in &fields {
+                    if valid_regular(f) {
+                        push_field(&mut s.req.buf, &f.name, &f.value);
+                    }
+                }
+                s.req.buf.extend_from_slice(b"\r\n");
+            }
+            self.notes.push(Note::Ready(id));
+            return;
+        }
+        if self.goaway.is_some() {
+            return; // after our GOAWAY, new streams are ignored (§6.8)
+        }
+        // Open streams count against the limit. Closed ones still being served (reset
+        // by the client, or answered and about to go) are bounded too, to twice the
+        // limit: a client resetting its streams at once cannot make the proxy serve
+        // an unbounded number ("rapid reset").
+        let max = self.cfg.max_concurrent_streams as usize;
+        let open = self.streams.values().filter(|s| !s.closed()).count();
+        if open >= max || self.streams.len() >= 2 * max {
+            return frame::rst_stream(&mut self.out, id, ErrorCode::RefusedStream);
+        }
+        let (method, req) = match translate_request(&fields, pend.end_stream) {
+            Ok(t) => t,
+            Err(code) => return frame::rst_stream(&mut self.out, id, code),
+        };
+        self.streams.insert(
+            id,
+            Stream {
+                req: ReqSide {
+                    window: self.cfg.initial_window as i64,
+                    ended: pend.end_stream,
+                    content_length: req.content_length,
+                    chunked: req.chunked,
+                    buf: req.head,
+                    ..Default::default()
+                },
+                res: ResState::Head(Vec::new()),
+                method,
+                send_window: self.peer_window,
+                reset: false,
+                blocked: false,
+            },
+        );
+        self.opened += 1;
+        self.notes.push(Note::Opened(id));
+    }
+
+    /// Sends the WINDOW_UPDATE owed on stream `id` once it is worth a frame.
+    fn flush_credit(&mut self, id: u32) {
+        let Some(s) = self.streams.get_mut(&id) else { return };
+        let c = s.req.credit;
+        if c > 0 && !s.req.ended && (c >= self.cfg.initial_window as usize / 4 || s.req.buf.is_empty()) {
+            frame::window_update(&mut self.out, id, c as u32);
+            s.req.window += c as i64;
+            s.req.credit = 0;
+        }
+    }
+
+    // ---- the moonproxy stream's side ------------------------------------------
+
+    /// The stream's request bytes: `Ok(0)` once its response is complete or it was reset.
+    pub fn read(&mut self, id: u32, b: &mut [u8]) -> io::Result<usize> {
+        let Some(s) = self.streams.get_mut(&id) else { return Ok(0) };
+        if s.req.buf.is_empty() {
+            return if s.closed() || s.reset || matches!(s.res, ResState::Done) { Ok(0) } else { Err(io::ErrorKind::WouldBlock.into()) };
+        }
+        let n = b.len().min(s.req.buf.len());
+        b[..n].copy_from_slice(&s.req.buf[..n]);
+        s.req.buf.drain(..n);
+        let credit = n.min(s.req.uncredited);
+        s.req.uncredited -= credit;
+        s.req.credit += credit;
+        self.flush_credit(id);
+        Ok(n)
+    }
+
+    /// Whether the stream has request bytes or an end to read.
+    pub fn readable(&self, id: u32) -> bool {
+        self.streams.get(&id).is_none_or(|s| !s.req.buf.is_empty() || s.reset)
+    }
+
+    /// The stream's HTTP/1.1 response: the head becomes HEADERS, the body DATA within
+    /// the windows. Returns the bytes taken; `WouldBlock` when a window is closed.
+    pub fn write(&mut self, id: u32, b: &[u8]) -> io::Result<usize> {
+        let max_frame = self.peer_frame_size;
+        let Some(s) = self.streams.get_mut(&id) else { return Err(io::ErrorKind::BrokenPipe.into()) };
+        if s.reset {
+            return Err(io::ErrorKind::BrokenPipe.into());
+        }
+        let mut taken = 0;
+        loop {
+            match &mut s.res {
+                ResState::Done => return Ok(b.len()), // nothing may follow a complete response
+                ResState::Head(head) => {
+                    let before = head.len();
+                    head.extend_from_slice(&b[taken..]);
+                    let parsed = ResponseParser::new(Limits { max_head: 1 << 20, max_headers: 1000, max_trailers: 1 << 16 }, s.method.clone()).parse(head);
+                    match parsed {
+                        Ok(Status::Partial) => return Ok(b.len()),
+                        Ok(Status::Complete(res, used)) => {
+                            taken += used - before;
+                            head.clear();
+                            let status = res.line.status;
+                            let informational = (100..200).contains(&status);
+                            let no_body = informational || res.framing == BodyFraming::None;
+                            let mut block = Vec::with_capacity(128);
+                            if let Some(size) = self.table_update.take() {
+                                self.encoder.size_update(&mut block, size);
+                            }
+                            self.encoder.field(&mut block, b":status", status.to_string().as_bytes());
+                            for h in res.headers.iter() {
+                                let name = h.name.to_ascii_lowercase();
+                                if matches!(name.as_str(), "connection" | "keep-alive" | "proxy-connection" | "transfer-encoding" | "upgrade") {
+                                    continue;
+                                }
+                                self.encoder.field(&mut block, name.as_bytes(), &h.value);
+                            }
+                            frame::headers(&mut self.out, id, &block, no_body && !informational, max_frame);
+                            if status == 101 {
+                                // No protocol switch over HTTP/2 (§8.6).
+                                s.reset = true;
+                                frame::rst_stream(&mut self.out, id, ErrorCode::ProtocolError);
+                                return Err(io::ErrorKind::BrokenPipe.into());
+                            }
+                            s.res = if informational {
+                                ResState::Head(Vec::new())
+                            } else if no_body {
+                                self.finished(id);
+                                return Ok(b.len());
+                            } else {
+                                ResState::Body(Box::new(BodyDecoder::new(res.framing, &Limits::default())))
+                            };
+                        }
+                        Err(_) => {
+                            // A response the proxy cannot translate: the stream fails.
+                            s.reset = true;
+                            frame::rst_stream(&mut self.out, id, ErrorCode::InternalError);
+                            return Err(io::ErrorKind::InvalidData.into());
+                        }
+                    }
+                }
+                ResState::Body(dec) => {
+                    let input = &b[taken..];
+                    let room = s.send_window.min(self.send_window).max(0) as usize;
+                    if room == 0 {
+                        if taken == 0 {
+                            s.blocked = true;
+                            return Err(io::ErrorKind::WouldBlock.into());
+                        }
+                        return Ok(taken);
+                    }
+                    let d = match dec.decode(&input[..input.len().min(room)]) {
+                        Ok(d) => d,
+                        Err(_) => {
+                            s.reset = true;
+                            frame::rst_stream(&mut self.out, id, ErrorCode::InternalError);
+                            return Err(io::ErrorKind::InvalidData.into());
+                        }
+                    };
+                    if d.consumed == 0 && !d.done {
+                        return Ok(taken);
+                    }
+                    let data = &input[d.data.clone()];
+                    for (i, chunk) in data.chunks(max_frame).enumerate() {
+                        let last = d.done && (i + 1) * max_frame >= data.len();
+                        let ends = last && dec.trailers().is_empty();
+                        frame::write(&mut self.out, kind::DATA, if ends { flag::END_STREAM } else { 0 }, id, chunk);
+                    }
+                    s.send_window -= data.len() as i64;
+                    self.send_window -= data.len() as i64;
+                    taken += d.consumed;
+                    if d.done {
+                        if !dec.trailers().is_empty() {
+                            let mut block = Vec::new();
+                            for h in dec.trailers().iter() {
+                                self.encoder.field(&mut block, h.name.to_ascii_lowercase().as_bytes(), &h.value);
+                            }
+                            frame::headers(&mut self.out, id, &block, true, max_frame);
+                        } else if data.is_empty() {
+                            frame::write(&mut self.out, kind::DATA, flag::END_STREAM, id, &[]);
+                        }
+                        self.finished(id);
+                        return Ok(b.len());
+                    }
+                    if taken == b.len() {
+                        return Ok(taken);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The response was sent whole.
+    fn finished(&mut self, id: u32) {
+        if let Some(s) = self.streams.get_mut(&id) {
+            s.res = ResState::Done;
+            if !s.req.ended {
+                // The request is no longer wanted (§8.1): the client may stop sending it.
+                frame::rst_stream(&mut self.out, id, ErrorCode::NoError);
+                s.reset = true;
+            }
+            // The stream may read its end (and go idle, then away).
+            self.notes.push(Note::Ready(id));
+        }
+    }
+
+    /// The moonproxy stream closed its side: the end of a response delimited by the
+    /// close; a response cut short is reset.
+    pub fn shutdown_write(&mut self, id: u32) {
+        let Some(s) = self.streams.get_mut(&id) else { return };
+        let ended = match &mut s.res {
+            ResState::Done => return,
+            ResState::Body(dec) => dec.finish().is_ok(),
+            ResState::Head(_) => false,
+        };
+        match ended {
+            true => {
+                frame::write(&mut self.out, kind::DATA, flag::END_STREAM, id, &[]);
+                self.finished(id);
+            }
+            false => {
+                if !s.reset {
+                    s.reset = true;
+                    frame::rst_stream(&mut self.out, id, ErrorCode::InternalError);
+                }
+            }
+        }
+    }
+
+    /// The moonproxy stream is gone: a response it left unfinished is ended as by
+    /// [`Session::shutdown_write`] (reset, unless the close delimits it), and the
+    /// stream is forgotten (later frames for it are answered STREAM_CLOSED).
+    pub fn detach(&mut self, id: u32) {
+        self.shutdown_write(id);
+        self.streams.remove(&id);
+    }
+}
+
+/// A request translated to HTTP/1.1.
+struct Translated {
+    head: Vec<u8>,
+    content_length: Option<u64>,
+    chunked: bool,
+}
+
+/// Field names a message over HTTP/2 must not carry (RFC 9113 §8.2.2).
+fn connection_specific(name: &[u8]) -> bool {
+    matches!(name, b"connection" | b"keep-alive" | b"proxy-connection" | b"transfer-encoding" | b"upgrade")
+}
+
+/// A regular field as RFC 9113 §8.2.1 allows it: a lower-case token name, a value
+/// without NUL, CR or LF.
+fn valid_regular(f: &Field) -> bool {
+    !f.name.is_empty()
+        && f.name.iter().all(|&c| c.is_ascii_graphic() && !c.is_ascii_uppercase() && !b"\"(),/:;<=>?@[\\]{}".contains(&c))
+        && !f.value.iter().any(|&c| matches!(c, 0 | b'\r' | b'\n'))
+}
+
+fn push_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The request head of RFC 9113 §8.3 as HTTP/1.1 (HAProxy's shape: the target in
+/// absolute form when `:authority` is given, `host` first, cookies joined), or the
+/// code of the stream error: PROTOCOL_ERROR for a malformed request, HTTP_1_1_REQUIRED
+/// for CONNECT (tunnels over HTTP/2, RFC 8441 websockets included, are not supported:
+/// the client may retry over HTTP/1.1).
+fn translate_request(fields: &[Field], end_stream: bool) -> Result<(Method, Translated), ErrorCode> {
+    translate(fields, end_stream).map_err(|()| ErrorCode::ProtocolError).and_then(|(m, t)| match m {
+        Method::Connect => Err(ErrorCode::Http11Required),
+        m => Ok((m, t)),
+    })
+}
+
+fn translate(fields: &[Field], end_stream: bool) -> Result<(Method, Translated), ()> {
+    let (mut method, mut scheme, mut authority, mut path) = (None, None, None, None);
+    let mut regular = false;
+    for f in fields {
+        if f.name.first() == Some(&b':') {
+            if regular {
+                return Err(()); // a pseudo-header after a regular field
+            }
+            let slot = match &f.name[..] {
+                b":method" => &mut method,
+                b":scheme" => &mut scheme,
+                b":authority" => &mut authority,
+                b":path" => &mut path,
+                // `:protocol` (RFC 8441): we never advertise SETTINGS_ENABLE_CONNECT_PROTOCOL.
+                _ => return Err(()),
+            };
+            if slot.replace(&f.value[..]).is_some() {
+                return Err(());
+            }
+            if f.value.iter().any(|&c| c <= b' ' || c == 0x7f) {
+                return Err(());
+            }
+        } else {
+            regular = true;
+            if !valid_regular(f) || connection_specific(&f.name) || (&f.name[..] == b"te" && &f.value[..] != b"trailers") {
+                return Err(());
+            }
+        }
+    }
+    let method = std::str::from_utf8(method.ok_or(())?).map_err(drop)?;
+    if method.is_empty() || !method.bytes().all(|c| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)) {
+        return Err(());
+    }
+    let mut head = Vec::with_capacity(256);
+    if method == "CONNECT" {
+        if scheme.is_some() || path.is_some() {
+            return Err(());
+        }
+        let a = authority.ok_or(())?;
+        head.extend_from_slice(b"CONNECT ");
+        head.extend_from_slice(a);
+    } else {
+        let (scheme, path) = (scheme.ok_or(())?, path.ok_or(())?);
+        if path.is_empty() || scheme.is_empty() {
+            return Err(());
+        }
+        head.extend_from_slice(method.as_bytes());
+        head.push(b' ');
+        match authority {
+            Some(a) if path != b"*" => {
+                head.extend_from_slice(scheme);
+                head.extend_from_slice(b"://");
+                head.extend_from_slice(a);
+            }
+            _ => {}
+        }
+        head.extend_from_slice(path);
+    }
+    head.extend_from_slice(b" HTTP/1.1\r\n");
+    if let Some(a) = authority {
+        push_field(&mut head, b"host", a);
+    }
+    let mut content_length = None;
+    let mut cookies: Vec<&[u8]> = Vec::new();
+    for f in fields.iter().filter(|f| f.name.first() != Some(&b':')) {
+        match &f.name[..] {
+            b"host" if authority.is_some() => continue,
+            b"cookie" => {
+                cookies.push(&f.value);
+                continue;
+            }
+            b"content-length" => {
+                let v = std::str::from_utf8(&f.value).ok().and_then(|v| v.parse::<u64>().ok()).ok_or(())?;
+                if content_length.replace(v).is_some_and(|old| old != v) {
+                    return Err(());
+                }
+                if end_stream && v != 0 {
+                    return Err(()); // announced a body and sent none (§8.1.1)
+                }
+            }
+            _ => {}
+        }
+        push_field(&mut head, &f.name, &f.value);
+    }
+    if !cookies.is_empty() {
+        push_field(&mut head, b"cookie", &cookies.join(&b"; "[..]));
+    }
+    let chunked = !end_stream && content_length.is_none() && method != "CONNECT";
+    if chunked {
+        push_field(&mut head, b"transfer-encoding", b"chunked");
+    }
+    head.extend_from_slice(b"\r\n");
+    Ok((Method::from_token(method), Translated { head, content_length, chunked }))
+}
+
+#[cfg(test)]
+mod tests;
