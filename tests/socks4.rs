@@ -196,3 +196,48 @@ fn configuration_errors_match_haproxy() {
     }
     assert_runs_agree(&runs);
 }
+
+/// `ssl` and `send-proxy` on a server behind the proxy: the SOCKS4 exchange comes
+/// first, then the PROXY header, then the TLS handshake, as HAProxy orders them (the
+/// TLS server here reads the PROXY line before its handshake).
+#[test]
+fn tls_and_the_proxy_protocol_go_through_the_tunnel() {
+    use common::tls::*;
+    let (pem, _) = cert(&["app.test"]);
+    let app = serve_tls(std::sync::Arc::new(server_config(&pem)), |s| {
+        let (conn, mut sock) = (s.conn, s.sock);
+        // The PROXY v1 line, in clear, before the ClientHello.
+        let mut line = Vec::new();
+        let mut byte = [0u8];
+        while !line.ends_with(b"\r\n") && sock.read(&mut byte).unwrap_or(0) == 1 {
+            line.push(byte[0]);
+        }
+        let mut s = rustls::StreamOwned::new(conn, sock);
+        if read_head(&mut s).is_some() {
+            let body = String::from_utf8_lossy(&line).split(' ').next().unwrap_or("").to_string();
+            let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+            let _ = s.flush();
+        }
+    });
+    let config = "defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{fe}}
+    default_backend be
+backend be
+    server s1 127.0.0.1:{{app}} socks4 127.0.0.1:{{socks}} ssl verify none send-proxy
+";
+    let mut runs = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let socks = Socks::start(true);
+        let proxy = ProxyBuilder::new(config).bin(&bin).port("app", app).port("socks", socks.port).start();
+        let r = proxy.connect("fe").http_request(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+        let seen = (r.status, String::from_utf8_lossy(&r.body).into_owned(), socks.requests());
+        assert_eq!(seen, (200, "PROXY".to_string(), vec![connect_request(app)]), "{}", bin.display());
+        runs.push((bin, vec![format!("{seen:?}")]));
+    }
+    assert_runs_agree(&runs);
+}

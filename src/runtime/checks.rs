@@ -351,11 +351,11 @@ impl Checks {
                 let source = self.sources.get(&(slot.be, slot.srv));
                 let via = slot.socks4.unwrap_or(addr);
                 let conn = Conn::connect_from(&crate::stream::Target::Inet(via), source, None).and_then(|mut c| {
-                    if slot.socks4.is_some() && !c.via_socks4(addr) {
-                        return Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "SOCKS4 cannot name an IPv6 server"));
-                    }
                     if let Some(tls) = tls {
                         c = c.into_tls(|tcp| tls.connect(tcp, addr.ip()))?;
+                    }
+                    if slot.socks4.is_some() {
+                        c = c.via_socks4(addr).ok_or_else(|| std::io::Error::new(std::io::ErrorKind::Unsupported, "SOCKS4 cannot name an IPv6 server"))?;
                     }
                     c.register(cx.registry, token::encode(Kind::Check, key))?;
                     Ok(c)

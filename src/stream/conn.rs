@@ -31,6 +31,11 @@ enum Io {
     /// A FastCGI server (`proto fcgi`): the stream's HTTP/1.1 translated to and from
     /// records over the socket below (`crate::http::fcgi::codec`).
     Fcgi(Box<(Io, crate::http::fcgi::codec::Codec)>),
+    /// A server reached through a SOCKS4 proxy (`server ... socks4`) while the proxy's
+    /// CONNECT exchange goes on: the layer below (TCP, TLS, FastCGI) is used once the
+    /// proxy granted the connection, and this layer removed ([`Conn::connect_state`]).
+    /// (The layer is an `Option` only so that it can be taken out when granted.)
+    Socks4(Box<(Option<Io>, super::socks4::Socks4)>),
     /// One stream of an HTTP/2 client connection (`super::h2conn`): its request read as
     /// HTTP/1.1, its HTTP/1.1 response written back as frames. No socket of its own.
     H2(Box<super::h2conn::Handle>),
@@ -71,6 +76,7 @@ impl Io {
             Io::Tls(s) => s.read(b),
             Io::Fcgi(f) => f.1.read(&mut Raw(&mut f.0), b),
             Io::H2(h) => h.read(b),
+            Io::Socks4(_) => Err(io::ErrorKind::WouldBlock.into()),
         }
     }
     fn write(&mut self, b: &[u8]) -> io::Result<usize> {
@@ -80,6 +86,7 @@ impl Io {
             Io::Tls(s) => s.write(b),
             Io::Fcgi(f) => f.1.write(&mut Raw(&mut f.0), &[b]),
             Io::H2(h) => h.write(b),
+            Io::Socks4(_) => Err(io::ErrorKind::WouldBlock.into()),
         }
     }
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
@@ -88,6 +95,7 @@ impl Io {
             Io::Unix(s) => s.write_vectored(bufs),
             Io::Tls(s) => s.write_vectored(bufs),
             Io::Fcgi(f) => f.1.write(&mut Raw(&mut f.0), &bufs.iter().map(|b| &b[..]).collect::<Vec<_>>()),
+            Io::Socks4(_) => Err(io::ErrorKind::WouldBlock.into()),
             Io::H2(h) => {
                 let mut total = 0;
                 for b in bufs.iter().filter(|b| !b.is_empty()) {
@@ -123,6 +131,7 @@ impl Io {
             Io::Unix(s) => s.shutdown(how),
             Io::Tls(s) => s.shutdown(how),
             Io::Fcgi(f) => f.0.shutdown(how),
+            Io::Socks4(f) => f.0.as_mut().map_or(Ok(()), |io| io.shutdown(how)),
             Io::H2(h) => {
                 if how != Shutdown::Read {
                     h.shutdown_write();
@@ -139,6 +148,7 @@ impl Io {
             Io::Unix(s) => Some(s),
             Io::Tls(s) => Some(s.tcp_mut()),
             Io::Fcgi(f) => f.0.source(),
+            Io::Socks4(f) => f.0.as_mut().and_then(Io::source),
             Io::H2(_) => None,
         }
     }
@@ -152,12 +162,25 @@ impl Io {
             _ => true,
         }
     }
+    /// The file descriptor of the socket underneath (-1 if none).
+    fn raw_fd(&self) -> i32 {
+        use std::os::fd::AsRawFd;
+        match self {
+            Io::Tcp(s) => s.as_raw_fd(),
+            Io::Unix(s) => s.as_raw_fd(),
+            Io::Tls(s) => s.tcp().as_raw_fd(),
+            Io::H2(h) => h.fd,
+            Io::Fcgi(f) => f.0.raw_fd(),
+            Io::Socks4(f) => f.0.as_ref().map_or(-1, Io::raw_fd),
+        }
+    }
     /// The TCP socket under a TCP or TLS connection.
     fn tcp(&self) -> Option<&mio::net::TcpStream> {
         match self {
             Io::Tcp(s) => Some(s),
             Io::Tls(s) => Some(s.tcp()),
             Io::Fcgi(f) => f.0.tcp(),
+            Io::Socks4(f) => f.0.as_ref().and_then(Io::tcp),
             Io::Unix(_) | Io::H2(_) => None,
         }
     }
@@ -228,9 +251,6 @@ pub struct Conn {
     /// The last write used `MSG_MORE`: its tail may wait in the kernel until the next
     /// write, or [`Conn::uncork`] when none comes now.
     corked: bool,
-    /// `server ... socks4`: the proxy's CONNECT exchange, done before the connection
-    /// counts as established ([`Conn::connect_state`]).
-    socks4: Option<Box<super::socks4::Socks4>>,
 }
 
 impl Conn {
@@ -239,7 +259,7 @@ impl Conn {
     }
 
     fn with_io(sock: Io) -> Conn {
-        Conn { sock, readable: false, writable: false, hup: false, shut_w: false, read_closed: false, more: false, corked: false, socks4: None }
+        Conn { sock, readable: false, writable: false, hup: false, shut_w: false, read_closed: false, more: false, corked: false }
     }
 
     /// Starts a non-blocking connect to `target`.
@@ -458,15 +478,39 @@ impl Conn {
 
     /// Makes this connection (to a SOCKS4 proxy) ask the proxy for `dest` once it is
     /// connected; false when SOCKS4 cannot name `dest` (an IPv6 address).
-    pub fn via_socks4(&mut self, dest: SocketAddr) -> bool {
-        self.socks4 = super::socks4::Socks4::new(dest).map(Box::new);
-        self.socks4.is_some()
+    /// Call it last, once TLS or FastCGI wrap the connection: the exchange happens
+    /// under them, on the TCP socket.
+    pub fn via_socks4(self, dest: SocketAddr) -> Option<Conn> {
+        let socks = super::socks4::Socks4::new(dest)?;
+        Some(Conn::with_io(Io::Socks4(Box::new((Some(self.sock), socks)))))
     }
 
     /// For a connecting server socket: did the connect complete? Checks `SO_ERROR`
     /// and then `getpeername`, as a writable event alone does not mean success.
     /// Through a SOCKS4 proxy, the proxy's grant completes it.
     pub fn connect_state(&mut self) -> ConnectState {
+        if let Io::Socks4(layer) = &mut self.sock {
+            let Some(tcp) = layer.0.as_ref().and_then(Io::tcp) else { return ConnectState::Failed(None) };
+            match tcp.take_error() {
+                Ok(Some(e)) | Err(e) => return classify_connect_error(&e),
+                Ok(None) => {}
+            }
+            match tcp.peer_addr() {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => return ConnectState::Pending,
+                Err(e) => return classify_connect_error(&e),
+            }
+            match layer.1.drive(tcp) {
+                Ok(true) => {}
+                Ok(false) => return ConnectState::Pending,
+                Err(e) => return ConnectState::Failed(e.raw_os_error()),
+            }
+            // Granted: the connection is the layer below from now on (a TLS one
+            // starts its handshake below).
+            if let Some(below) = layer.0.take() {
+                self.sock = below;
+            }
+        }
         // A FastCGI connection connects as the socket under its codec.
         let sock = match &mut self.sock {
             Io::Fcgi(f) => &mut f.0,
@@ -477,6 +521,7 @@ impl Conn {
             Io::Unix(s) => (s.take_error(), s.peer_addr().map(drop)),
             Io::Tls(s) => (s.tcp().take_error(), s.tcp().peer_addr().map(drop)),
             Io::Fcgi(_) => unreachable!("the socket under the codec"),
+            Io::Socks4(_) => unreachable!("removed above"),
             Io::H2(_) => return ConnectState::Established,
         };
         match err {
@@ -486,16 +531,6 @@ impl Conn {
         // A failed connect always leaves SO_ERROR set, so "not connected" here means
         // "not yet" (e.g. an event left over from a previous attempt's socket, which
         // shared this token): keep waiting, the connect timeout bounds it.
-        if peer.is_ok() {
-            if let Some(socks) = self.socks4.as_mut() {
-                let tcp = sock.tcp().expect("SOCKS4 goes over TCP");
-                match socks.drive(tcp) {
-                    Ok(true) => self.socks4 = None,
-                    Ok(false) => return ConnectState::Pending,
-                    Err(e) => return ConnectState::Failed(e.raw_os_error()),
-                }
-            }
-        }
         match peer {
             // A TLS server connection is established once its handshake is done: a
             // failed handshake is a failed connection (retried, `SC`), as in HAProxy.
@@ -671,18 +706,7 @@ impl Conn {
 
     /// The file descriptor number, for `-d` traces.
     pub fn raw_fd(&self) -> i32 {
-        use std::os::fd::AsRawFd;
-        let sock = match &self.sock {
-            Io::Fcgi(f) => &f.0,
-            s => s,
-        };
-        match sock {
-            Io::Tcp(s) => s.as_raw_fd(),
-            Io::Unix(s) => s.as_raw_fd(),
-            Io::Tls(s) => s.tcp().as_raw_fd(),
-            Io::H2(h) => h.fd,
-            Io::Fcgi(_) => -1,
-        }
+        self.sock.raw_fd()
     }
 
     /// The local address (TCP only).

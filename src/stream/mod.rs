@@ -731,16 +731,15 @@ impl Stream {
         let socks4 = tuning.and_then(|t| t.socks4);
         let fcgi_server = env.proxies[be].fcgi.as_ref().and_then(|f| f.server_name(srv));
         let conn = addr.as_ref().and_then(|addr| {
-            let mut c = match socks4 {
-                // Through the proxy, which is asked for the server's address; one SOCKS4
-                // cannot name (IPv6, a unix socket) fails the connection.
-                Some(proxy) => {
-                    let Target::Inet(dest) = addr else { return None };
-                    let mut c = Conn::connect_tfo(&Target::Inet(proxy), source, self.src, tfo).ok()?;
-                    c.via_socks4(*dest).then_some(c)?
-                }
-                None => Conn::connect_tfo(addr, source, self.src, tfo).ok()?,
+            // Through a SOCKS4 proxy, the socket goes to the proxy, which is asked for
+            // the server's address once the layers above are set (below); an address
+            // SOCKS4 cannot name (IPv6, a unix socket) fails the connection.
+            let socks4 = match (socks4, addr) {
+                (Some(proxy), Target::Inet(dest)) => Some((Target::Inet(proxy), *dest)),
+                (Some(_), _) => return None,
+                (None, _) => None,
             };
+            let mut c = Conn::connect_tfo(socks4.as_ref().map_or(addr, |(proxy, _)| proxy), source, self.src, tfo).ok()?;
             if let Some(wrap) = tls {
                 c = c.into_tls(wrap).ok()?;
                 if let Some(header) = clear_header {
@@ -749,6 +748,9 @@ impl Stream {
             }
             if let Some(name) = fcgi_server.as_deref() {
                 c = c.into_fcgi(name);
+            }
+            if let Some((_, dest)) = socks4 {
+                c = c.via_socks4(dest)?;
             }
             c.register(env.cx.registry, token::encode(Kind::Server, env.key)).ok()?;
             if keepalive {

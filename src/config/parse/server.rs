@@ -511,7 +511,8 @@ mod tests {
         );
         assert_eq!(bad("rise 0"), "'rise' has to be > 0.");
         assert_eq!(bad("ssl verify maybe"), "'verify' : unknown verify method 'maybe', only 'none' and 'required' are supported.");
-        assert_eq!(bad("socks4 1.2.3.4:1080"), "'socks4' is not supported by moonproxy yet.");
+        assert_eq!(bad("namespace ns1"), "'namespace' is not supported by moonproxy yet.");
+        assert_eq!(bad("socks4 1.2.3.4"), "'socks4 1.2.3.4' : missing port specification in '1.2.3.4'.");
         assert!(bad("wieght 1").contains("did you mean 'weight'"));
     }
 }
