@@ -166,6 +166,9 @@ defaults
     timeout connect 1s
     timeout client 5s
     timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{fe}}
+    default_backend b
 backend b
     option redis-check
     server up 127.0.0.1:{{up}} check inter 100ms

@@ -155,16 +155,30 @@ fn open_connections_are_spread_over_the_threads() {
     let app = http_app();
     let p = start("    server s1 127.0.0.1:{{a}}", &[("a", app.port())]);
     // Twenty connections held open at once, as a load generator's: the thread with the
-    // fewest connections takes the next one.
-    let mut clients: Vec<Client> = (0..20).map(|_| Client::connect(p.port("fe"))).collect();
-    let mut per_thread = BTreeMap::new();
-    for c in &mut clients {
-        let r = c.http_request(b"GET /thread HTTP/1.1\r\nHost: t\r\n\r\n");
-        let (t, _) = thread_answers(&[r])[0];
-        *per_thread.entry(t).or_insert(0) += 1;
+    // fewest connections takes the next one. A thread that is not scheduled within a
+    // few milliseconds leaves its share to the other (`threads::should_accept`), which a
+    // loaded machine (the whole suite on two CPUs) can cause: up to three rounds, one of
+    // which must be balanced.
+    let mut rounds = Vec::new();
+    for _ in 0..3 {
+        let mut clients: Vec<Client> = (0..20).map(|_| Client::connect(p.port("fe"))).collect();
+        let mut per_thread = BTreeMap::new();
+        for c in &mut clients {
+            let r = c.http_request(b"GET /thread HTTP/1.1\r\nHost: t\r\n\r\n");
+            let (t, _) = thread_answers(&[r])[0];
+            *per_thread.entry(t).or_insert(0) += 1;
+        }
+        let balanced = per_thread.len() == 2 && per_thread.values().all(|&n| n >= 5);
+        rounds.push(per_thread);
+        if balanced {
+            return;
+        }
+        drop(clients);
+        // The closed connections leave both threads' counts before the next round.
+        let sock = p.dir().join("cli.sock");
+        assert!(wait_until(DEADLINE, || cell(&stat(&sock), "fe", "FRONTEND", "scur") == "0"), "connections left open");
     }
-    assert_eq!(per_thread.len(), 2, "{per_thread:?}");
-    assert!(per_thread.values().all(|&n| n >= 5), "both threads hold a share: {per_thread:?}");
+    panic!("both threads hold a share in no round: {rounds:?}");
 }
 
 #[test]
