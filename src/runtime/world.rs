@@ -1075,8 +1075,13 @@ impl Handler for World {
     }
 
     fn end_of_iteration(&mut self, cx: &mut Ctx<'_>) -> Flow {
-        self.h2_settle(cx);
-        self.h2_flush(cx);
+        // (Most iterations have no HTTP/2 connection to attend: two length checks.)
+        if !self.h2_dirty.is_empty() {
+            self.h2_settle(cx);
+        }
+        if !self.h2_unflushed.is_empty() {
+            self.h2_flush(cx);
+        }
         if self.phase == Phase::SoftStop && self.streams.is_empty() && self.h2.is_empty() && self.peers_running == 0 {
             self.phase = Phase::Exit(0);
         }
