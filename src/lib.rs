@@ -40,5 +40,6 @@ pub mod peers;
 pub mod proxy_protocol;
 pub mod stream;
 pub mod tls;
+pub mod varint;
 pub mod sys;
 pub mod version;

@@ -56,46 +56,17 @@ fn invalid<T>(what: impl Into<String>) -> Result<T, Error> {
     Err(Error::Invalid(what.into()))
 }
 
-/// Appends `v` in HAProxy's variable-length encoding: below 240 one byte; otherwise a
-/// first byte carrying the low 4 bits (with the top 4 bits set), then 7 bits a byte,
-/// the high bit marking a byte that is not the last.
-pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    if v < 240 {
-        out.push(v as u8);
-        return;
-    }
-    out.push((v as u8) | 240);
-    v = (v - 240) >> 4;
-    while v >= 128 {
-        out.push((v as u8) | 128);
-        v = (v - 128) >> 7;
-    }
-    out.push(v as u8);
+/// Appends `v` in HAProxy's variable-length encoding (`crate::varint`).
+pub fn put_varint(out: &mut Vec<u8>, v: u64) {
+    crate::varint::put(out, v);
 }
 
 /// Reads a variable-length integer at `*pos`, advancing it.
 pub fn get_varint(buf: &[u8], pos: &mut usize) -> Result<u64, Error> {
-    let mut p = *pos;
-    let first = *buf.get(p).ok_or(Error::Incomplete)?;
-    p += 1;
-    let mut v = u64::from(first);
-    if first >= 240 {
-        let mut shift = 4u32;
-        loop {
-            let b = *buf.get(p).ok_or(Error::Incomplete)?;
-            p += 1;
-            if shift > 60 {
-                return invalid("integer too long");
-            }
-            v = v.wrapping_add(u64::from(b) << shift);
-            shift += 7;
-            if b < 128 {
-                break;
-            }
-        }
-    }
-    *pos = p;
-    Ok(v)
+    crate::varint::get(buf, pos).or_else(|e| match e {
+        crate::varint::Short::Incomplete => Err(Error::Incomplete),
+        crate::varint::Short::TooLong => invalid("integer too long"),
+    })
 }
 
 /// A cursor over a complete message body: running out of bytes is an error there.

@@ -493,30 +493,15 @@ fn forwarded(h: &Headers) -> impl Iterator<Item = (String, std::borrow::Cow<'_, 
 fn hdrs_bin(h: &Headers) -> Vec<u8> {
     let mut out = Vec::new();
     for (name, value) in forwarded(h) {
-        push_varint(&mut out, name.len() as u64);
+        crate::varint::put(&mut out, name.len() as u64);
         out.extend_from_slice(name.as_bytes());
-        push_varint(&mut out, value.len() as u64);
+        crate::varint::put(&mut out, value.len() as u64);
         out.extend_from_slice(&value);
     }
     out.extend_from_slice(&[0, 0]);
     out
 }
 
-/// HAProxy's varint: below 240 one byte; else the low 4 bits with the top 4 set, then
-/// 7 bits a byte (the high bit set on all but the last).
-fn push_varint(out: &mut Vec<u8>, mut v: u64) {
-    if v < 240 {
-        out.push(v as u8);
-        return;
-    }
-    out.push((v as u8) | 240);
-    v = (v - 240) >> 4;
-    while v >= 128 {
-        out.push((v as u8) | 128);
-        v = (v - 128) >> 7;
-    }
-    out.push(v as u8);
-}
 
 /// The `(name, value)` pairs of the request's `Cookie` lines, in order.
 fn cookies(h: &Headers) -> impl Iterator<Item = (&[u8], &[u8])> {
@@ -603,24 +588,4 @@ fn cookie_all<'a>(it: impl Iterator<Item = (&'a [u8], &'a [u8])>, a: &[Arg], con
             .filter_map(|(_, v)| typed(v, conv))
             .collect(),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::push_varint;
-
-    #[test]
-    fn varints_are_haproxys() {
-        let enc = |v| {
-            let mut out = Vec::new();
-            push_varint(&mut out, v);
-            out
-        };
-        assert_eq!(enc(0), [0]);
-        assert_eq!(enc(239), [239]);
-        assert_eq!(enc(240), [0xf0, 0]);
-        assert_eq!(enc(300), [0xfc, 3]);
-        // 240 + 16 * 128: the first continuation byte overflows into a third.
-        assert_eq!(enc(240 + 16 * 128), [0xf0, 0x80, 0]);
-    }
 }

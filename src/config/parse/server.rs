@@ -31,6 +31,29 @@ pub struct ServerOpts {
     pub more: super::server_opts::MoreOpts,
 }
 
+impl ServerOpts {
+    /// The server these settings describe (a `server` line's, or `add server`'s).
+    fn server(self, name: &str, location: crate::config::model::Location, addr: ServerAddr, tls: Option<crate::tls::ServerTls>, cookie: Option<String>) -> Server {
+        Server {
+            name: name.to_string(),
+            location,
+            addr,
+            weight: self.weight,
+            maxconn: self.maxconn,
+            maxqueue: self.maxqueue,
+            backup: self.backup,
+            disabled: self.disabled,
+            check: self.check.then_some(self.params),
+            id: self.id,
+            idle: self.idle,
+            cookie,
+            tls,
+            send_proxy: self.more.send_proxy,
+            tuning: self.more.tuning,
+        }
+    }
+}
+
 impl Default for ServerOpts {
     fn default() -> Self {
         ServerOpts {
@@ -129,25 +152,10 @@ pub fn server(p: &mut Parser, l: &Line) -> Result<(), String> {
     if let Some(source) = opts.more.tuning.source.as_mut() {
         source.location = l.loc.clone();
     }
-    let s = Server {
-        name: name.to_string(),
-        location: l.loc.clone(),
-        addr,
-        weight: opts.weight,
-        maxconn: opts.maxconn,
-        maxqueue: opts.maxqueue,
-        backup: opts.backup,
-        disabled: opts.disabled,
-        check: opts.check.then(|| opts.params.clone()),
-        id: opts.id,
-        idle: opts.idle.clone(),
-        cookie: opts.cookie.clone(),
-        tls,
-        send_proxy: opts.more.send_proxy,
-        tuning: opts.more.tuning.clone(),
-    };
+    let (cookie, resolve) = (opts.cookie.clone(), opts.resolve.clone());
+    let s = opts.server(name, l.loc.clone(), addr, tls, cookie);
     p.draft().proxy.servers.push(s);
-    super::resolvers::note_server(p, &backend, name, l.arg(2), &opts.resolve, &l.loc);
+    super::resolvers::note_server(p, &backend, name, l.arg(2), &resolve, &l.loc);
     Ok(())
 }
 
@@ -206,25 +214,9 @@ pub fn dynamic_server(
     opts.more.init_addr = Some(vec![super::server_opts::InitAddr::None]);
     let (addr, _unresolved) = super::server_opts::initial_address(&opts.more, addr_arg)?;
     let enabled = args[1..].iter().any(|w| w == "enabled") && !opts.disabled;
-    let s = Server {
-        name: name.to_string(),
-        // What HAProxy 2.6 names the place of a server added at run time.
-        location: crate::config::model::Location { file: "(null)".into(), line: 0 },
-        addr,
-        weight: opts.weight,
-        maxconn: opts.maxconn,
-        maxqueue: opts.maxqueue,
-        backup: opts.backup,
-        disabled: opts.disabled,
-        check: opts.check.then(|| opts.params.clone()),
-        id: opts.id,
-        idle: opts.idle.clone(),
-        cookie: None,
-        tls,
-        send_proxy: opts.more.send_proxy,
-        tuning: opts.more.tuning.clone(),
-    };
-    Ok((s, enabled))
+    // What HAProxy 2.6 names the place of a server added at run time.
+    let location = crate::config::model::Location { file: "(null)".into(), line: 0 };
+    Ok((opts.server(name, location, addr, tls, None), enabled))
 }
 
 /// `<addr>[:<port>]`, `unix@path`, `/path`, `abns@name`; host names resolved now.
