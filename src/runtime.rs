@@ -153,6 +153,11 @@ pub fn run(mut config: Config, opts: RunOptions) -> i32 {
     // The fd limit, and `maxconn` when the configuration leaves it to the limit.
     let Ok(maxconn) = crate::sys::privs::fd_limits(&config, listeners.len() + logfwd.len()) else { return 1 };
     config.global.maxconn = Some(maxconn);
+    // `tune.pool-high-fd-ratio`: the idle server connections' share of `maxsock`,
+    // split between the threads, each of which keeps its own.
+    let maxsock = crate::sys::privs::FdBudget::of(&config, listeners.len() + logfwd.len()).maxsock(maxconn);
+    let ratio = u64::from(config.global.tuning.pool_high_fd_ratio.unwrap_or(idle::DEFAULT_HIGH_FD_RATIO));
+    idle::set_limit(maxsock * ratio / 100 / u64::from(config.global.nbthread.max(1)));
     // 4. Detach, pidfile. (`serve` starts the other threads, then chroots and drops
     // the privileges.)
     let daemon = match detach(&config, &opts) {

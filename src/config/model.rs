@@ -372,6 +372,10 @@ pub struct GlobalTuning {
     pub sndbuf_client: Option<u32>,
     /// `tune.rcvbuf.server` / `tune.sndbuf.server`: the same for server connections.
     pub rcvbuf_server: Option<u32>,
+    /// `tune.pool-high-fd-ratio` (percent of `maxsock`, default 25): above this many
+    /// idle server connections, a connection that becomes idle is closed instead of
+    /// kept (`crate::runtime::idle`).
+    pub pool_high_fd_ratio: Option<u32>,
     pub sndbuf_server: Option<u32>,
     /// `maxconnrate` / `maxsessrate`: connections / sessions accepted per second by
     /// the process (0 or unset: no limit).

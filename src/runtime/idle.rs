@@ -21,14 +21,30 @@
 //! While parked a connection has its own token ([`Kind::Idle`]): a readable event
 //! means the server closed it or sent something unasked, and either way it is closed.
 //! It is also closed after `pool-purge-delay` without use, when its server is
-//! saturated with `pool-max-conn` idle connections, and at soft stop.
+//! saturated with `pool-max-conn` idle connections, when the thread's pool holds its
+//! share of `tune.pool-high-fd-ratio` (25% of `maxsock` by default, as HAProxy: many
+//! short-lived clients would otherwise leave one idle connection each for the whole
+//! purge delay, thousands a second), and at soft stop.
 
 use crate::config::model::{HttpReuse, IdlePoolConf};
 use crate::reactor::{token, Ctx, GenSlab, Key, Kind, Ready, TimerTarget};
 use crate::stream::conn::Conn;
 use crate::stream::IdleOffer as Offer;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
+
+/// HAProxy's default `tune.pool-high-fd-ratio`: 25% of `maxsock`.
+pub const DEFAULT_HIGH_FD_RATIO: u32 = 25;
+
+/// How many idle connections each thread's pool may hold (set once at start-up from
+/// `maxsock` and `tune.pool-high-fd-ratio`; unlimited until then, as in unit tests).
+static LIMIT: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// Sets the per-thread limit of parked connections.
+pub fn set_limit(n: u64) {
+    LIMIT.store(n, Ordering::Relaxed);
+}
 
 struct Parked {
     be: usize,
@@ -93,6 +109,9 @@ impl IdlePool {
             HttpReuse::Never => return Offer::KeepPrivate(conn),
             HttpReuse::Safe if !leaving => return Offer::KeepPrivate(conn),
             _ => {}
+        }
+        if self.parked.len() as u64 >= LIMIT.load(Ordering::Relaxed) {
+            return Offer::Close(conn);
         }
         let list = self.by_server.entry((be, srv)).or_default();
         if conf.max_conn.is_some_and(|max| list.len() as u32 >= max) {

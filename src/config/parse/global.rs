@@ -350,6 +350,17 @@ pub fn tune_int(p: &mut Parser, l: &Line) -> Result<(), String> {
             t.h2_max_concurrent_streams = Some(atoi(l.arg(1)).clamp(0, i64::from(u32::MAX)) as u32).filter(|&v| v > 0);
             return Ok(());
         }
+        // HAProxy reads these with atoi (a word is 0) and checks the range.
+        "tune.pool-high-fd-ratio" | "tune.pool-low-fd-ratio" => {
+            let v = atoi(l.arg(1));
+            if l.arg(1).is_empty() || !(0..=100).contains(&v) {
+                return Err(format!("'{kw}' expects an integer argument between 0 and 100."));
+            }
+            if kw == "tune.pool-high-fd-ratio" {
+                t.pool_high_fd_ratio = Some(v as u32);
+                return Ok(());
+            }
+        }
         "tune.fail-alloc" => {
             if !l.arg(1).is_empty() {
                 range(0, 100)?;
