@@ -232,14 +232,7 @@ run_wrk() { # name scenario path
     reqs=$(awk '/requests in/ { print $1 }' <<< "$out")
     rps=$(awk '/^Requests\/sec/ { print $2 }' <<< "$out")
     errors=$(awk '/Socket errors|Non-2xx/ { printf "%s; ", $0 }' <<< "$out")
-    if [ -z "$reqs" ] || [ "$reqs" = 0 ]; then
-        log "$name $scen: wrk failed: $out"
-        status[$name.$scen]="n/a: wrk completed no request"
-        return
-    fi
-    awk -v n="$name" -v p="$scen" -v r="$reqs" -v s="$rps" -v d=$((t1 - t0)) -v hz="$clk_tck" -v e="$errors" \
-        'BEGIN { printf "%s %s %d %.1f %.3f %s\n", n, p, r, s, d / hz * 1e6 / r, (e == "" ? "-" : "errors") }' >> "$results"
-    log "$(tail -n1 "$results")${errors:+ ($errors)}"
+    record "$name" "$scen" wrk "$out" "$reqs" "$rps" $((t1 - t0)) "$errors"
 }
 
 # The same for an HTTP/2 scenario, with h2load (prior knowledge, 20 streams per connection).
@@ -252,12 +245,19 @@ run_h2load() { # name scenario path
     reqs=$(awk '/^requests:/ { print $8 }' <<< "$out")
     rps=$(awk '/^finished in/ { print $4 }' <<< "$out")
     errors=$(awk '/^requests:/ && ($10 != 0 || $12 != 0) { printf "%s; ", $0 }' <<< "$out")
+    record "$name" "$scen" h2load "$out" "$reqs" "$rps" $((t1 - t0)) "$errors"
+}
+
+# One run's line in the results: requests, requests/s, CPU µs per request (from the
+# proxy's clock ticks), and whether the load generator saw errors.
+record() { # name scenario tool output requests rps ticks errors
+    local name=$1 scen=$2 tool=$3 out=$4 reqs=$5 rps=$6 ticks=$7 errors=$8
     if [ -z "$reqs" ] || [ "$reqs" = 0 ]; then
-        log "$name $scen: h2load failed: $out"
-        status[$name.$scen]="n/a: h2load completed no request"
+        log "$name $scen: $tool failed: $out"
+        status[$name.$scen]="n/a: $tool completed no request"
         return
     fi
-    awk -v n="$name" -v p="$scen" -v r="$reqs" -v s="$rps" -v d=$((t1 - t0)) -v hz="$clk_tck" -v e="$errors" \
+    awk -v n="$name" -v p="$scen" -v r="$reqs" -v s="$rps" -v d="$ticks" -v hz="$clk_tck" -v e="$errors" \
         'BEGIN { printf "%s %s %d %.1f %.3f %s\n", n, p, r, s, d / hz * 1e6 / r, (e == "" ? "-" : "errors") }' >> "$results"
     log "$(tail -n1 "$results")${errors:+ ($errors)}"
 }
