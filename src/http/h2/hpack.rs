@@ -121,6 +121,67 @@ impl Table {
     }
 }
 
+/// The indexes (1-based) of the static table's entries named `name`: entries with the
+/// same name are next to each other ([`STATIC`], RFC 7541 appendix A). A `match` on the
+/// name instead of a scan of the 61 entries (the unit test checks it against them).
+fn static_range(name: &[u8]) -> Option<std::ops::Range<usize>> {
+    Some(match name {
+        b":authority" => 1..2,
+        b":method" => 2..4,
+        b":path" => 4..6,
+        b":scheme" => 6..8,
+        b":status" => 8..15,
+        b"accept-charset" => 15..16,
+        b"accept-encoding" => 16..17,
+        b"accept-language" => 17..18,
+        b"accept-ranges" => 18..19,
+        b"accept" => 19..20,
+        b"access-control-allow-origin" => 20..21,
+        b"age" => 21..22,
+        b"allow" => 22..23,
+        b"authorization" => 23..24,
+        b"cache-control" => 24..25,
+        b"content-disposition" => 25..26,
+        b"content-encoding" => 26..27,
+        b"content-language" => 27..28,
+        b"content-length" => 28..29,
+        b"content-location" => 29..30,
+        b"content-range" => 30..31,
+        b"content-type" => 31..32,
+        b"cookie" => 32..33,
+        b"date" => 33..34,
+        b"etag" => 34..35,
+        b"expect" => 35..36,
+        b"expires" => 36..37,
+        b"from" => 37..38,
+        b"host" => 38..39,
+        b"if-match" => 39..40,
+        b"if-modified-since" => 40..41,
+        b"if-none-match" => 41..42,
+        b"if-range" => 42..43,
+        b"if-unmodified-since" => 43..44,
+        b"last-modified" => 44..45,
+        b"link" => 45..46,
+        b"location" => 46..47,
+        b"max-forwards" => 47..48,
+        b"proxy-authenticate" => 48..49,
+        b"proxy-authorization" => 49..50,
+        b"range" => 50..51,
+        b"referer" => 51..52,
+        b"refresh" => 52..53,
+        b"retry-after" => 53..54,
+        b"server" => 54..55,
+        b"set-cookie" => 55..56,
+        b"strict-transport-security" => 56..57,
+        b"transfer-encoding" => 57..58,
+        b"user-agent" => 58..59,
+        b"vary" => 59..60,
+        b"via" => 60..61,
+        b"www-authenticate" => 61..62,
+        _ => return None,
+    })
+}
+
 /// Why a header block cannot be decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HpackError {
@@ -327,16 +388,25 @@ impl Encoder {
 
     /// Appends one field (`name` in lower case).
     pub fn field(&mut self, out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+        // The lowest index naming the field, and one holding the value too if any: the
+        // static table's entries for the name first (they come first), then the
+        // dynamic table's.
         let mut name_index = 0;
-        for i in 1..=61 + self.table.entries.len() {
-            let (n, v) = self.table.get(i).expect("in range");
-            if n == name {
-                if v == value {
-                    put_int(out, 0x80, 7, i);
+        if let Some(range) = static_range(name) {
+            if let Some(i) = range.clone().find(|&i| STATIC[i - 1].1.as_bytes() == value) {
+                put_int(out, 0x80, 7, i);
+                return;
+            }
+            name_index = range.start;
+        }
+        for (k, (n, v)) in self.table.entries.iter().enumerate() {
+            if n.as_slice() == name {
+                if v.as_slice() == value {
+                    put_int(out, 0x80, 7, 62 + k);
                     return;
                 }
                 if name_index == 0 {
-                    name_index = i;
+                    name_index = 62 + k;
                 }
             }
         }
@@ -364,6 +434,29 @@ impl Encoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_static_entry_is_found_by_its_index() {
+        assert_eq!(static_range(b":method"), Some(2..4));
+        assert_eq!(static_range(b":status"), Some(8..15));
+        assert_eq!(static_range(b"www-authenticate"), Some(61..62));
+        assert_eq!(static_range(b"x-unknown"), None);
+        for (i, (n, _)) in STATIC.iter().enumerate() {
+            let r = static_range(n.as_bytes()).unwrap_or_else(|| panic!("{n}"));
+            assert!(r.contains(&(i + 1)), "{n}");
+            assert!(r.clone().all(|k| STATIC[k - 1].0 == *n), "{n}");
+        }
+        let mut enc = Encoder::new();
+        for (i, (n, v)) in STATIC.iter().enumerate() {
+            let mut out = Vec::new();
+            enc.field(&mut out, n.as_bytes(), v.as_bytes());
+            assert_eq!(out, [0x80 | (i as u8 + 1)], "{n}: {v}");
+        }
+        // A name the static table has, with another value: its first index as the name.
+        let mut out = Vec::new();
+        enc.field(&mut out, b":status", b"201");
+        assert_eq!(out[0] & 0x3f, 8);
+    }
 
     fn hex(s: &str) -> Vec<u8> {
         let s: String = s.split_whitespace().collect();

@@ -820,7 +820,8 @@ fn connection_specific(name: &[u8]) -> bool {
 /// without NUL, CR or LF.
 fn valid_regular(f: &Field) -> bool {
     !f.name.is_empty()
-        && f.name.iter().all(|&c| c.is_ascii_graphic() && !c.is_ascii_uppercase() && !b"\"(),/:;<=>?@[\\]{}".contains(&c))
+        // A token (RFC 9110 §5.6.2: visible ASCII but the delimiters), in lower case.
+        && f.name.iter().all(|&c| crate::http::h1::parse::is_tchar(c) && !c.is_ascii_uppercase())
         && !f.value.iter().any(|&c| matches!(c, 0 | b'\r' | b'\n'))
 }
 
@@ -873,7 +874,7 @@ fn translate(fields: &[Field], end_stream: bool) -> Result<(Method, Translated),
         }
     }
     let method = std::str::from_utf8(method.ok_or(())?).map_err(drop)?;
-    if method.is_empty() || !method.bytes().all(|c| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)) {
+    if method.is_empty() || !method.bytes().all(crate::http::h1::parse::is_tchar) {
         return Err(());
     }
     let mut head = Vec::with_capacity(256);
