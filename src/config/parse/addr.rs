@@ -118,6 +118,28 @@ pub fn parse_port_or_zero(s: &str) -> Option<u16> {
     s.parse::<u16>().ok()
 }
 
+
+/// `<ip>:<port>` (IPv6 in brackets), with HAProxy's complaints: `mailer` lines, a
+/// server's `socks4`.
+pub fn ip_port(s: &str) -> Result<std::net::SocketAddr, String> {
+    let Some((host, port)) = s.rsplit_once(':') else {
+        return Err(format!("missing port specification in '{s}'"));
+    };
+    if host.parse::<std::net::IpAddr>().is_err() && !host.starts_with('[') {
+        return Err(format!("invalid address: '{host}' in '{s}'\n"));
+    }
+    if port.contains('-') {
+        return Err(format!("port range not permitted here in '{s}'"));
+    }
+    if let Some(c) = port.chars().find(|c| !c.is_ascii_digit()) {
+        return Err(format!("invalid character '{c}' in port number '{port}' in '{s}'\n"));
+    }
+    match port.parse::<u16>() {
+        Ok(0) | Err(_) => Err(format!("invalid port '{port}'")),
+        Ok(_) => s.parse().map_err(|_| format!("invalid address: '{host}' in '{s}'\n")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,5 +217,15 @@ mod tests {
         assert_eq!(parse_port("0"), None);
         assert_eq!(parse_port("99999"), None);
         assert_eq!(parse_port("+1"), None);
+    }
+
+    #[test]
+    fn ip_port_as_haproxy_words_it() {
+        assert_eq!(ip_port("127.0.0.1:25"), Ok("127.0.0.1:25".parse().unwrap()));
+        assert_eq!(ip_port("[::1]:25"), Ok("[::1]:25".parse().unwrap()));
+        assert_eq!(ip_port("1.2.3.4").unwrap_err(), "missing port specification in '1.2.3.4'");
+        assert_eq!(ip_port("127.0.0.1:0").unwrap_err(), "invalid port '0'");
+        assert_eq!(ip_port("127.0.0.1:25-30").unwrap_err(), "port range not permitted here in '127.0.0.1:25-30'");
+        assert!(ip_port("host.invalid:25").unwrap_err().starts_with("invalid address: 'host.invalid'"));
     }
 }

@@ -19,7 +19,6 @@ use crate::config::diagnostic::Diagnostic;
 use crate::config::model::{Config, EmailAlert, Location, Mailers};
 use crate::config::units;
 use crate::diag::Severity;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 /// HAProxy's default `timeout mail`.
@@ -71,7 +70,7 @@ fn apply(m: &mut Mailers, line: &Line) -> Result<(), String> {
             if name.is_empty() || addr.is_empty() {
                 return Err("'mailer' expects <name> and <addr>[:<port>] as arguments.".into());
             }
-            let addr = mailer_addr(addr).map_err(|why| format!("'mailer {name}' : {why}"))?;
+            let addr = super::addr::ip_port(addr).map_err(|why| format!("'mailer {name}' : {why}"))?;
             m.mailers.push((name.to_string(), addr));
         }
         "timeout" => {
@@ -89,25 +88,6 @@ fn apply(m: &mut Mailers, line: &Line) -> Result<(), String> {
     Ok(())
 }
 
-/// `<ip>:<port>`, with HAProxy's complaints.
-fn mailer_addr(s: &str) -> Result<SocketAddr, String> {
-    let Some((host, port)) = s.rsplit_once(':') else {
-        return Err(format!("missing port specification in '{s}'"));
-    };
-    if host.parse::<std::net::IpAddr>().is_err() && !host.starts_with('[') {
-        return Err(format!("invalid address: '{host}' in '{s}'\n"));
-    }
-    if port.contains('-') {
-        return Err(format!("port range not permitted here in '{s}'"));
-    }
-    if let Some(c) = port.chars().find(|c| !c.is_ascii_digit()) {
-        return Err(format!("invalid character '{c}' in port number '{port}' in '{s}'\n"));
-    }
-    match port.parse::<u16>() {
-        Ok(0) | Err(_) => Err(format!("invalid port '{port}'")),
-        Ok(_) => s.parse().map_err(|_| format!("invalid address: '{host}' in '{s}'\n")),
-    }
-}
 
 /// `email-alert from|to|mailers|myhostname <value>`, `email-alert level <level>`.
 /// Like HAProxy, a missing value is taken as empty and extra words are ignored.
@@ -162,19 +142,4 @@ pub fn check(config: &mut Config, diags: &mut Vec<Diagnostic>) {
         }
     }
     config.mailers.retain(|m| config.proxies.iter().any(|p| p.email_alert.as_ref().and_then(|e| e.mailers.as_deref()) == Some(m.name.as_str())));
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mailer_addresses() {
-        assert_eq!(mailer_addr("127.0.0.1:25"), Ok("127.0.0.1:25".parse().unwrap()));
-        assert_eq!(mailer_addr("[::1]:25"), Ok("[::1]:25".parse().unwrap()));
-        assert_eq!(mailer_addr("1.2.3.4").unwrap_err(), "missing port specification in '1.2.3.4'");
-        assert_eq!(mailer_addr("127.0.0.1:0").unwrap_err(), "invalid port '0'");
-        assert_eq!(mailer_addr("127.0.0.1:25-30").unwrap_err(), "port range not permitted here in '127.0.0.1:25-30'");
-        assert!(mailer_addr("host.invalid:25").unwrap_err().starts_with("invalid address: 'host.invalid'"));
-    }
 }

@@ -206,7 +206,7 @@ fn connection_option(o: &mut MoreOpts, kw: &str, value: Option<&str>) -> Result<
                 // Sic: two dots, as HAProxy 2.6.
                 return Err("'socks4' expects <addr>:<port> as argument..".into());
             }
-            o.tuning.socks4 = Some(socks4_addr(v).map_err(|e| format!("'socks4 {v}' : {e}."))?);
+            o.tuning.socks4 = Some(super::addr::ip_port(v).map_err(|e| format!("'socks4 {v}' : {}.", e.trim_end()))?);
         }
         "check-via-socks4" => {
             o.tuning.check_via_socks4 = true;
@@ -226,18 +226,6 @@ fn connection_option(o: &mut MoreOpts, kw: &str, value: Option<&str>) -> Result<
     Ok(Some(2))
 }
 
-/// The `<ip>:<port>` of a SOCKS4 proxy, with HAProxy's complaints.
-fn socks4_addr(v: &str) -> Result<std::net::SocketAddr, String> {
-    let Some((host, port)) = v.rsplit_once(':') else {
-        return Err(format!("missing port specification in '{v}'"));
-    };
-    let ip = host.trim_start_matches('[').trim_end_matches(']');
-    let ip: std::net::IpAddr = ip.parse().map_err(|_| format!("invalid address: '{host}' in '{v}'"))?;
-    match super::addr::parse_port(port) {
-        Some(p) if p != 0 => Ok(std::net::SocketAddr::new(ip, p)),
-        _ => Err(format!("invalid port '{port}'")),
-    }
-}
 
 /// After parsing: HAProxy's warning for a `tfo` server whose backend would not retry a
 /// request lost with a fast-open connection (the connect "succeeds" at once, so a
