@@ -106,6 +106,10 @@ pub struct Task {
     anchor: Option<RegistryRef>,
     ctx: Box<TaskCtx>,
     done: bool,
+    /// Not resumed since it was made or reused: the thread is at its base with an empty
+    /// stack, so making it ready again needs no `lua_closethread` (which would also shrink
+    /// its stack to the minimum, regrown by the next call).
+    fresh: bool,
     /// Where the task was when a budget stopped it (HAProxy logs it after the message).
     timeout_traceback: Option<String>,
 }
@@ -153,6 +157,7 @@ impl Task {
             anchor: Some(anchor),
             ctx,
             done: false,
+            fresh: true,
             timeout_traceback: None,
         })
     }
@@ -239,6 +244,7 @@ impl Task {
         );
         let co = self.ctx.co;
         let mode = shared.preempt.get();
+        self.fresh = false;
         self.ctx.pending.set(None);
         shared.running_task.set(&*self.ctx);
         let mem_start = shared.alloc.start_mark();
@@ -381,6 +387,7 @@ impl Task {
         self.ctx.pending.set(None);
         self.timeout_traceback = None;
         self.done = false;
+        self.fresh = true;
         true
     }
 
@@ -389,12 +396,18 @@ impl Task {
         self.ctx.limits = limits;
     }
 
-    /// Resets the thread unless its last call returned normally (which leaves it clean).
+    /// Resets the thread unless its last call returned normally or it was not resumed since
+    /// it was made or reused (either leaves it clean).
     fn finish(&mut self) {
         if self.done {
             return;
         }
         self.done = true;
+        if self.fresh {
+            return;
+        }
+        #[cfg(test)]
+        RESETS.with(|r| r.set(r.get() + 1));
         let co = self.ctx.co;
         // SAFETY: co is not running; lua_closethread is protected internally (errors in
         // __close become its status); hooks and the extra space are plain writes.
@@ -417,6 +430,12 @@ impl Drop for Task {
     fn drop(&mut self) {
         self.close();
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// `lua_closethread` calls made by [`Task::finish`] on this thread.
+    static RESETS: Cell<u32> = const { Cell::new(0) };
 }
 
 #[cfg(test)]
@@ -452,5 +471,30 @@ mod tests {
         // A closed task cannot run again.
         task.close();
         assert!(!task.reuse());
+    }
+
+    /// A task reused twice after a normal return (the stream gives its thread back after an
+    /// action, then to the spare list when it ends) is not reset: a reset would shrink the
+    /// stack the next call grows again, and cost a `lua_closethread` per request.
+    #[test]
+    fn a_clean_task_is_not_reset_when_reused_again() {
+        let state = State::new().unwrap();
+        let mut task = Task::new(&state, Limits::default()).unwrap();
+        let resets = || RESETS.with(Cell::get);
+        let before = resets();
+        assert!(task.reuse(), "a new task");
+        task.load(b"return 1", "=a").unwrap();
+        assert_eq!(task.resume(0), Resume::Finished(vec![Value::Integer(1)]));
+        assert!(task.reuse());
+        assert!(task.reuse());
+        assert_eq!(resets(), before, "no reset for a clean thread");
+        task.load(b"coroutine.yield()", "=b").unwrap();
+        assert_eq!(task.resume(0), Resume::Yield(WaitReason::Other));
+        assert!(task.reuse());
+        assert_eq!(resets(), before + 1, "a suspended call is reset");
+        assert!(task.reuse());
+        assert_eq!(resets(), before + 1, "once");
+        task.load(b"return 2", "=c").unwrap();
+        assert_eq!(task.resume(0), Resume::Finished(vec![Value::Integer(2)]));
     }
 }

@@ -149,10 +149,12 @@ local c_mt, sc_mt = keywords("conv", false, "Converters"), keywords("conv", true
 -- uses one or none of them), then kept in the TXN: a stream's garbage is one table.
 -- `http` is nil on a TCP stream, as in HAProxy.
 local subs = { f = f_mt, sf = sf_mt, c = c_mt, sc = sc_mt, http = http_mt }
+-- `t[0]` is always set and `txn_mt` has no `__newindex`: plain indexing, no rawget/rawset
+-- calls (this runs once per sub-object and transaction).
 function txn_mt.__index(t, k)
   local m = TXN[k]
   if m ~= nil then return m end
-  local ud = rawget(t, 0)
+  local ud = t[0]
   local o
   if k == "req" or k == "res" then
     o = P.new_channel(ud, k == "res")
@@ -161,7 +163,7 @@ function txn_mt.__index(t, k)
     if mt == nil or (k == "http" and P.ch_is_tcp(ud)) then return nil end
     o = setmetatable({ [0] = ud }, mt)
   end
-  rawset(t, k, o)
+  t[k] = o
   return o
 end
 -- new_txn builds the TXN itself from Rust.
@@ -209,8 +211,9 @@ pub fn new_txn(state: &crate::lua::State, handle: Handle) -> Result<RegistryRef,
         crate::lua::state::protect(l, 0, 1, move |l| {
             ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, ffi::lua_Integer::from(txn_mt));
             ffi::lua_pushlightuserdata(l, handle_word(handle));
-            // [txn_mt, ud]
-            ffi::lua_createtable(l, 0, 1);
+            // [txn_mt, ud]; room for [0] and the first sub-objects a call makes (`http`,
+            // `f`, ...), which would otherwise resize the table at the first one.
+            ffi::lua_createtable(l, 0, 4);
             ffi::lua_rotate(l, -2, 1);
             ffi::lua_rawseti(l, -2, 0);
             // [txn_mt, txn]
