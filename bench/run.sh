@@ -215,50 +215,52 @@ start_proxy() {
 
 # --- measurements --------------------------------------------------------------------------
 clk_tck=$(getconf CLK_TCK)
-# utime + stime of a process, in clock ticks (fields 14 and 15 of /proc/<pid>/stat; the
-# command name in field 2 may hold spaces, so count from the closing parenthesis).
-cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
+# utime and stime of a process, in clock ticks (fields 14 and 15 of /proc/<pid>/stat; the
+# command name in field 2 may hold spaces, so count from the closing parenthesis). The user
+# part is reported on its own: on loopback the kernel's TCP, the same for both proxies (the
+# same system calls), is most of the total (doc/performance.md).
+cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12, $13 }'; }
 
 declare -A rss
-# One line per run: name scenario requests requests/s cpu_us_per_request errors
+# One line per run: name scenario requests requests/s cpu_us_per_request user_us_per_request errors
 results="$work/results"
 : > "$results"
 run_wrk() { # name scenario path
-    local name=$1 scen=$2 path=$3 t0 t1 out reqs rps errors
+    local name=$1 scen=$2 path=$3 u0 s0 u1 s1 out reqs rps errors
     if [[ "$scen" == h2-* ]]; then run_h2load "$@"; return; fi
-    t0=$(cpu_ticks "${pid[$name]}")
+    read -r u0 s0 < <(cpu_ticks "${pid[$name]}")
     out=$(timeout $((duration + 20)) "$wrk" -t"$threads" -c"$conns" -d"${duration}s" --timeout 5s "http://127.0.0.1:${port[$name]}$path" 2>&1) || true
-    t1=$(cpu_ticks "${pid[$name]}")
+    read -r u1 s1 < <(cpu_ticks "${pid[$name]}")
     reqs=$(awk '/requests in/ { print $1 }' <<< "$out")
     rps=$(awk '/^Requests\/sec/ { print $2 }' <<< "$out")
     errors=$(awk '/Socket errors|Non-2xx/ { printf "%s; ", $0 }' <<< "$out")
-    record "$name" "$scen" wrk "$out" "$reqs" "$rps" $((t1 - t0)) "$errors"
+    record "$name" "$scen" wrk "$out" "$reqs" "$rps" $((u1 + s1 - u0 - s0)) $((u1 - u0)) "$errors"
 }
 
 # The same for an HTTP/2 scenario, with h2load (prior knowledge, 20 streams per connection).
 run_h2load() { # name scenario path
-    local name=$1 scen=$2 path=$3 t0 t1 out reqs rps errors
+    local name=$1 scen=$2 path=$3 u0 s0 u1 s1 out reqs rps errors
     command -v h2load >/dev/null || { status[$name.$scen]="n/a: h2load not found (apt-get install nghttp2-client)"; return; }
-    t0=$(cpu_ticks "${pid[$name]}")
+    read -r u0 s0 < <(cpu_ticks "${pid[$name]}")
     out=$(timeout $((duration + 20)) h2load -t"$threads" -c"$conns" -m 20 -D "$duration" "http://127.0.0.1:${port[$name]}$path" 2>&1) || true
-    t1=$(cpu_ticks "${pid[$name]}")
+    read -r u1 s1 < <(cpu_ticks "${pid[$name]}")
     reqs=$(awk '/^requests:/ { print $8 }' <<< "$out")
     rps=$(awk '/^finished in/ { print $4 }' <<< "$out")
     errors=$(awk '/^requests:/ && ($10 != 0 || $12 != 0) { printf "%s; ", $0 }' <<< "$out")
-    record "$name" "$scen" h2load "$out" "$reqs" "$rps" $((t1 - t0)) "$errors"
+    record "$name" "$scen" h2load "$out" "$reqs" "$rps" $((u1 + s1 - u0 - s0)) $((u1 - u0)) "$errors"
 }
 
-# One run's line in the results: requests, requests/s, CPU µs per request (from the
-# proxy's clock ticks), and whether the load generator saw errors.
-record() { # name scenario tool output requests rps ticks errors
-    local name=$1 scen=$2 tool=$3 out=$4 reqs=$5 rps=$6 ticks=$7 errors=$8
+# One run's line in the results: requests, requests/s, CPU µs per request and its user-space
+# part (from the proxy's clock ticks), and whether the load generator saw errors.
+record() { # name scenario tool output requests rps ticks user_ticks errors
+    local name=$1 scen=$2 tool=$3 out=$4 reqs=$5 rps=$6 ticks=$7 uticks=$8 errors=$9
     if [ -z "$reqs" ] || [ "$reqs" = 0 ]; then
         log "$name $scen: $tool failed: $out"
         status[$name.$scen]="n/a: $tool completed no request"
         return
     fi
-    awk -v n="$name" -v p="$scen" -v r="$reqs" -v s="$rps" -v d="$ticks" -v hz="$clk_tck" -v e="$errors" \
-        'BEGIN { printf "%s %s %d %.1f %.3f %s\n", n, p, r, s, d / hz * 1e6 / r, (e == "" ? "-" : "errors") }' >> "$results"
+    awk -v n="$name" -v p="$scen" -v r="$reqs" -v s="$rps" -v d="$ticks" -v u="$uticks" -v hz="$clk_tck" -v e="$errors" \
+        'BEGIN { printf "%s %s %d %.1f %.3f %.3f %s\n", n, p, r, s, d / hz * 1e6 / r, u / hz * 1e6 / r, (e == "" ? "-" : "errors") }' >> "$results"
     log "$(tail -n1 "$results")${errors:+ ($errors)}"
 }
 
@@ -336,6 +338,7 @@ for group in "${groups[@]}"; do
         [ -z "$only" ] || [ "$s" = "$only" ] || continue
         row "requests/s, ${label[$s]}" %.0f "$(median moonproxy "$s" 4)" "$(median haproxy "$s" 4)"
         row "CPU µs per request, ${label[$s]}" %.1f "$(median moonproxy "$s" 5)" "$(median haproxy "$s" 5)"
+        row "of which user space, ${label[$s]}" %.1f "$(median moonproxy "$s" 6)" "$(median haproxy "$s" 6)"
     done
     if [ "${g_rss[$group]}" = 1 ] && [ -z "$only" ]; then
         case "$group" in tcp) l="RSS bytes per idle connection" ;; *) l="RSS bytes per idle keep-alive client connection (HTTP)" ;; esac
