@@ -1,6 +1,8 @@
 //! Address forms shared by `bind`, `server` and `log`: `host:port`, `[v6]:port`,
 //! `ipv4@`, `ipv6@`, `unix@`, `abns@`, `fd@`, absolute paths.
 
+use crate::config::env::Env;
+use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 
 /// Address family forced by a prefix.
@@ -25,6 +27,44 @@ pub enum Parsed<'a> {
     Fd(&'a str),
     /// A prefix moonproxy knows but does not support (e.g. `ring@`, `quic4@`).
     Unsupported(&'a str),
+}
+
+/// Expands the environment variables of an address word. HAProxy does it for addresses even
+/// outside double quotes, and users rely on it (`bind :$PORT`, `server s ${HOST}:80`,
+/// `$REGION.$APP.internal:5433`): `$NAME` (the longest run of letters, digits and `_`) and
+/// `${NAME}`; an unset variable expands to nothing. The lexer's `${NAME-default}` and
+/// `${NAME[*]}` forms are for quoted words only: HAProxy refuses them in a bare address, and
+/// here they stay as written (so the address is refused too).
+pub fn expand_env<'a>(env: &Env, s: &'a str) -> Cow<'a, str> {
+    if !s.contains('$') {
+        return Cow::Borrowed(s);
+    }
+    let name_char = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let (name, len) = if let Some(braced) = after.strip_prefix('{') {
+            let end = braced.find(|c: char| !name_char(c)).unwrap_or(braced.len());
+            match braced[end..].starts_with('}') {
+                true => (&braced[..end], end + 2),
+                false => ("", 0),
+            }
+        } else {
+            let end = after.find(|c: char| !name_char(c)).unwrap_or(after.len());
+            (&after[..end], end)
+        };
+        if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) {
+            out.push('$');
+            rest = after;
+            continue;
+        }
+        out.push_str(&env.get(name).unwrap_or_default());
+        rest = &after[len..];
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
 }
 
 /// Splits the prefix and the host/port parts.
@@ -143,6 +183,28 @@ pub fn ip_port(s: &str) -> Result<std::net::SocketAddr, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn environment_variables_in_an_address() {
+        let mut env = Env::new();
+        env.set("H", "127.0.0.1");
+        env.set("P", "8080");
+        env.set("REGION", "fra");
+        env.set("APP", "pg");
+        env.unset("NOPE");
+        assert_eq!(expand_env(&env, "127.0.0.1:80"), "127.0.0.1:80");
+        assert_eq!(expand_env(&env, "$H:$P"), "127.0.0.1:8080");
+        assert_eq!(expand_env(&env, "${H}:80${P}"), "127.0.0.1:808080");
+        assert_eq!(expand_env(&env, "$REGION.$APP.internal:5433"), "fra.pg.internal:5433");
+        assert_eq!(expand_env(&env, "[$H]:1"), "[127.0.0.1]:1");
+        assert_eq!(expand_env(&env, "*:$NOPE"), "*:", "unset: empty");
+        assert_eq!(expand_env(&env, "fd@${P}"), "fd@8080");
+        // Forms that are no variable stay as written.
+        assert_eq!(expand_env(&env, "a$:1"), "a$:1");
+        assert_eq!(expand_env(&env, "$1:2"), "$1:2");
+        assert_eq!(expand_env(&env, ":${P-80}"), ":${P-80}");
+        assert_eq!(expand_env(&env, ":${P"), ":${P");
+    }
 
     #[test]
     fn forms() {

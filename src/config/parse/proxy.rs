@@ -813,7 +813,8 @@ pub(super) fn parse_bind(p: &mut Parser, l: &Line, section: &str) -> Result<Bind
 
 /// One address of a `bind` line; port ranges expand to several addresses.
 pub(super) fn parse_bind_addr(p: &Parser, s: &str) -> Result<Vec<BindAddr>, String> {
-    use super::addr::{classify, parse_port, parse_port_or_zero, resolve_host, Parsed};
+    use super::addr::{classify, expand_env, parse_port, parse_port_or_zero, resolve_host, Parsed};
+    let s = &*expand_env(&p.env, s);
     match classify(s) {
         Parsed::Unix(path) => {
             if path.is_empty() {
@@ -823,16 +824,12 @@ pub(super) fn parse_bind_addr(p: &Parser, s: &str) -> Result<Vec<BindAddr>, Stri
         }
         Parsed::Abstract(name) => Ok(vec![BindAddr::Abstract(name.to_string())]),
         Parsed::Fd(n) => {
-            // `fd@${VAR}` outside quotes: HAProxy users write it both ways.
-            let resolved = match n.strip_prefix("${").and_then(|r| r.strip_suffix('}')) {
-                Some(var) => p.env.get(var).unwrap_or_default(),
-                None => n.to_string(),
-            };
-            let fd = resolved
+            // `fd@${VAR}` outside quotes was expanded above, as every address is.
+            let fd = n
                 .parse::<i32>()
                 .ok()
                 .filter(|fd| *fd >= 0)
-                .ok_or_else(|| format!("'bind' : invalid file descriptor '{resolved}' in '{s}'"))?;
+                .ok_or_else(|| format!("'bind' : invalid file descriptor '{n}' in '{s}'"))?;
             Ok(vec![BindAddr::Fd(fd)])
         }
         Parsed::Unsupported(prefix) => Err(format!(

@@ -123,7 +123,8 @@ pub fn server(p: &mut Parser, l: &Line) -> Result<(), String> {
         return Ok(());
     }
     // `init-addr` decides how a host name is looked up (`none`: in maintenance).
-    let addr = match super::server_opts::initial_address(&opts.more, l.arg(2)) {
+    let addr_text = super::addr::expand_env(&p.env, l.arg(2)).into_owned();
+    let addr = match super::server_opts::initial_address(&opts.more, &addr_text) {
         Ok((a, maint)) => {
             opts.disabled |= maint;
             a
@@ -155,7 +156,7 @@ pub fn server(p: &mut Parser, l: &Line) -> Result<(), String> {
     let (cookie, resolve) = (opts.cookie.clone(), opts.resolve.clone());
     let s = opts.server(name, l.loc.clone(), addr, tls, cookie);
     p.draft().proxy.servers.push(s);
-    super::resolvers::note_server(p, &backend, name, l.arg(2), &resolve, &l.loc);
+    super::resolvers::note_server(p, &backend, name, &addr_text, &resolve, &l.loc);
     Ok(())
 }
 
