@@ -1253,6 +1253,9 @@ pub enum TcpRuleList {
 pub enum TcpAction {
     Accept,
     Reject,
+    /// `silent-drop`: close the client connection without telling the client
+    /// (`crate::sys::sockopt::silent_drop`).
+    SilentDrop,
     /// `tcp-response content close`.
     Close,
     /// `set-var(name) <expr>`: the expression text, checked when parsed.

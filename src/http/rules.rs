@@ -178,6 +178,9 @@ pub enum Verdict {
     Deny { status: u16 },
     /// `tarpit`: hold the connection for `timeout tarpit`, then answer `status`.
     Tarpit { status: u16 },
+    /// `reject` (request) and `silent-drop`: close the client connection without an
+    /// answer; `silent`: without telling the client (`sys::sockopt::silent_drop`).
+    Drop { silent: bool },
     /// Answer with this complete HTTP/1.1 response (`return`, `redirect`, `auth`)
     /// instead of forwarding; `close` when the connection must close after it.
     Reply { response: Vec<u8>, close: bool },
@@ -259,6 +262,8 @@ pub enum Action {
     SetStatus { status: u16, reason: Option<String> },
     Deny { status: u16, reply: Option<Box<ReturnSpec>> },
     Tarpit { status: u16 },
+    /// `http-request reject`, `http-request|response silent-drop`.
+    Drop { silent: bool },
     Return(Box<ReturnSpec>),
     Redirect {
         kind: RedirectKind,
@@ -584,6 +589,14 @@ impl Action {
             "allow" => {
                 exact(args, 0, "0 arguments").map_err(a)?;
                 Action::Allow
+            }
+            "reject" if request => {
+                exact(args, 0, "0 arguments").map_err(a)?;
+                Action::Drop { silent: false }
+            }
+            "silent-drop" if list != HttpRuleList::AfterResponse => {
+                exact(args, 0, "0 arguments").map_err(a)?;
+                Action::Drop { silent: true }
             }
             "capture" => {
                 let usage = || {
@@ -1078,6 +1091,7 @@ fn exec(rules: &HttpRules, action: &Action, side: Side, txn: &mut Txn, env: &mut
             return Flow::Verdict(Verdict::Reply { response, close: true });
         }
         Action::Tarpit { status } => return Flow::Verdict(Verdict::Tarpit { status: *status }),
+        Action::Drop { silent } => return Flow::Verdict(Verdict::Drop { silent: *silent }),
         Action::Return(spec) => {
             let response = build_return(spec, &RuleCtx::with_writes(env, txn, writes));
             if parked() {

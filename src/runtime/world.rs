@@ -325,11 +325,15 @@ impl World {
             let list = crate::config::model::TcpRuleList::Connection;
             let outer = crate::stick::enter(&mut stick);
             let verdict = run_tcp_rules(rules, list, &mut RuleCursor::default(), &cx_conn, &mut vars);
-            crate::stick::session::session_accepted_unless(verdict == TcpVerdict::Reject);
+            let refused = matches!(verdict, TcpVerdict::Reject | TcpVerdict::SilentDrop);
+            crate::stick::session::session_accepted_unless(refused);
             crate::stick::leave(&mut stick, outer);
             crate::sample::fetch_conn::set_listener_conns(li, self.listeners[li].conns);
-            if verdict == TcpVerdict::Reject {
-                crate::stats::account_conn_denied(&mut self.proxies[fe], cx.now);
+            if refused {
+                if verdict == TcpVerdict::SilentDrop {
+                    conn.prepare_silent_drop();
+                }
+                crate::stats::account_conn_denied(&mut self.proxies[fe], cx.now, verdict == TcpVerdict::SilentDrop);
                 return; // dropping `conn` closes the socket
             }
         }

@@ -47,12 +47,27 @@ pub fn account_accept(p: &mut ProxyRt, now: Instant) {
     c.sess_max = c.sess_max.max(p.feconn);
 }
 
-/// A connection was refused by `tcp-request connection` rules (`dcon`).
-pub fn account_conn_denied(p: &mut ProxyRt, now: Instant) {
+/// A connection was refused by `tcp-request connection` rules: `dcon` for `reject`;
+/// `silent-drop` counts a denied request (`dreq`) instead, in every rule set, as HAProxy
+/// 2.6 does.
+pub fn account_conn_denied(p: &mut ProxyRt, now: Instant, silent_drop: bool) {
     let c = &mut p.counters.fe;
     c.conn_tot += 1;
     c.conn_rate.add(counters::millis(now));
-    c.denied_conn += 1;
+    match silent_drop {
+        true => c.denied_req += 1,
+        false => c.denied_conn += 1,
+    }
+}
+
+/// `silent-drop` in response rules: HAProxy counts a denied request (`dreq`) on the
+/// frontend and the backend, whichever rule set dropped the connection (request-side
+/// drops end with a `PR` termination, counted so by [`account_end`]).
+pub fn account_response_silent_drop(proxies: &mut [ProxyRt], fe: usize, be: Option<usize>) {
+    proxies[fe].counters.fe.denied_req += 1;
+    if let Some(p) = be.filter(|&b| b != fe).and_then(|b| proxies.get_mut(b)) {
+        p.counters.be.denied_req += 1;
+    }
 }
 
 /// An HTTP request head was received by `p`'s frontend (`req_tot`, `req_rate`).

@@ -118,6 +118,7 @@ pub struct TcpRule {
 pub enum TcpRuleAction {
     Accept,
     Reject,
+    SilentDrop,
     /// `tcp-response content close`: close the server connection, forward what came.
     Close,
     SetVar(VarName, Expr),
@@ -137,6 +138,9 @@ pub enum TcpVerdict {
     Continue,
     /// `reject`: close the connection (silently for `connection` rules).
     Reject,
+    /// `silent-drop`: close the connection as `reject` does, the client told nothing
+    /// (not even a FIN or a reset, where the system allows: `sys::sockopt::silent_drop`).
+    SilentDrop,
     /// `close` (response rules): close the server side, forward what was received.
     Close,
     /// A condition needs data that has not arrived yet (its fetches "may change"):
@@ -177,6 +181,7 @@ impl TcpRules {
             let action = match action {
                 TcpAction::Accept => Ok(TcpRuleAction::Accept),
                 TcpAction::Reject => Ok(TcpRuleAction::Reject),
+                TcpAction::SilentDrop => Ok(TcpRuleAction::SilentDrop),
                 TcpAction::Close => Ok(TcpRuleAction::Close),
                 TcpAction::SetVar { name, expr } => var(name).and_then(|v| {
                     Expr::parse(expr)
@@ -400,6 +405,7 @@ pub fn run_tcp_rules(
                 TcpRuleAction::Accept => TcpVerdict::Continue,
                 TcpRuleAction::UseService(_) => TcpVerdict::UseService(index),
                 TcpRuleAction::Reject => TcpVerdict::Reject,
+                TcpRuleAction::SilentDrop => TcpVerdict::SilentDrop,
                 TcpRuleAction::Close => TcpVerdict::Close,
                 TcpRuleAction::Lua(_) => return Some(TcpVerdict::Lua(cursor.next_rule - 1)),
                 TcpRuleAction::Stick(a) => {

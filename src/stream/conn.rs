@@ -709,6 +709,17 @@ impl Conn {
         self.sock.raw_fd()
     }
 
+    /// `silent-drop`: the close that follows tells the client nothing (a TCP or TLS
+    /// connection of its own; an HTTP/2 stream shares its connection with others, which
+    /// go on: it is closed as `reject` closes it).
+    /// Called right before the stream closes the connection (no I/O on it after this).
+    pub fn prepare_silent_drop(&self) {
+        if let Some(tcp) = self.sock.tcp() {
+            use std::os::fd::AsRawFd;
+            crate::sys::sockopt::silent_drop(tcp.as_raw_fd());
+        }
+    }
+
     /// The local address (TCP only).
     pub fn local_addr(&self) -> Option<SocketAddr> {
         if let Io::H2(h) = &self.sock {

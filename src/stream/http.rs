@@ -259,6 +259,9 @@ pub struct HttpSide {
     res_started: bool,
     /// The stream closes without an answer (`tcp-request content reject`).
     pub(super) silent_close: bool,
+    /// `reject` or `silent-drop` closed the transaction, on the response side (`true`)
+    /// or the request side: its log line has no request (`TR`) or response (`Tr`) time.
+    dropped: Option<bool>,
     /// A request-body error found before the response started: answer this status.
     req_error: Option<u16>,
     /// The status of a tarpitted request.
@@ -325,6 +328,7 @@ impl HttpSide {
             reply_term: Termination::NORMAL,
             res_started: false,
             silent_close: false,
+            dropped: None,
             req_error: None,
             tarpit_status: 500,
             idle: None,
@@ -376,8 +380,8 @@ impl HttpSide {
             res_captures: self.txn.res_captures.clone(),
             t_handshake: Duration::ZERO,
             t_idle,
-            t_request: since(self.first_byte, self.head_at),
-            t_response: since(self.req_sent, self.res_head_at),
+            t_request: since(self.first_byte, self.head_at).filter(|_| self.dropped.is_none()),
+            t_response: since(self.req_sent, self.res_head_at).filter(|_| self.dropped != Some(true)),
             // The transaction's start: the log adds Th and Ti for `%tr`.
             request_date: Some(self.txn_date.get()),
             cookie_req: self.txn.cookie_req.clone(),
@@ -428,6 +432,7 @@ impl HttpSide {
         self.res_started = false;
         self.logged_asap = false;
         self.silent_close = false;
+        self.dropped = None;
         self.req_error = None;
         self.replay = false;
         self.l7 = Default::default();
@@ -980,6 +985,7 @@ impl Stream {
         match verdict {
             Verdict::Continue => return true,
             Verdict::Deny { status } => self.http_reject(env, status, Termination::new(Cause::ProxyAbort, phase)),
+            Verdict::Drop { silent } => self.http_drop(env, silent, false),
             Verdict::Tarpit { status } => {
                 let t = self.be_timeouts(env);
                 let delay = t.tarpit.or(t.connect).unwrap_or_default();
@@ -1108,6 +1114,22 @@ impl Stream {
     /// frontend's, else the default); `term` is logged. As HAProxy 2.6 does, the client
     /// connection stays open after it unless the page says `connection: close` (the 400
     /// and 408 pages) or the request was not read to its end.
+    /// `reject` and `silent-drop`: the client connection closes without an answer. HAProxy
+    /// logs and counts it as a request the proxy refused (`PR`, `dreq` of the frontend and
+    /// of the backend), on the response side too.
+    /// Its log line has no request time (`TR` -1) on the request side, no response time
+    /// (`Tr` -1) on the response side, as HAProxy's.
+    fn http_drop(&mut self, env: &mut Env<'_, '_>, silent: bool, response: bool) {
+        if silent {
+            self.client.prepare_silent_drop();
+        }
+        if let Some(h) = self.http.as_mut() {
+            h.silent_close = true;
+            h.dropped = Some(response);
+        }
+        self.close(env, Cause::ProxyAbort, Phase::Request);
+    }
+
     pub(super) fn http_reject(&mut self, env: &mut Env<'_, '_>, status: u16, term: Termination) {
         crate::stick::session::http_status(status);
         if let Some(reply) = self.http_error_reply(env, status) {
@@ -1836,6 +1858,14 @@ impl Stream {
                 Verdict::Lua(_) => h.res_rules = (step + 1, 0),
                 // A request-only action: nothing to send here.
                 Verdict::EarlyHint(_) => {}
+                Verdict::Drop { silent } => {
+                    // HAProxy logs and counts the server's status (`hrsp_*`) though
+                    // nothing reaches the client.
+                    let h = self.http.as_mut().expect("HTTP mode");
+                    h.txn.status = h.txn.res.as_ref().map(|r| r.line.status).or(h.txn.status);
+                    self.http_drop(env, silent, true);
+                    return false;
+                }
                 Verdict::Deny { status } | Verdict::Tarpit { status } => {
                     let srv = self.server.as_ref().map(|s| (s.be(), s.srv()));
                     crate::stats::account_response(env.proxies, self.frontend, srv, crate::stats::ResponseEvent::Denied);

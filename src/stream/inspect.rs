@@ -505,8 +505,11 @@ impl Stream {
                 }
             }
         }
-        if verdict == TcpVerdict::Reject {
+        if matches!(verdict, TcpVerdict::Reject | TcpVerdict::SilentDrop) {
             // No answer, not even an error page: the connection just closes.
+            if verdict == TcpVerdict::SilentDrop {
+                self.client.prepare_silent_drop();
+            }
             if let Some(h) = self.http.as_mut() {
                 h.silent_close = true;
             }
@@ -663,7 +666,11 @@ impl Stream {
         }
         let Some(v) = self.http_tcp_pass(env, be, TcpRuleList::ResponseContent) else { return false };
         self.inspect.get_or_insert_with(Default::default).res_done = true;
-        if v == TcpVerdict::Reject {
+        if matches!(v, TcpVerdict::Reject | TcpVerdict::SilentDrop) {
+            if v == TcpVerdict::SilentDrop {
+                self.client.prepare_silent_drop();
+                crate::stats::account_response_silent_drop(env.proxies, self.frontend, self.backend);
+            }
             if let Some(h) = self.http.as_mut() {
                 h.silent_close = true;
             }

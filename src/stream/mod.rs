@@ -956,6 +956,12 @@ impl Stream {
                     outcome = Some((Cause::ProxyAbort, Phase::Data));
                     break;
                 }
+                analysers::TcpVerdict::SilentDrop => {
+                    client.prepare_silent_drop();
+                    crate::stats::account_response_silent_drop(env.proxies, self.frontend, self.backend);
+                    outcome = Some((Cause::ProxyAbort, Phase::Data));
+                    break;
+                }
                 analysers::TcpVerdict::Close if !self.res.eof => {
                     self.res.eof = true;
                     srv.shutdown_write();

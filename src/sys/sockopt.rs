@@ -79,6 +79,26 @@ pub fn set_mark(fd: RawFd, mark: u32) -> io::Result<()> {
     with_socket(fd, |s| s.set_mark(mark))
 }
 
+/// `silent-drop`: makes the coming close of client connection `fd` tell the client
+/// nothing, as HAProxy does. With `TCP_REPAIR` (it needs CAP_NET_ADMIN) the kernel closes
+/// the socket without sending a FIN or a reset; otherwise the socket's hop limit drops to
+/// 1 (`IP_TTL`, `IPV6_UNICAST_HOPS`), so that what the close sends dies at the first
+/// router (a client on the same host still sees it). True when `TCP_REPAIR` took.
+pub fn silent_drop(fd: RawFd) -> bool {
+    with_socket(fd, |s| {
+        if set_tcp_int(s, libc::TCP_REPAIR, 1).is_ok() {
+            return Ok(true);
+        }
+        match s.local_addr()?.as_socket() {
+            Some(std::net::SocketAddr::V4(_)) => s.set_ttl_v4(1)?,
+            Some(std::net::SocketAddr::V6(_)) => s.set_unicast_hops_v6(1)?,
+            None => {}
+        }
+        Ok(false)
+    })
+    .unwrap_or(false)
+}
+
 /// `tcp-ut <delay>`: `TCP_USER_TIMEOUT`, how long sent data may stay unacknowledged
 /// before the kernel closes the connection. On a listening socket, the connections it
 /// accepts inherit it. Zero gives back the kernel's default.

@@ -277,6 +277,10 @@ pub fn tcp_rule(p: &mut Parser, l: &Line) -> Result<(), String> {
             extra(1)?;
             TcpAction::Reject
         }
+        "silent-drop" => {
+            extra(1)?;
+            TcpAction::SilentDrop
+        }
         "set-var" => {
             let name = var()?;
             let expr = words.get(1).map_or("", String::as_str);
@@ -320,7 +324,7 @@ pub fn tcp_rule(p: &mut Parser, l: &Line) -> Result<(), String> {
             TcpAction::StickCounter { words: words.to_vec(), proxy }
         }
         "capture" | "expect-proxy" | "expect-netscaler-cip" | "sc-inc-gpc" | "sc-set-gpt" | "set-var-fmt" | "set-dst" | "set-dst-port"
-        | "set-mark" | "set-src" | "set-src-port" | "set-tos" | "silent-drop" | "do-resolve" | "set-log-level"
+        | "set-mark" | "set-src" | "set-src-port" | "set-tos" | "do-resolve" | "set-log-level"
         | "set-nice" | "switch-mode" | "use-service" | "close" | "send-spoe-group" | "set-priority-class"
         | "set-priority-offset" | "lua" => return Err(super::not_supported(&format!("{kw} {sub} {base}"))),
         _ => {
