@@ -162,10 +162,21 @@ fn dispatch_errors_as_haproxy() {
         for (line, msg) in [
             ("dispatch", "'dispatch' : '' resolves to an empty address (environment variable missing?)"),
             ("dispatch 127.0.0.1", "'dispatch' : missing port specification in '127.0.0.1'"),
+            ("dispatch [::1]:", "'dispatch' : missing port specification in '[::1]:'"),
+            ("dispatch 127.0.0.1:0", "'dispatch' : invalid port '0'"),
+            ("dispatch 127.0.0.1:65536", "'dispatch' : invalid port '65536'"),
+            ("dispatch 127.0.0.1:80-90", "'dispatch' : port range not permitted here in '127.0.0.1:80-90'"),
+            ("dispatch 127.0.0.1:+1", "'dispatch' : port offset not permitted here in '127.0.0.1:+1'"),
+            ("dispatch nosuchhost.invalid:80", "'dispatch' : invalid address: 'nosuchhost.invalid' in 'nosuchhost.invalid:80'"),
+            ("dispatch ipv4@::1:80", "'dispatch' : invalid address: '::1' in 'ipv4@::1:80'"),
         ] {
             let out = ProxyBuilder::new(&format!("backend b\n mode http\n {line}\n")).bin(&bin).flags(["-c"]).run();
             assert_eq!(out.code(), Some(1), "{}: {line}", bin.display());
-            assert!(out.stderr.contains(msg), "{}: {line}: {}", bin.display(), out.stderr);
+            let want = format!("proxy.cfg:3] : {msg}");
+            assert!(out.stderr.lines().any(|l| l.contains("parsing [") && l.ends_with(&want)), "{}: {line}: {}", bin.display(), out.stderr);
         }
+        // A host name is resolved, as on a server line.
+        let out = ProxyBuilder::new("backend b\n mode http\n dispatch localhost:80\n").bin(&bin).flags(["-c"]).run();
+        assert!(!out.stderr.contains("ALERT"), "{}: {}", bin.display(), out.stderr);
     }
 }

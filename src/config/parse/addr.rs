@@ -1,7 +1,9 @@
-//! Address forms shared by `bind`, `server` and `log`: `host:port`, `[v6]:port`,
+//! Address forms shared by `bind`, `server`, `log` and the other keywords that take an
+//! address (one reader, [`inet`], for those that need a port): `host:port`, `[v6]:port`,
 //! `ipv4@`, `ipv6@`, `unix@`, `abns@`, `fd@`, absolute paths.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::ops::RangeInclusive;
 
 /// Address family forced by a prefix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,25 +120,51 @@ pub fn parse_port_or_zero(s: &str) -> Option<u16> {
     s.parse::<u16>().ok()
 }
 
+/// What the port part of an address may be, as each keyword allows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ports {
+    /// One port, 1 to 65535: `dispatch`, `peer`/`server` in `peers`, `mailer`, `socks4`.
+    One,
+    /// One port or a range `<a>-<b>`: `bind`, `dgram-bind`. Port 0 (the kernel picks
+    /// one) is a moonproxy extension there (doc/config.md, deviation 14).
+    Range,
+}
 
-/// `<ip>:<port>` (IPv6 in brackets), with HAProxy's complaints: `mailer` lines, a
-/// server's `socks4`.
-pub fn ip_port(s: &str) -> Result<std::net::SocketAddr, String> {
-    let Some((host, port)) = s.rsplit_once(':') else {
-        return Err(format!("missing port specification in '{s}'"));
+/// The `<host>:<port>` parts of `whole` (from [`classify`]) read as HAProxy reads an
+/// address where a port is required, with its messages: the one reader of `bind`,
+/// `dgram-bind`, `dispatch`, the `peers` section, `mailer` and `socks4` addresses.
+/// A host name is resolved now, with the system resolver.
+pub fn inet(whole: &str, family: Family, host: &str, port: Option<&str>, ports: Ports) -> Result<(IpAddr, RangeInclusive<u16>), String> {
+    let Some(port) = port.filter(|p| !p.is_empty()) else {
+        return Err(format!("missing port specification in '{whole}'"));
     };
-    if host.parse::<std::net::IpAddr>().is_err() && !host.starts_with('[') {
-        return Err(format!("invalid address: '{host}' in '{s}'\n"));
+    if port.starts_with(['+', '-']) {
+        return Err(format!("port offset not permitted here in '{whole}'"));
     }
-    if port.contains('-') {
-        return Err(format!("port range not permitted here in '{s}'"));
-    }
-    if let Some(c) = port.chars().find(|c| !c.is_ascii_digit()) {
-        return Err(format!("invalid character '{c}' in port number '{port}' in '{s}'\n"));
-    }
-    match port.parse::<u16>() {
-        Ok(0) | Err(_) => Err(format!("invalid port '{port}'")),
-        Ok(_) => s.parse().map_err(|_| format!("invalid address: '{host}' in '{s}'\n")),
+    let range = match (port.split_once('-'), ports) {
+        (Some(_), Ports::One) => return Err(format!("port range not permitted here in '{whole}'")),
+        (Some((a, b)), Ports::Range) => match (parse_port(a), parse_port(b)) {
+            (Some(a), Some(b)) if a <= b => a..=b,
+            _ => return Err(format!("invalid port range '{port}'")),
+        },
+        // HAProxy reads the port with atoi ("8x" is port 8); moonproxy refuses what is
+        // not a number.
+        (None, _) => match parse_port_or_zero(port) {
+            Some(0) if ports == Ports::One => return Err(format!("invalid port '{port}'")),
+            Some(p) => p..=p,
+            None => return Err(format!("invalid port '{port}'")),
+        },
+    };
+    let ip = resolve_host(host, family).ok_or_else(|| format!("invalid address: '{host}' in '{whole}'"))?;
+    Ok((ip, range))
+}
+
+/// `[<family>@]<host>:<port>`, one port: [`inet`] for the keywords that take nothing
+/// else (`mailer` lines, a server's `socks4`).
+pub fn ip_port(s: &str) -> Result<SocketAddr, String> {
+    match classify(s) {
+        Parsed::Inet { family, host, port } => inet(s, family, host, port, Ports::One).map(|(ip, ports)| SocketAddr::new(ip, *ports.start())),
+        _ => Err(format!("only <host>:<port> addresses are supported here, not '{s}'")),
     }
 }
 
@@ -220,12 +248,28 @@ mod tests {
     }
 
     #[test]
-    fn ip_port_as_haproxy_words_it() {
-        assert_eq!(ip_port("127.0.0.1:25"), Ok("127.0.0.1:25".parse().unwrap()));
-        assert_eq!(ip_port("[::1]:25"), Ok("[::1]:25".parse().unwrap()));
-        assert_eq!(ip_port("1.2.3.4").unwrap_err(), "missing port specification in '1.2.3.4'");
-        assert_eq!(ip_port("127.0.0.1:0").unwrap_err(), "invalid port '0'");
-        assert_eq!(ip_port("127.0.0.1:25-30").unwrap_err(), "port range not permitted here in '127.0.0.1:25-30'");
-        assert!(ip_port("host.invalid:25").unwrap_err().starts_with("invalid address: 'host.invalid'"));
+    fn one_reader_with_haproxys_words() {
+        let one = ip_port;
+        let range = |s: &str| match classify(s) {
+            Parsed::Inet { family, host, port } => inet(s, family, host, port, Ports::Range),
+            _ => unreachable!(),
+        };
+        assert_eq!(one("127.0.0.1:25"), Ok("127.0.0.1:25".parse().unwrap()));
+        assert_eq!(one("[::1]:25"), Ok("[::1]:25".parse().unwrap()));
+        assert_eq!(one("localhost:25"), Ok("127.0.0.1:25".parse().unwrap()), "host names resolve, as in HAProxy");
+        assert_eq!(one("1.2.3.4").unwrap_err(), "missing port specification in '1.2.3.4'");
+        assert_eq!(one("1.2.3.4:").unwrap_err(), "missing port specification in '1.2.3.4:'");
+        assert_eq!(one("127.0.0.1:0").unwrap_err(), "invalid port '0'");
+        assert_eq!(one("127.0.0.1:99999").unwrap_err(), "invalid port '99999'");
+        assert_eq!(one("127.0.0.1:8x").unwrap_err(), "invalid port '8x'");
+        assert_eq!(one("127.0.0.1:+1").unwrap_err(), "port offset not permitted here in '127.0.0.1:+1'");
+        assert_eq!(one("127.0.0.1:25-30").unwrap_err(), "port range not permitted here in '127.0.0.1:25-30'");
+        assert_eq!(one("host.invalid:25").unwrap_err(), "invalid address: 'host.invalid' in 'host.invalid:25'");
+        assert_eq!(one("ipv4@::1:25").unwrap_err(), "invalid address: '::1' in 'ipv4@::1:25'");
+        assert!(one("unix@/x").is_err());
+        assert_eq!(range("127.0.0.1:80-82").map(|(_, r)| r), Ok(80..=82));
+        assert_eq!(range("127.0.0.1:0").map(|(_, r)| r), Ok(0..=0), "moonproxy's ephemeral port");
+        assert_eq!(range("127.0.0.1:90-80").unwrap_err(), "invalid port range '90-80'");
+        assert_eq!(range("127.0.0.1:-1").unwrap_err(), "port offset not permitted here in '127.0.0.1:-1'");
     }
 }
