@@ -180,3 +180,32 @@ fn dispatch_errors_as_haproxy() {
         assert!(!out.stderr.contains("ALERT"), "{}: {}", bin.display(), out.stderr);
     }
 }
+
+/// A misspelt keyword on a `server` or `default-server` line: HAProxy 2.6's alert with
+/// its "did you mean" guess (the same word, by the same measure), word for word.
+#[test]
+fn unknown_server_keywords_get_haproxys_suggestion() {
+    for bin in moonproxy_and_haproxy() {
+        for (kw, tail) in [
+            ("chek", "; did you mean 'check' maybe ?"),
+            ("wieght 2", "; did you mean 'weight' maybe ?"),
+            ("intr 2s", "; did you mean 'inter' maybe ?"),
+            ("inetr 2s", "; did you mean 'inter' maybe ?"),
+            ("fal 2", "; did you mean 'fall' maybe ?"),
+            ("sni-x str(a)", "; did you mean 'sni' maybe ?"),
+            ("ssl-verify none", "; did you mean 'verify' maybe ?"),
+            ("on-marked-dwn shutdown-sessions", "; did you mean 'on-marked-down' maybe ?"),
+            ("xyzzy", "."),
+        ] {
+            let word = kw.split(' ').next().unwrap_or(kw);
+            for (line, want) in [
+                (format!("server s 127.0.0.1:80 {kw}"), format!("proxy.cfg:4] : 'server b/s' : unknown keyword '{word}'{tail}")),
+                (format!("default-server {kw}"), format!("proxy.cfg:4] : unknown keyword '{word}'{tail} Hint: no address was expected for this server.")),
+            ] {
+                let out = ProxyBuilder::new(&format!("defaults\n mode tcp\nbackend b\n {line}\n")).bin(&bin).flags(["-c"]).run();
+                assert_eq!(out.code(), Some(1), "{}: {line}", bin.display());
+                assert!(out.stderr.lines().any(|l| l.ends_with(&want)), "{}: {line}: want {want}\n{}", bin.display(), out.stderr);
+            }
+        }
+    }
+}
