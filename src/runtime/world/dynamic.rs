@@ -108,7 +108,7 @@ impl World {
 
     /// `del server <be>/<srv>`: checks, deletes on every thread.
     pub(super) fn del_server(&mut self, cx: &mut Ctx<'_>, be: usize, srv: usize) -> Result<(), String> {
-        let tracked = !self.trackers_of(be, srv).is_empty();
+        let tracked = !super::trackers_of(&self.proxies, &self.farm, be, srv).is_empty();
         let b = self.farm.backend(be);
         let verdict = if tracked { Err(Undeletable::Referenced) } else { b.deletable(ServerId(srv)) };
         let verdict = verdict.and_then(|()| {
