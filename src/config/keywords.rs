@@ -612,7 +612,7 @@ pub static SERVER_OPTIONS: &[SubKeyword] = &[
     s("tcp-ut", 0, "`TCP_USER_TIMEOUT` on its connections"),
     s("tfo", 0, "`TCP_FASTOPEN_CONNECT` on its connections"),
     s("tls-tickets", 0, "TLS: TLS 1.2 resumption by tickets too (the default)"),
-    s("track", 0, "follows a checked server's UP/DOWN state (`... is DOWN via b/s`); a missing server is not reported at start-up"),
+    s("track", 0, "follows a checked server's UP/DOWN state (`... is DOWN via b/s`) and its maintenance and drain from the CLI, Lua or an agent (`MAINT (via b/s)` in `show stat`); a missing server is not reported at start-up"),
     s("usesrc", 0, "after `source` only"),
     s("verify", 0, "none or required (default: `ssl-server-verify`, itself `required`)"),
     s("verifyhost", 0, "TLS: the name checked when no SNI is sent (`verify required`)"),
