@@ -524,6 +524,12 @@ impl Server {
         self.check.as_ref()
     }
 
+    /// The health check while disabled at run time (`disable health`, Lua's
+    /// `check_disable`): no probe is sent until it is enabled again.
+    pub fn disabled_check(&self) -> Option<&HealthCheck> {
+        self.disabled_check.as_ref()
+    }
+
     /// Slots currently held: connections established or being established (`%sc`,
     /// HAProxy's `served`/`scur`).
     pub fn current_conns(&self) -> u32 {
@@ -1407,8 +1413,8 @@ impl Backend {
     }
 
     /// Disables or re-enables a server's health check (`check_disable`/`check_enable`).
-    /// While disabled, check results are ignored and the server shows as one without
-    /// `check`; its state stays what it was. Re-enabled, the check resumes from the
+    /// While disabled no probe is sent (`runtime::checks`) and the server shows as one
+    /// without `check`; its state stays what it was. Re-enabled, the check resumes from the
     /// server's current state (a failing check then takes it DOWN as usual).
     pub fn set_check_enabled(&mut self, id: ServerId, enabled: bool) {
         let s = &mut self.servers[id.0];
