@@ -454,3 +454,49 @@ listen b2
         p.wait_for_line_after(mark, |l| l.contains("Server l/t is DOWN via l/other. "), DEADLINE);
     }
 }
+
+/// A server tracking one `disabled` in the configuration starts in maintenance "via"
+/// it (and takes no traffic); one in maintenance of its own follows its tracked
+/// server's health without a word and leaves maintenance in that state, as HAProxy 2.6.
+#[test]
+fn trackers_of_disabled_servers_start_in_maintenance() {
+    let (dead, dead2) = (RefusingPort::new(), RefusingPort::new());
+    let app = Backend::http(b"ok");
+    for bin in moonproxy_and_haproxy() {
+        let p = ProxyBuilder::new(
+            "global
+    stats socket {{dir}}/s.sock level admin
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 3s
+    timeout server 3s
+listen l
+    bind 127.0.0.1:{{fe}}
+    server other 127.0.0.1:{{dead}} check inter 100 disabled
+    server t 127.0.0.1:{{app}} track other
+    server d 127.0.0.1:{{dead2}} check inter 100 rise 1 fall 1
+    server t2 127.0.0.1:{{app}} track d disabled
+",
+        )
+        .bin(&bin)
+        .port("app", app.port())
+        .port("dead", dead.port())
+        .port("dead2", dead2.port())
+        .start();
+        let who = bin.display().to_string();
+        let sock = p.dir().join("s.sock");
+        let stat = || statuses(&cli(&sock, "show stat\n"));
+        // d goes DOWN; t2, in maintenance, follows silently; nothing serves l.
+        p.wait_for_line(|l| l.contains("Server l/d is DOWN") && l.contains(". 0 active and 0 backup servers left."), DEADLINE);
+        let s = stat();
+        assert_eq!((s["l/other"].as_str(), s["l/t"].as_str(), s["l/t2"].as_str()), ("MAINT", "MAINT (via l/other)", "MAINT"), "{who}");
+        assert_eq!(p.connect("fe").http_request(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").status, 503, "{who}");
+        assert_eq!(app.stats().requests(), 0, "{who}: t took traffic while other is disabled");
+        let mark = p.mark();
+        assert_eq!(cli(&sock, "enable server l/t2\n").trim(), "", "{who}");
+        p.wait_for_line_after(mark, |l| l.contains("Server l/t2 is DOWN/READY (leaving forced maintenance)."), DEADLINE);
+        assert_eq!(stat()["l/t2"], "DOWN", "{who}");
+        assert_eq!(p.count_lines(|l| l.contains("Server l/t2 is DOWN via")), 0, "{who}: a server in maintenance follows silently");
+    }
+}

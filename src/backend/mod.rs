@@ -1152,7 +1152,10 @@ impl Backend {
             if let Some(check) = srv.check.as_mut() {
                 check.restart();
             }
-            srv.op = OpState::Up;
+            // A tracking server (no check of its own) is in its tracked server's state.
+            if srv.tuning.track.is_none() {
+                srv.op = OpState::Up;
+            }
         }
         report.changed = was_usable != self.servers[id.0].is_usable();
         self.recompute_eligible();
@@ -1174,10 +1177,10 @@ impl Backend {
             }
             (AdminState::Maint, AdminState::Ready) => {
                 self.grab_from_backend(id, &mut report);
-                report.messages.push(Self::notice(format!("{who} is UP/READY (leaving {leaving}maintenance).")));
+                report.messages.push(Self::notice(format!("{who} is {}/READY (leaving {leaving}maintenance).", self.op_word(id))));
             }
             (AdminState::Maint, AdminState::Drain) => {
-                report.messages.push(Self::notice(format!("{who} is UP/DRAIN (leaving {leaving}maintenance).")));
+                report.messages.push(Self::notice(format!("{who} is {}/DRAIN (leaving {leaving}maintenance).", self.op_word(id))));
                 report.messages.push(Self::notice(format!("{who} remains in forced drain mode.")));
             }
             (_, AdminState::Drain) => {
@@ -1188,12 +1191,20 @@ impl Backend {
             }
             (_, AdminState::Ready) => {
                 self.grab_from_backend(id, &mut report);
-                let state = if self.servers[id.0].op == OpState::Up { "UP" } else { "DOWN" };
-                report.messages.push(Self::notice(format!("{who} is {state} (leaving forced drain).")));
+                report.messages.push(Self::notice(format!("{who} is {} (leaving forced drain).", self.op_word(id))));
             }
         }
         self.serve_backend_queue(&mut report);
         report
+    }
+
+    /// `UP` or `DOWN`, as a state line words server `id`'s operational state.
+    fn op_word(&self, id: ServerId) -> &'static str {
+        if self.servers[id.0].op == OpState::Up {
+            "UP"
+        } else {
+            "DOWN"
+        }
     }
 
     /// `[Backup ]Server b/s`, how HAProxy's state lines name a server.
