@@ -26,7 +26,7 @@ impl Backend {
     }
 
     /// Server `id` tracks `via`, in `admin` state, from the start: no message, no
-    /// counter (HAProxy starts it so, silently). See [`inherit_at_start`].
+    /// counter (HAProxy starts it so, silently). See [`inherit_admin_states`].
     fn start_inherited(&mut self, id: ServerId, admin: AdminState, via: String) {
         self.servers[id.0].inherited = (admin != AdminState::Ready).then(|| (admin, via.into()));
         self.recompute_eligible();
@@ -43,9 +43,9 @@ impl Backend {
 }
 
 /// At start-up, once the configuration (and a server-state file) set the servers' own
-/// states: a server tracking one in maintenance or drain starts in that state "via" it,
-/// down the whole chain.
-pub fn inherit_at_start(backends: &mut [Option<Backend>]) {
+/// states, and when a server is added: a server tracking one in maintenance or drain
+/// starts in that state "via" it, down the whole chain.
+pub fn inherit_admin_states(backends: &mut [Option<Backend>]) {
     // Each round settles one more link of the chains; HAProxy refuses loops, the bound
     // only guards against one.
     for _ in 0..16 {

@@ -71,6 +71,8 @@ impl World {
         if let Some(op) = self.tracked_state(be, id) {
             let via = conf.tuning.track.clone().unwrap_or_default();
             let _quiet = self.farm.backend_mut(be).set_tracked_state(id, op, &via);
+            // And in its maintenance or drain, if it is in one.
+            crate::backend::track::inherit_admin_states(&mut self.farm.backends);
         }
         let p = &mut self.proxies[be];
         p.counters.servers.resize(id.0, TrafficCounters::default());
