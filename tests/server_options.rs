@@ -498,5 +498,10 @@ listen l
         p.wait_for_line_after(mark, |l| l.contains("Server l/t2 is DOWN/READY (leaving forced maintenance)."), DEADLINE);
         assert_eq!(stat()["l/t2"], "DOWN", "{who}");
         assert_eq!(p.count_lines(|l| l.contains("Server l/t2 is DOWN via")), 0, "{who}: a server in maintenance follows silently");
+        if bin == moonproxy_bin() {
+            // An added tracker too (HAProxy 2.6 shows it `UP 0/2`: doc/cli.md).
+            assert_eq!(cli(&sock, "add server l/n 127.0.0.1:1 track other enabled\n").trim(), "New server registered.");
+            assert_eq!(stat()["l/n"], "MAINT (via l/other)");
+        }
     }
 }
