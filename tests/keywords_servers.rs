@@ -169,6 +169,7 @@ fn dispatch_errors_as_haproxy() {
             ("dispatch 127.0.0.1:+1", "'dispatch' : port offset not permitted here in '127.0.0.1:+1'"),
             ("dispatch nosuchhost.invalid:80", "'dispatch' : invalid address: 'nosuchhost.invalid' in 'nosuchhost.invalid:80'"),
             ("dispatch ipv4@::1:80", "'dispatch' : invalid address: '::1' in 'ipv4@::1:80'"),
+            ("dispatch udp@127.0.0.1:80", "'dispatch' : dgram-type address not acceptable in 'udp@127.0.0.1:80'"),
         ] {
             let out = ProxyBuilder::new(&format!("backend b\n mode http\n {line}\n")).bin(&bin).flags(["-c"]).run();
             assert_eq!(out.code(), Some(1), "{}: {line}", bin.display());

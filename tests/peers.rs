@@ -356,6 +356,7 @@ fn bad_peer_addresses_are_refused_in_haproxys_words() {
             ("peer a 127.0.0.1:0", true, "'peer a' : invalid port '0'"),
             ("peer a 127.0.0.1:99999", true, "'peer a' : invalid port '99999'"),
             ("peer a 127.0.0.1:+1", true, "'peer a' : port offset not permitted here in '127.0.0.1:+1'"),
+            ("peer a udp@127.0.0.1:1000", true, "'peer a' : dgram-type address not acceptable in 'udp@127.0.0.1:1000'"),
             ("peer a nosuchhost.invalid:1000", true, "'peer a' : invalid address: 'nosuchhost.invalid' in 'nosuchhost.invalid:1000'"),
             ("peer a 127.0.0.1:1000-1001", false, "port range not permitted here in '127.0.0.1:1000-1001'"),
             ("peer b ipv4@::1:1000", false, "invalid address: '::1' in 'ipv4@::1:1000'"),

@@ -4,7 +4,7 @@
 //! (`crate::config::parse::stick`).
 
 use crate::config::model::Location;
-use crate::config::parse::addr::{classify, inet, Parsed, Ports};
+use crate::config::parse::addr::{classify, inet, Parsed, Ports, Socket};
 use std::net::SocketAddr;
 
 /// One `peers` section.
@@ -113,8 +113,8 @@ fn parse_addr(text: &str, what: &str) -> Result<SocketAddr, String> {
         return Err(format!("'{what}' : missing address"));
     }
     match classify(text) {
-        Parsed::Inet { family, host, port } => {
-            let (ip, port) = inet(text, family, host, port, Ports::One).map_err(|e| format!("'{what}' : {e}"))?;
+        Parsed::Inet { .. } => {
+            let (ip, port) = inet(text, Ports::One, Socket::Stream).map_err(|e| format!("'{what}' : {e}"))?;
             Ok(SocketAddr::new(ip, *port.start()))
         }
         _ => Err(format!("'{what}' : unsupported address '{text}' (moonproxy's peers speak TCP only)")),

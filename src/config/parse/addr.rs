@@ -130,11 +130,32 @@ pub enum Ports {
     Range,
 }
 
-/// The `<host>:<port>` parts of `whole` (from [`classify`]) read as HAProxy reads an
-/// address where a port is required, with its messages: the one reader of `bind`,
-/// `dgram-bind`, `dispatch`, the `peers` section, `mailer` and `socks4` addresses.
-/// A host name is resolved now, with the system resolver.
-pub fn inet(whole: &str, family: Family, host: &str, port: Option<&str>, ports: Ports) -> Result<(IpAddr, RangeInclusive<u16>), String> {
+/// What kind of socket an address is for: the `udp@` prefixes name datagram ones, the
+/// `tcp@` prefixes stream ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Socket {
+    Stream,
+    Datagram,
+}
+
+/// An IP address with its port(s), `whole` (which [`classify`] finds `Inet`), read as
+/// HAProxy reads an address where a port is required, with its messages: the one
+/// reader of `bind`, `dgram-bind`, `dispatch`, the `peers` section, `mailer` and
+/// `socks4` addresses. A host name is resolved now, with the system resolver.
+pub fn inet(whole: &str, ports: Ports, socket: Socket) -> Result<(IpAddr, RangeInclusive<u16>), String> {
+    let Parsed::Inet { family, host, port } = classify(whole) else {
+        return Err(format!("'{whole}' is not an IP address"));
+    };
+    let (stream, datagram) = (["tcp@", "tcp4@", "tcp6@"], ["udp@", "udp4@", "udp6@"]);
+    match socket {
+        Socket::Stream if datagram.iter().any(|p| whole.starts_with(p)) => {
+            return Err(format!("dgram-type address not acceptable in '{whole}'"))
+        }
+        Socket::Datagram if stream.iter().any(|p| whole.starts_with(p)) => {
+            return Err(format!("stream-type address not acceptable in '{whole}'"))
+        }
+        _ => {}
+    }
     let Some(port) = port.filter(|p| !p.is_empty()) else {
         return Err(format!("missing port specification in '{whole}'"));
     };
@@ -162,10 +183,7 @@ pub fn inet(whole: &str, family: Family, host: &str, port: Option<&str>, ports: 
 /// `[<family>@]<host>:<port>`, one port: [`inet`] for the keywords that take nothing
 /// else (`mailer` lines, a server's `socks4`).
 pub fn ip_port(s: &str) -> Result<SocketAddr, String> {
-    match classify(s) {
-        Parsed::Inet { family, host, port } => inet(s, family, host, port, Ports::One).map(|(ip, ports)| SocketAddr::new(ip, *ports.start())),
-        _ => Err(format!("only <host>:<port> addresses are supported here, not '{s}'")),
-    }
+    inet(s, Ports::One, Socket::Stream).map(|(ip, ports)| SocketAddr::new(ip, *ports.start()))
 }
 
 #[cfg(test)]
@@ -250,10 +268,7 @@ mod tests {
     #[test]
     fn one_reader_with_haproxys_words() {
         let one = ip_port;
-        let range = |s: &str| match classify(s) {
-            Parsed::Inet { family, host, port } => inet(s, family, host, port, Ports::Range),
-            _ => unreachable!(),
-        };
+        let range = |s: &str| inet(s, Ports::Range, Socket::Datagram);
         assert_eq!(one("127.0.0.1:25"), Ok("127.0.0.1:25".parse().unwrap()));
         assert_eq!(one("[::1]:25"), Ok("[::1]:25".parse().unwrap()));
         assert_eq!(one("localhost:25"), Ok("127.0.0.1:25".parse().unwrap()), "host names resolve, as in HAProxy");
@@ -267,6 +282,8 @@ mod tests {
         assert_eq!(one("host.invalid:25").unwrap_err(), "invalid address: 'host.invalid' in 'host.invalid:25'");
         assert_eq!(one("ipv4@::1:25").unwrap_err(), "invalid address: '::1' in 'ipv4@::1:25'");
         assert!(one("unix@/x").is_err());
+        assert_eq!(one("udp@127.0.0.1:25").unwrap_err(), "dgram-type address not acceptable in 'udp@127.0.0.1:25'");
+        assert_eq!(range("tcp@127.0.0.1:514").unwrap_err(), "stream-type address not acceptable in 'tcp@127.0.0.1:514'");
         assert_eq!(range("127.0.0.1:80-82").map(|(_, r)| r), Ok(80..=82));
         assert_eq!(range("127.0.0.1:0").map(|(_, r)| r), Ok(0..=0), "moonproxy's ephemeral port");
         assert_eq!(range("127.0.0.1:90-80").unwrap_err(), "invalid port range '90-80'");

@@ -217,11 +217,8 @@ const VALUED_BIND_OPTIONS: &[&str] = &[
 fn dgram_addr(spec: &str, one: &str) -> Result<Vec<BindAddr>, String> {
     let ctx = format!("'dgram-bind {spec}'");
     match addr::classify(one) {
-        Parsed::Inet { family, host, port } => {
-            if ["tcp@", "tcp4@", "tcp6@"].iter().any(|p| one.starts_with(p)) {
-                return Err(format!("{ctx} : stream-type address not acceptable in '{one}'"));
-            }
-            let (ip, ports) = addr::inet(one, family, host, port, addr::Ports::Range).map_err(|e| format!("{ctx} : {e}"))?;
+        Parsed::Inet { .. } => {
+            let (ip, ports) = addr::inet(one, addr::Ports::Range, addr::Socket::Datagram).map_err(|e| format!("{ctx} : {e}"))?;
             Ok(ports.map(|port| BindAddr::Inet(SocketAddr::new(ip, port))).collect())
         }
         Parsed::Unix(path) if !path.is_empty() => Ok(vec![BindAddr::Unix(path.into())]),

@@ -816,7 +816,7 @@ pub(super) fn parse_bind(p: &mut Parser, l: &Line, section: &str) -> Result<Bind
 /// One address of a `bind` line; port ranges expand to several addresses. The error
 /// is HAProxy's reason, without the keyword the caller puts before it.
 pub(super) fn parse_bind_addr(p: &Parser, s: &str) -> Result<Vec<BindAddr>, String> {
-    use super::addr::{classify, inet, Parsed, Ports};
+    use super::addr::{classify, inet, Parsed, Ports, Socket};
     match classify(s) {
         Parsed::Unix(path) => {
             if path.is_empty() {
@@ -839,11 +839,8 @@ pub(super) fn parse_bind_addr(p: &Parser, s: &str) -> Result<Vec<BindAddr>, Stri
             Ok(vec![BindAddr::Fd(fd)])
         }
         Parsed::Unsupported(prefix) => Err(format!("'{prefix}' addresses are not supported by moonproxy yet.")),
-        Parsed::Inet { .. } if ["udp@", "udp4@", "udp6@"].iter().any(|d| s.starts_with(d)) => {
-            Err(format!("dgram-type address not acceptable in '{s}'"))
-        }
-        Parsed::Inet { family, host, port } => {
-            let (ip, ports) = inet(s, family, host, port, Ports::Range)?;
+        Parsed::Inet { .. } => {
+            let (ip, ports) = inet(s, Ports::Range, Socket::Stream)?;
             Ok(ports.map(|port| BindAddr::Inet(SocketAddr::new(ip, port))).collect())
         }
     }

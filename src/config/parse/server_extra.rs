@@ -50,8 +50,8 @@ pub fn dispatch(p: &mut Parser, l: &Line) -> Result<(), String> {
     // An IP address or host name with a port, read as `bind` and `peers` addresses are
     // (HAProxy's messages); the other forms (`unix@`, paths) as a server's.
     let addr = match super::addr::classify(a) {
-        super::addr::Parsed::Inet { family, host, port } => {
-            let (ip, port) = super::addr::inet(a, family, host, port, super::addr::Ports::One).map_err(|e| format!("'dispatch' : {e}"))?;
+        super::addr::Parsed::Inet { host, .. } => {
+            let (ip, port) = super::addr::inet(a, super::addr::Ports::One, super::addr::Socket::Stream).map_err(|e| format!("'dispatch' : {e}"))?;
             let addr = std::net::SocketAddr::new(ip, *port.start());
             match host.parse::<std::net::IpAddr>() {
                 Err(_) if !host.is_empty() && host != "*" => ServerAddr::Resolved { host: host.to_string(), addr },
