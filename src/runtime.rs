@@ -97,6 +97,7 @@ pub fn run(mut config: Config, opts: RunOptions) -> i32 {
     let mut farm = pool::Farm { backends, handed: Vec::new(), request_keys, idle: idle::IdlePool::new(&config), observed: Vec::new() };
     // The state the previous process left (`load-server-state-from-file`).
     server_state::apply(&config, &mut farm.backends);
+    crate::backend::track::inherit_admin_states(&mut farm.backends);
     // `usesrc` needs IP_TRANSPARENT: refused now rather than at each connection.
     if let Err(errors) = source::check_transparent(&config) {
         for e in errors {

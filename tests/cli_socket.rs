@@ -653,3 +653,59 @@ backend be
         assert_eq!(ours.1, theirs.1, "entries");
     }
 }
+
+/// `disable health` stops the probes (none reaches the server until `enable health`)
+/// and `show stat` shows the server as one without check; `disable agent` stops the
+/// agent's. Compared with HAProxy 2.6. A second checked server is the clock: while it
+/// receives 50 probes (more than 2 s, which is what a disabled check waited between
+/// probes before), the disabled one receives none.
+#[test]
+fn disabled_checks_send_no_probe_until_enabled() {
+    let cfg = "global
+    stats socket {{dir}}/cli.sock level admin
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 3s
+    timeout server 3s
+listen l
+    bind 127.0.0.1:{{fe}}
+    option httpchk GET /
+    server s 127.0.0.1:{{app}} check inter 50 agent-check agent-port {{agent}} agent-inter 50
+    server clock 127.0.0.1:{{clock}} check inter 50
+";
+    for bin in moonproxy_and_haproxy() {
+        let (app, clock, agent) = (Backend::http(b"ok"), Backend::http(b"ok"), Backend::reply(b"up\n"));
+        let p = ProxyBuilder::new(cfg).bin(&bin).port("app", app.port()).port("clock", clock.port()).port("agent", agent.port()).start();
+        let who = bin.display().to_string();
+        let sock = p.dir().join("cli.sock");
+        let admin = |cmd: &str| cli(&sock, &format!("{cmd}\n"));
+        let probes = || app.stats().requests();
+        // The clock's probes counted from now on, `n` of them.
+        let ticks = |n: u64| {
+            let start = clock.stats().requests();
+            assert!(wait_until(DEADLINE, || clock.stats().requests() >= start + n), "{who}: the clock stopped");
+        };
+        assert!(wait_until(DEADLINE, || probes() >= 2 && agent.connections() >= 2), "{who}: no probe at all");
+
+        assert_eq!(admin("disable health l/s").trim(), "", "{who}");
+        let stat = csv_rows(&admin("show stat"));
+        assert_eq!((cell(&stat, "s", "status").as_str(), cell(&stat, "s", "check_status").as_str()), ("no check", ""), "{who}");
+        ticks(2);
+        let while_disabled = probes();
+        ticks(50);
+        assert_eq!(probes(), while_disabled, "{who}: probes went on while disabled");
+        assert!(agent.connections() > 2, "{who}: the agent is still asked");
+        assert_eq!(admin("enable health l/s").trim(), "", "{who}");
+        assert!(wait_until(DEADLINE, || probes() > while_disabled), "{who}: probes did not resume");
+        assert!(wait_until(DEADLINE, || cell(&csv_rows(&admin("show stat")), "s", "check_status") == "L7OK"), "{who}");
+
+        assert_eq!(admin("disable agent l/s").trim(), "", "{who}");
+        ticks(2);
+        let agent_while_disabled = agent.connections();
+        ticks(50);
+        assert_eq!(agent.connections(), agent_while_disabled, "{who}: the agent was asked while disabled");
+        assert_eq!(admin("enable agent l/s").trim(), "", "{who}");
+        assert!(wait_until(DEADLINE, || agent.connections() > agent_while_disabled), "{who}: the agent was not asked again");
+    }
+}

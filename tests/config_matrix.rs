@@ -250,7 +250,7 @@ fn lexer_errors_point_at_the_column() {
 #[test]
 fn bad_values_use_haproxy_wording() {
     assert_parse_errors(
-        &with_defaults("frontend fe\n  bind :99999\n  bind 1.2.3.4.5:80\n  bind :80-70\n  timeout client 5x\n  timeout client 99999999999\n  timeout clientt 5s\n  mode foo\n  maxconn abc\n"),
+        &with_defaults("frontend fe\n  bind :99999\n  bind 1.2.3.4.5:80\n  bind :80-70\n  timeout client 5x\n  timeout client 99999999999\n  timeout clientt 5s\n  mode foo\n  maxconn abc\n  bind 1.2.3.4\n  bind :+1\n  bind udp@:80\n"),
         &[
             "parsing [DIR/t.cfg:7] : 'bind' : invalid port '99999'",
             "parsing [DIR/t.cfg:8] : 'bind' : invalid address: '1.2.3.4.5' in '1.2.3.4.5:80'",
@@ -260,6 +260,9 @@ fn bad_values_use_haproxy_wording() {
             "parsing [DIR/t.cfg:12] : 'timeout' supports 'client', 'server', 'connect', 'check', 'queue', 'http-keep-alive', 'http-request', 'tunnel', 'tarpit', 'client-fin' and 'server-fin' (got 'clientt')",
             "parsing [DIR/t.cfg:13] : unknown proxy mode 'foo'.",
             "parsing [DIR/t.cfg:14] : 'maxconn' expects an integer argument, got 'abc'.",
+            "parsing [DIR/t.cfg:15] : 'bind' : missing port specification in '1.2.3.4'",
+            "parsing [DIR/t.cfg:16] : 'bind' : port offset not permitted here in ':+1'",
+            "parsing [DIR/t.cfg:17] : 'bind' : dgram-type address not acceptable in 'udp@:80'",
         ],
     );
 }

@@ -162,10 +162,51 @@ fn dispatch_errors_as_haproxy() {
         for (line, msg) in [
             ("dispatch", "'dispatch' : '' resolves to an empty address (environment variable missing?)"),
             ("dispatch 127.0.0.1", "'dispatch' : missing port specification in '127.0.0.1'"),
+            ("dispatch [::1]:", "'dispatch' : missing port specification in '[::1]:'"),
+            ("dispatch 127.0.0.1:0", "'dispatch' : invalid port '0'"),
+            ("dispatch 127.0.0.1:65536", "'dispatch' : invalid port '65536'"),
+            ("dispatch 127.0.0.1:80-90", "'dispatch' : port range not permitted here in '127.0.0.1:80-90'"),
+            ("dispatch 127.0.0.1:+1", "'dispatch' : port offset not permitted here in '127.0.0.1:+1'"),
+            ("dispatch nosuchhost.invalid:80", "'dispatch' : invalid address: 'nosuchhost.invalid' in 'nosuchhost.invalid:80'"),
+            ("dispatch ipv4@::1:80", "'dispatch' : invalid address: '::1' in 'ipv4@::1:80'"),
+            ("dispatch udp@127.0.0.1:80", "'dispatch' : dgram-type address not acceptable in 'udp@127.0.0.1:80'"),
         ] {
             let out = ProxyBuilder::new(&format!("backend b\n mode http\n {line}\n")).bin(&bin).flags(["-c"]).run();
             assert_eq!(out.code(), Some(1), "{}: {line}", bin.display());
-            assert!(out.stderr.contains(msg), "{}: {line}: {}", bin.display(), out.stderr);
+            let want = format!("proxy.cfg:3] : {msg}");
+            assert!(out.stderr.lines().any(|l| l.contains("parsing [") && l.ends_with(&want)), "{}: {line}: {}", bin.display(), out.stderr);
+        }
+        // A host name is resolved, as on a server line.
+        let out = ProxyBuilder::new("backend b\n mode http\n dispatch localhost:80\n").bin(&bin).flags(["-c"]).run();
+        assert!(!out.stderr.contains("ALERT"), "{}: {}", bin.display(), out.stderr);
+    }
+}
+
+/// A misspelt keyword on a `server` or `default-server` line: HAProxy 2.6's alert with
+/// its "did you mean" guess (the same word, by the same measure), word for word.
+#[test]
+fn unknown_server_keywords_get_haproxys_suggestion() {
+    for bin in moonproxy_and_haproxy() {
+        for (kw, tail) in [
+            ("chek", "; did you mean 'check' maybe ?"),
+            ("wieght 2", "; did you mean 'weight' maybe ?"),
+            ("intr 2s", "; did you mean 'inter' maybe ?"),
+            ("inetr 2s", "; did you mean 'inter' maybe ?"),
+            ("fal 2", "; did you mean 'fall' maybe ?"),
+            ("sni-x str(a)", "; did you mean 'sni' maybe ?"),
+            ("ssl-verify none", "; did you mean 'verify' maybe ?"),
+            ("on-marked-dwn shutdown-sessions", "; did you mean 'on-marked-down' maybe ?"),
+            ("xyzzy", "."),
+        ] {
+            let word = kw.split(' ').next().unwrap_or(kw);
+            for (line, want) in [
+                (format!("server s 127.0.0.1:80 {kw}"), format!("proxy.cfg:4] : 'server b/s' : unknown keyword '{word}'{tail}")),
+                (format!("default-server {kw}"), format!("proxy.cfg:4] : unknown keyword '{word}'{tail} Hint: no address was expected for this server.")),
+            ] {
+                let out = ProxyBuilder::new(&format!("defaults\n mode tcp\nbackend b\n {line}\n")).bin(&bin).flags(["-c"]).run();
+                assert_eq!(out.code(), Some(1), "{}: {line}", bin.display());
+                assert!(out.stderr.lines().any(|l| l.ends_with(&want)), "{}: {line}: want {want}\n{}", bin.display(), out.stderr);
+            }
         }
     }
 }

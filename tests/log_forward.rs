@@ -428,6 +428,35 @@ log-forward syslog
     }
 }
 
+/// Bad addresses on `bind` and `dgram-bind` lines: HAProxy's alert, word for word, with
+/// the file and line. HAProxy 2.6 then goes on without the listener (a `bind` line's
+/// alert is not even fatal there); moonproxy refuses the configuration (exit 1).
+#[test]
+fn bad_listener_addresses_are_refused_in_haproxys_words() {
+    for bin in moonproxy_and_haproxy() {
+        for kw in ["bind", "dgram-bind"] {
+            for (addr, reason) in [
+                ("127.0.0.1", "missing port specification in '127.0.0.1'"),
+                ("[::1]:", "missing port specification in '[::1]:'"),
+                ("127.0.0.1:99999", "invalid port '99999'"),
+                ("127.0.0.1:90-80", "invalid port range '90-80'"),
+                ("127.0.0.1:+1", "port offset not permitted here in '127.0.0.1:+1'"),
+                ("nosuchhost.invalid:514", "invalid address: 'nosuchhost.invalid' in 'nosuchhost.invalid:514'"),
+                ("ipv4@::1:514", "invalid address: '::1' in 'ipv4@::1:514'"),
+            ] {
+                let out = ProxyBuilder::new(&format!("log-forward lf\n    log stderr local0\n    {kw} {addr}\n")).bin(&bin).flags(["-c"]).run();
+                let want = format!("proxy.cfg:3] : '{kw} {addr}' : {reason}");
+                assert!(out.stderr.lines().any(|l| l.contains("[ALERT]") && l.ends_with(&want)), "{}: {kw} {addr}: {}", bin.display(), out.stderr);
+                if bin == moonproxy_bin() {
+                    assert_eq!(out.code(), Some(1), "{kw} {addr}");
+                }
+            }
+        }
+        let out = ProxyBuilder::new("log-forward lf\n    bind udp@127.0.0.1:514\n").bin(&bin).flags(["-c"]).run();
+        assert!(out.stderr.contains("proxy.cfg:2] : 'bind udp@127.0.0.1:514' : dgram-type address not acceptable in 'udp@127.0.0.1:514'"), "{}: {}", bin.display(), out.stderr);
+    }
+}
+
 /// `dgram-bind <path>`: a unix datagram socket (a local `/dev/log` relay), `mode` applied.
 #[test]
 fn unix_datagram_listener_matches_haproxy() {

@@ -341,3 +341,39 @@ fn a_peer_speaking_wrong_bytes_is_logged_and_dropped() {
     mp.wait_for_line(|l| l.contains("peer 'fake'") && l.contains("unknown message 7/7"), DEADLINE);
     assert_eq!(get_closing(mp.port("fe"), "/").status, 200);
 }
+
+/// Bad addresses on the lines of a `peers` section: HAProxy's reasons with the file and
+/// line. For the local peer's `peer` line and a `bind` line the whole alert is
+/// HAProxy's; a wrong range or host on a `peer` line HAProxy reports for its internal
+/// server (`'server <local>/<name>' : ...`), which moonproxy names `'peer <name>'`.
+#[test]
+fn bad_peer_addresses_are_refused_in_haproxys_words() {
+    for bin in moonproxy_and_haproxy() {
+        let who = bin.display().to_string();
+        for (line, whole, reason) in [
+            ("peer a 127.0.0.1", true, "'peer a' : missing port specification in '127.0.0.1'"),
+            ("peer a 127.0.0.1:", true, "'peer a' : missing port specification in '127.0.0.1:'"),
+            ("peer a 127.0.0.1:0", true, "'peer a' : invalid port '0'"),
+            ("peer a 127.0.0.1:99999", true, "'peer a' : invalid port '99999'"),
+            ("peer a 127.0.0.1:+1", true, "'peer a' : port offset not permitted here in '127.0.0.1:+1'"),
+            ("peer a udp@127.0.0.1:1000", true, "'peer a' : dgram-type address not acceptable in 'udp@127.0.0.1:1000'"),
+            ("peer a nosuchhost.invalid:1000", true, "'peer a' : invalid address: 'nosuchhost.invalid' in 'nosuchhost.invalid:1000'"),
+            ("peer a 127.0.0.1:1000-1001", false, "port range not permitted here in '127.0.0.1:1000-1001'"),
+            ("peer b ipv4@::1:1000", false, "invalid address: '::1' in 'ipv4@::1:1000'"),
+            ("bind 127.0.0.1", true, "'bind 127.0.0.1' : missing port specification in '127.0.0.1'"),
+            ("bind 127.0.0.1:0", true, "'bind 127.0.0.1:0' : invalid port '0'"),
+            ("bind nosuchhost.invalid:1000", true, "'bind nosuchhost.invalid:1000' : invalid address: 'nosuchhost.invalid' in 'nosuchhost.invalid:1000'"),
+        ] {
+            let rest = if line.starts_with("bind") { "    server a\n" } else if line.starts_with("peer b") { "    peer a 127.0.0.1:1000\n" } else { "" };
+            let cfg = format!("global\n    localpeer a\npeers p\n    {line}\n{rest}");
+            let out = ProxyBuilder::new(&cfg).bin(&bin).flags(["-c"]).run();
+            assert_eq!(out.code(), Some(1), "{who}: {line}: {}", out.stderr);
+            let at = "proxy.cfg:4] : ";
+            let found = out.stderr.lines().any(|l| match whole {
+                true => l.contains("parsing [") && l.ends_with(&format!("{at}{reason}")),
+                false => l.contains(at) && l.ends_with(&format!("' : {reason}")),
+            });
+            assert!(found, "{who}: {line}: {}", out.stderr);
+        }
+    }
+}

@@ -347,3 +347,161 @@ backend b2
         p.wait_for_line(|l| l == "Server l/s2 is UP via l/s1. 2 active and 0 backup servers online. 0 sessions requeued, 0 total in queue.", DEADLINE);
     }
 }
+
+/// The `status` of the servers of a `show stat` CSV, by `proxy/server`.
+fn statuses(stat: &str) -> std::collections::HashMap<String, String> {
+    stat.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            Some((format!("{}/{}", f.first()?, f.get(1)?), f.get(17)?.to_string()))
+        })
+        .collect()
+}
+
+/// A server that tracks another shows the tracked server's health and inherits its
+/// maintenance (`MAINT (via b/s)`, taking no traffic) and drain, in `show stat` (CSV
+/// and typed) and on the stats page, with HAProxy 2.6's log lines.
+#[test]
+fn tracking_servers_show_the_tracked_state_as_haproxy() {
+    let app = Backend::http(b"ok");
+    for bin in moonproxy_and_haproxy() {
+        let p = ProxyBuilder::new(
+            "global
+    stats socket {{dir}}/s.sock level admin
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 3s
+    timeout server 3s
+listen stats
+    bind 127.0.0.1:{{stats}}
+    stats enable
+    stats uri /
+listen l
+    bind 127.0.0.1:{{fe}}
+    server other 127.0.0.1:{{app}} check inter 100 rise 1 fall 1
+    server t 127.0.0.1:{{app}} track other
+listen b2
+    bind 127.0.0.1:{{fe2}}
+    server t3 127.0.0.1:{{app}} track l/t
+",
+        )
+        .bin(&bin)
+        .port("app", app.port())
+        .start();
+        let who = bin.display().to_string();
+        let sock = p.dir().join("s.sock");
+        let stat = || statuses(&cli(&sock, "show stat\n"));
+        let wait_status = |srv: &str, want: &str| {
+            let ok = wait_until(DEADLINE, || stat().get(srv).is_some_and(|s| s == want));
+            assert!(ok, "{who}: {srv} never {want}: {:?}", stat());
+        };
+        wait_status("l/other", "UP");
+        // A tracking server has no check of its own: it shows the tracked one's health.
+        let s = stat();
+        assert_eq!((s["l/t"].as_str(), s["b2/t3"].as_str()), ("UP", "UP"), "{who}");
+
+        let mark = p.mark();
+        assert_eq!(cli(&sock, "disable server l/other\n").trim(), "", "{who}");
+        let s = stat();
+        assert_eq!(s["l/other"], "MAINT", "{who}");
+        assert_eq!(s["l/t"], "MAINT (via l/other)", "{who}");
+        assert_eq!(s["b2/t3"], "MAINT (via l/t)", "{who}");
+        assert_eq!(s["b2/BACKEND"], "DOWN", "{who}: the inherited maintenance takes t3 out");
+        let typed = cli(&sock, "show stat typed\n");
+        assert!(typed.lines().any(|l| l.contains(".status.") && l.ends_with(":str:MAINT (via l/other)")), "{who}: {typed}");
+        p.wait_for_line_after(mark, |l| l.contains("Server l/t is going DOWN for maintenance via l/other. "), DEADLINE);
+        p.wait_for_line_after(mark, |l| l.contains("Server b2/t3 is going DOWN for maintenance via l/t. "), DEADLINE);
+        let mut c = p.connect("fe2");
+        let res = c.http_request(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+        assert_eq!(res.status, 503, "{who}");
+        // The page shows it too (HAProxy in a column of its own, moonproxy in `Status`).
+        let page = Client::connect(p.port("stats")).http_request(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+        let page = String::from_utf8_lossy(&page.body).into_owned();
+        let via = if bin == moonproxy_bin() { "MAINT (via l/other)" } else { ">via l/other</a>" };
+        assert!(page.contains(via), "{who}: {page}");
+
+        // Its own maintenance ends, the inherited one stays.
+        assert_eq!(cli(&sock, "disable server l/t\n").trim(), "", "{who}");
+        let mark = p.mark();
+        assert_eq!(cli(&sock, "enable server l/t\n").trim(), "", "{who}");
+        p.wait_for_line_after(mark, |l| l.contains("Server l/t is leaving forced maintenance but remains in maintenance via l/other."), DEADLINE);
+        assert_eq!(stat()["l/t"], "MAINT (via l/other)", "{who}");
+
+        let mark = p.mark();
+        assert_eq!(cli(&sock, "enable server l/other\n").trim(), "", "{who}");
+        p.wait_for_line_after(mark, |l| l.contains("Server b2/t3 is UP/READY (leaving maintenance)."), DEADLINE);
+        wait_status("l/other", "UP");
+        let s = stat();
+        assert_eq!((s["l/t"].as_str(), s["b2/t3"].as_str()), ("UP", "UP"), "{who}");
+        let mut c = p.connect("fe2");
+        assert_eq!(c.http_request(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").status, 200, "{who}");
+
+        let mark = p.mark();
+        assert_eq!(cli(&sock, "set server l/other state drain\n").trim(), "", "{who}");
+        let s = stat();
+        assert_eq!((s["l/other"].as_str(), s["l/t"].as_str(), s["b2/t3"].as_str()), ("DRAIN", "DRAIN", "DRAIN"), "{who}");
+        p.wait_for_line_after(mark, |l| l.contains("Server l/t enters drain state via l/other. "), DEADLINE);
+        let mark = p.mark();
+        assert_eq!(cli(&sock, "set server l/other state ready\n").trim(), "", "{who}");
+        p.wait_for_line_after(mark, |l| l.contains("Server b2/t3 is UP (leaving forced drain)."), DEADLINE);
+        assert_eq!(stat()["b2/t3"], "UP", "{who}");
+
+        // The tracked server forced DOWN: its trackers follow.
+        let mark = p.mark();
+        assert_eq!(cli(&sock, "set server l/other health down\n").trim(), "", "{who}");
+        p.wait_for_line_after(mark, |l| l.contains("Server l/t is DOWN via l/other. "), DEADLINE);
+    }
+}
+
+/// A server tracking one `disabled` in the configuration starts in maintenance "via"
+/// it (and takes no traffic); one in maintenance of its own follows its tracked
+/// server's health without a word and leaves maintenance in that state, as HAProxy 2.6.
+#[test]
+fn trackers_of_disabled_servers_start_in_maintenance() {
+    let (dead, dead2) = (RefusingPort::new(), RefusingPort::new());
+    let app = Backend::http(b"ok");
+    for bin in moonproxy_and_haproxy() {
+        let p = ProxyBuilder::new(
+            "global
+    stats socket {{dir}}/s.sock level admin
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 3s
+    timeout server 3s
+listen l
+    bind 127.0.0.1:{{fe}}
+    server other 127.0.0.1:{{dead}} check inter 100 disabled
+    server t 127.0.0.1:{{app}} track other
+    server d 127.0.0.1:{{dead2}} check inter 100 rise 1 fall 1
+    server t2 127.0.0.1:{{app}} track d disabled
+",
+        )
+        .bin(&bin)
+        .port("app", app.port())
+        .port("dead", dead.port())
+        .port("dead2", dead2.port())
+        .start();
+        let who = bin.display().to_string();
+        let sock = p.dir().join("s.sock");
+        let stat = || statuses(&cli(&sock, "show stat\n"));
+        // d goes DOWN; t2, in maintenance, follows silently; nothing serves l.
+        p.wait_for_line(|l| l.contains("Server l/d is DOWN") && l.contains(". 0 active and 0 backup servers left."), DEADLINE);
+        let s = stat();
+        assert_eq!((s["l/other"].as_str(), s["l/t"].as_str(), s["l/t2"].as_str()), ("MAINT", "MAINT (via l/other)", "MAINT"), "{who}");
+        assert_eq!(p.connect("fe").http_request(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").status, 503, "{who}");
+        assert_eq!(app.stats().requests(), 0, "{who}: t took traffic while other is disabled");
+        let mark = p.mark();
+        assert_eq!(cli(&sock, "enable server l/t2\n").trim(), "", "{who}");
+        p.wait_for_line_after(mark, |l| l.contains("Server l/t2 is DOWN/READY (leaving forced maintenance)."), DEADLINE);
+        assert_eq!(stat()["l/t2"], "DOWN", "{who}");
+        assert_eq!(p.count_lines(|l| l.contains("Server l/t2 is DOWN via")), 0, "{who}: a server in maintenance follows silently");
+        if bin == moonproxy_bin() {
+            // An added tracker too (HAProxy 2.6 shows it `UP 0/2`: doc/cli.md).
+            assert_eq!(cli(&sock, "add server l/n 127.0.0.1:1 track other enabled\n").trim(), "New server registered.");
+            assert_eq!(stat()["l/n"], "MAINT (via l/other)");
+        }
+    }
+}

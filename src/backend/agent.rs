@@ -94,7 +94,7 @@ impl Backend {
             };
             let ms = duration.as_millis();
             let (op, status) = if up { (OpState::Up, "Layer7 check passed") } else { (OpState::Down, "Layer7 wrong status") };
-            if self.servers[id.0].op != op && self.servers[id.0].admin != AdminState::Maint {
+            if self.servers[id.0].op != op && self.servers[id.0].effective_admin() != AdminState::Maint {
                 let reason = format!(", reason: {status}, code: 0, info: \"{info}\", check duration: {ms}ms");
                 let mut r = StateReport::default();
                 if let Some(check) = self.servers[id.0].check.as_mut() {

@@ -104,8 +104,8 @@ pub type WaiterId = u64;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ServerId(pub usize);
 
-/// The operator's state for a server.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The operator's state for a server, from the least to the most restrictive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum AdminState {
     /// Normal operation.
     Ready,
@@ -283,7 +283,11 @@ pub struct Server {
     /// (`minconn.rs`). 0: unlimited.
     limit: u32,
     maxqueue: u32,
+    /// Its own admin state (the configuration's `disabled`, the CLI, Lua, an agent).
     admin: AdminState,
+    /// `track`: the admin state taken from the tracked server (`Drain` or `Maint`,
+    /// HAProxy's IDRAIN/IMAINT) and that server's `backend/server` name.
+    inherited: Option<(AdminState, Box<str>)>,
     op: OpState,
     /// `http-check disable-on-404`: the UP server answered its check with a 404 and
     /// takes no new load-balanced traffic (HAProxy's "stopping" state).
@@ -341,6 +345,7 @@ impl Server {
             limit: maxconn,
             maxqueue: s.maxqueue,
             admin: if s.disabled { AdminState::Maint } else { AdminState::Ready },
+            inherited: None,
             op: OpState::Up,
             stopping: false,
             check: s.check.as_ref().map(HealthCheck::new),
@@ -466,9 +471,21 @@ impl Server {
         self.maxqueue
     }
 
-    /// Operator state.
+    /// Its own operator state (see [`Server::effective_admin`]).
     pub fn admin_state(&self) -> AdminState {
         self.admin
+    }
+
+    /// The admin state that applies: its own or the one inherited through `track`,
+    /// whichever is more restrictive.
+    pub fn effective_admin(&self) -> AdminState {
+        self.inherited.as_ref().map_or(self.admin, |(a, _)| self.admin.max(*a))
+    }
+
+    /// The state inherited from the tracked server, if not `Ready`, with that
+    /// server's `backend/server` name (`MAINT (via b/s)`).
+    pub fn inherited_admin(&self) -> Option<(AdminState, &str)> {
+        self.inherited.as_ref().map(|(a, via)| (*a, &**via))
     }
 
     /// Operational state.
@@ -478,12 +495,12 @@ impl Server {
 
     /// Up, ready and weighted: may receive load-balanced traffic.
     pub fn is_usable(&self) -> bool {
-        self.op == OpState::Up && self.admin == AdminState::Ready && !self.resolution_maint && self.weight > 0 && !self.stopping && !self.deleted
+        self.op == OpState::Up && self.effective_admin() == AdminState::Ready && !self.resolution_maint && self.weight > 0 && !self.stopping && !self.deleted
     }
 
     /// In maintenance for the operator or because its name does not resolve.
     fn in_maint(&self) -> bool {
-        self.admin == AdminState::Maint || self.resolution_maint
+        self.effective_admin() == AdminState::Maint || self.resolution_maint
     }
 
     /// In maintenance because its name does not resolve (`MAINT (resolution)`).
@@ -505,6 +522,12 @@ impl Server {
     /// server is in maintenance.
     pub fn check(&self) -> Option<&HealthCheck> {
         self.check.as_ref()
+    }
+
+    /// The health check while disabled at run time (`disable health`, Lua's
+    /// `check_disable`): no probe is sent until it is enabled again.
+    pub fn disabled_check(&self) -> Option<&HealthCheck> {
+        self.disabled_check.as_ref()
     }
 
     /// Slots currently held: connections established or being established (`%sc`,
@@ -1080,42 +1103,72 @@ impl Backend {
     /// (and, with `option redispatch`, its queue out); leaving it restarts its
     /// check as at start-up, so the server is UP until its first failed check.
     pub fn set_admin_state(&mut self, id: ServerId, admin: AdminState) -> StateReport {
-        let mut report = StateReport::default();
-        let srv = &mut self.servers[id.0];
-        let old = srv.admin;
-        if old == admin {
+        let srv = &self.servers[id.0];
+        if srv.admin == admin {
+            return StateReport::default();
+        }
+        let (before, was_usable, was_down) = (srv.effective_admin(), srv.is_usable(), srv.op == OpState::Down);
+        let left_forced_maint = srv.admin == AdminState::Maint;
+        self.servers[id.0].admin = admin;
+        if let (true, Some((AdminState::Maint, via))) = (left_forced_maint, self.servers[id.0].inherited_admin()) {
+            // Still in maintenance through `track`.
+            let text = format!("{} is leaving forced maintenance but remains in maintenance via {via}.", self.who(id));
+            let mut report = StateReport::default();
+            report.messages.push(Self::notice(text));
             return report;
         }
-        let was_usable = srv.is_usable();
-        let was_down = srv.op == OpState::Down;
-        srv.admin = admin;
-        if old == AdminState::Maint {
+        self.admin_changed(id, before, "", (was_usable, was_down), true)
+    }
+
+    /// `track`: server `id` takes the admin state of the server it tracks, `via`
+    /// (`backend/server`), whose operational state is `op`; `Ready` ends what it
+    /// inherited. Logs HAProxy's `... via b/s` lines.
+    pub fn set_inherited_admin(&mut self, id: ServerId, admin: AdminState, via: &str, op: OpState) -> StateReport {
+        let srv = &mut self.servers[id.0];
+        let inherited = (admin != AdminState::Ready).then(|| (admin, Box::from(via)));
+        if srv.inherited == inherited {
+            return StateReport::default();
+        }
+        let (before, was_usable, was_down) = (srv.effective_admin(), srv.is_usable(), srv.op == OpState::Down);
+        srv.inherited = inherited;
+        if before == AdminState::Maint && srv.effective_admin() != AdminState::Maint {
+            // Out of maintenance, it is in the state of the server it follows.
+            srv.op = op;
+        }
+        self.admin_changed(id, before, &format!(" via {via}"), (was_usable, was_down), false)
+    }
+
+    /// What follows a change of server `id`'s admin state (its own or inherited) from
+    /// `before`: the farm, the queues and HAProxy's messages (`via`: ` via b/s` for an
+    /// inherited change; `forced`: the server's own state changed).
+    fn admin_changed(&mut self, id: ServerId, before: AdminState, via: &str, (was_usable, was_down): (bool, bool), forced: bool) -> StateReport {
+        let mut report = StateReport::default();
+        let after = self.servers[id.0].effective_admin();
+        if before == after {
+            return report;
+        }
+        if before == AdminState::Maint && forced {
+            let srv = &mut self.servers[id.0];
             if let Some(check) = srv.check.as_mut() {
                 check.restart();
             }
-            srv.op = OpState::Up;
+            // A tracking server (no check of its own) is in its tracked server's state.
+            if srv.tuning.track.is_none() {
+                srv.op = OpState::Up;
+            }
         }
-        report.changed = was_usable != srv.is_usable();
+        report.changed = was_usable != self.servers[id.0].is_usable();
         self.recompute_eligible();
-        let s = &self.servers[id.0];
-        let who = format!("{}Server {}/{}", if s.backup { "Backup " } else { "" }, self.name, s.name);
-        let notice = |text: String| StateMessage {
-            level: Level::Notice,
-            console: Severity::Warning,
-            text,
-            console_text: None,
-        };
-        match (old, admin) {
+        let who = self.who(id);
+        let leaving = if forced { "forced " } else { "" };
+        match (before, after) {
             (_, AdminState::Maint) if was_down => {
                 self.redistribute(id, &mut report);
-                report.messages.push(notice(format!("{who} was DOWN and now enters maintenance.")));
+                report.messages.push(Self::notice(format!("{who} was DOWN and now enters maintenance{via}.")));
             }
             (_, AdminState::Maint) => {
                 let xferred = self.redistribute(id, &mut report);
-                let mut msg = notice(format!(
-                    "{who} is going DOWN for maintenance{}",
-                    self.down_suffix(id, xferred)
-                ));
+                let mut msg = Self::notice(format!("{who} is going DOWN for maintenance{via}{}", self.down_suffix(id, xferred)));
                 if was_usable {
                     msg.level = Level::Alert;
                 }
@@ -1124,24 +1177,45 @@ impl Backend {
             }
             (AdminState::Maint, AdminState::Ready) => {
                 self.grab_from_backend(id, &mut report);
-                report.messages.push(notice(format!("{who} is UP/READY (leaving forced maintenance).")));
+                report.messages.push(Self::notice(format!("{who} is {}/READY (leaving {leaving}maintenance).", self.op_word(id))));
             }
             (AdminState::Maint, AdminState::Drain) => {
-                report.messages.push(notice(format!("{who} is UP/DRAIN (leaving forced maintenance).")));
-                report.messages.push(notice(format!("{who} remains in forced drain mode.")));
+                report.messages.push(Self::notice(format!("{who} is {}/DRAIN (leaving {leaving}maintenance).", self.op_word(id))));
+                report.messages.push(Self::notice(format!("{who} remains in forced drain mode.")));
             }
             (_, AdminState::Drain) => {
-                let msg = notice(format!("{who} enters drain state{}", self.up_suffix(id, 0)));
-                report.messages.push(msg);
+                // A DOWN server's line counts what is left, as when going down.
+                let suffix = if was_down { self.down_suffix(id, 0) } else { self.up_suffix(id, 0) };
+                report.messages.push(Self::notice(format!("{who} enters drain state{via}{suffix}")));
                 self.no_server_alert(was_usable, &mut report);
             }
             (_, AdminState::Ready) => {
                 self.grab_from_backend(id, &mut report);
-                report.messages.push(notice(format!("{who} is UP (leaving forced drain).")));
+                report.messages.push(Self::notice(format!("{who} is {} (leaving forced drain).", self.op_word(id))));
             }
         }
         self.serve_backend_queue(&mut report);
         report
+    }
+
+    /// `UP` or `DOWN`, as a state line words server `id`'s operational state.
+    fn op_word(&self, id: ServerId) -> &'static str {
+        if self.servers[id.0].op == OpState::Up {
+            "UP"
+        } else {
+            "DOWN"
+        }
+    }
+
+    /// `[Backup ]Server b/s`, how HAProxy's state lines name a server.
+    fn who(&self, id: ServerId) -> String {
+        let s = &self.servers[id.0];
+        format!("{}Server {}/{}", if s.backup { "Backup " } else { "" }, self.name, s.name)
+    }
+
+    /// A state line at level notice, on stderr as a warning.
+    fn notice(text: String) -> StateMessage {
+        StateMessage { level: Level::Notice, console: Severity::Warning, text, console_text: None }
     }
 
     /// Sets a server's weight (0..=256) at run time; 0 takes it out of the balancing.
@@ -1350,8 +1424,8 @@ impl Backend {
     }
 
     /// Disables or re-enables a server's health check (`check_disable`/`check_enable`).
-    /// While disabled, check results are ignored and the server shows as one without
-    /// `check`; its state stays what it was. Re-enabled, the check resumes from the
+    /// While disabled no probe is sent (`runtime::checks`) and the server shows as one
+    /// without `check`; its state stays what it was. Re-enabled, the check resumes from the
     /// server's current state (a failing check then takes it DOWN as usual).
     pub fn set_check_enabled(&mut self, id: ServerId, enabled: bool) {
         let s = &mut self.servers[id.0];
@@ -1389,7 +1463,7 @@ impl Backend {
         }
         let was_usable = srv.is_usable();
         let was_down = srv.op == OpState::Down;
-        let admin_maint = srv.admin == AdminState::Maint;
+        let admin_maint = srv.effective_admin() == AdminState::Maint;
         srv.resolution_maint = reason.is_some();
         if reason.is_none() && !admin_maint {
             if let Some(check) = srv.check.as_mut() {

@@ -634,3 +634,35 @@ fn conditional_pass_makes_an_up_server_stop_taking_traffic() {
     assert_eq!(be.server(s(0)).op_state(), OpState::Down);
     assert!(!be.server(s(0)).is_stopping());
 }
+
+#[test]
+fn inherited_maintenance_and_drain_as_haproxy_words_them() {
+    let mut tracker = server("t", 2);
+    tracker.tuning.track = Some("s1".into());
+    let p = proxy(Balance::RoundRobin, vec![checked(server("s1", 1), 2, 2), tracker]);
+    let mut be = Backend::from_config(&p);
+    let r = be.set_inherited_admin(s(1), AdminState::Maint, "b/s1", OpState::Up);
+    assert_eq!(
+        texts(&r),
+        ["Server b/t is going DOWN for maintenance via b/s1. 1 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue."]
+    );
+    assert!(!be.server(s(1)).is_usable());
+    assert_eq!((be.server(s(1)).admin_state(), be.server(s(1)).effective_admin()), (AdminState::Ready, AdminState::Maint));
+    // Its own maintenance on top: leaving it keeps the inherited one.
+    assert!(texts(&be.set_admin_state(s(1), AdminState::Maint)).is_empty());
+    let r = be.set_admin_state(s(1), AdminState::Ready);
+    assert_eq!(texts(&r), ["Server b/t is leaving forced maintenance but remains in maintenance via b/s1."]);
+    // Out of maintenance, it is in the state of the server it tracks.
+    let r = be.set_inherited_admin(s(1), AdminState::Ready, "b/s1", OpState::Down);
+    assert_eq!(texts(&r), ["Server b/t is DOWN/READY (leaving maintenance)."]);
+    assert_eq!(be.server(s(1)).op_state(), OpState::Down);
+    be.set_tracked_state(s(1), OpState::Up, "b/s1");
+    let r = be.set_inherited_admin(s(1), AdminState::Drain, "b/s1", OpState::Up);
+    assert_eq!(
+        texts(&r),
+        ["Server b/t enters drain state via b/s1. 1 active and 0 backup servers online. 0 sessions requeued, 0 total in queue."]
+    );
+    let r = be.set_inherited_admin(s(1), AdminState::Ready, "b/s1", OpState::Up);
+    assert_eq!(texts(&r), ["Server b/t is UP (leaving forced drain)."]);
+    assert!(be.server(s(1)).is_usable());
+}

@@ -602,7 +602,7 @@ pub static SERVER_OPTIONS: &[SubKeyword] = &[
     s("send-proxy-v2-ssl-cn", 0, "`send-proxy-v2-ssl` with the client certificate's CN sub-TLV (doc/tls.md)"),
     s("slowstart", 0, "after a check brings it back UP, the weight grows linearly (steps of max(1s, slowstart/20)); `show stat` `weight` shows it; maxconn is not ramped"),
     s("sni", 0, "TLS: sample expression, evaluated per connection; the name is then verified"),
-    s("socks4", 0, "`<ip>:<port>`: connections reach the server through this SOCKS4 proxy (CONNECT with user id `HAProxy`, as 2.6); IPv4 servers only"),
+    s("socks4", 0, "`<host>:<port>` (a name is resolved at start): connections reach the server through this SOCKS4 proxy (CONNECT with user id `HAProxy`, as 2.6); IPv4 servers only"),
     s("source", 0, "as the backend keyword (with `usesrc`, `interface`); no port ranges, no `usesrc hdr_ip`"),
     s("ssl", 0, "TLS to the server with rustls (doc/tls.md)"),
     s("ssl-max-ver", 0, "TLSv1.2 or TLSv1.3 (older versions refused: rustls has none)"),
@@ -612,7 +612,7 @@ pub static SERVER_OPTIONS: &[SubKeyword] = &[
     s("tcp-ut", 0, "`TCP_USER_TIMEOUT` on its connections"),
     s("tfo", 0, "`TCP_FASTOPEN_CONNECT` on its connections"),
     s("tls-tickets", 0, "TLS: TLS 1.2 resumption by tickets too (the default)"),
-    s("track", 0, "follows a checked server's UP/DOWN state (`... is DOWN via b/s`); a missing server is not reported at start-up"),
+    s("track", 0, "follows a checked server's UP/DOWN state (`... is DOWN via b/s`) and its maintenance and drain from the CLI, Lua or an agent (`MAINT (via b/s)` in `show stat`); a missing server is not reported at start-up"),
     s("usesrc", 0, "after `source` only"),
     s("verify", 0, "none or required (default: `ssl-server-verify`, itself `required`)"),
     s("verifyhost", 0, "TLS: the name checked when no SNI is sent (`verify required`)"),
@@ -716,45 +716,56 @@ pub fn lookup_sub(table: &'static [SubKeyword], name: &str) -> Option<&'static S
     table.iter().find(|k| k.name == name)
 }
 
-/// The known word closest to `word` (optimal string alignment distance, so a
-/// transposition counts as one edit), if it is close enough to be a likely typo.
+/// The known word closest to `word`, if it is close enough to be a likely typo: HAProxy
+/// 2.6's "did you mean '...' maybe ?" choice. Each word is summed up by the pairs of
+/// consecutive characters it holds ([`Fingerprint`]); the distance between two words
+/// counts the pairs one has and the other has not. The closest candidate (the first of
+/// equals) is proposed unless that distance is more than twice the length of either
+/// word.
 pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let target = Fingerprint::of(word);
     let mut best: Option<(usize, &str)> = None;
     for c in candidates {
-        let d = edit_distance(word, c);
+        let d = target.distance(&Fingerprint::of(c));
         if best.is_none_or(|(bd, _)| d < bd) {
             best = Some((d, c));
         }
     }
-    let limit = (word.chars().count() / 3).max(1);
-    best.filter(|(d, _)| *d <= limit).map(|(_, c)| c)
+    best.filter(|(d, c)| *d <= 2 * word.len() && *d <= 2 * c.len()).map(|(_, c)| c)
 }
 
-/// Optimal string alignment distance (Levenshtein plus adjacent transpositions).
-pub fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let w = b.len() + 1;
-    let mut d = vec![0usize; (a.len() + 1) * w];
-    for i in 0..=a.len() {
-        d[i * w] = i;
-    }
-    for (j, cell) in d.iter_mut().enumerate().take(w) {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut v = (d[(i - 1) * w + j] + 1)
-                .min(d[i * w + j - 1] + 1)
-                .min(d[(i - 1) * w + j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                v = v.min(d[(i - 2) * w + j - 2] + 1);
-            }
-            d[i * w + j] = v;
+/// How many times each pair of consecutive character classes occurs in a word, whose
+/// start and end count as two more classes: letters (case folded) are a class each,
+/// digits one class, anything else one more.
+struct Fingerprint([u8; Fingerprint::CLASSES * Fingerprint::CLASSES]);
+
+impl Fingerprint {
+    const CLASSES: usize = 32;
+    const DIGIT: usize = 26;
+    const OTHER: usize = 27;
+    const START: usize = 28;
+    const END: usize = 29;
+
+    fn of(word: &str) -> Fingerprint {
+        let mut pairs = [0u8; Self::CLASSES * Self::CLASSES];
+        let mut count = |from: usize, to: usize| pairs[from * Self::CLASSES + to] = pairs[from * Self::CLASSES + to].saturating_add(1);
+        let mut from = Self::START;
+        for b in word.bytes() {
+            let to = match b.to_ascii_lowercase() {
+                c @ b'a'..=b'z' => usize::from(c - b'a'),
+                b'0'..=b'9' => Self::DIGIT,
+                _ => Self::OTHER,
+            };
+            count(from, to);
+            from = to;
         }
+        count(from, Self::END);
+        Fingerprint(pairs)
     }
-    d[a.len() * w + b.len()]
+
+    fn distance(&self, other: &Fingerprint) -> usize {
+        self.0.iter().zip(&other.0).map(|(a, b)| usize::from(a.abs_diff(*b))).sum()
+    }
 }
 
 fn where_allowed(mask: u8) -> String {
@@ -924,8 +935,6 @@ mod tests {
 
     #[test]
     fn suggestions() {
-        assert_eq!(edit_distance("optoin", "option"), 1);
-        assert_eq!(edit_distance("daemonn", "daemon"), 1);
         assert_eq!(
             suggest("daemonn", GLOBAL.iter().map(|k| k.name)),
             Some("daemon")

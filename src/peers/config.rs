@@ -4,7 +4,7 @@
 //! (`crate::config::parse::stick`).
 
 use crate::config::model::Location;
-use crate::config::parse::addr::{classify, parse_port, resolve_host, Parsed};
+use crate::config::parse::addr::{classify, inet, Parsed, Ports, Socket};
 use std::net::SocketAddr;
 
 /// One `peers` section.
@@ -60,7 +60,7 @@ impl Section {
                 if self.uses_peer_lines {
                     return Err("mixing \"peer\" and \"bind\" line is forbidden".into());
                 }
-                let addr = parse_addr(arg(1), "bind")?;
+                let addr = parse_addr(arg(1), &format!("bind {}", arg(1)))?;
                 self.bind = Some(addr);
             }
             kw @ ("peer" | "server") => {
@@ -113,11 +113,9 @@ fn parse_addr(text: &str, what: &str) -> Result<SocketAddr, String> {
         return Err(format!("'{what}' : missing address"));
     }
     match classify(text) {
-        Parsed::Inet { family, host, port } => {
-            let Some(port) = port else { return Err(format!("'{what}' : missing port specification in '{text}'")) };
-            let port = parse_port(port).ok_or_else(|| format!("'{what}' : invalid port '{port}' in '{text}'"))?;
-            let ip = resolve_host(host, family).ok_or_else(|| format!("'{what}' : could not resolve address '{host}'"))?;
-            Ok(SocketAddr::new(ip, port))
+        Parsed::Inet { .. } => {
+            let (ip, port) = inet(text, Ports::One, Socket::Stream).map_err(|e| format!("'{what}' : {e}"))?;
+            Ok(SocketAddr::new(ip, *port.start()))
         }
         _ => Err(format!("'{what}' : unsupported address '{text}' (moonproxy's peers speak TCP only)")),
     }

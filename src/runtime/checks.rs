@@ -294,6 +294,15 @@ impl Checks {
             self.warm_tick(cx, key.slot);
             return None;
         }
+        if !slot.mail && slot.agent.is_none() && slot.probe.is_none() && slot.running.is_none() {
+            let server = farm.backend(slot.be).server(ServerId(slot.srv));
+            if let Some(paused) = server.disabled_check() {
+                // `disable health` (Lua's `check_disable`): no probe until it is enabled
+                // again; look once per interval.
+                cx.timers.arm(cx.now + paused.inter(), TimerTarget::Entry(Kind::Check, key));
+                return None;
+            }
+        }
         if slot.external.is_some() {
             return self.external_timer(cx, key, farm);
         }

@@ -148,7 +148,7 @@ pub fn dump_line(r: &DumpRow<'_>) -> String {
         .get()
         .and_then(|f| f.proxies.get(r.be))
         .map_or((false, false), |(be, servers)| (*be, servers.get(r.srv).copied().unwrap_or_default()));
-    let maint = s.admin_state() == AdminState::Maint;
+    let maint = s.effective_admin() == AdminState::Maint;
     let op_state = if maint || s.op_state() == OpState::Down {
         0
     } else if s.is_stopping() {
@@ -164,6 +164,12 @@ pub fn dump_line(r: &DumpRow<'_>) -> String {
     };
     if s.in_resolution_maint() {
         admin_state |= admin::RMAINT;
+    }
+    // What it takes from the server it tracks.
+    match s.inherited_admin() {
+        Some((AdminState::Maint, _)) => admin_state |= admin::IMAINT,
+        Some((AdminState::Drain, _)) => admin_state |= admin::IDRAIN,
+        _ => {}
     }
     // A server added in maintenance (`add server`) has its check configured, not paused.
     let paused = if maint && !s.is_dynamic() { check_state::PAUSED } else { 0 };

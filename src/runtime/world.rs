@@ -589,25 +589,8 @@ impl World {
 
     /// `track`: the servers tracking `be/srv` take its new state, last declared first
     /// (HAProxy's order), and their own trackers follow in turn.
-    /// The servers that `track` server `srv` of `be`, as (backend, server).
-    fn trackers_of(&self, be: usize, srv: usize) -> Vec<(usize, usize)> {
-        let be_name = &self.proxies[be].name;
-        let srv_name = self.farm.backend(be).server(ServerId(srv)).name();
-        let mut trackers = Vec::new();
-        for (bi, b) in self.farm.backends.iter().enumerate() {
-            let Some(b) = b else { continue };
-            for (id, _) in b.iter_servers() {
-                let hit = b.tracked(id).is_some_and(|(tb, ts)| ts == srv_name && tb.map_or(bi == be, |tb| tb == be_name));
-                if hit && (bi, id.0) != (be, srv) {
-                    trackers.push((bi, id.0));
-                }
-            }
-        }
-        trackers
-    }
-
     fn follow_trackers(&mut self, cx: &mut Ctx<'_>, be: usize, srv: usize, now: crate::backend::OpState) {
-        let trackers = self.trackers_of(be, srv);
+        let trackers = trackers_of(&self.proxies, &self.farm, be, srv);
         let via = format!("{}/{}", self.proxies[be].name, self.farm.backend(be).server(ServerId(srv)).name());
         for (bi, si) in trackers.into_iter().rev() {
             let before = self.farm.backend(bi).server(ServerId(si)).op_state();
@@ -630,8 +613,13 @@ impl World {
         for a in self.checks.take_agent_lines() {
             let (be, srv) = (a.be, a.srv);
             let before = self.farm.backend(be).server(ServerId(srv)).op_state();
+            let admin_before = self.farm.backend(be).server(ServerId(srv)).effective_admin();
             let report = self.farm.backend_mut(be).on_agent_reply(ServerId(srv), &a.line, a.duration);
             apply_server_report(cx, &mut self.proxies, &mut self.farm, &self.logs, be, srv, report);
+            if self.farm.backend(be).server(ServerId(srv)).effective_admin() != admin_before {
+                // `maint`, `drain`, `ready` from the agent: the trackers follow.
+                follow_tracked(cx, &mut self.proxies, &mut self.farm, &self.logs, be, srv, false, 0);
+            }
             let after = self.farm.backend(be).server(ServerId(srv)).op_state();
             if after != before {
                 self.on_marked(cx, be, srv, after);
@@ -867,6 +855,60 @@ pub(super) fn apply_server_op(
     Ok(())
 }
 
+/// The servers that `track` server `srv` of `be`, as (backend, server).
+fn trackers_of(proxies: &[ProxyRt], farm: &Farm, be: usize, srv: usize) -> Vec<(usize, usize)> {
+    let be_name = &proxies[be].name;
+    let srv_name = farm.backend(be).server(ServerId(srv)).name();
+    let mut trackers = Vec::new();
+    for (bi, b) in farm.backends.iter().enumerate() {
+        let Some(b) = b else { continue };
+        for (id, _) in b.iter_servers() {
+            let hit = b.tracked(id).is_some_and(|(tb, ts)| ts == srv_name && tb.map_or(bi == be, |tb| tb == be_name));
+            if hit && (bi, id.0) != (be, srv) {
+                trackers.push((bi, id.0));
+            }
+        }
+    }
+    trackers
+}
+
+/// `track`, after the CLI or Lua changed `be/srv`: the servers tracking it take its
+/// admin state (HAProxy's maintenance and drain "via b/s") and its operational state,
+/// last declared first, and their own trackers in turn. (A check's verdict goes
+/// through `World::follow_trackers`, which also ends sessions for `on-marked-down`.)
+#[allow(clippy::too_many_arguments)]
+fn follow_tracked(cx: &mut Ctx<'_>, proxies: &mut [ProxyRt], farm: &mut Farm, logs: &[ProxyLog], be: usize, srv: usize, quiet: bool, depth: u32) {
+    // HAProxy refuses loops; the bound only guards against one.
+    if depth > 16 {
+        return;
+    }
+    let s = farm.backend(be).server(ServerId(srv));
+    let (admin, op) = (s.effective_admin(), s.op_state());
+    let via = format!("{}/{}", proxies[be].name, s.name());
+    for (bi, si) in trackers_of(proxies, farm, be, srv).into_iter().rev() {
+        let id = ServerId(si);
+        let before = farm.backend(bi).server(id);
+        let before = (before.effective_admin(), before.op_state());
+        let mut report = farm.backend_mut(bi).set_inherited_admin(id, admin, &via, op);
+        let b = farm.backend_mut(bi);
+        if b.server(id).effective_admin() != crate::backend::AdminState::Maint {
+            let r = b.set_tracked_state(id, op, &via);
+            report.changed |= r.changed;
+            report.messages.extend(r.messages);
+            report.assigned.extend(r.assigned);
+            report.redispatch.extend(r.redispatch);
+        }
+        if quiet {
+            report.messages.clear();
+        }
+        apply_server_report(cx, proxies, farm, logs, bi, si, report);
+        let after = farm.backend(bi).server(id);
+        if (after.effective_admin(), after.op_state()) != before {
+            follow_tracked(cx, proxies, farm, logs, bi, si, quiet, depth + 1);
+        }
+    }
+}
+
 /// [`apply_server_op`] on this thread only; `quiet`: no log line nor message (the thread
 /// that made the change wrote them).
 #[allow(clippy::too_many_arguments)]
@@ -888,6 +930,7 @@ fn apply_server_op_here(
         return Err(NoSuch::Server);
     }
     let id = ServerId(srv);
+    let tracked_state = matches!(op, ServerOp::Drain | ServerOp::Maint | ServerOp::Ready | ServerOp::ForceUp | ServerOp::ForceDown);
     let report = match op {
         ServerOp::Weight(weight) => b.set_weight(id, weight),
         ServerOp::Maxconn(n) => b.set_maxconn(id, n),
@@ -920,6 +963,9 @@ fn apply_server_op_here(
         report.messages.clear();
     }
     apply_server_report(cx, proxies, farm, logs, be, srv, report);
+    if tracked_state {
+        follow_tracked(cx, proxies, farm, logs, be, srv, quiet, 0);
+    }
     Ok(())
 }
 

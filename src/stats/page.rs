@@ -187,7 +187,8 @@ impl StatsPage {
             rows.retain(|r| r.kind != RowKind::Server || status(r).starts_with("UP") || status(r) == "no check");
         }
         if opts.no_maint {
-            rows.retain(|r| r.kind != RowKind::Server || status(r) != "MAINT");
+            // `MAINT`, `MAINT (via b/s)`, `MAINT (resolution)`.
+            rows.retain(|r| r.kind != RowKind::Server || !status(r).starts_with("MAINT"));
         }
         rows
     }
@@ -308,7 +309,7 @@ impl StatsPage {
                 (RowKind::Frontend, _) => "fe",
                 (RowKind::Backend, Value::Str(s)) if s == "DOWN" => "down",
                 (RowKind::Backend, _) => "be",
-                (_, Value::Str(s)) if s == "MAINT" || s == "DRAIN" => "maint",
+                (_, Value::Str(s)) if s.starts_with("MAINT") || s.starts_with("DRAIN") => "maint",
                 (_, Value::Str(s)) if s.starts_with("DOWN") => "down",
                 _ => "up",
             };

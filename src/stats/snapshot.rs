@@ -339,29 +339,64 @@ fn check_code(res: &CheckResult) -> &'static str {
     }
 }
 
-/// The `status` column of a server: `MAINT`, `DRAIN`, `NOLB`, `no check`, or its
-/// health: `UP`, `DOWN`, or `UP n/m` (going down) / `DOWN n/m` (going up).
-pub fn server_status(s: &Server) -> String {
+/// The `status` column of a server, as HAProxy 2.6 words it: `MAINT (resolution)`,
+/// `MAINT (via b/s)` (in maintenance through `track`), `MAINT`, then its health:
+/// `UP`, `DOWN`, `UP n/m` (going down), `DOWN n/m` (going up), `DRAIN`, `DRAIN n/m`,
+/// `NOLB`, `no check`. The health is that of `reference`, the server at the end of
+/// its `track` chain (itself when it tracks none): a tracking server has no check of
+/// its own and shows the tracked server's.
+pub fn server_status(s: &Server, reference: &Server) -> String {
     if s.in_resolution_maint() && s.admin_state() != AdminState::Maint {
         return "MAINT (resolution)".into();
     }
-    match s.admin_state() {
-        AdminState::Maint => return "MAINT".into(),
-        AdminState::Drain => return "DRAIN".into(),
-        AdminState::Ready => {}
+    if let Some((AdminState::Maint, via)) = s.inherited_admin() {
+        return format!("MAINT (via {via})");
     }
-    let Some(hc) = s.check() else {
+    if s.admin_state() == AdminState::Maint {
+        return "MAINT".into();
+    }
+    let drain = s.effective_admin() == AdminState::Drain;
+    let Some(hc) = reference.check() else {
         // Without a check a server is down only when forced so (Lua, the CLI).
-        return if s.op_state() == OpState::Down { "DOWN".into() } else { "no check".into() };
+        return match (s.op_state(), drain) {
+            (OpState::Down, _) => "DOWN",
+            (OpState::Up, true) => "DRAIN",
+            (OpState::Up, false) => "no check",
+        }
+        .into();
     };
-    let full = hc.rise() + hc.fall() - 1;
-    match (s.op_state(), hc.health()) {
-        (OpState::Up, _) if s.is_stopping() => "NOLB".into(),
-        (OpState::Up, h) if h < full && h >= hc.rise() => format!("UP {}/{}", h - hc.rise() + 1, hc.fall()),
-        (OpState::Down, h) if h > 0 && h < hc.rise() => format!("DOWN {}/{}", h, hc.rise()),
-        (OpState::Up, _) => "UP".into(),
-        (OpState::Down, _) => "DOWN".into(),
+    let (h, rise, fall) = (hc.health(), hc.rise(), hc.fall());
+    let going_down = h < rise + fall - 1 && h >= rise;
+    match s.op_state() {
+        OpState::Up if s.is_stopping() => "NOLB".into(),
+        OpState::Up => match (drain, going_down) {
+            (true, true) => format!("DRAIN {}/{fall}", h - rise + 1),
+            (true, false) => "DRAIN".into(),
+            (false, true) => format!("UP {}/{fall}", h - rise + 1),
+            (false, false) => "UP".into(),
+        },
+        OpState::Down if h > 0 && h < rise => format!("DOWN {h}/{rise}"),
+        OpState::Down => "DOWN".into(),
     }
+}
+
+/// The server whose health `s` (of backend `be`) shows: the end of its `track` chain.
+fn reference<'v>(view: &View<'v>, be: usize, s: &'v Server) -> &'v Server {
+    let mut at = (be, s);
+    // A chain is short; the bound only guards against a loop.
+    for _ in 0..16 {
+        let Some(track) = at.1.tuning().track.as_deref() else { break };
+        let (b, name) = match track.split_once('/') {
+            Some((b, name)) => (view.proxies.iter().position(|p| p.name == b && p.cap.backend), name),
+            None => (Some(at.0), track),
+        };
+        let next = b.and_then(|b| Some((b, view.pool.backend_state(b)?))).and_then(|(b, backend)| Some((b, backend.server(backend.server_by_name(name)?))));
+        match next {
+            Some(next) => at = next,
+            None => break,
+        }
+    }
+    at.1
 }
 
 fn server_row(view: &View<'_>, i: usize, p: &ProxyRt, sid: usize, s: &Server) -> Row {
@@ -381,7 +416,7 @@ fn server_row(view: &View<'_>, i: usize, p: &ProxyRt, sid: usize, s: &Server) ->
     r.set(f::ECON, Value::U64(sc.failed_conns));
     r.set(f::WRETR, Value::U64(sc.retries));
     r.set(f::WREDIS, Value::U64(sc.redispatches));
-    r.set(f::STATUS, Value::Str(server_status(s)));
+    r.set(f::STATUS, Value::Str(server_status(s, reference(view, i, s))));
     r.set(f::WEIGHT, Value::U32(s.current_weight()));
     r.set(f::UWEIGHT, Value::U32(s.weight()));
     r.set(f::ACT, Value::U32(u32::from(!s.is_backup())));
@@ -407,23 +442,26 @@ fn server_row(view: &View<'_>, i: usize, p: &ProxyRt, sid: usize, s: &Server) ->
         r.set(f::CHECK_RISE, Value::U32(hc.rise()));
         r.set(f::CHECK_FALL, Value::U32(hc.fall()));
         r.set(f::CHECK_HEALTH, Value::U32(hc.health()));
-        // The check's output (the error text of a failed connect, the reason of a
-        // wrong status), empty for a passed check: the typed formats show it.
-        let output = match hc.last_result() {
-            Some(CheckResult::Failed { info, .. } | CheckResult::WrongStatus { info, .. }) => info.clone(),
-            _ => String::new(),
-        };
-        r.set(f::LAST_CHK, Value::Str(output));
-        match hc.last_result() {
-            Some(res) => {
-                r.set(f::CHECK_STATUS, Value::Str(check_code(res).into()));
-                if let CheckResult::Passed { code, .. } | CheckResult::ConditionalPass { code, .. } | CheckResult::WrongStatus { code, .. } | CheckResult::TcpPassed { code, .. } = res {
-                    r.set(f::CHECK_CODE, Value::U32(u32::from(*code)));
+        // In maintenance the check is paused: HAProxy leaves its results out.
+        if s.effective_admin() != AdminState::Maint && !s.in_resolution_maint() {
+            // The check's output (the error text of a failed connect, the reason of a
+            // wrong status), empty for a passed check: the typed formats show it.
+            let output = match hc.last_result() {
+                Some(CheckResult::Failed { info, .. } | CheckResult::WrongStatus { info, .. }) => info.clone(),
+                _ => String::new(),
+            };
+            r.set(f::LAST_CHK, Value::Str(output));
+            match hc.last_result() {
+                Some(res) => {
+                    r.set(f::CHECK_STATUS, Value::Str(check_code(res).into()));
+                    if let CheckResult::Passed { code, .. } | CheckResult::ConditionalPass { code, .. } | CheckResult::WrongStatus { code, .. } | CheckResult::TcpPassed { code, .. } = res {
+                        r.set(f::CHECK_CODE, Value::U32(u32::from(*code)));
+                    }
+                    r.set(f::CHECK_DURATION, Value::U64(res.duration().as_millis() as u64));
+                    r.set(f::CHECK_DESC, Value::Str(res.description().into()));
                 }
-                r.set(f::CHECK_DURATION, Value::U64(res.duration().as_millis() as u64));
-                r.set(f::CHECK_DESC, Value::Str(res.description().into()));
+                None => r.set(f::CHECK_STATUS, Value::Str("INI".into())),
             }
-            None => r.set(f::CHECK_STATUS, Value::Str("INI".into())),
         }
     }
     if view.legends {
@@ -558,24 +596,24 @@ mod tests {
         let id = ServerId(0);
         // Before its first check a server is UP at the bottom of its range (HAProxy 2.6
         // shows `UP 1/3` with `INI`); a passed check takes it to the top.
-        assert_eq!(server_status(b.server(id)), "UP 1/3");
-        assert_eq!(server_status(b.server(ServerId(1))), "no check");
+        assert_eq!(server_status(b.server(id), b.server(id)), "UP 1/3");
+        assert_eq!(server_status(b.server(ServerId(1)), b.server(ServerId(1))), "no check");
         b.on_check_result(id, CheckResult::Ok { duration: Duration::ZERO });
-        assert_eq!(server_status(b.server(id)), "UP");
+        assert_eq!(server_status(b.server(id), b.server(id)), "UP");
         b.on_check_result(id, fail());
-        assert_eq!(server_status(b.server(id)), "UP 2/3");
+        assert_eq!(server_status(b.server(id), b.server(id)), "UP 2/3");
         b.on_check_result(id, fail());
-        assert_eq!(server_status(b.server(id)), "UP 1/3");
+        assert_eq!(server_status(b.server(id), b.server(id)), "UP 1/3");
         b.on_check_result(id, fail());
-        assert_eq!(server_status(b.server(id)), "DOWN");
+        assert_eq!(server_status(b.server(id), b.server(id)), "DOWN");
         b.on_check_result(id, CheckResult::Ok { duration: Duration::ZERO });
-        assert_eq!(server_status(b.server(id)), "DOWN 1/2");
+        assert_eq!(server_status(b.server(id), b.server(id)), "DOWN 1/2");
         b.on_check_result(id, CheckResult::Ok { duration: Duration::ZERO });
-        assert!(server_status(b.server(id)).starts_with("UP"));
+        assert!(server_status(b.server(id), b.server(id)).starts_with("UP"));
         b.set_admin_state(id, AdminState::Drain);
-        assert_eq!(server_status(b.server(id)), "DRAIN");
+        assert_eq!(server_status(b.server(id), b.server(id)), "DRAIN");
         b.set_admin_state(id, AdminState::Maint);
-        assert_eq!(server_status(b.server(id)), "MAINT");
+        assert_eq!(server_status(b.server(id), b.server(id)), "MAINT");
         assert_eq!(check_code(&fail()), "L4CON");
     }
 }

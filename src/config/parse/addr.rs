@@ -1,9 +1,11 @@
-//! Address forms shared by `bind`, `server` and `log`: `host:port`, `[v6]:port`,
+//! Address forms shared by `bind`, `server`, `log` and the other keywords that take an
+//! address (one reader, [`inet`], for those that need a port): `host:port`, `[v6]:port`,
 //! `ipv4@`, `ipv6@`, `unix@`, `abns@`, `fd@`, absolute paths.
 
 use crate::config::env::Env;
 use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::ops::RangeInclusive;
 
 /// Address family forced by a prefix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -158,26 +160,70 @@ pub fn parse_port_or_zero(s: &str) -> Option<u16> {
     s.parse::<u16>().ok()
 }
 
+/// What the port part of an address may be, as each keyword allows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ports {
+    /// One port, 1 to 65535: `dispatch`, `peer`/`server` in `peers`, `mailer`, `socks4`.
+    One,
+    /// One port or a range `<a>-<b>`: `bind`, `dgram-bind`. Port 0 (the kernel picks
+    /// one) is a moonproxy extension there (doc/config.md, deviation 14).
+    Range,
+}
 
-/// `<ip>:<port>` (IPv6 in brackets), with HAProxy's complaints: `mailer` lines, a
-/// server's `socks4`.
-pub fn ip_port(s: &str) -> Result<std::net::SocketAddr, String> {
-    let Some((host, port)) = s.rsplit_once(':') else {
-        return Err(format!("missing port specification in '{s}'"));
+/// What kind of socket an address is for: the `udp@` prefixes name datagram ones, the
+/// `tcp@` prefixes stream ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Socket {
+    Stream,
+    Datagram,
+}
+
+/// An IP address with its port(s), `whole` (which [`classify`] finds `Inet`), read as
+/// HAProxy reads an address where a port is required, with its messages: the one
+/// reader of `bind`, `dgram-bind`, `dispatch`, the `peers` section, `mailer` and
+/// `socks4` addresses. A host name is resolved now, with the system resolver.
+pub fn inet(whole: &str, ports: Ports, socket: Socket) -> Result<(IpAddr, RangeInclusive<u16>), String> {
+    let Parsed::Inet { family, host, port } = classify(whole) else {
+        return Err(format!("'{whole}' is not an IP address"));
     };
-    if host.parse::<std::net::IpAddr>().is_err() && !host.starts_with('[') {
-        return Err(format!("invalid address: '{host}' in '{s}'\n"));
+    let (stream, datagram) = (["tcp@", "tcp4@", "tcp6@"], ["udp@", "udp4@", "udp6@"]);
+    match socket {
+        Socket::Stream if datagram.iter().any(|p| whole.starts_with(p)) => {
+            return Err(format!("dgram-type address not acceptable in '{whole}'"))
+        }
+        Socket::Datagram if stream.iter().any(|p| whole.starts_with(p)) => {
+            return Err(format!("stream-type address not acceptable in '{whole}'"))
+        }
+        _ => {}
     }
-    if port.contains('-') {
-        return Err(format!("port range not permitted here in '{s}'"));
+    let Some(port) = port.filter(|p| !p.is_empty()) else {
+        return Err(format!("missing port specification in '{whole}'"));
+    };
+    if port.starts_with(['+', '-']) {
+        return Err(format!("port offset not permitted here in '{whole}'"));
     }
-    if let Some(c) = port.chars().find(|c| !c.is_ascii_digit()) {
-        return Err(format!("invalid character '{c}' in port number '{port}' in '{s}'\n"));
-    }
-    match port.parse::<u16>() {
-        Ok(0) | Err(_) => Err(format!("invalid port '{port}'")),
-        Ok(_) => s.parse().map_err(|_| format!("invalid address: '{host}' in '{s}'\n")),
-    }
+    let range = match (port.split_once('-'), ports) {
+        (Some(_), Ports::One) => return Err(format!("port range not permitted here in '{whole}'")),
+        (Some((a, b)), Ports::Range) => match (parse_port(a), parse_port(b)) {
+            (Some(a), Some(b)) if a <= b => a..=b,
+            _ => return Err(format!("invalid port range '{port}'")),
+        },
+        // HAProxy reads the port with atoi ("8x" is port 8); moonproxy refuses what is
+        // not a number.
+        (None, _) => match parse_port_or_zero(port) {
+            Some(0) if ports == Ports::One => return Err(format!("invalid port '{port}'")),
+            Some(p) => p..=p,
+            None => return Err(format!("invalid port '{port}'")),
+        },
+    };
+    let ip = resolve_host(host, family).ok_or_else(|| format!("invalid address: '{host}' in '{whole}'"))?;
+    Ok((ip, range))
+}
+
+/// `[<family>@]<host>:<port>`, one port: [`inet`] for the keywords that take nothing
+/// else (`mailer` lines, a server's `socks4`).
+pub fn ip_port(s: &str) -> Result<SocketAddr, String> {
+    inet(s, Ports::One, Socket::Stream).map(|(ip, ports)| SocketAddr::new(ip, *ports.start()))
 }
 
 #[cfg(test)]
@@ -282,12 +328,27 @@ mod tests {
     }
 
     #[test]
-    fn ip_port_as_haproxy_words_it() {
-        assert_eq!(ip_port("127.0.0.1:25"), Ok("127.0.0.1:25".parse().unwrap()));
-        assert_eq!(ip_port("[::1]:25"), Ok("[::1]:25".parse().unwrap()));
-        assert_eq!(ip_port("1.2.3.4").unwrap_err(), "missing port specification in '1.2.3.4'");
-        assert_eq!(ip_port("127.0.0.1:0").unwrap_err(), "invalid port '0'");
-        assert_eq!(ip_port("127.0.0.1:25-30").unwrap_err(), "port range not permitted here in '127.0.0.1:25-30'");
-        assert!(ip_port("host.invalid:25").unwrap_err().starts_with("invalid address: 'host.invalid'"));
+    fn one_reader_with_haproxys_words() {
+        let one = ip_port;
+        let range = |s: &str| inet(s, Ports::Range, Socket::Datagram);
+        assert_eq!(one("127.0.0.1:25"), Ok("127.0.0.1:25".parse().unwrap()));
+        assert_eq!(one("[::1]:25"), Ok("[::1]:25".parse().unwrap()));
+        assert_eq!(one("localhost:25"), Ok("127.0.0.1:25".parse().unwrap()), "host names resolve, as in HAProxy");
+        assert_eq!(one("1.2.3.4").unwrap_err(), "missing port specification in '1.2.3.4'");
+        assert_eq!(one("1.2.3.4:").unwrap_err(), "missing port specification in '1.2.3.4:'");
+        assert_eq!(one("127.0.0.1:0").unwrap_err(), "invalid port '0'");
+        assert_eq!(one("127.0.0.1:99999").unwrap_err(), "invalid port '99999'");
+        assert_eq!(one("127.0.0.1:8x").unwrap_err(), "invalid port '8x'");
+        assert_eq!(one("127.0.0.1:+1").unwrap_err(), "port offset not permitted here in '127.0.0.1:+1'");
+        assert_eq!(one("127.0.0.1:25-30").unwrap_err(), "port range not permitted here in '127.0.0.1:25-30'");
+        assert_eq!(one("host.invalid:25").unwrap_err(), "invalid address: 'host.invalid' in 'host.invalid:25'");
+        assert_eq!(one("ipv4@::1:25").unwrap_err(), "invalid address: '::1' in 'ipv4@::1:25'");
+        assert!(one("unix@/x").is_err());
+        assert_eq!(one("udp@127.0.0.1:25").unwrap_err(), "dgram-type address not acceptable in 'udp@127.0.0.1:25'");
+        assert_eq!(range("tcp@127.0.0.1:514").unwrap_err(), "stream-type address not acceptable in 'tcp@127.0.0.1:514'");
+        assert_eq!(range("127.0.0.1:80-82").map(|(_, r)| r), Ok(80..=82));
+        assert_eq!(range("127.0.0.1:0").map(|(_, r)| r), Ok(0..=0), "moonproxy's ephemeral port");
+        assert_eq!(range("127.0.0.1:90-80").unwrap_err(), "invalid port range '90-80'");
+        assert_eq!(range("127.0.0.1:-1").unwrap_err(), "port offset not permitted here in '127.0.0.1:-1'");
     }
 }

@@ -37,7 +37,7 @@ fn socket(p: &mut Parser, l: &Line) -> Result<(), String> {
     if spec.is_empty() {
         return Err("'stats socket' in global section expects an address or a path to a UNIX socket".into());
     }
-    let addrs = super::proxy::parse_bind_addr(p, spec).map_err(|e| e.replacen("'bind'", "'stats socket'", 1))?;
+    let addrs = super::proxy::parse_bind_addr(p, spec).map_err(|e| format!("'stats socket' : {e}"))?;
     let mut sock = StatsSocket { bind: Bind::new(l.loc.clone(), addrs), level: CliLevel::default(), expose_fd_listeners: false, severity_output: Default::default() };
     // HAProxy words a setting's error inside the keyword's: `'stats socket' : '<error>'`.
     let wrap = |msg: String| format!("'stats socket' : '{msg}'");

@@ -217,26 +217,9 @@ const VALUED_BIND_OPTIONS: &[&str] = &[
 fn dgram_addr(spec: &str, one: &str) -> Result<Vec<BindAddr>, String> {
     let ctx = format!("'dgram-bind {spec}'");
     match addr::classify(one) {
-        Parsed::Inet { family, host, port } => {
-            if ["tcp@", "tcp4@", "tcp6@"].iter().any(|p| one.starts_with(p)) {
-                return Err(format!("{ctx} : stream-type address not acceptable in '{one}'"));
-            }
-            let Some(port) = port.filter(|p| !p.is_empty()) else {
-                return Err(format!("{ctx} : missing port specification in '{one}'"));
-            };
-            let (lo, hi) = match port.split_once('-') {
-                // Port 0: the kernel picks one (a moonproxy extension, as on `bind`).
-                None => {
-                    let p = addr::parse_port_or_zero(port).ok_or_else(|| format!("{ctx} : invalid port '{port}'"))?;
-                    (p, p)
-                }
-                Some((a, b)) => match (addr::parse_port(a), addr::parse_port(b)) {
-                    (Some(a), Some(b)) if a <= b => (a, b),
-                    _ => return Err(format!("{ctx} : invalid port range '{port}'")),
-                },
-            };
-            let ip = addr::resolve_host(host, family).ok_or_else(|| format!("{ctx} : invalid address: '{host}' in '{one}'"))?;
-            Ok((lo..=hi).map(|port| BindAddr::Inet(SocketAddr::new(ip, port))).collect())
+        Parsed::Inet { .. } => {
+            let (ip, ports) = addr::inet(one, addr::Ports::Range, addr::Socket::Datagram).map_err(|e| format!("{ctx} : {e}"))?;
+            Ok(ports.map(|port| BindAddr::Inet(SocketAddr::new(ip, port))).collect())
         }
         Parsed::Unix(path) if !path.is_empty() => Ok(vec![BindAddr::Unix(path.into())]),
         _ => Err(format!("{ctx} : only UDP addresses (ip:port) and unix socket paths are supported by moonproxy yet, not '{one}'.")),

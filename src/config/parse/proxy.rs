@@ -733,9 +733,11 @@ pub(super) fn parse_bind(p: &mut Parser, l: &Line, section: &str) -> Result<Bind
     if spec.is_empty() {
         return Err(USAGE.into());
     }
+    // HAProxy names the address in a log-forward section's messages, not in a proxy's.
+    let addr_ctx = if section == "log-forward" { format!("'bind {spec}'") } else { "'bind'".into() };
     let mut addrs = Vec::new();
     for one in spec.split(',') {
-        addrs.extend(parse_bind_addr(p, one)?);
+        addrs.extend(parse_bind_addr(p, one).map_err(|e| format!("{addr_ctx} : {e}"))?);
     }
     let ctx = format!("'bind {spec}' in section '{section}'");
     let mut b = Bind::new(l.loc.clone(), addrs);
@@ -811,14 +813,15 @@ pub(super) fn parse_bind(p: &mut Parser, l: &Line, section: &str) -> Result<Bind
     Ok(b)
 }
 
-/// One address of a `bind` line; port ranges expand to several addresses.
+/// One address of a `bind` line; port ranges expand to several addresses. The error
+/// is HAProxy's reason, without the keyword the caller puts before it.
 pub(super) fn parse_bind_addr(p: &Parser, s: &str) -> Result<Vec<BindAddr>, String> {
-    use super::addr::{classify, expand_env, parse_port, parse_port_or_zero, resolve_host, Parsed};
+    use super::addr::{classify, expand_env, inet, Parsed, Ports, Socket};
     let s = &*expand_env(&p.env, s);
     match classify(s) {
         Parsed::Unix(path) => {
             if path.is_empty() {
-                return Err(format!("'bind' : empty path in '{s}'"));
+                return Err(format!("empty path in '{s}'"));
             }
             Ok(vec![BindAddr::Unix(PathBuf::from(path))])
         }
@@ -829,34 +832,13 @@ pub(super) fn parse_bind_addr(p: &Parser, s: &str) -> Result<Vec<BindAddr>, Stri
                 .parse::<i32>()
                 .ok()
                 .filter(|fd| *fd >= 0)
-                .ok_or_else(|| format!("'bind' : invalid file descriptor '{n}' in '{s}'"))?;
+                .ok_or_else(|| format!("invalid file descriptor '{n}' in '{s}'"))?;
             Ok(vec![BindAddr::Fd(fd)])
         }
-        Parsed::Unsupported(prefix) => Err(format!(
-            "'bind' : '{prefix}' addresses are not supported by moonproxy yet."
-        )),
-        Parsed::Inet { family, host, port } => {
-            let Some(port) = port.filter(|p| !p.is_empty()) else {
-                return Err(format!("'bind' : missing port number: '{s}'"));
-            };
-            let (lo, hi) = match port.split_once('-') {
-                None => {
-                    // Port 0 (an ephemeral port chosen by the kernel) is a moonproxy
-                    // extension, handy for tests; HAProxy refuses it.
-                    let p = parse_port_or_zero(port)
-                        .ok_or_else(|| format!("'bind' : invalid port '{port}'"))?;
-                    (p, p)
-                }
-                Some((a, b)) => match (parse_port(a), parse_port(b)) {
-                    (Some(a), Some(b)) if a <= b => (a, b),
-                    _ => return Err(format!("'bind' : invalid port range '{port}'")),
-                },
-            };
-            let ip = resolve_host(host, family)
-                .ok_or_else(|| format!("'bind' : invalid address: '{host}' in '{s}'"))?;
-            Ok((lo..=hi)
-                .map(|port| BindAddr::Inet(SocketAddr::new(ip, port)))
-                .collect())
+        Parsed::Unsupported(prefix) => Err(format!("'{prefix}' addresses are not supported by moonproxy yet.")),
+        Parsed::Inet { .. } => {
+            let (ip, ports) = inet(s, Ports::Range, Socket::Stream)?;
+            Ok(ports.map(|port| BindAddr::Inet(SocketAddr::new(ip, port))).collect())
         }
     }
 }

@@ -164,7 +164,13 @@ pub fn default_server(p: &mut Parser, l: &Line) -> Result<(), String> {
     let mut opts = p.draft().default_server.clone();
     let gtls = crate::tls::parse::GlobalTls::from_lines(&p.config.global.tls_defaults)?;
     if let Err(e) = apply_opts(&mut opts, &l.args[1..], "", false, &gtls) {
-        server_alert(p, l, "'default-server'", &e);
+        if e.starts_with(UNKNOWN_KEYWORD) {
+            // HAProxy 2.6's words: no keyword before it, a hint after it.
+            let text = format!("[{}] : {e} Hint: no address was expected for this server.", l.loc);
+            p.push(Diagnostic::plain(Severity::Alert, Some(&l.loc), text));
+        } else {
+            server_alert(p, l, "'default-server'", &e);
+        }
         return Ok(());
     }
     p.draft().default_server = opts;
@@ -205,7 +211,7 @@ pub fn dynamic_server(
     }
     let mut opts = ServerOpts { idle: IdlePoolConf { max_conn: Some(0), purge_delay: std::time::Duration::ZERO, ..IdlePoolConf::default() }, ..ServerOpts::default() };
     // HAProxy ends a keyword's error with a dot, even one that has its own.
-    apply_opts(&mut opts, &args[1..], name, true, gtls).map_err(|e| if e.contains("did you mean") { e } else { format!("{e}.") })?;
+    apply_opts(&mut opts, &args[1..], name, true, gtls).map_err(|e| if e.starts_with(UNKNOWN_KEYWORD) { e } else { format!("{e}.") })?;
     let tls = crate::tls::parse::finish_server(&opts.tls, gtls)?;
     super::server_health::check_mode(&opts.more.tuning, mode)?;
     if opts.more.tuning.agent.enabled && opts.more.tuning.agent.port.is_none() {
@@ -261,6 +267,9 @@ pub fn parse_server_addr(s: &str) -> Result<ServerAddr, String> {
     }
 }
 
+/// How the message about a keyword `server`/`default-server` does not know starts.
+const UNKNOWN_KEYWORD: &str = "unknown keyword '";
+
 /// Applies `server`/`default-server` settings. `is_server`: `id` allowed.
 fn apply_opts(
     o: &mut ServerOpts,
@@ -278,9 +287,8 @@ fn apply_opts(
         }
         let Some(sub) = keywords::lookup_sub(keywords::SERVER_OPTIONS, kw) else {
             let hint = keywords::suggest(kw, keywords::SERVER_OPTIONS.iter().map(|k| k.name))
-                .map(|s| format!("; did you mean '{s}' maybe ?"))
-                .unwrap_or_default();
-            return Err(format!("unknown keyword '{kw}'{hint}"));
+                .map_or_else(|| ".".to_string(), |s| format!("; did you mean '{s}' maybe ?"));
+            return Err(format!("{UNKNOWN_KEYWORD}{kw}'{hint}"));
         };
         match sub.state {
             SubState::NotYet => return Err(not_supported(kw)),

@@ -47,10 +47,19 @@ pub fn dispatch(p: &mut Parser, l: &Line) -> Result<(), String> {
     if a.is_empty() {
         return Err("'dispatch' : '' resolves to an empty address (environment variable missing?)\n".into());
     }
-    let addr = super::server::parse_server_addr(a).map_err(|e| format!("'dispatch' : {e}"))?;
-    if matches!(addr, ServerAddr::Inet { port: None, .. }) {
-        return Err(format!("'dispatch' : missing port specification in '{a}'"));
-    }
+    // An IP address or host name with a port, read as `bind` and `peers` addresses are
+    // (HAProxy's messages); the other forms (`unix@`, paths) as a server's.
+    let addr = match super::addr::classify(a) {
+        super::addr::Parsed::Inet { host, .. } => {
+            let (ip, port) = super::addr::inet(a, super::addr::Ports::One, super::addr::Socket::Stream).map_err(|e| format!("'dispatch' : {e}"))?;
+            let addr = std::net::SocketAddr::new(ip, *port.start());
+            match host.parse::<std::net::IpAddr>() {
+                Err(_) if !host.is_empty() && host != "*" => ServerAddr::Resolved { host: host.to_string(), addr },
+                _ => ServerAddr::Inet { ip, port: Some(addr.port()) },
+            }
+        }
+        _ => super::server::parse_server_addr(a).map_err(|e| format!("'dispatch' : {e}"))?,
+    };
     p.draft().proxy.dispatch = Some(addr);
     Ok(())
 }

@@ -71,6 +71,8 @@ impl World {
         if let Some(op) = self.tracked_state(be, id) {
             let via = conf.tuning.track.clone().unwrap_or_default();
             let _quiet = self.farm.backend_mut(be).set_tracked_state(id, op, &via);
+            // And in its maintenance or drain, if it is in one.
+            crate::backend::track::inherit_admin_states(&mut self.farm.backends);
         }
         let p = &mut self.proxies[be];
         p.counters.servers.resize(id.0, TrafficCounters::default());
@@ -108,7 +110,7 @@ impl World {
 
     /// `del server <be>/<srv>`: checks, deletes on every thread.
     pub(super) fn del_server(&mut self, cx: &mut Ctx<'_>, be: usize, srv: usize) -> Result<(), String> {
-        let tracked = !self.trackers_of(be, srv).is_empty();
+        let tracked = !super::trackers_of(&self.proxies, &self.farm, be, srv).is_empty();
         let b = self.farm.backend(be);
         let verdict = if tracked { Err(Undeletable::Referenced) } else { b.deletable(ServerId(srv)) };
         let verdict = verdict.and_then(|()| {
