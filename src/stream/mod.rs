@@ -29,6 +29,7 @@ pub mod error_reply;
 pub mod filter;
 pub mod h1_case;
 pub mod h2conn;
+pub mod h2srv;
 pub mod http;
 pub mod inspect;
 mod l7retry;
@@ -730,6 +731,9 @@ impl Stream {
         let (tfo, tcp_ut) = tuning.map_or((false, None), |t| (t.tfo, t.tcp_ut));
         let socks4 = tuning.and_then(|t| t.socks4);
         let fcgi_server = env.proxies[be].fcgi.as_ref().and_then(|f| f.server_name(srv));
+        // `proto h2`: HTTP/2 from the start (prior knowledge), in `mode http` only.
+        let h2 = self.http.is_some() && tuning.is_some_and(|t| t.proto.as_deref() == Some("h2"));
+        let h2_name = h2.then(|| format!("{}/{}", env.proxies[be].name, env.pool.server_name(be, srv)));
         let conn = addr.as_ref().and_then(|addr| {
             // Through a SOCKS4 proxy, the socket goes to the proxy, which is asked for
             // the server's address once the layers above are set (below); an address
@@ -748,6 +752,9 @@ impl Stream {
             }
             if let Some(name) = fcgi_server.as_deref() {
                 c = c.into_fcgi(name);
+            }
+            if let Some(name) = h2_name.as_deref() {
+                c = c.into_h2(name);
             }
             if let Some((_, dest)) = socks4 {
                 c = c.via_socks4(dest)?;
@@ -789,6 +796,14 @@ impl Stream {
         match result {
             ConnectState::Established => {
                 env.pool.observe(side.be(), side.srv(), crate::backend::observe::Observed::Connected);
+                // `ssl ... alpn h2`: the handshake chose HTTP/2 (unless `proto` says
+                // otherwise); `http/1.1` or no ALPN stays HTTP/1.1.
+                let (be, srv) = (side.be(), side.srv());
+                let proto = env.pool.backend_state(be).and_then(|b| b.servers().get(srv)).and_then(|s| s.tuning().proto.clone());
+                if self.http.is_some() && proto.is_none() && side.conn.as_ref().is_some_and(|c| c.alpn_is_h2() && !c.is_h2_to_server()) {
+                    let name = format!("{}/{}", env.proxies[be].name, env.pool.server_name(be, srv));
+                    side.conn = side.conn.take().map(|c| c.into_h2(&name));
+                }
                 if !self.send_proxy_header(env) {
                     return self.connect_failed(env, Cause::ServerAbort);
                 }
