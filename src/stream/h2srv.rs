@@ -125,6 +125,12 @@ impl Layer {
             self.session.detach(id);
             self.cur = None;
         }
+        // The server answered before the request's end, then reset the stream (as
+        // RFC 9113 §8.1 allows): the rest of the request is not wanted.
+        if self.cur.is_some_and(|id| self.session.is_reset(id) && self.session.inbound_ended(id)) {
+            self.pending.clear();
+            return Ok(bufs.iter().map(|b| b.len()).sum());
+        }
         if self.cur.is_none() {
             let Some(id) = self.session.open() else {
                 return Err(invalid(format!("HTTP/2 server {}: the connection takes no new stream (GOAWAY)", self.server)));
@@ -153,6 +159,8 @@ impl Layer {
                     self.pending.drain(..n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                // Reset after a complete response: what is left of the request goes nowhere.
+                Err(_) if self.session.inbound_ended(id) => self.pending.clear(),
                 Err(_) => return Err(self.stream_failed(id)),
             }
         }
@@ -183,7 +191,7 @@ impl Layer {
         loop {
             if let Some(id) = self.cur {
                 match self.session.read(id, buf) {
-                    Ok(0) if self.session.is_reset(id) => return Err(self.stream_failed(id)),
+                    Ok(0) if self.session.is_reset(id) && !self.session.inbound_ended(id) => return Err(self.stream_failed(id)),
                     Ok(0) => {} // the response is complete: only frames for the connection may come
                     Ok(n) => {
                         // Credit given back for what was read goes out now.

@@ -263,9 +263,10 @@ impl Session {
         self.streams.get(&id).is_some_and(|s| s.inbound.ended)
     }
 
-    /// Both messages of stream `id` went whole, and the inbound one was read.
+    /// Both messages of stream `id` went whole (a reset may have followed), and the
+    /// inbound one was read.
     pub fn is_complete(&self, id: u32) -> bool {
-        self.streams.get(&id).is_some_and(|s| !s.reset && s.inbound.ended && s.inbound.buf.is_empty() && matches!(s.outbound, Outbound::Done))
+        self.streams.get(&id).is_some_and(|s| s.inbound.ended && s.inbound.buf.is_empty() && matches!(s.outbound, Outbound::Done))
     }
 
     /// Bytes waiting in the output.
@@ -1082,8 +1083,8 @@ struct TranslatedResponse {
     chunked: bool,
 }
 
-/// The response head of RFC 9113 §8.3.2 as HTTP/1.1: the status line with the usual
-/// reason phrase, the fields but connection-specific ones, and the framing: the
+/// The response head of RFC 9113 §8.3.2 as HTTP/1.1: the status line (without a reason
+/// phrase), the fields but connection-specific ones, and the framing: the
 /// server's `content-length`, else `content-length: 0` for a response ended with its
 /// head, else chunked (which also carries trailers). Errors are malformed responses.
 fn translate_response(fields: &[Field], end_stream: bool, method: &Method) -> Result<TranslatedResponse, ()> {
@@ -1110,9 +1111,8 @@ fn translate_response(fields: &[Field], end_stream: bool, method: &Method) -> Re
     let mut head = Vec::with_capacity(256);
     head.extend_from_slice(b"HTTP/1.1 ");
     head.extend_from_slice(status.to_string().as_bytes());
-    head.push(b' ');
-    head.extend_from_slice(crate::http::rules::reason_phrase(status).as_bytes());
-    head.extend_from_slice(b"\r\n");
+    // HTTP/2 has no reason phrase: none, as HAProxy 2.6 sends it.
+    head.extend_from_slice(b" \r\n");
     let mut content_length = None;
     for f in fields.iter().filter(|f| f.name.first() != Some(&b':')) {
         if &f.name[..] == b"content-length" {
