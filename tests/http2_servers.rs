@@ -208,6 +208,8 @@ enum Act {
     Grpc,
     /// Waits for the flag, then answers 200 "late".
     Late,
+    /// Answers which connection (counted from 1) and stream carried the request.
+    Which,
 }
 
 fn frame(out: &mut Vec<u8>, kind: u8, flags: u8, stream: u32, payload: &[u8]) {
@@ -241,15 +243,15 @@ fn h2_server(act: Act, go: Arc<AtomicBool>) -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     std::thread::spawn(move || {
-        for s in l.incoming().flatten() {
+        for (n, s) in l.incoming().flatten().enumerate() {
             let go = go.clone();
-            std::thread::spawn(move || serve(s, act, &go));
+            std::thread::spawn(move || serve(s, act, &go, n + 1));
         }
     });
     port
 }
 
-fn serve(mut s: TcpStream, act: Act, go: &AtomicBool) {
+fn serve(mut s: TcpStream, act: Act, go: &AtomicBool, conn: usize) {
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut preface = [0u8; 24];
     if s.read_exact(&mut preface).is_err() || &preface != b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" {
@@ -300,6 +302,11 @@ fn serve(mut s: TcpStream, act: Act, go: &AtomicBool) {
                     }
                     frame(&mut out, 0x1, 0x4, id, &head_block(&[("content-length", "5")]));
                     frame(&mut out, 0x0, 1, id, b"late\n");
+                }
+                Act::Which => {
+                    let body = format!("conn={conn} stream={id}\n");
+                    frame(&mut out, 0x1, 0x4, id, &head_block(&[("content-length", &body.len().to_string())]));
+                    frame(&mut out, 0x0, 1, id, body.as_bytes());
                 }
             },
             _ => {}
@@ -422,5 +429,34 @@ backend grpc
     // The head, then the trailers, the end of the stream on them.
     let want = ["recv (stream_id=13) :status: 200", "recv (stream_id=13) content-type: application/grpc", "recv (stream_id=13) grpc-status: 0", "recv (stream_id=13) grpc-message: fine", "; END_STREAM | END_HEADERS"];
     assert_eq!(first[..], want, "{first:?}");
+    assert_runs_agree(&runs);
+}
+
+/// An HTTP/2 server connection left idle after a response carries the next request of
+/// the same client connection, on the next stream id, as in HAProxy.
+#[test]
+fn an_idle_h2_connection_carries_the_next_request() {
+    let config = "defaults
+    mode http
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+listen fe
+    bind 127.0.0.1:{{fe}}
+    server s 127.0.0.1:{{which}} proto h2
+";
+    let mut runs = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let port = h2_server(Act::Which, Arc::new(AtomicBool::new(true)));
+        let p = ProxyBuilder::new(config).bin(&bin).port("which", port).start();
+        let mut c = Client::connect(p.port("fe"));
+        let mut seen = Vec::new();
+        for i in 0..3 {
+            let r = c.http_request(format!("GET /{i} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
+            seen.push(format!("{} {}", r.status, String::from_utf8_lossy(&r.body).trim_end()));
+        }
+        runs.push((bin, seen));
+    }
+    assert_eq!(runs[0].1, ["200 conn=1 stream=1", "200 conn=1 stream=3", "200 conn=1 stream=5"]);
     assert_runs_agree(&runs);
 }

@@ -977,7 +977,7 @@ impl Session {
         if self.role == Role::Server {
             self.shutdown_write(id);
         } else if let Some(s) = self.streams.get(&id) {
-            if !s.reset && !(s.inbound.ended && matches!(s.outbound, Outbound::Done)) {
+            if !s.closed() {
                 frame::rst_stream(&mut self.out, id, ErrorCode::Cancel);
             }
         }

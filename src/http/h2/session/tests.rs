@@ -347,3 +347,142 @@ fn the_peer_table_size_is_acknowledged_in_the_next_block() {
     assert_eq!(fields.len(), 2);
     assert_eq!(f[0].1 & flag::END_STREAM, flag::END_STREAM, "204: no body");
 }
+
+// ---- the client role (HTTP/2 to servers) ------------------------------------------
+
+/// A server's frames: its HPACK encoder and decoder.
+fn server_side() -> (hpack::Encoder, hpack::Decoder) {
+    (hpack::Encoder::new(), hpack::Decoder::new(4096))
+}
+
+fn response(enc: &mut hpack::Encoder, id: u32, fields: &[(&str, &str)], end: bool) -> Vec<u8> {
+    let mut block = Vec::new();
+    for (n, v) in fields {
+        enc.field(&mut block, n.as_bytes(), v.as_bytes());
+    }
+    let mut out = Vec::new();
+    frame::headers(&mut out, id, &block, end, 16384);
+    out
+}
+
+fn names_values(fields: &[Field]) -> Vec<(String, String)> {
+    fields.iter().map(|f| (String::from_utf8_lossy(&f.name).into_owned(), String::from_utf8_lossy(&f.value).into_owned())).collect()
+}
+
+#[test]
+fn as_a_client_the_request_goes_as_pseudo_headers_and_the_response_comes_back_chunked() {
+    let mut s = Session::client(Config::default(), false);
+    assert!(s.output().starts_with(PREFACE));
+    let settings = frames(&s.output()[PREFACE.len()..]);
+    assert_eq!((settings[0].0, &settings[0].3[..]), (kind::SETTINGS, &[0, 2, 0, 0, 0, 0][..]), "push disabled");
+    s.output().clear();
+    let (mut enc, mut dec) = server_side();
+    assert_eq!(s.open(), Some(1));
+    let req = b"GET /a?b=1 HTTP/1.1\r\nHost: example.com\r\nConnection: keep-alive\r\nTE: trailers, deflate\r\nX-A: 1\r\n\r\n";
+    assert_eq!(s.write(1, req).unwrap(), req.len());
+    let f = frames(s.output());
+    assert_eq!((f.len(), f[0].0, f[0].1), (1, kind::HEADERS, flag::END_HEADERS | flag::END_STREAM));
+    let want = [(":method", "GET"), (":scheme", "http"), (":authority", "example.com"), (":path", "/a?b=1"), ("te", "trailers"), ("x-a", "1")];
+    assert_eq!(names_values(&dec.decode(&f[0].3, 1 << 20).unwrap()), want.map(|(n, v)| (n.to_string(), v.to_string())));
+    s.output().clear();
+    // The server's SETTINGS, a head without length, DATA, trailers.
+    let mut input = Vec::new();
+    frame::settings(&mut input, &[]);
+    input.extend(response(&mut enc, 1, &[(":status", "200"), ("content-type", "application/grpc")], false));
+    frame::write(&mut input, kind::DATA, 0, 1, b"hello");
+    input.extend(response(&mut enc, 1, &[("grpc-status", "0")], true));
+    s.feed(&input);
+    let got = String::from_utf8(read_all(&mut s, 1)).unwrap();
+    assert_eq!(got, "HTTP/1.1 200 \r\ncontent-type: application/grpc\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\ngrpc-status: 0\r\n\r\n");
+    assert!(s.is_complete(1));
+    assert!(frames(s.output()).iter().any(|f| f.0 == kind::SETTINGS && f.1 == flag::ACK));
+    // The next request takes the next stream.
+    s.detach(1);
+    assert_eq!(s.open(), Some(3));
+}
+
+#[test]
+fn as_a_client_interim_heads_pass_and_bodiless_answers_get_their_framing() {
+    let mut s = Session::client(Config::default(), true);
+    let (mut enc, mut dec) = server_side();
+    // An absolute-form target gives scheme and authority (not the connection's TLS).
+    s.open();
+    s.write(1, b"HEAD http://h.test/x HTTP/1.1\r\nHost: h.test\r\n\r\n").unwrap();
+    let f = frames(&s.output()[PREFACE.len()..]);
+    let fields = names_values(&dec.decode(&f[1].3, 1 << 20).unwrap());
+    assert_eq!(fields[..4], [(":method", "HEAD"), (":scheme", "http"), (":authority", "h.test"), (":path", "/x")].map(|(n, v)| (n.to_string(), v.to_string())));
+    let mut input = response(&mut enc, 1, &[(":status", "100")], false);
+    input.extend(response(&mut enc, 1, &[(":status", "200"), ("content-length", "5")], true));
+    s.feed(&input);
+    assert_eq!(String::from_utf8(read_all(&mut s, 1)).unwrap(), "HTTP/1.1 100 \r\n\r\nHTTP/1.1 200 \r\ncontent-length: 5\r\n\r\n");
+    // A GET answered by a head with END_STREAM and no length: content-length 0.
+    s.detach(1);
+    s.open();
+    s.write(3, b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+    s.feed(&response(&mut enc, 3, &[(":status", "404")], true));
+    assert_eq!(String::from_utf8(read_all(&mut s, 3)).unwrap(), "HTTP/1.1 404 \r\ncontent-length: 0\r\n\r\n");
+    // DATA before the head, a pseudo-header that is not `:status`: the stream is reset.
+    s.detach(3);
+    s.open();
+    s.write(5, b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+    s.output().clear();
+    let mut bad = Vec::new();
+    frame::write(&mut bad, kind::DATA, 0, 5, b"x");
+    s.feed(&bad);
+    assert_eq!(rst_code(s.output(), 5), Some(ErrorCode::ProtocolError as u32));
+    assert!(s.is_reset(5) && s.read(5, &mut [0u8; 8]).unwrap() == 0);
+    s.detach(5);
+    s.open();
+    s.write(7, b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+    s.feed(&response(&mut enc, 7, &[(":path", "/")], true));
+    assert!(s.is_reset(7));
+}
+
+#[test]
+fn as_a_client_a_request_body_waits_for_the_windows() {
+    let mut s = Session::client(Config::default(), false);
+    s.open();
+    let head = b"POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 70000\r\n\r\n";
+    let body = vec![7u8; 70_000];
+    let all = [&head[..], &body].concat();
+    let n = s.write(1, &all).unwrap();
+    assert_eq!(n, head.len() + 65_535, "the body stops at the initial windows");
+    assert_eq!(s.write(1, &all[n..]).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+    assert!(s.write_blocked(1));
+    let mut wu = Vec::new();
+    frame::window_update(&mut wu, 0, 10_000);
+    frame::window_update(&mut wu, 1, 10_000);
+    s.feed(&wu);
+    assert_eq!(s.take_notes(), vec![Note::Ready(1)]);
+    assert_eq!(s.write(1, &all[n..]).unwrap(), all.len() - n);
+    let f = frames(&s.output()[PREFACE.len()..]);
+    let data: usize = f.iter().filter(|f| f.0 == kind::DATA).map(|f| f.3.len()).sum();
+    assert_eq!(data, 70_000);
+    assert!(f.last().is_some_and(|f| f.0 == kind::DATA && f.1 == flag::END_STREAM));
+}
+
+#[test]
+fn as_a_client_resets_and_goaway_end_the_stream_with_their_code() {
+    let mut s = Session::client(Config::default(), false);
+    s.open();
+    s.write(1, b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+    let mut rst = Vec::new();
+    frame::rst_stream(&mut rst, 1, ErrorCode::RefusedStream);
+    s.feed(&rst);
+    assert_eq!(s.read(1, &mut [0u8; 8]).unwrap(), 0);
+    assert_eq!(s.peer_reset(1), Some(ErrorCode::RefusedStream));
+    s.detach(1);
+    s.open();
+    s.write(3, b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+    // GOAWAY naming stream 1 as the last processed: stream 3 was not, and ends.
+    let mut ga = Vec::new();
+    frame::goaway(&mut ga, 1, ErrorCode::NoError);
+    s.feed(&ga);
+    assert_eq!(s.peer_reset(3), Some(ErrorCode::RefusedStream));
+    assert_eq!(s.open(), None, "no new stream after GOAWAY");
+    // PUSH_PROMISE was disabled: a connection error.
+    let mut pp = Vec::new();
+    frame::write(&mut pp, kind::PUSH_PROMISE, flag::END_HEADERS, 3, &[0, 0, 0, 2]);
+    s.feed(&pp);
+    assert_eq!(s.error.map(|e| e.0), Some(ErrorCode::ProtocolError));
+}
