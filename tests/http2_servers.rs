@@ -55,6 +55,9 @@ frontend tls
 frontend tls11
     bind 127.0.0.1:{{tls11}} ssl crt {{dir}}/a.pem alpn http/1.1
     http-request use-service lua.echo
+frontend pp
+    bind 127.0.0.1:{{pp}} proto h2 accept-proxy
+    http-request use-service lua.echo
 ";
 
 /// HAProxy 2.6 as the HTTP/2 backend; `None` (a note) where it is not installed
@@ -68,7 +71,7 @@ fn haproxy_backend(pem: &str) -> Option<Proxy> {
             return None;
         }
     };
-    Some(ProxyBuilder::new(BACKEND).bin(bin).file("echo.lua", ECHO_LUA).file("a.pem", pem).free_port("tls").free_port("tls11").start())
+    Some(ProxyBuilder::new(BACKEND).bin(bin).file("echo.lua", ECHO_LUA).file("a.pem", pem).free_port("tls").free_port("tls11").free_port("pp").start())
 }
 
 const PROXY: &str = "global
@@ -84,6 +87,7 @@ frontend fe
     bind 127.0.0.1:{{fe}}
     use_backend tls if { path_beg /tls/ }
     use_backend tls11 if { path_beg /tls11/ }
+    use_backend pp if { path_beg /pp/ }
     default_backend h2c
 backend h2c
     server s 127.0.0.1:{{h2c}} proto h2
@@ -91,6 +95,8 @@ backend tls
     server s 127.0.0.1:{{tls}} ssl verify none alpn h2,http/1.1
 backend tls11
     server s 127.0.0.1:{{tls11}} ssl verify none alpn h2,http/1.1
+backend pp
+    server s 127.0.0.1:{{pp}} proto h2 send-proxy
 ";
 
 /// Runs curl (HTTP/1.1 to the proxy); returns what a comparison needs of the answer:
@@ -136,6 +142,8 @@ fn scenarios(proxy: &Proxy, dir: &Path) -> Vec<String> {
         vec![url("/tls/a")],
         vec!["--data-binary".into(), at, url("/tls/post")],
         vec![url("/tls11/a")],
+        // A PROXY header first, then the preface.
+        vec![url("/pp/a")],
     ] {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         seen.push(fetch(&args));
@@ -160,6 +168,7 @@ fn answers_through_an_h2_server_match_haproxy() {
             .port("h2c", backend.port("h2c"))
             .port("tls", backend.port("tls"))
             .port("tls11", backend.port("tls11"))
+            .port("pp", backend.port("pp"))
             .start();
         let seen = scenarios(&p, p.dir());
         runs.push((bin, seen));
@@ -181,6 +190,7 @@ fn answers_through_an_h2_server_match_haproxy() {
         "200 cl x-seen=0 [GET /tls/a HTTP/2.0 len=0 sum=0 te=-] 37 curl=0".into(),
         format!("200 cl x-seen=300000 [POST /tls/post HTTP/2.0 len=300000 sum={sum} te=-] 54 curl=0"),
         "200 cl x-seen=0 [GET /tls11/a HTTP/1.1 len=0 sum=0 te=-] 39 curl=0".into(),
+        "200 cl x-seen=0 [GET /pp/a HTTP/2.0 len=0 sum=0 te=-] 36 curl=0".into(),
         "200 GET /ka/0 HTTP/2.0 len=0 sum=0 te=-".into(),
         "200 GET /ka/1 HTTP/2.0 len=0 sum=0 te=-".into(),
         "200 GET /ka/2 HTTP/2.0 len=0 sum=0 te=-".into(),
@@ -322,7 +332,7 @@ const BAD_PROXY: &str = "global
 defaults
     mode http
     log global
-    log-format \"LOG %HM %HU %ST %ts %b\"
+    log-format \"LOG %HM %HU %ST %ts %b %rc\"
     timeout connect 2s
     timeout client 5s
     timeout server 5s
@@ -334,6 +344,7 @@ frontend fe
     use_backend goaway if { path_beg /goaway }
     use_backend truncated if { path_beg /truncated }
     use_backend late if { path_beg /late }
+    use_backend retried if { path_beg /retried }
 backend reset
     server s 127.0.0.1:{{reset}} proto h2
 backend garbage
@@ -346,11 +357,16 @@ backend truncated
     server s 127.0.0.1:{{truncated}} proto h2
 backend late
     server s 127.0.0.1:{{late}} proto h2
+backend retried
+    retries 2
+    retry-on empty-response
+    server s 127.0.0.1:{{reset}} proto h2
 ";
 
-/// Servers that reset, send garbage, close or go away: a 502 (`SH`) as in HAProxy, a
-/// response cut short is cut short for the client too (`SD`), and a stream waiting on
-/// another server meanwhile gets its answer.
+/// Servers that reset, send garbage, close or go away: a 502 (`SH`) as in HAProxy (a
+/// reset counts as an empty response for `retry-on`), a response cut short is cut short
+/// for the client too (`SD`), and a stream waiting on another server meanwhile gets
+/// its answer.
 #[test]
 fn misbehaving_h2_servers_get_haproxys_502_and_harm_no_other_stream() {
     let mut runs = Vec::new();
@@ -366,12 +382,12 @@ fn misbehaving_h2_servers_get_haproxys_502_and_harm_no_other_stream() {
         // A request in flight on another server the whole time.
         let late = std::thread::spawn(move || fetch(&[&format!("http://127.0.0.1:{fe}/late")]));
         let mut seen = Vec::new();
-        for path in ["/reset", "/garbage", "/close", "/truncated"] {
+        for path in ["/reset", "/garbage", "/close", "/truncated", "/retried"] {
             seen.push(fetch(&[&format!("http://127.0.0.1:{fe}{path}")]));
         }
         go.store(true, Ordering::SeqCst);
         seen.push(late.join().unwrap());
-        for path in ["/reset", "/garbage", "/close", "/truncated", "/late"] {
+        for path in ["/reset", "/garbage", "/close", "/truncated", "/retried", "/late"] {
             seen.push(p.wait_for_line_after(mark, |l| l.starts_with("LOG ") && l.contains(&format!(" {path} ")), DEADLINE));
         }
         if bin == moonproxy_bin() {
@@ -379,7 +395,7 @@ fn misbehaving_h2_servers_get_haproxys_502_and_harm_no_other_stream() {
             // where HAProxy 2.6 waits for `timeout server` (504 `sH`). A deviation
             // (doc/http.md).
             assert_eq!(fetch(&[&format!("http://127.0.0.1:{fe}/goaway")]), "502 cl x-seen=- [<html><body><h1>502 Bad Gateway</h1>] 107 curl=0");
-            p.wait_for_line_after(mark, |l| l == "LOG GET /goaway 502 SH goaway", DEADLINE);
+            p.wait_for_line_after(mark, |l| l == "LOG GET /goaway 502 SH goaway 0", DEADLINE);
             // The message names the server and what went wrong.
             p.wait_for_line_after(mark, |l| l.contains("HTTP/2 server reset/s reset the stream (INTERNAL_ERROR)"), DEADLINE);
             p.wait_for_line_after(mark, |l| l.contains("HTTP/2 server garbage/s: connection error FRAME_SIZE_ERROR"), DEADLINE);
@@ -391,8 +407,11 @@ fn misbehaving_h2_servers_get_haproxys_502_and_harm_no_other_stream() {
     assert_eq!(&first[..3], [bad_gateway; 3], "{first:?}");
     // The client sees the response cut short: curl's error 18 (partial file).
     assert_eq!(first[3], "200 chunked x-seen=- [partial] 8 curl=18", "{first:?}");
-    assert_eq!(first[4], "200 cl x-seen=- [late] 5 curl=0");
-    assert_eq!(&first[5..], ["LOG GET /reset 502 SH reset", "LOG GET /garbage 502 SH garbage", "LOG GET /close 502 SH close", "LOG GET /truncated 200 SD truncated", "LOG GET /late 200 -- late"]);
+    assert_eq!(first[4], bad_gateway);
+    assert_eq!(first[5], "200 cl x-seen=- [late] 5 curl=0");
+    // A reset before the response is an empty response to `retry-on`: retried twice.
+    let logs = ["reset 502 SH reset 0", "garbage 502 SH garbage 0", "close 502 SH close 0", "truncated 200 SD truncated 0", "retried 502 SH retried 2", "late 200 -- late 0"];
+    assert_eq!(first[6..], logs.map(|l| format!("LOG GET /{l}")));
     assert_runs_agree(&runs);
 }
 

@@ -469,6 +469,14 @@ impl Conn {
         Conn { sock: Io::H2Srv(Box::new((self.sock, super::h2srv::Layer::new(server, https)))), ..self }
     }
 
+    /// Bytes to send in clear before the HTTP/2 connection preface (a server's PROXY
+    /// header); no effect on another connection.
+    pub fn send_before_h2(&mut self, bytes: Vec<u8>) {
+        if let Io::H2Srv(f) = &mut self.sock {
+            f.1.send_first(bytes);
+        }
+    }
+
     /// The connection speaks HTTP/2 to its server.
     pub fn is_h2_to_server(&self) -> bool {
         matches!(self.sock, Io::H2Srv(_))

@@ -72,6 +72,12 @@ impl Layer {
         }
     }
 
+    /// Bytes to send before the connection preface (a PROXY header); only before
+    /// anything was sent.
+    pub fn send_first(&mut self, bytes: Vec<u8>) {
+        self.session.output().splice(0..0, bytes);
+    }
+
     /// Frames are waiting to be sent.
     pub fn has_pending_output(&self) -> bool {
         self.session.output_len() > 0

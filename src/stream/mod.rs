@@ -724,15 +724,16 @@ impl Stream {
         let probes = opts.srvtcpka_probes;
         crate::stats::account_connection(env.proxies, be, srv, false);
         let tls = self.server_tls_start(env.proxies, be, srv, addr.as_ref());
-        // With TLS, a PROXY header goes out in clear before the ClientHello.
-        let clear_header = if tls.is_some() { self.proxy_header_to_send(env, be, srv) } else { None };
+        // `proto h2`: HTTP/2 from the start (prior knowledge), in `mode http` only.
+        let h2 = self.http.is_some() && env.pool.backend_state(be).and_then(|b| b.servers().get(srv)).is_some_and(|s| s.tuning().proto.as_deref() == Some("h2"));
+        // With TLS, a PROXY header goes out in clear before the ClientHello; over
+        // HTTP/2, before the connection preface.
+        let clear_header = if tls.is_some() || h2 { self.proxy_header_to_send(env, be, srv) } else { None };
         let tuning = env.pool.backend_state(be).and_then(|b| b.servers().get(srv)).map(|s| s.tuning());
         let source = tuning.and_then(|t| t.source.as_ref());
         let (tfo, tcp_ut) = tuning.map_or((false, None), |t| (t.tfo, t.tcp_ut));
         let socks4 = tuning.and_then(|t| t.socks4);
         let fcgi_server = env.proxies[be].fcgi.as_ref().and_then(|f| f.server_name(srv));
-        // `proto h2`: HTTP/2 from the start (prior knowledge), in `mode http` only.
-        let h2 = self.http.is_some() && tuning.is_some_and(|t| t.proto.as_deref() == Some("h2"));
         let h2_name = h2.then(|| format!("{}/{}", env.proxies[be].name, env.pool.server_name(be, srv)));
         let conn = addr.as_ref().and_then(|addr| {
             // Through a SOCKS4 proxy, the socket goes to the proxy, which is asked for
@@ -744,9 +745,10 @@ impl Stream {
                 (None, _) => None,
             };
             let mut c = Conn::connect_tfo(socks4.as_ref().map_or(addr, |(proxy, _)| proxy), source, self.src, tfo).ok()?;
+            let mut clear_header = clear_header;
             if let Some(wrap) = tls {
                 c = c.into_tls(wrap).ok()?;
-                if let Some(header) = clear_header {
+                if let Some(header) = clear_header.take() {
                     c.send_before_tls(header);
                 }
             }
@@ -755,6 +757,9 @@ impl Stream {
             }
             if let Some(name) = h2_name.as_deref() {
                 c = c.into_h2(name);
+                if let Some(header) = clear_header.take() {
+                    c.send_before_h2(header);
+                }
             }
             if let Some((_, dest)) = socks4 {
                 c = c.via_socks4(dest)?;
