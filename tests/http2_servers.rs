@@ -12,7 +12,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -250,18 +250,25 @@ fn head_block(fields: &[(&str, &str)]) -> Vec<u8> {
 /// Serves each connection on its own thread: the SETTINGS exchange, then `act` for every
 /// stream whose request ended.
 fn h2_server(act: Act, go: Arc<AtomicBool>) -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for (n, s) in l.incoming().flatten().enumerate() {
-            let go = go.clone();
-            std::thread::spawn(move || serve(s, act, &go, n + 1));
-        }
-    });
-    port
+    h2_server_counted(act, go).0
 }
 
-fn serve(mut s: TcpStream, act: Act, go: &AtomicBool, conn: usize) {
+/// [`h2_server`], with the count of requests it answered (with `Act::Which`).
+fn h2_server_counted(act: Act, go: Arc<AtomicBool>) -> (u16, Arc<AtomicUsize>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let answered = Arc::new(AtomicUsize::new(0));
+    let count = answered.clone();
+    std::thread::spawn(move || {
+        for (n, s) in l.incoming().flatten().enumerate() {
+            let (go, count) = (go.clone(), count.clone());
+            std::thread::spawn(move || serve(s, act, &go, n + 1, &count));
+        }
+    });
+    (port, answered)
+}
+
+fn serve(mut s: TcpStream, act: Act, go: &AtomicBool, conn: usize, answered: &AtomicUsize) {
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut preface = [0u8; 24];
     if s.read_exact(&mut preface).is_err() || &preface != b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" {
@@ -314,6 +321,7 @@ fn serve(mut s: TcpStream, act: Act, go: &AtomicBool, conn: usize) {
                     frame(&mut out, 0x0, 1, id, b"late\n");
                 }
                 Act::Which => {
+                    answered.fetch_add(1, Ordering::SeqCst);
                     let body = format!("conn={conn} stream={id}\n");
                     frame(&mut out, 0x1, 0x4, id, &head_block(&[("content-length", &body.len().to_string())]));
                     frame(&mut out, 0x0, 1, id, body.as_bytes());
@@ -477,5 +485,31 @@ listen fe
         runs.push((bin, seen));
     }
     assert_eq!(runs[0].1, ["200 conn=1 stream=1", "200 conn=1 stream=3", "200 conn=1 stream=5"]);
+    assert_runs_agree(&runs);
+}
+
+/// `option httpchk` on a `proto h2` server checks it over HTTP/2, as HAProxy does: an
+/// HTTP/2-only server stays up (checked over HTTP/1.1, it would go down at once).
+#[test]
+fn http_checks_of_an_h2_server_speak_h2() {
+    let config = "defaults
+    mode http
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+listen fe
+    bind 127.0.0.1:{{fe}}
+    option httpchk GET /health
+    server s 127.0.0.1:{{which}} proto h2 check inter 100ms fall 1 rise 1
+";
+    let mut runs = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let (port, answered) = h2_server_counted(Act::Which, Arc::new(AtomicBool::new(true)));
+        let p = ProxyBuilder::new(config).bin(&bin).port("which", port).start();
+        assert!(wait_until(DEADLINE, || answered.load(Ordering::SeqCst) >= 3), "{}: no check was answered", bin.display());
+        let r = Client::connect(p.port("fe")).http_request(b"GET /x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+        runs.push((bin, vec![r.status]));
+    }
+    assert_eq!(runs[0].1, [200]);
     assert_runs_agree(&runs);
 }

@@ -58,6 +58,9 @@ pub struct CheckSlot {
     send_proxy: Option<crate::proxy_protocol::Version>,
     /// `check-via-socks4`: the SOCKS4 proxy each probe goes through.
     socks4: Option<SocketAddr>,
+    /// HTTP checks of a `proto h2` server go over HTTP/2, as its traffic does: the
+    /// server's `backend/server` name, for messages (`crate::stream::h2srv`).
+    h2: Option<String>,
     /// An agent check's slot (`agent-check`) rather than a health check's.
     agent: Option<AgentProbe>,
     /// A `slowstart` warm-up's slot: no probe, a timer that raises the weight.
@@ -86,6 +89,7 @@ impl CheckSlot {
             tcp: None,
             tls: None,
             send_proxy: None,
+            h2: None,
             socks4: None,
             agent: None,
             warm: None,
@@ -350,9 +354,18 @@ impl Checks {
                 let tls = slot.tls.clone();
                 let source = self.sources.get(&(slot.be, slot.srv));
                 let via = slot.socks4.unwrap_or(addr);
+                let pp2_never_send_local = self.pp2_never_send_local;
                 let conn = Conn::connect_from(&crate::stream::Target::Inet(via), source, None).and_then(|mut c| {
                     if let Some(tls) = tls {
                         c = c.into_tls(|tcp| tls.connect(tcp, addr.ip()))?;
+                    }
+                    if let Some(name) = &slot.h2 {
+                        // A PROXY header goes before the connection preface.
+                        let header = slot.send_proxy.map(|v| proxy_header(v, c.local_addr(), Some(addr), pp2_never_send_local));
+                        c = c.into_h2(name);
+                        if let Some(h) = header {
+                            c.send_before_h2(h);
+                        }
                     }
                     if slot.socks4.is_some() {
                         c = c.via_socks4(addr).ok_or_else(|| std::io::Error::new(std::io::ErrorKind::Unsupported, "SOCKS4 cannot name an IPv6 server"))?;
@@ -442,13 +455,8 @@ impl Checks {
             return result.map(|r| self.finish(cx, key.slot, r));
         }
         let state = p.conn.connect_state();
-        if let (ConnectState::Established, Some(version)) = (state, slot.send_proxy) {
-            // `check-send-proxy`: v1 with the probe's own addresses, v2 `LOCAL`, as HAProxy.
-            let mut header = match version {
-                crate::proxy_protocol::Version::V1 => crate::proxy_protocol::v1(p.conn.local_addr(), p.conn.peer_addr()),
-                crate::proxy_protocol::Version::V2 if self.pp2_never_send_local => crate::proxy_protocol::v2(p.conn.local_addr(), p.conn.peer_addr(), &[]),
-                crate::proxy_protocol::Version::V2 => crate::proxy_protocol::v2_local(),
-            };
+        if let (ConnectState::Established, Some(version), None) = (state, slot.send_proxy, &slot.h2) {
+            let mut header = proxy_header(version, p.conn.local_addr(), p.conn.peer_addr(), self.pp2_never_send_local);
             let _ = p.conn.write_vec(&mut header);
         }
         let result = match state {
@@ -594,6 +602,16 @@ fn tcp_exchange(p: &mut Probe, probe: &TcpProbe, duration: Duration) -> Option<C
     }
 }
 
+/// `check-send-proxy`'s header: v1 with the probe's own addresses, v2 `LOCAL` (unless
+/// `pp2-never-send-local`), as HAProxy.
+fn proxy_header(version: crate::proxy_protocol::Version, local: Option<SocketAddr>, peer: Option<SocketAddr>, pp2_never_send_local: bool) -> Vec<u8> {
+    match version {
+        crate::proxy_protocol::Version::V1 => crate::proxy_protocol::v1(local, peer),
+        crate::proxy_protocol::Version::V2 if pp2_never_send_local => crate::proxy_protocol::v2(local, peer, &[]),
+        crate::proxy_protocol::Version::V2 => crate::proxy_protocol::v2_local(),
+    }
+}
+
 /// The slots of server `id` of backend `be` (`b`): its agent check's, its health
 /// check's.
 fn server_slots(be: usize, b: &crate::backend::Backend, id: ServerId) -> Vec<CheckSlot> {
@@ -615,7 +633,8 @@ fn server_slots(be: usize, b: &crate::backend::Backend, id: ServerId) -> Vec<Che
         let sp = s.send_proxy();
         let send_proxy = sp.version.filter(|_| sp.check);
         let socks4 = s.tuning().socks4.filter(|_| s.tuning().check_via_socks4);
-    slots.push(CheckSlot { be, srv: id.0, addr, gen: 0, timeout, read_timeout, http, tcp, tls, send_proxy, socks4, agent: None, warm: None, probe: None, external: None, running: None, mail: false });
+        let h2 = (http.is_some() && s.tuning().proto.as_deref() == Some("h2")).then(|| format!("{}/{}", b.name(), s.name()));
+    slots.push(CheckSlot { be, srv: id.0, addr, gen: 0, timeout, read_timeout, http, tcp, tls, send_proxy, socks4, h2, agent: None, warm: None, probe: None, external: None, running: None, mail: false });
     slots
 }
 
@@ -639,6 +658,7 @@ fn agent_slot(be: usize, srv: usize, s: &crate::backend::Server) -> Option<Check
         http: None,
         tcp: None,
         send_proxy: None,
+        h2: None,
         socks4: None,
         agent: Some(agent),
         warm: None,
