@@ -88,6 +88,7 @@ frontend fe
     use_backend tls if { path_beg /tls/ }
     use_backend tls11 if { path_beg /tls11/ }
     use_backend pp if { path_beg /pp/ }
+    use_backend tlsh2 if { path_beg /tlsh2/ }
     default_backend h2c
 backend h2c
     server s 127.0.0.1:{{h2c}} proto h2
@@ -97,6 +98,8 @@ backend tls11
     server s 127.0.0.1:{{tls11}} ssl verify none alpn h2,http/1.1
 backend pp
     server s 127.0.0.1:{{pp}} proto h2 send-proxy
+backend tlsh2
+    server s 127.0.0.1:{{tls}} ssl verify none proto h2
 ";
 
 /// Runs curl (HTTP/1.1 to the proxy); returns what a comparison needs of the answer:
@@ -140,10 +143,12 @@ fn scenarios(proxy: &Proxy, dir: &Path) -> Vec<String> {
         vec!["--data-binary".into(), at.clone(), "-H".into(), "Transfer-Encoding: chunked".into(), url("/chunked")],
         // ALPN: h2 chosen, and http/1.1 where the server offers only that.
         vec![url("/tls/a")],
-        vec!["--data-binary".into(), at, url("/tls/post")],
+        vec!["--data-binary".into(), at.clone(), url("/tls/post")],
         vec![url("/tls11/a")],
         // A PROXY header first, then the preface.
         vec![url("/pp/a")],
+        // TLS without ALPN, HTTP/2 by `proto h2`.
+        vec!["--data-binary".into(), at.clone(), url("/tlsh2/post")],
     ] {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         seen.push(fetch(&args));
@@ -191,6 +196,7 @@ fn answers_through_an_h2_server_match_haproxy() {
         format!("200 cl x-seen=300000 [POST /tls/post HTTP/2.0 len=300000 sum={sum} te=-] 54 curl=0"),
         "200 cl x-seen=0 [GET /tls11/a HTTP/1.1 len=0 sum=0 te=-] 39 curl=0".into(),
         "200 cl x-seen=0 [GET /pp/a HTTP/2.0 len=0 sum=0 te=-] 36 curl=0".into(),
+        format!("200 cl x-seen=300000 [POST /tlsh2/post HTTP/2.0 len=300000 sum={sum} te=-] 56 curl=0"),
         "200 GET /ka/0 HTTP/2.0 len=0 sum=0 te=-".into(),
         "200 GET /ka/1 HTTP/2.0 len=0 sum=0 te=-".into(),
         "200 GET /ka/2 HTTP/2.0 len=0 sum=0 te=-".into(),
