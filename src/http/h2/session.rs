@@ -130,6 +130,9 @@ struct Pending {
     block: Vec<u8>,
     /// Trailers (a second HEADERS on an open stream).
     trailers: bool,
+    /// As a client: a block on a stream whose response ended, decoded (for HPACK's
+    /// table) and answered STREAM_CLOSED.
+    closed: bool,
 }
 
 pub struct Session {
@@ -638,15 +641,18 @@ impl Session {
             }
             block = &block[5..];
         }
+        let mut closed = false;
         let trailers = if self.role != Role::Server {
             // A response head, another after a 1xx, or trailers, on a stream we opened.
+            // On a stream reset or forgotten (closed by us), or whose response ended,
+            // the block is only decoded, for HPACK's table.
             match self.streams.get(&h.stream) {
                 Some(s) if !s.inbound.ended && !s.reset => s.inbound.head_done,
-                // Reset, or forgotten (closed by us): the block is only decoded, for
-                // HPACK's table.
-                Some(s) if s.reset => true,
+                Some(s) => {
+                    closed = !s.reset;
+                    true
+                }
                 None if h.stream <= self.last_id && !h.stream.is_multiple_of(2) => true,
-                Some(_) => return self.stream_error(h.stream, ErrorCode::StreamClosed),
                 None => return self.connection_error(ErrorCode::ProtocolError, "HEADERS on a stream the proxy did not open"),
             }
         } else if h.stream.is_multiple_of(2) {
@@ -660,7 +666,7 @@ impl Session {
         } else {
             false
         };
-        self.pending = Some(Pending { stream: h.stream, end_stream: h.flags & flag::END_STREAM != 0, block: block.to_vec(), trailers });
+        self.pending = Some(Pending { stream: h.stream, end_stream: h.flags & flag::END_STREAM != 0, block: block.to_vec(), trailers, closed });
         if !trailers && self.role == Role::Server {
             self.last_id = h.stream;
         }
@@ -700,6 +706,9 @@ impl Session {
             Err(_) => return self.connection_error(ErrorCode::CompressionError, "HPACK decoding"),
         };
         let id = pend.stream;
+        if pend.closed {
+            return self.stream_error(id, ErrorCode::StreamClosed);
+        }
         if pend.trailers {
             let Some(s) = self.streams.get_mut(&id).filter(|s| !s.reset) else { return };
             if !pend.end_stream {
@@ -851,9 +860,12 @@ impl Session {
                         Ok(Some(out)) => out,
                         Ok(None) => return Ok(b.len()),
                         Err(()) => {
-                            // A message the proxy cannot translate: the stream fails.
+                            // A message the proxy cannot translate: the stream fails
+                            // (as a client, nothing was sent on it yet: no reset either).
                             s.reset = true;
-                            frame::rst_stream(&mut self.out, id, ErrorCode::InternalError);
+                            if self.role == Role::Server {
+                                frame::rst_stream(&mut self.out, id, ErrorCode::InternalError);
+                            }
                             return Err(io::ErrorKind::InvalidData.into());
                         }
                     };
