@@ -486,3 +486,61 @@ fn as_a_client_resets_and_goaway_end_the_stream_with_their_code() {
     s.feed(&pp);
     assert_eq!(s.error.map(|e| e.0), Some(ErrorCode::ProtocolError));
 }
+
+/// The client role under the same deterministic mutations of a server's conversation
+/// (a 100, a chunked response with trailers on stream 1, a response with a length on
+/// stream 3, PING, SETTINGS, WINDOW_UPDATE): no panic, and the same frames and
+/// responses for the input fed whole or split in two anywhere.
+#[test]
+fn as_a_client_mutated_responses_resume_anywhere() {
+    fn run(pieces: &[&[u8]]) -> (Vec<u8>, Vec<Vec<u8>>) {
+        let mut s = Session::client(Config::default(), false);
+        for id in [1, 3] {
+            assert_eq!(s.open(), Some(id));
+            let _ = s.write(id, b"POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc");
+        }
+        for p in pieces {
+            s.feed(p);
+            s.take_notes();
+        }
+        let responses = [1, 3].into_iter().map(|id| read_all(&mut s, id)).collect();
+        (std::mem::take(s.output()), responses)
+    }
+    let (mut enc, _) = server_side();
+    let mut seed = Vec::new();
+    frame::settings(&mut seed, &[(setting::INITIAL_WINDOW_SIZE, 100), (setting::MAX_FRAME_SIZE, 16_384)]);
+    seed.extend(response(&mut enc, 1, &[(":status", "100")], false));
+    seed.extend(response(&mut enc, 1, &[(":status", "200"), ("content-type", "text/plain")], false));
+    frame::write(&mut seed, kind::DATA, flag::PADDED, 1, &[1, b'h', b'i', 0]);
+    seed.extend(response(&mut enc, 1, &[("grpc-status", "0")], true));
+    seed.extend(response(&mut enc, 3, &[(":status", "404"), ("content-length", "2")], false));
+    frame::write(&mut seed, kind::DATA, flag::END_STREAM, 3, b"no");
+    frame::write(&mut seed, kind::PING, 0, 0, b"pingping");
+    frame::window_update(&mut seed, 0, 1000);
+    assert_eq!(run(&[&seed]).1[0], b"HTTP/1.1 100 \r\n\r\nHTTP/1.1 200 \r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\ngrpc-status: 0\r\n\r\n");
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let iters = std::env::var("MOONPROXY_FUZZ_ITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(3000);
+    for _ in 0..iters {
+        let mut input = seed.clone();
+        for _ in 0..(next() % 4) {
+            if input.is_empty() {
+                break;
+            }
+            let i = next() as usize % input.len();
+            match next() % 3 {
+                0 => input[i] = next() as u8,
+                1 => input.truncate(i),
+                _ => input.insert(i, next() as u8),
+            }
+        }
+        let at = next() as usize % (input.len() + 1);
+        let (a, b) = input.split_at(at);
+        assert_eq!(run(&[&input]), run(&[a, b]), "split at {at} of {input:?}");
+    }
+}
