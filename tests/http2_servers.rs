@@ -76,6 +76,10 @@ fn haproxy_backend(pem: &str) -> Option<Proxy> {
 
 const PROXY: &str = "global
     log stdout format raw local0
+    # Announced to the servers as well (a larger window, table and frames).
+    tune.h2.initial-window-size 1048576
+    tune.h2.header-table-size 8192
+    tune.h2.max-frame-size 32768
 defaults
     mode http
     log global

@@ -362,7 +362,8 @@ impl Checks {
                     if let Some(name) = &slot.h2 {
                         // A PROXY header goes before the connection preface.
                         let header = slot.send_proxy.map(|v| proxy_header(v, c.local_addr(), Some(addr), pp2_never_send_local));
-                        c = c.into_h2(name);
+                        // HAProxy's default settings (a probe reads one small response).
+                        c = c.into_h2(name, crate::http::h2::session::Config::default());
                         if let Some(h) = header {
                             c.send_before_h2(h);
                         }

@@ -461,12 +461,12 @@ impl Conn {
         Conn::with_io(Io::Fcgi(Box::new((self.sock, crate::http::fcgi::codec::Codec::new(server)))))
     }
 
-    /// Makes a server connection speak HTTP/2 (`proto h2`, or ALPN `h2` once the TLS
-    /// handshake is done); `server` names it in messages (`backend/server`). The
-    /// connection keeps its readiness.
-    pub fn into_h2(self, server: &str) -> Conn {
+    /// Makes a server connection speak HTTP/2 with our settings `cfg` (`proto h2`, or
+    /// ALPN `h2` once the TLS handshake is done); `server` names it in messages
+    /// (`backend/server`). The connection keeps its readiness.
+    pub fn into_h2(self, server: &str, cfg: crate::http::h2::session::Config) -> Conn {
         let https = self.is_tls();
-        Conn { sock: Io::H2Srv(Box::new((self.sock, super::h2srv::Layer::new(server, https)))), ..self }
+        Conn { sock: Io::H2Srv(Box::new((self.sock, super::h2srv::Layer::new(server, cfg, https)))), ..self }
     }
 
     /// Bytes to send in clear before the HTTP/2 connection preface (a server's PROXY

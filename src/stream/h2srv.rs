@@ -57,12 +57,13 @@ fn invalid(msg: String) -> io::Error {
 }
 
 impl Layer {
-    /// The layer of a connection to `server` (`backend/server`); `https`: the
-    /// connection is TLS (the `:scheme` of origin-form requests).
-    pub fn new(server: &str, https: bool) -> Layer {
+    /// The layer of a connection to `server` (`backend/server`) with our HTTP/2
+    /// settings `cfg`; `https`: the connection is TLS (the `:scheme` of origin-form
+    /// requests).
+    pub fn new(server: &str, cfg: Config, https: bool) -> Layer {
         Layer {
             server: server.into(),
-            session: Session::client(Config::default(), https),
+            session: Session::client(cfg, https),
             cur: None,
             pending: Vec::new(),
             eof: false,

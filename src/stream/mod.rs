@@ -735,6 +735,7 @@ impl Stream {
         let socks4 = tuning.and_then(|t| t.socks4);
         let fcgi_server = env.proxies[be].fcgi.as_ref().and_then(|f| f.server_name(srv));
         let h2_name = h2.then(|| format!("{}/{}", env.proxies[be].name, env.pool.server_name(be, srv)));
+        let h2_settings = env.proxies[be].h2_settings;
         let conn = addr.as_ref().and_then(|addr| {
             // Through a SOCKS4 proxy, the socket goes to the proxy, which is asked for
             // the server's address once the layers above are set (below); an address
@@ -756,7 +757,7 @@ impl Stream {
                 c = c.into_fcgi(name);
             }
             if let Some(name) = h2_name.as_deref() {
-                c = c.into_h2(name);
+                c = c.into_h2(name, h2_settings);
                 if let Some(header) = clear_header.take() {
                     c.send_before_h2(header);
                 }
@@ -807,7 +808,8 @@ impl Stream {
                 let proto = env.pool.backend_state(be).and_then(|b| b.servers().get(srv)).and_then(|s| s.tuning().proto.clone());
                 if self.http.is_some() && proto.is_none() && side.conn.as_ref().is_some_and(|c| c.alpn_is_h2() && !c.is_h2_to_server()) {
                     let name = format!("{}/{}", env.proxies[be].name, env.pool.server_name(be, srv));
-                    side.conn = side.conn.take().map(|c| c.into_h2(&name));
+                    let settings = env.proxies[be].h2_settings;
+                    side.conn = side.conn.take().map(|c| c.into_h2(&name, settings));
                 }
                 if !self.send_proxy_header(env) {
                     return self.connect_failed(env, Cause::ServerAbort);

@@ -40,6 +40,21 @@ pub struct Config {
     pub max_header_list: usize,
 }
 
+impl Config {
+    /// `tune.h2.*` from the `global` section (HAProxy 2.6 announces the same settings
+    /// to clients and to servers); header lists bounded by `bufsize` (`tune.bufsize`).
+    pub fn from_tuning(t: &crate::config::model::GlobalTuning, bufsize: usize) -> Config {
+        let d = Config::default();
+        Config {
+            header_table_size: t.h2_header_table_size.unwrap_or(d.header_table_size),
+            initial_window: t.h2_initial_window_size.unwrap_or(d.initial_window),
+            max_concurrent_streams: t.h2_max_concurrent_streams.unwrap_or(d.max_concurrent_streams),
+            max_frame_size: t.h2_max_frame_size.unwrap_or(d.max_frame_size),
+            max_header_list: bufsize,
+        }
+    }
+}
+
 impl Default for Config {
     /// HAProxy 2.6's defaults.
     fn default() -> Config {
