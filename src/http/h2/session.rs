@@ -41,8 +41,8 @@ pub struct Config {
 }
 
 impl Config {
-    /// `tune.h2.*` from the `global` section (HAProxy 2.6 announces the same settings
-    /// to clients and to servers); header lists bounded by `bufsize` (`tune.bufsize`).
+    /// `tune.h2.*` from the `global` section, for client and server connections alike;
+    /// header lists bounded by `bufsize` (`tune.bufsize`).
     pub fn from_tuning(t: &crate::config::model::GlobalTuning, bufsize: usize) -> Config {
         let d = Config::default();
         Config {
