@@ -58,6 +58,9 @@ frontend tls11
 frontend pp
     bind 127.0.0.1:{{pp}} proto h2 accept-proxy
     http-request use-service lua.echo
+frontend early
+    bind 127.0.0.1:{{early}} proto h2
+    http-request return status 200 content-type text/plain lf-string \"early %[path]\\n\"
 ";
 
 /// HAProxy 2.6 as the HTTP/2 backend; `None` (a note) where it is not installed
@@ -71,7 +74,7 @@ fn haproxy_backend(pem: &str) -> Option<Proxy> {
             return None;
         }
     };
-    Some(ProxyBuilder::new(BACKEND).bin(bin).file("echo.lua", ECHO_LUA).file("a.pem", pem).free_port("tls").free_port("tls11").free_port("pp").start())
+    Some(ProxyBuilder::new(BACKEND).bin(bin).file("echo.lua", ECHO_LUA).file("a.pem", pem).free_port("tls").free_port("tls11").free_port("pp").free_port("early").start())
 }
 
 const PROXY: &str = "global
@@ -93,6 +96,7 @@ frontend fe
     use_backend tls11 if { path_beg /tls11/ }
     use_backend pp if { path_beg /pp/ }
     use_backend tlsh2 if { path_beg /tlsh2/ }
+    use_backend early if { path_beg /early/ }
     default_backend h2c
 backend h2c
     server s 127.0.0.1:{{h2c}} proto h2
@@ -104,6 +108,8 @@ backend pp
     server s 127.0.0.1:{{pp}} proto h2 send-proxy
 backend tlsh2
     server s 127.0.0.1:{{tls}} ssl verify none proto h2
+backend early
+    server s 127.0.0.1:{{early}} proto h2
 ";
 
 /// Runs curl (HTTP/1.1 to the proxy); returns what a comparison needs of the answer:
@@ -163,6 +169,10 @@ fn scenarios(proxy: &Proxy, dir: &Path) -> Vec<String> {
         let r = c.http_request(format!("GET /ka/{i} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
         seen.push(format!("{} {}", r.status, String::from_utf8_lossy(&r.body).trim_end()));
     }
+    // A server that answers before the request body's end and resets the stream
+    // (RFC 9113 §8.1): the answer reaches the client; the next request is served.
+    seen.push(fetch(&["--data-binary", &at, &url("/early/1")]));
+    seen.push(fetch(&[&url("/early/2")]));
     seen
 }
 
@@ -178,6 +188,7 @@ fn answers_through_an_h2_server_match_haproxy() {
             .port("tls", backend.port("tls"))
             .port("tls11", backend.port("tls11"))
             .port("pp", backend.port("pp"))
+            .port("early", backend.port("early"))
             .start();
         let seen = scenarios(&p, p.dir());
         runs.push((bin, seen));
@@ -204,6 +215,8 @@ fn answers_through_an_h2_server_match_haproxy() {
         "200 GET /ka/0 HTTP/2.0 len=0 sum=0 te=-".into(),
         "200 GET /ka/1 HTTP/2.0 len=0 sum=0 te=-".into(),
         "200 GET /ka/2 HTTP/2.0 len=0 sum=0 te=-".into(),
+        "200 cl x-seen=- [early /early/1] 15 curl=0".into(),
+        "200 cl x-seen=- [early /early/2] 15 curl=0".into(),
     ];
     assert_eq!(first[..], want[..]);
     assert_runs_agree(&runs);

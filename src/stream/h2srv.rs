@@ -124,26 +124,6 @@ impl Layer {
             self.refused = true;
             return Err(io::ErrorKind::WouldBlock.into());
         }
-        if bufs.iter().all(|b| b.is_empty()) {
-            return Ok(0);
-        }
-        // A new request: the stream of the one before is forgotten once complete.
-        if let Some(id) = self.cur.filter(|&id| self.session.is_complete(id)) {
-            self.session.detach(id);
-            self.cur = None;
-        }
-        // The server answered before the request's end, then reset the stream (as
-        // RFC 9113 §8.1 allows): the rest of the request is not wanted.
-        if self.cur.is_some_and(|id| self.session.is_reset(id) && self.session.inbound_ended(id)) {
-            self.pending.clear();
-            return Ok(bufs.iter().map(|b| b.len()).sum());
-        }
-        if self.cur.is_none() {
-            let Some(id) = self.session.open() else {
-                return Err(invalid(format!("HTTP/2 server {}: the connection takes no new stream (GOAWAY)", self.server)));
-            };
-            self.cur = Some(id);
-        }
         let mut taken = 0;
         for b in bufs {
             self.pending.extend_from_slice(b);
@@ -156,18 +136,35 @@ impl Layer {
         }
     }
 
-    /// Frames what `pending` holds, as far as the windows allow.
+    /// Frames what `pending` holds, as far as the windows allow: the request of the
+    /// current stream, then (once that exchange is complete) the next request on a new
+    /// stream.
     fn pump(&mut self) -> io::Result<()> {
-        let Some(id) = self.cur else { return Ok(()) };
         while !self.pending.is_empty() {
+            let id = match self.cur {
+                Some(id) if self.session.outbound_done(id) => {
+                    if !self.session.is_complete(id) {
+                        break; // the next request waits for this response's end
+                    }
+                    self.session.detach(id);
+                    self.cur = None;
+                    continue;
+                }
+                Some(id) => id,
+                None => {
+                    let Some(id) = self.session.open() else {
+                        return Err(invalid(format!("HTTP/2 server {}: the connection takes no new stream (GOAWAY)", self.server)));
+                    };
+                    self.cur = Some(id);
+                    id
+                }
+            };
             match self.session.write(id, &self.pending) {
-                Ok(0) => break,
+                Ok(0) if !self.session.outbound_done(id) => break,
                 Ok(n) => {
                     self.pending.drain(..n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                // Reset after a complete response: what is left of the request goes nowhere.
-                Err(_) if self.session.inbound_ended(id) => self.pending.clear(),
                 Err(_) => return Err(self.stream_failed(id)),
             }
         }
@@ -199,6 +196,12 @@ impl Layer {
             if let Some(id) = self.cur {
                 match self.session.read(id, buf) {
                     Ok(0) if self.session.is_reset(id) && !self.session.inbound_ended(id) => return Err(self.stream_failed(id)),
+                    Ok(0) if !self.pending.is_empty() => {
+                        // The response was read whole: a next request waiting for
+                        // that goes now.
+                        self.pump()?;
+                        let _ = self.flush(io);
+                    }
                     Ok(0) => {} // the response is complete: only frames for the connection may come
                     Ok(n) => {
                         // Credit given back for what was read goes out now.

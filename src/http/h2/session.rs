@@ -292,6 +292,11 @@ impl Session {
         self.out.len()
     }
 
+    /// The moonproxy stream's message on stream `id` went whole (or it was dropped).
+    pub fn outbound_done(&self, id: u32) -> bool {
+        self.streams.get(&id).is_none_or(|s| matches!(s.outbound, Outbound::Done))
+    }
+
     /// Stream `id` was reset (by either side).
     pub fn is_reset(&self, id: u32) -> bool {
         self.streams.get(&id).is_none_or(|s| s.reset)
@@ -850,16 +855,39 @@ impl Session {
 
     /// The stream's HTTP/1.1 response: the head becomes HEADERS, the body DATA within
     /// the windows. Returns the bytes taken; `WouldBlock` when a window is closed.
+    ///
+    /// As a client, the bytes taken stop at the request's end (what follows is the next
+    /// request, for another stream), and a request whose complete response was
+    /// followed by a reset (RFC 9113 §8.1) is taken to its end and dropped.
     pub fn write(&mut self, id: u32, b: &[u8]) -> io::Result<usize> {
         let max_frame = self.peer_frame_size;
+        let client = self.role != Role::Server;
         let Some(s) = self.streams.get_mut(&id) else { return Err(io::ErrorKind::BrokenPipe.into()) };
         if s.reset {
-            return Err(io::ErrorKind::BrokenPipe.into());
+            return match &mut s.outbound {
+                Outbound::Body(dec) if client && s.inbound.ended => {
+                    let mut used = 0;
+                    loop {
+                        let d = dec.decode(&b[used..]).map_err(|_| io::Error::from(io::ErrorKind::InvalidData))?;
+                        used += d.consumed;
+                        if d.done {
+                            s.outbound = Outbound::Done;
+                            break;
+                        }
+                        if d.consumed == 0 {
+                            break;
+                        }
+                    }
+                    Ok(used)
+                }
+                _ => Err(io::ErrorKind::BrokenPipe.into()),
+            };
         }
         let mut taken = 0;
         loop {
             match &mut s.outbound {
-                Outbound::Done => return Ok(b.len()), // nothing may follow a complete response
+                // Nothing may follow a complete response on its stream.
+                Outbound::Done => return Ok(if client { taken } else { b.len() }),
                 Outbound::Head(head) => {
                     let before = head.len();
                     head.extend_from_slice(&b[taken..]);
@@ -902,7 +930,7 @@ impl Session {
                         Outbound::Head(Vec::new())
                     } else if no_body {
                         self.finished(id);
-                        return Ok(b.len());
+                        return Ok(if client { taken } else { b.len() });
                     } else {
                         Outbound::Body(Box::new(BodyDecoder::new(out.framing, &Limits::default())))
                     };
@@ -948,7 +976,7 @@ impl Session {
                             frame::write(&mut self.out, kind::DATA, flag::END_STREAM, id, &[]);
                         }
                         self.finished(id);
-                        return Ok(b.len());
+                        return Ok(if client { taken } else { b.len() });
                     }
                     if taken == b.len() {
                         return Ok(taken);

@@ -544,3 +544,28 @@ fn as_a_client_mutated_responses_resume_anywhere() {
         assert_eq!(run(&[&input]), run(&[a, b]), "split at {at} of {input:?}");
     }
 }
+
+#[test]
+fn as_a_client_a_write_stops_at_the_request_end_and_an_early_answer_drops_the_rest() {
+    let mut s = Session::client(Config::default(), false);
+    let (mut enc, _) = server_side();
+    s.open();
+    // The next request's bytes are not taken for this stream.
+    let two = b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nokGET /b HTTP/1.1\r\nHost: h\r\n\r\n";
+    assert_eq!(s.write(1, two).unwrap(), two.len() - b"GET /b HTTP/1.1\r\nHost: h\r\n\r\n".len());
+    assert!(s.outbound_done(1));
+    // An answer before the body's end, then RST_STREAM(NO_ERROR): the body's rest is
+    // taken (to its end, not beyond) and dropped.
+    s.open();
+    let head = b"POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n";
+    assert_eq!(s.write(3, head).unwrap(), head.len());
+    let mut input = response(&mut enc, 3, &[(":status", "413")], true);
+    frame::rst_stream(&mut input, 3, ErrorCode::NoError);
+    s.feed(&input);
+    assert_eq!(String::from_utf8(read_all(&mut s, 3)).unwrap(), "HTTP/1.1 413 \r\ncontent-length: 0\r\n\r\n");
+    s.output().clear();
+    let rest = b"2\r\nde\r\n0\r\n\r\nGET /next HTTP/1.1\r\n";
+    assert_eq!(s.write(3, rest).unwrap(), 12);
+    assert!(s.is_complete(3));
+    assert!(s.output().is_empty(), "nothing sent for the dropped part");
+}
