@@ -802,15 +802,7 @@ impl Stream {
         match result {
             ConnectState::Established => {
                 env.pool.observe(side.be(), side.srv(), crate::backend::observe::Observed::Connected);
-                // `ssl ... alpn h2`: the handshake chose HTTP/2 (unless `proto` says
-                // otherwise); `http/1.1` or no ALPN stays HTTP/1.1.
-                let (be, srv) = (side.be(), side.srv());
-                let proto = env.pool.backend_state(be).and_then(|b| b.servers().get(srv)).and_then(|s| s.tuning().proto.clone());
-                if self.http.is_some() && proto.is_none() && side.conn.as_ref().is_some_and(|c| c.alpn_is_h2() && !c.is_h2_to_server()) {
-                    let name = format!("{}/{}", env.proxies[be].name, env.pool.server_name(be, srv));
-                    let settings = env.proxies[be].h2_settings;
-                    side.conn = side.conn.take().map(|c| c.into_h2(&name, settings));
-                }
+                self.h2_by_alpn(env);
                 if !self.send_proxy_header(env) {
                     return self.connect_failed(env, Cause::ServerAbort);
                 }
@@ -828,6 +820,23 @@ impl Stream {
             }
             ConnectState::Refused | ConnectState::Failed(_) => self.connect_failed(env, Cause::ServerAbort),
         }
+    }
+
+    /// `ssl ... alpn h2`: once the handshake chose `h2`, the server connection speaks
+    /// HTTP/2 (`super::h2srv`), in `mode http` and unless `proto` says otherwise;
+    /// `http/1.1` or no ALPN stays HTTP/1.1.
+    fn h2_by_alpn(&mut self, env: &mut Env<'_, '_>) {
+        let Some(side) = self.server.as_mut().filter(|_| self.http.is_some()) else { return };
+        if !side.conn.as_ref().is_some_and(|c| c.alpn_is_h2() && !c.is_h2_to_server()) {
+            return;
+        }
+        let (be, srv) = (side.be(), side.srv());
+        if env.pool.backend_state(be).and_then(|b| b.servers().get(srv)).is_some_and(|s| s.tuning().proto.is_some()) {
+            return;
+        }
+        let name = format!("{}/{}", env.proxies[be].name, env.pool.server_name(be, srv));
+        let settings = env.proxies[be].h2_settings;
+        side.conn = side.conn.take().map(|c| c.into_h2(&name, settings));
     }
 
     /// One attempt failed: retry, redispatch or give up (`SC` / `sC`).
