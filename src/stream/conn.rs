@@ -440,8 +440,16 @@ impl Conn {
             Io::Fcgi(f) if ready.writable && f.1.has_pending_output() => {
                 let _ = f.1.flush(&mut Raw(&mut f.0));
             }
-            Io::H2Srv(f) if ready.writable && f.1.has_pending_output() => {
-                let _ = f.1.flush(&mut Raw(&mut f.0));
+            Io::H2Srv(f) if ready.writable => {
+                if f.1.has_pending_output() {
+                    let _ = f.1.flush(&mut Raw(&mut f.0));
+                }
+                // And the TLS records under the frames.
+                if let Io::Tls(s) = &mut f.0 {
+                    if s.has_pending_output() {
+                        let _ = s.flush();
+                    }
+                }
             }
             _ => {}
         }
