@@ -36,8 +36,9 @@ pub struct Layer {
     session: Session,
     /// The stream of the request in flight (or of the last one, until it is complete).
     cur: Option<u32>,
-    /// HTTP/1.1 request bytes taken from the moonproxy stream, not yet framed (a window
-    /// is closed).
+    /// HTTP/1.1 request bytes taken from the moonproxy stream, not yet framed: a
+    /// window is closed, or they are the next request, waiting for the end of the
+    /// exchange before it.
     pending: Vec<u8>,
     /// The server closed its side.
     eof: bool,
