@@ -20,6 +20,16 @@ use crate::stream::conn::{Conn, ConnectState, ReadEnd, WriteEnd};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+/// How HTTP checks come to speak HTTP/2 (`crate::stream::h2srv`), with the server's
+/// `backend/server` name for messages.
+#[derive(Clone, Debug)]
+enum CheckH2 {
+    /// `proto h2`: from the first byte.
+    Prior(String),
+    /// Over TLS without `proto`: when the handshake selects `h2` by ALPN.
+    ByAlpn(String),
+}
+
 struct Probe {
     conn: Conn,
     started: Instant,
@@ -58,9 +68,8 @@ pub struct CheckSlot {
     send_proxy: Option<crate::proxy_protocol::Version>,
     /// `check-via-socks4`: the SOCKS4 proxy each probe goes through.
     socks4: Option<SocketAddr>,
-    /// HTTP checks of a `proto h2` server go over HTTP/2, as its traffic does: the
-    /// server's `backend/server` name, for messages (`crate::stream::h2srv`).
-    h2: Option<String>,
+    /// Whether HTTP checks speak HTTP/2, as the server's traffic does.
+    h2: Option<CheckH2>,
     /// An agent check's slot (`agent-check`) rather than a health check's.
     agent: Option<AgentProbe>,
     /// A `slowstart` warm-up's slot: no probe, a timer that raises the weight.
@@ -359,7 +368,7 @@ impl Checks {
                     if let Some(tls) = tls {
                         c = c.into_tls(|tcp| tls.connect(tcp, addr.ip()))?;
                     }
-                    if let Some(name) = &slot.h2 {
+                    if let Some(CheckH2::Prior(name)) = &slot.h2 {
                         // A PROXY header goes before the connection preface.
                         let header = slot.send_proxy.map(|v| proxy_header(v, c.local_addr(), Some(addr), pp2_never_send_local));
                         // HAProxy's default settings (a probe reads one small response).
@@ -456,10 +465,18 @@ impl Checks {
             return result.map(|r| self.finish(cx, key.slot, r));
         }
         let state = p.conn.connect_state();
-        if let (ConnectState::Established, Some(version), None) = (state, slot.send_proxy, &slot.h2) {
+        if let (ConnectState::Established, Some(version), false) = (state, slot.send_proxy, matches!(slot.h2, Some(CheckH2::Prior(_)))) {
             let mut header = proxy_header(version, p.conn.local_addr(), p.conn.peer_addr(), self.pp2_never_send_local);
             let _ = p.conn.write_vec(&mut header);
         }
+        if let (ConnectState::Established, Some(CheckH2::ByAlpn(name))) = (state, &slot.h2) {
+            if p.conn.alpn_is_h2() {
+                let probe = slot.probe.take()?;
+                let conn = probe.conn.into_h2(name, crate::http::h2::session::Config::default());
+                slot.probe = Some(Probe { conn, ..probe });
+            }
+        }
+        let p = slot.probe.as_mut()?;
         let result = match state {
             ConnectState::Pending => return None,
             ConnectState::Established => match &slot.http {
@@ -634,7 +651,12 @@ fn server_slots(be: usize, b: &crate::backend::Backend, id: ServerId) -> Vec<Che
         let sp = s.send_proxy();
         let send_proxy = sp.version.filter(|_| sp.check);
         let socks4 = s.tuning().socks4.filter(|_| s.tuning().check_via_socks4);
-        let h2 = (http.is_some() && s.tuning().proto.as_deref() == Some("h2")).then(|| format!("{}/{}", b.name(), s.name()));
+        let name = || format!("{}/{}", b.name(), s.name());
+        let h2 = match (&http, s.tuning().proto.as_deref()) {
+            (Some(_), Some("h2")) => Some(CheckH2::Prior(name())),
+            (Some(_), None) if tls.is_some() => Some(CheckH2::ByAlpn(name())),
+            _ => None,
+        };
     slots.push(CheckSlot { be, srv: id.0, addr, gen: 0, timeout, read_timeout, http, tcp, tls, send_proxy, socks4, h2, agent: None, warm: None, probe: None, external: None, running: None, mail: false });
     slots
 }
