@@ -274,28 +274,29 @@ fn server_and_bind_options_are_accepted_and_refused_as_haproxy_does() {
 }
 
 #[test]
-fn http2_only_settings_are_refused_with_a_reason() {
-    for (srv, why) in [("ws h2", "HTTP/1 only"), ("proto h2", "HTTP/1 only")] {
-        let (code, alerts) = check(&moonproxy_bin(), srv, "");
-        assert_ne!(code, Some(0), "{srv}");
-        assert!(alerts.iter().any(|a| a.contains(why)), "{srv}: {alerts:?}");
-    }
-    // `proto h1` in a TCP backend: HAProxy's alert.
-    let out = ProxyBuilder::new(
-        "defaults
+fn websocket_over_h2_is_refused_and_muxes_need_http_mode() {
+    let (code, alerts) = check(&moonproxy_bin(), "ws h2", "");
+    assert_ne!(code, Some(0), "ws h2");
+    assert!(alerts.iter().any(|a| a.contains("RFC 8441")), "ws h2: {alerts:?}");
+    // `proto h1` / `proto h2` in a TCP backend: HAProxy's alert.
+    for mux in ["h1", "h2"] {
+        let out = ProxyBuilder::new(
+            "defaults
     mode tcp
     timeout connect 1s
     timeout client 1s
     timeout server 1s
 backend b
-    server s 127.0.0.1:{{app}} proto h1
+    server s 127.0.0.1:{{app}} proto {{mux}}
 ",
-    )
-    .var("app", 1)
-    .flags(["-c"])
-    .run();
-    assert_ne!(out.code(), Some(0));
-    assert!(out.stderr.contains("MUX protocol 'h1' is not usable for server 's'"), "{}", out.stderr);
+        )
+        .var("app", 1)
+        .var("mux", mux)
+        .flags(["-c"])
+        .run();
+        assert_ne!(out.code(), Some(0));
+        assert!(out.stderr.contains(&format!("MUX protocol '{mux}' is not usable for server 's'")), "{}", out.stderr);
+    }
 }
 
 #[test]

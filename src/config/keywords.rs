@@ -541,7 +541,7 @@ pub static SERVER_OPTIONS: &[SubKeyword] = &[
     s("agent-port", 0, "required with `agent-check`, as HAProxy"),
     s("agent-send", 0, ""),
     n("allow-0rtt", 0),
-    s("alpn", 0, "TLS: ALPN names offered to the server"),
+    s("alpn", 0, "TLS: ALPN names offered to the server; in `mode http`, `h2` chosen by the server means HTTP/2 to it (doc/http.md)"),
     s("ca-file", 0, "TLS: CAs the server certificate must chain to (`verify required`)"),
     s("check-alpn", 0, "TLS: ALPN names offered by health checks (else `alpn`)"),
     n("check-proto", 0),
@@ -589,7 +589,7 @@ pub static SERVER_OPTIONS: &[SubKeyword] = &[
     s("pool-low-conn", 0, "parsed; no effect (a thread never takes another thread's idle connections)"),
     s("pool-max-conn", 0, "idle connections kept per server"),
     s("pool-purge-delay", 0, "an idle connection unused this long is closed"),
-    s("proto", 0, "`fcgi`: the server is a FastCGI application (`use-fcgi-app`, doc/http.md); `h1`: HTTP/1, as without it; `h2` and other multiplexers refused: moonproxy speaks HTTP/1 to servers"),
+    s("proto", 0, "`h2`: HTTP/2 to the server with prior knowledge, one stream per connection at a time (`mode http`, doc/http.md); `fcgi`: the server is a FastCGI application (`use-fcgi-app`, doc/http.md); `h1`: HTTP/1, as without it"),
     s("proxy-v2-options", 0, "`crc32c`, `unique-id`, `authority` (the client's SNI), `ssl`, `cert-cn`, `ssl-cipher` TLVs; not yet `cert-sig`, `cert-key`"),
     s("redir", 0, "GET/HEAD answered with a 302 to `<prefix><uri>`, logged `LC` as HAProxy"),
     s("resolve-net", 0, "preferred networks for the resolved address"),
@@ -616,7 +616,7 @@ pub static SERVER_OPTIONS: &[SubKeyword] = &[
     s("usesrc", 0, "after `source` only"),
     s("verify", 0, "none or required (default: `ssl-server-verify`, itself `required`)"),
     s("verifyhost", 0, "TLS: the name checked when no SNI is sent (`verify required`)"),
-    s("ws", 0, "`auto` or `h1` (WebSocket over HTTP/1.1); `h2` is refused"),
+    s("ws", 0, "`auto` or `h1` (WebSocket over HTTP/1.1); `h2` (RFC 8441) is refused"),
 ];
 
 /// Settings on `bind` lines.

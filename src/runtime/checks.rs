@@ -20,6 +20,16 @@ use crate::stream::conn::{Conn, ConnectState, ReadEnd, WriteEnd};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+/// How HTTP checks come to speak HTTP/2 (`crate::stream::h2srv`), with the server's
+/// `backend/server` name for messages.
+#[derive(Clone, Debug)]
+enum CheckH2 {
+    /// `proto h2`: from the first byte.
+    Prior(String),
+    /// Over TLS without `proto`: when the handshake selects `h2` by ALPN.
+    ByAlpn(String),
+}
+
 struct Probe {
     conn: Conn,
     started: Instant,
@@ -58,6 +68,8 @@ pub struct CheckSlot {
     send_proxy: Option<crate::proxy_protocol::Version>,
     /// `check-via-socks4`: the SOCKS4 proxy each probe goes through.
     socks4: Option<SocketAddr>,
+    /// Whether HTTP checks speak HTTP/2, as the server's traffic does.
+    h2: Option<CheckH2>,
     /// An agent check's slot (`agent-check`) rather than a health check's.
     agent: Option<AgentProbe>,
     /// A `slowstart` warm-up's slot: no probe, a timer that raises the weight.
@@ -86,6 +98,7 @@ impl CheckSlot {
             tcp: None,
             tls: None,
             send_proxy: None,
+            h2: None,
             socks4: None,
             agent: None,
             warm: None,
@@ -359,9 +372,19 @@ impl Checks {
                 let tls = slot.tls.clone();
                 let source = self.sources.get(&(slot.be, slot.srv));
                 let via = slot.socks4.unwrap_or(addr);
+                let pp2_never_send_local = self.pp2_never_send_local;
                 let conn = Conn::connect_from(&crate::stream::Target::Inet(via), source, None).and_then(|mut c| {
                     if let Some(tls) = tls {
                         c = c.into_tls(|tcp| tls.connect(tcp, addr.ip()))?;
+                    }
+                    if let Some(CheckH2::Prior(name)) = &slot.h2 {
+                        // A PROXY header goes before the connection preface.
+                        let header = slot.send_proxy.map(|v| proxy_header(v, c.local_addr(), Some(addr), pp2_never_send_local));
+                        // HAProxy's default settings (a probe reads one small response).
+                        c = c.into_h2(name, crate::http::h2::session::Config::default());
+                        if let Some(h) = header {
+                            c.send_before_h2(h);
+                        }
                     }
                     if slot.socks4.is_some() {
                         c = c.via_socks4(addr).ok_or_else(|| std::io::Error::new(std::io::ErrorKind::Unsupported, "SOCKS4 cannot name an IPv6 server"))?;
@@ -451,15 +474,18 @@ impl Checks {
             return result.map(|r| self.finish(cx, key.slot, r));
         }
         let state = p.conn.connect_state();
-        if let (ConnectState::Established, Some(version)) = (state, slot.send_proxy) {
-            // `check-send-proxy`: v1 with the probe's own addresses, v2 `LOCAL`, as HAProxy.
-            let mut header = match version {
-                crate::proxy_protocol::Version::V1 => crate::proxy_protocol::v1(p.conn.local_addr(), p.conn.peer_addr()),
-                crate::proxy_protocol::Version::V2 if self.pp2_never_send_local => crate::proxy_protocol::v2(p.conn.local_addr(), p.conn.peer_addr(), &[]),
-                crate::proxy_protocol::Version::V2 => crate::proxy_protocol::v2_local(),
-            };
+        if let (ConnectState::Established, Some(version), false) = (state, slot.send_proxy, matches!(slot.h2, Some(CheckH2::Prior(_)))) {
+            let mut header = proxy_header(version, p.conn.local_addr(), p.conn.peer_addr(), self.pp2_never_send_local);
             let _ = p.conn.write_vec(&mut header);
         }
+        if let (ConnectState::Established, Some(CheckH2::ByAlpn(name))) = (state, &slot.h2) {
+            if p.conn.alpn_is_h2() {
+                let probe = slot.probe.take()?;
+                let conn = probe.conn.into_h2(name, crate::http::h2::session::Config::default());
+                slot.probe = Some(Probe { conn, ..probe });
+            }
+        }
+        let p = slot.probe.as_mut()?;
         let result = match state {
             ConnectState::Pending => return None,
             ConnectState::Established => match &slot.http {
@@ -603,6 +629,16 @@ fn tcp_exchange(p: &mut Probe, probe: &TcpProbe, duration: Duration) -> Option<C
     }
 }
 
+/// `check-send-proxy`'s header: v1 with the probe's own addresses, v2 `LOCAL` (unless
+/// `pp2-never-send-local`), as HAProxy.
+fn proxy_header(version: crate::proxy_protocol::Version, local: Option<SocketAddr>, peer: Option<SocketAddr>, pp2_never_send_local: bool) -> Vec<u8> {
+    match version {
+        crate::proxy_protocol::Version::V1 => crate::proxy_protocol::v1(local, peer),
+        crate::proxy_protocol::Version::V2 if pp2_never_send_local => crate::proxy_protocol::v2(local, peer, &[]),
+        crate::proxy_protocol::Version::V2 => crate::proxy_protocol::v2_local(),
+    }
+}
+
 /// The slots of server `id` of backend `be` (`b`): its agent check's, its health
 /// check's.
 fn server_slots(be: usize, b: &crate::backend::Backend, id: ServerId) -> Vec<CheckSlot> {
@@ -624,7 +660,13 @@ fn server_slots(be: usize, b: &crate::backend::Backend, id: ServerId) -> Vec<Che
         let sp = s.send_proxy();
         let send_proxy = sp.version.filter(|_| sp.check);
         let socks4 = s.tuning().socks4.filter(|_| s.tuning().check_via_socks4);
-    slots.push(CheckSlot { be, srv: id.0, addr, gen: 0, timeout, read_timeout, http, tcp, tls, send_proxy, socks4, agent: None, warm: None, probe: None, external: None, running: None, mail: false });
+        let name = || format!("{}/{}", b.name(), s.name());
+        let h2 = match (&http, s.tuning().proto.as_deref()) {
+            (Some(_), Some("h2")) => Some(CheckH2::Prior(name())),
+            (Some(_), None) if tls.is_some() => Some(CheckH2::ByAlpn(name())),
+            _ => None,
+        };
+    slots.push(CheckSlot { be, srv: id.0, addr, gen: 0, timeout, read_timeout, http, tcp, tls, send_proxy, socks4, h2, agent: None, warm: None, probe: None, external: None, running: None, mail: false });
     slots
 }
 
@@ -648,6 +690,7 @@ fn agent_slot(be: usize, srv: usize, s: &crate::backend::Server) -> Option<Check
         http: None,
         tcp: None,
         send_proxy: None,
+        h2: None,
         socks4: None,
         agent: Some(agent),
         warm: None,

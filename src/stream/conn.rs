@@ -39,6 +39,10 @@ enum Io {
     /// One stream of an HTTP/2 client connection (`super::h2conn`): its request read as
     /// HTTP/1.1, its HTTP/1.1 response written back as frames. No socket of its own.
     H2(Box<super::h2conn::Handle>),
+    /// A server spoken to in HTTP/2 (`proto h2`, ALPN `h2`): the stream's HTTP/1.1
+    /// request framed, the server's frames read back as an HTTP/1.1 response, over the
+    /// socket below (`super::h2srv`).
+    H2Srv(Box<(Io, super::h2srv::Layer)>),
 }
 
 /// `Read`/`Write` over an [`Io`], for the FastCGI codec.
@@ -75,6 +79,7 @@ impl Io {
             Io::Unix(s) => s.read(b),
             Io::Tls(s) => s.read(b),
             Io::Fcgi(f) => f.1.read(&mut Raw(&mut f.0), b),
+            Io::H2Srv(f) => f.1.read(&mut Raw(&mut f.0), b),
             Io::H2(h) => h.read(b),
             Io::Socks4(_) => Err(io::ErrorKind::WouldBlock.into()),
         }
@@ -85,6 +90,7 @@ impl Io {
             Io::Unix(s) => s.write(b),
             Io::Tls(s) => s.write(b),
             Io::Fcgi(f) => f.1.write(&mut Raw(&mut f.0), &[b]),
+            Io::H2Srv(f) => f.1.write(&mut Raw(&mut f.0), &[b]),
             Io::H2(h) => h.write(b),
             Io::Socks4(_) => Err(io::ErrorKind::WouldBlock.into()),
         }
@@ -95,6 +101,7 @@ impl Io {
             Io::Unix(s) => s.write_vectored(bufs),
             Io::Tls(s) => s.write_vectored(bufs),
             Io::Fcgi(f) => f.1.write(&mut Raw(&mut f.0), &bufs.iter().map(|b| &b[..]).collect::<Vec<_>>()),
+            Io::H2Srv(f) => f.1.write(&mut Raw(&mut f.0), &bufs.iter().map(|b| &b[..]).collect::<Vec<_>>()),
             Io::Socks4(_) => Err(io::ErrorKind::WouldBlock.into()),
             Io::H2(h) => {
                 let mut total = 0;
@@ -131,6 +138,15 @@ impl Io {
             Io::Unix(s) => s.shutdown(how),
             Io::Tls(s) => s.shutdown(how),
             Io::Fcgi(f) => f.0.shutdown(how),
+            // A FIN would end the HTTP/2 connection, not the request: the stream is
+            // left (reset unless complete), the socket only closed with the connection.
+            Io::H2Srv(f) => {
+                f.1.shutdown();
+                match how {
+                    Shutdown::Write => Ok(()),
+                    how => f.0.shutdown(how),
+                }
+            }
             Io::Socks4(f) => f.0.as_mut().map_or(Ok(()), |io| io.shutdown(how)),
             Io::H2(h) => {
                 if how != Shutdown::Read {
@@ -148,6 +164,7 @@ impl Io {
             Io::Unix(s) => Some(s),
             Io::Tls(s) => Some(s.tcp_mut()),
             Io::Fcgi(f) => f.0.source(),
+            Io::H2Srv(f) => f.0.source(),
             Io::Socks4(f) => f.0.as_mut().and_then(Io::source),
             Io::H2(_) => None,
         }
@@ -158,6 +175,7 @@ impl Io {
         match self {
             Io::Tls(s) => s.short_read_drains(),
             Io::Fcgi(f) => !f.1.holds_input() && f.0.short_read_drains(),
+            Io::H2Srv(f) => !f.1.holds_input() && f.0.short_read_drains(),
             Io::H2(h) => !h.readable(),
             _ => true,
         }
@@ -171,6 +189,7 @@ impl Io {
             Io::Tls(s) => s.tcp().as_raw_fd(),
             Io::H2(h) => h.fd,
             Io::Fcgi(f) => f.0.raw_fd(),
+            Io::H2Srv(f) => f.0.raw_fd(),
             Io::Socks4(f) => f.0.as_ref().map_or(-1, Io::raw_fd),
         }
     }
@@ -180,6 +199,7 @@ impl Io {
             Io::Tcp(s) => Some(s),
             Io::Tls(s) => Some(s.tcp()),
             Io::Fcgi(f) => f.0.tcp(),
+            Io::H2Srv(f) => f.0.tcp(),
             Io::Socks4(f) => f.0.as_ref().and_then(Io::tcp),
             Io::Unix(_) | Io::H2(_) => None,
         }
@@ -415,11 +435,23 @@ impl Conn {
                 let _ = s.flush();
             }
         }
-        // FastCGI records the codec could not send yet, likewise.
-        if let Io::Fcgi(f) = &mut self.sock {
-            if ready.writable && f.1.has_pending_output() {
+        // FastCGI records and HTTP/2 frames a layer could not send yet, likewise.
+        match &mut self.sock {
+            Io::Fcgi(f) if ready.writable && f.1.has_pending_output() => {
                 let _ = f.1.flush(&mut Raw(&mut f.0));
             }
+            Io::H2Srv(f) if ready.writable => {
+                if f.1.has_pending_output() {
+                    let _ = f.1.flush(&mut Raw(&mut f.0));
+                }
+                // And the TLS records under the frames.
+                if let Io::Tls(s) = &mut f.0 {
+                    if s.has_pending_output() {
+                        let _ = s.flush();
+                    }
+                }
+            }
+            _ => {}
         }
     }
 
@@ -435,6 +467,38 @@ impl Conn {
     /// messages (`backend/server`).
     pub fn into_fcgi(self, server: &str) -> Conn {
         Conn::with_io(Io::Fcgi(Box::new((self.sock, crate::http::fcgi::codec::Codec::new(server)))))
+    }
+
+    /// Makes a server connection speak HTTP/2 with our settings `cfg` (`proto h2`, or
+    /// ALPN `h2` once the TLS handshake is done); `server` names it in messages
+    /// (`backend/server`). The connection keeps its readiness.
+    pub fn into_h2(self, server: &str, cfg: crate::http::h2::session::Config) -> Conn {
+        let https = self.is_tls();
+        Conn { sock: Io::H2Srv(Box::new((self.sock, super::h2srv::Layer::new(server, cfg, https)))), ..self }
+    }
+
+    /// Bytes to send in clear before the HTTP/2 connection preface (a server's PROXY
+    /// header); no effect on another connection.
+    pub fn send_before_h2(&mut self, bytes: Vec<u8>) {
+        if let Io::H2Srv(f) = &mut self.sock {
+            f.1.send_first(bytes);
+        }
+    }
+
+    /// The connection speaks HTTP/2 to its server.
+    pub fn is_h2_to_server(&self) -> bool {
+        matches!(self.sock, Io::H2Srv(_))
+    }
+
+    /// Once after an HTTP/2 server's WINDOW_UPDATE let request bytes go that a write
+    /// had to leave: the connection takes more (its socket raised no event for it).
+    pub fn take_reopened(&mut self) -> bool {
+        let reopened = match &mut self.sock {
+            Io::H2Srv(f) => f.1.take_reopened(),
+            _ => false,
+        };
+        self.writable |= reopened;
+        reopened
     }
 
     /// The FastCGI request whose head is written next (no effect on other connections).
@@ -456,6 +520,10 @@ impl Conn {
     pub fn tls_info(&self) -> Option<&std::sync::Arc<crate::tls::TlsInfo>> {
         match &self.sock {
             Io::Tls(s) => s.info(),
+            Io::H2Srv(f) => match &f.0 {
+                Io::Tls(s) => s.info(),
+                _ => None,
+            },
             Io::H2(h) => h.tls.as_ref(),
             _ => None,
         }
@@ -463,17 +531,29 @@ impl Conn {
 
     /// A TLS handshake on this connection is still going on.
     pub fn tls_handshaking(&self) -> bool {
-        matches!(&self.sock, Io::Tls(s) if s.is_handshaking())
+        matches!(self.tls_layer(), Some(s) if s.is_handshaking())
+    }
+
+    /// The TLS session, under an HTTP/2 layer or not.
+    fn tls_layer(&self) -> Option<&crate::tls::TlsStream> {
+        match &self.sock {
+            Io::Tls(s) => Some(s),
+            Io::H2Srv(f) => match &f.0 {
+                Io::Tls(s) => Some(s),
+                _ => None,
+            },
+            _ => None,
+        }
     }
 
     /// A TLS handshake on this connection failed.
     pub fn tls_handshake_failed(&self) -> bool {
-        matches!(&self.sock, Io::Tls(s) if s.handshake_failed())
+        matches!(self.tls_layer(), Some(s) if s.handshake_failed())
     }
 
     /// The connection is TLS (`ssl_fc`).
     pub fn is_tls(&self) -> bool {
-        matches!(&self.sock, Io::Tls(_)) || matches!(&self.sock, Io::H2(h) if h.tls.is_some())
+        self.tls_layer().is_some() || matches!(&self.sock, Io::H2(h) if h.tls.is_some())
     }
 
     /// Makes this connection (to a SOCKS4 proxy) ask the proxy for `dest` once it is
@@ -511,16 +591,17 @@ impl Conn {
                 self.sock = below;
             }
         }
-        // A FastCGI connection connects as the socket under its codec.
+        // A FastCGI or HTTP/2 connection connects as the socket under its layer.
         let sock = match &mut self.sock {
             Io::Fcgi(f) => &mut f.0,
+            Io::H2Srv(f) => &mut f.0,
             s => s,
         };
         let (err, peer) = match &*sock {
             Io::Tcp(s) => (s.take_error(), s.peer_addr().map(drop)),
             Io::Unix(s) => (s.take_error(), s.peer_addr().map(drop)),
             Io::Tls(s) => (s.tcp().take_error(), s.tcp().peer_addr().map(drop)),
-            Io::Fcgi(_) => unreachable!("the socket under the codec"),
+            Io::Fcgi(_) | Io::H2Srv(_) => unreachable!("the socket under the layer"),
             Io::Socks4(_) => unreachable!("removed above"),
             Io::H2(_) => return ConnectState::Established,
         };

@@ -1494,7 +1494,8 @@ impl Stream {
                     if f.bytes > 0 {
                         self.server_last = now;
                     }
-                    progress |= f.progress();
+                    // An HTTP/2 server's window opened for request bytes waiting here.
+                    progress |= f.progress() | srv.take_reopened();
                 }
                 Err(super::channel::ReadFailed) => {
                     // A TLS server refusing the handshake after the client's side of

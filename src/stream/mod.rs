@@ -29,6 +29,7 @@ pub mod error_reply;
 pub mod filter;
 pub mod h1_case;
 pub mod h2conn;
+pub mod h2srv;
 pub mod http;
 pub mod inspect;
 mod l7retry;
@@ -723,13 +724,18 @@ impl Stream {
         let probes = opts.srvtcpka_probes;
         crate::stats::account_connection(env.proxies, be, srv, false);
         let tls = self.server_tls_start(env.proxies, be, srv, addr.as_ref());
-        // With TLS, a PROXY header goes out in clear before the ClientHello.
-        let clear_header = if tls.is_some() { self.proxy_header_to_send(env, be, srv) } else { None };
+        // `proto h2`: HTTP/2 from the start (prior knowledge), in `mode http` only.
+        let h2 = self.http.is_some() && env.pool.backend_state(be).and_then(|b| b.servers().get(srv)).is_some_and(|s| s.tuning().proto.as_deref() == Some("h2"));
+        // With TLS, a PROXY header goes out in clear before the ClientHello; over
+        // HTTP/2, before the connection preface.
+        let clear_header = if tls.is_some() || h2 { self.proxy_header_to_send(env, be, srv) } else { None };
         let tuning = env.pool.backend_state(be).and_then(|b| b.servers().get(srv)).map(|s| s.tuning());
         let source = tuning.and_then(|t| t.source.as_ref());
         let (tfo, tcp_ut) = tuning.map_or((false, None), |t| (t.tfo, t.tcp_ut));
         let socks4 = tuning.and_then(|t| t.socks4);
         let fcgi_server = env.proxies[be].fcgi.as_ref().and_then(|f| f.server_name(srv));
+        let h2_name = h2.then(|| format!("{}/{}", env.proxies[be].name, env.pool.server_name(be, srv)));
+        let h2_settings = env.proxies[be].h2_settings;
         let conn = addr.as_ref().and_then(|addr| {
             // Through a SOCKS4 proxy, the socket goes to the proxy, which is asked for
             // the server's address once the layers above are set (below); an address
@@ -740,14 +746,21 @@ impl Stream {
                 (None, _) => None,
             };
             let mut c = Conn::connect_tfo(socks4.as_ref().map_or(addr, |(proxy, _)| proxy), source, self.src, tfo).ok()?;
+            let mut clear_header = clear_header;
             if let Some(wrap) = tls {
                 c = c.into_tls(wrap).ok()?;
-                if let Some(header) = clear_header {
+                if let Some(header) = clear_header.take() {
                     c.send_before_tls(header);
                 }
             }
             if let Some(name) = fcgi_server.as_deref() {
                 c = c.into_fcgi(name);
+            }
+            if let Some(name) = h2_name.as_deref() {
+                c = c.into_h2(name, h2_settings);
+                if let Some(header) = clear_header.take() {
+                    c.send_before_h2(header);
+                }
             }
             if let Some((_, dest)) = socks4 {
                 c = c.via_socks4(dest)?;
@@ -789,6 +802,7 @@ impl Stream {
         match result {
             ConnectState::Established => {
                 env.pool.observe(side.be(), side.srv(), crate::backend::observe::Observed::Connected);
+                self.h2_by_alpn(env);
                 if !self.send_proxy_header(env) {
                     return self.connect_failed(env, Cause::ServerAbort);
                 }
@@ -806,6 +820,23 @@ impl Stream {
             }
             ConnectState::Refused | ConnectState::Failed(_) => self.connect_failed(env, Cause::ServerAbort),
         }
+    }
+
+    /// `ssl ... alpn h2`: once the handshake chose `h2`, the server connection speaks
+    /// HTTP/2 (`super::h2srv`), in `mode http` and unless `proto` says otherwise;
+    /// `http/1.1` or no ALPN stays HTTP/1.1.
+    fn h2_by_alpn(&mut self, env: &mut Env<'_, '_>) {
+        let Some(side) = self.server.as_mut().filter(|_| self.http.is_some()) else { return };
+        if !side.conn.as_ref().is_some_and(|c| c.alpn_is_h2() && !c.is_h2_to_server()) {
+            return;
+        }
+        let (be, srv) = (side.be(), side.srv());
+        if env.pool.backend_state(be).and_then(|b| b.servers().get(srv)).is_some_and(|s| s.tuning().proto.is_some()) {
+            return;
+        }
+        let name = format!("{}/{}", env.proxies[be].name, env.pool.server_name(be, srv));
+        let settings = env.proxies[be].h2_settings;
+        side.conn = side.conn.take().map(|c| c.into_h2(&name, settings));
     }
 
     /// One attempt failed: retry, redispatch or give up (`SC` / `sC`).

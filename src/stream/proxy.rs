@@ -73,6 +73,9 @@ pub struct ProxyRt {
     /// The global `h1-accept-payload-with-any-method` (see
     /// [`crate::http::h1::RequestParser::accept_payload_with_any_method`]).
     pub h1_payload_any_method: bool,
+    /// `tune.h2.*` and `tune.bufsize`: the settings of HTTP/2 connections to this
+    /// proxy's servers (`super::h2srv`).
+    pub h2_settings: crate::http::h2::session::Config,
     pub maxconn: Option<u32>,
     pub logs: Vec<LogTarget>,
     pub log_format: Option<String>,
@@ -319,6 +322,7 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
             retry_on: p.retry_on.unwrap_or(crate::config::model::RetryOn::CONN_FAILURE),
             options: crate::http::options::effective(p),
             h1_payload_any_method: cfg.global.tuning.h1_accept_payload_with_any_method,
+            h2_settings: crate::http::h2::session::Config::from_tuning(&cfg.global.tuning, cfg.global.bufsize),
             maxconn: p.maxconn,
             logs: p.logs.clone(),
             log_format: p.log_format.clone(),

@@ -191,8 +191,8 @@ impl Stream {
         // (HAProxy keys reusable connections by their PROXY header too).
         side.private = true;
         let (be, srv) = (side.be(), side.srv());
-        if side.conn.as_ref().is_none_or(super::conn::Conn::is_tls) {
-            return true; // no socket, or the header already queued ahead of TLS
+        if side.conn.as_ref().is_none_or(|c| c.is_tls() || c.is_h2_to_server()) {
+            return true; // no socket, or the header already queued ahead of TLS or HTTP/2
         }
         let Some(mut header) = self.proxy_header_to_send(env, be, srv) else { return true };
         let Some(conn) = self.server.as_mut().and_then(|s| s.conn.as_mut()) else { return true };

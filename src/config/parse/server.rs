@@ -116,9 +116,9 @@ pub fn server(p: &mut Parser, l: &Line) -> Result<(), String> {
         p.push(Diagnostic::plain(Severity::Warning, Some(&l.loc), text));
         opts.more.tuning.observe = None;
     }
-    if opts.more.tuning.proto.as_deref() == Some("h1") && p.draft().proxy.mode != crate::config::model::Mode::Http {
+    if let Some(mux @ ("h1" | "h2")) = opts.more.tuning.proto.as_deref().filter(|_| p.draft().proxy.mode != crate::config::model::Mode::Http) {
         // HAProxy's words (said once the proxy is complete; here its mode so far).
-        let text = format!("backend '{backend}' : MUX protocol 'h1' is not usable for server '{name}' at [{}].", l.loc);
+        let text = format!("backend '{backend}' : MUX protocol '{mux}' is not usable for server '{name}' at [{}].", l.loc);
         p.push(Diagnostic::plain(Severity::Alert, Some(&l.loc), text));
         return Ok(());
     }

@@ -171,8 +171,8 @@ pub fn apply(o: &mut MoreOpts, kw: &str, value: Option<&str>) -> Result<Option<u
     Ok(Some(1))
 }
 
-/// The server connection's protocol and socket: `proto h1`, `ws auto|h1` (moonproxy
-/// speaks HTTP/1 to servers, so these only confirm it), `tcp-ut` (`TCP_USER_TIMEOUT`),
+/// The server connection's protocol and socket: `proto h1|h2|fcgi` (HTTP/2 to servers:
+/// `crate::stream::h2srv`), `ws auto|h1` (WebSocket goes over HTTP/1.1), `tcp-ut` (`TCP_USER_TIMEOUT`),
 /// `tfo` / `no-tfo` (`TCP_FASTOPEN_CONNECT`) and `pool-low-conn` (parsed). Errors as
 /// HAProxy 2.6 words them.
 fn connection_option(o: &mut MoreOpts, kw: &str, value: Option<&str>) -> Result<Option<usize>, String> {
@@ -180,16 +180,15 @@ fn connection_option(o: &mut MoreOpts, kw: &str, value: Option<&str>) -> Result<
     match kw {
         "proto" => match v {
             "" => return Err("'proto' : missing value.".into()),
-            // `h1` said explicitly: a TCP backend refuses it (`super::server::server`).
-            "h1" => o.tuning.proto = Some(v.to_string()),
-            "h2" => return Err("'proto h2' : moonproxy speaks HTTP/1 only to servers ('proto h1').".into()),
+            // `h1`, `h2`: a TCP backend refuses them (`super::server::server`).
+            "h1" | "h2" => o.tuning.proto = Some(v.to_string()),
             // A FastCGI application: the backend's `use-fcgi-app` (src/config/parse/fcgi_app.rs).
             "fcgi" => o.tuning.proto = Some(v.to_string()),
             other => return Err(format!("'proto' :  unknown MUX protocol '{other}'.")),
         },
         "ws" => match v {
             "auto" | "h1" => {}
-            "h2" => return Err("'ws h2' : moonproxy speaks HTTP/1 only: WebSocket goes to servers over HTTP/1.1 ('ws auto' or 'ws h1').".into()),
+            "h2" => return Err("'ws h2' : WebSocket over HTTP/2 (RFC 8441) is not supported: it goes to servers over HTTP/1.1 ('ws auto' or 'ws h1').".into()),
             _ => return Err("'ws' has to be 'auto', 'h1' or 'h2'.".into()),
         },
         "tcp-ut" => o.tuning.tcp_ut = Some(super::bind_opts::parse_tcp_ut(v).map_err(|e| format!("{e}."))?),
@@ -255,11 +254,12 @@ mod tests {
         assert_eq!(o.tuning.proto.as_deref(), Some("h1"));
         assert_eq!(apply(&mut o, "proto", None), Err("'proto' : missing value.".into()));
         assert_eq!(apply(&mut o, "proto", Some("xx")), Err("'proto' :  unknown MUX protocol 'xx'.".into()));
-        assert!(apply(&mut o, "proto", Some("h2")).unwrap_err().contains("HTTP/1 only"));
+        assert_eq!(apply(&mut o, "proto", Some("h2")), Ok(Some(2)));
+        assert_eq!(o.tuning.proto.as_deref(), Some("h2"));
         assert_eq!(apply(&mut o, "ws", Some("auto")), Ok(Some(2)));
         assert_eq!(apply(&mut o, "ws", Some("h1")), Ok(Some(2)));
         assert_eq!(apply(&mut o, "ws", Some("x")), Err("'ws' has to be 'auto', 'h1' or 'h2'.".into()));
-        assert!(apply(&mut o, "ws", Some("h2")).unwrap_err().contains("HTTP/1 only"));
+        assert!(apply(&mut o, "ws", Some("h2")).unwrap_err().contains("RFC 8441"));
         assert_eq!(apply(&mut o, "tcp-ut", Some("1s")), Ok(Some(2)));
         assert_eq!(o.tuning.tcp_ut, Some(std::time::Duration::from_secs(1)));
         assert_eq!(apply(&mut o, "tcp-ut", None), Err("'tcp-ut' : missing TCP User Timeout value.".into()));

@@ -58,14 +58,7 @@ impl World {
 
     /// `tune.h2.*` from the `global` section.
     pub fn set_h2_tuning(&mut self, t: &crate::config::model::GlobalTuning) {
-        let d = Config::default();
-        self.h2_settings = Config {
-            header_table_size: t.h2_header_table_size.unwrap_or(d.header_table_size),
-            initial_window: t.h2_initial_window_size.unwrap_or(d.initial_window),
-            max_concurrent_streams: t.h2_max_concurrent_streams.unwrap_or(d.max_concurrent_streams),
-            max_frame_size: t.h2_max_frame_size.unwrap_or(d.max_frame_size),
-            max_header_list: d.max_header_list,
-        };
+        self.h2_settings = Config::from_tuning(t, Config::default().max_header_list);
     }
 
     /// A readiness event on a connection's socket (or a nudge with `ready` made up).

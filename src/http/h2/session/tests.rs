@@ -347,3 +347,225 @@ fn the_peer_table_size_is_acknowledged_in_the_next_block() {
     assert_eq!(fields.len(), 2);
     assert_eq!(f[0].1 & flag::END_STREAM, flag::END_STREAM, "204: no body");
 }
+
+// ---- the client role (HTTP/2 to servers) ------------------------------------------
+
+/// A server's frames: its HPACK encoder and decoder.
+fn server_side() -> (hpack::Encoder, hpack::Decoder) {
+    (hpack::Encoder::new(), hpack::Decoder::new(4096))
+}
+
+fn response(enc: &mut hpack::Encoder, id: u32, fields: &[(&str, &str)], end: bool) -> Vec<u8> {
+    let mut block = Vec::new();
+    for (n, v) in fields {
+        enc.field(&mut block, n.as_bytes(), v.as_bytes());
+    }
+    let mut out = Vec::new();
+    frame::headers(&mut out, id, &block, end, 16384);
+    out
+}
+
+fn names_values(fields: &[Field]) -> Vec<(String, String)> {
+    fields.iter().map(|f| (String::from_utf8_lossy(&f.name).into_owned(), String::from_utf8_lossy(&f.value).into_owned())).collect()
+}
+
+#[test]
+fn as_a_client_the_request_goes_as_pseudo_headers_and_the_response_comes_back_chunked() {
+    let mut s = Session::client(Config::default(), false);
+    assert!(s.output().starts_with(PREFACE));
+    let settings = frames(&s.output()[PREFACE.len()..]);
+    assert_eq!((settings[0].0, &settings[0].3[..]), (kind::SETTINGS, &[0, 2, 0, 0, 0, 0][..]), "push disabled");
+    s.output().clear();
+    let (mut enc, mut dec) = server_side();
+    assert_eq!(s.open(), Some(1));
+    let req = b"GET /a?b=1 HTTP/1.1\r\nHost: example.com\r\nConnection: keep-alive\r\nTE: trailers, deflate\r\nX-A: 1\r\n\r\n";
+    assert_eq!(s.write(1, req).unwrap(), req.len());
+    let f = frames(s.output());
+    assert_eq!((f.len(), f[0].0, f[0].1), (1, kind::HEADERS, flag::END_HEADERS | flag::END_STREAM));
+    let want = [(":method", "GET"), (":scheme", "http"), (":authority", "example.com"), (":path", "/a?b=1"), ("te", "trailers"), ("x-a", "1")];
+    assert_eq!(names_values(&dec.decode(&f[0].3, 1 << 20).unwrap()), want.map(|(n, v)| (n.to_string(), v.to_string())));
+    s.output().clear();
+    // The server's SETTINGS, a head without length, DATA, trailers.
+    let mut input = Vec::new();
+    frame::settings(&mut input, &[]);
+    input.extend(response(&mut enc, 1, &[(":status", "200"), ("content-type", "application/grpc")], false));
+    frame::write(&mut input, kind::DATA, 0, 1, b"hello");
+    input.extend(response(&mut enc, 1, &[("grpc-status", "0")], true));
+    s.feed(&input);
+    let got = String::from_utf8(read_all(&mut s, 1)).unwrap();
+    assert_eq!(got, "HTTP/1.1 200 \r\ncontent-type: application/grpc\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\ngrpc-status: 0\r\n\r\n");
+    assert!(s.is_complete(1));
+    assert!(frames(s.output()).iter().any(|f| f.0 == kind::SETTINGS && f.1 == flag::ACK));
+    // The next request takes the next stream.
+    s.detach(1);
+    assert_eq!(s.open(), Some(3));
+}
+
+#[test]
+fn as_a_client_interim_heads_pass_and_bodiless_answers_get_their_framing() {
+    let mut s = Session::client(Config::default(), true);
+    let (mut enc, mut dec) = server_side();
+    // An absolute-form target gives scheme and authority (not the connection's TLS).
+    s.open();
+    s.write(1, b"HEAD http://h.test/x HTTP/1.1\r\nHost: h.test\r\n\r\n").unwrap();
+    let f = frames(&s.output()[PREFACE.len()..]);
+    let fields = names_values(&dec.decode(&f[1].3, 1 << 20).unwrap());
+    assert_eq!(fields[..4], [(":method", "HEAD"), (":scheme", "http"), (":authority", "h.test"), (":path", "/x")].map(|(n, v)| (n.to_string(), v.to_string())));
+    let mut input = response(&mut enc, 1, &[(":status", "100")], false);
+    input.extend(response(&mut enc, 1, &[(":status", "200"), ("content-length", "5")], true));
+    s.feed(&input);
+    assert_eq!(String::from_utf8(read_all(&mut s, 1)).unwrap(), "HTTP/1.1 100 \r\n\r\nHTTP/1.1 200 \r\ncontent-length: 5\r\n\r\n");
+    // A GET answered by a head with END_STREAM and no length: content-length 0.
+    s.detach(1);
+    s.open();
+    s.write(3, b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+    s.feed(&response(&mut enc, 3, &[(":status", "404")], true));
+    assert_eq!(String::from_utf8(read_all(&mut s, 3)).unwrap(), "HTTP/1.1 404 \r\ncontent-length: 0\r\n\r\n");
+    // DATA before the head, a pseudo-header that is not `:status`: the stream is reset.
+    s.detach(3);
+    s.open();
+    s.write(5, b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+    s.output().clear();
+    let mut bad = Vec::new();
+    frame::write(&mut bad, kind::DATA, 0, 5, b"x");
+    s.feed(&bad);
+    assert_eq!(rst_code(s.output(), 5), Some(ErrorCode::ProtocolError as u32));
+    assert!(s.is_reset(5) && s.read(5, &mut [0u8; 8]).unwrap() == 0);
+    s.detach(5);
+    s.open();
+    s.write(7, b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+    s.feed(&response(&mut enc, 7, &[(":path", "/")], true));
+    assert!(s.is_reset(7));
+}
+
+#[test]
+fn as_a_client_a_request_body_waits_for_the_windows() {
+    let mut s = Session::client(Config::default(), false);
+    s.open();
+    let head = b"POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 70000\r\n\r\n";
+    let body = vec![7u8; 70_000];
+    let all = [&head[..], &body].concat();
+    let n = s.write(1, &all).unwrap();
+    assert_eq!(n, head.len() + 65_535, "the body stops at the initial windows");
+    assert_eq!(s.write(1, &all[n..]).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+    assert!(s.write_blocked(1));
+    let mut wu = Vec::new();
+    frame::window_update(&mut wu, 0, 10_000);
+    frame::window_update(&mut wu, 1, 10_000);
+    s.feed(&wu);
+    assert_eq!(s.take_notes(), vec![Note::Ready(1)]);
+    assert_eq!(s.write(1, &all[n..]).unwrap(), all.len() - n);
+    let f = frames(&s.output()[PREFACE.len()..]);
+    let data: usize = f.iter().filter(|f| f.0 == kind::DATA).map(|f| f.3.len()).sum();
+    assert_eq!(data, 70_000);
+    assert!(f.last().is_some_and(|f| f.0 == kind::DATA && f.1 == flag::END_STREAM));
+}
+
+#[test]
+fn as_a_client_resets_and_goaway_end_the_stream_with_their_code() {
+    let mut s = Session::client(Config::default(), false);
+    s.open();
+    s.write(1, b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+    let mut rst = Vec::new();
+    frame::rst_stream(&mut rst, 1, ErrorCode::RefusedStream);
+    s.feed(&rst);
+    assert_eq!(s.read(1, &mut [0u8; 8]).unwrap(), 0);
+    assert_eq!(s.peer_reset(1), Some(ErrorCode::RefusedStream));
+    s.detach(1);
+    s.open();
+    s.write(3, b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+    // GOAWAY naming stream 1 as the last processed: stream 3 was not, and ends.
+    let mut ga = Vec::new();
+    frame::goaway(&mut ga, 1, ErrorCode::NoError);
+    s.feed(&ga);
+    assert_eq!(s.peer_reset(3), Some(ErrorCode::RefusedStream));
+    assert_eq!(s.open(), None, "no new stream after GOAWAY");
+    // PUSH_PROMISE was disabled: a connection error.
+    let mut pp = Vec::new();
+    frame::write(&mut pp, kind::PUSH_PROMISE, flag::END_HEADERS, 3, &[0, 0, 0, 2]);
+    s.feed(&pp);
+    assert_eq!(s.error.map(|e| e.0), Some(ErrorCode::ProtocolError));
+}
+
+/// The client role under the same deterministic mutations of a server's conversation
+/// (a 100, a chunked response with trailers on stream 1, a response with a length on
+/// stream 3, PING, SETTINGS, WINDOW_UPDATE): no panic, and the same frames and
+/// responses for the input fed whole or split in two anywhere.
+#[test]
+fn as_a_client_mutated_responses_resume_anywhere() {
+    fn run(pieces: &[&[u8]]) -> (Vec<u8>, Vec<Vec<u8>>) {
+        let mut s = Session::client(Config::default(), false);
+        for id in [1, 3] {
+            assert_eq!(s.open(), Some(id));
+            let _ = s.write(id, b"POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc");
+        }
+        for p in pieces {
+            s.feed(p);
+            s.take_notes();
+        }
+        let responses = [1, 3].into_iter().map(|id| read_all(&mut s, id)).collect();
+        (std::mem::take(s.output()), responses)
+    }
+    let (mut enc, _) = server_side();
+    let mut seed = Vec::new();
+    frame::settings(&mut seed, &[(setting::INITIAL_WINDOW_SIZE, 100), (setting::MAX_FRAME_SIZE, 16_384)]);
+    seed.extend(response(&mut enc, 1, &[(":status", "100")], false));
+    seed.extend(response(&mut enc, 1, &[(":status", "200"), ("content-type", "text/plain")], false));
+    frame::write(&mut seed, kind::DATA, flag::PADDED, 1, &[1, b'h', b'i', 0]);
+    seed.extend(response(&mut enc, 1, &[("grpc-status", "0")], true));
+    seed.extend(response(&mut enc, 3, &[(":status", "404"), ("content-length", "2")], false));
+    frame::write(&mut seed, kind::DATA, flag::END_STREAM, 3, b"no");
+    frame::write(&mut seed, kind::PING, 0, 0, b"pingping");
+    frame::window_update(&mut seed, 0, 1000);
+    assert_eq!(run(&[&seed]).1[0], b"HTTP/1.1 100 \r\n\r\nHTTP/1.1 200 \r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\ngrpc-status: 0\r\n\r\n");
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let iters = std::env::var("MOONPROXY_FUZZ_ITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(3000);
+    for _ in 0..iters {
+        let mut input = seed.clone();
+        for _ in 0..(next() % 4) {
+            if input.is_empty() {
+                break;
+            }
+            let i = next() as usize % input.len();
+            match next() % 3 {
+                0 => input[i] = next() as u8,
+                1 => input.truncate(i),
+                _ => input.insert(i, next() as u8),
+            }
+        }
+        let at = next() as usize % (input.len() + 1);
+        let (a, b) = input.split_at(at);
+        assert_eq!(run(&[&input]), run(&[a, b]), "split at {at} of {input:?}");
+    }
+}
+
+#[test]
+fn as_a_client_a_write_stops_at_the_request_end_and_an_early_answer_drops_the_rest() {
+    let mut s = Session::client(Config::default(), false);
+    let (mut enc, _) = server_side();
+    s.open();
+    // The next request's bytes are not taken for this stream.
+    let two = b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nokGET /b HTTP/1.1\r\nHost: h\r\n\r\n";
+    assert_eq!(s.write(1, two).unwrap(), two.len() - b"GET /b HTTP/1.1\r\nHost: h\r\n\r\n".len());
+    assert!(s.outbound_done(1));
+    // An answer before the body's end, then RST_STREAM(NO_ERROR): the body's rest is
+    // taken (to its end, not beyond) and dropped.
+    s.open();
+    let head = b"POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n";
+    assert_eq!(s.write(3, head).unwrap(), head.len());
+    let mut input = response(&mut enc, 3, &[(":status", "413")], true);
+    frame::rst_stream(&mut input, 3, ErrorCode::NoError);
+    s.feed(&input);
+    assert_eq!(String::from_utf8(read_all(&mut s, 3)).unwrap(), "HTTP/1.1 413 \r\ncontent-length: 0\r\n\r\n");
+    s.output().clear();
+    let rest = b"2\r\nde\r\n0\r\n\r\nGET /next HTTP/1.1\r\n";
+    assert_eq!(s.write(3, rest).unwrap(), 12);
+    assert!(s.is_complete(3));
+    assert!(s.output().is_empty(), "nothing sent for the dropped part");
+}
