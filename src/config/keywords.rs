@@ -378,6 +378,7 @@ pub static PROXY: &[Keyword] = &[
     sup("backlog", DF, p::backlog, ""),
     sup("balance", DB, p::balance, "roundrobin, static-rr, leastconn, first, source, uri, url_param, hdr(), random, rdp-cookie[(name)] (TCP mode: the RDP cookie of the client's first packet); not hash yet"),
     sup("bind", F, p::bind, "see the bind options table"),
+    sup("bind-process", DFB, p::bind_process, "no effect (one process): HAProxy 2.6's deprecation warning; `all`, `odd`, `even`, `1` accepted, other numbers refused as HAProxy does"),
     sup("default-server", DB, p::default_server, "see the server options table"),
     sup("default_backend", DF, p::default_backend, ""),
     sup("description", FB, p::description, "informational"),

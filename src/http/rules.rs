@@ -761,19 +761,24 @@ fn parse_return(args: &[String], default_status: u16) -> Result<ReturnSpec, Stri
 
 /// `redirect location|prefix|scheme <fmt> [code <n>] [drop-query] [append-slash]
 /// [set-cookie NAME[=value]] [clear-cookie NAME]`
+/// `redirect` options come in any order (`redirect code 301 location /x` is common), as
+/// HAProxy reads them; the type and its target are required.
 fn parse_redirect(args: &[String]) -> Result<Action, String> {
-    let kind = match args.first().map(String::as_str) {
-        Some("location") => RedirectKind::Location,
-        Some("prefix") => RedirectKind::Prefix,
-        Some("scheme") => RedirectKind::Scheme,
-        _ => return Err("redirection type expected ('prefix', 'location', or 'scheme')".into()),
-    };
-    let target = args.get(1).ok_or_else(|| format!("missing argument for '{}'", args[0]))?;
-    let target = Fmt::parse(target)?;
+    let mut kind_target: Option<(RedirectKind, &String)> = None;
     let (mut code, mut drop_query, mut append_slash, mut ignore_empty, mut cookie) = (302, false, false, false, None);
-    let mut i = 2;
+    let mut i = 0;
     while i < args.len() {
         match args[i].as_str() {
+            kw @ ("location" | "prefix" | "scheme") => {
+                let kind = match kw {
+                    "location" => RedirectKind::Location,
+                    "prefix" => RedirectKind::Prefix,
+                    _ => RedirectKind::Scheme,
+                };
+                let target = args.get(i + 1).ok_or_else(|| format!("missing argument for '{kw}'"))?;
+                kind_target = Some((kind, target));
+                i += 2;
+            }
             "code" => {
                 let c = args.get(i + 1).and_then(|c| c.parse::<u16>().ok());
                 code = match c {
@@ -812,6 +817,10 @@ fn parse_redirect(args: &[String]) -> Result<Action, String> {
             other => return Err(format!("expects 'code', 'prefix', 'location', 'scheme', 'set-cookie', 'clear-cookie', 'drop-query', 'ignore-empty' or 'append-slash' (was '{other}')")),
         }
     }
+    let Some((kind, target)) = kind_target else {
+        return Err("redirection type expected ('prefix', 'location', or 'scheme')".into());
+    };
+    let target = Fmt::parse(target)?;
     Ok(Action::Redirect { kind, target, code, drop_query, append_slash, ignore_empty, cookie })
 }
 

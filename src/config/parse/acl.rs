@@ -315,7 +315,7 @@ pub fn parse_condition(
     let mut i = 0;
     while i < words.len() {
         let w = words[i].as_str();
-        if w == "||" || w == "or" {
+        if w == "||" || w.eq_ignore_ascii_case("or") {
             or_groups.push(Vec::new());
             i += 1;
             continue;

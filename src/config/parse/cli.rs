@@ -23,7 +23,8 @@ pub fn stats(p: &mut Parser, l: &Line) -> Result<(), String> {
             p.config.global.stats_maxconn = n.ok_or("'stats maxconn' expects a positive value")?;
             Ok(())
         }
-        "bind-process" => Err(super::not_supported("stats bind-process")),
+        // One process: nothing to bind to, as HAProxy 2.6 says nothing either.
+        "bind-process" => super::proxy::process_set(&l.args[2..]),
         other => Err(format!(
             "'stats' only supports 'socket', 'maxconn', 'bind-process' and 'timeout' (got '{other}')"
         )),

@@ -94,6 +94,29 @@ pub fn description(p: &mut Parser, l: &Line) -> Result<(), String> {
     Ok(())
 }
 
+/// `bind-process <set>...`: processes are gone from HAProxy 2.6 (threads took their
+/// place); it accepts the keyword with a deprecation warning, and refuses a process it
+/// does not have.
+pub fn bind_process(p: &mut Parser, l: &Line) -> Result<(), String> {
+    process_set(&l.args[1..])?;
+    let text = format!("parsing [{}]: 'bind-process' has no effect, is deprecated, and will be removed in version 2.7.", l.loc);
+    p.push(crate::config::diagnostic::Diagnostic::plain(crate::diag::Severity::Warning, Some(&l.loc), text));
+    Ok(())
+}
+
+/// The process set of `bind-process` and `stats bind-process`: `all`, `odd`, `even`, or
+/// numbers and ranges of the one process there is.
+pub(super) fn process_set(words: &[String]) -> Result<(), String> {
+    for w in words {
+        let ok = matches!(w.as_str(), "all" | "odd" | "even")
+            || w.split_once('-').map_or(w.as_str() == "1", |(a, b)| a == "1" && (b == "1" || b.is_empty()));
+        if !ok {
+            return Err(format!("bind-process : '{w}' is not a valid number/range. It supports numbers from 1 to 1.\n"));
+        }
+    }
+    Ok(())
+}
+
 /// `id <n>`: the proxy's numeric id (`iid`, Lua's `Proxy.uuid`), unique among proxies.
 pub fn id(p: &mut Parser, l: &Line) -> Result<(), String> {
     expect_args(l, 1, "an integer argument")?;
