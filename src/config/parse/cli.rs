@@ -24,7 +24,7 @@ pub fn stats(p: &mut Parser, l: &Line) -> Result<(), String> {
             Ok(())
         }
         // One process: nothing to bind to, as HAProxy 2.6 says nothing either.
-        "bind-process" => super::proxy::process_set(&l.args[2..]),
+        "bind-process" => super::proxy::process_set(&l.args[2..]).map_err(|e| e.replacen("bind-process :", "'stats bind-process' :", 1)),
         other => Err(format!(
             "'stats' only supports 'socket', 'maxconn', 'bind-process' and 'timeout' (got '{other}')"
         )),
