@@ -57,3 +57,37 @@ fn bind_process_is_a_warning_as_in_haproxy() {
         assert!(out.stderr.contains("bind-process : '1-2' is not a valid number/range. It supports numbers from 1 to 1."), "{}: {}", bin.display(), out.stderr);
     }
 }
+
+/// The `parsing [file:N] : message` alerts of a `-c` run, as `N message`.
+fn alerts(stderr: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .filter_map(|l| {
+            let rest = l.split("parsing [").nth(1)?;
+            let (place, msg) = rest.split_once("] : ")?;
+            Some(format!("{} {msg}", place.rsplit(':').next()?))
+        })
+        .collect()
+}
+
+/// Directives of HAProxy 1.x that old configurations still carry, and the address on a
+/// `frontend`/`listen` line: HAProxy 2.6's refusals name what replaces them, and
+/// moonproxy gives the same words rather than "unknown keyword".
+#[test]
+fn removed_directives_are_refused_in_haproxys_words() {
+    let cfg = format!(
+        "{DEFAULTS}frontend old *:8080\n mode http\nbackend b\n contimeout 5s\n clitimeout 5s\n srvtimeout 5s\n\
+         reqadd X-A:\\ b\n rspadd X-A:\\ b\n reqrep ^a b\n reqidel ^X\n rspdeny ^Y\n block if TRUE\n\
+         redispatch\n monitor-net 10.0.0.0/8\n appsession JSESSIONID len 52\n"
+    );
+    let mut runs = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let out = ProxyBuilder::new(&cfg).bin(&bin).flags(["-c"]).run();
+        assert_ne!(out.code(), Some(0), "{}", bin.display());
+        runs.push((bin, alerts(&out.stderr)));
+    }
+    assert_eq!(runs[0].1.len(), 14, "{:?}", runs[0].1);
+    assert_eq!(runs[0].1[0], "6 please use the 'bind' keyword for listening addresses.");
+    assert_eq!(runs[0].1[1], "7 'listen' or 'defaults' expected.");
+    assert_runs_agree(&runs);
+}

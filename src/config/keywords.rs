@@ -889,6 +889,44 @@ const OTHER_SECTIONS: &[(&str, &str, &str)] = &[
     ("fcgi-app", "set-param", "`set-param <name> <log-format> [if|unless <cond>]`: an empty value sets nothing; overrides a default parameter"),
 ];
 
+
+/// A proxy keyword HAProxy removed (the `req*`/`rsp*` regex rewrites, the old timeouts,
+/// `block`...): HAProxy 2.6's own refusal, which names what replaces it, rather than an
+/// unknown keyword. Old configurations carry these more than any other obsolete line.
+pub fn removed(section: Section, kw: &str, arg: &str) -> Option<String> {
+    if !matches!(section, Section::Defaults | Section::Frontend | Section::Backend | Section::Listen) {
+        return None;
+    }
+    let since = "is not supported anymore since HAProxy 2.1.";
+    let timeout = |what: &str| format!("the '{kw}' directive {since} Use 'timeout {what}'.");
+    let instead = |what: &str| format!("The '{kw}' directive {since} Use '{what}' instead.");
+    Some(match kw {
+        "contimeout" => timeout("connect"),
+        "clitimeout" => timeout("client"),
+        "srvtimeout" => timeout("server"),
+        "reqadd" => instead("http-request add-header"),
+        "rspadd" => instead("http-response add-header"),
+        "reqrep" => format!("The '{kw}' directive {since} Use 'http-request replace-path', 'http-request replace-uri' or 'http-request replace-header' instead."),
+        "reqirep" => instead("http-request replace-header"),
+        "reqdel" | "reqidel" => instead("http-request del-header"),
+        "reqdeny" => format!("The '{kw}' not supported anymore since HAProxy 2.1. Use 'http-request deny' instead."),
+        "reqideny" => instead("http-request deny"),
+        "reqpass" => format!("The '{kw}' not supported anymore since HAProxy 2.1."),
+        "reqipass" => format!("The '{kw}' directive {since}"),
+        "reqallow" | "reqiallow" => instead("http-request allow"),
+        "reqtarpit" | "reqitarpit" => instead("http-request tarpit"),
+        "rsprep" | "rspirep" => instead("http-response replace-header"),
+        "rspdel" => format!("The '{kw}' directive {since} Use 'http-response del-header' ."),
+        "rspidel" => instead("http-response del-header"),
+        "rspdeny" | "rspideny" => instead("http-response deny"),
+        "block" => format!("The '{kw}' directive {since} Use 'http-request deny' which uses the exact same syntax."),
+        "redispatch" => format!("keyword '{kw}' directive {since} Use 'option redispatch'."),
+        "monitor-net" => format!("'{kw}' doesn't exist anymore. Please use 'http-request return status 200 if {{ src {arg} }}' instead."),
+        "appsession" => format!("'{kw}' is not supported anymore since HAProxy 1.6."),
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

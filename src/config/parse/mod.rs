@@ -157,6 +157,9 @@ enum Current {
     Defaults(Box<Draft>, Option<String>),
     /// A section moonproxy does not support (its lines are skipped after one alert).
     Unsupported,
+    /// A `frontend` or `listen` header with an address (the pre-1.5 syntax): HAProxy
+    /// refuses the section, and each of its lines ("'listen' or 'defaults' expected.").
+    RefusedProxy,
     /// An `http-errors` section ([`http_misc`]).
     HttpErrors(Box<super::model::HttpErrorsSection>),
     /// A `userlist` section (index in `config.userlists`; `None`: a duplicate name).
@@ -532,6 +535,10 @@ impl Parser {
                 return;
             }
             Current::Unsupported => return,
+            Current::RefusedProxy => {
+                self.alert(&line.loc, "'listen' or 'defaults' expected.".to_string());
+                return;
+            }
             Current::HttpErrors(_) => return http_misc::http_errors_line(self, &line),
             Current::Userlist(ul) => return userlist::keyword(self, *ul, &line),
             Current::Peers(name) => {
@@ -563,6 +570,10 @@ impl Parser {
         let Some(k) = keywords::lookup(section, lookup_name)
             .filter(|_| kw != "no" || matches!(lookup_name, "option" | "log" | "strict-limits"))
         else {
+            if let Some(msg) = keywords::removed(section, kw, line.arg(1)) {
+                self.alert(&line.loc, msg);
+                return;
+            }
             let suggestion = keywords::suggest(kw, keywords::keywords(section).map(|k| k.name));
             let hint = suggestion
                 .map(|s| format!("; did you mean '{s}' maybe ?"))
@@ -674,6 +685,12 @@ impl Parser {
             rest = &rest[rest.len().min(2)..];
         }
         if let Some(extra) = rest.first() {
+            if matches!(section, Section::Frontend | Section::Listen) {
+                // `listen name 0.0.0.0:80`, the syntax HAProxy 1.4 had.
+                self.alert(&line.loc, "please use the 'bind' keyword for listening addresses.".to_string());
+                self.current = Current::RefusedProxy;
+                return;
+            }
             self.alert(
                 &line.loc,
                 format!("'{kw}' cannot handle unexpected argument '{extra}'."),
