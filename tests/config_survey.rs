@@ -91,3 +91,35 @@ fn removed_directives_are_refused_in_haproxys_words() {
     assert_eq!(runs[0].1[1], "7 'listen' or 'defaults' expected.");
     assert_runs_agree(&runs);
 }
+
+/// A timer with characters after its unit (`15min`, `1s[`) is read up to the unit, with
+/// HAProxy 2.6's warning (the server line's placed as HAProxy places it).
+#[test]
+fn timers_with_trailing_characters_warn_as_in_haproxy() {
+    let cfg = "defaults\n mode http\n timeout client 15min\n timeout server 30sec\n timeout connect 5s\n\
+               frontend f\n bind 127.0.0.1:{{f}}\n default_backend b\n\
+               backend b\n server s 127.0.0.1:{{f}} check inter 1s[\n";
+    let mut runs = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let out = ProxyBuilder::new(cfg).bin(&bin).flags(["-c"]).run();
+        assert_eq!(out.code(), Some(0), "{}: {}", bin.display(), out.stderr);
+        let warnings: Vec<String> = out
+            .stderr
+            .lines()
+            .filter(|l| l.contains("after the timer value"))
+            .map(|l| {
+                let msg = l.split(" : config : ").nth(1).unwrap_or(l);
+                // `[/tmp/.../proxy.cfg:10] : ...`: the line number stays, the directory goes.
+                match msg.strip_prefix('[').and_then(|r| r.split_once("] : ")) {
+                    Some((place, rest)) => format!("[{}] : {rest}", place.rsplit(':').next().unwrap_or("")),
+                    None => msg.to_string(),
+                }
+            })
+            .collect();
+        runs.push((bin, warnings));
+    }
+    assert_eq!(runs[0].1.len(), 3, "{:?}", runs[0].1);
+    assert!(runs[0].1[0].starts_with("unexpected character 'i' after the timer value '15min'"), "{:?}", runs[0].1);
+    assert_runs_agree(&runs);
+}
+

@@ -26,7 +26,20 @@ pub enum UnitError {
     Underflow,
 }
 
-/// Parses a time; no unit means milliseconds.
+thread_local! {
+    /// Warnings of [`parse_time`] for characters after a valid unit, which HAProxy 2.6
+    /// accepts with a warning; the configuration parser says them after the line.
+    static TRAILING: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The warnings [`parse_time`] recorded since the last call (see `TRAILING`).
+pub fn take_time_warnings() -> Vec<String> {
+    TRAILING.with(|t| std::mem::take(&mut *t.borrow_mut()))
+}
+
+/// Parses a time; no unit means milliseconds. Characters after a valid unit (`15min`,
+/// `1s[`, `30sec`) are ignored with HAProxy 2.6's warning ([`take_time_warnings`]);
+/// a number followed by no unit at all (`5x`) is refused.
 pub fn parse_time(s: &str) -> Result<Duration, UnitError> {
     let digits = s.bytes().take_while(u8::is_ascii_digit).count();
     if s.is_empty() {
@@ -46,13 +59,16 @@ pub fn parse_time(s: &str) -> Result<Duration, UnitError> {
         "h" => (3_600_000, 1),
         "d" => (86_400_000, 1),
         _ => {
-            // Point at the first character after the longest valid unit prefix.
-            let valid = ["ms", "us", "s", "m", "h", "d"]
-                .iter()
-                .find(|u| unit.starts_with(**u))
-                .map_or(0, |u| u.len());
-            let bad = unit[valid..].chars().next().unwrap_or(' ');
-            return Err(UnitError::Unexpected(bad));
+            let Some(valid) = ["ms", "us", "s", "m", "h", "d"].into_iter().find(|u| unit.starts_with(*u)) else {
+                return Err(UnitError::Unexpected(unit.chars().next().unwrap_or(' ')));
+            };
+            let bad = unit[valid.len()..].chars().next().unwrap_or(' ');
+            TRAILING.with(|t| {
+                t.borrow_mut().push(format!(
+                    "unexpected character '{bad}' after the timer value '{s}', only (us=microseconds,ms=milliseconds,s=seconds,m=minutes,h=hours,d=days) are supported. This will be reported as an error in next versions."
+                ))
+            });
+            return parse_time(&s[..digits + valid.len()]);
         }
     };
     let ms = value.checked_mul(mul).ok_or(UnitError::Overflow)? / div;
@@ -163,7 +179,15 @@ mod tests {
     #[test]
     fn time_errors() {
         assert_eq!(parse_time("5x"), Err(UnitError::Unexpected('x')));
-        assert_eq!(parse_time("5sx"), Err(UnitError::Unexpected('x')));
+        // After a valid unit, HAProxy 2.6 only warns.
+        take_time_warnings();
+        assert_eq!(parse_time("5sx"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_time("15min"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_time("10mss"), Ok(Duration::from_millis(10)));
+        let w = take_time_warnings();
+        assert_eq!(w.len(), 3);
+        assert!(w[1].starts_with("unexpected character 'i' after the timer value '15min', only (us=microseconds"), "{}", w[1]);
+        assert_eq!(parse_time("5["), Err(UnitError::Unexpected('[')));
         assert_eq!(parse_time("abc"), Err(UnitError::Unexpected('a')));
         assert_eq!(parse_time(""), Err(UnitError::Empty));
         assert_eq!(parse_time("25d"), Err(UnitError::Overflow));

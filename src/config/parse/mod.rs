@@ -329,7 +329,13 @@ impl Parser {
                 continue;
             }
             if active {
-                self.line(Line { args, loc });
+                super::units::take_time_warnings();
+                self.line(Line { args, loc: loc.clone() });
+                // Timers with characters after their unit: HAProxy's warning, without the
+                // place (server lines say theirs first: `server::server`).
+                for w in super::units::take_time_warnings() {
+                    self.push(Diagnostic::plain(Severity::Warning, Some(&loc), w));
+                }
             }
         }
         if !conds.is_empty() && !self.aborted {

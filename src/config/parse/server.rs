@@ -95,7 +95,13 @@ pub fn server(p: &mut Parser, l: &Line) -> Result<(), String> {
     let mut opts = p.draft().default_server.clone();
     opts.id = None;
     let gtls = crate::tls::parse::GlobalTls::from_lines(&p.config.global.tls_defaults)?;
-    if let Err(e) = apply_opts(&mut opts, &l.args[3..], name, true, &gtls) {
+    let applied = apply_opts(&mut opts, &l.args[3..], name, true, &gtls);
+    // A timer with characters after its unit (`inter 1s[`): HAProxy's warning, placed.
+    for w in crate::config::units::take_time_warnings() {
+        let text = format!("[{}] : {who} : {w}", l.loc);
+        p.push(Diagnostic::plain(Severity::Warning, Some(&l.loc), text));
+    }
+    if let Err(e) = applied {
         server_alert(p, l, &who, &e);
         return Ok(());
     }
