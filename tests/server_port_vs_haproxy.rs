@@ -30,7 +30,9 @@ const DEFAULTS: &str = "defaults
 #[test]
 fn tcp_server_without_port_goes_to_the_clients_port() {
     let config = format!(
-        "{DEFAULTS}
+        "global
+    stats socket {{{{dir}}}}/stats.sock level admin
+{DEFAULTS}
 listen l
     mode tcp
     bind 127.0.0.1:{{{{fe1}}}}
@@ -46,6 +48,12 @@ listen l
             assert_eq!(String::from_utf8_lossy(&got), name, "{}: through {fe}", bin.display());
         }
         assert_eq!([servers[0].connections(), servers[1].connections()], [2, 1], "{}", bin.display());
+        // `show stat` gives it port 0.
+        let stat = cli(&proxy.dir().join("stats.sock"), "show stat\n");
+        let header: Vec<&str> = stat.lines().next().expect("a header").trim_start_matches("# ").split(',').collect();
+        let row: Vec<&str> = stat.lines().find(|l| l.starts_with("l,s,")).expect("the server's row").split(',').collect();
+        let addr = header.iter().position(|h| *h == "addr").expect("an addr column");
+        assert_eq!(row[addr], "127.0.0.2:0", "{}", bin.display());
     }
 }
 

@@ -465,7 +465,12 @@ fn server_row(view: &View<'_>, i: usize, p: &ProxyRt, sid: usize, s: &Server) ->
         }
     }
     if view.legends {
-        if let Some(a) = s.socket_addr() {
+        // A server without a port (it takes the client's) shows port 0, as in HAProxy.
+        let unported = |a: &crate::config::model::ServerAddr| match a {
+            crate::config::model::ServerAddr::Inet { ip, port: None } => Some(std::net::SocketAddr::new(*ip, 0)),
+            _ => None,
+        };
+        if let Some(a) = s.socket_addr().or_else(|| unported(s.addr())) {
             r.set(f::ADDR, Value::Str(a.to_string()));
         }
     }
