@@ -1,5 +1,5 @@
 //! A server without a port (`server s 127.0.0.2`) connects to the port the client
-//! connected to, in TCP and HTTP mode, with the destination a PROXY header names when the
+//! connected to (moved by an offset: `127.0.0.2:+1`), in TCP and HTTP mode, with the destination a PROXY header names when the
 //! listener has `accept-proxy`; its health check needs a `port` of its own. Each scenario
 //! runs under moonproxy and HAProxy 2.6 on the same configuration.
 //!
@@ -54,6 +54,34 @@ listen l
         let row: Vec<&str> = stat.lines().find(|l| l.starts_with("l,s,")).expect("the server's row").split(',').collect();
         let addr = header.iter().position(|h| *h == "addr").expect("an addr column");
         assert_eq!(row[addr], "127.0.0.2:0", "{}", bin.display());
+    }
+}
+
+#[test]
+fn a_port_offset_moves_the_clients_port() {
+    for offset in ["+1", "-1"] {
+        let config = format!(
+            "global
+    stats socket {{{{dir}}}}/stats.sock level admin
+{DEFAULTS}
+listen l
+    mode tcp
+    bind 127.0.0.1:{{{{fe}}}}
+    server s 127.0.0.2:{offset}
+"
+        );
+        for bin in moonproxy_and_haproxy() {
+            let proxy = ProxyBuilder::new(&config).bin(&bin).start();
+            let port = proxy.port("fe").checked_add_signed(offset.parse().unwrap()).unwrap();
+            let server = Backend::start_at(SocketAddr::from(([127, 0, 0, 2], port)), Behaviour::Reply(b"moved".to_vec())).expect("listen on 127.0.0.2");
+            let (got, _) = proxy.connect("fe").recv_until_close();
+            assert_eq!(String::from_utf8_lossy(&got), "moved", "{}: {offset}", bin.display());
+            assert_eq!(server.connections(), 1, "{}: {offset}", bin.display());
+            // `show stat` gives the offset as the port (`127.0.0.2:-1`).
+            let stat = cli(&proxy.dir().join("stats.sock"), "show stat\n");
+            let addr = stat.lines().find(|l| l.starts_with("l,s,")).expect("the server's row").split(',').nth(73).map(str::to_string);
+            assert_eq!(addr.as_deref(), Some(format!("127.0.0.2:{}", offset.trim_start_matches('+')).as_str()), "{}", bin.display());
+        }
     }
 }
 
@@ -139,8 +167,11 @@ fn a_check_on_a_server_without_port_needs_a_port() {
         ("backend a\n  option tcp-check\n  tcp-check send x\n  server s 127.0.0.2 check\n", &["backend 'a': server 's' NO_RULE"]),
         ("backend a\n  option redis-check\n  server s 127.0.0.2 check\n", &["backend 'a': server 's' NO_RULE"]),
         ("backend a\n  mode http\n  option httpchk\n  server s 127.0.0.2 check\n", &["backend 'a': server 's' NO_RULE"]),
+        ("backend a\n  server s 127.0.0.2:+1 check\n", &["backend 'a': server 's' NO_PORT"]),
+        ("backend a\n  server s 127.0.0.2:+1\nbackend b\n  server s 127.0.0.2:-1 check\n", &["backend 'b': server 's' NO_RULE"]),
         // A port for the check: accepted.
         ("backend a\n  server s 127.0.0.2 check port 80\n", &[]),
+        ("backend a\n  server s 127.0.0.2:-1 check port 80\n", &[]),
         ("backend a\n  option tcp-check\n  tcp-check connect port 80\n  server s 127.0.0.2 check\n", &[]),
     ];
     for bin in moonproxy_and_haproxy() {

@@ -795,14 +795,19 @@ impl Stream {
 
     /// A server address without a port (`server s 10.0.0.1`) connects to the port the
     /// client connected to (`dst_port`, from the PROXY header with `accept-proxy`), as
-    /// HAProxy does. `None` when the client has no such port (a unix socket listener):
-    /// the attempt then fails.
+    /// HAProxy does; with an offset (`10.0.0.1:+1000`) to that port moved by it, wrapping
+    /// at 65536 as HAProxy's 16-bit port does. `None` when the client has no such port
+    /// (a unix socket listener): the attempt then fails.
     fn client_port_target(&self, env: &Env<'_, '_>, be: usize, srv: usize) -> Option<Target> {
+        use crate::config::model::ServerAddr;
         let server = env.pool.backend_state(be)?.servers().get(srv)?;
-        match server.addr() {
-            crate::config::model::ServerAddr::Inet { ip, port: None } => Some(Target::Inet(SocketAddr::new(*ip, self.dst?.port()))),
-            _ => None,
-        }
+        let (ip, offset) = match server.addr() {
+            ServerAddr::Inet { ip, port: None } => (*ip, 0),
+            ServerAddr::PortOffset { ip, offset } => (*ip, *offset),
+            _ => return None,
+        };
+        let port = (i32::from(self.dst?.port()) + offset).rem_euclid(65536) as u16;
+        Some(Target::Inet(SocketAddr::new(ip, port)))
     }
 
     fn connecting(&mut self, env: &mut Env<'_, '_>) {

@@ -199,7 +199,7 @@ pub fn run(config: &mut Config, diags: &mut Vec<Diagnostic>) {
         }
         if check_port.is_none() {
             for s in &proxy.servers {
-                let no_port = matches!(s.addr, ServerAddr::Inet { port: None, .. });
+                let no_port = matches!(s.addr, ServerAddr::Inet { port: None, .. } | ServerAddr::PortOffset { .. });
                 if no_port && s.check.as_ref().is_some_and(|c| c.port.is_none()) {
                     diags.push(Diagnostic::plain(
                         Severity::Alert,
