@@ -369,13 +369,16 @@ fn duplicate_proxy_names() {
 
 #[test]
 fn server_without_port_in_tcp_mode() {
-    let o = check(&with_defaults(
-        "listen li\n  bind :0\n  server s1 127.0.0.1\n",
-    ));
+    // Accepted, as in HAProxy: its connections go to the client's destination port
+    // (tests/server_port_vs_haproxy.rs).
+    let o = check(&with_defaults("listen li\n  bind :0\n  server s1 127.0.0.1\n"));
+    assert_eq!((o.code, o.stderr), (0, Vec::<String>::new()));
+    // Its health check needs a port of its own.
+    let o = check(&with_defaults("listen li\n  bind :0\n  server s1 127.0.0.1 check\n"));
     assert_eq!(
         o.stderr,
         [
-            alert("parsing [DIR/t.cfg:8] : 'server li/s1' : no port specified: a server in a TCP-mode proxy needs an explicit port."),
+            alert("config: proxy 'li': server 's1' has neither service port nor check port."),
             alert("Fatal errors found in configuration."),
         ]
     );

@@ -178,10 +178,9 @@ fn bind_refusals() {
     assert!(err.contains("rustls"), "{err}");
     let (code, err) = check("ssl crt {{dir}}/a.pem alpn h2,http/1.1 ssl-max-ver TLSv1.3 ciphers ECDHE-RSA-AES128-GCM-SHA256");
     assert_eq!(code, Some(0), "{err}");
-    // Not built yet: the PROXY header before the handshake. Refused, not half-working.
+    // The PROXY header before the handshake (tests/accept_proxy_tls.rs).
     let (code, err) = check("accept-proxy ssl crt {{dir}}/a.pem");
-    assert_ne!(code, Some(0));
-    assert!(err.contains("'accept-proxy' together with 'ssl' is not supported by moonproxy yet."), "{err}");
+    assert_eq!(code, Some(0), "{err}");
 }
 
 /// A TLS HTTP server written here (rustls): answers every request with the SNI it

@@ -412,6 +412,7 @@ impl Server {
         let check = self.check.as_ref()?;
         let (ip, port) = match &self.addr {
             ServerAddr::Inet { ip, port } => (Some(*ip), *port),
+            ServerAddr::PortOffset { ip, .. } => (Some(*ip), None),
             ServerAddr::Resolved { addr, .. } => (Some(addr.ip()), Some(addr.port())),
             _ => (None, None),
         };

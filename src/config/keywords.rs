@@ -636,7 +636,7 @@ pub static BIND_OPTIONS: &[SubKeyword] = &[
     s("v4v6", 0, ""),
     s("v6only", 0, ""),
     s("accept-netscaler-cip", 0, "NetScaler Client IP header (legacy and standard forms) read first; its addresses replace the connection's; not with `accept-proxy` or `ssl`"),
-    s("accept-proxy", 0, "PROXY v1/v2 header read first (whole in the first read, as HAProxy); `tcp-request connection` rules see the real addresses"),
+    s("accept-proxy", 0, "PROXY v1/v2 header read first (whole in the first read, as HAProxy), before the TLS handshake with `ssl`; `tcp-request connection` rules see the real addresses"),
     s("allow-0rtt", 0, "TLS: accepted; rustls is never offered 0-RTT (no early data)"),
     s("alpn", 0, "TLS: advertised names; in `mode http` only h2, http/1.1 and http/1.0 (HTTP/2 to clients: doc/http.md)"),
     s("ca-file", 0, "TLS: CAs for client certificates (`verify`)"),

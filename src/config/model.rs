@@ -1861,8 +1861,12 @@ impl Server {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ServerAddr {
-    /// Address and port. The port may be absent (`None`): then the client's destination port is used, refused in TCP mode.
+    /// Address and port. The port may be absent (`None`, or `:0`, `:+0`): then the
+    /// client's destination port is used.
     Inet { ip: std::net::IpAddr, port: Option<u16> },
+    /// `ip:+N` / `ip:-N`: the client's destination port moved by `offset` (HAProxy's
+    /// mapped ports, wrapping at 65536).
+    PortOffset { ip: std::net::IpAddr, offset: i32 },
     /// A host name resolved at start-up (kept for messages).
     Resolved { host: String, addr: SocketAddr },
     Unix(PathBuf),

@@ -182,7 +182,7 @@ impl Dns {
             let Some(be) = config.proxies.iter().position(|p| p.name == r.proxy && p.cap.backend) else { continue };
             let Some(srv) = config.proxies[be].servers.iter().position(|s| s.name == r.server) else { continue };
             let ip = match &config.proxies[be].servers[srv].addr {
-                ServerAddr::Inet { ip, .. } => Some(*ip),
+                ServerAddr::Inet { ip, .. } | ServerAddr::PortOffset { ip, .. } => Some(*ip),
                 ServerAddr::Resolved { addr, .. } => Some(addr.ip()),
                 _ => None,
             };

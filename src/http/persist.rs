@@ -94,6 +94,8 @@ pub fn dynamic_cookie(key: &str, addr: SocketAddr) -> String {
 fn cookie_addr(a: &ServerAddr) -> Option<SocketAddr> {
     match a {
         ServerAddr::Inet { ip, port } if !ip.is_unspecified() => Some(SocketAddr::new(*ip, port.unwrap_or(0))),
+        // HAProxy keeps the offset as the 16-bit service port.
+        ServerAddr::PortOffset { ip, offset } => Some(SocketAddr::new(*ip, offset.rem_euclid(65536) as u16)),
         ServerAddr::Resolved { addr, .. } => Some(*addr),
         _ => None,
     }

@@ -739,7 +739,7 @@ fn agent_exchange(p: &mut Probe, agent: &AgentProbe) -> Option<Option<String>> {
 
 fn check_ip(s: &crate::backend::Server) -> Option<std::net::IpAddr> {
     let configured = match s.addr() {
-        crate::config::model::ServerAddr::Inet { ip, .. } => Some(*ip),
+        crate::config::model::ServerAddr::Inet { ip, .. } | crate::config::model::ServerAddr::PortOffset { ip, .. } => Some(*ip),
         crate::config::model::ServerAddr::Resolved { addr, .. } => Some(addr.ip()),
         _ => None,
     };

@@ -90,6 +90,8 @@ impl ExternalProbe {
         // A unix socket server: its path, the port `NOT_USED` (empty in the environment).
         let (srv_addr, srv_port) = match server.addr() {
             ServerAddr::Inet { ip, port } => (ip.to_string(), port.map(|p| p.to_string())),
+            // The port is the client's: none for a check.
+            ServerAddr::PortOffset { ip, .. } => (ip.to_string(), None),
             ServerAddr::Resolved { addr, .. } => (addr.ip().to_string(), Some(addr.port().to_string())),
             ServerAddr::Unix(path) => (path.display().to_string(), None),
             ServerAddr::Abstract(name) => (format!("abns@{name}"), None),

@@ -935,8 +935,12 @@ fn apply_server_op_here(
         ServerOp::Weight(weight) => b.set_weight(id, weight),
         ServerOp::Maxconn(n) => b.set_maxconn(id, n),
         ServerOp::Addr(ip, port) => {
-            let port = port.or_else(|| b.server(id).socket_addr().map(|a| a.port()));
-            let addr = crate::config::model::ServerAddr::Inet { ip, port };
+            use crate::config::model::ServerAddr;
+            // Without a port, the server keeps its own (or its port offset).
+            let addr = match (port, b.server(id).addr()) {
+                (None, ServerAddr::PortOffset { offset, .. }) => ServerAddr::PortOffset { ip, offset: *offset },
+                (port, _) => ServerAddr::Inet { ip, port: port.or_else(|| b.server(id).socket_addr().map(|a| a.port())) },
+            };
             if let Some(persist) = proxies[be].persist.as_mut() {
                 // A dynamic cookie follows the address.
                 persist.set_addr(srv, &addr);

@@ -465,8 +465,17 @@ fn server_row(view: &View<'_>, i: usize, p: &ProxyRt, sid: usize, s: &Server) ->
         }
     }
     if view.legends {
-        if let Some(a) = s.socket_addr() {
-            r.set(f::ADDR, Value::Str(a.to_string()));
+        // A server without a port (it takes the client's) shows port 0, and one with
+        // a port offset the offset (`127.0.0.2:-1`), as in HAProxy.
+        use crate::config::model::ServerAddr;
+        let addr = match s.addr() {
+            ServerAddr::Inet { ip, port: None } => Some(std::net::SocketAddr::new(*ip, 0).to_string()),
+            ServerAddr::PortOffset { ip: ip @ std::net::IpAddr::V4(_), offset } => Some(format!("{ip}:{offset}")),
+            ServerAddr::PortOffset { ip, offset } => Some(format!("[{ip}]:{offset}")),
+            _ => s.socket_addr().map(|a| a.to_string()),
+        };
+        if let Some(a) = addr {
+            r.set(f::ADDR, Value::Str(a));
         }
     }
     r.zeros([f::SRV_ICUR, f::IDLE_CONN_CUR, f::SAFE_CONN_CUR, f::USED_CONN_CUR, f::NEED_CONN_EST]);

@@ -658,6 +658,55 @@ impl Conn {
         }
     }
 
+    /// `bind ... accept-proxy ssl`: the PROXY header comes in clear ahead of the TLS
+    /// session's first record. Copies what the socket holds into `buf` without taking it
+    /// (`MSG_PEEK`), so that once the header's length is known [`Conn::skip_clear`] takes
+    /// exactly that and the TLS session reads the rest from the socket, as HAProxy does.
+    /// Only before the TLS session read anything. `EOF` when the peer closed without a byte.
+    pub fn peek_clear(&mut self, buf: &mut Buffer) -> (usize, ReadEnd) {
+        let Some(tcp) = self.clear_tcp() else { return (0, ReadEnd::Error) };
+        loop {
+            return match tcp.peek(buf.space()) {
+                Ok(0) => (0, ReadEnd::Eof),
+                // Peeked bytes stay in the socket: still readable.
+                Ok(n) => {
+                    buf.produced(n);
+                    (n, ReadEnd::WouldBlock)
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.readable = false;
+                    (0, ReadEnd::WouldBlock)
+                }
+                Err(_) => (0, ReadEnd::Error),
+            };
+        }
+    }
+
+    /// Takes `n` bytes [`Conn::peek_clear`] saw off the socket, below any TLS session.
+    pub fn skip_clear(&mut self, mut n: usize) -> io::Result<()> {
+        let tcp = self.clear_tcp().ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
+        let mut scratch = [0u8; 512];
+        while n > 0 {
+            match tcp.read(&mut scratch[..n.min(512)]) {
+                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok(got) => n -= got,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// The TCP socket itself, under a TLS session if there is one.
+    fn clear_tcp(&mut self) -> Option<&mut mio::net::TcpStream> {
+        match &mut self.sock {
+            Io::Tcp(s) => Some(s),
+            Io::Tls(s) => Some(s.tcp_mut()),
+            _ => None,
+        }
+    }
+
     /// Writes from `buf` until it is empty, `WouldBlock` or an error.
     pub fn write_from(&mut self, buf: &mut Buffer) -> (usize, WriteEnd) {
         self.write_some(buf, usize::MAX)

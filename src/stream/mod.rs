@@ -714,6 +714,8 @@ impl Stream {
         }
         self.http_send_name_header(env, be, srv);
         self.http_case_adjust_request(env, be);
+        let client_port = addr.is_none();
+        let addr = addr.or_else(|| self.client_port_target(env, be, srv));
         if self.http_reuse(env, be, srv, &addr) {
             return;
         }
@@ -784,9 +786,28 @@ impl Stream {
             // No socket, so no event will come: run again to count the failure.
             env.cx.wake.push(Kind::Client, env.key);
         }
-        self.server = Some(Box::new(ServerSide { be: index(be), srv: index(srv), addr, conn, fd, released: false, served: 0, private: false }));
+        // A connection to the client's port serves this client only (HAProxy shares it
+        // with clients of the same destination).
+        self.server = Some(Box::new(ServerSide { be: index(be), srv: index(srv), addr, conn, fd, released: false, served: 0, private: client_port }));
         self.state_deadline = env.proxies[be].timeouts.connect.map(|d| now + d);
         self.goto(State::Connecting);
+    }
+
+    /// A server address without a port (`server s 10.0.0.1`) connects to the port the
+    /// client connected to (`dst_port`, from the PROXY header with `accept-proxy`), as
+    /// HAProxy does; with an offset (`10.0.0.1:+1000`) to that port moved by it, wrapping
+    /// at 65536 as HAProxy's 16-bit port does. `None` when the client has no such port
+    /// (a unix socket listener): the attempt then fails.
+    fn client_port_target(&self, env: &Env<'_, '_>, be: usize, srv: usize) -> Option<Target> {
+        use crate::config::model::ServerAddr;
+        let server = env.pool.backend_state(be)?.servers().get(srv)?;
+        let (ip, offset) = match server.addr() {
+            ServerAddr::Inet { ip, port: None } => (*ip, 0),
+            ServerAddr::PortOffset { ip, offset } => (*ip, *offset),
+            _ => return None,
+        };
+        let port = (i32::from(self.dst?.port()) + offset).rem_euclid(65536) as u16;
+        Some(Target::Inet(SocketAddr::new(ip, port)))
     }
 
     fn connecting(&mut self, env: &mut Env<'_, '_>) {

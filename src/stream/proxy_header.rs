@@ -6,7 +6,9 @@
 //! content` rules ...), and its addresses replace the connection's: `src`, `dst`,
 //! `%ci/%cp`, the log line and the header sent on to a server all see them. Only
 //! `tcp-request connection` rules, which run at accept, see the real addresses (as
-//! HAProxy documents). A bad or missing header closes the connection with HAProxy's
+//! HAProxy documents). On a `bind ... ssl` listener the header comes in clear before
+//! the TLS handshake: it is peeked at in the socket and exactly its bytes are taken, so
+//! the TLS session reads the ClientHello after it from the socket. A bad or missing header closes the connection with HAProxy's
 //! log line instead of the stream's (see [`Stream::proxy_error_line`]).
 
 use super::conn::ReadEnd;
@@ -66,9 +68,12 @@ impl Stream {
     /// Reads and applies the client's header when one is expected.
     pub(super) fn proxy_header_step(&mut self, env: &mut Env<'_, '_>) -> Step {
         let Some(deadline) = self.proxy_hdr.as_ref().and_then(|h| h.wait) else { return Step::Done };
+        // With `ssl` the header is only looked at in the socket, which then gives the
+        // TLS session the bytes after it (see `Conn::peek_clear`).
+        let under_tls = self.client.is_tls();
         let mut end = ReadEnd::WouldBlock;
         if self.client.readable || self.client.hup {
-            end = self.client.read_into(&mut self.req.buf).1;
+            end = if under_tls { self.client.peek_clear(&mut self.req.buf).1 } else { self.client.read_into(&mut self.req.buf).1 };
         }
         let cip = self.proxy_hdr.as_ref().and_then(|h| h.cip_magic);
         let data = self.req.buf.data();
@@ -80,8 +85,11 @@ impl Stream {
             return match parsed {
                 Ok(h) => {
                     let tlvs = if cip.is_some() { None } else { crate::sample::fetch_conn::PpTlvs::from_header(&data[..h.len]).map(std::sync::Arc::new) };
-                    let rest = data.len() - h.len;
-                    self.req.buf.consumed(h.len);
+                    let (taken, rest) = if under_tls { (data.len(), 0) } else { (h.len, data.len() - h.len) };
+                    if under_tls && self.client.skip_clear(h.len).is_err() {
+                        return self.proxy_header_failed(env, Error::Abort, false);
+                    }
+                    self.req.buf.consumed(taken);
                     self.req.total += rest as u64;
                     self.req.eof |= end == ReadEnd::Eof;
                     if let Some((src, dst)) = h.addrs {

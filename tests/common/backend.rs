@@ -113,10 +113,10 @@ struct Shared {
     stopped: (Mutex<bool>, Condvar),
 }
 
-/// A test server on 127.0.0.1. Stopped on drop: the listening socket is closed and every open
-/// connection is shut down.
+/// A test server on 127.0.0.1 (or another loopback address: [`Backend::start_at`]).
+/// Stopped on drop: the listening socket is closed and every open connection is shut down.
 pub struct Backend {
-    port: u16,
+    addr: SocketAddr,
     behaviour: Behaviour,
     shared: Arc<Shared>,
     acceptor: Option<JoinHandle<()>>,
@@ -137,13 +137,24 @@ impl Backend {
         Backend::start_on_socket(socket, behaviour)
     }
 
+    /// Starts a server on another loopback address (`127.0.0.2:<port>`: Linux answers
+    /// on all of 127.0.0.0/8), e.g. on the port a proxy listens on at 127.0.0.1, for a
+    /// server without a port, which connects to the client's destination port.
+    pub fn start_at(addr: SocketAddr, behaviour: Behaviour) -> io::Result<Backend> {
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+        socket.set_reuse_address(true)?;
+        socket.bind(&addr.into())?;
+        Backend::start_on_socket(socket, behaviour)
+    }
+
     /// Starts a server on a socket already bound (a [`RefusingPort`] coming to life).
     fn start_on_socket(socket: Socket, behaviour: Behaviour) -> io::Result<Backend> {
         // A deep accept queue: a burst of connections (a thousand clients at once) must not
         // overflow it, or the kernel drops SYNs and the proxy sees connect timeouts.
         socket.listen(BACKLOG)?;
         let listener = TcpListener::from(socket);
-        let port = listener.local_addr()?.port();
+        let addr = listener.local_addr()?;
+        let port = addr.port();
         let shared = Arc::new(Shared::default());
         let acceptor = {
             let shared = Arc::clone(&shared);
@@ -153,7 +164,7 @@ impl Backend {
                 .spawn(move || accept_loop(listener, behaviour, shared))?
         };
         Ok(Backend {
-            port,
+            addr,
             behaviour,
             shared,
             acceptor: Some(acceptor),
@@ -193,10 +204,10 @@ impl Backend {
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.addr.port()
     }
     pub fn addr(&self) -> SocketAddr {
-        loopback(self.port)
+        self.addr
     }
     pub fn behaviour(&self) -> &Behaviour {
         &self.behaviour

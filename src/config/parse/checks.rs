@@ -6,7 +6,7 @@
 
 use super::proxy_type_name;
 use crate::config::diagnostic::Diagnostic;
-use crate::config::model::{Config, Mode, NamedRef, ServerAddr};
+use crate::config::model::{Config, NamedRef, ServerAddr};
 use crate::diag::Severity;
 
 /// Runs every check, appending diagnostics; completes the model (server ids).
@@ -18,6 +18,7 @@ pub fn run(config: &mut Config, diags: &mut Vec<Diagnostic>) {
         .map(|p| (p.name.clone(), p.cap.frontend, p.cap.backend))
         .collect();
     let bufsize = config.global.bufsize;
+    let mut implicit_rules_seen = false;
     for proxy in &mut config.proxies {
         if proxy.disabled {
             continue;
@@ -174,8 +175,8 @@ pub fn run(config: &mut Config, diags: &mut Vec<Diagnostic>) {
                 ));
             }
         }
-        // A check needs a port from somewhere (in TCP mode the server's own port is
-        // already required above).
+        // A check needs a port from somewhere: a server without one (its connections go
+        // to the client's destination port) needs `port`, or a first `connect` rule with one.
         let tcp_check_port = proxy.tcp_check.as_ref().and_then(|tc| {
             tc.rules.iter().find_map(|r| match r {
                 crate::config::model::TcpCheckRule::Connect { port, .. } => *port,
@@ -183,9 +184,22 @@ pub fn run(config: &mut Config, diags: &mut Vec<Diagnostic>) {
             })
         });
         let check_port = proxy.http_check.as_ref().and_then(|hc| hc.connect_port).or(tcp_check_port);
-        if proxy.mode != Mode::Tcp && check_port.is_none() {
+        let own_rules = match &proxy.tcp_check {
+            Some(tc) => Some(tc.protocol.is_some() || !tc.rules.is_empty()),
+            None => proxy.http_check.is_some().then_some(true),
+        };
+        // HAProxy 2.6 words the alert after the check rules the proxy has when its
+        // servers are checked: its own (none with a bare `option tcp-check`), or for a
+        // proxy without a check option, a rule set that exists only once an earlier
+        // backend without a check option was set up (measured: the first such backend
+        // of the file gets the short alert, the later ones the long one).
+        let rules_then = own_rules.unwrap_or(implicit_rules_seen);
+        if proxy.cap.backend && own_rules.is_none() {
+            implicit_rules_seen = true;
+        }
+        if check_port.is_none() {
             for s in &proxy.servers {
-                let no_port = matches!(s.addr, ServerAddr::Inet { port: None, .. });
+                let no_port = matches!(s.addr, ServerAddr::Inet { port: None, .. } | ServerAddr::PortOffset { .. });
                 if no_port && s.check.as_ref().is_some_and(|c| c.port.is_none()) {
                     diags.push(Diagnostic::plain(
                         Severity::Alert,
@@ -195,21 +209,7 @@ pub fn run(config: &mut Config, diags: &mut Vec<Diagnostic>) {
                             proxy_type_name(proxy.cap),
                             proxy.name,
                             s.name,
-                            // HAProxy words it without the rule with `option tcp-check`.
-                            if proxy.tcp_check.is_some() { "" } else { " nor tcp_check rule 'connect' with port information" }
-                        ),
-                    ));
-                }
-            }
-        }
-        if proxy.mode == Mode::Tcp {
-            for s in &proxy.servers {
-                if matches!(s.addr, ServerAddr::Inet { port: None, .. }) {
-                    diags.push(Diagnostic::alert(
-                        &s.location,
-                        format!(
-                            "'server {}/{}' : no port specified: a server in a TCP-mode proxy needs an explicit port.",
-                            proxy.name, s.name
+                            if rules_then { " nor tcp_check rule 'connect' with port information" } else { "" }
                         ),
                     ));
                 }

@@ -823,12 +823,7 @@ pub(super) fn parse_bind(p: &mut Parser, l: &Line, section: &str) -> Result<Bind
     for w in crate::tls::parse::bind_warnings(&tls, &gtls) {
         p.warn(&l.loc, format!("{ctx} : {w}"));
     }
-    // The PROXY header comes in clear before the TLS handshake; reading it there is not
-    // built yet (the header would be taken for TLS records): refused rather than broken.
-    if b.accept_proxy && b.tls.is_some() {
-        return Err(format!("{ctx} : 'accept-proxy' together with 'ssl' is not supported by moonproxy yet."));
-    }
-    // Both headers in turn, or the header before TLS: not built (see above).
+    // Both headers in turn is not built; a NetScaler header before TLS is untested.
     if b.tuning.netscaler_cip.is_some() && (b.accept_proxy || b.tls.is_some()) {
         let other = if b.accept_proxy { "accept-proxy" } else { "ssl" };
         return Err(format!("{ctx} : 'accept-netscaler-cip' together with '{other}' is not supported by moonproxy yet."));

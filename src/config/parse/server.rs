@@ -247,7 +247,13 @@ pub fn parse_server_addr(s: &str) -> Result<ServerAddr, String> {
             let port = match port.filter(|p| !p.is_empty()) {
                 None => None,
                 Some(p) if p.starts_with('+') || p.starts_with('-') => {
-                    return Err(not_supported("relative server port (port offset)"))
+                    let offset = p[1..].parse::<u16>().ok().filter(|_| p[1..].bytes().all(|b| b.is_ascii_digit())).ok_or_else(|| format!("invalid port '{p}'"))?;
+                    let offset = if p.starts_with('-') { -i32::from(offset) } else { i32::from(offset) };
+                    let ip = resolve_host(host, family).ok_or_else(|| format!("could not resolve address '{host}'."))?;
+                    return Ok(match offset {
+                        0 => ServerAddr::Inet { ip, port: None },
+                        offset => ServerAddr::PortOffset { ip, offset },
+                    });
                 }
                 Some(p) if p.contains('-') => {
                     return Err(format!("port ranges and offsets are not allowed in '{s}'"))
@@ -475,9 +481,22 @@ mod tests {
             parse_server_addr("1.2.3.4:99999"),
             Err("invalid port '99999'".into())
         );
-        assert!(parse_server_addr("1.2.3.4:+1")
-            .unwrap_err()
-            .contains("not supported"));
+        assert_eq!(
+            parse_server_addr("127.0.0.1:+1000"),
+            Ok(ServerAddr::PortOffset { ip, offset: 1000 })
+        );
+        assert_eq!(
+            parse_server_addr("127.0.0.1:-1"),
+            Ok(ServerAddr::PortOffset { ip, offset: -1 })
+        );
+        assert_eq!(
+            parse_server_addr("127.0.0.1:+0"),
+            Ok(ServerAddr::Inet { ip, port: None })
+        );
+        assert_eq!(
+            parse_server_addr("127.0.0.1:+70000"),
+            Err("invalid port '+70000'".into())
+        );
         assert!(parse_server_addr("nohost.invalid:80").is_err());
     }
 

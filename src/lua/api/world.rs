@@ -517,6 +517,8 @@ fn server_view(ctx: &mut CallCtx) -> Result<ServerView, LuaError> {
 pub fn ip_port(a: &ServerAddr) -> (Option<IpAddr>, Option<u16>) {
     match a {
         ServerAddr::Inet { ip, port } => (Some(*ip), *port),
+        // The port is the client's, moved by the offset: none of its own.
+        ServerAddr::PortOffset { ip, .. } => (Some(*ip), None),
         ServerAddr::Resolved { addr, .. } => (Some(addr.ip()), Some(addr.port())),
         _ => (None, None),
     }
