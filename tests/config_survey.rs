@@ -123,3 +123,29 @@ fn timers_with_trailing_characters_warn_as_in_haproxy() {
     assert_runs_agree(&runs);
 }
 
+
+/// `src_http_req_rate()` with an empty argument reads the proxy's own table, and a
+/// server's `addr` may be a host name: both accepted by HAProxy 2.6 and seen in users'
+/// files. The rate a client sees after three requests is compared.
+#[test]
+fn empty_table_argument_and_addr_host_name_as_haproxy() {
+    let mut runs = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let proxy = ProxyBuilder::new(&format!(
+            "{DEFAULTS}frontend f\n bind 127.0.0.1:{{{{f}}}}\n stick-table type ip size 1k expire 1m store http_req_rate(10s)\n\
+             http-request track-sc0 src\n\
+             http-request return status 200 hdr x-rate %[src_http_req_rate()]\n\
+             backend b\n server s 127.0.0.1:{{{{f}}}} check addr localhost port {{{{f}}}}\n"
+        ))
+        .bin(&bin)
+        .start();
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            let r = Client::connect(proxy.port("f")).http_get("/");
+            seen.push(r.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("x-rate")).map(|(_, v)| v.clone()));
+        }
+        runs.push((bin, seen));
+    }
+    assert_eq!(runs[0].1, [Some("1".to_string()), Some("2".to_string()), Some("3".to_string())]);
+    assert_runs_agree(&runs);
+}

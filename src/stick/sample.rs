@@ -95,7 +95,7 @@ thread_local! {
 /// one is an error; while parsing it is recorded for [`check_parsed`] (a table may be
 /// declared after its first use).
 fn check_table(a: &[Arg], pos: usize, what: &str, kw: &str) -> Result<(), String> {
-    let Some(name) = a.get(pos).and_then(Arg::str) else { return Ok(()) };
+    let Some(name) = table_name(a.get(pos)) else { return Ok(()) };
     let msg = format!("unable to find table '{name}' referenced in arg {} of {what} '{kw}'", pos + 1);
     if super::installed() {
         return match super::table(name) {
@@ -223,9 +223,15 @@ pub fn lookup_fetch(name: &str) -> Option<&'static Fetch> {
     FAMILIES.iter().flatten().chain(ARRAY_FAMILIES.iter().flatten()).chain(TABLE_FETCHES).find(|f| f.name == name && !name.is_empty())
 }
 
+/// The table a table argument names: none when it is absent or empty
+/// (`src_http_req_rate()`, which HAProxy reads as the current proxy's table).
+fn table_name(arg: Option<&Arg>) -> Option<&str> {
+    arg.and_then(Arg::str).filter(|n| !n.is_empty())
+}
+
 /// The table an argument names, else the current proxy's (see the module's notes).
 fn table_arg(arg: Option<&Arg>, cx: &dyn SampleCtx) -> Option<Arc<Table>> {
-    match arg.and_then(Arg::str) {
+    match table_name(arg) {
         Some(name) => super::table(name),
         None => cx.backend_name().and_then(super::table).or_else(|| cx.frontend_name().and_then(super::table)),
     }
@@ -248,7 +254,7 @@ fn run(who: Who, op: Op, a: &[Arg], cx: &dyn SampleCtx) -> Option<Sample> {
                 return Some(Sample::Bool(tracked.is_some()));
             }
             let tr = tracked?;
-            match targ.and_then(Arg::str) {
+            match table_name(targ) {
                 Some(name) if name != tr.table.def.name => (super::table(name)?, tr.key),
                 _ => (tr.table, tr.key),
             }

@@ -431,10 +431,9 @@ fn apply_opts(
                 o.params.port = Some(parse_port(v).ok_or_else(|| format!("invalid port '{v}'"))?)
             }
             "addr" => {
-                o.params.addr = Some(
-                    v.parse()
-                        .map_err(|_| format!("'addr' : invalid address: '{v}' in '{v}'."))?,
-                )
+                // A host name is looked up now, as HAProxy does (`addr localhost`).
+                let ip = v.parse().ok().or_else(|| super::addr::resolve_host(v, super::addr::Family::Any));
+                o.params.addr = Some(ip.ok_or_else(|| format!("'addr' : invalid address: '{v}' in '{v}'."))?)
             }
             "id" => {
                 if !is_server {
