@@ -302,6 +302,9 @@ pub enum Action {
     CacheUse(String),
     /// `http-response cache-store <cache>`: store the response (src/http/cache.rs).
     CacheStore(String),
+    /// `set-src`, `set-dst`, `set-src-port`, `set-dst-port` (`RuleEnv::src`/`dst`,
+    /// which the stream keeps after the rules).
+    SetAddr(crate::stream::set_addr::SetAddr),
 }
 
 /// Which part of the request target a `replace-*` action rewrites.
@@ -640,6 +643,11 @@ impl Action {
                     [_, x, ..] => return Err(a(format!("unexpected keyword '{x}'"))),
                 };
                 if base == "cache-use" { Action::CacheUse(name) } else { Action::CacheStore(name) }
+            }
+            "set-src" | "set-dst" | "set-src-port" | "set-dst-port" => {
+                use crate::stream::set_addr::{AddrPart, SetAddr};
+                let part = AddrPart::from_keyword(base).expect("one of the four keywords");
+                Action::SetAddr(SetAddr::parse(part, args).map_err(a)?)
             }
             "use-service" => {
                 let w = exact(args, 1, "1 argument <service>").map_err(a)?;
@@ -1149,6 +1157,13 @@ fn exec(rules: &HttpRules, action: &Action, side: Side, txn: &mut Txn, env: &mut
             set_var(name, Sample::Str(v), txn, env);
         }
         Action::UnsetVar(name) => unset_var(name, txn, env),
+        Action::SetAddr(set) => {
+            let v = set.expr.eval(&RuleCtx::with_writes(env, txn, writes));
+            if parked() {
+                return Flow::Next;
+            }
+            set.apply(v, (&mut env.src, &mut env.dst));
+        }
         Action::SetLogLevel(level) => match level {
             Some(l) => {
                 txn.log_level = Some(*l);

@@ -942,6 +942,9 @@ impl Stream {
                 v => break v,
             }
         };
+        // `set-src`, `set-dst`...: the rest of the stream (logs, `option forwardfor`,
+        // the next proxy's rules) sees the rewritten addresses.
+        (self.src, self.dst) = (renv.src, renv.dst);
         // `use-service prometheus-exporter`: the exporter answers at once.
         if matches!(&verdict, Verdict::UseService(s) if s == crate::stats::prometheus::SERVICE) {
             let mut view = crate::stats::View::new(env.proxies, &*env.pool, env.cx.now);

@@ -40,6 +40,7 @@ mod proxy_header;
 mod server_redir;
 mod send_name;
 pub mod service;
+pub mod set_addr;
 pub mod service_tcp;
 pub mod socks4;
 pub mod state;

@@ -353,6 +353,11 @@ fn config_errors_read_as_haproxy_writes_them() {
         ("http-request normalize-uri path-strip-dotdot x", "parsing [t.cfg:4] : error detected in frontend 'fe' while parsing 'http-request normalize-uri' rule : unknown argument 'x' for 'path-strip-dotdot' normalizer."),
         ("http-request normalize-uri fragment-strip x", "parsing [t.cfg:4]: 'http-request normalize-uri' expects either 'if' or 'unless' followed by a condition but found 'x'."),
         ("http-request del-header X -m foo", "parsing [t.cfg:4] : error detected in frontend 'fe' while parsing 'http-request del-header' rule : -m with unsupported matching method 'foo'."),
+        ("http-request set-src", "parsing [t.cfg:4] : error detected in frontend 'fe' while parsing 'http-request set-src' rule : missing fetch method."),
+        ("http-request set-dst-port foo", "parsing [t.cfg:4] : error detected in frontend 'fe' while parsing 'http-request set-dst-port' rule : unknown fetch method 'foo'."),
+        ("http-request set-src hdr(x) bar", "parsing [t.cfg:4]: 'http-request set-src' expects either 'if' or 'unless' followed by a condition but found 'bar'."),
+        ("http-request set-dst res.hdr(x)", "parsing [t.cfg:4] : error detected in frontend 'fe' while parsing 'http-request set-dst' rule : fetch method 'res.hdr(x)' extracts information from 'HTTP response headers', none of which is available here."),
+        ("http-response set-src-port src_port", "parsing [t.cfg:4]: 'http-response' expects"),
     ];
     let mut bad = Vec::new();
     for (line, want) in cases {

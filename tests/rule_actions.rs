@@ -1,0 +1,93 @@
+//! The rule actions that rewrite what the stream knows about its connection or its
+//! timeouts (`set-src`, `set-dst`, `set-src-port`, `set-dst-port`, `set-timeout`), each
+//! run on moonproxy and on HAProxy 2.6 with the same configuration: what the client,
+//! the server and the log line see.
+
+mod common;
+
+use common::*;
+use std::io::{Read, Write};
+use std::time::Duration;
+
+/// A server answering every request with the `X-Forwarded-For` it received (`-` when
+/// none) in an `x-got-xff` header, one request per connection.
+fn xff_echo() -> Backend {
+    Backend::custom(|mut conn, _| {
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match conn.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
+        }
+        let head = String::from_utf8_lossy(&head).to_string();
+        let xff: Vec<&str> = head
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .filter(|(n, _)| n.eq_ignore_ascii_case("x-forwarded-for"))
+            .map(|(_, v)| v.trim())
+            .collect();
+        let xff = if xff.is_empty() { "-".to_string() } else { xff.join(",") };
+        let _ = conn.write_all(format!("HTTP/1.1 200 OK\r\nx-got-xff: {xff}\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok").as_bytes());
+    })
+}
+
+/// `http-request set-src hdr(x-real-ip)` behind a CDN, and the three others: the
+/// addresses later rules, the stick table, `option forwardfor` and the log line see.
+#[test]
+fn http_request_set_src_and_dst_as_haproxy() {
+    let srv = xff_echo();
+    let mut runs = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let proxy = ProxyBuilder::new(
+            "global\n log stdout format raw local0\n\
+             defaults\n mode http\n log global\n timeout client 5s\n timeout server 5s\n timeout connect 5s\n\
+             frontend f\n bind 127.0.0.1:{{f}}\n\
+              log-format \"LOG %ci %HP\"\n\
+              option forwardfor\n\
+              stick-table type ip size 10 store http_req_cnt\n\
+              http-request set-src hdr(x-real-ip) if { req.hdr(x-real-ip) -m found }\n\
+              http-request set-src-port hdr(x-port) if { req.hdr(x-port) -m found }\n\
+              http-request set-dst str(10.9.8.7) if { path /dst }\n\
+              http-request set-dst-port int(70000) if { path /dst }\n\
+              http-request track-sc0 src\n\
+              http-request set-var(txn.cnt) sc0_http_req_cnt\n\
+              http-request set-var(txn.src) src\n\
+              http-request set-var(txn.port) src_port if { req.hdr(x-port) -m found }\n\
+              http-request set-var(txn.dst) dst if { path /dst }\n\
+              http-request set-var(txn.dstport) dst_port if { path /dst }\n\
+              http-response set-header x-addrs \"%[var(txn.src)] port=%[var(txn.port)] dst=%[var(txn.dst)]:%[var(txn.dstport)] cnt=%[var(txn.cnt)] now=%[src]\"\n\
+              default_backend b\n\
+             backend b\n server s 127.0.0.1:{{be}}\n",
+        )
+        .bin(&bin)
+        .port("be", srv.port())
+        .start();
+        let f = proxy.port("f");
+        let mut seen = Vec::new();
+        for (path, headers) in [
+            ("/a", "x-real-ip: 10.1.2.3\r\n"),
+            ("/b", "x-real-ip: 10.1.2.3\r\nx-port: 4242\r\n"),
+            ("/c", "x-real-ip: 2001:db8::7\r\n"),
+            ("/d", "x-real-ip: unknown\r\n"),
+            ("/e", "x-real-ip: 10.4.5.6\r\nx-real-ip: 10.1.2.3\r\n"),
+            ("/dst", "x-real-ip: 10.4.5.6\r\n"),
+        ] {
+            let mut c = Client::connect(f);
+            let r = c.http_request(format!("GET {path} HTTP/1.1\r\nhost: x\r\n{headers}\r\n").as_bytes());
+            let header = |n: &str| r.header(n).unwrap_or("none").to_string();
+            seen.push(format!("{path} {} xff={} {}", r.status, header("x-got-xff"), header("x-addrs")));
+        }
+        // Each stream logs once its connection closed: sorted, not in arrival order.
+        let mut logs = proxy.wait_for_lines(6, |l| l.starts_with("LOG "), Duration::from_secs(5));
+        logs.sort();
+        seen.extend(logs);
+        runs.push((bin, seen));
+    }
+    let moon = &runs[0].1;
+    assert_eq!(moon[0], "/a 200 xff=10.1.2.3 10.1.2.3 port= dst=: cnt=1 now=10.1.2.3", "{moon:#?}");
+    assert!(moon[1].contains("port=4242 dst=: cnt=2"), "the table counts the new source: {moon:#?}");
+    assert!(moon.iter().any(|l| l == "LOG 2001:db8::7 /c"), "{moon:#?}");
+    assert_runs_agree(&runs);
+}
