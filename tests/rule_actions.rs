@@ -91,3 +91,101 @@ fn http_request_set_src_and_dst_as_haproxy() {
     assert!(moon.iter().any(|l| l == "LOG 2001:db8::7 /c"), "{moon:#?}");
     assert_runs_agree(&runs);
 }
+
+/// The same four actions in `tcp-request connection` and `tcp-request content` rules, in
+/// TCP and in HTTP mode: what the next rules, the stick table and the log line see.
+#[test]
+fn tcp_request_set_src_and_dst_as_haproxy() {
+    let echo = Backend::echo();
+    let http = xff_echo();
+    let mut runs = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let proxy = ProxyBuilder::new(
+            "global\n log stdout format raw local0\n\
+             defaults\n log global\n timeout client 5s\n timeout server 5s\n timeout connect 5s\n\
+             frontend tcp\n mode tcp\n bind 127.0.0.1:{{tcp}}\n\
+              log-format \"LOG tcp %ci:%cp conn=%[var(sess.conn)] content=%[var(txn.content)]:%[var(txn.port)] cnt=%[var(txn.cnt)]\"\n\
+              stick-table type ip size 10 store conn_cnt\n\
+              tcp-request connection set-src str(10.0.0.1)\n\
+              tcp-request connection set-src-port int(1234)\n\
+              tcp-request connection track-sc0 src\n\
+              tcp-request connection set-var(sess.conn) src\n\
+              tcp-request inspect-delay 5s\n\
+              tcp-request content set-dst ipv4(10.0.0.2)\n\
+              tcp-request content set-dst-port int(81)\n\
+              tcp-request content set-src-port int(70001) if { req.len gt 0 }\n\
+              tcp-request content set-var(txn.content) dst\n\
+              tcp-request content set-var(txn.port) dst_port\n\
+              tcp-request content set-var(txn.cnt) sc0_conn_cnt\n\
+              default_backend echo\n\
+             frontend http\n mode http\n bind 127.0.0.1:{{http}}\n\
+              log-format \"LOG http %ci %HP\"\n\
+              option forwardfor\n\
+              tcp-request content set-src req.hdr(x-real-ip)\n\
+              tcp-request content set-dst-port int(8080)\n\
+              http-request return status 200 content-type text/plain lf-string \"%[src] %[dst_port]\\n\" if { path /here }\n\
+              default_backend xff\n\
+             backend echo\n mode tcp\n server s 127.0.0.1:{{echo}}\n\
+             backend xff\n mode http\n server s 127.0.0.1:{{xff}}\n",
+        )
+        .bin(&bin)
+        .port("echo", echo.port())
+        .port("xff", http.port())
+        .start();
+        let mut seen = Vec::new();
+        for _ in 0..2 {
+            let mut c = Client::connect(proxy.port("tcp"));
+            c.send(b"ping");
+            assert_eq!(c.recv_exact(4), b"ping", "{}: the connection goes through", bin.display());
+        }
+        for (path, headers) in [("/here", "x-real-ip: 10.7.7.7\r\n"), ("/xff", "x-real-ip: 10.8.8.8\r\n"), ("/none", "")] {
+            let mut c = Client::connect(proxy.port("http"));
+            let r = c.http_request(format!("GET {path} HTTP/1.1\r\nhost: x\r\n{headers}\r\n").as_bytes());
+            let xff = r.header("x-got-xff").unwrap_or("none");
+            seen.push(format!("{path} {} xff={xff} body={}", r.status, String::from_utf8_lossy(&r.body).trim()));
+        }
+        let mut logs = proxy.wait_for_lines(5, |l| l.starts_with("LOG "), Duration::from_secs(5));
+        logs.sort();
+        seen.extend(logs);
+        runs.push((bin, seen));
+    }
+    let moon = &runs[0].1;
+    assert_eq!(moon[0], "/here 200 xff=none body=10.7.7.7 8080", "{moon:#?}");
+    assert_eq!(moon[1], "/xff 200 xff=10.8.8.8 body=ok", "{moon:#?}");
+    assert_eq!(moon[6], "LOG tcp 10.0.0.1:4465 conn=10.0.0.1 content=10.0.0.2:81 cnt=1", "{moon:#?}");
+    assert_runs_agree(&runs);
+}
+
+/// A server without an address (`0.0.0.0`) connects to the client's destination: with
+/// `set-dst` (and `set-dst-port` for a server without a port), the rewritten one.
+#[test]
+fn set_dst_steers_a_server_without_an_address_as_haproxy() {
+    let at = |port: u16| std::net::SocketAddr::from(([127, 0, 0, 2], port));
+    let one = Backend::start_at(at(0), Behaviour::Http { status: 200, body: b"one".to_vec() }).expect("listen on 127.0.0.2");
+    let two = Backend::start_at(at(0), Behaviour::Http { status: 200, body: b"two".to_vec() }).expect("listen on 127.0.0.2");
+    let mut runs = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let proxy = ProxyBuilder::new(
+            "defaults\n mode http\n timeout client 5s\n timeout server 5s\n timeout connect 5s\n\
+             frontend f\n bind 127.0.0.1:{{f}}\n\
+              http-request set-dst str(127.0.0.2)\n\
+              http-request set-dst-port int({{two}}) if { path /two }\n\
+              use_backend noport if { path /two }\n\
+              default_backend any\n\
+             backend any\n server s 0.0.0.0:{{one}}\n\
+             backend noport\n server s 0.0.0.0\n",
+        )
+        .bin(&bin)
+        .port("one", one.port())
+        .port("two", two.port())
+        .start();
+        let mut seen = Vec::new();
+        for path in ["/one", "/two"] {
+            let r = Client::connect(proxy.port("f")).http_request(format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").as_bytes());
+            seen.push(format!("{path} {} {}", r.status, String::from_utf8_lossy(&r.body)));
+        }
+        runs.push((bin, seen));
+    }
+    assert_eq!(runs[0].1, ["/one 200 one", "/two 200 two"]);
+    assert_runs_agree(&runs);
+}

@@ -1272,6 +1272,9 @@ pub enum TcpAction {
     /// for stick tables): the words of the action, checked when parsed, and the
     /// proxy whose table is the default one.
     StickCounter { words: Vec<String>, proxy: String },
+    /// `set-src|set-dst|set-src-port|set-dst-port <expr>` (`tcp-request connection`
+    /// and `content`): the keyword and the expression text, checked when parsed.
+    SetAddr { keyword: String, expr: String },
 }
 
 /// One `tcp-request connection|content` or `tcp-response content` rule, or the

@@ -63,6 +63,10 @@ pub struct RuleCtx<'a, 'e> {
     /// Where `set-var()`/`unset-var()` converters record their writes while the
     /// transaction is borrowed; the rule runner applies them after each rule.
     writes: Option<&'a VarWrites>,
+    /// The connection's addresses: `env`'s, then as the `set-src`... of TCP rules run
+    /// through a recording context leave them ([`RuleCtx::addrs`]).
+    src: std::cell::Cell<Option<SocketAddr>>,
+    dst: std::cell::Cell<Option<SocketAddr>>,
 }
 
 /// Variable writes made by converters during one rule: `None` unsets.
@@ -72,11 +76,15 @@ impl<'a, 'e> RuleCtx<'a, 'e> {
     /// A context reading `env` and `txn`. `set-var()` converters evaluated through
     /// it only reach `proc.*` variables (the others need the rule runner).
     pub fn new(env: &'a RuleEnv<'e>, txn: &'a Txn) -> RuleCtx<'a, 'e> {
-        RuleCtx { env, txn, writes: None }
+        RuleCtx::with(env, txn, None)
+    }
+
+    fn with(env: &'a RuleEnv<'e>, txn: &'a Txn, writes: Option<&'a VarWrites>) -> RuleCtx<'a, 'e> {
+        RuleCtx { env, txn, writes, src: env.src.into(), dst: env.dst.into() }
     }
 
     fn with_writes(env: &'a RuleEnv<'e>, txn: &'a Txn, writes: &'a VarWrites) -> RuleCtx<'a, 'e> {
-        RuleCtx { env, txn, writes: Some(writes) }
+        RuleCtx::with(env, txn, Some(writes))
     }
 
     /// A context whose variable writes (`set-var` of TCP rules, `set-var()`
@@ -84,6 +92,11 @@ impl<'a, 'e> RuleCtx<'a, 'e> {
     /// [`apply_writes`] stores them once `txn` may be borrowed mutably.
     pub fn recording(env: &'a RuleEnv<'e>, txn: &'a Txn, writes: &'a VarWrites) -> RuleCtx<'a, 'e> {
         RuleCtx::with_writes(env, txn, writes)
+    }
+
+    /// The connection's `(src, dst)` as the rules run through this context left them.
+    pub fn addrs(&self) -> (Option<SocketAddr>, Option<SocketAddr>) {
+        (self.src.get(), self.dst.get())
     }
 }
 
@@ -109,13 +122,22 @@ impl SampleCtx for RuleCtx<'_, '_> {
         self.env.server_tls.as_deref()
     }
     fn src(&self) -> Option<SocketAddr> {
-        self.env.src
+        self.src.get()
+    }
+    fn set_addr(&self, part: crate::stream::set_addr::AddrPart, value: Sample) -> bool {
+        // Only TCP rules call this, through a recording context (the HTTP rules'
+        // `set-src` writes `RuleEnv` itself).
+        if self.writes.is_none() {
+            return false;
+        }
+        crate::stream::set_addr::set_cell(part, value, (&self.src, &self.dst));
+        true
     }
     fn userlist(&self, name: &str) -> Option<&crate::config::model::Userlist> {
         self.env.userlists.iter().find(|u| u.name == name)
     }
     fn dst(&self) -> Option<SocketAddr> {
-        self.env.dst
+        self.dst.get()
     }
     fn frontend_name(&self) -> Option<&str> {
         Some(self.env.frontend)

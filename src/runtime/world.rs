@@ -304,7 +304,7 @@ impl World {
         cx.wake.push(Kind::Listener, Key { slot: li, gen: 0 });
     }
 
-    fn new_stream(&mut self, cx: &mut Ctx<'_>, li: usize, mut conn: Conn, peer: Option<std::net::SocketAddr>, local: Option<std::net::SocketAddr>) {
+    fn new_stream(&mut self, cx: &mut Ctx<'_>, li: usize, mut conn: Conn, mut peer: Option<std::net::SocketAddr>, mut local: Option<std::net::SocketAddr>) {
         // `tcp-request connection` rules: a rejected connection is closed at once, before
         // a stream exists, and not logged (HAProxy counts it as denied).
         let fe = self.listeners[li].proxy;
@@ -317,7 +317,7 @@ impl World {
             // The frontend's name: `fe_name`, and the default table of `src_*` fetches.
             let fd = conn.raw_fd();
             let facts = crate::sample::fetch_conn::ClientConn { fd: (fd >= 0).then_some(fd), listener: Some(li), ..Default::default() };
-            let cx_conn = crate::stick::sample::ConnRuleCtx { src: peer, dst: local, frontend: &self.proxies[fe].name, conn: facts };
+            let cx_conn = crate::stick::sample::ConnRuleCtx { src: peer.into(), dst: local.into(), frontend: &self.proxies[fe].name, conn: facts };
             // `dst_conn` counts the connection being judged, as HAProxy's.
             crate::sample::fetch_conn::set_listener_conns(li, self.listeners[li].conns + 1);
             let vars = sess.insert(crate::sample::vars::Vars::new());
@@ -325,6 +325,8 @@ impl World {
             let list = crate::config::model::TcpRuleList::Connection;
             let outer = crate::stick::enter(&mut stick);
             let verdict = run_tcp_rules(rules, list, &mut RuleCursor::default(), &cx_conn, &mut vars);
+            // `set-src`, `set-dst`...: the stream starts with the rewritten addresses.
+            (peer, local) = (cx_conn.src.get(), cx_conn.dst.get());
             let refused = matches!(verdict, TcpVerdict::Reject | TcpVerdict::SilentDrop);
             crate::stick::session::session_accepted_unless(refused);
             crate::stick::leave(&mut stick, outer);

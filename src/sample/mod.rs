@@ -252,6 +252,12 @@ pub trait SampleCtx {
     fn src(&self) -> Option<SocketAddr> {
         None
     }
+    /// `set-src`, `set-dst`... of a TCP rule: rewrites the connection's address with
+    /// `value` (see [`crate::stream::set_addr::apply`]) so that `src()`/`dst()` and the
+    /// stream see it from then on. False where the context cannot (nothing happens).
+    fn set_addr(&self, _part: crate::stream::set_addr::AddrPart, _value: Sample) -> bool {
+        false
+    }
     /// Local address the client connected to (`dst`, `dst_port`).
     fn dst(&self) -> Option<SocketAddr> {
         None

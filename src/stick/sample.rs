@@ -336,11 +336,11 @@ fn apply(table: &Table, key: &Key, op: Op, idx: usize, create: bool) -> Option<S
     }
 }
 
-/// What `tcp-request connection` rules see: the connection's addresses and its
-/// frontend (whose table `src_*` fetches read by default).
+/// What `tcp-request connection` rules see: the connection's addresses (which
+/// `set-src`... rewrite) and its frontend (whose table `src_*` fetches read by default).
 pub struct ConnRuleCtx<'a> {
-    pub src: Option<std::net::SocketAddr>,
-    pub dst: Option<std::net::SocketAddr>,
+    pub src: std::cell::Cell<Option<std::net::SocketAddr>>,
+    pub dst: std::cell::Cell<Option<std::net::SocketAddr>>,
     pub frontend: &'a str,
     /// The socket and the listener (`fc_rtt`, `so_id`, `dst_conn`...).
     pub conn: crate::sample::fetch_conn::ClientConn,
@@ -351,10 +351,14 @@ impl SampleCtx for ConnRuleCtx<'_> {
         Some(self.conn.clone())
     }
     fn src(&self) -> Option<std::net::SocketAddr> {
-        self.src
+        self.src.get()
     }
     fn dst(&self) -> Option<std::net::SocketAddr> {
-        self.dst
+        self.dst.get()
+    }
+    fn set_addr(&self, part: crate::stream::set_addr::AddrPart, value: Sample) -> bool {
+        crate::stream::set_addr::set_cell(part, value, (&self.src, &self.dst));
+        true
     }
     fn frontend_name(&self) -> Option<&str> {
         Some(self.frontend)

@@ -129,6 +129,9 @@ pub enum TcpRuleAction {
     Lua(std::sync::Arc<crate::http::rules::LuaAction>),
     /// `track-sc*`, `sc-inc-gpc0/1`, `sc-set-gpt0` (src/stick/action.rs).
     Stick(crate::stick::action::StickAction),
+    /// `set-src`, `set-dst`, `set-src-port`, `set-dst-port`: through
+    /// [`SampleCtx::set_addr`], so the next rules see the new address.
+    SetAddr(super::set_addr::SetAddr),
 }
 
 /// How a TCP rule list ended.
@@ -198,6 +201,14 @@ impl TcpRules {
                 TcpAction::StickCounter { words, proxy } => crate::stick::action::StickAction::parse(words, proxy)
                     .map(TcpRuleAction::Stick)
                     .map_err(|e| format!("parsing [{}] : {e}.", c.location)),
+                TcpAction::SetAddr { keyword, expr } => {
+                    let part = super::set_addr::AddrPart::from_keyword(keyword).ok_or_else(|| format!("parsing [{}] : unknown action '{keyword}'.", c.location));
+                    part.and_then(|part| {
+                        super::set_addr::SetAddr::parse(part, std::slice::from_ref(expr))
+                            .map(TcpRuleAction::SetAddr)
+                            .map_err(|e| format!("parsing [{}] : {e}.", c.location))
+                    })
+                }
             };
             let cond = c.cond.as_ref().map(|cond| InspectCond::compile(cond, &out.acls)).transpose();
             match (action, cond) {
@@ -414,6 +425,16 @@ pub fn run_tcp_rules(
                         _ => crate::stick::session::Level::Stream,
                     };
                     a.exec(cx, level);
+                    return None;
+                }
+                TcpRuleAction::SetAddr(set) => {
+                    let v = set.expr.eval(cx);
+                    if crate::sample::lua::suspended() {
+                        return None;
+                    }
+                    if let Some(v) = v {
+                        cx.set_addr(set.part, v);
+                    }
                     return None;
                 }
                 TcpRuleAction::SetVar(name, expr) => {

@@ -81,8 +81,9 @@ pub struct Inspect {
 /// The sample context of TCP content rules: the connection, the variables and the
 /// raw bytes of both channels, and whether those bytes are final.
 pub struct InspectCtx<'a> {
-    pub src: Option<SocketAddr>,
-    pub dst: Option<SocketAddr>,
+    /// The connection's addresses, as `set-src`, `set-dst`... leave them.
+    pub src: Cell<Option<SocketAddr>>,
+    pub dst: Cell<Option<SocketAddr>>,
     pub frontend: &'a str,
     pub backend: Option<&'a str>,
     /// Copies of the stream's variables: rules write them as they run (so the next
@@ -120,8 +121,8 @@ impl<'a> InspectCtx<'a> {
     /// A context on `ins`'s variables (none before a stream has any).
     pub(super) fn new(s: (Option<SocketAddr>, Option<SocketAddr>), frontend: &'a str, backend: Option<&'a str>, ins: Option<&'a Inspect>) -> Self {
         InspectCtx {
-            src: s.0,
-            dst: s.1,
+            src: Cell::new(s.0),
+            dst: Cell::new(s.1),
             frontend,
             backend,
             sess: RefCell::new(ins.map(|i| i.sess_vars.clone()).unwrap_or_default()),
@@ -151,10 +152,14 @@ impl SampleCtx for InspectCtx<'_> {
         self.tls.as_deref()
     }
     fn src(&self) -> Option<SocketAddr> {
-        self.src
+        self.src.get()
     }
     fn dst(&self) -> Option<SocketAddr> {
-        self.dst
+        self.dst.get()
+    }
+    fn set_addr(&self, part: super::set_addr::AddrPart, value: Sample) -> bool {
+        super::set_addr::set_cell(part, value, (&self.src, &self.dst));
+        true
     }
     fn frontend_name(&self) -> Option<&str> {
         Some(self.frontend)
@@ -213,8 +218,9 @@ fn is_last(ch: &Channel, delay: Option<Duration>, started: Instant, now: Instant
 }
 
 /// What a pass of TCP rules leaves: the verdict, the new cursor, the variables as the
-/// rules left them, and where the rule that decided is written (if one did).
-type Pass = (TcpVerdict, RuleCursor, Vars, Vars, Option<crate::config::model::Location>);
+/// rules left them, where the rule that decided is written (if one did), and the
+/// connection's addresses (`set-src`...).
+type Pass = (TcpVerdict, RuleCursor, Vars, Vars, Option<crate::config::model::Location>, (Option<SocketAddr>, Option<SocketAddr>));
 
 /// Runs the rules of `list` from `cursor` with `cx`.
 fn run_pass(rules: &super::analysers::TcpRules, list: TcpRuleList, cursor: RuleCursor, cx: InspectCtx<'_>) -> Pass {
@@ -224,7 +230,7 @@ fn run_pass(rules: &super::analysers::TcpRules, list: TcpRuleList, cursor: RuleC
     let mut vars = TcpVars { sess: &mut unused_sess, txn: Some(&mut unused_txn), decided: None };
     let v = run_tcp_rules(rules, list, &mut cursor, &cx, &mut vars);
     let decided = vars.decided.and_then(|i| rules.list(list).get(i)).map(|r| r.location.clone());
-    (v, cursor, cx.sess.into_inner(), cx.txn.into_inner(), decided)
+    (v, cursor, cx.sess.into_inner(), cx.txn.into_inner(), decided, (cx.src.get(), cx.dst.get()))
 }
 
 /// The context of a TCP-mode stream's `use_backend` conditions: the connection,
@@ -291,7 +297,8 @@ pub(super) fn tcp_response_rules(ins: &mut Option<Box<Inspect>>, side: ResponseS
         let mut cx = InspectCtx::new(side.addrs, &fe.name, Some(&be.name), Some(ins));
         cx.req = Some(ChannelData { bytes: side.req.buf.data(), last: true });
         cx.res = Some(ChannelData { bytes: &side.res.buf.data()[out..], last });
-        let (v, cursor, sess, txn, decided) = super::lua::in_rules(env.cx, proxies, &*env.pool, || {
+        // (`tcp-response content` has no `set-src`: the addresses are as they were.)
+        let (v, cursor, sess, txn, decided, _) = super::lua::in_rules(env.cx, proxies, &*env.pool, || {
             run_pass(&be.tcp_rules, TcpRuleList::ResponseContent, ins.res_cursor, cx)
         });
         ins.res_cursor = cursor;
@@ -557,9 +564,10 @@ impl Stream {
             let conn = conn_facts!(self);
             let mut cx = InspectCtx::new((self.src, self.dst), &fe.name, be_name, Some(ins)).with_tls(&self.client).with_conn(conn);
             cx.req = Some(ChannelData { bytes: &self.req.buf.data()[out..], last });
-            let (v, cursor, sess, txn, decided) = super::lua::in_rules(env.cx, env.proxies, &*env.pool, || {
+            let (v, cursor, sess, txn, decided, addrs) = super::lua::in_rules(env.cx, env.proxies, &*env.pool, || {
                 run_pass(&px.tcp_rules, TcpRuleList::Content, ins.req_cursor, cx)
             });
+            (self.src, self.dst) = addrs;
             ins.req_cursor = cursor;
             ins.last_rule = decided.or(ins.last_rule.take());
             ins.sess_vars = sess;
@@ -624,14 +632,16 @@ impl Stream {
             }
             let cursor = if list == TcpRuleList::ResponseContent { &mut ins.res_cursor } else { &mut ins.http_cursor };
             let writes = VarWrites::default();
-            let v = {
+            let (v, addrs) = {
                 let mut renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars, self.client.tls_info().cloned(), conn_facts!(self));
                 renv.backend = be_name;
                 let cx = RuleCtx::recording(&renv, &h.txn, &writes);
                 let (mut unused_sess, mut unused_txn) = (Vars::new(), Vars::new());
                 let mut vars = TcpVars { sess: &mut unused_sess, txn: Some(&mut unused_txn), decided: None };
-                super::lua::in_rules(env.cx, env.proxies, &*env.pool, || run_tcp_rules(&px.tcp_rules, list, cursor, &cx, &mut vars))
+                let v = super::lua::in_rules(env.cx, env.proxies, &*env.pool, || run_tcp_rules(&px.tcp_rules, list, cursor, &cx, &mut vars));
+                (v, cx.addrs())
             };
+            (self.src, self.dst) = addrs;
             let mut renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars, self.client.tls_info().cloned(), conn_facts!(self));
             apply_writes(&writes, &mut h.txn, &mut renv);
             match v {

@@ -716,7 +716,7 @@ impl Stream {
         self.http_send_name_header(env, be, srv);
         self.http_case_adjust_request(env, be);
         let client_port = addr.is_none();
-        let addr = addr.or_else(|| self.client_port_target(env, be, srv));
+        let addr = addr.or_else(|| self.client_port_target(env, be, srv)).map(|t| self.client_ip_target(t));
         if self.http_reuse(env, be, srv, &addr) {
             return;
         }
@@ -799,6 +799,16 @@ impl Stream {
     /// HAProxy does; with an offset (`10.0.0.1:+1000`) to that port moved by it, wrapping
     /// at 65536 as HAProxy's 16-bit port does. `None` when the client has no such port
     /// (a unix socket listener): the attempt then fails.
+    /// A server without an address (`0.0.0.0`, `::`) connects to the address the client
+    /// connected to (`dst`, as `set-dst` may have changed it), as HAProxy does; `target`
+    /// as it is otherwise, or when the client has no IP address (a unix socket).
+    fn client_ip_target(&self, target: Target) -> Target {
+        match (target, self.dst) {
+            (Target::Inet(a), Some(dst)) if a.ip().is_unspecified() => Target::Inet(SocketAddr::new(dst.ip(), a.port())),
+            (t, _) => t,
+        }
+    }
+
     fn client_port_target(&self, env: &Env<'_, '_>, be: usize, srv: usize) -> Option<Target> {
         use crate::config::model::ServerAddr;
         let server = env.pool.backend_state(be)?.servers().get(srv)?;

@@ -4,6 +4,7 @@
 //! `option forwardfor`, stick tables). The socket itself is not touched, as in HAProxy.
 
 use crate::sample::{Expr, Sample, SampleType};
+use std::cell::Cell;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 /// Which address, and which part of it, an action rewrites.
@@ -86,6 +87,15 @@ pub fn apply(part: AddrPart, value: Sample, addr: &mut Option<SocketAddr>) {
             *addr = Some(SocketAddr::new(ip, port));
         }
     }
+}
+
+/// [`apply`] on addresses a sample context keeps in cells (the contexts of TCP rules,
+/// whose [`crate::sample::SampleCtx::set_addr`] takes `&self`).
+pub fn set_cell(part: AddrPart, value: Sample, (src, dst): (&Cell<Option<SocketAddr>>, &Cell<Option<SocketAddr>>)) {
+    let cell = if part.is_src() { src } else { dst };
+    let mut addr = cell.get();
+    apply(part, value, &mut addr);
+    cell.set(addr);
 }
 
 #[cfg(test)]

@@ -310,6 +310,23 @@ pub fn tcp_rule(p: &mut Parser, l: &Line) -> Result<(), String> {
             extra(2)?;
             TcpAction::UseService { name: name.clone() }
         }
+        kw @ ("set-src" | "set-dst" | "set-src-port" | "set-dst-port") if list != TcpRuleList::ResponseContent => {
+            let part = crate::stream::set_addr::AddrPart::from_keyword(kw).expect("one of the four keywords");
+            let expr = words.get(1).map_or("", String::as_str);
+            if expr.is_empty() {
+                return Err("missing fetch method".into());
+            }
+            crate::stream::set_addr::SetAddr::parse(part, &words[1..2]).map_err(|e| e.to_string())?;
+            // HAProxy 2.6 checks the fetch against an HTTP request's, whatever the list
+            // (`tcp-request connection set-src hdr(x)` is accepted, and finds nothing).
+            if p.draft().section != Section::Defaults {
+                if let Some((_, data)) = crate::sample::usable::check_expr(expr, Place::request(true, cap.frontend)) {
+                    return Err(format!("fetch method '{expr}' extracts information from '{data}', none of which is available here"));
+                }
+            }
+            extra(2)?;
+            TcpAction::SetAddr { keyword: kw.to_string(), expr: expr.to_string() }
+        }
         "close" if list == TcpRuleList::ResponseContent => {
             extra(1)?;
             TcpAction::Close
@@ -325,8 +342,8 @@ pub fn tcp_rule(p: &mut Parser, l: &Line) -> Result<(), String> {
             crate::stick::action::StickAction::parse(&words, &proxy).map_err(|e| format!("'{what}' : {e}"))?;
             TcpAction::StickCounter { words: words.to_vec(), proxy }
         }
-        "capture" | "expect-proxy" | "expect-netscaler-cip" | "sc-inc-gpc" | "sc-set-gpt" | "set-var-fmt" | "set-dst" | "set-dst-port"
-        | "set-mark" | "set-src" | "set-src-port" | "set-tos" | "do-resolve" | "set-log-level"
+        "capture" | "expect-proxy" | "expect-netscaler-cip" | "sc-inc-gpc" | "sc-set-gpt" | "set-var-fmt"
+        | "set-mark" | "set-tos" | "do-resolve" | "set-log-level"
         | "set-nice" | "switch-mode" | "use-service" | "close" | "send-spoe-group" | "set-priority-class"
         | "set-priority-offset" | "lua" => return Err(super::not_supported(&format!("{kw} {sub} {base}"))),
         _ => {

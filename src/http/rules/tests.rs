@@ -402,6 +402,22 @@ fn tcp_rules_are_parsed() {
     ] {
         assert!(errs.iter().any(|e| e.contains(want)), "{want}\n{errs:?}");
     }
+    // `set-src`...: checked against an HTTP request's fetches whatever the list, as 2.6.
+    let errs = config_errors("  tcp-request content set-src
+  tcp-request connection set-dst foo
+  tcp-request content set-src src bar
+  tcp-request connection set-dst-port res.hdr(x)
+  tcp-request connection set-src hdr(x)
+");
+    for want in [
+        "parsing [t.cfg:4] : missing fetch method",
+        "parsing [t.cfg:5] : unknown fetch method 'foo'",
+        "parsing [t.cfg:6] : 'tcp-request content set-src' only accepts 'if' or 'unless', in frontend 'fe' (got 'bar')",
+        "parsing [t.cfg:7] : fetch method 'res.hdr(x)' extracts information from 'HTTP response headers', none of which is available here",
+    ] {
+        assert!(errs.iter().any(|e| e.contains(want)), "{want}\n{errs:?}");
+    }
+    assert!(!errs.iter().any(|e| e.contains("t.cfg:8")), "{errs:?}");
 }
 
 /// Fetches the live comparison cannot reach (responses, bodies, captures).
