@@ -189,3 +189,56 @@ fn set_dst_steers_a_server_without_an_address_as_haproxy() {
     assert_eq!(runs[0].1, ["/one 200 one", "/two 200 two"]);
     assert_runs_agree(&runs);
 }
+
+/// `http-request set-timeout server|tunnel <time|expr>`: what `cur_server_timeout` and
+/// `cur_tunnel_timeout` read after it, and a silent server timed out by the new value
+/// (the configured one, a minute, would outlast the client's patience: 10 s).
+#[test]
+fn http_request_set_timeout_as_haproxy() {
+    let silent = Backend::silent();
+    let app = Backend::http(b"ok");
+    let rules = "http-request set-timeout server 200ms if { path_end /short }\n\
+                 http-request set-timeout server req.hdr(x-timeout) if { req.hdr(x-timeout) -m found }\n\
+                 http-request set-timeout tunnel 3s if { path_end /tunnel }\n";
+    let mut runs = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let proxy = ProxyBuilder::new(&format!(
+            "global\n log stdout format raw local0\n\
+             defaults\n mode http\n log global\n timeout client 60s\n timeout server 60s\n timeout connect 5s\n\
+             frontend f\n bind 127.0.0.1:{{{{f}}}}\n log-format \"LOG %HP %ST %ts\"\n\
+              use_backend show if {{ path_beg /show }}\n default_backend slow\n\
+             backend show\n {rules}\
+              http-response set-header x-t \"server=%[cur_server_timeout] tunnel=%[cur_tunnel_timeout]\"\n\
+              server s 127.0.0.1:{{{{app}}}}\n\
+             backend slow\n {rules} server s 127.0.0.1:{{{{be}}}}\n",
+        ))
+        .bin(&bin)
+        .port("app", app.port())
+        .bin(&bin)
+        .port("be", silent.port())
+        .start();
+        let mut seen = Vec::new();
+        for (path, headers) in [
+            ("/show", ""),
+            ("/show/short", ""),
+            ("/show/tunnel", ""),
+            ("/show", "x-timeout: 1500\r\n"),
+            ("/show", "x-timeout: none\r\n"),
+            ("/short", ""),
+            ("/expr", "x-timeout: 300\r\n"),
+        ] {
+            let mut c = Client::connect(proxy.port("f"));
+            c.set_timeout(Duration::from_secs(10));
+            let r = c.http_request(format!("GET {path} HTTP/1.1\r\nhost: x\r\n{headers}\r\n").as_bytes());
+            seen.push(format!("{path} {headers:?} {} {}", r.status, r.header("x-t").unwrap_or("-")));
+        }
+        let mut logs = proxy.wait_for_lines(7, |l| l.starts_with("LOG "), Duration::from_secs(5));
+        logs.sort();
+        seen.extend(logs);
+        runs.push((bin, seen));
+    }
+    let moon = &runs[0].1;
+    assert_eq!(moon[1], "/show/short \"\" 200 server=200 tunnel=0", "{moon:#?}");
+    assert!(moon[5].starts_with("/short \"\" 504"), "{moon:#?}");
+    assert_runs_agree(&runs);
+}

@@ -324,9 +324,20 @@ pub enum Action {
     CacheUse(String),
     /// `http-response cache-store <cache>`: store the response (src/http/cache.rs).
     CacheStore(String),
+    /// `set-timeout server|tunnel <time|expr>` (`tunnel` true for `tunnel`).
+    SetTimeout { tunnel: bool, value: TimeoutValue },
     /// `set-src`, `set-dst`, `set-src-port`, `set-dst-port` (`RuleEnv::src`/`dst`,
     /// which the stream keeps after the rules).
     SetAddr(crate::stream::set_addr::SetAddr),
+}
+
+/// The timeout of a `set-timeout` rule: written in the configuration, or the value of
+/// an expression in milliseconds (a value that is not a positive integer leaves the
+/// timeout as it was).
+#[derive(Debug)]
+pub enum TimeoutValue {
+    Fixed(std::time::Duration),
+    Expr(Expr),
 }
 
 /// Which part of the request target a `replace-*` action rewrites.
@@ -666,6 +677,7 @@ impl Action {
                 };
                 if base == "cache-use" { Action::CacheUse(name) } else { Action::CacheStore(name) }
             }
+            "set-timeout" => parse_set_timeout(args).map_err(a)?,
             "set-src" | "set-dst" | "set-src-port" | "set-dst-port" => {
                 use crate::stream::set_addr::{AddrPart, SetAddr};
                 let part = AddrPart::from_keyword(base).expect("one of the four keywords");
@@ -697,6 +709,36 @@ impl HttpRuleList {
             HttpRuleList::AfterResponse => "http-after-response",
         }
     }
+}
+
+/// `set-timeout server|tunnel <time|expr>`, with HAProxy 2.6's messages: a word that
+/// is not a time is read as a sample expression (`req.hdr(x-timeout)`).
+fn parse_set_timeout(args: &[String]) -> Result<Action, String> {
+    use crate::config::units::{parse_time, UnitError};
+    let [which, arg, rest @ ..] = args else { return Err("expects exactly 2 arguments".into()) };
+    let tunnel = match which.as_str() {
+        "server" => false,
+        "tunnel" => true,
+        other => return Err(format!("'set-timeout' rule supports 'server'/'tunnel' (got '{other}')")),
+    };
+    let value = match parse_time(arg) {
+        Ok(d) if d.is_zero() => return Err(format!("null value is not valid for a 'set-timeout {which}' rule")),
+        Ok(d) => TimeoutValue::Fixed(d),
+        // 2.6 rounds a time under a millisecond up to one here.
+        Err(UnitError::Underflow) => TimeoutValue::Fixed(std::time::Duration::from_millis(1)),
+        Err(UnitError::Overflow) => {
+            return Err(format!("timer overflow in argument '{arg}' to rule 'set-timeout {which}' (maximum value is 2147483647 ms or ~24.8 days)"))
+        }
+        Err(UnitError::Unexpected(c)) => match Expr::parse(arg) {
+            Ok(e) => TimeoutValue::Expr(e),
+            Err(_) => return Err(format!("unexpected character '{c}' in rule 'set-timeout {which}'")),
+        },
+        Err(UnitError::Empty) => return Err(format!("unexpected character ' ' in rule 'set-timeout {which}'")),
+    };
+    if let Some(x) = rest.first() {
+        return Err(format!("unexpected keyword '{x}'"));
+    }
+    Ok(Action::SetTimeout { tunnel, value })
 }
 
 /// `wait-for-body time <time> [at-least <bytes>]`, with HAProxy's messages.
@@ -1179,6 +1221,21 @@ fn exec(rules: &HttpRules, action: &Action, side: Side, txn: &mut Txn, env: &mut
             set_var(name, Sample::Str(v), txn, env);
         }
         Action::UnsetVar(name) => unset_var(name, txn, env),
+        Action::SetTimeout { tunnel, value } => {
+            let d = match value {
+                TimeoutValue::Fixed(d) => Some(*d),
+                TimeoutValue::Expr(e) => {
+                    let v = e.eval(&RuleCtx::with_writes(env, txn, writes));
+                    if parked() {
+                        return Flow::Next;
+                    }
+                    v.and_then(|v| v.to_int()).filter(|&ms| ms > 0).map(|ms| std::time::Duration::from_millis(ms as u64))
+                }
+            };
+            if let Some(d) = d {
+                *(if *tunnel { &mut txn.timeouts.tunnel } else { &mut txn.timeouts.server }) = Some(d);
+            }
+        }
         Action::SetAddr(set) => {
             let v = set.expr.eval(&RuleCtx::with_writes(env, txn, writes));
             if parked() {

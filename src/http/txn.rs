@@ -65,6 +65,16 @@ pub struct Txn {
     /// The rule that ended the evaluation of its list with a verdict (`allow`, `deny`,
     /// `return`, `redirect` ...): `last_rule_file`, `last_rule_line` (added by "misc").
     pub last_rule: Option<crate::config::model::Location>,
+    /// `http-request set-timeout server|tunnel`: this transaction's own timeouts, in
+    /// place of its backend's (`cur_server_timeout`, `cur_tunnel_timeout`).
+    pub timeouts: TimeoutOverrides,
+}
+
+/// The timeouts `http-request set-timeout` gave a transaction (`None`: the backend's).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TimeoutOverrides {
+    pub server: Option<std::time::Duration>,
+    pub tunnel: Option<std::time::Duration>,
 }
 
 impl Txn {
@@ -91,6 +101,7 @@ impl Txn {
         self.server_tls = None;
         self.fcgi = None;
         self.last_rule = None;
+        self.timeouts = TimeoutOverrides::default();
         self.persist = Default::default();
         self.cookie_req = None;
         self.cookie_res = None;

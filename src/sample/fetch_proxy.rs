@@ -94,9 +94,15 @@ pub static FETCHES: &[Fetch] = &[
         }
         Some(Sample::Sint(slots))
     })),
-    // moonproxy has no `set-timeout` action: the stream's timeouts are its backend's.
-    fetch!("cur_server_timeout", NO_ARG, T::Sint, no_check, |_, cx| proxy(current_backend(cx)?, |p, _| Some(millis(p.timeouts.server)))),
-    fetch!("cur_tunnel_timeout", NO_ARG, T::Sint, no_check, |_, cx| proxy(current_backend(cx)?, |p, _| Some(millis(p.timeouts.tunnel)))),
+    // The stream's timeouts: `http-request set-timeout`'s, else its backend's.
+    fetch!("cur_server_timeout", NO_ARG, T::Sint, no_check, |_, cx| {
+        let set = cx.http_txn().and_then(|t| t.timeouts.server);
+        proxy(current_backend(cx)?, |p, _| Some(millis(set.or(p.timeouts.server))))
+    }),
+    fetch!("cur_tunnel_timeout", NO_ARG, T::Sint, no_check, |_, cx| {
+        let set = cx.http_txn().and_then(|t| t.timeouts.tunnel);
+        proxy(current_backend(cx)?, |p, _| Some(millis(set.or(p.timeouts.tunnel))))
+    }),
     fetch!("fe_client_timeout", NO_ARG, T::Sint, no_check, |_, cx| proxy(cx.frontend_name()?, |p, _| Some(millis(p.timeouts.client)))),
     fetch!("fe_defbe", NO_ARG, T::Str, no_check, |_, cx| {
         let fe = cx.frontend_name()?;

@@ -1076,6 +1076,9 @@ impl Stream {
     fn side_deadlines(&self, proxies: &[ProxyRt]) -> (Option<Instant>, Option<Instant>) {
         let fe = &proxies[self.frontend].timeouts;
         let be = &proxies[self.backend.unwrap_or(self.frontend)].timeouts;
+        // `http-request set-timeout server|tunnel` replaces the backend's.
+        let set = self.http.as_ref().map(|h| h.txn.timeouts).unwrap_or_default();
+        let (be_server, be_tunnel) = (set.server.or(be.server), set.tunnel.or(be.tunnel));
         // A side is half-closed once we sent it our FIN and only wait for its own
         // (the proxy's socket sits in FIN_WAIT: what `client-fin`/`server-fin` bound).
         let server_half = self.server.as_ref().and_then(|s| s.conn.as_ref()).is_some_and(|c| c.shut_w);
@@ -1088,11 +1091,11 @@ impl Stream {
             true,
         ));
         let pick = |base: Option<Duration>, fin: Option<Duration>, half: bool| {
-            let base = if tunnel { be.tunnel.or(base) } else { base };
+            let base = if tunnel { be_tunnel.or(base) } else { base };
             if half { fin.or(base) } else { base }
         };
         let c = pick(fe.client, fe.client_fin, client_half).filter(|_| wait_client).map(|d| self.client_last + d);
-        let s = pick(be.server, be.server_fin, server_half).filter(|_| wait_server).map(|d| self.server_last + d);
+        let s = pick(be_server, be.server_fin, server_half).filter(|_| wait_server).map(|d| self.server_last + d);
         (c, s)
     }
 

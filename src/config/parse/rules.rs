@@ -119,6 +119,10 @@ pub fn http_rule(p: &mut Parser, l: &Line) -> Result<(), String> {
         .count();
     let desc = p.draft().describe();
     let name = p.draft().proxy.name.clone();
+    // 2.6 checks this once the arguments are counted, before reading them.
+    if list == HttpRuleList::Request && action == "set-timeout" && words.len() >= 3 && !cap.backend && p.draft().section != Section::Defaults {
+        return Err(format!("error detected in {desc} while parsing '{what}' rule : proxy '{name}' has no backend capability."));
+    }
     if let Err(e) = Action::parse(list, &words, &name, captures) {
         match e {
             ActionError::UnknownAction(m) => {

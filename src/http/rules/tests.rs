@@ -358,6 +358,8 @@ fn config_errors_read_as_haproxy_writes_them() {
         ("http-request set-src hdr(x) bar", "parsing [t.cfg:4]: 'http-request set-src' expects either 'if' or 'unless' followed by a condition but found 'bar'."),
         ("http-request set-dst res.hdr(x)", "parsing [t.cfg:4] : error detected in frontend 'fe' while parsing 'http-request set-dst' rule : fetch method 'res.hdr(x)' extracts information from 'HTTP response headers', none of which is available here."),
         ("http-response set-src-port src_port", "parsing [t.cfg:4]: 'http-response' expects"),
+        ("http-request set-timeout server", "parsing [t.cfg:4] : error detected in frontend 'fe' while parsing 'http-request set-timeout' rule : expects exactly 2 arguments."),
+        ("http-request set-timeout server 1s", "parsing [t.cfg:4] : error detected in frontend 'fe' while parsing 'http-request set-timeout' rule : proxy 'fe' has no backend capability."),
     ];
     let mut bad = Vec::new();
     for (line, want) in cases {
@@ -515,4 +517,31 @@ fn normalize_uri_rewrites_or_refuses() {
     assert_eq!(t.req.as_ref().unwrap().line.target, "/a/c?a=2&z=1");
     let (v, _) = req_run("  http-request normalize-uri percent-to-uppercase strict\n", "GET /%zz HTTP/1.1\nHost: h");
     assert_eq!(v, Verdict::Deny { status: 400 });
+}
+
+/// `set-timeout`'s arguments in a proxy with a backend, worded as `haproxy -c` (2.6).
+#[test]
+fn set_timeout_arguments_read_as_haproxy() {
+    let parse = |line: &str| {
+        let words: Vec<String> = line.split(' ').map(String::from).collect();
+        match Action::parse(HttpRuleList::Request, &words, "p", 0) {
+            Ok(Action::SetTimeout { tunnel, value: TimeoutValue::Fixed(d) }) => format!("tunnel={tunnel} {d:?}"),
+            Ok(Action::SetTimeout { tunnel, value: TimeoutValue::Expr(e) }) => format!("tunnel={tunnel} expr {}", e.keyword()),
+            Ok(other) => format!("{other:?}"),
+            Err(ActionError::Args(m)) => m,
+            Err(e) => format!("{e:?}"),
+        }
+    };
+    assert_eq!(parse("set-timeout server 5s"), "tunnel=false 5s");
+    assert_eq!(parse("set-timeout tunnel 1us"), "tunnel=true 1ms");
+    assert_eq!(parse("set-timeout server req.hdr(x-t)"), "tunnel=false expr req.hdr");
+    assert_eq!(parse("set-timeout client 1s"), "'set-timeout' rule supports 'server'/'tunnel' (got 'client')");
+    assert_eq!(parse("set-timeout server 0"), "null value is not valid for a 'set-timeout server' rule");
+    assert_eq!(parse("set-timeout server -1"), "unexpected character '-' in rule 'set-timeout server'");
+    assert_eq!(parse("set-timeout tunnel 1x"), "unexpected character 'x' in rule 'set-timeout tunnel'");
+    assert_eq!(
+        parse("set-timeout server 30d"),
+        "timer overflow in argument '30d' to rule 'set-timeout server' (maximum value is 2147483647 ms or ~24.8 days)"
+    );
+    assert_eq!(parse("set-timeout server 1s x"), "unexpected keyword 'x'");
 }
