@@ -242,3 +242,66 @@ fn http_request_set_timeout_as_haproxy() {
     assert!(moon[5].starts_with("/short \"\" 504"), "{moon:#?}");
     assert_runs_agree(&runs);
 }
+
+/// `set-map`, `del-map`, `add-acl`, `del-acl` in `http-request` and `http-response`
+/// rules: what later lookups of the same files (`map()`, an ACL's `-f`) find.
+#[test]
+fn map_and_acl_updates_as_haproxy() {
+    let app = Backend::http(b"ok");
+    let mut runs = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let proxy = ProxyBuilder::new(
+            "defaults\n mode http\n timeout client 5s\n timeout server 5s\n timeout connect 5s\n\
+             frontend f\n bind 127.0.0.1:{{f}}\n\
+              http-request return status 403 if { path /check } { req.hdr(ip) -f {{dir}}/blocked.acl }\n\
+              http-request return status 200 content-type text/plain lf-string \"%[req.hdr(k),map({{dir}}/m.map,none)]\" if { path /get }\n\
+              http-request return status 200 if { path /check }\n\
+              http-request set-map({{dir}}/m.map) %[req.hdr(k)] %[req.hdr(v)] if { path /set }\n\
+              http-request del-map({{dir}}/m.map) %[req.hdr(k)] if { path /del }\n\
+              http-request add-acl({{dir}}/blocked.acl) %[req.hdr(ip)] if { path /block }\n\
+              http-request del-acl({{dir}}/blocked.acl) %[req.hdr(ip)] if { path /unblock }\n\
+              http-request set-map({{dir}}/unused.map) a b\n\
+              http-request set-var(txn.k) req.hdr(k)\n\
+              http-response set-map({{dir}}/m.map) status-%[var(txn.k)] %[status]\n\
+              default_backend b\n\
+             backend b\n server s 127.0.0.1:{{be}}\n",
+        )
+        .bin(&bin)
+        .file("m.map", "a 1\nb 2\nb 3\n")
+        .file("blocked.acl", "10.0.0.1\n")
+        .port("be", app.port())
+        .start();
+        let mut seen = Vec::new();
+        for (path, headers) in [
+            ("/get", "k: a\r\n"),
+            ("/set", "k: a\r\nv: 10\r\n"),
+            ("/get", "k: a\r\n"),
+            ("/set", "k: new\r\nv: 20\r\n"),
+            ("/get", "k: new\r\n"),
+            ("/set", "k: b\r\nv: 30\r\n"),
+            ("/get", "k: b\r\n"),
+            ("/del", "k: b\r\n"),
+            ("/get", "k: b\r\n"),
+            ("/get", "k: status-new\r\n"),
+            ("/check", "ip: 10.0.0.1\r\n"),
+            ("/check", "ip: 10.0.0.2\r\n"),
+            ("/block", "ip: 10.0.0.2\r\n"),
+            ("/block", "ip: 10.0.0.2\r\n"),
+            ("/check", "ip: 10.0.0.2\r\n"),
+            ("/unblock", "ip: 10.0.0.2\r\n"),
+            ("/check", "ip: 10.0.0.2\r\n"),
+            ("/unblock", "ip: 10.0.0.1\r\n"),
+            ("/check", "ip: 10.0.0.1\r\n"),
+        ] {
+            let r = Client::connect(proxy.port("f")).http_request(format!("GET {path} HTTP/1.1\r\nhost: x\r\n{headers}\r\n").as_bytes());
+            seen.push(format!("{path} {headers:?} {} {}", r.status, String::from_utf8_lossy(&r.body)));
+        }
+        runs.push((bin, seen));
+    }
+    let moon = &runs[0].1;
+    assert!(moon[2].ends_with(" 200 10"), "{moon:#?}");
+    assert!(moon[8].ends_with(" 200 none"), "{moon:#?}");
+    assert!(moon[9].ends_with(" 200 200"), "http-response set-map: {moon:#?}");
+    assert!(moon[14].contains(" 403"), "{moon:#?}");
+    assert_runs_agree(&runs);
+}

@@ -324,11 +324,26 @@ pub enum Action {
     CacheUse(String),
     /// `http-response cache-store <cache>`: store the response (src/http/cache.rs).
     CacheStore(String),
+    /// `set-map(<file>)`, `del-map(<file>)`, `add-acl(<file>)`, `del-acl(<file>)`:
+    /// the run-time map and ACL updates (the CLI's `set map`, `del map`... on the same
+    /// pattern references, `crate::sample::map::patref`).
+    MapUpdate { op: MapOp, file: String, key: Fmt, value: Option<Fmt> },
     /// `set-timeout server|tunnel <time|expr>` (`tunnel` true for `tunnel`).
     SetTimeout { tunnel: bool, value: TimeoutValue },
     /// `set-src`, `set-dst`, `set-src-port`, `set-dst-port` (`RuleEnv::src`/`dst`,
     /// which the stream keeps after the rules).
     SetAddr(crate::stream::set_addr::SetAddr),
+}
+
+/// What a map or ACL update action does to its file's entries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapOp {
+    /// `set-map`: the value of the entries with the key, or a new entry.
+    SetMap,
+    /// `del-map`, `del-acl`: the entries with the key go.
+    Delete,
+    /// `add-acl`: a new pattern, unless it is there already.
+    AddAcl,
 }
 
 /// The timeout of a `set-timeout` rule: written in the configuration, or the value of
@@ -678,6 +693,22 @@ impl Action {
                 if base == "cache-use" { Action::CacheUse(name) } else { Action::CacheStore(name) }
             }
             "set-timeout" => parse_set_timeout(args).map_err(a)?,
+            "set-map" | "del-map" | "add-acl" | "del-acl" => {
+                // The file as written between the parentheses: the name a `map()`
+                // converter or an ACL's `-f` gave its pattern reference.
+                let file = name.split_once('(').and_then(|(_, r)| r.strip_suffix(')')).unwrap_or("").to_string();
+                let (op, n) = match base {
+                    "set-map" => (MapOp::SetMap, 2),
+                    "add-acl" => (MapOp::AddAcl, 1),
+                    _ => (MapOp::Delete, 1),
+                };
+                let w = match args.len().cmp(&n) {
+                    std::cmp::Ordering::Less => return Err(a(format!("expects exactly {n} arguments"))),
+                    _ => exact(args, n, "").map_err(a)?,
+                };
+                let value = w.get(1).map(fmt).transpose()?;
+                Action::MapUpdate { op, file, key: fmt(&w[0])?, value }
+            }
             "set-src" | "set-dst" | "set-src-port" | "set-dst-port" => {
                 use crate::stream::set_addr::{AddrPart, SetAddr};
                 let part = AddrPart::from_keyword(base).expect("one of the four keywords");
@@ -1221,6 +1252,25 @@ fn exec(rules: &HttpRules, action: &Action, side: Side, txn: &mut Txn, env: &mut
             set_var(name, Sample::Str(v), txn, env);
         }
         Action::UnsetVar(name) => unset_var(name, txn, env),
+        Action::MapUpdate { op, file, key, value } => {
+            let k = render(key, txn, env);
+            let v = value.as_ref().map(|f| render(f, txn, env));
+            if parked() {
+                return Flow::Next;
+            }
+            // A file no `map()` converter nor ACL loaded has no reference: nothing to
+            // update, as in HAProxy.
+            if let Some(r) = crate::sample::map::patref::store().get(file) {
+                let k = String::from_utf8_lossy(&k);
+                match (op, v) {
+                    (MapOp::SetMap, Some(v)) => r.set_or_add(&k, &String::from_utf8_lossy(&v)),
+                    (MapOp::AddAcl, _) => r.add_unless_present(&k),
+                    (_, _) => {
+                        r.delete(&k);
+                    }
+                }
+            }
+        }
         Action::SetTimeout { tunnel, value } => {
             let d = match value {
                 TimeoutValue::Fixed(d) => Some(*d),

@@ -358,6 +358,11 @@ fn config_errors_read_as_haproxy_writes_them() {
         ("http-request set-src hdr(x) bar", "parsing [t.cfg:4]: 'http-request set-src' expects either 'if' or 'unless' followed by a condition but found 'bar'."),
         ("http-request set-dst res.hdr(x)", "parsing [t.cfg:4] : error detected in frontend 'fe' while parsing 'http-request set-dst' rule : fetch method 'res.hdr(x)' extracts information from 'HTTP response headers', none of which is available here."),
         ("http-response set-src-port src_port", "parsing [t.cfg:4]: 'http-response' expects"),
+        ("http-request set-map(m.map) k", "parsing [t.cfg:4] : error detected in frontend 'fe' while parsing 'http-request set-map(m.map)' rule : expects exactly 2 arguments."),
+        ("http-request set-map(m.map) k v x", "parsing [t.cfg:4]: 'http-request set-map(m.map)' expects either 'if' or 'unless' followed by a condition but found 'x'."),
+        ("http-request del-map(m.map)", "parsing [t.cfg:4] : error detected in frontend 'fe' while parsing 'http-request del-map(m.map)' rule : expects exactly 1 arguments."),
+        ("http-response add-acl(a.acl)", "parsing [t.cfg:4] : error detected in frontend 'fe' while parsing 'http-response add-acl(a.acl)' rule : expects exactly 1 arguments."),
+        ("http-request del-acl(a.acl) %[res.hdr(x)]", "parsing [t.cfg:4] : error detected in frontend 'fe' while parsing 'http-request del-acl(a.acl)' rule : sample fetch <res.hdr(x)]> may not be reliably used here because it needs 'HTTP response headers' which is not available here."),
         ("http-request set-timeout server", "parsing [t.cfg:4] : error detected in frontend 'fe' while parsing 'http-request set-timeout' rule : expects exactly 2 arguments."),
         ("http-request set-timeout server 1s", "parsing [t.cfg:4] : error detected in frontend 'fe' while parsing 'http-request set-timeout' rule : proxy 'fe' has no backend capability."),
     ];

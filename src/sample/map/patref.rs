@@ -212,6 +212,16 @@ impl PatRef {
         }
     }
 
+    /// `add-acl`: appends a pattern unless an entry of the current version has it.
+    pub fn add_unless_present(&self, key: &str) {
+        let mut s = self.lock();
+        let curr = s.curr_ver;
+        if !s.entries.iter().any(|e| e.version == curr && e.key == key) {
+            s.push(key, None);
+            s.generation += 1;
+        }
+    }
+
     /// Removes every entry whose key is `key` (`del map`, `core.del_map`, `core.del_acl`),
     /// in every version as HAProxy 2.6 does; `false` when there was none.
     pub fn delete(&self, key: &str) -> bool {
