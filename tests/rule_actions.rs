@@ -305,3 +305,68 @@ fn map_and_acl_updates_as_haproxy() {
     assert!(moon[14].contains(" 403"), "{moon:#?}");
     assert_runs_agree(&runs);
 }
+
+/// The `tos:` and `fwmark:` that `ss --tos -e` shows for the proxy's end of the client
+/// connection on port `port` (`-` when absent: no mark, or no permission to set one).
+fn socket_tos_and_mark(port: u16) -> String {
+    let out = std::process::Command::new("ss")
+        .args(["-Htn", "--tos", "-e", "state", "established", &format!("( sport = :{port} )")])
+        .output()
+        .expect("ss (iproute2) shows the sockets' TOS and mark");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let field = |name: &str| text.split_whitespace().find_map(|w| w.strip_prefix(name)).unwrap_or("-").to_string();
+    format!("tos={} mark={}", field("tos:"), field("fwmark:"))
+}
+
+/// `set-tos` and `set-mark` in `http-request`, `http-response` and `tcp-request
+/// connection|content` rules: the options of the proxy's socket to the client, as `ss`
+/// shows them while the connection is open.
+#[test]
+fn set_tos_and_set_mark_as_haproxy() {
+    let app = Backend::http(b"ok");
+    let echo = Backend::echo();
+    let mut runs = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let proxy = ProxyBuilder::new(
+            "defaults\n timeout client 5s\n timeout server 5s\n timeout connect 5s\n\
+             frontend http\n mode http\n bind 127.0.0.1:{{http}}\n\
+              http-request set-tos 0x20 if { path /tos }\n\
+              http-request set-mark 0x42 if { path /tos }\n\
+              http-request set-var(txn.path) path\n\
+              http-response set-tos 0x48 if { var(txn.path) -m str /response }\n\
+              http-request set-nice 100\n\
+              http-request wait-for-handshake\n\
+              http-request strict-mode off\n\
+              default_backend app\n\
+             frontend tcp\n mode tcp\n bind 127.0.0.1:{{tcp}}\n\
+              tcp-request connection set-tos 0x10\n\
+              tcp-request content set-mark 0x7\n\
+              tcp-request content set-nice -3\n\
+              default_backend echo\n\
+             backend app\n mode http\n server s 127.0.0.1:{{app}}\n\
+             backend echo\n mode tcp\n server s 127.0.0.1:{{echo}}\n",
+        )
+        .bin(&bin)
+        .port("app", app.port())
+        .port("echo", echo.port())
+        .start();
+        let mut seen = Vec::new();
+        for path in ["/plain", "/tos", "/response"] {
+            // Keep-alive: the connection stays open while `ss` looks at it.
+            let mut c = Client::connect(proxy.port("http"));
+            let r = c.http_request(format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes());
+            seen.push(format!("{path} {} {}", r.status, socket_tos_and_mark(proxy.port("http"))));
+        }
+        let mut c = Client::connect(proxy.port("tcp"));
+        c.send(b"ping");
+        assert_eq!(c.recv_exact(4), b"ping", "{}: the connection goes through", bin.display());
+        seen.push(format!("tcp {}", socket_tos_and_mark(proxy.port("tcp"))));
+        runs.push((bin, seen));
+    }
+    let moon = &runs[0].1;
+    assert!(moon[0].starts_with("/plain 200 tos=0 "), "{moon:#?}");
+    assert!(moon[1].starts_with("/tos 200 tos=0x20 "), "{moon:#?}");
+    assert!(moon[2].starts_with("/response 200 tos=0x48 "), "{moon:#?}");
+    assert!(moon[3].starts_with("tcp tos=0x10 "), "{moon:#?}");
+    assert_runs_agree(&runs);
+}

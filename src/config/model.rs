@@ -1275,6 +1275,10 @@ pub enum TcpAction {
     /// `set-src|set-dst|set-src-port|set-dst-port <expr>` (`tcp-request connection`
     /// and `content`): the keyword and the expression text, checked when parsed.
     SetAddr { keyword: String, expr: String },
+    /// `set-mark <n>`, `set-tos <n>`: an option of the client socket.
+    SockOpt(crate::stream::sockopt_action::SockOpt),
+    /// `set-nice <n>` (`content` rules): accepted without effect.
+    SetNice(i32),
 }
 
 /// One `tcp-request connection|content` or `tcp-response content` rule, or the

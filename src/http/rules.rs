@@ -328,6 +328,16 @@ pub enum Action {
     /// the run-time map and ACL updates (the CLI's `set map`, `del map`... on the same
     /// pattern references, `crate::sample::map::patref`).
     MapUpdate { op: MapOp, file: String, key: Fmt, value: Option<Fmt> },
+    /// `set-mark`, `set-tos`: an option of the client socket.
+    SockOpt(crate::stream::sockopt_action::SockOpt),
+    /// `set-nice <n>`: accepted without effect (moonproxy has no task priorities).
+    SetNice(i32),
+    /// `wait-for-handshake`: accepted without effect (moonproxy takes no TLS early data,
+    /// so a request never comes before the handshake ends).
+    WaitForHandshake,
+    /// `strict-mode on|off`: accepted without effect (what it decides in HAProxy, a
+    /// rewrite failing for lack of buffer room, does not happen in moonproxy).
+    StrictMode(bool),
     /// `set-timeout server|tunnel <time|expr>` (`tunnel` true for `tunnel`).
     SetTimeout { tunnel: bool, value: TimeoutValue },
     /// `set-src`, `set-dst`, `set-src-port`, `set-dst-port` (`RuleEnv::src`/`dst`,
@@ -693,6 +703,23 @@ impl Action {
                 if base == "cache-use" { Action::CacheUse(name) } else { Action::CacheStore(name) }
             }
             "set-timeout" => parse_set_timeout(args).map_err(a)?,
+            "set-mark" | "set-tos" => Action::SockOpt(crate::stream::sockopt_action::SockOpt::parse(base, args).map_err(a)?),
+            "set-nice" => Action::SetNice(crate::stream::sockopt_action::parse_nice(args).map_err(a)?),
+            "wait-for-handshake" => {
+                exact(args, 0, "0 arguments").map_err(a)?;
+                Action::WaitForHandshake
+            }
+            "strict-mode" => {
+                let w = match args {
+                    [] => return Err(a("expects exactly 1 arguments".into())),
+                    _ => exact(args, 1, "").map_err(a)?,
+                };
+                match w[0].to_ascii_lowercase().as_str() {
+                    "on" => Action::StrictMode(true),
+                    "off" => Action::StrictMode(false),
+                    _ => return Err(a(format!("Unexpected value '{}'. Only 'on' and 'off' are supported", w[0]))),
+                }
+            }
             "set-map" | "del-map" | "add-acl" | "del-acl" => {
                 // The file as written between the parentheses: the name a `map()`
                 // converter or an ACL's `-f` gave its pattern reference.
@@ -1252,6 +1279,8 @@ fn exec(rules: &HttpRules, action: &Action, side: Side, txn: &mut Txn, env: &mut
             set_var(name, Sample::Str(v), txn, env);
         }
         Action::UnsetVar(name) => unset_var(name, txn, env),
+        Action::SockOpt(opt) => opt.apply(env.conn.fd),
+        Action::SetNice(_) | Action::WaitForHandshake | Action::StrictMode(_) => {}
         Action::MapUpdate { op, file, key, value } => {
             let k = render(key, txn, env);
             let v = value.as_ref().map(|f| render(f, txn, env));

@@ -132,6 +132,10 @@ pub enum TcpRuleAction {
     /// `set-src`, `set-dst`, `set-src-port`, `set-dst-port`: through
     /// [`SampleCtx::set_addr`], so the next rules see the new address.
     SetAddr(super::set_addr::SetAddr),
+    /// `set-mark`, `set-tos`: an option of the client socket.
+    SockOpt(super::sockopt_action::SockOpt),
+    /// `set-nice`: nothing to do (moonproxy has no task priorities).
+    SetNice,
 }
 
 /// How a TCP rule list ended.
@@ -201,6 +205,8 @@ impl TcpRules {
                 TcpAction::StickCounter { words, proxy } => crate::stick::action::StickAction::parse(words, proxy)
                     .map(TcpRuleAction::Stick)
                     .map_err(|e| format!("parsing [{}] : {e}.", c.location)),
+                TcpAction::SockOpt(opt) => Ok(TcpRuleAction::SockOpt(*opt)),
+                TcpAction::SetNice(_) => Ok(TcpRuleAction::SetNice),
                 TcpAction::SetAddr { keyword, expr } => {
                     let part = super::set_addr::AddrPart::from_keyword(keyword).ok_or_else(|| format!("parsing [{}] : unknown action '{keyword}'.", c.location));
                     part.and_then(|part| {
@@ -427,6 +433,11 @@ pub fn run_tcp_rules(
                     a.exec(cx, level);
                     return None;
                 }
+                TcpRuleAction::SockOpt(opt) => {
+                    opt.apply(cx.client_conn().and_then(|c| c.fd));
+                    return None;
+                }
+                TcpRuleAction::SetNice => return None,
                 TcpRuleAction::SetAddr(set) => {
                     let v = set.expr.eval(cx);
                     if crate::sample::lua::suspended() {

@@ -41,6 +41,7 @@ mod server_redir;
 mod send_name;
 pub mod service;
 pub mod set_addr;
+pub mod sockopt_action;
 pub mod service_tcp;
 pub mod socks4;
 pub mod state;

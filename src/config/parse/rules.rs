@@ -331,6 +331,17 @@ pub fn tcp_rule(p: &mut Parser, l: &Line) -> Result<(), String> {
             extra(2)?;
             TcpAction::SetAddr { keyword: kw.to_string(), expr: expr.to_string() }
         }
+        kw @ ("set-mark" | "set-tos") => {
+            let value = &words[1..words.len().min(2)];
+            let opt = crate::stream::sockopt_action::SockOpt::parse(kw, value)?;
+            extra(2)?;
+            TcpAction::SockOpt(opt)
+        }
+        "set-nice" if list != TcpRuleList::Connection => {
+            let nice = crate::stream::sockopt_action::parse_nice(&words[1..words.len().min(2)])?;
+            extra(2)?;
+            TcpAction::SetNice(nice)
+        }
         "close" if list == TcpRuleList::ResponseContent => {
             extra(1)?;
             TcpAction::Close
@@ -346,9 +357,8 @@ pub fn tcp_rule(p: &mut Parser, l: &Line) -> Result<(), String> {
             crate::stick::action::StickAction::parse(&words, &proxy).map_err(|e| format!("'{what}' : {e}"))?;
             TcpAction::StickCounter { words: words.to_vec(), proxy }
         }
-        "capture" | "expect-proxy" | "expect-netscaler-cip" | "sc-inc-gpc" | "sc-set-gpt" | "set-var-fmt"
-        | "set-mark" | "set-tos" | "do-resolve" | "set-log-level"
-        | "set-nice" | "switch-mode" | "use-service" | "close" | "send-spoe-group" | "set-priority-class"
+        "capture" | "expect-proxy" | "expect-netscaler-cip" | "sc-inc-gpc" | "sc-set-gpt" | "set-var-fmt" | "do-resolve" | "set-log-level"
+        | "switch-mode" | "use-service" | "close" | "send-spoe-group" | "set-priority-class"
         | "set-priority-offset" | "lua" => return Err(super::not_supported(&format!("{kw} {sub} {base}"))),
         _ => {
             return Err(format!(
