@@ -1,7 +1,9 @@
-//! The rule actions that rewrite what the stream knows about its connection or its
-//! timeouts (`set-src`, `set-dst`, `set-src-port`, `set-dst-port`, `set-timeout`), each
-//! run on moonproxy and on HAProxy 2.6 with the same configuration: what the client,
-//! the server and the log line see.
+//! The rule actions on the stream's connection, timeouts and pattern files (`set-src`,
+//! `set-dst`, `set-src-port`, `set-dst-port`, `set-timeout`, `set-map`, `del-map`,
+//! `add-acl`, `del-acl`, `set-tos`, `set-mark`; `set-nice`, `wait-for-handshake` and
+//! `strict-mode` are accepted without effect), each run on moonproxy and on HAProxy 2.6
+//! with the same configuration: what the client, the server, the log line and the
+//! kernel (`ss --tos -e`) see.
 
 mod common;
 

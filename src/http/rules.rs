@@ -1291,10 +1291,10 @@ fn exec(rules: &HttpRules, action: &Action, side: Side, txn: &mut Txn, env: &mut
             // update, as in HAProxy.
             if let Some(r) = crate::sample::map::patref::store().get(file) {
                 let k = String::from_utf8_lossy(&k);
-                match (op, v) {
-                    (MapOp::SetMap, Some(v)) => r.set_or_add(&k, &String::from_utf8_lossy(&v)),
-                    (MapOp::AddAcl, _) => r.add_unless_present(&k),
-                    (_, _) => {
+                match op {
+                    MapOp::SetMap => r.set_or_add(&k, &String::from_utf8_lossy(&v.unwrap_or_default())),
+                    MapOp::AddAcl => r.add_unless_present(&k),
+                    MapOp::Delete => {
                         r.delete(&k);
                     }
                 }
