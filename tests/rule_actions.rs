@@ -1,6 +1,7 @@
 //! The rule actions on the stream's connection, timeouts and pattern files (`set-src`,
 //! `set-dst`, `set-src-port`, `set-dst-port`, `set-timeout`, `set-map`, `del-map`,
-//! `add-acl`, `del-acl`, `set-tos`, `set-mark`; `set-nice`, `wait-for-handshake` and
+//! `add-acl`, `del-acl`, `set-tos`, `set-mark`, `set-priority-class`,
+//! `set-priority-offset`; `set-nice`, `wait-for-handshake` and
 //! `strict-mode` are accepted without effect), each run on moonproxy and on HAProxy 2.6
 //! with the same configuration: what the client, the server, the log line and the
 //! kernel (`ss --tos -e`) see.
@@ -370,5 +371,92 @@ fn set_tos_and_set_mark_as_haproxy() {
     assert!(moon[1].starts_with("/tos 200 tos=0x20 "), "{moon:#?}");
     assert!(moon[2].starts_with("/response 200 tos=0x48 "), "{moon:#?}");
     assert!(moon[3].starts_with("tcp tos=0x10 "), "{moon:#?}");
+    assert_runs_agree(&runs);
+}
+
+/// The backend's current queue length (`qcur` of `show stat`).
+fn queued(sock: &std::path::Path, backend: &str) -> usize {
+    let text = cli(sock, "show stat\n");
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").trim_start_matches("# ").split(',').collect();
+    let col = header.iter().position(|h| *h == "qcur").expect("a qcur column");
+    lines
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .find(|v| v.len() > col && v[0] == backend && v[1] == "BACKEND")
+        .and_then(|v| v[col].parse().ok())
+        .unwrap_or(0)
+}
+
+/// `http-request set-priority-class` and `set-priority-offset`: the order in which a
+/// server with `maxconn 1` gets the requests that queued while it was busy.
+#[test]
+fn set_priority_orders_the_queue_as_haproxy() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let mut runs = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        // A server that notes each request's path and holds `/hold` until released.
+        let order = Arc::new(Mutex::new(Vec::<String>::new()));
+        let release = Arc::new(AtomicBool::new(false));
+        let (o, r) = (order.clone(), release.clone());
+        let server = Backend::custom(move |mut conn, _| {
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match conn.read(&mut buf) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            let path = String::from_utf8_lossy(&head).split(' ').nth(1).unwrap_or("").to_string();
+            o.lock().unwrap().push(path.clone());
+            while path == "/hold" && !r.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+        });
+        let proxy = ProxyBuilder::new(
+            "global\n stats socket {{dir}}/cli.sock level admin\n\
+             defaults\n mode http\n timeout client 10s\n timeout server 10s\n timeout connect 5s\n timeout queue 10s\n\
+             frontend f\n bind 127.0.0.1:{{f}}\n\
+              http-request set-priority-class int(5) if { path /low }\n\
+              http-request set-priority-class int(-5) if { path /high }\n\
+              http-request set-priority-offset int(-5000) if { path /early }\n\
+              http-request set-priority-offset int(5000) if { path /late }\n\
+              default_backend b\n\
+             backend b\n server s 127.0.0.1:{{be}} maxconn 1\n",
+        )
+        .bin(&bin)
+        .port("be", server.port())
+        .start();
+        let sock = proxy.dir().join("cli.sock");
+        let wait_for = |what: &dyn Fn() -> bool| {
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while !what() {
+                assert!(std::time::Instant::now() < deadline, "{}: the requests did not queue", bin.display());
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        };
+        let port = proxy.port("f");
+        let get = move |path: &'static str| {
+            std::thread::spawn(move || {
+                let r = Client::connect(port).http_request(format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes());
+                r.status
+            })
+        };
+        let mut clients = vec![get("/hold")];
+        wait_for(&|| order.lock().unwrap().len() == 1);
+        // One at a time, each in the queue before the next comes.
+        for (n, path) in ["/low", "/mid", "/late", "/high", "/early"].into_iter().enumerate() {
+            clients.push(get(path));
+            wait_for(&|| queued(&sock, "b") == n + 1);
+        }
+        release.store(true, Ordering::SeqCst);
+        let statuses: Vec<u16> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+        assert!(statuses.iter().all(|&s| s == 200), "{}: {statuses:?}", bin.display());
+        let seen = order.lock().unwrap().clone();
+        runs.push((bin, seen));
+    }
+    assert_eq!(runs[0].1, ["/hold", "/high", "/early", "/mid", "/late", "/low"]);
     assert_runs_agree(&runs);
 }

@@ -241,11 +241,28 @@ pub struct BackendCounters {
     pub redispatches: u64,
 }
 
-/// A FIFO of waiters ordered by arrival (a backend-wide sequence number, so the
-/// heads of two queues can be compared).
+/// Where a stream goes in a queue (`http-request set-priority-class|offset`): lower
+/// classes first, then earlier due dates (the arrival date in milliseconds moved by the
+/// offset). The default, class 0 due at arrival, keeps the queue first come, first served.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueuePriority {
+    pub class: i32,
+    pub due_ms: i64,
+}
+
+/// A waiter's place in a queue: its priority, then arrival (a backend-wide sequence
+/// number, so the heads of two queues can be compared).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct QueueKey {
+    class: i32,
+    due_ms: i64,
+    seq: u64,
+}
+
+/// The waiters of a queue in [`QueueKey`] order.
 #[derive(Clone, Debug, Default)]
 struct Queue {
-    entries: BTreeMap<u64, WaiterId>,
+    entries: BTreeMap<QueueKey, WaiterId>,
     /// Waiters that left the queue with a slot (HAProxy's queue index).
     dequeued: u64,
 }
@@ -254,7 +271,7 @@ impl Queue {
     fn len(&self) -> usize {
         self.entries.len()
     }
-    fn head(&self) -> Option<u64> {
+    fn head(&self) -> Option<QueueKey> {
         self.entries.keys().next().copied()
     }
 }
@@ -263,7 +280,7 @@ impl Queue {
 #[derive(Clone, Copy, Debug)]
 struct Waiting {
     server: Option<ServerId>,
-    seq: u64,
+    key: QueueKey,
     /// The queue's `dequeued` count when it arrived.
     dequeued_at: u64,
 }
@@ -940,14 +957,20 @@ impl Backend {
     /// Queues `waiter`: in the backend queue (`None`) or in a server's queue.
     /// Returns its position (1 = first). A waiter already queued is moved.
     pub fn enqueue(&mut self, waiter: WaiterId, server: Option<ServerId>) -> usize {
+        self.enqueue_with(waiter, server, QueuePriority::default())
+    }
+
+    /// [`Backend::enqueue`] at the place `priority` gives (see [`QueuePriority`]); the
+    /// returned position is the queue's length, as HAProxy counts it.
+    pub fn enqueue_with(&mut self, waiter: WaiterId, server: Option<ServerId>, priority: QueuePriority) -> usize {
         self.remove(waiter);
-        let seq = self.next_seq;
+        let key = QueueKey { class: priority.class, due_ms: priority.due_ms, seq: self.next_seq };
         self.next_seq += 1;
         let queue = match server {
             Some(id) => &mut self.servers[id.0].queue,
             None => &mut self.queue,
         };
-        queue.entries.insert(seq, waiter);
+        queue.entries.insert(key, waiter);
         let dequeued_at = queue.dequeued;
         let len = queue.len();
         match server {
@@ -957,7 +980,7 @@ impl Backend {
             }
             None => self.counters.max_queue = self.counters.max_queue.max(len),
         }
-        self.waiting.insert(waiter, Waiting { server, seq, dequeued_at });
+        self.waiting.insert(waiter, Waiting { server, key, dequeued_at });
         len
     }
 
@@ -969,7 +992,7 @@ impl Backend {
             Some(id) => &mut self.servers[id.0].queue,
             None => &mut self.queue,
         };
-        queue.entries.remove(&w.seq);
+        queue.entries.remove(&w.key);
         true
     }
 
@@ -995,7 +1018,7 @@ impl Backend {
         }
         let own = srv.queue.head();
         let shared = if self.eligible.contains(&id) { self.queue.head() } else { None };
-        let (from, seq) = match (own, shared) {
+        let (from, key) = match (own, shared) {
             (Some(a), Some(b)) if b < a => (QueueKind::Backend, b),
             (Some(a), _) => (QueueKind::Server, a),
             (None, Some(b)) => (QueueKind::Backend, b),
@@ -1005,7 +1028,7 @@ impl Backend {
             QueueKind::Server => &mut self.servers[id.0].queue,
             QueueKind::Backend => &mut self.queue,
         };
-        let waiter = queue.entries.remove(&seq).expect("queue head exists");
+        let waiter = queue.entries.remove(&key).expect("queue head exists");
         queue.dequeued += 1;
         let dequeued = queue.dequeued;
         let w = self.waiting.remove(&waiter).expect("queued waiter is indexed");

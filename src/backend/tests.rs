@@ -125,6 +125,28 @@ fn maxconn_full_servers_are_skipped_then_requests_queue() {
     assert_eq!(be.counters().max_queue, 2);
 }
 
+/// `set-priority-class|offset`: a lower class first, then an earlier due date, then
+/// arrival; across the server's own queue and the backend's.
+#[test]
+fn queue_priority_orders_the_waiters() {
+    use super::QueuePriority as P;
+    let mut a = server("a", 1);
+    a.maxconn = 1;
+    let mut be = Backend::from_config(&proxy(Balance::RoundRobin, vec![a]));
+    assert_eq!(be.pick(None, None), Pick::Server(s(0)));
+    be.enqueue_with(1, None, P { class: 0, due_ms: 100 });
+    be.enqueue_with(2, None, P { class: 1, due_ms: 0 });
+    be.enqueue_with(3, Some(s(0)), P { class: -1, due_ms: 500 });
+    be.enqueue_with(4, None, P { class: 0, due_ms: 50 });
+    be.enqueue_with(5, None, P { class: 0, due_ms: 100 });
+    let mut order = Vec::new();
+    for _ in 0..5 {
+        be.connection_ended(s(0));
+        order.push(be.next_waiter_for_free_slot(s(0)).unwrap().0);
+    }
+    assert_eq!(order, [3, 4, 1, 5, 2]);
+}
+
 #[test]
 fn queue_removal_on_timeout() {
     let mut a = server("a", 1);

@@ -338,6 +338,9 @@ pub enum Action {
     /// `strict-mode on|off`: accepted without effect (what it decides in HAProxy, a
     /// rewrite failing for lack of buffer room, does not happen in moonproxy).
     StrictMode(bool),
+    /// `set-priority-class <expr>` (`offset` false) and `set-priority-offset <expr>`:
+    /// the transaction's place in the queues, bounded as HAProxy bounds them.
+    SetPriority { offset: bool, expr: Expr },
     /// `set-timeout server|tunnel <time|expr>` (`tunnel` true for `tunnel`).
     SetTimeout { tunnel: bool, value: TimeoutValue },
     /// `set-src`, `set-dst`, `set-src-port`, `set-dst-port` (`RuleEnv::src`/`dst`,
@@ -355,6 +358,11 @@ pub enum MapOp {
     /// `add-acl`: a new pattern, unless it is there already.
     AddAcl,
 }
+
+/// HAProxy's bounds for a queue priority class and offset (`queue_limit_class`,
+/// `queue_limit_offset`).
+pub const PRIORITY_CLASS_MAX: i64 = 0x7ff;
+pub const PRIORITY_OFFSET_MAX: i64 = 0x7ffff;
 
 /// The timeout of a `set-timeout` rule: written in the configuration, or the value of
 /// an expression in milliseconds (a value that is not a positive integer leaves the
@@ -703,6 +711,12 @@ impl Action {
                 if base == "cache-use" { Action::CacheUse(name) } else { Action::CacheStore(name) }
             }
             "set-timeout" => parse_set_timeout(args).map_err(a)?,
+            "set-priority-class" | "set-priority-offset" => {
+                let Some(text) = args.first() else { return Err(a("missing fetch method".into())) };
+                let expr = Expr::parse(text).map_err(|e| a(e.to_string()))?;
+                exact(args, 1, "").map_err(a)?;
+                Action::SetPriority { offset: base == "set-priority-offset", expr }
+            }
             "set-mark" | "set-tos" => Action::SockOpt(crate::stream::sockopt_action::SockOpt::parse(base, args).map_err(a)?),
             "set-nice" => Action::SetNice(crate::stream::sockopt_action::parse_nice(args).map_err(a)?),
             "wait-for-handshake" => {
@@ -1298,6 +1312,19 @@ fn exec(rules: &HttpRules, action: &Action, side: Side, txn: &mut Txn, env: &mut
                         r.delete(&k);
                     }
                 }
+            }
+        }
+        Action::SetPriority { offset, expr } => {
+            let v = expr.eval(&RuleCtx::with_writes(env, txn, writes));
+            if parked() {
+                return Flow::Next;
+            }
+            // An expression that finds nothing changes nothing, as in HAProxy.
+            let Some(n) = v.and_then(|v| v.to_int()) else { return Flow::Next };
+            if *offset {
+                txn.priority.1 = n.clamp(-PRIORITY_OFFSET_MAX, PRIORITY_OFFSET_MAX) as i32;
+            } else {
+                txn.priority.0 = n.clamp(-PRIORITY_CLASS_MAX, PRIORITY_CLASS_MAX) as i32;
             }
         }
         Action::SetTimeout { tunnel, value } => {

@@ -68,6 +68,9 @@ pub struct Txn {
     /// `http-request set-timeout server|tunnel`: this transaction's own timeouts, in
     /// place of its backend's (`cur_server_timeout`, `cur_tunnel_timeout`).
     pub timeouts: TimeoutOverrides,
+    /// `http-request set-priority-class` and `set-priority-offset` (milliseconds): where
+    /// the transaction goes in a backend or server queue (`crate::backend::QueuePriority`).
+    pub priority: (i32, i32),
 }
 
 /// The timeouts `http-request set-timeout` gave a transaction (`None`: the backend's).
@@ -102,6 +105,7 @@ impl Txn {
         self.fcgi = None;
         self.last_rule = None;
         self.timeouts = TimeoutOverrides::default();
+        self.priority = (0, 0);
         self.persist = Default::default();
         self.cookie_req = None;
         self.cookie_res = None;

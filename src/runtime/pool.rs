@@ -120,8 +120,8 @@ impl ServerPool for Farm {
         self.drain_queue(be, srv);
     }
 
-    fn enqueue(&mut self, be: usize, key: Key, server: Option<usize>) -> u32 {
-        self.backend_mut(be).enqueue(waiter_of(key), server.map(ServerId)) as u32
+    fn enqueue(&mut self, be: usize, key: Key, server: Option<usize>, priority: crate::backend::QueuePriority) -> u32 {
+        self.backend_mut(be).enqueue_with(waiter_of(key), server.map(ServerId), priority) as u32
     }
 
     fn leave_queue(&mut self, be: usize, key: Key) {

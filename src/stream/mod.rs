@@ -113,8 +113,9 @@ pub trait ServerPool {
     }
     /// Gives a connection slot back. The runtime then hands it to a queued stream.
     fn release(&mut self, be: usize, srv: usize);
-    /// Puts stream `key` in the backend's queue (or `server`'s); returns its position.
-    fn enqueue(&mut self, be: usize, key: Key, server: Option<usize>) -> u32;
+    /// Puts stream `key` in the backend's queue (or `server`'s) at the place `priority`
+    /// gives; returns its position.
+    fn enqueue(&mut self, be: usize, key: Key, server: Option<usize>, priority: crate::backend::QueuePriority) -> u32;
     /// Removes `key` from its queue (queue timeout, client abort).
     fn leave_queue(&mut self, be: usize, key: Key);
     /// `false` once the stream left the queue without a slot (its server went down):
@@ -614,7 +615,7 @@ impl Stream {
                 self.start_connect(env, srv, addr)
             }
             Pick::Queue { server } => {
-                let pos = env.pool.enqueue(be, env.key, server);
+                let pos = env.pool.enqueue(be, env.key, server, self.queue_priority());
                 self.queue_seen = if server.is_some() { (pos, 0) } else { (0, pos) };
                 self.queued_at = Some(env.cx.now);
                 let t = &env.proxies[be].timeouts;
@@ -800,6 +801,14 @@ impl Stream {
     /// HAProxy does; with an offset (`10.0.0.1:+1000`) to that port moved by it, wrapping
     /// at 65536 as HAProxy's 16-bit port does. `None` when the client has no such port
     /// (a unix socket listener): the attempt then fails.
+    /// Where this stream goes in a queue: its transaction's `set-priority-class` and
+    /// `set-priority-offset` (class 0, due now, without them), on the stick tables'
+    /// monotonic millisecond clock.
+    fn queue_priority(&self) -> crate::backend::QueuePriority {
+        let (class, offset) = self.http.as_ref().map_or((0, 0), |h| h.txn.priority);
+        crate::backend::QueuePriority { class, due_ms: crate::stick::now_ms() as i64 + i64::from(offset) }
+    }
+
     /// A server without an address (`0.0.0.0`, `::`) connects to the address the client
     /// connected to (`dst`, as `set-dst` may have changed it), as HAProxy does; `target`
     /// as it is otherwise, or when the client has no IP address (a unix socket).

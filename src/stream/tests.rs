@@ -23,7 +23,7 @@ impl ServerPool for ScriptedPool {
     fn release(&mut self, _be: usize, srv: usize) {
         self.released.push(srv);
     }
-    fn enqueue(&mut self, _be: usize, key: Key, _s: Option<usize>) -> u32 {
+    fn enqueue(&mut self, _be: usize, key: Key, _s: Option<usize>, _p: crate::backend::QueuePriority) -> u32 {
         self.queued.push(key);
         self.queued.len() as u32
     }

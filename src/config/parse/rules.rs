@@ -163,11 +163,12 @@ fn unusable_sample(p: &mut Parser, words: &[String], place: Place) -> Option<Str
         return None;
     }
     let addr = crate::stream::set_addr::AddrPart::from_keyword(action).is_some();
-    if action.starts_with("set-var(") || action == "capture" || addr {
+    let named_by_action = action.starts_with("set-var(") || action.starts_with("set-priority-");
+    if named_by_action || action == "capture" || addr {
         if let Some((_, data)) = words.get(1).and_then(|e| check_expr(e, place)) {
             // 2.6 names the whole expression for `capture` and `set-src`..., the action
-            // for `set-var`.
-            let name = if action.starts_with("set-var(") { action } else { &words[1] };
+            // for `set-var` and `set-priority-*`.
+            let name = if named_by_action { action } else { &words[1] };
             return Some(format!("fetch method '{name}' extracts information from '{data}', none of which is available here"));
         }
     }
