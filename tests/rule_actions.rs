@@ -387,8 +387,9 @@ fn queued(sock: &std::path::Path, backend: &str) -> usize {
         .unwrap_or(0)
 }
 
-/// `http-request set-priority-class` and `set-priority-offset`: the order in which a
-/// server with `maxconn 1` gets the requests that queued while it was busy.
+/// `http-request set-priority-class` and `set-priority-offset` (and Lua's
+/// `txn:set_priority_class()`): the order in which a server with `maxconn 1` gets the
+/// requests that queued while it was busy.
 #[test]
 fn set_priority_orders_the_queue_as_haproxy() {
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -416,17 +417,19 @@ fn set_priority_orders_the_queue_as_haproxy() {
             let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
         });
         let proxy = ProxyBuilder::new(
-            "global\n stats socket {{dir}}/cli.sock level admin\n\
+            "global\n stats socket {{dir}}/cli.sock level admin\n lua-load {{dir}}/prio.lua\n\
              defaults\n mode http\n timeout client 10s\n timeout server 10s\n timeout connect 5s\n timeout queue 10s\n\
              frontend f\n bind 127.0.0.1:{{f}}\n\
               http-request set-priority-class int(5) if { path /low }\n\
               http-request set-priority-class int(-5) if { path /high }\n\
               http-request set-priority-offset int(-5000) if { path /early }\n\
               http-request set-priority-offset int(5000) if { path /late }\n\
+              http-request lua.first if { path /lua }\n\
               default_backend b\n\
              backend b\n server s 127.0.0.1:{{be}} maxconn 1\n",
         )
         .bin(&bin)
+        .file("prio.lua", "core.register_action('first', { 'http-req' }, function(txn) txn:set_priority_class(-9) end)\n")
         .port("be", server.port())
         .start();
         let sock = proxy.dir().join("cli.sock");
@@ -447,7 +450,7 @@ fn set_priority_orders_the_queue_as_haproxy() {
         let mut clients = vec![get("/hold")];
         wait_for(&|| order.lock().unwrap().len() == 1);
         // One at a time, each in the queue before the next comes.
-        for (n, path) in ["/low", "/mid", "/late", "/high", "/early"].into_iter().enumerate() {
+        for (n, path) in ["/low", "/mid", "/late", "/high", "/early", "/lua"].into_iter().enumerate() {
             clients.push(get(path));
             wait_for(&|| queued(&sock, "b") == n + 1);
         }
@@ -457,6 +460,6 @@ fn set_priority_orders_the_queue_as_haproxy() {
         let seen = order.lock().unwrap().clone();
         runs.push((bin, seen));
     }
-    assert_eq!(runs[0].1, ["/hold", "/high", "/early", "/mid", "/late", "/low"]);
+    assert_eq!(runs[0].1, ["/hold", "/lua", "/high", "/early", "/mid", "/late", "/low"]);
     assert_runs_agree(&runs);
 }

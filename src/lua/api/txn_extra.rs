@@ -88,27 +88,31 @@ static SET_TOS: RustFunction =
 static SET_MARK: RustFunction =
     RustFunction::new("?", |ctx| client_sockopt(ctx, "set_mark", crate::sys::sockopt::set_mark));
 
-/// HAProxy's bounds for the queue priority class and offset (`queue_limit_class`,
-/// `queue_limit_offset`).
-const PRIORITY_CLASS_MAX: i64 = 0x7ff;
-const PRIORITY_OFFSET_MAX: i64 = 0x7ffff;
-
-fn set_priority(ctx: &mut CallCtx, name: &str, max: i64) -> Result<c_int, LuaError> {
+/// `txn:set_priority_class(n)` (`offset` false) and `txn:set_priority_offset(n)`: the
+/// transaction's place in the queues, as `http-request set-priority-*` sets it (bounded
+/// alike). A TCP-mode stream has no transaction to keep it: nothing changes there.
+fn set_priority(ctx: &mut CallCtx, name: &str, offset: bool) -> Result<c_int, LuaError> {
+    use crate::http::rules::{PRIORITY_CLASS_MAX, PRIORITY_OFFSET_MAX};
     need_args(ctx, name, 2)?;
-    let _clamped = int_arg(ctx, 2)?.clamp(-max, max);
-    // The stream must be this one, as for every TXN method; the value orders nothing
-    // (moonproxy's server queues are first come, first served).
-    with_stream(ctx, |_| ())?;
+    let max = if offset { PRIORITY_OFFSET_MAX } else { PRIORITY_CLASS_MAX };
+    let v = int_arg(ctx, 2)?.clamp(-max, max) as i32;
+    with_stream(ctx, |s| {
+        if let Some(t) = s.txn() {
+            if offset {
+                t.priority.1 = v;
+            } else {
+                t.priority.0 = v;
+            }
+        }
+    })?;
     Ok(0)
 }
 
 /// `txn:set_priority_class(n)`.
-static SET_PRIORITY_CLASS: RustFunction =
-    RustFunction::new("?", |ctx| set_priority(ctx, "set_priority_class", PRIORITY_CLASS_MAX));
+static SET_PRIORITY_CLASS: RustFunction = RustFunction::new("?", |ctx| set_priority(ctx, "set_priority_class", false));
 
 /// `txn:set_priority_offset(n)`.
-static SET_PRIORITY_OFFSET: RustFunction =
-    RustFunction::new("?", |ctx| set_priority(ctx, "set_priority_offset", PRIORITY_OFFSET_MAX));
+static SET_PRIORITY_OFFSET: RustFunction = RustFunction::new("?", |ctx| set_priority(ctx, "set_priority_offset", true));
 
 /// `txn:deflog(msg)`: the message at the transaction's log level: `info`, or what
 /// `set-log-level` or `txn:set_loglevel()` chose. (HAProxy 2.6 passes its internal
