@@ -82,8 +82,14 @@ fn http_request_set_src_and_dst_as_haproxy() {
             let header = |n: &str| r.header(n).unwrap_or("none").to_string();
             seen.push(format!("{path} {} xff={} {}", r.status, header("x-got-xff"), header("x-addrs")));
         }
+        // Two requests on one connection: the second starts from the connection's address.
+        let mut c = Client::connect(f);
+        for (path, headers) in [("/ka1", "x-real-ip: 10.5.5.5\r\n"), ("/ka2", "")] {
+            let r = c.http_request(format!("GET {path} HTTP/1.1\r\nhost: x\r\n{headers}\r\n").as_bytes());
+            seen.push(format!("{path} {} {}", r.status, r.header("x-addrs").unwrap_or("none")));
+        }
         // Each stream logs once its connection closed: sorted, not in arrival order.
-        let mut logs = proxy.wait_for_lines(6, |l| l.starts_with("LOG "), Duration::from_secs(5));
+        let mut logs = proxy.wait_for_lines(8, |l| l.starts_with("LOG "), Duration::from_secs(5));
         logs.sort();
         seen.extend(logs);
         runs.push((bin, seen));
@@ -92,6 +98,7 @@ fn http_request_set_src_and_dst_as_haproxy() {
     assert_eq!(moon[0], "/a 200 xff=10.1.2.3 10.1.2.3 port= dst=: cnt=1 now=10.1.2.3", "{moon:#?}");
     assert!(moon[1].contains("port=4242 dst=: cnt=2"), "the table counts the new source: {moon:#?}");
     assert!(moon.iter().any(|l| l == "LOG 2001:db8::7 /c"), "{moon:#?}");
+    assert!(moon[7].starts_with("/ka2 200 127.0.0.1 "), "{moon:#?}");
     assert_runs_agree(&runs);
 }
 

@@ -2004,6 +2004,8 @@ impl Stream {
         self.cursor = Default::default();
         self.tcp_content_done = false;
         self.be_tcp_content_done = false;
+        // A `set-src`... of the last transaction does not carry over.
+        (self.src, self.dst) = self.conn_addrs;
         self.queued_at = None;
         self.t_queue = None;
         self.connect_started = None;
