@@ -71,6 +71,10 @@ pub struct Txn {
     /// `http-request set-priority-class` and `set-priority-offset` (milliseconds): where
     /// the transaction goes in a backend or server queue (`crate::backend::QueuePriority`).
     pub priority: (i32, i32),
+    /// The client connection's addresses before a `set-src`, `set-dst`... of this
+    /// transaction changed them: the next transaction starts from them again, as each
+    /// HAProxy stream does. Taken by the stream before [`Txn::reset`].
+    pub conn_addrs: Option<(Option<std::net::SocketAddr>, Option<std::net::SocketAddr>)>,
 }
 
 /// The timeouts `http-request set-timeout` gave a transaction (`None`: the backend's).
@@ -106,6 +110,7 @@ impl Txn {
         self.last_rule = None;
         self.timeouts = TimeoutOverrides::default();
         self.priority = (0, 0);
+        self.conn_addrs = None;
         self.persist = Default::default();
         self.cookie_req = None;
         self.cookie_res = None;

@@ -944,7 +944,11 @@ impl Stream {
         };
         // `set-src`, `set-dst`...: the rest of the stream (logs, `option forwardfor`,
         // the next proxy's rules) sees the rewritten addresses.
-        (self.src, self.dst) = (renv.src, renv.dst);
+        let addrs = (renv.src, renv.dst);
+        if addrs != (self.src, self.dst) {
+            h.txn.conn_addrs.get_or_insert((self.src, self.dst));
+            (self.src, self.dst) = addrs;
+        }
         // `use-service prometheus-exporter`: the exporter answers at once.
         if matches!(&verdict, Verdict::UseService(s) if s == crate::stats::prometheus::SERVICE) {
             let mut view = crate::stats::View::new(env.proxies, &*env.pool, env.cx.now);
@@ -2005,7 +2009,9 @@ impl Stream {
         self.tcp_content_done = false;
         self.be_tcp_content_done = false;
         // A `set-src`... of the last transaction does not carry over.
-        (self.src, self.dst) = self.conn_addrs;
+        if let Some(addrs) = self.http_mut().txn.conn_addrs.take() {
+            (self.src, self.dst) = addrs;
+        }
         self.queued_at = None;
         self.t_queue = None;
         self.connect_started = None;

@@ -641,7 +641,10 @@ impl Stream {
                 let v = super::lua::in_rules(env.cx, env.proxies, &*env.pool, || run_tcp_rules(&px.tcp_rules, list, cursor, &cx, &mut vars));
                 (v, cx.addrs())
             };
-            (self.src, self.dst) = addrs;
+            if addrs != (self.src, self.dst) {
+                h.txn.conn_addrs.get_or_insert((self.src, self.dst));
+                (self.src, self.dst) = addrs;
+            }
             let mut renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars, self.client.tls_info().cloned(), conn_facts!(self));
             apply_writes(&writes, &mut h.txn, &mut renv);
             match v {

@@ -274,12 +274,9 @@ pub struct Stream {
     tcp_content_done: bool,
     be_tcp_content_done: bool,
     /// The client connection's addresses as this stream (in HTTP, this transaction) sees
-    /// them: `conn_addrs` until a `set-src`, `set-dst`... rule changes them.
+    /// them, `set-src`, `set-dst`... included (see `Txn::conn_addrs`).
     src: Option<SocketAddr>,
     dst: Option<SocketAddr>,
-    /// The connection's own addresses (after `tcp-request connection` rules and a PROXY
-    /// header): each HTTP transaction starts from them, as each HAProxy stream does.
-    conn_addrs: (Option<SocketAddr>, Option<SocketAddr>),
     // Timing.
     accept_at: Instant,
     accept_date: crate::log::time::PackedDate,
@@ -346,7 +343,6 @@ impl Stream {
             be_tcp_content_done: false,
             src,
             dst,
-            conn_addrs: (src, dst),
             accept_at: now,
             accept_date: SystemTime::now().into(),
             queued_at: None,

@@ -94,7 +94,6 @@ impl Stream {
                     self.req.eof |= end == ReadEnd::Eof;
                     if let Some((src, dst)) = h.addrs {
                         (self.src, self.dst) = (Some(src), Some(dst));
-                        self.conn_addrs = (self.src, self.dst);
                     }
                     // `fc_rcvd_proxy` is about PROXY headers only.
                     self.proxy_hdr = Some(Box::new(ProxyHeader { wait: None, error: None, received: cip.is_none(), tlvs, cip_magic: cip }));
