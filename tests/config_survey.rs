@@ -149,3 +149,19 @@ fn empty_table_argument_and_addr_host_name_as_haproxy() {
     assert_eq!(runs[0].1, [Some("1".to_string()), Some("2".to_string()), Some("3".to_string())]);
     assert_runs_agree(&runs);
 }
+
+/// A configuration whose only listeners are a stats socket or the local peer is valid
+/// for `-c`, as HAProxy 2.6 says (both run it).
+#[test]
+fn a_stats_socket_or_a_local_peer_is_a_listener_for_the_check() {
+    for bin in moonproxy_and_haproxy() {
+        for (cfg, flags) in [
+            (format!("global\n stats socket {{{{dir}}}}/s.sock\n{DEFAULTS}"), vec!["-c"]),
+            (format!("peers p\n peer me 127.0.0.1:{{{{pp}}}}\n{DEFAULTS}"), vec!["-c", "-L", "me"]),
+        ] {
+            let out = ProxyBuilder::new(&cfg).bin(&bin).flags(flags).free_port("pp").run();
+            assert_eq!(out.code(), Some(0), "{}: {cfg}\n{}{}", bin.display(), out.stdout, out.stderr);
+            assert!(out.stdout.contains("Configuration file is valid"), "{}: {}", bin.display(), out.stdout);
+        }
+    }
+}
