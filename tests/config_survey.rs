@@ -165,3 +165,25 @@ fn a_stats_socket_or_a_local_peer_is_a_listener_for_the_check() {
         }
     }
 }
+
+/// `return ... errorfile <file>`: the file is the whole response, its status line winning
+/// over `status`, as HAProxy 2.6 sends it.
+#[test]
+fn return_with_an_errorfile_sends_the_file_as_haproxy() {
+    let mut runs = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let proxy = ProxyBuilder::new(&format!(
+            "{DEFAULTS}frontend f\n bind 127.0.0.1:{{{{f}}}}\n\
+             http-request return status 404 errorfile {{{{dir}}}}/e.http if {{ path /a }}\n\
+             http-request return status 200\n"
+        ))
+        .file("e.http", "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nX-From: file\r\nContent-Length: 5\r\n\r\nsorry")
+        .bin(&bin)
+        .start();
+        let r = Client::connect(proxy.port("f")).http_get("/a");
+        let from = r.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("x-from")).map(|(_, v)| v.clone());
+        runs.push((bin, vec![format!("{} {from:?} {}", r.status, String::from_utf8_lossy(&r.body))]));
+    }
+    assert_eq!(runs[0].1, ["503 Some(\"file\") sorry"]);
+    assert_runs_agree(&runs);
+}
