@@ -187,3 +187,30 @@ fn return_with_an_errorfile_sends_the_file_as_haproxy() {
     assert_eq!(runs[0].1, ["503 Some(\"file\") sorry"]);
     assert_runs_agree(&runs);
 }
+
+/// `filter cache <name>`: the explicit declaration of the cache `cache-use` and
+/// `cache-store` name, with HAProxy's refusals.
+#[test]
+fn filter_cache_is_checked_as_in_haproxy() {
+    for (line, expected) in [
+        ("filter cache c", None),
+        ("filter cache", Some("'filter' : 'cache : expects a <name> argument'")),
+        ("filter cache c extra", Some("'filter cache' : unknown keyword 'extra'.")),
+        ("filter cache nosuch", Some("config: frontend 'f': unable to find the cache 'nosuch' referenced by the filter 'cache'.")),
+    ] {
+        for bin in moonproxy_and_haproxy() {
+            let cfg = format!(
+                "cache c\n total-max-size 4\n{DEFAULTS}frontend f\n bind 127.0.0.1:{{{{f}}}}\n {line}\n\
+                 http-request cache-use c\n http-response cache-store c\n http-request return status 200\n"
+            );
+            let out = ProxyBuilder::new(&cfg).bin(&bin).flags(["-c"]).run();
+            match expected {
+                None => assert_eq!(out.code(), Some(0), "{}: {line}: {}", bin.display(), out.stderr),
+                Some(msg) => {
+                    assert_ne!(out.code(), Some(0), "{}: {line}", bin.display());
+                    assert!(out.stderr.contains(msg), "{}: {line}: {}", bin.display(), out.stderr);
+                }
+            }
+        }
+    }
+}
