@@ -214,3 +214,40 @@ fn filter_cache_is_checked_as_in_haproxy() {
         }
     }
 }
+
+/// The alert and warning lines of a `-c` run, without the pid and the directory.
+fn diagnostics(stderr: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .filter(|l| l.starts_with("[ALERT]") || l.starts_with("[WARNING]"))
+        .filter(|l| !l.contains("Error(s) found") && !l.contains("Fatal errors"))
+        .map(|l| {
+            let msg = l.split(" : config : ").nth(1).unwrap_or(l);
+            match msg.split_once('[').and_then(|(pre, r)| r.split_once(']').map(|(place, post)| (pre, place, post))) {
+                Some((pre, place, post)) => format!("{pre}[{}]{post}", place.rsplit(':').next().unwrap_or("")),
+                None => msg.to_string(),
+            }
+        })
+        .collect()
+}
+
+/// What a second survey (123 more files) found worded differently or refused: `nbproc`,
+/// `option httplog` in a backend, `option forwardfor|originalto` in TCP mode, a `deny`
+/// status without an error page, `fall 2s` (read as 2, as `atol` does).
+#[test]
+fn second_survey_messages_as_haproxy() {
+    for cfg in [
+        "global\n nbproc 2\n".to_string(),
+        format!("{DEFAULTS}backend b\n option httplog\n server s 127.0.0.1:1 check fall 2s rise 3x\nbackend c\n server s 127.0.0.1:1 check fall abc\n"),
+        format!("{DEFAULTS}option forwardfor\nfrontend f\n bind 127.0.0.1:{{{{f}}}}\n mode tcp\n option originalto\n default_backend b\nbackend b\n mode tcp\n server s 127.0.0.1:1\n"),
+        format!("{DEFAULTS}frontend f\n bind 127.0.0.1:{{{{f}}}}\n http-request deny deny_status 509\n http-request deny deny_status 509 content-type text/plain string x\n"),
+    ] {
+        let mut runs = Vec::new();
+        for bin in moonproxy_and_haproxy() {
+            let out = ProxyBuilder::new(&cfg).bin(&bin).flags(["-c"]).run();
+            runs.push((bin, diagnostics(&out.stderr)));
+        }
+        assert!(!runs[0].1.is_empty(), "{cfg}");
+        assert_runs_agree(&runs);
+    }
+}

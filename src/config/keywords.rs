@@ -890,12 +890,14 @@ const OTHER_SECTIONS: &[(&str, &str, &str)] = &[
 ];
 
 
-/// A proxy keyword HAProxy removed (the `req*`/`rsp*` regex rewrites, the old timeouts,
-/// `block`...): HAProxy 2.6's own refusal, which names what replaces it, rather than an
+/// A keyword HAProxy removed (the `req*`/`rsp*` regex rewrites, the old timeouts,
+/// `block`... in proxies, `nbproc` in `global`): HAProxy 2.6's own refusal, which names what replaces it, rather than an
 /// unknown keyword. Old configurations carry these more than any other obsolete line.
 pub fn removed(section: Section, kw: &str, arg: &str) -> Option<String> {
-    if !matches!(section, Section::Defaults | Section::Frontend | Section::Backend | Section::Listen) {
-        return None;
+    if section == Section::Global {
+        return (kw == "nbproc").then(|| {
+            "nbproc is not supported any more since HAProxy 2.5. Threads will automatically be used on multi-processor machines if available.".to_string()
+        });
     }
     let since = "is not supported anymore since HAProxy 2.1.";
     let timeout = |what: &str| format!("the '{kw}' directive {since} Use 'timeout {what}'.");

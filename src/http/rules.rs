@@ -544,6 +544,10 @@ impl Action {
                     if !rest.is_empty() {
                         return Err(a(format!("unexpected keyword '{}'", rest[0])));
                     }
+                    // The answer is the error page of the status: one HAProxy has.
+                    if !crate::http::errors::HANDLED_STATUSES.contains(&status) {
+                        return Err(a(format!("status code '{status}' not handled by default with 'default-errorfiles' argument.")));
+                    }
                     if base == "tarpit" {
                         Action::Tarpit { status }
                     } else {
