@@ -241,6 +241,7 @@ fn second_survey_messages_as_haproxy() {
         format!("{DEFAULTS}backend b\n option httplog\n server s 127.0.0.1:1 check fall 2s rise 3x\nbackend c\n server s 127.0.0.1:1 check fall abc\n"),
         format!("{DEFAULTS}option forwardfor\nfrontend f\n bind 127.0.0.1:{{{{f}}}}\n mode tcp\n option originalto\n default_backend b\nbackend b\n mode tcp\n server s 127.0.0.1:1\n"),
         format!("{DEFAULTS}frontend f\n bind 127.0.0.1:{{{{f}}}}\n http-request deny deny_status 509\n http-request deny deny_status 509 content-type text/plain string x\n"),
+        format!("{DEFAULTS}frontend f\n bind 127.0.0.1:{{{{f}}}}\n acl a1 dst_port 80:abc\n acl a2 hdr_cnt(x) gtx 3\n acl a3 !hdr(accept) -m found\n acl a4 req.hdr(x),wordcount -m found\n"),
     ] {
         let mut runs = Vec::new();
         for bin in moonproxy_and_haproxy() {
