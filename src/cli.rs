@@ -312,8 +312,12 @@ pub fn run(cli: Cli) -> i32 {
             Err(runtime::lua::BootFailed) => return 1,
         }
     }
+    // As at start-up (`runtime::serve`): a stats socket or a peers section with the local
+    // peer listens too, and HAProxy reports such a configuration valid.
     let has_listener = cfg.frontends().any(|p| !p.disabled && !p.binds.is_empty())
-        || cfg.log_forwards.iter().any(|f| !f.binds.is_empty() || !f.dgram_binds.is_empty());
+        || cfg.log_forwards.iter().any(|f| !f.binds.is_empty() || !f.dgram_binds.is_empty())
+        || !cfg.global.stats_sockets.is_empty()
+        || cfg.peers.iter().any(|s| !s.disabled && s.check(&crate::peers::local_name(&cfg)).is_ok());
     if cli.action == Action::Check {
         if !quiet && has_warnings {
             println!("Warnings were found.");

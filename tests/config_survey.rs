@@ -149,3 +149,106 @@ fn empty_table_argument_and_addr_host_name_as_haproxy() {
     assert_eq!(runs[0].1, [Some("1".to_string()), Some("2".to_string()), Some("3".to_string())]);
     assert_runs_agree(&runs);
 }
+
+/// A configuration whose only listeners are a stats socket or the local peer is valid
+/// for `-c`, as HAProxy 2.6 says (both run it).
+#[test]
+fn a_stats_socket_or_a_local_peer_is_a_listener_for_the_check() {
+    for bin in moonproxy_and_haproxy() {
+        for (cfg, flags) in [
+            (format!("global\n stats socket {{{{dir}}}}/s.sock\n{DEFAULTS}"), vec!["-c"]),
+            (format!("peers p\n peer me 127.0.0.1:{{{{pp}}}}\n{DEFAULTS}"), vec!["-c", "-L", "me"]),
+        ] {
+            let out = ProxyBuilder::new(&cfg).bin(&bin).flags(flags).free_port("pp").run();
+            assert_eq!(out.code(), Some(0), "{}: {cfg}\n{}{}", bin.display(), out.stdout, out.stderr);
+            assert!(out.stdout.contains("Configuration file is valid"), "{}: {}", bin.display(), out.stdout);
+        }
+    }
+}
+
+/// `return ... errorfile <file>`: the file is the whole response, its status line winning
+/// over `status`, as HAProxy 2.6 sends it.
+#[test]
+fn return_with_an_errorfile_sends_the_file_as_haproxy() {
+    let mut runs = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let proxy = ProxyBuilder::new(&format!(
+            "{DEFAULTS}frontend f\n bind 127.0.0.1:{{{{f}}}}\n\
+             http-request return status 404 errorfile {{{{dir}}}}/e.http if {{ path /a }}\n\
+             http-request return status 200\n"
+        ))
+        .file("e.http", "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nX-From: file\r\nContent-Length: 5\r\n\r\nsorry")
+        .bin(&bin)
+        .start();
+        let r = Client::connect(proxy.port("f")).http_get("/a");
+        let from = r.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("x-from")).map(|(_, v)| v.clone());
+        runs.push((bin, vec![format!("{} {from:?} {}", r.status, String::from_utf8_lossy(&r.body))]));
+    }
+    assert_eq!(runs[0].1, ["503 Some(\"file\") sorry"]);
+    assert_runs_agree(&runs);
+}
+
+/// `filter cache <name>`: the explicit declaration of the cache `cache-use` and
+/// `cache-store` name, with HAProxy's refusals.
+#[test]
+fn filter_cache_is_checked_as_in_haproxy() {
+    for (line, expected) in [
+        ("filter cache c", None),
+        ("filter cache", Some("'filter' : 'cache : expects a <name> argument'")),
+        ("filter cache c extra", Some("'filter cache' : unknown keyword 'extra'.")),
+        ("filter cache nosuch", Some("config: frontend 'f': unable to find the cache 'nosuch' referenced by the filter 'cache'.")),
+    ] {
+        for bin in moonproxy_and_haproxy() {
+            let cfg = format!(
+                "cache c\n total-max-size 4\n{DEFAULTS}frontend f\n bind 127.0.0.1:{{{{f}}}}\n {line}\n\
+                 http-request cache-use c\n http-response cache-store c\n http-request return status 200\n"
+            );
+            let out = ProxyBuilder::new(&cfg).bin(&bin).flags(["-c"]).run();
+            match expected {
+                None => assert_eq!(out.code(), Some(0), "{}: {line}: {}", bin.display(), out.stderr),
+                Some(msg) => {
+                    assert_ne!(out.code(), Some(0), "{}: {line}", bin.display());
+                    assert!(out.stderr.contains(msg), "{}: {line}: {}", bin.display(), out.stderr);
+                }
+            }
+        }
+    }
+}
+
+/// The alert and warning lines of a `-c` run, without the pid and the directory.
+fn diagnostics(stderr: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .filter(|l| l.starts_with("[ALERT]") || l.starts_with("[WARNING]"))
+        .filter(|l| !l.contains("Error(s) found") && !l.contains("Fatal errors"))
+        .map(|l| {
+            let msg = l.split(" : config : ").nth(1).unwrap_or(l);
+            match msg.split_once('[').and_then(|(pre, r)| r.split_once(']').map(|(place, post)| (pre, place, post))) {
+                Some((pre, place, post)) => format!("{pre}[{}]{post}", place.rsplit(':').next().unwrap_or("")),
+                None => msg.to_string(),
+            }
+        })
+        .collect()
+}
+
+/// What a second survey (123 more files) found worded differently or refused: `nbproc`,
+/// `option httplog` in a backend, `option forwardfor|originalto` in TCP mode, a `deny`
+/// status without an error page, `fall 2s` (read as 2, as `atol` does).
+#[test]
+fn second_survey_messages_as_haproxy() {
+    for cfg in [
+        "global\n nbproc 2\n".to_string(),
+        format!("{DEFAULTS}backend b\n option httplog\n server s 127.0.0.1:1 check fall 2s rise 3x\nbackend c\n server s 127.0.0.1:1 check fall abc\n"),
+        format!("{DEFAULTS}option forwardfor\nfrontend f\n bind 127.0.0.1:{{{{f}}}}\n mode tcp\n option originalto\n default_backend b\nbackend b\n mode tcp\n server s 127.0.0.1:1\n"),
+        format!("{DEFAULTS}frontend f\n bind 127.0.0.1:{{{{f}}}}\n http-request deny deny_status 509\n http-request deny deny_status 509 content-type text/plain string x\n"),
+        format!("{DEFAULTS}frontend f\n bind 127.0.0.1:{{{{f}}}}\n acl a1 dst_port 80:abc\n acl a2 hdr_cnt(x) gtx 3\n acl a3 !hdr(accept) -m found\n acl a4 req.hdr(x),wordcount -m found\n"),
+    ] {
+        let mut runs = Vec::new();
+        for bin in moonproxy_and_haproxy() {
+            let out = ProxyBuilder::new(&cfg).bin(&bin).flags(["-c"]).run();
+            runs.push((bin, diagnostics(&out.stderr)));
+        }
+        assert!(!runs[0].1.is_empty(), "{cfg}");
+        assert_runs_agree(&runs);
+    }
+}

@@ -420,7 +420,7 @@ pub static PROXY: &[Keyword] = &[
     sup("errorloc302", DFB, http_misc::errorloc, ""),
     sup("errorloc303", DFB, http_misc::errorloc, ""),
     sup("external-check", DB, super::parse::external_check::proxy_keyword, "`command <path>`, `path <PATH>`: with `option external-check` (doc/checks.md)"),
-    sup("filter", FB, comp::filter, "`compression`, and `lua.<name>` (Lua filters, doc/http.md); other filters not yet"),
+    sup("filter", FB, comp::filter, "`compression`, `cache <name>` (the cache `cache-use`/`cache-store` name, which runs with or without it), and `lua.<name>` (Lua filters, doc/http.md); `spoe`, `trace`, `fcgi-app`, `bwlim-*` not yet"),
     sup("force-persist", B, p::persist_rule, "`if|unless <cond>`: cookie and `use-server` persistence to a down server"),
     sup("hash-balance-factor", DB, super::parse::server_extra::hash_balance_factor, "with `hash-type consistent`: a server over factor% of its share of the load passes the request to the next one on the ring"),
     sup("hash-type", DB, p::hash_type, "map-based and consistent, sdbm, djb2, wt6 or crc32, avalanche"),
@@ -890,12 +890,14 @@ const OTHER_SECTIONS: &[(&str, &str, &str)] = &[
 ];
 
 
-/// A proxy keyword HAProxy removed (the `req*`/`rsp*` regex rewrites, the old timeouts,
-/// `block`...): HAProxy 2.6's own refusal, which names what replaces it, rather than an
+/// A keyword HAProxy removed (the `req*`/`rsp*` regex rewrites, the old timeouts,
+/// `block`... in proxies, `nbproc` in `global`): HAProxy 2.6's own refusal, which names what replaces it, rather than an
 /// unknown keyword. Old configurations carry these more than any other obsolete line.
 pub fn removed(section: Section, kw: &str, arg: &str) -> Option<String> {
-    if !matches!(section, Section::Defaults | Section::Frontend | Section::Backend | Section::Listen) {
-        return None;
+    if section == Section::Global {
+        return (kw == "nbproc").then(|| {
+            "nbproc is not supported any more since HAProxy 2.5. Threads will automatically be used on multi-processor machines if available.".to_string()
+        });
     }
     let since = "is not supported anymore since HAProxy 2.1.";
     let timeout = |what: &str| format!("the '{kw}' directive {since} Use 'timeout {what}'.");

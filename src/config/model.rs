@@ -910,6 +910,9 @@ pub struct Proxy {
     /// `filter lua.<name> [args...]` lines, in order (added for Lua filters,
     /// src/stream/filter.rs).
     pub lua_filters: Vec<LuaFilterConf>,
+    /// `filter cache <name>` lines: the cache is the one `cache-use`/`cache-store` name,
+    /// which moonproxy runs with or without this declaration (checked after parsing).
+    pub cache_filters: Vec<NamedRef>,
     /// `use-fcgi-app <name>` (added by "fcgi", backends in HTTP mode).
     pub use_fcgi_app: Option<String>,
     /// `stick-table ...` (added for stick tables, src/config/parse/stick.rs): the

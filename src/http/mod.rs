@@ -28,6 +28,23 @@ pub mod proxy_options;
 pub mod rules;
 pub mod txn;
 
+/// Writes the queued bytes of a protocol layer on a connection (FastCGI records, HTTP/2
+/// frames to a server) until none is left, or the socket would block (`WouldBlock`, with
+/// what was not written still queued).
+pub fn write_queued(io: &mut impl std::io::Write, out: &mut Vec<u8>) -> std::io::Result<()> {
+    while !out.is_empty() {
+        match io.write(out) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                out.drain(..n);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 use std::fmt;
 
 /// The protocol version of a message. Only HTTP/1.0 and HTTP/1.1 exist on the wire here;

@@ -402,6 +402,9 @@ pub enum ReturnBody {
     None,
     Static(Vec<u8>),
     Format(Fmt),
+    /// `errorfile <file>`: a whole response, sent as the file has it (its status line
+    /// wins over `status`; `content-type` and `hdr` are ignored), as HAProxy 2.6 does.
+    File(Vec<u8>),
 }
 
 /// The actions each list knows, as HAProxy 2.6 lists them in its error message.
@@ -609,6 +612,10 @@ impl Action {
                 if base == "tarpit" || rest.is_empty() {
                     if !rest.is_empty() {
                         return Err(a(format!("unexpected keyword '{}'", rest[0])));
+                    }
+                    // The answer is the error page of the status: one HAProxy has.
+                    if !crate::http::errors::HANDLED_STATUSES.contains(&status) {
+                        return Err(a(format!("status code '{status}' not handled by default with 'default-errorfiles' argument.")));
                     }
                     if base == "tarpit" {
                         Action::Tarpit { status }
@@ -886,14 +893,19 @@ fn parse_return(args: &[String], default_status: u16) -> Result<ReturnSpec, Stri
                 spec.headers.push((n.clone(), Fmt::parse(v)?));
                 i += 3;
             }
-            "errorfile" | "errorfiles" | "default-errorfiles" => {
+            "errorfile" => {
+                let path = need(i, "<file>")?;
+                spec.body = ReturnBody::File(crate::http::errors::load_error_file(path)?);
+                i += 2;
+            }
+            "errorfiles" | "default-errorfiles" => {
                 return Err(format!("'{}' in a return rule is not supported by moonproxy yet", args[i]))
             }
             other => return Err(format!("unexpected keyword '{other}'")),
         }
     }
     let empty = match &spec.body {
-        ReturnBody::None => true,
+        ReturnBody::None | ReturnBody::File(_) => true,
         ReturnBody::Static(b) => b.is_empty(),
         ReturnBody::Format(_) => false,
     };
@@ -1748,6 +1760,7 @@ fn is_head(txn: &Txn) -> bool {
 /// in HAProxy's order.
 fn build_return(spec: &ReturnSpec, cx: &RuleCtx<'_, '_>) -> Vec<u8> {
     let body = match &spec.body {
+        ReturnBody::File(response) => return response.clone(),
         ReturnBody::None => Vec::new(),
         ReturnBody::Static(b) => b.clone(),
         ReturnBody::Format(f) => f.render(cx),

@@ -162,18 +162,15 @@ impl Matcher {
                                 let v = parse_int(p)?;
                                 Pattern::Int(v, v)
                             }
-                            Some((lo, hi)) => Pattern::Int(
-                                if lo.is_empty() {
-                                    i64::MIN
-                                } else {
-                                    parse_int(lo)?
-                                },
-                                if hi.is_empty() {
-                                    i64::MAX
-                                } else {
-                                    parse_int(hi)?
-                                },
-                            ),
+                            Some((lo, hi)) => {
+                                let range = |v: &str| {
+                                    super::args::parse_int(v).ok_or_else(|| MatchError(format!("'{p}' is not a valid number range")))
+                                };
+                                Pattern::Int(
+                                    if lo.is_empty() { i64::MIN } else { range(lo)? },
+                                    if hi.is_empty() { i64::MAX } else { range(hi)? },
+                                )
+                            }
                         },
                     };
                     out.push(pat);

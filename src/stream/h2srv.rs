@@ -99,18 +99,7 @@ impl Layer {
 
     /// Sends what frames it can.
     pub fn flush(&mut self, io: &mut impl Write) -> io::Result<()> {
-        let out = self.session.output();
-        while !out.is_empty() {
-            match io.write(out) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    out.drain(..n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
+        crate::http::write_queued(io, self.session.output())
     }
 
     /// Takes HTTP/1.1 request bytes from the stream: all of them, unless frames or

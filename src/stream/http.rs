@@ -1259,6 +1259,21 @@ impl Stream {
 
     /// Closes the server connection of the current transaction, if any, and gives its
     /// slot back.
+    /// The forwarded response is sent and the connection closes, but the client is still
+    /// sending its request body: shut our side, then drain until the client closes or
+    /// [`LINGER`] passes (`http_local_replying`, which waits so for the proxy's own answers).
+    fn http_linger(&mut self, env: &mut Env<'_, '_>) {
+        self.drop_server(env);
+        self.client.shutdown_write();
+        let h = self.http_mut();
+        h.res.out.clear();
+        h.reply_close = true;
+        h.after_pending = false;
+        h.reply_term = Termination::NORMAL;
+        self.state_deadline = Some(env.cx.now + LINGER);
+        self.goto(State::LocalReply);
+    }
+
     fn drop_server(&mut self, env: &mut Env<'_, '_>) {
         if let Some(mut side) = self.server.take() {
             if let Some(c) = side.conn.as_mut() {
@@ -1947,6 +1962,13 @@ impl Stream {
         let keep = h.client_keep_alive && !h.stopping && h.req.complete() && !(self.req.eof && self.req.buf.is_empty())
             || (self.state == State::LocalReply && !h.reply_close && !h.stopping);
         if !keep {
+            // A response that ended while the request body was still coming in (an early
+            // answer: a 401 or a 413 to an upload): read and discard what the client
+            // still sends for a moment, so that closing does not reset the connection
+            // under the response, as HAProxy does.
+            if self.state != State::LocalReply && !h.req.complete() && !self.client.hup && !self.req.eof {
+                return self.http_linger(env);
+            }
             // The last transaction is logged with the stream.
             return self.close(env, Cause::None, Phase::None);
         }

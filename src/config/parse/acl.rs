@@ -177,6 +177,7 @@ pub fn parse_acl_expr(words: &[String]) -> Result<AclExpr, String> {
     let kw = keyword_name(criterion);
     // An ACL keyword names its fetch and method; otherwise the criterion is a sample
     // expression matched with its type's default method.
+    let is_acl_keyword = ACL_KEYWORDS.iter().any(|(n, _, _)| *n == kw);
     let (sample, mut method) = match ACL_KEYWORDS.iter().find(|(n, _, _)| *n == kw) {
         Some((_, fetch, m)) => (
             format!("{fetch}{}", &criterion[kw.len()..]),
@@ -193,8 +194,13 @@ pub fn parse_acl_expr(words: &[String]) -> Result<AclExpr, String> {
                 why
             } else if unknown && (KNOWN_FETCHES.contains(&kw) || KNOWN_FETCHES.contains(&fetch)) {
                 format!("fetch method '{kw}' is not supported by moonproxy yet")
+            } else if unknown && kw.is_empty() {
+                format!("missing fetch method in ACL expression '{criterion}'")
             } else if unknown {
                 format!("unknown fetch method '{kw}' in ACL expression '{criterion}'")
+            } else if let Some(conv) = e.to_string().strip_prefix("unknown converter ").filter(|_| !is_acl_keyword) {
+                // On a sample fetch (not an ACL keyword), HAProxy names the expression.
+                format!("unknown converter {conv} in ACL expression '{criterion}'")
             } else {
                 // HAProxy ends this message with its own period, then adds the line's.
                 format!("ACL keyword '{kw}' : {e}.")

@@ -189,6 +189,14 @@ pub fn end(p: &mut Parser, section: usize) {
 /// message, which names its implicit `cache` filter).
 pub fn check(config: &Config, diags: &mut Vec<Diagnostic>) {
     for proxy in config.proxies.iter().filter(|p| !p.disabled) {
+        for f in proxy.cache_filters.iter().filter(|f| !config.caches.iter().any(|c| c.name == f.name)) {
+            let kind = super::proxy_type_name(proxy.cap);
+            diags.push(Diagnostic::plain(
+                Severity::Alert,
+                Some(&f.location),
+                format!("config: {kind} '{}': unable to find the cache '{}' referenced by the filter 'cache'.", proxy.name, f.name),
+            ));
+        }
         for rule in &proxy.http_rules {
             let uses = matches!(
                 (rule.list, rule.action.first().map(String::as_str)),

@@ -74,7 +74,16 @@ pub fn filter(p: &mut Parser, l: &Line) -> Result<(), String> {
             p.draft().proxy.lua_filters.push(conf);
             Ok(())
         }
-        known @ ("trace" | "spoe" | "cache" | "fcgi-app" | "bwlim-in" | "bwlim-out") => Err(super::not_supported(&format!("filter {known}"))),
+        "cache" => match (l.args.get(2), l.args.get(3)) {
+            (None, _) => Err("'filter' : 'cache : expects a <name> argument'".into()),
+            (_, Some(extra)) => Err(format!("'filter cache' : unknown keyword '{extra}'.")),
+            (Some(name), None) => {
+                let r = crate::config::model::NamedRef { name: name.clone(), location: l.loc.clone() };
+                p.draft().proxy.cache_filters.push(r);
+                Ok(())
+            }
+        },
+        known @ ("trace" | "spoe" | "fcgi-app" | "bwlim-in" | "bwlim-out") => Err(super::not_supported(&format!("filter {known}"))),
         other => Err(format!("'filter' : unknown keyword '{other}'.")),
     }
 }

@@ -525,10 +525,11 @@ pub fn option(p: &mut Parser, l: &Line) -> Result<(), String> {
         } else {
             "backend"
         };
-        let msg = format!(
-            "'{name}' ignored because {} has no {lacking} capability.",
-            d.describe()
-        );
+        // HAProxy 2.6 words the log formats its own way.
+        let msg = match name {
+            "httplog" | "tcplog" => format!("{} : 'option {name}' directive is ignored in backends.", d.describe()),
+            _ => format!("'{name}' ignored because {} has no {lacking} capability.", d.describe()),
+        };
         p.warn(&l.loc, msg);
         return Ok(());
     }

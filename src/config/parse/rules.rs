@@ -379,6 +379,14 @@ pub fn check_modes(config: &Config, diags: &mut Vec<Diagnostic>) {
         diags.push(Diagnostic::plain(Severity::Warning, None, format!("monitor-uri will be ignored for {what} (needs 'mode http').")));
     }
     for p in config.proxies.iter().filter(|p| p.mode == Mode::Tcp && !p.disabled) {
+        let kind = super::proxy_type_name(p.cap);
+        let http = &p.options.http;
+        for (set, name) in [(http.forwardfor.is_some(), "forwardfor"), (http.originalto.is_some(), "originalto")] {
+            if set {
+                let text = format!("'option {name}' ignored for {kind} '{}' as it requires HTTP mode.", p.name);
+                diags.push(Diagnostic::plain(Severity::Warning, None, text));
+            }
+        }
         for list in [HttpRuleList::Request, HttpRuleList::Response, HttpRuleList::AfterResponse] {
             if p.http_rules.iter().any(|r| r.list == list) {
                 diags.push(Diagnostic::plain(

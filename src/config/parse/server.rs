@@ -417,9 +417,11 @@ fn apply_opts(
             "fastinter" => o.params.fastinter = Some(time(v)?),
             "downinter" => o.params.downinter = Some(time(v)?),
             "rise" | "fall" => {
-                let n = num(v)?;
+                // HAProxy reads these with atol: `2s` is 2 (users write it), `abc` is 0.
+                let digits = v.bytes().take_while(u8::is_ascii_digit).count();
+                let n: u32 = v[..digits].parse().unwrap_or(0);
                 if n == 0 {
-                    return Err(format!("'{kw}' has to be > 0."));
+                    return Err(format!("'{kw}' has to be > 0.."));
                 }
                 if kw == "rise" {
                     o.params.rise = n;
@@ -534,7 +536,8 @@ mod tests {
             bad("inter 5x"),
             "unexpected character 'x' in 'inter' argument of server s5."
         );
-        assert_eq!(bad("rise 0"), "'rise' has to be > 0.");
+        assert_eq!(bad("rise 0"), "'rise' has to be > 0..");
+        assert_eq!(bad("fall abc"), "'fall' has to be > 0..", "atol reads no digit as 0");
         assert_eq!(bad("ssl verify maybe"), "'verify' : unknown verify method 'maybe', only 'none' and 'required' are supported.");
         assert_eq!(bad("namespace ns1"), "'namespace' is not supported by moonproxy yet.");
         assert_eq!(bad("socks4 1.2.3.4"), "'socks4 1.2.3.4' : missing port specification in '1.2.3.4'.");

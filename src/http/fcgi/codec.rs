@@ -138,17 +138,7 @@ impl Codec {
 
     /// Sends what records it can.
     pub fn flush(&mut self, io: &mut impl Write) -> io::Result<()> {
-        while !self.out.is_empty() {
-            match io.write(&self.out) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    self.out.drain(..n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
+        crate::http::write_queued(io, &mut self.out)
     }
 
     /// Takes HTTP bytes from the stream: all of them, unless records are piling up.

@@ -53,6 +53,22 @@ impl Config {
             max_header_list: bufsize,
         }
     }
+
+    /// Our SETTINGS frame's list: `first` (what only one role sends), then the values
+    /// that differ from the protocol's defaults.
+    fn settings(&self, first: u16, value: u32) -> Vec<(u16, u32)> {
+        let mut list = vec![(first, value)];
+        if self.header_table_size != 4096 {
+            list.push((setting::HEADER_TABLE_SIZE, self.header_table_size));
+        }
+        if self.initial_window != DEFAULT_WINDOW {
+            list.push((setting::INITIAL_WINDOW_SIZE, self.initial_window));
+        }
+        if self.max_frame_size != DEFAULT_FRAME_SIZE {
+            list.push((setting::MAX_FRAME_SIZE, self.max_frame_size));
+        }
+        list
+    }
 }
 
 impl Default for Config {
@@ -185,17 +201,7 @@ impl Session {
     /// A server-side session; our SETTINGS are queued at once (§3.4).
     pub fn new(cfg: Config) -> Session {
         let mut out = Vec::with_capacity(64);
-        let mut list = vec![(setting::MAX_CONCURRENT_STREAMS, cfg.max_concurrent_streams)];
-        if cfg.header_table_size != 4096 {
-            list.push((setting::HEADER_TABLE_SIZE, cfg.header_table_size));
-        }
-        if cfg.initial_window != DEFAULT_WINDOW {
-            list.push((setting::INITIAL_WINDOW_SIZE, cfg.initial_window));
-        }
-        if cfg.max_frame_size != DEFAULT_FRAME_SIZE {
-            list.push((setting::MAX_FRAME_SIZE, cfg.max_frame_size));
-        }
-        frame::settings(&mut out, &list);
+        frame::settings(&mut out, &cfg.settings(setting::MAX_CONCURRENT_STREAMS, cfg.max_concurrent_streams));
         Session {
             cfg,
             rx: Vec::new(),
@@ -229,17 +235,7 @@ impl Session {
         s.role = Role::Client { https };
         s.preface_seen = true; // a server sends no preface but its SETTINGS
         let mut out = PREFACE.to_vec();
-        let mut list = vec![(setting::ENABLE_PUSH, 0)];
-        if cfg.header_table_size != 4096 {
-            list.push((setting::HEADER_TABLE_SIZE, cfg.header_table_size));
-        }
-        if cfg.initial_window != DEFAULT_WINDOW {
-            list.push((setting::INITIAL_WINDOW_SIZE, cfg.initial_window));
-        }
-        if cfg.max_frame_size != DEFAULT_FRAME_SIZE {
-            list.push((setting::MAX_FRAME_SIZE, cfg.max_frame_size));
-        }
-        frame::settings(&mut out, &list);
+        frame::settings(&mut out, &cfg.settings(setting::ENABLE_PUSH, 0));
         s.out = out;
         s
     }
