@@ -13,13 +13,8 @@ use std::time::Duration;
 #[test]
 fn an_early_answer_to_an_upload_reaches_the_client_without_a_reset() {
     let server = Backend::custom(|mut conn, _| {
-        let mut head = Vec::new();
-        let mut buf = [0u8; 4096];
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-            match conn.read(&mut buf) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => head.extend_from_slice(&buf[..n]),
-            }
+        if read_request_head(&mut conn).is_none() {
+            return;
         }
         let _ = conn.write_all(b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 4\r\nconnection: close\r\n\r\nnope");
         std::thread::sleep(Duration::from_millis(200));

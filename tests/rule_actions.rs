@@ -9,21 +9,14 @@
 mod common;
 
 use common::*;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::time::Duration;
 
 /// A server answering every request with the `X-Forwarded-For` it received (`-` when
 /// none) in an `x-got-xff` header, one request per connection.
 fn xff_echo() -> Backend {
     Backend::custom(|mut conn, _| {
-        let mut head = Vec::new();
-        let mut buf = [0u8; 1024];
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-            match conn.read(&mut buf) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => head.extend_from_slice(&buf[..n]),
-            }
-        }
+        let Some(head) = read_request_head(&mut conn) else { return };
         let head = String::from_utf8_lossy(&head).to_string();
         let xff: Vec<&str> = head
             .lines()
@@ -408,14 +401,7 @@ fn set_priority_orders_the_queue_as_haproxy() {
         let release = Arc::new(AtomicBool::new(false));
         let (o, r) = (order.clone(), release.clone());
         let server = Backend::custom(move |mut conn, _| {
-            let mut head = Vec::new();
-            let mut buf = [0u8; 1024];
-            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                match conn.read(&mut buf) {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => head.extend_from_slice(&buf[..n]),
-                }
-            }
+            let Some(head) = read_request_head(&mut conn) else { return };
             let path = String::from_utf8_lossy(&head).split(' ').nth(1).unwrap_or("").to_string();
             o.lock().unwrap().push(path.clone());
             while path == "/hold" && !r.load(Ordering::SeqCst) {

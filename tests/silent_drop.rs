@@ -35,14 +35,7 @@ fn outcome(port: u16, request: &[u8]) -> (Vec<u8>, &'static str) {
 /// A server answering 404 to `/n` and 200 otherwise, one request per connection.
 fn server() -> Backend {
     Backend::custom(|mut conn, _| {
-        let mut head = Vec::new();
-        let mut buf = [0u8; 1024];
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-            match conn.read(&mut buf) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => head.extend_from_slice(&buf[..n]),
-            }
-        }
+        let Some(head) = read_request_head(&mut conn) else { return };
         let status = if head.starts_with(b"GET /n ") { "404 Not Found" } else { "200 OK" };
         let _ = conn.write_all(format!("HTTP/1.1 {status}\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok").as_bytes());
     })

@@ -209,14 +209,7 @@ fn a_server_put_in_maintenance_on_the_cli_gets_no_request_from_either_thread() {
 /// A backend that answers each request after `delay`, recording the `x-thread` header.
 fn slow_backend(delay: Duration, seen: Arc<Mutex<Vec<String>>>) -> Backend {
     Backend::custom(move |mut s: TcpStream, _| {
-        let mut head = Vec::new();
-        let mut buf = [0u8; 1024];
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-            match s.read(&mut buf) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => head.extend_from_slice(&buf[..n]),
-            }
-        }
+        let Some(head) = read_request_head(&mut s) else { return };
         let text = String::from_utf8_lossy(&head).to_lowercase();
         let thread = text.lines().find_map(|l| l.strip_prefix("x-thread: ")).unwrap_or("?").trim().to_string();
         seen.lock().unwrap().push(thread);

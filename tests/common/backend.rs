@@ -451,6 +451,21 @@ pub(crate) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
+/// Reads a request head from `conn` (up to and including the empty line, and whatever
+/// came with it); `None` if the peer closed or failed first. For the custom backends of
+/// the tests.
+pub fn read_request_head(conn: &mut impl Read) -> Option<Vec<u8>> {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match conn.read(&mut buf) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    Some(head)
+}
+
 /// `len` bytes of the deterministic pseudo-random stream for `seed`: what
 /// [`Behaviour::Random`] sends, for a test to compare with what it received.
 pub fn random_bytes(seed: u64, len: usize) -> Vec<u8> {

@@ -42,7 +42,7 @@ mod proxy;
 pub mod tls;
 
 pub use backend::{
-    expect_random, random_bytes, send_random, Backend, Behaviour, Handler, RandomStream,
+    expect_random, random_bytes, read_request_head, send_random, Backend, Behaviour, Handler, RandomStream,
     RefusingPort, Stats,
 };
 pub use client::{Client, CloseKind, HttpResponse};
