@@ -129,7 +129,17 @@ fn idle_connections_are_shared_as_haproxy_shares_them() {
         let ours = sequence(&moonproxy_bin(), mode, opts, None);
         assert_eq!(ours, expect(want), "http-reuse {mode} {opts}");
         if let Some(h) = &haproxy {
-            assert_eq!(sequence(h, mode, opts, None), ours, "http-reuse {mode} {opts}: HAProxy (left) vs moonproxy");
+            // HAProxy's own sequence depends on timing when the machine is loaded (a CI run
+            // saw it give `b2` a connection of its own in `aggressive` mode): up to three
+            // runs of it, one of which must match.
+            let mut theirs = Vec::new();
+            for _ in 0..3 {
+                theirs = sequence(h, mode, opts, None);
+                if theirs == ours {
+                    break;
+                }
+            }
+            assert_eq!(theirs, ours, "http-reuse {mode} {opts}: HAProxy (left) vs moonproxy");
         }
     }
 }
