@@ -63,8 +63,13 @@ pub fn parse_time(s: &str) -> Result<Duration, UnitError> {
                 return Err(UnitError::Unexpected(unit.chars().next().unwrap_or(' ')));
             };
             let bad = unit[valid.len()..].chars().next().unwrap_or(' ');
+            // Bounded: run-time callers (the CLI) never drain it.
             TRAILING.with(|t| {
-                t.borrow_mut().push(format!(
+                let mut t = t.borrow_mut();
+                if t.len() >= 16 {
+                    return;
+                }
+                t.push(format!(
                     "unexpected character '{bad}' after the timer value '{s}', only (us=microseconds,ms=milliseconds,s=seconds,m=minutes,h=hours,d=days) are supported. This will be reported as an error in next versions."
                 ))
             });
