@@ -239,6 +239,37 @@ fn a_lost_peer_ends_every_stream() {
 /// What `fuzz/fuzz_targets/h2.rs` checks, over deterministic mutations of a few
 /// conversations: no panic, and the same frames and requests for the input fed whole
 /// or split in two anywhere.
+/// Runs `run` on mutations of `seed` (up to three bytes changed, cut or inserted after
+/// its first `keep` bytes), each fed whole and split at a random point: no panic, and the
+/// same result both ways. `MOONPROXY_FUZZ_ITERS` sets how many (3000); `state` seeds the
+/// xorshift generator.
+fn check_mutations<R: PartialEq + std::fmt::Debug>(seed: &[u8], keep: usize, mut state: u64, run: impl Fn(&[&[u8]]) -> R) {
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let iters = std::env::var("MOONPROXY_FUZZ_ITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(3000);
+    for _ in 0..iters {
+        let mut input = seed.to_vec();
+        for _ in 0..(next() % 4) {
+            if input.len() <= keep {
+                break;
+            }
+            let i = keep + (next() as usize % (input.len() - keep));
+            match next() % 3 {
+                0 => input[i] = next() as u8,
+                1 => input.truncate(i),
+                _ => input.insert(i, next() as u8),
+            }
+        }
+        let at = next() as usize % (input.len() + 1);
+        let (a, b) = input.split_at(at);
+        assert_eq!(run(&[&input]), run(&[a, b]), "split at {at} of {input:?}");
+    }
+}
+
 #[test]
 fn mutated_conversations_resume_anywhere() {
     fn run(pieces: &[&[u8]]) -> (Vec<u8>, Vec<Vec<u8>>) {
@@ -258,32 +289,8 @@ fn mutated_conversations_resume_anywhere() {
     frame::write(&mut seed, kind::DATA, flag::END_STREAM | flag::PADDED, 3, &[2, b'a', b'b', b'c', b'd', 0, 0]);
     frame::write(&mut seed, kind::PING, 0, 0, b"pingping");
     frame::window_update(&mut seed, 0, 1000);
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let mut next = || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
     // `MOONPROXY_FUZZ_ITERS=300000 cargo test --lib mutated_conversations` for a longer run.
-    let iters = std::env::var("MOONPROXY_FUZZ_ITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(3000);
-    for _ in 0..iters {
-        let mut input = seed.clone();
-        for _ in 0..(next() % 4) {
-            if input.len() <= PREFACE.len() {
-                break;
-            }
-            let i = PREFACE.len() + (next() as usize % (input.len() - PREFACE.len()));
-            match next() % 3 {
-                0 => input[i] = next() as u8,
-                1 => input.truncate(i),
-                _ => input.insert(i, next() as u8),
-            }
-        }
-        let at = next() as usize % (input.len() + 1);
-        let (a, b) = input.split_at(at);
-        assert_eq!(run(&[&input]), run(&[a, b]), "split at {at} of {input:?}");
-    }
+    check_mutations(&seed, PREFACE.len(), 0x2545_f491_4f6c_dd1d, run);
 }
 
 #[test]
@@ -518,31 +525,7 @@ fn as_a_client_mutated_responses_resume_anywhere() {
     frame::write(&mut seed, kind::PING, 0, 0, b"pingping");
     frame::window_update(&mut seed, 0, 1000);
     assert_eq!(run(&[&seed]).1[0], b"HTTP/1.1 100 \r\n\r\nHTTP/1.1 200 \r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\ngrpc-status: 0\r\n\r\n");
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
-    let iters = std::env::var("MOONPROXY_FUZZ_ITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(3000);
-    for _ in 0..iters {
-        let mut input = seed.clone();
-        for _ in 0..(next() % 4) {
-            if input.is_empty() {
-                break;
-            }
-            let i = next() as usize % input.len();
-            match next() % 3 {
-                0 => input[i] = next() as u8,
-                1 => input.truncate(i),
-                _ => input.insert(i, next() as u8),
-            }
-        }
-        let at = next() as usize % (input.len() + 1);
-        let (a, b) = input.split_at(at);
-        assert_eq!(run(&[&input]), run(&[a, b]), "split at {at} of {input:?}");
-    }
+    check_mutations(&seed, 0, 0x9e37_79b9_7f4a_7c15, run);
 }
 
 #[test]
