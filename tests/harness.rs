@@ -125,6 +125,8 @@ fn stopped_backend_refuses_and_restarts_on_its_port() {
     let port = echo.port();
     assert!(is_listening(port));
     echo.stop();
+    // Checked while the backend still holds a second descriptor of its listener: stopping
+    // must not wait for the last one to close.
     assert!(!is_listening(port));
     assert!(
         Client::try_connect(port).is_err(),

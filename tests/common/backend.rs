@@ -120,6 +120,8 @@ pub struct Backend {
     behaviour: Behaviour,
     shared: Arc<Shared>,
     acceptor: Option<JoinHandle<()>>,
+    /// A second descriptor of the listening socket, for `stop` to shut it down.
+    listener: TcpListener,
 }
 
 impl Backend {
@@ -154,6 +156,7 @@ impl Backend {
         socket.listen(BACKLOG)?;
         let listener = TcpListener::from(socket);
         let addr = listener.local_addr()?;
+        let copy = listener.try_clone()?;
         let port = addr.port();
         let shared = Arc::new(Shared::default());
         let acceptor = {
@@ -168,6 +171,7 @@ impl Backend {
             behaviour,
             shared,
             acceptor: Some(acceptor),
+            listener: copy,
         })
     }
 
@@ -240,8 +244,11 @@ impl Backend {
             return;
         };
         self.shared.stopping.store(true, Ordering::SeqCst);
-        // Wake the acceptor blocked in accept(); it sees `stopping` and drops the listener.
-        let _ = TcpStream::connect_timeout(&self.addr(), Duration::from_secs(1));
+        // Shutting a listener down ends its LISTEN state at once, whoever else holds a
+        // descriptor of it (a process another test is forking keeps a copy until its exec:
+        // a CI run saw the port still listening after closing it), and wakes the acceptor
+        // blocked in accept(), which sees `stopping` and returns.
+        let _ = socket2::SockRef::from(&self.listener).shutdown(Shutdown::Read);
         let _ = acceptor.join();
         for (_, conn) in self.shared.live.lock().unwrap().drain() {
             let _ = conn.shutdown(Shutdown::Both);
