@@ -1181,11 +1181,16 @@ impl Handler for World {
         }
         crate::lua::error_ring::end_of_iteration();
         self.checks.send_alerts(cx);
-        if cx.timers.needs_compaction(self.streams.len() + self.checks.count() + self.h2.len()) {
-            let (streams, h2) = (&self.streams, &self.h2);
+        if cx.timers.needs_compaction(self.streams.len() + self.checks.count() + self.h2.len() + self.farm.idle.parked()) {
+            let (streams, h2, idle) = (&self.streams, &self.h2, &self.farm.idle);
             cx.timers.retain(|at, target| match target {
                 TimerTarget::Entry(Kind::Client, key) => streams.get(key).is_some_and(|s| s.armed() == Some(at)),
                 TimerTarget::Entry(Kind::H2, key) => h2.get(key).is_some_and(|c| c.borrow().idle_timer == Some(at)),
+                // A connection parked, taken and parked again has one live timer, under
+                // its last key: those of the keys taken since are stale. Kept, they
+                // piled up (one per request for `pool-purge-delay`), and every
+                // iteration scanned them all again.
+                TimerTarget::Entry(Kind::Idle, key) => idle.is_parked(key),
                 _ => true,
             });
         }
