@@ -219,6 +219,10 @@ pub enum Verdict {
     /// rules again from the cursor (past the rule) unless the action's result says
     /// otherwise (`src/stream/lua.rs`).
     Lua(std::sync::Arc<LuaAction>),
+    /// `do-resolve`: the stream resolves the name (it waits), stores the address in
+    /// the variable, then runs the rules again from the cursor (past the rule)
+    /// (`src/stream/resolve.rs`).
+    Resolve(Box<crate::stream::resolve::Request>),
 }
 
 /// A `lua.<name> [args...]` action: the name `core.register_action` gave and the
@@ -346,6 +350,8 @@ pub enum Action {
     /// `set-src`, `set-dst`, `set-src-port`, `set-dst-port` (`RuleEnv::src`/`dst`,
     /// which the stream keeps after the rules).
     SetAddr(crate::stream::set_addr::SetAddr),
+    /// `do-resolve(<var>,<resolvers>[,ipv4|ipv6]) <expr>` (see [`Verdict::Resolve`]).
+    DoResolve(Box<crate::stream::resolve::DoResolve>),
 }
 
 /// What a map or ACL update action does to its file's entries.
@@ -762,6 +768,12 @@ impl Action {
                 let part = AddrPart::from_keyword(base).expect("one of the four keywords");
                 Action::SetAddr(SetAddr::parse(part, args).map_err(a)?)
             }
+            "do-resolve" => {
+                if args.len() > 1 {
+                    return Err(a(format!("unexpected keyword '{}'", args[1])));
+                }
+                Action::DoResolve(Box::new(crate::stream::resolve::DoResolve::parse(name, args).map_err(a)?))
+            }
             "use-service" => {
                 let w = exact(args, 1, "1 argument <service>").map_err(a)?;
                 if !w[0].starts_with("lua.") && w[0] != crate::stats::prometheus::SERVICE {
@@ -1025,6 +1037,16 @@ impl HttpRules {
             }
         }
         if errors.is_empty() { Ok(out) } else { Err(errors) }
+    }
+
+    /// Gives the `do-resolve` rules their `resolvers` sections (a missing one was
+    /// refused by the configuration check: such a rule does nothing).
+    pub fn bind_resolvers(&mut self, sections: &[crate::config::model::Resolvers]) {
+        for rule in &mut self.request {
+            if let Action::DoResolve(d) = &mut rule.action {
+                d.bind(sections);
+            }
+        }
     }
 
     /// Whether the proxy has no HTTP rule at all.
@@ -1352,6 +1374,15 @@ fn exec(rules: &HttpRules, action: &Action, side: Side, txn: &mut Txn, env: &mut
             };
             if let Some(d) = d {
                 *(if *tunnel { &mut txn.timeouts.tunnel } else { &mut txn.timeouts.server }) = Some(d);
+            }
+        }
+        Action::DoResolve(d) => {
+            let req = d.request(&RuleCtx::with_writes(env, txn, writes));
+            if parked() {
+                return Flow::Next;
+            }
+            if let Some(req) = req {
+                return Flow::Resume(Verdict::Resolve(Box::new(req)));
             }
         }
         Action::SetAddr(set) => {

@@ -1058,6 +1058,8 @@ impl Handler for World {
                 }
             }
             Kind::H2 => self.h2_ready(cx, target.key, ready),
+            // A `do-resolve` answer: the stream reads it where its rules wait.
+            Kind::Resolve => self.stream_event(cx, target.key, Event::Wake),
             Kind::Reserved => {}
         }
     }

@@ -36,6 +36,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::analysers::WaitFor;
 use super::lua::{self, LuaStep};
+use super::resolve;
 use super::Env;
 
 
@@ -896,7 +897,8 @@ impl Stream {
         let p = &env.proxies[proxy];
         // Nothing to run and nothing that answers after the rules (most proxies, and
         // each request goes through two of them): no rule environment to set up.
-        if p.http_rules.request.is_empty() && p.stats_page.is_none() && !self.lua.as_ref().is_some_and(|l| l.pending()) {
+        let waiting = self.lua.as_ref().is_some_and(|l| l.pending()) || self.resolution.is_some();
+        if p.http_rules.request.is_empty() && p.stats_page.is_none() && !waiting {
             return true;
         }
         let be_name = self.backend.map(|b| env.proxies[b].name.as_str());
@@ -917,6 +919,18 @@ impl Stream {
         // list goes on after it.
         let mut start = None;
         let mut verdict = loop {
+            // A `do-resolve` lookup in progress: its answer, or wait on.
+            if let Some(r) = self.resolution.as_mut() {
+                match r.poll(env.cx.now) {
+                    None => break Verdict::Yield(WaitFor::Timer(r.deadline())),
+                    Some(found) => {
+                        if let Some(ip) = found {
+                            rules::set_var(r.var(), resolve::sample_of(ip), &mut h.txn, &mut renv);
+                        }
+                        self.resolution = None;
+                    }
+                }
+            }
             if start.is_some() || self.lua.as_ref().is_some_and(|l| l.pending()) {
                 let step = lua::run_action(&mut self.lua, env.cx, env.proxies, &*env.pool, env.key, start.take().as_ref(), &mut h.txn, &mut renv, lua::Side::Request);
                 match step {
@@ -939,6 +953,11 @@ impl Stream {
             });
             match ran {
                 Verdict::Lua(a) => start = Some(a),
+                Verdict::Resolve(req) => {
+                    let token = token::encode(Kind::Resolve, env.key);
+                    // A lookup that cannot start leaves the variable unset.
+                    self.resolution = resolve::Resolution::begin(env.cx.registry, token, *req, env.cx.now).map(Box::new);
+                }
                 v => break v,
             }
         };
@@ -1010,7 +1029,7 @@ impl Stream {
             Verdict::Yield(WaitFor::Body { time, at_least }) => self.http_start_body_wait(env, time, at_least),
             Verdict::EarlyHint(msg) => self.http_send_early_hint(env, msg),
             // Run by `http_request_rules` before a verdict gets here.
-            Verdict::Lua(_) => return true,
+            Verdict::Lua(_) | Verdict::Resolve(_) => return true,
         }
         false
     }
@@ -1877,8 +1896,9 @@ impl Stream {
                     return false;
                 }
                 Verdict::Yield(_) => return false,
-                // Run by the loop above before a verdict gets here.
-                Verdict::Lua(_) => h.res_rules = (step + 1, 0),
+                // Run by the loop above before a verdict gets here; `do-resolve` is a
+                // request action.
+                Verdict::Lua(_) | Verdict::Resolve(_) => h.res_rules = (step + 1, 0),
                 // A request-only action: nothing to send here.
                 Verdict::EarlyHint(_) => {}
                 Verdict::Drop { silent } => {

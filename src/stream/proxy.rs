@@ -192,7 +192,10 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
         });
         let http_rules = match crate::http::rules::HttpRules::compile_with(&p.http_rules, acls.clone(), &p.name) {
             // `capture ... len` rules take the slots after the `capture request header` ones.
-            Ok(r) => crate::http::rules::HttpRules { req_capture_base: p.req_captures.len(), capture_lens: crate::config::parse::declare::slot_lens(p), ..r },
+            Ok(mut r) => {
+                r.bind_resolvers(&cfg.resolvers);
+                crate::http::rules::HttpRules { req_capture_base: p.req_captures.len(), capture_lens: crate::config::parse::declare::slot_lens(p), ..r }
+            }
             Err(e) => {
                 errors.extend(e);
                 Default::default()
