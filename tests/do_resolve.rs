@@ -10,13 +10,18 @@ use common::dns::{Answer, Dns};
 use common::*;
 use std::net::{IpAddr, SocketAddr};
 
-/// HTTP servers answering `srv2` on 127.0.0.2 and `srv3` on 127.0.0.3, one port.
+/// HTTP servers answering `srv1` on 127.0.0.1, `srv2` on 127.0.0.2 and `srv3` on
+/// 127.0.0.3, one port.
 fn tagged_servers() -> (u16, Vec<Backend>) {
+    let tagged = |host: u8, port: u16| {
+        let body = format!("srv{host}").into_bytes();
+        Backend::start_at(SocketAddr::from(([127, 0, 0, host], port)), Behaviour::Http { status: 200, body })
+    };
     loop {
-        let two = Backend::start_at(SocketAddr::from(([127, 0, 0, 2], 0)), Behaviour::Http { status: 200, body: b"srv2".to_vec() }).expect("listen on 127.0.0.2");
+        let two = tagged(2, 0).expect("listen on 127.0.0.2");
         let port = two.port();
-        if let Ok(three) = Backend::start_at(SocketAddr::from(([127, 0, 0, 3], port)), Behaviour::Http { status: 200, body: b"srv3".to_vec() }) {
-            return (port, vec![two, three]);
+        if let (Ok(one), Ok(three)) = (tagged(1, port), tagged(3, port)) {
+            return (port, vec![one, two, three]);
         }
     }
 }
@@ -131,6 +136,64 @@ fn a_waiting_request_blocks_nothing() {
     }
 }
 
+/// `tcp-request content do-resolve`: as HAProxy 2.6, the lookup is waited for only
+/// while the rules may wait (an inspect delay); without one the variable stays unset
+/// (`set-dst` then changes nothing: the server `0.0.0.0` gets the frontend's address,
+/// 127.0.0.1), in TCP and in HTTP mode.
+#[test]
+fn tcp_request_content_waits_within_the_inspect_delay_as_haproxy() {
+    let (port, _servers) = tagged_servers();
+    let config = "\
+resolvers dns
+    nameserver ns1 127.0.0.1:{{dns}}
+defaults
+    timeout connect 2s
+    timeout client 10s
+    timeout server 10s
+frontend tcp_nodelay
+    mode tcp
+    bind 127.0.0.1:{{tn}}
+    tcp-request content do-resolve(sess.ip,dns,ipv4) str(app.test)
+    tcp-request content set-dst var(sess.ip)
+    default_backend be_tcp
+frontend tcp_delay
+    mode tcp
+    bind 127.0.0.1:{{td}}
+    tcp-request inspect-delay 5s
+    tcp-request content do-resolve(sess.ip,dns,ipv4) str(app.test)
+    tcp-request content set-dst var(sess.ip)
+    default_backend be_tcp
+frontend http_nodelay
+    mode http
+    bind 127.0.0.1:{{hn}}
+    tcp-request content do-resolve(txn.ip,dns,ipv4) hdr(host),host_only
+    http-request return status 200 content-type text/plain lf-string \"ip=%[var(txn.ip)]\"
+frontend http_delay
+    mode http
+    bind 127.0.0.1:{{hd}}
+    tcp-request inspect-delay 5s
+    tcp-request content do-resolve(txn.ip,dns,ipv4) hdr(host),host_only
+    http-request return status 200 content-type text/plain lf-string \"ip=%[var(txn.ip)]\"
+backend be_tcp
+    mode tcp
+    server clear 0.0.0.0:{{be}}
+";
+    let mut runs = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let dns = Dns::start();
+        dns.set("app.test", Answer::Addrs(vec![ip("127.0.0.2")]));
+        let proxy = ProxyBuilder::new(config).bin(&bin).port("dns", dns.port).port("be", port).start();
+        let mut seen = Vec::new();
+        for fe in ["tn", "td", "hn", "hd"] {
+            let r = Client::connect(proxy.port(fe)).http_request(b"GET / HTTP/1.1\r\nhost: app.test\r\nconnection: close\r\n\r\n");
+            seen.push(format!("{fe} {} {}", r.status, String::from_utf8_lossy(&r.body)));
+        }
+        runs.push((bin, seen));
+    }
+    assert_eq!(runs[0].1, ["tn 200 srv1", "td 200 srv2", "hn 200 ip=", "hd 200 ip=127.0.0.2"]);
+    assert_runs_agree(&runs);
+}
+
 #[test]
 fn configuration_errors_as_haproxy() {
     let cases = [
@@ -141,6 +204,8 @@ fn configuration_errors_as_haproxy() {
         "http-request do-resolve(txn.ip,nosuch,ipv4) hdr(host)",
         "http-request do-resolve(txn.ip,dns,ipv6) hdr(host),host_only",
         "http-request do-resolve(txn.ip,dns,) src if TRUE",
+        "tcp-request content do-resolve(txn.ip,dns,ipv4) src",
+        "tcp-request content do-resolve(txn.ip,nosuch) src",
     ];
     let mut runs = Vec::new();
     for bin in moonproxy_and_haproxy() {

@@ -1282,6 +1282,9 @@ pub enum TcpAction {
     SockOpt(crate::stream::sockopt_action::SockOpt),
     /// `set-nice <n>` (`content` rules): accepted without effect.
     SetNice(i32),
+    /// `tcp-request content do-resolve(<var>,<resolvers>[,ipv4|ipv6]) <expr>`: the
+    /// words of the action, checked when parsed (`crate::stream::resolve`).
+    DoResolve { words: Vec<String> },
 }
 
 /// One `tcp-request connection|content` or `tcp-response content` rule, or the

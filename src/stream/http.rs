@@ -925,7 +925,7 @@ impl Stream {
                     None => break Verdict::Yield(WaitFor::Timer(r.deadline())),
                     Some(found) => {
                         if let Some(ip) = found {
-                            rules::set_var(r.var(), resolve::sample_of(ip), &mut h.txn, &mut renv);
+                            resolve::store(r.var(), ip, renv.sess_vars, &mut h.txn.vars);
                         }
                         self.resolution = None;
                     }
@@ -956,7 +956,7 @@ impl Stream {
                 Verdict::Resolve(req) => {
                     let token = token::encode(Kind::Resolve, env.key);
                     // A lookup that cannot start leaves the variable unset.
-                    self.resolution = resolve::Resolution::begin(env.cx.registry, token, *req, env.cx.now).map(Box::new);
+                    self.resolution = resolve::Resolution::begin(env.cx.registry, token, *req, env.cx.now, None).map(Box::new);
                 }
                 v => break v,
             }

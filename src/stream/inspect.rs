@@ -218,19 +218,28 @@ fn is_last(ch: &Channel, delay: Option<Duration>, started: Instant, now: Instant
 }
 
 /// What a pass of TCP rules leaves: the verdict, the new cursor, the variables as the
-/// rules left them, where the rule that decided is written (if one did), and the
-/// connection's addresses (`set-src`...).
-type Pass = (TcpVerdict, RuleCursor, Vars, Vars, Option<crate::config::model::Location>, (Option<SocketAddr>, Option<SocketAddr>));
+/// rules left them, where the rule that decided is written (if one did), the
+/// connection's addresses (`set-src`...), and the name a `do-resolve` rule asks for
+/// ([`TcpVerdict::Resolve`]).
+type Pass = (
+    TcpVerdict,
+    RuleCursor,
+    Vars,
+    Vars,
+    Option<crate::config::model::Location>,
+    (Option<SocketAddr>, Option<SocketAddr>),
+    Option<Box<super::resolve::Request>>,
+);
 
 /// Runs the rules of `list` from `cursor` with `cx`.
 fn run_pass(rules: &super::analysers::TcpRules, list: TcpRuleList, cursor: RuleCursor, cx: InspectCtx<'_>) -> Pass {
     let mut cursor = cursor;
     // `cx` stores the writes itself (see `InspectCtx::set_var`).
     let (mut unused_sess, mut unused_txn) = (Vars::new(), Vars::new());
-    let mut vars = TcpVars { sess: &mut unused_sess, txn: Some(&mut unused_txn), decided: None };
+    let mut vars = TcpVars { sess: &mut unused_sess, txn: Some(&mut unused_txn), decided: None, resolve: None };
     let v = run_tcp_rules(rules, list, &mut cursor, &cx, &mut vars);
     let decided = vars.decided.and_then(|i| rules.list(list).get(i)).map(|r| r.location.clone());
-    (v, cursor, cx.sess.into_inner(), cx.txn.into_inner(), decided, (cx.src.get(), cx.dst.get()))
+    (v, cursor, cx.sess.into_inner(), cx.txn.into_inner(), decided, (cx.src.get(), cx.dst.get()), vars.resolve)
 }
 
 /// The context of a TCP-mode stream's `use_backend` conditions: the connection,
@@ -298,7 +307,7 @@ pub(super) fn tcp_response_rules(ins: &mut Option<Box<Inspect>>, side: ResponseS
         cx.req = Some(ChannelData { bytes: side.req.buf.data(), last: true });
         cx.res = Some(ChannelData { bytes: &side.res.buf.data()[out..], last });
         // (`tcp-response content` has no `set-src`: the addresses are as they were.)
-        let (v, cursor, sess, txn, decided, _) = super::lua::in_rules(env.cx, proxies, &*env.pool, || {
+        let (v, cursor, sess, txn, decided, _, _) = super::lua::in_rules(env.cx, proxies, &*env.pool, || {
             run_pass(&be.tcp_rules, TcpRuleList::ResponseContent, ins.res_cursor, cx)
         });
         ins.res_cursor = cursor;
@@ -539,6 +548,22 @@ impl Stream {
         let last = is_last(&self.req, delay, started, now);
         let mut start = None;
         loop {
+            // A `do-resolve` lookup in progress: its answer, or wait on (within the
+            // inspect delay: the lookup is given up when it expires).
+            if let Some(r) = self.resolution.as_mut() {
+                match r.poll(now) {
+                    None => {
+                        self.state_deadline = Some(r.deadline());
+                        return None;
+                    }
+                    Some(found) => {
+                        if let Some(ip) = found {
+                            super::resolve::store(r.var(), ip, &mut ins.sess_vars, &mut ins.txn_vars);
+                        }
+                        self.resolution = None;
+                    }
+                }
+            }
             if start.is_some() || self.lua.as_ref().is_some_and(|l| l.pending()) {
                 let mut txn = crate::http::txn::Txn { vars: std::mem::take(&mut ins.txn_vars), ..Default::default() };
                 let mut renv = super::frontend_rule_env(self.src, self.dst, fe, &mut ins.sess_vars, self.client.tls_info().cloned(), conn_facts!(self));
@@ -564,7 +589,7 @@ impl Stream {
             let conn = conn_facts!(self);
             let mut cx = InspectCtx::new((self.src, self.dst), &fe.name, be_name, Some(ins)).with_tls(&self.client).with_conn(conn);
             cx.req = Some(ChannelData { bytes: &self.req.buf.data()[out..], last });
-            let (v, cursor, sess, txn, decided, addrs) = super::lua::in_rules(env.cx, env.proxies, &*env.pool, || {
+            let (v, cursor, sess, txn, decided, addrs, resolve) = super::lua::in_rules(env.cx, env.proxies, &*env.pool, || {
                 run_pass(&px.tcp_rules, TcpRuleList::Content, ins.req_cursor, cx)
             });
             (self.src, self.dst) = addrs;
@@ -574,6 +599,15 @@ impl Stream {
             ins.txn_vars = txn;
             match v {
                 TcpVerdict::Lua(i) => start = lua_action(&px.tcp_rules, TcpRuleList::Content, i),
+                // As HAProxy, a lookup is waited for only while the rules may still
+                // wait: on final data the variable stays unset.
+                TcpVerdict::Resolve => {
+                    if let Some(req) = resolve.filter(|_| !last) {
+                        let until = delay.map(|d| started + d);
+                        let token = crate::reactor::token::encode(Kind::Resolve, env.key);
+                        self.resolution = super::resolve::Resolution::begin(env.cx.registry, token, *req, now, until).map(Box::new);
+                    }
+                }
                 // A Lua fetch of a rule waits (a socket's completion wakes the stream).
                 TcpVerdict::Suspended(w) => {
                     self.state_deadline = lua_wait(w, env);
@@ -613,6 +647,21 @@ impl Stream {
         let ins = self.inspect.get_or_insert_with(Default::default);
         let mut start = None;
         let v = loop {
+            // A `do-resolve` lookup in progress (see `tcp_content_pass`).
+            if let Some(r) = self.resolution.as_mut() {
+                match r.poll(env.cx.now) {
+                    None => {
+                        self.state_deadline = Some(r.deadline());
+                        return None;
+                    }
+                    Some(found) => {
+                        if let Some(ip) = found {
+                            super::resolve::store(r.var(), ip, &mut h.sess_vars, &mut h.txn.vars);
+                        }
+                        self.resolution = None;
+                    }
+                }
+            }
             if start.is_some() || self.lua.as_ref().is_some_and(|l| l.pending()) {
                 let mut renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars, self.client.tls_info().cloned(), conn_facts!(self));
                 renv.backend = be_name;
@@ -632,14 +681,14 @@ impl Stream {
             }
             let cursor = if list == TcpRuleList::ResponseContent { &mut ins.res_cursor } else { &mut ins.http_cursor };
             let writes = VarWrites::default();
-            let (v, addrs) = {
+            let (v, addrs, resolve) = {
                 let mut renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars, self.client.tls_info().cloned(), conn_facts!(self));
                 renv.backend = be_name;
                 let cx = RuleCtx::recording(&renv, &h.txn, &writes);
                 let (mut unused_sess, mut unused_txn) = (Vars::new(), Vars::new());
-                let mut vars = TcpVars { sess: &mut unused_sess, txn: Some(&mut unused_txn), decided: None };
+                let mut vars = TcpVars { sess: &mut unused_sess, txn: Some(&mut unused_txn), decided: None, resolve: None };
                 let v = super::lua::in_rules(env.cx, env.proxies, &*env.pool, || run_tcp_rules(&px.tcp_rules, list, cursor, &cx, &mut vars));
-                (v, cx.addrs())
+                (v, cx.addrs(), vars.resolve)
             };
             if addrs != (self.src, self.dst) {
                 h.txn.conn_addrs.get_or_insert((self.src, self.dst));
@@ -649,6 +698,15 @@ impl Stream {
             apply_writes(&writes, &mut h.txn, &mut renv);
             match v {
                 TcpVerdict::Lua(i) => start = lua_action(&px.tcp_rules, list, i),
+                // The request is complete here, so HAProxy waits for a lookup only
+                // when an inspect delay lets the rules wait (moonproxy counts it from
+                // the rule); without one the variable stays unset.
+                TcpVerdict::Resolve => {
+                    if let (Some(req), Some(delay)) = (resolve, px.tcp_rules.inspect_delay) {
+                        let (now, token) = (env.cx.now, crate::reactor::token::encode(Kind::Resolve, env.key));
+                        self.resolution = super::resolve::Resolution::begin(env.cx.registry, token, *req, now, Some(now + delay)).map(Box::new);
+                    }
+                }
                 // A Lua fetch of a rule waits (a socket's completion wakes the stream).
                 TcpVerdict::Suspended(w) => {
                     if let Some(at) = lua_wait(w, env) {

@@ -202,7 +202,10 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
             }
         };
         let tcp_rules = match super::analysers::TcpRules::compile_with(&p.tcp_rules, acls.clone()) {
-            Ok(r) => r,
+            Ok(mut r) => {
+                r.bind_resolvers(&cfg.resolvers);
+                r
+            }
             Err(e) => {
                 errors.extend(e);
                 Default::default()

@@ -22,7 +22,7 @@
 use crate::config::model::{ResolvePrefer, Resolvers};
 use crate::dns::lookup::Settings;
 use crate::dns::query::Query;
-use crate::sample::vars::VarName;
+use crate::sample::vars::{Scope, VarName, Vars};
 use crate::sample::{Expr, Sample, SampleCtx};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -107,11 +107,19 @@ fn chosen(addrs: &[IpAddr]) -> IpAddr {
     addrs.get(1).copied().unwrap_or(addrs[0])
 }
 
-/// The value stored in the variable: an address, as `set-dst var(txn.ip)` takes it.
-pub fn sample_of(ip: IpAddr) -> Sample {
-    match ip {
+/// Stores the address in the variable (an address sample, as `set-dst var(txn.ip)`
+/// takes it): `sess.*` in `sess`, `txn.*`/`req.*`/`res.*` in `txn`, `proc.*` in the
+/// process's variables.
+pub fn store(var: &VarName, ip: IpAddr, sess: &mut Vars, txn: &mut Vars) {
+    let value = match ip {
         IpAddr::V4(a) => Sample::Ipv4(a),
         IpAddr::V6(a) => Sample::Ipv6(a),
+    };
+    match var.scope {
+        Scope::Sess => sess.set(var, value),
+        Scope::Txn | Scope::Req | Scope::Res => txn.set(var, value),
+        Scope::Proc => crate::sample::vars::with_proc_vars(|p| p.set(var, value)),
+        _ => {}
     }
 }
 
@@ -120,27 +128,33 @@ pub fn sample_of(ip: IpAddr) -> Sample {
 pub struct Resolution {
     query: Query,
     var: VarName,
+    /// `tcp-request content`: the end of the inspect delay, when the stream stops
+    /// waiting (the variable then stays unset).
+    until: Option<Instant>,
 }
 
 impl Resolution {
     /// Starts the lookup of `req`, its sockets registered under `token` (the stream's
-    /// `Kind::Resolve`). `None` when it cannot start (a name that cannot be asked, no
-    /// socket): the variable stays unset.
-    pub fn begin(registry: &mio::Registry, token: mio::Token, req: Request, now: Instant) -> Option<Resolution> {
+    /// `Kind::Resolve`), waited for until `until` at most. `None` when it cannot start
+    /// (a name that cannot be asked, no socket): the variable stays unset.
+    pub fn begin(registry: &mio::Registry, token: mio::Token, req: Request, now: Instant, until: Option<Instant>) -> Option<Resolution> {
         let query = Query::start(registry, token, req.settings, &req.name, now).ok()?;
-        Some(Resolution { query, var: req.var })
+        Some(Resolution { query, var: req.var, until })
     }
 
     /// When the stream must look again if nothing arrives.
     pub fn deadline(&self) -> Instant {
-        self.query.deadline()
+        let retry = self.query.deadline();
+        self.until.map_or(retry, |u| u.min(retry))
     }
 
     /// Reads the answers that came and, past the deadline, asks again or gives up.
-    /// `Some` once the lookup is over: the address for the variable, or `None`.
+    /// `Some` once the lookup is over (or no longer waited for): the address for the
+    /// variable, or `None`.
     pub fn poll(&mut self, now: Instant) -> Option<Option<IpAddr>> {
         let outcome = match self.query.on_readable(now) {
             Some(o) => o,
+            None if self.until.is_some_and(|u| now >= u) => Err(crate::dns::lookup::Failure::Timeout),
             None if now >= self.query.deadline() => self.query.on_timer(now)?,
             None => return None,
         };

@@ -275,7 +275,11 @@ pub fn add_default(config: &mut Config) {
 /// that exists (HAProxy's alerts otherwise).
 pub fn check(config: &Config, diags: &mut Vec<Diagnostic>) {
     for p in &config.proxies {
-        let sections = p.http_rules.iter().map(|r| &r.action).filter_map(|words| {
+        let tcp = p.tcp_rules.iter().filter_map(|r| match &r.action {
+            Some(crate::config::model::TcpAction::DoResolve { words }) => Some(words),
+            _ => None,
+        });
+        let sections = p.http_rules.iter().map(|r| &r.action).chain(tcp).filter_map(|words| {
             let d = crate::stream::resolve::DoResolve::parse(words.first()?, &words[1..]).ok()?;
             Some(d.section)
         });
