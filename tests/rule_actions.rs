@@ -456,3 +456,68 @@ fn set_priority_orders_the_queue_as_haproxy() {
     assert_eq!(runs[0].1, ["/hold", "/lua", "/high", "/early", "/mid", "/late", "/low"]);
     assert_runs_agree(&runs);
 }
+
+/// `tcp-request content set-priority-class|offset` in TCP mode: the same queue order
+/// as the HTTP rules give, each client coming through a frontend of its own.
+#[test]
+fn tcp_request_content_set_priority_orders_the_queue_as_haproxy() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let mut runs = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        // A server that notes each request's path and holds `/hold` until released.
+        let order = Arc::new(Mutex::new(Vec::<String>::new()));
+        let release = Arc::new(AtomicBool::new(false));
+        let (o, r) = (order.clone(), release.clone());
+        let server = Backend::custom(move |mut conn, _| {
+            let Some(head) = read_request_head(&mut conn) else { return };
+            let path = String::from_utf8_lossy(&head).split(' ').nth(1).unwrap_or("").to_string();
+            o.lock().unwrap().push(path.clone());
+            while path == "/hold" && !r.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+        });
+        let frontend = |name: &str, rule: &str| format!("frontend {name}\n bind 127.0.0.1:{{{{{name}}}}}\n {rule}\n default_backend b\n");
+        let config = [
+            "global\n stats socket {{dir}}/cli.sock level admin\n\
+             defaults\n mode tcp\n timeout client 10s\n timeout server 10s\n timeout connect 5s\n timeout queue 10s\n"
+                .to_string(),
+            frontend("hold", ""),
+            frontend("low", "tcp-request content set-priority-class int(5)"),
+            frontend("mid", ""),
+            frontend("late", "tcp-request content set-priority-offset int(5000)"),
+            frontend("high", "tcp-request content set-priority-class int(-5)"),
+            frontend("early", "tcp-request content set-priority-offset int(-5000)"),
+            "backend b\n server s 127.0.0.1:{{be}} maxconn 1\n".to_string(),
+        ]
+        .concat();
+        let proxy = ProxyBuilder::new(&config).bin(&bin).port("be", server.port()).start();
+        let sock = proxy.dir().join("cli.sock");
+        let wait_for = |what: &dyn Fn() -> bool| {
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while !what() {
+                assert!(std::time::Instant::now() < deadline, "{}: the requests did not queue", bin.display());
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        };
+        let get = |name: &'static str| {
+            let port = proxy.port(name);
+            std::thread::spawn(move || Client::connect(port).http_request(format!("GET /{name} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes()).status)
+        };
+        let mut clients = vec![get("hold")];
+        wait_for(&|| order.lock().unwrap().len() == 1);
+        // One at a time, each in the queue before the next comes.
+        for (n, name) in ["low", "mid", "late", "high", "early"].into_iter().enumerate() {
+            clients.push(get(name));
+            wait_for(&|| queued(&sock, "b") == n + 1);
+        }
+        release.store(true, Ordering::SeqCst);
+        let statuses: Vec<u16> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+        assert!(statuses.iter().all(|&s| s == 200), "{}: {statuses:?}", bin.display());
+        let seen = order.lock().unwrap().clone();
+        runs.push((bin, seen));
+    }
+    assert_eq!(runs[0].1, ["/hold", "/high", "/early", "/mid", "/late", "/low"]);
+    assert_runs_agree(&runs);
+}

@@ -1285,6 +1285,9 @@ pub enum TcpAction {
     /// `tcp-request content do-resolve(<var>,<resolvers>[,ipv4|ipv6]) <expr>`: the
     /// words of the action, checked when parsed (`crate::stream::resolve`).
     DoResolve { words: Vec<String> },
+    /// `tcp-request content set-priority-class|offset <expr>`: the expression text,
+    /// checked when parsed.
+    SetPriority { offset: bool, expr: String },
 }
 
 /// One `tcp-request connection|content` or `tcp-response content` rule, or the

@@ -1353,13 +1353,7 @@ fn exec(rules: &HttpRules, action: &Action, side: Side, txn: &mut Txn, env: &mut
             if parked() {
                 return Flow::Next;
             }
-            // An expression that finds nothing changes nothing, as in HAProxy.
-            let Some(n) = v.and_then(|v| v.to_int()) else { return Flow::Next };
-            if *offset {
-                txn.priority.1 = n.clamp(-PRIORITY_OFFSET_MAX, PRIORITY_OFFSET_MAX) as i32;
-            } else {
-                txn.priority.0 = n.clamp(-PRIORITY_CLASS_MAX, PRIORITY_CLASS_MAX) as i32;
-            }
+            set_priority(&mut txn.priority, *offset, v);
         }
         Action::SetTimeout { tunnel, value } => {
             let d = match value {
@@ -1522,6 +1516,19 @@ fn headers_mut(txn: &mut Txn, side: Side) -> Option<&mut super::Headers> {
     match side {
         Side::Request => txn.req.as_mut().map(|r| &mut r.headers),
         Side::Response => txn.res.as_mut().map(|r| &mut r.headers),
+    }
+}
+
+/// `set-priority-class` (`offset` false) and `set-priority-offset` (HTTP and TCP
+/// rules): the value of the expression, bounded as HAProxy bounds it, into the
+/// (class, offset) pair. An expression that finds nothing changes nothing, as in
+/// HAProxy.
+pub(crate) fn set_priority(priority: &mut (i32, i32), offset: bool, value: Option<Sample>) {
+    let Some(n) = value.and_then(|v| v.to_int()) else { return };
+    if offset {
+        priority.1 = n.clamp(-PRIORITY_OFFSET_MAX, PRIORITY_OFFSET_MAX) as i32;
+    } else {
+        priority.0 = n.clamp(-PRIORITY_CLASS_MAX, PRIORITY_CLASS_MAX) as i32;
     }
 }
 

@@ -76,6 +76,9 @@ pub struct Inspect {
     /// TCP mode: the content rule whose verdict ended its list last
     /// (`last_rule_file`, `last_rule_line`).
     last_rule: Option<crate::config::model::Location>,
+    /// TCP mode: the queue priority class and offset `tcp-request content
+    /// set-priority-class|offset` gave the stream (HTTP mode: the transaction's).
+    pub priority: (i32, i32),
 }
 
 /// The sample context of TCP content rules: the connection, the variables and the
@@ -217,29 +220,43 @@ fn is_last(ch: &Channel, delay: Option<Duration>, started: Instant, now: Instant
     delay.is_none_or(|d| now >= started + d) || ch.eof || ch.buf.is_full()
 }
 
-/// What a pass of TCP rules leaves: the verdict, the new cursor, the variables as the
-/// rules left them, where the rule that decided is written (if one did), the
-/// connection's addresses (`set-src`...), and the name a `do-resolve` rule asks for
-/// ([`TcpVerdict::Resolve`]).
-type Pass = (
-    TcpVerdict,
-    RuleCursor,
-    Vars,
-    Vars,
-    Option<crate::config::model::Location>,
-    (Option<SocketAddr>, Option<SocketAddr>),
-    Option<Box<super::resolve::Request>>,
-);
+/// What a pass of TCP rules leaves.
+struct Pass {
+    verdict: TcpVerdict,
+    cursor: RuleCursor,
+    /// The variables as the rules left them.
+    sess: Vars,
+    txn: Vars,
+    /// Where the rule that decided is written (if one did).
+    decided: Option<crate::config::model::Location>,
+    /// The connection's addresses (`set-src`...).
+    addrs: (Option<SocketAddr>, Option<SocketAddr>),
+    /// The name a `do-resolve` rule asks for ([`TcpVerdict::Resolve`]).
+    resolve: Option<Box<super::resolve::Request>>,
+    /// The stream's queue priority (`set-priority-class`, `set-priority-offset`).
+    priority: (i32, i32),
+}
 
-/// Runs the rules of `list` from `cursor` with `cx`.
-fn run_pass(rules: &super::analysers::TcpRules, list: TcpRuleList, cursor: RuleCursor, cx: InspectCtx<'_>) -> Pass {
+/// Runs the rules of `list` from `cursor` with `cx`, the stream's queue priority being
+/// `priority`.
+fn run_pass(rules: &super::analysers::TcpRules, list: TcpRuleList, cursor: RuleCursor, cx: InspectCtx<'_>, priority: (i32, i32)) -> Pass {
     let mut cursor = cursor;
     // `cx` stores the writes itself (see `InspectCtx::set_var`).
     let (mut unused_sess, mut unused_txn) = (Vars::new(), Vars::new());
-    let mut vars = TcpVars { sess: &mut unused_sess, txn: Some(&mut unused_txn), decided: None, resolve: None };
-    let v = run_tcp_rules(rules, list, &mut cursor, &cx, &mut vars);
+    let mut vars = TcpVars { sess: &mut unused_sess, txn: Some(&mut unused_txn), decided: None, resolve: None, priority };
+    let verdict = run_tcp_rules(rules, list, &mut cursor, &cx, &mut vars);
     let decided = vars.decided.and_then(|i| rules.list(list).get(i)).map(|r| r.location.clone());
-    (v, cursor, cx.sess.into_inner(), cx.txn.into_inner(), decided, (cx.src.get(), cx.dst.get()), vars.resolve)
+    let (resolve, priority) = (vars.resolve, vars.priority);
+    Pass {
+        verdict,
+        cursor,
+        sess: cx.sess.into_inner(),
+        txn: cx.txn.into_inner(),
+        decided,
+        addrs: (cx.src.get(), cx.dst.get()),
+        resolve,
+        priority,
+    }
 }
 
 /// The context of a TCP-mode stream's `use_backend` conditions: the connection,
@@ -307,14 +324,14 @@ pub(super) fn tcp_response_rules(ins: &mut Option<Box<Inspect>>, side: ResponseS
         cx.req = Some(ChannelData { bytes: side.req.buf.data(), last: true });
         cx.res = Some(ChannelData { bytes: &side.res.buf.data()[out..], last });
         // (`tcp-response content` has no `set-src`: the addresses are as they were.)
-        let (v, cursor, sess, txn, decided, _, _) = super::lua::in_rules(env.cx, proxies, &*env.pool, || {
-            run_pass(&be.tcp_rules, TcpRuleList::ResponseContent, ins.res_cursor, cx)
+        let pass = super::lua::in_rules(env.cx, proxies, &*env.pool, || {
+            run_pass(&be.tcp_rules, TcpRuleList::ResponseContent, ins.res_cursor, cx, (0, 0))
         });
-        ins.res_cursor = cursor;
-        ins.last_rule = decided.or(ins.last_rule.take());
-        ins.sess_vars = sess;
-        ins.txn_vars = txn;
-        match v {
+        ins.res_cursor = pass.cursor;
+        ins.last_rule = pass.decided.or(ins.last_rule.take());
+        ins.sess_vars = pass.sess;
+        ins.txn_vars = pass.txn;
+        match pass.verdict {
             TcpVerdict::Lua(i) => start = lua_action(&be.tcp_rules, TcpRuleList::ResponseContent, i),
             // A Lua fetch of a rule waits (a socket's completion wakes the stream).
             TcpVerdict::Suspended(w) => {
@@ -589,15 +606,17 @@ impl Stream {
             let conn = conn_facts!(self);
             let mut cx = InspectCtx::new((self.src, self.dst), &fe.name, be_name, Some(ins)).with_tls(&self.client).with_conn(conn);
             cx.req = Some(ChannelData { bytes: &self.req.buf.data()[out..], last });
-            let (v, cursor, sess, txn, decided, addrs, resolve) = super::lua::in_rules(env.cx, env.proxies, &*env.pool, || {
-                run_pass(&px.tcp_rules, TcpRuleList::Content, ins.req_cursor, cx)
+            let pass = super::lua::in_rules(env.cx, env.proxies, &*env.pool, || {
+                run_pass(&px.tcp_rules, TcpRuleList::Content, ins.req_cursor, cx, ins.priority)
             });
-            (self.src, self.dst) = addrs;
-            ins.req_cursor = cursor;
-            ins.last_rule = decided.or(ins.last_rule.take());
-            ins.sess_vars = sess;
-            ins.txn_vars = txn;
-            match v {
+            (self.src, self.dst) = pass.addrs;
+            ins.req_cursor = pass.cursor;
+            ins.last_rule = pass.decided.or(ins.last_rule.take());
+            ins.sess_vars = pass.sess;
+            ins.txn_vars = pass.txn;
+            ins.priority = pass.priority;
+            let resolve = pass.resolve;
+            match pass.verdict {
                 TcpVerdict::Lua(i) => start = lua_action(&px.tcp_rules, TcpRuleList::Content, i),
                 // As HAProxy, a lookup is waited for only while the rules may still
                 // wait: on final data the variable stays unset.
@@ -681,15 +700,16 @@ impl Stream {
             }
             let cursor = if list == TcpRuleList::ResponseContent { &mut ins.res_cursor } else { &mut ins.http_cursor };
             let writes = VarWrites::default();
-            let (v, addrs, resolve) = {
+            let (v, addrs, resolve, priority) = {
                 let mut renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars, self.client.tls_info().cloned(), conn_facts!(self));
                 renv.backend = be_name;
                 let cx = RuleCtx::recording(&renv, &h.txn, &writes);
                 let (mut unused_sess, mut unused_txn) = (Vars::new(), Vars::new());
-                let mut vars = TcpVars { sess: &mut unused_sess, txn: Some(&mut unused_txn), decided: None, resolve: None };
+                let mut vars = TcpVars { sess: &mut unused_sess, txn: Some(&mut unused_txn), decided: None, resolve: None, priority: h.txn.priority };
                 let v = super::lua::in_rules(env.cx, env.proxies, &*env.pool, || run_tcp_rules(&px.tcp_rules, list, cursor, &cx, &mut vars));
-                (v, cx.addrs(), vars.resolve)
+                (v, cx.addrs(), vars.resolve, vars.priority)
             };
+            h.txn.priority = priority;
             if addrs != (self.src, self.dst) {
                 h.txn.conn_addrs.get_or_insert((self.src, self.dst));
                 (self.src, self.dst) = addrs;

@@ -808,10 +808,14 @@ impl Stream {
     /// at 65536 as HAProxy's 16-bit port does. `None` when the client has no such port
     /// (a unix socket listener): the attempt then fails.
     /// Where this stream goes in a queue: its transaction's `set-priority-class` and
-    /// `set-priority-offset` (class 0, due now, without them), on the stick tables'
-    /// monotonic millisecond clock.
+    /// `set-priority-offset` (TCP mode: the stream's, from `tcp-request content`
+    /// rules; class 0, due now, without them), on the stick tables' monotonic
+    /// millisecond clock.
     fn queue_priority(&self) -> crate::backend::QueuePriority {
-        let (class, offset) = self.http.as_ref().map_or((0, 0), |h| h.txn.priority);
+        let (class, offset) = match &self.http {
+            Some(h) => h.txn.priority,
+            None => self.inspect.as_ref().map_or((0, 0), |i| i.priority),
+        };
         crate::backend::QueuePriority { class, due_ms: crate::stick::now_ms() as i64 + i64::from(offset) }
     }
 

@@ -343,6 +343,12 @@ pub fn tcp_rule(p: &mut Parser, l: &Line) -> Result<(), String> {
             extra(2)?;
             TcpAction::SetNice(nice)
         }
+        kw @ ("set-priority-class" | "set-priority-offset") if list == TcpRuleList::Content => {
+            let Some(expr) = words.get(1) else { return Err("missing fetch method".into()) };
+            Expr::parse(expr).map_err(|e| e.to_string())?;
+            extra(2)?;
+            TcpAction::SetPriority { offset: kw == "set-priority-offset", expr: expr.clone() }
+        }
         "do-resolve" if list == TcpRuleList::Content => {
             crate::stream::resolve::DoResolve::parse(action_name, &words[1..words.len().min(2)])
                 .map_err(|e| format!("error detected in {desc} while parsing '{kw} {sub} {action_name}' rule : {e}."))?;
@@ -365,8 +371,7 @@ pub fn tcp_rule(p: &mut Parser, l: &Line) -> Result<(), String> {
             TcpAction::StickCounter { words: words.to_vec(), proxy }
         }
         "capture" | "expect-proxy" | "expect-netscaler-cip" | "sc-inc-gpc" | "sc-set-gpt" | "set-var-fmt" | "set-log-level"
-        | "switch-mode" | "use-service" | "close" | "send-spoe-group" | "set-priority-class"
-        | "set-priority-offset" | "lua" => return Err(super::not_supported(&format!("{kw} {sub} {base}"))),
+        | "switch-mode" | "use-service" | "close" | "send-spoe-group" | "lua" => return Err(super::not_supported(&format!("{kw} {sub} {base}"))),
         _ => {
             return Err(format!(
                 "'{kw} {sub}' expects 'accept', 'reject', 'set-var(*)', 'unset-var(*)' and others moonproxy does not support yet, in {desc} (got '{action_name}')"
