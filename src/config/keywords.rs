@@ -604,7 +604,7 @@ pub static SERVER_OPTIONS: &[SubKeyword] = &[
     s("slowstart", 0, "after a check brings it back UP, the weight grows linearly (steps of max(1s, slowstart/20)); `show stat` `weight` shows it; maxconn is not ramped"),
     s("sni", 0, "TLS: sample expression, evaluated per connection; the name is then verified"),
     s("socks4", 0, "`<host>:<port>` (a name is resolved at start): connections reach the server through this SOCKS4 proxy (CONNECT with user id `HAProxy`, as 2.6); IPv4 servers only"),
-    s("source", 0, "as the backend keyword (with `usesrc`, `interface`); no port ranges, no `usesrc hdr_ip`"),
+    s("source", 0, "as the backend keyword (with `usesrc`, `interface`), and a port range `<addr>:<low>-<high>` (doc/operations.md); no `usesrc hdr_ip`"),
     s("ssl", 0, "TLS to the server with rustls (doc/tls.md)"),
     s("ssl-max-ver", 0, "TLSv1.2 or TLSv1.3 (older versions refused: rustls has none)"),
     s("ssl-min-ver", 0, "TLSv1.2 or TLSv1.3 (older versions refused: rustls has none)"),

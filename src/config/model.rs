@@ -963,6 +963,9 @@ pub enum LoadServerState {
 pub struct SourceConf {
     /// The local address connections bind to (port 0: any).
     pub addr: SocketAddr,
+    /// A server's `source <addr>:<low>-<high>`: each connection binds to a free port
+    /// of this range (the port of `addr` is then 0; `crate::stream::conn`).
+    pub ports: Option<(u16, u16)>,
     /// `usesrc`: a foreign address, bound with IP_TRANSPARENT.
     pub usesrc: Option<UseSrc>,
     /// `interface <name>`: SO_BINDTODEVICE.
