@@ -252,3 +252,42 @@ fn second_survey_messages_as_haproxy() {
         assert_runs_agree(&runs);
     }
 }
+
+/// `filter trace`: checked as HAProxy 2.6 checks it, then accepted without effect
+/// with a warning (doc/http.md says why); traffic goes through as without it.
+#[test]
+fn filter_trace_is_accepted_with_a_warning() {
+    for (line, expected) in [
+        ("filter trace", None),
+        ("filter trace name T random-parsing random-forwarding hexdump", None),
+        ("filter trace foo", Some("'filter trace' : unknown keyword 'foo'.")),
+        ("filter trace name", Some("'filter' : ''trace' : 'name' option without value'")),
+    ] {
+        for bin in moonproxy_and_haproxy() {
+            let cfg = format!("{DEFAULTS}frontend f\n bind 127.0.0.1:{{{{f}}}}\n {line}\n http-request return status 200\n");
+            let out = ProxyBuilder::new(&cfg).bin(&bin).flags(["-c"]).run();
+            match expected {
+                None => {
+                    assert_eq!(out.code(), Some(0), "{}: {line}: {}", bin.display(), out.stderr);
+                    if bin == moonproxy_bin() {
+                        assert!(out.stderr.contains("[WARNING]") && out.stderr.contains("'filter trace' has no effect in moonproxy"), "{line}: {}", out.stderr);
+                    }
+                }
+                Some(msg) => {
+                    assert_ne!(out.code(), Some(0), "{}: {line}", bin.display());
+                    assert!(out.stderr.contains(msg), "{}: {line}: {}", bin.display(), out.stderr);
+                }
+            }
+        }
+    }
+    let defaults = format!("{DEFAULTS} filter trace\nfrontend f\n bind 127.0.0.1:{{{{f}}}}\n http-request return status 200\n");
+    for bin in moonproxy_and_haproxy() {
+        let out = ProxyBuilder::new(&defaults).bin(&bin).flags(["-c"]).run();
+        // (HAProxy: "filter is not allowed in a 'default' section.", moonproxy: its
+        // words for any keyword out of place.)
+        assert!(out.code() != Some(0) && out.stderr.contains("filter") && out.stderr.contains("default"), "{}: {}", bin.display(), out.stderr);
+    }
+    let proxy = ProxyBuilder::new(&format!("{DEFAULTS}frontend f\n bind 127.0.0.1:{{{{f}}}}\n filter trace name T\n http-request return status 200 content-type text/plain string ok\n")).start();
+    let r = Client::connect(proxy.port("f")).http_request(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"ok"[..]));
+}
