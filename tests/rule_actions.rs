@@ -521,3 +521,60 @@ fn tcp_request_content_set_priority_orders_the_queue_as_haproxy() {
     assert_eq!(runs[0].1, ["/hold", "/high", "/early", "/mid", "/late", "/low"]);
     assert_runs_agree(&runs);
 }
+
+/// `option transparent`: a backend connects to the address the client connected to, as
+/// `set-dst` and `set-dst-port` left it (in production, the original destination of a
+/// TPROXY-intercepted connection), and logs `<NOSRV>`, servers or not (they take only
+/// what persistence sends them); `balance` is refused with it. As in HAProxy 2.6.
+#[test]
+fn option_transparent_connects_to_the_client_destination_as_haproxy() {
+    let at = |port: u16| std::net::SocketAddr::from(([127, 0, 0, 2], port));
+    let dest = Backend::start_at(at(0), Behaviour::Http { status: 200, body: b"dest".to_vec() }).expect("listen on 127.0.0.2");
+    let server = Backend::http(b"server");
+    let mut runs = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let proxy = ProxyBuilder::new(
+            "global\n log stdout format raw local0\n\
+             defaults\n mode http\n log global\n log-format \"LOG %b/%s %ST\"\n timeout client 5s\n timeout server 5s\n timeout connect 5s\n\
+             frontend f\n bind 127.0.0.1:{{f}}\n\
+              http-request set-dst str(127.0.0.2)\n\
+              http-request set-dst-port int({{dest}})\n\
+              use_backend with_servers if { path /servers }\n\
+              default_backend transparent\n\
+             backend transparent\n option transparent\n\
+             backend with_servers\n option transparent\n cookie SRV insert\n server s 127.0.0.1:{{be}} cookie s1\n",
+        )
+        .bin(&bin)
+        .port("dest", dest.port())
+        .port("be", server.port())
+        .start();
+        let mut seen = Vec::new();
+        // A persistence cookie naming a server still sends the request there.
+        for (path, cookie) in [("/", ""), ("/servers", ""), ("/servers", "cookie: SRV=s1\r\n")] {
+            let r = Client::connect(proxy.port("f")).http_request(format!("GET {path} HTTP/1.1\r\nhost: x\r\n{cookie}connection: close\r\n\r\n").as_bytes());
+            seen.push(format!("{path} {} {}", r.status, String::from_utf8_lossy(&r.body)));
+        }
+        let lines = proxy.wait_for_lines(3, |l| l.starts_with("LOG "), DEADLINE);
+        seen.extend(lines);
+        // `balance` and `option transparent` together are refused.
+        let refused = ProxyBuilder::new("defaults\n mode http\n timeout client 5s\n timeout server 5s\n timeout connect 5s\nbackend b\n option transparent\n balance roundrobin\n server s 127.0.0.1:1\n")
+            .bin(&bin)
+            .flags(["-c"])
+            .run();
+        seen.push(format!("{:?} {}", refused.code(), refused.stderr.contains("backend 'b' cannot use both transparent and balance mode.")));
+        runs.push((bin, seen));
+    }
+    assert_eq!(
+        runs[0].1,
+        [
+            "/ 200 dest",
+            "/servers 200 dest",
+            "/servers 200 server",
+            "LOG transparent/<NOSRV> 200",
+            "LOG with_servers/<NOSRV> 200",
+            "LOG with_servers/s 200",
+            "Some(1) true"
+        ]
+    );
+    assert_runs_agree(&runs);
+}

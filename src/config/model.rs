@@ -836,6 +836,9 @@ pub struct Proxy {
     /// Backend side.
     pub servers: Vec<Server>,
     pub balance: Balance,
+    /// A `balance` line was written (here or in the `defaults` it inherits from):
+    /// HAProxy refuses it together with `option transparent`.
+    pub balance_set: bool,
     /// `persist rdp-cookie[(<name>)]` (added by "httpgaps"): the RDP cookie (`msts` by
     /// default) whose value names the server's address and port.
     pub persist_rdp_cookie: Option<String>,
@@ -1334,6 +1337,9 @@ pub struct ProxyOptions {
     /// `option persist`: a persistence cookie still directs requests to a server that
     /// is down (added for cookie persistence).
     pub persist: bool,
+    /// `option transparent`: a backend without servers connects to the address the
+    /// client connected to (`config::parse::server_extra::finish_dispatch`).
+    pub transparent: bool,
     /// HTTP-mode options (`option httpclose`, `forwardfor` ...), added for issue 5.
     pub http: HttpOptions,
     /// `clitcpka-cnt|idle|intvl`: keep-alive probes of client connections (with

@@ -608,6 +608,8 @@ impl Stream {
         let stuck = self.stick_pick(env, be, avoid, down_ok, persisted.is_none() && !ignore);
         let persisted = persisted.or(stuck);
         let persisted = persisted.or_else(|| self.prefer_last_server(env, be, avoid));
+        // `option transparent`: the client's destination, unless persistence decided.
+        let persisted = persisted.or_else(|| env.proxies[be].transparent.and_then(|srv| env.pool.pick_persistent(be, srv, true)).map(|(pick, _)| pick));
         let pick = match (persisted, self.http.as_ref().and_then(|h| h.txn.req.as_ref())) {
             (Some(pick), _) => pick,
             (None, Some(req)) => env.pool.pick_request(be, client, req, avoid),
