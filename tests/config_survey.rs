@@ -291,3 +291,19 @@ fn filter_trace_is_accepted_with_a_warning() {
     let r = Client::connect(proxy.port("f")).http_request(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
     assert_eq!((r.status, r.body.as_slice()), (200, &b"ok"[..]));
 }
+
+/// `req_ssl_ver` patterns that are not dotted versions, and an integer operator without
+/// a number, in HAProxy's words.
+#[test]
+fn req_ssl_ver_pattern_errors_as_haproxy() {
+    let cfg = format!(
+        "{DEFAULTS}frontend f\n bind 127.0.0.1:{{{{f}}}}\n mode tcp\n acl a req_ssl_ver 3.x\n acl b req.ssl_ver 3.1:x\n acl c req_ssl_ver -m int 3.1\n acl d req_ssl_ver gt x\n acl e dst_port gt x\n"
+    );
+    let mut runs = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let out = ProxyBuilder::new(&cfg).bin(&bin).flags(["-c"]).run();
+        runs.push((bin, diagnostics(&out.stderr)));
+    }
+    assert_eq!(runs[0].1.len(), 5, "{:?}", runs[0].1);
+    assert_runs_agree(&runs);
+}
