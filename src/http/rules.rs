@@ -198,8 +198,9 @@ pub enum Verdict {
     /// Stop processing and answer with the proxy's error page for `status`
     /// (`deny`, `auth` without a realm page ...), then close.
     Deny { status: u16 },
-    /// `tarpit`: hold the connection for `timeout tarpit`, then answer `status`.
-    Tarpit { status: u16 },
+    /// `tarpit`: hold the connection for `timeout tarpit`, then answer `status` (its
+    /// error page), or `response` when the rule gave `return` arguments.
+    Tarpit { status: u16, response: Option<Vec<u8>> },
     /// `reject` (request) and `silent-drop`: close the client connection without an
     /// answer; `silent`: without telling the client (`sys::sockopt::silent_drop`).
     Drop { silent: bool },
@@ -287,7 +288,9 @@ pub enum Action {
     ReplaceTarget { part: TargetPart, re: Regex, with: Fmt },
     SetStatus { status: u16, reason: Option<String> },
     Deny { status: u16, reply: Option<Box<ReturnSpec>> },
-    Tarpit { status: u16 },
+    /// `tarpit`: the error page of `status`, or the reply (`return` arguments) after
+    /// the wait.
+    Tarpit { status: u16, reply: Option<Box<ReturnSpec>> },
     /// `http-request reject`, `http-request|response silent-drop`.
     Drop { silent: bool },
     Return(Box<ReturnSpec>),
@@ -615,25 +618,24 @@ impl Action {
                     Some("deny_status") => (status_arg(args.get(1)).map_err(a)?, &args[2.min(args.len())..]),
                     _ => (default, args),
                 };
-                if base == "tarpit" || rest.is_empty() {
-                    if !rest.is_empty() {
-                        return Err(a(format!("unexpected keyword '{}'", rest[0])));
+                // Nothing but `deny_status`: the error page of the status, one HAProxy
+                // has. Any `return` argument (`status`, `hdr`, a payload...) makes the
+                // answer a reply built as `return` builds it, empty without a payload
+                // (HAProxy 2.6, checked: `deny status 403` is an empty 403).
+                let reply = match rest.is_empty() {
+                    true => {
+                        if !crate::http::errors::HANDLED_STATUSES.contains(&status) {
+                            return Err(a(format!("status code '{status}' not handled by default with 'default-errorfiles' argument.")));
+                        }
+                        None
                     }
-                    // The answer is the error page of the status: one HAProxy has.
-                    if !crate::http::errors::HANDLED_STATUSES.contains(&status) {
-                        return Err(a(format!("status code '{status}' not handled by default with 'default-errorfiles' argument.")));
-                    }
-                    if base == "tarpit" {
-                        Action::Tarpit { status }
-                    } else {
-                        Action::Deny { status, reply: None }
-                    }
+                    false => Some(Box::new(parse_return(rest, status).map_err(a)?)),
+                };
+                let status = reply.as_ref().map_or(status, |r| r.status);
+                if base == "tarpit" {
+                    Action::Tarpit { status, reply }
                 } else {
-                    let spec = parse_return(rest, status).map_err(a)?;
-                    // Without payload or headers, the error page for the status.
-                    let plain = matches!(spec.body, ReturnBody::None) && spec.headers.is_empty() && spec.content_type.is_none();
-                    let status = spec.status;
-                    Action::Deny { status, reply: (!plain).then(|| Box::new(spec)) }
+                    Action::Deny { status, reply }
                 }
             }
             "return" => Action::Return(Box::new(parse_return(args, 200).map_err(a)?)),
@@ -1277,7 +1279,14 @@ fn exec(rules: &HttpRules, action: &Action, side: Side, txn: &mut Txn, env: &mut
             }
             return Flow::Verdict(Verdict::Reply { response, close: true });
         }
-        Action::Tarpit { status } => return Flow::Verdict(Verdict::Tarpit { status: *status }),
+        Action::Tarpit { status, reply } => {
+            // The reply is built now, from the request as the rule sees it.
+            let response = reply.as_ref().map(|spec| build_return(spec, &RuleCtx::with_writes(env, txn, writes)));
+            if parked() {
+                return Flow::Next;
+            }
+            return Flow::Verdict(Verdict::Tarpit { status: *status, response });
+        }
         Action::Drop { silent } => return Flow::Verdict(Verdict::Drop { silent: *silent }),
         Action::Return(spec) => {
             let response = build_return(spec, &RuleCtx::with_writes(env, txn, writes));
@@ -1810,7 +1819,8 @@ fn build_return(spec: &ReturnSpec, cx: &RuleCtx<'_, '_>) -> Vec<u8> {
         .filter(|(_, v)| !bad_value(v))
         .collect();
     hdrs.push(("content-length".into(), body.len().to_string().into_bytes()));
-    if let Some(ct) = &spec.content_type {
+    // Without a payload HAProxy ignores the content type (and warns).
+    if let Some(ct) = spec.content_type.as_ref().filter(|_| !matches!(spec.body, ReturnBody::None)) {
         hdrs.push(("content-type".into(), ct.as_bytes().to_vec()));
     }
     build_response(spec.status, &hdrs, &body, is_head(cx.txn))

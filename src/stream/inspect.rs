@@ -79,6 +79,8 @@ pub struct Inspect {
     /// TCP mode: the queue priority class and offset `tcp-request content
     /// set-priority-class|offset` gave the stream (HTTP mode: the transaction's).
     pub priority: (i32, i32),
+    /// A `do-resolve` lookup the rules wait for (`super::resolve`), in either mode.
+    pub resolution: Option<super::resolve::Resolution>,
 }
 
 /// The sample context of TCP content rules: the connection, the variables and the
@@ -567,7 +569,7 @@ impl Stream {
         loop {
             // A `do-resolve` lookup in progress: its answer, or wait on (within the
             // inspect delay: the lookup is given up when it expires).
-            if let Some(r) = self.resolution.as_mut() {
+            if let Some(r) = ins.resolution.as_mut() {
                 match r.poll(now) {
                     None => {
                         self.state_deadline = Some(r.deadline());
@@ -577,7 +579,7 @@ impl Stream {
                         if let Some(ip) = found {
                             super::resolve::store(r.var(), ip, &mut ins.sess_vars, &mut ins.txn_vars);
                         }
-                        self.resolution = None;
+                        ins.resolution = None;
                     }
                 }
             }
@@ -624,7 +626,7 @@ impl Stream {
                     if let Some(req) = resolve.filter(|_| !last) {
                         let until = delay.map(|d| started + d);
                         let token = crate::reactor::token::encode(Kind::Resolve, env.key);
-                        self.resolution = super::resolve::Resolution::begin(env.cx.registry, token, *req, now, until).map(Box::new);
+                        ins.resolution = super::resolve::Resolution::begin(env.cx.registry, token, *req, now, until);
                     }
                 }
                 // A Lua fetch of a rule waits (a socket's completion wakes the stream).
@@ -667,7 +669,7 @@ impl Stream {
         let mut start = None;
         let v = loop {
             // A `do-resolve` lookup in progress (see `tcp_content_pass`).
-            if let Some(r) = self.resolution.as_mut() {
+            if let Some(r) = ins.resolution.as_mut() {
                 match r.poll(env.cx.now) {
                     None => {
                         self.state_deadline = Some(r.deadline());
@@ -677,7 +679,7 @@ impl Stream {
                         if let Some(ip) = found {
                             super::resolve::store(r.var(), ip, &mut h.sess_vars, &mut h.txn.vars);
                         }
-                        self.resolution = None;
+                        ins.resolution = None;
                     }
                 }
             }
@@ -724,7 +726,7 @@ impl Stream {
                 TcpVerdict::Resolve => {
                     if let (Some(req), Some(delay)) = (resolve, px.tcp_rules.inspect_delay) {
                         let (now, token) = (env.cx.now, crate::reactor::token::encode(Kind::Resolve, env.key));
-                        self.resolution = super::resolve::Resolution::begin(env.cx.registry, token, *req, now, Some(now + delay)).map(Box::new);
+                        ins.resolution = super::resolve::Resolution::begin(env.cx.registry, token, *req, now, Some(now + delay));
                     }
                 }
                 // A Lua fetch of a rule waits (a socket's completion wakes the stream).

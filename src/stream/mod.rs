@@ -304,8 +304,6 @@ pub struct Stream {
     inspect: Option<Box<inspect::Inspect>>,
     /// The Lua context (`lua.<name>` actions), created by the first action ([`lua`]).
     lua: Option<Box<lua::StreamLua>>,
-    /// A `do-resolve` lookup the request rules wait for (`resolve.rs`).
-    resolution: Option<Box<resolve::Resolution>>,
     /// The Lua service answering the transaction (`use-service lua.<name>`, [`service`]).
     lua_service: Option<Box<service::LuaService>>,
     /// The Lua TCP service talking with the client (`tcp-request content use-service
@@ -364,7 +362,6 @@ impl Stream {
             http: None,
             inspect: None,
             lua: None,
-            resolution: None,
             lua_service: None,
             tcp_service: None,
             stick: crate::stick::Session::default(),
