@@ -243,3 +243,37 @@ fn out_dir(out: &RunOutput) -> String {
         .unwrap_or("\u{0}")
         .to_string()
 }
+
+/// The action in a backend's `http-request` rules, and a name from a header through a
+/// converter chain, as in HAProxy 2.6.
+#[test]
+fn a_backend_rule_resolves_too_as_haproxy() {
+    let (port, _servers) = tagged_servers();
+    let config = "\
+resolvers dns
+    nameserver ns1 127.0.0.1:{{dns}}
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 10s
+    timeout server 10s
+frontend fe
+    bind 127.0.0.1:{{fe}}
+    default_backend be
+backend be
+    http-request do-resolve(txn.ip,dns,ipv4) req.hdr(x-target),lower
+    http-request set-dst var(txn.ip)
+    server clear 0.0.0.0:{{be}}
+";
+    let mut runs = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let dns = Dns::start();
+        dns.set("three.test", Answer::Addrs(vec![ip("127.0.0.3")]));
+        let proxy = ProxyBuilder::new(config).bin(&bin).port("dns", dns.port).port("be", port).start();
+        let seen = vec![get(&proxy, "x", "x-target: THREE.test\r\n"), get(&proxy, "x", "")];
+        runs.push((bin, seen));
+    }
+    // Without the header nothing is asked: the destination stays the frontend's.
+    assert_eq!(runs[0].1, ["200 srv3 -", "200 srv1 -"]);
+    assert_runs_agree(&runs);
+}
