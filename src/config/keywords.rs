@@ -513,7 +513,7 @@ pub static OPTIONS: &[SubKeyword] = &[
     n("spop-check", B),
     s("ssl-hello-chk", DB, "a TLS ClientHello; UP on a handshake or alert record (doc/checks.md)"),
     s("tcp-check", DB, "TCP health checks, see `tcp-check`"),
-    s("transparent", DB, "a backend without servers connects to the client's destination (as `set-dst` leaves it), logged as `<NOSRV>`; the destination is the accepted socket's local address (TPROXY), not `SO_ORIGINAL_DST` (doc/operations.md)"),
+    s("transparent", DB, "the backend connects to the client's destination (as `set-dst` leaves it), logged as `<NOSRV>`, its servers taking only what persistence sends them; refused with `balance`; the destination is the accepted socket's local address (TPROXY), not `SO_ORIGINAL_DST` (doc/operations.md)"),
 ];
 
 /// Settings on `server` and `default-server` lines.
