@@ -30,7 +30,7 @@ const CONFIG: &str = "\
 resolvers dns
     nameserver ns1 127.0.0.1:{{dns}}
     resolve_retries 2
-    timeout retry 300ms
+    timeout retry 1s
     hold valid 10s
 defaults
     mode http
@@ -122,7 +122,9 @@ fn a_waiting_request_blocks_nothing() {
         let dns = Dns::start();
         dns.set("slow.test", Answer::Gated(vec![ip("127.0.0.3")]));
         dns.set("app.test", Answer::Addrs(vec![ip("127.0.0.2")]));
-        let proxy = ProxyBuilder::new(CONFIG).bin(&bin).port("dns", dns.port).port("be", port).start();
+        // Patient retries: the held answer must not time out while the test looks.
+        let config = CONFIG.replace("timeout retry 1s", "timeout retry 20s");
+        let proxy = ProxyBuilder::new(&config).bin(&bin).port("dns", dns.port).port("be", port).start();
         let fe = proxy.port("fe");
         let slow = std::thread::spawn(move || {
             let r = Client::connect(fe).http_request(b"GET / HTTP/1.1\r\nhost: slow.test\r\nconnection: close\r\n\r\n");
