@@ -169,15 +169,16 @@ fn bad_source_lines_are_refused() {
     }
 }
 
-/// Three consecutive loopback ports nobody listens on (the first claimed by the
-/// harness, the others checked free when picked).
+/// Three consecutive loopback ports nobody uses, below the system's ephemeral range
+/// (where other tests' outgoing connections would take ports of the window).
 fn port_window() -> u16 {
-    loop {
-        let low = free_port();
-        if low < 65000 && (1..3).all(|k| std::net::TcpListener::bind(("127.0.0.1", low + k)).is_ok()) {
+    for attempt in 0..1000u32 {
+        let low = 20000 + ((std::process::id() * 7 + attempt * 97) % 12000) as u16;
+        if (0..3).all(|k| std::net::TcpListener::bind(("127.0.0.1", low + k)).is_ok()) {
             return low;
         }
     }
+    panic!("no three free consecutive ports in 20000..32003");
 }
 
 /// A server's `source <addr>:<low>-<high>`: each connection to the server binds to a
