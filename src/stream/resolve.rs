@@ -1,8 +1,9 @@
-//! `http-request do-resolve(<var>,<resolvers>[,ipv4|ipv6]) <expr>`: the stream waits
-//! while the name given by the expression is resolved with a `resolvers` section, then
-//! stores the first address of the answer in the variable (HAProxy 2.6's action, as in
-//! `http-request do-resolve(txn.ip,dns) hdr(host),host_only` followed by
-//! `http-request set-dst var(txn.ip)`).
+//! `http-request|tcp-request content do-resolve(<var>,<resolvers>[,ipv4|ipv6]) <expr>`:
+//! the stream waits while the name given by the expression is resolved with a
+//! `resolvers` section, then stores an address of the answer in the variable (HAProxy
+//! 2.6's action, as in `http-request do-resolve(txn.ip,dns) hdr(host),host_only`
+//! followed by `http-request set-dst var(txn.ip)`). The content rules wait only within
+//! their inspect delay (`Resolution::until`, `super::inspect`), as HAProxy's do.
 //!
 //! The rule (sans-io, [`DoResolve::request`]) evaluates the name and hands a
 //! [`Request`] to the stream (`Verdict::Resolve`, the cursor past the rule). The stream
