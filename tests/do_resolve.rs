@@ -139,9 +139,9 @@ fn a_waiting_request_blocks_nothing() {
 }
 
 /// `tcp-request content do-resolve`: as HAProxy 2.6, the lookup is waited for only
-/// while the rules may wait (an inspect delay); without one the variable stays unset
-/// (`set-dst` then changes nothing: the server `0.0.0.0` gets the frontend's address,
-/// 127.0.0.1), in TCP and in HTTP mode.
+/// while the rules may wait (an inspect delay); without one, or once it expired with
+/// no answer, the variable stays unset (`set-dst` then changes nothing: the server
+/// `0.0.0.0` gets the frontend's address, 127.0.0.1), in TCP and in HTTP mode.
 #[test]
 fn tcp_request_content_waits_within_the_inspect_delay_as_haproxy() {
     let (port, _servers) = tagged_servers();
@@ -165,6 +165,13 @@ frontend tcp_delay
     tcp-request content do-resolve(sess.ip,dns,ipv4) str(app.test)
     tcp-request content set-dst var(sess.ip)
     default_backend be_tcp
+frontend tcp_short
+    mode tcp
+    bind 127.0.0.1:{{ts}}
+    tcp-request inspect-delay 300ms
+    tcp-request content do-resolve(sess.ip,dns,ipv4) str(held.test)
+    tcp-request content set-dst var(sess.ip)
+    default_backend be_tcp
 frontend http_nodelay
     mode http
     bind 127.0.0.1:{{hn}}
@@ -184,15 +191,17 @@ backend be_tcp
     for bin in moonproxy_and_haproxy() {
         let dns = Dns::start();
         dns.set("app.test", Answer::Addrs(vec![ip("127.0.0.2")]));
+        // Answered only once the gate opens, which it never does here.
+        dns.set("held.test", Answer::Gated(vec![ip("127.0.0.3")]));
         let proxy = ProxyBuilder::new(config).bin(&bin).port("dns", dns.port).port("be", port).start();
         let mut seen = Vec::new();
-        for fe in ["tn", "td", "hn", "hd"] {
+        for fe in ["tn", "td", "ts", "hn", "hd"] {
             let r = Client::connect(proxy.port(fe)).http_request(b"GET / HTTP/1.1\r\nhost: app.test\r\nconnection: close\r\n\r\n");
             seen.push(format!("{fe} {} {}", r.status, String::from_utf8_lossy(&r.body)));
         }
         runs.push((bin, seen));
     }
-    assert_eq!(runs[0].1, ["tn 200 srv1", "td 200 srv2", "hn 200 ip=", "hd 200 ip=127.0.0.2"]);
+    assert_eq!(runs[0].1, ["tn 200 srv1", "td 200 srv2", "ts 200 srv1", "hn 200 ip=", "hd 200 ip=127.0.0.2"]);
     assert_runs_agree(&runs);
 }
 

@@ -567,10 +567,12 @@ impl Stream {
         let last = is_last(&self.req, delay, started, now);
         let mut start = None;
         loop {
-            // A `do-resolve` lookup in progress: its answer, or wait on (within the
-            // inspect delay: the lookup is given up when it expires).
+            // A `do-resolve` lookup in progress: its answer, or wait on while the rules
+            // may wait (HAProxy gives it up once the data is final: the delay expired,
+            // the client closed or the buffer is full).
             if let Some(r) = ins.resolution.as_mut() {
                 match r.poll(now) {
+                    None if last => ins.resolution = None,
                     None => {
                         self.state_deadline = Some(r.deadline());
                         return None;
