@@ -111,6 +111,7 @@ core.register_task(function()
   dump("host header", core.httpclient():get{url = "http://nx.test:{{web}}/", headers = {host = {"app.test:{{web}}"}}})
   dump("nx", core.httpclient():get{url = "http://nx.test:{{web}}/"})
   dump("dst", core.httpclient():get{url = "http://nx.test:{{web}}/", dst = "127.0.0.1:{{web}}"})
+  dump("pair", core.httpclient():get{url = "http://pair.test:{{web}}/"})
   show("done")
 end)
 "#;
@@ -121,6 +122,9 @@ end)
         dns.set("app.test", Answer::Addrs(vec![ip("127.0.0.1")]));
         dns.set("both.test", Answer::Addrs(vec![ip("127.0.0.1"), ip("::1")]));
         dns.set("six.test", Answer::Addrs(vec![ip("::1")]));
+        // Of several addresses HAProxy's client takes the second (nothing listens on
+        // the first).
+        dns.set("pair.test", Answer::Addrs(vec![ip("127.0.0.9"), ip("127.0.0.1")]));
         let (proxy, out) = run(&bin, &config("    httpclient.resolvers.id dns\n", ""), script, &dns, web);
         if bin == moonproxy_bin() {
             // The preferred family (IPv6 by default) first, the other when it has none.
@@ -138,6 +142,7 @@ end)
         format!("host header 200|OK|host=app.test:{web} peer=127.0.0.1|"),
         "nx 503|Service Unavailable||content-length=0".to_string(),
         format!("dst 200|OK|host=nx.test:{web} peer=127.0.0.1|"),
+        format!("pair 200|OK|host=pair.test:{web} peer=127.0.0.1|"),
         "done".to_string(),
     ];
     assert_eq!(outputs[0], expect, "moonproxy");

@@ -19,6 +19,14 @@ use std::time::Instant;
 /// How a query ended: the addresses of the answer (never empty), or why there are none.
 pub type Outcome = Result<Vec<IpAddr>, Failure>;
 
+/// The address HAProxy 2.6's `do-resolve` takes from an answer (never empty), and so its
+/// HTTP client, which resolves with that action: the second one when there are several
+/// (HAProxy rotates the answer's records once before the action reads them; checked
+/// live, `tests/do_resolve.rs`, `tests/lua_httpclient_resolve.rs`), else the only one.
+pub fn chosen(addrs: &[IpAddr]) -> IpAddr {
+    addrs.get(1).copied().unwrap_or(addrs[0])
+}
+
 /// A lookup in flight and its sockets.
 #[derive(Debug)]
 pub struct Query {
@@ -131,5 +139,17 @@ impl Query {
                 let _ = r.deregister(&mut sock);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_second_address_of_several_is_taken() {
+        let a: Vec<IpAddr> = ["10.0.0.3", "10.0.0.2", "10.0.0.4"].iter().map(|s| s.parse().unwrap()).collect();
+        assert_eq!(chosen(&a), a[1]);
+        assert_eq!(chosen(&a[..1]), a[0]);
     }
 }

@@ -22,7 +22,7 @@
 
 use crate::config::model::{ResolvePrefer, Resolvers};
 use crate::dns::lookup::Settings;
-use crate::dns::query::Query;
+use crate::dns::query::{chosen, Query};
 use crate::sample::vars::{Scope, VarName, Vars};
 use crate::sample::{Expr, Sample, SampleCtx};
 use std::net::IpAddr;
@@ -100,12 +100,6 @@ impl DoResolve {
         let name = self.expr.eval_str(cx).map(|s| String::from_utf8_lossy(&s).into_owned())?;
         (!name.is_empty()).then(|| Request { name, settings: settings.clone(), var: self.var.clone() })
     }
-}
-
-/// The address HAProxy 2.6 stores from an answer (never empty): the second one when
-/// there are several (see the module's text).
-fn chosen(addrs: &[IpAddr]) -> IpAddr {
-    addrs.get(1).copied().unwrap_or(addrs[0])
 }
 
 /// Stores the address in the variable (an address sample, as `set-dst var(txn.ip)`
@@ -204,12 +198,5 @@ mod tests {
         assert_eq!(d.settings.as_ref().map(|s| (s.section.name.as_str(), s.prefer)), Some(("dns", ResolvePrefer::Ipv4)));
         let mut other = parse("do-resolve(txn.ip,nosuch) src").unwrap();
         assert!(!other.bind(&[section]));
-    }
-
-    #[test]
-    fn the_second_address_of_several_is_taken() {
-        let a: Vec<IpAddr> = ["10.0.0.3", "10.0.0.2", "10.0.0.4"].iter().map(|s| s.parse().unwrap()).collect();
-        assert_eq!(chosen(&a), a[1]);
-        assert_eq!(chosen(&a[..1]), a[0]);
     }
 }

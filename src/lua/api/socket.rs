@@ -1189,7 +1189,7 @@ fn resolve_ready(cx: &mut Ctx<'_>, key: Key, sock: &mut Sock) -> Option<Completi
     let r = sock.resolving.as_mut()?;
     let before = r.query.deadline();
     if let Some(outcome) = r.query.on_readable(cx.now) {
-        return resolved(cx, key, sock, outcome.map(|addrs| addrs[0]));
+        return resolved(cx, key, sock, outcome.map(|addrs| crate::dns::query::chosen(&addrs)));
     }
     // A fallback query went out: its own deadline.
     let after = r.query.deadline();
@@ -1206,7 +1206,7 @@ fn resolve_ready(cx: &mut Ctx<'_>, key: Key, sock: &mut Sock) -> Option<Completi
 fn resolve_timer(cx: &mut Ctx<'_>, key: Key, sock: &mut Sock, deadline: Instant) -> Option<Completion> {
     let r = sock.resolving.as_mut()?;
     if let Some(outcome) = r.query.on_timer(cx.now.max(deadline)) {
-        return resolved(cx, key, sock, outcome.map(|addrs| addrs[0]));
+        return resolved(cx, key, sock, outcome.map(|addrs| crate::dns::query::chosen(&addrs)));
     }
     let next = r.query.deadline();
     if let Some(p) = sock.pending.as_mut() {
