@@ -49,6 +49,9 @@ pub enum Kind {
     /// An HTTP/2 client connection (`crate::stream::h2conn`): its streams are served
     /// by streams of their own; the slot indexes the runtime's HTTP/2 table.
     H2 = 9,
+    /// The name-server sockets of a stream's `do-resolve` lookup
+    /// (`crate::stream::resolve`): the slot is the stream's, as for [`Kind::Client`].
+    Resolve = 10,
 }
 
 impl Kind {
@@ -64,6 +67,7 @@ impl Kind {
             7 => Kind::Cli,
             8 => Kind::LogFwd,
             9 => Kind::H2,
+            10 => Kind::Resolve,
             _ => return None,
         })
     }
@@ -159,8 +163,8 @@ mod tests {
 
     #[test]
     fn kinds_past_the_last_are_refused() {
-        // Four bits, ten kinds: values 10..15 are free for new tables.
-        assert_eq!(decode(Token(9)).map(|t| t.kind), Some(Kind::H2));
-        assert_eq!(decode(Token(10)), None);
+        // Four bits, eleven kinds: values 11..15 are free for new tables.
+        assert_eq!(decode(Token(10)).map(|t| t.kind), Some(Kind::Resolve));
+        assert_eq!(decode(Token(11)), None);
     }
 }

@@ -39,6 +39,7 @@ mod client;
 mod http;
 mod log;
 mod proxy;
+pub mod dns;
 pub mod tls;
 
 pub use backend::{

@@ -94,9 +94,38 @@ pub fn filter(p: &mut Parser, l: &Line) -> Result<(), String> {
                 Ok(())
             }
         },
-        known @ ("trace" | "spoe" | "bwlim-in" | "bwlim-out") => Err(super::not_supported(&format!("filter {known}"))),
+        "trace" => trace(p, l),
+        known @ ("spoe" | "bwlim-in" | "bwlim-out") => Err(super::not_supported(&format!("filter {known}"))),
         other => Err(format!("'filter' : unknown keyword '{other}'.")),
     }
+}
+
+/// `filter trace [name <name>] [random-parsing] [random-forwarding] [hexdump]`:
+/// checked as HAProxy 2.6 checks it, then accepted without effect, with a warning.
+///
+/// HAProxy's trace filter is a tool for its own filter API: it prints on stderr each
+/// callback HAProxy makes to a filter (attach, `channel_start_analyze`, `http_headers`,
+/// `http_payload` with HTX offsets and lengths...), and its `random-*` options change
+/// how much of the data HAProxy parses and forwards at once, to exercise that API.
+/// moonproxy's streams have no such callbacks (its filters are `compression`, `cache`
+/// and Lua's, over buffers of its own), so lines in HAProxy's form would describe
+/// events that did not happen. What users add it for, seeing a stream's steps while
+/// debugging, `-d` and the log already show.
+fn trace(p: &mut Parser, l: &Line) -> Result<(), String> {
+    let mut words = l.args[2..].iter();
+    while let Some(w) = words.next() {
+        match w.as_str() {
+            "name" => {
+                if words.next().is_none() {
+                    return Err("'filter' : ''trace' : 'name' option without value'".into());
+                }
+            }
+            "random-parsing" | "random-forwarding" | "hexdump" => {}
+            other => return Err(format!("'filter trace' : unknown keyword '{other}'.")),
+        }
+    }
+    p.warn(&l.loc, "'filter trace' has no effect in moonproxy: its streams have none of the filter callbacks HAProxy's trace filter prints (see doc/http.md). Ignored.");
+    Ok(())
 }
 
 /// `tune.comp.maxlevel <1..9>`.
