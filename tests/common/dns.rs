@@ -85,6 +85,12 @@ impl Dns {
 
 /// The question of a query: its name (lower case) and type.
 pub fn question(q: &[u8]) -> Option<(String, u16)> {
+    question_and_end(q).map(|(name, qtype, _)| (name, qtype))
+}
+
+/// [`question`], and where the question section ends (an answer copies the query up to
+/// there).
+pub fn question_and_end(q: &[u8]) -> Option<(String, u16, usize)> {
     let mut pos = 12;
     let mut labels = Vec::new();
     while *q.get(pos)? != 0 {
@@ -92,7 +98,9 @@ pub fn question(q: &[u8]) -> Option<(String, u16)> {
         labels.push(String::from_utf8_lossy(q.get(pos + 1..pos + 1 + len)?).to_ascii_lowercase());
         pos += 1 + len;
     }
-    Some((labels.join("."), u16::from_be_bytes([*q.get(pos + 1)?, *q.get(pos + 2)?])))
+    let qtype = u16::from_be_bytes([*q.get(pos + 1)?, *q.get(pos + 2)?]);
+    q.get(pos + 4)?; // the class
+    Some((labels.join("."), qtype, pos + 5))
 }
 
 /// The reply to `q`: its question, then the addresses of the asked family
