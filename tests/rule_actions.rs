@@ -387,28 +387,34 @@ fn queued(sock: &std::path::Path, backend: &str) -> usize {
         .unwrap_or(0)
 }
 
+/// A server that notes each request's path, in arrival order, and holds `/hold` until
+/// the flag is set: the queue-order tests' server (`maxconn 1` makes the others queue).
+fn holding_server() -> (Backend, std::sync::Arc<std::sync::Mutex<Vec<String>>>, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let order = Arc::new(Mutex::new(Vec::<String>::new()));
+    let release = Arc::new(AtomicBool::new(false));
+    let (o, r) = (order.clone(), release.clone());
+    let server = Backend::custom(move |mut conn, _| {
+        let Some(head) = read_request_head(&mut conn) else { return };
+        let path = String::from_utf8_lossy(&head).split(' ').nth(1).unwrap_or("").to_string();
+        o.lock().unwrap().push(path.clone());
+        while path == "/hold" && !r.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+    });
+    (server, order, release)
+}
+
 /// `http-request set-priority-class` and `set-priority-offset` (and Lua's
 /// `txn:set_priority_class()`): the order in which a server with `maxconn 1` gets the
 /// requests that queued while it was busy.
 #[test]
 fn set_priority_orders_the_queue_as_haproxy() {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::{Arc, Mutex};
     let mut runs = Vec::new();
     for bin in moonproxy_and_haproxy() {
-        // A server that notes each request's path and holds `/hold` until released.
-        let order = Arc::new(Mutex::new(Vec::<String>::new()));
-        let release = Arc::new(AtomicBool::new(false));
-        let (o, r) = (order.clone(), release.clone());
-        let server = Backend::custom(move |mut conn, _| {
-            let Some(head) = read_request_head(&mut conn) else { return };
-            let path = String::from_utf8_lossy(&head).split(' ').nth(1).unwrap_or("").to_string();
-            o.lock().unwrap().push(path.clone());
-            while path == "/hold" && !r.load(Ordering::SeqCst) {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
-        });
+        let (server, order, release) = holding_server();
         let proxy = ProxyBuilder::new(
             "global\n stats socket {{dir}}/cli.sock level admin\n lua-load {{dir}}/prio.lua\n\
              defaults\n mode http\n timeout client 10s\n timeout server 10s\n timeout connect 5s\n timeout queue 10s\n\
@@ -447,7 +453,7 @@ fn set_priority_orders_the_queue_as_haproxy() {
             clients.push(get(path));
             wait_for(&|| queued(&sock, "b") == n + 1);
         }
-        release.store(true, Ordering::SeqCst);
+        release.store(true, std::sync::atomic::Ordering::SeqCst);
         let statuses: Vec<u16> = clients.into_iter().map(|c| c.join().unwrap()).collect();
         assert!(statuses.iter().all(|&s| s == 200), "{}: {statuses:?}", bin.display());
         let seen = order.lock().unwrap().clone();
@@ -461,23 +467,9 @@ fn set_priority_orders_the_queue_as_haproxy() {
 /// as the HTTP rules give, each client coming through a frontend of its own.
 #[test]
 fn tcp_request_content_set_priority_orders_the_queue_as_haproxy() {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::{Arc, Mutex};
     let mut runs = Vec::new();
     for bin in moonproxy_and_haproxy() {
-        // A server that notes each request's path and holds `/hold` until released.
-        let order = Arc::new(Mutex::new(Vec::<String>::new()));
-        let release = Arc::new(AtomicBool::new(false));
-        let (o, r) = (order.clone(), release.clone());
-        let server = Backend::custom(move |mut conn, _| {
-            let Some(head) = read_request_head(&mut conn) else { return };
-            let path = String::from_utf8_lossy(&head).split(' ').nth(1).unwrap_or("").to_string();
-            o.lock().unwrap().push(path.clone());
-            while path == "/hold" && !r.load(Ordering::SeqCst) {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
-        });
+        let (server, order, release) = holding_server();
         let frontend = |name: &str, rule: &str| format!("frontend {name}\n bind 127.0.0.1:{{{{{name}}}}}\n {rule}\n default_backend b\n");
         let config = [
             "global\n stats socket {{dir}}/cli.sock level admin\n\
@@ -512,7 +504,7 @@ fn tcp_request_content_set_priority_orders_the_queue_as_haproxy() {
             clients.push(get(name));
             wait_for(&|| queued(&sock, "b") == n + 1);
         }
-        release.store(true, Ordering::SeqCst);
+        release.store(true, std::sync::atomic::Ordering::SeqCst);
         let statuses: Vec<u16> = clients.into_iter().map(|c| c.join().unwrap()).collect();
         assert!(statuses.iter().all(|&s| s == 200), "{}: {statuses:?}", bin.display());
         let seen = order.lock().unwrap().clone();
