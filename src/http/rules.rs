@@ -1805,23 +1805,44 @@ fn is_head(txn: &Txn) -> bool {
 
 /// The response of `return`: the `hdr` headers, then content-length and content-type,
 /// in HAProxy's order.
+///
+/// Written straight into the one buffer returned (a `return` with a static body, the
+/// common case, allocates nothing else).
 fn build_return(spec: &ReturnSpec, cx: &RuleCtx<'_, '_>) -> Vec<u8> {
-    let body = match &spec.body {
+    use std::io::Write as _;
+    let rendered;
+    let body: &[u8] = match &spec.body {
         ReturnBody::File(response) => return response.clone(),
-        ReturnBody::None => Vec::new(),
-        ReturnBody::Static(b) => b.clone(),
-        ReturnBody::Format(f) => f.render(cx),
+        ReturnBody::None => b"",
+        ReturnBody::Static(b) => b,
+        ReturnBody::Format(f) => {
+            rendered = f.render(cx);
+            &rendered
+        }
     };
-    let mut hdrs: Vec<(String, Vec<u8>)> = spec
-        .headers
-        .iter()
-        .map(|(n, f)| (n.to_ascii_lowercase(), f.render(cx)))
-        .filter(|(_, v)| !bad_value(v))
-        .collect();
-    hdrs.push(("content-length".into(), body.len().to_string().into_bytes()));
+    let head = is_head(cx.txn);
+    let mut out = Vec::with_capacity(128 + if head { 0 } else { body.len() });
+    // Writing into a Vec cannot fail.
+    let _ = write!(out, "HTTP/1.1 {} {}\r\n", spec.status, reason_phrase(spec.status));
+    for (name, f) in &spec.headers {
+        let value = f.render(cx);
+        if !bad_value(&value) {
+            out.extend(name.bytes().map(|c| c.to_ascii_lowercase()));
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(&value);
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    let _ = write!(out, "content-length: {}\r\n", body.len());
     // Without a payload HAProxy ignores the content type (and warns).
     if let Some(ct) = spec.content_type.as_ref().filter(|_| !matches!(spec.body, ReturnBody::None)) {
-        hdrs.push(("content-type".into(), ct.as_bytes().to_vec()));
+        out.extend_from_slice(b"content-type: ");
+        out.extend_from_slice(ct.as_bytes());
+        out.extend_from_slice(b"\r\n");
     }
-    build_response(spec.status, &hdrs, &body, is_head(cx.txn))
+    out.extend_from_slice(b"\r\n");
+    if !head {
+        out.extend_from_slice(body);
+    }
+    out
 }
