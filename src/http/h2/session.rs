@@ -175,6 +175,8 @@ pub struct Session {
     decoder: hpack::Decoder,
     /// The last header block decoded, its buffers kept for the next.
     fields: Fields,
+    /// The last header block encoded, its buffer kept for the next.
+    block: Vec<u8>,
     encoder: hpack::Encoder,
     /// The peer's settings that matter to us.
     peer_window: i64,
@@ -211,6 +213,7 @@ impl Session {
             preface_seen: false,
             decoder: hpack::Decoder::new(cfg.header_table_size as usize),
             fields: Fields::default(),
+            block: Vec::new(),
             encoder: hpack::Encoder::new(),
             peer_window: DEFAULT_WINDOW as i64,
             peer_frame_size: DEFAULT_FRAME_SIZE as usize,
@@ -898,7 +901,8 @@ impl Session {
                 Outbound::Head(head) => {
                     let before = head.len();
                     head.extend_from_slice(&b[taken..]);
-                    let mut block = Vec::with_capacity(128);
+                    let mut block = std::mem::take(&mut self.block);
+                    block.clear();
                     if let Some(size) = self.table_update {
                         self.encoder.size_update(&mut block, size);
                     }
@@ -924,6 +928,7 @@ impl Session {
                     head.clear();
                     let no_body = out.framing == BodyFraming::None;
                     frame::headers(&mut self.out, id, &block, no_body && !out.interim, max_frame);
+                    self.block = block;
                     if let Some(m) = out.method {
                         s.method = m;
                     }
@@ -1073,9 +1078,11 @@ fn encode_response(head: &[u8], method: &Method, enc: &mut hpack::Encoder, block
         Err(_) => return Err(()),
     };
     let status = res.line.status;
-    enc.field(block, b":status", status.to_string().as_bytes());
+    // Three digits: the parser takes no other status.
+    let digits = [b'0' + (status / 100 % 10) as u8, b'0' + (status / 10 % 10) as u8, b'0' + (status % 10) as u8];
+    enc.field(block, b":status", &digits);
     for h in res.headers.iter() {
-        let name = h.name.to_ascii_lowercase();
+        let name = lower(&h.name);
         if !connection_specific(name.as_bytes()) {
             enc.field(block, name.as_bytes(), &h.value);
         }
@@ -1083,6 +1090,16 @@ fn encode_response(head: &[u8], method: &Method, enc: &mut hpack::Encoder, block
     let interim = (100..200).contains(&status);
     let framing = if interim { BodyFraming::None } else { res.framing };
     Ok(Some(OutHead { used, framing, interim, switching: status == 101, method: None }))
+}
+
+/// A field name in lower case, as HTTP/2 wants it: borrowed when it is already (the
+/// names moonproxy writes are), copied only when not.
+fn lower(name: &str) -> std::borrow::Cow<'_, str> {
+    if name.bytes().any(|c| c.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(name.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(name)
+    }
 }
 
 /// As a client: the stream's HTTP/1.1 request head as pseudo-header fields (RFC 9113
@@ -1118,8 +1135,8 @@ fn encode_request(head: &[u8], https: bool, enc: &mut hpack::Encoder, block: &mu
     }
     enc.field(block, b":path", path.as_bytes());
     for h in req.headers.iter() {
-        let name = h.name.to_ascii_lowercase();
-        match name.as_str() {
+        let name = lower(&h.name);
+        match &*name {
             "host" => {}
             "te" if h.value.split(|&c| c == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(b"trailers")) => enc.field(block, b"te", b"trailers"),
             "te" => {}
