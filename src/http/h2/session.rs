@@ -26,7 +26,6 @@ use super::hpack::{self, FieldRef, Fields};
 use crate::http::h1::body::BodyDecoder;
 use crate::http::h1::{Limits, RequestParser, ResponseParser, Status};
 use crate::http::{BodyFraming, Method, TargetForm};
-use std::collections::BTreeMap;
 use std::io;
 
 /// Our side's settings (`tune.h2.*`).
@@ -154,6 +153,59 @@ impl Stream {
     }
 }
 
+/// The session's streams by id, in id order: a vector kept sorted, which keeps its
+/// capacity when the last stream goes (a `BTreeMap` freed its node with its last entry
+/// and made a new one for the next request, on a connection serving one at a time).
+/// Lookups are binary searches over at most twice `max-concurrent-streams` entries.
+#[derive(Default)]
+struct StreamTable(Vec<(u32, Stream)>);
+
+impl StreamTable {
+    fn find(&self, id: u32) -> Result<usize, usize> {
+        self.0.binary_search_by_key(&id, |(i, _)| *i)
+    }
+
+    fn get(&self, id: &u32) -> Option<&Stream> {
+        self.find(*id).ok().map(|i| &self.0[i].1)
+    }
+
+    fn get_mut(&mut self, id: &u32) -> Option<&mut Stream> {
+        self.find(*id).ok().map(|i| &mut self.0[i].1)
+    }
+
+    /// Adds stream `id`, or replaces it.
+    fn insert(&mut self, id: u32, s: Stream) {
+        match self.find(id) {
+            Ok(i) => self.0[i].1 = s,
+            Err(i) => self.0.insert(i, (id, s)),
+        }
+    }
+
+    fn remove(&mut self, id: &u32) {
+        if let Ok(i) = self.find(*id) {
+            self.0.remove(i);
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn values(&self) -> impl Iterator<Item = &Stream> {
+        self.0.iter().map(|(_, s)| s)
+    }
+
+    /// A concrete type, not `impl Iterator`: a loop over it may return with `self`
+    /// borrowed otherwise (the opaque type might have a destructor using the borrow).
+    #[allow(clippy::type_complexity)]
+    fn iter_mut(&mut self) -> std::iter::Map<std::slice::IterMut<'_, (u32, Stream)>, for<'a> fn(&'a mut (u32, Stream)) -> (&'a u32, &'a mut Stream)> {
+        fn split(e: &mut (u32, Stream)) -> (&u32, &mut Stream) {
+            (&e.0, &mut e.1)
+        }
+        self.0.iter_mut().map(split)
+    }
+}
+
 /// A header block being received across CONTINUATION frames.
 struct Pending {
     stream: u32,
@@ -186,7 +238,7 @@ pub struct Session {
     /// Connection-level windows: ours (what the peer may still send) and the peer's.
     recv_window: i64,
     send_window: i64,
-    streams: BTreeMap<u32, Stream>,
+    streams: StreamTable,
     /// The highest stream id opened (by the peer as a server, by us as a client).
     last_id: u32,
     pending: Option<Pending>,
@@ -221,7 +273,7 @@ impl Session {
             // The connection window is always the RFC's 65535 at first (§6.9.2).
             recv_window: DEFAULT_WINDOW as i64,
             send_window: DEFAULT_WINDOW as i64,
-            streams: BTreeMap::new(),
+            streams: StreamTable::default(),
             last_id: 0,
             pending: None,
             notes: Vec::new(),
