@@ -172,8 +172,11 @@ fn rustls_group(name: &str) -> Option<NamedGroup> {
 /// the suites selected, in order. An error, with HAProxy's words, when none is.
 pub fn cipher_list(spec: &str) -> Result<Vec<usize>, String> {
     let mut list = CipherList { active: Vec::new(), killed: vec![false; OPENSSL.len()] };
-    // A list starting with DEFAULT starts from OpenSSL's default list.
-    let rest = match spec.strip_prefix("DEFAULT") {
+    // A list starting with DEFAULT starts from OpenSSL's default list. So does one
+    // starting with `PROFILE=SYSTEM`, the system-wide crypto policy of the OpenSSL that
+    // Red Hat systems ship (upstream OpenSSL refuses it; two surveyed configurations use
+    // it, as `ssl-default-bind-ciphers PROFILE=SYSTEM`).
+    let rest = match spec.strip_prefix("DEFAULT").or_else(|| spec.strip_prefix("PROFILE=SYSTEM")) {
         Some(rest) => {
             list.apply("ALL:!COMPLEMENTOFDEFAULT:!eNULL");
             rest
@@ -566,6 +569,8 @@ mod tests {
         assert_eq!(names("AES128-SHA"), ["AES128-SHA"]);
         assert!(names("HIGH:!aNULL:!MD5").iter().all(|n| !n.starts_with("ADH") && !n.starts_with("AECDH")));
         assert_eq!(names("DEFAULT").len(), OPENSSL.iter().filter(|c| c.default).count());
+        assert_eq!(names("PROFILE=SYSTEM"), names("DEFAULT"));
+        assert_eq!(names("PROFILE=SYSTEM:!aRSA"), names("DEFAULT:!aRSA"));
     }
 
     #[test]
