@@ -52,7 +52,7 @@ fn crt_list_filters_options_and_strict_sni() {
     let list = "# the default, served for no name of its own
 {{dir}}/d.pem !*
 
-{{dir}}/b.pem [alpn http/1.0 ssl-max-ver TLSv1.2 ciphers ECDHE-RSA-AES128-GCM-SHA256] b.test alias.test
+{{dir}}/b.pem [alpn http/1.0 ssl-max-ver TLSv1.2 ciphers ECDHE-ECDSA-AES128-GCM-SHA256] b.test alias.test
 {{dir}}/w.pem *.w.test !secret.w.test
 c.pem [verify required ca-file {{dir}}/c.pem]
 a.pem
@@ -80,6 +80,9 @@ frontend fe
     .start();
     let port = proxy.port("list");
     assert_eq!(served(port, Some("b.test")), Some(b_der.clone()));
+    // The line's `ciphers` (with its `ssl-max-ver`) choose the suite.
+    let s = handshake(port, any_server(None), Some("b.test")).unwrap();
+    assert_eq!(s.conn.negotiated_cipher_suite().map(moonproxy::tls::cipher_name).as_deref(), Some("ECDHE-ECDSA-AES128-GCM-SHA256"));
     assert_eq!(served(port, Some("alias.test")), Some(b_der), "a filter names what the certificate is served for");
     assert_eq!(served(port, Some("x.w.test")), Some(w_der));
     assert_eq!(served(port, Some("secret.w.test")), Some(d_der.clone()), "excluded by `!`: the default");
@@ -777,5 +780,82 @@ backend b13
             let got = String::from_utf8_lossy(&got);
             assert!(got.starts_with("HTTP/1.1 200") && got.ends_with(expected), "{who}: {got}");
         }
+    }
+}
+
+/// A client certificate resolver that notes the CA names the server's
+/// CertificateRequest listed, and presents `cert` if any.
+#[derive(Debug)]
+struct NamesSeen {
+    names: Mutex<Option<Vec<Vec<u8>>>>,
+    cert: Option<Arc<rustls::sign::CertifiedKey>>,
+}
+
+impl rustls::client::ResolvesClientCert for NamesSeen {
+    fn resolve(&self, names: &[&[u8]], _: &[rustls::SignatureScheme]) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        *self.names.lock().unwrap() = Some(names.iter().map(|n| n.to_vec()).collect());
+        self.cert.clone()
+    }
+    fn has_certs(&self) -> bool {
+        self.cert.is_some()
+    }
+}
+
+/// `ca-verify-file` adds CAs that client certificates are verified against without
+/// listing them in the CertificateRequest, and `no-ca-names` lists none: the names a
+/// client is sent, and a client certificate issued by the `ca-verify-file` CA being
+/// accepted, are the same on moonproxy and HAProxy 2.6.
+#[test]
+fn ca_verify_file_and_no_ca_names_choose_the_names_sent() {
+    let (pem, _) = cert(&["a.test"]);
+    let (listed, unlisted) = (TestCa::named("listed CA"), TestCa::named("unlisted CA"));
+    let client_pem = unlisted.client("client.test");
+    let key = provider().key_provider.load_private_key(key_of(&client_pem)).unwrap();
+    let client_key = Arc::new(rustls::sign::CertifiedKey::new(chain_of(&client_pem), key));
+    let subject = |ca: &TestCa| {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca.cert.der().clone()).unwrap();
+        roots.subjects()[0].as_ref().to_vec()
+    };
+    for bin in moonproxy_and_haproxy() {
+        let p = ProxyBuilder::new(
+            "defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{both}} ssl crt {{dir}}/a.pem verify optional ca-file {{dir}}/listed.pem ca-verify-file {{dir}}/unlisted.pem
+    bind 127.0.0.1:{{plain}} ssl crt {{dir}}/a.pem verify optional ca-file {{dir}}/listed.pem
+    bind 127.0.0.1:{{none}} ssl crt {{dir}}/a.pem verify optional ca-file {{dir}}/listed.pem no-ca-names
+    bind 127.0.0.1:{{only}} ssl crt {{dir}}/a.pem verify required ca-verify-file {{dir}}/unlisted.pem
+    http-request return status 200 content-type text/plain lf-string \"%[ssl_c_used] %[ssl_c_verify]\"
+",
+        )
+        .bin(&bin)
+        .file("a.pem", &pem)
+        .file("listed.pem", &listed.pem())
+        .file("unlisted.pem", &unlisted.pem())
+        .start();
+        let who = bin.display().to_string();
+        let ask = |port: &str, cert: Option<Arc<rustls::sign::CertifiedKey>>| {
+            let seen = Arc::new(NamesSeen { names: Mutex::new(None), cert });
+            let mut c = rustls::ClientConfig::builder_with_provider(provider())
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(moonproxy::tls::certs::NoVerify(provider())))
+                .with_client_cert_resolver(seen.clone());
+            c.alpn_protocols = vec![b"http/1.1".to_vec()];
+            let body = handshake(p.port(port), Arc::new(c), Some("a.test")).ok().and_then(|mut s| get(&mut s, "/")).map(|(_, b)| b);
+            let names = seen.names.lock().unwrap().clone();
+            (names, body)
+        };
+        let listed_name = vec![subject(&listed)];
+        assert_eq!(ask("both", None), (Some(listed_name.clone()), Some("0 0".into())), "{who}");
+        assert_eq!(ask("plain", None), (Some(listed_name), Some("0 0".into())), "{who}");
+        assert_eq!(ask("none", None), (Some(vec![]), Some("0 0".into())), "{who}");
+        assert_eq!(ask("only", Some(client_key.clone())), (Some(vec![]), Some("1 0".into())), "{who}: verified against the unlisted CA");
+        assert_eq!(ask("both", Some(client_key.clone())).1.as_deref(), Some("1 0"), "{who}");
     }
 }

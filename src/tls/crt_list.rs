@@ -8,12 +8,12 @@
 //! SNI filters choose the names the certificate is served for (see
 //! [`super::certs::SniResolver`]).
 //!
-//! A line's `[...]` options (`alpn`, `verify`, `ca-file`, `crl-file`, `ssl-min-ver`,
-//! `ssl-max-ver`) override the bind line's for that certificate: the bind then has
+//! A line's `[...]` options (`alpn`, `verify`, `ca-file`, `ca-verify-file`,
+//! `no-ca-names`, `crl-file`, `ssl-min-ver`, `ssl-max-ver`, `ciphers`, `ciphersuites`,
+//! `curves`, `ecdhe`) override the bind line's for that certificate: the bind then has
 //! one rustls config per such line, chosen by the client's SNI once its ClientHello is
-//! read (see [`super::SniConfigs`]). The OpenSSL-only ones (`ciphers`, `curves` ...)
-//! are accepted with no effect, as on bind lines; `ca-verify-file`, `no-ca-names` and
-//! `npn` are refused, as on bind lines.
+//! read (see [`super::SniConfigs`]). `allow-0rtt` is accepted with no effect and `npn`
+//! refused, as on bind lines.
 
 use super::certs::CrtSpec;
 use super::BindTlsOpts;
@@ -59,6 +59,12 @@ impl LineOpts {
                 "alpn" => o.alpn = line.alpn.clone(),
                 "verify" => o.verify = line.verify.clone(),
                 "ca-file" => o.ca_file = line.ca_file.clone(),
+                "ca-verify-file" => o.ca_verify_file = line.ca_verify_file.clone(),
+                "no-ca-names" => o.no_ca_names = line.no_ca_names,
+                "ciphers" => o.suites.ciphers = line.suites.ciphers.clone(),
+                "ciphersuites" => o.suites.ciphersuites = line.suites.ciphersuites.clone(),
+                "curves" => o.suites.curves = line.suites.curves.clone(),
+                "ecdhe" => o.suites.ecdhe = line.suites.ecdhe.clone(),
                 "crl-file" => o.crl_file = line.crl_file.clone(),
                 "ssl-min-ver" => o.versions.min = line.versions.min,
                 "ssl-max-ver" => o.versions.max = line.versions.max,

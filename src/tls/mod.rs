@@ -292,8 +292,14 @@ pub struct BindTlsOpts {
     pub versions: VersionOpts,
     /// `verify none|optional|required` (client certificates).
     pub verify: Option<String>,
-    /// `ca-file`: the CAs client certificates are checked against.
+    /// `ca-file`: the CAs client certificates are checked against, whose names the
+    /// CertificateRequest lists.
     pub ca_file: Option<PathBuf>,
+    /// `ca-verify-file`: more CAs to check client certificates against, left out of
+    /// the names listed (the roots, when `ca-file` holds the intermediates).
+    pub ca_verify_file: Option<PathBuf>,
+    /// `no-ca-names`: the CertificateRequest lists no CA names.
+    pub no_ca_names: bool,
     /// `crl-file`: revocation lists for client certificates.
     pub crl_file: Option<PathBuf>,
     /// `ca-ignore-err`, `crt-ignore-err`: client certificate errors forgiven.
@@ -437,16 +443,33 @@ impl BindTlsOpts {
         let builder = match self.verify.as_deref() {
             None | Some("none") => builder.with_no_client_auth(),
             Some(mode @ ("optional" | "required")) => {
-                let ca = self.ca_file.as_ref().ok_or("verify is enabled but no CA file specified")?;
-                let roots = Arc::new(certs::load_roots(ca)?);
-                let mut v = rustls::server::WebPkiClientVerifier::builder_with_provider(roots, provider());
+                if self.ca_file.is_none() && self.ca_verify_file.is_none() {
+                    return Err("verify is enabled but no CA file specified".into());
+                }
+                // Verified against both files; only `ca-file`'s names are listed.
+                let mut roots = rustls::RootCertStore::empty();
+                let mut anchors = Vec::new();
+                let mut listed = Vec::new();
+                for (path, list) in [(&self.ca_file, true), (&self.ca_verify_file, false)] {
+                    let Some(path) = path else { continue };
+                    let store = certs::load_roots(path)?;
+                    if list {
+                        listed = store.subjects();
+                    }
+                    roots.roots.extend(store.roots);
+                    anchors.extend(certs::read_certs(path)?);
+                }
+                let mut v = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider()).clear_root_hint_subjects();
+                if !self.no_ca_names {
+                    v = v.add_root_hint_subjects(listed);
+                }
                 if let Some(crl) = &self.crl_file {
                     v = v.with_crls(verify::load_crls(crl)?);
                 }
                 let v = if mode == "optional" { v.allow_unauthenticated() } else { v };
                 let inner = v.build().map_err(|e| e.to_string())?;
                 let ignore = self.ca_ignore_err.union(&self.crt_ignore_err);
-                builder.with_client_cert_verifier(Arc::new(verify::ClientVerifier { inner, ignore, anchors: certs::read_certs(ca)? }))
+                builder.with_client_cert_verifier(Arc::new(verify::ClientVerifier { inner, ignore, anchors }))
             }
             Some(other) => return Err(format!("'verify' : unknown verify method '{other}', only 'none', 'optional', and 'required' are supported")),
         };

@@ -188,6 +188,16 @@ pub fn bind_option(o: &mut BindTlsOpts, g: &GlobalTls, kw: &str, value: &str) ->
             o.ca_file = Some(with_base(g.ca_base.as_ref(), value));
             2
         }),
+        "ca-verify-file" => need("CAfile path").and_then(|_| {
+            let path = with_base(g.ca_base.as_ref(), value);
+            super::certs::load_roots(&path).map_err(|_| format!("'ca-verify-file' : unable to load {value}"))?;
+            o.ca_verify_file = Some(path);
+            Ok(2)
+        }),
+        "no-ca-names" => {
+            o.no_ca_names = true;
+            Ok(1)
+        }
         "crl-file" => need("CRLfile path").and_then(|_| {
             let path = with_base(g.ca_base.as_ref(), value);
             super::verify::load_crls(&path)?;
@@ -244,7 +254,7 @@ pub fn finish_bind(o: &BindTlsOpts, g: &GlobalTls) -> Result<Option<super::BindT
     o.suites = o.suites.or(&g.bind.suites);
     o.capture_size = g.capture_size;
     o.keylog = g.keylog;
-    if matches!(o.verify.as_deref(), Some("optional" | "required")) && o.ca_file.is_none() {
+    if matches!(o.verify.as_deref(), Some("optional" | "required")) && o.ca_file.is_none() && o.ca_verify_file.is_none() {
         return Err("verify is enabled but no CA file specified".into());
     }
     // Built for HTTP mode first; `end_of_proxy` rebuilds the ALPN list for TCP mode.

@@ -160,10 +160,15 @@ pub struct TestCa {
 
 impl TestCa {
     pub fn new() -> TestCa {
+        TestCa::named("moonproxy test CA")
+    }
+
+    /// A CA whose subject's common name is `cn` (to tell two CAs' names apart).
+    pub fn named(cn: &str) -> TestCa {
         let key = rcgen::KeyPair::generate().unwrap();
         let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        p.distinguished_name.push(rcgen::DnType::CommonName, "moonproxy test CA");
+        p.distinguished_name.push(rcgen::DnType::CommonName, cn);
         p.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign, rcgen::KeyUsagePurpose::DigitalSignature];
         TestCa { cert: p.self_signed(&key).unwrap(), key }
     }
