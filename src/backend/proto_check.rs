@@ -78,6 +78,28 @@ impl Text {
     }
 }
 
+/// An agent's answer to a health-check HAPROXY-HELLO: passed on an AGENT-HELLO with a
+/// version, frame size and capabilities moonproxy accepts; an AGENT-DISCONNECT or a
+/// refused hello is `Layer7 wrong status` with the SPOP status code and its text.
+fn spop_hello(data: &[u8]) -> Verdict {
+    use crate::spoe::frame::{self, status, Parsed};
+    let frame = match frame::parse(data, SPOP_CHECK_FRAME_SIZE) {
+        Parsed::Partial => return Verdict::Wait,
+        Parsed::Frame(f, _) => f,
+        Parsed::TooBig => return Verdict::Status(status::TOO_BIG as u16, status::reason(status::TOO_BIG).into()),
+        Parsed::Invalid => return Verdict::Invalid(status::reason(status::INVALID).into()),
+    };
+    let code = match frame.ty {
+        frame::AGENT_HELLO => match frame::agent_hello(&frame.payload, SPOP_CHECK_FRAME_SIZE) {
+            Ok(_) => return Verdict::Pass(String::new()),
+            Err(code) => code,
+        },
+        frame::AGENT_DISCONNECT => frame::disconnect_status(&frame.payload),
+        _ => status::INVALID,
+    };
+    Verdict::Status(u16::try_from(code).unwrap_or(u16::MAX), status::reason(code).into())
+}
+
 /// The status code of an answer: its first three bytes as a number, 0 if they are not digits.
 pub(super) fn status_code(data: &[u8]) -> u16 {
     match data.get(..3) {
@@ -94,7 +116,12 @@ pub(super) enum Judge {
     Mysql { login: bool },
     /// LDAP: a BindResponse with resultCode success.
     LdapBind,
+    /// SPOP: an AGENT-HELLO the HAPROXY-HELLO accepts.
+    Spop,
 }
+
+/// The `max-frame-size` a SPOP check offers (HAProxy's default, `tune.bufsize - 4`).
+const SPOP_CHECK_FRAME_SIZE: u32 = 16380;
 
 /// What a [`Judge`] says of the bytes received so far.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -115,6 +142,7 @@ impl Judge {
         let verdict = match self {
             Judge::Mysql { login } => mysql(data, login),
             Judge::LdapBind => ldap_bind(data),
+            Judge::Spop => spop_hello(data),
         };
         match verdict {
             Verdict::Wait if ended => Verdict::Invalid(String::new()),
@@ -184,6 +212,11 @@ pub(super) fn rules(check: &ProtocolCheck) -> Vec<ProtoRule> {
                 Extras { on_error: Some(Text::Fixed("Not LDAPv3 protocol")), ..Extras::default() },
             ),
             J(Judge::LdapBind),
+        ],
+        ProtocolCheck::Spop => vec![
+            Connect,
+            Send(crate::spoe::frame::haproxy_hello(SPOP_CHECK_FRAME_SIZE, true, "").encode()),
+            J(Judge::Spop),
         ],
         ProtocolCheck::SslHello => vec![
             Send(client_hello()),

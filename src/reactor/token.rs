@@ -49,6 +49,9 @@ pub enum Kind {
     /// An HTTP/2 client connection (`crate::stream::h2conn`): its streams are served
     /// by streams of their own; the slot indexes the runtime's HTTP/2 table.
     H2 = 9,
+    /// A connection to an SPOE agent (`crate::runtime::spoe`); the slot indexes its
+    /// connection table.
+    Spoe = 10,
 }
 
 impl Kind {
@@ -64,6 +67,7 @@ impl Kind {
             7 => Kind::Cli,
             8 => Kind::LogFwd,
             9 => Kind::H2,
+            10 => Kind::Spoe,
             _ => return None,
         })
     }
@@ -128,7 +132,7 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        for kind in [Kind::Listener, Kind::Client, Kind::Server, Kind::Check, Kind::Idle, Kind::LuaSocket, Kind::Cli, Kind::LogFwd, Kind::H2] {
+        for kind in [Kind::Listener, Kind::Client, Kind::Server, Kind::Check, Kind::Idle, Kind::LuaSocket, Kind::Cli, Kind::LogFwd, Kind::H2, Kind::Spoe] {
             for (slot, gen) in [(0, 0), (1, 7), (MAX_SLOT, u32::MAX)] {
                 let key = Key { slot, gen };
                 assert_eq!(decode(encode(kind, key)), Some(Tagged { kind, key }));

@@ -127,6 +127,8 @@ pub struct World {
     pub tls_defaults: Vec<(String, Vec<String>)>,
     /// The `resolvers` sections and their name servers' ids (`show resolvers`).
     pub resolvers: Vec<(String, Vec<String>)>,
+    /// The SPOE agents' connections (`filter spoe`; runtime/spoe.rs).
+    spoe: super::spoe::Hub,
 }
 
 impl World {
@@ -164,7 +166,9 @@ impl World {
         }
         // What `so_id`, `so_name` and `dst_conn` read, on this thread.
         crate::sample::fetch_conn::set_listeners(listeners.iter().map(|l| crate::sample::fetch_conn::ListenerFacts { id: l.luid, name: l.name.clone(), conns: l.conns }).collect());
+        let spoe = super::spoe::Hub::new(proxies.iter().flat_map(|p| p.spoe.iter().cloned()).collect());
         World {
+            spoe,
             proxies,
             farm,
             listeners,
@@ -407,6 +411,12 @@ impl World {
         if let Some(conn) = s.h2_conn() {
             self.h2_dirty.push(conn); // what it wrote may concern its other streams
         }
+        if !self.spoe.is_empty() {
+            let jobs = crate::spoe::take_jobs();
+            if !jobs.is_empty() {
+                self.spoe.submit(cx, &self.farm, jobs);
+            }
+        }
         crate::lua::error_ring::attach_context(|| cli::lua_error_context(&self.proxies, &self.farm, s.frontend, s.backend, s.server_index()));
         self.log_transactions(key);
         match life {
@@ -545,6 +555,16 @@ impl World {
             if !log.logger.is_empty() && !p.options.dontlognull {
                 let bind = self.listeners.get(li).map_or("0".to_string(), |l| l.name.clone().unwrap_or_else(|| l.luid.to_string()));
                 log.logger.send(Level::Info, &crate::tls::handshake_failure_line(peer, accepted, &p.name, &bind));
+            }
+        }
+    }
+
+    /// SPOE agents answered (or failed): each waiting stream gets its outcome and runs
+    /// again.
+    fn spoe_completions(&mut self, cx: &mut Ctx<'_>) {
+        for (key, frame_id, outcome) in self.spoe.take_completions() {
+            if self.streams.get_mut(key).is_some_and(|s| s.spoe_complete(frame_id, outcome)) {
+                self.stream_event(cx, key, Event::Wake);
             }
         }
     }
@@ -1058,6 +1078,10 @@ impl Handler for World {
                 }
             }
             Kind::H2 => self.h2_ready(cx, target.key, ready),
+            Kind::Spoe => {
+                self.spoe.ready(cx, &self.farm, target.key, ready);
+                self.spoe_completions(cx);
+            }
             Kind::Reserved => {}
         }
     }
@@ -1091,6 +1115,10 @@ impl Handler for World {
             }
             TimerTarget::Entry(Kind::Cli, key) => self.cli_timer(cx, key),
             TimerTarget::Entry(Kind::H2, key) => self.h2_timer(cx, key, deadline),
+            TimerTarget::Entry(Kind::Spoe, key) => {
+                self.spoe.timer(cx, key, deadline);
+                self.spoe_completions(cx);
+            }
             TimerTarget::Entry(Kind::LogFwd, key) => {
                 if let Some(f) = &mut self.logfwd {
                     f.timer(cx, key);

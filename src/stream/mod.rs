@@ -44,6 +44,7 @@ pub mod set_addr;
 pub mod sockopt_action;
 pub mod service_tcp;
 pub mod socks4;
+pub mod spoe;
 pub mod state;
 pub mod termination;
 

@@ -54,8 +54,9 @@ fn settings(p: &mut Parser) -> &mut Compression {
 
 /// `filter compression` is accepted: the compression of the `compression` lines is the
 /// only native filter, so its place in a filter chain does not matter. `filter
-/// lua.<name> [args...]` declares a Lua filter (`crate::stream::filter`). Other filters (`trace`,
-/// `spoe`, `cache`, `fcgi-app`, `bwlim-*`) are not supported yet.
+/// lua.<name> [args...]` declares a Lua filter (`crate::stream::filter`), `filter spoe`
+/// an SPOE engine (`crate::spoe`). Other filters (`trace`, `fcgi-app`, `bwlim-*`) are not
+/// supported yet.
 pub fn filter(p: &mut Parser, l: &Line) -> Result<(), String> {
     match l.arg(1) {
         "" => Err(format!("missing argument for 'filter' in {}.", p.draft().describe())),
@@ -83,9 +84,45 @@ pub fn filter(p: &mut Parser, l: &Line) -> Result<(), String> {
                 Ok(())
             }
         },
-        known @ ("trace" | "spoe" | "fcgi-app" | "bwlim-in" | "bwlim-out") => Err(super::not_supported(&format!("filter {known}"))),
+        "spoe" => spoe(p, l),
+        known @ ("trace" | "fcgi-app" | "bwlim-in" | "bwlim-out") => Err(super::not_supported(&format!("filter {known}"))),
         other => Err(format!("'filter' : unknown keyword '{other}'.")),
     }
+}
+
+/// `filter spoe [engine <name>] config <file>`: the SPOE file's scope is read now, its
+/// errors reported at their own lines (`crate::spoe::conf`).
+fn spoe(p: &mut Parser, l: &Line) -> Result<(), String> {
+    let (mut engine, mut file) = (None, None);
+    let mut i = 2;
+    while i < l.args.len() {
+        let value = l.args.get(i + 1).map(String::as_str);
+        match (l.arg(i), value) {
+            ("engine", Some(v)) if !v.is_empty() => engine = Some(v.to_string()),
+            ("config", Some(v)) if !v.is_empty() => file = Some(v.to_string()),
+            ("engine" | "config", _) => return Err(format!("'filter' : '{}' expects an argument", l.arg(i))),
+            (other, _) => return Err(format!("'filter' : '{other}' : unknown keyword for SPOE filter")),
+        }
+        i += 2;
+    }
+    let Some(file) = file else {
+        return Err("'filter' : 'missing config file'".into());
+    };
+    let conf = match crate::spoe::conf::read(&file, engine.as_deref(), &p.env, &l.loc) {
+        Ok(c) => c,
+        Err(refused) => {
+            for d in refused.alerts {
+                p.push(d);
+            }
+            return Err(format!("'filter' : '{}'", refused.filter_error));
+        }
+    };
+    let proxy = &p.draft().proxy;
+    if proxy.spoe_filters.iter().any(|f| f.engine == conf.engine) {
+        return Err(format!("'filter' : 'SPOE engine '{}' already declared in this proxy'", conf.engine));
+    }
+    p.draft().proxy.spoe_filters.push(conf);
+    Ok(())
 }
 
 /// `tune.comp.maxlevel <1..9>`.

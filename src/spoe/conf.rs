@@ -1,0 +1,606 @@
+//! The SPOE configuration file (`filter spoe [engine <name>] config <file>`): its
+//! `[<engine>]` scopes and its `spoe-agent`, `spoe-message` and `spoe-group` sections,
+//! read into plain data ([`SpoeConf`]) when the `filter` line is parsed.
+//!
+//! Errors are HAProxy 2.6's: a line the file cannot have is reported at its own place
+//! (`parsing [spoe.conf:4] : unknown keyword 'x' in spoe-agent section.`), and the
+//! `filter` line then fails with `'Error(s) found in configuration file <file>'`; what
+//! is missing once the scope is read (no `use-backend`, a message or group that is not
+//! declared) fails the `filter` line naming the agent's or group's place.
+
+use crate::config::env::Env;
+use crate::config::lexer;
+use crate::config::model::{Acl, Condition, Location};
+use crate::config::Diagnostic;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The events a message may be attached to (SPOE.txt 3.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Event {
+    ClientSession,
+    ServerSession,
+    FrontendTcpRequest,
+    BackendTcpRequest,
+    TcpResponse,
+    FrontendHttpRequest,
+    BackendHttpRequest,
+    HttpResponse,
+}
+
+impl Event {
+    pub const ALL: [Event; 8] = [
+        Event::ClientSession,
+        Event::ServerSession,
+        Event::FrontendTcpRequest,
+        Event::BackendTcpRequest,
+        Event::TcpResponse,
+        Event::FrontendHttpRequest,
+        Event::BackendHttpRequest,
+        Event::HttpResponse,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Event::ClientSession => "on-client-session",
+            Event::ServerSession => "on-server-session",
+            Event::FrontendTcpRequest => "on-frontend-tcp-request",
+            Event::BackendTcpRequest => "on-backend-tcp-request",
+            Event::TcpResponse => "on-tcp-response",
+            Event::FrontendHttpRequest => "on-frontend-http-request",
+            Event::BackendHttpRequest => "on-backend-http-request",
+            Event::HttpResponse => "on-http-response",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Event> {
+        Event::ALL.into_iter().find(|e| e.name() == s)
+    }
+}
+
+/// One `filter spoe` line with the scope of its file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SpoeConf {
+    /// `engine <name>`, else the agent's name.
+    pub engine: String,
+    /// The `config <file>` path as written.
+    pub file: String,
+    /// The `filter` line.
+    pub location: Location,
+    pub agent: AgentConf,
+    pub messages: Vec<MessageConf>,
+    pub groups: Vec<GroupConf>,
+}
+
+impl SpoeConf {
+    pub fn message(&self, name: &str) -> Option<&MessageConf> {
+        self.messages.iter().find(|m| m.name == name)
+    }
+
+    pub fn group(&self, name: &str) -> Option<&GroupConf> {
+        self.groups.iter().find(|g| g.name == name)
+    }
+}
+
+/// The `spoe-agent` section.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AgentConf {
+    pub name: String,
+    pub location: Location,
+    /// `use-backend`: the backend of the agent's servers (checked against the
+    /// configuration's backends after parsing).
+    pub backend: String,
+    pub timeout_hello: Option<Duration>,
+    pub timeout_idle: Option<Duration>,
+    pub timeout_processing: Option<Duration>,
+    /// `option var-prefix` (default: the agent's name).
+    pub var_prefix: String,
+    pub set_on_error: Option<String>,
+    pub set_process_time: Option<String>,
+    pub set_total_time: Option<String>,
+    pub continue_on_error: bool,
+    pub force_set_var: bool,
+    /// `[no] option async|pipelining|send-frag-payload|dontlog-normal`: accepted;
+    /// moonproxy exchanges one frame at a time per connection (doc/spoe.md).
+    pub dontlog_normal: bool,
+    /// `max-frame-size` (default `tune.bufsize - 4`, settled at start-up when 0).
+    pub max_frame_size: u32,
+    pub max_waiting_frames: u32,
+    pub maxconnrate: u32,
+    pub maxerrrate: u32,
+    /// `messages` and `groups` lines: the names, with the line naming them.
+    pub messages: Vec<String>,
+    pub groups: Vec<String>,
+    pub register_var_names: Vec<String>,
+    /// `log` lines (recorded: moonproxy logs no per-event SPOE line).
+    pub logs: Vec<Vec<String>>,
+}
+
+/// A `spoe-message` section.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MessageConf {
+    pub name: String,
+    pub location: Location,
+    /// The message's own `acl` lines (its event condition sees these).
+    pub acls: Vec<Acl>,
+    /// `args [name=]<sample>...`: the name (empty when not given) and the expression.
+    pub args: Vec<(String, String)>,
+    /// `event <name> [if|unless <cond>]`.
+    pub event: Option<(Event, Option<Condition>)>,
+}
+
+/// A `spoe-group` section.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroupConf {
+    pub name: String,
+    pub location: Location,
+    pub messages: Vec<String>,
+}
+
+/// Why a file was refused: the alerts at the SPOE file's lines (possibly none), then
+/// the message of the `filter` line.
+#[derive(Debug)]
+pub struct Refused {
+    pub alerts: Vec<Diagnostic>,
+    pub filter_error: String,
+}
+
+enum Section {
+    None,
+    Agent,
+    Message(usize),
+    Group(usize),
+}
+
+/// Reads the scope `engine` (`None`: the whole file, which may then have no scope
+/// line) of the SPOE file `path`. `filter` is the `filter` line.
+pub fn read(path: &str, engine: Option<&str>, env: &Env, filter: &Location) -> Result<SpoeConf, Refused> {
+    let text = match std::fs::read(path) {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        Err(e) => {
+            let reason = match e.kind() {
+                std::io::ErrorKind::NotFound => "No such file or directory".to_string(),
+                std::io::ErrorKind::PermissionDenied => "Permission denied".to_string(),
+                _ => e.to_string(),
+            };
+            return Err(Refused { alerts: Vec::new(), filter_error: format!("Cannot open configuration file {path} : {reason}") });
+        }
+    };
+    parse(path, &text, engine, env, filter)
+}
+
+/// [`read`] on text already read.
+pub fn parse(path: &str, text: &str, engine: Option<&str>, env: &Env, filter: &Location) -> Result<SpoeConf, Refused> {
+    let file: Arc<str> = Arc::from(path);
+    let mut alerts = Vec::new();
+    let mut agent: Option<AgentConf> = None;
+    let mut messages: Vec<MessageConf> = Vec::new();
+    let mut groups: Vec<GroupConf> = Vec::new();
+    let mut section = Section::None;
+    // Without an engine name the whole file is read; with one, only its scope.
+    let mut in_scope = engine.is_none();
+    for (n, raw) in text.lines().enumerate() {
+        let loc = Location { file: file.clone(), line: n as u32 + 1 };
+        let trimmed = raw.trim();
+        if let Some(rest) = trimmed.strip_prefix('[') {
+            let Some(name) = rest.strip_suffix(']') else {
+                alerts.push(Diagnostic::alert(&loc, "missing ']' in scope name.".to_string()));
+                continue;
+            };
+            let name = name.trim();
+            if engine.is_none() {
+                alerts.push(Diagnostic::alert(&loc, format!("scope '{name}' found but no engine name was given on the 'filter spoe' line.")));
+                continue;
+            }
+            in_scope = Some(name) == engine;
+            section = Section::None;
+            continue;
+        }
+        if !in_scope {
+            continue;
+        }
+        let args = match lexer::split_line(raw, env) {
+            Ok(a) => a,
+            Err(e) => {
+                alerts.push(Diagnostic::alert(&loc, e.render(raw)));
+                continue;
+            }
+        };
+        let Some(kw) = args.first().filter(|a| !a.is_empty()) else { continue };
+        let arg = |i: usize| args.get(i).map_or("", String::as_str);
+        let result: Result<(), String> = match kw.as_str() {
+            "spoe-agent" => {
+                if arg(1).is_empty() {
+                    Err("'spoe-agent' expects an <id> argument.".to_string())
+                } else if let Some(a) = &agent {
+                    Err(format!("Only one SPOE agent per engine is allowed (previous declaration at {}).", a.location))
+                } else {
+                    agent = Some(AgentConf::new(arg(1), &loc));
+                    section = Section::Agent;
+                    Ok(())
+                }
+            }
+            "spoe-message" => {
+                if arg(1).is_empty() {
+                    Err("'spoe-message' expects an <id> argument.".to_string())
+                } else if let Some(m) = messages.iter().find(|m| m.name == arg(1)) {
+                    Err(format!("spoe-message '{}' already declared at {}.", arg(1), m.location))
+                } else {
+                    messages.push(MessageConf { name: arg(1).to_string(), location: loc.clone(), acls: Vec::new(), args: Vec::new(), event: None });
+                    section = Section::Message(messages.len() - 1);
+                    Ok(())
+                }
+            }
+            "spoe-group" => {
+                if arg(1).is_empty() {
+                    Err("'spoe-group' expects an <id> argument.".to_string())
+                } else if let Some(g) = groups.iter().find(|g| g.name == arg(1)) {
+                    Err(format!("spoe-group '{}' already declared at {}.", arg(1), g.location))
+                } else {
+                    groups.push(GroupConf { name: arg(1).to_string(), location: loc.clone(), messages: Vec::new() });
+                    section = Section::Group(groups.len() - 1);
+                    Ok(())
+                }
+            }
+            _ => match &section {
+                Section::None => {
+                    // HAProxy's wording for this one has no blank before the colon.
+                    alerts.push(Diagnostic::alert(&loc, format!("unknown keyword '{kw}' out of section.")).with_style(crate::config::diagnostic::Style::Directive));
+                    continue;
+                }
+                Section::Agent => agent_keyword(agent.as_mut().expect("in the agent section"), &args),
+                Section::Message(i) => message_keyword(&mut messages[*i], &args, &loc),
+                Section::Group(i) => {
+                    let g = &mut groups[*i];
+                    match kw.as_str() {
+                        "messages" => {
+                            g.messages.extend(args[1..].iter().cloned());
+                            Ok(())
+                        }
+                        _ => Err(format!("unknown keyword '{kw}' in spoe-group section.")),
+                    }
+                }
+            },
+        };
+        if let Err(e) = result {
+            alerts.push(Diagnostic::alert(&loc, e));
+        }
+    }
+    let path_error = || format!("Error(s) found in configuration file {path}");
+    if !alerts.is_empty() {
+        return Err(Refused { alerts, filter_error: path_error() });
+    }
+    let refuse = |filter_error: String| Err(Refused { alerts: Vec::new(), filter_error });
+    let Some(agent) = agent else {
+        return refuse(match engine {
+            Some(e) => format!("SPOE agent '{e}' not found in file {path}"),
+            None => format!("no SPOE agent found in file {path}"),
+        });
+    };
+    if agent.backend.is_empty() {
+        return refuse(format!("No backend declared for SPOE agent '{}' declared at {}", agent.name, agent.location));
+    }
+    if agent.messages.is_empty() && agent.groups.is_empty() {
+        return refuse(format!("no message/group declared for SPOE agent '{}' declared at {}", agent.name, agent.location));
+    }
+    for m in &agent.messages {
+        if !messages.iter().any(|x| &x.name == m) {
+            return refuse(format!("SPOE agent '{}' try to use undefined SPOE message '{m}' at {}", agent.name, agent.location));
+        }
+    }
+    for g in &groups {
+        for m in &g.messages {
+            if !messages.iter().any(|x| &x.name == m) {
+                return refuse(format!("SPOE group '{}' try to use undefined SPOE message '{m}' at {}", g.name, g.location));
+            }
+        }
+    }
+    for g in &agent.groups {
+        if !groups.iter().any(|x| &x.name == g) {
+            return refuse(format!("SPOE agent '{}' try to use undefined SPOE group '{g}' at {}", agent.name, agent.location));
+        }
+    }
+    Ok(SpoeConf { engine: engine.unwrap_or(&agent.name).to_string(), file: path.to_string(), location: filter.clone(), agent, messages, groups })
+}
+
+impl AgentConf {
+    fn new(name: &str, loc: &Location) -> AgentConf {
+        AgentConf {
+            name: name.to_string(),
+            location: loc.clone(),
+            backend: String::new(),
+            timeout_hello: None,
+            timeout_idle: None,
+            timeout_processing: None,
+            var_prefix: name.to_string(),
+            set_on_error: None,
+            set_process_time: None,
+            set_total_time: None,
+            continue_on_error: false,
+            force_set_var: false,
+            dontlog_normal: false,
+            max_frame_size: 0,
+            max_waiting_frames: 20,
+            maxconnrate: 0,
+            maxerrrate: 0,
+            messages: Vec::new(),
+            groups: Vec::new(),
+            register_var_names: Vec::new(),
+            logs: Vec::new(),
+        }
+    }
+}
+
+/// A variable name as SPOE options take them: `a-z A-Z 0-9 . _`.
+fn var_name(kw: &str, v: &str) -> Result<String, String> {
+    if v.is_empty() {
+        return Err(format!("'{kw}' expects a value."));
+    }
+    if let Some(c) = v.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '.' || *c == '_')) {
+        return Err(format!("invalid variable name '{v}'. Only [a-zA-Z0-9_.] chars are supported (got '{c}')."));
+    }
+    Ok(v.to_string())
+}
+
+fn agent_keyword(a: &mut AgentConf, args: &[String]) -> Result<(), String> {
+    let arg = |i: usize| args.get(i).map_or("", String::as_str);
+    let no_more = |n: usize| match args.get(n) {
+        Some(extra) => Err(format!("'{}' cannot handle unexpected argument '{extra}'.", args[..n].join(" "))),
+        None => Ok(()),
+    };
+    let number = |what: &str| -> Result<u32, String> {
+        no_more(2)?;
+        arg(1).parse::<u32>().map_err(|_| format!("'{what}' expects a positive integer argument."))
+    };
+    match arg(0) {
+        "use-backend" => {
+            if arg(1).is_empty() {
+                return Err("'use-backend' expects a backend name.".into());
+            }
+            no_more(2)?;
+            a.backend = arg(1).to_string();
+        }
+        "messages" => a.messages.extend(args[1..].iter().cloned()),
+        "groups" => a.groups.extend(args[1..].iter().cloned()),
+        "timeout" => {
+            let slot = match arg(1) {
+                "hello" => &mut a.timeout_hello,
+                "idle" => &mut a.timeout_idle,
+                "processing" => &mut a.timeout_processing,
+                "" => return Err("'timeout' expects 'hello', 'idle' and 'processing'.".into()),
+                other => return Err(format!("'timeout' supports 'hello', 'idle' or 'processing' (got {other}).")),
+            };
+            let what = format!("'timeout {}'", arg(1));
+            let t = crate::config::units::parse_time(arg(2)).map_err(|e| crate::config::units::time_error_message(&e, arg(2), &what))?;
+            *slot = Some(t);
+            no_more(3)?;
+        }
+        "option" | "no" => {
+            let negated = arg(0) == "no";
+            let (opt, at) = if negated {
+                if arg(1) != "option" {
+                    return Err(format!("unknown keyword 'no {}' in spoe-agent section.", arg(1)));
+                }
+                (arg(2), 3)
+            } else {
+                (arg(1), 2)
+            };
+            let value = || var_name(&format!("option {opt}"), args.get(at).map_or("", String::as_str));
+            match opt {
+                "async" | "pipelining" | "send-frag-payload" => no_more(at)?,
+                "dontlog-normal" => {
+                    no_more(at)?;
+                    a.dontlog_normal = !negated;
+                }
+                "continue-on-error" | "force-set-var" | "var-prefix" | "set-on-error" | "set-process-time" | "set-total-time" if negated => {
+                    return Err(format!("'no option {opt}' is not supported."))
+                }
+                "continue-on-error" => {
+                    no_more(at)?;
+                    a.continue_on_error = true;
+                }
+                "force-set-var" => {
+                    no_more(at)?;
+                    a.force_set_var = true;
+                }
+                "var-prefix" => {
+                    a.var_prefix = value()?;
+                    no_more(at + 1)?;
+                }
+                "set-on-error" => {
+                    a.set_on_error = Some(value()?);
+                    no_more(at + 1)?;
+                }
+                "set-process-time" => {
+                    a.set_process_time = Some(value()?);
+                    no_more(at + 1)?;
+                }
+                "set-total-time" => {
+                    a.set_total_time = Some(value()?);
+                    no_more(at + 1)?;
+                }
+                "" => return Err("'option' expects an option name.".into()),
+                other => return Err(format!("option '{other}' is not supported.")),
+            }
+        }
+        "max-frame-size" => {
+            let n = number("max-frame-size")?;
+            if n < 256 {
+                return Err(format!("'max-frame-size' must be greater than or equal to 256 (got {n})."));
+            }
+            a.max_frame_size = n;
+        }
+        "max-waiting-frames" => {
+            a.max_waiting_frames = number("max-waiting-frames")?;
+            if a.max_waiting_frames == 0 {
+                return Err("'max-waiting-frames' expects a positive integer argument.".into());
+            }
+        }
+        "maxconnrate" => a.maxconnrate = number("maxconnrate")?,
+        "maxerrrate" => a.maxerrrate = number("maxerrrate")?,
+        "register-var-names" => {
+            if args.len() < 2 {
+                return Err("'register-var-names' expects one or more variable names.".into());
+            }
+            for v in &args[1..] {
+                a.register_var_names.push(var_name("register-var-names", v)?);
+            }
+        }
+        "log" => {
+            if args.len() < 2 {
+                return Err("'log' expects either <address[:port]> and <facility> or 'global' as arguments.".into());
+            }
+            a.logs.push(args[1..].to_vec());
+        }
+        kw => return Err(format!("unknown keyword '{kw}' in spoe-agent section.")),
+    }
+    Ok(())
+}
+
+fn message_keyword(m: &mut MessageConf, args: &[String], loc: &Location) -> Result<(), String> {
+    let arg = |i: usize| args.get(i).map_or("", String::as_str);
+    match arg(0) {
+        "args" => {
+            for a in &args[1..] {
+                let (name, expr) = match a.split_once('=') {
+                    // `name=expr`, unless the `=` belongs to the expression.
+                    Some((n, e)) if !n.is_empty() && n.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.')) => (n, e),
+                    _ => ("", a.as_str()),
+                };
+                if let Err(e) = crate::sample::Expr::parse(expr) {
+                    return Err(format!("'args' : failed to parse sample expression '{expr}' : {e}."));
+                }
+                m.args.push((name.to_string(), expr.to_string()));
+            }
+        }
+        "acl" => {
+            let name = arg(1);
+            if name.is_empty() {
+                return Err("'acl' expects an ACL name and an ACL expression.".into());
+            }
+            if args.len() < 3 {
+                return Err(format!("error detected while parsing ACL '{name}' : missing fetch method."));
+            }
+            let expr = crate::config::parse::acl::parse_acl_expr(&args[2..]).map_err(|e| format!("error detected while parsing ACL '{name}' : {e}."))?;
+            m.acls.push(Acl { name: name.to_string(), expr, location: loc.clone() });
+        }
+        "event" => {
+            let Some(event) = Event::parse(arg(1)) else {
+                return Err(format!("unknown event '{}'.", arg(1)));
+            };
+            let cond = match arg(2) {
+                "" => None,
+                w @ ("if" | "unless") => Some(crate::config::parse::acl::parse_condition(w == "unless", &args[3..], &m.acls, loc).map_err(|e| format!("error detected while parsing an 'event' condition : {e}."))?),
+                other => return Err(format!("expects 'if', 'unless' or nothing after the event name (got '{other}').")),
+            };
+            m.event = Some((event, cond));
+        }
+        kw => return Err(format!("unknown keyword '{kw}' in spoe-message section.")),
+    }
+    Ok(())
+}
+
+/// Post-parse checks, with HAProxy 2.6's messages: the agent's backend exists and is in
+/// TCP mode, every `send-spoe-group` names an engine of its proxy and a group of that
+/// engine's agent; an agent without its three timeouts gets HAProxy's warning.
+pub fn check(config: &crate::config::model::Config, diags: &mut Vec<Diagnostic>) {
+    use crate::config::model::Mode;
+    use crate::diag::Severity;
+    let alert = |diags: &mut Vec<Diagnostic>, msg: String| diags.push(Diagnostic::plain(Severity::Alert, None, msg));
+    for p in &config.proxies {
+        for f in &p.spoe_filters {
+            let a = &f.agent;
+            if a.timeout_hello.is_none() || a.timeout_idle.is_none() || a.timeout_processing.is_none() {
+                diags.push(Diagnostic::plain(
+                    Severity::Warning,
+                    None,
+                    format!(
+                        "Proxy '{}': missing timeouts for SPOE agent '{}' declare at {}.\n   | While not properly invalid, you will certainly encounter various problems\n   | with such a configuration. To fix this, please ensure that all following\n   | timeouts are set to a non-zero value: 'hello', 'idle', 'processing'.",
+                        p.name, a.name, a.location
+                    ),
+                ));
+            }
+            // Not yet: TCP-mode streams, and the events HTTP streams do not reach here.
+            if p.mode == Mode::Tcp {
+                alert(diags, format!("parsing [{}] : 'filter spoe' in a TCP-mode proxy ('{}') is not supported by moonproxy yet.", f.location, p.name));
+            }
+            for m in a.messages.iter().filter_map(|m| f.message(m)) {
+                if let Some((e @ (Event::ServerSession | Event::BackendTcpRequest | Event::TcpResponse), _)) = m.event {
+                    alert(diags, format!("parsing [{}] : SPOE event '{}' is not supported by moonproxy yet.", m.location, e.name()));
+                }
+            }
+            match config.proxies.iter().find(|b| b.cap.backend && b.name == a.backend) {
+                None => alert(diags, format!("Proxy {} : unknown backend '{}' used by SPOE agent '{}' declared at {}.", p.name, a.backend, a.name, a.location)),
+                Some(b) if b.mode != Mode::Tcp => alert(diags, format!("Proxy {} : backend '{}' used by SPOE agent '{}' declared at {} does not support HTTP mode.", p.name, b.name, a.name, a.location)),
+                Some(_) => {}
+            }
+        }
+        let groups = p.http_rules.iter().filter_map(|r| match r.action.first().map(String::as_str) {
+            Some("send-spoe-group") => Some((r.action.get(1).cloned().unwrap_or_default(), r.action.get(2).cloned().unwrap_or_default())),
+            _ => None,
+        });
+        for (engine, group) in groups {
+            match p.spoe_filters.iter().find(|f| f.engine == engine) {
+                None => alert(diags, format!("Proxy '{}': unable to find SPOE engine '{engine}' used by the send-spoe-group '{group}'.", p.name)),
+                Some(f) if !f.agent.groups.contains(&group) => {
+                    alert(diags, format!("Proxy '{}': unable to find SPOE group '{group}' into SPOE engine '{engine}' configuration.", p.name))
+                }
+                Some(_) => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filter() -> Location {
+        Location { file: Arc::from("h.cfg"), line: 8 }
+    }
+
+    fn parse_text(text: &str, engine: Option<&str>) -> Result<SpoeConf, Refused> {
+        parse("s.conf", text, engine, &Env::new(), &filter())
+    }
+
+    const GOOD: &str = "[e1]\nspoe-agent a\n  messages m1\n  groups g1\n  use-backend agents\n  option var-prefix pfx\n  option set-on-error err\n  timeout processing 300ms\nspoe-message m1\n  acl local src 127.0.0.1\n  args ip=src str(x) n=int(3)\n  event on-frontend-http-request if local\nspoe-message m2\n  args a=str(x)\nspoe-group g1\n  messages m2\n[other]\nspoe-agent b\n  bogus\n";
+
+    #[test]
+    fn a_scope_is_read_with_its_sections() {
+        let c = parse_text(GOOD, Some("e1")).unwrap();
+        assert_eq!(c.engine, "e1");
+        assert_eq!(c.agent.backend, "agents");
+        assert_eq!(c.agent.var_prefix, "pfx");
+        assert_eq!(c.agent.set_on_error.as_deref(), Some("err"));
+        assert_eq!(c.agent.timeout_processing, Some(Duration::from_millis(300)));
+        let m1 = c.message("m1").unwrap();
+        assert_eq!(m1.args, vec![("ip".into(), "src".into()), (String::new(), "str(x)".into()), ("n".into(), "int(3)".into())]);
+        let (event, cond) = m1.event.as_ref().unwrap();
+        assert_eq!(*event, Event::FrontendHttpRequest);
+        assert!(cond.is_some());
+        assert_eq!(c.group("g1").unwrap().messages, vec!["m2".to_string()]);
+    }
+
+    #[test]
+    fn errors_name_the_spoe_file_and_line() {
+        let e = parse_text("[e1]\nspoe-agent a\n  messages m1\n  bogus 1\n", Some("e1")).unwrap_err();
+        assert_eq!(e.alerts[0].to_string(), "parsing [s.conf:4] : unknown keyword 'bogus' in spoe-agent section.");
+        assert_eq!(e.filter_error, "Error(s) found in configuration file s.conf");
+        let e = parse_text("[e1]\nfoo bar\n", Some("e1")).unwrap_err();
+        assert_eq!(e.alerts[0].to_string(), "parsing [s.conf:2]: unknown keyword 'foo' out of section.");
+        let e = parse_text("[e1]\nspoe-agent a\n use-backend x\n messages m1\nspoe-message m1\n event on-foo\n", Some("e1")).unwrap_err();
+        assert_eq!(e.alerts[0].to_string(), "parsing [s.conf:6] : unknown event 'on-foo'.");
+        let e = parse_text("[e1]\nspoe-agent a\n use-backend x\n timeout processing abc\n", Some("e1")).unwrap_err();
+        assert_eq!(e.alerts[0].to_string(), "parsing [s.conf:4] : unexpected character 'a' in 'timeout processing'.");
+    }
+
+    #[test]
+    fn missing_pieces_fail_the_filter_line() {
+        let e = parse_text("[e1]\nspoe-agent a\n  messages m1\n", Some("e1")).unwrap_err();
+        assert_eq!(e.filter_error, "No backend declared for SPOE agent 'a' declared at s.conf:2");
+        let e = parse_text("[e1]\nspoe-agent a\n  messages m2\n  use-backend b\n", Some("e1")).unwrap_err();
+        assert_eq!(e.filter_error, "SPOE agent 'a' try to use undefined SPOE message 'm2' at s.conf:2");
+        let e = parse_text("[e1]\nspoe-agent a\n  groups g2\n  use-backend b\nspoe-group g2\n  messages mx\n", Some("e1")).unwrap_err();
+        assert_eq!(e.filter_error, "SPOE group 'g2' try to use undefined SPOE message 'mx' at s.conf:5");
+    }
+}

@@ -1,0 +1,91 @@
+//! SPOE, the Stream Processing Offload Engine (`filter spoe`, doc/spoe.md): streams
+//! send messages made of samples to external agents over SPOP and apply the variables
+//! the agents set in their answers.
+//!
+//! - [`conf`]: the SPOE configuration file, read when the `filter spoe` line is parsed;
+//! - [`frame`]: the SPOP 2.0 wire format (sans-io);
+//! - [`engine`]: a filter compiled for the runtime (messages' samples and conditions);
+//! - the agents' connections live in `crate::runtime::spoe`, the streams' side (events,
+//!   `send-spoe-group`, waiting for the ACK) in `crate::stream::spoe`.
+
+pub mod conf;
+pub mod engine;
+pub mod frame;
+
+use crate::reactor::Key;
+use std::cell::RefCell;
+use std::time::Instant;
+
+/// A NOTIFY a stream asks to send: the messages of one event or group of one engine.
+#[derive(Debug)]
+pub struct Job {
+    /// [`engine::Engine::id`].
+    pub engine: usize,
+    pub stream: Key,
+    /// SPOP's STREAM-ID (the stream's unique id) and FRAME-ID.
+    pub stream_id: u64,
+    pub frame_id: u64,
+    /// The LIST-OF-MESSAGES.
+    pub payload: Vec<u8>,
+    /// `timeout processing` from the start of the event: past it the stream no
+    /// longer waits, and the frame is not sent.
+    pub deadline: Option<Instant>,
+}
+
+/// What became of a [`Job`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The agent's ACK and its actions.
+    Ack(Vec<frame::Action>),
+    /// The error code `option set-on-error` reports ([`engine::error`]).
+    Error(u32),
+}
+
+thread_local! {
+    /// Jobs the streams made during this event, sent by the runtime once the stream
+    /// returns (`crate::runtime::spoe`).
+    static OUTBOX: RefCell<Vec<Job>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Queues `job` for the agents' connections.
+pub fn submit(job: Job) {
+    OUTBOX.with(|o| o.borrow_mut().push(job));
+}
+
+/// The jobs queued since the last call.
+pub fn take_jobs() -> Vec<Job> {
+    OUTBOX.with(|o| std::mem::take(&mut *o.borrow_mut()))
+}
+
+/// What an event or a group is, for the transaction's bookkeeping.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Work {
+    Event(conf::Event),
+    Group(String),
+}
+
+/// A NOTIFY in flight for the transaction.
+#[derive(Debug)]
+pub struct Pending {
+    pub engine: usize,
+    pub work: Work,
+    pub frame_id: u64,
+    pub started: Instant,
+    pub deadline: Option<Instant>,
+    /// Set by the runtime when the ACK (or an error) came.
+    pub result: Option<Outcome>,
+}
+
+/// The SPOE state of one HTTP transaction (`crate::http::txn::Txn::spoe`): what was
+/// processed, the engines an error disabled, the NOTIFY waited for.
+#[derive(Debug, Default)]
+pub struct TxnState {
+    pub done: Vec<(usize, Work)>,
+    /// Engines disabled for the rest of the transaction by an error (unless `option
+    /// continue-on-error`).
+    pub disabled: Vec<usize>,
+    pub pending: Option<Pending>,
+    pub next_frame_id: u64,
+    /// Per engine: the processing time so far (`option set-total-time`).
+    pub total_ms: Vec<(usize, u64)>,
+}

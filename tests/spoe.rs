@@ -1,0 +1,181 @@
+//! SPOE (`filter spoe`, doc/spoe.md) with an agent written in the harness
+//! (`common::spoa`): the same configuration runs on moonproxy and on HAProxy 2.6, and
+//! the test compares what the agent received (message names, argument names, types and
+//! values) and what the clients got (the rules acting on the agent's variables).
+
+mod common;
+
+use common::spoa::{set_txn, Messages, Reply, Spoa};
+use common::*;
+use moonproxy::spoe::frame::Value;
+use std::path::PathBuf;
+use std::time::Duration;
+
+const SPOE_CONF: &str = "
+[e1]
+spoe-agent a
+    messages check-request
+    groups later
+    option var-prefix pfx
+    option set-on-error err
+    timeout hello 2s
+    timeout idle 10s
+    timeout processing {{processing}}
+    use-backend agents
+
+spoe-message check-request
+    acl skip path_beg /skip
+    args ip=src path=path method=method n=int(7) neg=int(-3) b=bool(1) bin=bin(6162) v6=ipv6(::1) none=req.hdr(x-none) req.hdr(x-tag)
+    event on-frontend-http-request unless skip
+
+spoe-message late-msg
+    args g=str(group) v=var(txn.pfx.score)
+
+spoe-group later
+    messages late-msg
+";
+
+const CONFIG: &str = "
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+
+frontend fe
+    bind 127.0.0.1:{{fe}}
+    filter spoe engine e1 config {{dir}}/spoe.conf
+    http-request deny deny_status 403 if { var(txn.pfx.verdict) -m str deny }
+    http-request send-spoe-group e1 later if { path_beg /group }
+    http-request return status 200 hdr x-score \"%[var(txn.pfx.score)]\" hdr x-err \"%[var(txn.pfx.err)]\" hdr x-late \"%[var(txn.pfx.late)]\" hdr x-txt \"%[var(txn.pfx.txt)]\"
+
+backend agents
+    mode tcp
+    server a 127.0.0.1:{{spoa}}
+";
+
+/// The agent: `deny` for paths containing `deny`, a score, a text; `late` for the group.
+fn decide(msgs: &Messages) -> Reply {
+    let mut actions = Vec::new();
+    for (name, args) in msgs {
+        if name == "late-msg" {
+            actions.push(set_txn("late", Value::Str(b"done".to_vec())));
+            continue;
+        }
+        let path = args.iter().find(|(k, _)| k == "path").map(|(_, v)| v.clone());
+        if matches!(&path, Some(Value::Str(p)) if p.windows(4).any(|w| w == b"deny")) {
+            actions.push(set_txn("verdict", Value::Str(b"deny".to_vec())));
+        }
+        if matches!(&path, Some(Value::Str(p)) if p.starts_with(b"/slow")) {
+            return Reply::AckAfter(Duration::from_millis(600), vec![set_txn("score", Value::Int32(1))]);
+        }
+        if matches!(&path, Some(Value::Str(p)) if p.starts_with(b"/bye")) {
+            return Reply::Disconnect(42);
+        }
+        actions.push(set_txn("score", Value::Int32(42)));
+        actions.push(set_txn("txt", Value::Str(b"hello".to_vec())));
+    }
+    Reply::Ack(actions)
+}
+
+fn start(bin: &PathBuf, spoa: &Spoa, processing: &str) -> Proxy {
+    ProxyBuilder::new(CONFIG)
+        .bin(bin)
+        .file("spoe.conf", &SPOE_CONF.replace("{{processing}}", processing))
+        .port("spoa", spoa.port())
+        .start()
+}
+
+/// One request on its own connection: status and the echoed variables.
+fn ask(proxy: &Proxy, path: &str, extra: &str) -> (u16, String, String, String, String) {
+    let mut c = proxy.connect("fe");
+    let r = c.http_request(format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n{extra}\r\n").as_bytes());
+    let h = |n: &str| r.header(n).unwrap_or("").to_string();
+    (r.status, h("x-score"), h("x-err"), h("x-late"), h("x-txt"))
+}
+
+#[test]
+fn messages_reach_the_agent_and_its_variables_drive_the_rules() {
+    let mut runs = Vec::new();
+    let mut received = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let agent = Spoa::start(decide);
+        let proxy = start(&bin, &agent, "2s");
+        let seen = vec![
+            ask(&proxy, "/a", "x-tag: t1\r\n"),
+            ask(&proxy, "/deny-me", ""),
+            ask(&proxy, "/skip", ""),
+            ask(&proxy, "/group", ""),
+        ];
+        // The event's messages with every argument's name, type and value.
+        let notifies = agent.notifies();
+        runs.push((bin.clone(), seen));
+        received.push((bin, notifies));
+    }
+    let (_, first) = &runs[0];
+    assert_eq!(first[0], (200, "42".into(), String::new(), String::new(), "hello".into()));
+    assert_eq!(first[1].0, 403, "the agent's verdict denies");
+    assert_eq!(first[2], (200, String::new(), String::new(), String::new(), String::new()), "the event's `unless` skipped the message");
+    assert_eq!(first[3], (200, "42".into(), String::new(), "done".into(), "hello".into()), "send-spoe-group sent its group after the event");
+    let (_, msgs) = &received[0];
+    assert_eq!(msgs.len(), 4, "{msgs:?}");
+    let (name, args) = &msgs[0][0];
+    assert_eq!(name, "check-request");
+    let expected: Vec<(String, Value)> = vec![
+        ("ip".into(), Value::Ipv4("127.0.0.1".parse().unwrap())),
+        ("path".into(), Value::Str(b"/a".to_vec())),
+        ("method".into(), Value::Str(b"GET".to_vec())),
+        ("n".into(), Value::Int64(7)),
+        ("neg".into(), Value::Int64(-3)),
+        ("b".into(), Value::Bool(true)),
+        ("bin".into(), Value::Bin(b"ab".to_vec())),
+        ("v6".into(), Value::Ipv6("::1".parse().unwrap())),
+        ("none".into(), Value::Null),
+        (String::new(), Value::Str(b"t1".to_vec())),
+    ];
+    assert_eq!(args, &expected);
+    // The group's message saw the variable the event's answer set.
+    assert_eq!(msgs[3][0], ("late-msg".to_string(), vec![("g".to_string(), Value::Str(b"group".to_vec())), ("v".to_string(), Value::Int64(42))]));
+    assert_runs_agree(&runs);
+    assert_runs_agree(&received);
+}
+
+#[test]
+fn agent_connections_are_reused_across_streams() {
+    let agent = Spoa::start(decide);
+    let proxy = start(&moonproxy_bin(), &agent, "2s");
+    for _ in 0..5 {
+        assert_eq!(ask(&proxy, "/a", "").1, "42");
+    }
+    assert_eq!(agent.connections(), 1, "one agent connection for five streams one after the other");
+    assert_eq!(agent.hellos(), (1, 0));
+    // Each NOTIFY names its own stream (frame ids start at 1 in each).
+    let ids = agent.ids();
+    assert_eq!(ids.len(), 5);
+    let mut streams: Vec<u64> = ids.iter().map(|(s, _)| *s).collect();
+    streams.dedup();
+    assert_eq!(streams.len(), 5, "{ids:?}");
+}
+
+#[test]
+fn errors_let_the_stream_go_on_and_set_the_error_variable() {
+    let mut runs = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let agent = Spoa::start(decide);
+        let proxy = start(&bin, &agent, "300ms");
+        // A slow agent: `timeout processing` (error 1); the late ACK is ignored.
+        let slow = ask(&proxy, "/slow", "");
+        // An AGENT-DISCONNECT with status 42: 256 + 42.
+        let bye = ask(&proxy, "/bye", "");
+        // An agent that is down: the event times out (1).
+        let mut down = agent;
+        down.stop();
+        let dead = ask(&proxy, "/a", "");
+        runs.push((bin, vec![slow, bye, dead]));
+    }
+    let (_, first) = &runs[0];
+    assert_eq!(first[0], (200, String::new(), "1".into(), String::new(), String::new()));
+    assert_eq!(first[1], (200, String::new(), "298".into(), String::new(), String::new()));
+    assert_eq!(first[2], (200, String::new(), "1".into(), String::new(), String::new()));
+    assert_runs_agree(&runs);
+}
