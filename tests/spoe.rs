@@ -179,3 +179,76 @@ fn errors_let_the_stream_go_on_and_set_the_error_variable() {
     assert_eq!(first[2], (200, String::new(), "1".into(), String::new(), String::new()));
     assert_runs_agree(&runs);
 }
+
+/// An agent answering every HAPROXY-HELLO with an AGENT-DISCONNECT (status 8,
+/// unsupported version).
+fn refusing_agent() -> Backend {
+    use moonproxy::spoe::frame::{self, Frame};
+    use std::io::{Read, Write};
+    Backend::custom(|mut s, _| {
+        let mut buf = [0u8; 4096];
+        if matches!(s.read(&mut buf), Ok(n) if n > 0) {
+            let payload = frame::kv_list(&[("status-code", Value::Uint32(8)), ("message", Value::Str(b"unsupported version".to_vec()))]);
+            let bye = Frame { ty: frame::AGENT_DISCONNECT, flags: frame::FLAG_FIN, stream_id: 0, frame_id: 0, payload };
+            let _ = s.write_all(&bye.encode());
+        }
+    })
+}
+
+#[test]
+fn spop_check_marks_agents_up_and_down() {
+    let mut runs = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let good = Spoa::start(decide);
+        let refusing = refusing_agent();
+        let junk = Backend::reply(b"HTTP/1.0 200 OK\r\n\r\n");
+        let proxy = ProxyBuilder::new(
+            "global
+    log stdout format raw local0
+defaults
+    mode tcp
+    log global
+    option log-health-checks
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+    timeout check 500ms
+frontend fe
+    bind 127.0.0.1:{{fe}}
+    default_backend good
+backend good
+    option spop-check
+    server s 127.0.0.1:{{good}} check inter 100ms rise 1 fall 1
+backend refusing
+    option spop-check
+    server s 127.0.0.1:{{refusing}} check inter 100ms rise 1 fall 1
+backend junk
+    option spop-check
+    server s 127.0.0.1:{{junk}} check inter 100ms rise 1 fall 1",
+        )
+        .bin(&bin)
+        .port("good", good.port())
+        .port("refusing", refusing.port())
+        .port("junk", junk.port())
+        .start();
+        let mut lines = Vec::new();
+        for name in ["good", "refusing", "junk"] {
+            let prefix = format!("Health check for server {name}/s ");
+            let line = proxy.wait_for_line(|l| l.starts_with(&prefix), DEADLINE);
+            let at = line.find("check duration: ").expect("a check duration");
+            lines.push(line[..at].to_string());
+        }
+        assert!(wait_until(DEADLINE, || good.hellos().1 > 0), "the agent saw a healthcheck hello");
+        assert_eq!(good.hellos().0, 0, "no other hello");
+        runs.push((bin, lines));
+    }
+    assert_eq!(
+        runs[0].1,
+        [
+            "Health check for server good/s succeeded, reason: Layer7 check passed, code: 0, info: \"SPOA server is ok\", ",
+            "Health check for server refusing/s failed, reason: Layer7 invalid response, info: \"unsupported version\", ",
+            "Health check for server junk/s failed, reason: Layer7 invalid response, info: \"invalid frame received\", ",
+        ]
+    );
+    assert_runs_agree(&runs);
+}

@@ -78,26 +78,27 @@ impl Text {
     }
 }
 
-/// An agent's answer to a health-check HAPROXY-HELLO: passed on an AGENT-HELLO with a
-/// version, frame size and capabilities moonproxy accepts; an AGENT-DISCONNECT or a
-/// refused hello is `Layer7 wrong status` with the SPOP status code and its text.
+/// An agent's answer to a health-check HAPROXY-HELLO: passed (`SPOA server is ok`) on
+/// an AGENT-HELLO with a version, frame size and capabilities moonproxy accepts;
+/// otherwise `Layer7 invalid response` with the SPOP status's text: the code of an
+/// AGENT-DISCONNECT, or what is wrong with the answer (HAProxy 2.6's reports; bytes
+/// that are no SPOP frame are an invalid frame, whatever length they announce).
 fn spop_hello(data: &[u8]) -> Verdict {
     use crate::spoe::frame::{self, status, Parsed};
     let frame = match frame::parse(data, SPOP_CHECK_FRAME_SIZE) {
         Parsed::Partial => return Verdict::Wait,
         Parsed::Frame(f, _) => f,
-        Parsed::TooBig => return Verdict::Status(status::TOO_BIG as u16, status::reason(status::TOO_BIG).into()),
-        Parsed::Invalid => return Verdict::Invalid(status::reason(status::INVALID).into()),
+        Parsed::TooBig | Parsed::Invalid => return Verdict::Invalid(status::reason(status::INVALID).into()),
     };
     let code = match frame.ty {
         frame::AGENT_HELLO => match frame::agent_hello(&frame.payload, SPOP_CHECK_FRAME_SIZE) {
-            Ok(_) => return Verdict::Pass(String::new()),
+            Ok(_) => return Verdict::Pass("SPOA server is ok".into()),
             Err(code) => code,
         },
         frame::AGENT_DISCONNECT => frame::disconnect_status(&frame.payload),
         _ => status::INVALID,
     };
-    Verdict::Status(u16::try_from(code).unwrap_or(u16::MAX), status::reason(code).into())
+    Verdict::Invalid(status::reason(code).into())
 }
 
 /// The status code of an answer: its first three bytes as a number, 0 if they are not digits.
