@@ -252,3 +252,99 @@ backend junk
     );
     assert_runs_agree(&runs);
 }
+
+const TWO_ENGINES: &str = "
+[e1]
+spoe-agent a
+    messages sess_msg fe_res
+    option var-prefix p1
+    timeout hello 2s
+    timeout idle 10s
+    timeout processing 2s
+    use-backend agents
+spoe-message sess_msg
+    args src
+    event on-client-session
+spoe-message fe_res
+    args status
+    event on-http-response
+
+[e2]
+spoe-agent b
+    messages be_msg be_res
+    groups rg
+    option var-prefix p2
+    option set-process-time pt
+    timeout hello 2s
+    timeout idle 10s
+    timeout processing 2s
+    use-backend agents
+spoe-message be_msg
+    args path be=be_name
+    event on-backend-http-request
+spoe-message be_res
+    args st=status srv=srv_name
+    event on-http-response if { status 200 }
+spoe-message grp
+    args seen=var(txn.p2.be_res)
+spoe-group rg
+    messages grp
+";
+
+/// The events of both sides of a transaction: a frontend's engine and a backend's,
+/// `http-response send-spoe-group`, two requests on one connection.
+#[test]
+fn backend_and_response_events_in_the_order_haproxy_sends_them() {
+    let mut runs = Vec::new();
+    let mut received = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        // Each message's answer sets the variable named after it.
+        let agent = Spoa::start(|msgs| Reply::Ack(msgs.iter().map(|(m, _)| set_txn(m, Value::Str(m.clone().into_bytes()))).collect()));
+        let app = Backend::http(b"hello");
+        let proxy = ProxyBuilder::new(
+            "
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{fe}}
+    filter spoe engine e1 config {{dir}}/spoe.conf
+    http-response set-header x-fe \"%[var(txn.p1.sess_msg)]/%[var(txn.p1.fe_res)]/%[var(txn.p2.be_msg)]/%[var(txn.p2.be_res)]/%[var(txn.p2.grp)]\"
+    default_backend be
+backend be
+    filter spoe engine e2 config {{dir}}/spoe.conf
+    http-response send-spoe-group e2 rg
+    http-response set-header x-be \"%[var(txn.p2.be_msg)]/%[var(txn.p2.grp)]/%[var(txn.p2.pt),add(1),bool]\"
+    server app 127.0.0.1:{{app}}
+backend agents
+    mode tcp
+    server a 127.0.0.1:{{spoa}}
+",
+        )
+        .bin(&bin)
+        .file("spoe.conf", TWO_ENGINES)
+        .port("spoa", agent.port())
+        .port("app", app.port())
+        .start();
+        let mut c = proxy.connect("fe");
+        let mut seen = Vec::new();
+        for path in ["/one", "/two"] {
+            let r = c.http_get(path);
+            seen.push(format!("{} {} {} {}", r.status, r.header("x-fe").unwrap_or("-"), r.header("x-be").unwrap_or("-"), String::from_utf8_lossy(&r.body)));
+        }
+        let notifies: Vec<Vec<String>> = agent.notifies().iter().map(|n| n.iter().map(|(m, args)| format!("{m} {args:?}")).collect()).collect();
+        runs.push((bin.clone(), seen));
+        received.push((bin, notifies));
+    }
+    let (_, first) = &runs[0];
+    // `set-process-time` is set (a number of milliseconds, 0 or more).
+    assert_eq!(first, &["200 sess_msg/fe_res/be_msg/be_res/grp be_msg/grp/1 hello"; 2]);
+    let (_, msgs) = &received[0];
+    assert_eq!(msgs.len(), 10, "five NOTIFY frames per request: {msgs:#?}");
+    assert_eq!(msgs[0], ["sess_msg [(\"\", Ipv4(127.0.0.1))]"]);
+    assert_eq!(msgs[4], ["grp [(\"seen\", Str([98, 101, 95, 114, 101, 115]))]"], "the group sees be_res's answer");
+    assert_runs_agree(&runs);
+    assert_runs_agree(&received);
+}

@@ -47,6 +47,20 @@ thread_local! {
     static OUTBOX: RefCell<Vec<Job>> = const { RefCell::new(Vec::new()) };
 }
 
+thread_local! {
+    /// The last FRAME-ID handed out: unique on the thread, so an answer that comes
+    /// too late cannot be taken for the answer to a later NOTIFY of the same stream.
+    static LAST_FRAME_ID: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// A new FRAME-ID.
+pub fn next_frame_id() -> u64 {
+    LAST_FRAME_ID.with(|c| {
+        c.set(c.get() + 1);
+        c.get()
+    })
+}
+
 /// Queues `job` for the agents' connections.
 pub fn submit(job: Job) {
     OUTBOX.with(|o| o.borrow_mut().push(job));
@@ -85,7 +99,6 @@ pub struct TxnState {
     /// continue-on-error`).
     pub disabled: Vec<usize>,
     pub pending: Option<Pending>,
-    pub next_frame_id: u64,
     /// Per engine: the processing time so far (`option set-total-time`).
     pub total_ms: Vec<(usize, u64)>,
 }

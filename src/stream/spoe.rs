@@ -136,10 +136,10 @@ impl Stream {
                 if payload.len() + 23 > engine.max_frame_size as usize {
                     Outcome::Error(error::TOO_BIG)
                 } else {
-                    st.next_frame_id += 1;
+                    let frame_id = crate::spoe::next_frame_id();
                     let deadline = engine.processing_timeout().map(|t| now + t);
-                    crate::spoe::submit(Job { engine: engine.id, stream: env.key, stream_id: self.id, frame_id: st.next_frame_id, payload, deadline });
-                    st.pending = Some(Pending { engine: engine.id, work, frame_id: st.next_frame_id, started: now, deadline, result: None });
+                    crate::spoe::submit(Job { engine: engine.id, stream: env.key, stream_id: self.id, frame_id, payload, deadline });
+                    st.pending = Some(Pending { engine: engine.id, work, frame_id, started: now, deadline, result: None });
                     self.state_deadline = deadline;
                     return Step::Wait;
                 }
