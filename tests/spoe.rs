@@ -348,3 +348,71 @@ backend agents
     assert_runs_agree(&runs);
     assert_runs_agree(&received);
 }
+
+/// `-c` on a configuration whose SPOE file is `spoe`: the alerts, the run's directory
+/// written `DIR`, without the process id.
+fn check_alerts(bin: &PathBuf, spoe: &str, frontend_extra: &str, agents_mode: &str) -> Vec<String> {
+    let config = format!(
+        "
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{{{fe}}}}
+    filter spoe engine e1 config {{{{dir}}}}/spoe.conf
+{frontend_extra}
+    default_backend app
+backend app
+    server s 127.0.0.1:{{{{fe}}}}
+backend agents
+    mode {agents_mode}
+    server a 127.0.0.1:{{{{fe}}}}
+"
+    );
+    let out = ProxyBuilder::new(&config).bin(bin).file("spoe.conf", spoe).flags(["-c"]).run();
+    assert_ne!(out.status.code(), Some(0), "{out:?}");
+    let text = format!("{}{}", out.stdout, out.stderr);
+    text.lines()
+        .filter(|l| l.starts_with("[ALERT]"))
+        .map(|l| {
+            let mut l = l[l.find(") : ").map_or(0, |i| i + 4)..].to_string();
+            // Every path of the run's directory: `DIR/<file>`.
+            while let Some(a) = l.find("/tmp/") {
+                let end = ["/spoe.conf", "/proxy.cfg"].iter().filter_map(|f| l[a..].find(f)).min().expect("a file of the run");
+                l.replace_range(a..a + end, "DIR");
+            }
+            l
+        })
+        .collect()
+}
+
+const AGENT_OK: &str = "spoe-agent a\n  messages m1\n  use-backend agents\n  timeout hello 1s\n  timeout idle 1s\n  timeout processing 1s\n";
+const MESSAGE_OK: &str = "spoe-message m1\n  args src\n  event on-frontend-http-request\n";
+
+#[test]
+fn bad_spoe_files_are_refused_naming_the_file_and_line() {
+    let cases: Vec<(String, &str, &str)> = vec![
+        ("[e1]\nfoo bar\n".into(), "", "tcp"),
+        (format!("[e1]\n{AGENT_OK}  bogus 1\n{MESSAGE_OK}"), "", "tcp"),
+        ("[e1]\nspoe-agent a\n  messages m1\n".into(), "", "tcp"),
+        (format!("[e1]\n{}", AGENT_OK.replace("m1", "m2")), "", "tcp"),
+        (format!("[e1]\n{AGENT_OK}  groups g2\n{MESSAGE_OK}spoe-group g2\n  messages mx\n"), "", "tcp"),
+        (format!("[e1]\n{AGENT_OK}spoe-message m1\n  args src\n  event on-foo\n"), "", "tcp"),
+        (format!("[e1]\n{AGENT_OK}  timeout processing abc\n{MESSAGE_OK}"), "", "tcp"),
+        (format!("[e1]\n{}{MESSAGE_OK}", AGENT_OK.replace("use-backend agents", "use-backend nope")), "", "tcp"),
+        (format!("[e1]\n{AGENT_OK}{MESSAGE_OK}spoe-message m2\n  args src\nspoe-group g1\n  messages m2\n"), "    http-request send-spoe-group e1 g1\n    http-request send-spoe-group e2 g1", "tcp"),
+        (format!("[e1]\n{AGENT_OK}{MESSAGE_OK}"), "", "http"),
+    ];
+    let mut runs = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let alerts: Vec<Vec<String>> = cases.iter().map(|(spoe, extra, mode)| check_alerts(&bin, spoe, extra, mode)).collect();
+        runs.push((bin, alerts));
+    }
+    let (_, first) = &runs[0];
+    assert_eq!(first[1][0], "config : parsing [DIR/spoe.conf:8] : unknown keyword 'bogus' in spoe-agent section.");
+    assert_eq!(first[1][1], "config : parsing [DIR/proxy.cfg:9] : 'filter' : 'Error(s) found in configuration file DIR/spoe.conf'");
+    assert_eq!(first[2][0], "config : parsing [DIR/proxy.cfg:9] : 'filter' : 'No backend declared for SPOE agent 'a' declared at DIR/spoe.conf:2'");
+    assert_runs_agree(&runs);
+}

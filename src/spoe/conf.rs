@@ -291,7 +291,8 @@ pub fn parse(path: &str, text: &str, engine: Option<&str>, env: &Env, filter: &L
     for g in &groups {
         for m in &g.messages {
             if !messages.iter().any(|x| &x.name == m) {
-                return refuse(format!("SPOE group '{}' try to use undefined SPOE message '{m}' at {}", g.name, g.location));
+                // HAProxy names the agent's place here, not the group's.
+                return refuse(format!("SPOE group '{}' try to use undefined SPOE message '{m}' at {}", g.name, agent.location));
             }
         }
     }
@@ -371,7 +372,7 @@ fn agent_keyword(a: &mut AgentConf, args: &[String]) -> Result<(), String> {
                 other => return Err(format!("'timeout' supports 'hello', 'idle' or 'processing' (got {other}).")),
             };
             let what = format!("'timeout {}'", arg(1));
-            let t = crate::config::units::parse_time(arg(2)).map_err(|e| crate::config::units::time_error_message(&e, arg(2), &what))?;
+            let t = crate::config::units::parse_time(arg(2)).map_err(|e| format!("{}.", crate::config::units::time_error_message(&e, arg(2), &what)))?;
             *slot = Some(t);
             no_more(3)?;
         }
@@ -601,6 +602,6 @@ mod tests {
         let e = parse_text("[e1]\nspoe-agent a\n  messages m2\n  use-backend b\n", Some("e1")).unwrap_err();
         assert_eq!(e.filter_error, "SPOE agent 'a' try to use undefined SPOE message 'm2' at s.conf:2");
         let e = parse_text("[e1]\nspoe-agent a\n  groups g2\n  use-backend b\nspoe-group g2\n  messages mx\n", Some("e1")).unwrap_err();
-        assert_eq!(e.filter_error, "SPOE group 'g2' try to use undefined SPOE message 'mx' at s.conf:5");
+        assert_eq!(e.filter_error, "SPOE group 'g2' try to use undefined SPOE message 'mx' at s.conf:2");
     }
 }
