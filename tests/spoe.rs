@@ -416,3 +416,90 @@ fn bad_spoe_files_are_refused_naming_the_file_and_line() {
     assert_eq!(first[2][0], "config : parsing [DIR/proxy.cfg:9] : 'filter' : 'No backend declared for SPOE agent 'a' declared at DIR/spoe.conf:2'");
     assert_runs_agree(&runs);
 }
+
+const TCP_SPOE: &str = "
+[e1]
+spoe-agent a
+    messages sess_msg fe_tcp be_tcp
+    groups g
+    option var-prefix tp
+    timeout hello 2s
+    timeout idle 10s
+    timeout processing 2s
+    use-backend agents
+spoe-message sess_msg
+    args src
+    event on-client-session
+spoe-message fe_tcp
+    args k=str(fe)
+    event on-frontend-tcp-request
+spoe-message be_tcp
+    args be=str(be)
+    event on-backend-tcp-request
+spoe-message grp
+    args head=req.payload(0,4)
+spoe-group g
+    messages grp
+";
+
+/// TCP mode: the session and TCP events, `tcp-request content send-spoe-group` after
+/// the inspect delay brought data, and a `reject` the agent's variable decides.
+#[test]
+fn tcp_streams_send_their_events_and_groups() {
+    let mut runs = Vec::new();
+    let mut received = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let agent = Spoa::start(|msgs| {
+            let mut actions = Vec::new();
+            for (m, args) in msgs {
+                if m == "grp" && args.first().map(|(_, v)| v) == Some(&Value::Bin(b"deny".to_vec())) {
+                    actions.push(set_txn("deny", Value::Bool(true)));
+                }
+            }
+            Reply::Ack(actions)
+        });
+        let echo = Backend::echo();
+        let proxy = ProxyBuilder::new(
+            "
+defaults
+    mode tcp
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{fe}}
+    filter spoe engine e1 config {{dir}}/spoe.conf
+    tcp-request inspect-delay 2s
+    tcp-request content send-spoe-group e1 g if { req.len ge 4 }
+    tcp-request content reject if { var(txn.tp.deny) -m bool }
+    default_backend be
+backend be
+    server echo 127.0.0.1:{{echo}}
+backend agents
+    server a 127.0.0.1:{{spoa}}
+",
+        )
+        .bin(&bin)
+        .file("spoe.conf", TCP_SPOE)
+        .port("spoa", agent.port())
+        .port("echo", echo.port())
+        .start();
+        let mut seen = Vec::new();
+        for word in ["ping", "deny"] {
+            let mut c = proxy.connect("fe");
+            c.send(word.as_bytes());
+            c.shutdown_write();
+            let (bytes, _) = c.recv_until_close();
+            seen.push(String::from_utf8_lossy(&bytes).into_owned());
+        }
+        let notifies: Vec<Vec<String>> = agent.notifies().iter().map(|n| n.iter().map(|(m, args)| format!("{m} {args:?}")).collect()).collect();
+        runs.push((bin.clone(), seen));
+        received.push((bin, notifies));
+    }
+    assert_eq!(runs[0].1, ["ping", ""], "echoed, then rejected by the agent's variable");
+    let (_, msgs) = &received[0];
+    assert_eq!(msgs.len(), 7, "{msgs:#?}");
+    assert_eq!(msgs[2], ["grp [(\"head\", Bin([112, 105, 110, 103]))]"]);
+    assert_runs_agree(&runs);
+    assert_runs_agree(&received);
+}

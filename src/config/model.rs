@@ -1287,6 +1287,8 @@ pub enum TcpAction {
     SockOpt(crate::stream::sockopt_action::SockOpt),
     /// `set-nice <n>` (`content` rules): accepted without effect.
     SetNice(i32),
+    /// `tcp-request content send-spoe-group <engine> <group>` (added for SPOE).
+    SendSpoeGroup { engine: String, group: String },
 }
 
 /// One `tcp-request connection|content` or `tcp-response content` rule, or the

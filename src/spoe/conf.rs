@@ -521,12 +521,9 @@ pub fn check(config: &crate::config::model::Config, diags: &mut Vec<Diagnostic>)
                     ),
                 ));
             }
-            // Not yet: TCP-mode streams, and the events HTTP streams do not reach here.
-            if p.mode == Mode::Tcp {
-                alert(diags, format!("parsing [{}] : 'filter spoe' in a TCP-mode proxy ('{}') is not supported by moonproxy yet.", f.location, p.name));
-            }
+            // Not yet: the events of the server side.
             for m in a.messages.iter().filter_map(|m| f.message(m)) {
-                if let Some((e @ (Event::ServerSession | Event::BackendTcpRequest | Event::TcpResponse), _)) = m.event {
+                if let Some((e @ (Event::ServerSession | Event::TcpResponse), _)) = m.event {
                     alert(diags, format!("parsing [{}] : SPOE event '{}' is not supported by moonproxy yet.", m.location, e.name()));
                 }
             }
@@ -536,10 +533,15 @@ pub fn check(config: &crate::config::model::Config, diags: &mut Vec<Diagnostic>)
                 Some(_) => {}
             }
         }
-        let groups = p.http_rules.iter().filter_map(|r| match r.action.first().map(String::as_str) {
+        let http = p.http_rules.iter().filter_map(|r| match r.action.first().map(String::as_str) {
             Some("send-spoe-group") => Some((r.action.get(1).cloned().unwrap_or_default(), r.action.get(2).cloned().unwrap_or_default())),
             _ => None,
         });
+        let tcp = p.tcp_rules.iter().filter_map(|r| match &r.action {
+            Some(crate::config::model::TcpAction::SendSpoeGroup { engine, group }) => Some((engine.clone(), group.clone())),
+            _ => None,
+        });
+        let groups = tcp.chain(http);
         for (engine, group) in groups {
             match p.spoe_filters.iter().find(|f| f.engine == engine) {
                 None => alert(diags, format!("Proxy '{}': unable to find SPOE engine '{engine}' used by the send-spoe-group '{group}'.", p.name)),
@@ -585,14 +587,14 @@ mod tests {
     #[test]
     fn errors_name_the_spoe_file_and_line() {
         let e = parse_text("[e1]\nspoe-agent a\n  messages m1\n  bogus 1\n", Some("e1")).unwrap_err();
-        assert_eq!(e.alerts[0].to_string(), "parsing [s.conf:4] : unknown keyword 'bogus' in spoe-agent section.");
+        assert_eq!(e.alerts[0].to_string(), "config : parsing [s.conf:4] : unknown keyword 'bogus' in spoe-agent section.");
         assert_eq!(e.filter_error, "Error(s) found in configuration file s.conf");
         let e = parse_text("[e1]\nfoo bar\n", Some("e1")).unwrap_err();
-        assert_eq!(e.alerts[0].to_string(), "parsing [s.conf:2]: unknown keyword 'foo' out of section.");
+        assert_eq!(e.alerts[0].to_string(), "config : parsing [s.conf:2]: unknown keyword 'foo' out of section.");
         let e = parse_text("[e1]\nspoe-agent a\n use-backend x\n messages m1\nspoe-message m1\n event on-foo\n", Some("e1")).unwrap_err();
-        assert_eq!(e.alerts[0].to_string(), "parsing [s.conf:6] : unknown event 'on-foo'.");
+        assert_eq!(e.alerts[0].to_string(), "config : parsing [s.conf:6] : unknown event 'on-foo'.");
         let e = parse_text("[e1]\nspoe-agent a\n use-backend x\n timeout processing abc\n", Some("e1")).unwrap_err();
-        assert_eq!(e.alerts[0].to_string(), "parsing [s.conf:4] : unexpected character 'a' in 'timeout processing'.");
+        assert_eq!(e.alerts[0].to_string(), "config : parsing [s.conf:4] : unexpected character 'a' in 'timeout processing'.");
     }
 
     #[test]

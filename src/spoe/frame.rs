@@ -482,7 +482,8 @@ mod tests {
             (Value::Null, vec![0]),
             (Value::Bool(true), vec![0x11]),
             (Value::Bool(false), vec![0x01]),
-            (Value::Int32(-1), vec![2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f]),
+            // -1 as HAProxy's 64-bit unsigned varint: eleven bytes.
+            (Value::Int32(-1), vec![2, 0xff, 0xf0, 0xfe, 0xfe, 0xfe, 0xfe, 0xfe, 0xfe, 0xfe, 0x0e]),
             (Value::Uint32(300), vec![3, 0xfc, 0x03]),
             (Value::Int64(7), vec![4, 7]),
             (Value::Uint64(239), vec![5, 239]),

@@ -76,6 +76,9 @@ pub struct Inspect {
     /// TCP mode: the content rule whose verdict ended its list last
     /// (`last_rule_file`, `last_rule_line`).
     last_rule: Option<crate::config::model::Location>,
+    /// TCP mode: the stream's SPOE state (HTTP mode keeps one per transaction in the
+    /// `Txn`), see `super::spoe`.
+    pub spoe: Option<Box<crate::spoe::TxnState>>,
 }
 
 /// The sample context of TCP content rules: the connection, the variables and the
@@ -490,6 +493,10 @@ impl Stream {
             mark_done(self);
             return true;
         }
+        // A `send-spoe-group` waiting for its agent: the rules go on once it answered.
+        if !self.spoe_group_pending(env) {
+            return false;
+        }
         let verdict = match self.http.is_some() {
             true => match self.http_tcp_content_pass(env, proxy) {
                 Some(v) => v,
@@ -500,6 +507,11 @@ impl Stream {
                 None => return false,
             },
         };
+        if let TcpVerdict::Spoe(rule) = verdict {
+            // `send-spoe-group`: the group is sent, then the rules go on after the rule.
+            let Some(group) = env.proxies[proxy].tcp_rules.spoe_group(rule) else { return true };
+            return self.spoe_group(env, proxy, &group) && self.tcp_content_rules_of(env, proxy);
+        }
         mark_done(self);
         if let TcpVerdict::UseService(rule) = verdict {
             // Only TCP-mode proxies get here: start-up refuses a TCP service in an HTTP
@@ -659,11 +671,11 @@ impl Stream {
                 v => break v,
             }
         };
-        // The next request (or response) starts over.
-        if list == TcpRuleList::ResponseContent {
-            ins.res_cursor = RuleCursor::default();
-        } else {
-            ins.http_cursor = RuleCursor::default();
+        // The next request (or response) starts over; after a `send-spoe-group` the
+        // list goes on from the cursor.
+        let cursor = if list == TcpRuleList::ResponseContent { &mut ins.res_cursor } else { &mut ins.http_cursor };
+        if !matches!(v, TcpVerdict::Spoe(_)) {
+            *cursor = RuleCursor::default();
         }
         Some(v)
     }

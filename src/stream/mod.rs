@@ -543,6 +543,10 @@ impl Stream {
         if let Err(abort) = self.read_client_early(env) {
             return self.close(env, abort, Phase::Request);
         }
+        // SPOE events first (`spoe`; HTTP mode ran them with the request's rules).
+        if self.backend.is_none() && (!self.spoe_event(env, spoe::Event::ClientSession) || !self.spoe_event(env, spoe::Event::FrontendTcpRequest)) {
+            return;
+        }
         if self.backend.is_none() && !self.tcp_content_rules(env) {
             return;
         }
@@ -579,7 +583,7 @@ impl Stream {
         }
         // The backend's `tcp-request content` rules, then (HTTP) its request rules; both
         // may wait.
-        if !self.backend_tcp_content_rules(env) {
+        if !self.spoe_event(env, spoe::Event::BackendTcpRequest) || !self.backend_tcp_content_rules(env) {
             return;
         }
         if self.http.is_some() && !self.http_backend_rules(env) {

@@ -1,5 +1,5 @@
-//! SPOE in the stream (HTTP mode): the events of a transaction and the
-//! `send-spoe-group` actions send their messages to the engine's agent and wait for the
+//! SPOE in the stream: the events of a stream (in HTTP mode, of each transaction) and
+//! the `send-spoe-group` actions send their messages to the engine's agent and wait for the
 //! ACK, without blocking: the NOTIFY goes to the runtime ([`crate::spoe::submit`]), the
 //! stream keeps its place (the event, or the rule after the action) and its state
 //! deadline at `timeout processing`; the runtime hands the ACK over
@@ -12,15 +12,17 @@
 //! does. The stream goes on either way.
 //!
 //! Where the events happen (HAProxy's places): `on-client-session` and
-//! `on-frontend-tcp-request` before the frontend's `tcp-request content` rules of each
-//! transaction (each HTTP request is a stream of its own in HAProxy),
+//! `on-frontend-tcp-request` before the frontend's `tcp-request content` rules (in HTTP
+//! mode, of each transaction: each HTTP request is a stream of its own in HAProxy),
+//! `on-backend-tcp-request` before a backend's own (not for a `listen`),
 //! `on-frontend-http-request` before the frontend's `http-request` rules,
-//! `on-backend-http-request` before a backend's own (not for a `listen`), and
-//! `on-http-response` before the `http-response` rules.
+//! `on-backend-http-request` before a backend's own, and `on-http-response` before the
+//! `http-response` rules. The state is the transaction's (`Txn::spoe`) in HTTP mode,
+//! the stream's (`Inspect::spoe`) in TCP mode, and so are the variables.
 
 use super::{Env, Stream};
 use crate::http::rules::{RuleCtx, SpoeGroupRef};
-use crate::spoe::conf::Event;
+pub(super) use crate::spoe::conf::Event;
 use crate::spoe::engine::{error, Engine};
 use crate::spoe::frame::Action;
 use crate::spoe::{Job, Outcome, Pending, TxnState, Work};
@@ -60,8 +62,8 @@ impl Stream {
     /// Runs SPOE event `event` on every engine that has messages for it, in turn.
     /// False while an agent's answer is awaited.
     pub(super) fn spoe_event(&mut self, env: &mut Env<'_, '_>, event: Event) -> bool {
-        if self.http.is_none() {
-            return true;
+        if env.proxies[self.frontend].spoe.is_empty() && self.backend.is_none_or(|b| env.proxies[b].spoe.is_empty()) {
+            return true; // most streams
         }
         let engines = self.spoe_engines(env, event);
         for e in engines {
@@ -82,7 +84,7 @@ impl Stream {
     /// A `send-spoe-group` still waiting for its answer (the rule list is past it):
     /// true once it is done (or when there is none).
     pub(super) fn spoe_group_pending(&mut self, env: &mut Env<'_, '_>) -> bool {
-        let pending = self.http.as_ref().and_then(|h| h.txn.spoe.as_ref()).and_then(|s| s.pending.as_ref()).filter(|p| matches!(p.work, Work::Group(_))).map(|p| (p.engine, p.work.clone()));
+        let pending = self.spoe_state_ref().and_then(|s| s.pending.as_ref()).filter(|p| matches!(p.work, Work::Group(_))).map(|p| (p.engine, p.work.clone()));
         let Some((id, work)) = pending else { return true };
         let engine = env.proxies.iter().flat_map(|p| p.spoe.iter()).find(|e| e.id == id).cloned();
         let Some(engine) = engine else { return true };
@@ -92,7 +94,11 @@ impl Stream {
     /// The runtime brings the answer to NOTIFY `frame_id`; true when the stream waited
     /// for it (it must run again).
     pub fn spoe_complete(&mut self, frame_id: u64, outcome: Outcome) -> bool {
-        let pending = self.http.as_mut().and_then(|h| h.txn.spoe.as_mut()).and_then(|s| s.pending.as_mut());
+        let state = match self.http.as_mut() {
+            Some(h) => h.txn.spoe.as_deref_mut(),
+            None => self.inspect.as_mut().and_then(|i| i.spoe.as_deref_mut()),
+        };
+        let pending = state.and_then(|s| s.pending.as_mut());
         match pending {
             Some(p) if p.frame_id == frame_id && p.result.is_none() => {
                 p.result = Some(outcome);
@@ -102,10 +108,26 @@ impl Stream {
         }
     }
 
+    /// The SPOE state of the transaction (HTTP) or of the stream (TCP), if any.
+    fn spoe_state_ref(&self) -> Option<&TxnState> {
+        match self.http.as_ref() {
+            Some(h) => h.txn.spoe.as_deref(),
+            None => self.inspect.as_ref().and_then(|i| i.spoe.as_deref()),
+        }
+    }
+
+    /// The SPOE state, created when first needed.
+    fn spoe_state(&mut self) -> &mut TxnState {
+        let slot = match self.http.as_mut() {
+            Some(h) => &mut h.txn.spoe,
+            None => &mut self.inspect.get_or_insert_with(Default::default).spoe,
+        };
+        slot.get_or_insert_with(Default::default)
+    }
+
     fn spoe_step(&mut self, env: &mut Env<'_, '_>, engine: &Arc<Engine>, work: Work) -> Step {
         let now = env.cx.now;
-        let h = self.http.as_mut().expect("HTTP mode");
-        let st = h.txn.spoe.get_or_insert_with(Box::<TxnState>::default);
+        let st = self.spoe_state();
         if st.done.iter().any(|(id, w)| *id == engine.id && *w == work) {
             return Step::Done;
         }
@@ -126,12 +148,9 @@ impl Stream {
             }
             None => {
                 let Some(payload) = self.spoe_payload(env, engine, &work) else {
-                    let st = self.http.as_mut().and_then(|h| h.txn.spoe.as_mut()).expect("created above");
-                    st.done.push((engine.id, work));
+                    self.spoe_state().done.push((engine.id, work));
                     return Step::Done;
                 };
-                let h = self.http.as_mut().expect("HTTP mode");
-                let st = h.txn.spoe.as_mut().expect("created above");
                 // The frame's type, flags and ids take at most 23 bytes.
                 if payload.len() + 23 > engine.max_frame_size as usize {
                     Outcome::Error(error::TOO_BIG)
@@ -139,7 +158,7 @@ impl Stream {
                     let frame_id = crate::spoe::next_frame_id();
                     let deadline = engine.processing_timeout().map(|t| now + t);
                     crate::spoe::submit(Job { engine: engine.id, stream: env.key, stream_id: self.id, frame_id, payload, deadline });
-                    st.pending = Some(Pending { engine: engine.id, work, frame_id, started: now, deadline, result: None });
+                    self.spoe_state().pending = Some(Pending { engine: engine.id, work, frame_id, started: now, deadline, result: None });
                     self.state_deadline = deadline;
                     return Step::Wait;
                 }
@@ -149,30 +168,35 @@ impl Stream {
         Step::Done
     }
 
-    /// The messages of `work` encoded on the transaction; `None`: nothing to send.
+    /// The messages of `work` encoded on the transaction (HTTP) or on the connection
+    /// and the request bytes received so far (TCP); `None`: nothing to send.
     fn spoe_payload(&mut self, env: &Env<'_, '_>, engine: &Engine, work: &Work) -> Option<Vec<u8>> {
         let fe = &env.proxies[self.frontend];
+        let be_name = self.backend.map(|b| env.proxies[b].name.as_str());
+        let encode = |cx: &dyn crate::sample::SampleCtx| match work {
+            Work::Event(e) => engine.encode_event(*e, cx),
+            Work::Group(g) => engine.group(g).map(|m| engine.encode(m, cx)),
+        };
+        let Some(h) = self.http.as_mut() else {
+            let mut cx = super::inspect::InspectCtx::new((self.src, self.dst), &fe.name, be_name, self.inspect.as_deref()).with_tls(&self.client).with_conn(conn_facts!(self));
+            cx.req = Some(crate::sample::ChannelData { bytes: self.req.buf.data(), last: self.req.eof });
+            return encode(&cx);
+        };
         let server = self.server.as_ref().map(|s| env.pool.server_name(s.be(), s.srv()));
-        let h = self.http.as_mut().expect("HTTP mode");
         let mut renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars, self.client.tls_info().cloned(), conn_facts!(self).in_txn(h.done));
-        renv.backend = self.backend.map(|b| env.proxies[b].name.as_str());
+        renv.backend = be_name;
         renv.server = server;
         renv.server_tls = h.txn.server_tls.clone();
-        let cx = RuleCtx::new(&renv, &h.txn);
-        match work {
-            Work::Event(e) => engine.encode_event(*e, &cx),
-            Work::Group(g) => engine.group(g).map(|m| engine.encode(m, &cx)),
-        }
+        encode(&RuleCtx::new(&renv, &h.txn))
     }
 
     /// Applies an answer: the agent's actions, or the error; the processing times.
     fn spoe_finish(&mut self, env: &mut Env<'_, '_>, engine: &Engine, work: Work, outcome: Outcome) {
         let now = env.cx.now;
-        let h = self.http.as_mut().expect("HTTP mode");
-        let st = h.txn.spoe.as_mut().expect("SPOE state");
+        self.state_deadline = None;
+        let st = self.spoe_state();
         let started = st.pending.take().map_or(now, |p| p.started);
         st.done.push((engine.id, work));
-        self.state_deadline = None;
         let elapsed = u64::try_from(now.saturating_duration_since(started).as_millis()).unwrap_or(u64::MAX);
         let total = match st.total_ms.iter_mut().find(|(id, _)| *id == engine.id) {
             Some((_, t)) => {
@@ -191,8 +215,13 @@ impl Stream {
         if failed {
             st.disabled.push(engine.id);
         }
-        let vars = &mut h.txn.vars;
-        let sess = &mut h.sess_vars;
+        let (vars, sess) = match self.http.as_mut() {
+            Some(h) => (&mut h.txn.vars, &mut h.sess_vars),
+            None => {
+                let ins = self.inspect.get_or_insert_with(Default::default);
+                (&mut ins.txn_vars, &mut ins.sess_vars)
+            }
+        };
         let mut set = |name: &crate::sample::vars::VarName, v: Option<crate::sample::Sample>| {
             use crate::sample::vars::Scope;
             let store = match name.scope {

@@ -343,6 +343,12 @@ pub fn tcp_rule(p: &mut Parser, l: &Line) -> Result<(), String> {
             extra(2)?;
             TcpAction::SetNice(nice)
         }
+        "send-spoe-group" if list == TcpRuleList::Content => {
+            if words.len() != 3 {
+                return Err(format!("'{kw} {sub}' : 'send-spoe-group' expects exactly 2 arguments, in {desc}"));
+            }
+            TcpAction::SendSpoeGroup { engine: words[1].clone(), group: words[2].clone() }
+        }
         "close" if list == TcpRuleList::ResponseContent => {
             extra(1)?;
             TcpAction::Close
