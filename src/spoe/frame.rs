@@ -363,8 +363,11 @@ pub fn put_message(out: &mut Vec<u8>, name: &str, args: &[(&str, Value)]) {
     }
 }
 
+/// A message of a NOTIFY: its name and its arguments (name, possibly empty, and value).
+pub type Message = (String, Vec<(String, Value)>);
+
 /// Reads a NOTIFY payload back (the test agents use it).
-pub fn parse_messages(payload: &[u8]) -> Result<Vec<(String, Vec<(String, Value)>)>, Invalid> {
+pub fn parse_messages(payload: &[u8]) -> Result<Vec<Message>, Invalid> {
     let mut pos = 0;
     let mut out = Vec::new();
     while pos < payload.len() {
