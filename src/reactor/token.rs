@@ -163,8 +163,8 @@ mod tests {
 
     #[test]
     fn kinds_past_the_last_are_refused() {
-        // Four bits, ten kinds: values 10..15 are free for new tables.
-        assert_eq!(decode(Token(9)).map(|t| t.kind), Some(Kind::H2));
-        assert_eq!(decode(Token(10)), None);
+        // Four bits, eleven kinds: values 11..15 are free for new tables.
+        assert_eq!(decode(Token(10)).map(|t| t.kind), Some(Kind::Spoe));
+        assert_eq!(decode(Token(11)), None);
     }
 }
