@@ -204,7 +204,7 @@ frontend fe
   http-request do-resolve(txn.ip,dns) hdr(host)
 backend be
   balance hash req.hdr(x)
-  option spop-check
+  option transparent
 ",
         &[
             // HAProxy's words; its message ends with an empty line, which the helper
@@ -213,7 +213,7 @@ backend be
             "parsing [DIR/t.cfg:4] : 'nbthread' value must be between 1 and 64 (was 65)",
             "parsing [DIR/t.cfg:7] : 'http-request do-resolve' is not supported by moonproxy yet.",
             "parsing [DIR/t.cfg:9] : 'balance hash' is not supported by moonproxy yet.",
-            "parsing [DIR/t.cfg:10] : 'option spop-check' is not supported by moonproxy yet.",
+            "parsing [DIR/t.cfg:10] : 'option transparent' is not supported by moonproxy yet.",
         ],
     );
 }
