@@ -503,3 +503,43 @@ backend agents
     assert_runs_agree(&runs);
     assert_runs_agree(&received);
 }
+
+/// With an agent that announces `pipelining`, concurrent streams share one connection:
+/// their NOTIFY frames are in flight together, each ACK finds its stream.
+#[test]
+fn pipelined_frames_share_one_connection() {
+    let agent = Spoa::with_capabilities("pipelining", |msgs| {
+        let path = msgs[0].1.iter().find(|(k, _)| k == "path").map(|(_, v)| v.clone());
+        let Some(Value::Str(p)) = path else { return Reply::Ack(Vec::new()) };
+        // Each stream gets its own path back; slowly, so that the frames overlap.
+        Reply::AckAfter(Duration::from_millis(50), vec![set_txn("txt", Value::Str(p))])
+    });
+    let proxy = start(&moonproxy_bin(), &agent, "5s");
+    let port = proxy.port("fe");
+    let clients: Vec<_> = (0..6)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let mut c = Client::connect(port);
+                let r = c.http_request(format!("GET /p{i} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").as_bytes());
+                (r.status, r.header("x-txt").unwrap_or("").to_string())
+            })
+        })
+        .collect();
+    for (i, c) in clients.into_iter().enumerate() {
+        assert_eq!(c.join().unwrap(), (200, format!("/p{i}")));
+    }
+    assert_eq!(agent.offered_capabilities(), ["pipelining"]);
+    assert_eq!(agent.connections(), 1, "six concurrent streams on one pipelined connection");
+}
+
+/// `no option pipelining`: the HAPROXY-HELLO offers no capability.
+#[test]
+fn no_option_pipelining_offers_nothing() {
+    let agent = Spoa::with_capabilities("pipelining", decide);
+    let proxy = ProxyBuilder::new(CONFIG)
+        .file("spoe.conf", &SPOE_CONF.replace("{{processing}}", "2s").replace("    option var-prefix pfx", "    option var-prefix pfx\n    no option pipelining"))
+        .port("spoa", agent.port())
+        .start();
+    assert_eq!(ask(&proxy, "/a", "").1, "42");
+    assert_eq!(agent.offered_capabilities(), [""]);
+}

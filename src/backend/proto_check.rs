@@ -216,7 +216,7 @@ pub(super) fn rules(check: &ProtocolCheck) -> Vec<ProtoRule> {
         ],
         ProtocolCheck::Spop => vec![
             Connect,
-            Send(crate::spoe::frame::haproxy_hello(SPOP_CHECK_FRAME_SIZE, true, "").encode()),
+            Send(crate::spoe::frame::haproxy_hello(SPOP_CHECK_FRAME_SIZE, "", true, "").encode()),
             J(Judge::Spop),
         ],
         ProtocolCheck::SslHello => vec![

@@ -2,14 +2,19 @@
 //! of the agent's backend, under `Kind::Spoe` tokens.
 //!
 //! A connection says HAPROXY-HELLO, waits for the AGENT-HELLO (`timeout hello`), then
-//! carries one NOTIFY at a time: the stream's [`Job`] goes out, its ACK comes back and
-//! becomes an [`Outcome`] for the stream, and the connection is idle again, for the next
-//! stream of any client (`timeout idle` closes it with a HAPROXY-DISCONNECT). Jobs wait
-//! in the engine's queue for a connection; a new one is opened when every connection
-//! is busy. A connection that fails takes its job with it (`256 + status`, HAProxy's
-//! code); jobs still queued wait for another connection until their stream gives up
-//! at `timeout processing`. (HAProxy's pipelining and async modes, several NOTIFY
-//! frames in flight on a connection, are not used: doc/spoe.md.)
+//! carries the streams' NOTIFY frames ([`Job`]) and brings back their ACKs as
+//! [`Outcome`]s. With `option pipelining` (the default) and an agent announcing
+//! `pipelining` too, up to `max-waiting-frames` frames are in flight on a connection,
+//! their ACKs in any order; otherwise one at a time. A connection with room serves the
+//! next stream of any client; one with nothing in flight is closed after `timeout idle`
+//! with a HAPROXY-DISCONNECT. Jobs wait in the engine's queue; a connection is opened
+//! when those waiting exceed what the connections being opened will take.
+//!
+//! Failures: a connection that fails takes its frames with it (`256 + status`,
+//! HAProxy's code); jobs still queued wait for another connection until their stream
+//! gives up at `timeout processing`. A frame past that deadline is forgotten (its late
+//! ACK is ignored); without pipelining the connection, stuck on it, is closed.
+//! (HAProxy's `async` mode, ACKs on any connection, is not used: doc/spoe.md.)
 
 use crate::reactor::{token, Ctx, GenSlab, Key, Kind, Ready, TimerTarget};
 use crate::spoe::engine::{error, Engine};
@@ -22,6 +27,10 @@ use std::time::Instant;
 
 /// A stream's answer: the stream, its NOTIFY's FRAME-ID and the outcome.
 pub type Completion = (Key, u64, Outcome);
+
+/// FRAME-IDs given up on that a connection remembers, so that their late ACKs are
+/// not taken for protocol errors.
+const ABANDONED_KEPT: usize = 64;
 
 enum Sock {
     Tcp(mio::net::TcpStream),
@@ -73,6 +82,14 @@ enum Phase {
     Ready,
 }
 
+/// A NOTIFY whose ACK is awaited.
+struct InFlight {
+    stream: Key,
+    stream_id: u64,
+    frame_id: u64,
+    deadline: Option<Instant>,
+}
+
 struct AgentConn {
     engine: usize,
     sock: Sock,
@@ -81,17 +98,26 @@ struct AgentConn {
     output: Vec<u8>,
     /// The negotiated frame size.
     max_frame: u32,
-    /// The job whose ACK is awaited: stream, STREAM-ID, FRAME-ID.
-    busy: Option<(Key, u64, u64)>,
-    /// The hello, processing or idle deadline (its timer).
+    /// How many frames may be in flight (1 without pipelining).
+    room: usize,
+    inflight: Vec<InFlight>,
+    abandoned: VecDeque<u64>,
+    /// `timeout hello` while saying hello, then `timeout idle` while nothing is in flight.
     deadline: Option<Instant>,
+}
+
+impl AgentConn {
+    fn has_room(&self) -> bool {
+        self.phase == Phase::Ready && self.inflight.len() < self.room
+    }
 }
 
 #[derive(Default)]
 struct Pool {
-    idle: Vec<Key>,
+    /// The established connections.
+    ready: Vec<Key>,
     queue: VecDeque<Job>,
-    /// Connections not ready yet (each will take a queued job).
+    /// Connections not ready yet.
     opening: usize,
     /// The next server to try (round robin over the usable ones).
     next_server: usize,
@@ -124,6 +150,17 @@ impl Hub {
         std::mem::take(&mut self.done)
     }
 
+    /// Frames a connection of engine `e` may carry at once, as far as moonproxy knows
+    /// before the agent's hello.
+    fn expected_room(&self, e: usize) -> usize {
+        let a = &self.engines[e].agent;
+        if a.pipelining {
+            a.max_waiting_frames.max(1) as usize
+        } else {
+            1
+        }
+    }
+
     /// Sends what the streams asked ([`crate::spoe::take_jobs`]).
     pub fn submit(&mut self, cx: &mut Ctx<'_>, farm: &super::pool::Farm, jobs: Vec<Job>) {
         for job in jobs {
@@ -138,16 +175,17 @@ impl Hub {
         }
     }
 
-    /// Gives queued jobs to idle connections; opens a connection when jobs are left
-    /// that no opening connection will take.
+    /// Gives queued jobs to connections with room; opens a connection when more jobs
+    /// wait than the connections being opened will take.
     fn dispatch(&mut self, cx: &mut Ctx<'_>, farm: &super::pool::Farm, e: usize) {
         while !self.pools[e].queue.is_empty() {
-            let Some(key) = self.pools[e].idle.pop() else { break };
+            let conns = &self.conns;
+            let Some(&key) = self.pools[e].ready.iter().find(|k| conns.get(**k).is_some_and(AgentConn::has_room)) else { break };
             let job = self.pools[e].queue.pop_front().expect("not empty");
             self.send_job(cx, key, job);
         }
         let pool = &self.pools[e];
-        if pool.queue.len() > pool.opening {
+        if pool.queue.len() > pool.opening * self.expected_room(e) {
             self.open(cx, farm, e);
         }
     }
@@ -172,7 +210,18 @@ impl Hub {
         };
         let Ok(sock) = sock else { return };
         let deadline = engine.agent.timeout_hello.map(|t| cx.now + t);
-        let conn = AgentConn { engine: e, sock, phase: Phase::Connecting, input: Vec::new(), output: Vec::new(), max_frame: engine.max_frame_size, busy: None, deadline };
+        let conn = AgentConn {
+            engine: e,
+            sock,
+            phase: Phase::Connecting,
+            input: Vec::new(),
+            output: Vec::new(),
+            max_frame: engine.max_frame_size,
+            room: 1,
+            inflight: Vec::new(),
+            abandoned: VecDeque::new(),
+            deadline,
+        };
         let Some(key) = self.conns.insert(conn) else { return };
         let c = self.conns.get_mut(key).expect("just inserted");
         let interest = mio::Interest::READABLE | mio::Interest::WRITABLE;
@@ -193,12 +242,11 @@ impl Hub {
         if bytes.len() - 4 > c.max_frame as usize {
             // Larger than the agent takes: HAProxy's "frame too big" for the stream.
             self.done.push((job.stream, job.frame_id, Outcome::Error(error::TOO_BIG)));
-            self.pools[c.engine].idle.push(key);
             return;
         }
         c.output.extend_from_slice(&bytes);
-        c.busy = Some((job.stream, job.stream_id, job.frame_id));
-        c.deadline = job.deadline;
+        c.inflight.push(InFlight { stream: job.stream, stream_id: job.stream_id, frame_id: job.frame_id, deadline: job.deadline });
+        c.deadline = None; // not idle
         if let Some(d) = job.deadline {
             cx.timers.arm(d, TimerTarget::Entry(Kind::Spoe, key));
         }
@@ -232,7 +280,9 @@ impl Hub {
                 return self.close(cx, key, status::IO, false);
             }
             c.phase = Phase::Hello;
-            c.output.extend_from_slice(&frame::haproxy_hello(self.engines[e].max_frame_size, false, &self.engine_id).encode());
+            let engine = &self.engines[e];
+            let caps = if engine.agent.pipelining { "pipelining" } else { "" };
+            c.output.extend_from_slice(&frame::haproxy_hello(engine.max_frame_size, caps, false, &self.engine_id).encode());
         }
         self.flush(cx, key);
         let Some(c) = self.conns.get_mut(key) else { return };
@@ -275,19 +325,27 @@ impl Hub {
                 }
                 (Phase::Hello, frame::AGENT_HELLO) => match frame::agent_hello(&f.payload, self.engines[e].max_frame_size) {
                     Ok(hello) => {
+                        let agent = &self.engines[e].agent;
+                        let pipelined = agent.pipelining && hello.capabilities.split(',').any(|c| c.trim() == "pipelining");
+                        c.room = if pipelined { agent.max_waiting_frames.max(1) as usize } else { 1 };
                         c.phase = Phase::Ready;
                         c.max_frame = hello.max_frame_size;
-                        self.pools[e].opening = self.pools[e].opening.saturating_sub(1);
-                        self.become_idle(cx, key);
+                        let pool = &mut self.pools[e];
+                        pool.opening = pool.opening.saturating_sub(1);
+                        pool.ready.push(key);
+                        self.idle_if_empty(cx, key);
                         self.dispatch(cx, farm, e);
                     }
                     Err(code) => return self.close(cx, key, code, true),
                 },
                 (Phase::Ready, frame::ACK) => {
-                    let Some((stream, stream_id, frame_id)) = c.busy else { return self.close(cx, key, status::FRAMEID_NOTFOUND, true) };
-                    if (f.stream_id, f.frame_id) != (stream_id, frame_id) {
+                    let found = c.inflight.iter().position(|i| (i.stream_id, i.frame_id) == (f.stream_id, f.frame_id));
+                    let Some(at) = found else {
+                        if c.abandoned.contains(&f.frame_id) {
+                            continue; // too late: its stream went on without it
+                        }
                         return self.close(cx, key, status::FRAMEID_NOTFOUND, true);
-                    }
+                    };
                     if f.flags & frame::FLAG_FIN == 0 {
                         return self.close(cx, key, status::FRAG_NOT_SUPPORTED, true);
                     }
@@ -295,9 +353,9 @@ impl Hub {
                         Ok(actions) => Outcome::Ack(actions),
                         Err(_) => return self.close(cx, key, status::INVALID, true),
                     };
-                    c.busy = None;
-                    self.done.push((stream, frame_id, outcome));
-                    self.become_idle(cx, key);
+                    let job = c.inflight.swap_remove(at);
+                    self.done.push((job.stream, job.frame_id, outcome));
+                    self.idle_if_empty(cx, key);
                     self.dispatch(cx, farm, e);
                 }
                 // Unknown frames are skipped, as SPOE.txt allows.
@@ -307,28 +365,49 @@ impl Hub {
         }
     }
 
-    fn become_idle(&mut self, cx: &mut Ctx<'_>, key: Key) {
+    /// A connection with nothing in flight starts its `timeout idle`.
+    fn idle_if_empty(&mut self, cx: &mut Ctx<'_>, key: Key) {
         let Some(c) = self.conns.get_mut(key) else { return };
-        let e = c.engine;
-        c.deadline = self.engines[e].agent.timeout_idle.map(|t| cx.now + t);
+        if !c.inflight.is_empty() {
+            return;
+        }
+        c.deadline = self.engines[c.engine].agent.timeout_idle.map(|t| cx.now + t);
         if let Some(d) = c.deadline {
             cx.timers.arm(d, TimerTarget::Entry(Kind::Spoe, key));
         }
-        self.pools[e].idle.push(key);
     }
 
-    pub fn timer(&mut self, cx: &mut Ctx<'_>, key: Key, at: Instant) {
-        let Some(c) = self.conns.get(key) else { return };
-        if c.deadline != Some(at) || at > cx.now {
-            return; // an older timer of the connection
+    pub fn timer(&mut self, cx: &mut Ctx<'_>, key: Key) {
+        let now = cx.now;
+        let Some(c) = self.conns.get_mut(key) else { return };
+        // Frames past their stream's deadline: forgotten (the stream reports its own
+        // timeout); a connection without pipelining is stuck on it and closes.
+        if c.inflight.iter().any(|i| i.deadline.is_some_and(|d| d <= now)) {
+            if c.room == 1 {
+                return self.close(cx, key, status::TIMEOUT, true);
+            }
+            let (late, kept): (Vec<InFlight>, Vec<InFlight>) = std::mem::take(&mut c.inflight).into_iter().partition(|i| i.deadline.is_some_and(|d| d <= now));
+            c.inflight = kept;
+            for l in late {
+                if c.abandoned.len() == ABANDONED_KEPT {
+                    c.abandoned.pop_front();
+                }
+                c.abandoned.push_back(l.frame_id);
+            }
+            self.idle_if_empty(cx, key);
+            return;
         }
-        // Idle: a normal goodbye; waiting for a hello or an ACK: a timeout.
-        let idle = c.phase == Phase::Ready && c.busy.is_none();
-        self.close(cx, key, if idle { status::NORMAL } else { status::TIMEOUT }, true);
+        let Some(c) = self.conns.get(key) else { return };
+        if c.deadline.is_some_and(|d| d <= now) {
+            // Idle: a normal goodbye; still saying hello: a timeout.
+            let idle = c.phase == Phase::Ready;
+            self.close(cx, key, if idle { status::NORMAL } else { status::TIMEOUT }, true);
+        }
     }
 
-    /// Closes a connection: its job fails with `256 + code` (HAProxy's error for an
-    /// SPOP status); `say_bye` sends a HAPROXY-DISCONNECT first.
+    /// Closes a connection: its frames fail with `256 + code` (HAProxy's error for an
+    /// SPOP status; a timeout is the engine's own); `say_bye` sends a
+    /// HAPROXY-DISCONNECT first.
     fn close(&mut self, cx: &mut Ctx<'_>, key: Key, code: u32, say_bye: bool) {
         let Some(mut c) = self.conns.remove(key) else { return };
         if say_bye && c.phase != Phase::Connecting {
@@ -337,13 +416,13 @@ impl Hub {
         }
         let _ = cx.registry.deregister(c.sock.source());
         let pool = &mut self.pools[c.engine];
-        pool.idle.retain(|k| *k != key);
+        pool.ready.retain(|k| *k != key);
         if matches!(c.phase, Phase::Connecting | Phase::Hello) {
             pool.opening = pool.opening.saturating_sub(1);
         }
-        if let Some((stream, _, frame_id)) = c.busy {
-            let err = if code == status::TIMEOUT { error::TIMEOUT } else { error::spop(code) };
-            self.done.push((stream, frame_id, Outcome::Error(err)));
+        let err = if code == status::TIMEOUT { error::TIMEOUT } else { error::spop(code) };
+        for i in c.inflight {
+            self.done.push((i.stream, i.frame_id, Outcome::Error(err)));
         }
     }
 }

@@ -100,8 +100,11 @@ pub struct AgentConf {
     pub set_total_time: Option<String>,
     pub continue_on_error: bool,
     pub force_set_var: bool,
-    /// `[no] option async|pipelining|send-frag-payload|dontlog-normal`: accepted;
-    /// moonproxy exchanges one frame at a time per connection (doc/spoe.md).
+    /// `[no] option pipelining` (on by default): several NOTIFY frames in flight on a
+    /// connection when the agent announces the capability too. (`[no] option async`
+    /// and `send-frag-payload` are accepted without effect: doc/spoe.md.)
+    pub pipelining: bool,
+    /// `[no] option dontlog-normal` (recorded: moonproxy logs no SPOE line).
     pub dontlog_normal: bool,
     /// `max-frame-size` (default `tune.bufsize - 4`, settled at start-up when 0).
     pub max_frame_size: u32,
@@ -319,6 +322,7 @@ impl AgentConf {
             set_total_time: None,
             continue_on_error: false,
             force_set_var: false,
+            pipelining: true,
             dontlog_normal: false,
             max_frame_size: 0,
             max_waiting_frames: 20,
@@ -388,7 +392,11 @@ fn agent_keyword(a: &mut AgentConf, args: &[String]) -> Result<(), String> {
             };
             let value = || var_name(&format!("option {opt}"), args.get(at).map_or("", String::as_str));
             match opt {
-                "async" | "pipelining" | "send-frag-payload" => no_more(at)?,
+                "async" | "send-frag-payload" => no_more(at)?,
+                "pipelining" => {
+                    no_more(at)?;
+                    a.pipelining = !negated;
+                }
                 "dontlog-normal" => {
                     no_more(at)?;
                     a.dontlog_normal = !negated;

@@ -280,13 +280,13 @@ pub fn parse_kv_list(payload: &[u8]) -> Result<Vec<(String, Value)>, Invalid> {
     Ok(out)
 }
 
-/// HAPROXY-HELLO: the versions, the largest frame moonproxy takes, no capability
-/// (frames are exchanged one at a time on a connection), and `healthcheck` for a check.
-pub fn haproxy_hello(max_frame_size: u32, healthcheck: bool, engine_id: &str) -> Frame {
+/// HAPROXY-HELLO: the versions, the largest frame moonproxy takes, its capabilities
+/// (`pipelining` or none), `healthcheck` for a check, the engine's id.
+pub fn haproxy_hello(max_frame_size: u32, capabilities: &str, healthcheck: bool, engine_id: &str) -> Frame {
     let mut items = vec![
         ("supported-versions", Value::Str(VERSION.into())),
         ("max-frame-size", Value::Uint32(max_frame_size)),
-        ("capabilities", Value::Str(Vec::new())),
+        ("capabilities", Value::Str(capabilities.into())),
     ];
     if healthcheck {
         items.push(("healthcheck", Value::Bool(true)));

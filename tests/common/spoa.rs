@@ -54,12 +54,28 @@ pub fn set_txn(name: &str, value: Value) -> Action {
 }
 
 impl Spoa {
+    /// An agent announcing no capability: one frame at a time per connection.
     pub fn start(handler: impl Fn(&Messages) -> Reply + Send + Sync + 'static) -> Spoa {
+        Spoa::with_capabilities("", handler)
+    }
+
+    /// An agent announcing `capabilities` (`pipelining`: several NOTIFY frames may
+    /// come before the first ACK; they are answered in order).
+    pub fn with_capabilities(capabilities: &'static str, handler: impl Fn(&Messages) -> Reply + Send + Sync + 'static) -> Spoa {
         let record = Arc::new(Mutex::new(Record::default()));
         let handler: Arc<Handler> = Arc::new(handler);
         let rec = record.clone();
-        let backend = Backend::custom(move |conn, _| serve(conn, &*handler, &rec));
+        let backend = Backend::custom(move |conn, _| serve(conn, capabilities, &*handler, &rec));
         Spoa { backend, record }
+    }
+
+    /// The capabilities each HAPROXY-HELLO (but health checks') announced.
+    pub fn offered_capabilities(&self) -> Vec<String> {
+        let r = self.record.lock().unwrap();
+        r.offers.iter().map(|(_, v)| match v {
+            Value::Str(s) => String::from_utf8_lossy(s).into_owned(),
+            other => format!("{other:?}"),
+        }).collect()
     }
 
     pub fn port(&self) -> u16 {
@@ -108,7 +124,7 @@ fn read_frame(conn: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Frame> {
     }
 }
 
-fn serve(mut conn: TcpStream, handler: &Handler, rec: &Mutex<Record>) {
+fn serve(mut conn: TcpStream, capabilities: &str, handler: &Handler, rec: &Mutex<Record>) {
     let mut buf = Vec::new();
     while let Some(f) = read_frame(&mut conn, &mut buf) {
         match f.ty {
@@ -126,12 +142,14 @@ fn serve(mut conn: TcpStream, handler: &Handler, rec: &Mutex<Record>) {
                     } else {
                         r.hellos += 1;
                     }
-                    r.offers.extend(items.into_iter().filter(|(k, _)| k == "capabilities"));
+                    if !health {
+                        r.offers.extend(items.into_iter().filter(|(k, _)| k == "capabilities"));
+                    }
                 }
                 let payload = frame::kv_list(&[
                     ("version", Value::Str(b"2.0".to_vec())),
                     ("max-frame-size", Value::Uint32(offered.min(16380))),
-                    ("capabilities", Value::Str(Vec::new())),
+                    ("capabilities", Value::Str(capabilities.as_bytes().to_vec())),
                 ]);
                 let hello = Frame { ty: frame::AGENT_HELLO, flags: frame::FLAG_FIN, stream_id: 0, frame_id: 0, payload };
                 if conn.write_all(&hello.encode()).is_err() || health {
