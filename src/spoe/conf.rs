@@ -529,9 +529,9 @@ pub fn check(config: &crate::config::model::Config, diags: &mut Vec<Diagnostic>)
                     ),
                 ));
             }
-            // Not yet: the events of the server side.
+            // Not yet: the server session's event.
             for m in a.messages.iter().filter_map(|m| f.message(m)) {
-                if let Some((e @ (Event::ServerSession | Event::TcpResponse), _)) = m.event {
+                if let Some((e @ Event::ServerSession, _)) = m.event {
                     alert(diags, format!("parsing [{}] : SPOE event '{}' is not supported by moonproxy yet.", m.location, e.name()));
                 }
             }

@@ -975,6 +975,9 @@ impl Stream {
         if self.http.is_some() {
             return self.forward_http(env);
         }
+        // SPOE `on-tcp-response` (`spoe`): the response waits for the agent's answer,
+        // then for the `tcp-response content` rules.
+        let spoe_wait = !self.spoe_event(env, spoe::Event::TcpResponse);
         let now = env.cx.now;
         let side = self.server.as_mut().expect("forwarding has a server");
         let srv = side.conn.as_mut().expect("forwarding has a server connection");
@@ -1031,7 +1034,7 @@ impl Stream {
             }
             // `tcp-response content` rules hold the response until they decide.
             let side = inspect::ResponseSide { addrs: (self.src, self.dst), frontend: self.frontend, backend: self.backend, req: &mut self.req, res: &mut self.res, lua: &mut self.lua };
-            let held = match inspect::tcp_response_rules(&mut self.inspect, side, env) {
+            let held = spoe_wait || match inspect::tcp_response_rules(&mut self.inspect, side, env) {
                 analysers::TcpVerdict::Reject => {
                     outcome = Some((Cause::ProxyAbort, Phase::Data));
                     break;
