@@ -553,3 +553,21 @@ fn no_option_pipelining_offers_nothing() {
     assert_eq!(ask(&proxy, "/a", "").1, "42");
     assert_eq!(agent.offered_capabilities(), [""]);
 }
+
+/// An agent server that refuses connections (no health check to notice it): the
+/// frames go to the other one, every stream gets its answer. (Deviation, doc/spoe.md:
+/// HAProxy 2.6.12 leaves every other stream waiting for `timeout processing`, error 1.)
+#[test]
+fn a_refusing_agent_server_is_passed_over() {
+    let agent = Spoa::start(decide);
+    let dead = RefusingPort::new();
+    let config = CONFIG.replace("    server a 127.0.0.1:{{spoa}}", "    server dead 127.0.0.1:{{dead}}\n    server a 127.0.0.1:{{spoa}}");
+    let proxy = ProxyBuilder::new(&config)
+        .file("spoe.conf", &SPOE_CONF.replace("{{processing}}", "2s"))
+        .port("spoa", agent.port())
+        .port("dead", dead.port())
+        .start();
+    for _ in 0..4 {
+        assert_eq!(ask(&proxy, "/a", ""), (200, "42".to_string(), String::new(), String::new(), "hello".to_string()));
+    }
+}

@@ -11,8 +11,9 @@
 //! when those waiting exceed what the connections being opened will take.
 //!
 //! Failures: a connection that fails takes its frames with it (`256 + status`,
-//! HAProxy's code); jobs still queued wait for another connection until their stream
-//! gives up at `timeout processing`. A frame past that deadline is forgotten (its late
+//! HAProxy's code); jobs still queued go to the next server at once, each usable
+//! server being tried once, then wait for another connection until their stream gives
+//! up at `timeout processing`. A frame past that deadline is forgotten (its late
 //! ACK is ignored); without pipelining the connection, stuck on it, is closed.
 //! (HAProxy's `async` mode, ACKs on any connection, is not used: doc/spoe.md.)
 
@@ -121,6 +122,10 @@ struct Pool {
     opening: usize,
     /// The next server to try (round robin over the usable ones).
     next_server: usize,
+    /// Connections that failed before their hello since the last one that succeeded:
+    /// while fewer than the usable servers, the next server is tried at once for the
+    /// jobs waiting (beyond, they wait for a new job or their deadline).
+    failures: usize,
 }
 
 /// Every engine's agent connections.
@@ -168,6 +173,7 @@ impl Hub {
             if e >= self.pools.len() {
                 continue;
             }
+            self.pools[e].failures = 0;
             // Jobs their streams gave up on are dropped first.
             self.pools[e].queue.retain(|j| j.deadline.is_none_or(|d| d > cx.now));
             self.pools[e].queue.push_back(job);
@@ -194,8 +200,10 @@ impl Hub {
         let engine = &self.engines[e];
         let servers = farm.backend(engine.backend).servers();
         let usable: Vec<usize> = (0..servers.len()).filter(|&i| servers[i].is_usable()).collect();
-        if usable.is_empty() {
-            return; // the jobs wait (and time out) as in HAProxy with no server
+        if usable.is_empty() || self.pools[e].failures >= usable.len() {
+            // The jobs wait (and time out, as in HAProxy with no server), or a new job
+            // tries the servers again.
+            return;
         }
         let pool = &mut self.pools[e];
         let srv = usable[pool.next_server % usable.len()];
@@ -269,7 +277,16 @@ impl Hub {
         }
     }
 
+    /// A connection's readiness: connect, hello, frames.
     pub fn ready(&mut self, cx: &mut Ctx<'_>, farm: &super::pool::Farm, key: Key, ready: Ready) {
+        let Some(e) = self.conns.get(key).map(|c| c.engine) else { return };
+        self.io(cx, farm, key, ready);
+        if self.conns.get(key).is_none() {
+            self.dispatch(cx, farm, e); // it ended: the jobs waiting may need another
+        }
+    }
+
+    fn io(&mut self, cx: &mut Ctx<'_>, farm: &super::pool::Farm, key: Key, ready: Ready) {
         let Some(c) = self.conns.get_mut(key) else { return };
         let e = c.engine;
         if c.phase == Phase::Connecting {
@@ -332,6 +349,7 @@ impl Hub {
                         c.max_frame = hello.max_frame_size;
                         let pool = &mut self.pools[e];
                         pool.opening = pool.opening.saturating_sub(1);
+                        pool.failures = 0;
                         pool.ready.push(key);
                         self.idle_if_empty(cx, key);
                         self.dispatch(cx, farm, e);
@@ -377,7 +395,15 @@ impl Hub {
         }
     }
 
-    pub fn timer(&mut self, cx: &mut Ctx<'_>, key: Key) {
+    pub fn timer(&mut self, cx: &mut Ctx<'_>, farm: &super::pool::Farm, key: Key) {
+        let e = self.conns.get(key).map(|c| c.engine);
+        self.expire(cx, key);
+        if let Some(e) = e.filter(|_| self.conns.get(key).is_none()) {
+            self.dispatch(cx, farm, e); // it ended: the jobs waiting may need another
+        }
+    }
+
+    fn expire(&mut self, cx: &mut Ctx<'_>, key: Key) {
         let now = cx.now;
         let Some(c) = self.conns.get_mut(key) else { return };
         // Frames past their stream's deadline: forgotten (the stream reports its own
@@ -419,6 +445,7 @@ impl Hub {
         pool.ready.retain(|k| *k != key);
         if matches!(c.phase, Phase::Connecting | Phase::Hello) {
             pool.opening = pool.opening.saturating_sub(1);
+            pool.failures += 1;
         }
         let err = if code == status::TIMEOUT { error::TIMEOUT } else { error::spop(code) };
         for i in c.inflight {

@@ -1116,7 +1116,7 @@ impl Handler for World {
             TimerTarget::Entry(Kind::Cli, key) => self.cli_timer(cx, key),
             TimerTarget::Entry(Kind::H2, key) => self.h2_timer(cx, key, deadline),
             TimerTarget::Entry(Kind::Spoe, key) => {
-                self.spoe.timer(cx, key);
+                self.spoe.timer(cx, &self.farm, key);
                 self.spoe_completions(cx);
             }
             TimerTarget::Entry(Kind::LogFwd, key) => {
