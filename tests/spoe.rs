@@ -47,6 +47,7 @@ frontend fe
     filter spoe engine e1 config {{dir}}/spoe.conf
     http-request deny deny_status 403 if { var(txn.pfx.verdict) -m str deny }
     http-request send-spoe-group e1 later if { path_beg /group }
+    http-request send-spoe-group e1 later if { path_beg /group/twice }
     http-request return status 200 hdr x-score \"%[var(txn.pfx.score)]\" hdr x-err \"%[var(txn.pfx.err)]\" hdr x-late \"%[var(txn.pfx.late)]\" hdr x-txt \"%[var(txn.pfx.txt)]\"
 
 backend agents
@@ -106,6 +107,7 @@ fn messages_reach_the_agent_and_its_variables_drive_the_rules() {
             ask(&proxy, "/deny-me", ""),
             ask(&proxy, "/skip", ""),
             ask(&proxy, "/group", ""),
+            ask(&proxy, "/group/twice", ""),
         ];
         // The event's messages with every argument's name, type and value.
         let notifies = agent.notifies();
@@ -118,7 +120,8 @@ fn messages_reach_the_agent_and_its_variables_drive_the_rules() {
     assert_eq!(first[2], (200, String::new(), String::new(), String::new(), String::new()), "the event's `unless` skipped the message");
     assert_eq!(first[3], (200, "42".into(), String::new(), "done".into(), "hello".into()), "send-spoe-group sent its group after the event");
     let (_, msgs) = &received[0];
-    assert_eq!(msgs.len(), 4, "{msgs:?}");
+    assert_eq!(msgs.len(), 7, "the event, then the group as many times as a rule sends it: {msgs:?}");
+    assert_eq!((msgs[5][0].0.as_str(), msgs[6][0].0.as_str()), ("late-msg", "late-msg"));
     let (name, args) = &msgs[0][0];
     assert_eq!(name, "check-request");
     let expected: Vec<(String, Value)> = vec![

@@ -94,11 +94,29 @@ pub struct Pending {
 /// processed, the engines an error disabled, the NOTIFY waited for.
 #[derive(Debug, Default)]
 pub struct TxnState {
-    pub done: Vec<(usize, Work)>,
+    /// The events processed, per engine (once per transaction each).
+    events_done: Vec<(usize, conf::Event)>,
     /// Engines disabled for the rest of the transaction by an error (unless `option
     /// continue-on-error`).
     pub disabled: Vec<usize>,
     pub pending: Option<Pending>,
     /// Per engine: the processing time so far (`option set-total-time`).
     pub total_ms: Vec<(usize, u64)>,
+}
+
+impl TxnState {
+    /// Records that `work` ran on engine `engine`: an event runs once per transaction,
+    /// a group each time a rule sends it.
+    pub fn mark_done(&mut self, engine: usize, work: &Work) {
+        if let Work::Event(e) = work {
+            self.events_done.push((engine, *e));
+        }
+    }
+
+    pub fn is_done(&self, engine: usize, work: &Work) -> bool {
+        match work {
+            Work::Event(e) => self.events_done.contains(&(engine, *e)),
+            Work::Group(_) => false,
+        }
+    }
 }

@@ -129,7 +129,7 @@ impl Stream {
     fn spoe_step(&mut self, env: &mut Env<'_, '_>, engine: &Arc<Engine>, work: Work) -> Step {
         let now = env.cx.now;
         let st = self.spoe_state();
-        if st.done.iter().any(|(id, w)| *id == engine.id && *w == work) {
+        if st.is_done(engine.id, &work) {
             return Step::Done;
         }
         let outcome = match st.pending.as_mut() {
@@ -144,12 +144,12 @@ impl Stream {
             // Another NOTIFY in flight cannot be (one at a time per transaction).
             Some(_) => return Step::Wait,
             None if st.disabled.contains(&engine.id) => {
-                st.done.push((engine.id, work));
+                st.mark_done(engine.id, &work);
                 return Step::Done;
             }
             None => {
                 let Some(payload) = self.spoe_payload(env, engine, &work) else {
-                    self.spoe_state().done.push((engine.id, work));
+                    self.spoe_state().mark_done(engine.id, &work);
                     return Step::Done;
                 };
                 // The frame's type, flags and ids take at most 23 bytes.
@@ -197,7 +197,7 @@ impl Stream {
         self.state_deadline = None;
         let st = self.spoe_state();
         let started = st.pending.take().map_or(now, |p| p.started);
-        st.done.push((engine.id, work));
+        st.mark_done(engine.id, &work);
         let elapsed = u64::try_from(now.saturating_duration_since(started).as_millis()).unwrap_or(u64::MAX);
         let total = match st.total_ms.iter_mut().find(|(id, _)| *id == engine.id) {
             Some((_, t)) => {
