@@ -574,3 +574,21 @@ fn a_refusing_agent_server_is_passed_over() {
         assert_eq!(ask(&proxy, "/a", ""), (200, "42".to_string(), String::new(), String::new(), "hello".to_string()));
     }
 }
+
+/// An HTTP/2 request (prior knowledge) waits for its agent like an HTTP/1 one: the
+/// stream serving it is woken by the ACK, its response leaves in frames.
+#[test]
+fn http2_requests_wait_for_the_agent_too() {
+    let mut runs = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let agent = Spoa::start(decide);
+        let proxy = start(&bin, &agent, "2s");
+        let url = format!("http://127.0.0.1:{}/h2", proxy.port("fe"));
+        let out = std::process::Command::new("curl").args(["-s", "-i", "--http2-prior-knowledge", "--max-time", "10", &url]).output().expect("curl runs");
+        let text = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
+        let score = text.lines().find_map(|l| l.strip_prefix("x-score: ")).map(|v| v.trim().to_string());
+        runs.push((bin, vec![(text.starts_with("http/2 200"), score)]));
+    }
+    assert_eq!(runs[0].1, [(true, Some("42".to_string()))]);
+    assert_runs_agree(&runs);
+}

@@ -411,13 +411,8 @@ impl World {
         if let Some(conn) = s.h2_conn() {
             self.h2_dirty.push(conn); // what it wrote may concern its other streams
         }
-        if !self.spoe.is_empty() {
-            let jobs = crate::spoe::take_jobs();
-            if !jobs.is_empty() {
-                self.spoe.submit(cx, &self.farm, jobs);
-            }
-        }
         crate::lua::error_ring::attach_context(|| cli::lua_error_context(&self.proxies, &self.farm, s.frontend, s.backend, s.server_index()));
+        self.spoe_pump(cx);
         self.log_transactions(key);
         match life {
             Life::Finished => self.finish(cx, key),
@@ -555,6 +550,16 @@ impl World {
             if !log.logger.is_empty() && !p.options.dontlognull {
                 let bind = self.listeners.get(li).map_or("0".to_string(), |l| l.name.clone().unwrap_or_else(|| l.luid.to_string()));
                 log.logger.send(Level::Info, &crate::tls::handshake_failure_line(peer, accepted, &p.name, &bind));
+            }
+        }
+    }
+
+    /// Sends the NOTIFY frames streams queued (`crate::spoe::submit`) to the agents.
+    fn spoe_pump(&mut self, cx: &mut Ctx<'_>) {
+        if !self.spoe.is_empty() {
+            let jobs = crate::spoe::take_jobs();
+            if !jobs.is_empty() {
+                self.spoe.submit(cx, &self.farm, jobs);
             }
         }
     }
@@ -1172,6 +1177,8 @@ impl Handler for World {
         if let Phase::Exit(code) = self.phase {
             return Flow::Exit(code);
         }
+        // Streams run outside `stream_event` (an HTTP/2 connection's) queue theirs too.
+        self.spoe_pump(cx);
         if self.listeners_dirty {
             self.sync_listeners(cx);
         }

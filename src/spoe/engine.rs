@@ -60,7 +60,8 @@ fn event_index(e: Event) -> usize {
 }
 
 impl Engine {
-    /// Compiles `conf`; `backends` finds a backend's proxy index by name.
+    /// Compiles `conf` as engine `id`, its agent's backend at proxy index `backend`.
+    /// (The parser checked that every message and group the agent names exists.)
     pub fn build(id: usize, conf: &SpoeConf, backend: usize, bufsize: usize) -> Result<Engine, String> {
         let a = &conf.agent;
         let mut messages = Vec::new();
