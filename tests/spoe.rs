@@ -73,6 +73,15 @@ fn decide(msgs: &Messages) -> Reply {
         if matches!(&path, Some(Value::Str(p)) if p.starts_with(b"/bye")) {
             return Reply::Disconnect(42);
         }
+        if matches!(&path, Some(Value::Str(p)) if p.starts_with(b"/hangup")) {
+            return Reply::Close;
+        }
+        if matches!(&path, Some(Value::Str(p)) if p.starts_with(b"/garbage")) {
+            // A frame of an unknown type 7 (skipped), then one announcing 1 MB.
+            let mut g = vec![0, 0, 0, 7, 7, 0, 0, 0, 1, 0, 0];
+            g.extend_from_slice(&[0, 0x10, 0, 0, 3]);
+            return Reply::Garbage(g);
+        }
         actions.push(set_txn("score", Value::Int32(42)));
         actions.push(set_txn("txt", Value::Str(b"hello".to_vec())));
     }
@@ -165,21 +174,31 @@ fn errors_let_the_stream_go_on_and_set_the_error_variable() {
     let mut runs = Vec::new();
     for bin in moonproxy_and_haproxy() {
         let agent = Spoa::start(decide);
-        let proxy = start(&bin, &agent, "300ms");
+        let spoe = SPOE_CONF.replace("{{processing}}", "300ms").replace("    use-backend agents", "    use-backend agents\n    max-frame-size 256");
+        let proxy = ProxyBuilder::new(CONFIG).bin(&bin).file("spoe.conf", &spoe).port("spoa", agent.port()).start();
         // A slow agent: `timeout processing` (error 1); the late ACK is ignored.
         let slow = ask(&proxy, "/slow", "");
         // An AGENT-DISCONNECT with status 42: 256 + 42.
         let bye = ask(&proxy, "/bye", "");
+        // The agent closes without a word.
+        let hangup = ask(&proxy, "/hangup", "");
+        // A frame larger than the negotiated size.
+        let garbage = ask(&proxy, "/garbage", "");
+        // A NOTIFY larger than `max-frame-size`: 3 at once, nothing sent (deviation,
+        // doc/spoe.md: HAProxy 2.6.12 waits for `timeout processing`, 1).
+        let big = ask(&proxy, "/a", &format!("x-tag: {}\r\n", "b".repeat(400)));
+        if bin == moonproxy_bin() {
+            assert_eq!(big.2, "3");
+        }
         // An agent that is down: the event times out (1).
         let mut down = agent;
         down.stop();
         let dead = ask(&proxy, "/a", "");
-        runs.push((bin, vec![slow, bye, dead]));
+        runs.push((bin, vec![slow, bye, hangup, garbage, dead]));
     }
+    let err = |code: &str| (200, String::new(), code.to_string(), String::new(), String::new());
     let (_, first) = &runs[0];
-    assert_eq!(first[0], (200, String::new(), "1".into(), String::new(), String::new()));
-    assert_eq!(first[1], (200, String::new(), "298".into(), String::new(), String::new()));
-    assert_eq!(first[2], (200, String::new(), "1".into(), String::new(), String::new()));
+    assert_eq!(first, &[err("1"), err("298"), err("257"), err("259"), err("1")]);
     assert_runs_agree(&runs);
 }
 

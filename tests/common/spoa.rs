@@ -30,6 +30,10 @@ pub enum Reply {
     AckAfter(Duration, Vec<Action>),
     /// An AGENT-DISCONNECT with this status code, then the connection closes.
     Disconnect(u32),
+    /// The connection closes without an answer.
+    Close,
+    /// These bytes instead of an ACK (then the agent reads on).
+    Garbage(Vec<u8>),
 }
 
 #[derive(Default)]
@@ -168,6 +172,13 @@ fn serve(mut conn: TcpStream, capabilities: &str, handler: &Handler, rec: &Mutex
                     Reply::AckAfter(d, a) => {
                         std::thread::sleep(d);
                         a
+                    }
+                    Reply::Close => return,
+                    Reply::Garbage(bytes) => {
+                        if conn.write_all(&bytes).is_err() {
+                            return;
+                        }
+                        continue;
                     }
                     Reply::Disconnect(code) => {
                         let payload = frame::kv_list(&[("status-code", Value::Uint32(code)), ("message", Value::Str(b"agent says no".to_vec()))]);
