@@ -293,7 +293,7 @@ spoe-message fe_res
 
 [e2]
 spoe-agent b
-    messages be_msg be_res be_tcpres
+    messages be_msg be_res be_tcpres be_srv
     groups rg
     option var-prefix p2
     option set-process-time pt
@@ -310,6 +310,9 @@ spoe-message be_res
 spoe-message be_tcpres
     args t=str(tcp)
     event on-tcp-response
+spoe-message be_srv
+    args s=str(srv)
+    event on-server-session
 spoe-message grp
     args seen=var(txn.p2.be_res)
 spoe-group rg
@@ -367,10 +370,11 @@ backend agents
     // `set-process-time` is set (a number of milliseconds, 0 or more).
     assert_eq!(first, &["200 sess_msg/fe_res/be_msg/be_res/grp be_msg/grp/1 hello"; 2]);
     let (_, msgs) = &received[0];
-    assert_eq!(msgs.len(), 12, "six NOTIFY frames per request: {msgs:#?}");
+    assert_eq!(msgs.len(), 14, "seven NOTIFY frames per request: {msgs:#?}");
     assert_eq!(msgs[0], ["sess_msg [(\"\", Ipv4(127.0.0.1))]"]);
-    assert_eq!(msgs[2], ["be_tcpres [(\"t\", Str([116, 99, 112]))]"], "on-tcp-response before the HTTP response's events");
-    assert_eq!(msgs[5], ["grp [(\"seen\", Str([98, 101, 95, 114, 101, 115]))]"], "the group sees be_res's answer");
+    assert_eq!(msgs[2], ["be_srv [(\"s\", Str([115, 114, 118]))]"], "on-server-session, then on-tcp-response, then the HTTP response's events");
+    assert_eq!(msgs[3], ["be_tcpres [(\"t\", Str([116, 99, 112]))]"]);
+    assert_eq!(msgs[6], ["grp [(\"seen\", Str([98, 101, 95, 114, 101, 115]))]"], "the group sees be_res's answer");
     assert_runs_agree(&runs);
     assert_runs_agree(&received);
 }
@@ -446,7 +450,7 @@ fn bad_spoe_files_are_refused_naming_the_file_and_line() {
 const TCP_SPOE: &str = "
 [e1]
 spoe-agent a
-    messages sess_msg fe_tcp be_tcp tcp_res
+    messages sess_msg fe_tcp be_tcp srv_sess tcp_res
     groups g
     option var-prefix tp
     timeout hello 2s
@@ -462,6 +466,9 @@ spoe-message fe_tcp
 spoe-message be_tcp
     args be=str(be)
     event on-backend-tcp-request
+spoe-message srv_sess
+    args s=str(srv)
+    event on-server-session
 spoe-message tcp_res
     args r=str(res)
     event on-tcp-response
@@ -529,8 +536,9 @@ backend agents
     }
     assert_eq!(runs[0].1, ["ping", ""], "echoed, then rejected by the agent's variable");
     let (_, msgs) = &received[0];
-    assert_eq!(msgs.len(), 8, "{msgs:#?}");
-    assert_eq!(msgs[4], ["tcp_res [(\"r\", Str([114, 101, 115]))]"]);
+    assert_eq!(msgs.len(), 9, "{msgs:#?}");
+    assert_eq!(msgs[4], ["srv_sess [(\"s\", Str([115, 114, 118]))]"]);
+    assert_eq!(msgs[5], ["tcp_res [(\"r\", Str([114, 101, 115]))]"]);
     assert_eq!(msgs[2], ["grp [(\"head\", Bin([112, 105, 110, 103]))]"]);
     assert_runs_agree(&runs);
     assert_runs_agree(&received);

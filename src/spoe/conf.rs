@@ -529,12 +529,6 @@ pub fn check(config: &crate::config::model::Config, diags: &mut Vec<Diagnostic>)
                     ),
                 ));
             }
-            // Not yet: the server session's event.
-            for m in a.messages.iter().filter_map(|m| f.message(m)) {
-                if let Some((e @ Event::ServerSession, _)) = m.event {
-                    alert(diags, format!("parsing [{}] : SPOE event '{}' is not supported by moonproxy yet.", m.location, e.name()));
-                }
-            }
             match config.proxies.iter().find(|b| b.cap.backend && b.name == a.backend) {
                 None => alert(diags, format!("Proxy {} : unknown backend '{}' used by SPOE agent '{}' declared at {}.", p.name, a.backend, a.name, a.location)),
                 Some(b) if b.mode != Mode::Tcp => alert(diags, format!("Proxy {} : backend '{}' used by SPOE agent '{}' declared at {} does not support HTTP mode.", p.name, b.name, a.name, a.location)),

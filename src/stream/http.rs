@@ -1728,7 +1728,7 @@ impl Stream {
             if !self.http_res_body_wait(env)? {
                 return Ok(progress);
             }
-            if !self.spoe_event(env, SpoeEvent::TcpResponse) || !self.http_tcp_response_rules(env) || !self.http_response_rules(env) {
+            if !self.spoe_event(env, SpoeEvent::ServerSession) || !self.spoe_event(env, SpoeEvent::TcpResponse) || !self.http_tcp_response_rules(env) || !self.http_response_rules(env) {
                 return Err(());
             }
             if self.state != State::Forwarding {

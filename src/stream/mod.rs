@@ -975,9 +975,10 @@ impl Stream {
         if self.http.is_some() {
             return self.forward_http(env);
         }
-        // SPOE `on-tcp-response` (`spoe`): the response waits for the agent's answer,
-        // then for the `tcp-response content` rules.
-        let spoe_wait = !self.spoe_event(env, spoe::Event::TcpResponse);
+        // SPOE `on-server-session` and `on-tcp-response` (`spoe`), as the response's
+        // analysis starts: the response waits for the agent's answers, then for the
+        // `tcp-response content` rules.
+        let spoe_wait = !self.spoe_event(env, spoe::Event::ServerSession) || !self.spoe_event(env, spoe::Event::TcpResponse);
         let now = env.cx.now;
         let side = self.server.as_mut().expect("forwarding has a server");
         let srv = side.conn.as_mut().expect("forwarding has a server connection");

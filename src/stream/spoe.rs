@@ -16,10 +16,11 @@
 //! mode, of each transaction: each HTTP request is a stream of its own in HAProxy),
 //! `on-backend-tcp-request` before a backend's own (not for a `listen`),
 //! `on-frontend-http-request` before the frontend's `http-request` rules,
-//! `on-backend-http-request` before a backend's own, `on-tcp-response` before the
-//! `tcp-response content` rules (TCP mode: the response is held until then) and
-//! `on-http-response` before the `http-response` rules. The state is the transaction's (`Txn::spoe`) in HTTP mode,
-//! the stream's (`Inspect::spoe`) in TCP mode, and so are the variables.
+//! `on-backend-http-request` before a backend's own, `on-server-session` then
+//! `on-tcp-response` as the response's analysis starts, before the `tcp-response
+//! content` rules (TCP mode: the response is held until then), and `on-http-response`
+//! before the `http-response` rules. The state is the transaction's (`Txn::spoe`) in
+//! HTTP mode, the stream's (`Inspect::spoe`) in TCP mode, and so are the variables.
 
 use super::{Env, Stream};
 use crate::http::rules::{RuleCtx, SpoeGroupRef};
