@@ -619,3 +619,91 @@ fn http2_requests_wait_for_the_agent_too() {
     assert_eq!(runs[0].1, [(true, Some("42".to_string()))]);
     assert_runs_agree(&runs);
 }
+
+const RESPONSE_GROUP: &str = "
+[e2]
+spoe-agent b
+    groups rg
+    option var-prefix tq
+    timeout hello 2s
+    timeout idle 10s
+    timeout processing 2s
+    use-backend agents
+spoe-message rmsg
+    args head=res.payload(0,4)
+spoe-group rg
+    messages rmsg
+";
+
+/// `tcp-response content send-spoe-group` in TCP and HTTP mode: the group goes when
+/// its rule runs (TCP: once the response's first bytes came), the response waits, and
+/// the agent's answer drives the next rule.
+#[test]
+fn tcp_response_rules_send_groups() {
+    let mut runs = Vec::new();
+    let mut received = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let agent = Spoa::start(|msgs| {
+            let evil = msgs.iter().any(|(_, args)| args.iter().any(|(_, v)| *v == Value::Bin(b"evil".to_vec())));
+            Reply::Ack(if evil { vec![set_txn("bad", Value::Bool(true))] } else { vec![set_txn("seen", Value::Int32(1))] })
+        });
+        let echo = Backend::echo();
+        let app = Backend::http(b"fine");
+        let proxy = ProxyBuilder::new(
+            "
+defaults
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    mode tcp
+    bind 127.0.0.1:{{fe}}
+    default_backend be
+backend be
+    mode tcp
+    filter spoe engine e2 config {{dir}}/spoe.conf
+    tcp-response inspect-delay 2s
+    tcp-response content send-spoe-group e2 rg if { res.len ge 4 }
+    tcp-response content reject if { var(txn.tq.bad) -m bool }
+    server echo 127.0.0.1:{{echo}}
+frontend web
+    mode http
+    bind 127.0.0.1:{{web}}
+    default_backend app
+backend app
+    mode http
+    filter spoe engine e2 config {{dir}}/spoe.conf
+    # (Without an inspect delay HAProxy 2.6.12 sends nothing here: doc/spoe.md.)
+    tcp-response inspect-delay 1s
+    tcp-response content send-spoe-group e2 rg
+    http-response set-header x-seen \"%[var(txn.tq.seen)]\"
+    server app 127.0.0.1:{{app}}
+backend agents
+    mode tcp
+    server a 127.0.0.1:{{spoa}}
+",
+        )
+        .bin(&bin)
+        .file("spoe.conf", RESPONSE_GROUP)
+        .port("spoa", agent.port())
+        .port("echo", echo.port())
+        .port("app", app.port())
+        .start();
+        let mut seen = Vec::new();
+        for word in ["good", "evil"] {
+            let mut c = proxy.connect("fe");
+            c.send(word.as_bytes());
+            let bytes = if word == "good" { c.recv_exact(4) } else { c.recv_until_close().0 };
+            seen.push(String::from_utf8_lossy(&bytes).into_owned());
+        }
+        let r = proxy.connect("web").http_get("/");
+        seen.push(format!("{} {} {}", r.status, r.header("x-seen").unwrap_or("-"), String::from_utf8_lossy(&r.body)));
+        let notifies: Vec<Vec<String>> = agent.notifies().iter().map(|n| n.iter().map(|(m, args)| format!("{m} {args:?}")).collect()).collect();
+        runs.push((bin.clone(), seen));
+        received.push((bin, notifies));
+    }
+    assert_eq!(runs[0].1, ["good", "", "200 1 fine"]);
+    assert_eq!(received[0].1.len(), 3, "{:?}", received[0].1);
+    assert_runs_agree(&runs);
+    assert_runs_agree(&received);
+}

@@ -1287,7 +1287,8 @@ pub enum TcpAction {
     SockOpt(crate::stream::sockopt_action::SockOpt),
     /// `set-nice <n>` (`content` rules): accepted without effect.
     SetNice(i32),
-    /// `tcp-request content send-spoe-group <engine> <group>` (added for SPOE).
+    /// `tcp-request content` / `tcp-response content send-spoe-group <engine> <group>`
+    /// (added for SPOE).
     SendSpoeGroup { engine: String, group: String },
 }
 

@@ -136,8 +136,8 @@ pub enum TcpRuleAction {
     SockOpt(super::sockopt_action::SockOpt),
     /// `set-nice`: nothing to do (moonproxy has no task priorities).
     SetNice,
-    /// `send-spoe-group <engine> <group>` (`tcp-request content`): the stream sends the
-    /// group ([`TcpVerdict::Spoe`]).
+    /// `send-spoe-group <engine> <group>` (`tcp-request content`, `tcp-response
+    /// content`): the stream sends the group ([`TcpVerdict::Spoe`]).
     SpoeGroup(std::sync::Arc<crate::http::rules::SpoeGroupRef>),
 }
 
@@ -259,9 +259,9 @@ impl TcpRules {
         }
     }
 
-    /// The group of the `send-spoe-group` rule `index` of the `content` list.
-    pub fn spoe_group(&self, index: usize) -> Option<std::sync::Arc<crate::http::rules::SpoeGroupRef>> {
-        match &self.content.get(index)?.action {
+    /// The group of the `send-spoe-group` rule `index` of `list`.
+    pub fn spoe_group(&self, list: TcpRuleList, index: usize) -> Option<std::sync::Arc<crate::http::rules::SpoeGroupRef>> {
+        match &self.list(list).get(index)?.action {
             TcpRuleAction::SpoeGroup(g) => Some(g.clone()),
             _ => None,
         }

@@ -318,11 +318,14 @@ pub(super) fn tcp_response_rules(ins: &mut Option<Box<Inspect>>, side: ResponseS
             v => break v,
         }
     };
-    if v == TcpVerdict::Wait {
-        ins.res_waiting = delay.map(|d| started + d);
-    } else {
-        ins.res_done = true;
-        ins.res_waiting = None;
+    match v {
+        TcpVerdict::Wait => ins.res_waiting = delay.map(|d| started + d),
+        // `send-spoe-group`: the stream sends the group, then the rules go on.
+        TcpVerdict::Spoe(_) => ins.res_waiting = None,
+        _ => {
+            ins.res_done = true;
+            ins.res_waiting = None;
+        }
     }
     v
 }
@@ -509,7 +512,7 @@ impl Stream {
         };
         if let TcpVerdict::Spoe(rule) = verdict {
             // `send-spoe-group`: the group is sent, then the rules go on after the rule.
-            let Some(group) = env.proxies[proxy].tcp_rules.spoe_group(rule) else { return true };
+            let Some(group) = env.proxies[proxy].tcp_rules.spoe_group(TcpRuleList::Content, rule) else { return true };
             return self.spoe_group(env, proxy, &group) && self.tcp_content_rules_of(env, proxy);
         }
         mark_done(self);
@@ -689,7 +692,15 @@ impl Stream {
         if self.inspect.as_ref().is_some_and(|i| i.res_done) {
             return true;
         }
+        // A `send-spoe-group` waiting for its agent: the rules go on once it answered.
+        if !self.spoe_group_pending(env) {
+            return false;
+        }
         let Some(v) = self.http_tcp_pass(env, be, TcpRuleList::ResponseContent) else { return false };
+        if let TcpVerdict::Spoe(rule) = v {
+            let Some(group) = env.proxies[be].tcp_rules.spoe_group(TcpRuleList::ResponseContent, rule) else { return true };
+            return self.spoe_group(env, be, &group) && self.http_tcp_response_rules(env);
+        }
         self.inspect.get_or_insert_with(Default::default).res_done = true;
         if matches!(v, TcpVerdict::Reject | TcpVerdict::SilentDrop) {
             if v == TcpVerdict::SilentDrop {

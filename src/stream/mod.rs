@@ -978,7 +978,10 @@ impl Stream {
         // SPOE `on-server-session` and `on-tcp-response` (`spoe`), as the response's
         // analysis starts: the response waits for the agent's answers, then for the
         // `tcp-response content` rules.
-        let spoe_wait = !self.spoe_event(env, spoe::Event::ServerSession) || !self.spoe_event(env, spoe::Event::TcpResponse);
+        let spoe_wait = !self.spoe_event(env, spoe::Event::ServerSession) || !self.spoe_event(env, spoe::Event::TcpResponse) || !self.spoe_group_pending(env);
+        // A `tcp-response content send-spoe-group` reached in this pass: the rules stop
+        // there until the group is sent (after the loop).
+        let mut spoe_rule = None;
         let now = env.cx.now;
         let side = self.server.as_mut().expect("forwarding has a server");
         let srv = side.conn.as_mut().expect("forwarding has a server connection");
@@ -1035,7 +1038,11 @@ impl Stream {
             }
             // `tcp-response content` rules hold the response until they decide.
             let side = inspect::ResponseSide { addrs: (self.src, self.dst), frontend: self.frontend, backend: self.backend, req: &mut self.req, res: &mut self.res, lua: &mut self.lua };
-            let held = spoe_wait || match inspect::tcp_response_rules(&mut self.inspect, side, env) {
+            let held = spoe_wait || spoe_rule.is_some() || match inspect::tcp_response_rules(&mut self.inspect, side, env) {
+                analysers::TcpVerdict::Spoe(rule) => {
+                    spoe_rule = Some(rule);
+                    true
+                }
                 analysers::TcpVerdict::Reject => {
                     outcome = Some((Cause::ProxyAbort, Phase::Data));
                     break;
@@ -1076,6 +1083,14 @@ impl Stream {
         }
         if let Some((cause, phase)) = outcome {
             return self.close(env, cause, phase);
+        }
+        if let Some(rule) = spoe_rule {
+            // Sent (or nothing to send): the rules go on at once; else the ACK wakes it.
+            let be = self.backend.expect("forwarding has a backend");
+            let group = env.proxies[be].tcp_rules.spoe_group(crate::config::model::TcpRuleList::ResponseContent, rule);
+            if group.is_none_or(|g| self.spoe_group(env, be, &g)) {
+                env.cx.wake.push(Kind::Client, env.key);
+            }
         }
         let done = self.req.drained_after_eof() && self.res.drained_after_eof();
         if done {

@@ -182,6 +182,7 @@ impl Stream {
         let Some(h) = self.http.as_mut() else {
             let mut cx = super::inspect::InspectCtx::new((self.src, self.dst), &fe.name, be_name, self.inspect.as_deref()).with_tls(&self.client).with_conn(conn_facts!(self));
             cx.req = Some(crate::sample::ChannelData { bytes: self.req.buf.data(), last: self.req.eof });
+            cx.res = Some(crate::sample::ChannelData { bytes: self.res.buf.data(), last: self.res.eof });
             return encode(&cx);
         };
         let server = self.server.as_ref().map(|s| env.pool.server_name(s.be(), s.srv()));

@@ -343,7 +343,7 @@ pub fn tcp_rule(p: &mut Parser, l: &Line) -> Result<(), String> {
             extra(2)?;
             TcpAction::SetNice(nice)
         }
-        "send-spoe-group" if list == TcpRuleList::Content => {
+        "send-spoe-group" if list != TcpRuleList::Connection => {
             if words.len() != 3 {
                 return Err(format!("'{kw} {sub}' : 'send-spoe-group' expects exactly 2 arguments, in {desc}"));
             }
