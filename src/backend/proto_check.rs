@@ -468,4 +468,17 @@ mod tests {
         assert_eq!(Judge::LdapBind.judge(&ok[..5], true), Verdict::Invalid(String::new()));
         assert_eq!(Judge::LdapBind.judge(b"0\x03\x04\x01x", false), Verdict::Invalid(String::new()));
     }
+
+    #[test]
+    fn spop_check_judges_the_agent_hello() {
+        use crate::spoe::frame::{kv_list, Frame, Value, AGENT_DISCONNECT, AGENT_HELLO, FLAG_FIN};
+        let frame = |ty, items: &[(&str, Value)]| Frame { ty, flags: FLAG_FIN, stream_id: 0, frame_id: 0, payload: kv_list(items) }.encode();
+        let hello = frame(AGENT_HELLO, &[("version", Value::Str(b"2.0".to_vec())), ("max-frame-size", Value::Uint32(16380)), ("capabilities", Value::Str(Vec::new()))]);
+        assert_eq!(Judge::Spop.judge(&hello, false), Verdict::Pass("SPOA server is ok".into()));
+        assert_eq!(Judge::Spop.judge(&hello[..hello.len() - 1], false), Verdict::Wait);
+        assert_eq!(Judge::Spop.judge(&hello[..3], true), Verdict::Invalid(String::new()));
+        let bye = frame(AGENT_DISCONNECT, &[("status-code", Value::Uint32(8)), ("message", Value::Str(b"x".to_vec()))]);
+        assert_eq!(Judge::Spop.judge(&bye, false), Verdict::Invalid("unsupported version".into()));
+        assert_eq!(Judge::Spop.judge(b"HTTP/1.0 200 OK\r\n\r\n", false), Verdict::Invalid("invalid frame received".into()));
+    }
 }
