@@ -382,6 +382,11 @@ backend agents
 /// `-c` on a configuration whose SPOE file is `spoe`: the alerts, the run's directory
 /// written `DIR`, without the process id.
 fn check_alerts(bin: &PathBuf, spoe: &str, frontend_extra: &str, agents_mode: &str) -> Vec<String> {
+    check_filter_alerts(bin, spoe, "engine e1 config {{dir}}/spoe.conf", frontend_extra, agents_mode)
+}
+
+/// [`check_alerts`] with the `filter spoe` line's arguments.
+fn check_filter_alerts(bin: &PathBuf, spoe: &str, filter: &str, frontend_extra: &str, agents_mode: &str) -> Vec<String> {
     let config = format!(
         "
 defaults
@@ -391,7 +396,7 @@ defaults
     timeout server 5s
 frontend fe
     bind 127.0.0.1:{{{{fe}}}}
-    filter spoe engine e1 config {{{{dir}}}}/spoe.conf
+    filter spoe {filter}
 {frontend_extra}
     default_backend app
 backend app
@@ -410,7 +415,7 @@ backend agents
             let mut l = l[l.find(") : ").map_or(0, |i| i + 4)..].to_string();
             // Every path of the run's directory: `DIR/<file>`.
             while let Some(a) = l.find("/tmp/") {
-                let end = ["/spoe.conf", "/proxy.cfg"].iter().filter_map(|f| l[a..].find(f)).min().expect("a file of the run");
+                let end = ["/spoe.conf", "/proxy.cfg", "/none.conf"].iter().filter_map(|f| l[a..].find(f)).min().expect("a file of the run");
                 l.replace_range(a..a + end, "DIR");
             }
             l
@@ -435,9 +440,27 @@ fn bad_spoe_files_are_refused_naming_the_file_and_line() {
         (format!("[e1]\n{AGENT_OK}{MESSAGE_OK}spoe-message m2\n  args src\nspoe-group g1\n  messages m2\n"), "    http-request send-spoe-group e1 g1\n    http-request send-spoe-group e2 g1", "tcp"),
         (format!("[e1]\n{AGENT_OK}{MESSAGE_OK}"), "", "http"),
     ];
+    let ok = format!("[e1]\n{AGENT_OK}{MESSAGE_OK}");
+    // The `filter` line itself, and scope lines.
+    let filters: Vec<(String, &str, &str)> = vec![
+        (ok.clone(), "engine e1 config {{dir}}/none.conf", ""),
+        (ok.clone(), "engine e1", ""),
+        (ok.clone(), "engine", ""),
+        (ok.clone(), "bogus x", ""),
+        (ok.clone(), "config {{dir}}/spoe.conf", ""),
+        (ok.clone(), "engine e9 config {{dir}}/spoe.conf", ""),
+        (ok.replace("[e1]", "[e1"), "engine e1 config {{dir}}/spoe.conf", ""),
+        (ok.replace("[e1]", "[e1] x"), "engine e1 config {{dir}}/spoe.conf", ""),
+        (ok.clone(), "engine e1 config {{dir}}/spoe.conf", "    filter spoe engine e1 config {{dir}}/spoe.conf"),
+    ];
     let mut runs = Vec::new();
     for bin in moonproxy_and_haproxy() {
-        let alerts: Vec<Vec<String>> = cases.iter().map(|(spoe, extra, mode)| check_alerts(&bin, spoe, extra, mode)).collect();
+        let mut alerts: Vec<Vec<String>> = cases.iter().map(|(spoe, extra, mode)| check_alerts(&bin, spoe, extra, mode)).collect();
+        alerts.extend(filters.iter().map(|(spoe, filter, extra)| check_filter_alerts(&bin, spoe, filter, extra, "tcp")));
+        // HAProxy says this one twice.
+        for a in &mut alerts {
+            a.dedup();
+        }
         runs.push((bin, alerts));
     }
     let (_, first) = &runs[0];

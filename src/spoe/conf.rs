@@ -166,7 +166,7 @@ pub fn read(path: &str, engine: Option<&str>, env: &Env, filter: &Location) -> R
                 std::io::ErrorKind::PermissionDenied => "Permission denied".to_string(),
                 _ => e.to_string(),
             };
-            return Err(Refused { alerts: Vec::new(), filter_error: format!("Cannot open configuration file {path} : {reason}") });
+            return Err(Refused { alerts: Vec::new(), filter_error: format!("Could not open configuration file {path} : {reason}") });
         }
     };
     parse(path, &text, engine, env, filter)
@@ -180,21 +180,21 @@ pub fn parse(path: &str, text: &str, engine: Option<&str>, env: &Env, filter: &L
     let mut messages: Vec<MessageConf> = Vec::new();
     let mut groups: Vec<GroupConf> = Vec::new();
     let mut section = Section::None;
-    // Without an engine name the whole file is read; with one, only its scope.
+    // Without an engine name the file is read up to its first scope line; with one,
+    // only its scope.
     let mut in_scope = engine.is_none();
     for (n, raw) in text.lines().enumerate() {
         let loc = Location { file: file.clone(), line: n as u32 + 1 };
         let trimmed = raw.trim();
         if let Some(rest) = trimmed.strip_prefix('[') {
-            let Some(name) = rest.strip_suffix(']') else {
-                alerts.push(Diagnostic::alert(&loc, "missing ']' in scope name.".to_string()));
-                continue;
-            };
-            let name = name.trim();
-            if engine.is_none() {
-                alerts.push(Diagnostic::alert(&loc, format!("scope '{name}' found but no engine name was given on the 'filter spoe' line.")));
-                continue;
+            let (name, after) = rest.split_once(']').unwrap_or(("", ""));
+            if name.is_empty() {
+                alerts.push(Diagnostic::alert(&loc, "empty scope name is forbidden.".to_string()));
+            } else if let Some(c) = after.chars().find(|c| !c.is_whitespace()) {
+                alerts.push(Diagnostic::alert(&loc, format!("character '{c}' is not permitted after scope declaration.")));
             }
+            // Without an engine name, what follows a scope line is no one's (HAProxy
+            // then finds no agent).
             in_scope = Some(name) == engine;
             section = Section::None;
             continue;
@@ -275,10 +275,7 @@ pub fn parse(path: &str, text: &str, engine: Option<&str>, env: &Env, filter: &L
     }
     let refuse = |filter_error: String| Err(Refused { alerts: Vec::new(), filter_error });
     let Some(agent) = agent else {
-        return refuse(match engine {
-            Some(e) => format!("SPOE agent '{e}' not found in file {path}"),
-            None => format!("no SPOE agent found in file {path}"),
-        });
+        return refuse(format!("No SPOE agent found in file {path}"));
     };
     if agent.backend.is_empty() {
         return refuse(format!("No backend declared for SPOE agent '{}' declared at {}", agent.name, agent.location));
@@ -517,7 +514,10 @@ pub fn check(config: &crate::config::model::Config, diags: &mut Vec<Diagnostic>)
     use crate::diag::Severity;
     let alert = |diags: &mut Vec<Diagnostic>, msg: String| diags.push(Diagnostic::plain(Severity::Alert, None, msg));
     for p in &config.proxies {
-        for f in &p.spoe_filters {
+        for (i, f) in p.spoe_filters.iter().enumerate() {
+            if p.spoe_filters[..i].iter().any(|g| g.engine == f.engine) {
+                alert(diags, format!("Proxy {} : duplicated name for SPOE engine '{}'.", p.name, f.engine));
+            }
             let a = &f.agent;
             if a.timeout_hello.is_none() || a.timeout_idle.is_none() || a.timeout_processing.is_none() {
                 diags.push(Diagnostic::plain(

@@ -100,13 +100,13 @@ fn spoe(p: &mut Parser, l: &Line) -> Result<(), String> {
         match (l.arg(i), value) {
             ("engine", Some(v)) if !v.is_empty() => engine = Some(v.to_string()),
             ("config", Some(v)) if !v.is_empty() => file = Some(v.to_string()),
-            ("engine" | "config", _) => return Err(format!("'filter' : '{}' expects an argument", l.arg(i))),
-            (other, _) => return Err(format!("'filter' : '{other}' : unknown keyword for SPOE filter")),
+            ("engine" | "config", _) => return Err(format!("'filter' : ''spoe' : '{}' option without value'", l.arg(i))),
+            (other, _) => return Err(format!("'filter' : 'unknown keyword '{other}''")),
         }
         i += 2;
     }
     let Some(file) = file else {
-        return Err("'filter' : 'missing config file'".into());
+        return Err("'filter' : ''spoe' : missing config file'".into());
     };
     let conf = match crate::spoe::conf::read(&file, engine.as_deref(), &p.env, &l.loc) {
         Ok(c) => c,
@@ -117,10 +117,7 @@ fn spoe(p: &mut Parser, l: &Line) -> Result<(), String> {
             return Err(format!("'filter' : '{}'", refused.filter_error));
         }
     };
-    let proxy = &p.draft().proxy;
-    if proxy.spoe_filters.iter().any(|f| f.engine == conf.engine) {
-        return Err(format!("'filter' : 'SPOE engine '{}' already declared in this proxy'", conf.engine));
-    }
+    // Two engines of the same name are refused after parsing (`crate::spoe::conf::check`).
     p.draft().proxy.spoe_filters.push(conf);
     Ok(())
 }
