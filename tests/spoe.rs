@@ -439,6 +439,9 @@ fn bad_spoe_files_are_refused_naming_the_file_and_line() {
         (format!("[e1]\n{}{MESSAGE_OK}", AGENT_OK.replace("use-backend agents", "use-backend nope")), "", "tcp"),
         (format!("[e1]\n{AGENT_OK}{MESSAGE_OK}spoe-message m2\n  args src\nspoe-group g1\n  messages m2\n"), "    http-request send-spoe-group e1 g1\n    http-request send-spoe-group e2 g1", "tcp"),
         (format!("[e1]\n{AGENT_OK}{MESSAGE_OK}"), "", "http"),
+        (format!("[e1]\n{AGENT_OK}  option bogus\n  max-frame-size 100000\n  option var-prefix a-b\n  no option set-on-error\n{MESSAGE_OK}"), "", "tcp"),
+        (format!("[e1]\n{AGENT_OK}  register-var-names ok a-b\n{MESSAGE_OK}"), "", "tcp"),
+        (format!("[e1]\n{AGENT_OK}{MESSAGE_OK}spoe-message m1\n  args src(\n  event on-frontend-http-request when x\nspoe-message\n"), "", "tcp"),
     ];
     let ok = format!("[e1]\n{AGENT_OK}{MESSAGE_OK}");
     // The `filter` line itself, and scope lines.

@@ -157,7 +157,7 @@ enum Section {
 
 /// Reads the scope `engine` (`None`: the whole file, which may then have no scope
 /// line) of the SPOE file `path`. `filter` is the `filter` line.
-pub fn read(path: &str, engine: Option<&str>, env: &Env, filter: &Location) -> Result<SpoeConf, Refused> {
+pub fn read(path: &str, engine: Option<&str>, env: &Env, bufsize: usize, filter: &Location) -> Result<SpoeConf, Refused> {
     let text = match std::fs::read(path) {
         Ok(b) => String::from_utf8_lossy(&b).into_owned(),
         Err(e) => {
@@ -169,12 +169,14 @@ pub fn read(path: &str, engine: Option<&str>, env: &Env, filter: &Location) -> R
             return Err(Refused { alerts: Vec::new(), filter_error: format!("Could not open configuration file {path} : {reason}") });
         }
     };
-    parse(path, &text, engine, env, filter)
+    parse(path, &text, engine, env, bufsize, filter)
 }
 
 /// [`read`] on text already read.
-pub fn parse(path: &str, text: &str, engine: Option<&str>, env: &Env, filter: &Location) -> Result<SpoeConf, Refused> {
+pub fn parse(path: &str, text: &str, engine: Option<&str>, env: &Env, bufsize: usize, filter: &Location) -> Result<SpoeConf, Refused> {
     let file: Arc<str> = Arc::from(path);
+    // `max-frame-size` goes up to `tune.bufsize - 4`.
+    let max_frame = u32::try_from(bufsize.saturating_sub(4)).unwrap_or(u32::MAX);
     let mut alerts = Vec::new();
     let mut agent: Option<AgentConf> = None;
     let mut messages: Vec<MessageConf> = Vec::new();
@@ -211,12 +213,12 @@ pub fn parse(path: &str, text: &str, engine: Option<&str>, env: &Env, filter: &L
         };
         let Some(kw) = args.first().filter(|a| !a.is_empty()) else { continue };
         let arg = |i: usize| args.get(i).map_or("", String::as_str);
-        let result: Result<(), String> = match kw.as_str() {
+        let result: Result<(), Refusal> = match kw.as_str() {
             "spoe-agent" => {
                 if arg(1).is_empty() {
-                    Err("'spoe-agent' expects an <id> argument.".to_string())
-                } else if let Some(a) = &agent {
-                    Err(format!("Only one SPOE agent per engine is allowed (previous declaration at {}).", a.location))
+                    Err(Refusal::plain("missing name for spoe-agent section.".to_string()))
+                } else if agent.is_some() {
+                    Err(Refusal::plain("another spoe-agent section previously defined.".to_string()))
                 } else {
                     agent = Some(AgentConf::new(arg(1), &loc));
                     section = Section::Agent;
@@ -225,9 +227,9 @@ pub fn parse(path: &str, text: &str, engine: Option<&str>, env: &Env, filter: &L
             }
             "spoe-message" => {
                 if arg(1).is_empty() {
-                    Err("'spoe-message' expects an <id> argument.".to_string())
+                    Err(Refusal::plain("missing name for spoe-message section.".to_string()))
                 } else if let Some(m) = messages.iter().find(|m| m.name == arg(1)) {
-                    Err(format!("spoe-message '{}' already declared at {}.", arg(1), m.location))
+                    Err(Refusal::directive(format!("spoe-message section '{}' has the same name as another one declared at {}.", arg(1), m.location)))
                 } else {
                     messages.push(MessageConf { name: arg(1).to_string(), location: loc.clone(), acls: Vec::new(), args: Vec::new(), event: None });
                     section = Section::Message(messages.len() - 1);
@@ -236,9 +238,9 @@ pub fn parse(path: &str, text: &str, engine: Option<&str>, env: &Env, filter: &L
             }
             "spoe-group" => {
                 if arg(1).is_empty() {
-                    Err("'spoe-group' expects an <id> argument.".to_string())
+                    Err(Refusal::plain("missing name for spoe-group section.".to_string()))
                 } else if let Some(g) = groups.iter().find(|g| g.name == arg(1)) {
-                    Err(format!("spoe-group '{}' already declared at {}.", arg(1), g.location))
+                    Err(Refusal::directive(format!("spoe-group section '{}' has the same name as another one declared at {}.", arg(1), g.location)))
                 } else {
                     groups.push(GroupConf { name: arg(1).to_string(), location: loc.clone(), messages: Vec::new() });
                     section = Section::Group(groups.len() - 1);
@@ -251,7 +253,7 @@ pub fn parse(path: &str, text: &str, engine: Option<&str>, env: &Env, filter: &L
                     alerts.push(Diagnostic::alert(&loc, format!("unknown keyword '{kw}' out of section.")).with_style(crate::config::diagnostic::Style::Directive));
                     continue;
                 }
-                Section::Agent => agent_keyword(agent.as_mut().expect("in the agent section"), &args),
+                Section::Agent => agent_keyword(agent.as_mut().expect("in the agent section"), &args, max_frame),
                 Section::Message(i) => message_keyword(&mut messages[*i], &args, &loc),
                 Section::Group(i) => {
                     let g = &mut groups[*i];
@@ -260,13 +262,13 @@ pub fn parse(path: &str, text: &str, engine: Option<&str>, env: &Env, filter: &L
                             g.messages.extend(args[1..].iter().cloned());
                             Ok(())
                         }
-                        _ => Err(format!("unknown keyword '{kw}' in spoe-group section.")),
+                        _ => Err(Refusal::plain(format!("unknown keyword '{kw}' in spoe-group section."))),
                     }
                 }
             },
         };
         if let Err(e) = result {
-            alerts.push(Diagnostic::alert(&loc, e));
+            alerts.push(e.diagnostic(&loc));
         }
     }
     let path_error = || format!("Error(s) found in configuration file {path}");
@@ -294,6 +296,12 @@ pub fn parse(path: &str, text: &str, engine: Option<&str>, env: &Env, filter: &L
                 // HAProxy names the agent's place here, not the group's.
                 return refuse(format!("SPOE group '{}' try to use undefined SPOE message '{m}' at {}", g.name, agent.location));
             }
+        }
+    }
+    for v in &agent.register_var_names {
+        let full = format!("{}.{v}", agent.var_prefix);
+        if let Some(at) = full.find(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '_')) {
+            return refuse(format!("SPOE agent '{}': failed to register variable {full} (invalid syntax at char '{}')", agent.name, &full[at..]));
         }
     }
     for g in &agent.groups {
@@ -333,18 +341,45 @@ impl AgentConf {
     }
 }
 
-/// A variable name as SPOE options take them: `a-z A-Z 0-9 . _`.
-fn var_name(kw: &str, v: &str) -> Result<String, String> {
-    if v.is_empty() {
-        return Err(format!("'{kw}' expects a value."));
-    }
-    if let Some(c) = v.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '.' || *c == '_')) {
-        return Err(format!("invalid variable name '{v}'. Only [a-zA-Z0-9_.] chars are supported (got '{c}')."));
-    }
-    Ok(v.to_string())
+/// Why a keyword line was refused: HAProxy words some `parsing [file:line]: ...` (no
+/// blank before the colon), the others `parsing [file:line] : ...`.
+struct Refusal {
+    text: String,
+    directive: bool,
 }
 
-fn agent_keyword(a: &mut AgentConf, args: &[String]) -> Result<(), String> {
+impl Refusal {
+    fn plain(text: String) -> Refusal {
+        Refusal { text, directive: false }
+    }
+
+    fn directive(text: String) -> Refusal {
+        Refusal { text, directive: true }
+    }
+
+    fn diagnostic(self, loc: &Location) -> Diagnostic {
+        let d = Diagnostic::alert(loc, self.text);
+        if self.directive {
+            d.with_style(crate::config::diagnostic::Style::Directive)
+        } else {
+            d
+        }
+    }
+}
+
+impl From<String> for Refusal {
+    fn from(text: String) -> Refusal {
+        Refusal::plain(text)
+    }
+}
+
+impl From<&str> for Refusal {
+    fn from(text: &str) -> Refusal {
+        Refusal::plain(text.to_string())
+    }
+}
+
+fn agent_keyword(a: &mut AgentConf, args: &[String], max_frame: u32) -> Result<(), Refusal> {
     let arg = |i: usize| args.get(i).map_or("", String::as_str);
     let no_more = |n: usize| match args.get(n) {
         Some(extra) => Err(format!("'{}' cannot handle unexpected argument '{extra}'.", args[..n].join(" "))),
@@ -370,7 +405,7 @@ fn agent_keyword(a: &mut AgentConf, args: &[String]) -> Result<(), String> {
                 "idle" => &mut a.timeout_idle,
                 "processing" => &mut a.timeout_processing,
                 "" => return Err("'timeout' expects 'hello', 'idle' and 'processing'.".into()),
-                other => return Err(format!("'timeout' supports 'hello', 'idle' or 'processing' (got {other}).")),
+                other => return Err(format!("'timeout' supports 'hello', 'idle' or 'processing' (got {other}).").into()),
             };
             let what = format!("'timeout {}'", arg(1));
             let t = crate::config::units::parse_time(arg(2)).map_err(|e| format!("{}.", crate::config::units::time_error_message(&e, arg(2), &what)))?;
@@ -381,89 +416,110 @@ fn agent_keyword(a: &mut AgentConf, args: &[String]) -> Result<(), String> {
             let negated = arg(0) == "no";
             let (opt, at) = if negated {
                 if arg(1) != "option" {
-                    return Err(format!("unknown keyword 'no {}' in spoe-agent section.", arg(1)));
+                    return Err(format!("unknown keyword 'no {}' in spoe-agent section.", arg(1)).into());
                 }
                 (arg(2), 3)
             } else {
                 (arg(1), 2)
             };
-            let value = || var_name(&format!("option {opt}"), args.get(at).map_or("", String::as_str));
+            // HAProxy words these `parsing [file:line]: ...`.
+            let unexpected = |n: usize| match args.get(n) {
+                Some(extra) => Err(Refusal::plain(format!("'option' cannot handle unexpected argument '{extra}'."))),
+                None => Ok(()),
+            };
+            let value = || -> Result<String, Refusal> {
+                let v = args.get(at).map_or("", String::as_str);
+                if v.is_empty() {
+                    return Err(Refusal::directive(format!("'option {opt}' expects a value.")));
+                }
+                if !v.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'_') {
+                    return Err(Refusal::directive(format!("'option {opt}' only supports [a-zA-Z0-9_.] chars.")));
+                }
+                Ok(v.to_string())
+            };
             match opt {
-                "async" | "send-frag-payload" => no_more(at)?,
+                "async" | "send-frag-payload" => unexpected(at)?,
                 "pipelining" => {
-                    no_more(at)?;
+                    unexpected(at)?;
                     a.pipelining = !negated;
                 }
                 "dontlog-normal" => {
-                    no_more(at)?;
+                    unexpected(at)?;
                     a.dontlog_normal = !negated;
                 }
                 "continue-on-error" | "force-set-var" | "var-prefix" | "set-on-error" | "set-process-time" | "set-total-time" if negated => {
-                    return Err(format!("'no option {opt}' is not supported."))
+                    return Err(Refusal::directive(format!("negation is not supported for option '{opt}'.")))
                 }
                 "continue-on-error" => {
-                    no_more(at)?;
+                    unexpected(at)?;
                     a.continue_on_error = true;
                 }
                 "force-set-var" => {
-                    no_more(at)?;
+                    unexpected(at)?;
                     a.force_set_var = true;
                 }
                 "var-prefix" => {
                     a.var_prefix = value()?;
-                    no_more(at + 1)?;
+                    unexpected(at + 1)?;
                 }
                 "set-on-error" => {
                     a.set_on_error = Some(value()?);
-                    no_more(at + 1)?;
+                    unexpected(at + 1)?;
                 }
                 "set-process-time" => {
                     a.set_process_time = Some(value()?);
-                    no_more(at + 1)?;
+                    unexpected(at + 1)?;
                 }
                 "set-total-time" => {
                     a.set_total_time = Some(value()?);
-                    no_more(at + 1)?;
+                    unexpected(at + 1)?;
                 }
-                "" => return Err("'option' expects an option name.".into()),
-                other => return Err(format!("option '{other}' is not supported.")),
+                other => return Err(Refusal::directive(format!("option '{other}' is not supported."))),
             }
         }
         "max-frame-size" => {
-            let n = number("max-frame-size")?;
-            if n < 256 {
-                return Err(format!("'max-frame-size' must be greater than or equal to 256 (got {n})."));
+            let range = format!("'max-frame-size' expects a positive integer argument in the range [256, {max_frame}].");
+            no_more(2)?;
+            match arg(1).parse::<u32>() {
+                Ok(n) if (256..=max_frame).contains(&n) => a.max_frame_size = n,
+                _ => return Err(range.into()),
             }
-            a.max_frame_size = n;
         }
         "max-waiting-frames" => {
             a.max_waiting_frames = number("max-waiting-frames")?;
             if a.max_waiting_frames == 0 {
-                return Err("'max-waiting-frames' expects a positive integer argument.".into());
+                return Err("'max-waiting-frames' expects a positive integer argument.".to_string().into());
             }
         }
-        "maxconnrate" => a.maxconnrate = number("maxconnrate")?,
-        "maxerrrate" => a.maxerrrate = number("maxerrrate")?,
+        // Read as HAProxy reads them (`atoi`: `x` is 0).
+        "maxconnrate" | "maxerrrate" => {
+            no_more(2)?;
+            let n = u32::try_from(crate::config::parse::atoi(arg(1)).max(0)).unwrap_or(u32::MAX);
+            if arg(0) == "maxconnrate" {
+                a.maxconnrate = n;
+            } else {
+                a.maxerrrate = n;
+            }
+        }
         "register-var-names" => {
             if args.len() < 2 {
                 return Err("'register-var-names' expects one or more variable names.".into());
             }
-            for v in &args[1..] {
-                a.register_var_names.push(var_name("register-var-names", v)?);
-            }
+            // Checked with the prefix once the scope is read.
+            a.register_var_names.extend(args[1..].iter().cloned());
         }
         "log" => {
             if args.len() < 2 {
-                return Err("'log' expects either <address[:port]> and <facility> or 'global' as arguments.".into());
+                return Err("log : expects <address> and <facility> or global as arguments".to_string().into());
             }
             a.logs.push(args[1..].to_vec());
         }
-        kw => return Err(format!("unknown keyword '{kw}' in spoe-agent section.")),
+        kw => return Err(format!("unknown keyword '{kw}' in spoe-agent section.").into()),
     }
     Ok(())
 }
 
-fn message_keyword(m: &mut MessageConf, args: &[String], loc: &Location) -> Result<(), String> {
+fn message_keyword(m: &mut MessageConf, args: &[String], loc: &Location) -> Result<(), Refusal> {
     let arg = |i: usize| args.get(i).map_or("", String::as_str);
     match arg(0) {
         "args" => {
@@ -474,7 +530,7 @@ fn message_keyword(m: &mut MessageConf, args: &[String], loc: &Location) -> Resu
                     _ => ("", a.as_str()),
                 };
                 if let Err(e) = crate::sample::Expr::parse(expr) {
-                    return Err(format!("'args' : failed to parse sample expression '{expr}' : {e}."));
+                    return Err(format!("'args': {e}.").into());
                 }
                 m.args.push((name.to_string(), expr.to_string()));
             }
@@ -485,23 +541,26 @@ fn message_keyword(m: &mut MessageConf, args: &[String], loc: &Location) -> Resu
                 return Err("'acl' expects an ACL name and an ACL expression.".into());
             }
             if args.len() < 3 {
-                return Err(format!("error detected while parsing ACL '{name}' : missing fetch method."));
+                return Err(format!("error detected while parsing ACL '{name}' : missing fetch method in ACL expression ''.").into());
             }
             let expr = crate::config::parse::acl::parse_acl_expr(&args[2..]).map_err(|e| format!("error detected while parsing ACL '{name}' : {e}."))?;
+            // (HAProxy's words when the criterion is missing.)
             m.acls.push(Acl { name: name.to_string(), expr, location: loc.clone() });
         }
         "event" => {
             let Some(event) = Event::parse(arg(1)) else {
-                return Err(format!("unknown event '{}'.", arg(1)));
+                return Err(format!("unknown event '{}'.", arg(1)).into());
             };
             let cond = match arg(2) {
                 "" => None,
-                w @ ("if" | "unless") => Some(crate::config::parse::acl::parse_condition(w == "unless", &args[3..], &m.acls, loc).map_err(|e| format!("error detected while parsing an 'event' condition : {e}."))?),
-                other => return Err(format!("expects 'if', 'unless' or nothing after the event name (got '{other}').")),
+                w @ ("if" | "unless") => Some(crate::config::parse::acl::parse_condition(w == "unless", &args[3..], &m.acls, loc).map_err(|e| format!("error detected while parsing an 'event {}' condition : {e}.", arg(1)))?),
+                other => {
+                    return Err(Refusal::directive(format!("'event {}' expects either 'if' or 'unless' followed by a condition but found '{other}'.", arg(1))))
+                }
             };
             m.event = Some((event, cond));
         }
-        kw => return Err(format!("unknown keyword '{kw}' in spoe-message section.")),
+        kw => return Err(format!("unknown keyword '{kw}' in spoe-message section.").into()),
     }
     Ok(())
 }
@@ -565,7 +624,7 @@ mod tests {
     }
 
     fn parse_text(text: &str, engine: Option<&str>) -> Result<SpoeConf, Refused> {
-        parse("s.conf", text, engine, &Env::new(), &filter())
+        parse("s.conf", text, engine, &Env::new(), 16384, &filter())
     }
 
     const GOOD: &str = "[e1]\nspoe-agent a\n  messages m1\n  groups g1\n  use-backend agents\n  option var-prefix pfx\n  option set-on-error err\n  timeout processing 300ms\nspoe-message m1\n  acl local src 127.0.0.1\n  args ip=src str(x) n=int(3)\n  event on-frontend-http-request if local\nspoe-message m2\n  args a=str(x)\nspoe-group g1\n  messages m2\n[other]\nspoe-agent b\n  bogus\n";

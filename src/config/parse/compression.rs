@@ -108,7 +108,7 @@ fn spoe(p: &mut Parser, l: &Line) -> Result<(), String> {
     let Some(file) = file else {
         return Err("'filter' : ''spoe' : missing config file'".into());
     };
-    let conf = match crate::spoe::conf::read(&file, engine.as_deref(), &p.env, &l.loc) {
+    let conf = match crate::spoe::conf::read(&file, engine.as_deref(), &p.env, p.config.global.bufsize, &l.loc) {
         Ok(c) => c,
         Err(refused) => {
             for d in refused.alerts {
