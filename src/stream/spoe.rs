@@ -97,6 +97,8 @@ impl Stream {
     /// for it (it must run again).
     pub fn spoe_complete(&mut self, frame_id: u64, outcome: Outcome) -> bool {
         let state = match self.http.as_mut() {
+            // (An idle connection has no transaction to allocate for a late answer.)
+            Some(h) if !h.txn.is_allocated() => None,
             Some(h) => h.txn.spoe.as_deref_mut(),
             None => self.inspect.as_mut().and_then(|i| i.spoe.as_deref_mut()),
         };
