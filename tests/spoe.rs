@@ -67,7 +67,7 @@ fn decide(msgs: &Messages) -> Reply {
         if matches!(&path, Some(Value::Str(p)) if p.windows(4).any(|w| w == b"deny")) {
             actions.push(set_txn("verdict", Value::Str(b"deny".to_vec())));
         }
-        if matches!(&path, Some(Value::Str(p)) if p.starts_with(b"/slow")) {
+        if matches!(&path, Some(Value::Str(p)) if p.windows(5).any(|w| w == b"/slow")) {
             return Reply::AckAfter(Duration::from_millis(600), vec![set_txn("score", Value::Int32(1))]);
         }
         if matches!(&path, Some(Value::Str(p)) if p.starts_with(b"/bye")) {
@@ -732,4 +732,29 @@ backend agents
     assert_eq!(received[0].1.len(), 3, "{:?}", received[0].1);
     assert_runs_agree(&runs);
     assert_runs_agree(&received);
+}
+
+/// After an error, the engine is off for the rest of the transaction (the group is not
+/// sent), unless `option continue-on-error`; the next transaction starts afresh.
+#[test]
+fn continue_on_error_keeps_the_engine_on() {
+    let mut runs = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let mut seen = Vec::new();
+        for continue_on_error in [false, true] {
+            let agent = Spoa::start(decide);
+            let mut spoe = SPOE_CONF.replace("{{processing}}", "300ms");
+            if continue_on_error {
+                spoe = spoe.replace("    option set-on-error err", "    option set-on-error err\n    option continue-on-error");
+            }
+            let proxy = ProxyBuilder::new(CONFIG).bin(&bin).file("spoe.conf", &spoe).port("spoa", agent.port()).start();
+            // The event times out (the agent is slow), then the group's rule runs.
+            seen.push(ask(&proxy, "/group/slow", ""));
+            seen.push(ask(&proxy, "/group", ""));
+        }
+        runs.push((bin, seen));
+    }
+    let r = |score: &str, err: &str, late: &str, txt: &str| (200, score.to_string(), err.to_string(), late.to_string(), txt.to_string());
+    assert_eq!(runs[0].1, [r("", "1", "", ""), r("42", "", "done", "hello"), r("", "1", "done", ""), r("42", "", "done", "hello")]);
+    assert_runs_agree(&runs);
 }
