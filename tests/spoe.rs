@@ -68,7 +68,7 @@ fn decide(msgs: &Messages) -> Reply {
             actions.push(set_txn("verdict", Value::Str(b"deny".to_vec())));
         }
         if matches!(&path, Some(Value::Str(p)) if p.windows(5).any(|w| w == b"/slow")) {
-            return Reply::AckAfter(Duration::from_millis(600), vec![set_txn("score", Value::Int32(1))]);
+            return Reply::AckAfter(Duration::from_millis(2000), vec![set_txn("score", Value::Int32(1))]);
         }
         if matches!(&path, Some(Value::Str(p)) if p.starts_with(b"/bye")) {
             return Reply::Disconnect(42);
@@ -174,7 +174,7 @@ fn errors_let_the_stream_go_on_and_set_the_error_variable() {
     let mut runs = Vec::new();
     for bin in moonproxy_and_haproxy() {
         let agent = Spoa::start(decide);
-        let spoe = SPOE_CONF.replace("{{processing}}", "300ms").replace("    use-backend agents", "    use-backend agents\n    max-frame-size 256");
+        let spoe = SPOE_CONF.replace("{{processing}}", "1s").replace("    use-backend agents", "    use-backend agents\n    max-frame-size 256");
         let proxy = ProxyBuilder::new(CONFIG).bin(&bin).file("spoe.conf", &spoe).port("spoa", agent.port()).start();
         // A slow agent: `timeout processing` (error 1); the late ACK is ignored.
         let slow = ask(&proxy, "/slow", "");
@@ -743,7 +743,7 @@ fn continue_on_error_keeps_the_engine_on() {
         let mut seen = Vec::new();
         for continue_on_error in [false, true] {
             let agent = Spoa::start(decide);
-            let mut spoe = SPOE_CONF.replace("{{processing}}", "300ms");
+            let mut spoe = SPOE_CONF.replace("{{processing}}", "1s");
             if continue_on_error {
                 spoe = spoe.replace("    option set-on-error err", "    option set-on-error err\n    option continue-on-error");
             }
