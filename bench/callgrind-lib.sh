@@ -28,9 +28,11 @@ for _ in $(seq 50); do [ -s "$work/backend.port" ] && break; sleep 0.1; done
 backend_port=$(cat "$work/backend.port")
 
 # One run under callgrind of `bin` on the bench configuration `cfg` (its @...@ placeholders
-# filled) answering `n` requests for `path`; prints the proxy's instruction count.
+# filled) answering `n` requests for `path`; prints the proxy's instruction count. With a
+# fifth argument `h2`, the requests are HTTP/2 (prior knowledge), one stream at a time on
+# one connection, sent by h2load.
 instructions() {
-    local bin=$1 cfg=$2 path=$3 n=$4 out=$work/cg.out port
+    local bin=$1 cfg=$2 path=$3 n=$4 proto=${5:-h1} out=$work/cg.out port
     port=$("$benchtool" free-port)
     sed -e "s/@PROXY_PORT@/$port/" -e "s/@BACKEND_PORT@/$backend_port/g" -e "s/@MAXCONN@/1000/" \
         -e "s|@BENCH_DIR@|$root/bench|" "$cfg" > "$work/run.cfg"
@@ -39,7 +41,11 @@ instructions() {
         2> "$work/valgrind.log" &
     local vg=$!
     "$benchtool" wait-port "$port" 60000
-    timeout 300 "$benchtool" requests "$port" "$path" "$n"
+    if [ "$proto" = h2 ]; then
+        timeout 300 h2load -n "$n" -c 1 -m 1 "http://127.0.0.1:$port$path" > "$work/h2load.log" 2>&1
+    else
+        timeout 300 "$benchtool" requests "$port" "$path" "$n"
+    fi
     kill -TERM "$vg"
     wait "$vg" || true
     grep -m1 '^summary:' "$out" | awk '{print $2}'

@@ -22,20 +22,29 @@ haproxy=${HAPROXY:-$(command -v haproxy || echo /usr/sbin/haproxy)}
 . "$root/bench/callgrind-lib.sh"
 
 printf '| scenario | moonproxy instructions/request | HAProxy | moonproxy / HAProxy |\n|---|---:|---:|---:|\n'
-for s in "http.cfg /64" "http.cfg /16k" "http-return.cfg /" "http-rules.cfg /api/64" \
-         "http-lua-action.cfg /64" "http-lua-fetch.cfg /64" "http-lua-service.cfg /"; do
+scenarios=("http.cfg /64" "http.cfg /16k" "http-return.cfg /" "http-rules.cfg /api/64"
+           "http-lua-action.cfg /64" "http-lua-fetch.cfg /64" "http-lua-service.cfg /")
+# HTTP/2 (prior knowledge, one stream at a time) when h2load is there (nghttp2-client).
+if command -v h2load >/dev/null; then
+    scenarios+=("http.cfg /64 h2" "http-return.cfg / h2")
+else
+    log "h2load not found (apt-get install nghttp2-client): no HTTP/2 rows"
+fi
+for s in "${scenarios[@]}"; do
     set -- $s
-    cfg="$root/bench/$1" path=$2
+    cfg="$root/bench/$1" path=$2 proto=${3:-h1}
     declare -A per=()
     for name in moonproxy haproxy; do
         bin=$moonproxy
         [ "$name" = haproxy ] && bin=$haproxy
-        i1=$(instructions "$bin" "$cfg" "$path" "$n1")
-        i2=$(instructions "$bin" "$cfg" "$path" "$n2")
+        i1=$(instructions "$bin" "$cfg" "$path" "$n1" "$proto")
+        i2=$(instructions "$bin" "$cfg" "$path" "$n2" "$proto")
         per[$name]=$(( (i2 - i1) / (n2 - n1) ))
         log "$1 $path, $name: $i1 for $n1 requests, $i2 for $n2: ${per[$name]} per request"
     done
     ratio=$(awk -v a="${per[moonproxy]}" -v b="${per[haproxy]}" 'BEGIN { printf "%.2f", a / b }')
-    printf '| %s %s | %s | %s | %s |\n' "$1" "$path" "${per[moonproxy]}" "${per[haproxy]}" "$ratio"
+    label="$1 $path"
+    [ "$proto" = h2 ] && label="$label (HTTP/2)"
+    printf '| %s | %s | %s | %s |\n' "$label" "${per[moonproxy]}" "${per[haproxy]}" "$ratio"
     unset per
 done

@@ -95,7 +95,7 @@ pub fn run(mut config: Config, opts: RunOptions) -> i32 {
     let backends: Vec<Option<Backend>> =
         config.proxies.iter().map(|p| p.cap.backend.then(|| Backend::from_config(p))).collect();
     let request_keys = config.proxies.iter().map(pool::request_key).collect();
-    let mut farm = pool::Farm { backends, handed: Vec::new(), request_keys, idle: idle::IdlePool::new(&config), observed: Vec::new() };
+    let mut farm = pool::Farm { backends, handed: Vec::new(), request_keys, idle: idle::IdlePool::new(&config), observed: Vec::new(), marked: Vec::new() };
     // The state the previous process left (`load-server-state-from-file`).
     server_state::apply(&config, &mut farm.backends);
     crate::backend::track::inherit_admin_states(&mut farm.backends);

@@ -204,8 +204,13 @@ const REQUESTS: &[&str] = &[
 /// Runs [`REQUESTS`] on one client connection through `bin`: the requests the
 /// application saw (ports and the proxy's name taken out) and the responses.
 fn exchange(bin: &std::path::Path, app_lines: &str) -> (Vec<Seen>, Vec<Seen2>) {
+    exchange_on(bin, &config(app_lines))
+}
+
+/// [`exchange`] on a whole configuration (`{{be}}`: the application's port).
+fn exchange_on(bin: &std::path::Path, config: &str) -> (Vec<Seen>, Vec<Seen2>) {
     let app = App::start(Answer::Normal);
-    let proxy = ProxyBuilder::new(&config(app_lines)).bin(bin).port("be", app.backend.port()).start();
+    let proxy = ProxyBuilder::new(config).bin(bin).port("be", app.backend.port()).start();
     let mut client = proxy.connect("fe");
     let mut responses = Vec::new();
     for req in REQUESTS {
@@ -301,6 +306,22 @@ fn params_and_responses_match_haproxy() {
     }
 }
 
+/// `filter fcgi-app <name>`, the filter `use-fcgi-app` implies written out (a surveyed
+/// configuration uses it): the application sees and answers the same, through moonproxy
+/// as through HAProxy 2.6.
+#[test]
+fn filter_fcgi_app_serves_as_use_fcgi_app() {
+    let as_filter = config("            option keep-conn").replace("use-fcgi-app php", "filter fcgi-app php");
+    assert!(as_filter.contains("filter fcgi-app php") && !as_filter.contains("use-fcgi-app"));
+    let (seen, responses) = exchange_on(&moonproxy_bin(), &as_filter);
+    assert_eq!((seen.clone(), responses.clone()), exchange(&moonproxy_bin(), "            option keep-conn"));
+    if let Some(h) = haproxy_bin() {
+        let anon = |v: Vec<Seen>| v.into_iter().map(|s| Seen { conn: 0, ..s }).collect::<Vec<_>>();
+        let (theirs, their_responses) = exchange_on(&h, &as_filter);
+        assert_eq!((anon(theirs), their_responses), (anon(seen), responses), "HAProxy (left) vs moonproxy");
+    }
+}
+
 /// `no option keep-conn`: BEGIN_REQUEST without FCGI_KEEP_CONN, the application closes,
 /// and the next request of the same client goes on a new connection.
 #[test]
@@ -386,6 +407,10 @@ fn configuration_errors_read_as_haproxys() {
         ("backend b\n server s 127.0.0.1:1 proto fcgi\n", "proxy 'b': FCGI server 's' has no FCGI app configured."),
         ("backend b\n use-fcgi-app zz\n server s 127.0.0.1:1 proto fcgi\n", "proxy 'b' : fcgi-app 'zz' not found."),
         ("fcgi-app a\n docroot /x\nfrontend f\n use-fcgi-app a\n", "parsing [CFG:9] : 'use-fcgi-app' only available in backend or listen section"),
+        ("fcgi-app a\n docroot /x\nbackend b\n filter fcgi-app\n server s 127.0.0.1:1 proto fcgi\n", "parsing [CFG:9] : 'filter' : 'fcgi-app : expects a <name> argument'"),
+        ("fcgi-app a\n docroot /x\nbackend b\n filter fcgi-app a b\n server s 127.0.0.1:1 proto fcgi\n", "parsing [CFG:9] : 'filter fcgi-app' : unknown keyword 'b'."),
+        ("fcgi-app a\n docroot /x\nfrontend f\n bind 127.0.0.1:1\n filter fcgi-app a\n", "proxy 'f': FCGI app configured but no FCGI server found."),
+        ("backend b\n filter fcgi-app zz\n server s 127.0.0.1:1 proto fcgi\n", "proxy 'b' : fcgi-app 'zz' not found."),
         ("backend b\n server s 127.0.0.1:1 proto h3\n", "'server b/s' : 'proto' :  unknown MUX protocol 'h3'."),
     ] {
         let mut bins = vec![moonproxy_bin()];

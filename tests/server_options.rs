@@ -130,6 +130,65 @@ listen l
     }
 }
 
+/// `on-marked-down` and `on-marked-up` also act when the CLI marks a server DOWN or UP
+/// (`set server … health`) or puts it in and out of maintenance (`state maint|ready`), and
+/// for the servers tracking it in another proxy: HAProxy 2.6 ends those sessions, moonproxy
+/// used to end them only on a check's verdict.
+#[test]
+fn on_marked_down_and_up_follow_cli_changes_and_trackers() {
+    for bin in moonproxy_and_haproxy() {
+        let active = Backend::silent();
+        let backup = Backend::silent();
+        let p = ProxyBuilder::new(
+            "global
+    log stdout format raw local0
+    stats socket {{dir}}/s.sock level admin
+defaults
+    mode tcp
+    log global
+    option tcplog
+    timeout connect 1s
+    timeout client 10s
+    timeout server 10s
+listen l
+    bind 127.0.0.1:{{fe}}
+    server s1 127.0.0.1:{{a}} check inter 60s on-marked-down shutdown-sessions on-marked-up shutdown-backup-sessions
+    server b1 127.0.0.1:{{b}} backup
+listen t
+    bind 127.0.0.1:{{te}}
+    server t1 127.0.0.1:{{a}} track l/s1 on-marked-down shutdown-sessions on-marked-up shutdown-backup-sessions
+    server b2 127.0.0.1:{{b}} backup
+",
+        )
+        .bin(&bin)
+        .port("a", active.port())
+        .port("b", backup.port())
+        .start();
+        let who = bin.display().to_string();
+        let sock = p.dir().join("s.sock");
+        for (down, up) in [("health down", "health up"), ("state maint", "state ready")] {
+            // Marked DOWN: the sessions on l/s1 and on its tracker t/t1 end with `D`.
+            // Marked UP: the sessions on both proxies' backup servers end with `U`.
+            for (command, server, cause) in [(down, (&active, "s1", "t1"), "D-"), (up, (&backup, "b1", "b2"), "U-")] {
+                let (backend, srv, tracker) = server;
+                let before = backend.connections();
+                let mut clients = [p.connect("fe"), p.connect("te")];
+                for c in &mut clients {
+                    c.send(b"x");
+                }
+                assert!(wait_until(DEADLINE, || backend.connections() == before + 2), "{who}: before `{command}` on {srv}");
+                let mark = p.mark();
+                assert_eq!(cli(&sock, &format!("set server l/s1 {command}\n")).trim(), "", "{who}: {command}");
+                for (c, (px, srv)) in clients.iter_mut().zip([("l", srv), ("t", tracker)]) {
+                    assert_ne!(c.recv_until_close().1, CloseKind::Timeout, "{who}: {command}: the session on {px}/{srv} stays");
+                    let line = p.wait_for_line_after(mark, |l| l.contains(&format!(" {px} {px}/{srv} ")), DEADLINE);
+                    assert_eq!(TcpLog::parse(&line).termination, cause, "{who}: {command}: {line}");
+                }
+            }
+        }
+    }
+}
+
 /// The `weight` column of `show stat` for `l/s1`.
 fn stat_weight(p: &Proxy) -> String {
     let out = cli(&p.dir().join("s.sock"), "show stat\n");

@@ -241,3 +241,56 @@ backend be
     // Thread 1 says it once.
     assert_eq!(proxy.count_lines(|l| l.contains("Server be/s1 is DOWN, changed from server-state after a reload.")), 1);
 }
+
+/// A check paused by maintenance or disabled (`disable health`) keeps its last result
+/// in the dump (`srv_check_status`, `srv_check_result`, `srv_check_health`), passed or
+/// failed, as HAProxy 2.6's does; moonproxy used to show them as never run.
+#[test]
+fn paused_and_disabled_checks_keep_their_last_result() {
+    let up = Backend::silent();
+    let dead = free_port();
+    let mut dumps = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let p = ProxyBuilder::new(
+            "global
+    stats socket {{dir}}/admin.sock level admin
+    log stdout format raw local0
+defaults
+    mode tcp
+    log global
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+backend be
+    server up1 127.0.0.1:{{up}} check inter 100
+    server up2 127.0.0.1:{{up}} check inter 100
+    server down1 127.0.0.1:{{dead}} check inter 100
+    server down2 127.0.0.1:{{dead}} check inter 100
+",
+        )
+        .bin(&bin)
+        .port("up", up.port())
+        .port("dead", dead)
+        .start();
+        p.wait_for_lines(2, |l| l.contains("Server be/down") && l.contains(" is DOWN"), DEADLINE);
+        let sock = p.dir().join("admin.sock");
+        // Two more checks each, so every server has a settled result.
+        std::thread::sleep(Duration::from_millis(300));
+        cli(&sock, "disable health be/up1;disable health be/down1;set server be/up2 state maint;set server be/down2 state maint\n");
+        dumps.push(state_without_times(&sock));
+    }
+    let ours = &dumps[0];
+    // srv_op_state .. srv_check_state, the last change left out.
+    let fields = |srv: &str| -> String {
+        let line = ours.iter().find(|l| l.split(' ').nth(3) == Some(srv)).unwrap_or_else(|| panic!("{srv} in {ours:?}"));
+        line.split(' ').skip(5).take(8).collect::<Vec<_>>().join(" ")
+    };
+    // L4OK passed at full health (rise 2 + fall 3 - 1), L4CON failed.
+    assert_eq!(fields("up1"), "2 0 1 1 6 3 4 2");
+    assert_eq!(fields("down1"), "0 0 1 1 8 2 0 2");
+    assert_eq!(fields("up2"), "0 1 1 1 6 3 0 14");
+    assert_eq!(fields("down2"), "0 1 1 1 8 2 0 14");
+    if let [ours, theirs] = &dumps[..] {
+        assert_eq!(ours, theirs, "moonproxy (left) vs HAProxy");
+    }
+}

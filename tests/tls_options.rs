@@ -646,3 +646,136 @@ backend be
         assert_eq!((r.status, String::from_utf8_lossy(&r.body).into_owned()), (200, "PROXY TCP4".to_string()), "{}", bin.display());
     }
 }
+
+/// A client offering `suites` (OpenSSL names, in its order of preference) and `groups`.
+fn offering(suites: &[&str], groups: &[rustls::NamedGroup]) -> Arc<rustls::ClientConfig> {
+    let base = rustls::crypto::ring::default_provider();
+    let cipher_suites = suites.iter().map(|n| *base.cipher_suites.iter().find(|s| moonproxy::tls::cipher_name(**s) == *n).expect(n)).collect();
+    let kx_groups = base.kx_groups.iter().copied().filter(|g| groups.contains(&g.name())).collect();
+    let provider = Arc::new(rustls::crypto::CryptoProvider { cipher_suites, kx_groups, ..base });
+    let tls13 = suites.iter().any(|s| s.starts_with("TLS_"));
+    let versions: &[&rustls::SupportedProtocolVersion] = if tls13 { &[&rustls::version::TLS13] } else { &[&rustls::version::TLS12] };
+    let mut c = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(moonproxy::tls::certs::NoVerify(common::tls::provider())))
+        .with_no_client_auth();
+    c.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(c)
+}
+
+/// `ciphers`, `ciphersuites` and `curves` narrow what a bind offers, and the server's
+/// order of suites wins unless `prefer-client-ciphers`: the suite negotiated (or the
+/// handshake refused) is the same on moonproxy and HAProxy 2.6.
+#[test]
+fn cipher_and_curve_lists_narrow_the_handshake_as_on_haproxy() {
+    use rustls::NamedGroup::{secp256r1, secp384r1, X25519};
+    let (pem, _) = cert(&["a.test"]);
+    for bin in moonproxy_and_haproxy() {
+        let p = ProxyBuilder::new(
+            "defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{server_order}} ssl crt {{dir}}/a.pem ciphers ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES256-GCM-SHA384 ciphersuites TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256
+    bind 127.0.0.1:{{client_order}} ssl crt {{dir}}/a.pem prefer-client-ciphers ciphers BOGUS:ECDHE+CHACHA20:ECDHE+AES256 ciphersuites TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256
+    bind 127.0.0.1:{{p384}} ssl crt {{dir}}/a.pem curves P-521:P-384
+    http-request return status 200 content-type text/plain lf-string \"%[ssl_fc_protocol] %[ssl_fc_cipher]\"
+",
+        )
+        .bin(&bin)
+        .file("a.pem", &pem)
+        .start();
+        let who = bin.display().to_string();
+        let ask = |port: &str, suites: &[&str], groups: &[rustls::NamedGroup]| {
+            let mut s = handshake(p.port(port), offering(suites, groups), Some("a.test")).ok()?;
+            get(&mut s, "/").map(|(_, body)| body)
+        };
+        let tls12 = ["ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305"];
+        let tls13 = ["TLS_AES_128_GCM_SHA256", "TLS_CHACHA20_POLY1305_SHA256", "TLS_AES_256_GCM_SHA384"];
+        // P-256 too: OpenSSL refuses a TLS 1.2 client whose groups leave out the curve of
+        // its ECDSA certificate.
+        let both = [X25519, secp256r1, secp384r1];
+        assert_eq!(ask("server_order", &tls12, &both).as_deref(), Some("TLSv1.2 ECDHE-ECDSA-CHACHA20-POLY1305"), "{who}");
+        assert_eq!(ask("server_order", &tls13, &both).as_deref(), Some("TLSv1.3 TLS_AES_256_GCM_SHA384"), "{who}");
+        assert_eq!(ask("client_order", &tls12, &both).as_deref(), Some("TLSv1.2 ECDHE-ECDSA-AES256-GCM-SHA384"), "{who}");
+        assert_eq!(ask("client_order", &tls13, &both).as_deref(), Some("TLSv1.3 TLS_CHACHA20_POLY1305_SHA256"), "{who}");
+        assert_eq!(ask("server_order", &tls12[..1], &both), None, "{who}: a suite the list leaves out");
+        assert_eq!(ask("server_order", &tls13[..1], &both), None, "{who}: a suite the list leaves out");
+        assert_eq!(ask("p384", &tls13, &[X25519]), None, "{who}: a group the list leaves out");
+        assert_eq!(ask("p384", &tls13, &both).as_deref(), Some("TLSv1.3 TLS_AES_256_GCM_SHA384"), "{who}");
+    }
+}
+
+/// Cipher and curve lists are read as OpenSSL reads them: one selecting nothing, an
+/// unknown curve, is refused at its line with HAProxy's words; one naming only suites
+/// rustls lacks leaves that protocol version out, with a warning.
+#[test]
+fn cipher_and_curve_lists_are_checked_at_their_line() {
+    let (pem, _) = cert(&["a.test"]);
+    let files = [("a.pem", pem.as_str())];
+    for (bind, error) in [
+        ("ciphers BOGUS", "unable to set SSL cipher list to 'BOGUS'"),
+        ("ciphers AES128-SHA:!AES128-SHA", "unable to set SSL cipher list to 'AES128-SHA:!AES128-SHA'"),
+        ("ciphersuites BOGUS", "unable to set TLS 1.3 cipher suites to 'BOGUS'"),
+        ("curves X25519:BOGUS", "unable to set SSL curves list to 'X25519:BOGUS'"),
+        ("ecdhe p-256", "unable to set elliptic named curve to 'p-256'"),
+        ("curves", "'curves' : missing curve suite"),
+        ("curves X448", "none of the groups of 'curves X448' is available in moonproxy"),
+    ] {
+        let (code, err) = check_bind(&files, "", &format!("ssl crt {{{{dir}}}}/a.pem {bind}"));
+        assert_eq!(code, Some(1), "{bind}: {err}");
+        assert!(err.contains(":9] : 'bind 127.0.0.1:") && err.contains(error), "{bind}: {err}");
+    }
+    let (code, err) = check_bind(&files, "    ssl-default-bind-ciphers AES128-SHA:DHE-RSA-AES256-GCM-SHA384", "ssl crt {{dir}}/a.pem");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("[WARNING]") && err.contains("none of the TLS 1.2 suites selected by 'ciphers AES128-SHA:DHE-RSA-AES256-GCM-SHA384' is available in moonproxy: TLS 1.2 is not offered."), "{err}");
+}
+
+/// A server line's `ciphers` and `ciphersuites` narrow what moonproxy offers the server:
+/// the backend (a rustls server here) sees the suite the list leaves, as from HAProxy 2.6.
+#[test]
+fn server_cipher_lists_narrow_what_is_offered_to_the_server() {
+    let (pem, _) = cert(&["b.test"]);
+    let port = serve_tls(Arc::new(server_config(&pem)), |mut s| {
+        if read_head(&mut s).is_some() {
+            let suite = s.conn.negotiated_cipher_suite().map(moonproxy::tls::cipher_name).unwrap_or_default();
+            let body = format!("{:?} {suite}", s.conn.protocol_version().unwrap());
+            let _ = write!(s, "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+            let _ = s.flush();
+        }
+    });
+    for bin in moonproxy_and_haproxy() {
+        let p = ProxyBuilder::new(
+            "defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{tls12}}
+    bind 127.0.0.1:{{tls13}}
+    use_backend b13 if { dst_port {{tls13}} }
+    default_backend b12
+backend b12
+    server s 127.0.0.1:{{be}} ssl verify none ssl-max-ver TLSv1.2 ciphers ECDHE+CHACHA20:!aRSA
+backend b13
+    server s 127.0.0.1:{{be}} ssl verify none ciphersuites TLS_CHACHA20_POLY1305_SHA256
+",
+        )
+        .bin(&bin)
+        .port("be", port)
+        .start();
+        let who = bin.display().to_string();
+        for (listener, expected) in [("tls12", "TLSv1_2 ECDHE-ECDSA-CHACHA20-POLY1305"), ("tls13", "TLSv1_3 TLS_CHACHA20_POLY1305_SHA256")] {
+            let mut c = p.connect(listener);
+            c.send(b"GET / HTTP/1.1\r\nhost: b.test\r\nconnection: close\r\n\r\n");
+            let (got, _) = c.recv_until_close();
+            let got = String::from_utf8_lossy(&got);
+            assert!(got.starts_with("HTTP/1.1 200") && got.ends_with(expected), "{who}: {got}");
+        }
+    }
+}

@@ -516,6 +516,17 @@ impl Server {
         self.op == OpState::Up && self.effective_admin() == AdminState::Ready && !self.resolution_maint && self.weight > 0 && !self.stopping && !self.deleted
     }
 
+    /// The state `on-marked-down` and `on-marked-up` follow: DOWN when it failed its
+    /// checks or is in maintenance (HAProxy ends its sessions when the CLI puts it in
+    /// maintenance too), UP otherwise.
+    pub fn marked_state(&self) -> OpState {
+        if self.in_maint() {
+            OpState::Down
+        } else {
+            self.op
+        }
+    }
+
     /// In maintenance for the operator or because its name does not resolve.
     fn in_maint(&self) -> bool {
         self.effective_admin() == AdminState::Maint || self.resolution_maint

@@ -720,10 +720,6 @@ fn show_servers_state(exec: &mut Exec<'_>, args: &[String]) -> String {
             Value::S32(n) => i64::from(*n),
             _ => 0,
         };
-        let check_status = match r.get(f::CHECK_STATUS) {
-            Value::Str(text) => text.as_str(),
-            _ => "",
-        };
         out.push_str(&crate::runtime::server_state::dump_line(&crate::runtime::server_state::DumpRow {
             be: r.proxy,
             be_id: proxies[r.proxy].uuid,
@@ -732,7 +728,6 @@ fn show_servers_state(exec: &mut Exec<'_>, args: &[String]) -> String {
             srv_id: num(f::SID),
             server: s,
             last_change: num(f::LASTCHG),
-            check_status,
         }));
     }
     out

@@ -132,6 +132,17 @@ impl IdlePool {
         Offer::Pooled
     }
 
+    /// Connections parked, all servers together (each has a purge timer armed).
+    pub fn parked(&self) -> usize {
+        self.parked.len()
+    }
+
+    /// Whether `key` still names a parked connection: a purge timer armed for a
+    /// connection taken since is stale, and the timer heap's compaction drops it.
+    pub fn is_parked(&self, key: Key) -> bool {
+        self.parked.get(key).is_some()
+    }
+
     /// Connections parked for `(be, srv)`.
     pub fn count(&self, be: usize, srv: usize) -> u32 {
         self.by_server.get(&(be, srv)).map_or(0, |l| l.len() as u32)
@@ -202,5 +213,40 @@ impl IdlePool {
         }
         ::log::debug!("idle server connection fd {} closed: {why}", p.conn.raw_fd());
         p.conn.deregister(cx.registry);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reactor::{Timers, WakeQueue};
+    use crate::stream::conn::Sock;
+
+    /// Each parking arms a purge timer under the connection's new key; taking the
+    /// connection leaves that timer stale, which [`IdlePool::is_parked`] tells the timer
+    /// heap's compaction. (It used to keep them all: under `http-reuse always` one entry
+    /// per request piled up for `pool-purge-delay`, and every reactor iteration scanned
+    /// them again, 37,000 instructions a request at a thousand requests.)
+    #[test]
+    fn a_taken_connection_leaves_its_purge_timer_stale() {
+        let poll = mio::Poll::new().unwrap();
+        let (mut timers, mut wake) = (Timers::default(), WakeQueue::default());
+        let mut cx = Ctx { registry: poll.registry(), timers: &mut timers, wake: &mut wake, now: Instant::now() };
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut pool = IdlePool { modes: vec![HttpReuse::Always], confs: vec![vec![IdlePoolConf::default()]], ..IdlePool::default() };
+        let owner = Key { slot: 0, gen: 0 };
+        let mut conn = Conn::new(Sock::Tcp(mio::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap()));
+        conn.register(cx.registry, token::encode(Kind::Client, owner)).unwrap();
+        let mut keys = Vec::new();
+        for _ in 0..3 {
+            assert!(matches!(pool.offer(&mut cx, 0, 0, conn, owner, 2, false), Offer::Pooled));
+            let key = *pool.by_server[&(0, 0)].last().unwrap();
+            assert!(pool.is_parked(key) && pool.parked() == 1);
+            keys.push(key);
+            conn = pool.take(0, 0, owner, false).expect("the connection just parked").0;
+        }
+        assert_eq!(cx.timers.len(), 3, "one purge timer per parking");
+        assert!(keys.iter().all(|k| !pool.is_parked(*k)), "every one of them stale");
+        assert_eq!(pool.parked(), 0);
     }
 }

@@ -23,6 +23,12 @@ pub struct Farm {
     /// Health analyses (`observe`) triggered by streams, waiting for the runtime to
     /// apply them (`world/observe.rs`): (backend, server, what to do).
     pub observed: Vec<(usize, usize, crate::backend::observe::HealthAnalysis)>,
+    /// Servers that a change asked by the CLI, Lua or the resolvers (or tracking) marked
+    /// DOWN or UP, waiting for the runtime to end the sessions `on-marked-down` and
+    /// `on-marked-up` say: (backend, server, new [`Server::marked_state`]).
+    ///
+    /// [`Server::marked_state`]: crate::backend::Server::marked_state
+    pub marked: Vec<(usize, usize, crate::backend::OpState)>,
 }
 
 /// The algorithm and hash function of a backend that balances on the request.

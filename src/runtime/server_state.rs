@@ -137,8 +137,6 @@ pub struct DumpRow<'a> {
     pub server: &'a crate::backend::Server,
     /// Seconds since its last state change.
     pub last_change: i64,
-    /// `show stat`'s `check_status` (`L4CON`, `L7OK`...; empty without a check).
-    pub check_status: &'a str,
 }
 
 /// One line of `show servers state`, HAProxy's 25 columns ([`HEADER`]), newline included.
@@ -173,13 +171,15 @@ pub fn dump_line(r: &DumpRow<'_>) -> String {
     }
     // A server added in maintenance (`add server`) has its check configured, not paused.
     let paused = if maint && !s.is_dynamic() { check_state::PAUSED } else { 0 };
-    let (status, result, health, chk_state) = match s.check() {
+    // A check paused (maintenance) or disabled (`disable health`) keeps its last result,
+    // as HAProxy's dump does.
+    let (status, result, health, chk_state) = match s.check().or(s.disabled_check()) {
         Some(c) => {
-            let status = check_status_code(r.check_status);
+            let status = c.last_result().map_or(1, |res| check_status_code(crate::stats::snapshot::check_code(res)));
             let health = if op_state == 0 { 0 } else { c.health() };
-            (status, check_result_code(status), health, check_state::CONFIGURED | check_state::ENABLED | paused)
+            let enabled = if s.check().is_some() { check_state::ENABLED } else { 0 };
+            (status, check_result_code(status), health, check_state::CONFIGURED | enabled | paused)
         }
-        None if s.check_disabled() => (1, 0, 0, check_state::CONFIGURED | paused),
         None => {
             let loaded = LOADED_RUNNING.get().is_some_and(|l| l.contains(&(r.be, r.srv)));
             // HAProxy's defaults, rise 2 and fall 3.

@@ -616,7 +616,7 @@ fn farm(config: &Config) -> pool::Farm {
     super::server_state::apply_quietly(config, &mut backends);
     crate::backend::track::inherit_admin_states(&mut backends);
     let request_keys = config.proxies.iter().map(pool::request_key).collect();
-    pool::Farm { backends, handed: Vec::new(), request_keys, idle: super::idle::IdlePool::new(config), observed: Vec::new() }
+    pool::Farm { backends, handed: Vec::new(), request_keys, idle: super::idle::IdlePool::new(config), observed: Vec::new(), marked: Vec::new() }
 }
 
 /// Per proxy: its loggers and compiled format.

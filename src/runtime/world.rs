@@ -467,7 +467,7 @@ impl World {
 
     /// Wakes the queued streams that were given a server slot, oldest hand-out
     /// first (a woken stream may release slots and hand out more).
-    fn hand_out_slots(&mut self, cx: &mut Ctx<'_>) {
+    pub(super) fn hand_out_slots(&mut self, cx: &mut Ctx<'_>) {
         while !self.farm.handed.is_empty() {
             for (be, d) in std::mem::take(&mut self.farm.handed) {
                 self.hand_out(cx, be, d);
@@ -651,6 +651,7 @@ impl World {
             if after != before {
                 self.on_marked(cx, be, srv, after);
             }
+            self.marked_by_request(cx); // the trackers `follow_tracked` changed
             self.hand_out_slots(cx);
         }
     }
@@ -669,6 +670,13 @@ impl World {
             }
         }
         self.follow_trackers(cx, be, srv, now);
+        self.shutdown_marked_sessions(cx, be, srv, now);
+    }
+
+    /// The sessions `on-marked-down shutdown-sessions` (the server's, ending with `D`) and
+    /// `on-marked-up shutdown-backup-sessions` (the backup servers', ending with `U`) end
+    /// now that `be/srv` is `now`.
+    fn shutdown_marked_sessions(&mut self, cx: &mut Ctx<'_>, be: usize, srv: usize, now: crate::backend::OpState) {
         let b = self.farm.backend(be);
         let s = b.server(ServerId(srv));
         let (cause, hit): (Cause, Box<dyn Fn(usize) -> bool>) = match now {
@@ -774,6 +782,7 @@ impl World {
     /// its server changes freed.
     fn after_lua(&mut self, cx: &mut Ctx<'_>) {
         use crate::lua::host::{Deferred, Sessions};
+        self.marked_by_request(cx);
         let mut doomed = Vec::new();
         for what in std::mem::take(&mut self.lua_deferred) {
             let which = match what {
@@ -804,6 +813,14 @@ impl World {
             }
         }
         self.hand_out_slots(cx);
+    }
+
+    /// `on-marked-down` and `on-marked-up` for the servers the CLI, Lua or the resolvers
+    /// marked DOWN or UP (their checks' verdicts go through [`World::on_marked`]).
+    pub(super) fn marked_by_request(&mut self, cx: &mut Ctx<'_>) {
+        for (be, srv, now) in std::mem::take(&mut self.farm.marked) {
+            self.shutdown_marked_sessions(cx, be, srv, now);
+        }
     }
 
     /// `Proxy.pause/resume/stop` on a frontend (nothing on a backend, as in HAProxy),
@@ -915,6 +932,7 @@ fn follow_tracked(cx: &mut Ctx<'_>, proxies: &mut [ProxyRt], farm: &mut Farm, lo
     for (bi, si) in trackers_of(proxies, farm, be, srv).into_iter().rev() {
         let id = ServerId(si);
         let before = farm.backend(bi).server(id);
+        let marked_before = before.marked_state();
         let before = (before.effective_admin(), before.op_state());
         let mut report = farm.backend_mut(bi).set_inherited_admin(id, admin, &via, op);
         let b = farm.backend_mut(bi);
@@ -930,7 +948,11 @@ fn follow_tracked(cx: &mut Ctx<'_>, proxies: &mut [ProxyRt], farm: &mut Farm, lo
         }
         apply_server_report(cx, proxies, farm, logs, bi, si, report);
         let after = farm.backend(bi).server(id);
-        if (after.effective_admin(), after.op_state()) != before {
+        let (marked, after) = (after.marked_state(), (after.effective_admin(), after.op_state()));
+        if marked != marked_before {
+            farm.marked.push((bi, si, marked));
+        }
+        if after != before {
             follow_tracked(cx, proxies, farm, logs, bi, si, quiet, depth + 1);
         }
     }
@@ -957,6 +979,7 @@ fn apply_server_op_here(
         return Err(NoSuch::Server);
     }
     let id = ServerId(srv);
+    let marked_before = b.server(id).marked_state();
     let tracked_state = matches!(op, ServerOp::Drain | ServerOp::Maint | ServerOp::Ready | ServerOp::ForceUp | ServerOp::ForceDown);
     let report = match op {
         ServerOp::Weight(weight) => b.set_weight(id, weight),
@@ -994,6 +1017,11 @@ fn apply_server_op_here(
         report.messages.clear();
     }
     apply_server_report(cx, proxies, farm, logs, be, srv, report);
+    let marked = farm.backend(be).server(id).marked_state();
+    if marked != marked_before {
+        // The runtime ends the sessions (`World::shutdown_marked_sessions`), on every thread.
+        farm.marked.push((be, srv, marked));
+    }
     if tracked_state {
         follow_tracked(cx, proxies, farm, logs, be, srv, quiet, 0);
     }
@@ -1188,11 +1216,16 @@ impl Handler for World {
         }
         crate::lua::error_ring::end_of_iteration();
         self.checks.send_alerts(cx);
-        if cx.timers.needs_compaction(self.streams.len() + self.checks.count() + self.h2.len()) {
-            let (streams, h2) = (&self.streams, &self.h2);
+        if cx.timers.needs_compaction(self.streams.len() + self.checks.count() + self.h2.len() + self.farm.idle.parked()) {
+            let (streams, h2, idle) = (&self.streams, &self.h2, &self.farm.idle);
             cx.timers.retain(|at, target| match target {
                 TimerTarget::Entry(Kind::Client, key) => streams.get(key).is_some_and(|s| s.armed() == Some(at)),
                 TimerTarget::Entry(Kind::H2, key) => h2.get(key).is_some_and(|c| c.borrow().idle_timer == Some(at)),
+                // A connection parked, taken and parked again has one live timer, under
+                // its last key: those of the keys taken since are stale. Kept, they
+                // piled up (one per request for `pool-purge-delay`), and every
+                // iteration scanned them all again.
+                TimerTarget::Entry(Kind::Idle, key) => idle.is_parked(key),
                 _ => true,
             });
         }

@@ -317,7 +317,7 @@ fn traffic(r: &mut Row, view: &View<'_>, p: &ProxyRt, t: &TrafficCounters) {
 }
 
 /// HAProxy's check status code for a result (`check_status`).
-fn check_code(res: &CheckResult) -> &'static str {
+pub(crate) fn check_code(res: &CheckResult) -> &'static str {
     match res {
         CheckResult::Ok { .. } => "L4OK",
         CheckResult::L6Passed { .. } => "L6OK",

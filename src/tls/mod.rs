@@ -18,12 +18,13 @@
 //!   [`cert_store`]: certificates replaced at run time (Lua `CertCache.set`).
 //!
 //! rustls speaks TLS 1.2 and 1.3 only: `ssl-min-ver`/`ssl-max-ver` naming an older
-//! version are refused. OpenSSL cipher strings (`ciphers`, `ciphersuites`,
-//! `ssl-default-*-ciphers`) are accepted and have no effect: rustls's suites are all
-//! modern AEAD suites.
+//! version are refused. OpenSSL cipher strings and group lists (`ciphers`,
+//! `ciphersuites`, `curves`, `ecdhe`, `ssl-default-*`) are read as OpenSSL reads them
+//! and narrow what rustls offers ([`ciphers`]).
 
 pub mod cert_store;
 pub mod certs;
+pub mod ciphers;
 pub mod crt_list;
 pub mod crt_list_store;
 pub mod details;
@@ -306,6 +307,11 @@ pub struct BindTlsOpts {
     pub ticket_keys: Option<PathBuf>,
     /// `allow-0rtt`: accepted; rustls is never offered early data (doc/tls.md).
     pub allow_0rtt: bool,
+    /// `ciphers`, `ciphersuites`, `curves`, `ecdhe` ([`ciphers`]).
+    pub suites: ciphers::Suites,
+    /// `prefer-client-ciphers`: the client's order of suites wins (HAProxy's default:
+    /// the server's).
+    pub prefer_client_ciphers: bool,
     /// crt-list lines with `[...]` options: where, and what they set; each gets its
     /// own config (see [`SniConfigs`], [`crt_list`]).
     pub crt_list_opts: Vec<crt_list::LineOpts>,
@@ -427,7 +433,7 @@ impl BindTlsOpts {
     /// One rustls config with these options.
     fn server_config(&self, shared: &Shared, http: bool) -> Result<rustls::ServerConfig, String> {
         let vers = self.versions.rustls()?;
-        let builder = rustls::ServerConfig::builder_with_provider(provider()).with_protocol_versions(&vers).map_err(|e| e.to_string())?;
+        let builder = rustls::ServerConfig::builder_with_provider(self.suites.provider()?).with_protocol_versions(&vers).map_err(|e| e.to_string())?;
         let builder = match self.verify.as_deref() {
             None | Some("none") => builder.with_no_client_auth(),
             Some(mode @ ("optional" | "required")) => {
@@ -445,6 +451,7 @@ impl BindTlsOpts {
             Some(other) => return Err(format!("'verify' : unknown verify method '{other}', only 'none', 'optional', and 'required' are supported")),
         };
         let mut config = builder.with_cert_resolver(shared.resolver.clone());
+        config.ignore_client_order = !self.prefer_client_ciphers;
         config.alpn_protocols = alpn_for_mode(&self.alpn, http);
         if let Some(t) = &shared.ticketer {
             config.ticketer = t.clone();
@@ -491,6 +498,8 @@ pub struct ServerTlsOpts {
     pub no_ssl_reuse: bool,
     /// `no-tls-tickets`: TLS 1.2 resumption by session id only.
     pub no_tls_tickets: bool,
+    /// `ciphers`, `ciphersuites` ([`ciphers`]; servers take no `curves` in HAProxy 2.6).
+    pub suites: ciphers::Suites,
 }
 
 /// A server line's TLS, ready to connect with.
@@ -545,7 +554,9 @@ impl ServerTlsOpts {
     /// Checks and builds. `default_verify`: the global `ssl-server-verify`.
     pub fn build(&self, default_verify: ServerVerify) -> Result<ServerTls, String> {
         let vers = self.versions.rustls()?;
-        let builder = rustls::ClientConfig::builder_with_provider(provider()).with_protocol_versions(&vers).map_err(|e| e.to_string())?;
+        // HAProxy ends these server messages with a period.
+        let suites = self.suites.provider().map_err(|e| format!("{e}."))?;
+        let builder = rustls::ClientConfig::builder_with_provider(suites).with_protocol_versions(&vers).map_err(|e| e.to_string())?;
         let verifier: Arc<dyn rustls::client::danger::ServerCertVerifier> = match (self.verify.unwrap_or(default_verify), &self.ca_file) {
             (ServerVerify::None, _) => Arc::new(certs::NoVerify(provider())),
             (ServerVerify::Required, Some(ca)) => {

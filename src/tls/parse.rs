@@ -39,6 +39,11 @@ impl GlobalTls {
                     })
                 }
                 "ssl-default-bind-options" => default_options(args, kw, |kw, v| default_bind_option(&mut g.bind, kw, v))?,
+                "ssl-default-bind-ciphers" => g.bind.suites.ciphers = Some(first.to_string()),
+                "ssl-default-bind-ciphersuites" => g.bind.suites.ciphersuites = Some(first.to_string()),
+                "ssl-default-bind-curves" => g.bind.suites.curves = Some(first.to_string()),
+                "ssl-default-server-ciphers" => g.server.suites.ciphers = Some(first.to_string()),
+                "ssl-default-server-ciphersuites" => g.server.suites.ciphersuites = Some(first.to_string()),
                 "ssl-default-server-options" => default_options(args, kw, |kw, v| default_server_option(&mut g.server, kw, v))?,
                 "tune.ssl.capture-buffer-size" | "tune.ssl.capture-cipherlist-size" => g.capture_size = usize::try_from(crate::config::parse::atoi(first)).unwrap_or(0),
                 "tune.ssl.keylog" => g.keylog = first == "on",
@@ -102,7 +107,10 @@ fn default_bind_option(o: &mut BindTlsOpts, kw: &str, value: &str) -> Option<Res
             o.no_tls_tickets = true;
             Some(Ok(1))
         }
-        "prefer-client-ciphers" => Some(Ok(1)),
+        "prefer-client-ciphers" => {
+            o.prefer_client_ciphers = true;
+            Some(Ok(1))
+        }
         _ => o.versions.option(kw, value),
     }
 }
@@ -125,14 +133,26 @@ fn with_base(base: Option<&PathBuf>, v: &str) -> PathBuf {
     }
 }
 
-/// OpenSSL-only settings accepted on bind and server lines without effect: rustls
-/// has its own (modern) cipher suites and groups.
-fn no_effect(kw: &str) -> Option<usize> {
-    match kw {
-        "ciphers" | "ciphersuites" | "curves" | "ecdhe" => Some(2),
-        "prefer-client-ciphers" => Some(1),
-        _ => None,
+/// `ciphers`, `ciphersuites`, and on bind lines `curves`, `ecdhe`: recorded as written,
+/// read when the line's config is built ([`super::ciphers`]).
+fn suite_option(s: &mut super::ciphers::Suites, kw: &str, value: &str, bind: bool) -> Option<Result<usize, String>> {
+    let slot = match kw {
+        "ciphers" => &mut s.ciphers,
+        "ciphersuites" => &mut s.ciphersuites,
+        "curves" if bind => &mut s.curves,
+        "ecdhe" if bind => &mut s.ecdhe,
+        _ => return None,
+    };
+    if value.is_empty() {
+        let what = match kw {
+            "curves" => "curve suite",
+            "ecdhe" => "named curve",
+            _ => "cipher suite",
+        };
+        return Some(Err(format!("'{kw}' : missing {what}")));
     }
+    *slot = Some(value.to_string());
+    Some(Ok(2))
 }
 
 /// One TLS option of a `bind` line (`kw`, then `value` when it takes one): how many
@@ -196,9 +216,13 @@ pub fn bind_option(o: &mut BindTlsOpts, g: &GlobalTls, kw: &str, value: &str) ->
             o.allow_0rtt = true;
             Ok(1)
         }
+        "prefer-client-ciphers" => {
+            o.prefer_client_ciphers = true;
+            Ok(1)
+        }
         _ => match o.versions.option(kw, value) {
             Some(r) => r,
-            None => return no_effect(kw).map(Ok),
+            None => return suite_option(&mut o.suites, kw, value, true),
         },
     };
     Some(r)
@@ -216,6 +240,8 @@ pub fn finish_bind(o: &BindTlsOpts, g: &GlobalTls) -> Result<Option<super::BindT
     let mut o = o.clone();
     o.versions = o.versions.or(g.bind.versions);
     o.no_tls_tickets |= g.bind.no_tls_tickets;
+    o.prefer_client_ciphers |= g.bind.prefer_client_ciphers;
+    o.suites = o.suites.or(&g.bind.suites);
     o.capture_size = g.capture_size;
     o.keylog = g.keylog;
     if matches!(o.verify.as_deref(), Some("optional" | "required")) && o.ca_file.is_none() {
@@ -231,6 +257,7 @@ pub fn bind_warnings(o: &BindTlsOpts, g: &GlobalTls) -> Vec<String> {
         return Vec::new();
     }
     let mut w: Vec<String> = o.versions.or(g.bind.versions).warning("bind").into_iter().collect();
+    w.extend(o.suites.or(&g.bind.suites).warnings());
     if o.crts.is_empty() {
         w.push("no SSL certificate specified, ssl connections will fail (use 'crt').".into());
     }
@@ -306,7 +333,7 @@ pub fn server_option(o: &mut ServerTlsOpts, g: &GlobalTls, kw: &str, value: &str
         }),
         _ => match o.versions.option(kw, value) {
             Some(r) => r,
-            None => return no_effect(kw).map(Ok),
+            None => return suite_option(&mut o.suites, kw, value, false),
         },
     };
     Some(r)
@@ -317,7 +344,9 @@ pub fn server_warnings(o: &ServerTlsOpts, g: &GlobalTls) -> Vec<String> {
     if !o.ssl {
         return Vec::new();
     }
-    o.versions.or(g.server.versions).warning("server").into_iter().collect()
+    let mut w: Vec<String> = o.versions.or(g.server.versions).warning("server").into_iter().collect();
+    w.extend(o.suites.or(&g.server.suites).warnings());
+    w
 }
 
 /// Builds a server line's TLS config (`None`: no `ssl`).
@@ -328,6 +357,7 @@ pub fn finish_server(o: &ServerTlsOpts, g: &GlobalTls) -> Result<Option<super::S
     let mut o = o.clone();
     o.versions = o.versions.or(g.server.versions);
     o.no_tls_tickets |= g.server.no_tls_tickets;
+    o.suites = o.suites.or(&g.server.suites);
     o.build(g.server_verify.unwrap_or(ServerVerify::Required)).map(Some)
 }
 

@@ -54,9 +54,10 @@ fn settings(p: &mut Parser) -> &mut Compression {
 
 /// `filter compression` is accepted: the compression of the `compression` lines is the
 /// only native filter, so its place in a filter chain does not matter. `filter
-/// lua.<name> [args...]` declares a Lua filter (`crate::stream::filter`), `filter spoe`
-/// an SPOE engine (`crate::spoe`). Other filters (`trace`, `fcgi-app`, `bwlim-*`) are not
-/// supported yet.
+/// lua.<name> [args...]` declares a Lua filter (`crate::stream::filter`); `filter cache
+/// <name>` and `filter fcgi-app <name>` the filters `cache-use`/`cache-store` and
+/// `use-fcgi-app` imply; `filter spoe` an SPOE engine (`crate::spoe`). Other filters
+/// (`trace`, `bwlim-*`) are not supported yet.
 pub fn filter(p: &mut Parser, l: &Line) -> Result<(), String> {
     match l.arg(1) {
         "" => Err(format!("missing argument for 'filter' in {}.", p.draft().describe())),
@@ -84,8 +85,18 @@ pub fn filter(p: &mut Parser, l: &Line) -> Result<(), String> {
                 Ok(())
             }
         },
+        // What `use-fcgi-app` declares implicitly, written out (to place it among other
+        // filters, which moonproxy's single native filter chain does not need).
+        "fcgi-app" => match (l.args.get(2), l.args.get(3)) {
+            (None, _) => Err("'filter' : 'fcgi-app : expects a <name> argument'".into()),
+            (_, Some(extra)) => Err(format!("'filter fcgi-app' : unknown keyword '{extra}'.")),
+            (Some(name), None) => {
+                p.draft().proxy.use_fcgi_app = Some(name.clone());
+                Ok(())
+            }
+        },
         "spoe" => spoe(p, l),
-        known @ ("trace" | "fcgi-app" | "bwlim-in" | "bwlim-out") => Err(super::not_supported(&format!("filter {known}"))),
+        known @ ("trace" | "bwlim-in" | "bwlim-out") => Err(super::not_supported(&format!("filter {known}"))),
         other => Err(format!("'filter' : unknown keyword '{other}'.")),
     }
 }

@@ -191,7 +191,9 @@ pub fn check(config: &mut Config, diags: &mut Vec<Diagnostic>) {
             app.log_stderr.extend(global.iter().cloned());
         }
     }
-    for proxy in config.proxies.iter().filter(|p| p.cap.backend && !p.disabled) {
+    // A frontend has an app only by `filter fcgi-app`, which HAProxy takes there and
+    // then finds no FastCGI server for.
+    for proxy in config.proxies.iter().filter(|p| (p.cap.backend || p.use_fcgi_app.is_some()) && !p.disabled) {
         let fcgi_servers: Vec<_> = proxy.servers.iter().filter(|s| s.tuning.proto.as_deref() == Some("fcgi")).collect();
         for s in &fcgi_servers {
             let what = if s.tls.is_some() { Some("'ssl'") } else { s.send_proxy.version.map(|_| "'send-proxy'") };

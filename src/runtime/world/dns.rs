@@ -84,5 +84,7 @@ impl World {
                 }
             }
         }
+        self.marked_by_request(cx);
+        self.hand_out_slots(cx);
     }
 }
