@@ -6,7 +6,9 @@
 //! - [`frame`]: the SPOP 2.0 wire format (sans-io);
 //! - [`engine`]: a filter compiled for the runtime (messages' samples and conditions);
 //! - the agents' connections live in `crate::runtime::spoe`, the streams' side (events,
-//!   `send-spoe-group`, waiting for the ACK) in `crate::stream::spoe`.
+//!   `send-spoe-group`, waiting for the ACK) in `crate::stream::spoe`; between them, a
+//!   stream's NOTIFY is a [`Job`] ([`submit`], [`take_jobs`]) and comes back as an
+//!   [`Outcome`]; [`TxnState`] is what a transaction (or TCP stream) sent and waits for.
 
 pub mod conf;
 pub mod engine;
@@ -45,9 +47,6 @@ thread_local! {
     /// Jobs the streams made during this event, sent by the runtime once the stream
     /// returns (`crate::runtime::spoe`).
     static OUTBOX: RefCell<Vec<Job>> = const { RefCell::new(Vec::new()) };
-}
-
-thread_local! {
     /// The last FRAME-ID handed out: unique on the thread, so an answer that comes
     /// too late cannot be taken for the answer to a later NOTIFY of the same stream.
     static LAST_FRAME_ID: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
@@ -90,8 +89,9 @@ pub struct Pending {
     pub result: Option<Outcome>,
 }
 
-/// The SPOE state of one HTTP transaction (`crate::http::txn::Txn::spoe`): what was
-/// processed, the engines an error disabled, the NOTIFY waited for.
+/// The SPOE state of one HTTP transaction (`crate::http::txn::Txn::spoe`) or TCP stream
+/// (`crate::stream::inspect::Inspect::spoe`): what was processed, the engines an error
+/// disabled, the NOTIFY waited for.
 #[derive(Debug, Default)]
 pub struct TxnState {
     /// The events processed, per engine (once per transaction each).
