@@ -758,3 +758,19 @@ fn continue_on_error_keeps_the_engine_on() {
     assert_eq!(runs[0].1, [r("", "1", "", ""), r("42", "", "done", "hello"), r("", "1", "done", ""), r("42", "", "done", "hello")]);
     assert_runs_agree(&runs);
 }
+
+/// With `nbthread 2` each reactor thread has its own agent connections; every stream
+/// gets its answer whichever thread accepted it.
+#[test]
+fn every_thread_talks_to_the_agent() {
+    let agent = Spoa::start(decide);
+    let proxy = ProxyBuilder::new(&format!("global\n    nbthread 2\n{CONFIG}"))
+        .file("spoe.conf", &SPOE_CONF.replace("{{processing}}", "2s"))
+        .port("spoa", agent.port())
+        .start();
+    for i in 0..8 {
+        assert_eq!(ask(&proxy, &format!("/t{i}"), "").1, "42");
+    }
+    assert_eq!(agent.notifies().len(), 8);
+    assert!(agent.connections() <= 2, "at most one connection per thread: {}", agent.connections());
+}
