@@ -155,11 +155,21 @@ fn messages_reach_the_agent_and_its_variables_drive_the_rules() {
 #[test]
 fn agent_connections_are_reused_across_streams() {
     let agent = Spoa::start(decide);
-    let proxy = start(&moonproxy_bin(), &agent, "2s");
+    let proxy = ProxyBuilder::new(&format!("global\n    stats socket {{{{dir}}}}/stats.sock level admin\n{CONFIG}"))
+        .file("spoe.conf", &SPOE_CONF.replace("{{processing}}", "2s"))
+        .port("spoa", agent.port())
+        .start();
     for _ in 0..5 {
         assert_eq!(ask(&proxy, "/a", "").1, "42");
     }
     assert_eq!(agent.connections(), 1, "one agent connection for five streams one after the other");
+    // The connection counts on the agent's server and backend, as HAProxy's SPOE
+    // applets do: `scur` 1 (it stays open, idle), `stot` 1.
+    let stat = cli(&proxy.dir().join("stats.sock"), "show stat\n");
+    for name in ["agents,a,", "agents,BACKEND,"] {
+        let row: Vec<&str> = stat.lines().find(|l| l.starts_with(name)).expect("the agent backend's rows").split(',').collect();
+        assert_eq!((row[4], row[7]), ("1", "1"), "{name} {stat}");
+    }
     assert_eq!(agent.hellos(), (1, 0));
     // Each NOTIFY names its own stream (frame ids start at 1 in each).
     let ids = agent.ids();

@@ -29,6 +29,10 @@ use std::time::Instant;
 /// A stream's answer: the stream, its NOTIFY's FRAME-ID and the outcome.
 pub type Completion = (Key, u64, Outcome);
 
+/// A connection to server `srv` of backend `be` was opened (`true`) or closed: the
+/// runtime counts it on the server as HAProxy counts its SPOE applets (`scur`, `stot`).
+pub type SlotChange = (usize, usize, bool);
+
 /// FRAME-IDs given up on that a connection remembers, so that their late ACKs are
 /// not taken for protocol errors.
 const ABANDONED_KEPT: usize = 64;
@@ -93,6 +97,8 @@ struct InFlight {
 
 struct AgentConn {
     engine: usize,
+    /// The server (of the engine's backend).
+    srv: usize,
     sock: Sock,
     phase: Phase,
     input: Vec<u8>,
@@ -134,6 +140,7 @@ pub struct Hub {
     pools: Vec<Pool>,
     conns: GenSlab<AgentConn>,
     done: Vec<Completion>,
+    slots: Vec<SlotChange>,
     /// The engine id of this process (`engine-id` of the HAPROXY-HELLO).
     engine_id: String,
 }
@@ -143,7 +150,7 @@ impl Hub {
     pub fn new(mut engines: Vec<Arc<Engine>>) -> Hub {
         engines.sort_by_key(|e| e.id);
         let pools = engines.iter().map(|_| Pool::default()).collect();
-        Hub { engines, pools, conns: GenSlab::default(), done: Vec::new(), engine_id: format!("moonproxy-{}", std::process::id()) }
+        Hub { engines, pools, conns: GenSlab::default(), done: Vec::new(), slots: Vec::new(), engine_id: format!("moonproxy-{}", std::process::id()) }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -153,6 +160,11 @@ impl Hub {
     /// The answers that came since the last call.
     pub fn take_completions(&mut self) -> Vec<Completion> {
         std::mem::take(&mut self.done)
+    }
+
+    /// The connections opened and closed since the last call, in order.
+    pub fn take_slot_changes(&mut self) -> Vec<SlotChange> {
+        std::mem::take(&mut self.slots)
     }
 
     /// Frames a connection of engine `e` may carry at once, as far as moonproxy knows
@@ -220,6 +232,7 @@ impl Hub {
         let deadline = engine.agent.timeout_hello.map(|t| cx.now + t);
         let conn = AgentConn {
             engine: e,
+            srv,
             sock,
             phase: Phase::Connecting,
             input: Vec::new(),
@@ -238,6 +251,7 @@ impl Hub {
             return;
         }
         self.pools[e].opening += 1;
+        self.slots.push((engine.backend, srv, true));
         if let Some(d) = deadline {
             cx.timers.arm(d, TimerTarget::Entry(Kind::Spoe, key));
         }
@@ -441,6 +455,7 @@ impl Hub {
             let _ = c.sock.write_all(&bye);
         }
         let _ = cx.registry.deregister(c.sock.source());
+        self.slots.push((self.engines[c.engine].backend, c.srv, false));
         let pool = &mut self.pools[c.engine];
         pool.ready.retain(|k| *k != key);
         if matches!(c.phase, Phase::Connecting | Phase::Hello) {

@@ -560,7 +560,34 @@ impl World {
             let jobs = crate::spoe::take_jobs();
             if !jobs.is_empty() {
                 self.spoe.submit(cx, &self.farm, jobs);
+                self.spoe_slots(cx);
             }
+        }
+    }
+
+    /// The agents' connections opened and closed count on their servers and backend
+    /// (`scur`, `stot`), as HAProxy's SPOE applets, streams of that backend, do; a
+    /// slot given back may go to a stream queued on that server.
+    fn spoe_slots(&mut self, cx: &mut Ctx<'_>) {
+        let mut released = false;
+        for (be, srv, opened) in self.spoe.take_slot_changes() {
+            let b = self.farm.backend_mut(be);
+            if opened {
+                b.stream_attached();
+                b.connection_started(ServerId(srv));
+                let p = &mut self.proxies[be];
+                p.cum_be += 1;
+                crate::stats::account_backend_session(p, cx.now);
+                crate::stats::account_connection(&mut self.proxies, be, srv, false);
+            } else {
+                b.connection_ended(ServerId(srv));
+                b.stream_detached();
+                self.farm.drain_queue(be, srv);
+                released = true;
+            }
+        }
+        if released {
+            self.hand_out_slots(cx);
         }
     }
 
@@ -1113,6 +1140,7 @@ impl Handler for World {
             Kind::H2 => self.h2_ready(cx, target.key, ready),
             Kind::Spoe => {
                 self.spoe.ready(cx, &self.farm, target.key, ready);
+                self.spoe_slots(cx);
                 self.spoe_completions(cx);
             }
             Kind::Reserved => {}
@@ -1150,6 +1178,7 @@ impl Handler for World {
             TimerTarget::Entry(Kind::H2, key) => self.h2_timer(cx, key, deadline),
             TimerTarget::Entry(Kind::Spoe, key) => {
                 self.spoe.timer(cx, &self.farm, key);
+                self.spoe_slots(cx);
                 self.spoe_completions(cx);
             }
             TimerTarget::Entry(Kind::LogFwd, key) => {
