@@ -390,7 +390,7 @@ fn configuration_keywords() {
         ("compression algo", "'compression' expects <algorithm>."),
         ("compression type", "'compression' expects <type>."),
         ("compression bogus", "'compression' expects 'algo', 'type' or 'offload'"),
-        ("filter trace", "'filter trace' is not supported by moonproxy yet."),
+        ("filter bwlim-in", "'filter bwlim-in' is not supported by moonproxy yet."),
     ] {
         let out = check(&format!("frontend f\n    bind 127.0.0.1:0\n    {line}\n"));
         assert_eq!(out.code(), Some(1), "{line}");

@@ -252,3 +252,95 @@ fn second_survey_messages_as_haproxy() {
         assert_runs_agree(&runs);
     }
 }
+
+/// `filter trace`: checked as HAProxy 2.6 checks it, then accepted without effect
+/// with a warning (doc/http.md says why); traffic goes through as without it.
+#[test]
+fn filter_trace_is_accepted_with_a_warning() {
+    for (line, expected) in [
+        ("filter trace", None),
+        ("filter trace name T random-parsing random-forwarding hexdump", None),
+        ("filter trace foo", Some("'filter trace' : unknown keyword 'foo'.")),
+        ("filter trace name", Some("'filter' : ''trace' : 'name' option without value'")),
+    ] {
+        for bin in moonproxy_and_haproxy() {
+            let cfg = format!("{DEFAULTS}frontend f\n bind 127.0.0.1:{{{{f}}}}\n {line}\n http-request return status 200\n");
+            let out = ProxyBuilder::new(&cfg).bin(&bin).flags(["-c"]).run();
+            match expected {
+                None => {
+                    assert_eq!(out.code(), Some(0), "{}: {line}: {}", bin.display(), out.stderr);
+                    if bin == moonproxy_bin() {
+                        assert!(out.stderr.contains("[WARNING]") && out.stderr.contains("'filter trace' has no effect in moonproxy"), "{line}: {}", out.stderr);
+                    }
+                }
+                Some(msg) => {
+                    assert_ne!(out.code(), Some(0), "{}: {line}", bin.display());
+                    assert!(out.stderr.contains(msg), "{}: {line}: {}", bin.display(), out.stderr);
+                }
+            }
+        }
+    }
+    let defaults = format!("{DEFAULTS} filter trace\nfrontend f\n bind 127.0.0.1:{{{{f}}}}\n http-request return status 200\n");
+    for bin in moonproxy_and_haproxy() {
+        let out = ProxyBuilder::new(&defaults).bin(&bin).flags(["-c"]).run();
+        // (HAProxy: "filter is not allowed in a 'default' section.", moonproxy: its
+        // words for any keyword out of place.)
+        assert!(out.code() != Some(0) && out.stderr.contains("filter") && out.stderr.contains("default"), "{}: {}", bin.display(), out.stderr);
+    }
+    let proxy = ProxyBuilder::new(&format!("{DEFAULTS}frontend f\n bind 127.0.0.1:{{{{f}}}}\n filter trace name T\n http-request return status 200 content-type text/plain string ok\n")).start();
+    let r = Client::connect(proxy.port("f")).http_request(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"ok"[..]));
+}
+
+/// `req_ssl_ver` patterns that are not dotted versions, and an integer operator without
+/// a number, in HAProxy's words.
+#[test]
+fn req_ssl_ver_pattern_errors_as_haproxy() {
+    let cfg = format!(
+        "{DEFAULTS}frontend f\n bind 127.0.0.1:{{{{f}}}}\n mode tcp\n acl a req_ssl_ver 3.x\n acl b req.ssl_ver 3.1:x\n acl c req_ssl_ver -m int 3.1\n acl d req_ssl_ver gt x\n acl e dst_port gt x\n"
+    );
+    let mut runs = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let out = ProxyBuilder::new(&cfg).bin(&bin).flags(["-c"]).run();
+        runs.push((bin, diagnostics(&out.stderr)));
+    }
+    assert_eq!(runs[0].1.len(), 5, "{:?}", runs[0].1);
+    assert_runs_agree(&runs);
+}
+
+/// `tarpit` (and `deny`) with `return` arguments (`status`, `hdr`, a payload, an
+/// errorfile): after the wait, the reply they build, as HAProxy 2.6 sends it; with only
+/// `deny_status` (or nothing), the error page. The replies are compared byte for byte
+/// but for the `connection: close` moonproxy adds to a reply it closes after.
+#[test]
+fn tarpit_and_deny_with_return_arguments_as_haproxy() {
+    let cfg = format!(
+        "{DEFAULTS} timeout tarpit 100ms\nfrontend f\n bind 127.0.0.1:{{{{f}}}}\n\
+         http-request tarpit hdr x-a b if {{ path /t1 }}\n\
+         http-request tarpit status 403 hdr x-a b if {{ path /t2 }}\n\
+         http-request tarpit deny_status 429 hdr x-a b content-type text/plain string hello if {{ path /t3 }}\n\
+         http-request tarpit content-type text/plain if {{ path /t4 }}\n\
+         http-request tarpit deny_status 429 if {{ path /t5 }}\n\
+         http-request tarpit if {{ path /t6 }}\n\
+         http-request tarpit deny_status 503 errorfile {{{{dir}}}}/e.http if {{ path /t7 }}\n\
+         http-request deny hdr x-a b if {{ path /d1 }}\n\
+         http-request deny status 403 if {{ path /d2 }}\n\
+         http-request deny deny_status 403 if {{ path /d3 }}\n\
+         http-request return status 200\n"
+    );
+    let mut runs = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let proxy = ProxyBuilder::new(&cfg).bin(&bin).file("e.http", "HTTP/1.0 503 Nope\r\ncontent-type: text/plain\r\n\r\nerrorfile body\n").start();
+        let mut seen = Vec::new();
+        for path in ["/t1", "/t2", "/t3", "/t4", "/t5", "/t6", "/t7", "/d1", "/d2", "/d3"] {
+            let mut c = proxy.connect("f");
+            c.send(format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").as_bytes());
+            let (bytes, _) = c.recv_until_close();
+            let text = String::from_utf8_lossy(&bytes).replace("connection: close\r\n", "");
+            seen.push(format!("{path} {text}"));
+        }
+        runs.push((bin, seen));
+    }
+    assert!(runs[0].1[2].contains("HTTP/1.1 429 Too Many Requests\r\nx-a: b\r\ncontent-length: 5\r\ncontent-type: text/plain\r\n\r\nhello"), "{:?}", runs[0].1);
+    assert_runs_agree(&runs);
+}

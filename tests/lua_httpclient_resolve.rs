@@ -1,5 +1,5 @@
 //! `core.httpclient()` with host names: resolved through the `resolvers` section of
-//! `httpclient.resolvers.id` (a DNS server written here on a loopback UDP port: tests
+//! `httpclient.resolvers.id` (the harness's DNS server, `common::dns`, on a loopback UDP port: tests
 //! cannot point `/etc/resolv.conf`, and so the implicit `default` section, at it), with
 //! `httpclient.resolvers.prefer`, and compared with HAProxy 2.6 where the answers are
 //! deterministic.
@@ -7,119 +7,12 @@
 //! Scripts report with `core.Alert("R <name> <values>")`, as in `tests/lua_socket.rs`.
 
 mod common;
+use common::dns::{question, Answer, Dns};
 use common::*;
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, TcpListener, UdpSocket};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-
-/// What the test DNS server answers for a name.
-#[derive(Clone)]
-enum Answer {
-    /// These addresses (an empty NOERROR answer for the family that has none).
-    Addrs(Vec<IpAddr>),
-    /// Answered with these addresses once the test opens the gate ([`Dns::open_gate`]).
-    Gated(Vec<IpAddr>),
-}
-
-/// A DNS server on 127.0.0.1: names from a table, NXDOMAIN for the others. It records
-/// each question (`name type`) in order.
-struct Dns {
-    port: u16,
-    table: Arc<Mutex<HashMap<String, Answer>>>,
-    asked: Arc<Mutex<Vec<String>>>,
-    gate: Arc<(Mutex<bool>, Condvar)>,
-}
-
-impl Dns {
-    fn start() -> Dns {
-        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = sock.local_addr().unwrap().port();
-        let dns = Dns { port, table: Arc::default(), asked: Arc::default(), gate: Arc::default() };
-        let (table, asked, gate) = (dns.table.clone(), dns.asked.clone(), dns.gate.clone());
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 1500];
-            while let Ok((len, from)) = sock.recv_from(&mut buf) {
-                let q = buf[..len].to_vec();
-                let Some((name, qtype)) = question(&q) else { continue };
-                asked.lock().unwrap().push(format!("{name} {}", if qtype == 28 { "AAAA" } else { "A" }));
-                let entry = table.lock().unwrap().get(&name).cloned();
-                let (addrs, gated) = match entry {
-                    None => (None, false),
-                    Some(Answer::Addrs(a)) => (Some(a), false),
-                    Some(Answer::Gated(a)) => (Some(a), true),
-                };
-                let reply = answer(&q, qtype, addrs.as_deref());
-                let sock = sock.try_clone().unwrap();
-                let gate = gate.clone();
-                std::thread::spawn(move || {
-                    if gated {
-                        let (open, cv) = &*gate;
-                        let _g = cv.wait_while(open.lock().unwrap(), |o| !*o).unwrap();
-                    }
-                    let _ = sock.send_to(&reply, from);
-                });
-            }
-        });
-        dns
-    }
-
-    fn set(&self, name: &str, a: Answer) {
-        self.table.lock().unwrap().insert(name.to_string(), a);
-    }
-
-    fn asked(&self) -> Vec<String> {
-        self.asked.lock().unwrap().clone()
-    }
-
-    fn open_gate(&self) {
-        let (open, cv) = &*self.gate;
-        *open.lock().unwrap() = true;
-        cv.notify_all();
-    }
-}
-
-/// The question of a query: its name (lower case) and type.
-fn question(q: &[u8]) -> Option<(String, u16)> {
-    let mut pos = 12;
-    let mut labels = Vec::new();
-    while *q.get(pos)? != 0 {
-        let len = q[pos] as usize;
-        labels.push(String::from_utf8_lossy(q.get(pos + 1..pos + 1 + len)?).to_ascii_lowercase());
-        pos += 1 + len;
-    }
-    Some((labels.join("."), u16::from_be_bytes([*q.get(pos + 1)?, *q.get(pos + 2)?])))
-}
-
-/// The reply to `q`: its question, then the addresses of the asked family
-/// (`None`: NXDOMAIN).
-fn answer(q: &[u8], qtype: u16, addrs: Option<&[IpAddr]>) -> Vec<u8> {
-    let mut pos = 12;
-    while q[pos] != 0 {
-        pos += 1 + q[pos] as usize;
-    }
-    let mut out = q[..pos + 5].to_vec();
-    let records: Vec<&IpAddr> = addrs.unwrap_or(&[]).iter().filter(|ip| ip.is_ipv6() == (qtype == 28)).collect();
-    out[2] = 0x81; // QR, RD
-    out[3] = 0x80 | if addrs.is_some() { 0 } else { 3 }; // RA, NOERROR or NXDOMAIN
-    out[6..8].copy_from_slice(&(records.len() as u16).to_be_bytes());
-    out[8..12].copy_from_slice(&[0, 0, 0, 0]);
-    for ip in records {
-        out.extend_from_slice(&[0xc0, 12, 0, qtype as u8, 0, 1, 0, 0, 0, 5]);
-        match ip {
-            IpAddr::V4(a) => {
-                out.extend_from_slice(&[0, 4]);
-                out.extend_from_slice(&a.octets());
-            }
-            IpAddr::V6(a) => {
-                out.extend_from_slice(&[0, 16]);
-                out.extend_from_slice(&a.octets());
-            }
-        }
-    }
-    out
-}
 
 /// An HTTP server on 127.0.0.1 and [::1], one port: answers `host=<Host> peer=<ip>`.
 fn web() -> u16 {
@@ -218,6 +111,7 @@ core.register_task(function()
   dump("host header", core.httpclient():get{url = "http://nx.test:{{web}}/", headers = {host = {"app.test:{{web}}"}}})
   dump("nx", core.httpclient():get{url = "http://nx.test:{{web}}/"})
   dump("dst", core.httpclient():get{url = "http://nx.test:{{web}}/", dst = "127.0.0.1:{{web}}"})
+  dump("pair", core.httpclient():get{url = "http://pair.test:{{web}}/"})
   show("done")
 end)
 "#;
@@ -228,6 +122,9 @@ end)
         dns.set("app.test", Answer::Addrs(vec![ip("127.0.0.1")]));
         dns.set("both.test", Answer::Addrs(vec![ip("127.0.0.1"), ip("::1")]));
         dns.set("six.test", Answer::Addrs(vec![ip("::1")]));
+        // Of several addresses HAProxy's client takes the second (nothing listens on
+        // the first).
+        dns.set("pair.test", Answer::Addrs(vec![ip("127.0.0.9"), ip("127.0.0.1")]));
         let (proxy, out) = run(&bin, &config("    httpclient.resolvers.id dns\n", ""), script, &dns, web);
         if bin == moonproxy_bin() {
             // The preferred family (IPv6 by default) first, the other when it has none.
@@ -245,6 +142,7 @@ end)
         format!("host header 200|OK|host=app.test:{web} peer=127.0.0.1|"),
         "nx 503|Service Unavailable||content-length=0".to_string(),
         format!("dst 200|OK|host=nx.test:{web} peer=127.0.0.1|"),
+        format!("pair 200|OK|host=pair.test:{web} peer=127.0.0.1|"),
         "done".to_string(),
     ];
     assert_eq!(outputs[0], expect, "moonproxy");

@@ -51,16 +51,7 @@ impl DnsServer {
 
 /// The reply to one query: the question copied, the records after it.
 fn answer(q: &[u8], table: &HashMap<String, Answer>) -> Option<Vec<u8>> {
-    let mut pos = 12;
-    let mut labels = Vec::new();
-    while *q.get(pos)? != 0 {
-        let len = q[pos] as usize;
-        labels.push(String::from_utf8_lossy(q.get(pos + 1..pos + 1 + len)?).to_ascii_lowercase());
-        pos += 1 + len;
-    }
-    let qend = pos + 5;
-    let qtype = u16::from_be_bytes([*q.get(pos + 1)?, *q.get(pos + 2)?]);
-    let name = labels.join(".");
+    let (name, qtype, qend) = common::dns::question_and_end(q)?;
     let (rcode, addrs) = match table.get(&name) {
         Some(Answer::Silent) => return None,
         None | Some(Answer::Nx) => (3, vec![]),

@@ -387,28 +387,34 @@ fn queued(sock: &std::path::Path, backend: &str) -> usize {
         .unwrap_or(0)
 }
 
+/// A server that notes each request's path, in arrival order, and holds `/hold` until
+/// the flag is set: the queue-order tests' server (`maxconn 1` makes the others queue).
+fn holding_server() -> (Backend, std::sync::Arc<std::sync::Mutex<Vec<String>>>, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let order = Arc::new(Mutex::new(Vec::<String>::new()));
+    let release = Arc::new(AtomicBool::new(false));
+    let (o, r) = (order.clone(), release.clone());
+    let server = Backend::custom(move |mut conn, _| {
+        let Some(head) = read_request_head(&mut conn) else { return };
+        let path = String::from_utf8_lossy(&head).split(' ').nth(1).unwrap_or("").to_string();
+        o.lock().unwrap().push(path.clone());
+        while path == "/hold" && !r.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+    });
+    (server, order, release)
+}
+
 /// `http-request set-priority-class` and `set-priority-offset` (and Lua's
 /// `txn:set_priority_class()`): the order in which a server with `maxconn 1` gets the
 /// requests that queued while it was busy.
 #[test]
 fn set_priority_orders_the_queue_as_haproxy() {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::{Arc, Mutex};
     let mut runs = Vec::new();
     for bin in moonproxy_and_haproxy() {
-        // A server that notes each request's path and holds `/hold` until released.
-        let order = Arc::new(Mutex::new(Vec::<String>::new()));
-        let release = Arc::new(AtomicBool::new(false));
-        let (o, r) = (order.clone(), release.clone());
-        let server = Backend::custom(move |mut conn, _| {
-            let Some(head) = read_request_head(&mut conn) else { return };
-            let path = String::from_utf8_lossy(&head).split(' ').nth(1).unwrap_or("").to_string();
-            o.lock().unwrap().push(path.clone());
-            while path == "/hold" && !r.load(Ordering::SeqCst) {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
-        });
+        let (server, order, release) = holding_server();
         let proxy = ProxyBuilder::new(
             "global\n stats socket {{dir}}/cli.sock level admin\n lua-load {{dir}}/prio.lua\n\
              defaults\n mode http\n timeout client 10s\n timeout server 10s\n timeout connect 5s\n timeout queue 10s\n\
@@ -447,12 +453,120 @@ fn set_priority_orders_the_queue_as_haproxy() {
             clients.push(get(path));
             wait_for(&|| queued(&sock, "b") == n + 1);
         }
-        release.store(true, Ordering::SeqCst);
+        release.store(true, std::sync::atomic::Ordering::SeqCst);
         let statuses: Vec<u16> = clients.into_iter().map(|c| c.join().unwrap()).collect();
         assert!(statuses.iter().all(|&s| s == 200), "{}: {statuses:?}", bin.display());
         let seen = order.lock().unwrap().clone();
         runs.push((bin, seen));
     }
     assert_eq!(runs[0].1, ["/hold", "/lua", "/high", "/early", "/mid", "/late", "/low"]);
+    assert_runs_agree(&runs);
+}
+
+/// `tcp-request content set-priority-class|offset` in TCP mode: the same queue order
+/// as the HTTP rules give, each client coming through a frontend of its own.
+#[test]
+fn tcp_request_content_set_priority_orders_the_queue_as_haproxy() {
+    let mut runs = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let (server, order, release) = holding_server();
+        let frontend = |name: &str, rule: &str| format!("frontend {name}\n bind 127.0.0.1:{{{{{name}}}}}\n {rule}\n default_backend b\n");
+        let config = [
+            "global\n stats socket {{dir}}/cli.sock level admin\n\
+             defaults\n mode tcp\n timeout client 10s\n timeout server 10s\n timeout connect 5s\n timeout queue 10s\n"
+                .to_string(),
+            frontend("hold", ""),
+            frontend("low", "tcp-request content set-priority-class int(5)"),
+            frontend("mid", ""),
+            frontend("late", "tcp-request content set-priority-offset int(5000)"),
+            frontend("high", "tcp-request content set-priority-class int(-5)"),
+            frontend("early", "tcp-request content set-priority-offset int(-5000)"),
+            "backend b\n server s 127.0.0.1:{{be}} maxconn 1\n".to_string(),
+        ]
+        .concat();
+        let proxy = ProxyBuilder::new(&config).bin(&bin).port("be", server.port()).start();
+        let sock = proxy.dir().join("cli.sock");
+        let wait_for = |what: &dyn Fn() -> bool| {
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while !what() {
+                assert!(std::time::Instant::now() < deadline, "{}: the requests did not queue", bin.display());
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        };
+        let get = |name: &'static str| {
+            let port = proxy.port(name);
+            std::thread::spawn(move || Client::connect(port).http_request(format!("GET /{name} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes()).status)
+        };
+        let mut clients = vec![get("hold")];
+        wait_for(&|| order.lock().unwrap().len() == 1);
+        // One at a time, each in the queue before the next comes.
+        for (n, name) in ["low", "mid", "late", "high", "early"].into_iter().enumerate() {
+            clients.push(get(name));
+            wait_for(&|| queued(&sock, "b") == n + 1);
+        }
+        release.store(true, std::sync::atomic::Ordering::SeqCst);
+        let statuses: Vec<u16> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+        assert!(statuses.iter().all(|&s| s == 200), "{}: {statuses:?}", bin.display());
+        let seen = order.lock().unwrap().clone();
+        runs.push((bin, seen));
+    }
+    assert_eq!(runs[0].1, ["/hold", "/high", "/early", "/mid", "/late", "/low"]);
+    assert_runs_agree(&runs);
+}
+
+/// `option transparent`: a backend connects to the address the client connected to, as
+/// `set-dst` and `set-dst-port` left it (in production, the original destination of a
+/// TPROXY-intercepted connection), and logs `<NOSRV>`, servers or not (they take only
+/// what persistence sends them); `balance` is refused with it. As in HAProxy 2.6.
+#[test]
+fn option_transparent_connects_to_the_client_destination_as_haproxy() {
+    let at = |port: u16| std::net::SocketAddr::from(([127, 0, 0, 2], port));
+    let dest = Backend::start_at(at(0), Behaviour::Http { status: 200, body: b"dest".to_vec() }).expect("listen on 127.0.0.2");
+    let server = Backend::http(b"server");
+    let mut runs = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let proxy = ProxyBuilder::new(
+            "global\n log stdout format raw local0\n\
+             defaults\n mode http\n log global\n log-format \"LOG %b/%s %ST\"\n timeout client 5s\n timeout server 5s\n timeout connect 5s\n\
+             frontend f\n bind 127.0.0.1:{{f}}\n\
+              http-request set-dst str(127.0.0.2)\n\
+              http-request set-dst-port int({{dest}})\n\
+              use_backend with_servers if { path /servers }\n\
+              default_backend transparent\n\
+             backend transparent\n option transparent\n\
+             backend with_servers\n option transparent\n cookie SRV insert\n server s 127.0.0.1:{{be}} cookie s1\n",
+        )
+        .bin(&bin)
+        .port("dest", dest.port())
+        .port("be", server.port())
+        .start();
+        let mut seen = Vec::new();
+        // A persistence cookie naming a server still sends the request there.
+        for (path, cookie) in [("/", ""), ("/servers", ""), ("/servers", "cookie: SRV=s1\r\n")] {
+            let r = Client::connect(proxy.port("f")).http_request(format!("GET {path} HTTP/1.1\r\nhost: x\r\n{cookie}connection: close\r\n\r\n").as_bytes());
+            seen.push(format!("{path} {} {}", r.status, String::from_utf8_lossy(&r.body)));
+        }
+        let lines = proxy.wait_for_lines(3, |l| l.starts_with("LOG "), DEADLINE);
+        seen.extend(lines);
+        // `balance` and `option transparent` together are refused.
+        let refused = ProxyBuilder::new("defaults\n mode http\n timeout client 5s\n timeout server 5s\n timeout connect 5s\nbackend b\n option transparent\n balance roundrobin\n server s 127.0.0.1:1\n")
+            .bin(&bin)
+            .flags(["-c"])
+            .run();
+        seen.push(format!("{:?} {}", refused.code(), refused.stderr.contains("backend 'b' cannot use both transparent and balance mode.")));
+        runs.push((bin, seen));
+    }
+    assert_eq!(
+        runs[0].1,
+        [
+            "/ 200 dest",
+            "/servers 200 dest",
+            "/servers 200 server",
+            "LOG transparent/<NOSRV> 200",
+            "LOG with_servers/<NOSRV> 200",
+            "LOG with_servers/s 200",
+            "Some(1) true"
+        ]
+    );
     assert_runs_agree(&runs);
 }

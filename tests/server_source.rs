@@ -155,6 +155,9 @@ fn bad_source_lines_are_refused() {
         ("    source 127.0.0.1 usesrc", "'usesrc' expects <addr>[:<port>], 'client', or 'clientip' as argument."),
         ("    source 127.0.0.1 foo", "'source' only supports optional keywords 'interface' and 'usesrc'."),
         ("    source 127.0.0.1:99999", "'source 127.0.0.1:99999' : invalid port '99999'"),
+        ("    source 127.0.0.1:1000-2000", "'source 127.0.0.1:1000-2000' : port range not permitted here in '127.0.0.1:1000-2000'"),
+        ("    server s1 127.0.0.1:1 source 127.0.0.1:2000-1000", "'source 127.0.0.1:2000-1000' : invalid port range '2000-1000'"),
+        ("    server s1 127.0.0.1:1 source 127.0.0.1:1000-70000", "'source 127.0.0.1:1000-70000' : invalid port '70000'"),
         ("    server s1 127.0.0.1:1 usesrc client", "'server be/s1' : 'usesrc' only allowed after a 'source' statement.."),
     ] {
         let config = format!("backend be\n{line}\n");
@@ -164,4 +167,70 @@ fn bad_source_lines_are_refused() {
             assert!(out.stderr.contains(message), "{bin:?} {line}:\n{}", out.stderr);
         }
     }
+}
+
+/// Three consecutive loopback ports nobody uses, below the system's ephemeral range
+/// (where other tests' outgoing connections would take ports of the window).
+fn port_window() -> u16 {
+    for attempt in 0..1000u32 {
+        let low = 20000 + ((std::process::id() * 7 + attempt * 97) % 12000) as u16;
+        if (0..3).all(|k| std::net::TcpListener::bind(("127.0.0.1", low + k)).is_ok()) {
+            return low;
+        }
+    }
+    panic!("no three free consecutive ports in 20000..32003");
+}
+
+/// A server's `source <addr>:<low>-<high>`: each connection to the server binds to a
+/// port of the range that no other connection to it uses; with every port taken, a
+/// further connection fails (the client is closed on), as in HAProxy 2.6.
+#[test]
+fn a_source_port_range_gives_each_connection_a_free_port_as_haproxy() {
+    let mut runs = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        // A server telling each client the port it came from, then holding the
+        // connection until the client closes.
+        let server = Backend::custom(|mut conn, _| {
+            let peer = conn.peer_addr().map(|a| a.port()).unwrap_or(0);
+            let _ = conn.write_all(format!("{peer}\n").as_bytes());
+            let mut sink = [0u8; 64];
+            while matches!(conn.read(&mut sink), Ok(n) if n > 0) {}
+        });
+        let low = port_window();
+        let config = "defaults
+    mode tcp
+    retries 0
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+listen l
+    bind 127.0.0.1:{{fe}}
+    server s1 127.0.0.1:{{be}} source 127.0.0.1:{{low}}-{{high}}
+";
+        let proxy = ProxyBuilder::new(config).bin(&bin).port("be", server.port()).var("low", low.to_string()).var("high", (low + 2).to_string()).start();
+        let mut held = Vec::new();
+        let mut ports = Vec::new();
+        for _ in 0..3 {
+            let mut c = proxy.connect("fe");
+            let line = c.recv_until(b"\n");
+            ports.push(String::from_utf8_lossy(&line).trim().parse::<u16>().unwrap_or(0) - low);
+            held.push(c);
+        }
+        ports.sort();
+        let mut seen = vec![format!("offsets in the range: {ports:?}")];
+        // Every port of the range is taken: the fourth connection cannot be made.
+        let mut fourth = proxy.connect("fe");
+        let (data, _) = fourth.recv_until_close();
+        seen.push(format!("fourth: {:?}", String::from_utf8_lossy(&data)));
+        // A port given back serves again.
+        drop(held.pop());
+        assert!(wait_until(DEADLINE, || server.stats().active() < 3), "{}: the connection did not end", bin.display());
+        let mut again = proxy.connect("fe");
+        let line = again.recv_until(b"\n");
+        let port = String::from_utf8_lossy(&line).trim().parse::<u16>().unwrap_or(0);
+        seen.push(format!("again in the range: {}", (low..=low + 2).contains(&port)));
+        runs.push((bin, seen));
+    }
+    assert_eq!(runs[0].1, ["offsets in the range: [0, 1, 2]", "fourth: \"\"", "again in the range: true"]);
+    assert_runs_agree(&runs);
 }

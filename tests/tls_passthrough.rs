@@ -127,3 +127,47 @@ fn client_hello_bytes(sni: &str) -> Vec<u8> {
     conn.write_tls(&mut out).unwrap();
     out
 }
+
+/// `req_ssl_ver` and `req.ssl_ver` read their patterns as dotted versions (`3.3` is
+/// 3 * 65536 + 3, what a TLS 1.2 or 1.3 ClientHello's record says), values, ranges
+/// with `:` or `-` and operators alike; `-m int` reads plain numbers. As HAProxy 2.6.
+#[test]
+fn req_ssl_ver_patterns_are_dotted_versions_as_haproxy() {
+    let a = named_backend("a");
+    let cfg = "global
+    log stdout format raw local0
+defaults
+    mode tcp
+    log global
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{fe}}
+    tcp-request inspect-delay 5s
+    acl tls12 req_ssl_ver 3.3
+    tcp-request content set-var(sess.eq) str(yes) if tls12
+    tcp-request content set-var(sess.range) str(yes) if { req.ssl_ver 3.1:3.3 }
+    tcp-request content set-var(sess.dash) str(yes) if { req_ssl_ver 3.1-3.2 }
+    tcp-request content set-var(sess.lt) str(yes) if { req_ssl_ver lt 3.3 }
+    tcp-request content set-var(sess.gt) str(yes) if { req_ssl_ver gt 3.2 }
+    tcp-request content set-var(sess.major) str(yes) if { req_ssl_ver 3 }
+    tcp-request content set-var(sess.int) str(yes) if { req.ssl_ver -m int 196611 }
+    tcp-request content accept if { req.ssl_hello_type 1 }
+    log-format \"LOG eq=%[var(sess.eq)] range=%[var(sess.range)] dash=%[var(sess.dash)] lt=%[var(sess.lt)] gt=%[var(sess.gt)] major=%[var(sess.major)] int=%[var(sess.int)]\"
+    default_backend be_a
+backend be_a
+    server s 127.0.0.1:{{a}}
+";
+    let mut runs = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let proxy = ProxyBuilder::new(cfg).bin(&bin).port("a", a).start();
+        let mut s = handshake(proxy.port("fe"), any_server(None), Some("a.test")).expect("the backend's handshake through the proxy");
+        let (_, body) = get(&mut s, "/");
+        drop(s);
+        let line = proxy.wait_for_line(|l| l.starts_with("LOG "), Duration::from_secs(10));
+        runs.push((bin, vec![String::from_utf8(body).unwrap(), line]));
+    }
+    assert_eq!(runs[0].1, ["a", "LOG eq=yes range=yes dash=- lt=- gt=yes major=- int=yes"]);
+    assert_runs_agree(&runs);
+}

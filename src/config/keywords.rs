@@ -400,10 +400,10 @@ pub static PROXY: &[Keyword] = &[
     sup("capture", F, http_misc::capture, "request/response header, cookie"),
     // HTTP and TCP rules (src/config/parse/rules.rs); `defaults` only when named.
     sup("http-after-response", DFB, p::http_rule, "add-header allow capture del-header replace-header replace-value set-header set-status set-var set-var-fmt unset-var; strict-mode accepted without effect"),
-    sup("http-request", DFB, p::http_rule, "add-header allow auth capture del-header deny disable-l7-retry early-hint normalize-uri redirect replace-header replace-path replace-pathq replace-uri replace-value return set-header set-log-level set-method set-path set-pathq set-query set-uri set-var set-var-fmt tarpit unset-var use-service (lua.*) wait-for-body set-src set-dst set-src-port set-dst-port set-timeout set-map del-map add-acl del-acl set-mark set-tos set-priority-class set-priority-offset; set-nice wait-for-handshake strict-mode accepted without effect (doc/rules.md)"),
+    sup("http-request", DFB, p::http_rule, "add-header allow auth capture del-header deny disable-l7-retry early-hint normalize-uri redirect replace-header replace-path replace-pathq replace-uri replace-value return set-header set-log-level set-method set-path set-pathq set-query set-uri set-var set-var-fmt tarpit unset-var use-service (lua.*) wait-for-body set-src set-dst set-src-port set-dst-port set-timeout set-map del-map add-acl del-acl set-mark set-tos set-priority-class set-priority-offset do-resolve (doc/resolvers.md); set-nice wait-for-handshake strict-mode accepted without effect (doc/rules.md)"),
     sup("http-response", DFB, p::http_rule, "add-header allow capture del-header deny redirect replace-header replace-value return set-header set-log-level set-status set-var set-var-fmt unset-var set-map del-map add-acl del-acl set-mark set-tos; set-nice strict-mode accepted without effect (doc/rules.md)"),
     sup("redirect", FB, p::redirect_rule, "location, prefix, scheme; after the `http-request` rules"),
-    sup("tcp-request", DFB, p::tcp_rule, "connection (at accept) and content (before use_backend, per request in HTTP mode): accept reject set-var unset-var set-src set-dst set-src-port set-dst-port set-mark set-tos, content use-service (lua.*, TCP mode) and set-nice (without effect); content rules wait for data within inspect-delay (TCP mode)"),
+    sup("tcp-request", DFB, p::tcp_rule, "connection (at accept) and content (before use_backend, per request in HTTP mode): accept reject set-var unset-var set-src set-dst set-src-port set-dst-port set-mark set-tos, content use-service (lua.*, TCP mode), do-resolve (doc/resolvers.md), set-priority-class set-priority-offset and set-nice (without effect); content rules wait for data within inspect-delay (TCP mode)"),
     sup("tcp-response", DFB, p::tcp_rule, "content accept reject close set-var unset-var set-mark set-tos set-nice (without effect), inspect-delay (waits for data in TCP mode; on the response head in HTTP mode)"),
     sup("clitcpka-cnt", DF, super::parse::sockets::tcpka_cnt, "TCP_KEEPCNT, with `option clitcpka` or `tcpka`"),
     sup("clitcpka-idle", DF, super::parse::sockets::tcpka_time, "TCP_KEEPIDLE in seconds (default unit), with `option clitcpka` or `tcpka`"),
@@ -420,7 +420,7 @@ pub static PROXY: &[Keyword] = &[
     sup("errorloc302", DFB, http_misc::errorloc, ""),
     sup("errorloc303", DFB, http_misc::errorloc, ""),
     sup("external-check", DB, super::parse::external_check::proxy_keyword, "`command <path>`, `path <PATH>`: with `option external-check` (doc/checks.md)"),
-    sup("filter", FB, comp::filter, "`compression`, `cache <name>` (the cache `cache-use`/`cache-store` name, which runs with or without it), `lua.<name>` (Lua filters, doc/http.md), `fcgi-app <name>` (as `use-fcgi-app`) and `spoe [engine <name>] config <file>` (doc/spoe.md); `trace`, `bwlim-*` not yet"),
+    sup("filter", FB, comp::filter, "`compression`, `cache <name>` (the cache `cache-use`/`cache-store` name, which runs with or without it), `lua.<name>` (Lua filters, doc/http.md), `fcgi-app <name>` (as `use-fcgi-app`) and `spoe [engine <name>] config <file>` (doc/spoe.md); `trace` accepted without effect, with a warning (doc/http.md); `bwlim-*` not yet"),
     sup("force-persist", B, p::persist_rule, "`if|unless <cond>`: cookie and `use-server` persistence to a down server"),
     sup("hash-balance-factor", DB, super::parse::server_extra::hash_balance_factor, "with `hash-type consistent`: a server over factor% of its share of the load passes the request to the next one on the ring"),
     sup("hash-type", DB, p::hash_type, "map-based and consistent, sdbm, djb2, wt6 or crc32, avalanche"),
@@ -513,7 +513,7 @@ pub static OPTIONS: &[SubKeyword] = &[
     s("spop-check", B, "a HAPROXY-HELLO with `healthcheck`, UP on a valid AGENT-HELLO (doc/spoe.md)"),
     s("ssl-hello-chk", DB, "a TLS ClientHello; UP on a handshake or alert record (doc/checks.md)"),
     s("tcp-check", DB, "TCP health checks, see `tcp-check`"),
-    n("transparent", DB),
+    s("transparent", DB, "the backend connects to the client's destination (as `set-dst` leaves it), logged as `<NOSRV>`, its servers taking only what persistence sends them; refused with `balance`; the destination is the accepted socket's local address (TPROXY), not `SO_ORIGINAL_DST` (doc/operations.md)"),
 ];
 
 /// Settings on `server` and `default-server` lines.
@@ -604,7 +604,7 @@ pub static SERVER_OPTIONS: &[SubKeyword] = &[
     s("slowstart", 0, "after a check brings it back UP, the weight grows linearly (steps of max(1s, slowstart/20)); `show stat` `weight` shows it; maxconn is not ramped"),
     s("sni", 0, "TLS: sample expression, evaluated per connection; the name is then verified"),
     s("socks4", 0, "`<host>:<port>` (a name is resolved at start): connections reach the server through this SOCKS4 proxy (CONNECT with user id `HAProxy`, as 2.6); IPv4 servers only"),
-    s("source", 0, "as the backend keyword (with `usesrc`, `interface`); no port ranges, no `usesrc hdr_ip`"),
+    s("source", 0, "as the backend keyword (with `usesrc`, `interface`), and a port range `<addr>:<low>-<high>` (doc/operations.md); no `usesrc hdr_ip`"),
     s("ssl", 0, "TLS to the server with rustls (doc/tls.md)"),
     s("ssl-max-ver", 0, "TLSv1.2 or TLSv1.3 (older versions refused: rustls has none)"),
     s("ssl-min-ver", 0, "TLSv1.2 or TLSv1.3 (older versions refused: rustls has none)"),

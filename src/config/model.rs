@@ -839,6 +839,9 @@ pub struct Proxy {
     /// Backend side.
     pub servers: Vec<Server>,
     pub balance: Balance,
+    /// A `balance` line was written (here or in the `defaults` it inherits from):
+    /// HAProxy refuses it together with `option transparent`.
+    pub balance_set: bool,
     /// `persist rdp-cookie[(<name>)]` (added by "httpgaps"): the RDP cookie (`msts` by
     /// default) whose value names the server's address and port.
     pub persist_rdp_cookie: Option<String>,
@@ -968,6 +971,9 @@ pub enum LoadServerState {
 pub struct SourceConf {
     /// The local address connections bind to (port 0: any).
     pub addr: SocketAddr,
+    /// A server's `source <addr>:<low>-<high>`: each connection binds to a free port
+    /// of this range (the port of `addr` is then 0; `crate::stream::conn`).
+    pub ports: Option<(u16, u16)>,
     /// `usesrc`: a foreign address, bound with IP_TRANSPARENT.
     pub usesrc: Option<UseSrc>,
     /// `interface <name>`: SO_BINDTODEVICE.
@@ -1290,6 +1296,12 @@ pub enum TcpAction {
     /// `tcp-request content` / `tcp-response content send-spoe-group <engine> <group>`
     /// (added for SPOE).
     SendSpoeGroup { engine: String, group: String },
+    /// `tcp-request content do-resolve(<var>,<resolvers>[,ipv4|ipv6]) <expr>`: the
+    /// words of the action, checked when parsed (`crate::stream::resolve`).
+    DoResolve { words: Vec<String> },
+    /// `tcp-request content set-priority-class|offset <expr>`: the expression text,
+    /// checked when parsed.
+    SetPriority { offset: bool, expr: String },
 }
 
 /// One `tcp-request connection|content` or `tcp-response content` rule, or the
@@ -1333,6 +1345,9 @@ pub struct ProxyOptions {
     /// `option persist`: a persistence cookie still directs requests to a server that
     /// is down (added for cookie persistence).
     pub persist: bool,
+    /// `option transparent`: a backend without servers connects to the address the
+    /// client connected to (`config::parse::server_extra::finish_dispatch`).
+    pub transparent: bool,
     /// HTTP-mode options (`option httpclose`, `forwardfor` ...), added for issue 5.
     pub http: HttpOptions,
     /// `clitcpka-cnt|idle|intvl`: keep-alive probes of client connections (with

@@ -11,9 +11,11 @@
 //! (thread 1, `crate::runtime::world::dns`) applies them as the CLI's `set server addr`
 //! does, on every thread. The wire format lives in [`wire`]; one resolution of a name
 //! (its queries, retries and fallback family) is a [`lookup::Lookup`], which the Lua
-//! HTTP client uses too.
+//! HTTP client and the `do-resolve` action use too, through [`query::Query`] (its UDP
+//! sockets).
 
 pub mod lookup;
+pub mod query;
 pub mod wire;
 
 use lookup::{Failure, Lookup, Step};

@@ -198,8 +198,9 @@ pub enum Verdict {
     /// Stop processing and answer with the proxy's error page for `status`
     /// (`deny`, `auth` without a realm page ...), then close.
     Deny { status: u16 },
-    /// `tarpit`: hold the connection for `timeout tarpit`, then answer `status`.
-    Tarpit { status: u16 },
+    /// `tarpit`: hold the connection for `timeout tarpit`, then answer `status` (its
+    /// error page), or `response` when the rule gave `return` arguments.
+    Tarpit { status: u16, response: Option<Vec<u8>> },
     /// `reject` (request) and `silent-drop`: close the client connection without an
     /// answer; `silent`: without telling the client (`sys::sockopt::silent_drop`).
     Drop { silent: bool },
@@ -219,6 +220,10 @@ pub enum Verdict {
     /// rules again from the cursor (past the rule) unless the action's result says
     /// otherwise (`src/stream/lua.rs`).
     Lua(std::sync::Arc<LuaAction>),
+    /// `do-resolve`: the stream resolves the name (it waits), stores the address in
+    /// the variable, then runs the rules again from the cursor (past the rule)
+    /// (`src/stream/resolve.rs`).
+    Resolve(Box<crate::stream::resolve::Request>),
     /// `send-spoe-group <engine> <group>`: the stream sends the group's messages to
     /// the engine's agent and waits for the answer (`src/stream/spoe.rs`), then runs
     /// the rules again from the cursor (past the rule).
@@ -295,7 +300,9 @@ pub enum Action {
     ReplaceTarget { part: TargetPart, re: Regex, with: Fmt },
     SetStatus { status: u16, reason: Option<String> },
     Deny { status: u16, reply: Option<Box<ReturnSpec>> },
-    Tarpit { status: u16 },
+    /// `tarpit`: the error page of `status`, or the reply (`return` arguments) after
+    /// the wait.
+    Tarpit { status: u16, reply: Option<Box<ReturnSpec>> },
     /// `http-request reject`, `http-request|response silent-drop`.
     Drop { silent: bool },
     Return(Box<ReturnSpec>),
@@ -360,6 +367,8 @@ pub enum Action {
     /// `set-src`, `set-dst`, `set-src-port`, `set-dst-port` (`RuleEnv::src`/`dst`,
     /// which the stream keeps after the rules).
     SetAddr(crate::stream::set_addr::SetAddr),
+    /// `do-resolve(<var>,<resolvers>[,ipv4|ipv6]) <expr>` (see [`Verdict::Resolve`]).
+    DoResolve(Box<crate::stream::resolve::DoResolve>),
 }
 
 /// What a map or ACL update action does to its file's entries.
@@ -623,25 +632,24 @@ impl Action {
                     Some("deny_status") => (status_arg(args.get(1)).map_err(a)?, &args[2.min(args.len())..]),
                     _ => (default, args),
                 };
-                if base == "tarpit" || rest.is_empty() {
-                    if !rest.is_empty() {
-                        return Err(a(format!("unexpected keyword '{}'", rest[0])));
+                // Nothing but `deny_status`: the error page of the status, one HAProxy
+                // has. Any `return` argument (`status`, `hdr`, a payload...) makes the
+                // answer a reply built as `return` builds it, empty without a payload
+                // (HAProxy 2.6, checked: `deny status 403` is an empty 403).
+                let reply = match rest.is_empty() {
+                    true => {
+                        if !crate::http::errors::HANDLED_STATUSES.contains(&status) {
+                            return Err(a(format!("status code '{status}' not handled by default with 'default-errorfiles' argument.")));
+                        }
+                        None
                     }
-                    // The answer is the error page of the status: one HAProxy has.
-                    if !crate::http::errors::HANDLED_STATUSES.contains(&status) {
-                        return Err(a(format!("status code '{status}' not handled by default with 'default-errorfiles' argument.")));
-                    }
-                    if base == "tarpit" {
-                        Action::Tarpit { status }
-                    } else {
-                        Action::Deny { status, reply: None }
-                    }
+                    false => Some(Box::new(parse_return(rest, status).map_err(a)?)),
+                };
+                let status = reply.as_ref().map_or(status, |r| r.status);
+                if base == "tarpit" {
+                    Action::Tarpit { status, reply }
                 } else {
-                    let spec = parse_return(rest, status).map_err(a)?;
-                    // Without payload or headers, the error page for the status.
-                    let plain = matches!(spec.body, ReturnBody::None) && spec.headers.is_empty() && spec.content_type.is_none();
-                    let status = spec.status;
-                    Action::Deny { status, reply: (!plain).then(|| Box::new(spec)) }
+                    Action::Deny { status, reply }
                 }
             }
             "return" => Action::Return(Box::new(parse_return(args, 200).map_err(a)?)),
@@ -779,6 +787,12 @@ impl Action {
             "send-spoe-group" => {
                 let w = exact(args, 2, "2 arguments").map_err(a)?;
                 Action::SendSpoeGroup(std::sync::Arc::new(SpoeGroupRef { engine: w[0].clone(), group: w[1].clone() }))
+            }
+            "do-resolve" => {
+                if args.len() > 1 {
+                    return Err(a(format!("unexpected keyword '{}'", args[1])));
+                }
+                Action::DoResolve(Box::new(crate::stream::resolve::DoResolve::parse(name, args).map_err(a)?))
             }
             "use-service" => {
                 let w = exact(args, 1, "1 argument <service>").map_err(a)?;
@@ -1045,6 +1059,16 @@ impl HttpRules {
         if errors.is_empty() { Ok(out) } else { Err(errors) }
     }
 
+    /// Gives the `do-resolve` rules their `resolvers` sections (a missing one was
+    /// refused by the configuration check: such a rule does nothing).
+    pub fn bind_resolvers(&mut self, sections: &[crate::config::model::Resolvers]) {
+        for rule in &mut self.request {
+            if let Action::DoResolve(d) = &mut rule.action {
+                d.bind(sections);
+            }
+        }
+    }
+
     /// Whether the proxy has no HTTP rule at all.
     pub fn is_empty(&self) -> bool {
         self.request.is_empty() && self.response.is_empty() && self.after_response.is_empty()
@@ -1273,7 +1297,14 @@ fn exec(rules: &HttpRules, action: &Action, side: Side, txn: &mut Txn, env: &mut
             }
             return Flow::Verdict(Verdict::Reply { response, close: true });
         }
-        Action::Tarpit { status } => return Flow::Verdict(Verdict::Tarpit { status: *status }),
+        Action::Tarpit { status, reply } => {
+            // The reply is built now, from the request as the rule sees it.
+            let response = reply.as_ref().map(|spec| build_return(spec, &RuleCtx::with_writes(env, txn, writes)));
+            if parked() {
+                return Flow::Next;
+            }
+            return Flow::Verdict(Verdict::Tarpit { status: *status, response });
+        }
         Action::Drop { silent } => return Flow::Verdict(Verdict::Drop { silent: *silent }),
         Action::Return(spec) => {
             let response = build_return(spec, &RuleCtx::with_writes(env, txn, writes));
@@ -1349,13 +1380,7 @@ fn exec(rules: &HttpRules, action: &Action, side: Side, txn: &mut Txn, env: &mut
             if parked() {
                 return Flow::Next;
             }
-            // An expression that finds nothing changes nothing, as in HAProxy.
-            let Some(n) = v.and_then(|v| v.to_int()) else { return Flow::Next };
-            if *offset {
-                txn.priority.1 = n.clamp(-PRIORITY_OFFSET_MAX, PRIORITY_OFFSET_MAX) as i32;
-            } else {
-                txn.priority.0 = n.clamp(-PRIORITY_CLASS_MAX, PRIORITY_CLASS_MAX) as i32;
-            }
+            set_priority(&mut txn.priority, *offset, v);
         }
         Action::SetTimeout { tunnel, value } => {
             let d = match value {
@@ -1370,6 +1395,15 @@ fn exec(rules: &HttpRules, action: &Action, side: Side, txn: &mut Txn, env: &mut
             };
             if let Some(d) = d {
                 *(if *tunnel { &mut txn.timeouts.tunnel } else { &mut txn.timeouts.server }) = Some(d);
+            }
+        }
+        Action::DoResolve(d) => {
+            let req = d.request(&RuleCtx::with_writes(env, txn, writes));
+            if parked() {
+                return Flow::Next;
+            }
+            if let Some(req) = req {
+                return Flow::Resume(Verdict::Resolve(Box::new(req)));
             }
         }
         Action::SetAddr(set) => {
@@ -1510,6 +1544,19 @@ fn headers_mut(txn: &mut Txn, side: Side) -> Option<&mut super::Headers> {
     match side {
         Side::Request => txn.req.as_mut().map(|r| &mut r.headers),
         Side::Response => txn.res.as_mut().map(|r| &mut r.headers),
+    }
+}
+
+/// `set-priority-class` (`offset` false) and `set-priority-offset` (HTTP and TCP
+/// rules): the value of the expression, bounded as HAProxy bounds it, into the
+/// (class, offset) pair. An expression that finds nothing changes nothing, as in
+/// HAProxy.
+pub(crate) fn set_priority(priority: &mut (i32, i32), offset: bool, value: Option<Sample>) {
+    let Some(n) = value.and_then(|v| v.to_int()) else { return };
+    if offset {
+        priority.1 = n.clamp(-PRIORITY_OFFSET_MAX, PRIORITY_OFFSET_MAX) as i32;
+    } else {
+        priority.0 = n.clamp(-PRIORITY_CLASS_MAX, PRIORITY_CLASS_MAX) as i32;
     }
 }
 
@@ -1791,7 +1838,8 @@ fn build_return(spec: &ReturnSpec, cx: &RuleCtx<'_, '_>) -> Vec<u8> {
         .filter(|(_, v)| !bad_value(v))
         .collect();
     hdrs.push(("content-length".into(), body.len().to_string().into_bytes()));
-    if let Some(ct) = &spec.content_type {
+    // Without a payload HAProxy ignores the content type (and warns).
+    if let Some(ct) = spec.content_type.as_ref().filter(|_| !matches!(spec.body, ReturnBody::None)) {
         hdrs.push(("content-type".into(), ct.as_bytes().to_vec()));
     }
     build_response(spec.status, &hdrs, &body, is_head(cx.txn))

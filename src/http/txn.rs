@@ -77,6 +77,9 @@ pub struct Txn {
     /// transaction changed them: the next transaction starts from them again, as each
     /// HAProxy stream does. Taken by the stream before [`Txn::reset`].
     pub conn_addrs: Option<(Option<std::net::SocketAddr>, Option<std::net::SocketAddr>)>,
+    /// A `tarpit` rule's reply (its `return` arguments), which the stream sends in
+    /// place of the error page once the tarpit ends.
+    pub tarpit_reply: Option<Vec<u8>>,
 }
 
 /// The timeouts `http-request set-timeout` gave a transaction (`None`: the backend's).
@@ -113,6 +116,7 @@ impl Txn {
         self.timeouts = TimeoutOverrides::default();
         self.priority = (0, 0);
         self.conn_addrs = None;
+        self.tarpit_reply = None;
         self.persist = Default::default();
         self.cookie_req = None;
         self.cookie_res = None;

@@ -325,7 +325,7 @@ impl World {
             // `dst_conn` counts the connection being judged, as HAProxy's.
             crate::sample::fetch_conn::set_listener_conns(li, self.listeners[li].conns + 1);
             let vars = sess.insert(crate::sample::vars::Vars::new());
-            let mut vars = TcpVars { sess: vars, txn: None, decided: None };
+            let mut vars = TcpVars { sess: vars, txn: None, decided: None, resolve: None, priority: (0, 0) };
             let list = crate::config::model::TcpRuleList::Connection;
             let outer = crate::stick::enter(&mut stick);
             let verdict = run_tcp_rules(rules, list, &mut RuleCursor::default(), &cx_conn, &mut vars);
@@ -1143,6 +1143,8 @@ impl Handler for World {
                 self.spoe_slots(cx);
                 self.spoe_completions(cx);
             }
+            // A `do-resolve` answer: the stream reads it where its rules wait.
+            Kind::Resolve => self.stream_event(cx, target.key, Event::Wake),
             Kind::Reserved => {}
         }
     }

@@ -231,6 +231,8 @@ impl TaskId {
             (Kind::Listener, _) => TaskFn::ListenerAccept,
             (Kind::Client, Via::Io) => TaskFn::StreamClientIo,
             (Kind::Server, Via::Io) => TaskFn::StreamServerIo,
+            // A `do-resolve` answer runs the stream's rules: counted with its I/O.
+            (Kind::Resolve, _) => TaskFn::StreamClientIo,
             (Kind::Client | Kind::Server, Via::Timer) => TaskFn::StreamTimer,
             (Kind::Client | Kind::Server, Via::Wake) => TaskFn::StreamWake,
             (Kind::Check, Via::Timer) => TaskFn::CheckTimer,

@@ -139,6 +139,10 @@ pub enum TcpRuleAction {
     /// `send-spoe-group <engine> <group>` (`tcp-request content`, `tcp-response
     /// content`): the stream sends the group ([`TcpVerdict::Spoe`]).
     SpoeGroup(std::sync::Arc<crate::http::rules::SpoeGroupRef>),
+    /// `tcp-request content do-resolve` ([`TcpVerdict::Resolve`]).
+    DoResolve(Box<super::resolve::DoResolve>),
+    /// `tcp-request content set-priority-class|offset <expr>` ([`TcpVars::priority`]).
+    SetPriority { offset: bool, expr: Expr },
 }
 
 /// How a TCP rule list ended.
@@ -170,6 +174,10 @@ pub enum TcpVerdict {
     /// sends the group (it may wait for the agent), then runs the list again from the
     /// cursor, which is past it (`super::spoe`).
     Spoe(usize),
+    /// A `do-resolve` rule asks for the name in [`TcpVars::resolve`]: the stream
+    /// resolves it (waiting within the inspect delay), then runs the list again from
+    /// the cursor, which is past it.
+    Resolve,
 }
 
 impl TcpRules {
@@ -217,6 +225,12 @@ impl TcpRules {
                 TcpAction::SendSpoeGroup { engine, group } => {
                     Ok(TcpRuleAction::SpoeGroup(std::sync::Arc::new(crate::http::rules::SpoeGroupRef { engine: engine.clone(), group: group.clone() })))
                 }
+                TcpAction::SetPriority { offset, expr } => Expr::parse(expr)
+                    .map(|expr| TcpRuleAction::SetPriority { offset: *offset, expr })
+                    .map_err(|e| format!("parsing [{}] : {e}.", c.location)),
+                TcpAction::DoResolve { words } => super::resolve::DoResolve::parse(&words[0], &words[1..])
+                    .map(|d| TcpRuleAction::DoResolve(Box::new(d)))
+                    .map_err(|e| format!("parsing [{}] : {e}.", c.location)),
                 TcpAction::SetAddr { keyword, expr } => {
                     let part = super::set_addr::AddrPart::from_keyword(keyword).ok_or_else(|| format!("parsing [{}] : unknown action '{keyword}'.", c.location));
                     part.and_then(|part| {
@@ -240,6 +254,16 @@ impl TcpRules {
             }
         }
         if errors.is_empty() { Ok(out) } else { Err(errors) }
+    }
+
+    /// Gives the `do-resolve` rules their `resolvers` sections (a missing one was
+    /// refused by the configuration check: such a rule does nothing).
+    pub fn bind_resolvers(&mut self, sections: &[crate::config::model::Resolvers]) {
+        for rule in &mut self.content {
+            if let TcpRuleAction::DoResolve(d) = &mut rule.action {
+                d.bind(sections);
+            }
+        }
     }
 
     /// The rules of `list`.
@@ -396,6 +420,11 @@ pub struct TcpVars<'a> {
     /// Set by [`run_tcp_rules`]: the rule whose verdict (`accept`, `reject`, `close`,
     /// `use-service`) ended the list (`last_rule_file`, `last_rule_line`).
     pub decided: Option<usize>,
+    /// Set by [`run_tcp_rules`] with [`TcpVerdict::Resolve`]: what to resolve.
+    pub resolve: Option<Box<super::resolve::Request>>,
+    /// The stream's queue priority class and offset, which `set-priority-class` and
+    /// `set-priority-offset` rules change.
+    pub priority: (i32, i32),
 }
 
 /// Runs the rules of `list` from `cursor` and stops at the first `accept`, `reject`
@@ -457,6 +486,21 @@ pub fn run_tcp_rules(
                     return None;
                 }
                 TcpRuleAction::SetNice => return None,
+                TcpRuleAction::SetPriority { offset, expr } => {
+                    let v = expr.eval(cx);
+                    if !crate::sample::lua::suspended() {
+                        crate::http::rules::set_priority(&mut vars.priority, *offset, v);
+                    }
+                    return None;
+                }
+                TcpRuleAction::DoResolve(d) => {
+                    let req = d.request(cx);
+                    if crate::sample::lua::suspended() {
+                        return None;
+                    }
+                    vars.resolve = Some(Box::new(req?));
+                    return Some(TcpVerdict::Resolve);
+                }
                 TcpRuleAction::SetAddr(set) => {
                     let v = set.expr.eval(cx);
                     if crate::sample::lua::suspended() {
@@ -545,7 +589,7 @@ mod tests {
         let mut sess = Vars::new();
         let run = |src: &str, sess: &mut Vars| {
             let mut cursor = RuleCursor::default();
-            run_tcp_rules(&r, TcpRuleList::Connection, &mut cursor, &cx(src), &mut TcpVars { sess, txn: None, decided: None })
+            run_tcp_rules(&r, TcpRuleList::Connection, &mut cursor, &cx(src), &mut TcpVars { sess, txn: None, decided: None, resolve: None, priority: (0, 0) })
         };
         assert_eq!(run("10.1.1.1:5", &mut sess), TcpVerdict::Continue);
         assert_eq!(run("11.1.1.1:5", &mut sess), TcpVerdict::Reject);
@@ -553,7 +597,7 @@ mod tests {
         assert_eq!(sess.get(&port), Some(&crate::sample::Sample::Sint(5)));
         let mut txn = Vars::new();
         let mut cursor = RuleCursor::default();
-        let v = run_tcp_rules(&r, TcpRuleList::Content, &mut cursor, &cx("10.1.1.1:1"), &mut TcpVars { sess: &mut sess, txn: Some(&mut txn), decided: None });
+        let v = run_tcp_rules(&r, TcpRuleList::Content, &mut cursor, &cx("10.1.1.1:1"), &mut TcpVars { sess: &mut sess, txn: Some(&mut txn), decided: None, resolve: None, priority: (0, 0) });
         assert_eq!(v, TcpVerdict::Continue);
         assert_eq!(txn.get(&VarName::parse("txn.t").unwrap()), Some(&crate::sample::Sample::str("x")));
         assert_eq!(sess.get(&port), None);
@@ -618,7 +662,7 @@ mod tests {
         let run = |bytes: &'static [u8], last: bool, cursor: &mut RuleCursor| {
             let mut sess = Vars::new();
             let cx = Data(bytes, last, Default::default());
-            run_tcp_rules(&r, TcpRuleList::Content, cursor, &cx, &mut TcpVars { sess: &mut sess, txn: None, decided: None })
+            run_tcp_rules(&r, TcpRuleList::Content, cursor, &cx, &mut TcpVars { sess: &mut sess, txn: None, decided: None, resolve: None, priority: (0, 0) })
         };
         let mut c = RuleCursor::default();
         assert_eq!(run(b"PI", false, &mut c), TcpVerdict::Wait);

@@ -338,29 +338,37 @@ impl Conn {
         // An address of the other family than the server's cannot be bound: the
         // `source` address then, as for a client without an IP address.
         let local = foreign.filter(|a| a.is_ipv4() == addr.is_ipv4()).unwrap_or(src.addr);
-        let s = socket2::Socket::new(socket2::Domain::for_address(*addr), socket2::Type::STREAM, None)?;
-        s.set_nonblocking(true)?;
-        s.set_cloexec(true)?;
-        if let Some(name) = &src.interface {
-            s.bind_device(Some(name.as_bytes()))?;
-        }
-        if local.port() != 0 {
-            s.set_reuse_address(true)?;
-        }
-        if local != src.addr {
-            if local.is_ipv4() {
-                s.set_ip_transparent_v4(true)?;
-            } else {
-                s.set_ip_transparent_v6(true)?;
+        let transparent = local != src.addr;
+        let same_family = local.is_ipv4() == addr.is_ipv4();
+        let open = |local: SocketAddr| -> io::Result<Conn> {
+            let s = socket2::Socket::new(socket2::Domain::for_address(*addr), socket2::Type::STREAM, None)?;
+            s.set_nonblocking(true)?;
+            s.set_cloexec(true)?;
+            if let Some(name) = &src.interface {
+                s.bind_device(Some(name.as_bytes()))?;
             }
+            if local.port() != 0 {
+                s.set_reuse_address(true)?;
+            }
+            if transparent {
+                if local.is_ipv4() {
+                    s.set_ip_transparent_v4(true)?;
+                } else {
+                    s.set_ip_transparent_v6(true)?;
+                }
+            }
+            if same_family {
+                s.bind(&local.into())?;
+            }
+            if tfo {
+                crate::sys::sockopt::set_fastopen_connect(&s)?;
+            }
+            Conn::connect_socket(s, addr)
+        };
+        match src.ports.filter(|_| same_family) {
+            Some(range) => connect_in_range(range, |port| open(SocketAddr::new(local.ip(), port))),
+            None => open(local),
         }
-        if local.is_ipv4() == addr.is_ipv4() {
-            s.bind(&local.into())?;
-        }
-        if tfo {
-            crate::sys::sockopt::set_fastopen_connect(&s)?;
-        }
-        Conn::connect_socket(s, addr)
     }
 
     /// Starts the non-blocking connect of a prepared socket.
@@ -872,6 +880,34 @@ fn classify_connect_error(e: &io::Error) -> ConnectState {
         io::ErrorKind::ConnectionRefused => ConnectState::Refused,
         _ => ConnectState::Failed(e.raw_os_error()),
     }
+}
+
+/// Where the next connection from a `source` port range starts looking (shared by the
+/// ranges of the process: only a starting point, so consecutive connections take
+/// consecutive ports).
+static NEXT_PORT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Connects with `open` from the first port of `range` that is free, as HAProxy 2.6's
+/// per-server port ranges do: each port is tried at most once, from a rotating start;
+/// a port bound by another socket (`EADDRINUSE`, the socket reusing addresses) or
+/// already connected to this server (`EADDRNOTAVAIL` at the connect) is skipped. No
+/// free port: the last error (the connection fails, as HAProxy's does).
+fn connect_in_range((low, high): (u16, u16), mut open: impl FnMut(u16) -> io::Result<Conn>) -> io::Result<Conn> {
+    let size = u32::from(high - low) + 1;
+    let start = NEXT_PORT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % size;
+    let mut last = io::Error::from_raw_os_error(libc::EADDRNOTAVAIL);
+    for k in 0..size {
+        let port = low + ((start + k) % size) as u16;
+        match open(port) {
+            Ok(c) => {
+                NEXT_PORT.store(start + k + 1, std::sync::atomic::Ordering::Relaxed);
+                return Ok(c);
+            }
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EADDRINUSE | libc::EADDRNOTAVAIL)) => last = e,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last)
 }
 
 #[cfg(test)]

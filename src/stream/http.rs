@@ -37,6 +37,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::analysers::WaitFor;
 use super::lua::{self, LuaStep};
+use super::resolve;
 use super::Env;
 
 
@@ -904,7 +905,8 @@ impl Stream {
         let p = &env.proxies[proxy];
         // Nothing to run and nothing that answers after the rules (most proxies, and
         // each request goes through two of them): no rule environment to set up.
-        if p.http_rules.request.is_empty() && p.stats_page.is_none() && !self.lua.as_ref().is_some_and(|l| l.pending()) {
+        let waiting = self.lua.as_ref().is_some_and(|l| l.pending()) || self.inspect.as_ref().is_some_and(|i| i.resolution.is_some());
+        if p.http_rules.request.is_empty() && p.stats_page.is_none() && !waiting {
             return true;
         }
         let be_name = self.backend.map(|b| env.proxies[b].name.as_str());
@@ -925,6 +927,20 @@ impl Stream {
         // list goes on after it.
         let mut start = None;
         let mut verdict = loop {
+            // A `do-resolve` lookup in progress: its answer, or wait on.
+            if let Some(r) = self.inspect.as_mut().and_then(|i| i.resolution.as_mut()) {
+                match r.poll(env.cx.now) {
+                    None => break Verdict::Yield(WaitFor::Timer(r.deadline())),
+                    Some(found) => {
+                        if let Some(ip) = found {
+                            resolve::store(r.var(), ip, renv.sess_vars, &mut h.txn.vars);
+                        }
+                        if let Some(i) = self.inspect.as_mut() {
+                            i.resolution = None;
+                        }
+                    }
+                }
+            }
             if start.is_some() || self.lua.as_ref().is_some_and(|l| l.pending()) {
                 let step = lua::run_action(&mut self.lua, env.cx, env.proxies, &*env.pool, env.key, start.take().as_ref(), &mut h.txn, &mut renv, lua::Side::Request);
                 match step {
@@ -947,6 +963,12 @@ impl Stream {
             });
             match ran {
                 Verdict::Lua(a) => start = Some(a),
+                Verdict::Resolve(req) => {
+                    let token = token::encode(Kind::Resolve, env.key);
+                    // A lookup that cannot start leaves the variable unset.
+                    let started = resolve::Resolution::begin(env.cx.registry, token, *req, env.cx.now, None);
+                    self.inspect.get_or_insert_with(Default::default).resolution = started;
+                }
                 v => break v,
             }
         };
@@ -1006,10 +1028,12 @@ impl Stream {
             Verdict::Continue => return true,
             Verdict::Deny { status } => self.http_reject(env, status, Termination::new(Cause::ProxyAbort, phase)),
             Verdict::Drop { silent } => self.http_drop(env, silent, false),
-            Verdict::Tarpit { status } => {
+            Verdict::Tarpit { status, response } => {
                 let t = self.be_timeouts(env);
                 let delay = t.tarpit.or(t.connect).unwrap_or_default();
-                self.http_mut().tarpit_status = status;
+                let h = self.http_mut();
+                h.tarpit_status = status;
+                h.txn.tarpit_reply = response;
                 self.state_deadline = Some(env.cx.now + delay);
                 self.goto(State::Tarpit);
             }
@@ -1023,7 +1047,7 @@ impl Stream {
             Verdict::Yield(WaitFor::Body { time, at_least }) => self.http_start_body_wait(env, time, at_least),
             Verdict::EarlyHint(msg) => self.http_send_early_hint(env, msg),
             // Run by `http_request_rules` before a verdict gets here.
-            Verdict::Lua(_) | Verdict::Spoe(_) => return true,
+            Verdict::Lua(_) | Verdict::Spoe(_) | Verdict::Resolve(_) => return true,
         }
         false
     }
@@ -1125,8 +1149,13 @@ impl Stream {
         }
         self.req.buf.clear(); // a tarpitted client's bytes are not kept
         if self.state_deadline.is_some_and(|d| d <= env.cx.now) {
-            let status = self.http_mut().tarpit_status;
-            self.http_reject(env, status, Termination::new(Cause::ProxyAbort, Phase::Tarpit));
+            let h = self.http_mut();
+            let (status, reply) = (h.tarpit_status, h.txn.tarpit_reply.take());
+            let term = Termination::new(Cause::ProxyAbort, Phase::Tarpit);
+            match reply {
+                Some(response) => self.http_local_reply(env, response, true, term),
+                None => self.http_reject(env, status, term),
+            }
         }
     }
 
@@ -1894,8 +1923,9 @@ impl Stream {
                     return false;
                 }
                 Verdict::Yield(_) => return false,
-                // Run by the loop above before a verdict gets here.
-                Verdict::Lua(_) => h.res_rules = (step + 1, 0),
+                // Run by the loop above before a verdict gets here; `do-resolve` is a
+                // request action.
+                Verdict::Lua(_) | Verdict::Resolve(_) => h.res_rules = (step + 1, 0),
                 // `send-spoe-group`: the step goes on from the cursor (past the rule)
                 // once the agent answered.
                 Verdict::Spoe(g) => {
@@ -1913,7 +1943,7 @@ impl Stream {
                     self.http_drop(env, silent, true);
                     return false;
                 }
-                Verdict::Deny { status } | Verdict::Tarpit { status } => {
+                Verdict::Deny { status } | Verdict::Tarpit { status, .. } => {
                     let srv = self.server.as_ref().map(|s| (s.be(), s.srv()));
                     crate::stats::account_response(env.proxies, self.frontend, srv, crate::stats::ResponseEvent::Denied);
                     let term = self.service_rule_term().unwrap_or(Termination::new(Cause::ProxyAbort, Phase::Headers));

@@ -76,6 +76,11 @@ pub struct Inspect {
     /// TCP mode: the content rule whose verdict ended its list last
     /// (`last_rule_file`, `last_rule_line`).
     last_rule: Option<crate::config::model::Location>,
+    /// TCP mode: the queue priority class and offset `tcp-request content
+    /// set-priority-class|offset` gave the stream (HTTP mode: the transaction's).
+    pub priority: (i32, i32),
+    /// A `do-resolve` lookup the rules wait for (`super::resolve`), in either mode.
+    pub resolution: Option<super::resolve::Resolution>,
     /// TCP mode: the stream's SPOE state (HTTP mode keeps one per transaction in the
     /// `Txn`), see `super::spoe`.
     pub spoe: Option<Box<crate::spoe::TxnState>>,
@@ -220,20 +225,43 @@ fn is_last(ch: &Channel, delay: Option<Duration>, started: Instant, now: Instant
     delay.is_none_or(|d| now >= started + d) || ch.eof || ch.buf.is_full()
 }
 
-/// What a pass of TCP rules leaves: the verdict, the new cursor, the variables as the
-/// rules left them, where the rule that decided is written (if one did), and the
-/// connection's addresses (`set-src`...).
-type Pass = (TcpVerdict, RuleCursor, Vars, Vars, Option<crate::config::model::Location>, (Option<SocketAddr>, Option<SocketAddr>));
+/// What a pass of TCP rules leaves.
+struct Pass {
+    verdict: TcpVerdict,
+    cursor: RuleCursor,
+    /// The variables as the rules left them.
+    sess: Vars,
+    txn: Vars,
+    /// Where the rule that decided is written (if one did).
+    decided: Option<crate::config::model::Location>,
+    /// The connection's addresses (`set-src`...).
+    addrs: (Option<SocketAddr>, Option<SocketAddr>),
+    /// The name a `do-resolve` rule asks for ([`TcpVerdict::Resolve`]).
+    resolve: Option<Box<super::resolve::Request>>,
+    /// The stream's queue priority (`set-priority-class`, `set-priority-offset`).
+    priority: (i32, i32),
+}
 
-/// Runs the rules of `list` from `cursor` with `cx`.
-fn run_pass(rules: &super::analysers::TcpRules, list: TcpRuleList, cursor: RuleCursor, cx: InspectCtx<'_>) -> Pass {
+/// Runs the rules of `list` from `cursor` with `cx`, the stream's queue priority being
+/// `priority`.
+fn run_pass(rules: &super::analysers::TcpRules, list: TcpRuleList, cursor: RuleCursor, cx: InspectCtx<'_>, priority: (i32, i32)) -> Pass {
     let mut cursor = cursor;
     // `cx` stores the writes itself (see `InspectCtx::set_var`).
     let (mut unused_sess, mut unused_txn) = (Vars::new(), Vars::new());
-    let mut vars = TcpVars { sess: &mut unused_sess, txn: Some(&mut unused_txn), decided: None };
-    let v = run_tcp_rules(rules, list, &mut cursor, &cx, &mut vars);
+    let mut vars = TcpVars { sess: &mut unused_sess, txn: Some(&mut unused_txn), decided: None, resolve: None, priority };
+    let verdict = run_tcp_rules(rules, list, &mut cursor, &cx, &mut vars);
     let decided = vars.decided.and_then(|i| rules.list(list).get(i)).map(|r| r.location.clone());
-    (v, cursor, cx.sess.into_inner(), cx.txn.into_inner(), decided, (cx.src.get(), cx.dst.get()))
+    let (resolve, priority) = (vars.resolve, vars.priority);
+    Pass {
+        verdict,
+        cursor,
+        sess: cx.sess.into_inner(),
+        txn: cx.txn.into_inner(),
+        decided,
+        addrs: (cx.src.get(), cx.dst.get()),
+        resolve,
+        priority,
+    }
 }
 
 /// The context of a TCP-mode stream's `use_backend` conditions: the connection,
@@ -301,14 +329,14 @@ pub(super) fn tcp_response_rules(ins: &mut Option<Box<Inspect>>, side: ResponseS
         cx.req = Some(ChannelData { bytes: side.req.buf.data(), last: true });
         cx.res = Some(ChannelData { bytes: &side.res.buf.data()[out..], last });
         // (`tcp-response content` has no `set-src`: the addresses are as they were.)
-        let (v, cursor, sess, txn, decided, _) = super::lua::in_rules(env.cx, proxies, &*env.pool, || {
-            run_pass(&be.tcp_rules, TcpRuleList::ResponseContent, ins.res_cursor, cx)
+        let pass = super::lua::in_rules(env.cx, proxies, &*env.pool, || {
+            run_pass(&be.tcp_rules, TcpRuleList::ResponseContent, ins.res_cursor, cx, (0, 0))
         });
-        ins.res_cursor = cursor;
-        ins.last_rule = decided.or(ins.last_rule.take());
-        ins.sess_vars = sess;
-        ins.txn_vars = txn;
-        match v {
+        ins.res_cursor = pass.cursor;
+        ins.last_rule = pass.decided.or(ins.last_rule.take());
+        ins.sess_vars = pass.sess;
+        ins.txn_vars = pass.txn;
+        match pass.verdict {
             TcpVerdict::Lua(i) => start = lua_action(&be.tcp_rules, TcpRuleList::ResponseContent, i),
             // A Lua fetch of a rule waits (a socket's completion wakes the stream).
             TcpVerdict::Suspended(w) => {
@@ -554,6 +582,24 @@ impl Stream {
         let last = is_last(&self.req, delay, started, now);
         let mut start = None;
         loop {
+            // A `do-resolve` lookup in progress: its answer, or wait on while the rules
+            // may wait (HAProxy gives it up once the data is final: the delay expired,
+            // the client closed or the buffer is full).
+            if let Some(r) = ins.resolution.as_mut() {
+                match r.poll(now) {
+                    None if last => ins.resolution = None,
+                    None => {
+                        self.state_deadline = Some(r.deadline());
+                        return None;
+                    }
+                    Some(found) => {
+                        if let Some(ip) = found {
+                            super::resolve::store(r.var(), ip, &mut ins.sess_vars, &mut ins.txn_vars);
+                        }
+                        ins.resolution = None;
+                    }
+                }
+            }
             if start.is_some() || self.lua.as_ref().is_some_and(|l| l.pending()) {
                 let mut txn = crate::http::txn::Txn { vars: std::mem::take(&mut ins.txn_vars), ..Default::default() };
                 let mut renv = super::frontend_rule_env(self.src, self.dst, fe, &mut ins.sess_vars, self.client.tls_info().cloned(), conn_facts!(self));
@@ -579,16 +625,27 @@ impl Stream {
             let conn = conn_facts!(self);
             let mut cx = InspectCtx::new((self.src, self.dst), &fe.name, be_name, Some(ins)).with_tls(&self.client).with_conn(conn);
             cx.req = Some(ChannelData { bytes: &self.req.buf.data()[out..], last });
-            let (v, cursor, sess, txn, decided, addrs) = super::lua::in_rules(env.cx, env.proxies, &*env.pool, || {
-                run_pass(&px.tcp_rules, TcpRuleList::Content, ins.req_cursor, cx)
+            let pass = super::lua::in_rules(env.cx, env.proxies, &*env.pool, || {
+                run_pass(&px.tcp_rules, TcpRuleList::Content, ins.req_cursor, cx, ins.priority)
             });
-            (self.src, self.dst) = addrs;
-            ins.req_cursor = cursor;
-            ins.last_rule = decided.or(ins.last_rule.take());
-            ins.sess_vars = sess;
-            ins.txn_vars = txn;
-            match v {
+            (self.src, self.dst) = pass.addrs;
+            ins.req_cursor = pass.cursor;
+            ins.last_rule = pass.decided.or(ins.last_rule.take());
+            ins.sess_vars = pass.sess;
+            ins.txn_vars = pass.txn;
+            ins.priority = pass.priority;
+            let resolve = pass.resolve;
+            match pass.verdict {
                 TcpVerdict::Lua(i) => start = lua_action(&px.tcp_rules, TcpRuleList::Content, i),
+                // As HAProxy, a lookup is waited for only while the rules may still
+                // wait: on final data the variable stays unset.
+                TcpVerdict::Resolve => {
+                    if let Some(req) = resolve.filter(|_| !last) {
+                        let until = delay.map(|d| started + d);
+                        let token = crate::reactor::token::encode(Kind::Resolve, env.key);
+                        ins.resolution = super::resolve::Resolution::begin(env.cx.registry, token, *req, now, until);
+                    }
+                }
                 // A Lua fetch of a rule waits (a socket's completion wakes the stream).
                 TcpVerdict::Suspended(w) => {
                     self.state_deadline = lua_wait(w, env);
@@ -628,6 +685,21 @@ impl Stream {
         let ins = self.inspect.get_or_insert_with(Default::default);
         let mut start = None;
         let v = loop {
+            // A `do-resolve` lookup in progress (see `tcp_content_pass`).
+            if let Some(r) = ins.resolution.as_mut() {
+                match r.poll(env.cx.now) {
+                    None => {
+                        self.state_deadline = Some(r.deadline());
+                        return None;
+                    }
+                    Some(found) => {
+                        if let Some(ip) = found {
+                            super::resolve::store(r.var(), ip, &mut h.sess_vars, &mut h.txn.vars);
+                        }
+                        ins.resolution = None;
+                    }
+                }
+            }
             if start.is_some() || self.lua.as_ref().is_some_and(|l| l.pending()) {
                 let mut renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars, self.client.tls_info().cloned(), conn_facts!(self));
                 renv.backend = be_name;
@@ -647,15 +719,16 @@ impl Stream {
             }
             let cursor = if list == TcpRuleList::ResponseContent { &mut ins.res_cursor } else { &mut ins.http_cursor };
             let writes = VarWrites::default();
-            let (v, addrs) = {
+            let (v, addrs, resolve, priority) = {
                 let mut renv = super::frontend_rule_env(self.src, self.dst, fe, &mut h.sess_vars, self.client.tls_info().cloned(), conn_facts!(self));
                 renv.backend = be_name;
                 let cx = RuleCtx::recording(&renv, &h.txn, &writes);
                 let (mut unused_sess, mut unused_txn) = (Vars::new(), Vars::new());
-                let mut vars = TcpVars { sess: &mut unused_sess, txn: Some(&mut unused_txn), decided: None };
+                let mut vars = TcpVars { sess: &mut unused_sess, txn: Some(&mut unused_txn), decided: None, resolve: None, priority: h.txn.priority };
                 let v = super::lua::in_rules(env.cx, env.proxies, &*env.pool, || run_tcp_rules(&px.tcp_rules, list, cursor, &cx, &mut vars));
-                (v, cx.addrs())
+                (v, cx.addrs(), vars.resolve, vars.priority)
             };
+            h.txn.priority = priority;
             if addrs != (self.src, self.dst) {
                 h.txn.conn_addrs.get_or_insert((self.src, self.dst));
                 (self.src, self.dst) = addrs;
@@ -664,6 +737,15 @@ impl Stream {
             apply_writes(&writes, &mut h.txn, &mut renv);
             match v {
                 TcpVerdict::Lua(i) => start = lua_action(&px.tcp_rules, list, i),
+                // The request is complete here, so HAProxy waits for a lookup only
+                // when an inspect delay lets the rules wait (moonproxy counts it from
+                // the rule); without one the variable stays unset.
+                TcpVerdict::Resolve => {
+                    if let (Some(req), Some(delay)) = (resolve, px.tcp_rules.inspect_delay) {
+                        let (now, token) = (env.cx.now, crate::reactor::token::encode(Kind::Resolve, env.key));
+                        ins.resolution = super::resolve::Resolution::begin(env.cx.registry, token, *req, now, Some(now + delay));
+                    }
+                }
                 // A Lua fetch of a rule waits (a socket's completion wakes the stream).
                 TcpVerdict::Suspended(w) => {
                     if let Some(at) = lua_wait(w, env) {

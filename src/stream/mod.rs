@@ -37,6 +37,7 @@ pub mod lua;
 mod persist;
 pub mod proxy;
 mod proxy_header;
+pub mod resolve;
 mod server_redir;
 mod send_name;
 pub mod service;
@@ -609,6 +610,8 @@ impl Stream {
         let stuck = self.stick_pick(env, be, avoid, down_ok, persisted.is_none() && !ignore);
         let persisted = persisted.or(stuck);
         let persisted = persisted.or_else(|| self.prefer_last_server(env, be, avoid));
+        // `option transparent`: the client's destination, unless persistence decided.
+        let persisted = persisted.or_else(|| env.proxies[be].transparent.and_then(|srv| env.pool.pick_persistent(be, srv, true)).map(|(pick, _)| pick));
         let pick = match (persisted, self.http.as_ref().and_then(|h| h.txn.req.as_ref())) {
             (Some(pick), _) => pick,
             (None, Some(req)) => env.pool.pick_request(be, client, req, avoid),
@@ -809,10 +812,14 @@ impl Stream {
     /// at 65536 as HAProxy's 16-bit port does. `None` when the client has no such port
     /// (a unix socket listener): the attempt then fails.
     /// Where this stream goes in a queue: its transaction's `set-priority-class` and
-    /// `set-priority-offset` (class 0, due now, without them), on the stick tables'
-    /// monotonic millisecond clock.
+    /// `set-priority-offset` (TCP mode: the stream's, from `tcp-request content`
+    /// rules; class 0, due now, without them), on the stick tables' monotonic
+    /// millisecond clock.
     fn queue_priority(&self) -> crate::backend::QueuePriority {
-        let (class, offset) = self.http.as_ref().map_or((0, 0), |h| h.txn.priority);
+        let (class, offset) = match &self.http {
+            Some(h) => h.txn.priority,
+            None => self.inspect.as_ref().map_or((0, 0), |i| i.priority),
+        };
         crate::backend::QueuePriority { class, due_ms: crate::stick::now_ms() as i64 + i64::from(offset) }
     }
 

@@ -70,6 +70,10 @@ pub struct ProxyRt {
     /// `retry-on`: what retries a request (`conn-failure` by default, see `l7retry`).
     pub retry_on: crate::config::model::RetryOn,
     pub options: ProxyOptions,
+    /// `option transparent`: the server (named `<NOSRV>`, at `0.0.0.0`) that takes the
+    /// connections persistence does not send elsewhere, to the client's destination
+    /// (`config::parse::server_extra::finish_dispatch`).
+    pub transparent: Option<usize>,
     /// The global `h1-accept-payload-with-any-method` (see
     /// [`crate::http::h1::RequestParser::accept_payload_with_any_method`]).
     pub h1_payload_any_method: bool,
@@ -204,14 +208,20 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
         });
         let http_rules = match crate::http::rules::HttpRules::compile_with(&p.http_rules, acls.clone(), &p.name) {
             // `capture ... len` rules take the slots after the `capture request header` ones.
-            Ok(r) => crate::http::rules::HttpRules { req_capture_base: p.req_captures.len(), capture_lens: crate::config::parse::declare::slot_lens(p), ..r },
+            Ok(mut r) => {
+                r.bind_resolvers(&cfg.resolvers);
+                crate::http::rules::HttpRules { req_capture_base: p.req_captures.len(), capture_lens: crate::config::parse::declare::slot_lens(p), ..r }
+            }
             Err(e) => {
                 errors.extend(e);
                 Default::default()
             }
         };
         let tcp_rules = match super::analysers::TcpRules::compile_with(&p.tcp_rules, acls.clone()) {
-            Ok(r) => r,
+            Ok(mut r) => {
+                r.bind_resolvers(&cfg.resolvers);
+                r
+            }
             Err(e) => {
                 errors.extend(e);
                 Default::default()
@@ -333,6 +343,7 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
             retries: p.retries,
             retry_on: p.retry_on.unwrap_or(crate::config::model::RetryOn::CONN_FAILURE),
             options: crate::http::options::effective(p),
+            transparent: p.options.transparent.then(|| p.servers.iter().rposition(|s| s.name == crate::config::parse::server_extra::DISPATCH_SERVER)).flatten(),
             h1_payload_any_method: cfg.global.tuning.h1_accept_payload_with_any_method,
             h2_settings: crate::http::h2::session::Config::from_tuning(&cfg.global.tuning, cfg.global.bufsize),
             maxconn: p.maxconn,

@@ -326,7 +326,7 @@ fn http_deny_and_use_service_answer_with_error_pages() {
 fn http_tarpit_holds_then_answers() {
     use crate::http::rules::Verdict;
     let t = Timeouts { tarpit: Some(Duration::from_millis(20)), ..Default::default() };
-    let mut r = http_verdict(t, Verdict::Tarpit { status: 500 });
+    let mut r = http_verdict(t, Verdict::Tarpit { status: 500, response: None });
     assert_eq!(r.stream.state(), State::Tarpit);
     r.fire_timer();
     assert_eq!(r.stream.state(), State::LocalReply);

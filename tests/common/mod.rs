@@ -41,6 +41,7 @@ mod client;
 mod http;
 mod log;
 mod proxy;
+pub mod dns;
 pub mod spoa;
 pub mod tls;
 

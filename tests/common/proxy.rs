@@ -70,7 +70,7 @@ pub fn moonproxy_and_haproxy() -> Vec<PathBuf> {
 pub fn assert_runs_agree<T: PartialEq + std::fmt::Debug>(runs: &[(PathBuf, Vec<T>)]) {
     let Some(((first_bin, first), rest)) = runs.split_first() else { return };
     for (bin, seen) in rest {
-        assert_eq!(first.len(), seen.len(), "{} vs {}: not as many observations", first_bin.display(), bin.display());
+        assert_eq!(first.len(), seen.len(), "{} vs {}: not as many observations\n{first:#?}\n{seen:#?}", first_bin.display(), bin.display());
         for (a, b) in first.iter().zip(seen) {
             assert_eq!(a, b, "{} vs {}", first_bin.display(), bin.display());
         }

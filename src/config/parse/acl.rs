@@ -23,6 +23,34 @@ use crate::diag::Severity;
 use crate::sample::usable::Place;
 use crate::sample::{Expr, Matcher};
 
+/// The ACL keywords whose patterns are versions, `<major>[.<minor>]` (HAProxy's
+/// `pat_parse_dotted_ver`): `3.1` is TLS 1.0 as the fetch gives it, 3 * 65536 + 1.
+const DOTTED_VERSION_KEYWORDS: &[&str] = &["req.ssl_ver", "req_ssl_ver"];
+
+/// `<major>[.<minor>]` as the number `major * 65536 + minor`.
+fn dotted_version(s: &str) -> Option<i64> {
+    let (major, minor) = s.split_once('.').unwrap_or((s, "0"));
+    let num = |d: &str| (!d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())).then(|| d.parse::<i64>().ok()).flatten();
+    Some((num(major)? << 16) + num(minor)?)
+}
+
+/// A dotted version pattern, a value or a range (`3.1:3.3`, `3.1-3.3`, `:3.2`,
+/// `3.1:`), as the integer pattern it means.
+fn dotted_range(p: &str) -> Result<String, String> {
+    match p.find([':', '-']) {
+        None => dotted_version(p).map(|v| v.to_string()).ok_or_else(|| format!("'{p}' is not a dotted number")),
+        Some(at) => {
+            let bad = || format!("'{p}' is not a valid dotted number range");
+            let (lo, hi) = (&p[..at], &p[at + 1..]);
+            let bound = |b: &str| if b.is_empty() { Ok(String::new()) } else { dotted_version(b).map(|v| v.to_string()).ok_or_else(bad) };
+            if lo.is_empty() && hi.is_empty() {
+                return Err(bad());
+            }
+            Ok(format!("{}:{}", bound(lo)?, bound(hi)?))
+        }
+    }
+}
+
 /// HAProxy 2.6's ACL keywords (`haproxy -dKacl`): name, the fetch it reads and its
 /// match method. A name that is also a fetch (`path`, `method`) keeps the fetch's
 /// type but this method.
@@ -245,6 +273,9 @@ pub fn parse_acl_expr(words: &[String]) -> Result<AclExpr, String> {
     if method.is_none() && compiled.out_type() == crate::sample::SampleType::Any {
         return Err(format!("matching method must be specified first (using '-m') when using a sample fetch of this type ('{kw}')"));
     }
+    // `req.ssl_ver` / `req_ssl_ver` read their patterns as dotted versions, unless a
+    // `-m` says how to read them.
+    let dotted = is_acl_keyword && DOTTED_VERSION_KEYWORDS.contains(&kw) && !words[1..i].iter().any(|w| w == "-m");
     let method = method.unwrap_or_else(|| MatchMethod::default_for(compiled.out_type()));
     let mut patterns: Vec<String> = Vec::new();
     // Patterns from files are checked one by one so an error names its line.
@@ -275,7 +306,12 @@ pub fn parse_acl_expr(words: &[String]) -> Result<AclExpr, String> {
             let v = rest
                 .get(1)
                 .ok_or_else(|| format!("missing value after operator '{op}'"))?;
-            let n: i64 = v.parse().map_err(|_| format!("'{v}' is not a number"))?;
+            // HAProxy's words, for a value after an operator that does not read.
+            let n = match dotted {
+                true => dotted_version(v),
+                false => v.parse().ok(),
+            };
+            let n: i64 = n.ok_or_else(|| format!("'{v}' is neither a number nor a supported operator"))?;
             patterns.push(match op {
                 "eq" => n.to_string(),
                 "ge" => format!("{n}:"),
@@ -285,9 +321,13 @@ pub fn parse_acl_expr(words: &[String]) -> Result<AclExpr, String> {
             });
             rest = &rest[2..];
         } else {
-            Matcher::compile(kw, compiled.out_type(), method, ignore_case, &[op])
+            let pattern = match dotted {
+                true => dotted_range(op)?,
+                false => w.clone(),
+            };
+            Matcher::compile(kw, compiled.out_type(), method, ignore_case, &[&pattern])
                 .map_err(|e| e.to_string())?;
-            patterns.push(w.clone());
+            patterns.push(pattern);
             rest = &rest[1..];
         }
     }

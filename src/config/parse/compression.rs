@@ -56,8 +56,8 @@ fn settings(p: &mut Parser) -> &mut Compression {
 /// only native filter, so its place in a filter chain does not matter. `filter
 /// lua.<name> [args...]` declares a Lua filter (`crate::stream::filter`); `filter cache
 /// <name>` and `filter fcgi-app <name>` the filters `cache-use`/`cache-store` and
-/// `use-fcgi-app` imply; `filter spoe` an SPOE engine (`crate::spoe`). Other filters
-/// (`trace`, `bwlim-*`) are not supported yet.
+/// `use-fcgi-app` imply; `filter spoe` an SPOE engine (`crate::spoe`); `filter trace` is
+/// accepted without effect. Other filters (`bwlim-*`) are not supported yet.
 pub fn filter(p: &mut Parser, l: &Line) -> Result<(), String> {
     match l.arg(1) {
         "" => Err(format!("missing argument for 'filter' in {}.", p.draft().describe())),
@@ -96,7 +96,8 @@ pub fn filter(p: &mut Parser, l: &Line) -> Result<(), String> {
             }
         },
         "spoe" => spoe(p, l),
-        known @ ("trace" | "bwlim-in" | "bwlim-out") => Err(super::not_supported(&format!("filter {known}"))),
+        "trace" => trace(p, l),
+        known @ ("bwlim-in" | "bwlim-out") => Err(super::not_supported(&format!("filter {known}"))),
         other => Err(format!("'filter' : unknown keyword '{other}'.")),
     }
 }
@@ -130,6 +131,34 @@ fn spoe(p: &mut Parser, l: &Line) -> Result<(), String> {
     };
     // Two engines of the same name are refused after parsing (`crate::spoe::conf::check`).
     p.draft().proxy.spoe_filters.push(conf);
+    Ok(())
+}
+
+/// `filter trace [name <name>] [random-parsing] [random-forwarding] [hexdump]`:
+/// checked as HAProxy 2.6 checks it, then accepted without effect, with a warning.
+///
+/// HAProxy's trace filter is a tool for its own filter API: it prints on stderr each
+/// callback HAProxy makes to a filter (attach, `channel_start_analyze`, `http_headers`,
+/// `http_payload` with HTX offsets and lengths...), and its `random-*` options change
+/// how much of the data HAProxy parses and forwards at once, to exercise that API.
+/// moonproxy's streams have no such callbacks (its filters are `compression`, `cache`
+/// and Lua's, over buffers of its own), so lines in HAProxy's form would describe
+/// events that did not happen. What users add it for, seeing a stream's steps while
+/// debugging, `-d` and the log already show.
+fn trace(p: &mut Parser, l: &Line) -> Result<(), String> {
+    let mut words = l.args[2..].iter();
+    while let Some(w) = words.next() {
+        match w.as_str() {
+            "name" => {
+                if words.next().is_none() {
+                    return Err("'filter' : ''trace' : 'name' option without value'".into());
+                }
+            }
+            "random-parsing" | "random-forwarding" | "hexdump" => {}
+            other => return Err(format!("'filter trace' : unknown keyword '{other}'.")),
+        }
+    }
+    p.warn(&l.loc, "'filter trace' has no effect in moonproxy: its streams have none of the filter callbacks HAProxy's trace filter prints (see doc/http.md). Ignored.");
     Ok(())
 }
 

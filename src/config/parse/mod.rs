@@ -832,7 +832,7 @@ impl Parser {
         userlist::check(&mut self.config, &mut self.diags);
         resolvers::add_default(&mut self.config);
         resolvers::check(&self.config, &mut self.diags);
-        server_extra::finish_dispatch(&mut self.config);
+        server_extra::finish_dispatch(&mut self.config, &mut self.diags);
         checks::run(&mut self.config, &mut self.diags);
         external_check::check(&mut self.config, &mut self.diags);
         mailers::check(&mut self.config, &mut self.diags);

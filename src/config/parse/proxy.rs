@@ -339,6 +339,7 @@ pub fn balance(p: &mut Parser, l: &Line) -> Result<(), String> {
         return Err(format!("'balance {algo}' cannot handle unexpected argument '{extra}'."));
     }
     p.draft().proxy.balance = b;
+    p.draft().proxy.balance_set = true;
     Ok(())
 }
 
@@ -393,6 +394,7 @@ fn balance_uri(p: &mut Parser, l: &Line) -> Result<(), String> {
         i += 1;
     }
     p.draft().proxy.balance = Balance::Uri(u);
+    p.draft().proxy.balance_set = true;
     Ok(())
 }
 
@@ -626,6 +628,7 @@ pub fn option(p: &mut Parser, l: &Line) -> Result<(), String> {
         "log-health-checks" => o.log_health_checks = on,
         "allbackups" => o.allbackups = on,
         "persist" => o.persist = on,
+        "transparent" => o.transparent = on,
         "splice-auto" => o.splice_auto = on,
         "h1-case-adjust-bogus-client" => o.h1_case_adjust_bogus_client = on,
         "h1-case-adjust-bogus-server" => o.h1_case_adjust_bogus_server = on,

@@ -271,9 +271,25 @@ pub fn add_default(config: &mut Config) {
     }
 }
 
-/// After parsing: every server names a `resolvers` section that exists (HAProxy's alert
-/// otherwise).
+/// After parsing: every server and every `do-resolve` rule names a `resolvers` section
+/// that exists (HAProxy's alerts otherwise).
 pub fn check(config: &Config, diags: &mut Vec<Diagnostic>) {
+    for p in &config.proxies {
+        let tcp = p.tcp_rules.iter().filter_map(|r| match &r.action {
+            Some(crate::config::model::TcpAction::DoResolve { words }) => Some(words),
+            _ => None,
+        });
+        let sections = p.http_rules.iter().map(|r| &r.action).chain(tcp).filter_map(|words| {
+            let d = crate::stream::resolve::DoResolve::parse(words.first()?, &words[1..]).ok()?;
+            Some(d.section)
+        });
+        for section in sections {
+            if !config.resolvers.iter().any(|s| s.name == section) {
+                let text = format!("Proxy '{}': Can't find resolvers section '{section}' for do-resolve action.", p.name);
+                diags.push(Diagnostic::plain(crate::diag::Severity::Alert, None, text));
+            }
+        }
+    }
     for r in &config.server_resolutions {
         if config.resolvers.iter().any(|s| s.name == r.resolvers) {
             continue;

@@ -349,6 +349,18 @@ pub fn tcp_rule(p: &mut Parser, l: &Line) -> Result<(), String> {
             }
             TcpAction::SendSpoeGroup { engine: words[1].clone(), group: words[2].clone() }
         }
+        kw @ ("set-priority-class" | "set-priority-offset") if list == TcpRuleList::Content => {
+            let Some(expr) = words.get(1) else { return Err("missing fetch method".into()) };
+            Expr::parse(expr).map_err(|e| e.to_string())?;
+            extra(2)?;
+            TcpAction::SetPriority { offset: kw == "set-priority-offset", expr: expr.clone() }
+        }
+        "do-resolve" if list == TcpRuleList::Content => {
+            crate::stream::resolve::DoResolve::parse(action_name, &words[1..words.len().min(2)])
+                .map_err(|e| format!("error detected in {desc} while parsing '{kw} {sub} {action_name}' rule : {e}."))?;
+            extra(2)?;
+            TcpAction::DoResolve { words: words[..2].to_vec() }
+        }
         "close" if list == TcpRuleList::ResponseContent => {
             extra(1)?;
             TcpAction::Close
@@ -364,9 +376,8 @@ pub fn tcp_rule(p: &mut Parser, l: &Line) -> Result<(), String> {
             crate::stick::action::StickAction::parse(&words, &proxy).map_err(|e| format!("'{what}' : {e}"))?;
             TcpAction::StickCounter { words: words.to_vec(), proxy }
         }
-        "capture" | "expect-proxy" | "expect-netscaler-cip" | "sc-inc-gpc" | "sc-set-gpt" | "set-var-fmt" | "do-resolve" | "set-log-level"
-        | "switch-mode" | "use-service" | "close" | "send-spoe-group" | "set-priority-class"
-        | "set-priority-offset" | "lua" => return Err(super::not_supported(&format!("{kw} {sub} {base}"))),
+        "capture" | "expect-proxy" | "expect-netscaler-cip" | "sc-inc-gpc" | "sc-set-gpt" | "set-var-fmt" | "set-log-level"
+        | "switch-mode" | "use-service" | "close" | "send-spoe-group" | "lua" => return Err(super::not_supported(&format!("{kw} {sub} {base}"))),
         _ => {
             return Err(format!(
                 "'{kw} {sub}' expects 'accept', 'reject', 'set-var(*)', 'unset-var(*)' and others moonproxy does not support yet, in {desc} (got '{action_name}')"

@@ -68,8 +68,29 @@ pub fn dispatch(p: &mut Parser, l: &Line) -> Result<(), String> {
 /// `server` line gets one server at that address, named [`DISPATCH_SERVER`], which
 /// takes every connection (no check, no weight to share). HAProxy has no server
 /// there; the deviation shows in `show stat` and Lua's `Proxy.servers`, which list it.
-pub fn finish_dispatch(config: &mut Config) {
-    for p in config.proxies.iter_mut().filter(|p| p.cap.backend && p.servers.is_empty()) {
+///
+/// `option transparent` gets such a server too, at the address `0.0.0.0` without a
+/// port: it connects to the client's destination address and port
+/// (`Stream::client_ip_target`, as `set-dst` leaves them), where HAProxy 2.6 sends
+/// every connection of a transparent backend that persistence (a cookie, `use-server`,
+/// `stick`) does not send to one of its servers (`ProxyRt::transparent`). HAProxy
+/// refuses `balance` with it.
+pub fn finish_dispatch(config: &mut Config, diags: &mut Vec<crate::config::Diagnostic>) {
+    for p in config.proxies.iter_mut().filter(|p| p.cap.backend && !p.disabled) {
+        if p.options.transparent && p.dispatch.is_none() {
+            if p.balance_set {
+                let text = format!("backend '{}' cannot use both transparent and balance mode.", p.name);
+                diags.push(crate::config::Diagnostic::plain(crate::diag::Severity::Alert, None, text));
+                continue;
+            }
+            let location = p.location.clone().unwrap_or_else(|| Location { file: "".into(), line: 0 });
+            let addr = ServerAddr::Inet { ip: std::net::Ipv4Addr::UNSPECIFIED.into(), port: None };
+            p.servers.push(Server::new(DISPATCH_SERVER, location, addr));
+            continue;
+        }
+        if !p.servers.is_empty() {
+            continue;
+        }
         let Some(addr) = p.dispatch.clone() else { continue };
         let location = p.location.clone().unwrap_or_else(|| Location { file: "".into(), line: 0 });
         p.servers.push(Server::new(DISPATCH_SERVER, location, addr));

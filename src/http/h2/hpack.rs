@@ -225,17 +225,28 @@ impl Decoder {
 
     /// Decodes one complete header block. `max_list`: a bound on the decoded size
     /// (names, values and 32 per field, as SETTINGS_MAX_HEADER_LIST_SIZE counts).
-    pub fn decode(&mut self, mut b: &[u8], max_list: usize) -> Result<Vec<Field>, HpackError> {
-        let mut fields = Vec::new();
+    pub fn decode(&mut self, b: &[u8], max_list: usize) -> Result<Vec<Field>, HpackError> {
+        let mut fields = Fields::default();
+        self.decode_into(b, max_list, &mut fields)?;
+        Ok(fields.iter().map(|f| Field { name: f.name.to_vec(), value: f.value.to_vec() }).collect())
+    }
+
+    /// [`decode`](Self::decode) into `fields` (cleared first), which keeps its buffers
+    /// from block to block: no allocation per field.
+    pub fn decode_into(&mut self, mut b: &[u8], max_list: usize, fields: &mut Fields) -> Result<(), HpackError> {
+        fields.clear();
         let mut total = 0usize;
         let mut too_large = false;
         let mut first = true;
         while let Some(&head) = b.first() {
+            let start = fields.bytes.len();
             if head & 0x80 != 0 {
                 // Indexed field (§6.1).
                 let index = int(&mut b, 7)?;
                 let (n, v) = self.table.get(index).ok_or(HpackError::Malformed("header index out of range"))?;
-                fields.push(Field { name: n.to_vec(), value: v.to_vec() });
+                fields.bytes.extend_from_slice(n);
+                fields.bytes.extend_from_slice(v);
+                fields.spans.push((start, n.len()));
             } else if head & 0xe0 == 0x20 {
                 // Dynamic table size update (§6.3): only at the start of a block.
                 if !first {
@@ -252,20 +263,22 @@ impl Decoder {
                 // indexed (0001).
                 let (prefix, index_it) = if head & 0xc0 == 0x40 { (6, true) } else { (4, false) };
                 let index = int(&mut b, prefix)?;
-                let name = if index == 0 {
-                    string(&mut b)?
+                if index == 0 {
+                    string(&mut b, &mut fields.bytes)?;
                 } else {
-                    self.table.get(index).ok_or(HpackError::Malformed("header name index out of range"))?.0.to_vec()
-                };
-                let value = string(&mut b)?;
-                if index_it {
-                    self.table.insert(name.clone(), value.clone());
+                    let name = self.table.get(index).ok_or(HpackError::Malformed("header name index out of range"))?.0;
+                    fields.bytes.extend_from_slice(name);
                 }
-                fields.push(Field { name, value });
+                let name_len = fields.bytes.len() - start;
+                string(&mut b, &mut fields.bytes)?;
+                if index_it {
+                    let (name, value) = fields.bytes[start..].split_at(name_len);
+                    self.table.insert(name.to_vec(), value.to_vec());
+                }
+                fields.spans.push((start, name_len));
             }
             first = false;
-            let f = fields.last().expect("pushed");
-            total += f.name.len() + f.value.len() + ENTRY_OVERHEAD;
+            total += fields.bytes.len() - start + ENTRY_OVERHEAD;
             if total > max_list {
                 // Keep decoding (without keeping the fields) so the table stays in step.
                 fields.clear();
@@ -275,7 +288,39 @@ impl Decoder {
         if too_large {
             return Err(HpackError::TooLarge);
         }
-        Ok(fields)
+        Ok(())
+    }
+}
+
+/// A decoded header block: the names and values back to back in one buffer, which
+/// [`Decoder::decode_into`] reuses from block to block.
+#[derive(Debug, Default)]
+pub struct Fields {
+    bytes: Vec<u8>,
+    /// Per field: where its name starts in `bytes`, and its length (the value follows,
+    /// up to the next field's start).
+    spans: Vec<(usize, usize)>,
+}
+
+/// One field of [`Fields`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FieldRef<'a> {
+    pub name: &'a [u8],
+    pub value: &'a [u8],
+}
+
+impl Fields {
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.spans.clear();
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = FieldRef<'_>> + '_ {
+        self.spans.iter().enumerate().map(|(i, &(start, name_len))| {
+            let end = self.spans.get(i + 1).map_or(self.bytes.len(), |next| next.0);
+            let (name, value) = self.bytes[start..end].split_at(name_len);
+            FieldRef { name, value }
+        })
     }
 }
 
@@ -304,7 +349,7 @@ fn int(b: &mut &[u8], n: u32) -> Result<usize, HpackError> {
 }
 
 /// Reads a string literal, Huffman-coded or not (§5.2).
-fn string(b: &mut &[u8]) -> Result<Vec<u8>, HpackError> {
+fn string(b: &mut &[u8], out: &mut Vec<u8>) -> Result<(), HpackError> {
     let huff = b.first().is_some_and(|h| h & 0x80 != 0);
     let len = int(b, 7)?;
     if len > b.len() {
@@ -313,14 +358,14 @@ fn string(b: &mut &[u8]) -> Result<Vec<u8>, HpackError> {
     let (s, rest) = b.split_at(len);
     *b = rest;
     if !huff {
-        return Ok(s.to_vec());
+        out.extend_from_slice(s);
+        return Ok(());
     }
-    let mut out = Vec::with_capacity(len * 8 / 5);
-    huffman::decode(s, &mut out).map_err(|e| match e {
+    out.reserve(len * 8 / 5);
+    huffman::decode(s, out).map_err(|e| match e {
         huffman::HuffmanError::Eos => HpackError::Malformed("EOS in a Huffman string"),
         huffman::HuffmanError::BadPadding => HpackError::Malformed("bad Huffman padding"),
-    })?;
-    Ok(out)
+    })
 }
 
 /// Writes an integer with an `n`-bit prefix, the high bits of the first byte `flags`.
@@ -528,6 +573,17 @@ mod tests {
                 assert_eq!(&pairs(&d.decode(&hex(block), 1 << 20).unwrap()), want);
             }
             assert_eq!(d.table.size, 164);
+        }
+        // Into one `Fields` reused from block to block, as the session decodes; a block
+        // over the list limit in between leaves nothing behind.
+        let mut d = Decoder::new(4096);
+        let mut fields = Fields::default();
+        for (i, (block, want)) in huff.iter().zip(&expect).enumerate() {
+            d.decode_into(&hex(block), 1 << 20, &mut fields).unwrap();
+            let got: Vec<(String, String)> = fields.iter().map(|f| (String::from_utf8(f.name.to_vec()).unwrap(), String::from_utf8(f.value.to_vec()).unwrap())).collect();
+            assert_eq!(&got, want, "block {i}");
+            assert_eq!(Decoder::new(4096).decode_into(&hex(huff[0]), 10, &mut fields), Err(HpackError::TooLarge));
+            assert_eq!(fields.iter().count(), 0);
         }
     }
 

@@ -22,7 +22,7 @@
 //! ([`Session::closing`]); a stream error queues RST_STREAM and the connection goes on.
 
 use super::frame::{self, flag, kind, setting, ErrorCode, Head, DEFAULT_FRAME_SIZE, DEFAULT_WINDOW, MAX_WINDOW, PREFACE};
-use super::hpack::{self, Field};
+use super::hpack::{self, FieldRef, Fields};
 use crate::http::h1::body::BodyDecoder;
 use crate::http::h1::{Limits, RequestParser, ResponseParser, Status};
 use crate::http::{BodyFraming, Method, TargetForm};
@@ -173,6 +173,8 @@ pub struct Session {
     out: Vec<u8>,
     preface_seen: bool,
     decoder: hpack::Decoder,
+    /// The last header block decoded, its buffers kept for the next.
+    fields: Fields,
     encoder: hpack::Encoder,
     /// The peer's settings that matter to us.
     peer_window: i64,
@@ -208,6 +210,7 @@ impl Session {
             out,
             preface_seen: false,
             decoder: hpack::Decoder::new(cfg.header_table_size as usize),
+            fields: Fields::default(),
             encoder: hpack::Encoder::new(),
             peer_window: DEFAULT_WINDOW as i64,
             peer_frame_size: DEFAULT_FRAME_SIZE as usize,
@@ -706,9 +709,17 @@ impl Session {
 
     fn end_of_block(&mut self) {
         let Some(pend) = self.pending.take() else { return };
+        let mut fields = std::mem::take(&mut self.fields);
+        self.header_block(pend, &mut fields);
+        self.fields = fields;
+    }
+
+    /// A complete header block: a request (server role), a response (client role) or
+    /// trailers. `fields`: the session's buffers to decode it into.
+    fn header_block(&mut self, pend: Pending, fields: &mut Fields) {
         // The block is decoded even for a stream that is refused: the table must follow.
-        let fields = match self.decoder.decode(&pend.block, self.cfg.max_header_list) {
-            Ok(f) => f,
+        match self.decoder.decode_into(&pend.block, self.cfg.max_header_list, fields) {
+            Ok(()) => {}
             Err(hpack::HpackError::TooLarge) => {
                 // Over the bound but well compressed: the stream is refused, not the connection.
                 if self.role != Role::Server {
@@ -739,9 +750,9 @@ impl Session {
             s.inbound.ended = true;
             if s.inbound.chunked {
                 s.inbound.buf.extend_from_slice(b"0\r\n");
-                for f in &fields {
-                    if valid_regular(f) {
-                        push_field(&mut s.inbound.buf, &f.name, &f.value);
+                for f in fields.iter() {
+                    if valid_regular(&f) {
+                        push_field(&mut s.inbound.buf, f.name, f.value);
                     }
                 }
                 s.inbound.buf.extend_from_slice(b"\r\n");
@@ -750,7 +761,7 @@ impl Session {
             return;
         }
         if self.role != Role::Server {
-            return self.response_head(id, &fields, pend.end_stream);
+            return self.response_head(id, fields, pend.end_stream);
         }
         if self.goaway.is_some() {
             return; // after our GOAWAY, new streams are ignored (§6.8)
@@ -764,7 +775,7 @@ impl Session {
         if open >= max || self.streams.len() >= 2 * max {
             return frame::rst_stream(&mut self.out, id, ErrorCode::RefusedStream);
         }
-        let (method, req) = match translate_request(&fields, pend.end_stream) {
+        let (method, req) = match translate_request(fields, pend.end_stream) {
             Ok(t) => t,
             Err(code) => return frame::rst_stream(&mut self.out, id, code),
         };
@@ -793,7 +804,7 @@ impl Session {
     }
 
     /// As a client: a response head (interim or final) received on stream `id`.
-    fn response_head(&mut self, id: u32, fields: &[Field], end_stream: bool) {
+    fn response_head(&mut self, id: u32, fields: &Fields, end_stream: bool) {
         let Some(s) = self.streams.get_mut(&id) else { return };
         let Ok(res) = translate_response(fields, end_stream, &s.method) else {
             return self.stream_error(id, ErrorCode::ProtocolError);
@@ -1138,22 +1149,22 @@ struct TranslatedResponse {
 /// phrase), the fields but connection-specific ones, and the framing: the
 /// server's `content-length`, else `content-length: 0` for a response ended with its
 /// head, else chunked (which also carries trailers). Errors are malformed responses.
-fn translate_response(fields: &[Field], end_stream: bool, method: &Method) -> Result<TranslatedResponse, ()> {
+fn translate_response(fields: &Fields, end_stream: bool, method: &Method) -> Result<TranslatedResponse, ()> {
     let mut status = None;
     let mut regular = false;
-    for f in fields {
+    for f in fields.iter() {
         if f.name.first() == Some(&b':') {
-            if regular || &f.name[..] != b":status" || status.is_some() {
+            if regular || f.name != b":status" || status.is_some() {
                 return Err(());
             }
-            let v = std::str::from_utf8(&f.value).map_err(drop)?;
+            let v = std::str::from_utf8(f.value).map_err(drop)?;
             if v.len() != 3 {
                 return Err(());
             }
             status = Some(v.parse::<u16>().map_err(drop).and_then(|c| if (100..1000).contains(&c) { Ok(c) } else { Err(()) })?);
         } else {
             regular = true;
-            if !valid_regular(f) || connection_specific(&f.name) {
+            if !valid_regular(&f) || connection_specific(f.name) {
                 return Err(());
             }
         }
@@ -1166,13 +1177,13 @@ fn translate_response(fields: &[Field], end_stream: bool, method: &Method) -> Re
     head.extend_from_slice(b" \r\n");
     let mut content_length = None;
     for f in fields.iter().filter(|f| f.name.first() != Some(&b':')) {
-        if &f.name[..] == b"content-length" {
-            let v = std::str::from_utf8(&f.value).ok().and_then(|v| v.parse::<u64>().ok()).ok_or(())?;
+        if f.name == b"content-length" {
+            let v = std::str::from_utf8(f.value).ok().and_then(|v| v.parse::<u64>().ok()).ok_or(())?;
             if content_length.replace(v).is_some_and(|old| old != v) {
                 return Err(());
             }
         }
-        push_field(&mut head, &f.name, &f.value);
+        push_field(&mut head, f.name, f.value);
     }
     let interim = (100..200).contains(&status);
     let bodiless = interim || status == 204 || status == 304 || *method == Method::Head;
@@ -1217,7 +1228,7 @@ fn connection_specific(name: &[u8]) -> bool {
 
 /// A regular field as RFC 9113 §8.2.1 allows it: a lower-case token name, a value
 /// without NUL, CR or LF.
-fn valid_regular(f: &Field) -> bool {
+fn valid_regular(f: &FieldRef<'_>) -> bool {
     !f.name.is_empty()
         // A token (RFC 9110 §5.6.2: visible ASCII but the delimiters), in lower case.
         && f.name.iter().all(|&c| crate::http::h1::parse::is_tchar(c) && !c.is_ascii_uppercase())
@@ -1236,22 +1247,22 @@ fn push_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
 /// code of the stream error: PROTOCOL_ERROR for a malformed request, HTTP_1_1_REQUIRED
 /// for CONNECT (tunnels over HTTP/2, RFC 8441 websockets included, are not supported:
 /// the client may retry over HTTP/1.1).
-fn translate_request(fields: &[Field], end_stream: bool) -> Result<(Method, Translated), ErrorCode> {
+fn translate_request(fields: &Fields, end_stream: bool) -> Result<(Method, Translated), ErrorCode> {
     translate(fields, end_stream).map_err(|()| ErrorCode::ProtocolError).and_then(|(m, t)| match m {
         Method::Connect => Err(ErrorCode::Http11Required),
         m => Ok((m, t)),
     })
 }
 
-fn translate(fields: &[Field], end_stream: bool) -> Result<(Method, Translated), ()> {
+fn translate(fields: &Fields, end_stream: bool) -> Result<(Method, Translated), ()> {
     let (mut method, mut scheme, mut authority, mut path) = (None, None, None, None);
     let mut regular = false;
-    for f in fields {
+    for f in fields.iter() {
         if f.name.first() == Some(&b':') {
             if regular {
                 return Err(()); // a pseudo-header after a regular field
             }
-            let slot = match &f.name[..] {
+            let slot = match f.name {
                 b":method" => &mut method,
                 b":scheme" => &mut scheme,
                 b":authority" => &mut authority,
@@ -1259,7 +1270,7 @@ fn translate(fields: &[Field], end_stream: bool) -> Result<(Method, Translated),
                 // `:protocol` (RFC 8441): we never advertise SETTINGS_ENABLE_CONNECT_PROTOCOL.
                 _ => return Err(()),
             };
-            if slot.replace(&f.value[..]).is_some() {
+            if slot.replace(f.value).is_some() {
                 return Err(());
             }
             if f.value.iter().any(|&c| c <= b' ' || c == 0x7f) {
@@ -1267,7 +1278,7 @@ fn translate(fields: &[Field], end_stream: bool) -> Result<(Method, Translated),
             }
         } else {
             regular = true;
-            if !valid_regular(f) || connection_specific(&f.name) || (&f.name[..] == b"te" && &f.value[..] != b"trailers") {
+            if !valid_regular(&f) || connection_specific(f.name) || (f.name == b"te" && f.value != b"trailers") {
                 return Err(());
             }
         }
@@ -1308,14 +1319,14 @@ fn translate(fields: &[Field], end_stream: bool) -> Result<(Method, Translated),
     let mut content_length = None;
     let mut cookies: Vec<&[u8]> = Vec::new();
     for f in fields.iter().filter(|f| f.name.first() != Some(&b':')) {
-        match &f.name[..] {
+        match f.name {
             b"host" if authority.is_some() => continue,
             b"cookie" => {
-                cookies.push(&f.value);
+                cookies.push(f.value);
                 continue;
             }
             b"content-length" => {
-                let v = std::str::from_utf8(&f.value).ok().and_then(|v| v.parse::<u64>().ok()).ok_or(())?;
+                let v = std::str::from_utf8(f.value).ok().and_then(|v| v.parse::<u64>().ok()).ok_or(())?;
                 if content_length.replace(v).is_some_and(|old| old != v) {
                     return Err(());
                 }
@@ -1325,7 +1336,7 @@ fn translate(fields: &[Field], end_stream: bool) -> Result<(Method, Translated),
             }
             _ => {}
         }
-        push_field(&mut head, &f.name, &f.value);
+        push_field(&mut head, f.name, f.value);
     }
     if !cookies.is_empty() {
         push_field(&mut head, b"cookie", &cookies.join(&b"; "[..]));

@@ -30,7 +30,8 @@
 //! the data, or on close or timeout the partial data or `nil, "connection closed."`,
 //! `send` gives the number of bytes taken or `-1` on a closed socket.
 use super::core::{core, Phase};
-use crate::dns::lookup::{self, Lookup, Step};
+use crate::dns::lookup;
+use crate::dns::query::Query;
 use crate::lua::host;
 use crate::lua::{CallCtx, Class, LuaError, RustFunction, Value, WaitReason};
 use crate::reactor::{token, Ctx, GenSlab, Key, Kind, Ready, TimerTarget};
@@ -320,13 +321,11 @@ struct Sock {
     resolving: Option<Box<Resolving>>,
 }
 
-/// An HTTP client's host name being resolved (the decisions are
-/// [`crate::dns::lookup::Lookup`]'s): one UDP socket per name server of the section,
-/// registered under the slot's own token, and what to connect once the address is known.
+/// An HTTP client's host name being resolved (`crate::dns::query::Query`: one UDP
+/// socket per name server of the section, registered under the slot's own token), and
+/// what to connect once the address is known.
 struct Resolving {
-    lookup: Lookup,
-    settings: Arc<lookup::Settings>,
-    sockets: Vec<(SocketAddr, mio::net::UdpSocket)>,
+    query: Query,
     then: Then,
 }
 
@@ -336,79 +335,6 @@ struct Then {
     /// The request, written once connected.
     request: Vec<u8>,
     tls: Option<TlsStart>,
-}
-
-impl Resolving {
-    /// Opens the sockets (registered under `token`) and sends the lookup's first query.
-    /// `Err`: the lookup is over already (a name that cannot be asked) or no socket
-    /// could be opened.
-    fn start(
-        registry: &Registry,
-        tok: mio::Token,
-        settings: Arc<lookup::Settings>,
-        name: &str,
-        then: Then,
-        now: Instant,
-    ) -> Result<Resolving, lookup::Failure> {
-        let (lookup, step) = Lookup::start(&settings.section, settings.prefer, name, now);
-        let Step::Send { query, .. } = step else { return Err(lookup::Failure::Other) };
-        let mut sockets = Vec::new();
-        for (_, ns) in &settings.section.nameservers {
-            let local: SocketAddr = if ns.is_ipv4() { (Ipv4Addr::UNSPECIFIED, 0).into() } else { (std::net::Ipv6Addr::UNSPECIFIED, 0).into() };
-            let Ok(mut sock) = mio::net::UdpSocket::bind(local) else { continue };
-            if registry.register(&mut sock, tok, Interest::READABLE).is_ok() {
-                sockets.push((*ns, sock));
-            }
-        }
-        if sockets.is_empty() {
-            return Err(lookup::Failure::Other);
-        }
-        let r = Resolving { lookup, settings, sockets, then };
-        r.send(&query);
-        Ok(r)
-    }
-
-    /// Sends a query to every name server (a failed send is a query that times out).
-    fn send(&self, query: &[u8]) {
-        for (ns, sock) in &self.sockets {
-            let _ = sock.send_to(query, *ns);
-        }
-    }
-
-    fn close(&mut self, registry: Option<&Registry>) {
-        for (_, mut sock) in self.sockets.drain(..) {
-            if let Some(r) = registry {
-                let _ = r.deregister(&mut sock);
-            }
-        }
-    }
-
-    /// Reads every datagram waiting (readiness is edge-triggered); returns the outcome
-    /// once the lookup is over. A fallback query is sent from here.
-    fn read(&mut self, now: Instant) -> Option<Result<IpAddr, lookup::Failure>> {
-        let mut buf = [0u8; 65535];
-        for k in 0..self.sockets.len() {
-            loop {
-                let (ns, sock) = &self.sockets[k];
-                let (len, from) = match sock.recv_from(&mut buf) {
-                    Ok(r) => r,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    // WouldBlock, or an ICMP error (the query then times out).
-                    Err(_) => break,
-                };
-                if from != *ns {
-                    continue;
-                }
-                match self.lookup.on_datagram(&buf[..len], now) {
-                    Step::Wait => {}
-                    Step::Send { query, .. } => self.send(&query),
-                    // The first address of the answer, as HAProxy's `do-resolve`.
-                    Step::Done(r) => return Some(r.map(|addrs| addrs[0])),
-                }
-            }
-        }
-        None
-    }
 }
 
 impl Sock {
@@ -434,7 +360,7 @@ impl Sock {
     /// descriptor removes it from epoll anyway).
     fn shut(&mut self, registry: Option<&Registry>) {
         if let Some(mut r) = self.resolving.take() {
-            r.close(registry);
+            r.query.close(registry);
         }
         if let Some(mut t) = self.transport.take() {
             if let Some(r) = registry {
@@ -781,7 +707,7 @@ pub fn coroutine_ended(waiter: Waiter) -> bool {
                 // Nobody waits for the HTTP client's lookup any more: no connection
                 // must follow it (closing the UDP sockets takes them out of epoll).
                 if let Some(mut r) = sock.resolving.take() {
-                    r.close(None);
+                    r.query.close(None);
                     sock.conn = Conn::Closed;
                 }
             }
@@ -1168,7 +1094,7 @@ fn resolve_first(
     };
     let tok = token::encode(Kind::LuaSocket, key);
     let section = settings.section.name.clone();
-    let started = host::with_host(|h| Resolving::start(h.cx.registry, tok, settings, host, then, now))
+    let started = host::with_host(|h| Query::start(h.cx.registry, tok, settings, host, now).map(|query| Resolving { query, then }))
         .ok_or_else(|| LuaError::runtime("sockets need the reactor: not available here"))?;
     let r = match started {
         Ok(r) => r,
@@ -1177,7 +1103,7 @@ fn resolve_first(
             return Ok(0);
         }
     };
-    let deadline = r.lookup.deadline();
+    let deadline = r.query.deadline();
     with_table(|t| {
         if !t.used_by.contains(&waiter) {
             t.used_by.push(waiter);
@@ -1211,7 +1137,7 @@ fn warn_unresolved(host: &str, why: &str, section: Option<&str>) {
 fn resolved(cx: &mut Ctx<'_>, key: Key, sock: &mut Sock, outcome: Result<IpAddr, lookup::Failure>) -> Option<Completion> {
     let mut r = sock.resolving.take()?;
     let registry = cx.registry;
-    r.close(Some(registry));
+    r.query.close(Some(registry));
     if sock.pending.is_none() {
         // Nobody waits for this exchange any more (`coroutine_ended` drops the lookup
         // too): no connection.
@@ -1223,12 +1149,12 @@ fn resolved(cx: &mut Ctx<'_>, key: Key, sock: &mut Sock, outcome: Result<IpAddr,
         Err(failure) => {
             sock.shut(Some(registry));
             sock.http_result = Some(super::httpclient::Outcome::unresolved());
-            warn_unresolved(r.lookup.name(), failure.text(), Some(&r.settings.section.name));
+            warn_unresolved(r.query.name(), failure.text(), Some(&r.query.settings().section.name));
             let p = sock.pending.take()?;
             return Some(Completion { waiter: p.waiter, results: Vec::new() });
         }
     };
-    lookup::remember(&r.settings, r.lookup.name(), ip, cx.now);
+    lookup::remember(r.query.settings(), r.query.name(), ip, cx.now);
     let target = Target::Inet(SocketAddr::new(ip, r.then.port));
     let tok = token::encode(Kind::LuaSocket, key);
     let opened = Transport::open(&target, r.then.tls.take()).ok().and_then(|mut t| {
@@ -1261,12 +1187,12 @@ fn resolved(cx: &mut Ctx<'_>, key: Key, sock: &mut Sock, outcome: Result<IpAddr,
 /// Socket `key` is resolving and one of its name-server sockets is readable.
 fn resolve_ready(cx: &mut Ctx<'_>, key: Key, sock: &mut Sock) -> Option<Completion> {
     let r = sock.resolving.as_mut()?;
-    let before = r.lookup.deadline();
-    if let Some(outcome) = r.read(cx.now) {
-        return resolved(cx, key, sock, outcome);
+    let before = r.query.deadline();
+    if let Some(outcome) = r.query.on_readable(cx.now) {
+        return resolved(cx, key, sock, outcome.map(|addrs| crate::dns::query::chosen(&addrs)));
     }
     // A fallback query went out: its own deadline.
-    let after = r.lookup.deadline();
+    let after = r.query.deadline();
     if after != before {
         if let Some(p) = sock.pending.as_mut() {
             p.deadline = Some(after);
@@ -1279,12 +1205,10 @@ fn resolve_ready(cx: &mut Ctx<'_>, key: Key, sock: &mut Sock) -> Option<Completi
 /// Socket `key` is resolving and its query's deadline passed: ask again, or fail.
 fn resolve_timer(cx: &mut Ctx<'_>, key: Key, sock: &mut Sock, deadline: Instant) -> Option<Completion> {
     let r = sock.resolving.as_mut()?;
-    match r.lookup.on_timeout(cx.now.max(deadline)) {
-        Step::Done(outcome) => return resolved(cx, key, sock, outcome.map(|addrs| addrs[0])),
-        Step::Send { query, .. } => r.send(&query),
-        Step::Wait => {}
+    if let Some(outcome) = r.query.on_timer(cx.now.max(deadline)) {
+        return resolved(cx, key, sock, outcome.map(|addrs| crate::dns::query::chosen(&addrs)));
     }
-    let next = r.lookup.deadline();
+    let next = r.query.deadline();
     if let Some(p) = sock.pending.as_mut() {
         p.deadline = Some(next);
     }
@@ -1540,12 +1464,12 @@ mod tests {
         let mut section = crate::config::parse::resolvers::with_defaults("dns", &loc);
         section.nameservers = vec![("ns".into(), "127.0.0.1:53".parse().unwrap())];
         let settings = Arc::new(lookup::Settings { section, prefer: crate::config::model::ResolvePrefer::Ipv4 });
-        let (lookup, _) = Lookup::start(&settings.section, settings.prefer, "x.test", Instant::now());
+        let query = Query::detached(settings, "x.test", Instant::now());
         let key = new_socket().unwrap();
         let waiter = Waiter::Task(key);
         with_sock(key, |s| {
             let then = Then { port: 80, request: b"GET / HTTP/1.1\r\n\r\n".to_vec(), tls: None };
-            s.resolving = Some(Box::new(Resolving { lookup, settings, sockets: Vec::new(), then }));
+            s.resolving = Some(Box::new(Resolving { query, then }));
             s.conn = Conn::Resolving;
             let exchange = super::super::httpclient::Exchange::new(crate::http::Method::Get);
             s.pending = Some(Pending { waiter, op: Op::Http(Box::new(exchange)), deadline: None });

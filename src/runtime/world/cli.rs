@@ -25,7 +25,7 @@ impl World {
     pub(super) fn profiled_task(&self, kind: Kind, key: Key, via: Via) -> TaskId {
         let mut id = TaskId::of(kind, via);
         id.proxy = match kind {
-            Kind::Client | Kind::Server => self.streams.get(key).map(|s| s.frontend as u32),
+            Kind::Client | Kind::Server | Kind::Resolve => self.streams.get(key).map(|s| s.frontend as u32),
             Kind::Listener => self.listeners.get(key.slot).map(|l| l.proxy as u32),
             _ => None,
         };

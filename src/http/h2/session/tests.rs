@@ -372,7 +372,7 @@ fn response(enc: &mut hpack::Encoder, id: u32, fields: &[(&str, &str)], end: boo
     out
 }
 
-fn names_values(fields: &[Field]) -> Vec<(String, String)> {
+fn names_values(fields: &[hpack::Field]) -> Vec<(String, String)> {
     fields.iter().map(|f| (String::from_utf8_lossy(&f.name).into_owned(), String::from_utf8_lossy(&f.value).into_owned())).collect()
 }
 
