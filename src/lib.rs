@@ -34,6 +34,7 @@ pub mod master;
 pub mod reactor;
 pub mod runtime;
 pub mod sample;
+pub mod spoe;
 pub mod stats;
 pub mod stick;
 pub mod peers;

@@ -22,6 +22,7 @@ mod proc_vars;
 mod reload;
 pub mod server_state;
 mod source;
+mod spoe;
 pub mod threads;
 mod world;
 

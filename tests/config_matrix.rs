@@ -203,7 +203,6 @@ frontend fe
   bind :0
 backend be
   balance hash req.hdr(x)
-  option spop-check
 ",
         &[
             // HAProxy's words; its message ends with an empty line, which the helper
@@ -211,7 +210,6 @@ backend be
             "parsing [DIR/t.cfg:3] : 'stats bind-process' : '2' is not a valid number/range. It supports numbers from 1 to 1.",
             "parsing [DIR/t.cfg:4] : 'nbthread' value must be between 1 and 64 (was 65)",
             "parsing [DIR/t.cfg:8] : 'balance hash' is not supported by moonproxy yet.",
-            "parsing [DIR/t.cfg:9] : 'option spop-check' is not supported by moonproxy yet.",
         ],
     );
 }

@@ -78,6 +78,29 @@ impl Text {
     }
 }
 
+/// An agent's answer to a health-check HAPROXY-HELLO: passed (`SPOA server is ok`) on
+/// an AGENT-HELLO with a version, frame size and capabilities moonproxy accepts;
+/// otherwise `Layer7 invalid response` with the SPOP status's text: the code of an
+/// AGENT-DISCONNECT, or what is wrong with the answer (HAProxy 2.6's reports; bytes
+/// that are no SPOP frame are an invalid frame, whatever length they announce).
+fn spop_hello(data: &[u8]) -> Verdict {
+    use crate::spoe::frame::{self, status, Parsed};
+    let frame = match frame::parse(data, SPOP_CHECK_FRAME_SIZE) {
+        Parsed::Partial => return Verdict::Wait,
+        Parsed::Frame(f, _) => f,
+        Parsed::TooBig | Parsed::Invalid => return Verdict::Invalid(status::reason(status::INVALID).into()),
+    };
+    let code = match frame.ty {
+        frame::AGENT_HELLO => match frame::agent_hello(&frame.payload, SPOP_CHECK_FRAME_SIZE) {
+            Ok(_) => return Verdict::Pass("SPOA server is ok".into()),
+            Err(code) => code,
+        },
+        frame::AGENT_DISCONNECT => frame::disconnect_status(&frame.payload),
+        _ => status::INVALID,
+    };
+    Verdict::Invalid(status::reason(code).into())
+}
+
 /// The status code of an answer: its first three bytes as a number, 0 if they are not digits.
 pub(super) fn status_code(data: &[u8]) -> u16 {
     match data.get(..3) {
@@ -94,7 +117,12 @@ pub(super) enum Judge {
     Mysql { login: bool },
     /// LDAP: a BindResponse with resultCode success.
     LdapBind,
+    /// SPOP: an AGENT-HELLO the HAPROXY-HELLO accepts.
+    Spop,
 }
+
+/// The `max-frame-size` a SPOP check offers (HAProxy's default, `tune.bufsize - 4`).
+const SPOP_CHECK_FRAME_SIZE: u32 = 16380;
 
 /// What a [`Judge`] says of the bytes received so far.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -115,6 +143,7 @@ impl Judge {
         let verdict = match self {
             Judge::Mysql { login } => mysql(data, login),
             Judge::LdapBind => ldap_bind(data),
+            Judge::Spop => spop_hello(data),
         };
         match verdict {
             Verdict::Wait if ended => Verdict::Invalid(String::new()),
@@ -184,6 +213,11 @@ pub(super) fn rules(check: &ProtocolCheck) -> Vec<ProtoRule> {
                 Extras { on_error: Some(Text::Fixed("Not LDAPv3 protocol")), ..Extras::default() },
             ),
             J(Judge::LdapBind),
+        ],
+        ProtocolCheck::Spop => vec![
+            Connect,
+            Send(crate::spoe::frame::haproxy_hello(SPOP_CHECK_FRAME_SIZE, "", true, "").encode()),
+            J(Judge::Spop),
         ],
         ProtocolCheck::SslHello => vec![
             Send(client_hello()),
@@ -433,5 +467,18 @@ mod tests {
         assert_eq!(Judge::LdapBind.judge(&ok[..5], false), Verdict::Wait);
         assert_eq!(Judge::LdapBind.judge(&ok[..5], true), Verdict::Invalid(String::new()));
         assert_eq!(Judge::LdapBind.judge(b"0\x03\x04\x01x", false), Verdict::Invalid(String::new()));
+    }
+
+    #[test]
+    fn spop_check_judges_the_agent_hello() {
+        use crate::spoe::frame::{kv_list, Frame, Value, AGENT_DISCONNECT, AGENT_HELLO, FLAG_FIN};
+        let frame = |ty, items: &[(&str, Value)]| Frame { ty, flags: FLAG_FIN, stream_id: 0, frame_id: 0, payload: kv_list(items) }.encode();
+        let hello = frame(AGENT_HELLO, &[("version", Value::Str(b"2.0".to_vec())), ("max-frame-size", Value::Uint32(16380)), ("capabilities", Value::Str(Vec::new()))]);
+        assert_eq!(Judge::Spop.judge(&hello, false), Verdict::Pass("SPOA server is ok".into()));
+        assert_eq!(Judge::Spop.judge(&hello[..hello.len() - 1], false), Verdict::Wait);
+        assert_eq!(Judge::Spop.judge(&hello[..3], true), Verdict::Invalid(String::new()));
+        let bye = frame(AGENT_DISCONNECT, &[("status-code", Value::Uint32(8)), ("message", Value::Str(b"x".to_vec()))]);
+        assert_eq!(Judge::Spop.judge(&bye, false), Verdict::Invalid("unsupported version".into()));
+        assert_eq!(Judge::Spop.judge(b"HTTP/1.0 200 OK\r\n\r\n", false), Verdict::Invalid("invalid frame received".into()));
     }
 }

@@ -740,6 +740,9 @@ pub enum ProtocolCheck {
     Ldap,
     /// `option ssl-hello-chk`: a ClientHello, expects a TLS handshake or alert record.
     SslHello,
+    /// `option spop-check`: a HAPROXY-HELLO with `healthcheck`, expects an AGENT-HELLO
+    /// (added for SPOE, `crate::spoe`).
+    Spop,
 }
 
 /// One `tcp-check` rule.
@@ -916,6 +919,8 @@ pub struct Proxy {
     /// `filter cache <name>` lines: the cache is the one `cache-use`/`cache-store` name,
     /// which moonproxy runs with or without this declaration (checked after parsing).
     pub cache_filters: Vec<NamedRef>,
+    /// `filter spoe` lines with their SPOE file's scope (added for SPOE, `crate::spoe`).
+    pub spoe_filters: Vec<crate::spoe::conf::SpoeConf>,
     /// `use-fcgi-app <name>` (added by "fcgi", backends in HTTP mode).
     pub use_fcgi_app: Option<String>,
     /// `stick-table ...` (added for stick tables, src/config/parse/stick.rs): the
@@ -1288,6 +1293,9 @@ pub enum TcpAction {
     SockOpt(crate::stream::sockopt_action::SockOpt),
     /// `set-nice <n>` (`content` rules): accepted without effect.
     SetNice(i32),
+    /// `tcp-request content` / `tcp-response content send-spoe-group <engine> <group>`
+    /// (added for SPOE).
+    SendSpoeGroup { engine: String, group: String },
     /// `tcp-request content do-resolve(<var>,<resolvers>[,ipv4|ipv6]) <expr>`: the
     /// words of the action, checked when parsed (`crate::stream::resolve`).
     DoResolve { words: Vec<String> },

@@ -605,7 +605,7 @@ pub fn after_request_rules(cache: &mut TxnCache, verdict: &super::rules::Verdict
     use super::rules::Verdict;
     match verdict {
         Verdict::Continue => cache.answer.take(),
-        Verdict::Yield(_) | Verdict::Lua(_) | Verdict::Resolve(_) | Verdict::EarlyHint(_) => None,
+        Verdict::Yield(_) | Verdict::Lua(_) | Verdict::Spoe(_) | Verdict::Resolve(_) | Verdict::EarlyHint(_) => None,
         _ => {
             if cache.answer.take().is_some() {
                 cache.hit = None;

@@ -224,6 +224,18 @@ pub enum Verdict {
     /// the variable, then runs the rules again from the cursor (past the rule)
     /// (`src/stream/resolve.rs`).
     Resolve(Box<crate::stream::resolve::Request>),
+    /// `send-spoe-group <engine> <group>`: the stream sends the group's messages to
+    /// the engine's agent and waits for the answer (`src/stream/spoe.rs`), then runs
+    /// the rules again from the cursor (past the rule).
+    Spoe(std::sync::Arc<SpoeGroupRef>),
+}
+
+/// `send-spoe-group <engine> <group>`, checked against the proxy's `filter spoe`
+/// lines after parsing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpoeGroupRef {
+    pub engine: String,
+    pub group: String,
 }
 
 /// A `lua.<name> [args...]` action: the name `core.register_action` gave and the
@@ -325,6 +337,8 @@ pub enum Action {
     WaitForBody { time: std::time::Duration, at_least: u64 },
     /// `lua.<name> [args...]` (see [`Verdict::Lua`]).
     Lua(std::sync::Arc<LuaAction>),
+    /// `send-spoe-group <engine> <group>` (see [`Verdict::Spoe`]).
+    SendSpoeGroup(std::sync::Arc<SpoeGroupRef>),
     /// `track-sc*`, `sc-inc-gpc0/1`, `sc-set-gpt0` (src/stick/action.rs).
     Stick(crate::stick::action::StickAction),
     /// `http-request cache-use <cache>`: answer from the cache (src/http/cache.rs).
@@ -769,6 +783,10 @@ impl Action {
                 use crate::stream::set_addr::{AddrPart, SetAddr};
                 let part = AddrPart::from_keyword(base).expect("one of the four keywords");
                 Action::SetAddr(SetAddr::parse(part, args).map_err(a)?)
+            }
+            "send-spoe-group" => {
+                let w = exact(args, 2, "2 arguments").map_err(a)?;
+                Action::SendSpoeGroup(std::sync::Arc::new(SpoeGroupRef { engine: w[0].clone(), group: w[1].clone() }))
             }
             "do-resolve" => {
                 if args.len() > 1 {
@@ -1469,6 +1487,7 @@ fn exec(rules: &HttpRules, action: &Action, side: Side, txn: &mut Txn, env: &mut
             return Flow::Resume(Verdict::Yield(WaitFor::Body { time: *time, at_least: *at_least }))
         }
         Action::Lua(a) => return Flow::Resume(Verdict::Lua(a.clone())),
+        Action::SendSpoeGroup(g) => return Flow::Resume(Verdict::Spoe(g.clone())),
         Action::Stick(a) => {
             a.exec(&RuleCtx::with_writes(env, txn, writes), crate::stick::session::Level::Stream);
             if parked() {

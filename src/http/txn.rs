@@ -56,6 +56,8 @@ pub struct Txn {
     /// The cache's part (`cache-use` answered, a response being stored), see
     /// [`crate::http::cache`].
     pub cache: crate::http::cache::TxnCache,
+    /// SPOE: what this transaction sent to agents and waits for (`crate::stream::spoe`).
+    pub spoe: Option<Box<crate::spoe::TxnState>>,
     /// The TLS of the server connection the response came on (`ssl_bc*` in the
     /// transaction's log line, once that connection may be closed).
     pub server_tls: Option<std::sync::Arc<crate::tls::TlsInfo>>,

@@ -52,6 +52,9 @@ pub enum Kind {
     /// The name-server sockets of a stream's `do-resolve` lookup
     /// (`crate::stream::resolve`): the slot is the stream's, as for [`Kind::Client`].
     Resolve = 10,
+    /// A connection to an SPOE agent (`crate::runtime::spoe`); the slot indexes its
+    /// connection table.
+    Spoe = 11,
 }
 
 impl Kind {
@@ -68,6 +71,7 @@ impl Kind {
             8 => Kind::LogFwd,
             9 => Kind::H2,
             10 => Kind::Resolve,
+            11 => Kind::Spoe,
             _ => return None,
         })
     }
@@ -132,7 +136,7 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        for kind in [Kind::Listener, Kind::Client, Kind::Server, Kind::Check, Kind::Idle, Kind::LuaSocket, Kind::Cli, Kind::LogFwd, Kind::H2] {
+        for kind in [Kind::Listener, Kind::Client, Kind::Server, Kind::Check, Kind::Idle, Kind::LuaSocket, Kind::Cli, Kind::LogFwd, Kind::H2, Kind::Resolve, Kind::Spoe] {
             for (slot, gen) in [(0, 0), (1, 7), (MAX_SLOT, u32::MAX)] {
                 let key = Key { slot, gen };
                 assert_eq!(decode(encode(kind, key)), Some(Tagged { kind, key }));
@@ -163,8 +167,9 @@ mod tests {
 
     #[test]
     fn kinds_past_the_last_are_refused() {
-        // Four bits, eleven kinds: values 11..15 are free for new tables.
+        // Four bits, twelve kinds: values 12..15 are free for new tables.
         assert_eq!(decode(Token(10)).map(|t| t.kind), Some(Kind::Resolve));
-        assert_eq!(decode(Token(11)), None);
+        assert_eq!(decode(Token(11)).map(|t| t.kind), Some(Kind::Spoe));
+        assert_eq!(decode(Token(12)), None);
     }
 }

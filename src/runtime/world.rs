@@ -127,6 +127,8 @@ pub struct World {
     pub tls_defaults: Vec<(String, Vec<String>)>,
     /// The `resolvers` sections and their name servers' ids (`show resolvers`).
     pub resolvers: Vec<(String, Vec<String>)>,
+    /// The SPOE agents' connections (`filter spoe`; runtime/spoe.rs).
+    spoe: super::spoe::Hub,
 }
 
 impl World {
@@ -164,7 +166,9 @@ impl World {
         }
         // What `so_id`, `so_name` and `dst_conn` read, on this thread.
         crate::sample::fetch_conn::set_listeners(listeners.iter().map(|l| crate::sample::fetch_conn::ListenerFacts { id: l.luid, name: l.name.clone(), conns: l.conns }).collect());
+        let spoe = super::spoe::Hub::new(proxies.iter().flat_map(|p| p.spoe.iter().cloned()).collect());
         World {
+            spoe,
             proxies,
             farm,
             listeners,
@@ -408,6 +412,7 @@ impl World {
             self.h2_dirty.push(conn); // what it wrote may concern its other streams
         }
         crate::lua::error_ring::attach_context(|| cli::lua_error_context(&self.proxies, &self.farm, s.frontend, s.backend, s.server_index()));
+        self.spoe_pump(cx);
         self.log_transactions(key);
         match life {
             Life::Finished => self.finish(cx, key),
@@ -545,6 +550,53 @@ impl World {
             if !log.logger.is_empty() && !p.options.dontlognull {
                 let bind = self.listeners.get(li).map_or("0".to_string(), |l| l.name.clone().unwrap_or_else(|| l.luid.to_string()));
                 log.logger.send(Level::Info, &crate::tls::handshake_failure_line(peer, accepted, &p.name, &bind));
+            }
+        }
+    }
+
+    /// Sends the NOTIFY frames streams queued (`crate::spoe::submit`) to the agents.
+    fn spoe_pump(&mut self, cx: &mut Ctx<'_>) {
+        if !self.spoe.is_empty() {
+            let jobs = crate::spoe::take_jobs();
+            if !jobs.is_empty() {
+                self.spoe.submit(cx, &self.farm, jobs);
+                self.spoe_slots(cx);
+            }
+        }
+    }
+
+    /// The agents' connections opened and closed count on their servers and backend
+    /// (`scur`, `stot`), as HAProxy's SPOE applets, streams of that backend, do; a
+    /// slot given back may go to a stream queued on that server.
+    fn spoe_slots(&mut self, cx: &mut Ctx<'_>) {
+        let mut released = false;
+        for (be, srv, opened) in self.spoe.take_slot_changes() {
+            let b = self.farm.backend_mut(be);
+            if opened {
+                b.stream_attached();
+                b.connection_started(ServerId(srv));
+                let p = &mut self.proxies[be];
+                p.cum_be += 1;
+                crate::stats::account_backend_session(p, cx.now);
+                crate::stats::account_connection(&mut self.proxies, be, srv, false);
+            } else {
+                b.connection_ended(ServerId(srv));
+                b.stream_detached();
+                self.farm.drain_queue(be, srv);
+                released = true;
+            }
+        }
+        if released {
+            self.hand_out_slots(cx);
+        }
+    }
+
+    /// SPOE agents answered (or failed): each waiting stream gets its outcome and runs
+    /// again.
+    fn spoe_completions(&mut self, cx: &mut Ctx<'_>) {
+        for (key, frame_id, outcome) in self.spoe.take_completions() {
+            if self.streams.get_mut(key).is_some_and(|s| s.spoe_complete(frame_id, outcome)) {
+                self.stream_event(cx, key, Event::Wake);
             }
         }
     }
@@ -1086,6 +1138,11 @@ impl Handler for World {
                 }
             }
             Kind::H2 => self.h2_ready(cx, target.key, ready),
+            Kind::Spoe => {
+                self.spoe.ready(cx, &self.farm, target.key, ready);
+                self.spoe_slots(cx);
+                self.spoe_completions(cx);
+            }
             // A `do-resolve` answer: the stream reads it where its rules wait.
             Kind::Resolve => self.stream_event(cx, target.key, Event::Wake),
             Kind::Reserved => {}
@@ -1121,6 +1178,11 @@ impl Handler for World {
             }
             TimerTarget::Entry(Kind::Cli, key) => self.cli_timer(cx, key),
             TimerTarget::Entry(Kind::H2, key) => self.h2_timer(cx, key, deadline),
+            TimerTarget::Entry(Kind::Spoe, key) => {
+                self.spoe.timer(cx, &self.farm, key);
+                self.spoe_slots(cx);
+                self.spoe_completions(cx);
+            }
             TimerTarget::Entry(Kind::LogFwd, key) => {
                 if let Some(f) = &mut self.logfwd {
                     f.timer(cx, key);
@@ -1174,6 +1236,8 @@ impl Handler for World {
         if let Phase::Exit(code) = self.phase {
             return Flow::Exit(code);
         }
+        // Streams run outside `stream_event` (an HTTP/2 connection's) queue theirs too.
+        self.spoe_pump(cx);
         if self.listeners_dirty {
             self.sync_listeners(cx);
         }

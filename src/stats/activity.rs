@@ -180,6 +180,8 @@ pub enum TaskFn {
     LogForward,
     /// HTTP/2 client connections (HAProxy's `h2_io_cb`).
     H2Io,
+    /// SPOE agent connections (`crate::runtime::spoe`).
+    SpoeIo,
     Signals,
     HardStop,
     Other,
@@ -205,6 +207,7 @@ impl TaskFn {
             TaskFn::CliWake => "cli_wake",
             TaskFn::LogForward => "syslog_io_handler",
             TaskFn::H2Io => "h2_io_cb",
+            TaskFn::SpoeIo => "spoe_agent_io",
             TaskFn::Signals => "signal_handler",
             TaskFn::HardStop => "hard_stop",
             TaskFn::Other => "other",
@@ -246,6 +249,7 @@ impl TaskId {
             (Kind::Cli, Via::Wake) => TaskFn::CliWake,
             (Kind::LogFwd, _) => TaskFn::LogForward,
             (Kind::H2, _) => TaskFn::H2Io,
+            (Kind::Spoe, _) => TaskFn::SpoeIo,
         };
         TaskId { func, proxy: None }
     }

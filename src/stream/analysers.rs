@@ -136,6 +136,9 @@ pub enum TcpRuleAction {
     SockOpt(super::sockopt_action::SockOpt),
     /// `set-nice`: nothing to do (moonproxy has no task priorities).
     SetNice,
+    /// `send-spoe-group <engine> <group>` (`tcp-request content`, `tcp-response
+    /// content`): the stream sends the group ([`TcpVerdict::Spoe`]).
+    SpoeGroup(std::sync::Arc<crate::http::rules::SpoeGroupRef>),
     /// `tcp-request content do-resolve` ([`TcpVerdict::Resolve`]).
     DoResolve(Box<super::resolve::DoResolve>),
     /// `tcp-request content set-priority-class|offset <expr>` ([`TcpVars::priority`]).
@@ -167,6 +170,10 @@ pub enum TcpVerdict {
     /// Rule `n` of the list is a Lua action whose condition holds: the stream runs it
     /// (it may wait), then the list again from the cursor, which is past it.
     Lua(usize),
+    /// Rule `n` of the list is a `send-spoe-group` whose condition holds: the stream
+    /// sends the group (it may wait for the agent), then runs the list again from the
+    /// cursor, which is past it (`super::spoe`).
+    Spoe(usize),
     /// A `do-resolve` rule asks for the name in [`TcpVars::resolve`]: the stream
     /// resolves it (waiting within the inspect delay), then runs the list again from
     /// the cursor, which is past it.
@@ -215,6 +222,9 @@ impl TcpRules {
                     .map_err(|e| format!("parsing [{}] : {e}.", c.location)),
                 TcpAction::SockOpt(opt) => Ok(TcpRuleAction::SockOpt(*opt)),
                 TcpAction::SetNice(_) => Ok(TcpRuleAction::SetNice),
+                TcpAction::SendSpoeGroup { engine, group } => {
+                    Ok(TcpRuleAction::SpoeGroup(std::sync::Arc::new(crate::http::rules::SpoeGroupRef { engine: engine.clone(), group: group.clone() })))
+                }
                 TcpAction::SetPriority { offset, expr } => Expr::parse(expr)
                     .map(|expr| TcpRuleAction::SetPriority { offset: *offset, expr })
                     .map_err(|e| format!("parsing [{}] : {e}.", c.location)),
@@ -269,6 +279,14 @@ impl TcpRules {
     pub fn service_name(&self, index: usize) -> Option<&str> {
         match &self.content.get(index)?.action {
             TcpRuleAction::UseService(name) => Some(name),
+            _ => None,
+        }
+    }
+
+    /// The group of the `send-spoe-group` rule `index` of `list`.
+    pub fn spoe_group(&self, list: TcpRuleList, index: usize) -> Option<std::sync::Arc<crate::http::rules::SpoeGroupRef>> {
+        match &self.list(list).get(index)?.action {
+            TcpRuleAction::SpoeGroup(g) => Some(g.clone()),
             _ => None,
         }
     }
@@ -454,6 +472,7 @@ pub fn run_tcp_rules(
                 TcpRuleAction::SilentDrop => TcpVerdict::SilentDrop,
                 TcpRuleAction::Close => TcpVerdict::Close,
                 TcpRuleAction::Lua(_) => return Some(TcpVerdict::Lua(cursor.next_rule - 1)),
+                TcpRuleAction::SpoeGroup(_) => return Some(TcpVerdict::Spoe(index)),
                 TcpRuleAction::Stick(a) => {
                     let level = match list_kind {
                         TcpRuleList::Connection => crate::stick::session::Level::Connection,

@@ -27,6 +27,7 @@ use crate::http::h1::{BodyDecoder, Limits, ParseError, RequestParser, ResponsePa
 use crate::http::rules::{self, RuleEnv, Verdict};
 use crate::http::txn::Txn;
 use crate::http::compress::{self, BodyEncoder};
+use crate::spoe::conf::Event as SpoeEvent;
 use crate::http::{capture, errors, BodyFraming, Headers, Method, Version};
 use crate::log::{HttpLog, StreamLog};
 use crate::reactor::{token, Kind};
@@ -794,11 +795,14 @@ impl Stream {
             return;
         }
         // `tcp-request content` rules come first, then the frontend's HTTP rules
-        // (resumed here after a yield).
+        // (resumed here after a yield); SPOE events before each (`super::spoe`).
+        if !self.spoe_event(env, SpoeEvent::ClientSession) || !self.spoe_event(env, SpoeEvent::FrontendTcpRequest) {
+            return;
+        }
         if !self.tcp_content_rules(env) || self.http_monitor(env) {
             return;
         }
-        if !self.http_body_wait(env) || !self.http_request_rules(env, self.frontend, Phase::Request) {
+        if !self.http_body_wait(env) || !self.spoe_event(env, SpoeEvent::FrontendHttpRequest) || !self.http_request_rules(env, self.frontend, Phase::Request) {
             return;
         }
         self.http_mut().rules_at = RulesAt::BackendRequest;
@@ -887,6 +891,10 @@ impl Stream {
     /// Runs `proxy`'s `http-request` rules from the cursor; false when the stream must
     /// not go on (it waits, or answers by itself).
     fn http_request_rules(&mut self, env: &mut Env<'_, '_>, proxy: usize, phase: Phase) -> bool {
+        // A `send-spoe-group` waiting for its agent: the rules go on once it answered.
+        if !self.spoe_group_pending(env) {
+            return false;
+        }
         self.refresh_live_facts(env, false);
         let policy = env.proxies[proxy].options.restrict_req_hdr_names;
         let req = self.http_mut().txn.req.as_mut();
@@ -971,6 +979,11 @@ impl Stream {
             h.txn.conn_addrs.get_or_insert((self.src, self.dst));
             (self.src, self.dst) = addrs;
         }
+        // `send-spoe-group`: the group is sent, then the rules go on after the rule.
+        if let Verdict::Spoe(g) = &verdict {
+            let g = g.clone();
+            return self.spoe_group(env, proxy, &g) && self.http_request_rules(env, proxy, phase);
+        }
         // `use-service prometheus-exporter`: the exporter answers at once.
         if matches!(&verdict, Verdict::UseService(s) if s == crate::stats::prometheus::SERVICE) {
             let mut view = crate::stats::View::new(env.proxies, &*env.pool, env.cx.now);
@@ -1034,7 +1047,7 @@ impl Stream {
             Verdict::Yield(WaitFor::Body { time, at_least }) => self.http_start_body_wait(env, time, at_least),
             Verdict::EarlyHint(msg) => self.http_send_early_hint(env, msg),
             // Run by `http_request_rules` before a verdict gets here.
-            Verdict::Lua(_) | Verdict::Resolve(_) => return true,
+            Verdict::Lua(_) | Verdict::Spoe(_) | Verdict::Resolve(_) => return true,
         }
         false
     }
@@ -1054,7 +1067,7 @@ impl Stream {
                     h.be_rules_started = true;
                     h.rule_cursor = 0;
                 }
-                if !self.flt_backend(env, be) || !self.http_body_wait(env) || !self.http_request_rules(env, be, Phase::Request) {
+                if !self.flt_backend(env, be) || !self.http_body_wait(env) || !self.spoe_event(env, SpoeEvent::BackendHttpRequest) || !self.http_request_rules(env, be, Phase::Request) {
                     return false;
                 }
             }
@@ -1744,7 +1757,7 @@ impl Stream {
             if !self.http_res_body_wait(env)? {
                 return Ok(progress);
             }
-            if !self.http_tcp_response_rules(env) || !self.http_response_rules(env) {
+            if !self.spoe_event(env, SpoeEvent::ServerSession) || !self.spoe_event(env, SpoeEvent::TcpResponse) || !self.http_tcp_response_rules(env) || !self.http_response_rules(env) {
                 return Err(());
             }
             if self.state != State::Forwarding {
@@ -1821,6 +1834,10 @@ impl Stream {
     /// too (`super::service`), where a rule's own answer ends the stream as the service
     /// would (`LR`, as HAProxy logs it).
     pub(super) fn http_response_rules(&mut self, env: &mut Env<'_, '_>) -> bool {
+        // SPOE: the `on-http-response` event, then a `send-spoe-group` still waiting.
+        if !self.spoe_event(env, SpoeEvent::HttpResponse) || !self.spoe_group_pending(env) {
+            return false;
+        }
         self.refresh_live_facts(env, true);
         let be = self.backend.unwrap_or(self.frontend);
         let server = self.server.as_ref().map(|s| (s.be(), s.srv()));
@@ -1909,6 +1926,13 @@ impl Stream {
                 // Run by the loop above before a verdict gets here; `do-resolve` is a
                 // request action.
                 Verdict::Lua(_) | Verdict::Resolve(_) => h.res_rules = (step + 1, 0),
+                // `send-spoe-group`: the step goes on from the cursor (past the rule)
+                // once the agent answered.
+                Verdict::Spoe(g) => {
+                    if !self.spoe_group(env, proxy, &g) {
+                        return false;
+                    }
+                }
                 // A request-only action: nothing to send here.
                 Verdict::EarlyHint(_) => {}
                 Verdict::Drop { silent } => {

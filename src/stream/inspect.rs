@@ -81,6 +81,9 @@ pub struct Inspect {
     pub priority: (i32, i32),
     /// A `do-resolve` lookup the rules wait for (`super::resolve`), in either mode.
     pub resolution: Option<super::resolve::Resolution>,
+    /// TCP mode: the stream's SPOE state (HTTP mode keeps one per transaction in the
+    /// `Txn`), see `super::spoe`.
+    pub spoe: Option<Box<crate::spoe::TxnState>>,
 }
 
 /// The sample context of TCP content rules: the connection, the variables and the
@@ -343,11 +346,14 @@ pub(super) fn tcp_response_rules(ins: &mut Option<Box<Inspect>>, side: ResponseS
             v => break v,
         }
     };
-    if v == TcpVerdict::Wait {
-        ins.res_waiting = delay.map(|d| started + d);
-    } else {
-        ins.res_done = true;
-        ins.res_waiting = None;
+    match v {
+        TcpVerdict::Wait => ins.res_waiting = delay.map(|d| started + d),
+        // `send-spoe-group`: the stream sends the group, then the rules go on.
+        TcpVerdict::Spoe(_) => ins.res_waiting = None,
+        _ => {
+            ins.res_done = true;
+            ins.res_waiting = None;
+        }
     }
     v
 }
@@ -518,6 +524,10 @@ impl Stream {
             mark_done(self);
             return true;
         }
+        // A `send-spoe-group` waiting for its agent: the rules go on once it answered.
+        if !self.spoe_group_pending(env) {
+            return false;
+        }
         let verdict = match self.http.is_some() {
             true => match self.http_tcp_content_pass(env, proxy) {
                 Some(v) => v,
@@ -528,6 +538,11 @@ impl Stream {
                 None => return false,
             },
         };
+        if let TcpVerdict::Spoe(rule) = verdict {
+            // `send-spoe-group`: the group is sent, then the rules go on after the rule.
+            let Some(group) = env.proxies[proxy].tcp_rules.spoe_group(TcpRuleList::Content, rule) else { return true };
+            return self.spoe_group(env, proxy, &group) && self.tcp_content_rules_of(env, proxy);
+        }
         mark_done(self);
         if let TcpVerdict::UseService(rule) = verdict {
             // Only TCP-mode proxies get here: start-up refuses a TCP service in an HTTP
@@ -741,11 +756,11 @@ impl Stream {
                 v => break v,
             }
         };
-        // The next request (or response) starts over.
-        if list == TcpRuleList::ResponseContent {
-            ins.res_cursor = RuleCursor::default();
-        } else {
-            ins.http_cursor = RuleCursor::default();
+        // The next request (or response) starts over; after a `send-spoe-group` the
+        // list goes on from the cursor.
+        let cursor = if list == TcpRuleList::ResponseContent { &mut ins.res_cursor } else { &mut ins.http_cursor };
+        if !matches!(v, TcpVerdict::Spoe(_)) {
+            *cursor = RuleCursor::default();
         }
         Some(v)
     }
@@ -759,7 +774,15 @@ impl Stream {
         if self.inspect.as_ref().is_some_and(|i| i.res_done) {
             return true;
         }
+        // A `send-spoe-group` waiting for its agent: the rules go on once it answered.
+        if !self.spoe_group_pending(env) {
+            return false;
+        }
         let Some(v) = self.http_tcp_pass(env, be, TcpRuleList::ResponseContent) else { return false };
+        if let TcpVerdict::Spoe(rule) = v {
+            let Some(group) = env.proxies[be].tcp_rules.spoe_group(TcpRuleList::ResponseContent, rule) else { return true };
+            return self.spoe_group(env, be, &group) && self.http_tcp_response_rules(env);
+        }
         self.inspect.get_or_insert_with(Default::default).res_done = true;
         if matches!(v, TcpVerdict::Reject | TcpVerdict::SilentDrop) {
             if v == TcpVerdict::SilentDrop {

@@ -45,6 +45,7 @@ pub mod set_addr;
 pub mod sockopt_action;
 pub mod service_tcp;
 pub mod socks4;
+pub mod spoe;
 pub mod state;
 pub mod termination;
 
@@ -543,6 +544,10 @@ impl Stream {
         if let Err(abort) = self.read_client_early(env) {
             return self.close(env, abort, Phase::Request);
         }
+        // SPOE events first (`spoe`; HTTP mode ran them with the request's rules).
+        if self.backend.is_none() && (!self.spoe_event(env, spoe::Event::ClientSession) || !self.spoe_event(env, spoe::Event::FrontendTcpRequest)) {
+            return;
+        }
         if self.backend.is_none() && !self.tcp_content_rules(env) {
             return;
         }
@@ -579,7 +584,7 @@ impl Stream {
         }
         // The backend's `tcp-request content` rules, then (HTTP) its request rules; both
         // may wait.
-        if !self.backend_tcp_content_rules(env) {
+        if !self.spoe_event(env, spoe::Event::BackendTcpRequest) || !self.backend_tcp_content_rules(env) {
             return;
         }
         if self.http.is_some() && !self.http_backend_rules(env) {
@@ -977,6 +982,13 @@ impl Stream {
         if self.http.is_some() {
             return self.forward_http(env);
         }
+        // SPOE `on-server-session` and `on-tcp-response` (`spoe`), as the response's
+        // analysis starts: the response waits for the agent's answers, then for the
+        // `tcp-response content` rules.
+        let spoe_wait = !self.spoe_event(env, spoe::Event::ServerSession) || !self.spoe_event(env, spoe::Event::TcpResponse) || !self.spoe_group_pending(env);
+        // A `tcp-response content send-spoe-group` reached in this pass: the rules stop
+        // there until the group is sent (after the loop).
+        let mut spoe_rule = None;
         let now = env.cx.now;
         let side = self.server.as_mut().expect("forwarding has a server");
         let srv = side.conn.as_mut().expect("forwarding has a server connection");
@@ -1033,7 +1045,11 @@ impl Stream {
             }
             // `tcp-response content` rules hold the response until they decide.
             let side = inspect::ResponseSide { addrs: (self.src, self.dst), frontend: self.frontend, backend: self.backend, req: &mut self.req, res: &mut self.res, lua: &mut self.lua };
-            let held = match inspect::tcp_response_rules(&mut self.inspect, side, env) {
+            let held = spoe_wait || spoe_rule.is_some() || match inspect::tcp_response_rules(&mut self.inspect, side, env) {
+                analysers::TcpVerdict::Spoe(rule) => {
+                    spoe_rule = Some(rule);
+                    true
+                }
                 analysers::TcpVerdict::Reject => {
                     outcome = Some((Cause::ProxyAbort, Phase::Data));
                     break;
@@ -1074,6 +1090,14 @@ impl Stream {
         }
         if let Some((cause, phase)) = outcome {
             return self.close(env, cause, phase);
+        }
+        if let Some(rule) = spoe_rule {
+            // Sent (or nothing to send): the rules go on at once; else the ACK wakes it.
+            let be = self.backend.expect("forwarding has a backend");
+            let group = env.proxies[be].tcp_rules.spoe_group(crate::config::model::TcpRuleList::ResponseContent, rule);
+            if group.is_none_or(|g| self.spoe_group(env, be, &g)) {
+                env.cx.wake.push(Kind::Client, env.key);
+            }
         }
         let done = self.req.drained_after_eof() && self.res.drained_after_eof();
         if done {

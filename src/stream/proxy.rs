@@ -135,6 +135,8 @@ pub struct ProxyRt {
     pub compression: Option<Box<crate::http::compress::Policy>>,
     /// `filter lua.<name>` lines (`super::filter`).
     pub lua_filters: Vec<crate::config::model::LuaFilterConf>,
+    /// `filter spoe` lines, compiled (`super::spoe`).
+    pub spoe: Vec<std::sync::Arc<crate::spoe::engine::Engine>>,
     /// Per server (config order): the TLS of its `ssl` line (`crate::tls`).
     pub server_tls: Vec<Option<crate::tls::ServerTls>>,
     /// `use-fcgi-app` and its `proto fcgi` servers (`crate::http::fcgi`).
@@ -186,7 +188,17 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
         cfg.proxies.iter().enumerate().filter(|(_, p)| p.cap.backend).map(|(i, p)| (p.name.clone(), i)).collect(),
     );
     let ids = crate::stats::proxy_ids(cfg);
+    let mut spoe_ids = 0..;
     for (i, p) in cfg.proxies.iter().enumerate() {
+        let mut spoe = Vec::new();
+        for f in &p.spoe_filters {
+            // The backend was checked after parsing.
+            let Some(be) = index_of(&f.agent.backend) else { continue };
+            match crate::spoe::engine::Engine::build(spoe_ids.next().expect("unbounded"), f, be, cfg.global.bufsize) {
+                Ok(e) => spoe.push(std::sync::Arc::new(e)),
+                Err(e) => errors.push(e),
+            }
+        }
         let acls = std::sync::Arc::new(match AclSet::compile(&p.acls) {
             Ok(a) => a,
             Err(e) => {
@@ -369,6 +381,7 @@ pub fn build_proxies(cfg: &Config) -> Result<Vec<ProxyRt>, Vec<String>> {
                 .flatten(),
             server_tls: p.servers.iter().map(|s| s.tls.clone()).collect(),
             lua_filters: p.lua_filters.clone(),
+            spoe,
             fcgi,
         });
     }

@@ -26,6 +26,8 @@
 //!   [`cli`] (one stats-socket exchange) and [`get_closing`] (one GET on its own connection).
 //! - [`tls`] (not glob-exported; `use common::tls::*;`): test certificates, rustls clients
 //!   and a TLS server, for the TLS test files.
+//! - [`spoa`] (not glob-exported): an SPOE agent speaking SPOP, recording the NOTIFY
+//!   frames it gets and answering with the actions a test chooses (`tests/spoe.rs`).
 //!
 //! Timeouts in this module are deadlines after which a test fails with a clear message (and the
 //! captured output of the proxy); they are generous on purpose and are never assertions about
@@ -40,6 +42,7 @@ mod http;
 mod log;
 mod proxy;
 pub mod dns;
+pub mod spoa;
 pub mod tls;
 
 pub use backend::{

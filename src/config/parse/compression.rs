@@ -56,7 +56,8 @@ fn settings(p: &mut Parser) -> &mut Compression {
 /// only native filter, so its place in a filter chain does not matter. `filter
 /// lua.<name> [args...]` declares a Lua filter (`crate::stream::filter`); `filter cache
 /// <name>` and `filter fcgi-app <name>` the filters `cache-use`/`cache-store` and
-/// `use-fcgi-app` imply. Other filters (`trace`, `spoe`, `bwlim-*`) are not supported yet.
+/// `use-fcgi-app` imply; `filter spoe` an SPOE engine (`crate::spoe`); `filter trace` is
+/// accepted without effect. Other filters (`bwlim-*`) are not supported yet.
 pub fn filter(p: &mut Parser, l: &Line) -> Result<(), String> {
     match l.arg(1) {
         "" => Err(format!("missing argument for 'filter' in {}.", p.draft().describe())),
@@ -94,10 +95,43 @@ pub fn filter(p: &mut Parser, l: &Line) -> Result<(), String> {
                 Ok(())
             }
         },
+        "spoe" => spoe(p, l),
         "trace" => trace(p, l),
-        known @ ("spoe" | "bwlim-in" | "bwlim-out") => Err(super::not_supported(&format!("filter {known}"))),
+        known @ ("bwlim-in" | "bwlim-out") => Err(super::not_supported(&format!("filter {known}"))),
         other => Err(format!("'filter' : unknown keyword '{other}'.")),
     }
+}
+
+/// `filter spoe [engine <name>] config <file>`: the SPOE file's scope is read now, its
+/// errors reported at their own lines (`crate::spoe::conf`).
+fn spoe(p: &mut Parser, l: &Line) -> Result<(), String> {
+    let (mut engine, mut file) = (None, None);
+    let mut i = 2;
+    while i < l.args.len() {
+        let value = l.args.get(i + 1).map(String::as_str);
+        match (l.arg(i), value) {
+            ("engine", Some(v)) if !v.is_empty() => engine = Some(v.to_string()),
+            ("config", Some(v)) if !v.is_empty() => file = Some(v.to_string()),
+            ("engine" | "config", _) => return Err(format!("'filter' : ''spoe' : '{}' option without value'", l.arg(i))),
+            (other, _) => return Err(format!("'filter' : 'unknown keyword '{other}''")),
+        }
+        i += 2;
+    }
+    let Some(file) = file else {
+        return Err("'filter' : ''spoe' : missing config file'".into());
+    };
+    let conf = match crate::spoe::conf::read(&file, engine.as_deref(), &p.env, p.config.global.bufsize, &l.loc) {
+        Ok(c) => c,
+        Err(refused) => {
+            for d in refused.alerts {
+                p.push(d);
+            }
+            return Err(format!("'filter' : '{}'", refused.filter_error));
+        }
+    };
+    // Two engines of the same name are refused after parsing (`crate::spoe::conf::check`).
+    p.draft().proxy.spoe_filters.push(conf);
+    Ok(())
 }
 
 /// `filter trace [name <name>] [random-parsing] [random-forwarding] [hexdump]`:

@@ -66,7 +66,7 @@ pub fn option(p: &mut Parser, l: &Line, negate: bool) -> Result<(), String> {
 /// Another check option (`option httpchk`, `tcp-check`, `redis-check`...) replaces an
 /// earlier `option external-check`, as in HAProxy where the last one wins.
 pub fn replaced_by_other_check(p: &mut Parser, option: &str) {
-    const CHECKS: &[&str] = &["httpchk", "tcp-check", "redis-check", "smtpchk", "pgsql-check", "mysql-check", "ldap-check", "ssl-hello-chk"];
+    const CHECKS: &[&str] = &["httpchk", "tcp-check", "redis-check", "smtpchk", "pgsql-check", "mysql-check", "ldap-check", "ssl-hello-chk", "spop-check"];
     if CHECKS.contains(&option) {
         if let Some(ec) = &mut p.draft().proxy.external_check {
             ec.enabled = false;

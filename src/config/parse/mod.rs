@@ -840,6 +840,7 @@ impl Parser {
         log_forward::check(&self.config, &mut self.diags);
         program::check(&self.config, self.master_worker, &mut self.diags);
         cache::check(&self.config, &mut self.diags);
+        crate::spoe::conf::check(&self.config, &mut self.diags);
         fcgi_app::check(&mut self.config, &mut self.diags);
         cookie::check(&self.config, &mut self.diags);
         global_extra::finish(&mut self.config, &mut self.diags);

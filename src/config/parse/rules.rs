@@ -343,6 +343,12 @@ pub fn tcp_rule(p: &mut Parser, l: &Line) -> Result<(), String> {
             extra(2)?;
             TcpAction::SetNice(nice)
         }
+        "send-spoe-group" if list != TcpRuleList::Connection => {
+            if words.len() != 3 {
+                return Err(format!("'{kw} {sub}' : 'send-spoe-group' expects exactly 2 arguments, in {desc}"));
+            }
+            TcpAction::SendSpoeGroup { engine: words[1].clone(), group: words[2].clone() }
+        }
         kw @ ("set-priority-class" | "set-priority-offset") if list == TcpRuleList::Content => {
             let Some(expr) = words.get(1) else { return Err("missing fetch method".into()) };
             Expr::parse(expr).map_err(|e| e.to_string())?;

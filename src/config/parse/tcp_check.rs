@@ -61,7 +61,7 @@ pub fn option_tcp_check(p: &mut Parser, l: &Line, negate: bool) -> Result<(), St
 /// Each replaces the proxy's health check, as the last `option ...-check` does in
 /// HAProxy: an `option httpchk` before it in the same section (or inherited) is dropped.
 pub fn option_protocol(p: &mut Parser, l: &Line, negate: bool, name: &str, args: &[String]) -> Option<Result<(), String>> {
-    if !matches!(name, "redis-check" | "smtpchk" | "pgsql-check" | "mysql-check" | "ldap-check" | "ssl-hello-chk") {
+    if !matches!(name, "redis-check" | "smtpchk" | "pgsql-check" | "mysql-check" | "ldap-check" | "ssl-hello-chk" | "spop-check") {
         return None;
     }
     if negate {
@@ -84,13 +84,14 @@ pub fn option_protocol(p: &mut Parser, l: &Line, negate: bool, name: &str, args:
 fn protocol_args(name: &str, args: &[String]) -> Result<ProtocolCheck, String> {
     let unexpected = |extra: &String| format!("'option {name}' cannot handle unexpected argument '{extra}'.");
     let protocol = match name {
-        "redis-check" | "ldap-check" | "ssl-hello-chk" => {
+        "redis-check" | "ldap-check" | "ssl-hello-chk" | "spop-check" => {
             if let Some(extra) = args.first() {
                 return Err(unexpected(extra));
             }
             match name {
                 "redis-check" => ProtocolCheck::Redis,
                 "ldap-check" => ProtocolCheck::Ldap,
+                "spop-check" => ProtocolCheck::Spop,
                 _ => ProtocolCheck::SslHello,
             }
         }
