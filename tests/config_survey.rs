@@ -344,3 +344,36 @@ fn tarpit_and_deny_with_return_arguments_as_haproxy() {
     assert!(runs[0].1[2].contains("HTTP/1.1 429 Too Many Requests\r\nx-a: b\r\ncontent-length: 5\r\ncontent-type: text/plain\r\n\r\nhello"), "{:?}", runs[0].1);
     assert_runs_agree(&runs);
 }
+
+/// An HTTP frontend (or listen) whose `default_backend` or `use_backend` names a TCP
+/// backend is refused, as HAProxy 2.6 refuses it (a TCP frontend may hand over to an
+/// HTTP backend; a log-format name is resolved per request and not checked).
+#[test]
+fn http_frontends_cannot_use_tcp_backends_as_in_haproxy() {
+    let cfg = format!(
+        "{DEFAULTS}frontend f\n bind 127.0.0.1:{{{{f}}}}\n default_backend t\n use_backend l if {{ path /l }}\n use_backend %[str(t)] if {{ path /d }}\n\
+         frontend up\n mode tcp\n bind 127.0.0.1:{{{{u}}}}\n default_backend h\n\
+         backend t\n mode tcp\n server s 127.0.0.1:1\n\
+         listen l\n mode tcp\n bind 127.0.0.1:{{{{l}}}}\n server s 127.0.0.1:1\n\
+         backend h\n server s 127.0.0.1:1\n"
+    );
+    let mut runs = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let out = ProxyBuilder::new(&cfg).bin(&bin).flags(["-c"]).run();
+        assert_eq!(out.code(), Some(1), "{bin:?}: {}", out.stderr);
+        // `(<file>:<line>)` read as `(<line>)`: the two runs' files differ.
+        let lines: Vec<String> = diagnostics(&out.stderr)
+            .into_iter()
+            .map(|l| l.split(" (").map(|part| part.rsplit_once(".cfg:").map_or(part.to_string(), |(_, line)| line.to_string())).collect::<Vec<_>>().join(" ("))
+            .collect();
+        runs.push((bin, lines));
+    }
+    assert_eq!(
+        runs[0].1,
+        [
+            "http frontend 'f' (6) tries to use incompatible tcp backend 't' (15) as its default backend (see 'mode').",
+            "http frontend 'f' (6) tries to use incompatible tcp proxy 'l' (18) in a 'use_backend' rule (see 'mode').",
+        ]
+    );
+    assert_runs_agree(&runs);
+}

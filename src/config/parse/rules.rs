@@ -391,6 +391,25 @@ pub fn tcp_rule(p: &mut Parser, l: &Line) -> Result<(), String> {
 /// Post-parse: HTTP rules in a TCP-mode proxy are ignored, with HAProxy's warning;
 /// so is a `monitor-uri`.
 pub fn check_modes(config: &Config, diags: &mut Vec<Diagnostic>) {
+    // An HTTP frontend cannot hand its streams to a TCP backend (a TCP frontend may
+    // upgrade to an HTTP one); names given by a log-format are resolved per request.
+    let place = |p: &crate::config::model::Proxy| p.location.as_ref().map_or_else(String::new, |l| format!(" ({l})"));
+    for fe in config.proxies.iter().filter(|p| p.mode == Mode::Http && p.cap.frontend && !p.disabled) {
+        let refs = fe.default_backend.iter().map(|r| (r, "as its default backend")).chain(fe.use_backends.iter().map(|u| (&u.backend, "in a 'use_backend' rule")));
+        for (r, how) in refs.filter(|(r, _)| !r.name.contains('%')) {
+            let Some(be) = config.proxies.iter().find(|b| b.name == r.name && b.cap.backend && b.mode == Mode::Tcp) else { continue };
+            let text = format!(
+                "http {} '{}'{} tries to use incompatible tcp {} '{}'{} {how} (see 'mode').",
+                super::proxy_type_name(fe.cap),
+                fe.name,
+                place(fe),
+                super::proxy_type_name(be.cap),
+                be.name,
+                place(be)
+            );
+            diags.push(Diagnostic::plain(Severity::Alert, None, text));
+        }
+    }
     for p in config.proxies.iter().filter(|p| p.mode == Mode::Tcp && p.cap.frontend && p.monitor_uri.is_some()) {
         let what = format!("{} '{}'", super::proxy_type_name(p.cap), p.name);
         diags.push(Diagnostic::plain(Severity::Warning, None, format!("monitor-uri will be ignored for {what} (needs 'mode http').")));
