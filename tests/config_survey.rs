@@ -377,3 +377,35 @@ fn http_frontends_cannot_use_tcp_backends_as_in_haproxy() {
     );
     assert_runs_agree(&runs);
 }
+
+/// `deny` with `return` arguments is still a denial: logged `PR--` and counted in
+/// `dreq`, and, as HAProxy 2.6 does, the connection stays open for the next request
+/// (it used to close with `connection: close` and log `LR--`).
+#[test]
+fn deny_with_return_arguments_keeps_the_connection_and_logs_a_denial_as_haproxy() {
+    let cfg = format!(
+        "global\n log stdout format raw local0\n stats socket {{{{dir}}}}/s.sock level admin\n{DEFAULTS} log global\n option httplog\nfrontend f\n bind 127.0.0.1:{{{{f}}}}\n\
+         http-request deny status 418 content-type text/plain string hi if {{ path /r }}\n\
+         http-request return status 200 content-type text/plain string ok\n"
+    );
+    let mut runs = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let proxy = ProxyBuilder::new(&cfg).bin(&bin).start();
+        let mut c = proxy.connect("f");
+        let denied = c.http_request(b"GET /r HTTP/1.1\r\nhost: x\r\n\r\n");
+        let next = c.http_request(b"GET /ok HTTP/1.1\r\nhost: x\r\n\r\n");
+        let line = proxy.wait_for_line(|l| l.contains("\"GET /r HTTP/1.1\""), DEADLINE);
+        let stat = cli(&proxy.dir().join("s.sock"), "show stat\n");
+        let dreq = stat.lines().find(|l| l.starts_with("f,FRONTEND,")).and_then(|l| l.split(',').nth(10)).unwrap_or("").to_string();
+        let seen = vec![
+            format!("{} {:?} {}", denied.status, denied.header("connection"), String::from_utf8_lossy(&denied.body)),
+            format!("{} {}", next.status, String::from_utf8_lossy(&next.body)),
+            // The termination state: the field after the two cookie fields.
+            line.split(' ').skip_while(|w| *w != "-").nth(2).unwrap_or("").to_string(),
+            format!("dreq {dreq}"),
+        ];
+        runs.push((bin, seen));
+    }
+    assert_eq!(runs[0].1, ["418 None hi", "200 ok", "PR--", "dreq 1"]);
+    assert_runs_agree(&runs);
+}

@@ -4,7 +4,7 @@
 //! One `haproxy` process runs [`RULES`]; every request in [`REQUESTS`] is sent to it
 //! and the reply it answers (`return`, `redirect` and `auth` replies, or a `return`
 //! whose body prints many fetches and the rewritten headers) is compared byte for byte
-//! with the `Verdict::Reply` moonproxy's rules give for the same request, parsed by
+//! with the `Verdict::Reply` (or `DenyWith`) moonproxy's rules give for the same request, parsed by
 //! moonproxy's HTTP/1 parser. `deny` is compared by status (the page is the error
 //! module's). `capture.req.method`/`uri` and `method` after `set-method` are left out:
 //! HAProxy reports the request line as received, moonproxy the rewritten one.
@@ -237,13 +237,13 @@ fn rules_reply_as_haproxy_does() {
         }
         let (verdict, _) = ours(&rules, raw);
         let ok = match &verdict {
-            Verdict::Reply { response, .. } => *response == theirs,
+            Verdict::Reply { response, .. } | Verdict::DenyWith(response) => *response == theirs,
             Verdict::Deny { status } => theirs.starts_with(format!("HTTP/1.1 {status} ").as_bytes()),
             _ => false,
         };
         if !ok {
             let ours = match verdict {
-                Verdict::Reply { response, .. } => String::from_utf8_lossy(&response).into_owned(),
+                Verdict::Reply { response, .. } | Verdict::DenyWith(response) => String::from_utf8_lossy(&response).into_owned(),
                 v => format!("{v:?}"),
             };
             bad.push(format!(

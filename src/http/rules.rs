@@ -198,6 +198,10 @@ pub enum Verdict {
     /// Stop processing and answer with the proxy's error page for `status`
     /// (`deny`, `auth` without a realm page ...), then close.
     Deny { status: u16 },
+    /// `deny` with `return` arguments (`status`, `hdr`, a payload...): this reply, in
+    /// place of the error page, logged and counted as a denial (`PR`, `dreq`) and, as
+    /// HAProxy 2.6 does, keeping the connection open when the request allows.
+    DenyWith(Vec<u8>),
     /// `tarpit`: hold the connection for `timeout tarpit`, then answer `status` (its
     /// error page), or `response` when the rule gave `return` arguments.
     Tarpit { status: u16, response: Option<Vec<u8>> },
@@ -1295,7 +1299,7 @@ fn exec(rules: &HttpRules, action: &Action, side: Side, txn: &mut Txn, env: &mut
             if parked() {
                 return Flow::Next;
             }
-            return Flow::Verdict(Verdict::Reply { response, close: true });
+            return Flow::Verdict(Verdict::DenyWith(response));
         }
         Action::Tarpit { status, reply } => {
             // The reply is built now, from the request as the rule sees it.

@@ -1027,6 +1027,12 @@ impl Stream {
         match verdict {
             Verdict::Continue => return true,
             Verdict::Deny { status } => self.http_reject(env, status, Termination::new(Cause::ProxyAbort, phase)),
+            Verdict::DenyWith(response) => {
+                if let Some(status) = status_of(&response) {
+                    crate::stick::session::http_status(status);
+                }
+                self.http_local_reply(env, response, false, Termination::new(Cause::ProxyAbort, phase));
+            }
             Verdict::Drop { silent } => self.http_drop(env, silent, false),
             Verdict::Tarpit { status, response } => {
                 let t = self.be_timeouts(env);
@@ -1948,6 +1954,16 @@ impl Stream {
                     crate::stats::account_response(env.proxies, self.frontend, srv, crate::stats::ResponseEvent::Denied);
                     let term = self.service_rule_term().unwrap_or(Termination::new(Cause::ProxyAbort, Phase::Headers));
                     self.http_reject(env, status, term);
+                    return false;
+                }
+                Verdict::DenyWith(response) => {
+                    let srv = self.server.as_ref().map(|s| (s.be(), s.srv()));
+                    crate::stats::account_response(env.proxies, self.frontend, srv, crate::stats::ResponseEvent::Denied);
+                    let term = self.service_rule_term().unwrap_or(Termination::new(Cause::ProxyAbort, Phase::Headers));
+                    if let Some(status) = status_of(&response) {
+                        crate::stick::session::http_status(status);
+                    }
+                    self.http_local_reply(env, response, false, term);
                     return false;
                 }
                 Verdict::Reply { response, close } => {

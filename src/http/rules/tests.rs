@@ -186,14 +186,11 @@ fn deny_tarpit_and_allow() {
     // `status` is a `return` argument: an empty reply, not the error page (HAProxy 2.6).
     assert_eq!(
         run.request(&r, &mut txn("GET /s400 HTTP/1.1\nHost: h")),
-        Verdict::Reply { response: b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n".to_vec(), close: true }
+        Verdict::DenyWith(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n".to_vec())
     );
     assert_eq!(
         run.request(&r, &mut txn("GET /s401 HTTP/1.1\nHost: h")),
-        Verdict::Reply {
-            response: b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 2\r\ncontent-type: text/plain\r\n\r\nno".to_vec(),
-            close: true
-        }
+        Verdict::DenyWith(b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 2\r\ncontent-type: text/plain\r\n\r\nno".to_vec())
     );
     assert_eq!(run.request(&r, &mut txn("GET /t HTTP/1.1\nHost: h")), Verdict::Tarpit { status: 500, response: None });
     assert_eq!(run.request(&r, &mut txn("GET /x HTTP/1.1\nHost: h")), Verdict::Deny { status: 403 });
