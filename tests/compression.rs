@@ -390,7 +390,8 @@ fn configuration_keywords() {
         ("compression algo", "'compression' expects <algorithm>."),
         ("compression type", "'compression' expects <type>."),
         ("compression bogus", "'compression' expects 'algo', 'type' or 'offload'"),
-        ("filter bwlim-in", "'filter bwlim-in' is not supported by moonproxy yet."),
+        // HAProxy 2.6 has no bandwidth-limiting filter (2.7 added it).
+        ("filter bwlim-in", "'filter' : unknown keyword 'bwlim-in'."),
     ] {
         let out = check(&format!("frontend f\n    bind 127.0.0.1:0\n    {line}\n"));
         assert_eq!(out.code(), Some(1), "{line}");

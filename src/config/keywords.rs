@@ -420,7 +420,7 @@ pub static PROXY: &[Keyword] = &[
     sup("errorloc302", DFB, http_misc::errorloc, ""),
     sup("errorloc303", DFB, http_misc::errorloc, ""),
     sup("external-check", DB, super::parse::external_check::proxy_keyword, "`command <path>`, `path <PATH>`: with `option external-check` (doc/checks.md)"),
-    sup("filter", FB, comp::filter, "`compression`, `cache <name>` (the cache `cache-use`/`cache-store` name, which runs with or without it), `lua.<name>` (Lua filters, doc/http.md), `fcgi-app <name>` (as `use-fcgi-app`) and `spoe [engine <name>] config <file>` (doc/spoe.md); `trace` accepted without effect, with a warning (doc/http.md); `bwlim-*` not yet"),
+    sup("filter", FB, comp::filter, "`compression`, `cache <name>` (the cache `cache-use`/`cache-store` name, which runs with or without it), `lua.<name>` (Lua filters, doc/http.md), `fcgi-app <name>` (as `use-fcgi-app`) and `spoe [engine <name>] config <file>` (doc/spoe.md); `trace` accepted without effect, with a warning (doc/http.md); as in HAProxy 2.6, no `bwlim-*` (2.7's)"),
     sup("force-persist", B, p::persist_rule, "`if|unless <cond>`: cookie and `use-server` persistence to a down server"),
     sup("hash-balance-factor", DB, super::parse::server_extra::hash_balance_factor, "with `hash-type consistent`: a server over factor% of its share of the load passes the request to the next one on the ring"),
     sup("hash-type", DB, p::hash_type, "map-based and consistent, sdbm, djb2, wt6 or crc32, avalanche"),

@@ -57,7 +57,8 @@ fn settings(p: &mut Parser) -> &mut Compression {
 /// lua.<name> [args...]` declares a Lua filter (`crate::stream::filter`); `filter cache
 /// <name>` and `filter fcgi-app <name>` the filters `cache-use`/`cache-store` and
 /// `use-fcgi-app` imply; `filter spoe` an SPOE engine (`crate::spoe`); `filter trace` is
-/// accepted without effect. Other filters (`bwlim-*`) are not supported yet.
+/// accepted without effect. HAProxy 2.6 has no other (`bwlim-*` came with 2.7): any
+/// other name is an unknown keyword.
 pub fn filter(p: &mut Parser, l: &Line) -> Result<(), String> {
     match l.arg(1) {
         "" => Err(format!("missing argument for 'filter' in {}.", p.draft().describe())),
@@ -97,7 +98,6 @@ pub fn filter(p: &mut Parser, l: &Line) -> Result<(), String> {
         },
         "spoe" => spoe(p, l),
         "trace" => trace(p, l),
-        known @ ("bwlim-in" | "bwlim-out") => Err(super::not_supported(&format!("filter {known}"))),
         other => Err(format!("'filter' : unknown keyword '{other}'.")),
     }
 }
