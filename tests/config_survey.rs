@@ -409,3 +409,34 @@ fn deny_with_return_arguments_keeps_the_connection_and_logs_a_denial_as_haproxy(
     assert_eq!(runs[0].1, ["418 None hi", "200 ok", "PR--", "dreq 1"]);
     assert_runs_agree(&runs);
 }
+
+/// `tarpit`, with or without `return` arguments: the held time is logged as the queue
+/// time (`Tw`) with no request time (`TR` -1), and the connection stays open for the
+/// next request, as HAProxy 2.6 does (moonproxy logged it as the total time only, and
+/// closed after a tarpit's own reply).
+#[test]
+fn tarpit_timers_and_keep_alive_as_haproxy() {
+    let cfg = "global\n log stdout format raw local0\ndefaults\n mode http\n log global\n option httplog\n timeout client 5s\n timeout server 5s\n timeout connect 5s\n timeout tarpit 200ms\n\
+               frontend f\n bind 127.0.0.1:{{f}}\n\
+               http-request tarpit if { path /t }\n\
+               http-request tarpit status 429 content-type text/plain string slow if { path /r }\n\
+               http-request return status 200 content-type text/plain string ok\n";
+    let mut runs = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let proxy = ProxyBuilder::new(cfg).bin(&bin).start();
+        let mut seen = Vec::new();
+        for path in ["/t", "/r"] {
+            let mut c = proxy.connect("f");
+            let held = c.http_request(format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes());
+            let next = c.http_request(b"GET /ok HTTP/1.1\r\nhost: x\r\n\r\n");
+            let line = proxy.wait_for_line(|l| l.contains(&format!("\"GET {path} HTTP/1.1\"")), DEADLINE);
+            // `TR/Tw/Tc/Tr/Ta`: the fifth field after the date.
+            let timers: Vec<i64> = line.split(' ').nth(4).unwrap_or("").split('/').map(|t| t.parse().unwrap_or(i64::MIN)).collect();
+            assert!(timers.len() == 5 && timers[1] >= 190, "{bin:?}: Tw is the time held: {line}");
+            seen.push(format!("{path} {} {} TR={} Tc={} Tr={} {}", held.status, next.status, timers[0], timers[2], timers[3], line.split(' ').nth(9).unwrap_or("")));
+        }
+        runs.push((bin, seen));
+    }
+    assert_eq!(runs[0].1, ["/t 500 200 TR=-1 Tc=-1 Tr=-1 PT--", "/r 429 200 TR=-1 Tc=-1 Tr=-1 PT--"]);
+    assert_runs_agree(&runs);
+}

@@ -80,6 +80,9 @@ pub struct Txn {
     /// A `tarpit` rule's reply (its `return` arguments), which the stream sends in
     /// place of the error page once the tarpit ends.
     pub tarpit_reply: Option<Vec<u8>>,
+    /// When a `tarpit` rule held the request: HAProxy logs the time held as the queue
+    /// time (`Tw`) and no request time (`TR` -1).
+    pub tarpit_since: Option<std::time::Instant>,
 }
 
 /// The timeouts `http-request set-timeout` gave a transaction (`None`: the backend's).
@@ -117,6 +120,7 @@ impl Txn {
         self.priority = (0, 0);
         self.conn_addrs = None;
         self.tarpit_reply = None;
+        self.tarpit_since = None;
         self.persist = Default::default();
         self.cookie_req = None;
         self.cookie_res = None;

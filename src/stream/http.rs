@@ -382,7 +382,7 @@ impl HttpSide {
             res_captures: self.txn.res_captures.clone(),
             t_handshake: Duration::ZERO,
             t_idle,
-            t_request: since(self.first_byte, self.head_at).filter(|_| self.dropped.is_none()),
+            t_request: since(self.first_byte, self.head_at).filter(|_| self.dropped.is_none() && self.txn.tarpit_since.is_none()),
             t_response: since(self.req_sent, self.res_head_at).filter(|_| self.dropped != Some(true)),
             // The transaction's start: the log adds Th and Ti for `%tr`.
             request_date: Some(self.txn_date.get()),
@@ -1040,6 +1040,7 @@ impl Stream {
                 let h = self.http_mut();
                 h.tarpit_status = status;
                 h.txn.tarpit_reply = response;
+                h.txn.tarpit_since = Some(env.cx.now);
                 self.state_deadline = Some(env.cx.now + delay);
                 self.goto(State::Tarpit);
             }
@@ -1159,7 +1160,9 @@ impl Stream {
             let (status, reply) = (h.tarpit_status, h.txn.tarpit_reply.take());
             let term = Termination::new(Cause::ProxyAbort, Phase::Tarpit);
             match reply {
-                Some(response) => self.http_local_reply(env, response, true, term),
+                // Kept open after it when the request allows, as after the error page
+                // (HAProxy 2.6).
+                Some(response) => self.http_local_reply(env, response, false, term),
                 None => self.http_reject(env, status, term),
             }
         }
@@ -2311,6 +2314,9 @@ impl Stream {
         rec.t_total = now.saturating_duration_since(h.txn_start);
         rec.bytes_in = self.req.total.saturating_sub(h.bytes_at_start.0);
         rec.bytes_out = self.res.total.saturating_sub(h.bytes_at_start.1);
+        if let Some(since) = h.txn.tarpit_since {
+            rec.t_queue = Some(now.saturating_duration_since(since));
+        }
         if let Some(name) = h.service {
             // As HAProxy logs its applets: no queue or connect time, no response time
             // unless the applet itself answered.
