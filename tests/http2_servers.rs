@@ -585,3 +585,35 @@ listen fe
     let r = Client::connect(p.port("fe")).http_request(b"GET /x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
     assert_eq!(r.status, 200);
 }
+
+/// `check-proto` gives HTTP checks their protocol in place of the server's: `h2` checks
+/// an HTTP/2-only server over HTTP/2 (it stays up) where its traffic has no `proto`,
+/// and `h1` on a `proto h2` server checks it over HTTP/1.1 (it goes down): the same
+/// verdicts as HAProxy 2.6's.
+#[test]
+fn check_proto_chooses_the_protocol_of_http_checks() {
+    let config = "defaults
+    mode http
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+listen fe
+    bind 127.0.0.1:{{fe}}
+    option httpchk GET /health
+    server s 127.0.0.1:{{which}} {{protos}} check inter 100ms fall 1 rise 1
+";
+    let mut runs = Vec::new();
+    for bin in moonproxy_and_haproxy() {
+        let mut seen = Vec::new();
+        for protos in ["check-proto h2", "proto h2 check-proto h1"] {
+            let (port, answered) = h2_server_counted(Act::Which, Arc::new(AtomicBool::new(true)));
+            let p = ProxyBuilder::new(config).bin(&bin).port("which", port).var("protos", protos).start();
+            let down = || p.count_lines(|l| l.contains("Server fe/s is DOWN")) > 0;
+            assert!(wait_until(DEADLINE, || answered.load(Ordering::SeqCst) >= 3 || down()), "{protos}: neither");
+            seen.push(format!("{protos}: {}", if down() { "DOWN" } else { "checks answered over HTTP/2" }));
+        }
+        runs.push((bin, seen));
+    }
+    assert_eq!(runs[0].1, ["check-proto h2: checks answered over HTTP/2", "proto h2 check-proto h1: DOWN"]);
+    assert_runs_agree(&runs);
+}

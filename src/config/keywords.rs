@@ -545,7 +545,7 @@ pub static SERVER_OPTIONS: &[SubKeyword] = &[
     s("alpn", 0, "TLS: ALPN names offered to the server; in `mode http`, `h2` chosen by the server means HTTP/2 to it (doc/http.md)"),
     s("ca-file", 0, "TLS: CAs the server certificate must chain to (`verify required`)"),
     s("check-alpn", 0, "TLS: ALPN names offered by health checks (else `alpn`)"),
-    n("check-proto", 0),
+    s("check-proto", 0, "`h1`, `h2`: the protocol of HTTP checks in place of `proto`'s (`h2` from the first byte, `h1` whatever ALPN says); with TCP checks refused as HAProxy refuses it"),
     s("check-send-proxy", 0, "health checks start with the server's PROXY header (v2: `LOCAL`)"),
     s("check-sni", 0, "TLS: the SNI health checks send (a string)"),
     s("check-ssl", 0, "TLS: health checks over TLS (connect and HTTP checks; no L6 handshake result)"),

@@ -1770,6 +1770,10 @@ pub struct ServerTuning {
     /// `proto <name>`: the multiplexer of its connections; `fcgi` speaks FastCGI to it
     /// (added by "fcgi", src/http/fcgi/). `None`: HTTP/1 (or TCP).
     pub proto: Option<String>,
+    /// `check-proto <name>`: the multiplexer of its HTTP checks' connections, in place
+    /// of `proto`'s (`h2`: HTTP/2 from the first byte; `h1`: HTTP/1.1 whatever ALPN
+    /// says).
+    pub check_proto: Option<String>,
     /// `tcp-ut <delay>`: `TCP_USER_TIMEOUT` on its connections (added by "misc").
     pub tcp_ut: Option<Duration>,
     /// `tfo`: `TCP_FASTOPEN_CONNECT` on its connections (added by "misc").

@@ -661,7 +661,9 @@ fn server_slots(be: usize, b: &crate::backend::Backend, id: ServerId) -> Vec<Che
         let send_proxy = sp.version.filter(|_| sp.check);
         let socks4 = s.tuning().socks4.filter(|_| s.tuning().check_via_socks4);
         let name = || format!("{}/{}", b.name(), s.name());
-        let h2 = match (&http, s.tuning().proto.as_deref()) {
+        // `check-proto` wins over `proto` for the checks.
+        let proto = s.tuning().check_proto.as_deref().or(s.tuning().proto.as_deref());
+        let h2 = match (&http, proto) {
             (Some(_), Some("h2")) => Some(CheckH2::Prior(name())),
             (Some(_), None) if tls.is_some() => Some(CheckH2::ByAlpn(name())),
             _ => None,

@@ -112,6 +112,16 @@ pub fn run(config: &mut Config, diags: &mut Vec<Diagnostic>) {
             }
         }
         if proxy.cap.backend {
+            // `check-proto` names the protocol of HTTP checks: with TCP checks it is
+            // refused, as HAProxy 2.6 refuses it.
+            let http_checks = proxy.http_check.as_ref().is_some_and(|hc| hc.enabled);
+            for s in proxy.servers.iter().filter(|s| s.check.is_some() && s.tuning.check_proto.is_some() && !http_checks) {
+                diags.push(Diagnostic::plain(
+                    Severity::Alert,
+                    None,
+                    format!("config: {} '{}': server '{}' uses an incompatible MUX protocol for the selected check type", proxy_type_name(proxy.cap), proxy.name, s.name),
+                ));
+            }
             for u in proxy.use_servers.iter().filter(|u| !proxy.servers.iter().any(|s| s.name == u.server)) {
                 diags.push(Diagnostic::plain(
                     Severity::Alert,

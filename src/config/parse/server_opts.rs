@@ -172,7 +172,8 @@ pub fn apply(o: &mut MoreOpts, kw: &str, value: Option<&str>) -> Result<Option<u
 }
 
 /// The server connection's protocol and socket: `proto h1|h2|fcgi` (HTTP/2 to servers:
-/// `crate::stream::h2srv`), `ws auto|h1` (WebSocket goes over HTTP/1.1), `tcp-ut` (`TCP_USER_TIMEOUT`),
+/// `crate::stream::h2srv`), `check-proto` (the same for HTTP checks), `ws auto|h1`
+/// (WebSocket goes over HTTP/1.1), `tcp-ut` (`TCP_USER_TIMEOUT`),
 /// `tfo` / `no-tfo` (`TCP_FASTOPEN_CONNECT`) and `pool-low-conn` (parsed). Errors as
 /// HAProxy 2.6 words them.
 fn connection_option(o: &mut MoreOpts, kw: &str, value: Option<&str>) -> Result<Option<usize>, String> {
@@ -185,6 +186,11 @@ fn connection_option(o: &mut MoreOpts, kw: &str, value: Option<&str>) -> Result<
             // A FastCGI application: the backend's `use-fcgi-app` (src/config/parse/fcgi_app.rs).
             "fcgi" => o.tuning.proto = Some(v.to_string()),
             other => return Err(format!("'proto' :  unknown MUX protocol '{other}'.")),
+        },
+        "check-proto" => match v {
+            "" => return Err("'check-proto' : missing value.".into()),
+            "h1" | "h2" | "fcgi" => o.tuning.check_proto = Some(v.to_string()),
+            other => return Err(format!("'check-proto' :  unknown MUX protocol '{other}'.")),
         },
         "ws" => match v {
             "auto" | "h1" => {}
