@@ -210,3 +210,17 @@ fn unknown_server_keywords_get_haproxys_suggestion() {
         }
     }
 }
+
+/// `log-proto` on a backend's server (it frames a `ring` section's servers): checked as
+/// HAProxy 2.6 checks it, and accepted without effect there.
+#[test]
+fn log_proto_on_a_backend_server_as_haproxy() {
+    for bin in moonproxy_and_haproxy() {
+        let ok = ProxyBuilder::new("defaults\n mode tcp\nbackend b\n server s 127.0.0.1:80 log-proto octet-count\n server t 127.0.0.1:80 log-proto legacy\n").bin(&bin).flags(["-c"]).run();
+        assert!(!ok.stderr.contains("ALERT"), "{}: {}", bin.display(), ok.stderr);
+        let bad = ProxyBuilder::new("defaults\n mode tcp\nbackend b\n server s 127.0.0.1:80 log-proto bogus\n").bin(&bin).flags(["-c"]).run();
+        assert_eq!(bad.code(), Some(1), "{}", bin.display());
+        let want = "proxy.cfg:4] : 'server b/s' : 'log-proto' expects one of 'legacy' or 'octet-count' but got 'bogus'.";
+        assert!(bad.stderr.lines().any(|l| l.ends_with(want)), "{}: {}", bin.display(), bad.stderr);
+    }
+}

@@ -561,7 +561,7 @@ pub static SERVER_OPTIONS: &[SubKeyword] = &[
     s("force-tlsv12", 0, "TLS: only TLSv1.2 (sets ssl-min-ver and ssl-max-ver)"),
     s("force-tlsv13", 0, "TLS: only TLSv1.3 (sets ssl-min-ver and ssl-max-ver)"),
     s("init-addr", 0, "`libc`, `none` (starts in maintenance without an address), `<ip>`; `last` never succeeds (no state file)"),
-    n("log-proto", 0),
+    s("log-proto", 0, "`legacy` or `octet-count`: the framing of a `ring` section's servers; checked and without effect on a backend's, as in HAProxy"),
     s("max-reuse", 0, "parsed; no effect on HTTP/1 connections, as in HAProxy 2.6"),
     s("minconn", 0, "with the backend's `fullconn`: the limit grows from `minconn` to `maxconn` with the backend's load"),
     n("namespace", 0),

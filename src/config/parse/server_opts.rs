@@ -187,6 +187,12 @@ fn connection_option(o: &mut MoreOpts, kw: &str, value: Option<&str>) -> Result<
             "fcgi" => o.tuning.proto = Some(v.to_string()),
             other => return Err(format!("'proto' :  unknown MUX protocol '{other}'.")),
         },
+        // The framing of a `ring` section's servers (`crate::log::ring`); checked, and
+        // without effect on a backend's, as in HAProxy.
+        "log-proto" => match v {
+            "legacy" | "octet-count" => {}
+            other => return Err(format!("'log-proto' expects one of 'legacy' or 'octet-count' but got '{other}'.")),
+        },
         "check-proto" => match v {
             "" => return Err("'check-proto' : missing value.".into()),
             "h1" | "h2" | "fcgi" => o.tuning.check_proto = Some(v.to_string()),
