@@ -41,6 +41,12 @@ pub struct V2Options {
     pub ssl_cn: bool,
     /// `proxy-v2-options ssl-cipher`: the SSL TLV with the cipher's name.
     pub ssl_cipher: bool,
+    /// `proxy-v2-options cert-sig`: the SSL TLV with the signature algorithm of the
+    /// certificate the frontend presented.
+    pub cert_sig: bool,
+    /// `proxy-v2-options cert-key`: the SSL TLV with that certificate's key algorithm
+    /// and size (`EC256`, `RSA2048`).
+    pub cert_key: bool,
 }
 
 /// A header read from a client.

@@ -558,6 +558,7 @@ frontend fe
     bind 127.0.0.1:{{fe}} ssl crt {{dir}}/a.pem verify optional ca-file {{dir}}/ca.pem
     use_backend cn if { path_beg /cn }
     use_backend opts if { path_beg /opts }
+    use_backend sig if { path_beg /sig }
     default_backend ssl
 backend ssl
     server s 127.0.0.1:{{app}} send-proxy-v2-ssl
@@ -565,8 +566,10 @@ backend cn
     server s 127.0.0.1:{{app}} send-proxy-v2-ssl-cn
 backend opts
     server s 127.0.0.1:{{app}} send-proxy-v2 proxy-v2-options authority,ssl,cert-cn,ssl-cipher
+backend sig
+    server s 127.0.0.1:{{app}} send-proxy-v2 proxy-v2-options cert-sig,cert-key
 ";
-    let paths = ["/ssl", "/cn", "/opts"];
+    let paths = ["/ssl", "/cn", "/opts", "/sig"];
     let mut results = Vec::new();
     for bin in moonproxy_and_haproxy() {
         let proxy = ProxyBuilder::new(cfg).bin(&bin).file("a.pem", &srv_pem).file("ca.pem", &ca.pem()).port("app", app.port()).start();
@@ -593,12 +596,17 @@ backend opts
     let v = (0x21, "TLSv1.3");
     let cipher = (0x23, "TLS_AES_256_GCM_SHA384");
     let authority = [0x02, 0x00, 0x06].iter().copied().chain(*b"a.test").collect::<Vec<u8>>();
+    // `cert-sig`, `cert-key`: the frontend's own certificate (rcgen's: ECDSA P-256).
+    let (sig, key) = ((0x24, "ecdsa-with-SHA256"), (0x25, "EC256"));
     assert_eq!(tlvs[0], ssl_tlv(0x07, &[v]), "{}: certificate, verified", name.display());
     assert_eq!(tlvs[1], ssl_tlv(0x07, &[v, (0x22, "client one")]), "{}", name.display());
     assert_eq!(tlvs[2], [authority.clone(), ssl_tlv(0x07, &[v, (0x22, "client one"), cipher])].concat(), "{}", name.display());
-    assert_eq!(tlvs[3], ssl_tlv(0x01, &[v]), "{}: no certificate", name.display());
-    assert_eq!(tlvs[4], ssl_tlv(0x01, &[v]), "{}", name.display());
-    assert_eq!(tlvs[5], [authority, ssl_tlv(0x01, &[v, cipher])].concat(), "{}", name.display());
+    // The key's sub-TLV before the signature's, as HAProxy writes them.
+    assert_eq!(tlvs[3], ssl_tlv(0x07, &[v, key, sig]), "{}", name.display());
+    assert_eq!(tlvs[4], ssl_tlv(0x01, &[v]), "{}: no certificate", name.display());
+    assert_eq!(tlvs[5], ssl_tlv(0x01, &[v]), "{}", name.display());
+    assert_eq!(tlvs[6], [authority, ssl_tlv(0x01, &[v, cipher])].concat(), "{}", name.display());
+    assert_eq!(tlvs[7], ssl_tlv(0x01, &[v, key, sig]), "{}", name.display());
     for (other, theirs) in &results[1..] {
         assert_eq!(theirs, tlvs, "{} and {} write the same TLVs", name.display(), other.display());
     }

@@ -591,7 +591,7 @@ pub static SERVER_OPTIONS: &[SubKeyword] = &[
     s("pool-max-conn", 0, "idle connections kept per server"),
     s("pool-purge-delay", 0, "an idle connection unused this long is closed"),
     s("proto", 0, "`h2`: HTTP/2 to the server with prior knowledge, one stream per connection at a time (`mode http`, doc/http.md); `fcgi`: the server is a FastCGI application (`use-fcgi-app`, doc/http.md); `h1`: HTTP/1, as without it"),
-    s("proxy-v2-options", 0, "`crc32c`, `unique-id`, `authority` (the client's SNI), `ssl`, `cert-cn`, `ssl-cipher` TLVs; not yet `cert-sig`, `cert-key`"),
+    s("proxy-v2-options", 0, "`crc32c`, `unique-id`, `authority` (the client's SNI), `ssl`, `cert-cn`, `ssl-cipher`, `cert-sig`, `cert-key` (the frontend certificate's signature and key algorithms: `ecdsa-with-SHA256`, `EC256`, `RSA2048`) TLVs"),
     s("redir", 0, "GET/HEAD answered with a 302 to `<prefix><uri>`, logged `LC` as HAProxy"),
     s("resolve-net", 0, "preferred networks for the resolved address"),
     s("resolve-opts", 0, "`allow-dup-ip`, `prevent-dup-ip`, `ignore-weight`"),

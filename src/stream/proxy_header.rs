@@ -156,7 +156,7 @@ impl Stream {
                 let sni = tls.and_then(|t| t.sni.as_deref()).filter(|_| opts.authority);
                 let mut tlvs: Vec<(u8, &[u8])> = sni.iter().map(|v| (proxy_protocol::PP2_TYPE_AUTHORITY, v.as_bytes())).collect();
                 tlvs.extend(id.iter().map(|v| (proxy_protocol::PP2_TYPE_UNIQUE_ID, v.as_bytes())));
-                let ssl = opts.ssl.then(|| crate::tls::pp2_ssl_value(tls, opts.ssl_cn, opts.ssl_cipher));
+                let ssl = opts.ssl.then(|| crate::tls::pp2_ssl_value(tls, &opts));
                 if let Some(v) = &ssl {
                     tlvs.push((proxy_protocol::PP2_TYPE_SSL, v));
                 }

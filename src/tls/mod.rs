@@ -210,9 +210,10 @@ pub fn cipher_key_bits(s: rustls::SupportedCipherSuite) -> u16 {
 /// certificate sent on this connection, `PP2_CLIENT_CERT_SESS` 0x04 for one in its
 /// session), the verify result (0: verified, else the OpenSSL id of an error
 /// `ca-ignore-err`/`crt-ignore-err` forgave, as `ssl_c_verify`), then the version
-/// sub-TLV (0x21) and, as asked, the certificate's CN (0x22, `send-proxy-v2-ssl-cn`)
-/// and the cipher (0x23).
-pub fn pp2_ssl_value(info: Option<&TlsInfo>, cn: bool, cipher: bool) -> Vec<u8> {
+/// sub-TLV (0x21) and, as asked, the certificate's CN (0x22, `send-proxy-v2-ssl-cn`),
+/// the cipher (0x23), and the key (0x25, `cert-key`) and signature (0x24, `cert-sig`)
+/// algorithms of the certificate the frontend presented.
+pub fn pp2_ssl_value(info: Option<&TlsInfo>, opts: &crate::proxy_protocol::V2Options) -> Vec<u8> {
     let mut out = vec![0u8; 5];
     let Some(info) = info else { return out };
     out[0] = 0x01;
@@ -227,13 +228,21 @@ pub fn pp2_ssl_value(info: Option<&TlsInfo>, cn: bool, cipher: bool) -> Vec<u8> 
         out.extend_from_slice(value);
     };
     sub(0x21, info.protocol.as_bytes());
-    if cn {
+    if opts.ssl_cn {
         if let Some(name) = info.peer_cn.as_deref().filter(|_| info.peer_cert) {
             sub(0x22, name.as_bytes());
         }
     }
-    if cipher {
+    if opts.ssl_cipher {
         sub(0x23, info.cipher.as_bytes());
+    }
+    // The key before the signature, as HAProxy 2.6 writes them.
+    let front = info.details.local_cert.as_ref().and_then(|der| x509::Cert::parse(der.as_ref()));
+    if let Some(key) = front.as_ref().and_then(|c| c.key_label()).filter(|_| opts.cert_key) {
+        sub(0x25, key.as_bytes());
+    }
+    if let Some(sig) = front.as_ref().and_then(|c| c.sig_alg()).filter(|_| opts.cert_sig) {
+        sub(0x24, sig.as_bytes());
     }
     out
 }

@@ -18,6 +18,7 @@ const SEQUENCE: u8 = 0x30;
 const SET: u8 = 0x31;
 const INTEGER: u8 = 0x02;
 const OID: u8 = 0x06;
+const BIT_STRING: u8 = 0x03;
 const VERSION: u8 = 0xa0;
 const UTC_TIME: u8 = 0x17;
 const GENERALIZED_TIME: u8 = 0x18;
@@ -39,6 +40,10 @@ pub struct Cert<'a> {
     subject: &'a [u8],
     /// The OID of `subjectPublicKeyInfo.algorithm`.
     key_alg: &'a [u8],
+    /// What follows that OID in the algorithm (an EC key's curve).
+    key_params: &'a [u8],
+    /// The `subjectPublicKey` BIT STRING's contents (its unused-bits byte first).
+    public_key: &'a [u8],
 }
 
 /// Which name of a certificate.
@@ -85,9 +90,10 @@ impl<'a> Cert<'a> {
         let (t2, na, _) = element(after)?;
         let (SEQUENCE, subject, rest) = element(rest)? else { return None };
         let (SEQUENCE, spki, _) = element(rest)? else { return None };
-        let (SEQUENCE, alg, _) = element(spki)? else { return None };
-        let (OID, key_alg, _) = element(alg)? else { return None };
-        Some(Cert { version, serial, sig_alg, issuer, not_before: (t1, nb), not_after: (t2, na), subject, key_alg })
+        let (SEQUENCE, alg, after_alg) = element(spki)? else { return None };
+        let (OID, key_alg, key_params) = element(alg)? else { return None };
+        let (BIT_STRING, public_key, _) = element(after_alg)? else { return None };
+        Some(Cert { version, serial, sig_alg, issuer, not_before: (t1, nb), not_after: (t2, na), subject, key_alg, key_params, public_key })
     }
 
     /// The issuer's or subject's name as `sel` asks; `None` for an empty name or a
@@ -119,6 +125,38 @@ impl<'a> Cert<'a> {
     /// OpenSSL's short name of the public key's algorithm.
     pub fn key_alg(&self) -> Option<&'static str> {
         oid_name(self.key_alg)
+    }
+
+    /// The key's type and size as the PROXY protocol's `PP2_SUBTYPE_SSL_KEY_ALG` (and
+    /// HAProxy) give them: `RSA2048`, `EC256`; `None` for other keys.
+    pub fn key_label(&self) -> Option<String> {
+        const RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+        const EC: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+        match self.key_alg {
+            RSA => {
+                // RSAPublicKey: SEQUENCE { modulus INTEGER, publicExponent INTEGER }.
+                let (SEQUENCE, key, _) = element(self.public_key.get(1..)?)? else { return None };
+                let (INTEGER, modulus, _) = element(key)? else { return None };
+                let n = match modulus {
+                    [0, rest @ ..] => rest,
+                    m => m,
+                };
+                let bits = (n.len() as u32).checked_sub(1)? * 8 + (8 - n.first()?.leading_zeros());
+                Some(format!("RSA{bits}"))
+            }
+            EC => {
+                let (OID, curve, _) = element(self.key_params)? else { return None };
+                let bits = match curve {
+                    [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07] => 256, // prime256v1
+                    [0x2b, 0x81, 0x04, 0x00, 0x22] => 384,                   // secp384r1
+                    [0x2b, 0x81, 0x04, 0x00, 0x23] => 521,                   // secp521r1
+                    [0x2b, 0x81, 0x04, 0x00, 0x0a] => 256,                   // secp256k1
+                    _ => return None,
+                };
+                Some(format!("EC{bits}"))
+            }
+            _ => None,
+        }
     }
 }
 
@@ -354,6 +392,34 @@ mod tests {
         params.not_before = rcgen::date_time_ymd(2001, 2, 3);
         params.not_after = rcgen::date_time_ymd(2061, 4, 5);
         params.self_signed(&rcgen::KeyPair::generate().unwrap()).unwrap()
+    }
+
+    /// A self-signed RSA-1024 certificate (made with `openssl req -x509 -newkey
+    /// rsa:1024`) for the RSA side of [`Cert::key_label`].
+    const RSA_PEM: &str = "-----BEGIN CERTIFICATE-----\n\
+MIICAjCCAWugAwIBAgIULvN/t0T4qHnjxFHgourmSJbN3YswDQYJKoZIhvcNAQEL\n\
+BQAwEzERMA8GA1UEAwwIcnNhLnRlc3QwHhcNMjYxMTI3MDMzMjQ3WhcNMzYxMTI0\n\
+MDMzMjQ3WjATMREwDwYDVQQDDAhyc2EudGVzdDCBnzANBgkqhkiG9w0BAQEFAAOB\n\
+jQAwgYkCgYEAvSp80nUIVpkxh2JhJJEbsM5C5TZQHp2ecTD9szRy5T+mKDHRK9EG\n\
+i3YEs4X9mcAd5xn+OefHa9OcK6nRmo9jC3JWkv3ZtwGTmDuplMvz5xYRxbugNGlR\n\
+u1U24L6sHUNzQY2EG/2eWO7yBKMGB8DMWFsG1dfL5GEDwytEQnwc4YUCAwEAAaNT\n\
+MFEwHQYDVR0OBBYEFCCvX243WVlmTk21OtFS2yiHM9phMB8GA1UdIwQYMBaAFCCv\n\
+X243WVlmTk21OtFS2yiHM9phMA8GA1UdEwEB/wQFMAMBAf8wDQYJKoZIhvcNAQEL\n\
+BQADgYEAENsecPyyOjVZ3bIi40gGQShKzEkQR0KTTIBdlaed0FBhtUC6QofJbGTN\n\
+e+xzUQoQMGqf9EyYscGO4qZ05O9rGUZg8vvIjmhlHV2uhclw2eioOgNV2WqAC1b2\n\
+WB5oRWLMy9bk4h2Oy93sOWbNpGRseXbGOVoC4OZTXSSjFBXxvug=\n\
+-----END CERTIFICATE-----\n";
+
+    /// `cert-key`'s labels: an RSA key's size read from its modulus, an EC key's from
+    /// its curve.
+    #[test]
+    fn key_labels_give_the_type_and_size() {
+        use rustls::pki_types::pem::PemObject;
+        let der = rustls::pki_types::CertificateDer::from_pem_slice(RSA_PEM.as_bytes()).unwrap();
+        let rsa = Cert::parse(der.as_ref()).unwrap();
+        assert_eq!((rsa.key_label().as_deref(), rsa.sig_alg()), (Some("RSA1024"), Some("RSA-SHA256")));
+        let ec = self_signed(&[]);
+        assert_eq!(Cert::parse(ec.der()).unwrap().key_label().as_deref(), Some("EC256"));
     }
 
     #[test]

@@ -94,7 +94,8 @@ pub fn apply(o: &mut MoreOpts, kw: &str, value: Option<&str>) -> Result<Option<u
                     "cert-cn" => (sp.v2_options.ssl, sp.v2_options.ssl_cn) = (true, true),
                     "ssl-cipher" => (sp.v2_options.ssl, sp.v2_options.ssl_cipher) = (true, true),
                     // Not yet: the certificate's signature and key algorithms.
-                    "cert-sig" | "cert-key" => return Err(format!("'{kw}' : argument '{opt}' is not supported by moonproxy yet")),
+                    "cert-sig" => (sp.v2_options.ssl, sp.v2_options.cert_sig) = (true, true),
+                    "cert-key" => (sp.v2_options.ssl, sp.v2_options.cert_key) = (true, true),
                     "crc32c" => sp.v2_options.crc32c = true,
                     _ => return Err(format!("'{kw}' : argument '{opt}' is not supported")),
                 }
