@@ -313,6 +313,8 @@ mod tests {
         assert!(o.send_proxy.v2_options.ssl_cipher);
         assert_eq!(apply(&mut o, "no-send-proxy-v2-ssl", None), Ok(Some(1)));
         assert!(!o.send_proxy.v2_options.ssl);
-        assert!(apply(&mut o, "proxy-v2-options", Some("cert-sig")).unwrap_err().contains("not supported by moonproxy yet"));
+        assert_eq!(apply(&mut o, "proxy-v2-options", Some("cert-sig,cert-key")), Ok(Some(2)));
+        let v2 = o.send_proxy.v2_options;
+        assert!(v2.ssl && v2.cert_sig && v2.cert_key);
     }
 }
