@@ -26,7 +26,6 @@ mod spoe;
 pub mod threads;
 mod world;
 
-use crate::backend::Backend;
 use crate::config::model::Config;
 use crate::listener::Listener;
 use crate::log::events::proxy_kind;
@@ -92,10 +91,7 @@ pub fn run(mut config: Config, opts: RunOptions) -> i32 {
         Err(errors) => return fatal(errors),
     };
     // 2. Backends.
-    let backends: Vec<Option<Backend>> =
-        config.proxies.iter().map(|p| p.cap.backend.then(|| Backend::from_config(p))).collect();
-    let request_keys = config.proxies.iter().map(pool::request_key).collect();
-    let mut farm = pool::Farm { backends, handed: Vec::new(), request_keys, idle: idle::IdlePool::new(&config), observed: Vec::new(), marked: Vec::new() };
+    let mut farm = pool::Farm::from_config(&config);
     // The state the previous process left (`load-server-state-from-file`).
     server_state::apply(&config, &mut farm.backends);
     crate::backend::track::inherit_admin_states(&mut farm.backends);

@@ -1472,10 +1472,8 @@ fn exec(rules: &HttpRules, action: &Action, side: Side, txn: &mut Txn, env: &mut
                 return Flow::Next;
             }
             let mut msg = b"HTTP/1.1 103 Early Hints\r\n".to_vec();
-            msg.extend_from_slice(name.as_bytes());
-            msg.extend_from_slice(b": ");
-            msg.extend_from_slice(&v);
-            msg.extend_from_slice(b"\r\n\r\n");
+            push_field(&mut msg, name.as_bytes(), &v);
+            msg.extend_from_slice(b"\r\n");
             return Flow::Resume(Verdict::EarlyHint(msg));
         }
         Action::NormalizeUri(n) => {
@@ -1810,16 +1808,21 @@ fn build_response(status: u16, headers: &[(String, Vec<u8>)], body: &[u8], head:
 fn build_response_with(status: u16, reason: &str, headers: &[(String, Vec<u8>)], body: &[u8], head: bool) -> Vec<u8> {
     let mut out = format!("HTTP/1.1 {status} {reason}\r\n").into_bytes();
     for (n, v) in headers {
-        out.extend_from_slice(n.as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(v);
-        out.extend_from_slice(b"\r\n");
+        push_field(&mut out, n.as_bytes(), v);
     }
     out.extend_from_slice(b"\r\n");
     if !head {
         out.extend_from_slice(body);
     }
     out
+}
+
+/// Appends the header field line `name: value` (CRLF-terminated) to a response head.
+fn push_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
 }
 
 fn is_head(txn: &Txn) -> bool {
@@ -1850,18 +1853,13 @@ fn build_return(spec: &ReturnSpec, cx: &RuleCtx<'_, '_>) -> Vec<u8> {
     for (name, f) in &spec.headers {
         let value = f.render(cx);
         if !bad_value(&value) {
-            out.extend(name.bytes().map(|c| c.to_ascii_lowercase()));
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(&value);
-            out.extend_from_slice(b"\r\n");
+            push_field(&mut out, name.to_ascii_lowercase().as_bytes(), &value);
         }
     }
     let _ = write!(out, "content-length: {}\r\n", body.len());
     // Without a payload HAProxy ignores the content type (and warns).
     if let Some(ct) = spec.content_type.as_ref().filter(|_| !matches!(spec.body, ReturnBody::None)) {
-        out.extend_from_slice(b"content-type: ");
-        out.extend_from_slice(ct.as_bytes());
-        out.extend_from_slice(b"\r\n");
+        push_field(&mut out, b"content-type", ct.as_bytes());
     }
     out.extend_from_slice(b"\r\n");
     if !head {

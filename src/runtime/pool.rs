@@ -57,6 +57,19 @@ pub fn target_of(s: &crate::backend::Server) -> Option<Target> {
 }
 
 impl Farm {
+    /// The backends of `config`'s proxies as configured (no state file applied yet),
+    /// with nothing pending: what each reactor thread starts from.
+    pub fn from_config(config: &crate::config::model::Config) -> Farm {
+        Farm {
+            backends: config.proxies.iter().map(|p| p.cap.backend.then(|| Backend::from_config(p))).collect(),
+            handed: Vec::new(),
+            request_keys: config.proxies.iter().map(request_key).collect(),
+            idle: super::idle::IdlePool::new(config),
+            observed: Vec::new(),
+            marked: Vec::new(),
+        }
+    }
+
     pub fn backend(&self, be: usize) -> &Backend {
         self.backends[be].as_ref().expect("index of a backend")
     }

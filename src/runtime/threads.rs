@@ -612,11 +612,10 @@ fn boot_lua(number: usize, config: &Config, opts: &RunOptions) -> Result<Option<
 
 /// The backends of `config`, as [`super::run`] builds them for thread 1.
 fn farm(config: &Config) -> pool::Farm {
-    let mut backends: Vec<_> = config.proxies.iter().map(|p| p.cap.backend.then(|| crate::backend::Backend::from_config(p))).collect();
-    super::server_state::apply_quietly(config, &mut backends);
-    crate::backend::track::inherit_admin_states(&mut backends);
-    let request_keys = config.proxies.iter().map(pool::request_key).collect();
-    pool::Farm { backends, handed: Vec::new(), request_keys, idle: super::idle::IdlePool::new(config), observed: Vec::new(), marked: Vec::new() }
+    let mut farm = pool::Farm::from_config(config);
+    super::server_state::apply_quietly(config, &mut farm.backends);
+    crate::backend::track::inherit_admin_states(&mut farm.backends);
+    farm
 }
 
 /// Per proxy: its loggers and compiled format.
